@@ -1,0 +1,64 @@
+namespace EdgeTwin.Core.Events;
+
+public enum EventSeverity : byte
+{
+    Info = 0,
+    Warning = 1,
+    Critical = 2,
+}
+
+/// <summary>Well-known event kinds. Uplink payloads carry the lower-case snake name (see <see cref="EdgeEventKinds"/>).</summary>
+public enum EdgeEventKind
+{
+    DeviceUp,
+    DeviceDown,
+    DataGap,
+    Anomaly,
+    AlertRaised,
+    AlertCleared,
+    Trap,
+    InputChanged,
+    Prediction,
+    Recommendation,
+}
+
+public static class EdgeEventKinds
+{
+    public static string ToWireName(this EdgeEventKind kind) => kind switch
+    {
+        EdgeEventKind.DeviceUp => "device_up",
+        EdgeEventKind.DeviceDown => "device_down",
+        EdgeEventKind.DataGap => "data_gap",
+        EdgeEventKind.Anomaly => "anomaly",
+        EdgeEventKind.AlertRaised => "alert_raised",
+        EdgeEventKind.AlertCleared => "alert_cleared",
+        EdgeEventKind.Trap => "trap",
+        EdgeEventKind.InputChanged => "input_changed",
+        EdgeEventKind.Prediction => "prediction",
+        EdgeEventKind.Recommendation => "recommendation",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+}
+
+/// <summary>
+/// Something that happened, as opposed to a periodic reading: sent at once upstream, never held for a window.
+/// </summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Source">The device, series key, model or rule it concerns.</param>
+/// <param name="Time">When it happened (not when it was sent).</param>
+/// <param name="Severity">How urgent.</param>
+/// <param name="Message">One line for people.</param>
+/// <param name="Attributes">Machine-readable details (score, threshold, oid, varbinds…).</param>
+public sealed record EdgeEvent(
+    EdgeEventKind Kind,
+    string Source,
+    DateTimeOffset Time,
+    EventSeverity Severity,
+    string Message,
+    IReadOnlyDictionary<string, string>? Attributes = null);
+
+/// <summary>Where sources and stages put events. Implementations never block the caller for long.</summary>
+public interface IEventSink
+{
+    ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken);
+}

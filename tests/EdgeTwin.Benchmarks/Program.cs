@@ -1,0 +1,4 @@
+using BenchmarkDotNet.Running;
+
+// dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*Snmp*'
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

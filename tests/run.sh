@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every EdgeTwin test. As root, installs the Debian packages the tests' real peers need first.
+# Ends with one line: "Tests: N passed, N failed[, N skipped]"; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc …).
+debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler)
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]]; then
+    echo "Installing missing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || echo "warning: could not install ${missing[*]}; tests that need them will skip and say why"
+  else
+    echo "warning: not root, so these Debian packages stay missing: ${missing[*]}; tests that need them will skip and say why"
+  fi
+fi
+# Package installs may start system copies of these daemons; the tests run their own on random ports.
+for svc in snmpd snmptrapd mosquitto; do
+  command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" >/dev/null 2>&1
+  pkill -x "$svc" >/dev/null 2>&1
+done
+
+log=$(mktemp -t edgetwin-tests.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+if ! dotnet build EdgeTwin.sln -c Release -nologo -clp:ErrorsOnly 2>&1 | tee "$log"; then
+  echo "Tests: 0 passed, 1 failed (the build failed, see above)"
+  exit 1
+fi
+
+dotnet test --solution EdgeTwin.sln -c Release --no-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+num() { grep -E "^\s+$1: [0-9]+" "$log" | tail -1 | grep -oE '[0-9]+' || echo 0; }
+total=$(num total); failed=$(num failed); passed=$(num succeeded); skipped=$(num skipped)
+if [[ $total == 0 ]]; then
+  echo "Tests: 0 passed, 1 failed (no test ran; dotnet test exited $status)"
+  exit 1
+fi
+line="Tests: $passed passed, $failed failed"
+((skipped > 0)) && line+=", $skipped skipped"
+echo "$line"
+if ((status != 0 || failed > 0)); then
+  exit 1
+fi
+exit 0
