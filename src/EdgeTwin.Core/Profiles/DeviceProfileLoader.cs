@@ -171,7 +171,7 @@ public static partial class DeviceProfileLoader
         {
             if (protocol is not null and not DeviceProtocol.Modbus)
             {
-                diagnostics.Add(modbusNode, "a 'modbus' section is only allowed with protocol: modbus");
+                diagnostics.Add(r.Mapping.KeyMark("modbus"), modbusNode.Path, "a 'modbus' section is only allowed with protocol: modbus");
             }
 
             modbus = ReadModbus(ConfigReader.For(modbusNode, diagnostics));
@@ -188,7 +188,7 @@ public static partial class DeviceProfileLoader
         {
             if (protocol is DeviceProtocol.Snmp or DeviceProtocol.Modbus)
             {
-                diagnostics.Add(sensorNode, "a 'sensor' section is only allowed with a local protocol (onewire, i2c, gpio, system)");
+                diagnostics.Add(r.Mapping.KeyMark("sensor"), sensorNode.Path, "a 'sensor' section is only allowed with a local protocol (onewire, i2c, gpio, system)");
             }
 
             sensor = ReadSensor(ConfigReader.For(sensorNode, diagnostics), protocol);
@@ -219,7 +219,7 @@ public static partial class DeviceProfileLoader
         {
             if (protocol is not null and not DeviceProtocol.Snmp)
             {
-                diagnostics.Add(tableSeq, "tables are only allowed with protocol: snmp");
+                diagnostics.Add(r.Mapping.KeyMark("tables"), tableSeq.Path, "tables are only allowed with protocol: snmp");
             }
 
             var tableNames = new HashSet<string>(StringComparer.Ordinal);
