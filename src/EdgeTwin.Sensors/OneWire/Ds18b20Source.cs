@@ -6,10 +6,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.Sensors.OneWire;
 
-public sealed record Ds18b20Options
+public sealed record Ds18b20Options : SensorOptions
 {
-    /// <summary>The device id from the site config.</summary>
-    public required string DeviceId { get; init; }
+    public static readonly SeriesSpec DefaultTemperature = new("temperature", "Cel", Min: -55, Max: 125);
 
     /// <summary>The 1-Wire id, family 28 (e.g. <c>28-0316a2791aff</c>), from <c>address: w1:28-…</c>.</summary>
     public required string SensorId { get; init; }
@@ -17,10 +16,8 @@ public sealed record Ds18b20Options
     /// <summary>Where the w1 bus exposes its slaves. Injectable so tests can lay out a fake sysfs tree.</summary>
     public string SysfsRoot { get; init; } = "/sys/bus/w1/devices";
 
-    /// <summary>A 12-bit conversion takes 750 ms inside the kernel read; leave head-room.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
-
-    public SeriesSpec Temperature { get; init; } = new("temperature", "Cel", Min: -55, Max: 125);
+    /// <summary>Channel <c>temperature</c>. A 12-bit conversion takes 750 ms inside the kernel read, within the default 2 s timeout.</summary>
+    public SeriesSpec Temperature => Spec("temperature", DefaultTemperature);
 }
 
 /// <summary>
