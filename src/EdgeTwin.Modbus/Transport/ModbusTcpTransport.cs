@@ -246,7 +246,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
             // The byte stream is out of step; only a new connection resynchronises it.
             Log.Garbled(_logger, Endpoint, ex);
             reason = ex.Message;
-            FailAll(connection, new ModbusProtocolException($"{Endpoint}: garbled response, connection reset", ex.Frame.ToArray()));
+            FailAll(connection, new ModbusProtocolException($"{Endpoint}: garbled response, connection reset: {ex.Message}", ex.Frame.ToArray()));
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
@@ -287,7 +287,8 @@ public sealed class ModbusTcpTransport : IModbusTransport
 
     private void FailAll(Connection connection, Exception error)
     {
-        _ = connection;
+        // Mark the connection dead first, so a caller retrying at once builds a new one instead of reusing this.
+        connection.Close();
         foreach (var entry in _pending)
         {
             if (_pending.TryRemove(entry))
