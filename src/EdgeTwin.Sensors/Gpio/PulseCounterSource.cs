@@ -42,7 +42,7 @@ public sealed record PulseCounterOptions : GpioSensorOptions
 
     public TimeSpan PersistInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    public SeriesSpec Total => Spec("total", Kind == PulseMeterKind.Energy
+    public SeriesSpec Total => Spec("count", Kind == PulseMeterKind.Energy
         ? new SeriesSpec("energy", "kW.h", MetricKind.Counter, Min: 0)
         : new SeriesSpec("volume", "m3", MetricKind.Counter, Min: 0));
 
