@@ -39,7 +39,7 @@ internal sealed class SnmpCommand : ICliCommand
         var oids = new Argument<string[]>("OID")
         {
             Description = "numeric OIDs",
-            Arity = op is Op.Get or Op.GetNext ? ArgumentArity.OneOrMore : ArgumentArity.ZeroOrOne,
+            Arity = op is Op.Get or Op.GetNext ? ArgumentArity.OneOrMore : ArgumentArity.ZeroOrMore,
         };
         command.Arguments.Add(oids);
         var maxRows = new Option<int>("--max-rows") { Description = "stop a walk after this many rows", DefaultValueFactory = _ => 100_000 };
@@ -63,6 +63,10 @@ internal sealed class SnmpCommand : ICliCommand
             {
                 target = await options.TargetAsync(parse, ct).ConfigureAwait(false);
                 oidList = (parse.GetValue(oids) ?? []).Select(SnmpCliOptions.ParseOid).ToArray();
+                if (op is Op.Walk or Op.BulkWalk && oidList.Length > 1)
+                {
+                    throw new ArgumentException($"{name} takes one root OID, got {oidList.Length}");
+                }
                 if (op == Op.BulkWalk)
                 {
                     target = target with { MaxRepetitions = Math.Clamp(parse.GetValue(reps), 1, 1000) };
