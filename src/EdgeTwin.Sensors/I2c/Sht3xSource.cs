@@ -22,11 +22,7 @@ public sealed class Sht3xSource : IPolledSource
     private readonly I2cSensorOptions _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
-    private readonly SeriesSpec _temperature;
-    private readonly SeriesSpec _humidity;
-    private readonly Sample[] _buffer = new Sample[2];
-    private SeriesId _tSeries = SeriesId.None;
-    private SeriesId _hSeries = SeriesId.None;
+    private readonly OutputSet _outputs;
     private I2cDevice? _device;
 
     public Sht3xSource(I2cSensorOptions options, ILogger<Sht3xSource>? logger = null)
@@ -35,24 +31,16 @@ public sealed class Sht3xSource : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, options.BusName, options.AddressText);
-        _temperature = options.Spec("temperature", DefaultTemperature);
-        _humidity = options.Spec("humidity", DefaultHumidity);
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity"], [new("temperature", DefaultTemperature), new("humidity", DefaultHumidity)], []));
     }
 
     public string DeviceId => _options.DeviceId;
 
-    public void RegisterSeries(SeriesRegistry registry)
-    {
-        _tSeries = registry.GetOrAdd(_temperature.Describe(DeviceId));
-        _hSeries = registry.GetOrAdd(_humidity.Describe(DeviceId));
-    }
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {
-        if (_tSeries.IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before PollAsync.");
-        }
+        _outputs.EnsureRegistered();
 
         double t, h;
         try
@@ -75,9 +63,7 @@ public sealed class Sht3xSource : IPolledSource
         }
 
         SensorInstruments.Read(DeviceId, Driver);
-        _buffer[0] = new Sample(_tSeries, acquiredAtUnixMs, t, _temperature.Grade(t));
-        _buffer[1] = new Sample(_hSeries, acquiredAtUnixMs, h, _humidity.Grade(h));
-        await sink.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
+        await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c == "temperature" ? t : h, null, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync()

@@ -159,7 +159,7 @@ public sealed class Dht22Contract : PolledSourceContract
         var driver = new SimulatedGpioDriver();
         var controller = Own(new System.Device.Gpio.GpioController(driver));
         var dht = driver.AttachDht22(4);
-        var source = new Dht22Source(new Dht22Options { DeviceId = deviceId, Controller = controller, Pin = 4 });
+        var source = new Dht22Source(new Dht22Options { DeviceId = deviceId, Controller = () => controller, Pin = 4 });
         return (source, () => dht.Silent = true, () => dht.Silent = false);
     }
 }
