@@ -111,11 +111,20 @@ public sealed class Bme280Source : IPolledSource
                 : $"chip id 0x{id:x2} is not a BME280 (expects 0x60)");
         }
 
+        var sampling = _options.Oversampling switch
+        {
+            1 => Sampling.UltraLowPower,
+            2 => Sampling.LowPower,
+            4 => Sampling.Standard,
+            8 => Sampling.HighResolution,
+            16 => Sampling.UltraHighResolution,
+            _ => throw Fail($"oversampling {_options.Oversampling} is not one of 1, 2, 4, 8, 16"),
+        };
         _sensor = new Bme280(device)
         {
-            TemperatureSampling = Sampling.Standard,
-            PressureSampling = Sampling.Standard,
-            HumiditySampling = Sampling.Standard,
+            TemperatureSampling = sampling,
+            PressureSampling = sampling,
+            HumiditySampling = sampling,
             FilterMode = Bmx280FilteringMode.Off,
         };
         return _sensor;

@@ -48,7 +48,7 @@ public sealed class Sht3xSource : IPolledSource
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(_options.Timeout);
             await _io.RunAsync(StartMeasurement, _options.Timeout, cancellationToken).ConfigureAwait(false);
-            await Task.Delay(Sht3xProtocol.MeasurementTime, deadline.Token).ConfigureAwait(false);
+            await Task.Delay(Sht3xProtocol.SingleShot(_options.Repeatability).Duration, deadline.Token).ConfigureAwait(false);
             var frame = await _io.RunAsync(ReadFrame, _options.Timeout, cancellationToken).ConfigureAwait(false);
             if (!Sht3xProtocol.TryDecode(frame, out t, out h, out var error))
             {
@@ -86,7 +86,7 @@ public sealed class Sht3xSource : IPolledSource
             }
 
             Span<byte> command = stackalloc byte[2];
-            Sht3xProtocol.WriteCommand(command, Sht3xProtocol.MeasureHighRepeatability);
+            Sht3xProtocol.WriteCommand(command, Sht3xProtocol.SingleShot(_options.Repeatability).Command);
             _device.Write(command);
             return true;
         }
