@@ -16,17 +16,22 @@ public sealed class LiteDbOutboxTests : IDisposable
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
     private readonly TempDirectory _dir = new();
     private readonly FakeTimeProvider _time = new(Now);
+    private readonly TestMeterFactory _meters = new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private string DbPath => _dir.File("specific.db");
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose()
+    {
+        _meters.Dispose();
+        _dir.Dispose();
+    }
 
     private Task<LiteDbOutbox> OpenAsync(Func<LiteDbOutboxOptions, LiteDbOutboxOptions>? configure = null, ILogger? logger = null)
     {
         var options = new LiteDbOutboxOptions { Path = DbPath, Identity = UplinkBodiesTests.Gw };
-        return LiteDbOutbox.OpenAsync(configure?.Invoke(options) ?? options, logger, time: _time, cancellationToken: Ct);
+        return LiteDbOutbox.OpenAsync(configure?.Invoke(options) ?? options, logger, _meters, _time, Ct);
     }
 
     private static OutboxRecord Summary(long timeMs, string device = "rack-a01", int n = 0)
@@ -178,7 +183,7 @@ public sealed class LiteDbOutboxTests : IDisposable
     [Fact]
     public async Task A_spent_budget_condenses_raw_first_keeps_events_and_predictions_and_says_so()
     {
-        using var metrics = new MetricCollector<long>(null, OutboxMetrics.MeterName, "edgetwin.outbox.condensed");
+        using var metrics = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.condensed");
         const long budget = 256 * 1024;
         await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, DiskBudgetBytes = budget, Identity = o.Identity });
         outbox.RegisterUplink("mqtt"); // never acknowledges: the uplink is down for the whole test
@@ -341,9 +346,9 @@ public sealed class LiteDbOutboxTests : IDisposable
     [Fact]
     public async Task Metrics_count_appends_and_report_depth_and_bytes()
     {
-        using var appended = new MetricCollector<long>(null, OutboxMetrics.MeterName, "edgetwin.outbox.appended");
-        using var depth = new MetricCollector<long>(null, OutboxMetrics.MeterName, "edgetwin.outbox.depth");
-        using var bytes = new MetricCollector<long>(null, OutboxMetrics.MeterName, "edgetwin.outbox.bytes");
+        using var appended = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.appended");
+        using var depth = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.depth");
+        using var bytes = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.bytes");
         await using var outbox = await OpenAsync();
         await outbox.AppendAsync([Summary(1), Summary(2), Summary(3)], Ct);
 
