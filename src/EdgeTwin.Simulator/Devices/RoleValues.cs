@@ -167,7 +167,8 @@ public static class RoleValues
             "output_voltage" => new SimValue(machine.State == MachineState.Running ? 400 * machine.FrequencyHz / 50 : 0, "V"),
             "run_hours" or "running_hours" or "operating_hours" => new SimValue(machine.RunHours, "h"),
             "fault_code" or "fault" or "last_fault" => new SimValue(machine.FaultCode, "1", machine.FaultCode == 0 ? "none" : "fault"),
-            "running" or "state" or "status" => machine.State switch
+            "running" or "run" => SimValue.State(machine.State == MachineState.Running, "running", "stopped"),
+            "state" or "status" => machine.State switch
             {
                 MachineState.Running => new SimValue(1, "1", "running"),
                 MachineState.Failed => new SimValue(3, "1", "fault"),
