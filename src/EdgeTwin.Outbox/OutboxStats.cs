@@ -21,6 +21,9 @@ public sealed record OutboxStats(
     long Condensed,
     long Dropped)
 {
+    /// <summary>Estimated bytes of the entries themselves (what the disk budget is measured against).</summary>
+    public long EntryBytes { get; init; } = Bytes;
+
     /// <summary>Age of the oldest held entry relative to <paramref name="now"/>, or null when empty.</summary>
     public TimeSpan? OldestAge(DateTimeOffset now) =>
         OldestTimestampUnixMs is { } ts ? now - DateTimeOffset.FromUnixTimeMilliseconds(ts) : null;

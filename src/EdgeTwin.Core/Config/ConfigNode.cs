@@ -57,6 +57,13 @@ public sealed record ConfigSequence(SourceMark Mark, IReadOnlyList<ConfigNode> I
 /// <summary>A mapping, keys in file order.</summary>
 public sealed record ConfigMapping(SourceMark Mark, IReadOnlyList<KeyValuePair<string, ConfigNode>> Entries) : ConfigNode(Mark)
 {
+    /// <summary>Where each key is written (keys have no node of their own); missing entries fall back to the value's mark.</summary>
+    public IReadOnlyDictionary<string, SourceMark> KeyMarks { get; init; } = new Dictionary<string, SourceMark>(StringComparer.Ordinal);
+
+    /// <summary>The position of <paramref name="key"/>, or of its value when unknown, or of the mapping.</summary>
+    public SourceMark KeyMark(string key) =>
+        KeyMarks.TryGetValue(key, out var m) ? m : this[key]?.Mark ?? Mark;
+
     /// <summary>The value under <paramref name="key"/>, or null.</summary>
     public ConfigNode? this[string key]
     {

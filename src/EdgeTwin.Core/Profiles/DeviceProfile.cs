@@ -75,4 +75,16 @@ public sealed record ProfileTable(string Name, string IndexTag, IReadOnlyList<Pr
 
     /// <summary>Upper bound on rows read, so a misbehaving agent cannot create unbounded series.</summary>
     public int MaxRows { get; init; } = 256;
+
+    /// <summary>Keeps only rows whose filter column has one of the listed values (e.g. sensor type = celsius); null keeps all.</summary>
+    public TableRowFilter? Filter { get; init; }
+}
+
+/// <summary>Row filter of a table: read column <see cref="Oid"/> for each row and keep the row when its integer value is in <see cref="Values"/>.</summary>
+/// <param name="Oid">Column OID (no instance suffix).</param>
+/// <param name="Values">Accepted values.</param>
+public sealed record TableRowFilter(string Oid, IReadOnlyList<long> Values)
+{
+    /// <summary>True when a row with this filter-column value is kept.</summary>
+    public bool Accepts(long value) => Values.Contains(value);
 }

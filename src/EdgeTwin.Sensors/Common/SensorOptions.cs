@@ -11,7 +11,7 @@ public abstract record SensorOptions
 
     /// <summary>
     /// Per-channel overrides of the published series (metric name, unit, role, range), keyed by the driver's channel
-    /// name (<c>temperature</c>, <c>humidity</c>, <c>pressure</c>, <c>state</c>, <c>energy</c>, <c>power</c>, …).
+    /// name (<c>temperature</c>, <c>humidity</c>, <c>pressure</c>, <c>state</c>, <c>count</c>, <c>rate</c>), as a profile metric's <c>channel:</c>.
     /// Channels not listed use the driver's defaults.
     /// </summary>
     public IReadOnlyDictionary<string, SeriesSpec> Series { get; init; } = new Dictionary<string, SeriesSpec>();
