@@ -56,7 +56,8 @@ public sealed class ModbusDeviceImage
                 CoreTable.Input => LibTable.InputRegisters,
                 _ => LibTable.HoldingRegisters,
             };
-            var point = new ModbusPoint(table, register.Address - settings.Addressing, Map(register.Type))
+            // The loader has already turned the profile's addressing into protocol (0-based) addresses.
+            var point = new ModbusPoint(table, register.Address, Map(register.Type))
             {
                 Order = (WordOrder)(int)(register.Order ?? settings.ByteOrder) switch
                 {
@@ -70,7 +71,7 @@ public sealed class ModbusDeviceImage
                 BitOffset = register.Table.IsBitTable() ? null : register.Bit,
                 StringRegisters = register.Type == CoreDataType.String ? register.Count : 0,
             };
-            var supported = register.Type == CoreDataType.String || RoleValues.TryRead(site, device, metric.Role, null, out _);
+            var supported = register.Type == CoreDataType.String || RoleValues.TryRead(site, device, metric.Role, null, out _, metric.Name);
             if (!supported)
             {
                 unsupported.Add(metric.Name);
@@ -172,7 +173,7 @@ public sealed class ModbusDeviceImage
 
     private double Engineering(Entry entry)
     {
-        if (!entry.Supported || !RoleValues.TryRead(_site, Device, entry.Metric.Role, null, out var value))
+        if (!entry.Supported || !RoleValues.TryRead(_site, Device, entry.Metric.Role, null, out var value, entry.Metric.Name))
         {
             return entry.Point.Offset; // raw zero
         }

@@ -8,9 +8,9 @@ public sealed record SimProfiles
     public string Pdu { get; init; } = "apc-rpdu2";
 
     /// <summary>Profiles for UPS units, used in turn (ups1 the first, ups2 the second, …).</summary>
-    public IReadOnlyList<string> Ups { get; init; } = ["rfc1628-ups", "apc-smartups"];
+    public IReadOnlyList<string> Ups { get; init; } = ["ietf-ups-mib", "apc-smart-ups"];
 
-    public string CoolingUnit { get; init; } = "liebert-gp";
+    public string CoolingUnit { get; init; } = "liebert-gp-crac";
 
     public string Drive { get; init; } = "abb-acs580";
 

@@ -70,7 +70,7 @@ public sealed class SnmpDeviceImage
                 continue;
             }
 
-            if (RoleValues.TryRead(site, device, metric.Role, null, out _))
+            if (RoleValues.TryRead(site, device, metric.Role, null, out _, metric.Name))
             {
                 Add(oid, () => Encode(site, device, metric, null));
             }
@@ -91,7 +91,7 @@ public sealed class SnmpDeviceImage
                     continue;
                 }
 
-                if (!RoleValues.TryRead(site, device, column.Role, 1, out _))
+                if (!RoleValues.TryRead(site, device, column.Role, 1, out _, column.Name))
                 {
                     unsupported.Add(table.Name + "." + column.Name);
                     continue;
@@ -109,7 +109,7 @@ public sealed class SnmpDeviceImage
             {
                 for (var row = 1; row <= rows; row++)
                 {
-                    var label = RowLabel(table, row);
+                    var label = RowLabel(device, table, row);
                     Add(labelOid.Append((uint)row), () => SnmpValue.OctetString(label));
                 }
             }
@@ -160,7 +160,7 @@ public sealed class SnmpDeviceImage
 
     private static SnmpValue Encode(SimulatedSite site, SimDeviceBinding device, ProfileMetric metric, int? row)
     {
-        if (!RoleValues.TryRead(site, device, metric.Role, row, out var value)
+        if (!RoleValues.TryRead(site, device, metric.Role, row, out var value, metric.Name)
             || !RawValue.TryEncode(value, metric.Unit, metric.Scale, metric.Offset, metric.States, out var raw)
             || double.IsNaN(raw))
         {
@@ -187,15 +187,17 @@ public sealed class SnmpDeviceImage
         var count = device.Kind switch
         {
             SimEntityKind.Pdu when tag.Contains("outlet", StringComparison.Ordinal) => site.Pdu(device.EntityId).OutletCount,
-            SimEntityKind.Pdu when tag.Contains("phase", StringComparison.Ordinal) || tag.Contains("line", StringComparison.Ordinal) => site.Pdu(device.EntityId).PhaseCount,
-            SimEntityKind.Pdu or SimEntityKind.Rack when tag.Contains("sensor", StringComparison.Ordinal) || tag.Contains("probe", StringComparison.Ordinal) => 2,
+            SimEntityKind.Pdu when tag.Contains("phase", StringComparison.Ordinal) || tag.Contains("line", StringComparison.Ordinal) || tag.Contains("bank", StringComparison.Ordinal) => site.Pdu(device.EntityId).PhaseCount,
+            SimEntityKind.Pdu or SimEntityKind.Rack or SimEntityKind.CoolingUnit when tag.Contains("sensor", StringComparison.Ordinal) || tag.Contains("probe", StringComparison.Ordinal) => 2,
             _ => 1,
         };
         return Math.Min(count, table.MaxRows);
     }
 
-    private static string RowLabel(ProfileTable table, int row) =>
+    private static string RowLabel(SimDeviceBinding device, ProfileTable table, int row) =>
         table.IndexTag.Contains("sensor", StringComparison.OrdinalIgnoreCase) || table.IndexTag.Contains("probe", StringComparison.OrdinalIgnoreCase)
-            ? (row == 1 ? "Front (inlet)" : "Rear (outlet)")
+            ? device.Kind == SimEntityKind.CoolingUnit
+                ? (row == 1 ? "Supply air" : "Return air")
+                : (row == 1 ? "Front (inlet)" : "Rear (outlet)")
             : string.Create(CultureInfo.InvariantCulture, $"{table.IndexTag} {row}");
 }

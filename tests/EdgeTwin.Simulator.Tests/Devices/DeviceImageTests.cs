@@ -32,13 +32,13 @@ public sealed class DeviceImageTests
     private static readonly DeviceProfile DriveProfile = new(
         "test-drive", "Test", "VFD 9000", DeviceProtocol.Modbus, "test",
         [
-            new ProfileMetric("speed", "rpm", MetricKind.Gauge, "machine.speed") { Register = new ModbusRegister(CoreTable.Holding, 100, CoreType.Int16) },
-            new ProfileMetric("current", "A", MetricKind.Gauge, "machine.current") { Register = new ModbusRegister(CoreTable.Holding, 101, CoreType.UInt16), Scale = 0.01 },
-            new ProfileMetric("vibration", "mm/s", MetricKind.Gauge, "machine.vibration_rms") { Register = new ModbusRegister(CoreTable.Holding, 104, CoreType.Float32) { Order = WordOrder.CDAB } },
-            new ProfileMetric("run_hours", "h", MetricKind.Counter, "machine.run_hours") { Register = new ModbusRegister(CoreTable.Holding, 106, CoreType.UInt32) },
-            new ProfileMetric("running", "1", MetricKind.State, "machine.running") { Register = new ModbusRegister(CoreTable.Holding, 110, CoreType.UInt16) { Bit = 2 }, States = new Dictionary<long, string> { [0] = "stopped", [1] = "running" } },
-            new ProfileMetric("faulted", "1", MetricKind.State, "machine.fault_code") { Register = new ModbusRegister(CoreTable.Holding, 110, CoreType.UInt16) { Bit = 3 }, States = new Dictionary<long, string> { [0] = "none", [1] = "fault" } },
-            new ProfileMetric("fault_coil", "1", MetricKind.State, "machine.fault_code") { Register = new ModbusRegister(CoreTable.Coil, 1, CoreType.Bit), States = new Dictionary<long, string> { [0] = "none", [1] = "fault" } },
+            new ProfileMetric("speed", "rpm", MetricKind.Gauge, "machine.speed") { Register = new ModbusRegister(CoreTable.Holding, 99, CoreType.Int16) },
+            new ProfileMetric("current", "A", MetricKind.Gauge, "machine.current") { Register = new ModbusRegister(CoreTable.Holding, 100, CoreType.UInt16), Scale = 0.01 },
+            new ProfileMetric("vibration", "mm/s", MetricKind.Gauge, "machine.vibration_rms") { Register = new ModbusRegister(CoreTable.Holding, 103, CoreType.Float32) { Order = WordOrder.CDAB } },
+            new ProfileMetric("run_hours", "h", MetricKind.Counter, "machine.run_hours") { Register = new ModbusRegister(CoreTable.Holding, 105, CoreType.UInt32) },
+            new ProfileMetric("running", "1", MetricKind.State, "machine.running") { Register = new ModbusRegister(CoreTable.Holding, 109, CoreType.UInt16) { Bit = 2 }, States = new Dictionary<long, string> { [0] = "stopped", [1] = "running" } },
+            new ProfileMetric("faulted", "1", MetricKind.State, "machine.fault") { Register = new ModbusRegister(CoreTable.Holding, 109, CoreType.UInt16) { Bit = 3 }, States = new Dictionary<long, string> { [0] = "none", [1] = "fault" } },
+            new ProfileMetric("fault_coil", "1", MetricKind.State, "machine.fault") { Register = new ModbusRegister(CoreTable.Coil, 0, CoreType.Bit), States = new Dictionary<long, string> { [0] = "none", [1] = "fault" } },
         ],
         [])
     {
@@ -94,7 +94,7 @@ public sealed class DeviceImageTests
         var image = ModbusDeviceImage.Build(site, new SimDeviceBinding("drive1", "test-drive", SimEntityKind.Machine, "m1"), DriveProfile);
         Span<ushort> regs = stackalloc ushort[11];
 
-        // The profile is 1-based: address 100 is protocol register 99.
+        // Profile addresses are protocol addresses once loaded (the loader applies a 1-based map's offset).
         Assert.True(image.TryReadRegisters(LibTable.HoldingRegisters, 99, regs));
         Assert.Equal(machine.SpeedRpm, new ModbusPoint(LibTable.HoldingRegisters, 99, EdgeTwin.Modbus.Data.ModbusDataType.Int16).Decode(regs[..1]));
         Assert.Equal(machine.CurrentA, new ModbusPoint(LibTable.HoldingRegisters, 100, EdgeTwin.Modbus.Data.ModbusDataType.UInt16) { Scale = 0.01 }.Decode(regs[1..2]), 2);
