@@ -252,11 +252,6 @@ public sealed partial class LiteDbOutbox
         state.FileBytes = FileBytes();
         Publish(state, changed);
         _metrics.Commit(stopwatch.Elapsed);
-        foreach (var complete in completions)
-        {
-            complete();
-        }
-
         if (appended > 0)
         {
             Interlocked.Add(ref _appendedSinceOpen, appended);
@@ -264,9 +259,15 @@ public sealed partial class LiteDbOutbox
             _signal.Set(state.Last);
         }
 
+        // Before the callers hear back, so that after an append returns the store is within its budget again.
         if (state.Bytes > _options.DiskBudgetBytes * _options.HighWatermark)
         {
             EnforceBudget();
+        }
+
+        foreach (var complete in completions)
+        {
+            complete();
         }
     }
 
@@ -320,6 +321,11 @@ public sealed partial class LiteDbOutbox
         catch (Exception rollbackError) when (rollbackError is IOException or LiteException or ObjectDisposedException)
         {
             // The database is closed below; the journal decides what survived.
+        }
+
+        if (_db is not null)
+        {
+            LiteDbQuirks.ForgetBrokenTransactions(_db);
         }
 
         var records = ops.OfType<AppendOp>().Sum(a => a.Records.Length);

@@ -70,6 +70,14 @@ public static class SiteConfigLoader
         return new ConfigLoadResult(problems.Count == 0 ? config : null, problems, builder.ProfileDirectories);
     }
 
+    /// <summary>
+    /// Checks a config built in code exactly as if it had been written to <paramref name="file"/> and loaded:
+    /// the result holds the config with its profiles resolved, or every problem (positions refer to the
+    /// text <see cref="SiteConfigWriter"/> produces).
+    /// </summary>
+    public static ConfigLoadResult Validate(SiteConfig config, SiteConfigLoadOptions? options = null, string file = "(built in code).yaml") =>
+        Parse(SiteConfigWriter.ToYaml(config), file, options);
+
     internal static string Reason(Exception ex) => ex switch
     {
         FileNotFoundException or DirectoryNotFoundException => "no such file",

@@ -21,6 +21,7 @@ public sealed class SamplePipeline : ISampleSink, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _abort = new();
     private int _state; // 0 building, 1 running, 2 completing
+    private long _totalSamples;
 
     public SamplePipeline(PipelineMetrics? metrics = null, ILogger<SamplePipeline>? logger = null, TimeProvider? timeProvider = null)
     {
@@ -48,6 +49,9 @@ public sealed class SamplePipeline : ISampleSink, IAsyncDisposable
         _stages.Add(new StageQueue(stage, options ?? StageOptions.Default, this));
         return this;
     }
+
+    /// <summary>Samples written into the pipeline since it started (for samples-per-second figures).</summary>
+    public long TotalSamples => Interlocked.Read(ref _totalSamples);
 
     public IReadOnlyList<string> StageNames => _stages.ConvertAll(s => s.Stage.Name);
 
@@ -78,6 +82,7 @@ public sealed class SamplePipeline : ISampleSink, IAsyncDisposable
         }
 
         _metrics.Samples.Add(samples.Length);
+        Interlocked.Add(ref _totalSamples, samples.Length);
         if (_stages.Count == 0)
         {
             return;

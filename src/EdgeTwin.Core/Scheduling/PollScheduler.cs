@@ -29,6 +29,7 @@ public sealed class PollScheduler : IAsyncDisposable
     private readonly ConcurrencyGate _gate;
     private readonly CancellationTokenSource _stopScheduling = new();
     private readonly CancellationTokenSource _abort = new();
+    private readonly TaskCompletionSource _failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task[] _loops = [];
     private int _started;
 
@@ -94,6 +95,12 @@ public sealed class PollScheduler : IAsyncDisposable
     internal int BusyLoops => _activity.Busy;
 
     public int DeviceCount => _devices.Length;
+
+    /// <summary>
+    /// Faults with the exception of the first device loop that crashed (a bug, not a device error: device errors
+    /// never end a loop); never completes otherwise. Hosts watch it to stop with a non-zero exit code.
+    /// </summary>
+    public Task Failure => _failure.Task;
 
     /// <summary>Registers every source's series, then starts one loop per device. Returns once all loops run.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
@@ -220,6 +227,7 @@ public sealed class PollScheduler : IAsyncDisposable
         catch (Exception ex)
         {
             SchedulerLog.LoopCrashed(_logger, device.DeviceId, ex);
+            _failure.TrySetException(ex);
             throw;
         }
         finally

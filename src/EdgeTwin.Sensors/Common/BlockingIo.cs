@@ -51,7 +51,7 @@ internal sealed class BlockingIo
         {
             throw;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
         {
             throw new SensorException(_deviceId, _bus, _address, ex.Message, ex);
         }

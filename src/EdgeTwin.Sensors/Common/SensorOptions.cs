@@ -10,12 +10,33 @@ public abstract record SensorOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Per-channel overrides of the published series (metric name, unit, role, range), keyed by the driver's channel
-    /// name (<c>temperature</c>, <c>humidity</c>, <c>pressure</c>, <c>state</c>, <c>count</c>, <c>rate</c>), as a profile metric's <c>channel:</c>.
-    /// Channels not listed use the driver's defaults.
+    /// The series to publish, each naming a driver channel (<c>temperature</c>, <c>humidity</c>, <c>pressure</c>,
+    /// <c>state</c>, <c>changes</c>, <c>count</c>, <c>total</c>), as a profile's metrics do with <c>channel:</c>.
+    /// Empty: the driver's default outputs.
     /// </summary>
-    public IReadOnlyDictionary<string, SeriesSpec> Series { get; init; } = new Dictionary<string, SeriesSpec>();
+    public IReadOnlyList<SensorOutput> Outputs { get; init; } = [];
 
-    public SeriesSpec Spec(string channel, SeriesSpec fallback) =>
-        Series.TryGetValue(channel, out var spec) ? spec : fallback;
+    /// <summary>The configured outputs, or <paramref name="defaults"/>; rejects channels the driver does not have.</summary>
+    internal IReadOnlyList<SensorOutput> Resolve(string driver, IReadOnlyCollection<string> channels, IReadOnlyList<SensorOutput> defaults, IReadOnlyCollection<string> rateChannels)
+    {
+        if (Outputs.Count == 0)
+        {
+            return defaults;
+        }
+
+        foreach (var o in Outputs)
+        {
+            if (!channels.Contains(o.Channel))
+            {
+                throw new ArgumentException($"driver '{driver}' has no channel '{o.Channel}' (it has {string.Join(", ", channels)})");
+            }
+
+            if (o.Rate && !rateChannels.Contains(o.Channel))
+            {
+                throw new ArgumentException($"driver '{driver}' cannot publish a rate of channel '{o.Channel}' (only of {(rateChannels.Count == 0 ? "none" : string.Join(", ", rateChannels))})");
+            }
+        }
+
+        return Outputs;
+    }
 }

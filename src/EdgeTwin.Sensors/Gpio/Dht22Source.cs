@@ -32,11 +32,7 @@ public sealed class Dht22Source : IPolledSource
     private readonly Dht22Options _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
-    private readonly SeriesSpec _temperature;
-    private readonly SeriesSpec _humidity;
-    private readonly Sample[] _buffer = new Sample[2];
-    private SeriesId _tSeries = SeriesId.None;
-    private SeriesId _hSeries = SeriesId.None;
+    private readonly OutputSet _outputs;
     private Dht22? _sensor;
 
     public Dht22Source(Dht22Options options, ILogger<Dht22Source>? logger = null)
@@ -45,24 +41,16 @@ public sealed class Dht22Source : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, "gpio", options.PinText);
-        _temperature = options.Spec("temperature", Dht22Options.DefaultTemperature);
-        _humidity = options.Spec("humidity", Dht22Options.DefaultHumidity);
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity"], [new("temperature", Dht22Options.DefaultTemperature), new("humidity", Dht22Options.DefaultHumidity)], []));
     }
 
     public string DeviceId => _options.DeviceId;
 
-    public void RegisterSeries(SeriesRegistry registry)
-    {
-        _tSeries = registry.GetOrAdd(_temperature.Describe(DeviceId));
-        _hSeries = registry.GetOrAdd(_humidity.Describe(DeviceId));
-    }
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {
-        if (_tSeries.IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before PollAsync.");
-        }
+        _outputs.EnsureRegistered();
 
         (double T, double H) r;
         try
@@ -77,9 +65,7 @@ public sealed class Dht22Source : IPolledSource
         }
 
         SensorInstruments.Read(DeviceId, Driver);
-        _buffer[0] = new Sample(_tSeries, acquiredAtUnixMs, r.T, _temperature.Grade(r.T));
-        _buffer[1] = new Sample(_hSeries, acquiredAtUnixMs, r.H, _humidity.Grade(r.H));
-        await sink.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
+        await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c == "temperature" ? r.T : r.H, null, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync()
@@ -94,7 +80,7 @@ public sealed class Dht22Source : IPolledSource
     {
         // Cached frames are reused for MinTimeBetweenReads; the binding compares against its Milliseconds component
         // (2.5 s → 500 ms), which is still long enough for the humidity call to reuse the temperature call's frame.
-        _sensor ??= new Dht22(_options.Pin, _options.Controller, shouldDispose: false) { MinTimeBetweenReads = TimeSpan.FromSeconds(2.5) };
+        _sensor ??= new Dht22(_options.Pin, _options.Controller(), shouldDispose: false) { MinTimeBetweenReads = TimeSpan.FromSeconds(2.5) };
         if (_sensor.TryReadTemperature(out var t) && _sensor.TryReadHumidity(out var h))
         {
             return (t.DegreesCelsius, h.Percent);

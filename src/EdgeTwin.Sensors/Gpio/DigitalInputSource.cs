@@ -23,6 +23,9 @@ public sealed record DigitalInputOptions : GpioSensorOptions
 {
     public static readonly SeriesSpec DefaultState = new("state", "1", MetricKind.State, Min: 0, Max: 1);
 
+    /// <summary>Channel <c>changes</c>: accepted changes since start (a counter; not published unless asked for).</summary>
+    public static readonly SeriesSpec DefaultChanges = new("changes", "1", MetricKind.Counter, Min: 0);
+
     public DigitalInputKind Kind { get; init; } = DigitalInputKind.Generic;
 
     /// <summary>True when the active condition pulls the line low (contact to ground with pull-up): the usual wiring.</summary>
@@ -33,8 +36,6 @@ public sealed record DigitalInputOptions : GpioSensorOptions
 
     /// <summary>The state is also published at this period without a change, so summaries and stale detection have data.</summary>
     public TimeSpan StateInterval { get; init; } = TimeSpan.FromSeconds(60);
-
-    public SeriesSpec State => Spec("state", DefaultState);
 
     public (string Active, string Inactive) Labels => Kind switch
     {
@@ -64,10 +65,10 @@ public sealed class DigitalInputSource : IPushSource
     private const string Driver = "digital";
     private readonly DigitalInputOptions _options;
     private readonly ILogger _logger;
-    private readonly SeriesSpec _spec;
+    private readonly OutputSet _outputs;
     private readonly Channel<long> _edges = Channel.CreateBounded<long>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest });
-    private readonly Sample[] _buffer = new Sample[1];
-    private SeriesId _series = SeriesId.None;
+    private long _changes;
+    private GpioController? _controller;
     private long _lastEdgeTimestamp;
     private long _firstEdgeTimestamp;
     private int _edgesInBurst;
@@ -77,7 +78,7 @@ public sealed class DigitalInputSource : IPushSource
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _spec = options.State;
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["state", "changes"], [new("state", DigitalInputOptions.DefaultState)], []));
     }
 
     public string Name => _options.DeviceId;
@@ -85,24 +86,25 @@ public sealed class DigitalInputSource : IPushSource
     /// <summary>The last accepted state (true = active), or null before the first read.</summary>
     public bool? CurrentState { get; private set; }
 
-    public void RegisterSeries(SeriesRegistry registry) =>
-        _series = registry.GetOrAdd(_spec.Describe(_options.DeviceId));
+    /// <summary>Accepted changes since start.</summary>
+    public long Changes => Interlocked.Read(ref _changes);
+
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async Task RunAsync(ISampleSink samples, IEventSink events, CancellationToken cancellationToken)
     {
-        if (_series.IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before RunAsync.");
-        }
+        _outputs.EnsureRegistered();
 
-        var controller = _options.Controller;
+        GpioController controller;
         var time = _options.Time;
         try
         {
+            controller = _options.Controller();
+            _controller = controller;
             controller.OpenPin(_options.Pin, _options.InputMode);
             controller.RegisterCallbackForPinValueChangedEvent(_options.Pin, PinEventTypes.Rising | PinEventTypes.Falling, OnEdge);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
         {
             throw new SensorException(_options.DeviceId, "gpio", _options.PinText, "cannot open the line for edge events: " + ex.Message, ex);
         }
@@ -189,6 +191,7 @@ public sealed class DigitalInputSource : IPushSource
         }
 
         CurrentState = active;
+        Interlocked.Increment(ref _changes);
         var elapsedSinceFirst = firstEdge == 0 ? TimeSpan.Zero : time.GetElapsedTime(firstEdge);
         await PublishChangeAsync(events, active, time.GetUtcNow() - elapsedSinceFirst, edges, initial: false, cancellationToken).ConfigureAwait(false);
         await PublishStateAsync(samples, active, cancellationToken).ConfigureAwait(false);
@@ -208,7 +211,7 @@ public sealed class DigitalInputSource : IPushSource
     {
         try
         {
-            var level = _options.Controller.Read(_options.Pin);
+            var level = _controller!.Read(_options.Pin);
             return (level == PinValue.Low) == _options.ActiveLow;
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException)
@@ -219,9 +222,9 @@ public sealed class DigitalInputSource : IPushSource
 
     private ValueTask PublishStateAsync(ISampleSink samples, bool active, CancellationToken cancellationToken)
     {
-        _buffer[0] = new Sample(_series, _options.Time.GetUtcNow().ToUnixTimeMilliseconds(), active ? 1 : 0);
         SensorInstruments.Read(_options.DeviceId, Driver);
-        return samples.WriteAsync(_buffer, cancellationToken);
+        var changes = Changes;
+        return _outputs.WriteAsync(samples, _options.Time.GetUtcNow().ToUnixTimeMilliseconds(), c => c == "state" ? (active ? 1 : 0) : changes, null, cancellationToken);
     }
 
     private ValueTask PublishChangeAsync(IEventSink events, bool active, DateTimeOffset when, int edges, bool initial, CancellationToken cancellationToken)

@@ -8,10 +8,11 @@ namespace EdgeTwin.Sensors.Gpio;
 public abstract record GpioSensorOptions : SensorOptions
 {
     /// <summary>
-    /// The controller the pin belongs to. The caller owns it (one per gateway, disposed by whoever created it);
-    /// a source opens and closes only its own pin.
+    /// Gives the controller the pin belongs to; called when the source starts using the line, not at construction
+    /// (opening the GPIO chip is I/O). The caller owns the controller (one per gateway, disposed by whoever created
+    /// it); a source opens and closes only its own pin.
     /// </summary>
-    public required GpioController Controller { get; init; }
+    public required Func<GpioController> Controller { get; init; }
 
     public required int Pin { get; init; }
 

@@ -42,13 +42,13 @@ public sealed record PulseCounterOptions : GpioSensorOptions
 
     public TimeSpan PersistInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    public SeriesSpec Total => Spec("count", Kind == PulseMeterKind.Energy
-        ? new SeriesSpec("energy", "kW.h", MetricKind.Counter, Min: 0)
-        : new SeriesSpec("volume", "m3", MetricKind.Counter, Min: 0));
-
-    public SeriesSpec Rate => Spec("rate", Kind == PulseMeterKind.Energy
-        ? new SeriesSpec("power", "kW", Min: 0)
-        : new SeriesSpec("flow", "m3/h", Min: 0));
+    /// <summary>
+    /// Channels: <c>count</c> (raw pulses) and <c>total</c> (pulses / pulses per unit); either can be published as a
+    /// per-second rate. Defaults: the total (kWh or m³) and its rate scaled to kW or m³/h.
+    /// </summary>
+    public IReadOnlyList<SensorOutput> DefaultOutputs => Kind == PulseMeterKind.Energy
+        ? [new("total", new SeriesSpec("energy", "kW.h", MetricKind.Counter, Min: 0)), new("total", new SeriesSpec("power", "kW", Min: 0) { Scale = 3600 }, Rate: true)]
+        : [new("total", new SeriesSpec("volume", "m3", MetricKind.Counter, Min: 0)), new("total", new SeriesSpec("flow", "m3/h", Min: 0) { Scale = 3600 }, Rate: true)];
 }
 
 /// <summary>
@@ -61,12 +61,8 @@ public sealed class PulseCounterSource : IPushSource
     private const string Driver = "pulse";
     private readonly PulseCounterOptions _options;
     private readonly ILogger _logger;
-    private readonly SeriesSpec _totalSpec;
-    private readonly SeriesSpec _rateSpec;
-    private readonly Sample[] _buffer = new Sample[2];
+    private readonly OutputSet _outputs;
     private readonly long _minGapTicks;
-    private SeriesId _total = SeriesId.None;
-    private SeriesId _rate = SeriesId.None;
     private long _pulses;
     private long _lastPulseTimestamp;
     private long _rejected;
@@ -81,8 +77,7 @@ public sealed class PulseCounterSource : IPushSource
 
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _totalSpec = options.Total;
-        _rateSpec = options.Rate;
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["count", "total"], options.DefaultOutputs, ["count", "total"]));
         _minGapTicks = (long)(options.MinPulseGap.TotalSeconds * options.Time.TimestampFrequency);
     }
 
@@ -94,21 +89,14 @@ public sealed class PulseCounterSource : IPushSource
     /// <summary>Edges dropped as bounce.</summary>
     public long Rejected => Interlocked.Read(ref _rejected);
 
-    public void RegisterSeries(SeriesRegistry registry)
-    {
-        _total = registry.GetOrAdd(_totalSpec.Describe(_options.DeviceId));
-        _rate = registry.GetOrAdd(_rateSpec.Describe(_options.DeviceId));
-    }
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async Task RunAsync(ISampleSink samples, IEventSink events, CancellationToken cancellationToken)
     {
-        if (_total.IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before RunAsync.");
-        }
+        _outputs.EnsureRegistered();
 
         Interlocked.Exchange(ref _pulses, await LoadAsync(cancellationToken).ConfigureAwait(false));
-        var controller = _options.Controller;
+        GpioController controller;
         var time = _options.Time;
         using var timer = new PeriodicTimer(_options.ReportInterval, time);
         var lastReport = time.GetTimestamp();
@@ -117,10 +105,11 @@ public sealed class PulseCounterSource : IPushSource
         var savedPulses = lastPulses;
         try
         {
+            controller = _options.Controller();
             controller.OpenPin(_options.Pin, _options.InputMode);
             controller.RegisterCallbackForPinValueChangedEvent(_options.Pin, _options.Edge, OnPulse);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
         {
             throw new SensorException(_options.DeviceId, "gpio", _options.PinText, "cannot open the line for edge events: " + ex.Message, ex);
         }
@@ -131,13 +120,16 @@ public sealed class PulseCounterSource : IPushSource
             {
                 var now = time.GetTimestamp();
                 var pulses = Pulses;
-                var hours = time.GetElapsedTime(lastReport, now).TotalHours;
-                var total = pulses / _options.PulsesPerUnit;
-                var rate = hours > 0 ? (pulses - lastPulses) / _options.PulsesPerUnit / hours : 0;
+                var seconds = time.GetElapsedTime(lastReport, now).TotalSeconds;
+                var delta = pulses - lastPulses;
+                var ppu = _options.PulsesPerUnit;
                 var stamp = time.GetUtcNow().ToUnixTimeMilliseconds();
-                _buffer[0] = new Sample(_total, stamp, total, _totalSpec.Grade(total));
-                _buffer[1] = new Sample(_rate, stamp, rate, _rateSpec.Grade(rate));
-                await samples.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
+                await _outputs.WriteAsync(
+                    samples,
+                    stamp,
+                    c => c == "count" ? pulses : pulses / ppu,
+                    c => seconds <= 0 ? 0 : (c == "count" ? delta : delta / ppu) / seconds,
+                    cancellationToken).ConfigureAwait(false);
                 SensorInstruments.Read(_options.DeviceId, Driver);
                 lastReport = now;
                 lastPulses = pulses;

@@ -30,11 +30,7 @@ public sealed class Bme280Source : IPolledSource
     private readonly I2cSensorOptions _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
-    private readonly SeriesSpec _temperature;
-    private readonly SeriesSpec _humidity;
-    private readonly SeriesSpec _pressure;
-    private readonly Sample[] _buffer = new Sample[3];
-    private readonly SeriesId[] _series = [SeriesId.None, SeriesId.None, SeriesId.None];
+    private readonly OutputSet _outputs;
     private I2cDevice? _device;
     private Bme280? _sensor;
 
@@ -44,26 +40,16 @@ public sealed class Bme280Source : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, options.BusName, options.AddressText);
-        _temperature = options.Spec("temperature", DefaultTemperature);
-        _humidity = options.Spec("humidity", DefaultHumidity);
-        _pressure = options.Spec("pressure", DefaultPressure);
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity", "pressure"], [new("temperature", DefaultTemperature), new("humidity", DefaultHumidity), new("pressure", DefaultPressure)], []));
     }
 
     public string DeviceId => _options.DeviceId;
 
-    public void RegisterSeries(SeriesRegistry registry)
-    {
-        _series[0] = registry.GetOrAdd(_temperature.Describe(DeviceId));
-        _series[1] = registry.GetOrAdd(_humidity.Describe(DeviceId));
-        _series[2] = registry.GetOrAdd(_pressure.Describe(DeviceId));
-    }
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {
-        if (_series[0].IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before PollAsync.");
-        }
+        _outputs.EnsureRegistered();
 
         (double T, double H, double P) r;
         try
@@ -78,10 +64,7 @@ public sealed class Bme280Source : IPolledSource
         }
 
         SensorInstruments.Read(DeviceId, Driver);
-        _buffer[0] = new Sample(_series[0], acquiredAtUnixMs, r.T, _temperature.Grade(r.T));
-        _buffer[1] = new Sample(_series[1], acquiredAtUnixMs, r.H, _humidity.Grade(r.H));
-        _buffer[2] = new Sample(_series[2], acquiredAtUnixMs, r.P, _pressure.Grade(r.P));
-        await sink.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
+        await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c switch { "temperature" => r.T, "humidity" => r.H, _ => r.P }, null, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync()
@@ -128,11 +111,20 @@ public sealed class Bme280Source : IPolledSource
                 : $"chip id 0x{id:x2} is not a BME280 (expects 0x60)");
         }
 
+        var sampling = _options.Oversampling switch
+        {
+            1 => Sampling.UltraLowPower,
+            2 => Sampling.LowPower,
+            4 => Sampling.Standard,
+            8 => Sampling.HighResolution,
+            16 => Sampling.UltraHighResolution,
+            _ => throw Fail($"oversampling {_options.Oversampling} is not one of 1, 2, 4, 8, 16"),
+        };
         _sensor = new Bme280(device)
         {
-            TemperatureSampling = Sampling.Standard,
-            PressureSampling = Sampling.Standard,
-            HumiditySampling = Sampling.Standard,
+            TemperatureSampling = sampling,
+            PressureSampling = sampling,
+            HumiditySampling = sampling,
             FilterMode = Bmx280FilteringMode.Off,
         };
         return _sensor;

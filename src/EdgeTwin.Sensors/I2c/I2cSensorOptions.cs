@@ -16,6 +16,12 @@ public sealed record I2cSensorOptions : SensorOptions
     /// <summary>Opens the bus device. Defaults to the real <c>/dev/i2c-N</c>; tests pass a simulated chip.</summary>
     public Func<I2cConnectionSettings, I2cDevice> OpenDevice { get; init; } = I2cDevice.Create;
 
+    /// <summary>BME280 oversampling of every channel: 1, 2, 4, 8 or 16 (profile parameter <c>oversampling</c>).</summary>
+    public int Oversampling { get; init; } = 4;
+
+    /// <summary>SHT3x single-shot repeatability (profile parameter <c>repeatability</c>).</summary>
+    public Sht3xRepeatability Repeatability { get; init; } = Sht3xRepeatability.High;
+
     public string BusName => "i2c-" + BusId.ToString(CultureInfo.InvariantCulture);
 
     public string AddressText => "0x" + Address.ToString("x2", CultureInfo.InvariantCulture);

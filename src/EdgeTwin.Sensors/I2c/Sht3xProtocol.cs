@@ -2,6 +2,13 @@ using System.Buffers.Binary;
 
 namespace EdgeTwin.Sensors.I2c;
 
+public enum Sht3xRepeatability
+{
+    High,
+    Medium,
+    Low,
+}
+
 /// <summary>
 /// Sensirion SHT3x single-shot measurement frames (datasheet SHT3x-DIS §4): two big-endian 16-bit words, each
 /// followed by CRC-8 (polynomial 0x31, init 0xFF). Pure functions, no I/O.
@@ -14,6 +21,15 @@ public static class Sht3xProtocol
     public const ushort SoftReset = 0x30A2;
 
     public static readonly TimeSpan MeasurementTime = TimeSpan.FromMilliseconds(16);
+
+    /// <summary>Single-shot command without clock stretching and its maximum duration (datasheet table 4 and 9).</summary>
+    public static (ushort Command, TimeSpan Duration) SingleShot(Sht3xRepeatability repeatability) => repeatability switch
+    {
+        Sht3xRepeatability.High => (MeasureHighRepeatability, MeasurementTime),
+        Sht3xRepeatability.Medium => (0x240B, TimeSpan.FromMilliseconds(7)),
+        Sht3xRepeatability.Low => (0x2416, TimeSpan.FromMilliseconds(5)),
+        _ => throw new ArgumentOutOfRangeException(nameof(repeatability), repeatability, null),
+    };
 
     public static byte Crc8(ReadOnlySpan<byte> data)
     {

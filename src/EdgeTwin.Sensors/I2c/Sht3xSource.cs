@@ -22,11 +22,7 @@ public sealed class Sht3xSource : IPolledSource
     private readonly I2cSensorOptions _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
-    private readonly SeriesSpec _temperature;
-    private readonly SeriesSpec _humidity;
-    private readonly Sample[] _buffer = new Sample[2];
-    private SeriesId _tSeries = SeriesId.None;
-    private SeriesId _hSeries = SeriesId.None;
+    private readonly OutputSet _outputs;
     private I2cDevice? _device;
 
     public Sht3xSource(I2cSensorOptions options, ILogger<Sht3xSource>? logger = null)
@@ -35,24 +31,16 @@ public sealed class Sht3xSource : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, options.BusName, options.AddressText);
-        _temperature = options.Spec("temperature", DefaultTemperature);
-        _humidity = options.Spec("humidity", DefaultHumidity);
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity"], [new("temperature", DefaultTemperature), new("humidity", DefaultHumidity)], []));
     }
 
     public string DeviceId => _options.DeviceId;
 
-    public void RegisterSeries(SeriesRegistry registry)
-    {
-        _tSeries = registry.GetOrAdd(_temperature.Describe(DeviceId));
-        _hSeries = registry.GetOrAdd(_humidity.Describe(DeviceId));
-    }
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {
-        if (_tSeries.IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before PollAsync.");
-        }
+        _outputs.EnsureRegistered();
 
         double t, h;
         try
@@ -60,7 +48,7 @@ public sealed class Sht3xSource : IPolledSource
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter(_options.Timeout);
             await _io.RunAsync(StartMeasurement, _options.Timeout, cancellationToken).ConfigureAwait(false);
-            await Task.Delay(Sht3xProtocol.MeasurementTime, deadline.Token).ConfigureAwait(false);
+            await Task.Delay(Sht3xProtocol.SingleShot(_options.Repeatability).Duration, deadline.Token).ConfigureAwait(false);
             var frame = await _io.RunAsync(ReadFrame, _options.Timeout, cancellationToken).ConfigureAwait(false);
             if (!Sht3xProtocol.TryDecode(frame, out t, out h, out var error))
             {
@@ -75,9 +63,7 @@ public sealed class Sht3xSource : IPolledSource
         }
 
         SensorInstruments.Read(DeviceId, Driver);
-        _buffer[0] = new Sample(_tSeries, acquiredAtUnixMs, t, _temperature.Grade(t));
-        _buffer[1] = new Sample(_hSeries, acquiredAtUnixMs, h, _humidity.Grade(h));
-        await sink.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
+        await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c == "temperature" ? t : h, null, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync()
@@ -100,7 +86,7 @@ public sealed class Sht3xSource : IPolledSource
             }
 
             Span<byte> command = stackalloc byte[2];
-            Sht3xProtocol.WriteCommand(command, Sht3xProtocol.MeasureHighRepeatability);
+            Sht3xProtocol.WriteCommand(command, Sht3xProtocol.SingleShot(_options.Repeatability).Command);
             _device.Write(command);
             return true;
         }

@@ -16,8 +16,6 @@ public sealed record Ds18b20Options : SensorOptions
     /// <summary>Where the w1 bus exposes its slaves. Injectable so tests can lay out a fake sysfs tree.</summary>
     public string SysfsRoot { get; init; } = "/sys/bus/w1/devices";
 
-    /// <summary>Channel <c>temperature</c>. A 12-bit conversion takes 750 ms inside the kernel read, within the default 2 s timeout.</summary>
-    public SeriesSpec Temperature => Spec("temperature", DefaultTemperature);
 }
 
 /// <summary>
@@ -31,8 +29,7 @@ public sealed class Ds18b20Source : IPolledSource
     private readonly Ds18b20Options _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
-    private readonly Sample[] _buffer = new Sample[1];
-    private SeriesId _series = SeriesId.None;
+    private readonly OutputSet _outputs;
 
     public Ds18b20Source(Ds18b20Options options, ILogger<Ds18b20Source>? logger = null)
     {
@@ -40,21 +37,18 @@ public sealed class Ds18b20Source : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, "w1", options.SensorId);
+        _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature"], [new("temperature", Ds18b20Options.DefaultTemperature)], []));
     }
 
     public string DeviceId => _options.DeviceId;
 
     public string SlavePath => Path.Combine(_options.SysfsRoot, _options.SensorId, "w1_slave");
 
-    public void RegisterSeries(SeriesRegistry registry) =>
-        _series = registry.GetOrAdd(_options.Temperature.Describe(_options.DeviceId));
+    public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {
-        if (_series.IsNone)
-        {
-            throw new InvalidOperationException("RegisterSeries must be called before PollAsync.");
-        }
+        _outputs.EnsureRegistered();
 
         W1SlaveReading reading;
         try
@@ -72,20 +66,18 @@ public sealed class Ds18b20Source : IPolledSource
         {
             case W1SlaveStatus.Ok:
                 SensorInstruments.Read(DeviceId, Driver);
-                _buffer[0] = new Sample(_series, acquiredAtUnixMs, reading.Celsius, _options.Temperature.Grade(reading.Celsius));
+                await _outputs.WriteAsync(sink, acquiredAtUnixMs, _ => reading.Celsius, null, cancellationToken).ConfigureAwait(false);
                 break;
             case W1SlaveStatus.PowerOnReset:
                 // The sensor answered, so the device is up, but 85 °C is not a measurement: publish it flagged.
                 SensorInstruments.Error(DeviceId, Driver);
                 Log.SensorWarning(_logger, DeviceId, reading.Detail);
-                _buffer[0] = new Sample(_series, acquiredAtUnixMs, reading.Celsius, SampleQuality.DeviceError);
+                await _outputs.WriteAsync(sink, acquiredAtUnixMs, _ => reading.Celsius, null, cancellationToken, SampleQuality.DeviceError).ConfigureAwait(false);
                 break;
             default:
                 Fail(reading.Detail);
                 throw new SensorException(DeviceId, "w1", _options.SensorId, $"{reading.Detail} in {SlavePath}");
         }
-
-        await sink.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -17,7 +17,8 @@ public sealed record CpuTemperatureOptions : SensorOptions
     /// <summary>Zone types to publish (<c>cpu-thermal</c> on a Raspberry Pi, <c>x86_pkg_temp</c> on Intel); empty = every zone.</summary>
     public IReadOnlyList<string> Zones { get; init; } = [];
 
-    public SeriesSpec Temperature => Spec("temperature", DefaultTemperature);
+    /// <summary>Zone directories to read (<c>thermal_zone0</c>), as <c>address: cpu:/sys/class/thermal/thermal_zone0/temp</c> names one; empty = all.</summary>
+    public IReadOnlyList<string> ZoneDirectories { get; init; } = [];
 }
 
 /// <summary>
@@ -32,9 +33,8 @@ public sealed class CpuTemperatureSource : IPolledSource
     private readonly CpuTemperatureOptions _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
-    private readonly SeriesSpec _spec;
-    private (string Dir, SeriesId Series)[] _zones = [];
-    private Sample[] _buffer = [];
+    private readonly IReadOnlyList<SensorOutput> _outputSpecs;
+    private (string Dir, OutputSet Outputs)[] _zones = [];
     private bool _registered;
 
     public CpuTemperatureSource(CpuTemperatureOptions options, ILogger<CpuTemperatureSource>? logger = null)
@@ -43,7 +43,7 @@ public sealed class CpuTemperatureSource : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, "thermal", options.ThermalRoot);
-        _spec = options.Temperature;
+        _outputSpecs = options.Resolve(Driver, ["temperature"], [new("temperature", CpuTemperatureOptions.DefaultTemperature)], []);
     }
 
     public string DeviceId => _options.DeviceId;
@@ -61,7 +61,8 @@ public sealed class CpuTemperatureSource : IPolledSource
             {
                 var typePath = Path.Combine(dir, "type");
                 var type = File.Exists(typePath) ? File.ReadAllText(typePath).Trim() : Path.GetFileName(dir);
-                if (_options.Zones.Count == 0 || _options.Zones.Contains(type, StringComparer.Ordinal))
+                if ((_options.Zones.Count == 0 || _options.Zones.Contains(type, StringComparer.Ordinal))
+                    && (_options.ZoneDirectories.Count == 0 || _options.ZoneDirectories.Contains(Path.GetFileName(dir), StringComparer.Ordinal)))
                 {
                     found.Add((dir, type));
                 }
@@ -69,17 +70,18 @@ public sealed class CpuTemperatureSource : IPolledSource
         }
 
         // Two zones of the same type (e.g. two acpitz) keep apart by their directory name.
-        var zones = new List<(string, SeriesId)>();
+        var zones = new List<(string, OutputSet)>();
         var types = new List<string>();
         foreach (var (dir, type) in found)
         {
             var tag = found.Count(f => f.Type == type) > 1 ? $"{type}:{Path.GetFileName(dir)}" : type;
-            zones.Add((dir, registry.GetOrAdd(_spec.Describe(DeviceId, [new("zone", tag)]))));
+            var outputs = new OutputSet(DeviceId, _outputSpecs, [new("zone", tag)]);
+            outputs.Register(registry);
+            zones.Add((dir, outputs));
             types.Add(tag);
         }
 
         _zones = zones.ToArray();
-        _buffer = new Sample[_zones.Length];
         ZoneTypes = types;
         _registered = true;
     }
@@ -96,10 +98,10 @@ public sealed class CpuTemperatureSource : IPolledSource
             if (_zones.Length == 0)
             {
                 throw new SensorException(DeviceId, "thermal", _options.ThermalRoot,
-                    _options.Zones.Count == 0 ? "no thermal zones" : $"none of the zones {string.Join(", ", _options.Zones)} exist");
+                    _options.Zones.Count + _options.ZoneDirectories.Count == 0 ? "no thermal zones" : $"none of the zones {string.Join(", ", _options.Zones.Concat(_options.ZoneDirectories))} exist");
             }
 
-            var failures = await _io.RunAsync(() => ReadZones(acquiredAtUnixMs), _options.Timeout, cancellationToken).ConfigureAwait(false);
+            var (values, failures) = await _io.RunAsync(ReadZones, _options.Timeout, cancellationToken).ConfigureAwait(false);
             if (failures.Count == _zones.Length)
             {
                 throw new SensorException(DeviceId, "thermal", _options.ThermalRoot, "every zone failed: " + string.Join("; ", failures));
@@ -109,6 +111,14 @@ public sealed class CpuTemperatureSource : IPolledSource
             {
                 Log.SensorWarning(_logger, DeviceId, failure);
             }
+
+            SensorInstruments.Read(DeviceId, Driver);
+            for (var i = 0; i < _zones.Length; i++)
+            {
+                var celsius = values[i];
+                await _zones[i].Outputs.WriteAsync(sink, acquiredAtUnixMs, _ => celsius, null, cancellationToken,
+                    double.IsNaN(celsius) ? SampleQuality.DeviceError : null).ConfigureAwait(false);
+            }
         }
         catch (SensorException ex)
         {
@@ -116,19 +126,17 @@ public sealed class CpuTemperatureSource : IPolledSource
             Log.ReadFailed(_logger, DeviceId, Driver, ex.Message);
             throw;
         }
-
-        SensorInstruments.Read(DeviceId, Driver);
-        await sink.WriteAsync(_buffer, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private List<string> ReadZones(long stamp)
+    private (double[] Values, List<string> Failures) ReadZones()
     {
+        var values = new double[_zones.Length];
         var failures = new List<string>();
         for (var i = 0; i < _zones.Length; i++)
         {
-            var (dir, series) = _zones[i];
+            var dir = _zones[i].Dir;
             var path = Path.Combine(dir, "temp");
             try
             {
@@ -138,17 +146,16 @@ public sealed class CpuTemperatureSource : IPolledSource
                     throw new InvalidDataException($"'{text}' is not millidegrees");
                 }
 
-                var celsius = milli / 1000.0;
-                _buffer[i] = new Sample(series, stamp, celsius, _spec.Grade(celsius));
+                values[i] = milli / 1000.0;
             }
             catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
             {
                 failures.Add($"{path}: {ex.Message}");
-                _buffer[i] = new Sample(series, stamp, double.NaN, SampleQuality.DeviceError);
+                values[i] = double.NaN;
             }
         }
 
-        return failures;
+        return (values, failures);
     }
 
     private static int ZoneNumber(string dir) =>

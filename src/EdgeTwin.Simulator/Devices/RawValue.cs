@@ -17,24 +17,31 @@ public static class RawValue
         out double raw)
     {
         raw = 0;
-        if (value.StateWord is { } word && states is { Count: > 0 })
+        if (value.StateWord is { } words && states is { Count: > 0 })
         {
-            // Prefer an exact label, then a label containing the word ("on-battery" for "battery").
-            foreach (var (code, label) in states)
+            // Prefer an exact label for any candidate word, then a label containing one ("onBattery" for "battery").
+            var candidates = words.Split('|');
+            foreach (var word in candidates)
             {
-                if (string.Equals(label, word, StringComparison.OrdinalIgnoreCase))
+                foreach (var (code, label) in states)
                 {
-                    raw = code;
-                    return true;
+                    if (string.Equals(label, word, StringComparison.OrdinalIgnoreCase))
+                    {
+                        raw = code;
+                        return true;
+                    }
                 }
             }
 
-            foreach (var (code, label) in states)
+            foreach (var word in candidates)
             {
-                if (label.Contains(word, StringComparison.OrdinalIgnoreCase))
+                foreach (var (code, label) in states)
                 {
-                    raw = code;
-                    return true;
+                    if (label.Contains(word, StringComparison.OrdinalIgnoreCase))
+                    {
+                        raw = code;
+                        return true;
+                    }
                 }
             }
         }

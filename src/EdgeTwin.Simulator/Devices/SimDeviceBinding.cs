@@ -21,11 +21,15 @@ public enum SimEntityKind
 public sealed record SimDeviceBinding(string DeviceId, string Profile, SimEntityKind Kind, string EntityId);
 
 /// <summary>
-/// A simulated value in the simulator's canonical unit. State values also carry a word
-/// (<c>on</c>, <c>off</c>, <c>battery</c>, <c>overload</c> …) matched against the labels of a profile's states.
+/// A simulated value in the simulator's canonical unit. State values also carry candidate words
+/// separated by <c>|</c> (<c>on|running</c>, <c>battery</c>, <c>overload</c> …) matched, in order, against the
+/// labels of a profile's states; without a match the number is used.
 /// </summary>
 public readonly record struct SimValue(double Value, string Unit, string? StateWord = null)
 {
-    public static SimValue State(bool active, string activeWord, string inactiveWord) =>
+    public const string ActiveWords = "on|running|run|active|alarm|true|yes|tripped|fault";
+    public const string InactiveWords = "off|stopped|stop|inactive|ok|normal|none|false|no";
+
+    public static SimValue State(bool active, string activeWord = ActiveWords, string inactiveWord = InactiveWords) =>
         new(active ? 1 : 0, "1", active ? activeWord : inactiveWord);
 }

@@ -28,7 +28,40 @@ public sealed class SimUps
 
     public string Id => Spec.Id;
 
-    public bool UtilityFailed { get; internal set; }
+    private const double NominalBatteryV = 192;
+    private bool _utilityFailed;
+
+    public bool UtilityFailed
+    {
+        get => _utilityFailed;
+        internal set
+        {
+            if (value && !_utilityFailed)
+            {
+                InputLineBads++;
+            }
+
+            _utilityFailed = value;
+        }
+    }
+
+    /// <summary>How often the input went out of tolerance (RFC 1628 upsInputLineBads), a counter.</summary>
+    public long InputLineBads { get; private set; }
+
+    public double SecondsOnBattery { get; private set; }
+
+    /// <summary>Energy drawn from the utility since the start (kWh), a counter.</summary>
+    public double InputEnergyKwh { get; private set; }
+
+    /// <summary>DC battery voltage: follows the charge and sags under a discharge.</summary>
+    public double BatteryVoltageV => OutputSource == UpsOutputSource.None ? 0
+        : NominalBatteryV * (0.92 + (0.08 * BatteryChargePercent / 100)) - (OnBattery ? 6 * LoadPercent / 100 : 0);
+
+    /// <summary>Battery current: positive discharging, negative charging.</summary>
+    public double BatteryCurrentA => BatteryVoltageV <= 0 ? 0
+        : OnBattery ? OutputKw * 1000 / Efficiency / BatteryVoltageV
+        : BatteryChargePercent < 100 ? -Spec.BatteryKwh * RechargeFractionPerHour * 1000 / BatteryVoltageV
+        : 0;
 
     public UpsOutputSource OutputSource { get; private set; } = UpsOutputSource.Normal;
 
@@ -66,6 +99,7 @@ public sealed class SimUps
     {
         OutputKw = OutputOn ? downstreamKw : 0;
         var hours = dtSeconds / 3600;
+        SecondsOnBattery = OnBattery || (UtilityFailed && OutputOn) ? SecondsOnBattery + dtSeconds : 0;
         if (UtilityFailed)
         {
             if (OutputOn)
@@ -88,6 +122,7 @@ public sealed class SimUps
             var charging = BatteryChargePercent < 100 ? Spec.BatteryKwh * RechargeFractionPerHour : 0;
             BatteryChargePercent = Math.Min(100, BatteryChargePercent + (RechargeFractionPerHour * 100 * hours));
             InputKw = (OutputKw / Efficiency) + charging;
+            InputEnergyKwh += InputKw * hours;
         }
 
         // Batteries warm a little while discharging and cool back to room temperature.

@@ -185,9 +185,12 @@ internal sealed class UplinkPump
 
     private async Task RunLaneAsync(IUplinkSession session, SessionState state, long after, long until, bool historical, TokenBucket? bucket)
     {
+        // An outbox that answers synchronously must not run both lanes on the caller's thread.
+        await Task.Yield();
         var tracker = _tracker!;
         var ct = state.Lanes.Token;
         var cursor = after;
+        var emptyAfterWait = 0;
         while (cursor < until)
         {
             var batch = await _outbox.ReadAsync(_transport.Name, cursor, _options.ReadBatch, ct).ConfigureAwait(false);
@@ -200,9 +203,19 @@ internal sealed class UplinkPump
                     break;
                 }
 
+                if (emptyAfterWait > 0)
+                {
+                    // The outbox said there are entries after the cursor, yet none can be read: the newest ones were
+                    // condensed away. Waiting again would return at once, so back off instead of spinning.
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 5 << Math.Min(emptyAfterWait, 7))), _time, ct).ConfigureAwait(false);
+                }
+
                 await _outbox.WaitForEntriesAsync(cursor, ct).ConfigureAwait(false);
+                emptyAfterWait++;
                 continue;
             }
+
+            emptyAfterWait = 0;
 
             foreach (var entry in batch)
             {

@@ -1,6 +1,7 @@
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
+using EdgeTwin.Uplink.Sparkplug;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -28,7 +29,9 @@ public sealed class MqttUplink
         IMqttEncoder encoder = options.Encoding switch
         {
             MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity)),
-            _ => throw new UplinkOptionsException([$"Encoding {options.Encoding} is not supported"]),
+            MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
+                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq"))),
+            _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
         };
         var transport = new MqttTransport(options, encoder, time, logger);
         _pump = new UplinkPump(outbox, transport, options.Delivery, time, logger, metrics ?? new UplinkMetrics());

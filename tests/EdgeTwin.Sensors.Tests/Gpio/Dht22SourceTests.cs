@@ -28,7 +28,7 @@ public sealed class Dht22SourceTests : IDisposable
 
     private Dht22Source Create()
     {
-        var source = new Dht22Source(new Dht22Options { DeviceId = "cold-aisle-dht", Controller = _controller, Pin = Pin });
+        var source = new Dht22Source(new Dht22Options { DeviceId = "cold-aisle-dht", Controller = () => _controller, Pin = Pin });
         source.RegisterSeries(_registry);
         return source;
     }

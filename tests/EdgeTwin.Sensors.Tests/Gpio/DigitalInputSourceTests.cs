@@ -41,7 +41,7 @@ public sealed class DigitalInputSourceTests : IAsyncDisposable
         var source = new DigitalInputSource(new DigitalInputOptions
         {
             DeviceId = "leak-under-crac1",
-            Controller = _controller,
+            Controller = () => _controller,
             Pin = Pin,
             Kind = kind,
             ActiveLow = activeLow,

@@ -32,7 +32,7 @@ public sealed class PulseCounterSourceTests : IDisposable
         new(new PulseCounterOptions
         {
             DeviceId = "meter-it-load",
-            Controller = _controller,
+            Controller = () => _controller,
             Pin = Pin,
             Kind = kind,
             PulsesPerUnit = ppu,

@@ -115,7 +115,7 @@ public sealed class Ds18b20SourceTests : IDisposable
             DeviceId = "inlet",
             SensorId = Id,
             SysfsRoot = _bus.Root,
-            Series = new Dictionary<string, SeriesSpec> { ["temperature"] = new("inlet_temperature", "Cel", Role: "rack.inlet_temperature", Min: 5, Max: 45) },
+            Outputs = [new("temperature", new SeriesSpec("inlet_temperature", "Cel", Role: "rack.inlet_temperature", Min: 5, Max: 45))],
         });
         source.RegisterSeries(_registry);
 
