@@ -1,0 +1,87 @@
+namespace EdgeTwin.Uplink.Delivery;
+
+/// <summary>How an uplink moves entries from the outbox to its peer; shared by MQTT and Kafka.</summary>
+public sealed record DeliveryOptions
+{
+    /// <summary>Messages sent but not yet acknowledged, both lanes together (capped by the peer's receive maximum).</summary>
+    public int Window { get; init; } = 256;
+
+    /// <summary>
+    /// Slots of <see cref="Window"/> the backlog lane may hold; the rest always stay free for live data.
+    /// Null means half the window.
+    /// </summary>
+    public int? BacklogWindow { get; init; }
+
+    /// <summary>Backlog (replay) messages per second; 0 = unlimited. Live data is never rate-limited.</summary>
+    public double BacklogRatePerSecond { get; init; } = 2000;
+
+    /// <summary>Entries fetched from the outbox per read.</summary>
+    public int ReadBatch { get; init; } = 256;
+
+    /// <summary>Longest wait for one acknowledgement before the connection is considered broken.</summary>
+    public TimeSpan AckTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Longest wait for a connection (TCP, TLS, CONNACK, birth).</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>First delay before reconnecting; doubles per failed attempt up to <see cref="ReconnectMaxDelay"/>, with jitter.</summary>
+    public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Longest time an outbox acknowledgement write may take.</summary>
+    public TimeSpan OutboxTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Least time between two writes of the acknowledged position to the outbox; 0 = write as soon as it moves.</summary>
+    public TimeSpan AckFlushInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    internal int EffectiveBacklogWindow(int window) =>
+        window <= 1 ? 1 : Math.Clamp(BacklogWindow ?? (window / 2), 1, window - 1);
+
+    /// <summary>Every problem, each naming the setting; empty when valid.</summary>
+    public IEnumerable<string> Validate(string prefix)
+    {
+        if (Window is < 1 or > 65535)
+        {
+            yield return $"{prefix}.Window must be 1..65535 (was {Window})";
+        }
+
+        if (BacklogWindow is { } b && (b < 1 || b >= Window))
+        {
+            yield return $"{prefix}.BacklogWindow must be 1..Window-1 so live data keeps a slot (was {b}, Window {Window})";
+        }
+
+        if (BacklogRatePerSecond < 0 || double.IsNaN(BacklogRatePerSecond))
+        {
+            yield return $"{prefix}.BacklogRatePerSecond must be >= 0 (0 = unlimited) (was {BacklogRatePerSecond})";
+        }
+
+        if (ReadBatch is < 1 or > 100_000)
+        {
+            yield return $"{prefix}.ReadBatch must be 1..100000 (was {ReadBatch})";
+        }
+
+        foreach (var (name, value) in new[]
+                 {
+                     (nameof(AckTimeout), AckTimeout), (nameof(ConnectTimeout), ConnectTimeout),
+                     (nameof(ReconnectInitialDelay), ReconnectInitialDelay), (nameof(ReconnectMaxDelay), ReconnectMaxDelay),
+                     (nameof(OutboxTimeout), OutboxTimeout),
+                 })
+        {
+            if (value <= TimeSpan.Zero)
+            {
+                yield return $"{prefix}.{name} must be positive (was {value})";
+            }
+        }
+
+        if (AckFlushInterval < TimeSpan.Zero)
+        {
+            yield return $"{prefix}.AckFlushInterval must not be negative (was {AckFlushInterval})";
+        }
+
+        if (ReconnectMaxDelay < ReconnectInitialDelay)
+        {
+            yield return $"{prefix}.ReconnectMaxDelay ({ReconnectMaxDelay}) must not be below ReconnectInitialDelay ({ReconnectInitialDelay})";
+        }
+    }
+}

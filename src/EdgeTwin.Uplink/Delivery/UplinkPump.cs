@@ -1,0 +1,507 @@
+using System.Threading.Channels;
+using EdgeTwin.Outbox;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Uplink.Delivery;
+
+/// <summary>
+/// Moves entries from the outbox to one peer and advances the outbox only over what the peer acknowledged.
+/// <para>
+/// Each connection splits the unacknowledged entries in two lanes. Everything already in the outbox when the
+/// connection came up is the <b>backlog</b>: replayed oldest first, flagged historical, rate-limited and allowed at
+/// most <see cref="DeliveryOptions.EffectiveBacklogWindow"/> of the in-flight window. Everything appended after that
+/// is <b>live</b>: sent at once on the remaining window. Each lane sends in sequence order, so order per device holds
+/// within a lane; the centre tells the lanes apart by the historical flag and de-duplicates by sequence.
+/// </para>
+/// <para>
+/// Acknowledgements may arrive in any order (two lanes, or a peer that answers out of order); <see cref="AckTracker"/>
+/// turns them into the in-order position written to the outbox, coalesced so a busy link does not write per message.
+/// A failed send ends the connection; the next one starts from the acknowledged position, so whatever was in flight
+/// is sent again (the duplicates QoS 1 allows), except entries already acknowledged, which are skipped.
+/// </para>
+/// </summary>
+internal sealed class UplinkPump
+{
+    private readonly IOutbox _outbox;
+    private readonly IUplinkTransport _transport;
+    private readonly DeliveryOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly UplinkMetrics _metrics;
+    private readonly KeyValuePair<string, object?> _tag;
+    // Capacity 1, extra signals dropped: one wake-up covers every completion since the last write.
+    private readonly Channel<bool> _ackSignal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private AckTracker? _tracker;
+    private long _written;
+
+    public UplinkPump(IOutbox outbox, IUplinkTransport transport, DeliveryOptions options, TimeProvider time, ILogger logger, UplinkMetrics metrics)
+    {
+        _outbox = outbox;
+        _transport = transport;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+        _tag = new("uplink", transport.Name);
+    }
+
+    /// <summary>The in-order acknowledged position (what the outbox has been or is about to be told).</summary>
+    public long Position => _tracker?.Position ?? 0;
+
+    /// <summary>Sessions that ended in failure since start (for tests).</summary>
+    public int FailedSessions { get; private set; }
+
+    /// <summary>Runs until <paramref name="stoppingToken"/> fires; reconnects with backoff on any failure.</summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        _outbox.RegisterUplink(_transport.Name);
+        var start = _outbox.GetAcknowledged(_transport.Name);
+        _tracker = new AckTracker(start);
+        _written = start;
+        _metrics.Position(start);
+
+        using var ackCts = new CancellationTokenSource();
+        var ackLoop = AckLoopAsync(ackCts.Token);
+        var attempt = 0;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                IUplinkSession? session = null;
+                var connected = false;
+                try
+                {
+                    using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
+                    {
+                        connectCts.CancelAfter(_options.ConnectTimeout);
+                        session = await _transport.ConnectAsync(connectCts.Token).ConfigureAwait(false);
+                    }
+
+                    connected = true;
+                    attempt = 0;
+                    _metrics.Connected(_tag);
+                    await RunSessionAsync(session, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex)
+                {
+                    _metrics.Failed(_tag);
+                    var delay = Backoff(attempt++);
+                    if (connected)
+                    {
+                        FailedSessions++;
+                        Log.SessionFailed(_logger, ex, _transport.Name, _transport.Peer, _tracker.Position, delay);
+                    }
+                    else
+                    {
+                        Log.ConnectFailed(_logger, ex, _transport.Name, _transport.Peer, attempt, delay);
+                    }
+
+                    await DisposeQuietlyAsync(session).ConfigureAwait(false);
+                    session = null;
+                    try
+                    {
+                        await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+                finally
+                {
+                    await DisposeQuietlyAsync(session).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            await ackCts.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await ackLoop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            // Last write of the position, outside the cancelled token but bounded.
+            await FlushAckAsync(CancellationToken.None).ConfigureAwait(false);
+            Log.Stopped(_logger, _transport.Name, _tracker.Position);
+        }
+    }
+
+    private async Task RunSessionAsync(IUplinkSession session, CancellationToken stoppingToken)
+    {
+        var tracker = _tracker!;
+        var window = Math.Min(_options.Window, session.PeerWindow is > 0 and var w ? w : int.MaxValue);
+        var backlogWindow = _options.EffectiveBacklogWindow(window);
+        using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var abortCts = new CancellationTokenSource();
+        var state = new SessionState(window, backlogWindow, sessionCts, abortCts);
+
+        var position = tracker.Position;
+        var head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
+        Log.Connected(_logger, _transport.Name, _transport.Peer, head - position, position);
+
+        var bucket = _options.BacklogRatePerSecond > 0
+            ? new TokenBucket(_options.BacklogRatePerSecond, Math.Max(1, Math.Min(_options.BacklogRatePerSecond / 10, backlogWindow)), _time)
+            : null;
+        var backlog = RunLaneAsync(session, state, position, head, historical: true, bucket);
+        var live = RunLaneAsync(session, state, head, long.MaxValue, historical: false, bucket: null);
+        try
+        {
+            await Task.WhenAll(backlog, live).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (state.Failure is not null && !stoppingToken.IsCancellationRequested)
+        {
+            // A send failed and cancelled the lanes: report that failure, not the cancellation.
+        }
+        finally
+        {
+            await sessionCts.CancelAsync().ConfigureAwait(false);
+            if (state.Failure is not null)
+            {
+                await abortCts.CancelAsync().ConfigureAwait(false);
+            }
+
+            // On a clean stop, give what is in flight its acknowledgement (fewer resends after restart); after a failure
+            // the aborted sends finish at once. Either way every send of this session has answered before the next
+            // session reads the tracker.
+            await state.WaitForDrainAsync(_options.AckTimeout).ConfigureAwait(false);
+            await abortCts.CancelAsync().ConfigureAwait(false);
+        }
+
+        if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)
+        {
+            throw new UplinkSessionException($"Uplink {_transport.Name}: sending to {_transport.Peer} failed", failure);
+        }
+
+        stoppingToken.ThrowIfCancellationRequested();
+    }
+
+    private async Task RunLaneAsync(IUplinkSession session, SessionState state, long after, long until, bool historical, TokenBucket? bucket)
+    {
+        // An outbox that answers synchronously must not run both lanes on the caller's thread.
+        await Task.Yield();
+        var tracker = _tracker!;
+        var ct = state.Lanes.Token;
+        var cursor = after;
+        var emptyAfterWait = 0;
+        while (cursor < until)
+        {
+            var batch = await _outbox.ReadAsync(_transport.Name, cursor, _options.ReadBatch, ct).ConfigureAwait(false);
+            if (batch.Count == 0)
+            {
+                if (until != long.MaxValue)
+                {
+                    // The rest of the backlog is gone from the outbox (condensed or dropped under the disk budget).
+                    Complete(tracker.Complete(cursor + 1, until));
+                    break;
+                }
+
+                if (emptyAfterWait > 0)
+                {
+                    // The outbox said there are entries after the cursor, yet none can be read: the newest ones were
+                    // condensed away. Waiting again would return at once, so back off instead of spinning.
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 5 << Math.Min(emptyAfterWait, 7))), _time, ct).ConfigureAwait(false);
+                }
+
+                await _outbox.WaitForEntriesAsync(cursor, ct).ConfigureAwait(false);
+                emptyAfterWait++;
+                continue;
+            }
+
+            emptyAfterWait = 0;
+
+            foreach (var entry in batch)
+            {
+                var sequence = entry.Sequence;
+                if (sequence > until)
+                {
+                    Complete(tracker.Complete(cursor + 1, until));
+                    cursor = until;
+                    break;
+                }
+
+                if (sequence > cursor + 1)
+                {
+                    // Sequences the outbox no longer holds (condensed): nothing to send, so nothing to wait for.
+                    Complete(tracker.Complete(cursor + 1, sequence - 1));
+                }
+
+                cursor = sequence;
+                if (tracker.IsComplete(sequence))
+                {
+                    continue; // acknowledged on an earlier connection
+                }
+
+                if (bucket is not null)
+                {
+                    await bucket.TakeAsync(ct).ConfigureAwait(false);
+                }
+
+                if (historical)
+                {
+                    await state.BacklogSlots.WaitAsync(ct).ConfigureAwait(false);
+                }
+
+                try
+                {
+                    await state.Slots.WaitAsync(ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    if (historical)
+                    {
+                        state.BacklogSlots.Release();
+                    }
+
+                    throw;
+                }
+
+                Send(session, state, entry, historical);
+            }
+        }
+
+        if (historical)
+        {
+            Log.BacklogDone(_logger, _transport.Name, until);
+        }
+    }
+
+    private void Send(IUplinkSession session, SessionState state, OutboxEntry entry, bool historical)
+    {
+        state.Started();
+        _metrics.Sent(_tag, historical);
+        var started = _time.GetTimestamp();
+        Task<DeliveryOutcome> task;
+        try
+        {
+            var ackCts = CancellationTokenSource.CreateLinkedTokenSource(state.Abort.Token);
+            ackCts.CancelAfter(_options.AckTimeout);
+            task = session.SendAsync(entry, historical, ackCts.Token);
+            _ = task.ContinueWith(
+                static (_, o) => ((CancellationTokenSource)o!).Dispose(), ackCts, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        catch (Exception ex)
+        {
+            task = Task.FromException<DeliveryOutcome>(ex);
+        }
+
+        _ = task.ContinueWith(
+            (t, _) => Answered(state, entry, historical, started, t), null, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void Answered(SessionState state, OutboxEntry entry, bool historical, long started, Task<DeliveryOutcome> task)
+    {
+        try
+        {
+            if (task.IsCompletedSuccessfully)
+            {
+                var outcome = task.Result;
+                _metrics.Answered(_tag, outcome, _time.GetElapsedTime(started).TotalMilliseconds);
+                if (outcome == DeliveryOutcome.Rejected)
+                {
+                    Log.Rejected(_logger, _transport.Name, _transport.Peer, entry.Sequence, entry.Record.Kind.ToString(), entry.Record.DeviceId, "refused by the peer");
+                }
+
+                Complete(_tracker!.Complete(entry.Sequence));
+            }
+            else
+            {
+                _metrics.SendFailed();
+                state.Fail(task.Exception?.GetBaseException() ?? new OperationCanceledException($"Acknowledgement of entry {entry.Sequence} timed out"));
+            }
+        }
+        finally
+        {
+            state.Slots.Release();
+            if (historical)
+            {
+                state.BacklogSlots.Release();
+            }
+
+            state.Finished();
+        }
+    }
+
+    private void Complete(long position)
+    {
+        if (position > Volatile.Read(ref _written))
+        {
+            _ackSignal.Writer.TryWrite(true);
+        }
+    }
+
+    private async Task AckLoopAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _ackSignal.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            await FlushAckAsync(cancellationToken).ConfigureAwait(false);
+            if (_options.AckFlushInterval > TimeSpan.Zero)
+            {
+                // Spares the outbox (an SD card) a write per message; a crash resends at most this much.
+                await Task.Delay(_options.AckFlushInterval, _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task FlushAckAsync(CancellationToken cancellationToken)
+    {
+        var position = _tracker!.Position;
+        if (position <= Volatile.Read(ref _written))
+        {
+            return;
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(_options.OutboxTimeout);
+        try
+        {
+            await _outbox.AcknowledgeAsync(_transport.Name, position, cts.Token).ConfigureAwait(false);
+            Volatile.Write(ref _written, position);
+            _metrics.Position(position);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Log.AckWriteFailed(_logger, ex, _transport.Name, position);
+        }
+    }
+
+    /// <summary>The highest sequence in the outbox, by galloping then bisecting with one-entry reads.</summary>
+    internal async Task<long> FindHeadAsync(long after, CancellationToken cancellationToken)
+    {
+        var first = await _outbox.ReadAsync(_transport.Name, after, 1, cancellationToken).ConfigureAwait(false);
+        if (first.Count == 0)
+        {
+            return after;
+        }
+
+        var known = first[0].Sequence; // the head is at least this
+        long step = 256;
+        long upper; // the head is below this
+        while (true)
+        {
+            var probe = await _outbox.ReadAsync(_transport.Name, known + step - 1, 1, cancellationToken).ConfigureAwait(false);
+            if (probe.Count == 0)
+            {
+                upper = known + step;
+                break;
+            }
+
+            known = probe[0].Sequence;
+            step *= 2;
+        }
+
+        while (upper - known > 1)
+        {
+            var mid = known + ((upper - known) / 2);
+            var probe = await _outbox.ReadAsync(_transport.Name, mid - 1, 1, cancellationToken).ConfigureAwait(false);
+            if (probe.Count == 0)
+            {
+                upper = mid;
+            }
+            else
+            {
+                known = probe[0].Sequence;
+            }
+        }
+
+        return known;
+    }
+
+    private TimeSpan Backoff(int attempt)
+    {
+        var baseMs = _options.ReconnectInitialDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 20));
+        var capped = Math.Min(baseMs, _options.ReconnectMaxDelay.TotalMilliseconds);
+        // ±20 % jitter so a fleet of gateways does not reconnect in lockstep after a broker restart.
+        return TimeSpan.FromMilliseconds(capped * (0.8 + (Random.Shared.NextDouble() * 0.4)));
+    }
+
+    private async Task DisposeQuietlyAsync(IUplinkSession? session)
+    {
+        if (session is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.CloseFailed(_logger, ex, _transport.Name, _transport.Peer);
+        }
+    }
+
+    private sealed class SessionState(int window, int backlogWindow, CancellationTokenSource lanes, CancellationTokenSource abort)
+    {
+        private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _inFlight;
+        private int _draining;
+        private Exception? _failure;
+
+        public SemaphoreSlim Slots { get; } = new(window, window);
+
+        public SemaphoreSlim BacklogSlots { get; } = new(backlogWindow, backlogWindow);
+
+        /// <summary>Stops reading and sending (stop requested or a send failed).</summary>
+        public CancellationTokenSource Lanes => lanes;
+
+        /// <summary>Abandons the acknowledgements still awaited (a send failed, or the drain timed out).</summary>
+        public CancellationTokenSource Abort => abort;
+
+        public Exception? Failure => Volatile.Read(ref _failure);
+
+        public void Started() => Interlocked.Increment(ref _inFlight);
+
+        public void Finished()
+        {
+            if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _draining) == 1)
+            {
+                _drained.TrySetResult();
+            }
+        }
+
+        public void Fail(Exception exception)
+        {
+            if (Interlocked.CompareExchange(ref _failure, exception, null) is null)
+            {
+                try
+                {
+                    lanes.Cancel();
+                    abort.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
+        }
+
+        public async Task WaitForDrainAsync(TimeSpan timeout)
+        {
+            Volatile.Write(ref _draining, 1);
+            if (Volatile.Read(ref _inFlight) == 0)
+            {
+                return;
+            }
+
+            await Task.WhenAny(_drained.Task, Task.Delay(timeout)).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>A connection that was up failed while sending.</summary>
+public sealed class UplinkSessionException(string message, Exception inner) : Exception(message, inner);

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Uplink;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Uplink {Uplink} connected to {Peer}; replaying {Backlog} backlog entries after sequence {Position}")]
+    public static partial void Connected(ILogger logger, string uplink, string peer, long backlog, long position);
+
+    [LoggerMessage(2, LogLevel.Warning, "Uplink {Uplink} could not connect to {Peer} (attempt {Attempt}); retrying in {Delay}")]
+    public static partial void ConnectFailed(ILogger logger, Exception exception, string uplink, string peer, int attempt, TimeSpan delay);
+
+    [LoggerMessage(3, LogLevel.Warning, "Uplink {Uplink} lost its session with {Peer} at position {Position}; reconnecting in {Delay}")]
+    public static partial void SessionFailed(ILogger logger, Exception exception, string uplink, string peer, long position, TimeSpan delay);
+
+    [LoggerMessage(4, LogLevel.Error, "Uplink {Uplink}: {Peer} rejected outbox entry {Sequence} ({Kind}, device {Device}) for good: {Reason}; passing over it")]
+    public static partial void Rejected(ILogger logger, string uplink, string peer, long sequence, string kind, string device, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "Uplink {Uplink} could not store its acknowledged position {Position} in the outbox; will retry")]
+    public static partial void AckWriteFailed(ILogger logger, Exception exception, string uplink, long position);
+
+    [LoggerMessage(6, LogLevel.Information, "Uplink {Uplink} finished replaying its backlog up to sequence {Head}")]
+    public static partial void BacklogDone(ILogger logger, string uplink, long head);
+
+    [LoggerMessage(7, LogLevel.Information, "Uplink {Uplink} stopped at acknowledged position {Position}")]
+    public static partial void Stopped(ILogger logger, string uplink, long position);
+
+    [LoggerMessage(8, LogLevel.Warning, "Uplink {Uplink}: {Peer} did not close cleanly")]
+    public static partial void CloseFailed(ILogger logger, Exception exception, string uplink, string peer);
+
+    [LoggerMessage(9, LogLevel.Information, "Uplink {Uplink}: Sparkplug bdSeq {BdSeq} for this session (state file {Path})")]
+    public static partial void BdSeq(ILogger logger, string uplink, long bdSeq, string path);
+
+    [LoggerMessage(10, LogLevel.Error, "Uplink {Uplink} cannot encode outbox entry {Sequence}; passing over it")]
+    public static partial void EncodeFailed(ILogger logger, Exception exception, string uplink, long sequence);
+}

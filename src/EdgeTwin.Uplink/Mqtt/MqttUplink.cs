@@ -1,0 +1,48 @@
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Payloads;
+using EdgeTwin.Uplink.Sparkplug;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Uplink.Mqtt;
+
+/// <summary>
+/// Forwards the outbox to an MQTT broker (MQTT 3.1.1 or 5, QoS 1, persistent session, retained birth and will),
+/// advancing the outbox only over PUBACKed messages. Settings are validated in the constructor.
+/// </summary>
+public sealed class MqttUplink
+{
+    private readonly UplinkPump _pump;
+
+    public MqttUplink(MqttUplinkOptions options, IOutbox outbox, ILogger? logger = null, UplinkMetrics? metrics = null, TimeProvider? time = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new UplinkOptionsException(errors);
+        }
+
+        logger ??= NullLogger.Instance;
+        time ??= TimeProvider.System;
+        var identity = options.Identity;
+        IMqttEncoder encoder = options.Encoding switch
+        {
+            MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity)),
+            MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
+                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq"))),
+            _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
+        };
+        var transport = new MqttTransport(options, encoder, time, logger);
+        _pump = new UplinkPump(outbox, transport, options.Delivery, time, logger, metrics ?? new UplinkMetrics());
+    }
+
+    /// <summary>Highest outbox sequence acknowledged in order.</summary>
+    public long Position => _pump.Position;
+
+    /// <summary>Connections that failed after being up (for tests and diagnostics).</summary>
+    public int FailedSessions => _pump.FailedSessions;
+
+    /// <summary>Runs until cancelled, reconnecting with backoff; on stop, waits for in-flight acknowledgements, publishes offline and disconnects.</summary>
+    public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
+}

@@ -1,0 +1,176 @@
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Payloads;
+
+namespace EdgeTwin.Uplink.Mqtt;
+
+public enum MqttProtocol
+{
+    V311,
+    V500,
+}
+
+public enum MqttPayloadEncoding
+{
+    /// <summary>The versioned JSON envelope (README), on <see cref="MqttUplinkOptions.TopicTemplate"/>.</summary>
+    Json,
+
+    /// <summary>Sparkplug B protobuf on <c>spBv1.0/{group}/…</c> topics.</summary>
+    SparkplugB,
+}
+
+/// <summary>TLS towards the broker. With <see cref="Enabled"/> the broker certificate is always validated.</summary>
+public sealed record MqttTlsOptions
+{
+    public bool Enabled { get; init; }
+
+    /// <summary>PEM file of the CA(s) that sign the broker certificate; null = the system trust store.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>Client certificate: PEM (with <see cref="ClientKeyFile"/>) or PKCS#12 (.pfx/.p12, with <see cref="ClientCertificatePassword"/>).</summary>
+    public string? ClientCertificateFile { get; init; }
+
+    public string? ClientKeyFile { get; init; }
+
+    public string? ClientCertificatePassword { get; init; }
+
+    /// <summary>Name the broker certificate must carry; null = <see cref="MqttUplinkOptions.Host"/>.</summary>
+    public string? ServerName { get; init; }
+}
+
+/// <summary>The MQTT uplink's settings; <see cref="Validate"/> runs at start and reports every problem at once.</summary>
+public sealed record MqttUplinkOptions
+{
+    /// <summary>The uplink's name: its read position in the outbox and the <c>uplink</c> metric tag.</summary>
+    public string Name { get; init; } = "mqtt";
+
+    public string Host { get; init; } = "";
+
+    /// <summary>0 = 1883, or 8883 with TLS.</summary>
+    public int Port { get; init; }
+
+    public MqttProtocol Protocol { get; init; } = MqttProtocol.V500;
+
+    /// <summary>Null = <c>edgetwin-{gateway}</c>. Must be stable across restarts for the persistent session.</summary>
+    public string? ClientId { get; init; }
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    public MqttTlsOptions Tls { get; init; } = new();
+
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Clean session false (3.1.1) / clean start false with a session expiry (5).</summary>
+    public bool PersistentSession { get; init; } = true;
+
+    /// <summary>MQTT 5 session expiry interval when <see cref="PersistentSession"/>.</summary>
+    public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromDays(1);
+
+    public string Site { get; init; } = "";
+
+    public string Gateway { get; init; } = "";
+
+    /// <summary>Topic for JSON messages; <c>{kind}</c> is summary, raw, event, prediction, twin_state or status.</summary>
+    public string TopicTemplate { get; init; } = "edgetwin/{site}/{gateway}/{kind}";
+
+    public MqttPayloadEncoding Encoding { get; init; } = MqttPayloadEncoding.Json;
+
+    /// <summary>Sparkplug group id; null = <see cref="Site"/>.</summary>
+    public string? SparkplugGroupId { get; init; }
+
+    /// <summary>Directory of the small state file holding the Sparkplug bdSeq across restarts (required for Sparkplug B).</summary>
+    public string? StateDirectory { get; init; }
+
+    public DeliveryOptions Delivery { get; init; } = new();
+
+    internal UplinkIdentity Identity => new(Site, Gateway);
+
+    internal int EffectivePort => Port != 0 ? Port : Tls.Enabled ? 8883 : 1883;
+
+    internal string EffectiveClientId => ClientId ?? $"edgetwin-{Gateway}";
+
+    /// <summary>Every problem, each naming the setting; empty when valid.</summary>
+    public IReadOnlyList<string> Validate(string prefix = "uplinks.mqtt")
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Name))
+        {
+            errors.Add($"{prefix}.Name is required");
+        }
+
+        if (string.IsNullOrWhiteSpace(Host))
+        {
+            errors.Add($"{prefix}.Host is required");
+        }
+
+        if (Port is < 0 or > 65535)
+        {
+            errors.Add($"{prefix}.Port must be 0..65535 (was {Port})");
+        }
+
+        if (ClientId is { Length: 0 or > 65535 })
+        {
+            errors.Add($"{prefix}.ClientId must be 1..65535 characters when set");
+        }
+
+        if (Password is not null && Username is null)
+        {
+            errors.Add($"{prefix}.Password is set without Username");
+        }
+
+        if (KeepAlive < TimeSpan.Zero || KeepAlive > TimeSpan.FromSeconds(ushort.MaxValue))
+        {
+            errors.Add($"{prefix}.KeepAlive must be 0..65535 s (was {KeepAlive})");
+        }
+
+        if (SessionExpiry < TimeSpan.Zero || SessionExpiry.TotalSeconds > uint.MaxValue)
+        {
+            errors.Add($"{prefix}.SessionExpiry must be 0..{uint.MaxValue} s (was {SessionExpiry})");
+        }
+
+        errors.AddRange(Identity.Validate(prefix));
+        if (Encoding == MqttPayloadEncoding.Json)
+        {
+            errors.AddRange(EdgeTwin.Uplink.Payloads.TopicTemplate.Validate(TopicTemplate, $"{prefix}.TopicTemplate"));
+        }
+        else
+        {
+            if (SparkplugGroupId is { } g && (g.Length == 0 || g.AsSpan().IndexOfAny("/+#") >= 0))
+            {
+                errors.Add($"{prefix}.SparkplugGroupId '{g}' may not be empty or contain '/', '+', '#'");
+            }
+
+            if (string.IsNullOrWhiteSpace(StateDirectory))
+            {
+                errors.Add($"{prefix}.StateDirectory is required for Sparkplug B (it keeps bdSeq across restarts)");
+            }
+        }
+
+        if (Tls.Enabled)
+        {
+            CheckFile(errors, $"{prefix}.Tls.CaFile", Tls.CaFile);
+            CheckFile(errors, $"{prefix}.Tls.ClientCertificateFile", Tls.ClientCertificateFile);
+            CheckFile(errors, $"{prefix}.Tls.ClientKeyFile", Tls.ClientKeyFile);
+            if (Tls.ClientKeyFile is not null && Tls.ClientCertificateFile is null)
+            {
+                errors.Add($"{prefix}.Tls.ClientKeyFile is set without ClientCertificateFile");
+            }
+        }
+        else if (Tls.CaFile is not null || Tls.ClientCertificateFile is not null)
+        {
+            errors.Add($"{prefix}.Tls has certificate files but Tls.Enabled is false");
+        }
+
+        errors.AddRange(Delivery.Validate($"{prefix}.Delivery"));
+        return errors;
+    }
+
+    private static void CheckFile(List<string> errors, string setting, string? path)
+    {
+        if (path is not null && !File.Exists(path))
+        {
+            errors.Add($"{setting} '{path}' does not exist");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Outbox;
+
+namespace EdgeTwin.Uplink.Payloads;
+
+/// <summary>
+/// The versioned JSON envelope around an outbox body (schema in the Uplink README):
+/// <c>{"v":1,"site":…,"gateway":…,"seq":…,"kind":…,"device":…,"time":…,"historical":…,"body":{…}}</c>.
+/// The body is the outbox payload, copied verbatim after a validity check.
+/// </summary>
+public static class JsonEnvelope
+{
+    /// <summary>Bumped on any incompatible change of the envelope; additive fields keep the version.</summary>
+    public const int SchemaVersion = 1;
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
+
+    /// <summary>Encodes one entry; throws <see cref="InvalidBodyException"/> when the body is not one JSON value.</summary>
+    public static byte[] Encode(UplinkIdentity identity, OutboxEntry entry, bool historical)
+    {
+        var buffer = new ArrayBufferWriter<byte>(entry.Record.Payload.Length + 192);
+        Write(buffer, identity, entry, historical);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static void Write(IBufferWriter<byte> output, UplinkIdentity identity, OutboxEntry entry, bool historical)
+    {
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
+        writer.WriteStartObject();
+        writer.WriteNumber("v"u8, SchemaVersion);
+        writer.WriteString("site"u8, identity.Site);
+        writer.WriteString("gateway"u8, identity.Gateway);
+        writer.WriteNumber("seq"u8, entry.Sequence);
+        writer.WriteString("kind"u8, UplinkIdentity.KindName(entry.Record.Kind));
+        writer.WriteString("device"u8, entry.Record.DeviceId);
+        writer.WriteString("time"u8, FormatTime(entry.Record.TimestampUnixMs));
+        writer.WriteBoolean("historical"u8, historical);
+        writer.WritePropertyName("body"u8);
+        try
+        {
+            writer.WriteRawValue(entry.Record.Payload.Span, skipInputValidation: false);
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidBodyException($"Outbox entry {entry.Sequence} ({entry.Record.Kind}, device {entry.Record.DeviceId}) has a body that is not valid JSON", ex);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidBodyException($"Outbox entry {entry.Sequence} ({entry.Record.Kind}, device {entry.Record.DeviceId}) has an empty or oversized body", ex);
+        }
+
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+
+    /// <summary>The birth (<c>online</c>, with time) or will (<c>offline</c>, no time: it is fixed at connect) on the status topic.</summary>
+    public static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("v"u8, SchemaVersion);
+            writer.WriteString("site"u8, identity.Site);
+            writer.WriteString("gateway"u8, identity.Gateway);
+            writer.WriteString("state"u8, online ? "online" : "offline");
+            if (time is { } t)
+            {
+                writer.WriteString("time"u8, FormatTime(t.ToUnixTimeMilliseconds()));
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>ISO 8601 UTC with milliseconds, e.g. <c>2026-11-30T11:06:45.123Z</c>.</summary>
+    public static string FormatTime(long unixMs) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>An outbox body that cannot be encoded; the entry is passed over (counted as rejected), never retried.</summary>
+public sealed class InvalidBodyException(string message, Exception inner) : Exception(message, inner);

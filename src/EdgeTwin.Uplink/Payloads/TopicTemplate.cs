@@ -1,0 +1,119 @@
+using System.Text;
+using EdgeTwin.Outbox;
+
+namespace EdgeTwin.Uplink.Payloads;
+
+/// <summary>
+/// An MQTT topic (or Kafka topic name) with placeholders <c>{site}</c>, <c>{gateway}</c>, <c>{kind}</c> and
+/// <c>{device}</c>. Topics without <c>{device}</c> are formatted once per kind and cached.
+/// </summary>
+public sealed class TopicTemplate
+{
+    private static readonly string[] Known = ["site", "gateway", "kind", "device"];
+    private readonly string _template;
+    private readonly UplinkIdentity _identity;
+    private readonly bool _perDevice;
+    private readonly Dictionary<string, string> _byKind = new(StringComparer.Ordinal);
+    private readonly char _deviceReplacement;
+
+    public TopicTemplate(string template, UplinkIdentity identity, char deviceReplacement = '_')
+    {
+        var errors = Validate(template, "template").ToList();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors), nameof(template));
+        }
+
+        _template = template;
+        _identity = identity;
+        _perDevice = template.Contains("{device}", StringComparison.Ordinal);
+        _deviceReplacement = deviceReplacement;
+    }
+
+    public string Format(OutboxKind kind, string device) => Format(UplinkIdentity.KindName(kind), device);
+
+    /// <summary>Formats for a kind name (also <c>status</c>); a device id is cleaned of topic separators and wildcards.</summary>
+    public string Format(string kind, string device)
+    {
+        if (!_perDevice)
+        {
+            lock (_byKind)
+            {
+                if (!_byKind.TryGetValue(kind, out var cached))
+                {
+                    cached = Expand(kind, "");
+                    _byKind[kind] = cached;
+                }
+
+                return cached;
+            }
+        }
+
+        return Expand(kind, Clean(device));
+    }
+
+    private string Expand(string kind, string device) => new StringBuilder(_template)
+        .Replace("{site}", _identity.Site)
+        .Replace("{gateway}", _identity.Gateway)
+        .Replace("{kind}", kind)
+        .Replace("{device}", device)
+        .ToString();
+
+    private string Clean(string device)
+    {
+        if (device.AsSpan().IndexOfAny("/+#\0") < 0 && device.Length > 0)
+        {
+            return device;
+        }
+
+        var chars = device.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            if (chars[i] is '/' or '+' or '#' or '\0')
+            {
+                chars[i] = _deviceReplacement;
+            }
+        }
+
+        return chars.Length == 0 ? "_" : new string(chars);
+    }
+
+    /// <summary>Every problem with a template; <c>{kind}</c> is required so that status and data never share a topic.</summary>
+    public static IEnumerable<string> Validate(string? template, string setting)
+    {
+        if (string.IsNullOrWhiteSpace(template))
+        {
+            yield return $"{setting} is required";
+            yield break;
+        }
+
+        if (!template.Contains("{kind}", StringComparison.Ordinal))
+        {
+            yield return $"{setting} '{template}' must contain {{kind}}";
+        }
+
+        if (template.AsSpan().IndexOfAny("+#\0") >= 0)
+        {
+            yield return $"{setting} '{template}' may not contain MQTT wildcards '+' or '#'";
+        }
+
+        var i = 0;
+        while ((i = template.IndexOf('{', i)) >= 0)
+        {
+            var end = template.IndexOf('}', i);
+            if (end < 0)
+            {
+                yield return $"{setting} '{template}' has an unclosed '{{' at {i}";
+                yield break;
+            }
+
+            var name = template[(i + 1)..end];
+            if (Array.IndexOf(Known, name) < 0)
+            {
+                yield return $"{setting} '{template}' has unknown placeholder {{{name}}} (known: {{site}}, {{gateway}}, {{kind}}, {{device}})";
+            }
+
+            i = end + 1;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Mqtt;
+using EdgeTwin.Uplink.Tests.Support;
+
+namespace EdgeTwin.Uplink.Tests.Mqtt;
+
+public sealed class MqttUplinkOptionsTests
+{
+    private static readonly MqttUplinkOptions Valid = new() { Host = "broker", Site = "s", Gateway = "g" };
+
+    [Fact]
+    public void Defaults_with_host_site_and_gateway_are_valid() => Assert.Empty(Valid.Validate());
+
+    [Fact]
+    public void Every_problem_is_reported_at_once_naming_its_setting()
+    {
+        var bad = new MqttUplinkOptions
+        {
+            Host = "",
+            Port = 70000,
+            Site = "a/b",
+            Gateway = "",
+            Password = "x",
+            TopicTemplate = "edgetwin/{site}/{unknown}",
+            Delivery = new DeliveryOptions { Window = 0, AckTimeout = TimeSpan.Zero },
+        };
+        var errors = bad.Validate();
+        Assert.Contains(errors, e => e.Contains("uplinks.mqtt.Host", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("uplinks.mqtt.Port", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("uplinks.mqtt.Site", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("uplinks.mqtt.Gateway", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Password is set without Username", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("{kind}", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("{unknown}", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Delivery.Window", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Delivery.AckTimeout", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_uplink_refuses_to_start_with_invalid_settings()
+    {
+        var ex = Assert.Throws<UplinkOptionsException>(() => new MqttUplink(Valid with { Host = "" }, new TestOutbox()));
+        Assert.Contains(ex.Errors, e => e.Contains("Host", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Tls_files_must_exist()
+    {
+        var errors = (Valid with { Tls = new MqttTlsOptions { Enabled = true, CaFile = "/nonexistent/ca.pem" } }).Validate();
+        Assert.Contains(errors, e => e.Contains("Tls.CaFile '/nonexistent/ca.pem' does not exist", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Backlog_window_must_leave_live_data_a_slot()
+    {
+        var errors = (Valid with { Delivery = new DeliveryOptions { Window = 10, BacklogWindow = 10 } }).Validate();
+        Assert.Contains(errors, e => e.Contains("BacklogWindow", StringComparison.Ordinal));
+        Assert.Equal(5, new DeliveryOptions().EffectiveBacklogWindow(10));
+        Assert.Equal(1, new DeliveryOptions().EffectiveBacklogWindow(2));
+    }
+}

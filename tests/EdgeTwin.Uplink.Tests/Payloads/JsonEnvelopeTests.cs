@@ -1,0 +1,71 @@
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Payloads;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace EdgeTwin.Uplink.Tests.Payloads;
+
+public sealed class JsonEnvelopeTests
+{
+    private static readonly UplinkIdentity Id = new("site1", "gw1");
+
+    [Fact]
+    public void Encodes_the_fixed_capture_byte_for_byte()
+    {
+        var entry = new OutboxEntry(42, new OutboxRecord(OutboxKind.Summary, "rack1-pdu", 1_795_000_000_123,
+            Encoding.UTF8.GetBytes("{\"series\":\"rack1-pdu/current\",\"count\":60,\"mean\":4.5}")));
+        const string expected =
+            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"seq\":42,\"kind\":\"summary\",\"device\":\"rack1-pdu\"," +
+            "\"time\":\"2026-11-18T11:06:40.123Z\",\"historical\":true,\"body\":{\"series\":\"rack1-pdu/current\",\"count\":60,\"mean\":4.5}}";
+        Assert.Equal(expected, Encoding.UTF8.GetString(JsonEnvelope.Encode(Id, entry, historical: true)));
+    }
+
+    [Fact]
+    public void Decodes_the_fixed_capture_into_its_fields()
+    {
+        const string capture =
+            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"seq\":7,\"kind\":\"twin_state\",\"device\":\"crac-2\"," +
+            "\"time\":\"2026-11-18T11:06:40.000Z\",\"historical\":false,\"body\":{\"x\":[1,2]}}";
+        var encoded = JsonEnvelope.Encode(Id, new OutboxEntry(7, new OutboxRecord(OutboxKind.TwinState, "crac-2", 1_795_000_000_000, "{\"x\":[1,2]}"u8.ToArray())), false);
+        Assert.Equal(capture, Encoding.UTF8.GetString(encoded));
+        using var doc = JsonDocument.Parse(capture);
+        Assert.Equal(JsonEnvelope.SchemaVersion, doc.RootElement.GetProperty("v").GetInt32());
+        Assert.Equal("twin_state", doc.RootElement.GetProperty("kind").GetString());
+    }
+
+    [Fact]
+    public void A_body_that_is_not_json_is_refused_naming_the_entry()
+    {
+        var entry = new OutboxEntry(9, new OutboxRecord(OutboxKind.Event, "ups-1", 0, "{not json"u8.ToArray()));
+        var ex = Assert.Throws<InvalidBodyException>(() => JsonEnvelope.Encode(Id, entry, false));
+        Assert.Contains("entry 9", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Status_birth_and_will()
+    {
+        Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"offline\"}", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, false, null)));
+        Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\"}",
+            Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000))));
+    }
+
+    [Property(MaxTest = 200)]
+    public Property Any_device_sequence_and_body_round_trip(NonNegativeInt seq, string? device, NormalFloat value, bool historical, long time)
+    {
+        device ??= "";
+        var t = Math.Clamp(time, 0, 253_402_300_799_000);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new { value = value.Get, device });
+        var entry = new OutboxEntry(seq.Get, new OutboxRecord(OutboxKind.Prediction, device, t, body));
+        using var doc = JsonDocument.Parse(JsonEnvelope.Encode(Id, entry, historical));
+        var r = doc.RootElement;
+        return (r.GetProperty("seq").GetInt64() == seq.Get
+                && r.GetProperty("device").GetString() == device
+                && r.GetProperty("historical").GetBoolean() == historical
+                && DateTimeOffset.Parse(r.GetProperty("time").GetString()!, System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds() == t
+                && r.GetProperty("body").GetProperty("value").GetDouble() == value.Get
+                && r.GetProperty("body").GetProperty("device").GetString() == device).ToProperty();
+    }
+}
