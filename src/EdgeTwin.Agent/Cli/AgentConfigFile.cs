@@ -1,0 +1,58 @@
+using System.CommandLine;
+using EdgeTwin.Core.Config;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>Exit codes shared by <c>run</c> and <c>poll</c> (systemd: 2 = do not restart blindly, config is wrong).</summary>
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+
+    /// <summary>A fatal runtime error (a crashed service, a device that could not be read by <c>poll</c>).</summary>
+    public const int Failure = 1;
+
+    /// <summary>The config (or a source built from it) is invalid; every problem was printed.</summary>
+    public const int InvalidConfig = 2;
+}
+
+/// <summary>The <c>--config</c> / <c>--profiles-dir</c> options and loading with every problem printed.</summary>
+internal sealed class AgentConfigFile
+{
+    public Option<FileInfo> Config { get; } = new("--config", "-c")
+    {
+        Description = "Site config file (YAML), e.g. /etc/edgetwin/edgetwin.yaml.",
+        Required = true,
+    };
+
+    public Option<DirectoryInfo?> ProfilesDir { get; } = new("--profiles-dir")
+    {
+        Description = "Device profile directory; overrides profiles_dir in the config and the default search.",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Config);
+        command.Options.Add(ProfilesDir);
+    }
+
+    /// <summary>Loads and validates the config; on problems prints each one to <paramref name="error"/> and returns null.</summary>
+    public SiteConfig? Load(ParseResult parse, TextWriter error)
+    {
+        var file = parse.GetValue(Config)!;
+        var dir = parse.GetValue(ProfilesDir);
+        var result = SiteConfigLoader.Load(file.ToString(), new SiteConfigLoadOptions { ProfilesDir = dir?.FullName });
+        if (result.IsValid)
+        {
+            return result.Config;
+        }
+
+        foreach (var problem in result.Problems)
+        {
+            error.WriteLine(problem.ToString());
+        }
+
+        var count = result.Problems.Count;
+        error.WriteLine($"edgetwin: {count} problem{(count == 1 ? "" : "s")} in {file}; not starting");
+        return null;
+    }
+}

@@ -1,0 +1,50 @@
+using System.CommandLine;
+using EdgeTwin.Core.Config;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin check --config FILE [--profiles-dir DIR] [--json]</c>: validates the site config and the device
+/// profiles it uses, prints every problem as <c>FILE:LINE:COL: key: message</c> and exits 1 when there is any;
+/// otherwise prints a one-line summary and exits 0 (like <c>nginx -t</c>).
+/// </summary>
+internal sealed class CheckCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var config = new Option<FileInfo>("--config", "-c")
+        {
+            Description = "Site config file (YAML).",
+            Required = true,
+        };
+        var profilesDir = new Option<DirectoryInfo?>("--profiles-dir")
+        {
+            Description = "Device profile directory; overrides profiles_dir in the config and the default search.",
+        };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
+
+        var command = new Command("check", "Validate a site config and its device profiles; print every problem with file, line and key.");
+        command.Options.Add(config);
+        command.Options.Add(profilesDir);
+        command.Options.Add(json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var file = parseResult.GetValue(config)!;
+            var dir = parseResult.GetValue(profilesDir);
+            var report = ConfigCheck.Run(file.ToString(), new SiteConfigLoadOptions { ProfilesDir = dir?.FullName });
+            if (parseResult.GetValue(json))
+            {
+                await using var stdout = Console.OpenStandardOutput();
+                ConfigCheck.WriteJson(report, stdout);
+            }
+            else
+            {
+                ConfigCheck.WriteText(report, Console.Out);
+            }
+
+            await Console.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return report.ExitCode;
+        });
+        return command;
+    }
+}

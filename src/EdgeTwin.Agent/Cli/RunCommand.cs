@@ -1,0 +1,93 @@
+using System.CommandLine;
+using EdgeTwin.Agent.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin run --config FILE</c>: the service. Validates the config (every problem printed, exit 2), builds every
+/// device's sources (same), starts, tells systemd READY=1, and on SIGTERM/SIGINT finishes the polls in flight and drains
+/// the pipeline before exiting 0. A crashed background service exits 1, so <c>Restart=on-failure</c> restarts it.
+/// </summary>
+internal sealed class RunCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var file = new AgentConfigFile();
+        var logLevel = new Option<LogLevel>("--log-level")
+        {
+            Description = "Lowest level written to the log (Trace, Debug, Information, Warning, Error).",
+            DefaultValueFactory = _ => LogLevel.Information,
+        };
+        var shutdown = new Option<TimeSpan>("--shutdown-timeout")
+        {
+            Description = "How long a stop may take to finish polls in flight and drain queues (e.g. 00:00:20).",
+            DefaultValueFactory = _ => TimeSpan.FromSeconds(20),
+        };
+        var command = new Command("run", "Run the agent as a service: poll every device, feed the pipeline, until stopped.");
+        file.AddTo(command);
+        command.Options.Add(logLevel);
+        command.Options.Add(shutdown);
+        command.SetAction(async (parse, ct) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var config = file.Load(parse, error);
+            if (config is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            var options = new AgentHostOptions
+            {
+                MinimumLogLevel = parse.GetValue(logLevel),
+                ShutdownTimeout = parse.GetValue(shutdown),
+            };
+            return await RunAsync(config, options, error, ct).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    /// <summary>Runs the agent until <paramref name="stop"/> fires or the host stops itself; returns the exit code.</summary>
+    internal static async Task<int> RunAsync(Core.Config.SiteConfig config, AgentHostOptions options, TextWriter error, CancellationToken stop)
+    {
+        using var host = AgentHostBuilder.Build(config, options);
+        var runtime = host.Services.GetRequiredService<AgentRuntime>();
+        try
+        {
+            // Not RunAsync: it disposes the host, and the exit code needs the services afterwards.
+            await host.StartAsync(stop).ConfigureAwait(false);
+            await host.WaitForShutdownAsync(stop).ConfigureAwait(false);
+        }
+        catch (AgentStartException ex)
+        {
+            foreach (var problem in ex.Problems)
+            {
+                await error.WriteLineAsync(problem).ConfigureAwait(false);
+            }
+
+            var count = ex.Problems.Count;
+            await error.WriteLineAsync($"edgetwin: {count} device{(count == 1 ? "" : "s")} cannot be read with this config; not starting").ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await error.WriteLineAsync($"edgetwin: fatal: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        // The host stops (exit 0 by default) when a BackgroundService crashes; systemd must see a failure.
+        var crashed = host.Services.GetServices<IHostedService>()
+            .OfType<BackgroundService>()
+            .FirstOrDefault(s => s.ExecuteTask is { IsFaulted: true });
+        var fatal = runtime.Fatal ?? crashed?.ExecuteTask?.Exception?.GetBaseException();
+        if (fatal is not null)
+        {
+            await error.WriteLineAsync($"edgetwin: stopped after a fatal error: {fatal.GetType().Name}: {fatal.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,140 @@
+using System.CommandLine;
+using System.Globalization;
+using EdgeTwin.Snmp;
+using EdgeTwin.Snmp.Client;
+using EdgeTwin.Snmp.Messages;
+using EdgeTwin.Snmp.Security;
+using EdgeTwin.Snmp.Transport;
+
+namespace EdgeTwin.Agent.Cli.Snmp;
+
+/// <summary>The net-snmp style options shared by every <c>edgetwin snmp</c> subcommand.</summary>
+internal sealed class SnmpCliOptions
+{
+    public Option<string> Version { get; } = new("-v") { Description = "SNMP version: 1, 2c or 3", DefaultValueFactory = _ => "2c" };
+    public Option<string> Community { get; } = new("-c") { Description = "community (v1/v2c)", DefaultValueFactory = _ => "public" };
+    public Option<string?> User { get; } = new("-u") { Description = "security name (v3)" };
+    public Option<string?> Level { get; } = new("-l") { Description = "security level: noAuthNoPriv|authNoPriv|authPriv" };
+    public Option<string?> AuthProtocol { get; } = new("-a") { Description = "authentication protocol: MD5|SHA|SHA-224|SHA-256|SHA-384|SHA-512" };
+    public Option<string?> AuthPassword { get; } = new("-A") { Description = "authentication pass phrase" };
+    public Option<string?> PrivProtocol { get; } = new("-x") { Description = "privacy protocol: DES|AES|AES-192|AES-256" };
+    public Option<string?> PrivPassword { get; } = new("-X") { Description = "privacy pass phrase" };
+    public Option<string?> Context { get; } = new("-n") { Description = "context name (v3)" };
+    public Option<double> Timeout { get; } = new("-t") { Description = "timeout per attempt, seconds", DefaultValueFactory = _ => 1.0 };
+    public Option<int> Retries { get; } = new("-r") { Description = "retries after the first attempt", DefaultValueFactory = _ => 5 };
+    public Option<bool> Json { get; } = new("--json") { Description = "print JSON for scripts" };
+    public Argument<string> Agent { get; } = new("AGENT") { Description = "[udp:]HOST[:PORT] or udp6:[ADDR]:PORT" };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Version, Community, User, Level, AuthProtocol, AuthPassword, PrivProtocol, PrivPassword, Context, Timeout, Retries, Json })
+        {
+            command.Options.Add(o);
+        }
+        command.Arguments.Add(Agent);
+    }
+
+    /// <summary>Builds the target; throws <see cref="ArgumentException"/> with a one-line reason on bad options.</summary>
+    public async Task<SnmpTarget> TargetAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var version = (parse.GetValue(Version) ?? "2c").ToLowerInvariant() switch
+        {
+            "1" => SnmpVersion.V1,
+            "2c" or "2" => SnmpVersion.V2c,
+            "3" => SnmpVersion.V3,
+            var v => throw new ArgumentException($"-v {v}: expected 1, 2c or 3"),
+        };
+        var timeout = parse.GetValue(Timeout);
+        if (timeout is <= 0 or > 3600 || double.IsNaN(timeout))
+        {
+            throw new ArgumentException($"-t {timeout.ToString(CultureInfo.InvariantCulture)}: expected seconds between 0 and 3600");
+        }
+        var retries = parse.GetValue(Retries);
+        if (retries is < 0 or > 100)
+        {
+            throw new ArgumentException($"-r {retries}: expected 0..100");
+        }
+        IPEndPointHolder endpoint;
+        try
+        {
+            endpoint = new(await SnmpEndpoint.ResolveAsync(parse.GetValue(Agent)!, SnmpEndpoint.DefaultPort, cancellationToken).ConfigureAwait(false));
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException(ex.Message, ex);
+        }
+        return new SnmpTarget
+        {
+            EndPoint = endpoint.Value,
+            Version = version,
+            Community = parse.GetValue(Community) ?? "public",
+            User = version == SnmpVersion.V3 ? BuildUser(parse) : null,
+            ContextName = parse.GetValue(Context) ?? "",
+            Timeout = TimeSpan.FromSeconds(timeout),
+            Retries = retries,
+        };
+    }
+
+    private sealed record IPEndPointHolder(System.Net.IPEndPoint Value);
+
+    private SnmpV3User BuildUser(ParseResult parse)
+    {
+        var name = parse.GetValue(User);
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new ArgumentException("-v 3 needs a user name (-u USER)");
+        }
+        var level = (parse.GetValue(Level) ?? "noAuthNoPriv").ToLowerInvariant() switch
+        {
+            "noauthnopriv" or "noauth" or "nanp" => SnmpSecurityLevel.NoAuthNoPriv,
+            "authnopriv" or "auth" or "anp" => SnmpSecurityLevel.AuthNoPriv,
+            "authpriv" or "priv" or "ap" => SnmpSecurityLevel.AuthPriv,
+            var l => throw new ArgumentException($"-l {l}: expected noAuthNoPriv, authNoPriv or authPriv"),
+        };
+        var auth = SnmpAuthProtocol.None;
+        var priv = SnmpPrivProtocol.None;
+        string? authPw = null, privPw = null;
+        if (level != SnmpSecurityLevel.NoAuthNoPriv)
+        {
+            auth = ParseAuth(parse.GetValue(AuthProtocol) ?? "MD5");
+            authPw = parse.GetValue(AuthPassword) ?? throw new ArgumentException($"-l {level}: needs an authentication pass phrase (-A)");
+            if (authPw.Length < 8)
+            {
+                throw new ArgumentException("-A: the pass phrase must be at least 8 characters (RFC 3414 / net-snmp rule)");
+            }
+        }
+        if (level == SnmpSecurityLevel.AuthPriv)
+        {
+            priv = ParsePriv(parse.GetValue(PrivProtocol) ?? "DES");
+            privPw = parse.GetValue(PrivPassword) ?? authPw;
+            if (privPw!.Length < 8)
+            {
+                throw new ArgumentException("-X: the pass phrase must be at least 8 characters (RFC 3414 / net-snmp rule)");
+            }
+        }
+        return new SnmpV3User(name, auth, authPw, priv, privPw);
+    }
+
+    public static SnmpAuthProtocol ParseAuth(string text) => text.ToUpperInvariant().Replace("-", "", StringComparison.Ordinal) switch
+    {
+        "MD5" => SnmpAuthProtocol.Md5,
+        "SHA" or "SHA1" => SnmpAuthProtocol.Sha1,
+        "SHA224" => SnmpAuthProtocol.Sha224,
+        "SHA256" => SnmpAuthProtocol.Sha256,
+        "SHA384" => SnmpAuthProtocol.Sha384,
+        "SHA512" => SnmpAuthProtocol.Sha512,
+        _ => throw new ArgumentException($"-a {text}: expected MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512"),
+    };
+
+    public static SnmpPrivProtocol ParsePriv(string text) => text.ToUpperInvariant().Replace("-", "", StringComparison.Ordinal) switch
+    {
+        "DES" => SnmpPrivProtocol.Des,
+        "AES" or "AES128" => SnmpPrivProtocol.Aes128,
+        "AES192" => SnmpPrivProtocol.Aes192,
+        "AES256" => SnmpPrivProtocol.Aes256,
+        _ => throw new ArgumentException($"-x {text}: expected DES, AES, AES-192 or AES-256"),
+    };
+
+    public static Oid ParseOid(string text) =>
+        Oid.TryParse(text, out var oid) ? oid : throw new ArgumentException($"'{text}' is not a numeric OID (e.g. .1.3.6.1.2.1.1.1.0; MIB names are not supported)");
+}

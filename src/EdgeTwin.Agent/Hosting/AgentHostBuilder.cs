@@ -1,0 +1,116 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Reflection;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Scheduling;
+using EdgeTwin.Core.Sources;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Hosting;
+
+/// <summary>
+/// Builds the agent as a Generic Host from a validated <see cref="SiteConfig"/>. <c>edgetwin run</c>, the demo and the
+/// integration tests all use this, so they run the same agent; hooks in <see cref="AgentHostOptions"/> let them watch
+/// samples and events or add stages. <c>host.Services.GetRequiredService&lt;AgentRuntime&gt;()</c> gives the live state.
+/// </summary>
+public static class AgentHostBuilder
+{
+    public static IHost Build(SiteConfig config, AgentHostOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        options ??= new AgentHostOptions();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "edgetwin" });
+
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        options.ConfigureLogging?.Invoke(builder.Logging);
+
+        AddAgent(builder.Services, config, options);
+        if (options.UseSystemd)
+        {
+            // Type=notify readiness (sent when every hosted service has started) and journald log format under systemd.
+            builder.Services.AddSystemd();
+            builder.Services.AddHostedService<ReadinessNotifier>();
+        }
+
+        options.ConfigureServices?.Invoke(builder.Services);
+        return builder.Build();
+    }
+
+    /// <summary>Registers the agent's services on an existing collection (for hosts that compose more than the agent).</summary>
+    public static IServiceCollection AddAgent(IServiceCollection services, SiteConfig config, AgentHostOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddMetrics();
+        services.Configure<HostOptions>(h =>
+        {
+            h.ShutdownTimeout = options.ShutdownTimeout;
+            h.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
+        });
+        services.AddSingleton(options);
+        services.AddSingleton(config);
+        services.AddSingleton(options.TimeProvider);
+        services.TryAddSingleton<SeriesRegistry>();
+        services.AddSingleton(sp => new AgentRuntime(config, sp.GetRequiredService<SeriesRegistry>(), options.TimeProvider));
+        services.AddSingleton(sp => new PipelineMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp => new SchedulerMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton<AgentMetrics>();
+        services.TryAddSingleton<SourceFactories>();
+        if (options.DiscoverSourceFactories)
+        {
+            AddDiscoveredSourceFactories(services);
+        }
+
+        services.AddHostedService<AgentService>();
+        return services;
+    }
+
+    /// <summary>
+    /// Registers every concrete <see cref="ISourceFactory"/> in the agent assembly and the EdgeTwin assemblies it
+    /// references, so a protocol plugs in by adding a class (constructor parameters come from DI).
+    /// </summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "EdgeTwin assemblies are rooted in the agent.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2072", Justification = "EdgeTwin assemblies are rooted in the agent.")]
+    public static IServiceCollection AddDiscoveredSourceFactories(IServiceCollection services)
+    {
+        foreach (var type in DiscoverSourceFactoryTypes())
+        {
+            services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(ISourceFactory), type));
+        }
+
+        services.TryAddSingleton<SourceFactories>();
+        return services;
+    }
+
+    [RequiresUnreferencedCode("Scans assemblies for source factories.")]
+    internal static IReadOnlyList<Type> DiscoverSourceFactoryTypes()
+    {
+        var agent = typeof(AgentHostBuilder).Assembly;
+        var assemblies = new List<Assembly> { agent };
+        foreach (var name in agent.GetReferencedAssemblies())
+        {
+            if (name.Name is { } n && n.StartsWith("EdgeTwin.", StringComparison.Ordinal))
+            {
+                assemblies.Add(Assembly.Load(name));
+            }
+        }
+
+        return
+        [
+            .. assemblies
+                .SelectMany(a => a.GetTypes())
+                .Where(t => t is { IsClass: true, IsAbstract: false, ContainsGenericParameters: false } && typeof(ISourceFactory).IsAssignableFrom(t))
+                .OrderBy(t => t.FullName, StringComparer.Ordinal),
+        ];
+    }
+}

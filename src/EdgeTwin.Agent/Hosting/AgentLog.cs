@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Hosting;
+
+internal static partial class AgentLog
+{
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "EdgeTwin agent starting: site {Site}, gateway {Gateway}, {Devices} devices enabled ({Disabled} disabled), config {ConfigPath}")]
+    public static partial void Starting(ILogger logger, string site, string gateway, int devices, int disabled, string configPath);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "EdgeTwin agent running: {Polled} polled and {Push} push sources, {Series} series, stages [{Stages}]")]
+    public static partial void Started(ILogger logger, int polled, int push, int series, string stages);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "EdgeTwin agent stopping: finishing polls in flight and draining the pipeline")]
+    public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "EdgeTwin agent stopped: {Samples} samples in {Uptime}")]
+    public static partial void Stopped(ILogger logger, long samples, TimeSpan uptime);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Push source {Source} failed; restarting in {Delay}")]
+    public static partial void PushSourceFailed(ILogger logger, string source, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Status: {Up} devices up, {Down} down, {Unknown} not yet polled; {SamplesPerSecond:F1} samples/s; queues {Queues}")]
+    public static partial void Status(ILogger logger, int up, int down, int unknown, double samplesPerSecond, string queues);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Critical, Message = "The poll scheduler failed; stopping the agent")]
+    public static partial void SchedulerFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Disposing the sources of {Source} failed")]
+    public static partial void DisposeFailed(ILogger logger, string source, Exception exception);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Shutdown deadline reached: polls in flight or queued batches were cut off")]
+    public static partial void ShutdownCut(ILogger logger);
+}

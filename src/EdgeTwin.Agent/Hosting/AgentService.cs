@@ -1,0 +1,279 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Scheduling;
+using EdgeTwin.Core.Sources;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Hosting;
+
+/// <summary>
+/// The agent itself. <see cref="StartAsync"/> builds every device's sources (all problems at once, no I/O), starts
+/// the pipeline stages, the event hub, the poll scheduler and the push sources — only then does the host report
+/// started (and systemd hears READY=1). <see cref="StopAsync"/> stops the producers first, lets polls in flight finish,
+/// drains every stage queue and flushes the stages, all within the host's shutdown timeout.
+/// </summary>
+internal sealed class AgentService(
+    IServiceProvider services,
+    AgentRuntime runtime,
+    SourceFactories factories,
+    AgentHostOptions options,
+    ILoggerFactory loggerFactory) : BackgroundService
+{
+    private readonly ILogger _logger = loggerFactory.CreateLogger("EdgeTwin.Agent");
+    private readonly CancellationTokenSource _pushStop = new();
+    private readonly List<Task> _pushTasks = [];
+    private PollScheduler? _scheduler;
+    private SamplePipeline? _pipeline;
+    private EventHub? _events;
+    private List<RunningDevice> _devices = [];
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await StartAgentAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            runtime.MarkFailed(ex);
+            await DisposeSourcesAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        runtime.MarkStarted();
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task StartAgentAsync(CancellationToken cancellationToken)
+    {
+        var config = runtime.Config;
+        var time = options.TimeProvider;
+        var enabled = config.Devices.Where(d => d.Enabled).ToList();
+        AgentLog.Starting(_logger, config.Site.Id, config.Site.GatewayId, enabled.Count, config.Devices.Count - enabled.Count, config.SourcePath ?? "(built in code)");
+
+        // Build every source first and report every problem at once, like the config check does.
+        var problems = new List<string>();
+        foreach (var device in enabled)
+        {
+            try
+            {
+                _devices.Add(new RunningDevice(device, factories.Create(config, device, loggerFactory, time)));
+            }
+            catch (SourceCreationException ex)
+            {
+                problems.Add(ex.Message);
+            }
+            catch (KeyNotFoundException ex)
+            {
+                problems.Add(ex.Message);
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new AgentStartException(problems);
+        }
+
+        runtime.Devices = _devices;
+        var pipelineMetrics = services.GetRequiredService<PipelineMetrics>();
+        _pipeline = new SamplePipeline(pipelineMetrics, services.GetRequiredService<ILogger<SamplePipeline>>(), time);
+        foreach (var registration in services.GetServices<SampleStageRegistration>())
+        {
+            _pipeline.AddStage(registration.Create(services), registration.Options);
+        }
+
+        foreach (var (name, onSamples) in options.SampleObservers)
+        {
+            _pipeline.AddStage(new DelegateSampleStage(name, onSamples), options.ObserverStageOptions);
+        }
+
+        _events = new EventHub(pipelineMetrics, services.GetRequiredService<ILogger<EventHub>>());
+        foreach (var registration in services.GetServices<EventStageRegistration>())
+        {
+            _events.AddStage(registration.Create(services), registration.Capacity);
+        }
+
+        foreach (var (name, onEvent) in options.EventObservers)
+        {
+            _events.AddStage(new DelegateEventStage(name, onEvent));
+        }
+
+        var polled = new List<PolledDevice>();
+        foreach (var d in _devices)
+        {
+            if (d.Sources.Polled is { } source)
+            {
+                polled.Add(new PolledDevice(source, d.Config.Interval, d.Config.Timeout, QualityRulesOf(config.ProfileOf(d.Config))));
+            }
+        }
+
+        _scheduler = new PollScheduler(
+            polled,
+            runtime.Registry,
+            _pipeline,
+            _events,
+            options.Scheduler,
+            time,
+            services.GetRequiredService<ILogger<PollScheduler>>(),
+            services.GetRequiredService<SchedulerMetrics>());
+
+        runtime.Pipeline = _pipeline;
+        runtime.Events = _events;
+        runtime.Scheduler = _scheduler;
+
+        _pipeline.Start();
+        _events.Start();
+        await _scheduler.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        var metrics = services.GetRequiredService<AgentMetrics>();
+        var pushLogger = loggerFactory.CreateLogger<PushSourceRunner>();
+        foreach (var d in _devices)
+        {
+            if (d.Sources.Push is { } push)
+            {
+                push.RegisterSeries(runtime.Registry);
+                var runner = new PushSourceRunner(push, _pipeline, _events, metrics, time, pushLogger);
+                _pushTasks.Add(Task.Run(() => runner.RunAsync(_pushStop.Token), CancellationToken.None));
+            }
+        }
+
+        var stages = string.Join(", ", _pipeline.StageNames);
+        AgentLog.Started(_logger, polled.Count, _pushTasks.Count, runtime.Registry.Count, stages);
+    }
+
+    /// <summary>Out-of-range limits from the profile's <c>min</c>/<c>max</c>, looked up by metric name.</summary>
+    internal static Func<SeriesDescriptor, QualityRule> QualityRulesOf(DeviceProfile profile)
+    {
+        var rules = new Dictionary<string, QualityRule>(StringComparer.Ordinal);
+        foreach (var m in profile.AllMetrics)
+        {
+            if (m.Min is not null || m.Max is not null)
+            {
+                rules[m.Name] = new QualityRule(m.Min, m.Max);
+            }
+        }
+
+        return d => rules.GetValueOrDefault(d.Metric, QualityRule.None);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var status = options.StatusLogInterval is { } interval ? LogStatusAsync(interval, stoppingToken) : Task.CompletedTask;
+        try
+        {
+            // Device errors never end a loop; only a bug does, and then the agent must exit non-zero.
+            await _scheduler!.Failure.WaitAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            await status.ConfigureAwait(false);
+            return;
+        }
+        catch (Exception ex)
+        {
+            AgentLog.SchedulerFailed(_logger, ex);
+            runtime.Fatal ??= ex;
+            throw;
+        }
+    }
+
+    private async Task LogStatusAsync(TimeSpan interval, CancellationToken stoppingToken)
+    {
+        var metrics = services.GetRequiredService<AgentMetrics>();
+        using var timer = new PeriodicTimer(interval, options.TimeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                var states = runtime.DeviceStatus();
+                var queues = string.Join(", ", _pipeline!.Stats().Select(s => $"{s.Name}={s.QueueDepth}/{s.Capacity}"));
+                var up = states.Count(s => s.State == DeviceState.Up);
+                var down = states.Count(s => s.State == DeviceState.Down);
+                var unknown = states.Count - up - down;
+                var rate = metrics.SamplesPerSecond();
+                AgentLog.Status(_logger, up, down, unknown, rate, queues);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        AgentLog.Stopping(_logger);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        var cut = false;
+
+        // Producers first: no new polls or pushes, polls in flight finish and forward their samples.
+        await _pushStop.CancelAsync().ConfigureAwait(false);
+        if (_scheduler is not null)
+        {
+            await _scheduler.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_pushTasks).ConfigureAwait(false);
+
+        // Then the consumers: every queued batch and event is handled and every stage flushed.
+        if (_pipeline is not null)
+        {
+            await _pipeline.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_events is not null)
+        {
+            await _events.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        cut |= cancellationToken.IsCancellationRequested;
+        if (cut)
+        {
+            AgentLog.ShutdownCut(_logger);
+        }
+
+        await DisposeSourcesAsync().ConfigureAwait(false);
+        AgentLog.Stopped(_logger, _pipeline?.TotalSamples ?? 0, runtime.Uptime);
+        if (_scheduler is not null)
+        {
+            await _scheduler.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_pipeline is not null)
+        {
+            await _pipeline.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_events is not null)
+        {
+            await _events.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task DisposeSourcesAsync()
+    {
+        foreach (var d in _devices)
+        {
+            try
+            {
+                await d.Sources.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                AgentLog.DisposeFailed(_logger, d.Config.Id, ex);
+            }
+        }
+
+        _devices = [];
+    }
+
+    public override void Dispose()
+    {
+        _pushStop.Dispose();
+        base.Dispose();
+    }
+}

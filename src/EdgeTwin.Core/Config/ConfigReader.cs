@@ -1,0 +1,391 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace EdgeTwin.Core.Config;
+
+/// <summary>
+/// Typed, validating access to one YAML mapping. Every getter records the key as known and reports a
+/// problem (wrong type, out of range, missing) to the shared <see cref="ConfigDiagnostics"/> instead of
+/// throwing, so loading goes on and all problems come out at once. Call <see cref="ReportUnknownKeys"/>
+/// after reading to flag typos. Public so the owners of <c>uplinks</c>, <c>alerts</c> and <c>models</c>
+/// validate their sections with the same messages.
+/// </summary>
+public sealed partial class ConfigReader
+{
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+
+    /// <summary>Wraps <paramref name="mapping"/>.</summary>
+    public ConfigReader(ConfigMapping mapping, ConfigDiagnostics diagnostics)
+    {
+        Mapping = mapping ?? throw new ArgumentNullException(nameof(mapping));
+        Diagnostics = diagnostics ?? throw new ArgumentNullException(nameof(diagnostics));
+    }
+
+    /// <summary>The mapping read.</summary>
+    public ConfigMapping Mapping { get; }
+
+    /// <summary>Where problems go.</summary>
+    public ConfigDiagnostics Diagnostics { get; }
+
+    /// <summary>
+    /// Wraps <paramref name="node"/> if it is a mapping; otherwise reports <c>expected a mapping</c> and returns null.
+    /// </summary>
+    public static ConfigReader? For(ConfigNode? node, ConfigDiagnostics diagnostics)
+    {
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        if (node is null || node is ConfigScalar { IsNull: true })
+        {
+            return null;
+        }
+
+        if (node is ConfigMapping m)
+        {
+            return new ConfigReader(m, diagnostics);
+        }
+
+        diagnostics.Add(node, "expected a mapping, got " + Describe(node));
+        return null;
+    }
+
+    /// <summary>How a node is named in messages: <c>'text'</c>, <c>a list</c>, <c>a mapping</c>.</summary>
+    public static string Describe(ConfigNode node) => node switch
+    {
+        ConfigScalar { IsNull: true } => "nothing",
+        ConfigScalar s => "'" + s.Value + "'",
+        ConfigSequence => "a list",
+        _ => "a mapping",
+    };
+
+    /// <summary>True when the mapping has a non-null value for <paramref name="key"/> (marks the key known).</summary>
+    public bool Has(string key) => Node(key) is not null;
+
+    /// <summary>The raw node under <paramref name="key"/>, null when absent or YAML null. Marks the key known.</summary>
+    public ConfigNode? Node(string key)
+    {
+        _known.Add(key);
+        var n = Mapping[key];
+        return n is ConfigScalar { IsNull: true } ? null : n;
+    }
+
+    /// <summary>Reports <paramref name="key"/> as missing.</summary>
+    public void ReportMissing(string key) =>
+        Diagnostics.Add(Mapping.Mark, ChildPath(key), $"missing required key '{key}'");
+
+    /// <summary>The dotted path of a child key.</summary>
+    public string ChildPath(string key) => Mapping.Path.Length == 0 ? key : Mapping.Path + "." + key;
+
+    /// <summary>A string (any scalar's text).</summary>
+    public string? String(string key, bool required = false)
+    {
+        var s = Scalar(key, required, "a string");
+        return s?.Value;
+    }
+
+    /// <summary>
+    /// An identifier: letters, digits, <c>_ . -</c>, starting with a letter or digit (ids become MQTT topic
+    /// levels and series keys, so no <c>/ + #</c> or spaces).
+    /// </summary>
+    public string? Id(string key, bool required = false)
+    {
+        var s = Scalar(key, required, "an id");
+        if (s is null)
+        {
+            return null;
+        }
+
+        if (!IdPattern().IsMatch(s.Value))
+        {
+            Diagnostics.Add(s, $"'{s.Value}' is not a valid id (letters, digits, '_', '.', '-'; starting with a letter or digit)");
+            return null;
+        }
+
+        return s.Value;
+    }
+
+    /// <summary>True when <paramref name="value"/> is a valid id.</summary>
+    public static bool IsValidId(string value) => IdPattern().IsMatch(value);
+
+    /// <summary>A number in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public double? Double(string key, bool required = false, double min = double.NegativeInfinity, double max = double.PositiveInfinity, bool positive = false)
+    {
+        var s = Scalar(key, required, "a number");
+        if (s is null)
+        {
+            return null;
+        }
+
+        var d = s.AsDouble();
+        if (d is null || !double.IsFinite(d.Value))
+        {
+            Diagnostics.Add(s, $"expected a number, got {Describe(s)}");
+            return null;
+        }
+
+        return CheckRange(s, d.Value, min, max, positive) ? d : null;
+    }
+
+    /// <summary>An integer in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public long? Int64(string key, bool required = false, long min = long.MinValue, long max = long.MaxValue)
+    {
+        var s = Scalar(key, required, "an integer");
+        if (s is null)
+        {
+            return null;
+        }
+
+        long? v = s.AsInt64();
+        if (v is null && !s.IsQuoted && s.Value.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            && long.TryParse(s.Value.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hex))
+        {
+            v = hex;
+        }
+
+        if (v is null)
+        {
+            Diagnostics.Add(s, $"expected an integer, got {Describe(s)}");
+            return null;
+        }
+
+        return CheckRange(s, v.Value, min, max, false) ? v : null;
+    }
+
+    /// <summary>An integer in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public int? Int(string key, bool required = false, int min = int.MinValue, int max = int.MaxValue) =>
+        (int?)Int64(key, required, min, max);
+
+    /// <summary><c>true</c> or <c>false</c>.</summary>
+    public bool? Bool(string key, bool required = false)
+    {
+        var s = Scalar(key, required, "true or false");
+        if (s is null)
+        {
+            return null;
+        }
+
+        var b = s.AsBoolean();
+        if (b is null)
+        {
+            Diagnostics.Add(s, $"expected true or false, got {Describe(s)}");
+        }
+
+        return b;
+    }
+
+    /// <summary>A duration (<c>500ms</c>, <c>10s</c>, <c>5m</c>, <c>1h</c>, <c>7d</c>) of at least <paramref name="min"/>.</summary>
+    public TimeSpan? Duration(string key, bool required = false, TimeSpan? min = null)
+    {
+        var s = Scalar(key, required, "a duration");
+        if (s is null)
+        {
+            return null;
+        }
+
+        var t = s.AsDuration();
+        if (t is null)
+        {
+            Diagnostics.Add(s, $"expected a duration like 500ms, 10s, 5m, 1h or 7d, got {Describe(s)}");
+            return null;
+        }
+
+        if (min is not null && t.Value < min.Value)
+        {
+            Diagnostics.Add(s, $"must be at least {Durations.Format(min.Value)}, got '{s.Value}'");
+            return null;
+        }
+
+        return t;
+    }
+
+    /// <summary>One of the names in <paramref name="names"/> (matched exactly, then case-insensitively).</summary>
+    public T? Enum<T>(string key, IReadOnlyDictionary<string, T> names, bool required = false)
+        where T : struct
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        var s = Scalar(key, required, "a name");
+        if (s is null)
+        {
+            return null;
+        }
+
+        if (names.TryGetValue(s.Value, out var v))
+        {
+            return v;
+        }
+
+        foreach (var (name, value) in names)
+        {
+            if (string.Equals(name, s.Value, StringComparison.OrdinalIgnoreCase))
+            {
+                return value;
+            }
+        }
+
+        Diagnostics.Add(s, $"expected one of {string.Join(", ", names.Keys)}, got {Describe(s)}");
+        return null;
+    }
+
+    /// <summary>A list; null (with a problem) when the value is not a list.</summary>
+    public ConfigSequence? Sequence(string key, bool required = false)
+    {
+        var n = Node(key);
+        if (n is null)
+        {
+            if (required)
+            {
+                ReportMissing(key);
+            }
+
+            return null;
+        }
+
+        if (n is ConfigSequence q)
+        {
+            return q;
+        }
+
+        Diagnostics.Add(n, "expected a list, got " + Describe(n));
+        return null;
+    }
+
+    /// <summary>A nested mapping as a reader; null (with a problem) when the value is not a mapping.</summary>
+    public ConfigReader? Section(string key, bool required = false)
+    {
+        var n = Node(key);
+        if (n is null)
+        {
+            if (required)
+            {
+                ReportMissing(key);
+            }
+
+            return null;
+        }
+
+        return For(n, Diagnostics);
+    }
+
+    /// <summary>A list of ids; each item is checked. Returns the valid ones with their nodes.</summary>
+    public IReadOnlyList<(string Value, ConfigNode Node)>? IdList(string key, bool required = false)
+    {
+        var q = Sequence(key, required);
+        if (q is null)
+        {
+            return null;
+        }
+
+        var list = new List<(string, ConfigNode)>(q.Items.Count);
+        foreach (var item in q.Items)
+        {
+            if (item is not ConfigScalar s || s.IsNull)
+            {
+                Diagnostics.Add(item, "expected an id, got " + Describe(item));
+            }
+            else if (!IdPattern().IsMatch(s.Value))
+            {
+                Diagnostics.Add(s, $"'{s.Value}' is not a valid id (letters, digits, '_', '.', '-'; starting with a letter or digit)");
+            }
+            else
+            {
+                list.Add((s.Value, s));
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Reports every key not read through this reader (typos, misplaced keys).</summary>
+    public void ReportUnknownKeys()
+    {
+        foreach (var (key, value) in Mapping.Entries)
+        {
+            if (_known.Contains(key))
+            {
+                continue;
+            }
+
+            var suggestion = _known
+                .Select(k => (k, d: EditDistance(k, key)))
+                .Where(x => x.d <= Math.Max(1, Math.Min(2, key.Length / 3)))
+                .OrderBy(x => x.d)
+                .Select(x => x.k)
+                .FirstOrDefault();
+            var known = string.Join(", ", _known.Order(StringComparer.Ordinal));
+            var message = suggestion is not null
+                ? $"unknown key '{key}' (did you mean '{suggestion}'?)"
+                : $"unknown key '{key}' (known keys: {known})";
+            Diagnostics.Add(Mapping.KeyMark(key), value.Path, message);
+        }
+    }
+
+    private ConfigScalar? Scalar(string key, bool required, string expected)
+    {
+        var n = Node(key);
+        if (n is null)
+        {
+            if (required)
+            {
+                ReportMissing(key);
+            }
+
+            return null;
+        }
+
+        if (n is ConfigScalar s)
+        {
+            return s;
+        }
+
+        Diagnostics.Add(n, $"expected {expected}, got {Describe(n)}");
+        return null;
+    }
+
+    private bool CheckRange(ConfigScalar s, double v, double min, double max, bool positive)
+    {
+        if (positive && v <= 0)
+        {
+            Diagnostics.Add(s, $"must be greater than 0, got {s.Value}");
+            return false;
+        }
+
+        if (v < min)
+        {
+            Diagnostics.Add(s, string.Create(CultureInfo.InvariantCulture, $"must be at least {min}, got {s.Value}"));
+            return false;
+        }
+
+        if (v > max)
+        {
+            Diagnostics.Add(s, string.Create(CultureInfo.InvariantCulture, $"must be at most {max}, got {s.Value}"));
+            return false;
+        }
+
+        return true;
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var prev = new int[b.Length + 1];
+        var cur = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            prev[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            cur[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+            }
+
+            (prev, cur) = (cur, prev);
+        }
+
+        return prev[b.Length];
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    private static partial Regex IdPattern();
+}

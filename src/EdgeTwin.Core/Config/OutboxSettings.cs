@@ -1,0 +1,11 @@
+namespace EdgeTwin.Core.Config;
+
+/// <summary>The <c>outbox:</c> section: where the store-and-forward buffer lives and how big and old it may grow.</summary>
+/// <param name="Path">LiteDB file.</param>
+/// <param name="DiskBudgetMb">Disk the outbox may use before it condenses summaries, in MiB.</param>
+/// <param name="MaxAge">Entries older than this are dropped (summaries) even if not acknowledged.</param>
+public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxAge)
+{
+    /// <summary>Defaults: <c>/var/lib/edgetwin/outbox.db</c>, 512 MiB, 7 days.</summary>
+    public static OutboxSettings Default { get; } = new("/var/lib/edgetwin/outbox.db", 512, TimeSpan.FromDays(7));
+}

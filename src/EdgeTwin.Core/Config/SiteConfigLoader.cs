@@ -1,0 +1,878 @@
+using System.Globalization;
+using EdgeTwin.Core.Profiles;
+
+namespace EdgeTwin.Core.Config;
+
+/// <summary>Options for <see cref="SiteConfigLoader"/>.</summary>
+public sealed record SiteConfigLoadOptions
+{
+    /// <summary>Overrides the config's <c>profiles_dir</c> and the default search (e.g. <c>check --profiles-dir</c>).</summary>
+    public string? ProfilesDir { get; init; }
+
+    /// <summary>Extra directories searched after the configured one (tests, packaging).</summary>
+    public IReadOnlyList<string> ExtraProfileDirs { get; init; } = [];
+}
+
+/// <summary>What loading produced: the config when valid, and every problem found.</summary>
+/// <param name="Config">The config, or null when there were problems.</param>
+/// <param name="Problems">Every problem, sorted by file, line and column.</param>
+/// <param name="ProfileDirectories">The directories profiles were looked up in.</param>
+public sealed record ConfigLoadResult(SiteConfig? Config, IReadOnlyList<ConfigDiagnostic> Problems, IReadOnlyList<string> ProfileDirectories)
+{
+    /// <summary>True when the config loaded without problems.</summary>
+    public bool IsValid => Config is not null && Problems.Count == 0;
+}
+
+/// <summary>
+/// Loads the site config YAML, resolves the device profiles it names and validates all of it, reporting
+/// every problem at once as <c>FILE:LINE:COL: key.path: message</c> (like <c>nginx -t</c>).
+/// Secrets in <c>*_password_file</c> are read here, once, at load.
+/// </summary>
+public static class SiteConfigLoader
+{
+    /// <summary>Loads and validates <paramref name="path"/>.</summary>
+    public static ConfigLoadResult Load(string path, SiteConfigLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + Reason(ex))], []);
+        }
+
+        var result = Parse(text, path, options);
+        return result.Config is null ? result : result with { Config = result.Config with { SourcePath = Path.GetFullPath(path) } };
+    }
+
+    /// <summary>Loads <paramref name="path"/> or throws <see cref="ConfigException"/> listing every problem.</summary>
+    /// <exception cref="ConfigException">The config is invalid.</exception>
+    public static SiteConfig LoadOrThrow(string path, SiteConfigLoadOptions? options = null)
+    {
+        var result = Load(path, options);
+        return result.IsValid ? result.Config! : throw new ConfigException(result.Problems);
+    }
+
+    /// <summary>
+    /// Parses and validates config text. <paramref name="file"/> names it in problems; relative paths in the
+    /// config (profiles_dir, password files) are taken relative to its directory.
+    /// </summary>
+    public static ConfigLoadResult Parse(string yaml, string file, SiteConfigLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(yaml);
+        ArgumentNullException.ThrowIfNull(file);
+        var builder = new Builder(file, options ?? new SiteConfigLoadOptions());
+        var config = builder.Build(yaml);
+        var problems = builder.Diagnostics.Sorted();
+        return new ConfigLoadResult(problems.Count == 0 ? config : null, problems, builder.ProfileDirectories);
+    }
+
+    /// <summary>
+    /// Checks a config built in code exactly as if it had been written to <paramref name="file"/> and loaded:
+    /// the result holds the config with its profiles resolved, or every problem (positions refer to the
+    /// text <see cref="SiteConfigWriter"/> produces).
+    /// </summary>
+    public static ConfigLoadResult Validate(SiteConfig config, SiteConfigLoadOptions? options = null, string file = "(built in code).yaml") =>
+        Parse(SiteConfigWriter.ToYaml(config), file, options);
+
+    internal static string Reason(Exception ex) => ex switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "no such file",
+        UnauthorizedAccessException => "permission denied",
+        _ => ex.Message,
+    };
+
+    private sealed class Builder(string file, SiteConfigLoadOptions options)
+    {
+        private static readonly Dictionary<string, SnmpVersion> Versions = new(StringComparer.Ordinal)
+        {
+            ["1"] = SnmpVersion.V1,
+            ["2c"] = SnmpVersion.V2c,
+            ["3"] = SnmpVersion.V3,
+        };
+
+        private static readonly Dictionary<string, SnmpSecurityLevel> Levels = new(StringComparer.Ordinal)
+        {
+            ["noAuthNoPriv"] = SnmpSecurityLevel.NoAuthNoPriv,
+            ["authNoPriv"] = SnmpSecurityLevel.AuthNoPriv,
+            ["authPriv"] = SnmpSecurityLevel.AuthPriv,
+        };
+
+        private static readonly Dictionary<string, SnmpAuthProtocol> AuthProtocols = new(StringComparer.Ordinal)
+        {
+            ["MD5"] = SnmpAuthProtocol.Md5,
+            ["SHA"] = SnmpAuthProtocol.Sha1,
+            ["SHA-224"] = SnmpAuthProtocol.Sha224,
+            ["SHA-256"] = SnmpAuthProtocol.Sha256,
+            ["SHA-384"] = SnmpAuthProtocol.Sha384,
+            ["SHA-512"] = SnmpAuthProtocol.Sha512,
+        };
+
+        private static readonly Dictionary<string, SnmpPrivProtocol> PrivProtocols = new(StringComparer.Ordinal)
+        {
+            ["DES"] = SnmpPrivProtocol.Des,
+            ["AES"] = SnmpPrivProtocol.Aes128,
+            ["AES-128"] = SnmpPrivProtocol.Aes128,
+            ["AES-192"] = SnmpPrivProtocol.Aes192,
+            ["AES-256"] = SnmpPrivProtocol.Aes256,
+        };
+
+        private static readonly Dictionary<string, SerialParity> Parities = new(StringComparer.Ordinal)
+        {
+            ["N"] = SerialParity.None,
+            ["E"] = SerialParity.Even,
+            ["O"] = SerialParity.Odd,
+            ["none"] = SerialParity.None,
+            ["even"] = SerialParity.Even,
+            ["odd"] = SerialParity.Odd,
+        };
+
+        private readonly string _baseDir = Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".";
+        private readonly List<(string Kind, string Id, ConfigNode Node)> _refs = [];
+        private readonly Dictionary<string, ConfigNode> _rooms = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConfigNode> _racks = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConfigNode> _coolingUnits = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConfigNode> _powerIds = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _ups = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _pdus = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConfigNode> _lines = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConfigNode> _machines = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ConfigNode> _devices = new(StringComparer.Ordinal);
+
+        // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
+        private readonly HashSet<string> _credentialKeys = new(StringComparer.Ordinal);
+
+        public ConfigDiagnostics Diagnostics { get; } = new();
+
+        public IReadOnlyList<string> ProfileDirectories { get; private set; } = [];
+
+        public SiteConfig? Build(string yaml)
+        {
+            var root = YamlTree.Parse(yaml, file, Diagnostics);
+            if (root is null)
+            {
+                return null;
+            }
+
+            var r = ConfigReader.For(root, Diagnostics);
+            if (r is null)
+            {
+                return null;
+            }
+
+            var catalog = new ProfileCatalog(ResolveProfileDirs(r));
+            ProfileDirectories = catalog.Directories;
+            var credentials = ReadCredentials(r.Section("credentials"));
+            var siteReader = r.Section("site", required: true);
+            var site = siteReader is null ? null : ReadSite(siteReader);
+            var profiles = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
+            var devices = ReadDevices(r.Sequence("devices", required: true), catalog, credentials, profiles);
+            var outbox = ReadOutbox(r.Section("outbox"));
+            var uplinks = Raw(r, "uplinks");
+            var alerts = Raw(r, "alerts");
+            var models = Raw(r, "models");
+            r.ReportUnknownKeys();
+            CheckReferences();
+
+            if (!Diagnostics.IsEmpty || site is null)
+            {
+                return null;
+            }
+
+            return new SiteConfig(site, devices, credentials, outbox)
+            {
+                ProfilesDir = r.Mapping["profiles_dir"] is ConfigScalar { IsNull: false } pd ? pd.Value : null,
+                Profiles = profiles,
+                Uplinks = uplinks,
+                Alerts = alerts,
+                Models = models,
+            };
+        }
+
+        private List<string> ResolveProfileDirs(ConfigReader r)
+        {
+            var dirs = new List<string>();
+            var configured = r.String("profiles_dir");
+            if (options.ProfilesDir is not null)
+            {
+                dirs.Add(Path.GetFullPath(options.ProfilesDir));
+            }
+            else if (configured is not null)
+            {
+                var full = Path.GetFullPath(Path.Combine(_baseDir, configured));
+                if (!Directory.Exists(full))
+                {
+                    Diagnostics.Add(r.Node("profiles_dir")!, $"directory '{full}' does not exist");
+                }
+
+                dirs.Add(full);
+            }
+            else
+            {
+                dirs.AddRange(ProfileCatalog.DefaultDirectories());
+            }
+
+            dirs.AddRange(options.ExtraProfileDirs.Select(Path.GetFullPath));
+            return dirs;
+        }
+
+        private static ConfigMapping? Raw(ConfigReader r, string key) => r.Section(key)?.Mapping;
+
+        // ---------------------------------------------------------------- credentials
+
+        private Dictionary<string, CredentialsConfig> ReadCredentials(ConfigReader? r)
+        {
+            var result = new Dictionary<string, CredentialsConfig>(StringComparer.Ordinal);
+            if (r is null)
+            {
+                return result;
+            }
+
+            foreach (var (name, node) in r.Mapping.Entries)
+            {
+                if (!ConfigReader.IsValidId(name))
+                {
+                    Diagnostics.Add(r.Mapping.KeyMark(name), node.Path, $"'{name}' is not a valid id (letters, digits, '_', '.', '-'; starting with a letter or digit)");
+                    continue;
+                }
+
+                _credentialKeys.Add(name);
+                var c = ConfigReader.For(node, Diagnostics);
+                if (c is null)
+                {
+                    if (node is ConfigScalar { IsNull: true })
+                    {
+                        Diagnostics.Add(node, "expected a mapping, got nothing");
+                    }
+
+                    continue;
+                }
+
+                var cred = ReadCredential(name, c);
+                c.ReportUnknownKeys();
+                if (cred is not null)
+                {
+                    result[name] = cred;
+                }
+            }
+
+            return result;
+        }
+
+        private CredentialsConfig? ReadCredential(string name, ConfigReader c)
+        {
+            var version = c.Enum("version", Versions, required: true);
+            var community = c.String("community");
+            var user = c.String("user");
+            var level = c.Enum("level", Levels);
+            var auth = c.Enum("auth", AuthProtocols);
+            var authPassword = Secret(c, "auth_password");
+            var priv = c.Enum("priv", PrivProtocols);
+            var privPassword = Secret(c, "priv_password");
+            var context = c.String("context");
+            if (version is null)
+            {
+                return null;
+            }
+
+            var before = Diagnostics.Items.Count;
+            if (version != SnmpVersion.V3)
+            {
+                if (community is null && !c.Has("community"))
+                {
+                    c.ReportMissing("community");
+                }
+
+                foreach (var key in (string[])["user", "level", "auth", "auth_password", "auth_password_file", "priv", "priv_password", "priv_password_file", "context"])
+                {
+                    if (c.Node(key) is { } n)
+                    {
+                        Diagnostics.Add(c.Mapping.KeyMark(key), n.Path, $"'{key}' applies to SNMP version 3 only");
+                    }
+                }
+
+                return Diagnostics.Items.Count != before || community is null ? null : new CredentialsConfig(name, version.Value) { Community = community };
+            }
+
+            if (c.Node("community") is { } comm)
+            {
+                Diagnostics.Add(c.Mapping.KeyMark("community"), comm.Path, "'community' applies to SNMP versions 1 and 2c only; version 3 uses user");
+            }
+
+            if (user is null && !c.Has("user"))
+            {
+                c.ReportMissing("user");
+            }
+
+            // The level follows from what is configured when not given.
+            var effective = level ?? (auth is not null && priv is not null ? SnmpSecurityLevel.AuthPriv
+                : auth is not null ? SnmpSecurityLevel.AuthNoPriv : SnmpSecurityLevel.NoAuthNoPriv);
+            var needsAuth = effective is SnmpSecurityLevel.AuthNoPriv or SnmpSecurityLevel.AuthPriv;
+            var needsPriv = effective == SnmpSecurityLevel.AuthPriv;
+            CheckUsm(c, "auth", needsAuth, auth is not null, authPassword, effective);
+            CheckUsm(c, "priv", needsPriv, priv is not null, privPassword, effective);
+            if (Diagnostics.Items.Count != before || user is null)
+            {
+                return null;
+            }
+
+            return new CredentialsConfig(name, SnmpVersion.V3)
+            {
+                User = user,
+                Level = effective,
+                Auth = needsAuth ? auth!.Value : SnmpAuthProtocol.None,
+                AuthPassword = needsAuth ? authPassword.Value : null,
+                AuthPasswordFile = needsAuth ? authPassword.File : null,
+                Priv = needsPriv ? priv!.Value : SnmpPrivProtocol.None,
+                PrivPassword = needsPriv ? privPassword.Value : null,
+                PrivPasswordFile = needsPriv ? privPassword.File : null,
+                Context = context,
+            };
+        }
+
+        private void CheckUsm(ConfigReader c, string what, bool needed, bool protocolGiven, (string? Value, string? File, bool Given) password, SnmpSecurityLevel level)
+        {
+            var levelName = level switch
+            {
+                SnmpSecurityLevel.AuthPriv => "authPriv",
+                SnmpSecurityLevel.AuthNoPriv => "authNoPriv",
+                _ => "noAuthNoPriv",
+            };
+            if (needed)
+            {
+                if (!protocolGiven && c.Node(what) is null)
+                {
+                    Diagnostics.Add(c.Mapping.Mark, c.ChildPath(what), $"missing required key '{what}' (level {levelName} needs it)");
+                }
+
+                if (!password.Given)
+                {
+                    Diagnostics.Add(c.Mapping.Mark, c.ChildPath(what + "_password"), $"missing required key '{what}_password' or '{what}_password_file' (level {levelName} needs it)");
+                }
+            }
+            else
+            {
+                foreach (var key in (string[])[what, what + "_password", what + "_password_file"])
+                {
+                    if (c.Node(key) is { } n)
+                    {
+                        Diagnostics.Add(c.Mapping.KeyMark(key), n.Path, $"'{key}' is not used at level {levelName}");
+                    }
+                }
+            }
+        }
+
+        /// <summary>Reads <c>X</c> or <c>X_file</c> (never both); a file is read now and its trailing newline dropped.</summary>
+        private (string? Value, string? File, bool Given) Secret(ConfigReader c, string key)
+        {
+            var inline = c.String(key);
+            var fileKey = key + "_file";
+            var path = c.String(fileKey);
+            if (inline is not null && path is not null)
+            {
+                Diagnostics.Add(c.Node(fileKey)!, $"give either '{key}' or '{fileKey}', not both");
+                return (null, null, true);
+            }
+
+            if (inline is not null)
+            {
+                CheckPassphrase(c.Node(key)!, inline, key);
+                return (inline, null, true);
+            }
+
+            if (path is null)
+            {
+                return (null, null, c.Node(key) is not null || c.Node(fileKey) is not null);
+            }
+
+            var full = Path.GetFullPath(Path.Combine(_baseDir, path));
+            string text;
+            try
+            {
+                text = File.ReadAllText(full);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Diagnostics.Add(c.Node(fileKey)!, $"cannot read '{full}': {Reason(ex)}");
+                return (null, path, true);
+            }
+
+            text = text.TrimEnd('\r', '\n');
+            if (!CheckPassphrase(c.Node(fileKey)!, text, fileKey))
+            {
+                return (null, path, true);
+            }
+
+            return (text, path, true);
+        }
+
+        private bool CheckPassphrase(ConfigNode node, string value, string key)
+        {
+            if (value.Length == 0)
+            {
+                Diagnostics.Add(node, key.EndsWith("_file", StringComparison.Ordinal) ? "the passphrase file is empty" : "the passphrase is empty");
+                return false;
+            }
+
+            if (value.Length < 8)
+            {
+                // RFC 3414 §11.2: USM passphrases are at least 8 characters; agents reject shorter ones.
+                Diagnostics.Add(node, "the passphrase is shorter than 8 characters (RFC 3414 requires at least 8)");
+                return false;
+            }
+
+            return true;
+        }
+
+        // ---------------------------------------------------------------- topology
+
+        private SiteTopology? ReadSite(ConfigReader r)
+        {
+            var id = r.Id("id", required: true);
+            var gateway = r.Id("gateway_id", required: true);
+            var rooms = List(r.Sequence("rooms"), ReadRoom);
+            var cooling = List(r.Sequence("cooling_units"), ReadCoolingUnit);
+            var powerReader = r.Section("power");
+            var power = powerReader is null ? PowerChainConfig.Empty : ReadPower(powerReader);
+            var lines = List(r.Sequence("lines"), ReadLine);
+            r.ReportUnknownKeys();
+            return id is null || gateway is null ? null : new SiteTopology(id, gateway, rooms, cooling, power, lines);
+        }
+
+        private List<T> List<T>(ConfigSequence? seq, Func<ConfigReader, int, T?> read)
+            where T : class
+        {
+            var list = new List<T>();
+            if (seq is null)
+            {
+                return list;
+            }
+
+            for (var i = 0; i < seq.Items.Count; i++)
+            {
+                var item = seq.Items[i];
+                var r = ConfigReader.For(item, Diagnostics);
+                if (r is null)
+                {
+                    if (item is ConfigScalar { IsNull: true })
+                    {
+                        Diagnostics.Add(item, "expected a mapping, got nothing");
+                    }
+
+                    continue;
+                }
+
+                var value = read(r, i);
+                r.ReportUnknownKeys();
+                if (value is not null)
+                {
+                    list.Add(value);
+                }
+            }
+
+            return list;
+        }
+
+        private string? UniqueId(ConfigReader r, Dictionary<string, ConfigNode> seen, string what)
+        {
+            var id = r.Id("id", required: true);
+            if (id is null)
+            {
+                return null;
+            }
+
+            var node = r.Node("id")!;
+            if (!seen.TryAdd(id, node))
+            {
+                Diagnostics.Add(node, $"duplicate {what} id '{id}' (first defined at line {seen[id].Mark.Line.ToString(CultureInfo.InvariantCulture)})");
+                return null;
+            }
+
+            return id;
+        }
+
+        private RoomConfig? ReadRoom(ConfigReader r, int index)
+        {
+            var id = UniqueId(r, _rooms, "room");
+            var volume = r.Double("volume_m3", positive: true);
+            var rowIds = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+            var rows = List(r.Sequence("rows"), (rr, _) => ReadRow(rr, rowIds));
+            return id is null ? null : new RoomConfig(id, volume, rows);
+        }
+
+        private RowConfig? ReadRow(ConfigReader r, Dictionary<string, ConfigNode> rowIds)
+        {
+            var id = UniqueId(r, rowIds, "row");
+            var positions = new Dictionary<int, ConfigNode>();
+            var racks = List(r.Sequence("racks"), (rr, i) => ReadRack(rr, i, positions));
+            return id is null ? null : new RowConfig(id, racks);
+        }
+
+        private RackConfig? ReadRack(ConfigReader r, int index, Dictionary<int, ConfigNode> positions)
+        {
+            var id = UniqueId(r, _racks, "rack");
+            var position = r.Int("position", min: 1, max: 10_000) ?? (r.Has("position") ? null : index + 1);
+            if (position is not null && r.Node("position") is { } posNode && !positions.TryAdd(position.Value, posNode))
+            {
+                Diagnostics.Add(posNode, $"position {position.Value.ToString(CultureInfo.InvariantCulture)} is already taken in this row (line {positions[position.Value].Mark.Line.ToString(CultureInfo.InvariantCulture)})");
+            }
+
+            var budget = r.Double("power_budget_kw", required: true, positive: true, max: 1000);
+            var feeds = r.IdList("feeds") ?? [];
+            foreach (var (feed, node) in feeds)
+            {
+                _refs.Add(("PDU", feed, node));
+            }
+
+            var servers = r.Int("servers", min: 0, max: 1000) ?? 0;
+            return id is null || position is null || budget is null ? null : new RackConfig(id, position.Value, budget.Value, [.. feeds.Select(f => f.Value)], servers);
+        }
+
+        private CoolingUnitConfig? ReadCoolingUnit(ConfigReader r, int index)
+        {
+            var id = UniqueId(r, _coolingUnits, "cooling unit");
+            var room = Ref(r, "room", "room", required: true);
+            var capacity = r.Double("capacity_kw", required: true, positive: true);
+            var serves = r.IdList("serves") ?? [];
+            foreach (var (rack, node) in serves)
+            {
+                _refs.Add(("rack", rack, node));
+            }
+
+            var device = DeviceRef(r, "device");
+            return id is null || room is null || capacity is null ? null : new CoolingUnitConfig(id, room, capacity.Value, [.. serves.Select(s => s.Value)], device);
+        }
+
+        private PowerChainConfig ReadPower(ConfigReader r)
+        {
+            var ups = List(r.Sequence("ups"), (u, _) =>
+            {
+                var id = UniqueId(u, _powerIds, "power chain");
+                var device = DeviceRef(u, "device");
+                var capacity = u.Double("capacity_kw", required: true, positive: true);
+                if (id is not null)
+                {
+                    _ups.Add(id);
+                }
+
+                return id is null || capacity is null ? null : new UpsConfig(id, device, capacity.Value);
+            });
+            var pdus = List(r.Sequence("pdus"), (p, _) =>
+            {
+                var id = UniqueId(p, _powerIds, "power chain");
+                var device = DeviceRef(p, "device");
+                var upstream = p.Id("upstream");
+                if (upstream is not null)
+                {
+                    _refs.Add(("UPS", upstream, p.Node("upstream")!));
+                }
+
+                var breaker = p.Double("breaker_a", required: true, positive: true, max: 10_000);
+                var phases = p.Int("phases", min: 1, max: 3);
+                if (phases == 2)
+                {
+                    Diagnostics.Add(p.Node("phases")!, "phases must be 1 or 3, got 2");
+                    phases = null;
+                }
+
+                var voltage = p.Double("voltage_v", positive: true, max: 1000) ?? 230;
+                if (id is not null)
+                {
+                    _pdus.Add(id);
+                }
+
+                return id is null || breaker is null || (phases is null && p.Has("phases")) ? null : new PduConfig(id, device, upstream, breaker.Value, phases ?? 1, voltage);
+            });
+            r.ReportUnknownKeys();
+            return new PowerChainConfig(ups, pdus);
+        }
+
+        private LineConfig? ReadLine(ConfigReader r, int index)
+        {
+            var id = UniqueId(r, _lines, "line");
+            var machines = List(r.Sequence("machines"), (m, _) =>
+            {
+                var mid = UniqueId(m, _machines, "machine");
+                var device = DeviceRef(m, "device");
+                return mid is null ? null : new MachineConfig(mid, device);
+            });
+            return id is null ? null : new LineConfig(id, machines);
+        }
+
+        private string? Ref(ConfigReader r, string key, string kind, bool required = false)
+        {
+            var id = r.Id(key, required);
+            if (id is not null)
+            {
+                _refs.Add((kind, id, r.Node(key)!));
+            }
+
+            return id;
+        }
+
+        private string? DeviceRef(ConfigReader r, string key)
+        {
+            var id = r.Id(key);
+            if (id is not null)
+            {
+                _refs.Add(("device", id, r.Node(key)!));
+            }
+
+            return id;
+        }
+
+        /// <summary>References are checked after everything is read, so order in the file does not matter.</summary>
+        private void CheckReferences()
+        {
+            foreach (var (kind, id, node) in _refs)
+            {
+                ICollection<string> known = kind switch
+                {
+                    "PDU" => _pdus,
+                    "UPS" => _ups,
+                    "rack" => _racks.Keys,
+                    "room" => _rooms.Keys,
+                    "cooling unit" => _coolingUnits.Keys,
+                    "machine" => _machines.Keys,
+                    "device" => _devices.Keys,
+                    _ => throw new InvalidOperationException(kind),
+                };
+                if (!known.Contains(id))
+                {
+                    Diagnostics.Add(node, $"unknown {kind} '{id}'{KnownList(known)}");
+                }
+            }
+        }
+
+        private static string KnownList(IEnumerable<string> known)
+        {
+            var all = known.Order(StringComparer.Ordinal).ToList();
+            if (all.Count == 0)
+            {
+                return " (none defined)";
+            }
+
+            return all.Count <= 8
+                ? $" (defined: {string.Join(", ", all)})"
+                : $" (defined: {string.Join(", ", all.Take(8))}, … {(all.Count - 8).ToString(CultureInfo.InvariantCulture)} more)";
+        }
+
+        // ---------------------------------------------------------------- devices
+
+        private List<DeviceConfig> ReadDevices(ConfigSequence? seq, ProfileCatalog catalog, Dictionary<string, CredentialsConfig> credentials, Dictionary<string, DeviceProfile> profiles)
+        {
+            // Device ids first, so topology references resolve regardless of order.
+            return List(seq, (r, _) => ReadDevice(r, catalog, credentials, profiles));
+        }
+
+        private DeviceConfig? ReadDevice(ConfigReader r, ProfileCatalog catalog, Dictionary<string, CredentialsConfig> credentials, Dictionary<string, DeviceProfile> profiles)
+        {
+            var before = Diagnostics.Items.Count;
+            var id = UniqueId(r, _devices, "device");
+            var profileId = r.Id("profile", required: true);
+            DeviceProfile? profile = null;
+            if (profileId is not null)
+            {
+                var profileErrors = new ConfigDiagnostics();
+                profile = catalog.Get(profileId, profileErrors, out var found);
+                Diagnostics.AddRange(profileErrors.Items);
+                if (!found)
+                {
+                    Diagnostics.Add(r.Node("profile")!, $"unknown profile '{profileId}' (no {profileId}.yaml in {string.Join(", ", catalog.Directories)})");
+                }
+                else if (profile is null)
+                {
+                    Diagnostics.Add(r.Node("profile")!, $"profile '{profileId}' is invalid (see the problems in its file)");
+                }
+                else
+                {
+                    profiles[profileId] = profile;
+                }
+            }
+
+            DeviceAddress? address = null;
+            var addressText = r.String("address", required: true);
+            if (addressText is not null)
+            {
+                if (!DeviceAddress.TryParse(addressText, out address, out var error))
+                {
+                    Diagnostics.Add(r.Node("address")!, error);
+                }
+                else if (profile is not null && !Fits(address.Scheme, profile.Protocol))
+                {
+                    Diagnostics.Add(r.Node("address")!, $"address scheme '{SchemeName(address.Scheme)}' does not fit profile '{profile.Id}' (protocol {DeviceProfileLoader.Name(DeviceProfileLoader.Protocols, profile.Protocol)} needs {SchemesFor(profile.Protocol)})");
+                    address = null;
+                }
+            }
+
+            var protocol = profile?.Protocol;
+            var credName = r.Id("credentials");
+            if (protocol == DeviceProtocol.Snmp && credName is null && !r.Has("credentials"))
+            {
+                Diagnostics.Add(r.Mapping.Mark, r.ChildPath("credentials"), "missing required key 'credentials' (SNMP devices need credentials)");
+            }
+            else if (protocol is not null and not DeviceProtocol.Snmp && r.Node("credentials") is { } cn)
+            {
+                Diagnostics.Add(cn, "credentials apply to SNMP devices only");
+            }
+            else if (credName is not null && !credentials.ContainsKey(credName) && !HasCredentialsKey(credName))
+            {
+                Diagnostics.Add(r.Node("credentials")!, $"unknown credentials '{credName}'{KnownList(credentials.Keys)}");
+            }
+
+            byte? unitId = null;
+            var unitNode = r.Node("unit_id");
+            var isRtu = address?.Scheme is AddressScheme.Rtu or AddressScheme.RtuTcp;
+            if (unitNode is not null)
+            {
+                var u = r.Int("unit_id", min: isRtu ? 1 : 0, max: isRtu ? 247 : 255);
+                if (protocol is not null and not DeviceProtocol.Modbus)
+                {
+                    Diagnostics.Add(unitNode, "unit_id applies to Modbus devices only");
+                }
+
+                unitId = (byte?)u;
+            }
+            else if (protocol == DeviceProtocol.Modbus)
+            {
+                unitId = 1;
+            }
+
+            SerialSettings? serial = null;
+            var serialNode = r.Node("serial");
+            if (serialNode is not null)
+            {
+                if (address is not null && address.Scheme != AddressScheme.Rtu)
+                {
+                    Diagnostics.Add(serialNode, "serial settings apply to rtu: addresses only");
+                }
+
+                serial = ReadSerial(ConfigReader.For(serialNode, Diagnostics));
+            }
+            else if (address?.Scheme == AddressScheme.Rtu)
+            {
+                serial = new SerialSettings();
+            }
+
+            var interval = r.Duration("interval", min: TimeSpan.FromMilliseconds(100)) ?? DeviceConfig.DefaultInterval;
+            var timeoutGiven = r.Duration("timeout", min: TimeSpan.FromMilliseconds(10));
+            var timeout = timeoutGiven ?? (interval <= DeviceConfig.DefaultTimeout ? interval / 2 : DeviceConfig.DefaultTimeout);
+            if (timeoutGiven is not null && timeoutGiven.Value >= interval)
+            {
+                Diagnostics.Add(r.Node("timeout")!, $"timeout ({Durations.Format(timeoutGiven.Value)}) must be shorter than the interval ({Durations.Format(interval)})");
+            }
+
+            var location = ReadLocation(r.Section("location"));
+            var enabled = r.Bool("enabled") ?? true;
+            if (Diagnostics.Items.Count != before || id is null || profileId is null || address is null)
+            {
+                return null;
+            }
+
+            return new DeviceConfig(id, profileId, address)
+            {
+                Credentials = credName,
+                UnitId = unitId,
+                Serial = serial,
+                Interval = interval,
+                Timeout = timeout,
+                Location = location,
+                Enabled = enabled,
+            };
+        }
+
+        private bool HasCredentialsKey(string name) => _credentialKeys.Contains(name);
+
+        private SerialSettings? ReadSerial(ConfigReader? r)
+        {
+            if (r is null)
+            {
+                return null;
+            }
+
+            var baud = r.Int("baud", min: 300, max: 4_000_000) ?? 9600;
+            var parity = r.Enum("parity", Parities) ?? SerialParity.Even;
+            var stop = r.Int("stop_bits", min: 1, max: 2) ?? 1;
+            var data = r.Int("data_bits", min: 7, max: 8) ?? 8;
+            r.ReportUnknownKeys();
+            return new SerialSettings(baud, parity, stop, data);
+        }
+
+        private DeviceLocation ReadLocation(ConfigReader? r)
+        {
+            if (r is null)
+            {
+                return DeviceLocation.None;
+            }
+
+            var rack = Ref(r, "rack", "rack");
+            var unit = Ref(r, "cooling_unit", "cooling unit");
+            var machine = Ref(r, "machine", "machine");
+            var room = Ref(r, "room", "room");
+            r.ReportUnknownKeys();
+            var count = (rack is null ? 0 : 1) + (unit is null ? 0 : 1) + (machine is null ? 0 : 1) + (room is null ? 0 : 1);
+            if (count > 1)
+            {
+                Diagnostics.Add(r.Mapping, "give one of rack, cooling_unit, machine or room");
+            }
+            else if (count == 0 && r.Mapping.Entries.Count == 0)
+            {
+                Diagnostics.Add(r.Mapping, "give one of rack, cooling_unit, machine or room (or leave location out)");
+            }
+
+            return new DeviceLocation(rack, unit, machine, room);
+        }
+
+        private OutboxSettings ReadOutbox(ConfigReader? r)
+        {
+            if (r is null)
+            {
+                return OutboxSettings.Default;
+            }
+
+            var d = OutboxSettings.Default;
+            var path = r.String("path") ?? d.Path;
+            var budget = r.Int("disk_budget_mb", min: 1, max: 1_048_576) ?? d.DiskBudgetMb;
+            var maxAge = r.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? d.MaxAge;
+            r.ReportUnknownKeys();
+            return new OutboxSettings(path, budget, maxAge);
+        }
+
+        internal static bool Fits(AddressScheme scheme, DeviceProtocol protocol) => protocol switch
+        {
+            DeviceProtocol.Snmp => scheme is AddressScheme.Udp or AddressScheme.Udp6,
+            DeviceProtocol.Modbus => scheme is AddressScheme.Tcp or AddressScheme.Rtu or AddressScheme.RtuTcp,
+            DeviceProtocol.OneWire => scheme is AddressScheme.OneWire,
+            DeviceProtocol.I2c => scheme is AddressScheme.I2c,
+            DeviceProtocol.Gpio => scheme is AddressScheme.Gpio,
+            DeviceProtocol.System => scheme is AddressScheme.Cpu,
+            _ => false,
+        };
+
+        private static string SchemesFor(DeviceProtocol protocol) => protocol switch
+        {
+            DeviceProtocol.Snmp => "udp: or udp6:",
+            DeviceProtocol.Modbus => "tcp:, rtu: or rtutcp:",
+            DeviceProtocol.OneWire => "w1:",
+            DeviceProtocol.I2c => "i2c:",
+            DeviceProtocol.Gpio => "gpio:",
+            _ => "cpu",
+        };
+
+        internal static string SchemeName(AddressScheme scheme) => scheme switch
+        {
+            AddressScheme.Udp => "udp",
+            AddressScheme.Udp6 => "udp6",
+            AddressScheme.Tcp => "tcp",
+            AddressScheme.Rtu => "rtu",
+            AddressScheme.RtuTcp => "rtutcp",
+            AddressScheme.OneWire => "w1",
+            AddressScheme.I2c => "i2c",
+            AddressScheme.Gpio => "gpio",
+            _ => "cpu",
+        };
+    }
+}

@@ -1,0 +1,78 @@
+namespace EdgeTwin.Core.Config;
+
+/// <summary>The physical site: rooms with rows of racks, cooling, the power chain and production lines.</summary>
+/// <param name="Id">Site id, e.g. <c>dc1</c>; part of every uplink topic.</param>
+/// <param name="GatewayId">This gateway's id, unique within the site.</param>
+/// <param name="Rooms">Rooms with their rows and racks.</param>
+/// <param name="CoolingUnits">CRAC/CRAH/in-row units and the racks each one serves.</param>
+/// <param name="Power">UPS units and PDUs (UPS → PDU → rack feed).</param>
+/// <param name="Lines">Production lines and their machines.</param>
+public sealed record SiteTopology(
+    string Id,
+    string GatewayId,
+    IReadOnlyList<RoomConfig> Rooms,
+    IReadOnlyList<CoolingUnitConfig> CoolingUnits,
+    PowerChainConfig Power,
+    IReadOnlyList<LineConfig> Lines)
+{
+    /// <summary>Every rack of every row of every room, in file order.</summary>
+    public IEnumerable<RackConfig> AllRacks => Rooms.SelectMany(r => r.Rows).SelectMany(r => r.Racks);
+
+    /// <summary>Every machine of every line, in file order.</summary>
+    public IEnumerable<MachineConfig> AllMachines => Lines.SelectMany(l => l.Machines);
+}
+
+/// <summary>A room (white space) with its rows of racks.</summary>
+/// <param name="Id">Room id, unique in the site.</param>
+/// <param name="VolumeM3">Air volume in m³ (thermal mass of the room air), or null when unknown.</param>
+/// <param name="Rows">Rows of racks.</param>
+public sealed record RoomConfig(string Id, double? VolumeM3, IReadOnlyList<RowConfig> Rows);
+
+/// <summary>A row of racks.</summary>
+public sealed record RowConfig(string Id, IReadOnlyList<RackConfig> Racks);
+
+/// <summary>A rack.</summary>
+/// <param name="Id">Rack id, unique in the site.</param>
+/// <param name="Position">Position in the row (1 = first), used for hot-spot neighbourhoods.</param>
+/// <param name="PowerBudgetKw">Power the rack is provisioned for, in kW.</param>
+/// <param name="Feeds">Ids of the PDUs feeding the rack (A and B feed), from <c>site.power.pdus</c>.</param>
+/// <param name="Servers">Number of servers in the rack (0 when unknown).</param>
+public sealed record RackConfig(string Id, int Position, double PowerBudgetKw, IReadOnlyList<string> Feeds, int Servers);
+
+/// <summary>A cooling unit (CRAC/CRAH/in-row).</summary>
+/// <param name="Id">Unit id, unique among cooling units.</param>
+/// <param name="Room">Room the unit stands in.</param>
+/// <param name="CapacityKw">Rated sensible cooling capacity in kW.</param>
+/// <param name="Serves">Rack ids the unit cools.</param>
+/// <param name="Device">Device id that monitors the unit, or null when unmonitored.</param>
+public sealed record CoolingUnitConfig(string Id, string Room, double CapacityKw, IReadOnlyList<string> Serves, string? Device);
+
+/// <summary>The power chain of the site.</summary>
+public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyList<PduConfig> Pdus)
+{
+    /// <summary>An empty power chain.</summary>
+    public static PowerChainConfig Empty { get; } = new([], []);
+}
+
+/// <summary>A UPS.</summary>
+/// <param name="Id">UPS id, unique in the power chain.</param>
+/// <param name="Device">Device id that monitors it, or null.</param>
+/// <param name="CapacityKw">Rated output power in kW.</param>
+public sealed record UpsConfig(string Id, string? Device, double CapacityKw);
+
+/// <summary>A PDU (rack feed).</summary>
+/// <param name="Id">PDU id, unique in the power chain; racks name it in <c>feeds</c>.</param>
+/// <param name="Device">Device id that monitors it, or null.</param>
+/// <param name="Upstream">UPS id it is fed from, or null when fed straight from the utility.</param>
+/// <param name="BreakerA">Rating of the breaker protecting the feed, in A.</param>
+/// <param name="Phases">1 or 3.</param>
+/// <param name="VoltageV">Nominal line-to-neutral voltage in V.</param>
+public sealed record PduConfig(string Id, string? Device, string? Upstream, double BreakerA, int Phases, double VoltageV);
+
+/// <summary>A production line.</summary>
+public sealed record LineConfig(string Id, IReadOnlyList<MachineConfig> Machines);
+
+/// <summary>A machine on a line.</summary>
+/// <param name="Id">Machine id, unique in the site.</param>
+/// <param name="Device">Device id that monitors it (drive, meter), or null.</param>
+public sealed record MachineConfig(string Id, string? Device);

@@ -1,0 +1,665 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Core.Profiles;
+
+/// <summary>
+/// Reads and validates device profile files. Like the site config loader it reports every problem of a
+/// file at once, each as <c>FILE:LINE:COL: key.path: message</c>.
+/// </summary>
+public static partial class DeviceProfileLoader
+{
+    internal static readonly Dictionary<string, DeviceProtocol> Protocols = new(StringComparer.Ordinal)
+    {
+        ["snmp"] = DeviceProtocol.Snmp,
+        ["modbus"] = DeviceProtocol.Modbus,
+        ["onewire"] = DeviceProtocol.OneWire,
+        ["i2c"] = DeviceProtocol.I2c,
+        ["gpio"] = DeviceProtocol.Gpio,
+        ["system"] = DeviceProtocol.System,
+    };
+
+    internal static readonly Dictionary<string, MetricKind> Kinds = new(StringComparer.Ordinal)
+    {
+        ["gauge"] = MetricKind.Gauge,
+        ["counter"] = MetricKind.Counter,
+        ["state"] = MetricKind.State,
+    };
+
+    internal static readonly Dictionary<string, ModbusTable> Tables = new(StringComparer.Ordinal)
+    {
+        ["holding"] = ModbusTable.Holding,
+        ["input"] = ModbusTable.Input,
+        ["coil"] = ModbusTable.Coil,
+        ["discrete"] = ModbusTable.Discrete,
+    };
+
+    internal static readonly Dictionary<string, ModbusDataType> DataTypes = new(StringComparer.Ordinal)
+    {
+        ["bit"] = ModbusDataType.Bit,
+        ["int16"] = ModbusDataType.Int16,
+        ["uint16"] = ModbusDataType.UInt16,
+        ["int32"] = ModbusDataType.Int32,
+        ["uint32"] = ModbusDataType.UInt32,
+        ["int64"] = ModbusDataType.Int64,
+        ["uint64"] = ModbusDataType.UInt64,
+        ["float32"] = ModbusDataType.Float32,
+        ["float64"] = ModbusDataType.Float64,
+        ["string"] = ModbusDataType.String,
+    };
+
+    internal static readonly Dictionary<string, WordOrder> Orders = new(StringComparer.Ordinal)
+    {
+        ["ABCD"] = WordOrder.ABCD,
+        ["CDAB"] = WordOrder.CDAB,
+        ["BADC"] = WordOrder.BADC,
+        ["DCBA"] = WordOrder.DCBA,
+    };
+
+    internal static readonly Dictionary<string, SensorDriver> Drivers = new(StringComparer.Ordinal)
+    {
+        ["ds18b20"] = SensorDriver.Ds18b20,
+        ["bme280"] = SensorDriver.Bme280,
+        ["sht3x"] = SensorDriver.Sht3x,
+        ["dht22"] = SensorDriver.Dht22,
+        ["digital"] = SensorDriver.Digital,
+        ["pulse"] = SensorDriver.Pulse,
+        ["cpu_temp"] = SensorDriver.CpuTemp,
+    };
+
+    internal static readonly Dictionary<string, PullMode> Pulls = new(StringComparer.Ordinal)
+    {
+        ["none"] = PullMode.None,
+        ["up"] = PullMode.Up,
+        ["down"] = PullMode.Down,
+    };
+
+    /// <summary>The protocol each local sensor driver belongs to.</summary>
+    public static DeviceProtocol ProtocolOf(SensorDriver driver) => driver switch
+    {
+        SensorDriver.Ds18b20 => DeviceProtocol.OneWire,
+        SensorDriver.Bme280 or SensorDriver.Sht3x => DeviceProtocol.I2c,
+        SensorDriver.Dht22 or SensorDriver.Digital or SensorDriver.Pulse => DeviceProtocol.Gpio,
+        SensorDriver.CpuTemp => DeviceProtocol.System,
+        _ => throw new ArgumentOutOfRangeException(nameof(driver), driver, null),
+    };
+
+    /// <summary>The channels each local sensor driver produces.</summary>
+    public static IReadOnlyList<string> ChannelsOf(SensorDriver driver) => driver switch
+    {
+        SensorDriver.Ds18b20 or SensorDriver.CpuTemp => ["temperature"],
+        SensorDriver.Bme280 => ["temperature", "humidity", "pressure"],
+        SensorDriver.Sht3x or SensorDriver.Dht22 => ["temperature", "humidity"],
+        SensorDriver.Digital => ["state", "changes"],
+        SensorDriver.Pulse => ["count", "total"],
+        _ => throw new ArgumentOutOfRangeException(nameof(driver), driver, null),
+    };
+
+    /// <summary>Loads and validates one profile file.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="displayPath">How the file is named in problems (defaults to <paramref name="path"/>).</param>
+    /// <param name="diagnostics">Receives every problem.</param>
+    /// <returns>The profile, or null when it has problems.</returns>
+    public static DeviceProfile? LoadFile(string path, ConfigDiagnostics diagnostics, string? displayPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        displayPath ??= path;
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            diagnostics.Add(new SourceMark(displayPath, 0, 0), string.Empty, "cannot read profile: " + ex.Message);
+            return null;
+        }
+
+        var expectedId = System.IO.Path.GetFileNameWithoutExtension(path);
+        var profile = Parse(text, displayPath, diagnostics, expectedId);
+        return profile is null ? null : profile with { SourcePath = System.IO.Path.GetFullPath(path) };
+    }
+
+    /// <summary>Loads a profile file or throws <see cref="ConfigException"/> listing every problem.</summary>
+    public static DeviceProfile LoadFileOrThrow(string path)
+    {
+        var d = new ConfigDiagnostics();
+        var p = LoadFile(path, d);
+        return p is not null && d.IsEmpty ? p : throw new ConfigException(d.Sorted());
+    }
+
+    /// <summary>Parses and validates profile YAML.</summary>
+    /// <param name="yaml">Profile text.</param>
+    /// <param name="file">File name used in problems.</param>
+    /// <param name="diagnostics">Receives every problem.</param>
+    /// <param name="expectedId">When set, <c>profile:</c> must equal it (the file name).</param>
+    /// <returns>The profile, or null when it has problems.</returns>
+    public static DeviceProfile? Parse(string yaml, string file, ConfigDiagnostics diagnostics, string? expectedId = null)
+    {
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        var before = diagnostics.Items.Count;
+        var root = YamlTree.Parse(yaml, file, diagnostics);
+        if (root is null)
+        {
+            return null;
+        }
+
+        var r = ConfigReader.For(root, diagnostics);
+        if (r is null)
+        {
+            return null;
+        }
+
+        var id = r.Id("profile", required: true);
+        if (id is not null && expectedId is not null && !string.Equals(id, expectedId, StringComparison.Ordinal))
+        {
+            diagnostics.Add(r.Node("profile")!, $"profile id '{id}' must match the file name '{expectedId}.yaml'");
+        }
+
+        var vendor = r.String("vendor", required: true);
+        var model = r.String("model", required: true);
+        var protocol = r.Enum("protocol", Protocols, required: true);
+        var source = r.String("source", required: true);
+        var description = r.String("description");
+
+        ModbusProfileSettings? modbus = null;
+        var modbusNode = r.Node("modbus");
+        if (modbusNode is not null)
+        {
+            if (protocol is not null and not DeviceProtocol.Modbus)
+            {
+                diagnostics.Add(r.Mapping.KeyMark("modbus"), modbusNode.Path, "a 'modbus' section is only allowed with protocol: modbus");
+            }
+
+            modbus = ReadModbus(ConfigReader.For(modbusNode, diagnostics));
+        }
+        else if (protocol == DeviceProtocol.Modbus)
+        {
+            modbus = ModbusProfileSettings.Default;
+        }
+
+        SensorSettings? sensor = null;
+        var sensorNode = r.Node("sensor");
+        var isLocal = protocol is DeviceProtocol.OneWire or DeviceProtocol.I2c or DeviceProtocol.Gpio or DeviceProtocol.System;
+        if (sensorNode is not null)
+        {
+            if (protocol is DeviceProtocol.Snmp or DeviceProtocol.Modbus)
+            {
+                diagnostics.Add(r.Mapping.KeyMark("sensor"), sensorNode.Path, "a 'sensor' section is only allowed with a local protocol (onewire, i2c, gpio, system)");
+            }
+
+            sensor = ReadSensor(ConfigReader.For(sensorNode, diagnostics), protocol);
+        }
+        else if (isLocal)
+        {
+            r.ReportMissing("sensor");
+        }
+
+        var names = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        var metrics = new List<ProfileMetric>();
+        var metricSeq = r.Sequence("metrics");
+        if (metricSeq is not null)
+        {
+            foreach (var item in metricSeq.Items)
+            {
+                var m = ReadMetric(ConfigReader.For(item, diagnostics) ?? NotAMapping(item, diagnostics), protocol, modbus, sensor, names);
+                if (m is not null)
+                {
+                    metrics.Add(m);
+                }
+            }
+        }
+
+        var tables = new List<ProfileTable>();
+        var tableSeq = r.Sequence("tables");
+        if (tableSeq is not null)
+        {
+            if (protocol is not null and not DeviceProtocol.Snmp)
+            {
+                diagnostics.Add(r.Mapping.KeyMark("tables"), tableSeq.Path, "tables are only allowed with protocol: snmp");
+            }
+
+            var tableNames = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var item in tableSeq.Items)
+            {
+                var t = ReadTable(ConfigReader.For(item, diagnostics) ?? NotAMapping(item, diagnostics), protocol, names, tableNames);
+                if (t is not null)
+                {
+                    tables.Add(t);
+                }
+            }
+        }
+
+        if ((metricSeq is null || metricSeq.Items.Count == 0) && (tableSeq is null || tableSeq.Items.Count == 0))
+        {
+            diagnostics.Add(r.Mapping.Mark, r.ChildPath("metrics"), "a profile needs at least one metric or table");
+        }
+
+        r.ReportUnknownKeys();
+        if (diagnostics.Items.Count != before || id is null || vendor is null || model is null || protocol is null || source is null)
+        {
+            return null;
+        }
+
+        return new DeviceProfile(id, vendor, model, protocol.Value, source, metrics, tables)
+        {
+            Description = description,
+            Modbus = modbus,
+            Sensor = sensor,
+        };
+    }
+
+    private static ConfigReader NotAMapping(ConfigNode item, ConfigDiagnostics diagnostics)
+    {
+        if (item is ConfigScalar { IsNull: true })
+        {
+            diagnostics.Add(item, "expected a mapping, got nothing");
+        }
+
+        // Keep going with an empty mapping (its own problems discarded) so a wrong item does not hide problems elsewhere.
+        return new(new ConfigMapping(item.Mark, []) { Path = item.Path }, new ConfigDiagnostics());
+    }
+
+    private static ModbusProfileSettings? ReadModbus(ConfigReader? r)
+    {
+        if (r is null)
+        {
+            return null;
+        }
+
+        var addressing = r.Int("addressing", min: 0, max: 1) ?? 0;
+        var maxRegs = r.Int("max_registers_per_read", min: 1, max: 125) ?? 125;
+        var gap = r.Int("gap_tolerance", min: 0, max: 124) ?? 10;
+        var order = r.Enum("byte_order", Orders) ?? WordOrder.ABCD;
+        r.ReportUnknownKeys();
+        return new ModbusProfileSettings(addressing, maxRegs, gap, order);
+    }
+
+    private static SensorSettings? ReadSensor(ConfigReader? r, DeviceProtocol? protocol)
+    {
+        if (r is null)
+        {
+            return null;
+        }
+
+        var driver = r.Enum("driver", Drivers, required: true);
+        if (driver is not null && protocol is not null && ProtocolOf(driver.Value) != protocol
+            && protocol is not DeviceProtocol.Snmp and not DeviceProtocol.Modbus)
+        {
+            r.Diagnostics.Add(r.Node("driver")!, $"driver '{Name(Drivers, driver.Value)}' needs protocol: {Name(Protocols, ProtocolOf(driver.Value))}, not {Name(Protocols, protocol.Value)}");
+        }
+
+        var isGpioInput = driver is SensorDriver.Digital or SensorDriver.Pulse;
+        TimeSpan? debounce = null;
+        bool activeLow = false;
+        PullMode pull = PullMode.None;
+        double? pulses = null;
+        if (isGpioInput)
+        {
+            debounce = r.Duration("debounce");
+            activeLow = r.Bool("active_low") ?? false;
+            pull = r.Enum("pull", Pulls) ?? PullMode.None;
+            if (driver == SensorDriver.Pulse)
+            {
+                pulses = r.Double("pulses_per_unit", required: true, positive: true);
+            }
+        }
+
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        var pr = r.Section("parameters");
+        if (pr is not null)
+        {
+            foreach (var (k, v) in pr.Mapping.Entries)
+            {
+                if (v is ConfigScalar s)
+                {
+                    parameters[k] = s.Value;
+                }
+                else
+                {
+                    r.Diagnostics.Add(v, "sensor parameters must be plain values");
+                }
+            }
+        }
+
+        r.ReportUnknownKeys();
+        return driver is null ? null : new SensorSettings(driver.Value)
+        {
+            Debounce = debounce,
+            ActiveLow = activeLow,
+            Pull = pull,
+            PulsesPerUnit = pulses,
+            Parameters = parameters,
+        };
+    }
+
+    private static ProfileTable? ReadTable(ConfigReader r, DeviceProtocol? protocol, Dictionary<string, ConfigNode> names, HashSet<string> tableNames)
+    {
+        var name = MetricName(r, "name");
+        if (name is not null && !tableNames.Add(name))
+        {
+            r.Diagnostics.Add(r.Node("name")!, $"duplicate table name '{name}'");
+        }
+
+        var indexTag = MetricName(r, "index_tag");
+        var labelOid = Oid(r, "label_oid", required: false);
+        var labelTag = MetricName(r, "label_tag", required: false);
+        var maxRows = r.Int("max_rows", min: 1, max: 100_000);
+        TableRowFilter? filter = null;
+        var fr = r.Section("filter");
+        if (fr is not null)
+        {
+            var foid = Oid(fr, "oid", required: true);
+            var values = new List<long>();
+            var vseq = fr.Sequence("values", required: true);
+            foreach (var v in vseq?.Items ?? [])
+            {
+                if (v is ConfigScalar s && s.AsInt64() is { } n)
+                {
+                    values.Add(n);
+                }
+                else
+                {
+                    r.Diagnostics.Add(v, "expected an integer, got " + ConfigReader.Describe(v));
+                }
+            }
+
+            if (vseq is not null && vseq.Items.Count == 0)
+            {
+                r.Diagnostics.Add(vseq, "a filter needs at least one value");
+            }
+
+            fr.ReportUnknownKeys();
+            filter = foid is null ? null : new TableRowFilter(foid, values);
+        }
+
+        if (labelTag is not null && labelOid is null)
+        {
+            r.Diagnostics.Add(r.Node("label_tag")!, "label_tag needs label_oid");
+        }
+
+        if (labelTag is not null && labelTag == indexTag)
+        {
+            r.Diagnostics.Add(r.Node("label_tag")!, "label_tag must differ from index_tag");
+        }
+
+        var columns = new List<ProfileMetric>();
+        var seq = r.Sequence("columns", required: true);
+        if (seq is not null)
+        {
+            if (seq.Items.Count == 0)
+            {
+                r.Diagnostics.Add(seq, "a table needs at least one column");
+            }
+
+            foreach (var item in seq.Items)
+            {
+                var c = ReadMetric(ConfigReader.For(item, r.Diagnostics) ?? NotAMapping(item, r.Diagnostics), protocol, null, null, names);
+                if (c is not null)
+                {
+                    columns.Add(c);
+                }
+            }
+        }
+
+        r.ReportUnknownKeys();
+        if (name is null || indexTag is null)
+        {
+            return null;
+        }
+
+        var table = new ProfileTable(name, indexTag, columns) { LabelOid = labelOid, Filter = filter };
+        if (labelTag is not null)
+        {
+            table = table with { LabelTag = labelTag };
+        }
+
+        return maxRows is null ? table : table with { MaxRows = maxRows.Value };
+    }
+
+    private static ProfileMetric? ReadMetric(
+        ConfigReader r,
+        DeviceProtocol? protocol,
+        ModbusProfileSettings? modbus,
+        SensorSettings? sensor,
+        Dictionary<string, ConfigNode> names)
+    {
+        var d = r.Diagnostics;
+        var name = MetricName(r, "name");
+        if (name is not null)
+        {
+            var nameNode = r.Node("name")!;
+            if (!names.TryAdd(name, nameNode))
+            {
+                d.Add(nameNode, $"duplicate metric name '{name}' (first defined at line {names[name].Mark.Line.ToString(CultureInfo.InvariantCulture)})");
+            }
+        }
+
+        var unit = r.String("unit", required: true);
+        var kind = r.Enum("kind", Kinds, required: true);
+        var role = r.String("role", required: true);
+        if (role is not null && !RolePattern().IsMatch(role))
+        {
+            d.Add(r.Node("role")!, $"'{role}' is not a role (area.quantity in snake_case, e.g. pdu.outlet_current)");
+            role = null;
+        }
+
+        var scale = r.Double("scale");
+        if (scale == 0)
+        {
+            d.Add(r.Node("scale")!, "scale must not be 0");
+        }
+
+        var offset = r.Double("offset");
+        var rate = r.Bool("rate");
+        if (rate == true && kind is not null and not MetricKind.Counter)
+        {
+            d.Add(r.Node("rate")!, "rate applies to counters only");
+        }
+
+        var min = r.Double("min");
+        var max = r.Double("max");
+        if (min is not null && max is not null && min >= max)
+        {
+            d.Add(r.Node("max")!, string.Create(CultureInfo.InvariantCulture, $"max ({max}) must be greater than min ({min})"));
+        }
+
+        var raw = r.Bool("raw");
+        var deadband = r.Double("deadband", min: 0);
+        if (deadband is not null && raw != true)
+        {
+            d.Add(r.Node("deadband")!, "deadband applies to raw series only (set raw: true)");
+        }
+
+        var states = ReadStates(r, kind);
+        var description = r.String("description");
+
+        string? oid = null;
+        ModbusRegister? register = null;
+        string? channel = null;
+        switch (protocol)
+        {
+            case DeviceProtocol.Snmp:
+                oid = Oid(r, "oid", required: true);
+                break;
+            case DeviceProtocol.Modbus:
+                register = ReadRegister(r, modbus ?? ModbusProfileSettings.Default);
+                break;
+            case null:
+                break;
+            default:
+                channel = r.String("channel", required: true);
+                if (channel is not null && sensor is not null && !ChannelsOf(sensor.Driver).Contains(channel, StringComparer.Ordinal))
+                {
+                    d.Add(r.Node("channel")!, $"driver '{Name(Drivers, sensor.Driver)}' has no channel '{channel}' (it has {string.Join(", ", ChannelsOf(sensor.Driver))})");
+                    channel = null;
+                }
+
+                break;
+        }
+
+        r.ReportUnknownKeys();
+        if (name is null || unit is null || kind is null || role is null || (protocol == DeviceProtocol.Snmp && oid is null)
+            || (protocol == DeviceProtocol.Modbus && register is null))
+        {
+            return null;
+        }
+
+        return new ProfileMetric(name, unit, kind.Value, role)
+        {
+            Oid = oid,
+            Register = register,
+            Channel = channel,
+            Scale = scale is null or 0 ? 1 : scale.Value,
+            Offset = offset ?? 0,
+            Rate = rate ?? false,
+            Min = min,
+            Max = max,
+            Raw = raw ?? false,
+            Deadband = deadband,
+            States = states,
+            Description = description,
+        };
+    }
+
+    private static Dictionary<long, string>? ReadStates(ConfigReader r, MetricKind? kind)
+    {
+        var sr = r.Section("states");
+        if (sr is null)
+        {
+            return null;
+        }
+
+        if (kind is not null and not MetricKind.State)
+        {
+            r.Diagnostics.Add(sr.Mapping, "states apply to kind: state only");
+        }
+
+        var states = new Dictionary<long, string>();
+        foreach (var (k, v) in sr.Mapping.Entries)
+        {
+            if (!long.TryParse(k, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            {
+                r.Diagnostics.Add(sr.Mapping.KeyMark(k), v.Path, $"state values must be integers, got '{k}'");
+            }
+            else if (v is not ConfigScalar { IsNull: false } s)
+            {
+                r.Diagnostics.Add(v, "expected a state name, got " + ConfigReader.Describe(v));
+            }
+            else
+            {
+                states[value] = s.Value;
+            }
+        }
+
+        return states;
+    }
+
+    private static ModbusRegister? ReadRegister(ConfigReader r, ModbusProfileSettings settings)
+    {
+        var d = r.Diagnostics;
+        var table = r.Enum("table", Tables, required: true);
+        var first = settings.Addressing;
+        var address = r.Int("address", required: true, min: first, max: 65535 + first);
+        var type = r.Enum("type", DataTypes, required: table is not ModbusTable.Coil and not ModbusTable.Discrete);
+        var order = r.Enum("order", Orders);
+        var bit = r.Int("bit", min: 0, max: 15);
+        var length = r.Int("length", min: 1, max: 250);
+        if (table is ModbusTable.Coil or ModbusTable.Discrete)
+        {
+            if (type is not null and not ModbusDataType.Bit)
+            {
+                d.Add(r.Node("type")!, $"{Name(Tables, table.Value)} values are single bits: type must be bit");
+                return null;
+            }
+
+            type = ModbusDataType.Bit;
+            if (bit is not null)
+            {
+                d.Add(r.Node("bit")!, "bit applies to bit fields of registers, not to coils or discrete inputs");
+            }
+        }
+        else if (type == ModbusDataType.Bit && bit is null && r.Node("bit") is null)
+        {
+            d.Add(r.Mapping.Mark, r.ChildPath("bit"), "missing required key 'bit' (which bit of the register, 0-15)");
+        }
+        else if (type != ModbusDataType.Bit && r.Node("bit") is not null)
+        {
+            d.Add(r.Node("bit")!, "bit applies to type: bit only");
+        }
+
+        if (type == ModbusDataType.String && length is null && r.Node("length") is null)
+        {
+            d.Add(r.Mapping.Mark, r.ChildPath("length"), "missing required key 'length' (string length in bytes)");
+        }
+        else if (type is not null and not ModbusDataType.String && r.Node("length") is not null)
+        {
+            d.Add(r.Node("length")!, "length applies to type: string only");
+        }
+
+        if (order is not null && type is not null && type.Value.RegisterCount(length ?? 2) < 2 && type != ModbusDataType.String)
+        {
+            d.Add(r.Node("order")!, "order applies to multi-register types only");
+        }
+
+        if (table is null || address is null || type is null)
+        {
+            return null;
+        }
+
+        var pdu = address.Value - first;
+        var reg = new ModbusRegister(table.Value, pdu, type.Value) { Order = order, Bit = bit, Length = length };
+        if (pdu + reg.Count > 65536)
+        {
+            d.Add(r.Node("address")!, "the value runs past the last register (65535)");
+            return null;
+        }
+
+        return reg;
+    }
+
+    private static string? MetricName(ConfigReader r, string key, bool required = true)
+    {
+        var name = r.String(key, required);
+        if (name is not null && !NamePattern().IsMatch(name))
+        {
+            r.Diagnostics.Add(r.Node(key)!, $"'{name}' is not a valid name (snake_case: lower-case letters, digits, '_')");
+            return null;
+        }
+
+        return name;
+    }
+
+    private static string? Oid(ConfigReader r, string key, bool required)
+    {
+        var oid = r.String(key, required);
+        if (oid is null)
+        {
+            return null;
+        }
+
+        if (!OidPattern().IsMatch(oid))
+        {
+            r.Diagnostics.Add(r.Node(key)!, $"'{oid}' is not an OID (dotted numbers, e.g. .1.3.6.1.2.1.1.3.0)");
+            return null;
+        }
+
+        return oid.StartsWith('.') ? oid : "." + oid;
+    }
+
+    internal static string Name<T>(Dictionary<string, T> names, T value)
+        where T : struct =>
+        names.First(kv => EqualityComparer<T>.Default.Equals(kv.Value, value)).Key;
+
+    [GeneratedRegex("^[a-z][a-z0-9_]*$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex(@"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
+    private static partial Regex RolePattern();
+
+    [GeneratedRegex(@"^\.?[0-2](\.(0|[1-9][0-9]*))+$")]
+    private static partial Regex OidPattern();
+}

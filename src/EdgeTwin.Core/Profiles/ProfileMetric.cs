@@ -1,0 +1,57 @@
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Core.Profiles;
+
+/// <summary>
+/// One metric of a profile. Exactly one of <see cref="Oid"/> (SNMP), <see cref="Register"/> (Modbus) or
+/// <see cref="Channel"/> (local sensors) is set, matching the profile's protocol.
+/// The value reported is <c>raw * Scale + Offset</c>.
+/// </summary>
+/// <param name="Name">Metric name, unique in the profile (snake_case).</param>
+/// <param name="Unit">UCUM-style unit after scaling (<c>Cel</c>, <c>A</c>, <c>V</c>, <c>W</c>, <c>kW</c>, <c>kW.h</c>, <c>%</c>, <c>Hz</c>, <c>1</c>).</param>
+/// <param name="Kind">Gauge, counter or state.</param>
+/// <param name="Role">The role in the twin, <c>area.quantity</c> (e.g. <c>pdu.outlet_current</c>).</param>
+public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, string Role)
+{
+    /// <summary>SNMP OID in dotted form with a leading dot. For scalars it includes the instance (<c>.0</c>); for table columns it does not.</summary>
+    public string? Oid { get; init; }
+
+    /// <summary>Modbus register location and type.</summary>
+    public ModbusRegister? Register { get; init; }
+
+    /// <summary>Local sensor channel (<c>temperature</c>, <c>humidity</c>, <c>pressure</c>, <c>state</c>, <c>count</c>).</summary>
+    public string? Channel { get; init; }
+
+    /// <summary>Multiplier applied to the raw value.</summary>
+    public double Scale { get; init; } = 1;
+
+    /// <summary>Added after scaling.</summary>
+    public double Offset { get; init; }
+
+    /// <summary>For counters: report the per-second rate instead of the count (unit is then per second).</summary>
+    public bool Rate { get; init; }
+
+    /// <summary>Lowest physically plausible value; below it the sample is flagged out-of-range.</summary>
+    public double? Min { get; init; }
+
+    /// <summary>Highest physically plausible value; above it the sample is flagged out-of-range.</summary>
+    public double? Max { get; init; }
+
+    /// <summary>Send the raw series by exception (<see cref="Deadband"/>) instead of window summaries.</summary>
+    public bool Raw { get; init; }
+
+    /// <summary>For <see cref="Raw"/> series: the change that triggers a new report, in the metric's unit.</summary>
+    public double? Deadband { get; init; }
+
+    /// <summary>For <see cref="MetricKind.State"/> metrics: the meaning of each raw value (e.g. 3 → <c>onBattery</c>).</summary>
+    public IReadOnlyDictionary<long, string>? States { get; init; }
+
+    /// <summary>Free text (what the value means, caveats).</summary>
+    public string? Description { get; init; }
+
+    /// <summary>Applies <see cref="Scale"/> and <see cref="Offset"/>.</summary>
+    public double Convert(double raw) => raw * Scale + Offset;
+
+    /// <summary>True when <paramref name="value"/> (scaled) lies outside [<see cref="Min"/>, <see cref="Max"/>].</summary>
+    public bool IsOutOfRange(double value) => value < Min || value > Max || double.IsNaN(value);
+}

@@ -1,0 +1,60 @@
+namespace EdgeTwin.Modbus.Transport;
+
+/// <summary>
+/// Carries one request PDU to a unit and returns its response PDU. Implementations own framing, connection
+/// and reconnection, apply their own timeout to every call, and translate socket and I/O failures into
+/// <see cref="Protocol.ModbusCommunicationException"/> (timeouts: <see cref="Protocol.ModbusTimeoutException"/>)
+/// and malformed bytes into <see cref="Protocol.ModbusProtocolException"/>. Exception responses are returned, not thrown.
+/// </summary>
+public interface IModbusTransport : IAsyncDisposable
+{
+    /// <summary>Where the transport talks to, for messages and metric tags (e.g. tcp://10.0.0.5:502).</summary>
+    string Endpoint { get; }
+
+    /// <returns>The number of bytes of the response PDU written into <paramref name="response"/>.</returns>
+    ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken);
+}
+
+/// <summary>Exponential reconnect backoff: while it runs, calls fail fast instead of hammering a dead peer.</summary>
+public sealed class ReconnectBackoff
+{
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _min;
+    private readonly TimeSpan _max;
+    private TimeSpan _current;
+    private long _nextAttempt;
+
+    public ReconnectBackoff(TimeSpan min, TimeSpan max, TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _min = min;
+        _max = max < min ? min : max;
+        _current = min;
+    }
+
+    public int ConsecutiveFailures { get; private set; }
+
+    /// <summary>Time left before the next attempt is allowed (zero when allowed now).</summary>
+    public TimeSpan Remaining
+    {
+        get
+        {
+            long now = _time.GetTimestamp();
+            return now >= _nextAttempt ? TimeSpan.Zero : _time.GetElapsedTime(now, _nextAttempt);
+        }
+    }
+
+    public void Failure()
+    {
+        ConsecutiveFailures++;
+        _nextAttempt = _time.GetTimestamp() + (long)(_current.TotalSeconds * _time.TimestampFrequency);
+        _current = TimeSpan.FromTicks(Math.Min(_current.Ticks * 2, _max.Ticks));
+    }
+
+    public void Success()
+    {
+        ConsecutiveFailures = 0;
+        _current = _min;
+        _nextAttempt = 0;
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Modbus.Transport;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Modbus connected to {Endpoint}")]
+    public static partial void Connected(ILogger logger, string endpoint);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} failed; next attempt in {Backoff}")]
+    public static partial void ConnectFailed(ILogger logger, string endpoint, TimeSpan backoff, Exception exception);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Modbus connection to {Endpoint} lost: {Reason}")]
+    public static partial void ConnectionLost(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: discarded {Kind} response (transaction {TransactionId}, unit {UnitId})")]
+    public static partial void Discarded(ILogger logger, string endpoint, string kind, int transactionId, byte unitId);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: garbled frame")]
+    public static partial void Garbled(ILogger logger, string endpoint, Exception exception);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Modbus bus {Bus}: device {Device} failed ({Failures} in a row), next poll in {Backoff}: {Reason}")]
+    public static partial void DeviceBackoff(ILogger logger, string bus, string device, int failures, TimeSpan backoff, string reason);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Modbus bus {Bus}: device {Device} answers again")]
+    public static partial void DeviceRecovered(ILogger logger, string bus, string device);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Modbus server listening on {Endpoint}")]
+    public static partial void ServerListening(ILogger logger, string endpoint);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "Modbus server {Endpoint}: client session ended: {Reason}")]
+    public static partial void ServerSessionEnded(ILogger logger, string endpoint, string reason);
+}

@@ -1,0 +1,359 @@
+using System.Diagnostics;
+using System.IO.Ports;
+using System.Net.Sockets;
+using EdgeTwin.Modbus.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Modbus.Transport;
+
+public sealed record ModbusRtuOptions
+{
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectBackoffMin { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan ReconnectBackoffMax { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Modbus RTU master on a serial line or a TCP serial gateway. One request at a time (the line is half-duplex);
+/// waits the 3.5-character inter-frame silence before sending, drops stale bytes left by earlier answers, finds the
+/// end of a response from its function code and byte count, and discards whole frames from another unit.
+/// </summary>
+public sealed class ModbusRtuTransport : IModbusTransport
+{
+    private readonly IRtuChannel _channel;
+    private readonly ModbusRtuOptions _options;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _bus = new(1, 1);
+    private readonly SemaphoreSlim _dataArrived = new(0);
+    private readonly ReconnectBackoff _backoff;
+    private readonly KeyValuePair<string, object?> _endpointTag;
+    private readonly TimeSpan _silence;
+    private readonly object _gate = new();
+    private readonly byte[] _rx = new byte[4096];
+    private int _rxCount;
+    private long _lastActivity;
+    private Connection? _connection;
+    private bool _disposed;
+
+    public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
+    {
+        _channel = channel;
+        _options = options ?? new ModbusRtuOptions();
+        _logger = logger ?? NullLogger.Instance;
+        _backoff = new ReconnectBackoff(_options.ReconnectBackoffMin, _options.ReconnectBackoffMax, time);
+        _endpointTag = new("endpoint", channel.Endpoint);
+        _silence = InterFrameSilence(channel.BaudRate);
+    }
+
+    public string Endpoint => _channel.Endpoint;
+
+    /// <summary>
+    /// 3.5 character times at 11 bits per character; fixed 1.75 ms above 19200 baud (Serial Line V1.02, 2.5.1.1).
+    /// </summary>
+    public static TimeSpan InterFrameSilence(int? baudRate) => baudRate switch
+    {
+        null => TimeSpan.Zero,
+        > 19200 => TimeSpan.FromMicroseconds(1750),
+        { } baud => TimeSpan.FromSeconds(3.5 * 11 / baud),
+    };
+
+    public async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var fc = (ModbusFunctionCode)request.Span[0];
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.RequestTimeout);
+        long started = Stopwatch.GetTimestamp();
+        bool entered = false;
+        try
+        {
+            await _bus.WaitAsync(timeout.Token).ConfigureAwait(false);
+            entered = true;
+            var connection = await EnsureOpenAsync(timeout.Token).ConfigureAwait(false);
+            await WaitForSilenceAsync(timeout.Token).ConfigureAwait(false);
+
+            lock (_gate)
+            {
+                // Whatever is still buffered belongs to an earlier exchange (a late answer or line noise).
+                if (_rxCount > 0)
+                {
+                    ModbusMetrics.Discarded.Add(1, _endpointTag, new("reason", "stale"));
+                    _rxCount = 0;
+                }
+            }
+
+            byte[] frame = new byte[RtuFrame.MaxFrameLength];
+            int n = RtuFrame.Write(frame, unitId, request.Span);
+            await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
+            await connection.Stream.FlushAsync(timeout.Token).ConfigureAwait(false);
+            Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
+
+            if (unitId == 0)
+            {
+                // Broadcast: no answer comes (Serial Line V1.02, 2.1).
+                Record(started, "ok");
+                return 0;
+            }
+
+            int length = await ReceiveAsync(connection, unitId, fc, response, timeout.Token).ConfigureAwait(false);
+            Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
+            return length;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Record(started, "timeout");
+            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {fc} within {_options.RequestTimeout.TotalMilliseconds:0} ms");
+        }
+        catch (ModbusProtocolException ex)
+        {
+            Record(started, "protocol");
+            Log.Garbled(_logger, Endpoint, ex);
+            throw;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or ObjectDisposedException && !_disposed)
+        {
+            Record(started, "io");
+            Drop(ex.Message);
+            throw new ModbusCommunicationException($"{Endpoint} unit {unitId}: {fc} failed: {ex.Message}", ex);
+        }
+        catch (ModbusCommunicationException)
+        {
+            Record(started, "io");
+            throw;
+        }
+        finally
+        {
+            if (entered)
+            {
+                _bus.Release();
+            }
+        }
+    }
+
+    private async Task<int> ReceiveAsync(Connection connection, byte unitId, ModbusFunctionCode fc, Memory<byte> response, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            byte[]? frame = null;
+            lock (_gate)
+            {
+                if (_rxCount > 0)
+                {
+                    var buffered = _rx.AsSpan(0, _rxCount);
+                    int expected;
+                    try
+                    {
+                        expected = RtuFrame.ExpectedResponseLength(buffered);
+                    }
+                    catch (ModbusProtocolException)
+                    {
+                        _rxCount = 0;
+                        throw;
+                    }
+
+                    if (expected > 0 && _rxCount >= expected)
+                    {
+                        frame = buffered[..expected].ToArray();
+                        _rx.AsSpan(expected, _rxCount - expected).CopyTo(_rx);
+                        _rxCount -= expected;
+                    }
+                }
+            }
+
+            if (frame is not null)
+            {
+                var pdu = RtuFrame.Read(frame, out byte from);
+                if (from == unitId && (pdu[0] & 0x7F) == (byte)fc)
+                {
+                    pdu.CopyTo(response.Span);
+                    return pdu.Length;
+                }
+
+                // A valid frame from another unit or for another function: an answer we stopped waiting for.
+                ModbusMetrics.Discarded.Add(1, _endpointTag, new("reason", "mismatched"));
+                Log.Discarded(_logger, Endpoint, "mismatched", 0, from);
+                continue;
+            }
+
+            if (!connection.IsAlive)
+            {
+                throw new ModbusCommunicationException($"{Endpoint}: connection lost ({connection.CloseReason})");
+            }
+
+            await _dataArrived.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WaitForSilenceAsync(CancellationToken cancellationToken)
+    {
+        while (_silence > TimeSpan.Zero)
+        {
+            var idle = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastActivity));
+            if (idle >= _silence)
+            {
+                return;
+            }
+
+            await Task.Delay(_silence - idle, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<Connection> EnsureOpenAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is { IsAlive: true } current)
+        {
+            return current;
+        }
+
+        var wait = _backoff.Remaining;
+        if (wait > TimeSpan.Zero)
+        {
+            throw new ModbusCommunicationException($"{Endpoint}: not open; next attempt in {wait.TotalMilliseconds:0} ms");
+        }
+
+        Stream stream;
+        try
+        {
+            stream = await _channel.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or ArgumentException or InvalidOperationException
+                                       || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            _backoff.Failure();
+            ModbusMetrics.Connects.Add(1, _endpointTag, new("outcome", "failed"));
+            Log.ConnectFailed(_logger, Endpoint, _backoff.Remaining, ex);
+            throw new ModbusCommunicationException($"{Endpoint}: open failed: {ex.Message}", ex);
+        }
+
+        _backoff.Success();
+        ModbusMetrics.Connects.Add(1, _endpointTag, new("outcome", "ok"));
+        Log.Connected(_logger, Endpoint);
+        lock (_gate)
+        {
+            _rxCount = 0;
+        }
+
+        var connection = new Connection(stream);
+        connection.Reader = Task.Run(() => ReadLoopAsync(connection), CancellationToken.None);
+        _connection = connection;
+        return connection;
+    }
+
+    private async Task ReadLoopAsync(Connection connection)
+    {
+        byte[] chunk = new byte[512];
+        try
+        {
+            while (!connection.Lifetime.IsCancellationRequested)
+            {
+                int n = await connection.Stream.ReadAsync(chunk, connection.Lifetime.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    connection.CloseReason = "closed by peer";
+                    break;
+                }
+
+                lock (_gate)
+                {
+                    // A flood of noise must not grow without bound: keep the newest bytes.
+                    if (_rxCount + n > _rx.Length)
+                    {
+                        _rxCount = 0;
+                    }
+
+                    chunk.AsSpan(0, n).CopyTo(_rx.AsSpan(_rxCount));
+                    _rxCount += n;
+                }
+
+                Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
+                _dataArrived.Release();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            connection.CloseReason = "closed";
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            connection.CloseReason = ex.Message;
+        }
+
+        if (!connection.Lifetime.IsCancellationRequested)
+        {
+            Log.ConnectionLost(_logger, Endpoint, connection.CloseReason);
+        }
+
+        connection.Close();
+        _dataArrived.Release();
+    }
+
+    private void Drop(string reason)
+    {
+        var connection = Interlocked.Exchange(ref _connection, null);
+        if (connection is not null)
+        {
+            connection.CloseReason = reason;
+            connection.Close();
+        }
+    }
+
+    private void Record(long started, string outcome)
+    {
+        ModbusMetrics.Requests.Add(1, _endpointTag, new("outcome", outcome));
+        ModbusMetrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _endpointTag);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        var connection = Interlocked.Exchange(ref _connection, null);
+        if (connection is not null)
+        {
+            connection.Close();
+            await connection.Reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _bus.Dispose();
+        _dataArrived.Dispose();
+    }
+
+    private sealed class Connection(Stream stream)
+    {
+        public Stream Stream { get; } = stream;
+
+        public CancellationTokenSource Lifetime { get; } = new();
+
+        public Task Reader { get; set; } = Task.CompletedTask;
+
+        public string CloseReason { get; set; } = "closed";
+
+        public bool IsAlive => !Lifetime.IsCancellationRequested;
+
+        public void Close()
+        {
+            try
+            {
+                Lifetime.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+
+            try
+            {
+                Stream.Dispose();
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

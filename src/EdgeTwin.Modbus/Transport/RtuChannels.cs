@@ -1,0 +1,144 @@
+using System.IO.Ports;
+using System.Net.Sockets;
+
+namespace EdgeTwin.Modbus.Transport;
+
+/// <summary>Opens the byte stream an RTU transport runs on: a serial port, or a TCP socket to a serial gateway.</summary>
+public interface IRtuChannel
+{
+    string Endpoint { get; }
+
+    /// <summary>Baud rate for the inter-frame silence, or null when the stream is not a serial line (no silence needed).</summary>
+    int? BaudRate { get; }
+
+    ValueTask<Stream> OpenAsync(CancellationToken cancellationToken);
+}
+
+public sealed record SerialLineOptions
+{
+    public required string PortName { get; init; }
+
+    public int BaudRate { get; init; } = 9600;
+
+    public Parity Parity { get; init; } = Parity.Even;
+
+    public StopBits StopBits { get; init; } = StopBits.One;
+
+    public int DataBits { get; init; } = 8;
+
+    /// <summary>Parses "N", "E", "O" (and none/even/odd).</summary>
+    public static bool TryParseParity(string? text, out Parity parity)
+    {
+        parity = Parity.None;
+        switch (text?.Trim().ToUpperInvariant())
+        {
+            case "N" or "NONE": parity = Parity.None; return true;
+            case "E" or "EVEN": parity = Parity.Even; return true;
+            case "O" or "ODD": parity = Parity.Odd; return true;
+            default: return false;
+        }
+    }
+}
+
+/// <summary>RTU on a local serial port (RS-485 adapter) via System.IO.Ports.</summary>
+public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
+{
+    public string Endpoint { get; } = $"serial://{options.PortName}@{options.BaudRate}";
+
+    public int? BaudRate => options.BaudRate;
+
+    public ValueTask<Stream> OpenAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var port = new SerialPort(options.PortName, options.BaudRate, options.Parity, options.DataBits, options.StopBits)
+        {
+            Handshake = Handshake.None,
+            ReadTimeout = SerialPort.InfiniteTimeout,
+            WriteTimeout = 2000,
+        };
+        try
+        {
+            port.Open();
+            port.DiscardInBuffer();
+            return ValueTask.FromResult<Stream>(new OwningStream(port.BaseStream, port));
+        }
+        catch
+        {
+            port.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Disposes the SerialPort along with its stream.</summary>
+    private sealed class OwningStream(Stream inner, IDisposable owner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => inner.CanWrite;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                try
+                {
+                    inner.Dispose();
+                }
+                catch (IOException)
+                {
+                }
+
+                owner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>RTU frames over a TCP socket, as serial-to-Ethernet gateways in transparent mode expect.</summary>
+public sealed class TcpRtuChannel(string host, int port, TimeSpan connectTimeout) : IRtuChannel
+{
+    public string Endpoint { get; } = $"rtu+tcp://{host}:{port}";
+
+    public int? BaudRate => null;
+
+    public async ValueTask<Stream> OpenAsync(CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(connectTimeout);
+            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,254 @@
+using EdgeTwin.Outbox.Summaries;
+using LiteDB;
+
+namespace EdgeTwin.Outbox;
+
+/// <summary>
+/// Keeping within the disk budget and the maximum age. Order of sacrifice: condense old raw entries into summaries,
+/// then drop the oldest summaries (and raw entries that could not be condensed, and twin-state snapshots).
+/// Events and predictions are never touched. Every round that changes anything appends one data_gap event.
+/// </summary>
+public sealed partial class LiteDbOutbox
+{
+    private const int ScanChunk = 2000;
+
+    private static bool IsDroppable(OutboxKind kind) => kind is OutboxKind.Summary or OutboxKind.Raw or OutboxKind.TwinState;
+
+    private void RunMaintenance()
+    {
+        if (_db is null && !EnsureOpen([]))
+        {
+            return;
+        }
+
+        RunRound("max_age", (ref StoreState state, GapTracker gap) => DropOlderThan(ref state, gap, (_time.GetUtcNow() - _options.MaxAge).ToUnixTimeMilliseconds()));
+        EnforceBudget();
+    }
+
+    private void EnforceBudget()
+    {
+        long high = (long)(_options.DiskBudgetBytes * _options.HighWatermark);
+        long low = (long)(_options.DiskBudgetBytes * _options.LowWatermark);
+        StoreState before;
+        lock (_stateLock)
+        {
+            before = _published;
+        }
+
+        if (before.Bytes <= high)
+        {
+            return;
+        }
+
+        var after = RunRound("disk_budget", (ref StoreState state, GapTracker gap) =>
+        {
+            CondenseRaw(ref state, gap, low);
+            if (state.Bytes > low)
+            {
+                DropOldest(ref state, gap, low);
+            }
+        });
+        if (after.Bytes > high)
+        {
+            OutboxLog.OverBudgetWithProtected(_logger, _options.Path, after.Bytes, _options.DiskBudgetBytes);
+        }
+    }
+
+    private delegate void Round(ref StoreState state, GapTracker gap);
+
+    /// <summary>One transaction: run <paramref name="round"/>, add the gap event if it did anything, commit, publish.</summary>
+    private StoreState RunRound(string reason, Round round)
+    {
+        StoreState state;
+        lock (_stateLock)
+        {
+            state = _published;
+        }
+
+        var gap = new GapTracker(reason);
+        try
+        {
+            _db!.BeginTrans();
+            round(ref state, gap);
+            if (!gap.Any)
+            {
+                _db.Rollback();
+                return state;
+            }
+
+            state.Condensed += gap.Condensed;
+            state.Dropped += gap.Dropped;
+            RefreshFirst(ref state);
+            AppendGapEvent(ref state, gap);
+            CommitDurably();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            FailWrites([], ex);
+            lock (_stateLock)
+            {
+                return _published;
+            }
+        }
+
+        state.FileBytes = FileBytes();
+        Publish(state, null);
+        _metrics.Condensed(gap.Condensed);
+        _metrics.Dropped(gap.Dropped);
+        _signal.Set(state.Last);
+        OutboxLog.BudgetEnforced(_logger, _options.Path, state.Bytes, _options.DiskBudgetBytes, reason, gap.Condensed, gap.Dropped, gap.FirstSeq, gap.LastSeq);
+        return state;
+    }
+
+    /// <summary>Replaces old raw entries, per series and condense window, by one condensed summary each.</summary>
+    private void CondenseRaw(ref StoreState state, GapTracker gap, long target)
+    {
+        var windowMs = (long)_options.CondenseWindow.TotalMilliseconds;
+        var points = new List<RawPoint>();
+        long cursor = 0;
+        while (state.Bytes > target)
+        {
+            var chunk = Entries.Query()
+                .Where(BsonExpression.Create("_id > @0 AND k = @1", new BsonValue(cursor), new BsonValue((int)OutboxKind.Raw)))
+                .OrderBy("_id")
+                .Limit(ScanChunk)
+                .ToList();
+            if (chunk.Count == 0)
+            {
+                return;
+            }
+
+            cursor = chunk[^1]["_id"].AsInt64;
+            var groups = new Dictionary<(string Series, long Bucket), CondenseGroup>();
+            foreach (var doc in chunk)
+            {
+                points.Clear();
+                if (!RawBodyReader.TryRead(doc[FieldPayload].AsBinary, out var header, points) || header is null)
+                {
+                    continue; // Not condensable: the drop phase may take it.
+                }
+
+                var time = doc[FieldTime].AsInt64;
+                var bucket = Math.DivRem(time, windowMs, out var rem) - (rem < 0 ? 1 : 0);
+                if (!groups.TryGetValue((header.Series.Key, bucket), out var group))
+                {
+                    group = new CondenseGroup(header, bucket * windowMs, (bucket + 1) * windowMs);
+                    groups.Add((header.Series.Key, bucket), group);
+                }
+
+                foreach (var p in points)
+                {
+                    group.Accumulator.Add(p.Value, p.TimestampMs, p.Quality == 0);
+                }
+
+                group.Members.Add((doc["_id"].AsInt64, time, doc[FieldSize].AsInt64));
+            }
+
+            foreach (var group in groups.Values)
+            {
+                var summary = UplinkBodies.Summary(group.Header.Identity, group.Header.Series, group.Accumulator, condensed: true);
+                var keep = group.Members.Max(m => m.Sequence);
+                var doc = ToDocument(keep, summary, out var size);
+                var freed = group.Members.Sum(m => m.Size);
+                if (size >= freed)
+                {
+                    continue; // A summary of one small raw entry would be bigger than the entry.
+                }
+
+                foreach (var (sequence, time, _) in group.Members)
+                {
+                    if (sequence != keep)
+                    {
+                        Entries.Delete(sequence);
+                    }
+
+                    gap.Track(sequence, time, group.Header.Series.DeviceId, condensed: true);
+                }
+
+                Entries.Update(doc);
+                state.Bytes += size - freed;
+                state.Depth -= group.Members.Count - 1;
+            }
+        }
+    }
+
+    /// <summary>Drops the oldest droppable entries until the store is under <paramref name="target"/>.</summary>
+    private void DropOldest(ref StoreState state, GapTracker gap, long target)
+    {
+        long cursor = 0;
+        while (state.Bytes > target)
+        {
+            var chunk = Entries.Query()
+                .Where(BsonExpression.Create("_id > @0", new BsonValue(cursor)))
+                .OrderBy("_id")
+                .Select(BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"))
+                .Limit(ScanChunk)
+                .ToList();
+            if (chunk.Count == 0)
+            {
+                return;
+            }
+
+            cursor = chunk[^1]["_id"].AsInt64;
+            foreach (var doc in chunk)
+            {
+                if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
+                {
+                    continue;
+                }
+
+                var sequence = doc["_id"].AsInt64;
+                Entries.Delete(sequence);
+                state.Bytes -= doc[FieldSize].AsInt64;
+                state.Depth--;
+                gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
+                if (state.Bytes <= target)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Drops droppable entries describing a time before <paramref name="cutoffMs"/>.</summary>
+    private void DropOlderThan(ref StoreState state, GapTracker gap, long cutoffMs)
+    {
+        if (state.Depth == 0 || state.OldestTimestamp >= cutoffMs)
+        {
+            return;
+        }
+
+        var old = Entries.Query()
+            .Where(BsonExpression.Create("t < @0", new BsonValue(cutoffMs)))
+            .Select(BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"))
+            .ToList();
+        foreach (var doc in old.OrderBy(d => d["_id"].AsInt64))
+        {
+            if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
+            {
+                continue;
+            }
+
+            var sequence = doc["_id"].AsInt64;
+            Entries.Delete(sequence);
+            state.Bytes -= doc[FieldSize].AsInt64;
+            state.Depth--;
+            gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
+        }
+    }
+
+    private sealed class CondenseGroup
+    {
+        public CondenseGroup(RawBodyHeader header, long startMs, long endMs)
+        {
+            Header = header;
+            Accumulator.Reset(startMs, endMs);
+        }
+
+        public RawBodyHeader Header { get; }
+
+        public WindowAccumulator Accumulator;
+
+        public List<(long Sequence, long Time, long Size)> Members { get; } = [];
+    }
+}

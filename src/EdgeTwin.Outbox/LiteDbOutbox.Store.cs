@@ -1,0 +1,365 @@
+using System.Globalization;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Outbox.Summaries;
+using LiteDB;
+
+namespace EdgeTwin.Outbox;
+
+/// <summary>Opening, verifying, moving aside and closing the LiteDB files. Writer thread only.</summary>
+public sealed partial class LiteDbOutbox
+{
+    private const string EntriesCollection = "entries";
+    private const string UplinksCollection = "uplinks";
+    private const string MetaCollection = "meta";
+    private const string StateId = "state";
+
+    // Document fields, short because every entry carries them.
+    private const string FieldKind = "k";
+    private const string FieldDevice = "d";
+    private const string FieldTime = "t";
+    private const string FieldPayload = "p";
+    private const string FieldSize = "n";
+
+    /// <summary>Per-entry bytes on top of payload and device id: BSON field names, _id, index node, page slack.</summary>
+    private const int EntryOverhead = 96;
+
+    private FileStream? _lockFile;
+    private FileStream? _dataFile;
+    private FileStream? _logFile;
+    private LiteDatabase? _db;
+
+    /// <summary>LiteDB's journal name for a file: <c>outbox.db</c> → <c>outbox-log.db</c>.</summary>
+    public static string JournalPath(string path) =>
+        System.IO.Path.Combine(
+            System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".",
+            System.IO.Path.GetFileNameWithoutExtension(path) + "-log" + System.IO.Path.GetExtension(path));
+
+    private ILiteCollection<BsonDocument> Entries => _db!.GetCollection(EntriesCollection);
+
+    private ILiteCollection<BsonDocument> Uplinks => _db!.GetCollection(UplinksCollection);
+
+    private ILiteCollection<BsonDocument> Meta => _db!.GetCollection(MetaCollection);
+
+    private void OpenStore()
+    {
+        var path = _options.Path;
+        try
+        {
+            var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            _lockFile ??= new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException ex)
+        {
+            throw new OutboxStorageException($"Outbox {path} is in use by another process (cannot lock {path}.lock): {ex.Message}", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new OutboxStorageException($"Outbox {path}: no permission to create or lock it: {ex.Message}", ex);
+        }
+
+        StoreState state;
+        Dictionary<string, long> positions;
+        try
+        {
+            OpenDatabase();
+            (state, positions) = LoadState(seed: 0);
+        }
+        catch (Exception ex) when (IsCorruption(ex))
+        {
+            CloseDatabase();
+            var movedTo = MoveAside(path);
+            MovedAsidePath = movedTo;
+
+            // Sequences must never repeat for the centre's de-duplication, but the old high-water mark is unreadable:
+            // continue from a clock-derived value far above any count of records a gateway could have sent.
+            var seed = _time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
+            OpenDatabase();
+            (state, positions) = LoadState(seed);
+            OutboxLog.CorruptMovedAside(_logger, path, movedTo, seed + 1, $"{ex.GetType().Name}: {ex.Message}");
+            var gap = new GapTracker("corrupt_file") { MovedTo = movedTo };
+            AppendGapEvent(ref state, gap);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            CloseDatabase();
+            throw new OutboxStorageException($"Outbox {path}: cannot open: {ex.Message}", ex);
+        }
+
+        lock (_stateLock)
+        {
+            foreach (var (uplink, position) in positions)
+            {
+                _positions[uplink] = position;
+            }
+
+            _published = state;
+        }
+
+        _signal.Set(state.Last);
+        OutboxLog.Opened(_logger, path, state.Depth, state.Last, positions.Count == 0 ? "(none)" : string.Join(", ", positions.Select(p => $"{p.Key}@{p.Value}")));
+    }
+
+    private void OpenDatabase()
+    {
+        var path = _options.Path;
+        _dataFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
+        _logFile = new FileStream(JournalPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
+        var data = _options.WrapStream?.Invoke(_dataFile) ?? _dataFile;
+        var log = _options.WrapStream?.Invoke(_logFile) ?? _logFile;
+        _db = new LiteDatabase(data, new BsonMapper(), log)
+        {
+            // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal.
+            CheckpointSize = (int)Math.Clamp(_options.DiskBudgetBytes / 8192 / 16, 8, 1000),
+        };
+    }
+
+    /// <summary>Reads meta, positions and the held range, verifying every entry on the way (a corrupt page throws here, not later).</summary>
+    private (StoreState State, Dictionary<string, long> Positions) LoadState(long seed)
+    {
+        var state = default(StoreState);
+        var meta = Meta.FindById(StateId);
+        if (meta is null)
+        {
+            state.Last = seed;
+        }
+        else
+        {
+            state.Last = meta["last"].AsInt64;
+            state.Condensed = meta["condensed"].AsInt64;
+            state.Dropped = meta["dropped"].AsInt64;
+        }
+
+        long depth = 0, bytes = 0, max = 0;
+        foreach (var doc in Entries.Query().OrderBy("_id").ToEnumerable())
+        {
+            var id = doc["_id"].AsInt64;
+            if (depth == 0)
+            {
+                state.First = id;
+                state.OldestTimestamp = doc[FieldTime].AsInt64;
+            }
+
+            _ = ToEntry(doc); // Throws on a damaged document.
+            depth++;
+            bytes += doc[FieldSize].AsInt64;
+            max = id;
+        }
+
+        state.Depth = depth;
+        state.Bytes = bytes;
+        if (max > state.Last)
+        {
+            throw new LiteException(0, $"entry {max} is beyond the recorded last sequence {state.Last}");
+        }
+
+        var positions = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var doc in Uplinks.FindAll())
+        {
+            positions[doc["_id"].AsString] = doc["acked"].AsInt64;
+        }
+
+        state.FileBytes = FileBytes();
+        if (meta is null)
+        {
+            _db!.BeginTrans();
+            SaveMeta(state);
+            CommitDurably();
+        }
+
+        return (state, positions);
+    }
+
+    private static bool IsCorruption(Exception ex) => ex switch
+    {
+        OutboxStorageException => false,
+        UnauthorizedAccessException => false,
+        EndOfStreamException => true,
+        IOException => false,
+        OperationCanceledException => false,
+        OutOfMemoryException => false,
+        _ => true, // LiteException and the InvalidCast/IndexOutOfRange/Overflow a damaged page can cause.
+    };
+
+    private string MoveAside(string path)
+    {
+        var stamp = _time.GetUtcNow().ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        var target = $"{path}.corrupt-{stamp}";
+        for (var i = 1; File.Exists(target); i++)
+        {
+            target = $"{path}.corrupt-{stamp}-{i}";
+        }
+
+        File.Move(path, target);
+        var journal = JournalPath(path);
+        if (File.Exists(journal))
+        {
+            File.Move(journal, target + "-log");
+        }
+
+        return target;
+    }
+
+    private void CloseDatabase()
+    {
+        try
+        {
+            _db?.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or LiteException or ObjectDisposedException)
+        {
+            // Closing after a failure: the journal on disk is what counts, and the next open replays it.
+        }
+
+        _db = null;
+        _dataFile?.Dispose();
+        _logFile?.Dispose();
+        _dataFile = null;
+        _logFile = null;
+    }
+
+    private void CloseStore()
+    {
+        CloseDatabase();
+        _lockFile?.Dispose();
+        _lockFile = null;
+    }
+
+    private long FileBytes() => (_dataFile?.Length ?? 0) + (_logFile?.Length ?? 0);
+
+    private void SaveMeta(in StoreState state) =>
+        Meta.Upsert(new BsonDocument
+        {
+            ["_id"] = StateId,
+            ["last"] = state.Last,
+            ["condensed"] = state.Condensed,
+            ["dropped"] = state.Dropped,
+        });
+
+    /// <summary>Commits and, unless configured otherwise, fsyncs the journal: only then is anything "durable".</summary>
+    private void CommitDurably()
+    {
+        _db!.Commit();
+        if (_options.FlushToDisk)
+        {
+            _logFile!.Flush(flushToDisk: true);
+        }
+    }
+
+    private static BsonDocument ToDocument(long sequence, in OutboxRecord record, out long size)
+    {
+        size = record.Payload.Length + (record.DeviceId.Length * 2L) + EntryOverhead;
+        return new BsonDocument
+        {
+            ["_id"] = sequence,
+            [FieldKind] = (int)record.Kind,
+            [FieldDevice] = record.DeviceId,
+            [FieldTime] = record.TimestampUnixMs,
+            [FieldPayload] = record.Payload.ToArray(),
+            [FieldSize] = size,
+        };
+    }
+
+    private static OutboxEntry ToEntry(BsonDocument doc) =>
+        new(doc["_id"].AsInt64, new OutboxRecord((OutboxKind)doc[FieldKind].AsInt32, doc[FieldDevice].AsString, doc[FieldTime].AsInt64, doc[FieldPayload].AsBinary));
+
+    /// <summary>Inserts the data-gap event describing what was condensed or dropped (inside the caller's transaction).</summary>
+    private void AppendGapEvent(ref StoreState state, GapTracker gap)
+    {
+        var now = _time.GetUtcNow();
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["reason"] = gap.Reason,
+            ["condensed"] = gap.Condensed.ToString(CultureInfo.InvariantCulture),
+            ["dropped"] = gap.Dropped.ToString(CultureInfo.InvariantCulture),
+        };
+        if (gap.FirstSeq > 0)
+        {
+            attributes["first_seq"] = gap.FirstSeq.ToString(CultureInfo.InvariantCulture);
+            attributes["last_seq"] = gap.LastSeq.ToString(CultureInfo.InvariantCulture);
+            attributes["from_ms"] = gap.FromMs.ToString(CultureInfo.InvariantCulture);
+            attributes["to_ms"] = gap.ToMs.ToString(CultureInfo.InvariantCulture);
+            attributes["devices"] = string.Join(',', gap.Devices);
+        }
+
+        if (gap.MovedTo is not null)
+        {
+            attributes["moved_to"] = gap.MovedTo;
+        }
+
+        var message = gap.Reason switch
+        {
+            "corrupt_file" => $"Outbox file was corrupt and moved aside to {gap.MovedTo}; what it held was not sent.",
+            _ => $"Outbox {gap.Reason}: condensed {gap.Condensed} raw entries into summaries and dropped {gap.Dropped} entries.",
+        };
+        var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", now, EventSeverity.Warning, message, attributes));
+        var inTransaction = _db!.BeginTrans();
+        var sequence = ++state.Last;
+        Entries.Insert(ToDocument(sequence, record, out var size));
+        state.Depth++;
+        state.Bytes += size;
+        if (state.First == 0)
+        {
+            state.First = sequence;
+            state.OldestTimestamp = record.TimestampUnixMs;
+        }
+
+        SaveMeta(state);
+        if (inTransaction)
+        {
+            CommitDurably();
+            state.FileBytes = FileBytes();
+        }
+    }
+
+    /// <summary>What one condensation/drop round did, for the data-gap event, the log line and the counters.</summary>
+    private sealed class GapTracker(string reason)
+    {
+        private const int MaxDevices = 20;
+
+        public string Reason { get; } = reason;
+
+        public string? MovedTo { get; init; }
+
+        public long Condensed { get; private set; }
+
+        public long Dropped { get; private set; }
+
+        public long FirstSeq { get; private set; }
+
+        public long LastSeq { get; private set; }
+
+        public long FromMs { get; private set; } = long.MaxValue;
+
+        public long ToMs { get; private set; } = long.MinValue;
+
+        public SortedSet<string> Devices { get; } = new(StringComparer.Ordinal);
+
+        public bool Any => Condensed > 0 || Dropped > 0;
+
+        public void Track(long sequence, long timeMs, string device, bool condensed)
+        {
+            if (condensed)
+            {
+                Condensed++;
+            }
+            else
+            {
+                Dropped++;
+            }
+
+            FirstSeq = FirstSeq == 0 ? sequence : Math.Min(FirstSeq, sequence);
+            LastSeq = Math.Max(LastSeq, sequence);
+            FromMs = Math.Min(FromMs, timeMs);
+            ToMs = Math.Max(ToMs, timeMs);
+            if (Devices.Count < MaxDevices)
+            {
+                Devices.Add(device);
+            }
+        }
+    }
+}

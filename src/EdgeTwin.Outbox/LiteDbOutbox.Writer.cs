@@ -1,0 +1,368 @@
+using System.Diagnostics;
+using LiteDB;
+
+namespace EdgeTwin.Outbox;
+
+/// <summary>The writer thread: the only code that touches the LiteDatabase.</summary>
+public sealed partial class LiteDbOutbox
+{
+    private const int MaxOpsPerBatch = 512;
+
+    private void WriterMain()
+    {
+        try
+        {
+            OpenStore();
+            _opened.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            CloseStore();
+            _opened.TrySetException(ex);
+            DrainAfterStop();
+            return;
+        }
+
+        try
+        {
+            var nextMaintenance = _time.GetUtcNow() + _options.MaintenanceInterval;
+            var batch = new List<WriterOp>(MaxOpsPerBatch);
+            while (!_queue.IsCompleted)
+            {
+                var wait = nextMaintenance - _time.GetUtcNow();
+                var waitMs = (int)Math.Clamp(wait.TotalMilliseconds, 0, int.MaxValue);
+                if (!_queue.TryTake(out var op, waitMs))
+                {
+                    if (_time.GetUtcNow() >= nextMaintenance)
+                    {
+                        RunMaintenance();
+                        nextMaintenance = _time.GetUtcNow() + _options.MaintenanceInterval;
+                    }
+
+                    continue;
+                }
+
+                batch.Add(op);
+                while (batch.Count < MaxOpsPerBatch && _queue.TryTake(out var more))
+                {
+                    batch.Add(more);
+                }
+
+                ProcessBatch(batch);
+                batch.Clear();
+            }
+        }
+        finally
+        {
+            CloseStore();
+            DrainAfterStop();
+        }
+    }
+
+    private void DrainAfterStop()
+    {
+        _queue.CompleteAdding();
+        while (_queue.TryTake(out var op))
+        {
+            op.Fail(new ObjectDisposedException(nameof(LiteDbOutbox), $"Outbox {_options.Path} was closed before this operation ran."));
+        }
+
+        _stopped.TrySetResult();
+    }
+
+    private void ProcessBatch(List<WriterOp> batch)
+    {
+        var writes = new List<WriterOp>(batch.Count);
+        var reads = new List<ReadOp>();
+        var maintenance = new List<MaintenanceOp>();
+        foreach (var op in batch)
+        {
+            if (op.CancellationToken.IsCancellationRequested)
+            {
+                op.Cancel(); // Not started: nothing was stored, so "cancelled" is the truth.
+                continue;
+            }
+
+            switch (op)
+            {
+                case ReadOp read: reads.Add(read); break;
+                case MaintenanceOp m: maintenance.Add(m); break;
+                default: writes.Add(op); break;
+            }
+        }
+
+        if (writes.Count > 0)
+        {
+            ExecuteWrites(writes);
+        }
+
+        // Reads run after the commit, so an uplink never sees an entry that might still be rolled back.
+        foreach (var read in reads)
+        {
+            ExecuteRead(read);
+        }
+
+        if (maintenance.Count > 0)
+        {
+            RunMaintenance();
+            foreach (var m in maintenance)
+            {
+                m.Done.TrySetResult(true);
+            }
+        }
+    }
+
+    private bool EnsureOpen(IEnumerable<WriterOp> ops)
+    {
+        if (_db is not null)
+        {
+            return true;
+        }
+
+        try
+        {
+            OpenDatabase();
+            var (state, positions) = LoadState(seed: 0);
+            lock (_stateLock)
+            {
+                _published = state;
+                foreach (var (uplink, position) in positions)
+                {
+                    if (_positions.TryGetValue(uplink, out var current) && position > current)
+                    {
+                        _positions[uplink] = position;
+                    }
+                }
+            }
+
+            return true;
+        }
+        catch (Exception ex)
+        {
+            CloseDatabase();
+            OutboxLog.ReopenFailed(_logger, _options.Path, ex.Message, ex);
+            var error = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure: {ex.Message}", ex);
+            foreach (var op in ops)
+            {
+                op.Fail(error);
+            }
+
+            return false;
+        }
+    }
+
+    private void ExecuteWrites(List<WriterOp> ops)
+    {
+        if (!EnsureOpen(ops))
+        {
+            return;
+        }
+
+        StoreState state;
+        Dictionary<string, long> positions;
+        lock (_stateLock)
+        {
+            state = _published;
+            positions = new Dictionary<string, long>(_positions, StringComparer.Ordinal);
+        }
+
+        var changed = new Dictionary<string, long>(StringComparer.Ordinal);
+        var completions = new List<Action>(ops.Count);
+        var appended = 0;
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            _db!.BeginTrans();
+            foreach (var op in ops)
+            {
+                switch (op)
+                {
+                    case AppendOp append:
+                        foreach (var record in append.Records)
+                        {
+                            var sequence = ++state.Last;
+                            Entries.Insert(ToDocument(sequence, record, out var size));
+                            if (state.Depth == 0)
+                            {
+                                state.First = sequence;
+                                state.OldestTimestamp = record.TimestampUnixMs;
+                            }
+
+                            state.Depth++;
+                            state.Bytes += size;
+                        }
+
+                        appended += append.Records.Length;
+                        var last = state.Last;
+                        completions.Add(() => append.Done.TrySetResult(last));
+                        break;
+
+                    case RegisterOp register:
+                        if (Uplinks.FindById(register.Uplink) is null)
+                        {
+                            Uplinks.Insert(new BsonDocument { ["_id"] = register.Uplink, ["acked"] = register.Position });
+                        }
+
+                        completions.Add(() => register.Done.TrySetResult(true));
+                        break;
+
+                    case RemoveUplinkOp remove:
+                        Uplinks.Delete(remove.Uplink);
+                        positions.Remove(remove.Uplink);
+                        changed.Remove(remove.Uplink);
+                        completions.Add(() => remove.Done.TrySetResult(true));
+                        break;
+
+                    case AckOp ack:
+                        if (ack.Sequence > state.Last)
+                        {
+                            ack.Fail(AckBeyondEnd(ack.Uplink, ack.Sequence, state.Last));
+                            break;
+                        }
+
+                        if (positions.TryGetValue(ack.Uplink, out var current) && ack.Sequence > current)
+                        {
+                            positions[ack.Uplink] = ack.Sequence;
+                            changed[ack.Uplink] = ack.Sequence;
+                            Uplinks.Upsert(new BsonDocument { ["_id"] = ack.Uplink, ["acked"] = ack.Sequence });
+                        }
+
+                        completions.Add(() => ack.Done.TrySetResult(true));
+                        break;
+
+                    default:
+                        throw new InvalidOperationException($"Unexpected outbox operation {op.GetType().Name}.");
+                }
+            }
+
+            if (changed.Count > 0 && positions.Count > 0)
+            {
+                RemoveAcknowledged(ref state, positions.Values.Min());
+            }
+
+            SaveMeta(state);
+            CommitDurably();
+        }
+        catch (Exception ex)
+        {
+            FailWrites(ops, ex);
+            return;
+        }
+
+        state.FileBytes = FileBytes();
+        Publish(state, changed);
+        _metrics.Commit(stopwatch.Elapsed);
+        if (appended > 0)
+        {
+            Interlocked.Add(ref _appendedSinceOpen, appended);
+            _metrics.Appended(appended);
+            _signal.Set(state.Last);
+        }
+
+        // Before the callers hear back, so that after an append returns the store is within its budget again.
+        if (state.Bytes > _options.DiskBudgetBytes * _options.HighWatermark)
+        {
+            EnforceBudget();
+        }
+
+        foreach (var complete in completions)
+        {
+            complete();
+        }
+    }
+
+    /// <summary>Deletes every entry that all uplinks have acknowledged (inside the caller's transaction).</summary>
+    private void RemoveAcknowledged(ref StoreState state, long upTo)
+    {
+        if (state.Depth == 0 || upTo < state.First)
+        {
+            return;
+        }
+
+        long count = 0, bytes = 0;
+        foreach (var doc in Entries.Query().Where(BsonExpression.Create("_id <= @0", new BsonValue(upTo))).Select(BsonExpression.Create("{ n: $.n }")).ToEnumerable())
+        {
+            count++;
+            bytes += doc[FieldSize].AsInt64;
+        }
+
+        Entries.DeleteMany(BsonExpression.Create("_id <= @0", new BsonValue(upTo)));
+        state.Depth -= count;
+        state.Bytes -= bytes;
+        RefreshFirst(ref state);
+    }
+
+    private void RefreshFirst(ref StoreState state)
+    {
+        var first = Entries.Query().OrderBy("_id").Select(BsonExpression.Create("{ _id: $._id, t: $.t }")).Limit(1).FirstOrDefault();
+        if (first is null)
+        {
+            state.First = 0;
+            state.OldestTimestamp = 0;
+            state.Depth = 0;
+            state.Bytes = 0;
+        }
+        else
+        {
+            state.First = first["_id"].AsInt64;
+            state.OldestTimestamp = first[FieldTime].AsInt64;
+        }
+    }
+
+    private static ArgumentOutOfRangeException AckBeyondEnd(string uplink, long sequence, long last) =>
+        new(nameof(sequence), sequence, $"Uplink '{uplink}' acknowledged sequence {sequence}, but the outbox has only reached {last}.");
+
+    private void FailWrites(List<WriterOp> ops, Exception ex)
+    {
+        try
+        {
+            _db?.Rollback();
+        }
+        catch (Exception rollbackError) when (rollbackError is IOException or LiteException or ObjectDisposedException)
+        {
+            // The database is closed below; the journal decides what survived.
+        }
+
+        if (_db is not null)
+        {
+            LiteDbQuirks.ForgetBrokenTransactions(_db);
+        }
+
+        var records = ops.OfType<AppendOp>().Sum(a => a.Records.Length);
+        OutboxLog.WriteFailed(_logger, _options.Path, records, ex.Message, ex);
+        _metrics.WriteError();
+        var error = new OutboxStorageException($"Outbox {_options.Path}: could not store the batch ({records} records): {ex.Message}", ex);
+        foreach (var op in ops)
+        {
+            op.Fail(error); // No-op for an ack already failed for its own reason.
+        }
+
+        // LiteDB may be half-way through a page write: reopen from the files on the next operation.
+        CloseDatabase();
+    }
+
+    private void ExecuteRead(ReadOp op)
+    {
+        if (!EnsureOpen([op]))
+        {
+            return;
+        }
+
+        try
+        {
+            var list = new List<OutboxEntry>(Math.Min(op.Max, 1024));
+            foreach (var doc in Entries.Query().Where(BsonExpression.Create("_id > @0", new BsonValue(op.After))).OrderBy("_id").Limit(op.Max).ToEnumerable())
+            {
+                list.Add(ToEntry(doc));
+            }
+
+            op.Done.TrySetResult(list);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OutboxLog.ReadFailed(_logger, _options.Path, "-", ex.Message, ex);
+            op.Fail(new OutboxStorageException($"Outbox {_options.Path}: reading entries after sequence {op.After} failed: {ex.Message}", ex));
+            CloseDatabase();
+        }
+    }
+}

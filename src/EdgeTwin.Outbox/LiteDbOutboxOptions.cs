@@ -1,0 +1,68 @@
+using EdgeTwin.Outbox.Summaries;
+
+namespace EdgeTwin.Outbox;
+
+/// <summary>Settings of <see cref="LiteDbOutbox"/>; site config <c>outbox: { path, disk_budget_mb, max_age }</c>.</summary>
+public sealed class LiteDbOutboxOptions
+{
+    /// <summary>The database file, e.g. <c>/var/lib/edgetwin/outbox.db</c>. LiteDB keeps its journal beside it (<c>outbox-log.db</c>).</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Upper bound of what the stored entries may take. Raw data is condensed, then old summaries dropped, to stay under it.</summary>
+    public long DiskBudgetBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>Summaries and raw entries older than this are dropped (events and predictions are kept).</summary>
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>fsync the journal after every commit, so an acknowledged append survives power loss, not just a crash.</summary>
+    public bool FlushToDisk { get; init; } = true;
+
+    /// <summary>Gateway and site written into the data-gap events the outbox emits.</summary>
+    public UplinkIdentity Identity { get; init; } = new("unknown", "unknown");
+
+    /// <summary>Window of the summaries that condensation makes from raw entries.</summary>
+    public TimeSpan CondenseWindow { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often the maximum age is enforced.</summary>
+    public TimeSpan MaintenanceInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Above this share of the budget, condensation starts…</summary>
+    public double HighWatermark { get; init; } = 0.9;
+
+    /// <summary>…and goes on until the stored entries are below this share.</summary>
+    public double LowWatermark { get; init; } = 0.75;
+
+    /// <summary>Test hook: wraps the data and journal streams (fault injection). Production leaves it null.</summary>
+    internal Func<FileStream, Stream>? WrapStream { get; init; }
+
+    internal void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Path))
+        {
+            throw new ArgumentException("Outbox path is empty (outbox.path).");
+        }
+
+        if (DiskBudgetBytes < 256 * 1024)
+        {
+            throw new ArgumentException($"Outbox disk budget {DiskBudgetBytes} bytes is below the 256 KiB minimum (outbox.disk_budget_mb).");
+        }
+
+        if (MaxAge <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Outbox max age {MaxAge} must be positive (outbox.max_age).");
+        }
+
+        if (CondenseWindow <= TimeSpan.Zero || MaintenanceInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("Outbox condense window and maintenance interval must be positive.");
+        }
+
+        if (!(LowWatermark > 0 && LowWatermark < HighWatermark && HighWatermark <= 1))
+        {
+            throw new ArgumentException($"Outbox watermarks must satisfy 0 < low ({LowWatermark}) < high ({HighWatermark}) <= 1.");
+        }
+    }
+}
+
+/// <summary>An append, acknowledgement or read failed on disk. The whole batch was not stored; the caller keeps it.</summary>
+public sealed class OutboxStorageException(string message, Exception? inner = null) : IOException(message, inner);

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Outbox;
+
+internal static partial class OutboxLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Outbox {Path} opened: {Depth} entries held, last sequence {LastSequence}, uplinks {Uplinks}")]
+    public static partial void Opened(ILogger logger, string path, long depth, long lastSequence, string uplinks);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Outbox file {Path} is corrupt and was moved aside to {MovedTo}; a new, empty outbox was created (sequences continue from {Sequence}). Cause: {Cause}")]
+    public static partial void CorruptMovedAside(ILogger logger, string path, string movedTo, long sequence, string cause);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Outbox {Path}: write failed, {Records} records not stored (the callers keep them): {Cause}")]
+    public static partial void WriteFailed(ILogger logger, string path, int records, string cause, Exception exception);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Outbox {Path} near its disk budget ({Bytes} of {Budget} bytes, reason {Reason}): condensed {Condensed} raw entries, dropped {Dropped} summary/raw entries (sequences {FirstSeq}..{LastSeq}); a data_gap event was queued")]
+    public static partial void BudgetEnforced(ILogger logger, string path, long bytes, long budget, string reason, long condensed, long dropped, long firstSeq, long lastSeq);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Outbox {Path} holds {Bytes} bytes, over its {Budget} byte budget, and what is left are events and predictions, which are never dropped")]
+    public static partial void OverBudgetWithProtected(ILogger logger, string path, long bytes, long budget);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Outbox {Path}: reopening after a failure did not work: {Cause}")]
+    public static partial void ReopenFailed(ILogger logger, string path, string cause, Exception exception);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Outbox {Path}: read for uplink {Uplink} failed: {Cause}")]
+    public static partial void ReadFailed(ILogger logger, string path, string uplink, string cause, Exception exception);
+}

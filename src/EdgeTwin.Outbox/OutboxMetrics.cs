@@ -1,0 +1,49 @@
+using System.Diagnostics.Metrics;
+
+namespace EdgeTwin.Outbox;
+
+/// <summary>
+/// Counters and gauges of one outbox (meter <c>EdgeTwin.Outbox</c>), tagged with the outbox name (file name).
+/// </summary>
+internal sealed class OutboxMetrics : IDisposable
+{
+    public const string MeterName = "EdgeTwin.Outbox";
+
+    private readonly Meter _meter;
+    private readonly KeyValuePair<string, object?> _tag;
+    private readonly Counter<long> _appended;
+    private readonly Counter<long> _condensed;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _writeErrors;
+    private readonly Histogram<double> _commitMs;
+
+    public OutboxMetrics(IMeterFactory? meterFactory, string name, Func<OutboxStats> stats, TimeProvider time)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _tag = new("outbox", name);
+        _appended = _meter.CreateCounter<long>("edgetwin.outbox.appended", "{record}", "Records appended durably.");
+        _condensed = _meter.CreateCounter<long>("edgetwin.outbox.condensed", "{record}", "Raw entries condensed into summaries for the disk budget.");
+        _dropped = _meter.CreateCounter<long>("edgetwin.outbox.dropped", "{record}", "Summary/raw entries dropped for the disk budget or the maximum age.");
+        _writeErrors = _meter.CreateCounter<long>("edgetwin.outbox.write_errors", "{error}", "Commits that failed (the batch stays with the caller).");
+        _commitMs = _meter.CreateHistogram<double>("edgetwin.outbox.commit.duration", "ms", "Time of one durable commit including fsync.");
+        _meter.CreateObservableGauge("edgetwin.outbox.depth", () => new Measurement<long>(stats().Depth, _tag), "{record}", "Entries not yet acknowledged by every uplink.");
+        _meter.CreateObservableGauge("edgetwin.outbox.bytes", () => new Measurement<long>(stats().Bytes, _tag), "By", "Size of the outbox files.");
+        _meter.CreateObservableGauge(
+            "edgetwin.outbox.oldest_age",
+            () => new Measurement<double>(stats().OldestAge(time.GetUtcNow())?.TotalSeconds ?? 0, _tag),
+            "s",
+            "Age of the oldest entry held.");
+    }
+
+    public void Appended(long n) => _appended.Add(n, _tag);
+
+    public void Condensed(long n) => _condensed.Add(n, _tag);
+
+    public void Dropped(long n) => _dropped.Add(n, _tag);
+
+    public void WriteError() => _writeErrors.Add(1, _tag);
+
+    public void Commit(TimeSpan elapsed) => _commitMs.Record(elapsed.TotalMilliseconds, _tag);
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Sensors.Common;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Sensor {DeviceId} ({Driver}) read failed: {Reason}")]
+    public static partial void ReadFailed(ILogger logger, string deviceId, string driver, string reason);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Input {DeviceId} changed to {State} ({Label})")]
+    public static partial void InputChanged(ILogger logger, string deviceId, int state, string label);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Pulse counter {DeviceId}: state file {Path} unreadable, starting from 0: {Reason}")]
+    public static partial void CounterStateUnreadable(ILogger logger, string deviceId, string path, string reason);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Pulse counter {DeviceId}: could not save state to {Path}: {Reason}")]
+    public static partial void CounterStateSaveFailed(ILogger logger, string deviceId, string path, string reason);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Sensor {DeviceId}: {What}")]
+    public static partial void SensorWarning(ILogger logger, string deviceId, string what);
+}

@@ -1,0 +1,28 @@
+using System.Device.I2c;
+using System.Globalization;
+using EdgeTwin.Sensors.Common;
+
+namespace EdgeTwin.Sensors.I2c;
+
+/// <summary>Where an I2C sensor sits (<c>address: i2c:BUS:ADDR</c>) and how its bus device is opened.</summary>
+public sealed record I2cSensorOptions : SensorOptions
+{
+    /// <summary>Linux bus number: <c>/dev/i2c-N</c>.</summary>
+    public required int BusId { get; init; }
+
+    /// <summary>7-bit device address (BME280 0x76/0x77, SHT3x 0x44/0x45).</summary>
+    public required int Address { get; init; }
+
+    /// <summary>Opens the bus device. Defaults to the real <c>/dev/i2c-N</c>; tests pass a simulated chip.</summary>
+    public Func<I2cConnectionSettings, I2cDevice> OpenDevice { get; init; } = I2cDevice.Create;
+
+    /// <summary>BME280 oversampling of every channel: 1, 2, 4, 8 or 16 (profile parameter <c>oversampling</c>).</summary>
+    public int Oversampling { get; init; } = 4;
+
+    /// <summary>SHT3x single-shot repeatability (profile parameter <c>repeatability</c>).</summary>
+    public Sht3xRepeatability Repeatability { get; init; } = Sht3xRepeatability.High;
+
+    public string BusName => "i2c-" + BusId.ToString(CultureInfo.InvariantCulture);
+
+    public string AddressText => "0x" + Address.ToString("x2", CultureInfo.InvariantCulture);
+}

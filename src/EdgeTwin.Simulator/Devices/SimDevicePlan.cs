@@ -1,0 +1,40 @@
+using EdgeTwin.Simulator.Physics;
+
+namespace EdgeTwin.Simulator.Devices;
+
+/// <summary>Which device profile each kind of simulated device speaks (ids of files in <c>device-profiles/</c>).</summary>
+public sealed record SimProfiles
+{
+    public string Pdu { get; init; } = "apc-rpdu2";
+
+    /// <summary>Profiles for UPS units, used in turn (ups1 the first, ups2 the second, …).</summary>
+    public IReadOnlyList<string> Ups { get; init; } = ["ietf-ups-mib", "apc-smart-ups"];
+
+    public string CoolingUnit { get; init; } = "liebert-gp-crac";
+
+    public string Drive { get; init; } = "abb-acs580";
+
+    /// <summary>The site's main meter (Modbus), or null for none.</summary>
+    public string? Meter { get; init; } = "eastron-sdm630";
+}
+
+/// <summary>The devices a simulated site exposes: one per PDU, UPS, cooling unit and machine, plus the main meter.</summary>
+public static class SimDevicePlan
+{
+    public static IReadOnlyList<SimDeviceBinding> For(SiteSpec spec, SimProfiles? profiles = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        profiles ??= new SimProfiles();
+        var devices = new List<SimDeviceBinding>();
+        devices.AddRange(spec.Pdus.Select(p => new SimDeviceBinding(p.Id, profiles.Pdu, SimEntityKind.Pdu, p.Id)));
+        devices.AddRange(spec.Upses.Select((u, i) => new SimDeviceBinding(u.Id, profiles.Ups[i % profiles.Ups.Count], SimEntityKind.Ups, u.Id)));
+        devices.AddRange(spec.CoolingUnits.Select(u => new SimDeviceBinding(u.Id, profiles.CoolingUnit, SimEntityKind.CoolingUnit, u.Id)));
+        devices.AddRange(spec.Machines.Select((m, i) => new SimDeviceBinding($"drive{i + 1}", profiles.Drive, SimEntityKind.Machine, m.Id)));
+        if (profiles.Meter is not null)
+        {
+            devices.Add(new SimDeviceBinding("meter1", profiles.Meter, SimEntityKind.Meter, spec.Room.Id));
+        }
+
+        return devices;
+    }
+}

@@ -1,0 +1,445 @@
+using System.Collections.Concurrent;
+using EdgeTwin.Simulator.Faults;
+
+namespace EdgeTwin.Simulator.Physics;
+
+/// <summary>Something that happened in the simulation (a fault applied, servers shutting down, a machine failing).</summary>
+public sealed record SimEvent(DateTimeOffset Time, string Source, string Message);
+
+/// <summary>
+/// The whole simulated site and its physics, advanced in explicit steps (deterministic for a seed:
+/// nothing reads the wall clock). One lumped thermal network per room:
+/// <list type="bullet">
+/// <item>the room air and structure form one heat capacity at the hot-air (return) temperature;</item>
+/// <item>each cooling unit takes room air in and supplies it at its (lagged, capacity-limited) supply temperature;</item>
+/// <item>each rack's inlet mixes the cold air that reaches it (coupling fractions of each unit's airflow) with
+///   recirculated room air: a base share always, and all of its shortfall when cold air is short;</item>
+/// <item>IT and fan power heat the room; cooling coils and the envelope remove heat.</item>
+/// </list>
+/// Thread safety: <see cref="Step"/>, <see cref="AdvanceTo"/> and <see cref="Apply"/> take <see cref="SyncRoot"/>;
+/// readers that need a consistent view across several values take it too.
+/// </summary>
+public sealed class SimulatedSite
+{
+    /// <summary>Largest internal integration step; longer steps are split.</summary>
+    public static readonly TimeSpan MaxStep = TimeSpan.FromSeconds(1);
+
+    private readonly SimRandom _sensorRandom;
+    private readonly Dictionary<string, SimRack> _racks;
+    private readonly Dictionary<string, SimCoolingUnit> _units;
+    private readonly Dictionary<string, SimPdu> _pdus;
+    private readonly Dictionary<string, SimUps> _upses;
+    private readonly Dictionary<string, SimMachine> _machines;
+    private readonly double[][] _coupling; // [unit][rack]
+    private readonly List<int>[] _servedByUnit; // racks each unit's controller watches
+    private readonly List<SimPdu>[] _pdusByRack;
+    private readonly List<FaultCommand> _scheduled = [];
+    private readonly List<SimEvent> _events = [];
+    private readonly ConcurrentDictionary<string, DeviceFault> _deviceFaults = new(StringComparer.Ordinal);
+
+    public SimulatedSite(SiteSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        Spec = spec;
+        var seeds = new SimRandom(spec.Seed);
+        _sensorRandom = new SimRandom(seeds.NextSeed());
+        var rackList = spec.Racks.Select((r, i) => new SimRack(r, i, 20, new SimRandom(seeds.NextSeed()))).ToList();
+        Racks = rackList;
+        _racks = rackList.ToDictionary(r => r.Id, StringComparer.Ordinal);
+        var unitList = spec.CoolingUnits.Select((u, j) => new SimCoolingUnit(u, j, u.SupplySetpointC, 0.6)).ToList();
+        CoolingUnits = unitList;
+        _units = unitList.ToDictionary(u => u.Id, StringComparer.Ordinal);
+        _coupling = new double[unitList.Count][];
+        _servedByUnit = new List<int>[unitList.Count];
+        for (var j = 0; j < unitList.Count; j++)
+        {
+            _coupling[j] = new double[rackList.Count];
+            foreach (var (rackId, fraction) in unitList[j].Spec.Coupling)
+            {
+                if (!_racks.TryGetValue(rackId, out var rack))
+                {
+                    throw new ArgumentException($"cooling unit '{unitList[j].Id}': coupling names unknown rack '{rackId}'", nameof(spec));
+                }
+
+                _coupling[j][rack.Index] = fraction;
+            }
+
+            var serves = unitList[j].Spec.Serves.Count > 0 ? unitList[j].Spec.Serves : unitList[j].Spec.Coupling.Keys.ToList();
+            _servedByUnit[j] = [.. serves.Where(_racks.ContainsKey).Select(id => _racks[id].Index)];
+        }
+
+        Room = new SimRoom(spec.Room, 28);
+        var upsList = spec.Upses.Select(u => new SimUps(u)).ToList();
+        Upses = upsList;
+        _upses = upsList.ToDictionary(u => u.Id, StringComparer.Ordinal);
+        _pdusByRack = [.. rackList.Select(_ => new List<SimPdu>())];
+        var pduList = new List<SimPdu>(spec.Pdus.Count);
+        foreach (var p in spec.Pdus)
+        {
+            if (!_racks.TryGetValue(p.Rack, out var rack))
+            {
+                throw new ArgumentException($"PDU '{p.Id}': unknown rack '{p.Rack}'", nameof(spec));
+            }
+
+            if (p.Upstream is not null && !_upses.ContainsKey(p.Upstream))
+            {
+                throw new ArgumentException($"PDU '{p.Id}': unknown upstream UPS '{p.Upstream}'", nameof(spec));
+            }
+
+            var pdu = new SimPdu(p, rack);
+            pduList.Add(pdu);
+            _pdusByRack[rack.Index].Add(pdu);
+        }
+
+        Pdus = pduList;
+        _pdus = pduList.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var machineList = spec.Machines.Select(m => new SimMachine(m, new SimRandom(seeds.NextSeed()))).ToList();
+        Machines = machineList;
+        _machines = machineList.ToDictionary(m => m.Id, StringComparer.Ordinal);
+
+        Now = spec.Start - spec.WarmUp;
+        if (spec.WarmUp > TimeSpan.Zero)
+        {
+            StepCore(spec.WarmUp);
+        }
+
+        Now = spec.Start;
+        _events.Clear();
+        ResetEnergyAccounts();
+    }
+
+    public SiteSpec Spec { get; }
+
+    public Lock SyncRoot { get; } = new();
+
+    public DateTimeOffset Now { get; private set; }
+
+    public TimeSpan Elapsed => Now - Spec.Start;
+
+    public SimRoom Room { get; }
+
+    public IReadOnlyList<SimRack> Racks { get; }
+
+    public IReadOnlyList<SimCoolingUnit> CoolingUnits { get; }
+
+    public IReadOnlyList<SimPdu> Pdus { get; }
+
+    public IReadOnlyList<SimUps> Upses { get; }
+
+    public IReadOnlyList<SimMachine> Machines { get; }
+
+    /// <summary>IT heat plus fan heat put into the room since the last reset (kJ).</summary>
+    public double HeatInKj { get; private set; }
+
+    /// <summary>Heat removed by cooling and lost through the envelope since the last reset (kJ).</summary>
+    public double HeatOutKj { get; private set; }
+
+    /// <summary>Room temperature when the energy accounts were last reset.</summary>
+    public double AccountStartRoomC { get; private set; }
+
+    public double TotalItKw => Racks.Sum(r => r.PowerKw);
+
+    public double TotalCoolingKw => CoolingUnits.Sum(u => u.CoolingKw);
+
+    public SimRack Rack(string id) => Find(_racks, id, "rack");
+
+    public SimCoolingUnit CoolingUnit(string id) => Find(_units, id, "cooling unit");
+
+    public SimPdu Pdu(string id) => Find(_pdus, id, "PDU");
+
+    public SimUps Ups(string id) => Find(_upses, id, "UPS");
+
+    public SimMachine Machine(string id) => Find(_machines, id, "machine");
+
+    /// <summary>Fraction of a unit's airflow that reaches a rack (the hidden coupling).</summary>
+    public double Coupling(string unitId, string rackId) => _coupling[CoolingUnit(unitId).Index][Rack(rackId).Index];
+
+    public void ResetEnergyAccounts()
+    {
+        lock (SyncRoot)
+        {
+            HeatInKj = 0;
+            HeatOutKj = 0;
+            AccountStartRoomC = Room.TemperatureC;
+        }
+    }
+
+    /// <summary>Events so far (faults applied, shutdowns, failures), oldest first.</summary>
+    public IReadOnlyList<SimEvent> Events()
+    {
+        lock (SyncRoot)
+        {
+            return [.. _events];
+        }
+    }
+
+    public DeviceFault DeviceFault(string deviceId) => _deviceFaults.TryGetValue(deviceId, out var f) ? f : Faults.DeviceFault.None;
+
+    /// <summary>Advances the simulation by <paramref name="dt"/> in steps of at most <see cref="MaxStep"/>.</summary>
+    public void Step(TimeSpan dt)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(dt, TimeSpan.Zero);
+        lock (SyncRoot)
+        {
+            StepCore(dt);
+        }
+    }
+
+    /// <summary>Advances to <paramref name="time"/>; earlier times are ignored (time never runs back).</summary>
+    public void AdvanceTo(DateTimeOffset time)
+    {
+        lock (SyncRoot)
+        {
+            if (time > Now)
+            {
+                StepCore(time - Now);
+            }
+        }
+    }
+
+    /// <summary>Applies a fault now, or schedules it when it has an <see cref="FaultCommand.At"/> later than now.</summary>
+    public void Apply(FaultCommand fault)
+    {
+        ArgumentNullException.ThrowIfNull(fault);
+        lock (SyncRoot)
+        {
+            Validate(fault);
+            if (fault.At is { } at && Spec.Start + at > Now)
+            {
+                _scheduled.Add(fault);
+                _scheduled.Sort((a, b) => a.At!.Value.CompareTo(b.At!.Value));
+                return;
+            }
+
+            ApplyNow(fault);
+        }
+    }
+
+    private void StepCore(TimeSpan total)
+    {
+        var end = Now + total;
+        while (Now < end)
+        {
+            var dt = end - Now > MaxStep ? MaxStep : end - Now;
+            while (_scheduled.Count > 0 && Spec.Start + _scheduled[0].At!.Value <= Now)
+            {
+                var fault = _scheduled[0];
+                _scheduled.RemoveAt(0);
+                ApplyNow(fault);
+            }
+
+            Now += dt;
+            Integrate(dt.TotalSeconds);
+        }
+    }
+
+    private void Integrate(double dt)
+    {
+        var daily = DailyLevel(Now);
+
+        // Power chain first: which feeds are live decides which servers have power.
+        foreach (var ups in Upses)
+        {
+            foreach (var pdu in Pdus)
+            {
+                if (pdu.Spec.Upstream == ups.Id)
+                {
+                    pdu.Powered = ups.OutputOn;
+                }
+            }
+        }
+
+        for (var i = 0; i < Racks.Count; i++)
+        {
+            var rack = Racks[i];
+            var feeds = _pdusByRack[i];
+            rack.Powered = feeds.Count == 0 || feeds.Any(p => p.Powered);
+            rack.ExtraLoadKw = feeds.Where(p => p.Powered).Sum(p => p.OverloadKw);
+            var shutdowns = rack.UpdateLoad(dt, daily, Spec.ThermalShutdownInletC);
+            if (shutdowns > 0)
+            {
+                _events.Add(new SimEvent(Now, rack.Id, $"{shutdowns} server(s) shut down on inlet over-temperature ({rack.InletC:0.0} °C at the rack's mid height)"));
+            }
+        }
+
+        // Cooling units react to the warmest inlet among the racks they serve.
+        var roomC = Room.TemperatureC;
+        for (var j = 0; j < CoolingUnits.Count; j++)
+        {
+            var warmest = double.NegativeInfinity;
+            foreach (var i in _servedByUnit[j])
+            {
+                warmest = Math.Max(warmest, Racks[i].InletC);
+            }
+
+            CoolingUnits[j].Update(dt, roomC, double.IsNegativeInfinity(warmest) ? roomC : warmest);
+        }
+
+        // Cold air reaching each rack, and its mixed supply temperature.
+        for (var i = 0; i < Racks.Count; i++)
+        {
+            double flow = 0, weighted = 0;
+            for (var j = 0; j < CoolingUnits.Count; j++)
+            {
+                var f = _coupling[j][i] * CoolingUnits[j].AirflowKgPerS;
+                flow += f;
+                weighted += f * CoolingUnits[j].SupplyC;
+            }
+
+            Racks[i].ColdAirKgPerS = flow;
+            Racks[i].UpdateTemperatures(dt, flow > 0 ? weighted / flow : roomC, roomC);
+        }
+
+        // Room energy balance (explicit Euler on the fluxes of this step).
+        var heatInKw = TotalItKw + CoolingUnits.Sum(u => u.FanPowerKw);
+        var heatOutKw = TotalCoolingKw + Room.EnvelopeLossKw;
+        Room.TemperatureC += (heatInKw - heatOutKw) * dt / Room.HeatCapacityKjPerK;
+        HeatInKj += heatInKw * dt;
+        HeatOutKj += heatOutKw * dt;
+
+        for (var i = 0; i < Racks.Count; i++)
+        {
+            var live = _pdusByRack[i].Count(p => p.Powered);
+            foreach (var pdu in _pdusByRack[i])
+            {
+                pdu.Update(dt, live);
+            }
+        }
+
+        foreach (var ups in Upses)
+        {
+            var wasOn = ups.OutputOn;
+            ups.Update(dt, Pdus.Where(p => p.Spec.Upstream == ups.Id).Sum(p => p.PowerKw));
+            if (wasOn && !ups.OutputOn)
+            {
+                _events.Add(new SimEvent(Now, ups.Id, "battery exhausted: output off"));
+            }
+        }
+
+        foreach (var machine in Machines)
+        {
+            if (machine.Update(dt))
+            {
+                _events.Add(new SimEvent(Now, machine.Id, $"bearing failed after {machine.RunHours:0.0} h running: drive tripped (fault {machine.FaultCode})"));
+            }
+        }
+
+        foreach (var rack in Racks)
+        {
+            rack.InletSensor.Update(rack.InletC, dt, _sensorRandom);
+            rack.OutletSensor.Update(rack.OutletC, dt, _sensorRandom);
+        }
+
+        foreach (var unit in CoolingUnits)
+        {
+            unit.UpdateSensors(dt, _sensorRandom);
+        }
+    }
+
+    /// <summary>0 at the 03:00 trough, 1 at the 15:00 peak; weekends run at 70 % of the swing.</summary>
+    internal static double DailyLevel(DateTimeOffset time)
+    {
+        var hours = time.UtcDateTime.TimeOfDay.TotalHours;
+        var level = 0.5 - (0.5 * Math.Cos(2 * Math.PI * (hours - 3) / 24));
+        var weekend = time.UtcDateTime.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday;
+        return (weekend ? 0.7 * level : level) - 0.5;
+    }
+
+    private void Validate(FaultCommand fault)
+    {
+        _ = fault.Kind switch
+        {
+            FaultKind.CoolingStop or FaultKind.CoolingFanFail or FaultKind.CoolingRestore => (object)CoolingUnit(fault.Target),
+            FaultKind.PduOverload or FaultKind.PduClear => Pdu(fault.Target),
+            FaultKind.UtilityFail or FaultKind.UtilityRestore => Ups(fault.Target),
+            FaultKind.MachineStop or FaultKind.MachineStart or FaultKind.MachineWear => Machine(fault.Target),
+            FaultKind.RackRestart => Rack(fault.Target),
+            _ => fault.Target,
+        };
+    }
+
+    private void ApplyNow(FaultCommand fault)
+    {
+        var message = fault.Kind switch
+        {
+            FaultKind.CoolingStop => SetUnit(fault.Target, CoolingUnitState.Stopped, "stopped"),
+            FaultKind.CoolingFanFail => SetUnit(fault.Target, CoolingUnitState.FanFailed, "fans failed"),
+            FaultKind.CoolingRestore => SetUnit(fault.Target, CoolingUnitState.Running, "running again"),
+            FaultKind.PduOverload => OverloadPdu(fault.Target, fault.Argument),
+            FaultKind.PduClear => ClearPdu(fault.Target),
+            FaultKind.UtilityFail => SetUtility(fault.Target, failed: true),
+            FaultKind.UtilityRestore => SetUtility(fault.Target, failed: false),
+            FaultKind.MachineStop => SetMachine(fault.Target, MachineState.Stopped),
+            FaultKind.MachineStart => SetMachine(fault.Target, MachineState.Running),
+            FaultKind.MachineWear => SetWear(fault.Target, fault.Argument!.Value),
+            FaultKind.RackRestart => RestartRack(fault.Target),
+            FaultKind.DeviceDark => SetDeviceFault(fault.Target, new DeviceFault(Dark: true), "dark: drops every request"),
+            FaultKind.DeviceSlow => SetDeviceFault(fault.Target, new DeviceFault(Delay: fault.Delay!.Value), $"slow: answers {fault.Delay!.Value.TotalMilliseconds:0} ms late"),
+            FaultKind.DeviceGarble => SetDeviceFault(fault.Target, new DeviceFault(GarbleProbability: fault.Argument ?? 1), $"garbles {(fault.Argument ?? 1) * 100:0} % of its answers"),
+            FaultKind.DeviceOk => SetDeviceFault(fault.Target, Faults.DeviceFault.None, "answers normally again"),
+            _ => throw new ArgumentOutOfRangeException(nameof(fault), fault.Kind, "unknown fault kind"),
+        };
+        _events.Add(new SimEvent(Now, fault.Target, message));
+    }
+
+    private string SetUnit(string id, CoolingUnitState state, string message)
+    {
+        CoolingUnit(id).State = state;
+        return "cooling unit " + message;
+    }
+
+    private string OverloadPdu(string id, double? extraKw)
+    {
+        var pdu = Pdu(id);
+        // By default add enough load on phase 1 to take it to 110 % of its breaker rating.
+        var kw = extraKw ?? Math.Max(0.5, ((1.1 * pdu.Spec.BreakerA) - pdu.PhaseCurrentA(0)) * pdu.Spec.VoltageV * pdu.Spec.PowerFactor / 1000);
+        pdu.OverloadKw = kw;
+        return $"PDU overloaded: {kw:0.0} kW extra on outlet 1";
+    }
+
+    private string ClearPdu(string id)
+    {
+        Pdu(id).OverloadKw = 0;
+        return "PDU overload removed";
+    }
+
+    private string SetUtility(string id, bool failed)
+    {
+        Ups(id).UtilityFailed = failed;
+        return failed ? "utility failed: on battery" : "utility restored";
+    }
+
+    private string RestartRack(string id)
+    {
+        Rack(id).RestartServers();
+        return "servers powered on again";
+    }
+
+    private string SetMachine(string id, MachineState state)
+    {
+        var machine = Machine(id);
+        if (state == MachineState.Running && machine.Wear >= 1)
+        {
+            // Starting a failed machine means it was repaired: new bearing.
+            machine.Wear = 0;
+        }
+
+        machine.State = state;
+        return state == MachineState.Running ? "machine started" : "machine stopped";
+    }
+
+    private string SetWear(string id, double wear)
+    {
+        Machine(id).Wear = wear;
+        return $"bearing wear set to {wear:0.00}";
+    }
+
+    private string SetDeviceFault(string deviceId, DeviceFault fault, string message)
+    {
+        _deviceFaults[deviceId] = fault;
+        return "device " + message;
+    }
+
+    private static T Find<T>(Dictionary<string, T> map, string id, string what) =>
+        map.TryGetValue(id, out var value) ? value : throw new KeyNotFoundException($"simulated site has no {what} '{id}' (known: {string.Join(", ", map.Keys.Take(20))})");
+}

@@ -1,0 +1,160 @@
+using System.Globalization;
+
+namespace EdgeTwin.Simulator.Physics;
+
+/// <summary>What to generate; everything not given is drawn from the seed.</summary>
+public sealed record SiteGenerationOptions
+{
+    public int Racks { get; init; } = 10;
+
+    public int CoolingUnits { get; init; } = 2;
+
+    public int Machines { get; init; }
+
+    public int Seed { get; init; } = 1;
+
+    public int RacksPerRow { get; init; } = 10;
+
+    /// <summary>Range of rack design power (kW at full load) the racks are drawn from.</summary>
+    public double MinRackKw { get; init; } = 4;
+
+    public double MaxRackKw { get; init; } = 10;
+
+    public int ServersPerRack { get; init; } = 10;
+
+    /// <summary>Total cooling capacity as a multiple of the total design IT load.</summary>
+    public double CoolingMargin { get; init; } = 1.3;
+
+    public DateTimeOffset? Start { get; init; }
+}
+
+/// <summary>
+/// Draws a site from options and a seed: rows of racks, cooling units spread along them with a coupling
+/// that falls off with distance (neighbouring units share racks), two PDUs per rack on a 2N UPS pair,
+/// and machines on one production line.
+/// </summary>
+public static class SiteGenerator
+{
+    public static SiteSpec Generate(SiteGenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Racks);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.CoolingUnits);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.Machines);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.RacksPerRow);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.ServersPerRack);
+
+        var rng = new SimRandom(options.Seed);
+        var racks = new List<RackSpec>(options.Racks);
+        for (var i = 0; i < options.Racks; i++)
+        {
+            var row = RowName(i / options.RacksPerRow);
+            var position = (i % options.RacksPerRow) + 1;
+            var rowLength = Math.Min(options.RacksPerRow, options.Racks - (i / options.RacksPerRow * options.RacksPerRow));
+            var rowEnd = position == 1 || position == rowLength;
+            var designKw = Math.Round(rng.Uniform(options.MinRackKw, options.MaxRackKw), 1);
+            racks.Add(new RackSpec(
+                Id: row + position.ToString("00", CultureInfo.InvariantCulture),
+                Row: row,
+                Position: position,
+                DesignKw: designKw,
+                Servers: options.ServersPerRack,
+                BaseRecirculation: rng.Uniform(0.02, 0.08) + (rowEnd ? 0.06 : 0),
+                TopRecirculation: rng.Uniform(0.05, 0.2),
+                PowerBudgetKw: Math.Ceiling(designKw * 1.2))
+            {
+                BaseUtilisation = rng.Uniform(0.45, 0.65),
+                DailyAmplitude = rng.Uniform(0.1, 0.25),
+            });
+        }
+
+        var totalKw = racks.Sum(r => r.DesignKw);
+        var units = new List<CoolingUnitSpec>(options.CoolingUnits);
+        for (var j = 0; j < options.CoolingUnits; j++)
+        {
+            // Units stand evenly along the racks; each one's air reaches racks with a weight falling off
+            // exponentially with distance, so neighbouring units share the racks between them.
+            var position = (j + 0.5) * options.Racks / options.CoolingUnits;
+            var reach = Math.Max(1.5, 0.6 * options.Racks / options.CoolingUnits);
+            var weights = new Dictionary<string, double>(StringComparer.Ordinal);
+            for (var i = 0; i < racks.Count; i++)
+            {
+                weights[racks[i].Id] = Math.Exp(-Math.Abs(i + 0.5 - position) / reach);
+            }
+
+            var bypass = rng.Uniform(0.05, 0.15);
+            var sum = weights.Values.Sum();
+            var coupling = weights
+                .Select(w => (w.Key, Value: Math.Round((1 - bypass) * w.Value / sum, 4)))
+                .Where(w => w.Value >= 0.005)
+                .ToDictionary(w => w.Key, w => w.Value, StringComparer.Ordinal);
+            var capacity = Math.Ceiling(totalKw * options.CoolingMargin / options.CoolingUnits / 5) * 5;
+            var servesThreshold = coupling.Values.Max() * 0.3;
+            units.Add(new CoolingUnitSpec($"crac{j + 1}", capacity, Math.Round(rng.Uniform(17, 20), 1), coupling)
+            {
+                DesignDeltaTK = rng.Uniform(10, 12),
+                Serves = [.. coupling.Where(c => c.Value >= servesThreshold).Select(c => c.Key)],
+            });
+        }
+
+        var pdus = new List<PduSpec>(racks.Count * 2);
+        foreach (var rack in racks)
+        {
+            // A rack's breakers are sized for its design load on one feed (2N), with the 80 % derating.
+            var phases = rack.DesignKw > 7 ? 3 : 1;
+            var breaker = phases == 3 ? 16 : 32;
+            pdus.Add(new PduSpec($"pdu-{rack.Id.ToLowerInvariant()}-a", rack.Id, "a", "ups1", breaker, phases));
+            pdus.Add(new PduSpec($"pdu-{rack.Id.ToLowerInvariant()}-b", rack.Id, "b", "ups2", breaker, phases));
+        }
+
+        var upsKw = Math.Ceiling(totalKw * 1.25 / 10) * 10;
+        var upses = new List<UpsSpec>
+        {
+            new("ups1", upsKw, Math.Round(upsKw * rng.Uniform(8, 15) / 60, 1)),
+            new("ups2", upsKw, Math.Round(upsKw * rng.Uniform(8, 15) / 60, 1)),
+        };
+
+        var machines = new List<MachineSpec>(options.Machines);
+        for (var m = 0; m < options.Machines; m++)
+        {
+            machines.Add(new MachineSpec(
+                Id: $"m{m + 1}",
+                Line: "line1",
+                RatedKw: new[] { 7.5, 11, 15, 22, 30 }[rng.Next(0, 5)],
+                LoadFactor: rng.Uniform(0.55, 0.85),
+                InitialWear: rng.Uniform(0, 0.4),
+                HoursToFailure: rng.Uniform(24 * 5, 24 * 30)));
+        }
+
+        return new SiteSpec
+        {
+            Seed = options.Seed,
+            Start = options.Start ?? SiteSpec.DefaultStart,
+            Room = new RoomSpec(
+                "room1",
+                VolumeM3: Math.Round(options.Racks * rng.Uniform(20, 40)),
+                MassFactor: rng.Uniform(3, 6),
+                EnvelopeUaKwPerK: Math.Round(0.02 * options.Racks, 2)),
+            Racks = racks,
+            CoolingUnits = units,
+            Pdus = pdus,
+            Upses = upses,
+            Machines = machines,
+        };
+    }
+
+    private static string RowName(int index)
+    {
+        // A..Z, then AA, AB, … for very large sites.
+        var name = string.Empty;
+        index++;
+        while (index > 0)
+        {
+            index--;
+            name = (char)('A' + (index % 26)) + name;
+            index /= 26;
+        }
+
+        return name;
+    }
+}

@@ -1,0 +1,469 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using EdgeTwin.Snmp.Messages;
+using EdgeTwin.Snmp.Security;
+using EdgeTwin.Snmp.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Snmp.Client;
+
+/// <summary>
+/// SNMP manager. One UDP socket serves any number of concurrent requests to any number of agents; responses are
+/// matched by request-id (v1/v2c) or msgID (v3) and by source address. Every request has its own timeout and
+/// retries, driven by timers that fire whether or not anything arrives, plus the caller's CancellationToken.
+/// </summary>
+public sealed partial class SnmpClient : IAsyncDisposable
+{
+    private readonly SnmpUdpTransport _transport;
+    private readonly ConcurrentDictionary<int, Pending> _pending = new();
+    private readonly ConcurrentDictionary<IPEndPoint, Lazy<Task<EngineState>>> _engines = new();
+    private readonly ILogger _logger;
+    private int _nextId;
+
+    public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null)
+    {
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _transport = SnmpUdpTransport.Bind(bind, _logger);
+        _nextId = RandomNumberGenerator.GetInt32(1, int.MaxValue / 2);
+        _transport.Start(OnDatagram);
+    }
+
+    public IPEndPoint LocalEndPoint => _transport.LocalEndPoint;
+
+    /// <summary>Requests currently waiting for an answer.</summary>
+    public int InFlight => _pending.Count;
+
+    public async Task<IReadOnlyList<VarBind>> GetAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    {
+        var response = await RequestAsync(target, id => SnmpPdu.Get(id, oids), cancellationToken).ConfigureAwait(false);
+        if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
+        {
+            // Split and ask again: the halves' answers fit where the whole did not.
+            var half = oids.Count / 2;
+            var first = await GetAsync(target, oids.Take(half).ToArray(), cancellationToken).ConfigureAwait(false);
+            var second = await GetAsync(target, oids.Skip(half).ToArray(), cancellationToken).ConfigureAwait(false);
+            return [.. first, .. second];
+        }
+        ThrowOnError(target, response, oids);
+        return response.VarBinds;
+    }
+
+    public async Task<IReadOnlyList<VarBind>> GetNextAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    {
+        var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, oids), cancellationToken).ConfigureAwait(false);
+        if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
+        {
+            var half = oids.Count / 2;
+            var first = await GetNextAsync(target, oids.Take(half).ToArray(), cancellationToken).ConfigureAwait(false);
+            var second = await GetNextAsync(target, oids.Skip(half).ToArray(), cancellationToken).ConfigureAwait(false);
+            return [.. first, .. second];
+        }
+        ThrowOnError(target, response, oids);
+        return response.VarBinds;
+    }
+
+    public async Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    {
+        if (target.Version == SnmpVersion.V1)
+        {
+            throw new ArgumentException($"{target}: GetBulk does not exist in SNMPv1", nameof(target));
+        }
+        while (true)
+        {
+            var reps = maxRepetitions;
+            var response = await RequestAsync(target, id => SnmpPdu.GetBulk(id, nonRepeaters, reps, oids), cancellationToken).ConfigureAwait(false);
+            if (response.ErrorStatus == SnmpErrorStatus.TooBig && maxRepetitions > 1)
+            {
+                maxRepetitions /= 2;
+                continue;
+            }
+            ThrowOnError(target, response, oids);
+            return response.VarBinds;
+        }
+    }
+
+    public async Task<IReadOnlyList<VarBind>> SetAsync(SnmpTarget target, IReadOnlyList<VarBind> varBinds, CancellationToken cancellationToken)
+    {
+        var response = await RequestAsync(target, id => SnmpPdu.Set(id, varBinds), cancellationToken).ConfigureAwait(false);
+        ThrowOnError(target, response, varBinds.Select(v => v.Oid).ToArray());
+        return response.VarBinds;
+    }
+
+    /// <summary>Walks the subtree under <paramref name="root"/> with GetNext (works with v1).</summary>
+    public async Task<IReadOnlyList<VarBind>> WalkAsync(SnmpTarget target, Oid root, CancellationToken cancellationToken, int maxRows = 100_000)
+    {
+        var rows = new List<VarBind>();
+        var current = root;
+        while (rows.Count < maxRows)
+        {
+            var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, [current]), cancellationToken).ConfigureAwait(false);
+            if (response.ErrorStatus == SnmpErrorStatus.NoSuchName && target.Version == SnmpVersion.V1)
+            {
+                break; // v1 end of MIB
+            }
+            ThrowOnError(target, response, [current]);
+            if (response.VarBinds.Count == 0)
+            {
+                break;
+            }
+            var vb = response.VarBinds[0];
+            if (vb.Value.IsException || !vb.Oid.IsChildOf(root))
+            {
+                break;
+            }
+            CheckIncreasing(target, current, vb.Oid);
+            rows.Add(vb);
+            current = vb.Oid;
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// Walks the subtree under <paramref name="root"/> with GetBulk (GetNext for v1). Stops at the end of the subtree,
+    /// at endOfMibView, or after <paramref name="maxRows"/>; an agent that returns non-increasing OIDs is an error (loop).
+    /// </summary>
+    public async Task<IReadOnlyList<VarBind>> BulkWalkAsync(SnmpTarget target, Oid root, CancellationToken cancellationToken, int maxRows = 100_000)
+    {
+        if (target.Version == SnmpVersion.V1)
+        {
+            return await WalkAsync(target, root, cancellationToken, maxRows).ConfigureAwait(false);
+        }
+        var rows = new List<VarBind>();
+        var current = root;
+        while (rows.Count < maxRows)
+        {
+            var reps = Math.Max(1, Math.Min(target.MaxRepetitions, maxRows - rows.Count));
+            var vbs = await GetBulkAsync(target, 0, reps, [current], cancellationToken).ConfigureAwait(false);
+            if (vbs.Count == 0)
+            {
+                break;
+            }
+            foreach (var vb in vbs)
+            {
+                if (vb.Value.IsException || !vb.Oid.IsChildOf(root))
+                {
+                    return rows;
+                }
+                CheckIncreasing(target, current, vb.Oid);
+                rows.Add(vb);
+                current = vb.Oid;
+                if (rows.Count >= maxRows)
+                {
+                    break;
+                }
+            }
+        }
+        return rows;
+    }
+
+    private static void CheckIncreasing(SnmpTarget target, Oid previous, Oid next)
+    {
+        if (next <= previous)
+        {
+            throw new SnmpException($"{target}: OID not increasing: {next.ToNumericString()} after {previous.ToNumericString()} (agent loop)");
+        }
+    }
+
+    private static void ThrowOnError(SnmpTarget target, SnmpPdu response, IReadOnlyList<Oid> asked)
+    {
+        if (response.ErrorStatus == SnmpErrorStatus.NoError)
+        {
+            return;
+        }
+        var where = response.ErrorIndex >= 1 && response.ErrorIndex <= asked.Count
+            ? $"{target}, OID {asked[response.ErrorIndex - 1].ToNumericString()}"
+            : target.ToString();
+        throw new SnmpErrorStatusException(response.ErrorStatus, response.ErrorIndex, where);
+    }
+
+    private int NextId()
+    {
+        var id = Interlocked.Increment(ref _nextId) & 0x7fffffff;
+        return id == 0 ? NextId() : id;
+    }
+
+    /// <summary>Sends one PDU (built with a fresh id) and returns the response PDU; raises timeout and USM errors.</summary>
+    public async Task<SnmpPdu> RequestAsync(SnmpTarget target, Func<int, SnmpPdu> makePdu, CancellationToken cancellationToken)
+    {
+        if (target.Version != SnmpVersion.V3)
+        {
+            var id = NextId();
+            var bytes = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(target.Version, target.Community, makePdu(id)));
+            var received = await ExchangeAsync(target, id, bytes, target.Retries, cancellationToken).ConfigureAwait(false);
+            return received.Message.Pdu!;
+        }
+        var user = target.User ?? throw new ArgumentException($"{target}: SNMPv3 needs a user", nameof(target));
+        var engine = await GetEngineAsync(target, cancellationToken).ConfigureAwait(false);
+        for (var attempt = 0; ; attempt++)
+        {
+            var id = NextId();
+            var bytes = BuildV3(target, user, engine, id, makePdu(id), V3Flags.Reportable | LevelFlags(user.Level));
+            Received received;
+            try
+            {
+                received = await ExchangeAsync(target, id, bytes, target.Retries, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SnmpTimeoutException) when (user.Level == SnmpSecurityLevel.AuthPriv)
+            {
+                // net-snmp silently drops a request it cannot decrypt. Tell "wrong privacy password" from "agent down":
+                // if the agent answers the same user at authNoPriv, authentication is fine and privacy is what fails.
+                if (await AnswersWithoutPrivacyAsync(target, user, engine, cancellationToken).ConfigureAwait(false))
+                {
+                    SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", nameof(UsmError.DecryptionError)));
+                    throw new SnmpUsmException(UsmError.DecryptionError,
+                        $"{target}: no answer at authPriv although the agent answers this user at authNoPriv: wrong privacy password or protocol ({user.Priv})");
+                }
+                throw;
+            }
+            var msg = received.Message;
+            var authenticated = (msg.Flags & V3Flags.Auth) != 0;
+            if (authenticated)
+            {
+                if (!Usm.VerifyAuthentication(received.Packet, user, msg.Usm.EngineId))
+                {
+                    throw UsmFailure(target, UsmError.ResponseAuthenticationFailed);
+                }
+                if (!Usm.TryDecrypt(msg, user, out var why))
+                {
+                    throw UsmFailure(target, UsmError.ResponseDecryptionFailed, why);
+                }
+                engine.Update(msg.Usm.EngineBoots, msg.Usm.EngineTime);
+            }
+            var pdu = msg.Pdu ?? throw UsmFailure(target, UsmError.ResponseDecryptionFailed, "encrypted response without authentication");
+            if (pdu.Type == PduType.Report)
+            {
+                var error = Usm.ReportError(pdu) ?? UsmError.OtherReport;
+                if (error == UsmError.NotInTimeWindow && attempt == 0)
+                {
+                    // RFC 3414 3.2.7: the report carries the agent's boots/time; take them and try once more.
+                    engine.Update(msg.Usm.EngineBoots, msg.Usm.EngineTime, force: true);
+                    LogTimeResync(_logger, target.EndPoint, msg.Usm.EngineBoots, msg.Usm.EngineTime);
+                    continue;
+                }
+                if (error == UsmError.UnknownEngineId && attempt == 0)
+                {
+                    _engines.TryRemove(target.EndPoint, out _);
+                    engine = await GetEngineAsync(target, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                throw UsmFailure(target, error, error == UsmError.OtherReport && pdu.VarBinds.Count > 0 ? pdu.VarBinds[0].ToString() : null);
+            }
+            if (!authenticated && user.Level != SnmpSecurityLevel.NoAuthNoPriv)
+            {
+                throw UsmFailure(target, UsmError.ResponseAuthenticationFailed, "the response was not authenticated");
+            }
+            return pdu;
+        }
+    }
+
+    private async Task<bool> AnswersWithoutPrivacyAsync(SnmpTarget target, SnmpV3User user, EngineState engine, CancellationToken cancellationToken)
+    {
+        var id = NextId();
+        var probe = BuildV3(target, user, engine, id, SnmpPdu.Get(id, []), V3Flags.Reportable | V3Flags.Auth);
+        try
+        {
+            var received = await ExchangeAsync(target, id, probe, 0, cancellationToken).ConfigureAwait(false);
+            return (received.Message.Flags & V3Flags.Auth) != 0 && Usm.VerifyAuthentication(received.Packet, user, received.Message.Usm.EngineId);
+        }
+        catch (SnmpTimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private SnmpUsmException UsmFailure(SnmpTarget target, UsmError error, string? detail = null)
+    {
+        SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", error.ToString()));
+        LogUsmError(_logger, target.EndPoint, error);
+        return new SnmpUsmException(error, $"{target}: {Usm.Describe(error)}{(detail is null ? "" : " - " + detail)}");
+    }
+
+    private static V3Flags LevelFlags(SnmpSecurityLevel level) => level switch
+    {
+        SnmpSecurityLevel.AuthPriv => V3Flags.Auth | V3Flags.Priv,
+        SnmpSecurityLevel.AuthNoPriv => V3Flags.Auth,
+        _ => V3Flags.None,
+    };
+
+    private static byte[] BuildV3(SnmpTarget target, SnmpV3User user, EngineState engine, int id, SnmpPdu pdu, V3Flags flags)
+    {
+        var (boots, time) = engine.Now();
+        var msg = new SnmpMessage
+        {
+            Version = SnmpVersion.V3,
+            MessageId = id,
+            Flags = flags,
+            Pdu = pdu,
+            ContextEngineId = engine.EngineId,
+            ContextName = Encoding.UTF8.GetBytes(target.ContextName),
+        };
+        return Usm.Encode(msg, user, engine.EngineId, boots, time);
+    }
+
+    private async Task<EngineState> GetEngineAsync(SnmpTarget target, CancellationToken cancellationToken)
+    {
+        var lazy = _engines.GetOrAdd(target.EndPoint, _ => new Lazy<Task<EngineState>>(() => DiscoverAsync(target)));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (lazy.Value.IsFaulted)
+        {
+            // Do not cache a failed discovery: the next request tries again.
+            _engines.TryRemove(new KeyValuePair<IPEndPoint, Lazy<Task<EngineState>>>(target.EndPoint, lazy));
+            throw;
+        }
+    }
+
+    /// <summary>RFC 3414 section 4: an unauthenticated, reportable request with an empty engine id draws a Report with the id.</summary>
+    private async Task<EngineState> DiscoverAsync(SnmpTarget target)
+    {
+        var id = NextId();
+        var probe = new SnmpMessage { Version = SnmpVersion.V3, MessageId = id, Flags = V3Flags.Reportable, Pdu = SnmpPdu.Get(id, []) };
+        var bytes = SnmpMessageCodec.Encode(probe);
+        var received = await ExchangeAsync(target, id, bytes, target.Retries, CancellationToken.None).ConfigureAwait(false);
+        var usm = received.Message.Usm;
+        if (usm.EngineId.Length == 0)
+        {
+            throw new SnmpUsmException(UsmError.UnknownEngineId, $"{target}: engine discovery returned an empty engine id");
+        }
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+#pragma warning disable CA1873 // guarded by IsEnabled above
+            LogDiscovered(_logger, target.EndPoint, Convert.ToHexString(usm.EngineId), usm.EngineBoots, usm.EngineTime);
+#pragma warning restore CA1873
+        }
+        return new EngineState(usm.EngineId, usm.EngineBoots, usm.EngineTime);
+    }
+
+    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, CancellationToken cancellationToken)
+    {
+        var pending = new Pending(target.EndPoint);
+        if (!_pending.TryAdd(id, pending))
+        {
+            throw new InvalidOperationException($"request id {id} already in flight");
+        }
+        try
+        {
+            SnmpMetrics.Requests.Add(1);
+            for (var attempt = 0; attempt <= retries; attempt++)
+            {
+                if (attempt > 0)
+                {
+                    SnmpMetrics.Retries.Add(1);
+                }
+                await _transport.SendAsync(datagram, target.EndPoint, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    return await pending.Completion.Task.WaitAsync(target.Timeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // next attempt
+                }
+            }
+            SnmpMetrics.Timeouts.Add(1);
+            throw new SnmpTimeoutException($"{target}: no response after {retries + 1} attempt(s) of {target.Timeout.TotalSeconds:0.###} s");
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    private void OnDatagram(ReadOnlyMemory<byte> datagram, IPEndPoint remote)
+    {
+        SnmpMessage msg;
+        try
+        {
+            msg = SnmpMessageCodec.Decode(datagram.Span);
+        }
+        catch (SnmpProtocolException ex)
+        {
+            SnmpMetrics.Malformed.Add(1);
+            LogMalformed(_logger, remote, ex.Reason, ex.Offset);
+            return;
+        }
+        var id = msg.Version == SnmpVersion.V3 ? msg.MessageId : msg.Pdu!.RequestId;
+        if (msg.Version != SnmpVersion.V3 && msg.Pdu!.Type != PduType.Response)
+        {
+            return;
+        }
+        if (_pending.TryGetValue(id, out var pending) && SnmpUdpTransport.Normalize(pending.Remote).Equals(remote))
+        {
+            pending.Completion.TrySetResult(new Received(datagram.ToArray(), msg));
+        }
+        else
+        {
+            SnmpMetrics.Unmatched.Add(1);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        foreach (var p in _pending.Values)
+        {
+            p.Completion.TrySetException(new ObjectDisposedException(nameof(SnmpClient)));
+        }
+        return _transport.DisposeAsync();
+    }
+
+    private sealed class Pending(IPEndPoint remote)
+    {
+        public IPEndPoint Remote { get; } = remote;
+        public TaskCompletionSource<Received> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed record Received(byte[] Packet, SnmpMessage Message);
+
+    /// <summary>The authoritative engine's id, boots and a clock running from the last sync.</summary>
+    private sealed class EngineState(byte[] engineId, int boots, int time)
+    {
+        private readonly Lock _lock = new();
+        private int _boots = boots;
+        private int _time = time;
+        private long _syncedAt = Stopwatch.GetTimestamp();
+
+        public byte[] EngineId { get; } = engineId;
+
+        public (int Boots, int Time) Now()
+        {
+            lock (_lock)
+            {
+                var elapsed = (int)Stopwatch.GetElapsedTime(_syncedAt).TotalSeconds;
+                return (_boots, _time + elapsed);
+            }
+        }
+
+        /// <summary>RFC 3414 3.2.7.b: move forward only (boots greater, or same boots and later time), unless forced by a report.</summary>
+        public void Update(int boots, int time, bool force = false)
+        {
+            lock (_lock)
+            {
+                var (_, now) = (_boots, _time + (int)Stopwatch.GetElapsedTime(_syncedAt).TotalSeconds);
+                if (force || boots > _boots || (boots == _boots && time > now))
+                {
+                    _boots = boots;
+                    _time = time;
+                    _syncedAt = Stopwatch.GetTimestamp();
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Malformed SNMP packet from {Remote}: {Reason} at offset {Offset}")]
+    private static partial void LogMalformed(ILogger logger, IPEndPoint remote, string reason, int offset);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "SNMPv3 engine of {Remote}: id {EngineId}, boots {Boots}, time {Time}")]
+    private static partial void LogDiscovered(ILogger logger, IPEndPoint remote, string engineId, int boots, int time);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SNMPv3 time re-sync with {Remote}: boots {Boots}, time {Time}")]
+    private static partial void LogTimeResync(ILogger logger, IPEndPoint remote, int boots, int time);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SNMPv3 security failure with {Remote}: {Error}")]
+    private static partial void LogUsmError(ILogger logger, IPEndPoint remote, UsmError error);
+}

@@ -1,0 +1,65 @@
+using System.Net;
+
+namespace EdgeTwin.Snmp.Messages;
+
+/// <summary>PDU tags (RFC 3416, RFC 1157).</summary>
+public enum PduType : byte
+{
+    GetRequest = 0xA0,
+    GetNextRequest = 0xA1,
+    Response = 0xA2,
+    SetRequest = 0xA3,
+    TrapV1 = 0xA4,
+    GetBulkRequest = 0xA5,
+    InformRequest = 0xA6,
+    TrapV2 = 0xA7,
+    Report = 0xA8,
+}
+
+public enum SnmpVersion
+{
+    V1 = 0,
+    V2c = 1,
+    V3 = 3,
+}
+
+/// <summary>Fields only a SNMPv1 Trap-PDU carries (RFC 1157 section 4.1.6).</summary>
+public sealed record TrapV1Fields(Oid Enterprise, IPAddress AgentAddress, int GenericTrap, int SpecificTrap, uint TimeStamp);
+
+/// <summary>One PDU. For GetBulk, <see cref="NonRepeaters"/>/<see cref="MaxRepetitions"/> share the error fields' slots.</summary>
+public sealed class SnmpPdu
+{
+    public SnmpPdu(PduType type, int requestId, IReadOnlyList<VarBind> varBinds)
+    {
+        Type = type;
+        RequestId = requestId;
+        VarBinds = varBinds;
+    }
+
+    public PduType Type { get; }
+    public int RequestId { get; set; }
+    public SnmpErrorStatus ErrorStatus { get; init; }
+    public int ErrorIndex { get; init; }
+    public IReadOnlyList<VarBind> VarBinds { get; init; }
+
+    /// <summary>Only for <see cref="PduType.TrapV1"/>.</summary>
+    public TrapV1Fields? TrapV1 { get; init; }
+
+    public int NonRepeaters
+    {
+        get => (int)ErrorStatus;
+        init => ErrorStatus = (SnmpErrorStatus)value;
+    }
+
+    public int MaxRepetitions
+    {
+        get => ErrorIndex;
+        init => ErrorIndex = value;
+    }
+
+    public static SnmpPdu Get(int requestId, IEnumerable<Oid> oids) => new(PduType.GetRequest, requestId, oids.Select(VarBind.Null).ToArray());
+    public static SnmpPdu GetNext(int requestId, IEnumerable<Oid> oids) => new(PduType.GetNextRequest, requestId, oids.Select(VarBind.Null).ToArray());
+    public static SnmpPdu GetBulk(int requestId, int nonRepeaters, int maxRepetitions, IEnumerable<Oid> oids) =>
+        new(PduType.GetBulkRequest, requestId, oids.Select(VarBind.Null).ToArray()) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+    public static SnmpPdu Set(int requestId, IReadOnlyList<VarBind> varBinds) => new(PduType.SetRequest, requestId, varBinds);
+}

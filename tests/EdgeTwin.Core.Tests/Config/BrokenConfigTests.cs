@@ -1,0 +1,253 @@
+using EdgeTwin.Core.Config;
+
+namespace EdgeTwin.Core.Tests.Config;
+
+/// <summary>Each broken config asserts the exact message: file, line, column, key path and text.</summary>
+public sealed class BrokenConfigTests : IDisposable
+{
+    // Line numbers in the expectations refer to this text (line 1 = "site:"); columns are 1-based and were checked by counting.
+    private const string Valid = """
+        site:
+          id: dc1
+          gateway_id: gw1
+          rooms:
+            - id: room1
+              rows:
+                - id: A
+                  racks:
+                    - { id: A01, position: 1, power_budget_kw: 8, feeds: [pdu1] }
+          cooling_units:
+            - { id: crac1, room: room1, capacity_kw: 30, serves: [A01], device: crac1 }
+          power:
+            ups: [ { id: ups1, device: ups1, capacity_kw: 40 } ]
+            pdus: [ { id: pdu1, device: pdu1, upstream: ups1, breaker_a: 32 } ]
+        devices:
+          - { id: pdu1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: v2 }
+          - { id: ups1, profile: ietf-ups-mib, address: "udp:127.0.0.1:16101", credentials: v2 }
+          - { id: crac1, profile: liebert-gp-crac, address: "udp:127.0.0.1:16102", credentials: v2 }
+        credentials:
+          v2: { version: 2c, community: public }
+        """;
+
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private IReadOnlyList<string> Problems(string yaml)
+    {
+        var path = _dir.Write("site.yaml", yaml);
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Null(result.Config);
+        return [.. result.Problems.Select(p => p.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal))];
+    }
+
+    private static string Replace(string from, string to)
+    {
+        Assert.Contains(from, Valid, StringComparison.Ordinal);
+        return Valid.Replace(from, to, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_base_text_is_valid()
+    {
+        var path = _dir.Write("site.yaml", Valid);
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(3, result.Config!.Devices.Count);
+    }
+
+    [Fact]
+    public void Unknown_key_names_the_closest_known_key()
+    {
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, intervall: 10s }\n  - { id: ups1"));
+        Assert.Equal(["site.yaml:16:86: devices[0].intervall: unknown key 'intervall' (did you mean 'interval'?)"], problems);
+    }
+
+    [Fact]
+    public void Unknown_top_level_key_lists_the_known_keys()
+    {
+        var problems = Problems(Valid + "\nuplink: {}\n");
+        Assert.Equal(["site.yaml:21:1: uplink: unknown key 'uplink' (did you mean 'uplinks'?)"], problems);
+    }
+
+    [Fact]
+    public void Duration_without_unit_is_rejected()
+    {
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: crac1", "credentials: v2, interval: 10 }\n  - { id: crac1"));
+        Assert.Equal(["site.yaml:17:99: devices[1].interval: expected a duration like 500ms, 10s, 5m, 1h or 7d, got '10'"], problems);
+    }
+
+    [Fact]
+    public void Missing_profile_is_reported_at_the_device()
+    {
+        var problems = Problems(Replace("{ id: ups1, profile: ietf-ups-mib, ", "{ id: ups1, "));
+        Assert.Equal(["site.yaml:17:5: devices[1].profile: missing required key 'profile'"], problems);
+    }
+
+    [Fact]
+    public void Unknown_profile_names_where_it_looked()
+    {
+        var problems = Problems(Replace("profile: apc-rpdu2", "profile: apc-rpdu3"));
+        Assert.Equal([$"site.yaml:16:26: devices[0].profile: unknown profile 'apc-rpdu3' (no apc-rpdu3.yaml in {TestFiles.ProfilesDir})"], problems);
+    }
+
+    [Fact]
+    public void Duplicate_device_id_points_at_the_first()
+    {
+        var problems = Problems(Replace("{ id: crac1, profile", "{ id: ups1, profile"));
+        Assert.Equal(
+        [
+            "site.yaml:11:73: site.cooling_units[0].device: unknown device 'crac1' (defined: pdu1, ups1)",
+            "site.yaml:18:11: devices[2].id: duplicate device id 'ups1' (first defined at line 17)",
+        ], problems);
+    }
+
+    [Fact]
+    public void Unknown_rack_and_pdu_references()
+    {
+        var problems = Problems(Replace("serves: [A01]", "serves: [A01, A09]").Replace("feeds: [pdu1]", "feeds: [pdu1, pdu2]", StringComparison.Ordinal));
+        Assert.Equal(
+        [
+            "site.yaml:9:73: site.rooms[0].rows[0].racks[0].feeds[1]: unknown PDU 'pdu2' (defined: pdu1)",
+            "site.yaml:11:64: site.cooling_units[0].serves[1]: unknown rack 'A09' (defined: A01)",
+        ], problems);
+    }
+
+    [Fact]
+    public void Unknown_upstream_ups_and_cooling_room()
+    {
+        var problems = Problems(Replace("upstream: ups1", "upstream: ups9").Replace("room: room1, capacity_kw", "room: room2, capacity_kw", StringComparison.Ordinal));
+        Assert.Equal(
+        [
+            "site.yaml:11:26: site.cooling_units[0].room: unknown room 'room2' (defined: room1)",
+            "site.yaml:14:49: site.power.pdus[0].upstream: unknown UPS 'ups9' (defined: ups1)",
+        ], problems);
+    }
+
+    [Fact]
+    public void Snmp_device_without_credentials()
+    {
+        var problems = Problems(Replace("\"udp:127.0.0.1:16100\", credentials: v2 }", "\"udp:127.0.0.1:16100\" }"));
+        Assert.Equal(["site.yaml:16:5: devices[0].credentials: missing required key 'credentials' (SNMP devices need credentials)"], problems);
+    }
+
+    [Fact]
+    public void Unknown_credentials_lists_the_defined_ones()
+    {
+        var problems = Problems(Replace("\"udp:127.0.0.1:16100\", credentials: v2 }", "\"udp:127.0.0.1:16100\", credentials: v3 }"));
+        Assert.Equal(["site.yaml:16:82: devices[0].credentials: unknown credentials 'v3' (defined: v2)"], problems);
+    }
+
+    [Fact]
+    public void Address_scheme_must_fit_the_profile_protocol()
+    {
+        var problems = Problems(Replace("\"udp:127.0.0.1:16100\"", "\"tcp:127.0.0.1:502\""));
+        Assert.Equal(["site.yaml:16:46: devices[0].address: address scheme 'tcp' does not fit profile 'apc-rpdu2' (protocol snmp needs udp: or udp6:)"], problems);
+    }
+
+    [Fact]
+    public void Malformed_address_says_why()
+    {
+        var problems = Problems(Replace("\"udp:127.0.0.1:16100\"", "\"udp:127.0.0.1:99999\""));
+        Assert.Equal(["site.yaml:16:46: devices[0].address: udp: '99999' is not a port (1-65535)"], problems);
+    }
+
+    [Fact]
+    public void Wrong_type_names_the_value()
+    {
+        var problems = Problems(Replace("power_budget_kw: 8", "power_budget_kw: lots"));
+        Assert.Equal(["site.yaml:9:56: site.rooms[0].rows[0].racks[0].power_budget_kw: expected a number, got 'lots'"], problems);
+    }
+
+    [Fact]
+    public void Timeout_must_be_shorter_than_interval()
+    {
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));
+        Assert.Equal(["site.yaml:16:109: devices[0].timeout: timeout (2s) must be shorter than the interval (2s)"], problems);
+    }
+
+    [Fact]
+    public void Unreadable_password_file_is_reported_with_its_path()
+    {
+        var yaml = Valid + "\n  v3: { version: 3, user: ops, level: authNoPriv, auth: SHA, auth_password_file: secrets/missing }\n";
+        var problems = Problems(yaml);
+        // The message carries the full path; Problems() strips the temp directory prefix.
+        Assert.Equal(["site.yaml:21:82: credentials.v3.auth_password_file: cannot read 'secrets/missing': no such file"], problems);
+    }
+
+    [Fact]
+    public void Short_passphrase_and_missing_priv_are_both_reported()
+    {
+        var yaml = Valid + "\n  v3: { version: 3, user: ops, level: authPriv, auth: SHA, auth_password: short }\n";
+        var problems = Problems(yaml);
+        Assert.Equal(
+        [
+            "site.yaml:21:7: credentials.v3.priv: missing required key 'priv' (level authPriv needs it)",
+            "site.yaml:21:7: credentials.v3.priv_password: missing required key 'priv_password' or 'priv_password_file' (level authPriv needs it)",
+            "site.yaml:21:75: credentials.v3.auth_password: the passphrase is shorter than 8 characters (RFC 3414 requires at least 8)",
+        ], problems);
+    }
+
+    [Fact]
+    public void Duplicate_yaml_key_is_reported()
+    {
+        var problems = Problems(Replace("  gateway_id: gw1\n", "  gateway_id: gw1\n  id: dc2\n"));
+        Assert.Equal(["site.yaml:4:3: site.id: duplicate key 'id' (first defined at line 2)"], problems);
+    }
+
+    [Fact]
+    public void Syntax_error_reports_the_position()
+    {
+        var problems = Problems("site:\n  id: dc1\n  rooms: [ { id: r1 \n");
+        Assert.Single(problems);
+        Assert.StartsWith("site.yaml:4:1: (document): YAML syntax error: ", problems[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Location_with_unknown_machine_and_two_places()
+    {
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, location: { machine: m1, rack: A01 } }\n  - { id: ups1"));
+        Assert.Equal(
+        [
+            "site.yaml:16:96: devices[0].location: give one of rack, cooling_unit, machine or room",
+            "site.yaml:16:107: devices[0].location.machine: unknown machine 'm1' (none defined)",
+        ], problems);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once_in_file_order()
+    {
+        var broken = Valid
+            .Replace("id: dc1", "id: dc/1", StringComparison.Ordinal)
+            .Replace("capacity_kw: 40", "capacity_kw: -40", StringComparison.Ordinal)
+            .Replace("profile: liebert-gp-crac", "profile: nope", StringComparison.Ordinal)
+            .Replace("community: public", "communty: public", StringComparison.Ordinal);
+        var problems = Problems(broken);
+        Assert.Equal(
+        [
+            "site.yaml:2:7: site.id: 'dc/1' is not a valid id (letters, digits, '_', '.', '-'; starting with a letter or digit)",
+            "site.yaml:13:51: site.power.ups[0].capacity_kw: must be greater than 0, got -40",
+            $"site.yaml:18:27: devices[2].profile: unknown profile 'nope' (no nope.yaml in {TestFiles.ProfilesDir})",
+            "site.yaml:20:7: credentials.v2.community: missing required key 'community'",
+            "site.yaml:20:22: credentials.v2.communty: unknown key 'communty' (did you mean 'community'?)",
+        ], problems);
+    }
+
+    [Fact]
+    public void LoadOrThrow_lists_every_problem_in_the_exception()
+    {
+        var path = _dir.Write("site.yaml", Replace("profile: apc-rpdu2", "profile: apc-rpdu3").Replace("power_budget_kw: 8", "power_budget_kw: x", StringComparison.Ordinal));
+        var ex = Assert.Throws<ConfigException>(() => SiteConfigLoader.LoadOrThrow(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir }));
+        Assert.Equal(2, ex.Problems.Count);
+        Assert.StartsWith("invalid configuration: 2 problems\n", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(path + ":9:56: site.rooms[0].rows[0].racks[0].power_budget_kw: expected a number, got 'x'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Missing_file_is_one_problem()
+    {
+        var path = Path.Combine(_dir.Path, "absent.yaml");
+        var result = SiteConfigLoader.Load(path);
+        Assert.Equal([$"{path}:0:0: (document): cannot read config: no such file"], result.Problems.Select(p => p.ToString()));
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Core.Config;
+
+namespace EdgeTwin.Core.Tests.Config;
+
+/// <summary>The output of <c>edgetwin check</c> (the command itself only parses options and calls this).</summary>
+public sealed class ConfigCheckTests
+{
+    private static readonly SiteConfigLoadOptions Options = new() { ProfilesDir = TestFiles.ProfilesDir };
+
+    [Fact]
+    public void Valid_config_prints_one_ok_line_and_exits_zero()
+    {
+        var path = Path.Combine(TestFiles.ExamplesDir, "small-dc-room.yaml");
+        var report = ConfigCheck.Run(path, Options);
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+
+        Assert.Equal(0, report.ExitCode);
+        Assert.Equal(
+            $"OK: {path}: site dc1, gateway gw-dc1-01: 1 room, 4 racks, 2 cooling units, 1 UPS, 5 PDUs, 0 machines; 14 devices (14 enabled) using 12 profiles" + Environment.NewLine,
+            text.ToString());
+    }
+
+    [Fact]
+    public void Broken_config_prints_every_problem_then_failed_and_exits_one()
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("bad.yaml", """
+            site: { id: s1, gateway_id: g1 }
+            devices:
+              - { id: m1, profile: eastron-sdm630, address: "tcp:127.0.0.1:502", unit_id: 300 }
+              - { id: m1, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", serial: { parity: X } }
+            """);
+        var report = ConfigCheck.Run(path, Options);
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+
+        Assert.Equal(1, report.ExitCode);
+        Assert.Equal(
+            string.Join(Environment.NewLine,
+                $"{path}:3:79: devices[0].unit_id: must be at most 255, got 300",
+                $"{path}:4:11: devices[1].id: duplicate device id 'm1' (first defined at line 3)",
+                $"{path}:4:87: devices[1].serial.parity: expected one of N, E, O, none, even, odd, got 'X'",
+                $"FAILED: {path}: 3 problems") + Environment.NewLine,
+            text.ToString());
+    }
+
+    [Fact]
+    public void Json_output_carries_positions_and_summary()
+    {
+        using var dir = new TempDir();
+        var bad = dir.Write("bad.yaml", "site: { id: s1 }\ndevices: []\n");
+        using var ms = new MemoryStream();
+        ConfigCheck.WriteJson(ConfigCheck.Run(bad, Options), ms);
+        using var doc = JsonDocument.Parse(Encoding.UTF8.GetString(ms.ToArray()));
+        Assert.False(doc.RootElement.GetProperty("ok").GetBoolean());
+        var p = doc.RootElement.GetProperty("problems")[0];
+        Assert.Equal((1, 7, "site.gateway_id", "missing required key 'gateway_id'"), (p.GetProperty("line").GetInt32(), p.GetProperty("column").GetInt32(), p.GetProperty("path").GetString(), p.GetProperty("message").GetString()));
+
+        using var ok = new MemoryStream();
+        ConfigCheck.WriteJson(ConfigCheck.Run(Path.Combine(TestFiles.ExamplesDir, "machine-line.yaml"), Options), ok);
+        using var okDoc = JsonDocument.Parse(ok.ToArray());
+        Assert.True(okDoc.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Equal(3, okDoc.RootElement.GetProperty("summary").GetProperty("machines").GetInt32());
+        Assert.Equal(10, okDoc.RootElement.GetProperty("summary").GetProperty("devices").GetInt32());
+    }
+}

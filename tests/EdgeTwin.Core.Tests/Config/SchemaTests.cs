@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Tests.Config;
+using Json.Schema;
+
+namespace EdgeTwin.Core.Tests.Config;
+
+/// <summary>Every shipped profile and example config passes both the JSON Schema and the loader.</summary>
+public sealed class SchemaTests
+{
+    private static readonly Lazy<JsonSchema> SiteSchema = new(() => JsonSchema.FromFile(Path.Combine(TestFiles.SchemaDir, "site-config.schema.json")));
+    private static readonly Lazy<JsonSchema> ProfileSchema = new(() => JsonSchema.FromFile(Path.Combine(TestFiles.SchemaDir, "device-profile.schema.json")));
+
+    public static TheoryData<string> ProfileFiles() => [.. TestFiles.ShippedProfiles().Select(f => Path.GetFileName(f))];
+
+    public static TheoryData<string> ExampleFiles() => [.. TestFiles.Examples().Select(f => Path.GetFileName(f))];
+
+    internal static JsonNode? YamlToJson(string path)
+    {
+        var d = new ConfigDiagnostics();
+        var root = YamlTree.Parse(File.ReadAllText(path), path, d);
+        Assert.True(d.IsEmpty, string.Join("\n", d.Items));
+        return ConfigNodeJson.ToJsonNode(root!);
+    }
+
+    internal static IReadOnlyList<string> SchemaErrors(JsonSchema schema, JsonNode? json)
+    {
+        var result = schema.Evaluate(json, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        if (result.IsValid)
+        {
+            return [];
+        }
+
+        return [.. result.Details
+            .Where(d => d.Errors is { Count: > 0 })
+            .SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Key}: {e.Value}"))];
+    }
+
+    [Theory]
+    [MemberData(nameof(ProfileFiles))]
+    public void Shipped_profile_passes_the_schema_and_the_loader(string file)
+    {
+        var path = Path.Combine(TestFiles.ProfilesDir, file);
+        var errors = SchemaErrors(ProfileSchema.Value, YamlToJson(path));
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+
+        var d = new ConfigDiagnostics();
+        Assert.NotNull(DeviceProfileLoader.LoadFile(path, d));
+        Assert.True(d.IsEmpty, string.Join("\n", d.Items));
+    }
+
+    [Theory]
+    [MemberData(nameof(ExampleFiles))]
+    public void Example_config_passes_the_schema_and_the_loader(string file)
+    {
+        var path = Path.Combine(TestFiles.ExamplesDir, file);
+        var errors = SchemaErrors(SiteSchema.Value, YamlToJson(path));
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+    }
+
+    [Fact]
+    public void Schema_and_loader_both_reject_an_unknown_device_key()
+    {
+        using var dir = new TempDir();
+        var text = File.ReadAllText(Path.Combine(TestFiles.ExamplesDir, "machine-line.yaml"))
+            .Replace("    interval: 1s\n", "    intervall: 1s\n", StringComparison.Ordinal);
+        var path = dir.Write("line.yaml", text);
+
+        var errors = SchemaErrors(SiteSchema.Value, YamlToJson(path));
+        Assert.Contains(errors, e => e.StartsWith("/devices/0", StringComparison.Ordinal) && e.Contains("intervall", StringComparison.Ordinal));
+
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Contains(result.Problems, p => p.Path == "devices[0].intervall");
+    }
+
+    [Fact]
+    public void Schema_and_loader_both_reject_a_modbus_metric_with_an_oid()
+    {
+        var profile = """
+            profile: x
+            vendor: v
+            model: m
+            protocol: modbus
+            source: s
+            metrics:
+              - { name: a, table: input, address: 0, type: int16, oid: .1.3.6, unit: V, kind: gauge, role: m.a }
+            """;
+        var d = new ConfigDiagnostics();
+        var json = ConfigNodeJson.ToJsonNode(YamlTree.Parse(profile, "x.yaml", d)!);
+        Assert.NotEmpty(SchemaErrors(ProfileSchema.Value, json));
+        Assert.Null(DeviceProfileLoader.Parse(profile, "x.yaml", d, "x"));
+        Assert.Contains(d.Items, p => p.Path == "metrics[0].oid");
+    }
+
+    [Fact]
+    public void Yaml_scalars_get_core_schema_types()
+    {
+        var d = new ConfigDiagnostics();
+        var json = ConfigNodeJson.ToJsonNode(YamlTree.Parse("a: 1\nb: 0x34\nc: 1.5\nd: true\ne: 'true'\nf: ~\ng: 2c\nh: \"7\"\n", "t.yaml", d)!)!;
+        Assert.Equal("""{"a":1,"b":52,"c":1.5,"d":true,"e":"true","f":null,"g":"2c","h":"7"}""", json.ToJsonString());
+    }
+}

@@ -1,0 +1,127 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Tests.Config;
+
+namespace EdgeTwin.Core.Tests.Profiles;
+
+public sealed class ShippedProfileTests
+{
+    public static TheoryData<string> ProfileFiles() => [.. TestFiles.ShippedProfiles().Select(f => Path.GetFileName(f))];
+
+    [Theory]
+    [MemberData(nameof(ProfileFiles))]
+    public void Profile_loads_and_names_its_source(string file)
+    {
+        var d = new ConfigDiagnostics();
+        var profile = DeviceProfileLoader.LoadFile(Path.Combine(TestFiles.ProfilesDir, file), d);
+
+        Assert.True(d.IsEmpty, string.Join("\n", d.Items));
+        Assert.NotNull(profile);
+        Assert.Equal(Path.GetFileNameWithoutExtension(file), profile.Id);
+        Assert.False(string.IsNullOrWhiteSpace(profile.Source));
+        Assert.NotEmpty(profile.AllMetrics);
+        Assert.All(profile.AllMetrics, m =>
+        {
+            Assert.False(string.IsNullOrWhiteSpace(m.Unit));
+            Assert.Contains(".", m.Role, StringComparison.Ordinal);
+            Assert.True(m.Min is null || m.Max is null || m.Min < m.Max);
+        });
+    }
+
+    [Fact]
+    public void At_least_twelve_profiles_cover_the_required_devices()
+    {
+        var d = new ConfigDiagnostics();
+        var all = new ProfileCatalog([TestFiles.ProfilesDir]).LoadAll(d);
+        Assert.True(d.IsEmpty, string.Join("\n", d.Items));
+        Assert.True(all.Count >= 12, $"only {all.Count} profiles");
+        var ids = all.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var required in (string[])["ietf-ups-mib", "apc-rpdu2", "apc-smart-ups", "raritan-px2", "eaton-epdu", "liebert-gp-crac",
+                     "entity-sensor-temperature", "ietf-if-mib", "eastron-sdm630", "schneider-pm5300", "abb-acs580",
+                     "maxim-ds18b20", "bosch-bme280", "sensirion-sht3x", "aosong-dht22", "generic-leak-detector", "generic-s0-energy-meter", "linux-cpu-temperature"])
+        {
+            Assert.Contains(required, ids);
+        }
+
+        Assert.Contains(all, p => p.Protocol == DeviceProtocol.OneWire);
+        Assert.Contains(all, p => p.Protocol == DeviceProtocol.I2c);
+        Assert.Contains(all, p => p.Protocol == DeviceProtocol.Gpio);
+        Assert.Contains(all, p => p.Protocol == DeviceProtocol.System);
+    }
+
+    [Fact]
+    public void Apc_rpdu2_matches_the_powernet_mib()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "apc-rpdu2.yaml"));
+        var power = p.FindMetric("total_power")!;
+        Assert.Equal(".1.3.6.1.4.1.318.1.1.26.4.3.1.5.1", power.Oid);
+        Assert.Equal(0.01, power.Scale);
+        Assert.Equal("kW", power.Unit);
+        Assert.Equal(12.34, power.Convert(1234), 9);
+        var outlet = p.Tables.Single(t => t.Name == "outlet");
+        Assert.Equal("outlet", outlet.IndexTag);
+        Assert.Equal(".1.3.6.1.4.1.318.1.1.26.9.4.3.1.6", outlet.Columns.Single(c => c.Name == "outlet_current").Oid);
+        Assert.Equal(MetricKind.State, p.FindMetric("load_state")!.Kind);
+        Assert.Equal("overload", p.FindMetric("load_state")!.States![4]);
+    }
+
+    [Fact]
+    public void Sdm630_registers_are_zero_based_float32_input_registers()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "eastron-sdm630.yaml"));
+        var total = p.FindMetric("total_power")!.Register!;
+        Assert.Equal(new ModbusRegister(ModbusTable.Input, 0x34, ModbusDataType.Float32), total);
+        Assert.Equal(2, total.Count);
+        Assert.Equal(0x156, p.FindMetric("total_energy")!.Register!.Address);
+        Assert.Equal(MetricKind.Counter, p.FindMetric("total_energy")!.Kind);
+    }
+
+    [Fact]
+    public void Pm5300_one_based_register_numbers_become_protocol_addresses()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "schneider-pm5300.yaml"));
+        Assert.Equal(1, p.Modbus!.Addressing);
+        Assert.Equal(2999, p.FindMetric("current_a")!.Register!.Address); // "3000 Current A" in the register list
+        var energy = p.FindMetric("active_energy_delivered")!.Register!;
+        Assert.Equal(ModbusDataType.Int64, energy.Type);
+        Assert.Equal(4, energy.Count);
+    }
+
+    [Fact]
+    public void Acs580_status_bits_share_one_register()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "abb-acs580.yaml"));
+        var running = p.FindMetric("running")!.Register!;
+        var tripped = p.FindMetric("tripped")!.Register!;
+        Assert.Equal(50, running.Address);
+        Assert.Equal(running.Address, tripped.Address);
+        Assert.Equal((2, 3), (running.Bit!.Value, tripped.Bit!.Value));
+        Assert.Equal(106, p.FindMetric("motor_current")!.Register!.Address); // 01.07 -> 400107 -> protocol 106
+    }
+
+    [Fact]
+    public void Local_sensor_profiles_carry_their_driver_settings()
+    {
+        var s0 = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "generic-s0-energy-meter.yaml"));
+        Assert.Equal(SensorDriver.Pulse, s0.Sensor!.Driver);
+        Assert.Equal(1000, s0.Sensor.PulsesPerUnit);
+        Assert.Equal(TimeSpan.FromMilliseconds(5), s0.Sensor.Debounce);
+        var leak = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "generic-leak-detector.yaml"));
+        Assert.True(leak.Sensor!.ActiveLow);
+        Assert.Equal(PullMode.Up, leak.Sensor.Pull);
+        var bme = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "bosch-bme280.yaml"));
+        Assert.Equal("4", bme.Sensor!.Parameters["oversampling"]);
+        Assert.Equal(["temperature", "humidity", "pressure"], bme.Metrics.Select(m => m.Channel));
+    }
+
+    [Fact]
+    public void Entity_sensor_table_keeps_only_celsius_rows()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "entity-sensor-temperature.yaml"));
+        var filter = p.Tables.Single().Filter!;
+        Assert.Equal(".1.3.6.1.2.1.99.1.1.1.1", filter.Oid);
+        Assert.True(filter.Accepts(8));
+        Assert.False(filter.Accepts(6));
+    }
+}

@@ -1,0 +1,234 @@
+using System.Collections.Concurrent;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Scheduling;
+using EdgeTwin.Core.Sources;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.Core.Tests.Scheduling;
+
+internal enum PollBehavior
+{
+    /// <summary>Answers at once with <see cref="FakeSource.Value"/> for every metric.</summary>
+    Good,
+    /// <summary>Refuses at once with a <see cref="DeviceException"/>.</summary>
+    Fail,
+    /// <summary>Never answers, but honours cancellation (a dead device behind a working socket).</summary>
+    Hang,
+    /// <summary>Never answers and ignores cancellation (a buggy driver) until <see cref="FakeSource.Release"/>.</summary>
+    HangIgnoringCancellation,
+    /// <summary>Answers after <see cref="FakeSource.SlowFor"/> of fake time.</summary>
+    Slow,
+}
+
+/// <summary>
+/// A scripted device. Everything it awaits completes inline from the fake clock's timer callbacks, so the
+/// scheduler's idle count is exact when <see cref="FakeTimeProvider.Advance"/> returns.
+/// </summary>
+internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params string[] metrics) : IPolledSource
+{
+    private readonly Lock _lock = new();
+    private readonly List<DateTimeOffset> _polls = [];
+    private readonly List<SeriesId> _series = [];
+    private TaskCompletionSource _release = new();
+
+    public string DeviceId { get; } = deviceId;
+
+    public Func<int, PollBehavior> Behavior { get; set; } = _ => PollBehavior.Good;
+
+    public Func<int, double> Value { get; set; } = _ => 21.5;
+
+    public TimeSpan SlowFor { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Shared by the sources of one test: the most polls seen in flight at once.</summary>
+    public ConcurrencyProbe? Probe { get; set; }
+
+    public IReadOnlyList<SeriesId> Series => _series;
+
+    public IReadOnlyList<DateTimeOffset> PollTimes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _polls];
+            }
+        }
+    }
+
+    public void Release() => _release.TrySetResult();
+
+    public void RegisterSeries(SeriesRegistry registry)
+    {
+        foreach (var m in metrics.Length == 0 ? ["temperature"] : metrics)
+        {
+            _series.Add(registry.GetOrAdd(new SeriesDescriptor(DeviceId, m, "Cel")));
+        }
+    }
+
+    public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
+    {
+        int index;
+        lock (_lock)
+        {
+            index = _polls.Count;
+            _polls.Add(time.GetUtcNow());
+        }
+
+        Probe?.Enter();
+        try
+        {
+            switch (Behavior(index))
+            {
+                case PollBehavior.Fail:
+                    throw new DeviceException(DeviceId, "connection refused");
+                case PollBehavior.Hang:
+                    await Task.Delay(Timeout.InfiniteTimeSpan, time, cancellationToken);
+                    break;
+                case PollBehavior.HangIgnoringCancellation:
+                    _release = new TaskCompletionSource();
+                    await _release.Task;
+                    break;
+                case PollBehavior.Slow:
+                    var done = new TaskCompletionSource();
+                    using (time.CreateTimer(_ => done.TrySetResult(), null, SlowFor, Timeout.InfiniteTimeSpan))
+                    {
+                        await done.Task;
+                    }
+
+                    break;
+            }
+
+            var batch = new Sample[_series.Count];
+            for (var i = 0; i < batch.Length; i++)
+            {
+                batch[i] = new Sample(_series[i], acquiredAtUnixMs, Value(index));
+            }
+
+            await sink.WriteAsync(batch, cancellationToken);
+        }
+        finally
+        {
+            Probe?.Exit();
+        }
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+internal sealed class ConcurrencyProbe
+{
+    private int _now;
+    private int _max;
+
+    public int Max => Volatile.Read(ref _max);
+
+    public void Enter()
+    {
+        var now = Interlocked.Increment(ref _now);
+        int max;
+        while (now > (max = Volatile.Read(ref _max)) && Interlocked.CompareExchange(ref _max, now, max) != max)
+        {
+        }
+    }
+
+    public void Exit() => Interlocked.Decrement(ref _now);
+}
+
+internal sealed class CollectingSampleSink : ISampleSink
+{
+    private readonly ConcurrentQueue<Sample> _samples = new();
+
+    public IReadOnlyList<Sample> Samples => [.. _samples];
+
+    public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+    {
+        foreach (var s in samples.Span)
+        {
+            _samples.Enqueue(s);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+internal sealed class CollectingEventSink : IEventSink
+{
+    private readonly ConcurrentQueue<EdgeEvent> _events = new();
+
+    public IReadOnlyList<EdgeEvent> Events => [.. _events];
+
+    public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+    {
+        _events.Enqueue(edgeEvent);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Runs a scheduler on a fake clock and advances it in small steps, waiting for the loops to settle after each.</summary>
+internal sealed class SchedulerHarness : IAsyncDisposable
+{
+    public static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public SchedulerHarness(PollSchedulerOptions? options = null)
+    {
+        Options = options ?? new PollSchedulerOptions { JitterFraction = 0, RandomSeed = 7 };
+    }
+
+    public FakeTimeProvider Time { get; } = new(Start);
+
+    public SeriesRegistry Registry { get; } = new();
+
+    public CollectingSampleSink Samples { get; } = new();
+
+    public CollectingEventSink Events { get; } = new();
+
+    public PollSchedulerOptions Options { get; }
+
+    public PollScheduler? Scheduler { get; private set; }
+
+    public FakeSource Source(string id, params string[] metrics) => new(id, Time, metrics);
+
+    public async Task StartAsync(params PolledDevice[] devices)
+    {
+        Scheduler = new PollScheduler(devices, Registry, Samples, Events, Options, Time);
+        await Scheduler.StartAsync(CancellationToken.None);
+        await SettleAsync();
+    }
+
+    /// <summary>Moves fake time forward by <paramref name="total"/> in steps of <paramref name="step"/> (default 100 ms).</summary>
+    public async Task AdvanceAsync(TimeSpan total, TimeSpan? step = null)
+    {
+        var s = step ?? TimeSpan.FromMilliseconds(100);
+        for (var elapsed = TimeSpan.Zero; elapsed < total; elapsed += s)
+        {
+            Time.Advance(s);
+            await SettleAsync();
+        }
+    }
+
+    /// <summary>Waits (in real time, generously) until every device loop is parked on the fake clock.</summary>
+    public async Task SettleAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (Scheduler!.BusyLoops != 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"scheduler loops did not settle: {Scheduler.BusyLoops} still busy at fake time {Time.GetUtcNow():O}");
+            }
+
+            await Task.Delay(1);
+        }
+    }
+
+    public static TimeSpan Since(DateTimeOffset t) => t - Start;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Scheduler is not null)
+        {
+            await Scheduler.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace EdgeTwin.Modbus.Tests.Peers;
+
+/// <summary>
+/// A real pymodbus server in a child process (Peers/pymodbus_server.py) on a random free port or a pty.
+/// Killed and cleaned up on dispose.
+/// </summary>
+public sealed class PymodbusServer : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _configPath;
+    private readonly StringBuilder _log = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private PymodbusServer(Process process, string configPath, int port)
+    {
+        _process = process;
+        _configPath = configPath;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>Units as {"1": {"hr": {"0": [..]}, ...}}; behavior as in the script's docstring.</summary>
+    public static Task<PymodbusServer> StartTcpAsync(JsonObject units, JsonObject? behavior = null, bool rtuFraming = false) =>
+        StartAsync(new JsonObject
+        {
+            ["mode"] = rtuFraming ? "rtu-tcp" : "tcp",
+            ["port"] = ExternalTools.FreeTcpPort(),
+            ["units"] = units,
+            ["behavior"] = behavior ?? new JsonObject(),
+        });
+
+    public static Task<PymodbusServer> StartSerialAsync(string serialPath, int baud, JsonObject units, JsonObject? behavior = null) =>
+        StartAsync(new JsonObject
+        {
+            ["mode"] = "rtu",
+            ["serial"] = serialPath,
+            ["baud"] = baud,
+            ["units"] = units,
+            ["behavior"] = behavior ?? new JsonObject(),
+        });
+
+    private static async Task<PymodbusServer> StartAsync(JsonObject config)
+    {
+        ExternalTools.RequirePymodbus();
+        var script = Path.Combine(AppContext.BaseDirectory, "Peers", "pymodbus_server.py");
+        var configPath = Path.Combine(Path.GetTempPath(), $"edgetwin-pymodbus-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(configPath, config.ToJsonString(), TestContext.Current.CancellationToken);
+        var process = new Process
+        {
+            StartInfo = new ProcessStartInfo(ExternalTools.Python)
+            {
+                ArgumentList = { "-u", script, configPath },
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            },
+        };
+        int port = config["port"]?.GetValue<int>() ?? 0;
+        var server = new PymodbusServer(process, configPath, port);
+        process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            // Generous: a loaded 2-core CI machine takes seconds to import pymodbus.
+            var timeout = TimeSpan.FromSeconds(30);
+            if (port > 0)
+            {
+                await ExternalTools.WaitForPortAsync(port, process, () => server.Log, timeout);
+            }
+            else
+            {
+                await server._ready.Task.WaitAsync(timeout, TestContext.Current.CancellationToken);
+            }
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+
+        return server;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            _log.AppendLine(line);
+        }
+
+        if (line.Contains("READY", StringComparison.Ordinal))
+        {
+            _ready.TrySetResult();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        _process.Dispose();
+        File.Delete(_configPath);
+    }
+
+    /// <summary>Builds a units object: unit → table → start address → values.</summary>
+    public static JsonObject Units(params (int Unit, string Table, int Address, int[] Values)[] blocks)
+    {
+        var units = new JsonObject();
+        foreach (var (unit, table, address, values) in blocks)
+        {
+            var u = units[unit.ToString()] as JsonObject ?? new JsonObject();
+            units[unit.ToString()] = u;
+            var t = u[table] as JsonObject ?? new JsonObject();
+            u[table] = t;
+            t[address.ToString()] = JsonSerializer.SerializeToNode(values);
+        }
+
+        return units;
+    }
+}
+
+/// <summary>A socat pty pair: two linked pseudo-terminals, like the two ends of a serial cable.</summary>
+public sealed class SocatPtyPair : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _dir;
+
+    private SocatPtyPair(Process process, string dir)
+    {
+        _process = process;
+        _dir = dir;
+        A = Path.Combine(dir, "ttyA");
+        B = Path.Combine(dir, "ttyB");
+    }
+
+    public string A { get; }
+
+    public string B { get; }
+
+    public static async Task<SocatPtyPair> StartAsync()
+    {
+        var socat = ExternalTools.Require("socat", "socat");
+        var dir = Path.Combine(Path.GetTempPath(), $"edgetwin-pty-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        var process = Process.Start(new ProcessStartInfo(socat)
+        {
+            ArgumentList = { "-d", "-d", $"pty,raw,echo=0,link={Path.Combine(dir, "ttyA")}", $"pty,raw,echo=0,link={Path.Combine(dir, "ttyB")}" },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        })!;
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        var pair = new SocatPtyPair(process, dir);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!(File.Exists(pair.A) && File.Exists(pair.B)))
+        {
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                await pair.DisposeAsync();
+                throw new InvalidOperationException("socat did not create the pty pair");
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        return pair;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.IO.Ports;
+using System.Text.Json.Nodes;
+using EdgeTwin.Modbus.Client;
+using EdgeTwin.Modbus.Protocol;
+using EdgeTwin.Modbus.Tests.Peers;
+using EdgeTwin.Modbus.Transport;
+
+namespace EdgeTwin.Modbus.Tests.Transport;
+
+/// <summary>RTU over a socat pty pair (a virtual serial cable) and over TCP, against pymodbus.</summary>
+public sealed class RtuAgainstPymodbusTests
+{
+    private const int Baud = 19200;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static JsonObject Map() => PymodbusServer.Units(
+        (1, "hr", 0, [10, 20, 30, 40]),
+        (1, "co", 0, [1, 1, 0]),
+        (2, "ir", 100, [7, 8]),
+        (3, "hr", 0, [33]));
+
+    private static ModbusClient SerialClient(string path, TimeSpan? timeout = null) =>
+        new(new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = path, BaudRate = Baud, Parity = Parity.None }),
+            new ModbusRtuOptions { RequestTimeout = timeout ?? TimeSpan.FromSeconds(3) }));
+
+    [Fact]
+    public async Task Serial_reads_writes_and_exception_codes()
+    {
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, Map());
+        await using var client = SerialClient(pty.B);
+
+        Assert.Equal(new ushort[] { 10, 20, 30, 40 }, await client.ReadHoldingRegistersAsync(1, 0, 4, Ct));
+        Assert.Equal(new ushort[] { 7, 8 }, await client.ReadInputRegistersAsync(2, 100, 2, Ct));
+        bool[] coils = [true, true, false];
+        Assert.Equal(coils, await client.ReadCoilsAsync(1, 0, 3, Ct));
+        await client.WriteMultipleRegistersAsync(1, 1, [21, 31], Ct);
+        await client.WriteSingleRegisterAsync(1, 3, 41, Ct);
+        Assert.Equal(new ushort[] { 10, 21, 31, 41 }, await client.ReadHoldingRegistersAsync(1, 0, 4, Ct));
+
+        var ex = await Assert.ThrowsAsync<ModbusDeviceException>(() => client.ReadHoldingRegistersAsync(1, 2, 5, Ct));
+        Assert.Equal(ModbusExceptionCode.IllegalDataAddress, ex.ExceptionCode);
+        Assert.Equal(1, ex.UnitId);
+    }
+
+    [Fact]
+    public async Task Serial_missing_unit_times_out_without_disturbing_the_others()
+    {
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, Map());
+        await using var client = SerialClient(pty.B, TimeSpan.FromMilliseconds(600));
+        Assert.Equal(new ushort[] { 10 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(7, 0, 1, Ct));
+        Assert.Equal(new ushort[] { 33 }, await client.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+    }
+
+    [Fact]
+    public async Task Serial_device_that_never_answers_times_out()
+    {
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, Map(), new JsonObject { ["silent"] = true });
+        await using var client = SerialClient(pty.B, TimeSpan.FromMilliseconds(400));
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+    }
+
+    [Fact]
+    public async Task Rtu_over_tcp_gateway()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map(), rtuFraming: true);
+        await using var client = new ModbusClient(new ModbusRtuTransport(
+            new TcpRtuChannel("127.0.0.1", server.Port, TimeSpan.FromSeconds(5)),
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(3) }));
+        Assert.Equal(new ushort[] { 10, 20 }, await client.ReadHoldingRegistersAsync(1, 0, 2, Ct));
+        Assert.Equal(new ushort[] { 7, 8 }, await client.ReadInputRegistersAsync(2, 100, 2, Ct));
+        var ex = await Assert.ThrowsAsync<ModbusDeviceException>(() => client.ReadInputRegistersAsync(2, 0, 1, Ct));
+        Assert.Equal(ModbusExceptionCode.IllegalDataAddress, ex.ExceptionCode);
+    }
+
+    [Fact]
+    public async Task Missing_serial_port_fails_with_a_communication_error_naming_it()
+    {
+        await using var client = SerialClient("/dev/edgetwin-no-such-port");
+        var ex = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Contains("/dev/edgetwin-no-such-port", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inter_frame_silence_follows_the_serial_line_spec()
+    {
+        Assert.Equal(3.5 * 11 / 9600 * 1000, ModbusRtuTransport.InterFrameSilence(9600).TotalMilliseconds, 2);
+        Assert.Equal(3.5 * 11 / 19200 * 1000, ModbusRtuTransport.InterFrameSilence(19200).TotalMilliseconds, 2);
+        Assert.Equal(1.75, ModbusRtuTransport.InterFrameSilence(115200).TotalMilliseconds, 3);
+        Assert.Equal(TimeSpan.Zero, ModbusRtuTransport.InterFrameSilence(null));
+    }
+}

@@ -1,0 +1,163 @@
+using System.Text.Json.Nodes;
+using EdgeTwin.Modbus.Client;
+using EdgeTwin.Modbus.Protocol;
+using EdgeTwin.Modbus.Tests.Peers;
+using EdgeTwin.Modbus.Transport;
+
+namespace EdgeTwin.Modbus.Tests.Transport;
+
+public sealed class TcpAgainstPymodbusTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static JsonObject Map() => PymodbusServer.Units(
+        (1, "hr", 0, [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]),
+        (1, "ir", 10, [11, 12, 13]),
+        (1, "co", 0, [1, 0, 1, 1, 0, 0, 1, 1, 1, 0]),
+        (1, "di", 5, [0, 1, 1]),
+        (2, "hr", 0, [42]));
+
+    private static ModbusClient Client(int port, TimeSpan? timeout = null, int inFlight = 1) =>
+        new(new ModbusTcpTransport(new ModbusTcpOptions
+        {
+            Host = "127.0.0.1",
+            Port = port,
+            RequestTimeout = timeout ?? TimeSpan.FromSeconds(5),
+            MaxInFlight = inFlight,
+            ReconnectBackoffMin = TimeSpan.FromMilliseconds(50),
+        }));
+
+    [Fact]
+    public async Task Reads_every_table_and_writes_with_every_function()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map());
+        await using var client = Client(server.Port);
+
+        Assert.Equal(new ushort[] { 100, 200, 300 }, await client.ReadHoldingRegistersAsync(1, 0, 3, Ct));
+        Assert.Equal(new ushort[] { 12, 13 }, await client.ReadInputRegistersAsync(1, 11, 2, Ct));
+        bool[] coils = [true, false, true, true, false, false, true, true, true, false];
+        Assert.Equal(coils, await client.ReadCoilsAsync(1, 0, 10, Ct));
+        bool[] inputs = [false, true, true];
+        Assert.Equal(inputs, await client.ReadDiscreteInputsAsync(1, 5, 3, Ct));
+        Assert.Equal(new ushort[] { 42 }, await client.ReadHoldingRegistersAsync(2, 0, 1, Ct));
+
+        await client.WriteSingleRegisterAsync(1, 2, 333, Ct);
+        await client.WriteMultipleRegistersAsync(1, 4, [555, 666], Ct);
+        await client.WriteSingleCoilAsync(1, 1, true, Ct);
+        await client.WriteMultipleCoilsAsync(1, 4, [true, true], Ct);
+        var readBack = await client.ReadWriteMultipleRegistersAsync(1, 0, 7, 6, [777], Ct);
+        Assert.Equal(new ushort[] { 100, 200, 333, 400, 555, 666, 777 }, readBack);
+        bool[] written = [true, true, true, true, true, true];
+        Assert.Equal(written, (await client.ReadCoilsAsync(1, 0, 6, Ct))[..6]);
+    }
+
+    [Fact]
+    public async Task Reads_device_identification()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map());
+        await using var client = Client(server.Port);
+        var id = await client.ReadDeviceIdentificationAsync(1, ReadDeviceIdCode.Basic, Ct);
+        Assert.Equal("EdgeTwin Test", id[0]);
+        Assert.Equal("PYMB-1", id[1]);
+        Assert.Equal("3.0", id[2]);
+    }
+
+    [Fact]
+    public async Task Exception_responses_carry_the_code()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map());
+        await using var client = Client(server.Port);
+        var ex = await Assert.ThrowsAsync<ModbusDeviceException>(() => client.ReadHoldingRegistersAsync(1, 8, 5, Ct));
+        Assert.Equal(ModbusExceptionCode.IllegalDataAddress, ex.ExceptionCode);
+        Assert.Equal(ModbusFunctionCode.ReadHoldingRegisters, ex.FunctionCode);
+        Assert.Contains("ILLEGAL DATA ADDRESS", ex.Message, StringComparison.Ordinal);
+        // The connection is still good afterwards.
+        Assert.Equal(new ushort[] { 900, 1000 }, await client.ReadHoldingRegistersAsync(1, 8, 2, Ct));
+    }
+
+    [Fact]
+    public async Task Missing_unit_times_out_and_the_next_request_is_answered()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map());
+        await using var client = Client(server.Port, TimeSpan.FromMilliseconds(500));
+        Assert.Equal(new ushort[] { 100 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var ex = await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(9, 0, 1, Ct));
+        Assert.Contains("unit 9", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new ushort[] { 200 }, await client.ReadHoldingRegistersAsync(1, 1, 1, Ct));
+    }
+
+    [Fact]
+    public async Task Device_that_never_answers_times_out_every_time()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map(), new JsonObject { ["silent"] = true });
+        await using var client = Client(server.Port, TimeSpan.FromMilliseconds(300));
+        for (int i = 0; i < 4; i++)
+        {
+            await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        }
+    }
+
+    [Fact]
+    public async Task Device_that_drops_the_connection_fails_the_call_then_reconnects()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map(), new JsonObject { ["drop_every"] = 2 });
+        await using var client = Client(server.Port);
+        Assert.Equal(new ushort[] { 100 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var ex = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.IsNotType<ModbusTimeoutException>(ex);
+        Assert.Contains("connection lost", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new ushort[] { 300 }, await client.ReadHoldingRegistersAsync(1, 2, 1, Ct));
+    }
+
+    [Fact]
+    public async Task Late_answer_to_a_timed_out_request_is_discarded_not_taken_for_the_next()
+    {
+        // The first answer comes after 1.5 s; the client gives up after 0.5 s.
+        await using var server = await PymodbusServer.StartTcpAsync(Map(), new JsonObject { ["delay_first"] = 1.5 });
+        await using var client = Client(server.Port, TimeSpan.FromMilliseconds(500));
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Equal(new ushort[] { 200 }, await client.ReadHoldingRegistersAsync(1, 1, 1, Ct));
+        await Task.Delay(1500, Ct); // the late answer (value 100) arrives now and must be dropped
+        Assert.Equal(new ushort[] { 300 }, await client.ReadHoldingRegistersAsync(1, 2, 1, Ct));
+        Assert.Equal(new ushort[] { 400 }, await client.ReadHoldingRegistersAsync(1, 3, 1, Ct));
+    }
+
+    [Fact]
+    public async Task Several_requests_in_flight_are_matched_by_transaction_id()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map());
+        await using var client = Client(server.Port, inFlight: 4);
+        var reads = Enumerable.Range(0, 40).Select(i => client.ReadHoldingRegistersAsync(1, (ushort)(i % 10), 1, Ct)).ToArray();
+        var results = await Task.WhenAll(reads);
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal((ushort)(((i % 10) + 1) * 100), results[i][0]);
+        }
+    }
+
+    [Fact]
+    public async Task Refused_connection_fails_fast_and_backs_off()
+    {
+        int port = ExternalTools.FreeTcpPort();
+        await using var client = new ModbusClient(new ModbusTcpTransport(new ModbusTcpOptions
+        {
+            Host = "127.0.0.1",
+            Port = port,
+            ReconnectBackoffMin = TimeSpan.FromSeconds(30),
+        }));
+        var first = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Contains("connect failed", first.Message, StringComparison.Ordinal);
+        var second = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Contains("next reconnect attempt", second.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_is_honoured()
+    {
+        await using var server = await PymodbusServer.StartTcpAsync(Map(), new JsonObject { ["silent"] = true });
+        await using var client = Client(server.Port, TimeSpan.FromSeconds(60));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(200);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, cts.Token));
+    }
+}

@@ -1,0 +1,386 @@
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Outbox.Summaries;
+using EdgeTwin.Outbox.Tests.Summaries;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.Outbox.Tests.LiteDb;
+
+/// <summary>What only the durable store does: files, faults, budget, age, metrics.</summary>
+public sealed class LiteDbOutboxTests : IDisposable
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+    private readonly TempDirectory _dir = new();
+    private readonly FakeTimeProvider _time = new(Now);
+    private readonly TestMeterFactory _meters = new();
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string DbPath => _dir.File("specific.db");
+
+    public void Dispose()
+    {
+        _meters.Dispose();
+        _dir.Dispose();
+    }
+
+    private Task<LiteDbOutbox> OpenAsync(Func<LiteDbOutboxOptions, LiteDbOutboxOptions>? configure = null, ILogger? logger = null)
+    {
+        var options = new LiteDbOutboxOptions { Path = DbPath, Identity = UplinkBodiesTests.Gw };
+        return LiteDbOutbox.OpenAsync(configure?.Invoke(options) ?? options, logger, _meters, _time, Ct);
+    }
+
+    private static OutboxRecord Summary(long timeMs, string device = "rack-a01", int n = 0)
+    {
+        var acc = default(WindowAccumulator);
+        acc.Reset(timeMs - 60_000, timeMs);
+        acc.Add(n, timeMs - 1, good: true);
+        return UplinkBodies.Summary(UplinkBodiesTests.Gw, new Core.Samples.SeriesDescriptor(device, "inlet_temperature", "Cel"), acc);
+    }
+
+    private static OutboxRecord Event(long timeMs, string message) =>
+        UplinkBodies.Event(UplinkBodiesTests.Gw, new EdgeEvent(EdgeEventKind.AlertRaised, "rack-a01", DateTimeOffset.FromUnixTimeMilliseconds(timeMs), EventSeverity.Critical, message));
+
+    private static OutboxRecord Forecast(long timeMs, double value) =>
+        UplinkBodies.Forecast(UplinkBodiesTests.Gw, new Prediction("thermal", "rack-a01", "rack.inlet_temperature", "Cel", timeMs, TimeSpan.FromMinutes(5), value, null, null, 0.8));
+
+    private static async Task<List<OutboxEntry>> ReadAllAsync(LiteDbOutbox outbox)
+    {
+        var all = new List<OutboxEntry>();
+        long after = 0;
+        while (true)
+        {
+            var page = await outbox.ReadFromAsync(after, 1000, Ct);
+            if (page.Count == 0)
+            {
+                return all;
+            }
+
+            all.AddRange(page);
+            after = page[^1].Sequence;
+        }
+    }
+
+    private static JsonElement Json(OutboxEntry e) => JsonDocument.Parse(e.Record.Payload).RootElement;
+
+    [Fact]
+    public async Task A_corrupt_file_is_moved_aside_and_a_new_outbox_starts_with_a_gap_event()
+    {
+        await using (var first = await OpenAsync())
+        {
+            await first.AppendAsync([Summary(1), Summary(2)], Ct);
+        }
+
+        var bytes = await File.ReadAllBytesAsync(DbPath, Ct);
+        new Random(7).NextBytes(bytes.AsSpan(0, 256));
+        await File.WriteAllBytesAsync(DbPath, bytes, Ct);
+
+        var logs = new FakeLogCollector();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)));
+        await using var outbox = await OpenAsync(logger: loggerFactory.CreateLogger<LiteDbOutbox>());
+
+        var aside = Assert.IsType<string>(outbox.MovedAsidePath);
+        Assert.StartsWith(DbPath + ".corrupt-20261130T120000Z", aside, StringComparison.Ordinal);
+        Assert.True(File.Exists(aside));
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(aside, Ct));
+
+        var error = Assert.Single(logs.GetSnapshot(), r => r.Level == LogLevel.Error);
+        Assert.Contains("corrupt", error.Message, StringComparison.Ordinal);
+        Assert.Contains(DbPath, error.Message, StringComparison.Ordinal);
+        Assert.Contains(aside, error.Message, StringComparison.Ordinal);
+
+        // The new file holds one data_gap event, with a sequence far above anything the old file could have used.
+        var entries = await ReadAllAsync(outbox);
+        var gap = Assert.Single(entries);
+        Assert.Equal(Now.ToUnixTimeMilliseconds() * 1000 + 1, gap.Sequence);
+        Assert.Equal("data_gap", Json(gap).GetProperty("event").GetString());
+        Assert.Equal("corrupt_file", Json(gap).GetProperty("attributes").GetProperty("reason").GetString());
+        Assert.Equal(aside, Json(gap).GetProperty("attributes").GetProperty("moved_to").GetString());
+        Assert.Equal(gap.Sequence + 1, await outbox.AppendAsync([Summary(3)], Ct));
+    }
+
+    [Fact]
+    public async Task A_file_with_a_damaged_data_page_is_moved_aside_too()
+    {
+        await using (var first = await OpenAsync())
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                await first.AppendAsync(Enumerable.Range(0, 50).Select(n => Summary(n)).ToArray(), Ct);
+            }
+        }
+
+        var bytes = await File.ReadAllBytesAsync(DbPath, Ct);
+        Assert.True(bytes.Length > 8192 * 8, $"expected a multi-page file, got {bytes.Length} bytes");
+        Array.Clear(bytes, 8192 * 3, 8192 * 4);
+        await File.WriteAllBytesAsync(DbPath, bytes, Ct);
+
+        await using var outbox = await OpenAsync();
+        Assert.NotNull(outbox.MovedAsidePath);
+        Assert.Equal(1, outbox.GetStats().Depth);
+    }
+
+    [Fact]
+    public async Task A_second_process_cannot_open_the_same_outbox()
+    {
+        await using var outbox = await OpenAsync();
+        var ex = await Assert.ThrowsAsync<OutboxStorageException>(() => OpenAsync());
+        Assert.Contains(DbPath, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("in use", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unwritable_directory_is_an_error_naming_the_path()
+    {
+        var file = _dir.File("not-a-dir");
+        await File.WriteAllTextAsync(file, "x", Ct);
+        var path = System.IO.Path.Combine(file, "specific.db");
+        var ex = await Assert.ThrowsAsync<OutboxStorageException>(() =>
+            LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path }, cancellationToken: Ct));
+        Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_full_disk_fails_the_append_with_the_path_and_loses_nothing_accepted()
+    {
+        var faults = new DiskFaults();
+        await using (var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, WrapStream = faults.Wrap }))
+        {
+            outbox.RegisterUplink("mqtt");
+            Assert.Equal(3, await outbox.AppendAsync([Summary(1), Summary(2), Event(3, "kept")], Ct));
+
+            faults.Full = true;
+            var ex = await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
+            Assert.Contains(DbPath, ex.Message, StringComparison.Ordinal);
+            Assert.Contains("No space left", ex.Message, StringComparison.Ordinal);
+            Assert.True(faults.FailedWrites > 0);
+            await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AcknowledgeAsync("mqtt", 1, Ct));
+            Assert.Equal(0, outbox.GetAcknowledged("mqtt"));
+
+            // Regression: LiteDB's abandoned transaction threw "discarded page must be writable" from its finalizer,
+            // which ends the process. Force the finalizers now so the test run would die here if it came back.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+
+            // Space is back: the caller retries its batch, which gets the next sequences.
+            faults.Full = false;
+            Assert.Equal(5, await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
+            Assert.Equal([1, 2, 3, 4, 5], (await ReadAllAsync(outbox)).Select(e => (int)e.Sequence));
+        }
+
+        await using var reopened = await OpenAsync();
+        var entries = await ReadAllAsync(reopened);
+        Assert.Equal([1L, 2, 3, 4, 5], entries.Select(e => e.Sequence));
+        Assert.Equal("kept", Json(entries[2]).GetProperty("message").GetString());
+        Assert.Null(reopened.MovedAsidePath);
+    }
+
+    [Fact]
+    public async Task A_spent_budget_condenses_raw_first_keeps_events_and_predictions_and_says_so()
+    {
+        using var metrics = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.condensed");
+        const long budget = 256 * 1024;
+        await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, DiskBudgetBytes = budget, Identity = o.Identity });
+        outbox.RegisterUplink("mqtt"); // never acknowledges: the uplink is down for the whole test
+
+        var series = new[] { UplinkBodiesTests.Inlet, UplinkBodiesTests.Outlet, new Core.Samples.SeriesDescriptor("ups1", "load", "%") };
+        var pointsPerSeries = new long[series.Length];
+        var sums = new double[series.Length];
+        int events = 0, predictions = 0;
+        var t0 = Now.AddHours(-3).ToUnixTimeMilliseconds();
+        var batch = new List<OutboxRecord>();
+        for (var r = 0; r < 600; r++)
+        {
+            var s = r % series.Length;
+            var start = t0 + ((r / series.Length) * 10_000L);
+            var points = Enumerable.Range(0, 10).Select(i => new RawPoint(start + (i * 1000), 20 + s + (0.1 * ((r + i) % 7)), 0)).ToArray();
+            pointsPerSeries[s] += points.Length;
+            sums[s] += points.Sum(p => p.Value);
+            batch.Add(UplinkBodies.Raw(UplinkBodiesTests.Gw, series[s], points));
+            if (r % 10 == 0)
+            {
+                batch.Add(Event(start, $"event {events++}"));
+            }
+
+            if (r % 25 == 0)
+            {
+                batch.Add(Forecast(start, predictions++));
+            }
+
+            if (r % 3 == 2)
+            {
+                await outbox.AppendAsync(batch, Ct);
+                batch.Clear();
+            }
+        }
+
+        var stats = outbox.GetStats();
+        var entries = await ReadAllAsync(outbox);
+        Assert.True(stats.Condensed > 0, "nothing was condensed");
+        Assert.Equal(0, stats.Dropped);
+        Assert.True(stats.EntryBytes <= budget, $"{stats.EntryBytes} bytes held, budget {budget}");
+        Assert.Equal(stats.Depth, entries.Count);
+        Assert.Equal(stats.Condensed, metrics.GetMeasurementSnapshot().Sum(m => m.Value));
+
+        // Events and predictions: every one of them, in order.
+        var userEvents = entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "alert_raised").ToList();
+        Assert.Equal(Enumerable.Range(0, events).Select(i => $"event {i}"), userEvents.Select(e => Json(e).GetProperty("message").GetString()));
+        Assert.Equal(Enumerable.Range(0, predictions).Select(i => (double)i), entries.Where(e => e.Record.Kind == OutboxKind.Prediction).Select(e => Json(e).GetProperty("value").GetDouble()));
+
+        // The gap events say what happened, and their counts add up to the counter.
+        var gaps = entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "data_gap").Select(Json).ToList();
+        Assert.NotEmpty(gaps);
+        Assert.All(gaps, g => Assert.Equal("disk_budget", g.GetProperty("attributes").GetProperty("reason").GetString()));
+        Assert.Equal(stats.Condensed, gaps.Sum(g => long.Parse(g.GetProperty("attributes").GetProperty("condensed").GetString()!, System.Globalization.CultureInfo.InvariantCulture)));
+
+        // Nothing vanished silently: every point is still raw or counted in a condensed summary, with the same sum.
+        for (var s = 0; s < series.Length; s++)
+        {
+            var key = series[s].Key;
+            var condensed = entries.Where(e => e.Record.Kind == OutboxKind.Summary).Select(Json).Where(j => j.GetProperty("series").GetString() == key).ToList();
+            Assert.All(condensed, j => Assert.True(j.GetProperty("condensed").GetBoolean()));
+            var raw = entries.Where(e => e.Record.Kind == OutboxKind.Raw).Select(Json).Where(j => j.GetProperty("series").GetString() == key).ToList();
+            var count = condensed.Sum(j => j.GetProperty("count").GetInt64()) + raw.Sum(j => j.GetProperty("points").GetArrayLength());
+            var sum = condensed.Sum(j => j.GetProperty("mean").GetDouble() * j.GetProperty("count").GetInt64())
+                + raw.Sum(j => j.GetProperty("points").EnumerateArray().Sum(p => p[1].GetDouble()));
+            Assert.Equal(pointsPerSeries[s], count);
+            Assert.Equal(sums[s], sum, 6);
+        }
+
+        // Condensed summaries keep their place in sequence order among the device's other entries.
+        Assert.Equal(entries.Select(e => e.Sequence).Order(), entries.Select(e => e.Sequence));
+    }
+
+    [Fact]
+    public async Task When_only_summaries_are_left_the_oldest_go_first_and_events_stay()
+    {
+        const long budget = 256 * 1024;
+        await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, DiskBudgetBytes = budget, Identity = o.Identity });
+        outbox.RegisterUplink("kafka");
+        var t0 = Now.AddDays(-1).ToUnixTimeMilliseconds();
+        var batch = new List<OutboxRecord>();
+        for (var i = 0; i < 1500; i++)
+        {
+            batch.Add(Summary(t0 + (i * 60_000L), n: i));
+            if (i % 100 == 0)
+            {
+                batch.Add(Event(t0 + (i * 60_000L), $"alert {i}"));
+            }
+
+            if (batch.Count >= 50)
+            {
+                await outbox.AppendAsync(batch, Ct);
+                batch.Clear();
+            }
+        }
+
+        await outbox.AppendAsync(batch, Ct);
+
+        var stats = outbox.GetStats();
+        var entries = await ReadAllAsync(outbox);
+        Assert.True(stats.Dropped > 0);
+        Assert.True(stats.EntryBytes <= budget);
+        var kept = entries.Where(e => e.Record.Kind == OutboxKind.Summary).Select(e => (int)Json(e).GetProperty("last").GetDouble()).ToList();
+        Assert.Equal(Enumerable.Range(1500 - kept.Count, kept.Count), kept); // a contiguous run of the newest
+        Assert.Equal(1500 - stats.Dropped, kept.Count);
+        Assert.Equal(
+            Enumerable.Range(0, 15).Select(i => $"alert {i * 100}"),
+            entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "alert_raised").Select(e => Json(e).GetProperty("message").GetString()));
+        var gap = entries.Where(e => e.Record.Kind == OutboxKind.Event).Select(Json).First(j => j.GetProperty("event").GetString() == "data_gap");
+        Assert.Equal("outbox", gap.GetProperty("device").GetString());
+        Assert.Equal("rack-a01", gap.GetProperty("attributes").GetProperty("devices").GetString());
+    }
+
+    [Fact]
+    public async Task Entries_older_than_the_maximum_age_are_dropped_except_events_and_predictions()
+    {
+        await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, MaxAge = TimeSpan.FromDays(7), Identity = o.Identity });
+        outbox.RegisterUplink("mqtt");
+        var old = Now.AddDays(-8).ToUnixTimeMilliseconds();
+        var recent = Now.AddDays(-6).ToUnixTimeMilliseconds();
+        await outbox.AppendAsync([Summary(old), Event(old, "old alert"), Forecast(old, 1), Summary(recent), UplinkBodies.Raw(UplinkBodiesTests.Gw, UplinkBodiesTests.Inlet, [new RawPoint(old, 1, 0)])], Ct);
+
+        await outbox.RunMaintenanceAsync(Ct);
+
+        var entries = await ReadAllAsync(outbox);
+        Assert.Equal([2L, 3, 4, 6], entries.Select(e => e.Sequence));
+        Assert.Equal(2, outbox.GetStats().Dropped);
+        var gap = Json(entries[^1]);
+        Assert.Equal("data_gap", gap.GetProperty("event").GetString());
+        Assert.Equal("max_age", gap.GetProperty("attributes").GetProperty("reason").GetString());
+        Assert.Equal("1", gap.GetProperty("attributes").GetProperty("first_seq").GetString());
+        Assert.Equal("5", gap.GetProperty("attributes").GetProperty("last_seq").GetString());
+
+        // Nothing more to do: no second gap event.
+        await outbox.RunMaintenanceAsync(Ct);
+        Assert.Equal(4, outbox.GetStats().Depth);
+    }
+
+    [Fact]
+    public async Task Counters_survive_a_reopen_and_a_removed_uplink_no_longer_holds_entries_back()
+    {
+        await using (var outbox = await OpenAsync())
+        {
+            outbox.RegisterUplink("mqtt");
+            outbox.RegisterUplink("kafka");
+            await outbox.AppendAsync([Summary(1), Summary(2)], Ct);
+            await outbox.AcknowledgeAsync("mqtt", 2, Ct);
+            Assert.Equal(2, outbox.GetStats().Depth);
+        }
+
+        await using var reopened = await OpenAsync();
+        Assert.Equal(new Dictionary<string, long> { ["mqtt"] = 2, ["kafka"] = 0 }, reopened.GetStats().UplinkPositions);
+        await reopened.RemoveUplinkAsync("kafka", Ct);
+        await reopened.AcknowledgeAsync("mqtt", 2, Ct); // no change, so nothing to do
+        await reopened.AppendAsync([Summary(3)], Ct);
+        await reopened.AcknowledgeAsync("mqtt", 3, Ct);
+        Assert.Equal(0, reopened.GetStats().Depth);
+        Assert.Throws<UnknownUplinkException>(() => reopened.GetAcknowledged("kafka"));
+    }
+
+    [Fact]
+    public async Task Metrics_count_appends_and_report_depth_and_bytes()
+    {
+        using var appended = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.appended");
+        using var depth = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.depth");
+        using var bytes = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.bytes");
+        await using var outbox = await OpenAsync();
+        await outbox.AppendAsync([Summary(1), Summary(2), Summary(3)], Ct);
+
+        Assert.Equal(3, appended.GetMeasurementSnapshot().Where(m => Equals(m.Tags["outbox"], "specific.db")).Sum(m => m.Value));
+        depth.RecordObservableInstruments();
+        bytes.RecordObservableInstruments();
+        Assert.Contains(depth.GetMeasurementSnapshot(), m => Equals(m.Tags["outbox"], "specific.db") && m.Value == 3);
+        Assert.Contains(bytes.GetMeasurementSnapshot(), m => Equals(m.Tags["outbox"], "specific.db") && m.Value >= 8192);
+    }
+
+    [Fact]
+    public async Task Appends_after_dispose_are_refused_and_pending_ones_are_not_lost_silently()
+    {
+        var outbox = await OpenAsync();
+        var pending = Enumerable.Range(0, 20).Select(i => outbox.AppendAsync([Summary(i)], Ct).AsTask()).ToList();
+        await outbox.DisposeAsync();
+        foreach (var task in pending)
+        {
+            // Either stored (and then readable after reopen) or failed loudly; never "succeeded" and gone.
+            try
+            {
+                await task;
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await outbox.AppendAsync([Summary(1)], Ct));
+        await using var reopened = await OpenAsync();
+        var stored = pending.Count(t => t.IsCompletedSuccessfully);
+        Assert.Equal(stored, reopened.GetStats().Depth);
+        Assert.Equal(Encoding.UTF8.GetString(Summary(0).Payload.Span), Encoding.UTF8.GetString((await reopened.ReadFromAsync(0, 1, Ct))[0].Record.Payload.Span));
+    }
+}

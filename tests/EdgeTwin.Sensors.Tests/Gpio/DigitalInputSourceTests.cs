@@ -1,0 +1,170 @@
+using System.Device.Gpio;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Sensors.Gpio;
+using EdgeTwin.Sensors.Tests.Fakes;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.Sensors.Tests.Gpio;
+
+public sealed class DigitalInputSourceTests : IAsyncDisposable
+{
+    private const int Pin = 17;
+    private readonly SimulatedGpioDriver _driver = new();
+    private readonly GpioController _controller;
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+    private readonly SeriesRegistry _registry = new();
+    private readonly CollectingSampleSink _samples = new();
+    private readonly CollectingEventSink _events = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _run;
+
+    public DigitalInputSourceTests()
+    {
+        _controller = new GpioController(_driver);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_run is not null)
+        {
+            await _run.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+
+        _stop.Dispose();
+        _controller.Dispose();
+    }
+
+    private async Task<DigitalInputSource> StartAsync(DigitalInputKind kind = DigitalInputKind.Leak, bool activeLow = true)
+    {
+        var source = new DigitalInputSource(new DigitalInputOptions
+        {
+            DeviceId = "leak-under-crac1",
+            Controller = () => _controller,
+            Pin = Pin,
+            Kind = kind,
+            ActiveLow = activeLow,
+            Debounce = TimeSpan.FromMilliseconds(50),
+            StateInterval = TimeSpan.FromSeconds(60),
+            Time = _time,
+        });
+        source.RegisterSeries(_registry);
+        _run = source.RunAsync(_samples, _events, _stop.Token);
+        await _samples.NextAsync(); // initial state published once the line is open and armed
+        return source;
+    }
+
+    [Fact]
+    public async Task Publishes_the_initial_state_without_an_event_when_inactive()
+    {
+        var source = await StartAsync();
+
+        var s = Assert.Single(_samples.All);
+        Assert.Equal(0, s.Value);
+        Assert.Equal("leak-under-crac1/state", _registry[s.Series].Key);
+        Assert.Equal(MetricKind.State, _registry[s.Series].Kind);
+        Assert.Empty(_events.All);
+        Assert.False(source.CurrentState);
+        Assert.Equal(1, _driver.CallbackCount(Pin));
+    }
+
+    [Fact]
+    public async Task Bouncing_contact_gives_exactly_one_event_stamped_at_the_first_edge()
+    {
+        await StartAsync();
+        var firstEdge = _time.GetUtcNow();
+
+        _driver.Bounce(Pin, PinValue.Low, transitions: 7); // leak rope gets wet, contact chatters
+        await _time.AdvanceUntilAsync(() => _events.All.Count > 0, TimeSpan.FromMilliseconds(10));
+        await _time.AdvanceSlowlyAsync(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(50));
+
+        var e = Assert.Single(_events.All);
+        Assert.Equal(EdgeEventKind.InputChanged, e.Kind);
+        Assert.Equal("leak-under-crac1", e.Source);
+        Assert.Equal(EventSeverity.Critical, e.Severity);
+        Assert.Equal(firstEdge, e.Time);
+        Assert.Equal("1", e.Attributes!["state"]);
+        Assert.Equal("leak detected", e.Attributes["label"]);
+        Assert.Equal("7", e.Attributes["edges"]);
+        Assert.Equal("17", e.Attributes["pin"]);
+        Assert.Equal([0.0, 1.0], _samples.All.Select(s => s.Value));
+    }
+
+    [Fact]
+    public async Task A_glitch_shorter_than_the_debounce_time_is_ignored()
+    {
+        await StartAsync();
+
+        _driver.Drive(Pin, PinValue.Low);
+        _driver.Drive(Pin, PinValue.High);
+        await _time.AdvanceSlowlyAsync(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(10));
+
+        Assert.Empty(_events.All);
+        Assert.Single(_samples.All);
+    }
+
+    [Fact]
+    public async Task Change_and_return_give_two_events_with_labels_and_severities()
+    {
+        await StartAsync(DigitalInputKind.Door);
+
+        _driver.Drive(Pin, PinValue.Low);
+        await _time.AdvanceUntilAsync(() => _events.All.Count == 1, TimeSpan.FromMilliseconds(10));
+        _driver.Bounce(Pin, PinValue.High, 3);
+        await _time.AdvanceUntilAsync(() => _events.All.Count == 2, TimeSpan.FromMilliseconds(10));
+
+        Assert.Equal(["open", "closed"], _events.All.Select(e => e.Attributes!["label"]));
+        Assert.Equal([EventSeverity.Warning, EventSeverity.Info], _events.All.Select(e => e.Severity));
+    }
+
+    [Fact]
+    public async Task Active_high_wiring_inverts_the_level()
+    {
+        _driver.Drive(Pin, PinValue.Low);
+        await StartAsync(DigitalInputKind.Smoke, activeLow: false);
+        Assert.Empty(_events.All);
+
+        _driver.Drive(Pin, PinValue.High);
+        await _time.AdvanceUntilAsync(() => _events.All.Count == 1, TimeSpan.FromMilliseconds(10));
+
+        Assert.Equal("smoke detected", _events.All[0].Attributes!["label"]);
+    }
+
+    [Fact]
+    public async Task An_alarm_present_at_start_raises_an_initial_event()
+    {
+        _driver.Drive(Pin, PinValue.Low);
+        await StartAsync();
+
+        var e = await _events.NextAsync();
+        Assert.Equal("true", e.Attributes!["initial"]);
+        Assert.Equal(1, _samples.All[0].Value);
+    }
+
+    [Fact]
+    public async Task The_state_is_republished_every_state_interval()
+    {
+        await StartAsync();
+        var start = _time.GetUtcNow();
+
+        await _time.AdvanceUntilAsync(() => _samples.All.Count >= 3, TimeSpan.FromSeconds(1), limit: TimeSpan.FromMinutes(5));
+
+        var stamps = _samples.All.Select(s => s.Timestamp - start).ToArray();
+        Assert.True(stamps[1] >= TimeSpan.FromSeconds(60), $"second sample at {stamps[1]}");
+        Assert.True(stamps[2] - stamps[1] >= TimeSpan.FromSeconds(60), $"third sample at {stamps[2]}");
+        Assert.All(_samples.All, s => Assert.Equal(0, s.Value));
+    }
+
+    [Fact]
+    public async Task Stopping_releases_the_line_and_the_callback()
+    {
+        await StartAsync();
+
+        await _stop.CancelAsync();
+        await _run!.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.False(_driver.IsOpen(Pin));
+        Assert.Equal(0, _driver.CallbackCount(Pin));
+    }
+}

@@ -1,0 +1,72 @@
+using EdgeTwin.Simulator.Faults;
+using EdgeTwin.Simulator.Physics;
+
+namespace EdgeTwin.Simulator.Tests.Physics;
+
+public sealed class MachineTests
+{
+    private static SimulatedSite SiteWith(MachineSpec machine) => new(TestSites.OneRack() with { Machines = [machine], WarmUp = TimeSpan.Zero });
+
+    [Fact]
+    public void Bearing_wear_grows_monotonically_until_the_machine_fails_at_its_hidden_lifetime()
+    {
+        var site = SiteWith(new MachineSpec("m1", "line1", HoursToFailure: 10));
+        var machine = site.Machine("m1");
+        var lastWear = machine.Wear;
+        var vibrationByHour = new List<double>();
+        var bearingByHour = new List<double>();
+        var minutes = 0;
+        while (machine.State == MachineState.Running && minutes < 12 * 60)
+        {
+            site.Step(TimeSpan.FromMinutes(1));
+            minutes++;
+            Assert.True(machine.Wear >= lastWear, $"wear fell from {lastWear} to {machine.Wear} at minute {minutes}");
+            lastWear = machine.Wear;
+            if (minutes % 60 == 0)
+            {
+                vibrationByHour.Add(machine.VibrationRmsMmPerS);
+                bearingByHour.Add(machine.BearingTemperatureC);
+            }
+        }
+
+        Assert.Equal(MachineState.Failed, machine.State);
+        Assert.InRange(minutes, 595, 605); // the closed form of the wear law gives exactly 10 h
+        Assert.True(vibrationByHour[^1] > vibrationByHour[0] + 3, $"vibration {vibrationByHour[0]:0.00} → {vibrationByHour[^1]:0.00} mm/s");
+        Assert.True(bearingByHour[^1] > bearingByHour[0] + 10, $"bearing {bearingByHour[0]:0.0} → {bearingByHour[^1]:0.0} °C");
+
+        // A failed machine stops: no speed, no current, a fault code, and an event saying why.
+        site.Step(TimeSpan.FromSeconds(1));
+        Assert.Equal(0, machine.SpeedRpm);
+        Assert.Equal(0, machine.CurrentA);
+        Assert.NotEqual(0, machine.FaultCode);
+        Assert.Contains(site.Events(), e => e.Source == "m1" && e.Message.Contains("bearing failed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Remaining_life_counts_down_with_time_running()
+    {
+        var site = SiteWith(new MachineSpec("m1", "line1", InitialWear: 0.2, HoursToFailure: 100));
+        var machine = site.Machine("m1");
+        var before = machine.TrueRemainingHours;
+        site.Step(TimeSpan.FromHours(5));
+        Assert.Equal(before - 5, machine.TrueRemainingHours, 1);
+    }
+
+    [Fact]
+    public void A_stopped_machine_does_not_wear_and_a_restarted_failed_one_has_a_new_bearing()
+    {
+        var site = SiteWith(new MachineSpec("m1", "line1", InitialWear: 0.5));
+        var machine = site.Machine("m1");
+        site.Apply(FaultCommand.Parse("machine-stop:m1"));
+        site.Step(TimeSpan.FromHours(2));
+        Assert.Equal(0.5, machine.Wear);
+        Assert.Equal(0, machine.SpeedRpm);
+
+        site.Apply(FaultCommand.Parse("machine-wear:m1:1"));
+        site.Apply(FaultCommand.Parse("machine-start:m1"));
+        site.Step(TimeSpan.FromSeconds(10));
+        Assert.Equal(MachineState.Running, machine.State);
+        Assert.InRange(machine.Wear, 0, 0.001);
+        Assert.Equal(machine.Spec.RatedSpeedRpm, machine.SpeedRpm);
+    }
+}

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Threading.Channels;
+using EdgeTwin.Snmp.Messages;
+using EdgeTwin.Snmp.Notifications;
+using EdgeTwin.Snmp.Security;
+using EdgeTwin.Snmp.Tests.Support;
+
+namespace EdgeTwin.Snmp.Tests.Notifications;
+
+public sealed class ReceiverTests : IAsyncDisposable
+{
+    private static readonly SnmpV3User Trapper = new("trapper", SnmpAuthProtocol.Sha256, "authpass123", SnmpPrivProtocol.Aes128, "privpass123");
+    private static readonly SnmpV3User Informer = new("informer", SnmpAuthProtocol.Md5, "authpass123", SnmpPrivProtocol.Des, "privpass123");
+    private readonly SnmpNotificationReceiver _receiver;
+    private readonly Channel<SnmpNotification> _received = Channel.CreateUnbounded<SnmpNotification>();
+
+    public ReceiverTests()
+    {
+        _receiver = new SnmpNotificationReceiver(new SnmpNotificationReceiverOptions
+        {
+            EndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Users = [Trapper, Informer],
+        });
+        _receiver.NotificationReceived += (_, n) => _received.Writer.TryWrite(n);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private string Agent => $"127.0.0.1:{_receiver.LocalEndPoint.Port}";
+
+    private static void SkipWithoutTools() =>
+        Assert.SkipWhen(SnmpdFixture.FindTool("snmptrap") is null, "net-snmp tools (Debian package 'snmp') are not installed");
+
+    private async Task<SnmpNotification> NextAsync()
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        cts.CancelAfter(TimeSpan.FromSeconds(30));
+        return await _received.Reader.ReadAsync(cts.Token);
+    }
+
+    private static readonly string[] UpsOnBattery = ["1234", "1.3.6.1.4.1.318.0.5", "1.3.6.1.4.1.318.1.1.1.2.2.1.0", "i", "87"];
+
+    [Fact]
+    public async Task V1_trap_from_snmptrap_is_raised_with_rfc3584_trap_oid()
+    {
+        SkipWithoutTools();
+        var (exit, _, stderr) = await NetSnmpTool.RunAsync("snmptrap",
+            ["-v1", "-c", "public", Agent, "1.3.6.1.4.1.318", "10.0.0.5", "6", "5", "4321", "1.3.6.1.4.1.318.2.3.1.0", "s", "on battery"], Ct);
+        Assert.True(exit == 0, stderr);
+        var n = await NextAsync();
+        Assert.Equal(SnmpVersion.V1, n.Version);
+        Assert.Equal(".1.3.6.1.4.1.318.0.5", n.TrapOid.ToNumericString());
+        Assert.Equal(IPAddress.Parse("10.0.0.5"), n.V1!.AgentAddress);
+        Assert.Equal(4321u, n.Uptime);
+        Assert.Equal(".1.3.6.1.4.1.318.2.3.1.0 = STRING: \"on battery\"", n.Payload.Single().ToString());
+    }
+
+    [Fact]
+    public async Task V2c_trap_and_inform_are_raised_and_the_inform_is_acknowledged()
+    {
+        SkipWithoutTools();
+        var (exit, _, stderr) = await NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "public", Agent, .. UpsOnBattery], Ct);
+        Assert.True(exit == 0, stderr);
+        var trap = await NextAsync();
+        Assert.Equal(PduType.TrapV2, trap.PduType);
+        Assert.Equal(".1.3.6.1.4.1.318.0.5", trap.TrapOid.ToNumericString());
+        Assert.Equal(1234u, trap.Uptime);
+        Assert.Equal(87, trap.Payload.Single().Value.AsInt32());
+
+        // snmpinform exits 0 only when it got our Response.
+        (exit, _, stderr) = await NetSnmpTool.RunAsync("snmpinform", ["-v2c", "-c", "public", "-t", "3", "-r", "1", Agent, .. UpsOnBattery], Ct);
+        Assert.True(exit == 0, stderr);
+        var inform = await NextAsync();
+        Assert.Equal(PduType.InformRequest, inform.PduType);
+    }
+
+    [Fact]
+    public async Task Wrong_community_is_dropped()
+    {
+        SkipWithoutTools();
+        await NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "nope", Agent, .. UpsOnBattery], Ct);
+        var (exit, _, _) = await NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "public", Agent, "1", "1.3.6.1.4.1.318.0.7"], Ct);
+        Assert.Equal(0, exit);
+        Assert.Equal(".1.3.6.1.4.1.318.0.7", (await NextAsync()).TrapOid.ToNumericString()); // the bad one never arrived first
+    }
+
+    [Fact]
+    public async Task V3_authPriv_trap_from_snmptrap()
+    {
+        SkipWithoutTools();
+        var (exit, _, stderr) = await NetSnmpTool.RunAsync("snmptrap",
+            ["-v3", "-e", "0x80001f8880a1b2c3d4e5f60708", "-l", "authPriv", "-u", "trapper", "-a", "SHA-256", "-A", "authpass123", "-x", "AES", "-X", "privpass123", Agent, .. UpsOnBattery], Ct);
+        Assert.True(exit == 0, stderr);
+        var n = await NextAsync();
+        Assert.Equal(SnmpVersion.V3, n.Version);
+        Assert.Equal("trapper", n.User);
+        Assert.Equal(87, n.Payload.Single().Value.AsInt32());
+    }
+
+    [Fact]
+    public async Task V3_trap_with_wrong_password_is_not_raised()
+    {
+        SkipWithoutTools();
+        await NetSnmpTool.RunAsync("snmptrap",
+            ["-v3", "-e", "0x80001f8880a1b2c3d4e5f60709", "-l", "authPriv", "-u", "trapper", "-a", "SHA-256", "-A", "wrongpass1", "-x", "AES", "-X", "privpass123", Agent, .. UpsOnBattery], Ct);
+        await NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "public", Agent, "1", "1.3.6.1.4.1.318.0.9"], Ct);
+        Assert.Equal(".1.3.6.1.4.1.318.0.9", (await NextAsync()).TrapOid.ToNumericString());
+    }
+
+    [Fact]
+    public async Task V3_authPriv_inform_discovers_our_engine_and_is_acknowledged()
+    {
+        SkipWithoutTools();
+        var (exit, _, stderr) = await NetSnmpTool.RunAsync("snmpinform",
+            ["-v3", "-l", "authPriv", "-u", "informer", "-a", "MD5", "-A", "authpass123", "-x", "DES", "-X", "privpass123", "-t", "3", "-r", "1", Agent, .. UpsOnBattery], Ct);
+        Assert.True(exit == 0, stderr);
+        var n = await NextAsync();
+        Assert.Equal(PduType.InformRequest, n.PduType);
+        Assert.Equal("informer", n.User);
+    }
+
+    public ValueTask DisposeAsync() => _receiver.DisposeAsync();
+}
