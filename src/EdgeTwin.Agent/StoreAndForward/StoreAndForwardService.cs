@@ -1,0 +1,224 @@
+using System.Diagnostics.Metrics;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Outbox;
+using EdgeTwin.Outbox.Summaries;
+using EdgeTwin.Uplink;
+using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Mqtt;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.StoreAndForward;
+
+/// <summary>Settings of the store-and-forward part that the site config does not carry.</summary>
+public sealed record StoreAndForwardOptions
+{
+    /// <summary>The summary window (count, min, max, mean, last, stddev per series).</summary>
+    public TimeSpan SummaryWindow { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often finished windows are closed and pending raw points sent.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Overrides <c>outbox.path</c> (the demo and tests keep their outbox in a temporary directory).</summary>
+    public string? OutboxPath { get; init; }
+
+    /// <summary>Overrides the <c>uplinks:</c> section (the demo points MQTT at its embedded broker).</summary>
+    public UplinksConfig? Uplinks { get; init; }
+}
+
+/// <summary>
+/// Owns the outbox and the uplinks for the agent's lifetime. It is a lifecycle service so that the outbox opens before
+/// any hosted service starts (the pipeline's stages write into it) and closes only after every hosted service has
+/// stopped (the agent's drain flushes the last summaries into it first); then the uplinks get the rest of the stop
+/// window to deliver what is in flight, and the file is closed cleanly.
+/// </summary>
+public sealed partial class StoreAndForwardService : IHostedLifecycleService, IAsyncDisposable
+{
+    private readonly SiteConfig _config;
+    private readonly StoreAndForwardOptions _options;
+    private readonly SeriesRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggers;
+    private readonly IMeterFactory _meters;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<(string Name, Task Run)> _running = [];
+    private LiteDbOutbox? _outbox;
+    private OutboxFeeder? _feeder;
+    private MqttUplink? _mqtt;
+    private KafkaUplink? _kafka;
+
+    public StoreAndForwardService(
+        SiteConfig config,
+        StoreAndForwardOptions options,
+        SeriesRegistry registry,
+        TimeProvider time,
+        ILoggerFactory loggers,
+        IMeterFactory meters)
+    {
+        _config = config;
+        _options = options;
+        _registry = registry;
+        _time = time;
+        _loggers = loggers;
+        _meters = meters;
+        _logger = loggers.CreateLogger<StoreAndForwardService>();
+    }
+
+    /// <summary>The pipeline's way into the outbox; available once the host has begun starting.</summary>
+    public OutboxFeeder Feeder => _feeder ?? throw new InvalidOperationException("The outbox is not open yet: the host has not started.");
+
+    /// <summary>The open outbox (stats for the demo view and tests).</summary>
+    public LiteDbOutbox Outbox => _outbox ?? throw new InvalidOperationException("The outbox is not open yet: the host has not started.");
+
+    /// <summary>Acknowledged positions of the running uplinks, by name.</summary>
+    public IReadOnlyDictionary<string, long> UplinkPositions
+    {
+        get
+        {
+            var positions = new Dictionary<string, long>(StringComparer.Ordinal);
+            if (_mqtt is not null)
+            {
+                positions["mqtt"] = _mqtt.Position;
+            }
+
+            if (_kafka is not null)
+            {
+                positions["kafka"] = _kafka.Position;
+            }
+
+            return positions;
+        }
+    }
+
+    public async Task StartingAsync(CancellationToken cancellationToken)
+    {
+        var path = Path.GetFullPath(_options.OutboxPath ?? _config.Outbox.Path);
+        var stateDirectory = Path.GetDirectoryName(path) ?? ".";
+        var uplinks = _options.Uplinks ?? UplinksConfig.From(_config, stateDirectory);
+        var identity = new Outbox.Summaries.UplinkIdentity(_config.Site.GatewayId, _config.Site.Id);
+
+        Directory.CreateDirectory(stateDirectory);
+        _outbox = await LiteDbOutbox.OpenAsync(
+            new LiteDbOutboxOptions
+            {
+                Path = path,
+                DiskBudgetBytes = (long)_config.Outbox.DiskBudgetMb * 1024 * 1024,
+                MaxAge = _config.Outbox.MaxAge,
+                Identity = identity,
+                CondenseWindow = _options.SummaryWindow,
+            },
+            _loggers.CreateLogger<LiteDbOutbox>(),
+            _meters,
+            _time,
+            cancellationToken).ConfigureAwait(false);
+
+        var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = _options.SummaryWindow }, RawPolicyOf);
+        _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>());
+
+        var metrics = new UplinkMetrics();
+        if (uplinks.Mqtt is { } mqtt)
+        {
+            _outbox.RegisterUplink(mqtt.Name);
+            _mqtt = new MqttUplink(mqtt, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
+        }
+
+        if (uplinks.Kafka is { } kafka)
+        {
+            _outbox.RegisterUplink(kafka.Name);
+            _kafka = new KafkaUplink(kafka, _outbox, _loggers.CreateLogger<KafkaUplink>(), metrics, _time);
+        }
+
+        var waiting = _outbox.GetStats().Depth;
+        LogOpened(path, waiting, _mqtt is null ? "" : "mqtt ", _kafka is null ? "" : "kafka");
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _running.Add(("summaries", Task.Run(() => Feeder.RunAsync(_options.FlushInterval, _stopping.Token), CancellationToken.None)));
+        if (_mqtt is { } mqtt)
+        {
+            _running.Add(("mqtt", Task.Run(() => mqtt.RunAsync(_stopping.Token), CancellationToken.None)));
+        }
+
+        if (_kafka is { } kafka)
+        {
+            _running.Add(("kafka", Task.Run(() => kafka.RunAsync(_stopping.Token), CancellationToken.None)));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    // The work stops in StoppedAsync, after the agent has drained its stages into the feeder.
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (var (name, run) in _running)
+        {
+            try
+            {
+                await run.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                LogStopCutShort(name);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogStopFailed(ex, name);
+            }
+            catch (OperationCanceledException)
+            {
+                // The loop ended through its own token: a normal stop.
+            }
+        }
+
+        _running.Clear();
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _feeder?.Dispose();
+        _feeder = null;
+        if (_outbox is { } outbox)
+        {
+            _outbox = null;
+            var stats = outbox.GetStats();
+            await outbox.DisposeAsync().ConfigureAwait(false);
+            LogClosed(stats.Depth);
+        }
+
+        _stopping.Dispose();
+    }
+
+    private RawPolicy? RawPolicyOf(SeriesDescriptor series)
+    {
+        if (_config.FindDevice(series.DeviceId) is not { } device)
+        {
+            return null;
+        }
+
+        var metric = _config.ProfileOf(device).AllMetrics.FirstOrDefault(m => string.Equals(m.Name, series.Metric, StringComparison.Ordinal));
+        return metric is { Raw: true } ? new RawPolicy(metric.Deadband ?? 0) : null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Outbox {Path} open with {Depth} entries waiting; uplinks: {Mqtt}{Kafka}")]
+    private partial void LogOpened(string path, long depth, string mqtt, string kafka);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Outbox closed cleanly with {Depth} entries waiting for the uplinks")]
+    private partial void LogClosed(long depth);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stop window ran out while {Part} was finishing; what it had not delivered stays in the outbox")]
+    private partial void LogStopCutShort(string part);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Part} failed while stopping")]
+    private partial void LogStopFailed(Exception exception, string part);
+}

@@ -1,0 +1,209 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Mqtt;
+
+namespace EdgeTwin.Agent.StoreAndForward;
+
+/// <summary>
+/// The <c>uplinks:</c> section of the site config turned into the uplinks' options. The same code validates the
+/// section for <c>edgetwin check</c> and at start, so every problem is reported with file, line and key.
+/// </summary>
+public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? Kafka)
+{
+    private static readonly Dictionary<string, MqttProtocol> MqttProtocols = new(StringComparer.Ordinal)
+    {
+        ["3.1.1"] = MqttProtocol.V311,
+        ["5"] = MqttProtocol.V500,
+    };
+
+    private static readonly Dictionary<string, MqttPayloadEncoding> MqttEncodings = new(StringComparer.Ordinal)
+    {
+        ["json"] = MqttPayloadEncoding.Json,
+        ["sparkplug_b"] = MqttPayloadEncoding.SparkplugB,
+    };
+
+    private static readonly Dictionary<string, KafkaSecurity> KafkaSecurities = new(StringComparer.Ordinal)
+    {
+        ["plaintext"] = KafkaSecurity.Plaintext,
+        ["ssl"] = KafkaSecurity.Ssl,
+        ["sasl_plaintext"] = KafkaSecurity.SaslPlaintext,
+        ["sasl_ssl"] = KafkaSecurity.SaslSsl,
+    };
+
+    private static readonly Dictionary<string, KafkaSaslMechanism> SaslMechanisms = new(StringComparer.Ordinal)
+    {
+        ["plain"] = KafkaSaslMechanism.Plain,
+        ["scram_sha_256"] = KafkaSaslMechanism.ScramSha256,
+        ["scram_sha_512"] = KafkaSaslMechanism.ScramSha512,
+    };
+
+    /// <summary>No uplink configured: the outbox still buffers everything until one is.</summary>
+    public static UplinksConfig None { get; } = new(null, null);
+
+    /// <summary>Reads the section of a loaded config; throws <see cref="ConfigException"/> with every problem.</summary>
+    public static UplinksConfig From(SiteConfig config, string stateDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Uplinks is null)
+        {
+            return None;
+        }
+
+        var diagnostics = new ConfigDiagnostics();
+        var result = Read(new ConfigReader(config.Uplinks, diagnostics), config.Site.Id, config.Site.GatewayId, stateDirectory, ConfigDirectory(config));
+        if (!diagnostics.IsEmpty)
+        {
+            throw new ConfigException(diagnostics.Sorted());
+        }
+
+        return result;
+    }
+
+    internal static string ConfigDirectory(SiteConfig config) =>
+        config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
+
+    internal static UplinksConfig Read(ConfigReader section, string site, string gateway, string stateDirectory, string configDirectory)
+    {
+        var mqtt = section.Section("mqtt") is { } m ? ReadMqtt(m, site, gateway, stateDirectory, configDirectory) : null;
+        var kafka = section.Section("kafka") is { } k ? ReadKafka(k, site, gateway, configDirectory) : null;
+        section.ReportUnknownKeys();
+        return new UplinksConfig(mqtt, kafka);
+    }
+
+    private static MqttUplinkOptions ReadMqtt(ConfigReader m, string site, string gateway, string stateDirectory, string configDirectory)
+    {
+        var tls = m.Section("tls");
+        var tlsOptions = new MqttTlsOptions
+        {
+            Enabled = tls?.Bool("enabled") ?? tls is not null,
+            CaFile = Resolve(tls?.String("ca_file"), configDirectory),
+            ClientCertificateFile = Resolve(tls?.String("client_cert_file"), configDirectory),
+            ClientKeyFile = Resolve(tls?.String("client_key_file"), configDirectory),
+            ClientCertificatePassword = tls?.String("client_cert_password"),
+            ServerName = tls?.String("server_name"),
+        };
+        tls?.ReportUnknownKeys();
+
+        var options = new MqttUplinkOptions
+        {
+            Host = m.String("host", required: true) ?? "",
+            Port = m.Int("port", min: 1, max: 65535) ?? (tlsOptions.Enabled ? 8883 : 1883),
+            Protocol = m.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
+            ClientId = m.String("client_id"),
+            Username = m.String("username"),
+            Password = Secret(m, "password", configDirectory),
+            Tls = tlsOptions,
+            KeepAlive = m.Duration("keep_alive", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(30),
+            PersistentSession = m.Bool("persistent_session") ?? true,
+            SessionExpiry = m.Duration("session_expiry") ?? TimeSpan.FromDays(1),
+            Site = site,
+            Gateway = gateway,
+            TopicTemplate = m.String("topic_template") ?? "edgetwin/{site}/{gateway}/{kind}",
+            Encoding = m.Enum("encoding", MqttEncodings) ?? MqttPayloadEncoding.Json,
+            SparkplugGroupId = m.String("sparkplug_group_id"),
+            StateDirectory = stateDirectory,
+            Delivery = ReadDelivery(m),
+        };
+        m.ReportUnknownKeys();
+        foreach (var problem in options.Validate())
+        {
+            m.Diagnostics.Add(m.Mapping, problem);
+        }
+
+        return options;
+    }
+
+    private static KafkaUplinkOptions ReadKafka(ConfigReader k, string site, string gateway, string configDirectory)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (k.Section("settings") is { } s)
+        {
+            foreach (var key in s.Mapping.Entries.Select(e => e.Key))
+            {
+                settings[key] = s.String(key) ?? "";
+            }
+        }
+
+        var options = new KafkaUplinkOptions
+        {
+            BootstrapServers = k.String("bootstrap_servers", required: true) ?? "",
+            Site = site,
+            Gateway = gateway,
+            TopicTemplate = k.String("topic_template") ?? "edgetwin.{site}.{kind}",
+            Compression = k.String("compression") ?? "lz4",
+            Linger = k.Duration("linger") ?? TimeSpan.FromMilliseconds(5),
+            Security = k.Enum("security", KafkaSecurities) ?? KafkaSecurity.Plaintext,
+            SaslMechanism = k.Enum("sasl_mechanism", SaslMechanisms) ?? KafkaSaslMechanism.ScramSha512,
+            SaslUsername = k.String("sasl_username"),
+            SaslPassword = Secret(k, "sasl_password", configDirectory),
+            SslCaFile = Resolve(k.String("ssl_ca_file"), configDirectory),
+            SslCertificateFile = Resolve(k.String("ssl_cert_file"), configDirectory),
+            SslKeyFile = Resolve(k.String("ssl_key_file"), configDirectory),
+            SslKeyPassword = Secret(k, "ssl_key_password", configDirectory),
+            Settings = settings,
+            Delivery = ReadDelivery(k),
+        };
+        k.ReportUnknownKeys();
+        foreach (var problem in options.Validate())
+        {
+            k.Diagnostics.Add(k.Mapping, problem);
+        }
+
+        return options;
+    }
+
+    private static DeliveryOptions ReadDelivery(ConfigReader r) => new()
+    {
+        Window = r.Int("window", min: 1, max: 65535) ?? 256,
+        BacklogRatePerSecond = r.Double("backlog_rate", positive: true) ?? 2000,
+        AckTimeout = r.Duration("ack_timeout", min: TimeSpan.FromMilliseconds(100)) ?? TimeSpan.FromSeconds(15),
+        ReconnectMaxDelay = r.Duration("reconnect_max_delay", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(60),
+    };
+
+    /// <summary>A secret given inline (<c>KEY</c>) or, better, in a file (<c>KEY_file</c>, relative to the config file).</summary>
+    private static string? Secret(ConfigReader r, string key, string configDirectory)
+    {
+        var inline = r.String(key);
+        var fileNode = r.Node(key + "_file");
+        var file = r.String(key + "_file");
+        if (file is null || fileNode is null)
+        {
+            return inline;
+        }
+
+        var path = Resolve(file, configDirectory)!;
+        try
+        {
+            var text = File.ReadAllText(path).Trim();
+            if (text.Length == 0)
+            {
+                r.Diagnostics.Add(fileNode, $"secret file '{path}' is empty");
+            }
+
+            return text;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            r.Diagnostics.Add(fileNode, $"cannot read secret file '{path}': {ex.Message}");
+            return null;
+        }
+    }
+
+    private static string? Resolve(string? path, string configDirectory) =>
+        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDirectory, path));
+}
+
+/// <summary>Checks <c>uplinks:</c> for <c>edgetwin check</c> and the agent's start (found by reflection).</summary>
+public sealed class UplinksSectionValidator : IConfigSectionValidator
+{
+    public string Section => "uplinks";
+
+    public void Validate(ConfigReader section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+
+        // Ids are not known here; placeholders keep the uplinks' own identity checks quiet, the site section checks ids.
+        UplinksConfig.Read(section, "site", "gateway", Path.GetTempPath(), Directory.GetCurrentDirectory());
+    }
+}

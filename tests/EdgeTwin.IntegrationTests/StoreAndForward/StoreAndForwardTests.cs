@@ -1,0 +1,205 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Sources;
+using EdgeTwin.IntegrationTests.Agent;
+using EdgeTwin.Uplink.Mqtt;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MQTTnet.Server;
+
+namespace EdgeTwin.IntegrationTests.StoreAndForward;
+
+/// <summary>The agent's pipeline through summaries, the LiteDB outbox and the MQTT uplink to a real broker.</summary>
+public sealed class StoreAndForwardTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private const string OnePdu = """
+          - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, interval: 200ms, timeout: 100ms }
+        """;
+
+    [Fact]
+    public async Task Summaries_reach_the_broker_as_json_envelopes_with_units_and_in_sequence()
+    {
+        await using var broker = await Broker.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("edgetwin-saf-");
+        try
+        {
+            var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
+            using (var host = BuildAgent(config, dir.FullName, broker.Port))
+            {
+                await host.StartAsync(Ct);
+                await WaitUntilAsync(() => broker.Messages.Any(m => m.Topic.EndsWith("/summary", StringComparison.Ordinal)), "a summary at the broker");
+                await host.StopAsync(Ct);
+            }
+
+            var summaries = broker.Messages.Where(m => m.Topic == "edgetwin/dc1/gw-test/summary").Select(m => JsonDocument.Parse(m.Payload).RootElement).ToList();
+            Assert.NotEmpty(summaries);
+            var first = summaries[0];
+            Assert.Equal(1, first.GetProperty("v").GetInt32());
+            Assert.Equal("pdu-1", first.GetProperty("device").GetString());
+            var body = first.GetProperty("body");
+            Assert.StartsWith("pdu-1/", body.GetProperty("series").GetString(), StringComparison.Ordinal);
+            Assert.True(body.GetProperty("count").GetInt32() >= 1);
+            Assert.False(string.IsNullOrEmpty(body.GetProperty("unit").GetString()));
+
+            // Sequence numbers let the centre de-duplicate: strictly increasing over what one session delivered.
+            var seqs = broker.Messages.Where(m => m.Topic.StartsWith("edgetwin/dc1/gw-test/", StringComparison.Ordinal) && m.Payload.Length > 0 && m.Payload[0] == (byte)'{')
+                .Select(m => JsonDocument.Parse(m.Payload).RootElement).Where(e => e.TryGetProperty("seq", out _)).Select(e => e.GetProperty("seq").GetInt64()).ToList();
+            Assert.Equal(seqs.Distinct().Count(), seqs.Count);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task What_was_buffered_while_the_broker_was_unreachable_is_delivered_after_a_restart_flagged_historical()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-saf-");
+        try
+        {
+            var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
+
+            // First run: the uplink points at a port nobody listens on; everything stays in the outbox file.
+            var deadPort = FreePort();
+            long buffered;
+            using (var host = BuildAgent(config, dir.FullName, deadPort))
+            {
+                await host.StartAsync(Ct);
+                var saf = host.Services.GetRequiredService<StoreAndForwardService>();
+                await WaitUntilAsync(() => saf.Outbox.GetStats().Depth >= 3, "summaries buffered in the outbox");
+                await host.StopAsync(Ct);
+            }
+
+            // Reopen the file alone to count what the stop left in it.
+            await using (var reopened = await Outbox.LiteDbOutbox.OpenAsync(new Outbox.LiteDbOutboxOptions { Path = Path.Combine(dir.FullName, "outbox.db") }, cancellationToken: Ct))
+            {
+                buffered = reopened.GetStats().Depth;
+            }
+
+            Assert.True(buffered >= 3, $"expected the buffered summaries on disk after a clean stop, found {buffered}");
+
+            // Second run with a broker: the backlog arrives, flagged historical.
+            await using var broker = await Broker.StartAsync();
+            using (var host = BuildAgent(config, dir.FullName, broker.Port))
+            {
+                await host.StartAsync(Ct);
+                await WaitUntilAsync(() => broker.Envelopes().Count(e => e.GetProperty("historical").GetBoolean()) >= buffered, $"{buffered} historical messages");
+                await host.StopAsync(Ct);
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static IHost BuildAgent(SiteConfig config, string dir, int brokerPort)
+    {
+        var mqtt = new MqttUplinkOptions
+        {
+            Host = "127.0.0.1",
+            Port = brokerPort,
+            ClientId = "edgetwin-test",
+            Site = config.Site.Id,
+            Gateway = config.Site.GatewayId,
+            StateDirectory = dir,
+            Delivery = new Uplink.Delivery.DeliveryOptions { ConnectTimeout = TimeSpan.FromSeconds(2), ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+        };
+        var factory = new ProfileFakeFactory();
+        var options = new AgentHostOptions
+        {
+            DiscoverSourceFactories = false,
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ShutdownTimeout = TimeSpan.FromSeconds(15),
+            ConfigureServices = s => s
+                .AddSourceFactory(factory)
+                .AddStoreAndForward(new StoreAndForwardOptions
+                {
+                    SummaryWindow = TimeSpan.FromSeconds(1),
+                    FlushInterval = TimeSpan.FromMilliseconds(200),
+                    OutboxPath = Path.Combine(dir, "outbox.db"),
+                    Uplinks = new UplinksConfig(mqtt, null),
+                }),
+        };
+        return AgentHostBuilder.Build(config, options);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("timed out waiting for " + what);
+            }
+
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private sealed class Broker : IAsyncDisposable
+    {
+        private readonly MqttServer _server;
+
+        private Broker(MqttServer server, int port)
+        {
+            _server = server;
+            Port = port;
+            _server.InterceptingPublishAsync += e =>
+            {
+                Messages.Enqueue((e.ApplicationMessage.Topic, e.ApplicationMessage.Payload.ToArray()));
+                return Task.CompletedTask;
+            };
+        }
+
+        public int Port { get; }
+
+        public ConcurrentQueue<(string Topic, byte[] Payload)> Messages { get; } = new();
+
+        public List<JsonElement> Envelopes() =>
+            [.. Messages.Where(m => m.Payload.Length > 0 && m.Payload[0] == (byte)'{')
+                .Select(m => JsonDocument.Parse(m.Payload).RootElement)
+                .Where(e => e.TryGetProperty("historical", out _))];
+
+        public static async Task<Broker> StartAsync()
+        {
+            var factory = new MqttServerFactory();
+            var port = FreePort();
+            var options = factory.CreateServerOptionsBuilder()
+                .WithDefaultEndpoint()
+                .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback)
+                .WithDefaultEndpointBoundIPV6Address(IPAddress.None)
+                .WithDefaultEndpointPort(port)
+                .Build();
+            var server = factory.CreateMqttServer(options);
+            await server.StartAsync().WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            return new Broker(server, port);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _server.StopAsync();
+            _server.Dispose();
+        }
+    }
+}
