@@ -176,3 +176,14 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         }
     }
 }
+
+public sealed class SnmpSourceDiscoveryTests
+{
+    [Fact]
+    public void The_agent_discovers_the_snmp_source_factory()
+    {
+        Assert.Contains(typeof(SnmpSourceFactory), EdgeTwin.Agent.Hosting.AgentHostBuilder.DiscoverSourceFactoryTypes());
+        var factories = new SourceFactories([new SnmpSourceFactory()]);
+        Assert.True(factories.Supports(DeviceProtocol.Snmp));
+    }
+}
