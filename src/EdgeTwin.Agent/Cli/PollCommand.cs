@@ -40,7 +40,8 @@ internal sealed class PollCommand : ICliCommand
             }
 
             var services = new ServiceCollection();
-            services.AddLogging(b => b.AddSimpleConsole().AddFilter(l => l >= LogLevel.Warning)
+            // Source warnings go to stderr, one line each, so stdout stays the reading (and valid JSON).
+            services.AddLogging(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Warning)
                 .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
             AgentHostBuilder.AddDiscoveredSourceFactories(services);
             await using var provider = services.BuildServiceProvider();

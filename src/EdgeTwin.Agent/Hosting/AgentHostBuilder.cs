@@ -92,16 +92,26 @@ public static class AgentHostBuilder
         return services;
     }
 
+    /// <summary>
+    /// The EdgeTwin libraries the agent ships with. Named here because the compiler drops references to assemblies the
+    /// agent's own code never touches (a library that only contributes a factory would otherwise be invisible).
+    /// </summary>
+    private static readonly string[] Libraries =
+        ["EdgeTwin.Core", "EdgeTwin.Snmp", "EdgeTwin.Modbus", "EdgeTwin.Sensors", "EdgeTwin.Twin", "EdgeTwin.Outbox", "EdgeTwin.Uplink", "EdgeTwin.Simulator"];
+
     [RequiresUnreferencedCode("Scans assemblies for source factories.")]
     internal static IReadOnlyList<Type> DiscoverSourceFactoryTypes()
     {
-        var agent = typeof(AgentHostBuilder).Assembly;
-        var assemblies = new List<Assembly> { agent };
-        foreach (var name in agent.GetReferencedAssemblies())
+        var assemblies = new List<Assembly> { typeof(AgentHostBuilder).Assembly };
+        foreach (var name in Libraries)
         {
-            if (name.Name is { } n && n.StartsWith("EdgeTwin.", StringComparison.Ordinal))
+            try
             {
-                assemblies.Add(Assembly.Load(name));
+                assemblies.Add(Assembly.Load(new AssemblyName(name)));
+            }
+            catch (FileNotFoundException)
+            {
+                // A trimmed or partial build without that library: it contributes no factory.
             }
         }
 

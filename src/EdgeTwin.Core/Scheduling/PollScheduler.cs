@@ -304,7 +304,8 @@ public sealed class PollScheduler : IAsyncDisposable
             timedOut |= error is OperationCanceledException && pollCts.IsCancellationRequested && !abort.IsCancellationRequested;
         }
 
-        _metrics.PollDuration.Record(_time.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+        var elapsed = _time.GetElapsedTime(startTimestamp);
+        _metrics.PollDuration.Record(elapsed.TotalSeconds, tags);
         if (abort.IsCancellationRequested && (timedOut || error is OperationCanceledException || !poll.IsCompleted))
         {
             abort.ThrowIfCancellationRequested();
@@ -317,6 +318,7 @@ public sealed class PollScheduler : IAsyncDisposable
         }
         else
         {
+            SchedulerLog.Polled(_logger, device.DeviceId, samples.Count, elapsed.TotalMilliseconds);
             await OnSuccessAsync(device, startedAt).ConfigureAwait(false);
         }
 

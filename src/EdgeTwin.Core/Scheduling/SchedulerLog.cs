@@ -25,6 +25,9 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 1106, Level = LogLevel.Information, Message = "Scheduler stopped; {InFlight} polls were still in flight")]
     public static partial void Stopped(ILogger logger, int inFlight);
 
+    [LoggerMessage(EventId = 1108, Level = LogLevel.Trace, Message = "Device {Device}: poll returned {Samples} samples in {Milliseconds:F1} ms")]
+    public static partial void Polled(ILogger logger, string device, int samples, double milliseconds);
+
     [LoggerMessage(EventId = 1107, Level = LogLevel.Error, Message = "Device {Device}: poll loop crashed")]
     public static partial void LoopCrashed(ILogger logger, string device, Exception exception);
 }

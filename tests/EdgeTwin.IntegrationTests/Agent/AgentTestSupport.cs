@@ -26,10 +26,46 @@ internal static class AgentFiles
         throw new DirectoryNotFoundException("device-profiles/ not found above " + AppContext.BaseDirectory);
     }
 
+    private static readonly List<string> Created = Cleanup();
+
+    /// <summary>A fresh temp directory, removed when the test process exits.</summary>
+    public static DirectoryInfo TempDir(string prefix)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix);
+        lock (Created)
+        {
+            Created.Add(dir.FullName);
+        }
+
+        return dir;
+    }
+
+    private static List<string> Cleanup()
+    {
+        var list = new List<string>();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (list)
+            {
+                foreach (var d in list)
+                {
+                    try
+                    {
+                        Directory.Delete(d, recursive: true);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                }
+            }
+        };
+        return list;
+    }
+
     /// <summary>Writes a site config into a fresh temp directory and returns its path.</summary>
     public static string WriteConfig(string devicesYaml, string extra = "")
     {
-        var dir = Directory.CreateTempSubdirectory("edgetwin-agent-test-");
+        var dir = TempDir("edgetwin-agent-test-");
         var path = Path.Combine(dir.FullName, "edgetwin.yaml");
         File.WriteAllText(path, $"""
             site:
@@ -135,4 +171,19 @@ internal sealed class ProfileFakeFactory : ISourceFactory
         { Min: { } min, Max: { } max } => (((min + max) / 2) - metric.Offset) / metric.Scale,
         _ => 123,
     };
+}
+
+/// <summary>A thermal zone tree like <c>/sys/class/thermal</c>, for the real CPU temperature source.</summary>
+internal static class FakeThermal
+{
+    /// <summary>Creates <c>thermal_zone0/{temp,type}</c> and returns the temp file's path.</summary>
+    public static string Create(int millidegrees, string type = "cpu-thermal")
+    {
+        var root = AgentFiles.TempDir("edgetwin-thermal-");
+        var zone = Directory.CreateDirectory(Path.Combine(root.FullName, "thermal_zone0"));
+        File.WriteAllText(Path.Combine(zone.FullName, "type"), type + "\n");
+        var temp = Path.Combine(zone.FullName, "temp");
+        File.WriteAllText(temp, millidegrees.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+        return temp;
+    }
 }

@@ -28,6 +28,81 @@ public sealed class RunProcessTests
     }
 
     [Fact]
+    public async Task Run_polls_a_real_sensor_source_and_forwards_its_samples_before_exiting_on_SIGTERM()
+    {
+        var temp = FakeThermal.Create(47250);
+        var config = AgentFiles.WriteConfig($$"""
+              - { id: gw-cpu, profile: linux-cpu-temperature, address: "cpu:{{temp}}", interval: 1s, timeout: 500ms }
+            """);
+        await using var agent = AgentProcess.Start("run", "--config", config, "--log-level", "Trace");
+
+        Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
+        Assert.Contains("EdgeTwin agent running: 1 polled and 0 push sources, 1 series", agent.Stdout);
+        await WaitForAsync(agent, () => Count(agent.Stdout, "Device gw-cpu: poll returned 1 samples") >= 2, "two polls of gw-cpu");
+        await agent.TerminateAsync(Ct);
+        var code = await agent.WaitForExitAsync(StartTimeout, Ct);
+
+        Assert.True(code == 0, $"exit {code}; stdout:\n{agent.Stdout}\nstderr:\n{agent.Stderr}");
+        var polls = Count(agent.Stdout, "Device gw-cpu: poll returned 1 samples");
+        var stopped = System.Text.RegularExpressions.Regex.Match(agent.Stdout, @"EdgeTwin agent stopped: (\d+) samples");
+        Assert.True(stopped.Success, agent.Stdout);
+        Assert.Equal(polls, int.Parse(stopped.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)); // every poll reached the pipeline
+        Assert.DoesNotContain("Device gw-cpu is down", agent.Stdout);
+    }
+
+    [Fact]
+    public async Task Poll_reads_the_real_sensor_once_and_prints_json_with_unit_and_zone()
+    {
+        var temp = FakeThermal.Create(47250);
+        var config = AgentFiles.WriteConfig($$"""
+              - { id: gw-cpu, profile: linux-cpu-temperature, address: "cpu:{{temp}}", interval: 30s }
+            """);
+        await using var agent = AgentProcess.Start("poll", "gw-cpu", "--config", config, "--json");
+
+        Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
+        using var doc = System.Text.Json.JsonDocument.Parse(agent.Stdout);
+        var metric = Assert.Single(doc.RootElement.GetProperty("metrics").EnumerateArray());
+        Assert.Equal("cpu_temperature", metric.GetProperty("metric").GetString());
+        Assert.Equal("cpu-thermal", metric.GetProperty("tags").GetProperty("zone").GetString());
+        Assert.Equal(47.25, metric.GetProperty("value").GetDouble());
+        Assert.Equal("Cel", metric.GetProperty("unit").GetString());
+        Assert.Equal("gateway.cpu_temperature", metric.GetProperty("role").GetString());
+        Assert.Equal("good", metric.GetProperty("quality").GetString());
+    }
+
+    [Fact]
+    public async Task Poll_of_a_sensor_that_cannot_be_read_exits_1_naming_it()
+    {
+        var temp = FakeThermal.Create(47250);
+        File.Delete(temp);
+        var config = AgentFiles.WriteConfig($$"""
+              - { id: gw-cpu, profile: linux-cpu-temperature, address: "cpu:{{temp}}", interval: 30s }
+            """);
+        await using var agent = AgentProcess.Start("poll", "gw-cpu", "--config", config);
+
+        Assert.Equal(1, await agent.WaitForExitAsync(StartTimeout, Ct));
+        // The source's own warning may come before or after (the console logger writes from its own thread).
+        Assert.Contains(agent.Stderr.Split('\n'), l => l.StartsWith("edgetwin: device 'gw-cpu': thermal ", StringComparison.Ordinal) && l.Contains("every zone failed", StringComparison.Ordinal));
+        Assert.Equal("", agent.Stdout);
+    }
+
+    private static int Count(string text, string what) => (text.Length - text.Replace(what, "", StringComparison.Ordinal).Length) / what.Length;
+
+    private static async Task WaitForAsync(AgentProcess agent, Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for {what}; stdout:\n{agent.Stdout}\nstderr:\n{agent.Stderr}");
+            }
+
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    [Fact]
     public async Task An_invalid_config_prints_every_problem_and_exits_2_without_notifying()
     {
         var config = AgentFiles.WriteConfig("""
@@ -49,17 +124,21 @@ public sealed class RunProcessTests
     }
 
     [Fact]
-    public async Task A_device_this_build_cannot_read_exits_2_naming_it()
+    public async Task Devices_whose_sources_cannot_be_built_exit_2_naming_each()
     {
         var config = AgentFiles.WriteConfig("""
-              - { id: meter-1, profile: eastron-sdm630, address: "tcp:127.0.0.1:15020" }
+              - { id: gw-cpu, profile: linux-cpu-temperature, address: "cpu:/tmp/not-a-zone/temp", interval: 5s }
+              - { id: gw-cpu2, profile: linux-cpu-temperature, address: "cpu:/tmp/thermal_zone0/current", interval: 5s }
             """);
         await using var agent = AgentProcess.Start("run", "--config", config);
 
         var code = await agent.WaitForExitAsync(StartTimeout, Ct);
 
         Assert.Equal(2, code);
-        Assert.Contains("device 'meter-1': no source factory for protocol 'modbus' (profile 'eastron-sdm630')", agent.Stderr);
-        Assert.EndsWith("edgetwin: 1 device cannot be read with this config; not starting\n", agent.Stderr);
+        var lines = agent.Stderr.TrimEnd('\n').Split('\n');
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith("device 'gw-cpu': 'cpu:/tmp/not-a-zone/temp' does not name a thermal zone's temp file", lines[0]);
+        Assert.StartsWith("device 'gw-cpu2': 'cpu:/tmp/thermal_zone0/current' does not name a thermal zone's temp file", lines[1]);
+        Assert.Equal("edgetwin: 2 devices cannot be read with this config; not starting", lines[2]);
     }
 }
