@@ -55,7 +55,7 @@ public sealed partial class LiteDbOutbox
         }
         catch (IOException ex)
         {
-            throw new OutboxStorageException($"Outbox {path} is in use by another process (cannot lock {path}.lock): {ex.Message}", ex);
+            throw new OutboxStorageException($"Outbox {path} is in use by another process (cannot lock {path}.lock): {ex.Message}", ex) { InUse = true };
         }
         catch (UnauthorizedAccessException ex)
         {
@@ -68,6 +68,11 @@ public sealed partial class LiteDbOutbox
         {
             OpenDatabase();
             (state, positions) = LoadState(seed: 0);
+        }
+        catch (Exception ex) when (IsCorruption(ex) && !_options.MoveCorruptFileAside)
+        {
+            CloseDatabase();
+            throw new OutboxStorageException($"Outbox {path} is corrupt ({ex.GetType().Name}: {ex.Message}); the agent will move it aside when it starts.", ex) { Corrupt = true };
         }
         catch (Exception ex) when (IsCorruption(ex))
         {

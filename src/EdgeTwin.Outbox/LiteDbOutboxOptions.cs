@@ -1,3 +1,4 @@
+using EdgeTwin.Core.Config;
 using EdgeTwin.Outbox.Summaries;
 
 namespace EdgeTwin.Outbox;
@@ -32,6 +33,25 @@ public sealed class LiteDbOutboxOptions
     /// <summary>…and goes on until the stored entries are below this share.</summary>
     public double LowWatermark { get; init; } = 0.75;
 
+    /// <summary>
+    /// Move a corrupt file aside and start a new one (the agent). False for inspection (<c>edgetwin outbox</c>):
+    /// a corrupt file is then an <see cref="OutboxStorageException"/> and stays where it is.
+    /// </summary>
+    public bool MoveCorruptFileAside { get; init; } = true;
+
+    /// <summary>Options from the site config's <c>outbox:</c> section.</summary>
+    public static LiteDbOutboxOptions From(OutboxSettings settings, string siteId, string gatewayId)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new LiteDbOutboxOptions
+        {
+            Path = settings.Path,
+            DiskBudgetBytes = settings.DiskBudgetMb * 1024L * 1024L,
+            MaxAge = settings.MaxAge,
+            Identity = new UplinkIdentity(gatewayId, siteId),
+        };
+    }
+
     /// <summary>Test hook: wraps the data and journal streams (fault injection). Production leaves it null.</summary>
     internal Func<FileStream, Stream>? WrapStream { get; init; }
 
@@ -65,4 +85,11 @@ public sealed class LiteDbOutboxOptions
 }
 
 /// <summary>An append, acknowledgement or read failed on disk. The whole batch was not stored; the caller keeps it.</summary>
-public sealed class OutboxStorageException(string message, Exception? inner = null) : IOException(message, inner);
+public sealed class OutboxStorageException(string message, Exception? inner = null) : IOException(message, inner)
+{
+    /// <summary>Another process (normally the running agent) holds the outbox.</summary>
+    public bool InUse { get; init; }
+
+    /// <summary>The file is corrupt and <see cref="LiteDbOutboxOptions.MoveCorruptFileAside"/> was off.</summary>
+    public bool Corrupt { get; init; }
+}

@@ -57,7 +57,7 @@ public static class OutboxSoak
                     for (var i = 0; i < size; i++)
                     {
                         var n = next++;
-                        batch[i] = new OutboxRecord(OutboxKind.Summary, "soak-" + (n % 7).ToString(CultureInfo.InvariantCulture), n, Encoding.UTF8.GetBytes(
+                        batch[i] = new OutboxRecord(OutboxKind.Summary, "soak-" + (n % 7).ToString(CultureInfo.InvariantCulture), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Encoding.UTF8.GetBytes(
                             string.Create(CultureInfo.InvariantCulture, $"{{\"v\":1,\"type\":\"soak\",\"n\":{n}}}")));
                     }
 

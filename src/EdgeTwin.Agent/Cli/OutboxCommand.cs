@@ -1,0 +1,309 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Outbox;
+using EdgeTwin.Outbox.Soak;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin outbox stats|peek|export (--config FILE | --path DB) [--json]</c>: inspects the store-and-forward
+/// outbox. When the agent is running (it holds the outbox lock) the command reads a snapshot copy of the files and
+/// says so; it never moves or changes a file it did not create. Hidden: <c>outbox soak --path DB [--consume]</c>,
+/// the crash-test load the SIGKILL test runs.
+/// </summary>
+internal sealed class OutboxCommand : ICliCommand
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public Command Create()
+    {
+        var command = new Command("outbox", "Inspect the store-and-forward outbox: depth, age, size, uplink positions, entries.");
+        command.Subcommands.Add(Stats());
+        command.Subcommands.Add(Peek());
+        command.Subcommands.Add(Export());
+        command.Subcommands.Add(Soak());
+        return command;
+    }
+
+    private static (Option<FileInfo?> Config, Option<string?> Path, Option<bool> Json) CommonOptions(Command command)
+    {
+        var config = new Option<FileInfo?>("--config", "-c") { Description = "Site config file (YAML); its outbox.path is used." };
+        var path = new Option<string?>("--path") { Description = "Outbox file (overrides the config)." };
+        var json = new Option<bool>("--json") { Description = "Print JSON for scripts." };
+        command.Options.Add(config);
+        command.Options.Add(path);
+        command.Options.Add(json);
+        return (config, path, json);
+    }
+
+    private static Command Stats()
+    {
+        var command = new Command("stats", "Depth, oldest entry age, bytes, per-uplink positions, condensed and dropped counts.");
+        var (config, path, json) = CommonOptions(command);
+        command.SetAction((parse, ct) => WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
+        {
+            var stats = outbox.GetStats();
+            var now = DateTimeOffset.UtcNow;
+            if (parse.GetValue(json))
+            {
+                var doc = new Dictionary<string, object?>
+                {
+                    ["path"] = shown,
+                    ["snapshot"] = note is not null,
+                    ["depth"] = stats.Depth,
+                    ["first_seq"] = stats.FirstSequence,
+                    ["last_seq"] = stats.LastSequence,
+                    ["oldest_ms"] = stats.OldestTimestampUnixMs,
+                    ["oldest_age_s"] = stats.OldestAge(now)?.TotalSeconds,
+                    ["file_bytes"] = stats.Bytes,
+                    ["entry_bytes"] = stats.EntryBytes,
+                    ["condensed"] = stats.Condensed,
+                    ["dropped"] = stats.Dropped,
+                    ["uplinks"] = stats.UplinkPositions.ToDictionary(p => p.Key, p => new { acked = p.Value, behind = stats.LastSequence - p.Value }),
+                };
+                await Console.Out.WriteLineAsync(JsonSerializer.Serialize(doc, Indented)).ConfigureAwait(false);
+                return 0;
+            }
+
+            var o = Console.Out;
+            await o.WriteLineAsync($"outbox       {shown}{(note is null ? "" : "  (" + note + ")")}").ConfigureAwait(false);
+            await o.WriteLineAsync(stats.Depth == 0
+                ? $"entries      0 (last sequence {stats.LastSequence})"
+                : $"entries      {stats.Depth} (sequences {stats.FirstSequence}..{stats.LastSequence})").ConfigureAwait(false);
+            await o.WriteLineAsync(stats.OldestTimestampUnixMs is { } oldest
+                ? $"oldest       {DateTimeOffset.FromUnixTimeMilliseconds(oldest):yyyy-MM-dd'T'HH:mm:ss'Z'} ({Age(stats.OldestAge(now)!.Value)} ago)"
+                : "oldest       -").ConfigureAwait(false);
+            await o.WriteLineAsync($"bytes        {Size(stats.Bytes)} on disk, {Size(stats.EntryBytes)} in entries").ConfigureAwait(false);
+            await o.WriteLineAsync($"condensed    {stats.Condensed} raw entries into summaries").ConfigureAwait(false);
+            await o.WriteLineAsync($"dropped      {stats.Dropped} entries (budget or max age)").ConfigureAwait(false);
+            if (stats.UplinkPositions.Count == 0)
+            {
+                await o.WriteLineAsync("uplinks      none registered (nothing is removed until one acknowledges)").ConfigureAwait(false);
+            }
+
+            foreach (var (uplink, acked) in stats.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                await o.WriteLineAsync($"uplink       {uplink}: acknowledged {acked}, {stats.LastSequence - acked} behind").ConfigureAwait(false);
+            }
+
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Peek()
+    {
+        var command = new Command("peek", "Print the oldest entries (or those after --after).");
+        var (config, path, json) = CommonOptions(command);
+        var count = new Option<int>("--count", "-n") { Description = "How many entries.", DefaultValueFactory = _ => 10 };
+        var after = new Option<long>("--after") { Description = "Start after this sequence (default: the oldest held)." };
+        command.Options.Add(count);
+        command.Options.Add(after);
+        command.SetAction((parse, ct) => WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
+        {
+            var entries = await outbox.ReadFromAsync(parse.GetValue(after), Math.Max(1, parse.GetValue(count)), ct).ConfigureAwait(false);
+            if (note is not null && !parse.GetValue(json))
+            {
+                await Console.Error.WriteLineAsync(note).ConfigureAwait(false);
+            }
+
+            foreach (var entry in entries)
+            {
+                var line = parse.GetValue(json)
+                    ? ExportLine(entry)
+                    : $"{entry.Sequence,8} {entry.Record.Kind,-10} {entry.Record.DeviceId,-20} {DateTimeOffset.FromUnixTimeMilliseconds(entry.Record.TimestampUnixMs):yyyy-MM-dd'T'HH:mm:ss.fff'Z'} {System.Text.Encoding.UTF8.GetString(entry.Record.Payload.Span)}";
+                await Console.Out.WriteLineAsync(line).ConfigureAwait(false);
+            }
+
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Export()
+    {
+        var command = new Command("export", "Write every held entry as JSON lines: {\"seq\",\"kind\",\"device\",\"time_ms\",\"body\"}.");
+        var (config, path, _) = CommonOptions(command);
+        var output = new Option<FileInfo?>("--output", "-o") { Description = "File to write (default: stdout)." };
+        var after = new Option<long>("--after") { Description = "Start after this sequence." };
+        command.Options.Add(output);
+        command.Options.Add(after);
+        command.SetAction((parse, ct) => WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
+        {
+            if (note is not null)
+            {
+                await Console.Error.WriteLineAsync(note).ConfigureAwait(false);
+            }
+
+            var file = parse.GetValue(output);
+            var writer = file is null ? Console.Out : new StreamWriter(file.FullName, append: false);
+            long position = parse.GetValue(after), written = 0;
+            try
+            {
+                while (true)
+                {
+                    var page = await outbox.ReadFromAsync(position, 1000, ct).ConfigureAwait(false);
+                    if (page.Count == 0)
+                    {
+                        break;
+                    }
+
+                    foreach (var entry in page)
+                    {
+                        await writer.WriteLineAsync(ExportLine(entry)).ConfigureAwait(false);
+                    }
+
+                    written += page.Count;
+                    position = page[^1].Sequence;
+                }
+            }
+            finally
+            {
+                await writer.FlushAsync(ct).ConfigureAwait(false);
+                if (file is not null)
+                {
+                    await writer.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
+            await Console.Error.WriteLineAsync($"exported {written} entries{(file is null ? "" : " to " + file.FullName)}").ConfigureAwait(false);
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Soak()
+    {
+        var command = new Command("soak", "Crash-test load: append (and with --consume, read and acknowledge) until killed; prints durable sequences.")
+        {
+            Hidden = true,
+        };
+        var path = new Option<string>("--path") { Description = "Outbox file.", Required = true };
+        var consume = new Option<bool>("--consume") { Description = "Also run a consumer that acknowledges." };
+        command.Options.Add(path);
+        command.Options.Add(consume);
+        command.SetAction(async (parse, ct) =>
+        {
+            await OutboxSoak.RunAsync(parse.GetValue(path)!, parse.GetValue(consume), Console.Out, ct).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static string ExportLine(OutboxEntry entry)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(entry.Record.Payload.Length + 128);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("seq", entry.Sequence);
+            w.WriteString("kind", entry.Record.Kind.ToString().ToLowerInvariant());
+            w.WriteString("device", entry.Record.DeviceId);
+            w.WriteNumber("time_ms", entry.Record.TimestampUnixMs);
+            w.WritePropertyName("body");
+            try
+            {
+                w.WriteRawValue(entry.Record.Payload.Span);
+            }
+            catch (JsonException)
+            {
+                w.WriteBase64StringValue(entry.Record.Payload.Span); // not JSON: keep the bytes, visibly encoded
+            }
+
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Resolves the file, opens it (or a snapshot copy when the agent holds it) and runs <paramref name="action"/>.</summary>
+    private static async Task<int> WithOutboxAsync(FileInfo? config, string? path, Func<LiteDbOutbox, string, string?, Task<int>> action, CancellationToken ct)
+    {
+        var file = path;
+        if (file is null && config is not null)
+        {
+            var loaded = SiteConfigLoader.Load(config.FullName);
+            if (loaded.Config is null)
+            {
+                foreach (var problem in loaded.Problems)
+                {
+                    await Console.Error.WriteLineAsync(problem.ToString()).ConfigureAwait(false);
+                }
+
+                return 2;
+            }
+
+            file = loaded.Config.Outbox.Path;
+        }
+
+        if (file is null)
+        {
+            await Console.Error.WriteLineAsync("edgetwin outbox: give --config FILE or --path OUTBOX.db").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (!File.Exists(file))
+        {
+            await Console.Error.WriteLineAsync($"edgetwin outbox: no outbox at {file}").ConfigureAwait(false);
+            return 1;
+        }
+
+        string? snapshot = null;
+        try
+        {
+            LiteDbOutbox outbox;
+            string? note = null;
+            try
+            {
+                outbox = await LiteDbOutbox.OpenAsync(Inspect(file), cancellationToken: ct).ConfigureAwait(false);
+            }
+            catch (OutboxStorageException ex) when (ex.InUse)
+            {
+                // The agent is running: read a copy. Its journal replays committed transactions, so the copy is consistent.
+                snapshot = Path.Combine(Path.GetTempPath(), "edgetwin-outbox-snapshot-" + Guid.NewGuid().ToString("N"));
+                Directory.CreateDirectory(snapshot);
+                var copy = Path.Combine(snapshot, Path.GetFileName(file));
+                File.Copy(LiteDbOutbox.JournalPath(file), LiteDbOutbox.JournalPath(copy));
+                File.Copy(file, copy);
+                outbox = await LiteDbOutbox.OpenAsync(Inspect(copy), cancellationToken: ct).ConfigureAwait(false);
+                note = "the agent holds the outbox: figures are from a snapshot copy taken now";
+            }
+
+            await using (outbox.ConfigureAwait(false))
+            {
+                return await action(outbox, file, note).ConfigureAwait(false);
+            }
+        }
+        catch (OutboxStorageException ex)
+        {
+            await Console.Error.WriteLineAsync($"edgetwin outbox: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            if (snapshot is not null)
+            {
+                Directory.Delete(snapshot, recursive: true);
+            }
+        }
+    }
+
+    // Generous budget and age: inspecting must never condense, drop or move anything.
+    private static LiteDbOutboxOptions Inspect(string file) => new()
+    {
+        Path = file,
+        MoveCorruptFileAside = false,
+        DiskBudgetBytes = long.MaxValue / 2,
+        MaxAge = TimeSpan.FromDays(365 * 100),
+    };
+
+    private static string Age(TimeSpan age) => age.TotalDays >= 1
+        ? $"{(int)age.TotalDays}d {age.Hours}h"
+        : age.TotalHours >= 1 ? $"{(int)age.TotalHours}h {age.Minutes}m" : $"{(int)age.TotalMinutes}m {age.Seconds}s";
+
+    private static string Size(long bytes) => bytes >= 1024 * 1024
+        ? (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB"
+        : (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KiB";
+}

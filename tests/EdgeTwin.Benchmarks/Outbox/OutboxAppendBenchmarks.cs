@@ -1,0 +1,157 @@
+using System.Globalization;
+using BenchmarkDotNet.Attributes;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Outbox;
+using EdgeTwin.Outbox.Summaries;
+
+namespace EdgeTwin.Benchmarks.Outbox;
+
+/// <summary>
+/// Durable appends into the LiteDB outbox (journal fsynced per commit), counted in samples:
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*OutboxAppend*'</c>.
+/// Each benchmark's "op" is one sample, so samples/s = 1 / Mean. Bytes written to storage per sample come from
+/// <c>/proc/self/io</c> (write_bytes) around every iteration and are printed at the end of each benchmark as
+/// <c>OUTBOX-BYTES-PER-SAMPLE</c>.
+/// </summary>
+[MemoryDiagnoser]
+[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 6, invocationCount: 16)]
+public class OutboxAppendBenchmarks : IDisposable
+{
+    private const int Series = 100;
+    private const int RawRecords = 16;
+    private const int PointsPerRawRecord = 64;
+    private const int SamplesPerFeed = 10_000;
+
+    private string _dir = "";
+    private LiteDbOutbox _outbox = null!;
+    private OutboxRecord[] _rawBatch = [];
+    private OutboxFeeder _rawFeeder = null!;
+    private OutboxFeeder _summaryFeeder = null!;
+    private Sample[] _rawSamples = [];
+    private Sample[] _summarySamples = [];
+    private SeriesRegistry _registry = null!;
+    private long _time = 1_764_500_040_000;
+    private long _writeBytesBefore;
+    private long _writeBytes;
+    private long _samples;
+    private int _samplesPerInvocation;
+
+    [GlobalSetup]
+    public async Task Setup()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "edgetwin-outbox-bench-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+        _outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(_dir, "outbox.db"), DiskBudgetBytes = 4L << 30 });
+        _outbox.RegisterUplink("mqtt"); // nothing is acknowledged: the outbox only grows, as during an outage
+
+        var identity = new UplinkIdentity("gw1", "dc1");
+        _registry = new SeriesRegistry();
+        var raw = new SeriesId[Series];
+        var summarised = new SeriesId[Series];
+        for (var i = 0; i < Series; i++)
+        {
+            raw[i] = _registry.GetOrAdd(new SeriesDescriptor("pdu-" + (i / 10).ToString(CultureInfo.InvariantCulture), "current", "A", Tags: [new("outlet", i.ToString(CultureInfo.InvariantCulture))]));
+            summarised[i] = _registry.GetOrAdd(new SeriesDescriptor("rack-" + (i / 10).ToString(CultureInfo.InvariantCulture), "inlet_temperature", "Cel", Tags: [new("sensor", i.ToString(CultureInfo.InvariantCulture))]));
+        }
+
+        _rawBatch = new OutboxRecord[RawRecords];
+        for (var r = 0; r < RawRecords; r++)
+        {
+            var points = Enumerable.Range(0, PointsPerRawRecord).Select(p => new RawPoint(_time + (p * 1000L), 10 + (0.01 * ((r * 7) + p)), 0)).ToArray();
+            _rawBatch[r] = UplinkBodies.Raw(identity, _registry[raw[r]], points);
+        }
+
+        var summarizerRaw = new SeriesSummarizer(_registry, identity, new SummaryOptions { MaxRawPointsPerRecord = 100 }, d => d.Metric == "current" ? new RawPolicy(0) : null);
+        _rawFeeder = new OutboxFeeder(_outbox, summarizerRaw, _registry, identity);
+        _summaryFeeder = new OutboxFeeder(_outbox, new SeriesSummarizer(_registry, identity), _registry, identity);
+        _rawSamples = new Sample[SamplesPerFeed];
+        _summarySamples = new Sample[SamplesPerFeed];
+        for (var i = 0; i < SamplesPerFeed; i++)
+        {
+            _rawSamples[i] = new Sample(raw[i % Series], 0, 5 + (i % 13));
+            _summarySamples[i] = new Sample(summarised[i % Series], 0, 20 + (i % 17));
+        }
+    }
+
+    [IterationSetup]
+    public void BeforeIteration() => _writeBytesBefore = WriteBytes();
+
+    [IterationCleanup]
+    public void AfterIteration()
+    {
+        _writeBytes += WriteBytes() - _writeBytesBefore;
+        _samples += 16L * _samplesPerInvocation;
+    }
+
+    /// <summary>16 raw records of 64 points each (1,024 samples) per durable append.</summary>
+    [Benchmark(OperationsPerInvoke = RawRecords * PointsPerRawRecord)]
+    public Task<long> AppendRawRecords()
+    {
+        _samplesPerInvocation = RawRecords * PointsPerRawRecord;
+        return _outbox.AppendAsync(_rawBatch, CancellationToken.None).AsTask();
+    }
+
+    /// <summary>10,000 samples of 100 raw (report-by-exception, deadband 0) series through the feeder: 100 raw records per append.</summary>
+    [Benchmark(OperationsPerInvoke = SamplesPerFeed)]
+    public async Task FeedRawSeries()
+    {
+        _samplesPerInvocation = SamplesPerFeed;
+        Stamp(_rawSamples, 100);
+        await _rawFeeder.WriteAsync(_rawSamples, CancellationToken.None);
+    }
+
+    /// <summary>10,000 samples of 100 summarised series, each invocation a new 60 s window: 100 summaries per append.</summary>
+    [Benchmark(OperationsPerInvoke = SamplesPerFeed)]
+    public async Task FeedSummarisedSeries()
+    {
+        _samplesPerInvocation = SamplesPerFeed;
+        Stamp(_summarySamples, 60_000 / (SamplesPerFeed / Series));
+        await _summaryFeeder.WriteAsync(_summarySamples, CancellationToken.None);
+    }
+
+    [GlobalCleanup]
+    public async Task Cleanup()
+    {
+        var stats = _outbox.GetStats();
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"OUTBOX-BYTES-PER-SAMPLE {(double)_writeBytes / Math.Max(1, _samples):0.00} ({_writeBytes} bytes written for {_samples} samples; store {stats.Depth} entries, {stats.Bytes} bytes)"));
+        Dispose();
+        await _outbox.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        _rawFeeder?.Dispose();
+        _summaryFeeder?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Moves the samples' timestamps forward so every call covers new time (1 sample per series per step).</summary>
+    private void Stamp(Sample[] samples, long stepMs)
+    {
+        for (var i = 0; i < samples.Length; i++)
+        {
+            if (i % Series == 0)
+            {
+                _time += stepMs;
+            }
+
+            samples[i] = samples[i] with { TimestampUnixMs = _time };
+        }
+    }
+
+    private static long WriteBytes()
+    {
+        foreach (var line in File.ReadLines("/proc/self/io"))
+        {
+            if (line.StartsWith("write_bytes:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.AsSpan(12).Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+}
