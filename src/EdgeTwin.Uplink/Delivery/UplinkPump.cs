@@ -150,8 +150,10 @@ internal sealed class UplinkPump
         var bucket = _options.BacklogRatePerSecond > 0
             ? new TokenBucket(_options.BacklogRatePerSecond, Math.Max(1, Math.Min(_options.BacklogRatePerSecond / 10, backlogWindow)), _time)
             : null;
+        state.Progress(_time.GetTimestamp());
         var backlog = RunLaneAsync(session, state, position, head, historical: true, bucket);
         var live = RunLaneAsync(session, state, head, long.MaxValue, historical: false, bucket: null);
+        var watchdog = WatchAcknowledgementsAsync(state);
         try
         {
             await Task.WhenAll(backlog, live).ConfigureAwait(false);
@@ -173,6 +175,7 @@ internal sealed class UplinkPump
             // session reads the tracker.
             await state.WaitForDrainAsync(_options.AckTimeout).ConfigureAwait(false);
             await abortCts.CancelAsync().ConfigureAwait(false);
+            await watchdog.ConfigureAwait(false);
         }
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)
@@ -275,18 +278,20 @@ internal sealed class UplinkPump
 
     private void Send(IUplinkSession session, SessionState state, OutboxEntry entry, bool historical)
     {
-        state.Started();
-        _metrics.Sent(_tag, historical);
         var started = _time.GetTimestamp();
+        if (state.Started() == 1)
+        {
+            // The clock of the watchdog starts with the first outstanding send, not at the last answer (maybe long ago).
+            state.Progress(started);
+        }
+
+        _metrics.Sent(_tag, historical);
         Task<DeliveryOutcome> task;
         try
         {
-            var ackCts = CancellationTokenSource.CreateLinkedTokenSource(state.Abort.Token);
-            ackCts.CancelAfter(_options.AckTimeout);
-            task = session.SendAsync(entry, historical, ackCts.Token);
-            _ = task.ContinueWith(
-                static (_, o) => ((CancellationTokenSource)o!).Dispose(), ackCts, CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // No timer per message (that cost a third of the replay rate): the session watchdog fails the session
+            // when nothing was acknowledged for AckTimeout while sends were outstanding.
+            task = session.SendAsync(entry, historical, state.Abort.Token);
         }
         catch (Exception ex)
         {
@@ -321,6 +326,7 @@ internal sealed class UplinkPump
         }
         finally
         {
+            state.Progress(_time.GetTimestamp());
             state.Slots.Release();
             if (historical)
             {
@@ -328,6 +334,26 @@ internal sealed class UplinkPump
             }
 
             state.Finished();
+        }
+    }
+
+    /// <summary>Fails the session when sends are outstanding and none was answered for <see cref="DeliveryOptions.AckTimeout"/>.</summary>
+    private async Task WatchAcknowledgementsAsync(SessionState state)
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.AckTimeout.TotalMilliseconds / 4, 10, 1000));
+        try
+        {
+            while (!state.Abort.IsCancellationRequested)
+            {
+                await Task.Delay(period, _time, state.Abort.Token).ConfigureAwait(false);
+                if (state.InFlight > 0 && _time.GetElapsedTime(state.LastProgress) > _options.AckTimeout)
+                {
+                    state.Fail(new TimeoutException($"No acknowledgement from {_transport.Peer} for {_options.AckTimeout} with {state.InFlight} messages in flight"));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -465,7 +491,15 @@ internal sealed class UplinkPump
 
         public Exception? Failure => Volatile.Read(ref _failure);
 
-        public void Started() => Interlocked.Increment(ref _inFlight);
+        private long _lastProgress;
+
+        public int InFlight => Volatile.Read(ref _inFlight);
+
+        public long LastProgress => Volatile.Read(ref _lastProgress);
+
+        public void Progress(long timestamp) => Volatile.Write(ref _lastProgress, timestamp);
+
+        public int Started() => Interlocked.Increment(ref _inFlight);
 
         public void Finished()
         {
