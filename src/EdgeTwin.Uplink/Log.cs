@@ -33,4 +33,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Error, "Uplink {Uplink} cannot encode outbox entry {Sequence}; passing over it")]
     public static partial void EncodeFailed(ILogger logger, Exception exception, string uplink, long sequence);
+
+    [LoggerMessage(11, LogLevel.Warning, "Uplink {Uplink}: Kafka reported {Code}: {Reason} (fatal: {Fatal})")]
+    public static partial void KafkaError(ILogger logger, string uplink, string code, string reason, bool fatal);
 }

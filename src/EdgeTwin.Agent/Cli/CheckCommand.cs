@@ -31,7 +31,13 @@ internal sealed class CheckCommand : ICliCommand
         {
             var file = parseResult.GetValue(config)!;
             var dir = parseResult.GetValue(profilesDir);
-            var report = ConfigCheck.Run(file.ToString(), new SiteConfigLoadOptions { ProfilesDir = dir?.FullName });
+            var options = new SiteConfigLoadOptions
+            {
+                ProfilesDir = dir?.FullName,
+                // uplinks/alerts/models are validated by their owners' IConfigSectionValidator implementations.
+                SectionValidators = ConfigSectionValidators.Discover(typeof(CheckCommand).Assembly),
+            };
+            var report = ConfigCheck.Run(file.ToString(), options);
             if (parseResult.GetValue(json))
             {
                 await using var stdout = Console.OpenStandardOutput();

@@ -11,6 +11,9 @@ public sealed record SiteConfigLoadOptions
 
     /// <summary>Extra directories searched after the configured one (tests, packaging).</summary>
     public IReadOnlyList<string> ExtraProfileDirs { get; init; } = [];
+
+    /// <summary>Validators of the raw sections (see <see cref="ConfigSectionValidators.Discover"/>); each runs when its section is present.</summary>
+    public IReadOnlyList<IConfigSectionValidator> SectionValidators { get; init; } = [];
 }
 
 /// <summary>What loading produced: the config when valid, and every problem found.</summary>
@@ -174,6 +177,14 @@ public static class SiteConfigLoader
             var uplinks = Raw(r, "uplinks");
             var alerts = Raw(r, "alerts");
             var models = Raw(r, "models");
+            foreach (var validator in options.SectionValidators)
+            {
+                if (r.Mapping[validator.Section] is ConfigMapping section)
+                {
+                    validator.Validate(new ConfigReader(section, Diagnostics));
+                }
+            }
+
             r.ReportUnknownKeys();
             CheckReferences();
 

@@ -1,0 +1,287 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Scheduling;
+using EdgeTwin.Core.Sources;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin poll DEVICE --config FILE [--json]</c>: reads one device once through the same source the agent uses and
+/// prints every metric with its unit, role and quality (like <c>telegraf --once</c>). Exit codes: 0 read, 1 the device
+/// could not be read (error named), 2 config problem or unknown device.
+/// </summary>
+internal sealed class PollCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var file = new AgentConfigFile();
+        var device = new Argument<string>("DEVICE") { Description = "Device id from the site config." };
+        var json = new Option<bool>("--json") { Description = "Print the reading as JSON." };
+        var command = new Command("poll", "Read one device once and print its metrics with units.");
+        command.Arguments.Add(device);
+        file.AddTo(command);
+        command.Options.Add(json);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            var config = file.Load(parse, error);
+            if (config is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            var services = new ServiceCollection();
+            services.AddLogging(b => b.AddSimpleConsole().AddFilter(l => l >= LogLevel.Warning)
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+            AgentHostBuilder.AddDiscoveredSourceFactories(services);
+            await using var provider = services.BuildServiceProvider();
+            return await PollAsync(
+                config,
+                parse.GetValue(device)!,
+                provider.GetRequiredService<SourceFactories>(),
+                provider.GetRequiredService<ILoggerFactory>(),
+                TimeProvider.System,
+                parse.GetValue(json),
+                output,
+                error,
+                ct).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    /// <summary>Reads <paramref name="deviceId"/> once and prints the result; returns the exit code.</summary>
+    internal static async Task<int> PollAsync(
+        SiteConfig config,
+        string deviceId,
+        SourceFactories factories,
+        ILoggerFactory loggerFactory,
+        TimeProvider time,
+        bool json,
+        TextWriter output,
+        TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        var device = config.FindDevice(deviceId);
+        if (device is null)
+        {
+            var known = string.Join(", ", config.Devices.Select(d => d.Id));
+            await error.WriteLineAsync($"edgetwin: no device '{deviceId}' in {config.SourcePath ?? "the config"} (devices: {known})").ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+
+        var profile = config.ProfileOf(device);
+        DeviceSources sources;
+        try
+        {
+            sources = factories.Create(config, device, loggerFactory, time);
+        }
+        catch (SourceCreationException ex)
+        {
+            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+
+        await using var _ = new AsyncDisposer(sources);
+        if (sources.Polled is not { } source)
+        {
+            await error.WriteLineAsync($"edgetwin: device '{device.Id}' ({profile.Id}) only pushes readings (events, edges, counters); watch it with `edgetwin run`").ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+
+        var registry = new SeriesRegistry();
+        source.RegisterSeries(registry);
+        var sink = new CollectingSink();
+        var acquiredAt = time.GetUtcNow();
+        var started = time.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(device.Timeout);
+        try
+        {
+            await source.PollAsync(sink, acquiredAt.ToUnixTimeMilliseconds(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            await error.WriteLineAsync($"edgetwin: device '{device.Id}' at {device.Address}: no answer within {Durations(device.Timeout)}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        catch (DeviceException ex)
+        {
+            await error.WriteLineAsync($"edgetwin: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        var elapsed = time.GetElapsedTime(started);
+        var rules = AgentService.QualityRulesOf(profile);
+        var rows = sink.Samples.Select(s => Row.Of(s, registry[s.Series], profile, rules)).ToList();
+        if (json)
+        {
+            await output.WriteAsync(Json(device, profile, acquiredAt, elapsed, rows)).ConfigureAwait(false);
+            await output.WriteLineAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await output.WriteAsync(Text(device, profile, acquiredAt, elapsed, rows)).ConfigureAwait(false);
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static string Durations(TimeSpan t) => t.TotalSeconds >= 1
+        ? t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s"
+        : t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + "ms";
+
+    private static string Text(DeviceConfig device, DeviceProfile profile, DateTimeOffset at, TimeSpan elapsed, List<Row> rows)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"# {device.Id} ({profile.Id}: {profile.Vendor} {profile.Model}) at {device.Address}, read {at:yyyy-MM-ddTHH:mm:ss.fffZ} in {elapsed.TotalMilliseconds:0} ms, {rows.Count} metrics\n");
+        var nameWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Name.Length);
+        var valueWidth = rows.Count == 0 ? 0 : rows.Max(r => r.ValueText.Length);
+        var unitWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Unit.Length);
+        foreach (var r in rows)
+        {
+            sb.Append(r.Name.PadRight(nameWidth)).Append("  ")
+              .Append(r.ValueText.PadLeft(valueWidth)).Append(' ')
+              .Append(r.Unit.PadRight(unitWidth)).Append("  ")
+              .Append(r.Role);
+            if (r.Quality != SampleQuality.Good)
+            {
+                sb.Append("  [").Append(QualityName(r.Quality)).Append(']');
+            }
+
+            sb.Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Json(DeviceConfig device, DeviceProfile profile, DateTimeOffset at, TimeSpan elapsed, List<Row> rows)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false }))
+        {
+            w.WriteStartObject();
+            w.WriteString("device", device.Id);
+            w.WriteString("profile", profile.Id);
+            w.WriteString("address", device.Address.ToString());
+            w.WriteString("time", at.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+            w.WriteNumber("duration_ms", Math.Round(elapsed.TotalMilliseconds, 1));
+            w.WriteStartArray("metrics");
+            foreach (var r in rows)
+            {
+                w.WriteStartObject();
+                w.WriteString("series", r.Key);
+                w.WriteString("metric", r.Metric);
+                if (r.Tags.Count > 0)
+                {
+                    w.WriteStartObject("tags");
+                    foreach (var (k, v) in r.Tags)
+                    {
+                        w.WriteString(k, v);
+                    }
+
+                    w.WriteEndObject();
+                }
+
+                if (double.IsFinite(r.Value))
+                {
+                    w.WriteNumber("value", r.Value);
+                }
+                else
+                {
+                    w.WriteNull("value");
+                }
+
+                w.WriteString("unit", r.Unit);
+                w.WriteString("kind", r.Kind.ToString().ToLowerInvariant());
+                if (r.Role.Length > 0)
+                {
+                    w.WriteString("role", r.Role);
+                }
+
+                if (r.State is not null)
+                {
+                    w.WriteString("state", r.State);
+                }
+
+                w.WriteString("quality", QualityName(r.Quality));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    internal static string QualityName(SampleQuality q) => q switch
+    {
+        SampleQuality.Good => "good",
+        SampleQuality.Stale => "stale",
+        SampleQuality.OutOfRange => "out_of_range",
+        SampleQuality.Stuck => "stuck",
+        SampleQuality.DeviceError => "device_error",
+        _ => q.ToString().ToLowerInvariant(),
+    };
+
+    private sealed record Row(string Key, string Name, string Metric, IReadOnlyList<KeyValuePair<string, string>> Tags, double Value, string ValueText, string Unit, MetricKind Kind, string Role, string? State, SampleQuality Quality)
+    {
+        public static Row Of(Sample s, SeriesDescriptor d, DeviceProfile profile, Func<SeriesDescriptor, QualityRule> rules)
+        {
+            var quality = s.Quality;
+            var rule = rules(d);
+            if (quality == SampleQuality.Good && (double.IsNaN(s.Value) || s.Value < rule.Min || s.Value > rule.Max))
+            {
+                quality = SampleQuality.OutOfRange;
+            }
+
+            var tags = d.Tags ?? [];
+            var name = tags.Count == 0 ? d.Metric : d.Metric + "{" + string.Join(',', tags.Select(t => t.Key + "=" + t.Value)) + "}";
+            string? state = null;
+            var metric = profile.AllMetrics.FirstOrDefault(m => m.Name == d.Metric);
+            if (metric?.States is { } states && double.IsFinite(s.Value) && states.TryGetValue((long)Math.Round(s.Value), out var label))
+            {
+                state = label;
+            }
+
+            var text = double.IsNaN(s.Value) ? "NaN" : s.Value.ToString("0.######", CultureInfo.InvariantCulture);
+            if (state is not null)
+            {
+                text += " (" + state + ")";
+            }
+
+            return new Row(d.Key, name, d.Metric, tags, s.Value, text, d.Unit, d.Kind, d.Role ?? metric?.Role ?? "", state, quality);
+        }
+    }
+
+    private sealed class CollectingSink : ISampleSink
+    {
+        private readonly Lock _lock = new();
+
+        public List<Sample> Samples { get; } = [];
+
+        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+        {
+            lock (_lock)
+            {
+                Samples.AddRange(samples.Span);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class AsyncDisposer(DeviceSources sources) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => sources.DisposeAsync();
+    }
+}

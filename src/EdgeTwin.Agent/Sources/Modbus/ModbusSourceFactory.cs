@@ -1,0 +1,204 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Sources;
+using EdgeTwin.Modbus.Client;
+using EdgeTwin.Modbus.Data;
+using EdgeTwin.Modbus.Planning;
+using EdgeTwin.Modbus.Transport;
+using LibTable = EdgeTwin.Modbus.Protocol.ModbusTable;
+using LibType = EdgeTwin.Modbus.Data.ModbusDataType;
+using ProfileTable = EdgeTwin.Core.Profiles.ModbusTable;
+using ProfileType = EdgeTwin.Core.Profiles.ModbusDataType;
+
+namespace EdgeTwin.Agent.Sources.Modbus;
+
+/// <summary>
+/// Builds Modbus sources from device profiles. Devices on one physical bus share one transport: one serial port
+/// (<c>rtu:</c>), one serial gateway (<c>rtutcp:</c>) or one TCP endpoint with several units (<c>tcp:</c>). The
+/// transport serialises a bus's requests, so the devices on one RS-485 line take turns; each request has its own
+/// timeout, so a dead unit costs one timeout per attempt and the scheduler's backoff keeps it from starving the rest.
+/// </summary>
+public sealed class ModbusSourceFactory : ISourceFactory
+{
+    private readonly ModbusBusRegistry _buses = new();
+
+    public IReadOnlyCollection<DeviceProtocol> Protocols { get; } = [DeviceProtocol.Modbus];
+
+    public DeviceSources Create(SourceContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var device = context.Device;
+        var profile = context.Profile;
+        var settings = profile.Modbus ?? ModbusProfileSettings.Default;
+        var metrics = new List<ProfileMetric>();
+        var points = new List<ModbusPoint>();
+        foreach (var metric in profile.Metrics)
+        {
+            if (metric.Register is not { } register)
+            {
+                throw new SourceCreationException(device.Id, $"profile '{profile.Id}' metric '{metric.Name}' has no register");
+            }
+
+            if (register.Type == ProfileType.String)
+            {
+                // Text (serial numbers, firmware) is not a sample; the CLI reads it.
+                continue;
+            }
+
+            var point = ToPoint(register, settings);
+            var problems = point.Validate();
+            if (problems.Count > 0)
+            {
+                throw new SourceCreationException(device.Id, $"profile '{profile.Id}' metric '{metric.Name}': {string.Join("; ", problems)}");
+            }
+
+            metrics.Add(metric);
+            points.Add(point);
+        }
+
+        var plannerOptions = new ModbusPlannerOptions
+        {
+            MaxRegistersPerRead = Math.Clamp(settings.MaxRegistersPerRead, 1, 125),
+            RegisterGapTolerance = Math.Max(0, settings.GapTolerance),
+        };
+        var plan = new ModbusPollPlan(points, plannerOptions);
+        var lease = _buses.Acquire(device, context);
+        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory));
+    }
+
+    internal static ModbusPoint ToPoint(ModbusRegister register, ModbusProfileSettings settings)
+    {
+        var table = register.Table switch
+        {
+            ProfileTable.Coil => LibTable.Coils,
+            ProfileTable.Discrete => LibTable.DiscreteInputs,
+            ProfileTable.Input => LibTable.InputRegisters,
+            _ => LibTable.HoldingRegisters,
+        };
+        var type = register.Type switch
+        {
+            ProfileType.Bit => LibType.Bit,
+            ProfileType.Int16 => LibType.Int16,
+            ProfileType.UInt16 => LibType.UInt16,
+            ProfileType.Int32 => LibType.Int32,
+            ProfileType.UInt32 => LibType.UInt32,
+            ProfileType.Int64 => LibType.Int64,
+            ProfileType.UInt64 => LibType.UInt64,
+            ProfileType.Float32 => LibType.Float32,
+            ProfileType.Float64 => LibType.Float64,
+            _ => LibType.Ascii,
+        };
+        var order = (register.Order ?? settings.ByteOrder) switch
+        {
+            WordOrder.CDAB => ModbusWordOrder.CDAB,
+            WordOrder.BADC => ModbusWordOrder.BADC,
+            WordOrder.DCBA => ModbusWordOrder.DCBA,
+            _ => ModbusWordOrder.ABCD,
+        };
+        // The loader has already turned 1-based register numbers into protocol addresses.
+        return new ModbusPoint(table, register.Address, type)
+        {
+            Order = order,
+            BitOffset = !EdgeTwin.Modbus.Protocol.ModbusTableExtensions.IsBitTable(table) && register.Bit is { } bit ? bit : null,
+            StringRegisters = type == LibType.Ascii ? Math.Max(1, ((register.Length ?? 2) + 1) / 2) : 0,
+        };
+    }
+}
+
+/// <summary>One shared transport per physical bus, reference-counted by the sources using it.</summary>
+internal sealed class ModbusBusRegistry
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Bus> _buses = new(StringComparer.Ordinal);
+
+    public BusLease Acquire(DeviceConfig device, SourceContext context)
+    {
+        var address = device.Address;
+        string key = address.Scheme switch
+        {
+            AddressScheme.Tcp => $"tcp://{address.Host}:{address.Port}",
+            AddressScheme.RtuTcp => $"rtu+tcp://{address.Host}:{address.Port}",
+            AddressScheme.Rtu => $"serial://{address.Path}",
+            _ => throw new SourceCreationException(device.Id, $"Modbus devices need a tcp:, rtu: or rtutcp: address, not {address.Scheme.ToString().ToLowerInvariant()}:"),
+        };
+        var timeout = device.Timeout > TimeSpan.Zero ? device.Timeout : DeviceConfig.DefaultTimeout;
+        lock (_gate)
+        {
+            if (_buses.TryGetValue(key, out var bus))
+            {
+                if (address.Scheme == AddressScheme.Rtu && device.Serial is { } s && bus.Serial is { } first && s != first)
+                {
+                    throw new SourceCreationException(device.Id, $"serial settings {s} differ from another device on {address.Path} ({first})");
+                }
+
+                bus.Users++;
+                return new BusLease(this, key, bus.Client);
+            }
+
+            var logger = context.LoggerFactory.CreateLogger("EdgeTwin.Modbus." + key);
+            IModbusTransport transport = address.Scheme switch
+            {
+                AddressScheme.Tcp => new ModbusTcpTransport(new ModbusTcpOptions { Host = address.Host!, Port = address.Port ?? 502, RequestTimeout = timeout }, logger, context.TimeProvider),
+                AddressScheme.RtuTcp => new ModbusRtuTransport(new TcpRtuChannel(address.Host!, address.Port ?? 502, timeout), new ModbusRtuOptions { RequestTimeout = timeout }, logger, context.TimeProvider),
+                _ => new ModbusRtuTransport(new SerialRtuChannel(ToSerial(address.Path!, device.Serial ?? new SerialSettings())), new ModbusRtuOptions { RequestTimeout = timeout }, logger, context.TimeProvider),
+            };
+            bus = new Bus(new ModbusClient(transport), device.Serial) { Users = 1 };
+            _buses[key] = bus;
+            return new BusLease(this, key, bus.Client);
+        }
+    }
+
+    private static SerialLineOptions ToSerial(string path, SerialSettings s) => new()
+    {
+        PortName = path,
+        BaudRate = s.Baud,
+        DataBits = s.DataBits,
+        Parity = s.Parity switch
+        {
+            SerialParity.None => System.IO.Ports.Parity.None,
+            SerialParity.Odd => System.IO.Ports.Parity.Odd,
+            _ => System.IO.Ports.Parity.Even,
+        },
+        StopBits = s.StopBits == 2 ? System.IO.Ports.StopBits.Two : System.IO.Ports.StopBits.One,
+    };
+
+    internal async ValueTask ReleaseAsync(string key)
+    {
+        ModbusClient? last = null;
+        lock (_gate)
+        {
+            if (_buses.TryGetValue(key, out var bus) && --bus.Users == 0)
+            {
+                _buses.Remove(key);
+                last = bus.Client;
+            }
+        }
+
+        if (last is not null)
+        {
+            await last.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private sealed class Bus(ModbusClient client, SerialSettings? serial)
+    {
+        public ModbusClient Client { get; } = client;
+
+        public SerialSettings? Serial { get; } = serial;
+
+        public int Users { get; set; }
+    }
+}
+
+/// <summary>A source's share of a bus; disposing the last lease closes the bus.</summary>
+internal sealed class BusLease(ModbusBusRegistry registry, string key, ModbusClient client) : IAsyncDisposable
+{
+    private int _released;
+
+    public ModbusClient Client { get; } = client;
+
+    public string Bus { get; } = key;
+
+    public ValueTask DisposeAsync() =>
+        Interlocked.Exchange(ref _released, 1) == 0 ? registry.ReleaseAsync(Bus) : ValueTask.CompletedTask;
+}

@@ -1,0 +1,230 @@
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Outbox.Summaries;
+
+/// <summary>Settings of <see cref="SeriesSummarizer"/>.</summary>
+public sealed class SummaryOptions
+{
+    /// <summary>Summary window; windows are aligned to multiples of it since the Unix epoch.</summary>
+    public TimeSpan Window { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long after a window's end late samples may still arrive before <see cref="SeriesSummarizer.Flush"/> closes it.</summary>
+    public TimeSpan LateGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A raw series reports at least this often even when its value stays inside the deadband. Default: the window.</summary>
+    public TimeSpan? RawHeartbeat { get; init; }
+
+    /// <summary>Raw points per raw record before it is emitted without waiting for the next flush.</summary>
+    public int MaxRawPointsPerRecord { get; init; } = 256;
+}
+
+/// <summary>Marks a series as report-by-exception: a point goes up when it moves more than <see cref="Deadband"/>.</summary>
+public readonly record struct RawPolicy(double Deadband);
+
+/// <summary>
+/// Turns samples into outbox records: per series and window, a summary (count, min, max, mean, last, stddev);
+/// for series a profile marks as raw, report-by-exception points instead. Per-series state lives in an array
+/// indexed by <see cref="SeriesId"/>, so adding a sample allocates nothing; records are built only when a window
+/// closes or raw points are flushed. Not thread-safe: one caller at a time (<see cref="OutboxFeeder"/> serialises).
+/// </summary>
+public sealed class SeriesSummarizer
+{
+    private readonly SeriesRegistry _registry;
+    private readonly UplinkIdentity _identity;
+    private readonly Func<SeriesDescriptor, RawPolicy?> _rawPolicy;
+    private readonly long _windowMs;
+    private readonly long _graceMs;
+    private readonly long _heartbeatMs;
+    private readonly int _maxRawPoints;
+    private SeriesState[] _states = new SeriesState[64];
+
+    public SeriesSummarizer(SeriesRegistry registry, UplinkIdentity identity, SummaryOptions? options = null, Func<SeriesDescriptor, RawPolicy?>? rawPolicy = null)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(identity);
+        options ??= new SummaryOptions();
+        if (options.Window <= TimeSpan.Zero || options.LateGrace < TimeSpan.Zero || options.MaxRawPointsPerRecord < 1)
+        {
+            throw new ArgumentException("Summary window must be positive, late grace not negative and raw points per record at least 1.", nameof(options));
+        }
+
+        _registry = registry;
+        _identity = identity;
+        _rawPolicy = rawPolicy ?? (_ => null);
+        _windowMs = (long)options.Window.TotalMilliseconds;
+        _graceMs = (long)options.LateGrace.TotalMilliseconds;
+        _heartbeatMs = (long)(options.RawHeartbeat ?? options.Window).TotalMilliseconds;
+        _maxRawPoints = options.MaxRawPointsPerRecord;
+    }
+
+    /// <summary>Samples counted so far (all series, all windows).</summary>
+    public long SamplesSeen { get; private set; }
+
+    /// <summary>Raw-series samples held back by the deadband.</summary>
+    public long SuppressedByDeadband { get; private set; }
+
+    /// <summary>Adds samples; summaries of windows they close, and full raw records, are appended to <paramref name="output"/>.</summary>
+    public void Add(ReadOnlySpan<Sample> samples, List<OutboxRecord> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        foreach (ref readonly var sample in samples)
+        {
+            ref var state = ref State(sample.Series);
+            SamplesSeen++;
+            if (state.Raw)
+            {
+                AddRaw(ref state, sample, output);
+                continue;
+            }
+
+            var windowStart = FloorToWindow(sample.TimestampUnixMs);
+            if (!state.Open)
+            {
+                state.Window.Reset(windowStart, windowStart + _windowMs);
+                state.Open = true;
+            }
+            else if (windowStart > state.Window.StartMs)
+            {
+                Close(ref state, output);
+                state.Window.Reset(windowStart, windowStart + _windowMs);
+                state.Open = true;
+            }
+
+            // A late sample (older than the open window) is counted in the open window rather than lost.
+            state.Window.Add(sample.Value, sample.TimestampUnixMs, sample.IsGood);
+        }
+    }
+
+    /// <summary>
+    /// Closes windows that ended at least the late grace before <paramref name="nowMs"/> and emits pending raw
+    /// points. Call periodically, so a series that stopped reporting still gets its last window sent.
+    /// </summary>
+    public void Flush(long nowMs, List<OutboxRecord> output) => FlushCore(nowMs, all: false, output);
+
+    /// <summary>Closes every open window and emits every pending raw point (shutdown).</summary>
+    public void FlushAll(List<OutboxRecord> output) => FlushCore(long.MaxValue, all: true, output);
+
+    private void FlushCore(long nowMs, bool all, List<OutboxRecord> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var count = Math.Min(_registry.Count, _states.Length);
+        for (var i = 0; i < count; i++)
+        {
+            ref var state = ref _states[i];
+            if (!state.Initialised)
+            {
+                continue;
+            }
+
+            if (state.Raw)
+            {
+                EmitRaw(ref state, new SeriesId(i), output);
+            }
+            else if (state.Open && (all || state.Window.EndMs + _graceMs <= nowMs))
+            {
+                Close(ref state, output);
+            }
+        }
+    }
+
+    private void AddRaw(ref SeriesState state, in Sample sample, List<OutboxRecord> output)
+    {
+        var report = !state.HasReported
+            || sample.Quality != state.LastQuality
+            || Math.Abs(sample.Value - state.LastReported) > state.Deadband
+            || (double.IsNaN(sample.Value) != double.IsNaN(state.LastReported))
+            || sample.TimestampUnixMs - state.LastReportedMs >= _heartbeatMs;
+        if (!report)
+        {
+            SuppressedByDeadband++;
+            return;
+        }
+
+        state.HasReported = true;
+        state.LastReported = sample.Value;
+        state.LastReportedMs = sample.TimestampUnixMs;
+        state.LastQuality = sample.Quality;
+        state.Points ??= new RawPoint[Math.Min(16, _maxRawPoints)];
+        if (state.PointCount == state.Points.Length)
+        {
+            Array.Resize(ref state.Points, Math.Min(state.Points.Length * 2, _maxRawPoints));
+        }
+
+        state.Points[state.PointCount++] = new RawPoint(sample.TimestampUnixMs, sample.Value, (byte)sample.Quality);
+        if (state.PointCount >= _maxRawPoints)
+        {
+            EmitRaw(ref state, sample.Series, output);
+        }
+    }
+
+    private void EmitRaw(ref SeriesState state, SeriesId id, List<OutboxRecord> output)
+    {
+        if (state.PointCount == 0)
+        {
+            return;
+        }
+
+        output.Add(UplinkBodies.Raw(_identity, _registry[id], state.Points.AsSpan(0, state.PointCount)));
+        state.PointCount = 0;
+    }
+
+    private void Close(ref SeriesState state, List<OutboxRecord> output)
+    {
+        if (!state.Window.IsEmpty)
+        {
+            output.Add(UplinkBodies.Summary(_identity, state.Descriptor!, state.Window));
+        }
+
+        state.Open = false;
+    }
+
+    private long FloorToWindow(long timestampMs)
+    {
+        var q = Math.DivRem(timestampMs, _windowMs, out var rem);
+        return (rem < 0 ? q - 1 : q) * _windowMs;
+    }
+
+    private ref SeriesState State(SeriesId id)
+    {
+        if ((uint)id.Value >= (uint)_states.Length)
+        {
+            if (id.IsNone)
+            {
+                throw new ArgumentException("A sample without a series id (SeriesId.None) cannot be summarised.", nameof(id));
+            }
+
+            Array.Resize(ref _states, Math.Max(_states.Length * 2, id.Value + 1));
+        }
+
+        ref var state = ref _states[id.Value];
+        if (!state.Initialised)
+        {
+            // Once per series: the descriptor lookup and the policy decision are not repeated per sample.
+            state.Descriptor = _registry[id];
+            var policy = _rawPolicy(state.Descriptor);
+            state.Raw = policy is not null;
+            state.Deadband = policy?.Deadband ?? 0;
+            state.Initialised = true;
+        }
+
+        return ref state;
+    }
+
+    private struct SeriesState
+    {
+        public bool Initialised;
+        public bool Raw;
+        public bool Open;
+        public SeriesDescriptor? Descriptor;
+        public WindowAccumulator Window;
+
+        // Report-by-exception.
+        public double Deadband;
+        public bool HasReported;
+        public double LastReported;
+        public long LastReportedMs;
+        public SampleQuality LastQuality;
+        public RawPoint[]? Points;
+        public int PointCount;
+    }
+}

@@ -1,0 +1,180 @@
+using Confluent.Kafka;
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Payloads;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Uplink.Kafka;
+
+/// <summary>
+/// One idempotent producer (acks=all) per session; a delivery report with status Persisted is the acknowledgement.
+/// The device id is the key, so a device's messages share a partition and keep their order.
+/// </summary>
+internal sealed class KafkaTransport : IUplinkTransport
+{
+    private readonly KafkaUplinkOptions _options;
+    private readonly UplinkIdentity _identity;
+    private readonly TopicTemplate _topics;
+    private readonly ILogger _logger;
+
+    public KafkaTransport(KafkaUplinkOptions options, ILogger logger)
+    {
+        _options = options;
+        _identity = options.Identity;
+        _topics = new TopicTemplate(options.TopicTemplate, _identity);
+        _logger = logger;
+    }
+
+    public string Name => _options.Name;
+
+    public string Peer => $"kafka://{_options.BootstrapServers}";
+
+    internal ProducerConfig BuildConfig()
+    {
+        var config = new ProducerConfig();
+        foreach (var (k, v) in _options.Settings)
+        {
+            config.Set(k, v);
+        }
+
+        config.BootstrapServers = _options.BootstrapServers;
+        config.ClientId = $"edgetwin-{_options.Gateway}";
+        config.Acks = Acks.All;
+        config.EnableIdempotence = true;
+        config.MaxInFlight = 5; // the most idempotence allows while keeping order
+        config.CompressionType = _options.Compression switch
+        {
+            "gzip" => CompressionType.Gzip,
+            "snappy" => CompressionType.Snappy,
+            "lz4" => CompressionType.Lz4,
+            "zstd" => CompressionType.Zstd,
+            _ => CompressionType.None,
+        };
+        config.LingerMs = _options.Linger.TotalMilliseconds;
+        // librdkafka retries inside this time; past it the delivery fails and the session is renewed.
+        config.MessageTimeoutMs = (int)_options.Delivery.AckTimeout.TotalMilliseconds;
+        config.SocketConnectionSetupTimeoutMs = (int)_options.Delivery.ConnectTimeout.TotalMilliseconds;
+        config.SecurityProtocol = _options.Security switch
+        {
+            KafkaSecurity.Ssl => SecurityProtocol.Ssl,
+            KafkaSecurity.SaslPlaintext => SecurityProtocol.SaslPlaintext,
+            KafkaSecurity.SaslSsl => SecurityProtocol.SaslSsl,
+            _ => SecurityProtocol.Plaintext,
+        };
+        if (_options.Security is KafkaSecurity.SaslPlaintext or KafkaSecurity.SaslSsl)
+        {
+            config.SaslMechanism = _options.SaslMechanism switch
+            {
+                KafkaSaslMechanism.Plain => SaslMechanism.Plain,
+                KafkaSaslMechanism.ScramSha256 => SaslMechanism.ScramSha256,
+                _ => SaslMechanism.ScramSha512,
+            };
+            config.SaslUsername = _options.SaslUsername;
+            config.SaslPassword = _options.SaslPassword;
+        }
+
+        if (_options.Security is KafkaSecurity.Ssl or KafkaSecurity.SaslSsl)
+        {
+            config.SslCaLocation = _options.SslCaFile;
+            config.SslCertificateLocation = _options.SslCertificateFile;
+            config.SslKeyLocation = _options.SslKeyFile;
+            config.SslKeyPassword = _options.SslKeyPassword;
+            config.EnableSslCertificateVerification = true;
+            config.SslEndpointIdentificationAlgorithm = SslEndpointIdentificationAlgorithm.Https;
+        }
+
+        return config;
+    }
+
+    public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var producer = new ProducerBuilder<string, byte[]>(BuildConfig())
+            .SetErrorHandler((_, e) => Log.KafkaError(_logger, _options.Name, e.Code.ToString(), e.Reason, e.IsFatal))
+            .SetLogHandler((_, m) => { })
+            .Build();
+        try
+        {
+            // librdkafka connects lazily; ask for metadata so an unreachable cluster shows up as a failed connect.
+            // GetMetadata blocks (with its own timeout), so it runs on the pool rather than the caller's thread.
+            var timeout = _options.Delivery.ConnectTimeout;
+            await Task.Run(
+                () =>
+                {
+                    using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
+                    var metadata = admin.GetMetadata(timeout);
+                    if (metadata.Brokers.Count == 0)
+                    {
+                        throw new UplinkConnectException($"{Peer} returned no brokers");
+                    }
+                },
+                cancellationToken).WaitAsync(timeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            return new KafkaSession(this, producer);
+        }
+        catch
+        {
+            producer.Dispose();
+            throw;
+        }
+    }
+
+    private static readonly HashSet<ErrorCode> Permanent =
+    [
+        ErrorCode.MsgSizeTooLarge, ErrorCode.InvalidMsg, ErrorCode.InvalidMsgSize,
+        ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicException, ErrorCode.InvalidRecord, ErrorCode.Local_InvalidArg,
+    ];
+
+    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer) : IUplinkSession
+    {
+        public int? PeerWindow => null;
+
+        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
+        {
+            byte[] value;
+            try
+            {
+                value = JsonEnvelope.Encode(transport._identity, entry, historical);
+            }
+            catch (InvalidBodyException ex)
+            {
+                Log.EncodeFailed(transport._logger, ex, transport.Name, entry.Sequence);
+                return Task.FromResult(DeliveryOutcome.Rejected);
+            }
+
+            var message = new Message<string, byte[]>
+            {
+                Key = entry.Record.DeviceId,
+                Value = value,
+                Timestamp = new Timestamp(entry.Record.TimestampUnixMs, TimestampType.CreateTime),
+                Headers =
+                [
+                    new Header("edgetwin-seq", System.Text.Encoding.ASCII.GetBytes(entry.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))),
+                    new Header("edgetwin-historical", historical ? "1"u8.ToArray() : "0"u8.ToArray()),
+                ],
+            };
+            // ProduceAsync enqueues synchronously before returning, so call order is the order on the partition.
+            var produce = producer.ProduceAsync(transport._topics.Format(entry.Record.Kind, entry.Record.DeviceId), message, cancellationToken);
+            return Await(produce);
+        }
+
+        private static async Task<DeliveryOutcome> Await(Task<DeliveryResult<string, byte[]>> produce)
+        {
+            try
+            {
+                var result = await produce.ConfigureAwait(false);
+                return result.Status == PersistenceStatus.Persisted
+                    ? DeliveryOutcome.Delivered
+                    : throw new UplinkPeerException($"Kafka delivery to {result.TopicPartition} ended {result.Status}");
+            }
+            catch (ProduceException<string, byte[]> ex) when (Permanent.Contains(ex.Error.Code))
+            {
+                return DeliveryOutcome.Rejected;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            // Disposing waits for librdkafka's threads; keep that off the caller's thread.
+            await Task.Run(producer.Dispose).ConfigureAwait(false);
+        }
+    }
+}

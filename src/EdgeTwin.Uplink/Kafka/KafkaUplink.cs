@@ -1,0 +1,33 @@
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Uplink.Kafka;
+
+/// <summary>
+/// Forwards the outbox to Kafka (acks=all, idempotent, compressed, device as key) with the JSON envelope as value,
+/// advancing the outbox only over delivery reports that say Persisted. Settings are validated in the constructor.
+/// </summary>
+public sealed class KafkaUplink
+{
+    private readonly UplinkPump _pump;
+
+    public KafkaUplink(KafkaUplinkOptions options, IOutbox outbox, ILogger? logger = null, UplinkMetrics? metrics = null, TimeProvider? time = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new UplinkOptionsException(errors);
+        }
+
+        logger ??= NullLogger.Instance;
+        _pump = new UplinkPump(outbox, new KafkaTransport(options, logger), options.Delivery, time ?? TimeProvider.System, logger, metrics ?? new UplinkMetrics());
+    }
+
+    public long Position => _pump.Position;
+
+    public int FailedSessions => _pump.FailedSessions;
+
+    public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
+}

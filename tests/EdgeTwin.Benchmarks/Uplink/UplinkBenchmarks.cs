@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Mqtt;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace EdgeTwin.Benchmarks.Uplink;
+
+/// <summary>
+/// Replay rate from the outbox to a local mosquitto: 20,000 entries already in the outbox (a backlog), the MQTT
+/// uplink started with an unlimited backlog rate, timed until the outbox position reaches the last entry (every
+/// message PUBACKed). The reported time is per message; messages/s = 1 / mean.
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*MqttReplay*'</c>
+/// </summary>
+[SimpleJob(launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+#pragma warning disable CA1001 // BenchmarkDotNet disposes through [GlobalCleanup], not IDisposable
+public class MqttReplayBenchmarks
+{
+    private const int Messages = 20_000;
+    private BenchBroker? _broker;
+    private IOutbox? _outbox;
+    private string? _dir;
+
+    [Params("memory", "litedb")]
+    public string Outbox { get; set; } = "memory";
+
+    [Params(MqttProtocol.V311, MqttProtocol.V500)]
+    public MqttProtocol Protocol { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => _broker = new BenchBroker();
+
+    [GlobalCleanup]
+    public void Cleanup() => _broker?.Dispose();
+
+    [IterationSetup]
+    public void Fill()
+    {
+        _dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
+        _outbox = Outbox == "memory"
+            ? new InMemoryOutbox()
+            : LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(_dir, "outbox.db") }).GetAwaiter().GetResult();
+        var batch = new List<OutboxRecord>(1000);
+        for (var i = 0; i < Messages; i++)
+        {
+            batch.Add(UplinkBenchData.Record(i));
+            if (batch.Count == 1000)
+            {
+                _outbox.AppendAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+                batch.Clear();
+            }
+        }
+    }
+
+    [IterationCleanup]
+    public void Drop()
+    {
+        _outbox!.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Directory.Delete(_dir!, recursive: true);
+    }
+
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public async Task ReplayBacklog()
+    {
+        var options = UplinkBenchData.Options(_broker!.Port, Protocol) with
+        {
+            Delivery = new DeliveryOptions { Window = 1024, BacklogWindow = 1000, BacklogRatePerSecond = 0, ReadBatch = 1000 },
+        };
+        var uplink = new MqttUplink(options, _outbox!);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        while (uplink.Position < Messages)
+        {
+            if (run.IsCompleted)
+            {
+                await run; // surfaces the failure
+            }
+
+            await Task.Delay(1);
+        }
+
+        await cts.CancelAsync();
+        await run;
+    }
+}
+
+/// <summary>
+/// End-to-end latency outbox → broker → subscriber at a paced 10,000 messages/s (batches of 10 every ms) for 5 s,
+/// live lane. Each message carries its append time (Stopwatch ticks) in the body; the subscriber, in the same
+/// process, records arrival minus append. p50/p99/max are printed at cleanup (line starting "UPLINK-LATENCY");
+/// BenchmarkDotNet's own time is just the 5 s run.
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*MqttLatency*'</c>
+/// </summary>
+[SimpleJob(launchCount: 1, warmupCount: 0, iterationCount: 2, invocationCount: 1)]
+public class MqttLatencyBenchmarks
+{
+    private const int RatePerSecond = 10_000;
+    private static readonly TimeSpan Duration = TimeSpan.FromSeconds(5);
+    private readonly List<double> _latenciesMs = [];
+    private BenchBroker? _broker;
+
+    [Params("memory", "litedb")]
+    public string Outbox { get; set; } = "memory";
+
+    [GlobalSetup]
+    public void Setup() => _broker = new BenchBroker();
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _broker?.Dispose();
+        lock (_latenciesMs)
+        {
+            _latenciesMs.Sort();
+            if (_latenciesMs.Count > 0)
+            {
+                double P(double q) => _latenciesMs[Math.Min(_latenciesMs.Count - 1, (int)(q * _latenciesMs.Count))];
+                Console.WriteLine($"UPLINK-LATENCY outbox={Outbox} rate={RatePerSecond}/s samples={_latenciesMs.Count} p50={P(0.50):F2}ms p99={P(0.99):F2}ms p99.9={P(0.999):F2}ms max={_latenciesMs[^1]:F2}ms");
+            }
+        }
+    }
+
+    [Benchmark]
+    public async Task TenThousandPerSecond()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
+        await using IOutbox outbox = Outbox == "memory"
+            ? new InMemoryOutbox()
+            : await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(dir, "outbox.db") });
+        var sub = new MqttClientFactory().CreateMqttClient();
+        sub.ApplicationMessageReceivedAsync += e =>
+        {
+            var now = Stopwatch.GetTimestamp();
+            var body = Encoding.UTF8.GetString(e.ApplicationMessage.Payload);
+            var i = body.IndexOf("\"t\":", StringComparison.Ordinal);
+            if (i >= 0)
+            {
+                var end = body.IndexOfAny([',', '}'], i + 4);
+                var sent = long.Parse(body.AsSpan(i + 4, end - i - 4), System.Globalization.CultureInfo.InvariantCulture);
+                lock (_latenciesMs)
+                {
+                    _latenciesMs.Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
+                }
+            }
+
+            return Task.CompletedTask;
+        };
+        await sub.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", _broker!.Port).WithClientId("bench-sub").Build());
+        await sub.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("edgetwin/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
+        var uplink = new MqttUplink(UplinkBenchData.Options(_broker.Port, MqttProtocol.V500), outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        // Prime: one entry acknowledged means the session is up and past its (empty) backlog.
+        await outbox.AppendAsync([UplinkBenchData.Record(-1)], CancellationToken.None);
+        while (uplink.Position < 1)
+        {
+            await Task.Delay(1);
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        long sent = 0;
+        var batch = new List<OutboxRecord>(10);
+        while (Stopwatch.GetElapsedTime(start) < Duration)
+        {
+            var due = (long)(Stopwatch.GetElapsedTime(start).TotalSeconds * RatePerSecond);
+            while (sent < due)
+            {
+                batch.Clear();
+                for (var k = 0; k < 10 && sent < due; k++, sent++)
+                {
+                    batch.Add(UplinkBenchData.TimedRecord((int)sent));
+                }
+
+                await outbox.AppendAsync(batch, CancellationToken.None);
+            }
+
+            await Task.Delay(1);
+        }
+
+        var last = sent + 1;
+        var deadline = Stopwatch.GetTimestamp();
+        while (uplink.Position < last && Stopwatch.GetElapsedTime(deadline) < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(5);
+        }
+
+        await cts.CancelAsync();
+        await run;
+        await sub.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build());
+        sub.Dispose();
+        Directory.Delete(dir, recursive: true);
+    }
+}
+
+#pragma warning restore CA1001
+
+internal static class UplinkBenchData
+{
+    public static MqttUplinkOptions Options(int port, MqttProtocol protocol) => new()
+    {
+        Host = "127.0.0.1",
+        Port = port,
+        Protocol = protocol,
+        Site = "bench",
+        Gateway = "gw",
+        ClientId = $"edgetwin-bench-{Guid.NewGuid():N}",
+        PersistentSession = false,
+    };
+
+    /// <summary>A summary body of typical size (about 330 bytes, as the outbox writes them).</summary>
+    public static OutboxRecord Record(int i) => new(OutboxKind.Summary, $"pdu-{i % 16}", 1_795_000_000_000 + i, Encoding.UTF8.GetBytes(
+        $"{{\"v\":1,\"type\":\"summary\",\"gateway\":\"gw\",\"site\":\"bench\",\"device\":\"pdu-{i % 16}\",\"series\":\"pdu-{i % 16}/outlet_current{{outlet=7}}\",\"metric\":\"outlet_current\",\"unit\":\"A\",\"time_ms\":{1_795_000_000_000 + i},\"start_ms\":{1_794_999_940_000 + i},\"end_ms\":{1_795_000_000_000 + i},\"count\":60,\"bad\":0,\"min\":4,\"max\":6,\"mean\":5,\"last\":5,\"stddev\":0.81}}"));
+
+    public static OutboxRecord TimedRecord(int i) => new(OutboxKind.Summary, $"pdu-{i % 16}", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Encoding.UTF8.GetBytes(
+        $"{{\"v\":1,\"t\":{Stopwatch.GetTimestamp()},\"device\":\"pdu-{i % 16}\",\"count\":60,\"min\":4,\"max\":6,\"mean\":5,\"last\":5,\"stddev\":0.81}}"));
+}

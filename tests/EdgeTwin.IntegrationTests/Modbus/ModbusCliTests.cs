@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.IO.Ports;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using EdgeTwin.Modbus.Data;
+using EdgeTwin.Modbus.Protocol;
+using EdgeTwin.Modbus.Server;
+using EdgeTwin.Modbus.Transport;
+
+namespace EdgeTwin.IntegrationTests.Modbus;
+
+/// <summary>Runs the real <c>edgetwin modbus</c> executable against our Modbus server on a random port.</summary>
+public sealed class ModbusCliTests : IAsyncLifetime
+{
+    private static readonly ModbusPoint Voltage = new(ModbusTable.HoldingRegisters, 99, ModbusDataType.Float32) { Order = ModbusWordOrder.CDAB };
+    private static readonly string[] SocatPaths = ["/usr/bin/socat", "/bin/socat"];
+    private static readonly string[] SerialLines = ["0 = 11", "1 = 22"];
+    private ModbusTcpServer? _server;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private int Port => _server!.LocalEndPoint.Port;
+
+    public async ValueTask InitializeAsync()
+    {
+        var map = new ModbusRegisterMap()
+            .AddRange(ModbusTable.HoldingRegisters, 0, 10)
+            .AddRange(ModbusTable.HoldingRegisters, 90, 20)
+            .AddRange(ModbusTable.Coils, 0, 8);
+        map.SetRegisters(ModbusTable.HoldingRegisters, 0, [100, 200, 65535]);
+        map.SetValue(Voltage, 230.5);
+        map.SetString(new ModbusPoint(ModbusTable.HoldingRegisters, 4, ModbusDataType.Ascii) { StringRegisters = 3 }, "PM-1");
+        map.SetBit(ModbusTable.Coils, 1, true);
+        map.SetRegister(ModbusTable.HoldingRegisters, 109, 4242);
+        var units = new ModbusServerUnits();
+        units.Add(1, map);
+        _server = new ModbusTcpServer(units);
+        await _server.StartAsync(Ct);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+
+    internal static async Task<(int Code, string Out, string Err)> Edgetwin(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync(Ct);
+        var stderr = p.StandardError.ReadToEndAsync(Ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await p.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Read_prints_one_line_per_value()
+    {
+        var (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "0", "--count", "3");
+        Assert.True(code == 0, err);
+        Assert.Equal(["0 = 100", "1 = 200", "2 = 65535"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+        (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "2", "--type", "int16");
+        Assert.True(code == 0, err);
+        Assert.Equal("2 = -1", output.Trim());
+    }
+
+    [Fact]
+    public async Task Read_decodes_types_orders_strings_and_bits()
+    {
+        var (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "100", "--one-based", "--type", "float32", "--order", "CDAB");
+        Assert.True(code == 0, err);
+        Assert.Equal("100 = 230.5", output.Trim());
+
+        (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "4", "--type", "string", "--count", "3");
+        Assert.True(code == 0, err);
+        Assert.Equal("4 = PM-1", output.Trim());
+
+        (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--coils", "0", "--count", "3");
+        Assert.True(code == 0, err);
+        Assert.Equal(["0 = 0", "1 = 1", "2 = 0"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
+    public async Task Read_json_for_scripts()
+    {
+        var (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "0", "--count", "2", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var values = doc.RootElement.GetProperty("values");
+        Assert.Equal(2, values.GetArrayLength());
+        Assert.Equal(200, values[1].GetProperty("value").GetDouble());
+        Assert.Equal(1, doc.RootElement.GetProperty("unit").GetInt32());
+    }
+
+    [Fact]
+    public async Task Failures_exit_non_zero_with_one_line_naming_the_reason()
+    {
+        var (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "50");
+        Assert.Equal(3, code);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("ILLEGAL DATA ADDRESS", err, StringComparison.Ordinal);
+
+        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--unit", "9", "--timeout", "300", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("timeout", err, StringComparison.Ordinal);
+
+        int closed = FreePort();
+        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{closed}", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("connect failed", err, StringComparison.Ordinal);
+
+        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--serial", "/dev/ttyS0", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("exactly one of --host", err, StringComparison.Ordinal);
+
+        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "0", "--order", "ABDC");
+        Assert.Equal(1, code);
+        Assert.Contains("--order", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Probe_finds_type_order_and_one_based_addressing()
+    {
+        var (code, output, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "200..250");
+        Assert.True(code == 0, err);
+        Assert.Contains("float32  CDAB 1-based (wire address 99) = 230.5", output, StringComparison.Ordinal);
+        // Neighbouring decodings may also land in range (float32 ABCD at 100 reads 230.0): the probe lists every one.
+        Assert.Contains("float32  ABCD 0-based (wire address 100) = 230\n", output, StringComparison.Ordinal);
+
+        (code, output, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "200..250", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Contains(doc.RootElement.GetProperty("matches").EnumerateArray(),
+            m => m.GetProperty("type").GetString() == "float32" && m.GetProperty("order").GetString() == "CDAB" && m.GetProperty("addressing").GetString() == "1-based");
+
+        (code, _, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "1e30..2e30");
+        Assert.Equal(5, code);
+        Assert.Contains("registers read", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Probe_on_a_map_edge_reads_register_by_register()
+    {
+        // Registers 90..109 exist; the window around 109 runs past the end, so the probe falls back to single reads.
+        var (code, output, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "109", "--expect", "4242..4242");
+        Assert.True(code == 0, err);
+        Assert.Contains("uint16   ABCD 0-based (wire address 109) = 4242", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Read_over_serial_rtu()
+    {
+        var socat = SocatPaths.FirstOrDefault(File.Exists);
+        if (socat is null)
+        {
+            Assert.Skip("socat not installed (Debian socat)");
+        }
+
+        var dir = Directory.CreateTempSubdirectory("edgetwin-pty-");
+        var a = Path.Combine(dir.FullName, "A");
+        var b = Path.Combine(dir.FullName, "B");
+        using var pair = Process.Start(new ProcessStartInfo(socat!, ["-d", "-d", $"pty,raw,echo=0,link={a}", $"pty,raw,echo=0,link={b}"])
+        {
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        try
+        {
+            for (int i = 0; i < 200 && !(File.Exists(a) && File.Exists(b)); i++)
+            {
+                await Task.Delay(50, Ct);
+            }
+
+            var map = new ModbusRegisterMap().AddRange(ModbusTable.InputRegisters, 0, 4);
+            map.SetRegisters(ModbusTable.InputRegisters, 0, [11, 22]);
+            var units = new ModbusServerUnits();
+            units.Add(3, map);
+            await using var server = new ModbusRtuServer(units, new SerialRtuChannel(new SerialLineOptions { PortName = a, BaudRate = 19200, Parity = Parity.Even }));
+            await server.StartAsync(Ct);
+            var (code, output, err) = await Edgetwin("modbus", "read", "--serial", b, "--baud", "19200", "--parity", "E", "--unit", "3", "--input", "0", "--count", "2");
+            Assert.True(code == 0, err);
+            Assert.Equal(SerialLines, output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+        finally
+        {
+            pair.Kill(entireProcessTree: true);
+            await pair.WaitForExitAsync(CancellationToken.None);
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}

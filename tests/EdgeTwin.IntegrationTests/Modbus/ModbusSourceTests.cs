@@ -1,0 +1,163 @@
+using EdgeTwin.Agent.Sources.Modbus;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Sources;
+using EdgeTwin.Modbus.Data;
+using EdgeTwin.Modbus.Server;
+using Microsoft.Extensions.Logging.Abstractions;
+using LibTable = EdgeTwin.Modbus.Protocol.ModbusTable;
+using LibType = EdgeTwin.Modbus.Data.ModbusDataType;
+using ProfileTable = EdgeTwin.Core.Profiles.ModbusTable;
+using ProfileType = EdgeTwin.Core.Profiles.ModbusDataType;
+
+namespace EdgeTwin.IntegrationTests.Modbus;
+
+/// <summary>The agent's Modbus source, driven by a device profile, against our Modbus server on a random port.</summary>
+public sealed class ModbusSourceTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly DeviceProfile Meter = new(
+        "test-meter", "EdgeTwin", "Test meter", DeviceProtocol.Modbus, "test register map",
+        [
+            new ProfileMetric("voltage", "V", MetricKind.Gauge, "meter.voltage") { Register = new ModbusRegister(ProfileTable.Input, 0, ProfileType.Float32), Min = 0, Max = 500 },
+            new ProfileMetric("frequency", "Hz", MetricKind.Gauge, "meter.frequency") { Register = new ModbusRegister(ProfileTable.Input, 2, ProfileType.UInt16), Scale = 0.01, Min = 45, Max = 65 },
+            new ProfileMetric("alarm", "1", MetricKind.State, "meter.alarm") { Register = new ModbusRegister(ProfileTable.Holding, 10, ProfileType.Bit) { Bit = 2 } },
+            new ProfileMetric("energy", "kW.h", MetricKind.Counter, "meter.energy") { Register = new ModbusRegister(ProfileTable.Holding, 20, ProfileType.UInt32) { Order = WordOrder.CDAB }, Scale = 0.1 },
+            new ProfileMetric("energy_rate", "kW.h", MetricKind.Counter, "meter.energy_rate") { Register = new ModbusRegister(ProfileTable.Holding, 20, ProfileType.UInt32) { Order = WordOrder.CDAB }, Scale = 0.1, Rate = true },
+            new ProfileMetric("missing", "A", MetricKind.Gauge, "meter.current") { Register = new ModbusRegister(ProfileTable.Holding, 300, ProfileType.Int16) },
+            new ProfileMetric("serial", "1", MetricKind.State, "meter.serial") { Register = new ModbusRegister(ProfileTable.Holding, 40, ProfileType.String) { Length = 8 } },
+        ],
+        [])
+    {
+        Modbus = new ModbusProfileSettings(Addressing: 0, MaxRegistersPerRead: 125, GapTolerance: 20, ByteOrder: WordOrder.ABCD),
+    };
+
+    private static readonly ModbusPoint Energy = new(LibTable.HoldingRegisters, 20, LibType.UInt32) { Order = ModbusWordOrder.CDAB };
+
+    private sealed class ListSink : ISampleSink
+    {
+        public List<Sample> Samples { get; } = [];
+
+        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+        {
+            Samples.AddRange(samples.ToArray());
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private static ModbusRegisterMap MeterMap(double voltage)
+    {
+        var map = new ModbusRegisterMap()
+            .AddRange(LibTable.InputRegisters, 0, 4)
+            .AddRange(LibTable.HoldingRegisters, 10, 1)
+            .AddRange(LibTable.HoldingRegisters, 20, 2)
+            .AddRange(LibTable.HoldingRegisters, 40, 4);
+        map.SetValue(new ModbusPoint(LibTable.InputRegisters, 0, LibType.Float32), voltage);
+        map.SetRegister(LibTable.InputRegisters, 2, 5002);
+        map.SetRegister(LibTable.HoldingRegisters, 10, 0b0100);
+        map.SetValue(Energy, 1000);
+        return map;
+    }
+
+    private static SourceContext Context(string id, int port, byte unit, TimeSpan? timeout = null) =>
+        new(new DeviceConfig(id, Meter.Id, DeviceAddress.Tcp("127.0.0.1", port)) { UnitId = unit, Timeout = timeout ?? TimeSpan.FromSeconds(2) },
+            Meter, null, NullLoggerFactory.Instance, TimeProvider.System);
+
+    [Fact]
+    public async Task Profile_metrics_become_samples_with_quality_flags_and_rates()
+    {
+        var units = new ModbusServerUnits();
+        var map = MeterMap(231.25);
+        units.Add(1, map);
+        await using var server = new ModbusTcpServer(units);
+        await server.StartAsync(Ct);
+
+        var factory = new ModbusSourceFactory();
+        var sources = factory.Create(Context("meter-1", server.LocalEndPoint.Port, 1));
+        await using var source = sources.Polled!;
+        var registry = new SeriesRegistry();
+        source.RegisterSeries(registry);
+        var sink = new ListSink();
+
+        await source.PollAsync(sink, 1_000_000, Ct);
+        var byMetric = sink.Samples.ToDictionary(s => registry[s.Series].Metric);
+        Assert.Equal(231.25, byMetric["voltage"].Value);
+        Assert.Equal(SampleQuality.Good, byMetric["voltage"].Quality);
+        Assert.Equal(50.02, byMetric["frequency"].Value, 9);
+        Assert.Equal(1, byMetric["alarm"].Value);
+        Assert.Equal(100, byMetric["energy"].Value, 9);
+        Assert.Equal(SampleQuality.DeviceError, byMetric["missing"].Quality);
+        Assert.False(byMetric.ContainsKey("energy_rate")); // a rate needs two readings
+        Assert.False(byMetric.ContainsKey("serial")); // text is not sampled
+        Assert.Equal("kW.h/s", registry[registry.Snapshot().Single(s => s.Descriptor.Metric == "energy_rate").Id].Unit);
+
+        // 10 s later: +36 kWh → 3.6 kWh/s; voltage out of the profile's range.
+        map.SetValue(Energy, 1360);
+        map.SetValue(new ModbusPoint(LibTable.InputRegisters, 0, LibType.Float32), 900);
+        sink.Samples.Clear();
+        await source.PollAsync(sink, 1_010_000, Ct);
+        byMetric = sink.Samples.ToDictionary(s => registry[s.Series].Metric);
+        Assert.Equal(3.6, byMetric["energy_rate"].Value, 9);
+        Assert.Equal(SampleQuality.OutOfRange, byMetric["voltage"].Quality);
+        Assert.All(sink.Samples, s => Assert.Equal(1_010_000, s.TimestampUnixMs));
+    }
+
+    [Fact]
+    public async Task Device_that_does_not_answer_throws_a_device_exception_naming_it()
+    {
+        var units = new ModbusServerUnits();
+        var unit = units.Add(1, MeterMap(230));
+        await using var server = new ModbusTcpServer(units);
+        await server.StartAsync(Ct);
+        unit.Silent = true;
+        var sources = new ModbusSourceFactory().Create(Context("meter-dark", server.LocalEndPoint.Port, 1, TimeSpan.FromMilliseconds(300)));
+        await using var source = sources.Polled!;
+        source.RegisterSeries(new SeriesRegistry());
+        var ex = await Assert.ThrowsAsync<DeviceException>(() => source.PollAsync(new ListSink(), 0, Ct).AsTask());
+        Assert.Equal("meter-dark", ex.DeviceId);
+        Assert.Contains("unit 1", ex.Message, StringComparison.Ordinal);
+
+        unit.Silent = false;
+        var sink = new ListSink();
+        await source.PollAsync(sink, 1, Ct);
+        Assert.NotEmpty(sink.Samples);
+    }
+
+    [Fact]
+    public async Task Units_behind_one_gateway_share_its_connection_until_the_last_source_goes()
+    {
+        var units = new ModbusServerUnits();
+        units.Add(1, MeterMap(230));
+        units.Add(2, MeterMap(240));
+        await using var server = new ModbusTcpServer(units);
+        await server.StartAsync(Ct);
+        var factory = new ModbusSourceFactory();
+        var first = factory.Create(Context("meter-a", server.LocalEndPoint.Port, 1)).Polled!;
+        var second = factory.Create(Context("meter-b", server.LocalEndPoint.Port, 2)).Polled!;
+        var registry = new SeriesRegistry();
+        first.RegisterSeries(registry);
+        second.RegisterSeries(registry);
+        var sink = new ListSink();
+        await Task.WhenAll(first.PollAsync(sink, 5, Ct).AsTask(), second.PollAsync(sink, 5, Ct).AsTask());
+        var voltages = sink.Samples.Where(s => registry[s.Series].Metric == "voltage").ToDictionary(s => registry[s.Series].DeviceId, s => s.Value);
+        Assert.Equal(230, voltages["meter-a"]);
+        Assert.Equal(240, voltages["meter-b"]);
+
+        await first.DisposeAsync();
+        sink.Samples.Clear();
+        await second.PollAsync(sink, 6, Ct);
+        Assert.Contains(sink.Samples, s => registry[s.Series].Metric == "voltage" && s.Value == 240);
+        await second.DisposeAsync();
+    }
+
+    [Fact]
+    public void Wrong_address_scheme_is_a_creation_error_naming_the_device()
+    {
+        var context = new SourceContext(new DeviceConfig("meter-x", Meter.Id, DeviceAddress.Udp("127.0.0.1")), Meter, null, NullLoggerFactory.Instance, TimeProvider.System);
+        var ex = Assert.Throws<SourceCreationException>(() => new ModbusSourceFactory().Create(context));
+        Assert.Contains("meter-x", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("tcp:, rtu: or rtutcp:", ex.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using EdgeTwin.Agent.Sources.Snmp;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Sources;
+using EdgeTwin.Snmp;
+using EdgeTwin.Snmp.Responder;
+using Microsoft.Extensions.Logging.Abstractions;
+using LibUser = EdgeTwin.Snmp.Security.SnmpV3User;
+
+namespace EdgeTwin.IntegrationTests.Snmp;
+
+/// <summary>The agent's SNMP source reading simulated PDUs served by our responder over real UDP.</summary>
+public sealed class SnmpSourceTests : IAsyncDisposable
+{
+    private const string Rpdu = ".1.3.6.1.4.1.318.1.1.26";
+    private static readonly Oid OutletEntry = Oid.Parse("1.3.6.1.4.1.318.1.1.26.9.4.3.1");
+    private readonly SnmpSourceFactory _factory = new();
+    private readonly List<SnmpResponder> _responders = [];
+    private uint _energy = 4_294_967_000; // close to the 32-bit wrap
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly DeviceProfile Profile = new(
+        "test-rpdu", "APC", "test", DeviceProtocol.Snmp, "PowerNet-MIB subset",
+        [
+            new ProfileMetric("total_power", "kW", MetricKind.Gauge, "pdu.power") { Oid = Rpdu + ".4.3.1.5.1", Scale = 0.01, Min = 0, Max = 100 },
+            new ProfileMetric("energy_rate", "kW.h/s", MetricKind.Counter, "pdu.energy") { Oid = Rpdu + ".4.3.1.9.1", Scale = 0.1, Rate = true },
+            new ProfileMetric("load_state", "1", MetricKind.State, "pdu.load_state") { Oid = Rpdu + ".4.3.1.4.1" },
+            new ProfileMetric("missing", "1", MetricKind.Gauge, "pdu.missing") { Oid = Rpdu + ".4.3.1.99.1" },
+        ],
+        [
+            new ProfileTable("outlet", "outlet",
+            [
+                new ProfileMetric("outlet_current", "A", MetricKind.Gauge, "pdu.outlet_current") { Oid = Rpdu + ".9.4.3.1.6", Scale = 0.1, Min = 0, Max = 32 },
+                new ProfileMetric("outlet_power", "W", MetricKind.Gauge, "pdu.outlet_power") { Oid = Rpdu + ".9.4.3.1.7" },
+            ]) { LabelOid = Rpdu + ".9.4.3.1.3", LabelTag = "outlet_name" },
+        ]);
+
+    private SnmpResponder StartPdu(IReadOnlyCollection<LibUser>? users = null)
+    {
+        var store = new SnmpMibStore();
+        store.Set(Rpdu + ".4.3.1.5.1", SnmpValue.Integer(345));
+        store.Set(Rpdu + ".4.3.1.9.1", () => SnmpValue.Counter32(_energy));
+        store.Set(Rpdu + ".4.3.1.4.1", SnmpValue.Integer(2));
+        for (uint i = 1; i <= 24; i++)
+        {
+            store.SetCell(OutletEntry, 3, [i], SnmpValue.OctetString($"server-{i:00}"));
+            store.SetCell(OutletEntry, 6, [i], SnmpValue.Gauge32(i == 24 ? 999u : i * 3)); // outlet 24 reads 99.9 A: out of range
+            store.SetCell(OutletEntry, 7, [i], SnmpValue.Gauge32(i * 70));
+        }
+        var r = new SnmpResponder(store, new SnmpResponderOptions { Users = users ?? [] });
+        _responders.Add(r);
+        return r;
+    }
+
+    private (IPolledSource Source, SeriesRegistry Registry) Build(SnmpResponder responder, string id, CredentialsConfig credentials, TimeSpan? timeout = null)
+    {
+        var device = new DeviceConfig(id, Profile.Id, DeviceAddress.Udp("127.0.0.1", responder.LocalEndPoint.Port))
+        {
+            Credentials = credentials.Name,
+            Timeout = timeout ?? TimeSpan.FromSeconds(2),
+        };
+        var sources = _factory.Create(new SourceContext(device, Profile, credentials, NullLoggerFactory.Instance, TimeProvider.System));
+        var registry = new SeriesRegistry();
+        sources.Polled!.RegisterSeries(registry);
+        return (sources.Polled, registry);
+    }
+
+    private sealed class Sink : ISampleSink
+    {
+        public ConcurrentQueue<Sample> Samples { get; } = new();
+
+        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+        {
+            foreach (var s in samples.Span)
+            {
+                Samples.Enqueue(s);
+            }
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task Scalars_and_outlet_table_become_tagged_series_with_quality()
+    {
+        var pdu = StartPdu();
+        var (source, registry) = Build(pdu, "pdu-a1", CredentialsConfig.V2c("ro", "public"));
+        var sink = new Sink();
+        await source.PollAsync(sink, 1_000_000, Ct);
+        var byKey = sink.Samples.ToDictionary(s => registry[s.Series].Key);
+        Assert.Equal(3.45, byKey["pdu-a1/total_power"].Value, 6);
+        Assert.Equal(2, byKey["pdu-a1/load_state"].Value);
+        Assert.Equal(SampleQuality.DeviceError, byKey["pdu-a1/missing"].Quality);
+        Assert.False(byKey.ContainsKey("pdu-a1/energy_rate")); // first poll primes the rate
+        Assert.Equal(0.9, byKey["pdu-a1/outlet_current{outlet=3,outlet_name=server-03}"].Value, 6);
+        Assert.Equal(SampleQuality.OutOfRange, byKey["pdu-a1/outlet_current{outlet=24,outlet_name=server-24}"].Quality);
+        Assert.Equal(48, sink.Samples.Count(s => registry[s.Series].Tag("outlet") is not null));
+        Assert.Equal("3", registry[byKey["pdu-a1/outlet_power{outlet=3,outlet_name=server-03}"].Series].Tag("outlet"));
+    }
+
+    [Fact]
+    public async Task Counter_rate_survives_a_32_bit_wrap()
+    {
+        var pdu = StartPdu();
+        var (source, registry) = Build(pdu, "pdu-rate", CredentialsConfig.V2c("ro", "public"));
+        var sink = new Sink();
+        await source.PollAsync(sink, 1_000_000, Ct);
+        _energy = unchecked(_energy + 500); // wraps past 2^32: +500 tenths of kWh
+        await source.PollAsync(sink, 1_010_000, Ct);
+        var rate = sink.Samples.Single(s => registry[s.Series].Metric == "energy_rate");
+        Assert.Equal(5.0, rate.Value, 6); // 500 × 0.1 kWh over 10 s
+        Assert.Equal(MetricKind.Gauge, registry[rate.Series].Kind);
+    }
+
+    [Fact]
+    public async Task V3_authPriv_device()
+    {
+        var user = new LibUser("poller", EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha256, "authpass123", EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes256, "privpass123");
+        var pdu = StartPdu([user]);
+        var creds = new CredentialsConfig("v3", EdgeTwin.Core.Config.SnmpVersion.V3)
+        {
+            User = "poller",
+            Level = EdgeTwin.Core.Config.SnmpSecurityLevel.AuthPriv,
+            Auth = EdgeTwin.Core.Config.SnmpAuthProtocol.Sha256,
+            AuthPassword = "authpass123",
+            Priv = EdgeTwin.Core.Config.SnmpPrivProtocol.Aes256,
+            PrivPassword = "privpass123",
+        };
+        var (source, _) = Build(pdu, "pdu-v3", creds);
+        var sink = new Sink();
+        await source.PollAsync(sink, 1_000_000, Ct);
+        Assert.True(sink.Samples.Count > 40);
+    }
+
+    [Fact]
+    public async Task A_dead_device_fails_within_its_timeout_and_never_delays_a_live_one()
+    {
+        var dead = StartPdu();
+        dead.Mute = true;
+        var live = StartPdu();
+        var (deadSource, _) = Build(dead, "pdu-dead", CredentialsConfig.V2c("ro", "public"), TimeSpan.FromSeconds(3));
+        var (liveSource, _) = Build(live, "pdu-live", CredentialsConfig.V2c("ro", "public"));
+        var sw = Stopwatch.StartNew();
+        var deadPoll = deadSource.PollAsync(new Sink(), 1, Ct).AsTask();
+        var liveSink = new Sink();
+        await liveSource.PollAsync(liveSink, 1, Ct);
+        var liveTime = sw.Elapsed;
+        Assert.True(liveTime < TimeSpan.FromSeconds(2.5), $"live device took {liveTime} next to a dead one");
+        Assert.NotEmpty(liveSink.Samples);
+        var ex = await Assert.ThrowsAsync<DeviceException>(() => deadPoll);
+        Assert.Equal("pdu-dead", ex.DeviceId);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"dead device held its poll for {sw.Elapsed}");
+    }
+
+    [Fact]
+    public void Bad_config_is_reported_at_creation_naming_the_device()
+    {
+        var device = new DeviceConfig("pdu-x", Profile.Id, DeviceAddress.Tcp("127.0.0.1", 502)) { Credentials = "ro" };
+        var ex = Assert.Throws<SourceCreationException>(() =>
+            _factory.Create(new SourceContext(device, Profile, CredentialsConfig.V2c("ro", "public"), NullLoggerFactory.Instance, TimeProvider.System)));
+        Assert.Contains("pdu-x", ex.Message, StringComparison.Ordinal);
+        var noCreds = new DeviceConfig("pdu-y", Profile.Id, DeviceAddress.Udp("127.0.0.1"));
+        Assert.Throws<SourceCreationException>(() =>
+            _factory.Create(new SourceContext(noCreds, Profile, null, NullLoggerFactory.Instance, TimeProvider.System)));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _factory.DisposeAsync();
+        foreach (var r in _responders)
+        {
+            await r.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Tests.Support;
+using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
+
+namespace EdgeTwin.Uplink.Tests.Kafka;
+
+/// <summary>librdkafka's built-in mock cluster (test.mock.num.brokers), owned by an admin client for the test's life.</summary>
+internal sealed class MockCluster : IDisposable
+{
+    private readonly IAdminClient _admin;
+
+    public MockCluster(int brokers = 1)
+    {
+        var config = new AdminClientConfig();
+        config.Set("test.mock.num.brokers", brokers.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        _admin = new AdminClientBuilder(config).Build();
+        var metadata = _admin.GetMetadata(TimeSpan.FromSeconds(30));
+        BootstrapServers = string.Join(",", metadata.Brokers.Select(b => $"{b.Host}:{b.Port}"));
+    }
+
+    public string BootstrapServers { get; }
+
+    public void Dispose() => _admin.Dispose();
+}
+
+public sealed class KafkaUplinkTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
+
+    private static KafkaUplinkOptions Options(string bootstrap) => new()
+    {
+        BootstrapServers = bootstrap,
+        Site = "site1",
+        Gateway = "gw1",
+        Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+    };
+
+    [Fact]
+    public async Task Every_record_reaches_the_mock_cluster_keyed_by_device_in_order_and_advances_the_outbox()
+    {
+        using var cluster = new MockCluster();
+        // The mock cluster creates topics on first use (it has no controller for CreateTopics).
+        await using var outbox = new TestOutbox();
+        const int total = 600;
+        await outbox.AppendAsync([.. Enumerable.Range(0, total).Select(i => Record($"dev{i % 5}", i, i % 7 == 0 ? OutboxKind.Event : OutboxKind.Summary))], TestContext.Current.CancellationToken);
+
+        var uplink = new KafkaUplink(Options(cluster.BootstrapServers), outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), total, Long);
+
+        // Live entries after the backlog.
+        await outbox.AppendAsync([Record("dev0", 1000), Record("dev1", 1001)], TestContext.Current.CancellationToken);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), total + 2, Long);
+        await cts.CancelAsync();
+        await run;
+
+        var records = await Task.Run(() => ConsumeAll(cluster.BootstrapServers, total + 2), TestContext.Current.CancellationToken);
+        Assert.Equal(Enumerable.Range(1, total + 2).Select(i => (long)i), records.Select(r => r.Seq).Distinct().Order());
+        foreach (var r in records)
+        {
+            Assert.Equal(r.Device, r.Key);
+            Assert.Equal(r.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), r.SeqHeader);
+            Assert.Equal(r.Kind == "event" ? "edgetwin.site1.event" : "edgetwin.site1.summary", r.Topic);
+        }
+
+        // Per device (one key, one partition per topic) the sequences arrive in increasing order.
+        foreach (var group in records.GroupBy(r => (r.Topic, r.Key)))
+        {
+            var seqs = group.Select(r => r.Seq).Distinct().ToList();
+            Assert.Equal(seqs.Order(), seqs);
+        }
+
+        Assert.All(records.Where(r => r.Seq <= total), r => Assert.True(r.Historical));
+        Assert.All(records.Where(r => r.Seq > total), r => Assert.False(r.Historical));
+        var acks = outbox.AckLog.Select(a => a.Sequence).ToList();
+        Assert.Equal(acks.Order(), acks);
+    }
+
+    [Fact]
+    public async Task An_unreachable_cluster_is_a_failed_connect_and_the_outbox_stays_put()
+    {
+        var port = FreePort.Next();
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([Record("d", 1)], TestContext.Current.CancellationToken);
+        var options = Options($"127.0.0.1:{port}") with
+        {
+            Delivery = new DeliveryOptions { ConnectTimeout = TimeSpan.FromSeconds(1), ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) },
+        };
+        var uplink = new KafkaUplink(options, outbox);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(4));
+        await uplink.RunAsync(cts.Token);
+        Assert.Equal(0, outbox.GetAcknowledged("kafka"));
+    }
+
+    [Fact]
+    public void Settings_are_validated_naming_each_problem()
+    {
+        var errors = new KafkaUplinkOptions
+        {
+            Site = "s",
+            Gateway = "g",
+            TopicTemplate = "edge twin/{kind}",
+            Compression = "brotli",
+            Security = KafkaSecurity.SaslSsl,
+            Settings = new Dictionary<string, string> { ["acks"] = "1" },
+        }.Validate();
+        Assert.Contains(errors, e => e.Contains("BootstrapServers", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Compression 'brotli'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("SaslUsername and SaslPassword are required", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("may not override 'acks'", StringComparison.Ordinal));
+        Assert.Empty(new KafkaUplinkOptions { BootstrapServers = "k:9092", Site = "s", Gateway = "g" }.Validate());
+        Assert.Contains(new KafkaUplinkOptions { BootstrapServers = "k:9092", Site = "s", Gateway = "g", TopicTemplate = "a/{kind}" }.Validate(),
+            e => e.Contains("not a legal Kafka topic", StringComparison.Ordinal));
+    }
+
+    private sealed record Consumed(string Topic, string Key, long Seq, string Device, string Kind, bool Historical, string SeqHeader);
+
+    private static List<Consumed> ConsumeAll(string bootstrap, int expected)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = $"centre-{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        };
+        using var consumer = new ConsumerBuilder<string, byte[]>(config).Build();
+        consumer.Subscribe(["edgetwin.site1.summary", "edgetwin.site1.event"]);
+        var result = new List<Consumed>();
+        var seen = new HashSet<long>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (seen.Count < expected && DateTime.UtcNow < deadline)
+        {
+            var cr = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (cr?.Message is null)
+            {
+                continue;
+            }
+
+            using var doc = JsonDocument.Parse(cr.Message.Value);
+            var root = doc.RootElement;
+            var seq = root.GetProperty("seq").GetInt64();
+            seen.Add(seq);
+            result.Add(new Consumed(cr.Topic, cr.Message.Key, seq, root.GetProperty("device").GetString()!, root.GetProperty("kind").GetString()!,
+                root.GetProperty("historical").GetBoolean(), Encoding.ASCII.GetString(cr.Message.Headers.GetLastBytes("edgetwin-seq"))));
+        }
+
+        consumer.Close();
+        Assert.True(seen.Count == expected, $"consumer read {seen.Count} of {expected} sequences");
+        return result;
+    }
+}
