@@ -34,6 +34,40 @@ public sealed class ModbusDeviceImage
     /// <summary>Profile metrics the simulator has no value for (their registers read as zero).</summary>
     public IReadOnlyList<string> Unsupported { get; }
 
+    /// <summary>The mapped addresses: contiguous runs per table (points that share a register merge).</summary>
+    public IReadOnlyList<(LibTable Table, int Start, int Count)> Ranges()
+    {
+        var ranges = new List<(LibTable, int, int)>();
+        foreach (var (table, entries) in _tables)
+        {
+            var start = -1;
+            var end = -1;
+            foreach (var e in entries.OrderBy(e => e.Address))
+            {
+                if (start >= 0 && e.Address <= end)
+                {
+                    end = Math.Max(end, e.Address + e.Point.Length);
+                    continue;
+                }
+
+                if (start >= 0)
+                {
+                    ranges.Add((table, start, end - start));
+                }
+
+                start = e.Address;
+                end = e.Address + e.Point.Length;
+            }
+
+            if (start >= 0)
+            {
+                ranges.Add((table, start, end - start));
+            }
+        }
+
+        return ranges;
+    }
+
     public static ModbusDeviceImage Build(SimulatedSite site, SimDeviceBinding device, DeviceProfile profile)
     {
         ArgumentNullException.ThrowIfNull(site);

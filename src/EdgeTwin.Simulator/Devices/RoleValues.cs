@@ -254,13 +254,14 @@ public static class RoleValues
             "current" or "phase_current" or "current_avg" => new SimValue(phaseCurrent, "A"),
             "neutral_current" => new SimValue(phaseCurrent * 0.03, "A"),
             "power" => new SimValue(perPhase ? inputKw / 3 : inputKw, "kW"),
+            "phase_power" => new SimValue(inputKw / 3, "kW"),
             "power_total" or "active_power" or "total_power" => new SimValue(inputKw, "kW"),
             "apparent_power" or "apparent_power_total" => new SimValue(inputKw / PowerFactor * (perPhase ? 1.0 / 3 : 1), "kVA"),
             "reactive_power" or "reactive_power_total" => new SimValue(inputKw * Math.Tan(Math.Acos(PowerFactor)) * (perPhase ? 1.0 / 3 : 1), "kvar"),
-            "power_factor" or "power_factor_total" => new SimValue(utility ? PowerFactor : 0, "1"),
+            "power_factor" or "power_factor_total" or "phase_power_factor" => new SimValue(utility ? PowerFactor : 0, "1"),
             "frequency" => new SimValue(utility ? 50 : 0, "Hz"),
-            "energy" or "energy_import" or "energy_total" or "active_energy" => new SimValue(site.Upses.Sum(u => u.InputEnergyKwh), "kW.h"),
-            "energy_export" => new SimValue(0, "kW.h"),
+            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(site.Upses.Sum(u => u.InputEnergyKwh), "kW.h"),
+            "energy_export" or "export_energy" => new SimValue(0, "kW.h"),
             _ => default,
         };
         return value.Unit is not null;

@@ -1,0 +1,161 @@
+using System.CommandLine;
+using System.Diagnostics;
+using EdgeTwin.Agent.Demo;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Simulator.Faults;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Simulator.Serving;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin demo</c>: a simulated site, an embedded MQTT broker and the agent in one process, with a live
+/// view; after <c>--failure-at</c> seconds a cooling unit stops so the viewer sees the temperatures rise and
+/// what the agent reports. <c>--duration</c> runs headless and exits 0.
+/// </summary>
+internal sealed class DemoCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." };
+        var failureAt = new Option<double>("--failure-at") { Description = "Seconds until the scripted cooling-unit failure (negative: none).", DefaultValueFactory = _ => 60 };
+        var failureUnit = new Option<string>("--failure-unit") { Description = "Cooling unit that fails.", DefaultValueFactory = _ => "crac1" };
+        var racks = new Option<int>("--racks") { Description = "Number of racks.", DefaultValueFactory = _ => 6 };
+        var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 };
+        var machines = new Option<int>("--machines") { Description = "Number of machines.", DefaultValueFactory = _ => 2 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the simulated site.", DefaultValueFactory = _ => 1 };
+        var interval = new Option<string>("--interval") { Description = "Poll interval of every device.", DefaultValueFactory = _ => "2s" };
+        var profilesDir = new Option<DirectoryInfo?>("--profiles-dir") { Description = "Directory of device profiles." };
+        var command = new Command("demo", "Simulated site + embedded MQTT broker + the agent in one process, with a live view and a scripted cooling failure.");
+        foreach (var o in new Option[] { duration, failureAt, failureUnit, racks, units, machines, seed, interval, profilesDir })
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            try
+            {
+                var failAfter = parse.GetValue(failureAt);
+                return await RunAsync(
+                    new SiteGenerationOptions
+                    {
+                        Racks = parse.GetValue(racks),
+                        CoolingUnits = parse.GetValue(units),
+                        Machines = parse.GetValue(machines),
+                        Seed = parse.GetValue(seed),
+                        Start = DateTimeOffset.UtcNow,
+                    },
+                    failAfter < 0 ? null : TimeSpan.FromSeconds(failAfter),
+                    parse.GetValue(failureUnit)!,
+                    FaultCommand.ParseDuration(parse.GetValue(interval)!, "--interval"),
+                    SimCommand.ResolveProfilesDir(parse.GetValue(profilesDir)?.FullName),
+                    parse.GetValue(duration) is { } d ? TimeSpan.FromSeconds(d) : null,
+                    output,
+                    error,
+                    ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return 0;
+            }
+            catch (Exception ex) when (ex is FormatException or FileNotFoundException or DirectoryNotFoundException or KeyNotFoundException or ArgumentException)
+            {
+                await error.WriteLineAsync("edgetwin demo: " + ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(
+        SiteGenerationOptions siteOptions,
+        TimeSpan? failureAt,
+        string failureUnit,
+        TimeSpan interval,
+        string profilesDir,
+        TimeSpan? duration,
+        TextWriter output,
+        TextWriter error,
+        CancellationToken ct)
+    {
+        var site = new SimulatedSite(SiteGenerator.Generate(siteOptions));
+        if (failureAt is { } at)
+        {
+            site.Apply(new FaultCommand(FaultKind.CoolingStop, failureUnit, At: at));
+        }
+
+        var profiles = SimulatedSiteHost.LoadProfiles(profilesDir);
+        await using var simulator = await SimulatedSiteHost.StartAsync(site, profiles, new SiteHostOptions(), ct).ConfigureAwait(false);
+        await using var broker = await EmbeddedBroker.StartAsync(ct).ConfigureAwait(false);
+        var config = simulator.BuildConfig(interval, profilesDir) with { Profiles = profiles };
+
+        var state = new DemoState();
+        var agentOptions = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ShutdownTimeout = TimeSpan.FromSeconds(10),
+            // The live view owns the terminal; the agent's warnings would tear it.
+            ConfigureLogging = logging => logging.ClearProviders(),
+        }
+            .ObserveSamples("demo-view", state.OnSamples)
+            .ObserveEvents("demo-view", state.OnEvent);
+        using var agent = AgentHostBuilder.Build(config, agentOptions);
+        var runtime = agent.Services.GetRequiredService<AgentRuntime>();
+        try
+        {
+            await agent.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch (AgentStartException ex)
+        {
+            foreach (var problem in ex.Problems)
+            {
+                await error.WriteLineAsync(problem).ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync("edgetwin demo: the agent cannot read the simulated devices (see above)").ConfigureAwait(false);
+            return 1;
+        }
+
+        // The view's clock and the failure script both count from here, when the agent is polling.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (duration is { } d)
+        {
+            stop.CancelAfter(d);
+        }
+
+        var started = Stopwatch.StartNew();
+        var terminal = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
+        var view = new DemoView(output, terminal);
+        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start, failureAt, failureUnit, " (the agent's MQTT uplink is not wired into the host yet)");
+        await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
+        var simulation = simulator.RunAsync(stop.Token);
+        var period = terminal ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(2);
+        while (!stop.IsCancellationRequested)
+        {
+            await view.RenderAsync(context, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(period, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        await simulation.ConfigureAwait(false);
+        await view.RenderAsync(context, CancellationToken.None).ConfigureAwait(false);
+        using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await agent.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+        await output.WriteLineAsync($"edgetwin demo: stopped after {started.Elapsed.TotalSeconds:0} s, {state.Samples} samples, {state.Events.Count} events").ConfigureAwait(false);
+        return runtime.Fatal is null ? 0 : 1;
+    }
+}

@@ -1,0 +1,162 @@
+using System.CommandLine;
+using System.Globalization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Simulator.Faults;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Simulator.Serving;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin sim</c>: runs a simulated site alone — every device on a free loopback port, printed — and
+/// writes a matching site config for <c>edgetwin run</c>. Runs until Ctrl-C or <c>--duration</c>.
+/// </summary>
+internal sealed class SimCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var racks = new Option<int>("--racks") { Description = "Number of racks (10 per row).", DefaultValueFactory = _ => 10 };
+        var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 };
+        var machines = new Option<int>("--machines") { Description = "Number of machines (VFD motors) on a production line.", DefaultValueFactory = _ => 2 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the site's hidden parameters and noise (same seed, same site).", DefaultValueFactory = _ => 1 };
+        var configOut = new Option<FileInfo?>("--config-out") { Description = "Write a site config for `edgetwin run` that polls this site." };
+        var profilesDir = new Option<DirectoryInfo?>("--profiles-dir") { Description = "Directory of device profiles (default: device-profiles beside the binary, then ./device-profiles)." };
+        var interval = new Option<string>("--interval") { Description = "Poll interval written into the config (e.g. 10s).", DefaultValueFactory = _ => "10s" };
+        var timeScale = new Option<double>("--time-scale") { Description = "Simulated seconds per real second.", DefaultValueFactory = _ => 1 };
+        var faults = new Option<string[]>("--fault")
+        {
+            Description = "Inject a fault, KIND:TARGET[:ARG][@WHEN], e.g. cooling-stop:crac1@60s (repeatable).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." };
+        var command = new Command("sim", "Run a simulated site (SNMP and Modbus devices on loopback) and write a matching site config.");
+        foreach (var o in new Option[] { racks, units, machines, seed, configOut, profilesDir, interval, timeScale, faults, duration })
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            try
+            {
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var pollInterval = Durations(parse.GetValue(interval)!);
+                var spec = SiteGenerator.Generate(new SiteGenerationOptions
+                {
+                    Racks = parse.GetValue(racks),
+                    CoolingUnits = parse.GetValue(units),
+                    Machines = parse.GetValue(machines),
+                    Seed = parse.GetValue(seed),
+                    Start = DateTimeOffset.UtcNow,
+                });
+                var site = new SimulatedSite(spec);
+                foreach (var text in parse.GetValue(faults) ?? [])
+                {
+                    site.Apply(FaultCommand.Parse(text));
+                }
+
+                var dir = ResolveProfilesDir(parse.GetValue(profilesDir)?.FullName);
+                await using var host = await SimulatedSiteHost.StartAsync(
+                    site,
+                    SimulatedSiteHost.LoadProfiles(dir),
+                    new SiteHostOptions { TimeScale = parse.GetValue(timeScale) },
+                    stop.Token).ConfigureAwait(false);
+
+                await PrintDevicesAsync(host, output).ConfigureAwait(false);
+                if (parse.GetValue(configOut) is { } file)
+                {
+                    SiteConfigWriter.WriteFile(host.BuildConfig(pollInterval, dir), file.FullName);
+                    await output.WriteLineAsync($"site config written to {file.FullName} (edgetwin run --config {file.FullName})").ConfigureAwait(false);
+                }
+
+                // The duration counts from when the devices answer, not from process start.
+                if (parse.GetValue(duration) is { } seconds)
+                {
+                    stop.CancelAfter(TimeSpan.FromSeconds(seconds));
+                }
+
+                await output.WriteLineAsync("simulating; Ctrl-C stops").ConfigureAwait(false);
+                var run = host.RunAsync(stop.Token);
+                var reported = 0;
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(10), stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+
+                    reported = await PrintStatusAsync(site, output, reported).ConfigureAwait(false);
+                }
+
+                await run.ConfigureAwait(false);
+                await PrintStatusAsync(site, output, reported).ConfigureAwait(false);
+                return 0;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return 0; // Ctrl-C while starting
+            }
+            catch (Exception ex) when (ex is FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException or KeyNotFoundException or ArgumentException)
+            {
+                await error.WriteLineAsync("edgetwin sim: " + ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    internal static string ResolveProfilesDir(string? given)
+    {
+        if (given is not null)
+        {
+            return Directory.Exists(given) ? given : throw new DirectoryNotFoundException($"profiles directory {given} does not exist");
+        }
+
+        return ProfileCatalog.DefaultDirectories().FirstOrDefault(Directory.Exists)
+            ?? throw new DirectoryNotFoundException($"no device-profiles directory (looked in {string.Join(", ", ProfileCatalog.DefaultDirectories())}); pass --profiles-dir");
+    }
+
+    private static TimeSpan Durations(string text) => FaultCommand.ParseDuration(text, "--interval");
+
+    private static async Task PrintDevicesAsync(SimulatedSiteHost host, TextWriter output)
+    {
+        await output.WriteLineAsync($"{"device",-14} {"profile",-16} {"address",-24} simulates").ConfigureAwait(false);
+        foreach (var d in host.Devices)
+        {
+            await output.WriteLineAsync($"{d.Binding.DeviceId,-14} {d.Profile.Id,-16} {d.Address,-24} {d.Binding.Kind} {d.Binding.EntityId}").ConfigureAwait(false);
+            if (d.Unsupported.Count > 0)
+            {
+                await output.WriteLineAsync($"  not simulated (not served): {string.Join(", ", d.Unsupported)}").ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<int> PrintStatusAsync(SimulatedSite site, TextWriter output, int reportedEvents)
+    {
+        string line;
+        IReadOnlyList<SimEvent> events;
+        lock (site.SyncRoot)
+        {
+            var hottest = site.Racks.MaxBy(r => r.InletC)!;
+            line = string.Create(
+                CultureInfo.InvariantCulture,
+                $"{site.Now:HH:mm:ss} room {site.Room.TemperatureC:0.0} °C, IT {site.TotalItKw:0.0} kW, cooling {site.TotalCoolingKw:0.0} kW, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', site.CoolingUnits.Select(u => $"{u.Id}:{u.State}/{u.FanSpeed * 100:0}%"))}");
+            events = site.Events();
+        }
+
+        await output.WriteLineAsync(line).ConfigureAwait(false);
+        foreach (var e in events.Skip(reportedEvents))
+        {
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  event {e.Time:HH:mm:ss} {e.Source}: {e.Message}")).ConfigureAwait(false);
+        }
+
+        return events.Count;
+    }
+}

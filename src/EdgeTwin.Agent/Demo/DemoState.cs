@@ -1,0 +1,40 @@
+using System.Collections.Concurrent;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Agent.Demo;
+
+/// <summary>What the agent has seen, collected from its pipeline by sample and event observers for the demo's view.</summary>
+internal sealed class DemoState
+{
+    private readonly ConcurrentDictionary<SeriesId, Sample> _latest = new();
+    private readonly ConcurrentQueue<EdgeEvent> _events = new();
+    private long _samples;
+
+    public long Samples => Interlocked.Read(ref _samples);
+
+    public ValueTask OnSamples(ReadOnlyMemory<Sample> batch, CancellationToken cancellationToken)
+    {
+        foreach (var s in batch.Span)
+        {
+            _latest[s.Series] = s;
+        }
+
+        Interlocked.Add(ref _samples, batch.Length);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask OnEvent(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+    {
+        _events.Enqueue(edgeEvent);
+        while (_events.Count > 200 && _events.TryDequeue(out _))
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public bool TryLatest(SeriesId id, out Sample sample) => _latest.TryGetValue(id, out sample);
+
+    public IReadOnlyList<EdgeEvent> Events => [.. _events];
+}

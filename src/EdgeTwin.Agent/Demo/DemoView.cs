@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Text;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Simulator.Physics;
+
+namespace EdgeTwin.Agent.Demo;
+
+/// <summary>
+/// Renders the demo: a full-screen view redrawn every second on a terminal; on a pipe or file, one plain
+/// status line at a time plus every new event, so a log of a headless run reads well.
+/// </summary>
+internal sealed class DemoView(TextWriter output, bool terminal)
+{
+    private static readonly string[] ShownRoles =
+    [
+        "rack.inlet_temperature", "pdu.power", "crac.running", "crac.fan_speed", "crac.air_temperature",
+        "ups.load", "ups.runtime_remaining", "machine.motor_current", "machine.motor_temperature", "meter.power",
+    ];
+
+    private int _eventsShown;
+    private int _simEventsShown;
+
+    public async Task RenderAsync(DemoContext context, CancellationToken cancellationToken)
+    {
+        var text = terminal ? Frame(context) : Lines(context);
+        await output.WriteAsync(text.AsMemory(), cancellationToken).ConfigureAwait(false);
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private string Frame(DemoContext c)
+    {
+        var b = new StringBuilder();
+        b.Append("\u001b[H\u001b[2J");
+        b.AppendLine(Inv($"EdgeTwin demo — {c.Elapsed:mm\\:ss} elapsed — {c.FailureLine()}      Ctrl-C stops"));
+        b.AppendLine();
+        b.AppendLine(Inv($"SITE (simulated truth)  room {c.Site.Room.TemperatureC:0.0} °C  IT {c.Site.TotalItKw:0.0} kW  cooling {c.Site.TotalCoolingKw:0.0} kW"));
+        lock (c.Site.SyncRoot)
+        {
+            b.AppendLine("  inlets  " + string.Join("  ", c.Site.Racks.Select(r => Inv($"{r.Id} {r.InletC:0.0}"))));
+            b.AppendLine("  units   " + string.Join("  ", c.Site.CoolingUnits.Select(u => Inv($"{u.Id} {u.State} fan {u.FanSpeed * 100:0}% supply {u.SupplyC:0.0}"))));
+        }
+
+        b.AppendLine();
+        b.AppendLine(Inv($"AGENT  {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")} of {c.Runtime.Devices.Count} devices up, {c.State.Samples} samples"));
+        b.AppendLine(Inv($"{"device",-12} {"state",-8} {"polls",6} latest readings"));
+        foreach (var d in c.Runtime.DeviceStatus().OrderBy(d => d.DeviceId, StringComparer.Ordinal))
+        {
+            b.AppendLine(Inv($"{d.DeviceId,-12} {d.State,-8} {d.Polls,6} {Readings(c, d.DeviceId, 4)}"));
+        }
+
+        b.AppendLine();
+        b.AppendLine("ANOMALIES / PREDICTIONS / ALERTS");
+        var twinEvents = c.State.Events.Where(e => e.Kind is EdgeEventKind.Anomaly or EdgeEventKind.Prediction or EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.Recommendation).TakeLast(5).ToList();
+        b.AppendLine(twinEvents.Count == 0 ? "  (none yet: no twin models or alert rules in this agent build)" : string.Join(Environment.NewLine, twinEvents.Select(Describe)));
+        b.AppendLine("EVENTS");
+        foreach (var e in c.State.Events.TakeLast(6))
+        {
+            b.AppendLine(Describe(e));
+        }
+
+        foreach (var e in c.Site.Events().TakeLast(3))
+        {
+            b.AppendLine(Inv($"  sim {e.Time:HH:mm:ss} {e.Source}: {e.Message}"));
+        }
+
+        b.AppendLine();
+        b.AppendLine(c.UplinkLine());
+        return b.ToString();
+    }
+
+    private string Lines(DemoContext c)
+    {
+        var b = new StringBuilder();
+        var hottest = c.Site.Racks.MaxBy(r => r.InletC)!;
+        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: room {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count} devices up, {c.State.Samples} samples | {c.UplinkLine()}"));
+        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] readings: {Readings(c, null, 8)}"));
+        var events = c.State.Events;
+        foreach (var e in events.Skip(_eventsShown))
+        {
+            b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] event{Describe(e)}"));
+        }
+
+        _eventsShown = events.Count;
+        var simEvents = c.Site.Events();
+        foreach (var e in simEvents.Skip(_simEventsShown))
+        {
+            b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim event {e.Source}: {e.Message}"));
+        }
+
+        _simEventsShown = simEvents.Count;
+        return b.ToString();
+    }
+
+    /// <summary>The latest values of a device's (or, with null, the site's most telling) series, with units.</summary>
+    private static string Readings(DemoContext c, string? deviceId, int max)
+    {
+        var shown = new List<string>();
+        foreach (var role in ShownRoles)
+        {
+            foreach (var (id, d) in c.Runtime.Registry.Snapshot())
+            {
+                if (d.Role != role || (deviceId is not null && d.DeviceId != deviceId) || !c.State.TryLatest(id, out var s))
+                {
+                    continue;
+                }
+
+                var who = deviceId is null ? d.DeviceId + "/" : string.Empty;
+                var row = d.Tags is { Count: > 0 } ? "{" + string.Join(',', d.Tags.Select(t => t.Value)) + "}" : string.Empty;
+                shown.Add(Inv($"{who}{d.Metric}{row}={s.Value:0.##} {d.Unit}{(s.IsGood ? string.Empty : "(" + s.Quality + ")")}"));
+                if (shown.Count >= max)
+                {
+                    return string.Join("  ", shown);
+                }
+
+                if (deviceId is null)
+                {
+                    break; // one series per role for the site-wide line
+                }
+            }
+        }
+
+        return string.Join("  ", shown);
+    }
+
+    private static string Describe(EdgeEvent e) => Inv($"  {e.Time:HH:mm:ss} {e.Kind.ToWireName()} {e.Severity} {e.Source}: {e.Message}");
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>Everything the view reads.</summary>
+internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAt, string FailureUnit, string UplinkNote)
+{
+    public TimeSpan Elapsed => ElapsedClock();
+
+    public string FailureLine() => FailureAt is not { } at ? "no scripted failure"
+        : Elapsed < at ? Inv($"{FailureUnit} fails in {(at - Elapsed).TotalSeconds:0} s")
+        : Inv($"{FailureUnit} FAILED {(Elapsed - at).TotalSeconds:0} s ago");
+
+    public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received{UplinkNote}");
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}

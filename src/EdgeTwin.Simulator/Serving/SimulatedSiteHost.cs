@@ -1,0 +1,338 @@
+using System.Net;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Modbus.Server;
+using EdgeTwin.Simulator.Devices;
+using EdgeTwin.Simulator.Faults;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Snmp;
+using EdgeTwin.Snmp.Responder;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using LibTable = EdgeTwin.Modbus.Protocol.ModbusTable;
+
+namespace EdgeTwin.Simulator.Serving;
+
+/// <summary>Options for serving a simulated site.</summary>
+public sealed record SiteHostOptions
+{
+    /// <summary>Address every device listens on (a free port each, picked by the OS).</summary>
+    public IPAddress BindAddress { get; init; } = IPAddress.Loopback;
+
+    public string Community { get; init; } = "public";
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Simulated seconds per wall-clock second.</summary>
+    public double TimeScale { get; init; } = 1;
+
+    /// <summary>How often the physics advances and Modbus registers are refreshed.</summary>
+    public TimeSpan Tick { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public SimProfiles Profiles { get; init; } = new();
+
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+}
+
+/// <summary>One served device: what it simulates and where it answers.</summary>
+public sealed record ServedDevice(SimDeviceBinding Binding, DeviceProfile Profile, DeviceAddress Address, IReadOnlyList<string> Unsupported);
+
+/// <summary>
+/// Serves a <see cref="SimulatedSite"/>: every SNMP device through the SNMP library's responder (one UDP port
+/// each), every Modbus device through the Modbus library's TCP server (one TCP port each, unit 1), on free
+/// ports of the bind address. Keeps the physics moving with a <see cref="SiteRunner"/>, copies the values into the
+/// Modbus register maps each tick, and applies the site's network faults (dark, slow, garble) to the
+/// responders and server units.
+/// </summary>
+public sealed partial class SimulatedSiteHost : IAsyncDisposable
+{
+    private readonly List<SnmpServed> _snmp = [];
+    private readonly List<ModbusServed> _modbus = [];
+    private readonly SimRandom _garbleRandom;
+    private readonly ILogger _logger;
+    private readonly TimeSpan _tick;
+    private readonly TimeProvider _time;
+
+    private SimulatedSiteHost(SimulatedSite site, SiteHostOptions options)
+    {
+        Site = site;
+        Runner = new SiteRunner(site, options.TimeProvider, options.TimeScale, options.Tick);
+        _garbleRandom = new SimRandom(site.Spec.Seed ^ 0x5eed);
+        _logger = options.LoggerFactory.CreateLogger<SimulatedSiteHost>();
+        _tick = options.Tick;
+        _time = options.TimeProvider;
+    }
+
+    public SimulatedSite Site { get; }
+
+    public SiteRunner Runner { get; }
+
+    public IReadOnlyList<ServedDevice> Devices => [.. _snmp.Select(s => s.Device), .. _modbus.Select(m => m.Device)];
+
+    /// <summary>Builds every device of the site's plan and starts serving it.</summary>
+    /// <param name="profiles">Profiles by id (at least those the plan names).</param>
+    public static async Task<SimulatedSiteHost> StartAsync(SimulatedSite site, IReadOnlyDictionary<string, DeviceProfile> profiles, SiteHostOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        ArgumentNullException.ThrowIfNull(profiles);
+        options ??= new SiteHostOptions();
+        var host = new SimulatedSiteHost(site, options);
+        try
+        {
+            foreach (var binding in SimDevicePlan.For(site.Spec, options.Profiles))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!profiles.TryGetValue(binding.Profile, out var profile))
+                {
+                    throw new InvalidOperationException($"simulated device '{binding.DeviceId}': profile '{binding.Profile}' is not loaded");
+                }
+
+                if (profile.Protocol == DeviceProtocol.Snmp)
+                {
+                    host.StartSnmp(binding, profile, options);
+                }
+                else if (profile.Protocol == DeviceProtocol.Modbus)
+                {
+                    await host.StartModbusAsync(binding, profile, options, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    throw new InvalidOperationException($"simulated device '{binding.DeviceId}': profile '{profile.Id}' is {profile.Protocol}, which the simulator does not serve");
+                }
+            }
+
+            host.Refresh();
+            LogStarted(host._logger, host._snmp.Count, host._modbus.Count, options.BindAddress);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Loads the profiles the plan needs from a directory.</summary>
+    public static IReadOnlyDictionary<string, DeviceProfile> LoadProfiles(string directory, SimProfiles? profiles = null)
+    {
+        profiles ??= new SimProfiles();
+        IEnumerable<string> ids = [profiles.Pdu, .. profiles.Ups, profiles.CoolingUnit, profiles.Drive, .. profiles.Meter is null ? Array.Empty<string>() : [profiles.Meter]];
+        var result = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
+        foreach (var id in ids.Distinct(StringComparer.Ordinal))
+        {
+            var path = Path.Combine(directory, id + ".yaml");
+            if (!File.Exists(path))
+            {
+                throw new FileNotFoundException($"device profile '{id}' not found in {directory}", path);
+            }
+
+            result[id] = DeviceProfileLoader.LoadFileOrThrow(path);
+        }
+
+        return result;
+    }
+
+    /// <summary>The site config an agent uses to poll this site (devices at their served addresses).</summary>
+    public SiteConfig BuildConfig(TimeSpan interval, string? profilesDir = null, TimeSpan? timeout = null, string community = "public") =>
+        SimSiteConfig.Build(Site.Spec, Devices.Select(d => (d.Binding, d.Address)), interval, community, profilesDir, timeout);
+
+    /// <summary>Advances the physics and refreshes what the devices serve until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Refresh();
+            try
+            {
+                await Task.Delay(_tick, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One tick: physics to the present, Modbus maps, faults.</summary>
+    public void Refresh()
+    {
+        Runner.Sync();
+        foreach (var s in _snmp)
+        {
+            var fault = Site.DeviceFault(s.Device.Binding.DeviceId);
+            s.Responder.Mute = fault.Dark;
+            s.Responder.ResponseDelay = fault.Delay;
+            s.Provider.GarbleProbability = fault.GarbleProbability;
+        }
+
+        foreach (var m in _modbus)
+        {
+            var fault = Site.DeviceFault(m.Device.Binding.DeviceId);
+            m.Unit.Silent = fault.Dark;
+            m.Unit.ResponseDelay = fault.Delay;
+            // The server garbles all or nothing; switching it per tick gives the asked-for share of answers.
+            m.Unit.Garble = fault.GarbleProbability > 0 && _garbleRandom.NextDouble() < fault.GarbleProbability;
+            m.Refresh();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var s in _snmp)
+        {
+            await s.Responder.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var m in _modbus)
+        {
+            await m.Server.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _snmp.Clear();
+        _modbus.Clear();
+    }
+
+    private void StartSnmp(SimDeviceBinding binding, DeviceProfile profile, SiteHostOptions options)
+    {
+        var image = SnmpDeviceImage.Build(Site, binding, profile);
+        var provider = new FaultyMibProvider(image, new SimRandom(_garbleRandom.NextSeed()));
+        var responder = new SnmpResponder(
+            provider,
+            new SnmpResponderOptions { EndPoint = new IPEndPoint(options.BindAddress, 0), Communities = [options.Community] },
+            options.LoggerFactory.CreateLogger<SnmpResponder>());
+        var ep = responder.LocalEndPoint;
+        _snmp.Add(new SnmpServed(new ServedDevice(binding, profile, DeviceAddress.Udp(ep.Address.ToString(), ep.Port), image.Unsupported), responder, provider));
+    }
+
+    private async Task StartModbusAsync(SimDeviceBinding binding, DeviceProfile profile, SiteHostOptions options, CancellationToken cancellationToken)
+    {
+        var image = ModbusDeviceImage.Build(Site, binding, profile);
+        var map = new ModbusRegisterMap();
+        foreach (var (table, start, count) in image.Ranges())
+        {
+            map.AddRange(table, start, count);
+        }
+
+        var units = new ModbusServerUnits();
+        var unit = units.Add(1, map, new Dictionary<byte, string>
+        {
+            [0] = profile.Vendor,
+            [1] = profile.Model,
+            [2] = "EdgeTwin simulator",
+        });
+        var server = new ModbusTcpServer(units, new ModbusTcpServerOptions { Endpoint = new IPEndPoint(options.BindAddress, 0) }, options.LoggerFactory.CreateLogger<ModbusTcpServer>());
+        await server.StartAsync(cancellationToken).ConfigureAwait(false);
+        var ep = server.LocalEndPoint;
+        _modbus.Add(new ModbusServed(new ServedDevice(binding, profile, DeviceAddress.Tcp(ep.Address.ToString(), ep.Port), image.Unsupported), server, unit, image));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Simulated site serving {Snmp} SNMP and {Modbus} Modbus devices on {Address}")]
+    private static partial void LogStarted(ILogger logger, int snmp, int modbus, IPAddress address);
+
+    private sealed record SnmpServed(ServedDevice Device, SnmpResponder Responder, FaultyMibProvider Provider);
+
+    private sealed class ModbusServed(ServedDevice device, ModbusTcpServer server, ModbusServerUnit unit, ModbusDeviceImage image)
+    {
+        private readonly IReadOnlyList<(LibTable Table, int Start, int Count)> _ranges = image.Ranges();
+
+        public ServedDevice Device { get; } = device;
+
+        public ModbusTcpServer Server { get; } = server;
+
+        public ModbusServerUnit Unit { get; } = unit;
+
+        /// <summary>Copies the simulated values into the unit's map in one atomic update.</summary>
+        public void Refresh()
+        {
+            var buffers = new List<(LibTable Table, int Start, ushort[] Registers)>(_ranges.Count);
+            foreach (var (table, start, count) in _ranges)
+            {
+                if (table is LibTable.Coils or LibTable.DiscreteInputs)
+                {
+                    var bits = new bool[count];
+                    if (image.TryReadBits(table, start, bits))
+                    {
+                        buffers.Add((table, start, [.. bits.Select(b => b ? (ushort)1 : (ushort)0)]));
+                    }
+                }
+                else
+                {
+                    var registers = new ushort[count];
+                    if (image.TryReadRegisters(table, start, registers))
+                    {
+                        buffers.Add((table, start, registers));
+                    }
+                }
+            }
+
+            Unit.Map.Update(map =>
+            {
+                foreach (var (table, start, registers) in buffers)
+                {
+                    map.SetRegisters(table, start, registers);
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// The MIB a responder serves, with the device's garble fault: a garbled answer carries values of the
+    /// wrong type with random bytes (the SNMP responder has no wire-level corruption hook).
+    /// </summary>
+    private sealed class FaultyMibProvider(SnmpDeviceImage image, SimRandom random) : ISnmpMibProvider
+    {
+        private readonly Lock _gate = new();
+
+        public double GarbleProbability { get; set; }
+
+        public SnmpValue Get(Oid oid)
+        {
+            if (!image.TryGet(oid, out var value))
+            {
+                return SnmpValue.NoSuchObject;
+            }
+
+            return Garbled() ?? value;
+        }
+
+        public bool TryGetNext(Oid oid, out VarBind next)
+        {
+            if (!image.TryGetNext(oid, out next))
+            {
+                return false;
+            }
+
+            if (Garbled() is { } garbage)
+            {
+                next = new VarBind(next.Oid, garbage);
+            }
+
+            return true;
+        }
+
+        private SnmpValue? Garbled()
+        {
+            var p = GarbleProbability;
+            if (p <= 0)
+            {
+                return null;
+            }
+
+            lock (_gate)
+            {
+                if (random.NextDouble() >= p)
+                {
+                    return null;
+                }
+
+                var bytes = new byte[4];
+                for (var i = 0; i < bytes.Length; i++)
+                {
+                    bytes[i] = (byte)random.Next(0, 256);
+                }
+
+                return SnmpValue.OctetString(bytes);
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.CommandLine;
+using System.Text.RegularExpressions;
+using EdgeTwin.Agent.Cli;
+
+namespace EdgeTwin.IntegrationTests.Simulator;
+
+/// <summary><c>edgetwin demo</c> headless: simulator → agent (real SNMP and Modbus polling) → view, with the scripted failure.</summary>
+public sealed class DemoCommandTests
+{
+    [Fact]
+    public async Task A_headless_demo_shows_readings_and_the_scripted_cooling_failure_then_exits_0()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var root = new RootCommand();
+        foreach (var command in CliCommands.All())
+        {
+            root.Subcommands.Add(command);
+        }
+
+        var exit = await root.Parse(["demo", "--duration", "20", "--failure-at", "5", "--racks", "4", "--machines", "1", "--profiles-dir", SimPaths.Profiles])
+            .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+
+        var text = output.ToString();
+        Assert.True(exit == 0, $"exit {exit}: {error}\n{text}");
+        // Every simulated device (8 PDUs, 2 UPS, 2 units, 1 drive, 1 meter) is polled successfully by the agent.
+        Assert.Matches(@"agent: 14/14 devices up, [1-9]\d* samples", text);
+        Assert.Matches(@"pdu-a01-a/inlet_temperature=\d+(\.\d+)? Cel", text);
+        Assert.Contains("sim event crac1: cooling unit stopped", text, StringComparison.Ordinal);
+        // The agent reads the failed unit's new state over SNMP (LIEBERT-GP lgpEnvStateSystem off = 2).
+        Assert.Contains("crac1/system_state=2", text, StringComparison.Ordinal);
+        var samples = Regex.Match(text, @"stopped after \d+ s, (\d+) samples");
+        Assert.True(samples.Success, text);
+        Assert.True(long.Parse(samples.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 500);
+    }
+}
