@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using EdgeTwin.Agent.Demo;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Simulator.Faults;
 using EdgeTwin.Simulator.Physics;
 using EdgeTwin.Simulator.Serving;
@@ -96,6 +98,24 @@ internal sealed class DemoCommand : ICliCommand
         var config = simulator.BuildConfig(interval, profilesDir) with { Profiles = profiles };
 
         var state = new DemoState();
+
+        // The agent forwards through its real outbox (a throw-away file) and MQTT uplink to the embedded broker.
+        var work = Directory.CreateTempSubdirectory("edgetwin-demo-");
+        var mqtt = new MqttUplinkOptions
+        {
+            Host = "127.0.0.1",
+            Port = broker.Port,
+            ClientId = config.Site.GatewayId,
+            Site = config.Site.Id,
+            Gateway = config.Site.GatewayId,
+            StateDirectory = work.FullName,
+        };
+        var storeAndForward = new StoreAndForwardOptions
+        {
+            SummaryWindow = TimeSpan.FromSeconds(10),
+            OutboxPath = Path.Combine(work.FullName, "outbox.db"),
+            Uplinks = new UplinksConfig(mqtt, null),
+        };
         var agentOptions = new AgentHostOptions
         {
             UseSystemd = false,
@@ -104,6 +124,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);
@@ -134,7 +155,7 @@ internal sealed class DemoCommand : ICliCommand
         var started = Stopwatch.StartNew();
         var terminal = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
         var view = new DemoView(output, terminal);
-        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start, failureAt, failureUnit, " (the agent's MQTT uplink is not wired into the host yet)");
+        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start, failureAt, failureUnit, () => BufferState(agent));
         await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
         var simulation = simulator.RunAsync(stop.Token);
         var period = terminal ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(2);
@@ -156,6 +177,23 @@ internal sealed class DemoCommand : ICliCommand
         using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         await agent.StopAsync(stopTimeout.Token).ConfigureAwait(false);
         await output.WriteLineAsync($"edgetwin demo: stopped after {started.Elapsed.TotalSeconds:0} s, {state.Samples} samples, {state.Events.Count} events").ConfigureAwait(false);
+        try
+        {
+            work.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temp directory left behind is harmless.
+        }
+
         return runtime.Fatal is null ? 0 : 1;
+    }
+
+    private static string BufferState(IHost agent)
+    {
+        var saf = agent.Services.GetRequiredService<StoreAndForwardService>();
+        var stats = saf.Outbox.GetStats();
+        var acked = stats.UplinkPositions.TryGetValue("mqtt", out var p) ? p : 0;
+        return FormattableString.Invariant($"outbox: {stats.LastSequence} appended, {stats.Depth} waiting, mqtt acked up to #{acked}");
     }
 }

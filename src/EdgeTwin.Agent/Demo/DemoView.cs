@@ -130,7 +130,7 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 }
 
 /// <summary>Everything the view reads.</summary>
-internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAt, string FailureUnit, string UplinkNote)
+internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAt, string FailureUnit, Func<string> BufferState)
 {
     public TimeSpan Elapsed => ElapsedClock();
 
@@ -138,7 +138,7 @@ internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, Dem
         : Elapsed < at ? Inv($"{FailureUnit} fails in {(at - Elapsed).TotalSeconds:0} s")
         : Inv($"{FailureUnit} FAILED {(Elapsed - at).TotalSeconds:0} s ago");
 
-    public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received{UplinkNote}");
+    public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received | {BufferState()}");
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -117,6 +117,14 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = _options.SummaryWindow }, RawPolicyOf);
         _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>());
 
+        // An uplink removed from the config would otherwise hold every entry back forever.
+        var configured = new[] { uplinks.Mqtt?.Name, uplinks.Kafka?.Name };
+        foreach (var stale in _outbox.GetStats().UplinkPositions.Keys.Where(k => !configured.Contains(k)).ToList())
+        {
+            await _outbox.RemoveUplinkAsync(stale, cancellationToken).ConfigureAwait(false);
+            LogUplinkRemoved(stale);
+        }
+
         var metrics = new UplinkMetrics();
         if (uplinks.Mqtt is { } mqtt)
         {
@@ -212,6 +220,9 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox {Path} open with {Depth} entries waiting; uplinks: {Mqtt}{Kafka}")]
     private partial void LogOpened(string path, long depth, string mqtt, string kafka);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Uplink {Name} is no longer configured: the outbox stops keeping entries for it")]
+    private partial void LogUplinkRemoved(string name);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox closed cleanly with {Depth} entries waiting for the uplinks")]
     private partial void LogClosed(long depth);

@@ -103,12 +103,39 @@ public sealed class StoreAndForwardTests
         }
     }
 
-    private static IHost BuildAgent(SiteConfig config, string dir, int brokerPort)
+    [Fact]
+    public async Task An_uplink_removed_from_the_config_no_longer_holds_entries_back()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-saf-");
+        try
+        {
+            var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
+            using (var host = BuildAgent(config, dir.FullName, FreePort()))
+            {
+                await host.StartAsync(Ct);
+                Assert.Contains("mqtt", host.Services.GetRequiredService<StoreAndForwardService>().Outbox.GetStats().UplinkPositions.Keys);
+                await host.StopAsync(Ct);
+            }
+
+            using (var host = BuildAgent(config, dir.FullName, brokerPort: null))
+            {
+                await host.StartAsync(Ct);
+                Assert.DoesNotContain("mqtt", host.Services.GetRequiredService<StoreAndForwardService>().Outbox.GetStats().UplinkPositions.Keys);
+                await host.StopAsync(Ct);
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static IHost BuildAgent(SiteConfig config, string dir, int? brokerPort)
     {
         var mqtt = new MqttUplinkOptions
         {
             Host = "127.0.0.1",
-            Port = brokerPort,
+            Port = brokerPort ?? 1,
             ClientId = "edgetwin-test",
             Site = config.Site.Id,
             Gateway = config.Site.GatewayId,
@@ -130,7 +157,7 @@ public sealed class StoreAndForwardTests
                     SummaryWindow = TimeSpan.FromSeconds(1),
                     FlushInterval = TimeSpan.FromMilliseconds(200),
                     OutboxPath = Path.Combine(dir, "outbox.db"),
-                    Uplinks = new UplinksConfig(mqtt, null),
+                    Uplinks = brokerPort is null ? UplinksConfig.None : new UplinksConfig(mqtt, null),
                 }),
         };
         return AgentHostBuilder.Build(config, options);
