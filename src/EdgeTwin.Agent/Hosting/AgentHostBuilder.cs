@@ -41,6 +41,7 @@ public static class AgentHostBuilder
             // Type=notify readiness (sent when every hosted service has started) and journald log format under systemd.
             builder.Services.AddSystemd();
             builder.Services.AddHostedService<ReadinessNotifier>();
+            builder.Services.AddHostedService<WatchdogNotifier>();
         }
 
         options.ConfigureServices?.Invoke(builder.Services);

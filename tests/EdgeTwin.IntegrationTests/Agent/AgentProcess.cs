@@ -47,7 +47,10 @@ internal sealed class AgentProcess : IAsyncDisposable
         }
     }
 
-    public static AgentProcess Start(params string[] args)
+    public static AgentProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the agent with extra environment variables (e.g. systemd's <c>WATCHDOG_USEC</c>).</summary>
+    public static AgentProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var notifyPath = Path.Combine(Path.GetTempPath(), $"edgetwin-notify-{Guid.NewGuid():N}.sock");
         var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
@@ -67,6 +70,10 @@ internal sealed class AgentProcess : IAsyncDisposable
         }
 
         psi.Environment["NOTIFY_SOCKET"] = notifyPath;
+        foreach (var (name, value) in environment)
+        {
+            psi.Environment[name] = value;
+        }
         psi.Environment["DOTNET_NOLOGO"] = "1";
         var process = new Process { StartInfo = psi };
         var agent = new AgentProcess(process, notify, notifyPath);

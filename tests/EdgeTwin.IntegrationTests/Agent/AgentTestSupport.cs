@@ -77,6 +77,7 @@ internal static class AgentFiles
             credentials:
               pub: {"{"} version: 2c, community: public {"}"}
               ops: {"{"} version: 3, user: ops, level: noAuthNoPriv {"}"}
+            {(extra.Contains("outbox:", StringComparison.Ordinal) ? "" : $"outbox: {{ path: {Path.Combine(dir.FullName, "outbox.db")} }}")}
             {extra}
             """);
         return path;

@@ -8,6 +8,26 @@ public sealed class RunProcessTests
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
     [Fact]
+    public async Task Run_feeds_the_systemd_watchdog_while_the_poll_loop_progresses()
+    {
+        var config = AgentFiles.WriteConfig("""
+              - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:9", credentials: pub, interval: 1s, timeout: 200ms }
+            """);
+        await using var agent = AgentProcess.Start(new Dictionary<string, string> { ["WATCHDOG_USEC"] = "1000000" }, "run", "--config", config);
+
+        Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
+
+        // A device that never answers still makes the loop progress (failed polls count): the pings keep coming.
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("WATCHDOG=1", await agent.ReceiveNotifyAsync(TimeSpan.FromSeconds(30), Ct));
+        }
+
+        await agent.TerminateAsync(Ct);
+        Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
+    }
+
+    [Fact]
     public async Task Run_notifies_ready_and_exits_0_after_a_drain_on_SIGTERM()
     {
         var config = AgentFiles.WriteConfig("""
