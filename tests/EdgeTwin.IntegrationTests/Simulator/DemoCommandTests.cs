@@ -29,6 +29,8 @@ public sealed class DemoCommandTests
         Assert.Contains("sim event crac1: cooling unit stopped", text, StringComparison.Ordinal);
         // The agent reads the failed unit's new state over SNMP (LIEBERT-GP lgpEnvStateSystem off = 2).
         Assert.Contains("crac1/system_state=2", text, StringComparison.Ordinal);
+        // The agent forwards through its outbox and MQTT uplink: the embedded broker acknowledged summaries.
+        Assert.Matches(@"mqtt acked up to #[1-9]\d*", text);
         var samples = Regex.Match(text, @"stopped after \d+ s, (\d+) samples");
         Assert.True(samples.Success, text);
         Assert.True(long.Parse(samples.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 500);
