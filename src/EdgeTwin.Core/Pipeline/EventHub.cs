@@ -78,16 +78,7 @@ public sealed class EventHub : IEventSink, IAsyncDisposable
             s.Complete();
         }
 
-        var all = Task.WhenAll(_stages.Select(s => s.Completion));
-        try
-        {
-            await all.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await _abort.CancelAsync().ConfigureAwait(false);
-            await all.ConfigureAwait(false);
-        }
+        await StageCompletion.DrainAsync(_stages.Select(s => s.Completion), _abort, cancellationToken).ConfigureAwait(false);
     }
 
     public IReadOnlyList<StageStats> Stats() => _stages.ConvertAll(s => s.Stats());

@@ -124,16 +124,7 @@ public sealed class SamplePipeline : ISampleSink, IAsyncDisposable
             s.Complete();
         }
 
-        var all = Task.WhenAll(_stages.Select(s => s.Completion));
-        try
-        {
-            await all.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await _abort.CancelAsync().ConfigureAwait(false);
-            await all.ConfigureAwait(false);
-        }
+        await StageCompletion.DrainAsync(_stages.Select(s => s.Completion), _abort, cancellationToken).ConfigureAwait(false);
 
         long batches = 0;
         foreach (var s in _stages)
