@@ -5,7 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc …).
-debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler)
+debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler
+  debootstrap qemu-user-static ansible ansible-lint systemd)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -10,8 +10,10 @@ namespace EdgeTwin.Agent.Cli;
 /// agent polling a simulated site served on loopback in this process; prints samples/s, CPU µs per sample, peak RSS
 /// and poll-time jitter p99. Exit codes: 0 done (every device delivered), 1 some device delivered nothing, 2 bad arguments.
 /// </summary>
-internal sealed class BenchCommand : ICliCommand
+internal sealed class BenchLoadCommand : ICliSubcommand
 {
+    public string Parent => "bench";
+
     public Command Create()
     {
         var snmp = new Option<int>("--snmp-devices") { Description = "Simulated SNMP devices (PDUs, UPS units, cooling units).", DefaultValueFactory = _ => 500 };
@@ -62,8 +64,6 @@ internal sealed class BenchCommand : ICliCommand
 
             return ExitCodes.Ok;
         });
-        var command = new Command("bench", "Benchmarks of the agent.");
-        command.Subcommands.Add(load);
-        return command;
+        return load;
     }
 }
