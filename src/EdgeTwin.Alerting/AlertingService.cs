@@ -53,7 +53,7 @@ public sealed partial class AlertingService : IAsyncDisposable
     private readonly IEventSink? _events;
     private readonly ILogger _logger;
     private readonly List<SinkRunner> _runners = [];
-    private readonly Channel<OutgoingEvent> _eventQueue = Channel.CreateUnbounded<OutgoingEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<OutgoingEvent> _eventQueue = Channel.CreateUnbounded<OutgoingEvent>();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
     private readonly Dictionary<string, GpioController> _controllers = new(StringComparer.Ordinal);
@@ -310,8 +310,9 @@ public sealed partial class AlertingService : IAsyncDisposable
         }
 
         // Let what the manager already queued reach the runners and the outbox before they stop.
-        var deadline = _options.TimeProvider.GetTimestamp();
-        while (Manager.Outgoing.Count > 0 && _options.TimeProvider.GetElapsedTime(deadline) < TimeSpan.FromSeconds(2) && !cancellationToken.IsCancellationRequested)
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while ((Manager.Outgoing.Count > 0 || _eventQueue.Reader.Count > 0)
+            && System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(2) && !cancellationToken.IsCancellationRequested)
         {
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);
         }

@@ -49,6 +49,18 @@ public sealed class SiteIndex
         }
     }
 
+    /// <summary>An index from explicit places (tests, benchmarks, sites built in code).</summary>
+    public SiteIndex(string siteId, string gatewayId, IReadOnlyDictionary<string, DevicePlace> places)
+    {
+        ArgumentNullException.ThrowIfNull(places);
+        SiteId = siteId;
+        GatewayId = gatewayId;
+        foreach (var (device, place) in places)
+        {
+            _devices[device] = place;
+        }
+    }
+
     public string SiteId { get; }
 
     public string GatewayId { get; }

@@ -47,7 +47,7 @@ public sealed partial class AlertManager : IDisposable
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<AlertInstance> _pending = [];
     private readonly List<AlertInstance> _flapping = [];
-    private readonly Channel<Outgoing> _out = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Outgoing> _out = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = false });
     private readonly List<StoredAlert> _restored;
     private readonly AlertingMetrics? _metrics;
     private long _nextId;
