@@ -92,7 +92,7 @@ public sealed class GpioSink : IAlertSink
         for (var i = 0; i < _config.Outputs.Count; i++)
         {
             var o = _config.Outputs[i];
-            var pattern = OutputPattern.Off;
+            EventSeverity? most = null;
             foreach (var a in _active.Values)
             {
                 if (o.SilenceOnAck && a.AckedAt is not null)
@@ -100,13 +100,14 @@ public sealed class GpioSink : IAlertSink
                     continue;
                 }
 
-                var p = o.Patterns.GetValueOrDefault(a.Severity, OutputPattern.Off);
-                if (p > pattern)
+                if (most is null || a.Severity > most)
                 {
-                    pattern = p;
+                    most = a.Severity;
                 }
             }
 
+            // The most severe alert decides (a critical lamp that is steady must not be outranked by a warning's blink).
+            var pattern = most is { } sev ? o.Patterns.GetValueOrDefault(sev, OutputPattern.Off) : OutputPattern.Off;
             _patterns[i] = pattern;
             controller.Write(o.Pin, Level(o, On(pattern, _phase)));
         }
@@ -122,13 +123,21 @@ public sealed class GpioSink : IAlertSink
             }
 
             _phase++;
-            for (var i = 0; i < _patterns.Length; i++)
+            try
             {
-                if (_patterns[i] is OutputPattern.Blink or OutputPattern.BlinkFast)
+                for (var i = 0; i < _patterns.Length; i++)
                 {
-                    var o = _config.Outputs[i];
-                    controller.Write(o.Pin, Level(o, On(_patterns[i], _phase)));
+                    if (_patterns[i] is OutputPattern.Blink or OutputPattern.BlinkFast)
+                    {
+                        var o = _config.Outputs[i];
+                        controller.Write(o.Pin, Level(o, On(_patterns[i], _phase)));
+                    }
                 }
+            }
+            catch (ObjectDisposedException)
+            {
+                // The controller's owner closed it first (shutdown order): nothing left to blink.
+                _controller = null;
             }
         }
     }
