@@ -48,7 +48,6 @@ public sealed partial class GpioInputAlarms : IDisposable
             controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, input.Handler);
             var active = IsActive(input);
             input.State = active;
-            input.LastChange = _time.GetTimestamp();
             if (active)
             {
                 LogInput(rule.Name, rule.Pin, true);
@@ -70,7 +69,7 @@ public sealed partial class GpioInputAlarms : IDisposable
                 return;
             }
 
-            var since = _time.GetElapsedTime(input.LastChange);
+            var since = input.Changed ? _time.GetElapsedTime(input.LastChange) : TimeSpan.MaxValue;
             if (since < input.Rule.Debounce)
             {
                 // Bouncing: look again when the window has passed.
@@ -105,6 +104,7 @@ public sealed partial class GpioInputAlarms : IDisposable
     {
         input.State = active;
         input.LastChange = _time.GetTimestamp();
+        input.Changed = true;
         LogInput(input.Rule.Name, input.Rule.Pin, active);
         _engine.SetInput(input.Rule, active, cause);
     }
@@ -142,6 +142,8 @@ public sealed partial class GpioInputAlarms : IDisposable
         public bool State { get; set; }
 
         public long LastChange { get; set; }
+
+        public bool Changed { get; set; }
 
         public ITimer? Recheck { get; set; }
 

@@ -87,7 +87,7 @@ internal static class Yaml
         var diagnostics = new ConfigDiagnostics();
         var root = YamlTree.Parse(yaml, file, diagnostics) as ConfigMapping ?? throw new InvalidOperationException("not a mapping: " + string.Join("\n", diagnostics.Items));
         var alerts = (ConfigMapping)root["alerts"]!;
-        var config = AlertsConfig.Read(new ConfigReader(alerts, diagnostics), Path.GetTempPath());
+        var config = AlertsConfig.Read(new ConfigReader(alerts, diagnostics), Path.GetDirectoryName(Path.GetFullPath(file)) ?? Path.GetTempPath());
         return (config, diagnostics.Sorted());
     }
 
