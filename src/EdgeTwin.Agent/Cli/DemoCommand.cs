@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using EdgeTwin.Agent.Demo;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Uplink.Mqtt;
@@ -124,7 +125,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName }),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using Microsoft.Extensions.DependencyInjection;
@@ -44,7 +45,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward(),
+                ConfigureServices = services => services.AddStoreAndForward().AddAlerting(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });
