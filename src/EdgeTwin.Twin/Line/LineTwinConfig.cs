@@ -8,7 +8,10 @@ namespace EdgeTwin.Twin.Line;
 public sealed record SignalRef(string Device, string Metric, IReadOnlyDictionary<long, MachineState>? StateMap = null, int CounterBits = 32);
 
 /// <summary>A station of the configured line, with its signals.</summary>
-public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject);
+public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null);
+
+/// <summary>The devices of a stack light's lamps (profile generic-stack-light), an alternative to a state word.</summary>
+public sealed record StackLightRef(string? Red, string? Amber, string? Green);
 
 /// <summary>A planned stop in the shift calendar (time of day, duration; optional station, else the whole line).</summary>
 public sealed record PlannedStopConfig(TimeSpan Start, TimeSpan Duration, string? Station, string Reason);
@@ -113,11 +116,19 @@ public sealed record LineTwinConfig(
                 if (outBuf is not null && !bufferNodes.ContainsKey(outBuf)) r.Diagnostics.Add(s.Node("output")!, $"buffer '{outBuf}' is not defined under line.buffers");
                 if (mtbf is not null && mttr is null) r.Diagnostics.Add(s.Node("mtbf")!, "mttr is required with mtbf");
                 SignalRef? state = null, good = null, reject = null;
+                StackLightRef? light = null;
                 if (s.Section("signals") is { } sig)
                 {
                     state = Signal(sig, "state", isState: true);
                     good = Signal(sig, "good", isState: false);
                     reject = Signal(sig, "reject", isState: false);
+                    if (sig.Section("stack_light") is { } sl)
+                    {
+                        light = new StackLightRef(sl.Id("red"), sl.Id("amber"), sl.Id("green"));
+                        if (light is { Red: null, Amber: null, Green: null }) r.Diagnostics.Add(sl.Mapping, "a stack light needs at least one of red, amber, green");
+                        sl.ReportUnknownKeys();
+                    }
+                    if (state is not null && light is not null) r.Diagnostics.Add(sig.Node("stack_light")!, "give the state either as a state word or as a stack light, not both");
                     sig.ReportUnknownKeys();
                 }
                 if (sid is not null && !stationNodes.TryAdd(sid, item)) r.Diagnostics.Add(s.Node("id")!, $"station '{sid}' is defined twice");
@@ -125,7 +136,7 @@ public sealed record LineTwinConfig(
                 {
                     var spec = new StationSpec(sid, ct.Value.TotalSeconds, mtbf?.TotalSeconds ?? 0, mttr?.TotalSeconds ?? 0,
                         inputs.Select(i => i.Value).ToArray(), outBuf, cv);
-                    stations.Add(new StationConfig(spec, machine, state, good, reject));
+                    stations.Add(new StationConfig(spec, machine, state, good, reject, light));
                 }
                 s.ReportUnknownKeys();
             }

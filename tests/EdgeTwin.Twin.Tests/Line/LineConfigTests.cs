@@ -40,6 +40,7 @@ public sealed class LineConfigTests
         Assert.Equal(15, c.Spec.Buffers[1].Capacity);
         Assert.Equal("S4", c.OutputStation);
         Assert.Equal(MachineState.Faulted, c.Stations[0].State!.StateMap![4]);
+        Assert.Equal("m3-green", c.Stations[2].StackLight!.Green);
         Assert.Equal(3, c.ShiftStarts.Count);
         Assert.Equal(new DateTime(2026, 11, 30, 14, 0, 0), c.ShiftStart(new DateTime(2026, 11, 30, 17, 5, 0)));
         Assert.Equal(new DateTime(2026, 11, 29, 22, 0, 0), c.ShiftStart(new DateTime(2026, 11, 30, 3, 0, 0)));

@@ -110,3 +110,14 @@ public sealed class OeeTests
         Assert.Equal(0.5, r.Availability, 9);
     }
 }
+
+public sealed class StackLightTests
+{
+    [Theory]
+    [InlineData(true, false, true, MachineState.Faulted)]
+    [InlineData(false, false, true, MachineState.Running)]
+    [InlineData(false, true, false, MachineState.Idle)]
+    [InlineData(false, false, false, MachineState.PlannedStop)]
+    public void Lamps_give_the_state(bool red, bool amber, bool green, MachineState expected) =>
+        Assert.Equal(expected, StackLight.Classify(red, amber, green));
+}
