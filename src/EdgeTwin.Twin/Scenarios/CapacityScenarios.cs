@@ -175,7 +175,7 @@ public static class CapacityScenarios
 
         var thermal = Thermal(model, twin.Now[Math.Max(0, z)], model, twin.Now[Math.Max(0, z)], actions, changed);
         var cooling = Cooling(model, twin.Now[Math.Max(0, z)], 0);
-        return Verdict("feed_failure", thermal, power, cooling, null);
+        return Verdict("feed_failure", thermal, power, cooling, null, includeCooling: false);
     }
 
     private static CapacityScenarioResult EvaluateAddRack(SiteTwin twin, double kw, int z, int like, IReadOnlyList<string>? feeds, string newRackId)
@@ -332,7 +332,8 @@ public static class CapacityScenarios
         return new CoolingSufficiency(load <= capacity, load <= n1, Math.Round(load, 2), capacity, n1, Math.Round(n1 - load, 2));
     }
 
-    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement)
+    /// <param name="includeCooling">False for a feed failure: it adds no heat, so the zone's N+1 cooling is reported but does not decide.</param>
+    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement, bool includeCooling = true)
     {
         var limit = 27.0;
         var constraints = new List<(string Name, double Margin, string Text)>
@@ -342,6 +343,11 @@ public static class CapacityScenarios
             ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, $"cooling N+1: {cooling.HeadroomNPlus1Kw:0.0} kW of capacity left with the largest unit out"),
             ("thermal", limit - thermal.MaxInletAfterC, $"thermal: hottest inlet {thermal.MaxInletAfterC:0.0} °C at {thermal.HottestRackAfter} (limit {limit:0} °C)"),
         };
+        if (!includeCooling)
+        {
+            constraints.RemoveAll(c => c.Name == "cooling_n_plus_1");
+        }
+
         if (power.UnpoweredRacks.Count > 0)
         {
             constraints.Insert(0, ("unpowered", -1, $"power: racks without any live feed: {string.Join(", ", power.UnpoweredRacks)}"));

@@ -22,6 +22,12 @@ public interface IThermalPlant
     double TrueInletC(int rack);
 
     void FailUnit(string unitId);
+
+    /// <summary>Puts every unit back in service and powers up servers that shut down.</summary>
+    void RestoreAll();
+
+    /// <summary>Applies a supply set point and a fixed fan speed to a unit (as a BMS would).</summary>
+    void ApplySetpoints(string unitId, double supplySetpointC, double fanSpeed);
 }
 
 /// <summary>How one site's prediction compared with the plant.</summary>
@@ -39,7 +45,10 @@ public sealed record SiteValidation(
     double? PredictedFirst32Seconds,
     double InletFitRmseK,
     double CalibrationSeconds,
-    double ScenarioMilliseconds);
+    double ScenarioMilliseconds,
+    double OptimiserPredictedMaxInletC,
+    double OptimiserTrueMaxInletC,
+    double OptimiserSavingPercent);
 
 public sealed record ValidationSummary(
     IReadOnlyList<SiteValidation> Sites,
@@ -47,7 +56,8 @@ public sealed record ValidationSummary(
     double P90RelativeError32,
     double MeanF1,
     double MinF1,
-    int ScoredRacks)
+    int ScoredRacks,
+    double OptimiserWorstTrueInletC)
 {
     public static ValidationSummary From(IReadOnlyList<SiteValidation> sites)
     {
@@ -59,7 +69,8 @@ public sealed record ValidationSummary(
             Quantile(errors, 0.9),
             sites.Count == 0 ? double.NaN : sites.Average(s => s.F1),
             sites.Count == 0 ? double.NaN : sites.Min(s => s.F1),
-            errors.Count);
+            errors.Count,
+            sites.Count == 0 ? double.NaN : sites.Max(s => s.OptimiserTrueMaxInletC));
     }
 
     private static double Quantile(List<double> sorted, double q)
@@ -170,6 +181,31 @@ public sealed class CoolingFailureValidation
             }
         }
 
+        // The optimiser: back to normal for two hours, recommend, apply to the plant, and watch the true inlets for an hour.
+        plant.RestoreAll();
+        plant.Step(TimeSpan.FromHours(2));
+        var settled = plant.Read();
+        settled.FillFrom(now);
+        var recommendation = EdgeTwin.Twin.Optimisation.CoolingOptimiser.Optimise(model, settled);
+        foreach (var u in recommendation.Units)
+        {
+            plant.ApplySetpoints(u.Unit, u.SupplySetpointC, u.FanSpeed);
+        }
+
+        var trueMax = double.NegativeInfinity;
+        for (var t = 0; t < 3600; t += 10)
+        {
+            plant.Step(TimeSpan.FromSeconds(10));
+            if (t >= 600)
+            {
+                // After the first 10 minutes (the transition), every true inlet must stay inside the limit.
+                for (var i = 0; i < racks; i++)
+                {
+                    trueMax = Math.Max(trueMax, plant.TrueInletC(i));
+                }
+            }
+        }
+
         var f1 = tp + fp + fn == 0 ? 1 : 2.0 * tp / ((2.0 * tp) + fp + fn);
         var meanKw = now.RackPowerKw.Where(v => !double.IsNaN(v)).DefaultIfEmpty(0).Average();
         return new SiteValidation(
@@ -186,6 +222,9 @@ public sealed class CoolingFailureValidation
             predicted.Racks.Min(r => r.TimeTo32Seconds),
             model.InletFitRmseK,
             calibration,
-            scenarioMs);
+            scenarioMs,
+            recommendation.PredictedMaxInletC,
+            trueMax,
+            recommendation.SavingPercent);
     }
 }

@@ -54,6 +54,29 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
 
     public void FailUnit(string unitId) => _site.Apply(new FaultCommand(FaultKind.CoolingStop, unitId));
 
+    public void RestoreAll()
+    {
+        foreach (var unit in _site.CoolingUnits)
+        {
+            _site.Apply(new FaultCommand(FaultKind.CoolingRestore, unit.Id));
+        }
+
+        foreach (var rack in _site.Racks)
+        {
+            _site.Apply(new FaultCommand(FaultKind.RackRestart, rack.Id));
+        }
+    }
+
+    public void ApplySetpoints(string unitId, double supplySetpointC, double fanSpeed)
+    {
+        lock (_site.SyncRoot)
+        {
+            var unit = _site.CoolingUnit(unitId);
+            unit.SupplySetpointC = supplySetpointC;
+            unit.FanSpeedOverride = fanSpeed;
+        }
+    }
+
     /// <summary>A randomised validation site: rack count, power density 3–20 kW/rack, room volume, units, coupling and margin all drawn from the seed.</summary>
     public static (SiteSpec Spec, string FailedUnit) RandomSite(int seed, int maxRacks = 30)
     {

@@ -59,6 +59,29 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
 
     public void FailUnit(string unitId) => Site.Apply(new FaultCommand(FaultKind.CoolingStop, unitId));
 
+    public void RestoreAll()
+    {
+        foreach (var unit in Site.CoolingUnits)
+        {
+            Site.Apply(new FaultCommand(FaultKind.CoolingRestore, unit.Id));
+        }
+
+        foreach (var rack in Site.Racks)
+        {
+            Site.Apply(new FaultCommand(FaultKind.RackRestart, rack.Id));
+        }
+    }
+
+    public void ApplySetpoints(string unitId, double supplySetpointC, double fanSpeed)
+    {
+        lock (Site.SyncRoot)
+        {
+            var unit = Site.CoolingUnit(unitId);
+            unit.SupplySetpointC = supplySetpointC;
+            unit.FanSpeedOverride = fanSpeed;
+        }
+    }
+
     /// <summary>
     /// A randomised validation site: rack count, power density 3–20 kW/rack, room volume and mass, number of units,
     /// their coupling and the cooling margin all drawn from the seed; the unit to fail too.
