@@ -82,6 +82,15 @@ public sealed class ModelCatalog : IDisposable
 
     private void ReloadLocked()
     {
+        if (!File.Exists(ManifestPath) && _loaded.Count == 0)
+        {
+            // No models deployed (yet): normal on a site without models; the streaming detectors run alone.
+            ManifestError = $"{ManifestPath}: no manifest (no models deployed)";
+            _status = [];
+            ModelsLog.NoManifest(_logger, ManifestPath);
+            return;
+        }
+
         ModelManifest manifest;
         try
         {

@@ -24,9 +24,14 @@ public sealed class ModelDirectoryWatcher : IDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _debounce = debounce ?? TimeSpan.FromMilliseconds(500);
         _timer = new Timer(_ => Fire(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        if (!Directory.Exists(catalog.Directory))
+        {
+            ModelsLog.NotWatching(_logger, catalog.Directory);
+            return;
+        }
+
         try
         {
-            Directory.CreateDirectory(catalog.Directory);
             _watcher = new FileSystemWatcher(catalog.Directory)
             {
                 NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,

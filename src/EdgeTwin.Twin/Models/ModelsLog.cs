@@ -25,6 +25,12 @@ internal static partial class ModelsLog
     [LoggerMessage(EventId = 4706, Level = LogLevel.Warning, Message = "Watching {Directory} for model changes failed; restart the agent to pick up new models")]
     public static partial void WatchFailed(ILogger logger, string directory, Exception exception);
 
+    [LoggerMessage(EventId = 4708, Level = LogLevel.Information, Message = "No models manifest at {Path}; running without models")]
+    public static partial void NoManifest(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 4709, Level = LogLevel.Information, Message = "Models directory {Directory} does not exist; not watching it (create it and restart to deploy models)")]
+    public static partial void NotWatching(ILogger logger, string directory);
+
     [LoggerMessage(EventId = 4707, Level = LogLevel.Error, Message = "Inference with model {Name} failed")]
     public static partial void InferenceFailed(ILogger logger, string name, Exception exception);
 }
