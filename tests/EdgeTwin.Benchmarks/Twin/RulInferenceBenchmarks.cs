@@ -10,7 +10,7 @@ namespace EdgeTwin.Benchmarks.Twin;
 /// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*RulInference*' --inProcess</c>
 /// </summary>
 [MemoryDiagnoser]
-public class RulInferenceBenchmarks
+public class RulInferenceBenchmarks : IDisposable
 {
     private ModelCatalog? _catalog;
     private RulModelRunner? _runner;
@@ -24,7 +24,7 @@ public class RulInferenceBenchmarks
         _catalog.Reload();
         if (_catalog.Get("rul-cmapss") is null)
         {
-            throw new InvalidOperationException($"rul-cmapss not available in {models}: {_catalog.Status.FirstOrDefault()?.Error ?? _catalog.ManifestError}");
+            throw new InvalidOperationException($"rul-cmapss not available in {models}: {(_catalog.Status.Count > 0 ? _catalog.Status[0].Error : _catalog.ManifestError)}");
         }
 
         _runner = new RulModelRunner(_catalog, "rul-cmapss");
@@ -53,10 +53,13 @@ public class RulInferenceBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup()
+    public void Dispose()
     {
         _runner?.Dispose();
         _catalog?.Dispose();
+        _runner = null;
+        _catalog = null;
+        GC.SuppressFinalize(this);
     }
 
     private static string FindModels()
