@@ -24,10 +24,10 @@ public sealed record CmapssBenchResult(
         $"""
         dataset {Dataset}: {Units} units, model {Model}
           RMSE (uncapped truth)        {Rmse:F2}
-          RMSE (truth capped at {RulCap:F0})  {RmseCapped:F2}
+          RMSE (truth capped at {RulCap,3:F0})   {RmseCapped:F2}
           PHM08 score                  {Phm08Score:F1}
           inference                    {MeanInferenceMicroseconds:F1} µs per unit (preprocessing + ONNX)
-          train file mean |z|          {TrainMeanAbsZ:F3} (normalisation check: ~0.1 or less when the data matches the model)
+          train file mean |z|          {TrainMeanAbsZ:F3} (normalisation check: about 0.3 or less when the data matches the model, >1 for the wrong data)
         """);
 
     public string ToJson() => string.Create(CultureInfo.InvariantCulture,
