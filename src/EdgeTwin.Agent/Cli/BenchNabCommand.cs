@@ -24,6 +24,8 @@ internal sealed class BenchNabCommand : ICliSubcommand
         var set = new Option<string[]>("--set") { Description = "Override one detector option (key=value, same keys as twin.anomaly in the site config); repeatable.", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON." };
         var perFile = new Option<bool>("--per-file") { Description = "Also print each file's raw standard-profile score at the corpus threshold." };
+        var detectorName = new Option<string>("--detector") { Description = $"Detector to run: {NabRunner.DetectorName} (the agent's) or {NabRunner.WindowedGaussianName} (NAB's baseline, to check the scorer).", DefaultValueFactory = _ => NabRunner.DetectorName };
+        detectorName.AcceptOnlyFromAmong(NabRunner.DetectorName, NabRunner.WindowedGaussianName);
         var nab = new Command("nab", "Run the streaming anomaly detector over NAB data and score it with the NAB rules (three profiles).");
         nab.Options.Add(data);
         nab.Options.Add(labels);
@@ -31,6 +33,7 @@ internal sealed class BenchNabCommand : ICliSubcommand
         nab.Options.Add(set);
         nab.Options.Add(json);
         nab.Options.Add(perFile);
+        nab.Options.Add(detectorName);
         nab.SetAction(async (parse, ct) =>
         {
             var stdout = parse.InvocationConfiguration.Output;
@@ -76,7 +79,7 @@ internal sealed class BenchNabCommand : ICliSubcommand
                     return ExitCodes.InvalidConfig;
                 }
 
-                result = NabRunner.RunCorpus(files, options);
+                result = NabRunner.RunCorpus(files, options, parse.GetValue(detectorName)!);
                 if (parse.GetValue(output) is { } outDir)
                 {
                     NabRunner.WriteResults(outDir.FullName, result);

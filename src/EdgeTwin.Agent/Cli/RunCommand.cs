@@ -1,6 +1,7 @@
 using System.CommandLine;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Agent.Twin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -44,7 +45,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward(),
+                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });

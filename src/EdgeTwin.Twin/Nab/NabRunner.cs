@@ -26,11 +26,32 @@ public static class NabRunner
         return scores;
     }
 
+    public const string WindowedGaussianName = "windowedGaussian";
+
+    /// <summary>NAB's windowed-Gaussian baseline, to check the scorer against its published figure.</summary>
+    public static double[] RunWindowedGaussian(NabDataFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        var detector = new WindowedGaussianDetector();
+        var scores = new double[file.Values.Length];
+        for (var i = 0; i < scores.Length; i++)
+        {
+            scores[i] = detector.Update(file.Values[i]);
+        }
+
+        return scores;
+    }
+
     public static NabRunResult RunCorpus(IReadOnlyList<NabDataFile> files, AnomalyDetectorOptions options, string detector = DetectorName)
     {
         ArgumentNullException.ThrowIfNull(files);
+        if (detector is not (DetectorName or WindowedGaussianName))
+        {
+            throw new ArgumentException($"unknown detector '{detector}' (known: {DetectorName}, {WindowedGaussianName})", nameof(detector));
+        }
+
         var results = new (NabDataFile, double[])[files.Count];
-        Parallel.For(0, files.Count, i => results[i] = (files[i], Run(files[i], options)));
+        Parallel.For(0, files.Count, i => results[i] = (files[i], detector == DetectorName ? Run(files[i], options) : RunWindowedGaussian(files[i])));
         var scored = results.Select(r => new NabScoredFile(r.Item1.RelativePath, r.Item2, r.Item1.Windows)).ToList();
         return new NabRunResult(detector, results, NabProfile.All.Select(p => NabScorer.Score(scored, p)).ToList());
     }
