@@ -20,44 +20,53 @@ public sealed record AnomalyDetectorOptions
     public double SlowAlpha { get; init; } = 0.01;
 
     /// <summary>Smoothing of the residual scale (mean absolute residual) of every predictor.</summary>
-    public double ScaleAlpha { get; init; } = 0.005;
+    public double ScaleAlpha { get; init; } = 0.001;
 
     /// <summary>z at which a residual's raw score reaches one half.</summary>
     public double ResidualZHalf { get; init; } = 3.0;
 
+    /// <summary>Residual z (in mean absolute residuals) below which a residual scores 0.</summary>
+    public double ResidualZFloor { get; init; }
+
+    /// <summary>Residual z from which the residual's score is output directly, bypassing the likelihood stage (gross outliers); 0 turns it off.</summary>
+    public double OutlierZ { get; init; }
+
     /// <summary>Value quantisation levels of the contextual component.</summary>
-    public int Levels { get; init; } = 24;
+    public int Levels { get; init; } = 12;
 
     /// <summary>Forgetting per sample of the contextual counts (1/memory in samples).</summary>
     public double ContextForgetting { get; init; } = 1.0 / 3000.0;
 
     /// <summary>Weight of each component in the raw score (residual, transition context, time-of-day context, flat line).</summary>
     public double ResidualWeight { get; init; } = 0.5;
-    public double TransitionWeight { get; init; } = 0.25;
-    public double TimeOfDayWeight { get; init; } = 0.25;
+    public double TransitionWeight { get; init; } = 0.1;
+    public double TimeOfDayWeight { get; init; } = 0.5;
     public double FlatLineWeight { get; init; } = 1.0;
 
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
-    public int ShortWindow { get; init; } = 10;
-    public double LongAlpha { get; init; } = 1.0 / 2000.0;
+    public int ShortWindow { get; init; } = 5;
+    public double LongAlpha { get; init; } = 1.0 / 8000.0;
     public double MinLikelihoodStd { get; init; } = 0.01;
 
+    /// <summary>Weight of the likelihood of the single latest raw score (0: only the short average counts).</summary>
+    public double InstantWeight { get; init; }
+
     /// <summary>Score at and above which the detector considers itself alarmed and suppresses repeats.</summary>
-    public double AlarmScore { get; init; } = 0.5;
+    public double AlarmScore { get; init; } = 0.4;
 
     /// <summary>Samples after an alarm during which scores are multiplied by <see cref="SuppressionFactor"/>.</summary>
-    public int SuppressionSamples { get; init; } = 200;
+    public int SuppressionSamples { get; init; } = 100;
     public double SuppressionFactor { get; init; }
 
     /// <summary>Default threshold of the agent's anomaly events (score ≥ threshold opens an episode).</summary>
-    public double Threshold { get; init; } = 0.5;
+    public double Threshold { get; init; } = 0.4;
 
     /// <summary>The keys <see cref="With"/> accepts (site config <c>twin.anomaly</c> and <c>bench nab --set</c>).</summary>
     public static IReadOnlyList<string> Keys { get; } =
     [
-        "threshold", "counter", "warm_up", "fast_alpha", "medium_alpha", "slow_alpha", "scale_alpha", "residual_z_half", "levels",
+        "threshold", "counter", "warm_up", "fast_alpha", "medium_alpha", "slow_alpha", "scale_alpha", "residual_z_half", "residual_z_floor", "outlier_z", "levels",
         "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "short_window",
-        "long_alpha", "min_likelihood_std", "alarm_score", "suppression_samples", "suppression_factor",
+        "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
     ];
 
     /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
@@ -82,6 +91,8 @@ public sealed record AnomalyDetectorOptions
             "slow_alpha" => this with { SlowAlpha = D() },
             "scale_alpha" => this with { ScaleAlpha = D() },
             "residual_z_half" => this with { ResidualZHalf = D() },
+            "residual_z_floor" => this with { ResidualZFloor = D() },
+            "outlier_z" => this with { OutlierZ = D() },
             "levels" => this with { Levels = I() },
             "context_forgetting" => this with { ContextForgetting = D() },
             "residual_weight" => this with { ResidualWeight = D() },
@@ -91,6 +102,7 @@ public sealed record AnomalyDetectorOptions
             "short_window" => this with { ShortWindow = I() },
             "long_alpha" => this with { LongAlpha = D() },
             "min_likelihood_std" => this with { MinLikelihoodStd = D() },
+            "instant_weight" => this with { InstantWeight = D() },
             "alarm_score" => this with { AlarmScore = D() },
             "suppression_samples" => this with { SuppressionSamples = I() },
             "suppression_factor" => this with { SuppressionFactor = D() },
@@ -118,7 +130,8 @@ public sealed record AnomalyDetectorOptions
         Check(ResidualWeight >= 0 && TransitionWeight >= 0 && TimeOfDayWeight >= 0 && FlatLineWeight >= 0
             && ResidualWeight + TransitionWeight + TimeOfDayWeight > 0, "weights must be >= 0 and not all zero");
         Check(ContextForgetting is > 0 and < 0.5, "context forgetting must be in (0, 0.5)");
-        Check(ResidualZHalf > 0 && MinLikelihoodStd > 0, "residual z half and min likelihood std must be > 0");
+        Check(InstantWeight is >= 0 and <= 1, "instant weight must be in [0, 1]");
+        Check(ResidualZHalf > 0 && ResidualZFloor >= 0 && OutlierZ >= 0 && MinLikelihoodStd > 0, "residual z half and min likelihood std must be > 0");
         Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
     }
 }

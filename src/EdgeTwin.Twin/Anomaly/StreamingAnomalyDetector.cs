@@ -48,8 +48,10 @@ public sealed class StreamingAnomalyDetector
     private double _flatFraction;
     private int _flatRun;
     private double _likelihoodMean, _likelihoodVar;
+    private double _instantMean, _instantVar;
     private long _likelihoodN;
     private int _suppress;
+    private double _gross;
 
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
     {
@@ -135,7 +137,9 @@ public sealed class StreamingAnomalyDetector
         var z = Residual(x, ref _fastLevel, ref _fastScale, _o.FastAlpha, warm, floor);
         z = Math.Max(z, Residual(x, ref _mediumLevel, ref _mediumScale, _o.MediumAlpha, warm, floor));
         z = Math.Max(z, Residual(x, ref _slowLevel, ref _slowScale, _o.SlowAlpha, warm, floor));
-        var residual = z / (z + _o.ResidualZHalf);
+        // Sparse: ordinary noise (z below the floor) scores exactly 0, so a lone surprise stands out of the short average.
+        var excess = Math.Max(z - _o.ResidualZFloor, 0.0);
+        var residual = excess / (excess + _o.ResidualZHalf);
 
         // 2 and 3. Quantised context: surprise of this level after the previous level, and at this hour of day.
         var level = range <= Tiny ? 0 : Math.Clamp((int)((x - _min) / range * _levels), 0, _levels - 1);
@@ -160,6 +164,9 @@ public sealed class StreamingAnomalyDetector
 
         var weights = _o.ResidualWeight + _o.TransitionWeight + _o.TimeOfDayWeight;
         var mixed = ((_o.ResidualWeight * residual) + (_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / weights;
+        // A gross outlier (z far beyond the series' usual residuals) scores its residual directly, bypassing the averaging.
+        _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
+
         return Math.Max(mixed, _o.FlatLineWeight * flatScore);
     }
 
@@ -227,22 +234,18 @@ public sealed class StreamingAnomalyDetector
         _shortPos = (_shortPos + 1) % _shortRing.Length;
         var m = _shortSum / _shortCount;
 
-        // Compare with the long-run distribution of that average, learned before this sample is added.
-        var std = Math.Max(Math.Sqrt(_likelihoodVar), _o.MinLikelihoodStd);
-        var zl = _likelihoodN == 0 ? 0.0 : (m - _likelihoodMean) / std;
+        // Compare with the long-run distribution of that average (and of the single raw score, so that a lone spike is not
+        // averaged away), learned before this sample is added.
+        var zl = Standardise(m, ref _likelihoodMean, ref _likelihoodVar);
+        var zi = Standardise(raw, ref _instantMean, ref _instantVar);
         _likelihoodN++;
-        var a = Math.Max(_o.LongAlpha, 1.0 / _likelihoodN);
-        var d = m - _likelihoodMean;
-        _likelihoodMean += a * d;
-        _likelihoodVar = (1 - a) * (_likelihoodVar + (a * d * d));
 
         if (_n <= _o.WarmUpSamples)
         {
             return 0.0;
         }
 
-        var tail = 0.5 * Erfc(zl / Math.Sqrt(2.0));
-        var score = Math.Clamp(Math.Log(tail + 1e-10) / Math.Log(1e-10), 0.0, 1.0);
+        var score = Math.Max(Math.Max(LogTail(zl), _o.InstantWeight * LogTail(zi)), _gross);
         if (_suppress > 0)
         {
             _suppress--;
@@ -255,6 +258,24 @@ public sealed class StreamingAnomalyDetector
         }
 
         return score;
+    }
+
+    private double Standardise(double v, ref double mean, ref double variance)
+    {
+        var std = Math.Max(Math.Sqrt(variance), _o.MinLikelihoodStd);
+        var z = _likelihoodN == 0 ? 0.0 : (v - mean) / std;
+        var a = Math.Max(_o.LongAlpha, 1.0 / (_likelihoodN + 1));
+        var d = v - mean;
+        mean += a * d;
+        variance = (1 - a) * (variance + (a * d * d));
+        return z;
+    }
+
+    /// <summary>Gaussian upper tail of z on a log scale: 0 for z ≤ 0, 0.5 at a tail of 1e-5, 1 at 1e-10.</summary>
+    private static double LogTail(double z)
+    {
+        var tail = 0.5 * Erfc(z / Math.Sqrt(2.0));
+        return Math.Clamp(Math.Log(tail + 1e-10) / Math.Log(1e-10), 0.0, 1.0);
     }
 
     /// <summary>Complementary error function (Numerical Recipes erfcc, |error| &lt; 1.2e-7): cheap and allocation-free.</summary>

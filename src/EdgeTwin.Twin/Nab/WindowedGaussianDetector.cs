@@ -23,7 +23,7 @@ public sealed class WindowedGaussianDetector
         var score = 0.0;
         if (_count > 0)
         {
-            var z = Math.Abs(value - _mean) / _std;
+            var z = (value - _mean) / _std;
             score = 1.0 - (0.5 * Anomaly.StreamingAnomalyDetector.Erfc(z / Math.Sqrt(2.0)));
         }
 
