@@ -4,6 +4,7 @@ using EdgeTwin.Agent.Demo;
 using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Simulator.Faults;
@@ -126,7 +127,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName }),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName }),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

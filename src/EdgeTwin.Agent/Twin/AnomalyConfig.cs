@@ -1,0 +1,141 @@
+using System.Text.RegularExpressions;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Anomaly;
+
+namespace EdgeTwin.Agent.Twin;
+
+/// <summary>One <c>twin.anomaly.overrides</c> entry: a series-key glob (<c>*</c>, <c>?</c>) and the options for matching series.</summary>
+public sealed record AnomalyOverride(string Glob, AnomalyDetectorOptions Options)
+{
+    private readonly Regex _regex = new("^" + Regex.Escape(Glob).Replace("\\*", ".*", StringComparison.Ordinal).Replace("\\?", ".", StringComparison.Ordinal) + "$",
+        RegexOptions.CultureInvariant | RegexOptions.Singleline, TimeSpan.FromSeconds(1));
+
+    public bool Matches(string seriesKey) => _regex.IsMatch(seriesKey);
+}
+
+/// <summary>
+/// The <c>twin: anomaly:</c> section: <c>enabled</c>, <c>threshold</c>, <c>max_series</c>, any detector option by its key
+/// (<see cref="AnomalyDetectorOptions.Keys"/>) and <c>overrides: { "series-glob": { key: value, … } }</c>; the first matching
+/// glob wins. Read by the same code for <c>edgetwin check</c> and at start, so problems carry file, line and key.
+/// </summary>
+public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults, IReadOnlyList<AnomalyOverride> Overrides, int MaxSeries, int QuietSamplesToClose)
+{
+    public static AnomalyConfig Default { get; } = new(true, AnomalyDetectorOptions.Default, [], 65_536, 30);
+
+    /// <summary>Options for one series: the first matching override, else the defaults; counters are differenced.</summary>
+    public AnomalyDetectorOptions OptionsFor(SeriesDescriptor series)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var options = Defaults;
+        foreach (var o in Overrides)
+        {
+            if (o.Matches(series.Key))
+            {
+                options = o.Options;
+                break;
+            }
+        }
+
+        return series.Kind == MetricKind.Counter && !options.IsCounter ? options with { IsCounter = true } : options;
+    }
+
+    /// <summary>Reads the <c>twin</c> section (null: defaults); throws <see cref="ConfigException"/> with every problem.</summary>
+    public static AnomalyConfig From(ConfigMapping? twinSection)
+    {
+        if (twinSection is null)
+        {
+            return Default;
+        }
+
+        var diagnostics = new ConfigDiagnostics();
+        var result = ReadTwin(new ConfigReader(twinSection, diagnostics));
+        if (!diagnostics.IsEmpty)
+        {
+            throw new ConfigException(diagnostics.Sorted());
+        }
+
+        return result;
+    }
+
+    /// <summary>Reads the <c>twin</c> section; problems go to the reader's diagnostics. Keys other than <c>anomaly</c> belong to other twin models.</summary>
+    internal static AnomalyConfig ReadTwin(ConfigReader twin) =>
+        twin.Section("anomaly") is { } anomaly ? Read(anomaly) : Default;
+
+    internal static AnomalyConfig Read(ConfigReader section)
+    {
+        var enabled = section.Bool("enabled") ?? true;
+        var maxSeries = section.Int("max_series", min: 1, max: 1_000_000) ?? Default.MaxSeries;
+        var quiet = section.Int("quiet_samples", min: 1, max: 100_000) ?? Default.QuietSamplesToClose;
+        var defaults = ReadOptions(section, AnomalyDetectorOptions.Default);
+        var overrides = new List<AnomalyOverride>();
+        if (section.Section("overrides") is { } o)
+        {
+            foreach (var (glob, node) in o.Mapping.Entries)
+            {
+                if (ConfigReader.For(o.Node(glob), section.Diagnostics) is { } entry)
+                {
+                    overrides.Add(new AnomalyOverride(glob, ReadOptions(entry, defaults)));
+                    entry.ReportUnknownKeys();
+                }
+                else
+                {
+                    section.Diagnostics.Add(node, $"override '{glob}' must be a mapping of detector options");
+                }
+            }
+        }
+
+        section.ReportUnknownKeys();
+        return new AnomalyConfig(enabled, defaults, overrides, maxSeries, quiet);
+    }
+
+    private static AnomalyDetectorOptions ReadOptions(ConfigReader r, AnomalyDetectorOptions start)
+    {
+        var options = start;
+        foreach (var key in AnomalyDetectorOptions.Keys)
+        {
+            if (r.Node(key) is not { } node)
+            {
+                continue;
+            }
+
+            if (node is not ConfigScalar scalar)
+            {
+                r.Diagnostics.Add(node, $"'{key}' must be a scalar");
+                continue;
+            }
+
+            try
+            {
+                options = options.With(key, scalar.Value);
+            }
+            catch (FormatException e)
+            {
+                r.Diagnostics.Add(node, e.Message);
+            }
+        }
+
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            r.Diagnostics.Add(r.Mapping, e.Message);
+        }
+
+        return options;
+    }
+}
+
+/// <summary>Validates <c>twin.anomaly</c> for <c>edgetwin check</c> and the agent's start.</summary>
+public sealed class TwinAnomalySectionValidator : IConfigSectionValidator
+{
+    public string Section => "twin";
+
+    public void Validate(ConfigReader section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        AnomalyConfig.ReadTwin(section);
+    }
+}

@@ -1,0 +1,137 @@
+namespace EdgeTwin.Twin.Anomaly;
+
+/// <summary>
+/// The one configuration of <see cref="StreamingAnomalyDetector"/>. Defaults are the figures measured on NAB (README.md);
+/// the site config may override a few per series (threshold, counter handling, warm-up).
+/// </summary>
+public sealed record AnomalyDetectorOptions
+{
+    public static readonly AnomalyDetectorOptions Default = new();
+
+    /// <summary>Treat the input as a monotonically increasing counter and score its rate per second (wraps and resets are skipped).</summary>
+    public bool IsCounter { get; init; }
+
+    /// <summary>Samples learned before any score above zero is emitted.</summary>
+    public int WarmUpSamples { get; init; } = 150;
+
+    /// <summary>Smoothing factors of the level predictors (several time scales).</summary>
+    public double FastAlpha { get; init; } = 0.5;
+    public double MediumAlpha { get; init; } = 0.1;
+    public double SlowAlpha { get; init; } = 0.01;
+
+    /// <summary>Smoothing of the residual scale (mean absolute residual) of every predictor.</summary>
+    public double ScaleAlpha { get; init; } = 0.001;
+
+    /// <summary>z at which a residual's raw score reaches one half.</summary>
+    public double ResidualZHalf { get; init; } = 3.0;
+
+    /// <summary>Residual z (in mean absolute residuals) below which a residual scores 0.</summary>
+    public double ResidualZFloor { get; init; }
+
+    /// <summary>Residual z from which the residual's score is output directly, bypassing the likelihood stage (gross outliers); 0 turns it off.</summary>
+    public double OutlierZ { get; init; }
+
+    /// <summary>Value quantisation levels of the contextual component.</summary>
+    public int Levels { get; init; } = 12;
+
+    /// <summary>Forgetting per sample of the contextual counts (1/memory in samples).</summary>
+    public double ContextForgetting { get; init; } = 1.0 / 3000.0;
+
+    /// <summary>Weight of each component in the raw score (residual, transition context, time-of-day context, flat line).</summary>
+    public double ResidualWeight { get; init; } = 0.5;
+    public double TransitionWeight { get; init; } = 0.1;
+    public double TimeOfDayWeight { get; init; } = 0.5;
+    public double FlatLineWeight { get; init; } = 1.0;
+
+    /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
+    public int ShortWindow { get; init; } = 5;
+    public double LongAlpha { get; init; } = 1.0 / 8000.0;
+    public double MinLikelihoodStd { get; init; } = 0.01;
+
+    /// <summary>Weight of the likelihood of the single latest raw score (0: only the short average counts).</summary>
+    public double InstantWeight { get; init; }
+
+    /// <summary>Score at and above which the detector considers itself alarmed and suppresses repeats.</summary>
+    public double AlarmScore { get; init; } = 0.4;
+
+    /// <summary>Samples after an alarm during which scores are multiplied by <see cref="SuppressionFactor"/>.</summary>
+    public int SuppressionSamples { get; init; } = 100;
+    public double SuppressionFactor { get; init; }
+
+    /// <summary>Default threshold of the agent's anomaly events (score ≥ threshold opens an episode).</summary>
+    public double Threshold { get; init; } = 0.4;
+
+    /// <summary>The keys <see cref="With"/> accepts (site config <c>twin.anomaly</c> and <c>bench nab --set</c>).</summary>
+    public static IReadOnlyList<string> Keys { get; } =
+    [
+        "threshold", "counter", "warm_up", "fast_alpha", "medium_alpha", "slow_alpha", "scale_alpha", "residual_z_half", "residual_z_floor", "outlier_z", "levels",
+        "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "short_window",
+        "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
+    ];
+
+    /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
+    public AnomalyDetectorOptions With(string key, string value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        double D() => double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)
+            ? d
+            : throw new FormatException($"'{key}' must be a number, got '{value}'");
+        int I() => int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var i)
+            ? i
+            : throw new FormatException($"'{key}' must be an integer, got '{value}'");
+        bool B() => bool.TryParse(value, out var b) ? b : throw new FormatException($"'{key}' must be true or false, got '{value}'");
+        return key switch
+        {
+            "threshold" => this with { Threshold = D() },
+            "counter" => this with { IsCounter = B() },
+            "warm_up" => this with { WarmUpSamples = I() },
+            "fast_alpha" => this with { FastAlpha = D() },
+            "medium_alpha" => this with { MediumAlpha = D() },
+            "slow_alpha" => this with { SlowAlpha = D() },
+            "scale_alpha" => this with { ScaleAlpha = D() },
+            "residual_z_half" => this with { ResidualZHalf = D() },
+            "residual_z_floor" => this with { ResidualZFloor = D() },
+            "outlier_z" => this with { OutlierZ = D() },
+            "levels" => this with { Levels = I() },
+            "context_forgetting" => this with { ContextForgetting = D() },
+            "residual_weight" => this with { ResidualWeight = D() },
+            "transition_weight" => this with { TransitionWeight = D() },
+            "time_of_day_weight" => this with { TimeOfDayWeight = D() },
+            "flat_line_weight" => this with { FlatLineWeight = D() },
+            "short_window" => this with { ShortWindow = I() },
+            "long_alpha" => this with { LongAlpha = D() },
+            "min_likelihood_std" => this with { MinLikelihoodStd = D() },
+            "instant_weight" => this with { InstantWeight = D() },
+            "alarm_score" => this with { AlarmScore = D() },
+            "suppression_samples" => this with { SuppressionSamples = I() },
+            "suppression_factor" => this with { SuppressionFactor = D() },
+            _ => throw new FormatException($"unknown anomaly option '{key}' (known: {string.Join(", ", Keys)})"),
+        };
+    }
+
+    public void Validate()
+    {
+        static void Check(bool ok, string what)
+        {
+            if (!ok)
+            {
+                throw new ArgumentException($"anomaly detector option {what}");
+            }
+        }
+
+        Check(WarmUpSamples >= 0, "warm_up must be >= 0");
+        Check(FastAlpha is > 0 and <= 1 && MediumAlpha is > 0 and <= 1 && SlowAlpha is > 0 and <= 1 && ScaleAlpha is > 0 and <= 1, "alphas must be in (0, 1]");
+        Check(Levels is >= 2 and <= 64, "levels must be in 2..64");
+        Check(ShortWindow is >= 1 and <= 64, "short window must be in 1..64");
+        Check(LongAlpha is > 0 and < 1, "long alpha must be in (0, 1)");
+        Check(Threshold is > 0 and <= 1, "threshold must be in (0, 1]");
+        Check(AlarmScore is > 0 and <= 1, "alarm score must be in (0, 1]");
+        Check(ResidualWeight >= 0 && TransitionWeight >= 0 && TimeOfDayWeight >= 0 && FlatLineWeight >= 0
+            && ResidualWeight + TransitionWeight + TimeOfDayWeight > 0, "weights must be >= 0 and not all zero");
+        Check(ContextForgetting is > 0 and < 0.5, "context forgetting must be in (0, 0.5)");
+        Check(InstantWeight is >= 0 and <= 1, "instant weight must be in [0, 1]");
+        Check(ResidualZHalf > 0 && ResidualZFloor >= 0 && OutlierZ >= 0 && MinLikelihoodStd > 0, "residual z half and min likelihood std must be > 0");
+        Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
+    }
+}

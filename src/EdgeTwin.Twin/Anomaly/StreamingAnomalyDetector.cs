@@ -1,0 +1,291 @@
+namespace EdgeTwin.Twin.Anomaly;
+
+/// <summary>
+/// Streaming anomaly detector for one series: one sample in, a score in [0, 1] out, no look-ahead, fixed memory
+/// (allocated once in the constructor), no allocation per sample. Four raw components learned online from the series:
+/// <list type="bullet">
+/// <item>robust z of the residuals of level predictors at three time scales (spikes, level shifts, drift);</item>
+/// <item>surprise of the quantised value given the previous quantised value (shape/context changes);</item>
+/// <item>surprise of the quantised value given the hour of day (daily seasonality);</item>
+/// <item>a flat line where the series normally moves (stuck sensors).</item>
+/// </list>
+/// The raw score goes through an anomaly-likelihood stage (short average of raw scores against their long-run
+/// distribution, Gaussian tail, log scale) so that a series' usual noise level maps to low scores; after an alarm
+/// repeats are suppressed for a while, since one alarm per episode is what operators (and NAB) want.
+/// Not thread-safe: one instance per series, called from one thread.
+/// </summary>
+public sealed class StreamingAnomalyDetector
+{
+    private const int Hours = 24;
+    private const double Tiny = 1e-12;
+
+    private readonly AnomalyDetectorOptions _o;
+    private readonly int _levels;
+
+    // Contextual counts, scaled by a growing increment so that forgetting costs O(1) per sample.
+    private readonly float[] _transition;
+    private readonly float[] _transitionRow;
+    private readonly float[] _hourly;
+    private readonly float[] _hourlyRow;
+    private double _increment = 1.0;
+    private readonly double _growth;
+
+    private readonly double[] _shortRing;
+    private int _shortPos;
+    private int _shortCount;
+    private double _shortSum;
+
+    private long _n;
+    private bool _hasPrevious;
+    private double _previousRaw;
+    private long _previousTs;
+
+    private double _fastLevel, _mediumLevel, _slowLevel;
+    private double _fastScale, _mediumScale, _slowScale;
+    private double _min, _max;
+    private int _previousLevel;
+    private double _previousX;
+    private double _flatFraction;
+    private int _flatRun;
+    private double _likelihoodMean, _likelihoodVar;
+    private double _instantMean, _instantVar;
+    private long _likelihoodN;
+    private int _suppress;
+    private double _gross;
+
+    public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
+    {
+        _o = options ?? AnomalyDetectorOptions.Default;
+        _o.Validate();
+        _levels = _o.Levels;
+        _transition = new float[_levels * _levels];
+        _transitionRow = new float[_levels];
+        _hourly = new float[Hours * _levels];
+        _hourlyRow = new float[Hours];
+        _growth = 1.0 / (1.0 - _o.ContextForgetting);
+        _shortRing = new double[_o.ShortWindow];
+    }
+
+    public AnomalyDetectorOptions Options => _o;
+
+    /// <summary>Samples seen (after counter differencing).</summary>
+    public long Count => _n;
+
+    /// <summary>The last raw score (before the likelihood stage), for diagnostics.</summary>
+    public double LastRaw { get; private set; }
+
+    /// <summary>Approximate bytes held by this detector (bounded; independent of the series length).</summary>
+    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length);
+
+    /// <summary>Scores one sample. Non-finite values score 0 and are not learned.</summary>
+    public double Update(long timestampUnixMs, double value)
+    {
+        if (!double.IsFinite(value))
+        {
+            return 0.0;
+        }
+
+        var x = value;
+        if (_o.IsCounter)
+        {
+            if (!_hasPrevious || value < _previousRaw || timestampUnixMs <= _previousTs)
+            {
+                // First reading, a wrap or a reset: no rate yet. Resume from here.
+                _hasPrevious = true;
+                _previousRaw = value;
+                _previousTs = timestampUnixMs;
+                return 0.0;
+            }
+
+            x = (value - _previousRaw) * 1000.0 / (timestampUnixMs - _previousTs);
+            _previousRaw = value;
+            _previousTs = timestampUnixMs;
+        }
+
+        _n++;
+        if (_n == 1)
+        {
+            _fastLevel = _mediumLevel = _slowLevel = x;
+            _min = _max = x;
+            _previousX = x;
+            _previousLevel = 0;
+        }
+
+        var raw = RawScore(timestampUnixMs, x);
+        LastRaw = raw;
+        return Likelihood(raw);
+    }
+
+    private double RawScore(long ts, double x)
+    {
+        // Range for quantisation and scale floors: expanding, so a level shift widens it rather than saturating.
+        if (x < _min)
+        {
+            _min = x;
+        }
+
+        if (x > _max)
+        {
+            _max = x;
+        }
+
+        var range = _max - _min;
+        var floor = (1e-3 * range) + (1e-9 * Math.Abs(x)) + Tiny;
+
+        // 1. Residuals of level predictors at three time scales, each against its own mean absolute residual.
+        var warm = Math.Max(_o.ScaleAlpha, 1.0 / _n);
+        var z = Residual(x, ref _fastLevel, ref _fastScale, _o.FastAlpha, warm, floor);
+        z = Math.Max(z, Residual(x, ref _mediumLevel, ref _mediumScale, _o.MediumAlpha, warm, floor));
+        z = Math.Max(z, Residual(x, ref _slowLevel, ref _slowScale, _o.SlowAlpha, warm, floor));
+        // Sparse: ordinary noise (z below the floor) scores exactly 0, so a lone surprise stands out of the short average.
+        var excess = Math.Max(z - _o.ResidualZFloor, 0.0);
+        var residual = excess / (excess + _o.ResidualZHalf);
+
+        // 2 and 3. Quantised context: surprise of this level after the previous level, and at this hour of day.
+        var level = range <= Tiny ? 0 : Math.Clamp((int)((x - _min) / range * _levels), 0, _levels - 1);
+        var hour = (int)(((ts / 3_600_000L) % Hours + Hours) % Hours);
+        var transition = Surprise(_transition, _transitionRow, _previousLevel, level);
+        var hourly = Surprise(_hourly, _hourlyRow, hour, level);
+        Learn(_transition, _transitionRow, _previousLevel, level);
+        Learn(_hourly, _hourlyRow, hour, level);
+        _previousLevel = level;
+
+        // 4. Flat line: a run of identical values where identical values are normally rare.
+        var flat = Math.Abs(x - _previousX) <= floor * 1e-3;
+        _flatRun = flat ? _flatRun + 1 : 0;
+        var flatScore = 0.0;
+        if (_flatRun >= 5)
+        {
+            flatScore = Math.Clamp(1.0 - (_flatFraction / 0.1), 0.0, 1.0) * Math.Clamp((_flatRun - 5) / 10.0, 0.0, 1.0);
+        }
+
+        _flatFraction += Math.Max(_o.ContextForgetting, 1.0 / _n) * ((flat ? 1.0 : 0.0) - _flatFraction);
+        _previousX = x;
+
+        var weights = _o.ResidualWeight + _o.TransitionWeight + _o.TimeOfDayWeight;
+        var mixed = ((_o.ResidualWeight * residual) + (_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / weights;
+        // A gross outlier (z far beyond the series' usual residuals) scores its residual directly, bypassing the averaging.
+        _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
+
+        return Math.Max(mixed, _o.FlatLineWeight * flatScore);
+    }
+
+    private static double Residual(double x, ref double level, ref double scale, double alpha, double scaleAlpha, double floor)
+    {
+        var r = Math.Abs(x - level);
+        var z = r / Math.Max(scale, floor);
+        level += alpha * (x - level);
+        scale += scaleAlpha * (r - scale);
+        return z;
+    }
+
+    private double Surprise(float[] counts, float[] rows, int context, int level)
+    {
+        var rowEffective = rows[context] / _increment;
+        var p = ((counts[(context * _levels) + level] / _increment) + 0.05) / (rowEffective + (0.05 * _levels));
+        var surprise = Math.Clamp(-Math.Log(p) / Math.Log(20.0 * _levels), 0.0, 1.0);
+        return surprise * (rowEffective / (rowEffective + 10.0));
+    }
+
+    private void Learn(float[] counts, float[] rows, int context, int level)
+    {
+        counts[(context * _levels) + level] += (float)_increment;
+        rows[context] += (float)_increment;
+    }
+
+    private void Forget()
+    {
+        _increment *= _growth;
+        if (_increment > 1e20)
+        {
+            var s = (float)(1.0 / _increment);
+            Scale(_transition, s);
+            Scale(_transitionRow, s);
+            Scale(_hourly, s);
+            Scale(_hourlyRow, s);
+            _increment = 1.0;
+        }
+
+        static void Scale(float[] a, float s)
+        {
+            for (var i = 0; i < a.Length; i++)
+            {
+                a[i] *= s;
+            }
+        }
+    }
+
+    private double Likelihood(double raw)
+    {
+        Forget();
+
+        // Short moving average of raw scores.
+        if (_shortCount == _shortRing.Length)
+        {
+            _shortSum -= _shortRing[_shortPos];
+        }
+        else
+        {
+            _shortCount++;
+        }
+
+        _shortRing[_shortPos] = raw;
+        _shortSum += raw;
+        _shortPos = (_shortPos + 1) % _shortRing.Length;
+        var m = _shortSum / _shortCount;
+
+        // Compare with the long-run distribution of that average (and of the single raw score, so that a lone spike is not
+        // averaged away), learned before this sample is added.
+        var zl = Standardise(m, ref _likelihoodMean, ref _likelihoodVar);
+        var zi = Standardise(raw, ref _instantMean, ref _instantVar);
+        _likelihoodN++;
+
+        if (_n <= _o.WarmUpSamples)
+        {
+            return 0.0;
+        }
+
+        var score = Math.Max(Math.Max(LogTail(zl), _o.InstantWeight * LogTail(zi)), _gross);
+        if (_suppress > 0)
+        {
+            _suppress--;
+            return score * _o.SuppressionFactor;
+        }
+
+        if (score >= _o.AlarmScore)
+        {
+            _suppress = _o.SuppressionSamples;
+        }
+
+        return score;
+    }
+
+    private double Standardise(double v, ref double mean, ref double variance)
+    {
+        var std = Math.Max(Math.Sqrt(variance), _o.MinLikelihoodStd);
+        var z = _likelihoodN == 0 ? 0.0 : (v - mean) / std;
+        var a = Math.Max(_o.LongAlpha, 1.0 / (_likelihoodN + 1));
+        var d = v - mean;
+        mean += a * d;
+        variance = (1 - a) * (variance + (a * d * d));
+        return z;
+    }
+
+    /// <summary>Gaussian upper tail of z on a log scale: 0 for z ≤ 0, 0.5 at a tail of 1e-5, 1 at 1e-10.</summary>
+    private static double LogTail(double z)
+    {
+        var tail = 0.5 * Erfc(z / Math.Sqrt(2.0));
+        return Math.Clamp(Math.Log(tail + 1e-10) / Math.Log(1e-10), 0.0, 1.0);
+    }
+
+    /// <summary>Complementary error function (Numerical Recipes erfcc, |error| &lt; 1.2e-7): cheap and allocation-free.</summary>
+    internal static double Erfc(double x)
+    {
+        var z = Math.Abs(x);
+        var t = 1.0 / (1.0 + (0.5 * z));
+        var poly = -1.26551223 + (t * (1.00002368 + (t * (0.37409196 + (t * (0.09678418 + (t * (-0.18628806
+            + (t * (0.27886807 + (t * (-1.13520398 + (t * (1.48851587 + (t * (-0.82215223 + (t * 0.17087277)))))))))))))))));
+        var r = t * Math.Exp(-(z * z) + poly);
+        return x >= 0 ? r : 2.0 - r;
+    }
+}
