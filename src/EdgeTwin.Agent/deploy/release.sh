@@ -31,10 +31,30 @@ version="$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$repo/Directory.Build.
 [ -n "$version" ] || { echo "release.sh: no <Version> in $repo/Directory.Build.props" >&2; exit 1; }
 mkdir -p "$out"
 
-# What a release is made of; any change (committed or not) makes a new stamp.
-stamp="$(cd "$repo" && git ls-files -co --exclude-standard -- src device-profiles models Directory.Build.props \
-  Directory.Packages.props global.json ':!:**/bin/**' ':!:**/obj/**' | LC_ALL=C sort | xargs -d '\n' sha256sum 2>/dev/null \
-  | sha256sum | cut -c1-16)"
+# What a release is made of; any change (committed or not) makes a new stamp. Documentation and the deploy scripts
+# themselves do not change the binary.
+inputs() {
+  (cd "$repo" && git ls-files -co --exclude-standard -- src device-profiles models Directory.Build.props \
+    Directory.Packages.props global.json | grep -Ev '(^|/)(bin|obj)/|\.md$|^src/EdgeTwin\.Agent/deploy/[^/]*\.sh$' | LC_ALL=C sort)
+}
+stamp="$(cd "$repo" && inputs | xargs -d '\n' sha256sum | sha256sum | cut -c1-16)"
+
+# One release build at a time per output directory (parallel test classes, two CI jobs sharing a cache).
+exec 9>"$out/.lock"
+flock 9
+
+# Publish from a copy of the sources under OUTDIR, not the working tree: a test run building the tests in the same
+# tree at the same time (or an IDE) must not share obj/ with a RID-specific publish. The copy keeps its obj/ between
+# runs and file times are preserved, so a rebuild is incremental.
+tree="$out/.build-tree"
+sync_tree() {
+  mkdir -p "$tree"
+  find "$tree" -mindepth 1 \( -name bin -o -name obj \) -prune -o -type f -print0 | xargs -0 -r rm -f
+  (cd "$repo" && inputs | tar -cf - --no-recursion -T -) | tar -C "$tree" -xf -
+}
+synced=0
+# The copy has no .git: the commit goes in explicitly (`edgetwin --version` prints <Version>+<commit>).
+revision="$(cd "$repo" && git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 
 for rid in "${rids[@]}"; do
   case "$rid" in linux-x64|linux-arm64) ;; *) echo "release.sh: unsupported RID '$rid'" >&2; exit 64 ;; esac
@@ -49,16 +69,22 @@ for rid in "${rids[@]}"; do
   # Native libraries stay beside the binary (not extracted at start): no writable extraction directory is needed
   # under ProtectSystem=strict, and startup does not pay for the extraction.
   # IL3000 (Assembly.Location is empty in a single file) is reported, not fatal, until SnmpBenchCommand stops using it.
-  dotnet publish "$repo/src/EdgeTwin.Agent/EdgeTwin.Agent.csproj" -c Release -r "$rid" --self-contained \
+  [ "$synced" = 1 ] || { sync_tree; synced=1; }
+  dotnet publish "$tree/src/EdgeTwin.Agent/EdgeTwin.Agent.csproj" -c Release -r "$rid" --self-contained \
     -p:PublishSingleFile=true -p:WarningsNotAsErrors=IL3000 -p:IncludeNativeLibrariesForSelfExtract=false -p:DebugType=none \
-    -p:GenerateDocumentationFile=false -o "$stage" -nologo -v quiet
+    -p:GenerateDocumentationFile=false -p:EnableSourceLink=false -p:EnableSourceControlManagerQueries=false \
+    -p:SourceRevisionId="$revision" -o "$stage" -nologo -v quiet
   rm -f "$stage"/*.pdb "$stage"/*.dbg
   # ONNX Runtime's native library must sit beside the single file, for the right architecture.
   [ -f "$stage/libonnxruntime.so" ] || { echo "release.sh: libonnxruntime.so missing from the $rid publish" >&2; exit 1; }
   # Confluent.Kafka ships librdkafka builds for glibc, musl (alpine) and CentOS 8; a Debian gateway uses the first.
   rm -f "$stage"/alpine-librdkafka.so "$stage"/centos8-librdkafka.so "$stage"/centos7-librdkafka.so
   cp -r "$repo/device-profiles" "$stage/device-profiles"
-  if [ -d "$repo/models" ]; then cp -r "$repo/models" "$stage/models"; fi
+  # Models with their manifest, without the training scripts.
+  if [ -d "$repo/models" ]; then
+    cp -r "$repo/models" "$stage/models"
+    find "$stage/models" \( -name '*.py' -o -name '__pycache__' -o -name '*.ipynb' \) -prune -exec rm -rf {} +
+  fi
   cp "$repo/device-profiles/examples/small-dc-room.yaml" "$stage/edgetwin.example.yaml"
   cp "$repo/src/EdgeTwin.Agent/deploy/edgetwin.service" "$stage/edgetwin.service"
   printf '%s\n' "$version" > "$stage/VERSION"
