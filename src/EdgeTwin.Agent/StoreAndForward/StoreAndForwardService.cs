@@ -130,7 +130,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         if (uplinks.Mqtt is { } mqtt)
         {
             _outbox.RegisterUplink(mqtt.Name);
-            _mqtt = new MqttUplink(mqtt, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
+            _mqtt = new MqttUplink(mqtt with { Facts = Fleet.GatewayFactsSource.For(_config) }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
         }
 
         if (uplinks.Kafka is { } kafka)
