@@ -1,5 +1,6 @@
 using System.CommandLine;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.StoreAndForward;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -44,7 +45,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward(),
+                ConfigureServices = services => services.AddStoreAndForward().AddLineTwin(config),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });
