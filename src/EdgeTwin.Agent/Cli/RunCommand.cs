@@ -1,6 +1,7 @@
 using System.CommandLine;
 using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Models;
@@ -47,7 +48,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddAlerting(),
+                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddLineTwin(config).AddAlerting(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });

@@ -58,6 +58,7 @@ public sealed class LineSimulator
     private readonly long[] _completed;
     private readonly long[] _stopStart;
     private readonly long[] _stopEnd;
+    private readonly long[] _busyUntil; // ticks before this are already simulated in bulk (working mid-part, or down)
 
     public LineSimulator(LineSpec spec)
     {
@@ -102,6 +103,7 @@ public sealed class LineSimulator
         _completed = new long[_n];
         _stopStart = new long[_n];
         _stopEnd = new long[_n];
+        _busyUntil = new long[_n];
         Reset(1);
     }
 
@@ -139,6 +141,7 @@ public sealed class LineSimulator
             _stopStart[s] = long.MaxValue;
             _stopEnd[s] = long.MinValue;
             _completed[s] = 0;
+            _busyUntil[s] = 0;
         }
         Array.Clear(_stateTicks);
         Tick = 0;
@@ -148,6 +151,8 @@ public sealed class LineSimulator
     /// <summary>Keeps a station stopped (planned: it neither works nor fails) from tick start (inclusive) to end (exclusive), counted from the reset.</summary>
     public void ScheduleStop(int station, long startTick, long endTick)
     {
+        // Stretches already simulated in bulk could overlap the window: stops are set before the run.
+        if (Tick != 0) throw new InvalidOperationException("schedule stops right after Reset, before advancing");
         _stopStart[station] = startTick;
         _stopEnd[station] = endTick;
     }
@@ -157,10 +162,15 @@ public sealed class LineSimulator
     {
         long end = Tick + ticks;
         int nb = _level.Length;
+        // Stretches are counted in full when they start; the part past the previous run's end was taken
+        // back then (so that TicksIn is exact between runs) and is counted again now.
+        for (int s = 0; s < _n; s++)
+            if (_busyUntil[s] > Tick) _stateTicks[s * 5 + (int)_last[s]] += _busyUntil[s] - Tick;
         for (long t = Tick; t < end; t++)
         {
             for (int s = 0; s < _n; s++)
             {
+                if (t < _busyUntil[s]) continue; // inside a stretch already accounted for
                 var state = Step(s, t);
                 _stateTicks[s * 5 + (int)state]++;
                 if (observer is not null && state != _last[s]) observer.OnStateChange(t, s, state);
@@ -173,6 +183,8 @@ public sealed class LineSimulator
                 _taken[b] = 0;
             }
         }
+        for (int s = 0; s < _n; s++)
+            if (_busyUntil[s] > end) _stateTicks[s * 5 + (int)_last[s]] -= _busyUntil[s] - end;
         Tick = end;
     }
 
@@ -182,6 +194,7 @@ public sealed class LineSimulator
         if (_repairLeft[s] > 0)
         {
             _repairLeft[s]--;
+            SkipDown(s, t);
             return StationState.Down;
         }
         int i0 = _inStart[s], i1 = _inStart[s + 1];
@@ -203,6 +216,7 @@ public sealed class LineSimulator
         {
             _repairLeft[s] = _rng[s].Geometric0(_pRepair[s]);
             _ttf[s] = _rng[s].Geometric0(_pFail[s]);
+            SkipDown(s, t);
             return StationState.Down;
         }
         if (!repairTick) _ttf[s]--;
@@ -220,7 +234,32 @@ public sealed class LineSimulator
             _progress[s] = 0;
             _curTicks[s] = SampleTicks(s);
         }
+        else
+        {
+            // The next ticks up to the part's last one touch no buffer and can only end by a failure or a
+            // planned stop, so they are simulated at once (this is where a long cycle time costs nothing).
+            long m = Math.Min(_curTicks[s] - 1 - _progress[s], _ttf[s]);
+            if (_stopStart[s] > t) m = Math.Min(m, _stopStart[s] - t - 1);
+            if (m > 0)
+            {
+                _progress[s] += (int)m;
+                _ttf[s] -= m;
+                _stateTicks[s * 5 + (int)StationState.Working] += m;
+                _busyUntil[s] = t + 1 + m;
+            }
+        }
         return StationState.Working;
+    }
+
+    // A station down for repair stays down, untouched by the buffers, until repaired or a planned stop begins.
+    private void SkipDown(int s, long t)
+    {
+        long m = _repairLeft[s];
+        if (_stopStart[s] > t) m = Math.Min(m, _stopStart[s] - t - 1);
+        if (m <= 0) return;
+        _repairLeft[s] -= m;
+        _stateTicks[s * 5 + (int)StationState.Down] += m;
+        _busyUntil[s] = t + 1 + m;
     }
 
     private int SampleTicks(int s)
@@ -243,7 +282,7 @@ public sealed class LineSimulator
     public LineSnapshot Snapshot()
     {
         var down = new bool[_n];
-        for (int s = 0; s < _n; s++) down[s] = _repairLeft[s] > 0;
+        for (int s = 0; s < _n; s++) down[s] = _repairLeft[s] > 0 || (_busyUntil[s] > Tick && _last[s] == StationState.Down);
         return new LineSnapshot((int[])_level.Clone(), down);
     }
 

@@ -1,0 +1,212 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Line.Oee;
+using EdgeTwin.Twin.Line.Scenarios;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Twin.Line;
+
+/// <summary>
+/// The live line twin in the sample pipeline: machine state words, stack-light lamps and part counters
+/// (bound by device and metric from the <c>line:</c> section) feed per-machine and line OEE trackers and
+/// the active-period bottleneck detector; every <c>publishEvery</c> of sample time it publishes the
+/// twin state (OEE, losses, bottleneck, end-of-shift forecast with its interval) as a Prediction event.
+/// Trackers restart at each shift start of the calendar. Per sample: an array lookup and an O(1) update.
+/// </summary>
+public sealed partial class LineTwinStage : ISampleStage
+{
+    private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green }
+
+    private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
+    private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
+    private static readonly Counter<long> Publishes = Meter.CreateCounter<long>("edgetwin.line.publishes", description: "Line twin state messages published");
+
+    private readonly LineTwinConfig _config;
+    private readonly SeriesRegistry _registry;
+    private readonly IEventSink _events;
+    private readonly ILogger _logger;
+    private readonly long _publishEveryMs;
+    private readonly OeeTracker[] _oee;
+    private readonly OeeTracker _lineOee;
+    private readonly int _output;
+    private readonly int _constraint;
+    private readonly bool[,] _lamps;
+    private ActivePeriodBottleneck _bottleneck;
+    private (Signal Kind, int Station)[] _binding = new (Signal, int)[64];
+    private bool[] _bound = new bool[64];
+    private long _lastPublishMs;
+    private DateTime _shiftStart = DateTime.MinValue;
+    private readonly Dictionary<(string Device, string Metric), (Signal, int)> _wanted = new();
+
+    public LineTwinStage(LineTwinConfig config, SeriesRegistry registry, IEventSink events, ILogger<LineTwinStage> logger, TimeSpan? publishEvery = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        _config = config;
+        _registry = registry ?? throw new ArgumentNullException(nameof(registry));
+        _events = events ?? throw new ArgumentNullException(nameof(events));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _publishEveryMs = (long)(publishEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
+        var st = config.Spec.Stations;
+        _oee = st.Select(s => new OeeTracker(s.CycleTimeSeconds, config.MicroStop.TotalSeconds)).ToArray();
+        _constraint = Enumerable.Range(0, st.Count).MaxBy(i => st[i].CycleTimeSeconds);
+        _output = config.Spec.StationIndex(config.OutputStation!);
+        _lineOee = new OeeTracker(st[_constraint].CycleTimeSeconds, config.MicroStop.TotalSeconds);
+        _lamps = new bool[st.Count, 3];
+        _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
+        for (int i = 0; i < config.Stations.Count; i++)
+        {
+            var s = config.Stations[i];
+            if (s.State is { } sr) _wanted[(sr.Device, sr.Metric)] = (Signal.State, i);
+            if (s.Good is { } g) _wanted[(g.Device, g.Metric)] = (Signal.Good, i);
+            if (s.Reject is { } r) _wanted[(r.Device, r.Metric)] = (Signal.Reject, i);
+            // Stack-light lamps: any metric of the lamp's device with the lamp role (profile generic-stack-light, metric "lamp").
+            if (s.StackLight?.Red is { } red) _wanted[(red, "lamp")] = (Signal.Red, i);
+            if (s.StackLight?.Amber is { } amber) _wanted[(amber, "lamp")] = (Signal.Amber, i);
+            if (s.StackLight?.Green is { } green) _wanted[(green, "lamp")] = (Signal.Green, i);
+        }
+    }
+
+    public string Name => "line-twin";
+
+    public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+    {
+        long last = 0;
+        foreach (var s in samples.Span)
+        {
+            if (!s.IsGood) continue; // missing/bad readings: the trackers' staleness handles the gap
+            var (kind, station) = Bind(s.Series);
+            if (kind == Signal.None) continue;
+            if (_lastPublishMs == 0) _lastPublishMs = s.TimestampUnixMs; // first publish one period after the first reading
+            RollShift(s.TimestampUnixMs);
+            Apply(kind, station, s);
+            last = Math.Max(last, s.TimestampUnixMs);
+        }
+        if (last > 0 && last - _lastPublishMs >= _publishEveryMs)
+        {
+            _lastPublishMs = last;
+            return PublishAsync(last, cancellationToken);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private (Signal, int) Bind(SeriesId id)
+    {
+        int i = id.Value;
+        if (i < 0) return (Signal.None, 0);
+        if (i >= _bound.Length)
+        {
+            int n = Math.Max(i + 1, _bound.Length * 2);
+            Array.Resize(ref _bound, n);
+            Array.Resize(ref _binding, n);
+        }
+        if (!_bound[i])
+        {
+            var d = _registry[id];
+            _binding[i] = _wanted.TryGetValue((d.DeviceId, d.Metric), out var b) ? b : (Signal.None, 0);
+            _bound[i] = true;
+        }
+        return _binding[i];
+    }
+
+    private void Apply(Signal kind, int station, Sample s)
+    {
+        long ms = s.TimestampUnixMs;
+        switch (kind)
+        {
+            case Signal.State:
+                var map = _config.Stations[station].State!.StateMap;
+                var state = map is not null && map.TryGetValue((long)s.Value, out var m) ? m : MachineState.Unknown;
+                SetState(station, ms, state);
+                break;
+            case Signal.Red or Signal.Amber or Signal.Green:
+                _lamps[station, kind - Signal.Red] = s.Value != 0;
+                SetState(station, ms, StackLight.Classify(_lamps[station, 0], _lamps[station, 1], _lamps[station, 2]));
+                break;
+            case Signal.Good:
+                _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
+                if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
+                break;
+            case Signal.Reject:
+                _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
+                if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
+                break;
+        }
+    }
+
+    private void SetState(int station, long ms, MachineState state)
+    {
+        StateChanges.Add(1);
+        _oee[station].OnState(ms, state);
+        if (station == _constraint) _lineOee.OnState(ms, state);
+        _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
+    }
+
+    private void RollShift(long ms)
+    {
+        var local = DateTimeOffset.FromUnixTimeMilliseconds(ms).ToLocalTime().DateTime;
+        var start = _config.ShiftStart(local);
+        if (start == _shiftStart) return;
+        bool first = _shiftStart == DateTime.MinValue;
+        _shiftStart = start;
+        if (first) return;
+        foreach (var t in _oee) t.StartPeriod(ms);
+        _lineOee.StartPeriod(ms);
+        _bottleneck = new ActivePeriodBottleneck(_config.Spec.Stations.Select(s => s.Id).ToArray());
+        LogShift(_logger, _config.Id, start);
+    }
+
+    /// <summary>The twin state now: OEE per machine and line, bottleneck, forecast.</summary>
+    public IReadOnlyDictionary<string, string> State(long nowMs, int replications = 30)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var a = new Dictionary<string, string>(StringComparer.Ordinal) { ["line"] = _config.Id };
+        for (int i = 0; i < _oee.Length; i++)
+        {
+            var r = _oee[i].Report(nowMs);
+            string id = _config.Spec.Stations[i].Id;
+            a[$"oee.{id}"] = r.Oee.ToString("R", inv);
+            a[$"availability.{id}"] = r.Availability.ToString("R", inv);
+            a[$"performance.{id}"] = r.Effectiveness.ToString("R", inv);
+            a[$"quality.{id}"] = r.QualityRate.ToString("R", inv);
+            a[$"state.{id}"] = MachineStates.Name(_oee[i].State);
+        }
+        var line = _lineOee.Report(nowMs);
+        a["oee.line"] = line.Oee.ToString("R", inv);
+        a["loss.breakdowns_s"] = line.Losses.Breakdowns.ToString("R", inv);
+        a["loss.setups_s"] = line.Losses.Setups.ToString("R", inv);
+        a["loss.waiting_s"] = line.Losses.Waiting.ToString("R", inv);
+        a["loss.micro_stops_s"] = line.Losses.MicroStops.ToString("R", inv);
+        a["loss.speed_s"] = line.Losses.SpeedLoss.ToString("R", inv);
+        a["loss.rejects_s"] = line.Losses.Rejects.ToString("R", inv);
+        a["good"] = line.GoodQuantity.ToString(inv);
+        a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
+        if (_shiftStart != DateTime.MinValue)
+        {
+            var local = DateTimeOffset.FromUnixTimeMilliseconds(nowMs).ToLocalTime().DateTime;
+            double elapsed = Math.Clamp((local - _shiftStart).TotalSeconds, 0, _config.ShiftLength.TotalSeconds);
+            var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
+            // Buffer levels are not measured: the forecast starts from half-full buffers.
+            var levels = _config.Spec.Buffers.Select(b => b.Capacity / 2).ToArray();
+            var f = new LineScenarios(_config.Spec, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications }
+                .ForecastEndOfShift(new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down)));
+            a["forecast.end_of_shift"] = f.Mean.Mean.ToString("R", inv);
+            a["forecast.p5"] = f.Prediction.Low.ToString("R", inv);
+            a["forecast.p95"] = f.Prediction.High.ToString("R", inv);
+        }
+        return a;
+    }
+
+    private async ValueTask PublishAsync(long nowMs, CancellationToken ct)
+    {
+        var attrs = State(nowMs);
+        Publishes.Add(1);
+        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "line/" + _config.Id, DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Info,
+            $"line {_config.Id}: OEE {attrs["oee.line"]}, bottleneck {attrs["bottleneck"]}", attrs), ct).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]
+    private static partial void LogShift(ILogger logger, string line, DateTime start);
+}

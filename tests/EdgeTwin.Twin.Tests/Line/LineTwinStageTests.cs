@@ -1,0 +1,69 @@
+using System.Globalization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Twin.Tests.Line;
+
+public sealed class LineTwinStageTests
+{
+    private sealed class Sink : IEventSink
+    {
+        public List<EdgeEvent> Events { get; } = [];
+
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+        {
+            Events.Add(edgeEvent);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private static LineTwinConfig Config()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var p = Path.Combine(dir.FullName, "src", "EdgeTwin.Twin", "Line", "examples", "line1.yaml");
+            if (!File.Exists(p)) continue;
+            var d = new ConfigDiagnostics();
+            var c = LineTwinConfig.Parse(File.ReadAllText(p), p, d);
+            Assert.Empty(d.Items);
+            return c!;
+        }
+        throw new FileNotFoundException("line1.yaml");
+    }
+
+    [Fact]
+    public async Task Samples_become_oee_bottleneck_and_forecast_in_a_twin_state_event()
+    {
+        var registry = new SeriesRegistry();
+        var state = registry.GetOrAdd(new SeriesDescriptor("plc-m1", "machine_state", "1", MetricKind.State));
+        var good = registry.GetOrAdd(new SeriesDescriptor("plc-m1", "good_parts", "1", MetricKind.Counter));
+        var green = registry.GetOrAdd(new SeriesDescriptor("m3-green", "lamp", "1", MetricKind.State));
+        var other = registry.GetOrAdd(new SeriesDescriptor("pdu-1", "current", "A"));
+        var sink = new Sink();
+        var stage = new LineTwinStage(Config(), registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
+        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        Sample[] batch1 =
+        [
+            new(state, t0, 1), new(good, t0, 100), new(green, t0, 1), new(other, t0, 12.5),
+            new(state, t0 + 30_000, 4),       // faulted for 30 s: a micro-stop
+            new(state, t0 + 40_000, 1, SampleQuality.DeviceError), // bad reading: ignored
+        ];
+        await stage.ProcessAsync(batch1, CancellationToken.None);
+        Assert.Empty(sink.Events);
+        await stage.ProcessAsync(new Sample[] { new(state, t0 + 60_000, 1), new(good, t0 + 60_000, 101) }, CancellationToken.None);
+        var e = Assert.Single(sink.Events);
+        Assert.Equal(EdgeEventKind.Prediction, e.Kind);
+        Assert.Equal("line/line1", e.Source);
+        var a = e.Attributes!;
+        double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
+        Assert.Equal(1.0, D("availability.S1"), 9);  // the 30 s stop is a micro-stop, inside APT
+        Assert.Equal(0.5, D("oee.S1"), 9);           // 1 part × 30 s ideal in 60 s
+        Assert.Equal("running", a["state.S3"]);
+        Assert.Equal("unknown", a["state.S2"]);
+        Assert.True(D("forecast.p5") <= D("forecast.end_of_shift") && D("forecast.end_of_shift") <= D("forecast.p95"));
+        Assert.True(D("forecast.end_of_shift") > 100);
+    }
+}
