@@ -40,7 +40,12 @@ internal sealed class AgentConfigFile
     {
         var file = parse.GetValue(Config)!;
         var dir = parse.GetValue(ProfilesDir);
-        var result = SiteConfigLoader.Load(file.ToString(), new SiteConfigLoadOptions { ProfilesDir = dir?.FullName });
+        var result = SiteConfigLoader.Load(file.ToString(), new SiteConfigLoadOptions
+        {
+            ProfilesDir = dir?.FullName,
+            // Every command validates the owned sections too, so `run` refuses at start what `check` would report.
+            SectionValidators = ConfigSectionValidators.Discover(typeof(AgentConfigFile).Assembly),
+        });
         if (result.IsValid)
         {
             return result.Config;

@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using EdgeTwin.Agent.Demo;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
+using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Simulator.Faults;
 using EdgeTwin.Simulator.Physics;
@@ -125,7 +127,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels(),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName }),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

@@ -1,7 +1,9 @@
 using System.CommandLine;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
+using EdgeTwin.Agent.Twin.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -45,7 +47,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels(),
+                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddAlerting(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });

@@ -14,8 +14,8 @@ namespace EdgeTwin.Agent.StoreAndForward;
 /// <summary>Settings of the store-and-forward part that the site config does not carry.</summary>
 public sealed record StoreAndForwardOptions
 {
-    /// <summary>The summary window (count, min, max, mean, last, stddev per series).</summary>
-    public TimeSpan SummaryWindow { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Overrides <c>outbox.summary_window</c> (count, min, max, mean, last, stddev per series).</summary>
+    public TimeSpan? SummaryWindow { get; init; }
 
     /// <summary>How often finished windows are closed and pending raw points sent.</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
@@ -98,6 +98,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         var stateDirectory = Path.GetDirectoryName(path) ?? ".";
         var uplinks = _options.Uplinks ?? UplinksConfig.From(_config, stateDirectory);
         var identity = new Outbox.Summaries.UplinkIdentity(_config.Site.GatewayId, _config.Site.Id);
+        var summaryWindow = _options.SummaryWindow ?? _config.Outbox.SummaryWindow;
 
         Directory.CreateDirectory(stateDirectory);
         _outbox = await LiteDbOutbox.OpenAsync(
@@ -107,14 +108,14 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
                 DiskBudgetBytes = (long)_config.Outbox.DiskBudgetMb * 1024 * 1024,
                 MaxAge = _config.Outbox.MaxAge,
                 Identity = identity,
-                CondenseWindow = _options.SummaryWindow,
+                CondenseWindow = summaryWindow,
             },
             _loggers.CreateLogger<LiteDbOutbox>(),
             _meters,
             _time,
             cancellationToken).ConfigureAwait(false);
 
-        var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = _options.SummaryWindow }, RawPolicyOf);
+        var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow }, RawPolicyOf);
         _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>());
 
         // An uplink removed from the config would otherwise hold every entry back forever.
@@ -129,7 +130,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         if (uplinks.Mqtt is { } mqtt)
         {
             _outbox.RegisterUplink(mqtt.Name);
-            _mqtt = new MqttUplink(mqtt, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
+            _mqtt = new MqttUplink(mqtt with { Facts = Fleet.GatewayFactsSource.For(_config) }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
         }
 
         if (uplinks.Kafka is { } kafka)

@@ -3,7 +3,11 @@
 # libraries (ONNX Runtime, SQLite-free) beside it, the device profiles, the models (when present), an example config
 # and the systemd unit, plus SHA256SUMS over the tarballs.
 #
-#   src/EdgeTwin.Agent/deploy/release.sh [-o OUTDIR] [RID...]      (default RIDs: linux-x64 linux-arm64)
+#   src/EdgeTwin.Agent/deploy/release.sh [-o OUTDIR] [-s] [RID...]      (default RIDs: linux-x64 linux-arm64)
+#
+# -s (if stale): skip a RID whose tarball in OUTDIR was built from the same sources (SOURCE_STAMP-<rid>: a hash of the
+#    tracked and untracked files under src/, device-profiles/, models/ and the build props); the tests use this to
+#    build each RID once and share it across test classes and runs.
 #
 # The version comes from one place, <Version> in Directory.Build.props; `edgetwin --version` prints it.
 # RIDs are published one after another on purpose (a small build machine; each publish is CPU-bound).
@@ -11,10 +15,12 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 out="$repo/artifacts/release"
-while getopts "o:" opt; do
+if_stale=0
+while getopts "o:s" opt; do
   case "$opt" in
     o) out="$(mkdir -p "$OPTARG" && cd "$OPTARG" && pwd)" ;;
-    *) echo "usage: $0 [-o OUTDIR] [RID...]" >&2; exit 64 ;;
+    s) if_stale=1 ;;
+    *) echo "usage: $0 [-o OUTDIR] [-s] [RID...]" >&2; exit 64 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -25,27 +31,69 @@ version="$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$repo/Directory.Build.
 [ -n "$version" ] || { echo "release.sh: no <Version> in $repo/Directory.Build.props" >&2; exit 1; }
 mkdir -p "$out"
 
+# What a release is made of; any change (committed or not) makes a new stamp. Documentation and the deploy scripts
+# themselves do not change the binary.
+inputs() {
+  (cd "$repo" && git ls-files -co --exclude-standard -- src device-profiles models Directory.Build.props \
+    Directory.Packages.props global.json | grep -Ev '(^|/)(bin|obj)/|\.md$|^src/EdgeTwin\.Agent/deploy/[^/]*\.sh$' | LC_ALL=C sort)
+}
+stamp="$(cd "$repo" && inputs | xargs -d '\n' sha256sum | sha256sum | cut -c1-16)"
+
+# One release build at a time per output directory (parallel test classes, two CI jobs sharing a cache).
+exec 9>"$out/.lock"
+flock 9
+
+# Publish from a copy of the sources under OUTDIR, not the working tree: a test run building the tests in the same
+# tree at the same time (or an IDE) must not share obj/ with a RID-specific publish. The copy keeps its obj/ between
+# runs and file times are preserved, so a rebuild is incremental.
+tree="$out/.build-tree"
+sync_tree() {
+  mkdir -p "$tree"
+  find "$tree" -mindepth 1 \( -name bin -o -name obj \) -prune -o -type f -print0 | xargs -0 -r rm -f
+  (cd "$repo" && inputs | tar -cf - --no-recursion -T -) | tar -C "$tree" -xf -
+}
+synced=0
+# The copy has no .git: the commit goes in explicitly (`edgetwin --version` prints <Version>+<commit>).
+revision="$(cd "$repo" && git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+
 for rid in "${rids[@]}"; do
   case "$rid" in linux-x64|linux-arm64) ;; *) echo "release.sh: unsupported RID '$rid'" >&2; exit 64 ;; esac
   name="edgetwin-$version-$rid"
   stage="$out/$name"
+  if [ "$if_stale" = 1 ] && [ -s "$out/$name.tar.gz" ] && [ "$(cat "$out/SOURCE_STAMP-$rid" 2>/dev/null)" = "$stamp" ]; then
+    echo "release.sh: $name.tar.gz is up to date (stamp $stamp)" >&2
+    continue
+  fi
   rm -rf "$stage" "$out/$name.tar.gz"
   echo "release.sh: publishing $name" >&2
   # Native libraries stay beside the binary (not extracted at start): no writable extraction directory is needed
   # under ProtectSystem=strict, and startup does not pay for the extraction.
   # IL3000 (Assembly.Location is empty in a single file) is reported, not fatal, until SnmpBenchCommand stops using it.
-  dotnet publish "$repo/src/EdgeTwin.Agent/EdgeTwin.Agent.csproj" -c Release -r "$rid" --self-contained \
+  [ "$synced" = 1 ] || { sync_tree; synced=1; }
+  dotnet publish "$tree/src/EdgeTwin.Agent/EdgeTwin.Agent.csproj" -c Release -r "$rid" --self-contained \
     -p:PublishSingleFile=true -p:WarningsNotAsErrors=IL3000 -p:IncludeNativeLibrariesForSelfExtract=false -p:DebugType=none \
-    -p:GenerateDocumentationFile=false -o "$stage" -nologo -v quiet
+    -p:GenerateDocumentationFile=false -p:EnableSourceLink=false -p:EnableSourceControlManagerQueries=false \
+    -p:SourceRevisionId="$revision" -o "$stage" -nologo -v quiet
   rm -f "$stage"/*.pdb "$stage"/*.dbg
+  # ONNX Runtime's native library must sit beside the single file, for the right architecture.
+  [ -f "$stage/libonnxruntime.so" ] || { echo "release.sh: libonnxruntime.so missing from the $rid publish" >&2; exit 1; }
+  # Confluent.Kafka ships librdkafka builds for glibc, musl (alpine) and CentOS 8; a Debian gateway uses the first.
+  rm -f "$stage"/alpine-librdkafka.so "$stage"/centos8-librdkafka.so "$stage"/centos7-librdkafka.so
   cp -r "$repo/device-profiles" "$stage/device-profiles"
-  if [ -d "$repo/models" ]; then cp -r "$repo/models" "$stage/models"; fi
+  # Models with their manifest, without the training scripts.
+  if [ -d "$repo/models" ]; then
+    cp -r "$repo/models" "$stage/models"
+    find "$stage/models" \( -name '*.py' -o -name '__pycache__' -o -name '*.ipynb' \) -prune -exec rm -rf {} +
+  fi
   cp "$repo/device-profiles/examples/small-dc-room.yaml" "$stage/edgetwin.example.yaml"
   cp "$repo/src/EdgeTwin.Agent/deploy/edgetwin.service" "$stage/edgetwin.service"
   printf '%s\n' "$version" > "$stage/VERSION"
+  # The agent reads models/ beside the binary by default; ship an empty one when the repository has no models yet.
+  mkdir -p "$stage/models"
   # Reproducible-ish archive: fixed owner and sorted names.
   tar -C "$out" --sort=name --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"
   rm -rf "$stage"
+  printf '%s\n' "$stamp" > "$out/SOURCE_STAMP-$rid"
 done
 
 (cd "$out" && sha256sum edgetwin-"$version"-*.tar.gz > SHA256SUMS)

@@ -6,6 +6,9 @@ namespace EdgeTwin.Core.Config;
 /// <param name="MaxAge">Entries older than this are dropped (summaries) even if not acknowledged.</param>
 public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxAge)
 {
-    /// <summary>Defaults: <c>/var/lib/edgetwin/outbox.db</c>, 512 MiB, 7 days.</summary>
+    /// <summary>Defaults: <c>/var/lib/edgetwin/outbox.db</c>, 512 MiB, 7 days, 60 s summaries.</summary>
     public static OutboxSettings Default { get; } = new("/var/lib/edgetwin/outbox.db", 512, TimeSpan.FromDays(7));
+
+    /// <summary><c>summary_window</c>: the window of the per-series summaries (count, min, max, mean, last, stddev).</summary>
+    public TimeSpan SummaryWindow { get; init; } = TimeSpan.FromSeconds(60);
 }

@@ -35,6 +35,12 @@ public sealed record SiteConfig(
     /// <summary>The <c>models:</c> section as written (owned by the twin code), or null when absent.</summary>
     public ConfigMapping? Models { get; init; }
 
+    /// <summary>
+    /// Every raw top-level section owned by another component (<c>uplinks</c>, <c>alerts</c>, <c>models</c> and each
+    /// section an <see cref="IConfigSectionValidator"/> claims, e.g. <c>twin</c>, <c>line</c>), by key.
+    /// </summary>
+    public IReadOnlyDictionary<string, ConfigMapping> Sections { get; init; } = new Dictionary<string, ConfigMapping>(StringComparer.Ordinal);
+
     /// <summary>Full path of the file this config was loaded from, or null when built in code.</summary>
     public string? SourcePath { get; init; }
 

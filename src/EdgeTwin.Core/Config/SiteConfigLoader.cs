@@ -174,12 +174,19 @@ public static class SiteConfigLoader
             var profiles = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
             var devices = ReadDevices(r.Sequence("devices", required: true), catalog, credentials, profiles);
             var outbox = ReadOutbox(r.Section("outbox"));
-            var uplinks = Raw(r, "uplinks");
-            var alerts = Raw(r, "alerts");
-            var models = Raw(r, "models");
+            var sections = new Dictionary<string, ConfigMapping>(StringComparer.Ordinal);
+            foreach (var name in OwnedSections.Concat(options.SectionValidators.Select(v => v.Section)).Distinct(StringComparer.Ordinal))
+            {
+                // Reading the section marks it known; a section whose owner is not in this binary is still reported unknown.
+                if (Raw(r, name) is { } mapping)
+                {
+                    sections[name] = mapping;
+                }
+            }
+
             foreach (var validator in options.SectionValidators)
             {
-                if (r.Mapping[validator.Section] is ConfigMapping section)
+                if (sections.TryGetValue(validator.Section, out var section))
                 {
                     validator.Validate(new ConfigReader(section, Diagnostics));
                 }
@@ -197,9 +204,10 @@ public static class SiteConfigLoader
             {
                 ProfilesDir = r.Mapping["profiles_dir"] is ConfigScalar { IsNull: false } pd ? pd.Value : null,
                 Profiles = profiles,
-                Uplinks = uplinks,
-                Alerts = alerts,
-                Models = models,
+                Uplinks = sections.GetValueOrDefault("uplinks"),
+                Alerts = sections.GetValueOrDefault("alerts"),
+                Models = sections.GetValueOrDefault("models"),
+                Sections = sections,
             };
         }
 
@@ -231,6 +239,9 @@ public static class SiteConfigLoader
         }
 
         private static ConfigMapping? Raw(ConfigReader r, string key) => r.Section(key)?.Mapping;
+
+        /// <summary>Sections owned by other components, kept raw with their positions for their validators and readers.</summary>
+        private static readonly string[] OwnedSections = ["uplinks", "alerts", "models"];
 
         // ---------------------------------------------------------------- credentials
 
@@ -848,8 +859,9 @@ public static class SiteConfigLoader
             var path = r.String("path") ?? d.Path;
             var budget = r.Int("disk_budget_mb", min: 1, max: 1_048_576) ?? d.DiskBudgetMb;
             var maxAge = r.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? d.MaxAge;
+            var window = r.Duration("summary_window", min: TimeSpan.FromSeconds(1)) ?? d.SummaryWindow;
             r.ReportUnknownKeys();
-            return new OutboxSettings(path, budget, maxAge);
+            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window };
         }
 
         internal static bool Fits(AddressScheme scheme, DeviceProtocol protocol) => protocol switch

@@ -70,10 +70,15 @@ public static class SiteConfigWriter
         e.Pair("path", config.Outbox.Path);
         e.Pair("disk_budget_mb", config.Outbox.DiskBudgetMb);
         e.Pair("max_age", Durations.Format(config.Outbox.MaxAge));
+        e.Pair("summary_window", Durations.Format(config.Outbox.SummaryWindow));
         e.MapEnd();
         WriteRaw(e, "uplinks", config.Uplinks);
         WriteRaw(e, "alerts", config.Alerts);
         WriteRaw(e, "models", config.Models);
+        foreach (var (name, section) in config.Sections.Where(s => s.Key is not ("uplinks" or "alerts" or "models")).OrderBy(s => s.Key, StringComparer.Ordinal))
+        {
+            WriteRaw(e, name, section);
+        }
         e.MapEnd();
         e.End();
     }

@@ -46,6 +46,9 @@ public sealed class SimCoolingUnit
 
     public double SupplySetpointC { get; set; }
 
+    /// <summary>A fan speed set from outside (a BMS or an optimiser's set point) that replaces the unit's own fan control; null: own control.</summary>
+    public double? FanSpeedOverride { get; set; }
+
     /// <summary>True supply air temperature.</summary>
     public double SupplyC { get; private set; }
 
@@ -90,15 +93,25 @@ public sealed class SimCoolingUnit
             return;
         }
 
-        var error = warmestServedInletC - Spec.InletTargetC;
-        var unclamped = (Kp * error) + _integral;
-        // Anti-windup: integrate only while the output is not pinned against the way the error pushes.
-        if (!((unclamped >= 1 && error > 0) || (unclamped <= Spec.MinFanSpeed && error < 0)))
+        if (FanSpeedOverride is { } forced)
         {
-            _integral = Math.Clamp(_integral + (Ki * error * dtSeconds), Spec.MinFanSpeed, 1);
+            // Bumpless: the integrator follows the forced speed so releasing the override does not jump.
+            FanSpeed = Math.Clamp(forced, Spec.MinFanSpeed, 1);
+            _integral = FanSpeed;
+        }
+        else
+        {
+            var error = warmestServedInletC - Spec.InletTargetC;
+            var unclamped = (Kp * error) + _integral;
+            // Anti-windup: integrate only while the output is not pinned against the way the error pushes.
+            if (!((unclamped >= 1 && error > 0) || (unclamped <= Spec.MinFanSpeed && error < 0)))
+            {
+                _integral = Math.Clamp(_integral + (Ki * error * dtSeconds), Spec.MinFanSpeed, 1);
+            }
+
+            FanSpeed = Math.Clamp((Kp * error) + _integral, Spec.MinFanSpeed, 1);
         }
 
-        FanSpeed = Math.Clamp((Kp * error) + _integral, Spec.MinFanSpeed, 1);
         AirflowKgPerS = MaxAirflowKgPerS * FanSpeed;
         FanPowerKw = Spec.FanRatedKw * FanSpeed * FanSpeed * FanSpeed;
         var capacityKw = Spec.CapacityKw * Math.Sqrt(FanSpeed);

@@ -4,14 +4,14 @@ using EdgeTwin.Uplink.Payloads;
 namespace EdgeTwin.Uplink.Mqtt;
 
 /// <summary>The JSON envelope on <c>edgetwin/{site}/{gateway}/{kind}</c>; birth and will on the <c>status</c> kind, retained.</summary>
-internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate topics) : IMqttEncoder
+internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate topics, Func<GatewayFacts>? facts = null) : IMqttEncoder
 {
     private string StatusTopic => topics.Format("status", identity.Gateway);
 
     public MqttOutgoing BeginSession() => new(StatusTopic, JsonEnvelope.Status(identity, online: false, time: null), Retain: true, IsJson: true);
 
     public IReadOnlyList<MqttOutgoing> Birth(DateTimeOffset now) =>
-        [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now), Retain: true, IsJson: true)];
+        [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke()), Retain: true, IsJson: true)];
 
     public void Encode(OutboxEntry entry, bool historical, List<MqttOutgoing> output) =>
         output.Add(new(topics.Format(entry.Record.Kind, entry.Record.DeviceId), JsonEnvelope.Encode(identity, entry, historical), Retain: false, IsJson: true));

@@ -28,9 +28,9 @@ public sealed class MqttUplink
         var identity = options.Identity;
         IMqttEncoder encoder = options.Encoding switch
         {
-            MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity)),
+            MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity), options.Facts),
             MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
-                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq"))),
+                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts),
             _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
         };
         var transport = new MqttTransport(options, encoder, time, logger);

@@ -84,6 +84,9 @@ public sealed record MqttUplinkOptions
 
     public DeliveryOptions Delivery { get; init; } = new();
 
+    /// <summary>Read at every birth (models may have been hot-reloaded since the last one); null = no facts announced.</summary>
+    public Func<GatewayFacts>? Facts { get; init; }
+
     internal UplinkIdentity Identity => new(Site, Gateway);
 
     internal int EffectivePort => Port != 0 ? Port : Tls.Enabled ? 8883 : 1883;

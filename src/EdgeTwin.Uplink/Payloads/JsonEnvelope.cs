@@ -55,8 +55,11 @@ public static class JsonEnvelope
         writer.Flush();
     }
 
-    /// <summary>The birth (<c>online</c>, with time) or will (<c>offline</c>, no time: it is fixed at connect) on the status topic.</summary>
-    public static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time)
+    /// <summary>
+    /// The birth (<c>online</c>, with time and the gateway's <paramref name="facts"/>) or will (<c>offline</c>, no time:
+    /// it is fixed at connect) on the status topic.
+    /// </summary>
+    public static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time, GatewayFacts? facts = null)
     {
         var buffer = new ArrayBufferWriter<byte>(128);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
@@ -69,6 +72,26 @@ public static class JsonEnvelope
             if (time is { } t)
             {
                 writer.WriteString("time"u8, FormatTime(t.ToUnixTimeMilliseconds()));
+            }
+
+            if (facts is not null)
+            {
+                // Additive field: schema version unchanged.
+                writer.WriteStartObject("facts"u8);
+                writer.WriteString("version"u8, facts.Version);
+                writer.WriteString("arch"u8, facts.Architecture);
+                writer.WriteString("config_sha256"u8, facts.ConfigSha256);
+                writer.WriteStartArray("models"u8);
+                foreach (var model in facts.Models)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("name"u8, model.Name);
+                    writer.WriteString("version"u8, model.Version);
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
             }
 
             writer.WriteEndObject();

@@ -31,15 +31,18 @@ internal sealed class SparkplugEncoder : IMqttEncoder
 {
     public const string Namespace = "spBv1.0";
     public const string SequenceMetric = "edgetwin/seq";
+    public const string FactsPrefix = "edgetwin/facts/";
     private readonly string _group;
     private readonly string _node;
     private readonly BdSeqStore _bdSeqStore;
+    private readonly Func<GatewayFacts>? _facts;
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private long _bdSeq = -1;
     private ulong _seq;
 
-    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore)
+    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null)
     {
+        _facts = facts;
         _group = group;
         _node = node;
         _bdSeqStore = bdSeqStore;
@@ -68,8 +71,23 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         birth.Metrics.Add(bd);
         birth.Metrics.Add(new Payload.Types.Metric { Name = "Node Control/Rebirth", Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
         birth.Metrics.Add(new Payload.Types.Metric { Name = "edgetwin/schema", Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
+        if (_facts?.Invoke() is { } facts)
+        {
+            // Fleet facts as String metrics (Sparkplug "Properties/…" style names under edgetwin/).
+            AddString(birth, ms, FactsPrefix + "version", facts.Version);
+            AddString(birth, ms, FactsPrefix + "arch", facts.Architecture);
+            AddString(birth, ms, FactsPrefix + "config_sha256", facts.ConfigSha256);
+            foreach (var model in facts.Models)
+            {
+                AddString(birth, ms, $"{FactsPrefix}models/{model.Name}/version", model.Version);
+            }
+        }
+
         return [new MqttOutgoing(NodeTopic("NBIRTH"), birth.ToByteArray(), Retain: false, IsJson: false)];
     }
+
+    private static void AddString(Payload payload, ulong ms, string name, string value) =>
+        payload.Metrics.Add(new Payload.Types.Metric { Name = name, Timestamp = ms, Datatype = SparkplugDataType.String, StringValue = value });
 
     public void Encode(OutboxEntry entry, bool historical, List<MqttOutgoing> output)
     {

@@ -27,6 +27,7 @@ public class OutboxAppendBenchmarks : IDisposable
     private OutboxRecord[] _rawBatch = [];
     private OutboxFeeder _rawFeeder = null!;
     private OutboxFeeder _summaryFeeder = null!;
+    private OutboxFeeder _staggeredFeeder = null!;
     private Sample[] _rawSamples = [];
     private Sample[] _summarySamples = [];
     private SeriesRegistry _registry = null!;
@@ -64,6 +65,17 @@ public class OutboxAppendBenchmarks : IDisposable
         var summarizerRaw = new SeriesSummarizer(_registry, identity, new SummaryOptions { MaxRawPointsPerRecord = 100 }, d => d.Metric == "current" ? new RawPolicy(0) : null);
         _rawFeeder = new OutboxFeeder(_outbox, summarizerRaw, _registry, identity);
         _summaryFeeder = new OutboxFeeder(_outbox, new SeriesSummarizer(_registry, identity), _registry, identity);
+
+        // Series i starts i points into its record, so from here on every poll-sized write completes one raw record:
+        // the case where an append (and its fsync) per write would cap the rate.
+        _staggeredFeeder = new OutboxFeeder(_outbox, new SeriesSummarizer(_registry, identity, new SummaryOptions { MaxRawPointsPerRecord = 100 }, d => d.Metric == "current" ? new RawPolicy(0) : null), _registry, identity);
+        for (var i = 1; i < Series; i++)
+        {
+            var warm = Enumerable.Range(0, i).Select(k => new Sample(raw[i], _time - ((i - k) * 1000L), 5 + (k % 13))).ToArray();
+            await _staggeredFeeder.WriteAsync(warm, CancellationToken.None);
+        }
+
+        await _staggeredFeeder.DrainAsync(CancellationToken.None);
         _rawSamples = new Sample[SamplesPerFeed];
         _summarySamples = new Sample[SamplesPerFeed];
         for (var i = 0; i < SamplesPerFeed; i++)
@@ -98,6 +110,24 @@ public class OutboxAppendBenchmarks : IDisposable
         _samplesPerInvocation = SamplesPerFeed;
         Stamp(_rawSamples, 100);
         await _rawFeeder.WriteAsync(_rawSamples, CancellationToken.None);
+        await _rawFeeder.DrainAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// The same 10,000 raw samples as 100 poll-sized writes of 100 samples (one per series) then a wait until durable;
+    /// each write completes one raw record. The group commit turns 100 would-be appends into a few.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = SamplesPerFeed)]
+    public async Task FeedRawSeriesInPollSizedWrites()
+    {
+        _samplesPerInvocation = SamplesPerFeed;
+        Stamp(_rawSamples, 100);
+        for (var offset = 0; offset < SamplesPerFeed; offset += Series)
+        {
+            await _staggeredFeeder.WriteAsync(_rawSamples.AsMemory(offset, Series), CancellationToken.None);
+        }
+
+        await _staggeredFeeder.DrainAsync(CancellationToken.None);
     }
 
     /// <summary>10,000 samples of 100 summarised series, each invocation a new 60 s window: 100 summaries per append.</summary>
@@ -107,6 +137,7 @@ public class OutboxAppendBenchmarks : IDisposable
         _samplesPerInvocation = SamplesPerFeed;
         Stamp(_summarySamples, 60_000 / (SamplesPerFeed / Series));
         await _summaryFeeder.WriteAsync(_summarySamples, CancellationToken.None);
+        await _summaryFeeder.DrainAsync(CancellationToken.None);
     }
 
     [GlobalCleanup]
@@ -125,6 +156,7 @@ public class OutboxAppendBenchmarks : IDisposable
     {
         _rawFeeder?.Dispose();
         _summaryFeeder?.Dispose();
+        _staggeredFeeder?.Dispose();
         GC.SuppressFinalize(this);
     }
 

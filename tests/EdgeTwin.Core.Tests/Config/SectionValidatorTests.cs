@@ -49,4 +49,53 @@ public sealed class SectionValidatorTests
         var found = ConfigSectionValidators.Discover(typeof(SectionValidatorTests).Assembly);
         Assert.Contains(found, v => v is TestUplinksValidator);
     }
+
+    /// <summary>An owner of a section the core does not know (<c>line:</c>).</summary>
+    private sealed class LineValidator : IConfigSectionValidator
+    {
+        public string Section => "line";
+
+        public void Validate(ConfigReader section)
+        {
+            section.Int("stations", required: true, min: 1);
+            section.ReportUnknownKeys();
+        }
+    }
+
+    [Fact]
+    public void A_section_claimed_by_a_validator_is_known_validated_and_kept_raw()
+    {
+        const string yaml = """
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            line: { stations: 0 }
+            """;
+        var withOwner = SiteConfigLoader.Parse(yaml, "site.yaml", new SiteConfigLoadOptions { SectionValidators = [new LineValidator()] });
+        Assert.Equal(["site.yaml:3:19: line.stations: must be at least 1, got 0"], withOwner.Problems.Select(p => p.ToString()));
+
+        var ok = SiteConfigLoader.Parse(yaml.Replace("stations: 0", "stations: 3", StringComparison.Ordinal), "site.yaml", new SiteConfigLoadOptions { SectionValidators = [new LineValidator()] });
+        Assert.True(ok.IsValid, string.Join("\n", ok.Problems));
+        Assert.Equal("3", ((ConfigScalar)ok.Config!.Sections["line"]["stations"]!).Value);
+
+        // Without its owner in the binary the key is a typo as far as anyone can tell.
+        var orphan = SiteConfigLoader.Parse(yaml, "site.yaml");
+        Assert.Contains(orphan.Problems, p => p.ToString().Contains("unknown key 'line'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Summary_window_is_read_from_the_outbox_section_and_written_back()
+    {
+        const string yaml = """
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            outbox: { path: /tmp/o.db, summary_window: 15s }
+            """;
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml");
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(TimeSpan.FromSeconds(15), result.Config!.Outbox.SummaryWindow);
+        Assert.Contains("summary_window: 15s", SiteConfigWriter.ToYaml(result.Config), StringComparison.Ordinal);
+
+        var bad = SiteConfigLoader.Parse(yaml.Replace("15s", "0s", StringComparison.Ordinal), "site.yaml");
+        Assert.Contains(bad.Problems, p => p.ToString().Contains("outbox.summary_window", StringComparison.Ordinal));
+    }
 }

@@ -104,6 +104,50 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Equal(0, security.ExitCode);
     }
 
+    [Fact]
+    public async Task Buses_groups_and_udev_rules_follow_the_device_addresses_by_default()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var rules = Path.Combine(dir.Path, "60-edgetwin.rules");
+        var play = Path.Combine(dir.Path, "render.yml");
+        await File.WriteAllTextAsync(play, $$$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{{AnsibleDir}}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - ansible.builtin.template:
+                    src: {{{AnsibleDir}}}/roles/edgetwin/templates/60-edgetwin.rules.j2
+                    dest: {{{rules}}}
+                    mode: "0644"
+                - ansible.builtin.debug:
+                    msg: "buses={{ edgetwin_buses | join(',') }} groups={{ edgetwin_buses | map('extract', edgetwin_bus_groups) | join(',') }}"
+            """, Ct);
+        // Devices as in the example inventory plus a Modbus RTU line; SNMP and CPU need no bus.
+        var extra = """
+            {"edgetwin_devices": [
+              {"id": "ups1", "profile": "ietf-ups-mib", "address": "udp:192.0.2.50:161"},
+              {"id": "env", "profile": "bosch-bme280", "address": "i2c:1:0x76"},
+              {"id": "leak", "profile": "generic-leak-detector", "address": "gpio:17"},
+              {"id": "meter", "profile": "eastron-sdm630", "address": "rtu:/dev/ttyUSB0"},
+              {"id": "cpu", "profile": "linux-cpu-temperature", "address": "cpu"}]}
+            """;
+        var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path);
+        output.WriteLine(result.All);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("buses=gpio,i2c,serial groups=gpio,i2c,dialout", result.StdOut, StringComparison.Ordinal);
+        var text = await File.ReadAllTextAsync(rules, Ct);
+        Assert.Contains("KERNEL==\"gpiochip*\", GROUP=\"gpio\"", text, StringComparison.Ordinal);
+        Assert.Contains("KERNEL==\"i2c-[0-9]*\", GROUP=\"i2c\"", text, StringComparison.Ordinal);
+        Assert.Contains("GROUP=\"dialout\"", text, StringComparison.Ordinal);
+
+        // A site with network devices only gets no bus groups and no device rules at all.
+        var none = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", """{"edgetwin_devices": [{"id": "u", "profile": "ietf-ups-mib", "address": "udp:192.0.2.50:161"}]}""", play], Timeout, Ct, dir.Path);
+        Assert.Equal(0, none.ExitCode);
+        Assert.Contains("buses= groups=", none.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("SUBSYSTEM", await File.ReadAllTextAsync(rules, Ct), StringComparison.Ordinal);
+    }
+
     [GeneratedRegex("Passed with production profile: 0 failure")]
     private static partial Regex PassedLine();
 }

@@ -2,30 +2,22 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 
 namespace EdgeTwin.IntegrationTests.Deployment;
 
 /// <summary>
-/// Checks the tarballs made by src/EdgeTwin.Agent/deploy/release.sh (in $EDGETWIN_RELEASE_DIR, default
-/// artifacts/release): SHA256SUMS matches, the layout is complete, and the host-architecture binary prints the version
-/// stamped in Directory.Build.props and accepts the example config. Publishing takes minutes, so this suite does not
-/// build the release itself; it skips with a printed reason when there is none.
+/// The tarballs made by src/EdgeTwin.Agent/deploy/release.sh for linux-x64 and linux-arm64 (built once per run into the
+/// test cache, or reused when the sources did not change; see <see cref="DeployCache"/>): SHA256SUMS matches, the
+/// layout is complete, binary and ONNX Runtime are built for the tarball's architecture, and the host-architecture
+/// binary prints the version stamped in Directory.Build.props and accepts the example config.
 /// </summary>
-public sealed partial class ReleaseTarballTests(ITestOutputHelper output)
+public sealed class ReleaseTarballTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string ReleaseDir =>
-        Environment.GetEnvironmentVariable("EDGETWIN_RELEASE_DIR") is { Length: > 0 } d ? d : Path.Combine(Tool.RepoRoot(), "artifacts", "release");
-
-    private static string StampedVersion()
-    {
-        var props = File.ReadAllText(Path.Combine(Tool.RepoRoot(), "Directory.Build.props"));
-        return VersionElement().Match(props).Groups[1].Value;
-    }
+    private static string StampedVersion() => DeployCache.StampedVersion();
 
     private static string HostRid() => RuntimeInformation.OSArchitecture switch
     {
@@ -34,39 +26,34 @@ public sealed partial class ReleaseTarballTests(ITestOutputHelper output)
         var other => throw new PlatformNotSupportedException($"no EdgeTwin release for {other}"),
     };
 
-    private static string Tarball(string rid)
-    {
-        var path = Path.Combine(ReleaseDir, $"edgetwin-{StampedVersion()}-{rid}.tar.gz");
-        if (!File.Exists(path))
-        {
-            var reason = $"no release tarball {path}; run src/EdgeTwin.Agent/deploy/release.sh {rid} first";
-            Console.WriteLine($"SKIP: {reason}");
-            Assert.Skip(reason);
-        }
+    private Task<string> TarballAsync(string rid) => DeployCache.ReleaseAsync(rid, output.WriteLine, Ct);
 
-        return path;
-    }
-
-    [Fact]
-    public async Task Sha256sums_match_every_tarball()
+    [Theory]
+    [InlineData("linux-x64")]
+    [InlineData("linux-arm64")]
+    public async Task Sha256sums_match_every_tarball(string rid)
     {
-        var tarball = Tarball(HostRid());
-        var sums = await File.ReadAllLinesAsync(Path.Combine(ReleaseDir, "SHA256SUMS"), Ct);
+        var tarball = await TarballAsync(rid);
+        var releaseDir = Path.GetDirectoryName(tarball)!;
+        var sums = await File.ReadAllLinesAsync(Path.Combine(releaseDir, "SHA256SUMS"), Ct);
         Assert.Contains(sums, l => l.EndsWith("  " + Path.GetFileName(tarball), StringComparison.Ordinal));
         foreach (var line in sums.Where(l => l.Length > 0))
         {
             var parts = line.Split("  ", 2);
-            await using var stream = File.OpenRead(Path.Combine(ReleaseDir, parts[1]));
+            await using var stream = File.OpenRead(Path.Combine(releaseDir, parts[1]));
             var actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, Ct));
             Assert.Equal(parts[0], actual);
         }
     }
 
-    [Fact]
-    public async Task Tarball_holds_binary_profiles_example_config_and_unit()
+    [Theory]
+    [InlineData("linux-x64", 62)] // EM_X86_64
+    [InlineData("linux-arm64", 183)] // EM_AARCH64
+    public async Task Tarball_holds_binary_onnx_runtime_profiles_models_example_config_and_unit(string rid, int elfMachine)
     {
-        var tarball = Tarball(HostRid());
+        var tarball = await TarballAsync(rid);
         var names = new List<string>();
+        var machines = new Dictionary<string, int>(StringComparer.Ordinal);
         await using (var file = File.OpenRead(tarball))
         await using (var gz = new GZipStream(file, CompressionMode.Decompress))
         await using (var tar = new TarReader(gz))
@@ -74,23 +61,40 @@ public sealed partial class ReleaseTarballTests(ITestOutputHelper output)
             while (await tar.GetNextEntryAsync(cancellationToken: Ct) is { } entry)
             {
                 names.Add(entry.Name.TrimEnd('/'));
+                if (entry.DataStream is { } data && (entry.Name.EndsWith("/edgetwin", StringComparison.Ordinal) || entry.Name.EndsWith(".so", StringComparison.Ordinal)))
+                {
+                    var header = new byte[20];
+                    await data.ReadExactlyAsync(header, Ct);
+                    Assert.True(header.AsSpan(0, 4).SequenceEqual("\u007fELF"u8), $"{entry.Name} is not an ELF file");
+                    machines[entry.Name] = BitConverter.ToUInt16(header, 18);
+                }
             }
         }
 
-        var top = $"edgetwin-{StampedVersion()}-{HostRid()}";
+        var top = $"edgetwin-{StampedVersion()}-{rid}";
         Assert.All(names, n => Assert.StartsWith(top, n, StringComparison.Ordinal));
-        foreach (var required in new[] { "edgetwin", "edgetwin.service", "edgetwin.example.yaml", "VERSION", "device-profiles/apc-smart-ups.yaml", "libonnxruntime.so" })
+        foreach (var required in new[] { "edgetwin", "edgetwin.service", "edgetwin.example.yaml", "VERSION", "device-profiles/apc-smart-ups.yaml", "libonnxruntime.so", "models" })
         {
             Assert.Contains($"{top}/{required}", names);
         }
 
-        Assert.DoesNotContain(names, n => n.EndsWith(".pdb", StringComparison.Ordinal));
+        if (File.Exists(Path.Combine(Tool.RepoRoot(), "models", "manifest.json")))
+        {
+            Assert.Contains($"{top}/models/manifest.json", names);
+        }
+
+        // Single file + native libraries beside it, every one built for the tarball's architecture.
+        Assert.Equal(elfMachine, machines[$"{top}/edgetwin"]);
+        Assert.Equal(elfMachine, machines[$"{top}/libonnxruntime.so"]);
+        Assert.All(machines, m => Assert.True(m.Value == elfMachine, $"{m.Key} is for ELF machine {m.Value}, not {elfMachine}"));
+        Assert.DoesNotContain(names, n => n.EndsWith(".pdb", StringComparison.Ordinal) || n.EndsWith(".dll", StringComparison.Ordinal));
+        Assert.DoesNotContain(names, n => n.EndsWith(".py", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task Host_binary_prints_the_stamped_version_and_accepts_the_example_config()
     {
-        var tarball = Tarball(HostRid());
+        var tarball = await TarballAsync(HostRid());
         var tar = Tool.Find("tar") ?? throw new FileNotFoundException("tar");
         using var dir = new TempDir();
         var unpack = await Tool.RunAsync(tar, ["-xzf", tarball, "-C", dir.Path, "--strip-components=1"], Timeout, Ct);
@@ -102,8 +106,9 @@ public sealed partial class ReleaseTarballTests(ITestOutputHelper output)
         Assert.Equal(0, version.ExitCode);
         Assert.StartsWith(StampedVersion(), version.StdOut.Trim(), StringComparison.Ordinal);
 
-        // The example config names a secret file beside it (secrets/ops-auth), as on a gateway's /etc/edgetwin.
-        var examples = Path.Combine(Tool.RepoRoot(), "device-profiles", "examples");
+        // The example config names a secret file beside it (secrets/ops-auth), as on a gateway's /etc/edgetwin; the
+        // tarball carries it with the examples under device-profiles/.
+        var examples = Path.Combine(dir.Path, "device-profiles", "examples");
         Directory.CreateDirectory(Path.Combine(dir.Path, "secrets"));
         File.Copy(Path.Combine(examples, "secrets", "ops-auth"), Path.Combine(dir.Path, "secrets", "ops-auth"));
         var check = await Tool.RunAsync(
@@ -116,6 +121,4 @@ public sealed partial class ReleaseTarballTests(ITestOutputHelper output)
         Assert.Equal(0, check.ExitCode);
     }
 
-    [GeneratedRegex("<Version>([^<]+)</Version>")]
-    private static partial Regex VersionElement();
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Mqtt;
+using EdgeTwin.Uplink.Payloads;
 using EdgeTwin.Uplink.Tests.Support;
 using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
 
@@ -77,6 +78,32 @@ public sealed class MqttUplinkTests
 
         await sub.WaitUntilAsync(m => Data(m).Select(e => e.Seq).Distinct().Count() == 51, Long, "50 live messages");
         Assert.All(Data(sub.Messages).Where(e => e.Seq > 1), e => Assert.False(e.Historical));
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Fact]
+    public async Task Retained_birth_on_the_broker_carries_the_fleet_facts()
+    {
+        await using var broker = await Mosquitto.StartAsync();
+        await using var outbox = new TestOutbox();
+        var facts = new GatewayFacts("9.8.7", "arm64", "feedbeef", [new ModelFact("rack-ae", "4")]);
+        var uplink = new MqttUplink(Options(broker.Port) with { Facts = () => facts }, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await outbox.AppendAsync([Record("probe", 0)], CancellationToken.None);
+        await WaitForPositionAsync(() => uplink.Position, 1, Long);
+
+        // A subscriber that comes later still gets the retained birth, facts included.
+        await using var sub = await TestSubscriber.StartAsync(broker.Port, "edgetwin/site1/gw1/status");
+        await sub.WaitUntilAsync(m => m.Count > 0, Long, "the retained birth");
+        var birth = JsonDocument.Parse(sub.Messages[0].Payload).RootElement;
+        Assert.Equal("online", birth.GetProperty("state").GetString());
+        var f = birth.GetProperty("facts");
+        Assert.Equal("9.8.7", f.GetProperty("version").GetString());
+        Assert.Equal("arm64", f.GetProperty("arch").GetString());
+        Assert.Equal("feedbeef", f.GetProperty("config_sha256").GetString());
+        Assert.Equal("4", f.GetProperty("models")[0].GetProperty("version").GetString());
         await cts.CancelAsync();
         await run;
     }

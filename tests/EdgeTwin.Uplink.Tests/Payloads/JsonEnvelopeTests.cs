@@ -52,6 +52,18 @@ public sealed class JsonEnvelopeTests
             Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000))));
     }
 
+    [Fact]
+    public void Birth_carries_the_fleet_facts_and_the_will_does_not()
+    {
+        var facts = new GatewayFacts("0.1.0", "arm64", new string('a', 64), [new ModelFact("rul-fan", "2026.11.30-1"), new ModelFact("rack-ae", "3")]);
+        Assert.Equal(
+            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\"," +
+            "\"facts\":{\"version\":\"0.1.0\",\"arch\":\"arm64\",\"config_sha256\":\"" + new string('a', 64) + "\"," +
+            "\"models\":[{\"name\":\"rul-fan\",\"version\":\"2026.11.30-1\"},{\"name\":\"rack-ae\",\"version\":\"3\"}]}}",
+            Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000), facts)));
+        Assert.DoesNotContain("facts", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, false, null)), StringComparison.Ordinal);
+    }
+
     [Property(MaxTest = 200)]
     public Property Any_device_sequence_and_body_round_trip(NonNegativeInt seq, string? device, NormalFloat value, bool historical, long time)
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Mqtt;
+using EdgeTwin.Uplink.Payloads;
 using EdgeTwin.Uplink.Sparkplug;
 using EdgeTwin.Uplink.Sparkplug.Proto;
 using EdgeTwin.Uplink.Tests.Support;
@@ -19,6 +20,29 @@ public sealed class SparkplugEncoderTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private SparkplugEncoder Encoder() => new("site1", "gw1", new BdSeqStore(StateFile));
+
+    [Fact]
+    public async Task Nbirth_carries_the_fleet_facts_read_at_each_birth()
+    {
+        var models = new List<ModelFact> { new("rul-fan", "1") };
+        var enc = new SparkplugEncoder("site1", "gw1", new BdSeqStore(StateFile), () => new GatewayFacts("0.1.0", "x64", "0123abcd", models.ToList()));
+        enc.BeginSession();
+        var first = Payload.Parser.ParseFrom(enc.Birth(DateTimeOffset.FromUnixTimeMilliseconds(5000)).Single().Payload);
+        string Metric(Payload p, string name) => p.Metrics.Single(m => m.Name == name).StringValue;
+        Assert.Equal("0.1.0", Metric(first, "edgetwin/facts/version"));
+        Assert.Equal("x64", Metric(first, "edgetwin/facts/arch"));
+        Assert.Equal("0123abcd", Metric(first, "edgetwin/facts/config_sha256"));
+        Assert.Equal("1", Metric(first, "edgetwin/facts/models/rul-fan/version"));
+        Assert.All(first.Metrics.Where(m => m.Name.StartsWith("edgetwin/facts/", StringComparison.Ordinal)), m => Assert.Equal(12u, m.Datatype));
+
+        // A model hot-reloaded between connections shows in the next NBIRTH.
+        models[0] = new("rul-fan", "2");
+        enc.BeginSession();
+        var second = Payload.Parser.ParseFrom(enc.Birth(DateTimeOffset.FromUnixTimeMilliseconds(6000)).Single().Payload);
+        Assert.Equal("2", Metric(second, "edgetwin/facts/models/rul-fan/version"));
+        var text = await Protoc.DecodeSparkplugAsync(enc.Birth(DateTimeOffset.FromUnixTimeMilliseconds(7000)).Single().Payload);
+        Assert.Contains("string_value: \"0123abcd\"", text, StringComparison.Ordinal);
+    }
 
     private static OutboxEntry Entry(long seq, string device, string body, long time = 1_795_000_000_123, OutboxKind kind = OutboxKind.Summary) =>
         new(seq, new OutboxRecord(kind, device, time, Encoding.UTF8.GetBytes(body)));

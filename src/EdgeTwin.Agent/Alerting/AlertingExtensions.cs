@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Alerting;
+using EdgeTwin.Alerting.Control;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Alerting;
+
+/// <summary>What the host may override of the <c>alerts:</c> section (the demo and tests keep state in a temp directory).</summary>
+public sealed record AlertingAgentOptions
+{
+    /// <summary>Overrides <c>alerts.state_directory</c> (default: the outbox's directory).</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>Overrides the whole section (tests).</summary>
+    public AlertsConfig? Config { get; init; }
+
+    /// <summary>Extra sinks built in code (tests, benchmarks).</summary>
+    public IReadOnlyList<(IAlertSink Sink, SinkConfig Config)> ExtraSinks { get; init; } = [];
+
+    /// <summary>Opens GPIO controllers (tests hand in a simulated chip).</summary>
+    public Func<string, System.Device.Gpio.GpioController>? OpenGpio { get; init; }
+}
+
+public static class AlertingExtensions
+{
+    /// <summary>
+    /// Adds local alerting behind the pipeline: a sample stage and an event stage feeding the rules, the sinks, the
+    /// connectivity monitor and the control socket <c>alerts.sock</c> for <c>edgetwin alerts …</c>. Alert events go to the
+    /// event hub, so with <see cref="StoreAndForwardExtensions.AddStoreAndForward"/> they reach the outbox and the centre.
+    /// The stage drops the oldest batch when full: alerting must see the newest values, and a stalled alerting never
+    /// holds back polling or the outbox.
+    /// </summary>
+    public static IServiceCollection AddAlerting(this IServiceCollection services, AlertingAgentOptions? options = null)
+    {
+        services.AddSingleton(options ?? new AlertingAgentOptions());
+        services.AddSingleton<AlertingHostedService>();
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<AlertingHostedService>());
+        services.AddSingleton<AlertingStage>();
+        services.AddSingleton(new SampleStageRegistration(sp => sp.GetRequiredService<AlertingStage>(), new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
+        services.AddSingleton(new EventStageRegistration(sp => sp.GetRequiredService<AlertingStage>(), 1024));
+        return services;
+    }
+
+    /// <summary>Where <c>alerts.db</c> and <c>alerts.sock</c> live: <c>alerts.state_directory</c>, else the outbox's directory.</summary>
+    public static string StateDirectory(SiteConfig config, AlertsConfig alerts, string? outboxPathOverride = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(alerts);
+        return alerts.StateDirectory ?? Path.GetDirectoryName(Path.GetFullPath(outboxPathOverride ?? config.Outbox.Path)) ?? ".";
+    }
+
+    /// <summary>The control socket's path for a config (what <c>edgetwin alerts</c> connects to).</summary>
+    public static string ControlSocketPath(SiteConfig config, AlertsConfig alerts, string? stateDirectory = null) =>
+        alerts.ControlSocket ?? Path.Combine(stateDirectory ?? StateDirectory(config, alerts), "alerts.sock");
+}
+
+/// <summary>Feeds samples and events to the alerting (the pipeline runs it on its own task behind its own queue).</summary>
+public sealed class AlertingStage(AlertingHostedService host) : ISampleStage, IEventStage
+{
+    public string Name => "alerting";
+
+    public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+    {
+        host.Service?.Process(samples.Span, Stopwatch.GetTimestamp());
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask HandleAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+    {
+        host.Service?.Handle(edgeEvent);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// Owns the alerting for the agent's lifetime. It opens the store before the pipeline starts (so restored alerts drive the
+/// relay at once) and stops after every hosted service has stopped (the last batches are evaluated first); then the
+/// outputs go to their failsafe levels.
+/// </summary>
+public sealed partial class AlertingHostedService(
+    SiteConfig config,
+    AlertingAgentOptions options,
+    AgentRuntime runtime,
+    TimeProvider time,
+    ILoggerFactory loggers,
+    IMeterFactory meters,
+    IServiceProvider services) : IHostedLifecycleService, IAsyncDisposable
+{
+    private readonly ILogger _logger = loggers.CreateLogger<AlertingHostedService>();
+    private AlertControlServer? _control;
+    private UplinkWatch? _watch;
+
+    public AlertingService? Service { get; private set; }
+
+    public string? ControlSocket => _control?.Path;
+
+    public async Task StartingAsync(CancellationToken cancellationToken)
+    {
+        var alerts = options.Config ?? AlertsConfig.From(config);
+        var storeAndForward = services.GetService<StoreAndForwardOptions>();
+        var stateDirectory = options.StateDirectory ?? AlertingExtensions.StateDirectory(config, alerts, storeAndForward?.OutboxPath);
+
+        // With no probe target of its own, the monitor probes the MQTT uplink's broker.
+        if (alerts.Connectivity.ProbeHost is null)
+        {
+            var uplinks = storeAndForward?.Uplinks ?? (config.Uplinks is null ? null : UplinksConfig.From(config, stateDirectory));
+            if (uplinks?.Mqtt is { } mqtt)
+            {
+                alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = mqtt.Host, ProbePort = mqtt.Port != 0 ? mqtt.Port : mqtt.Tls.Enabled ? 8883 : 1883 } };
+            }
+        }
+
+        _watch = new UplinkWatch(services.GetService<StoreAndForwardService>());
+        Service = new AlertingService(alerts, new SiteIndex(config), runtime.Registry, new HubSink(runtime), new AlertingOptions
+        {
+            StorePath = Path.Combine(stateDirectory, "alerts.db"),
+            TimeProvider = time,
+            LoggerFactory = loggers,
+            Metrics = new AlertingMetrics(meters),
+            UplinkHealthy = _watch.Healthy,
+            ExtraSinks = options.ExtraSinks,
+            OpenGpio = options.OpenGpio,
+        });
+        await Service.StartAsync(cancellationToken).ConfigureAwait(false);
+        _control = new AlertControlServer(Service, AlertingExtensions.ControlSocketPath(config, alerts, stateDirectory), time, loggers.CreateLogger<AlertControlServer>());
+        try
+        {
+            _control.Start();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+        {
+            // Alarms still work without the CLI socket; say so loudly.
+            LogControlFailed(ex, _control.Path);
+            _control = null;
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        if (_control is not null)
+        {
+            await _control.DisposeAsync().ConfigureAwait(false);
+            _control = null;
+        }
+
+        if (Service is not null)
+        {
+            await Service.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_control is not null)
+        {
+            await _control.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Service is not null)
+        {
+            await Service.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert control socket {Path} could not be opened; `edgetwin alerts` will not reach this agent")]
+    private partial void LogControlFailed(Exception ex, string path);
+
+    /// <summary>Alert events go into the agent's event hub (and from there to the outbox) once it runs.</summary>
+    private sealed class HubSink(AgentRuntime runtime) : IEventSink
+    {
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken) =>
+            runtime.Events is { } hub ? hub.PublishAsync(edgeEvent, cancellationToken) : throw new InvalidOperationException("the event hub is not running yet");
+    }
+
+    /// <summary>
+    /// The uplinks' own view for the connectivity monitor: healthy while nothing waits in the outbox or an uplink's
+    /// acknowledged position moved since the last look; failing when entries wait and no position moved twice in a row.
+    /// </summary>
+    private sealed class UplinkWatch(StoreAndForwardService? storeAndForward)
+    {
+        private readonly Dictionary<string, long> _last = new(StringComparer.Ordinal);
+        private int _stalls;
+
+        public bool? Healthy()
+        {
+            if (storeAndForward is null)
+            {
+                return null;
+            }
+
+            try
+            {
+                var positions = storeAndForward.UplinkPositions;
+                if (positions.Count == 0)
+                {
+                    return null;
+                }
+
+                var last = storeAndForward.Outbox.GetStats().LastSequence;
+                var moved = false;
+                var behind = false;
+                foreach (var (name, position) in positions)
+                {
+                    moved |= _last.TryGetValue(name, out var before) && position > before;
+                    behind |= position < last;
+                    _last[name] = position;
+                }
+
+                _stalls = !behind || moved ? 0 : _stalls + 1;
+                return _stalls < 2;
+            }
+            catch (InvalidOperationException)
+            {
+                return null; // the outbox is not open (yet, or any more)
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text.Json;
+using EdgeTwin.Alerting.Control;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Core.Config;
+
+namespace EdgeTwin.Agent.Alerting;
+
+/// <summary>The options and the socket round trip shared by <c>edgetwin alerts list|history|ack|silence</c>.</summary>
+internal sealed class AlertsCli
+{
+    public const string DefaultSocket = "/var/lib/edgetwin/alerts.sock";
+
+    public Option<FileInfo?> Config { get; } = new("--config", "-c") { Description = "Site config file; its alerts.control_socket (or state directory) locates the agent." };
+
+    public Option<string?> Socket { get; } = new("--socket") { Description = $"Control socket of the running agent (default {DefaultSocket})." };
+
+    public Option<bool> Json { get; } = new("--json") { Description = "Print the agent's JSON answer for scripts." };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Config);
+        command.Options.Add(Socket);
+        command.Options.Add(Json);
+    }
+
+    /// <summary>Sends one request and prints the answer with <paramref name="print"/> (or as JSON); returns the exit code.</summary>
+    public async Task<int> RunAsync(ParseResult parse, string request, Func<JsonElement, TextWriter, Task> print, CancellationToken ct)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        var output = parse.InvocationConfiguration.Output;
+        var socket = parse.GetValue(Socket);
+        if (socket is null && parse.GetValue(Config) is { } file)
+        {
+            var loaded = SiteConfigLoader.Load(file.FullName);
+            if (!loaded.IsValid)
+            {
+                foreach (var p in loaded.Problems)
+                {
+                    await error.WriteLineAsync(p.ToString()).ConfigureAwait(false);
+                }
+
+                return 2;
+            }
+
+            try
+            {
+                var alerts = AlertsConfig.From(loaded.Config!);
+                socket = AlertingExtensions.ControlSocketPath(loaded.Config!, alerts);
+            }
+            catch (ConfigException ex)
+            {
+                await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+        }
+
+        socket ??= DefaultSocket;
+        try
+        {
+            using var answer = await AlertControlClient.SendAsync(socket, request, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            var root = answer.RootElement;
+            if (parse.GetValue(Json))
+            {
+                await output.WriteLineAsync(root.GetRawText()).ConfigureAwait(false);
+            }
+            else if (root.GetProperty("ok").GetBoolean())
+            {
+                await print(root, output).ConfigureAwait(false);
+            }
+
+            if (!root.GetProperty("ok").GetBoolean())
+            {
+                await error.WriteLineAsync("edgetwin alerts: " + root.GetProperty("error").GetString()).ConfigureAwait(false);
+                return 1;
+            }
+
+            return 0;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or JsonException)
+        {
+            await error.WriteLineAsync($"edgetwin alerts: cannot reach the agent at {socket}: {ex.Message} (is it running, and may this user open the socket?)").ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    public static string Request(params (string Key, object Value)[] fields)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            foreach (var (k, v) in fields)
+            {
+                switch (v)
+                {
+                    case string s:
+                        w.WriteString(k, s);
+                        break;
+                    case long l:
+                        w.WriteNumber(k, l);
+                        break;
+                    case int i:
+                        w.WriteNumber(k, i);
+                        break;
+                    case double d:
+                        w.WriteNumber(k, d);
+                        break;
+                }
+            }
+
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    public static string Str(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v.ValueKind == JsonValueKind.Number ? v.GetRawText() : v.GetString() ?? "" : "-";
+
+    public static string Short(string iso) =>
+        DateTimeOffset.TryParse(iso, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var t) ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : iso;
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using EdgeTwin.Agent.Alerting;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary><c>edgetwin alerts list [--config FILE | --socket PATH] [--json]</c>: pending and firing alerts of the running agent.</summary>
+internal sealed class AlertsListCommand : ICliSubcommand
+{
+    public string Parent => "alerts";
+
+    public Command Create()
+    {
+        var cli = new AlertsCli();
+        var command = new Command("list", "Pending and firing alerts, silences, sink counters and the uplink's state.");
+        cli.AddTo(command);
+        command.SetAction((parse, ct) => cli.RunAsync(parse, AlertsCli.Request(("op", "list")), async (root, o) =>
+        {
+            var uplink = root.GetProperty("uplink");
+            await o.WriteLineAsync($"uplink   {AlertsCli.Str(uplink, "state")} since {AlertsCli.Short(AlertsCli.Str(uplink, "since"))}").ConfigureAwait(false);
+            var alerts = root.GetProperty("alerts");
+            if (alerts.GetArrayLength() == 0)
+            {
+                await o.WriteLineAsync("no active alerts").ConfigureAwait(false);
+            }
+            else
+            {
+                await o.WriteLineAsync($"{"ID",5}  {"SEVERITY",-8}  {"STATE",-12}  {"SINCE",-20}  {"RULE",-28}  SUMMARY").ConfigureAwait(false);
+                foreach (var a in alerts.EnumerateArray())
+                {
+                    var state = AlertsCli.Str(a, "state") + (a.GetProperty("flapping").GetBoolean() ? "*" : "");
+                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id"),5}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(AlertsCli.Str(a, "fired_at")),-20}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
+                }
+            }
+
+            foreach (var s in root.GetProperty("silences").EnumerateObject())
+            {
+                await o.WriteLineAsync($"silenced {s.Name} until {AlertsCli.Short(s.Value.GetString() ?? "")}").ConfigureAwait(false);
+            }
+
+            foreach (var s in root.GetProperty("sinks").EnumerateArray())
+            {
+                await o.WriteLineAsync($"sink     {AlertsCli.Str(s, "name")}: delivered {AlertsCli.Str(s, "delivered")}, failed {AlertsCli.Str(s, "failed")}, dropped {AlertsCli.Str(s, "dropped")}, queued {AlertsCli.Str(s, "queued")}").ConfigureAwait(false);
+            }
+        }, ct));
+        return command;
+    }
+}

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Text.Json;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Optimisation;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin optimize cooling [--margin 1] (--config FILE --history CSV | --demo-seed N) [--json]</c>: advisory supply set
+/// points and fan speeds that minimise cooling power with every inlet ≤ 27 °C − margin. Writes nothing to any unit.
+/// Exit codes: 0 done, 2 bad arguments or input.
+/// </summary>
+internal sealed class OptimizeCoolingCommand : ICliSubcommand
+{
+    public string Parent => "optimize";
+
+    public Command Create()
+    {
+        var source = new TwinCliSource();
+        var margin = new Option<double>("--margin") { Description = "Kelvin kept below the 27 °C inlet limit.", DefaultValueFactory = _ => 1 };
+        var command = new Command("cooling", "Recommend cooling set points that save energy with every inlet inside its limit (advisory).");
+        command.Options.Add(margin);
+        source.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var twin = source.Load(parse, parse.InvocationConfiguration.Error, "optimize cooling");
+            if (twin is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            var results = twin.Zones.Select((z, k) => CoolingOptimiser.Optimise(z, twin.Now[k], parse.GetValue(margin))).ToList();
+            if (parse.GetValue(source.JsonOutput))
+            {
+                await output.WriteLineAsync(JsonSerializer.Serialize(results.Count == 1 ? results[0] : (object)results, TwinCliSource.Json)).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            foreach (var r in results)
+            {
+                await output.WriteLineAsync($"cooling recommendation for {r.Zone} (advisory; inlets ≤ {r.InletLimitC - r.MarginK:0.0} °C):").ConfigureAwait(false);
+                foreach (var u in r.Units)
+                {
+                    await output.WriteLineAsync($"  {u.Unit,-10} supply set point {u.SupplySetpointNowC:0.0} → {u.SupplySetpointC:0.0} °C, fan {u.FanSpeedNow * 100:0} → {u.FanSpeed * 100:0} %").ConfigureAwait(false);
+                }
+
+                await output.WriteLineAsync($"  predicted hottest inlet {r.PredictedMaxInletC:0.0} °C ({r.HottestRack}); cooling power {r.CoolingPowerNowKw:0.00} → {r.CoolingPowerKw:0.00} kW, saving {r.SavingKw:0.00} kW ({r.SavingPercent:0.0} %)").ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

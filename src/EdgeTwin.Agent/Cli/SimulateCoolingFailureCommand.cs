@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Text.Json;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Scenarios;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin simulate cooling-failure --unit CRAC-2 [--unit …] (--config FILE --history CSV | --demo-seed N) [--json]</c>:
+/// per rack the predicted time to 27 °C, 32 °C and the shutdown inlet, the affected racks and servers, and a ranked
+/// mitigation plan. A what-if on the twin: nothing is sent to any device. Exit codes: 0 done, 2 bad arguments or input.
+/// </summary>
+internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
+{
+    public string Parent => "simulate";
+
+    public Command Create()
+    {
+        var source = new TwinCliSource();
+        var unit = new Option<string[]>("--unit") { Description = "Cooling unit that fails (repeat for several).", Required = true };
+        var horizon = new Option<double>("--horizon-min") { Description = "Forecast horizon in minutes.", DefaultValueFactory = _ => 120 };
+        var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shed (repeat or comma-separate)." };
+        var command = new Command("cooling-failure", "Predict which racks overheat, when, and what to do first if cooling units fail.");
+        command.Options.Add(unit);
+        command.Options.Add(horizon);
+        command.Options.Add(nonCritical);
+        source.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            var twin = source.Load(parse, error, "simulate cooling-failure");
+            if (twin is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            var units = (parse.GetValue(unit) ?? []).SelectMany(u => u.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            var zones = units.Select(twin.FindUnit).Distinct().ToList();
+            if (zones.Contains(-1))
+            {
+                var unknown = units.Where(u => twin.FindUnit(u) < 0);
+                await error.WriteLineAsync($"simulate cooling-failure: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})").ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+
+            var results = zones.Select(z => CoolingFailureScenario.Run(twin.Zones[z], twin.Now[z], new CoolingFailureOptions
+            {
+                FailedUnits = [.. units.Where(u => twin.FindUnit(u) == z)],
+                Horizon = TimeSpan.FromMinutes(Math.Max(1, parse.GetValue(horizon))),
+                NonCriticalRacks = [.. (parse.GetValue(nonCritical) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
+            })).ToList();
+            if (parse.GetValue(source.JsonOutput))
+            {
+                await output.WriteLineAsync(JsonSerializer.Serialize(results.Count == 1 ? results[0] : (object)results, TwinCliSource.Json)).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            foreach (var r in results)
+            {
+                await output.WriteLineAsync($"cooling_failure in {r.Zone}: {string.Join(", ", r.FailedUnits)} stopped (model fit {r.ModelFitRmseK:0.00} K rms)").ConfigureAwait(false);
+                await output.WriteLineAsync($"time to thermal shutdown ({r.ShutdownInletC:0} °C inlet): {TwinCliSource.Minutes(r.TimeToThermalShutdownSeconds)}").ConfigureAwait(false);
+                await output.WriteLineAsync($"affected racks (≥ 32 °C within {r.HorizonSeconds / 60:0} min): {(r.AffectedRacks.Count == 0 ? "none" : string.Join(", ", r.AffectedRacks))}").ConfigureAwait(false);
+                if (r.AffectedServers.Count > 0)
+                {
+                    await output.WriteLineAsync($"servers reaching shutdown: {string.Join(", ", r.AffectedServers.Select(kv => $"{kv.Key} ({kv.Value})"))}").ConfigureAwait(false);
+                }
+
+                await output.WriteLineAsync($"{"rack",-10} {"inlet now",9} {"to 27 °C",10} {"to 32 °C",10} {"to shutdown",12} {"peak",7}").ConfigureAwait(false);
+                foreach (var rack in r.Racks.OrderBy(x => x.TimeTo32Seconds ?? double.MaxValue).ThenByDescending(x => x.PeakInletC))
+                {
+                    await output.WriteLineAsync($"{rack.Rack,-10} {rack.InletNowC,9:0.0} {TwinCliSource.Minutes(rack.TimeTo27Seconds),10} {TwinCliSource.Minutes(rack.TimeTo32Seconds),10} {TwinCliSource.Minutes(rack.TimeToShutdownSeconds),12} {rack.PeakInletC,7:0.0}").ConfigureAwait(false);
+                }
+
+                await output.WriteLineAsync("mitigation plan (each step alone, minutes gained before the first rack reaches 32 °C):").ConfigureAwait(false);
+                foreach (var step in r.MitigationPlan)
+                {
+                    await output.WriteLineAsync($"  {step.Rank}. {step.Description}: {(step.PreventsLimit ? "keeps every rack below the limit" : $"+{step.MinutesGained:0.0} min")}").ConfigureAwait(false);
+                }
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Scenarios;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin simulate feed-failure --element PDU-or-UPS (--config FILE --history CSV | --demo-seed N) [--json]</c>:
+/// whether the surviving feeds carry the load within their derated ratings. Exit codes: 0 ok, 1 not_ok, 2 bad input.
+/// </summary>
+internal sealed class SimulateFeedFailureCommand : ICliSubcommand
+{
+    public string Parent => "simulate";
+
+    public Command Create()
+    {
+        var source = new TwinCliSource();
+        var element = new Option<string>("--element") { Description = "PDU (rack feed) or UPS that fails.", Required = true };
+        var command = new Command("feed-failure", "Whether the surviving feeds and UPSes carry the load when a feed or UPS fails.");
+        command.Options.Add(element);
+        source.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var twin = source.Load(parse, error, "simulate feed-failure");
+            if (twin is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            CapacityScenarioResult result;
+            try
+            {
+                result = CapacityScenarios.FeedFailure(twin, parse.GetValue(element)!);
+            }
+            catch (ArgumentException e)
+            {
+                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+
+            await CapacityOutput.WriteAsync(parse.InvocationConfiguration.Output, result, parse.GetValue(source.JsonOutput)).ConfigureAwait(false);
+            return result.Verdict == "ok" ? ExitCodes.Ok : ExitCodes.Failure;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Scenarios;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin simulate load-change --rack R01 --delta-kw 3 (--config FILE --history CSV | --demo-seed N) [--json]</c>:
+/// the add-rack shape for a load change on an existing rack. Exit codes: 0 ok, 1 not_ok, 2 bad arguments or input.
+/// </summary>
+internal sealed class SimulateLoadChangeCommand : ICliSubcommand
+{
+    public string Parent => "simulate";
+
+    public Command Create()
+    {
+        var source = new TwinCliSource();
+        var rack = new Option<string>("--rack") { Description = "Rack whose load changes.", Required = true };
+        var delta = new Option<double>("--delta-kw") { Description = "Change of IT power (kW; negative to reduce).", Required = true };
+        var command = new Command("load-change", "What a rack's load change does to inlets, power headroom and cooling.");
+        command.Options.Add(rack);
+        command.Options.Add(delta);
+        source.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var twin = source.Load(parse, error, "simulate load-change");
+            if (twin is null)
+            {
+                return ExitCodes.InvalidConfig;
+            }
+
+            CapacityScenarioResult result;
+            try
+            {
+                result = CapacityScenarios.LoadChange(twin, parse.GetValue(rack)!, parse.GetValue(delta));
+            }
+            catch (ArgumentException e)
+            {
+                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+
+            await CapacityOutput.WriteAsync(parse.InvocationConfiguration.Output, result, parse.GetValue(source.JsonOutput)).ConfigureAwait(false);
+            return result.Verdict == "ok" ? ExitCodes.Ok : ExitCodes.Failure;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Line.Oee;
+
+namespace EdgeTwin.Agent.Line;
+
+/// <summary>Options and helpers shared by the <c>line</c> and <c>simulate</c> line commands.</summary>
+internal sealed class LineCli
+{
+    public Option<FileInfo> Config { get; } = new("--config", "-c") { Description = "Site config file with a line: section.", Required = true };
+
+    public Option<bool> Json { get; } = new("--json") { Description = "Print JSON for scripts." };
+
+    public Option<int> Replications { get; } = new("--replications") { Description = "Simulation replications.", DefaultValueFactory = _ => 100 };
+
+    public Option<ulong> Seed { get; } = new("--seed") { Description = "Random seed (results are reproducible).", DefaultValueFactory = _ => 1UL };
+
+    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public void AddTo(Command c, bool replications = true)
+    {
+        c.Options.Add(Config);
+        c.Options.Add(Json);
+        c.Options.Add(Seed);
+        if (replications) c.Options.Add(Replications);
+    }
+
+    /// <summary>Reads the <c>line:</c> section; prints every problem as FILE:LINE:COL: key: message.</summary>
+    public static LineTwinConfig? Load(FileInfo file, TextWriter error)
+    {
+        string yaml;
+        try
+        {
+            yaml = File.ReadAllText(file.FullName);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"{file.FullName}: {ex.Message}");
+            return null;
+        }
+        var d = new ConfigDiagnostics();
+        var c = LineTwinConfig.Parse(yaml, file.FullName, d);
+        foreach (var p in d.Sorted()) error.WriteLine(p.ToString());
+        return d.IsEmpty ? c : null;
+    }
+
+    public static MachineState ToMachineState(StationState s) => s switch
+    {
+        StationState.Working => MachineState.Running,
+        StationState.Starved => MachineState.Starved,
+        StationState.Blocked => MachineState.Blocked,
+        StationState.Down => MachineState.Faulted,
+        StationState.PlannedStop => MachineState.PlannedStop,
+        _ => MachineState.Unknown,
+    };
+
+    /// <summary>A recorded or simulated shift: OEE trackers per station plus the bottleneck detector.</summary>
+    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, OeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source);
+
+    /// <summary>
+    /// Reads a state log (CSV: time_s,station,state[,good_count,reject_count]; counters are raw PLC values)
+    /// or, without one, simulates one shift of the configured line.
+    /// </summary>
+    public static ShiftRecord Record(LineTwinConfig c, FileInfo? states, ulong seed)
+    {
+        var ids = c.Spec.Stations.Select(s => s.Id).ToArray();
+        // Logs hold state changes only, so a state holds until the next change (stale only after a whole shift).
+        double stale = c.ShiftLength.TotalSeconds;
+        var trackers = c.Spec.Stations.Select(s => new OeeTracker(s.CycleTimeSeconds, c.MicroStop.TotalSeconds, stale)).ToArray();
+        int outIdx = c.Spec.StationIndex(c.OutputStation!);
+        // Line OEE: the line's ideal rate is its slowest ideal cycle, so its time base is that (constraint)
+        // station's states and its quantities are the parts leaving the output station.
+        int constraint = Enumerable.Range(0, ids.Length).MaxBy(i => c.Spec.Stations[i].CycleTimeSeconds);
+        var line = new OeeTracker(c.Spec.Stations.Max(s => s.CycleTimeSeconds), c.MicroStop.TotalSeconds, stale);
+        var detector = new ActivePeriodBottleneck(ids);
+        double end = 0;
+        if (states is null)
+        {
+            var sim = new LineSimulator(c.Spec);
+            sim.Reset(seed);
+            var obs = new Observer(trackers, line, constraint, detector, c.Spec.TickSeconds);
+            sim.Advance(sim.TicksFor(c.ShiftLength.TotalSeconds), obs);
+            end = c.ShiftLength.TotalSeconds;
+            for (int s = 0; s < ids.Length; s++) trackers[s].AddParts(sim.Completed(s), 0);
+            line.AddParts(sim.Completed(outIdx), 0);
+            return new ShiftRecord(ids, trackers, line, detector, end, $"simulated shift (seed {seed})");
+        }
+        int lineNo = 0;
+        foreach (var raw in File.ReadLines(states.FullName))
+        {
+            lineNo++;
+            var t = raw.Trim();
+            if (t.Length == 0 || t.StartsWith('#') || (lineNo == 1 && t.StartsWith("time", StringComparison.OrdinalIgnoreCase))) continue;
+            var f = t.Split(',');
+            if (f.Length < 3 || !double.TryParse(f[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var ts))
+                throw new FormatException($"{states.FullName}:{lineNo}: expected time_s,station,state[,good,reject]");
+            int s = Array.IndexOf(ids, f[1].Trim());
+            if (s < 0) throw new FormatException($"{states.FullName}:{lineNo}: station '{f[1].Trim()}' is not in the line");
+            if (!MachineStates.TryParse(f[2], out var st)) throw new FormatException($"{states.FullName}:{lineNo}: unknown state '{f[2].Trim()}'");
+            long ms = (long)(ts * 1000);
+            trackers[s].OnState(ms, st);
+            if (s == constraint) line.OnState(ms, st);
+            detector.OnState(s, ts, ActivePeriodBottleneck.IsActive(st));
+            if (f.Length >= 4 && ulong.TryParse(f[3], NumberStyles.Integer, CultureInfo.InvariantCulture, out var good))
+            {
+                trackers[s].OnGoodCounter(ms, good);
+                if (s == outIdx) line.OnGoodCounter(ms, good);
+            }
+            if (f.Length >= 5 && ulong.TryParse(f[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var rej))
+            {
+                trackers[s].OnRejectCounter(ms, rej);
+                if (s == outIdx) line.OnRejectCounter(ms, rej);
+            }
+            end = Math.Max(end, ts);
+        }
+        return new ShiftRecord(ids, trackers, line, detector, end, states.FullName);
+    }
+
+    private sealed class Observer(OeeTracker[] trackers, OeeTracker line, int constraint, ActivePeriodBottleneck detector, double tick) : IStationStateObserver
+    {
+        public void OnStateChange(long t, int station, StationState state)
+        {
+            var ms = (long)(t * tick * 1000);
+            var st = ToMachineState(state);
+            trackers[station].OnState(ms, st);
+            if (station == constraint) line.OnState(ms, st);
+            detector.OnState(station, t * tick, ActivePeriodBottleneck.IsActive(state));
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics.Metrics;
+using EdgeTwin.Alerting.Rules;
+
+namespace EdgeTwin.Alerting;
+
+/// <summary>Counters of the <c>EdgeTwin.Alerting</c> meter (names in the README).</summary>
+public sealed class AlertingMetrics
+{
+    public const string MeterName = "EdgeTwin.Alerting";
+
+    private readonly Counter<long> _raised;
+    private readonly Counter<long> _cleared;
+    private readonly Counter<long> _flapping;
+    private readonly Counter<long> _suppressed;
+    private readonly Counter<long> _notifications;
+    private readonly Histogram<long> _notificationSize;
+    private readonly Counter<long> _delivered;
+    private readonly Counter<long> _failed;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _retries;
+    private readonly Histogram<double> _deliveryMs;
+
+    public AlertingMetrics(IMeterFactory? factory = null)
+    {
+        var meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        _raised = meter.CreateCounter<long>("edgetwin.alerts.raised", description: "Alerts that started firing.");
+        _cleared = meter.CreateCounter<long>("edgetwin.alerts.cleared", description: "Alerts that resolved.");
+        _flapping = meter.CreateCounter<long>("edgetwin.alerts.flapping", description: "Alerts the flapping guard muted.");
+        _suppressed = meter.CreateCounter<long>("edgetwin.alerts.suppressed", description: "Notifications not sent because the rule is silenced.");
+        _notifications = meter.CreateCounter<long>("edgetwin.alerts.notifications", description: "Grouped messages handed to the sinks.");
+        _notificationSize = meter.CreateHistogram<long>("edgetwin.alerts.notification.size", description: "Alerts per grouped message.");
+        _delivered = meter.CreateCounter<long>("edgetwin.alerts.sink.delivered", description: "Messages a sink delivered.");
+        _failed = meter.CreateCounter<long>("edgetwin.alerts.sink.failed", description: "Messages a sink gave up on after its retries.");
+        _dropped = meter.CreateCounter<long>("edgetwin.alerts.sink.dropped", description: "Messages dropped because a sink's queue was full.");
+        _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
+        _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
+    }
+
+    internal void Raised(AlertRule rule) => _raised.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
+
+    internal void Cleared(AlertRule rule) => _cleared.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
+
+    internal void Flapping(AlertRule rule) => _flapping.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
+
+    internal void Suppressed(AlertRule rule) => _suppressed.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
+
+    internal void Notification(int alerts)
+    {
+        _notifications.Add(1);
+        _notificationSize.Record(alerts);
+    }
+
+    internal void Delivered(string sink, double latencyMs)
+    {
+        var tag = new KeyValuePair<string, object?>("sink", sink);
+        _delivered.Add(1, tag);
+        if (latencyMs >= 0)
+        {
+            _deliveryMs.Record(latencyMs, tag);
+        }
+    }
+
+    internal void Failed(string sink) => _failed.Add(1, new KeyValuePair<string, object?>("sink", sink));
+
+    internal void Dropped(string sink) => _dropped.Add(1, new KeyValuePair<string, object?>("sink", sink));
+
+    internal void Retried(string sink) => _retries.Add(1, new KeyValuePair<string, object?>("sink", sink));
+}

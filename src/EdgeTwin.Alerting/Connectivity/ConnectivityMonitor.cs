@@ -1,0 +1,152 @@
+using System.Net.Sockets;
+using EdgeTwin.Alerting.Rules;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Alerting.Connectivity;
+
+/// <summary>One change of the uplink's reachability.</summary>
+public sealed record ConnectivityChange(UplinkState State, DateTimeOffset Since, string Reason);
+
+/// <summary>
+/// Whether the centre can see us: an active probe (a TCP connect to the broker, every <c>interval</c>, with its own
+/// timeout) combined with what the uplink client reports. One failed probe, or an uplink that reports trouble while the
+/// probe still connects, is <c>degraded</c>; <c>offline_after</c> failed probes in a row is <c>offline</c>; a good probe
+/// with a healthy uplink is <c>online</c>. Every change is kept with its time.
+/// </summary>
+public sealed partial class ConnectivityMonitor
+{
+    private const int HistorySize = 100;
+
+    private readonly ConnectivityConfig _config;
+    private readonly Func<bool?> _uplinkHealthy;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly Queue<ConnectivityChange> _history = new();
+    private int _failures;
+    private UplinkState _state = UplinkState.Online;
+    private DateTimeOffset _since;
+
+    /// <param name="config">Probe target and thresholds.</param>
+    /// <param name="uplinkHealthy">The uplink client's own view: true healthy, false failing, null unknown (no uplink).</param>
+    public ConnectivityMonitor(ConnectivityConfig config, Func<bool?>? uplinkHealthy = null, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        _config = config;
+        _uplinkHealthy = uplinkHealthy ?? (() => null);
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _since = _time.GetUtcNow();
+    }
+
+    /// <summary>Raised outside the lock on every change.</summary>
+    public event Action<ConnectivityChange>? Changed;
+
+    public UplinkState State
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
+
+    public DateTimeOffset Since
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _since;
+            }
+        }
+    }
+
+    public IReadOnlyList<ConnectivityChange> History()
+    {
+        lock (_gate)
+        {
+            return [.. _history];
+        }
+    }
+
+    /// <summary>Probes every interval until stopped.</summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(_config.Interval, _time);
+        do
+        {
+            var ok = _config.ProbeHost is null || await ProbeAsync(stoppingToken).ConfigureAwait(false);
+            Observe(ok, _uplinkHealthy());
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    /// <summary>One TCP connect to the probe target, bounded by the probe timeout.</summary>
+    public async Task<bool> ProbeAsync(CancellationToken cancellationToken)
+    {
+        if (_config.ProbeHost is not { } host)
+        {
+            return true;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_config.Timeout);
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(host, _config.ProbePort, timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Feeds one probe result and the uplink's view; returns the state after it.</summary>
+    public UplinkState Observe(bool probeOk, bool? uplinkHealthy)
+    {
+        ConnectivityChange? change = null;
+        lock (_gate)
+        {
+            _failures = probeOk ? 0 : _failures + 1;
+            var next = _failures >= _config.OfflineAfter ? UplinkState.Offline
+                : _failures > 0 || uplinkHealthy == false ? UplinkState.Degraded
+                : UplinkState.Online;
+            if (next != _state)
+            {
+                var reason = probeOk
+                    ? (uplinkHealthy == false ? "probe connects but the uplink reports failures" : "probe connects")
+                    : $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {_config.ProbeHost}:{_config.ProbePort}";
+                _state = next;
+                _since = _time.GetUtcNow();
+                change = new ConnectivityChange(next, _since, reason);
+                _history.Enqueue(change);
+                while (_history.Count > HistorySize)
+                {
+                    _history.Dequeue();
+                }
+            }
+
+            if (change is null)
+            {
+                return _state;
+            }
+        }
+
+        LogChanged(change.State.ToWireName(), change.Reason);
+        Changed?.Invoke(change);
+        return change.State;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "uplink connectivity: {State} ({Reason})")]
+    private partial void LogChanged(string state, string reason);
+}

@@ -1,0 +1,337 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Alerting.Connectivity;
+using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Alerting.State;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Alerting.Control;
+
+/// <summary>
+/// The running agent's alert control: a Unix stream socket (file mode 0660, so only the service user and its group may
+/// talk to it; no TCP port), one JSON request per line, one JSON answer per line:
+/// <c>{"op":"list"}</c>, <c>{"op":"history","limit":50}</c>, <c>{"op":"ack","id":12,"by":"alice"}</c>,
+/// <c>{"op":"silence","rule":"inlet-hot","seconds":7200}</c>. Answers carry <c>"ok":true</c> or <c>"ok":false,"error":…</c>.
+/// </summary>
+public sealed partial class AlertControlServer : IAsyncDisposable
+{
+    private const int MaxRequestBytes = 64 * 1024;
+
+    private readonly AlertingService _alerting;
+    private readonly string _path;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private Task? _accept;
+
+    public AlertControlServer(AlertingService alerting, string path, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(alerting);
+        _alerting = alerting;
+        _path = path;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public string Path => _path;
+
+    public void Start()
+    {
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path));
+        if (dir is not null)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        // A socket file left by a killed agent would make bind fail.
+        if (File.Exists(_path))
+        {
+            File.Delete(_path);
+        }
+
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(_path));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        }
+        listener.Listen(16);
+        _listener = listener;
+        _accept = Task.Run(() => AcceptAsync(_stop.Token), CancellationToken.None);
+        LogListening(_path);
+    }
+
+    private async Task AcceptAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener!.AcceptAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => ServeAsync(client, stop), CancellationToken.None);
+        }
+    }
+
+    private async Task ServeAsync(Socket client, CancellationToken stop)
+    {
+        using (client)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            try
+            {
+                await using var stream = new NetworkStream(client, ownsSocket: false);
+                var request = await ReadLineAsync(stream, timeout.Token).ConfigureAwait(false);
+                if (request is null)
+                {
+                    return;
+                }
+
+                var answer = Handle(request);
+                await stream.WriteAsync(answer, timeout.Token).ConfigureAwait(false);
+                await stream.WriteAsync("\n"u8.ToArray(), timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
+            {
+                LogClientFailed(ex.Message);
+            }
+        }
+    }
+
+    private static async Task<byte[]?> ReadLineAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        var one = new byte[512];
+        while (buffer.WrittenCount < MaxRequestBytes)
+        {
+            var n = await stream.ReadAsync(one, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                return buffer.WrittenCount == 0 ? null : buffer.WrittenSpan.ToArray();
+            }
+
+            var nl = Array.IndexOf(one, (byte)'\n', 0, n);
+            if (nl >= 0)
+            {
+                buffer.Write(one.AsSpan(0, nl));
+                return buffer.WrittenSpan.ToArray();
+            }
+
+            buffer.Write(one.AsSpan(0, n));
+        }
+
+        throw new IOException($"request longer than {MaxRequestBytes} bytes");
+    }
+
+    /// <summary>Answers one request (public for tests and for hosts that expose it differently).</summary>
+    public byte[] Handle(ReadOnlySpan<byte> request)
+    {
+        var output = new ArrayBufferWriter<byte>(1024);
+        using var w = new Utf8JsonWriter(output);
+        w.WriteStartObject();
+        try
+        {
+            using var doc = JsonDocument.Parse(request.ToArray());
+            var root = doc.RootElement;
+            var op = root.TryGetProperty("op", out var o) ? o.GetString() : null;
+            switch (op)
+            {
+                case "list":
+                    w.WriteBoolean("ok", true);
+                    WriteList(w);
+                    break;
+                case "history":
+                    var limit = root.TryGetProperty("limit", out var l) && l.TryGetInt32(out var li) ? Math.Clamp(li, 1, 10_000) : 100;
+                    w.WriteBoolean("ok", true);
+                    WriteHistory(w, _alerting.Manager.History(limit));
+                    break;
+                case "ack":
+                    if (!root.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id))
+                    {
+                        Error(w, "ack needs a numeric 'id'");
+                        break;
+                    }
+
+                    var by = root.TryGetProperty("by", out var b) ? b.GetString() ?? "cli" : "cli";
+                    Result(w, _alerting.Manager.Acknowledge(id, by), $"alert {id}");
+                    break;
+                case "silence":
+                    var rule = root.TryGetProperty("rule", out var r) ? r.GetString() : null;
+                    if (rule is null || !root.TryGetProperty("seconds", out var s) || !s.TryGetDouble(out var seconds) || seconds < 0)
+                    {
+                        Error(w, "silence needs 'rule' and non-negative 'seconds'");
+                        break;
+                    }
+
+                    var until = _time.GetUtcNow().AddSeconds(seconds);
+                    Result(w, _alerting.Manager.Silence(rule, until), $"rule '{rule}'");
+                    w.WriteString("until", until.ToString("O", CultureInfo.InvariantCulture));
+                    break;
+                default:
+                    Error(w, $"unknown op '{op}' (list, history, ack, silence)");
+                    break;
+            }
+        }
+        catch (JsonException ex)
+        {
+            Error(w, "request is not JSON: " + ex.Message);
+        }
+
+        w.WriteEndObject();
+        w.Flush();
+        return output.WrittenSpan.ToArray();
+    }
+
+    private static void Result(Utf8JsonWriter w, ControlResult result, string what)
+    {
+        switch (result)
+        {
+            case ControlResult.Done:
+                w.WriteBoolean("ok", true);
+                break;
+            case ControlResult.NotFound:
+                Error(w, what + " not found");
+                break;
+            case ControlResult.NotFiring:
+                Error(w, what + " is not firing");
+                break;
+            case ControlResult.AlreadyAcknowledged:
+                Error(w, what + " is already acknowledged");
+                break;
+        }
+    }
+
+    private static void Error(Utf8JsonWriter w, string message)
+    {
+        w.WriteBoolean("ok", false);
+        w.WriteString("error", message);
+    }
+
+    private void WriteList(Utf8JsonWriter w)
+    {
+        var c = _alerting.Connectivity;
+        w.WriteStartObject("uplink");
+        w.WriteString("state", c.State.ToWireName());
+        w.WriteString("since", c.Since.ToString("O", CultureInfo.InvariantCulture));
+        w.WriteEndObject();
+        w.WriteStartArray("alerts");
+        foreach (var a in _alerting.Manager.Active())
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", a.Id);
+            w.WriteString("rule", a.Rule);
+            w.WriteString("key", a.Key);
+            w.WriteString("state", a.State == AlertState.Pending ? "pending" : a.AckedAt is null ? "firing" : "acknowledged");
+            w.WriteString("severity", AlertManager.SeverityName(a.Severity));
+            if (double.IsFinite(a.Value))
+            {
+                w.WriteNumber("value", a.Value);
+            }
+
+            w.WriteString("summary", a.Summary);
+            w.WriteString("fired_at", a.FiredAt?.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("acked_at", a.AckedAt?.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteBoolean("flapping", a.Flapping);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteStartObject("silences");
+        foreach (var (rule, until) in _alerting.Manager.Silences())
+        {
+            w.WriteString(rule, until.ToString("O", CultureInfo.InvariantCulture));
+        }
+
+        w.WriteEndObject();
+        w.WriteStartArray("sinks");
+        foreach (var s in _alerting.Sinks)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", s.Name);
+            w.WriteNumber("delivered", s.Delivered);
+            w.WriteNumber("failed", s.Failed);
+            w.WriteNumber("dropped", s.Dropped);
+            w.WriteNumber("queued", s.QueueDepth);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static void WriteHistory(Utf8JsonWriter w, IReadOnlyList<AlertHistoryEntry> history)
+    {
+        w.WriteStartArray("history");
+        foreach (var e in history)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("seq", e.Seq);
+            w.WriteNumber("id", e.AlertId);
+            w.WriteString("rule", e.Rule);
+            w.WriteString("key", e.Key);
+            w.WriteString("change", e.Change);
+            w.WriteString("severity", AlertManager.SeverityName(e.Severity));
+            w.WriteNumber("value", e.Value);
+            w.WriteString("time", e.Time.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("uplink", e.Uplink);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        if (_accept is not null)
+        {
+            await _accept.ConfigureAwait(false);
+        }
+
+        try
+        {
+            File.Delete(_path);
+        }
+        catch (IOException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert control socket listening on {Path} (mode 0660)")]
+    private partial void LogListening(string path);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "alert control client failed: {Reason}")]
+    private partial void LogClientFailed(string reason);
+}
+
+/// <summary>The CLI's side of <see cref="AlertControlServer"/>: one request, one answer, with a timeout.</summary>
+public static class AlertControlClient
+{
+    public static async Task<JsonDocument> SendAsync(string socketPath, string requestJson, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cts.Token).ConfigureAwait(false);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(requestJson + "\n"), cts.Token).ConfigureAwait(false);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var line = await reader.ReadLineAsync(cts.Token).ConfigureAwait(false)
+            ?? throw new IOException($"{socketPath}: the agent closed the connection without an answer");
+        return JsonDocument.Parse(line);
+    }
+}

@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Device.Gpio;
+
+namespace EdgeTwin.Alerting.Gpio;
+
+/// <summary>
+/// A GPIO chip in memory, for the demo, tests and benchmarks (<c>chip: simulated</c>). <see cref="Drive"/> sets the level
+/// the outside world puts on an input and fires its edge callbacks on the calling thread, as the kernel's event thread
+/// would; writes to outputs are recorded and announced through <see cref="OutputChanged"/>.
+/// </summary>
+public sealed class SimulatedGpioDriver : GpioDriver
+{
+    private readonly ConcurrentDictionary<int, Line> _lines = new();
+
+    /// <summary>Raised on every write that changes an output's level: pin, new level.</summary>
+    public event Action<int, PinValue>? OutputChanged;
+
+    protected override int PinCount => 1024;
+
+    public bool IsOpen(int pin) => _lines.TryGetValue(pin, out var l) && l.Open;
+
+    /// <summary>The level last written to an output pin.</summary>
+    public PinValue Output(int pin) => Get(pin).Output;
+
+    /// <summary>How many times an output changed level (blink patterns toggle).</summary>
+    public int Toggles(int pin) => Get(pin).Toggles;
+
+    /// <summary>Sets the level the outside world puts on an input line; fires edge callbacks when it changes.</summary>
+    public void Drive(int pin, PinValue level)
+    {
+        var line = Get(pin);
+        (PinEventTypes Types, PinChangeEventHandler Handler)[] targets;
+        lock (line)
+        {
+            if (line.External == level)
+            {
+                return;
+            }
+
+            line.External = level;
+            targets = [.. line.Callbacks];
+        }
+
+        var edge = level == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
+        foreach (var (types, handler) in targets)
+        {
+            if ((types & edge) != 0)
+            {
+                handler(this, new PinValueChangedEventArgs(edge, pin));
+            }
+        }
+    }
+
+    protected override void OpenPin(int pinNumber) => Get(pinNumber).Open = true;
+
+    protected override void ClosePin(int pinNumber)
+    {
+        var line = Get(pinNumber);
+        line.Open = false;
+        lock (line)
+        {
+            line.Callbacks.Clear();
+        }
+    }
+
+    protected override void SetPinMode(int pinNumber, PinMode mode) => Get(pinNumber).Mode = mode;
+
+    protected override PinMode GetPinMode(int pinNumber) => Get(pinNumber).Mode;
+
+    protected override bool IsPinModeSupported(int pinNumber, PinMode mode) => true;
+
+    protected override PinValue Read(int pinNumber)
+    {
+        var line = Get(pinNumber);
+        return line.Mode == PinMode.Output ? line.Output : line.External;
+    }
+
+    protected override void Write(int pinNumber, PinValue value)
+    {
+        var line = Get(pinNumber);
+        if (line.Output == value)
+        {
+            return;
+        }
+
+        line.Output = value;
+        line.Toggles++;
+        OutputChanged?.Invoke(pinNumber, value);
+    }
+
+    protected override WaitForEventResult WaitForEvent(int pinNumber, PinEventTypes eventTypes, CancellationToken cancellationToken)
+    {
+        var line = Get(pinNumber);
+        var start = line.External;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var now = line.External;
+            if (now != start)
+            {
+                var type = now == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
+                if ((type & eventTypes) != 0)
+                {
+                    return new WaitForEventResult { EventTypes = type, TimedOut = false };
+                }
+
+                start = now;
+            }
+
+            cancellationToken.WaitHandle.WaitOne(1);
+        }
+
+        return new WaitForEventResult { EventTypes = PinEventTypes.None, TimedOut = true };
+    }
+
+    protected override void AddCallbackForPinValueChangedEvent(int pinNumber, PinEventTypes eventTypes, PinChangeEventHandler callback)
+    {
+        var line = Get(pinNumber);
+        lock (line)
+        {
+            line.Callbacks.Add((eventTypes, callback));
+        }
+    }
+
+    protected override void RemoveCallbackForPinValueChangedEvent(int pinNumber, PinChangeEventHandler callback)
+    {
+        var line = Get(pinNumber);
+        lock (line)
+        {
+            line.Callbacks.RemoveAll(c => c.Handler == callback);
+        }
+    }
+
+    private Line Get(int pin) => _lines.GetOrAdd(pin, _ => new Line());
+
+    private sealed class Line
+    {
+        public volatile bool Open;
+        public PinMode Mode = PinMode.Input;
+        public PinValue External = PinValue.High; // pulled up: contact open
+        public PinValue Output = PinValue.Low;
+        public int Toggles;
+        public readonly List<(PinEventTypes Types, PinChangeEventHandler Handler)> Callbacks = [];
+    }
+}

@@ -1,0 +1,152 @@
+using System.Device.Gpio;
+using System.Diagnostics;
+using EdgeTwin.Alerting.Rules;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Alerting.Inputs;
+
+/// <summary>
+/// Leak, smoke and door contacts (<c>alerts.inputs</c>) as alarms straight from the pin's edge interrupt
+/// (<see cref="GpioController.RegisterCallbackForPinValueChangedEvent"/>), never from a poll loop. Debounce is
+/// leading-edge: the first edge counts at once (the relay must not wait), edges within <c>debounce</c> of an accepted
+/// change are ignored, and the level is read again when the window ends so the final state always wins.
+/// </summary>
+public sealed partial class GpioInputAlarms : IDisposable
+{
+    private readonly RuleEngine _engine;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly List<Input> _inputs = [];
+    private GpioController? _controller;
+
+    public GpioInputAlarms(RuleEngine engine, IEnumerable<AlertRule> rules, TimeProvider? time = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(rules);
+        _engine = engine;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        foreach (var rule in rules.Where(r => r.Kind == RuleKind.Input))
+        {
+            _inputs.Add(new Input(rule));
+        }
+    }
+
+    public int Count => _inputs.Count;
+
+    /// <summary>Opens the input pins, registers the edge callbacks and raises inputs already active at start.</summary>
+    public void Start(GpioController controller)
+    {
+        ArgumentNullException.ThrowIfNull(controller);
+        _controller = controller;
+        foreach (var input in _inputs)
+        {
+            var rule = input.Rule;
+            controller.OpenPin(rule.Pin, rule.ActiveLow ? PinMode.InputPullUp : PinMode.InputPullDown);
+            input.Handler = (_, _) => OnEdge(input);
+            controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, input.Handler);
+            var active = IsActive(input);
+            input.State = active;
+            if (active)
+            {
+                LogInput(rule.Name, rule.Pin, true);
+                _engine.SetInput(rule, true, Stopwatch.GetTimestamp());
+            }
+        }
+    }
+
+    private bool IsActive(Input input) => (_controller!.Read(input.Rule.Pin) == PinValue.Low) == input.Rule.ActiveLow;
+
+    private void OnEdge(Input input)
+    {
+        var cause = Stopwatch.GetTimestamp();
+        lock (input)
+        {
+            var active = IsActive(input);
+            if (active == input.State)
+            {
+                return;
+            }
+
+            var since = input.Changed ? _time.GetElapsedTime(input.LastChange) : TimeSpan.MaxValue;
+            if (since < input.Rule.Debounce)
+            {
+                // Bouncing: look again when the window has passed.
+                input.Recheck ??= _time.CreateTimer(_ => Recheck(input), null, input.Rule.Debounce - since, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            Accept(input, active, cause);
+        }
+    }
+
+    private void Recheck(Input input)
+    {
+        lock (input)
+        {
+            input.Recheck?.Dispose();
+            input.Recheck = null;
+            if (_controller is null)
+            {
+                return;
+            }
+
+            var active = IsActive(input);
+            if (active != input.State)
+            {
+                Accept(input, active, Stopwatch.GetTimestamp());
+            }
+        }
+    }
+
+    private void Accept(Input input, bool active, long cause)
+    {
+        input.State = active;
+        input.LastChange = _time.GetTimestamp();
+        input.Changed = true;
+        LogInput(input.Rule.Name, input.Rule.Pin, active);
+        _engine.SetInput(input.Rule, active, cause);
+    }
+
+    public void Dispose()
+    {
+        if (_controller is not { } controller)
+        {
+            return;
+        }
+
+        foreach (var input in _inputs)
+        {
+            lock (input)
+            {
+                input.Recheck?.Dispose();
+                input.Recheck = null;
+                if (input.Handler is not null)
+                {
+                    controller.UnregisterCallbackForPinValueChangedEvent(input.Rule.Pin, input.Handler);
+                }
+            }
+        }
+
+        _controller = null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alarm input {Name} (pin {Pin}) active: {Active}")]
+    private partial void LogInput(string name, int pin, bool active);
+
+    private sealed class Input(AlertRule rule)
+    {
+        public AlertRule Rule { get; } = rule;
+
+        public bool State { get; set; }
+
+        public long LastChange { get; set; }
+
+        public bool Changed { get; set; }
+
+        public ITimer? Recheck { get; set; }
+
+        public PinChangeEventHandler? Handler { get; set; }
+    }
+}

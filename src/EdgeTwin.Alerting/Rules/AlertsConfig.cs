@@ -1,0 +1,659 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+
+namespace EdgeTwin.Alerting.Rules;
+
+/// <summary>A GPIO output's behaviour for one severity.</summary>
+public enum OutputPattern : byte
+{
+    Off,
+    On,
+
+    /// <summary>1 Hz, half on.</summary>
+    Blink,
+
+    /// <summary>4 Hz, half on.</summary>
+    BlinkFast,
+}
+
+/// <summary>Settings every sink has: its own queue, timeout and retries.</summary>
+public abstract record SinkConfig
+{
+    public required string Name { get; init; }
+
+    public int QueueCapacity { get; init; } = 256;
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    public int Retries { get; init; } = 3;
+
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+}
+
+/// <summary>One GPIO output line: relay, buzzer or LED.</summary>
+public sealed record GpioOutputConfig(string Name, int Pin, bool ActiveHigh, IReadOnlyDictionary<EventSeverity, OutputPattern> Patterns, bool FailsafeActive, bool SilenceOnAck);
+
+public sealed record GpioSinkConfig : SinkConfig
+{
+    /// <summary><c>simulated</c> or a gpiochip number (<c>0</c>).</summary>
+    public string Chip { get; init; } = "0";
+
+    public IReadOnlyList<GpioOutputConfig> Outputs { get; init; } = [];
+}
+
+public sealed record SyslogSinkConfig : SinkConfig
+{
+    public string Socket { get; init; } = "/dev/log";
+
+    /// <summary>RFC 5424 facility number (16 = local0).</summary>
+    public int Facility { get; init; } = 16;
+
+    public string AppName { get; init; } = "edgetwin";
+}
+
+public sealed record MqttSinkConfig : SinkConfig
+{
+    public string Host { get; init; } = "127.0.0.1";
+
+    public int Port { get; init; } = 1883;
+
+    /// <summary><c>{site}</c>, <c>{gateway}</c>, <c>{rule}</c> and <c>{severity}</c> are replaced.</summary>
+    public string Topic { get; init; } = "edgetwin/{site}/{gateway}/alerts";
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+}
+
+public sealed record WebhookSinkConfig : SinkConfig
+{
+    public required Uri Url { get; init; }
+
+    /// <summary>HMAC-SHA256 key for the <c>X-EdgeTwin-Signature</c> header; no header when null.</summary>
+    public string? Secret { get; init; }
+}
+
+/// <summary>Active probe and thresholds of the connectivity monitor.</summary>
+public sealed record ConnectivityConfig
+{
+    /// <summary>Host and port the probe connects to (defaults to the MQTT uplink's broker); null disables the probe.</summary>
+    public string? ProbeHost { get; init; }
+
+    public int ProbePort { get; init; } = 1883;
+
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Consecutive failed probes before the uplink counts as offline (one failure already degrades it).</summary>
+    public int OfflineAfter { get; init; } = 3;
+}
+
+/// <summary>
+/// The <c>alerts:</c> section: rules, GPIO inputs, sinks, grouping, flapping guard, connectivity probe and where the
+/// state lives. The same reader validates it for <c>edgetwin check</c> (<see cref="AlertsSectionValidator"/>) and at start.
+/// </summary>
+public sealed record AlertsConfig
+{
+    public IReadOnlyList<AlertRule> Rules { get; init; } = [];
+
+    public IReadOnlyList<SinkConfig> Sinks { get; init; } = [];
+
+    /// <summary>Directory of <c>alerts.db</c> and <c>alerts.sock</c>; null means the outbox's directory.</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>The control socket's path; null means <c>alerts.sock</c> in the state directory.</summary>
+    public string? ControlSocket { get; init; }
+
+    /// <summary>Labels whose values form a notification group (one message per group, not per rack).</summary>
+    public IReadOnlyList<string> GroupBy { get; init; } = ["room", "severity"];
+
+    /// <summary>After a group's message, later alerts of the group are collected for this long into one message.</summary>
+    public TimeSpan GroupInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>More than <see cref="FlapMaxChanges"/> raise/clear changes within this window make an alert flapping.</summary>
+    public TimeSpan FlapWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    public int FlapMaxChanges { get; init; } = 6;
+
+    /// <summary>How often durations (<c>for:</c>, stuck, missing, group flushes) are checked.</summary>
+    public TimeSpan TickInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public ConnectivityConfig Connectivity { get; init; } = new();
+
+    public static AlertsConfig Empty { get; } = new();
+
+    private static readonly Dictionary<string, RuleKind> Kinds = new(StringComparer.Ordinal)
+    {
+        ["threshold"] = RuleKind.Threshold,
+        ["rate"] = RuleKind.Rate,
+        ["stuck"] = RuleKind.Stuck,
+        ["missing"] = RuleKind.Missing,
+        ["device_down"] = RuleKind.DeviceDown,
+        ["event"] = RuleKind.Event,
+        ["uplink"] = RuleKind.Uplink,
+    };
+
+    private static readonly Dictionary<string, EventSeverity> Severities = new(StringComparer.Ordinal)
+    {
+        ["info"] = EventSeverity.Info,
+        ["warning"] = EventSeverity.Warning,
+        ["critical"] = EventSeverity.Critical,
+    };
+
+    private static readonly Dictionary<string, Scope> Scopes = new(StringComparer.Ordinal)
+    {
+        ["series"] = Scope.Series,
+        ["device"] = Scope.Device,
+        ["rack"] = Scope.Rack,
+        ["room"] = Scope.Room,
+        ["zone"] = Scope.Room,
+        ["line"] = Scope.Line,
+        ["site"] = Scope.Site,
+    };
+
+    private static readonly Dictionary<string, Combine> Combines = new(StringComparer.Ordinal)
+    {
+        ["any"] = Combine.Any,
+        ["all"] = Combine.All,
+    };
+
+    private static readonly Dictionary<string, UplinkGate> Gates = new(StringComparer.Ordinal)
+    {
+        ["any"] = UplinkGate.Any,
+        ["not_online"] = UplinkGate.NotOnline,
+        ["offline"] = UplinkGate.Offline,
+    };
+
+    private static readonly Dictionary<string, OutputPattern> Patterns = new(StringComparer.Ordinal)
+    {
+        ["off"] = OutputPattern.Off,
+        ["on"] = OutputPattern.On,
+        ["blink"] = OutputPattern.Blink,
+        ["blink_fast"] = OutputPattern.BlinkFast,
+    };
+
+    private static readonly Dictionary<string, EdgeEventKind> EventKinds =
+        Enum.GetValues<EdgeEventKind>().ToDictionary(k => k.ToWireName(), k => k, StringComparer.Ordinal);
+
+    /// <summary>Reads the section of a loaded config; throws <see cref="ConfigException"/> with every problem.</summary>
+    public static AlertsConfig From(SiteConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Alerts is null)
+        {
+            return Empty;
+        }
+
+        var diagnostics = new ConfigDiagnostics();
+        var configDirectory = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
+        var result = Read(new ConfigReader(config.Alerts, diagnostics), configDirectory);
+        if (!diagnostics.IsEmpty)
+        {
+            throw new ConfigException(diagnostics.Sorted());
+        }
+
+        return result;
+    }
+
+    /// <summary>Reads and validates the section; problems go to the reader's diagnostics.</summary>
+    public static AlertsConfig Read(ConfigReader section, string configDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        var sinks = ReadSinks(section, configDirectory);
+        var sinkNames = sinks.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        var rules = new List<AlertRule>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        if (section.Sequence("rules") is { } list)
+        {
+            foreach (var item in list.Items)
+            {
+                if (ConfigReader.For(item, section.Diagnostics) is { } r && ReadRule(r, sinkNames) is { } rule)
+                {
+                    if (!names.Add(rule.Name))
+                    {
+                        section.Diagnostics.Add(item, $"duplicate rule name '{rule.Name}'");
+                    }
+
+                    rules.Add(rule);
+                }
+            }
+        }
+
+        var pins = new HashSet<int>();
+        if (section.Sequence("inputs") is { } inputs)
+        {
+            foreach (var item in inputs.Items)
+            {
+                if (ConfigReader.For(item, section.Diagnostics) is { } r && ReadInput(r, sinkNames) is { } rule)
+                {
+                    if (!names.Add(rule.Name))
+                    {
+                        section.Diagnostics.Add(item, $"duplicate rule name '{rule.Name}' (inputs share the rules' names)");
+                    }
+
+                    if (!pins.Add(rule.Pin))
+                    {
+                        section.Diagnostics.Add(item, $"pin {rule.Pin} is used by two inputs");
+                    }
+
+                    rules.Add(rule);
+                }
+            }
+        }
+
+        var groupBy = section.Sequence("group_by") is { } g
+            ? g.Items.OfType<ConfigScalar>().Select(s => s.Value).ToList()
+            : null;
+        var connectivity = new ConnectivityConfig();
+        if (section.Section("connectivity") is { } c)
+        {
+            connectivity = new ConnectivityConfig
+            {
+                ProbeHost = c.String("probe_host"),
+                ProbePort = c.Int("probe_port", min: 1, max: 65535) ?? 1883,
+                Interval = c.Duration("interval", min: TimeSpan.FromMilliseconds(100)) ?? TimeSpan.FromSeconds(5),
+                Timeout = c.Duration("timeout", min: TimeSpan.FromMilliseconds(50)) ?? TimeSpan.FromSeconds(2),
+                OfflineAfter = c.Int("offline_after", min: 1, max: 1000) ?? 3,
+            };
+            c.ReportUnknownKeys();
+        }
+
+        var result = new AlertsConfig
+        {
+            Rules = rules,
+            Sinks = sinks,
+            StateDirectory = Resolve(section.String("state_directory"), configDirectory),
+            ControlSocket = Resolve(section.String("control_socket"), configDirectory),
+            GroupBy = groupBy ?? ["room", "severity"],
+            GroupInterval = section.Duration("group_interval") ?? TimeSpan.FromSeconds(10),
+            FlapWindow = section.Duration("flap_window", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(10),
+            FlapMaxChanges = section.Int("flap_max_changes", min: 2, max: 10_000) ?? 6,
+            TickInterval = section.Duration("tick", min: TimeSpan.FromMilliseconds(10)) ?? TimeSpan.FromMilliseconds(250),
+            Connectivity = connectivity,
+        };
+        section.ReportUnknownKeys();
+        return result;
+    }
+
+    private static AlertRule? ReadRule(ConfigReader r, HashSet<string> sinks)
+    {
+        var name = r.Id("name", required: true);
+        var kind = r.Enum("type", Kinds, required: true);
+        var common = Common(r, sinks);
+        if (name is null || kind is null)
+        {
+            r.ReportUnknownKeys();
+            return null;
+        }
+
+        var rule = new AlertRule
+        {
+            Name = name,
+            Kind = kind.Value,
+            Severity = common.Severity,
+            Summary = common.Summary,
+            Labels = common.Labels,
+            Targets = common.Targets,
+            WhenUplink = r.Enum("when_uplink", Gates) ?? UplinkGate.Any,
+            For = r.Duration("for") ?? TimeSpan.Zero,
+        };
+
+        switch (kind.Value)
+        {
+            case RuleKind.Threshold:
+                rule = Limits(r, rule, "above", "below", "clear_below", "clear_above") is { } t ? Series(r, t) : rule;
+                break;
+            case RuleKind.Rate:
+                rule = Limits(r, rule, "rise_per_min", "fall_per_min", "clear_rise_per_min", "clear_fall_per_min") is { } rate
+                    ? Series(r, rate with { Window = r.Duration("window", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(1) })
+                    : rule;
+                break;
+            case RuleKind.Stuck:
+                rule = Series(r, rule with
+                {
+                    After = r.Duration("after", required: true, min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(5),
+                    Tolerance = r.Double("tolerance", min: 0) ?? 0,
+                });
+                break;
+            case RuleKind.Missing:
+                rule = Series(r, rule with { After = r.Duration("after", required: true, min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(1) });
+                break;
+            case RuleKind.DeviceDown:
+                rule = rule with { SourceGlob = r.String("device") ?? "*", Per = Scope.Device };
+                break;
+            case RuleKind.Event:
+                var ev = Limits(r, rule, "above", "below", "clear_below", "clear_above") ?? rule;
+                rule = ev with
+                {
+                    EventKind = r.Enum("event", EventKinds) ?? EdgeEventKind.Prediction,
+                    Attribute = r.String("attribute", required: true),
+                    SourceGlob = r.String("source") ?? "*",
+                    After = r.Duration("clear_after", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(10),
+                };
+                break;
+            case RuleKind.Uplink:
+                rule = rule with { Per = Scope.Site };
+                break;
+        }
+
+        r.ReportUnknownKeys();
+        return rule;
+    }
+
+    private static AlertRule Series(ConfigReader r, AlertRule rule)
+    {
+        var match = SeriesMatch.All;
+        if (r.Section("match") is { } m)
+        {
+            var tags = new List<KeyValuePair<string, string>>();
+            if (m.Section("tags") is { } t)
+            {
+                foreach (var (k, _) in t.Mapping.Entries)
+                {
+                    tags.Add(new(k, t.String(k) ?? ""));
+                }
+            }
+
+            match = new SeriesMatch(m.String("device"), m.String("metric"), m.String("role"), tags);
+            if (match.Device is null && match.Metric is null && match.Role is null)
+            {
+                m.Diagnostics.Add(m.Mapping, "give at least one of device, metric or role");
+            }
+
+            m.ReportUnknownKeys();
+        }
+        else
+        {
+            r.ReportMissing("match");
+        }
+
+        var combine = r.Enum("combine", Combines) ?? Combine.None;
+        var per = r.Enum("per", Scopes) ?? (combine == Combine.None ? Scope.Series : Scope.Rack);
+        if (combine != Combine.None && per == Scope.Series)
+        {
+            r.Diagnostics.Add(r.Node("per")!, "a combination needs a scope wider than one series (device, rack, room, line or site)");
+        }
+
+        return rule with { Match = match, Combine = combine, Per = per };
+    }
+
+    /// <summary>Reads exactly one of the two limits and its optional clear level, which must lie on the safe side.</summary>
+    private static AlertRule? Limits(ConfigReader r, AlertRule rule, string above, string below, string clearBelow, string clearAbove)
+    {
+        var hi = r.Double(above);
+        var lo = r.Double(below);
+        var clearLo = r.Double(clearBelow);
+        var clearHi = r.Double(clearAbove);
+        if (hi is null == lo is null)
+        {
+            r.Diagnostics.Add(r.Mapping, $"give exactly one of '{above}' or '{below}'");
+            return null;
+        }
+
+        if (hi is { } h)
+        {
+            if (clearHi is not null)
+            {
+                r.Diagnostics.Add(r.Node(clearAbove)!, $"'{clearAbove}' goes with '{below}'; use '{clearBelow}'");
+            }
+
+            var clear = clearLo ?? h;
+            if (clear > h)
+            {
+                r.Diagnostics.Add(r.Node(clearBelow)!, $"must be at most '{above}' ({h.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+            }
+
+            return rule with { Direction = Direction.Above, Limit = h, Clear = clear };
+        }
+
+        var l = lo!.Value;
+        if (clearLo is not null)
+        {
+            r.Diagnostics.Add(r.Node(clearBelow)!, $"'{clearBelow}' goes with '{above}'; use '{clearAbove}'");
+        }
+
+        var c = clearHi ?? l;
+
+        // A fall rate is written as a positive number of units per minute; internally it is a rate below -limit.
+        if (above == "rise_per_min")
+        {
+            if (c > l)
+            {
+                r.Diagnostics.Add(r.Node(clearAbove)!, $"must be at most '{below}' ({l.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+            }
+
+            return rule with { Direction = Direction.Below, Limit = -l, Clear = -c };
+        }
+
+        if (c < l)
+        {
+            r.Diagnostics.Add(r.Node(clearAbove)!, $"must be at least '{below}' ({l.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+        }
+
+        return rule with { Direction = Direction.Below, Limit = l, Clear = c };
+    }
+
+    private static AlertRule? ReadInput(ConfigReader r, HashSet<string> sinks)
+    {
+        var name = r.Id("name", required: true);
+        var pin = r.Int("pin", required: true, min: 0, max: 1023);
+        var active = r.Enum("active", new Dictionary<string, bool>(StringComparer.Ordinal) { ["low"] = true, ["high"] = false }) ?? true;
+        var debounce = r.Duration("debounce") ?? TimeSpan.FromMilliseconds(20);
+        var common = Common(r, sinks);
+        r.ReportUnknownKeys();
+        if (name is null || pin is null)
+        {
+            return null;
+        }
+
+        return new AlertRule
+        {
+            Name = name,
+            Kind = RuleKind.Input,
+            Severity = common.Severity,
+            Summary = common.Summary,
+            Labels = common.Labels,
+            Targets = common.Targets,
+            Pin = pin.Value,
+            ActiveLow = active,
+            Debounce = debounce,
+            Per = Scope.Site,
+        };
+    }
+
+    private static (EventSeverity Severity, string? Summary, IReadOnlyDictionary<string, string> Labels, IReadOnlyList<string> Targets) Common(ConfigReader r, HashSet<string> sinks)
+    {
+        var severity = r.Enum("severity", Severities) ?? EventSeverity.Warning;
+        var summary = r.String("summary");
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (r.Section("labels") is { } l)
+        {
+            foreach (var (k, _) in l.Mapping.Entries)
+            {
+                labels[k] = l.String(k) ?? "";
+            }
+        }
+
+        var targets = new List<string>();
+        if (r.IdList("targets") is { } t)
+        {
+            foreach (var (value, node) in t)
+            {
+                if (!sinks.Contains(value))
+                {
+                    r.Diagnostics.Add(node, $"no sink named '{value}' in alerts.sinks (known: {string.Join(", ", sinks.Order(StringComparer.Ordinal))})");
+                }
+
+                targets.Add(value);
+            }
+        }
+
+        return (severity, summary, labels, targets);
+    }
+
+    private static List<SinkConfig> ReadSinks(ConfigReader section, string configDirectory)
+    {
+        var sinks = new List<SinkConfig>();
+        if (section.Sequence("sinks") is not { } list)
+        {
+            return sinks;
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in list.Items)
+        {
+            if (ConfigReader.For(item, section.Diagnostics) is not { } s)
+            {
+                continue;
+            }
+
+            var name = s.Id("name", required: true);
+            var type = s.String("type", required: true);
+            var queue = s.Int("queue", min: 1, max: 1_000_000) ?? 256;
+            var timeout = s.Duration("timeout", min: TimeSpan.FromMilliseconds(10)) ?? TimeSpan.FromSeconds(5);
+            var retries = s.Int("retries", min: 0, max: 100) ?? 3;
+            var retryDelay = s.Duration("retry_delay") ?? TimeSpan.FromMilliseconds(500);
+            SinkConfig? sink = null;
+            switch (type)
+            {
+                case null:
+                    break;
+                case "gpio":
+                    sink = new GpioSinkConfig { Name = name ?? "", Chip = s.String("chip") ?? "0", Outputs = ReadOutputs(s) };
+                    break;
+                case "syslog":
+                    sink = new SyslogSinkConfig
+                    {
+                        Name = name ?? "",
+                        Socket = s.String("socket") ?? "/dev/log",
+                        Facility = s.Int("facility", min: 0, max: 23) ?? 16,
+                        AppName = s.String("app_name") ?? "edgetwin",
+                    };
+                    break;
+                case "mqtt":
+                    sink = new MqttSinkConfig
+                    {
+                        Name = name ?? "",
+                        Host = s.String("host") ?? "127.0.0.1",
+                        Port = s.Int("port", min: 1, max: 65535) ?? 1883,
+                        Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
+                        Username = s.String("username"),
+                        Password = Secret(s, "password", configDirectory),
+                    };
+                    break;
+                case "webhook":
+                    var url = s.String("url", required: true);
+                    Uri? uri = null;
+                    if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out uri) || (uri.Scheme != "http" && uri.Scheme != "https")))
+                    {
+                        s.Diagnostics.Add(s.Node("url")!, $"'{url}' is not an http or https URL");
+                        uri = null;
+                    }
+
+                    sink = new WebhookSinkConfig { Name = name ?? "", Url = uri ?? new Uri("http://invalid/"), Secret = Secret(s, "secret", configDirectory) };
+                    break;
+                default:
+                    s.Diagnostics.Add(s.Node("type")!, $"expected one of gpio, syslog, mqtt, webhook, got '{type}'");
+                    break;
+            }
+
+            s.ReportUnknownKeys();
+            if (sink is null || name is null)
+            {
+                continue;
+            }
+
+            if (!names.Add(name))
+            {
+                s.Diagnostics.Add(item, $"duplicate sink name '{name}'");
+            }
+
+            sinks.Add(sink with { QueueCapacity = queue, Timeout = timeout, Retries = retries, RetryDelay = retryDelay });
+        }
+
+        return sinks;
+    }
+
+    private static List<GpioOutputConfig> ReadOutputs(ConfigReader s)
+    {
+        var outputs = new List<GpioOutputConfig>();
+        var q = s.Sequence("outputs", required: true);
+        if (q is null)
+        {
+            return outputs;
+        }
+
+        var pins = new HashSet<int>();
+        foreach (var item in q.Items)
+        {
+            if (ConfigReader.For(item, s.Diagnostics) is not { } o)
+            {
+                continue;
+            }
+
+            var name = o.Id("name", required: true);
+            var pin = o.Int("pin", required: true, min: 0, max: 1023);
+            var activeHigh = (o.Enum("active", new Dictionary<string, bool>(StringComparer.Ordinal) { ["high"] = true, ["low"] = false })) ?? true;
+            var patterns = new Dictionary<EventSeverity, OutputPattern>
+            {
+                [EventSeverity.Critical] = o.Enum("critical", Patterns) ?? OutputPattern.On,
+                [EventSeverity.Warning] = o.Enum("warning", Patterns) ?? OutputPattern.Off,
+                [EventSeverity.Info] = o.Enum("info", Patterns) ?? OutputPattern.Off,
+            };
+            var failsafe = o.Enum("failsafe", new Dictionary<string, bool>(StringComparer.Ordinal) { ["on"] = true, ["off"] = false }) ?? false;
+            var silenceOnAck = o.Bool("silence_on_ack") ?? false;
+            o.ReportUnknownKeys();
+            if (name is null || pin is null)
+            {
+                continue;
+            }
+
+            if (!pins.Add(pin.Value))
+            {
+                s.Diagnostics.Add(item, $"pin {pin.Value} is used by two outputs");
+            }
+
+            outputs.Add(new GpioOutputConfig(name, pin.Value, activeHigh, patterns, failsafe, silenceOnAck));
+        }
+
+        return outputs;
+    }
+
+    private static string? Secret(ConfigReader r, string key, string configDirectory)
+    {
+        var inline = r.String(key);
+        var fileNode = r.Node(key + "_file");
+        var file = r.String(key + "_file");
+        if (file is null || fileNode is null)
+        {
+            return inline;
+        }
+
+        var path = Resolve(file, configDirectory)!;
+        try
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            r.Diagnostics.Add(fileNode, $"cannot read secret file '{path}': {ex.Message}");
+            return null;
+        }
+    }
+
+    private static string? Resolve(string? path, string configDirectory) =>
+        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDirectory, path));
+}
+
+/// <summary>Checks <c>alerts:</c> for <c>edgetwin check</c> and the agent's start (found by reflection).</summary>
+public sealed class AlertsSectionValidator : IConfigSectionValidator
+{
+    public string Section => "alerts";
+
+    public void Validate(ConfigReader section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        AlertsConfig.Read(section, Directory.GetCurrentDirectory());
+    }
+}

@@ -1,0 +1,442 @@
+using System.Globalization;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Alerting.Rules;
+
+/// <summary>
+/// Evaluates the rules on samples and events. Rule→series bindings are compiled once per series (when the registry
+/// announces it) into an array indexed by <see cref="SeriesId"/>, so a sample costs an array read and a comparison per
+/// rule that watches its series, and allocates nothing; only a condition change reaches the <see cref="AlertManager"/>.
+/// </summary>
+public sealed class RuleEngine : IDisposable
+{
+    private const int RateSlots = 64;
+
+    private readonly AlertManager _manager;
+    private readonly SeriesRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly List<AlertRule> _seriesRules;
+    private readonly List<AlertRule> _eventRules;
+    private readonly List<Binding> _timed = [];
+    private readonly Dictionary<(string Rule, string Scope), Combined> _combined = [];
+    private readonly List<AlertInstance> _eventInstances = [];
+    private Binding[]?[] _bySeries = [];
+
+    public RuleEngine(AlertManager manager, SeriesRegistry registry, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(manager);
+        ArgumentNullException.ThrowIfNull(registry);
+        _manager = manager;
+        _registry = registry;
+        _time = time ?? TimeProvider.System;
+        _seriesRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Stuck or RuleKind.Missing)];
+        _eventRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.DeviceDown or RuleKind.Event)];
+        _registry.SeriesAdded += OnSeriesAdded;
+        foreach (var (id, descriptor) in _registry.Snapshot())
+        {
+            OnSeriesAdded(id, descriptor);
+        }
+    }
+
+    /// <summary>Series that at least one rule watches.</summary>
+    public int BoundSeries
+    {
+        get
+        {
+            var table = Volatile.Read(ref _bySeries);
+            return table.Count(b => b is not null);
+        }
+    }
+
+    /// <summary>Evaluates a batch. <paramref name="arrival"/> is the Stopwatch timestamp the batch arrived (for latency figures; 0 if unknown).</summary>
+    public void Process(ReadOnlySpan<Sample> samples, long arrival = 0)
+    {
+        var table = Volatile.Read(ref _bySeries);
+        var now = _time.GetUtcNow();
+        var nowMs = now.ToUnixTimeMilliseconds();
+        lock (_gate)
+        {
+            foreach (ref readonly var s in samples)
+            {
+                var i = s.Series.Value;
+                if ((uint)i >= (uint)table.Length || table[i] is not { } bindings)
+                {
+                    continue;
+                }
+
+                foreach (var b in bindings)
+                {
+                    Evaluate(b, in s, now, nowMs, arrival);
+                }
+            }
+        }
+    }
+
+    /// <summary>Device up/down for device rules; predictions and anomalies for event rules. Own alert events are ignored.</summary>
+    public void Handle(EdgeEvent edgeEvent)
+    {
+        ArgumentNullException.ThrowIfNull(edgeEvent);
+        if (edgeEvent.Kind is EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        foreach (var rule in _eventRules)
+        {
+            if (!Glob.IsMatch(rule.SourceGlob, edgeEvent.Source))
+            {
+                continue;
+            }
+
+            if (rule.Kind == RuleKind.DeviceDown && edgeEvent.Kind is EdgeEventKind.DeviceDown or EdgeEventKind.DeviceUp)
+            {
+                var down = edgeEvent.Kind == EdgeEventKind.DeviceDown;
+                _manager.SetCondition(_manager.Instance(rule, edgeEvent.Source, edgeEvent.Source), down, down ? 1 : 0, now);
+            }
+            else if (rule.Kind == RuleKind.Event && edgeEvent.Kind == rule.EventKind
+                && edgeEvent.Attributes is { } attributes && rule.Attribute is { } name
+                && attributes.TryGetValue(name, out var text)
+                && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
+            {
+                var device = edgeEvent.Source.Split('/')[0];
+                var instance = _manager.Instance(rule, edgeEvent.Source, device);
+                lock (_gate)
+                {
+                    instance.LastEventMs = now.ToUnixTimeMilliseconds();
+                    if (!_eventInstances.Contains(instance))
+                    {
+                        _eventInstances.Add(instance);
+                    }
+                }
+
+                var active = rule.Evaluate(value, instance.RawActive);
+                if (active != instance.RawActive)
+                {
+                    _manager.SetCondition(instance, active, value, now);
+                }
+                else
+                {
+                    _manager.SetValue(instance, value);
+                }
+            }
+        }
+    }
+
+    /// <summary>A GPIO input rule's contact changed (from its edge interrupt).</summary>
+    public void SetInput(AlertRule rule, bool active, long cause = 0)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        _manager.SetCondition(_manager.Instance(rule, rule.Name, null), active, active ? 1 : 0, _time.GetUtcNow(), cause);
+    }
+
+    /// <summary>Time-based conditions: stuck and missing series, event alerts without a new event; then the manager's tick.</summary>
+    public void Tick()
+    {
+        var now = _time.GetUtcNow();
+        var nowMs = now.ToUnixTimeMilliseconds();
+        lock (_gate)
+        {
+            foreach (var b in _timed)
+            {
+                var after = (long)b.Rule.After.TotalMilliseconds;
+                if (b.Active)
+                {
+                    continue;
+                }
+
+                if (b.Rule.Kind == RuleKind.Stuck && b.HasValue && nowMs - b.RefMs >= after)
+                {
+                    Update(b, true, b.Last, now, 0);
+                }
+                else if (b.Rule.Kind == RuleKind.Missing && nowMs - b.LastSeenMs >= after)
+                {
+                    Update(b, true, (nowMs - b.LastSeenMs) / 1000.0, now, 0);
+                }
+            }
+
+            foreach (var instance in _eventInstances)
+            {
+                if (instance.RawActive && nowMs - instance.LastEventMs >= (long)instance.Rule.After.TotalMilliseconds)
+                {
+                    _manager.SetCondition(instance, false, instance.Value, now);
+                }
+            }
+        }
+
+        _manager.Tick(now);
+    }
+
+    public void Dispose() => _registry.SeriesAdded -= OnSeriesAdded;
+
+    private void Evaluate(Binding b, in Sample s, DateTimeOffset now, long nowMs, long arrival)
+    {
+        var rule = b.Rule;
+        switch (rule.Kind)
+        {
+            case RuleKind.Threshold:
+                if (!s.IsGood)
+                {
+                    return;
+                }
+
+                b.HasValue = true;
+                b.Last = s.Value;
+                var active = rule.Evaluate(s.Value, b.Active);
+                if (active != b.Active || !b.Reported)
+                {
+                    Update(b, active, s.Value, now, arrival);
+                }
+
+                break;
+            case RuleKind.Rate:
+                if (!s.IsGood)
+                {
+                    return;
+                }
+
+                var rate = b.PushRate(s.TimestampUnixMs, s.Value, (long)rule.Window.TotalMilliseconds);
+                if (!double.IsNaN(rate))
+                {
+                    var on = rule.Evaluate(rate, b.Active);
+                    if (on != b.Active || !b.Reported)
+                    {
+                        Update(b, on, rate, now, arrival);
+                    }
+                }
+
+                break;
+            case RuleKind.Stuck:
+                if (s.Quality == SampleQuality.Stuck)
+                {
+                    if (!b.Active)
+                    {
+                        Update(b, true, s.Value, now, arrival);
+                    }
+
+                    return;
+                }
+
+                if (!s.IsGood)
+                {
+                    return;
+                }
+
+                if (!b.HasValue || Math.Abs(s.Value - b.Last) > rule.Tolerance)
+                {
+                    b.HasValue = true;
+                    b.Last = s.Value;
+                    b.RefMs = nowMs;
+                    if (b.Active)
+                    {
+                        Update(b, false, s.Value, now, arrival);
+                    }
+                }
+
+                break;
+            case RuleKind.Missing:
+                b.LastSeenMs = nowMs;
+                if (b.Active)
+                {
+                    Update(b, false, 0, now, arrival);
+                }
+
+                break;
+        }
+    }
+
+    private void Update(Binding b, bool active, double value, DateTimeOffset now, long cause)
+    {
+        var wasActive = b.Active;
+        var wasReported = b.Reported;
+        b.Active = active;
+        b.Reported = true;
+        if (b.Group is not { } g)
+        {
+            if (active != b.Instance!.RawActive)
+            {
+                _manager.SetCondition(b.Instance, active, value, now, cause);
+            }
+
+            return;
+        }
+
+        if (!wasReported)
+        {
+            g.Reported++;
+        }
+
+        if (active && !wasActive)
+        {
+            g.ActiveMembers++;
+        }
+        else if (!active && wasActive)
+        {
+            g.ActiveMembers--;
+        }
+
+        bool groupActive;
+        bool decided;
+        if (g.Rule.Combine == Combine.Any)
+        {
+            groupActive = g.ActiveMembers > 0;
+
+            // "None active" is only known once every member has spoken (after a restart the alert may be restored firing).
+            decided = groupActive || g.Reported == g.Members;
+        }
+        else
+        {
+            groupActive = g.ActiveMembers == g.Members && g.Members > 0;
+            decided = groupActive || g.Reported > g.ActiveMembers;
+        }
+
+        if (decided && groupActive != g.Instance.RawActive)
+        {
+            _manager.SetCondition(g.Instance, groupActive, value, now, cause);
+        }
+    }
+
+    private void OnSeriesAdded(SeriesId id, SeriesDescriptor descriptor)
+    {
+        List<Binding>? bindings = null;
+        foreach (var rule in _seriesRules)
+        {
+            if (!rule.Match.Matches(descriptor))
+            {
+                continue;
+            }
+
+            Binding b;
+            if (rule.Combine == Combine.None)
+            {
+                var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
+                b = new Binding(rule, instance, null) { Active = instance.RawActive };
+            }
+            else
+            {
+                var scope = _manager.Site.ScopeValue(rule.Per, descriptor.DeviceId) ?? descriptor.DeviceId;
+                lock (_gate)
+                {
+                    if (!_combined.TryGetValue((rule.Name, scope), out var group))
+                    {
+                        group = new Combined(rule, _manager.Instance(rule, scope, descriptor.DeviceId));
+                        _combined[(rule.Name, scope)] = group;
+                    }
+
+                    group.Members++;
+                    b = new Binding(rule, null, group);
+                }
+            }
+
+            b.LastSeenMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            (bindings ??= []).Add(b);
+        }
+
+        if (bindings is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            var table = _bySeries;
+            if (id.Value >= table.Length)
+            {
+                Array.Resize(ref table, Math.Max(id.Value + 1, table.Length * 2));
+            }
+            else
+            {
+                table = (Binding[]?[])table.Clone();
+            }
+
+            table[id.Value] = [.. bindings];
+            foreach (var b in bindings)
+            {
+                if (b.Rule.Kind is RuleKind.Stuck or RuleKind.Missing)
+                {
+                    _timed.Add(b);
+                }
+            }
+
+            Volatile.Write(ref _bySeries, table);
+        }
+    }
+
+    /// <summary>One rule on one series: its condition, its last value and, for rates, a ring of recent points.</summary>
+    private sealed class Binding(AlertRule rule, AlertInstance? instance, Combined? group)
+    {
+        private long[]? _t;
+        private double[]? _v;
+        private int _head;
+        private int _count;
+
+        public AlertRule Rule { get; } = rule;
+
+        public AlertInstance? Instance { get; } = instance;
+
+        public Combined? Group { get; } = group;
+
+        public bool Active { get; set; }
+
+        public bool Reported { get; set; }
+
+        public bool HasValue { get; set; }
+
+        public double Last { get; set; }
+
+        public long RefMs { get; set; }
+
+        public long LastSeenMs { get; set; }
+
+        /// <summary>Adds a point; returns the change per minute over the window, or NaN while the window holds less than half its span.</summary>
+        public double PushRate(long tMs, double v, long windowMs)
+        {
+            _t ??= new long[RateSlots];
+            _v ??= new double[RateSlots];
+            if (_count > 0 && tMs <= _t[(_head + _count - 1) % RateSlots])
+            {
+                return double.NaN; // out of order or repeated timestamp
+            }
+
+            if (_count == RateSlots)
+            {
+                _head = (_head + 1) % RateSlots;
+                _count--;
+            }
+
+            _t[(_head + _count) % RateSlots] = tMs;
+            _v[(_head + _count) % RateSlots] = v;
+            _count++;
+            while (_count > 1 && tMs - _t[_head] > windowMs)
+            {
+                _head = (_head + 1) % RateSlots;
+                _count--;
+            }
+
+            var span = tMs - _t[_head];
+            if (_count < 2 || span * 2 < windowMs)
+            {
+                return double.NaN;
+            }
+
+            return (v - _v[_head]) * 60_000.0 / span;
+        }
+    }
+
+    /// <summary>The members of one scope (rack, room…) combined by any/all into one alert.</summary>
+    private sealed class Combined(AlertRule rule, AlertInstance instance)
+    {
+        public AlertRule Rule { get; } = rule;
+
+        public AlertInstance Instance { get; } = instance;
+
+        public int Members { get; set; }
+
+        public int Reported { get; set; }
+
+        public int ActiveMembers { get; set; }
+    }
+}

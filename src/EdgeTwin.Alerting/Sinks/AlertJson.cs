@@ -1,0 +1,83 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Alerting.State;
+
+namespace EdgeTwin.Alerting.Sinks;
+
+/// <summary>
+/// The JSON body of a message (webhook, MQTT), version 1:
+/// <c>{"v":1,"site":…,"gateway":…,"group":…,"time":…,"severity":…,"alerts":[{"id","rule","key","status","severity","value","summary","fired_at","resolved_at","acked_at","flapping","labels":{…}}]}</c>.
+/// </summary>
+public static class AlertJson
+{
+    public static byte[] Encode(string site, string gateway, AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts)
+    {
+        ArgumentNullException.ThrowIfNull(notification);
+        ArgumentNullException.ThrowIfNull(alerts);
+        var buffer = new ArrayBufferWriter<byte>(256 + (alerts.Count * 256));
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("v", 1);
+            w.WriteString("site", site);
+            w.WriteString("gateway", gateway);
+            w.WriteString("group", notification.Group);
+            w.WriteString("time", notification.Time);
+            w.WriteString("severity", AlertManager.SeverityName(alerts.Count == 0 ? Core.Events.EventSeverity.Info : alerts.Max(a => a.Severity)));
+            w.WriteStartArray("alerts");
+            foreach (var a in alerts)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", a.Id);
+                w.WriteString("rule", a.Rule);
+                w.WriteString("key", a.Key);
+                w.WriteString("status", StatusName(a.Status));
+                w.WriteString("severity", AlertManager.SeverityName(a.Severity));
+                if (double.IsFinite(a.Value))
+                {
+                    w.WriteNumber("value", a.Value);
+                }
+
+                w.WriteString("summary", a.Summary);
+                Time(w, "fired_at", a.FiredAt);
+                Time(w, "resolved_at", a.ResolvedAt);
+                Time(w, "acked_at", a.AckedAt);
+                w.WriteBoolean("flapping", a.Flapping);
+                w.WriteStartObject("labels");
+                foreach (var (k, v) in a.Labels.OrderBy(l => l.Key, StringComparer.Ordinal))
+                {
+                    w.WriteString(k, v);
+                }
+
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static string StatusName(AlertStatus status) => status switch
+    {
+        AlertStatus.Firing => "firing",
+        AlertStatus.Resolved => "resolved",
+        AlertStatus.Acknowledged => "acknowledged",
+        _ => "flapping",
+    };
+
+    private static void Time(Utf8JsonWriter w, string name, DateTimeOffset? t)
+    {
+        if (t is { } v)
+        {
+            w.WriteString(name, v.ToString("O", CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using EdgeTwin.Alerting.State;
+
+namespace EdgeTwin.Alerting.Sinks;
+
+/// <summary>
+/// A local place alerts go: relay/buzzer/LED, the system log, a local broker, a LAN webhook. Each sink runs behind its own
+/// <see cref="SinkRunner"/> (bounded queue, timeout, retries), so a failing sink never delays another.
+/// </summary>
+public interface IAlertSink : IAsyncDisposable
+{
+    string Name { get; }
+
+    /// <summary>
+    /// True for sinks that show the current state (GPIO outputs): they get every change of every alert at once, ungrouped.
+    /// False for message sinks: they get one message per group and interval.
+    /// </summary>
+    bool FollowsState { get; }
+
+    /// <summary>Prepares the sink (open pins, nothing slow: connections are made on first delivery).</summary>
+    Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Delivers <paramref name="alerts"/> (the part of <paramref name="notification"/> this sink is a target of). Throws on
+    /// failure; <see cref="SinkRejectedException"/> means retrying cannot help.
+    /// </summary>
+    Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken);
+}
+
+/// <summary>The peer refused the message for good (HTTP 4xx, MQTT not authorised): no retry.</summary>
+public sealed class SinkRejectedException : Exception
+{
+    public SinkRejectedException()
+    {
+    }
+
+    public SinkRejectedException(string message)
+        : base(message)
+    {
+    }
+
+    public SinkRejectedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

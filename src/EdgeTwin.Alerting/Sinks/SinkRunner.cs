@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Alerting.State;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Alerting.Sinks;
+
+/// <summary>
+/// Runs one sink: a bounded queue (the oldest message is dropped and counted when it is full, so a dead peer cannot grow
+/// memory), a timeout per attempt and retries with doubling delays. Its own task: a slow sink only fills its own queue.
+/// </summary>
+public sealed partial class SinkRunner : IAsyncDisposable
+{
+    private readonly IAlertSink _sink;
+    private readonly SinkConfig _config;
+    private readonly ILogger _logger;
+    private readonly AlertingMetrics? _metrics;
+    private readonly TimeProvider _time;
+    private readonly Channel<(AlertNotification Notification, IReadOnlyList<AlertSnapshot> Alerts)> _queue;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _run;
+    private long _delivered;
+    private long _failed;
+    private long _dropped;
+
+    public SinkRunner(IAlertSink sink, SinkConfig config, ILogger? logger = null, AlertingMetrics? metrics = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        ArgumentNullException.ThrowIfNull(config);
+        _sink = sink;
+        _config = config;
+        _logger = logger ?? NullLogger.Instance;
+        _metrics = metrics;
+        _time = time ?? TimeProvider.System;
+        _queue = Channel.CreateBounded<(AlertNotification, IReadOnlyList<AlertSnapshot>)>(
+            new BoundedChannelOptions(config.QueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
+            dropped =>
+            {
+                Interlocked.Increment(ref _dropped);
+                _metrics?.Dropped(_sink.Name);
+                LogDropped(_sink.Name, _config.QueueCapacity);
+                dropped.Item1.Complete();
+            });
+    }
+
+    public IAlertSink Sink => _sink;
+
+    public string Name => _sink.Name;
+
+    public long Delivered => Interlocked.Read(ref _delivered);
+
+    public long Failed => Interlocked.Read(ref _failed);
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public int QueueDepth => _queue.Reader.Count;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _sink.StartAsync(cancellationToken).ConfigureAwait(false);
+        _run = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>Queues a message; never waits (a full queue drops its oldest message).</summary>
+    public void Enqueue(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts)
+    {
+        if (!_queue.Writer.TryWrite((notification, alerts)))
+        {
+            notification.Complete(); // stopped
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        try
+        {
+            await foreach (var (notification, alerts) in _queue.Reader.ReadAllAsync(stop).ConfigureAwait(false))
+            {
+                await DeliverAsync(notification, alerts, stop).ConfigureAwait(false);
+                notification.Complete();
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken stop)
+    {
+        var delay = _config.RetryDelay;
+        for (var attempt = 0; ; attempt++)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            timeout.CancelAfter(_config.Timeout);
+            try
+            {
+                await _sink.DeliverAsync(notification, alerts, timeout.Token).ConfigureAwait(false);
+                Interlocked.Increment(ref _delivered);
+                var latency = notification.CauseTimestamp == 0 ? -1 : Stopwatch.GetElapsedTime(notification.CauseTimestamp).TotalMilliseconds;
+                _metrics?.Delivered(_sink.Name, latency);
+                return;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (SinkRejectedException ex)
+            {
+                Interlocked.Increment(ref _failed);
+                _metrics?.Failed(_sink.Name);
+                LogRejected(ex, _sink.Name, notification.Group);
+                return;
+            }
+            catch (Exception ex)
+            {
+                var why = ex is OperationCanceledException ? $"timed out after {Core.Config.Durations.Format(_config.Timeout)}" : ex.Message;
+                if (attempt >= _config.Retries)
+                {
+                    Interlocked.Increment(ref _failed);
+                    _metrics?.Failed(_sink.Name);
+                    LogGaveUp(_sink.Name, notification.Group, attempt + 1, why);
+                    return;
+                }
+
+                _metrics?.Retried(_sink.Name);
+                LogRetry(_sink.Name, attempt + 1, why, delay.TotalMilliseconds);
+                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
+    }
+
+    /// <summary>Stops after what is queued has been tried (bounded by <paramref name="cancellationToken"/>).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        if (_run is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _run.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            LogStopCut(_sink.Name, _queue.Reader.Count);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_run is not null)
+        {
+            try
+            {
+                await _run.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        await _sink.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: attempt {Attempt} failed ({Reason}); retrying in {DelayMs} ms")]
+    private partial void LogRetry(string sink, int attempt, string reason, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert sink {Sink}: gave up on the message for group {Group} after {Attempts} attempts: {Reason}")]
+    private partial void LogGaveUp(string sink, string group, int attempts, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert sink {Sink}: the peer refused the message for group {Group}")]
+    private partial void LogRejected(Exception ex, string sink, string group);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: queue full ({Capacity}); the oldest message was dropped")]
+    private partial void LogDropped(string sink, int capacity);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: stop cut short with {Left} messages queued")]
+    private partial void LogStopCut(string sink, int left);
+}

@@ -1,0 +1,688 @@
+using System.Globalization;
+using System.Threading.Channels;
+using EdgeTwin.Alerting.Connectivity;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Core.Events;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Alerting.State;
+
+/// <summary>Work the manager hands to the dispatcher: an event for the outbox, or a message for the sinks.</summary>
+internal abstract record Outgoing;
+
+/// <summary>An alert raised or cleared, for the event sink (outbox); <see cref="Seq"/> is its history line.</summary>
+internal sealed record OutgoingEvent(EdgeEvent Event, long Seq) : Outgoing;
+
+/// <summary>A message for the sinks; <see cref="StateOnly"/> messages go only to state sinks (GPIO), ungrouped.</summary>
+internal sealed record OutgoingNotification(AlertNotification Notification, bool StateOnly) : Outgoing;
+
+/// <summary>What an acknowledge or silence request did.</summary>
+public enum ControlResult : byte
+{
+    Done,
+    NotFound,
+    NotFiring,
+    AlreadyAcknowledged,
+}
+
+/// <summary>
+/// The alert lifecycle: pending → firing → resolved, acknowledged, silenced until a time, grouped into one message per
+/// group, with a flapping guard. Every change is saved in <see cref="AlertStore"/> before anyone hears of it, so a
+/// restart neither loses a firing alert nor notifies an acknowledged one again. One lock guards all state; nothing
+/// inside it awaits (the sinks and the outbox are fed through a channel read by the dispatcher).
+/// </summary>
+public sealed partial class AlertManager : IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly AlertsConfig _config;
+    private readonly SiteIndex _site;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly AlertStore _store;
+    private readonly Dictionary<string, AlertRule> _rules;
+    private readonly Dictionary<(string Rule, string Key), AlertInstance> _instances = [];
+    private readonly Dictionary<long, AlertInstance> _byId = [];
+    private readonly Dictionary<string, DateTimeOffset> _silences;
+    private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
+    private readonly List<AlertInstance> _pending = [];
+    private readonly List<AlertInstance> _flapping = [];
+    private readonly Channel<Outgoing> _out = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly List<StoredAlert> _restored;
+    private readonly AlertingMetrics? _metrics;
+    private long _nextId;
+    private UplinkState _uplink = UplinkState.Online;
+
+    public AlertManager(AlertsConfig config, SiteIndex site, string storePath, TimeProvider? time = null, ILogger? logger = null, AlertingMetrics? metrics = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        _config = config;
+        _site = site ?? new SiteIndex(null);
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _metrics = metrics;
+        _rules = config.Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
+        _store = new AlertStore(storePath);
+        _silences = _store.LoadSilences();
+        _restored = [.. _store.LoadAlerts()];
+        _nextId = _restored.Count == 0 ? 1 : _restored.Max(a => a.Id) + 1;
+        Restore();
+    }
+
+    public AlertsConfig Config => _config;
+
+    public SiteIndex Site => _site;
+
+    public UplinkState Uplink
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _uplink;
+            }
+        }
+    }
+
+    internal ChannelReader<Outgoing> Outgoing => _out.Reader;
+
+    internal AlertStore Store => _store;
+
+    /// <summary>The live alert for (rule, key), created on first use with its place labels; restored ones come back firing.</summary>
+    internal AlertInstance Instance(AlertRule rule, string key, string? device)
+    {
+        lock (_gate)
+        {
+            if (_instances.TryGetValue((rule.Name, key), out var existing))
+            {
+                return existing;
+            }
+
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (device is not null)
+            {
+                _site.AddPlaceLabels(device, labels);
+            }
+
+            foreach (var (k, v) in rule.Labels)
+            {
+                labels[k] = v;
+            }
+
+            labels["rule"] = rule.Name;
+            labels["severity"] = SeverityName(rule.Severity);
+            if (rule.Per is Scope.Rack or Scope.Room or Scope.Line && rule.Combine != Combine.None)
+            {
+                labels[rule.Per.ToString().ToLowerInvariant()] = key;
+            }
+
+            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1);
+            Add(instance);
+            return instance;
+        }
+    }
+
+    /// <summary>The rule's condition for one alert changed (hysteresis already applied by the caller).</summary>
+    internal void SetCondition(AlertInstance instance, bool active, double value, DateTimeOffset now, long cause = 0)
+    {
+        lock (_gate)
+        {
+            instance.RawActive = active;
+            instance.Value = value;
+            if (cause != 0)
+            {
+                instance.CauseTimestamp = cause;
+            }
+
+            Reconcile(instance, now);
+        }
+    }
+
+    /// <summary>Updates the value shown for an active alert without a lifecycle change.</summary>
+    internal void SetValue(AlertInstance instance, double value)
+    {
+        lock (_gate)
+        {
+            instance.Value = value;
+        }
+    }
+
+    /// <summary>Applies the connectivity monitor's state to rules that depend on it (<c>when_uplink:</c>) and to uplink rules.</summary>
+    public void SetUplink(UplinkState state, DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            if (state == _uplink)
+            {
+                return;
+            }
+
+            _uplink = state;
+            foreach (var instance in _instances.Values)
+            {
+                if (instance.Rule.WhenUplink != UplinkGate.Any)
+                {
+                    Reconcile(instance, now);
+                }
+            }
+        }
+
+        foreach (var rule in _config.Rules)
+        {
+            if (rule.Kind == RuleKind.Uplink)
+            {
+                SetCondition(Instance(rule, "uplink", null), state == UplinkState.Offline, state == UplinkState.Offline ? 1 : 0, now);
+            }
+        }
+    }
+
+    /// <summary>Pending alerts whose <c>for:</c> has elapsed fire; group messages due go out; flapping alerts that settled are released.</summary>
+    public void Tick(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            for (var i = _pending.Count - 1; i >= 0; i--)
+            {
+                var a = _pending[i];
+                if (a.State != AlertState.Pending)
+                {
+                    _pending.RemoveAt(i);
+                }
+                else if (now - a.PendingSince >= a.Rule.For)
+                {
+                    _pending.RemoveAt(i);
+                    Fire(a, now);
+                }
+            }
+
+            for (var i = _flapping.Count - 1; i >= 0; i--)
+            {
+                var a = _flapping[i];
+                var last = a.ChangeCount == 0 ? 0 : a.Changes[(a.ChangeCount - 1) % a.Changes.Length];
+                if (now.ToUnixTimeMilliseconds() - last >= (long)_config.FlapWindow.TotalMilliseconds)
+                {
+                    _flapping.RemoveAt(i);
+                    a.Flapping = false;
+                    LogFlappingEnded(a.Rule.Name, a.Key);
+                    if (a.State == AlertState.Firing && !a.Announced)
+                    {
+                        Notify(a, AlertStatus.Firing, now);
+                    }
+                    else if (a.State != AlertState.Firing && a.Announced)
+                    {
+                        Notify(a, AlertStatus.Resolved, now);
+                    }
+                }
+            }
+
+            foreach (var group in _groups.Values)
+            {
+                if (group.Waiting.Count > 0 && now - group.LastSent >= _config.GroupInterval)
+                {
+                    Send(group, now);
+                }
+            }
+
+            List<string>? expired = null;
+            foreach (var (rule, until) in _silences)
+            {
+                if (until <= now)
+                {
+                    (expired ??= []).Add(rule);
+                }
+            }
+
+            foreach (var rule in expired ?? [])
+            {
+                _silences.Remove(rule);
+                _store.RemoveSilence(rule);
+                ReleaseSilence(rule, now);
+            }
+        }
+    }
+
+    /// <summary>Acknowledges a firing alert: it stays firing (and in the list) but is not notified again, across restarts.</summary>
+    public ControlResult Acknowledge(long id, string by)
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(id, out var a))
+            {
+                return ControlResult.NotFound;
+            }
+
+            if (a.State != AlertState.Firing)
+            {
+                return ControlResult.NotFiring;
+            }
+
+            if (a.Acked)
+            {
+                return ControlResult.AlreadyAcknowledged;
+            }
+
+            a.AckedAt = now;
+            _store.Save(a);
+            _store.Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
+            LogAcknowledged(a.Rule.Name, a.Key, by);
+            if (a.Announced)
+            {
+                Notify(a, AlertStatus.Acknowledged, now);
+            }
+
+            return ControlResult.Done;
+        }
+    }
+
+    /// <summary>Silences a rule until <paramref name="until"/>: its alerts keep their lifecycle but nobody is notified.</summary>
+    public ControlResult Silence(string rule, DateTimeOffset until)
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (!_rules.TryGetValue(rule, out var silenced))
+            {
+                return ControlResult.NotFound;
+            }
+
+            _silences[rule] = until;
+            _store.SaveSilence(rule, until);
+            _store.Append(new AlertHistoryEntry(0, 0, rule, "*", "silenced until " + until.ToString("O", CultureInfo.InvariantCulture), silenced.Severity, 0, now, _uplink.ToWireName()), publish: false, raised: false);
+            if (until <= now)
+            {
+                _silences.Remove(rule);
+                _store.RemoveSilence(rule);
+                ReleaseSilence(rule, now);
+            }
+
+            return ControlResult.Done;
+        }
+    }
+
+    /// <summary>Alerts that are pending or firing, most severe first.</summary>
+    public IReadOnlyList<AlertSnapshot> Active()
+    {
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            return [.. _instances.Values
+                .Where(a => a.State is AlertState.Firing or AlertState.Pending)
+                .OrderByDescending(a => a.Rule.Severity).ThenBy(a => a.Id)
+                .Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now))];
+        }
+    }
+
+    public IReadOnlyDictionary<string, DateTimeOffset> Silences()
+    {
+        lock (_gate)
+        {
+            return new Dictionary<string, DateTimeOffset>(_silences, StringComparer.Ordinal);
+        }
+    }
+
+    public IReadOnlyList<AlertHistoryEntry> History(int limit)
+    {
+        lock (_gate)
+        {
+            return _store.History(limit);
+        }
+    }
+
+    /// <summary>Every firing alert as one state message, for state sinks (GPIO) at start.</summary>
+    internal AlertNotification? FiringState(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            var firing = _instances.Values.Where(a => a.State == AlertState.Firing && !Suppressed(a, now)).Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
+            return firing.Count == 0 ? null : new AlertNotification("state", firing, now);
+        }
+    }
+
+    /// <summary>Called by the dispatcher once every sink delivered (or gave up on) a message.</summary>
+    internal void MarkNotified(AlertNotification notification)
+    {
+        lock (_gate)
+        {
+            foreach (var s in notification.Alerts)
+            {
+                if (s.Status == AlertStatus.Firing && _byId.TryGetValue(s.Id, out var a) && a.State == AlertState.Firing && a.FiredAt == s.FiredAt && !a.NotifiedFiring)
+                {
+                    a.NotifiedFiring = true;
+                    _store.Save(a);
+                }
+            }
+        }
+    }
+
+    internal void MarkPublished(long seq)
+    {
+        lock (_gate)
+        {
+            _store.MarkPublished(seq);
+        }
+    }
+
+    public void Dispose()
+    {
+        _out.Writer.TryComplete();
+        lock (_gate)
+        {
+            _store.Dispose();
+        }
+    }
+
+    private void Restore()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var s in _restored)
+        {
+            if (s.State != AlertState.Firing)
+            {
+                continue;
+            }
+
+            if (!_rules.TryGetValue(s.Rule, out var rule))
+            {
+                // The rule was removed from the config while its alert fired: close the alert so the history says so.
+                var seq = _store.Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), publish: true, raised: false);
+                _store.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt });
+                _out.Writer.TryWrite(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
+                continue;
+            }
+
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["rule"] = rule.Name, ["severity"] = SeverityName(rule.Severity) };
+            foreach (var (k, v) in rule.Labels)
+            {
+                labels[k] = v;
+            }
+
+            var device = rule.Per == Scope.Series ? s.Key.Split('/')[0] : rule.Per == Scope.Device ? s.Key : null;
+            if (device is not null)
+            {
+                _site.AddPlaceLabels(device, labels);
+            }
+
+            var a = new AlertInstance(s.Id, rule, s.Key, labels, GroupKey(labels), _config.FlapMaxChanges + 1)
+            {
+                State = AlertState.Firing,
+                RawActive = true,
+                Value = s.Value,
+                FiredAt = s.FiredAt,
+                AckedAt = s.AckedAt,
+                NotifiedFiring = s.NotifiedFiring,
+                Announced = s.NotifiedFiring,
+            };
+            Add(a);
+            LogRestored(rule.Name, s.Key, s.AckedAt is not null, s.NotifiedFiring);
+
+            // Killed between saving and delivering: the sinks never heard of it, so they hear now (unless acknowledged).
+            if (!s.NotifiedFiring && s.AckedAt is null)
+            {
+                Notify(a, AlertStatus.Firing, now);
+            }
+        }
+
+        foreach (var u in _store.Unpublished())
+        {
+            var e = u.Entry;
+            var kind = u.Raised ? EdgeEventKind.AlertRaised : EdgeEventKind.AlertCleared;
+            _out.Writer.TryWrite(new OutgoingEvent(
+                new EdgeEvent(kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", Attributes(e.AlertId, e.Rule, e.Key, u.Raised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink)),
+                e.Seq));
+        }
+    }
+
+    private void Add(AlertInstance a)
+    {
+        _instances[(a.Rule.Name, a.Key)] = a;
+        _byId[a.Id] = a;
+    }
+
+    private bool Gate(AlertRule rule) => rule.WhenUplink switch
+    {
+        UplinkGate.NotOnline => _uplink != UplinkState.Online,
+        UplinkGate.Offline => _uplink == UplinkState.Offline,
+        _ => true,
+    };
+
+    private void Reconcile(AlertInstance a, DateTimeOffset now)
+    {
+        var effective = a.RawActive && Gate(a.Rule);
+        if (effective)
+        {
+            if (a.State is AlertState.Inactive or AlertState.Resolved)
+            {
+                if (a.Rule.For <= TimeSpan.Zero)
+                {
+                    Fire(a, now);
+                }
+                else
+                {
+                    a.State = AlertState.Pending;
+                    a.PendingSince = now;
+                    _pending.Add(a);
+                }
+            }
+        }
+        else if (a.State == AlertState.Pending)
+        {
+            a.State = a.FiredAt is null ? AlertState.Inactive : AlertState.Resolved;
+        }
+        else if (a.State == AlertState.Firing)
+        {
+            Resolve(a, now);
+        }
+    }
+
+    private void Fire(AlertInstance a, DateTimeOffset now)
+    {
+        a.State = AlertState.Firing;
+        a.FiredAt = now;
+        a.ResolvedAt = null;
+        a.AckedAt = null;
+        a.NotifiedFiring = false;
+        a.Announced = false;
+        var flapping = RecordChange(a, now);
+        _store.Save(a);
+        var uplink = _uplink.ToWireName();
+        var seq = _store.Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: true);
+        _metrics?.Raised(a.Rule);
+        LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
+        _out.Writer.TryWrite(new OutgoingEvent(
+            new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, a.Summary, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels)),
+            seq));
+        if (flapping)
+        {
+            return;
+        }
+
+        Notify(a, AlertStatus.Firing, now);
+    }
+
+    private void Resolve(AlertInstance a, DateTimeOffset now)
+    {
+        a.State = AlertState.Resolved;
+        a.ResolvedAt = now;
+        var flapping = RecordChange(a, now);
+        _store.Save(a);
+        var uplink = _uplink.ToWireName();
+        var seq = _store.Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: false);
+        _metrics?.Cleared(a.Rule);
+        LogCleared(a.Rule.Name, a.Key, a.Value);
+        _out.Writer.TryWrite(new OutgoingEvent(
+            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
+            seq));
+        if (!flapping && a.Announced)
+        {
+            Notify(a, AlertStatus.Resolved, now);
+        }
+    }
+
+    /// <summary>Records a raise/clear; true when the alert is (now) flapping and this change must not be notified.</summary>
+    private bool RecordChange(AlertInstance a, DateTimeOffset now)
+    {
+        var ms = now.ToUnixTimeMilliseconds();
+        a.Changes[a.ChangeCount % a.Changes.Length] = ms;
+        a.ChangeCount++;
+        if (a.Flapping)
+        {
+            return true;
+        }
+
+        if (a.ChangeCount > _config.FlapMaxChanges)
+        {
+            var oldest = a.Changes[(a.ChangeCount - a.Changes.Length) % a.Changes.Length];
+            if (ms - oldest < (long)_config.FlapWindow.TotalMilliseconds)
+            {
+                a.Flapping = true;
+                _flapping.Add(a);
+                _metrics?.Flapping(a.Rule);
+                LogFlapping(a.Rule.Name, a.Key, _config.FlapMaxChanges, Core.Config.Durations.Format(_config.FlapWindow));
+                Notify(a, AlertStatus.Flapping, now);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool Suppressed(AlertInstance a, DateTimeOffset now) =>
+        _silences.TryGetValue(a.Rule.Name, out var until) && until > now;
+
+    private void Notify(AlertInstance a, AlertStatus status, DateTimeOffset now)
+    {
+        if (Suppressed(a, now))
+        {
+            _metrics?.Suppressed(a.Rule);
+            return;
+        }
+
+        if (status == AlertStatus.Firing)
+        {
+            a.Announced = true;
+        }
+        else if (status == AlertStatus.Resolved)
+        {
+            a.Announced = false;
+        }
+
+        var snapshot = a.Snapshot(status, now);
+
+        // State sinks (relay, buzzer) follow every change at once; message sinks get one message per group and interval.
+        var single = new AlertNotification(a.Group, [snapshot], now) { CauseTimestamp = a.CauseTimestamp };
+        _out.Writer.TryWrite(new OutgoingNotification(single, StateOnly: true));
+
+        if (!_groups.TryGetValue(a.Group, out var group))
+        {
+            group = new Group(a.Group);
+            _groups[a.Group] = group;
+        }
+
+        group.Waiting.Add(snapshot);
+        group.Cause = group.Cause == 0 ? a.CauseTimestamp : group.Cause;
+        if (group.Waiting.Count == 1 && now - group.LastSent >= _config.GroupInterval)
+        {
+            Send(group, now);
+        }
+    }
+
+    private void Send(Group group, DateTimeOffset now)
+    {
+        var notification = new AlertNotification(group.Key, [.. group.Waiting], now) { CauseTimestamp = group.Cause };
+        group.Waiting.Clear();
+        group.Cause = 0;
+        group.LastSent = now;
+        _metrics?.Notification(notification.Alerts.Count);
+        _out.Writer.TryWrite(new OutgoingNotification(notification, StateOnly: false));
+    }
+
+    /// <summary>A silence ended: firing alerts of the rule that nobody heard of are notified now.</summary>
+    private void ReleaseSilence(string rule, DateTimeOffset now)
+    {
+        foreach (var a in _instances.Values)
+        {
+            if (a.Rule.Name == rule && a.State == AlertState.Firing && !a.Announced && !a.Acked && !a.Flapping)
+            {
+                Notify(a, AlertStatus.Firing, now);
+            }
+        }
+    }
+
+    private string GroupKey(Dictionary<string, string> labels)
+    {
+        if (_config.GroupBy.Count == 0)
+        {
+            return "all";
+        }
+
+        return string.Join(',', _config.GroupBy.Select(k => k + "=" + labels.GetValueOrDefault(k, "")));
+    }
+
+    internal static string SeverityName(EventSeverity s) => s switch
+    {
+        EventSeverity.Critical => "critical",
+        EventSeverity.Warning => "warning",
+        _ => "info",
+    };
+
+    /// <summary>
+    /// Event attributes: the alert's identity, its state and the times it describes, so a replay after an outage still
+    /// says when each change happened (<c>time</c>) and whether the uplink was down then (<c>uplink</c>).
+    /// </summary>
+    private static Dictionary<string, string> Attributes(long id, string rule, string key, string state, double value, DateTimeOffset? fired, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string>? labels = null)
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (labels is not null)
+        {
+            foreach (var (k, v) in labels)
+            {
+                d["label." + k] = v;
+            }
+        }
+
+        d["alert_id"] = id.ToString(CultureInfo.InvariantCulture);
+        d["rule"] = rule;
+        d["key"] = key;
+        d["state"] = state;
+        d["value"] = value.ToString("R", CultureInfo.InvariantCulture);
+        d["time"] = time.ToString("O", CultureInfo.InvariantCulture);
+        if (fired is { } f)
+        {
+            d["fired_at"] = f.ToString("O", CultureInfo.InvariantCulture);
+        }
+
+        d["uplink"] = uplink;
+        d["during_outage"] = uplink == "online" ? "false" : "true";
+        return d;
+    }
+
+    private sealed class Group(string key)
+    {
+        public string Key { get; } = key;
+
+        public List<AlertSnapshot> Waiting { get; } = [];
+
+        public DateTimeOffset LastSent { get; set; } = DateTimeOffset.MinValue;
+
+        public long Cause { get; set; }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert {Rule} {Key} raised (value {Value}, {Severity})")]
+    private partial void LogRaised(string rule, string key, double value, string severity);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} cleared (value {Value})")]
+    private partial void LogCleared(string rule, string key, double value);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} acknowledged by {By}")]
+    private partial void LogAcknowledged(string rule, string key, string by);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert {Rule} {Key} is flapping (more than {Max} changes in {Window}); changes are not notified until it settles")]
+    private partial void LogFlapping(string rule, string key, int max, string window);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} stopped flapping")]
+    private partial void LogFlappingEnded(string rule, string key);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} restored firing (acknowledged {Acked}, notified {Notified})")]
+    private partial void LogRestored(string rule, string key, bool acked, bool notified);
+}

@@ -1,0 +1,133 @@
+namespace EdgeTwin.Twin.Line;
+
+/// <summary>
+/// One machine (station) of a line. A station takes one part from each of its input buffers
+/// (several inputs = an assembly merge; none = it is fed without limit), works it for its cycle
+/// time and puts it into its output buffer (none = the part leaves the line and counts as output).
+/// Parallel machines are stations that share their input and output buffers.
+/// </summary>
+/// <param name="Id">Station id, e.g. "S3".</param>
+/// <param name="CycleTimeSeconds">Ideal (mean) cycle time per part.</param>
+/// <param name="MtbfSeconds">Mean operating time between failures (operation-dependent failures); 0 or ∞ = never fails.</param>
+/// <param name="MttrSeconds">Mean time to repair.</param>
+/// <param name="Inputs">Ids of the buffers it takes parts from.</param>
+/// <param name="Output">Id of the buffer it puts parts into, or null for the line's end.</param>
+/// <param name="CycleTimeCv">Coefficient of variation of the cycle time (0 = deterministic).</param>
+public sealed record StationSpec(
+    string Id,
+    double CycleTimeSeconds,
+    double MtbfSeconds,
+    double MttrSeconds,
+    IReadOnlyList<string> Inputs,
+    string? Output,
+    double CycleTimeCv = 0);
+
+/// <summary>A finite buffer between stations.</summary>
+public sealed record BufferSpec(string Id, int Capacity, int InitialLevel = 0);
+
+/// <summary>A line: stations, buffers and the simulation tick.</summary>
+/// <param name="TickSeconds">Time step of the simulation; cycle times are rounded to whole ticks.</param>
+public sealed record LineSpec(IReadOnlyList<StationSpec> Stations, IReadOnlyList<BufferSpec> Buffers, double TickSeconds = 1.0)
+{
+    /// <summary>A serial line S1 → B1 → S2 → … with the given buffer capacities (one fewer than stations).</summary>
+    public static LineSpec Serial(IReadOnlyList<(string Id, double CycleTime, double Mtbf, double Mttr)> stations, IReadOnlyList<int> bufferCapacities, double tickSeconds = 1.0, double cycleTimeCv = 0)
+    {
+        ArgumentNullException.ThrowIfNull(stations);
+        ArgumentNullException.ThrowIfNull(bufferCapacities);
+        if (bufferCapacities.Count != stations.Count - 1)
+            throw new ArgumentException($"a serial line of {stations.Count} stations needs {stations.Count - 1} buffers, got {bufferCapacities.Count}", nameof(bufferCapacities));
+        var st = new List<StationSpec>(stations.Count);
+        var bf = new List<BufferSpec>(bufferCapacities.Count);
+        for (int i = 0; i < stations.Count; i++)
+        {
+            string? input = i == 0 ? null : "B" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string? output = i == stations.Count - 1 ? null : "B" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            st.Add(new StationSpec(stations[i].Id, stations[i].CycleTime, stations[i].Mtbf, stations[i].Mttr,
+                input is null ? [] : [input], output, cycleTimeCv));
+            if (output is not null) bf.Add(new BufferSpec(output, bufferCapacities[i]));
+        }
+        return new LineSpec(st, bf, tickSeconds);
+    }
+
+    /// <summary>Every structural problem, empty when the line is valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Stations.Count == 0) errors.Add("line has no stations");
+        if (!(TickSeconds > 0)) errors.Add($"tick {TickSeconds} s must be > 0");
+        var bufferIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var b in Buffers)
+        {
+            if (!bufferIds.Add(b.Id)) errors.Add($"buffer '{b.Id}' defined twice");
+            if (b.Capacity < 1) errors.Add($"buffer '{b.Id}': capacity {b.Capacity} must be >= 1");
+            if (b.InitialLevel < 0 || b.InitialLevel > b.Capacity) errors.Add($"buffer '{b.Id}': initial level {b.InitialLevel} outside 0..{b.Capacity}");
+        }
+        var stationIds = new HashSet<string>(StringComparer.Ordinal);
+        var produced = new HashSet<string>(StringComparer.Ordinal);
+        var consumed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var s in Stations)
+        {
+            if (!stationIds.Add(s.Id)) errors.Add($"station '{s.Id}' defined twice");
+            if (!(s.CycleTimeSeconds > 0)) errors.Add($"station '{s.Id}': cycle time {s.CycleTimeSeconds} s must be > 0");
+            if (s.MtbfSeconds < 0 || double.IsNaN(s.MtbfSeconds)) errors.Add($"station '{s.Id}': mtbf must be >= 0");
+            if (s.MtbfSeconds > 0 && !double.IsPositiveInfinity(s.MtbfSeconds) && !(s.MttrSeconds > 0)) errors.Add($"station '{s.Id}': mttr must be > 0 when it can fail");
+            if (s.CycleTimeCv < 0 || s.CycleTimeCv > 1) errors.Add($"station '{s.Id}': cycle time cv {s.CycleTimeCv} outside 0..1");
+            foreach (var i in s.Inputs)
+            {
+                if (!bufferIds.Contains(i)) errors.Add($"station '{s.Id}': input buffer '{i}' is not defined");
+                consumed.Add(i);
+            }
+            if (s.Output is not null)
+            {
+                if (!bufferIds.Contains(s.Output)) errors.Add($"station '{s.Id}': output buffer '{s.Output}' is not defined");
+                if (s.Inputs.Contains(s.Output)) errors.Add($"station '{s.Id}': output buffer '{s.Output}' is also its input");
+                produced.Add(s.Output);
+            }
+        }
+        foreach (var b in Buffers)
+        {
+            if (!produced.Contains(b.Id)) errors.Add($"buffer '{b.Id}' has no station feeding it");
+            if (!consumed.Contains(b.Id)) errors.Add($"buffer '{b.Id}' has no station taking from it");
+        }
+        if (errors.Count == 0 && HasCycle()) errors.Add("line has a cycle (a part could return to a station it passed)");
+        if (errors.Count == 0 && !Stations.Any(s => s.Output is null)) errors.Add("line has no final station (one without an output buffer)");
+        return errors;
+    }
+
+    private bool HasCycle()
+    {
+        // Kahn's algorithm on the station graph (edge: producer of a buffer -> its consumers).
+        var indeg = Stations.ToDictionary(s => s.Id, _ => 0, StringComparer.Ordinal);
+        var consumers = Buffers.ToDictionary(b => b.Id, b => Stations.Where(s => s.Inputs.Contains(b.Id)).Select(s => s.Id).ToList(), StringComparer.Ordinal);
+        foreach (var s in Stations)
+            if (s.Output is not null)
+                foreach (var c in consumers[s.Output]) indeg[c]++;
+        var queue = new Queue<string>(indeg.Where(kv => kv.Value == 0).Select(kv => kv.Key));
+        int seen = 0;
+        var byId = Stations.ToDictionary(s => s.Id, StringComparer.Ordinal);
+        while (queue.Count > 0)
+        {
+            var id = queue.Dequeue();
+            seen++;
+            var o = byId[id].Output;
+            if (o is null) continue;
+            foreach (var c in consumers[o])
+                if (--indeg[c] == 0) queue.Enqueue(c);
+        }
+        return seen != Stations.Count;
+    }
+
+    public int StationIndex(string id)
+    {
+        for (int i = 0; i < Stations.Count; i++)
+            if (string.Equals(Stations[i].Id, id, StringComparison.Ordinal)) return i;
+        throw new ArgumentException($"station '{id}' is not in the line", nameof(id));
+    }
+
+    public int BufferIndex(string id)
+    {
+        for (int i = 0; i < Buffers.Count; i++)
+            if (string.Equals(Buffers[i].Id, id, StringComparison.Ordinal)) return i;
+        throw new ArgumentException($"buffer '{id}' is not in the line", nameof(id));
+    }
+}

@@ -1,0 +1,229 @@
+using System.Globalization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Line.Oee;
+
+namespace EdgeTwin.Twin.Line;
+
+/// <summary>Where one machine signal comes from: a device's metric, and for a state word how its values map to states.</summary>
+public sealed record SignalRef(string Device, string Metric, IReadOnlyDictionary<long, MachineState>? StateMap = null, int CounterBits = 32);
+
+/// <summary>A station of the configured line, with its signals.</summary>
+public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null);
+
+/// <summary>The devices of a stack light's lamps (profile generic-stack-light), an alternative to a state word.</summary>
+public sealed record StackLightRef(string? Red, string? Amber, string? Green);
+
+/// <summary>A planned stop in the shift calendar (time of day, duration; optional station, else the whole line).</summary>
+public sealed record PlannedStopConfig(TimeSpan Start, TimeSpan Duration, string? Station, string Reason);
+
+/// <summary>
+/// The <c>line:</c> section of the site config: stations and buffers, ideal cycle times, failure
+/// figures (until learned from the machine states), shift calendar, planned stops and the signals of
+/// every machine. Read by <see cref="Read"/>, which reports every problem with file, line and key.
+/// </summary>
+public sealed record LineTwinConfig(
+    string Id,
+    LineSpec Spec,
+    IReadOnlyList<StationConfig> Stations,
+    TimeSpan ShiftLength,
+    IReadOnlyList<TimeSpan> ShiftStarts,
+    IReadOnlyList<PlannedStopConfig> PlannedStops,
+    double MarginPerUnit,
+    TimeSpan MicroStop,
+    string? OutputStation)
+{
+    /// <summary>Reads the section of a loaded config; throws <see cref="ConfigException"/> with every problem, null when there is none.</summary>
+    public static LineTwinConfig? From(SiteConfig config, ConfigMapping? section)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (section is null) return null;
+        var diagnostics = new ConfigDiagnostics();
+        var result = Read(new ConfigReader(section, diagnostics));
+        if (!diagnostics.IsEmpty || result is null) throw new ConfigException(diagnostics.Sorted());
+        return result;
+    }
+
+    /// <summary>Parses a YAML document holding a top-level <c>line:</c> section (used by the CLI and tests).</summary>
+    public static LineTwinConfig? Parse(string yaml, string file, ConfigDiagnostics diagnostics)
+    {
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        var root = ConfigReader.For(YamlTree.Parse(yaml, file, diagnostics), diagnostics);
+        if (root is null) return null;
+        var section = root.Section("line", required: true);
+        return section is null ? null : Read(section);
+    }
+
+    /// <summary>Reads and validates the section; problems go to the reader's diagnostics. Null when invalid.</summary>
+    public static LineTwinConfig? Read(ConfigReader r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        int before = r.Diagnostics.Items.Count;
+        var id = r.Id("id", required: true);
+        var tick = r.Duration("tick", min: TimeSpan.FromMilliseconds(10)) ?? TimeSpan.FromSeconds(1);
+        var margin = r.Double("margin_per_unit", min: 0) ?? 0;
+        var microStop = r.Duration("micro_stop") ?? TimeSpan.FromMinutes(2);
+        var output = r.Id("output_station");
+
+        var shiftLength = TimeSpan.FromHours(8);
+        var starts = new List<TimeSpan>();
+        if (r.Section("shift") is { } sh)
+        {
+            shiftLength = sh.Duration("length", min: TimeSpan.FromMinutes(1)) ?? shiftLength;
+            if (sh.Sequence("starts") is { } seq)
+                foreach (var item in seq.Items)
+                    if (TimeOfDay(item, r.Diagnostics) is { } t) starts.Add(t);
+            sh.ReportUnknownKeys();
+        }
+        if (starts.Count == 0) starts.Add(TimeSpan.FromHours(6));
+
+        var buffers = new List<BufferSpec>();
+        var bufferNodes = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        if (r.Sequence("buffers", required: true) is { } bseq)
+        {
+            foreach (var item in bseq.Items)
+            {
+                var b = ConfigReader.For(item, r.Diagnostics);
+                if (b is null) continue;
+                var bid = b.Id("id", required: true);
+                var cap = b.Int("capacity", required: true, min: 1, max: 1_000_000);
+                var initial = b.Int("initial", min: 0) ?? 0;
+                if (bid is not null && !bufferNodes.TryAdd(bid, item)) r.Diagnostics.Add(b.Node("id")!, $"buffer '{bid}' is defined twice");
+                if (cap is not null && initial > cap) r.Diagnostics.Add(b.Node("initial")!, $"initial level {initial} exceeds the capacity {cap}");
+                if (bid is not null && cap is not null) buffers.Add(new BufferSpec(bid, cap.Value, Math.Min(initial, cap.Value)));
+                b.ReportUnknownKeys();
+            }
+        }
+
+        var stations = new List<StationConfig>();
+        var stationNodes = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        if (r.Sequence("stations", required: true) is { } sseq)
+        {
+            if (sseq.Items.Count == 0) r.Diagnostics.Add(sseq, "a line needs at least one station");
+            foreach (var item in sseq.Items)
+            {
+                var s = ConfigReader.For(item, r.Diagnostics);
+                if (s is null) continue;
+                var sid = s.Id("id", required: true);
+                var machine = s.Id("machine");
+                var ct = s.Duration("ideal_cycle_time", required: true, min: TimeSpan.FromMilliseconds(1));
+                var mtbf = s.Duration("mtbf");
+                var mttr = s.Duration("mttr");
+                var cv = s.Double("cycle_time_cv", min: 0, max: 1) ?? 0;
+                var inputs = s.IdList("inputs") ?? [];
+                var outBuf = s.Id("output");
+                foreach (var (value, node) in inputs)
+                    if (!bufferNodes.ContainsKey(value)) r.Diagnostics.Add(node, $"buffer '{value}' is not defined under line.buffers");
+                if (outBuf is not null && !bufferNodes.ContainsKey(outBuf)) r.Diagnostics.Add(s.Node("output")!, $"buffer '{outBuf}' is not defined under line.buffers");
+                if (mtbf is not null && mttr is null) r.Diagnostics.Add(s.Node("mtbf")!, "mttr is required with mtbf");
+                SignalRef? state = null, good = null, reject = null;
+                StackLightRef? light = null;
+                if (s.Section("signals") is { } sig)
+                {
+                    state = Signal(sig, "state", isState: true);
+                    good = Signal(sig, "good", isState: false);
+                    reject = Signal(sig, "reject", isState: false);
+                    if (sig.Section("stack_light") is { } sl)
+                    {
+                        light = new StackLightRef(sl.Id("red"), sl.Id("amber"), sl.Id("green"));
+                        if (light is { Red: null, Amber: null, Green: null }) r.Diagnostics.Add(sl.Mapping, "a stack light needs at least one of red, amber, green");
+                        sl.ReportUnknownKeys();
+                    }
+                    if (state is not null && light is not null) r.Diagnostics.Add(sig.Node("stack_light")!, "give the state either as a state word or as a stack light, not both");
+                    sig.ReportUnknownKeys();
+                }
+                if (sid is not null && !stationNodes.TryAdd(sid, item)) r.Diagnostics.Add(s.Node("id")!, $"station '{sid}' is defined twice");
+                if (sid is not null && ct is not null)
+                {
+                    var spec = new StationSpec(sid, ct.Value.TotalSeconds, mtbf?.TotalSeconds ?? 0, mttr?.TotalSeconds ?? 0,
+                        inputs.Select(i => i.Value).ToArray(), outBuf, cv);
+                    stations.Add(new StationConfig(spec, machine, state, good, reject, light));
+                }
+                s.ReportUnknownKeys();
+            }
+        }
+        if (output is not null && !stationNodes.ContainsKey(output)) r.Diagnostics.Add(r.Node("output_station")!, $"station '{output}' is not defined under line.stations");
+
+        var stops = new List<PlannedStopConfig>();
+        if (r.Sequence("planned_stops") is { } pseq)
+        {
+            foreach (var item in pseq.Items)
+            {
+                var p = ConfigReader.For(item, r.Diagnostics);
+                if (p is null) continue;
+                var startNode = p.Node("start");
+                TimeSpan? start = startNode is null ? null : TimeOfDay(startNode, r.Diagnostics);
+                if (startNode is null) p.ReportMissing("start");
+                var duration = p.Duration("duration", required: true, min: TimeSpan.FromSeconds(1));
+                var station = p.Id("station");
+                var reason = p.String("reason") ?? "planned";
+                if (station is not null && !stationNodes.ContainsKey(station)) r.Diagnostics.Add(p.Node("station")!, $"station '{station}' is not defined under line.stations");
+                if (start is not null && duration is not null) stops.Add(new PlannedStopConfig(start.Value, duration.Value, station, reason));
+                p.ReportUnknownKeys();
+            }
+        }
+        r.ReportUnknownKeys();
+
+        if (r.Diagnostics.Items.Count > before || id is null) return null;
+        var lineSpec = new LineSpec(stations.Select(s => s.Spec).ToArray(), buffers, tick.TotalSeconds);
+        // Structural problems (a buffer nobody feeds, a cycle, no final station) are reported at the section.
+        foreach (var problem in lineSpec.Validate()) r.Diagnostics.Add(r.Mapping, problem);
+        if (r.Diagnostics.Items.Count > before) return null;
+        return new LineTwinConfig(id, lineSpec, stations, shiftLength, starts, stops, margin, microStop,
+            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id);
+    }
+
+    private static SignalRef? Signal(ConfigReader sig, string key, bool isState)
+    {
+        var s = sig.Section(key);
+        if (s is null) return null;
+        var device = s.Id("device", required: true);
+        var metric = s.String("metric", required: true);
+        var bits = s.Int("bits", min: 1, max: 64) ?? 32;
+        Dictionary<long, MachineState>? map = null;
+        if (isState && s.Section("map") is { } m)
+        {
+            map = new Dictionary<long, MachineState>();
+            foreach (var (k, v) in m.Mapping.Entries)
+            {
+                m.Node(k);
+                if (!long.TryParse(k, NumberStyles.Integer, CultureInfo.InvariantCulture, out var code))
+                    s.Diagnostics.Add(m.Mapping.KeyMark(k), v.Path, $"state code '{k}' is not an integer");
+                else if (v is not ConfigScalar sv || !MachineStates.TryParse(sv.Value, out var st))
+                    s.Diagnostics.Add(v, $"expected one of running, idle, starved, blocked, faulted, setup, planned_stop, got {ConfigReader.Describe(v)}");
+                else
+                    map[code] = st;
+            }
+        }
+        s.ReportUnknownKeys();
+        return device is null || metric is null ? null : new SignalRef(device, metric, map, bits);
+    }
+
+    private static TimeSpan? TimeOfDay(ConfigNode node, ConfigDiagnostics diagnostics)
+    {
+        if (node is ConfigScalar s && TimeSpan.TryParseExact(s.Value, ["hh\\:mm", "h\\:mm", "hh\\:mm\\:ss"], CultureInfo.InvariantCulture, out var t) && t < TimeSpan.FromDays(1))
+            return t;
+        diagnostics.Add(node, $"expected a time of day like 06:00, got {ConfigReader.Describe(node)}");
+        return null;
+    }
+
+    /// <summary>Start of the shift that contains <paramref name="time"/> (local wall-clock time of the site).</summary>
+    public DateTime ShiftStart(DateTime time)
+    {
+        DateTime best = DateTime.MinValue;
+        foreach (var day in new[] { time.Date.AddDays(-1), time.Date })
+            foreach (var s in ShiftStarts)
+            {
+                var start = day + s;
+                if (start <= time && start > best) best = start;
+            }
+        return best;
+    }
+}
+
+/// <summary>Checks <c>line:</c> for <c>edgetwin check</c> and the agent's start (found by reflection).</summary>
+public sealed class LineSectionValidator : IConfigSectionValidator
+{
+    public string Section => "line";
+
+    public void Validate(ConfigReader section) => LineTwinConfig.Read(section);
+}

@@ -1,0 +1,86 @@
+namespace EdgeTwin.Twin.Line.Oee;
+
+/// <summary>
+/// Turns raw readings of a machine's part counter into increments, robust to what PLC counters do:
+/// wrap at their width (16/32 bit), reset to 0 (power cycle, shift reset), glitch, and readings that go
+/// missing. A drop is a wrap when the wrapped increment is plausible for the time elapsed at the ideal
+/// rate, otherwise a reset (the new reading counts from 0). A rise larger than is plausible is a
+/// glitch or a counter replaced: it is not counted and the counter re-baselines.
+/// </summary>
+public struct PartCounter
+{
+    private readonly ulong _modulus;
+    private readonly double _maxRatePerSecond;
+    private ulong _last;
+    private long _lastMs;
+    private bool _seen;
+
+    /// <param name="bits">Counter width in bits (1..64).</param>
+    /// <param name="maxRatePerSecond">Largest plausible count rate (e.g. 2 / ideal cycle time).</param>
+    public PartCounter(int bits, double maxRatePerSecond)
+    {
+        if (bits is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(bits));
+        _modulus = bits == 64 ? 0 : 1UL << bits;
+        _maxRatePerSecond = maxRatePerSecond;
+        _last = 0;
+        _lastMs = 0;
+        _seen = false;
+        Resets = 0;
+        Wraps = 0;
+        Glitches = 0;
+    }
+
+    public int Resets { get; private set; }
+
+    public int Wraps { get; private set; }
+
+    public int Glitches { get; private set; }
+
+    /// <summary>Returns the parts counted since the previous reading.</summary>
+    public long Update(long timestampMs, ulong raw)
+    {
+        if (_modulus != 0) raw %= _modulus;
+        if (!_seen)
+        {
+            _seen = true;
+            _last = raw;
+            _lastMs = timestampMs;
+            return 0;
+        }
+        double seconds = Math.Max(0, (timestampMs - _lastMs) / 1000.0);
+        // A few parts of slack so that a burst right after a reading is not called a glitch.
+        double plausible = seconds * _maxRatePerSecond + 3;
+        long delta;
+        if (raw >= _last)
+        {
+            ulong d = raw - _last;
+            if (d > plausible)
+            {
+                Glitches++;
+                delta = 0;
+            }
+            else
+            {
+                delta = (long)d;
+            }
+        }
+        else
+        {
+            ulong wrapped = _modulus == 0 ? raw + (ulong.MaxValue - _last) + 1 : raw + (_modulus - _last);
+            if (wrapped <= plausible)
+            {
+                Wraps++;
+                delta = (long)wrapped;
+            }
+            else
+            {
+                // Reset: the counter restarted from 0 and has counted `raw` parts since.
+                Resets++;
+                delta = raw <= plausible ? (long)raw : 0;
+            }
+        }
+        _last = raw;
+        _lastMs = timestampMs;
+        return delta;
+    }
+}

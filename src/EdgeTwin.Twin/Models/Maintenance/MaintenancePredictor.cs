@@ -1,0 +1,104 @@
+using System.Globalization;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Twin.Models.Rul;
+
+namespace EdgeTwin.Twin.Models.Maintenance;
+
+/// <summary>Downtime and cost of repairing one machine, from the site config.</summary>
+/// <param name="DowntimeHours">Hours out of service for the repair.</param>
+/// <param name="CostPerHour">Cost of an hour of downtime.</param>
+/// <param name="Action">What to do.</param>
+public sealed record MachineRepairFigures(double DowntimeHours, double CostPerHour, string Action);
+
+/// <summary>Settings of maintenance predictions.</summary>
+/// <param name="Threshold">Failure probability within <paramref name="Horizon"/> that raises a prediction (0.7).</param>
+/// <param name="Horizon">How far ahead the probability looks.</param>
+/// <param name="RulUnit">Real time per unit of the model's RUL (one C-MAPSS cycle, one hour of machine time).</param>
+/// <param name="RearmBelow">A machine raises again only after its probability fell below this (hysteresis).</param>
+public sealed record MaintenanceSettings(double Threshold, TimeSpan Horizon, TimeSpan RulUnit, double RearmBelow = 0.3);
+
+/// <summary>A maintenance prediction: what the agent tells the operator about one machine.</summary>
+public sealed record MaintenancePrediction(
+    string Machine,
+    double FailureProbability,
+    double PredictedRul,
+    DateTimeOffset EstimatedFailureTime,
+    string RecommendedAction,
+    double ExpectedDowntimeHours,
+    double Cost,
+    string Model,
+    string ModelVersion)
+{
+    /// <summary>The <see cref="EdgeEventKind.Prediction"/> event for the alerting rules and the outbox.</summary>
+    public EdgeEvent ToEvent(DateTimeOffset now) => new(
+        EdgeEventKind.Prediction,
+        Machine,
+        now,
+        FailureProbability >= 0.9 ? EventSeverity.Critical : EventSeverity.Warning,
+        string.Create(CultureInfo.InvariantCulture, $"{Machine}: failure probability {FailureProbability:P0} within the horizon; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z; {RecommendedAction}"),
+        new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["machine"] = Machine,
+            ["failure_probability"] = FailureProbability.ToString("F3", CultureInfo.InvariantCulture),
+            ["predicted_rul"] = PredictedRul.ToString("F1", CultureInfo.InvariantCulture),
+            ["estimated_failure_time"] = EstimatedFailureTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["recommended_action"] = RecommendedAction,
+            ["expected_downtime_hours"] = ExpectedDowntimeHours.ToString("F1", CultureInfo.InvariantCulture),
+            ["cost"] = Cost.ToString("F0", CultureInfo.InvariantCulture),
+            ["model"] = Model,
+            ["model_version"] = ModelVersion,
+        });
+}
+
+/// <summary>
+/// Turns RUL predictions into maintenance predictions: P(failure within the horizon) from the RUL and the model's
+/// Gaussian residual (<see cref="RulUncertainty"/>); a machine whose probability crosses the threshold raises one
+/// prediction, and raises again only after it fell below <see cref="MaintenanceSettings.RearmBelow"/> (a repair).
+/// Not thread-safe: one instance per stage.
+/// </summary>
+public sealed class MaintenancePredictor
+{
+    private readonly MaintenanceSettings _settings;
+    private readonly IReadOnlyDictionary<string, MachineRepairFigures> _figures;
+    private readonly HashSet<string> _raised = new(StringComparer.Ordinal);
+
+    public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(figures);
+        if (!(settings.Threshold is > 0 and < 1) || settings.Horizon <= TimeSpan.Zero || settings.RulUnit <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("threshold in (0,1), positive horizon and RUL unit are required", nameof(settings));
+        }
+
+        _settings = settings;
+        _figures = figures;
+    }
+
+    /// <summary>Failure probability within the horizon for a predicted RUL.</summary>
+    public double FailureProbability(double predictedRul, RulUncertainty uncertainty)
+    {
+        ArgumentNullException.ThrowIfNull(uncertainty);
+        return uncertainty.FailureProbability(predictedRul, _settings.Horizon / _settings.RulUnit);
+    }
+
+    /// <summary>The prediction to raise for this machine now, or null (below threshold, or already raised).</summary>
+    public MaintenancePrediction? Evaluate(string machine, double predictedRul, RulUncertainty uncertainty, ModelEntry model, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var p = FailureProbability(predictedRul, uncertainty);
+        if (p < _settings.RearmBelow)
+        {
+            _raised.Remove(machine);
+        }
+
+        if (p < _settings.Threshold || !_raised.Add(machine))
+        {
+            return null;
+        }
+
+        var figures = _figures.GetValueOrDefault(machine) ?? new MachineRepairFigures(0, 0, "inspect the machine and plan a repair before the estimated failure");
+        var eta = now + (_settings.RulUnit * Math.Max(0, predictedRul - uncertainty.Bias));
+        return new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, figures.DowntimeHours, figures.DowntimeHours * figures.CostPerHour, model.Name, model.Version);
+    }
+}

@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace EdgeTwin.Twin.Models;
+
+/// <summary>
+/// <c>manifest.json</c> of a models directory: every model the gateway may run, with the hash of its file and
+/// the contract of its inputs and outputs. Schema in src/EdgeTwin.Twin/Models/README.md.
+/// </summary>
+public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> Models)
+{
+    public const string FileName = "manifest.json";
+    public const int CurrentSchemaVersion = 1;
+
+    /// <summary>The entry named <paramref name="name"/>, or null.</summary>
+    public ModelEntry? Find(string name) => Models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
+
+    /// <summary>Reads and validates a manifest file; every problem names the file and the JSON path.</summary>
+    public static ModelManifest Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelLoadException(path, "", $"cannot read: {e.Message}", e);
+        }
+
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses manifest JSON; <paramref name="path"/> is used in error messages.</summary>
+    public static ModelManifest Parse(ReadOnlySpan<byte> json, string path)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException(path, e.Path ?? "", $"not valid JSON (line {(e.LineNumber ?? 0) + 1}): {e.Message}", e);
+        }
+
+        using (doc)
+        {
+            var r = new JsonFields(path);
+            var root = r.Object(doc.RootElement, "");
+            var schema = r.Int(root, "schemaVersion", "");
+            if (schema != CurrentSchemaVersion)
+            {
+                throw new ModelLoadException(path, "schemaVersion", $"unsupported version {schema} (expected {CurrentSchemaVersion})");
+            }
+
+            var models = new List<ModelEntry>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            var i = 0;
+            foreach (var m in r.Array(root, "models", "").EnumerateArray())
+            {
+                var at = $"models[{i++}]";
+                var entry = ReadEntry(r, r.Object(m, at), at);
+                if (!names.Add(entry.Name))
+                {
+                    throw new ModelLoadException(path, at + ".name", $"duplicate model name '{entry.Name}'");
+                }
+
+                models.Add(entry);
+            }
+
+            return new ModelManifest(schema, models);
+        }
+    }
+
+    private static ModelEntry ReadEntry(JsonFields r, JsonElement m, string at)
+    {
+        var name = r.String(m, "name", at);
+        if (name.Length == 0 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+        {
+            throw new ModelLoadException(r.Path, at + ".name", $"'{name}' is not a model name (letters, digits, '-', '_', '.')");
+        }
+
+        var file = r.String(m, "file", at);
+        if (file.Length == 0 || Path.IsPathRooted(file) || file.Contains("..", StringComparison.Ordinal) || file.Contains('/', StringComparison.Ordinal) || file.Contains('\\', StringComparison.Ordinal))
+        {
+            // Model files sit beside the manifest: deploy ships the directory as a unit.
+            throw new ModelLoadException(r.Path, at + ".file", $"'{file}' must be a plain file name in the models directory");
+        }
+
+        var sha = r.String(m, "sha256", at).ToLowerInvariant();
+        if (sha.Length != 64 || !sha.All(char.IsAsciiHexDigit))
+        {
+            throw new ModelLoadException(r.Path, at + ".sha256", "must be 64 hex digits");
+        }
+
+        var inputs = ReadTensors(r, m, "inputs", at);
+        var outputs = ReadTensors(r, m, "outputs", at);
+        return new ModelEntry(name, r.String(m, "version", at), r.OptionalString(m, "kind") ?? "", file, sha, inputs, outputs)
+        {
+            Description = r.OptionalString(m, "description") ?? "",
+            RawJson = m.GetRawText(),
+        };
+    }
+
+    private static List<TensorSpec> ReadTensors(JsonFields r, JsonElement m, string key, string at)
+    {
+        var list = new List<TensorSpec>();
+        var i = 0;
+        foreach (var t in r.Array(m, key, at).EnumerateArray())
+        {
+            var tat = $"{at}.{key}[{i++}]";
+            var o = r.Object(t, tat);
+            var shape = new List<long>();
+            var j = 0;
+            foreach (var d in r.Array(o, "shape", tat).EnumerateArray())
+            {
+                if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var v) || v < -1 || v == 0)
+                {
+                    throw new ModelLoadException(r.Path, $"{tat}.shape[{j}]", "must be a positive integer or -1 (any size)");
+                }
+
+                shape.Add(v);
+                j++;
+            }
+
+            var type = r.OptionalString(o, "type") ?? "float32";
+            if (type != "float32")
+            {
+                throw new ModelLoadException(r.Path, tat + ".type", $"'{type}' is not supported (float32 only)");
+            }
+
+            var features = o.TryGetProperty("features", out var f) && f.ValueKind == JsonValueKind.Array
+                ? f.EnumerateArray().Select(x => x.GetString() ?? "").ToArray()
+                : [];
+            var units = o.TryGetProperty("units", out var u) && u.ValueKind == JsonValueKind.Array
+                ? u.EnumerateArray().Select(x => x.GetString() ?? "").ToArray()
+                : o.TryGetProperty("unit", out var u1) && u1.ValueKind == JsonValueKind.String ? [u1.GetString()!] : [];
+            list.Add(new TensorSpec(r.String(o, "name", tat), shape.ToArray(), type, features, units)
+            {
+                Normalisation = o.TryGetProperty("normalisation", out var n) ? n.Clone() : null,
+                Uncertainty = o.TryGetProperty("uncertainty", out var un) ? un.Clone() : null,
+                Cap = o.TryGetProperty("cap", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetDouble() : null,
+                Field = tat,
+            });
+        }
+
+        if (list.Count == 0)
+        {
+            throw new ModelLoadException(r.Path, $"{at}.{key}", "must list at least one tensor");
+        }
+
+        return list;
+    }
+
+    /// <summary>Field readers that throw <see cref="ModelLoadException"/> naming the file and JSON path.</summary>
+    private readonly struct JsonFields(string path)
+    {
+        public string Path { get; } = path;
+
+        public JsonElement Object(JsonElement e, string at) =>
+            e.ValueKind == JsonValueKind.Object ? e : throw new ModelLoadException(Path, at, $"expected an object, found {e.ValueKind}");
+
+        public JsonElement Array(JsonElement o, string key, string at) =>
+            Get(o, key, at) is { ValueKind: JsonValueKind.Array } a ? a : throw new ModelLoadException(Path, Join(at, key), "expected an array");
+
+        public string String(JsonElement o, string key, string at) =>
+            Get(o, key, at) is { ValueKind: JsonValueKind.String } s ? s.GetString()! : throw new ModelLoadException(Path, Join(at, key), "expected a string");
+
+        public string? OptionalString(JsonElement o, string key) =>
+            o.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        public int Int(JsonElement o, string key, string at) =>
+            Get(o, key, at) is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out var v)
+                ? v
+                : throw new ModelLoadException(Path, Join(at, key), "expected an integer");
+
+        private JsonElement Get(JsonElement o, string key, string at) =>
+            o.TryGetProperty(key, out var v) ? v : throw new ModelLoadException(Path, Join(at, key), "missing");
+
+        private static string Join(string at, string key) => at.Length == 0 ? key : at + "." + key;
+    }
+}
+
+/// <summary>One model of the manifest.</summary>
+/// <param name="Name">Stable name the agent looks the model up by (<c>rul-cmapss</c>).</param>
+/// <param name="Version">Version shown in events and <c>edgetwin models list</c>.</param>
+/// <param name="Kind">What runs it (<c>rul</c>, <c>reconstruction</c>, …).</param>
+/// <param name="File">ONNX file name beside the manifest.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the file.</param>
+public sealed record ModelEntry(
+    string Name,
+    string Version,
+    string Kind,
+    string File,
+    string Sha256,
+    IReadOnlyList<TensorSpec> Inputs,
+    IReadOnlyList<TensorSpec> Outputs)
+{
+    public string Description { get; init; } = "";
+
+    /// <summary>The entry's JSON as written; a reload keeps a model whose entry text did not change.</summary>
+    public string RawJson { get; init; } = "";
+
+    public override string ToString() => $"{Name} {Version}";
+}
+
+/// <summary>An input or output tensor: name, shape (-1 = any size), feature names, units and normalisation.</summary>
+public sealed record TensorSpec(string Name, IReadOnlyList<long> Shape, string Type, IReadOnlyList<string> Features, IReadOnlyList<string> Units)
+{
+    /// <summary>Model-specific normalisation parameters, read by the model's preprocessor.</summary>
+    public JsonElement? Normalisation { get; init; }
+
+    /// <summary>For outputs: how uncertain the value is (model-specific).</summary>
+    public JsonElement? Uncertainty { get; init; }
+
+    /// <summary>For outputs: the largest value the model was trained to give.</summary>
+    public double? Cap { get; init; }
+
+    /// <summary>JSON path in the manifest, for error messages.</summary>
+    public string Field { get; init; } = "";
+
+    public string ShapeText => "[" + string.Join(",", Shape.Select(d => d.ToString(CultureInfo.InvariantCulture))) + "]";
+}

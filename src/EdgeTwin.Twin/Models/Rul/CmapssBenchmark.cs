@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace EdgeTwin.Twin.Models.Rul;
+
+/// <summary>One evaluated test unit.</summary>
+public sealed record CmapssPrediction(string Dataset, int Unit, double PredictedRul, double TrueRul);
+
+/// <summary>Figures of one test set: RMSE against the truth as shipped and capped, and the PHM08 score.</summary>
+public sealed record CmapssBenchResult(
+    string Dataset,
+    string Model,
+    int Units,
+    double Rmse,
+    double RmseCapped,
+    double RulCap,
+    double Phm08Score,
+    double MeanInferenceMicroseconds,
+    double TrainMeanAbsZ,
+    IReadOnlyList<CmapssPrediction> Predictions)
+{
+    public string ToText() => string.Create(CultureInfo.InvariantCulture,
+        $"""
+        dataset {Dataset}: {Units} units, model {Model}
+          RMSE (uncapped truth)        {Rmse:F2}
+          RMSE (truth capped at {RulCap,3:F0})   {RmseCapped:F2}
+          PHM08 score                  {Phm08Score:F1}
+          inference                    {MeanInferenceMicroseconds:F1} µs per unit (preprocessing + ONNX)
+          train file mean |z|          {TrainMeanAbsZ:F3} (normalisation check: about 0.3 or less when the data matches the model, >1 for the wrong data)
+        """);
+
+    public string ToJson() => string.Create(CultureInfo.InvariantCulture,
+        $"{{\"dataset\":\"{Dataset}\",\"model\":\"{Model}\",\"units\":{Units},\"rmse\":{Rmse:F4},\"rmse_capped\":{RmseCapped:F4},\"rul_cap\":{RulCap},\"phm08\":{Phm08Score:F4},\"inference_us\":{MeanInferenceMicroseconds:F2},\"train_mean_abs_z\":{TrainMeanAbsZ:F4}}}");
+
+    /// <summary>The <c>dataset,unit,predicted_rul</c> rows.</summary>
+    public string PredictionsCsv()
+    {
+        var sb = new StringBuilder("dataset,unit,predicted_rul\n");
+        foreach (var p in Predictions)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{p.Dataset},{p.Unit},{p.PredictedRul:F2}\n");
+        }
+
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// Evaluates a deployed RUL model on a C-MAPSS test set exactly as the agent runs it: the manifest's
+/// preprocessing (<see cref="CmapssPreprocessor"/>) and the ONNX session of <see cref="ModelCatalog"/>.
+/// </summary>
+public static class CmapssBenchmark
+{
+    /// <summary>PHM08 asymmetric score: late predictions (d &gt; 0) cost more than early ones.</summary>
+    public static double Phm08(double predicted, double truth)
+    {
+        var d = predicted - truth;
+        return d < 0 ? Math.Exp(-d / 13.0) - 1 : Math.Exp(d / 10.0) - 1;
+    }
+
+    /// <exception cref="InvalidOperationException">The model is unavailable or the files do not agree.</exception>
+    public static CmapssBenchResult Run(ModelCatalog catalog, string modelName, string dataset, string trainPath, string testPath, string rulPath)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var test = CmapssData.ReadUnits(testPath);
+        var truth = CmapssData.ReadRul(rulPath);
+        if (test.Count != truth.Count)
+        {
+            throw new InvalidOperationException($"{testPath} has {test.Count} units but {rulPath} has {truth.Count} RUL values");
+        }
+
+        using var runner = new RulModelRunner(catalog, modelName);
+        var predictions = new List<CmapssPrediction>(test.Count);
+        var watch = new Stopwatch();
+        for (var i = 0; i < test.Count; i++)
+        {
+            watch.Start();
+            var ok = runner.TryPredict(test[i].Rows, out var rul);
+            watch.Stop();
+            if (!ok)
+            {
+                var status = catalog.Status.FirstOrDefault(s => s.Name == modelName);
+                throw new InvalidOperationException($"model '{modelName}' is not available in {catalog.Directory}: {status?.Error ?? catalog.ManifestError ?? "not in the manifest"}");
+            }
+
+            predictions.Add(new CmapssPrediction(dataset, test[i].Unit, rul, truth[i]));
+        }
+
+        var cap = runner.Cap;
+        double se = 0, seCapped = 0, score = 0;
+        foreach (var p in predictions)
+        {
+            se += Math.Pow(p.PredictedRul - p.TrueRul, 2);
+            seCapped += Math.Pow(p.PredictedRul - Math.Min(p.TrueRul, cap), 2);
+            score += Phm08(p.PredictedRul, p.TrueRul);
+        }
+
+        var n = Math.Max(1, predictions.Count);
+        return new CmapssBenchResult(dataset, runner.Entry!.ToString(), predictions.Count, Math.Sqrt(se / n), Math.Sqrt(seCapped / n), cap, score,
+            watch.Elapsed.TotalMicroseconds / n, TrainMeanAbsZ(runner.Preprocessor!, trainPath), predictions);
+    }
+
+    /// <summary>
+    /// Mean |z| of the training file's per-feature means under the model's normalisation: near 0 when the model's
+    /// statistics fit this data (wrong file or wrong model show up as values ≫ 0.1).
+    /// </summary>
+    private static double TrainMeanAbsZ(CmapssPreprocessor pre, string trainPath)
+    {
+        var units = CmapssData.ReadUnits(trainPath);
+        var sums = new double[pre.Features - 1];
+        var buffer = new float[pre.Features];
+        long rows = 0;
+        foreach (var (_, unitRows) in units)
+        {
+            foreach (var row in unitRows)
+            {
+                pre.FeaturesOf(row, buffer);
+                for (var j = 0; j < sums.Length; j++)
+                {
+                    sums[j] += buffer[j];
+                }
+
+                rows++;
+            }
+        }
+
+        return rows == 0 ? double.NaN : sums.Average(s => Math.Abs(s / rows));
+    }
+}

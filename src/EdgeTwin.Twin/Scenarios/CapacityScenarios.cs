@@ -1,0 +1,360 @@
+using System.Text.Json.Serialization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Power;
+using EdgeTwin.Twin.Thermal;
+
+namespace EdgeTwin.Twin.Scenarios;
+
+public sealed record RackInletChange(
+    [property: JsonPropertyName("rack")] string Rack,
+    [property: JsonPropertyName("inlet_before_c")] double InletBeforeC,
+    [property: JsonPropertyName("inlet_after_c")] double InletAfterC);
+
+/// <summary>Predicted steady-state inlets (after an hour) of the changed rack and its neighbours.</summary>
+public sealed record ThermalImpact(
+    [property: JsonPropertyName("zone")] string Zone,
+    [property: JsonPropertyName("max_inlet_before_c")] double MaxInletBeforeC,
+    [property: JsonPropertyName("max_inlet_after_c")] double MaxInletAfterC,
+    [property: JsonPropertyName("hottest_rack_after")] string HottestRackAfter,
+    [property: JsonPropertyName("racks")] IReadOnlyList<RackInletChange> Racks);
+
+public sealed record PowerHeadroom(
+    [property: JsonPropertyName("headroom_kw")] double HeadroomKw,
+    [property: JsonPropertyName("headroom_redundant_kw")] double HeadroomRedundantKw,
+    [property: JsonPropertyName("binding_element")] string? BindingElement,
+    [property: JsonPropertyName("binding_element_redundant")] string? BindingElementRedundant,
+    [property: JsonPropertyName("unpowered_racks")] IReadOnlyList<string> UnpoweredRacks,
+    [property: JsonPropertyName("elements")] IReadOnlyList<PowerElementLoad> Elements);
+
+/// <summary>Cooling capacity of the zone against its heat load, with all units and with the largest unit out (N+1).</summary>
+public sealed record CoolingSufficiency(
+    [property: JsonPropertyName("sufficient")] bool Sufficient,
+    [property: JsonPropertyName("sufficient_n_plus_1")] bool SufficientNPlus1,
+    [property: JsonPropertyName("heat_load_kw")] double HeatLoadKw,
+    [property: JsonPropertyName("capacity_kw")] double CapacityKw,
+    [property: JsonPropertyName("capacity_n_plus_1_kw")] double CapacityNPlus1Kw,
+    [property: JsonPropertyName("headroom_n_plus_1_kw")] double HeadroomNPlus1Kw);
+
+public sealed record Placement(
+    [property: JsonPropertyName("zone")] string Zone,
+    [property: JsonPropertyName("row")] string Row,
+    [property: JsonPropertyName("next_to")] string NextTo,
+    [property: JsonPropertyName("feeds")] IReadOnlyList<string> Feeds);
+
+/// <summary>The common shape of <c>add_rack</c>, <c>load_change</c> and <c>feed_failure</c>.</summary>
+public sealed record CapacityScenarioResult(
+    [property: JsonPropertyName("scenario")] string Scenario,
+    [property: JsonPropertyName("verdict")] string Verdict,
+    [property: JsonPropertyName("binding_constraint")] string BindingConstraint,
+    [property: JsonPropertyName("thermal_impact")] ThermalImpact ThermalImpact,
+    [property: JsonPropertyName("power_headroom")] PowerHeadroom PowerHeadroom,
+    [property: JsonPropertyName("cooling_sufficient")] CoolingSufficiency CoolingSufficient,
+    [property: JsonPropertyName("placement")] Placement? Placement,
+    [property: JsonPropertyName("alternatives")] IReadOnlyList<Placement> Alternatives);
+
+/// <summary>
+/// Capacity what-ifs on the calibrated twin. The verdict is <c>ok</c> when the power chain keeps its derated headroom
+/// (with redundancy: after any single feed/UPS failure), the zone's cooling covers its heat load with its largest unit
+/// out (N+1), and every inlet stays at or below 27 °C; otherwise <c>not_ok</c>, naming the first constraint broken.
+/// When all hold, the binding constraint is the one with the least margin.
+/// </summary>
+public static class CapacityScenarios
+{
+    private static readonly TimeSpan SteadyHorizon = TimeSpan.FromHours(1);
+
+    /// <summary><c>add_rack</c>: a rack of <paramref name="kw"/> placed next to <paramref name="nextTo"/>, or at the best place found.</summary>
+    public static CapacityScenarioResult AddRack(SiteTwin twin, double kw, string? zone = null, string? nextTo = null, IReadOnlyList<string>? feeds = null, string newRackId = "NEW")
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kw);
+        var candidates = new List<(int Zone, int Rack)>();
+        if (nextTo is not null)
+        {
+            var found = twin.FindRack(nextTo);
+            if (found.Zone < 0)
+            {
+                throw new ArgumentException($"add_rack: no rack '{nextTo}' in the site", nameof(nextTo));
+            }
+
+            candidates.Add(found);
+        }
+        else
+        {
+            var zones = zone is null ? Enumerable.Range(0, twin.Zones.Count).ToList() : [twin.ZoneIndex(zone)];
+            if (zones.Contains(-1))
+            {
+                throw new ArgumentException($"add_rack: no zone '{zone}' (known: {string.Join(", ", twin.Zones.Select(z => z.Zone.Id))})", nameof(zone));
+            }
+
+            foreach (var z in zones)
+            {
+                var n = twin.Zones[z].Zone.Racks.Count;
+                // At most 24 candidate places per zone, spread along the racks.
+                var stride = Math.Max(1, (int)Math.Ceiling(n / 24.0));
+                for (var i = 0; i < n; i += stride)
+                {
+                    candidates.Add((z, i));
+                }
+            }
+        }
+
+        if (candidates.Count == 0)
+        {
+            throw new ArgumentException("add_rack: the site has no racks to place a new one next to", nameof(zone));
+        }
+
+        var results = candidates.Select(c => EvaluateAddRack(twin, kw, c.Zone, c.Rack, feeds, newRackId)).ToList();
+        var ranked = results
+            .OrderByDescending(r => r.Verdict == "ok")
+            .ThenBy(r => r.ThermalImpact.MaxInletAfterC)
+            .ThenByDescending(r => r.PowerHeadroom.HeadroomRedundantKw)
+            .ToList();
+        return ranked[0] with { Alternatives = [.. ranked.Skip(1).Take(4).Select(r => r.Placement!)] };
+    }
+
+    /// <summary><c>load_change</c>: rack <paramref name="rackId"/> draws <paramref name="deltaKw"/> more (negative: less).</summary>
+    public static CapacityScenarioResult LoadChange(SiteTwin twin, string rackId, double deltaKw)
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        var (z, i) = twin.FindRack(rackId);
+        if (z < 0)
+        {
+            throw new ArgumentException($"load_change: no rack '{rackId}' in the site", nameof(rackId));
+        }
+
+        var model = twin.Zones[z];
+        var actions = new ForecastActions(model) { Horizon = SteadyHorizon };
+        actions.RackExtraKw[i] = deltaKw;
+        var rackKw = new Dictionary<string, double>(twin.Readings.RackKw, StringComparer.Ordinal);
+        rackKw[rackId] = Math.Max(0, rackKw.GetValueOrDefault(rackId) + deltaKw);
+        var power = Headroom(twin.Power, rackKw, twin.Readings, PathOf(twin.Site, rackId));
+        var thermal = Thermal(model, twin.Now[z], model, twin.Now[z], actions, [i]);
+        var cooling = Cooling(model, twin.Now[z], deltaKw);
+        return Verdict("load_change", thermal, power, cooling, null);
+    }
+
+    /// <summary><c>feed_failure</c>: the PDU or UPS <paramref name="elementId"/> fails; its load moves to the surviving feeds.</summary>
+    public static CapacityScenarioResult FeedFailure(SiteTwin twin, string elementId)
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        var known = twin.Site.Power.Pdus.Any(p => p.Id == elementId) || twin.Site.Power.Ups.Any(u => u.Id == elementId);
+        if (!known)
+        {
+            throw new ArgumentException($"feed_failure: no PDU or UPS '{elementId}' in the power chain", nameof(elementId));
+        }
+
+        var failed = new HashSet<string>(StringComparer.Ordinal) { elementId };
+        var after = twin.Power.Distribute(twin.Readings.RackKw, failed);
+        var assessment = twin.Power.Assess(twin.Readings);
+        var elements = assessment.Elements
+            .Where(e => e.Id != elementId)
+            .Select(e =>
+            {
+                var load = e.Kind == "pdu" ? after.Pdu[e.Id] : after.Ups[e.Id];
+                return e with { LoadKw = Math.Round(load, 3), LoadPercentOfDerated = Math.Round(load / e.DeratedKw * 100, 1), SurvivesSingleFailure = load <= e.DeratedKw + 1e-9 };
+            })
+            .ToList();
+        var tightest = elements.OrderByDescending(e => e.LoadKw / e.DeratedKw).FirstOrDefault();
+        var headroom = tightest is null ? 0 : Math.Round(tightest.DeratedKw - tightest.LoadKw, 3);
+        var power = new PowerHeadroom(headroom, headroom, tightest?.Id, tightest?.Id, after.Unpowered, [.. elements.Where(e => e.LoadKw > 0).OrderByDescending(e => e.LoadPercentOfDerated).Take(20)]);
+
+        // Racks that lose every feed stop heating the room.
+        var z = after.Unpowered.Select(r => twin.FindRack(r).Zone).FirstOrDefault(x => x >= 0);
+        var model = twin.Zones[Math.Max(0, z)];
+        var actions = new ForecastActions(model) { Horizon = SteadyHorizon };
+        var changed = new List<int>();
+        foreach (var r in after.Unpowered)
+        {
+            var (rz, ri) = twin.FindRack(r);
+            if (rz == Math.Max(0, z))
+            {
+                actions.RackPowerScale[ri] = 0;
+                changed.Add(ri);
+            }
+        }
+
+        var thermal = Thermal(model, twin.Now[Math.Max(0, z)], model, twin.Now[Math.Max(0, z)], actions, changed);
+        var cooling = Cooling(model, twin.Now[Math.Max(0, z)], 0);
+        return Verdict("feed_failure", thermal, power, cooling, null, includeCooling: false);
+    }
+
+    private static CapacityScenarioResult EvaluateAddRack(SiteTwin twin, double kw, int z, int like, IReadOnlyList<string>? feeds, string newRackId)
+    {
+        var model = twin.Zones[z];
+        var neighbour = model.Zone.Racks[like];
+        var rack = new ThermalRack(newRackId, neighbour.Row, neighbour.Position + 1, Math.Ceiling(kw * 1.2), neighbour.Servers);
+        var grown = model.WithRack(rack, like);
+        var frame = twin.Now[z].WithRack(kw);
+        var actions = new ForecastActions(grown) { Horizon = SteadyHorizon };
+
+        // Power: the new rack on the given PDUs, or on new PDUs like its neighbour's (same UPSes, same breakers).
+        var (site, newFeeds) = WithRack(twin.Site, neighbour.Id, newRackId, kw, feeds);
+        var powerModel = new PowerModel(site);
+        var rackKw = new Dictionary<string, double>(twin.Readings.RackKw, StringComparer.Ordinal) { [newRackId] = kw };
+        var power = Headroom(powerModel, rackKw, twin.Readings, PathOf(site, newRackId));
+        var baseline = new ForecastActions(model) { Horizon = SteadyHorizon };
+        var thermal = Thermal(model, twin.Now[z], grown, frame, actions, [like, grown.Zone.Racks.Count - 1], baseline);
+        var cooling = Cooling(model, twin.Now[z], kw);
+        return Verdict("add_rack", thermal, power, cooling, new Placement(model.Zone.Id, neighbour.Row, neighbour.Id, newFeeds));
+    }
+
+    private static (SiteTopology Site, IReadOnlyList<string> Feeds) WithRack(SiteTopology site, string nextTo, string newId, double kw, IReadOnlyList<string>? feeds)
+    {
+        var neighbour = site.AllRacks.First(r => r.Id == nextTo);
+        var pdus = site.Power.Pdus.ToList();
+        List<string> newFeeds;
+        if (feeds is { Count: > 0 })
+        {
+            var unknown = feeds.Where(f => pdus.All(p => p.Id != f)).ToList();
+            if (unknown.Count > 0)
+            {
+                throw new ArgumentException($"add_rack: unknown PDU(s) {string.Join(", ", unknown)}", nameof(feeds));
+            }
+
+            newFeeds = [.. feeds];
+        }
+        else
+        {
+            newFeeds = [];
+            foreach (var f in neighbour.Feeds)
+            {
+                var like = pdus.FirstOrDefault(p => p.Id == f);
+                if (like is null)
+                {
+                    continue;
+                }
+
+                var id = $"{newId.ToLowerInvariant()}-{newFeeds.Count + 1}";
+                pdus.Add(like with { Id = id, Device = null });
+                newFeeds.Add(id);
+            }
+        }
+
+        var rooms = site.Rooms.Select(room => room with
+        {
+            Rows = [.. room.Rows.Select(row => row.Racks.Any(r => r.Id == nextTo)
+                ? row with { Racks = [.. row.Racks, new RackConfig(newId, row.Racks.Max(r => r.Position) + 1, Math.Ceiling(kw * 1.2), newFeeds, neighbour.Servers)] }
+                : row)],
+        }).ToList();
+        return (site with { Rooms = rooms, Power = site.Power with { Pdus = pdus } }, newFeeds);
+    }
+
+    /// <summary>The PDUs feeding a rack and the UPSes above them.</summary>
+    private static HashSet<string> PathOf(SiteTopology site, string rackId)
+    {
+        var path = new HashSet<string>(StringComparer.Ordinal);
+        var rack = site.AllRacks.FirstOrDefault(r => r.Id == rackId);
+        if (rack is null)
+        {
+            return path;
+        }
+
+        foreach (var f in rack.Feeds)
+        {
+            path.Add(f);
+            if (site.Power.Pdus.FirstOrDefault(p => p.Id == f)?.Upstream is { } ups)
+            {
+                path.Add(ups);
+            }
+        }
+
+        return path;
+    }
+
+    private static PowerHeadroom Headroom(PowerModel model, Dictionary<string, double> rackKw, PowerReadings readings, HashSet<string> path)
+    {
+        var r = new PowerReadings();
+        foreach (var (k, v) in rackKw)
+        {
+            r.RackKw[k] = v;
+        }
+
+        foreach (var (k, v) in readings.UpsBatteries)
+        {
+            r.UpsBatteries[k] = v;
+        }
+
+        var assessment = model.Assess(r);
+        var onPath = assessment.Elements.Where(e => path.Count == 0 || path.Contains(e.Id)).ToList();
+        var min = onPath.OrderBy(e => e.DeratedKw - e.LoadKw).FirstOrDefault();
+        var minRedundant = onPath.OrderBy(e => e.DeratedKw - e.WorstCaseLoadKw).FirstOrDefault();
+        return new PowerHeadroom(
+            min is null ? 0 : Math.Round(min.DeratedKw - min.LoadKw, 3),
+            minRedundant is null ? 0 : Math.Round(minRedundant.DeratedKw - minRedundant.WorstCaseLoadKw, 3),
+            min?.Id,
+            minRedundant?.Id,
+            [],
+            onPath);
+    }
+
+    private static ThermalImpact Thermal(ZoneThermalModel before, ZoneFrame beforeFrame, ZoneThermalModel after, ZoneFrame afterFrame, ForecastActions actions, IReadOnlyList<int> changed, ForecastActions? baselineActions = null)
+    {
+        var baseline = ThermalForecast.Run(before, beforeFrame, baselineActions ?? new ForecastActions(before) { Horizon = SteadyHorizon });
+        var result = ThermalForecast.Run(after, afterFrame, actions);
+        var zone = after.Zone;
+        var show = new SortedSet<int>();
+        foreach (var i in changed)
+        {
+            show.Add(i);
+            var rack = zone.Racks[i];
+            for (var k = 0; k < zone.Racks.Count; k++)
+            {
+                if (zone.Racks[k].Row == rack.Row && Math.Abs(zone.Racks[k].Position - rack.Position) <= 1)
+                {
+                    show.Add(k);
+                }
+            }
+        }
+
+        var rows = show.Select(i => new RackInletChange(
+            zone.Racks[i].Id,
+            i < baseline.Racks.Count ? Math.Round(baseline.Racks[i].FinalInletC, 2) : double.NaN,
+            Math.Round(result.Racks[i].FinalInletC, 2))).ToList();
+        var hottest = result.Racks.MaxBy(r => r.FinalInletC)!;
+        return new ThermalImpact(zone.Id, Math.Round(baseline.Racks.Max(r => r.FinalInletC), 2), Math.Round(hottest.FinalInletC, 2), hottest.Rack, rows);
+    }
+
+    private static CoolingSufficiency Cooling(ZoneThermalModel model, ZoneFrame now, double extraKw)
+    {
+        var units = model.Zone.Units;
+        var capacity = 0.0;
+        var largest = 0.0;
+        var fanHeat = 0.0;
+        for (var j = 0; j < units.Count; j++)
+        {
+            capacity += units[j].CapacityKw;
+            largest = Math.Max(largest, units[j].CapacityKw);
+            fanHeat += model.UnitFanKw[j];
+        }
+
+        var load = now.TotalPowerKw() + extraKw + fanHeat;
+        var n1 = capacity - largest;
+        return new CoolingSufficiency(load <= capacity, load <= n1, Math.Round(load, 2), capacity, n1, Math.Round(n1 - load, 2));
+    }
+
+    /// <param name="includeCooling">False for a feed failure: it adds no heat, so the zone's N+1 cooling is reported but does not decide.</param>
+    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement, bool includeCooling = true)
+    {
+        var limit = 27.0;
+        var constraints = new List<(string Name, double Margin, string Text)>
+        {
+            ("power", power.HeadroomKw, $"power: {power.HeadroomKw:0.0} kW below the 80 % derated rating of {power.BindingElement}"),
+            ("power_redundant", power.HeadroomRedundantKw, $"power with redundancy: {power.HeadroomRedundantKw:0.0} kW after the worst single failure at {power.BindingElementRedundant}"),
+            ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, $"cooling N+1: {cooling.HeadroomNPlus1Kw:0.0} kW of capacity left with the largest unit out"),
+            ("thermal", limit - thermal.MaxInletAfterC, $"thermal: hottest inlet {thermal.MaxInletAfterC:0.0} °C at {thermal.HottestRackAfter} (limit {limit:0} °C)"),
+        };
+        if (!includeCooling)
+        {
+            constraints.RemoveAll(c => c.Name == "cooling_n_plus_1");
+        }
+
+        if (power.UnpoweredRacks.Count > 0)
+        {
+            constraints.Insert(0, ("unpowered", -1, $"power: racks without any live feed: {string.Join(", ", power.UnpoweredRacks)}"));
+        }
+
+        var broken = constraints.FirstOrDefault(c => c.Margin < 0);
+        var binding = broken.Name is not null ? broken : constraints.OrderBy(c => c.Margin).First();
+        return new CapacityScenarioResult(scenario, broken.Name is null ? "ok" : "not_ok", binding.Text, thermal, power, cooling, placement, []);
+    }
+}

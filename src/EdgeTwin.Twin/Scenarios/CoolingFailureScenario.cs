@@ -1,0 +1,202 @@
+using System.Text.Json.Serialization;
+using EdgeTwin.Twin.Thermal;
+
+namespace EdgeTwin.Twin.Scenarios;
+
+/// <summary>One rack's predicted limits after the failure (seconds from now; null: not within the horizon).</summary>
+public sealed record CoolingFailureRack(
+    [property: JsonPropertyName("rack")] string Rack,
+    [property: JsonPropertyName("inlet_now_c")] double InletNowC,
+    [property: JsonPropertyName("time_to_27c_s")] double? TimeTo27Seconds,
+    [property: JsonPropertyName("time_to_32c_s")] double? TimeTo32Seconds,
+    [property: JsonPropertyName("time_to_shutdown_s")] double? TimeToShutdownSeconds,
+    [property: JsonPropertyName("peak_inlet_c")] double PeakInletC);
+
+/// <summary>A mitigation step and what it buys on its own, in minutes before the first rack reaches 32 °C (or shutdown).</summary>
+public sealed record MitigationStep(
+    [property: JsonPropertyName("rank")] int Rank,
+    [property: JsonPropertyName("action")] string Action,
+    [property: JsonPropertyName("targets")] IReadOnlyList<string> Targets,
+    [property: JsonPropertyName("description")] string Description,
+    [property: JsonPropertyName("minutes_gained")] double MinutesGained,
+    [property: JsonPropertyName("prevents_limit")] bool PreventsLimit);
+
+public sealed record CoolingFailureResult(
+    [property: JsonPropertyName("scenario")] string Scenario,
+    [property: JsonPropertyName("zone")] string Zone,
+    [property: JsonPropertyName("failed_units")] IReadOnlyList<string> FailedUnits,
+    [property: JsonPropertyName("shutdown_inlet_c")] double ShutdownInletC,
+    [property: JsonPropertyName("horizon_s")] double HorizonSeconds,
+    [property: JsonPropertyName("time_to_thermal_shutdown_s")] double? TimeToThermalShutdownSeconds,
+    [property: JsonPropertyName("affected_racks")] IReadOnlyList<string> AffectedRacks,
+    [property: JsonPropertyName("affected_servers")] IReadOnlyDictionary<string, int> AffectedServers,
+    [property: JsonPropertyName("racks")] IReadOnlyList<CoolingFailureRack> Racks,
+    [property: JsonPropertyName("mitigation_plan")] IReadOnlyList<MitigationStep> MitigationPlan,
+    [property: JsonPropertyName("model_fit_rmse_k")] double ModelFitRmseK);
+
+/// <summary>Options of a <c>cooling_failure</c> what-if.</summary>
+public sealed record CoolingFailureOptions
+{
+    public required IReadOnlyList<string> FailedUnits { get; init; }
+
+    public TimeSpan Horizon { get; init; } = TimeSpan.FromHours(2);
+
+    /// <summary>Racks whose load may be shed (named non-critical load); empty: no shedding step.</summary>
+    public IReadOnlyList<string> NonCriticalRacks { get; init; } = [];
+
+    /// <summary>Whether mitigation steps are evaluated (the validation harness skips them for speed).</summary>
+    public bool PlanMitigation { get; init; } = true;
+}
+
+/// <summary>
+/// <c>cooling_failure</c>: stop the named units in the calibrated twin and forecast every rack's inlet.
+/// Affected racks are those predicted to reach 32 °C (class A1 allowable) within the horizon; affected servers
+/// are the servers of racks predicted to reach the shutdown inlet. The mitigation plan evaluates each step alone
+/// against the failure and ranks by minutes gained before the first rack reaches 32 °C.
+/// </summary>
+public static class CoolingFailureScenario
+{
+    public const string Name = "cooling_failure";
+
+    public static CoolingFailureResult Run(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(now);
+        ArgumentNullException.ThrowIfNull(options);
+        var zone = model.Zone;
+        var baseActions = Failure(model, options);
+        var baseline = ThermalForecast.Run(model, now, baseActions);
+        var racks = baseline.Racks.Select(r => new CoolingFailureRack(r.Rack, Math.Round(r.InletNowC, 2), Round(r.SecondsTo27), Round(r.SecondsTo32), Round(r.SecondsToShutdown), Math.Round(r.PeakInletC, 2))).ToList();
+        var affected = baseline.Racks.Where(r => r.SecondsTo32 is not null).Select(r => r.Rack).ToList();
+        var servers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var r in baseline.Racks.Where(r => r.SecondsToShutdown is not null))
+        {
+            var count = zone.Racks[zone.RackIndex(r.Rack)].Servers;
+            servers[r.Rack] = count;
+        }
+
+        var plan = options.PlanMitigation ? Plan(model, now, options, baseline) : [];
+        return new CoolingFailureResult(
+            Name,
+            zone.Id,
+            options.FailedUnits,
+            model.Settings.ShutdownInletC,
+            baseline.HorizonSeconds,
+            Round(baseline.FirstShutdownSeconds),
+            affected,
+            servers,
+            racks,
+            plan,
+            Math.Round(model.InletFitRmseK, 3));
+    }
+
+    internal static ForecastActions Failure(ZoneThermalModel model, CoolingFailureOptions options)
+    {
+        var actions = new ForecastActions(model) { Horizon = options.Horizon };
+        foreach (var id in options.FailedUnits)
+        {
+            var j = model.Zone.UnitIndex(id);
+            if (j < 0)
+            {
+                throw new ArgumentException($"cooling_failure: zone '{model.Zone.Id}' has no cooling unit '{id}' (known: {string.Join(", ", model.Zone.Units.Select(u => u.Id))})", nameof(options));
+            }
+
+            actions.UnitFailed[j] = true;
+        }
+
+        return actions;
+    }
+
+    private static List<MitigationStep> Plan(ZoneThermalModel model, ZoneFrame now, CoolingFailureOptions options, ZoneForecast baseline)
+    {
+        var zone = model.Zone;
+        var s = model.Settings;
+        var horizon = baseline.HorizonSeconds;
+        var reference = baseline.First32Seconds ?? baseline.FirstShutdownSeconds;
+        var candidates = new List<(string Action, IReadOnlyList<string> Targets, string Description, Action<ForecastActions> Apply)>();
+        var remaining = Enumerable.Range(0, zone.Units.Count).Where(j => now.UnitRunning[j] && !options.FailedUnits.Contains(zone.Units[j].Id)).ToList();
+        if (remaining.Count > 0)
+        {
+            var ids = remaining.Select(j => zone.Units[j].Id).ToList();
+            candidates.Add(("raise_fans_lower_setpoints", ids, $"set the remaining units ({string.Join(", ", ids)}) to 100 % fan speed and lower their supply set point by 3 K (not below {s.MinSupplySetpointC:0} °C)", a =>
+            {
+                foreach (var j in remaining)
+                {
+                    a.FanSpeed[j] = 1;
+                    a.SetpointC[j] = Math.Max(s.MinSupplySetpointC, model.UnitSetpointC[j] - 3);
+                }
+            }));
+        }
+
+        candidates.Add(("open_containment", [zone.Id], $"open doors and containment of {zone.Id} to the neighbouring space (assumed {s.OpenDoorsUaKwPerK:0.0} kW/K at {model.OutsideC:0} °C)", a => a.ExtraUaKwPerK = s.OpenDoorsUaKwPerK));
+
+        // The racks that cross 32 °C first carry the cap/migrate steps.
+        var hottest = baseline.Racks.Where(r => r.SecondsTo32 is not null).OrderBy(r => r.SecondsTo32).Take(5).Select(r => zone.RackIndex(r.Rack)).ToList();
+        if (hottest.Count == 0)
+        {
+            hottest = [.. baseline.Racks.OrderByDescending(r => r.PeakInletC).Take(3).Select(r => zone.RackIndex(r.Rack))];
+        }
+
+        var hotIds = hottest.Select(i => zone.Racks[i].Id).ToList();
+        candidates.Add(("cap_load", hotIds, $"cap the IT load of {string.Join(", ", hotIds)} to 50 %", a =>
+        {
+            foreach (var i in hottest)
+            {
+                a.RackPowerScale[i] = 0.5;
+            }
+        }));
+
+        var coolest = baseline.Racks.Where(r => r.SecondsTo32 is null).OrderBy(r => r.PeakInletC).Take(Math.Max(1, hottest.Count)).Select(r => zone.RackIndex(r.Rack)).ToList();
+        if (coolest.Count > 0)
+        {
+            var coolIds = coolest.Select(i => zone.Racks[i].Id).ToList();
+            candidates.Add(("migrate_load", [.. hotIds.Concat(coolIds)], $"migrate half the load of {string.Join(", ", hotIds)} to {string.Join(", ", coolIds)}", a =>
+            {
+                var moved = 0.0;
+                foreach (var i in hottest)
+                {
+                    var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+                    moved += 0.5 * p;
+                    a.RackPowerScale[i] = 0.5;
+                }
+
+                foreach (var i in coolest)
+                {
+                    a.RackExtraKw[i] += moved / coolest.Count;
+                }
+            }));
+        }
+
+        var shed = options.NonCriticalRacks.Select(zone.RackIndex).Where(i => i >= 0).ToList();
+        if (shed.Count > 0)
+        {
+            var shedIds = shed.Select(i => zone.Racks[i].Id).ToList();
+            candidates.Add(("shed_load", shedIds, $"shut down the non-critical load on {string.Join(", ", shedIds)}", a =>
+            {
+                foreach (var i in shed)
+                {
+                    a.RackPowerScale[i] = 0;
+                }
+            }));
+        }
+
+        var steps = new List<(string Action, IReadOnlyList<string> Targets, string Description, double Gained, bool Prevents)>();
+        foreach (var c in candidates)
+        {
+            var actions = Failure(model, options);
+            c.Apply(actions);
+            var result = ThermalForecast.Run(model, now, actions);
+            var after = baseline.First32Seconds is null ? result.FirstShutdownSeconds : result.First32Seconds;
+            var prevents = reference is not null && after is null;
+            var gained = reference is null ? 0 : ((after ?? horizon) - reference.Value) / 60;
+            steps.Add((c.Action, c.Targets, c.Description, gained, prevents));
+        }
+
+        return [.. steps
+            .OrderByDescending(x => x.Prevents)
+            .ThenByDescending(x => x.Gained)
+            .Select((x, k) => new MitigationStep(k + 1, x.Action, x.Targets, x.Description, Math.Round(x.Gained, 1), x.Prevents))];
+    }
+
+    private static double? Round(double? seconds) => seconds is { } v ? Math.Round(v, 1) : null;
+}

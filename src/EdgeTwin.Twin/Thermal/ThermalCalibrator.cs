@@ -1,0 +1,502 @@
+namespace EdgeTwin.Twin.Thermal;
+
+/// <summary>
+/// Periodic batch calibration of a <see cref="ZoneThermalModel"/> from a window of telemetry (typically the last 24 h):
+/// <list type="number">
+/// <item>room: an output-error fit of (C, G-scale, U) — the room ODE is integrated over the whole window from the
+///   measured inputs and compared with the measured return temperature, which is robust to sensor noise where an
+///   equation-error fit of the differences is biased;</item>
+/// <item>racks: for each rack, (b_i, A_ij) by Nelder-Mead on 1-minute means of its inlet, regularised toward a prior
+///   built from the units' <c>serves</c> lists (racks that never ran short of cold air leave A_ij unidentified; the
+///   prior keeps them plausible rather than arbitrary).</item>
+/// </list>
+/// </summary>
+public static class ThermalCalibrator
+{
+    private const double PriorCouplingServed = 0.65;
+    private const double PriorCouplingNeighbour = 0.25;
+    private const double PriorCouplingOther = 0.2;
+    private const double CouplingPenalty = 0.01;
+    private const double WindowSeconds = 60;
+
+    /// <summary>The uncalibrated model: parameters from the config and <see cref="ThermalSettings"/> alone.</summary>
+    public static ZoneThermalModel Prior(ThermalZone zone, ThermalSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        settings ??= new ThermalSettings();
+        var model = new ZoneThermalModel(zone, settings);
+        var volume = zone.VolumeM3 ?? (settings.VolumePerRackM3 * Math.Max(1, zone.Racks.Count));
+        model.HeatCapacityKjPerK = volume * 1.2 * 1.006 * settings.MassFactorPrior;
+        model.EnvelopeUaKwPerK = 0.01 * zone.Racks.Count;
+        for (var j = 0; j < zone.Units.Count; j++)
+        {
+            model.UnitConductanceKwPerK[j] = zone.Units[j].CapacityKw / settings.UnitDesignDeltaTK;
+        }
+
+        var prior = PriorCoupling(zone, settings);
+        for (var i = 0; i < zone.Racks.Count; i++)
+        {
+            model.RackBaseRecirculation[i] = 0.05;
+            prior[i].CopyTo(model.Coupling[i], 0);
+            model.RackResidualSigmaK[i] = 0.5;
+        }
+
+        return model;
+    }
+
+    /// <summary>Calibrates a zone from <paramref name="frames"/> (oldest first, missing readings NaN).</summary>
+    public static ZoneThermalModel Calibrate(ThermalZone zone, IReadOnlyList<ZoneFrame> frames, ThermalSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        var model = Prior(zone, settings);
+        if (frames.Count < 10)
+        {
+            return model;
+        }
+
+        EstimateSetpoints(model, frames);
+        FitRoom(model, frames);
+        FitRacks(model, frames);
+        FitFanControl(model, frames);
+        model.CalibrationFrames = frames.Count;
+        return model;
+    }
+
+    private static void EstimateSetpoints(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)
+    {
+        var values = new List<double>(frames.Count);
+        for (var j = 0; j < model.Zone.Units.Count; j++)
+        {
+            values.Clear();
+            foreach (var f in frames)
+            {
+                if (f.UnitRunning[j] && !double.IsNaN(f.UnitSupplyC[j]))
+                {
+                    values.Add(f.UnitSupplyC[j]);
+                }
+            }
+
+            if (values.Count > 0)
+            {
+                values.Sort();
+                // The lower quartile: a unit that is sometimes capacity-limited supplies above its set point then.
+                model.UnitSetpointC[j] = values[values.Count / 4];
+            }
+        }
+    }
+
+    private static void FitRoom(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)
+    {
+        var n = frames.Count;
+        var units = model.Zone.Units.Count;
+        var time = new double[n];
+        var room = new double[n];
+        var it = new double[n];
+        var fan = new double[n * units];
+        var running = new bool[n * units];
+        var supply = new double[n * units];
+        var valid = 0;
+        for (var k = 0; k < n; k++)
+        {
+            var f = frames[k];
+            time[k] = f.TimeSeconds;
+            room[k] = f.RoomC();
+            it[k] = f.TotalPowerKw();
+            valid += double.IsNaN(room[k]) ? 0 : 1;
+            for (var j = 0; j < units; j++)
+            {
+                fan[(k * units) + j] = ZoneThermalModel.FanOf(f, j);
+                running[(k * units) + j] = f.UnitRunning[j];
+                supply[(k * units) + j] = double.IsNaN(f.UnitSupplyC[j]) ? model.UnitSetpointC[j] : f.UnitSupplyC[j];
+            }
+        }
+
+        if (valid < 10)
+        {
+            // No return or outlet temperatures: the room node keeps its prior.
+            return;
+        }
+
+        var c0 = model.HeatCapacityKjPerK;
+        var g0 = (double[])model.UnitConductanceKwPerK.Clone();
+        var u0 = model.EnvelopeUaKwPerK;
+        var outside = model.OutsideC;
+        var maxConductance = g0.Sum() + u0 + 1e-9;
+
+        double Simulate(double c, double gScale, double ua, double[]? predicted)
+        {
+            var sse = 0.0;
+            var count = 0;
+            var t = room[0];
+            for (var k = 0; k < n - 1; k++)
+            {
+                var dt = time[k + 1] - time[k];
+                if (double.IsNaN(t))
+                {
+                    t = room[k];
+                }
+
+                if (dt <= 0 || dt > 900 || double.IsNaN(t))
+                {
+                    t = room[k + 1];
+                    continue;
+                }
+
+                // Explicit Euler, sub-stepped to stay well inside its stability limit.
+                var stable = 0.5 * c / (maxConductance * Math.Max(gScale, 1e-3));
+                var steps = (int)Math.Ceiling(dt / stable);
+                var h = dt / steps;
+                for (var s = 0; s < steps; s++)
+                {
+                    var heat = it[k] - (ua * (t - outside));
+                    for (var j = 0; j < units; j++)
+                    {
+                        if (!running[(k * units) + j])
+                        {
+                            continue;
+                        }
+
+                        var sp = fan[(k * units) + j];
+                        heat += (model.UnitFanKw[j] * sp * sp * sp) - (g0[j] * gScale * sp * (t - supply[(k * units) + j]));
+                    }
+
+                    t += h * heat / c;
+                }
+
+                predicted?[k + 1] = t;
+                if (!double.IsNaN(room[k + 1]))
+                {
+                    var e = t - room[k + 1];
+                    sse += e * e;
+                    count++;
+                }
+            }
+
+            return count == 0 ? double.MaxValue : sse / count;
+        }
+
+        var (x, _) = Minimiser.Minimise(
+            p => Simulate(c0 * Math.Exp(p[0]), Math.Exp(p[1]), u0 * Math.Exp(p[2]), null) + (1e-4 * p[2] * p[2]),
+            [0, 0, 0],
+            0.3,
+            400);
+        model.HeatCapacityKjPerK = c0 * Math.Exp(x[0]);
+        for (var j = 0; j < units; j++)
+        {
+            model.UnitConductanceKwPerK[j] = g0[j] * Math.Exp(x[1]);
+        }
+
+        model.EnvelopeUaKwPerK = u0 * Math.Exp(x[2]);
+        model.RoomFitRmseK = Math.Sqrt(Simulate(model.HeatCapacityKjPerK, Math.Exp(x[1]), model.EnvelopeUaKwPerK, null));
+    }
+
+    private static void FitRacks(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)
+    {
+        var zone = model.Zone;
+        var units = zone.Units.Count;
+        var racks = zone.Racks.Count;
+
+        // 1-minute means: averages out sensor noise and the fast inlet lag the static rack relation ignores.
+        var windows = new List<(double Room, double[] Flow, double[] Supply, double[] Power, double[] Inlet)>();
+        var start = 0;
+        while (start < frames.Count)
+        {
+            var end = start;
+            while (end < frames.Count && frames[end].TimeSeconds - frames[start].TimeSeconds < WindowSeconds)
+            {
+                end++;
+            }
+
+            var w = (Room: 0.0, Flow: new double[units], Supply: new double[units], Power: new double[racks], Inlet: new double[racks]);
+            var roomCount = 0;
+            var powerCount = new int[racks];
+            var inletCount = new int[racks];
+            for (var k = start; k < end; k++)
+            {
+                var f = frames[k];
+                var r = f.RoomC();
+                if (!double.IsNaN(r))
+                {
+                    w.Room += r;
+                    roomCount++;
+                }
+
+                for (var j = 0; j < units; j++)
+                {
+                    w.Flow[j] += model.UnitConductanceKwPerK[j] * ZoneThermalModel.FanOf(f, j);
+                    w.Supply[j] += double.IsNaN(f.UnitSupplyC[j]) ? model.UnitSetpointC[j] : f.UnitSupplyC[j];
+                }
+
+                for (var i = 0; i < racks; i++)
+                {
+                    if (!double.IsNaN(f.RackPowerKw[i]))
+                    {
+                        w.Power[i] += f.RackPowerKw[i];
+                        powerCount[i]++;
+                    }
+
+                    if (!double.IsNaN(f.RackInletC[i]))
+                    {
+                        w.Inlet[i] += f.RackInletC[i];
+                        inletCount[i]++;
+                    }
+                }
+            }
+
+            var m = end - start;
+            if (roomCount > 0)
+            {
+                w.Room /= roomCount;
+                for (var j = 0; j < units; j++)
+                {
+                    w.Flow[j] /= m;
+                    w.Supply[j] /= m;
+                }
+
+                for (var i = 0; i < racks; i++)
+                {
+                    w.Power[i] = powerCount[i] == 0 ? double.NaN : w.Power[i] / powerCount[i];
+                    w.Inlet[i] = inletCount[i] == 0 ? double.NaN : w.Inlet[i] / inletCount[i];
+                }
+
+                windows.Add(w);
+            }
+
+            start = end;
+        }
+
+        var prior = PriorCoupling(zone, model.Settings);
+        double totalSse = 0;
+        var totalCount = 0;
+        var candidates = new List<int>(units);
+        for (var i = 0; i < racks; i++)
+        {
+            var data = windows.Where(w => !double.IsNaN(w.Inlet[i]) && !double.IsNaN(w.Power[i])).ToList();
+            if (data.Count < 5)
+            {
+                continue;
+            }
+
+            candidates.Clear();
+            for (var j = 0; j < units; j++)
+            {
+                if (prior[i][j] > 0)
+                {
+                    candidates.Add(j);
+                }
+            }
+
+            var coupling = model.Coupling[i];
+            var priorB = 0.05;
+            double Error(double[] p, bool penalised)
+            {
+                var b = 0.5 / (1 + Math.Exp(-p[0]));
+                for (var c = 0; c < candidates.Count; c++)
+                {
+                    coupling[candidates[c]] = prior[i][candidates[c]] * Math.Exp(p[c + 1]);
+                }
+
+                model.RackBaseRecirculation[i] = b;
+                var sse = 0.0;
+                foreach (var w in data)
+                {
+                    var e = model.InletTarget(i, w.Room, w.Flow, w.Supply, w.Power[i]) - w.Inlet[i];
+                    sse += e * e;
+                }
+
+                var mse = sse / data.Count;
+                if (!penalised)
+                {
+                    return mse;
+                }
+
+                var penalty = 0.2 * (b - priorB) * (b - priorB);
+                for (var c = 1; c < p.Length; c++)
+                {
+                    penalty += CouplingPenalty * p[c] * p[c];
+                }
+
+                return mse + penalty;
+            }
+
+            var startPoint = new double[candidates.Count + 1];
+            startPoint[0] = Math.Log(priorB / (0.5 - priorB));
+            var (x, _) = Minimiser.Minimise(p => Error(p, penalised: true), startPoint, 0.5, 150 * startPoint.Length);
+            var mse = Error(x, penalised: false);
+            model.RackResidualSigmaK[i] = Math.Max(0.05, Math.Sqrt(mse));
+            totalSse += mse * data.Count;
+            totalCount += data.Count;
+        }
+
+        model.InletFitRmseK = totalCount == 0 ? double.NaN : Math.Sqrt(totalSse / totalCount);
+    }
+
+    /// <summary>
+    /// Identifies each unit's fan control from 1-minute means by least squares on Δs = Kp·Δw + Ki·Δt·w − Ki·Δt·target
+    /// (w the warmest served inlet), using only intervals where the fan is not pinned at a limit.
+    /// </summary>
+    private static void FitFanControl(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)
+    {
+        var zone = model.Zone;
+        for (var j = 0; j < zone.Units.Count; j++)
+        {
+            var served = model.UnitServed[j];
+            if (served.Length == 0)
+            {
+                continue;
+            }
+
+            var times = new List<double>();
+            var fans = new List<double>();
+            var warmest = new List<double>();
+            var minFan = double.MaxValue;
+            var start = 0;
+            while (start < frames.Count)
+            {
+                var end = start;
+                double fanSum = 0, t = 0;
+                var inlet = new double[served.Length];
+                var count = new int[served.Length];
+                var running = true;
+                while (end < frames.Count && frames[end].TimeSeconds - frames[start].TimeSeconds < WindowSeconds)
+                {
+                    var f = frames[end];
+                    running &= f.UnitRunning[j] && !double.IsNaN(f.UnitFanSpeed[j]);
+                    fanSum += ZoneThermalModel.FanOf(f, j);
+                    t += f.TimeSeconds;
+                    for (var k = 0; k < served.Length; k++)
+                    {
+                        var v = f.RackInletC[served[k]];
+                        if (!double.IsNaN(v))
+                        {
+                            inlet[k] += v;
+                            count[k]++;
+                        }
+                    }
+
+                    end++;
+                }
+
+                var m = end - start;
+                start = end;
+                var w = double.NegativeInfinity;
+                for (var k = 0; k < served.Length; k++)
+                {
+                    if (count[k] > 0)
+                    {
+                        w = Math.Max(w, inlet[k] / count[k]);
+                    }
+                }
+
+                if (!running || double.IsNegativeInfinity(w))
+                {
+                    times.Add(double.NaN);
+                    fans.Add(double.NaN);
+                    warmest.Add(double.NaN);
+                    continue;
+                }
+
+                minFan = Math.Min(minFan, fanSum / m);
+                times.Add(t / m);
+                fans.Add(fanSum / m);
+                warmest.Add(w);
+            }
+
+            if (minFan < double.MaxValue)
+            {
+                model.UnitMinFan[j] = Math.Clamp(minFan, 0.05, 1);
+            }
+
+            // Normal equations of the 3-parameter regression.
+            var ata = new double[3, 3];
+            var atb = new double[3];
+            var rows = 0;
+            for (var k = 1; k < fans.Count; k++)
+            {
+                var dt = times[k] - times[k - 1];
+                if (double.IsNaN(fans[k]) || double.IsNaN(fans[k - 1]) || dt <= 0 || dt > 3 * WindowSeconds
+                    || fans[k] >= 0.99 || fans[k - 1] >= 0.99 || fans[k] <= model.UnitMinFan[j] + 0.01 || fans[k - 1] <= model.UnitMinFan[j] + 0.01)
+                {
+                    continue;
+                }
+
+                double[] x = [warmest[k] - warmest[k - 1], dt * warmest[k], -dt];
+                var y = fans[k] - fans[k - 1];
+                for (var a = 0; a < 3; a++)
+                {
+                    atb[a] += x[a] * y;
+                    for (var b = 0; b < 3; b++)
+                    {
+                        ata[a, b] += x[a] * x[b];
+                    }
+                }
+
+                rows++;
+            }
+
+            if (rows < 30)
+            {
+                continue;
+            }
+
+            try
+            {
+                var solution = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(ata)
+                    .Solve(MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(atb));
+                var kp = solution[0];
+                var ki = solution[1];
+                var target = ki > 0 ? solution[2] / ki : double.NaN;
+                if (kp >= 0 && ki > 1e-6 && target is > 10 and < 40)
+                {
+                    model.UnitKp[j] = kp;
+                    model.UnitKi[j] = ki;
+                    model.UnitTargetC[j] = target;
+                }
+            }
+            catch (ArgumentException)
+            {
+                // Singular: the fan never moved independently of the inlets; leave the control unidentified.
+            }
+        }
+    }
+
+    /// <summary>
+    /// A_ij before any data: a unit's airflow shared over the racks its config says it serves (most of it), a little
+    /// reaching their row neighbours, a trace elsewhere in small zones; in units of rack airflow demand per kW.
+    /// </summary>
+    internal static double[][] PriorCoupling(ThermalZone zone, ThermalSettings settings)
+    {
+        var racks = zone.Racks.Count;
+        var units = zone.Units.Count;
+        var result = new double[racks][];
+        for (var i = 0; i < racks; i++)
+        {
+            result[i] = new double[units];
+        }
+
+        for (var j = 0; j < units; j++)
+        {
+            var served = zone.Units[j].Serves.Select(zone.RackIndex).Where(i => i >= 0).ToHashSet();
+            if (served.Count == 0)
+            {
+                served = [.. Enumerable.Range(0, racks)];
+            }
+
+            var share = settings.ServerDeltaTK / served.Count;
+            for (var i = 0; i < racks; i++)
+            {
+                var rack = zone.Racks[i];
+                if (served.Contains(i))
+                {
+                    result[i][j] = share * PriorCouplingServed;
+                    continue;
+                }
+
+                var neighbour = served.Any(s => string.Equals(zone.Racks[s].Row, rack.Row, StringComparison.Ordinal) && Math.Abs(zone.Racks[s].Position - rack.Position) <= 2);
+                result[i][j] = neighbour ? share * PriorCouplingNeighbour : units <= 4 ? share * PriorCouplingOther : 0;
+            }
+        }
+
+        return result;
+    }
+}

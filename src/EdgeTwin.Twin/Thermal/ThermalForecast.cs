@@ -1,0 +1,275 @@
+namespace EdgeTwin.Twin.Thermal;
+
+/// <summary>What a forecast changes from the present state (a what-if; nothing touches real devices).</summary>
+public sealed class ForecastActions
+{
+    public ForecastActions(ZoneThermalModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var units = model.Zone.Units.Count;
+        var racks = model.Zone.Racks.Count;
+        UnitFailed = new bool[units];
+        FanSpeed = new double[units];
+        SetpointC = new double[units];
+        RackPowerScale = new double[racks];
+        RackExtraKw = new double[racks];
+        Array.Fill(FanSpeed, double.NaN);
+        Array.Fill(SetpointC, double.NaN);
+        Array.Fill(RackPowerScale, 1);
+    }
+
+    /// <summary>Units that stop (no airflow, no cooling) at t = 0.</summary>
+    public bool[] UnitFailed { get; }
+
+    /// <summary>Fan speed forced on a unit (NaN: the unit's own control, see <see cref="RemainingFansToFull"/>).</summary>
+    public double[] FanSpeed { get; }
+
+    /// <summary>Supply set point forced on a unit (NaN: as observed).</summary>
+    public double[] SetpointC { get; }
+
+    /// <summary>
+    /// Running units follow their identified fan control (PI on the warmest served inlet); a unit whose control could not
+    /// be identified goes to full speed when any unit fails (what its control would do). False: fans stay as they are.
+    /// </summary>
+    public bool UseFanControl { get; set; } = true;
+
+    /// <summary>Factor on each rack's present power (load capped or shed &lt; 1, load migrated in &gt; 1).</summary>
+    public double[] RackPowerScale { get; }
+
+    /// <summary>Power added to a rack (a new rack, load moved in), kW.</summary>
+    public double[] RackExtraKw { get; }
+
+    /// <summary>Extra conductance to a neighbouring space (doors or containment opened), kW/K.</summary>
+    public double ExtraUaKwPerK { get; set; }
+
+    public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(2);
+}
+
+/// <summary>Per rack, when its inlet crosses the three limits (null: not within the horizon).</summary>
+public sealed class RackForecast
+{
+    public required string Rack { get; init; }
+
+    public double InletNowC { get; init; }
+
+    public double? SecondsTo27 { get; set; }
+
+    public double? SecondsTo32 { get; set; }
+
+    public double? SecondsToShutdown { get; set; }
+
+    public double PeakInletC { get; set; }
+
+    /// <summary>Inlet at the end of the horizon (the steady state when the horizon is long).</summary>
+    public double FinalInletC { get; set; }
+}
+
+public sealed class ZoneForecast
+{
+    public required IReadOnlyList<RackForecast> Racks { get; init; }
+
+    public double FinalRoomC { get; init; }
+
+    public double HorizonSeconds { get; init; }
+
+    /// <summary>Earliest time any rack reaches the thermal shutdown inlet (null: none within the horizon).</summary>
+    public double? FirstShutdownSeconds => Racks.Min(r => r.SecondsToShutdown);
+
+    public double? First32Seconds => Racks.Min(r => r.SecondsTo32);
+
+    public double? First27Seconds => Racks.Min(r => r.SecondsTo27);
+}
+
+/// <summary>
+/// Integrates the calibrated zone model forward from the present frame under <see cref="ForecastActions"/>. Each rack
+/// keeps its present residual (measured − modelled inlet) as a bias, so a rack that runs warmer than the model
+/// explains stays warmer in the forecast. Racks that reach the shutdown inlet stop drawing power.
+/// </summary>
+public static class ThermalForecast
+{
+    private const double StepSeconds = 1;
+    private const double CoarseStepSeconds = 5;
+    private const double FineSeconds = 900;
+
+    public static ZoneForecast Run(ZoneThermalModel model, ZoneFrame now, ForecastActions actions)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(now);
+        ArgumentNullException.ThrowIfNull(actions);
+        var zone = model.Zone;
+        var units = zone.Units.Count;
+        var racks = zone.Racks.Count;
+        var s = model.Settings;
+        var room = now.RoomC();
+        var fan0 = new double[units];
+        var supply0 = new double[units];
+        var flow0 = new double[units];
+        for (var j = 0; j < units; j++)
+        {
+            fan0[j] = ZoneThermalModel.FanOf(now, j);
+            supply0[j] = double.IsNaN(now.UnitSupplyC[j]) ? model.UnitSetpointC[j] : now.UnitSupplyC[j];
+            flow0[j] = now.UnitRunning[j] ? model.UnitConductanceKwPerK[j] * fan0[j] : 0;
+        }
+
+        var power = new double[racks];
+        var inlet = new double[racks];
+        var bias = new double[racks];
+        var forecasts = new RackForecast[racks];
+        if (double.IsNaN(room))
+        {
+            room = now.RackInletC.Where(v => !double.IsNaN(v)).DefaultIfEmpty(25).Max() + 5;
+        }
+
+        for (var i = 0; i < racks; i++)
+        {
+            var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            var modelled = model.InletTarget(i, room, flow0, supply0, p);
+            var measured = now.RackInletC[i];
+            // The bias is bounded: a residual much larger than the fit's spread is a fault the forecast should not extrapolate.
+            bias[i] = double.IsNaN(measured) ? 0 : Math.Clamp(measured - modelled, -3, 3);
+            inlet[i] = double.IsNaN(measured) ? modelled : measured;
+            power[i] = (p * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
+            forecasts[i] = new RackForecast { Rack = zone.Racks[i].Id, InletNowC = inlet[i], PeakInletC = inlet[i] };
+            Mark(forecasts[i], inlet[i], 0, s);
+        }
+
+        var anyFailed = actions.UnitFailed.Any(f => f);
+        var running = new bool[units];
+        var forced = new bool[units];
+        var controlled = new bool[units];
+        var warmestBefore = new double[units];
+        var fan = new double[units];
+        var setpoint = new double[units];
+        for (var j = 0; j < units; j++)
+        {
+            running[j] = now.UnitRunning[j] && !actions.UnitFailed[j];
+            forced[j] = !double.IsNaN(actions.FanSpeed[j]);
+            controlled[j] = running[j] && !forced[j] && actions.UseFanControl && !double.IsNaN(model.UnitTargetC[j]);
+            fan[j] = !running[j] ? 0
+                : forced[j] ? Math.Clamp(actions.FanSpeed[j], 0, 1)
+                : controlled[j] ? fan0[j]
+                : anyFailed && actions.UseFanControl ? 1
+                : fan0[j];
+            setpoint[j] = double.IsNaN(actions.SetpointC[j]) ? model.UnitSetpointC[j] : actions.SetpointC[j];
+        }
+
+        var flow = new double[units];
+        var supply = new double[units];
+        var on = new bool[racks];
+        Array.Fill(on, true);
+        var horizon = actions.Horizon.TotalSeconds;
+        var alphaFine = 1 - Math.Exp(-StepSeconds / model.InletLagSeconds);
+        var alphaCoarse = 1 - Math.Exp(-CoarseStepSeconds / model.InletLagSeconds);
+        for (var j = 0; j < units; j++)
+        {
+            warmestBefore[j] = Warmest(model.UnitServed[j], inlet);
+        }
+
+        var t = 0.0;
+        while (t < horizon)
+        {
+            var dt = t < FineSeconds ? StepSeconds : CoarseStepSeconds;
+            var alpha = t < FineSeconds ? alphaFine : alphaCoarse;
+            for (var j = 0; j < units; j++)
+            {
+                supply[j] = running[j] ? model.SupplyAt(j, room, fan[j], setpoint[j]) : room;
+                flow[j] = running[j] ? model.UnitConductanceKwPerK[j] * fan[j] : 0;
+            }
+
+            var it = 0.0;
+            for (var i = 0; i < racks; i++)
+            {
+                it += on[i] ? power[i] * (1 + (s.ServerFanPowerPerK * Math.Max(0, inlet[i] - s.RecommendedInletC))) : 0;
+            }
+
+            var dRoom = model.RoomDerivative(room, it, fan, running, supply, actions.ExtraUaKwPerK);
+            var next = t + dt;
+            for (var i = 0; i < racks; i++)
+            {
+                // Above the recommended limit server fans speed up: more heat, and more air demanded of the aisle.
+                var over = Math.Max(0, inlet[i] - s.RecommendedInletC);
+                var demand = power[i] * (1 + (s.ServerAirflowPerK * over));
+                var target = (on[i] ? model.InletTarget(i, room, flow, supply, demand) : room) + bias[i];
+                var previous = inlet[i];
+                inlet[i] += (target - inlet[i]) * alpha;
+                var f = forecasts[i];
+                f.PeakInletC = Math.Max(f.PeakInletC, inlet[i]);
+                Cross(f, previous, inlet[i], t, dt, s);
+                if (on[i] && inlet[i] >= s.ShutdownInletC)
+                {
+                    on[i] = false;
+                }
+            }
+
+            room += dRoom * dt;
+            for (var j = 0; j < units; j++)
+            {
+                if (controlled[j])
+                {
+                    var w = Warmest(model.UnitServed[j], inlet);
+                    fan[j] = Math.Clamp(fan[j] + (model.UnitKp[j] * (w - warmestBefore[j])) + (model.UnitKi[j] * (w - model.UnitTargetC[j]) * dt), model.UnitMinFan[j], 1);
+                    warmestBefore[j] = w;
+                }
+            }
+
+            t = next;
+        }
+
+        for (var i = 0; i < racks; i++)
+        {
+            forecasts[i].FinalInletC = inlet[i];
+        }
+
+        return new ZoneForecast { Racks = forecasts, FinalRoomC = room, HorizonSeconds = horizon };
+    }
+
+    private static double Warmest(int[] served, double[] inlet)
+    {
+        var w = double.NegativeInfinity;
+        foreach (var i in served)
+        {
+            w = Math.Max(w, inlet[i]);
+        }
+
+        return w;
+    }
+
+    private static void Mark(RackForecast f, double inlet, double t, ThermalSettings s)
+    {
+        if (inlet >= s.RecommendedInletC)
+        {
+            f.SecondsTo27 ??= t;
+        }
+
+        if (inlet >= s.AllowableInletC)
+        {
+            f.SecondsTo32 ??= t;
+        }
+
+        if (inlet >= s.ShutdownInletC)
+        {
+            f.SecondsToShutdown ??= t;
+        }
+    }
+
+    private static void Cross(RackForecast f, double before, double after, double t, double dt, ThermalSettings s)
+    {
+        if (f.SecondsTo27 is null && after >= s.RecommendedInletC)
+        {
+            f.SecondsTo27 = Interpolate(before, after, s.RecommendedInletC, t, dt);
+        }
+
+        if (f.SecondsTo32 is null && after >= s.AllowableInletC)
+        {
+            f.SecondsTo32 = Interpolate(before, after, s.AllowableInletC, t, dt);
+        }
+
+        if (f.SecondsToShutdown is null && after >= s.ShutdownInletC)
+        {
+            f.SecondsToShutdown = Interpolate(before, after, s.ShutdownInletC, t, dt);
+        }
+    }
+
+    private static double Interpolate(double before, double after, double limit, double t, double dt) =>
+        after <= before ? t + dt : t + (dt * Math.Clamp((limit - before) / (after - before), 0, 1));
+}

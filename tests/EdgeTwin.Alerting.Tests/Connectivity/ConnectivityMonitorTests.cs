@@ -1,0 +1,41 @@
+using System.Net;
+using System.Net.Sockets;
+using EdgeTwin.Alerting.Connectivity;
+using EdgeTwin.Alerting.Rules;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.Alerting.Tests.Connectivity;
+
+public sealed class ConnectivityMonitorTests
+{
+    [Fact]
+    public async Task Probe_of_a_listening_port_is_online_a_closed_one_degrades_then_goes_offline()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        var monitor = new ConnectivityMonitor(new ConnectivityConfig { ProbeHost = "127.0.0.1", ProbePort = port, OfflineAfter = 2, Timeout = TimeSpan.FromSeconds(5) }, () => true, time);
+        var changes = new List<ConnectivityChange>();
+        monitor.Changed += changes.Add;
+
+        Assert.True(await monitor.ProbeAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(UplinkState.Online, monitor.Observe(true, true));
+
+        listener.Stop();
+        var ok = await monitor.ProbeAsync(TestContext.Current.CancellationToken);
+        Assert.False(ok);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(UplinkState.Degraded, monitor.Observe(ok, true));
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(UplinkState.Offline, monitor.Observe(false, false));
+        Assert.Equal(time.GetUtcNow(), monitor.Since);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(UplinkState.Degraded, monitor.Observe(true, false)); // broker reachable, uplink still failing
+        Assert.Equal(UplinkState.Online, monitor.Observe(true, true));
+
+        Assert.Equal([UplinkState.Degraded, UplinkState.Offline, UplinkState.Degraded, UplinkState.Online], changes.Select(c => c.State));
+        Assert.Equal(changes, monitor.History());
+        Assert.Contains("failed probes", changes[1].Reason, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,80 @@
+using System.Device.Gpio;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+
+namespace EdgeTwin.Alerting.Tests.Inputs;
+
+/// <summary>Leak/door contacts raise alerts from edge interrupts of the simulated chip, and drive the relay sink.</summary>
+public sealed class GpioInputAlarmTests
+{
+    private const string Config = """
+        alerts:
+          group_interval: 0s
+          sinks:
+            - name: panel
+              type: gpio
+              chip: simulated
+              outputs:
+                - { name: relay, pin: 17, critical: on, failsafe: on }
+                - { name: led, pin: 22, warning: blink, critical: on }
+          inputs:
+            - { name: leak-room1, pin: 5, active: low, debounce: 50ms, severity: critical, targets: [panel] }
+            - { name: door-room1, pin: 6, active: high, severity: warning }
+        """;
+
+    [Fact]
+    public async Task Leak_contact_edge_raises_a_critical_alert_and_energises_the_relay()
+    {
+        await using var h = await Harness.StartAsync(Config);
+        var chip = h.Service.SimulatedGpio!;
+        Assert.NotNull(chip);
+        Assert.Equal(PinValue.Low, chip.Output(17));
+
+        chip.Drive(5, PinValue.Low); // contact closes (active low)
+        Assert.Equal(AlertState.Firing, h.StateOf("leak-room1"));
+        await Wait.UntilAsync(() => chip.Output(17) == PinValue.High, "relay on");
+
+        // Only the panel is a target of the leak: the recording sink does not hear of it.
+        await Wait.UntilAsync(() => h.StateSink.Got.Count == 0 || h.StateSink.All.All(a => a.Rule != "leak-room1"), "targets respected", 2);
+        Assert.DoesNotContain(h.Sink.All, a => a.Rule == "leak-room1");
+
+        h.Advance(TimeSpan.FromMilliseconds(100));
+        chip.Drive(5, PinValue.High);
+        Assert.Null(h.Active("leak-room1"));
+        await Wait.UntilAsync(() => chip.Output(17) == PinValue.Low, "relay off");
+    }
+
+    [Fact]
+    public async Task Bouncing_contact_raises_once_and_the_final_level_wins()
+    {
+        await using var h = await Harness.StartAsync(Config);
+        var chip = h.Service.SimulatedGpio!;
+        chip.Drive(5, PinValue.Low); // the first edge counts at once
+        for (var i = 0; i < 5; i++)
+        {
+            chip.Drive(5, PinValue.High);
+            chip.Drive(5, PinValue.Low);
+        }
+
+        Assert.Equal(AlertState.Firing, h.StateOf("leak-room1"));
+        Assert.Single(h.Manager.History(10), e => e.Change == "raised" && e.Rule == "leak-room1");
+
+        // It bounces open within the debounce window and stays open: the re-check after the window clears it.
+        chip.Drive(5, PinValue.High);
+        Assert.NotNull(h.Active("leak-room1"));
+        h.Advance(TimeSpan.FromMilliseconds(60));
+        Assert.Null(h.Active("leak-room1"));
+        Assert.Single(h.Manager.History(10), e => e.Change == "cleared" && e.Rule == "leak-room1");
+    }
+
+    [Fact]
+    public async Task Contact_already_active_at_start_raises_without_an_edge()
+    {
+        // The simulated lines idle high, so the active-high door contact is active from the start.
+        await using var h = await Harness.StartAsync(Config);
+        Assert.Equal(AlertState.Firing, h.StateOf("door-room1"));
+        Assert.Null(h.Active("leak-room1"));
+        h.Service.SimulatedGpio!.Drive(6, PinValue.Low);
+        Assert.Null(h.Active("door-room1"));
+    }
+}

@@ -1,0 +1,120 @@
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Events;
+
+namespace EdgeTwin.Alerting.Tests.Rules;
+
+/// <summary>The <c>alerts:</c> section: what it reads, and problems named with file, line and key.</summary>
+public sealed class AlertsConfigTests
+{
+    [Fact]
+    public void Reads_rules_sinks_inputs_and_settings()
+    {
+        var config = Yaml.Valid("""
+            alerts:
+              group_by: [room]
+              group_interval: 30s
+              connectivity: { probe_host: broker.lan, probe_port: 8883, offline_after: 4 }
+              sinks:
+                - { name: hook, type: webhook, url: "http://10.0.0.5:8080/alerts", secret: abc, retries: 5, timeout: 3s }
+                - { name: log, type: syslog }
+                - { name: local, type: mqtt, host: 127.0.0.1, port: 1884 }
+                - name: panel
+                  type: gpio
+                  chip: simulated
+                  outputs:
+                    - { name: relay, pin: 17, active: low, critical: on, failsafe: on }
+              inputs:
+                - { name: leak, pin: 5, severity: critical, targets: [panel] }
+              rules:
+                - name: inlet-hot
+                  type: threshold
+                  match: { role: rack.inlet_temperature, tags: { position: top } }
+                  above: 27
+                  clear_below: 26
+                  for: 30s
+                  severity: critical
+                  labels: { team: facilities }
+                  targets: [hook, panel]
+                  combine: any
+                  per: zone
+                  when_uplink: not_online
+            """);
+        var rule = Assert.Single(config.Rules, r => r.Name == "inlet-hot");
+        Assert.Equal(RuleKind.Threshold, rule.Kind);
+        Assert.Equal((27.0, 26.0), (rule.Limit, rule.Clear));
+        Assert.Equal(TimeSpan.FromSeconds(30), rule.For);
+        Assert.Equal(EventSeverity.Critical, rule.Severity);
+        Assert.Equal(Scope.Room, rule.Per);
+        Assert.Equal(Combine.Any, rule.Combine);
+        Assert.Equal(UplinkGate.NotOnline, rule.WhenUplink);
+        Assert.Equal(["hook", "panel"], rule.Targets);
+        Assert.Equal("facilities", rule.Labels["team"]);
+        Assert.Equal("top", rule.Match.Tags[0].Value);
+        var leak = Assert.Single(config.Rules, r => r.Kind == RuleKind.Input);
+        Assert.Equal(5, leak.Pin);
+        Assert.Equal(4, config.Sinks.Count);
+        var hook = Assert.IsType<WebhookSinkConfig>(config.Sinks[0]);
+        Assert.Equal((5, TimeSpan.FromSeconds(3), "abc"), (hook.Retries, hook.Timeout, hook.Secret));
+        Assert.Equal("/dev/log", Assert.IsType<SyslogSinkConfig>(config.Sinks[1]).Socket);
+        Assert.Equal(1884, Assert.IsType<MqttSinkConfig>(config.Sinks[2]).Port);
+        var gpio = Assert.IsType<GpioSinkConfig>(config.Sinks[3]);
+        Assert.False(gpio.Outputs[0].ActiveHigh);
+        Assert.True(gpio.Outputs[0].FailsafeActive);
+        Assert.Equal(["room"], config.GroupBy);
+        Assert.Equal(("broker.lan", 8883, 4), (config.Connectivity.ProbeHost, config.Connectivity.ProbePort, config.Connectivity.OfflineAfter));
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_with_file_line_and_key()
+    {
+        var (_, problems) = Yaml.Alerts("""
+            alerts:
+              sinks:
+                - { name: hook, type: webhok, url: "ftp://x" }
+              rules:
+                - name: a
+                  type: threshold
+                  match: { role: rack.inlet_temperature }
+                  above: 27
+                  clear_below: 28
+                  fro: 30s
+                  targets: [nowhere]
+                - { name: b, type: threshold, match: { metric: x }, above: 1, below: 0 }
+                - { name: c, type: rate, rise_per_min: 2 }
+                - { name: a, type: missing, match: { device: d }, after: 1m }
+                - { name: e, type: threshold, match: { metric: x }, above: 1, combine: all, per: series }
+                - { name: f, type: stuck, match: { metric: x } }
+            """);
+        var text = string.Join("\n", problems);
+        Assert.Contains("site.yaml:3:", text, StringComparison.Ordinal);
+        Assert.Contains("expected one of gpio, syslog, mqtt, webhook, got 'webhok'", text, StringComparison.Ordinal);
+        Assert.Contains("site.yaml:9:", text, StringComparison.Ordinal);
+        Assert.Contains("alerts.rules[0].clear_below: must be at most 'above' (27)", text.Replace("alerts.rules.0", "alerts.rules[0]", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.Contains("unknown key 'fro' (did you mean 'for'?)", text, StringComparison.Ordinal);
+        Assert.Contains("no sink named 'nowhere'", text, StringComparison.Ordinal);
+        Assert.Contains("give exactly one of 'above' or 'below'", text, StringComparison.Ordinal);
+        Assert.Contains("missing required key 'match'", text, StringComparison.Ordinal);
+        Assert.Contains("duplicate rule name 'a'", text, StringComparison.Ordinal);
+        Assert.Contains("a combination needs a scope wider than one series", text, StringComparison.Ordinal);
+        Assert.Contains("missing required key 'after'", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("alerts-datacenter.yaml")]
+    [InlineData("alerts-machine-line.yaml")]
+    public void Shipped_default_rule_sets_are_valid(string file)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        Assert.NotNull(dir);
+        var path = Path.Combine(dir, "device-profiles", "examples", file);
+        var (config, problems) = Yaml.Alerts(File.ReadAllText(path), path);
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        Assert.True(config.Rules.Count >= 5);
+    }
+}

@@ -1,0 +1,230 @@
+using System.Globalization;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Events;
+
+namespace EdgeTwin.Alerting.Tests.State;
+
+/// <summary>Acknowledge, silence, grouping, flapping and persistence across a restart.</summary>
+public sealed class LifecycleTests
+{
+    private const string Rules = """
+        alerts:
+          group_by: [room]
+          group_interval: 10s
+          flap_window: 5m
+          flap_max_changes: 4
+          rules:
+            - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
+            - { name: pdu-hot, type: threshold, match: { metric: temperature }, above: 40, severity: warning }
+        """;
+
+    [Fact]
+    public async Task Firing_and_resolved_reach_the_sinks_and_the_event_sink_with_their_original_time()
+    {
+        await using var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        var firedAt = h.Time.GetUtcNow();
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "firing message");
+        h.Advance(TimeSpan.FromSeconds(15));
+        h.Feed(s, 20);
+        h.Advance(TimeSpan.FromSeconds(1));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "resolved message");
+        await Wait.UntilAsync(() => h.Events.Events.Count == 2, "two events");
+
+        var raised = h.Events.Events[0];
+        Assert.Equal(EdgeEventKind.AlertRaised, raised.Kind);
+        Assert.Equal(firedAt, raised.Time);
+        Assert.Equal("inlet-hot", raised.Attributes!["rule"]);
+        Assert.Equal("rack-r01/inlet", raised.Attributes["key"]);
+        Assert.Equal("false", raised.Attributes["during_outage"]);
+        Assert.Equal(EdgeEventKind.AlertCleared, h.Events.Events[1].Kind);
+
+        // The state sink saw both changes at once, ungrouped.
+        await Wait.UntilAsync(() => h.StateSink.All.Count >= 2, "state changes");
+    }
+
+    [Fact]
+    public async Task Acknowledged_alert_stays_firing_but_is_not_notified_again_even_after_a_restart()
+    {
+        var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        await Wait.UntilAsync(() => h.Sink.All.Count == 1, "firing message");
+        var id = h.Active("inlet-hot")!.Id;
+
+        Assert.Equal(ControlResult.Done, h.Manager.Acknowledge(id, "tester"));
+        Assert.Equal(ControlResult.AlreadyAcknowledged, h.Manager.Acknowledge(id, "tester"));
+        Assert.Equal(ControlResult.NotFound, h.Manager.Acknowledge(999, "tester"));
+        Assert.NotNull(h.Active("inlet-hot")!.AckedAt);
+
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            var restored = h2.Active("inlet-hot");
+            Assert.NotNull(restored);
+            Assert.Equal(id, restored.Id);
+            Assert.NotNull(restored.AckedAt);
+            Assert.Equal(AlertStatus.Acknowledged, restored.Status);
+
+            // The series comes back still hot: no new notification for the acknowledged alert.
+            var s2 = h2.Series("rack-r01", "inlet");
+            h2.Feed(s2, 32);
+            h2.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            Assert.Empty(h2.Sink.All);
+
+            // The relay sink is told the restored state at start.
+            await Wait.UntilAsync(() => h2.StateSink.All.Any(a => a.Id == id), "restored state for the relay");
+
+            // It clears, and a new episode notifies again.
+            h2.Feed(s2, 20);
+            h2.Advance(TimeSpan.FromSeconds(11));
+            h2.Feed(s2, 35);
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Status == AlertStatus.Firing && a.Id == id), "new episode");
+        }
+    }
+
+    [Fact]
+    public async Task Firing_alert_is_not_lost_across_a_restart_and_a_cleared_condition_resolves_it()
+    {
+        var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        await Wait.UntilAsync(() => h.Sink.All.Count == 1, "firing message");
+        await Wait.UntilAsync(() => h.Events.Events.Count == 1, "raised event");
+
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            Assert.Equal(AlertState.Firing, h2.StateOf("inlet-hot"));
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            Assert.Empty(h2.Sink.All); // delivered before the restart: not repeated
+            var s2 = h2.Series("rack-r01", "inlet");
+            h2.Feed(s2, 29.5); // inside the hysteresis band: still firing
+            Assert.Equal(AlertState.Firing, h2.StateOf("inlet-hot"));
+            h2.Feed(s2, 25);
+            Assert.Null(h2.Active("inlet-hot"));
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "resolved after restart");
+            var history = h2.Manager.History(10).Select(e => e.Change).ToList();
+            Assert.Equal(["raised", "cleared"], history);
+        }
+    }
+
+    [Fact]
+    public async Task Alert_saved_but_not_delivered_before_a_crash_is_delivered_after_the_restart()
+    {
+        var h = await Harness.StartAsync(Rules);
+
+        // The sink hangs, as if the process were killed before delivery.
+        var gate = new TaskCompletionSource();
+        h.Sink.Before = ct => gate.Task.WaitAsync(ct);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        await Wait.UntilAsync(() => h.Sink.Attempts == 1, "delivery attempt");
+
+        // A stop that is cut short (as a SIGKILL would) leaves the message undelivered and the alert not marked notified.
+        await h.Service.StopAsync(new CancellationToken(canceled: true));
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Rule == "inlet-hot" && a.Status == AlertStatus.Firing), "redelivery after restart");
+        }
+    }
+
+    [Fact]
+    public async Task Silenced_rule_notifies_nobody_until_the_silence_ends()
+    {
+        await using var h = await Harness.StartAsync(Rules);
+        Assert.Equal(ControlResult.Done, h.Manager.Silence("inlet-hot", h.Time.GetUtcNow().AddHours(2)));
+        Assert.Equal(ControlResult.NotFound, h.Manager.Silence("nope", h.Time.GetUtcNow().AddHours(2)));
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        Assert.Equal(AlertState.Firing, h.StateOf("inlet-hot"));
+        h.Advance(TimeSpan.FromMinutes(30));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Empty(h.Sink.All);
+        Assert.Empty(h.StateSink.All);
+
+        h.Advance(TimeSpan.FromMinutes(91));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Rule == "inlet-hot"), "notification after the silence");
+    }
+
+    [Fact]
+    public async Task Silence_survives_a_restart()
+    {
+        var h = await Harness.StartAsync(Rules);
+        h.Manager.Silence("pdu-hot", h.Time.GetUtcNow().AddHours(1));
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            Assert.True(h2.Manager.Silences().ContainsKey("pdu-hot"));
+        }
+    }
+
+    [Fact]
+    public async Task Forty_racks_of_one_room_give_one_message_then_one_batch_not_forty()
+    {
+        await using var h = await Harness.StartAsync(Rules);
+        var racks = Enumerable.Range(0, 40)
+            .Select(i => h.Registry.GetOrAdd(new SeriesDescriptor(i < 20 ? "rack-r01" : "rack-r02", "inlet", "Cel", Tags: [new("sensor", i.ToString(CultureInfo.InvariantCulture))])))
+            .ToList();
+        foreach (var r in racks)
+        {
+            h.Feed(r, 35);
+        }
+
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 1, "first message");
+        Assert.Single(h.Sink.Got[0].Alerts);
+        h.Advance(TimeSpan.FromSeconds(10));
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 2, "batch");
+        Assert.Equal(39, h.Sink.Got[1].Alerts.Count);
+        Assert.Equal("room=room1", h.Sink.Got[1].Notification.Group);
+        h.Advance(TimeSpan.FromSeconds(30));
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.Equal(2, h.Sink.Got.Count);
+    }
+
+    [Fact]
+    public async Task Flapping_alert_is_notified_once_as_flapping_and_released_when_it_settles()
+    {
+        await using var h = await Harness.StartAsync(Rules.Replace("group_interval: 10s", "group_interval: 0s", StringComparison.Ordinal));
+        var s = h.Series("rack-r01", "inlet");
+        for (var i = 0; i < 10; i++)
+        {
+            h.Feed(s, 35);
+            h.Advance(TimeSpan.FromSeconds(5));
+            h.Feed(s, 20);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Flapping), "flapping message");
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        var all = h.Sink.All;
+
+        // Two raise/clear pairs before the guard trips, then one flapping message; nothing for the other 16 changes.
+        Assert.Equal(1, all.Count(a => a.Status == AlertStatus.Flapping));
+        Assert.True(all.Count <= 6, $"{all.Count} messages");
+
+        // It settles (firing) for the flap window: released with one firing message.
+        h.Feed(s, 35);
+        h.Advance(TimeSpan.FromMinutes(6));
+        await Wait.UntilAsync(() => h.Sink.All.Count > all.Count && h.Sink.All[^1].Status == AlertStatus.Firing, "firing after it settled");
+    }
+
+    [Fact]
+    public async Task History_keeps_every_change_in_order()
+    {
+        await using var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        var id = h.Active("inlet-hot")!.Id;
+        h.Manager.Acknowledge(id, "ops");
+        h.Feed(s, 20);
+        var changes = h.Manager.History(10).Select(e => e.Change).ToList();
+        Assert.Equal(["raised", "acknowledged by ops", "cleared"], changes);
+        Assert.All(h.Manager.History(10), e => Assert.Equal(EventSeverity.Critical, e.Severity));
+    }
+}

@@ -1,0 +1,227 @@
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.Alerting.Tests.Support;
+
+/// <summary>Records every message it gets; can be made to fail or hang.</summary>
+internal sealed class RecordingSink(string name, bool followsState = false) : IAlertSink
+{
+    private readonly Lock _gate = new();
+    private readonly List<(AlertNotification Notification, IReadOnlyList<AlertSnapshot> Alerts)> _got = [];
+
+    public string Name { get; } = name;
+
+    public bool FollowsState { get; } = followsState;
+
+    public Func<CancellationToken, Task>? Before { get; set; }
+
+    public int Attempts;
+
+    public IReadOnlyList<(AlertNotification Notification, IReadOnlyList<AlertSnapshot> Alerts)> Got
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _got];
+            }
+        }
+    }
+
+    public IReadOnlyList<AlertSnapshot> All => [.. Got.SelectMany(g => g.Alerts)];
+
+    public async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Attempts);
+        if (Before is { } before)
+        {
+            await before(cancellationToken);
+        }
+
+        lock (_gate)
+        {
+            _got.Add((notification, alerts));
+        }
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+internal sealed class CollectingEvents : IEventSink
+{
+    private readonly Lock _gate = new();
+    private readonly List<EdgeEvent> _events = [];
+
+    public IReadOnlyList<EdgeEvent> Events
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _events];
+            }
+        }
+    }
+
+    public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            _events.Add(edgeEvent);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+internal static class Yaml
+{
+    /// <summary>Reads an <c>alerts:</c> document; returns the config and the problems found.</summary>
+    public static (AlertsConfig Config, IReadOnlyList<ConfigDiagnostic> Problems) Alerts(string yaml, string file = "site.yaml")
+    {
+        var diagnostics = new ConfigDiagnostics();
+        var root = YamlTree.Parse(yaml, file, diagnostics) as ConfigMapping ?? throw new InvalidOperationException("not a mapping: " + string.Join("\n", diagnostics.Items));
+        var alerts = (ConfigMapping)root["alerts"]!;
+        var config = AlertsConfig.Read(new ConfigReader(alerts, diagnostics), Path.GetDirectoryName(Path.GetFullPath(file)) ?? Path.GetTempPath());
+        return (config, diagnostics.Sorted());
+    }
+
+    public static AlertsConfig Valid(string yaml)
+    {
+        var (config, problems) = Alerts(yaml);
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        return config;
+    }
+}
+
+internal static class Wait
+{
+    public static async Task UntilAsync(Func<bool> condition, string what, double seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"timed out after {seconds} s waiting for {what}");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+}
+
+/// <summary>An alerting service on a fake clock, a temp state directory, a recording sink and collected events.</summary>
+internal sealed class Harness : IAsyncDisposable
+{
+    public static readonly SiteIndex Site = new("dc1", "gw1", new Dictionary<string, DevicePlace>
+    {
+        ["pdu-r01"] = new("r01", "room1", null, null, null),
+        ["rack-r01"] = new("r01", "room1", null, null, null),
+        ["rack-r02"] = new("r02", "room1", null, null, null),
+        ["rack-r03"] = new("r03", "room2", null, null, null),
+        ["crac-1"] = new(null, "room1", null, null, "crac-1"),
+        ["press-1"] = new(null, null, "line1", "press-1", null),
+    });
+
+    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry)
+    {
+        Dir = dir;
+        Config = config;
+        Time = time;
+        Registry = registry;
+    }
+
+    public string Dir { get; }
+
+    public AlertsConfig Config { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public SeriesRegistry Registry { get; }
+
+    public RecordingSink Sink { get; } = new("rec");
+
+    public RecordingSink StateSink { get; } = new("state", followsState: true);
+
+    public CollectingEvents Events { get; } = new();
+
+    public AlertingService Service { get; private set; } = null!;
+
+    public AlertManager Manager => Service.Manager;
+
+    public static async Task<Harness> StartAsync(string yaml, string? dir = null, FakeTimeProvider? time = null, SeriesRegistry? registry = null)
+    {
+        var config = Yaml.Valid(yaml);
+        dir ??= Directory.CreateTempSubdirectory("edgetwin-alerting-").FullName;
+        time ??= new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        var h = new Harness(dir, config, time, registry ?? new SeriesRegistry());
+        await h.StartServiceAsync();
+        return h;
+    }
+
+    private async Task StartServiceAsync()
+    {
+        var sinkConfig = new WebhookSinkConfig { Name = "rec", Url = new Uri("http://unused/"), Retries = 0 };
+        Service = new AlertingService(Config, Site, Registry, Events, new AlertingOptions
+        {
+            StorePath = Path.Combine(Dir, "alerts.db"),
+            TimeProvider = Time,
+            RunConnectivityProbe = false,
+            ExtraSinks = [(Sink, sinkConfig), (StateSink, sinkConfig with { Name = "state" })],
+        });
+        await Service.StartAsync(CancellationToken.None);
+    }
+
+    /// <summary>Stops the service (as a clean shutdown would) and starts a new one on the same state file and clock.</summary>
+    public async Task<Harness> RestartAsync()
+    {
+        await Service.DisposeAsync();
+        var next = new Harness(Dir, Config, Time, new SeriesRegistry());
+        await next.StartServiceAsync();
+        return next;
+    }
+
+    public SeriesId Series(string device, string metric, string? role = null, string unit = "Cel") =>
+        Registry.GetOrAdd(new SeriesDescriptor(device, metric, unit, MetricKind.Gauge, role));
+
+    public void Feed(SeriesId id, double value, SampleQuality quality = SampleQuality.Good) =>
+        Service.Process([new Sample(id, Time.GetUtcNow().ToUnixTimeMilliseconds(), value, quality)]);
+
+    /// <summary>Advances the fake clock (the tick timer fires on the way).</summary>
+    public void Advance(TimeSpan by)
+    {
+        var step = TimeSpan.FromMilliseconds(250);
+        while (by > TimeSpan.Zero)
+        {
+            var s = by < step ? by : step;
+            Time.Advance(s);
+            by -= s;
+        }
+    }
+
+    public AlertSnapshot? Active(string rule, string? key = null) =>
+        Manager.Active().FirstOrDefault(a => a.Rule == rule && (key is null || a.Key == key));
+
+    public AlertState StateOf(string rule, string? key = null) => Active(rule, key)?.State ?? AlertState.Inactive;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Service.DisposeAsync();
+        try
+        {
+            Directory.Delete(Dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>Disposes the service but keeps the directory (for restart tests that hand it on).</summary>
+    public ValueTask StopKeepingStateAsync() => Service.DisposeAsync();
+}

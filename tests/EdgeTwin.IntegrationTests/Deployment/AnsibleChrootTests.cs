@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace EdgeTwin.IntegrationTests.Deployment;
+
+/// <summary>
+/// The Ansible role applied for real, through the chroot connection, to a Debian 12 root made by debootstrap (cached),
+/// with the linux-x64 release built by release.sh: converges, then changes nothing on a second run; <c>--check --diff</c>
+/// shows a pending config change without making it; a config the new release rejects stops the play at the check and
+/// leaves the previous release current; a release that never becomes ready is rolled back; models deploy alone on
+/// their tag. A chroot has no systemd: the readiness check runs in its <c>exec</c> mode (the agent under a notify
+/// socket of the check's own, READY=1 awaited), not the <c>unit</c> mode a gateway uses; restarts and udev reloads
+/// are off (edgetwin_manage_service=false). Everything runs inside <c>unshare -m</c>, so /proc in the root is
+/// unmounted with the namespace whatever happens.
+/// </summary>
+public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan PlayTimeout = TimeSpan.FromMinutes(8);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string AnsibleDir => Path.Combine(Tool.RepoRoot(), "ansible");
+
+    [Fact]
+    public async Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone()
+    {
+        foreach (var (tool, package) in new[] { ("ansible-playbook", "ansible"), ("unshare", "util-linux") })
+        {
+            if (Tool.Find(tool) is null)
+            {
+                Console.WriteLine($"SKIP: {tool} (Debian package '{package}') is not installed");
+                Assert.Skip($"{tool} (Debian package '{package}') is not installed");
+            }
+        }
+
+        var rootTar = await DeployCache.DebianRootAsync("amd64", output.WriteLine, Ct);
+        var release = await DeployCache.ReleaseAsync("linux-x64", output.WriteLine, Ct);
+        var version = DeployCache.StampedVersion();
+        const string nextVersion = "99.0.0-notready";
+
+        using var work = new TempDir();
+        var root = Path.Combine(work.Path, "root");
+        await DeployCache.ExtractAsync(rootTar, root, Ct);
+        var src = Directory.CreateDirectory(Path.Combine(work.Path, "release-src")).FullName;
+        File.Copy(release, Path.Combine(src, Path.GetFileName(release)));
+        await MakeNotReadyReleaseAsync(release, version, nextVersion, src);
+        await File.WriteAllLinesAsync(Path.Combine(src, "SHA256SUMS"), Directory.GetFiles(src, "*.tar.gz").Order().Select(f => $"{Sha256(f)}  {Path.GetFileName(f)}"), Ct);
+
+        var inventory = Path.Combine(work.Path, "hosts.ini");
+        await File.WriteAllTextAsync(inventory, $"[edgetwin_gateways]\ngw1 ansible_connection=community.general.chroot ansible_host={root} ansible_python_interpreter=/usr/bin/python3\n", Ct);
+        var vars = Path.Combine(work.Path, "vars.json");
+        await File.WriteAllTextAsync(vars, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["ansible_become"] = false, // already root in the chroot; minbase has no sudo
+            ["edgetwin_version"] = version,
+            ["edgetwin_release_src"] = src,
+            ["edgetwin_manage_service"] = false,
+            ["edgetwin_readiness"] = "exec",
+            ["edgetwin_ready_timeout"] = 180,
+            ["edgetwin_ready_settle"] = 3,
+            ["edgetwin_site_id"] = "dc-test",
+            ["edgetwin_buses"] = new List<string> { "serial" },
+            ["edgetwin_credentials"] = new Dictionary<string, object> { ["pub"] = new Dictionary<string, string> { ["version"] = "2c", ["community"] = "public" } },
+            ["edgetwin_devices"] = new[] { Device("ups1", "ietf-ups-mib") },
+        }), Ct);
+
+        var config = Path.Combine(root, "etc", "edgetwin", "edgetwin.yaml");
+        string Current() => Path.GetFileName(new FileInfo(Path.Combine(root, "opt", "edgetwin", "current")).LinkTarget ?? "");
+
+        // 1. Converge.
+        var first = await PlayAsync(root, inventory, vars, []);
+        Assert.True(first.Result.ExitCode == 0, first.Result.All);
+        Assert.True(first.Changed > 0);
+        Assert.Equal(version, Current());
+        Assert.Contains("edgetwin-ready: ready", first.Result.All, StringComparison.Ordinal);
+        Assert.Contains("gateway_id: gw1", await File.ReadAllTextAsync(config, Ct), StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^dialout:x:\d+:edgetwin$", await File.ReadAllTextAsync(Path.Combine(root, "etc", "group"), Ct));
+        Assert.Contains("ttyUSB", await File.ReadAllTextAsync(Path.Combine(root, "etc", "udev", "rules.d", "60-edgetwin.rules"), Ct), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(root, "etc", "systemd", "system", "multi-user.target.wants", "edgetwin.service")), "unit not enabled");
+        var configBytes = await File.ReadAllBytesAsync(config, Ct);
+
+        // 2. Nothing to do the second time.
+        var second = await PlayAsync(root, inventory, vars, []);
+        Assert.True(second.Result.ExitCode == 0, second.Result.All);
+        Assert.Equal(0, second.Changed);
+
+        // 3. --check --diff shows a pending change and makes none.
+        var dry = await PlayAsync(root, inventory, vars, ["--check", "--diff", "-e", "edgetwin_gateway_id=gw1-renamed"]);
+        Assert.True(dry.Result.ExitCode == 0, dry.Result.All);
+        Assert.Contains("+  gateway_id: gw1-renamed", dry.Result.All, StringComparison.Ordinal);
+        Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+
+        // 4. A config the new release rejects: the play stops at the check, nothing switches.
+        var badDevices = JsonSerializer.Serialize(new { edgetwin_version = nextVersion, edgetwin_devices = new[] { Device("ups1", "no-such-profile") } });
+        var bad = await PlayAsync(root, inventory, vars, ["-e", badDevices]);
+        Assert.NotEqual(0, bad.Result.ExitCode);
+        Assert.Contains("Write the site config (checked with edgetwin check)", FailedTask(bad.Result.All), StringComparison.Ordinal);
+        Assert.Contains("no-such-profile", bad.Result.All, StringComparison.Ordinal);
+        Assert.Equal(version, Current());
+        Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+
+        // 5. A release that passes the check but never becomes ready: switched, probed, rolled back.
+        var notReady = await PlayAsync(root, inventory, vars, ["-e", $"edgetwin_version={nextVersion}"]);
+        Assert.NotEqual(0, notReady.Result.ExitCode);
+        Assert.Contains("Wait until the new release is ready", FailedTask(notReady.Result.All), StringComparison.Ordinal);
+        Assert.Contains("refusing to start", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Contains("TASK [edgetwin : Roll back current to the previous release]", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Equal(version, Current());
+        Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+
+        // 6. Models alone: no release, config or unit task runs; manifest.json lands last.
+        var models = Directory.CreateDirectory(Path.Combine(work.Path, "models")).FullName;
+        var modelFile = Path.Combine(models, "rack-ae.onnx");
+        await File.WriteAllBytesAsync(modelFile, RandomNumberGenerator.GetBytes(4096), Ct);
+        await File.WriteAllTextAsync(Path.Combine(models, "train.py"), "# training script: not deployed\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(models, "manifest.json"),
+            $$"""{ "models": [ { "name": "rack-ae", "version": "7", "file": "rack-ae.onnx", "sha256": "{{Sha256(modelFile)}}" } ] }""", Ct);
+        var modelsRun = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
+        Assert.True(modelsRun.Result.ExitCode == 0, modelsRun.Result.All);
+        Assert.Equal(3, modelsRun.Changed); // models directory, model file, manifest
+        Assert.DoesNotContain("Switch current", modelsRun.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("Write the site config", modelsRun.Result.All, StringComparison.Ordinal);
+        var deployed = Path.Combine(root, "etc", "edgetwin", "models");
+        Assert.Equal(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, "rack-ae.onnx"), Ct));
+        Assert.True(File.Exists(Path.Combine(deployed, "manifest.json")));
+        Assert.False(File.Exists(Path.Combine(deployed, "train.py")));
+        var order = Regex.Matches(modelsRun.Result.All, @"TASK \[edgetwin : (Copy the model files|Publish manifest\.json)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(["Copy the model files", "Publish manifest.json"], order);
+
+        // A model whose bytes do not match the manifest never reaches the gateway.
+        await File.WriteAllBytesAsync(modelFile, RandomNumberGenerator.GetBytes(4096), Ct);
+        var tampered = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
+        Assert.NotEqual(0, tampered.Result.ExitCode);
+        Assert.Contains("does not match the sha256 in manifest.json", tampered.Result.All, StringComparison.Ordinal);
+        Assert.NotEqual(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, "rack-ae.onnx"), Ct));
+    }
+
+    private static Dictionary<string, string> Device(string id, string profile) => new()
+    {
+        ["id"] = id,
+        ["profile"] = profile,
+        ["address"] = "udp:127.0.0.1:16161",
+        ["credentials"] = "pub",
+        ["interval"] = "10s",
+    };
+
+    /// <summary>
+    /// A release <paramref name="nextVersion"/> that passes <c>edgetwin check</c> (the real binary does it) but exits
+    /// at once on <c>run</c>: what a release that crashes at start looks like to the role.
+    /// </summary>
+    private async Task MakeNotReadyReleaseAsync(string goodTarball, string version, string nextVersion, string dir)
+    {
+        using var stage = new TempDir();
+        await DeployCache.ExtractAsync(goodTarball, stage.Path, Ct);
+        var from = Path.Combine(stage.Path, $"edgetwin-{version}-linux-x64");
+        var to = Path.Combine(stage.Path, $"edgetwin-{nextVersion}-linux-x64");
+        Directory.Move(from, to);
+        File.Move(Path.Combine(to, "edgetwin"), Path.Combine(to, "edgetwin.real"));
+        var wrapper = Path.Combine(to, "edgetwin");
+        await File.WriteAllTextAsync(wrapper, """
+            #!/bin/sh
+            # Test release: passes `check`, never becomes ready.
+            d="$(dirname "$(readlink -f "$0")")"
+            if [ "$1" = check ]; then exec "$d/edgetwin.real" "$@"; fi
+            echo "edgetwin (not-ready test release): refusing to start" >&2
+            exit 1
+            """.Replace("\r", "", StringComparison.Ordinal) + "\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_101_101);
+        }
+        var tar = await Tool.RunAsync("tar", ["-C", stage.Path, "-czf", Path.Combine(dir, $"edgetwin-{nextVersion}-linux-x64.tar.gz"), $"edgetwin-{nextVersion}-linux-x64"], TimeSpan.FromMinutes(5), Ct);
+        Assert.True(tar.ExitCode == 0, tar.All);
+    }
+
+    private sealed record Play(Tool.Result Result, int Changed);
+
+    private async Task<Play> PlayAsync(string root, string inventory, string vars, IReadOnlyList<string> extra)
+    {
+        // A private mount namespace: /proc and /dev in the root (the .NET host needs /proc/self/exe and /dev/urandom)
+        // go away with it.
+        var args = new List<string>
+        {
+            "-m", "--propagation", "private", "--", "/bin/sh", "-c",
+            "mount -t proc proc \"$0/proc\" && mount --rbind /dev \"$0/dev\" && exec \"$@\"",
+            root, Tool.Find("ansible-playbook")!, "-i", inventory, "-e", "@" + vars,
+        };
+        args.AddRange(extra);
+        args.Add("site.yml");
+        var started = DateTime.UtcNow;
+        var result = await Tool.RunAsync(Tool.Find("unshare")!, args, PlayTimeout, Ct, AnsibleDir, new Dictionary<string, string>
+        {
+            ["ANSIBLE_NOCOLOR"] = "1",
+            ["ANSIBLE_FORCE_COLOR"] = "0",
+            ["ANSIBLE_LOCAL_TEMP"] = Path.GetTempPath(),
+            ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
+        });
+        output.WriteLine($"---- ansible-playbook {string.Join(' ', extra)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0} s)");
+        output.WriteLine(result.All);
+        var recap = Recap().Match(result.StdOut);
+        Assert.True(recap.Success, $"no PLAY RECAP for gw1:\n{result.All}");
+        return new Play(result, int.Parse(recap.Groups[1].Value, CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The task a play failed in: the last TASK header before the first fatal line.</summary>
+    private static string FailedTask(string text)
+    {
+        var fatal = text.IndexOf("fatal: [gw1]", StringComparison.Ordinal);
+        Assert.True(fatal >= 0, $"the play did not fail:\n{text}");
+        var task = text.LastIndexOf("TASK [", fatal, StringComparison.Ordinal);
+        return text[task..text.IndexOf('\n', task)];
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    [GeneratedRegex(@"gw1\s*:\s*ok=\d+\s+changed=(\d+)")]
+    private static partial Regex Recap();
+}

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using EdgeTwin.Agent.Cli;
+using EdgeTwin.IntegrationTests.Deployment;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary><c>edgetwin models list|verify</c> and <c>edgetwin bench cmapss</c>, in process, on the committed model.</summary>
+public sealed class ModelsCliTests
+{
+    private static string Models => Path.Combine(Tool.RepoRoot(), "models");
+
+    private static async Task<(int Exit, string Output, string Error)> Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var root = new RootCommand();
+        foreach (var command in CliCommands.All())
+        {
+            root.Subcommands.Add(command);
+        }
+
+        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Verify_passes_on_the_committed_models_and_lists_them_as_json()
+    {
+        var (exit, output, error) = await Run("models", "verify", "--dir", Models);
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        Assert.Matches(@"rul-cmapss\s+\S+\s+Available", output);
+
+        (exit, output, _) = await Run("models", "list", "--dir", Models, "--json");
+        Assert.Equal(0, exit);
+        var json = JsonNode.Parse(output)!;
+        var rul = json["models"]!.AsArray().Single(m => (string?)m!["name"] == "rul-cmapss")!;
+        Assert.Equal("available", (string?)rul["state"]);
+    }
+
+    [Fact]
+    public async Task Verify_fails_with_exit_1_naming_the_file_when_the_hash_is_wrong()
+    {
+        using var dir = new TempDir();
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(Models, "manifest.json")))!.AsObject();
+        foreach (var m in manifest["models"]!.AsArray())
+        {
+            File.Copy(Path.Combine(Models, (string)m!["file"]!), Path.Combine(dir.Path, (string)m["file"]!));
+            m["sha256"] = new string('b', 64);
+        }
+
+        File.WriteAllText(Path.Combine(dir.Path, "manifest.json"), manifest.ToJsonString());
+        var (exit, output, _) = await Run("models", "verify", "--dir", dir.Path);
+        Assert.Equal(1, exit);
+        Assert.Contains("Unavailable", output, StringComparison.Ordinal);
+        Assert.Contains("rul-cmapss.onnx: sha256: file hash", output, StringComparison.Ordinal);
+
+        (exit, _, _) = await Run("models", "list", "--dir", dir.Path);
+        Assert.Equal(0, exit);
+    }
+
+    [Fact]
+    public async Task Bench_cmapss_prints_rmse_and_phm08_and_writes_one_row_per_unit()
+    {
+        var train = Path.Combine(Tool.RepoRoot(), "..", "shared", "data", "cmapss", "train_FD001.txt");
+        if (!File.Exists(train))
+        {
+            Assert.Skip($"C-MAPSS training data not found at {train}");
+        }
+
+        // A small test set in NASA's layout: five training units cut at known points.
+        using var dir = new TempDir();
+        var lines = File.ReadAllLines(train);
+        var test = new List<string>();
+        var truth = new List<int>();
+        for (var unit = 1; unit <= 5; unit++)
+        {
+            var rows = lines.Where(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0] == unit.ToString(CultureInfo.InvariantCulture)).ToList();
+            var rul = 10 + (unit * 20);
+            test.AddRange(rows.Take(rows.Count - rul));
+            truth.Add(rul);
+        }
+
+        var testPath = Path.Combine(dir.Path, "test_FD001.txt");
+        var rulPath = Path.Combine(dir.Path, "RUL_FD001.txt");
+        var csvPath = Path.Combine(dir.Path, "pred.csv");
+        File.WriteAllLines(testPath, test);
+        File.WriteAllLines(rulPath, truth.Select(t => t.ToString(CultureInfo.InvariantCulture)));
+
+        var (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--predictions-out", csvPath, "--models", Models, "--json");
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        var figures = JsonNode.Parse(output)!;
+        Assert.Equal("FD001", (string?)figures["dataset"]);
+        Assert.Equal(5, (int)figures["units"]!);
+
+        var csv = File.ReadAllLines(csvPath);
+        Assert.Equal("dataset,unit,predicted_rul", csv[0]);
+        Assert.Equal(6, csv.Length);
+        var predicted = csv.Skip(1).Select(l => double.Parse(l.Split(',')[2], CultureInfo.InvariantCulture)).ToArray();
+        var rmse = Math.Sqrt(predicted.Zip(truth).Average(p => Math.Pow(p.First - p.Second, 2)));
+        Assert.Equal(rmse, (double)figures["rmse"]!, 1);
+        Assert.True((double)figures["rmse"]! < 40, output);
+        Assert.True((double)figures["train_mean_abs_z"]! < 0.5, output);
+
+        (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", Path.Combine(dir.Path, "missing.txt"), "--models", Models);
+        Assert.Equal(2, exit);
+        Assert.Contains("missing.txt does not exist", error, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,120 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Line.Oee;
+
+namespace EdgeTwin.Twin.Tests.Line;
+
+public sealed class LineConfigTests
+{
+    // The shipped example, found from the test binary up to the repository.
+    private static string Example
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                var p = Path.Combine(dir.FullName, "src", "EdgeTwin.Twin", "Line", "examples", "line1.yaml");
+                if (File.Exists(p)) return File.ReadAllText(p);
+            }
+            throw new FileNotFoundException("src/EdgeTwin.Twin/Line/examples/line1.yaml not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    private static (LineTwinConfig? Config, IReadOnlyList<ConfigDiagnostic> Problems) Parse(string yaml)
+    {
+        var d = new ConfigDiagnostics();
+        var c = LineTwinConfig.Parse(yaml, "site.yaml", d);
+        return (c, d.Sorted());
+    }
+
+    [Fact]
+    public void The_example_line_parses()
+    {
+        var (c, problems) = Parse(Example);
+        Assert.Empty(problems);
+        Assert.NotNull(c);
+        Assert.Equal("line1", c.Id);
+        Assert.Equal(4, c.Spec.Stations.Count);
+        Assert.Equal(36, c.Spec.Stations[2].CycleTimeSeconds);
+        Assert.Equal(2 * 3600, c.Spec.Stations[2].MtbfSeconds);
+        Assert.Equal(15, c.Spec.Buffers[1].Capacity);
+        Assert.Equal("S4", c.OutputStation);
+        Assert.Equal(MachineState.Faulted, c.Stations[0].State!.StateMap![4]);
+        Assert.Equal("m3-green", c.Stations[2].StackLight!.Green);
+        Assert.Equal(3, c.ShiftStarts.Count);
+        Assert.Equal(new DateTime(2026, 11, 30, 14, 0, 0), c.ShiftStart(new DateTime(2026, 11, 30, 17, 5, 0)));
+        Assert.Equal(new DateTime(2026, 11, 29, 22, 0, 0), c.ShiftStart(new DateTime(2026, 11, 30, 3, 0, 0)));
+        Assert.Empty(c.Spec.Validate());
+    }
+
+    [Fact]
+    public void Malformed_lines_are_rejected_with_file_line_and_key()
+    {
+        const string yaml = """
+            line:
+              id: line1
+              margin_per_unit: lots
+              buffers:
+                - { id: B1, capacity: 0 }
+                - { id: B2, capacity: 5, initial: 9 }
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B9 }
+                - { id: S2, ideal_cycle_time: fast, inputs: [B1], mtbf: 2h }
+                - id: S3
+                  ideal_cycle_time: 20s
+                  inputs: [B2]
+                  signals:
+                    state: { device: plc, metric: st, map: { 1: running, 2: dancing } }
+                  colour: red
+              planned_stops:
+                - { start: "25:00", duration: 10m }
+            """;
+        var (c, problems) = Parse(yaml);
+        Assert.Null(c);
+        string all = string.Join("\n", problems);
+        Assert.All(problems, p => Assert.Equal("site.yaml", p.File));
+        Assert.Contains(problems, p => p.Line == 3 && p.Path == "line.margin_per_unit");
+        Assert.Contains(problems, p => p.Line == 5 && p.Path.EndsWith("capacity", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 6 && p.Message.Contains("exceeds the capacity", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 8 && p.Message.Contains("'B9' is not defined", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 9 && p.Path.EndsWith("ideal_cycle_time", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 9 && p.Message.Contains("mttr is required", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 14 && p.Message.Contains("'dancing'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 15 && p.Message.Contains("unknown key 'colour'", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Line == 17 && p.Message.Contains("time of day", StringComparison.Ordinal));
+        Assert.True(problems.Count >= 9, all);
+    }
+
+    [Fact]
+    public void Structural_problems_are_reported_at_the_section()
+    {
+        const string yaml = """
+            line:
+              id: line1
+              buffers:
+                - { id: B1, capacity: 5 }
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, output: B1 }
+            """;
+        var (c, problems) = Parse(yaml);
+        Assert.Null(c);
+        Assert.Contains(problems, p => p.Line == 2 && p.Message.Contains("no station taking from it", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Missing_section_and_missing_stations_are_reported()
+    {
+        Assert.Contains(Parse("site: { id: x }\n").Problems, p => p.Message.Contains("line", StringComparison.Ordinal));
+        var (c, problems) = Parse("line:\n  id: l1\n  buffers: []\n");
+        Assert.Null(c);
+        Assert.Contains(problems, p => p.Message.Contains("stations", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validator_is_discoverable_for_edgetwin_check()
+    {
+        var v = ConfigSectionValidators.Discover(typeof(LineSectionValidator).Assembly);
+        Assert.Contains(v, x => x.Section == "line");
+    }
+}

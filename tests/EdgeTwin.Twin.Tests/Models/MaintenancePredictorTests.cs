@@ -1,0 +1,55 @@
+using EdgeTwin.Core.Events;
+using EdgeTwin.Twin.Models;
+using EdgeTwin.Twin.Models.Maintenance;
+using EdgeTwin.Twin.Models.Rul;
+using Xunit;
+
+namespace EdgeTwin.Twin.Tests.Models;
+
+public sealed class MaintenancePredictorTests
+{
+    private static readonly ModelEntry Model = new("machine-health", "1.2.0", "rul", "m.onnx", new string('0', 64), [], []);
+    private static readonly RulUncertainty Uncertainty = new(0, [double.PositiveInfinity], [10]);
+    private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+
+    private static MaintenancePredictor Predictor() => new(
+        new MaintenanceSettings(0.7, TimeSpan.FromHours(48), TimeSpan.FromHours(1)),
+        new Dictionary<string, MachineRepairFigures> { ["m1"] = new(6, 1200, "replace the drive-end bearing") });
+
+    [Fact]
+    public void Raises_once_above_the_threshold_with_every_field()
+    {
+        var predictor = Predictor();
+        Assert.Null(predictor.Evaluate("m1", 80, Uncertainty, Model, Now)); // P(RUL ≤ 48h) ≈ 0.0007
+        var prediction = predictor.Evaluate("m1", 40, Uncertainty, Model, Now); // Φ(0.8) ≈ 0.79
+        Assert.NotNull(prediction);
+        Assert.Equal(0.788, prediction.FailureProbability, 3);
+        Assert.Equal(Now.AddHours(40), prediction.EstimatedFailureTime);
+        Assert.Equal(7200, prediction.Cost);
+
+        var e = prediction.ToEvent(Now);
+        Assert.Equal(EdgeEventKind.Prediction, e.Kind);
+        Assert.Equal("m1", e.Source);
+        Assert.Equal("0.788", e.Attributes!["failure_probability"]);
+        Assert.Equal(Now.AddHours(40).UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture), e.Attributes["estimated_failure_time"]);
+        Assert.Equal("replace the drive-end bearing", e.Attributes["recommended_action"]);
+        Assert.Equal("6.0", e.Attributes["expected_downtime_hours"]);
+        Assert.Equal("7200", e.Attributes["cost"]);
+        Assert.Equal("machine-health", e.Attributes["model"]);
+        Assert.Equal("1.2.0", e.Attributes["model_version"]);
+
+        // Still failing: no repeat until the machine is repaired (probability back below the re-arm level).
+        Assert.Null(predictor.Evaluate("m1", 30, Uncertainty, Model, Now));
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now));
+        Assert.NotNull(predictor.Evaluate("m1", 30, Uncertainty, Model, Now));
+    }
+
+    [Fact]
+    public void Machines_without_figures_get_a_generic_action_and_zero_cost()
+    {
+        var prediction = Predictor().Evaluate("m9", 10, Uncertainty, Model, Now);
+        Assert.NotNull(prediction);
+        Assert.Equal(0, prediction.Cost);
+        Assert.Contains("inspect", prediction.RecommendedAction, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,22 @@
+using System.Text.Json;
+
+namespace EdgeTwin.Twin.Tests.Models;
+
+/// <summary>rul-fixture.json written by models/rul/train_rul.py: raw rows, the script's window and output.</summary>
+internal sealed record RulFixture(string Sha256, IReadOnlyList<RulFixtureUnit> Units)
+{
+    public static RulFixture Load()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(ModelFiles.FixturePath));
+        var root = doc.RootElement;
+        var units = root.GetProperty("units").EnumerateArray().Select(u => new RulFixtureUnit(
+            u.GetProperty("dataset").GetString()!,
+            u.GetProperty("unit").GetInt32(),
+            [.. u.GetProperty("rows").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray())],
+            [.. u.GetProperty("window").EnumerateArray().Select(r => r.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray())],
+            u.GetProperty("predicted_rul").GetDouble())).ToList();
+        return new RulFixture(root.GetProperty("sha256").GetString()!, units);
+    }
+}
+
+internal sealed record RulFixtureUnit(string Dataset, int Unit, IReadOnlyList<double[]> Rows, IReadOnlyList<float[]> Window, double PredictedRul);

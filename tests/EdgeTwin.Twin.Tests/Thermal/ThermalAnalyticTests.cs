@@ -1,0 +1,75 @@
+using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Twin.Thermal;
+
+namespace EdgeTwin.Twin.Tests.Thermal;
+
+public sealed class ThermalAnalyticTests
+{
+    internal static ThermalZone OneRackZone() =>
+        new("room1", 100, [new ThermalRack("R01", "A", 1, 12, 10)], [new ThermalUnit("crac1", 20, ["R01"])]);
+
+    /// <summary>
+    /// One zone, one rack, one unit that stops: the room is C·dT/dt = P − U·(T − T_o), so
+    /// T(t) = T_o + P/U + (T0 − T_o − P/U)·e^(−U·t/C) and the time to a limit L is −(C/U)·ln((T_o + P/U − L)/(T_o + P/U − T0)).
+    /// </summary>
+    [Fact]
+    public void Total_cooling_loss_follows_the_exponential_approach()
+    {
+        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0, InletLagSeconds = 0.01, OutsideC = 22 };
+        var model = ThermalCalibrator.Prior(OneRackZone(), settings);
+        model.HeatCapacityKjPerK = 2000;
+        model.EnvelopeUaKwPerK = 0.5;
+        var frame = new ZoneFrame(0, 1, 1);
+        frame.RackPowerKw[0] = 10;
+        frame.UnitReturnC[0] = 25;
+        frame.UnitFanSpeed[0] = 0.6;
+        frame.UnitSupplyC[0] = 18;
+
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"] });
+
+        const double tau = 2000 / 0.5;
+        const double asymptote = 22 + (10 / 0.5);
+        static double Time(double limit) => -tau * Math.Log((asymptote - limit) / (asymptote - 25));
+        var rack = Assert.Single(result.Racks);
+        Assert.Equal(Time(27), rack.TimeTo27Seconds!.Value, Time(27) * 0.01);
+        Assert.Equal(Time(32), rack.TimeTo32Seconds!.Value, Time(32) * 0.01);
+        Assert.Null(rack.TimeToShutdownSeconds); // 40 °C is reached only after ~2.4 h, beyond the 2 h horizon
+        Assert.Null(result.TimeToThermalShutdownSeconds);
+        Assert.Equal(["R01"], result.AffectedRacks);
+        Assert.Empty(result.AffectedServers);
+        Assert.Equal("cooling_failure", result.Scenario);
+
+        // Opening the doors adds conductance, capping loads: the plan says so with a positive gain.
+        var doors = Assert.Single(result.MitigationPlan, s => s.Action == "open_containment");
+        Assert.True(doors.MinutesGained > 0);
+        var cap = Assert.Single(result.MitigationPlan, s => s.Action == "cap_load");
+        Assert.Equal(["R01"], cap.Targets);
+        Assert.True(cap.PreventsLimit); // 5 kW / 0.5 kW/K + 22 = 32 °C asymptote: never above
+        Assert.Equal(1, result.MitigationPlan[0].Rank);
+    }
+
+    [Fact]
+    public void Shutdown_time_and_affected_servers_when_the_room_heats_past_the_limit()
+    {
+        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0, InletLagSeconds = 0.01, ShutdownInletC = 35 };
+        var model = ThermalCalibrator.Prior(OneRackZone(), settings);
+        model.HeatCapacityKjPerK = 2000;
+        model.EnvelopeUaKwPerK = 0.5;
+        var frame = new ZoneFrame(0, 1, 1);
+        frame.RackPowerKw[0] = 10;
+        frame.UnitReturnC[0] = 25;
+        var result = CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions { FailedUnits = ["crac1"] });
+        var expected = -(2000 / 0.5) * Math.Log((42 - 35) / (42.0 - 25));
+        Assert.Equal(expected, result.TimeToThermalShutdownSeconds!.Value, expected * 0.01);
+        Assert.Equal(10, result.AffectedServers["R01"]);
+    }
+
+    [Fact]
+    public void Unknown_unit_is_named_in_the_error()
+    {
+        var model = ThermalCalibrator.Prior(OneRackZone());
+        var e = Assert.Throws<ArgumentException>(() => CoolingFailureScenario.Run(model, new ZoneFrame(0, 1, 1), new CoolingFailureOptions { FailedUnits = ["CRAC-9"] }));
+        Assert.Contains("CRAC-9", e.Message, StringComparison.Ordinal);
+        Assert.Contains("crac1", e.Message, StringComparison.Ordinal);
+    }
+}
