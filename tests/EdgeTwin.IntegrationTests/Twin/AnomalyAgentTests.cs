@@ -146,6 +146,28 @@ public sealed class AnomalyAgentTests
         }
     }
 
+    [Fact]
+    public void Site_config_twin_section_is_checked_and_reaches_the_agent()
+    {
+        const string Pdu = """
+              - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, interval: 1s, timeout: 500ms }
+            """;
+        var options = new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) };
+
+        // As edgetwin check loads it: a bad value is reported with file, line and key.
+        var bad = SiteConfigLoader.Load(Agent.AgentFiles.WriteConfig(Pdu, "twin:\n  anomaly:\n    threshold: 1.5\n    overrides:\n      \"pdu-*\": { warm_up: soon }\n"), options);
+        Assert.False(bad.IsValid);
+        Assert.Contains(bad.Problems, p => p.Path.StartsWith("twin.anomaly", StringComparison.Ordinal) && p.Line > 0 && p.Message.Contains("threshold", StringComparison.Ordinal));
+        Assert.Contains(bad.Problems, p => p.Path.Contains("warm_up", StringComparison.Ordinal) && p.Line > 0);
+
+        var good = SiteConfigLoader.Load(Agent.AgentFiles.WriteConfig(Pdu, "twin:\n  anomaly:\n    threshold: 0.55\n    overrides:\n      \"pdu-*/total_*\": { threshold: 0.7 }\n"), options);
+        Assert.True(good.IsValid, string.Join("\n", good.Problems));
+        using var host = AgentHostBuilder.Build(good.Config!, new AgentHostOptions { UseSystemd = false, StatusLogInterval = null, ConfigureServices = s => s.AddTwinModels() });
+        var config = host.Services.GetRequiredService<AnomalyConfig>();
+        Assert.Equal(0.55, config.Defaults.Threshold);
+        Assert.Equal(0.7, config.OptionsFor(new Core.Samples.SeriesDescriptor("pdu-1", "total_power", "kW")).Threshold);
+    }
+
     private static int TraceId { get; set; } = -1;
 
     private static Task WaitUntilAsync(Func<bool> condition, string what, int seconds) => WaitUntilAsync(condition, () => what, seconds);
