@@ -51,6 +51,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     /// <summary>The last score of a series (NaN when it has no detector), for tests and status views.</summary>
     public double LastScore(SeriesId id) => id.Value >= 0 && id.Value < _series.Length && _series[id.Value] is { } s ? s.LastScore : double.NaN;
 
+    /// <summary>Samples a series' detector has learned (0 when it has none).</summary>
+    public long SamplesSeen(SeriesId id) => id.Value >= 0 && id.Value < _series.Length && _series[id.Value] is { } s ? s.Detector.Count : 0;
+
     public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         if (!_config.Enabled)

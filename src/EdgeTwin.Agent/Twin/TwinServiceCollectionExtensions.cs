@@ -21,25 +21,10 @@ public static class TwinServiceCollectionExtensions
         }
         else
         {
-            services.TryAddSingleton(sp => AnomalyConfig.From(TwinSection(sp.GetRequiredService<SiteConfig>())));
+            services.TryAddSingleton(sp => AnomalyConfig.From(sp.GetRequiredService<SiteConfig>().Sections.GetValueOrDefault("twin")));
         }
 
         services.AddSampleStage<AnomalyStage>(new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest));
         return services;
-    }
-
-    /// <summary>
-    /// The <c>twin:</c> mapping of the config file. SiteConfig does not carry it yet, so it is read again from the file
-    /// the config came from (the loader has already validated it through <see cref="TwinAnomalySectionValidator"/>).
-    /// </summary>
-    private static ConfigMapping? TwinSection(SiteConfig config)
-    {
-        if (config.SourcePath is not { } path || !File.Exists(path))
-        {
-            return null;
-        }
-
-        var diagnostics = new ConfigDiagnostics();
-        return YamlTree.Parse(File.ReadAllText(path), path, diagnostics) is ConfigMapping root && root["twin"] is ConfigMapping twin ? twin : null;
     }
 }

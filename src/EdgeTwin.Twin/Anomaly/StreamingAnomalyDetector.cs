@@ -29,6 +29,7 @@ public sealed class StreamingAnomalyDetector
     private readonly float[] _hourlyRow;
     private double _increment = 1.0;
     private readonly double _growth;
+    private readonly double _inverseLogNorm;
 
     private readonly double[] _shortRing;
     private int _shortPos;
@@ -63,6 +64,7 @@ public sealed class StreamingAnomalyDetector
         _hourly = new float[Hours * _levels];
         _hourlyRow = new float[Hours];
         _growth = 1.0 / (1.0 - _o.ContextForgetting);
+        _inverseLogNorm = 1.0 / Math.Log(20.0 * _levels);
         _shortRing = new double[_o.ShortWindow];
     }
 
@@ -183,7 +185,7 @@ public sealed class StreamingAnomalyDetector
     {
         var rowEffective = rows[context] / _increment;
         var p = ((counts[(context * _levels) + level] / _increment) + 0.05) / (rowEffective + (0.05 * _levels));
-        var surprise = Math.Clamp(-Math.Log(p) / Math.Log(20.0 * _levels), 0.0, 1.0);
+        var surprise = Math.Clamp(-Math.Log(p) * _inverseLogNorm, 0.0, 1.0);
         return surprise * (rowEffective / (rowEffective + 10.0));
     }
 
@@ -237,7 +239,7 @@ public sealed class StreamingAnomalyDetector
         // Compare with the long-run distribution of that average (and of the single raw score, so that a lone spike is not
         // averaged away), learned before this sample is added.
         var zl = Standardise(m, ref _likelihoodMean, ref _likelihoodVar);
-        var zi = Standardise(raw, ref _instantMean, ref _instantVar);
+        var zi = _o.InstantWeight > 0 ? Standardise(raw, ref _instantMean, ref _instantVar) : 0.0;
         _likelihoodN++;
 
         if (_n <= _o.WarmUpSamples)
@@ -245,7 +247,11 @@ public sealed class StreamingAnomalyDetector
             return 0.0;
         }
 
-        var score = Math.Max(Math.Max(LogTail(zl), _o.InstantWeight * LogTail(zi)), _gross);
+        var score = Math.Max(LogTail(zl), _gross);
+        if (_o.InstantWeight > 0)
+        {
+            score = Math.Max(score, _o.InstantWeight * LogTail(zi));
+        }
         if (_suppress > 0)
         {
             _suppress--;
@@ -271,9 +277,14 @@ public sealed class StreamingAnomalyDetector
         return z;
     }
 
-    /// <summary>Gaussian upper tail of z on a log scale: 0 for z ≤ 0, 0.5 at a tail of 1e-5, 1 at 1e-10.</summary>
+    /// <summary>Gaussian upper tail of z on a log scale: 0 for z ≤ 0 (an average at or below its usual level), 0.5 at a tail of 1e-5, 1 at 1e-10.</summary>
     private static double LogTail(double z)
     {
+        if (z <= 0)
+        {
+            return 0.0;
+        }
+
         var tail = 0.5 * Erfc(z / Math.Sqrt(2.0));
         return Math.Clamp(Math.Log(tail + 1e-10) / Math.Log(1e-10), 0.0, 1.0);
     }
