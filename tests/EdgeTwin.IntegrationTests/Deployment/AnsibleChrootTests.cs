@@ -75,7 +75,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.True(first.Result.ExitCode == 0, first.Result.All);
         Assert.True(first.Changed > 0);
         Assert.Equal(version, Current());
-        Assert.Contains("edgetwin-ready: ready", first.Result.All, StringComparison.Ordinal);
+        // The readiness check ran (the agent sent READY=1 under edgetwin-ready exec) and passed.
+        Assert.Matches(@"TASK \[edgetwin : Wait until the new release is ready[^\n]*\n(ok|changed): \[gw1\]", first.Result.All);
         Assert.Contains("gateway_id: gw1", await File.ReadAllTextAsync(config, Ct), StringComparison.Ordinal);
         Assert.Matches(@"(?m)^dialout:x:\d+:edgetwin$", await File.ReadAllTextAsync(Path.Combine(root, "etc", "group"), Ct));
         Assert.Contains("ttyUSB", await File.ReadAllTextAsync(Path.Combine(root, "etc", "udev", "rules.d", "60-edgetwin.rules"), Ct), StringComparison.Ordinal);
