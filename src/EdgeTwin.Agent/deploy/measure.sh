@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures a release tarball the way the deploy README reports it:
-#   size of the tarball and unpacked, startup time to READY=1 of `edgetwin run` on the example config (median of 3,
+#   size of the tarball and unpacked, startup time to READY=1 of `edgetwin run` on the example config (RUNS=3 runs,
 #   via ansible/roles/edgetwin/files/edgetwin-ready exec), and the RSS of `edgetwin demo` after 60 s.
 #
 #   src/EdgeTwin.Agent/deploy/measure.sh TARBALL [ROOT]
@@ -31,7 +31,7 @@ sed "s#/var/lib/edgetwin/outbox.db#$appin/outbox.db#" "$app/edgetwin.example.yam
 
 echo "tarball: $(stat -c %s "$tarball") bytes; unpacked: $(du -sb "$app" | cut -f1) bytes; binary: $(stat -c %s "$app/edgetwin") bytes"
 for lib in "$app"/*.so; do echo "  $(basename "$lib"): $(stat -c %s "$lib") bytes"; done
-for i in 1 2 3; do
+for i in $(seq "${RUNS:-3}"); do
   rm -f "$app/outbox.db"*
   if [ -n "$root" ]; then
     # The readiness check runs on the host; the agent runs in the root through qemu.

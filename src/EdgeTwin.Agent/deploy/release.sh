@@ -31,13 +31,14 @@ version="$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$repo/Directory.Build.
 [ -n "$version" ] || { echo "release.sh: no <Version> in $repo/Directory.Build.props" >&2; exit 1; }
 mkdir -p "$out"
 
-# What a release is made of; any change (committed or not) makes a new stamp. Documentation and the deploy scripts
-# themselves do not change the binary.
+# The files a release is built from (all of them go into the build copy below).
 inputs() {
   (cd "$repo" && git ls-files -co --exclude-standard -- src device-profiles models Directory.Build.props \
-    Directory.Packages.props global.json | grep -Ev '(^|/)(bin|obj)/|\.md$|^src/EdgeTwin\.Agent/deploy/[^/]*\.sh$' | LC_ALL=C sort)
+    Directory.Packages.props global.json | grep -Ev '(^|/)(bin|obj)/' | LC_ALL=C sort)
 }
-stamp="$(cd "$repo" && inputs | xargs -d '\n' sha256sum | sha256sum | cut -c1-16)"
+# Its stamp: any change (committed or not) makes a new one, except in the deploy scripts and Markdown outside
+# device-profiles/ (the build embeds device-profiles/, README included).
+stamp="$(cd "$repo" && inputs | grep -Ev '^src/.*\.md$|^src/EdgeTwin\.Agent/deploy/[^/]*\.sh$' | xargs -d '\n' sha256sum | sha256sum | cut -c1-16)"
 
 # One release build at a time per output directory (parallel test classes, two CI jobs sharing a cache).
 exec 9>"$out/.lock"

@@ -17,7 +17,8 @@ namespace EdgeTwin.IntegrationTests.Deployment;
 /// </summary>
 public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan PlayTimeout = TimeSpan.FromMinutes(8);
+    // One play takes 1–2 min on an idle 2-core machine; under heavy load (load average 50 here) up to 10.
+    private static readonly TimeSpan PlayTimeout = TimeSpan.FromMinutes(20);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -74,7 +75,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.True(first.Result.ExitCode == 0, first.Result.All);
         Assert.True(first.Changed > 0);
         Assert.Equal(version, Current());
-        Assert.Contains("edgetwin-ready: ready", first.Result.All, StringComparison.Ordinal);
+        // The readiness check ran (the agent sent READY=1 under edgetwin-ready exec) and passed.
+        Assert.Matches(@"TASK \[edgetwin : Wait until the new release is ready[^\n]*\n(ok|changed): \[gw1\]", first.Result.All);
         Assert.Contains("gateway_id: gw1", await File.ReadAllTextAsync(config, Ct), StringComparison.Ordinal);
         Assert.Matches(@"(?m)^dialout:x:\d+:edgetwin$", await File.ReadAllTextAsync(Path.Combine(root, "etc", "group"), Ct));
         Assert.Contains("ttyUSB", await File.ReadAllTextAsync(Path.Combine(root, "etc", "udev", "rules.d", "60-edgetwin.rules"), Ct), StringComparison.Ordinal);
@@ -196,6 +198,9 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
             ["ANSIBLE_FORCE_COLOR"] = "0",
             ["ANSIBLE_LOCAL_TEMP"] = Path.GetTempPath(),
             ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
+            // Fewer round trips into the chroot: modules piped to python3, only the facts the role uses (architecture).
+            ["ANSIBLE_PIPELINING"] = "1",
+            ["ANSIBLE_GATHER_SUBSET"] = "min",
         });
         output.WriteLine($"---- ansible-playbook {string.Join(' ', extra)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0} s)");
         output.WriteLine(result.All);
