@@ -27,6 +27,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
     [Fact]
     public async Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone()
     {
+        HeavyDeploymentTests.SkipUnlessEnabled();
         foreach (var (tool, package) in new[] { ("ansible-playbook", "ansible"), ("unshare", "util-linux") })
         {
             if (Tool.Find(tool) is null)

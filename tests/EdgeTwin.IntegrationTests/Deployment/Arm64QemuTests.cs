@@ -21,6 +21,7 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
     [Fact]
     public async Task Arm64_release_prints_its_version_checks_the_example_config_and_runs_the_demo_under_qemu()
     {
+        HeavyDeploymentTests.SkipUnlessEnabled();
         var rootTar = await DeployCache.DebianRootAsync("arm64", output.WriteLine, Ct);
         var binfmt = await Tool.RunAsync("/bin/bash", [Path.Combine(DeployCache.ScriptsDir, "binfmt-aarch64.sh")], TimeSpan.FromMinutes(1), Ct);
         if (binfmt.ExitCode != 0)
