@@ -26,6 +26,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
+    private int _disposed;
     private Socket? _listener;
     private Task? _accept;
 
@@ -293,6 +294,12 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The host stops the alerting service and then disposes the container: both end here.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         if (_accept is not null)

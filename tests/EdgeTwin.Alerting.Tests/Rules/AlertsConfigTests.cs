@@ -101,8 +101,8 @@ public sealed class AlertsConfigTests
     }
 
     [Theory]
-    [InlineData("alerts-datacenter.yaml")]
-    [InlineData("alerts-machine-line.yaml")]
+    [InlineData("datacenter.yaml")]
+    [InlineData("machine-line.yaml")]
     public void Shipped_default_rule_sets_are_valid(string file)
     {
         var dir = AppContext.BaseDirectory;
@@ -112,7 +112,7 @@ public sealed class AlertsConfigTests
         }
 
         Assert.NotNull(dir);
-        var path = Path.Combine(dir, "device-profiles", "examples", file);
+        var path = Path.Combine(dir, "device-profiles", "examples", "alert-rules", file);
         var (config, problems) = Yaml.Alerts(File.ReadAllText(path), path);
         Assert.True(problems.Count == 0, string.Join("\n", problems));
         Assert.True(config.Rules.Count >= 5);
