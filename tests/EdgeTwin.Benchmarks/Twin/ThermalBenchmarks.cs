@@ -76,6 +76,11 @@ public class ThermalScenarioBenchmarks
     public CoolingFailureResult CoolingFailure100Racks() =>
         CoolingFailureScenario.Run(ThermalBenchSite.Model, ThermalBenchSite.Frames[^1], new CoolingFailureOptions { FailedUnits = ["crac3"] });
 
+    /// <summary>The failure forecast alone (2 h, 100 racks), without evaluating the mitigation steps.</summary>
+    [Benchmark]
+    public CoolingFailureResult CoolingFailureNoPlan100Racks() =>
+        CoolingFailureScenario.Run(ThermalBenchSite.Model, ThermalBenchSite.Frames[^1], new CoolingFailureOptions { FailedUnits = ["crac3"], PlanMitigation = false });
+
     /// <summary>One cooling optimisation (8 units: 16 variables) on 100 racks.</summary>
     [Benchmark]
     public CoolingRecommendation Optimise100Racks() => CoolingOptimiser.Optimise(ThermalBenchSite.Model, ThermalBenchSite.Frames[^1]);
