@@ -17,7 +17,7 @@ internal sealed class OptimizeCoolingCommand : ICliSubcommand
     public Command Create()
     {
         var source = new TwinCliSource();
-        var margin = new Option<double>("--margin") { Description = "Kelvin kept below the 27 °C inlet limit.", DefaultValueFactory = _ => 1 };
+        var margin = new Option<double>("--margin") { Description = "Kelvin kept below the 27 °C inlet limit.", DefaultValueFactory = _ => EdgeTwin.Twin.Optimisation.CoolingOptimiser.DefaultMarginK };
         var command = new Command("cooling", "Recommend cooling set points that save energy with every inlet inside its limit (advisory).");
         command.Options.Add(margin);
         source.AddTo(command);

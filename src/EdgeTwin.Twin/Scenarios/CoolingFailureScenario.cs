@@ -75,7 +75,8 @@ public static class CoolingFailureScenario
             servers[r.Rack] = count;
         }
 
-        var plan = options.PlanMitigation ? Plan(model, now, options, baseline) : [];
+        // Nothing to mitigate when no rack reaches 32 °C within the horizon.
+        var plan = options.PlanMitigation && baseline.First32Seconds is not null ? Plan(model, now, options, baseline) : [];
         return new CoolingFailureResult(
             Name,
             zone.Id,

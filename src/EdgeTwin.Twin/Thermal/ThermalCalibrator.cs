@@ -6,7 +6,7 @@ namespace EdgeTwin.Twin.Thermal;
 /// <item>room: an output-error fit of (C, G-scale, U) — the room ODE is integrated over the whole window from the
 ///   measured inputs and compared with the measured return temperature, which is robust to sensor noise where an
 ///   equation-error fit of the differences is biased;</item>
-/// <item>racks: for each rack, (b_i, A_ij) by Nelder-Mead on 1-minute means of its inlet, regularised toward a prior
+/// <item>racks: for each rack, (b_i, A_ij) by Nelder-Mead on 2-minute means of its inlet, regularised toward a prior
 ///   built from the units' <c>serves</c> lists (racks that never ran short of cold air leave A_ij unidentified; the
 ///   prior keeps them plausible rather than arbitrary).</item>
 /// </list>
@@ -17,7 +17,7 @@ public static class ThermalCalibrator
     private const double PriorCouplingNeighbour = 0.25;
     private const double PriorCouplingOther = 0.2;
     private const double CouplingPenalty = 0.01;
-    private const double WindowSeconds = 60;
+    private const double WindowSeconds = 120;
 
     /// <summary>The uncalibrated model: parameters from the config and <see cref="ThermalSettings"/> alone.</summary>
     public static ZoneThermalModel Prior(ThermalZone zone, ThermalSettings? settings = null)
@@ -179,7 +179,8 @@ public static class ThermalCalibrator
             p => Simulate(c0 * Math.Exp(p[0]), Math.Exp(p[1]), u0 * Math.Exp(p[2]), null) + (1e-4 * p[2] * p[2]),
             [0, 0, 0],
             0.3,
-            400);
+            200,
+            1e-6);
         model.HeatCapacityKjPerK = c0 * Math.Exp(x[0]);
         for (var j = 0; j < units; j++)
         {
@@ -196,7 +197,7 @@ public static class ThermalCalibrator
         var units = zone.Units.Count;
         var racks = zone.Racks.Count;
 
-        // 1-minute means: averages out sensor noise and the fast inlet lag the static rack relation ignores.
+        // 2-minute means: averages out sensor noise and the fast inlet lag the static rack relation ignores.
         var windows = new List<(double Room, double[] Flow, double[] Supply, double[] Power, double[] Inlet)>();
         var start = 0;
         while (start < frames.Count)
@@ -321,7 +322,7 @@ public static class ThermalCalibrator
 
             var startPoint = new double[candidates.Count + 1];
             startPoint[0] = Math.Log(priorB / (0.5 - priorB));
-            var (x, _) = Minimiser.Minimise(p => Error(p, penalised: true), startPoint, 0.5, 150 * startPoint.Length);
+            var (x, _) = Minimiser.Minimise(p => Error(p, penalised: true), startPoint, 0.5, 60 * startPoint.Length, 1e-5);
             var mse = Error(x, penalised: false);
             model.RackResidualSigmaK[i] = Math.Max(0.05, Math.Sqrt(mse));
             totalSse += mse * data.Count;
@@ -332,7 +333,7 @@ public static class ThermalCalibrator
     }
 
     /// <summary>
-    /// Identifies each unit's fan control from 1-minute means by least squares on Δs = Kp·Δw + Ki·Δt·w − Ki·Δt·target
+    /// Identifies each unit's fan control from 2-minute means by least squares on Δs = Kp·Δw + Ki·Δt·w − Ki·Δt·target
     /// (w the warmest served inlet), using only intervals where the fan is not pinned at a limit.
     /// </summary>
     private static void FitFanControl(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)

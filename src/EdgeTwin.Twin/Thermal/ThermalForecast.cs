@@ -87,8 +87,8 @@ public sealed class ZoneForecast
 /// </summary>
 public static class ThermalForecast
 {
-    private const double StepSeconds = 1;
-    private const double CoarseStepSeconds = 5;
+    private const double StepSeconds = 2;
+    private const double CoarseStepSeconds = 10;
     private const double FineSeconds = 900;
 
     public static ZoneForecast Run(ZoneThermalModel model, ZoneFrame now, ForecastActions actions)

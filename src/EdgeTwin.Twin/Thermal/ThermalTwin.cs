@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace EdgeTwin.Twin.Thermal;
+
+/// <summary>
+/// The live thermal twin of a site: keeps a sliding window of frames per zone (sample-and-hold between polls),
+/// recalibrates on demand (the agent does it periodically, off the sample path), and exposes its fit error and hot
+/// spots as metrics (meter <c>EdgeTwin.Twin.Thermal</c>):
+/// <c>edgetwin.twin.thermal.inlet_fit_rmse</c> and <c>edgetwin.twin.thermal.room_fit_rmse</c> (K, per zone),
+/// <c>edgetwin.twin.thermal.hot_spots</c> (racks, per zone), <c>edgetwin.twin.thermal.calibration.duration</c> (s).
+/// Thread safety: <see cref="Observe"/> and <see cref="Recalibrate"/> may run on different threads; models are swapped atomically.
+/// </summary>
+public sealed class ThermalTwin : IDisposable
+{
+    public const string MeterName = "EdgeTwin.Twin.Thermal";
+
+    private readonly Lock _gate = new();
+    private readonly Queue<ZoneFrame>[] _windows;
+    private readonly ZoneFrame?[] _last;
+    private readonly ZoneThermalModel[] _models;
+    private readonly int[] _hotSpots;
+    private readonly Meter _meter;
+    private readonly Histogram<double> _calibrationSeconds;
+
+    public ThermalTwin(IReadOnlyList<ThermalZone> zones, ThermalSettings? settings = null, TimeSpan? window = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(zones);
+        Zones = zones;
+        Settings = settings ?? new ThermalSettings();
+        Window = window ?? TimeSpan.FromHours(24);
+        _windows = [.. zones.Select(_ => new Queue<ZoneFrame>())];
+        _last = new ZoneFrame?[zones.Count];
+        _models = [.. zones.Select(z => ThermalCalibrator.Prior(z, Settings))];
+        _hotSpots = new int[zones.Count];
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _calibrationSeconds = _meter.CreateHistogram<double>("edgetwin.twin.thermal.calibration.duration", "s", "Duration of a batch calibration of one zone.");
+        _meter.CreateObservableGauge("edgetwin.twin.thermal.inlet_fit_rmse", () => Gauge(m => m.InletFitRmseK), "K", "RMS error of the rack inlet fit.");
+        _meter.CreateObservableGauge("edgetwin.twin.thermal.room_fit_rmse", () => Gauge(m => m.RoomFitRmseK), "K", "RMS error of the room temperature fit.");
+        _meter.CreateObservableGauge("edgetwin.twin.thermal.hot_spots", HotSpotGauge, "{rack}", "Racks hotter than the model explains.");
+    }
+
+    public IReadOnlyList<ThermalZone> Zones { get; }
+
+    public ThermalSettings Settings { get; }
+
+    public TimeSpan Window { get; }
+
+    /// <summary>The calibrated model of a zone (the prior until the first calibration).</summary>
+    public ZoneThermalModel Model(int zone)
+    {
+        lock (_gate)
+        {
+            return _models[zone];
+        }
+    }
+
+    /// <summary>The latest frame of a zone (readings held between polls), or null before the first.</summary>
+    public ZoneFrame? Latest(int zone)
+    {
+        lock (_gate)
+        {
+            return _last[zone]?.Clone();
+        }
+    }
+
+    public int FrameCount(int zone)
+    {
+        lock (_gate)
+        {
+            return _windows[zone].Count;
+        }
+    }
+
+    /// <summary>Adds a frame (missing readings NaN; they are held from the previous frame).</summary>
+    public void Observe(int zone, ZoneFrame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        lock (_gate)
+        {
+            if (_last[zone] is { } previous)
+            {
+                if (frame.TimeSeconds <= previous.TimeSeconds)
+                {
+                    return;
+                }
+
+                frame.FillFrom(previous);
+            }
+
+            var q = _windows[zone];
+            q.Enqueue(frame);
+            while (q.Count > 0 && frame.TimeSeconds - q.Peek().TimeSeconds > Window.TotalSeconds)
+            {
+                q.Dequeue();
+            }
+
+            _last[zone] = frame;
+        }
+    }
+
+    /// <summary>Calibrates a zone from its window and swaps the model in; returns it.</summary>
+    public ZoneThermalModel Recalibrate(int zone)
+    {
+        ZoneFrame[] frames;
+        lock (_gate)
+        {
+            frames = [.. _windows[zone]];
+        }
+
+        var clock = Stopwatch.StartNew();
+        var model = ThermalCalibrator.Calibrate(Zones[zone], frames, Settings);
+        _calibrationSeconds.Record(clock.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("zone", Zones[zone].Id));
+        lock (_gate)
+        {
+            _models[zone] = model;
+            _hotSpots[zone] = _last[zone] is { } last ? HotSpots.Find(model, last).Count : 0;
+        }
+
+        return model;
+    }
+
+    /// <summary>Hot spots of a zone on its latest frame.</summary>
+    public IReadOnlyList<HotSpot> FindHotSpots(int zone)
+    {
+        ZoneThermalModel model;
+        ZoneFrame? last;
+        lock (_gate)
+        {
+            model = _models[zone];
+            last = _last[zone]?.Clone();
+        }
+
+        var spots = last is null ? [] : HotSpots.Find(model, last);
+        lock (_gate)
+        {
+            _hotSpots[zone] = spots.Count;
+        }
+
+        return spots;
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<double>> Gauge(Func<ZoneThermalModel, double> value)
+    {
+        lock (_gate)
+        {
+            return [.. _models.Where(m => m.CalibrationFrames > 0).Select(m => new Measurement<double>(value(m), new KeyValuePair<string, object?>("zone", m.Zone.Id)))];
+        }
+    }
+
+    private IEnumerable<Measurement<int>> HotSpotGauge()
+    {
+        lock (_gate)
+        {
+            return [.. _hotSpots.Select((n, z) => new Measurement<int>(n, new KeyValuePair<string, object?>("zone", Zones[z].Id)))];
+        }
+    }
+}
