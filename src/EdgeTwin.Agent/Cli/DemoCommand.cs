@@ -127,7 +127,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName }),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);
@@ -198,5 +198,23 @@ internal sealed class DemoCommand : ICliCommand
         var stats = saf.Outbox.GetStats();
         var acked = stats.UplinkPositions.TryGetValue("mqtt", out var p) ? p : 0;
         return FormattableString.Invariant($"outbox: {stats.LastSequence} appended, {stats.Depth} waiting, mqtt acked up to #{acked}");
+    }
+
+    /// <summary>
+    /// The demo site's alert rules: the ASHRAE limits on rack inlets, so the scripted cooling failure raises alerts in the view
+    /// (and, as events, through the outbox to the broker). Same format as device-profiles/examples/alert-rules/.
+    /// </summary>
+    private static EdgeTwin.Alerting.Rules.AlertsConfig DemoAlertRules()
+    {
+        const string yaml = """
+            alerts:
+              rules:
+                - { name: rack-inlet-above-recommended, type: threshold, match: { role: rack.inlet_temperature }, above: 27, clear_below: 26, for: 10s, severity: warning }
+                - { name: rack-inlet-above-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 5s, severity: critical }
+            """;
+        var diagnostics = new EdgeTwin.Core.Config.ConfigDiagnostics();
+        var root = (EdgeTwin.Core.Config.ConfigMapping)EdgeTwin.Core.Config.YamlTree.Parse(yaml, "demo-alerts.yaml", diagnostics)!;
+        var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new EdgeTwin.Core.Config.ConfigReader((EdgeTwin.Core.Config.ConfigMapping)root["alerts"]!, diagnostics), Path.GetTempPath());
+        return diagnostics.Sorted().Count == 0 ? config : throw new InvalidOperationException("demo alert rules: " + string.Join("; ", diagnostics.Sorted()));
     }
 }
