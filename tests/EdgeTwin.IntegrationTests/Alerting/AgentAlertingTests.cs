@@ -8,6 +8,7 @@ using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Alerting.Control;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,7 +34,7 @@ public sealed class AgentAlertingTests
         var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with { Profiles = SimPaths.LoadProfiles() };
         var pdu = sim.Site.Pdu("pdu-a01-a");
         await using var hook = new TinyHttpServer();
-        await using var local = await AlertsMosquitto.StartAsync();
+        await using var local = await Mosquitto.StartAsync();
         var localMessages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
         using var subscriber = await local.SubscribeAsync("site-alerts/#", localMessages);
 

@@ -1,4 +1,5 @@
 using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Agent.Twin.Thermal;
 
 namespace EdgeTwin.Twin.Tests.Scenarios;
 

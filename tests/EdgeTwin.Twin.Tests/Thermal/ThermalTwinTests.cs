@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using EdgeTwin.Twin.Tests.Scenarios;
 using EdgeTwin.Twin.Thermal;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using EdgeTwin.Agent.Twin.Thermal;
 
 namespace EdgeTwin.Twin.Tests.Thermal;
 
