@@ -52,4 +52,37 @@ public sealed class MaintenancePredictorTests
         Assert.Equal(0, prediction.Cost);
         Assert.Contains("inspect", prediction.RecommendedAction, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_registered_cost_model_replaces_the_fixed_figures_and_null_falls_back_to_them()
+    {
+        var costModel = new RecordingCostModel();
+        var predictor = new MaintenancePredictor(
+            new MaintenanceSettings(0.7, TimeSpan.FromHours(48), TimeSpan.FromHours(1)),
+            new Dictionary<string, MachineRepairFigures> { ["m1"] = new(6, 1200, "replace the drive-end bearing"), ["m2"] = new(2, 100, "grease") },
+            costModel);
+
+        var modelled = predictor.Evaluate("m1", 40, Uncertainty, Model, Now);
+        Assert.NotNull(modelled);
+        Assert.Equal(1.5, modelled.ExpectedDowntimeHours);
+        Assert.Equal(4321, modelled.Cost);
+        Assert.Equal("replace the drive-end bearing", modelled.RecommendedAction);
+        Assert.Equal(("m1", Now.AddHours(40)), costModel.Asked[0]);
+
+        var fallback = predictor.Evaluate("m2", 40, Uncertainty, Model, Now);
+        Assert.NotNull(fallback);
+        Assert.Equal(2, fallback.ExpectedDowntimeHours);
+        Assert.Equal(200, fallback.Cost);
+    }
+
+    private sealed class RecordingCostModel : IUnplannedFailureCostModel
+    {
+        public List<(string Machine, DateTimeOffset At)> Asked { get; } = [];
+
+        public UnplannedFailureCost? Estimate(string machine, DateTimeOffset failureTime)
+        {
+            Asked.Add((machine, failureTime));
+            return machine == "m1" ? new UnplannedFailureCost(1.5, 4321, "line-twin:test") : null;
+        }
+    }
 }

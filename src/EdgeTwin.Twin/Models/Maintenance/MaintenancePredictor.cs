@@ -60,9 +60,10 @@ public sealed class MaintenancePredictor
 {
     private readonly MaintenanceSettings _settings;
     private readonly IReadOnlyDictionary<string, MachineRepairFigures> _figures;
+    private readonly IUnplannedFailureCostModel? _costModel;
     private readonly HashSet<string> _raised = new(StringComparer.Ordinal);
 
-    public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures)
+    public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures, IUnplannedFailureCostModel? costModel = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(figures);
@@ -73,6 +74,7 @@ public sealed class MaintenancePredictor
 
         _settings = settings;
         _figures = figures;
+        _costModel = costModel;
     }
 
     /// <summary>Failure probability within the horizon for a predicted RUL.</summary>
@@ -99,6 +101,9 @@ public sealed class MaintenancePredictor
 
         var figures = _figures.GetValueOrDefault(machine) ?? new MachineRepairFigures(0, 0, "inspect the machine and plan a repair before the estimated failure");
         var eta = now + (_settings.RulUnit * Math.Max(0, predictedRul - uncertainty.Bias));
-        return new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, figures.DowntimeHours, figures.DowntimeHours * figures.CostPerHour, model.Name, model.Version);
+        var modelled = _costModel?.Estimate(machine, eta);
+        return modelled is null
+            ? new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, figures.DowntimeHours, figures.DowntimeHours * figures.CostPerHour, model.Name, model.Version)
+            : new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, modelled.DowntimeHours, modelled.Cost, model.Name, model.Version);
     }
 }
