@@ -55,7 +55,6 @@ public sealed partial class AlertManager : IDisposable
     private WriteUnit? _unit;
     private long _nextId;
     private long _nextSeq;
-    private long _committedSeq;
     private UplinkState _uplink = UplinkState.Online;
 
     public AlertManager(AlertsConfig config, SiteIndex site, string storePath, TimeProvider? time = null, ILogger? logger = null, AlertingMetrics? metrics = null)
@@ -127,6 +126,8 @@ public sealed partial class AlertManager : IDisposable
             Submit();
         }
 
+        _store.Pump();
+
         return done.Task.WaitAsync(cancellationToken);
     }
 
@@ -167,7 +168,11 @@ public sealed partial class AlertManager : IDisposable
     }
 
     /// <summary>The rule's condition for one alert changed (hysteresis already applied by the caller).</summary>
-    internal void SetCondition(AlertInstance instance, bool active, double value, DateTimeOffset now, long cause = 0)
+    /// <remarks>
+    /// With <paramref name="commit"/> false the change is only queued: the sample evaluation commits a whole batch's
+    /// changes together with <see cref="Commit"/> at the end of the batch (one commit per batch, not per change).
+    /// </remarks>
+    internal void SetCondition(AlertInstance instance, bool active, double value, DateTimeOffset now, long cause = 0, bool commit = true)
     {
         lock (_gate)
         {
@@ -181,7 +186,15 @@ public sealed partial class AlertManager : IDisposable
             Reconcile(instance, now);
             Submit();
         }
+
+        if (commit)
+        {
+            _store.Pump();
+        }
     }
+
+    /// <summary>Commits (group commit) what is queued and hands it on; see <see cref="AlertStore"/>.</summary>
+    internal void Commit() => _store.Pump();
 
     /// <summary>Updates the value shown for an active alert without a lifecycle change.</summary>
     internal void SetValue(AlertInstance instance, double value)
@@ -213,6 +226,8 @@ public sealed partial class AlertManager : IDisposable
 
             Submit();
         }
+
+        _store.Pump();
 
         foreach (var rule in _config.Rules)
         {
@@ -288,10 +303,24 @@ public sealed partial class AlertManager : IDisposable
 
             Submit();
         }
+
+        _store.Pump();
     }
 
     /// <summary>Acknowledges a firing alert: it stays firing (and in the list) but is not notified again, across restarts.</summary>
     public ControlResult Acknowledge(long id, string by)
+    {
+        try
+        {
+            return AcknowledgeLocked(id, by);
+        }
+        finally
+        {
+            _store.Pump();
+        }
+    }
+
+    private ControlResult AcknowledgeLocked(long id, string by)
     {
         var now = _time.GetUtcNow();
         lock (_gate)
@@ -327,6 +356,18 @@ public sealed partial class AlertManager : IDisposable
 
     /// <summary>Silences a rule until <paramref name="until"/>: its alerts keep their lifecycle but nobody is notified.</summary>
     public ControlResult Silence(string rule, DateTimeOffset until)
+    {
+        try
+        {
+            return SilenceLocked(rule, until);
+        }
+        finally
+        {
+            _store.Pump();
+        }
+    }
+
+    private ControlResult SilenceLocked(string rule, DateTimeOffset until)
     {
         var now = _time.GetUtcNow();
         lock (_gate)
@@ -438,7 +479,7 @@ public sealed partial class AlertManager : IDisposable
     {
         var seq = _nextSeq++;
         Write(AlertStore.Append(seq, e, publish, raised));
-        while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _committedSeq)
+        while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _store.AppliedSeq)
         {
             _unsaved.Dequeue();
         }
@@ -463,14 +504,6 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>The store's writer thread: a unit is durable; its messages and events may go.</summary>
     private void OnCommitted(WriteUnit unit)
     {
-        foreach (var w in unit.Writes)
-        {
-            if (w.Collection == StoreCollection.History && w.Id.AsInt64 > Volatile.Read(ref _committedSeq))
-            {
-                Volatile.Write(ref _committedSeq, w.Id.AsInt64);
-            }
-        }
-
         if (unit.Release.Count == 0)
         {
             return;

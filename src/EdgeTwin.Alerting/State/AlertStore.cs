@@ -53,23 +53,27 @@ internal sealed class WriteUnit
 /// <summary>
 /// Alert state in its own LiteDB file (<c>alerts.db</c>): alerts, the ordered history, silences, the published mark.
 /// <para>
-/// One writer thread owns every write and <b>group-commits</b>: it takes every unit queued since its last commit and
-/// writes them in one transaction, then releases what the units carry (messages, events) in order. While one commit
-/// is being written the next changes pile up and go together in the following one, so a burst costs one commit, not
-/// one per change, and no change waits for a timer. The evaluation (sample thread, GPIO edge callback) never touches
-/// the disk. LiteDB writes the journal with <c>pwrite</c> before <c>Commit</c> returns, so a SIGKILL loses nothing
-/// that was released (a power cut can lose the last commits: the journal is not fsynced, see the README).
+/// <b>Durable first, LiteDB later.</b> Every change is made durable by one <c>write</c> to a small append-only journal
+/// (<c>alerts.journal</c>: length, checksum, BSON per document write) before its messages and events are released;
+/// LiteDB gets the same writes a moment later on a background thread, where its commits and checkpoints (the slow part:
+/// journal pages copied into the data file, an fsync) can take as long as they like without delaying an alarm. All
+/// writes are upserts or deletes by id, so replaying the journal at open (after a SIGKILL) is idempotent; the journal
+/// is emptied once LiteDB has everything in it. A SIGKILL loses nothing that was released (the OS has the write); a power
+/// cut can lose the last changes (nothing is fsynced on the alarm path; see the README).
 /// </para>
 /// <para>
-/// Checkpoints (journal → data file, with an fsync) are LiteDB's slow step; they run only when the queue is empty and
-/// the journal has grown past <see cref="CheckpointBytes"/>, so a change waits for at most one small checkpoint.
-/// Bookkeeping without anybody waiting (delivered marks, published marks) waits up to <see cref="LazyDelay"/> to ride
-/// along with the next commit.
+/// <b>Group commit, leader style.</b> The manager queues one unit per lock section (so the queue order is the order of
+/// the changes) and calls <see cref="Pump"/> outside its lock. The first caller that finds no commit running becomes the
+/// committer: it takes every queued unit, writes them with one <c>write</c>, releases them in order and repeats until
+/// the queue is empty; a caller that arrives meanwhile only queues and the running committer takes its unit in the next
+/// round. An uncontended change is durable on the thread that made it (no hand-off, no timer); a burst costs a few
+/// writes, not one per change. Bookkeeping nobody waits for (delivered and published marks) goes with the next commit
+/// or, at the latest, <see cref="LazyDelay"/> later from the background thread.
 /// </para>
 /// </summary>
 internal sealed partial class AlertStore : IDisposable
 {
-    public const long CheckpointBytes = 1L << 20;
+    public const long CheckpointBytes = 4L << 20;
     public static readonly TimeSpan LazyDelay = TimeSpan.FromMilliseconds(200);
 
     /// <summary>History lines kept (published ones beyond this are trimmed, oldest first).</summary>
@@ -82,16 +86,24 @@ internal sealed partial class AlertStore : IDisposable
     private readonly ILiteCollection<BsonDocument> _history;
     private readonly ILiteCollection<BsonDocument> _silences;
     private readonly ILiteCollection<BsonDocument> _meta;
-    private readonly string _journal;
+    private readonly string _liteJournal;
+    private readonly AlertJournal _journal;
     private readonly ILogger _logger;
     private readonly AlertingMetrics? _metrics;
-    private readonly BlockingCollection<WriteUnit> _queue = [];
-    private readonly Thread _writer;
+    private readonly ConcurrentQueue<WriteUnit> _queue = new();
+    private readonly Lock _commit = new();
+    private readonly Lock _applyGate = new();
+    private readonly List<StoreWrite> _toApply = [];
+    private readonly SemaphoreSlim _background = new(0);
+    private readonly Thread _worker;
     private Action<WriteUnit>? _committed;
     private int _inFlight;
+    private int _closed;
+    private long _journaled;
+    private long _applied;
+    private long _appliedSeq;
     private long _publishedThrough;
     private long _appendsSinceTrim;
-    private int _disposed;
 
     public AlertStore(string path, ILogger? logger = null, AlertingMetrics? metrics = null)
     {
@@ -104,17 +116,35 @@ internal sealed partial class AlertStore : IDisposable
             Directory.CreateDirectory(directory);
         }
 
-        _journal = System.IO.Path.Combine(directory ?? ".", System.IO.Path.GetFileNameWithoutExtension(path) + "-log" + System.IO.Path.GetExtension(path));
+        var stem = System.IO.Path.Combine(directory ?? ".", System.IO.Path.GetFileNameWithoutExtension(path));
+        _liteJournal = stem + "-log" + System.IO.Path.GetExtension(path);
 
-        // Checkpoints are ours (CheckpointSize 0): LiteDB's automatic one would run inside whichever commit crosses 1,000 pages.
+        // Checkpoints are ours (CheckpointSize 0), on the background thread.
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 };
         _alerts = _db.GetCollection("alerts");
         _history = _db.GetCollection("history", BsonAutoId.Int64);
         _silences = _db.GetCollection("silences");
         _meta = _db.GetCollection("meta");
         _publishedThrough = _meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
+
+        // Changes that were durable in the journal but not yet in LiteDB when the process died.
+        _journal = new AlertJournal(stem + ".journal");
+        var replay = _journal.ReadAll(out var torn);
+        if (torn)
+        {
+            LogJournalTorn(_journal.Path);
+        }
+
+        if (replay.Count > 0)
+        {
+            ApplyToLiteDb(replay);
+            LogReplayed(replay.Count, _journal.Path);
+        }
+
+        _journal.Reset();
         LastSeq = MaxSeq();
-        _writer = new Thread(WriterMain) { IsBackground = true, Name = "alerts-store" };
+        _appliedSeq = LastSeq;
+        _worker = new Thread(BackgroundMain) { IsBackground = true, Name = "alerts-store" };
     }
 
     public string Path { get; }
@@ -122,32 +152,67 @@ internal sealed partial class AlertStore : IDisposable
     /// <summary>The newest history line at open (new lines continue from here).</summary>
     public long LastSeq { get; }
 
-    /// <summary>Units queued or being committed.</summary>
+    /// <summary>The newest history line LiteDB has (reads see up to here; newer ones are durable in the journal).</summary>
+    public long AppliedSeq => Volatile.Read(ref _appliedSeq);
+
+    /// <summary>Units queued or being made durable.</summary>
     public int Pending => _queue.Count + Volatile.Read(ref _inFlight);
 
-    /// <summary>Starts the writer; <paramref name="committed"/> gets every unit, in order, once its writes are durable.</summary>
+    /// <summary>Writes journaled but not yet in LiteDB.</summary>
+    public long Unapplied => Volatile.Read(ref _journaled) - Volatile.Read(ref _applied);
+
+    /// <summary>For tests: hold LiteDB's side back (as if the process died before it ran).</summary>
+    internal bool HoldApply { get; set; }
+
+    /// <summary>Starts the background thread; <paramref name="committed"/> gets every unit, in order, once it is durable.</summary>
     public void Start(Action<WriteUnit> committed)
     {
         _committed = committed;
-        _writer.Start();
+        _worker.Start();
+        Pump(); // the restore's unit, if any
     }
 
-    /// <summary>Queues a unit (called under the manager's lock, so the queue order is the order of the changes).</summary>
+    /// <summary>
+    /// Queues a unit (called under the manager's lock, so the queue order is the order of the changes). Urgent units
+    /// are committed by the next <see cref="Pump"/>; bookkeeping by the next commit or the background thread.
+    /// </summary>
     public bool Submit(WriteUnit unit)
     {
-        try
-        {
-            return _queue.TryAdd(unit);
-        }
-        catch (InvalidOperationException)
+        if (Volatile.Read(ref _closed) != 0)
         {
             // Closed (shutdown): late bookkeeping (a delivery mark) is dropped; a restart re-delivers, at least once.
             unit.Done?.TrySetResult();
             return false;
         }
+
+        _queue.Enqueue(unit);
+        if (!unit.Urgent)
+        {
+            _background.Release();
+        }
+
+        return true;
     }
 
-    public bool IsClosed => _queue.IsAddingCompleted;
+    /// <summary>Makes what is queued durable unless a commit is already running (whose committer then takes it too).</summary>
+    public void Pump()
+    {
+        while (!_queue.IsEmpty && _committed is not null && _commit.TryEnter())
+        {
+            try
+            {
+                CommitQueued();
+            }
+            finally
+            {
+                _commit.Exit();
+            }
+
+            // A unit queued just before we let go (its caller saw us busy) is ours: the loop looks again.
+        }
+    }
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
     public IReadOnlyList<StoredAlert> LoadAlerts() =>
         [.. _alerts.FindAll().Select(d => new StoredAlert(
@@ -225,48 +290,64 @@ internal sealed partial class AlertStore : IDisposable
         DateTimeOffset.FromUnixTimeMilliseconds(d["time"].AsInt64),
         d["uplink"].AsString);
 
-    /// <summary>Lets the writer commit what is queued, then closes the file.</summary>
+    /// <summary>Makes what is queued durable, gives LiteDB everything, checkpoints, then closes the files.</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
             return;
         }
 
-        _queue.CompleteAdding();
-        if (_writer.IsAlive)
+        _background.Release();
+        if (_worker.IsAlive)
         {
-            _writer.Join();
+            _worker.Join();
+        }
+
+        lock (_commit)
+        {
+            CommitQueued();
+        }
+
+        if (!HoldApply)
+        {
+            ApplyPending();
+            try
+            {
+                _db.Checkpoint();
+                lock (_commit)
+                {
+                    if (Unapplied == 0)
+                    {
+                        _journal.Reset();
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is LiteException or IOException)
+            {
+                LogCheckpointFailed(ex, Path);
+            }
         }
 
         _db.Dispose();
+        _journal.Dispose();
+        _background.Dispose();
     }
 
-    private void WriterMain()
+    /// <summary>Under the commit lock: rounds of (journal write, release) until the queue is empty.</summary>
+    private void CommitQueued()
     {
-        var batch = new List<WriteUnit>(64);
-        while (true)
+        var batch = new List<WriteUnit>();
+        while (_queue.TryDequeue(out var first))
         {
-            WriteUnit first;
-            try
-            {
-                first = _queue.Take();
-            }
-            catch (InvalidOperationException)
-            {
-                break; // completed and empty
-            }
-
             Interlocked.Increment(ref _inFlight);
             batch.Add(first);
-            Drain(batch);
-            if (!batch.Exists(u => u.Urgent) && !_queue.IsAddingCompleted && _queue.TryTake(out var next, LazyDelay))
+            while (batch.Count < 4096 && _queue.TryDequeue(out var more))
             {
-                batch.Add(next);
-                Drain(batch);
+                batch.Add(more);
             }
 
-            Commit(batch);
+            var writes = Journal(batch);
             foreach (var unit in batch)
             {
                 Release(unit);
@@ -274,72 +355,132 @@ internal sealed partial class AlertStore : IDisposable
 
             batch.Clear();
             Interlocked.Decrement(ref _inFlight);
-            if (_queue.Count == 0)
+            if (writes > 0)
             {
-                Maintain();
+                _background.Release();
             }
         }
-
-        try
-        {
-            _db.Checkpoint();
-        }
-        catch (Exception ex) when (ex is LiteException or IOException)
-        {
-            LogCheckpointFailed(ex, Path);
-        }
     }
 
-    private void Drain(List<WriteUnit> batch)
+    /// <summary>One write for the whole batch; then LiteDB's share goes to the background thread.</summary>
+    private int Journal(List<WriteUnit> batch)
     {
-        while (batch.Count < 4096 && _queue.TryTake(out var more))
-        {
-            batch.Add(more);
-        }
-    }
-
-    private void Commit(List<WriteUnit> batch)
-    {
-        var writes = 0;
+        var writes = new List<StoreWrite>();
         foreach (var unit in batch)
         {
-            writes += unit.Writes.Count;
+            writes.AddRange(unit.Writes);
         }
 
-        if (writes == 0)
+        if (writes.Count == 0)
         {
-            return;
+            return 0;
         }
 
         var started = Stopwatch.GetTimestamp();
         try
         {
-            _db.BeginTrans();
-            foreach (var unit in batch)
+            _journal.Append(writes);
+            _metrics?.StoreCommit(Stopwatch.GetElapsedTime(started).TotalMilliseconds, writes.Count);
+        }
+        catch (IOException ex)
+        {
+            // A local alarm matters more than its record: the messages still go out, the failure is loud.
+            _metrics?.StoreFailed();
+            LogCommitFailed(ex, _journal.Path, writes.Count);
+        }
+
+        lock (_applyGate)
+        {
+            _toApply.AddRange(writes);
+        }
+
+        Interlocked.Add(ref _journaled, writes.Count);
+        return writes.Count;
+    }
+
+    /// <summary>Bookkeeping a moment later, LiteDB's share of the journal, checkpoints, trims.</summary>
+    private void BackgroundMain()
+    {
+        while (Volatile.Read(ref _closed) == 0)
+        {
+            _background.Wait();
+            if (Volatile.Read(ref _closed) != 0)
             {
-                foreach (var w in unit.Writes)
-                {
-                    Apply(w);
-                }
+                break;
+            }
+
+            // Let more changes gather: LiteDB's side is nobody's wait, and fewer commits mean fewer checkpoints.
+            Thread.Sleep(LazyDelay);
+            while (_background.Wait(0))
+            {
+            }
+
+            lock (_commit)
+            {
+                CommitQueued();
+            }
+
+            if (!HoldApply)
+            {
+                ApplyPending();
+                Maintain();
+            }
+        }
+    }
+
+    private void ApplyPending()
+    {
+        List<StoreWrite> writes;
+        lock (_applyGate)
+        {
+            if (_toApply.Count == 0)
+            {
+                return;
+            }
+
+            writes = [.. _toApply];
+            _toApply.Clear();
+        }
+
+        ApplyToLiteDb(writes);
+        Interlocked.Add(ref _applied, writes.Count);
+        foreach (var w in writes)
+        {
+            if (w.Collection == StoreCollection.History && w.Document is not null && w.Id.AsInt64 > _appliedSeq)
+            {
+                Volatile.Write(ref _appliedSeq, w.Id.AsInt64);
+            }
+        }
+    }
+
+    private void ApplyToLiteDb(List<StoreWrite> writes)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _db.BeginTrans();
+            foreach (var w in writes)
+            {
+                Apply(w);
             }
 
             _db.Commit();
-            _metrics?.StoreCommit(Stopwatch.GetElapsedTime(started).TotalMilliseconds, writes);
+            _metrics?.StoreApply(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException)
         {
-            // A local alarm matters more than its record: the messages still go out, the failure is loud.
             try
             {
                 _db.Rollback();
             }
             catch (Exception rollback) when (rollback is LiteException or IOException)
             {
-                LogCommitFailed(rollback, Path, writes);
+                LogApplyFailed(rollback, Path, writes.Count);
             }
 
+            // The journal keeps them (it is emptied only when LiteDB has everything), so the next open replays them.
             _metrics?.StoreFailed();
-            LogCommitFailed(ex, Path, writes);
+            LogApplyFailed(ex, Path, writes.Count);
         }
     }
 
@@ -410,7 +551,19 @@ internal sealed partial class AlertStore : IDisposable
                 }
             }
 
-            if (File.Exists(_journal) && new FileInfo(_journal).Length > CheckpointBytes)
+            // Everything in the journal is in LiteDB: start it afresh (under the commit lock: no write in between).
+            if (_journal.Length > CheckpointBytes / 4)
+            {
+                lock (_commit)
+                {
+                    if (Unapplied == 0)
+                    {
+                        _journal.Reset();
+                    }
+                }
+            }
+
+            if (File.Exists(_liteJournal) && new FileInfo(_liteJournal).Length > CheckpointBytes)
             {
                 var started = Stopwatch.GetTimestamp();
                 _db.Checkpoint();
@@ -429,7 +582,16 @@ internal sealed partial class AlertStore : IDisposable
 
     private static DateTimeOffset? Time(BsonValue v) => v.IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds(v.AsInt64);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: commit of {Writes} writes failed; alerts are still notified but this change is not saved")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB; they stay in the journal and are replayed at the next start")]
+    private partial void LogApplyFailed(Exception ex, string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert journal {Path}: the last record was cut short (killed while writing it); it was never released, so nothing is lost")]
+    private partial void LogJournalTorn(string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Count} writes replayed from {Path} (the agent stopped before LiteDB had them)")]
+    private partial void LogReplayed(int count, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert journal {Path}: writing {Writes} writes failed; alerts are still notified but this change is not saved")]
     private partial void LogCommitFailed(Exception ex, string path, int writes);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: checkpoint or trim failed")]
