@@ -3,6 +3,7 @@ using System.Diagnostics;
 using EdgeTwin.Agent.Demo;
 using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Models;
@@ -54,6 +55,7 @@ internal sealed class DemoCommand : ICliCommand
                         Racks = parse.GetValue(racks),
                         CoolingUnits = parse.GetValue(units),
                         Machines = parse.GetValue(machines),
+                        LineStations = 4,
                         Seed = parse.GetValue(seed),
                         Start = DateTimeOffset.UtcNow,
                     },
@@ -128,7 +130,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

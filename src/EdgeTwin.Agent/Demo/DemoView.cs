@@ -42,6 +42,11 @@ internal sealed class DemoView(TextWriter output, bool terminal)
             b.AppendLine("  units   " + string.Join("  ", c.Site.CoolingUnits.Select(u => Inv($"{u.Id} {u.State} fan {u.FanSpeed * 100:0}% supply {u.SupplyC:0.0}"))));
         }
 
+        if (LineLine(c) is { } lineText)
+        {
+            b.AppendLine(lineText);
+        }
+
         b.AppendLine();
         b.AppendLine(Inv($"AGENT  {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")} of {c.Runtime.Devices.Count} devices up, {c.State.Samples} samples"));
         b.AppendLine(Inv($"{"device",-12} {"state",-8} {"polls",6} latest readings"));
@@ -54,10 +59,10 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         b.AppendLine("THERMAL TWIN  " + c.ThermalLine());
         b.AppendLine();
         b.AppendLine("ANOMALIES / PREDICTIONS / ALERTS");
-        var twinEvents = c.State.Events.Where(e => e.Kind is EdgeEventKind.Anomaly or EdgeEventKind.Prediction or EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.Recommendation).TakeLast(5).ToList();
+        var twinEvents = c.State.Events.Where(e => !IsLineState(e)).Where(e => e.Kind is EdgeEventKind.Anomaly or EdgeEventKind.Prediction or EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.Recommendation).TakeLast(5).ToList();
         b.AppendLine(twinEvents.Count == 0 ? "  (none yet: no twin models or alert rules in this agent build)" : string.Join(Environment.NewLine, twinEvents.Select(Describe)));
         b.AppendLine("EVENTS");
-        foreach (var e in c.State.Events.TakeLast(6))
+        foreach (var e in c.State.Events.Where(e => !IsLineState(e)).TakeLast(6))
         {
             b.AppendLine(Describe(e));
         }
@@ -94,6 +99,26 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 
         _simEventsShown = simEvents.Count;
         return b.ToString();
+    }
+
+    private static bool IsLineState(EdgeEvent e) => e.Kind == EdgeEventKind.Prediction && e.Source.StartsWith("line/", StringComparison.Ordinal);
+
+    /// <summary>The simulated line's stations and buffers, and the line twin's latest state (OEE, bottleneck, forecast).</summary>
+    private static string? LineLine(DemoContext c)
+    {
+        if (c.Site.Line is not { } line)
+        {
+            return null;
+        }
+
+        string stations;
+        lock (c.Site.SyncRoot)
+        {
+            stations = string.Join("  ", line.Spec.Stations.Select((s, i) => Inv($"{s.Id} {line.State(i)}{(i < line.Spec.BufferCapacities.Count ? Inv($" [{line.BufferLevel(i)}]") : string.Empty)}")));
+        }
+
+        var twin = c.State.Events.LastOrDefault(IsLineState);
+        return Inv($"LINE (simulated truth)  {stations}  output {line.Good(line.Spec.Stations.Count - 1)}{Environment.NewLine}  line twin: {(twin is null ? "(no state yet: first after 10 s of PLC readings)" : twin.Message)}");
     }
 
     /// <summary>The latest values of a device's (or, with null, the site's most telling) series, with units.</summary>

@@ -3,6 +3,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Models.Maintenance;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -11,27 +12,42 @@ namespace EdgeTwin.Agent.Line;
 public static class LineTwinExtensions
 {
     /// <summary>
-    /// Adds the line twin stage when the site config has a <c>line:</c> section (read from the config file, since the
-    /// loader keeps only the sections it knows). Its twin-state messages go to the agent's event hub (and so to the
-    /// outbox and uplinks). Without a section nothing is registered. Call from <c>ConfigureServices</c>.
+    /// Adds the line twin stage when the site config has a <c>line:</c> section (<see cref="SiteConfig.Sections"/>, or read
+    /// from the config file when the loader did not keep it). Its twin-state messages go to the agent's event hub (and so
+    /// to the outbox and uplinks). Registers the stage itself and the line's <see cref="IUnplannedFailureCostModel"/>, so
+    /// the maintenance predictor takes downtime and cost of a failure from the line. Without a section nothing is
+    /// registered. Call from <c>ConfigureServices</c>.
     /// </summary>
-    public static IServiceCollection AddLineTwin(this IServiceCollection services, SiteConfig config, TimeSpan? publishEvery = null)
+    /// <param name="publishEvery">Twin-state period (default 1 min).</param>
+    /// <param name="forecastEvery">End-of-shift forecast period (default 1 min).</param>
+    public static IServiceCollection AddLineTwin(this IServiceCollection services, SiteConfig config, TimeSpan? publishEvery = null, TimeSpan? forecastEvery = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(config);
-        if (config.SourcePath is not { } path || !File.Exists(path)) return services;
         var d = new ConfigDiagnostics();
-        var root = ConfigReader.For(YamlTree.Parse(File.ReadAllText(path), path, d), d);
-        if (root?.Mapping["line"] is not ConfigMapping section) return services;
+        if (!config.Sections.TryGetValue("line", out var section))
+        {
+            if (config.SourcePath is not { } path || !File.Exists(path)) return services;
+            var root = ConfigReader.For(YamlTree.Parse(File.ReadAllText(path), path, d), d);
+            section = root?.Mapping["line"] as ConfigMapping;
+        }
+
+        if (section is null) return services;
         var line = LineTwinConfig.Read(new ConfigReader(section, d));
         if (!d.IsEmpty || line is null) throw new ConfigException(d.Sorted());
         services.AddSingleton(line);
+        services.AddSingleton(sp =>
+        {
+            var runtime = sp.GetRequiredService<AgentRuntime>();
+            return new LineTwinStage(line, runtime.Registry, new RuntimeEventSink(runtime), sp.GetRequiredService<ILogger<LineTwinStage>>(), publishEvery, forecastEvery);
+        });
+        services.AddSingleton<IUnplannedFailureCostModel>(sp =>
+        {
+            var stage = sp.GetRequiredService<LineTwinStage>();
+            return new LineFailureCostModel(line, () => stage.LearnedLine);
+        });
         services.AddSingleton(new SampleStageRegistration(
-            sp =>
-            {
-                var runtime = sp.GetRequiredService<AgentRuntime>();
-                return new LineTwinStage(line, runtime.Registry, new RuntimeEventSink(runtime), sp.GetRequiredService<ILogger<LineTwinStage>>(), publishEvery);
-            },
+            sp => sp.GetRequiredService<LineTwinStage>(),
             new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
         return services;
     }

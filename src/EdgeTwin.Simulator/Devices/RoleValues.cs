@@ -39,6 +39,7 @@ public static class RoleValues
             "pdu" or "outlet" or "feed" => device.Kind == SimEntityKind.Pdu && TryPdu(site.Pdu(device.EntityId), quantity, row, phase, out value),
             "ups" or "battery" => device.Kind == SimEntityKind.Ups && TryUps(site.Ups(device.EntityId), quantity, out value),
             "crac" or "crah" or "cooling" or "cooling_unit" => device.Kind == SimEntityKind.CoolingUnit && TryCooling(site.CoolingUnit(device.EntityId), quantity, row, out value),
+            "machine" when device.Kind == SimEntityKind.LineStation => site.Line is { } line && Line.SimLineRoles.TryRead(line, device.EntityId, quantity, out value),
             "machine" or "drive" or "motor" or "vfd" => device.Kind == SimEntityKind.Machine && TryMachine(site.Machine(device.EntityId), quantity, out value),
             "meter" => device.Kind == SimEntityKind.Meter && TryMeter(site, quantity, phase, out value),
             "room" => TryRoom(site, quantity, out value),

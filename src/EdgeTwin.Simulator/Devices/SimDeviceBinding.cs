@@ -11,6 +11,8 @@ public enum SimEntityKind
     Machine,
     /// <summary>The site's main power meter (sum of the UPS inputs) and room sensors.</summary>
     Meter,
+    /// <summary>The PLC of one station of the production line (entity id = station id).</summary>
+    LineStation,
 }
 
 /// <summary>A simulated device: its id in the site config, its profile, and the simulated thing it measures.</summary>

@@ -16,6 +16,9 @@ public sealed record SimProfiles
 
     /// <summary>The site's main meter (Modbus), or null for none.</summary>
     public string? Meter { get; init; } = "eastron-sdm630";
+
+    /// <summary>The PLC of each production-line station (Modbus).</summary>
+    public string LineStation { get; init; } = "generic-packml-plc";
 }
 
 /// <summary>The devices a simulated site exposes: one per PDU, UPS, cooling unit and machine, plus the main meter.</summary>
@@ -30,6 +33,7 @@ public static class SimDevicePlan
         devices.AddRange(spec.Upses.Select((u, i) => new SimDeviceBinding(u.Id, profiles.Ups[i % profiles.Ups.Count], SimEntityKind.Ups, u.Id)));
         devices.AddRange(spec.CoolingUnits.Select(u => new SimDeviceBinding(u.Id, profiles.CoolingUnit, SimEntityKind.CoolingUnit, u.Id)));
         devices.AddRange(spec.Machines.Select((m, i) => new SimDeviceBinding($"drive{i + 1}", profiles.Drive, SimEntityKind.Machine, m.Id)));
+        devices.AddRange((spec.Line?.Stations ?? []).Select(s => new SimDeviceBinding(LineStationDevice(s.Id), profiles.LineStation, SimEntityKind.LineStation, s.Id)));
         if (profiles.Meter is not null)
         {
             devices.Add(new SimDeviceBinding("meter1", profiles.Meter, SimEntityKind.Meter, spec.Room.Id));
@@ -37,4 +41,7 @@ public static class SimDevicePlan
 
         return devices;
     }
+
+    /// <summary>Device id of a line station's PLC.</summary>
+    public static string LineStationDevice(string stationId) => "plc-" + stationId.ToLowerInvariant();
 }

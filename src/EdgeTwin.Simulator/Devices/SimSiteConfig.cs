@@ -71,6 +71,7 @@ public static class SimSiteConfig
             OutboxSettings.Default)
         {
             ProfilesDir = profilesDir,
+            Sections = spec.Line is null ? new Dictionary<string, ConfigMapping>(StringComparer.Ordinal) : new Dictionary<string, ConfigMapping>(StringComparer.Ordinal) { ["line"] = Line.SimLineConfig.Section(spec.Line) },
         };
     }
 }

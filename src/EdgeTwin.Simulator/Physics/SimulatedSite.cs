@@ -96,6 +96,7 @@ public sealed class SimulatedSite
         var machineList = spec.Machines.Select(m => new SimMachine(m, new SimRandom(seeds.NextSeed()))).ToList();
         Machines = machineList;
         _machines = machineList.ToDictionary(m => m.Id, StringComparer.Ordinal);
+        Line = spec.Line is null ? null : new Line.SimLine(spec.Line, new SimRandom(seeds.NextSeed()), id => _machines.TryGetValue(id, out var m) && m.State == MachineState.Failed);
 
         Now = spec.Start - spec.WarmUp;
         if (spec.WarmUp > TimeSpan.Zero)
@@ -127,6 +128,9 @@ public sealed class SimulatedSite
     public IReadOnlyList<SimUps> Upses { get; }
 
     public IReadOnlyList<SimMachine> Machines { get; }
+
+    /// <summary>The production line, or null when the site has none.</summary>
+    public Line.SimLine? Line { get; }
 
     /// <summary>IT heat plus fan heat put into the room since the last reset (kJ).</summary>
     public double HeatInKj { get; private set; }
@@ -328,6 +332,8 @@ public sealed class SimulatedSite
                     break;
             }
         }
+
+        Line?.Step(dt);
 
         foreach (var rack in Racks)
         {

@@ -11,6 +11,9 @@ public sealed record SiteGenerationOptions
 
     public int Machines { get; init; }
 
+    /// <summary>Stations of a simulated packaging line (0 = no line); the machines drive its stations S2, S3, ….</summary>
+    public int LineStations { get; init; }
+
     public int Seed { get; init; } = 1;
 
     public int RacksPerRow { get; init; } = 10;
@@ -140,6 +143,7 @@ public static class SiteGenerator
             Pdus = pdus,
             Upses = upses,
             Machines = machines,
+            Line = options.LineStations > 0 ? Line.SimLineSpec.Packaging(options.LineStations, options.Seed, machines: [.. machines.Select(m => m.Id)]) : null,
         };
     }
 

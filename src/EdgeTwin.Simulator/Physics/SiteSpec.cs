@@ -31,6 +31,9 @@ public sealed record SiteSpec
 
     public IReadOnlyList<MachineSpec> Machines { get; init; } = [];
 
+    /// <summary>A production line of PLC-controlled stations (see <c>Line/</c>), or null for none.</summary>
+    public Line.SimLineSpec? Line { get; init; }
+
     /// <summary>Inlet temperature at which a server switches itself off to protect itself.</summary>
     public double ThermalShutdownInletC { get; init; } = 40;
 

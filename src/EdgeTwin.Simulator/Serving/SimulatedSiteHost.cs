@@ -116,7 +116,7 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     public static IReadOnlyDictionary<string, DeviceProfile> LoadProfiles(string directory, SimProfiles? profiles = null)
     {
         profiles ??= new SimProfiles();
-        IEnumerable<string> ids = [profiles.Pdu, .. profiles.Ups, profiles.CoolingUnit, profiles.Drive, .. profiles.Meter is null ? Array.Empty<string>() : [profiles.Meter]];
+        IEnumerable<string> ids = [profiles.Pdu, .. profiles.Ups, profiles.CoolingUnit, profiles.Drive, profiles.LineStation, .. profiles.Meter is null ? Array.Empty<string>() : [profiles.Meter]];
         var result = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
         foreach (var id in ids.Distinct(StringComparer.Ordinal))
         {

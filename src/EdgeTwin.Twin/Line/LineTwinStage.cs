@@ -3,6 +3,7 @@ using System.Globalization;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Line.Learning;
 using EdgeTwin.Twin.Line.Oee;
 using EdgeTwin.Twin.Line.Scenarios;
 using Microsoft.Extensions.Logging;
@@ -30,6 +31,11 @@ public sealed partial class LineTwinStage : ISampleStage
     private readonly ILogger _logger;
     private readonly long _publishEveryMs;
     private readonly OeeTracker[] _oee;
+    private readonly StationLearner[] _learners;
+    private readonly long _forecastEveryMs;
+    private long _lastForecastMs = long.MinValue;
+    private ShiftForecast? _forecast;
+    private LineSpec _learned;
     private readonly OeeTracker _lineOee;
     private readonly int _output;
     private readonly int _constraint;
@@ -41,7 +47,8 @@ public sealed partial class LineTwinStage : ISampleStage
     private DateTime _shiftStart = DateTime.MinValue;
     private readonly Dictionary<(string Device, string Metric), (Signal, int)> _wanted = new();
 
-    public LineTwinStage(LineTwinConfig config, SeriesRegistry registry, IEventSink events, ILogger<LineTwinStage> logger, TimeSpan? publishEvery = null)
+    /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
+    public LineTwinStage(LineTwinConfig config, SeriesRegistry registry, IEventSink events, ILogger<LineTwinStage> logger, TimeSpan? publishEvery = null, TimeSpan? forecastEvery = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
@@ -51,6 +58,9 @@ public sealed partial class LineTwinStage : ISampleStage
         _publishEveryMs = (long)(publishEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
         var st = config.Spec.Stations;
         _oee = st.Select(s => new OeeTracker(s.CycleTimeSeconds, config.MicroStop.TotalSeconds)).ToArray();
+        _learners = st.Select(s => new StationLearner(s, config.MicroStop.TotalSeconds)).ToArray();
+        _forecastEveryMs = (long)(forecastEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
+        _learned = config.Spec;
         _constraint = Enumerable.Range(0, st.Count).MaxBy(i => st[i].CycleTimeSeconds);
         _output = config.Spec.StationIndex(config.OutputStation!);
         _lineOee = new OeeTracker(st[_constraint].CycleTimeSeconds, config.MicroStop.TotalSeconds);
@@ -126,11 +136,11 @@ public sealed partial class LineTwinStage : ISampleStage
                 SetState(station, ms, StackLight.Classify(_lamps[station, 0], _lamps[station, 1], _lamps[station, 2]));
                 break;
             case Signal.Good:
-                _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
+                _learners[station].OnParts(ms, _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value)));
                 if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
             case Signal.Reject:
-                _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
+                _learners[station].OnParts(ms, _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value)));
                 if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
         }
@@ -140,6 +150,7 @@ public sealed partial class LineTwinStage : ISampleStage
     {
         StateChanges.Add(1);
         _oee[station].OnState(ms, state);
+        _learners[station].OnState(ms, state);
         if (station == _constraint) _lineOee.OnState(ms, state);
         _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
     }
@@ -158,6 +169,15 @@ public sealed partial class LineTwinStage : ISampleStage
         LogShift(_logger, _config.Id, start);
     }
 
+    /// <summary>
+    /// The line with the figures learned so far (cycle times, MTBF, MTTR, CV; the configured ones as the prior), as of
+    /// the last published state. Immutable; safe to read from any thread (the maintenance cost hook does).
+    /// </summary>
+    public LineSpec LearnedLine => Volatile.Read(ref _learned);
+
+    /// <summary>The learned figures of one station now.</summary>
+    public LearnedFigures Learned(int station, long nowMs) => _learners[station].Figures(nowMs);
+
     /// <summary>The twin state now: OEE per machine and line, bottleneck, forecast.</summary>
     public IReadOnlyDictionary<string, string> State(long nowMs, int replications = 30)
     {
@@ -172,7 +192,15 @@ public sealed partial class LineTwinStage : ISampleStage
             a[$"performance.{id}"] = r.Effectiveness.ToString("R", inv);
             a[$"quality.{id}"] = r.QualityRate.ToString("R", inv);
             a[$"state.{id}"] = MachineStates.Name(_oee[i].State);
+            var f = _learners[i].Figures(nowMs);
+            a[$"learned.cycle_s.{id}"] = f.CycleSeconds.ToString("R", inv);
+            a[$"learned.mtbf_s.{id}"] = f.MtbfSeconds.ToString("R", inv);
+            a[$"learned.mttr_s.{id}"] = f.MttrSeconds.ToString("R", inv);
+            a[$"learned.breakdowns.{id}"] = f.Breakdowns.ToString(inv);
         }
+
+        var learned = _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowMs))] };
+        Volatile.Write(ref _learned, learned);
         var line = _lineOee.Report(nowMs);
         a["oee.line"] = line.Oee.ToString("R", inv);
         a["loss.breakdowns_s"] = line.Losses.Breakdowns.ToString("R", inv);
@@ -190,8 +218,15 @@ public sealed partial class LineTwinStage : ISampleStage
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
             // Buffer levels are not measured: the forecast starts from half-full buffers.
             var levels = _config.Spec.Buffers.Select(b => b.Capacity / 2).ToArray();
-            var f = new LineScenarios(_config.Spec, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications }
-                .ForecastEndOfShift(new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down)));
+            // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
+            if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
+            {
+                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications }
+                    .ForecastEndOfShift(new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down)));
+                _lastForecastMs = nowMs;
+            }
+
+            var f = _forecast;
             a["forecast.end_of_shift"] = f.Mean.Mean.ToString("R", inv);
             a["forecast.p5"] = f.Prediction.Low.ToString("R", inv);
             a["forecast.p95"] = f.Prediction.High.ToString("R", inv);
@@ -204,7 +239,21 @@ public sealed partial class LineTwinStage : ISampleStage
         var attrs = State(nowMs);
         Publishes.Add(1);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "line/" + _config.Id, DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Info,
-            $"line {_config.Id}: OEE {attrs["oee.line"]}, bottleneck {attrs["bottleneck"]}", attrs), ct).ConfigureAwait(false);
+            Summary(attrs), attrs), ct).ConfigureAwait(false);
+    }
+
+    private string Summary(IReadOnlyDictionary<string, string> a)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        double D(string key) => a.TryGetValue(key, out var v) ? double.Parse(v, inv) : double.NaN;
+        var output = _config.Spec.Stations[_output].Id;
+        double oee = D("oee.line"), av = D("availability." + output), perf = D("performance." + output), q = D("quality." + output);
+        var good = a["good"];
+        var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee:0.00} (output {output}: A {av:0.00} P {perf:0.00} Q {q:0.00}), {good} good, bottleneck {bottleneck}");
+        if (!a.ContainsKey("forecast.end_of_shift")) return text;
+        double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
+        return text + string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]

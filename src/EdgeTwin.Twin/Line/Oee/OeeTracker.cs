@@ -114,9 +114,21 @@ public sealed class OeeTracker
         _lastMs = timestampMs;
     }
 
-    public void OnGoodCounter(long timestampMs, ulong raw) => _goodQty += _good.Update(timestampMs, raw);
+    /// <summary>A good-part counter reading; returns the parts it adds (0 for a baseline, reset start or glitch).</summary>
+    public long OnGoodCounter(long timestampMs, ulong raw)
+    {
+        var n = _good.Update(timestampMs, raw);
+        _goodQty += n;
+        return n;
+    }
 
-    public void OnRejectCounter(long timestampMs, ulong raw) => _rejectQty += _reject.Update(timestampMs, raw);
+    /// <summary>A reject counter reading; returns the parts it adds.</summary>
+    public long OnRejectCounter(long timestampMs, ulong raw)
+    {
+        var n = _reject.Update(timestampMs, raw);
+        _rejectQty += n;
+        return n;
+    }
 
     /// <summary>Adds parts counted elsewhere (e.g. a part-done pulse).</summary>
     public void AddParts(long good, long reject)

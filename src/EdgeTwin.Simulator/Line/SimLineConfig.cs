@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Text;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Simulator.Devices;
+
+namespace EdgeTwin.Simulator.Line;
+
+/// <summary>
+/// The <c>line:</c> section an operator would write for the simulated line: stations and buffers as built, the
+/// nameplate cycle times, rounded failure figures as a maintenance department would state them (the twin learns
+/// the real ones), the PackML state map, and each station's PLC device. The hidden speed loss, noise, jams and
+/// tool wear are not in it.
+/// </summary>
+public static class SimLineConfig
+{
+    /// <summary>The PackML → line-twin state map of the simulated PLCs.</summary>
+    public const string StateMap = "{ 6: running, 4: idle, 5: starved, 11: faulted, 9: faulted, 15: setup, 2: planned_stop }";
+
+    /// <summary>The section as a config mapping (what <c>SiteConfig.Sections["line"]</c> holds for a loaded file).</summary>
+    public static ConfigMapping Section(SimLineSpec spec)
+    {
+        var diagnostics = new ConfigDiagnostics();
+        var root = YamlTree.Parse(Yaml(spec, SimDevicePlan.LineStationDevice), "simulated-line.yaml", diagnostics) as ConfigMapping;
+        return diagnostics.IsEmpty && root?["line"] is ConfigMapping line
+            ? line
+            : throw new InvalidOperationException("simulated line section: " + string.Join("; ", diagnostics.Sorted()));
+    }
+
+    /// <param name="deviceFor">Device id of a station's PLC.</param>
+    public static string Yaml(SimLineSpec spec, Func<string, string> deviceFor)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(deviceFor);
+        var b = new StringBuilder();
+        var minCycle = spec.Stations.Min(s => s.IdealCycleSeconds);
+        b.AppendLine("line:");
+        b.AppendLine(Inv($"  id: {spec.Id}"));
+        // The forecast's tick: an eighth of the shortest cycle, so cycle times round by at most ~6 %.
+        b.AppendLine(Inv($"  tick: {Ms(Math.Max(0.05, minCycle / 8))}"));
+        b.AppendLine(Inv($"  margin_per_unit: {spec.MarginPerUnit}"));
+        b.AppendLine(Inv($"  micro_stop: {Ms(spec.MicroStopLimitSeconds)}"));
+        b.AppendLine("  shift: { length: 8h, starts: [\"06:00\", \"14:00\", \"22:00\"] }");
+        b.AppendLine("  buffers:");
+        for (var i = 0; i < spec.BufferCapacities.Count; i++)
+        {
+            b.AppendLine(Inv($"    - {{ id: B{i + 1}, capacity: {spec.BufferCapacities[i]} }}"));
+        }
+
+        b.AppendLine("  stations:");
+        for (var i = 0; i < spec.Stations.Count; i++)
+        {
+            var s = spec.Stations[i];
+            var device = deviceFor(s.Id);
+            b.AppendLine(Inv($"    - id: {s.Id}"));
+            if (s.Machine is not null)
+            {
+                b.AppendLine(Inv($"      machine: {s.Machine}"));
+            }
+
+            b.AppendLine(Inv($"      ideal_cycle_time: {Ms(s.IdealCycleSeconds)}"));
+            if (s.MtbfSeconds > 0)
+            {
+                // Stated figures: rounded to whole minutes (at least one), as a maintenance log would give them.
+                b.AppendLine(Inv($"      mtbf: {Math.Max(1, Math.Round(s.MtbfSeconds / 60))}m"));
+                b.AppendLine(Inv($"      mttr: {Math.Max(1, Math.Round(s.MttrSeconds / 60))}m"));
+            }
+
+            b.AppendLine("      cycle_time_cv: 0.1");
+            if (i > 0)
+            {
+                b.AppendLine(Inv($"      inputs: [B{i}]"));
+            }
+
+            if (i < spec.Stations.Count - 1)
+            {
+                b.AppendLine(Inv($"      output: B{i + 1}"));
+            }
+
+            b.AppendLine("      signals:");
+            b.AppendLine(Inv($"        state: {{ device: {device}, metric: machine_state, map: {StateMap} }}"));
+            b.AppendLine(Inv($"        good: {{ device: {device}, metric: good_parts }}"));
+            b.AppendLine(Inv($"        reject: {{ device: {device}, metric: reject_parts }}"));
+        }
+
+        return b.ToString();
+    }
+
+    private static string Ms(double seconds) => Inv($"{Math.Max(1, Math.Round(seconds * 1000)):0}ms");
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Line;
+using EdgeTwin.Core.Events;
+using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Simulator.Line;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Simulator.Serving;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Models.Maintenance;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.Line;
+
+/// <summary>
+/// The agent's line twin on the simulated packaging line served over real Modbus TCP (one generic-packml-plc per
+/// station): its twin-state messages must match the simulator's exact accounting over the same interval —
+/// line and station OEE within 0.04, availability within 0.05, good parts within 3 — and name the true bottleneck;
+/// the maintenance cost hook it registers answers for the machines on the line.
+/// </summary>
+public sealed class LineAgentTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Twin_state_over_Modbus_matches_the_simulated_line()
+    {
+        // A four-station line at twice the demo's speed (cycles ≈ 1 s), so a minute holds ~50 parts and a few stops.
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
+        spec = spec with { Line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]) };
+        var site = new SimulatedSite(spec);
+        await using var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions { Tick = TimeSpan.FromMilliseconds(50) }, Ct);
+        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(100), SimPaths.Profiles, TimeSpan.FromSeconds(1)) with { Profiles = SimPaths.LoadProfiles() };
+        var line = site.Line!;
+
+        SimLineTruth? first = null;
+        var messages = new ConcurrentQueue<(EdgeEvent Event, SimLineTruth Truth)>();
+        SimLineTruth Truth()
+        {
+            lock (site.SyncRoot)
+            {
+                return line.Truth();
+            }
+        }
+
+        var options = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ConfigureServices = s => s.AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)),
+        }.ObserveSamples("truth", (batch, _) =>
+        {
+            // The twin's books open at its first PLC reading: take the simulator's accounting then too.
+            if (first is null && batch.Length > 0)
+            {
+                first = Truth();
+            }
+
+            return ValueTask.CompletedTask;
+        }).ObserveEvents("test", (e, _) =>
+        {
+            if (e.Kind == EdgeEventKind.Prediction && e.Source == "line/line1")
+            {
+                messages.Enqueue((e, Truth()));
+            }
+
+            return ValueTask.CompletedTask;
+        });
+
+        using var agent = AgentHostBuilder.Build(config, options);
+        var runtime = agent.Services.GetRequiredService<AgentRuntime>();
+        using var physics = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var physicsTask = sim.RunAsync(physics.Token);
+        try
+        {
+            await agent.StartAsync(Ct);
+            await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
+            while (!messages.Any(m => first is not null && m.Truth.Seconds - first.Seconds >= 60))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering 60 s; {messages.Count} messages, devices {string.Join(", ", runtime.DeviceStatus().Select(d => d.DeviceId + ":" + d.State))}");
+                await Task.Delay(200, Ct);
+            }
+
+            await agent.StopAsync(Ct);
+        }
+        finally
+        {
+            await physics.CancelAsync();
+            await physicsTask;
+        }
+
+        var (message, truth) = messages.Last();
+        var a = message.Attributes!;
+        double Attr(string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
+        var report = new List<string>();
+        for (var i = 0; i < truth.Stations.Count; i++)
+        {
+            var id = truth.Stations[i].Id;
+            report.Add(FormattableString.Invariant($"{id}: oee {Attr("oee." + id):0.000} vs {truth.Oee(first!, i):0.000}, availability {Attr("availability." + id):0.000} vs {truth.Availability(first!, i):0.000}"));
+        }
+
+        var context = string.Join("; ", report) + FormattableString.Invariant($"; line {Attr("oee.line"):0.000} vs {truth.LineOee(first!):0.000} over {truth.Seconds - first!.Seconds:0} s; bottleneck {a["bottleneck"]} vs {spec.Line.TrueBottleneck}");
+        TestContext.Current.SendDiagnosticMessage(context);
+        Assert.True(Math.Abs(Attr("oee.line") - truth.LineOee(first)) <= 0.04, context);
+        for (var i = 0; i < truth.Stations.Count; i++)
+        {
+            var id = truth.Stations[i].Id;
+            Assert.True(Math.Abs(Attr("oee." + id) - truth.Oee(first, i)) <= 0.04, context);
+            Assert.True(Math.Abs(Attr("availability." + id) - truth.Availability(first, i)) <= 0.05, context);
+        }
+
+        var good = truth.Stations[^1].Good - first.Stations[^1].Good;
+        Assert.InRange(long.Parse(a["good"], CultureInfo.InvariantCulture), good - 3, good + 3);
+        Assert.Equal(spec.Line.TrueBottleneck, a["bottleneck"]);
+        Assert.True(Attr("forecast.end_of_shift") >= Attr("good"), context);
+
+        // The maintenance hook: the machine that drives a station gets its downtime and cost from the line.
+        var costModel = agent.Services.GetRequiredService<IUnplannedFailureCostModel>();
+        Assert.IsType<LineFailureCostModel>(costModel);
+        var inShift = new DateTimeOffset(DateTime.Today.AddHours(9), TimeZoneInfo.Local.GetUtcOffset(DateTime.Today.AddHours(9)));
+        var cost = costModel.Estimate("m1", inShift);
+        Assert.NotNull(cost);
+        Assert.True(cost.DowntimeHours > 0 && cost.Cost > 0, $"{cost}");
+        Assert.Null(costModel.Estimate("not-on-the-line", inShift));
+    }
+}

@@ -1,0 +1,119 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Line.Scenarios;
+using EdgeTwin.Twin.Models;
+using EdgeTwin.Twin.Models.Maintenance;
+using EdgeTwin.Twin.Models.Rul;
+
+namespace EdgeTwin.Twin.Tests.Line;
+
+/// <summary>The maintenance hook: downtime and cost of an unplanned failure from the line model.</summary>
+public sealed class FailureCostTests
+{
+    private const string Yaml = """
+        line:
+          id: line1
+          tick: 1s
+          margin_per_unit: 12.5
+          shift: { length: 8h, starts: ["06:00"] }
+          buffers:
+            - { id: B1, capacity: 10 }
+            - { id: B2, capacity: 10 }
+          stations:
+            - { id: S1, machine: m1, ideal_cycle_time: 30s, mtbf: 8h, mttr: 40m, output: B1 }
+            - { id: S2, machine: m2, ideal_cycle_time: 36s, mtbf: 8h, mttr: 20m, inputs: [B1], output: B2 }
+            - { id: S3, ideal_cycle_time: 30s, inputs: [B2] }
+        """;
+
+    private static LineTwinConfig Config()
+    {
+        var d = new ConfigDiagnostics();
+        var c = LineTwinConfig.Parse(Yaml, "line.yaml", d);
+        Assert.Empty(d.Items);
+        return c!;
+    }
+
+    private static DateTimeOffset Local(int hour, int minute = 0)
+    {
+        var t = new DateTime(2026, 11, 30, hour, minute, 0, DateTimeKind.Local);
+        return new DateTimeOffset(t);
+    }
+
+    [Fact]
+    public void In_shift_downtime_is_the_MTTR_and_cost_the_lost_output_times_the_margin()
+    {
+        var config = Config();
+        var model = new LineFailureCostModel(config, () => config.Spec);
+        var cost = model.Estimate("m1", Local(9));
+        Assert.NotNull(cost);
+        Assert.Equal(40.0 / 60, cost.DowntimeHours, 6);
+        Assert.Equal("line-twin:line1", cost.Source);
+
+        // The same what-if by hand: S1 down 40 min; B1 (10 parts × 36 s at the bottleneck S2) covers 6 min of it.
+        var direct = new LineScenarios(config.Spec, 2400 + 3600, 12.5) { Replications = 40 }
+            .MachineDown(new LineNow(0, 0, new LineSnapshot([5, 5], [false, false, false])), "S1", 2400);
+        Assert.Equal(direct.Cost.Mean, cost.Cost, 6);
+        // Lost output is roughly the stop minus what the buffer covers, at the bottleneck's rate: (40 − 3) min / 36 s ≈ 62 parts.
+        Assert.InRange(cost.Cost / 12.5, 45, 75);
+    }
+
+    [Fact]
+    public void A_station_is_found_by_machine_or_id_and_unknown_machines_fall_back()
+    {
+        var config = Config();
+        var model = new LineFailureCostModel(config, () => config.Spec);
+        Assert.NotNull(model.Estimate("S2", Local(9)));
+        Assert.Null(model.Estimate("m9", Local(9)));
+        Assert.Null(model.Estimate("S3", Local(9))); // never fails, no repair time known
+    }
+
+    [Fact]
+    public void Off_shift_only_the_repair_time_that_runs_into_the_next_shift_costs_output()
+    {
+        var config = Config();
+        var model = new LineFailureCostModel(config, () => config.Spec);
+        // One shift 06:00–14:00. A failure at 20:00 is repaired long before 06:00.
+        var night = model.Estimate("m1", Local(20));
+        Assert.NotNull(night);
+        Assert.Equal(0, night.Cost);
+        Assert.Equal(40.0 / 60, night.DowntimeHours, 6);
+        // At 05:40 with a 40-minute repair, 20 minutes run into the shift.
+        Assert.Equal(1200, model.ProductionTimeLost(Local(5, 40), 2400), 6);
+        var early = model.Estimate("m1", Local(5, 40));
+        var inShift = model.Estimate("m1", Local(9));
+        Assert.True(early!.Cost > 0 && early.Cost < inShift!.Cost, $"{early.Cost} vs {inShift!.Cost}");
+    }
+
+    [Fact]
+    public void Learned_repair_times_drive_the_estimate()
+    {
+        var config = Config();
+        var learned = config.Spec with { Stations = [config.Spec.Stations[0] with { MttrSeconds = 7200 }, .. config.Spec.Stations.Skip(1)] };
+        var spec = config.Spec;
+        var model = new LineFailureCostModel(config, () => spec);
+        var before = model.Estimate("m1", Local(9))!;
+        spec = learned;
+        var after = model.Estimate("m1", Local(9))!;
+        Assert.Equal(2, after.DowntimeHours, 6);
+        Assert.True(after.Cost > 2.5 * before.Cost, $"{after.Cost} vs {before.Cost}");
+    }
+
+    [Fact]
+    public void The_maintenance_predictor_takes_its_figures_from_the_line()
+    {
+        var config = Config();
+        var predictor = new MaintenancePredictor(
+            new MaintenanceSettings(0.7, TimeSpan.FromHours(48), TimeSpan.FromHours(1)),
+            new Dictionary<string, MachineRepairFigures> { ["m1"] = new(6, 1200, "replace the drive-end bearing"), ["m7"] = new(2, 100, "grease") },
+            new LineFailureCostModel(config, () => config.Spec));
+        var model = new ModelEntry("machine-health", "1.2.0", "rul", "m.onnx", new string('0', 64), [], []);
+        var uncertainty = new RulUncertainty(0, [double.PositiveInfinity], [10]);
+        var now = Local(0);
+        var p = predictor.Evaluate("m1", 33, uncertainty, model, now); // fails at 09:00, in the shift
+        Assert.NotNull(p);
+        Assert.Equal(40.0 / 60, p.ExpectedDowntimeHours, 6);
+        Assert.Equal(new LineFailureCostModel(config, () => config.Spec).Estimate("m1", now.AddHours(33))!.Cost, p.Cost, 6);
+        var off = predictor.Evaluate("m7", 33, uncertainty, model, now); // not on the line: fixed figures
+        Assert.Equal(200, off!.Cost);
+    }
+}
