@@ -19,6 +19,11 @@ public sealed class AlertingMetrics
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retries;
     private readonly Histogram<double> _deliveryMs;
+    private readonly Histogram<double> _commitMs;
+    private readonly Histogram<long> _commitWrites;
+    private readonly Histogram<double> _checkpointMs;
+    private readonly Histogram<double> _applyMs;
+    private readonly Counter<long> _storeFailed;
 
     public AlertingMetrics(IMeterFactory? factory = null)
     {
@@ -33,6 +38,11 @@ public sealed class AlertingMetrics
         _failed = meter.CreateCounter<long>("edgetwin.alerts.sink.failed", description: "Messages a sink gave up on after its retries.");
         _dropped = meter.CreateCounter<long>("edgetwin.alerts.sink.dropped", description: "Messages dropped because a sink's queue was full.");
         _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
+        _commitMs = meter.CreateHistogram<double>("edgetwin.alerts.store.commit.duration", unit: "ms", description: "One group commit: the journal write that makes every change queued since the last one durable.");
+        _commitWrites = meter.CreateHistogram<long>("edgetwin.alerts.store.commit.writes", description: "Document writes per group commit.");
+        _checkpointMs = meter.CreateHistogram<double>("edgetwin.alerts.store.checkpoint.duration", unit: "ms", description: "Journal checkpoints of alerts.db (run while nothing waits).");
+        _applyMs = meter.CreateHistogram<double>("edgetwin.alerts.store.apply.duration", unit: "ms", description: "LiteDB commits of journaled changes (background, off the alarm path).");
+        _storeFailed = meter.CreateCounter<long>("edgetwin.alerts.store.failed", description: "Commits of alerts.db that failed (the alerts were still notified).");
         _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
     }
 
@@ -59,6 +69,18 @@ public sealed class AlertingMetrics
             _deliveryMs.Record(latencyMs, tag);
         }
     }
+
+    internal void StoreCommit(double ms, int writes)
+    {
+        _commitMs.Record(ms);
+        _commitWrites.Record(writes);
+    }
+
+    internal void StoreCheckpoint(double ms) => _checkpointMs.Record(ms);
+
+    internal void StoreApply(double ms) => _applyMs.Record(ms);
+
+    internal void StoreFailed() => _storeFailed.Add(1);
 
     internal void Failed(string sink) => _failed.Add(1, new KeyValuePair<string, object?>("sink", sink));
 

@@ -126,7 +126,8 @@ public sealed partial class AlertingService : IAsyncDisposable
             }
         }
 
-        _loops.Add(Task.Run(() => DispatchAsync(_stop.Token), CancellationToken.None));
+        // Committed changes go straight from the store's writer thread into the sinks' queues: no hop in between.
+        Manager.Attach(Dispatch);
         _loops.Add(Task.Run(() => PublishAsync(_stop.Token), CancellationToken.None));
         if (_options.RunConnectivityProbe && _config.Connectivity.ProbeHost is not null)
         {
@@ -191,31 +192,24 @@ public sealed partial class AlertingService : IAsyncDisposable
         }
     }
 
-    private async Task DispatchAsync(CancellationToken stop)
+    /// <summary>Routes one committed item; runs on the store's writer thread and never blocks (queues drop, not wait).</summary>
+    private void Dispatch(Outgoing item)
     {
-        try
+        switch (item)
         {
-            await foreach (var item in Manager.Outgoing.ReadAllAsync(stop).ConfigureAwait(false))
-            {
-                switch (item)
-                {
-                    case OutgoingEvent e:
-                        _eventQueue.Writer.TryWrite(e);
-                        break;
-                    case OutgoingNotification n:
-                        Dispatch(n);
-                        break;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
+            case OutgoingEvent e:
+                _eventQueue.Writer.TryWrite(e);
+                break;
+            case OutgoingNotification n:
+                Dispatch(n);
+                break;
         }
     }
 
     private void Dispatch(OutgoingNotification n)
     {
         var notification = n.Notification;
+        notification.CommittedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         if (n.StateOnly)
         {
             foreach (var runner in _runners)
@@ -311,7 +305,7 @@ public sealed partial class AlertingService : IAsyncDisposable
 
         // Let what the manager already queued reach the runners and the outbox before they stop.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while ((Manager.Outgoing.Count > 0 || _eventQueue.Reader.Count > 0)
+        while ((Manager.PendingWrites > 0 || _eventQueue.Reader.Count > 0)
             && System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(2) && !cancellationToken.IsCancellationRequested)
         {
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);

@@ -91,6 +91,7 @@ public sealed partial class LiteDbOutbox
             }
         }
 
+        DropReleasedSegments();
         state.FileBytes = FileBytes();
         Publish(state, null);
         _metrics.Condensed(gap.Condensed);
@@ -108,11 +109,7 @@ public sealed partial class LiteDbOutbox
         long cursor = 0;
         while (state.Bytes > target)
         {
-            var chunk = Entries.Query()
-                .Where(BsonExpression.Create("_id > @0 AND k = @1", new BsonValue(cursor), new BsonValue((int)OutboxKind.Raw)))
-                .OrderBy("_id")
-                .Limit(ScanChunk)
-                .ToList();
+            var chunk = Segments.Scan(cursor, BsonExpression.Create("k = @0", new BsonValue((int)OutboxKind.Raw)), select: null, ScanChunk).ToList();
             if (chunk.Count == 0)
             {
                 return;
@@ -159,13 +156,13 @@ public sealed partial class LiteDbOutbox
                 {
                     if (sequence != keep)
                     {
-                        Entries.Delete(sequence);
+                        Segments.Delete(sequence);
                     }
 
                     gap.Track(sequence, time, group.Header.Series.DeviceId, condensed: true);
                 }
 
-                Entries.Update(doc);
+                Segments.Update(keep, doc, size);
                 state.Bytes += size - freed;
                 state.Depth -= group.Members.Count - 1;
             }
@@ -178,12 +175,7 @@ public sealed partial class LiteDbOutbox
         long cursor = 0;
         while (state.Bytes > target)
         {
-            var chunk = Entries.Query()
-                .Where(BsonExpression.Create("_id > @0", new BsonValue(cursor)))
-                .OrderBy("_id")
-                .Select(BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"))
-                .Limit(ScanChunk)
-                .ToList();
+            var chunk = Segments.Scan(cursor, where: null, BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"), ScanChunk).ToList();
             if (chunk.Count == 0)
             {
                 return;
@@ -198,8 +190,7 @@ public sealed partial class LiteDbOutbox
                 }
 
                 var sequence = doc["_id"].AsInt64;
-                Entries.Delete(sequence);
-                state.Bytes -= doc[FieldSize].AsInt64;
+                state.Bytes -= Segments.Delete(sequence);
                 state.Depth--;
                 gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
                 if (state.Bytes <= target)
@@ -218,11 +209,8 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
-        var old = Entries.Query()
-            .Where(BsonExpression.Create("t < @0", new BsonValue(cutoffMs)))
-            .Select(BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"))
-            .ToList();
-        foreach (var doc in old.OrderBy(d => d["_id"].AsInt64))
+        var old = Segments.Scan(0, BsonExpression.Create("t < @0", new BsonValue(cutoffMs)), BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"), int.MaxValue).ToList();
+        foreach (var doc in old)
         {
             if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
             {
@@ -230,8 +218,7 @@ public sealed partial class LiteDbOutbox
             }
 
             var sequence = doc["_id"].AsInt64;
-            Entries.Delete(sequence);
-            state.Bytes -= doc[FieldSize].AsInt64;
+            state.Bytes -= Segments.Delete(sequence);
             state.Depth--;
             gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
         }

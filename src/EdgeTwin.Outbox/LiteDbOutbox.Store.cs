@@ -8,7 +8,6 @@ namespace EdgeTwin.Outbox;
 /// <summary>Opening, verifying, moving aside and closing the LiteDB files. Writer thread only.</summary>
 public sealed partial class LiteDbOutbox
 {
-    private const string EntriesCollection = "entries";
     private const string UplinksCollection = "uplinks";
     private const string MetaCollection = "meta";
     private const string StateId = "state";
@@ -33,8 +32,6 @@ public sealed partial class LiteDbOutbox
         System.IO.Path.Combine(
             System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".",
             System.IO.Path.GetFileNameWithoutExtension(path) + "-log" + System.IO.Path.GetExtension(path));
-
-    private ILiteCollection<BsonDocument> Entries => _db!.GetCollection(EntriesCollection);
 
     private ILiteCollection<BsonDocument> Uplinks => _db!.GetCollection(UplinksCollection);
 
@@ -121,6 +118,7 @@ public sealed partial class LiteDbOutbox
             // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal.
             CheckpointSize = (int)Math.Clamp(_options.DiskBudgetBytes / 8192 / 16, 8, 1000),
         };
+        _segments = new SegmentSet(_db, _options.SegmentCapacity);
     }
 
     /// <summary>Reads meta, positions and the held range, verifying every entry on the way (a corrupt page throws here, not later).</summary>
@@ -139,22 +137,9 @@ public sealed partial class LiteDbOutbox
             state.Dropped = meta["dropped"].AsInt64;
         }
 
-        long depth = 0, bytes = 0, max = 0;
-        foreach (var doc in Entries.Query().OrderBy("_id").ToEnumerable())
-        {
-            var id = doc["_id"].AsInt64;
-            if (depth == 0)
-            {
-                state.First = id;
-                state.OldestTimestamp = doc[FieldTime].AsInt64;
-            }
-
-            _ = ToEntry(doc); // Throws on a damaged document.
-            depth++;
-            bytes += doc[FieldSize].AsInt64;
-            max = id;
-        }
-
+        var (depth, bytes, max) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc)); // ToEntry throws on a damaged document
+        Segments.DropReleased();
+        RefreshFirst(ref state);
         state.Depth = depth;
         state.Bytes = bytes;
         if (max > state.Last)
@@ -221,6 +206,7 @@ public sealed partial class LiteDbOutbox
         }
 
         _db = null;
+        _segments = null;
         _dataFile?.Dispose();
         _logFile?.Dispose();
         _dataFile = null;
@@ -243,6 +229,7 @@ public sealed partial class LiteDbOutbox
             ["last"] = state.Last,
             ["condensed"] = state.Condensed,
             ["dropped"] = state.Dropped,
+            ["floor"] = Segments.Floor,
         });
 
     /// <summary>Commits and, unless configured otherwise, fsyncs the journal: only then is anything "durable".</summary>
@@ -304,7 +291,7 @@ public sealed partial class LiteDbOutbox
         var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", now, EventSeverity.Warning, message, attributes));
         var inTransaction = _db!.BeginTrans();
         var sequence = ++state.Last;
-        Entries.Insert(ToDocument(sequence, record, out var size));
+        Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
         state.Depth++;
         state.Bytes += size;
         if (state.First == 0)

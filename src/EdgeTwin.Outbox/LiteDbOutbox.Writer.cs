@@ -181,7 +181,7 @@ public sealed partial class LiteDbOutbox
                         foreach (var record in append.Records)
                         {
                             var sequence = ++state.Last;
-                            Entries.Insert(ToDocument(sequence, record, out var size));
+                            Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
                             if (state.Depth == 0)
                             {
                                 state.First = sequence;
@@ -249,6 +249,8 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
+        DropReleasedSegments();
+
         state.FileBytes = FileBytes();
         Publish(state, changed);
         _metrics.Commit(stopwatch.Elapsed);
@@ -279,14 +281,7 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
-        long count = 0, bytes = 0;
-        foreach (var doc in Entries.Query().Where(BsonExpression.Create("_id <= @0", new BsonValue(upTo))).Select(BsonExpression.Create("{ n: $.n }")).ToEnumerable())
-        {
-            count++;
-            bytes += doc[FieldSize].AsInt64;
-        }
-
-        Entries.DeleteMany(BsonExpression.Create("_id <= @0", new BsonValue(upTo)));
+        var (count, bytes) = Segments.RemoveThrough(upTo);
         state.Depth -= count;
         state.Bytes -= bytes;
         RefreshFirst(ref state);
@@ -294,7 +289,8 @@ public sealed partial class LiteDbOutbox
 
     private void RefreshFirst(ref StoreState state)
     {
-        var first = Entries.Query().OrderBy("_id").Select(BsonExpression.Create("{ _id: $._id, t: $.t }")).Limit(1).FirstOrDefault();
+        var firstSequence = Segments.FirstHeld();
+        var first = firstSequence == 0 ? null : Segments.FindById(firstSequence);
         if (first is null)
         {
             state.First = 0;
@@ -306,6 +302,21 @@ public sealed partial class LiteDbOutbox
         {
             state.First = first["_id"].AsInt64;
             state.OldestTimestamp = first[FieldTime].AsInt64;
+        }
+    }
+
+    /// <summary>Drops the segments the committed transaction released; a failure only leaves them for the next open.</summary>
+    private void DropReleasedSegments()
+    {
+        try
+        {
+            Segments.DropReleased();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Nothing held is lost: the floor is committed, and the next open drops what is below it.
+            OutboxLog.WriteFailed(_logger, _options.Path, 0, $"dropping acknowledged segments failed: {ex.Message}", ex);
+            CloseDatabase();
         }
     }
 
@@ -351,7 +362,7 @@ public sealed partial class LiteDbOutbox
         try
         {
             var list = new List<OutboxEntry>(Math.Min(op.Max, 1024));
-            foreach (var doc in Entries.Query().Where(BsonExpression.Create("_id > @0", new BsonValue(op.After))).OrderBy("_id").Limit(op.Max).ToEnumerable())
+            foreach (var doc in Segments.Scan(op.After, where: null, select: null, op.Max))
             {
                 list.Add(ToEntry(doc));
             }

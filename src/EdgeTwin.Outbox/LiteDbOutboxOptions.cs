@@ -55,6 +55,9 @@ public sealed class LiteDbOutboxOptions
     /// <summary>Test hook: wraps the data and journal streams (fault injection). Production leaves it null.</summary>
     internal Func<FileStream, Stream>? WrapStream { get; init; }
 
+    /// <summary>Sequences per segment collection (tests use small ones to cross segment boundaries often).</summary>
+    internal int SegmentCapacity { get; init; } = 8192;
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(Path))

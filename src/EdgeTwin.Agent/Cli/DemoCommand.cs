@@ -7,6 +7,7 @@ using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Models;
+using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Simulator.Faults;
 using EdgeTwin.Simulator.Physics;
@@ -129,7 +130,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

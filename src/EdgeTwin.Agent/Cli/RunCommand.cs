@@ -5,6 +5,7 @@ using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Models;
+using EdgeTwin.Agent.Twin.Thermal;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -48,7 +49,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddLineTwin(config).AddAlerting(),
+                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddLineTwin(config).AddThermalTwin().AddAlerting(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });

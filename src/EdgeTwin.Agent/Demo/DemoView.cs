@@ -56,6 +56,8 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         }
 
         b.AppendLine();
+        b.AppendLine("THERMAL TWIN  " + c.ThermalLine());
+        b.AppendLine();
         b.AppendLine("ANOMALIES / PREDICTIONS / ALERTS");
         var twinEvents = c.State.Events.Where(e => !IsLineState(e)).Where(e => e.Kind is EdgeEventKind.Anomaly or EdgeEventKind.Prediction or EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.Recommendation).TakeLast(5).ToList();
         b.AppendLine(twinEvents.Count == 0 ? "  (none yet: no twin models or alert rules in this agent build)" : string.Join(Environment.NewLine, twinEvents.Select(Describe)));
@@ -81,6 +83,7 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         var hottest = c.Site.Racks.MaxBy(r => r.InletC)!;
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: room {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count} devices up, {c.State.Samples} samples | {c.UplinkLine()}"));
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] readings: {Readings(c, null, 8)}"));
+        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] thermal twin: {c.ThermalLine()}"));
         var events = c.State.Events;
         foreach (var e in events.Skip(_eventsShown))
         {
@@ -162,6 +165,26 @@ internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, Dem
     public string FailureLine() => FailureAt is not { } at ? "no scripted failure"
         : Elapsed < at ? Inv($"{FailureUnit} fails in {(at - Elapsed).TotalSeconds:0} s")
         : Inv($"{FailureUnit} FAILED {(Elapsed - at).TotalSeconds:0} s ago");
+
+    /// <summary>
+    /// The live cooling_failure countdown: the latest prediction's times, less the time since it was made (it is refreshed
+    /// every few seconds), next to the hottest measured inlet.
+    /// </summary>
+    public string ThermalLine()
+    {
+        var last = State.Events.LastOrDefault(e => e.Kind == EdgeEventKind.Prediction && e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal));
+        if (last?.Attributes is not { } a || a.GetValueOrDefault("state") != "active")
+        {
+            return last is null ? "no cooling failure" : "cooling restored";
+        }
+
+        var age = Math.Max(0, (DateTimeOffset.UtcNow - last.Time).TotalSeconds);
+        string Left(string key, string label) => a.TryGetValue(key, out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var s)
+            ? Inv($"{label} in {(int)(Math.Max(0, s - age) / 60)}:{(int)(Math.Max(0, s - age) % 60):00}")
+            : Inv($"{label} not within {double.Parse(a["horizon_s"], CultureInfo.InvariantCulture) / 60:0} min");
+        var hottest = Site.Racks.MaxBy(r => r.InletC)!;
+        return Inv($"{a["failed_units"]} down: {Left("time_to_27c_s", "27 °C")}, {Left("time_to_32c_s", "32 °C")}{(a.TryGetValue("first_rack_32c", out var r) ? " (" + r + ")" : string.Empty)}, {Left("time_to_thermal_shutdown_s", "shutdown")} | hottest inlet (sim) {hottest.Id} {hottest.InletC:0.0} °C | affected [{a["affected_racks"]}]");
+    }
 
     public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received | {BufferState()}");
 

@@ -101,6 +101,9 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                 }
 
                 var answer = Handle(request);
+
+                // An acknowledge or silence is answered once it is durable: a SIGKILL right after cannot undo it.
+                await _alerting.Manager.FlushAsync(timeout.Token).ConfigureAwait(false);
                 await stream.WriteAsync(answer, timeout.Token).ConfigureAwait(false);
                 await stream.WriteAsync("\n"u8.ToArray(), timeout.Token).ConfigureAwait(false);
             }

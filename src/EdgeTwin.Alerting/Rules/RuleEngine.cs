@@ -73,6 +73,9 @@ public sealed class RuleEngine : IDisposable
                 }
             }
         }
+
+        // The batch's changes go to the store in one commit, then to the sinks.
+        _manager.Commit();
     }
 
     /// <summary>Device up/down for device rules; predictions and anomalies for event rules. Own alert events are ignored.</summary>
@@ -258,7 +261,7 @@ public sealed class RuleEngine : IDisposable
         {
             if (active != b.Instance!.RawActive)
             {
-                _manager.SetCondition(b.Instance, active, value, now, cause);
+                _manager.SetCondition(b.Instance, active, value, now, cause, commit: false);
             }
 
             return;
@@ -295,7 +298,7 @@ public sealed class RuleEngine : IDisposable
 
         if (decided && groupActive != g.Instance.RawActive)
         {
-            _manager.SetCondition(g.Instance, groupActive, value, now, cause);
+            _manager.SetCondition(g.Instance, groupActive, value, now, cause, commit: false);
         }
     }
 

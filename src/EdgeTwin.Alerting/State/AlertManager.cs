@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.Channels;
 using EdgeTwin.Alerting.Connectivity;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Core.Events;
@@ -47,10 +46,15 @@ public sealed partial class AlertManager : IDisposable
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<AlertInstance> _pending = [];
     private readonly List<AlertInstance> _flapping = [];
-    private readonly Channel<Outgoing> _out = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = false });
     private readonly List<StoredAlert> _restored;
     private readonly AlertingMetrics? _metrics;
+    private readonly Lock _dispatchGate = new();
+    private readonly List<Outgoing> _early = [];
+    private readonly Queue<AlertHistoryEntry> _unsaved = new();
+    private Action<Outgoing>? _dispatch;
+    private WriteUnit? _unit;
     private long _nextId;
+    private long _nextSeq;
     private UplinkState _uplink = UplinkState.Online;
 
     public AlertManager(AlertsConfig config, SiteIndex site, string storePath, TimeProvider? time = null, ILogger? logger = null, AlertingMetrics? metrics = null)
@@ -62,11 +66,18 @@ public sealed partial class AlertManager : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _metrics = metrics;
         _rules = config.Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
-        _store = new AlertStore(storePath);
+        _store = new AlertStore(storePath, _logger, metrics);
         _silences = _store.LoadSilences();
         _restored = [.. _store.LoadAlerts()];
         _nextId = _restored.Count == 0 ? 1 : _restored.Max(a => a.Id) + 1;
-        Restore();
+        _nextSeq = _store.LastSeq + 1;
+        lock (_gate)
+        {
+            Restore();
+            Submit();
+        }
+
+        _store.Start(OnCommitted);
     }
 
     public AlertsConfig Config => _config;
@@ -84,7 +95,41 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
-    internal ChannelReader<Outgoing> Outgoing => _out.Reader;
+    /// <summary>Changes not yet committed (queued or being written).</summary>
+    internal int PendingWrites => _store.Pending;
+
+    /// <summary>
+    /// Where committed messages and events go (the service's dispatcher), called on the store's writer thread in order.
+    /// What was committed before (the restore) is handed over first.
+    /// </summary>
+    internal void Attach(Action<Outgoing> dispatch)
+    {
+        lock (_dispatchGate)
+        {
+            foreach (var o in _early)
+            {
+                dispatch(o);
+            }
+
+            _early.Clear();
+            _dispatch = dispatch;
+        }
+    }
+
+    /// <summary>Completes once every change made before the call is durable (an acknowledge answered only then).</summary>
+    public Task FlushAsync(CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            Current().Done = done;
+            Submit();
+        }
+
+        _store.Pump();
+
+        return done.Task.WaitAsync(cancellationToken);
+    }
 
     internal AlertStore Store => _store;
 
@@ -123,7 +168,11 @@ public sealed partial class AlertManager : IDisposable
     }
 
     /// <summary>The rule's condition for one alert changed (hysteresis already applied by the caller).</summary>
-    internal void SetCondition(AlertInstance instance, bool active, double value, DateTimeOffset now, long cause = 0)
+    /// <remarks>
+    /// With <paramref name="commit"/> false the change is only queued: the sample evaluation commits a whole batch's
+    /// changes together with <see cref="Commit"/> at the end of the batch (one commit per batch, not per change).
+    /// </remarks>
+    internal void SetCondition(AlertInstance instance, bool active, double value, DateTimeOffset now, long cause = 0, bool commit = true)
     {
         lock (_gate)
         {
@@ -135,8 +184,17 @@ public sealed partial class AlertManager : IDisposable
             }
 
             Reconcile(instance, now);
+            Submit();
+        }
+
+        if (commit)
+        {
+            _store.Pump();
         }
     }
+
+    /// <summary>Commits (group commit) what is queued and hands it on; see <see cref="AlertStore"/>.</summary>
+    internal void Commit() => _store.Pump();
 
     /// <summary>Updates the value shown for an active alert without a lifecycle change.</summary>
     internal void SetValue(AlertInstance instance, double value)
@@ -165,7 +223,11 @@ public sealed partial class AlertManager : IDisposable
                     Reconcile(instance, now);
                 }
             }
+
+            Submit();
         }
+
+        _store.Pump();
 
         foreach (var rule in _config.Rules)
         {
@@ -235,14 +297,30 @@ public sealed partial class AlertManager : IDisposable
             foreach (var rule in expired ?? [])
             {
                 _silences.Remove(rule);
-                _store.RemoveSilence(rule);
+                Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
             }
+
+            Submit();
         }
+
+        _store.Pump();
     }
 
     /// <summary>Acknowledges a firing alert: it stays firing (and in the list) but is not notified again, across restarts.</summary>
     public ControlResult Acknowledge(long id, string by)
+    {
+        try
+        {
+            return AcknowledgeLocked(id, by);
+        }
+        finally
+        {
+            _store.Pump();
+        }
+    }
+
+    private ControlResult AcknowledgeLocked(long id, string by)
     {
         var now = _time.GetUtcNow();
         lock (_gate)
@@ -263,20 +341,33 @@ public sealed partial class AlertManager : IDisposable
             }
 
             a.AckedAt = now;
-            _store.Save(a);
-            _store.Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
+            Write(AlertStore.Save(a));
+            Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
             LogAcknowledged(a.Rule.Name, a.Key, by);
             if (a.Announced)
             {
                 Notify(a, AlertStatus.Acknowledged, now);
             }
 
+            Submit();
             return ControlResult.Done;
         }
     }
 
     /// <summary>Silences a rule until <paramref name="until"/>: its alerts keep their lifecycle but nobody is notified.</summary>
     public ControlResult Silence(string rule, DateTimeOffset until)
+    {
+        try
+        {
+            return SilenceLocked(rule, until);
+        }
+        finally
+        {
+            _store.Pump();
+        }
+    }
+
+    private ControlResult SilenceLocked(string rule, DateTimeOffset until)
     {
         var now = _time.GetUtcNow();
         lock (_gate)
@@ -287,15 +378,16 @@ public sealed partial class AlertManager : IDisposable
             }
 
             _silences[rule] = until;
-            _store.SaveSilence(rule, until);
-            _store.Append(new AlertHistoryEntry(0, 0, rule, "*", "silenced until " + until.ToString("O", CultureInfo.InvariantCulture), silenced.Severity, 0, now, _uplink.ToWireName()), publish: false, raised: false);
+            Write(AlertStore.SaveSilence(rule, until));
+            Append(new AlertHistoryEntry(0, 0, rule, "*", "silenced until " + until.ToString("O", CultureInfo.InvariantCulture), silenced.Severity, 0, now, _uplink.ToWireName()), publish: false, raised: false);
             if (until <= now)
             {
                 _silences.Remove(rule);
-                _store.RemoveSilence(rule);
+                Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
             }
 
+            Submit();
             return ControlResult.Done;
         }
     }
@@ -321,12 +413,19 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
+    /// <summary>The newest <paramref name="limit"/> history lines, oldest first, including changes still being committed.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit)
     {
+        List<AlertHistoryEntry> unsaved;
         lock (_gate)
         {
-            return _store.History(limit);
+            unsaved = [.. _unsaved];
         }
+
+        var stored = _store.History(limit);
+        var last = stored.Count == 0 ? 0 : stored[^1].Seq;
+        var all = stored.Concat(unsaved.Where(e => e.Seq > last)).ToList();
+        return all.Count <= limit ? all : all.GetRange(all.Count - limit, limit);
     }
 
     /// <summary>Every firing alert as one state message, for state sinks (GPIO) at start.</summary>
@@ -349,9 +448,11 @@ public sealed partial class AlertManager : IDisposable
                 if (s.Status == AlertStatus.Firing && _byId.TryGetValue(s.Id, out var a) && a.State == AlertState.Firing && a.FiredAt == s.FiredAt && !a.NotifiedFiring)
                 {
                     a.NotifiedFiring = true;
-                    _store.Save(a);
+                    Write(AlertStore.Save(a));
                 }
             }
+
+            Submit();
         }
     }
 
@@ -359,16 +460,67 @@ public sealed partial class AlertManager : IDisposable
     {
         lock (_gate)
         {
-            _store.MarkPublished(seq);
+            Write(AlertStore.PublishedThrough(seq));
+            Submit();
         }
     }
 
-    public void Dispose()
+    /// <summary>Commits what is queued and closes the store (committed messages still reach the dispatcher).</summary>
+    public void Dispose() => _store.Dispose();
+
+    private WriteUnit Current() => _unit ??= new WriteUnit();
+
+    private void Write(StoreWrite w) => Current().Writes.Add(w);
+
+    private void Emit(Outgoing o) => Current().Release.Add(o);
+
+    /// <summary>Appends a history line (committed with the rest of the unit) and returns its sequence number.</summary>
+    private long Append(AlertHistoryEntry e, bool publish, bool raised)
     {
-        _out.Writer.TryComplete();
-        lock (_gate)
+        var seq = _nextSeq++;
+        Write(AlertStore.Append(seq, e, publish, raised));
+        while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _store.AppliedSeq)
         {
-            _store.Dispose();
+            _unsaved.Dequeue();
+        }
+
+        _unsaved.Enqueue(e with { Seq = seq });
+        return seq;
+    }
+
+    /// <summary>Hands what this lock section changed to the store's writer (called at the end of every section, under the lock).</summary>
+    private void Submit()
+    {
+        if (_unit is { } unit)
+        {
+            _unit = null;
+            if (!_store.Submit(unit))
+            {
+                OnCommitted(unit); // closing: nothing more is saved, but what was decided still reaches the sinks
+            }
+        }
+    }
+
+    /// <summary>The store's writer thread: a unit is durable; its messages and events may go.</summary>
+    private void OnCommitted(WriteUnit unit)
+    {
+        if (unit.Release.Count == 0)
+        {
+            return;
+        }
+
+        lock (_dispatchGate)
+        {
+            if (_dispatch is null)
+            {
+                _early.AddRange(unit.Release);
+                return;
+            }
+
+            foreach (var o in unit.Release)
+            {
+                _dispatch(o);
+            }
         }
     }
 
@@ -385,9 +537,9 @@ public sealed partial class AlertManager : IDisposable
             if (!_rules.TryGetValue(s.Rule, out var rule))
             {
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
-                var seq = _store.Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), publish: true, raised: false);
-                _store.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt });
-                _out.Writer.TryWrite(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
+                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), publish: true, raised: false);
+                Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
+                Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
                 continue;
             }
 
@@ -427,7 +579,7 @@ public sealed partial class AlertManager : IDisposable
         {
             var e = u.Entry;
             var kind = u.Raised ? EdgeEventKind.AlertRaised : EdgeEventKind.AlertCleared;
-            _out.Writer.TryWrite(new OutgoingEvent(
+            Emit(new OutgoingEvent(
                 new EdgeEvent(kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", Attributes(e.AlertId, e.Rule, e.Key, u.Raised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink)),
                 e.Seq));
         }
@@ -484,12 +636,12 @@ public sealed partial class AlertManager : IDisposable
         a.NotifiedFiring = false;
         a.Announced = false;
         var flapping = RecordChange(a, now);
-        _store.Save(a);
+        Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = _store.Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: true);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: true);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
-        _out.Writer.TryWrite(new OutgoingEvent(
+        Emit(new OutgoingEvent(
             new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, a.Summary, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels)),
             seq));
         if (flapping)
@@ -505,12 +657,12 @@ public sealed partial class AlertManager : IDisposable
         a.State = AlertState.Resolved;
         a.ResolvedAt = now;
         var flapping = RecordChange(a, now);
-        _store.Save(a);
+        Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = _store.Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: false);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: false);
         _metrics?.Cleared(a.Rule);
         LogCleared(a.Rule.Name, a.Key, a.Value);
-        _out.Writer.TryWrite(new OutgoingEvent(
+        Emit(new OutgoingEvent(
             new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
             seq));
         if (!flapping && a.Announced)
@@ -571,7 +723,7 @@ public sealed partial class AlertManager : IDisposable
 
         // State sinks (relay, buzzer) follow every change at once; message sinks get one message per group and interval.
         var single = new AlertNotification(a.Group, [snapshot], now) { CauseTimestamp = a.CauseTimestamp };
-        _out.Writer.TryWrite(new OutgoingNotification(single, StateOnly: true));
+        Emit(new OutgoingNotification(single, StateOnly: true));
 
         if (!_groups.TryGetValue(a.Group, out var group))
         {
@@ -594,7 +746,7 @@ public sealed partial class AlertManager : IDisposable
         group.Cause = 0;
         group.LastSent = now;
         _metrics?.Notification(notification.Alerts.Count);
-        _out.Writer.TryWrite(new OutgoingNotification(notification, StateOnly: false));
+        Emit(new OutgoingNotification(notification, StateOnly: false));
     }
 
     /// <summary>A silence ended: firing alerts of the rule that nobody heard of are notified now.</summary>

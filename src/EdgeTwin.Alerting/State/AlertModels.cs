@@ -65,6 +65,9 @@ public sealed class AlertNotification(string group, IReadOnlyList<AlertSnapshot>
     /// <summary>Arrival of the first sample or edge behind this message (<see cref="System.Diagnostics.Stopwatch"/> ticks; 0 when unknown), for latency figures.</summary>
     public long CauseTimestamp { get; init; }
 
+    /// <summary>When the store had committed it and it went into the sinks' queues (Stopwatch ticks), for latency breakdowns.</summary>
+    public long CommittedTimestamp { get; internal set; }
+
     internal Action<AlertNotification>? Delivered { get; set; }
 
     /// <summary>The alerts of this message a sink is a target of (an empty target list means every sink).</summary>

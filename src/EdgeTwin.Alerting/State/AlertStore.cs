@@ -1,5 +1,9 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using EdgeTwin.Core.Events;
 using LiteDB;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.Alerting.State;
 
@@ -18,36 +22,197 @@ internal sealed record StoredAlert(
 /// <summary>A history line not yet handed to the event sink (outbox).</summary>
 internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, bool Raised);
 
-/// <summary>
-/// Alert state in its own LiteDB file (<c>alerts.db</c>): alerts, the ordered history, silences. Every call is synchronous
-/// and made under the manager's lock, so there is one writer and no transaction ever spans an <c>await</c>. A SIGKILL loses
-/// nothing that a call returned from: LiteDB's journal is written before the call returns (the OS keeps it across a
-/// process kill; a power cut is a different matter, see the README).
-/// </summary>
-internal sealed class AlertStore : IDisposable
+/// <summary>The collections of <c>alerts.db</c>.</summary>
+internal enum StoreCollection : byte
 {
+    Alerts,
+    History,
+    Silences,
+    Meta,
+}
+
+/// <summary>One document write: an upsert, or a delete when <see cref="Document"/> is null.</summary>
+internal readonly record struct StoreWrite(StoreCollection Collection, BsonValue Id, BsonDocument? Document);
+
+/// <summary>
+/// What one lock section of the manager changed: the writes, and what may be released only once they are durable
+/// (messages for the sinks, events for the outbox, a waiting acknowledge).
+/// </summary>
+internal sealed class WriteUnit
+{
+    public List<StoreWrite> Writes { get; } = [];
+
+    public List<Outgoing> Release { get; } = [];
+
+    public TaskCompletionSource? Done { get; set; }
+
+    /// <summary>Somebody waits for this unit (a message, an event, a caller); bookkeeping alone may wait a little.</summary>
+    public bool Urgent => Release.Count > 0 || Done is not null;
+}
+
+/// <summary>
+/// Alert state in its own LiteDB file (<c>alerts.db</c>): alerts, the ordered history, silences, the published mark.
+/// <para>
+/// <b>Durable first, LiteDB later.</b> Every change is made durable by one <c>write</c> to a small append-only journal
+/// (<c>alerts.journal</c>: length, checksum, BSON per document write) before its messages and events are released;
+/// LiteDB gets the same writes a moment later on a background thread, where its commits and checkpoints (the slow part:
+/// journal pages copied into the data file, an fsync) can take as long as they like without delaying an alarm. All
+/// writes are upserts or deletes by id, so replaying the journal at open (after a SIGKILL) is idempotent; the journal
+/// is emptied once LiteDB has everything in it. A SIGKILL loses nothing that was released (the OS has the write); a power
+/// cut can lose the last changes (nothing is fsynced on the alarm path; see the README).
+/// </para>
+/// <para>
+/// <b>Group commit, leader style.</b> The manager queues one unit per lock section (so the queue order is the order of
+/// the changes) and calls <see cref="Pump"/> outside its lock. The first caller that finds no commit running becomes the
+/// committer: it takes every queued unit, writes them with one <c>write</c>, releases them in order and repeats until
+/// the queue is empty; a caller that arrives meanwhile only queues and the running committer takes its unit in the next
+/// round. An uncontended change is durable on the thread that made it (no hand-off, no timer); a burst costs a few
+/// writes, not one per change. Bookkeeping nobody waits for (delivered and published marks) goes with the next commit
+/// or, at the latest, <see cref="LazyDelay"/> later from the background thread.
+/// </para>
+/// </summary>
+internal sealed partial class AlertStore : IDisposable
+{
+    public const long CheckpointBytes = 4L << 20;
+    public static readonly TimeSpan LazyDelay = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>History lines kept (published ones beyond this are trimmed, oldest first).</summary>
+    public const int HistoryKeep = 20_000;
+
+    private const string PublishedId = "published";
+
     private readonly LiteDatabase _db;
     private readonly ILiteCollection<BsonDocument> _alerts;
     private readonly ILiteCollection<BsonDocument> _history;
     private readonly ILiteCollection<BsonDocument> _silences;
+    private readonly ILiteCollection<BsonDocument> _meta;
+    private readonly string _liteJournal;
+    private readonly AlertJournal _journal;
+    private readonly ILogger _logger;
+    private readonly AlertingMetrics? _metrics;
+    private readonly ConcurrentQueue<WriteUnit> _queue = new();
+    private readonly Lock _commit = new();
+    private readonly Lock _applyGate = new();
+    private readonly List<StoreWrite> _toApply = [];
+    private readonly SemaphoreSlim _background = new(0);
+    private readonly Thread _worker;
+    private Action<WriteUnit>? _committed;
+    private int _inFlight;
+    private int _closed;
+    private long _journaled;
+    private long _applied;
+    private long _appliedSeq;
+    private long _publishedThrough;
+    private long _appendsSinceTrim;
 
-    public AlertStore(string path)
+    public AlertStore(string path, ILogger? logger = null, AlertingMetrics? metrics = null)
     {
         Path = path;
+        _logger = logger ?? NullLogger.Instance;
+        _metrics = metrics;
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (directory is not null)
         {
             Directory.CreateDirectory(directory);
         }
 
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        var stem = System.IO.Path.Combine(directory ?? ".", System.IO.Path.GetFileNameWithoutExtension(path));
+        _liteJournal = stem + "-log" + System.IO.Path.GetExtension(path);
+
+        // Checkpoints are ours (CheckpointSize 0), on the background thread.
+        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 };
         _alerts = _db.GetCollection("alerts");
         _history = _db.GetCollection("history", BsonAutoId.Int64);
         _silences = _db.GetCollection("silences");
-        _history.EnsureIndex("published");
+        _meta = _db.GetCollection("meta");
+        _publishedThrough = _meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
+
+        // Changes that were durable in the journal but not yet in LiteDB when the process died.
+        _journal = new AlertJournal(stem + ".journal");
+        var replay = _journal.ReadAll(out var torn);
+        if (torn)
+        {
+            LogJournalTorn(_journal.Path);
+        }
+
+        if (replay.Count > 0)
+        {
+            ApplyToLiteDb(replay);
+            LogReplayed(replay.Count, _journal.Path);
+        }
+
+        _journal.Reset();
+        LastSeq = MaxSeq();
+        _appliedSeq = LastSeq;
+        _worker = new Thread(BackgroundMain) { IsBackground = true, Name = "alerts-store" };
     }
 
     public string Path { get; }
+
+    /// <summary>The newest history line at open (new lines continue from here).</summary>
+    public long LastSeq { get; }
+
+    /// <summary>The newest history line LiteDB has (reads see up to here; newer ones are durable in the journal).</summary>
+    public long AppliedSeq => Volatile.Read(ref _appliedSeq);
+
+    /// <summary>Units queued or being made durable.</summary>
+    public int Pending => _queue.Count + Volatile.Read(ref _inFlight);
+
+    /// <summary>Writes journaled but not yet in LiteDB.</summary>
+    public long Unapplied => Volatile.Read(ref _journaled) - Volatile.Read(ref _applied);
+
+    /// <summary>For tests: hold LiteDB's side back (as if the process died before it ran).</summary>
+    internal bool HoldApply { get; set; }
+
+    /// <summary>Starts the background thread; <paramref name="committed"/> gets every unit, in order, once it is durable.</summary>
+    public void Start(Action<WriteUnit> committed)
+    {
+        _committed = committed;
+        _worker.Start();
+        Pump(); // the restore's unit, if any
+    }
+
+    /// <summary>
+    /// Queues a unit (called under the manager's lock, so the queue order is the order of the changes). Urgent units
+    /// are committed by the next <see cref="Pump"/>; bookkeeping by the next commit or the background thread.
+    /// </summary>
+    public bool Submit(WriteUnit unit)
+    {
+        if (Volatile.Read(ref _closed) != 0)
+        {
+            // Closed (shutdown): late bookkeeping (a delivery mark) is dropped; a restart re-delivers, at least once.
+            unit.Done?.TrySetResult();
+            return false;
+        }
+
+        _queue.Enqueue(unit);
+        if (!unit.Urgent)
+        {
+            _background.Release();
+        }
+
+        return true;
+    }
+
+    /// <summary>Makes what is queued durable unless a commit is already running (whose committer then takes it too).</summary>
+    public void Pump()
+    {
+        while (!_queue.IsEmpty && _committed is not null && _commit.TryEnter())
+        {
+            try
+            {
+                CommitQueued();
+            }
+            finally
+            {
+                _commit.Exit();
+            }
+
+            // A unit queued just before we let go (its caller saw us busy) is ours: the loop looks again.
+        }
+    }
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
     public IReadOnlyList<StoredAlert> LoadAlerts() =>
         [.. _alerts.FindAll().Select(d => new StoredAlert(
@@ -64,7 +229,7 @@ internal sealed class AlertStore : IDisposable
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
         _silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
 
-    public void Save(AlertInstance a) => _alerts.Upsert(new BsonDocument
+    public static StoreWrite Save(AlertInstance a) => new(StoreCollection.Alerts, a.Id, new BsonDocument
     {
         ["_id"] = a.Id,
         ["rule"] = a.Rule.Name,
@@ -77,64 +242,44 @@ internal sealed class AlertStore : IDisposable
         ["notified"] = a.NotifiedFiring,
     });
 
-    public void SaveSilence(string rule, DateTimeOffset until) =>
-        _silences.Upsert(new BsonDocument { ["_id"] = rule, ["until"] = until.ToUnixTimeMilliseconds() });
+    public static StoreWrite SaveSilence(string rule, DateTimeOffset until) =>
+        new(StoreCollection.Silences, rule, new BsonDocument { ["_id"] = rule, ["until"] = until.ToUnixTimeMilliseconds() });
 
-    public void RemoveSilence(string rule) => _silences.Delete(rule);
+    public static StoreWrite RemoveSilence(string rule) => new(StoreCollection.Silences, rule, null);
 
-    /// <summary>Appends a history line; <paramref name="publish"/> marks it for the event sink (raised/cleared).</summary>
-    public long Append(AlertHistoryEntry e, bool publish, bool raised)
+    /// <summary>A history line at <paramref name="seq"/>; <paramref name="publish"/> marks it for the event sink (raised/cleared).</summary>
+    public static StoreWrite Append(long seq, AlertHistoryEntry e, bool publish, bool raised) => new(StoreCollection.History, seq, new BsonDocument
     {
-        var doc = new BsonDocument
-        {
-            ["alert"] = e.AlertId,
-            ["rule"] = e.Rule,
-            ["key"] = e.Key,
-            ["change"] = e.Change,
-            ["severity"] = (int)e.Severity,
-            ["value"] = double.IsFinite(e.Value) ? e.Value : 0,
-            ["time"] = e.Time.ToUnixTimeMilliseconds(),
-            ["uplink"] = e.Uplink,
-            ["raised"] = raised,
-            ["published"] = !publish,
-        };
-        return _history.Insert(doc).AsInt64;
-    }
+        ["_id"] = seq,
+        ["alert"] = e.AlertId,
+        ["rule"] = e.Rule,
+        ["key"] = e.Key,
+        ["change"] = e.Change,
+        ["severity"] = (int)e.Severity,
+        ["value"] = double.IsFinite(e.Value) ? e.Value : 0,
+        ["time"] = e.Time.ToUnixTimeMilliseconds(),
+        ["uplink"] = e.Uplink,
+        ["raised"] = raised,
+        ["publish"] = publish,
+    });
 
-    public void MarkPublished(long seq)
-    {
-        if (_history.FindById(seq) is { } doc)
-        {
-            doc["published"] = true;
-            _history.Update(doc);
-        }
-    }
+    /// <summary>Lines are handed to the event sink in order, so one mark says which have been.</summary>
+    public static StoreWrite PublishedThrough(long seq) => new(StoreCollection.Meta, PublishedId, new BsonDocument { ["_id"] = PublishedId, ["seq"] = seq });
 
     /// <summary>History lines the event sink has not had yet, oldest first (after a crash, before the first publish).</summary>
     public IReadOnlyList<UnpublishedEntry> Unpublished() =>
-        [.. _history.Find(Query.EQ("published", false)).OrderBy(d => d["_id"].AsInt64).Select(d => new UnpublishedEntry(ToEntry(d), d["raised"].AsBoolean))];
+        [.. _history.Find(Query.GT("_id", _publishedThrough))
+            .Where(d => d["publish"].IsBoolean ? d["publish"].AsBoolean : d["published"].IsBoolean && !d["published"].AsBoolean)
+            .OrderBy(d => d["_id"].AsInt64)
+            .Select(d => new UnpublishedEntry(ToEntry(d), d["raised"].AsBoolean))];
 
+    /// <summary>The newest <paramref name="limit"/> committed lines, oldest first.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit) =>
         [.. _history.Find(Query.All(Query.Descending), limit: limit).Select(ToEntry).Reverse()];
 
     public long HistoryCount => _history.LongCount();
 
-    /// <summary>Keeps the newest <paramref name="keep"/> history lines that have been published.</summary>
-    public int Trim(int keep)
-    {
-        var count = _history.Count();
-        if (count <= keep)
-        {
-            return 0;
-        }
-
-        var cut = _history.Find(Query.All(Query.Descending), skip: keep, limit: 1).FirstOrDefault();
-        return cut is null ? 0 : _history.DeleteMany(Query.And(Query.LTE("_id", cut["_id"]), Query.EQ("published", true)));
-    }
-
-    public void Dispose() => _db.Dispose();
-
-    private static AlertHistoryEntry ToEntry(BsonDocument d) => new(
+    public static AlertHistoryEntry ToEntry(BsonDocument d) => new(
         d["_id"].AsInt64,
         d["alert"].AsInt64,
         d["rule"].AsString,
@@ -145,7 +290,313 @@ internal sealed class AlertStore : IDisposable
         DateTimeOffset.FromUnixTimeMilliseconds(d["time"].AsInt64),
         d["uplink"].AsString);
 
+    /// <summary>Makes what is queued durable, gives LiteDB everything, checkpoints, then closes the files.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        _background.Release();
+        if (_worker.IsAlive)
+        {
+            _worker.Join();
+        }
+
+        lock (_commit)
+        {
+            CommitQueued();
+        }
+
+        if (!HoldApply)
+        {
+            ApplyPending();
+            try
+            {
+                _db.Checkpoint();
+                lock (_commit)
+                {
+                    if (Unapplied == 0)
+                    {
+                        _journal.Reset();
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is LiteException or IOException)
+            {
+                LogCheckpointFailed(ex, Path);
+            }
+        }
+
+        _db.Dispose();
+        _journal.Dispose();
+        _background.Dispose();
+    }
+
+    /// <summary>Under the commit lock: rounds of (journal write, release) until the queue is empty.</summary>
+    private void CommitQueued()
+    {
+        var batch = new List<WriteUnit>();
+        while (_queue.TryDequeue(out var first))
+        {
+            Interlocked.Increment(ref _inFlight);
+            batch.Add(first);
+            while (batch.Count < 4096 && _queue.TryDequeue(out var more))
+            {
+                batch.Add(more);
+            }
+
+            var writes = Journal(batch);
+            foreach (var unit in batch)
+            {
+                Release(unit);
+            }
+
+            batch.Clear();
+            Interlocked.Decrement(ref _inFlight);
+            if (writes > 0)
+            {
+                _background.Release();
+            }
+        }
+    }
+
+    /// <summary>One write for the whole batch; then LiteDB's share goes to the background thread.</summary>
+    private int Journal(List<WriteUnit> batch)
+    {
+        var writes = new List<StoreWrite>();
+        foreach (var unit in batch)
+        {
+            writes.AddRange(unit.Writes);
+        }
+
+        if (writes.Count == 0)
+        {
+            return 0;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _journal.Append(writes);
+            _metrics?.StoreCommit(Stopwatch.GetElapsedTime(started).TotalMilliseconds, writes.Count);
+        }
+        catch (IOException ex)
+        {
+            // A local alarm matters more than its record: the messages still go out, the failure is loud.
+            _metrics?.StoreFailed();
+            LogCommitFailed(ex, _journal.Path, writes.Count);
+        }
+
+        lock (_applyGate)
+        {
+            _toApply.AddRange(writes);
+        }
+
+        Interlocked.Add(ref _journaled, writes.Count);
+        return writes.Count;
+    }
+
+    /// <summary>Bookkeeping a moment later, LiteDB's share of the journal, checkpoints, trims.</summary>
+    private void BackgroundMain()
+    {
+        while (Volatile.Read(ref _closed) == 0)
+        {
+            _background.Wait();
+            if (Volatile.Read(ref _closed) != 0)
+            {
+                break;
+            }
+
+            // Let more changes gather: LiteDB's side is nobody's wait, and fewer commits mean fewer checkpoints.
+            Thread.Sleep(LazyDelay);
+            while (_background.Wait(0))
+            {
+            }
+
+            lock (_commit)
+            {
+                CommitQueued();
+            }
+
+            if (!HoldApply)
+            {
+                ApplyPending();
+                Maintain();
+            }
+        }
+    }
+
+    private void ApplyPending()
+    {
+        List<StoreWrite> writes;
+        lock (_applyGate)
+        {
+            if (_toApply.Count == 0)
+            {
+                return;
+            }
+
+            writes = [.. _toApply];
+            _toApply.Clear();
+        }
+
+        ApplyToLiteDb(writes);
+        Interlocked.Add(ref _applied, writes.Count);
+        foreach (var w in writes)
+        {
+            if (w.Collection == StoreCollection.History && w.Document is not null && w.Id.AsInt64 > _appliedSeq)
+            {
+                Volatile.Write(ref _appliedSeq, w.Id.AsInt64);
+            }
+        }
+    }
+
+    private void ApplyToLiteDb(List<StoreWrite> writes)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _db.BeginTrans();
+            foreach (var w in writes)
+            {
+                Apply(w);
+            }
+
+            _db.Commit();
+            _metrics?.StoreApply(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                _db.Rollback();
+            }
+            catch (Exception rollback) when (rollback is LiteException or IOException)
+            {
+                LogApplyFailed(rollback, Path, writes.Count);
+            }
+
+            // The journal keeps them (it is emptied only when LiteDB has everything), so the next open replays them.
+            _metrics?.StoreFailed();
+            LogApplyFailed(ex, Path, writes.Count);
+        }
+    }
+
+    private void Apply(StoreWrite w)
+    {
+        var collection = w.Collection switch
+        {
+            StoreCollection.Alerts => _alerts,
+            StoreCollection.History => _history,
+            StoreCollection.Silences => _silences,
+            _ => _meta,
+        };
+        if (w.Document is null)
+        {
+            collection.Delete(w.Id);
+            return;
+        }
+
+        if (w.Collection == StoreCollection.Meta)
+        {
+            var seq = w.Document["seq"].AsInt64;
+            if (seq <= _publishedThrough)
+            {
+                return;
+            }
+
+            _publishedThrough = seq;
+        }
+        else if (w.Collection == StoreCollection.History)
+        {
+            _appendsSinceTrim++;
+        }
+
+        collection.Upsert(w.Document);
+    }
+
+    private void Release(WriteUnit unit)
+    {
+        try
+        {
+            if (unit.Release.Count > 0)
+            {
+                _committed?.Invoke(unit);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogReleaseFailed(ex);
+        }
+        finally
+        {
+            unit.Done?.TrySetResult();
+        }
+    }
+
+    /// <summary>While nothing waits: checkpoint a grown journal, trim old published history.</summary>
+    private void Maintain()
+    {
+        try
+        {
+            if (_appendsSinceTrim >= 1000)
+            {
+                _appendsSinceTrim = 0;
+                var cut = Math.Min(_publishedThrough, MaxSeq() - HistoryKeep);
+                if (cut > 0)
+                {
+                    _history.DeleteMany(Query.LTE("_id", cut));
+                }
+            }
+
+            // Everything in the journal is in LiteDB: start it afresh (under the commit lock: no write in between).
+            if (_journal.Length > CheckpointBytes / 4)
+            {
+                lock (_commit)
+                {
+                    if (Unapplied == 0)
+                    {
+                        _journal.Reset();
+                    }
+                }
+            }
+
+            if (File.Exists(_liteJournal) && new FileInfo(_liteJournal).Length > CheckpointBytes)
+            {
+                var started = Stopwatch.GetTimestamp();
+                _db.Checkpoint();
+                _metrics?.StoreCheckpoint(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+        catch (Exception ex) when (ex is LiteException or IOException)
+        {
+            LogCheckpointFailed(ex, Path);
+        }
+    }
+
+    private long MaxSeq() => _history.Find(Query.All(Query.Descending), limit: 1).FirstOrDefault()?["_id"].AsInt64 ?? 0;
+
     private static BsonValue Bson(DateTimeOffset? t) => t is { } v ? new BsonValue(v.ToUnixTimeMilliseconds()) : BsonValue.Null;
 
     private static DateTimeOffset? Time(BsonValue v) => v.IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds(v.AsInt64);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB; they stay in the journal and are replayed at the next start")]
+    private partial void LogApplyFailed(Exception ex, string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert journal {Path}: the last record was cut short (killed while writing it); it was never released, so nothing is lost")]
+    private partial void LogJournalTorn(string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Count} writes replayed from {Path} (the agent stopped before LiteDB had them)")]
+    private partial void LogReplayed(int count, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert journal {Path}: writing {Writes} writes failed; alerts are still notified but this change is not saved")]
+    private partial void LogCommitFailed(Exception ex, string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: checkpoint or trim failed")]
+    private partial void LogCheckpointFailed(Exception ex, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store: handing committed changes on failed")]
+    private partial void LogReleaseFailed(Exception ex);
 }

@@ -217,6 +217,7 @@ public static class RoleValues
             "power" or "motor_power" or "output_power" => new SimValue(machine.PowerKw, "kW"),
             "torque" or "motor_torque" => new SimValue(machine.Load * 100, "%"),
             "vibration_rms" or "vibration" or "vibration_velocity" => new SimValue(machine.VibrationSensor.Reading, "mm/s"),
+            "vibration_kurtosis" or "kurtosis" => new SimValue(machine.KurtosisSensor.Reading, "1"),
             "bearing_temperature" or "motor_temperature" or "temperature" => new SimValue(machine.BearingSensor.Reading, "Cel"),
             "drive_temperature_ratio" => new SimValue(running ? 35 + (30 * machine.Load) : 20, "%"),
             "dc_bus_voltage" or "dc_voltage" or "dc_link_voltage" => new SimValue(machine.DcBusVoltageV, "V"),

@@ -322,9 +322,14 @@ public sealed class SimulatedSite
 
         foreach (var machine in Machines)
         {
-            if (machine.Update(dt))
+            switch (machine.Update(dt))
             {
-                _events.Add(new SimEvent(Now, machine.Id, $"bearing failed after {machine.RunHours:0.0} h running: drive tripped (fault {machine.FaultCode})"));
+                case BearingStep.Failed:
+                    _events.Add(new SimEvent(Now, machine.Id, $"bearing failed after {machine.RunHours:0.0} h running: drive tripped (fault {machine.FaultCode})"));
+                    break;
+                case BearingStep.DefectStarted:
+                    _events.Add(new SimEvent(Now, machine.Id, $"bearing defect initiated after {machine.RunHours:0.0} h running (hidden)"));
+                    break;
             }
         }
 
@@ -427,7 +432,7 @@ public sealed class SimulatedSite
         if (state == MachineState.Running && machine.Wear >= 1)
         {
             // Starting a failed machine means it was repaired: new bearing.
-            machine.Wear = 0;
+            machine.ReplaceBearing();
         }
 
         machine.State = state;

@@ -122,7 +122,7 @@ public sealed record UpsSpec(string Id, double CapacityKw, double BatteryKwh)
 /// <param name="RatedSpeedRpm">Speed at 50 Hz.</param>
 /// <param name="LoadFactor">Mean fraction of rated torque the process asks for.</param>
 /// <param name="InitialWear">Bearing wear at start, 0 new, 1 failed.</param>
-/// <param name="HoursToFailure">Hours from new to failure at rated speed (hidden; wear accelerates as it grows).</param>
+/// <param name="HoursToFailure">Hours from defect onset to failure at rated speed (hidden; wear accelerates as it grows).</param>
 public sealed record MachineSpec(
     string Id,
     string Line,
@@ -133,4 +133,20 @@ public sealed record MachineSpec(
     double HoursToFailure = 24 * 14)
 {
     public double RatedCurrentA => RatedKw * 1000 / (Math.Sqrt(3) * 400 * 0.86 * 0.92);
+
+    /// <summary>
+    /// Mean running hours until a bearing defect initiates (Weibull, shape 1.5, drawn from the machine's seed);
+    /// until then the bearing is healthy and does not wear. Null (the default): the defect is there from the start
+    /// and grows from <see cref="InitialWear"/>. Infinity: the bearing never fails.
+    /// </summary>
+    public double? MeanHoursToDefect { get; init; }
+
+    /// <summary>Log-normal spread (σ of ln) of each defect's growth time around <see cref="HoursToFailure"/>; 0 = exact.</summary>
+    public double GrowthSpread { get; init; }
+
+    /// <summary>Process knocks (impacts that raise vibration and kurtosis for a few minutes) per running day.</summary>
+    public double KnocksPerDay { get; init; }
+
+    /// <summary>Amplitude of the daily cycle of the process load (fraction of rated torque, ± around <see cref="LoadFactor"/>).</summary>
+    public double DailyLoadSwing { get; init; }
 }

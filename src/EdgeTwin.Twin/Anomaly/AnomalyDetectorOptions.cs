@@ -20,7 +20,7 @@ public sealed record AnomalyDetectorOptions
     public double SlowAlpha { get; init; } = 0.01;
 
     /// <summary>Smoothing of the residual scale (mean absolute residual) of every predictor.</summary>
-    public double ScaleAlpha { get; init; } = 0.001;
+    public double ScaleAlpha { get; init; } = 0.0003;
 
     /// <summary>z at which a residual's raw score reaches one half.</summary>
     public double ResidualZHalf { get; init; } = 3.0;
@@ -43,9 +43,16 @@ public sealed record AnomalyDetectorOptions
     public double TimeOfDayWeight { get; init; } = 0.5;
     public double FlatLineWeight { get; init; } = 1.0;
 
+    /// <summary>
+    /// Separate likelihoods for the residual and the context components (the larger counts, the context one weighted by
+    /// <see cref="ContextLikelihoodWeight"/>) instead of one for their mix. Off by default: it did not win on the tuning half of NAB.
+    /// </summary>
+    public bool SplitLikelihood { get; init; }
+    public double ContextLikelihoodWeight { get; init; } = 0.9;
+
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;
-    public double LongAlpha { get; init; } = 1.0 / 8000.0;
+    public double LongAlpha { get; init; } = 0.00003;
     public double MinLikelihoodStd { get; init; } = 0.01;
 
     /// <summary>Weight of the likelihood of the single latest raw score (0: only the short average counts).</summary>
@@ -65,7 +72,7 @@ public sealed record AnomalyDetectorOptions
     public static IReadOnlyList<string> Keys { get; } =
     [
         "threshold", "counter", "warm_up", "fast_alpha", "medium_alpha", "slow_alpha", "scale_alpha", "residual_z_half", "residual_z_floor", "outlier_z", "levels",
-        "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "short_window",
+        "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "split_likelihood", "context_likelihood_weight", "short_window",
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
     ];
 
@@ -100,6 +107,8 @@ public sealed record AnomalyDetectorOptions
             "time_of_day_weight" => this with { TimeOfDayWeight = D() },
             "flat_line_weight" => this with { FlatLineWeight = D() },
             "short_window" => this with { ShortWindow = I() },
+            "split_likelihood" => this with { SplitLikelihood = B() },
+            "context_likelihood_weight" => this with { ContextLikelihoodWeight = D() },
             "long_alpha" => this with { LongAlpha = D() },
             "min_likelihood_std" => this with { MinLikelihoodStd = D() },
             "instant_weight" => this with { InstantWeight = D() },
@@ -130,6 +139,7 @@ public sealed record AnomalyDetectorOptions
         Check(ResidualWeight >= 0 && TransitionWeight >= 0 && TimeOfDayWeight >= 0 && FlatLineWeight >= 0
             && ResidualWeight + TransitionWeight + TimeOfDayWeight > 0, "weights must be >= 0 and not all zero");
         Check(ContextForgetting is > 0 and < 0.5, "context forgetting must be in (0, 0.5)");
+        Check(ContextLikelihoodWeight is >= 0 and <= 1, "context likelihood weight must be in [0, 1]");
         Check(InstantWeight is >= 0 and <= 1, "instant weight must be in [0, 1]");
         Check(ResidualZHalf > 0 && ResidualZFloor >= 0 && OutlierZ >= 0 && MinLikelihoodStd > 0, "residual z half and min likelihood std must be > 0");
         Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");

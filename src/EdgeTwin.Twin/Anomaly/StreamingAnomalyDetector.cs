@@ -52,6 +52,10 @@ public sealed class StreamingAnomalyDetector
     private double _instantMean, _instantVar;
     private long _likelihoodN;
     private int _suppress;
+    private readonly double[] _contextRing;
+    private double _contextSum;
+    private double _contextMean, _contextVar;
+    private double _lastContext;
     private double _gross;
 
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
@@ -66,6 +70,7 @@ public sealed class StreamingAnomalyDetector
         _growth = 1.0 / (1.0 - _o.ContextForgetting);
         _inverseLogNorm = 1.0 / Math.Log(20.0 * _levels);
         _shortRing = new double[_o.ShortWindow];
+        _contextRing = new double[_o.ShortWindow];
     }
 
     public AnomalyDetectorOptions Options => _o;
@@ -164,6 +169,13 @@ public sealed class StreamingAnomalyDetector
         _flatFraction += Math.Max(_o.ContextForgetting, 1.0 / _n) * ((flat ? 1.0 : 0.0) - _flatFraction);
         _previousX = x;
 
+        if (_o.SplitLikelihood)
+        {
+            _lastContext = ((_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / Math.Max(_o.TransitionWeight + _o.TimeOfDayWeight, Tiny);
+            _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
+            return Math.Max(residual, _o.FlatLineWeight * flatScore);
+        }
+
         var weights = _o.ResidualWeight + _o.TransitionWeight + _o.TimeOfDayWeight;
         var mixed = ((_o.ResidualWeight * residual) + (_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / weights;
         // A gross outlier (z far beyond the series' usual residuals) scores its residual directly, bypassing the averaging.
@@ -233,12 +245,26 @@ public sealed class StreamingAnomalyDetector
 
         _shortRing[_shortPos] = raw;
         _shortSum += raw;
+        var mc = 0.0;
+        if (_o.SplitLikelihood)
+        {
+            if (_shortCount == _shortRing.Length && _likelihoodN >= _shortRing.Length)
+            {
+                _contextSum -= _contextRing[_shortPos];
+            }
+
+            _contextRing[_shortPos] = _lastContext;
+            _contextSum += _lastContext;
+            mc = _contextSum / _shortCount;
+        }
+
         _shortPos = (_shortPos + 1) % _shortRing.Length;
         var m = _shortSum / _shortCount;
 
         // Compare with the long-run distribution of that average (and of the single raw score, so that a lone spike is not
         // averaged away), learned before this sample is added.
         var zl = Standardise(m, ref _likelihoodMean, ref _likelihoodVar);
+        var zc = _o.SplitLikelihood ? Standardise(mc, ref _contextMean, ref _contextVar) : 0.0;
         var zi = _o.InstantWeight > 0 ? Standardise(raw, ref _instantMean, ref _instantVar) : 0.0;
         _likelihoodN++;
 
@@ -248,6 +274,11 @@ public sealed class StreamingAnomalyDetector
         }
 
         var score = Math.Max(LogTail(zl), _gross);
+        if (_o.SplitLikelihood)
+        {
+            score = Math.Max(score, _o.ContextLikelihoodWeight * LogTail(zc));
+        }
+
         if (_o.InstantWeight > 0)
         {
             score = Math.Max(score, _o.InstantWeight * LogTail(zi));

@@ -44,6 +44,9 @@ public sealed record CoolingFailureOptions
     /// <summary>Racks whose load may be shed (named non-critical load); empty: no shedding step.</summary>
     public IReadOnlyList<string> NonCriticalRacks { get; init; } = [];
 
+    /// <summary>Per-rack residual bias to hold through the forecast (see <see cref="ForecastActions.RackBiasK"/>); null: from the frame.</summary>
+    public IReadOnlyList<double>? RackBiasK { get; init; }
+
     /// <summary>Whether mitigation steps are evaluated (the validation harness skips them for speed).</summary>
     public bool PlanMitigation { get; init; } = true;
 }
@@ -94,6 +97,14 @@ public static class CoolingFailureScenario
     internal static ForecastActions Failure(ZoneThermalModel model, CoolingFailureOptions options)
     {
         var actions = new ForecastActions(model) { Horizon = options.Horizon };
+        if (options.RackBiasK is { } biases)
+        {
+            for (var i = 0; i < Math.Min(biases.Count, actions.RackBiasK.Length); i++)
+            {
+                actions.RackBiasK[i] = biases[i];
+            }
+        }
+
         foreach (var id in options.FailedUnits)
         {
             var j = model.Zone.UnitIndex(id);

@@ -13,6 +13,8 @@ public sealed class ForecastActions
         SetpointC = new double[units];
         RackPowerScale = new double[racks];
         RackExtraKw = new double[racks];
+        RackBiasK = new double[racks];
+        Array.Fill(RackBiasK, double.NaN);
         Array.Fill(FanSpeed, double.NaN);
         Array.Fill(SetpointC, double.NaN);
         Array.Fill(RackPowerScale, 1);
@@ -38,6 +40,13 @@ public sealed class ForecastActions
 
     /// <summary>Power added to a rack (a new rack, load moved in), kW.</summary>
     public double[] RackExtraKw { get; }
+
+    /// <summary>
+    /// Residual (measured − modelled inlet) each rack keeps as a bias through the forecast; NaN: taken from the present
+    /// frame. The live twin freezes the biases of the last frame before a failure, because during the transient the
+    /// measured inlets lag the model's quasi-static targets and their difference is not the rack's steady offset.
+    /// </summary>
+    public double[] RackBiasK { get; }
 
     /// <summary>Extra conductance to a neighbouring space (doors or containment opened), kW/K.</summary>
     public double ExtraUaKwPerK { get; set; }
@@ -126,7 +135,7 @@ public static class ThermalForecast
             var modelled = model.InletTarget(i, room, flow0, supply0, p);
             var measured = now.RackInletC[i];
             // The bias is bounded: a residual much larger than the fit's spread is a fault the forecast should not extrapolate.
-            bias[i] = double.IsNaN(measured) ? 0 : Math.Clamp(measured - modelled, -3, 3);
+            bias[i] = !double.IsNaN(actions.RackBiasK[i]) ? actions.RackBiasK[i] : double.IsNaN(measured) ? 0 : Math.Clamp(measured - modelled, -3, 3);
             inlet[i] = double.IsNaN(measured) ? modelled : measured;
             power[i] = (p * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
             forecasts[i] = new RackForecast { Rack = zone.Racks[i].Id, InletNowC = inlet[i], PeakInletC = inlet[i] };
@@ -221,6 +230,33 @@ public static class ThermalForecast
         }
 
         return new ZoneForecast { Racks = forecasts, FinalRoomC = room, HorizonSeconds = horizon };
+    }
+
+    /// <summary>Each rack's present residual (measured − modelled inlet, bounded to ±3 K; 0 without a reading), as a forecast would take it.</summary>
+    public static double[] Biases(ZoneThermalModel model, ZoneFrame now)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(now);
+        var zone = model.Zone;
+        var units = zone.Units.Count;
+        var flow = new double[units];
+        var supply = new double[units];
+        for (var j = 0; j < units; j++)
+        {
+            flow[j] = now.UnitRunning[j] ? model.UnitConductanceKwPerK[j] * ZoneThermalModel.FanOf(now, j) : 0;
+            supply[j] = double.IsNaN(now.UnitSupplyC[j]) ? model.UnitSetpointC[j] : now.UnitSupplyC[j];
+        }
+
+        var room = now.RoomC();
+        var bias = new double[zone.Racks.Count];
+        for (var i = 0; i < bias.Length; i++)
+        {
+            var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            var measured = now.RackInletC[i];
+            bias[i] = double.IsNaN(measured) || double.IsNaN(room) ? 0 : Math.Clamp(measured - model.InletTarget(i, room, flow, supply, p), -3, 3);
+        }
+
+        return bias;
     }
 
     private static double Warmest(int[] served, double[] inlet)

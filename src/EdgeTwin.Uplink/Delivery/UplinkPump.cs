@@ -194,80 +194,98 @@ internal sealed class UplinkPump
         var ct = state.Lanes.Token;
         var cursor = after;
         var emptyAfterWait = 0;
-        while (cursor < until)
+        Task<IReadOnlyList<OutboxEntry>>? prefetch = null;
+        try
         {
-            var batch = await _outbox.ReadAsync(_transport.Name, cursor, _options.ReadBatch, ct).ConfigureAwait(false);
-            if (batch.Count == 0)
+            while (cursor < until)
             {
-                if (until != long.MaxValue)
+                var batch = prefetch is not null
+                    ? await prefetch.ConfigureAwait(false)
+                    : await _outbox.ReadAsync(_transport.Name, cursor, _options.ReadBatch, ct).ConfigureAwait(false);
+                prefetch = null;
+                if (batch.Count == _options.ReadBatch && batch[^1].Sequence < until)
                 {
-                    // The rest of the backlog is gone from the outbox (condensed or dropped under the disk budget).
-                    Complete(tracker.Complete(cursor + 1, until));
-                    break;
+                    // A full batch, so more is waiting: read the next one (on the outbox's own thread) while this one goes out.
+                    prefetch = _outbox.ReadAsync(_transport.Name, batch[^1].Sequence, _options.ReadBatch, ct).AsTask();
                 }
 
-                if (emptyAfterWait > 0)
+                if (batch.Count == 0)
                 {
-                    // The outbox said there are entries after the cursor, yet none can be read: the newest ones were
-                    // condensed away. Waiting again would return at once, so back off instead of spinning.
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 5 << Math.Min(emptyAfterWait, 7))), _time, ct).ConfigureAwait(false);
-                }
-
-                await _outbox.WaitForEntriesAsync(cursor, ct).ConfigureAwait(false);
-                emptyAfterWait++;
-                continue;
-            }
-
-            emptyAfterWait = 0;
-
-            foreach (var entry in batch)
-            {
-                var sequence = entry.Sequence;
-                if (sequence > until)
-                {
-                    Complete(tracker.Complete(cursor + 1, until));
-                    cursor = until;
-                    break;
-                }
-
-                if (sequence > cursor + 1)
-                {
-                    // Sequences the outbox no longer holds (condensed): nothing to send, so nothing to wait for.
-                    Complete(tracker.Complete(cursor + 1, sequence - 1));
-                }
-
-                cursor = sequence;
-                if (tracker.IsComplete(sequence))
-                {
-                    continue; // acknowledged on an earlier connection
-                }
-
-                if (bucket is not null)
-                {
-                    await bucket.TakeAsync(ct).ConfigureAwait(false);
-                }
-
-                if (historical)
-                {
-                    await state.BacklogSlots.WaitAsync(ct).ConfigureAwait(false);
-                }
-
-                try
-                {
-                    await state.Slots.WaitAsync(ct).ConfigureAwait(false);
-                }
-                catch
-                {
-                    if (historical)
+                    if (until != long.MaxValue)
                     {
-                        state.BacklogSlots.Release();
+                        // The rest of the backlog is gone from the outbox (condensed or dropped under the disk budget).
+                        Complete(tracker.Complete(cursor + 1, until));
+                        break;
                     }
 
-                    throw;
+                    if (emptyAfterWait > 0)
+                    {
+                        // The outbox said there are entries after the cursor, yet none can be read: the newest ones were
+                        // condensed away. Waiting again would return at once, so back off instead of spinning.
+                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 5 << Math.Min(emptyAfterWait, 7))), _time, ct).ConfigureAwait(false);
+                    }
+
+                    await _outbox.WaitForEntriesAsync(cursor, ct).ConfigureAwait(false);
+                    emptyAfterWait++;
+                    continue;
                 }
 
-                Send(session, state, entry, historical);
+                emptyAfterWait = 0;
+
+                foreach (var entry in batch)
+                {
+                    var sequence = entry.Sequence;
+                    if (sequence > until)
+                    {
+                        Complete(tracker.Complete(cursor + 1, until));
+                        cursor = until;
+                        break;
+                    }
+
+                    if (sequence > cursor + 1)
+                    {
+                        // Sequences the outbox no longer holds (condensed): nothing to send, so nothing to wait for.
+                        Complete(tracker.Complete(cursor + 1, sequence - 1));
+                    }
+
+                    cursor = sequence;
+                    if (tracker.IsComplete(sequence))
+                    {
+                        continue; // acknowledged on an earlier connection
+                    }
+
+                    if (bucket is not null)
+                    {
+                        await bucket.TakeAsync(ct).ConfigureAwait(false);
+                    }
+
+                    if (historical)
+                    {
+                        await state.BacklogSlots.WaitAsync(ct).ConfigureAwait(false);
+                    }
+
+                    try
+                    {
+                        await state.Slots.WaitAsync(ct).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        if (historical)
+                        {
+                            state.BacklogSlots.Release();
+                        }
+
+                        throw;
+                    }
+
+                    Send(session, state, entry, historical);
+                }
             }
+        }
+        finally
+        {
+            // A read started for a batch the lane no longer needs (stopped, or the backlog ended): observe its outcome.
+            _ = prefetch?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
 
         if (historical)

@@ -129,8 +129,9 @@ internal sealed class Harness : IAsyncDisposable
         ["press-1"] = new(null, null, "line1", "press-1", null),
     });
 
-    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry)
+    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry, AlertingMetrics? metrics = null)
     {
+        Metrics = metrics;
         Dir = dir;
         Config = config;
         Time = time;
@@ -138,6 +139,8 @@ internal sealed class Harness : IAsyncDisposable
     }
 
     public string Dir { get; }
+
+    public AlertingMetrics? Metrics { get; }
 
     public AlertsConfig Config { get; }
 
@@ -155,12 +158,12 @@ internal sealed class Harness : IAsyncDisposable
 
     public AlertManager Manager => Service.Manager;
 
-    public static async Task<Harness> StartAsync(string yaml, string? dir = null, FakeTimeProvider? time = null, SeriesRegistry? registry = null)
+    public static async Task<Harness> StartAsync(string yaml, string? dir = null, FakeTimeProvider? time = null, SeriesRegistry? registry = null, AlertingMetrics? metrics = null)
     {
         var config = Yaml.Valid(yaml);
         dir ??= Directory.CreateTempSubdirectory("edgetwin-alerting-").FullName;
         time ??= new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        var h = new Harness(dir, config, time, registry ?? new SeriesRegistry());
+        var h = new Harness(dir, config, time, registry ?? new SeriesRegistry(), metrics);
         await h.StartServiceAsync();
         return h;
     }
@@ -172,6 +175,7 @@ internal sealed class Harness : IAsyncDisposable
         {
             StorePath = Path.Combine(Dir, "alerts.db"),
             TimeProvider = Time,
+            Metrics = Metrics,
             RunConnectivityProbe = false,
             ExtraSinks = [(Sink, sinkConfig), (StateSink, sinkConfig with { Name = "state" })],
         });

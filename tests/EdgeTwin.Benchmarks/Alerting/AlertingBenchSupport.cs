@@ -9,6 +9,7 @@ internal sealed class LatencySink(string name) : IAlertSink
 {
     private readonly Lock _gate = new();
     private readonly List<double> _latenciesMs = new(100_000);
+    private readonly List<double> _commitMs = new(100_000);
     private long _messages;
     private long _alerts;
 
@@ -28,6 +29,10 @@ internal sealed class LatencySink(string name) : IAlertSink
             if (!double.IsNaN(ms))
             {
                 _latenciesMs.Add(ms);
+                if (notification.CommittedTimestamp != 0)
+                {
+                    _commitMs.Add((notification.CommittedTimestamp - notification.CauseTimestamp) * 1000.0 / Stopwatch.Frequency);
+                }
             }
         }
 
@@ -41,6 +46,25 @@ internal sealed class LatencySink(string name) : IAlertSink
         lock (_gate)
         {
             return [.. _latenciesMs];
+        }
+    }
+
+    /// <summary>The part of each latency until the change was committed and queued for the sink.</summary>
+    public IReadOnlyList<double> UntilCommitted()
+    {
+        lock (_gate)
+        {
+            return [.. _commitMs];
+        }
+    }
+
+    /// <summary>Forgets what was measured (after a warm-up round: the JIT's first calls are not the steady state).</summary>
+    public void Reset()
+    {
+        lock (_gate)
+        {
+            _latenciesMs.Clear();
+            _commitMs.Clear();
         }
     }
 

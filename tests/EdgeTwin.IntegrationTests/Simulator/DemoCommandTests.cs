@@ -29,6 +29,8 @@ public sealed class DemoCommandTests
         Assert.Contains("sim event crac1: cooling unit stopped", text, StringComparison.Ordinal);
         // The agent reads the failed unit's new state over SNMP (LIEBERT-GP lgpEnvStateSystem off = 2).
         Assert.Contains("crac1/system_state=2", text, StringComparison.Ordinal);
+        // The live thermal twin (warm-started) predicts the failure and the view counts down next to the measured inlets.
+        Assert.Matches(@"thermal twin: crac1 down: 27 °C (in \d+:\d\d|not within)", text);
         // The agent forwards through its outbox and MQTT uplink: the embedded broker acknowledged summaries.
         Assert.Matches(@"mqtt acked up to #[1-9]\d*", text);
         var samples = Regex.Match(text, @"stopped after \d+ s, (\d+) samples");

@@ -123,7 +123,19 @@ async def main():
         "VendorName": "EdgeTwin Test", "ProductCode": "PYMB-1", "MajorMinorRevision": "3.0"})
     behavior = config.get("behavior", {})
     mode = config.get("mode", "tcp")
-    if mode == "tcp" or mode == "rtu-tcp":
+    if behavior.get("silent") and mode in ("tcp", "rtu-tcp"):
+        # A device that never answers must also never hang up: pymodbus's handler sometimes closed the connection
+        # of a silent peer, which the client rightly reported as "connection lost", not a timeout (flaky test).
+        async def swallow(reader, writer):
+            while await reader.read(4096):
+                pass
+            writer.close()
+
+        server = await asyncio.start_server(swallow, "127.0.0.1", int(config["port"]), reuse_address=True)
+        print("READY", flush=True)
+        async with server:
+            await server.serve_forever()
+    elif mode == "tcp" or mode == "rtu-tcp":
         framer = ModbusRtuFramer if mode == "rtu-tcp" else None
         server = ModbusTcpServer(
             context, framer=framer, identity=identity, address=("127.0.0.1", int(config["port"])),

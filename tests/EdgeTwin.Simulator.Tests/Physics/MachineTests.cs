@@ -69,4 +69,79 @@ public sealed class MachineTests
         Assert.InRange(machine.Wear, 0, 0.001);
         Assert.Equal(machine.Spec.RatedSpeedRpm, machine.SpeedRpm);
     }
+
+    [Fact]
+    public void A_bearing_defect_initiates_at_a_seeded_random_time_and_kurtosis_rises_before_vibration_rms()
+    {
+        var spec = new MachineSpec("m1", "line1", HoursToFailure: 60) { MeanHoursToDefect = 48, GrowthSpread = 0.3, KnocksPerDay = 1, DailyLoadSwing = 0.1 };
+        var onsets = new List<double>();
+        for (var seed = 1; seed <= 8; seed++)
+        {
+            var machine = new SimMachine(spec, seed);
+            double? onset = null, failed = null, kurtosisAlarm = null, rmsAlarm = null;
+            var healthyRms = new List<double>();
+            for (var minute = 1; minute <= 30 * 24 * 60 && failed is null; minute++)
+            {
+                var step = machine.Step(TimeSpan.FromMinutes(1));
+                var hours = minute / 60.0;
+                onset ??= step == BearingStep.DefectStarted ? hours : null;
+                failed ??= step == BearingStep.Failed ? hours : null;
+                if (onset is null)
+                {
+                    Assert.Equal(0, machine.Wear);
+                    Assert.True(double.IsPositiveInfinity(machine.TrueRemainingHours));
+                    healthyRms.Add(machine.VibrationRmsMmPerS);
+                }
+                else
+                {
+                    kurtosisAlarm ??= machine.VibrationKurtosis > 5 ? hours : null;
+                    rmsAlarm ??= machine.VibrationRmsMmPerS > 4.5 ? hours : null;
+                }
+            }
+
+            Assert.NotNull(onset);
+            Assert.NotNull(failed);
+            onsets.Add(onset.Value);
+            // Growth from onset to failure is 60 h spread log-normally (σ 0.3): well inside 20..200 h.
+            Assert.InRange(failed.Value - onset.Value, 20, 200);
+            Assert.NotNull(kurtosisAlarm);
+            Assert.NotNull(rmsAlarm);
+            Assert.True(kurtosisAlarm < rmsAlarm, $"seed {seed}: kurtosis alarm at {kurtosisAlarm:0.0} h, RMS at {rmsAlarm:0.0} h");
+            Assert.Equal(MachineState.Failed, machine.State);
+        }
+
+        // Onsets differ between seeds and are spread around the mean of 48 h.
+        Assert.True(onsets.Distinct().Count() == onsets.Count);
+        Assert.InRange(onsets.Average(), 20, 90);
+
+        // The same seed gives the same run.
+        var a = new SimMachine(spec, 3);
+        var b = new SimMachine(spec, 3);
+        a.Step(TimeSpan.FromDays(3));
+        b.Step(TimeSpan.FromDays(3));
+        Assert.Equal(a.Wear, b.Wear);
+        Assert.Equal(a.KurtosisSensor.Reading, b.KurtosisSensor.Reading);
+    }
+
+    [Fact]
+    public void A_bearing_that_never_develops_a_defect_runs_for_weeks_and_a_repair_draws_a_new_onset()
+    {
+        var healthy = new SimMachine(new MachineSpec("m1", "line1") { MeanHoursToDefect = double.PositiveInfinity, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 5);
+        Assert.Equal(BearingStep.None, healthy.Step(TimeSpan.FromDays(28)));
+        Assert.Equal(MachineState.Running, healthy.State);
+        Assert.Equal(0, healthy.Wear);
+        Assert.InRange(healthy.KurtosisSensor.Reading, 1.5, 8);
+
+        var site = SiteWith(new MachineSpec("m1", "line1", HoursToFailure: 5) { MeanHoursToDefect = 10 });
+        var machine = site.Machine("m1");
+        site.Apply(FaultCommand.Parse("machine-wear:m1:1"));
+        site.Step(TimeSpan.FromSeconds(2));
+        Assert.Equal(MachineState.Failed, machine.State);
+        site.Apply(FaultCommand.Parse("machine-start:m1"));
+        site.Step(TimeSpan.FromSeconds(2));
+        Assert.Equal(0, machine.Wear);
+        Assert.False(machine.DefectPresent);
+        site.Step(TimeSpan.FromHours(60));
+        Assert.Contains(site.Events(), e => e.Source == "m1" && e.Message.Contains("defect initiated", StringComparison.Ordinal));
+    }
 }

@@ -83,6 +83,37 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
     }
 
     /// <summary>
+    /// Recorded normal telemetry of a simulated site (a fresh copy of <paramref name="spec"/>, so the served site is not
+    /// touched): <paramref name="duration"/> of frames every <paramref name="poll"/>, timed in Unix seconds so the last lies
+    /// one poll before <paramref name="end"/>. The warm start of the live twin in the demo and the agent tests: the twin
+    /// is calibrated at once, as an agent restarted on a site with recorded history would be.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyList<ZoneFrame>> History(SiteSpec spec, TimeSpan duration, DateTimeOffset end, TimeSpan? poll = null)
+    {
+        var step = poll ?? TimeSpan.FromSeconds(10);
+        var plant = new SimulatedThermalPlant(spec);
+        var count = (int)(duration / step);
+        var offset = (end.ToUnixTimeMilliseconds() / 1000.0) - step.TotalSeconds - (count * step.TotalSeconds);
+        var frames = new List<ZoneFrame>(count);
+        ZoneFrame? last = null;
+        for (var k = 0; k < count; k++)
+        {
+            plant.Step(step);
+            var f = plant.Read();
+            f.TimeSeconds += offset;
+            if (last is not null)
+            {
+                f.FillFrom(last);
+            }
+
+            frames.Add(f);
+            last = f;
+        }
+
+        return [frames];
+    }
+
+    /// <summary>
     /// A randomised validation site: rack count, power density 3–20 kW/rack, room volume and mass, number of units,
     /// their coupling and the cooling margin all drawn from the seed; the unit to fail too.
     /// </summary>

@@ -1,0 +1,699 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Twin.Thermal;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Twin.Thermal;
+
+/// <summary>
+/// The live thermal twin in the agent. On the sample path it only writes the latest value of each bound series into a
+/// cell (an array lookup, no allocation) and, every <see cref="ThermalTwinOptions.FrameInterval"/> of sample time, hands
+/// one frame per zone to the <see cref="ThermalTwin"/>. A worker task, off the sample path, does the rest:
+/// <list type="bullet">
+/// <item>calibration: at start from the warm-start history (if any), then once the live window holds
+///   <see cref="ThermalTwinOptions.FirstCalibrationAfter"/>, then every <see cref="ThermalTwinOptions.CalibrateEvery"/> over the
+///   last <see cref="ThermalTwinOptions.Window"/>; never while a cooling failure is active. Each publishes a twin-state
+///   prediction event (<c>{zone}/thermal_twin</c>: fit errors, frames, hot spots);</item>
+/// <item>hot spots (racks hotter than the calibrated airflow explains): checked every <see cref="ThermalTwinOptions.HotSpotEvery"/>,
+///   one anomaly event (<c>{rack}/thermal_hot_spot</c>) when a rack becomes one;</item>
+/// <item>cooling failures: when a unit that was running reads stopped (its device's <c>crac.running</c> or
+///   <c>crac.fan_running</c>), a <c>cooling_failure</c> prediction event (<c>{zone}/cooling_failure</c>) at once and every
+///   <see cref="ThermalTwinOptions.RefreshEvery"/> while it lasts, from the present readings; a final one with
+///   <c>state=resolved</c> when every failed unit runs again.</item>
+/// </list>
+/// </summary>
+public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
+{
+    public const string ModelName = "thermal";
+
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    private readonly SiteConfig _config;
+    private readonly SeriesRegistry _registry;
+    private readonly IEventSink _events;
+    private readonly ILogger _logger;
+    private readonly ThermalTwinOptions _options;
+    private readonly ThermalSeriesMap _map;
+    private readonly Lock _gate = new();
+    private readonly List<ThermalCell> _cells = [];
+    private readonly Meter _meter;
+    private readonly Counter<long> _frames;
+    private readonly Counter<long> _predictions;
+    private readonly Counter<long> _hotSpotEvents;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ZoneState[] _zones;
+    private ThermalCell[]?[] _binding = new ThermalCell[]?[64];
+    private bool[] _bound = new bool[64];
+    private long _latestMs;
+    private long _nextFrameMs;
+    private Task? _worker;
+
+    public ThermalTwinStage(SiteConfig config, SeriesRegistry registry, IEventSink events, ILogger<ThermalTwinStage> logger, ThermalTwinOptions? options = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        _config = config;
+        _registry = registry ?? throw new ArgumentNullException(nameof(registry));
+        _events = events ?? throw new ArgumentNullException(nameof(events));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _options = options ?? new ThermalTwinOptions();
+        var zones = ThermalZone.FromTopology(config.Site).Where(z => z.Racks.Count > 0).ToList();
+        Twin = new ThermalTwin(zones, _options.Settings, _options.Window, meterFactory);
+        _map = new ThermalSeriesMap(config, zones);
+        _zones = [.. zones.Select(z => new ZoneState(z))];
+        _meter = meterFactory?.Create(ThermalTwin.MeterName) ?? new Meter(ThermalTwin.MeterName);
+        _frames = _meter.CreateCounter<long>("edgetwin.twin.thermal.frames", "{frame}", "Frames handed to the live thermal twin.");
+        _predictions = _meter.CreateCounter<long>("edgetwin.twin.thermal.predictions", "{event}", "Live cooling_failure predictions published.");
+        _hotSpotEvents = _meter.CreateCounter<long>("edgetwin.twin.thermal.hot_spot_events", "{event}", "Hot-spot anomaly events published.");
+        _meter.CreateObservableGauge("edgetwin.twin.thermal.bound_series", () => Volatile.Read(ref _boundCount), "{series}", "Series feeding the thermal twin.");
+        WarmStart();
+    }
+
+    private int _boundCount;
+
+    public string Name => "thermal-twin";
+
+    /// <summary>The live twin (models, windows, metrics).</summary>
+    public ThermalTwin Twin { get; }
+
+    /// <summary>The latest live cooling_failure result of a zone (null: no failure active).</summary>
+    public CoolingFailureResult? ActivePrediction(int zone)
+    {
+        lock (_gate)
+        {
+            return _zones[zone].Active;
+        }
+    }
+
+    public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+    {
+        if (_zones.Length == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _worker ??= Task.Run(() => RunWorkerAsync(_stop.Token), CancellationToken.None);
+        var wake = false;
+        long latest = 0;
+        lock (_gate)
+        {
+            foreach (var s in samples.Span)
+            {
+                if (!s.IsGood || Cells(s.Series) is not { } cells)
+                {
+                    continue;
+                }
+
+                foreach (var cell in cells)
+                {
+                    var v = cell.ToTwin(s.Value);
+                    if (cell.Signal is ThermalSignal.Running or ThermalSignal.FanRunning && cell.Value != v)
+                    {
+                        wake = true;
+                    }
+
+                    cell.Value = v;
+                }
+
+                latest = Math.Max(latest, s.TimestampUnixMs);
+            }
+
+            if (latest > _latestMs)
+            {
+                _latestMs = latest;
+            }
+        }
+
+        if (latest > 0 && latest >= _nextFrameMs)
+        {
+            _nextFrameMs = latest + (long)_options.FrameInterval.TotalMilliseconds;
+            for (var z = 0; z < _zones.Length; z++)
+            {
+                Twin.Observe(z, Snapshot(z, latest));
+            }
+
+            _frames.Add(_zones.Length);
+            wake = true;
+        }
+
+        if (wake)
+        {
+            Wake();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_worker is { } w)
+        {
+            await w.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try
+        {
+            _worker?.Wait(TimeSpan.FromSeconds(10));
+        }
+        catch (AggregateException)
+        {
+            // The worker logs its own failures.
+        }
+
+        _stop.Dispose();
+        _wake.Dispose();
+        Twin.Dispose();
+        _meter.Dispose();
+    }
+
+    /// <summary>The present readings of a zone as a frame (missing readings NaN, held by the twin from the previous frame).</summary>
+    internal ZoneFrame Snapshot(int zone, long timeMs)
+    {
+        var z = _zones[zone].Zone;
+        var frame = new ZoneFrame(timeMs / 1000.0, z.Racks.Count, z.Units.Count);
+        var inletN = new int[z.Racks.Count];
+        var outletN = new int[z.Racks.Count];
+        var fanRunning = new bool[z.Units.Count];
+        Array.Fill(fanRunning, true);
+        lock (_gate)
+        {
+            foreach (var c in _cells)
+            {
+                if (c.Zone != zone || double.IsNaN(c.Value))
+                {
+                    continue;
+                }
+
+                switch (c.Signal)
+                {
+                    case ThermalSignal.Inlet:
+                        frame.RackInletC[c.Index] = (inletN[c.Index]++ == 0 ? 0 : frame.RackInletC[c.Index]) + c.Value;
+                        break;
+                    case ThermalSignal.Outlet:
+                        frame.RackOutletC[c.Index] = (outletN[c.Index]++ == 0 ? 0 : frame.RackOutletC[c.Index]) + c.Value;
+                        break;
+                    case ThermalSignal.Power:
+                        frame.RackPowerKw[c.Index] = (double.IsNaN(frame.RackPowerKw[c.Index]) ? 0 : frame.RackPowerKw[c.Index]) + c.Value;
+                        break;
+                    case ThermalSignal.Running:
+                        frame.UnitRunning[c.Index] = c.Value >= 0.5;
+                        break;
+                    case ThermalSignal.FanRunning:
+                        fanRunning[c.Index] = c.Value >= 0.5;
+                        break;
+                    case ThermalSignal.Fan:
+                        frame.UnitFanSpeed[c.Index] = Math.Clamp(c.Value, 0, 1);
+                        break;
+                    case ThermalSignal.Supply:
+                        frame.UnitSupplyC[c.Index] = c.Value;
+                        break;
+                    case ThermalSignal.Return:
+                        frame.UnitReturnC[c.Index] = c.Value;
+                        break;
+                }
+            }
+        }
+
+        for (var i = 0; i < inletN.Length; i++)
+        {
+            frame.RackInletC[i] = inletN[i] > 1 ? frame.RackInletC[i] / inletN[i] : frame.RackInletC[i];
+            frame.RackOutletC[i] = outletN[i] > 1 ? frame.RackOutletC[i] / outletN[i] : frame.RackOutletC[i];
+        }
+
+        // A unit whose fans stopped moves no air: for the twin it is not running.
+        for (var j = 0; j < fanRunning.Length; j++)
+        {
+            frame.UnitRunning[j] &= fanRunning[j];
+        }
+
+        return frame;
+    }
+
+    private ThermalCell[]? Cells(SeriesId id)
+    {
+        var i = id.Value;
+        if (i < 0)
+        {
+            return null;
+        }
+
+        if (i >= _bound.Length)
+        {
+            var n = Math.Max(i + 1, _bound.Length * 2);
+            Array.Resize(ref _bound, n);
+            Array.Resize(ref _binding, n);
+        }
+
+        if (!_bound[i])
+        {
+            var cells = _map.Bind(_registry[id]);
+            _binding[i] = cells.Count == 0 ? null : [.. cells];
+            _cells.AddRange(cells);
+            _bound[i] = true;
+            if (cells.Count > 0)
+            {
+                Interlocked.Increment(ref _boundCount);
+            }
+        }
+
+        return _binding[i];
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Shutting down.
+        }
+    }
+
+    private void WarmStart()
+    {
+        var frames = _options.WarmStart;
+        if (_options.WarmStartHistoryCsv is { } path)
+        {
+            frames = HistoryCsv.Read(path, Twin.Zones).Frames;
+        }
+
+        if (frames is null)
+        {
+            return;
+        }
+
+        for (var z = 0; z < Math.Min(frames.Count, _zones.Length); z++)
+        {
+            foreach (var f in frames[z])
+            {
+                Twin.Observe(z, f.Clone());
+            }
+
+            _zones[z].WarmStarted = frames[z].Count > 0;
+        }
+    }
+
+    private async Task RunWorkerAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            for (var z = 0; z < _zones.Length; z++)
+            {
+                try
+                {
+                    await TickAsync(z, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException)
+                {
+                    LogWorkerFailed(_logger, _zones[z].Zone.Id, ex);
+                }
+            }
+        }
+    }
+
+    private async Task TickAsync(int z, CancellationToken ct)
+    {
+        var state = _zones[z];
+        var nowMs = Interlocked.Read(ref _latestMs);
+        if (nowMs == 0 && !state.WarmStarted)
+        {
+            return;
+        }
+
+        var frame = Snapshot(z, nowMs);
+        var failed = new List<string>();
+        for (var j = 0; j < state.Zone.Units.Count; j++)
+        {
+            var running = frame.UnitRunning[j];
+            if (running)
+            {
+                state.SeenRunning[j] = true;
+            }
+
+            if (!running && state.SeenRunning[j])
+            {
+                failed.Add(state.Zone.Units[j].Id);
+            }
+        }
+
+        var measuredRoom = frame.RoomC();
+        if (failed.Count == 0)
+        {
+            if (state.FailedUnits.Count > 0)
+            {
+                await PublishResolvedAsync(state, nowMs, ct).ConfigureAwait(false);
+            }
+
+            state.LastHealthy = frame;
+            state.TrackRoom(measuredRoom, nowMs, RoomSmoothingSeconds);
+            await MaintainAsync(z, state, nowMs, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var model = Twin.Model(z);
+        var changed = !failed.SequenceEqual(state.FailedUnits, StringComparer.Ordinal);
+        if (changed && state.FailedUnits.Count == 0)
+        {
+            // The residuals of the last healthy frame are each rack's steady offset; held through the failure forecasts.
+            state.Biases = ThermalForecast.Biases(model, state.LastHealthy ?? frame);
+            state.FailureStartedMs = nowMs;
+            LogFailureDetected(_logger, string.Join(", ", failed), state.Zone.Id);
+        }
+        else
+        {
+            ObserveRoom(model, state, frame, measuredRoom, nowMs);
+        }
+
+        state.RoomMs = nowMs;
+
+        // The forecast starts from the observer's room temperature, not from the (often whole-degree) return readings.
+        if (!double.IsNaN(state.RoomC))
+        {
+            Array.Fill(frame.UnitReturnC, state.RoomC);
+        }
+
+        if (changed || nowMs - state.LastRefreshMs >= (long)_options.RefreshEvery.TotalMilliseconds)
+        {
+            state.FailedUnits = failed;
+            state.LastRefreshMs = nowMs;
+            await PublishFailureAsync(z, state, frame, nowMs, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Time constant of the room temperature's smoothing in normal operation and of the observer's correction.</summary>
+    private const double RoomSmoothingSeconds = 60;
+
+    private const double RoomCorrectionSeconds = 120;
+
+    /// <summary>Hot-spot checks in a row before a rack is reported.</summary>
+    private const int HotSpotConfirmations = 3;
+
+    /// <summary>
+    /// During a failure the room node is integrated with the calibrated model from the measured inputs (IT power, unit
+    /// states and fans), and pulled toward the measured room temperature with a 2-minute time constant: return sensors that
+    /// report whole degrees would otherwise hold the forecast's start still for a minute and then jump.
+    /// </summary>
+    private static void ObserveRoom(ZoneThermalModel model, ZoneState state, ZoneFrame frame, double measured, long nowMs)
+    {
+        if (double.IsNaN(state.RoomC))
+        {
+            state.RoomC = measured;
+            return;
+        }
+
+        var units = model.Zone.Units.Count;
+        var fan = new double[units];
+        var supply = new double[units];
+        for (var j = 0; j < units; j++)
+        {
+            fan[j] = !frame.UnitRunning[j] ? 0 : double.IsNaN(frame.UnitFanSpeed[j]) ? 1 : Math.Clamp(frame.UnitFanSpeed[j], 0, 1);
+        }
+
+        var it = frame.TotalPowerKw();
+        var remaining = Math.Min(60, (nowMs - state.RoomMs) / 1000.0);
+        while (remaining > 1e-6)
+        {
+            var dt = Math.Min(2, remaining);
+            for (var j = 0; j < units; j++)
+            {
+                supply[j] = frame.UnitRunning[j] ? model.SupplyAt(j, state.RoomC, fan[j], model.UnitSetpointC[j]) : state.RoomC;
+            }
+
+            state.RoomC += model.RoomDerivative(state.RoomC, it, fan, frame.UnitRunning, supply) * dt;
+            if (!double.IsNaN(measured))
+            {
+                state.RoomC += (measured - state.RoomC) * Math.Min(1, dt / RoomCorrectionSeconds);
+            }
+
+            remaining -= dt;
+        }
+    }
+
+    private async Task MaintainAsync(int z, ZoneState state, long nowMs, CancellationToken ct)
+    {
+        var model = Twin.Model(z);
+        var due = model.CalibrationFrames == 0
+            ? state.WarmStarted || (Twin.FrameCount(z) >= 10 && WindowSeconds(z) >= _options.FirstCalibrationAfter.TotalSeconds)
+            : nowMs - state.LastCalibrationMs >= (long)_options.CalibrateEvery.TotalMilliseconds;
+        if (due && Twin.FrameCount(z) >= 10)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            model = await Task.Run(() => Twin.Recalibrate(z), ct).ConfigureAwait(false);
+            state.LastCalibrationMs = nowMs;
+            state.WarmStarted = false;
+            var spots = Twin.FindHotSpots(z);
+            LogCalibrated(_logger, state.Zone.Id, model.CalibrationFrames, model.InletFitRmseK, model.RoomFitRmseK, clock.Elapsed.TotalSeconds);
+            await _events.PublishAsync(
+                new EdgeEvent(
+                    EdgeEventKind.Prediction,
+                    state.Zone.Id + "/thermal_twin",
+                    Time(nowMs),
+                    EventSeverity.Info,
+                    Inv($"thermal twin of {state.Zone.Id} calibrated on {model.CalibrationFrames} frames: inlet fit {model.InletFitRmseK:0.00} K rms, room fit {model.RoomFitRmseK:0.00} K rms, {spots.Count} hot spot(s)"),
+                    new Dictionary<string, string>(StringComparer.Ordinal)
+                    {
+                        ["model"] = ModelName,
+                        ["zone"] = state.Zone.Id,
+                        ["quantity"] = "calibration",
+                        ["inlet_fit_rmse_k"] = Num(model.InletFitRmseK),
+                        ["room_fit_rmse_k"] = Num(model.RoomFitRmseK),
+                        ["calibration_frames"] = Num(model.CalibrationFrames),
+                        ["calibration_s"] = Num(Math.Round(clock.Elapsed.TotalSeconds, 3)),
+                        ["hot_spots"] = Num(spots.Count),
+                    }),
+                ct).ConfigureAwait(false);
+        }
+
+        if (model.CalibrationFrames > 0 && nowMs - state.LastHotSpotMs >= (long)_options.HotSpotEvery.TotalMilliseconds)
+        {
+            state.LastHotSpotMs = nowMs;
+            var spots = Twin.FindHotSpots(z);
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var spot in spots)
+            {
+                counts[spot.Rack] = state.HotSpots.GetValueOrDefault(spot.Rack) + 1;
+            }
+
+            state.HotSpots = counts;
+
+            // A rack is reported once per episode, when it has been a hot spot on HotSpotConfirmations checks in a row
+            // (a transient after a load step is not a blocked tile).
+            foreach (var spot in spots.Where(s => counts[s.Rack] == HotSpotConfirmations))
+            {
+                _hotSpotEvents.Add(1);
+                await _events.PublishAsync(
+                    new EdgeEvent(
+                        EdgeEventKind.Anomaly,
+                        spot.Rack + "/thermal_hot_spot",
+                        Time(nowMs),
+                        EventSeverity.Warning,
+                        Inv($"hot spot: {spot.Rack} inlet {spot.InletC:0.0} °C is {spot.ResidualK:0.0} K above what the airflow explains ({spot.ModelledC:0.0} °C; residual spread {spot.SigmaK:0.00} K)"),
+                        new Dictionary<string, string>(StringComparer.Ordinal)
+                        {
+                            ["model"] = ModelName,
+                            ["zone"] = state.Zone.Id,
+                            ["rack"] = spot.Rack,
+                            ["inlet_c"] = Num(spot.InletC),
+                            ["modelled_c"] = Num(spot.ModelledC),
+                            ["residual_k"] = Num(spot.ResidualK),
+                            ["sigma_k"] = Num(spot.SigmaK),
+                        }),
+                    ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private double WindowSeconds(int z) => Twin.FrameCount(z) * _options.FrameInterval.TotalSeconds;
+
+    private async Task PublishFailureAsync(int z, ZoneState state, ZoneFrame frame, long nowMs, CancellationToken ct)
+    {
+        var model = Twin.Model(z);
+        var result = await Task.Run(
+            () => CoolingFailureScenario.Run(model, frame, new CoolingFailureOptions
+            {
+                FailedUnits = state.FailedUnits,
+                Horizon = _options.Horizon,
+                NonCriticalRacks = _options.NonCriticalRacks,
+                RackBiasK = state.Biases,
+            }),
+            ct).ConfigureAwait(false);
+        lock (_gate)
+        {
+            state.Active = result;
+        }
+
+        _predictions.Add(1);
+        var first32 = result.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds);
+        var first27 = result.Racks.Min(r => r.TimeTo27Seconds);
+        var shutdown = result.TimeToThermalShutdownSeconds;
+        var severity = (shutdown is { } sd && sd < 1800) || (first32?.TimeTo32Seconds is { } t32 && t32 < 900) ? EventSeverity.Critical
+            : result.AffectedRacks.Count > 0 ? EventSeverity.Warning : EventSeverity.Info;
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["scenario"] = CoolingFailureScenario.Name,
+            ["model"] = ModelName,
+            ["state"] = "active",
+            ["zone"] = state.Zone.Id,
+            ["failed_units"] = string.Join(',', result.FailedUnits),
+            ["failure_age_s"] = Num(Math.Round((nowMs - state.FailureStartedMs) / 1000.0, 1)),
+            ["horizon_s"] = Num(result.HorizonSeconds),
+            ["shutdown_inlet_c"] = Num(result.ShutdownInletC),
+            ["affected_racks"] = string.Join(',', result.AffectedRacks),
+            ["affected_servers"] = Num(result.AffectedServers.Values.Sum()),
+            ["affected_servers_by_rack"] = JsonSerializer.Serialize(result.AffectedServers, Json),
+            ["mitigation_plan"] = JsonSerializer.Serialize(result.MitigationPlan, Json),
+            ["racks"] = JsonSerializer.Serialize(result.Racks.Where(r => r.TimeTo27Seconds is not null), Json),
+            ["model_fit_rmse_k"] = Num(result.ModelFitRmseK),
+            ["calibrated"] = model.CalibrationFrames > 0 ? "true" : "false",
+        };
+        if (shutdown is { } s)
+        {
+            attributes["time_to_thermal_shutdown_s"] = Num(s);
+            attributes["time_to_thermal_shutdown_min"] = Num(Math.Round(s / 60, 2));
+            attributes["time_to_shutdown_min"] = attributes["time_to_thermal_shutdown_min"];
+        }
+
+        if (first32 is not null)
+        {
+            attributes["time_to_32c_s"] = Num(first32.TimeTo32Seconds!.Value);
+            attributes["first_rack_32c"] = first32.Rack;
+        }
+
+        if (first27 is { } t27)
+        {
+            attributes["time_to_27c_s"] = Num(t27);
+        }
+
+        var plan = result.MitigationPlan.Count > 0 ? "; first step: " + result.MitigationPlan[0].Description + Inv($" (+{result.MitigationPlan[0].MinutesGained:0.#} min)") : string.Empty;
+        var message = Inv($"cooling_failure in {state.Zone.Id} ({string.Join(", ", result.FailedUnits)} stopped): ")
+            + (first32 is null ? "no rack predicted to reach 32 °C" : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)}"))
+            + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)}"))
+            + Inv($", {result.AffectedRacks.Count} rack(s) affected") + plan;
+        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, state.Zone.Id + "/cooling_failure", Time(nowMs), severity, message, attributes), ct).ConfigureAwait(false);
+    }
+
+    private async Task PublishResolvedAsync(ZoneState state, long nowMs, CancellationToken ct)
+    {
+        var units = string.Join(',', state.FailedUnits);
+        state.FailedUnits = [];
+        state.Biases = null;
+        lock (_gate)
+        {
+            state.Active = null;
+        }
+
+        LogFailureCleared(_logger, units, state.Zone.Id);
+        await _events.PublishAsync(
+            new EdgeEvent(
+                EdgeEventKind.Prediction,
+                state.Zone.Id + "/cooling_failure",
+                Time(nowMs),
+                EventSeverity.Info,
+                $"cooling_failure in {state.Zone.Id} resolved: {units} running again",
+                new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["scenario"] = CoolingFailureScenario.Name,
+                    ["model"] = ModelName,
+                    ["state"] = "resolved",
+                    ["zone"] = state.Zone.Id,
+                    ["failed_units"] = units,
+                }),
+            ct).ConfigureAwait(false);
+    }
+
+    private static string Minutes(double? seconds) => seconds is { } s ? s < 120 ? Inv($"{s:0} s") : Inv($"{s / 60:0.0} min") : "-";
+
+    private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    private static string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} stopped; publishing live cooling_failure predictions")]
+    private static partial void LogFailureDetected(ILogger logger, string units, string zone);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cooling failure in {Zone} resolved: {Units} running again")]
+    private static partial void LogFailureCleared(ILogger logger, string units, string zone);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Thermal twin of {Zone} calibrated on {Frames} frames: inlet fit {InletRmse:0.00} K, room fit {RoomRmse:0.00} K, {Seconds:0.00} s")]
+    private static partial void LogCalibrated(ILogger logger, string zone, int frames, double inletRmse, double roomRmse, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Thermal twin of {Zone}: calibration or prediction failed")]
+    private static partial void LogWorkerFailed(ILogger logger, string zone, Exception exception);
+
+    private sealed class ZoneState(ThermalZone zone)
+    {
+        public ThermalZone Zone { get; } = zone;
+
+        public bool[] SeenRunning { get; } = new bool[zone.Units.Count];
+
+        public List<string> FailedUnits { get; set; } = [];
+
+        public double[]? Biases { get; set; }
+
+        public ZoneFrame? LastHealthy { get; set; }
+
+        public long FailureStartedMs { get; set; }
+
+        public long LastRefreshMs { get; set; }
+
+        public long LastCalibrationMs { get; set; }
+
+        public long LastHotSpotMs { get; set; }
+
+        public bool WarmStarted { get; set; }
+
+        /// <summary>Racks flagged on the latest hot-spot check, with how many checks in a row.</summary>
+        public Dictionary<string, int> HotSpots { get; set; } = new(StringComparer.Ordinal);
+
+        public CoolingFailureResult? Active { get; set; }
+
+        /// <summary>Smoothed (normal operation) or observed (failure) room temperature; NaN before the first reading.</summary>
+        public double RoomC { get; set; } = double.NaN;
+
+        public long RoomMs { get; set; }
+
+        public void TrackRoom(double measured, long nowMs, double tau)
+        {
+            if (!double.IsNaN(measured))
+            {
+                RoomC = double.IsNaN(RoomC) ? measured : RoomC + ((measured - RoomC) * Math.Min(1, Math.Max(0, (nowMs - RoomMs) / 1000.0) / tau));
+            }
+
+            RoomMs = nowMs;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+namespace EdgeTwin.Twin.Models.Maintenance;
+
+/// <summary>The live signals the machine-health model reads, in the order of its input features.</summary>
+public enum BearingFeature
+{
+    /// <summary>Vibration velocity RMS (mm/s).</summary>
+    VibrationRms = 0,
+
+    /// <summary>Kurtosis of the vibration signal (dimensionless).</summary>
+    Kurtosis = 1,
+
+    /// <summary>Bearing temperature (°C).</summary>
+    BearingTemperature = 2,
+}
+
+/// <summary>
+/// One machine's machine-health feature history: samples of each <see cref="BearingFeature"/> are averaged over fixed
+/// intervals (aligned to the Unix epoch, so the agent and the training export cut them identically), and the last
+/// completed intervals are kept in a ring. Samples taken while the machine stands still (vibration below
+/// <see cref="RunningVibrationMmPerS"/>) are left out: a stopped machine tells nothing about its bearing.
+/// Fixed arrays only: adding a sample allocates nothing.
+/// </summary>
+public sealed class BearingFeatureWindow
+{
+    /// <summary>Number of features per interval.</summary>
+    public const int Features = 3;
+
+    /// <summary>Vibration at or below this is a machine at rest.</summary>
+    public const double RunningVibrationMmPerS = 0.3;
+
+    private readonly long _intervalMs;
+    private readonly double[] _sum = new double[Features];
+    private readonly int[] _count = new int[Features];
+    private readonly float[] _ring;
+    private long _currentInterval = long.MinValue;
+    private bool _running;
+    private int _head;
+
+    /// <param name="interval">Averaging interval.</param>
+    /// <param name="capacity">Completed intervals kept (at least the model's window).</param>
+    /// <param name="minSamples">Samples of each feature an interval needs to count (fewer: the interval is dropped).</param>
+    public BearingFeatureWindow(TimeSpan interval, int capacity, int minSamples = 3)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(interval, TimeSpan.FromSeconds(1));
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        _intervalMs = (long)interval.TotalMilliseconds;
+        Capacity = capacity;
+        MinSamples = Math.Max(1, minSamples);
+        _ring = new float[capacity * Features];
+    }
+
+    public int Capacity { get; }
+
+    public int MinSamples { get; }
+
+    /// <summary>Completed intervals held (at most <see cref="Capacity"/>).</summary>
+    public int Count { get; private set; }
+
+    /// <summary>End of the last completed interval (Unix ms), or 0.</summary>
+    public long LastIntervalEndMs { get; private set; }
+
+    /// <summary>
+    /// Adds a sample. True when it closed an interval that counted (the caller then runs the model): the sample
+    /// belongs to a later interval than the one being filled.
+    /// </summary>
+    public bool Add(BearingFeature feature, double value, long timestampMs)
+    {
+        if (!double.IsFinite(value))
+        {
+            return false;
+        }
+
+        var interval = Math.DivRem(timestampMs, _intervalMs, out var rem) - (rem < 0 ? 1 : 0);
+        var closed = false;
+        if (interval != _currentInterval)
+        {
+            if (interval < _currentInterval)
+            {
+                return false; // late sample of a closed interval
+            }
+
+            closed = Close();
+            _currentInterval = interval;
+        }
+
+        if (feature == BearingFeature.VibrationRms)
+        {
+            _running = value > RunningVibrationMmPerS;
+        }
+
+        if (_running)
+        {
+            _sum[(int)feature] += value;
+            _count[(int)feature]++;
+        }
+
+        return closed;
+    }
+
+    /// <summary>Writes the last <paramref name="window"/> intervals (oldest first) into <paramref name="destination"/>
+    /// ([window × Features]); a shorter history is padded at the front by repeating its oldest interval.</summary>
+    /// <returns>False when no interval has completed yet.</returns>
+    public bool Fill(int window, Span<float> destination)
+    {
+        if (Count == 0 || window > Capacity || destination.Length < window * Features)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < window; i++)
+        {
+            var back = Math.Min(window - 1 - i, Count - 1); // intervals before the newest
+            var slot = ((_head - 1 - back) % Capacity + Capacity) % Capacity;
+            _ring.AsSpan(slot * Features, Features).CopyTo(destination.Slice(i * Features, Features));
+        }
+
+        return true;
+    }
+
+    /// <summary>Forgets the history (a repaired machine, a model with another interval).</summary>
+    public void Clear()
+    {
+        Count = 0;
+        _head = 0;
+        _currentInterval = long.MinValue;
+        Array.Clear(_sum);
+        Array.Clear(_count);
+    }
+
+    private bool Close()
+    {
+        var ok = _currentInterval != long.MinValue;
+        for (var f = 0; f < Features; f++)
+        {
+            ok &= _count[f] >= MinSamples;
+        }
+
+        if (ok)
+        {
+            for (var f = 0; f < Features; f++)
+            {
+                _ring[(_head * Features) + f] = (float)(_sum[f] / _count[f]);
+            }
+
+            _head = (_head + 1) % Capacity;
+            Count = Math.Min(Count + 1, Capacity);
+            LastIntervalEndMs = (_currentInterval + 1) * _intervalMs;
+        }
+
+        Array.Clear(_sum);
+        Array.Clear(_count);
+        return ok;
+    }
+}

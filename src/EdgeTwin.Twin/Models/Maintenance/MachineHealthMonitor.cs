@@ -1,0 +1,112 @@
+namespace EdgeTwin.Twin.Models.Maintenance;
+
+/// <summary>
+/// Machine health for a set of machines: live samples in, maintenance predictions out. Each machine's samples are
+/// averaged into the model's intervals (<see cref="BearingFeatureWindow"/>); when an interval closes the RUL model
+/// runs on the machine's window and <see cref="MaintenancePredictor"/> turns RUL and its uncertainty into a failure
+/// probability and, past the threshold, one prediction. Used as is by the agent's maintenance stage and by
+/// <c>edgetwin bench bearing</c>, so the bench measures the code the gateway runs.
+/// Not thread-safe: one caller at a time. <see cref="Observe"/> allocates only when it raises a prediction.
+/// </summary>
+public sealed class MachineHealthMonitor : IDisposable
+{
+    /// <summary>Interval used until a model says otherwise.</summary>
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromMinutes(30);
+
+    private readonly string[] _machines;
+    private readonly Dictionary<string, int> _index;
+    private readonly MachineHealthRunner _runner;
+    private readonly MaintenancePredictor _predictor;
+    private readonly int _capacity;
+    private readonly double[] _lastRul;
+    private readonly double[] _lastProbability;
+    private BearingFeatureWindow[] _windows;
+    private TimeSpan _interval;
+
+    public MachineHealthMonitor(IReadOnlyList<string> machines, MachineHealthRunner runner, MaintenancePredictor predictor, int windowCapacity = 256)
+    {
+        ArgumentNullException.ThrowIfNull(machines);
+        ArgumentNullException.ThrowIfNull(runner);
+        ArgumentNullException.ThrowIfNull(predictor);
+        _machines = [.. machines];
+        _index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < _machines.Length; i++)
+        {
+            _index[_machines[i]] = i;
+        }
+
+        _runner = runner;
+        _predictor = predictor;
+        _capacity = windowCapacity;
+        _lastRul = new double[_machines.Length];
+        _lastProbability = new double[_machines.Length];
+        Array.Fill(_lastRul, double.NaN);
+        Array.Fill(_lastProbability, double.NaN);
+        _interval = runner.Refresh() && runner.Input is { } input ? input.Interval : DefaultInterval;
+        _windows = NewWindows(_interval, runner.Input?.MinSamples ?? 3);
+    }
+
+    public IReadOnlyList<string> Machines => _machines;
+
+    /// <summary>Index of a machine, or -1.</summary>
+    public int IndexOf(string machine) => _index.GetValueOrDefault(machine, -1);
+
+    /// <summary>Model inferences run.</summary>
+    public long Inferences { get; private set; }
+
+    /// <summary>Intervals closed while the model was unavailable.</summary>
+    public long Unavailable { get; private set; }
+
+    public double LastRul(int machine) => _lastRul[machine];
+
+    public double LastProbability(int machine) => _lastProbability[machine];
+
+    /// <summary>Averaging interval in use (the current model's).</summary>
+    public TimeSpan Interval => _interval;
+
+    /// <summary>Adds one sample; returns the prediction it raised, if any.</summary>
+    public MaintenancePrediction? Observe(int machine, BearingFeature feature, double value, long timestampMs)
+    {
+        var window = _windows[machine];
+        if (!window.Add(feature, value, timestampMs))
+        {
+            return null;
+        }
+
+        if (!_runner.TryPredict(window, out var rul) || _runner.Uncertainty is not { } uncertainty || _runner.Entry is not { } entry)
+        {
+            Unavailable++;
+            return null;
+        }
+
+        Inferences++;
+        if (_runner.Input!.Interval != _interval)
+        {
+            // A reloaded model with another interval: the averages so far do not fit it; start over.
+            _interval = _runner.Input.Interval;
+            _windows = NewWindows(_interval, _runner.Input.MinSamples);
+            return null;
+        }
+
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(window.LastIntervalEndMs);
+        _lastRul[machine] = rul;
+        _lastProbability[machine] = _predictor.FailureProbability(rul, uncertainty);
+        return _predictor.Evaluate(_machines[machine], rul, uncertainty, entry, now);
+    }
+
+    /// <summary>Forgets a machine's history (its bearing was replaced).</summary>
+    public void Reset(int machine) => _windows[machine].Clear();
+
+    private BearingFeatureWindow[] NewWindows(TimeSpan interval, int minSamples)
+    {
+        var w = new BearingFeatureWindow[_machines.Length];
+        for (var i = 0; i < w.Length; i++)
+        {
+            w[i] = new BearingFeatureWindow(interval, _capacity, minSamples);
+        }
+
+        return w;
+    }
+
+    public void Dispose() => _runner.Dispose();
+}

@@ -1,0 +1,153 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Core.Events;
+using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Simulator.Faults;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Simulator.Serving;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary>
+/// The live thermal twin in the agent on a simulated site served over real SNMP (PDUs, cooling units) and Modbus
+/// (meter, drives): warm-started from 6 simulated hours of the same site's normal telemetry, it must publish a
+/// <c>cooling_failure</c> prediction when a unit stops, before the first rack reaches 32 °C, with a time to 32 °C close to
+/// what the simulator then does, in the fields the alerting rules read.
+/// </summary>
+public sealed class ThermalTwinAgentTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_scripted_cooling_failure_yields_a_live_prediction_before_the_first_rack_reaches_32C()
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 6, CoolingUnits = 2, Machines = 1, Seed = 1, MinRackKw = 18, MaxRackKw = 27, CoolingMargin = 1.0, Start = DateTimeOffset.UtcNow });
+        var site = new SimulatedSite(spec);
+        await using var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions(), Ct);
+        var config = sim.BuildConfig(TimeSpan.FromSeconds(1), SimPaths.Profiles, TimeSpan.FromMilliseconds(800)) with { Profiles = SimPaths.LoadProfiles() };
+        var twinOptions = new ThermalTwinOptions
+        {
+            Settings = new EdgeTwin.Twin.Thermal.ThermalSettings { ShutdownInletC = spec.ThermalShutdownInletC },
+            RefreshEvery = TimeSpan.FromSeconds(5),
+            WarmStart = SimulatedThermalPlant.History(spec, TimeSpan.FromHours(6), DateTimeOffset.UtcNow),
+        };
+        var events = new ConcurrentQueue<(EdgeEvent Event, TimeSpan At)>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var options = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ConfigureServices = s => s.AddThermalTwin(twinOptions),
+        }.ObserveEvents("test", (e, _) =>
+        {
+            events.Enqueue((e, clock.Elapsed));
+            return ValueTask.CompletedTask;
+        });
+
+        using var agent = AgentHostBuilder.Build(config, options);
+        var runtime = agent.Services.GetRequiredService<AgentRuntime>();
+        var stage = agent.Services.GetRequiredService<ThermalTwinStage>();
+        using var physics = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var physicsTask = sim.RunAsync(physics.Token);
+        try
+        {
+            await agent.StartAsync(Ct);
+            await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+
+            // The warm start calibrates at once: a twin-state event with the fit error.
+            await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)), "the calibration event", 90);
+            var calibration = events.First(e => e.Event.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)).Event;
+            Assert.True(double.Parse(calibration.Attributes!["inlet_fit_rmse_k"], CultureInfo.InvariantCulture) < 1.5, calibration.Message);
+
+            // Every rack and unit is fed from the devices: a few polls later the frame has all inlets, powers and unit states.
+            await WaitUntilAsync(() => Complete(stage), "inlets, power and unit state of every rack and unit in the twin's frame", 60);
+            Assert.DoesNotContain(events, e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal));
+
+            var failedAt = clock.Elapsed;
+            site.Apply(new FaultCommand(FaultKind.CoolingStop, "crac1"));
+
+            // Watch the simulator's truth until the first rack reaches 32 °C (or 3 minutes).
+            TimeSpan? true32 = null;
+            while (clock.Elapsed - failedAt < TimeSpan.FromMinutes(3) && true32 is null)
+            {
+                double hottest;
+                lock (site.SyncRoot)
+                {
+                    hottest = site.Racks.Max(r => r.InletC);
+                }
+
+                if (hottest >= 32)
+                {
+                    true32 = clock.Elapsed - failedAt;
+                }
+
+                await Task.Delay(200, Ct);
+            }
+
+            var predictions = events.Where(e => e.Event.Kind == EdgeEventKind.Prediction && e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(predictions);
+            TestContext.Current.TestOutputHelper?.WriteLine($"true 32 °C after {true32?.TotalSeconds:0.0} s; predictions: " + string.Join(" | ", predictions.Select(p => $"{(p.At - failedAt).TotalSeconds:0.0}s: 32C in {p.Event.Attributes!.GetValueOrDefault("time_to_32c_s")} s, shutdown in {p.Event.Attributes!.GetValueOrDefault("time_to_thermal_shutdown_s")} s")));
+            var first = predictions[0];
+            var a = first.Event.Attributes!;
+            Assert.Equal("cooling_failure", a["scenario"]);
+            Assert.Equal("active", a["state"]);
+            Assert.Equal("crac1", a["failed_units"]);
+            Assert.False(string.IsNullOrEmpty(a["affected_racks"]));
+            Assert.StartsWith("[", a["mitigation_plan"], StringComparison.Ordinal);
+            Assert.NotNull(true32);
+            var firstAfter = first.At - failedAt;
+            Assert.True(firstAfter < true32, $"first prediction {firstAfter.TotalSeconds:0.0} s after the failure, the first rack reached 32 °C after {true32!.Value.TotalSeconds:0.0} s");
+
+            // A sensible time to 32 °C: the predicted crossing within 40 % (or 20 s) of the true one.
+            var predicted32 = firstAfter.TotalSeconds + double.Parse(a["time_to_32c_s"], CultureInfo.InvariantCulture);
+            var actual = true32.Value.TotalSeconds;
+            Assert.True(Math.Abs(predicted32 - actual) <= Math.Max(20, 0.4 * actual), $"predicted 32 °C at {predicted32:0} s after the failure, simulator {actual:0} s; {first.Event.Message}");
+
+            // The alerting rules read time_to_thermal_shutdown_min (and time_to_shutdown_min) as numbers.
+            Assert.True(double.TryParse(a["time_to_thermal_shutdown_min"], NumberStyles.Float, CultureInfo.InvariantCulture, out var minutes) && minutes > 0, first.Event.Message);
+            Assert.Equal(a["time_to_thermal_shutdown_min"], a["time_to_shutdown_min"]);
+
+            // Refreshed while the failure lasts, and the countdown moves.
+            Assert.True(predictions.Count >= 2, $"{predictions.Count} prediction(s) in {actual:0} s");
+
+            site.Apply(new FaultCommand(FaultKind.CoolingRestore, "crac1"));
+            await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Event.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved event", 60);
+        }
+        finally
+        {
+            await agent.StopAsync(CancellationToken.None);
+            await physics.CancelAsync();
+            await physicsTask;
+        }
+    }
+
+    private static bool Complete(ThermalTwinStage stage)
+    {
+        // The live readings alone (the twin's own frames hold the warm-start values where a reading is missing).
+        var frame = stage.Snapshot(0, 0);
+        return frame.RackInletC.All(v => !double.IsNaN(v))
+            && frame.RackPowerKw.All(v => !double.IsNaN(v))
+            && frame.UnitFanSpeed.All(v => !double.IsNaN(v))
+            && frame.UnitSupplyC.All(v => !double.IsNaN(v))
+            && frame.UnitReturnC.All(v => !double.IsNaN(v));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"timed out after {seconds} s waiting for {what}");
+            }
+
+            await Task.Delay(100, Ct);
+        }
+    }
+}
