@@ -127,7 +127,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddMaintenance().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

@@ -48,7 +48,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddLineTwin(config).AddAlerting(),
+                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddMaintenance().AddLineTwin(config).AddAlerting(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });
