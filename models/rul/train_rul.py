@@ -139,6 +139,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; on the shared 2-core machine 1 was 4x faster than 2 under load")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
+    ap.add_argument("--only-if-better", action="store_true",
+                    help="write only when the ES score beats the committed model's (validation.json es_rmse)")
     ap.add_argument("--card-only", action="store_true", help="rewrite the model card from validation.json")
     args = ap.parse_args()
     if args.card_only:
@@ -250,6 +252,13 @@ def main():
     model.eval()
     es_final = es_rmse(model)
     print("ensemble es_rmse", es_final, flush=True)
+    if args.only_if_better:
+        # Model selection on the early-stopping units only (never on the held-out ones).
+        prev = json.load(open(os.path.join(HERE, "validation.json"))).get("es_rmse")
+        score = lambda r: float(np.sqrt(np.mean([v ** 2 for v in r.values()])))  # noqa: E731
+        if prev is not None and score(es_final) >= score(prev):
+            print(f"ES score {score(es_final):.2f} not better than the committed model's {score(prev):.2f}: nothing written")
+            return
     if args.dry_run:
         with torch.no_grad():
             for d in es_x:
