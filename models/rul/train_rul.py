@@ -97,27 +97,33 @@ training files FD001-FD004. Written by `models/rul/train_rul.py` (seeds pinned);
    mean and std (pooled over the training units of all four data sets).
 3. A 15th feature: cycle number / 200.
 4. Window: the last 30 cycles; shorter histories padded at the front by repeating the first row.
-5. Target: piecewise-linear RUL capped at {RUL_CAP:.0f}.
+5. Target: piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}.
 
 ## Model
-1D CNN (4 conv layers, 32 channels, then 64-unit dense), {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB ONNX
-(opset 13, input `window` [N,30,15] float32, output `rul` [N,1]). Adam 1e-3, cosine schedule, {val['epochs']} epochs of
-half the training windows each (CPU, 1 thread; {val['train_seconds']} s wall on a shared, heavily loaded 2-core machine).
+Mean of {val.get('members', 1)} 1D CNNs (4 conv layers, 32 channels, then a 64-unit dense layer; seeds differ) in one ONNX
+graph, {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB (opset 13, input `window` [N,30,15] float32, output
+`rul` [N,1]). Target: piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}. Each member: Adam 2e-3, cosine schedule,
+at most {val['epochs']} epochs (all FD001/FD003 windows and a share of the FD002/FD004 ones per epoch), early stopping
+on the issue's metric (uncapped RMSE of test-format cuts) of the early-stopping units: 15 % of the *training* units,
+disjoint from the held-out ones. A run replaces the committed model only when its early-stopping score is better
+(`--only-if-better`); the held-out units are never used to choose. Early-stopping RMSE of this model:
+{', '.join(f"{k} {v:.2f}" for k, v in val.get('es_rmse', {}).items())}. CPU, 1 thread, {val['train_seconds']} s wall on the
+shared, heavily loaded 2-core machine (with OpenBLAS; Debian's reference BLAS is ~10× slower).
 
 ## Validation (held-out units)
-| data set | test units | RMSE (uncapped truth) | RMSE (truth capped at 125) | PHM08 score |
+| data set | test cuts | RMSE (uncapped truth) | RMSE (truth capped at 125) | PHM08 score |
 |---|---|---|---|---|
 {rows}
 
-Uncertainty for maintenance predictions: residuals of all held-out windows, bias {val['bias']:.2f} cycles, sigma by
+Uncertainty for maintenance predictions: residuals of all early-stopping windows, bias {val['bias']:.2f} cycles, sigma by
 predicted-RUL band (<=25, <=50, <=75, <=100, >100): {sig} cycles.
 
 ## Limits
-- Output is capped at 125 cycles by construction: when the true RUL is larger the uncapped RMSE counts the
+- Output is capped at the training cap by construction: when the true RUL is larger the uncapped RMSE counts the
   difference as error (most of the gap between the two RMSE columns).
-- FD002/FD004 (six conditions) are markedly worse than FD001/FD003; the issue's target (RMSE <= 12 on FD001 and FD003
-  against NASA's RUL files, uncapped) is **not** shown here: our held-out protocol is not NASA's and the figures
-  above are on 20 % of the training units.
+- FD002/FD004 (six conditions) are markedly worse than FD001/FD003. The issue's target (RMSE <= 12 on FD001 and
+  FD003, uncapped truth) is **not met** on our held-out protocol (20 % of the training units, 5 cuts each); NASA's
+  test files were not used, so the figure on them is unknown.
 - Trained on simulated turbofans; the normalisation is specific to C-MAPSS sensors. It is not a model of the
   gateway's machines: those need a model trained on their own data (see the issue's machine-health item).
 """
@@ -139,6 +145,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; on the shared 2-core machine 1 was 4x faster than 2 under load")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
+    ap.add_argument("--only-if-better", action="store_true",
+                    help="write only when the ES score beats the committed model's (validation.json es_rmse)")
     ap.add_argument("--card-only", action="store_true", help="rewrite the model card from validation.json")
     args = ap.parse_args()
     if args.card_only:
@@ -250,6 +258,13 @@ def main():
     model.eval()
     es_final = es_rmse(model)
     print("ensemble es_rmse", es_final, flush=True)
+    if args.only_if_better:
+        # Model selection on the early-stopping units only (never on the held-out ones).
+        prev = json.load(open(os.path.join(HERE, "validation.json"))).get("es_rmse")
+        score = lambda r: float(np.sqrt(np.mean([v ** 2 for v in r.values()])))  # noqa: E731
+        if prev is not None and score(es_final) >= score(prev):
+            print(f"ES score {score(es_final):.2f} not better than the committed model's {score(prev):.2f}: nothing written")
+            return
     if args.dry_run:
         with torch.no_grad():
             for d in es_x:
