@@ -104,7 +104,7 @@ public sealed class MultivariateStageTests
             Assert.True(e.Time.ToUnixTimeMilliseconds() < faultAtMs + (60 * 60_000), $"event at {e.Time:O} more than an hour after the fault");
             var a = e.Attributes!;
             Assert.Equal("mv-machine", a["model"]);
-            Assert.Equal("1.0.0", a["version"]);
+            Assert.Equal("1.1.0", a["version"]);
             Assert.Equal("drive1/motor_torque,drive1/motor_temperature,drive1/inverter_temperature", a["series"]);
             Assert.InRange(double.Parse(a["score"], System.Globalization.CultureInfo.InvariantCulture), 0.5, 1.0);
             Assert.DoesNotContain(logs, l => l.Level >= LogLevel.Warning);

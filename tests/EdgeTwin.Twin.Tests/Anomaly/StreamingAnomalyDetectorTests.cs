@@ -88,6 +88,24 @@ public sealed class StreamingAnomalyDetectorTests
     }
 
     [Fact]
+    public void Split_likelihood_finds_the_level_shift_and_stays_quiet_on_noise()
+    {
+        var v = Noise(4000, 10, 1, 2);
+        for (var i = 1500; i < v.Length; i++)
+        {
+            v[i] += 8;
+        }
+
+        var options = AnomalyDetectorOptions.Default.With("split_likelihood", "true").With("context_likelihood_weight", "0.9");
+        Assert.Equal((true, 0.9), (options.SplitLikelihood, options.ContextLikelihoodWeight));
+        var s = Run(v, options: options);
+        AssertQuiet(s, 400, 1500);
+        AssertAlarm(s, 1500, 10);
+        AssertQuiet(s, 2500, 4000);
+        Assert.Throws<ArgumentException>(() => new StreamingAnomalyDetector(options with { ContextLikelihoodWeight = 1.5 }));
+    }
+
+    [Fact]
     public void Drift_is_found_before_it_is_large()
     {
         var v = Noise(3000, 10, 1, 3);
