@@ -302,11 +302,18 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             return;
         }
 
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
         for (var z = 0; z < Math.Min(frames.Count, _zones.Length); z++)
         {
+            // A history older than the window (or timed from its first row, as HistoryCsv does) is moved to end one frame
+            // before now: it is the normal operation the twin calibrates from, and the window would otherwise drop it.
+            var last = frames[z].Count > 0 ? frames[z][^1].TimeSeconds : now;
+            var shift = last < now - Twin.Window.TotalSeconds ? now - _options.FrameInterval.TotalSeconds - last : 0;
             foreach (var f in frames[z])
             {
-                Twin.Observe(z, f.Clone());
+                var copy = f.Clone();
+                copy.TimeSeconds += shift;
+                Twin.Observe(z, copy);
             }
 
             _zones[z].WarmStarted = frames[z].Count > 0;

@@ -36,6 +36,9 @@ internal sealed class TwinCliSource
 
     public Option<bool> JsonOutput { get; } = new("--json") { Description = "Print JSON for scripts." };
 
+    /// <summary>The frames per zone the last <see cref="Load"/> calibrated from (the history, or the simulated day).</summary>
+    public IReadOnlyList<IReadOnlyList<ZoneFrame>> LastFrames { get; private set; } = [];
+
     public void AddTo(Command command)
     {
         command.Options.Add(Config);
@@ -112,12 +115,13 @@ internal sealed class TwinCliSource
             return null;
         }
 
+        LastFrames = data.Frames;
         var models = zones.Select((z, k) => ThermalCalibrator.Calibrate(z, data.Frames[k], settings)).ToList();
         var now = data.Frames.Select((f, k) => f.Count > 0 ? f[^1] : new ZoneFrame(0, zones[k].Racks.Count, zones[k].Units.Count)).ToList();
         return new SiteTwin(topology, models, now, data.Power);
     }
 
-    private static SiteTwin Demo(int seed, int racks, ThermalSettings settings)
+    private SiteTwin Demo(int seed, int racks, ThermalSettings settings)
     {
         var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = seed, Racks = racks, CoolingUnits = Math.Max(1, racks / 8), RacksPerRow = 10 });
         var plant = new SimulatedThermalPlant(spec);
@@ -136,6 +140,7 @@ internal sealed class TwinCliSource
             last = f;
         }
 
+        LastFrames = [frames];
         var model = ThermalCalibrator.Calibrate(plant.Zone, frames, settings with { ShutdownInletC = spec.ThermalShutdownInletC });
         return new SiteTwin(plant.Topology, [model], [frames[^1]]);
     }

@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Agent.Cli;
+using EdgeTwin.IntegrationTests.Simulator;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary><c>edgetwin simulate capacity --site FILE --history CSV --json</c> on a recorded trend with a known answer.</summary>
+public sealed class SimulateCapacityCommandTests
+{
+    [Fact]
+    public async Task Days_to_power_and_cooling_exhaustion_of_a_recorded_trend_match_the_known_answer()
+    {
+        var site = Path.Combine(SimPaths.Profiles, "examples", "small-dc-room.yaml");
+        var dir = Directory.CreateTempSubdirectory("edgetwin-capacity-");
+        try
+        {
+            // Four weeks, hourly: 8 kW over the four racks growing 0.2 kW/day, a daily cycle of ±1 kW, no noise.
+            var csv = new StringBuilder("timestamp,series,value\n");
+            var start = new DateTimeOffset(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);
+            string[] racks = ["A01", "A02", "A03", "A04"];
+            double[] share = [0.3, 0.4, 0.2, 0.1];
+            var hours = 28 * 24;
+            for (var h = 0; h < hours; h++)
+            {
+                var days = h / 24.0;
+                var total = 8 + (0.2 * days) + Math.Sin(2 * Math.PI * days);
+                for (var i = 0; i < racks.Length; i++)
+                {
+                    csv.Append(CultureInfo.InvariantCulture, $"{start.AddHours(h):O},rack/{racks[i]}/power,{total * share[i]:R}\n");
+                }
+            }
+
+            var history = Path.Combine(dir.FullName, "history.csv");
+            await File.WriteAllTextAsync(history, csv.ToString(), TestContext.Current.CancellationToken);
+            var output = new StringWriter();
+            var error = new StringWriter();
+            var root = new RootCommand();
+            foreach (var command in CliCommands.All())
+            {
+                root.Subcommands.Add(command);
+            }
+
+            var exit = await root.Parse(["simulate", "capacity", "--site", site, "--history", history, "--json"])
+                .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+            Assert.True(exit == 0, $"exit {exit}: {error}\n{output}");
+            using var json = JsonDocument.Parse(output.ToString());
+            var zone = json.RootElement[0];
+            Assert.Equal("room1", zone.GetProperty("zone").GetString());
+
+            // Power limit: derated feeds, a rack on A and B counted once (A01 5.59 kW, A02 8.39 kW), pdu-a03-a shared by A03 and A04.
+            var power = zone.GetProperty("power");
+            var limit = (0.8 * 32 * 230 * 0.95 / 1000) + (0.8 * 16 * 230 * 3 * 0.95 / 1000) + (0.8 * 32 * 230 * 0.95 / 1000);
+            Assert.Equal(limit, power.GetProperty("limit_kw").GetDouble(), 2);
+            var level = 8 + (0.2 * (hours - 1) / 24.0);
+            var expectedPower = (limit - level - 1) / 0.2;
+            Assert.Equal(expectedPower, power.GetProperty("days_to_exhaustion").GetDouble(), 0);
+            var cooling = zone.GetProperty("cooling");
+            Assert.Equal(30, cooling.GetProperty("limit_kw").GetDouble(), 3); // two 30 kW units, N+1
+            Assert.Equal((30 - level - 1) / 0.2, cooling.GetProperty("days_to_exhaustion").GetDouble(), 0);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
