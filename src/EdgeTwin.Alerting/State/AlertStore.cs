@@ -135,13 +135,19 @@ internal sealed partial class AlertStore : IDisposable
             LogJournalTorn(_journal.Path);
         }
 
-        if (replay.Count > 0)
+        var applied = replay.Count == 0 || ApplyToLiteDb(replay);
+        _journal.Reset();
+        if (!applied)
         {
-            ApplyToLiteDb(replay);
+            // LiteDB cannot take them now: keep them (without a torn tail) for the next start.
+            _journal.Append(replay);
+            _journaled = replay.Count;
+        }
+        else if (replay.Count > 0)
+        {
             LogReplayed(replay.Count, _journal.Path);
         }
 
-        _journal.Reset();
         LastSeq = MaxSeq();
         _appliedSeq = LastSeq;
         _worker = new Thread(BackgroundMain) { IsBackground = true, Name = "alerts-store" };
@@ -442,7 +448,11 @@ internal sealed partial class AlertStore : IDisposable
             _toApply.Clear();
         }
 
-        ApplyToLiteDb(writes);
+        if (!ApplyToLiteDb(writes))
+        {
+            return; // not counted as applied: the journal is kept and replayed at the next start
+        }
+
         Interlocked.Add(ref _applied, writes.Count);
         foreach (var w in writes)
         {
@@ -453,7 +463,7 @@ internal sealed partial class AlertStore : IDisposable
         }
     }
 
-    private void ApplyToLiteDb(List<StoreWrite> writes)
+    private bool ApplyToLiteDb(List<StoreWrite> writes)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -466,6 +476,7 @@ internal sealed partial class AlertStore : IDisposable
 
             _db.Commit();
             _metrics?.StoreApply(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return true;
         }
         catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException)
         {
@@ -481,6 +492,7 @@ internal sealed partial class AlertStore : IDisposable
             // The journal keeps them (it is emptied only when LiteDB has everything), so the next open replays them.
             _metrics?.StoreFailed();
             LogApplyFailed(ex, Path, writes.Count);
+            return false;
         }
     }
 

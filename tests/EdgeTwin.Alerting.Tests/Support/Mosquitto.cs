@@ -21,19 +21,33 @@ internal sealed class Mosquitto : IAsyncDisposable
         }
 
         var m = new Mosquitto();
-        var conf = Path.Combine(m._dir, "mosquitto.conf");
-        await File.WriteAllTextAsync(conf, $"per_listener_settings false\nallow_anonymous true\nlistener {m.Port} 127.0.0.1\nlog_dest file {m._dir}/mosquitto.log\n");
-        m._process = Process.Start(new ProcessStartInfo(Binary, ["-c", conf]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await m.LaunchAsync();
+        return m;
+    }
+
+    /// <summary>Starts it again on the same port (after <see cref="Stop"/>): the uplink outage ends.</summary>
+    public Task RestartAsync()
+    {
+        Stop();
+        return LaunchAsync();
+    }
+
+    private async Task LaunchAsync()
+    {
+        var conf = Path.Combine(_dir, "mosquitto.conf");
+        await File.WriteAllTextAsync(conf, $"per_listener_settings false\nallow_anonymous true\nlistener {Port} 127.0.0.1\nlog_dest file {_dir}/mosquitto.log\n");
+        _process?.Dispose();
+        _process = Process.Start(new ProcessStartInfo(Binary, ["-c", conf]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true })!;
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
             try
             {
                 using var c = new TcpClient();
-                await c.ConnectAsync(IPAddress.Loopback, m.Port);
-                return m;
+                await c.ConnectAsync(IPAddress.Loopback, Port);
+                return;
             }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !m._process.HasExited)
+            catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
             {
                 await Task.Delay(50);
             }
