@@ -29,7 +29,7 @@ MODELS = os.path.dirname(HERE)
 REPO = os.path.dirname(MODELS)
 SEED = 4242
 DATA_SEED = 1001          # simulator seed of the training runs (the bench's default seed is 7: other machines)
-WINDOW = 24               # intervals per window (12 h of 30-minute means)
+WINDOW = 48               # intervals per window (24 h of 30-minute means)
 INTERVAL_S = 1800
 CAP = 120.0               # hours; RUL beyond this reads as "healthy"
 FEATURES = ["vibration_rms", "vibration_kurtosis", "bearing_temperature"]
@@ -174,7 +174,7 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     entry = {
         "name": "bearing-rul", "version": VERSION, "kind": "rul", "file": "bearing-rul.onnx", "sha256": sha,
-        "description": "Machine bearing remaining useful life (running hours) from 12 h of 30-minute means of "
+        "description": "Machine bearing remaining useful life (running hours) from 24 h of 30-minute means of "
                        "vibration RMS, kurtosis and bearing temperature; trained on simulated bearing-wear runs",
         "inputs": [{"name": "window", "shape": [-1, WINDOW, len(FEATURES)], "type": "float32", "features": FEATURES,
                     "units": ["mm/s", "1", "Cel"],
@@ -199,7 +199,7 @@ def main():
     sig = ", ".join(f"{s:.1f}" for s in sigma)
     card = f"""# Model card: bearing-rul {VERSION}
 
-Remaining useful life of a motor's rolling-element bearing, in running hours, from the last 12 h of 30-minute means
+Remaining useful life of a motor's rolling-element bearing, in running hours, from the last 24 h of 30-minute means
 of vibration velocity RMS (mm/s), vibration kurtosis and bearing temperature (°C). Written by
 `models/maintenance/train_bearing.py` (seeds pinned); entry `bearing-rul` in `models/manifest.json`; run on the gateway
 by the maintenance stage (`models.maintenance`, src/EdgeTwin.Agent/Twin/Models/MaintenanceStage.cs).
@@ -213,7 +213,7 @@ machine: {len(fit)} for fitting, {len(val)} for early stopping and the figures b
 defaults to seed 7: other machines than the training runs.
 
 ## Model
-MLP (72 → 48 → 24 → 1) with the input scaling inside the graph, {params:,} parameters, {len(blob) / 1024:.0f} KB ONNX
+MLP (144 → 48 → 24 → 1) with the input scaling inside the graph, {params:,} parameters, {len(blob) / 1024:.0f} KB ONNX
 (opset 13). Target: hours to failure capped at {CAP:.0f} h (a healthy bearing reads {CAP:.0f}). Adam 2e-3, early stopping
 on the validation machines (patience {args.patience}).
 

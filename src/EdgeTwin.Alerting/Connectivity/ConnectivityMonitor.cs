@@ -27,6 +27,7 @@ public sealed partial class ConnectivityMonitor
     private int _failures;
     private UplinkState _state = UplinkState.Online;
     private DateTimeOffset _since;
+    private bool _reported;
 
     /// <param name="config">Probe target and thresholds.</param>
     /// <param name="uplinkHealthy">The uplink client's own view: true healthy, false failing, null unknown (no uplink).</param>
@@ -115,6 +116,7 @@ public sealed partial class ConnectivityMonitor
     public UplinkState Observe(bool probeOk, bool? uplinkHealthy)
     {
         ConnectivityChange? change = null;
+        var first = false;
         lock (_gate)
         {
             _failures = probeOk ? 0 : _failures + 1;
@@ -138,11 +140,25 @@ public sealed partial class ConnectivityMonitor
 
             if (change is null)
             {
-                return _state;
+                if (_reported)
+                {
+                    return _state;
+                }
+
+                // The first result is told even without a change: an uplink alert restored firing from before a
+                // restart must clear when the uplink turns out to be fine.
+                first = true;
+                change = new ConnectivityChange(_state, _since, "first probe");
             }
+
+            _reported = true;
         }
 
-        LogChanged(change.State.ToWireName(), change.Reason);
+        if (!first)
+        {
+            LogChanged(change.State.ToWireName(), change.Reason);
+        }
+
         Changed?.Invoke(change);
         return change.State;
     }

@@ -210,15 +210,11 @@ public sealed partial class AlertManager : IDisposable
     {
         lock (_gate)
         {
-            if (state == _uplink)
-            {
-                return;
-            }
-
+            var changed = state != _uplink;
             _uplink = state;
             foreach (var instance in _instances.Values)
             {
-                if (instance.Rule.WhenUplink != UplinkGate.Any)
+                if (changed && instance.Rule.WhenUplink != UplinkGate.Any)
                 {
                     Reconcile(instance, now);
                 }

@@ -27,7 +27,6 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
     [Fact]
     public async Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone()
     {
-        HeavyDeploymentTests.SkipUnlessEnabled();
         foreach (var (tool, package) in new[] { ("ansible-playbook", "ansible"), ("unshare", "util-linux") })
         {
             if (Tool.Find(tool) is null)
@@ -69,9 +68,23 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         }), Ct);
 
         var config = Path.Combine(root, "etc", "edgetwin", "edgetwin.yaml");
-        string Current() => Path.GetFileName(new FileInfo(Path.Combine(root, "opt", "edgetwin", "current")).LinkTarget ?? "");
+        var currentLink = Path.Combine(root, "opt", "edgetwin", "current");
+        var wants = Path.Combine(root, "etc", "systemd", "system", "multi-user.target.wants", "edgetwin.service");
+        string Current() => Path.GetFileName(new FileInfo(currentLink).LinkTarget ?? "");
 
-        // 1. Converge.
+        // 0. First install of a release that never becomes ready: nothing to roll back to, so the role takes it out of
+        //    service (no `current`, unit disabled) instead of leaving it enabled in a restart loop.
+        var firstInstall = await PlayAsync(root, inventory, vars, ["-e", $"edgetwin_version={nextVersion}"]);
+        Assert.NotEqual(0, firstInstall.Result.ExitCode);
+        Assert.Contains("Wait until the new release is ready", FailedTask(firstInstall.Result.All), StringComparison.Ordinal);
+        Assert.Matches(@"TASK \[edgetwin : Remove current \(first install[^\n]*\n(ok|changed): \[gw1\]", firstInstall.Result.All);
+        Assert.Matches(@"TASK \[edgetwin : Stop and disable the service \(first install[^\n]*\n(ok|changed): \[gw1\]", firstInstall.Result.All);
+        Assert.Contains("first install: nothing to roll back to", firstInstall.Result.All, StringComparison.Ordinal);
+        Assert.True(new FileInfo(currentLink).LinkTarget is null && !Path.Exists(currentLink), "a first install that never became ready left `current` behind");
+        Assert.True(new FileInfo(wants).LinkTarget is null, "a first install that never became ready left the unit enabled");
+        Assert.True(File.Exists(Path.Combine(root, "opt", "edgetwin", "releases", nextVersion, "edgetwin")), "the failed release's directory is kept for diagnosis");
+
+        // 1. Converge: the good release installs over the failed first install.
         var first = await PlayAsync(root, inventory, vars, []);
         Assert.True(first.Result.ExitCode == 0, first.Result.All);
         Assert.True(first.Changed > 0);
@@ -81,7 +94,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Contains("gateway_id: gw1", await File.ReadAllTextAsync(config, Ct), StringComparison.Ordinal);
         Assert.Matches(@"(?m)^dialout:x:\d+:edgetwin$", await File.ReadAllTextAsync(Path.Combine(root, "etc", "group"), Ct));
         Assert.Contains("ttyUSB", await File.ReadAllTextAsync(Path.Combine(root, "etc", "udev", "rules.d", "60-edgetwin.rules"), Ct), StringComparison.Ordinal);
-        Assert.True(File.Exists(Path.Combine(root, "etc", "systemd", "system", "multi-user.target.wants", "edgetwin.service")), "unit not enabled");
+        Assert.True(new FileInfo(wants).LinkTarget is not null, "unit not enabled");
         var configBytes = await File.ReadAllBytesAsync(config, Ct);
 
         // 2. Nothing to do the second time.

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Simulator.Faults;
@@ -36,13 +39,15 @@ public sealed class ThermalTwinAgentTests
             WarmStart = SimulatedThermalPlant.History(spec, TimeSpan.FromHours(6), DateTimeOffset.UtcNow),
         };
         var events = new ConcurrentQueue<(EdgeEvent Event, TimeSpan At)>();
+        var work = Directory.CreateTempSubdirectory("edgetwin-thermal-");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var options = new AgentHostOptions
         {
             UseSystemd = false,
             StatusLogInterval = null,
             MinimumLogLevel = LogLevel.Warning,
-            ConfigureServices = s => s.AddThermalTwin(twinOptions),
+            // The alerting engine with the shipped rule on the prediction (datacenter.yaml: thermal-shutdown-soon).
+            ConfigureServices = s => s.AddThermalTwin(twinOptions).AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = ShutdownRule() }),
         }.ObserveEvents("test", (e, _) =>
         {
             events.Enqueue((e, clock.Elapsed));
@@ -115,6 +120,9 @@ public sealed class ThermalTwinAgentTests
             // Refreshed while the failure lasts, and the countdown moves.
             Assert.True(predictions.Count >= 2, $"{predictions.Count} prediction(s) in {actual:0} s");
 
+            // The alert rule fired on the prediction's time_to_thermal_shutdown_min (about 5 min here, below 15).
+            Assert.Contains(events, e => e.Event.Kind == EdgeEventKind.AlertRaised && e.Event.Source == "thermal-shutdown-soon");
+
             site.Apply(new FaultCommand(FaultKind.CoolingRestore, "crac1"));
             await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Event.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved event", 60);
         }
@@ -123,7 +131,22 @@ public sealed class ThermalTwinAgentTests
             await agent.StopAsync(CancellationToken.None);
             await physics.CancelAsync();
             await physicsTask;
+            work.Delete(recursive: true);
         }
+    }
+
+    private static AlertsConfig ShutdownRule()
+    {
+        const string yaml = """
+            alerts:
+              rules:
+                - { name: thermal-shutdown-soon, type: event, event: prediction, attribute: time_to_thermal_shutdown_min, below: 15, clear_above: 20, clear_after: 10m, severity: critical }
+            """;
+        var diagnostics = new ConfigDiagnostics();
+        var root = (ConfigMapping)YamlTree.Parse(yaml, "rules.yaml", diagnostics)!;
+        var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), Path.GetTempPath());
+        Assert.Empty(diagnostics.Sorted());
+        return config;
     }
 
     private static bool Complete(ThermalTwinStage stage)

@@ -38,10 +38,15 @@ public sealed class MaintenancePredictorTests
         Assert.Equal("machine-health", e.Attributes["model"]);
         Assert.Equal("1.2.0", e.Attributes["model_version"]);
 
-        // Still failing: no repeat until the machine is repaired (probability back below the re-arm level).
+        // Still failing: no repeat until the machine is repaired (probability below the re-arm level for a day);
+        // a dip shorter than that (a noisy window of a failing machine) does not re-raise.
         Assert.Null(predictor.Evaluate("m1", 30, Uncertainty, Model, Now));
-        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now));
-        Assert.NotNull(predictor.Evaluate("m1", 30, Uncertainty, Model, Now));
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(1)));
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(20)));
+        Assert.Null(predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(21)));
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(22)));
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(46)));
+        Assert.NotNull(predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(47)));
     }
 
     [Fact]

@@ -16,13 +16,25 @@ public sealed record MachineCostFigures(double DowntimeHours, double CostPerHour
 ///   maintenance:
 ///     threshold: 0.7                        # failure probability that raises a prediction
 ///     horizon: 48h                          # probability of failing within this time
-///     machines:
+///     model: bearing-rul                    # machine-health RUL model in the manifest
+///     enabled: true                         # false: no maintenance stage
+///     rearm_below: 0.3                      # a machine raises again after its probability fell below this
+///     machines:                             # the machines watched (ids of site.lines[].machines when the site has lines)
 ///       m1: { downtime_hours: 6, cost_per_hour: 1200, action: "replace drive-end bearing" }
 /// </code>
 /// The key <c>anomaly</c> belongs to the streaming anomaly detector and is not read here.
 /// </summary>
 public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan Horizon, IReadOnlyDictionary<string, MachineCostFigures> Machines)
 {
+    /// <summary>Manifest name of the machine-health RUL model.</summary>
+    public string MaintenanceModel { get; init; } = MaintenanceDefaults.Model;
+
+    /// <summary>False when <c>models.maintenance.enabled: false</c>.</summary>
+    public bool MaintenanceEnabled { get; init; } = true;
+
+    /// <summary>Hysteresis of predictions.</summary>
+    public double RearmBelow { get; init; } = 0.3;
+
     public const double DefaultThreshold = 0.7;
     public static readonly TimeSpan DefaultHorizon = TimeSpan.FromHours(48);
 
@@ -46,12 +58,33 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
         var diagnostics = new ConfigDiagnostics();
         var configDir = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : System.IO.Directory.GetCurrentDirectory();
         var result = Read(new ConfigReader(config.Models, diagnostics), configDir);
+        CheckMachines(config, diagnostics);
         if (!diagnostics.IsEmpty)
         {
             throw new ConfigException(diagnostics.Sorted());
         }
 
         return result;
+    }
+
+    /// <summary>Watched machines must be machines of the site when the site lists any (a typo would watch nothing).</summary>
+    private static void CheckMachines(SiteConfig config, ConfigDiagnostics diagnostics)
+    {
+        var known = config.Site.AllMachines.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+        if (known.Count == 0 || config.Models is not ConfigMapping section
+            || section["maintenance"] is not ConfigMapping maintenance || maintenance["machines"] is not ConfigMapping machines)
+        {
+            return;
+        }
+
+        foreach (var (id, _) in machines.Entries)
+        {
+            if (ConfigReader.IsValidId(id) && !known.Contains(id))
+            {
+                diagnostics.Add(machines.KeyMark(id), "models.maintenance.machines." + id,
+                    $"'{id}' is not a machine of the site (known: {string.Join(", ", known.Order(StringComparer.Ordinal))})");
+            }
+        }
     }
 
     internal static ModelsConfig Read(ConfigReader section, string configDirectory)
@@ -61,10 +94,24 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
         var threshold = DefaultThreshold;
         var horizon = DefaultHorizon;
         var machines = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal);
+        var model = MaintenanceDefaults.Model;
+        var enabled = true;
+        var rearm = 0.3;
         if (section.Section("maintenance") is { } m)
         {
             threshold = m.Double("threshold", min: 0.01, max: 0.999) ?? DefaultThreshold;
             horizon = m.Duration("horizon", min: TimeSpan.FromMinutes(1)) ?? DefaultHorizon;
+            model = m.String("model") is { } name ? CheckModelName(m, name) : model;
+            enabled = m.Bool("enabled") ?? true;
+            if (m.Double("rearm_below", min: 0, max: 0.999) is { } r)
+            {
+                if (r >= threshold)
+                {
+                    m.Diagnostics.Add(m.Mapping.KeyMark("rearm_below"), m.ChildPath("rearm_below"), $"must be below the threshold ({threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)})");
+                }
+
+                rearm = r;
+            }
             if (m.Section("machines") is { } ms)
             {
                 foreach (var id in ms.Mapping.Entries.Select(e => e.Key).ToList())
@@ -91,7 +138,17 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
 
         section.ReportUnknownKeys();
         var directory = dir is null ? DefaultDirectory() : Path.GetFullPath(Path.Combine(configDirectory, dir));
-        return new ModelsConfig(directory, threshold, horizon, machines);
+        return new ModelsConfig(directory, threshold, horizon, machines) { MaintenanceModel = model, MaintenanceEnabled = enabled, RearmBelow = rearm };
+    }
+
+    private static string CheckModelName(ConfigReader m, string name)
+    {
+        if (name.Length == 0 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+        {
+            m.Diagnostics.Add(m.Mapping.KeyMark("model"), m.ChildPath("model"), $"'{name}' is not a model name (letters, digits, '-', '_', '.')");
+        }
+
+        return name;
     }
 }
 

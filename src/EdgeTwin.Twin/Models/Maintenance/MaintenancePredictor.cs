@@ -14,8 +14,13 @@ public sealed record MachineRepairFigures(double DowntimeHours, double CostPerHo
 /// <param name="Threshold">Failure probability within <paramref name="Horizon"/> that raises a prediction (0.7).</param>
 /// <param name="Horizon">How far ahead the probability looks.</param>
 /// <param name="RulUnit">Real time per unit of the model's RUL (one C-MAPSS cycle, one hour of machine time).</param>
-/// <param name="RearmBelow">A machine raises again only after its probability fell below this (hysteresis).</param>
-public sealed record MaintenanceSettings(double Threshold, TimeSpan Horizon, TimeSpan RulUnit, double RearmBelow = 0.3);
+/// <param name="RearmBelow">A machine raises again only after its probability stayed below this (hysteresis) ...</param>
+/// <param name="RearmAfter">... for this long (a repaired machine; a noisy dip of a failing one does not re-raise).</param>
+public sealed record MaintenanceSettings(double Threshold, TimeSpan Horizon, TimeSpan RulUnit, double RearmBelow = 0.3, TimeSpan? RearmAfter = null)
+{
+    /// <summary>Default of <see cref="RearmAfter"/>.</summary>
+    public static readonly TimeSpan DefaultRearmAfter = TimeSpan.FromHours(24);
+}
 
 /// <summary>A maintenance prediction: what the agent tells the operator about one machine.</summary>
 public sealed record MaintenancePrediction(
@@ -29,6 +34,9 @@ public sealed record MaintenancePrediction(
     string Model,
     string ModelVersion)
 {
+    /// <summary>Where downtime and cost came from: <c>config</c> (fixed figures) or the cost model's source (e.g. <c>line-twin:line1</c>).</summary>
+    public string CostSource { get; init; } = "config";
+
     /// <summary>The <see cref="EdgeEventKind.Prediction"/> event for the alerting rules and the outbox.</summary>
     public EdgeEvent ToEvent(DateTimeOffset now) => new(
         EdgeEventKind.Prediction,
@@ -45,6 +53,10 @@ public sealed record MaintenancePrediction(
             ["recommended_action"] = RecommendedAction,
             ["expected_downtime_hours"] = ExpectedDowntimeHours.ToString("F1", CultureInfo.InvariantCulture),
             ["cost"] = Cost.ToString("F0", CultureInfo.InvariantCulture),
+            // The names the central team's rules use (issue 11): same figures as expected_downtime_hours and cost.
+            ["estimated_downtime"] = ExpectedDowntimeHours.ToString("F1", CultureInfo.InvariantCulture),
+            ["cost_of_unplanned_failure"] = Cost.ToString("F0", CultureInfo.InvariantCulture),
+            ["cost_source"] = CostSource,
             ["model"] = Model,
             ["model_version"] = ModelVersion,
         });
@@ -61,7 +73,8 @@ public sealed class MaintenancePredictor
     private readonly MaintenanceSettings _settings;
     private readonly IReadOnlyDictionary<string, MachineRepairFigures> _figures;
     private readonly IUnplannedFailureCostModel? _costModel;
-    private readonly HashSet<string> _raised = new(StringComparer.Ordinal);
+    // Raised machines → when their probability went (and stayed) below RearmBelow, or null while above.
+    private readonly Dictionary<string, DateTimeOffset?> _raised = new(StringComparer.Ordinal);
 
     public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures, IUnplannedFailureCostModel? costModel = null)
     {
@@ -89,21 +102,39 @@ public sealed class MaintenancePredictor
     {
         ArgumentNullException.ThrowIfNull(model);
         var p = FailureProbability(predictedRul, uncertainty);
-        if (p < _settings.RearmBelow)
+        if (_raised.TryGetValue(machine, out var lowSince))
         {
-            _raised.Remove(machine);
+            if (p >= _settings.RearmBelow)
+            {
+                _raised[machine] = null;
+                return null;
+            }
+
+            if (lowSince is null)
+            {
+                _raised[machine] = now;
+            }
+
+            if (now - (lowSince ?? now) >= (_settings.RearmAfter ?? MaintenanceSettings.DefaultRearmAfter))
+            {
+                _raised.Remove(machine);
+            }
+
+            return null;
         }
 
-        if (p < _settings.Threshold || !_raised.Add(machine))
+        if (p < _settings.Threshold)
         {
             return null;
         }
+
+        _raised[machine] = null;
 
         var figures = _figures.GetValueOrDefault(machine) ?? new MachineRepairFigures(0, 0, "inspect the machine and plan a repair before the estimated failure");
         var eta = now + (_settings.RulUnit * Math.Max(0, predictedRul - uncertainty.Bias));
         var modelled = _costModel?.Estimate(machine, eta);
         return modelled is null
             ? new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, figures.DowntimeHours, figures.DowntimeHours * figures.CostPerHour, model.Name, model.Version)
-            : new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, modelled.DowntimeHours, modelled.Cost, model.Name, model.Version);
+            : new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, modelled.DowntimeHours, modelled.Cost, model.Name, model.Version) { CostSource = modelled.Source };
     }
 }

@@ -1,0 +1,176 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Models;
+using EdgeTwin.Twin.Models.Maintenance;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Twin.Models;
+
+/// <summary>
+/// Predictive maintenance on the gateway: for each machine of <c>models.maintenance.machines</c>, the vibration RMS,
+/// vibration kurtosis and bearing temperature series of the machine's devices (<c>location: { machine: … }</c>, matched
+/// by metric role or name) feed a <see cref="MachineHealthMonitor"/>: interval means → machine-health RUL model (ONNX,
+/// leased from the catalog per inference, so a deployed model takes effect without restart) →
+/// <see cref="MaintenancePredictor"/> → one <see cref="EdgeEventKind.Prediction"/> event through the event hub when a
+/// machine's failure probability crosses the threshold. Downtime and cost come from the registered
+/// <see cref="IUnplannedFailureCostModel"/> (the line twin) when there is one, else from the config's figures.
+/// Series are mapped once, on their first sample, into an array indexed by <see cref="SeriesId"/>; a sample allocates nothing.
+/// </summary>
+public sealed partial class MaintenanceStage : ISampleStage, IDisposable
+{
+    public const string MeterName = "EdgeTwin.Twin.Maintenance";
+
+    private const int Unmapped = -2;
+    private const int Skip = -1;
+
+    private readonly AgentRuntime _runtime;
+    private readonly ILogger<MaintenanceStage> _logger;
+    private readonly MachineHealthMonitor? _monitor;
+    private readonly Dictionary<string, string> _deviceMachine = new(StringComparer.Ordinal);
+    private readonly Meter _meter;
+    private readonly Counter<long> _samples;
+    private readonly Counter<long> _predictions;
+    private int[] _map = new int[256];
+
+    public MaintenanceStage(AgentRuntime runtime, ModelsConfig config, ModelCatalog catalog, ILogger<MaintenanceStage> logger, IUnplannedFailureCostModel? costModel = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(catalog);
+        _runtime = runtime;
+        _logger = logger;
+        Array.Fill(_map, Unmapped);
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _samples = _meter.CreateCounter<long>("edgetwin.twin.maintenance.samples", "{sample}", "Samples fed to machine-health windows.");
+        _predictions = _meter.CreateCounter<long>("edgetwin.twin.maintenance.predictions", "{prediction}", "Maintenance predictions raised.");
+        CostModel = costModel;
+        if (!config.MaintenanceEnabled || config.Machines.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var device in runtime.Config.Devices)
+        {
+            if (device.Location.Machine is { } machine && config.Machines.ContainsKey(machine))
+            {
+                _deviceMachine[device.Id] = machine;
+            }
+        }
+
+        var figures = config.Machines.ToDictionary(kv => kv.Key, kv => new MachineRepairFigures(kv.Value.DowntimeHours, kv.Value.CostPerHour, kv.Value.Action), StringComparer.Ordinal);
+        var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow), figures, costModel);
+        _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
+        _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
+        LogWatching(_logger, _monitor.Machines.Count, config.MaintenanceModel, _deviceMachine.Count);
+    }
+
+    public string Name => "maintenance";
+
+    /// <summary>The cost model in use (null: the config's fixed figures).</summary>
+    public IUnplannedFailureCostModel? CostModel { get; }
+
+    /// <summary>The monitor (null when maintenance is off or no machine is configured).</summary>
+    public MachineHealthMonitor? Monitor => _monitor;
+
+    public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+    {
+        if (_monitor is null)
+        {
+            return;
+        }
+
+        var fed = 0;
+        for (var i = 0; i < samples.Length; i++)
+        {
+            var sample = samples.Span[i];
+            if (!sample.IsGood || sample.Series.IsNone)
+            {
+                continue;
+            }
+
+            var target = Target(sample.Series);
+            if (target < 0)
+            {
+                continue;
+            }
+
+            fed++;
+            if (_monitor.Observe(target >> 2, (BearingFeature)(target & 3), sample.Value, sample.TimestampUnixMs) is { } prediction)
+            {
+                await PublishAsync(prediction, sample.Timestamp, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (fed > 0)
+        {
+            _samples.Add(fed);
+        }
+    }
+
+    private int Target(SeriesId id)
+    {
+        if (id.Value >= _map.Length)
+        {
+            // New series beyond the table: grow once (rare, at start-up), not per sample.
+            var grown = new int[Math.Max(_map.Length * 2, id.Value + 1)];
+            Array.Fill(grown, Unmapped);
+            _map.CopyTo(grown, 0);
+            _map = grown;
+        }
+
+        var t = _map[id.Value];
+        if (t != Unmapped)
+        {
+            return t;
+        }
+
+        var descriptor = _runtime.Registry[id];
+        t = Skip;
+        if (_deviceMachine.TryGetValue(descriptor.DeviceId, out var machine) && FeatureOf(descriptor) is { } feature)
+        {
+            t = (_monitor!.IndexOf(machine) << 2) | (int)feature;
+        }
+
+        _map[id.Value] = t;
+        return t;
+    }
+
+    /// <summary>The feature a series carries, from its role (<c>machine.vibration_rms</c>) or else its metric name.</summary>
+    internal static BearingFeature? FeatureOf(SeriesDescriptor descriptor)
+    {
+        var name = descriptor.Role is { } role ? role[(role.IndexOf('.', StringComparison.Ordinal) + 1)..] : descriptor.Metric;
+        return name.ToLowerInvariant() switch
+        {
+            "vibration_rms" or "vibration" or "vibration_velocity" => BearingFeature.VibrationRms,
+            "vibration_kurtosis" or "kurtosis" => BearingFeature.Kurtosis,
+            "bearing_temperature" => BearingFeature.BearingTemperature,
+            _ => null,
+        };
+    }
+
+    private async ValueTask PublishAsync(MaintenancePrediction prediction, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        _predictions.Add(1);
+        LogPrediction(_logger, prediction.Machine, prediction.FailureProbability.ToString("P0", CultureInfo.InvariantCulture), prediction.EstimatedFailureTime, prediction.CostSource);
+        if (_runtime.Events is IEventSink events)
+        {
+            await events.PublishAsync(prediction.ToEvent(now), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        _monitor?.Dispose();
+        _meter.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: watching {Machines} machines with model {Model} ({Devices} devices located on them)")]
+    private static partial void LogWatching(ILogger logger, int machines, string model, int devices);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine}: failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
+    private static partial void LogPrediction(ILogger logger, string machine, string probability, DateTimeOffset eta, string costSource);
+}

@@ -1,0 +1,199 @@
+using System.Text.Json.Serialization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Power;
+using EdgeTwin.Twin.Thermal;
+using MathNet.Numerics.Distributions;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace EdgeTwin.Twin.Capacity;
+
+/// <summary>Days until a load's seasonal peak reaches a limit, with its interval (null: not within the trend, i.e. flat or falling).</summary>
+public sealed record Exhaustion(
+    [property: JsonPropertyName("resource")] string Resource,
+    [property: JsonPropertyName("limit_kw")] double LimitKw,
+    [property: JsonPropertyName("level_kw")] double LevelKw,
+    [property: JsonPropertyName("seasonal_peak_kw")] double SeasonalPeakKw,
+    [property: JsonPropertyName("trend_kw_per_day")] double TrendKwPerDay,
+    [property: JsonPropertyName("trend_kw_per_day_lower")] double TrendKwPerDayLower,
+    [property: JsonPropertyName("trend_kw_per_day_upper")] double TrendKwPerDayUpper,
+    [property: JsonPropertyName("days_to_exhaustion")] double? DaysToExhaustion,
+    [property: JsonPropertyName("days_lower")] double? DaysLower,
+    [property: JsonPropertyName("days_upper")] double? DaysUpper,
+    [property: JsonPropertyName("confidence")] double Confidence);
+
+/// <summary>Power and cooling days-to-exhaustion of one zone.</summary>
+public sealed record ZoneCapacity(
+    [property: JsonPropertyName("zone")] string Zone,
+    [property: JsonPropertyName("power")] Exhaustion Power,
+    [property: JsonPropertyName("cooling")] Exhaustion Cooling,
+    [property: JsonPropertyName("history_days")] double HistoryDays,
+    [property: JsonPropertyName("samples")] int Samples);
+
+/// <summary>
+/// Days-to-exhaustion from a load history. The load is fitted by ordinary least squares as
+/// <c>y(t) = a + b·t + Σ_k (c_k sin + d_k cos)(2πk·t/1 d) + Σ_k (e_k sin + f_k cos)(2πk·t/7 d)</c> (3 harmonics each; the
+/// weekly terms only with ≥ 2 weeks of history, the daily ones with ≥ 2 days), so daily and weekly seasonality do not bias
+/// the trend b. Exhaustion is when the trend plus the seasonal peak (the highest point of the fitted daily/weekly cycle)
+/// reaches the limit: d = (limit − level − peak) / b, with level = a + b·t_now. Interval: from the two-sided interval of b
+/// at <c>confidence</c> (Student t), with the standard error inflated for AR(1) autocorrelation of the residuals
+/// (effective sample size n·(1 − ρ)/(1 + ρ)); a bound whose slope is ≤ 0 is null (no exhaustion on that trend).
+/// </summary>
+public static class CapacityForecast
+{
+    public const int Harmonics = 3;
+
+    private const double Day = 86400;
+
+    public static Exhaustion Forecast(string resource, IReadOnlyList<(double TimeSeconds, double Kw)> history, double limitKw, double confidence = 0.9)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var points = history.Where(p => double.IsFinite(p.Kw) && double.IsFinite(p.TimeSeconds)).OrderBy(p => p.TimeSeconds).ToList();
+        if (points.Count < 10)
+        {
+            throw new ArgumentException($"capacity forecast of {resource}: {points.Count} usable samples, at least 10 needed", nameof(history));
+        }
+
+        var t0 = points[^1].TimeSeconds;
+        var span = (points[^1].TimeSeconds - points[0].TimeSeconds) / Day;
+        var daily = span >= 2;
+        var weekly = span >= 14;
+        var columns = 2 + (daily ? 2 * Harmonics : 0) + (weekly ? 2 * Harmonics : 0);
+        if (points.Count <= columns + 2)
+        {
+            throw new ArgumentException($"capacity forecast of {resource}: {points.Count} samples for {columns} terms", nameof(history));
+        }
+
+        var x = Matrix<double>.Build.Dense(points.Count, columns);
+        var y = Vector<double>.Build.Dense(points.Count);
+        for (var r = 0; r < points.Count; r++)
+        {
+            // Time in days relative to now, so a is the level now and b the trend per day.
+            var row = Row((points[r].TimeSeconds - t0) / Day, daily, weekly, columns);
+            x.SetRow(r, row);
+            y[r] = points[r].Kw;
+        }
+
+        var qr = x.QR();
+        var beta = qr.Solve(y);
+        var residuals = y - (x * beta);
+        var n = points.Count;
+        var sigma2 = residuals.DotProduct(residuals) / (n - columns);
+        var rho = 0.0;
+        var den = residuals.DotProduct(residuals);
+        if (den > 0)
+        {
+            for (var r = 1; r < n; r++)
+            {
+                rho += residuals[r] * residuals[r - 1];
+            }
+
+            rho = Math.Clamp(rho / den, 0, 0.99);
+        }
+
+        var xtxInv = (x.Transpose() * x).Inverse();
+        var inflation = (1 + rho) / (1 - rho);
+        var seSlope = Math.Sqrt(sigma2 * xtxInv[1, 1] * inflation);
+        var effective = Math.Max(3, (n * (1 - rho) / (1 + rho)) - columns);
+        var tq = StudentT.InvCDF(0, 1, effective, 0.5 + (confidence / 2));
+        var level = beta[0];
+        var slope = beta[1];
+
+        // The seasonal peak: the fitted cycle's maximum over one week (or one day) sampled every 10 minutes.
+        var peak = 0.0;
+        if (daily || weekly)
+        {
+            peak = double.NegativeInfinity;
+            var cycle = weekly ? 7 : 1;
+            for (var k = 0; k < cycle * 144; k++)
+            {
+                var row = Row(k / 144.0, daily, weekly, columns);
+                var s = 0.0;
+                for (var c = 2; c < columns; c++)
+                {
+                    s += row[c] * beta[c];
+                }
+
+                peak = Math.Max(peak, s);
+            }
+        }
+
+        var margin = limitKw - level - peak;
+        double? Days(double b) => margin <= 0 ? 0 : b <= 1e-12 ? null : margin / b;
+        var lower = slope - (tq * seSlope);
+        var upper = slope + (tq * seSlope);
+        return new Exhaustion(
+            resource,
+            Math.Round(limitKw, 3),
+            Math.Round(level, 3),
+            Math.Round(peak, 3),
+            Math.Round(slope, 5),
+            Math.Round(lower, 5),
+            Math.Round(upper, 5),
+            Round(Days(slope)),
+            Round(Days(upper)),
+            Round(Days(lower)),
+            confidence);
+    }
+
+    /// <summary>
+    /// Power and cooling of each zone: load = the zone's rack power (per frame), cooling limit = the zone's units with the
+    /// largest out (N+1), power limit = the derated (80 %) ratings of the feeds of the zone's racks, with redundancy (a
+    /// rack on ≥ 2 feeds counts its smallest feed: what is left after losing one; a PDU feeding several racks is shared evenly).
+    /// </summary>
+    public static IReadOnlyList<ZoneCapacity> ForSite(SiteTopology site, IReadOnlyList<ThermalZone> zones, IReadOnlyList<IReadOnlyList<ZoneFrame>> frames, double confidence = 0.9)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        ArgumentNullException.ThrowIfNull(zones);
+        ArgumentNullException.ThrowIfNull(frames);
+        var power = new PowerModel(site);
+        var pdus = site.Power.Pdus.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var racksPerPdu = site.AllRacks.SelectMany(r => r.Feeds).GroupBy(f => f, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var result = new List<ZoneCapacity>();
+        for (var z = 0; z < zones.Count; z++)
+        {
+            var zone = zones[z];
+            var limit = 0.0;
+            foreach (var rack in site.AllRacks.Where(r => zone.RackIndex(r.Id) >= 0))
+            {
+                var feeds = rack.Feeds.Where(pdus.ContainsKey).Select(f => PowerModel.ContinuousDerating * power.PduRatingKw(pdus[f]) / racksPerPdu[f]).ToList();
+                limit += feeds.Count == 0 ? rack.PowerBudgetKw : feeds.Count >= 2 ? feeds.Min() : feeds[0];
+            }
+
+            var capacities = zone.Units.Select(u => u.CapacityKw).ToList();
+            var cooling = capacities.Count == 0 ? 0 : capacities.Sum() - (capacities.Count > 1 ? capacities.Max() : 0);
+            var load = frames[z].Select(f => (f.TimeSeconds, f.TotalPowerKw())).ToList();
+            var days = load.Count > 1 ? (load[^1].TimeSeconds - load[0].TimeSeconds) / Day : 0;
+            result.Add(new ZoneCapacity(
+                zone.Id,
+                Forecast("power", load, limit, confidence),
+                Forecast("cooling", load, cooling, confidence),
+                Math.Round(days, 2),
+                load.Count));
+        }
+
+        return result;
+    }
+
+    private static double[] Row(double days, bool daily, bool weekly, int columns)
+    {
+        var row = new double[columns];
+        row[0] = 1;
+        row[1] = days;
+        var c = 2;
+        for (var k = 1; k <= Harmonics && daily; k++)
+        {
+            row[c++] = Math.Sin(2 * Math.PI * k * days);
+            row[c++] = Math.Cos(2 * Math.PI * k * days);
+        }
+
+        for (var k = 1; k <= Harmonics && weekly; k++)
+        {
+            row[c++] = Math.Sin(2 * Math.PI * k * days / 7);
+            row[c++] = Math.Cos(2 * Math.PI * k * days / 7);
+        }
+
+        return row;
+    }
+
+    private static double? Round(double? v) => v is { } d ? Math.Round(d, 1) : null;
+}

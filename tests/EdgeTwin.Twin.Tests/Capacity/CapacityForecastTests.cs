@@ -1,0 +1,104 @@
+using EdgeTwin.Twin.Capacity;
+
+namespace EdgeTwin.Twin.Tests.Capacity;
+
+/// <summary>Days-to-exhaustion on simulated load histories whose trend, seasonality and answer are known.</summary>
+public sealed class CapacityForecastTests
+{
+    private const double Day = 86400;
+
+    // Seasonality: a daily cycle (10 kW) and a weekly one (weekdays above the weekend), both mean zero.
+    private static double Seasonal(double days) => (10 * Math.Sin(2 * Math.PI * days)) + (8 * Math.Sin(2 * Math.PI * days / 7)) + (3 * Math.Cos(4 * Math.PI * days / 7));
+
+    private static List<(double, double)> History(double weeks, double start, double slopePerDay, double noise, double rho, int seed, double stepHours = 1)
+    {
+        var rng = new Random(seed);
+        var list = new List<(double, double)>();
+        var e = 0.0;
+        var t0 = 1_760_000_000.0;
+        for (var h = 0.0; h < weeks * 7 * 24; h += stepHours)
+        {
+            var days = h / 24;
+            // AR(1) noise: load residuals are correlated from hour to hour.
+            e = (rho * e) + (noise * Math.Sqrt(1 - (rho * rho)) * Gaussian(rng));
+            list.Add((t0 + (days * Day), start + (slopePerDay * days) + Seasonal(days) + e));
+        }
+
+        return list;
+    }
+
+    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    private static double TruePeak()
+    {
+        var peak = double.NegativeInfinity;
+        for (var k = 0; k < 7 * 1440; k++)
+        {
+            peak = Math.Max(peak, Seasonal(k / 1440.0));
+        }
+
+        return peak;
+    }
+
+    [Fact]
+    public void A_growing_load_with_daily_and_weekly_cycles_gives_the_known_days_within_its_interval()
+    {
+        var history = History(weeks: 8, start: 100, slopePerDay: 0.5, noise: 2, rho: 0.5, seed: 7);
+        var result = CapacityForecast.Forecast("power", history, limitKw: 200);
+
+        // Now (8 weeks in) the trend stands at 100 + 0.5·56 = 128 kW; the seasonal peak comes on top.
+        var lastDay = (history[^1].Item1 - history[0].Item1) / Day;
+        var level = 100 + (0.5 * lastDay);
+        var expected = (200 - level - TruePeak()) / 0.5;
+        Assert.InRange(result.TrendKwPerDay, 0.45, 0.55);
+        Assert.InRange(result.LevelKw, level - 1.5, level + 1.5);
+        Assert.InRange(result.SeasonalPeakKw, TruePeak() - 1.5, TruePeak() + 1.5);
+        Assert.NotNull(result.DaysToExhaustion);
+        Assert.InRange(result.DaysToExhaustion!.Value, expected * 0.9, expected * 1.1);
+        Assert.True(result.DaysLower < expected && expected < result.DaysUpper, $"{expected:0.0} outside [{result.DaysLower}, {result.DaysUpper}]");
+    }
+
+    [Fact]
+    public void Seasonality_alone_is_not_a_trend()
+    {
+        // Three and a half weeks starting on a weekday peak: a straight line through it would slope down, and over a
+        // window ending on a peak, up. With the cycles removed the trend is about zero and no exhaustion is certain.
+        var history = History(weeks: 3.5, start: 150, slopePerDay: 0, noise: 1, rho: 0.3, seed: 3);
+        var result = CapacityForecast.Forecast("cooling", history, limitKw: 200);
+        Assert.InRange(result.TrendKwPerDay, -0.1, 0.1);
+        Assert.True(result.TrendKwPerDayLower < 0 && result.TrendKwPerDayUpper > 0);
+        Assert.Null(result.DaysUpper);
+    }
+
+    [Fact]
+    public void The_90_percent_interval_of_the_trend_covers_the_true_trend_in_about_90_percent_of_histories()
+    {
+        var covered = 0;
+        const int runs = 60;
+        for (var seed = 1; seed <= runs; seed++)
+        {
+            var r = CapacityForecast.Forecast("power", History(weeks: 4, start: 80, slopePerDay: 0.2, noise: 3, rho: 0.7, seed: seed), limitKw: 150);
+            if (r.TrendKwPerDayLower <= 0.2 && 0.2 <= r.TrendKwPerDayUpper)
+            {
+                covered++;
+            }
+        }
+
+        // Nominal 90 %; AR(1)-corrected, so well above what an uncorrected interval would give (about 50 % at ρ = 0.7).
+        Assert.InRange(covered, (int)(0.8 * runs), runs);
+    }
+
+    [Fact]
+    public void A_load_whose_peak_is_already_above_the_limit_has_zero_days()
+    {
+        var result = CapacityForecast.Forecast("power", History(weeks: 3, start: 190, slopePerDay: 0.1, noise: 1, rho: 0, seed: 5), limitKw: 200);
+        Assert.Equal(0, result.DaysToExhaustion);
+    }
+
+    [Fact]
+    public void Too_little_history_is_an_error_naming_the_resource()
+    {
+        var e = Assert.Throws<ArgumentException>(() => CapacityForecast.Forecast("cooling", [(0, 1), (1, 2)], 10));
+        Assert.Contains("cooling", e.Message, StringComparison.Ordinal);
+    }
+}
