@@ -1,4 +1,6 @@
 using BenchmarkDotNet.Attributes;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Line.Learning;
 using EdgeTwin.Twin.Line.Oee;
 
 namespace EdgeTwin.Benchmarks.Twin;
@@ -12,6 +14,7 @@ public class LineOeeBenchmarks
 {
     private static readonly MachineState[] Cycle = [MachineState.Running, MachineState.Starved, MachineState.Running, MachineState.Faulted, MachineState.Running, MachineState.Blocked];
     private OeeTracker _tracker = null!;
+    private StationLearner _learner = null!;
     private long _t;
     private ulong _count;
 
@@ -20,6 +23,21 @@ public class LineOeeBenchmarks
     {
         _tracker = new OeeTracker(30, 120, 300);
         _tracker.OnState(0, MachineState.Running);
+        _learner = new StationLearner(new StationSpec("S1", 30, 4 * 3600, 600, [], null, 0.1), 120);
+        _learner.OnState(0, MachineState.Running);
+    }
+
+    /// <summary>What the line twin stage does per state change: OEE books and the MTBF/MTTR/cycle learner.</summary>
+    [Benchmark(OperationsPerInvoke = 1000)]
+    public void StateChangeWithLearning()
+    {
+        for (int i = 0; i < 1000; i++)
+        {
+            _t += 7_000;
+            var s = Cycle[i % Cycle.Length];
+            _tracker.OnState(_t, s);
+            _learner.OnState(_t, s);
+        }
     }
 
     [Benchmark(OperationsPerInvoke = 1000)]
