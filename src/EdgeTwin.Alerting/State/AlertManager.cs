@@ -490,10 +490,10 @@ public sealed partial class AlertManager : IDisposable
         if (_unit is { } unit)
         {
             _unit = null;
-            if (!_store.Submit(unit))
-            {
-                OnCommitted(unit); // closing: nothing more is saved, but what was decided still reaches the sinks
-            }
+
+            // Closed (after the sinks stopped): nothing more is saved or sent. Not dispatched from here: that would
+            // take the dispatch lock under the manager's lock, the reverse of the committer's order.
+            _store.Submit(unit);
         }
     }
 
