@@ -51,7 +51,7 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
 
         // Under emulation every instruction is translated: on an idle 2-core machine the demo costs about 45 s of CPU
         // (JIT included) and runs 20 s once started; the limit is for a machine loaded by the rest of the suite.
-        var demo = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "demo", "--duration", "20", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(15));
+        var demo = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "demo", "--duration", "20", "--failure-at", "5", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(15));
         Assert.True(demo.ExitCode == 0, demo.All); // 0 = the agent's pipeline (twin models, ONNX models, alerting) had no fatal error
         var text = demo.StdOut;
         // Reads: devices answer and samples flow through the pipeline. Under emulation on a loaded machine some polls
@@ -63,6 +63,9 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
         // Buffers: the outbox took entries (the MQTT acknowledgements are reported, not asserted: the uplink's first
         // connect can take longer than the 20 s run under emulation).
         Assert.Matches(@"outbox: [1-9]\d* appended", text);
+        // Predicts: the thermal twin (warm-started, ONNX and twin models loaded) sees the scripted cooling failure and
+        // counts down to 27 °C on the emulated CPU.
+        Assert.Matches(@"thermal twin: crac1 down: 27 °C (in \d+:\d\d|not within)", text);
         Assert.Matches(@"edgetwin demo: stopped after \d+ s, [1-9]\d* samples", text);
         Console.WriteLine($"arm64 under qemu: {agent.Value}; {OutboxLine().Matches(text).LastOrDefault()?.Value}");
     }
