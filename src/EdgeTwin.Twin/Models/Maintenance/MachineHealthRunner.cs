@@ -1,8 +1,6 @@
 using System.Text.Json;
 using EdgeTwin.Twin.Models.Rul;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.ML.OnnxRuntime;
 
 namespace EdgeTwin.Twin.Models.Maintenance;
 
@@ -60,156 +58,24 @@ public sealed record MachineHealthInput(TimeSpan Interval, int Window, int MinSa
 /// Leases the catalog's current model per call, so a hot reload takes effect at the next inference; tensors are
 /// OrtValues over buffers allocated once per model. Not thread-safe: one runner per caller.
 /// </summary>
-public sealed class MachineHealthRunner : IDisposable
+public sealed class MachineHealthRunner(ModelCatalog catalog, string modelName, ILogger? logger = null, ModelsMetrics? metrics = null)
+    : WindowModelRunner<MachineHealthInput>(catalog, modelName, logger, metrics)
 {
-    private readonly ModelCatalog _catalog;
-    private readonly ILogger _logger;
-    private readonly ModelsMetrics? _metrics;
-    private readonly RunOptions _runOptions = new();
-    private readonly float[] _output = new float[1];
-    private LoadedModel? _model;
-    private float[] _input = [];
-    private OrtValue? _inputValue;
-    private OrtValue? _outputValue;
-    private string[] _inputNames = [];
-    private string[] _outputNames = [];
-    private OrtValue[] _inputs = [];
-    private OrtValue[] _outputs = [];
-
-    public MachineHealthRunner(ModelCatalog catalog, string modelName, ILogger? logger = null, ModelsMetrics? metrics = null)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        ArgumentException.ThrowIfNullOrEmpty(modelName);
-        _catalog = catalog;
-        ModelName = modelName;
-        _logger = logger ?? NullLogger.Instance;
-        _metrics = metrics;
-    }
-
-    public string ModelName { get; }
-
     /// <summary>Input layout of the model that served the last call (null before the first).</summary>
-    public MachineHealthInput? Input { get; private set; }
+    public MachineHealthInput? Input => Layout;
 
-    public RulUncertainty? Uncertainty { get; private set; }
-
-    public ModelEntry? Entry => _model?.Entry;
-
-    /// <summary>Bumped each time a different model (a hot reload) is bound.</summary>
-    public int Binds { get; private set; }
-
-    /// <summary>
-    /// Binds the current model when it changed (true when one is available), without running it: lets the
-    /// caller size its feature windows before the first inference.
-    /// </summary>
-    public bool Refresh()
-    {
-        var model = _catalog.Get(ModelName);
-        if (model is null || !model.TryAcquire())
-        {
-            return _model is not null && model is not null;
-        }
-
-        try
-        {
-            return ReferenceEquals(model, _model) || Bind(model);
-        }
-        finally
-        {
-            model.Release();
-        }
-    }
-
-    /// <summary>Runs the model on the window <paramref name="window"/> writes; false when unavailable.</summary>
+    /// <summary>Runs the model on the window <paramref name="window"/> writes; false when unavailable or not enough data.</summary>
     public bool TryPredict(BearingFeatureWindow window, out float rulHours)
     {
         ArgumentNullException.ThrowIfNull(window);
-        rulHours = 0;
-        for (var attempt = 0; attempt < 3; attempt++)
-        {
-            var model = _catalog.Get(ModelName);
-            if (model is null)
-            {
-                _metrics?.InferenceFailures.Add(1);
-                return false;
-            }
-
-            if (!model.TryAcquire())
-            {
-                continue; // retired by a reload between Get and the lease
-            }
-
-            try
-            {
-                if (!ReferenceEquals(model, _model) && !Bind(model))
-                {
-                    _metrics?.InferenceFailures.Add(1);
-                    return false;
-                }
-
-                if (!window.Fill(Input!.Window, _input))
-                {
-                    return false;
-                }
-
-                model.Session.Run(_runOptions, _inputNames, _inputs, _outputNames, _outputs);
-                rulHours = Math.Max(0f, _output[0]);
-                _metrics?.Inferences.Add(1);
-                return true;
-            }
-            catch (OnnxRuntimeException e)
-            {
-                ModelsLog.InferenceFailed(_logger, ModelName, e);
-                _metrics?.InferenceFailures.Add(1);
-                return false;
-            }
-            finally
-            {
-                model.Release();
-            }
-        }
-
-        return false;
+        var ran = TryRun(window, static (input, w, buffer) => w.Fill(input.Window, buffer), out rulHours);
+        rulHours = Math.Max(0f, rulHours);
+        return ran;
     }
 
-    private bool Bind(LoadedModel model)
+    protected override (MachineHealthInput Layout, int Rows, int Features) DescribeInput(ModelEntry entry, string manifestPath)
     {
-        try
-        {
-            var input = MachineHealthInput.FromEntry(model.Entry, _catalog.ManifestPath);
-            var uncertainty = RulUncertainty.FromEntry(model.Entry, _catalog.ManifestPath);
-            ReleaseValues();
-            _input = new float[input.Window * BearingFeatureWindow.Features];
-            _inputValue = OrtValue.CreateTensorValueFromMemory(_input, [1, input.Window, BearingFeatureWindow.Features]);
-            _outputValue = OrtValue.CreateTensorValueFromMemory(_output, [1, 1]);
-            _inputNames = [model.Entry.Inputs[0].Name];
-            _outputNames = [model.Entry.Outputs[0].Name];
-            _inputs = [_inputValue];
-            _outputs = [_outputValue];
-            Input = input;
-            Uncertainty = uncertainty;
-            _model = model;
-            Binds++;
-            return true;
-        }
-        catch (ModelLoadException e)
-        {
-            ModelsLog.InferenceFailed(_logger, ModelName, e);
-            return false;
-        }
-    }
-
-    private void ReleaseValues()
-    {
-        _inputValue?.Dispose();
-        _outputValue?.Dispose();
-        _inputValue = null;
-        _outputValue = null;
-    }
-
-    public void Dispose()
-    {
-        ReleaseValues();
-        _runOptions.Dispose();
+        var input = MachineHealthInput.FromEntry(entry, manifestPath);
+        return (input, input.Window, BearingFeatureWindow.Features);
     }
 }
