@@ -83,7 +83,14 @@ internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params 
                 case PollBehavior.Fail:
                     throw new DeviceException(DeviceId, "connection refused");
                 case PollBehavior.Hang:
-                    await Task.Delay(Timeout.InfiniteTimeSpan, time, cancellationToken);
+                    // Not Task.Delay(.., time, ct): its cancellation resumes us on the thread pool, so under load the
+                    // scheduler could still see the poll running after CancelAsync and skip the next tick as abandoned.
+                    var hung = new TaskCompletionSource();
+                    using (cancellationToken.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetCanceled(), hung))
+                    {
+                        await hung.Task;
+                    }
+
                     break;
                 case PollBehavior.HangIgnoringCancellation:
                     _release = new TaskCompletionSource();
