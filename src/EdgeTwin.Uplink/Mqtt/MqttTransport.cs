@@ -14,6 +14,7 @@ namespace EdgeTwin.Uplink.Mqtt;
 internal sealed class MqttTransport : IUplinkTransport
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
+    private static readonly CoalescingStreamProvider CoalescingStreams = new();
     private readonly MqttUplinkOptions _options;
     private readonly IMqttEncoder _encoder;
     private readonly TimeProvider _time;
@@ -79,6 +80,7 @@ internal sealed class MqttTransport : IUplinkTransport
         var v5 = _options.Protocol == MqttProtocol.V500;
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(_options.Host, _options.EffectivePort)
+            .WithStreamProvider(CoalescingStreams)
             .WithProtocolVersion(v5 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithClientId(_options.EffectiveClientId)
             .WithKeepAlivePeriod(_options.KeepAlive)
