@@ -178,14 +178,15 @@ public sealed class StackLightTests
         seq.Add((15.9, G, true));                     // fault cleared: red stays dark (last off 15.7), green on
         seq.Add((30, G, true));                       // keep-alive
         var (_, changes) = Feed(d, [.. seq]);
-        Assert.Equal([(0.0, MachineState.Running), (10.2, MachineState.Faulted), (15.7, MachineState.Running)], changes);
+        // The fault starts when green goes out (the PLC changed lamps) and ends when red last went dark.
+        Assert.Equal([(0.0, MachineState.Running), (10.0, MachineState.Faulted), (15.7, MachineState.Running)], changes);
 
-        // Booked: 10.2 s running, 5.5 s faulted (a micro-stop under the 20 s limit), 14.3 s running; no planned stop.
+        // Booked: 10 s running, 5.7 s faulted (a micro-stop under the 20 s limit), 14.3 s running; no planned stop.
         var oee = new OeeTracker(1, microStopSeconds: 20);
         foreach (var r in Feed(Tower(), [.. seq]).All) oee.OnState(r.TimestampMs, r.State);
         var report = oee.Report(30_000);
-        Assert.Equal(5.5, report.SecondsByState["micro_stop"], 6);
-        Assert.Equal(24.5, report.SecondsByState["running"], 6);
+        Assert.Equal(5.7, report.SecondsByState["micro_stop"], 6);
+        Assert.Equal(24.3, report.SecondsByState["running"], 6);
         Assert.Equal(0, report.SecondsByState["planned_stop"]);
         Assert.Equal(30, report.PlannedBusyTime, 6);
     }
@@ -199,8 +200,8 @@ public sealed class StackLightTests
             (9.0, A, false), (9.3, G, true),                     // amber → green with 300 ms all dark
             (20.0, G, false), (20.5, G, false), (40.0, A, false), // machine switched off: dark, keep-alives
             (60.0, G, true)]);
-        // Running ends when green goes out (5.0), not when amber lights; the gaps themselves are never a planned stop.
-        Assert.Equal([(0.0, MachineState.Running), (5.0, MachineState.Idle), (9.3, MachineState.Running), (20.0, MachineState.PlannedStop), (60.0, MachineState.Running)], changes);
+        // A steady lamp's state ends when it goes dark (running at 5.0, idle at 9.0); the gaps are never a planned stop.
+        Assert.Equal([(0.0, MachineState.Running), (5.0, MachineState.Idle), (9.0, MachineState.Running), (20.0, MachineState.PlannedStop), (60.0, MachineState.Running)], changes);
     }
 
     [Fact]
@@ -235,7 +236,8 @@ public sealed class StackLightTests
             (2.000, G, true), (2.004, G, false), (2.009, G, true), (2.015, A, false), // green on with bounce, amber off
             (7.000, G, false), (7.003, G, true), (7.006, G, false), (7.300, R, true), // green off with bounce, red on
             (9.0, R, true), (9.5, G, false)]);
-        Assert.Equal([(0.0, MachineState.Idle), (2.0, MachineState.Running), (7.3, MachineState.Faulted)], changes);
+        // Bounce shorter than MinBlink does not make green a blinking lamp: red ends its hold, dated at its last edge.
+        Assert.Equal([(0.0, MachineState.Idle), (2.0, MachineState.Running), (7.006, MachineState.Faulted)], changes);
     }
 
     [Fact]
@@ -249,5 +251,19 @@ public sealed class StackLightTests
             (30.0, R, false)]);
         Assert.Equal([(0.0, MachineState.Running), (10.0, MachineState.Faulted), (20.0, MachineState.PlannedStop), (30.0, MachineState.Running)], changes);
         Assert.All(all, r => Assert.True(r.TimestampMs <= 30_000));
+    }
+
+    [Fact]
+    public void Short_waits_between_parts_are_seen_but_a_blinking_lamp_keeps_its_hold()
+    {
+        var d = Tower();
+        var (_, changes) = Feed(d, [.. Start(0, false, false, true),
+            (4.00, G, false), (4.05, A, true),   // starved for 0.6 s between two parts
+            (4.60, A, false), (4.65, G, true),
+            (10.0, G, false), (10.05, A, true),  // setup: amber blinks at 1 Hz for 4 s, green dark
+            (10.55, A, false), (11.05, A, true), (11.55, A, false), (12.05, A, true), (12.55, A, false), (13.05, A, true), (13.55, A, false),
+            (13.60, G, true),                    // running again while amber is still on hold
+            (20.0, G, true)]);
+        Assert.Equal([(0.0, MachineState.Running), (4.0, MachineState.Idle), (4.65, MachineState.Running), (10.0, MachineState.Idle), (13.6, MachineState.Running)], changes);
     }
 }

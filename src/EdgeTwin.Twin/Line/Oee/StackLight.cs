@@ -32,7 +32,9 @@ public readonly record struct StateReading(long TimestampMs, MachineState State)
 /// <item>flashing lamps (a fault or attention call blinks at 0.4–2.8 Hz, IEC 60073): a lamp that goes dark counts as
 /// lit for <c>hold</c> longer, so a blink's dark phase changes nothing;</item>
 /// <item>short all-dark gaps while the PLC changes lamps (old one off, new one on a few hundred ms later): the gap
-/// is shorter than <c>hold</c>, so it is never read as a planned stop;</item>
+/// is shorter than <c>hold</c>, so it is never read as a planned stop; and when the new lamp lights, a steady old
+/// lamp (its last on-phase longer than the hold) is taken as out since it went dark, so short waits between parts
+/// (green → amber → green) are seen as they happen, while a blinking lamp keeps its hold;</item>
 /// <item>contact bounce that passes the input's debounce: a bounce shorter than <c>hold</c> is a blink;</item>
 /// <item>missing or late samples: a lamp counts only once it has reported, readings of different lamps that arrive
 /// out of order are taken at the latest time seen, and each keep-alive re-asserts the level.</item>
@@ -49,6 +51,8 @@ public sealed class StackLightDecoder
     private readonly bool[] _lit = new bool[3];
     private readonly bool[] _held = new bool[3];
     private readonly long[] _offAt = new long[3];
+    private readonly long[] _onAt = new long[3];
+    private readonly bool[] _blinks = new bool[3];
     private long _clock = long.MinValue;
     private long _lastOut = long.MinValue;
 
@@ -65,6 +69,9 @@ public sealed class StackLightDecoder
         _present[2] = green;
         _holdMs = (long)hold.TotalMilliseconds;
     }
+
+    /// <summary>On-phases shorter than this are contact bounce or glitches, not blinks (a 2.8 Hz blink is lit ≈ 180 ms).</summary>
+    public const long MinBlinkMs = 100;
 
     /// <summary>Default hold: the dark phase of a slow blink (0.4 Hz, IEC 60073) is 1.25 s.</summary>
     public static readonly TimeSpan DefaultHold = TimeSpan.FromMilliseconds(1500);
@@ -84,13 +91,26 @@ public sealed class StackLightDecoder
         int n = Expire(ms, output);
         _clock = ms;
         _seen[i] = true;
-        if (lit)
+        long changeAt = ms;
+        if (lit && !_lit[i])
         {
             _lit[i] = true;
             _held[i] = false;
+            _onAt[i] = ms;
+            // Another lamp lighting ends the hold of a steady lamp that just went dark: the PLC changed lamps, and the
+            // old lamp's state ended when it went dark. A blinking lamp keeps its hold (it may be in its dark phase).
+            for (int j = 0; j < 3; j++)
+            {
+                if (j == i || !_held[j] || _blinks[j]) continue;
+                _held[j] = false;
+                changeAt = Math.Min(changeAt, _offAt[j]);
+            }
         }
-        else if (_lit[i])
+        else if (!lit && _lit[i])
         {
+            // An on-phase shorter than the hold is a blink; one shorter than MinBlink is bounce and says nothing.
+            long phase = ms - _onAt[i];
+            if (phase >= MinBlinkMs) _blinks[i] = phase < _holdMs;
             _lit[i] = false;
             _held[i] = true;
             _offAt[i] = ms;
@@ -101,7 +121,7 @@ public sealed class StackLightDecoder
         if (state != State)
         {
             State = state;
-            n += Write(ms, state, change: true, output[n..]);
+            n += Write(changeAt, state, change: true, output[n..]);
         }
         else
         {
