@@ -14,6 +14,7 @@ namespace EdgeTwin.Uplink.Mqtt;
 /// </summary>
 public sealed class MqttClientOptionsFactory
 {
+    private static readonly CoalescingStreamProvider CoalescingStreams = new();
     private readonly MqttUplinkOptions _options;
     private readonly X509Certificate2Collection? _trustedCas;
     private readonly X509Certificate2Collection? _clientCertificates;
@@ -59,6 +60,7 @@ public sealed class MqttClientOptionsFactory
         ArgumentException.ThrowIfNullOrEmpty(clientId);
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(_options.Host, _options.EffectivePort)
+            .WithStreamProvider(CoalescingStreams)
             .WithProtocolVersion(_options.Protocol == MqttProtocol.V500 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithClientId(clientId)
             .WithKeepAlivePeriod(_options.KeepAlive)
