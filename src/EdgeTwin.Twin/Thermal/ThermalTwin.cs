@@ -123,7 +123,7 @@ public sealed class ThermalTwin : IDisposable
         lock (_gate)
         {
             _models[zone] = model;
-            _hotSpots[zone] = _last[zone] is { } last ? HotSpots.Find(model, last).Count : 0;
+            _hotSpots[zone] = _last[zone] is { } last ? HotSpots.Find(model, last, Settings.HotSpotSigma).Count : 0;
         }
 
         return model;
@@ -140,7 +140,7 @@ public sealed class ThermalTwin : IDisposable
             last = _last[zone]?.Clone();
         }
 
-        var spots = last is null ? [] : HotSpots.Find(model, last);
+        var spots = last is null ? [] : HotSpots.Find(model, last, Settings.HotSpotSigma);
         lock (_gate)
         {
             _hotSpots[zone] = spots.Count;

@@ -14,6 +14,7 @@ namespace EdgeTwin.Uplink.Mqtt;
 internal sealed class MqttTransport : IUplinkTransport
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
+    private static readonly CoalescingStreamProvider CoalescingStreams = new();
     private readonly MqttUplinkOptions _options;
     private readonly IMqttEncoder _encoder;
     private readonly TimeProvider _time;
@@ -79,6 +80,7 @@ internal sealed class MqttTransport : IUplinkTransport
         var v5 = _options.Protocol == MqttProtocol.V500;
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(_options.Host, _options.EffectivePort)
+            .WithStreamProvider(CoalescingStreams)
             .WithProtocolVersion(v5 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithClientId(_options.EffectiveClientId)
             .WithKeepAlivePeriod(_options.KeepAlive)
@@ -200,19 +202,19 @@ internal sealed class MqttTransport : IUplinkTransport
     private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum) : IUplinkSession
     {
         private readonly Lock _sendLock = new();
+        private readonly List<MqttOutgoing> _outgoing = new(2); // only under _sendLock
 
         public int? PeerWindow => receiveMaximum is > 0 ? receiveMaximum : null;
 
         public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
         {
-            var outgoing = new List<MqttOutgoing>(2);
-            Task<MqttClientPublishResult>[] publishes;
             lock (_sendLock)
             {
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
+                _outgoing.Clear();
                 try
                 {
-                    transport._encoder.Encode(entry, historical, outgoing);
+                    transport._encoder.Encode(entry, historical, _outgoing);
                 }
                 catch (InvalidBodyException ex)
                 {
@@ -220,22 +222,31 @@ internal sealed class MqttTransport : IUplinkTransport
                     return Task.FromResult(DeliveryOutcome.Rejected);
                 }
 
-                publishes = new Task<MqttClientPublishResult>[outgoing.Count];
-                for (var i = 0; i < outgoing.Count; i++)
+                if (_outgoing.Count == 1)
                 {
-                    publishes[i] = client.PublishAsync(transport.ToMessage(outgoing[i]), cancellationToken);
+                    var only = _outgoing[0];
+                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic);
                 }
-            }
 
-            return Collect(publishes, outgoing);
+                var publishes = new (Task<MqttClientPublishResult> Publish, string Topic)[_outgoing.Count];
+                for (var i = 0; i < publishes.Length; i++)
+                {
+                    publishes[i] = (client.PublishAsync(transport.ToMessage(_outgoing[i]), cancellationToken), _outgoing[i].Topic);
+                }
+
+                return CollectAsync(publishes);
+            }
         }
 
-        private static async Task<DeliveryOutcome> Collect(Task<MqttClientPublishResult>[] publishes, List<MqttOutgoing> outgoing)
+        private static async Task<DeliveryOutcome> ClassifyAsync(Task<MqttClientPublishResult> publish, string topic) =>
+            Classify(await publish.ConfigureAwait(false), topic);
+
+        private static async Task<DeliveryOutcome> CollectAsync((Task<MqttClientPublishResult> Publish, string Topic)[] publishes)
         {
             var outcome = DeliveryOutcome.Delivered;
-            for (var i = 0; i < publishes.Length; i++)
+            foreach (var (publish, topic) in publishes)
             {
-                if (Classify(await publishes[i].ConfigureAwait(false), outgoing[i].Topic) == DeliveryOutcome.Rejected)
+                if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
                 {
                     outcome = DeliveryOutcome.Rejected;
                 }
