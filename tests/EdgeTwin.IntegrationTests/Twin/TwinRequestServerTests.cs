@@ -184,6 +184,10 @@ public sealed class TwinRequestServerTests
 
         // A malformed request is still reported as such, not hidden behind the twin's state.
         AssertError(await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", "{}"), "invalid_field", "field 'units': required");
+
+        // An agent whose thermal twin is disabled says so (its own client id and topic on the same broker).
+        await using var noTwin = await StartServerAsync(broker, null, new Events(), new TwinRequestsConfig { Topic = "other/{site}/{gateway}/+", ClientId = "no-twin-rpc" });
+        AssertError(await requester.RequestAsync($"other/{Site}/{Gateway}/capacity", "{}"), "no_twin", "thermal_twin.enabled is false");
     }
 
     [Fact]
@@ -289,7 +293,7 @@ public sealed class TwinRequestServerTests
         return stage;
     }
 
-    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage stage, IEventSink events, TwinRequestsConfig config)
+    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage? stage, IEventSink events, TwinRequestsConfig config)
     {
         var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = broker.Port, Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
         var server = new TwinRequestServer(config, uplink, stage, events, NullLogger<TwinRequestServer>.Instance);
