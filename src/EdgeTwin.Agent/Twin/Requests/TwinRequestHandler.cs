@@ -14,6 +14,7 @@ internal static class TwinRequestErrors
     public const string MalformedRequest = "malformed_request";
     public const string InvalidField = "invalid_field";
     public const string NotCalibrated = "not_calibrated";
+    public const string NoTwin = "no_twin";
     public const string UnknownElement = "unknown_element";
     public const string Busy = "busy";
     public const string Timeout = "timeout";
@@ -103,7 +104,7 @@ internal static class TwinRequestHandler
             };
             if (stage is null)
             {
-                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "the agent runs no thermal twin (AddThermalTwin is not configured)");
+                throw new TwinRequestException(TwinRequestErrors.NoTwin, "the agent runs no thermal twin (thermal_twin.enabled is false)");
             }
 
             if (stage.CurrentTwin(out var notReady) is not { } twin)

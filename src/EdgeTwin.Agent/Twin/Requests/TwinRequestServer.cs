@@ -97,7 +97,18 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var factory = new MqttClientOptionsFactory(_uplink);
+        MqttClientOptionsFactory factory;
+        try
+        {
+            factory = new MqttClientOptionsFactory(_uplink);
+        }
+        catch (Exception ex) when (ex is EdgeTwin.Uplink.UplinkOptionsException or System.Security.Cryptography.CryptographicException or IOException)
+        {
+            // The uplink reports the same file problem itself; the agent keeps polling and buffering.
+            LogTlsFailed(_logger, ex);
+            return Task.CompletedTask;
+        }
+
         var clientId = _config.ClientId ?? factory.UplinkClientId + "-rpc";
         var options = factory.CreateBuilder(clientId)
             .WithCleanStart(true)
@@ -409,6 +420,9 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests off: twin_requests.enabled is true but uplinks.mqtt.protocol is 3.1.1; MQTT 5 request/response (response topic, correlation data) needs protocol 5")]
     private static partial void LogNeedsV5(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Twin requests off: the MQTT uplink's TLS files cannot be loaded")]
+    private static partial void LogTlsFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Twin requests: serving {Filter} on {Peer} as {ClientId} ({Workers} worker(s))")]
     private static partial void LogStarted(ILogger logger, string filter, string peer, string clientId, int workers);

@@ -30,7 +30,7 @@ public static class TwinRequestsExtensions
             return new TwinRequestServer(
                 config ?? TwinRequestsConfig.From(site),
                 uplinks.Mqtt,
-                sp.GetService<ThermalTwinStage>(),
+                sp.GetService<ThermalTwinConfig>() is { Enabled: false } ? null : sp.GetService<ThermalTwinStage>(),
                 new RuntimeEventSink(runtime),
                 sp.GetRequiredService<ILogger<TwinRequestServer>>(),
                 sp.GetService<System.Diagnostics.Metrics.IMeterFactory>());
