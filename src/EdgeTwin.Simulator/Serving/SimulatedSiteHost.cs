@@ -68,6 +68,11 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
 
     public SimulatedSite Site { get; }
 
+    /// <summary>Writes clients made to the served devices (SNMP SETs answered, Modbus coil/register writes), accepted or not.</summary>
+    public long Writes => Interlocked.Read(ref _writes);
+
+    private long _writes;
+
     public SiteRunner Runner { get; }
 
     public IReadOnlyList<ServedDevice> Devices => [.. _snmp.Select(s => s.Device), .. _modbus.Select(m => m.Device)];
@@ -198,7 +203,7 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     private void StartSnmp(SimDeviceBinding binding, DeviceProfile profile, SiteHostOptions options)
     {
         var image = SnmpDeviceImage.Build(Site, binding, profile);
-        var provider = new FaultyMibProvider(image, new SimRandom(_garbleRandom.NextSeed()));
+        var provider = new FaultyMibProvider(image, new SimRandom(_garbleRandom.NextSeed()), () => Interlocked.Increment(ref _writes));
         var responder = new SnmpResponder(
             provider,
             new SnmpResponderOptions
@@ -229,7 +234,11 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
             [2] = "EdgeTwin simulator",
         });
         // A client's write of a writable set point reaches the simulated unit; the next refresh serves it back.
-        map.Written += (_, e) => image.ApplyWrite(e.Table, e.Address, e.Count, map);
+        map.Written += (_, e) =>
+        {
+            Interlocked.Increment(ref _writes);
+            image.ApplyWrite(e.Table, e.Address, e.Count, map);
+        };
         var server = new ModbusTcpServer(units, new ModbusTcpServerOptions { Endpoint = new IPEndPoint(options.BindAddress, 0) }, options.LoggerFactory.CreateLogger<ModbusTcpServer>());
         await server.StartAsync(cancellationToken).ConfigureAwait(false);
         var ep = server.LocalEndPoint;
@@ -289,9 +298,13 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     /// The MIB a responder serves, with the device's garble fault: a garbled answer carries values of the
     /// wrong type with random bytes (the SNMP responder has no wire-level corruption hook).
     /// </summary>
-    private sealed class FaultyMibProvider(SnmpDeviceImage image, SimRandom random) : ISnmpWritableMibProvider
+    private sealed class FaultyMibProvider(SnmpDeviceImage image, SimRandom random, Action onWrite) : ISnmpWritableMibProvider
     {
-        public SnmpErrorStatus Set(Oid oid, SnmpValue value) => image.TrySet(oid, value);
+        public SnmpErrorStatus Set(Oid oid, SnmpValue value)
+        {
+            onWrite();
+            return image.TrySet(oid, value);
+        }
 
         private readonly Lock _gate = new();
 

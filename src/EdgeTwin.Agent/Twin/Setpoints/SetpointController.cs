@@ -169,7 +169,9 @@ public sealed partial class SetpointController : BackgroundService
             }
         }
 
-        if (model.CalibrationFrames > 0 && !failure && nowMs - zone.LastOptimiseMs >= (long)_config.OptimiseEvery.TotalMilliseconds)
+        // Recommend from live readings only: right after start the frame may not hold every rack's inlet yet.
+        var live = frame.RackInletC.All(double.IsFinite);
+        if (model.CalibrationFrames > 0 && live && !failure && nowMs - zone.LastOptimiseMs >= (long)_config.OptimiseEvery.TotalMilliseconds)
         {
             zone.LastOptimiseMs = nowMs;
             var rec = await Task.Run(() => CoolingOptimiser.Optimise(model, frame, _config.MarginK, inletLimitC: _config.InletLimitC), ct).ConfigureAwait(false);
@@ -196,12 +198,13 @@ public sealed partial class SetpointController : BackgroundService
         if (zone.KnownGood is null)
         {
             // Remember what the units run at before the first write: that is where a rollback returns.
+            var good = new UnitSetpoints[zone.Units.Length];
             var present = new UnitSetpoints[zone.Units.Length];
             try
             {
                 for (var j = 0; j < zone.Units.Length; j++)
                 {
-                    present[j] = zone.Units[j] is { } u ? await ReadPresentAsync(u, frame, ct).ConfigureAwait(false) : new UnitSetpoints(double.NaN, double.NaN);
+                    (good[j], present[j]) = zone.Units[j] is { } u ? await ReadPresentAsync(u, frame, ct).ConfigureAwait(false) : (new UnitSetpoints(double.NaN, double.NaN), new UnitSetpoints(double.NaN, double.NaN));
                 }
             }
             catch (SetpointWriteException ex)
@@ -211,8 +214,14 @@ public sealed partial class SetpointController : BackgroundService
                 return;
             }
 
-            zone.KnownGood = present;
-            zone.Commanded = [.. present];
+            if (zone.Units.Any(u => u is not null && (u.Supply is not null && double.IsNaN(present[u.Index].SupplyC) || u.Fan is not null && double.IsNaN(present[u.Index].FanPercent))))
+            {
+                zone.LastWriteMs = nowMs; // a fan in auto without a speed reading yet: nothing to step from
+                return;
+            }
+
+            zone.KnownGood = good;
+            zone.Commanded = present;
         }
 
         var next = new UnitSetpoints[zone.Units.Length];
@@ -274,7 +283,7 @@ public sealed partial class SetpointController : BackgroundService
             return;
         }
 
-        zone.Moved = !Enumerable.Range(0, next.Length).All(j => zone.Commanded![j].Near(zone.KnownGood![j]));
+        zone.Moved = true; // written since the known-good set points: the rollback triggers are armed
         if (reached)
         {
             zone.ReachedMs = nowMs;
@@ -298,22 +307,23 @@ public sealed partial class SetpointController : BackgroundService
             ct).ConfigureAwait(false);
     }
 
-    private static async Task<UnitSetpoints> ReadPresentAsync(UnitControl u, ZoneFrame frame, CancellationToken ct)
+    /// <summary>The set points as read (the known-good ones) and where stepping starts from (a fan in auto: its measured speed).</summary>
+    private static async Task<(UnitSetpoints Good, UnitSetpoints Present)> ReadPresentAsync(UnitControl u, ZoneFrame frame, CancellationToken ct)
     {
         var supply = u.Supply is { } s ? await s.ReadAsync(ct).ConfigureAwait(false) : double.NaN;
-        var fan = double.NaN;
+        double fan = double.NaN, fanFrom = double.NaN;
         if (u.Fan is { } f)
         {
-            fan = await f.ReadAsync(ct).ConfigureAwait(false);
+            fan = fanFrom = await f.ReadAsync(ct).ConfigureAwait(false);
             if (fan <= 0)
             {
-                // 0 hands the fans to the unit's own control: step from the speed they run at now.
+                // 0 hands the fans to the unit's own control (restored as 0 by a rollback); steps start from the speed they run at now.
                 var measured = frame.UnitFanSpeed[u.Index];
-                fan = double.IsNaN(measured) ? double.NaN : Math.Round(measured * 100, 1);
+                fanFrom = double.IsNaN(measured) ? double.NaN : Math.Round(measured * 100, 1);
             }
         }
 
-        return new UnitSetpoints(supply, fan);
+        return (new UnitSetpoints(supply, fan), new UnitSetpoints(supply, fanFrom));
     }
 
     private async Task RollbackAsync(ZoneControl zone, string reason, string rack, double inlet, long nowMs, CancellationToken ct, string? detail = null)
