@@ -459,6 +459,42 @@ public static class ThermalCalibrator
                 // Singular: the fan never moved independently of the inlets; leave the control unidentified.
             }
         }
+
+        BorrowPeerControl(model);
+    }
+
+    /// <summary>
+    /// A unit whose fan sat pinned all window (typically at its minimum, because its racks never warmed) has no
+    /// identifiable control loop. The units of one zone normally run the same BMS loop, so such a unit takes the median
+    /// gains and target of the peers that were identified, rather than jumping to full speed the instant a neighbour
+    /// fails (which overstated the cooling in the first minutes of a failure).
+    /// </summary>
+    private static void BorrowPeerControl(ZoneThermalModel model)
+    {
+        var identified = Enumerable.Range(0, model.Zone.Units.Count).Where(j => !double.IsNaN(model.UnitTargetC[j])).ToList();
+        if (identified.Count == 0 || identified.Count == model.Zone.Units.Count)
+        {
+            return;
+        }
+
+        var kp = Median(identified.Select(j => model.UnitKp[j]));
+        var ki = Median(identified.Select(j => model.UnitKi[j]));
+        var target = Median(identified.Select(j => model.UnitTargetC[j]));
+        for (var j = 0; j < model.Zone.Units.Count; j++)
+        {
+            if (double.IsNaN(model.UnitTargetC[j]) && model.UnitServed[j].Length > 0)
+            {
+                model.UnitKp[j] = kp;
+                model.UnitKi[j] = ki;
+                model.UnitTargetC[j] = target;
+            }
+        }
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : 0.5 * (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]);
     }
 
     /// <summary>
