@@ -16,6 +16,7 @@ public static class ThermalCalibrator
     private const double PriorCouplingServed = 0.65;
     private const double PriorCouplingNeighbour = 0.25;
     private const double PriorCouplingOther = 0.2;
+    private const double PriorAirReached = 0.9;
     private const double CouplingPenalty = 0.01;
     private const double WindowSeconds = 120;
 
@@ -520,6 +521,7 @@ public static class ThermalCalibrator
             }
 
             var share = settings.ServerDeltaTK / served.Count;
+            var outside = 0.0;
             for (var i = 0; i < racks; i++)
             {
                 var rack = zone.Racks[i];
@@ -531,6 +533,21 @@ public static class ThermalCalibrator
 
                 var neighbour = served.Any(s => string.Equals(zone.Racks[s].Row, rack.Row, StringComparison.Ordinal) && Math.Abs(zone.Racks[s].Position - rack.Position) <= 2);
                 result[i][j] = neighbour ? share * PriorCouplingNeighbour : units <= 4 ? share * PriorCouplingOther : 0;
+                outside += result[i][j];
+            }
+
+            // Conservation: the served racks take 65 % of the unit's air and at most 25 % more reaches the others (some
+            // always bypasses); without the cap a unit serving few of many racks handed out more air than it blows.
+            var cap = settings.ServerDeltaTK * (PriorAirReached - PriorCouplingServed);
+            if (outside > cap)
+            {
+                for (var i = 0; i < racks; i++)
+                {
+                    if (!served.Contains(i))
+                    {
+                        result[i][j] *= cap / outside;
+                    }
+                }
             }
         }
 
