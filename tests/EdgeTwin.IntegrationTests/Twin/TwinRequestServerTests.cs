@@ -83,8 +83,18 @@ public sealed class TwinRequestServerTests
         Assert.Equal("ok", load.Status);
         Assert.Equal(TwinScenarios.Json(CapacityScenarios.LoadChange(twin, rack, 2.5)), load.Payload);
 
+        var pdu = config.Site.Power.Pdus[0].Id;
+        var feed = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/feed_failure", $$"""{"element":"{{pdu}}"}""");
+        Assert.Equal("ok", feed.Status);
+        Assert.Equal(TwinScenarios.Json(CapacityScenarios.FeedFailure(twin, pdu)), feed.Payload);
+
+        // Capacity reads the twin's own window (6 warm-start hours here).
+        var capacity = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/capacity", """{"confidence":0.8}""");
+        Assert.Equal("ok", capacity.Status);
+        Assert.Equal(TwinScenarios.Json(TwinScenarios.Capacity(twin, stage.WindowFrames(), 0.8)), capacity.Payload);
+
         // Each answer is also an event on the outbox path.
-        await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 9, "9 twin_request events");
+        await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 11, "11 twin_request events");
         var coolingEvent = events.Items.First(e => e.Source == "twin_request/cooling_failure");
         Assert.Equal(EdgeEventKind.Prediction, coolingEvent.Kind);
         Assert.Equal(expected, coolingEvent.Attributes!["result"]);
