@@ -42,6 +42,9 @@ internal sealed class DemoCommand : ICliCommand
             command.Options.Add(o);
         }
 
+        var line = new LineSimOptions(LineSimOptions.DefaultStations, stackLights: true, defaultStackLight: "S2");
+        line.AddTo(command);
+
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -55,7 +58,7 @@ internal sealed class DemoCommand : ICliCommand
                         Racks = parse.GetValue(racks),
                         CoolingUnits = parse.GetValue(units),
                         Machines = parse.GetValue(machines),
-                        LineStations = 4,
+                        LineStations = line.StationsFrom(parse),
                         Seed = parse.GetValue(seed),
                         Start = DateTimeOffset.UtcNow,
                     },
@@ -64,6 +67,7 @@ internal sealed class DemoCommand : ICliCommand
                     FaultCommand.ParseDuration(parse.GetValue(interval)!, "--interval"),
                     SimCommand.ResolveProfilesDir(parse.GetValue(profilesDir)?.FullName),
                     parse.GetValue(duration) is { } d ? TimeSpan.FromSeconds(d) : null,
+                    line.StackLightsFrom(parse),
                     output,
                     error,
                     ct).ConfigureAwait(false);
@@ -88,6 +92,7 @@ internal sealed class DemoCommand : ICliCommand
         TimeSpan interval,
         string profilesDir,
         TimeSpan? duration,
+        IReadOnlyList<string> stackLights,
         TextWriter output,
         TextWriter error,
         CancellationToken ct)
@@ -102,6 +107,8 @@ internal sealed class DemoCommand : ICliCommand
         await using var simulator = await SimulatedSiteHost.StartAsync(site, profiles, new SiteHostOptions(), ct).ConfigureAwait(false);
         await using var broker = await EmbeddedBroker.StartAsync(ct).ConfigureAwait(false);
         var config = simulator.BuildConfig(interval, profilesDir) with { Profiles = profiles };
+        var lights = SimulatedStackLights.Attach(site, config, stackLights, profilesDir, interval);
+        config = lights?.Config ?? config;
 
         var state = new DemoState();
 
@@ -130,10 +137,11 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = TimeSpan.FromSeconds(10),
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddTwinRequests().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);
+        agentOptions.ConfigureServices += services => lights?.AddTo(services);
         using var agent = AgentHostBuilder.Build(config, agentOptions);
         var runtime = agent.Services.GetRequiredService<AgentRuntime>();
         try
@@ -164,6 +172,7 @@ internal sealed class DemoCommand : ICliCommand
         var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start, failureAt, failureUnit, () => BufferState(agent));
         await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
         var simulation = simulator.RunAsync(stop.Token);
+        var lamps = lights?.RunAsync(stop.Token) ?? Task.CompletedTask;
         var period = terminal ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(2);
         while (!stop.IsCancellationRequested)
         {
@@ -179,6 +188,7 @@ internal sealed class DemoCommand : ICliCommand
         }
 
         await simulation.ConfigureAwait(false);
+        await lamps.ConfigureAwait(false);
         await view.RenderAsync(context, CancellationToken.None).ConfigureAwait(false);
         using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         await agent.StopAsync(stopTimeout.Token).ConfigureAwait(false);

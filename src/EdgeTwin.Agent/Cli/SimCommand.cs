@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using EdgeTwin.Agent.Line;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Simulator.Faults;
@@ -36,6 +37,10 @@ internal sealed class SimCommand : ICliCommand
             command.Options.Add(o);
         }
 
+        // Stack lights need the agent's GPIO inputs in this process (the demo); here the line's PLCs give every state.
+        var line = new LineSimOptions(defaultStations: 0, stackLights: false);
+        line.AddTo(command);
+
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -49,6 +54,7 @@ internal sealed class SimCommand : ICliCommand
                     Racks = parse.GetValue(racks),
                     CoolingUnits = parse.GetValue(units),
                     Machines = parse.GetValue(machines),
+                    LineStations = line.StationsFrom(parse),
                     Seed = parse.GetValue(seed),
                     Start = DateTimeOffset.UtcNow,
                 });
@@ -68,7 +74,9 @@ internal sealed class SimCommand : ICliCommand
                 await PrintDevicesAsync(host, output).ConfigureAwait(false);
                 if (parse.GetValue(configOut) is { } file)
                 {
-                    SiteConfigWriter.WriteFile(host.BuildConfig(pollInterval, dir), file.FullName);
+                    // A device's timeout must be shorter than its interval: halve the interval when it is the shorter.
+                    var timeout = pollInterval <= DeviceConfig.DefaultTimeout ? pollInterval / 2 : (TimeSpan?)null;
+                    SiteConfigWriter.WriteFile(host.BuildConfig(pollInterval, dir, timeout), file.FullName);
                     await output.WriteLineAsync($"site config written to {file.FullName} (edgetwin run --config {file.FullName})").ConfigureAwait(false);
                 }
 
@@ -127,6 +135,11 @@ internal sealed class SimCommand : ICliCommand
 
     private static async Task PrintDevicesAsync(SimulatedSiteHost host, TextWriter output)
     {
+        if (host.Site.Spec.Line is { } line)
+        {
+            await output.WriteLineAsync($"line {line.Id}: {line.Stations.Count} stations, one PackML PLC each (Modbus TCP, unit 1, profile generic-packml-plc); true bottleneck {line.TrueBottleneck}").ConfigureAwait(false);
+        }
+
         await output.WriteLineAsync($"{"device",-14} {"profile",-16} {"address",-24} simulates").ConfigureAwait(false);
         foreach (var d in host.Devices)
         {
@@ -152,6 +165,11 @@ internal sealed class SimCommand : ICliCommand
         }
 
         await output.WriteLineAsync(line).ConfigureAwait(false);
+        if (site.Line is not null)
+        {
+            await output.WriteLineAsync("  " + LineSimOptions.Status(site)).ConfigureAwait(false);
+        }
+
         foreach (var e in events.Skip(reportedEvents))
         {
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  event {e.Time:HH:mm:ss} {e.Source}: {e.Message}")).ConfigureAwait(false);

@@ -320,10 +320,11 @@ public sealed class SimLine
 
             if (_untilBreakdown <= 0)
             {
-                // Repairs last at least the micro-stop limit (else the twin would call them micro-stops), mean MTTR.
-                var limit = line.Spec.MicroStopLimitSeconds;
+                // Repairs last at least 10 % over the micro-stop limit, mean MTTR: a breakdown a reading or two off in time
+                // (polls, lamp edges) must still be one to the twin, not a micro-stop.
+                var shortest = SimStationSpec.ShortestRepair(line.Spec.MicroStopLimitSeconds);
                 State = SimStationState.Breakdown;
-                _stopLeft = limit + (Spec.MttrSeconds > limit ? line.Exponential(Spec.MttrSeconds - limit) : 0);
+                _stopLeft = shortest + (Spec.MttrSeconds > shortest ? line.Exponential(Spec.MttrSeconds - shortest) : 0);
                 RepairSeconds += _stopLeft;
                 Breakdowns++;
                 _untilBreakdown = line.Exponential(Spec.MtbfSeconds);

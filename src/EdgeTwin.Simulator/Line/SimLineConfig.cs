@@ -16,18 +16,30 @@ public static class SimLineConfig
     /// <summary>The PackML → line-twin state map of the simulated PLCs.</summary>
     public const string StateMap = "{ 6: running, 4: idle, 5: starved, 11: faulted, 9: faulted, 15: setup, 2: planned_stop }";
 
-    /// <summary>The section as a config mapping (what <c>SiteConfig.Sections["line"]</c> holds for a loaded file).</summary>
-    public static ConfigMapping Section(SimLineSpec spec)
+    /// <summary>Device id of one lamp of a station's stack light (profile <c>generic-stack-light</c>, e.g. <c>light-s3-red</c>).</summary>
+    public static string LampDevice(string stationId, SimLamp lamp)
+    {
+        ArgumentNullException.ThrowIfNull(stationId);
+        return $"light-{stationId.ToLowerInvariant()}-{lamp.ToString().ToLowerInvariant()}";
+    }
+
+    /// <summary>
+    /// The section as a config mapping (what <c>SiteConfig.Sections["line"]</c> holds for a loaded file). Stations in
+    /// <paramref name="stackLightStations"/> give their state through their stack light's lamps (devices
+    /// <see cref="LampDevice"/>) instead of the PLC's state word; their part counters still come from the PLC.
+    /// </summary>
+    public static ConfigMapping Section(SimLineSpec spec, IReadOnlyCollection<string>? stackLightStations = null)
     {
         var diagnostics = new ConfigDiagnostics();
-        var root = YamlTree.Parse(Yaml(spec, SimDevicePlan.LineStationDevice), "simulated-line.yaml", diagnostics) as ConfigMapping;
+        var root = YamlTree.Parse(Yaml(spec, SimDevicePlan.LineStationDevice, stackLightStations), "simulated-line.yaml", diagnostics) as ConfigMapping;
         return diagnostics.IsEmpty && root?["line"] is ConfigMapping line
             ? line
             : throw new InvalidOperationException("simulated line section: " + string.Join("; ", diagnostics.Sorted()));
     }
 
     /// <param name="deviceFor">Device id of a station's PLC.</param>
-    public static string Yaml(SimLineSpec spec, Func<string, string> deviceFor)
+    /// <param name="stackLightStations">Stations whose state comes from a stack light (see <see cref="Section"/>).</param>
+    public static string Yaml(SimLineSpec spec, Func<string, string> deviceFor, IReadOnlyCollection<string>? stackLightStations = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(deviceFor);
@@ -77,7 +89,15 @@ public static class SimLineConfig
             }
 
             b.AppendLine("      signals:");
-            b.AppendLine(Inv($"        state: {{ device: {device}, metric: machine_state, map: {StateMap} }}"));
+            if (stackLightStations?.Contains(s.Id) == true)
+            {
+                b.AppendLine(Inv($"        stack_light: {{ red: {LampDevice(s.Id, SimLamp.Red)}, amber: {LampDevice(s.Id, SimLamp.Amber)}, green: {LampDevice(s.Id, SimLamp.Green)} }}"));
+            }
+            else
+            {
+                b.AppendLine(Inv($"        state: {{ device: {device}, metric: machine_state, map: {StateMap} }}"));
+            }
+
             b.AppendLine(Inv($"        good: {{ device: {device}, metric: good_parts }}"));
             b.AppendLine(Inv($"        reject: {{ device: {device}, metric: reject_parts }}"));
         }

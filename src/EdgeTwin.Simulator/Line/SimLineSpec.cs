@@ -8,7 +8,7 @@ namespace EdgeTwin.Simulator.Line;
 /// <param name="SpeedLoss">Hidden: the mean actual cycle is ideal × (1 + speed loss).</param>
 /// <param name="CycleCv">Hidden: coefficient of variation of the actual cycle time (gamma distributed).</param>
 /// <param name="MtbfSeconds">Mean operating time between breakdowns (operation-dependent, exponential); 0 = never.</param>
-/// <param name="MttrSeconds">Mean repair time; a breakdown lasts at least the micro-stop limit (so it counts as a breakdown).</param>
+/// <param name="MttrSeconds">Mean repair time; a breakdown lasts at least 1.1 × the micro-stop limit (so it counts as a breakdown).</param>
 /// <param name="JamEverySeconds">Mean operating time between jams (micro-stops); 0 = none.</param>
 /// <param name="ToolLifeParts">Parts between tool changes (a setup); 0 = no tool wear.</param>
 /// <param name="SetupSeconds">Duration of a tool change.</param>
@@ -27,6 +27,9 @@ public sealed record SimStationSpec(
     double RejectBase,
     string? Machine = null)
 {
+    /// <summary>The shortest repair: 10 % over the micro-stop limit, so every breakdown is clearly one.</summary>
+    public static double ShortestRepair(double microStopLimitSeconds) => 1.1 * microStopLimitSeconds;
+
     /// <summary>
     /// The station's isolated production rate (parts per second when never starved or blocked): the actual
     /// cycle stretched by the expected breakdown, jam and setup time per part. The truth the bottleneck is judged by.
@@ -37,7 +40,7 @@ public sealed record SimStationSpec(
         var perPart = cycle;
         if (MtbfSeconds > 0)
         {
-            perPart += cycle / MtbfSeconds * Math.Max(MttrSeconds, microStopLimitSeconds);
+            perPart += cycle / MtbfSeconds * Math.Max(MttrSeconds, ShortestRepair(microStopLimitSeconds));
         }
 
         if (JamEverySeconds > 0)

@@ -10,8 +10,14 @@ public sealed record SignalRef(string Device, string Metric, IReadOnlyDictionary
 /// <summary>A station of the configured line, with its signals.</summary>
 public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null);
 
-/// <summary>The devices of a stack light's lamps (profile generic-stack-light), an alternative to a state word.</summary>
-public sealed record StackLightRef(string? Red, string? Amber, string? Green);
+/// <summary>
+/// The devices of a stack light's lamps (profile generic-stack-light), an alternative to a state word; <paramref name="Hold"/>
+/// is how long a lamp that went dark still counts as lit (blinking, lamp-change gaps; see <see cref="Oee.StackLightDecoder"/>).
+/// </summary>
+public sealed record StackLightRef(string? Red, string? Amber, string? Green, TimeSpan? Hold = null)
+{
+    public TimeSpan HoldOrDefault => Hold ?? Oee.StackLightDecoder.DefaultHold;
+}
 
 /// <summary>A planned stop in the shift calendar (time of day, duration; optional station, else the whole line).</summary>
 public sealed record PlannedStopConfig(TimeSpan Start, TimeSpan Duration, string? Station, string Reason);
@@ -124,7 +130,7 @@ public sealed record LineTwinConfig(
                     reject = Signal(sig, "reject", isState: false);
                     if (sig.Section("stack_light") is { } sl)
                     {
-                        light = new StackLightRef(sl.Id("red"), sl.Id("amber"), sl.Id("green"));
+                        light = new StackLightRef(sl.Id("red"), sl.Id("amber"), sl.Id("green"), sl.Duration("hold", min: TimeSpan.Zero));
                         if (light is { Red: null, Amber: null, Green: null }) r.Diagnostics.Add(sl.Mapping, "a stack light needs at least one of red, amber, green");
                         sl.ReportUnknownKeys();
                     }

@@ -39,7 +39,8 @@ public sealed partial class LineTwinStage : ISampleStage
     private readonly OeeTracker _lineOee;
     private readonly int _output;
     private readonly int _constraint;
-    private readonly bool[,] _lamps;
+    private readonly StackLightDecoder?[] _lights;
+    private readonly StateReading[] _readings = new StateReading[4];
     private ActivePeriodBottleneck _bottleneck;
     private (Signal Kind, int Station)[] _binding = new (Signal, int)[64];
     private bool[] _bound = new bool[64];
@@ -64,7 +65,9 @@ public sealed partial class LineTwinStage : ISampleStage
         _constraint = Enumerable.Range(0, st.Count).MaxBy(i => st[i].CycleTimeSeconds);
         _output = config.Spec.StationIndex(config.OutputStation!);
         _lineOee = new OeeTracker(st[_constraint].CycleTimeSeconds, config.MicroStop.TotalSeconds);
-        _lamps = new bool[st.Count, 3];
+        _lights = config.Stations.Select(s => s.StackLight is { } l
+            ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
+            : null).ToArray();
         _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
         for (int i = 0; i < config.Stations.Count; i++)
         {
@@ -93,6 +96,12 @@ public sealed partial class LineTwinStage : ISampleStage
             RollShift(s.TimestampUnixMs);
             Apply(kind, station, s);
             last = Math.Max(last, s.TimestampUnixMs);
+        }
+        if (last > 0)
+        {
+            // Lamp holds that ran out while no lamp of that tower reported (a steady tower reports only its keep-alives).
+            for (int i = 0; i < _lights.Length; i++)
+                if (_lights[i] is { } light) Apply(i, light.Advance(last, _readings));
         }
         if (last > 0 && last - _lastPublishMs >= _publishEveryMs)
         {
@@ -132,8 +141,7 @@ public sealed partial class LineTwinStage : ISampleStage
                 SetState(station, ms, state);
                 break;
             case Signal.Red or Signal.Amber or Signal.Green:
-                _lamps[station, kind - Signal.Red] = s.Value != 0;
-                SetState(station, ms, StackLight.Classify(_lamps[station, 0], _lamps[station, 1], _lamps[station, 2]));
+                Apply(station, _lights[station]!.Apply(ms, (StackLamp)(kind - Signal.Red), s.Value != 0, _readings));
                 break;
             case Signal.Good:
                 _learners[station].OnParts(ms, _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value)));
@@ -144,6 +152,11 @@ public sealed partial class LineTwinStage : ISampleStage
                 if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
         }
+    }
+
+    private void Apply(int station, int readings)
+    {
+        for (int k = 0; k < readings; k++) SetState(station, _readings[k].TimestampMs, _readings[k].State);
     }
 
     private void SetState(int station, long ms, MachineState state)

@@ -72,6 +72,15 @@ public sealed class ThermalTwin : IDisposable
         }
     }
 
+    /// <summary>The frames of a zone's window, oldest first (a copy of the list; frames are not changed once added).</summary>
+    public IReadOnlyList<ZoneFrame> WindowFrames(int zone)
+    {
+        lock (_gate)
+        {
+            return [.. _windows[zone]];
+        }
+    }
+
     /// <summary>Adds a frame (missing readings NaN; they are held from the previous frame).</summary>
     public void Observe(int zone, ZoneFrame frame)
     {

@@ -41,6 +41,8 @@ public sealed class LineTwinStageTests
         var state = registry.GetOrAdd(new SeriesDescriptor("plc-m1", "machine_state", "1", MetricKind.State));
         var good = registry.GetOrAdd(new SeriesDescriptor("plc-m1", "good_parts", "1", MetricKind.Counter));
         var green = registry.GetOrAdd(new SeriesDescriptor("m3-green", "lamp", "1", MetricKind.State));
+        var red = registry.GetOrAdd(new SeriesDescriptor("m3-red", "lamp", "1", MetricKind.State));
+        var amber = registry.GetOrAdd(new SeriesDescriptor("m3-amber", "lamp", "1", MetricKind.State));
         var other = registry.GetOrAdd(new SeriesDescriptor("pdu-1", "current", "A"));
         var sink = new Sink();
         var stage = new LineTwinStage(Config(), registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
@@ -48,6 +50,7 @@ public sealed class LineTwinStageTests
         Sample[] batch1 =
         [
             new(state, t0, 1), new(good, t0, 100), new(green, t0, 1), new(other, t0, 12.5),
+            new(red, t0 + 5, 0), new(amber, t0 + 5, 0), // S3's stack light: decoded once every wired lamp has reported
             new(state, t0 + 30_000, 4),       // faulted for 30 s: a micro-stop
             new(state, t0 + 40_000, 1, SampleQuality.DeviceError), // bad reading: ignored
         ];

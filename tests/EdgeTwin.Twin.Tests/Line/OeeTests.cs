@@ -113,6 +113,10 @@ public sealed class OeeTests
 
 public sealed class StackLightTests
 {
+    private const StackLamp R = StackLamp.Red;
+    private const StackLamp A = StackLamp.Amber;
+    private const StackLamp G = StackLamp.Green;
+
     [Theory]
     [InlineData(true, false, true, MachineState.Faulted)]
     [InlineData(false, false, true, MachineState.Running)]
@@ -120,4 +124,146 @@ public sealed class StackLightTests
     [InlineData(false, false, false, MachineState.PlannedStop)]
     public void Lamps_give_the_state(bool red, bool amber, bool green, MachineState expected) =>
         Assert.Equal(expected, StackLight.Classify(red, amber, green));
+
+    // Feeds lamp readings (seconds, lamp, lit) and returns every state reading, plus the state changes alone.
+    private static (List<StateReading> All, List<(double Seconds, MachineState State)> Changes) Feed(StackLightDecoder d, params (double S, StackLamp Lamp, bool Lit)[] readings)
+    {
+        var all = new List<StateReading>();
+        Span<StateReading> buf = stackalloc StateReading[4];
+        foreach (var (sec, lamp, lit) in readings)
+        {
+            int n = d.Apply((long)Math.Round(sec * 1000), lamp, lit, buf);
+            for (int k = 0; k < n; k++) all.Add(buf[k]);
+        }
+        for (int k = 1; k < all.Count; k++) Assert.True(all[k].TimestampMs >= all[k - 1].TimestampMs, $"reading {k} goes back in time: {all[k - 1]} then {all[k]}");
+        var changes = new List<(double, MachineState)>();
+        foreach (var r in all)
+            if (changes.Count == 0 || changes[^1].Item2 != r.State) changes.Add((r.TimestampMs / 1000.0, r.State));
+        return (all, changes);
+    }
+
+    private static StackLightDecoder Tower() => new(red: true, amber: true, green: true, TimeSpan.FromMilliseconds(1500));
+
+    // Every lamp reports its level once at start (what the GPIO inputs publish when they open).
+    private static (double, StackLamp, bool)[] Start(double s, bool red, bool amber, bool green) => [(s, R, red), (s, A, amber), (s, G, green)];
+
+    [Fact]
+    public void Nothing_is_decoded_until_every_wired_lamp_has_reported()
+    {
+        var d = Tower();
+        var (all, _) = Feed(d, (0, R, false), (0.1, G, true));
+        Assert.Empty(all);
+        Assert.Equal(MachineState.Unknown, d.State);
+        var (after, changes) = Feed(d, (0.2, A, false));
+        Assert.Equal([(0.2, MachineState.Running)], changes);
+        Assert.Single(after);
+
+        // A tower wired with red and green only needs those two.
+        var two = new StackLightDecoder(red: true, amber: false, green: true, TimeSpan.FromSeconds(1));
+        Assert.Equal([(0.0, MachineState.Running)], Feed(two, (0, R, false), (0, G, true)).Changes);
+        Assert.Empty(Feed(two, (1, A, true)).All); // an unwired lamp is ignored
+    }
+
+    [Fact]
+    public void A_flashing_red_lamp_is_one_fault_from_its_first_flash_to_its_last()
+    {
+        var d = Tower();
+        var seq = new List<(double, StackLamp, bool)>(Start(0, false, false, true));
+        seq.Add((10.0, G, false));                    // the PLC switches green off …
+        for (double t = 10.2; t < 16; t += 1.0)       // … and red on 200 ms later, blinking at 1 Hz
+        {
+            seq.Add((t, R, true));
+            seq.Add((t + 0.5, R, false));
+        }
+        seq.Add((15.9, G, true));                     // fault cleared: red stays dark (last off 15.7), green on
+        seq.Add((30, G, true));                       // keep-alive
+        var (_, changes) = Feed(d, [.. seq]);
+        // The fault starts when green goes out (the PLC changed lamps) and ends when red last went dark.
+        Assert.Equal([(0.0, MachineState.Running), (10.0, MachineState.Faulted), (15.7, MachineState.Running)], changes);
+
+        // Booked: 10 s running, 5.7 s faulted (a micro-stop under the 20 s limit), 14.3 s running; no planned stop.
+        var oee = new OeeTracker(1, microStopSeconds: 20);
+        foreach (var r in Feed(Tower(), [.. seq]).All) oee.OnState(r.TimestampMs, r.State);
+        var report = oee.Report(30_000);
+        Assert.Equal(5.7, report.SecondsByState["micro_stop"], 6);
+        Assert.Equal(24.3, report.SecondsByState["running"], 6);
+        Assert.Equal(0, report.SecondsByState["planned_stop"]);
+        Assert.Equal(30, report.PlannedBusyTime, 6);
+    }
+
+    [Fact]
+    public void A_short_all_dark_gap_while_lamps_change_is_not_a_planned_stop_but_a_long_one_is()
+    {
+        var d = Tower();
+        var (_, changes) = Feed(d, [.. Start(0, false, false, true),
+            (5.0, G, false), (5.4, A, true),                     // green → amber with 400 ms all dark
+            (9.0, A, false), (9.3, G, true),                     // amber → green with 300 ms all dark
+            (20.0, G, false), (20.5, G, false), (40.0, A, false), // machine switched off: dark, keep-alives
+            (60.0, G, true)]);
+        // A steady lamp's state ends when it goes dark (running at 5.0, idle at 9.0); the gaps are never a planned stop.
+        Assert.Equal([(0.0, MachineState.Running), (5.0, MachineState.Idle), (9.0, MachineState.Running), (20.0, MachineState.PlannedStop), (60.0, MachineState.Running)], changes);
+    }
+
+    [Fact]
+    public void All_dark_is_dated_when_the_last_lamp_went_dark_even_when_no_reading_follows_for_a_while()
+    {
+        var d = Tower();
+        Feed(d, Start(0, false, false, true));
+        Feed(d, (100.0, G, false));
+        Span<StateReading> buf = stackalloc StateReading[4];
+        Assert.Equal(0, d.Advance(101_000, buf)); // still within the hold: could be a blink
+        Assert.Equal(1, d.Advance(130_000, buf));
+        Assert.Equal(new StateReading(100_000, MachineState.PlannedStop), buf[0]);
+        Assert.Equal(MachineState.PlannedStop, d.State);
+    }
+
+    [Fact]
+    public void Red_with_green_is_a_fault_and_red_going_out_returns_to_running_when_it_went_out()
+    {
+        var d = Tower();
+        var (_, changes) = Feed(d, [.. Start(0, false, false, true),
+            (3.0, R, true),               // red on while green stays lit
+            (8.0, R, false),              // red out; green still lit
+            (8.5, G, true), (12.0, G, true)]);
+        Assert.Equal([(0.0, MachineState.Running), (3.0, MachineState.Faulted), (8.0, MachineState.Running)], changes);
+    }
+
+    [Fact]
+    public void Contact_bounce_that_passes_the_debounce_changes_nothing()
+    {
+        var d = Tower();
+        var (_, changes) = Feed(d, [.. Start(0, false, true, false),
+            (2.000, G, true), (2.004, G, false), (2.009, G, true), (2.015, A, false), // green on with bounce, amber off
+            (7.000, G, false), (7.003, G, true), (7.006, G, false), (7.300, R, true), // green off with bounce, red on
+            (9.0, R, true), (9.5, G, false)]);
+        // Bounce shorter than MinBlink does not make green a blinking lamp: red ends its hold, dated at its last edge.
+        Assert.Equal([(0.0, MachineState.Idle), (2.0, MachineState.Running), (7.006, MachineState.Faulted)], changes);
+    }
+
+    [Fact]
+    public void Late_and_missing_readings_are_repaired_by_the_next_keep_alive()
+    {
+        var d = Tower();
+        var (all, changes) = Feed(d, [.. Start(0, false, false, true),
+            (10.0, R, true), (9.0, G, false),  // green's off arrives after red's on, stamped earlier: taken at 10 s
+            (20.0, R, false),                  // red out; green's on was lost …
+            (30.0, G, true),                   // … until its keep-alive
+            (30.0, R, false)]);
+        Assert.Equal([(0.0, MachineState.Running), (10.0, MachineState.Faulted), (20.0, MachineState.PlannedStop), (30.0, MachineState.Running)], changes);
+        Assert.All(all, r => Assert.True(r.TimestampMs <= 30_000));
+    }
+
+    [Fact]
+    public void Short_waits_between_parts_are_seen_but_a_blinking_lamp_keeps_its_hold()
+    {
+        var d = Tower();
+        var (_, changes) = Feed(d, [.. Start(0, false, false, true),
+            (4.00, G, false), (4.05, A, true),   // starved for 0.6 s between two parts
+            (4.60, A, false), (4.65, G, true),
+            (10.0, G, false), (10.05, A, true),  // setup: amber blinks at 1 Hz for 4 s, green dark
+            (10.55, A, false), (11.05, A, true), (11.55, A, false), (12.05, A, true), (12.55, A, false), (13.05, A, true), (13.55, A, false),
+            (13.60, G, true),                    // running again while amber is still on hold
+            (20.0, G, true)]);
+        Assert.Equal([(0.0, MachineState.Running), (4.0, MachineState.Idle), (4.65, MachineState.Running), (10.0, MachineState.Idle), (13.6, MachineState.Running)], changes);
+    }
 }

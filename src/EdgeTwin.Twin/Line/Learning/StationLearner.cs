@@ -67,7 +67,8 @@ public sealed class StationLearner
     /// <summary>A state reading; a gap longer than <paramref name="staleMs"/> is booked only up to it (and ends a fault).</summary>
     public void OnState(long ms, MachineState state, long staleMs = 300_000)
     {
-        if (_state != MachineState.Unknown && ms > _since)
+        // Equal times matter: a change stamped like the keep-alive before it still ends the fault.
+        if (_state != MachineState.Unknown && ms >= _since)
         {
             var gap = ms - _since;
             Book(_state, Math.Min(gap, staleMs), ended: state != _state || gap > staleMs);

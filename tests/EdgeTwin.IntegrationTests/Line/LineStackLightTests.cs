@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Line;
+using EdgeTwin.Core.Events;
+using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Simulator.Line;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Simulator.Serving;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.Line;
+
+/// <summary>
+/// One station of the simulated line reports its state only through its stack light, wired to the agent's GPIO inputs
+/// (an in-memory chip; the simulator blinks, gaps and bounces the lamps as a real tower does): the agent's real GPIO
+/// sources → the line twin's stack-light decoder → OEE. The station breaks down often, and its availability from the
+/// lamps must match the simulator's exact accounting.
+/// </summary>
+public sealed class LineStackLightTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_station_read_from_its_stack_light_on_gpio_has_the_availability_of_its_simulated_faults()
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
+        var line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]);
+        // The stack-light station (the bottleneck, so its waits are few) breaks down every ~12 s of running, repairs
+        // at least 11 s (mean 15 s): a minute holds a few steady-red breakdowns besides any blinking-red jams.
+        var lit = line.TrueBottleneck;
+        line = line with { Stations = [.. line.Stations.Select(s => s.Id == lit ? s with { MtbfSeconds = 12, MttrSeconds = 15 } : s)] };
+        spec = spec with { Line = line };
+        var site = new SimulatedSite(spec);
+        var index = site.Line!.StationIndex(lit);
+        await using var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions { Tick = TimeSpan.FromMilliseconds(50) }, Ct);
+        var served = sim.BuildConfig(TimeSpan.FromMilliseconds(100), SimPaths.Profiles, TimeSpan.FromSeconds(1)) with { Profiles = SimPaths.LoadProfiles() };
+        var lights = SimulatedStackLights.Attach(site, served, [lit], SimPaths.Profiles, TimeSpan.FromSeconds(1))!;
+        var config = lights.Config;
+        Assert.Equal(served.Devices.Count + 3, config.Devices.Count);
+
+        SimLineTruth Truth()
+        {
+            lock (site.SyncRoot)
+            {
+                return site.Line!.Truth();
+            }
+        }
+
+        SimLineTruth? first = null;
+        AgentRuntime? rt = null;
+        var lampSamples = 0;
+        var messages = new ConcurrentQueue<(EdgeEvent Event, SimLineTruth Truth)>();
+        var options = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ConfigureServices = s => lights.AddTo(s.AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(60))),
+        }.ObserveSamples("truth", (batch, _) =>
+        {
+            if (first is null && batch.Length > 0)
+            {
+                first = Truth();
+            }
+
+            foreach (var sample in batch.Span)
+            {
+                if (rt is not null && rt.Registry[sample.Series].DeviceId.StartsWith("light-", StringComparison.Ordinal))
+                {
+                    lampSamples++;
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }).ObserveEvents("test", (e, _) =>
+        {
+            if (e.Kind == EdgeEventKind.Prediction && e.Source == "line/line1")
+            {
+                messages.Enqueue((e, Truth()));
+            }
+
+            return ValueTask.CompletedTask;
+        });
+
+        using var agent = AgentHostBuilder.Build(config, options);
+        var runtime = agent.Services.GetRequiredService<AgentRuntime>();
+        rt = runtime;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var physics = sim.RunAsync(stop.Token);
+        var lamps = lights.RunAsync(stop.Token);
+        try
+        {
+            await agent.StartAsync(Ct);
+            await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
+            while (!messages.Any(m => first is not null && m.Truth.Seconds - first.Seconds >= 60))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering 60 s; {messages.Count} messages, devices {string.Join(", ", runtime.DeviceStatus().Select(d => d.DeviceId + ":" + d.State))}");
+                await Task.Delay(200, Ct);
+            }
+
+            await agent.StopAsync(Ct);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await physics;
+            await lamps;
+        }
+
+        var (message, truth) = messages.Last();
+        var a = message.Attributes!;
+        double Attr(string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
+        var t = truth.Stations[index];
+        var f = first!.Stations[index];
+        var breakdowns = t.Breakdowns - f.Breakdowns;
+        var context = FormattableString.Invariant(
+            $"{lit} from its stack light: availability {Attr("availability." + lit):0.000} vs {truth.Availability(first, index):0.000}, oee {Attr("oee." + lit):0.000} vs {truth.Oee(first, index):0.000}, breakdowns learned {a["learned.breakdowns." + lit]} vs {breakdowns} simulated, breakdown s {t.In(SimStationState.Breakdown) - f.In(SimStationState.Breakdown):0.0}, jam s {t.In(SimStationState.Jam) - f.In(SimStationState.Jam):0.0}, over {truth.Seconds - first.Seconds:0} s, {lights.Lights.Edges} lamp edges");
+        TestContext.Current.SendDiagnosticMessage(context);
+
+        // The faults happened and cost availability; the lamps tell the twin how much.
+        Assert.True(breakdowns >= 1, context);
+        Assert.True(truth.Availability(first, index) < 0.9, context);
+        Assert.True(Math.Abs(Attr("availability." + lit) - truth.Availability(first, index)) <= 0.05, context);
+        Assert.True(Math.Abs(Attr("oee." + lit) - truth.Oee(first, index)) <= 0.05, context);
+        // The twin learns a breakdown when it ends: all but one still under repair when the message was sent.
+        var learned = int.Parse(a["learned.breakdowns." + lit], CultureInfo.InvariantCulture);
+        Assert.InRange(learned, breakdowns - 1, breakdowns);
+        Assert.True(learned == breakdowns || a["state." + lit] == "faulted", context);
+        Assert.NotEqual("unknown", a["state." + lit]);
+        // The lamps are GPIO sources the agent runs (their readings went through the pipeline); they blinked and bounced.
+        Assert.True(lampSamples > 20, $"{lampSamples} lamp samples; {context}");
+        Assert.True(lights.Lights.Edges > 20, context);
+    }
+}
