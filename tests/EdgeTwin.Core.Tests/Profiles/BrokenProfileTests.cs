@@ -64,7 +64,7 @@ public sealed class BrokenProfileTests
             "test-profile.yaml:9:41: metrics[1].address: must be at least 1, got 0",
             "test-profile.yaml:10:5: metrics[2].bit: missing required key 'bit' (which bit of the register, 0-15)",
             "test-profile.yaml:11:5: metrics[3].length: missing required key 'length' (string length in bytes)",
-            "test-profile.yaml:12:55: metrics[4].oid: unknown key 'oid' (known keys: address, bit, deadband, description, kind, length, max, min, name, offset, order, rate, raw, role, scale, states, table, type, unit)",
+            "test-profile.yaml:12:55: metrics[4].oid: unknown key 'oid' (known keys: address, bit, deadband, description, kind, length, max, min, name, offset, order, rate, raw, role, scale, states, table, type, unit, writable)",
             "test-profile.yaml:12:107: metrics[4].rate: rate applies to counters only",
         ], Problems(yaml));
     }
