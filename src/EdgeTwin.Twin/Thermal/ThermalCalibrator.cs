@@ -448,9 +448,12 @@ public static class ThermalCalibrator
                 var kp = solution[0];
                 var ki = solution[1];
                 var target = ki > 0 ? solution[2] / ki : double.NaN;
-                if (kp >= 0 && ki > 1e-6 && target is > 10 and < 40)
+                if (ki > 1e-6 && target is > 10 and < 40)
                 {
-                    model.UnitKp[j] = kp;
+                    // The 2-minute means blur the proportional kick (Kp comes out small, even slightly negative, when
+                    // the integral action dominates at this scale); the integral gain and target are what matter over
+                    // a failure's minutes, so a negative Kp is taken as 0 rather than discarding the loop.
+                    model.UnitKp[j] = Math.Max(0, kp);
                     model.UnitKi[j] = ki;
                     model.UnitTargetC[j] = target;
                 }

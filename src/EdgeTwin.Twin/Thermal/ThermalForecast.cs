@@ -213,9 +213,10 @@ public static class ThermalForecast
                 var f = forecasts[i];
                 f.PeakInletC = Math.Max(f.PeakInletC, inlet[i]);
                 Cross(f, previous, inlet[i], t, dt, s);
-                if (on[i] > 1e-9 && inlet[i] >= s.ShutdownInletC && target > inlet[i])
+                if (on[i] > 1e-9 && inlet[i] >= s.ShutdownInletC && (dRoom > 0 || target > inlet[i] + 1e-6))
                 {
-                    // One more server trips; the rest keep running (and heating) until their inlet is pushed over too.
+                    // One more server trips while the inlet is still being pushed up (the room warming with the present
+                    // load, or the inlet lagging below its target); the rest keep running and heating.
                     on[i] = Math.Max(0, on[i] - shedStep[i]);
                 }
             }
