@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
+using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Twin.Optimisation;
 
@@ -30,10 +30,10 @@ internal sealed class OptimizeCoolingCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
 
-            var results = twin.Zones.Select((z, k) => CoolingOptimiser.Optimise(z, twin.Now[k], parse.GetValue(margin))).ToList();
+            var results = TwinScenarios.OptimizeCooling(twin, parse.GetValue(margin));
             if (parse.GetValue(source.JsonOutput))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(results.Count == 1 ? results[0] : (object)results, TwinCliSource.Json)).ConfigureAwait(false);
+                await output.WriteLineAsync(TwinScenarios.PerZoneJson(results)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 

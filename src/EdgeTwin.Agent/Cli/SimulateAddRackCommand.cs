@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
+using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Twin.Scenarios;
 
@@ -68,7 +68,7 @@ internal static class CapacityOutput
     {
         if (json)
         {
-            await output.WriteLineAsync(JsonSerializer.Serialize(r, TwinCliSource.Json)).ConfigureAwait(false);
+            await output.WriteLineAsync(TwinScenarios.Json(r)).ConfigureAwait(false);
             return;
         }
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
+using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Twin.Capacity;
 
@@ -41,7 +41,7 @@ internal sealed class SimulateCapacityCommand : ICliSubcommand
             IReadOnlyList<ZoneCapacity> result;
             try
             {
-                result = CapacityForecast.ForSite(twin.Site, [.. twin.Zones.Select(z => z.Zone)], source.LastFrames, level);
+                result = TwinScenarios.Capacity(twin, source.LastFrames, level);
             }
             catch (ArgumentException e)
             {
@@ -51,7 +51,7 @@ internal sealed class SimulateCapacityCommand : ICliSubcommand
 
             if (parse.GetValue(source.JsonOutput))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(result, TwinCliSource.Json)).ConfigureAwait(false);
+                await output.WriteLineAsync(TwinScenarios.Json(result)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
+using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Twin.Scenarios;
 
@@ -35,24 +35,20 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
 
-            var units = (parse.GetValue(unit) ?? []).SelectMany(u => u.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
-            var zones = units.Select(twin.FindUnit).Distinct().ToList();
-            if (zones.Contains(-1))
+            IReadOnlyList<CoolingFailureResult> results;
+            try
             {
-                var unknown = units.Where(u => twin.FindUnit(u) < 0);
-                await error.WriteLineAsync($"simulate cooling-failure: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})").ConfigureAwait(false);
+                results = TwinScenarios.CoolingFailure(twin, TwinScenarios.Ids(parse.GetValue(unit)), parse.GetValue(horizon), TwinScenarios.Ids(parse.GetValue(nonCritical)));
+            }
+            catch (ArgumentException e)
+            {
+                await error.WriteLineAsync("simulate " + e.Message).ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 
-            var results = zones.Select(z => CoolingFailureScenario.Run(twin.Zones[z], twin.Now[z], new CoolingFailureOptions
-            {
-                FailedUnits = [.. units.Where(u => twin.FindUnit(u) == z)],
-                Horizon = TimeSpan.FromMinutes(Math.Max(1, parse.GetValue(horizon))),
-                NonCriticalRacks = [.. (parse.GetValue(nonCritical) ?? []).SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
-            })).ToList();
             if (parse.GetValue(source.JsonOutput))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(results.Count == 1 ? results[0] : (object)results, TwinCliSource.Json)).ConfigureAwait(false);
+                await output.WriteLineAsync(TwinScenarios.PerZoneJson(results)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 

@@ -50,14 +50,7 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             return None;
         }
 
-        var diagnostics = new ConfigDiagnostics();
-        var result = Read(new ConfigReader(config.Uplinks, diagnostics), config.Site.Id, config.Site.GatewayId, stateDirectory, ConfigDirectory(config));
-        if (!diagnostics.IsEmpty)
-        {
-            throw new ConfigException(diagnostics.Sorted());
-        }
-
-        return result;
+        return ConfigReader.ReadOrThrow(config.Uplinks, r => Read(r, config.Site.Id, config.Site.GatewayId, stateDirectory, ConfigDirectory(config)));
     }
 
     internal static string ConfigDirectory(SiteConfig config) =>

@@ -41,22 +41,8 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
     }
 
     /// <summary>Reads the <c>twin</c> section (null: defaults); throws <see cref="ConfigException"/> with every problem.</summary>
-    public static AnomalyConfig From(ConfigMapping? twinSection)
-    {
-        if (twinSection is null)
-        {
-            return Default;
-        }
-
-        var diagnostics = new ConfigDiagnostics();
-        var result = ReadTwin(new ConfigReader(twinSection, diagnostics));
-        if (!diagnostics.IsEmpty)
-        {
-            throw new ConfigException(diagnostics.Sorted());
-        }
-
-        return result;
-    }
+    public static AnomalyConfig From(ConfigMapping? twinSection) =>
+        twinSection is null ? Default : ConfigReader.ReadOrThrow(twinSection, ReadTwin);
 
     /// <summary>Reads the <c>twin</c> section; problems go to the reader's diagnostics. Keys other than <c>anomaly</c> belong to other twin models.</summary>
     internal static AnomalyConfig ReadTwin(ConfigReader twin) =>

@@ -15,16 +15,22 @@ public static class TwinServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddTwinModels(this IServiceCollection services, AnomalyConfig? anomaly = null)
     {
-        if (anomaly is not null)
+        services.AddTwinSectionConfig(anomaly, AnomalyConfig.From);
+        services.AddSampleStage<AnomalyStage>(new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest));
+        return services;
+    }
+
+    /// <summary>Registers <paramref name="given"/>, else (once) the config <paramref name="from"/> reads from the site config's <c>twin</c> section.</summary>
+    internal static void AddTwinSectionConfig<T>(this IServiceCollection services, T? given, Func<ConfigMapping?, T> from)
+        where T : class
+    {
+        if (given is not null)
         {
-            services.AddSingleton(anomaly);
+            services.AddSingleton(given);
         }
         else
         {
-            services.TryAddSingleton(sp => AnomalyConfig.From(sp.GetRequiredService<SiteConfig>().Sections.GetValueOrDefault("twin")));
+            services.TryAddSingleton(sp => from(sp.GetRequiredService<SiteConfig>().Sections.GetValueOrDefault("twin")));
         }
-
-        services.AddSampleStage<AnomalyStage>(new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest));
-        return services;
     }
 }

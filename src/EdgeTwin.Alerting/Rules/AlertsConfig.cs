@@ -185,15 +185,8 @@ public sealed record AlertsConfig
             return Empty;
         }
 
-        var diagnostics = new ConfigDiagnostics();
         var configDirectory = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
-        var result = Read(new ConfigReader(config.Alerts, diagnostics), configDirectory);
-        if (!diagnostics.IsEmpty)
-        {
-            throw new ConfigException(diagnostics.Sorted());
-        }
-
-        return result;
+        return ConfigReader.ReadOrThrow(config.Alerts, r => Read(r, configDirectory));
     }
 
     /// <summary>Reads and validates the section; problems go to the reader's diagnostics.</summary>

@@ -47,6 +47,23 @@ public sealed partial class ConfigReader
         return null;
     }
 
+    /// <summary>
+    /// Reads one whole section with <paramref name="read"/> and throws <see cref="ConfigException"/> with every problem it
+    /// reported (sorted by file and line); the entry point of the sections' <c>From</c> methods.
+    /// </summary>
+    public static T ReadOrThrow<T>(ConfigMapping section, Func<ConfigReader, T> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        var diagnostics = new ConfigDiagnostics();
+        var result = read(new ConfigReader(section, diagnostics));
+        if (!diagnostics.IsEmpty)
+        {
+            throw new ConfigException(diagnostics.Sorted());
+        }
+
+        return result;
+    }
+
     /// <summary>How a node is named in messages: <c>'text'</c>, <c>a list</c>, <c>a mapping</c>.</summary>
     public static string Describe(ConfigNode node) => node switch
     {

@@ -476,6 +476,16 @@ public static partial class DeviceProfileLoader
 
         var states = ReadStates(r, kind);
         var description = r.String("description");
+        var writable = r.Bool("writable");
+        if (writable == true && kind == MetricKind.Counter)
+        {
+            d.Add(r.Node("writable")!, "a counter cannot be writable (only gauges and states are set points)");
+        }
+
+        if (writable == true && protocol is not (DeviceProtocol.Snmp or DeviceProtocol.Modbus or null))
+        {
+            d.Add(r.Node("writable")!, "only SNMP and Modbus metrics can be writable");
+        }
 
         string? oid = null;
         ModbusRegister? register = null;
@@ -487,6 +497,11 @@ public static partial class DeviceProfileLoader
                 break;
             case DeviceProtocol.Modbus:
                 register = ReadRegister(r, modbus ?? ModbusProfileSettings.Default);
+                if (writable == true && register is not null && (register.Table is ModbusTable.Input or ModbusTable.Discrete || register.Type == ModbusDataType.String || (register.Bit is not null && register.Table != ModbusTable.Coil)))
+                {
+                    d.Add(r.Node("writable")!, "a writable Modbus metric must be a holding register (not a string or a bit of one) or a coil");
+                }
+
                 break;
             case null:
                 break;
@@ -522,6 +537,7 @@ public static partial class DeviceProfileLoader
             Deadband = deadband,
             States = states,
             Description = description,
+            Writable = writable ?? false,
         };
     }
 

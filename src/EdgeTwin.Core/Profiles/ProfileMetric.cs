@@ -46,6 +46,15 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
     /// <summary>For <see cref="MetricKind.State"/> metrics: the meaning of each raw value (e.g. 3 → <c>onBattery</c>).</summary>
     public IReadOnlyDictionary<long, string>? States { get; init; }
 
+    /// <summary>
+    /// The device accepts writes of this metric (a set point: SNMP SET at its OID, Modbus write to its holding register or
+    /// coil), encoded with the same scale, offset and type as it is read. Only the set-point writer uses it.
+    /// </summary>
+    public bool Writable { get; init; }
+
+    /// <summary>Encodes an engineering value as the raw device value (inverse of <see cref="Convert"/>).</summary>
+    public double ToRaw(double value) => (value - Offset) / Scale;
+
     /// <summary>Free text (what the value means, caveats).</summary>
     public string? Description { get; init; }
 

@@ -178,6 +178,60 @@ public sealed class ModbusDeviceImage
         return true;
     }
 
+    /// <summary>
+    /// A client wrote <paramref name="count"/> coils or holding registers at <paramref name="start"/> into <paramref name="map"/>:
+    /// each writable metric the write covers whole is decoded (the profile's type, order, scale, offset) and applied to the
+    /// simulated unit. A value the unit refuses is replaced at once by the one in force, so a read-back shows the refusal.
+    /// </summary>
+    public void ApplyWrite(LibTable table, int start, int count, Modbus.Server.ModbusRegisterMap map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        if (!_tables.TryGetValue(table, out var entries))
+        {
+            return;
+        }
+
+        foreach (var entry in entries)
+        {
+            if (!entry.Metric.Writable || entry.Address < start || entry.Address + entry.Point.Length > start + count)
+            {
+                continue;
+            }
+
+            double value;
+            if (table is LibTable.Coils)
+            {
+                value = entry.Point.DecodeBit(map.GetBit(table, entry.Address));
+            }
+            else
+            {
+                var registers = new ushort[entry.Point.Length];
+                for (var i = 0; i < registers.Length; i++)
+                {
+                    registers[i] = map.GetRegister(table, entry.Address + i);
+                }
+
+                value = entry.Point.Decode(registers);
+            }
+
+            bool accepted;
+            lock (_site.SyncRoot)
+            {
+                accepted = RoleValues.TryWrite(_site, Device, entry.Metric.Role, null, value, entry.Metric.Unit);
+            }
+
+            if (!accepted && table is LibTable.HoldingRegisters)
+            {
+                // Refused (out of range): the register shows the value still in force at once, so a read-back sees the refusal.
+                var registers = new ushort[entry.Point.Length];
+                if (TryReadRegisters(table, entry.Address, registers))
+                {
+                    map.SetRegisters(table, entry.Address, registers);
+                }
+            }
+        }
+    }
+
     /// <summary>Fills <paramref name="destination"/> with coils or discrete inputs [start, start + count).</summary>
     public bool TryReadBits(LibTable table, int start, Span<bool> destination)
     {

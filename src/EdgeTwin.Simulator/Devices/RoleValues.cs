@@ -47,6 +47,48 @@ public static class RoleValues
         };
     }
 
+    /// <summary>
+    /// A write from a client (SNMP SET, Modbus write) of a set point, <paramref name="value"/> in <paramref name="unit"/>:
+    /// a cooling unit's supply set point (<c>crac.supply_setpoint</c>, or row 1 — the supply row — of
+    /// <c>crac.temperature_setpoint</c>) or fan speed set point (<c>crac.fan_speed_setpoint</c>, 0 hands the fans back to the
+    /// unit's own control). The caller holds <see cref="SimulatedSite.SyncRoot"/>. False when the role is not a set point
+    /// the simulator models or the value is outside what the unit accepts (5–35 °C, 0–100 %), like a device refusing it.
+    /// </summary>
+    public static bool TryWrite(SimulatedSite site, SimDeviceBinding device, string role, int? row, double value, string unit)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(role);
+        if (device.Kind != SimEntityKind.CoolingUnit || !double.IsFinite(value))
+        {
+            return false;
+        }
+
+        var cooling = site.CoolingUnit(device.EntityId);
+        var quantity = role[(role.IndexOf('.', StringComparison.Ordinal) + 1)..].ToLowerInvariant();
+        switch (quantity)
+        {
+            case "supply_setpoint" or "setpoint" or "supply_temperature_setpoint" or "temperature_setpoint" when row is null or 1:
+                if (!Units.TryConvert(value, unit, "Cel", out var c) || c is < 5 or > 35)
+                {
+                    return false;
+                }
+
+                cooling.SupplySetpointC = c;
+                return true;
+            case "fan_speed_setpoint":
+                if (!Units.TryConvert(value, unit, "%", out var pct) || pct is < 0 or > 100)
+                {
+                    return false;
+                }
+
+                cooling.FanSpeedOverride = pct <= 0 ? null : pct / 100;
+                return true;
+            default:
+                return false;
+        }
+    }
+
     /// <summary>1..3 when the metric name says which phase (<c>current_l2</c>), else null.</summary>
     private static int? Phase(string? metricName)
     {
@@ -188,6 +230,7 @@ public static class RoleValues
             "air_temperature" or "temperature" => new SimValue(returnRow ? unit.ReturnSensor.Reading : unit.SupplySensor.Reading, "Cel"),
             "temperature_setpoint" => new SimValue(returnRow ? unit.Spec.InletTargetC + 1 : unit.SupplySetpointC, "Cel"),
             "supply_setpoint" or "setpoint" or "supply_temperature_setpoint" => new SimValue(unit.SupplySetpointC, "Cel"),
+            "fan_speed_setpoint" => new SimValue((unit.FanSpeedOverride ?? 0) * 100, "%"),
             "fan_speed" => new SimValue(unit.FanSpeed * 100, "%"),
             "fan_running" => SimValue.State(unit.AirflowKgPerS > 0),
             "airflow" => new SimValue(unit.AirflowKgPerS / Air.Density, "m3/s"),

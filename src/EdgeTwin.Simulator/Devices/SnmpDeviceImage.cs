@@ -22,9 +22,11 @@ public sealed class SnmpDeviceImage
     private readonly SimulatedSite _site;
     private readonly Oid[] _oids;
     private readonly Func<SnmpValue>[] _values;
+    private readonly Dictionary<Oid, (ProfileMetric Metric, int? Row)> _writable;
 
-    private SnmpDeviceImage(SimulatedSite site, SimDeviceBinding device, List<(Oid Oid, Func<SnmpValue> Value)> entries, IReadOnlyList<string> unsupported)
+    private SnmpDeviceImage(SimulatedSite site, SimDeviceBinding device, List<(Oid Oid, Func<SnmpValue> Value)> entries, IReadOnlyList<string> unsupported, Dictionary<Oid, (ProfileMetric, int?)> writable)
     {
+        _writable = writable;
         _site = site;
         Device = device;
         entries.Sort((a, b) => a.Oid.CompareTo(b.Oid));
@@ -53,6 +55,7 @@ public sealed class SnmpDeviceImage
             (SysName, () => SnmpValue.OctetString(device.DeviceId)),
         };
         var unsupported = new List<string>();
+        var writable = new Dictionary<Oid, (ProfileMetric, int?)>();
         var seen = new HashSet<Oid>(entries.Select(e => e.Item1));
 
         void Add(Oid oid, Func<SnmpValue> value)
@@ -73,6 +76,10 @@ public sealed class SnmpDeviceImage
             if (RoleValues.TryRead(site, device, metric.Role, null, out _, metric.Name))
             {
                 Add(oid, () => Encode(site, device, metric, null));
+                if (metric.Writable)
+                {
+                    writable[oid] = (metric, null);
+                }
             }
             else
             {
@@ -102,6 +109,10 @@ public sealed class SnmpDeviceImage
                 {
                     var r = row;
                     Add(columnOid.Append((uint)row), () => Encode(site, device, column, r));
+                    if (column.Writable)
+                    {
+                        writable[columnOid.Append((uint)row)] = (column, r);
+                    }
                 }
             }
 
@@ -115,7 +126,32 @@ public sealed class SnmpDeviceImage
             }
         }
 
-        return new SnmpDeviceImage(site, device, entries, unsupported);
+        return new SnmpDeviceImage(site, device, entries, unsupported, writable);
+    }
+
+    /// <summary>
+    /// SET of one OID: only the profile's writable metrics the simulator models (set points) accept it; the value is decoded
+    /// with the metric's scale and offset and applied to the simulated unit. Returns the SNMP error status (noError when applied).
+    /// </summary>
+    public SnmpErrorStatus TrySet(Oid oid, SnmpValue value)
+    {
+        if (!_writable.TryGetValue(oid, out var target))
+        {
+            return Array.BinarySearch(_oids, oid) >= 0 ? SnmpErrorStatus.NotWritable : SnmpErrorStatus.NoCreation;
+        }
+
+        if (value.Type is not (SnmpType.Integer or SnmpType.Gauge32) || !value.TryGetNumber(out var raw))
+        {
+            return SnmpErrorStatus.WrongType;
+        }
+
+        var engineering = target.Metric.Convert(raw);
+        lock (_site.SyncRoot)
+        {
+            return RoleValues.TryWrite(_site, Device, target.Metric.Role, target.Row, engineering, target.Metric.Unit)
+                ? SnmpErrorStatus.NoError
+                : SnmpErrorStatus.WrongValue;
+        }
     }
 
     /// <summary>GET: the value at exactly <paramref name="oid"/>, or false (noSuchObject).</summary>

@@ -21,6 +21,9 @@ public sealed record SiteHostOptions
 
     public string Community { get; init; } = "public";
 
+    /// <summary>SNMP community that may SET the devices' writable set points (a CRAC's supply set point); null: none.</summary>
+    public string? WriteCommunity { get; init; } = "private";
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>Simulated seconds per wall-clock second.</summary>
@@ -64,6 +67,11 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     }
 
     public SimulatedSite Site { get; }
+
+    /// <summary>Writes clients made to the served devices (SNMP SETs answered, Modbus coil/register writes), accepted or not.</summary>
+    public long Writes => Interlocked.Read(ref _writes);
+
+    private long _writes;
 
     public SiteRunner Runner { get; }
 
@@ -195,10 +203,15 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     private void StartSnmp(SimDeviceBinding binding, DeviceProfile profile, SiteHostOptions options)
     {
         var image = SnmpDeviceImage.Build(Site, binding, profile);
-        var provider = new FaultyMibProvider(image, new SimRandom(_garbleRandom.NextSeed()));
+        var provider = new FaultyMibProvider(image, new SimRandom(_garbleRandom.NextSeed()), () => Interlocked.Increment(ref _writes));
         var responder = new SnmpResponder(
             provider,
-            new SnmpResponderOptions { EndPoint = new IPEndPoint(options.BindAddress, 0), Communities = [options.Community] },
+            new SnmpResponderOptions
+            {
+                EndPoint = new IPEndPoint(options.BindAddress, 0),
+                Communities = [options.Community],
+                WriteCommunities = options.WriteCommunity is { } w ? [w] : [],
+            },
             options.LoggerFactory.CreateLogger<SnmpResponder>());
         var ep = responder.LocalEndPoint;
         _snmp.Add(new SnmpServed(new ServedDevice(binding, profile, DeviceAddress.Udp(ep.Address.ToString(), ep.Port), image.Unsupported), responder, provider));
@@ -220,6 +233,12 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
             [1] = profile.Model,
             [2] = "EdgeTwin simulator",
         });
+        // A client's write of a writable set point reaches the simulated unit; the next refresh serves it back.
+        map.Written += (_, e) =>
+        {
+            Interlocked.Increment(ref _writes);
+            image.ApplyWrite(e.Table, e.Address, e.Count, map);
+        };
         var server = new ModbusTcpServer(units, new ModbusTcpServerOptions { Endpoint = new IPEndPoint(options.BindAddress, 0) }, options.LoggerFactory.CreateLogger<ModbusTcpServer>());
         await server.StartAsync(cancellationToken).ConfigureAwait(false);
         var ep = server.LocalEndPoint;
@@ -279,8 +298,14 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     /// The MIB a responder serves, with the device's garble fault: a garbled answer carries values of the
     /// wrong type with random bytes (the SNMP responder has no wire-level corruption hook).
     /// </summary>
-    private sealed class FaultyMibProvider(SnmpDeviceImage image, SimRandom random) : ISnmpMibProvider
+    private sealed class FaultyMibProvider(SnmpDeviceImage image, SimRandom random, Action onWrite) : ISnmpWritableMibProvider
     {
+        public SnmpErrorStatus Set(Oid oid, SnmpValue value)
+        {
+            onWrite();
+            return image.TrySet(oid, value);
+        }
+
         private readonly Lock _gate = new();
 
         public double GarbleProbability { get; set; }

@@ -17,6 +17,12 @@ public sealed class SnmpResponderOptions
     /// <summary>Read-only communities for v1/v2c; empty disables v1/v2c.</summary>
     public IReadOnlyCollection<string> Communities { get; init; } = ["public"];
 
+    /// <summary>
+    /// Read-write communities for v1/v2c: SETs with them reach an <see cref="ISnmpWritableMibProvider"/> (empty: SETs are
+    /// refused). They can also read. SNMPv3 users may always SET a writable provider.
+    /// </summary>
+    public IReadOnlyCollection<string> WriteCommunities { get; init; } = [];
+
     /// <summary>SNMPv3 users; empty disables v3.</summary>
     public IReadOnlyCollection<SnmpV3User> Users { get; init; } = [];
 
@@ -34,7 +40,8 @@ public sealed class SnmpResponderOptions
 
 /// <summary>
 /// A small SNMP agent: answers Get, GetNext and GetBulk (v1, v2c, v3 with USM) from an <see cref="ISnmpMibProvider"/>.
-/// Sets are refused (read-only). Fault hooks (<see cref="Mute"/>, <see cref="ResponseDelay"/>) let a simulator make a
+/// Sets are refused unless the provider is an <see cref="ISnmpWritableMibProvider"/> and the request comes with a write
+/// community (v1/v2c) or a v3 user. Fault hooks (<see cref="Mute"/>, <see cref="ResponseDelay"/>) let a simulator make a
 /// device go dark or slow.
 /// </summary>
 public sealed partial class SnmpResponder : IAsyncDisposable
@@ -42,6 +49,7 @@ public sealed partial class SnmpResponder : IAsyncDisposable
     private readonly ISnmpMibProvider _mib;
     private readonly SnmpResponderOptions _options;
     private readonly HashSet<string> _communities;
+    private readonly HashSet<string> _writeCommunities;
     private readonly SnmpUdpTransport _transport;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -51,7 +59,8 @@ public sealed partial class SnmpResponder : IAsyncDisposable
     {
         _mib = mib;
         _options = options ?? new SnmpResponderOptions();
-        _communities = new HashSet<string>(_options.Communities, StringComparer.Ordinal);
+        _communities = new HashSet<string>(_options.Communities.Concat(_options.WriteCommunities), StringComparer.Ordinal);
+        _writeCommunities = new HashSet<string>(_options.WriteCommunities, StringComparer.Ordinal);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Authority = new UsmAuthority(_options.EngineId, _options.Users, _options.EngineBoots);
         _transport = SnmpUdpTransport.Bind(_options.EndPoint, _logger);
@@ -121,12 +130,13 @@ public sealed partial class SnmpResponder : IAsyncDisposable
         var msg = SnmpMessageCodec.Decode(packet);
         if (msg.Version != SnmpVersion.V3)
         {
-            if (!_communities.Contains(Encoding.UTF8.GetString(msg.Community)))
+            var community = Encoding.UTF8.GetString(msg.Community);
+            if (!_communities.Contains(community))
             {
                 LogBadCommunity(_logger, remote);
                 return null; // like net-snmp: a wrong community gets no answer
             }
-            var response = Answer(msg.Pdu!, msg.Version, _options.MaxResponseSize, size => size + msg.Community.Length + 16);
+            var response = Answer(msg.Pdu!, msg.Version, _options.MaxResponseSize, size => size + msg.Community.Length + 16, _writeCommunities.Contains(community));
             if (response is null)
             {
                 return null;
@@ -143,11 +153,11 @@ public sealed partial class SnmpResponder : IAsyncDisposable
             return incoming.Report;
         }
         var max = Math.Min(_options.MaxResponseSize, msg.MaxSize);
-        var pdu = Answer(incoming.Message!.Pdu!, SnmpVersion.V3, max, size => size + 200);
+        var pdu = Answer(incoming.Message!.Pdu!, SnmpVersion.V3, max, size => size + 200, canWrite: true);
         return pdu is null ? null : Authority.EncodeResponse(incoming.Message, incoming.User, pdu);
     }
 
-    private SnmpPdu? Answer(SnmpPdu request, SnmpVersion version, int maxSize, Func<int, int> envelope)
+    private SnmpPdu? Answer(SnmpPdu request, SnmpVersion version, int maxSize, Func<int, int> envelope, bool canWrite)
     {
         var v1 = version == SnmpVersion.V1;
         switch (request.Type)
@@ -190,6 +200,19 @@ public sealed partial class SnmpResponder : IAsyncDisposable
                 }
             case PduType.GetBulkRequest when !v1:
                 return Bulk(request, maxSize, envelope);
+            case PduType.SetRequest when canWrite && _mib is ISnmpWritableMibProvider writable:
+                {
+                    for (var i = 0; i < request.VarBinds.Count; i++)
+                    {
+                        var status = writable.Set(request.VarBinds[i].Oid, request.VarBinds[i].Value);
+                        if (status != SnmpErrorStatus.NoError)
+                        {
+                            // v1 knows only noSuchName/badValue/readOnly/genErr (RFC 2576 section 4.3).
+                            return Error(request, !v1 ? status : status is SnmpErrorStatus.WrongType or SnmpErrorStatus.WrongValue ? SnmpErrorStatus.BadValue : SnmpErrorStatus.NoSuchName, i + 1);
+                        }
+                    }
+                    return Fit(request, [.. request.VarBinds], maxSize, envelope);
+                }
             case PduType.SetRequest:
                 return Error(request, v1 ? SnmpErrorStatus.NoSuchName : SnmpErrorStatus.NotWritable, 1);
             default:

@@ -52,7 +52,8 @@ public static class CoolingOptimiser
     /// <summary>Kelvin kept below the limit: the model's steady-state error at moved set points reached ~1.1 K in validation.</summary>
     public const double DefaultMarginK = 2;
 
-    public static CoolingRecommendation Optimise(ZoneThermalModel model, ZoneFrame now, double marginK = DefaultMarginK, CoolingEnergyModel? energy = null)
+    /// <param name="inletLimitC">Inlet limit (default the model's <see cref="ThermalSettings.RecommendedInletC"/>, 27 °C); the search keeps every inlet ≤ limit − margin.</param>
+    public static CoolingRecommendation Optimise(ZoneThermalModel model, ZoneFrame now, double marginK = DefaultMarginK, CoolingEnergyModel? energy = null, double? inletLimitC = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(now);
@@ -82,7 +83,8 @@ public static class CoolingOptimiser
             bias[i] = double.IsNaN(measured) || double.IsNaN(room) ? 0 : Math.Clamp(measured - model.InletTarget(i, room, flow, supplyNow, power[i]), -3, 3);
         }
 
-        var limit = s.RecommendedInletC - marginK;
+        var inletLimit = inletLimitC ?? s.RecommendedInletC;
+        var limit = inletLimit - marginK;
         var fan = new double[units];
         var setpoint = new double[units];
         var supply = new double[units];
@@ -201,7 +203,7 @@ public static class CoolingOptimiser
         return new CoolingRecommendation(
             zone.Id,
             list,
-            s.RecommendedInletC,
+            inletLimit,
             marginK,
             Math.Round(result.MaxInlet, 2),
             zone.Racks.Count > 0 ? zone.Racks[result.Hottest].Id : "",

@@ -16,6 +16,7 @@ public static class ThermalCalibrator
     private const double PriorCouplingServed = 0.65;
     private const double PriorCouplingNeighbour = 0.25;
     private const double PriorCouplingOther = 0.2;
+    private const double PriorAirReached = 0.9;
     private const double CouplingPenalty = 0.01;
     private const double WindowSeconds = 120;
 
@@ -459,6 +460,42 @@ public static class ThermalCalibrator
                 // Singular: the fan never moved independently of the inlets; leave the control unidentified.
             }
         }
+
+        BorrowPeerControl(model);
+    }
+
+    /// <summary>
+    /// A unit whose fan sat pinned all window (typically at its minimum, because its racks never warmed) has no
+    /// identifiable control loop. The units of one zone normally run the same BMS loop, so such a unit takes the median
+    /// gains and target of the peers that were identified, rather than jumping to full speed the instant a neighbour
+    /// fails (which overstated the cooling in the first minutes of a failure).
+    /// </summary>
+    private static void BorrowPeerControl(ZoneThermalModel model)
+    {
+        var identified = Enumerable.Range(0, model.Zone.Units.Count).Where(j => !double.IsNaN(model.UnitTargetC[j])).ToList();
+        if (identified.Count == 0 || identified.Count == model.Zone.Units.Count)
+        {
+            return;
+        }
+
+        var kp = Median(identified.Select(j => model.UnitKp[j]));
+        var ki = Median(identified.Select(j => model.UnitKi[j]));
+        var target = Median(identified.Select(j => model.UnitTargetC[j]));
+        for (var j = 0; j < model.Zone.Units.Count; j++)
+        {
+            if (double.IsNaN(model.UnitTargetC[j]) && model.UnitServed[j].Length > 0)
+            {
+                model.UnitKp[j] = kp;
+                model.UnitKi[j] = ki;
+                model.UnitTargetC[j] = target;
+            }
+        }
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : 0.5 * (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]);
     }
 
     /// <summary>
@@ -484,6 +521,7 @@ public static class ThermalCalibrator
             }
 
             var share = settings.ServerDeltaTK / served.Count;
+            var outside = 0.0;
             for (var i = 0; i < racks; i++)
             {
                 var rack = zone.Racks[i];
@@ -495,6 +533,21 @@ public static class ThermalCalibrator
 
                 var neighbour = served.Any(s => string.Equals(zone.Racks[s].Row, rack.Row, StringComparison.Ordinal) && Math.Abs(zone.Racks[s].Position - rack.Position) <= 2);
                 result[i][j] = neighbour ? share * PriorCouplingNeighbour : units <= 4 ? share * PriorCouplingOther : 0;
+                outside += result[i][j];
+            }
+
+            // Conservation: the served racks take 65 % of the unit's air and at most 25 % more reaches the others (some
+            // always bypasses); without the cap a unit serving few of many racks handed out more air than it blows.
+            var cap = settings.ServerDeltaTK * (PriorAirReached - PriorCouplingServed);
+            if (outside > cap)
+            {
+                for (var i = 0; i < racks; i++)
+                {
+                    if (!served.Contains(i))
+                    {
+                        result[i][j] *= cap / outside;
+                    }
+                }
             }
         }
 

@@ -92,7 +92,8 @@ public sealed class ZoneForecast
 /// <summary>
 /// Integrates the calibrated zone model forward from the present frame under <see cref="ForecastActions"/>. Each rack
 /// keeps its present residual (measured − modelled inlet) as a bias, so a rack that runs warmer than the model
-/// explains stays warmer in the forecast. Racks that reach the shutdown inlet stop drawing power.
+/// explains stays warmer in the forecast. Servers of a rack at the shutdown inlet trip one at a time while the inlet is still being pushed up (the rack sheds load
+/// until its inlet holds), rather than the whole rack going dark at once.
 /// </summary>
 public static class ThermalForecast
 {
@@ -164,8 +165,16 @@ public static class ThermalForecast
 
         var flow = new double[units];
         var supply = new double[units];
-        var on = new bool[racks];
-        Array.Fill(on, true);
+        // Share of each rack's servers still running: servers protect themselves one by one, so a rack at the
+        // shutdown inlet sheds servers only while its inlet is still being pushed up (see Thermal/README.md).
+        var on = new double[racks];
+        var shedStep = new double[racks];
+        Array.Fill(on, 1);
+        for (var i = 0; i < racks; i++)
+        {
+            shedStep[i] = 1.0 / Math.Max(1, zone.Racks[i].Servers);
+        }
+
         var horizon = actions.Horizon.TotalSeconds;
         var alphaFine = 1 - Math.Exp(-StepSeconds / model.InletLagSeconds);
         var alphaCoarse = 1 - Math.Exp(-CoarseStepSeconds / model.InletLagSeconds);
@@ -188,7 +197,7 @@ public static class ThermalForecast
             var it = 0.0;
             for (var i = 0; i < racks; i++)
             {
-                it += on[i] ? power[i] * (1 + (s.ServerFanPowerPerK * Math.Max(0, inlet[i] - s.RecommendedInletC))) : 0;
+                it += on[i] * power[i] * (1 + (s.ServerFanPowerPerK * Math.Max(0, inlet[i] - s.RecommendedInletC)));
             }
 
             var dRoom = model.RoomDerivative(room, it, fan, running, supply, actions.ExtraUaKwPerK);
@@ -197,16 +206,17 @@ public static class ThermalForecast
             {
                 // Above the recommended limit server fans speed up: more heat, and more air demanded of the aisle.
                 var over = Math.Max(0, inlet[i] - s.RecommendedInletC);
-                var demand = power[i] * (1 + (s.ServerAirflowPerK * over));
-                var target = (on[i] ? model.InletTarget(i, room, flow, supply, demand) : room) + bias[i];
+                var demand = on[i] * power[i] * (1 + (s.ServerAirflowPerK * over));
+                var target = (on[i] > 1e-9 ? model.InletTarget(i, room, flow, supply, demand) : room) + bias[i];
                 var previous = inlet[i];
                 inlet[i] += (target - inlet[i]) * alpha;
                 var f = forecasts[i];
                 f.PeakInletC = Math.Max(f.PeakInletC, inlet[i]);
                 Cross(f, previous, inlet[i], t, dt, s);
-                if (on[i] && inlet[i] >= s.ShutdownInletC)
+                if (on[i] > 1e-9 && inlet[i] >= s.ShutdownInletC && target > inlet[i])
                 {
-                    on[i] = false;
+                    // One more server trips; the rest keep running (and heating) until their inlet is pushed over too.
+                    on[i] = Math.Max(0, on[i] - shedStep[i]);
                 }
             }
 

@@ -105,4 +105,7 @@ public sealed record ThermalSettings
 
     /// <summary>Lowest fan speed a unit runs at.</summary>
     public double MinFanSpeed { get; init; } = 0.3;
+
+    /// <summary>A rack is a hot spot when its inlet exceeds the model by more than this many σ of its calibration residual.</summary>
+    public double HotSpotSigma { get; init; } = 3;
 }

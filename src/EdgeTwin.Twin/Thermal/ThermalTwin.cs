@@ -72,6 +72,15 @@ public sealed class ThermalTwin : IDisposable
         }
     }
 
+    /// <summary>The frames of a zone's window, oldest first (a copy of the list; frames are not changed once added).</summary>
+    public IReadOnlyList<ZoneFrame> WindowFrames(int zone)
+    {
+        lock (_gate)
+        {
+            return [.. _windows[zone]];
+        }
+    }
+
     /// <summary>Adds a frame (missing readings NaN; they are held from the previous frame).</summary>
     public void Observe(int zone, ZoneFrame frame)
     {
@@ -114,7 +123,7 @@ public sealed class ThermalTwin : IDisposable
         lock (_gate)
         {
             _models[zone] = model;
-            _hotSpots[zone] = _last[zone] is { } last ? HotSpots.Find(model, last).Count : 0;
+            _hotSpots[zone] = _last[zone] is { } last ? HotSpots.Find(model, last, Settings.HotSpotSigma).Count : 0;
         }
 
         return model;
@@ -131,7 +140,7 @@ public sealed class ThermalTwin : IDisposable
             last = _last[zone]?.Clone();
         }
 
-        var spots = last is null ? [] : HotSpots.Find(model, last);
+        var spots = last is null ? [] : HotSpots.Find(model, last, Settings.HotSpotSigma);
         lock (_gate)
         {
             _hotSpots[zone] = spots.Count;

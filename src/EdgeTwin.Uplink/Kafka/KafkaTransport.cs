@@ -92,27 +92,38 @@ internal sealed class KafkaTransport : IUplinkTransport
             .SetErrorHandler((_, e) => Log.KafkaError(_logger, _options.Name, e.Code.ToString(), e.Reason, e.IsFatal))
             .SetLogHandler((_, m) => { })
             .Build();
+        // librdkafka connects lazily; ask for metadata so an unreachable cluster shows up as a failed connect.
+        // GetMetadata blocks (with its own timeout), so it runs on the pool rather than the caller's thread.
+        var timeout = _options.Delivery.ConnectTimeout;
+        var probe = Task.Run(
+            () =>
+            {
+                using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
+                var metadata = admin.GetMetadata(timeout);
+                if (metadata.Brokers.Count == 0)
+                {
+                    throw new UplinkConnectException($"{Peer} returned no brokers");
+                }
+            },
+            CancellationToken.None);
         try
         {
-            // librdkafka connects lazily; ask for metadata so an unreachable cluster shows up as a failed connect.
-            // GetMetadata blocks (with its own timeout), so it runs on the pool rather than the caller's thread.
-            var timeout = _options.Delivery.ConnectTimeout;
-            await Task.Run(
-                () =>
-                {
-                    using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
-                    var metadata = admin.GetMetadata(timeout);
-                    if (metadata.Brokers.Count == 0)
-                    {
-                        throw new UplinkConnectException($"{Peer} returned no brokers");
-                    }
-                },
-                cancellationToken).WaitAsync(timeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            await probe.WaitAsync(timeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
             return new KafkaSession(this, producer);
         }
         catch
         {
-            producer.Dispose();
+            // A stop or our own timeout can come while GetMetadata still uses the producer's handle; freeing the
+            // producer under it aborted the process (librdkafka: pthread_mutex_lock assertion). Free it after the probe.
+            _ = probe.ContinueWith(
+                static (t, p) =>
+                {
+                    _ = t.Exception; // observed: the connect already failed for its own reason
+                    ((IProducer<string, byte[]>)p!).Dispose();
+                },
+                producer,
+                CancellationToken.None,
+                TaskContinuationOptions.None, TaskScheduler.Default);
             throw;
         }
     }

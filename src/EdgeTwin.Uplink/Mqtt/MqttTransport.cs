@@ -1,11 +1,8 @@
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
-using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
 namespace EdgeTwin.Uplink.Mqtt;
@@ -18,8 +15,7 @@ internal sealed class MqttTransport : IUplinkTransport
     private readonly IMqttEncoder _encoder;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly X509Certificate2Collection? _trustedCas;
-    private readonly X509Certificate2Collection? _clientCertificates;
+    private readonly MqttClientOptionsFactory _connection;
 
     public MqttTransport(MqttUplinkOptions options, IMqttEncoder encoder, TimeProvider time, ILogger logger)
     {
@@ -27,24 +23,7 @@ internal sealed class MqttTransport : IUplinkTransport
         _encoder = encoder;
         _time = time;
         _logger = logger;
-        if (options.Tls.Enabled)
-        {
-            // Loaded once at start, so a bad file is a start-up error, not a reconnect loop.
-            if (options.Tls.CaFile is { } ca)
-            {
-                _trustedCas = [];
-                _trustedCas.ImportFromPemFile(ca);
-                if (_trustedCas.Count == 0)
-                {
-                    throw new UplinkOptionsException([$"Tls.CaFile '{ca}' holds no PEM certificate"]);
-                }
-            }
-
-            if (options.Tls.ClientCertificateFile is { } certFile)
-            {
-                _clientCertificates = [LoadClientCertificate(certFile, options.Tls.ClientKeyFile, options.Tls.ClientCertificatePassword)];
-            }
-        }
+        _connection = new MqttClientOptionsFactory(options); // loads the TLS files now: a bad file is a start-up error
     }
 
     public string Name => _options.Name;
@@ -77,12 +56,7 @@ internal sealed class MqttTransport : IUplinkTransport
     private MqttClientOptions BuildOptions(MqttOutgoing will)
     {
         var v5 = _options.Protocol == MqttProtocol.V500;
-        var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(_options.Host, _options.EffectivePort)
-            .WithProtocolVersion(v5 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
-            .WithClientId(_options.EffectiveClientId)
-            .WithKeepAlivePeriod(_options.KeepAlive)
-            .WithTimeout(_options.Delivery.ConnectTimeout)
+        var builder = _connection.CreateBuilder(_options.EffectiveClientId)
             .WithWillTopic(will.Topic)
             .WithWillPayload(will.Payload)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
@@ -101,73 +75,7 @@ internal sealed class MqttTransport : IUplinkTransport
             builder = builder.WithCleanSession(!_options.PersistentSession);
         }
 
-        if (_options.Username is { } user)
-        {
-            builder = builder.WithCredentials(user, _options.Password ?? "");
-        }
-
-        if (_options.Tls.Enabled)
-        {
-            var tls = new MqttClientTlsOptionsBuilder()
-                .UseTls()
-                .WithTargetHost(_options.Tls.ServerName ?? _options.Host)
-                .WithCertificateValidationHandler(ValidateServerCertificate);
-            if (_clientCertificates is not null)
-            {
-                tls = tls.WithClientCertificates(_clientCertificates);
-            }
-
-            builder = builder.WithTlsOptions(tls.Build());
-        }
-
         return builder.Build();
-    }
-
-    /// <summary>Chain to the configured CA (or the system store) and host name must both hold; nothing is ever waved through.</summary>
-    private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args)
-    {
-        var errors = args.SslPolicyErrors;
-        if (args.Certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0)
-        {
-            return false;
-        }
-
-        if (_trustedCas is null)
-        {
-            return errors == SslPolicyErrors.None;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_trustedCas);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (args.Chain is not null)
-        {
-            foreach (var element in args.Chain.ChainElements)
-            {
-                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-            }
-        }
-
-        using var leaf = X509CertificateLoader.LoadCertificate(args.Certificate.GetRawCertData());
-        return chain.Build(leaf);
-    }
-
-    private static X509Certificate2 LoadClientCertificate(string certFile, string? keyFile, string? password)
-    {
-        if (keyFile is null && (certFile.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || certFile.EndsWith(".p12", StringComparison.OrdinalIgnoreCase)))
-        {
-            return X509CertificateLoader.LoadPkcs12FromFile(certFile, password);
-        }
-
-        using var pem = keyFile is null ? X509Certificate2.CreateFromPemFile(certFile) : X509Certificate2.CreateFromPemFile(certFile, keyFile);
-        if (!pem.HasPrivateKey)
-        {
-            throw new UplinkOptionsException([$"Tls.ClientCertificateFile '{certFile}' has no private key (set Tls.ClientKeyFile)"]);
-        }
-
-        // A PEM key is ephemeral; SslStream wants a certificate whose key it can use for the handshake.
-        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
     private MqttApplicationMessage ToMessage(MqttOutgoing outgoing)
@@ -200,19 +108,19 @@ internal sealed class MqttTransport : IUplinkTransport
     private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum) : IUplinkSession
     {
         private readonly Lock _sendLock = new();
+        private readonly List<MqttOutgoing> _outgoing = new(2); // only under _sendLock
 
         public int? PeerWindow => receiveMaximum is > 0 ? receiveMaximum : null;
 
         public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
         {
-            var outgoing = new List<MqttOutgoing>(2);
-            Task<MqttClientPublishResult>[] publishes;
             lock (_sendLock)
             {
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
+                _outgoing.Clear();
                 try
                 {
-                    transport._encoder.Encode(entry, historical, outgoing);
+                    transport._encoder.Encode(entry, historical, _outgoing);
                 }
                 catch (InvalidBodyException ex)
                 {
@@ -220,22 +128,31 @@ internal sealed class MqttTransport : IUplinkTransport
                     return Task.FromResult(DeliveryOutcome.Rejected);
                 }
 
-                publishes = new Task<MqttClientPublishResult>[outgoing.Count];
-                for (var i = 0; i < outgoing.Count; i++)
+                if (_outgoing.Count == 1)
                 {
-                    publishes[i] = client.PublishAsync(transport.ToMessage(outgoing[i]), cancellationToken);
+                    var only = _outgoing[0];
+                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic);
                 }
-            }
 
-            return Collect(publishes, outgoing);
+                var publishes = new (Task<MqttClientPublishResult> Publish, string Topic)[_outgoing.Count];
+                for (var i = 0; i < publishes.Length; i++)
+                {
+                    publishes[i] = (client.PublishAsync(transport.ToMessage(_outgoing[i]), cancellationToken), _outgoing[i].Topic);
+                }
+
+                return CollectAsync(publishes);
+            }
         }
 
-        private static async Task<DeliveryOutcome> Collect(Task<MqttClientPublishResult>[] publishes, List<MqttOutgoing> outgoing)
+        private static async Task<DeliveryOutcome> ClassifyAsync(Task<MqttClientPublishResult> publish, string topic) =>
+            Classify(await publish.ConfigureAwait(false), topic);
+
+        private static async Task<DeliveryOutcome> CollectAsync((Task<MqttClientPublishResult> Publish, string Topic)[] publishes)
         {
             var outcome = DeliveryOutcome.Delivered;
-            for (var i = 0; i < publishes.Length; i++)
+            foreach (var (publish, topic) in publishes)
             {
-                if (Classify(await publishes[i].ConfigureAwait(false), outgoing[i].Topic) == DeliveryOutcome.Rejected)
+                if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
                 {
                     outcome = DeliveryOutcome.Rejected;
                 }

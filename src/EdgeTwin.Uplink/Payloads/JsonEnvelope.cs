@@ -17,17 +17,41 @@ public static class JsonEnvelope
 
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
 
+    // One writer and buffer per thread: a replay encodes tens of thousands of envelopes a second.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
     /// <summary>Encodes one entry; throws <see cref="InvalidBodyException"/> when the body is not one JSON value.</summary>
     public static byte[] Encode(UplinkIdentity identity, OutboxEntry entry, bool historical)
     {
-        var buffer = new ArrayBufferWriter<byte>(entry.Record.Payload.Length + 192);
-        Write(buffer, identity, entry, historical);
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
+        writer.Reset(buffer);
+        try
+        {
+            Write(writer, identity, entry, historical);
+        }
+        catch (InvalidBodyException)
+        {
+            writer.Reset(); // a half-written envelope must not leak into the next one
+            throw;
+        }
+
         return buffer.WrittenSpan.ToArray();
     }
 
     public static void Write(IBufferWriter<byte> output, UplinkIdentity identity, OutboxEntry entry, bool historical)
     {
         using var writer = new Utf8JsonWriter(output, WriterOptions);
+        Write(writer, identity, entry, historical);
+    }
+
+    private static void Write(Utf8JsonWriter writer, UplinkIdentity identity, OutboxEntry entry, bool historical)
+    {
         writer.WriteStartObject();
         writer.WriteNumber("v"u8, SchemaVersion);
         writer.WriteString("site"u8, identity.Site);
@@ -35,7 +59,8 @@ public static class JsonEnvelope
         writer.WriteNumber("seq"u8, entry.Sequence);
         writer.WriteString("kind"u8, UplinkIdentity.KindName(entry.Record.Kind));
         writer.WriteString("device"u8, entry.Record.DeviceId);
-        writer.WriteString("time"u8, FormatTime(entry.Record.TimestampUnixMs));
+        Span<byte> time = stackalloc byte[32];
+        writer.WriteString("time"u8, time[..FormatTime(entry.Record.TimestampUnixMs, time)]);
         writer.WriteBoolean("historical"u8, historical);
         writer.WritePropertyName("body"u8);
         try
@@ -100,9 +125,17 @@ public static class JsonEnvelope
         return buffer.WrittenSpan.ToArray();
     }
 
+    private const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
     /// <summary>ISO 8601 UTC with milliseconds, e.g. <c>2026-11-30T11:06:45.123Z</c>.</summary>
     public static string FormatTime(long unixMs) =>
-        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);
+
+    /// <summary>The same as UTF-8 into <paramref name="destination"/> (24 bytes); returns the length.</summary>
+    private static int FormatTime(long unixMs, Span<byte> destination) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.TryFormat(destination, out var written, TimeFormat, CultureInfo.InvariantCulture)
+            ? written
+            : throw new InvalidOperationException($"time {unixMs} ms does not format as ISO 8601");
 }
 
 /// <summary>An outbox body that cannot be encoded; the entry is passed over (counted as rejected), never retried.</summary>

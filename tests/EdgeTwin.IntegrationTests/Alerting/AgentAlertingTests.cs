@@ -4,16 +4,13 @@ using System.Net.Sockets;
 using System.Text.Json;
 using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
-using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Alerting.Control;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.IntegrationTests.Simulator;
-using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
 
 namespace EdgeTwin.IntegrationTests.Alerting;
@@ -31,7 +28,7 @@ public sealed class AgentAlertingTests
     public async Task Threshold_rule_on_the_simulated_site_fires_into_webhook_and_mosquitto_and_reaches_the_centre()
     {
         await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
-        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with { Profiles = SimPaths.LoadProfiles() };
+        var config = AlertingAgentSetup.SiteConfig(sim);
         var pdu = sim.Site.Pdu("pdu-a01-a");
         await using var hook = new TinyHttpServer();
         await using var local = await Mosquitto.StartAsync();
@@ -77,30 +74,14 @@ public sealed class AgentAlertingTests
                     },
                 ],
             };
-            var options = new AgentHostOptions
-            {
-                UseSystemd = false,
-                StatusLogInterval = null,
-                MinimumLogLevel = LogLevel.Warning,
-                ConfigureServices = s => s
-                    .AddStoreAndForward(new StoreAndForwardOptions
-                    {
-                        SummaryWindow = TimeSpan.FromSeconds(2),
-                        FlushInterval = TimeSpan.FromMilliseconds(200),
-                        OutboxPath = Path.Combine(dir.FullName, "outbox.db"),
-                        Uplinks = new UplinksConfig(
-                            new MqttUplinkOptions { Host = "127.0.0.1", Port = port, Site = config.Site.Id, Gateway = config.Site.GatewayId, StateDirectory = dir.FullName },
-                            null),
-                    })
-                    .AddAlerting(new AlertingAgentOptions { StateDirectory = dir.FullName, Config = alerts }),
-            };
+            var options = AlertingAgentSetup.Options(config, dir.FullName, port, alerts);
             using var agent = AgentHostBuilder.Build(config, options);
             await agent.StartAsync(Ct);
             var socket = agent.Services.GetRequiredService<AlertingHostedService>().ControlSocket;
             Assert.Equal(Path.Combine(dir.FullName, "alerts.sock"), socket);
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite, File.GetUnixFileMode(socket!));
 
-            await Until(() => hook.Hits.Count > 0, "webhook call", 60);
+            await AlertingAgentSetup.Until(() => hook.Hits.Count > 0, "webhook call", 60);
             using (var body = JsonDocument.Parse(hook.Hits[0].Body))
             {
                 var a = body.RootElement.GetProperty("alerts")[0];
@@ -110,7 +91,7 @@ public sealed class AgentAlertingTests
                 Assert.Equal(WebhookSink.Sign(hook.Hits[0].Body, "k"), hook.Hits[0].Headers[WebhookSink.SignatureHeader]);
             }
 
-            await Until(() => !localMessages.IsEmpty, "local MQTT message", 30);
+            await AlertingAgentSetup.Until(() => !localMessages.IsEmpty, "local MQTT message", 30);
             Assert.True(localMessages.TryPeek(out var localMessage));
             Assert.Equal($"site-alerts/{config.Site.Id}/critical", localMessage.Topic);
 
@@ -131,7 +112,7 @@ public sealed class AgentAlertingTests
 
             // The centre gets the alert_raised event through the outbox and the uplink.
             var eventTopic = $"edgetwin/{config.Site.Id}/{config.Site.GatewayId}/event";
-            await Until(() => centre.Any(m => m.Topic == eventTopic && System.Text.Encoding.UTF8.GetString(m.Payload).Contains("alert_raised", StringComparison.Ordinal)), "alert event at the centre", 60);
+            await AlertingAgentSetup.Until(() => centre.Any(m => m.Topic == eventTopic && System.Text.Encoding.UTF8.GetString(m.Payload).Contains("alert_raised", StringComparison.Ordinal)), "alert event at the centre", 60);
 
             await agent.StopAsync(Ct);
             Assert.False(File.Exists(socket), "the control socket is removed on stop");
@@ -140,16 +121,6 @@ public sealed class AgentAlertingTests
         {
             await server.StopAsync();
             dir.Delete(recursive: true);
-        }
-    }
-
-    private static async Task Until(Func<bool> condition, string what, double seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out after {seconds} s waiting for {what}");
-            await Task.Delay(50, Ct);
         }
     }
 

@@ -7,7 +7,6 @@ using System.Text;
 using System.Text.Json;
 using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
-using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Alerting;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.Sinks;
@@ -16,10 +15,8 @@ using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Simulator.Faults;
-using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.IntegrationTests.Alerting;
 
@@ -41,7 +38,7 @@ public sealed class OfflineAlertingTests
     public async Task Cooling_failure_during_an_uplink_cut_alerts_locally_and_the_history_reaches_the_centre_afterwards()
     {
         await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
-        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with { Profiles = SimPaths.LoadProfiles() };
+        var config = AlertingAgentSetup.SiteConfig(sim);
         var unit = sim.Site.CoolingUnits[0];
         var hottest = sim.Site.Racks.Max(r => r.InletSensor.Reading);
         var limit = Math.Round(hottest + 3, 1);
@@ -120,34 +117,18 @@ public sealed class OfflineAlertingTests
                     },
                 ],
             };
-            var options = new AgentHostOptions
-            {
-                UseSystemd = false,
-                StatusLogInterval = null,
-                MinimumLogLevel = LogLevel.Warning,
-                ConfigureServices = s => s
-                    .AddStoreAndForward(new StoreAndForwardOptions
-                    {
-                        SummaryWindow = TimeSpan.FromSeconds(2),
-                        FlushInterval = TimeSpan.FromMilliseconds(200),
-                        OutboxPath = Path.Combine(dir.FullName, "outbox.db"),
-                        Uplinks = new UplinksConfig(
-                            new MqttUplinkOptions { Host = "127.0.0.1", Port = centre.Port, Site = config.Site.Id, Gateway = config.Site.GatewayId, StateDirectory = dir.FullName },
-                            null),
-                    })
-                    .AddAlerting(new AlertingAgentOptions { StateDirectory = dir.FullName, Config = alerts, OpenGpio = _ => new GpioController(chip) }),
-            };
+            var options = AlertingAgentSetup.Options(config, dir.FullName, centre.Port, alerts, _ => new GpioController(chip));
             using var agent = AgentHostBuilder.Build(config, options);
             await agent.StartAsync(Ct);
             var service = agent.Services.GetRequiredService<AlertingHostedService>().Service!;
 
             // Online first: summaries reach the centre.
-            await Until(() => atCentre.Any(m => m.Topic.EndsWith("/summary", StringComparison.Ordinal) || Encoding.UTF8.GetString(m.Payload).Contains("\"summary\"", StringComparison.Ordinal)), "summaries at the centre", 60);
+            await AlertingAgentSetup.Until(() => atCentre.Any(m => m.Topic.EndsWith("/summary", StringComparison.Ordinal) || Encoding.UTF8.GetString(m.Payload).Contains("\"summary\"", StringComparison.Ordinal)), "summaries at the centre", 60);
 
             // The uplink is cut.
             centreSubscriber.Dispose();
             centre.Stop();
-            await Until(() => service.Connectivity.State == EdgeTwin.Alerting.Connectivity.UplinkState.Offline, "connectivity offline", 30);
+            await AlertingAgentSetup.Until(() => service.Connectivity.State == EdgeTwin.Alerting.Connectivity.UplinkState.Offline, "connectivity offline", 30);
             var offlineSince = service.Connectivity.Since;
 
             // The cooling unit stops; simulated time runs until a rack is past the limit, then the agent polls it.
@@ -155,8 +136,8 @@ public sealed class OfflineAlertingTests
             await StepUntil(sim, () => sim.Site.Racks.Max(r => r.InletSensor.Reading) > limit + 0.5, "a rack above the limit");
             var hot = Stopwatch.GetTimestamp();
 
-            await Until(() => hook.Hits.Count > 0, "webhook alert while offline", 30);
-            await Until(() => !localMessages.IsEmpty, "local MQTT alert while offline", 30);
+            await AlertingAgentSetup.Until(() => hook.Hits.Count > 0, "webhook alert while offline", 30);
+            await AlertingAgentSetup.Until(() => !localMessages.IsEmpty, "local MQTT alert while offline", 30);
             var relayAt = await relayOn.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
             Assert.Equal(PinValue.High, chip.Output(RelayPin));
             using (var body = JsonDocument.Parse(hook.Hits[0].Body))
@@ -172,7 +153,7 @@ public sealed class OfflineAlertingTests
             // Cooling comes back; the racks cool down and the alert clears, still offline.
             sim.Site.Apply(FaultCommand.Parse($"cooling-restore:{unit.Id}"));
             await StepUntil(sim, () => sim.Site.Racks.Max(r => r.InletSensor.Reading) < limit - 1.5, "racks back below the clear level");
-            await Until(() => service.Manager.Active().Count == 0, "the alert cleared", 30);
+            await AlertingAgentSetup.Until(() => service.Manager.Active().Count == 0, "the alert cleared", 30);
             var history = service.Manager.History(100).Where(e => e.Rule == "inlet-hot").ToList();
             Assert.Equal(["raised", "cleared"], history.Select(e => e.Change));
             Assert.All(history, e => Assert.Equal("offline", e.Uplink));
@@ -180,7 +161,7 @@ public sealed class OfflineAlertingTests
             // The broker returns: the outage's history reaches the centre through the outbox, in order, historical.
             await centre.RestartAsync();
             using var centreAgain = await centre.SubscribeAsync("edgetwin/#", atCentre);
-            await Until(() => AlertEvents(atCentre).Count >= 2, "raised and cleared at the centre", 90);
+            await AlertingAgentSetup.Until(() => AlertEvents(atCentre).Count >= 2, "raised and cleared at the centre", 90);
             var events = AlertEvents(atCentre);
             var raised = events.First(e => e.Kind == "alert_raised");
             var cleared = events.First(e => e.Kind == "alert_cleared");
@@ -249,15 +230,5 @@ public sealed class OfflineAlertingTests
         }
 
         Assert.Fail($"the simulated site never reached: {what}");
-    }
-
-    private static async Task Until(Func<bool> condition, string what, double seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out after {seconds} s waiting for {what}");
-            await Task.Delay(50, Ct);
-        }
     }
 }

@@ -99,6 +99,31 @@ public sealed class KafkaUplinkTests
     }
 
     [Fact]
+    public async Task Connects_stopped_while_metadata_is_pending_never_free_the_producer_under_it()
+    {
+        // Regression: a stop (or the connect timeout) during GetMetadata disposed the producer while the metadata
+        // call still used its handle, and librdkafka aborted the whole process (pthread_mutex_lock assertion).
+        var port = FreePort.Next();
+        var options = Options($"127.0.0.1:{port}") with
+        {
+            Delivery = new DeliveryOptions { ConnectTimeout = TimeSpan.FromMilliseconds(800) },
+        };
+        var transport = new KafkaTransport(options, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var random = new Random(5);
+        for (var i = 0; i < 12; i++)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(random.Next(0, 900)));
+            await Assert.ThrowsAnyAsync<Exception>(() => transport.ConnectAsync(cts.Token));
+        }
+
+        // Still alive, and a connect to a real cluster still works after all those abandoned ones.
+        using var cluster = new MockCluster();
+        using var ok = new CancellationTokenSource(Long);
+        await using var session = await new KafkaTransport(Options(cluster.BootstrapServers), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).ConnectAsync(ok.Token);
+        Assert.NotNull(session);
+    }
+
+    [Fact]
     public void Settings_are_validated_naming_each_problem()
     {
         var errors = new KafkaUplinkOptions

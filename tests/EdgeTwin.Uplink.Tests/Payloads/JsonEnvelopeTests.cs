@@ -45,6 +45,18 @@ public sealed class JsonEnvelopeTests
     }
 
     [Fact]
+    public void After_a_refused_body_the_next_envelope_on_the_same_thread_is_whole()
+    {
+        // The encoder reuses its writer per thread; a half-written envelope must not leak into the next one.
+        var bad = new OutboxEntry(9, new OutboxRecord(OutboxKind.Event, "ups-1", 0, "{\"a\":[1,"u8.ToArray()));
+        Assert.Throws<InvalidBodyException>(() => JsonEnvelope.Encode(Id, bad, false));
+        var good = new OutboxEntry(10, new OutboxRecord(OutboxKind.Event, "ups-1", 0, "{\"a\":1}"u8.ToArray()));
+        Assert.Equal(
+            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"seq\":10,\"kind\":\"event\",\"device\":\"ups-1\",\"time\":\"1970-01-01T00:00:00.000Z\",\"historical\":false,\"body\":{\"a\":1}}",
+            Encoding.UTF8.GetString(JsonEnvelope.Encode(Id, good, false)));
+    }
+
+    [Fact]
     public void Status_birth_and_will()
     {
         Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"offline\"}", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, false, null)));

@@ -55,16 +55,13 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
             return new ModelsConfig(DefaultDirectory(), DefaultThreshold, DefaultHorizon, new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal));
         }
 
-        var diagnostics = new ConfigDiagnostics();
         var configDir = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : System.IO.Directory.GetCurrentDirectory();
-        var result = Read(new ConfigReader(config.Models, diagnostics), configDir);
-        CheckMachines(config, diagnostics);
-        if (!diagnostics.IsEmpty)
+        return ConfigReader.ReadOrThrow(config.Models, r =>
         {
-            throw new ConfigException(diagnostics.Sorted());
-        }
-
-        return result;
+            var result = Read(r, configDir);
+            CheckMachines(config, r.Diagnostics);
+            return result;
+        });
     }
 
     /// <summary>Watched machines must be machines of the site when the site lists any (a typo would watch nothing).</summary>

@@ -18,22 +18,8 @@ public sealed record MultivariateConfig(bool Enabled, double Threshold, int Quie
     public static MultivariateConfig Default { get; } = new(true, 0.5, 10, 64, []);
 
     /// <summary>Reads the <c>twin</c> section (null: no groups); throws <see cref="ConfigException"/> with every problem.</summary>
-    public static MultivariateConfig From(ConfigMapping? twinSection)
-    {
-        if (twinSection is null)
-        {
-            return Default;
-        }
-
-        var diagnostics = new ConfigDiagnostics();
-        var result = ReadTwin(new ConfigReader(twinSection, diagnostics));
-        if (!diagnostics.IsEmpty)
-        {
-            throw new ConfigException(diagnostics.Sorted());
-        }
-
-        return result;
-    }
+    public static MultivariateConfig From(ConfigMapping? twinSection) =>
+        twinSection is null ? Default : ConfigReader.ReadOrThrow(twinSection, ReadTwin);
 
     /// <summary>Reads <c>multivariate</c> of the <c>twin</c> section; other keys belong to other twin models.</summary>
     internal static MultivariateConfig ReadTwin(ConfigReader twin) =>

@@ -17,14 +17,7 @@ public static class MultivariateExtensions
     /// </summary>
     public static IServiceCollection AddMultivariateAnomaly(this IServiceCollection services, MultivariateConfig? config = null)
     {
-        if (config is not null)
-        {
-            services.AddSingleton(config);
-        }
-        else
-        {
-            services.TryAddSingleton(sp => MultivariateConfig.From(sp.GetRequiredService<SiteConfig>().Sections.GetValueOrDefault("twin")));
-        }
+        services.AddTwinSectionConfig(config, MultivariateConfig.From);
 
         services.AddSingleton(sp => new MultivariateAnomalyStage(
             sp.GetRequiredService<AgentRuntime>(),

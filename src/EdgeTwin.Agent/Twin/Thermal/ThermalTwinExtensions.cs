@@ -1,6 +1,8 @@
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Twin.Setpoints;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -14,10 +16,14 @@ public static class ThermalTwinExtensions
     /// <c>cooling_failure</c> events to the event hub (and so to the outbox, the uplinks and the alerting rules). A site
     /// without racks gets a stage that does nothing. Its queue drops the oldest batch when full: the twin only wants the
     /// latest readings and must never hold back polling.
+    /// Configured by the site config's <c>thermal_twin:</c> section (<see cref="ThermalTwinConfig"/>; <paramref name="options"/>,
+    /// when given, replaces its twin settings, as the demo does). Also adds the cooling optimiser and set-point control
+    /// (<see cref="SetpointController"/>): advisory recommendations, and writes only when <c>setpoint_control.enabled</c>.
     /// </summary>
     public static IServiceCollection AddThermalTwin(this IServiceCollection services, ThermalTwinOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        services.AddSingleton(sp => ThermalTwinConfig.From(sp.GetRequiredService<AgentRuntime>().Config));
         services.AddSingleton(sp =>
         {
             var runtime = sp.GetRequiredService<AgentRuntime>();
@@ -26,10 +32,25 @@ public static class ThermalTwinExtensions
                 runtime.Registry,
                 new RuntimeEventSink(runtime),
                 sp.GetRequiredService<ILogger<ThermalTwinStage>>(),
-                options,
+                options ?? sp.GetRequiredService<ThermalTwinConfig>().Twin,
                 sp.GetService<System.Diagnostics.Metrics.IMeterFactory>());
         });
-        services.AddSingleton(new SampleStageRegistration(sp => sp.GetRequiredService<ThermalTwinStage>(), new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
+        services.AddSingleton(new SampleStageRegistration(
+            sp => sp.GetRequiredService<ThermalTwinConfig>().Enabled ? sp.GetRequiredService<ThermalTwinStage>() : new DisabledStage(),
+            new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
+        services.AddSingleton(sp => new SetpointMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp =>
+        {
+            var runtime = sp.GetRequiredService<AgentRuntime>();
+            return new SetpointController(
+                runtime,
+                sp.GetRequiredService<ThermalTwinStage>(),
+                sp.GetRequiredService<ThermalTwinConfig>(),
+                new RuntimeEventSink(runtime),
+                sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetRequiredService<SetpointMetrics>());
+        });
+        services.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(sp => sp.GetRequiredService<ThermalTwinConfig>().Enabled ? sp.GetRequiredService<SetpointController>() : new DisabledService());
         return services;
     }
 
@@ -38,5 +59,20 @@ public static class ThermalTwinExtensions
     {
         public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken) =>
             runtime.Events is { } hub ? hub.PublishAsync(edgeEvent, cancellationToken) : ValueTask.CompletedTask;
+    }
+
+    /// <summary><c>thermal_twin.enabled: false</c>: the stage takes nothing.</summary>
+    private sealed class DisabledStage : ISampleStage
+    {
+        public string Name => "thermal-twin (disabled)";
+
+        public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    private sealed class DisabledService : Microsoft.Extensions.Hosting.BackgroundService
+    {
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.CompletedTask;
     }
 }

@@ -91,6 +91,46 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
     }
 
+    /// <summary>
+    /// The calibrated twin of the site as it is now (each zone's model and latest frame, readings held between polls), for
+    /// what-if requests that must not wait for or disturb the live schedule; null, with the reason, before every zone has
+    /// been calibrated and read.
+    /// </summary>
+    public SiteTwin? CurrentTwin(out string? notReady)
+    {
+        if (_zones.Length == 0)
+        {
+            notReady = "the site has no rooms with racks (site.rooms[].rows[].racks): there is no thermal twin";
+            return null;
+        }
+
+        var models = new ZoneThermalModel[_zones.Length];
+        var now = new ZoneFrame[_zones.Length];
+        for (var z = 0; z < _zones.Length; z++)
+        {
+            models[z] = Twin.Model(z);
+            if (models[z].CalibrationFrames == 0)
+            {
+                notReady = Inv($"the thermal twin of zone '{_zones[z].Zone.Id}' is not calibrated yet ({Twin.FrameCount(z)} frames of telemetry; the first calibration needs {_options.FirstCalibrationAfter.TotalMinutes:0.#} min of it or a warm-start history)");
+                return null;
+            }
+
+            if (Twin.Latest(z) is not { } latest)
+            {
+                notReady = $"the thermal twin of zone '{_zones[z].Zone.Id}' has no readings yet";
+                return null;
+            }
+
+            now[z] = latest;
+        }
+
+        notReady = null;
+        return new SiteTwin(_config.Site, models, now);
+    }
+
+    /// <summary>Each zone's calibration window (the load history the capacity forecast reads), oldest first.</summary>
+    public IReadOnlyList<IReadOnlyList<ZoneFrame>> WindowFrames() => [.. Enumerable.Range(0, _zones.Length).Select(Twin.WindowFrames)];
+
     public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         if (_zones.Length == 0)

@@ -1,0 +1,322 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Optimisation;
+using EdgeTwin.Twin.Scenarios;
+
+namespace EdgeTwin.Agent.Twin.Requests;
+
+/// <summary>Error codes of a twin request's error response (README.md lists them).</summary>
+internal static class TwinRequestErrors
+{
+    public const string UnknownScenario = "unknown_scenario";
+    public const string MalformedRequest = "malformed_request";
+    public const string InvalidField = "invalid_field";
+    public const string NotCalibrated = "not_calibrated";
+    public const string NoTwin = "no_twin";
+    public const string UnknownElement = "unknown_element";
+    public const string Busy = "busy";
+    public const string Timeout = "timeout";
+    public const string Internal = "internal";
+}
+
+/// <summary>A request that cannot be answered with a result: an error code, the message and the field it concerns.</summary>
+internal sealed class TwinRequestException(string code, string message, string? field = null) : Exception(message)
+{
+    public string Code { get; } = code;
+
+    public string? Field { get; } = field;
+}
+
+/// <summary>The answer to one request: the result's JSON (as the CLI's <c>--json</c> prints it) or an error.</summary>
+internal sealed record TwinReply(string Scenario, string Json, string? Code = null, string? Error = null)
+{
+    public bool Ok => Code is null;
+
+    public static TwinReply Failure(string scenario, string code, string message, string? field = null) =>
+        new(scenario, TwinScenarios.Json(new ErrorBody(scenario, code, message, field)), code, message);
+
+    private sealed record ErrorBody(
+        [property: System.Text.Json.Serialization.JsonPropertyName("scenario")] string Scenario,
+        [property: System.Text.Json.Serialization.JsonPropertyName("code")] string Code,
+        [property: System.Text.Json.Serialization.JsonPropertyName("error")] string Error,
+        [property: System.Text.Json.Serialization.JsonPropertyName("field")] string? Field)
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("status")]
+        public string Status => "error";
+    }
+}
+
+/// <summary>
+/// Parses a request payload (JSON object with the CLI's options as snake_case fields) and runs the scenario on the live
+/// calibrated twin. Synchronous and CPU-bound: the server runs it off the MQTT receive thread. Never throws for a bad
+/// request; every problem becomes an error reply naming the field.
+/// </summary>
+internal static class TwinRequestHandler
+{
+    public const string CoolingFailure = "cooling_failure";
+    public const string AddRack = "add_rack";
+    public const string LoadChange = "load_change";
+    public const string FeedFailure = "feed_failure";
+    public const string Capacity = "capacity";
+    public const string OptimizeCooling = "optimize_cooling";
+
+    /// <summary>Scenario → the fields its payload may hold.</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
+    {
+        [CoolingFailure] = ["units", "horizon_min", "non_critical"],
+        [AddRack] = ["kw", "zone", "next_to", "feeds"],
+        [LoadChange] = ["rack", "delta_kw"],
+        [FeedFailure] = ["element"],
+        [Capacity] = ["confidence"],
+        [OptimizeCooling] = ["margin"],
+    };
+
+    /// <summary>The scenario named by the topic's last level, or null when it is not one of <see cref="Fields"/>.</summary>
+    public static string? ScenarioOf(string topic)
+    {
+        var name = topic[(topic.LastIndexOf('/') + 1)..];
+        return Fields.ContainsKey(name) ? name : null;
+    }
+
+    public static TwinReply Handle(string scenario, ReadOnlySequence<byte> payload, ThermalTwinStage? stage)
+    {
+        if (!Fields.TryGetValue(scenario, out var allowed))
+        {
+            return TwinReply.Failure(scenario, TwinRequestErrors.UnknownScenario, $"unknown scenario '{scenario}' (known: {string.Join(", ", Fields.Keys)})");
+        }
+
+        try
+        {
+            using var doc = Parse(payload);
+            var args = new Args(doc.RootElement, allowed);
+
+            // Fields first, so a malformed request is reported as such even before the twin is calibrated.
+            Func<SiteTwin, string> run = scenario switch
+            {
+                CoolingFailure => CoolingFailureRun(args),
+                AddRack => AddRackRun(args),
+                LoadChange => LoadChangeRun(args),
+                FeedFailure => FeedFailureRun(args),
+                Capacity => CapacityRun(args, stage),
+                _ => OptimizeRun(args),
+            };
+            if (stage is null)
+            {
+                throw new TwinRequestException(TwinRequestErrors.NoTwin, "the agent runs no thermal twin (thermal_twin.enabled is false)");
+            }
+
+            if (stage.CurrentTwin(out var notReady) is not { } twin)
+            {
+                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, notReady ?? "the thermal twin is not ready");
+            }
+
+            return new TwinReply(scenario, run(twin));
+        }
+        catch (TwinRequestException e)
+        {
+            return TwinReply.Failure(scenario, e.Code, e.Message, e.Field);
+        }
+        catch (ArgumentException e)
+        {
+            // The scenarios name unknown units, racks, zones and feeds this way.
+            var message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+            return TwinReply.Failure(scenario, TwinRequestErrors.UnknownElement, message, e.ParamName is { } f ? Snake(f) : null);
+        }
+    }
+
+    private static JsonDocument Parse(ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsEmpty)
+        {
+            return JsonDocument.Parse("{}");
+        }
+
+        try
+        {
+            var doc = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 16 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                var kind = doc.RootElement.ValueKind;
+                doc.Dispose();
+                throw new TwinRequestException(TwinRequestErrors.MalformedRequest, $"payload: expected a JSON object, got {Describe(kind)}");
+            }
+
+            return doc;
+        }
+        catch (JsonException e)
+        {
+            throw new TwinRequestException(TwinRequestErrors.MalformedRequest, $"payload is not valid JSON at line {(e.LineNumber ?? 0) + 1}, byte {(e.BytePositionInLine ?? 0) + 1}: {FirstSentence(e.Message)}");
+        }
+    }
+
+    private static Func<SiteTwin, string> CoolingFailureRun(Args a)
+    {
+        var units = a.Ids("units", required: true);
+        var horizon = a.Number("horizon_min", 120, min: 1, max: 7 * 24 * 60);
+        var nonCritical = a.Ids("non_critical");
+        return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));
+    }
+
+    private static Func<SiteTwin, string> AddRackRun(Args a)
+    {
+        var kw = a.Number("kw", null, min: double.Epsilon, max: 1000);
+        var zone = a.String("zone");
+        var nextTo = a.String("next_to");
+        var feeds = a.Has("feeds") ? a.Ids("feeds") : null;
+        return twin => TwinScenarios.Json(CapacityScenarios.AddRack(twin, kw, zone, nextTo, feeds));
+    }
+
+    private static Func<SiteTwin, string> LoadChangeRun(Args a)
+    {
+        var rack = a.String("rack", required: true)!;
+        var delta = a.Number("delta_kw", null, min: -1000, max: 1000);
+        return twin => TwinScenarios.Json(CapacityScenarios.LoadChange(twin, rack, delta));
+    }
+
+    private static Func<SiteTwin, string> FeedFailureRun(Args a)
+    {
+        var element = a.String("element", required: true)!;
+        return twin => TwinScenarios.Json(CapacityScenarios.FeedFailure(twin, element));
+    }
+
+    private static Func<SiteTwin, string> CapacityRun(Args a, ThermalTwinStage? stage)
+    {
+        var confidence = a.Number("confidence", 0.9, min: 0.5, max: 0.99);
+        return twin =>
+        {
+            try
+            {
+                return TwinScenarios.Json(TwinScenarios.Capacity(twin, stage!.WindowFrames(), confidence));
+            }
+            catch (ArgumentException e)
+            {
+                // Too short a history is a state of the twin, not a bad request.
+                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "capacity: " + e.Message);
+            }
+        };
+    }
+
+    private static Func<SiteTwin, string> OptimizeRun(Args a)
+    {
+        var margin = a.Number("margin", CoolingOptimiser.DefaultMarginK, min: 0, max: 20);
+        return twin => TwinScenarios.PerZoneJson(TwinScenarios.OptimizeCooling(twin, margin));
+    }
+
+    private static string Snake(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
+
+    private static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => kind.ToString(),
+    };
+
+    /// <summary>Typed access to the payload's fields; each problem throws naming the field.</summary>
+    private sealed class Args
+    {
+        private readonly JsonElement _root;
+
+        public Args(JsonElement root, string[] allowed)
+        {
+            _root = root;
+            foreach (var p in root.EnumerateObject())
+            {
+                if (!allowed.Contains(p.Name, StringComparer.Ordinal))
+                {
+                    throw new TwinRequestException(TwinRequestErrors.InvalidField, $"field '{p.Name}': unknown (expected {string.Join(", ", allowed)})", p.Name);
+                }
+            }
+        }
+
+        public bool Has(string name) => _root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
+
+        public double Number(string name, double? fallback, double min, double max)
+        {
+            if (!Has(name))
+            {
+                return fallback ?? throw Invalid(name, "required");
+            }
+
+            var v = _root.GetProperty(name);
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || !double.IsFinite(d))
+            {
+                throw Invalid(name, $"expected a number, got {Describe(v.ValueKind)}");
+            }
+
+            if (d < min || d > max)
+            {
+                throw Invalid(name, string.Create(CultureInfo.InvariantCulture, $"{d} is outside {(min == double.Epsilon ? "> 0" : min.ToString(CultureInfo.InvariantCulture))}..{max}"));
+            }
+
+            return d;
+        }
+
+        public string? String(string name, bool required = false)
+        {
+            if (!Has(name))
+            {
+                return required ? throw Invalid(name, "required") : null;
+            }
+
+            var v = _root.GetProperty(name);
+            if (v.ValueKind != JsonValueKind.String || v.GetString() is not { Length: > 0 } s)
+            {
+                throw Invalid(name, v.ValueKind == JsonValueKind.String ? "may not be empty" : $"expected a string, got {Describe(v.ValueKind)}");
+            }
+
+            return s;
+        }
+
+        /// <summary>An array of ids or one comma-separated string, like the repeatable CLI option.</summary>
+        public IReadOnlyList<string> Ids(string name, bool required = false)
+        {
+            if (!Has(name))
+            {
+                return required ? throw Invalid(name, "required") : [];
+            }
+
+            var v = _root.GetProperty(name);
+            var values = new List<string>();
+            if (v.ValueKind == JsonValueKind.String)
+            {
+                values.Add(v.GetString()!);
+            }
+            else if (v.ValueKind == JsonValueKind.Array)
+            {
+                var i = 0;
+                foreach (var item in v.EnumerateArray())
+                {
+                    if (item.ValueKind != JsonValueKind.String)
+                    {
+                        throw Invalid(name, $"item {i}: expected a string, got {Describe(item.ValueKind)}");
+                    }
+
+                    values.Add(item.GetString()!);
+                    i++;
+                }
+            }
+            else
+            {
+                throw Invalid(name, $"expected an array of strings or a comma-separated string, got {Describe(v.ValueKind)}");
+            }
+
+            var ids = TwinScenarios.Ids(values);
+            return required && ids.Count == 0 ? throw Invalid(name, "needs at least one id") : ids;
+        }
+
+        private static TwinRequestException Invalid(string name, string problem) =>
+            new(TwinRequestErrors.InvalidField, $"field '{name}': {problem}", name);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Text.Json;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Capacity;
+using EdgeTwin.Twin.Optimisation;
+using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Twin.Thermal;
+
+namespace EdgeTwin.Agent.Twin.Requests;
+
+/// <summary>
+/// The what-ifs and the optimiser on a <see cref="SiteTwin"/>, and their JSON, shared by the <c>simulate</c>/<c>optimize</c>
+/// commands (<c>--json</c>) and the MQTT request server, so a central twin gets byte for byte what a script gets. Unknown
+/// units, racks, zones or feeds throw <see cref="ArgumentException"/> naming them.
+/// </summary>
+internal static class TwinScenarios
+{
+    /// <summary>Splits repeated and comma-separated ids (<c>--unit A --unit B,C</c>) into one list.</summary>
+    public static IReadOnlyList<string> Ids(IEnumerable<string>? values) =>
+        [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+
+    /// <summary><c>cooling_failure</c>: one result per zone holding a failed unit.</summary>
+    public static IReadOnlyList<CoolingFailureResult> CoolingFailure(SiteTwin twin, IReadOnlyList<string> units, double horizonMin, IReadOnlyList<string> nonCritical)
+    {
+        ArgumentNullException.ThrowIfNull(twin);
+        if (units.Count == 0)
+        {
+            throw new ArgumentException("cooling_failure: no cooling unit given");
+        }
+
+        var unknown = units.Where(u => twin.FindUnit(u) < 0).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"cooling_failure: unknown cooling unit(s) {string.Join(", ", unknown)} (known: {string.Join(", ", twin.Zones.SelectMany(z => z.Zone.Units).Select(u => u.Id))})");
+        }
+
+        return [.. units.Select(twin.FindUnit).Distinct().Select(z => CoolingFailureScenario.Run(twin.Zones[z], twin.Now[z], new CoolingFailureOptions
+        {
+            FailedUnits = [.. units.Where(u => twin.FindUnit(u) == z)],
+            Horizon = TimeSpan.FromMinutes(Math.Max(1, horizonMin)),
+            NonCriticalRacks = nonCritical,
+        }))];
+    }
+
+    /// <summary><c>optimize_cooling</c>: one advisory recommendation per zone.</summary>
+    public static IReadOnlyList<CoolingRecommendation> OptimizeCooling(SiteTwin twin, double marginK) =>
+        [.. twin.Zones.Select((z, k) => CoolingOptimiser.Optimise(z, twin.Now[k], marginK))];
+
+    /// <summary><c>capacity</c>: power and cooling days to exhaustion per zone from <paramref name="frames"/> (per zone).</summary>
+    public static IReadOnlyList<ZoneCapacity> Capacity(SiteTwin twin, IReadOnlyList<IReadOnlyList<ZoneFrame>> frames, double confidence) =>
+        CapacityForecast.ForSite(twin.Site, [.. twin.Zones.Select(z => z.Zone)], frames, confidence);
+
+    /// <summary>A per-zone result as the commands print it: the object itself for one zone, an array for several.</summary>
+    public static string PerZoneJson<T>(IReadOnlyList<T> results) =>
+        JsonSerializer.Serialize(results.Count == 1 ? results[0] : (object)results, TwinCliSource.Json);
+
+    /// <summary>Any other result (capacity what-ifs, the capacity forecast's list).</summary>
+    public static string Json<T>(T result) => JsonSerializer.Serialize(result, TwinCliSource.Json);
+}

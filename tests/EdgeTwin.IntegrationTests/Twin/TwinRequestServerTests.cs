@@ -1,0 +1,391 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Agent.Twin.Requests;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Simulator.Devices;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Uplink.Mqtt;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary>
+/// The twin request server against a real mosquitto: a central-twin requester publishes MQTT 5 requests with a response
+/// topic and correlation data and must get, on that topic with the same correlation data, exactly the JSON the CLI
+/// prints for the same scenario on the same live twin (warm-started and calibrated from 6 simulated hours of a demo site),
+/// or an error naming what and where.
+/// </summary>
+public sealed class TwinRequestServerTests
+{
+    private const string Site = "site-a";
+    private const string Gateway = "gw-1";
+    private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(60);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Cooling_failure_and_add_rack_requests_get_the_scenario_results_of_the_live_twin()
+    {
+        var (config, spec) = DemoSite();
+        using var stage = CalibratedStage(config, spec);
+        var events = new Events();
+        await using var broker = await Mosquitto.StartAsync();
+        await using var server = await StartServerAsync(broker, stage, events, new TwinRequestsConfig());
+        await using var requester = await Requester.StartAsync(broker.Port);
+
+        var twin = stage.CurrentTwin(out var notReady);
+        Assert.True(twin is not null, notReady);
+        var unit = twin.Zones[0].Zone.Units[0].Id;
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var cooling = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", $$"""{"units":["{{unit}}"],"horizon_min":90}""");
+        var first = clock.Elapsed;
+        clock.Restart();
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("ok", (await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", $$"""{"units":["{{unit}}"],"horizon_min":90}""")).Status);
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"cooling_failure round trip ({twin.Zones[0].Zone.Racks.Count} racks): first {first.TotalMilliseconds:0} ms, then {clock.Elapsed.TotalMilliseconds / 5:0} ms mean of 5");
+        Assert.Equal("ok", cooling.Status);
+        Assert.Equal("application/json", cooling.ContentType);
+        var expected = TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, [unit], 90, []));
+        Assert.Equal(expected, cooling.Payload);
+        var body = JsonDocument.Parse(cooling.Payload).RootElement;
+        Assert.Equal("cooling_failure", body.GetProperty("scenario").GetString());
+        Assert.Equal(unit, body.GetProperty("failed_units")[0].GetString());
+        Assert.Equal(twin.Zones[0].Zone.Racks.Count, body.GetProperty("racks").GetArrayLength());
+
+        var addRack = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/add_rack", """{"kw":12}""");
+        Assert.Equal("ok", addRack.Status);
+        Assert.Equal(TwinScenarios.Json(CapacityScenarios.AddRack(twin, 12)), addRack.Payload);
+        Assert.True(JsonDocument.Parse(addRack.Payload).RootElement.GetProperty("verdict").GetString() is "ok" or "not_ok", addRack.Payload);
+
+        // The other scenarios answer too (shape checked, not values: those are the scenarios' own tests).
+        var optimise = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/optimize_cooling", "{}");
+        Assert.Equal("ok", optimise.Status);
+        Assert.Equal(TwinScenarios.PerZoneJson(TwinScenarios.OptimizeCooling(twin, EdgeTwin.Twin.Optimisation.CoolingOptimiser.DefaultMarginK)), optimise.Payload);
+        var rack = twin.Zones[0].Zone.Racks[0].Id;
+        var load = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/load_change", $$"""{"rack":"{{rack}}","delta_kw":2.5}""");
+        Assert.Equal("ok", load.Status);
+        Assert.Equal(TwinScenarios.Json(CapacityScenarios.LoadChange(twin, rack, 2.5)), load.Payload);
+
+        // Each answer is also an event on the outbox path.
+        await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 9, "9 twin_request events");
+        var coolingEvent = events.Items.First(e => e.Source == "twin_request/cooling_failure");
+        Assert.Equal(EdgeEventKind.Prediction, coolingEvent.Kind);
+        Assert.Equal(expected, coolingEvent.Attributes!["result"]);
+        Assert.Equal(EdgeEventKind.Recommendation, events.Items.First(e => e.Source == "twin_request/optimize_cooling").Kind);
+    }
+
+    [Fact]
+    public async Task In_the_agent_the_server_uses_the_mqtt_uplink_settings_and_the_answer_also_reaches_the_uplink_as_an_event()
+    {
+        var (config, spec) = DemoSite();
+        await using var broker = await Mosquitto.StartAsync();
+        var atCentre = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        using var centre = await broker.SubscribeAsync($"edgetwin/{spec.SiteId}/{spec.GatewayId}/#", atCentre);
+        var work = Directory.CreateTempSubdirectory("edgetwin-twin-requests-");
+        var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = broker.Port, Protocol = MqttProtocol.V500, Site = spec.SiteId, Gateway = spec.GatewayId, ClientId = "gw-uplink" };
+        var options = new EdgeTwin.Agent.Hosting.AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+            ConfigureServices = s => EdgeTwin.Agent.Twin.TwinRequestsExtensions.AddTwinRequests(
+                s.AddStoreAndForward(new StoreAndForwardOptions { OutboxPath = Path.Combine(work.FullName, "outbox.db"), Uplinks = new UplinksConfig(uplink, null) })
+                    .AddThermalTwin(ThermalTwinOptions.DemoWarmStart(spec))),
+        };
+        using var agent = EdgeTwin.Agent.Hosting.AgentHostBuilder.Build(config, options);
+        try
+        {
+            await agent.StartAsync(Ct);
+            var server = agent.Services.GetRequiredService<TwinRequestServer>();
+            Assert.True(server.Running);
+            Assert.Equal($"edgetwin/{spec.SiteId}/{spec.GatewayId}/twin/request/+", server.Filter);
+            await server.Subscribed.WaitAsync(ReplyTimeout, Ct);
+            await using var requester = await Requester.StartAsync(broker.Port);
+            var topic = $"edgetwin/{spec.SiteId}/{spec.GatewayId}/twin/request/cooling_failure";
+
+            // This agent reads no device, so its worker never runs the first calibration: the twin says so.
+            AssertError(await requester.RequestAsync(topic, """{"units":"crac1"}"""), "not_calibrated", "not calibrated yet");
+
+            // Calibrate as the worker would on the first samples; now the request is answered and the result is an event
+            // that the outbox hands to the uplink.
+            var stage = agent.Services.GetRequiredService<ThermalTwinStage>();
+            stage.Twin.Recalibrate(0);
+            var reply = await requester.RequestAsync(topic, """{"units":"crac1","horizon_min":60}""");
+            Assert.Equal("ok", reply.Status);
+            Assert.Equal(TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(stage.CurrentTwin(out _)!, ["crac1"], 60, [])), reply.Payload);
+            await WaitUntilAsync(() => atCentre.Any(m => !m.Topic.Contains("/twin/request/", StringComparison.Ordinal) && Encoding.UTF8.GetString(m.Payload).Contains("twin_request/cooling_failure", StringComparison.Ordinal)), "the what-if result on the uplink");
+        }
+        finally
+        {
+            await agent.StopAsync(CancellationToken.None);
+            work.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_error_responses_naming_what_and_where_and_requests_without_response_topic_are_dropped()
+    {
+        var (config, spec) = DemoSite();
+        using var stage = CalibratedStage(config, spec);
+        await using var broker = await Mosquitto.StartAsync();
+        await using var server = await StartServerAsync(broker, stage, new Events(), new TwinRequestsConfig());
+        await using var requester = await Requester.StartAsync(broker.Port);
+        var prefix = $"edgetwin/{Site}/{Gateway}/twin/request/";
+
+        var malformed = await requester.RequestAsync(prefix + "add_rack", """{"kw": 12,""");
+        AssertError(malformed, "malformed_request", "payload is not valid JSON at line 1");
+
+        var missing = await requester.RequestAsync(prefix + "add_rack", """{"zone":"B"}""");
+        AssertError(missing, "invalid_field", "field 'kw': required");
+        Assert.Equal("kw", JsonDocument.Parse(missing.Payload).RootElement.GetProperty("field").GetString());
+
+        AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":"twelve"}"""), "invalid_field", "field 'kw': expected a number, got a string");
+        AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":12,"zoen":"B"}"""), "invalid_field", "field 'zoen': unknown (expected kw, zone, next_to, feeds)");
+        AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["CRAC-99"]}"""), "unknown_element", "unknown cooling unit(s) CRAC-99");
+        AssertError(await requester.RequestAsync(prefix + "cooling_failure", "[1,2]"), "malformed_request", "payload: expected a JSON object, got an array");
+        AssertError(await requester.RequestAsync(prefix + "teleport", "{}"), "unknown_scenario", "unknown scenario 'teleport'");
+
+        // No response topic: nothing comes back, and the server keeps answering.
+        await requester.PublishWithoutResponseTopicAsync(prefix + "add_rack", """{"kw":5}""");
+        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+        var ok = await requester.RequestAsync(prefix + "add_rack", """{"kw":5}""");
+        Assert.Equal("ok", ok.Status);
+        Assert.Equal(8, requester.Received);
+    }
+
+    [Fact]
+    public async Task A_request_before_the_twin_is_calibrated_gets_a_clear_error()
+    {
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        await using var broker = await Mosquitto.StartAsync();
+        await using var server = await StartServerAsync(broker, stage, new Events(), new TwinRequestsConfig());
+        await using var requester = await Requester.StartAsync(broker.Port);
+
+        var reply = await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", """{"units":["crac1"]}""");
+        AssertError(reply, "not_calibrated", "is not calibrated yet");
+
+        // A malformed request is still reported as such, not hidden behind the twin's state.
+        AssertError(await requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", "{}"), "invalid_field", "field 'units': required");
+
+        // An agent whose thermal twin is disabled says so (its own client id and topic on the same broker).
+        await using var noTwin = await StartServerAsync(broker, null, new Events(), new TwinRequestsConfig { Topic = "other/{site}/{gateway}/+", ClientId = "no-twin-rpc" });
+        AssertError(await requester.RequestAsync($"other/{Site}/{Gateway}/capacity", "{}"), "no_twin", "thermal_twin.enabled is false");
+    }
+
+    [Fact]
+    public async Task A_full_queue_answers_busy_and_a_slow_scenario_answers_timeout()
+    {
+        var (config, spec) = DemoSite();
+        using var stage = CalibratedStage(config, spec);
+        await using var broker = await Mosquitto.StartAsync();
+        await using var server = await StartServerAsync(broker, stage, new Events(), new TwinRequestsConfig { Queue = 1, MaxConcurrency = 1, Timeout = TimeSpan.FromMilliseconds(1) });
+        await using var requester = await Requester.StartAsync(broker.Port);
+        var unit = stage.Twin.Zones[0].Units[0].Id;
+
+        // A week-long forecast with its mitigation plan takes far longer than 1 ms; 12 at once overflow a queue of 1.
+        var replies = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ =>
+            requester.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", $$"""{"units":["{{unit}}"],"horizon_min":10080}""")));
+        Assert.All(replies, r => Assert.Equal("error", r.Status));
+        Assert.Contains(replies, r => r.Code == "busy" && r.Payload.Contains("twin_requests.queue", StringComparison.Ordinal));
+        Assert.Contains(replies, r => r.Code == "timeout" && r.Payload.Contains("did not finish within 0.001 s", StringComparison.Ordinal));
+        Assert.Equal(12, requester.Received);
+    }
+
+    [Fact]
+    public async Task With_an_MQTT_3_1_1_uplink_or_disabled_the_server_stays_off()
+    {
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        var v3 = new MqttUplinkOptions { Host = "127.0.0.1", Port = 1, Protocol = MqttProtocol.V311, Site = Site, Gateway = Gateway };
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig(), v3, stage, null, NullLogger<TwinRequestServer>.Instance))
+        {
+            await server.StartAsync(Ct);
+            Assert.False(server.Running);
+        }
+
+        var v5 = v3 with { Protocol = MqttProtocol.V500 };
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig { Enabled = false }, v5, stage, null, NullLogger<TwinRequestServer>.Instance))
+        {
+            await server.StartAsync(Ct);
+            Assert.False(server.Running);
+        }
+
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig(), null, stage, null, NullLogger<TwinRequestServer>.Instance))
+        {
+            await server.StartAsync(Ct);
+            Assert.False(server.Running);
+        }
+    }
+
+    [Fact]
+    public void Section_problems_are_reported_with_file_line_and_key()
+    {
+        const string yaml = """
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            twin_requests:
+              enabled: yes please
+              topic: edgetwin/{site}/{gw}/twin/request/+
+              max_concurrency: 9
+              timeout: 10s
+              queue_size: 4
+            """;
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml", new SiteConfigLoadOptions { SectionValidators = [new TwinRequestsSectionValidator()] });
+        var problems = result.Problems.Select(p => p.ToString()).ToList();
+        Assert.Contains(problems, p => p.StartsWith("site.yaml:4:", StringComparison.Ordinal) && p.Contains("twin_requests.enabled", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("site.yaml:5:", StringComparison.Ordinal) && p.Contains("unknown placeholder", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("site.yaml:6:", StringComparison.Ordinal) && p.Contains("twin_requests.max_concurrency", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("unknown key 'queue_size'", StringComparison.Ordinal));
+
+        var valid = SiteConfigLoader.Parse(
+            "site: { id: s1, gateway_id: g1 }\ndevices: []\ntwin_requests: { topic: 'central/{site}/{gateway}/whatif/+', max_concurrency: 2, timeout: 5s, queue: 3 }\n",
+            "ok.yaml",
+            new SiteConfigLoadOptions { SectionValidators = [new TwinRequestsSectionValidator()] });
+        Assert.True(valid.IsValid, string.Join(Environment.NewLine, valid.Problems));
+        var read = TwinRequestsConfig.From(valid.Config!);
+        Assert.Equal("central/s1/g1/whatif/+", read.Filter("s1", "g1"));
+        Assert.Equal((2, 3, TimeSpan.FromSeconds(5)), (read.MaxConcurrency, read.Queue, read.Timeout));
+    }
+
+    private static void AssertError(Reply reply, string code, string message)
+    {
+        Assert.Equal("error", reply.Status);
+        Assert.Equal(code, reply.Code);
+        var body = JsonDocument.Parse(reply.Payload).RootElement;
+        Assert.Equal("error", body.GetProperty("status").GetString());
+        Assert.Equal(code, body.GetProperty("code").GetString());
+        Assert.Contains(message, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    private static (SiteConfig Config, SiteSpec Spec) DemoSite()
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 12, CoolingUnits = 2, RacksPerRow = 6, Start = DateTimeOffset.UtcNow });
+        return (SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10)), spec);
+    }
+
+    /// <summary>The demo's warm start (6 simulated hours) and its first calibration, as the stage's worker does at start.</summary>
+    private static ThermalTwinStage CalibratedStage(SiteConfig config, SiteSpec spec)
+    {
+        var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance, ThermalTwinOptions.DemoWarmStart(spec));
+        for (var z = 0; z < stage.Twin.Zones.Count; z++)
+        {
+            stage.Twin.Recalibrate(z);
+        }
+
+        return stage;
+    }
+
+    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage? stage, IEventSink events, TwinRequestsConfig config)
+    {
+        var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = broker.Port, Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
+        var server = new TwinRequestServer(config, uplink, stage, events, NullLogger<TwinRequestServer>.Instance);
+        await server.StartAsync(Ct);
+        Assert.True(server.Running);
+        await server.Subscribed.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        return server;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + ReplyTimeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"timed out waiting for {what}");
+            }
+
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    private sealed class Events : IEventSink
+    {
+        public ConcurrentQueue<EdgeEvent> Items { get; } = new();
+
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+        {
+            Items.Enqueue(edgeEvent);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed record Reply(string Status, string? Code, string? ContentType, string Payload);
+
+    /// <summary>A central twin: MQTT 5 client that sends requests with a response topic and correlation data.</summary>
+    private sealed class Requester : IAsyncDisposable
+    {
+        private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+        private readonly ConcurrentDictionary<string, TaskCompletionSource<Reply>> _pending = new();
+        private readonly string _replyTopic = $"central/replies/{Guid.NewGuid():N}";
+        private int _received;
+
+        public int Received => Volatile.Read(ref _received);
+
+        public static async Task<Requester> StartAsync(int port)
+        {
+            var r = new Requester();
+            r._client.ApplicationMessageReceivedAsync += e =>
+            {
+                var m = e.ApplicationMessage;
+                Interlocked.Increment(ref r._received);
+                string? Prop(string name) => m.UserProperties?.FirstOrDefault(p => p.Name == name) is { } p ? Encoding.UTF8.GetString(p.ValueBuffer.Span) : null;
+                var key = m.CorrelationData is { } c ? Convert.ToHexString(c) : "";
+                if (r._pending.TryRemove(key, out var tcs))
+                {
+                    tcs.TrySetResult(new Reply(Prop("status") ?? "", Prop("code"), m.ContentType, Encoding.UTF8.GetString(m.Payload.ToArray())));
+                }
+
+                return Task.CompletedTask;
+            };
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            cts.CancelAfter(TimeSpan.FromSeconds(30));
+            await r._client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500).WithClientId("central-" + Guid.NewGuid().ToString("N")).Build(), cts.Token);
+            await r._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(r._replyTopic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cts.Token);
+            return r;
+        }
+
+        public async Task<Reply> RequestAsync(string topic, string payload)
+        {
+            var correlation = Guid.NewGuid().ToByteArray();
+            var tcs = new TaskCompletionSource<Reply>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pending[Convert.ToHexString(correlation)] = tcs;
+            await _client.PublishAsync(
+                new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithResponseTopic(_replyTopic).WithCorrelationData(correlation).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(),
+                Ct);
+            return await tcs.Task.WaitAsync(ReplyTimeout, Ct);
+        }
+
+        public Task<MqttClientPublishResult> PublishWithoutResponseTopicAsync(string topic, string payload) =>
+            _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithCorrelationData([1, 2, 3]).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), Ct);
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_client.IsConnected)
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cts.Token);
+            }
+
+            _client.Dispose();
+        }
+    }
+}
