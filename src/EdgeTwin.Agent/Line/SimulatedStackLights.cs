@@ -43,6 +43,8 @@ public sealed class SimulatedStackLights
 
         Lights = new SimStackLights(site, stations, (station, lamp, lit) => Chip.Drive(_pins[(station, lamp)], lit ? PinValue.Low : PinValue.High), site.Spec.Seed);
         Config = config;
+        // The towers show the line's state before the agent opens its inputs (else it would first read them all dark).
+        Lights.Update();
     }
 
     /// <summary>The in-memory chip the lamps are wired to.</summary>

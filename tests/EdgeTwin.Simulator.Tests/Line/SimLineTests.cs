@@ -49,6 +49,12 @@ public sealed class SimLineTests
             line.Step(3600);
         }
 
+        // End between repairs (a repair's drawn time is counted when it starts, its seconds as they pass).
+        for (var k = 0; k < 3600 && Enumerable.Range(0, spec.Stations.Count).Any(i => line.State(i) == SimStationState.Breakdown); k++)
+        {
+            line.Step(1);
+        }
+
         var t = line.Truth();
         for (var i = 0; i < spec.Stations.Count; i++)
         {

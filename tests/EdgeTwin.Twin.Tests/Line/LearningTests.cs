@@ -22,6 +22,21 @@ public sealed class LearningTests
     }
 
     [Fact]
+    public void A_fault_that_ends_at_the_time_of_its_last_keep_alive_is_still_a_breakdown()
+    {
+        // The stack-light decoder stamps keep-alives at the time a lamp went dark and the change at that same time.
+        var l = new StationLearner(Configured, microStopSeconds: 120);
+        l.OnState(0, MachineState.Running);
+        l.OnState(100_000, MachineState.Faulted);
+        l.OnState(400_000, MachineState.Faulted);  // keep-alive
+        l.OnState(400_000, MachineState.Running);  // the fault ended then
+        l.OnState(500_000, MachineState.Running);
+        var f = l.Figures(500_000);
+        Assert.Equal(1, f.Breakdowns);
+        Assert.Equal(200, f.RunningSeconds, 6);
+    }
+
+    [Fact]
     public void Breakdowns_repairs_and_parts_update_the_figures_by_the_conjugate_formulas()
     {
         var l = new StationLearner(Configured, microStopSeconds: 120);
