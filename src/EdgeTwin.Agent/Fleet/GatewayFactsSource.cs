@@ -40,8 +40,7 @@ internal static class GatewayFactsSource
     {
         if (config.Models?["directory"] is ConfigScalar { IsNull: false, Value.Length: > 0 } dir)
         {
-            var baseDir = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
-            return Path.GetFullPath(dir.Value, baseDir);
+            return Path.GetFullPath(dir.Value, config.ConfigDirectory());
         }
 
         var beside = Path.Combine(AppContext.BaseDirectory, "models");

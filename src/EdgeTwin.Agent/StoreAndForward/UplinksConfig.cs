@@ -50,11 +50,9 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             return None;
         }
 
-        return ConfigReader.ReadOrThrow(config.Uplinks, r => Read(r, config.Site.Id, config.Site.GatewayId, stateDirectory, ConfigDirectory(config)));
+        return ConfigReader.ReadOrThrow(config.Uplinks, r => Read(r, config.Site.Id, config.Site.GatewayId, stateDirectory, config.ConfigDirectory()));
     }
 
-    internal static string ConfigDirectory(SiteConfig config) =>
-        config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
 
     internal static UplinksConfig Read(ConfigReader section, string site, string gateway, string stateDirectory, string configDirectory)
     {
@@ -70,9 +68,9 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
         var tlsOptions = new MqttTlsOptions
         {
             Enabled = tls?.Bool("enabled") ?? tls is not null,
-            CaFile = Resolve(tls?.String("ca_file"), configDirectory),
-            ClientCertificateFile = Resolve(tls?.String("client_cert_file"), configDirectory),
-            ClientKeyFile = Resolve(tls?.String("client_key_file"), configDirectory),
+            CaFile = ConfigReader.ResolvePath(tls?.String("ca_file"), configDirectory),
+            ClientCertificateFile = ConfigReader.ResolvePath(tls?.String("client_cert_file"), configDirectory),
+            ClientKeyFile = ConfigReader.ResolvePath(tls?.String("client_key_file"), configDirectory),
             ClientCertificatePassword = tls?.String("client_cert_password"),
             ServerName = tls?.String("server_name"),
         };
@@ -85,7 +83,7 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Protocol = m.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
             ClientId = m.String("client_id"),
             Username = m.String("username"),
-            Password = Secret(m, "password", configDirectory),
+            Password = m.Secret("password", configDirectory, emptyFileIsError: true),
             Tls = tlsOptions,
             KeepAlive = m.Duration("keep_alive", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(30),
             PersistentSession = m.Bool("persistent_session") ?? true,
@@ -129,11 +127,11 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Security = k.Enum("security", KafkaSecurities) ?? KafkaSecurity.Plaintext,
             SaslMechanism = k.Enum("sasl_mechanism", SaslMechanisms) ?? KafkaSaslMechanism.ScramSha512,
             SaslUsername = k.String("sasl_username"),
-            SaslPassword = Secret(k, "sasl_password", configDirectory),
-            SslCaFile = Resolve(k.String("ssl_ca_file"), configDirectory),
-            SslCertificateFile = Resolve(k.String("ssl_cert_file"), configDirectory),
-            SslKeyFile = Resolve(k.String("ssl_key_file"), configDirectory),
-            SslKeyPassword = Secret(k, "ssl_key_password", configDirectory),
+            SaslPassword = k.Secret("sasl_password", configDirectory, emptyFileIsError: true),
+            SslCaFile = ConfigReader.ResolvePath(k.String("ssl_ca_file"), configDirectory),
+            SslCertificateFile = ConfigReader.ResolvePath(k.String("ssl_cert_file"), configDirectory),
+            SslKeyFile = ConfigReader.ResolvePath(k.String("ssl_key_file"), configDirectory),
+            SslKeyPassword = k.Secret("ssl_key_password", configDirectory, emptyFileIsError: true),
             Settings = settings,
             Delivery = ReadDelivery(k),
         };
@@ -154,37 +152,7 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
         ReconnectMaxDelay = r.Duration("reconnect_max_delay", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(60),
     };
 
-    /// <summary>A secret given inline (<c>KEY</c>) or, better, in a file (<c>KEY_file</c>, relative to the config file).</summary>
-    private static string? Secret(ConfigReader r, string key, string configDirectory)
-    {
-        var inline = r.String(key);
-        var fileNode = r.Node(key + "_file");
-        var file = r.String(key + "_file");
-        if (file is null || fileNode is null)
-        {
-            return inline;
-        }
 
-        var path = Resolve(file, configDirectory)!;
-        try
-        {
-            var text = File.ReadAllText(path).Trim();
-            if (text.Length == 0)
-            {
-                r.Diagnostics.Add(fileNode, $"secret file '{path}' is empty");
-            }
-
-            return text;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            r.Diagnostics.Add(fileNode, $"cannot read secret file '{path}': {ex.Message}");
-            return null;
-        }
-    }
-
-    private static string? Resolve(string? path, string configDirectory) =>
-        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDirectory, path));
 }
 
 /// <summary>Checks <c>uplinks:</c> for <c>edgetwin check</c> and the agent's start (found by reflection).</summary>

@@ -134,7 +134,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             ["model"] = ModelName,
             ["version"] = ModelVersion,
         };
-        var severity = score >= Math.Min(1.0, state.Detector.Options.Threshold + 0.3) ? EventSeverity.Critical : EventSeverity.Warning;
+        var severity = AnomalyEpisode.Severity(score, state.Detector.Options.Threshold);
         await events.PublishAsync(
             new EdgeEvent(EdgeEventKind.Anomaly, key, sample.Timestamp, severity, $"anomaly on {key}: score {scoreText} (value {sample.Value.ToString("G6", CultureInfo.InvariantCulture)} {state.Descriptor.Unit})", attributes),
             cancellationToken).ConfigureAwait(false);
@@ -151,8 +151,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     /// <summary>One series: its detector and its episode state.</summary>
     private sealed class SeriesState(SeriesDescriptor descriptor, StreamingAnomalyDetector detector, bool skip)
     {
-        private bool _open;
-        private int _quiet;
+        private readonly AnomalyEpisode _episode = new();
 
         public SeriesDescriptor Descriptor { get; } = descriptor;
 
@@ -163,28 +162,6 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         public double LastScore { get; set; } = double.NaN;
 
         /// <summary>Advances the episode state; true when this sample opens a new episode.</summary>
-        public bool Step(double score, int quietSamplesToClose)
-        {
-            var threshold = Detector.Options.Threshold;
-            if (!_open)
-            {
-                if (score >= threshold)
-                {
-                    _open = true;
-                    _quiet = 0;
-                    return true;
-                }
-
-                return false;
-            }
-
-            _quiet = score < threshold * 0.5 ? _quiet + 1 : 0;
-            if (_quiet >= quietSamplesToClose)
-            {
-                _open = false;
-            }
-
-            return false;
-        }
+        public bool Step(double score, int quietSamplesToClose) => _episode.Step(score, Detector.Options.Threshold, quietSamplesToClose);
     }
 }

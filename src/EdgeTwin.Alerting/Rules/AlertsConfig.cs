@@ -185,7 +185,7 @@ public sealed record AlertsConfig
             return Empty;
         }
 
-        var configDirectory = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
+        var configDirectory = config.ConfigDirectory();
         return ConfigReader.ReadOrThrow(config.Alerts, r => Read(r, configDirectory));
     }
 
@@ -256,8 +256,8 @@ public sealed record AlertsConfig
         {
             Rules = rules,
             Sinks = sinks,
-            StateDirectory = Resolve(section.String("state_directory"), configDirectory),
-            ControlSocket = Resolve(section.String("control_socket"), configDirectory),
+            StateDirectory = ConfigReader.ResolvePath(section.String("state_directory"), configDirectory),
+            ControlSocket = ConfigReader.ResolvePath(section.String("control_socket"), configDirectory),
             GroupBy = groupBy ?? ["room", "severity"],
             GroupInterval = section.Duration("group_interval") ?? TimeSpan.FromSeconds(10),
             FlapWindow = section.Duration("flap_window", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(10),
@@ -532,7 +532,7 @@ public sealed record AlertsConfig
                         Port = s.Int("port", min: 1, max: 65535) ?? 1883,
                         Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
                         Username = s.String("username"),
-                        Password = Secret(s, "password", configDirectory),
+                        Password = s.Secret("password", configDirectory, emptyFileIsError: false),
                     };
                     break;
                 case "webhook":
@@ -544,7 +544,7 @@ public sealed record AlertsConfig
                         uri = null;
                     }
 
-                    sink = new WebhookSinkConfig { Name = name ?? "", Url = uri ?? new Uri("http://invalid/"), Secret = Secret(s, "secret", configDirectory) };
+                    sink = new WebhookSinkConfig { Name = name ?? "", Url = uri ?? new Uri("http://invalid/"), Secret = s.Secret("secret", configDirectory, emptyFileIsError: false) };
                     break;
                 default:
                     s.Diagnostics.Add(s.Node("type")!, $"expected one of gpio, syslog, mqtt, webhook, got '{type}'");
@@ -613,30 +613,7 @@ public sealed record AlertsConfig
         return outputs;
     }
 
-    private static string? Secret(ConfigReader r, string key, string configDirectory)
-    {
-        var inline = r.String(key);
-        var fileNode = r.Node(key + "_file");
-        var file = r.String(key + "_file");
-        if (file is null || fileNode is null)
-        {
-            return inline;
-        }
 
-        var path = Resolve(file, configDirectory)!;
-        try
-        {
-            return File.ReadAllText(path).Trim();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            r.Diagnostics.Add(fileNode, $"cannot read secret file '{path}': {ex.Message}");
-            return null;
-        }
-    }
-
-    private static string? Resolve(string? path, string configDirectory) =>
-        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(configDirectory, path));
 }
 
 /// <summary>Checks <c>alerts:</c> for <c>edgetwin check</c> and the agent's start (found by reflection).</summary>

@@ -64,6 +64,43 @@ public sealed partial class ConfigReader
         return result;
     }
 
+    /// <summary><paramref name="path"/> made absolute against <paramref name="baseDirectory"/> (null stays null).</summary>
+    public static string? ResolvePath(string? path, string baseDirectory) =>
+        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDirectory, path));
+
+    /// <summary>
+    /// A secret given inline (<c>KEY</c>) or, better, in a file (<c>KEY_file</c>, relative to
+    /// <paramref name="configDirectory"/>, read now and trimmed); the file wins when both are given. An unreadable file
+    /// is reported; an empty one too when <paramref name="emptyFileIsError"/>.
+    /// </summary>
+    public string? Secret(string key, string configDirectory, bool emptyFileIsError)
+    {
+        var inline = String(key);
+        var fileNode = Node(key + "_file");
+        var file = String(key + "_file");
+        if (file is null || fileNode is null)
+        {
+            return inline;
+        }
+
+        var path = ResolvePath(file, configDirectory)!;
+        try
+        {
+            var text = File.ReadAllText(path).Trim();
+            if (emptyFileIsError && text.Length == 0)
+            {
+                Diagnostics.Add(fileNode, $"secret file '{path}' is empty");
+            }
+
+            return text;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Diagnostics.Add(fileNode, $"cannot read secret file '{path}': {ex.Message}");
+            return null;
+        }
+    }
+
     /// <summary>How a node is named in messages: <c>'text'</c>, <c>a list</c>, <c>a mapping</c>.</summary>
     public static string Describe(ConfigNode node) => node switch
     {

@@ -44,6 +44,10 @@ public sealed record SiteConfig(
     /// <summary>Full path of the file this config was loaded from, or null when built in code.</summary>
     public string? SourcePath { get; init; }
 
+    /// <summary>The directory relative paths in the config resolve against: the config file's, else the working directory.</summary>
+    public string ConfigDirectory() =>
+        SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();
+
     /// <summary>The device with this id, or null.</summary>
     public DeviceConfig? FindDevice(string id)
     {

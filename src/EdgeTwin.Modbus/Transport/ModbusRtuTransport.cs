@@ -28,14 +28,12 @@ public sealed class ModbusRtuTransport : IModbusTransport
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _bus = new(1, 1);
     private readonly SemaphoreSlim _dataArrived = new(0);
-    private readonly ReconnectBackoff _backoff;
-    private readonly KeyValuePair<string, object?> _endpointTag;
+    private readonly TransportLink _link;
     private readonly TimeSpan _silence;
     private readonly object _gate = new();
     private readonly byte[] _rx = new byte[4096];
     private int _rxCount;
     private long _lastActivity;
-    private Connection? _connection;
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -43,8 +41,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
         _channel = channel;
         _options = options ?? new ModbusRtuOptions();
         _logger = logger ?? NullLogger.Instance;
-        _backoff = new ReconnectBackoff(_options.ReconnectBackoffMin, _options.ReconnectBackoffMax, time);
-        _endpointTag = new("endpoint", channel.Endpoint);
+        _link = new TransportLink(channel.Endpoint, _options.ReconnectBackoffMin, _options.ReconnectBackoffMax, _logger, time, logDrops: false);
         _silence = InterFrameSilence(channel.BaudRate);
     }
 
@@ -80,7 +77,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
                 // Whatever is still buffered belongs to an earlier exchange (a late answer or line noise).
                 if (_rxCount > 0)
                 {
-                    ModbusMetrics.Discarded.Add(1, _endpointTag, new("reason", "stale"));
+                    ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
                     _rxCount = 0;
                 }
             }
@@ -94,34 +91,32 @@ public sealed class ModbusRtuTransport : IModbusTransport
             if (unitId == 0)
             {
                 // Broadcast: no answer comes (Serial Line V1.02, 2.1).
-                Record(started, "ok");
+                _link.Record(started, "ok");
                 return 0;
             }
 
             int length = await ReceiveAsync(connection, unitId, fc, response, timeout.Token).ConfigureAwait(false);
-            Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
+            _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Record(started, "timeout");
+            _link.Record(started, "timeout");
             throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {fc} within {_options.RequestTimeout.TotalMilliseconds:0} ms");
         }
         catch (ModbusProtocolException ex)
         {
-            Record(started, "protocol");
+            _link.Record(started, "protocol");
             Log.Garbled(_logger, Endpoint, ex);
             throw;
         }
         catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or ObjectDisposedException && !_disposed)
         {
-            Record(started, "io");
-            Drop(ex.Message);
-            throw new ModbusCommunicationException($"{Endpoint} unit {unitId}: {fc} failed: {ex.Message}", ex);
+            throw _link.Fault(started, unitId, fc, ex);
         }
         catch (ModbusCommunicationException)
         {
-            Record(started, "io");
+            _link.Record(started, "io");
             throw;
         }
         finally
@@ -133,7 +128,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
         }
     }
 
-    private async Task<int> ReceiveAsync(Connection connection, byte unitId, ModbusFunctionCode fc, Memory<byte> response, CancellationToken cancellationToken)
+    private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ModbusFunctionCode fc, Memory<byte> response, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -173,7 +168,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
                 }
 
                 // A valid frame from another unit or for another function: an answer we stopped waiting for.
-                ModbusMetrics.Discarded.Add(1, _endpointTag, new("reason", "mismatched"));
+                ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "mismatched"));
                 Log.Discarded(_logger, Endpoint, "mismatched", 0, from);
                 continue;
             }
@@ -201,18 +196,14 @@ public sealed class ModbusRtuTransport : IModbusTransport
         }
     }
 
-    private async ValueTask<Connection> EnsureOpenAsync(CancellationToken cancellationToken)
+    private async ValueTask<TransportConnection> EnsureOpenAsync(CancellationToken cancellationToken)
     {
-        if (_connection is { IsAlive: true } current)
+        if (_link.Live is { } current)
         {
             return current;
         }
 
-        var wait = _backoff.Remaining;
-        if (wait > TimeSpan.Zero)
-        {
-            throw new ModbusCommunicationException($"{Endpoint}: not open; next attempt in {wait.TotalMilliseconds:0} ms");
-        }
+        _link.ThrowIfBackingOff("not open", "next attempt");
 
         Stream stream;
         try
@@ -222,27 +213,18 @@ public sealed class ModbusRtuTransport : IModbusTransport
         catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or ArgumentException or InvalidOperationException
                                        || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            _backoff.Failure();
-            ModbusMetrics.Connects.Add(1, _endpointTag, new("outcome", "failed"));
-            Log.ConnectFailed(_logger, Endpoint, _backoff.Remaining, ex);
-            throw new ModbusCommunicationException($"{Endpoint}: open failed: {ex.Message}", ex);
+            throw _link.OpenFailed("open", ex);
         }
 
-        _backoff.Success();
-        ModbusMetrics.Connects.Add(1, _endpointTag, new("outcome", "ok"));
-        Log.Connected(_logger, Endpoint);
         lock (_gate)
         {
             _rxCount = 0;
         }
 
-        var connection = new Connection(stream);
-        connection.Reader = Task.Run(() => ReadLoopAsync(connection), CancellationToken.None);
-        _connection = connection;
-        return connection;
+        return _link.Opened(stream, ReadLoopAsync);
     }
 
-    private async Task ReadLoopAsync(Connection connection)
+    private async Task ReadLoopAsync(TransportConnection connection)
     {
         byte[] chunk = new byte[512];
         try
@@ -281,29 +263,9 @@ public sealed class ModbusRtuTransport : IModbusTransport
             connection.CloseReason = ex.Message;
         }
 
-        if (!connection.Lifetime.IsCancellationRequested)
-        {
-            Log.ConnectionLost(_logger, Endpoint, connection.CloseReason);
-        }
-
+        _link.ReaderEnded(connection, connection.CloseReason);
         connection.Close();
         _dataArrived.Release();
-    }
-
-    private void Drop(string reason)
-    {
-        var connection = Interlocked.Exchange(ref _connection, null);
-        if (connection is not null)
-        {
-            connection.CloseReason = reason;
-            connection.Close();
-        }
-    }
-
-    private void Record(long started, string outcome)
-    {
-        ModbusMetrics.Requests.Add(1, _endpointTag, new("outcome", outcome));
-        ModbusMetrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _endpointTag);
     }
 
     public async ValueTask DisposeAsync()
@@ -314,46 +276,8 @@ public sealed class ModbusRtuTransport : IModbusTransport
         }
 
         _disposed = true;
-        var connection = Interlocked.Exchange(ref _connection, null);
-        if (connection is not null)
-        {
-            connection.Close();
-            await connection.Reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
+        await _link.CloseAsync().ConfigureAwait(false);
         _bus.Dispose();
         _dataArrived.Dispose();
-    }
-
-    private sealed class Connection(Stream stream)
-    {
-        public Stream Stream { get; } = stream;
-
-        public CancellationTokenSource Lifetime { get; } = new();
-
-        public Task Reader { get; set; } = Task.CompletedTask;
-
-        public string CloseReason { get; set; } = "closed";
-
-        public bool IsAlive => !Lifetime.IsCancellationRequested;
-
-        public void Close()
-        {
-            try
-            {
-                Lifetime.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-
-            try
-            {
-                Stream.Dispose();
-            }
-            catch (IOException)
-            {
-            }
-        }
     }
 }

@@ -43,9 +43,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly ConcurrentDictionary<ushort, Pending> _pending = new();
-    private readonly ReconnectBackoff _backoff;
-    private readonly KeyValuePair<string, object?> _endpointTag;
-    private Connection? _connection;
+    private readonly TransportLink _link;
     private int _nextTransactionId;
     private int _consecutiveTimeouts;
     private bool _disposed;
@@ -57,14 +55,12 @@ public sealed class ModbusTcpTransport : IModbusTransport
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _window = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
-        _backoff = new ReconnectBackoff(options.ReconnectBackoffMin, options.ReconnectBackoffMax, time);
-        Endpoint = $"tcp://{options.Host}:{options.Port}";
-        _endpointTag = new("endpoint", Endpoint);
+        _link = new TransportLink($"tcp://{options.Host}:{options.Port}", options.ReconnectBackoffMin, options.ReconnectBackoffMax, _logger, time, logDrops: true);
     }
 
-    public string Endpoint { get; }
+    public string Endpoint => _link.Endpoint;
 
-    public bool IsConnected => _connection is { IsAlive: true };
+    public bool IsConnected => _link.Live is not null;
 
     public async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
     {
@@ -111,34 +107,32 @@ public sealed class ModbusTcpTransport : IModbusTransport
 
             int length = await pending.Completion.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _consecutiveTimeouts, 0);
-            Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
+            _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Record(started, "timeout");
+            _link.Record(started, "timeout");
             if (Interlocked.Increment(ref _consecutiveTimeouts) >= _options.ReconnectAfterTimeouts)
             {
                 Interlocked.Exchange(ref _consecutiveTimeouts, 0);
-                DropConnection("too many consecutive timeouts");
+                _link.Drop("too many consecutive timeouts");
             }
 
             throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {fc} within {_options.RequestTimeout.TotalMilliseconds:0} ms");
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException && !_disposed)
         {
-            Record(started, "io");
-            DropConnection(ex.Message);
-            throw new ModbusCommunicationException($"{Endpoint} unit {unitId}: {fc} failed: {ex.Message}", ex);
+            throw _link.Fault(started, unitId, fc, ex);
         }
         catch (ModbusCommunicationException)
         {
-            Record(started, "io");
+            _link.Record(started, "io");
             throw;
         }
         catch (ModbusProtocolException)
         {
-            Record(started, "protocol");
+            _link.Record(started, "protocol");
             throw;
         }
         finally
@@ -155,16 +149,9 @@ public sealed class ModbusTcpTransport : IModbusTransport
         }
     }
 
-    private void Record(long started, string outcome)
+    private async ValueTask<TransportConnection> EnsureConnectedAsync(CancellationToken cancellationToken)
     {
-        ModbusMetrics.Requests.Add(1, _endpointTag, new("outcome", outcome));
-        ModbusMetrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _endpointTag);
-    }
-
-    private async ValueTask<Connection> EnsureConnectedAsync(CancellationToken cancellationToken)
-    {
-        var current = _connection;
-        if (current is { IsAlive: true })
+        if (_link.Live is { } current)
         {
             return current;
         }
@@ -172,17 +159,12 @@ public sealed class ModbusTcpTransport : IModbusTransport
         await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            current = _connection;
-            if (current is { IsAlive: true })
+            if (_link.Live is { } opened)
             {
-                return current;
+                return opened;
             }
 
-            var wait = _backoff.Remaining;
-            if (wait > TimeSpan.Zero)
-            {
-                throw new ModbusCommunicationException($"{Endpoint}: not connected; next reconnect attempt in {wait.TotalMilliseconds:0} ms");
-            }
+            _link.ThrowIfBackingOff("not connected", "next reconnect attempt");
 
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
@@ -194,24 +176,16 @@ public sealed class ModbusTcpTransport : IModbusTransport
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
                 socket.Dispose();
-                _backoff.Failure();
-                ModbusMetrics.Connects.Add(1, _endpointTag, new("outcome", "failed"));
-                Log.ConnectFailed(_logger, Endpoint, _backoff.Remaining, ex);
+                var failure = _link.OpenFailed("connect", ex);
                 if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
                 {
                     throw;
                 }
 
-                throw new ModbusCommunicationException($"{Endpoint}: connect failed: {ex.Message}", ex);
+                throw failure;
             }
 
-            _backoff.Success();
-            ModbusMetrics.Connects.Add(1, _endpointTag, new("outcome", "ok"));
-            Log.Connected(_logger, Endpoint);
-            var connection = new Connection(socket);
-            connection.Reader = Task.Run(() => ReadLoopAsync(connection), CancellationToken.None);
-            _connection = connection;
-            return connection;
+            return _link.Opened(new NetworkStream(socket, ownsSocket: true), ReadLoopAsync);
         }
         finally
         {
@@ -219,7 +193,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
         }
     }
 
-    private async Task ReadLoopAsync(Connection connection)
+    private async Task ReadLoopAsync(TransportConnection connection)
     {
         byte[] buffer = new byte[MbapFrame.MaxFrameLength];
         string reason = "closed by peer";
@@ -253,11 +227,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
             reason = ex.Message;
         }
 
-        if (!connection.Lifetime.IsCancellationRequested)
-        {
-            Log.ConnectionLost(_logger, Endpoint, reason);
-        }
-
+        _link.ReaderEnded(connection, reason);
         connection.Close();
         FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"));
     }
@@ -266,14 +236,14 @@ public sealed class ModbusTcpTransport : IModbusTransport
     {
         if (!_pending.TryGetValue(header.TransactionId, out var pending))
         {
-            ModbusMetrics.Discarded.Add(1, _endpointTag, new("reason", "stale"));
+            ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
             Log.Discarded(_logger, Endpoint, "stale", header.TransactionId, header.UnitId);
             return;
         }
 
         if (header.UnitId != pending.UnitId || (pdu[0] & 0x7F) != (byte)pending.Function)
         {
-            ModbusMetrics.Discarded.Add(1, _endpointTag, new("reason", "mismatched"));
+            ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "mismatched"));
             Log.Discarded(_logger, Endpoint, "mismatched", header.TransactionId, header.UnitId);
             return;
         }
@@ -285,7 +255,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
         }
     }
 
-    private void FailAll(Connection connection, Exception error)
+    private void FailAll(TransportConnection connection, Exception error)
     {
         // Mark the connection dead first, so a caller retrying at once builds a new one instead of reusing this.
         connection.Close();
@@ -298,16 +268,6 @@ public sealed class ModbusTcpTransport : IModbusTransport
         }
     }
 
-    private void DropConnection(string reason)
-    {
-        var connection = Interlocked.Exchange(ref _connection, null);
-        if (connection is not null)
-        {
-            Log.ConnectionLost(_logger, Endpoint, reason);
-            connection.Close();
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (_disposed)
@@ -316,13 +276,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
         }
 
         _disposed = true;
-        var connection = Interlocked.Exchange(ref _connection, null);
-        if (connection is not null)
-        {
-            connection.Close();
-            await connection.Reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
+        await _link.CloseAsync().ConfigureAwait(false);
         _window.Dispose();
         _connectLock.Dispose();
         _writeLock.Dispose();
@@ -339,31 +293,5 @@ public sealed class ModbusTcpTransport : IModbusTransport
         public ushort TransactionId { get; set; }
 
         public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    private sealed class Connection(Socket socket)
-    {
-        public Socket Socket { get; } = socket;
-
-        public NetworkStream Stream { get; } = new(socket, ownsSocket: true);
-
-        public CancellationTokenSource Lifetime { get; } = new();
-
-        public Task Reader { get; set; } = Task.CompletedTask;
-
-        public bool IsAlive => !Lifetime.IsCancellationRequested;
-
-        public void Close()
-        {
-            try
-            {
-                Lifetime.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-
-            Stream.Dispose();
-        }
     }
 }

@@ -85,6 +85,45 @@ internal sealed class AgentProcess : IAsyncDisposable
         return agent;
     }
 
+    /// <summary>
+    /// Runs one <c>edgetwin</c> command to its end (60 s at most; killed and cancelled past that) and returns its exit
+    /// code, stdout and stderr.
+    /// </summary>
+    public static async Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "edgetwin.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync(ct);
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await p.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>SIGKILLs <paramref name="pid"/> with <c>kill -KILL</c>: no shutdown code of the agent runs.</summary>
+    public static void SigKill(int pid)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
     private static void Append(StringBuilder sb, string? line)
     {
         if (line is null)

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
@@ -38,7 +37,7 @@ public sealed class AgentAlertingTests
         // The centre: an embedded broker behind the MQTT uplink.
         var centre = new ConcurrentQueue<(string Topic, byte[] Payload)>();
         var factory = new MqttServerFactory();
-        var port = FreePort();
+        var port = TestPorts.FreeTcp();
         using var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder()
             .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
             .WithDefaultEndpointPort(port).Build());
@@ -122,12 +121,5 @@ public sealed class AgentAlertingTests
             await server.StopAsync();
             dir.Delete(recursive: true);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

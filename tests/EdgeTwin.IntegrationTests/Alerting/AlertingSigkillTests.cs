@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -33,7 +32,7 @@ public sealed class AlertingSigkillTests
         await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
         await using var hook = new TinyHttpServer();
         var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-sigkill-");
-        var probePort = FreePort();
+        var probePort = TestPorts.FreeTcp();
         TcpListener? probe = null;
         try
         {
@@ -57,15 +56,15 @@ public sealed class AlertingSigkillTests
                 if (ackedId == 0 && cycle >= 4 && await FiringIdAsync(socket, "pdu-hot") is { } id)
                 {
                     // The real CLI; exit 0 means the acknowledge is durable.
-                    var (code, output) = await CliAsync("alerts", "ack", id.ToString(CultureInfo.InvariantCulture), "--config", configPath);
-                    Assert.True(code == 0, $"alerts ack exited {code}: {output}");
+                    var (code, stdout, stderr) = await AgentProcess.RunCliAsync("alerts", "ack", id.ToString(CultureInfo.InvariantCulture), "--config", configPath);
+                    Assert.True(code == 0, $"alerts ack exited {code}: {stdout}{stderr}");
                     ackedId = id;
                     ackedAfterHits = hook.Hits.Count;
                     log.Add($"cycle {cycle}: acknowledged pdu-hot #{id}");
                 }
 
                 await Task.Delay(Math.Max(0, aliveMs - flipAt), Ct);
-                Kill(agent.Id);
+                AgentProcess.SigKill(agent.Id);
                 var exit = await agent.WaitForExitAsync(StartTimeout, Ct);
                 Assert.True(exit is 137 or -1 or 9, $"cycle {cycle}: exit {exit}; stdout:\n{agent.Stdout}");
                 log.Add($"cycle {cycle}: probe {(probe is null ? "down" : "up")}, killed after {aliveMs} ms, {hook.Hits.Count} webhook calls");
@@ -230,23 +229,6 @@ public sealed class AlertingSigkillTests
             a.TryGetProperty("fired_at", out var f) && f.ValueKind == JsonValueKind.String ? DateTimeOffset.Parse(f.GetString()!, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds() : 0))];
     }
 
-    private static async Task<(int Code, string Output)> CliAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "edgetwin.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = p.StandardError.ReadToEndAsync(Ct);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout + await stderr);
-    }
 
     private static async Task UntilAsync(Func<Task<bool>> condition, string what, double seconds)
     {
@@ -256,18 +238,5 @@ public sealed class AlertingSigkillTests
             Assert.True(DateTime.UtcNow < deadline, $"timed out after {seconds} s waiting for {what}");
             await Task.Delay(100, Ct);
         }
-    }
-
-    private static void Kill(int pid)
-    {
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
-        kill.WaitForExit();
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -46,7 +45,7 @@ public sealed partial class GatewayFactsTests
             var expectedHash = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path, Ct)));
 
             var messages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
-            var port = FreePort();
+            var port = TestPorts.FreeTcp();
             var factory = new MqttServerFactory();
             using var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder().WithDefaultEndpoint()
                 .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
@@ -146,12 +145,6 @@ public sealed partial class GatewayFactsTests
         return AgentHostBuilder.Build(config, options);
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     [GeneratedRegex("<Version>([^<]+)</Version>")]
     private static partial Regex VersionElement();

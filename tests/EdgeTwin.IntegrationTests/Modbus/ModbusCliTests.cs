@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.IO.Ports;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using EdgeTwin.Modbus.Data;
 using EdgeTwin.Modbus.Protocol;
 using EdgeTwin.Modbus.Server;
 using EdgeTwin.Modbus.Transport;
+using EdgeTwin.IntegrationTests.Agent;
 
 namespace EdgeTwin.IntegrationTests.Modbus;
 
@@ -47,42 +46,15 @@ public sealed class ModbusCliTests : IAsyncLifetime
         }
     }
 
-    internal static async Task<(int Code, string Out, string Err)> Edgetwin(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = p.StandardError.ReadToEndAsync(Ct);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        try
-        {
-            await p.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (p.ExitCode, await stdout, await stderr);
-    }
 
     [Fact]
     public async Task Read_prints_one_line_per_value()
     {
-        var (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "0", "--count", "3");
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "0", "--count", "3");
         Assert.True(code == 0, err);
         Assert.Equal(["0 = 100", "1 = 200", "2 = 65535"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
-        (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "2", "--type", "int16");
+        (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "2", "--type", "int16");
         Assert.True(code == 0, err);
         Assert.Equal("2 = -1", output.Trim());
     }
@@ -90,15 +62,15 @@ public sealed class ModbusCliTests : IAsyncLifetime
     [Fact]
     public async Task Read_decodes_types_orders_strings_and_bits()
     {
-        var (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "100", "--one-based", "--type", "float32", "--order", "CDAB");
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "100", "--one-based", "--type", "float32", "--order", "CDAB");
         Assert.True(code == 0, err);
         Assert.Equal("100 = 230.5", output.Trim());
 
-        (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "4", "--type", "string", "--count", "3");
+        (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "4", "--type", "string", "--count", "3");
         Assert.True(code == 0, err);
         Assert.Equal("4 = PM-1", output.Trim());
 
-        (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--coils", "0", "--count", "3");
+        (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--coils", "0", "--count", "3");
         Assert.True(code == 0, err);
         Assert.Equal(["0 = 0", "1 = 1", "2 = 0"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
@@ -106,7 +78,7 @@ public sealed class ModbusCliTests : IAsyncLifetime
     [Fact]
     public async Task Read_json_for_scripts()
     {
-        var (code, output, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "0", "--count", "2", "--json");
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "0", "--count", "2", "--json");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(output);
         var values = doc.RootElement.GetProperty("values");
@@ -118,25 +90,25 @@ public sealed class ModbusCliTests : IAsyncLifetime
     [Fact]
     public async Task Failures_exit_non_zero_with_one_line_naming_the_reason()
     {
-        var (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "50");
+        var (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "50");
         Assert.Equal(3, code);
         Assert.Single(err.Trim().Split('\n'));
         Assert.Contains("ILLEGAL DATA ADDRESS", err, StringComparison.Ordinal);
 
-        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--unit", "9", "--timeout", "300", "0");
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--unit", "9", "--timeout", "300", "0");
         Assert.Equal(2, code);
         Assert.Contains("timeout", err, StringComparison.Ordinal);
 
-        int closed = FreePort();
-        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--port", $"{closed}", "0");
+        int closed = TestPorts.FreeTcp();
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{closed}", "0");
         Assert.Equal(2, code);
         Assert.Contains("connect failed", err, StringComparison.Ordinal);
 
-        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "--serial", "/dev/ttyS0", "0");
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--serial", "/dev/ttyS0", "0");
         Assert.Equal(1, code);
         Assert.Contains("exactly one of --host", err, StringComparison.Ordinal);
 
-        (code, _, err) = await Edgetwin("modbus", "read", "--host", "127.0.0.1", "0", "--order", "ABDC");
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "0", "--order", "ABDC");
         Assert.Equal(1, code);
         Assert.Contains("--order", err, StringComparison.Ordinal);
     }
@@ -144,19 +116,19 @@ public sealed class ModbusCliTests : IAsyncLifetime
     [Fact]
     public async Task Probe_finds_type_order_and_one_based_addressing()
     {
-        var (code, output, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "200..250");
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "200..250");
         Assert.True(code == 0, err);
         Assert.Contains("float32  CDAB 1-based (wire address 99) = 230.5", output, StringComparison.Ordinal);
         // Neighbouring decodings may also land in range (float32 ABCD at 100 reads 230.0): the probe lists every one.
         Assert.Contains("float32  ABCD 0-based (wire address 100) = 230\n", output, StringComparison.Ordinal);
 
-        (code, output, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "200..250", "--json");
+        (code, output, err) = await AgentProcess.RunCliAsync("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "200..250", "--json");
         Assert.True(code == 0, err);
         using var doc = JsonDocument.Parse(output);
         Assert.Contains(doc.RootElement.GetProperty("matches").EnumerateArray(),
             m => m.GetProperty("type").GetString() == "float32" && m.GetProperty("order").GetString() == "CDAB" && m.GetProperty("addressing").GetString() == "1-based");
 
-        (code, _, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "1e30..2e30");
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "100", "--expect", "1e30..2e30");
         Assert.Equal(5, code);
         Assert.Contains("registers read", err, StringComparison.Ordinal);
     }
@@ -165,7 +137,7 @@ public sealed class ModbusCliTests : IAsyncLifetime
     public async Task Probe_on_a_map_edge_reads_register_by_register()
     {
         // Registers 90..109 exist; the window around 109 runs past the end, so the probe falls back to single reads.
-        var (code, output, err) = await Edgetwin("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "109", "--expect", "4242..4242");
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "109", "--expect", "4242..4242");
         Assert.True(code == 0, err);
         Assert.Contains("uint16   ABCD 0-based (wire address 109) = 4242", output, StringComparison.Ordinal);
     }
@@ -200,7 +172,7 @@ public sealed class ModbusCliTests : IAsyncLifetime
             units.Add(3, map);
             await using var server = new ModbusRtuServer(units, new SerialRtuChannel(new SerialLineOptions { PortName = a, BaudRate = 19200, Parity = Parity.Even }));
             await server.StartAsync(Ct);
-            var (code, output, err) = await Edgetwin("modbus", "read", "--serial", b, "--baud", "19200", "--parity", "E", "--unit", "3", "--input", "0", "--count", "2");
+            var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--serial", b, "--baud", "19200", "--parity", "E", "--unit", "3", "--input", "0", "--count", "2");
             Assert.True(code == 0, err);
             Assert.Equal(SerialLines, output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         }
@@ -210,12 +182,5 @@ public sealed class ModbusCliTests : IAsyncLifetime
             await pair.WaitForExitAsync(CancellationToken.None);
             dir.Delete(recursive: true);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using EdgeTwin.Core.Config;
 using EdgeTwin.IntegrationTests.Agent;
@@ -31,7 +30,7 @@ public sealed class AgentSigkillTests
         var dir = Directory.CreateTempSubdirectory("edgetwin-sigkill-");
         var delivered = new ConcurrentDictionary<long, string>();
         var conflicts = new ConcurrentQueue<string>();
-        var port = FreePort();
+        var port = TestPorts.FreeTcp();
         var broker = await StartBrokerAsync(port, delivered, conflicts);
         try
         {
@@ -55,7 +54,7 @@ public sealed class AgentSigkillTests
                 Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
                 var aliveMs = random.Next(300, 2500);
                 await Task.Delay(aliveMs, Ct);
-                Kill(agent.Id);
+                AgentProcess.SigKill(agent.Id);
                 var code = await agent.WaitForExitAsync(StartTimeout, Ct);
                 log.Add($"cycle {cycle}: killed after {aliveMs} ms (exit {code}), {delivered.Count} delivered");
                 Assert.True(code is 137 or -1 or 9, $"cycle {cycle}: exit {code}; stdout:\n{agent.Stdout}");
@@ -167,18 +166,5 @@ public sealed class AgentSigkillTests
         }
 
         return held;
-    }
-
-    private static void Kill(int pid)
-    {
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
-        kill.WaitForExit();
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
@@ -33,7 +32,7 @@ public sealed class SiteToBrokerTests
 
         var messages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
         var factory = new MqttServerFactory();
-        var port = FreePort();
+        var port = TestPorts.FreeTcp();
         using var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder()
             .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
             .WithDefaultEndpointPort(port).Build());
@@ -114,10 +113,4 @@ public sealed class SiteToBrokerTests
         [.. messages.Where(m => m.Topic == $"edgetwin/{site}/{gateway}/summary")
             .Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("body"))];
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }

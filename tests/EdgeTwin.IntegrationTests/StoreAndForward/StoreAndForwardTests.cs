@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
@@ -70,7 +69,7 @@ public sealed class StoreAndForwardTests
             var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
 
             // First run: the uplink points at a port nobody listens on; everything stays in the outbox file.
-            var deadPort = FreePort();
+            var deadPort = TestPorts.FreeTcp();
             long buffered;
             using (var host = BuildAgent(config, dir.FullName, deadPort))
             {
@@ -110,7 +109,7 @@ public sealed class StoreAndForwardTests
         try
         {
             var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
-            using (var host = BuildAgent(config, dir.FullName, FreePort()))
+            using (var host = BuildAgent(config, dir.FullName, TestPorts.FreeTcp()))
             {
                 await host.StartAsync(Ct);
                 Assert.Contains("mqtt", host.Services.GetRequiredService<StoreAndForwardService>().Outbox.GetStats().UplinkPositions.Keys);
@@ -177,12 +176,6 @@ public sealed class StoreAndForwardTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     private sealed class Broker : IAsyncDisposable
     {
@@ -211,7 +204,7 @@ public sealed class StoreAndForwardTests
         public static async Task<Broker> StartAsync()
         {
             var factory = new MqttServerFactory();
-            var port = FreePort();
+            var port = TestPorts.FreeTcp();
             var options = factory.CreateServerOptionsBuilder()
                 .WithDefaultEndpoint()
                 .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback)

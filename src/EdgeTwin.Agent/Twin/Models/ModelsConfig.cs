@@ -55,7 +55,7 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
             return new ModelsConfig(DefaultDirectory(), DefaultThreshold, DefaultHorizon, new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal));
         }
 
-        var configDir = config.SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : System.IO.Directory.GetCurrentDirectory();
+        var configDir = config.ConfigDirectory();
         return ConfigReader.ReadOrThrow(config.Models, r =>
         {
             var result = Read(r, configDir);

@@ -183,7 +183,7 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
             ["model"] = entry.Name,
             ["version"] = entry.Version,
         };
-        var severity = score >= Math.Min(1.0, _config.Threshold + 0.3) ? EventSeverity.Critical : EventSeverity.Warning;
+        var severity = AnomalyEpisode.Severity(score, _config.Threshold);
         await events.PublishAsync(
             new EdgeEvent(EdgeEventKind.Anomaly, "group:" + group.Config.Name, DateTimeOffset.FromUnixTimeMilliseconds(group.LastRowMs), severity,
                 $"multivariate anomaly on {group.Config.Name} ({series}): score {scoreText} by {entry.Name} {entry.Version}", attributes),
@@ -224,8 +224,7 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
         private readonly long[] _latestMs = new long[config.Series.Count];
         private readonly long _intervalMs = (long)config.Interval.TotalMilliseconds;
         private long _nextRowMs = long.MinValue;
-        private bool _open;
-        private int _quiet;
+        private readonly AnomalyEpisode _episode = new();
         private LoadedModel? _specOf;
         private MultivariateModelSpec? _spec;
         private bool _mismatchLogged;
@@ -315,28 +314,7 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
         }
 
         /// <summary>Episode hysteresis; true when this score opens an episode.</summary>
-        public bool Step(double score, double threshold, int quietWindows)
-        {
-            if (!_open)
-            {
-                if (score >= threshold)
-                {
-                    _open = true;
-                    _quiet = 0;
-                    return true;
-                }
-
-                return false;
-            }
-
-            _quiet = score < threshold / 2 ? _quiet + 1 : 0;
-            if (_quiet >= quietWindows)
-            {
-                _open = false;
-            }
-
-            return false;
-        }
+        public bool Step(double score, double threshold, int quietWindows) => _episode.Step(score, threshold, quietWindows);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Multivariate anomaly on group {Group}: score {Score} ({Model} {Version})")]
