@@ -261,12 +261,12 @@ internal sealed class UplinkPump
 
                     if (historical)
                     {
-                        await state.BacklogSlots.WaitAsync(state.BacklogResume, ct).ConfigureAwait(false);
+                        await state.BacklogSlots.WaitAsync(ct).ConfigureAwait(false);
                     }
 
                     try
                     {
-                        await state.Slots.WaitAsync(historical ? state.BacklogResume : 1, ct).ConfigureAwait(false);
+                        await state.Slots.WaitAsync(ct).ConfigureAwait(false);
                     }
                     catch
                     {
@@ -500,9 +500,6 @@ internal sealed class UplinkPump
         public WindowGate Slots { get; } = new(window);
 
         public WindowGate BacklogSlots { get; } = new(backlogWindow);
-
-        /// <summary>Free slots the backlog lane waits for when the window is full (an eighth of its share).</summary>
-        public int BacklogResume { get; } = Math.Max(1, backlogWindow / 8);
 
         /// <summary>Stops reading and sending (stop requested or a send failed).</summary>
         public CancellationTokenSource Lanes => lanes;

@@ -1,10 +1,12 @@
 namespace EdgeTwin.Uplink.Delivery;
 
 /// <summary>
-/// Slots of the in-flight window. A lane that finds the window full says how many slots must be free before it
-/// resumes: the backlog lane asks for a batch, so a replay at 20,000 messages/s wakes once per batch of
-/// acknowledgements instead of once per message (a thread-pool hop each); the live lane asks for one, so live data
-/// waits no longer than it must. Taking a free slot never waits and never allocates.
+/// Slots of the in-flight window, first come first served. Taking a free slot never waits and never allocates
+/// (SemaphoreSlim allocated a cancellation promise for every wait with a token, one per message in a replay).
+/// A waiter resumes at the first free slot. Waiting for a batch of slots was tried and is wrong: a broker with Nagle
+/// on (mosquitto's default) holds its later PUBACKs until we ACK its first segment, our kernel delays that ACK while
+/// we have nothing to send, and a replay stalled for the delayed-ACK timeout (40 ms) per window (2,000 messages/s
+/// with MQTT 5's receive maximum of 20).
 /// </summary>
 internal sealed class WindowGate
 {
@@ -32,8 +34,8 @@ internal sealed class WindowGate
         }
     }
 
-    /// <summary>Takes a slot; when none is free, waits until <paramref name="resumeWhenFree"/> are (capped at the capacity).</summary>
-    public ValueTask WaitAsync(int resumeWhenFree, CancellationToken cancellationToken)
+    /// <summary>Takes a slot, waiting for one when none is free.</summary>
+    public ValueTask WaitAsync(CancellationToken cancellationToken)
     {
         Waiter waiter;
         lock (_lock)
@@ -45,7 +47,7 @@ internal sealed class WindowGate
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            waiter = new Waiter(this, Math.Clamp(resumeWhenFree, 1, Capacity));
+            waiter = new Waiter(this);
             _waiters.Add(waiter);
         }
 
@@ -65,15 +67,11 @@ internal sealed class WindowGate
                 throw new InvalidOperationException($"Window released more slots than its capacity {Capacity}");
             }
 
-            for (var i = 0; i < _waiters.Count; i++)
+            if (_waiters.Count > 0)
             {
-                if (_free >= _waiters[i].ResumeWhenFree)
-                {
-                    granted = _waiters[i];
-                    _waiters.RemoveAt(i);
-                    _free--; // the waiter's slot
-                    break;
-                }
+                granted = _waiters[0];
+                _waiters.RemoveAt(0);
+                _free--; // the waiter's slot
             }
         }
 
@@ -88,12 +86,10 @@ internal sealed class WindowGate
         }
     }
 
-    private sealed class Waiter(WindowGate gate, int resumeWhenFree)
+    private sealed class Waiter(WindowGate gate)
     {
         private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private CancellationTokenRegistration _registration;
-
-        public int ResumeWhenFree { get; } = resumeWhenFree;
 
         public Task Task => _done.Task;
 

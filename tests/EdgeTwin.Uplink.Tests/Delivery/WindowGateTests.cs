@@ -15,11 +15,11 @@ public sealed class WindowGateTests
         var gate = new WindowGate(3);
         for (var i = 0; i < 3; i++)
         {
-            Assert.True(gate.WaitAsync(2, Ct).AsTask().IsCompletedSuccessfully);
+            Assert.True(gate.WaitAsync(Ct).AsTask().IsCompletedSuccessfully);
         }
 
         Assert.Equal(0, gate.Free);
-        var fourth = gate.WaitAsync(1, Ct).AsTask();
+        var fourth = gate.WaitAsync(Ct).AsTask();
         Assert.False(fourth.IsCompleted);
         gate.Release();
         await fourth.WaitAsync(TimeSpan.FromSeconds(10), Ct);
@@ -27,52 +27,28 @@ public sealed class WindowGateTests
     }
 
     [Fact]
-    public async Task A_batch_waiter_resumes_only_when_its_batch_is_free_and_then_holds_one_slot()
+    public async Task Waiters_resume_in_the_order_they_came_one_per_free_slot()
     {
-        var gate = new WindowGate(8);
-        for (var i = 0; i < 8; i++)
-        {
-            await gate.WaitAsync(1, Ct);
-        }
-
-        var batch = gate.WaitAsync(4, Ct).AsTask();
+        var gate = new WindowGate(2);
+        await gate.WaitAsync(Ct);
+        await gate.WaitAsync(Ct);
+        var first = gate.WaitAsync(Ct).AsTask();
+        var second = gate.WaitAsync(Ct).AsTask();
         gate.Release();
+        await first.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.False(second.IsCompleted);
         gate.Release();
-        gate.Release();
-        Assert.False(batch.IsCompleted);
-        gate.Release();
-        await batch.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        Assert.Equal(3, gate.Free); // 4 free, one of them now the waiter's
-    }
-
-    [Fact]
-    public async Task A_live_waiter_is_not_held_behind_a_batch_waiter()
-    {
-        var gate = new WindowGate(4);
-        for (var i = 0; i < 4; i++)
-        {
-            await gate.WaitAsync(1, Ct);
-        }
-
-        var backlog = gate.WaitAsync(3, Ct).AsTask();
-        var live = gate.WaitAsync(1, Ct).AsTask();
-        gate.Release();
-        await live.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        Assert.False(backlog.IsCompleted);
-        gate.Release();
-        gate.Release();
-        gate.Release();
-        await backlog.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        Assert.Equal(2, gate.Free); // held now: the live send and the backlog's first
+        await second.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(0, gate.Free);
     }
 
     [Fact]
     public async Task A_cancelled_waiter_leaves_and_takes_no_slot()
     {
         var gate = new WindowGate(1);
-        await gate.WaitAsync(1, Ct);
+        await gate.WaitAsync(Ct);
         using var cts = new CancellationTokenSource();
-        var waiting = gate.WaitAsync(1, cts.Token).AsTask();
+        var waiting = gate.WaitAsync(cts.Token).AsTask();
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
         gate.Release();
@@ -102,7 +78,7 @@ public sealed class WindowGateTests
             {
                 case 0:
                     var cts = new CancellationTokenSource();
-                    var wait = gate.WaitAsync(1 + random.Next(cap), cts.Token).AsTask();
+                    var wait = gate.WaitAsync(cts.Token).AsTask();
                     if (wait.IsCompletedSuccessfully)
                     {
                         held++;
