@@ -8,7 +8,8 @@ public sealed record DeliveryOptions
 
     /// <summary>
     /// Slots of <see cref="Window"/> the backlog lane may hold; the rest always stay free for live data.
-    /// Null means half the window.
+    /// Null means three quarters: live data (summaries once a window, events) needs few slots, and a broker's receive
+    /// maximum can be small (mosquitto: 20), where half the window held MQTT 5 replay to 10 messages in flight.
     /// </summary>
     public int? BacklogWindow { get; init; }
 
@@ -36,7 +37,7 @@ public sealed record DeliveryOptions
     public TimeSpan AckFlushInterval { get; init; } = TimeSpan.FromMilliseconds(50);
 
     internal int EffectiveBacklogWindow(int window) =>
-        window <= 1 ? 1 : Math.Clamp(BacklogWindow ?? (window / 2), 1, window - 1);
+        window <= 1 ? 1 : Math.Clamp(BacklogWindow ?? (window - Math.Max(1, window / 4)), 1, window - 1);
 
     /// <summary>Every problem, each naming the setting; empty when valid.</summary>
     public IEnumerable<string> Validate(string prefix)

@@ -55,7 +55,9 @@ public sealed class MqttUplinkOptionsTests
     {
         var errors = (Valid with { Delivery = new DeliveryOptions { Window = 10, BacklogWindow = 10 } }).Validate();
         Assert.Contains(errors, e => e.Contains("BacklogWindow", StringComparison.Ordinal));
-        Assert.Equal(5, new DeliveryOptions().EffectiveBacklogWindow(10));
+        Assert.Equal(8, new DeliveryOptions().EffectiveBacklogWindow(10));
+        Assert.Equal(15, new DeliveryOptions().EffectiveBacklogWindow(20)); // mosquitto's MQTT 5 receive maximum
+        Assert.Equal(192, new DeliveryOptions().EffectiveBacklogWindow(256));
         Assert.Equal(1, new DeliveryOptions().EffectiveBacklogWindow(2));
     }
 }
