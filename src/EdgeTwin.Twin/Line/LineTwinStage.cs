@@ -251,8 +251,11 @@ public sealed partial class LineTwinStage : ISampleStage
     {
         var attrs = State(nowMs);
         Publishes.Add(1);
+        var summary = Summary(attrs);
+        // The journal shows the line's OEE too, so `edgetwin run` on a terminal (or journalctl) answers without an uplink.
+        LogState(_logger, summary);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "line/" + _config.Id, DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Info,
-            Summary(attrs), attrs), ct).ConfigureAwait(false);
+            summary, attrs), ct).ConfigureAwait(false);
     }
 
     private string Summary(IReadOnlyDictionary<string, string> a)
@@ -268,6 +271,9 @@ public sealed partial class LineTwinStage : ISampleStage
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
         return text + string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Summary}")]
+    private static partial void LogState(ILogger logger, string summary);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]
     private static partial void LogShift(ILogger logger, string line, DateTime start);

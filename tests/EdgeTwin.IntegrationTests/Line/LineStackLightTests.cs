@@ -94,10 +94,14 @@ public sealed class LineStackLightTests
         {
             await agent.StartAsync(Ct);
             await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
-            while (!messages.Any(m => first is not null && m.Truth.Seconds - first.Seconds >= 60))
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(110);
+            // Compare at a message sent while the station was not faulted: a fault still open and shorter than the
+            // micro-stop limit counts as a micro-stop until it outgrows it, where the truth already books a breakdown.
+            bool Settled((EdgeEvent Event, SimLineTruth Truth) m) =>
+                first is not null && m.Truth.Seconds - first.Seconds >= 60 && m.Event.Attributes!["state." + lit] != "faulted";
+            while (!messages.Any(Settled))
             {
-                Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering 60 s; {messages.Count} messages, devices {string.Join(", ", runtime.DeviceStatus().Select(d => d.DeviceId + ":" + d.State))}");
+                Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering 60 s with {lit} not faulted; {messages.Count} messages, devices {string.Join(", ", runtime.DeviceStatus().Select(d => d.DeviceId + ":" + d.State))}");
                 await Task.Delay(200, Ct);
             }
 
@@ -110,7 +114,7 @@ public sealed class LineStackLightTests
             await lamps;
         }
 
-        var (message, truth) = messages.Last();
+        var (message, truth) = messages.First(m => m.Truth.Seconds - first!.Seconds >= 60 && m.Event.Attributes!["state." + lit] != "faulted");
         var a = message.Attributes!;
         double Attr(string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
         var t = truth.Stations[index];
@@ -125,10 +129,9 @@ public sealed class LineStackLightTests
         Assert.True(truth.Availability(first, index) < 0.9, context);
         Assert.True(Math.Abs(Attr("availability." + lit) - truth.Availability(first, index)) <= 0.05, context);
         Assert.True(Math.Abs(Attr("oee." + lit) - truth.Oee(first, index)) <= 0.05, context);
-        // The twin learns a breakdown when it ends: all but one still under repair when the message was sent.
+        // The twin learns a breakdown when it ends; none is open at this message (one may start before the truth is read).
         var learned = int.Parse(a["learned.breakdowns." + lit], CultureInfo.InvariantCulture);
         Assert.InRange(learned, breakdowns - 1, breakdowns);
-        Assert.True(learned == breakdowns || a["state." + lit] == "faulted", context);
         Assert.NotEqual("unknown", a["state." + lit]);
         // The lamps are GPIO sources the agent runs (their readings went through the pipeline); they blinked and bounced.
         Assert.True(lampSamples > 20, $"{lampSamples} lamp samples; {context}");
