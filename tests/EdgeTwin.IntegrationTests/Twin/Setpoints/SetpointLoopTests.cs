@@ -96,15 +96,16 @@ public sealed class SetpointLoopTests
             previousAt = e.Time;
         }
 
-        // The simulated units run what the loop commanded (the write went through Modbus into the physics).
+        // The simulated units run what the loop commanded (the write went through Modbus into the physics), to the
+        // registers' resolution of 0.1 °C and 0.1 % (CI once saw 20.26 commanded, 20.3 in the register).
         var commanded = controller.Commanded(0)!;
         lock (run.Site.SyncRoot)
         {
             for (var j = 0; j < commanded.Count; j++)
             {
                 var unit = run.Site.CoolingUnits[j];
-                Assert.Equal(commanded[j].SupplyC, unit.SupplySetpointC, 2);
-                Assert.Equal(commanded[j].FanPercent / 100, unit.FanSpeedOverride ?? 0, 3);
+                Assert.InRange(unit.SupplySetpointC, commanded[j].SupplyC - 0.05 - 1e-9, commanded[j].SupplyC + 0.05 + 1e-9);
+                Assert.InRange((unit.FanSpeedOverride ?? 0) * 100, commanded[j].FanPercent - 0.05 - 1e-9, commanded[j].FanPercent + 0.05 + 1e-9);
             }
         }
 
