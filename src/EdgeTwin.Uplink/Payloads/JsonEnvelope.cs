@@ -44,12 +44,6 @@ public static class JsonEnvelope
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static void Write(IBufferWriter<byte> output, UplinkIdentity identity, OutboxEntry entry, bool historical)
-    {
-        using var writer = new Utf8JsonWriter(output, WriterOptions);
-        Write(writer, identity, entry, historical);
-    }
-
     private static void Write(Utf8JsonWriter writer, UplinkIdentity identity, OutboxEntry entry, bool historical)
     {
         writer.WriteStartObject();
