@@ -24,10 +24,11 @@ X[r.uniform(size=X.shape) < 0.05] = np.nan
 X[:, 11] = 4.0  # a constant column: never usable
 ntr = 140
 dec = {"mode": "eer", "window_pass": 40, "window_fail": 8, "min_fails": 3, "prior": float(y[:ntr].mean()), "prior_alpha": 0.05}
-model = tb.train(X, y, ntr, [0.0, 0.05, 0.2], 4, 0.1, 0.05, l2=0.01, decision=dec)
+model = tb.train(X, y, ntr, [0.0, 0.05, 0.2], 4, 0.1, 0.05, l2=0.01, decision=dec,
+                 mix={"mode": "hedge", "eta": 0.5, "discount": 0.99})
 delay = 3
 m = tb.OnlineQualityModel(model)
-scores, offsets, priors, calibrated = [], [], [], []
+scores, offsets, priors, calibrated, weights = [], [], [], [], []
 for t in range(ntr, n):
     s = m.observe(X[t])
     scores.append(s)
@@ -36,6 +37,7 @@ for t in range(ntr, n):
         m.learn(X[t - delay], bool(y[t - delay] == 1))
     offsets.append(m.offset)
     priors.append(m.prior)
+    weights.append([float(v) for v in m.pi])
 fix = {
     "model": model,
     "delay": delay,
@@ -45,9 +47,10 @@ fix = {
     "calibrated": calibrated,
     "offsets": offsets,
     "fail_rates": priors,
+    "member_weights": weights,
 }
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parity_fixture.json")
 with open(out, "w") as f:
     json.dump(fix, f)
     f.write("\n")
-print("fails in stream", int(y[ntr:].sum()), "of", n - ntr, "final offset", m.offset, "offsets changed", len(set(offsets)))
+print("fails in stream", int(y[ntr:].sum()), "of", n - ntr, "final offset", m.offset, "offsets changed", len(set(offsets)), "final member weights", m.pi)

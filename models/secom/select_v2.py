@@ -5,8 +5,8 @@
 
 1. Every candidate is scored on two forward-chaining folds inside the earliest 60 % of the development runs
    (train on [0, a), stream [a, b) test-then-train with labels at once: (a, b) = (329, 493), (493, 658)).
-   The setting with the best mean inner ROC AUC is selected; then the decision rule (none / eer) by the mean
-   inner balanced accuracy at 0.5.
+   The setting with the best mean inner ROC AUC is selected (drift rates, columns k, C, online step, member mix:
+   mean or hedge); then the decision rule (none / eer with 20 or 40 fails) by the mean inner balanced accuracy.
 2. The later 40 % (runs 658..1096, 12 fails) is scored once per candidate (delay 0 and 10) with a 95 % bootstrap
    interval, for the report only -- nothing is selected on it.
 3. Second check with more fails: forward chaining over the whole development file in blocks (train on [0, t),
@@ -53,30 +53,37 @@ def boot_ci(p, yt, B=1000, seed=1):
     return np.percentile(a, 2.5), np.percentile(a, 97.5)
 
 
-def run(a, b, alphas, k, C, lr, mode, delay):
+MIXES = {"mean": {"mode": "mean", "eta": 0.0, "discount": 1.0},
+         "hedge0.5": {"mode": "hedge", "eta": 0.5, "discount": 0.99},
+         "hedge2": {"mode": "hedge", "eta": 2.0, "discount": 0.99}}
+DECISIONS = {"none": ("none", 20, 5), "eer20": ("eer", 20, 5), "eer40": ("eer", 40, 10)}
+
+
+def run(a, b, alphas, k, C, lr, mix, dname, delay):
     dec = tb.default_decision(float(y[:a].mean()))
-    dec["mode"] = mode
-    model = tb.train(X, y, a, alphas, k, C, lr, decision=dec)
+    dec["mode"], dec["window_fail"], dec["min_fails"] = DECISIONS[dname]
+    model = tb.train(X, y, a, alphas, k, C, lr, decision=dec, mix=MIXES[mix])
     return tb.stream(model, X[a:b], y[a:b], delay)
 
 
 def main():
-    grid = list(itertools.product(ALPHAS, [10, 20], [0.01, 0.1], [0.0, 0.01]))
+    grid = [g + ("mean",) for g in itertools.product(ALPHAS, [10, 20], [0.01, 0.1], [0.0, 0.01])]
+    grid += [g for g in itertools.product(["ens5", "ens-hi"], [10, 20], [0.01, 0.1], [0.0, 0.01], ["hedge0.5", "hedge2"])]
     rows = []
-    for an, k, C, lr in grid:
-        ps = [run(a, b, ALPHAS[an], k, C, lr, "none", 0) for a, b in FOLDS]
+    for an, k, C, lr, mix in grid:
+        ps = [run(a, b, ALPHAS[an], k, C, lr, mix, "none", 0) for a, b in FOLDS]
         aucs = [roc_auc_score(y[a:b], p) for p, (a, b) in zip(ps, FOLDS)]
-        rows.append((float(np.mean(aucs)), an, k, C, lr, aucs))
-        print("inner auc %.3f  %-6s k=%d C=%g lr=%g  folds %s" % (rows[-1][0], an, k, C, lr, np.round(aucs, 3)), flush=True)
+        rows.append((float(np.mean(aucs)), an, k, C, lr, mix, aucs))
+        print("inner auc %.3f  %-6s k=%d C=%g lr=%g mix=%-8s folds %s" % (rows[-1][0], an, k, C, lr, mix, np.round(aucs, 3)), flush=True)
     rows.sort(key=lambda r: -r[0])
     best = rows[0]
-    print("selected on inner AUC:", best[1:5])
+    print("selected on inner AUC:", best[1:6])
     # decision rule, selected on inner balanced accuracy
     decs = {}
-    for mode in ("none", "eer"):
+    for mode in DECISIONS:
         res = []
         for a, b in FOLDS:
-            p = run(a, b, ALPHAS[best[1]], best[2], best[3], best[4], mode, 0)
+            p = run(a, b, ALPHAS[best[1]], best[2], best[3], best[4], best[5], mode, 0)
             res.append((roc_auc_score(y[a:b], p), bacc(p, y[a:b])))
         decs[mode] = res
         print("decision %-4s inner auc %s  bacc %s (mean %.3f)" % (mode, np.round([r[0] for r in res], 3), np.round([r[1] for r in res], 3), np.mean([r[1] for r in res])), flush=True)
@@ -85,12 +92,12 @@ def main():
     # held-out, once per candidate (report only): the top 6 by inner AUC plus the frozen baseline
     show = rows[:6] + [r for r in rows if r[1] == "frozen" and r not in rows[:6]][:1]
     for r in show:
-        for m in ("none", "eer"):
+        for m in DECISIONS:
             for d in (0, 10):
-                p = run(cut, n, ALPHAS[r[1]], r[2], r[3], r[4], m, d)
+                p = run(cut, n, ALPHAS[r[1]], r[2], r[3], r[4], r[5], m, d)
                 lo, hi = boot_ci(p, y[cut:])
-                print("held-out %-6s k=%d C=%g lr=%g dec=%-4s delay=%2d  inner %.3f  auc %.3f (%.3f-%.3f)  pr %.3f  bacc %.3f"
-                      % (r[1], r[2], r[3], r[4], m, d, r[0], roc_auc_score(y[cut:], p), lo, hi,
+                print("held-out %-6s k=%d C=%g lr=%g mix=%-8s dec=%-5s delay=%2d  inner %.3f  auc %.3f (%.3f-%.3f)  pr %.3f  bacc %.3f"
+                      % (r[1], r[2], r[3], r[4], r[5], m, d, r[0], roc_auc_score(y[cut:], p), lo, hi,
                          __import__("sklearn.metrics").metrics.average_precision_score(y[cut:], p), bacc(p, y[cut:])), flush=True)
     # labels-only baseline on the held-out part (EW fail rate, alpha 0.05, as QualityStream.LabelsOnly)
     for d in (0, 10):
@@ -102,12 +109,12 @@ def main():
                 rate = 0.95 * rate + 0.05 * y[s]
         print("labels-only delay=%d auc %.3f" % (d, roc_auc_score(y[cut:], p)))
     # second check: blocks over the whole development file, selected setting and frozen baseline
-    for name, (an, k, C, lr) in (("selected", best[1:5]), ("frozen", ("frozen", 10, 1.0, 0.01))):
+    for name, (an, k, C, lr, mix), dm in (("selected", best[1:6], mode), ("frozen", ("frozen", 10, 1.0, 0.01, "mean"), "none")):
         for d in (0, 10):
             P, Y, per = [], [], []
             for t in range(329, n - 1, 110):
                 e = min(n, t + 110)
-                p = run(t, e, ALPHAS[an], k, C, lr, mode, d)
+                p = run(t, e, ALPHAS[an], k, C, lr, mix, dm, d)
                 P.append(p); Y.append(y[t:e])
                 if y[t:e].min() != y[t:e].max():
                     per.append(roc_auc_score(y[t:e], p))

@@ -93,7 +93,7 @@ def train_member(X, y, n, alpha, k, C, clip=5.0):
     }
 
 
-def train(X, y, n, alphas, k, C, lr, l2=0.01, clip=5.0, decision=None):
+def train(X, y, n, alphas, k, C, lr, l2=0.01, clip=5.0, decision=None, mix=None):
     ytr = y[:n]
     fail_rate = float(ytr.mean())
     return {
@@ -107,6 +107,7 @@ def train(X, y, n, alphas, k, C, lr, l2=0.01, clip=5.0, decision=None):
         "weight_fail": 0.5 / fail_rate,
         "weight_pass": 0.5 / (1 - fail_rate),
         "members": [train_member(X, y, n, a, k, C, clip) for a in alphas],
+        "mix": mix if mix is not None else {"mode": "mean", "eta": 0.0, "discount": 1.0},
         "decision": decision if decision is not None else default_decision(fail_rate),
     }
 
@@ -125,6 +126,10 @@ class OnlineQualityModel:
         for d in m["members"]:
             self.mem.append({"alpha": d["alpha"], "cols": np.array(d["columns"]), "mu": np.array(d["mean"], float),
                              "var": np.array(d["var"], float), "w": np.array(d["weights"], float), "b": float(d["bias"])})
+        mix = m["mix"]
+        self.mix_mode, self.eta, self.discount = mix["mode"], mix["eta"], mix["discount"]
+        self.loss = np.zeros(len(self.mem))
+        self.pi = np.full(len(self.mem), 1.0 / len(self.mem))
         dec = m["decision"]
         self.mode = dec["mode"]
         self.wp, self.wf, self.min_fails = dec["window_pass"], dec["window_fail"], dec["min_fails"]
@@ -138,12 +143,18 @@ class OnlineQualityModel:
         a = np.where(np.isnan(a), me["mu"], a)
         return np.clip((a - me["mu"]) / np.sqrt(me["var"] + EPS), -self.clip, self.clip), a
 
-    def logit(self, x):
-        s = 0.0
+    def member_logits(self, x):
+        out = []
         for me in self.mem:
             z, _ = self._z(me, x)
-            s += me["b"] + float(np.dot(me["w"], z))
-        return s / len(self.mem)
+            out.append(me["b"] + float(np.dot(me["w"], z)))
+        return out
+
+    def logit(self, x):
+        s = 0.0
+        for pi, lm in zip(self.pi, self.member_logits(x)):
+            s += pi * lm
+        return s
 
     def observe(self, x):
         """Score the run (balanced score: decision at 0.5), then update the label-free drift state."""
@@ -166,6 +177,15 @@ class OnlineQualityModel:
         L = self.logit(x)
         lr, l2 = self.m["learning_rate"], self.m["l2"]
         wt = self.m["weight_fail"] if failed else self.m["weight_pass"]
+        if self.mix_mode == "hedge":
+            # Exponentially weighted experts: discounted class-weighted log loss of each member on the labels.
+            for i, lm in enumerate(self.member_logits(x)):
+                # log loss of a logistic output, written stably: log(1 + exp(-+lm))
+                u = -lm if failed else lm
+                self.loss[i] = self.discount * self.loss[i] + wt * (max(u, 0.0) + math.log(1 + math.exp(-abs(u))))
+            lo = float(self.loss.min())
+            e = np.array([math.exp(-self.eta * (v - lo)) for v in self.loss])
+            self.pi = e / e.sum()
         if lr > 0:
             for me in self.mem:
                 z, _ = self._z(me, x)
@@ -242,6 +262,11 @@ def main():
     ap.add_argument("--learning-rate", type=float, default=0.01)
     ap.add_argument("--l2", type=float, default=0.01)
     ap.add_argument("--decision", default="eer", choices=["eer", "none"])
+    ap.add_argument("--mix", default="mean", choices=["mean", "hedge"])
+    ap.add_argument("--eta", type=float, default=0.0)
+    ap.add_argument("--discount", type=float, default=1.0)
+    ap.add_argument("--window-fail", type=int, default=20)
+    ap.add_argument("--min-fails", type=int, default=5)
     args = ap.parse_args()
 
     X, y = load(args.data, args.labels)
@@ -249,7 +274,10 @@ def main():
     alphas = [float(a) for a in args.alphas.split(",")]
     dec = default_decision(float(y[:n].mean()))
     dec["mode"] = args.decision
-    model = train(X, y, n, alphas, args.features, args.c, args.learning_rate, args.l2, decision=dec)
+    dec["window_fail"] = args.window_fail
+    dec["min_fails"] = args.min_fails
+    mix = {"mode": args.mix, "eta": args.eta, "discount": args.discount}
+    model = train(X, y, n, alphas, args.features, args.c, args.learning_rate, args.l2, decision=dec, mix=mix)
     model["trained_on"]["data"] = args.data.split("/")[-1]
     with open(args.out, "w") as f:
         json.dump(model, f, indent=1)

@@ -91,6 +91,24 @@ public sealed class QualityModelTests
     }
 
     [Fact]
+    public void Hedge_moves_weight_to_the_member_that_predicts_the_labels()
+    {
+        var f = File1(lr: 0);
+        f.Members =
+        [
+            new OnlineLogisticMember { Columns = [0], Mean = [0], Var = [1], Weights = [2], Bias = 0 },  // right sign
+            new OnlineLogisticMember { Columns = [0], Mean = [0], Var = [1], Weights = [-2], Bias = 0 }, // wrong sign
+        ];
+        f.Mix = new MemberMixFile { Mode = "hedge", Eta = 1, Discount = 0.99 };
+        var m = new OnlineLogisticModel(f);
+        double[] fail = [1, 0, 0], pass = [-1, 0, 0];
+        Assert.Equal(0.5, m.Predict(fail), 12); // equal weights cancel out
+        for (int i = 0; i < 10; i++) m.Learn(i % 2 == 0 ? fail : pass, failed: i % 2 == 0);
+        Assert.True(m.MemberWeights[0] > 0.99);
+        Assert.True(m.Predict(fail) > 0.8);
+    }
+
+    [Fact]
     public void Threshold_waits_for_enough_labels_and_is_the_equal_error_point()
     {
         var t = new BalancedThreshold(windowPass: 4, windowFail: 2, minFails: 2);
@@ -138,6 +156,8 @@ public sealed class QualityModelTests
         var calibrated = root["calibrated"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
         var offsets = root["offsets"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
         var rates = root["fail_rates"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+        var weights = root["member_weights"]!.AsArray().Select(r => r!.AsArray().Select(v => v!.GetValue<double>()).ToArray()).ToArray();
+        Assert.Equal("hedge", file.Mix!.Mode);
         Assert.True(offsets.Distinct().Count() > 5); // the fixture exercises the decision threshold
         for (int t = 0; t < runs.Count; t++)
         {
@@ -147,7 +167,9 @@ public sealed class QualityModelTests
             if (t - delay >= 0) m.Learn(runs[t - delay], failed[t - delay]);
             Assert.Equal(offsets[t], m.DecisionOffset, 1e-9);
             Assert.Equal(rates[t], m.FailRate, 1e-12);
+            for (int i = 0; i < weights[t].Length; i++) Assert.Equal(weights[t][i], m.MemberWeights[i], 1e-9);
         }
+        Assert.True(weights[^1].Max() > 0.4); // the hedge moved away from equal weights
     }
 
     [Fact]
@@ -188,6 +210,7 @@ public sealed class QualityModelTests
             Expect(Write("col.json", n => n["members"]![0]!["columns"] = new JsonArray(0, 7)), "members[0].columns[1]");
             Expect(Write("alpha.json", n => n["members"]![0]!["alpha"] = 1.5), "members[0].alpha");
             Expect(Write("mode.json", n => n["decision"]!["mode"] = "magic"), "decision.mode");
+            Expect(Write("mix.json", n => n["mix"] = new JsonObject { ["mode"] = "vote" }), "mix.mode");
             Expect(Write("nodec.json", n => n.Remove("decision")), "decision");
             Expect(Write("type.json", n => n["members"]![0]!["bias"] = "high"), "bias");
             Assert.NotNull(OnlineLogisticModel.Load(Write("ok.json", _ => { })));

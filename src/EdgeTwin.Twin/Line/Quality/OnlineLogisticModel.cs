@@ -17,7 +17,17 @@ public sealed class OnlineLogisticFile
     [JsonPropertyName("weight_fail")] public double WeightFail { get; set; } = 1;
     [JsonPropertyName("weight_pass")] public double WeightPass { get; set; } = 1;
     [JsonPropertyName("members")] public OnlineLogisticMember[] Members { get; set; } = [];
+    [JsonPropertyName("mix")] public MemberMixFile? Mix { get; set; }
     [JsonPropertyName("decision")] public BalancedDecisionFile? Decision { get; set; }
+}
+
+/// <summary>How member logits combine: "mean", or "hedge" (exponential weights from each member's discounted,
+/// class-weighted log loss on the labels received).</summary>
+public sealed class MemberMixFile
+{
+    [JsonPropertyName("mode")] public string Mode { get; set; } = "mean";
+    [JsonPropertyName("eta")] public double Eta { get; set; }
+    [JsonPropertyName("discount")] public double Discount { get; set; } = 1;
 }
 
 /// <summary>One ensemble member: its drift rate, columns, EW standardisation state and logistic weights.</summary>
@@ -70,6 +80,9 @@ public sealed class OnlineLogisticModel
     private readonly double[][] _a;
     private readonly double _clip, _lr, _l2, _wf, _wp, _priorAlpha;
     private readonly BalancedThreshold? _threshold;
+    private readonly bool _hedge;
+    private readonly double _eta, _discount;
+    private readonly double[] _loss, _pi, _lm;
     private double _prior;
 
     public OnlineLogisticModel(OnlineLogisticFile file)
@@ -115,6 +128,25 @@ public sealed class OnlineLogisticModel
             _z[m] = new double[k];
             _a[m] = new double[k];
         }
+        var mix = file.Mix ?? new MemberMixFile();
+        switch (mix.Mode)
+        {
+            case "mean":
+                break;
+            case "hedge":
+                if (!(mix.Eta >= 0)) throw new InvalidDataException($"mix.eta: {mix.Eta}, must be >= 0");
+                if (!(mix.Discount > 0 && mix.Discount <= 1)) throw new InvalidDataException($"mix.discount: {mix.Discount}, must be in (0, 1]");
+                _hedge = true;
+                break;
+            default:
+                throw new InvalidDataException($"mix.mode: '{mix.Mode}', expected 'mean' or 'hedge'");
+        }
+        _eta = mix.Eta;
+        _discount = mix.Discount;
+        _loss = new double[n];
+        _lm = new double[n];
+        _pi = new double[n];
+        Array.Fill(_pi, 1.0 / n);
         var d = file.Decision ?? throw new InvalidDataException("decision: missing");
         if (!(d.Prior > 0 && d.Prior < 1)) throw new InvalidDataException($"decision.prior: {d.Prior}, must be in (0, 1)");
         if (d.PriorAlpha < 0 || d.PriorAlpha >= 1) throw new InvalidDataException($"decision.prior_alpha: {d.PriorAlpha}, must be in [0, 1)");
@@ -199,12 +231,20 @@ public sealed class OnlineLogisticModel
         return _b[m] + s;
     }
 
+    // Mixed logit; leaves each member's logit in _lm and its features in _z.
     private double Logit(ReadOnlySpan<double> raw)
     {
         double s = 0;
-        for (int m = 0; m < _w.Length; m++) s += MemberLogit(m, raw);
-        return s / _w.Length;
+        for (int m = 0; m < _w.Length; m++)
+        {
+            _lm[m] = MemberLogit(m, raw);
+            s += _pi[m] * _lm[m];
+        }
+        return s;
     }
+
+    /// <summary>Current weight of each member in the mixed logit (equal under "mean").</summary>
+    public ReadOnlySpan<double> MemberWeights => _pi;
 
     private void CheckWidth(ReadOnlySpan<double> raw)
     {
@@ -260,11 +300,25 @@ public sealed class OnlineLogisticModel
         double l = Logit(raw);
         double weight = failed ? _wf : _wp;
         double y = failed ? 1 : 0;
+        if (_hedge)
+        {
+            double lo = double.PositiveInfinity;
+            for (int m = 0; m < _w.Length; m++)
+            {
+                double u = failed ? -_lm[m] : _lm[m];
+                _loss[m] = _discount * _loss[m] + weight * (Math.Max(u, 0) + Math.Log(1 + Math.Exp(-Math.Abs(u))));
+                lo = Math.Min(lo, _loss[m]);
+            }
+            double sum = 0;
+            for (int m = 0; m < _w.Length; m++) sum += _pi[m] = Math.Exp(-_eta * (_loss[m] - lo));
+            for (int m = 0; m < _w.Length; m++) _pi[m] /= sum;
+        }
         if (_lr > 0)
         {
             for (int m = 0; m < _w.Length; m++)
             {
-                double g = (Sigmoid(MemberLogit(m, raw)) - y) * weight;
+                // _z[m] and _lm[m] hold this run's features and logit under the current state (from Logit above).
+                double g = (Sigmoid(_lm[m]) - y) * weight;
                 var w = _w[m];
                 var z = _z[m];
                 for (int j = 0; j < w.Length; j++) w[j] -= _lr * (g * z[j] + _l2 * w[j]);
