@@ -20,7 +20,7 @@ public static class QualityStream
         var p = new double[runs.Count];
         for (int t = 0; t < runs.Count; t++)
         {
-            p[t] = model.Predict(runs[t]);
+            p[t] = model.Observe(runs[t]);
             int learn = t - labelDelay;
             if (learn >= 0) model.Learn(runs[learn], failed[learn]);
         }
