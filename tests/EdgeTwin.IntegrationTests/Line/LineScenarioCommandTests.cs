@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using EdgeTwin.Agent.Cli;
 using EdgeTwin.Agent.Line;
 using EdgeTwin.Core.Config;
 using EdgeTwin.IntegrationTests.Simulator;
@@ -17,7 +15,7 @@ public sealed class LineScenarioCommandTests
     [Fact]
     public async Task Machine_down_json_is_the_scenario_result_on_the_configured_line()
     {
-        var (exit, output, error) = await RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--elapsed", "60", "--replications", "20", "--json");
+        var (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--elapsed", "60", "--replications", "20", "--json");
         Assert.True(exit == 0, $"exit {exit}: {error}");
         var c = Config();
         var expected = LineScenarioJson.MachineDown("line1", 60, "S3", 40, 0,
@@ -30,7 +28,7 @@ public sealed class LineScenarioCommandTests
     [Fact]
     public async Task Maintenance_window_json_lists_every_candidate_and_a_station_not_in_the_line_is_an_error()
     {
-        var (exit, output, error) = await RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S2", "--minutes", "90", "--step", "120", "--replications", "5", "--json");
+        var (exit, output, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S2", "--minutes", "90", "--step", "120", "--replications", "5", "--json");
         Assert.True(exit == 0, $"exit {exit}: {error}");
         var root = JsonDocument.Parse(output).RootElement;
         Assert.Equal("maintenance_window", root.GetProperty("scenario").GetString());
@@ -38,7 +36,7 @@ public sealed class LineScenarioCommandTests
         var best = root.GetProperty("best_start_minute").GetDouble();
         Assert.Contains(root.GetProperty("candidates").EnumerateArray(), x => x.GetProperty("start_minute").GetDouble() == best);
 
-        (exit, _, error) = await RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "90");
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "90");
         Assert.Equal(2, exit);
         Assert.Contains("need a station of line line1 (S1, S2, S3, S4)", error, StringComparison.Ordinal);
     }
@@ -49,19 +47,5 @@ public sealed class LineScenarioCommandTests
         var c = LineTwinConfig.Parse(File.ReadAllText(Line1), Line1, d)!;
         Assert.True(d.IsEmpty);
         return c;
-    }
-
-    private static async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var root = new RootCommand();
-        foreach (var command in CliCommands.All())
-        {
-            root.Subcommands.Add(command);
-        }
-
-        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
-        return (exit, output.ToString(), error.ToString());
     }
 }
