@@ -68,7 +68,11 @@ internal sealed class BenchSecomCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
 
-            var p = QualityStream.Run(m, runs, failed, d);
+            // fail_probability is the balanced score (fail decided at >= 0.5, see models/secom/MODEL_CARD.md); the
+            // calibrated probabilities (prior-corrected with the tracked fail rate) give the expected fail count.
+            var cal = new double[runs.Count];
+            var p = QualityStream.Run(m, runs, failed, d, cal);
+            double expectedFails = cal.Sum();
             var s = QualityStream.Score(p, failed);
             double prior = failed.Count > 0 ? 0.07 : 0;
             var baseline = QualityStream.Score(QualityStream.LabelsOnly(failed, d, prior), failed, bootstrap: 200);
@@ -90,13 +94,14 @@ internal sealed class BenchSecomCommand : ICliSubcommand
                     roc_auc_ci95 = new[] { s.RocAucLow, s.RocAucHigh },
                     pr_auc = s.PrAuc,
                     balanced_accuracy = s.BalancedAccuracy,
+                    expected_fails_calibrated = expectedFails,
                     labels_only = new { roc_auc = baseline.RocAuc, pr_auc = baseline.PrAuc, balanced_accuracy = baseline.BalancedAccuracy },
                 })).ConfigureAwait(false);
             }
             else
             {
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"runs {s.Runs}, fails {s.Fails}, label delay {d}\nROC AUC            {s.RocAuc:F3} (95 % bootstrap {s.RocAucLow:F3}–{s.RocAucHigh:F3})\nPR AUC             {s.PrAuc:F3}\nbalanced accuracy  {s.BalancedAccuracy:F3} (fail when p >= 0.5)\nlabels-only        ROC AUC {baseline.RocAuc:F3}, PR AUC {baseline.PrAuc:F3}")).ConfigureAwait(false);
+                    $"runs {s.Runs}, fails {s.Fails}, label delay {d}\nROC AUC            {s.RocAuc:F3} (95 % bootstrap {s.RocAucLow:F3}–{s.RocAucHigh:F3})\nPR AUC             {s.PrAuc:F3}\nbalanced accuracy  {s.BalancedAccuracy:F3} (fail when p >= 0.5)\nexpected fails     {expectedFails:F1} (sum of calibrated probabilities; {s.Fails} observed)\nlabels-only        ROC AUC {baseline.RocAuc:F3}, PR AUC {baseline.PrAuc:F3}")).ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;

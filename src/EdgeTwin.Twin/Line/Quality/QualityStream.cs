@@ -12,15 +12,22 @@ public sealed record QualityScores(int Runs, int Fails, double RocAuc, double Pr
 public static class QualityStream
 {
     public static double[] Run(OnlineLogisticModel model, IReadOnlyList<double[]> runs, IReadOnlyList<bool> failed, int labelDelay)
+        => Run(model, runs, failed, labelDelay, calibrated: null);
+
+    /// <summary>As <see cref="Run(OnlineLogisticModel, IReadOnlyList{double[]}, IReadOnlyList{bool}, int)"/>; also
+    /// writes each run's calibrated fail probability (prior-corrected with the fail rate known at that time).</summary>
+    public static double[] Run(OnlineLogisticModel model, IReadOnlyList<double[]> runs, IReadOnlyList<bool> failed, int labelDelay, double[]? calibrated)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(runs);
         ArgumentNullException.ThrowIfNull(failed);
         ArgumentOutOfRangeException.ThrowIfNegative(labelDelay);
+        if (calibrated is not null && calibrated.Length < runs.Count) throw new ArgumentException("one calibrated slot per run", nameof(calibrated));
         var p = new double[runs.Count];
         for (int t = 0; t < runs.Count; t++)
         {
             p[t] = model.Observe(runs[t]);
+            if (calibrated is not null) calibrated[t] = model.Calibrated(p[t]);
             int learn = t - labelDelay;
             if (learn >= 0) model.Learn(runs[learn], failed[learn]);
         }
