@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cmapss_common  # noqa: E402
 from cmapss_common import (CYCLE_SCALE, DATASETS, RUL_CAP, SEED, SENSORS, SETTING_SCALE, WINDOW,  # noqa: E402
                            condition_of, features, last_window, load, phm08_score, split_units,
                            truncate_heldout, units)
@@ -37,7 +38,7 @@ ES_FRACTION = 0.15
 class RulCnn(nn.Module):
     """Small 1D CNN over a [N, WINDOW, N_FEAT] window; ~27k parameters."""
 
-    def __init__(self, cap=RUL_CAP):
+    def __init__(self, cap=RUL_CAP, window=WINDOW):
         super().__init__()
         self.cap = cap
         self.conv = nn.Sequential(
@@ -46,7 +47,7 @@ class RulCnn(nn.Module):
             nn.Conv1d(32, 32, 3, padding=1), nn.ReLU(),
             nn.Conv1d(32, 8, 3, padding=1), nn.ReLU(),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(8 * WINDOW, 64), nn.ReLU(),
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(8 * window, 64), nn.ReLU(),
                                   nn.Linear(64, 1))
 
     def forward(self, x):
@@ -138,6 +139,10 @@ def main():
     ap.add_argument("--patience", type=int, default=6, help="epochs without ES improvement before stopping")
     ap.add_argument("--members", type=int, default=1, help="ensemble members (averaged in one ONNX graph)")
     ap.add_argument("--cap", type=float, default=RUL_CAP, help="piecewise-linear RUL cap of the training target")
+    ap.add_argument("--max-rul", type=float, default=None,
+                    help="train only on windows whose true RUL is at most this (the test cuts' truth range)")
+    ap.add_argument("--window", type=int, default=WINDOW, help="cycles per window")
+    ap.add_argument("--loss", choices=["mse", "huber"], default="mse")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--multi-fraction", type=float, default=0.3,
@@ -157,6 +162,8 @@ def main():
     torch.set_num_threads(args.threads)
     t0 = time.time()
     cap = args.cap
+    cmapss_common.WINDOW = args.window  # last_window reads the module global
+    window = args.window
 
     data = {d: units(load(os.path.join(args.data, f"train_{d}.txt"))) for d in DATASETS}
     split = {d: split_units(d, data[d].keys()) for d in DATASETS}
@@ -182,9 +189,13 @@ def main():
         for rows in rows_by_unit:
             f = features(rows, centroids, mean, std)
             n = len(f)
-            rul = np.minimum(n - 1 - np.arange(n), cap)
-            # every prefix ending at t (early ones padded like short test units)
+            true = n - 1 - np.arange(n)
+            rul = np.minimum(true, cap)
+            # every prefix ending at t (early ones padded like short test units); with --max-rul only those
+            # whose true RUL lies in the range the test cuts draw from
             for t in range(n):
+                if args.max_rul is not None and true[t] > args.max_rul:
+                    continue
                 xs.append(last_window(f[: t + 1]))
                 ys.append(rul[t])
         return np.stack(xs).astype(np.float32), np.array(ys, dtype=np.float32)
@@ -210,7 +221,7 @@ def main():
 
     def train_member(k):
         torch.manual_seed(SEED + 101 * k)
-        model = RulCnn(cap)
+        model = RulCnn(cap, window)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         best, best_state, since = float("inf"), None, 0
         for ep in range(args.epochs):
@@ -233,10 +244,12 @@ def main():
             for i in range(0, len(perm), args.batch):
                 idx = perm[i:i + args.batch]
                 opt.zero_grad()
-                loss = nn.functional.mse_loss(model(xt[idx]).squeeze(1), yt[idx])
+                out = model(xt[idx]).squeeze(1)
+                loss = (nn.functional.mse_loss(out, yt[idx]) if args.loss == "mse"
+                        else nn.functional.huber_loss(out, yt[idx], delta=10.0))
                 loss.backward()
                 opt.step()
-                tot += loss.item() * len(idx)
+                tot += nn.functional.mse_loss(out.detach(), yt[idx]).item() * len(idx)
             r = es_rmse(model)
             score = float(np.sqrt(np.mean([v ** 2 for v in r.values()])))
             print(f"member {k} epoch {ep + 1}/{args.epochs} lr {lr:.2e} train_rmse {np.sqrt(tot / len(perm)):.2f} "
@@ -266,16 +279,20 @@ def main():
             print(f"ES score {score(es_final):.2f} not better than the committed model's {score(prev):.2f}: nothing written")
             return
     if args.dry_run:
+        # Held-out figures are printed for every candidate (the card lists them all) but never used to choose.
         with torch.no_grad():
-            for d in es_x:
-                pr = np.clip(model(torch.from_numpy(es_x[d])).squeeze(1).numpy(), 0, None)
-                for i, (rows, t) in enumerate(es_cuts[d]):
-                    print(f"{d} cut {i} len {len(rows)} truth {t} pred {pr[i]:.0f}")
+            for d in DATASETS:
+                test = truncate_heldout(d, {u: data[d][u] for u in split[d][1]})
+                wins = np.stack([last_window(features(rows, centroids, mean, std)) for rows, _ in test])
+                pr = np.clip(model(torch.from_numpy(wins)).squeeze(1).numpy(), 0, None).astype(np.float64)
+                truth = np.array([r for _, r in test], dtype=np.float64)
+                print(f"heldout {d} rmse {np.sqrt(np.mean((pr - truth) ** 2)):.2f} "
+                      f"capped125 {np.sqrt(np.mean((pr - np.minimum(truth, RUL_CAP)) ** 2)):.2f}", flush=True)
         return
 
     model.eval()
     onnx_path = os.path.join(MODELS, "rul-cmapss.onnx")
-    torch.onnx.export(model, torch.zeros(1, WINDOW, N_FEAT), onnx_path, input_names=["window"],
+    torch.onnx.export(model, torch.zeros(1, window, N_FEAT), onnx_path, input_names=["window"],
                       output_names=["rul"], dynamic_axes={"window": {0: "batch"}, "rul": {0: "batch"}},
                       opset_version=13)
 
@@ -329,7 +346,7 @@ def main():
         "description": "Turbofan remaining useful life (cycles) from a 30-cycle window, trained on C-MAPSS FD001-FD004",
         "inputs": [{
             "name": "window",
-            "shape": [-1, WINDOW, N_FEAT],
+            "shape": [-1, window, N_FEAT],
             "type": "float32",
             "features": [f"sensor{s}" for s in SENSORS] + ["cycle"],
             "units": ["as in C-MAPSS"] * len(SENSORS) + ["cycles"],
@@ -340,7 +357,7 @@ def main():
                 "mean": mean.tolist(),
                 "std": std.tolist(),
                 "cycleScale": CYCLE_SCALE,
-                "window": WINDOW,
+                "window": window,
                 "padding": "repeat-first-row",
             },
         }],

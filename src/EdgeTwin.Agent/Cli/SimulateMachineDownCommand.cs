@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using EdgeTwin.Agent.Line;
 using EdgeTwin.Twin.Line.Scenarios;
 
@@ -50,18 +49,7 @@ internal sealed class SimulateMachineDownCommand : ICliSubcommand
             var r = scenarios.MachineDown(new LineNow(gone * 60, 0, null), id, min * 60, start * 60);
             if (parse.GetValue(cli.Json))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new
-                {
-                    scenario = r.Kind,
-                    line = c.Id,
-                    station = id,
-                    minutes = min,
-                    baseline_output = r.BaselineOutput,
-                    scenario_output = r.ScenarioOutput,
-                    lost_output = new { mean = r.LostOutput.Mean, low = r.LostOutput.Low, high = r.LostOutput.High },
-                    cost = new { mean = r.Cost.Mean, low = r.Cost.Low, high = r.Cost.High, margin_per_unit = c.MarginPerUnit },
-                    replications = r.Replications,
-                }, LineCli.JsonOptions)).ConfigureAwait(false);
+                await output.WriteLineAsync(LineScenarioJson.MachineDown(c.Id, gone, id, min, start, r, c.MarginPerUnit)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,

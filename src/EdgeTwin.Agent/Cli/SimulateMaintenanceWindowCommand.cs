@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using EdgeTwin.Agent.Line;
 using EdgeTwin.Twin.Line.Scenarios;
 
@@ -48,18 +47,7 @@ internal sealed class SimulateMaintenanceWindowCommand : ICliSubcommand
             var r = scenarios.MaintenanceWindow(new LineNow(gone * 60, 0, null), id, min * 60, st * 60);
             if (parse.GetValue(cli.Json))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new
-                {
-                    scenario = "maintenance_window",
-                    line = c.Id,
-                    station = id,
-                    minutes = min,
-                    best_start_minute = r.Best.StartSeconds / 60,
-                    best_lost_output = new { mean = r.Best.LostOutput.Mean, low = r.Best.LostOutput.Low, high = r.Best.LostOutput.High },
-                    best_cost = r.Best.LostOutput.Mean * c.MarginPerUnit,
-                    candidates = r.Candidates.Select(x => new { start_minute = x.StartSeconds / 60, lost_output = x.LostOutput.Mean, low = x.LostOutput.Low, high = x.LostOutput.High }),
-                    replications = r.Replications,
-                }, LineCli.JsonOptions)).ConfigureAwait(false);
+                await output.WriteLineAsync(LineScenarioJson.MaintenanceWindow(c.Id, gone, min, r, c.MarginPerUnit)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             var inv = CultureInfo.InvariantCulture;

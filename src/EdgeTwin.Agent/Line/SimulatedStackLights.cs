@@ -1,5 +1,4 @@
 using System.Device.Gpio;
-using System.Reflection;
 using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
@@ -121,18 +120,9 @@ public sealed class SimulatedStackLights
             }
         }
 
-        return services.AddSourceFactory(CreateSensorFactory(environment));
+        return services.AddSourceFactory(new SensorSourceFactory(environment));
     }
 
     /// <summary>Steps the lamps every 20 ms (a PLC scan) until cancelled.</summary>
     public Task RunAsync(CancellationToken cancellationToken) => Lights.RunAsync(TimeSpan.FromMilliseconds(20), TimeProvider.System, cancellationToken);
-
-    // The sensor factory takes its environment (bus paths, GPIO chip) through a constructor the Sensors library keeps
-    // internal for its tests; the simulated gateway needs it too. Found by signature so a rename fails loudly here.
-    private static SensorSourceFactory CreateSensorFactory(SensorEnvironment environment)
-    {
-        var ctor = typeof(SensorSourceFactory).GetConstructor(BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, [typeof(SensorEnvironment)])
-            ?? throw new InvalidOperationException("SensorSourceFactory has no constructor taking a SensorEnvironment");
-        return (SensorSourceFactory)ctor.Invoke([environment]);
-    }
 }

@@ -30,8 +30,10 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
     {
     }
 
-    internal SensorSourceFactory(SensorEnvironment environment)
+    /// <summary>A factory on other buses than the gateway's own: a simulated gateway's GPIO chip, test sysfs trees.</summary>
+    public SensorSourceFactory(SensorEnvironment environment)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         _environment = environment;
     }
 

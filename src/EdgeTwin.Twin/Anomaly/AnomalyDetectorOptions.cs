@@ -50,6 +50,17 @@ public sealed record AnomalyDetectorOptions
     public bool SplitLikelihood { get; init; }
     public double ContextLikelihoodWeight { get; init; } = 0.9;
 
+    /// <summary>
+    /// Contextual novelty (<see cref="ContextNoveltyDetector"/>, CAD-like): weight in the raw mix, weight of its own output
+    /// bypassing the likelihood stage (0 turns either off), quantisation bins, longest context and table slots.
+    /// </summary>
+    public double NoveltyWeight { get; init; }
+    public double NoveltyDirect { get; init; }
+    public double NoveltyLikelihood { get; init; }
+    public int NoveltyLevels { get; init; } = 8;
+    public int NoveltyOrders { get; init; } = 6;
+    public int NoveltyCapacity { get; init; } = 1024;
+
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;
     public double LongAlpha { get; init; } = 0.00003;
@@ -74,6 +85,7 @@ public sealed record AnomalyDetectorOptions
         "threshold", "counter", "warm_up", "fast_alpha", "medium_alpha", "slow_alpha", "scale_alpha", "residual_z_half", "residual_z_floor", "outlier_z", "levels",
         "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "split_likelihood", "context_likelihood_weight", "short_window",
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
+        "novelty_weight", "novelty_direct", "novelty_likelihood", "novelty_levels", "novelty_orders", "novelty_capacity",
     ];
 
     /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
@@ -115,6 +127,12 @@ public sealed record AnomalyDetectorOptions
             "alarm_score" => this with { AlarmScore = D() },
             "suppression_samples" => this with { SuppressionSamples = I() },
             "suppression_factor" => this with { SuppressionFactor = D() },
+            "novelty_weight" => this with { NoveltyWeight = D() },
+            "novelty_direct" => this with { NoveltyDirect = D() },
+            "novelty_likelihood" => this with { NoveltyLikelihood = D() },
+            "novelty_levels" => this with { NoveltyLevels = I() },
+            "novelty_orders" => this with { NoveltyOrders = I() },
+            "novelty_capacity" => this with { NoveltyCapacity = I() },
             _ => throw new FormatException($"unknown anomaly option '{key}' (known: {string.Join(", ", Keys)})"),
         };
     }
@@ -142,6 +160,9 @@ public sealed record AnomalyDetectorOptions
         Check(ContextLikelihoodWeight is >= 0 and <= 1, "context likelihood weight must be in [0, 1]");
         Check(InstantWeight is >= 0 and <= 1, "instant weight must be in [0, 1]");
         Check(ResidualZHalf > 0 && ResidualZFloor >= 0 && OutlierZ >= 0 && MinLikelihoodStd > 0, "residual z half and min likelihood std must be > 0");
+        Check(NoveltyWeight >= 0 && NoveltyDirect is >= 0 and <= 1 && NoveltyLikelihood is >= 0 and <= 1, "novelty weight must be >= 0, novelty direct and novelty likelihood in [0, 1]");
+        Check(NoveltyLevels is >= 2 and <= 250 && NoveltyOrders is >= 1 and <= 32 && NoveltyCapacity is >= ContextNoveltyDetector.Ways and <= 65536,
+            $"novelty levels must be in 2..250, orders in 1..32, capacity in {ContextNoveltyDetector.Ways}..65536");
         Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
     }
 }

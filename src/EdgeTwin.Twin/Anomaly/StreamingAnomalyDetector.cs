@@ -57,6 +57,9 @@ public sealed class StreamingAnomalyDetector
     private double _contextMean, _contextVar;
     private double _lastContext;
     private double _gross;
+    private readonly ContextNoveltyDetector? _novelty;
+    private double _noveltyRaw;
+    private double _noveltyAverage, _noveltyMean, _noveltyVar;
 
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
     {
@@ -71,6 +74,10 @@ public sealed class StreamingAnomalyDetector
         _inverseLogNorm = 1.0 / Math.Log(20.0 * _levels);
         _shortRing = new double[_o.ShortWindow];
         _contextRing = new double[_o.ShortWindow];
+        if (_o.NoveltyWeight > 0 || _o.NoveltyDirect > 0 || _o.NoveltyLikelihood > 0)
+        {
+            _novelty = new ContextNoveltyDetector(_o.NoveltyLevels, _o.NoveltyOrders, _o.NoveltyCapacity);
+        }
     }
 
     public AnomalyDetectorOptions Options => _o;
@@ -82,7 +89,7 @@ public sealed class StreamingAnomalyDetector
     public double LastRaw { get; private set; }
 
     /// <summary>Approximate bytes held by this detector (bounded; independent of the series length).</summary>
-    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length);
+    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0);
 
     /// <summary>Scores one sample. Non-finite values score 0 and are not learned.</summary>
     public double Update(long timestampUnixMs, double value)
@@ -169,6 +176,7 @@ public sealed class StreamingAnomalyDetector
         _flatFraction += Math.Max(_o.ContextForgetting, 1.0 / _n) * ((flat ? 1.0 : 0.0) - _flatFraction);
         _previousX = x;
 
+        _noveltyRaw = _novelty?.Update(x) ?? 0.0;
         if (_o.SplitLikelihood)
         {
             _lastContext = ((_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / Math.Max(_o.TransitionWeight + _o.TimeOfDayWeight, Tiny);
@@ -176,8 +184,8 @@ public sealed class StreamingAnomalyDetector
             return Math.Max(residual, _o.FlatLineWeight * flatScore);
         }
 
-        var weights = _o.ResidualWeight + _o.TransitionWeight + _o.TimeOfDayWeight;
-        var mixed = ((_o.ResidualWeight * residual) + (_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / weights;
+        var weights = _o.ResidualWeight + _o.TransitionWeight + _o.TimeOfDayWeight + _o.NoveltyWeight;
+        var mixed = ((_o.ResidualWeight * residual) + (_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly) + (_o.NoveltyWeight * _noveltyRaw)) / weights;
         // A gross outlier (z far beyond the series' usual residuals) scores its residual directly, bypassing the averaging.
         _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
 
@@ -265,6 +273,14 @@ public sealed class StreamingAnomalyDetector
         // averaged away), learned before this sample is added.
         var zl = Standardise(m, ref _likelihoodMean, ref _likelihoodVar);
         var zc = _o.SplitLikelihood ? Standardise(mc, ref _contextMean, ref _contextVar) : 0.0;
+        var zn = 0.0;
+        if (_o.NoveltyLikelihood > 0)
+        {
+            // Novel contexts more frequent than usual for this series: its own short average against its own long-run distribution.
+            _noveltyAverage += (_noveltyRaw - _noveltyAverage) / _o.ShortWindow;
+            zn = Standardise(_noveltyAverage, ref _noveltyMean, ref _noveltyVar);
+        }
+
         var zi = _o.InstantWeight > 0 ? Standardise(raw, ref _instantMean, ref _instantVar) : 0.0;
         _likelihoodN++;
 
@@ -274,6 +290,7 @@ public sealed class StreamingAnomalyDetector
         }
 
         var score = Math.Max(LogTail(zl), _gross);
+        score = Math.Max(score, Math.Max(_o.NoveltyDirect * _noveltyRaw, _o.NoveltyLikelihood * LogTail(zn)));
         if (_o.SplitLikelihood)
         {
             score = Math.Max(score, _o.ContextLikelihoodWeight * LogTail(zc));

@@ -36,6 +36,7 @@ public sealed partial class LineTwinStage : ISampleStage
     private long _lastForecastMs = long.MinValue;
     private ShiftForecast? _forecast;
     private LineSpec _learned;
+    private LineScenarioBasis? _basis;
     private readonly OeeTracker _lineOee;
     private readonly int _output;
     private readonly int _constraint;
@@ -188,6 +189,12 @@ public sealed partial class LineTwinStage : ISampleStage
     /// </summary>
     public LineSpec LearnedLine => Volatile.Read(ref _learned);
 
+    /// <summary>
+    /// What the line's what-ifs start from, as of the last published state (null until the first publish, one
+    /// <c>publishEvery</c> of readings after the first). Safe to read from any thread.
+    /// </summary>
+    public LineScenarioBasis? ScenarioBasis => Volatile.Read(ref _basis);
+
     /// <summary>The learned figures of one station now.</summary>
     public LearnedFigures Learned(int station, long nowMs) => _learners[station].Figures(nowMs);
 
@@ -231,11 +238,13 @@ public sealed partial class LineTwinStage : ISampleStage
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
             // Buffer levels are not measured: the forecast starts from half-full buffers.
             var levels = _config.Spec.Buffers.Select(b => b.Capacity / 2).ToArray();
+            var now = new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down));
+            Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit, now, nowMs));
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
             if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
             {
                 _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications }
-                    .ForecastEndOfShift(new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down)));
+                    .ForecastEndOfShift(now);
                 _lastForecastMs = nowMs;
             }
 

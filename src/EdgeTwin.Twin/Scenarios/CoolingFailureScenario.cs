@@ -10,7 +10,8 @@ public sealed record CoolingFailureRack(
     [property: JsonPropertyName("time_to_27c_s")] double? TimeTo27Seconds,
     [property: JsonPropertyName("time_to_32c_s")] double? TimeTo32Seconds,
     [property: JsonPropertyName("time_to_shutdown_s")] double? TimeToShutdownSeconds,
-    [property: JsonPropertyName("peak_inlet_c")] double PeakInletC);
+    [property: JsonPropertyName("peak_inlet_c")] double PeakInletC,
+    [property: JsonPropertyName("time_to_32c_basis")] string? TimeTo32Basis = null);
 
 /// <summary>A mitigation step and what it buys on its own, in minutes before the first rack reaches 32 °C (or shutdown).</summary>
 public sealed record MitigationStep(
@@ -32,7 +33,12 @@ public sealed record CoolingFailureResult(
     [property: JsonPropertyName("affected_servers")] IReadOnlyDictionary<string, int> AffectedServers,
     [property: JsonPropertyName("racks")] IReadOnlyList<CoolingFailureRack> Racks,
     [property: JsonPropertyName("mitigation_plan")] IReadOnlyList<MitigationStep> MitigationPlan,
-    [property: JsonPropertyName("model_fit_rmse_k")] double ModelFitRmseK);
+    [property: JsonPropertyName("model_fit_rmse_k")] double ModelFitRmseK)
+{
+    /// <summary>The room (hot-air) temperature at the end of the horizon in the expected forecast (diagnostics; not on the wire).</summary>
+    [JsonIgnore]
+    public double FinalRoomC { get; init; } = double.NaN;
+}
 
 /// <summary>Options of a <c>cooling_failure</c> what-if.</summary>
 public sealed record CoolingFailureOptions
@@ -46,6 +52,16 @@ public sealed record CoolingFailureOptions
 
     /// <summary>Per-rack residual bias to hold through the forecast (see <see cref="ForecastActions.RackBiasK"/>); null: from the frame.</summary>
     public IReadOnlyList<double>? RackBiasK { get; init; }
+
+    /// <summary>
+    /// Racks are flagged as affected when they reach 32 °C in the expected forecast or in its upper band, this many
+    /// standard deviations of the calibration's own uncertainty up (load deviation from the daily profile, room fit
+    /// error; see <see cref="ForecastActions.UncertaintySigmas"/>). 0: the expected forecast alone.
+    /// </summary>
+    public double RiskSigmas { get; init; } = 1;
+
+    /// <summary>Whether the load follows the calibrated daily profile through the horizon (false: the present load is held).</summary>
+    public bool FollowLoadProfile { get; init; } = true;
 
     /// <summary>Whether mitigation steps are evaluated (the validation harness skips them for speed).</summary>
     public bool PlanMitigation { get; init; } = true;
@@ -69,8 +85,32 @@ public static class CoolingFailureScenario
         var zone = model.Zone;
         var baseActions = Failure(model, options);
         var baseline = ThermalForecast.Run(model, now, baseActions);
-        var racks = baseline.Racks.Select(r => new CoolingFailureRack(r.Rack, Math.Round(r.InletNowC, 2), Round(r.SecondsTo27), Round(r.SecondsTo32), Round(r.SecondsToShutdown), Math.Round(r.PeakInletC, 2))).ToList();
-        var affected = baseline.Racks.Where(r => r.SecondsTo32 is not null).Select(r => r.Rack).ToList();
+
+        // A rack whose 32 °C crossing appears only in the upper band is flagged too (an operator prefers a flagged rack
+        // to a missed one); its time is the band's, marked as such.
+        ZoneForecast? band = null;
+        if (options.RiskSigmas > 0 && baseline.Racks.Any(r => r.SecondsTo32 is null))
+        {
+            var bandActions = Failure(model, options);
+            bandActions.UncertaintySigmas = options.RiskSigmas;
+            band = ThermalForecast.Run(model, now, bandActions);
+        }
+
+        var racks = new List<CoolingFailureRack>(baseline.Racks.Count);
+        var affected = new List<string>();
+        for (var i = 0; i < baseline.Racks.Count; i++)
+        {
+            var r = baseline.Racks[i];
+            var upper = band?.Racks[i].SecondsTo32;
+            var to32 = r.SecondsTo32 ?? upper;
+            var basis = r.SecondsTo32 is not null ? "expected" : upper is not null ? "upper_band" : null;
+            racks.Add(new CoolingFailureRack(r.Rack, Math.Round(r.InletNowC, 2), Round(r.SecondsTo27), Round(to32), Round(r.SecondsToShutdown), Math.Round(r.PeakInletC, 2), basis));
+            if (to32 is not null)
+            {
+                affected.Add(r.Rack);
+            }
+        }
+
         var servers = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var r in baseline.Racks.Where(r => r.SecondsToShutdown is not null))
         {
@@ -91,12 +131,15 @@ public static class CoolingFailureScenario
             servers,
             racks,
             plan,
-            Math.Round(model.InletFitRmseK, 3));
+            Math.Round(model.InletFitRmseK, 3))
+        {
+            FinalRoomC = baseline.FinalRoomC,
+        };
     }
 
     internal static ForecastActions Failure(ZoneThermalModel model, CoolingFailureOptions options)
     {
-        var actions = new ForecastActions(model) { Horizon = options.Horizon };
+        var actions = new ForecastActions(model) { Horizon = options.Horizon, FollowLoadProfile = options.FollowLoadProfile };
         if (options.RackBiasK is { } biases)
         {
             for (var i = 0; i < Math.Min(biases.Count, actions.RackBiasK.Length); i++)

@@ -48,7 +48,18 @@ public sealed record SiteValidation(
     double ScenarioMilliseconds,
     double OptimiserPredictedMaxInletC,
     double OptimiserTrueMaxInletC,
-    double OptimiserSavingPercent);
+    double OptimiserSavingPercent,
+    IReadOnlyList<double> TruePeakInletC,
+    IReadOnlyList<double> PredictedPeakInletC,
+    double ItKwAtFailure,
+    double TrueItKwAfterHour,
+    double PredictedFinalRoomC,
+    double MeasuredFinalRoomC,
+    double ModelEnvelopeUaKwPerK,
+    double ModelHeatCapacityKjPerK,
+    double ModelRoomFitRmseK,
+    double ModelLoadNoiseSigmaKw,
+    double ModelLoadNoiseTauSeconds);
 
 public sealed record ValidationSummary(
     IReadOnlyList<SiteValidation> Sites,
@@ -103,6 +114,12 @@ public sealed class CoolingFailureValidation
 
     public ThermalSettings Settings { get; init; } = new();
 
+    /// <summary>See <see cref="CoolingFailureOptions.RiskSigmas"/> (for comparisons; the scenario's default otherwise).</summary>
+    public double RiskSigmas { get; init; } = new CoolingFailureOptions { FailedUnits = [] }.RiskSigmas;
+
+    /// <summary>See <see cref="CoolingFailureOptions.FollowLoadProfile"/>.</summary>
+    public bool FollowLoadProfile { get; init; } = true;
+
     public SiteValidation Run(string site, IThermalPlant plant, string failedUnit)
     {
         ArgumentNullException.ThrowIfNull(plant);
@@ -128,12 +145,14 @@ public sealed class CoolingFailureValidation
         var calibration = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var now = frames[^1];
-        var predicted = CoolingFailureScenario.Run(model, now, new CoolingFailureOptions { FailedUnits = [failedUnit], Horizon = Horizon, PlanMitigation = false });
+        var predicted = CoolingFailureScenario.Run(model, now, new CoolingFailureOptions { FailedUnits = [failedUnit], Horizon = Horizon, PlanMitigation = false, RiskSigmas = RiskSigmas, FollowLoadProfile = FollowLoadProfile });
         var scenarioMs = clock.Elapsed.TotalMilliseconds;
 
         plant.FailUnit(failedUnit);
         var racks = zone.Racks.Count;
         var true32 = new double?[racks];
+        var truePeak = new double[racks];
+        Array.Fill(truePeak, double.NegativeInfinity);
         var step = TimeSpan.FromSeconds(1);
         for (var t = 0.0; t < Horizon.TotalSeconds; t += 1)
         {
@@ -147,6 +166,7 @@ public sealed class CoolingFailureValidation
             for (var i = 0; i < racks; i++)
             {
                 var after = plant.TrueInletC(i);
+                truePeak[i] = Math.Max(truePeak[i], after);
                 if (true32[i] is null && after >= settings.AllowableInletC)
                 {
                     true32[i] = before[i] >= settings.AllowableInletC ? t : t + Math.Clamp((settings.AllowableInletC - before[i]) / Math.Max(1e-9, after - before[i]), 0, 1);
@@ -154,6 +174,8 @@ public sealed class CoolingFailureValidation
             }
         }
 
+        var afterHour = plant.Read();
+        var itAfterHour = afterHour.RackPowerKw.Where(v => !double.IsNaN(v)).Sum();
         var errors = new List<double>();
         int tp = 0, fp = 0, fn = 0;
         for (var i = 0; i < racks; i++)
@@ -225,6 +247,17 @@ public sealed class CoolingFailureValidation
             scenarioMs,
             recommendation.PredictedMaxInletC,
             trueMax,
-            recommendation.SavingPercent);
+            recommendation.SavingPercent,
+            [.. truePeak.Select(v => Math.Round(v, 2))],
+            [.. predicted.Racks.Select(r => r.PeakInletC)],
+            Math.Round(now.RackPowerKw.Where(v => !double.IsNaN(v)).Sum(), 1),
+            Math.Round(itAfterHour, 1),
+            Math.Round(predicted.FinalRoomC, 2),
+            Math.Round(afterHour.RoomC(), 2),
+            model.EnvelopeUaKwPerK,
+            model.HeatCapacityKjPerK,
+            model.RoomFitRmseK,
+            model.LoadNoiseSigmaKw,
+            model.LoadNoiseTauSeconds);
     }
 }

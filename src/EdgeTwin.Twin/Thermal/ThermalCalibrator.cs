@@ -19,6 +19,8 @@ public static class ThermalCalibrator
     private const double PriorAirReached = 0.9;
     private const double CouplingPenalty = 0.01;
     private const double WindowSeconds = 120;
+    private const double MinProfileSeconds = 20 * 3600;
+    private const double LoadLagSeconds = 300;
 
     /// <summary>The uncalibrated model: parameters from the config and <see cref="ThermalSettings"/> alone.</summary>
     public static ZoneThermalModel Prior(ThermalZone zone, ThermalSettings? settings = null)
@@ -59,8 +61,116 @@ public static class ThermalCalibrator
         FitRoom(model, frames);
         FitRacks(model, frames);
         FitFanControl(model, frames);
+        FitLoad(model, frames);
         model.CalibrationFrames = frames.Count;
         return model;
+    }
+
+    /// <summary>
+    /// The daily load profile of each rack (least squares on [1, cos ωt, sin ωt], ω = 2π/24 h) and the size and
+    /// correlation time of the zone total's deviation from it. Needs a window of ≥ 20 h; a shorter one cannot tell the
+    /// daily swing from a trend, and the forecast then holds the present load as before.
+    /// </summary>
+    private static void FitLoad(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)
+    {
+        var racks = model.Zone.Racks.Count;
+        var n = frames.Count;
+        if (racks == 0 || frames[n - 1].TimeSeconds - frames[0].TimeSeconds < MinProfileSeconds)
+        {
+            return;
+        }
+
+        var cos = new double[n];
+        var sin = new double[n];
+        for (var k = 0; k < n; k++)
+        {
+            var phase = 2 * Math.PI * (frames[k].TimeSeconds % 86400) / 86400;
+            cos[k] = Math.Cos(phase);
+            sin[k] = Math.Sin(phase);
+        }
+
+        var ata = new double[3, 3];
+        var atb = new double[3];
+        for (var i = 0; i < racks; i++)
+        {
+            Array.Clear(ata);
+            Array.Clear(atb);
+            var count = 0;
+            for (var k = 0; k < n; k++)
+            {
+                var p = frames[k].RackPowerKw[i];
+                if (double.IsNaN(p))
+                {
+                    continue;
+                }
+
+                double x0 = 1, x1 = cos[k], x2 = sin[k];
+                ata[0, 0] += x0 * x0;
+                ata[0, 1] += x0 * x1;
+                ata[0, 2] += x0 * x2;
+                ata[1, 1] += x1 * x1;
+                ata[1, 2] += x1 * x2;
+                ata[2, 2] += x2 * x2;
+                atb[0] += p;
+                atb[1] += p * x1;
+                atb[2] += p * x2;
+                count++;
+            }
+
+            if (count < 100)
+            {
+                continue;
+            }
+
+            ata[1, 0] = ata[0, 1];
+            ata[2, 0] = ata[0, 2];
+            ata[2, 1] = ata[1, 2];
+            var solution = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(ata)
+                .Solve(MathNet.Numerics.LinearAlgebra.Vector<double>.Build.DenseOfArray(atb));
+            if (double.IsFinite(solution[0]) && double.IsFinite(solution[1]) && double.IsFinite(solution[2]) && solution[0] > 0)
+            {
+                model.RackLoadMeanKw[i] = solution[0];
+                model.RackLoadCosKw[i] = solution[1];
+                model.RackLoadSinKw[i] = solution[2];
+            }
+        }
+
+        // The zone total's deviation from its profile: its spread and an AR(1) correlation time at a 5-minute lag.
+        var residual = new double[n];
+        double sum = 0, sumSq = 0;
+        for (var k = 0; k < n; k++)
+        {
+            var r = 0.0;
+            for (var i = 0; i < racks; i++)
+            {
+                var p = frames[k].RackPowerKw[i];
+                if (!double.IsNaN(p) && model.RackLoadMeanKw[i] > 0)
+                {
+                    r += p - (model.RackLoadMeanKw[i] + (model.RackLoadCosKw[i] * cos[k]) + (model.RackLoadSinKw[i] * sin[k]));
+                }
+            }
+
+            residual[k] = r;
+            sum += r;
+            sumSq += r * r;
+        }
+
+        var mean = sum / n;
+        var variance = Math.Max(0, (sumSq / n) - (mean * mean));
+        var step = (frames[n - 1].TimeSeconds - frames[0].TimeSeconds) / (n - 1);
+        var lag = Math.Max(1, (int)Math.Round(LoadLagSeconds / Math.Max(step, 1e-3)));
+        double cov = 0;
+        var pairs = 0;
+        for (var k = 0; k + lag < n; k++)
+        {
+            cov += (residual[k] - mean) * (residual[k + lag] - mean);
+            pairs++;
+        }
+
+        var rho = variance <= 1e-12 || pairs == 0 ? 0 : cov / pairs / variance;
+        model.LoadNoiseSigmaKw = Math.Sqrt(variance);
+        model.LoadNoiseTauSeconds = rho <= 0.01 ? 60 : rho >= 0.999 ? 6 * 3600 : Math.Clamp(-lag * step / Math.Log(rho), 60, 6 * 3600);
+        model.HasLoadProfile = true;
     }
 
     private static void EstimateSetpoints(ZoneThermalModel model, IReadOnlyList<ZoneFrame> frames)

@@ -52,6 +52,19 @@ public sealed class ForecastActions
     public double ExtraUaKwPerK { get; set; }
 
     public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(2);
+
+    /// <summary>
+    /// Racks' load follows the calibrated daily profile through the horizon, with the present deviation from it fading
+    /// at the load's own correlation time (see <see cref="ZoneThermalModel.HasLoadProfile"/>); false: the present load is held.
+    /// </summary>
+    public bool FollowLoadProfile { get; set; }
+
+    /// <summary>
+    /// Shift of the forecast by this many standard deviations of its uncertainty, derived from the calibration: the
+    /// zone load's deviation from its profile (growing with lead time as an AR(1) forecast error) and the room fit's
+    /// RMS error as a heat error (RMSE × the room's present conductance). 0: the expected forecast.
+    /// </summary>
+    public double UncertaintySigmas { get; set; }
 }
 
 /// <summary>Per rack, when its inlet crosses the three limits (null: not within the horizon).</summary>
@@ -143,6 +156,34 @@ public static class ThermalForecast
             Mark(forecasts[i], inlet[i], 0, s);
         }
 
+        // The load through the horizon: the daily profile plus the present deviation fading (AR(1)), when calibrated.
+        var profile = actions.FollowLoadProfile && model.HasLoadProfile;
+        var tau = Math.Max(1, model.LoadNoiseTauSeconds);
+        var deviation = new double[racks];
+        var profiled = new bool[racks];
+        for (var i = 0; i < racks; i++)
+        {
+            var fit = profile && model.RackLoadMeanKw[i] > 0 ? model.ProfileKw(i, now.TimeSeconds) : double.NaN;
+            profiled[i] = !double.IsNaN(fit) && !double.IsNaN(now.RackPowerKw[i]);
+            deviation[i] = profiled[i] ? now.RackPowerKw[i] - fit : 0;
+        }
+
+        var z = Math.Max(0, actions.UncertaintySigmas);
+        var heatBandKw = 0.0;
+        if (z > 0 && !double.IsNaN(model.RoomFitRmseK))
+        {
+            var conductance = model.EnvelopeUaKwPerK;
+            for (var j = 0; j < units; j++)
+            {
+                conductance += flow0[j];
+            }
+
+            heatBandKw = z * model.RoomFitRmseK * conductance;
+        }
+
+        var loadSigmaKw = z * (profile ? model.LoadNoiseSigmaKw : 0);
+        var basePower = new double[racks];
+
         var anyFailed = actions.UnitFailed.Any(f => f);
         var running = new bool[units];
         var forced = new bool[units];
@@ -194,7 +235,12 @@ public static class ThermalForecast
                 flow[j] = running[j] ? model.UnitConductanceKwPerK[j] * fan[j] : 0;
             }
 
-            var it = 0.0;
+            if (profile || loadSigmaKw > 0)
+            {
+                UpdateLoad(model, now.TimeSeconds + t, t, tau, loadSigmaKw, profiled, deviation, now, actions, basePower, power);
+            }
+
+            var it = heatBandKw;
             for (var i = 0; i < racks; i++)
             {
                 it += on[i] * power[i] * (1 + (s.ServerFanPowerPerK * Math.Max(0, inlet[i] - s.RecommendedInletC)));
@@ -241,6 +287,33 @@ public static class ThermalForecast
         }
 
         return new ZoneForecast { Racks = forecasts, FinalRoomC = room, HorizonSeconds = horizon };
+    }
+
+    private static void UpdateLoad(ZoneThermalModel model, double time, double lead, double tau, double loadSigmaKw, bool[] profiled, double[] deviation, ZoneFrame now, ForecastActions actions, double[] basePower, double[] power)
+    {
+        var zone = model.Zone;
+        var fade = Math.Exp(-lead / tau);
+        var phase = 2 * Math.PI * (time % 86400) / 86400;
+        var (sin, cos) = Math.SinCos(phase);
+        var total = 0.0;
+        for (var i = 0; i < basePower.Length; i++)
+        {
+            var p = double.IsNaN(now.RackPowerKw[i]) ? 0.6 * zone.Racks[i].BudgetKw : now.RackPowerKw[i];
+            if (profiled[i])
+            {
+                p = Math.Max(0, model.RackLoadMeanKw[i] + (model.RackLoadCosKw[i] * cos) + (model.RackLoadSinKw[i] * sin) + (deviation[i] * fade));
+            }
+
+            basePower[i] = p;
+            total += p;
+        }
+
+        // The upper band: the zone total's AR(1) forecast error at this lead, shared over the racks by their load.
+        var factor = total > 1e-9 && loadSigmaKw > 0 ? 1 + (loadSigmaKw * Math.Sqrt(1 - (fade * fade)) / total) : 1;
+        for (var i = 0; i < basePower.Length; i++)
+        {
+            power[i] = (basePower[i] * factor * actions.RackPowerScale[i]) + actions.RackExtraKw[i];
+        }
     }
 
     /// <summary>Each rack's present residual (measured − modelled inlet, bounded to ±3 K; 0 without a reading), as a forecast would take it.</summary>

@@ -31,6 +31,9 @@ public sealed class ZoneThermalModel
         RackBaseRecirculation = new double[racks];
         Coupling = new double[racks][];
         RackResidualSigmaK = new double[racks];
+        RackLoadMeanKw = new double[racks];
+        RackLoadCosKw = new double[racks];
+        RackLoadSinKw = new double[racks];
         for (var i = 0; i < racks; i++)
         {
             Coupling[i] = new double[units];
@@ -102,6 +105,26 @@ public sealed class ZoneThermalModel
     /// <summary>RMS error of the rack inlet fit over all racks (K).</summary>
     public double InletFitRmseK { get; internal set; }
 
+    /// <summary>
+    /// Daily load profile of each rack, P_i(t) = mean + cos·cos(ωt) + sin·sin(ωt) with ω = 2π/24 h and t the frames'
+    /// time (seconds; Unix time on a gateway), fitted to the calibration window when it spans ≥ 20 h (see
+    /// <see cref="HasLoadProfile"/>); the forecast follows it instead of holding the present load.
+    /// </summary>
+    public double[] RackLoadMeanKw { get; }
+
+    public double[] RackLoadCosKw { get; }
+
+    public double[] RackLoadSinKw { get; }
+
+    /// <summary>Whether <see cref="RackLoadMeanKw"/> and the load-noise figures were fitted (window ≥ 20 h).</summary>
+    public bool HasLoadProfile { get; internal set; }
+
+    /// <summary>Standard deviation of the zone's total load about its daily profile in the calibration window (kW).</summary>
+    public double LoadNoiseSigmaKw { get; internal set; }
+
+    /// <summary>Correlation time of that deviation (AR(1) fitted at a 5-minute lag), s: how fast a present excursion fades.</summary>
+    public double LoadNoiseTauSeconds { get; internal set; } = 300;
+
     /// <summary>Frames the model was calibrated from (0: prior only).</summary>
     public int CalibrationFrames { get; internal set; }
 
@@ -122,6 +145,9 @@ public sealed class ZoneThermalModel
             RoomFitRmseK = RoomFitRmseK,
             InletFitRmseK = InletFitRmseK,
             CalibrationFrames = CalibrationFrames,
+            HasLoadProfile = HasLoadProfile,
+            LoadNoiseSigmaKw = LoadNoiseSigmaKw,
+            LoadNoiseTauSeconds = LoadNoiseTauSeconds,
         };
         UnitConductanceKwPerK.CopyTo(copy.UnitConductanceKwPerK, 0);
         UnitSetpointC.CopyTo(copy.UnitSetpointC, 0);
@@ -139,12 +165,16 @@ public sealed class ZoneThermalModel
         {
             copy.RackBaseRecirculation[i] = RackBaseRecirculation[i];
             copy.RackResidualSigmaK[i] = RackResidualSigmaK[i];
+            copy.RackLoadMeanKw[i] = RackLoadMeanKw[i];
+            copy.RackLoadCosKw[i] = RackLoadCosKw[i];
+            copy.RackLoadSinKw[i] = RackLoadSinKw[i];
             Coupling[i].CopyTo(copy.Coupling[i], 0);
         }
 
         var n = Zone.Racks.Count;
         copy.RackBaseRecirculation[n] = RackBaseRecirculation[likeRack];
         copy.RackResidualSigmaK[n] = RackResidualSigmaK[likeRack];
+        // The new rack's load has no history: it keeps its given power (no profile of its own).
         for (var j = 0; j < Zone.Units.Count; j++)
         {
             copy.Coupling[likeRack][j] = Coupling[likeRack][j] / 2;
@@ -152,6 +182,18 @@ public sealed class ZoneThermalModel
         }
 
         return copy;
+    }
+
+    /// <summary>The fitted daily-profile load of rack <paramref name="rack"/> at time <paramref name="timeSeconds"/> (NaN without a profile).</summary>
+    public double ProfileKw(int rack, double timeSeconds)
+    {
+        if (!HasLoadProfile || rack >= RackLoadMeanKw.Length)
+        {
+            return double.NaN;
+        }
+
+        var phase = 2 * Math.PI * (timeSeconds % 86400) / 86400;
+        return RackLoadMeanKw[rack] + (RackLoadCosKw[rack] * Math.Cos(phase)) + (RackLoadSinKw[rack] * Math.Sin(phase));
     }
 
     /// <summary>Quasi-static rack inlet temperature for the given room state and unit airflows.</summary>

@@ -70,17 +70,6 @@ public sealed class SimLineCommandTests
         }
     }
 
-    private static RootCommand Root()
-    {
-        var root = new RootCommand();
-        foreach (var command in CliCommands.All())
-        {
-            root.Subcommands.Add(command);
-        }
-
-        return root;
-    }
-
     [Fact]
     public async Task Sim_line_serves_plcs_a_modbus_client_reads_and_writes_a_config_that_passes_check()
     {
@@ -89,7 +78,7 @@ public sealed class SimLineCommandTests
         var error = new SharedWriter();
         try
         {
-            var run = Root().Parse(["sim", "--racks", "1", "--cooling-units", "1", "--machines", "1", "--line", "--seed", "4", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--interval", "1s", "--duration", "12"])
+            var run = InProcessCli.Root().Parse(["sim", "--racks", "1", "--cooling-units", "1", "--machines", "1", "--line", "--seed", "4", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--interval", "1s", "--duration", "12"])
                 .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, Ct);
 
             // The PLCs are printed before the config is written; wait for the config line.
@@ -135,13 +124,13 @@ public sealed class SimLineCommandTests
             Assert.True(loaded.Config.Sections.ContainsKey("line"));
             var checkOut = new StringWriter();
             var checkErr = new StringWriter();
-            var check = await Root().Parse(["check", "--config", path, "--profiles-dir", SimPaths.Profiles])
+            var check = await InProcessCli.Root().Parse(["check", "--config", path, "--profiles-dir", SimPaths.Profiles])
                 .InvokeAsync(new InvocationConfiguration { Output = checkOut, Error = checkErr }, Ct);
             Assert.True(check == 0, $"check exit {check}: {checkErr}\n{checkOut}");
 
             // The line section is what `edgetwin line status` reads.
             var statusOut = new StringWriter();
-            var status = await Root().Parse(["line", "status", "--config", path, "--replications", "5"])
+            var status = await InProcessCli.Root().Parse(["line", "status", "--config", path, "--replications", "5"])
                 .InvokeAsync(new InvocationConfiguration { Output = statusOut, Error = new StringWriter() }, Ct);
             Assert.Equal(0, status);
             Assert.Contains("line line1: 4 stations, 3 buffers", statusOut.ToString(), StringComparison.Ordinal);

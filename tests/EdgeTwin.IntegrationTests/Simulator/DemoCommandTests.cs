@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Text.RegularExpressions;
-using EdgeTwin.Agent.Cli;
 
 namespace EdgeTwin.IntegrationTests.Simulator;
 
@@ -12,14 +10,7 @@ public sealed class DemoCommandTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var root = new RootCommand();
-        foreach (var command in CliCommands.All())
-        {
-            root.Subcommands.Add(command);
-        }
-
-        var exit = await root.Parse(["demo", "--duration", "20", "--failure-at", "5", "--racks", "4", "--machines", "1", "--profiles-dir", SimPaths.Profiles])
-            .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+        var exit = await InProcessCli.InvokeAsync(["demo", "--duration", "20", "--failure-at", "5", "--racks", "4", "--machines", "1", "--profiles-dir", SimPaths.Profiles], output, error);
 
         var text = output.ToString();
         Assert.True(exit == 0, $"exit {exit}: {error}\n{text}");

@@ -1,5 +1,3 @@
-using System.CommandLine;
-using EdgeTwin.Agent.Cli;
 using EdgeTwin.Core.Config;
 
 namespace EdgeTwin.IntegrationTests.Simulator;
@@ -13,16 +11,9 @@ public sealed class SimCommandTests
         var path = Path.Combine(Path.GetTempPath(), $"edgetwin-sim-cli-{Guid.NewGuid():N}.yaml");
         var output = new StringWriter();
         var error = new StringWriter();
-        var root = new RootCommand();
-        foreach (var command in CliCommands.All())
-        {
-            root.Subcommands.Add(command);
-        }
-
         try
         {
-            var exit = await root.Parse(["sim", "--racks", "2", "--cooling-units", "1", "--machines", "1", "--seed", "3", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--duration", "2", "--fault", "cooling-stop:crac1@1s"])
-                .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+            var exit = await InProcessCli.InvokeAsync(["sim", "--racks", "2", "--cooling-units", "1", "--machines", "1", "--seed", "3", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--duration", "2", "--fault", "cooling-stop:crac1@1s"], output, error);
 
             Assert.True(exit == 0, $"exit {exit}: {error}");
             var text = output.ToString();
@@ -43,15 +34,7 @@ public sealed class SimCommandTests
     [Fact]
     public async Task Sim_rejects_a_malformed_fault_with_exit_code_2()
     {
-        var error = new StringWriter();
-        var root = new RootCommand();
-        foreach (var command in CliCommands.All())
-        {
-            root.Subcommands.Add(command);
-        }
-
-        var exit = await root.Parse(["sim", "--profiles-dir", SimPaths.Profiles, "--fault", "melt:crac1", "--duration", "1"])
-            .InvokeAsync(new InvocationConfiguration { Output = new StringWriter(), Error = error }, TestContext.Current.CancellationToken);
+        var (exit, _, error) = await InProcessCli.RunAsync("sim", "--profiles-dir", SimPaths.Profiles, "--fault", "melt:crac1", "--duration", "1");
 
         Assert.Equal(2, exit);
         Assert.StartsWith("edgetwin sim: fault 'melt:crac1': unknown kind 'melt'", error.ToString(), StringComparison.Ordinal);

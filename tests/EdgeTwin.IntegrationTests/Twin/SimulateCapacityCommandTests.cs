@@ -1,8 +1,6 @@
-using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using EdgeTwin.Agent.Cli;
 using EdgeTwin.IntegrationTests.Simulator;
 
 namespace EdgeTwin.IntegrationTests.Twin;
@@ -35,18 +33,9 @@ public sealed class SimulateCapacityCommandTests
 
             var history = Path.Combine(dir.FullName, "history.csv");
             await File.WriteAllTextAsync(history, csv.ToString(), TestContext.Current.CancellationToken);
-            var output = new StringWriter();
-            var error = new StringWriter();
-            var root = new RootCommand();
-            foreach (var command in CliCommands.All())
-            {
-                root.Subcommands.Add(command);
-            }
-
-            var exit = await root.Parse(["simulate", "capacity", "--site", site, "--history", history, "--json"])
-                .InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+            var (exit, output, error) = await InProcessCli.RunAsync("simulate", "capacity", "--site", site, "--history", history, "--json");
             Assert.True(exit == 0, $"exit {exit}: {error}\n{output}");
-            using var json = JsonDocument.Parse(output.ToString());
+            using var json = JsonDocument.Parse(output);
             var zone = json.RootElement[0];
             Assert.Equal("room1", zone.GetProperty("zone").GetString());
 

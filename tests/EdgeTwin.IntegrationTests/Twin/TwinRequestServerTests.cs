@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
+using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
@@ -9,8 +10,10 @@ using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Twin.Line;
 using EdgeTwin.Twin.Scenarios;
 using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
@@ -201,6 +204,61 @@ public sealed class TwinRequestServerTests
     }
 
     [Fact]
+    public async Task Line_what_ifs_are_answered_on_the_live_line_twin_with_the_clis_json_and_clear_errors()
+    {
+        var (line, feed) = LineStage();
+        var events = new Events();
+        await using var broker = await Mosquitto.StartAsync();
+        await using var server = await StartServerAsync(broker, null, events, new TwinRequestsConfig(), line);
+        await using var requester = await Requester.StartAsync(broker.Port);
+        var prefix = $"edgetwin/{Site}/{Gateway}/twin/request/";
+
+        // Before the line twin's first published state there is nothing to start a what-if from.
+        AssertError(await requester.RequestAsync(prefix + "machine_down", """{"station":"S3","minutes":40}"""), "not_calibrated", "has not published its first state yet");
+        await feed();
+        var basis = line.ScenarioBasis;
+        Assert.NotNull(basis);
+        Assert.Equal(60, basis.Now.ElapsedSeconds / 60, 6); // 07:00 in the 06:00 shift
+        Assert.True(basis.Now.Snapshot!.StationDown[0]); // S1 reported faulted
+
+        var down = await requester.RequestAsync(prefix + "machine_down", """{"station":"S3","minutes":40,"replications":30}""");
+        Assert.Equal("ok", down.Status);
+        var expected = LineScenarioJson.MachineDown("line1", 60, "S3", 40, 0, basis.Scenarios(30).MachineDown(basis.Now, "S3", 40 * 60), 12.5);
+        Assert.Equal(expected, down.Payload);
+        var body = JsonDocument.Parse(down.Payload).RootElement;
+        Assert.Equal("machine_down", body.GetProperty("scenario").GetString());
+        Assert.True(body.GetProperty("lost_output").GetProperty("mean").GetDouble() > 0, down.Payload); // S3 is the slowest station
+        Assert.Equal(12.5, body.GetProperty("cost").GetProperty("margin_per_unit").GetDouble());
+
+        var window = await requester.RequestAsync(prefix + "maintenance_window", """{"station":"S3","minutes":90,"step_min":60,"replications":10}""");
+        Assert.Equal("ok", window.Status);
+        Assert.Equal(LineScenarioJson.MaintenanceWindow("line1", 60, 90, basis.Scenarios(10).MaintenanceWindow(basis.Now, "S3", 90 * 60, 60 * 60), 12.5), window.Payload);
+        var candidates = JsonDocument.Parse(window.Payload).RootElement.GetProperty("candidates");
+        Assert.Equal(6, candidates.GetArrayLength()); // starts at 60, 120, … 360 min: 7 h left and the 90 min window must fit
+        Assert.Equal(60, candidates[0].GetProperty("start_minute").GetDouble(), 6);
+
+        var buffer = await requester.RequestAsync(prefix + "buffer_change", """{"buffer":"B2","capacity":40,"replications":20}""");
+        Assert.Equal("ok", buffer.Status);
+        Assert.Equal(LineScenarioJson.BufferChange("line1", 60, "B2", 40, basis.Scenarios(20).BufferChange(basis.Now, "B2", 40), 12.5), buffer.Payload);
+        var cycle = await requester.RequestAsync(prefix + "cycle_time_change", """{"station":"S3","cycle_s":30,"replications":20}""");
+        Assert.Equal("ok", cycle.Status);
+        var faster = JsonDocument.Parse(cycle.Payload).RootElement;
+        Assert.True(faster.GetProperty("scenario_output").GetDouble() > faster.GetProperty("baseline_output").GetDouble(), cycle.Payload);
+
+        AssertError(await requester.RequestAsync(prefix + "machine_down", """{"station":"S9","minutes":40}"""), "unknown_element", "unknown station 'S9' in line line1 (known: S1, S2, S3, S4)");
+        AssertError(await requester.RequestAsync(prefix + "buffer_change", """{"buffer":"B7","capacity":4}"""), "unknown_element", "unknown buffer 'B7'");
+        AssertError(await requester.RequestAsync(prefix + "buffer_change", """{"buffer":"B2","capacity":4.5}"""), "invalid_field", "field 'capacity': expected a whole number, got 4.5");
+        AssertError(await requester.RequestAsync(prefix + "maintenance_window", """{"station":"S3","minutes":600}"""), "invalid_field", "field 'minutes': 600 min does not fit in the 420 min left in the shift of line line1");
+        AssertError(await requester.RequestAsync(prefix + "machine_down", """{"station":"S3"}"""), "invalid_field", "field 'minutes': required");
+
+        // Answers are events with the line as their model; an agent without a line says so.
+        await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 4, "4 twin_request events");
+        Assert.Equal("line", events.Items.First(e => e.Source == "twin_request/machine_down").Attributes!["model"]);
+        await using var noLine = await StartServerAsync(broker, null, new Events(), new TwinRequestsConfig { Topic = "other/{site}/{gateway}/+", ClientId = "no-line-rpc" });
+        AssertError(await requester.RequestAsync($"other/{Site}/{Gateway}/machine_down", """{"station":"S3","minutes":40}"""), "no_twin", "no line twin (the site config has no line: section)");
+    }
+
+    [Fact]
     public async Task A_full_queue_answers_busy_and_a_slow_scenario_answers_timeout()
     {
         var (config, spec) = DemoSite();
@@ -303,10 +361,28 @@ public sealed class TwinRequestServerTests
         return stage;
     }
 
-    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage? stage, IEventSink events, TwinRequestsConfig config)
+    /// <summary>The example line (line1.yaml) and a feed that makes it publish its first state at 07:00 local, S1 faulted.</summary>
+    private static (LineTwinStage Stage, Func<Task> Feed) LineStage()
+    {
+        var path = Path.Combine(SimPaths.Root, "src", "EdgeTwin.Twin", "Line", "examples", "line1.yaml");
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(File.ReadAllText(path), path, d)!;
+        Assert.True(d.IsEmpty, string.Join(Environment.NewLine, d.Sorted()));
+        var registry = new SeriesRegistry();
+        var state = registry.GetOrAdd(new SeriesDescriptor("plc-m1", "machine_state", "1", MetricKind.State));
+        var stage = new LineTwinStage(config, registry, new Events(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
+        var t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 6, 59, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        return (stage, async () =>
+        {
+            await stage.ProcessAsync(new Sample[] { new(state, t0, 1) }, Ct);
+            await stage.ProcessAsync(new Sample[] { new(state, t0 + 60_000, 4) }, Ct);
+        });
+    }
+
+    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage? stage, IEventSink events, TwinRequestsConfig config, LineTwinStage? line = null)
     {
         var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = broker.Port, Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
-        var server = new TwinRequestServer(config, uplink, stage, events, NullLogger<TwinRequestServer>.Instance);
+        var server = new TwinRequestServer(config, uplink, stage, events, NullLogger<TwinRequestServer>.Instance, line: line);
         await server.StartAsync(Ct);
         Assert.True(server.Running);
         await server.Subscribed.WaitAsync(TimeSpan.FromSeconds(60), Ct);

@@ -152,6 +152,38 @@ public sealed class ClientAgainstSnmpdTests(SnmpdFixture snmpd) : IAsyncDisposab
     }
 
     [Fact]
+    public async Task Set_over_v2c_and_v3_authPriv_changes_what_snmpget_reads_and_read_only_users_are_refused()
+    {
+        SkipIfNoSnmpd();
+
+        // snmpEnableAuthenTraps.0: a writable INTEGER (1 enabled, 2 disabled) that net-snmp keeps in memory.
+        var enable = Oid.Parse("1.3.6.1.2.1.11.30.0");
+        var writer = Target(SnmpVersion.V3, user: SnmpdFixture.Writer);
+        var set = await _client.SetAsync(writer, [new VarBind(enable, SnmpValue.Integer(1))], Ct);
+        Assert.Equal(1, Assert.Single(set).Value.AsInt32());
+        Assert.Equal(1, (await _client.GetAsync(Target(), [enable], Ct))[0].Value.AsInt32());
+        var (exit, stdout, stderr) = await NetSnmpTool.RunAsync("snmpget", ["-v2c", "-c", "public", "-On", "-Oe", $"127.0.0.1:{snmpd.Port}", enable.ToNumericString()], Ct);
+        Assert.True(exit == 0, stderr);
+        Assert.Equal($"{enable.ToNumericString()} = INTEGER: 1", stdout.Trim());
+
+        await _client.SetAsync(Target(community: "private"), [new VarBind(enable, SnmpValue.Integer(2))], Ct);
+        Assert.Equal(2, (await _client.GetAsync(writer, [enable], Ct))[0].Value.AsInt32());
+
+        // A read-only v3 user and the read-only community cannot SET; the value stays.
+        var readOnly = await Assert.ThrowsAsync<SnmpErrorStatusException>(() =>
+            _client.SetAsync(Target(SnmpVersion.V3, user: SnmpdFixture.User(SnmpAuthProtocol.Sha256, SnmpPrivProtocol.Aes128)), [new VarBind(enable, SnmpValue.Integer(1))], Ct));
+        Assert.True(readOnly.Status is SnmpErrorStatus.NoAccess or SnmpErrorStatus.AuthorizationError, readOnly.Message);
+        await Assert.ThrowsAnyAsync<SnmpException>(() => _client.SetAsync(Target(), [new VarBind(enable, SnmpValue.Integer(1))], Ct));
+
+        // A value of the wrong type or outside the enumeration is the agent's error, named by status and index.
+        var wrongType = await Assert.ThrowsAsync<SnmpErrorStatusException>(() => _client.SetAsync(writer, [new VarBind(enable, SnmpValue.OctetString("on"))], Ct));
+        Assert.Equal((SnmpErrorStatus.WrongType, 1), (wrongType.Status, wrongType.Index));
+        var wrongValue = await Assert.ThrowsAsync<SnmpErrorStatusException>(() => _client.SetAsync(writer, [new VarBind(enable, SnmpValue.Integer(7))], Ct));
+        Assert.Equal(SnmpErrorStatus.WrongValue, wrongValue.Status);
+        Assert.Equal(2, (await _client.GetAsync(writer, [enable], Ct))[0].Value.AsInt32());
+    }
+
+    [Fact]
     public async Task Ipv6_loopback_works()
     {
         SkipIfNoSnmpd();

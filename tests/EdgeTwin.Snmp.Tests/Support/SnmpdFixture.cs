@@ -35,6 +35,9 @@ public sealed class SnmpdFixture : IAsyncLifetime
 
     public static string UserName(SnmpAuthProtocol a, SnmpPrivProtocol p) => $"{a}{p}".ToLowerInvariant();
 
+    /// <summary>The one v3 user with write access (rwuser, authPriv SHA-256/AES-128); every other user is read-only.</summary>
+    public static SnmpV3User Writer => new("writer", SnmpAuthProtocol.Sha256, AuthPassword, SnmpPrivProtocol.Aes128, PrivPassword);
+
     public static SnmpV3User User(SnmpAuthProtocol a, SnmpPrivProtocol p, string auth = AuthPassword, string priv = PrivPassword) =>
         new(UserName(a, p), a, auth, p, p == SnmpPrivProtocol.None ? null : priv);
 
@@ -98,6 +101,8 @@ public sealed class SnmpdFixture : IAsyncLifetime
         conf.AppendLine("sysLocation rack A1");
         conf.AppendLine("sysContact ops@example.net");
         conf.AppendLine("createUser noauth");
+        conf.AppendLine($"createUser writer SHA-256 {AuthPassword} AES {PrivPassword}");
+        conf.AppendLine("rwuser writer priv");
         conf.AppendLine("rouser noauth noauth");
         foreach (var a in AuthProtocols)
         {

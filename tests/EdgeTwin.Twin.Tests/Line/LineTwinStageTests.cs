@@ -56,6 +56,7 @@ public sealed class LineTwinStageTests
         ];
         await stage.ProcessAsync(batch1, CancellationToken.None);
         Assert.Empty(sink.Events);
+        Assert.Null(stage.ScenarioBasis);
         await stage.ProcessAsync(new Sample[] { new(state, t0 + 60_000, 1), new(good, t0 + 60_000, 101) }, CancellationToken.None);
         var e = Assert.Single(sink.Events);
         Assert.Equal(EdgeEventKind.Prediction, e.Kind);
@@ -68,5 +69,16 @@ public sealed class LineTwinStageTests
         Assert.Equal("unknown", a["state.S2"]);
         Assert.True(D("forecast.p5") <= D("forecast.end_of_shift") && D("forecast.end_of_shift") <= D("forecast.p95"));
         Assert.True(D("forecast.end_of_shift") > 100);
+
+        // What-ifs asked from another thread start from the published state: an hour into the 06:00 shift.
+        var basis = stage.ScenarioBasis;
+        Assert.NotNull(basis);
+        Assert.Equal("line1", basis.LineId);
+        Assert.Equal(3660, basis.Now.ElapsedSeconds, 6);
+        Assert.Equal(8 * 3600 - 3660, basis.RemainingSeconds, 6);
+        Assert.Same(stage.LearnedLine, basis.Line);
+        Assert.Equal(12.5, basis.MarginPerUnit);
+        Assert.Equal(4, basis.Now.Snapshot!.StationDown.Count);
+        Assert.True(basis.Scenarios(10).MachineDown(basis.Now, "S3", 40 * 60).LostOutput.Mean > 0);
     }
 }

@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Line.Scenarios;
 using EdgeTwin.Twin.Optimisation;
 using EdgeTwin.Twin.Scenarios;
 
@@ -61,6 +64,12 @@ internal static class TwinRequestHandler
     public const string FeedFailure = "feed_failure";
     public const string Capacity = "capacity";
     public const string OptimizeCooling = "optimize_cooling";
+    public const string MachineDown = "machine_down";
+    public const string MaintenanceWindow = "maintenance_window";
+    public const string BufferChange = "buffer_change";
+    public const string CycleTimeChange = "cycle_time_change";
+
+    private const int MaxReplications = 1000;
 
     /// <summary>Scenario → the fields its payload may hold.</summary>
     public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
@@ -71,7 +80,14 @@ internal static class TwinRequestHandler
         [FeedFailure] = ["element"],
         [Capacity] = ["confidence"],
         [OptimizeCooling] = ["margin"],
+        [MachineDown] = ["station", "minutes", "start_in_min", "replications"],
+        [MaintenanceWindow] = ["station", "minutes", "step_min", "replications"],
+        [BufferChange] = ["buffer", "capacity", "replications"],
+        [CycleTimeChange] = ["station", "cycle_s", "replications"],
     };
+
+    /// <summary>Whether the scenario runs on the line twin (else on the thermal twin).</summary>
+    public static bool IsLineScenario(string scenario) => scenario is MachineDown or MaintenanceWindow or BufferChange or CycleTimeChange;
 
     /// <summary>The scenario named by the topic's last level, or null when it is not one of <see cref="Fields"/>.</summary>
     public static string? ScenarioOf(string topic)
@@ -80,7 +96,7 @@ internal static class TwinRequestHandler
         return Fields.ContainsKey(name) ? name : null;
     }
 
-    public static TwinReply Handle(string scenario, ReadOnlySequence<byte> payload, ThermalTwinStage? stage)
+    public static TwinReply Handle(string scenario, ReadOnlySequence<byte> payload, ThermalTwinStage? stage, LineTwinStage? line = null)
     {
         if (!Fields.TryGetValue(scenario, out var allowed))
         {
@@ -91,6 +107,10 @@ internal static class TwinRequestHandler
         {
             using var doc = Parse(payload);
             var args = new Args(doc.RootElement, allowed);
+            if (IsLineScenario(scenario))
+            {
+                return new TwinReply(scenario, HandleLine(scenario, args, line));
+            }
 
             // Fields first, so a malformed request is reported as such even before the twin is calibrated.
             Func<SiteTwin, string> run = scenario switch
@@ -125,6 +145,109 @@ internal static class TwinRequestHandler
             return TwinReply.Failure(scenario, TwinRequestErrors.UnknownElement, message, e.ParamName is { } f ? Snake(f) : null);
         }
     }
+
+    private static string HandleLine(string scenario, Args a, LineTwinStage? line)
+    {
+        // Fields first, as for the thermal scenarios.
+        Func<LineScenarioBasis, string> run = scenario switch
+        {
+            MachineDown => MachineDownRun(a),
+            MaintenanceWindow => MaintenanceWindowRun(a),
+            BufferChange => BufferChangeRun(a),
+            _ => CycleTimeChangeRun(a),
+        };
+        if (line is null)
+        {
+            throw new TwinRequestException(TwinRequestErrors.NoTwin, "the agent runs no line twin (the site config has no line: section)");
+        }
+
+        if (line.ScenarioBasis is not { } basis)
+        {
+            throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "the line twin has not published its first state yet (it does one publish period after the first machine reading, inside a shift of its calendar)");
+        }
+
+        return run(basis);
+    }
+
+    private static Func<LineScenarioBasis, string> MachineDownRun(Args a)
+    {
+        var station = a.String("station", required: true)!;
+        var minutes = a.Number("minutes", null, min: double.Epsilon, max: 24 * 60);
+        var startIn = a.Number("start_in_min", 0, min: 0, max: 24 * 60);
+        var reps = a.Integer("replications", 100, min: 2, max: MaxReplications);
+        return b =>
+        {
+            Station(b, station, MachineDown);
+            if (startIn * 60 >= b.RemainingSeconds)
+            {
+                throw Outside("start_in_min", startIn, b);
+            }
+
+            var r = b.Scenarios(reps).MachineDown(b.Now, station, minutes * 60, startIn * 60);
+            return LineScenarioJson.MachineDown(b.LineId, b.Now.ElapsedSeconds / 60, station, minutes, startIn, r, b.MarginPerUnit);
+        };
+    }
+
+    private static Func<LineScenarioBasis, string> MaintenanceWindowRun(Args a)
+    {
+        var station = a.String("station", required: true)!;
+        var minutes = a.Number("minutes", null, min: double.Epsilon, max: 24 * 60);
+        var step = a.Number("step_min", 15, min: 1, max: 24 * 60);
+        // Each candidate start costs a full set of replications: fewer by default, as the CLI.
+        var reps = a.Integer("replications", 40, min: 2, max: MaxReplications);
+        return b =>
+        {
+            Station(b, station, MaintenanceWindow);
+            if (minutes * 60 > b.RemainingSeconds)
+            {
+                throw Outside("minutes", minutes, b);
+            }
+
+            var r = b.Scenarios(reps).MaintenanceWindow(b.Now, station, minutes * 60, step * 60);
+            return LineScenarioJson.MaintenanceWindow(b.LineId, b.Now.ElapsedSeconds / 60, minutes, r, b.MarginPerUnit);
+        };
+    }
+
+    private static Func<LineScenarioBasis, string> BufferChangeRun(Args a)
+    {
+        var buffer = a.String("buffer", required: true)!;
+        var capacity = a.Integer("capacity", null, min: 0, max: 1_000_000);
+        var reps = a.Integer("replications", 100, min: 2, max: MaxReplications);
+        return b =>
+        {
+            if (!b.Line.Buffers.Any(x => x.Id == buffer))
+            {
+                throw new TwinRequestException(TwinRequestErrors.UnknownElement, $"{BufferChange}: unknown buffer '{buffer}' in line {b.LineId} (known: {string.Join(", ", b.Line.Buffers.Select(x => x.Id))})", "buffer");
+            }
+
+            var r = b.Scenarios(reps).BufferChange(b.Now, buffer, capacity);
+            return LineScenarioJson.BufferChange(b.LineId, b.Now.ElapsedSeconds / 60, buffer, capacity, r, b.MarginPerUnit);
+        };
+    }
+
+    private static Func<LineScenarioBasis, string> CycleTimeChangeRun(Args a)
+    {
+        var station = a.String("station", required: true)!;
+        var cycle = a.Number("cycle_s", null, min: double.Epsilon, max: 86_400);
+        var reps = a.Integer("replications", 100, min: 2, max: MaxReplications);
+        return b =>
+        {
+            Station(b, station, CycleTimeChange);
+            var r = b.Scenarios(reps).CycleTimeChange(b.Now, station, cycle);
+            return LineScenarioJson.CycleTimeChange(b.LineId, b.Now.ElapsedSeconds / 60, station, cycle, r, b.MarginPerUnit);
+        };
+    }
+
+    private static void Station(LineScenarioBasis b, string station, string scenario)
+    {
+        if (!b.Line.Stations.Any(x => x.Id == station))
+        {
+            throw new TwinRequestException(TwinRequestErrors.UnknownElement, $"{scenario}: unknown station '{station}' in line {b.LineId} (known: {string.Join(", ", b.Line.Stations.Select(x => x.Id))})", "station");
+        }
+    }
+
+    private static TwinRequestException Outside(string field, double minutes, LineScenarioBasis b) =>
+        new(TwinRequestErrors.InvalidField, string.Create(CultureInfo.InvariantCulture, $"field '{field}': {minutes} min does not fit in the {b.RemainingSeconds / 60:0.#} min left in the shift of line {b.LineId}"), field);
 
     private static JsonDocument Parse(ReadOnlySequence<byte> payload)
     {
@@ -261,6 +384,12 @@ internal static class TwinRequestHandler
             }
 
             return d;
+        }
+
+        public int Integer(string name, int? fallback, int min, int max)
+        {
+            var d = Number(name, fallback, min, max);
+            return d == Math.Floor(d) ? (int)d : throw Invalid(name, string.Create(CultureInfo.InvariantCulture, $"expected a whole number, got {d}"));
         }
 
         public string? String(string name, bool required = false)

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Core.Events;
+using EdgeTwin.Twin.Line;
 using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -33,6 +34,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     private readonly TwinRequestsConfig _config;
     private readonly MqttUplinkOptions? _uplink;
     private readonly ThermalTwinStage? _stage;
+    private readonly LineTwinStage? _line;
     private readonly IEventSink? _events;
     private readonly ILogger _logger;
     private readonly Meter _meter;
@@ -45,8 +47,10 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     private IMqttClient? _client;
     private int _queued;
 
-    public TwinRequestServer(TwinRequestsConfig config, MqttUplinkOptions? uplink, ThermalTwinStage? stage, IEventSink? events, ILogger<TwinRequestServer> logger, IMeterFactory? meterFactory = null)
+    /// <param name="line">The live line twin for the line what-ifs (null when the site has no <c>line:</c> section).</param>
+    public TwinRequestServer(TwinRequestsConfig config, MqttUplinkOptions? uplink, ThermalTwinStage? stage, IEventSink? events, ILogger<TwinRequestServer> logger, IMeterFactory? meterFactory = null, LineTwinStage? line = null)
     {
+        _line = line;
         _config = config ?? throw new ArgumentNullException(nameof(config));
         _uplink = uplink;
         _stage = stage;
@@ -278,7 +282,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     {
         // The scenarios are synchronous CPU work: run them on the pool, answer "timeout" when they take too long, and keep
         // this worker (the concurrency slot) until the work really ends so the bound holds.
-        var work = Task.Run(() => TwinRequestHandler.Handle(request.Scenario, request.Payload, _stage), CancellationToken.None);
+        var work = Task.Run(() => TwinRequestHandler.Handle(request.Scenario, request.Payload, _stage, _line), CancellationToken.None);
         TwinReply reply;
         var finished = await Task.WhenAny(work, Task.Delay(_config.Timeout, ct)).ConfigureAwait(false) == work;
         if (finished)
@@ -381,7 +385,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["scenario"] = request.Scenario,
-            ["model"] = ThermalTwinStage.ModelName,
+            ["model"] = TwinRequestHandler.IsLineScenario(request.Scenario) ? "line" : ThermalTwinStage.ModelName,
             ["quantity"] = "what_if",
             ["origin"] = "twin_request",
             ["result"] = reply.Json,

@@ -15,7 +15,7 @@ public static class TwinRequestsExtensions
     /// <summary>
     /// Adds the MQTT 5 request/response server for the central twins (<see cref="TwinRequestServer"/>): on the broker of
     /// <c>uplinks.mqtt</c> (or the store-and-forward override, as the demo's embedded broker), answering what-ifs on the
-    /// live thermal twin (<c>AddThermalTwin()</c>). Settings: the <c>twin_requests:</c> section. Off, with a log line,
+    /// live thermal twin (<c>AddThermalTwin()</c>) and line twin (<c>AddLineTwin()</c>, when the site has a line). Settings: the <c>twin_requests:</c> section. Off, with a log line,
     /// without an MQTT 5 uplink.
     /// </summary>
     public static IServiceCollection AddTwinRequests(this IServiceCollection services, TwinRequestsConfig? config = null)
@@ -33,7 +33,8 @@ public static class TwinRequestsExtensions
                 sp.GetService<ThermalTwinConfig>() is { Enabled: false } ? null : sp.GetService<ThermalTwinStage>(),
                 new RuntimeEventSink(runtime),
                 sp.GetRequiredService<ILogger<TwinRequestServer>>(),
-                sp.GetService<System.Diagnostics.Metrics.IMeterFactory>());
+                sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
+                sp.GetService<EdgeTwin.Twin.Line.LineTwinStage>());
         });
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<TwinRequestServer>());
         return services;

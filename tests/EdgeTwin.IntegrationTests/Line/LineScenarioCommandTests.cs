@@ -1,0 +1,51 @@
+using System.Text.Json;
+using EdgeTwin.Agent.Line;
+using EdgeTwin.Core.Config;
+using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Twin.Line;
+using EdgeTwin.Twin.Line.Scenarios;
+
+namespace EdgeTwin.IntegrationTests.Line;
+
+/// <summary><c>edgetwin simulate machine-down|maintenance-window --json</c> on the example line: the JSON the MQTT request server also sends.</summary>
+public sealed class LineScenarioCommandTests
+{
+    private static readonly string Line1 = Path.Combine(SimPaths.Root, "src", "EdgeTwin.Twin", "Line", "examples", "line1.yaml");
+
+    [Fact]
+    public async Task Machine_down_json_is_the_scenario_result_on_the_configured_line()
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--elapsed", "60", "--replications", "20", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        var c = Config();
+        var expected = LineScenarioJson.MachineDown("line1", 60, "S3", 40, 0,
+            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20 }.MachineDown(new LineNow(3600, 0, null), "S3", 2400), c.MarginPerUnit);
+        Assert.Equal(expected, output.Trim());
+        var lost = JsonDocument.Parse(output).RootElement.GetProperty("lost_output");
+        Assert.True(lost.GetProperty("low").GetDouble() <= lost.GetProperty("mean").GetDouble() && lost.GetProperty("mean").GetDouble() <= lost.GetProperty("high").GetDouble(), output);
+    }
+
+    [Fact]
+    public async Task Maintenance_window_json_lists_every_candidate_and_a_station_not_in_the_line_is_an_error()
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S2", "--minutes", "90", "--step", "120", "--replications", "5", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        var root = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("maintenance_window", root.GetProperty("scenario").GetString());
+        Assert.Equal(4, root.GetProperty("candidates").GetArrayLength()); // 0, 120, 240, 360 min: a 90 min window fits in 8 h
+        var best = root.GetProperty("best_start_minute").GetDouble();
+        Assert.Contains(root.GetProperty("candidates").EnumerateArray(), x => x.GetProperty("start_minute").GetDouble() == best);
+
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "90");
+        Assert.Equal(2, exit);
+        Assert.Contains("need a station of line line1 (S1, S2, S3, S4)", error, StringComparison.Ordinal);
+    }
+
+    private static LineTwinConfig Config()
+    {
+        var d = new ConfigDiagnostics();
+        var c = LineTwinConfig.Parse(File.ReadAllText(Line1), Line1, d)!;
+        Assert.True(d.IsEmpty);
+        return c;
+    }
+}
