@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeTwin.Twin.Line.Quality;
+
+namespace EdgeTwin.IntegrationTests.Bench;
+
+/// <summary><c>edgetwin bench secom</c> end to end on a small synthetic SECOM-shaped stream with the shipped model.</summary>
+public sealed class BenchSecomTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("bench-secom-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static string ShippedModel()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var p = Path.Combine(dir.FullName, "models", "secom", "secom-base.json");
+            if (File.Exists(p)) return p;
+        }
+        throw new FileNotFoundException("models/secom/secom-base.json not found above " + AppContext.BaseDirectory);
+    }
+
+    private (string Data, string Labels, List<bool> Failed) WriteStream(int runs)
+    {
+        var rnd = new Random(11);
+        var data = new System.Text.StringBuilder();
+        var labels = new System.Text.StringBuilder();
+        var failed = new List<bool>();
+        for (int t = 0; t < runs; t++)
+        {
+            for (int j = 0; j < 590; j++)
+            {
+                if (j > 0) data.Append(' ');
+                data.Append(rnd.NextDouble() < 0.05 ? "NaN" : (100 * rnd.NextDouble()).ToString("R", CultureInfo.InvariantCulture));
+            }
+            data.Append("\r\n");
+            bool f = rnd.NextDouble() < 0.15 || t == 0 || t == 1;
+            failed.Add(f);
+            labels.Append(f ? "1" : "-1").Append(" \"19/07/2008 11:55:00\"\r\n");
+        }
+        var d = Path.Combine(_dir.FullName, "runs.data");
+        var l = Path.Combine(_dir.FullName, "runs.labels");
+        File.WriteAllText(d, data.ToString());
+        File.WriteAllText(l, labels.ToString());
+        return (d, l, failed);
+    }
+
+    [Fact]
+    public async Task Streams_the_runs_and_writes_the_same_scores_as_the_learner()
+    {
+        var (data, labels, failed) = WriteStream(80);
+        var csv = Path.Combine(_dir.FullName, "p.csv");
+        var model = ShippedModel();
+        var (exit, output, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", model, "--label-delay", "3", "--predictions-out", csv, "--json");
+        Assert.True(exit == 0, error);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal(80, json["runs"]!.GetValue<int>());
+        Assert.Equal(failed.Count(f => f), json["fails"]!.GetValue<int>());
+        Assert.Equal(3, json["label_delay"]!.GetValue<int>());
+        Assert.InRange(json["roc_auc"]!.GetValue<double>(), 0, 1);
+        Assert.True(json["expected_fails_calibrated"]!.GetValue<double>() > 0);
+
+        // The CSV holds full-precision scores equal to streaming the same runs through a freshly loaded model.
+        var (runs, y) = QualityStream.ReadSecom(data, labels);
+        var expected = QualityStream.Run(OnlineLogisticModel.Load(model), runs, y, 3);
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal("index,fail_probability", lines[0]);
+        Assert.Equal(81, lines.Length);
+        for (int i = 0; i < 80; i++)
+        {
+            var parts = lines[i + 1].Split(',');
+            Assert.Equal(i, int.Parse(parts[0], CultureInfo.InvariantCulture));
+            Assert.Equal(expected[i], double.Parse(parts[1], CultureInfo.InvariantCulture));
+        }
+    }
+
+    [Fact]
+    public async Task A_broken_model_file_is_refused_naming_the_file_and_key()
+    {
+        var (data, labels, _) = WriteStream(5);
+        var node = JsonNode.Parse(File.ReadAllText(ShippedModel()))!;
+        node["members"]![0]!["var"] = new JsonArray(1.0, 2.0);
+        var bad = Path.Combine(_dir.FullName, "bad-model.json");
+        File.WriteAllText(bad, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var (exit, _, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", bad);
+        Assert.Equal(2, exit);
+        Assert.Contains(bad, error, StringComparison.Ordinal);
+        Assert.Contains("members[0].var", error, StringComparison.Ordinal);
+    }
+}
