@@ -3,7 +3,7 @@
 
 Reproducible (seeds pinned, single-threaded BLAS order fixed by torch.set_num_threads).
 Writes:
-  models/rul-cmapss.onnx        the model (input "window" [N,30,15] float32, output "rul" [N,1])
+  models/rul-cmapss.onnx        the model (input "window" [N,W,15] float32, W = --window, output "rul" [N,1])
   models/manifest.json          the "rul-cmapss" entry (sha256, shapes, normalisation, uncertainty)
   models/rul/validation.json    validation figures on held-out units
   models/rul/heldout/           test-format files built from held-out units (make_heldout.py)
@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
 REPO = os.path.dirname(MODELS)
 N_FEAT = len(SENSORS) + 1
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 ES_FRACTION = 0.15
 
 
@@ -79,9 +79,23 @@ def write_card(val):
     rows = "\n".join(f"| {d} | {r['units']} | {r['rmse']:.2f} | {r['rmse_capped125']:.2f} | {r['phm08']:.0f} |"
                      for d, r in val["heldout"].items())
     sig = ", ".join(f"{s:.1f}" for s in val["uncertainty_sigma"])
+    w = val.get("window", 30)
+    h = val["heldout"]
+    met = [d for d in ("FD001", "FD003") if h[d]["rmse"] <= 12.0]
+    target_text = ("**met** on both" if len(met) == 2 else
+                   f"**met on {met[0]} only**" if met else "**not met**")
+    # Every candidate evaluated for the current version (models/rul/candidates.json, filled from the dry runs'
+    # logs): chosen on the early-stopping units, held-out figures listed for all of them.
+    cand_path = os.path.join(HERE, "candidates.json")
+    cands = json.load(open(cand_path)) if os.path.exists(cand_path) else {"candidates": []}
+    cand_rows = "\n".join(
+        f"| {c['name']} | {c['config']} | {c['es']['FD001']:.2f} / {c['es']['FD003']:.2f} ({c['es_score']:.2f}) | "
+        + " | ".join(f"{c['heldout'][d][0]:.2f} ({c['heldout'][d][1]:.2f})" if c.get("heldout") else "not run"
+                     for d in DATASETS) + " |"
+        for c in cands["candidates"])
     card = f"""# Model card: rul-cmapss {VERSION}
 
-Remaining useful life (in cycles) of a turbofan engine from its last 30 cycles, trained on NASA's C-MAPSS
+Remaining useful life (in cycles) of a turbofan engine from its last {w} cycles, trained on NASA's C-MAPSS
 training files FD001-FD004. Written by `models/rul/train_rul.py` (seeds pinned); entry in `models/manifest.json`.
 
 ## Data
@@ -97,12 +111,12 @@ training files FD001-FD004. Written by `models/rul/train_rul.py` (seeds pinned);
 2. The 14 informative sensors (2, 3, 4, 7, 8, 9, 11, 12, 13, 14, 15, 17, 20, 21) z-scored with that condition's
    mean and std (pooled over the training units of all four data sets).
 3. A 15th feature: cycle number / 200.
-4. Window: the last 30 cycles; shorter histories padded at the front by repeating the first row.
+4. Window: the last {w} cycles; shorter histories padded at the front by repeating the first row.
 5. Target: piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}.
 
 ## Model
 Mean of {val.get('members', 1)} 1D CNNs (4 conv layers, 32 channels, then a 64-unit dense layer; seeds differ) in one ONNX
-graph, {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB (opset 13, input `window` [N,30,15] float32, output
+graph, {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB (opset 13, input `window` [N,{w},15] float32, output
 `rul` [N,1]). Target: piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}. Each member: Adam 2e-3, cosine schedule,
 at most {val['epochs']} epochs (all FD001/FD003 windows and a share of the FD002/FD004 ones per epoch), early stopping
 on the issue's metric (uncapped RMSE of test-format cuts) of the early-stopping units: 15 % of the *training* units,
@@ -119,12 +133,23 @@ shared, heavily loaded 2-core machine (with OpenBLAS; Debian's reference BLAS is
 Uncertainty for maintenance predictions: residuals of all early-stopping windows, bias {val['bias']:.2f} cycles, sigma by
 predicted-RUL band (<=25, <=50, <=75, <=100, >100): {sig} cycles.
 
+## Candidates evaluated for this version
+{cands.get("note", "")}
+
+| candidate | configuration | early-stopping RMSE FD001 / FD003 (score) | held-out FD001 | held-out FD002 | held-out FD003 | held-out FD004 |
+|---|---|---|---|---|---|---|
+{cand_rows}
+
+Held-out cells: RMSE against uncapped truth (against truth capped at 125). The score is the root mean square of
+the two early-stopping RMSEs; it alone chose the configuration and the shipped run (`--only-if-better`).
+
 ## Limits
 - Output is capped at the training cap by construction: when the true RUL is larger the uncapped RMSE counts the
   difference as error (most of the gap between the two RMSE columns).
 - FD002/FD004 (six conditions) are markedly worse than FD001/FD003. The issue's target (RMSE <= 12 on FD001 and
-  FD003, uncapped truth) is **not met** on our held-out protocol (20 % of the training units, 5 cuts each); NASA's
-  test files were not used, so the figure on them is unknown.
+  FD003, uncapped truth) is {target_text} on our held-out protocol (20 % of the training units, 5 cuts each); NASA's
+  test files were not used, so the figure on them is unknown. With 20 held-out units per set the held-out RMSE
+  moves by about ±1 between equally good models.
 - Trained on simulated turbofans; the normalisation is specific to C-MAPSS sensors. It is not a model of the
   gateway's machines: those need a model trained on their own data (see the issue's machine-health item).
 """
@@ -343,7 +368,7 @@ def main():
         "kind": "rul",
         "file": "rul-cmapss.onnx",
         "sha256": sha,
-        "description": "Turbofan remaining useful life (cycles) from a 30-cycle window, trained on C-MAPSS FD001-FD004",
+        "description": f"Turbofan remaining useful life (cycles) from a {window}-cycle window, trained on C-MAPSS FD001-FD004",
         "inputs": [{
             "name": "window",
             "shape": [-1, window, N_FEAT],
@@ -371,14 +396,19 @@ def main():
     manifest = {"schemaVersion": 1, "models": []}
     if os.path.exists(man_path):
         manifest = json.load(open(man_path))
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
-    manifest["models"].sort(key=lambda m: m["name"])
+    # Replace the entry in place (the other models' entries and their order stay as they are).
+    names = [m["name"] for m in manifest["models"]]
+    if entry["name"] in names:
+        manifest["models"][names.index(entry["name"])] = entry
+    else:
+        manifest["models"].append(entry)
     with open(man_path + ".tmp", "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     os.replace(man_path + ".tmp", man_path)
 
-    val = {"params": sum(p.numel() for p in model.parameters()), "members": args.members, "cap": cap,
+    val = {"params": sum(p.numel() for p in model.parameters()), "members": args.members, "cap": cap, "window": window,
+           "max_rul": args.max_rul, "loss": args.loss,
            "es_rmse": es_final, "onnx_bytes": len(onnx_bytes), "sha256": sha, "epochs": args.epochs,
            "train_seconds": round(time.time() - t0), "uncertainty_sigma": sigma, "bias": bias,
            "val_units": {d: split[d][1] for d in DATASETS}, "heldout": results}

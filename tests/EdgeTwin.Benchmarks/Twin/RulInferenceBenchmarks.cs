@@ -5,8 +5,9 @@ using EdgeTwin.Twin.Models.Rul;
 namespace EdgeTwin.Benchmarks.Twin;
 
 /// <summary>
-/// One RUL inference as the agent runs it: the 30-cycle window built from a unit's history by the manifest's
-/// preprocessing, then the ONNX session (single thread) on the reused input/output OrtValues. Target ≤ 1 ms.
+/// One RUL inference as the agent runs it: the window (the manifest's length, 50 cycles in 1.2.0) built from a
+/// unit's history by the manifest's preprocessing, then the ONNX session (single thread) on the reused input/output
+/// OrtValues. Target ≤ 1 ms.
 /// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*RulInference*' --inProcess</c>
 /// </summary>
 [MemoryDiagnoser]

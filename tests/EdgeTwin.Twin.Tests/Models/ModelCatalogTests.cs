@@ -93,14 +93,16 @@ public sealed class ModelCatalogTests
     public void Input_shape_that_differs_from_the_session_is_rejected()
     {
         using var files = new ModelFiles();
-        files.InstallRul(e => e["inputs"]![0]!["shape"] = new JsonArray(-1, 30, 14));
+        // The committed model's window length (cycles) comes from its manifest; one feature too few must be caught.
+        var window = (int)ModelFiles.RulEntry(ModelFiles.RepoManifest())["inputs"]![0]!["shape"]![1]!;
+        files.InstallRul(e => e["inputs"]![0]!["shape"] = new JsonArray(-1, window, 14));
         using var catalog = new ModelCatalog(files.Directory);
         catalog.Reload();
 
         var status = Assert.Single(catalog.Status);
         Assert.Equal(ModelState.Unavailable, status.State);
         Assert.Contains("inputs.window.shape", status.Error, StringComparison.Ordinal);
-        Assert.Contains("[-1,30,15]", status.Error, StringComparison.Ordinal);
+        Assert.Contains($"[-1,{window},15]", status.Error, StringComparison.Ordinal);
     }
 
     [Fact]
