@@ -22,7 +22,7 @@ internal sealed class SimulateValidateThermalCommand : ICliSubcommand
         var firstSeed = new Option<int>("--first-seed") { Description = "Seed of the first site (site k uses first-seed + k).", DefaultValueFactory = _ => 1 };
         var maxRacks = new Option<int>("--max-racks") { Description = "Largest rack count drawn.", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "Print JSON for scripts." };
-        var riskSigmas = new Option<double?>("--risk-sigmas") { Description = "Upper band (in standard deviations of the calibration's uncertainty) that flags a rack as affected; default the scenario's (1); 0: expected forecast only." };
+        var riskSigmas = new Option<double?>("--risk-sigmas") { Description = "Upper band (in standard deviations of the calibration's uncertainty) that flags a rack as affected; default the scenario's (0.5); 0: expected forecast only." };
         var holdLoad = new Option<bool>("--hold-load") { Description = "Hold the present load through the horizon instead of following the calibrated daily profile (for comparison)." };
         var command = new Command("validate-thermal", "Validate the thermal twin's cooling-failure predictions against the simulator.");
         command.Options.Add(sites);

@@ -1,3 +1,4 @@
+using EdgeTwin.Twin.Scenarios;
 using EdgeTwin.Twin.Thermal;
 
 namespace EdgeTwin.Twin.Tests.Thermal;
@@ -78,6 +79,45 @@ public sealed class ThermalLoadForecastTests
         Assert.InRange(followed.FinalRoomC - held.FinalRoomC, 0.7 * rise, 1.02 * rise);
         var bandKw = (model.LoadNoiseSigmaKw * Math.Sqrt(1 - Math.Exp(-2 * 3600 / model.LoadNoiseTauSeconds))) + (0.1 * 1);
         Assert.InRange(band.FinalRoomC - followed.FinalRoomC, 0.8 * bandKw, 1.05 * bandKw);
+    }
+
+    /// <summary>
+    /// The same envelope-only room with U = 1.2 kW/K: under the expected load (≤ 11.8 kW through 13:00) the room settles
+    /// below 22 + 11.8/1.2 = 31.8 °C, so the expected forecast never reaches 32 °C; a wide band (20 σ, i.e. ~8 kW more heat)
+    /// does. <c>cooling_failure</c> then lists the rack as affected with the band's time, marked <c>upper_band</c>, and
+    /// without the band (RiskSigmas 0) does not list it.
+    /// </summary>
+    [Fact]
+    public void Cooling_failure_flags_a_rack_that_only_the_upper_band_takes_to_32C()
+    {
+        var (zone, frames) = Day(sigma: 0.3, tau: 300, seed: 11);
+        var model = ThermalCalibrator.Calibrate(zone, frames, new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0 });
+        model.HeatCapacityKjPerK = 500;
+        model.EnvelopeUaKwPerK = 1.2;
+        model.RoomFitRmseK = 0.1;
+        var now = frames[^1].Clone();
+        now.TimeSeconds = 12 * 3600;
+        now.RackPowerKw[0] = Profile(now.TimeSeconds);
+        now.RackInletC[0] = 25;
+        now.UnitRunning[0] = false;
+        now.UnitReturnC[0] = 25;
+
+        CoolingFailureResult Run(double sigmas) => CoolingFailureScenario.Run(
+            model,
+            now,
+            new CoolingFailureOptions { FailedUnits = ["crac1"], Horizon = TimeSpan.FromHours(1), RiskSigmas = sigmas, PlanMitigation = false });
+
+        var expectedOnly = Run(0);
+        var flagged = Run(20);
+
+        Assert.Empty(expectedOnly.AffectedRacks);
+        Assert.Null(Assert.Single(expectedOnly.Racks).TimeTo32Seconds);
+        Assert.InRange(expectedOnly.Racks[0].PeakInletC, 29, 32);
+        Assert.Equal(["R01"], flagged.AffectedRacks);
+        var rack = Assert.Single(flagged.Racks);
+        Assert.Equal("upper_band", rack.TimeTo32Basis);
+        Assert.InRange(rack.TimeTo32Seconds!.Value, 60, 3600);
+        Assert.Equal(expectedOnly.Racks[0].PeakInletC, rack.PeakInletC);
     }
 
     private static double Profile(double t) => Mean + (Amplitude * Math.Cos(2 * Math.PI * (t - (15 * 3600)) / 86400));
