@@ -37,10 +37,39 @@ public static class SimLineConfig
             : throw new InvalidOperationException("simulated line section: " + string.Join("; ", diagnostics.Sorted()));
     }
 
+    /// <summary>Path of the simulated line's base quality model, relative to a models directory.</summary>
+    public const string QualityModelFile = "models/line-quality/sim-line-quality.json";
+
+    /// <summary>
+    /// The simulated line's quality model (<see cref="QualityModelFile"/>): beside the binary, in the working directory, or
+    /// in a parent of either (a source checkout); null when not found (the section then has no <c>quality:</c> block).
+    /// </summary>
+    public static string? FindQualityModel()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var p = Path.Combine(dir.FullName, QualityModelFile);
+                if (File.Exists(p))
+                {
+                    return p;
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <param name="deviceFor">Device id of a station's PLC.</param>
     /// <param name="stackLightStations">Stations whose state comes from a stack light (see <see cref="Section"/>).</param>
-    public static string Yaml(SimLineSpec spec, Func<string, string> deviceFor, IReadOnlyCollection<string>? stackLightStations = null)
+    /// <param name="qualityModel">
+    /// The quality model file for the stations with tool wear (the drift behind rejects); default <see cref="FindQualityModel"/>.
+    /// Written as an absolute path so the section works wherever the config is written.
+    /// </param>
+    public static string Yaml(SimLineSpec spec, Func<string, string> deviceFor, IReadOnlyCollection<string>? stackLightStations = null, string? qualityModel = null)
     {
+        qualityModel ??= FindQualityModel();
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(deviceFor);
         var b = new StringBuilder();
@@ -100,6 +129,13 @@ public static class SimLineConfig
 
             b.AppendLine(Inv($"        good: {{ device: {device}, metric: good_parts }}"));
             b.AppendLine(Inv($"        reject: {{ device: {device}, metric: reject_parts }}"));
+            if (s.ToolLifeParts > 0 && qualityModel is not null)
+            {
+                // Inputs in the model's order (models/line-quality/train_sim_quality.py): temperature, pressure.
+                b.AppendLine("      quality:");
+                b.AppendLine(Inv($"        model: \"{Path.GetFullPath(qualityModel).Replace("\\", "/", StringComparison.Ordinal)}\""));
+                b.AppendLine(Inv($"        inputs: [{{ device: {device}, metric: process_temperature }}, {{ device: {device}, metric: process_pressure }}]"));
+            }
         }
 
         return b.ToString();

@@ -8,7 +8,20 @@ namespace EdgeTwin.Twin.Line;
 public sealed record SignalRef(string Device, string Metric, IReadOnlyDictionary<long, MachineState>? StateMap = null, int CounterBits = 32);
 
 /// <summary>A station of the configured line, with its signals.</summary>
-public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null);
+public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null, QualityConfig? Quality = null);
+
+/// <summary>
+/// A station's quality model: the model file (format <c>edgetwin-online-logistic/2</c>, path resolved against the config
+/// file's directory and checked loadable when the config is read), the process values in the model's input order, and
+/// the number of recent parts the predicted and observed reject rates are taken over.
+/// </summary>
+public sealed record QualityConfig(string ModelPath, IReadOnlyList<SignalRef> Inputs, int Window = QualityConfig.DefaultWindow)
+{
+    public const int DefaultWindow = 50;
+
+    /// <summary>A fresh model from the file (each stage learns on its own copy).</summary>
+    public EdgeTwin.Twin.Line.Quality.OnlineLogisticModel LoadModel() => EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(ModelPath);
+}
 
 /// <summary>
 /// The devices of a stack light's lamps (profile generic-stack-light), an alternative to a state word; <paramref name="Hold"/>
@@ -123,6 +136,7 @@ public sealed record LineTwinConfig(
                 if (mtbf is not null && mttr is null) r.Diagnostics.Add(s.Node("mtbf")!, "mttr is required with mtbf");
                 SignalRef? state = null, good = null, reject = null;
                 StackLightRef? light = null;
+                QualityConfig? quality = s.Section("quality") is { } qs ? ReadQuality(qs) : null;
                 if (s.Section("signals") is { } sig)
                 {
                     state = Signal(sig, "state", isState: true);
@@ -142,7 +156,7 @@ public sealed record LineTwinConfig(
                 {
                     var spec = new StationSpec(sid, ct.Value.TotalSeconds, mtbf?.TotalSeconds ?? 0, mttr?.TotalSeconds ?? 0,
                         inputs.Select(i => i.Value).ToArray(), outBuf, cv);
-                    stations.Add(new StationConfig(spec, machine, state, good, reject, light));
+                    stations.Add(new StationConfig(spec, machine, state, good, reject, light, quality));
                 }
                 s.ReportUnknownKeys();
             }
@@ -202,6 +216,50 @@ public sealed record LineTwinConfig(
         }
         s.ReportUnknownKeys();
         return device is null || metric is null ? null : new SignalRef(device, metric, map, bits);
+    }
+
+    private static QualityConfig? ReadQuality(ConfigReader q)
+    {
+        var modelNode = q.Node("model");
+        var model = q.String("model", required: true);
+        var window = q.Int("window", min: 5, max: 100_000) ?? QualityConfig.DefaultWindow;
+        var inputs = new List<SignalRef>();
+        var seq = q.Sequence("inputs", required: true);
+        if (seq is not null)
+        {
+            if (seq.Items.Count == 0) q.Diagnostics.Add(seq, "a quality model needs at least one input { device, metric }");
+            foreach (var item in seq.Items)
+            {
+                var i = ConfigReader.For(item, q.Diagnostics);
+                if (i is null) continue;
+                var device = i.Id("device", required: true);
+                var metric = i.String("metric", required: true);
+                if (device is not null && metric is not null) inputs.Add(new SignalRef(device, metric));
+                i.ReportUnknownKeys();
+            }
+        }
+        q.ReportUnknownKeys();
+        if (model is null || modelNode is null || seq is null) return null;
+        var dir = Path.GetDirectoryName(modelNode.Mark.File);
+        var path = ConfigReader.ResolvePath(model, string.IsNullOrEmpty(dir) ? Directory.GetCurrentDirectory() : dir)!;
+        EdgeTwin.Twin.Line.Quality.OnlineLogisticModel loaded;
+        try
+        {
+            // Loaded now so that `edgetwin check` and the agent's start report a bad file, not the first part.
+            loaded = EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            var why = ex is FileNotFoundException or DirectoryNotFoundException ? $"quality model file {path} not found" : $"quality model: {ex.Message}";
+            q.Diagnostics.Add(modelNode, why);
+            return null;
+        }
+        if (loaded.InputWidth != seq.Items.Count)
+        {
+            q.Diagnostics.Add(seq, $"the quality model {path} takes {loaded.InputWidth} inputs, {seq.Items.Count} are listed");
+            return null;
+        }
+        return inputs.Count == seq.Items.Count ? new QualityConfig(path, inputs, window) : null;
     }
 
     private static TimeSpan? TimeOfDay(ConfigNode node, ConfigDiagnostics diagnostics)

@@ -5,6 +5,7 @@ using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Twin.Line.Learning;
 using EdgeTwin.Twin.Line.Oee;
+using EdgeTwin.Twin.Line.Quality;
 using EdgeTwin.Twin.Line.Scenarios;
 using Microsoft.Extensions.Logging;
 
@@ -19,11 +20,15 @@ namespace EdgeTwin.Twin.Line;
 /// </summary>
 public sealed partial class LineTwinStage : ISampleStage
 {
-    private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green }
+    private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green, Input }
+
+    // Input: index of the process value in the station's quality model inputs.
+    private readonly record struct Binding(Signal Kind, int Station, int Input = 0);
 
     private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
     private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
     private static readonly Counter<long> Publishes = Meter.CreateCounter<long>("edgetwin.line.publishes", description: "Line twin state messages published");
+    private static readonly Counter<long> QualityAlerts = Meter.CreateCounter<long>("edgetwin.line.quality_alerts", description: "Predicted-reject warnings published (parts likely to fail inspection)");
 
     private readonly LineTwinConfig _config;
     private readonly SeriesRegistry _registry;
@@ -43,11 +48,14 @@ public sealed partial class LineTwinStage : ISampleStage
     private readonly StackLightDecoder?[] _lights;
     private readonly StateReading[] _readings = new StateReading[4];
     private ActivePeriodBottleneck _bottleneck;
-    private (Signal Kind, int Station)[] _binding = new (Signal, int)[64];
+    private Binding[] _binding = new Binding[64];
+    private readonly StationQuality?[] _quality;
+    private readonly bool[] _qualityAlert;
+    private bool _anyQualityAlert;
     private bool[] _bound = new bool[64];
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
-    private readonly Dictionary<(string Device, string Metric), (Signal, int)> _wanted = new();
+    private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
 
     /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
     public LineTwinStage(LineTwinConfig config, SeriesRegistry registry, IEventSink events, ILogger<LineTwinStage> logger, TimeSpan? publishEvery = null, TimeSpan? forecastEvery = null)
@@ -70,16 +78,21 @@ public sealed partial class LineTwinStage : ISampleStage
             ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
             : null).ToArray();
         _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
+        // Each stage learns on its own copy of the model file (validated when the config was read).
+        _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window) : null).ToArray();
+        _qualityAlert = new bool[config.Stations.Count];
         for (int i = 0; i < config.Stations.Count; i++)
         {
             var s = config.Stations[i];
-            if (s.State is { } sr) _wanted[(sr.Device, sr.Metric)] = (Signal.State, i);
-            if (s.Good is { } g) _wanted[(g.Device, g.Metric)] = (Signal.Good, i);
-            if (s.Reject is { } r) _wanted[(r.Device, r.Metric)] = (Signal.Reject, i);
+            if (s.Quality is { } q)
+                for (int k = 0; k < q.Inputs.Count; k++) _wanted[(q.Inputs[k].Device, q.Inputs[k].Metric)] = new(Signal.Input, i, k);
+            if (s.State is { } sr) _wanted[(sr.Device, sr.Metric)] = new(Signal.State, i);
+            if (s.Good is { } g) _wanted[(g.Device, g.Metric)] = new(Signal.Good, i);
+            if (s.Reject is { } r) _wanted[(r.Device, r.Metric)] = new(Signal.Reject, i);
             // Stack-light lamps: any metric of the lamp's device with the lamp role (profile generic-stack-light, metric "lamp").
-            if (s.StackLight?.Red is { } red) _wanted[(red, "lamp")] = (Signal.Red, i);
-            if (s.StackLight?.Amber is { } amber) _wanted[(amber, "lamp")] = (Signal.Amber, i);
-            if (s.StackLight?.Green is { } green) _wanted[(green, "lamp")] = (Signal.Green, i);
+            if (s.StackLight?.Red is { } red) _wanted[(red, "lamp")] = new(Signal.Red, i);
+            if (s.StackLight?.Amber is { } amber) _wanted[(amber, "lamp")] = new(Signal.Amber, i);
+            if (s.StackLight?.Green is { } green) _wanted[(green, "lamp")] = new(Signal.Green, i);
         }
     }
 
@@ -91,11 +104,17 @@ public sealed partial class LineTwinStage : ISampleStage
         foreach (var s in samples.Span)
         {
             if (!s.IsGood) continue; // missing/bad readings: the trackers' staleness handles the gap
-            var (kind, station) = Bind(s.Series);
-            if (kind == Signal.None) continue;
+            var b = Bind(s.Series);
+            if (b.Kind == Signal.None) continue;
+            if (b.Kind == Signal.Input)
+            {
+                // Process values only set the inputs of the next parts; they do not start the books or the clock.
+                _quality[b.Station]!.SetInput(b.Input, s.Value);
+                continue;
+            }
             if (_lastPublishMs == 0) _lastPublishMs = s.TimestampUnixMs; // first publish one period after the first reading
             RollShift(s.TimestampUnixMs);
-            Apply(kind, station, s);
+            Apply(b.Kind, b.Station, s);
             last = Math.Max(last, s.TimestampUnixMs);
         }
         if (last > 0)
@@ -104,18 +123,16 @@ public sealed partial class LineTwinStage : ISampleStage
             for (int i = 0; i < _lights.Length; i++)
                 if (_lights[i] is { } light) Apply(i, light.Advance(last, _readings));
         }
-        if (last > 0 && last - _lastPublishMs >= _publishEveryMs)
-        {
-            _lastPublishMs = last;
-            return PublishAsync(last, cancellationToken);
-        }
-        return ValueTask.CompletedTask;
+        bool publish = last > 0 && last - _lastPublishMs >= _publishEveryMs;
+        if (publish) _lastPublishMs = last;
+        if (!publish && !_anyQualityAlert) return ValueTask.CompletedTask;
+        return PublishAsync(last, publish, cancellationToken);
     }
 
-    private (Signal, int) Bind(SeriesId id)
+    private Binding Bind(SeriesId id)
     {
         int i = id.Value;
-        if (i < 0) return (Signal.None, 0);
+        if (i < 0) return default;
         if (i >= _bound.Length)
         {
             int n = Math.Max(i + 1, _bound.Length * 2);
@@ -125,7 +142,7 @@ public sealed partial class LineTwinStage : ISampleStage
         if (!_bound[i])
         {
             var d = _registry[id];
-            _binding[i] = _wanted.TryGetValue((d.DeviceId, d.Metric), out var b) ? b : (Signal.None, 0);
+            _binding[i] = _wanted.TryGetValue((d.DeviceId, d.Metric), out var b) ? b : default;
             _bound[i] = true;
         }
         return _binding[i];
@@ -145,14 +162,26 @@ public sealed partial class LineTwinStage : ISampleStage
                 Apply(station, _lights[station]!.Apply(ms, (StackLamp)(kind - Signal.Red), s.Value != 0, _readings));
                 break;
             case Signal.Good:
-                _learners[station].OnParts(ms, _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value)));
+                var good = _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
+                _learners[station].OnParts(ms, good);
+                OnQualityParts(station, good, rejected: false);
                 if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
             case Signal.Reject:
-                _learners[station].OnParts(ms, _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value)));
+                var rejects = _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
+                _learners[station].OnParts(ms, rejects);
+                OnQualityParts(station, rejects, rejected: true);
                 if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
         }
+    }
+
+    // Parts the counters (robust to resets and wraps) say were made: test-then-train, then the alert rule.
+    private void OnQualityParts(int station, long parts, bool rejected)
+    {
+        if (parts <= 0 || _quality[station] is not { } q) return;
+        q.OnParts(parts, rejected);
+        if (q.CheckAlert()) _qualityAlert[station] = _anyQualityAlert = true;
     }
 
     private void Apply(int station, int readings)
@@ -217,6 +246,13 @@ public sealed partial class LineTwinStage : ISampleStage
             a[$"learned.mtbf_s.{id}"] = f.MtbfSeconds.ToString("R", inv);
             a[$"learned.mttr_s.{id}"] = f.MttrSeconds.ToString("R", inv);
             a[$"learned.breakdowns.{id}"] = f.Breakdowns.ToString(inv);
+            if (_quality[i] is { WindowParts: > 0 } q)
+            {
+                a[$"quality.predicted_reject_rate.{id}"] = q.PredictedRate.ToString("R", inv);
+                a[$"quality.observed_reject_rate.{id}"] = q.ObservedRate.ToString("R", inv);
+                a[$"quality.long_run_reject_rate.{id}"] = q.LongRunRate.ToString("R", inv);
+                a[$"quality.window_parts.{id}"] = q.WindowParts.ToString(inv);
+            }
         }
 
         var learned = _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowMs))] };
@@ -252,11 +288,82 @@ public sealed partial class LineTwinStage : ISampleStage
             a["forecast.end_of_shift"] = f.Mean.Mean.ToString("R", inv);
             a["forecast.p5"] = f.Prediction.Low.ToString("R", inv);
             a["forecast.p95"] = f.Prediction.High.ToString("R", inv);
+            // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
+            double goodShare = GoodShare(nowMs);
+            long soFar = line.GoodQuantity;
+            double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
+            a["forecast.good_share"] = goodShare.ToString("R", inv);
+            a["forecast.good_end_of_shift"] = Good(f.Mean.Mean).ToString("R", inv);
+            a["forecast.good_p5"] = Good(f.Prediction.Low).ToString("R", inv);
+            a["forecast.good_p95"] = Good(f.Prediction.High).ToString("R", inv);
         }
         return a;
     }
 
-    private async ValueTask PublishAsync(long nowMs, CancellationToken ct)
+    /// <summary>
+    /// Share of the parts still to come that leave the line good: Π over stations of (1 − reject rate), the rate being
+    /// the predicted one over the window for a station with a quality model (once it has scored a part), else the
+    /// observed share of rejects this shift (0 without reject counts). Treats the stations' rejects as independent.
+    /// </summary>
+    public double GoodShare(long nowMs)
+    {
+        double share = 1;
+        for (int i = 0; i < _oee.Length; i++)
+        {
+            double rate;
+            if (_quality[i] is { WindowParts: > 0 } q) rate = q.PredictedRate;
+            else
+            {
+                var r = _oee[i].Report(nowMs);
+                long made = r.GoodQuantity + r.RejectQuantity;
+                rate = made > 0 ? (double)r.RejectQuantity / made : 0;
+            }
+            share *= 1 - Math.Clamp(rate, 0, 1);
+        }
+        return share;
+    }
+
+    /// <summary>The live quality model of a station (null without a <c>quality:</c> block).</summary>
+    public StationQuality? Quality(int station) => _quality[station];
+
+    private async ValueTask PublishAsync(long nowMs, bool state, CancellationToken ct)
+    {
+        if (_anyQualityAlert)
+        {
+            _anyQualityAlert = false;
+            for (int i = 0; i < _qualityAlert.Length; i++)
+            {
+                if (!_qualityAlert[i]) continue;
+                _qualityAlert[i] = false;
+                await PublishQualityAsync(i, nowMs, ct).ConfigureAwait(false);
+            }
+        }
+        if (state) await PublishStateAsync(nowMs, ct).ConfigureAwait(false);
+    }
+
+    private async ValueTask PublishQualityAsync(int station, long nowMs, CancellationToken ct)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var q = _quality[station]!;
+        string id = _config.Spec.Stations[station].Id;
+        QualityAlerts.Add(1);
+        var summary = string.Create(inv,
+            $"line {_config.Id} station {id}: parts likely to fail inspection: predicted reject rate {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})");
+        LogQuality(_logger, summary);
+        var attrs = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["line"] = _config.Id,
+            ["station"] = id,
+            ["predicted_reject_rate"] = q.PredictedRate.ToString("R", inv),
+            ["observed_reject_rate"] = q.ObservedRate.ToString("R", inv),
+            ["long_run_reject_rate"] = q.LongRunRate.ToString("R", inv),
+            ["window_parts"] = q.WindowParts.ToString(inv),
+        };
+        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Warning,
+            summary, attrs), ct).ConfigureAwait(false);
+    }
+
+    private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
     {
         var attrs = State(nowMs);
         Publishes.Add(1);
@@ -278,11 +385,15 @@ public sealed partial class LineTwinStage : ISampleStage
         var text = string.Create(inv, $"line {_config.Id}: OEE {oee:0.00} (output {output}: A {av:0.00} P {perf:0.00} Q {q:0.00}), {good} good, bottleneck {bottleneck}");
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
-        return text + string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
+        text += string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
+        return a.ContainsKey("forecast.good_end_of_shift") ? text + string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good") : text;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Summary}")]
     private static partial void LogState(ILogger logger, string summary);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Summary}")]
+    private static partial void LogQuality(ILogger logger, string summary);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]
     private static partial void LogShift(ILogger logger, string line, DateTime start);

@@ -1,0 +1,128 @@
+namespace EdgeTwin.Twin.Line.Quality;
+
+/// <summary>
+/// The live quality model of one station (<see cref="LineTwinStage"/>): the latest value of each process input, and
+/// test-then-train on the parts the counters report. Each part counted is a run scored with the inputs as last read
+/// (<see cref="OnlineLogisticModel.Observe"/>, calibrated fail probability kept), then learned with the label its
+/// counter gives (good → pass, reject → fail). Approximation: parts counted in one poll interval share the process
+/// values of the last reading, and inspection is taken to be the station's own reject counter, with no delay.
+/// The predicted and observed reject rates are over the last <c>window</c> parts (ring buffers); the long-run
+/// observed rate counts every part since start. No allocation per part; state bounded by the window.
+/// </summary>
+public sealed class StationQuality
+{
+    /// <summary>At most this many parts are scored per counter step (a counter jump after an outage is not replayed part by part).</summary>
+    public const int MaxPartsPerStep = 1000;
+
+    /// <summary>Alert rule: predicted window rate above this multiple of the long-run observed rate …</summary>
+    public const double AlertRatio = 2.0;
+
+    /// <summary>… and above this absolute rate.</summary>
+    public const double AlertFloor = 0.05;
+
+    /// <summary>Re-armed once the predicted rate falls below this multiple of the long-run rate (or the floor).</summary>
+    public const double RearmRatio = 1.5;
+
+    private readonly OnlineLogisticModel _model;
+    private readonly double[] _x;
+    private readonly double[] _p;
+    private readonly bool[] _rejected;
+    private int _n, _next;
+    private double _sumP;
+    private int _sumRejected;
+    private bool _alerted;
+
+    public StationQuality(OnlineLogisticModel model, int inputs, int window)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
+        if (inputs != model.InputWidth) throw new ArgumentException($"the model takes {model.InputWidth} inputs, {inputs} given", nameof(inputs));
+        _model = model;
+        _x = new double[inputs];
+        Array.Fill(_x, double.NaN); // not read yet: the model fills a missing value with its mean
+        _p = new double[window];
+        _rejected = new bool[window];
+    }
+
+    public OnlineLogisticModel Model => _model;
+
+    /// <summary>Parts scored and learned since start.</summary>
+    public long TotalParts { get; private set; }
+
+    /// <summary>Of those, rejects.</summary>
+    public long TotalRejects { get; private set; }
+
+    /// <summary>Parts in the window (up to its size).</summary>
+    public int WindowParts => _n;
+
+    public int Window => _p.Length;
+
+    /// <summary>Mean calibrated fail probability over the window (NaN before the first part).</summary>
+    public double PredictedRate => _n == 0 ? double.NaN : Math.Clamp(_sumP / _n, 0, 1);
+
+    /// <summary>Share of rejects over the window, from the counters (NaN before the first part).</summary>
+    public double ObservedRate => _n == 0 ? double.NaN : (double)_sumRejected / _n;
+
+    /// <summary>Share of rejects over every part since start (NaN before the first part).</summary>
+    public double LongRunRate => TotalParts == 0 ? double.NaN : (double)TotalRejects / TotalParts;
+
+    public void SetInput(int index, double value) => _x[index] = value;
+
+    /// <summary>Test then train on <paramref name="parts"/> parts that the counters say were good or rejected.</summary>
+    public void OnParts(long parts, bool rejected)
+    {
+        if (parts <= 0) return;
+        long n = Math.Min(parts, MaxPartsPerStep);
+        for (long k = 0; k < n; k++)
+        {
+            double p = _model.Calibrated(_model.Observe(_x));
+            _model.Learn(_x, rejected);
+            if (_n == _p.Length)
+            {
+                _sumP -= _p[_next];
+                if (_rejected[_next]) _sumRejected--;
+            }
+            else
+            {
+                _n++;
+            }
+            _p[_next] = p;
+            _rejected[_next] = rejected;
+            _sumP += p;
+            if (rejected) _sumRejected++;
+            _next = (_next + 1) % _p.Length;
+            TotalParts++;
+            if (rejected) TotalRejects++;
+        }
+        if (_next == 0) Resum(); // once per lap: no drift of the running sum
+    }
+
+    private void Resum()
+    {
+        double s = 0;
+        for (int i = 0; i < _n; i++) s += _p[i];
+        _sumP = s;
+    }
+
+    /// <summary>
+    /// True once when the predicted rate over a full window exceeds <see cref="AlertRatio"/> × the long-run observed
+    /// rate and <see cref="AlertFloor"/> (with at least two windows of history); false again until the predicted
+    /// rate has fallen below <see cref="RearmRatio"/> × the long-run rate or the floor.
+    /// </summary>
+    public bool CheckAlert()
+    {
+        if (_n < _p.Length || TotalParts < 2L * _p.Length) return false;
+        double predicted = PredictedRate, longRun = LongRunRate;
+        if (_alerted)
+        {
+            if (predicted < RearmRatio * longRun || predicted < AlertFloor) _alerted = false;
+            return false;
+        }
+        if (predicted > AlertRatio * longRun && predicted > AlertFloor)
+        {
+            _alerted = true;
+            return true;
+        }
+        return false;
+    }
+}
