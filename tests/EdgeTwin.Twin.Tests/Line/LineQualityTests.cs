@@ -1,0 +1,312 @@
+using System.Globalization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Twin.Tests.Line;
+
+/// <summary>The quality term of the live line twin: config, test-then-train on counter deltas, good-parts forecast, alert.</summary>
+public sealed class LineQualityTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("edgetwin-linequality-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private sealed class Sink : IEventSink
+    {
+        public List<EdgeEvent> Events { get; } = [];
+
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+        {
+            Events.Add(edgeEvent);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    // One input x, frozen standardisation (mean 0, var 1), weight 2: balanced score = sigmoid(2x), calibrated = sigmoid(2x + logit prior).
+    private string WriteModel(string name = "q.json", double learningRate = 0, double prior = 0.1, double priorAlpha = 0, string format = "edgetwin-online-logistic/2")
+    {
+        var json = string.Create(CultureInfo.InvariantCulture, $$$"""
+            {"format":"{{{format}}}","input_width":1,"clip":5,"learning_rate":{{{learningRate}}},"l2":0,"weight_fail":1,"weight_pass":1,
+             "members":[{"alpha":0,"columns":[0],"mean":[0],"var":[1],"weights":[2],"bias":0}],
+             "mix":{"mode":"mean"},"decision":{"mode":"none","prior":{{{prior}}},"prior_alpha":{{{priorAlpha}}}}}
+            """);
+        var path = Path.Combine(_dir.FullName, name);
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    private static string Yaml(string quality) => $$"""
+        line:
+          id: q1
+          tick: 1s
+          micro_stop: 2m
+          shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
+          buffers:
+            - { id: B1, capacity: 10 }
+          stations:
+            - id: S1
+              ideal_cycle_time: 10s
+              output: B1
+              signals:
+                state: { device: plc1, metric: machine_state, map: { 1: running, 4: faulted } }
+                good: { device: plc1, metric: good_parts }
+                reject: { device: plc1, metric: reject_parts }
+        {{quality}}
+            - id: S2
+              ideal_cycle_time: 10s
+              inputs: [B1]
+              signals:
+                state: { device: plc2, metric: machine_state, map: { 1: running, 4: faulted } }
+                good: { device: plc2, metric: good_parts }
+                reject: { device: plc2, metric: reject_parts }
+        """;
+
+    private const string Quality = """
+              quality:
+                model: q.json
+                window: 20
+                inputs: [{ device: plc1, metric: process_temperature }]
+        """;
+
+    private (LineTwinConfig? Config, IReadOnlyList<ConfigDiagnostic> Problems) Parse(string quality)
+    {
+        var d = new ConfigDiagnostics();
+        var c = LineTwinConfig.Parse(Yaml(quality), Path.Combine(_dir.FullName, "site.yaml"), d);
+        return (c, d.Sorted());
+    }
+
+    [Fact]
+    public void The_quality_block_resolves_the_model_beside_the_config_and_keeps_the_input_order()
+    {
+        var model = WriteModel();
+        var (c, problems) = Parse(Quality);
+        Assert.Empty(problems);
+        var q = c!.Stations[0].Quality;
+        Assert.NotNull(q);
+        Assert.Equal(model, q.ModelPath);
+        Assert.Equal(20, q.Window);
+        Assert.Equal(("plc1", "process_temperature"), (q.Inputs[0].Device, q.Inputs[0].Metric));
+        Assert.Null(c.Stations[1].Quality);
+        Assert.Equal(1, q.LoadModel().InputWidth);
+    }
+
+    [Fact]
+    public void Bad_quality_blocks_are_rejected_with_file_line_and_key()
+    {
+        // Missing file: names the resolved file and the key.
+        var (c, problems) = Parse(Quality);
+        Assert.Null(c);
+        var p = Assert.Single(problems);
+        Assert.Equal("line.stations[0].quality.model", p.Path);
+        Assert.Equal(17, p.Line); // the model: line of the quality block
+        Assert.Contains(Path.Combine(_dir.FullName, "q.json"), p.Message, StringComparison.Ordinal);
+        Assert.Contains("not found", p.Message, StringComparison.Ordinal);
+
+        // A file that is not a format-2 model: the model file's own key is named.
+        WriteModel(format: "something-else");
+        (c, problems) = Parse(Quality);
+        p = Assert.Single(problems);
+        Assert.Equal("line.stations[0].quality.model", p.Path);
+        Assert.Contains("format", p.Message, StringComparison.Ordinal);
+        Assert.Contains("q.json", p.Message, StringComparison.Ordinal);
+
+        // Not JSON at all.
+        File.WriteAllText(Path.Combine(_dir.FullName, "q.json"), "{ not json");
+        (_, problems) = Parse(Quality);
+        Assert.Contains("q.json", Assert.Single(problems).Message, StringComparison.Ordinal);
+
+        // Inputs that do not match the model's width, a missing key, an unknown key.
+        WriteModel();
+        (_, problems) = Parse("""
+                  quality:
+                    model: q.json
+                    inputs: [{ device: plc1, metric: process_temperature }, { device: plc1, metric: process_pressure }]
+            """);
+        p = Assert.Single(problems);
+        Assert.Equal("line.stations[0].quality.inputs", p.Path);
+        Assert.Contains("takes 1 inputs, 2 are listed", p.Message, StringComparison.Ordinal);
+        (_, problems) = Parse("""
+                  quality:
+                    model: q.json
+                    windw: 5
+                    inputs: [{ device: plc1 }]
+            """);
+        Assert.Contains(problems, x => x.Path == "line.stations[0].quality.inputs[0].metric");
+        Assert.Contains(problems, x => x.Path == "line.stations[0].quality.windw");
+        (_, problems) = Parse("""
+                  quality: { model: q.json }
+            """);
+        Assert.Contains(problems, x => x.Path == "line.stations[0].quality.inputs");
+    }
+
+    private sealed class Line
+    {
+        public required SeriesRegistry Registry { get; init; }
+        public required LineTwinStage Stage { get; init; }
+        public required Sink Sink { get; init; }
+        public required SeriesId[] S1 { get; init; } // state, good, reject, x
+        public required SeriesId[] S2 { get; init; }
+    }
+
+    private Line Build(LineTwinConfig config)
+    {
+        var registry = new SeriesRegistry();
+        SeriesId R(string device, string metric, MetricKind kind) => registry.GetOrAdd(new SeriesDescriptor(device, metric, "1", kind));
+        var sink = new Sink();
+        return new Line
+        {
+            Registry = registry,
+            Sink = sink,
+            Stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), TimeSpan.FromHours(1)),
+            S1 = [R("plc1", "machine_state", MetricKind.State), R("plc1", "good_parts", MetricKind.Counter), R("plc1", "reject_parts", MetricKind.Counter), R("plc1", "process_temperature", MetricKind.Gauge)],
+            S2 = [R("plc2", "machine_state", MetricKind.State), R("plc2", "good_parts", MetricKind.Counter), R("plc2", "reject_parts", MetricKind.Counter)],
+        };
+    }
+
+    private static readonly long T0 = new DateTimeOffset(new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+
+    private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
+
+    [Fact]
+    public async Task Counter_deltas_are_scored_then_learned_with_their_labels()
+    {
+        WriteModel(prior: 0.1, priorAlpha: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var (st, good, rej, x) = (line.S1[0], line.S1[1], line.S1[2], line.S1[3]);
+        await line.Stage.ProcessAsync(new Sample[] { new(st, T0, 1), new(x, T0, 0), new(good, T0, 100), new(rej, T0, 7) }, TestContext.Current.CancellationToken);
+        var q = line.Stage.Quality(0)!;
+        Assert.Equal(0, q.TotalParts); // the first readings are the counters' baselines
+        Assert.True(double.IsNaN(q.PredictedRate));
+
+        // 5 good parts at x = 0: each scored under prior 0.1 (calibrated = 0.1 exactly), then learned as a pass.
+        await line.Stage.ProcessAsync(new Sample[] { new(good, T0 + 60_000, 105) }, TestContext.Current.CancellationToken);
+        double prior = 0.1, sumP = 0;
+        for (int k = 0; k < 5; k++)
+        {
+            sumP += Sigmoid(Math.Log(prior / (1 - prior)));
+            prior *= 0.9; // EW fail rate, alpha 0.1, label 0
+        }
+        Assert.Equal(5, q.TotalParts);
+        Assert.Equal(prior, q.Model.FailRate, 12);
+        Assert.Equal(sumP / 5, q.PredictedRate, 12);
+        Assert.Equal(0, q.ObservedRate);
+
+        // x rises to 1; 3 good then 2 rejects: scored at x = 1, learned pass ×3 then fail ×2.
+        await line.Stage.ProcessAsync(new Sample[] { new(x, T0 + 100_000, 1), new(good, T0 + 120_000, 108), new(rej, T0 + 120_000, 9) }, TestContext.Current.CancellationToken);
+        for (int k = 0; k < 5; k++)
+        {
+            sumP += Sigmoid(2 + Math.Log(prior / (1 - prior)));
+            prior = 0.9 * prior + (k >= 3 ? 0.1 : 0);
+        }
+        Assert.Equal(10, q.TotalParts);
+        Assert.Equal(2, q.TotalRejects);
+        Assert.Equal(prior, q.Model.FailRate, 12);
+        Assert.Equal(sumP / 10, q.PredictedRate, 12);
+        Assert.Equal(0.2, q.ObservedRate, 12);
+        Assert.Equal(0.2, q.LongRunRate, 12);
+    }
+
+    [Fact]
+    public async Task Learning_from_rejects_raises_the_score_of_similar_parts()
+    {
+        WriteModel(learningRate: 0.05, prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var (st, good, rej, x) = (line.S1[0], line.S1[1], line.S1[2], line.S1[3]);
+        await line.Stage.ProcessAsync(new Sample[] { new(st, T0, 1), new(x, T0, 0.5), new(good, T0, 0), new(rej, T0, 0) }, TestContext.Current.CancellationToken);
+        var model = line.Stage.Quality(0)!.Model;
+        double before = model.Predict([0.5]);
+        for (int k = 1; k <= 10; k++) await line.Stage.ProcessAsync(new Sample[] { new(rej, T0 + (k * 60_000), 5 * k) }, TestContext.Current.CancellationToken);
+        Assert.True(model.Predict([0.5]) > before + 0.05, $"score at x = 0.5: {before} before, {model.Predict([0.5])} after 50 rejects");
+    }
+
+    // Runs n minutes of both stations: S1 makes `good`+`rejects` per minute at process value x, S2 8 good + 2 rejects.
+    private static async Task Minutes(Line line, int from, int n, double x, int good, int rejects, long[] counters)
+    {
+        for (int m = from; m < from + n; m++)
+        {
+            long t = T0 + (m * 60_000L);
+            counters[0] += good;
+            counters[1] += rejects;
+            counters[2] += 4;
+            counters[3] += m % 5 == 0 ? 1 : 0;
+            await line.Stage.ProcessAsync(new Sample[]
+            {
+                new(line.S1[0], t, 1), new(line.S1[3], t, x), new(line.S1[1], t, counters[0]), new(line.S1[2], t, counters[1]),
+                new(line.S2[0], t, 1), new(line.S2[1], t, counters[2]), new(line.S2[2], t, counters[3]),
+            }, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task The_good_parts_forecast_uses_the_predicted_reject_rate()
+    {
+        WriteModel(prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        await Minutes(line, 0, 10, x: 1, good: 4, rejects: 0, counters);
+        var e = line.Sink.Events.Last(e => e.Source == "line/q1");
+        var a = e.Attributes!;
+        double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
+
+        // S1 has a model: its rate is the predicted one (sigmoid(2 + logit 0.1) for every part), though no part was rejected.
+        double predicted = Sigmoid(2 + Math.Log(0.1 / 0.9));
+        Assert.Equal(predicted, D("quality.predicted_reject_rate.S1"), 12);
+        Assert.Equal(0, D("quality.observed_reject_rate.S1"));
+        Assert.False(a.ContainsKey("quality.predicted_reject_rate.S2"));
+        // S2 has none: its observed share of rejects this shift (the first reading is the baseline).
+        double s2 = (double)(counters[3] - 1) / (counters[2] - 4 + counters[3] - 1);
+        double share = (1 - predicted) * (1 - s2);
+        Assert.Equal(share, D("forecast.good_share"), 9);
+        double soFar = D("good");
+        Assert.Equal(soFar + ((D("forecast.end_of_shift") - soFar) * share), D("forecast.good_end_of_shift"), 6);
+        Assert.Equal(soFar + ((D("forecast.p5") - soFar) * share), D("forecast.good_p5"), 6);
+        Assert.Equal(soFar + ((D("forecast.p95") - soFar) * share), D("forecast.good_p95"), 6);
+        Assert.True(D("forecast.good_end_of_shift") < D("forecast.end_of_shift") * 0.8);
+        Assert.Contains(" good", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_drift_that_raises_rejects_publishes_one_quality_prediction_per_episode()
+    {
+        WriteModel(prior: 0.02);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        IEnumerable<EdgeEvent> QualityEvents() => line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1");
+
+        // Healthy: x = 0 (predicted 2 %), one reject in 50 parts.
+        for (int m = 0; m < 40; m++) await Minutes(line, m, 1, x: 0, good: m % 10 == 9 ? 4 : 5, rejects: m % 10 == 9 ? 1 : 0, counters);
+        Assert.Empty(QualityEvents());
+        Assert.NotEmpty(line.Sink.Events);
+
+        // Drift: x = 2, 2 rejects in 5 parts; the warning comes once, not per sample or per minute.
+        await Minutes(line, 40, 30, x: 2, good: 3, rejects: 2, counters);
+        var e = Assert.Single(QualityEvents());
+        Assert.Equal(EdgeEventKind.Prediction, e.Kind);
+        Assert.Equal(EventSeverity.Warning, e.Severity);
+        Assert.Contains("parts likely to fail inspection", e.Message, StringComparison.Ordinal);
+        double predicted = double.Parse(e.Attributes!["predicted_reject_rate"], CultureInfo.InvariantCulture);
+        double longRun = double.Parse(e.Attributes["long_run_reject_rate"], CultureInfo.InvariantCulture);
+        Assert.True(predicted > 2 * longRun && predicted > 0.05, $"{predicted} vs {longRun}");
+
+        // Back to healthy (re-armed), then a second drift: a second warning.
+        await Minutes(line, 70, 30, x: 0, good: 5, rejects: 0, counters);
+        Assert.Single(QualityEvents());
+        await Minutes(line, 100, 30, x: 2, good: 3, rejects: 2, counters);
+        Assert.Equal(2, QualityEvents().Count());
+    }
+
+    [Fact]
+    public async Task A_healthy_station_raises_no_quality_prediction()
+    {
+        WriteModel(prior: 0.02);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        for (int m = 0; m < 120; m++) await Minutes(line, m, 1, x: 0.1 * Math.Sin(m), good: m % 10 == 9 ? 4 : 5, rejects: m % 10 == 9 ? 1 : 0, counters);
+        Assert.DoesNotContain(line.Sink.Events, e => e.Source.Contains("/quality/", StringComparison.Ordinal));
+        var a = line.Sink.Events.Last().Attributes!;
+        Assert.InRange(double.Parse(a["quality.predicted_reject_rate.S1"], CultureInfo.InvariantCulture), 0.01, 0.04);
+    }
+}
