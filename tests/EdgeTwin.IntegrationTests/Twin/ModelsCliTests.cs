@@ -1,7 +1,5 @@
-using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using EdgeTwin.Agent.Cli;
 using EdgeTwin.IntegrationTests.Deployment;
 
 namespace EdgeTwin.IntegrationTests.Twin;
@@ -11,19 +9,7 @@ public sealed class ModelsCliTests
 {
     private static string Models => Path.Combine(Tool.RepoRoot(), "models");
 
-    private static async Task<(int Exit, string Output, string Error)> Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var root = new RootCommand();
-        foreach (var command in CliCommands.All())
-        {
-            root.Subcommands.Add(command);
-        }
-
-        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static Task<(int Exit, string Output, string Error)> Run(params string[] args) => InProcessCli.RunAsync(args);
 
     [Fact]
     public async Task Verify_passes_on_the_committed_models_and_lists_them_as_json()
