@@ -1,0 +1,114 @@
+using System.Globalization;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Simulator.Line;
+using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.Twin.Tests.Line;
+
+/// <summary>The shipped sim-line quality model in the live twin, fed by the simulated packaging line (tool wear at S2).</summary>
+public sealed class SimLineQualityTests
+{
+    private sealed class Sink : IEventSink
+    {
+        public List<EdgeEvent> Events { get; } = [];
+
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+        {
+            Events.Add(edgeEvent);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task The_simulated_line_config_carries_the_model_and_the_twin_predicts_the_drift_rejects()
+    {
+        var spec = SimLineSpec.Packaging(4, seed: 5);
+        var line = new SimLine(spec, new SimRandom(5));
+        var model = SimLineConfig.FindQualityModel();
+        Assert.NotNull(model); // models/line-quality/sim-line-quality.json in the checkout
+        var yaml = SimLineConfig.Yaml(spec, s => "plc-" + s.ToLowerInvariant());
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(yaml, "sim.yaml", d);
+        Assert.Empty(d.Items);
+        // Only the station with tool wear (the capper, S2) gets the quality block.
+        Assert.Equal(["S2"], config!.Stations.Where(s => s.Quality is not null).Select(s => s.Spec.Id));
+
+        var registry = new SeriesRegistry();
+        var sink = new Sink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), TimeSpan.FromHours(1));
+        int n = spec.Stations.Count;
+        var ids = new SeriesId[n, 3];
+        for (int i = 0; i < n; i++)
+        {
+            var dev = "plc-" + spec.Stations[i].Id.ToLowerInvariant();
+            ids[i, 0] = registry.GetOrAdd(new SeriesDescriptor(dev, "machine_state", "1", MetricKind.State));
+            ids[i, 1] = registry.GetOrAdd(new SeriesDescriptor(dev, "good_parts", "1", MetricKind.Counter));
+            ids[i, 2] = registry.GetOrAdd(new SeriesDescriptor(dev, "reject_parts", "1", MetricKind.Counter));
+        }
+        var temp = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_temperature", "Cel", MetricKind.Gauge));
+        var pressure = registry.GetOrAdd(new SeriesDescriptor("plc-s2", "process_pressure", "bar", MetricKind.Gauge));
+
+        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 6, 30, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        var batch = new Sample[(n * 3) + 2];
+        const int Seconds = 4 * 3600, Poll = 2;
+        long goodStart = -1, rejectStart = -1;
+        for (int s = 0; s <= Seconds; s += Poll)
+        {
+            line.Step(Poll);
+            long t = t0 + (s * 1000L);
+            int k = 0;
+            // Process values first: they are read in the same poll as the counters, before the parts they count.
+            batch[k++] = new Sample(temp, t, line.ProcessTemperature(1));
+            batch[k++] = new Sample(pressure, t, line.ProcessPressure(1));
+            for (int i = 0; i < n; i++)
+            {
+                batch[k++] = new Sample(ids[i, 0], t, line.PackMlState(i));
+                batch[k++] = new Sample(ids[i, 1], t, line.Good(i));
+                batch[k++] = new Sample(ids[i, 2], t, line.Reject(i));
+            }
+            if (goodStart < 0) (goodStart, rejectStart) = (line.Good(1), line.Reject(1));
+            await stage.ProcessAsync(batch, TestContext.Current.CancellationToken);
+        }
+
+        var q = stage.Quality(1)!;
+        long parts = line.Good(1) - goodStart + line.Reject(1) - rejectStart;
+        Assert.Equal(parts, q.TotalParts);
+        Assert.Equal(line.Reject(1) - rejectStart, q.TotalRejects);
+        Assert.True(q.TotalRejects > 50, $"{q.TotalRejects} rejects in {parts} parts");
+
+        // The predicted window rate follows the observed one through the tool-wear cycles.
+        var states = sink.Events.Where(e => e.Source == "line/line1" && e.Attributes!.ContainsKey("quality.predicted_reject_rate.S2")).ToList();
+        double[] P(string key) => [.. states.Select(e => double.Parse(e.Attributes![key], CultureInfo.InvariantCulture))];
+        var predicted = P("quality.predicted_reject_rate.S2");
+        var observed = P("quality.observed_reject_rate.S2");
+        double r = Correlation(predicted, observed);
+        Assert.True(r > 0.6, $"correlation of predicted and observed window reject rates {r:0.000} over {states.Count} states");
+        Assert.True(Math.Abs(predicted.Average() - observed.Average()) < 0.5 * observed.Average(),
+            $"mean predicted {predicted.Average():0.0000} vs observed {observed.Average():0.0000}");
+
+        // Warnings: some, but at most one per tool cycle (400 parts), never per sample.
+        int warnings = sink.Events.Count(e => e.Source == "line/line1/quality/S2");
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"S2: {parts} parts, {q.TotalRejects} rejects; window rates over {states.Count} states: correlation {r:0.000}, mean predicted {predicted.Average():0.0000} vs observed {observed.Average():0.0000}; {warnings} warnings"));
+        Assert.InRange(warnings, 1, (int)(parts / 400) + 1);
+        Assert.DoesNotContain(sink.Events, e => e.Source.StartsWith("line/line1/quality/", StringComparison.Ordinal) && e.Source != "line/line1/quality/S2");
+        var last = states[^1].Attributes!;
+        Assert.True(double.Parse(last["forecast.good_end_of_shift"], CultureInfo.InvariantCulture) < double.Parse(last["forecast.end_of_shift"], CultureInfo.InvariantCulture));
+    }
+
+    private static double Correlation(double[] x, double[] y)
+    {
+        double mx = x.Average(), my = y.Average(), sxy = 0, sxx = 0, syy = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            sxy += (x[i] - mx) * (y[i] - my);
+            sxx += (x[i] - mx) * (x[i] - mx);
+            syy += (y[i] - my) * (y[i] - my);
+        }
+        return sxy / Math.Sqrt(sxx * syy);
+    }
+}
