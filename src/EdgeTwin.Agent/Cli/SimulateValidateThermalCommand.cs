@@ -24,6 +24,7 @@ internal sealed class SimulateValidateThermalCommand : ICliSubcommand
         var json = new Option<bool>("--json") { Description = "Print JSON for scripts." };
         var riskSigmas = new Option<double?>("--risk-sigmas") { Description = "Upper band (in standard deviations of the calibration's uncertainty) that flags a rack as affected; default the scenario's (0.5); 0: expected forecast only." };
         var holdLoad = new Option<bool>("--hold-load") { Description = "Hold the present load through the horizon instead of following the calibrated daily profile (for comparison)." };
+        var riseUncertainty = new Option<double?>("--optimiser-rise-uncertainty") { Description = "Share of each predicted inlet rise the optimiser adds before checking the limit (default 0.5; 0 trusts the model)." };
         var command = new Command("validate-thermal", "Validate the thermal twin's cooling-failure predictions against the simulator.");
         command.Options.Add(sites);
         command.Options.Add(firstSeed);
@@ -31,6 +32,7 @@ internal sealed class SimulateValidateThermalCommand : ICliSubcommand
         command.Options.Add(json);
         command.Options.Add(riskSigmas);
         command.Options.Add(holdLoad);
+        command.Options.Add(riseUncertainty);
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -39,6 +41,7 @@ internal sealed class SimulateValidateThermalCommand : ICliSubcommand
             {
                 RiskSigmas = parse.GetValue(riskSigmas) ?? defaults.RiskSigmas,
                 FollowLoadProfile = !parse.GetValue(holdLoad),
+                OptimiserRiseUncertainty = parse.GetValue(riseUncertainty) ?? defaults.OptimiserRiseUncertainty,
             };
             var results = new List<SiteValidation>();
             for (var k = 0; k < Math.Max(1, parse.GetValue(sites)); k++)

@@ -117,6 +117,9 @@ public sealed class CoolingFailureValidation
     /// <summary>See <see cref="CoolingFailureOptions.RiskSigmas"/> (for comparisons; the scenario's default otherwise).</summary>
     public double RiskSigmas { get; init; } = new CoolingFailureOptions { FailedUnits = [] }.RiskSigmas;
 
+    /// <summary>The optimiser's <c>riseUncertainty</c> (for comparisons).</summary>
+    public double OptimiserRiseUncertainty { get; init; } = EdgeTwin.Twin.Optimisation.CoolingOptimiser.DefaultRiseUncertainty;
+
     /// <summary>See <see cref="CoolingFailureOptions.FollowLoadProfile"/>.</summary>
     public bool FollowLoadProfile { get; init; } = true;
 
@@ -208,7 +211,7 @@ public sealed class CoolingFailureValidation
         plant.Step(TimeSpan.FromHours(2));
         var settled = plant.Read();
         settled.FillFrom(now);
-        var recommendation = EdgeTwin.Twin.Optimisation.CoolingOptimiser.Optimise(model, settled);
+        var recommendation = EdgeTwin.Twin.Optimisation.CoolingOptimiser.Optimise(model, settled, riseUncertainty: OptimiserRiseUncertainty);
         foreach (var u in recommendation.Units)
         {
             plant.ApplySetpoints(u.Unit, u.SupplySetpointC, u.FanSpeed);

@@ -112,4 +112,20 @@ public sealed class CapacityScenarioTests
         // At 8 kW on a 40 kW unit the cheapest feasible point runs warmer supply air than 18 °C.
         Assert.True(r.Units[0].SupplySetpointC > 18, $"set point {r.Units[0].SupplySetpointC}");
     }
+
+    [Fact]
+    public void Optimiser_keeps_half_of_each_predicted_inlet_rise_in_reserve_by_default()
+    {
+        var twin = Twin();
+        var today = twin.Now[0].RackInletC.Max();
+        var trusting = CoolingOptimiser.Optimise(twin.Zones[0], twin.Now[0], marginK: 1, riseUncertainty: 0);
+        var guarded = CoolingOptimiser.Optimise(twin.Zones[0], twin.Now[0], marginK: 1);
+
+        // Trusting the model, the cheapest point sits on the limit; the default keeps half of the predicted rise in reserve.
+        Assert.InRange(trusting.PredictedMaxInletC, 25.8, 26.0 + 1e-6);
+        Assert.True(today < 25, $"today {today}");
+        Assert.True(guarded.PredictedMaxInletC + (0.5 * (guarded.PredictedMaxInletC - today)) <= 26.0 + 1e-3, $"guarded {guarded.PredictedMaxInletC}, today {today}");
+        Assert.True(guarded.PredictedMaxInletC < trusting.PredictedMaxInletC - 0.1);
+        Assert.True(guarded.SavingKw > 0 && guarded.SavingKw < trusting.SavingKw, $"{guarded.SavingKw} vs {trusting.SavingKw}");
+    }
 }
