@@ -118,6 +118,16 @@ public sealed class LineAgentTests
         Assert.Equal(spec.Line.TrueBottleneck, a["bottleneck"]);
         Assert.True(Attr("forecast.end_of_shift") >= Attr("good"), context);
 
+        // The quality term: the capper's (S2, tool wear) model scored the parts it counted from the Modbus PLC's
+        // process values, and the good-parts forecast takes its predicted reject rate.
+        var s2 = truth.Stations[1].Good + truth.Stations[1].Reject - first.Stations[1].Good - first.Stations[1].Reject;
+        Assert.InRange(long.Parse(a["quality.window_parts.S2"], CultureInfo.InvariantCulture), Math.Min(s2 - 3, 50), 50);
+        Assert.InRange(Attr("quality.predicted_reject_rate.S2"), 1e-6, 1);
+        Assert.InRange(Attr("quality.observed_reject_rate.S2"), 0, 1);
+        Assert.False(a.ContainsKey("quality.predicted_reject_rate.S1"));
+        Assert.True(Attr("forecast.good_end_of_shift") < Attr("forecast.end_of_shift"), context);
+        Assert.True(Attr("forecast.good_end_of_shift") >= Attr("good"), context);
+
         // The maintenance hook: the machine that drives a station gets its downtime and cost from the line.
         var costModel = agent.Services.GetRequiredService<IUnplannedFailureCostModel>();
         Assert.IsType<LineFailureCostModel>(costModel);
