@@ -14,17 +14,6 @@ public sealed class LineQualityTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private sealed class Sink : IEventSink
-    {
-        public List<EdgeEvent> Events { get; } = [];
-
-        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
-        {
-            Events.Add(edgeEvent);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     // One input x, frozen standardisation (mean 0, var 1), weight 2: balanced score = sigmoid(2x), calibrated = sigmoid(2x + logit prior).
     private string WriteModel(string name = "q.json", double learningRate = 0, double prior = 0.1, double priorAlpha = 0, string format = "edgetwin-online-logistic/2")
     {
@@ -146,7 +135,7 @@ public sealed class LineQualityTests : IDisposable
     {
         public required SeriesRegistry Registry { get; init; }
         public required LineTwinStage Stage { get; init; }
-        public required Sink Sink { get; init; }
+        public required RecordingEventSink Sink { get; init; }
         public required SeriesId[] S1 { get; init; } // state, good, reject, x
         public required SeriesId[] S2 { get; init; }
     }
@@ -155,7 +144,7 @@ public sealed class LineQualityTests : IDisposable
     {
         var registry = new SeriesRegistry();
         SeriesId R(string device, string metric, MetricKind kind) => registry.GetOrAdd(new SeriesDescriptor(device, metric, "1", kind));
-        var sink = new Sink();
+        var sink = new RecordingEventSink();
         return new Line
         {
             Registry = registry,

@@ -9,17 +9,6 @@ namespace EdgeTwin.Twin.Tests.Line;
 
 public sealed class LineTwinStageTests
 {
-    private sealed class Sink : IEventSink
-    {
-        public List<EdgeEvent> Events { get; } = [];
-
-        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
-        {
-            Events.Add(edgeEvent);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     private static LineTwinConfig Config()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -44,7 +33,7 @@ public sealed class LineTwinStageTests
         var red = registry.GetOrAdd(new SeriesDescriptor("m3-red", "lamp", "1", MetricKind.State));
         var amber = registry.GetOrAdd(new SeriesDescriptor("m3-amber", "lamp", "1", MetricKind.State));
         var other = registry.GetOrAdd(new SeriesDescriptor("pdu-1", "current", "A"));
-        var sink = new Sink();
+        var sink = new RecordingEventSink();
         var stage = new LineTwinStage(Config(), registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
         long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
         Sample[] batch1 =

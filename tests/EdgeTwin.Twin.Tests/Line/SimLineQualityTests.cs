@@ -12,17 +12,6 @@ namespace EdgeTwin.Twin.Tests.Line;
 /// <summary>The shipped sim-line quality model in the live twin, fed by the simulated packaging line (tool wear at S2).</summary>
 public sealed class SimLineQualityTests
 {
-    private sealed class Sink : IEventSink
-    {
-        public List<EdgeEvent> Events { get; } = [];
-
-        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
-        {
-            Events.Add(edgeEvent);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     [Fact]
     public async Task The_simulated_line_config_carries_the_model_and_the_twin_predicts_the_drift_rejects()
     {
@@ -38,7 +27,7 @@ public sealed class SimLineQualityTests
         Assert.Equal(["S2"], config!.Stations.Where(s => s.Quality is not null).Select(s => s.Spec.Id));
 
         var registry = new SeriesRegistry();
-        var sink = new Sink();
+        var sink = new RecordingEventSink();
         var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60), TimeSpan.FromHours(1));
         int n = spec.Stations.Count;
         var ids = new SeriesId[n, 3];
