@@ -91,10 +91,10 @@ public sealed class StationQuality
             _sumP += p;
             if (rejected) _sumRejected++;
             _next = (_next + 1) % _p.Length;
+            if (_next == 0) Resum(); // once per lap, wherever a step ends: no drift of the running sum
             TotalParts++;
             if (rejected) TotalRejects++;
         }
-        if (_next == 0) Resum(); // once per lap: no drift of the running sum
     }
 
     private void Resum()
