@@ -45,6 +45,11 @@ if [[ $total == 0 ]]; then
   echo "Tests: 0 passed, 1 failed (no test ran; dotnet test exited $status)"
   exit 1
 fi
+# CI shows only the end of the log: repeat each failed test's name and the first lines of its message here.
+if ((failed > 0)); then
+  echo "Failed tests:"
+  grep -E -A6 '^\s*failed [A-Za-z_]' "$log" | grep -v -E '^\s+at |^--$' | cut -c1-400 | head -60
+fi
 line="Tests: $passed passed, $failed failed"
 ((skipped > 0)) && line+=", $skipped skipped"
 echo "$line"

@@ -54,7 +54,7 @@ public sealed class ThermalTwinAgentTests
             return ValueTask.CompletedTask;
         });
 
-        using var agent = AgentHostBuilder.Build(config, options);
+        var agent = AgentHostBuilder.Build(config, options);
         var runtime = agent.Services.GetRequiredService<AgentRuntime>();
         var stage = agent.Services.GetRequiredService<ThermalTwinStage>();
         using var physics = CancellationTokenSource.CreateLinkedTokenSource(Ct);
@@ -132,6 +132,9 @@ public sealed class ThermalTwinAgentTests
             await agent.StopAsync(CancellationToken.None);
             await physics.CancelAsync();
             await physicsTask;
+
+            // Disposed before its state directory goes: the alert store checkpoints on dispose.
+            agent.Dispose();
             work.Delete(recursive: true);
         }
     }
