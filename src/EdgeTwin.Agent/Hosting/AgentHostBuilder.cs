@@ -90,6 +90,7 @@ public static class AgentHostBuilder
         }
 
         services.TryAddSingleton<SourceFactories>();
+        services.TryAddSingleton<Sources.Modbus.ModbusBusRegistry>();
         return services;
     }
 

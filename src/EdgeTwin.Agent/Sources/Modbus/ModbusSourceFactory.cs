@@ -5,6 +5,7 @@ using EdgeTwin.Modbus.Client;
 using EdgeTwin.Modbus.Data;
 using EdgeTwin.Modbus.Planning;
 using EdgeTwin.Modbus.Transport;
+using Microsoft.Extensions.Logging;
 using LibTable = EdgeTwin.Modbus.Protocol.ModbusTable;
 using LibType = EdgeTwin.Modbus.Data.ModbusDataType;
 using ProfileTable = EdgeTwin.Core.Profiles.ModbusTable;
@@ -20,7 +21,15 @@ namespace EdgeTwin.Agent.Sources.Modbus;
 /// </summary>
 public sealed class ModbusSourceFactory : ISourceFactory
 {
-    private readonly ModbusBusRegistry _buses = new();
+    private readonly ModbusBusRegistry _buses;
+
+    public ModbusSourceFactory()
+        : this(new ModbusBusRegistry())
+    {
+    }
+
+    /// <summary>With the agent's registry, which the set-point writers share: a serial line has one owner.</summary>
+    public ModbusSourceFactory(ModbusBusRegistry buses) => _buses = buses ?? throw new ArgumentNullException(nameof(buses));
 
     public IReadOnlyCollection<DeviceProtocol> Protocols { get; } = [DeviceProtocol.Modbus];
 
@@ -105,13 +114,18 @@ public sealed class ModbusSourceFactory : ISourceFactory
     }
 }
 
-/// <summary>One shared transport per physical bus, reference-counted by the sources using it.</summary>
-internal sealed class ModbusBusRegistry
+/// <summary>
+/// One shared transport per physical bus, reference-counted by its users: the pollers of the devices on it and the
+/// set-point writers of cooling units on a serial line (one port, one owner; the transport serialises their requests).
+/// </summary>
+public sealed class ModbusBusRegistry
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Bus> _buses = new(StringComparer.Ordinal);
 
-    public BusLease Acquire(DeviceConfig device, SourceContext context)
+    internal BusLease Acquire(DeviceConfig device, SourceContext context) => Acquire(device, context.LoggerFactory, context.TimeProvider);
+
+    internal BusLease Acquire(DeviceConfig device, ILoggerFactory loggers, TimeProvider time)
     {
         var address = device.Address;
         string key = address.Scheme switch
@@ -135,12 +149,12 @@ internal sealed class ModbusBusRegistry
                 return new BusLease(this, key, bus.Client);
             }
 
-            var logger = context.LoggerFactory.CreateLogger("EdgeTwin.Modbus." + key);
+            var logger = loggers.CreateLogger("EdgeTwin.Modbus." + key);
             IModbusTransport transport = address.Scheme switch
             {
-                AddressScheme.Tcp => new ModbusTcpTransport(new ModbusTcpOptions { Host = address.Host!, Port = address.Port ?? 502, RequestTimeout = timeout }, logger, context.TimeProvider),
-                AddressScheme.RtuTcp => new ModbusRtuTransport(new TcpRtuChannel(address.Host!, address.Port ?? 502, timeout), new ModbusRtuOptions { RequestTimeout = timeout }, logger, context.TimeProvider),
-                _ => new ModbusRtuTransport(new SerialRtuChannel(ToSerial(address.Path!, device.Serial ?? new SerialSettings())), new ModbusRtuOptions { RequestTimeout = timeout }, logger, context.TimeProvider),
+                AddressScheme.Tcp => new ModbusTcpTransport(new ModbusTcpOptions { Host = address.Host!, Port = address.Port ?? 502, RequestTimeout = timeout }, logger, time),
+                AddressScheme.RtuTcp => new ModbusRtuTransport(new TcpRtuChannel(address.Host!, address.Port ?? 502, timeout), new ModbusRtuOptions { RequestTimeout = timeout }, logger, time),
+                _ => new ModbusRtuTransport(new SerialRtuChannel(ToSerial(address.Path!, device.Serial ?? new SerialSettings())), new ModbusRtuOptions { RequestTimeout = timeout }, logger, time),
             };
             bus = new Bus(new ModbusClient(transport), device.Serial) { Users = 1 };
             _buses[key] = bus;

@@ -258,12 +258,15 @@ internal sealed class SnmpSetpointChannel : SetpointChannel
 
 /// <summary>
 /// Modbus: the profile's holding register(s) written with FC 6 (one register) or FC 16 (several), encoded with the
-/// profile's type, word order, scale and offset; a coil with FC 5. Read back with FC 3 / FC 1. Its own TCP connection
-/// (the poller's stays untouched); serial lines are not supported for writing (they would need the poller's bus).
+/// profile's type, word order, scale and offset; a coil with FC 5. Read back with FC 3 / FC 1. On <c>tcp:</c> its own
+/// connection (the poller's stays untouched); on a serial line (<c>rtu:</c>, <c>rtutcp:</c>) the poller's bus, leased
+/// from the agent's <see cref="ModbusBusRegistry"/>: a port has one owner, and its transport puts the write between
+/// two polls rather than on top of one.
 /// </summary>
 internal sealed class ModbusSetpointChannel : SetpointChannel
 {
     private readonly ModbusClient _client;
+    private readonly BusLease? _lease;
     private readonly ModbusPoint _point;
     private readonly byte _unitId;
 
@@ -273,13 +276,23 @@ internal sealed class ModbusSetpointChannel : SetpointChannel
         var a = device.Address;
         if (a.Scheme != AddressScheme.Tcp)
         {
-            throw new SetpointWriteException($"cooling unit {unit}: device {device.Id} is on {a.Scheme.ToString().ToLowerInvariant()}:, set points are written over Modbus TCP only");
+            throw new SetpointWriteException($"cooling unit {unit}: device {device.Id} is on {a.Scheme.ToString().ToLowerInvariant()}:, which is written over its poller's bus (the agent's Modbus bus registry), not a connection of its own");
         }
 
         _point = ModbusSourceFactory.ToPoint(metric.Register!, settings) with { Scale = metric.Scale, Offset = metric.Offset };
         _unitId = device.UnitId ?? 1;
         var transport = new ModbusTcpTransport(new ModbusTcpOptions { Host = a.Host!, Port = a.Port ?? DeviceAddress.ModbusPort, RequestTimeout = timeout }, loggers.CreateLogger("EdgeTwin.Modbus.Setpoints"), time);
         _client = new ModbusClient(transport);
+    }
+
+    /// <summary>Writes over a shared bus; the channel owns the lease and releases it on dispose.</summary>
+    public ModbusSetpointChannel(string unit, DeviceConfig device, ProfileMetric metric, ModbusProfileSettings settings, SetpointKind kind, TimeSpan timeout, SetpointMetrics metrics, ILoggerFactory loggers, BusLease bus)
+        : base(unit, device, metric, kind, timeout, metrics, loggers.CreateLogger<SetpointChannel>())
+    {
+        _lease = bus ?? throw new ArgumentNullException(nameof(bus));
+        _client = bus.Client;
+        _point = ModbusSourceFactory.ToPoint(metric.Register!, settings) with { Scale = metric.Scale, Offset = metric.Offset };
+        _unitId = device.UnitId ?? 1;
     }
 
     protected override double Resolution => _point.Type is LibType.Float32 or LibType.Float64 ? 1e-3 : base.Resolution;
@@ -317,5 +330,5 @@ internal sealed class ModbusSetpointChannel : SetpointChannel
         return _point.Decode(registers);
     }
 
-    public override ValueTask DisposeAsync() => _client.DisposeAsync();
+    public override ValueTask DisposeAsync() => _lease is not null ? _lease.DisposeAsync() : _client.DisposeAsync();
 }

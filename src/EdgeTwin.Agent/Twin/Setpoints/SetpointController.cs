@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Sources.Modbus;
 using EdgeTwin.Agent.Sources.Snmp;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Core.Config;
@@ -50,10 +51,13 @@ public sealed partial class SetpointController : BackgroundService
     private readonly ILoggerFactory _loggers;
     private readonly SetpointMetrics _metrics;
     private readonly ZoneControl[] _zones;
+    private readonly ModbusBusRegistry? _modbusBuses;
     private SnmpClient? _snmp;
 
-    public SetpointController(AgentRuntime runtime, ThermalTwinStage stage, ThermalTwinConfig config, IEventSink events, ILoggerFactory loggers, SetpointMetrics metrics)
+    /// <param name="modbusBuses">The pollers' Modbus buses: a unit on a serial line is written over its poller's bus.</param>
+    public SetpointController(AgentRuntime runtime, ThermalTwinStage stage, ThermalTwinConfig config, IEventSink events, ILoggerFactory loggers, SetpointMetrics metrics, ModbusBusRegistry? modbusBuses = null)
     {
+        _modbusBuses = modbusBuses;
         _runtime = runtime ?? throw new ArgumentNullException(nameof(runtime));
         _stage = stage ?? throw new ArgumentNullException(nameof(stage));
         _config = config ?? throw new ArgumentNullException(nameof(config));
@@ -488,7 +492,14 @@ public sealed partial class SetpointController : BackgroundService
         var timeout = sp.WriteTimeout;
         if (profile.Protocol == DeviceProtocol.Modbus)
         {
-            return new ModbusSetpointChannel(unit, device, metric, profile.Modbus ?? ModbusProfileSettings.Default, kind, timeout, _metrics, _loggers, _runtime.TimeProvider);
+            var settings = profile.Modbus ?? ModbusProfileSettings.Default;
+            if (device.Address.Scheme is AddressScheme.Rtu or AddressScheme.RtuTcp)
+            {
+                var buses = _modbusBuses ?? throw new SetpointWriteException($"cooling unit {unit}: device {device.Id} is on a serial line and this agent has no Modbus bus registry to share it");
+                return new ModbusSetpointChannel(unit, device, metric, settings, kind, timeout, _metrics, _loggers, buses.Acquire(device, _loggers, _runtime.TimeProvider));
+            }
+
+            return new ModbusSetpointChannel(unit, device, metric, settings, kind, timeout, _metrics, _loggers, _runtime.TimeProvider);
         }
 
         if (profile.Protocol != DeviceProtocol.Snmp)

@@ -48,7 +48,8 @@ public static class ThermalTwinExtensions
                 sp.GetRequiredService<ThermalTwinConfig>(),
                 new RuntimeEventSink(runtime),
                 sp.GetRequiredService<ILoggerFactory>(),
-                sp.GetRequiredService<SetpointMetrics>());
+                sp.GetRequiredService<SetpointMetrics>(),
+                sp.GetService<Sources.Modbus.ModbusBusRegistry>());
         });
         services.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(sp => sp.GetRequiredService<ThermalTwinConfig>().Enabled ? sp.GetRequiredService<SetpointController>() : new DisabledService());
         return services;

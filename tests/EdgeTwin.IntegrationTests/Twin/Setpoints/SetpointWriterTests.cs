@@ -1,3 +1,4 @@
+using EdgeTwin.Agent.Sources.Modbus;
 using EdgeTwin.Agent.Sources.Snmp;
 using EdgeTwin.Agent.Twin.Setpoints;
 using EdgeTwin.Core.Config;
@@ -56,6 +57,70 @@ public sealed class SetpointWriterTests
         Assert.Equal((ushort)((bytes[1] << 8) | bytes[0]), raw[2]); // CDAB: the low word first
         Assert.Equal((ushort)((bytes[3] << 8) | bytes[2]), raw[3]);
         Assert.Equal(72.25, await fanChannel.ReadAsync(Ct), 3);
+    }
+
+    [Fact]
+    public async Task Modbus_rtu_set_points_go_over_the_pollers_serial_bus_between_its_polls()
+    {
+        // A unit on RS-485 (socat pty pair, pymodbus on the far end): the port has one owner, the agent's bus registry.
+        // The writer leases the poller's bus; its requests take turns with the polls and closing it leaves the bus open.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, 19200, PymodbusServer.Units((3, "hr", 0, [215, 0, 0, 0, 0, 0, 0, 0, 215, 0])));
+        var device = new DeviceConfig("crac-rtu", "test", DeviceAddress.Rtu(pty.B)) { UnitId = 3, Serial = new SerialSettings(19200, SerialParity.None), Timeout = TimeSpan.FromSeconds(2) };
+        var buses = new ModbusBusRegistry();
+        await using var poller = buses.Acquire(device, NullLoggerFactory.Instance, TimeProvider.System);
+        using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var polls = 0;
+        var polling = Task.Run(
+            async () =>
+            {
+                while (!stopPolling.IsCancellationRequested)
+                {
+                    var registers = await poller.Client.ReadHoldingRegistersAsync(3, 0, 10, stopPolling.Token);
+                    Assert.Equal(215, registers[0]); // the poller's own reads stay intact around the writes
+                    Interlocked.Increment(ref polls);
+                }
+            },
+            Ct);
+
+        using var metrics = new SetpointMetrics();
+        var supply = new ProfileMetric("supply_setpoint", "Cel", MetricKind.Gauge, "crac.supply_setpoint")
+        {
+            Register = new ModbusRegister(ModbusTable.Holding, 8, ModbusDataType.Int16),
+            Scale = 0.1,
+            Writable = true,
+        };
+        var channel = new ModbusSetpointChannel("CRAC-1", device, supply, ModbusProfileSettings.Default, SetpointKind.Supply, TimeSpan.FromSeconds(5), metrics, NullLoggerFactory.Instance, buses.Acquire(device, NullLoggerFactory.Instance, TimeProvider.System));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(19.5 + i, await channel.WriteAsync(19.5 + i, Ct), 3);
+        }
+
+        await channel.DisposeAsync();
+        var before = Volatile.Read(ref polls);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (Volatile.Read(ref polls) < before + 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Ct);
+        }
+
+        await stopPolling.CancelAsync();
+        try
+        {
+            await polling;
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped inside a read.
+        }
+
+        Assert.True(polls >= before + 3, $"the poller's bus closed with the writer: {polls} polls, {before} before");
+        Assert.Equal(23.5, (await poller.Client.ReadHoldingRegistersAsync(3, 8, 1, Ct))[0] / 10.0, 3);
+
+        // The TCP constructor refuses a serial device with the reason, instead of opening the port a second time.
+        var ex = Assert.Throws<SetpointWriteException>(() => new ModbusSetpointChannel("CRAC-1", device, supply, ModbusProfileSettings.Default, SetpointKind.Supply, TimeSpan.FromSeconds(5), metrics, NullLoggerFactory.Instance, TimeProvider.System));
+        Assert.Contains("crac-rtu", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("poller's bus", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
