@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using Confluent.Kafka;
-using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Kafka;
 
@@ -21,8 +20,7 @@ public class KafkaReplayBenchmarks
     private const int Messages = 20_000;
     private IAdminClient? _cluster;
     private string _bootstrap = "";
-    private IOutbox? _outbox;
-    private string? _dir;
+    private BenchBacklog? _backlog;
 
     [Params("memory", "litedb")]
     public string Outbox { get; set; } = "memory";
@@ -41,30 +39,10 @@ public class KafkaReplayBenchmarks
     public void Cleanup() => _cluster?.Dispose();
 
     [IterationSetup]
-    public void Fill()
-    {
-        _dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
-        _outbox = Outbox == "memory"
-            ? new InMemoryOutbox()
-            : LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(_dir, "outbox.db") }).GetAwaiter().GetResult();
-        var batch = new List<OutboxRecord>(1000);
-        for (var i = 0; i < Messages; i++)
-        {
-            batch.Add(UplinkBenchData.Record(i));
-            if (batch.Count == 1000)
-            {
-                _outbox.AppendAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-                batch.Clear();
-            }
-        }
-    }
+    public void Fill() => _backlog = BenchBacklog.Fill(Outbox, Messages);
 
     [IterationCleanup]
-    public void Drop()
-    {
-        _outbox!.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Directory.Delete(_dir!, recursive: true);
-    }
+    public void Drop() => _backlog!.Dispose();
 
     [Benchmark(OperationsPerInvoke = Messages)]
     public async Task ReplayBacklog()
@@ -76,20 +54,7 @@ public class KafkaReplayBenchmarks
             Gateway = "gw",
             Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
         };
-        var uplink = new KafkaUplink(options, _outbox!);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        while (uplink.Position < Messages)
-        {
-            if (run.IsCompleted)
-            {
-                await run; // surfaces the failure
-            }
-
-            await Task.Delay(1);
-        }
-
-        await cts.CancelAsync();
-        await run;
+        var uplink = new KafkaUplink(options, _backlog!.Outbox);
+        await BenchBacklog.ReplayAsync(uplink.RunAsync, () => uplink.Position, Messages);
     }
 }

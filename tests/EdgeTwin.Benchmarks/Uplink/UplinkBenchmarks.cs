@@ -22,8 +22,7 @@ public class MqttReplayBenchmarks
 {
     private const int Messages = 20_000;
     private BenchBroker? _broker;
-    private IOutbox? _outbox;
-    private string? _dir;
+    private BenchBacklog? _backlog;
 
     [Params("memory", "litedb")]
     public string Outbox { get; set; } = "memory";
@@ -38,30 +37,10 @@ public class MqttReplayBenchmarks
     public void Cleanup() => _broker?.Dispose();
 
     [IterationSetup]
-    public void Fill()
-    {
-        _dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
-        _outbox = Outbox == "memory"
-            ? new InMemoryOutbox()
-            : LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(_dir, "outbox.db") }).GetAwaiter().GetResult();
-        var batch = new List<OutboxRecord>(1000);
-        for (var i = 0; i < Messages; i++)
-        {
-            batch.Add(UplinkBenchData.Record(i));
-            if (batch.Count == 1000)
-            {
-                _outbox.AppendAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-                batch.Clear();
-            }
-        }
-    }
+    public void Fill() => _backlog = BenchBacklog.Fill(Outbox, Messages);
 
     [IterationCleanup]
-    public void Drop()
-    {
-        _outbox!.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Directory.Delete(_dir!, recursive: true);
-    }
+    public void Drop() => _backlog!.Dispose();
 
     [Benchmark(OperationsPerInvoke = Messages)]
     public async Task ReplayBacklog()
@@ -70,21 +49,8 @@ public class MqttReplayBenchmarks
         {
             Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
         };
-        var uplink = new MqttUplink(options, _outbox!);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        while (uplink.Position < Messages)
-        {
-            if (run.IsCompleted)
-            {
-                await run; // surfaces the failure
-            }
-
-            await Task.Delay(1);
-        }
-
-        await cts.CancelAsync();
-        await run;
+        var uplink = new MqttUplink(options, _backlog!.Outbox);
+        await BenchBacklog.ReplayAsync(uplink.RunAsync, () => uplink.Position, Messages);
     }
 }
 
@@ -218,4 +184,63 @@ internal static class UplinkBenchData
 
     public static OutboxRecord TimedRecord(int i) => new(OutboxKind.Summary, $"pdu-{i % 16}", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Encoding.UTF8.GetBytes(
         $"{{\"v\":1,\"t\":{Stopwatch.GetTimestamp()},\"device\":\"pdu-{i % 16}\",\"count\":60,\"min\":4,\"max\":6,\"mean\":5,\"last\":5,\"stddev\":0.81}}"));
+}
+
+/// <summary>An outbox (in memory or LiteDB in a temp directory) holding a backlog of summary records.</summary>
+internal sealed class BenchBacklog : IDisposable
+{
+    private readonly string _dir;
+
+    private BenchBacklog(IOutbox outbox, string dir)
+    {
+        Outbox = outbox;
+        _dir = dir;
+    }
+
+    public IOutbox Outbox { get; }
+
+    public static BenchBacklog Fill(string kind, int messages)
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
+        IOutbox outbox = kind == "memory"
+            ? new InMemoryOutbox()
+            : LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(dir, "outbox.db") }).GetAwaiter().GetResult();
+        var batch = new List<OutboxRecord>(1000);
+        for (var i = 0; i < messages; i++)
+        {
+            batch.Add(UplinkBenchData.Record(i));
+            if (batch.Count == 1000)
+            {
+                outbox.AppendAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+                batch.Clear();
+            }
+        }
+
+        return new BenchBacklog(outbox, dir);
+    }
+
+    /// <summary>Runs an uplink until its outbox position reaches <paramref name="messages"/>, then stops it.</summary>
+    public static async Task ReplayAsync(Func<CancellationToken, Task> runUplink, Func<long> position, int messages)
+    {
+        using var cts = new CancellationTokenSource();
+        var run = runUplink(cts.Token);
+        while (position() < messages)
+        {
+            if (run.IsCompleted)
+            {
+                await run; // surfaces the failure
+            }
+
+            await Task.Delay(1);
+        }
+
+        await cts.CancelAsync();
+        await run;
+    }
+
+    public void Dispose()
+    {
+        Outbox.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Directory.Delete(_dir, recursive: true);
+    }
 }
