@@ -8,12 +8,13 @@ gives byte-identical JSON):
     # time-split check: train on the earliest 60 %, the C# bench streams the rest
     /usr/bin/python3 models/secom/train_base.py ... --train-fraction 0.6 --out models/secom/secom-base-dev60.json
 
-Model (format "edgetwin-online-logistic/2", documented in models/secom/MODEL_CARD.md): an ensemble of logistic
+Model (format "edgetwin-online-logistic/3", documented in models/secom/MODEL_CARD.md): an ensemble of logistic
 members, one per drift rate alpha. Each member standardises its columns with an exponentially weighted (EW)
 mean/variance of the runs before (label-free drift adaptation, updated after each run is scored; missing value ->
 the current EW mean, z clipped to +-clip); alpha = 0 freezes the training mean/std. Each member keeps the k columns
 with the largest univariate |ROC AUC - 0.5| on its own standardised training runs and an L2 logistic regression
-with balanced class weights. The ensemble logit is the mean of the member logits. Online: one class-weighted SGD
+with balanced class weights, plus (format 3) gradient-boosted stumps on the member's first --stump-features columns
+added to its logit times --stump-weight (static; selected by select_v3.py). The ensemble logit is the mean of the member logits. Online: one class-weighted SGD
 step per member per label; a balanced decision threshold (equal error rate of the recent labelled passes and fails)
 is subtracted from the logit so that the published score separates classes evenly at 0.5 (see the model card).
 

@@ -178,8 +178,8 @@ public sealed class QualityModelTests
         for (int t = 0; t < runs.Count; t++)
         {
             double s = m.Observe(runs[t]);
-            Assert.Equal(scores[t], s, 1e-9);
-            Assert.Equal(calibrated[t], m.Calibrated(s), 1e-9);
+            Assert.Equal(scores[t], s, 1e-12);
+            Assert.Equal(calibrated[t], m.Calibrated(s), 1e-12);
             if (t - delay >= 0) m.Learn(runs[t - delay], failed[t - delay]);
             Assert.Equal(offsets[t], m.DecisionOffset, 1e-9);
             Assert.Equal(rates[t], m.FailRate, 1e-12);
