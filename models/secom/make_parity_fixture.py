@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes models/secom/parity_fixture.json: a small synthetic stream (drift, missing values, a falling fail rate)
-with a format-2 model trained by train_base.train and the scores, decision offset and fail rate the reference
+with a format-3 model (boosted stumps on every member) trained by train_base.train and the scores, decision offset and fail rate the reference
 OnlineQualityModel gives. The C# test QualityModelTests.Matches_the_python_reference replays it.
 
     /usr/bin/python3 models/secom/make_parity_fixture.py      # deterministic (seeded)
@@ -25,7 +25,7 @@ X[:, 11] = 4.0  # a constant column: never usable
 ntr = 140
 dec = {"mode": "eer", "window_pass": 40, "window_fail": 8, "min_fails": 3, "prior": float(y[:ntr].mean()), "prior_alpha": 0.05}
 model = tb.train(X, y, ntr, [0.0, 0.05, 0.2], 4, 0.1, 0.05, l2=0.01, decision=dec,
-                 mix={"mode": "hedge", "eta": 0.5, "discount": 0.99})
+                 mix={"mode": "hedge", "eta": 0.5, "discount": 0.99}, stumps=(3, 25, 0.1, 0.5))
 delay = 3
 m = tb.OnlineQualityModel(model)
 scores, offsets, priors, calibrated, weights = [], [], [], [], []

@@ -8,12 +8,13 @@ gives byte-identical JSON):
     # time-split check: train on the earliest 60 %, the C# bench streams the rest
     /usr/bin/python3 models/secom/train_base.py ... --train-fraction 0.6 --out models/secom/secom-base-dev60.json
 
-Model (format "edgetwin-online-logistic/2", documented in models/secom/MODEL_CARD.md): an ensemble of logistic
+Model (format "edgetwin-online-logistic/3", documented in models/secom/MODEL_CARD.md): an ensemble of logistic
 members, one per drift rate alpha. Each member standardises its columns with an exponentially weighted (EW)
 mean/variance of the runs before (label-free drift adaptation, updated after each run is scored; missing value ->
 the current EW mean, z clipped to +-clip); alpha = 0 freezes the training mean/std. Each member keeps the k columns
 with the largest univariate |ROC AUC - 0.5| on its own standardised training runs and an L2 logistic regression
-with balanced class weights. The ensemble logit is the mean of the member logits. Online: one class-weighted SGD
+with balanced class weights, plus (format 3) gradient-boosted stumps on the member's first --stump-features columns
+added to its logit times --stump-weight (static; selected by select_v3.py). The ensemble logit is the mean of the member logits. Online: one class-weighted SGD
 step per member per label; a balanced decision threshold (equal error rate of the recent labelled passes and fails)
 is subtracted from the logit so that the published score separates classes evenly at 0.5 (see the model card).
 
@@ -29,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 np.random.seed(20081119)
-FORMAT = "edgetwin-online-logistic/2"
+FORMAT = "edgetwin-online-logistic/3"
 EPS = 1e-18
 
 
@@ -63,8 +64,43 @@ def ew_standardise(A, mu0, var0, alpha, clip):
     return Z, mu, var
 
 
-def train_member(X, y, n, alpha, k, C, clip=5.0):
-    """Fits one member on runs [0, n); returns its JSON dict (state = EW state after run n - 1)."""
+def fit_stumps(Z, ytr, n_features, n_stumps, rate, weight):
+    """Gradient-boosted stumps (depth-1 trees, scikit-learn 1.2, balanced sample weights, random_state 0) on the
+    member's first n_features standardised columns. Returns the JSON dict: leaf values already times the rate."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    F = Z[:, :n_features]
+    sw = np.where(ytr == 1, 0.5 / ytr.mean(), 0.5 / (1 - ytr.mean()))
+    gb = GradientBoostingClassifier(max_depth=1, n_estimators=n_stumps, learning_rate=rate, random_state=0).fit(F, ytr, sample_weight=sw)
+    st = {"weight": float(weight), "init": float(gb._raw_predict_init(F[:1])[0, 0]), "feature": [], "threshold": [], "left": [], "right": []}
+    for est in gb.estimators_[:, 0]:
+        t = est.tree_
+        if t.node_count == 1:  # no split: a constant stump (both leaves equal)
+            st["feature"].append(0); st["threshold"].append(0.0)
+            st["left"].append(float(rate * t.value[0][0][0])); st["right"].append(float(rate * t.value[0][0][0]))
+            continue
+        st["feature"].append(int(t.feature[0]))
+        st["threshold"].append(float(t.threshold[0]))
+        st["left"].append(float(rate * t.value[1][0][0]))
+        st["right"].append(float(rate * t.value[2][0][0]))
+    # The reference compares float64 z <= threshold; scikit-learn compares float32(z). Report the difference.
+    ours = np.array([stump_sum(st, z) for z in F])
+    diff = float(np.max(np.abs(ours - gb.decision_function(F))))
+    if diff > 1e-6:
+        print(f"note: stump sums differ from scikit-learn's float32 evaluation by up to {diff:.3g} on the training runs")
+    return st
+
+
+def stump_sum(st, z):
+    """init + sum of the stump leaves for the standardised features z (sequential, as C# sums them)."""
+    s = st["init"]
+    for f, th, lv, rv in zip(st["feature"], st["threshold"], st["left"], st["right"]):
+        s += lv if z[f] <= th else rv
+    return s
+
+
+def train_member(X, y, n, alpha, k, C, clip=5.0, stumps=None):
+    """Fits one member on runs [0, n); returns its JSON dict (state = EW state after run n - 1).
+    stumps = (n_features, n_stumps, rate, weight) adds boosted stumps on the member's first n_features columns."""
     Xtr, ytr = X[:n], y[:n]
     us = usable_columns(Xtr)
     A = Xtr[:, us]
@@ -83,7 +119,7 @@ def train_member(X, y, n, alpha, k, C, clip=5.0):
     aucs = np.array([roc_auc_score(ytr, Z[:, j]) if Z[:, j].std() > 0 else 0.5 for j in range(Z.shape[1])])
     top = np.argsort(-np.abs(aucs - 0.5), kind="stable")[:k]
     clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(Z[:, top], ytr)
-    return {
+    out = {
         "alpha": float(alpha),
         "columns": [int(us[j]) for j in top],
         "mean": [float(mu[j]) for j in top],
@@ -91,9 +127,12 @@ def train_member(X, y, n, alpha, k, C, clip=5.0):
         "weights": [float(w) for w in clf.coef_[0]],
         "bias": float(clf.intercept_[0]),
     }
+    if stumps is not None and stumps[1] > 0:
+        out["stumps"] = fit_stumps(Z[:, top], ytr, *stumps)
+    return out
 
 
-def train(X, y, n, alphas, k, C, lr, l2=0.01, clip=5.0, decision=None, mix=None):
+def train(X, y, n, alphas, k, C, lr, l2=0.01, clip=5.0, decision=None, mix=None, stumps=None):
     ytr = y[:n]
     fail_rate = float(ytr.mean())
     return {
@@ -106,7 +145,7 @@ def train(X, y, n, alphas, k, C, lr, l2=0.01, clip=5.0, decision=None, mix=None)
         # Balanced class weights for the online steps, from the training base rate.
         "weight_fail": 0.5 / fail_rate,
         "weight_pass": 0.5 / (1 - fail_rate),
-        "members": [train_member(X, y, n, a, k, C, clip) for a in alphas],
+        "members": [train_member(X, y, n, a, k, C, clip, stumps) for a in alphas],
         "mix": mix if mix is not None else {"mode": "mean", "eta": 0.0, "discount": 1.0},
         "decision": decision if decision is not None else default_decision(fail_rate),
     }
@@ -125,7 +164,8 @@ class OnlineQualityModel:
         self.mem = []
         for d in m["members"]:
             self.mem.append({"alpha": d["alpha"], "cols": np.array(d["columns"]), "mu": np.array(d["mean"], float),
-                             "var": np.array(d["var"], float), "w": np.array(d["weights"], float), "b": float(d["bias"])})
+                             "var": np.array(d["var"], float), "w": np.array(d["weights"], float), "b": float(d["bias"]),
+                             "st": d.get("stumps")})
         mix = m["mix"]
         self.mix_mode, self.eta, self.discount = mix["mode"], mix["eta"], mix["discount"]
         self.loss = np.zeros(len(self.mem))
@@ -146,9 +186,15 @@ class OnlineQualityModel:
     def member_logits(self, x):
         out = []
         for me in self.mem:
-            z, _ = self._z(me, x)
-            out.append(me["b"] + float(np.dot(me["w"], z)))
+            out.append(self._member_logit(me, x))
         return out
+
+    def _member_logit(self, me, x):
+        z, _ = self._z(me, x)
+        L = me["b"] + float(np.dot(me["w"], z))
+        if me["st"] is not None:
+            L += me["st"]["weight"] * stump_sum(me["st"], z)
+        return L
 
     def logit(self, x):
         s = 0.0
@@ -189,7 +235,7 @@ class OnlineQualityModel:
         if lr > 0:
             for me in self.mem:
                 z, _ = self._z(me, x)
-                p = 1.0 / (1.0 + math.exp(-(me["b"] + float(np.dot(me["w"], z)))))
+                p = 1.0 / (1.0 + math.exp(-self._member_logit(me, x)))
                 g = (p - (1.0 if failed else 0.0)) * wt
                 me["w"] = me["w"] - lr * (g * z + l2 * me["w"])
                 me["b"] = me["b"] - lr * g
@@ -267,6 +313,10 @@ def main():
     ap.add_argument("--discount", type=float, default=1.0)
     ap.add_argument("--window-fail", type=int, default=20)
     ap.add_argument("--min-fails", type=int, default=5)
+    ap.add_argument("--stumps", type=int, default=200, help="boosted stumps per member (0 = logistic only)")
+    ap.add_argument("--stump-features", type=int, default=5)
+    ap.add_argument("--stump-rate", type=float, default=0.05)
+    ap.add_argument("--stump-weight", type=float, default=0.25)
     args = ap.parse_args()
 
     X, y = load(args.data, args.labels)
@@ -277,7 +327,8 @@ def main():
     dec["window_fail"] = args.window_fail
     dec["min_fails"] = args.min_fails
     mix = {"mode": args.mix, "eta": args.eta, "discount": args.discount}
-    model = train(X, y, n, alphas, args.features, args.c, args.learning_rate, args.l2, decision=dec, mix=mix)
+    stumps = (args.stump_features, args.stumps, args.stump_rate, args.stump_weight)
+    model = train(X, y, n, alphas, args.features, args.c, args.learning_rate, args.l2, decision=dec, mix=mix, stumps=stumps)
     model["trained_on"]["data"] = args.data.split("/")[-1]
     with open(args.out, "w") as f:
         json.dump(model, f, indent=1)

@@ -45,6 +45,21 @@ public sealed class QualityModelTests
     }
 
     [Fact]
+    public void Stumps_add_their_leaves_on_the_clipped_z_scores_to_the_member_logit()
+    {
+        var f = File1(lr: 0);
+        // Member columns [0, 2] (z0 = x0, z1 = (x2 - 5) / 2); stumps on z1 <= 0.5 and z0 <= -1, weight 0.5.
+        f.Members[0].Stumps = new StumpsFile { Weight = 0.5, Init = 0.25, Feature = [1, 0], Threshold = [0.5, -1], Left = [-1, 2], Right = [1, -2] };
+        var m = new OnlineLogisticModel(f);
+        // x = [0, _, 5]: z = (0, 0) -> linear 0; stumps 0.25 - 1 (z1 <= 0.5) - 2 (z0 > -1) = -2.75 -> logit -1.375.
+        Assert.Equal(1 / (1 + Math.Exp(1.375)), m.Predict([0, 0, 5]), 12);
+        // x = [-40, _, 9]: z = (-5 clipped, 2) -> linear -5; stumps 0.25 + 1 + 2 = 3.25 -> logit -5 + 1.625.
+        Assert.Equal(1 / (1 + Math.Exp(5 - 1.625)), m.Predict([-40, 0, 9]), 12);
+        // A threshold is inclusive (z <= threshold takes the left leaf): z1 = 0.5 exactly.
+        Assert.Equal(1 / (1 + Math.Exp(-0.5 * (0.25 - 1 - 2))), m.Predict([0, 0, 6]), 12);
+    }
+
+    [Fact]
     public void Learning_moves_the_prediction_towards_the_label()
     {
         var m = Model();
@@ -158,12 +173,13 @@ public sealed class QualityModelTests
         var rates = root["fail_rates"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
         var weights = root["member_weights"]!.AsArray().Select(r => r!.AsArray().Select(v => v!.GetValue<double>()).ToArray()).ToArray();
         Assert.Equal("hedge", file.Mix!.Mode);
+        Assert.All(file.Members, mem => Assert.True(mem.Stumps is { Feature.Length: > 0 })); // the fixture exercises the stumps
         Assert.True(offsets.Distinct().Count() > 5); // the fixture exercises the decision threshold
         for (int t = 0; t < runs.Count; t++)
         {
             double s = m.Observe(runs[t]);
-            Assert.Equal(scores[t], s, 1e-9);
-            Assert.Equal(calibrated[t], m.Calibrated(s), 1e-9);
+            Assert.Equal(scores[t], s, 1e-12);
+            Assert.Equal(calibrated[t], m.Calibrated(s), 1e-12);
             if (t - delay >= 0) m.Learn(runs[t - delay], failed[t - delay]);
             Assert.Equal(offsets[t], m.DecisionOffset, 1e-9);
             Assert.Equal(rates[t], m.FailRate, 1e-12);
@@ -175,7 +191,9 @@ public sealed class QualityModelTests
     [Fact]
     public void Observe_and_learn_do_not_allocate()
     {
-        var m = new OnlineLogisticModel(File1(alpha: 0.05, mode: "eer"));
+        var f = File1(alpha: 0.05, mode: "eer");
+        f.Members[0].Stumps = new StumpsFile { Weight = 0.5, Feature = [0, 1, 1], Threshold = [0, 0.5, -0.5], Left = [-1, 1, 0.5], Right = [1, -1, -0.5] };
+        var m = new OnlineLogisticModel(f);
         double[] a = [1, 0, 5], b = [-1, 0, 6];
         for (int i = 0; i < 50; i++) { m.Observe(a); m.Learn(b, i % 5 == 0); }
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -206,6 +224,18 @@ public sealed class QualityModelTests
                 Assert.Contains(key, ex.Message, StringComparison.Ordinal);
             }
             Expect(Write("v1.json", n => n["format"] = "edgetwin-online-logistic/1"), "format");
+            Expect(Write("v4.json", n => n["format"] = "edgetwin-online-logistic/4"), "format");
+            JsonObject Stumps() => new()
+            {
+                ["weight"] = 0.5, ["init"] = 0.0, ["feature"] = new JsonArray(0, 1), ["threshold"] = new JsonArray(0.0, 1.0),
+                ["left"] = new JsonArray(-1.0, -1.0), ["right"] = new JsonArray(1.0, 1.0),
+            };
+            Expect(Write("sfeat.json", n => { var st = Stumps(); st["feature"] = new JsonArray(0, 2); n["members"]![0]!["stumps"] = st; }), "members[0].stumps.feature[1]");
+            Expect(Write("slen.json", n => { var st = Stumps(); st["left"] = new JsonArray(1.0); n["members"]![0]!["stumps"] = st; }), "members[0].stumps.left");
+            Expect(Write("sw.json", n => { var st = Stumps(); st["weight"] = -1.0; n["members"]![0]!["stumps"] = st; }), "members[0].stumps.weight");
+            Expect(Write("sv2.json", n => { n["format"] = OnlineLogisticModel.FormatV2; n["members"]![0]!["stumps"] = Stumps(); }), "members[0].stumps");
+            Assert.NotNull(OnlineLogisticModel.Load(Write("v2.json", n => n["format"] = OnlineLogisticModel.FormatV2)));
+            Assert.NotNull(OnlineLogisticModel.Load(Write("stumps.json", n => n["members"]![0]!["stumps"] = Stumps())));
             Expect(Write("var.json", n => n["members"]![0]!["var"] = new JsonArray(1.0)), "members[0].var");
             Expect(Write("col.json", n => n["members"]![0]!["columns"] = new JsonArray(0, 7)), "members[0].columns[1]");
             Expect(Write("alpha.json", n => n["members"]![0]!["alpha"] = 1.5), "members[0].alpha");

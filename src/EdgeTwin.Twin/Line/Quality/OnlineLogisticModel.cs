@@ -4,8 +4,9 @@ using System.Text.Json.Serialization;
 namespace EdgeTwin.Twin.Line.Quality;
 
 /// <summary>
-/// The quality model's file format "edgetwin-online-logistic/2" (written by models/secom/train_base.py,
-/// described in models/secom/MODEL_CARD.md).
+/// The quality model's file format "edgetwin-online-logistic/3" (written by models/secom/train_base.py,
+/// described in models/secom/MODEL_CARD.md). Version 3 adds optional boosted stumps per member; "/2" files (no
+/// stumps) still load.
 /// </summary>
 public sealed class OnlineLogisticFile
 {
@@ -40,6 +41,23 @@ public sealed class OnlineLogisticMember
     [JsonPropertyName("var")] public double[] Var { get; set; } = [];
     [JsonPropertyName("weights")] public double[] Weights { get; set; } = [];
     [JsonPropertyName("bias")] public double Bias { get; set; }
+    /// <summary>Optional gradient-boosted stumps on the member's standardised columns (format 3).</summary>
+    [JsonPropertyName("stumps")] public StumpsFile? Stumps { get; set; }
+}
+
+/// <summary>
+/// Boosted depth-1 trees on a member's clipped z-scores: score = init + Σᵢ (z[featureᵢ] ≤ thresholdᵢ ? leftᵢ : rightᵢ),
+/// added to the member logit times <c>weight</c>. Fitted once in training (static); the z-scores follow the drift.
+/// </summary>
+public sealed class StumpsFile
+{
+    [JsonPropertyName("weight")] public double Weight { get; set; }
+    [JsonPropertyName("init")] public double Init { get; set; }
+    /// <summary>Index into the member's <c>columns</c> (not a raw input column).</summary>
+    [JsonPropertyName("feature")] public int[] Feature { get; set; } = [];
+    [JsonPropertyName("threshold")] public double[] Threshold { get; set; } = [];
+    [JsonPropertyName("left")] public double[] Left { get; set; } = [];
+    [JsonPropertyName("right")] public double[] Right { get; set; } = [];
 }
 
 /// <summary>The online balanced decision (threshold from recent labelled runs) and the tracked fail rate.</summary>
@@ -58,7 +76,8 @@ public sealed class BalancedDecisionFile
 /// <summary>
 /// Online quality model: "this run fails inspection" from its process values. An ensemble of logistic members,
 /// each standardising its columns by an exponentially weighted mean/variance of the runs before (label-free drift
-/// adaptation at its own rate), averaged in the logit. Test-then-train: <see cref="Observe"/> scores a run and then
+/// adaptation at its own rate), averaged in the logit; a member may add boosted stumps (static depth-1 trees) on its
+/// clipped z-scores to its logit (format 3), which catches threshold effects the linear part misses. Test-then-train: <see cref="Observe"/> scores a run and then
 /// updates the drift statistics; <see cref="Learn"/> takes one class-weighted SGD step per member when the
 /// inspection result arrives and moves the balanced decision threshold. The published score is shifted so that
 /// 0.5 separates the recent passes and fails evenly (balanced decision); <see cref="Calibrated"/> turns it into a
@@ -67,7 +86,9 @@ public sealed class BalancedDecisionFile
 /// </summary>
 public sealed class OnlineLogisticModel
 {
-    public const string FormatName = "edgetwin-online-logistic/2";
+    public const string FormatName = "edgetwin-online-logistic/3";
+    /// <summary>The previous format (no stumps), still accepted.</summary>
+    public const string FormatV2 = "edgetwin-online-logistic/2";
     private const double Eps = 1e-18;
 
     private readonly int[][] _cols;
@@ -76,6 +97,10 @@ public sealed class OnlineLogisticModel
     private readonly double[][] _w;
     private readonly double[] _b;
     private readonly double[] _alpha;
+    // Stumps per member (null arrays when the member has none).
+    private readonly int[]?[] _sf;
+    private readonly double[]?[] _st, _sl, _sr;
+    private readonly double[] _sInit, _sWeight;
     private readonly double[][] _z;
     private readonly double[][] _a;
     private readonly double _clip, _lr, _l2, _wf, _wp, _priorAlpha;
@@ -88,7 +113,8 @@ public sealed class OnlineLogisticModel
     public OnlineLogisticModel(OnlineLogisticFile file)
     {
         ArgumentNullException.ThrowIfNull(file);
-        if (file.Format != FormatName) throw new InvalidDataException($"format: '{file.Format}', expected '{FormatName}'");
+        if (file.Format != FormatName && file.Format != FormatV2)
+            throw new InvalidDataException($"format: '{file.Format}', expected '{FormatName}' (or '{FormatV2}')");
         if (file.InputWidth <= 0) throw new InvalidDataException($"input_width: {file.InputWidth}, must be > 0");
         if (!(file.Clip > 0)) throw new InvalidDataException($"clip: {file.Clip}, must be > 0");
         if (file.LearningRate < 0 || file.L2 < 0) throw new InvalidDataException("learning_rate and l2 must be >= 0");
@@ -101,6 +127,12 @@ public sealed class OnlineLogisticModel
         _w = new double[n][];
         _b = new double[n];
         _alpha = new double[n];
+        _sf = new int[n][];
+        _st = new double[n][];
+        _sl = new double[n][];
+        _sr = new double[n][];
+        _sInit = new double[n];
+        _sWeight = new double[n];
         _z = new double[n][];
         _a = new double[n][];
         for (int m = 0; m < n; m++)
@@ -125,6 +157,31 @@ public sealed class OnlineLogisticModel
             _w[m] = (double[])f.Weights.Clone();
             _b[m] = f.Bias;
             _alpha[m] = f.Alpha;
+            if (f.Stumps is { } st)
+            {
+                if (file.Format == FormatV2) throw new InvalidDataException($"{key}.stumps: needs format '{FormatName}'");
+                int ns = st.Feature?.Length ?? 0;
+                if (ns == 0) throw new InvalidDataException($"{key}.stumps.feature: empty");
+                CheckLength(st.Threshold, ns, key + ".stumps.threshold", "stump");
+                CheckLength(st.Left, ns, key + ".stumps.left", "stump");
+                CheckLength(st.Right, ns, key + ".stumps.right", "stump");
+                if (!double.IsFinite(st.Weight) || st.Weight < 0) throw new InvalidDataException($"{key}.stumps.weight: {st.Weight}, must be >= 0");
+                if (!double.IsFinite(st.Init)) throw new InvalidDataException($"{key}.stumps.init: {st.Init}, must be finite");
+                for (int i = 0; i < ns; i++)
+                {
+                    if (st.Feature![i] < 0 || st.Feature[i] >= k)
+                        throw new InvalidDataException($"{key}.stumps.feature[{i}]: {st.Feature[i]} outside the member's {k} columns");
+                    if (double.IsNaN(st.Threshold[i])) throw new InvalidDataException($"{key}.stumps.threshold[{i}]: NaN");
+                    if (!double.IsFinite(st.Left[i]) || !double.IsFinite(st.Right[i]))
+                        throw new InvalidDataException($"{key}.stumps.left/right[{i}]: must be finite");
+                }
+                _sf[m] = (int[])st.Feature!.Clone();
+                _st[m] = (double[])st.Threshold.Clone();
+                _sl[m] = (double[])st.Left.Clone();
+                _sr[m] = (double[])st.Right.Clone();
+                _sInit[m] = st.Init;
+                _sWeight[m] = st.Weight;
+            }
             _z[m] = new double[k];
             _a[m] = new double[k];
         }
@@ -173,9 +230,9 @@ public sealed class OnlineLogisticModel
         _priorAlpha = d.PriorAlpha;
     }
 
-    private static void CheckLength(double[]? a, int k, string key)
+    private static void CheckLength(double[]? a, int k, string key, string per = "column")
     {
-        if (a is null || a.Length != k) throw new InvalidDataException($"{key}: length {a?.Length ?? 0}, expected {k} (one per column)");
+        if (a is null || a.Length != k) throw new InvalidDataException($"{key}: length {a?.Length ?? 0}, expected {k} (one per {per})");
     }
 
     /// <summary>Loads a model file; errors name the file and the offending key.</summary>
@@ -228,7 +285,18 @@ public sealed class OnlineLogisticModel
             z[j] = Math.Clamp((x - mu[j]) / Math.Sqrt(v[j] + Eps), -_clip, _clip);
             s += w[j] * z[j];
         }
-        return _b[m] + s;
+        double l = _b[m] + s;
+        if (_sf[m] is { } sf)
+        {
+            // Sequential sum in stump order, as stump_sum in train_base.py.
+            var th = _st[m]!;
+            var left = _sl[m]!;
+            var right = _sr[m]!;
+            double t = _sInit[m];
+            for (int i = 0; i < sf.Length; i++) t += z[sf[i]] <= th[i] ? left[i] : right[i];
+            l += _sWeight[m] * t;
+        }
+        return l;
     }
 
     // Mixed logit; leaves each member's logit in _lm and its features in _z.
