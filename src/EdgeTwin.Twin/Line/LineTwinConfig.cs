@@ -11,7 +11,7 @@ public sealed record SignalRef(string Device, string Metric, IReadOnlyDictionary
 public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef? State, SignalRef? Good, SignalRef? Reject, StackLightRef? StackLight = null, QualityConfig? Quality = null);
 
 /// <summary>
-/// A station's quality model: the model file (format <c>edgetwin-online-logistic/2</c>, path resolved against the config
+/// A station's quality model: the model file (format <c>edgetwin-online-logistic/3</c>, or <c>/2</c>, path resolved against the config
 /// file's directory and checked loadable when the config is read), the process values in the model's input order, and
 /// the number of recent parts the predicted and observed reject rates are taken over.
 /// </summary>
