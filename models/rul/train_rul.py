@@ -65,6 +65,27 @@ class Ensemble(nn.Module):
         return torch.stack([m(x) for m in self.members], dim=0).mean(dim=0)
 
 
+class Calibrated(nn.Module):
+    """Piecewise-linear output map g(pred) fitted on cross-validation out-of-fold predictions
+    (models/rul/calibrate.py): turns the capped output into the expected uncapped RUL of a test cut given
+    that output. Hinge form (Clip/Mul/Add in ONNX): g = c0 + sum_i c_i * clamp(pred - k_i, 0, k_(i+1) - k_i)
+    + c_last * max(pred - k_last, 0)."""
+
+    def __init__(self, model, knots, coef):
+        super().__init__()
+        self.model = model
+        k = torch.tensor(knots, dtype=torch.float32)
+        self.register_buffer("lo", k)
+        self.register_buffer("width", torch.cat([k[1:] - k[:-1], torch.tensor([1e6])]))
+        self.register_buffer("c0", torch.tensor([coef[0]], dtype=torch.float32))
+        self.register_buffer("c", torch.tensor(coef[1:], dtype=torch.float32))
+
+    def forward(self, x):
+        p = self.model(x)  # [N, 1]
+        ramp = torch.minimum(torch.relu(p - self.lo), self.width)  # [N, K]
+        return torch.relu(self.c0 + (ramp * self.c).sum(dim=1, keepdim=True))
+
+
 def fit_conditions(all_rows):
     from sklearn.cluster import KMeans
     s = all_rows[:, 2:5] / SETTING_SCALE
@@ -88,8 +109,12 @@ def write_card(val):
     # logs): chosen on the early-stopping units, held-out figures listed for all of them.
     cand_path = os.path.join(HERE, "candidates.json")
     cands = json.load(open(cand_path)) if os.path.exists(cand_path) else {"candidates": []}
+    def pair(r, score):
+        return f"{r['FD001']:.2f} / {r['FD003']:.2f} ({score:.2f})" if r else "not run"
+
     cand_rows = "\n".join(
-        f"| {c['name']} | {c['config']} | {c['es']['FD001']:.2f} / {c['es']['FD003']:.2f} ({c['es_score']:.2f}) | "
+        f"| {c['name']} | {c['config']} | {pair(c.get('cv'), c.get('cv', {}).get('score', 0))} | "
+        f"{pair(c.get('es'), c.get('es_score', 0))} | "
         + " | ".join(f"{c['heldout'][d][0]:.2f} ({c['heldout'][d][1]:.2f})" if c.get("heldout") else "not run"
                      for d in DATASETS) + " |"
         for c in cands["candidates"])
@@ -136,8 +161,8 @@ predicted-RUL band (<=25, <=50, <=75, <=100, >100): {sig} cycles.
 ## Candidates evaluated for this version
 {cands.get("note", "")}
 
-| candidate | configuration | early-stopping RMSE FD001 / FD003 (score) | held-out FD001 | held-out FD002 | held-out FD003 | held-out FD004 |
-|---|---|---|---|---|---|---|
+| candidate | configuration | 5-fold CV RMSE FD001 / FD003 (score) | early-stopping RMSE FD001 / FD003 (score) | held-out FD001 | held-out FD002 | held-out FD003 | held-out FD004 |
+|---|---|---|---|---|---|---|---|
 {cand_rows}
 
 Held-out cells: RMSE against uncapped truth (against truth capped at 125). The score is the root mean square of
@@ -174,6 +199,12 @@ def main():
                     help="share of the FD002/FD004 windows drawn per epoch")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; on the shared 2-core machine 1 was 4x faster than 2 under load")
+    ap.add_argument("--calibration", default=None,
+                    help="calibration.json from calibrate.py: piecewise-linear output map inside the ONNX graph")
+    ap.add_argument("--from-onnx", default=None,
+                    help="take the ensemble members from this ONNX file (written by this script) instead of "
+                         "training them, e.g. to add a calibration to a committed ensemble")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first member's seed index (more seeds, same recipe)")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
     ap.add_argument("--only-if-better", action="store_true",
                     help="write only when the ES score beats the committed model's (validation.json es_rmse)")
@@ -291,8 +322,23 @@ def main():
         print(f"member {k}: best es score {best:.2f}", flush=True)
         return model
 
-    members = [train_member(k) for k in range(args.members)]
+    if args.from_onnx:
+        import onnx
+        from onnx import numpy_helper
+        sd = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
+              for i in onnx.load(args.from_onnx).graph.initializer if i.name.startswith("members.")}
+        n_from = 1 + max(int(k.split(".")[1]) for k in sd)
+        members = [RulCnn(cap, window) for _ in range(n_from)]
+        Ensemble(members).load_state_dict(sd)
+        args.members = n_from
+        print(f"{n_from} members from {args.from_onnx}", flush=True)
+    else:
+        members = [train_member(k) for k in range(args.seed_offset, args.seed_offset + args.members)]
     model = Ensemble(members) if len(members) > 1 else members[0]
+    calib = None
+    if args.calibration:
+        calib = json.load(open(args.calibration))
+        model = Calibrated(model, calib["knots"], calib["coef"])
     model.eval()
     es_final = es_rmse(model)
     print("ensemble es_rmse", es_final, flush=True)
