@@ -78,7 +78,10 @@ def main():
     out["map"] = {f"{g:.0f}": round(float(v), 2) for g, v in zip(grid, apply(grid, knots, coef))}
     print(json.dumps(out, indent=1))
     if args.out:
-        json.dump({"knots": knots, "coef": coef.tolist()}, open(args.out, "w"), indent=1)
+        top = float(apply(np.array([150.0]), knots, coef)[0])  # the output of a clearly healthy window
+        json.dump({"knots": knots, "coef": coef.tolist(), "top": top, "source": args.oof,
+                   "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"]},
+                  open(args.out, "w"), indent=1)
 
 
 if __name__ == "__main__":
