@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--oof", default=None, help="write out-of-fold predictions here (.npz)")
     ap.add_argument("--name", default="")
+    ap.add_argument("--seed-offset", type=int, default=0, help="another member per fold (same folds, other seed)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cmapss_common.WINDOW = args.window
@@ -97,7 +98,7 @@ def main():
     oof = {"dataset": [], "unit": [], "true": [], "pred": [], "cycle": [], "weight": []}
     sq = {d: [] for d in DATASETS}
     n_run = args.only_folds or args.folds
-    gen = torch.Generator().manual_seed(SEED)
+    gen = torch.Generator().manual_seed(SEED + args.seed_offset)
     for k in range(n_run):
         per_d = {}
         for d in DATASETS:
@@ -105,7 +106,7 @@ def main():
                 continue
             keys = [(d, u) for j in range(args.folds) if j != k for u in folds[d][j]]
             per_d[d] = train_xy(keys)
-        torch.manual_seed(SEED + 101 * k)
+        torch.manual_seed(SEED + 101 * k + 7919 * args.seed_offset)
         model = RulCnn(args.cap, args.window)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         for ep in range(args.epochs):
