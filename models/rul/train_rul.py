@@ -160,7 +160,7 @@ at most {val['epochs']} epochs (all FD001/FD003 windows and a share of the FD002
 on the issue's metric (uncapped RMSE of test-format cuts) of the early-stopping units: 15 % of the *training* units,
 disjoint from the held-out ones. A run replaces the committed model only when its early-stopping score is better
 (`--only-if-better`); the held-out units are never used to choose. Early-stopping RMSE of this model:
-{', '.join(f"{k} {v:.2f}" for k, v in val.get('es_rmse', {}).items())}. CPU, 1 thread, {val['train_seconds']} s wall on the
+{', '.join(f"{k} {v:.2f}" for k, v in val.get('es_rmse', {}).items())}. {val.get('train_text', 'CPU, 1 thread, ' + str(val['train_seconds']) + ' s wall on the')}
 shared, heavily loaded 2-core machine (with OpenBLAS; Debian's reference BLAS is ~10× slower).
 
 ## Validation (held-out units)
