@@ -220,11 +220,11 @@ def main():
     ap.add_argument("--calibration", default=None,
                     help="calibration.json from calibrate.py: piecewise-linear output map inside the ONNX graph")
     ap.add_argument("--from-onnx", default=None,
-                    help="take the ensemble members from this ONNX file (written by this script) instead of "
-                         "training them, e.g. to add a calibration to a committed ensemble")
+                    help="comma-separated FILE[:CAP[:N]]: take (the first N) ensemble members from ONNX files written by "
+                         "this script, with their training cap, instead of training them")
     ap.add_argument("--save-members", default=None, help="save the trained members' weights here (torch.save)")
     ap.add_argument("--load-members", default=None,
-                    help="comma-separated files from --save-members: use these members instead of training "
+                    help="comma-separated FILE[:CAP[:N]] from --save-members: use these members instead of training "
                          "(members trained in parallel processes with different --seed-offset)")
     ap.add_argument("--seed-offset", type=int, default=0, help="first member's seed index (more seeds, same recipe)")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
@@ -344,26 +344,35 @@ def main():
         print(f"member {k}: best es score {best:.2f}", flush=True)
         return model
 
-    if args.from_onnx:
+    def spec(item):
+        # FILE[:CAP[:FIRST_N]]: members' output scale (their training cap) and how many of them to take
+        parts = item.split(":")
+        return parts[0], float(parts[1]) if len(parts) > 1 else cap, int(parts[2]) if len(parts) > 2 else None
+
+    members = []
+    for item in (args.from_onnx.split(",") if args.from_onnx else []):
         import onnx
         from onnx import numpy_helper
+        path, mcap, first = spec(item)
         sd = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
-              for i in onnx.load(args.from_onnx).graph.initializer if i.name.startswith("members.")}
+              for i in onnx.load(path).graph.initializer if i.name.startswith("members.")}
         n_from = 1 + max(int(k.split(".")[1]) for k in sd)
-        members = [RulCnn(cap, window) for _ in range(n_from)]
-        Ensemble(members).load_state_dict(sd)
-        args.members = n_from
-        print(f"{n_from} members from {args.from_onnx}", flush=True)
-    elif args.load_members:
-        members = []
-        for path in args.load_members.split(","):
-            for st in torch.load(path):
-                m = RulCnn(cap, window)
-                m.load_state_dict(st)
-                m.eval()
-                members.append(m)
+        got = [RulCnn(mcap, window) for _ in range(n_from)]
+        Ensemble(got).load_state_dict(sd)
+        members += got[:first]
+        print(f"{len(got[:first])} members (cap {mcap:.0f}) from {path}", flush=True)
+    for item in (args.load_members.split(",") if args.load_members else []):
+        path, mcap, first = spec(item)
+        got = []
+        for st in torch.load(path):
+            m = RulCnn(mcap, window)
+            m.load_state_dict(st)
+            m.eval()
+            got.append(m)
+        members += got[:first]
+        print(f"{len(got[:first])} members (cap {mcap:.0f}) from {path}", flush=True)
+    if members:
         args.members = len(members)
-        print(f"{len(members)} members from {args.load_members}", flush=True)
     else:
         members = [train_member(k) for k in range(args.seed_offset, args.seed_offset + args.members)]
     if args.save_members:
