@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
 REPO = os.path.dirname(MODELS)
 N_FEAT = len(SENSORS) + 1
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 ES_FRACTION = 0.15
 
 
@@ -65,6 +65,27 @@ class Ensemble(nn.Module):
         return torch.stack([m(x) for m in self.members], dim=0).mean(dim=0)
 
 
+class Calibrated(nn.Module):
+    """Piecewise-linear output map g(pred) fitted on cross-validation out-of-fold predictions
+    (models/rul/calibrate.py): turns the capped output into the expected uncapped RUL of a test cut given
+    that output. Hinge form (Clip/Mul/Add in ONNX): g = c0 + sum_i c_i * clamp(pred - k_i, 0, k_(i+1) - k_i)
+    + c_last * max(pred - k_last, 0)."""
+
+    def __init__(self, model, knots, coef):
+        super().__init__()
+        self.model = model
+        k = torch.tensor(knots, dtype=torch.float32)
+        self.register_buffer("lo", k)
+        self.register_buffer("width", torch.cat([k[1:] - k[:-1], torch.tensor([1e6])]))
+        self.register_buffer("c0", torch.tensor([coef[0]], dtype=torch.float32))
+        self.register_buffer("c", torch.tensor(coef[1:], dtype=torch.float32))
+
+    def forward(self, x):
+        p = self.model(x)  # [N, 1]
+        ramp = torch.minimum(torch.relu(p - self.lo), self.width)  # [N, K]
+        return torch.relu(self.c0 + (ramp * self.c).sum(dim=1, keepdim=True))
+
+
 def fit_conditions(all_rows):
     from sklearn.cluster import KMeans
     s = all_rows[:, 2:5] / SETTING_SCALE
@@ -88,11 +109,28 @@ def write_card(val):
     # logs): chosen on the early-stopping units, held-out figures listed for all of them.
     cand_path = os.path.join(HERE, "candidates.json")
     cands = json.load(open(cand_path)) if os.path.exists(cand_path) else {"candidates": []}
+    def pair(r, score):
+        return f"{r['FD001']:.2f} / {r['FD003']:.2f} ({score:.2f})" if r else "not run"
+
     cand_rows = "\n".join(
-        f"| {c['name']} | {c['config']} | {c['es']['FD001']:.2f} / {c['es']['FD003']:.2f} ({c['es_score']:.2f}) | "
+        f"| {c['name']} | {c['config']} | {pair(c.get('cv'), (c.get('cv') or {}).get('score', 0))} | "
+        f"{pair(c.get('es'), c.get('es_score', 0))} | "
         + " | ".join(f"{c['heldout'][d][0]:.2f} ({c['heldout'][d][1]:.2f})" if c.get("heldout") else "not run"
                      for d in DATASETS) + " |"
         for c in cands["candidates"])
+    if val.get("max_rul"):
+        target = (f"the uncapped RUL, trained only on windows a test cut can end on (true RUL <= {val['max_rul']:.0f}, "
+                  "all of them, which is the test cuts' distribution), so the output is the expected RUL of a test cut")
+    else:
+        target = f"piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}"
+    calib = val.get("calibration")
+    calib_text = ("" if not calib else
+                  " The ensemble mean then goes through a piecewise-linear output map inside the graph (knots "
+                  + ", ".join(f"{k:.0f}" for k in calib["knots"]) + "; `models/rul/calibration.json`), fitted by "
+                  "`models/rul/calibrate.py` on the 5-fold cross-validation out-of-fold predictions of FD001/FD003 "
+                  "(`models/rul/cv_rul.py`): it maps the members' mean to the mean true RUL of the test cuts given "
+                  "that output, mostly flattening the top (healthy windows) to about "
+                  + f"{calib.get('top', 128):.0f} cycles.")
     card = f"""# Model card: rul-cmapss {VERSION}
 
 Remaining useful life (in cycles) of a turbofan engine from its last {w} cycles, trained on NASA's C-MAPSS
@@ -112,17 +150,17 @@ training files FD001-FD004. Written by `models/rul/train_rul.py` (seeds pinned);
    mean and std (pooled over the training units of all four data sets).
 3. A 15th feature: cycle number / 200.
 4. Window: the last {w} cycles; shorter histories padded at the front by repeating the first row.
-5. Target: piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}.
+5. Target: {target}.
 
 ## Model
 Mean of {val.get('members', 1)} 1D CNNs (4 conv layers, 32 channels, then a 64-unit dense layer; seeds differ) in one ONNX
 graph, {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB (opset 13, input `window` [N,{w},15] float32, output
-`rul` [N,1]). Target: piecewise-linear RUL capped at {val.get('cap', RUL_CAP):.0f}. Each member: Adam 2e-3, cosine schedule,
+`rul` [N,1]). Target: {target}.{calib_text} Each member: Adam 2e-3, cosine schedule,
 at most {val['epochs']} epochs (all FD001/FD003 windows and a share of the FD002/FD004 ones per epoch), early stopping
 on the issue's metric (uncapped RMSE of test-format cuts) of the early-stopping units: 15 % of the *training* units,
 disjoint from the held-out ones. A run replaces the committed model only when its early-stopping score is better
 (`--only-if-better`); the held-out units are never used to choose. Early-stopping RMSE of this model:
-{', '.join(f"{k} {v:.2f}" for k, v in val.get('es_rmse', {}).items())}. CPU, 1 thread, {val['train_seconds']} s wall on the
+{', '.join(f"{k} {v:.2f}" for k, v in val.get('es_rmse', {}).items())}. {val.get('train_text', 'CPU, 1 thread, ' + str(val['train_seconds']) + ' s wall on the')}
 shared, heavily loaded 2-core machine (with OpenBLAS; Debian's reference BLAS is ~10× slower).
 
 ## Validation (held-out units)
@@ -136,16 +174,21 @@ predicted-RUL band (<=25, <=50, <=75, <=100, >100): {sig} cycles.
 ## Candidates evaluated for this version
 {cands.get("note", "")}
 
-| candidate | configuration | early-stopping RMSE FD001 / FD003 (score) | held-out FD001 | held-out FD002 | held-out FD003 | held-out FD004 |
-|---|---|---|---|---|---|---|
+| candidate | configuration | 5-fold CV RMSE FD001 / FD003 (score) | early-stopping RMSE FD001 / FD003 (score) | held-out FD001 | held-out FD002 | held-out FD003 | held-out FD004 |
+|---|---|---|---|---|---|---|---|
 {cand_rows}
 
-Held-out cells: RMSE against uncapped truth (against truth capped at 125). The score is the root mean square of
-the two early-stopping RMSEs; it alone chose the configuration and the shipped run (`--only-if-better`).
+Held-out cells: RMSE against uncapped truth (against truth capped at 125). A score is the root mean square of the
+FD001 and FD003 figures. For 1.3.0 the 5-fold CV score chose the recipe and the early-stopping score had to beat the
+committed model's before anything was written (`--only-if-better`); the held-out figures were computed after that and
+chose nothing. They did not confirm the gain: against 1.2.0 the held-out RMSE is 10.83 vs 10.77 on FD001 and 13.87 vs
+12.91 on FD003, within the ±1 noise of 20 units but in the wrong direction for FD003.
 
 ## Limits
-- Output is capped at the training cap by construction: when the true RUL is larger the uncapped RMSE counts the
-  difference as error (most of the gap between the two RMSE columns).
+- Nothing in a healthy window tells how long it will stay healthy: for true RUL above ~100 the best a model can
+  give is the mean RUL of healthy test cuts, and the uncapped RMSE counts the spread around it as error (most of the
+  gap between the two RMSE columns; in the cross-validation the cuts with true RUL above 125 carry a third of the
+  squared error).
 - FD002/FD004 (six conditions) are markedly worse than FD001/FD003. The issue's target (RMSE <= 12 on FD001 and
   FD003, uncapped truth) is {target_text} on our held-out protocol (20 % of the training units, 5 cuts each); NASA's
   test files were not used, so the figure on them is unknown. With 20 held-out units per set the held-out RMSE
@@ -174,6 +217,16 @@ def main():
                     help="share of the FD002/FD004 windows drawn per epoch")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; on the shared 2-core machine 1 was 4x faster than 2 under load")
+    ap.add_argument("--calibration", default=None,
+                    help="calibration.json from calibrate.py: piecewise-linear output map inside the ONNX graph")
+    ap.add_argument("--from-onnx", default=None,
+                    help="comma-separated FILE[:CAP[:N]]: take (the first N) ensemble members from ONNX files written by "
+                         "this script, with their training cap, instead of training them")
+    ap.add_argument("--save-members", default=None, help="save the trained members' weights here (torch.save)")
+    ap.add_argument("--load-members", default=None,
+                    help="comma-separated FILE[:CAP[:N]] from --save-members: use these members instead of training "
+                         "(members trained in parallel processes with different --seed-offset)")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first member's seed index (more seeds, same recipe)")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
     ap.add_argument("--only-if-better", action="store_true",
                     help="write only when the ES score beats the committed model's (validation.json es_rmse)")
@@ -291,8 +344,44 @@ def main():
         print(f"member {k}: best es score {best:.2f}", flush=True)
         return model
 
-    members = [train_member(k) for k in range(args.members)]
+    def spec(item):
+        # FILE[:CAP[:FIRST_N]]: members' output scale (their training cap) and how many of them to take
+        parts = item.split(":")
+        return parts[0], float(parts[1]) if len(parts) > 1 else cap, int(parts[2]) if len(parts) > 2 else None
+
+    members = []
+    for item in (args.from_onnx.split(",") if args.from_onnx else []):
+        import onnx
+        from onnx import numpy_helper
+        path, mcap, first = spec(item)
+        sd = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
+              for i in onnx.load(path).graph.initializer if i.name.startswith("members.")}
+        n_from = 1 + max(int(k.split(".")[1]) for k in sd)
+        got = [RulCnn(mcap, window) for _ in range(n_from)]
+        Ensemble(got).load_state_dict(sd)
+        members += got[:first]
+        print(f"{len(got[:first])} members (cap {mcap:.0f}) from {path}", flush=True)
+    for item in (args.load_members.split(",") if args.load_members else []):
+        path, mcap, first = spec(item)
+        got = []
+        for st in torch.load(path):
+            m = RulCnn(mcap, window)
+            m.load_state_dict(st)
+            m.eval()
+            got.append(m)
+        members += got[:first]
+        print(f"{len(got[:first])} members (cap {mcap:.0f}) from {path}", flush=True)
+    if members:
+        args.members = len(members)
+    else:
+        members = [train_member(k) for k in range(args.seed_offset, args.seed_offset + args.members)]
+    if args.save_members:
+        torch.save([m.state_dict() for m in members], args.save_members)
     model = Ensemble(members) if len(members) > 1 else members[0]
+    calib = None
+    if args.calibration:
+        calib = json.load(open(args.calibration))
+        model = Calibrated(model, calib["knots"], calib["coef"])
     model.eval()
     es_final = es_rmse(model)
     print("ensemble es_rmse", es_final, flush=True)
@@ -408,7 +497,7 @@ def main():
     os.replace(man_path + ".tmp", man_path)
 
     val = {"params": sum(p.numel() for p in model.parameters()), "members": args.members, "cap": cap, "window": window,
-           "max_rul": args.max_rul, "loss": args.loss,
+           "max_rul": args.max_rul, "loss": args.loss, "calibration": calib,
            "es_rmse": es_final, "onnx_bytes": len(onnx_bytes), "sha256": sha, "epochs": args.epochs,
            "train_seconds": round(time.time() - t0), "uncertainty_sigma": sigma, "bias": bias,
            "val_units": {d: split[d][1] for d in DATASETS}, "heldout": results}

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Output calibration of a RUL recipe from its cross-validation out-of-fold predictions (cv_rul.py --oof).
+
+The capped model cannot say more than its cap, while a test cut's true RUL reaches 150; the metric is the
+uncapped RMSE. A piecewise-linear map out = g(pred) fitted by weighted least squares on the out-of-fold
+predictions of FD001/FD003 (each unit weighs the same, as in the test files) turns the capped output into
+the expected uncapped RUL given that output (e.g. "healthy" -> the mean RUL of healthy test cuts).
+Its CV effect is measured cross-fitted: for fold k the map is fitted on the other folds' predictions.
+Only non-held-out units are involved (the OOF file holds nothing else).
+
+Usage: /usr/bin/python3 models/rul/calibrate.py OOF.npz [--knots 0,25,...] [--out calibration.json]
+"""
+import argparse
+import json
+
+import numpy as np
+
+TARGETS = ("FD001", "FD003")
+
+
+def basis(p, knots):
+    """Hinge basis: 1, then per segment the clamped ramp; g(p) = c0 + sum c_i * clamp(p - k_i, 0, k_{i+1}-k_i)."""
+    cols = [np.ones_like(p)]
+    for i in range(len(knots) - 1):
+        cols.append(np.clip(p - knots[i], 0, knots[i + 1] - knots[i]))
+    cols.append(np.clip(p - knots[-1], 0, None))  # beyond the last knot: linear continuation
+    return np.stack(cols, axis=1)
+
+
+def fit(p, t, w, knots, ridge=1e-3):
+    a = basis(p, knots)
+    aw = a * w[:, None]
+    coef = np.linalg.solve(a.T @ aw + ridge * np.eye(a.shape[1]), aw.T @ t)
+    return coef
+
+
+def apply(p, knots, coef):
+    return np.clip(basis(p, knots) @ coef, 0, None)
+
+
+def rmse_by_unit(d, u, t, p):
+    """RMSE with every unit weighing the same (mean of the per-unit mean squared errors)."""
+    keys = np.char.add(d.astype(str), u.astype(str))
+    per = [np.mean((p[keys == k] - t[keys == k]) ** 2) for k in np.unique(keys)]
+    return float(np.sqrt(np.mean(per)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("oof")
+    ap.add_argument("--knots", default="0,25,50,75,100,110,120,125")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    z = np.load(args.oof)
+    d, u, t, p, w = z["dataset"], z["unit"], z["true"].astype(float), z["pred"].astype(float), z["weight"]
+    knots = [float(k) for k in args.knots.split(",")]
+    tgt = np.isin(d, TARGETS)
+    # Cross-fitted: fold of a unit = its position in a seeded shuffle of the units (folds of cv_rul are
+    # per data set; any unit-level partition works here as long as a unit's cuts stay together).
+    keys = np.char.add(d.astype(str), u.astype(str))
+    uk = np.unique(keys)
+    rng = np.random.default_rng(7)
+    fold_of = dict(zip(uk, rng.permutation(len(uk)) % args.folds))
+    f = np.array([fold_of[k] for k in keys])
+    pc = p.copy()
+    for k in range(args.folds):
+        tr, te = tgt & (f != k), f == k
+        coef = fit(p[tr], t[tr], w[tr], knots)
+        pc[te] = apply(p[te], knots, coef)
+    out = {"knots": knots}
+    for name, q in (("raw", p), ("calibrated_crossfit", pc)):
+        out[name] = {ds: rmse_by_unit(d[d == ds], u[d == ds], t[d == ds], q[d == ds]) for ds in np.unique(d)}
+        out[name]["score"] = float(np.sqrt(np.mean([out[name][x] ** 2 for x in TARGETS])))
+    coef = fit(p[tgt], t[tgt], w[tgt], knots)
+    out["coef"] = coef.tolist()
+    grid = np.array([0, 25, 50, 75, 100, 110, 120, 125, 130, 140, 150], dtype=float)
+    out["map"] = {f"{g:.0f}": round(float(v), 2) for g, v in zip(grid, apply(grid, knots, coef))}
+    print(json.dumps(out, indent=1))
+    if args.out:
+        top = float(apply(np.array([150.0]), knots, coef)[0])  # the output of a clearly healthy window
+        json.dump({"knots": knots, "coef": coef.tolist(), "top": top, "source": args.oof,
+                   "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"]},
+                  open(args.out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

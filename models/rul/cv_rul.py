@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""K-fold cross-validation of a RUL training recipe over the NON-held-out training units.
+
+Selection criterion for rul-cmapss (the held-out units of validation.json are never loaded here).
+Per data set the non-held-out units are split into K seeded folds; one member is trained on the other
+folds (fixed epochs, cosine schedule, no early stopping) and scored on the fold's units with the
+*expected* test-cut error: every cut a test file could contain (true RUL 1..min(150, length-1), each
+equally likely per unit, as make_heldout.py draws them) instead of 5 random cuts, which removes the
+cut-sampling noise. Prints per data set the CV RMSE (uncapped truth) and writes the out-of-fold
+predictions (for the output calibration) to --oof.
+
+Usage: nice /usr/bin/python3 models/rul/cv_rul.py --cap 130 --folds 5 --epochs 12 [--oof FILE.npz]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cmapss_common  # noqa: E402
+from cmapss_common import DATASETS, SEED, SENSORS, features, last_window, load, split_units, units  # noqa: E402
+from train_rul import RulCnn, fit_conditions  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+MAX_TEST_RUL = 150
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data", "cmapss"))
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--only-folds", type=int, default=None, help="run only the first N folds (quicker, noisier)")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--cap", type=float, default=130.0)
+    ap.add_argument("--target", choices=["capped", "cut"], default="capped",
+                    help="capped: every window, target min(RUL, cap); cut: only windows a test cut can end on "
+                         "(RUL <= 150), target the uncapped RUL (minimises the expected test-cut MSE)")
+    ap.add_argument("--window", type=int, default=50)
+    ap.add_argument("--multi-fraction", type=float, default=0.3)
+    ap.add_argument("--single-only", action="store_true", help="train on FD001/FD003 only")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--oof", default=None, help="write out-of-fold predictions here (.npz)")
+    ap.add_argument("--name", default="")
+    ap.add_argument("--seed-offset", type=int, default=0, help="another member per fold (same folds, other seed)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cmapss_common.WINDOW = args.window
+    t0 = time.time()
+    data = {d: units(load(os.path.join(args.data, f"train_{d}.txt"))) for d in DATASETS}
+    # Only the non-held-out units: split[d][1] (held out) is dropped right here.
+    train_ids = {d: split_units(d, data[d].keys())[0] for d in DATASETS}
+    train_rows = np.concatenate([data[d][u] for d in DATASETS for u in train_ids[d]])
+    multi = np.concatenate([data[d][u] for d in ("FD002", "FD004") for u in train_ids[d]])
+    centroids = fit_conditions(multi)
+    from cmapss_common import condition_of
+    cond = condition_of(train_rows[:, 2:5], centroids)
+    sens = train_rows[:, [4 + s for s in SENSORS]]
+    mean = np.stack([sens[cond == k].mean(axis=0) for k in range(len(centroids))])
+    std = np.stack([np.maximum(sens[cond == k].std(axis=0), 1e-6) for k in range(len(centroids))])
+
+    # Every prefix window of every unit, once.
+    win, true, cyc = {}, {}, {}
+    for d in DATASETS:
+        for u in train_ids[d]:
+            f = features(data[d][u], centroids, mean, std)
+            n = len(f)
+            win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
+            true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
+            cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
+    folds = {}
+    for d in DATASETS:
+        rng = np.random.default_rng(SEED * 11 + DATASETS.index(d))
+        ids = np.array(train_ids[d])
+        rng.shuffle(ids)
+        folds[d] = [sorted(ids[k::args.folds].tolist()) for k in range(args.folds)]
+    print(f"prep {time.time() - t0:.0f}s", flush=True)
+
+    def train_xy(keys):
+        xs, ys = [], []
+        for k in keys:
+            x, t = win[k], true[k]
+            if args.target == "cut":
+                m = t <= MAX_TEST_RUL
+                xs.append(x[m])
+                ys.append(t[m])
+            else:
+                xs.append(x)
+                ys.append(np.minimum(t, args.cap))
+        return np.concatenate(xs), np.concatenate(ys)
+
+    oof = {"dataset": [], "unit": [], "true": [], "pred": [], "cycle": [], "weight": []}
+    sq = {d: [] for d in DATASETS}
+    n_run = args.only_folds or args.folds
+    gen = torch.Generator().manual_seed(SEED + args.seed_offset)
+    for k in range(n_run):
+        per_d = {}
+        for d in DATASETS:
+            if args.single_only and d in ("FD002", "FD004"):
+                continue
+            keys = [(d, u) for j in range(args.folds) if j != k for u in folds[d][j]]
+            per_d[d] = train_xy(keys)
+        torch.manual_seed(SEED + 101 * k + 7919 * args.seed_offset)
+        model = RulCnn(args.cap, args.window)
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        for ep in range(args.epochs):
+            xs, ys = [], []
+            for d, (x, y) in per_d.items():
+                frac = 1.0 if d in ("FD001", "FD003") else args.multi_fraction
+                sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
+                xs.append(x[sel])
+                ys.append(y[sel])
+            xt, yt = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+            perm = torch.randperm(len(xt), generator=gen)
+            lr = args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            model.train()
+            for i in range(0, len(perm), args.batch):
+                idx = perm[i:i + args.batch]
+                opt.zero_grad()
+                loss = nn.functional.mse_loss(model(xt[idx]).squeeze(1), yt[idx])
+                loss.backward()
+                opt.step()
+        model.eval()
+        msg = []
+        with torch.no_grad():
+            for d in DATASETS:
+                fold_sq = []
+                for u in folds[d][k]:
+                    t = true[(d, u)]
+                    n = len(t)
+                    m = (t >= 1) & (t <= min(MAX_TEST_RUL, n - 1))
+                    p = np.clip(model(torch.from_numpy(win[(d, u)][m])).squeeze(1).numpy(), 0, None)
+                    e2 = (p - t[m]) ** 2
+                    fold_sq.append(float(e2.mean()))
+                    sq[d].append(float(e2.mean()))
+                    w = np.full(m.sum(), 1.0 / m.sum())  # each unit weighs the same (5 cuts per unit)
+                    for key, val in (("dataset", [d] * int(m.sum())), ("unit", [u] * int(m.sum())),
+                                     ("true", t[m]), ("pred", p), ("cycle", cyc[(d, u)][m]), ("weight", w)):
+                        oof[key].extend(list(val))
+                msg.append(f"{d} {np.sqrt(np.mean(fold_sq)):.2f}")
+        print(f"fold {k}: " + " ".join(msg) + f" {time.time() - t0:.0f}s", flush=True)
+    res = {d: float(np.sqrt(np.mean(v))) for d, v in sq.items()}
+    score = float(np.sqrt((res["FD001"] ** 2 + res["FD003"] ** 2) / 2))
+    print("CV " + json.dumps({"name": args.name, "cv_rmse": res, "score": score, "folds_run": n_run,
+                              "args": vars(args)}), flush=True)
+    if args.oof:
+        np.savez(args.oof, **{k: np.array(v) for k, v in oof.items()})
+
+
+if __name__ == "__main__":
+    main()
