@@ -75,14 +75,14 @@ public sealed record AnomalyDetectorOptions
     public int ResonanceCapacity { get; init; } = 256;
     public double ResonanceWeight { get; init; } = 1.0;
 
-    /// <summary>Samples per resonance block; 0 derives it from <see cref="ResonanceProbation"/> (about 13 windows fill the learning period).</summary>
-    public int ResonanceStep { get; init; }
+    /// <summary>Samples per resonance block (7, the best on the tuning half; ARTime derives about 5 from its learning period); 0 derives it from <see cref="ResonanceProbation"/> (13 windows fill the learning period).</summary>
+    public int ResonanceStep { get; init; } = 7;
 
     /// <summary>Keep the resonance learning period's range (plus a tenth each side) instead of widening it with each new extreme.</summary>
     public bool ResonanceFreezeRange { get; init; }
 
-    /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before).</summary>
-    public double ResonanceResidualWeight { get; init; } = 1.0;
+    /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.8 was the best on the tuning half).</summary>
+    public double ResonanceResidualWeight { get; init; } = 0.8;
 
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;

@@ -51,7 +51,7 @@ public sealed class ResonanceDetector
     private readonly double[] _recent;
     private readonly double[] _scratch;
     private readonly double[] _features;
-    private readonly double[] _input;
+    private readonly float[] _input;
 
     // Categories: complement-coded weight boxes, their L1 norms and the block index of their last match.
     private readonly float[] _weights;
@@ -91,7 +91,7 @@ public sealed class ResonanceDetector
     /// <param name="capacity">Most categories kept.</param>
     /// <param name="step">Samples per block; 0 derives it from the learning period (about 13 windows fill it).</param>
     /// <param name="freezeRange">Keep the learning period's range (widened by a tenth each side) afterwards, clamping values outside it, instead of widening it with every new extreme.</param>
-    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 0, bool freezeRange = false)
+    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false)
     {
         if (window is < 4 or > 32 || (window & (window - 1)) != 0)
         {
@@ -115,7 +115,7 @@ public sealed class ResonanceDetector
         _recent = new double[window];
         _scratch = new double[window];
         _features = new double[_dim];
-        _input = new double[_dimc];
+        _input = new float[_dimc];
         _weights = new float[capacity * _dimc];
         _norms = new double[capacity];
         _lastUsed = new long[capacity];
@@ -144,7 +144,7 @@ public sealed class ResonanceDetector
 
     /// <summary>Approximate bytes held (bounded; set by the constructor's arguments).</summary>
     public int ApproximateBytes => 300 + (4 * _weights.Length) + (8 * (_norms.Length + _lastUsed.Length + _stored.Length + _simSums.Length
-        + _simRing.Length + _diffRing.Length + _recent.Length + _scratch.Length + _features.Length + _input.Length)) + (4 * (_order.Length + _levelCounts.Length));
+        + _simRing.Length + _diffRing.Length + _recent.Length + _scratch.Length + _features.Length)) + (4 * (_input.Length + _order.Length + _levelCounts.Length));
 
     /// <summary>Scores one sample (finite values only; the caller filters). Non-zero only at the end of a block that starts a new kind of category.</summary>
     public double Update(double value)
@@ -505,8 +505,8 @@ public sealed class ResonanceDetector
     {
         for (var k = 0; k < _dim; k++)
         {
-            _input[k] = f[k];
-            _input[_dim + k] = 1.0 - f[k];
+            _input[k] = (float)f[k];
+            _input[_dim + k] = (float)(1.0 - f[k]);
         }
 
         var e = _dim - 1;
@@ -545,10 +545,19 @@ public sealed class ResonanceDetector
     private double Activation(int j, int e, int ec, out double energy)
     {
         var w = _weights.AsSpan(j * _dimc, _dimc);
-        var overlap = 0.0;
-        for (var k = 0; k < w.Length; k++)
+        // |min(input, w)|₁ with SIMD: the one loop that runs for every category of every block.
+        var x = _input.AsSpan();
+        var acc = System.Numerics.Vector<float>.Zero;
+        var k = 0;
+        for (; k <= w.Length - System.Numerics.Vector<float>.Count; k += System.Numerics.Vector<float>.Count)
         {
-            overlap += Math.Min(_input[k], w[k]);
+            acc += System.Numerics.Vector.Min(new System.Numerics.Vector<float>(x[k..]), new System.Numerics.Vector<float>(w[k..]));
+        }
+
+        double overlap = System.Numerics.Vector.Sum(acc);
+        for (; k < w.Length; k++)
+        {
+            overlap += Math.Min(x[k], w[k]);
         }
 
         var boxE = w[e] + w[ec];
@@ -563,7 +572,7 @@ public sealed class ResonanceDetector
         var norm = 0.0;
         for (var k = 0; k < w.Length; k++)
         {
-            w[k] = (float)Math.Min(_input[k], w[k]);
+            w[k] = Math.Min(_input[k], w[k]);
             norm += w[k];
         }
 
@@ -595,7 +604,7 @@ public sealed class ResonanceDetector
         var norm = 0.0;
         for (var k = 0; k < w.Length; k++)
         {
-            w[k] = (float)_input[k];
+            w[k] = _input[k];
             norm += w[k];
         }
 

@@ -154,8 +154,8 @@ public sealed class ResonanceDetectorTests
 
         Assert.Null(new StreamingAnomalyDetector().Resonance);
 
-        // Max: never below the residual detector alone.
-        var max = new StreamingAnomalyDetector(AnomalyDetectorOptions.Default.With("algorithm", "max"));
+        // Max with the residual at full weight: never below the residual detector alone.
+        var max = new StreamingAnomalyDetector(AnomalyDetectorOptions.Default.With("algorithm", "max").With("resonance_residual_weight", "1"));
         var residual = new StreamingAnomalyDetector();
         for (var i = 0; i < v.Length; i++)
         {
