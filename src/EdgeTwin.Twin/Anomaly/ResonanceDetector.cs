@@ -36,6 +36,7 @@ public sealed class ResonanceDetector
     private readonly int _levels;
     private readonly int _capacity;
     private readonly bool _freezeRange;
+    private readonly bool _knownRange;
 
     // Down-sampling block.
     private int _blockCount;
@@ -91,7 +92,11 @@ public sealed class ResonanceDetector
     /// <param name="capacity">Most categories kept.</param>
     /// <param name="step">Samples per block; 0 derives it from the learning period (about 13 windows fill it).</param>
     /// <param name="freezeRange">Keep the learning period's range (widened by a tenth each side) afterwards, clamping values outside it, instead of widening it with every new extreme.</param>
-    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false)
+    /// <param name="knownRange">
+    /// The series' whole range given in advance, as NAB hands it to ARTime (look-ahead: only for offline comparison with
+    /// ARTime's protocol; the agent and <c>bench nab</c> never pass it).
+    /// </param>
+    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false, (double Min, double Max)? knownRange = null)
     {
         if (window is < 4 or > 32 || (window & (window - 1)) != 0)
         {
@@ -104,6 +109,11 @@ public sealed class ResonanceDetector
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         _window = window;
         _freezeRange = freezeRange;
+        if (knownRange is { } r)
+        {
+            _knownRange = true;
+            (_min, _max) = r;
+        }
         _dim = 2 * window;
         _dimc = 2 * _dim;
         _step = step > 0 ? step : Math.Max(1, probation / (window * WindowsPerProbation));
@@ -150,7 +160,7 @@ public sealed class ResonanceDetector
     public double Update(double value)
     {
         _n++;
-        if (_freezeRange && _block >= _trend)
+        if (_knownRange || (_freezeRange && _block >= _trend))
         {
             // Range frozen at the end of the learning period.
         }
@@ -224,7 +234,7 @@ public sealed class ResonanceDetector
             _features.AsSpan().CopyTo(_stored.AsSpan((int)(_block - 1) * _dim, _dim));
             if (_block == _trend)
             {
-                if (_freezeRange)
+                if (_freezeRange && !_knownRange)
                 {
                     var margin = 0.1 * (_max - _min);
                     _min -= margin;
