@@ -156,25 +156,24 @@ public sealed class ResonanceDetector
     public int ApproximateBytes => 300 + (4 * _weights.Length) + (8 * (_norms.Length + _lastUsed.Length + _stored.Length + _simSums.Length
         + _simRing.Length + _diffRing.Length + _recent.Length + _scratch.Length + _features.Length)) + (4 * (_input.Length + _order.Length + _levelCounts.Length));
 
-    /// <summary>Scores one sample (finite values only; the caller filters). Non-zero only at the end of a block that starts a new kind of category.</summary>
+    /// <summary>Scores one sample. Non-zero only at the end of a block that starts a new kind of category; non-finite values score 0 and are not learned.</summary>
     public double Update(double value)
     {
-        _n++;
-        if (_knownRange || (_freezeRange && _block >= _trend))
+        if (!double.IsFinite(value))
         {
-            // Range frozen at the end of the learning period.
+            return 0.0;
         }
-        else if (_n == 1)
+
+        _n++;
+        var rangeFixed = _knownRange || (_freezeRange && _block >= _trend);
+        if (_n == 1 && !rangeFixed)
         {
             _min = _max = value;
         }
-        else if (value < _min)
+        else if (!rangeFixed)
         {
-            _min = value;
-        }
-        else if (value > _max)
-        {
-            _max = value;
+            _min = Math.Min(_min, value);
+            _max = Math.Max(_max, value);
         }
 
         if (_blockCount == 0)

@@ -99,6 +99,22 @@ public sealed class ResonanceDetectorTests
     }
 
     [Fact]
+    public void A_range_known_in_advance_is_kept_and_non_finite_values_are_skipped()
+    {
+        // ARTime's protocol (offline comparison only): the range is given, so the spike lands inside it instead of widening it.
+        var v = Periodic(3000, 8);
+        v[Fault] += 60;
+        var d = new ResonanceDetector(knownRange: (v.Min(), v.Max()));
+        var s = Run(d, v);
+        Assert.True(Peak(s, Fault, Fault + (2 * d.Step) + 1) >= 0.3, $"scores: {Around(s, Fault - 50, 100)}");
+
+        var e = new ResonanceDetector();
+        Assert.Equal(0.0, e.Update(double.NaN));
+        Assert.Equal(0.0, e.Update(double.PositiveInfinity));
+        Assert.Equal(Run(new ResonanceDetector(), v), Run(e, v));
+    }
+
+    [Fact]
     public void Memory_stays_fixed_when_the_categories_fill_up()
     {
         var d = new ResonanceDetector(capacity: 8);
