@@ -81,6 +81,9 @@ public sealed record AnomalyDetectorOptions
     /// <summary>Keep the resonance learning period's range (plus a tenth each side) instead of widening it with each new extreme.</summary>
     public bool ResonanceFreezeRange { get; init; }
 
+    /// <summary>When the range widens, re-express the learned categories and the recent window in the new range (instead of leaving them stale).</summary>
+    public bool ResonanceRescale { get; init; } = true;
+
     /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.8 was the best on the tuning half).</summary>
     public double ResonanceResidualWeight { get; init; } = 0.8;
 
@@ -109,7 +112,7 @@ public sealed record AnomalyDetectorOptions
         "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "split_likelihood", "context_likelihood_weight", "short_window",
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
         "novelty_weight", "novelty_direct", "novelty_likelihood", "novelty_levels", "novelty_orders", "novelty_capacity",
-        "algorithm", "resonance_window", "resonance_probation", "resonance_levels", "resonance_capacity", "resonance_weight", "resonance_step", "resonance_residual_weight", "resonance_freeze_range",
+        "algorithm", "resonance_window", "resonance_probation", "resonance_levels", "resonance_capacity", "resonance_weight", "resonance_step", "resonance_residual_weight", "resonance_freeze_range", "resonance_rescale",
     ];
 
     /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
@@ -174,6 +177,7 @@ public sealed record AnomalyDetectorOptions
             "resonance_weight" => this with { ResonanceWeight = D() },
             "resonance_step" => this with { ResonanceStep = I() },
             "resonance_freeze_range" => this with { ResonanceFreezeRange = B() },
+            "resonance_rescale" => this with { ResonanceRescale = B() },
             "resonance_residual_weight" => this with { ResonanceResidualWeight = D() },
             _ => throw new FormatException($"unknown anomaly option '{key}' (known: {string.Join(", ", Keys)})"),
         };

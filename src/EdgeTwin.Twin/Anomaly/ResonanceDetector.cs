@@ -37,6 +37,8 @@ public sealed class ResonanceDetector
     private readonly int _capacity;
     private readonly bool _freezeRange;
     private readonly bool _knownRange;
+    private readonly bool _rescale;
+    private double _codedMin, _codedMax;
 
     // Down-sampling block.
     private int _blockCount;
@@ -47,6 +49,7 @@ public sealed class ResonanceDetector
 
     // Median of the quantised levels (histogram over all blocks so far).
     private readonly int[] _levelCounts;
+    private readonly int[] _levelScratch;
     private int _levelTotal;
 
     private readonly double[] _recent;
@@ -96,7 +99,7 @@ public sealed class ResonanceDetector
     /// The series' whole range given in advance, as NAB hands it to ARTime (look-ahead: only for offline comparison with
     /// ARTime's protocol; the agent and <c>bench nab</c> never pass it).
     /// </param>
-    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false, (double Min, double Max)? knownRange = null)
+    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false, (double Min, double Max)? knownRange = null, bool rescale = true)
     {
         if (window is < 4 or > 32 || (window & (window - 1)) != 0)
         {
@@ -109,6 +112,7 @@ public sealed class ResonanceDetector
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         _window = window;
         _freezeRange = freezeRange;
+        _rescale = rescale;
         if (knownRange is { } r)
         {
             _knownRange = true;
@@ -122,6 +126,7 @@ public sealed class ResonanceDetector
         _levels = levels;
         _capacity = capacity;
         _levelCounts = new int[levels + 1];
+        _levelScratch = new int[levels + 1];
         _recent = new double[window];
         _scratch = new double[window];
         _features = new double[_dim];
@@ -209,6 +214,11 @@ public sealed class ResonanceDetector
         }
 
         var range = _max - _min;
+        if (_rescale && range > 0)
+        {
+            Rescale();
+        }
+
         var x = range > 0 ? (ds - _min) / range : 0.0;
         var level = Math.Clamp((int)Math.Round(x * _levels), 0, _levels);
         x = (double)level / _levels;
@@ -247,6 +257,67 @@ public sealed class ResonanceDetector
         }
 
         return Detect(_features, _block);
+    }
+
+    /// <summary>
+    /// The range widened since the last block: re-express every stored position (window, category boxes, learning-period
+    /// features, level histogram) in the new range, so that what was learned stays comparable with what comes.
+    /// O(categories × window), only on blocks where the range changed.
+    /// </summary>
+    private void Rescale()
+    {
+        var oldRange = _codedMax - _codedMin;
+        var newRange = _max - _min;
+        if (oldRange <= 0 || (_codedMin == _min && _codedMax == _max))
+        {
+            (_codedMin, _codedMax) = (_min, _max);
+            return;
+        }
+
+        var a = oldRange / newRange;
+        var b = (_codedMin - _min) / newRange;
+        (_codedMin, _codedMax) = (_min, _max);
+        for (var k = 0; k < _window; k++)
+        {
+            _recent[k] = (a * _recent[k]) + b;
+        }
+
+        for (var j = 0; j < _categories; j++)
+        {
+            var w = _weights.AsSpan(j * _dimc, _dimc);
+            for (var k = _window; k < _dim; k++)
+            {
+                var lower = (a * w[k]) + b;
+                var upper = (a * (1.0 - w[_dim + k])) + b;
+                w[k] = (float)lower;
+                w[_dim + k] = (float)(1.0 - upper);
+            }
+
+            var norm = 0.0;
+            foreach (var v in w)
+            {
+                norm += v;
+            }
+
+            _norms[j] = norm;
+        }
+
+        for (var row = _window - 1; row < Math.Min(_block - 1, _trend); row++)
+        {
+            var f = _stored.AsSpan((int)row * _dim, _dim);
+            for (var k = _window; k < _dim; k++)
+            {
+                f[k] = (a * f[k]) + b;
+            }
+        }
+
+        Array.Clear(_levelScratch);
+        for (var l = 0; l <= _levels; l++)
+        {
+            _levelScratch[Math.Clamp((int)Math.Round((a * l) + (b * _levels)), 0, _levels)] += _levelCounts[l];
+        }
+
+        _levelScratch.AsSpan().CopyTo(_levelCounts);
     }
 
     private int MedianLevel()

@@ -82,7 +82,7 @@ public sealed class StreamingAnomalyDetector
 
         if (_o.Algorithm != AnomalyAlgorithm.Residual)
         {
-            _resonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceStep, _o.ResonanceFreezeRange);
+            _resonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceStep, _o.ResonanceFreezeRange, rescale: _o.ResonanceRescale);
         }
     }
 

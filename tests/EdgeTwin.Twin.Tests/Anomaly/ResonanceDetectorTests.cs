@@ -115,6 +115,23 @@ public sealed class ResonanceDetectorTests
     }
 
     [Fact]
+    public void After_a_range_widening_spike_the_learned_regime_is_still_recognised_with_rescaling()
+    {
+        // One huge spike triples the range; without rescaling every learned category is stale in the new scale and the
+        // ordinary wave afterwards keeps producing new kinds of pattern.
+        var v = Periodic(4000, 9);
+        v[1500] += 120;
+        var rescaling = new ResonanceDetector(rescale: true);
+        var staying = new ResonanceDetector(rescale: false);
+        var rescaled = Run(rescaling, v);
+        Run(staying, v);
+
+        Assert.True(Nonzero(rescaled, 1600, 4000) <= 2, $"rescaled: {Around(rescaled, 1600, 2400)}");
+        Assert.True(rescaling.Categories < staying.Categories, $"categories: rescaled {rescaling.Categories} vs stale {staying.Categories}");
+        Assert.True(Peak(rescaled, 1500, 1510) >= 0.5, $"spike: {Around(rescaled, 1490, 30)}");
+    }
+
+    [Fact]
     public void Memory_stays_fixed_when_the_categories_fill_up()
     {
         var d = new ResonanceDetector(capacity: 8);
