@@ -84,8 +84,8 @@ public sealed record AnomalyDetectorOptions
     /// <summary>When the range widens, re-express the learned categories and the recent window in the new range (instead of leaving them stale).</summary>
     public bool ResonanceRescale { get; init; } = true;
 
-    /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.8 was the best on the tuning half).</summary>
-    public double ResonanceResidualWeight { get; init; } = 0.8;
+    /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.5 was the best on the tuning half, with rescaling).</summary>
+    public double ResonanceResidualWeight { get; init; } = 0.5;
 
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;
