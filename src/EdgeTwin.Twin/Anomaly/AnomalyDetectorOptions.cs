@@ -61,6 +61,32 @@ public sealed record AnomalyDetectorOptions
     public int NoveltyOrders { get; init; } = 6;
     public int NoveltyCapacity { get; init; } = 1024;
 
+    /// <summary>
+    /// Which detector scores the series: <see cref="AnomalyAlgorithm.Residual"/> (the components above, the default),
+    /// <see cref="AnomalyAlgorithm.Resonance"/> (<see cref="ResonanceDetector"/>, ARTime-like) or <see cref="AnomalyAlgorithm.Max"/>
+    /// (the larger of the two, the resonance score weighted by <see cref="ResonanceWeight"/>).
+    /// </summary>
+    public AnomalyAlgorithm Algorithm { get; init; } = AnomalyAlgorithm.Residual;
+
+    /// <summary>Resonance detector: blocks per feature window, learning period (samples), quantisation levels, most categories.</summary>
+    public int ResonanceWindow { get; init; } = 8;
+    public int ResonanceProbation { get; init; } = 600;
+    public int ResonanceLevels { get; init; } = 80;
+    public int ResonanceCapacity { get; init; } = 256;
+    public double ResonanceWeight { get; init; } = 1.0;
+
+    /// <summary>Samples per resonance block (7, the best on the tuning half; ARTime derives about 5 from its learning period); 0 derives it from <see cref="ResonanceProbation"/> (13 windows fill the learning period).</summary>
+    public int ResonanceStep { get; init; } = 7;
+
+    /// <summary>Keep the resonance learning period's range (plus a tenth each side) instead of widening it with each new extreme.</summary>
+    public bool ResonanceFreezeRange { get; init; }
+
+    /// <summary>When the range widens, re-express the learned categories and the recent window in the new range (instead of leaving them stale).</summary>
+    public bool ResonanceRescale { get; init; } = true;
+
+    /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.5 was the best on the tuning half, with rescaling).</summary>
+    public double ResonanceResidualWeight { get; init; } = 0.5;
+
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;
     public double LongAlpha { get; init; } = 0.00003;
@@ -86,6 +112,7 @@ public sealed record AnomalyDetectorOptions
         "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "split_likelihood", "context_likelihood_weight", "short_window",
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
         "novelty_weight", "novelty_direct", "novelty_likelihood", "novelty_levels", "novelty_orders", "novelty_capacity",
+        "algorithm", "resonance_window", "resonance_probation", "resonance_levels", "resonance_capacity", "resonance_weight", "resonance_step", "resonance_residual_weight", "resonance_freeze_range", "resonance_rescale",
     ];
 
     /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
@@ -133,6 +160,25 @@ public sealed record AnomalyDetectorOptions
             "novelty_levels" => this with { NoveltyLevels = I() },
             "novelty_orders" => this with { NoveltyOrders = I() },
             "novelty_capacity" => this with { NoveltyCapacity = I() },
+            "algorithm" => this with
+            {
+                Algorithm = value.Trim().ToLowerInvariant() switch
+                {
+                    "residual" => AnomalyAlgorithm.Residual,
+                    "resonance" => AnomalyAlgorithm.Resonance,
+                    "max" => AnomalyAlgorithm.Max,
+                    _ => throw new FormatException($"'{key}' must be residual, resonance or max, got '{value}'"),
+                },
+            },
+            "resonance_window" => this with { ResonanceWindow = I() },
+            "resonance_probation" => this with { ResonanceProbation = I() },
+            "resonance_levels" => this with { ResonanceLevels = I() },
+            "resonance_capacity" => this with { ResonanceCapacity = I() },
+            "resonance_weight" => this with { ResonanceWeight = D() },
+            "resonance_step" => this with { ResonanceStep = I() },
+            "resonance_freeze_range" => this with { ResonanceFreezeRange = B() },
+            "resonance_rescale" => this with { ResonanceRescale = B() },
+            "resonance_residual_weight" => this with { ResonanceResidualWeight = D() },
             _ => throw new FormatException($"unknown anomaly option '{key}' (known: {string.Join(", ", Keys)})"),
         };
     }
@@ -163,6 +209,26 @@ public sealed record AnomalyDetectorOptions
         Check(NoveltyWeight >= 0 && NoveltyDirect is >= 0 and <= 1 && NoveltyLikelihood is >= 0 and <= 1, "novelty weight must be >= 0, novelty direct and novelty likelihood in [0, 1]");
         Check(NoveltyLevels is >= 2 and <= 250 && NoveltyOrders is >= 1 and <= 32 && NoveltyCapacity is >= ContextNoveltyDetector.Ways and <= 65536,
             $"novelty levels must be in 2..250, orders in 1..32, capacity in {ContextNoveltyDetector.Ways}..65536");
+        Check(Enum.IsDefined(Algorithm), "algorithm must be residual, resonance or max");
+        Check(ResonanceWindow is 4 or 8 or 16 or 32, "resonance_window must be 4, 8, 16 or 32");
+        Check(ResonanceProbation >= 2 * ResonanceWindow && ResonanceProbation <= 100_000, "resonance_probation must be in 2 x resonance_window..100000");
+        Check(ResonanceLevels is >= 2 and <= 1000, "resonance_levels must be in 2..1000");
+        Check(ResonanceCapacity is >= 2 and <= 4096, "resonance_capacity must be in 2..4096");
+        Check(ResonanceWeight is >= 0 and <= 1 && ResonanceResidualWeight is >= 0 and <= 1, "resonance_weight and resonance_residual_weight must be in [0, 1]");
+        Check(ResonanceStep is >= 0 and <= 1000, "resonance_step must be in 0..1000 (0: derived from resonance_probation)");
         Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
     }
+}
+
+/// <summary>The scoring algorithm of <see cref="StreamingAnomalyDetector"/> (site config key <c>algorithm</c>).</summary>
+public enum AnomalyAlgorithm
+{
+    /// <summary>Prediction residuals, quantised context, flat line, anomaly likelihood (the default).</summary>
+    Residual,
+
+    /// <summary>Adaptive resonance (<see cref="ResonanceDetector"/>) only.</summary>
+    Resonance,
+
+    /// <summary>The larger of the residual score and the weighted resonance score.</summary>
+    Max,
 }

@@ -60,6 +60,7 @@ public sealed class StreamingAnomalyDetector
     private readonly ContextNoveltyDetector? _novelty;
     private double _noveltyRaw;
     private double _noveltyAverage, _noveltyMean, _noveltyVar;
+    private readonly ResonanceDetector? _resonance;
 
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
     {
@@ -78,6 +79,11 @@ public sealed class StreamingAnomalyDetector
         {
             _novelty = new ContextNoveltyDetector(_o.NoveltyLevels, _o.NoveltyOrders, _o.NoveltyCapacity);
         }
+
+        if (_o.Algorithm != AnomalyAlgorithm.Residual)
+        {
+            _resonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceStep, _o.ResonanceFreezeRange, rescale: _o.ResonanceRescale);
+        }
     }
 
     public AnomalyDetectorOptions Options => _o;
@@ -89,7 +95,10 @@ public sealed class StreamingAnomalyDetector
     public double LastRaw { get; private set; }
 
     /// <summary>Approximate bytes held by this detector (bounded; independent of the series length).</summary>
-    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0);
+    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0) + (_resonance?.ApproximateBytes ?? 0);
+
+    /// <summary>The resonance detector when <see cref="AnomalyDetectorOptions.Algorithm"/> uses it (diagnostics).</summary>
+    public ResonanceDetector? Resonance => _resonance;
 
     /// <summary>Scores one sample. Non-finite values score 0 and are not learned.</summary>
     public double Update(long timestampUnixMs, double value)
@@ -117,6 +126,25 @@ public sealed class StreamingAnomalyDetector
         }
 
         _n++;
+        if (_resonance is not null)
+        {
+            var resonance = _resonance.Update(x);
+            if (_o.Algorithm == AnomalyAlgorithm.Resonance)
+            {
+                LastRaw = resonance;
+                return resonance;
+            }
+
+            // The residual detector covers the resonance detector's learning period, then counts with its own weight.
+            var residual = ResidualScore(timestampUnixMs, x) * (_resonance.Learned ? _o.ResonanceResidualWeight : 1.0);
+            return Math.Max(_o.ResonanceWeight * resonance, residual);
+        }
+
+        return ResidualScore(timestampUnixMs, x);
+    }
+
+    private double ResidualScore(long timestampUnixMs, double x)
+    {
         if (_n == 1)
         {
             _fastLevel = _mediumLevel = _slowLevel = x;

@@ -65,3 +65,74 @@ public class AnomalyBenchmarks
         return sum;
     }
 }
+
+/// <summary>
+/// The same sweep with the adaptive-resonance detector (<c>algorithm: resonance</c>, and <c>max</c> = resonance plus the
+/// residual detector), learning period 750 samples (blocks of 7), on white noise around a slow wave so that the category
+/// network fills to its capacity (the expensive case: every block compares with every category).
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*AnomalyResonanceBenchmarks*' --inProcess</c>
+/// </summary>
+[MemoryDiagnoser]
+public class AnomalyResonanceBenchmarks
+{
+    private const int Series = 64;
+    private const int Steps = 1000;
+    private readonly StreamingAnomalyDetector[] _detectors = new StreamingAnomalyDetector[Series];
+    private readonly double[] _values = new double[Series * Steps];
+    private long _time = 1_700_000_000_000;
+
+    [Params(AnomalyAlgorithm.Resonance, AnomalyAlgorithm.Max)]
+    public AnomalyAlgorithm Algorithm { get; set; }
+
+    [Params(64, 256)]
+    public int Capacity { get; set; }
+
+    /// <summary>Categories in use after the warm-up sweeps, reported so that the figure can be read against the capacity.</summary>
+    public double MeanCategories { get; private set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(42);
+        for (var s = 0; s < Series; s++)
+        {
+            _detectors[s] = new StreamingAnomalyDetector(AnomalyDetectorOptions.Default with
+            {
+                Algorithm = Algorithm,
+                ResonanceProbation = 750,
+                ResonanceCapacity = Capacity,
+            });
+        }
+
+        for (var i = 0; i < _values.Length; i++)
+        {
+            _values[i] = 50 + (20 * Math.Sin(i / 500.0)) + (rng.NextDouble() * 25);
+        }
+
+        // Past the learning period (750 samples per series) and with the categories filled.
+        for (var k = 0; k < 6; k++)
+        {
+            Sweep();
+        }
+
+        MeanCategories = _detectors.Average(d => d.Resonance!.Categories);
+        Console.WriteLine($"// {Algorithm}, capacity {Capacity}: {MeanCategories:F0} categories in use per series");
+    }
+
+    [Benchmark(OperationsPerInvoke = Series * Steps)]
+    public double Sweep()
+    {
+        var sum = 0.0;
+        for (var t = 0; t < Steps; t++)
+        {
+            _time += 10_000;
+            var row = t * Series;
+            for (var s = 0; s < Series; s++)
+            {
+                sum += _detectors[s].Update(_time, _values[row + s]);
+            }
+        }
+
+        return sum;
+    }
+}
