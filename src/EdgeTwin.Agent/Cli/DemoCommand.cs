@@ -137,7 +137,7 @@ internal sealed class DemoCommand : ICliCommand
             UseSystemd = false,
             StatusLogInterval = null,
             MinimumLogLevel = LogLevel.Warning,
-            ShutdownTimeout = TimeSpan.FromSeconds(10),
+            ShutdownTimeout = StopTimeout,
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
             ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddTwinRequests().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
@@ -193,18 +193,18 @@ internal sealed class DemoCommand : ICliCommand
         await simulation.ConfigureAwait(false);
         await lamps.ConfigureAwait(false);
         await view.RenderAsync(context, CancellationToken.None).ConfigureAwait(false);
-        // As long as the service gets from systemd and the CLI from SIGTERM: under emulation on a loaded machine (the
-        // arm64 test under qemu) a flush of the outbox and the alert store took longer than 15 s. A stop cut short is
-        // said, never an exit 1 without a word.
-        using var stopTimeout = new CancellationTokenSource(StopTimeout);
+        // As long as the CLI gets after SIGTERM (the host's ShutdownTimeout above is the same). With 10 s, the arm64 demo
+        // under qemu on a loaded machine exited 1 without a word after its last status line: what a stage's cancellation
+        // rethrown by the host looks like through System.CommandLine. A stop cut short is now said, and the exit code
+        // stays the pipeline's.
         try
         {
-            await agent.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+            await agent.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (stopTimeout.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException || (ex is AggregateException all && all.InnerExceptions.All(e => e is OperationCanceledException)))
         {
+            // What the outbox accepted is already on disk (fsynced per commit); the stop only cut short a flush.
             await error.WriteLineAsync($"edgetwin demo: the agent did not stop within {StopTimeout.TotalSeconds:0} s; stopped anyway").ConfigureAwait(false);
-            return 1;
         }
 
         await output.WriteLineAsync($"edgetwin demo: stopped after {started.Elapsed.TotalSeconds:0} s, {state.Samples} samples, {state.Events.Count} events").ConfigureAwait(false);
