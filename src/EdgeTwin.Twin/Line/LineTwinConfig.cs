@@ -12,10 +12,11 @@ public sealed record StationConfig(StationSpec Spec, string? Machine, SignalRef?
 
 /// <summary>
 /// A station's quality model: the model file (format <c>edgetwin-online-logistic/3</c>, or <c>/2</c>, path resolved against the config
-/// file's directory and checked loadable when the config is read), the process values in the model's input order, and
-/// the number of recent parts the predicted and observed reject rates are taken over.
+/// file's directory and checked loadable when the config is read), the process values in the model's input order,
+/// the number of recent parts the predicted and observed reject rates are taken over, and how many parts after a part
+/// is made its inspection result reaches the counters.
 /// </summary>
-public sealed record QualityConfig(string ModelPath, IReadOnlyList<SignalRef> Inputs, int Window = QualityConfig.DefaultWindow)
+public sealed record QualityConfig(string ModelPath, IReadOnlyList<SignalRef> Inputs, int Window = QualityConfig.DefaultWindow, int InspectionDelayParts = 0)
 {
     public const int DefaultWindow = 50;
 
@@ -223,6 +224,8 @@ public sealed record LineTwinConfig(
         var modelNode = q.Node("model");
         var model = q.String("model", required: true);
         var window = q.Int("window", min: 5, max: 100_000) ?? QualityConfig.DefaultWindow;
+        var delayNode = q.Node("inspection_delay_parts");
+        var delay = q.Int("inspection_delay_parts", min: 0, max: 100_000) ?? 0;
         var inputs = new List<SignalRef>();
         var seq = q.Sequence("inputs", required: true);
         if (seq is not null)
@@ -259,7 +262,13 @@ public sealed record LineTwinConfig(
             q.Diagnostics.Add(seq, $"the quality model {path} takes {loaded.InputWidth} inputs, {seq.Items.Count} are listed");
             return null;
         }
-        return inputs.Count == seq.Items.Count ? new QualityConfig(path, inputs, window) : null;
+        if ((long)delay * loaded.InputWidth > EdgeTwin.Twin.Line.Quality.StationQuality.MaxDelayedValues)
+        {
+            q.Diagnostics.Add(delayNode!, $"{delay} parts × {loaded.InputWidth} inputs of {path} is more than the {EdgeTwin.Twin.Line.Quality.StationQuality.MaxDelayedValues} process values kept for delayed results; at most {EdgeTwin.Twin.Line.Quality.StationQuality.MaxDelayedValues / loaded.InputWidth} parts");
+            return null;
+        }
+
+        return inputs.Count == seq.Items.Count ? new QualityConfig(path, inputs, window, delay) : null;
     }
 
     private static TimeSpan? TimeOfDay(ConfigNode node, ConfigDiagnostics diagnostics)

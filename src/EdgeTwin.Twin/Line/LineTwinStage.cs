@@ -79,7 +79,7 @@ public sealed partial class LineTwinStage : ISampleStage
             : null).ToArray();
         _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
         // Each stage learns on its own copy of the model file (validated when the config was read).
-        _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window) : null).ToArray();
+        _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window, q.InspectionDelayParts) : null).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
         for (int i = 0; i < config.Stations.Count; i++)
         {

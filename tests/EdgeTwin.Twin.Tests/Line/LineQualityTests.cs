@@ -131,6 +131,89 @@ public sealed class LineQualityTests : IDisposable
         Assert.Contains(problems, x => x.Path == "line.stations[0].quality.inputs");
     }
 
+    [Fact]
+    public void Inspection_delay_is_read_in_parts_and_bounded_with_the_key_named()
+    {
+        WriteModel();
+        var (c, problems) = Parse("""
+                  quality:
+                    model: q.json
+                    inspection_delay_parts: 12
+                    inputs: [{ device: plc1, metric: process_temperature }]
+            """);
+        Assert.Empty(problems);
+        Assert.Equal(12, c!.Stations[0].Quality!.InspectionDelayParts);
+        Assert.Equal(0, Parse(Quality).Config!.Stations[0].Quality!.InspectionDelayParts);
+
+        (_, problems) = Parse("""
+                  quality:
+                    model: q.json
+                    inspection_delay_parts: -1
+                    inputs: [{ device: plc1, metric: process_temperature }]
+            """);
+        Assert.Equal("line.stations[0].quality.inspection_delay_parts", Assert.Single(problems).Path);
+
+        // 60,000 parts × 20 inputs kept for their results is more than the bound: refused, with the largest delay allowed.
+        var wide = string.Create(CultureInfo.InvariantCulture, $$$"""
+            {"format":"edgetwin-online-logistic/2","input_width":20,"clip":5,"learning_rate":0,"l2":0,"weight_fail":1,"weight_pass":1,
+             "members":[{"alpha":0,"columns":[0],"mean":[0],"var":[1],"weights":[2],"bias":0}],
+             "mix":{"mode":"mean"},"decision":{"mode":"none","prior":0.1,"prior_alpha":0}}
+            """);
+        File.WriteAllText(Path.Combine(_dir.FullName, "q.json"), wide);
+        var inputs = string.Join(", ", Enumerable.Range(0, 20).Select(i => $"{{ device: plc1, metric: x{i} }}"));
+        (_, problems) = Parse($$"""
+                  quality:
+                    model: q.json
+                    inspection_delay_parts: 60000
+                    inputs: [{{inputs}}]
+            """);
+        var p = Assert.Single(problems);
+        Assert.Equal("line.stations[0].quality.inspection_delay_parts", p.Path);
+        Assert.Contains("at most 50000 parts", p.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_delayed_result_is_learned_with_the_inputs_of_the_part_it_belongs_to()
+    {
+        // Reference: the bench's protocol by hand — score part t on its inputs, learn the result of part t − 3 on part t − 3's.
+        const int delay = 3;
+        var path = WriteModel(learningRate: 0.5);
+        var reference = EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(path);
+        var station = new EdgeTwin.Twin.Line.Quality.StationQuality(EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(path), 1, window: 10, inspectionDelay: delay);
+        var xs = Enumerable.Range(0, 60).Select(t => Math.Sin(t * 0.7) * 2).ToArray();
+        var referenceScores = new List<double>();
+        for (var t = 0; t < xs.Length; t++)
+        {
+            // Results: a part made hot (x > 1) fails; the counter reports it three parts later.
+            var result = t >= delay && xs[t - delay] > 1;
+            station.SetInput(0, xs[t]);
+            station.OnParts(1, result);
+
+            referenceScores.Add(reference.Calibrated(reference.Observe([xs[t]])));
+            if (t >= delay)
+            {
+                reference.Learn([xs[t - delay]], result);
+            }
+        }
+
+        Assert.Equal(delay, station.InspectionDelay);
+        Assert.Equal(referenceScores.TakeLast(10).Average(), station.PredictedRate, 12);
+        foreach (var probe in new[] { -2.0, 0.0, 1.5 })
+        {
+            Assert.Equal(reference.Observe([probe]), station.Model.Observe([probe]), 12);
+        }
+
+        // Learning on the wrong part's inputs (no delay) ends in another model: the delay is what makes them equal.
+        var undelayed = new EdgeTwin.Twin.Line.Quality.StationQuality(EdgeTwin.Twin.Line.Quality.OnlineLogisticModel.Load(path), 1, window: 10);
+        for (var t = 0; t < xs.Length; t++)
+        {
+            undelayed.SetInput(0, xs[t]);
+            undelayed.OnParts(1, t >= delay && xs[t - delay] > 1);
+        }
+
+        Assert.NotEqual(reference.Observe([1.5]), undelayed.Model.Observe([1.5]), 6);
+    }
+
     private sealed class Line
     {
         public required SeriesRegistry Registry { get; init; }

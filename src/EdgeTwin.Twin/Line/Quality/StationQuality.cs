@@ -4,10 +4,14 @@ namespace EdgeTwin.Twin.Line.Quality;
 /// The live quality model of one station (<see cref="LineTwinStage"/>): the latest value of each process input, and
 /// test-then-train on the parts the counters report. Each part counted is a run scored with the inputs as last read
 /// (<see cref="OnlineLogisticModel.Observe"/>, calibrated fail probability kept), then learned with the label its
-/// counter gives (good → pass, reject → fail). Approximation: parts counted in one poll interval share the process
-/// values of the last reading, and inspection is taken to be the station's own reject counter, with no delay.
-/// The predicted and observed reject rates are over the last <c>window</c> parts (ring buffers); the long-run
-/// observed rate counts every part since start. No allocation per part; state bounded by the window.
+/// counter gives (good → pass, reject → fail). With an inspection delay of N parts (an end-of-line test, a lab), the
+/// result a counter reports belongs to the part made N parts before: the part just made is scored with the present
+/// inputs, and the label is learned with the inputs kept for the part it belongs to (a ring of N input vectors) — the
+/// same test-then-train order as <c>edgetwin bench secom --label-delay N</c>. Approximation: parts counted in one poll
+/// interval share the process values of the last reading, and the counters move once per part inspected.
+/// The predicted rate is over the last <c>window</c> parts scored, the observed one over the last <c>window</c> results
+/// (ring buffers); the long-run observed rate counts every result since start. No allocation per part; state bounded by
+/// the window and the delay.
 /// </summary>
 public sealed class StationQuality
 {
@@ -23,8 +27,14 @@ public sealed class StationQuality
     /// <summary>Re-armed once the predicted rate falls below this multiple of the long-run rate (or the floor).</summary>
     public const double RearmRatio = 1.5;
 
+    /// <summary>Most inputs × delay parts kept for delayed labels (8 MB of doubles).</summary>
+    public const int MaxDelayedValues = 1_000_000;
+
     private readonly OnlineLogisticModel _model;
     private readonly double[] _x;
+    private readonly double[] _delayed; // inspection delay × inputs, one row per part awaiting its result
+    private readonly int _delay;
+    private int _delayedParts, _delayedNext;
     private readonly double[] _p;
     private readonly bool[] _rejected;
     private int _n, _next;
@@ -32,12 +42,16 @@ public sealed class StationQuality
     private int _sumRejected;
     private bool _alerted;
 
-    public StationQuality(OnlineLogisticModel model, int inputs, int window)
+    public StationQuality(OnlineLogisticModel model, int inputs, int window, int inspectionDelay = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(inspectionDelay);
         if (inputs != model.InputWidth) throw new ArgumentException($"the model takes {model.InputWidth} inputs, {inputs} given", nameof(inputs));
+        if ((long)inspectionDelay * inputs > MaxDelayedValues) throw new ArgumentOutOfRangeException(nameof(inspectionDelay), $"{inspectionDelay} parts × {inputs} inputs exceeds {MaxDelayedValues} kept values");
         _model = model;
+        _delay = inspectionDelay;
+        _delayed = new double[inspectionDelay * inputs];
         _x = new double[inputs];
         Array.Fill(_x, double.NaN); // not read yet: the model fills a missing value with its mean
         _p = new double[window];
@@ -46,8 +60,11 @@ public sealed class StationQuality
 
     public OnlineLogisticModel Model => _model;
 
-    /// <summary>Parts scored and learned since start.</summary>
+    /// <summary>Inspection results since start (each scored part, and with a delay, learned once its result came).</summary>
     public long TotalParts { get; private set; }
+
+    /// <summary>Parts between a part being made and its result on the counters.</summary>
+    public int InspectionDelay => _delay;
 
     /// <summary>Of those, rejects.</summary>
     public long TotalRejects { get; private set; }
@@ -76,7 +93,7 @@ public sealed class StationQuality
         for (long k = 0; k < n; k++)
         {
             double p = _model.Calibrated(_model.Observe(_x));
-            _model.Learn(_x, rejected);
+            LearnResult(rejected);
             if (_n == _p.Length)
             {
                 _sumP -= _p[_next];
@@ -95,6 +112,30 @@ public sealed class StationQuality
             TotalParts++;
             if (rejected) TotalRejects++;
         }
+    }
+
+    // The result belongs to the part made _delay parts ago: learned with the inputs it was made with, then this part's
+    // inputs take its slot. Results of parts made before the model saw them (the first _delay) are counted, not learned.
+    private void LearnResult(bool rejected)
+    {
+        if (_delay == 0)
+        {
+            _model.Learn(_x, rejected);
+            return;
+        }
+
+        var row = _delayed.AsSpan(_delayedNext * _x.Length, _x.Length);
+        if (_delayedParts == _delay)
+        {
+            _model.Learn(row, rejected);
+        }
+        else
+        {
+            _delayedParts++;
+        }
+
+        _x.CopyTo(row);
+        _delayedNext = (_delayedNext + 1) % _delay;
     }
 
     private void Resum()
