@@ -232,9 +232,11 @@ public sealed partial class LineTwinStage : ISampleStage
     {
         var inv = CultureInfo.InvariantCulture;
         var a = new Dictionary<string, string>(StringComparer.Ordinal) { ["line"] = _config.Id };
+        double goodShare = 1;
         for (int i = 0; i < _oee.Length; i++)
         {
             var r = _oee[i].Report(nowMs);
+            goodShare *= 1 - RejectRate(i, r);
             string id = _config.Spec.Stations[i].Id;
             a[$"oee.{id}"] = r.Oee.ToString("R", inv);
             a[$"availability.{id}"] = r.Availability.ToString("R", inv);
@@ -289,7 +291,6 @@ public sealed partial class LineTwinStage : ISampleStage
             a["forecast.p5"] = f.Prediction.Low.ToString("R", inv);
             a["forecast.p95"] = f.Prediction.High.ToString("R", inv);
             // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
-            double goodShare = GoodShare(nowMs);
             long soFar = line.GoodQuantity;
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
             a["forecast.good_share"] = goodShare.ToString("R", inv);
@@ -301,26 +302,15 @@ public sealed partial class LineTwinStage : ISampleStage
     }
 
     /// <summary>
-    /// Share of the parts still to come that leave the line good: Π over stations of (1 − reject rate), the rate being
-    /// the predicted one over the window for a station with a quality model (once it has scored a part), else the
-    /// observed share of rejects this shift (0 without reject counts). Treats the stations' rejects as independent.
+    /// A station's reject rate for the parts still to come (the good share is Π over stations of 1 − this, the stations'
+    /// rejects taken as independent): the predicted rate over the window for a station with a quality model (once it has
+    /// scored a part), else the observed share of rejects this shift (0 without reject counts).
     /// </summary>
-    public double GoodShare(long nowMs)
+    private double RejectRate(int station, OeeReport shift)
     {
-        double share = 1;
-        for (int i = 0; i < _oee.Length; i++)
-        {
-            double rate;
-            if (_quality[i] is { WindowParts: > 0 } q) rate = q.PredictedRate;
-            else
-            {
-                var r = _oee[i].Report(nowMs);
-                long made = r.GoodQuantity + r.RejectQuantity;
-                rate = made > 0 ? (double)r.RejectQuantity / made : 0;
-            }
-            share *= 1 - Math.Clamp(rate, 0, 1);
-        }
-        return share;
+        if (_quality[station] is { WindowParts: > 0 } q) return Math.Clamp(q.PredictedRate, 0, 1);
+        long made = shift.GoodQuantity + shift.RejectQuantity;
+        return made > 0 ? (double)shift.RejectQuantity / made : 0;
     }
 
     /// <summary>The live quality model of a station (null without a <c>quality:</c> block).</summary>
