@@ -8,7 +8,7 @@ the expected uncapped RUL given that output (e.g. "healthy" -> the mean RUL of h
 Its CV effect is measured cross-fitted: for fold k the map is fitted on the other folds' predictions.
 Only non-held-out units are involved (the OOF file holds nothing else).
 
-Usage: /usr/bin/python3 models/rul/calibrate.py OOF.npz [--knots 0,25,...] [--out calibration.json]
+Usage: /usr/bin/python3 models/rul/calibrate.py OOF.npz[,OOF2.npz...] [--knots 0,25,...] [--out calibration.json]
 """
 import argparse
 import json
@@ -52,8 +52,15 @@ def main():
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    z = np.load(args.oof)
-    d, u, t, p, w = z["dataset"], z["unit"], z["true"].astype(float), z["pred"].astype(float), z["weight"]
+    # OOF1.npz,OOF2.npz,...: the members' mean (an ensemble of one member per file and fold; the files come from
+    # cv_rul.py runs on the same folds with other --seed-offset, so their rows line up: checked)
+    zs = [np.load(f) for f in args.oof.split(",")]
+    z = zs[0]
+    for o in zs[1:]:
+        if not all(np.array_equal(o[k], z[k]) for k in ("dataset", "unit", "true")):
+            raise SystemExit(f"{args.oof}: the files' rows do not line up (other folds or data)")
+    d, u, t, w = z["dataset"], z["unit"], z["true"].astype(float), z["weight"]
+    p = np.mean([o["pred"].astype(float) for o in zs], axis=0)
     knots = [float(k) for k in args.knots.split(",")]
     tgt = np.isin(d, TARGETS)
     # Cross-fitted: fold of a unit = its position in a seeded shuffle of the units (folds of cv_rul are

@@ -51,13 +51,21 @@ def condition_of(settings, centroids):
 SETTING_SCALE = np.array([42.0, 0.84, 100.0])
 
 
-def features(rows, centroids, mean, std):
-    """Per-row features: z-scored sensors per operating condition + cycle/CYCLE_SCALE."""
+def features(rows, centroids, mean, std, gate_condition=None):
+    """Per-row features: z-scored sensors per operating condition + cycle/CYCLE_SCALE.
+
+    With gate_condition k a last column is 1 where the row's operating condition is k, else 0
+    (manifest feature name "inCondition<k>"): the gated model (1.4.0) uses its single-condition
+    specialist only when every row of the window is in the sea-level condition.
+    """
     cond = condition_of(rows[:, 2:5], centroids)
     sens = rows[:, [4 + s for s in SENSORS]]
     z = (sens - mean[cond]) / std[cond]
     cyc = rows[:, 1:2] / CYCLE_SCALE
-    return np.concatenate([z, cyc], axis=1).astype(np.float32)
+    cols = [z, cyc]
+    if gate_condition is not None:
+        cols.append((cond == gate_condition).astype(np.float64)[:, None])
+    return np.concatenate(cols, axis=1).astype(np.float32)
 
 
 def last_window(feat):

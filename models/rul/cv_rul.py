@@ -45,6 +45,10 @@ def main():
     ap.add_argument("--multi-fraction", type=float, default=0.3)
     ap.add_argument("--single-only", action="store_true", help="train on FD001/FD003 only")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--finetune-epochs", type=int, default=0,
+                    help="after --epochs, this many more on FD001/FD003 windows only (a single-condition specialist "
+                         "fine-tuned from the joint member)")
+    ap.add_argument("--finetune-lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--oof", default=None, help="write out-of-fold predictions here (.npz)")
     ap.add_argument("--name", default="")
@@ -109,16 +113,20 @@ def main():
         torch.manual_seed(SEED + 101 * k + 7919 * args.seed_offset)
         model = RulCnn(args.cap, args.window)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        for ep in range(args.epochs):
+        for ep in range(args.epochs + args.finetune_epochs):
+            ft = ep >= args.epochs
             xs, ys = [], []
             for d, (x, y) in per_d.items():
+                if ft and d not in ("FD001", "FD003"):
+                    continue
                 frac = 1.0 if d in ("FD001", "FD003") else args.multi_fraction
                 sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
                 xs.append(x[sel])
                 ys.append(y[sel])
             xt, yt = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
             perm = torch.randperm(len(xt), generator=gen)
-            lr = args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs))
+            lr = (args.finetune_lr * 0.5 * (1 + np.cos(np.pi * (ep - args.epochs) / args.finetune_epochs)) if ft
+                  else args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs)))
             for g in opt.param_groups:
                 g["lr"] = lr
             model.train()

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
 REPO = os.path.dirname(MODELS)
 N_FEAT = len(SENSORS) + 1
-VERSION = "1.3.0"
+VERSION = "1.4.0"
 ES_FRACTION = 0.15
 
 
@@ -84,6 +84,23 @@ class Calibrated(nn.Module):
         p = self.model(x)  # [N, 1]
         ramp = torch.minimum(torch.relu(p - self.lo), self.width)  # [N, K]
         return torch.relu(self.c0 + (ramp * self.c).sum(dim=1, keepdim=True))
+
+
+class Gated(nn.Module):
+    """Single-condition specialist gated by the input (1.4.0): the window's last column is 1 for rows in the
+    sea-level condition (the only one of FD001/FD003); a window all of whose rows are in it goes to the
+    specialist (trained on FD001/FD003 windows only), any other to the joint model (all four data sets). Both
+    branches run for every window (Slice/ReduceMin/Where-free arithmetic in ONNX, one session)."""
+
+    def __init__(self, specialist, joint):
+        super().__init__()
+        self.specialist = specialist
+        self.joint = joint
+
+    def forward(self, x):
+        base = x[:, :, :N_FEAT]
+        gate = (torch.amin(x[:, :, N_FEAT], dim=1, keepdim=True) > 0.5).to(x.dtype)  # [N, 1]
+        return gate * self.specialist(base) + (1.0 - gate) * self.joint(base)
 
 
 def fit_conditions(all_rows):
@@ -227,6 +244,14 @@ def main():
                     help="comma-separated FILE[:CAP[:N]] from --save-members: use these members instead of training "
                          "(members trained in parallel processes with different --seed-offset)")
     ap.add_argument("--seed-offset", type=int, default=0, help="first member's seed index (more seeds, same recipe)")
+    ap.add_argument("--single-only", action="store_true",
+                    help="train the members on the single-condition data sets (FD001/FD003) only")
+    ap.add_argument("--gate-joint", default=None,
+                    help="ONNX file of a calibrated joint model written by this script (e.g. 1.3.0, git show "
+                         "802ee45:models/rul-cmapss.onnx): the members become a single-condition specialist used for "
+                         "windows entirely in the sea-level condition, the joint model for all others (input gets "
+                         "an inCondition<k> column)")
+    ap.add_argument("--gate-joint-calibration", default=None, help="the joint model's calibration.json")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
     ap.add_argument("--only-if-better", action="store_true",
                     help="write only when the ES score beats the committed model's (validation.json es_rmse)")
@@ -262,10 +287,10 @@ def main():
     mean = np.stack([sens[cond == k].mean(axis=0) for k in range(len(centroids))])
     std = np.stack([np.maximum(sens[cond == k].std(axis=0), 1e-6) for k in range(len(centroids))])
 
-    def windows_of(rows_by_unit):
+    def windows_of(rows_by_unit, gate=None):
         xs, ys = [], []
         for rows in rows_by_unit:
-            f = features(rows, centroids, mean, std)
+            f = features(rows, centroids, mean, std, gate)
             n = len(f)
             true = n - 1 - np.arange(n)
             rul = np.minimum(true, cap)
@@ -278,7 +303,8 @@ def main():
                 ys.append(rul[t])
         return np.stack(xs).astype(np.float32), np.array(ys, dtype=np.float32)
 
-    xtr_d = {d: windows_of([data[d][u] for u in fit[d]]) for d in DATASETS}
+    train_sets = ("FD001", "FD003") if args.single_only else DATASETS
+    xtr_d = {d: windows_of([data[d][u] for u in fit[d]]) for d in train_sets}
     xes, yes = windows_of([data[d][u] for d in DATASETS for u in es[d]])
     # Early stopping on the issue's metric: RMSE against uncapped truth of test-format cuts of the ES units
     # of the target data sets (FD001, FD003).
@@ -306,7 +332,7 @@ def main():
             # Every window of the single-condition sets, a share of the six-condition ones: the targets are
             # FD001/FD003, FD002/FD004 keep the per-condition normalisation honest.
             xs, ys = [], []
-            for d in DATASETS:
+            for d in train_sets:
                 x, y = xtr_d[d]
                 frac = 1.0 if d in ("FD001", "FD003") else args.multi_fraction
                 sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
@@ -382,6 +408,39 @@ def main():
     if args.calibration:
         calib = json.load(open(args.calibration))
         model = Calibrated(model, calib["knots"], calib["coef"])
+    gate_k = None
+    if args.gate_joint:
+        import onnx
+        from onnx import numpy_helper
+        # The sea-level condition: the one every FD001/FD003 row falls in (checked, not assumed).
+        single = np.concatenate([data[d][u] for d in ("FD001", "FD003") for u in split[d][0]])
+        ks = np.unique(condition_of(single[:, 2:5], centroids))
+        if len(ks) != 1:
+            raise SystemExit(f"FD001/FD003 rows fall in conditions {ks.tolist()}, not one")
+        gate_k = int(ks[0])
+        jpath, jcap, _ = spec(args.gate_joint)  # FILE[:CAP]: the joint members' training cap (150 for 1.3.0)
+        jsd = {i.name[len("model."):]: torch.from_numpy(numpy_helper.to_array(i).copy())
+               for i in onnx.load(jpath).graph.initializer if i.name.startswith("model.members.")}
+        n_joint = 1 + max(int(k.split(".")[1]) for k in jsd)
+        joint_members = [RulCnn(jcap, window) for _ in range(n_joint)]
+        Ensemble(joint_members).load_state_dict(jsd)
+        jcal = json.load(open(args.gate_joint_calibration))
+        joint = Calibrated(Ensemble(joint_members), jcal["knots"], jcal["coef"])
+        model = Gated(model, joint)
+        print(f"gated: specialist of {args.members} members, joint of {n_joint} from {args.gate_joint}, "
+              f"gate condition {gate_k}", flush=True)
+        # every window of every non-held-out FD002/FD004 unit must go to the joint model
+        n_on = 0
+        for d in ("FD002", "FD004"):
+            for u in split[d][0]:
+                on = condition_of(data[d][u][:, 2:5], centroids) == gate_k
+                run = np.convolve(on.astype(int), np.ones(window, dtype=int), "valid")
+                n_on += int((run == window).sum())
+        print(f"FD002/FD004 training windows sent to the specialist: {n_on}", flush=True)
+        es_x = {d: np.stack([last_window(features(r, centroids, mean, std, gate_k)) for r, _ in c])
+                for d, c in es_cuts.items()}
+        xes, yes = windows_of([data[d][u] for d in DATASETS for u in es[d]], gate_k)
+    n_in = N_FEAT + (0 if gate_k is None else 1)
     model.eval()
     es_final = es_rmse(model)
     print("ensemble es_rmse", es_final, flush=True)
@@ -397,7 +456,7 @@ def main():
         with torch.no_grad():
             for d in DATASETS:
                 test = truncate_heldout(d, {u: data[d][u] for u in split[d][1]})
-                wins = np.stack([last_window(features(rows, centroids, mean, std)) for rows, _ in test])
+                wins = np.stack([last_window(features(rows, centroids, mean, std, gate_k)) for rows, _ in test])
                 pr = np.clip(model(torch.from_numpy(wins)).squeeze(1).numpy(), 0, None).astype(np.float64)
                 truth = np.array([r for _, r in test], dtype=np.float64)
                 print(f"heldout {d} rmse {np.sqrt(np.mean((pr - truth) ** 2)):.2f} "
@@ -406,7 +465,7 @@ def main():
 
     model.eval()
     onnx_path = os.path.join(MODELS, "rul-cmapss.onnx")
-    torch.onnx.export(model, torch.zeros(1, window, N_FEAT), onnx_path, input_names=["window"],
+    torch.onnx.export(model, torch.zeros(1, window, n_in), onnx_path, input_names=["window"],
                       output_names=["rul"], dynamic_axes={"window": {0: "batch"}, "rul": {0: "batch"}},
                       opset_version=13)
 
@@ -432,7 +491,7 @@ def main():
     for d in DATASETS:
         test = truncate_heldout(d, {u: data[d][u] for u in split[d][1]})
         make_heldout.write(d, test, os.path.join(HERE, "heldout"))
-        wins = np.stack([last_window(features(rows, centroids, mean, std)) for rows, _ in test])
+        wins = np.stack([last_window(features(rows, centroids, mean, std, gate_k)) for rows, _ in test])
         pred = predict(wins)
         truth = np.array([r for _, r in test], dtype=np.float64)
         results[d] = {
@@ -460,10 +519,10 @@ def main():
         "description": f"Turbofan remaining useful life (cycles) from a {window}-cycle window, trained on C-MAPSS FD001-FD004",
         "inputs": [{
             "name": "window",
-            "shape": [-1, window, N_FEAT],
+            "shape": [-1, window, n_in],
             "type": "float32",
-            "features": [f"sensor{s}" for s in SENSORS] + ["cycle"],
-            "units": ["as in C-MAPSS"] * len(SENSORS) + ["cycles"],
+            "features": [f"sensor{s}" for s in SENSORS] + ["cycle"] + ([] if gate_k is None else [f"inCondition{gate_k}"]),
+            "units": ["as in C-MAPSS"] * len(SENSORS) + ["cycles"] + ([] if gate_k is None else ["flag"]),
             "normalisation": {
                 "type": "per-condition-zscore",
                 "settingScale": SETTING_SCALE.tolist(),
@@ -497,6 +556,8 @@ def main():
     os.replace(man_path + ".tmp", man_path)
 
     val = {"params": sum(p.numel() for p in model.parameters()), "members": args.members, "cap": cap, "window": window,
+           "gate": None if gate_k is None else {"condition": gate_k, "joint": os.path.basename(jpath),
+                                               "joint_members": n_joint, "joint_calibration": jcal},
            "max_rul": args.max_rul, "loss": args.loss, "calibration": calib,
            "es_rmse": es_final, "onnx_bytes": len(onnx_bytes), "sha256": sha, "epochs": args.epochs,
            "train_seconds": round(time.time() - t0), "uncertainty_sigma": sigma, "bias": bias,

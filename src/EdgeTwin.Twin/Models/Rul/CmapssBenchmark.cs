@@ -114,7 +114,7 @@ public static class CmapssBenchmark
     private static double TrainMeanAbsZ(CmapssPreprocessor pre, string trainPath)
     {
         var units = CmapssData.ReadUnits(trainPath);
-        var sums = new double[pre.Features - 1];
+        var sums = new double[pre.Sensors]; // the z-scored sensors only (not cycle or condition flags)
         var buffer = new float[pre.Features];
         long rows = 0;
         foreach (var (_, unitRows) in units)

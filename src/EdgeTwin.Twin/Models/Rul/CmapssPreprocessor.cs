@@ -8,6 +8,9 @@ namespace EdgeTwin.Twin.Models.Rul;
 /// <c>last_window</c>): each cycle's operating condition is the nearest centroid of the three settings (scaled),
 /// the selected sensors are z-scored with that condition's mean and std, a last column is cycle/cycleScale, and
 /// the window is the last <see cref="Window"/> rows, padded at the front by repeating the first row.
+/// Optional columns after <c>cycle</c>, named <c>inCondition&lt;k&gt;</c>: 1 when the row's operating condition is
+/// k, else 0 (the gated model of rul-cmapss 1.4.0 sends a window all in the sea-level condition to its
+/// single-condition specialist; the gate itself is inside the ONNX graph).
 /// Parameters come from the manifest entry's input normalisation (<c>per-condition-zscore</c>).
 /// </summary>
 public sealed class CmapssPreprocessor
@@ -21,9 +24,11 @@ public sealed class CmapssPreprocessor
     private readonly double[][] _std;
     private readonly int[] _sensorColumns;
     private readonly double _cycleScale;
+    private readonly int[] _indicatorConditions;
 
-    private CmapssPreprocessor(double[] settingScale, double[][] conditions, double[][] mean, double[][] std, int[] sensorColumns, double cycleScale, int window)
+    private CmapssPreprocessor(double[] settingScale, double[][] conditions, double[][] mean, double[][] std, int[] sensorColumns, double cycleScale, int[] indicatorConditions, int window)
     {
+        _indicatorConditions = indicatorConditions;
         _settingScale = settingScale;
         _conditions = conditions;
         _mean = mean;
@@ -36,8 +41,11 @@ public sealed class CmapssPreprocessor
     /// <summary>Cycles per window.</summary>
     public int Window { get; }
 
-    /// <summary>Features per cycle: the sensors, then the cycle column.</summary>
-    public int Features => _sensorColumns.Length + 1;
+    /// <summary>Features per cycle: the sensors, the cycle column, then the condition indicators (if any).</summary>
+    public int Features => _sensorColumns.Length + 1 + _indicatorConditions.Length;
+
+    /// <summary>Sensor columns (the first <see cref="Sensors"/> features, z-scored).</summary>
+    public int Sensors => _sensorColumns.Length;
 
     /// <summary>Builds the preprocessor from a manifest entry; errors name the manifest field.</summary>
     /// <exception cref="ModelLoadException">The entry's input does not describe this preprocessing.</exception>
@@ -66,12 +74,34 @@ public sealed class CmapssPreprocessor
             var window = n.GetProperty("window").GetInt32();
             var cycleScale = n.GetProperty("cycleScale").GetDouble();
             var features = input.Features;
-            if (features.Count < 2 || features[^1] != "cycle")
+            var cycleAt = -1;
+            for (var i = 0; i < features.Count; i++)
             {
-                throw new ModelLoadException(manifestPath, input.Field + ".features", "expected sensorN names followed by 'cycle'");
+                if (features[i] == "cycle")
+                {
+                    cycleAt = i;
+                    break;
+                }
             }
 
-            var columns = new int[features.Count - 1];
+            if (cycleAt < 1)
+            {
+                throw new ModelLoadException(manifestPath, input.Field + ".features", "expected sensorN names followed by 'cycle' (then optional inCondition<k>)");
+            }
+
+            var indicators = new int[features.Count - cycleAt - 1];
+            for (var i = 0; i < indicators.Length; i++)
+            {
+                var name = features[cycleAt + 1 + i];
+                if (!name.StartsWith("inCondition", StringComparison.Ordinal) || !int.TryParse(name.AsSpan(11), NumberStyles.None, CultureInfo.InvariantCulture, out var k) || k >= conditions.Length)
+                {
+                    throw new ModelLoadException(manifestPath, $"{input.Field}.features[{cycleAt + 1 + i}]", $"'{name}' is not inCondition<k> with k < {conditions.Length} (after 'cycle' only condition indicators may follow)");
+                }
+
+                indicators[i] = k;
+            }
+
+            var columns = new int[cycleAt];
             for (var i = 0; i < columns.Length; i++)
             {
                 if (!features[i].StartsWith("sensor", StringComparison.Ordinal) || !int.TryParse(features[i].AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var s) || s is < 1 or > 21)
@@ -88,12 +118,12 @@ public sealed class CmapssPreprocessor
                 throw new ModelLoadException(manifestPath, at, $"sizes do not agree: {conditions.Length} conditions of 3 settings, mean/std of {columns.Length} sensors each, std > 0");
             }
 
-            if (input.Shape.Count != 3 || input.Shape[1] != window || input.Shape[2] != columns.Length + 1)
+            if (input.Shape.Count != 3 || input.Shape[1] != window || input.Shape[2] != features.Count)
             {
-                throw new ModelLoadException(manifestPath, input.Field + ".shape", $"{input.ShapeText} does not match window {window} × {columns.Length + 1} features");
+                throw new ModelLoadException(manifestPath, input.Field + ".shape", $"{input.ShapeText} does not match window {window} × {features.Count} features");
             }
 
-            return new CmapssPreprocessor(scale, conditions, mean, std, columns, cycleScale, window);
+            return new CmapssPreprocessor(scale, conditions, mean, std, columns, cycleScale, indicators, window);
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -142,6 +172,10 @@ public sealed class CmapssPreprocessor
         }
 
         destination[_sensorColumns.Length] = (float)(row[1] / _cycleScale);
+        for (var i = 0; i < _indicatorConditions.Length; i++)
+        {
+            destination[_sensorColumns.Length + 1 + i] = c == _indicatorConditions[i] ? 1f : 0f;
+        }
     }
 
     /// <summary>
