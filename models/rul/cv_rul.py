@@ -49,6 +49,8 @@ def main():
                     help="after --epochs, this many more on FD001/FD003 windows only (a single-condition specialist "
                          "fine-tuned from the joint member)")
     ap.add_argument("--finetune-lr", type=float, default=5e-4)
+    ap.add_argument("--oof-joint", default=None,
+                    help="with --finetune-epochs: out-of-fold predictions of the joint phase (before fine-tuning)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--oof", default=None, help="write out-of-fold predictions here (.npz)")
     ap.add_argument("--name", default="")
@@ -99,8 +101,42 @@ def main():
                 ys.append(np.minimum(t, args.cap))
         return np.concatenate(xs), np.concatenate(ys)
 
-    oof = {"dataset": [], "unit": [], "true": [], "pred": [], "cycle": [], "weight": []}
-    sq = {d: [] for d in DATASETS}
+    def new_store():
+        return {"dataset": [], "unit": [], "true": [], "pred": [], "cycle": [], "weight": []}, {d: [] for d in DATASETS}
+
+    def evaluate(model, k, store, label):
+        """Scores fold k's units with model; appends the out-of-fold predictions to store."""
+        oof, sq = store
+        model.eval()
+        msg = []
+        with torch.no_grad():
+            for d in DATASETS:
+                fold_sq = []
+                for u in folds[d][k]:
+                    t = true[(d, u)]
+                    n = len(t)
+                    m = (t >= 1) & (t <= min(MAX_TEST_RUL, n - 1))
+                    p = np.clip(model(torch.from_numpy(win[(d, u)][m])).squeeze(1).numpy(), 0, None)
+                    e2 = (p - t[m]) ** 2
+                    fold_sq.append(float(e2.mean()))
+                    sq[d].append(float(e2.mean()))
+                    w = np.full(m.sum(), 1.0 / m.sum())  # each unit weighs the same (5 cuts per unit)
+                    for key, val in (("dataset", [d] * int(m.sum())), ("unit", [u] * int(m.sum())),
+                                     ("true", t[m]), ("pred", p), ("cycle", cyc[(d, u)][m]), ("weight", w)):
+                        oof[key].extend(list(val))
+                msg.append(f"{d} {np.sqrt(np.mean(fold_sq)):.2f}")
+        print(f"fold {k}{label}: " + " ".join(msg) + f" {time.time() - t0:.0f}s", flush=True)
+
+    def report(store, name, path):
+        oof, sq = store
+        res = {d: float(np.sqrt(np.mean(v))) for d, v in sq.items() if v}
+        score = float(np.sqrt((res["FD001"] ** 2 + res["FD003"] ** 2) / 2))
+        print("CV " + json.dumps({"name": name, "cv_rmse": res, "score": score, "folds_run": n_run,
+                                  "args": vars(args)}), flush=True)
+        if path:
+            np.savez(path, **{k: np.array(v) for k, v in oof.items()})
+
+    final, joint_phase = new_store(), new_store()
     n_run = args.only_folds or args.folds
     gen = torch.Generator().manual_seed(SEED + args.seed_offset)
     for k in range(n_run):
@@ -115,6 +151,9 @@ def main():
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         for ep in range(args.epochs + args.finetune_epochs):
             ft = ep >= args.epochs
+            if ep == args.epochs:
+                # the joint member before fine-tuning: the same member as a run without --finetune-epochs
+                evaluate(model, k, joint_phase, " (joint phase)")
             xs, ys = [], []
             for d, (x, y) in per_d.items():
                 if ft and d not in ("FD001", "FD003"):
@@ -136,32 +175,10 @@ def main():
                 loss = nn.functional.mse_loss(model(xt[idx]).squeeze(1), yt[idx])
                 loss.backward()
                 opt.step()
-        model.eval()
-        msg = []
-        with torch.no_grad():
-            for d in DATASETS:
-                fold_sq = []
-                for u in folds[d][k]:
-                    t = true[(d, u)]
-                    n = len(t)
-                    m = (t >= 1) & (t <= min(MAX_TEST_RUL, n - 1))
-                    p = np.clip(model(torch.from_numpy(win[(d, u)][m])).squeeze(1).numpy(), 0, None)
-                    e2 = (p - t[m]) ** 2
-                    fold_sq.append(float(e2.mean()))
-                    sq[d].append(float(e2.mean()))
-                    w = np.full(m.sum(), 1.0 / m.sum())  # each unit weighs the same (5 cuts per unit)
-                    for key, val in (("dataset", [d] * int(m.sum())), ("unit", [u] * int(m.sum())),
-                                     ("true", t[m]), ("pred", p), ("cycle", cyc[(d, u)][m]), ("weight", w)):
-                        oof[key].extend(list(val))
-                msg.append(f"{d} {np.sqrt(np.mean(fold_sq)):.2f}")
-        print(f"fold {k}: " + " ".join(msg) + f" {time.time() - t0:.0f}s", flush=True)
-    res = {d: float(np.sqrt(np.mean(v))) for d, v in sq.items()}
-    score = float(np.sqrt((res["FD001"] ** 2 + res["FD003"] ** 2) / 2))
-    print("CV " + json.dumps({"name": args.name, "cv_rmse": res, "score": score, "folds_run": n_run,
-                              "args": vars(args)}), flush=True)
-    if args.oof:
-        np.savez(args.oof, **{k: np.array(v) for k, v in oof.items()})
-
+        evaluate(model, k, final, "")
+    report(final, args.name, args.oof)
+    if args.finetune_epochs:
+        report(joint_phase, args.name + " (joint phase)", args.oof_joint)
 
 if __name__ == "__main__":
     main()

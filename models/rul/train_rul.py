@@ -148,7 +148,19 @@ def write_card(val):
                   "(`models/rul/cv_rul.py`): it maps the members' mean to the mean true RUL of the test cuts given "
                   "that output, mostly flattening the top (healthy windows) to about "
                   + f"{calib.get('top', 128):.0f} cycles.")
-    card = f"""# Model card: rul-cmapss {VERSION}
+    gate = val.get("gate")
+    version = val.get("version", "1.3.0")  # validation.json of 1.3.0 predates the field
+    gate_pre = ("" if not gate else
+                f"\n6. A 16th column, `inCondition{gate['condition']}`: 1 when the cycle's operating condition is "
+                f"condition {gate['condition']} (sea level: the only one of FD001/FD003), else 0. It only feeds the gate.")
+    gate_text = ("" if not gate else
+                 f" **Gated (since 1.4.0)**: when all {w} rows of the window are in condition {gate['condition']} the "
+                 f"graph returns the single-condition specialist above (trained on FD001/FD003 windows only); any "
+                 f"other window goes to the joint model of 1.3.0 ({gate['joint_members']} members trained on all four "
+                 f"data sets, with its own output map). Both branches run for every window (one ONNX session; the gate "
+                 f"is ReduceMin of the indicator column). No non-held-out FD002/FD004 training window is all in "
+                 f"condition {gate['condition']}.")
+    card = f"""# Model card: rul-cmapss {version}
 
 Remaining useful life (in cycles) of a turbofan engine from its last {w} cycles, trained on NASA's C-MAPSS
 training files FD001-FD004. Written by `models/rul/train_rul.py` (seeds pinned); entry in `models/manifest.json`.
@@ -167,12 +179,12 @@ training files FD001-FD004. Written by `models/rul/train_rul.py` (seeds pinned);
    mean and std (pooled over the training units of all four data sets).
 3. A 15th feature: cycle number / 200.
 4. Window: the last {w} cycles; shorter histories padded at the front by repeating the first row.
-5. Target: {target}.
+5. Target: {target}.{gate_pre}
 
 ## Model
 Mean of {val.get('members', 1)} 1D CNNs (4 conv layers, 32 channels, then a 64-unit dense layer; seeds differ) in one ONNX
-graph, {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB (opset 13, input `window` [N,{w},15] float32, output
-`rul` [N,1]). Target: {target}.{calib_text} Each member: Adam 2e-3, cosine schedule,
+graph, {val['params']:,} parameters, {val['onnx_bytes'] / 1024:.0f} KB (opset 13, input `window` [N,{w},{15 + (1 if gate else 0)}] float32, output
+`rul` [N,1]). Target: {target}.{calib_text}{gate_text} Each member: Adam 2e-3, cosine schedule,
 at most {val['epochs']} epochs (all FD001/FD003 windows and a share of the FD002/FD004 ones per epoch), early stopping
 on the issue's metric (uncapped RMSE of test-format cuts) of the early-stopping units: 15 % of the *training* units,
 disjoint from the held-out ones. A run replaces the committed model only when its early-stopping score is better
@@ -251,6 +263,10 @@ def main():
                          "802ee45:models/rul-cmapss.onnx): the members become a single-condition specialist used for "
                          "windows entirely in the sea-level condition, the joint model for all others (input gets "
                          "an inCondition<k> column)")
+    ap.add_argument("--finetune-epochs", type=int, default=0,
+                    help="after the joint training (best early-stopping state), this many epochs on FD001/FD003 "
+                         "windows only: a single-condition specialist fine-tuned from a joint member")
+    ap.add_argument("--finetune-lr", type=float, default=5e-4, help="peak of the fine-tuning's cosine schedule")
     ap.add_argument("--gate-joint-calibration", default=None, help="the joint model's calibration.json")
     ap.add_argument("--dry-run", action="store_true", help="train and print ES figures only; write nothing")
     ap.add_argument("--only-if-better", action="store_true",
@@ -328,11 +344,22 @@ def main():
         model = RulCnn(cap, window)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         best, best_state, since = float("inf"), None, 0
-        for ep in range(args.epochs):
+        for ep in range(args.epochs + args.finetune_epochs):
+            ft = ep >= args.epochs
+            if ep == args.epochs:
+                # fine-tuning starts from the joint phase's best state; its epochs must beat that state's ES score
+                model.load_state_dict(best_state)
+                since = 0
+            elif ft and since >= args.patience:
+                break
+            elif not ft and since >= args.patience:
+                continue  # joint phase stopped early: go on to the fine-tuning (if any)
             # Every window of the single-condition sets, a share of the six-condition ones: the targets are
             # FD001/FD003, FD002/FD004 keep the per-condition normalisation honest.
             xs, ys = [], []
             for d in train_sets:
+                if ft and d not in ("FD001", "FD003"):
+                    continue
                 x, y = xtr_d[d]
                 frac = 1.0 if d in ("FD001", "FD003") else args.multi_fraction
                 sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
@@ -340,7 +367,8 @@ def main():
                 ys.append(y[sel])
             xt, yt = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
             perm = torch.randperm(len(xt), generator=gen)
-            lr = args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs))
+            lr = (args.finetune_lr * 0.5 * (1 + np.cos(np.pi * (ep - args.epochs) / args.finetune_epochs)) if ft
+                  else args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs)))
             for g in opt.param_groups:
                 g["lr"] = lr
             model.train()
@@ -356,14 +384,14 @@ def main():
                 tot += nn.functional.mse_loss(out.detach(), yt[idx]).item() * len(idx)
             r = es_rmse(model)
             score = float(np.sqrt(np.mean([v ** 2 for v in r.values()])))
-            print(f"member {k} epoch {ep + 1}/{args.epochs} lr {lr:.2e} train_rmse {np.sqrt(tot / len(perm)):.2f} "
+            print(f"member {k} epoch {ep + 1}/{args.epochs + args.finetune_epochs} lr {lr:.2e} train_rmse {np.sqrt(tot / len(perm)):.2f} "
                   f"es_rmse FD001 {r['FD001']:.2f} FD003 {r['FD003']:.2f} {time.time() - t0:.0f}s", flush=True)
             if score < best - 1e-3:
                 best, since = score, 0
                 best_state = {n: v.clone() for n, v in model.state_dict().items()}
             else:
                 since += 1
-                if since >= args.patience:
+                if since >= args.patience and not args.finetune_epochs:
                     break
         model.load_state_dict(best_state)
         model.eval()
@@ -555,7 +583,8 @@ def main():
         f.write("\n")
     os.replace(man_path + ".tmp", man_path)
 
-    val = {"params": sum(p.numel() for p in model.parameters()), "members": args.members, "cap": cap, "window": window,
+    val = {"version": VERSION, "params": sum(p.numel() for p in model.parameters()), "members": args.members, "cap": cap,
+           "window": window,
            "gate": None if gate_k is None else {"condition": gate_k, "joint": os.path.basename(jpath),
                                                "joint_members": n_joint, "joint_calibration": jcal},
            "max_rul": args.max_rul, "loss": args.loss, "calibration": calib,
