@@ -18,24 +18,34 @@ import numpy as np
 TARGETS = ("FD001", "FD003")
 
 
-def basis(p, knots):
-    """Hinge basis: 1, then per segment the clamped ramp; g(p) = c0 + sum c_i * clamp(p - k_i, 0, k_{i+1}-k_i)."""
+CYCLE_SCALE = 200.0  # the model's cycle feature (cmapss_common.CYCLE_SCALE)
+
+
+def basis(p, knots, cycle=None):
+    """Hinge basis: 1, then per segment the clamped ramp; g(p) = c0 + sum c_i * clamp(p - k_i, 0, k_{i+1}-k_i).
+
+    With cycle (the cycle count of the window's last row): two more columns, u = cycle/200 and u * h with
+    h = clamp(p - 100, 0, 50) / 50, so the expected RUL of a healthy-looking window may fall as the unit ages.
+    """
     cols = [np.ones_like(p)]
     for i in range(len(knots) - 1):
         cols.append(np.clip(p - knots[i], 0, knots[i + 1] - knots[i]))
     cols.append(np.clip(p - knots[-1], 0, None))  # beyond the last knot: linear continuation
+    if cycle is not None:
+        u = cycle / CYCLE_SCALE
+        cols += [u, u * np.clip(p - 100.0, 0, 50.0) / 50.0]
     return np.stack(cols, axis=1)
 
 
-def fit(p, t, w, knots, ridge=1e-3):
-    a = basis(p, knots)
+def fit(p, t, w, knots, cycle=None, ridge=1e-3):
+    a = basis(p, knots, cycle)
     aw = a * w[:, None]
     coef = np.linalg.solve(a.T @ aw + ridge * np.eye(a.shape[1]), aw.T @ t)
     return coef
 
 
-def apply(p, knots, coef):
-    return np.clip(basis(p, knots) @ coef, 0, None)
+def apply(p, knots, coef, cycle=None):
+    return np.clip(basis(p, knots, cycle) @ coef, 0, None)
 
 
 def rmse_by_unit(d, u, t, p):
@@ -51,6 +61,7 @@ def main():
     ap.add_argument("--knots", default="0,25,50,75,100,110,120,125")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--cycle", action="store_true", help="cycle-aware map (two more columns, see basis)")
     args = ap.parse_args()
     # OOF1.npz,OOF2.npz,...: the members' mean (an ensemble of one member per file and fold; the files come from
     # cv_rul.py runs on the same folds with other --seed-offset, so their rows line up: checked)
@@ -61,6 +72,8 @@ def main():
             raise SystemExit(f"{args.oof}: the files' rows do not line up (other folds or data)")
     d, u, t, w = z["dataset"], z["unit"], z["true"].astype(float), z["weight"]
     p = np.mean([o["pred"].astype(float) for o in zs], axis=0)
+    c = z["cycle"].astype(float) if args.cycle else None
+    csel = (lambda m: None) if c is None else (lambda m: c[m])  # noqa: E731
     knots = [float(k) for k in args.knots.split(",")]
     tgt = np.isin(d, TARGETS)
     # Cross-fitted: fold of a unit = its position in a seeded shuffle of the units (folds of cv_rul are
@@ -73,20 +86,26 @@ def main():
     pc = p.copy()
     for k in range(args.folds):
         tr, te = tgt & (f != k), f == k
-        coef = fit(p[tr], t[tr], w[tr], knots)
-        pc[te] = apply(p[te], knots, coef)
+        coef = fit(p[tr], t[tr], w[tr], knots, csel(tr))
+        pc[te] = apply(p[te], knots, coef, csel(te))
     out = {"knots": knots}
     for name, q in (("raw", p), ("calibrated_crossfit", pc)):
         out[name] = {ds: rmse_by_unit(d[d == ds], u[d == ds], t[d == ds], q[d == ds]) for ds in np.unique(d)}
         out[name]["score"] = float(np.sqrt(np.mean([out[name][x] ** 2 for x in TARGETS])))
-    coef = fit(p[tgt], t[tgt], w[tgt], knots)
+    coef = fit(p[tgt], t[tgt], w[tgt], knots, csel(tgt))
     out["coef"] = coef.tolist()
     grid = np.array([0, 25, 50, 75, 100, 110, 120, 125, 130, 140, 150], dtype=float)
-    out["map"] = {f"{g:.0f}": round(float(v), 2) for g, v in zip(grid, apply(grid, knots, coef))}
+    if c is None:
+        out["map"] = {f"{g:.0f}": round(float(v), 2) for g, v in zip(grid, apply(grid, knots, coef))}
+    else:
+        out["map"] = {f"cycle {cy:.0f}": {f"{g:.0f}": round(float(v), 2) for g, v in
+                                         zip(grid, apply(grid, knots, coef, np.full_like(grid, cy)))}
+                      for cy in (50, 150, 250)}
     print(json.dumps(out, indent=1))
     if args.out:
-        top = float(apply(np.array([150.0]), knots, coef)[0])  # the output of a clearly healthy window
-        json.dump({"knots": knots, "coef": coef.tolist(), "top": top, "source": args.oof,
+        # the output of a clearly healthy window (at cycle 100 for a cycle-aware map)
+        top = float(apply(np.array([150.0]), knots, coef, None if c is None else np.array([100.0]))[0])
+        json.dump({"knots": knots, "coef": coef.tolist(), "top": top, "source": args.oof, "cycle": bool(args.cycle),
                    "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"]},
                   open(args.out, "w"), indent=1)
 

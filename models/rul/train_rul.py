@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
 REPO = os.path.dirname(MODELS)
 N_FEAT = len(SENSORS) + 1
-VERSION = "1.4.0"
+VERSION = "1.3.0"  # the committed model; a run writing a new model bumps it (a gated one would be 1.4.0)
 ES_FRACTION = 0.15
 
 
@@ -455,7 +455,7 @@ def main():
         jcal = json.load(open(args.gate_joint_calibration))
         joint = Calibrated(Ensemble(joint_members), jcal["knots"], jcal["coef"])
         model = Gated(model, joint)
-        print(f"gated: specialist of {args.members} members, joint of {n_joint} from {args.gate_joint}, "
+        print(f"gated: specialist of {args.members} members, joint of {n_joint} from {jpath}, "
               f"gate condition {gate_k}", flush=True)
         # every window of every non-held-out FD002/FD004 unit must go to the joint model
         n_on = 0
