@@ -55,6 +55,25 @@ def rmse_by_unit(d, u, t, p):
     return float(np.sqrt(np.mean(per)))
 
 
+def temporal_mean(keys, cycle, p, k_max):
+    """Causal temporal averaging: at each cut, mean over k < k_max of (prediction k cycles earlier) - k, over the
+    earlier cuts of the same unit present in the OOF file (all of them except at a unit's first k_max-1 cuts)."""
+    out = p.copy()
+    for key in np.unique(keys):
+        idx = np.where(keys == key)[0]
+        idx = idx[np.argsort(cycle[idx])]
+        q = p[idx]
+        if np.any(np.diff(cycle[idx]) != 1):
+            raise SystemExit(f"{key}: cut cycles are not consecutive")
+        acc = np.zeros_like(q)
+        cnt = np.zeros_like(q)
+        for k in range(k_max):
+            acc[k:] += q[:len(q) - k] - k
+            cnt[k:] += 1
+        out[idx] = acc / cnt
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("oof")
@@ -62,6 +81,7 @@ def main():
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", default=None)
     ap.add_argument("--cycle", action="store_true", help="cycle-aware map (two more columns, see basis)")
+    ap.add_argument("--tta", type=int, default=1, help="causal temporal averaging over this many windows (see temporal_mean)")
     args = ap.parse_args()
     # OOF1.npz,OOF2.npz,...: the members' mean (an ensemble of one member per file and fold; the files come from
     # cv_rul.py runs on the same folds with other --seed-offset, so their rows line up: checked)
@@ -72,6 +92,8 @@ def main():
             raise SystemExit(f"{args.oof}: the files' rows do not line up (other folds or data)")
     d, u, t, w = z["dataset"], z["unit"], z["true"].astype(float), z["weight"]
     p = np.mean([o["pred"].astype(float) for o in zs], axis=0)
+    if args.tta > 1:
+        p = temporal_mean(np.char.add(d.astype(str), u.astype(str)), z["cycle"].astype(float), p, args.tta)
     c = z["cycle"].astype(float) if args.cycle else None
     csel = (lambda m: None) if c is None else (lambda m: c[m])  # noqa: E731
     knots = [float(k) for k in args.knots.split(",")]
