@@ -61,11 +61,11 @@ internal sealed class SimulateValidateThermalCommand : ICliSubcommand
             var met = summary.MedianRelativeError32 <= 0.15 && summary.P90RelativeError32 <= 0.30 && summary.MeanF1 >= 0.9;
             if (parse.GetValue(json))
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new { summary.MedianRelativeError32, summary.P90RelativeError32, summary.MeanF1, summary.MinF1, summary.ScoredRacks, TargetsMet = met, Sites = results }, TwinCliSource.Json)).ConfigureAwait(false);
+                await output.WriteLineAsync(JsonSerializer.Serialize(new { summary.MedianRelativeError32, summary.P90RelativeError32, summary.MeanF1, summary.MinF1, summary.RackF1, summary.ScoredRacks, TargetsMet = met, Sites = results }, TwinCliSource.Json)).ConfigureAwait(false);
             }
             else
             {
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"time to 32 °C: median relative error {summary.MedianRelativeError32:0.000} (target ≤ 0.15), p90 {summary.P90RelativeError32:0.000} (≤ 0.30) over {summary.ScoredRacks} racks; affected-rack F1 mean {summary.MeanF1:0.00} (≥ 0.9), min {summary.MinF1:0.00}: {(met ? "targets met" : "targets MISSED")}")).ConfigureAwait(false);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"time to 32 °C: median relative error {summary.MedianRelativeError32:0.000} (target ≤ 0.15), p90 {summary.P90RelativeError32:0.000} (≤ 0.30) over {summary.ScoredRacks} racks; affected-rack F1 mean {summary.MeanF1:0.00} (≥ 0.9), min {summary.MinF1:0.00}, over racks {summary.RackF1:0.000}: {(met ? "targets met" : "targets MISSED")}")).ConfigureAwait(false);
             }
 
             return met ? ExitCodes.Ok : ExitCodes.Failure;

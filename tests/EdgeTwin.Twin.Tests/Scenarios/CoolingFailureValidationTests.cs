@@ -31,4 +31,18 @@ public sealed class CoolingFailureValidationTests(ITestOutputHelper output)
         Assert.True(summary.MeanF1 >= 0.9, $"mean F1 {summary.MeanF1:0.00} < 0.9");
         Assert.True(summary.OptimiserWorstTrueInletC <= 27, $"the optimiser's recommendation let a true inlet reach {summary.OptimiserWorstTrueInletC:0.00} °C in the simulator");
     }
+
+    [Fact]
+    public void Rack_f1_pools_the_calls_of_every_site_while_the_site_mean_counts_a_missed_marginal_site_as_zero()
+    {
+        // Site A: both affected racks found; site B: its one rack that crossed 32 °C missed (F1 0); site C: none either way (F1 1).
+        var summary = ValidationSummary.From([Site("A", 2, 2, 2, 1), Site("B", 1, 0, 0, 0), Site("C", 0, 0, 0, 1)]);
+
+        Assert.Equal(2.0 / 3, summary.MeanF1, 1e-12);
+        Assert.Equal(2.0 * 2 / (3 + 2), summary.RackF1, 1e-12);
+        Assert.Equal(1, ValidationSummary.From([Site("C", 0, 0, 0, 1)]).RackF1);
+    }
+
+    private static SiteValidation Site(string name, int trueAffected, int predictedAffected, int both, double f1) => new(
+        name, 10, 2, 5, "crac1", [], f1, trueAffected, predictedAffected, both, null, null, 0.1, 0.1, 1, 25, 25, 5, [], [], 50, 50, 30, 30, 0.3, 1000, 0.05, 1, 300);
 }
