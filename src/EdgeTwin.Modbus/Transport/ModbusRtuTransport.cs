@@ -95,7 +95,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
                 return 0;
             }
 
-            int length = await ReceiveAsync(connection, unitId, fc, response, timeout.Token).ConfigureAwait(false);
+            int length = await ReceiveAsync(connection, unitId, request, response, timeout.Token).ConfigureAwait(false);
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
@@ -128,8 +128,9 @@ public sealed class ModbusRtuTransport : IModbusTransport
         }
     }
 
-    private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ModbusFunctionCode fc, Memory<byte> response, CancellationToken cancellationToken)
+    private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
     {
+        var fc = request.Span[0];
         while (true)
         {
             byte[]? frame = null;
@@ -161,10 +162,19 @@ public sealed class ModbusRtuTransport : IModbusTransport
             if (frame is not null)
             {
                 var pdu = RtuFrame.Read(frame, out byte from);
-                if (from == unitId && (pdu[0] & 0x7F) == (byte)fc)
+                if (from == unitId && (pdu[0] & 0x7F) == fc)
                 {
-                    pdu.CopyTo(response.Span);
-                    return pdu.Length;
+                    if (AnswersRequest(request.Span, pdu))
+                    {
+                        pdu.CopyTo(response.Span);
+                        return pdu.Length;
+                    }
+
+                    // Same unit and function but not this request's size or echo: the late answer to a request that timed
+                    // out (RTU has no transaction id; regression: a poll's 10 registers taken for a 1-register read-back).
+                    ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
+                    Log.Discarded(_logger, Endpoint, "stale", 0, from);
+                    continue;
                 }
 
                 // A valid frame from another unit or for another function: an answer we stopped waiting for.
@@ -180,6 +190,28 @@ public sealed class ModbusRtuTransport : IModbusTransport
 
             await _dataArrived.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Whether a normal response fits the request: a read's byte count matches the quantity asked for, a single write
+    /// echoes the request, a multiple write echoes its address and quantity. Exception responses always fit.
+    /// </summary>
+    internal static bool AnswersRequest(ReadOnlySpan<byte> request, ReadOnlySpan<byte> pdu)
+    {
+        if ((pdu[0] & 0x80) != 0 || request.Length < 5)
+        {
+            return true;
+        }
+
+        int quantity = (request[3] << 8) | request[4];
+        return (ModbusFunctionCode)request[0] switch
+        {
+            ModbusFunctionCode.ReadCoils or ModbusFunctionCode.ReadDiscreteInputs => pdu.Length >= 2 && pdu[1] == (quantity + 7) / 8,
+            ModbusFunctionCode.ReadHoldingRegisters or ModbusFunctionCode.ReadInputRegisters or ModbusFunctionCode.ReadWriteMultipleRegisters => pdu.Length >= 2 && pdu[1] == 2 * quantity,
+            ModbusFunctionCode.WriteSingleCoil or ModbusFunctionCode.WriteSingleRegister => pdu.SequenceEqual(request[..5]),
+            ModbusFunctionCode.WriteMultipleCoils or ModbusFunctionCode.WriteMultipleRegisters => pdu.Length >= 5 && pdu[1..5].SequenceEqual(request[1..5]),
+            _ => true,
+        };
     }
 
     private async Task WaitForSilenceAsync(CancellationToken cancellationToken)

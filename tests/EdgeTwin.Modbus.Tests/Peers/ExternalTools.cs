@@ -78,30 +78,4 @@ public static class ExternalTools
 
         return (p.ExitCode, stdout.Result + stderr.Result);
     }
-
-    /// <summary>Polls until a TCP connect to the port succeeds (the peer is listening).</summary>
-    public static async Task WaitForPortAsync(int port, Process process, Func<string> log, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"peer exited with {process.ExitCode} before listening on {port}: {log()}");
-            }
-
-            using var client = new TcpClient();
-            try
-            {
-                await client.ConnectAsync(IPAddress.Loopback, port, TestContext.Current.CancellationToken);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100, TestContext.Current.CancellationToken);
-            }
-        }
-
-        throw new TimeoutException($"peer did not listen on {port} within {timeout}: {log()}");
-    }
 }

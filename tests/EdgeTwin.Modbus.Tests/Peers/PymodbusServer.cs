@@ -36,15 +36,32 @@ public sealed class PymodbusServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Units as {"1": {"hr": {"0": [..]}, ...}}; behavior as in the script's docstring.</summary>
-    public static Task<PymodbusServer> StartTcpAsync(JsonObject units, JsonObject? behavior = null, bool rtuFraming = false) =>
-        StartAsync(new JsonObject
+    /// <summary>
+    /// Units as {"1": {"hr": {"0": [..]}, ...}}; behavior as in the script's docstring. Ready only when the script says
+    /// READY (it has bound the port): a port that merely accepts connections may belong to another test's server, taken
+    /// between <see cref="ExternalTools.FreeTcpPort"/> and the bind (regression: a read answered [0, 0] by a neighbour's
+    /// map). A bind lost that way is retried on a new port.
+    /// </summary>
+    public static async Task<PymodbusServer> StartTcpAsync(JsonObject units, JsonObject? behavior = null, bool rtuFraming = false)
+    {
+        for (var attempt = 1; ; attempt++)
         {
-            ["mode"] = rtuFraming ? "rtu-tcp" : "tcp",
-            ["port"] = ExternalTools.FreeTcpPort(),
-            ["units"] = units,
-            ["behavior"] = behavior ?? new JsonObject(),
-        });
+            var config = new JsonObject
+            {
+                ["mode"] = rtuFraming ? "rtu-tcp" : "tcp",
+                ["port"] = ExternalTools.FreeTcpPort(),
+                ["units"] = units.DeepClone(),
+                ["behavior"] = behavior?.DeepClone() ?? new JsonObject(),
+            };
+            try
+            {
+                return await StartAsync(config);
+            }
+            catch (PortLostException) when (attempt < 3)
+            {
+            }
+        }
+    }
 
     public static Task<PymodbusServer> StartSerialAsync(string serialPath, int baud, JsonObject units, JsonObject? behavior = null) =>
         StartAsync(new JsonObject
@@ -71,26 +88,34 @@ public sealed class PymodbusServer : IAsyncDisposable
                 RedirectStandardError = true,
                 UseShellExecute = false,
             },
+            EnableRaisingEvents = true,
         };
         int port = config["port"]?.GetValue<int>() ?? 0;
         var server = new PymodbusServer(process, configPath, port);
         process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
+        process.Exited += (_, _) => server._ready.TrySetException(new InvalidOperationException("exited"));
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try
         {
             // Generous: a loaded 2-core CI machine takes seconds to import pymodbus.
-            var timeout = TimeSpan.FromSeconds(30);
-            if (port > 0)
+            await server._ready.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+        {
+            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
+            var log = server.Log;
+            await server.DisposeAsync();
+            if (log.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
             {
-                await ExternalTools.WaitForPortAsync(port, process, () => server.Log, timeout);
+                throw new PortLostException(port, log);
             }
-            else
-            {
-                await server._ready.Task.WaitAsync(timeout, TestContext.Current.CancellationToken);
-            }
+
+            throw new InvalidOperationException(e is TimeoutException
+                ? $"pymodbus did not say READY within 30 s ({config["mode"]}): {log}"
+                : $"pymodbus exited before READY ({config["mode"]}): {log}", e);
         }
         catch
         {
@@ -100,6 +125,9 @@ public sealed class PymodbusServer : IAsyncDisposable
 
         return server;
     }
+
+    /// <summary>The free port was taken by another process before pymodbus bound it.</summary>
+    private sealed class PortLostException(int port, string log) : Exception($"port {port} was taken before pymodbus bound it: {log}");
 
     private void OnLine(string? line)
     {

@@ -95,4 +95,24 @@ public sealed class RtuAgainstPymodbusTests
         Assert.Equal(1.75, ModbusRtuTransport.InterFrameSilence(115200).TotalMilliseconds, 3);
         Assert.Equal(TimeSpan.Zero, ModbusRtuTransport.InterFrameSilence(null));
     }
+
+    [Theory]
+    // Read holding registers 0, quantity 1: the 1-register answer fits; a 10-register answer (the frame a CI run
+    // handed a set-point read-back: a poll's answer that came after its request timed out) does not.
+    [InlineData("0300000001", "030200D7", true)]
+    [InlineData("0300000001", "031400D7000000000000000000000000000000EB0000", false)]
+    [InlineData("0400640002", "040400070008", true)]
+    [InlineData("0100000003", "010105", true)]
+    [InlineData("0100000011", "010105", false)]
+    // Single writes echo the request; multiple writes echo address and quantity.
+    [InlineData("0600100190", "0600100190", true)]
+    [InlineData("0600100190", "0600110190", false)]
+    [InlineData("10001000020400010002", "1000100002", true)]
+    [InlineData("10001000020400010002", "1000100003", false)]
+    // An exception response fits any request of its function.
+    [InlineData("0300000001", "8302", true)]
+    public void A_late_answer_to_an_earlier_request_is_told_from_this_requests_answer(string request, string response, bool fits)
+    {
+        Assert.Equal(fits, ModbusRtuTransport.AnswersRequest(Convert.FromHexString(request), Convert.FromHexString(response)));
+    }
 }
