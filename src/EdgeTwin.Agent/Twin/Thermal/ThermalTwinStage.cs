@@ -22,7 +22,8 @@ namespace EdgeTwin.Agent.Twin.Thermal;
 ///   prediction event (<c>{zone}/thermal_twin</c>: fit errors, frames, hot spots);</item>
 /// <item>hot spots (racks hotter than the calibrated airflow explains): checked every <see cref="ThermalTwinOptions.HotSpotEvery"/>,
 ///   one anomaly event (<c>{rack}/thermal_hot_spot</c>) when a rack becomes one;</item>
-/// <item>cooling failures: when a unit that was running reads stopped (its device's <c>crac.running</c> or
+/// <item>cooling failures: when a unit that was running (in the live readings, or at the end of the warm-start history)
+///   reads stopped (its device's <c>crac.running</c> or
 ///   <c>crac.fan_running</c>), a <c>cooling_failure</c> prediction event (<c>{zone}/cooling_failure</c>) at once and every
 ///   <see cref="ThermalTwinOptions.RefreshEvery"/> while it lasts, from the present readings; a final one with
 ///   <c>state=resolved</c> when every failed unit runs again.</item>
@@ -357,6 +358,18 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             }
 
             _zones[z].WarmStarted = frames[z].Count > 0;
+
+            // A unit running at the end of that history counts as seen running: if the agent's first reading finds it
+            // stopped, that is a failure (regression: the arm64 demo under qemu first polled crac1 after its scripted
+            // stop and never predicted).
+            if (frames[z].Count > 0)
+            {
+                var end = frames[z][^1];
+                for (var j = 0; j < Math.Min(end.UnitRunning.Length, _zones[z].SeenRunning.Length); j++)
+                {
+                    _zones[z].SeenRunning[j] |= end.UnitRunning[j];
+                }
+            }
         }
     }
 
