@@ -78,7 +78,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
             var connection = await EnsureConnectedAsync(timeout.Token).ConfigureAwait(false);
 
             ushort tid = (ushort)Interlocked.Increment(ref _nextTransactionId);
-            pending = new Pending(unitId, fc, response);
+            pending = new Pending(unitId, fc, response, connection);
             if (!_pending.TryAdd(tid, pending))
             {
                 // 65536 requests in flight cannot happen with a window of at most 1024.
@@ -261,7 +261,9 @@ public sealed class ModbusTcpTransport : IModbusTransport
         connection.Close();
         foreach (var entry in _pending)
         {
-            if (_pending.TryRemove(entry))
+            // Only the requests sent on this connection: its reader can end late, after a retry has already gone out on a
+            // new one (regression: after a drop for consecutive timeouts, the next request failed with "connection lost").
+            if (ReferenceEquals(entry.Value.Connection, connection) && _pending.TryRemove(entry))
             {
                 entry.Value.Completion.TrySetException(error);
             }
@@ -282,8 +284,11 @@ public sealed class ModbusTcpTransport : IModbusTransport
         _writeLock.Dispose();
     }
 
-    private sealed class Pending(byte unitId, ModbusFunctionCode function, Memory<byte> response)
+    private sealed class Pending(byte unitId, ModbusFunctionCode function, Memory<byte> response, TransportConnection connection)
     {
+        /// <summary>The connection the request went out on: only its loss fails the request.</summary>
+        public TransportConnection Connection { get; } = connection;
+
         public byte UnitId { get; } = unitId;
 
         public ModbusFunctionCode Function { get; } = function;
