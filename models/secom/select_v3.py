@@ -33,13 +33,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_base as tb  # noqa: E402
-from select_v2 import bacc, boot_ci  # noqa: E402  (select_v2 only defines helpers at import)
-
-DATA = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/secom"
-X, y = tb.load(DATA + "/secom_dev.data", DATA + "/secom_dev_labels.data")
-n = len(y)
-cut = int(n * 0.6)
-FOLDS = [(int(cut * 0.5), int(cut * 0.75)), (int(cut * 0.75), cut)]
+# select_v2 loads the runs and sets the inner folds at import (from the same argv): one definition of both.
+from select_v2 import FOLDS, X, bacc, boot_ci, cut, n, y  # noqa: E402
 MISS = np.isnan(X)
 INCUMBENT = dict(alphas=(0.1,), k=10, C=0.01, lr=0.0)
 
