@@ -100,3 +100,28 @@ def truncate_heldout(dataset, val_units, n_cuts=5, max_rul=150):
 def phm08_score(pred, truth):
     d = np.asarray(pred, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
     return float(np.sum(np.where(d < 0, np.exp(-d / 13.0) - 1, np.exp(d / 10.0) - 1)))
+
+
+def epoch_windows(sets, gen, multi_fraction, finetune):
+    """One epoch's training windows and their shuffle: every window of the single-condition sets (FD001/FD003), a
+    `multi_fraction` share of the six-condition ones (none while fine-tuning). `sets` yields (dataset, x, y) in a fixed
+    order; draws from `gen` in that order, then the shuffle (the random stream both training scripts have always used)."""
+    import torch  # here: make_heldout.py uses this module without torch
+
+    xs, ys = [], []
+    for d, x, y in sets:
+        if finetune and d not in ("FD001", "FD003"):
+            continue
+        frac = 1.0 if d in ("FD001", "FD003") else multi_fraction
+        sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
+        xs.append(x[sel])
+        ys.append(y[sel])
+    xt, yt = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+    return xt, yt, torch.randperm(len(xt), generator=gen)
+
+
+def cosine_lr(args, ep, finetune):
+    """Cosine-annealed learning rate of epoch `ep` in the joint phase, or of the fine-tuning phase after it."""
+    if finetune:
+        return args.finetune_lr * 0.5 * (1 + np.cos(np.pi * (ep - args.epochs) / args.finetune_epochs))
+    return args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs))

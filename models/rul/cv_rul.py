@@ -154,18 +154,8 @@ def main():
             if ep == args.epochs:
                 # the joint member before fine-tuning: the same member as a run without --finetune-epochs
                 evaluate(model, k, joint_phase, " (joint phase)")
-            xs, ys = [], []
-            for d, (x, y) in per_d.items():
-                if ft and d not in ("FD001", "FD003"):
-                    continue
-                frac = 1.0 if d in ("FD001", "FD003") else args.multi_fraction
-                sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
-                xs.append(x[sel])
-                ys.append(y[sel])
-            xt, yt = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
-            perm = torch.randperm(len(xt), generator=gen)
-            lr = (args.finetune_lr * 0.5 * (1 + np.cos(np.pi * (ep - args.epochs) / args.finetune_epochs)) if ft
-                  else args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs)))
+            xt, yt, perm = cmapss_common.epoch_windows(((d, x, y) for d, (x, y) in per_d.items()), gen, args.multi_fraction, ft)
+            lr = cmapss_common.cosine_lr(args, ep, ft)
             for g in opt.param_groups:
                 g["lr"] = lr
             model.train()

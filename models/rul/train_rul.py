@@ -356,19 +356,8 @@ def main():
                 continue  # joint phase stopped early: go on to the fine-tuning (if any)
             # Every window of the single-condition sets, a share of the six-condition ones: the targets are
             # FD001/FD003, FD002/FD004 keep the per-condition normalisation honest.
-            xs, ys = [], []
-            for d in train_sets:
-                if ft and d not in ("FD001", "FD003"):
-                    continue
-                x, y = xtr_d[d]
-                frac = 1.0 if d in ("FD001", "FD003") else args.multi_fraction
-                sel = torch.randperm(len(x), generator=gen)[: int(len(x) * frac)].numpy()
-                xs.append(x[sel])
-                ys.append(y[sel])
-            xt, yt = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
-            perm = torch.randperm(len(xt), generator=gen)
-            lr = (args.finetune_lr * 0.5 * (1 + np.cos(np.pi * (ep - args.epochs) / args.finetune_epochs)) if ft
-                  else args.lr * 0.5 * (1 + np.cos(np.pi * ep / args.epochs)))
+            xt, yt, perm = cmapss_common.epoch_windows(((d, *xtr_d[d]) for d in train_sets), gen, args.multi_fraction, ft)
+            lr = cmapss_common.cosine_lr(args, ep, ft)
             for g in opt.param_groups:
                 g["lr"] = lr
             model.train()
