@@ -87,6 +87,16 @@ public sealed record AnomalyDetectorOptions
     /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.5 was the best on the tuning half, with rescaling).</summary>
     public double ResonanceResidualWeight { get; init; } = 0.5;
 
+    /// <summary>
+    /// Learning period of an early resonance stage (0 = none): a second, quickly learned detector whose score stands in for
+    /// the main one until the main one has learned, so a new series is watched by resonance after this many samples
+    /// instead of <see cref="ResonanceProbation"/>. It stops being updated once the main stage has learned.
+    /// </summary>
+    public int ResonanceEarlyProbation { get; init; }
+
+    /// <summary>Samples per block of the early stage (0 derives it from <see cref="ResonanceEarlyProbation"/>, as for the main stage).</summary>
+    public int ResonanceEarlyStep { get; init; }
+
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;
     public double LongAlpha { get; init; } = 0.00003;
@@ -113,6 +123,7 @@ public sealed record AnomalyDetectorOptions
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
         "novelty_weight", "novelty_direct", "novelty_likelihood", "novelty_levels", "novelty_orders", "novelty_capacity",
         "algorithm", "resonance_window", "resonance_probation", "resonance_levels", "resonance_capacity", "resonance_weight", "resonance_step", "resonance_residual_weight", "resonance_freeze_range", "resonance_rescale",
+        "resonance_early_probation", "resonance_early_step",
     ];
 
     /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
@@ -179,6 +190,8 @@ public sealed record AnomalyDetectorOptions
             "resonance_freeze_range" => this with { ResonanceFreezeRange = B() },
             "resonance_rescale" => this with { ResonanceRescale = B() },
             "resonance_residual_weight" => this with { ResonanceResidualWeight = D() },
+            "resonance_early_probation" => this with { ResonanceEarlyProbation = I() },
+            "resonance_early_step" => this with { ResonanceEarlyStep = I() },
             _ => throw new FormatException($"unknown anomaly option '{key}' (known: {string.Join(", ", Keys)})"),
         };
     }
@@ -216,6 +229,9 @@ public sealed record AnomalyDetectorOptions
         Check(ResonanceCapacity is >= 2 and <= 4096, "resonance_capacity must be in 2..4096");
         Check(ResonanceWeight is >= 0 and <= 1 && ResonanceResidualWeight is >= 0 and <= 1, "resonance_weight and resonance_residual_weight must be in [0, 1]");
         Check(ResonanceStep is >= 0 and <= 1000, "resonance_step must be in 0..1000 (0: derived from resonance_probation)");
+        Check(ResonanceEarlyProbation == 0 || (ResonanceEarlyProbation >= 2 * ResonanceWindow && ResonanceEarlyProbation < ResonanceProbation),
+            "resonance_early_probation must be 0 (off) or in 2 x resonance_window..resonance_probation - 1");
+        Check(ResonanceEarlyStep is >= 0 and <= 1000, "resonance_early_step must be in 0..1000 (0: derived from resonance_early_probation)");
         Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
     }
 }

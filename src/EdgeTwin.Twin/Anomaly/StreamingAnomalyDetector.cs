@@ -61,6 +61,7 @@ public sealed class StreamingAnomalyDetector
     private double _noveltyRaw;
     private double _noveltyAverage, _noveltyMean, _noveltyVar;
     private readonly ResonanceDetector? _resonance;
+    private readonly ResonanceDetector? _earlyResonance;
 
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
     {
@@ -83,6 +84,10 @@ public sealed class StreamingAnomalyDetector
         if (_o.Algorithm != AnomalyAlgorithm.Residual)
         {
             _resonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceStep, _o.ResonanceFreezeRange, rescale: _o.ResonanceRescale);
+            if (_o.ResonanceEarlyProbation > 0)
+            {
+                _earlyResonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceEarlyProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceEarlyStep, _o.ResonanceFreezeRange, rescale: _o.ResonanceRescale);
+            }
         }
     }
 
@@ -95,7 +100,7 @@ public sealed class StreamingAnomalyDetector
     public double LastRaw { get; private set; }
 
     /// <summary>Approximate bytes held by this detector (bounded; independent of the series length).</summary>
-    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0) + (_resonance?.ApproximateBytes ?? 0);
+    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0) + (_resonance?.ApproximateBytes ?? 0) + (_earlyResonance?.ApproximateBytes ?? 0);
 
     /// <summary>The resonance detector when <see cref="AnomalyDetectorOptions.Algorithm"/> uses it (diagnostics).</summary>
     public ResonanceDetector? Resonance => _resonance;
@@ -129,6 +134,12 @@ public sealed class StreamingAnomalyDetector
         if (_resonance is not null)
         {
             var resonance = _resonance.Update(x);
+            if (_earlyResonance is not null && !_resonance.Learned)
+            {
+                // Until the main stage has learned, the quickly learned one watches the series.
+                resonance = _earlyResonance.Update(x);
+            }
+
             if (_o.Algorithm == AnomalyAlgorithm.Resonance)
             {
                 LastRaw = resonance;

@@ -173,6 +173,39 @@ public sealed class ResonanceDetectorTests
     }
 
     [Fact]
+    public void An_early_stage_watches_a_new_series_before_the_main_stage_has_learned()
+    {
+        const int spike = 450; // after the early stage's 240 learning samples, before the main stage's 600
+        var v = Periodic(3000, 8);
+        v[spike] += 60;
+        v[Fault] += 60;
+        var options = AnomalyDetectorOptions.Default with { Algorithm = AnomalyAlgorithm.Resonance };
+        var single = new StreamingAnomalyDetector(options);
+        var staged = new StreamingAnomalyDetector(options.With("resonance_early_probation", "240"));
+        var alone = new double[v.Length];
+        var s = new double[v.Length];
+        staged.Update(0, v[0]);
+        single.Update(0, v[0]);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 1; i < v.Length; i++)
+        {
+            s[i] = staged.Update(i * Minute, v[i]);
+            alone[i] = single.Update(i * Minute, v[i]);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0.0, Peak(alone, 0, 600));
+        var early = Peak(s, spike, spike + 20);
+        Assert.True(early >= 0.5, $"early stage peak {early}; scores: {Around(s, spike - 50, 100)}");
+        Assert.Equal(0, Nonzero(s, 0, 240));
+
+        // Once the main stage has learned it alone scores, exactly as without the early stage.
+        Assert.Equal(alone.Skip(600), s.Skip(600));
+        Assert.True(Peak(s, Fault, Fault + 20) >= 0.5, $"main stage peak {Peak(s, Fault, Fault + 20)}");
+        Assert.True(staged.ApproximateBytes > single.ApproximateBytes);
+    }
+
+    [Fact]
     public void The_algorithm_key_selects_the_detector()
     {
         var v = Periodic(3000, 7);
@@ -211,6 +244,9 @@ public sealed class ResonanceDetectorTests
         Assert.Contains("resonance_capacity", Invalid("resonance_capacity", "100000"), StringComparison.Ordinal);
         Assert.Contains("resonance_weight", Invalid("resonance_weight", "2"), StringComparison.Ordinal);
         Assert.Contains("resonance_step", Invalid("resonance_step", "-1"), StringComparison.Ordinal);
+        Assert.Contains("resonance_early_probation", Invalid("resonance_early_probation", "600"), StringComparison.Ordinal);
+        Assert.Contains("resonance_early_probation", Parse("resonance_early_probation", "soon"), StringComparison.Ordinal);
+        Assert.Contains("resonance_early_step", Invalid("resonance_early_step", "-2"), StringComparison.Ordinal);
         Assert.Equal(AnomalyAlgorithm.Max, AnomalyDetectorOptions.Default.With("algorithm", "Max").Algorithm);
         Assert.Throws<ArgumentOutOfRangeException>(() => new ResonanceDetector(window: 12));
     }
