@@ -120,6 +120,14 @@ def main():
     for name, q in (("raw", p), ("calibrated_crossfit", pc)):
         out[name] = {ds: rmse_by_unit(d[d == ds], u[d == ds], t[d == ds], q[d == ds]) for ds in np.unique(d)}
         out[name]["score"] = float(np.sqrt(np.mean([out[name][x] ** 2 for x in TARGETS])))
+    # Uncertainty for the manifest: cross-fitted residuals of every OOF window (all four sets), by predicted band
+    # (the bands of train_rul.py's early-stopping residuals).
+    bands, sig, lo = [25, 50, 75, 100, 1e9], [], -1
+    for hi in bands:
+        m = (pc > lo) & (pc <= hi)
+        sig.append(float(np.sqrt(np.mean((pc[m] - t[m]) ** 2))) if m.sum() > 10 else 20.0)
+        lo = hi
+    out["residuals_crossfit"] = {"bias": float(np.mean(pc - t)), "band_upper": bands[:-1], "sigma": sig}
     coef = fit(p[tgt], t[tgt], w[tgt], knots, csel(tgt))
     out["coef"] = coef.tolist()
     grid = np.array([0, 25, 50, 75, 100, 110, 120, 125, 130, 140, 150], dtype=float)
@@ -135,7 +143,8 @@ def main():
         top = float(apply(np.array([150.0]), knots, coef, None if c is None else np.array([100.0]))[0])
         json.dump({"knots": knots, "coef": coef.tolist(), "top": top, "source": args.oof, "cycle": bool(args.cycle),
                    **({"blend": args.blend, "w": args.w} if zb else {}),
-                   "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"]},
+                   "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"],
+                   "residuals_crossfit": out["residuals_crossfit"]},
                   open(args.out, "w"), indent=1)
 
 

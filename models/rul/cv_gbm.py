@@ -60,7 +60,7 @@ def heldout(model, cv, heldout_dir):
         x = np.stack([last_window(features(test[u], cv.centroids, cv.mean, cv.std)) for u in sorted(test)])
         p = predict(model, x).astype(np.float64)
         out[d] = {"cuts": len(truth), "rmse": float(np.sqrt(np.mean((p - truth) ** 2))),
-                  "rmse_capped125": float(np.sqrt(np.mean((np.minimum(p, 125) - np.minimum(truth, 125)) ** 2))),
+                  "rmse_capped125": float(np.sqrt(np.mean((p - np.minimum(truth, 125)) ** 2))),
                   "phm08": phm08_score(p, truth)}
     return out
 
