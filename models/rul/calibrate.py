@@ -9,6 +9,7 @@ Its CV effect is measured cross-fitted: for fold k the map is fitted on the othe
 Only non-held-out units are involved (the OOF file holds nothing else).
 
 Usage: /usr/bin/python3 models/rul/calibrate.py OOF.npz[,OOF2.npz...] [--knots 0,25,...] [--out calibration.json]
+       [--blend GBM.npz[,...] --w 0.7]   (map on w * mean(OOF files) + (1 - w) * mean(blend files))
 """
 import argparse
 import json
@@ -82,16 +83,21 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--cycle", action="store_true", help="cycle-aware map (two more columns, see basis)")
     ap.add_argument("--tta", type=int, default=1, help="causal temporal averaging over this many windows (see temporal_mean)")
+    ap.add_argument("--blend", default=None, help="OOF files of a second model (cv_gbm.py), blended before the map")
+    ap.add_argument("--w", type=float, default=1.0, help="with --blend: weight of the first files' mean")
     args = ap.parse_args()
     # OOF1.npz,OOF2.npz,...: the members' mean (an ensemble of one member per file and fold; the files come from
     # cv_rul.py runs on the same folds with other --seed-offset, so their rows line up: checked)
     zs = [np.load(f) for f in args.oof.split(",")]
+    zb = [np.load(f) for f in args.blend.split(",")] if args.blend else []
     z = zs[0]
-    for o in zs[1:]:
+    for o in zs[1:] + zb:
         if not all(np.array_equal(o[k], z[k]) for k in ("dataset", "unit", "true")):
             raise SystemExit(f"{args.oof}: the files' rows do not line up (other folds or data)")
     d, u, t, w = z["dataset"], z["unit"], z["true"].astype(float), z["weight"]
     p = np.mean([o["pred"].astype(float) for o in zs], axis=0)
+    if zb:
+        p = args.w * p + (1 - args.w) * np.mean([o["pred"].astype(float) for o in zb], axis=0)
     if args.tta > 1:
         p = temporal_mean(np.char.add(d.astype(str), u.astype(str)), z["cycle"].astype(float), p, args.tta)
     c = z["cycle"].astype(float) if args.cycle else None
@@ -114,6 +120,14 @@ def main():
     for name, q in (("raw", p), ("calibrated_crossfit", pc)):
         out[name] = {ds: rmse_by_unit(d[d == ds], u[d == ds], t[d == ds], q[d == ds]) for ds in np.unique(d)}
         out[name]["score"] = float(np.sqrt(np.mean([out[name][x] ** 2 for x in TARGETS])))
+    # Uncertainty for the manifest: cross-fitted residuals of every OOF window (all four sets), by predicted band
+    # (the bands of train_rul.py's early-stopping residuals).
+    bands, sig, lo = [25, 50, 75, 100, 1e9], [], -1
+    for hi in bands:
+        m = (pc > lo) & (pc <= hi)
+        sig.append(float(np.sqrt(np.mean((pc[m] - t[m]) ** 2))) if m.sum() > 10 else 20.0)
+        lo = hi
+    out["residuals_crossfit"] = {"bias": float(np.mean(pc - t)), "band_upper": bands[:-1], "sigma": sig}
     coef = fit(p[tgt], t[tgt], w[tgt], knots, csel(tgt))
     out["coef"] = coef.tolist()
     grid = np.array([0, 25, 50, 75, 100, 110, 120, 125, 130, 140, 150], dtype=float)
@@ -128,7 +142,9 @@ def main():
         # the output of a clearly healthy window (at cycle 100 for a cycle-aware map)
         top = float(apply(np.array([150.0]), knots, coef, None if c is None else np.array([100.0]))[0])
         json.dump({"knots": knots, "coef": coef.tolist(), "top": top, "source": args.oof, "cycle": bool(args.cycle),
-                   "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"]},
+                   **({"blend": args.blend, "w": args.w} if zb else {}),
+                   "cv_raw": out["raw"], "cv_calibrated_crossfit": out["calibrated_crossfit"],
+                   "residuals_crossfit": out["residuals_crossfit"]},
                   open(args.out, "w"), indent=1)
 
 

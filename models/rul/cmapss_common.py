@@ -97,6 +97,150 @@ def truncate_heldout(dataset, val_units, n_cuts=5, max_rul=150):
     return out
 
 
+def fit_conditions(all_rows):
+    """The 6 operating-condition centroids: k-means on the scaled settings of the six-condition sets' rows."""
+    from sklearn.cluster import KMeans
+    s = all_rows[:, 2:5] / SETTING_SCALE
+    km = KMeans(n_clusters=6, n_init=10, random_state=SEED).fit(s)
+    c = km.cluster_centers_ * SETTING_SCALE
+    c = c[np.argsort(c[:, 0])]
+    return np.round(c, 4)
+
+
+def fit_normalisation(data, train_ids):
+    """Centroids and per-condition sensor mean/std from the training units of all four sets (train_rul, cv_rul)."""
+    train_rows = np.concatenate([data[d][u] for d in DATASETS for u in train_ids[d]])
+    multi = np.concatenate([data[d][u] for d in ("FD002", "FD004") for u in train_ids[d]])
+    centroids = fit_conditions(multi)
+    cond = condition_of(train_rows[:, 2:5], centroids)
+    sens = train_rows[:, [4 + s for s in SENSORS]]
+    mean = np.stack([sens[cond == k].mean(axis=0) for k in range(len(centroids))])
+    std = np.stack([np.maximum(sens[cond == k].std(axis=0), 1e-6) for k in range(len(centroids))])
+    return centroids, mean, std
+
+
+# ---- cross-validation over the non-held-out units (cv_rul.py, cv_gbm.py): one set of folds and one scoring ----
+MAX_TEST_RUL = 150
+
+
+class CvData:
+    """Every prefix window of every non-held-out unit (once), its true RUL and cycle, and the seeded folds.
+
+    The held-out units (split_units(...)[1]) are dropped on loading and never seen here.
+    """
+
+    def __init__(self, data_dir, window, n_folds):
+        global WINDOW
+        WINDOW = window
+        self.data = {d: units(load(f"{data_dir}/train_{d}.txt")) for d in DATASETS}
+        self.train_ids = {d: split_units(d, self.data[d].keys())[0] for d in DATASETS}
+        self.centroids, self.mean, self.std = fit_normalisation(self.data, self.train_ids)
+        self.win, self.true, self.cyc = {}, {}, {}
+        for d in DATASETS:
+            for u in self.train_ids[d]:
+                f = features(self.data[d][u], self.centroids, self.mean, self.std)
+                n = len(f)
+                self.win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
+                self.true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
+                self.cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
+        self.n_folds = n_folds
+        self.folds = {}
+        for d in DATASETS:
+            rng = np.random.default_rng(SEED * 11 + DATASETS.index(d))
+            ids = np.array(self.train_ids[d])
+            rng.shuffle(ids)
+            self.folds[d] = [sorted(ids[k::n_folds].tolist()) for k in range(n_folds)]
+
+    def train_keys(self, d, k):
+        """The units of data set d outside fold k."""
+        return [(d, u) for j in range(self.n_folds) if j != k for u in self.folds[d][j]]
+
+    def train_xy(self, keys, target, cap):
+        """capped: every window, target min(RUL, cap); cut: the windows a test cut can end on (true RUL <= 150),
+        target the uncapped RUL."""
+        xs, ys = [], []
+        for key in keys:
+            x, t = self.win[key], self.true[key]
+            if target == "cut":
+                m = t <= MAX_TEST_RUL
+                xs.append(x[m])
+                ys.append(t[m])
+            else:
+                xs.append(x)
+                ys.append(np.minimum(t, cap))
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def test_cuts(self, d, u):
+        """Mask of the windows a test cut of unit u could end on (true RUL 1..min(150, length-1))."""
+        t = self.true[(d, u)]
+        return (t >= 1) & (t <= min(MAX_TEST_RUL, len(t) - 1))
+
+
+class CvStore:
+    """Out-of-fold predictions and the expected test-cut error: every cut position of a unit equally likely and
+    each unit weighing the same (5 cuts per unit in the test files)."""
+
+    def __init__(self):
+        self.oof = {"dataset": [], "unit": [], "true": [], "pred": [], "cycle": [], "weight": []}
+        self.sq = {d: [] for d in DATASETS}
+
+    def add(self, cv, d, u, p):
+        """p: predictions on unit u's test-cut windows (cv.test_cuts); returns the unit's mean squared error."""
+        m = cv.test_cuts(d, u)
+        t = cv.true[(d, u)][m]
+        e2 = float(((p - t) ** 2).mean())
+        self.sq[d].append(e2)
+        n = int(m.sum())
+        for key, val in (("dataset", [d] * n), ("unit", [u] * n), ("true", t), ("pred", p),
+                         ("cycle", cv.cyc[(d, u)][m]), ("weight", np.full(n, 1.0 / n))):
+            self.oof[key].extend(list(val))
+        return e2
+
+    def report(self, name, path, folds_run, args):
+        """Prints the CV RMSE per data set and the score (rms of FD001, FD003); writes the OOF file (.npz)."""
+        import json
+        res = {d: float(np.sqrt(np.mean(v))) for d, v in self.sq.items() if v}
+        score = float(np.sqrt((res["FD001"] ** 2 + res["FD003"] ** 2) / 2))
+        print("CV " + json.dumps({"name": name, "cv_rmse": res, "score": score, "folds_run": folds_run,
+                                  "args": vars(args)}), flush=True)
+        if path:
+            np.savez(path, **{k: np.array(v) for k, v in self.oof.items()})
+        return res, score
+
+
+# ---- causal window features of the gradient-boosting member (cv_gbm.py; computed in the ONNX graph as well) ----
+# Per column of the [W,15] window: the last value, the means of the last 5/10/20/50 rows, the least-squares slopes
+# over the last 10/20/50 rows (all one MatMul with GBM_LINEAR), then the min and the max over the window.
+GBM_MEANS = (5, 10, 20, 50)
+GBM_SLOPES = (10, 20, 50)
+GBM_STATS = ["last"] + [f"mean{n}" for n in GBM_MEANS] + [f"slope{n}" for n in GBM_SLOPES] + ["min", "max"]
+
+
+def gbm_linear(window):
+    """[window, 8] weights: window-row weights of the last value, the means and the slopes (per row index)."""
+    cols = []
+    e = np.zeros(window)
+    e[-1] = 1.0
+    cols.append(e)
+    for n in GBM_MEANS:
+        c = np.zeros(window)
+        c[-n:] = 1.0 / n
+        cols.append(c)
+    for n in GBM_SLOPES:
+        i = np.arange(n) - (n - 1) / 2.0
+        c = np.zeros(window)
+        c[-n:] = i / (i ** 2).sum()
+        cols.append(c)
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def gbm_features(x):
+    """x [N,W,C] float32 -> [N, C * len(GBM_STATS)] float32, column c's statistics together (feature c*10 + s)."""
+    lin = np.matmul(x.transpose(0, 2, 1), gbm_linear(x.shape[1]))  # [N,C,8]
+    out = np.concatenate([lin, x.min(axis=1)[:, :, None], x.max(axis=1)[:, :, None]], axis=2)
+    return out.reshape(len(x), -1).astype(np.float32)
+
+
 def phm08_score(pred, truth):
     d = np.asarray(pred, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
     return float(np.sum(np.where(d < 0, np.exp(-d / 13.0) - 1, np.exp(d / 10.0) - 1)))

@@ -12,7 +12,6 @@ predictions (for the output calibration) to --oof.
 Usage: nice /usr/bin/python3 models/rul/cv_rul.py --cap 130 --folds 5 --epochs 12 [--oof FILE.npz]
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,12 +22,11 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cmapss_common  # noqa: E402
-from cmapss_common import DATASETS, SEED, SENSORS, features, last_window, load, split_units, units  # noqa: E402
-from train_rul import RulCnn, fit_conditions  # noqa: E402
+from cmapss_common import DATASETS, SEED  # noqa: E402
+from train_rul import RulCnn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-MAX_TEST_RUL = 150
 
 
 def main():
@@ -57,86 +55,24 @@ def main():
     ap.add_argument("--seed-offset", type=int, default=0, help="another member per fold (same folds, other seed)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cmapss_common.WINDOW = args.window
     t0 = time.time()
-    data = {d: units(load(os.path.join(args.data, f"train_{d}.txt"))) for d in DATASETS}
-    # Only the non-held-out units: split[d][1] (held out) is dropped right here.
-    train_ids = {d: split_units(d, data[d].keys())[0] for d in DATASETS}
-    train_rows = np.concatenate([data[d][u] for d in DATASETS for u in train_ids[d]])
-    multi = np.concatenate([data[d][u] for d in ("FD002", "FD004") for u in train_ids[d]])
-    centroids = fit_conditions(multi)
-    from cmapss_common import condition_of
-    cond = condition_of(train_rows[:, 2:5], centroids)
-    sens = train_rows[:, [4 + s for s in SENSORS]]
-    mean = np.stack([sens[cond == k].mean(axis=0) for k in range(len(centroids))])
-    std = np.stack([np.maximum(sens[cond == k].std(axis=0), 1e-6) for k in range(len(centroids))])
-
-    # Every prefix window of every unit, once.
-    win, true, cyc = {}, {}, {}
-    for d in DATASETS:
-        for u in train_ids[d]:
-            f = features(data[d][u], centroids, mean, std)
-            n = len(f)
-            win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
-            true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
-            cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
-    folds = {}
-    for d in DATASETS:
-        rng = np.random.default_rng(SEED * 11 + DATASETS.index(d))
-        ids = np.array(train_ids[d])
-        rng.shuffle(ids)
-        folds[d] = [sorted(ids[k::args.folds].tolist()) for k in range(args.folds)]
+    cv = cmapss_common.CvData(args.data, args.window, args.folds)
     print(f"prep {time.time() - t0:.0f}s", flush=True)
-
-    def train_xy(keys):
-        xs, ys = [], []
-        for k in keys:
-            x, t = win[k], true[k]
-            if args.target == "cut":
-                m = t <= MAX_TEST_RUL
-                xs.append(x[m])
-                ys.append(t[m])
-            else:
-                xs.append(x)
-                ys.append(np.minimum(t, args.cap))
-        return np.concatenate(xs), np.concatenate(ys)
-
-    def new_store():
-        return {"dataset": [], "unit": [], "true": [], "pred": [], "cycle": [], "weight": []}, {d: [] for d in DATASETS}
 
     def evaluate(model, k, store, label):
         """Scores fold k's units with model; appends the out-of-fold predictions to store."""
-        oof, sq = store
         model.eval()
         msg = []
         with torch.no_grad():
             for d in DATASETS:
                 fold_sq = []
-                for u in folds[d][k]:
-                    t = true[(d, u)]
-                    n = len(t)
-                    m = (t >= 1) & (t <= min(MAX_TEST_RUL, n - 1))
-                    p = np.clip(model(torch.from_numpy(win[(d, u)][m])).squeeze(1).numpy(), 0, None)
-                    e2 = (p - t[m]) ** 2
-                    fold_sq.append(float(e2.mean()))
-                    sq[d].append(float(e2.mean()))
-                    w = np.full(m.sum(), 1.0 / m.sum())  # each unit weighs the same (5 cuts per unit)
-                    for key, val in (("dataset", [d] * int(m.sum())), ("unit", [u] * int(m.sum())),
-                                     ("true", t[m]), ("pred", p), ("cycle", cyc[(d, u)][m]), ("weight", w)):
-                        oof[key].extend(list(val))
+                for u in cv.folds[d][k]:
+                    x = cv.win[(d, u)][cv.test_cuts(d, u)]
+                    fold_sq.append(store.add(cv, d, u, np.clip(model(torch.from_numpy(x)).squeeze(1).numpy(), 0, None)))
                 msg.append(f"{d} {np.sqrt(np.mean(fold_sq)):.2f}")
         print(f"fold {k}{label}: " + " ".join(msg) + f" {time.time() - t0:.0f}s", flush=True)
 
-    def report(store, name, path):
-        oof, sq = store
-        res = {d: float(np.sqrt(np.mean(v))) for d, v in sq.items() if v}
-        score = float(np.sqrt((res["FD001"] ** 2 + res["FD003"] ** 2) / 2))
-        print("CV " + json.dumps({"name": name, "cv_rmse": res, "score": score, "folds_run": n_run,
-                                  "args": vars(args)}), flush=True)
-        if path:
-            np.savez(path, **{k: np.array(v) for k, v in oof.items()})
-
-    final, joint_phase = new_store(), new_store()
+    final, joint_phase = cmapss_common.CvStore(), cmapss_common.CvStore()
     n_run = args.only_folds or args.folds
     gen = torch.Generator().manual_seed(SEED + args.seed_offset)
     for k in range(n_run):
@@ -144,8 +80,7 @@ def main():
         for d in DATASETS:
             if args.single_only and d in ("FD002", "FD004"):
                 continue
-            keys = [(d, u) for j in range(args.folds) if j != k for u in folds[d][j]]
-            per_d[d] = train_xy(keys)
+            per_d[d] = cv.train_xy(cv.train_keys(d, k), args.target, args.cap)
         torch.manual_seed(SEED + 101 * k + 7919 * args.seed_offset)
         model = RulCnn(args.cap, args.window)
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -166,9 +101,9 @@ def main():
                 loss.backward()
                 opt.step()
         evaluate(model, k, final, "")
-    report(final, args.name, args.oof)
+    final.report(args.name, args.oof, n_run, args)
     if args.finetune_epochs:
-        report(joint_phase, args.name + " (joint phase)", args.oof_joint)
+        joint_phase.report(args.name + " (joint phase)", args.oof_joint, n_run, args)
 
 if __name__ == "__main__":
     main()

@@ -24,8 +24,8 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cmapss_common  # noqa: E402
 from cmapss_common import (CYCLE_SCALE, DATASETS, RUL_CAP, SEED, SENSORS, SETTING_SCALE, WINDOW,  # noqa: E402
-                           condition_of, features, last_window, load, phm08_score, split_units,
-                           truncate_heldout, units)
+                           condition_of, features, fit_conditions, fit_normalisation, last_window, load, phm08_score,
+                           split_units, truncate_heldout, units)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
@@ -101,15 +101,6 @@ class Gated(nn.Module):
         base = x[:, :, :N_FEAT]
         gate = (torch.amin(x[:, :, N_FEAT], dim=1, keepdim=True) > 0.5).to(x.dtype)  # [N, 1]
         return gate * self.specialist(base) + (1.0 - gate) * self.joint(base)
-
-
-def fit_conditions(all_rows):
-    from sklearn.cluster import KMeans
-    s = all_rows[:, 2:5] / SETTING_SCALE
-    km = KMeans(n_clusters=6, n_init=10, random_state=SEED).fit(s)
-    c = km.cluster_centers_ * SETTING_SCALE
-    c = c[np.argsort(c[:, 0])]
-    return np.round(c, 4)
 
 
 def write_card(val):
@@ -295,13 +286,7 @@ def main():
         rng.shuffle(ids)
         n_es = int(round(len(ids) * ES_FRACTION))
         fit[d], es[d] = sorted(ids[n_es:].tolist()), sorted(ids[:n_es].tolist())
-    train_rows = np.concatenate([data[d][u] for d in DATASETS for u in split[d][0]])
-    multi = np.concatenate([data[d][u] for d in ("FD002", "FD004") for u in split[d][0]])
-    centroids = fit_conditions(multi)
-    cond = condition_of(train_rows[:, 2:5], centroids)
-    sens = train_rows[:, [4 + s for s in SENSORS]]
-    mean = np.stack([sens[cond == k].mean(axis=0) for k in range(len(centroids))])
-    std = np.stack([np.maximum(sens[cond == k].std(axis=0), 1e-6) for k in range(len(centroids))])
+    centroids, mean, std = fit_normalisation(data, {d: split[d][0] for d in DATASETS})
 
     def windows_of(rows_by_unit, gate=None):
         xs, ys = [], []

@@ -14,9 +14,12 @@ internal sealed record RulFixture(string Sha256, IReadOnlyList<RulFixtureUnit> U
             u.GetProperty("unit").GetInt32(),
             [.. u.GetProperty("rows").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray())],
             [.. u.GetProperty("window").EnumerateArray().Select(r => r.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray())],
-            u.GetProperty("predicted_rul").GetDouble())).ToList();
+            u.GetProperty("predicted_rul").GetDouble(),
+            u.TryGetProperty("prefix_rul", out var prefix) ? [.. prefix.EnumerateArray().Select(v => v.GetDouble())] : [])).ToList();
         return new RulFixture(root.GetProperty("sha256").GetString()!, units);
     }
 }
 
-internal sealed record RulFixtureUnit(string Dataset, int Unit, IReadOnlyList<double[]> Rows, IReadOnlyList<float[]> Window, double PredictedRul);
+/// <summary>PrefixRul (written since 1.4.0): the script's output after each prefix of Rows (1..n rows), empty if absent.</summary>
+internal sealed record RulFixtureUnit(string Dataset, int Unit, IReadOnlyList<double[]> Rows, IReadOnlyList<float[]> Window, double PredictedRul,
+    IReadOnlyList<double> PrefixRul);

@@ -53,6 +53,29 @@ public sealed class RulPreprocessingFixtureTests
     }
 
     [Fact]
+    public void Onnx_outputs_equal_the_scripts_on_every_prefix()
+    {
+        // Every window the fixture's units give (padded short histories included): ~2,000 windows through ONNX
+        // Runtime against the script's reference (1.4.0: torch members + sklearn trees + the output map).
+        using var catalog = new ModelCatalog(ModelFiles.RepoModels);
+        catalog.Reload();
+        using var runner = new RulModelRunner(catalog, "rul-cmapss");
+        var units = RulFixture.Load().Units;
+        Assert.All(units, u => Assert.Equal(u.Rows.Count, u.PrefixRul.Count));
+        var maxDiff = 0.0;
+        foreach (var unit in units)
+        {
+            for (var n = 1; n <= unit.Rows.Count; n++)
+            {
+                Assert.True(runner.TryPredict(unit.Rows.Take(n).ToList(), out var rul));
+                maxDiff = Math.Max(maxDiff, Math.Abs(rul - unit.PrefixRul[n - 1]));
+            }
+        }
+
+        Assert.True(maxDiff < 1e-2, $"max |script - C#| over every prefix: {maxDiff}");
+    }
+
+    [Fact]
     public void Failure_probability_grows_as_rul_falls_below_the_horizon()
     {
         var u = new RulUncertainty(0, [50, double.PositiveInfinity], [10, 20]);

@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""rul-cmapss 1.4.0: the 10 CNN members of 1.3.0 (not retrained) blended with the gradient-boosting member.
+
+Graph: the 1.3.0 graph's nodes and initialisers up to the members' mean, then
+  blend = w * members' mean + (1 - w) * GBM(features(window)),
+  features = cmapss_common.gbm_features in ONNX (Transpose + MatMul with GBM_LINEAR, ReduceMin/Max, Concat, Reshape),
+  GBM = ai.onnx.ml TreeEnsembleRegressor (sklearn's trees: x <= threshold goes left; base = init, weights = lr * leaf),
+then the 1.3.0 output-map nodes with the map refit on the blend (calibrate.py --blend --w --out). The input stays
+`window` [N,50,15]: C# needs no change. Python reference: the members in torch (weights read from the 1.3.0 graph) +
+sklearn's predict + calibrate.apply; the fixture (rul-fixture.json) gets the reference's output for every prefix
+of its units so the C# test checks ONNX Runtime against it.
+
+Usage: /usr/bin/python3 models/rul/export_blend.py --cnn /tmp/rul-cmapss-1.3.0.onnx --gbm /tmp/gbm_all.pkl \
+         --calibration models/rul/calibration.json --out models/rul-cmapss.onnx --manifest models/manifest.json \
+         --fixture tests/EdgeTwin.Twin.Tests/Models/Fixtures/rul-fixture.json
+"""
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import sys
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import calibrate  # noqa: E402
+import cmapss_common  # noqa: E402
+from cmapss_common import GBM_STATS, features, gbm_features, gbm_linear, last_window  # noqa: E402
+from train_rul import Ensemble, RulCnn  # noqa: E402
+
+
+def tree_ensemble_attrs(gbm):
+    """sklearn GradientBoostingRegressor -> TreeEnsembleRegressor attributes (one target, SUM)."""
+    a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+                         "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids",
+                         "target_weights")}
+    for tid, est in enumerate(gbm.estimators_[:, 0]):
+        t = est.tree_
+        for nid in range(t.node_count):
+            leaf = t.children_left[nid] == -1
+            a["nodes_treeids"].append(tid)
+            a["nodes_nodeids"].append(nid)
+            a["nodes_featureids"].append(0 if leaf else int(t.feature[nid]))
+            a["nodes_values"].append(0.0 if leaf else float(t.threshold[nid]))
+            a["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+            a["nodes_truenodeids"].append(0 if leaf else int(t.children_left[nid]))
+            a["nodes_falsenodeids"].append(0 if leaf else int(t.children_right[nid]))
+            if leaf:
+                a["target_treeids"].append(tid)
+                a["target_nodeids"].append(nid)
+                a["target_ids"].append(0)
+                a["target_weights"].append(float(gbm.learning_rate * t.value[nid, 0, 0]))
+    init = float(np.ravel(gbm.init_.constant_)[0]) if hasattr(gbm.init_, "constant_") else float(gbm.init_.predict(np.zeros((1, gbm.n_features_in_)))[0])
+    return a, init
+
+
+def build(cnn_path, gbm, w, calib):
+    m = onnx.load(cnn_path)
+    g = m.graph
+    mean_out = [n.output[0] for n in g.node if n.op_type == "ReduceMean"]
+    if len(mean_out) != 1:
+        raise SystemExit(f"{cnn_path}: expected one ReduceMean (the members' mean), found {len(mean_out)}")
+    mean_out = mean_out[0]
+    users = [n for n in g.node if mean_out in n.input]
+    if len(users) != 1 or users[0].op_type != "Sub":
+        raise SystemExit(f"{cnn_path}: the members' mean should feed the output map's Sub only")
+    win = g.input[0].name
+    window, cols = (d.dim_value for d in g.input[0].type.tensor_type.shape.dim[1:])
+    n_feat = cols * len(GBM_STATS)
+    if gbm.n_features_in_ != n_feat:
+        raise SystemExit(f"GBM has {gbm.n_features_in_} features, the window gives {n_feat}")
+    attrs, init = tree_ensemble_attrs(gbm)
+    g.initializer.extend([
+        numpy_helper.from_array(gbm_linear(window), "gbm_linear"),
+        numpy_helper.from_array(np.array([-1, n_feat], dtype=np.int64), "gbm_shape"),
+        numpy_helper.from_array(np.array([w], dtype=np.float32), "blend_w_cnn"),
+        numpy_helper.from_array(np.array([1.0 - w], dtype=np.float32), "blend_w_gbm"),
+    ])
+    nodes = [
+        helper.make_node("Transpose", [win], ["gbm_wt"], perm=[0, 2, 1], name="gbm_transpose"),
+        helper.make_node("MatMul", ["gbm_wt", "gbm_linear"], ["gbm_lin"], name="gbm_linear_stats"),  # [N,C,8]
+        helper.make_node("ReduceMin", [win], ["gbm_min_r"], axes=[1], keepdims=1, name="gbm_min"),
+        helper.make_node("Transpose", ["gbm_min_r"], ["gbm_min_c"], perm=[0, 2, 1], name="gbm_min_t"),  # [N,C,1]
+        helper.make_node("ReduceMax", [win], ["gbm_max_r"], axes=[1], keepdims=1, name="gbm_max"),
+        helper.make_node("Transpose", ["gbm_max_r"], ["gbm_max_c"], perm=[0, 2, 1], name="gbm_max_t"),
+        helper.make_node("Concat", ["gbm_lin", "gbm_min_c", "gbm_max_c"], ["gbm_stats"], axis=2, name="gbm_concat"),
+        helper.make_node("Reshape", ["gbm_stats", "gbm_shape"], ["gbm_x"], name="gbm_flatten"),  # feature c*10+s
+        helper.make_node("TreeEnsembleRegressor", ["gbm_x"], ["gbm_y"], domain="ai.onnx.ml", name="gbm_trees",
+                         n_targets=1, aggregate_function="SUM", post_transform="NONE", base_values=[init], **attrs),
+        helper.make_node("Mul", [mean_out, "blend_w_cnn"], ["blend_cnn"], name="blend_cnn"),
+        helper.make_node("Mul", ["gbm_y", "blend_w_gbm"], ["blend_gbm"], name="blend_gbm"),
+        helper.make_node("Add", ["blend_cnn", "blend_gbm"], ["blend"], name="blend"),
+    ]
+    # insert before the map's Sub so the node list stays topologically sorted
+    pos = list(g.node).index(users[0])
+    for i, n in enumerate(nodes):
+        g.node.insert(pos + i, n)
+    for i, name in enumerate(users[0].input):
+        if name == mean_out:
+            users[0].input[i] = "blend"
+    # the output map refit on the blend (same knots as the 1.3.0 map; hinge widths unchanged)
+    knots = np.array(calib["knots"], dtype=np.float32)
+    old = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    if not np.allclose(old["lo"], knots):
+        raise SystemExit("the 1.3.0 map's knots differ from the calibration's")
+    for i in g.initializer:
+        if i.name == "c0":
+            i.CopyFrom(numpy_helper.from_array(np.array([calib["coef"][0]], dtype=np.float32), "c0"))
+        elif i.name == "c":
+            i.CopyFrom(numpy_helper.from_array(np.array(calib["coef"][1:], dtype=np.float32), "c"))
+    if old["c"].shape != (len(calib["coef"]) - 1,):
+        raise SystemExit("map coefficient count differs")
+    m.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
+    m.ir_version = 8
+    m.producer_name = "edgetwin export_blend.py"
+    onnx.checker.check_model(m)
+    return m
+
+
+def reference(cnn_path, gbm, w, calib, x):
+    """The same function in torch + sklearn + numpy (float64 map): x [N,W,C] float32 -> [N]."""
+    sd = {i.name[len("model."):]: torch.from_numpy(numpy_helper.to_array(i).copy())
+          for i in onnx.load(cnn_path).graph.initializer if i.name.startswith("model.members.")}
+    n = 1 + max(int(k.split(".")[1]) for k in sd)
+    window = x.shape[1]
+    ens = Ensemble([RulCnn(150.0, window) for _ in range(n)])
+    ens.load_state_dict(sd)
+    ens.eval()
+    with torch.no_grad():
+        cnn = ens(torch.from_numpy(x)).squeeze(1).numpy().astype(np.float64)
+    p = w * cnn + (1 - w) * gbm.predict(gbm_features(x))
+    return calibrate.apply(p, calib["knots"], np.array(calib["coef"]))
+
+
+def update_manifest(path, onnx_path, version, calib):
+    """The rul-cmapss entry: version, sha256, and the uncertainty from the blend's cross-fitted OOF residuals."""
+    man = json.load(open(path))
+    e = next(x for x in man["models"] if x["name"] == "rul-cmapss")
+    e["version"] = version
+    e["sha256"] = hashlib.sha256(open(onnx_path, "rb").read()).hexdigest()
+    e["description"] = ("Turbofan remaining useful life (cycles) from a 50-cycle window: CNN ensemble blended with "
+                        "gradient-boosted trees on window features, trained on C-MAPSS FD001-FD004")
+    r = calib["residuals_crossfit"]
+    e["outputs"][0]["uncertainty"] = {"type": "gaussian-residual", "bias": r["bias"],
+                                      "bandUpper": r["band_upper"] + [None], "sigma": r["sigma"]}
+    with open(path, "w") as f:
+        json.dump(man, f, indent=2)
+        f.write("\n")
+    return e
+
+
+def update_fixture(path, entry, predict):
+    """rul-fixture.json: the same units, the new sha256, the reference's output on each unit and on every prefix."""
+    fx = json.load(open(path))
+    norm = entry["inputs"][0]["normalisation"]
+    cen, mean, std = (np.array(norm[k]) for k in ("conditions", "mean", "std"))
+    cmapss_common.WINDOW = norm["window"]
+    worst = 0.0
+    for u in fx["units"]:
+        rows = np.array(u["rows"])
+        f = features(rows, cen, mean, std)
+        wins = np.stack([last_window(f[: n + 1]) for n in range(len(f))]).astype(np.float32)
+        worst = max(worst, float(np.abs(wins[-1] - np.array(u["window"], dtype=np.float32)).max()))
+        pred = predict(wins)
+        u["predicted_rul"] = float(pred[-1])
+        u["prefix_rul"] = [float(v) for v in pred]
+    if worst > 1e-5:
+        raise SystemExit(f"fixture windows differ from the committed ones by {worst}")
+    fx["sha256"] = entry["sha256"]
+    json.dump(fx, open(path, "w"))
+    return sum(len(u["rows"]) for u in fx["units"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cnn", required=True, help="the 1.3.0 graph (git show 1.3.0:models/rul-cmapss.onnx)")
+    ap.add_argument("--gbm", required=True, help="cv_gbm.py --fit-all pickle")
+    ap.add_argument("--calibration", required=True, help="calibrate.py --blend ... --w W --out JSON (holds w)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--version", default="1.4.0")
+    ap.add_argument("--manifest", default=None, help="update the rul-cmapss entry of this manifest")
+    ap.add_argument("--fixture", default=None, help="rewrite this rul-fixture.json's outputs with the reference")
+    args = ap.parse_args()
+    calib = json.load(open(args.calibration))
+    gbm = pickle.load(open(args.gbm, "rb"))["model"]
+    m = build(args.cnn, gbm, calib["w"], calib)
+    onnx.save(m, args.out)
+    print(f"{args.out}: {os.path.getsize(args.out)} bytes, {len(gbm.estimators_)} trees, w = {calib['w']}")
+    def predict(x):
+        return reference(args.cnn, gbm, calib["w"], calib, x)
+    if args.manifest:
+        entry = update_manifest(args.manifest, args.out, args.version, calib)
+        print(f"{args.manifest}: rul-cmapss {entry['version']} sha256 {entry['sha256']}")
+        if args.fixture:
+            print(f"{args.fixture}: {update_fixture(args.fixture, entry, predict)} prefix outputs")
+
+
+if __name__ == "__main__":
+    main()
