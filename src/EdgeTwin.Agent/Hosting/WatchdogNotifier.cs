@@ -43,7 +43,9 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
         var stalled = false;
         try
         {
-            do
+            // The first ping waits one tick: READY=1 goes out from another ApplicationStarted callback, and callbacks run
+            // in no order we control, so pinging at once could reach systemd before READY=1 (seen under load in CI).
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 var polls = PollAttempts();
                 var now = DateTimeOffset.UtcNow;
@@ -64,7 +66,6 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
                     LogStalled(now - lastProgress);
                 }
             }
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
