@@ -211,13 +211,25 @@ class CvStore:
 # ---- causal window features of the gradient-boosting member (cv_gbm.py; computed in the ONNX graph as well) ----
 # Per column of the [W,15] window: the last value, the means of the last 5/10/20/50 rows, the least-squares slopes
 # over the last 10/20/50 rows (all one MatMul with GBM_LINEAR), then the min and the max over the window.
+# "x" (addendum 6) adds per column: exponentially weighted means (half-lives GBM_EWM rows, weights normalised over
+# the window) and last - mean50 (more MatMul columns), and the variances over the last GBM_VARS rows as
+# E[x^2] - E[x]^2 (a monotone stand-in for the std: the same to a tree); order: linear, variances, min, max.
 GBM_MEANS = (5, 10, 20, 50)
 GBM_SLOPES = (10, 20, 50)
+GBM_EWM = (5, 15)
+GBM_VARS = (10, 20)
 GBM_STATS = ["last"] + [f"mean{n}" for n in GBM_MEANS] + [f"slope{n}" for n in GBM_SLOPES] + ["min", "max"]
+GBM_STATS_X = (["last"] + [f"mean{n}" for n in GBM_MEANS] + [f"slope{n}" for n in GBM_SLOPES]
+               + [f"ewm{h}" for h in GBM_EWM] + ["last-mean50"] + [f"var{n}" for n in GBM_VARS] + ["min", "max"])
 
 
-def gbm_linear(window):
-    """[window, 8] weights: window-row weights of the last value, the means and the slopes (per row index)."""
+def gbm_stats(kind):
+    return {"base": GBM_STATS, "x": GBM_STATS_X}[kind]
+
+
+def gbm_linear(window, kind="base"):
+    """[window, 8] ("x": [window, 11]) weights: window-row weights of the last value, the means, the slopes
+    (and for "x" the EWMs and last - mean50), per row index."""
     cols = []
     e = np.zeros(window)
     e[-1] = 1.0
@@ -231,13 +243,40 @@ def gbm_linear(window):
         c = np.zeros(window)
         c[-n:] = i / (i ** 2).sum()
         cols.append(c)
+    if kind == "x":
+        age = np.arange(window)[::-1]  # rows before the last
+        for h in GBM_EWM:
+            c = 0.5 ** (age / h)
+            cols.append(c / c.sum())
+        c = -np.full(window, 1.0 / min(50, window))
+        c[: window - min(50, window)] = 0.0
+        c[-1] += 1.0
+        cols.append(c)
     return np.stack(cols, axis=1).astype(np.float32)
 
 
-def gbm_features(x):
-    """x [N,W,C] float32 -> [N, C * len(GBM_STATS)] float32, column c's statistics together (feature c*10 + s)."""
-    lin = np.matmul(x.transpose(0, 2, 1), gbm_linear(x.shape[1]))  # [N,C,8]
-    out = np.concatenate([lin, x.min(axis=1)[:, :, None], x.max(axis=1)[:, :, None]], axis=2)
+def gbm_var_means(window):
+    """[window, len(GBM_VARS)]: the mean weights of the variance windows (applied to x and to x*x)."""
+    cols = []
+    for n in GBM_VARS:
+        c = np.zeros(window)
+        c[-n:] = 1.0 / n
+        cols.append(c)
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def gbm_features(x, kind="base"):
+    """x [N,W,C] float32 -> [N, C * len(gbm_stats(kind))] float32, column c's statistics together
+    (feature c * len(stats) + s). The graph of export_blend.py computes the same in the same order."""
+    xt = x.transpose(0, 2, 1)
+    parts = [np.matmul(xt, gbm_linear(x.shape[1], kind))]  # [N,C,8 or 11]
+    if kind == "x":
+        vm = gbm_var_means(x.shape[1])
+        m1 = np.matmul(xt, vm)
+        m2 = np.matmul(xt * xt, vm)
+        parts.append(m2 - m1 * m1)
+    parts += [x.min(axis=1)[:, :, None], x.max(axis=1)[:, :, None]]
+    out = np.concatenate(parts, axis=2)
     return out.reshape(len(x), -1).astype(np.float32)
 
 

@@ -4,7 +4,8 @@
 Same folds, same expected test-cut scoring and the same out-of-fold layout as cv_rul.py (cmapss_common.CvData /
 CvStore), so calibrate.py can blend its OOF file with the CNN members' (rule: models/rul/selection-1.4.0.md,
 addendum 5). Features: cmapss_common.gbm_features of the same [50,15] window the CNN sees (linear in the window
-plus min/max, so the ONNX graph computes them from the window and C# needs no change). Target as the recipe of
+plus min/max, so the ONNX graph computes them from the window and C# needs no change; --features x adds EWMs,
+last - mean50 and short-window variances, addendum 6). Target as the recipe of
 1.3.0: the uncapped RUL on the windows a test cut can end on (true RUL <= 150), all four data sets.
 
 --fit-all PATH: after the CV (or instead, with --folds 0) one model on every non-held-out unit, pickled to PATH;
@@ -42,23 +43,23 @@ def make_gbm(args):
 def fit(cv, keys, args):
     x, y = cv.train_xy(keys, "cut", 150.0)
     t = time.time()
-    model = make_gbm(args).fit(gbm_features(x), y)
+    model = make_gbm(args).fit(gbm_features(x, args.features), y)
     print(f"  fit on {len(y)} windows x {model.n_features_in_} features: {time.time() - t:.0f}s", flush=True)
     return model
 
 
-def predict(model, x):
-    return np.clip(model.predict(gbm_features(x)), 0, None).astype(np.float32)
+def predict(model, x, kind):
+    return np.clip(model.predict(gbm_features(x, kind)), 0, None).astype(np.float32)
 
 
-def heldout(model, cv, heldout_dir):
+def heldout(model, cv, heldout_dir, kind):
     """RMSE (uncapped and truth capped at 125) and PHM08 on the held-out test files, as bench cmapss scores them."""
     out = {}
     for d in DATASETS:
         test = units(load(os.path.join(heldout_dir, f"test_{d}.txt")))
         truth = np.loadtxt(os.path.join(heldout_dir, f"RUL_{d}.txt"))
         x = np.stack([last_window(features(test[u], cv.centroids, cv.mean, cv.std)) for u in sorted(test)])
-        p = predict(model, x).astype(np.float64)
+        p = predict(model, x, kind).astype(np.float64)
         out[d] = {"cuts": len(truth), "rmse": float(np.sqrt(np.mean((p - truth) ** 2))),
                   "rmse_capped125": float(np.sqrt(np.mean((p - np.minimum(truth, 125)) ** 2))),
                   "phm08": phm08_score(p, truth)}
@@ -76,6 +77,8 @@ def main():
     ap.add_argument("--min-leaf", type=int, default=50)
     ap.add_argument("--subsample", type=float, default=0.5)
     ap.add_argument("--max-features", type=float, default=0.3)
+    ap.add_argument("--features", default="base", choices=["base", "x"],
+                    help="cmapss_common.gbm_features kind: base (1.4.0's 150) or x (225, addendum 6)")
     ap.add_argument("--oof", default=None, help="write out-of-fold predictions here (.npz, the layout of cv_rul.py)")
     ap.add_argument("--fit-all", default=None, help="fit on all non-held-out units and pickle the model here")
     ap.add_argument("--load", default=None, help="instead of --fit-all: the model pickled by an earlier --fit-all")
@@ -90,7 +93,7 @@ def main():
         model = fit(cv, [key for d in DATASETS for key in cv.train_keys(d, k)], args)
         msg = []
         for d in DATASETS:
-            fold_sq = [store.add(cv, d, u, predict(model, cv.win[(d, u)][cv.test_cuts(d, u)])) for u in cv.folds[d][k]]
+            fold_sq = [store.add(cv, d, u, predict(model, cv.win[(d, u)][cv.test_cuts(d, u)], args.features)) for u in cv.folds[d][k]]
             msg.append(f"{d} {np.sqrt(np.mean(fold_sq)):.2f}")
         print(f"fold {k}: " + " ".join(msg) + f" {time.time() - t0:.0f}s", flush=True)
     if args.folds:
@@ -102,9 +105,11 @@ def main():
         pickle.dump({"model": model, "window": args.window, "args": vars(args)}, open(args.fit_all, "wb"))
         print(f"fit-all: {len(model.estimators_)} trees, {n_nodes} nodes -> {args.fit_all}", flush=True)
     elif args.load:
-        model = pickle.load(open(args.load, "rb"))["model"]
+        saved = pickle.load(open(args.load, "rb"))
+        model = saved["model"]
+        args.features = saved["args"].get("features", "base")
     if model is not None and args.heldout:
-        print("HELDOUT " + json.dumps({"name": args.name, "heldout": heldout(model, cv, args.heldout)}), flush=True)
+        print("HELDOUT " + json.dumps({"name": args.name, "heldout": heldout(model, cv, args.heldout, args.features)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""rul-cmapss 1.4.0: the 10 CNN members of 1.3.0 (not retrained) blended with the gradient-boosting member.
+"""rul-cmapss 1.4.0+: the 10 CNN members of 1.3.0 (not retrained) blended with a gradient-boosting member.
 
 Graph: the 1.3.0 graph's nodes and initialisers up to the members' mean, then
   blend = w * members' mean + (1 - w) * GBM(features(window)),
-  features = cmapss_common.gbm_features in ONNX (Transpose + MatMul with GBM_LINEAR, ReduceMin/Max, Concat, Reshape),
+  features = cmapss_common.gbm_features in ONNX (Transpose + MatMul with gbm_linear, ReduceMin/Max, Concat, Reshape;
+             for the "x" kind of cv_gbm.py --features also the variances, Mul/MatMul/Sub),
   GBM = ai.onnx.ml TreeEnsembleRegressor (sklearn's trees: x <= threshold goes left; base = init, weights = lr * leaf),
 then the 1.3.0 output-map nodes with the map refit on the blend (calibrate.py --blend --w --out). The input stays
 `window` [N,50,15]: C# needs no change. Python reference: the members in torch (weights read from the 1.3.0 graph) +
@@ -29,7 +30,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import calibrate  # noqa: E402
 import cmapss_common  # noqa: E402
-from cmapss_common import GBM_STATS, features, gbm_features, gbm_linear, last_window  # noqa: E402
+from cmapss_common import features, gbm_features, gbm_linear, gbm_stats, gbm_var_means, last_window  # noqa: E402
 from train_rul import Ensemble, RulCnn  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def tree_ensemble_attrs(gbm):
     return a, init
 
 
-def build(cnn_path, gbm, w, calib):
+def build(cnn_path, gbm, w, calib, kind="base"):
     m = onnx.load(cnn_path)
     g = m.graph
     mean_out = [n.output[0] for n in g.node if n.op_type == "ReduceMean"]
@@ -70,25 +71,39 @@ def build(cnn_path, gbm, w, calib):
         raise SystemExit(f"{cnn_path}: the members' mean should feed the output map's Sub only")
     win = g.input[0].name
     window, cols = (d.dim_value for d in g.input[0].type.tensor_type.shape.dim[1:])
-    n_feat = cols * len(GBM_STATS)
+    n_feat = cols * len(gbm_stats(kind))
     if gbm.n_features_in_ != n_feat:
         raise SystemExit(f"GBM has {gbm.n_features_in_} features, the window gives {n_feat}")
     attrs, init = tree_ensemble_attrs(gbm)
     g.initializer.extend([
-        numpy_helper.from_array(gbm_linear(window), "gbm_linear"),
+        numpy_helper.from_array(gbm_linear(window, kind), "gbm_linear"),
         numpy_helper.from_array(np.array([-1, n_feat], dtype=np.int64), "gbm_shape"),
         numpy_helper.from_array(np.array([w], dtype=np.float32), "blend_w_cnn"),
         numpy_helper.from_array(np.array([1.0 - w], dtype=np.float32), "blend_w_gbm"),
     ])
     nodes = [
         helper.make_node("Transpose", [win], ["gbm_wt"], perm=[0, 2, 1], name="gbm_transpose"),
-        helper.make_node("MatMul", ["gbm_wt", "gbm_linear"], ["gbm_lin"], name="gbm_linear_stats"),  # [N,C,8]
+        helper.make_node("MatMul", ["gbm_wt", "gbm_linear"], ["gbm_lin"], name="gbm_linear_stats"),  # [N,C,L]
+    ]
+    stats = ["gbm_lin"]
+    if kind == "x":
+        # variances over the last GBM_VARS rows: E[x^2] - E[x]^2, as cmapss_common.gbm_features computes them
+        g.initializer.append(numpy_helper.from_array(gbm_var_means(window), "gbm_var_means"))
+        nodes += [
+            helper.make_node("MatMul", ["gbm_wt", "gbm_var_means"], ["gbm_m1"], name="gbm_var_m1"),
+            helper.make_node("Mul", ["gbm_wt", "gbm_wt"], ["gbm_wt2"], name="gbm_square"),
+            helper.make_node("MatMul", ["gbm_wt2", "gbm_var_means"], ["gbm_m2"], name="gbm_var_m2"),
+            helper.make_node("Mul", ["gbm_m1", "gbm_m1"], ["gbm_m1sq"], name="gbm_var_m1sq"),
+            helper.make_node("Sub", ["gbm_m2", "gbm_m1sq"], ["gbm_var"], name="gbm_var"),
+        ]
+        stats.append("gbm_var")
+    nodes += [
         helper.make_node("ReduceMin", [win], ["gbm_min_r"], axes=[1], keepdims=1, name="gbm_min"),
         helper.make_node("Transpose", ["gbm_min_r"], ["gbm_min_c"], perm=[0, 2, 1], name="gbm_min_t"),  # [N,C,1]
         helper.make_node("ReduceMax", [win], ["gbm_max_r"], axes=[1], keepdims=1, name="gbm_max"),
         helper.make_node("Transpose", ["gbm_max_r"], ["gbm_max_c"], perm=[0, 2, 1], name="gbm_max_t"),
-        helper.make_node("Concat", ["gbm_lin", "gbm_min_c", "gbm_max_c"], ["gbm_stats"], axis=2, name="gbm_concat"),
-        helper.make_node("Reshape", ["gbm_stats", "gbm_shape"], ["gbm_x"], name="gbm_flatten"),  # feature c*10+s
+        helper.make_node("Concat", stats + ["gbm_min_c", "gbm_max_c"], ["gbm_stats"], axis=2, name="gbm_concat"),
+        helper.make_node("Reshape", ["gbm_stats", "gbm_shape"], ["gbm_x"], name="gbm_flatten"),  # c*len(stats)+s
         helper.make_node("TreeEnsembleRegressor", ["gbm_x"], ["gbm_y"], domain="ai.onnx.ml", name="gbm_trees",
                          n_targets=1, aggregate_function="SUM", post_transform="NONE", base_values=[init], **attrs),
         helper.make_node("Mul", [mean_out, "blend_w_cnn"], ["blend_cnn"], name="blend_cnn"),
@@ -121,7 +136,7 @@ def build(cnn_path, gbm, w, calib):
     return m
 
 
-def reference(cnn_path, gbm, w, calib, x):
+def reference(cnn_path, gbm, w, calib, x, kind="base"):
     """The same function in torch + sklearn + numpy (float64 map): x [N,W,C] float32 -> [N]."""
     sd = {i.name[len("model."):]: torch.from_numpy(numpy_helper.to_array(i).copy())
           for i in onnx.load(cnn_path).graph.initializer if i.name.startswith("model.members.")}
@@ -132,7 +147,7 @@ def reference(cnn_path, gbm, w, calib, x):
     ens.eval()
     with torch.no_grad():
         cnn = ens(torch.from_numpy(x)).squeeze(1).numpy().astype(np.float64)
-    p = w * cnn + (1 - w) * gbm.predict(gbm_features(x))
+    p = w * cnn + (1 - w) * gbm.predict(gbm_features(x, kind))
     return calibrate.apply(p, calib["knots"], np.array(calib["coef"]))
 
 
@@ -181,17 +196,19 @@ def main():
     ap.add_argument("--gbm", required=True, help="cv_gbm.py --fit-all pickle")
     ap.add_argument("--calibration", required=True, help="calibrate.py --blend ... --w W --out JSON (holds w)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--version", default="1.4.0")
+    ap.add_argument("--version", default="1.5.0")
     ap.add_argument("--manifest", default=None, help="update the rul-cmapss entry of this manifest")
     ap.add_argument("--fixture", default=None, help="rewrite this rul-fixture.json's outputs with the reference")
     args = ap.parse_args()
     calib = json.load(open(args.calibration))
-    gbm = pickle.load(open(args.gbm, "rb"))["model"]
-    m = build(args.cnn, gbm, calib["w"], calib)
+    saved = pickle.load(open(args.gbm, "rb"))
+    gbm, kind = saved["model"], saved["args"].get("features", "base")  # cv_gbm.py --features
+    m = build(args.cnn, gbm, calib["w"], calib, kind)
     onnx.save(m, args.out)
-    print(f"{args.out}: {os.path.getsize(args.out)} bytes, {len(gbm.estimators_)} trees, w = {calib['w']}")
+    print(f"{args.out}: {os.path.getsize(args.out)} bytes, {len(gbm.estimators_)} trees, features {kind}, "
+          f"w = {calib['w']}")
     def predict(x):
-        return reference(args.cnn, gbm, calib["w"], calib, x)
+        return reference(args.cnn, gbm, calib["w"], calib, x, kind)
     if args.manifest:
         entry = update_manifest(args.manifest, args.out, args.version, calib)
         print(f"{args.manifest}: rul-cmapss {entry['version']} sha256 {entry['sha256']}")
