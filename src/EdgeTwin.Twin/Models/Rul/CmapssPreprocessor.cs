@@ -10,7 +10,7 @@ namespace EdgeTwin.Twin.Models.Rul;
 /// the window is the last <see cref="Window"/> rows, padded at the front by repeating the first row.
 /// Optional columns after <c>cycle</c>, named <c>inCondition&lt;k&gt;</c>: 1 when the row's operating condition is
 /// k, else 0 (for a gated model that sends a window all in the sea-level condition to a single-condition
-/// specialist, the gate inside the ONNX graph; tried for rul-cmapss 1.4.0 and not shipped, models/rul/selection-1.4.0.md).
+/// specialist, the gate inside the ONNX graph; tried before 1.4.0 and not shipped: models/rul/selection-1.4.0.md, up to addendum 4).
 /// Parameters come from the manifest entry's input normalisation (<c>per-condition-zscore</c>).
 /// </summary>
 public sealed class CmapssPreprocessor
