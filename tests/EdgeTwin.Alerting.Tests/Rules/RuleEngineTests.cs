@@ -371,13 +371,22 @@ public sealed class RuleEngineTests
             h.Service.Process(batch); // warm up: rate rings are allocated on first use
         }
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var round = 100; round < 1100; round++)
+        // Up to three measured passes of 100,000 evaluations: one-time runtime work on this thread (a tier-up or OSR
+        // compile landing inside the pass: 1,272 bytes once in CI) must not fail the test, while an allocation per
+        // sample or per batch shows in every pass.
+        var passes = new List<long>();
+        for (var pass = 0; pass < 3 && (passes.Count == 0 || passes[^1] != 0); pass++)
         {
-            Fill(round);
-            h.Service.Process(batch);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var round = 100 + (pass * 1000); round < 1100 + (pass * 1000); round++)
+            {
+                Fill(round);
+                h.Service.Process(batch);
+            }
+
+            passes.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(passes[^1] == 0, $"bytes allocated per pass of 1,000 batches: {string.Join(", ", passes)}");
     }
 }
