@@ -13,8 +13,13 @@ Usage: /usr/bin/python3 models/rul/calibrate.py OOF.npz[,OOF2.npz...] [--knots 0
 """
 import argparse
 import json
+import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cmapss_common import UNCERTAINTY_BANDS, residual_bands  # noqa: E402
 
 TARGETS = ("FD001", "FD003")
 
@@ -120,14 +125,9 @@ def main():
     for name, q in (("raw", p), ("calibrated_crossfit", pc)):
         out[name] = {ds: rmse_by_unit(d[d == ds], u[d == ds], t[d == ds], q[d == ds]) for ds in np.unique(d)}
         out[name]["score"] = float(np.sqrt(np.mean([out[name][x] ** 2 for x in TARGETS])))
-    # Uncertainty for the manifest: cross-fitted residuals of every OOF window (all four sets), by predicted band
-    # (the bands of train_rul.py's early-stopping residuals).
-    bands, sig, lo = [25, 50, 75, 100, 1e9], [], -1
-    for hi in bands:
-        m = (pc > lo) & (pc <= hi)
-        sig.append(float(np.sqrt(np.mean((pc[m] - t[m]) ** 2))) if m.sum() > 10 else 20.0)
-        lo = hi
-    out["residuals_crossfit"] = {"bias": float(np.mean(pc - t)), "band_upper": bands[:-1], "sigma": sig}
+    # Uncertainty for the manifest: cross-fitted residuals of every OOF window (all four sets), by predicted band.
+    sig, bias = residual_bands(pc, t)
+    out["residuals_crossfit"] = {"bias": bias, "band_upper": UNCERTAINTY_BANDS[:-1], "sigma": sig}
     coef = fit(p[tgt], t[tgt], w[tgt], knots, csel(tgt))
     out["coef"] = coef.tolist()
     grid = np.array([0, 25, 50, 75, 100, 110, 120, 125, 130, 140, 150], dtype=float)

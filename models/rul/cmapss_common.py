@@ -119,6 +119,20 @@ def fit_normalisation(data, train_ids):
     return centroids, mean, std
 
 
+UNCERTAINTY_BANDS = [25, 50, 75, 100, 1e9]
+
+
+def residual_bands(pred, truth):
+    """Uncertainty for the manifest: the RMS residual per predicted-RUL band (<=25, <=50, <=75, <=100, >100; 20 cycles
+    where a band holds 10 windows or fewer) and the mean bias."""
+    sigma, lo = [], -1
+    for hi in UNCERTAINTY_BANDS:
+        m = (pred > lo) & (pred <= hi)
+        sigma.append(float(np.sqrt(np.mean((pred[m] - truth[m]) ** 2))) if m.sum() > 10 else 20.0)
+        lo = hi
+    return sigma, float(np.mean(pred - truth))
+
+
 # ---- cross-validation over the non-held-out units (cv_rul.py, cv_gbm.py): one set of folds and one scoring ----
 MAX_TEST_RUL = 150
 

@@ -24,8 +24,8 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cmapss_common  # noqa: E402
 from cmapss_common import (CYCLE_SCALE, DATASETS, RUL_CAP, SEED, SENSORS, SETTING_SCALE, WINDOW,  # noqa: E402
-                           condition_of, features, fit_conditions, fit_normalisation, last_window, load, phm08_score,
-                           split_units, truncate_heldout, units)
+                           UNCERTAINTY_BANDS, condition_of, features, fit_conditions, fit_normalisation, last_window, load,
+                           phm08_score, residual_bands, split_units, truncate_heldout, units)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.dirname(HERE)
@@ -476,15 +476,7 @@ def main():
             return np.clip(model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(1).numpy(), 0, None)
 
     # Uncertainty: residual spread of all early-stopping windows, by predicted-RUL band.
-    pv, yva = predict(xes), yes
-    bands = [25, 50, 75, 100, 1e9]
-    sigma = []
-    lo = -1
-    for hi in bands:
-        m = (pv > lo) & (pv <= hi)
-        sigma.append(float(np.sqrt(np.mean((pv[m] - yva[m]) ** 2))) if m.sum() > 10 else 20.0)
-        lo = hi
-    bias = float(np.mean(pv - yva))
+    sigma, bias = residual_bands(predict(xes), yes)
 
     # Held-out test-format files and their figures.
     import make_heldout
@@ -539,7 +531,7 @@ def main():
         "outputs": [{
             "name": "rul", "shape": [-1, 1], "type": "float32", "unit": "cycles", "cap": cap,
             "uncertainty": {"type": "gaussian-residual", "bias": bias,
-                            "bandUpper": bands[:-1] + [None], "sigma": sigma},
+                            "bandUpper": UNCERTAINTY_BANDS[:-1] + [None], "sigma": sigma},
         }],
     }
     man_path = os.path.join(MODELS, "manifest.json")
