@@ -14,6 +14,14 @@ public sealed record ModbusRtuOptions
     public TimeSpan ReconnectBackoffMin { get; init; } = TimeSpan.FromMilliseconds(200);
 
     public TimeSpan ReconnectBackoffMax { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// After an exchange that got no valid answer (timeout, garbled or cancelled), how long the line is listened to and
+    /// flushed before the next request; null = <see cref="RequestTimeout"/>. RTU has no transaction id, so a late answer
+    /// of the same unit, function and size would otherwise be taken for the next request's (libmodbus's error recovery
+    /// modes likewise sleep one response timeout and flush).
+    /// </summary>
+    public TimeSpan? LateAnswerGuard { get; init; }
 }
 
 /// <summary>
@@ -34,6 +42,8 @@ public sealed class ModbusRtuTransport : IModbusTransport
     private readonly byte[] _rx = new byte[4096];
     private int _rxCount;
     private long _lastActivity;
+    private long _guardUntil;
+    private readonly long _guardTicks;
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -43,6 +53,8 @@ public sealed class ModbusRtuTransport : IModbusTransport
         _logger = logger ?? NullLogger.Instance;
         _link = new TransportLink(channel.Endpoint, _options.ReconnectBackoffMin, _options.ReconnectBackoffMax, _logger, time, logDrops: false);
         _silence = InterFrameSilence(channel.BaudRate);
+        var guard = _options.LateAnswerGuard ?? _options.RequestTimeout;
+        _guardTicks = guard > TimeSpan.Zero ? (long)(guard.TotalSeconds * Stopwatch.Frequency) : 0;
     }
 
     public string Endpoint => _channel.Endpoint;
@@ -65,11 +77,17 @@ public sealed class ModbusRtuTransport : IModbusTransport
         timeout.CancelAfter(_options.RequestTimeout);
         long started = Stopwatch.GetTimestamp();
         bool entered = false;
+        bool awaitingAnswer = false;
         try
         {
             await _bus.WaitAsync(timeout.Token).ConfigureAwait(false);
             entered = true;
             var connection = await EnsureOpenAsync(timeout.Token).ConfigureAwait(false);
+            if (await WaitForGuardAsync(timeout, cancellationToken).ConfigureAwait(false))
+            {
+                started = Stopwatch.GetTimestamp();
+            }
+
             await WaitForSilenceAsync(timeout.Token).ConfigureAwait(false);
 
             lock (_gate)
@@ -84,6 +102,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
 
             byte[] frame = new byte[RtuFrame.MaxFrameLength];
             int n = RtuFrame.Write(frame, unitId, request.Span);
+            awaitingAnswer = unitId != 0;
             await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
             await connection.Stream.FlushAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
@@ -96,6 +115,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
             }
 
             int length = await ReceiveAsync(connection, unitId, request, response, timeout.Token).ConfigureAwait(false);
+            awaitingAnswer = false;
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
@@ -121,6 +141,12 @@ public sealed class ModbusRtuTransport : IModbusTransport
         }
         finally
         {
+            if (awaitingAnswer && _guardTicks > 0)
+            {
+                // The answer may still be on its way: keep the next request off the line until it has come and gone.
+                Interlocked.Exchange(ref _guardUntil, Stopwatch.GetTimestamp() + _guardTicks);
+            }
+
             if (entered)
             {
                 _bus.Release();
@@ -212,6 +238,25 @@ public sealed class ModbusRtuTransport : IModbusTransport
             ModbusFunctionCode.WriteMultipleCoils or ModbusFunctionCode.WriteMultipleRegisters => pdu.Length >= 5 && pdu[1..5].SequenceEqual(request[1..5]),
             _ => true,
         };
+    }
+
+    /// <summary>
+    /// After a failed exchange: wait out the late-answer guard. Bytes that arrive meanwhile are flushed as stale before
+    /// the next request is sent, and the inter-frame silence after them is still awaited. The request's own timeout is
+    /// paused for the wait and starts afresh after it. Returns whether it waited.
+    /// </summary>
+    private async Task<bool> WaitForGuardAsync(CancellationTokenSource requestTimeout, CancellationToken cancellationToken)
+    {
+        long remaining = Interlocked.Read(ref _guardUntil) - Stopwatch.GetTimestamp();
+        if (remaining <= 0)
+        {
+            return false;
+        }
+
+        requestTimeout.CancelAfter(Timeout.InfiniteTimeSpan);
+        await Task.Delay(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency), cancellationToken).ConfigureAwait(false);
+        requestTimeout.CancelAfter(_options.RequestTimeout);
+        return true;
     }
 
     private async Task WaitForSilenceAsync(CancellationToken cancellationToken)
