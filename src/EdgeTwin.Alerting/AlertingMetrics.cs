@@ -23,6 +23,7 @@ public sealed class AlertingMetrics
     private readonly Histogram<long> _commitWrites;
     private readonly Histogram<double> _checkpointMs;
     private readonly Histogram<double> _applyMs;
+    private readonly Histogram<double> _syncMs;
     private readonly Counter<long> _storeFailed;
 
     public AlertingMetrics(IMeterFactory? factory = null)
@@ -42,6 +43,7 @@ public sealed class AlertingMetrics
         _commitWrites = meter.CreateHistogram<long>("edgetwin.alerts.store.commit.writes", description: "Document writes per group commit.");
         _checkpointMs = meter.CreateHistogram<double>("edgetwin.alerts.store.checkpoint.duration", unit: "ms", description: "Journal checkpoints of alerts.db (run while nothing waits).");
         _applyMs = meter.CreateHistogram<double>("edgetwin.alerts.store.apply.duration", unit: "ms", description: "LiteDB commits of journaled changes (background, off the alarm path).");
+        _syncMs = meter.CreateHistogram<double>("edgetwin.alerts.store.sync.duration", unit: "ms", description: "fsyncs of the alert journal and of alerts.db (background, off the alarm path); tag file: journal or litedb.");
         _storeFailed = meter.CreateCounter<long>("edgetwin.alerts.store.failed", description: "Commits of alerts.db that failed (the alerts were still notified).");
         _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
     }
@@ -79,6 +81,8 @@ public sealed class AlertingMetrics
     internal void StoreCheckpoint(double ms) => _checkpointMs.Record(ms);
 
     internal void StoreApply(double ms) => _applyMs.Record(ms);
+
+    internal void StoreSync(string file, double ms) => _syncMs.Record(ms, new KeyValuePair<string, object?>("file", file));
 
     internal void StoreFailed() => _storeFailed.Add(1);
 

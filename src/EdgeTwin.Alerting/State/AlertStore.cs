@@ -58,8 +58,9 @@ internal sealed class WriteUnit
 /// LiteDB gets the same writes a moment later on a background thread, where its commits and checkpoints (the slow part:
 /// journal pages copied into the data file, an fsync) can take as long as they like without delaying an alarm. All
 /// writes are upserts or deletes by id, so replaying the journal at open (after a SIGKILL) is idempotent; the journal
-/// is emptied once LiteDB has everything in it. A SIGKILL loses nothing that was released (the OS has the write); a power
-/// cut can lose the last changes (nothing is fsynced on the alarm path; see the README).
+/// is emptied once LiteDB has everything in it, and only after LiteDB's files are fsynced. A SIGKILL loses nothing that
+/// was released (the OS has the write). Nothing is fsynced on the alarm path; the background thread fsyncs the journal
+/// in its next round (<see cref="LazyDelay"/> after a change), so a power cut loses at most the changes of that moment.
 /// </para>
 /// <para>
 /// <b>Group commit, leader style.</b> The manager queues one unit per lock section (so the queue order is the order of
@@ -87,6 +88,7 @@ internal sealed partial class AlertStore : IDisposable
     private readonly ILiteCollection<BsonDocument> _silences;
     private readonly ILiteCollection<BsonDocument> _meta;
     private readonly string _liteJournal;
+    private readonly string _liteData;
     private readonly AlertJournal _journal;
     private readonly ILogger _logger;
     private readonly AlertingMetrics? _metrics;
@@ -118,6 +120,7 @@ internal sealed partial class AlertStore : IDisposable
 
         var stem = System.IO.Path.Combine(directory ?? ".", System.IO.Path.GetFileNameWithoutExtension(path));
         _liteJournal = stem + "-log" + System.IO.Path.GetExtension(path);
+        _liteData = System.IO.Path.GetFullPath(path);
 
         // Checkpoints are ours (CheckpointSize 0), on the background thread.
         _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 };
@@ -136,8 +139,14 @@ internal sealed partial class AlertStore : IDisposable
         }
 
         var applied = replay.Count == 0 || ApplyToLiteDb(replay);
+        var onDisk = replay.Count == 0 || (applied && TrySyncLiteDb());
         _journal.Reset();
-        if (!applied)
+        if (applied && !onDisk)
+        {
+            // LiteDB has them, but not surely on disk: keep them (without a torn tail) until a later fsync succeeds.
+            _journal.Append(replay);
+        }
+        else if (!applied)
         {
             // LiteDB cannot take them now: keep them (without a torn tail) for the next start.
             _journal.Append(replay);
@@ -318,9 +327,11 @@ internal sealed partial class AlertStore : IDisposable
         if (!HoldApply)
         {
             ApplyPending();
+            SyncJournal();
             try
             {
                 _db.Checkpoint();
+                SyncLiteDb();
                 lock (_commit)
                 {
                     if (Unapplied == 0)
@@ -428,6 +439,7 @@ internal sealed partial class AlertStore : IDisposable
 
             if (!HoldApply)
             {
+                SyncJournal();
                 ApplyPending();
                 Maintain();
             }
@@ -563,9 +575,12 @@ internal sealed partial class AlertStore : IDisposable
                 }
             }
 
-            // Everything in the journal is in LiteDB: start it afresh (under the commit lock: no write in between).
-            if (_journal.Length > CheckpointBytes / 4)
+            // Everything in the journal is in LiteDB: start it afresh (under the commit lock: no write in between), once
+            // LiteDB's files are on disk. Applies run only on this thread, so nothing reaches LiteDB between the fsync
+            // and the reset; a commit in between leaves Unapplied > 0 and the journal is kept.
+            if (_journal.Length > CheckpointBytes / 4 && Unapplied == 0)
             {
+                SyncLiteDb();
                 lock (_commit)
                 {
                     if (Unapplied == 0)
@@ -588,6 +603,56 @@ internal sealed partial class AlertStore : IDisposable
         }
     }
 
+    /// <summary>fsyncs the journal if it grew since the last time (background thread; the alarm path never waits for it).</summary>
+    private void SyncJournal()
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            if (_journal.FlushToDisk())
+            {
+                _metrics?.StoreSync("journal", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+        catch (IOException ex)
+        {
+            _metrics?.StoreFailed();
+            LogSyncFailed(ex, _journal.Path);
+        }
+    }
+
+    private bool TrySyncLiteDb()
+    {
+        try
+        {
+            SyncLiteDb();
+            return true;
+        }
+        catch (IOException ex)
+        {
+            LogCheckpointFailed(ex, Path);
+            return false;
+        }
+    }
+
+    /// <summary>fsyncs LiteDB's data file and its own log, before the journal that also holds their changes is emptied.</summary>
+    private void SyncLiteDb()
+    {
+        var started = Stopwatch.GetTimestamp();
+        foreach (var file in new[] { _liteJournal, _liteData })
+        {
+            if (!File.Exists(file))
+            {
+                continue;
+            }
+
+            using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            RandomAccess.FlushToDisk(handle);
+        }
+
+        _metrics?.StoreSync("litedb", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
     private long MaxSeq() => _history.Find(Query.All(Query.Descending), limit: 1).FirstOrDefault()?["_id"].AsInt64 ?? 0;
 
     private static BsonValue Bson(DateTimeOffset? t) => t is { } v ? new BsonValue(v.ToUnixTimeMilliseconds()) : BsonValue.Null;
@@ -605,6 +670,9 @@ internal sealed partial class AlertStore : IDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert journal {Path}: writing {Writes} writes failed; alerts are still notified but this change is not saved")]
     private partial void LogCommitFailed(Exception ex, string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert journal {Path}: fsync failed; alerts are still notified, but a power cut could lose the latest changes")]
+    private partial void LogSyncFailed(Exception ex, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: checkpoint or trim failed")]
     private partial void LogCheckpointFailed(Exception ex, string path);

@@ -1,0 +1,167 @@
+using System.Diagnostics.Metrics;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+
+namespace EdgeTwin.Alerting.Tests.State;
+
+/// <summary>
+/// Power-cut safety of the alert store: the journal is fsynced by the background thread, and it is emptied only after
+/// LiteDB's files are on disk (else a power cut could keep the truncation and lose LiteDB's unsynced pages).
+/// </summary>
+public sealed class DurabilityTests
+{
+    private const string Rules = """
+        alerts:
+          group_by: [rack]
+          group_interval: 0s
+          rules:
+            - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
+        """;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_change_reaches_the_disk_through_a_background_fsync_of_the_journal()
+    {
+        using var meters = new OneMeter();
+        using var syncs = new SyncRecorder(meters, () => null);
+        await using var h = await Harness.StartAsync(Rules, metrics: new AlertingMetrics(meters));
+        h.Feed(h.Series("rack-r01", "inlet"), 35);
+
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "the firing message");
+        await Wait.UntilAsync(() => syncs.Count("journal") > 0, "an fsync of the alert journal");
+    }
+
+    [Fact]
+    public async Task Replayed_changes_are_fsynced_in_LiteDB_before_the_journal_is_emptied()
+    {
+        var copy = Directory.CreateTempSubdirectory("edgetwin-alerting-sync-").FullName;
+        try
+        {
+            await using (var h = await Harness.StartAsync(Rules))
+            {
+                h.Manager.Store.HoldApply = true; // killed after the journal write, before LiteDB had the changes
+                foreach (var rack in new[] { "rack-r01", "rack-r02" })
+                {
+                    h.Feed(h.Series(rack, "inlet"), 35);
+                }
+
+                await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Firing) == 2, "two firing messages");
+                foreach (var file in Directory.GetFiles(h.Dir))
+                {
+                    using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                    using var target = File.Create(Path.Combine(copy, Path.GetFileName(file)));
+                    await source.CopyToAsync(target, Ct);
+                }
+
+                h.Manager.Store.HoldApply = false;
+            }
+
+            var journal = Path.Combine(copy, "alerts.journal");
+            Assert.True(new FileInfo(journal).Length > 0, "the crash left the changes in the journal");
+            using var meters = new OneMeter();
+            using var syncs = new SyncRecorder(meters, () => new FileInfo(journal).Length);
+            using (var reopened = new AlertStore(Path.Combine(copy, "alerts.db"), metrics: new AlertingMetrics(meters)))
+            {
+                Assert.Equal(2, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
+                Assert.Equal(0, new FileInfo(journal).Length);
+            }
+
+            var litedb = syncs.Seen("litedb");
+            Assert.NotEmpty(litedb);
+            Assert.True(litedb[0] > 0, "LiteDB was fsynced while the journal still held the replayed changes");
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task At_shutdown_LiteDB_is_on_disk_before_the_journal_is_emptied()
+    {
+        using var meters = new OneMeter();
+        string? journal = null;
+        using var syncs = new SyncRecorder(meters, () => journal is null ? null : new FileInfo(journal).Length);
+        var h = await Harness.StartAsync(Rules, metrics: new AlertingMetrics(meters));
+        try
+        {
+            journal = Path.Combine(h.Dir, "alerts.journal");
+            h.Feed(h.Series("rack-r01", "inlet"), 35);
+            await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "the firing message");
+            await Wait.UntilAsync(() => h.Manager.Store.Unapplied == 0, "LiteDB has the change");
+
+            await h.StopKeepingStateAsync();
+            var atSync = syncs.Seen("litedb");
+            Assert.NotEmpty(atSync);
+            Assert.True(atSync[^1] > 0, "the journal still held the change when LiteDB was fsynced at shutdown");
+            Assert.Equal(0, new FileInfo(journal).Length);
+        }
+        finally
+        {
+            Directory.Delete(h.Dir, recursive: true);
+        }
+    }
+
+    /// <summary>One meter for one test, so parallel tests' stores are not counted.</summary>
+    private sealed class OneMeter : IMeterFactory
+    {
+        public Meter? Meter { get; private set; }
+
+        public Meter Create(MeterOptions options) => Meter = new Meter(options.Name, options.Version, options.Tags, scope: this);
+
+        public void Dispose() => Meter?.Dispose();
+    }
+
+    /// <summary>Records, per fsync (tag file), the journal's length at that moment (from <c>journalLength</c>).</summary>
+    private sealed class SyncRecorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly Lock _gate = new();
+        private readonly List<(string File, long? JournalLength)> _seen = [];
+
+        public SyncRecorder(OneMeter meters, Func<long?> journalLength)
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == meters && instrument.Name == "edgetwin.alerts.store.sync.duration")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+            {
+                var file = "";
+                foreach (var tag in tags)
+                {
+                    file = tag.Key == "file" ? (string)tag.Value! : file;
+                }
+
+                var length = journalLength();
+                lock (_gate)
+                {
+                    _seen.Add((file, length));
+                }
+            });
+            _listener.Start();
+        }
+
+        public int Count(string file)
+        {
+            lock (_gate)
+            {
+                return _seen.Count(s => s.File == file);
+            }
+        }
+
+        public List<long> Seen(string file)
+        {
+            lock (_gate)
+            {
+                return [.. _seen.Where(s => s.File == file && s.JournalLength is not null).Select(s => s.JournalLength!.Value)];
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
