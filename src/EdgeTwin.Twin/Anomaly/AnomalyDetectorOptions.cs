@@ -95,7 +95,7 @@ public sealed record AnomalyDetectorOptions
     public int ResonanceReplayBlocks { get; init; } = 4096;
 
     /// <summary>Relative widening of the range since the last replay that triggers the next one (bounds the replays' CPU).</summary>
-    public double ResonanceReplayWidening { get; init; } = 0.05;
+    public double ResonanceReplayWidening { get; init; } = 0.10;
 
     /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.5 was the best on the tuning half, with rescaling).</summary>
     public double ResonanceResidualWeight { get; init; } = 0.5;

@@ -118,7 +118,7 @@ public sealed class ResonanceDetector
     /// </param>
     /// <param name="replayWidening">Relative growth of the range since the last replay that triggers the next one (0: every widening).</param>
     public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false, (double Min, double Max)? knownRange = null, bool rescale = true,
-        int? replayBlocks = null, double replayWidening = 0.05)
+        int? replayBlocks = null, double replayWidening = 0.10)
     {
         if (window is < 4 or > 32 || (window & (window - 1)) != 0)
         {
