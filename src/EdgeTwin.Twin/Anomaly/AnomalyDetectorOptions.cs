@@ -84,6 +84,19 @@ public sealed record AnomalyDetectorOptions
     /// <summary>When the range widens, re-express the learned categories and the recent window in the new range (instead of leaving them stale).</summary>
     public bool ResonanceRescale { get; init; } = true;
 
+    /// <summary>
+    /// When the range has widened by more than <see cref="ResonanceReplayWidening"/> (relative) since the last replay, rebuild
+    /// what the resonance detector learned from scratch by re-running the last <see cref="ResonanceReplayBlocks"/> blocks under
+    /// the new range (exact when the ring holds the whole history; smaller widenings are rescaled as usual). Off by default.
+    /// </summary>
+    public bool ResonanceReplay { get; init; }
+
+    /// <summary>Blocks kept for the replay (8 bytes each; 0 or fewer than the learning period's blocks: the learning period's blocks).</summary>
+    public int ResonanceReplayBlocks { get; init; } = 4096;
+
+    /// <summary>Relative widening of the range since the last replay that triggers the next one (bounds the replays' CPU).</summary>
+    public double ResonanceReplayWidening { get; init; } = 0.10;
+
     /// <summary>In <see cref="AnomalyAlgorithm.Max"/>, the weight of the residual score once the resonance detector has learned (1 before; 0.5 was the best on the tuning half, with rescaling).</summary>
     public double ResonanceResidualWeight { get; init; } = 0.5;
 
@@ -123,7 +136,7 @@ public sealed record AnomalyDetectorOptions
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
         "novelty_weight", "novelty_direct", "novelty_likelihood", "novelty_levels", "novelty_orders", "novelty_capacity",
         "algorithm", "resonance_window", "resonance_probation", "resonance_levels", "resonance_capacity", "resonance_weight", "resonance_step", "resonance_residual_weight", "resonance_freeze_range", "resonance_rescale",
-        "resonance_early_probation", "resonance_early_step",
+        "resonance_early_probation", "resonance_early_step", "resonance_replay", "resonance_replay_blocks", "resonance_replay_widening",
     ];
 
     /// <summary>A copy with one option set from its config key; throws <see cref="FormatException"/> naming the key when the value does not parse.</summary>
@@ -192,6 +205,9 @@ public sealed record AnomalyDetectorOptions
             "resonance_residual_weight" => this with { ResonanceResidualWeight = D() },
             "resonance_early_probation" => this with { ResonanceEarlyProbation = I() },
             "resonance_early_step" => this with { ResonanceEarlyStep = I() },
+            "resonance_replay" => this with { ResonanceReplay = B() },
+            "resonance_replay_blocks" => this with { ResonanceReplayBlocks = I() },
+            "resonance_replay_widening" => this with { ResonanceReplayWidening = D() },
             _ => throw new FormatException($"unknown anomaly option '{key}' (known: {string.Join(", ", Keys)})"),
         };
     }
@@ -232,6 +248,8 @@ public sealed record AnomalyDetectorOptions
         Check(ResonanceEarlyProbation == 0 || (ResonanceEarlyProbation >= 2 * ResonanceWindow && ResonanceEarlyProbation < ResonanceProbation),
             "resonance_early_probation must be 0 (off) or in 2 x resonance_window..resonance_probation - 1");
         Check(ResonanceEarlyStep is >= 0 and <= 1000, "resonance_early_step must be in 0..1000 (0: derived from resonance_early_probation)");
+        Check(ResonanceReplayBlocks is >= 0 and <= 65536, "resonance_replay_blocks must be in 0..65536 (0: the learning period's blocks)");
+        Check(ResonanceReplayWidening is >= 0 and <= 1, "resonance_replay_widening must be in [0, 1]");
         Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
     }
 }

@@ -40,6 +40,17 @@ public sealed class ResonanceDetector
     private readonly bool _rescale;
     private double _codedMin, _codedMax;
 
+    // Replay (optional): the last blocks' representatives, re-run from scratch under the new range when it has widened enough.
+    private readonly double[]? _replayRing;
+    private readonly double _replayWidening;
+    private int _replayPos;
+    private int _replayCount;
+    private double _replayedRange;
+    private long _replays;
+
+    // Blocks before the one the learned state starts from (0 unless a replay found the ring shorter than the history).
+    private long _origin;
+
     // Down-sampling block.
     private int _blockCount;
     private double _blockSum, _blockMin, _blockMax;
@@ -99,7 +110,15 @@ public sealed class ResonanceDetector
     /// The series' whole range given in advance, as NAB hands it to ARTime (look-ahead: only for offline comparison with
     /// ARTime's protocol; the agent and <c>bench nab</c> never pass it).
     /// </param>
-    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false, (double Min, double Max)? knownRange = null, bool rescale = true)
+    /// <param name="rescale">When the range widens, re-express what was learned in the new range (an affine approximation).</param>
+    /// <param name="replayBlocks">
+    /// Null: no replay. Else the length of a ring of the last blocks' representatives (0 or less than the learning period's
+    /// blocks: the learning period's blocks); when the range has widened by more than <paramref name="replayWidening"/> since
+    /// the last replay, the learned state is rebuilt from scratch by re-running those blocks under the new range.
+    /// </param>
+    /// <param name="replayWidening">Relative growth of the range since the last replay that triggers the next one (0: every widening).</param>
+    public ResonanceDetector(int window = 8, int probation = 600, int levels = 80, int capacity = 256, int step = 7, bool freezeRange = false, (double Min, double Max)? knownRange = null, bool rescale = true,
+        int? replayBlocks = null, double replayWidening = 0.10)
     {
         if (window is < 4 or > 32 || (window & (window - 1)) != 0)
         {
@@ -110,6 +129,7 @@ public sealed class ResonanceDetector
         ArgumentOutOfRangeException.ThrowIfLessThan(levels, 2);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 2);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
+        ArgumentOutOfRangeException.ThrowIfNegative(replayWidening);
         _window = window;
         _freezeRange = freezeRange;
         _rescale = rescale;
@@ -140,6 +160,12 @@ public sealed class ResonanceDetector
         _simRing = new double[(_trend / 2) + 1];
         _diffRing = new double[_trend + 1];
         Array.Fill(_simRing, 1.0);
+        if (replayBlocks is { } ring)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(ring, nameof(replayBlocks));
+            _replayRing = new double[Math.Max(ring, _trend)];
+            _replayWidening = replayWidening;
+        }
     }
 
     /// <summary>Samples per block.</summary>
@@ -157,9 +183,15 @@ public sealed class ResonanceDetector
     public double LowerVigilance => _rhoLower;
     public double UpperVigilance => _rhoUpper;
 
+    /// <summary>Blocks the replay ring holds (0 when replay is off).</summary>
+    public int ReplayBlocks => _replayRing?.Length ?? 0;
+
+    /// <summary>Replays so far (diagnostics).</summary>
+    public long Replays => _replays;
+
     /// <summary>Approximate bytes held (bounded; set by the constructor's arguments).</summary>
     public int ApproximateBytes => 300 + (4 * _weights.Length) + (8 * (_norms.Length + _lastUsed.Length + _stored.Length + _simSums.Length
-        + _simRing.Length + _diffRing.Length + _recent.Length + _scratch.Length + _features.Length)) + (4 * (_input.Length + _order.Length + _levelCounts.Length));
+        + _simRing.Length + _diffRing.Length + _recent.Length + _scratch.Length + _features.Length + (_replayRing?.Length ?? 0))) + (4 * (_input.Length + _order.Length + _levelCounts.Length));
 
     /// <summary>Scores one sample. Non-zero only at the end of a block that starts a new kind of category; non-finite values score 0 and are not learned.</summary>
     public double Update(double value)
@@ -214,11 +246,83 @@ public sealed class ResonanceDetector
         }
 
         var range = _max - _min;
+        double score;
+        if (_replayRing is not null)
+        {
+            if (range > 0 && range > _replayedRange * (1.0 + _replayWidening))
+            {
+                Replay();
+            }
+            else if (_rescale && range > 0)
+            {
+                Rescale();
+            }
+
+            score = Process(ds, _block - _origin, live: true);
+            _replayRing[_replayPos] = ds;
+            _replayPos = (_replayPos + 1) % _replayRing.Length;
+            _replayCount = Math.Min(_replayCount + 1, _replayRing.Length);
+            return score;
+        }
+
         if (_rescale && range > 0)
         {
             Rescale();
         }
 
+        return Process(ds, _block, live: true);
+    }
+
+    /// <summary>
+    /// The range has widened by more than the replay threshold: forget everything learned and re-run the stored blocks (the
+    /// ring, oldest first) through <see cref="Process"/> under the present range, as a detector that had known this range
+    /// from the ring's first block would have done (its learning period and vigilance batch included), without scores.
+    /// When the ring holds the whole history the state is exactly that of a detector given this range in advance; when it
+    /// is shorter, the ring's first block stands for the start of the series (what was learned before it is forgotten).
+    /// No allocation: every array is reset in place.
+    /// </summary>
+    private void Replay()
+    {
+        _replays++;
+        _replayedRange = _max - _min;
+        (_codedMin, _codedMax) = (_min, _max);
+        _categories = 0;
+        Array.Clear(_levelCounts);
+        _levelTotal = 0;
+        Array.Clear(_recent);
+        Array.Clear(_stored);
+        _rhoLower = _rhoUpper = 0;
+        _matchSum = 0;
+        _matchCount = 0;
+        Array.Fill(_simRing, 1.0);
+        _simPos = 0;
+        Array.Clear(_diffRing);
+        _diffPos = 0;
+        _anomalySimSum = 0;
+        _anomalySimCount = 0;
+        _lastAnomalySim = 0;
+        _lastAnomalyBlock = 0;
+        _lastRhoUpdate = 0;
+        _maskAfterCategory = false;
+        _sinceNewCategory = 0;
+        _bestMatch = _bestEnergy = 0;
+
+        var ring = _replayRing!;
+        var count = _replayCount;
+        var start = count < ring.Length ? 0 : _replayPos;
+        for (var k = 0; k < count; k++)
+        {
+            Process(ring[(start + k) % ring.Length], k + 1, live: false);
+        }
+
+        // The present block follows the replayed ones.
+        _origin = _block - (count + 1);
+    }
+
+    /// <summary>Quantises, features and scores one block representative <paramref name="ds"/> as block <paramref name="i"/> of the learned state (<paramref name="live"/>: not a replayed one).</summary>
+    private double Process(double ds, long i, bool live)
+    {
+        var range = _max - _min;
         var x = range > 0 ? (ds - _min) / range : 0.0;
         var level = Math.Clamp((int)Math.Round(x * _levels), 0, _levels);
         x = (double)level / _levels;
@@ -233,17 +337,17 @@ public sealed class ResonanceDetector
         Array.Copy(_recent, 1, _recent, 0, _window - 1);
         _recent[_window - 1] = x;
         Array.Clear(_features);
-        if (_block >= _window)
+        if (i >= _window)
         {
             Features();
         }
 
-        if (_block <= _trend)
+        if (i <= _trend)
         {
-            _features.AsSpan().CopyTo(_stored.AsSpan((int)(_block - 1) * _dim, _dim));
-            if (_block == _trend)
+            _features.AsSpan().CopyTo(_stored.AsSpan((int)(i - 1) * _dim, _dim));
+            if (i == _trend)
             {
-                if (_freezeRange && !_knownRange)
+                if (live && _freezeRange && !_knownRange)
                 {
                     var margin = 0.1 * (_max - _min);
                     _min -= margin;
@@ -256,7 +360,7 @@ public sealed class ResonanceDetector
             return 0.0;
         }
 
-        return Detect(_features, _block);
+        return Detect(_features, i);
     }
 
     /// <summary>
@@ -302,7 +406,7 @@ public sealed class ResonanceDetector
             _norms[j] = norm;
         }
 
-        for (var row = _window - 1; row < Math.Min(_block - 1, _trend); row++)
+        for (var row = _window - 1; row < Math.Min(_block - _origin - 1, _trend); row++)
         {
             var f = _stored.AsSpan((int)row * _dim, _dim);
             for (var k = _window; k < _dim; k++)

@@ -83,10 +83,13 @@ public sealed class StreamingAnomalyDetector
 
         if (_o.Algorithm != AnomalyAlgorithm.Residual)
         {
-            _resonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceStep, _o.ResonanceFreezeRange, rescale: _o.ResonanceRescale);
+            int? replay = _o.ResonanceReplay ? _o.ResonanceReplayBlocks : null;
+            _resonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceStep, _o.ResonanceFreezeRange,
+                rescale: _o.ResonanceRescale, replayBlocks: replay, replayWidening: _o.ResonanceReplayWidening);
             if (_o.ResonanceEarlyProbation > 0)
             {
-                _earlyResonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceEarlyProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceEarlyStep, _o.ResonanceFreezeRange, rescale: _o.ResonanceRescale);
+                _earlyResonance = new ResonanceDetector(_o.ResonanceWindow, _o.ResonanceEarlyProbation, _o.ResonanceLevels, _o.ResonanceCapacity, _o.ResonanceEarlyStep, _o.ResonanceFreezeRange,
+                    rescale: _o.ResonanceRescale, replayBlocks: replay, replayWidening: _o.ResonanceReplayWidening);
             }
         }
     }

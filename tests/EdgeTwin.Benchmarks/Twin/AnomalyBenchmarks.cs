@@ -109,6 +109,83 @@ public class AnomalyResonanceBenchmarks
     public double Sweep() => DetectorSweep.Run(_detectors, _values, Steps, ref _time);
 }
 
+/// <summary>
+/// <c>algorithm: max</c> (resonance defaults: learning 600, blocks of 7, 256 categories) with and without
+/// <c>resonance_replay</c> (ring of 4096 blocks, replay after 10 % widening). <c>Steady</c>: noise around a slow wave whose
+/// range is known after the warm-up (the replay path costs only the ring write). <c>Growing</c>: the same values plus a
+/// drift of 1 per 1,000 samples, so each series' range (about 65 at first) keeps widening and the replaying detector
+/// re-runs its whole ring about every 6,500 samples per series — a steady trend, the replay's expensive case.
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*AnomalyReplayBenchmarks*' --inProcess --job short</c>
+/// </summary>
+[MemoryDiagnoser]
+public class AnomalyReplayBenchmarks
+{
+    private const int Series = 64;
+    private const int Steps = 1000;
+    private readonly StreamingAnomalyDetector[] _detectors = new StreamingAnomalyDetector[Series];
+    private readonly double[] _values = new double[Series * Steps];
+    private long _time = 1_700_000_000_000;
+    private double _drift;
+
+    [Params(false, true)]
+    public bool Replay { get; set; }
+
+    [Params(false, true)]
+    public bool Growing { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(42);
+        for (var s = 0; s < Series; s++)
+        {
+            _detectors[s] = new StreamingAnomalyDetector(AnomalyDetectorOptions.Default with
+            {
+                Algorithm = AnomalyAlgorithm.Max,
+                ResonanceReplay = Replay,
+                ResonanceReplayBlocks = 4096,
+                ResonanceReplayWidening = 0.10,
+            });
+        }
+
+        for (var i = 0; i < _values.Length; i++)
+        {
+            _values[i] = 50 + (20 * Math.Sin(i / 500.0)) + (rng.NextDouble() * 25);
+        }
+
+        // Past the learning period and with the ring partly filled.
+        for (var k = 0; k < 6; k++)
+        {
+            Sweep();
+        }
+
+        var replays = _detectors.Average(d => d.Resonance!.Replays);
+        Console.WriteLine($"// replay {Replay}, growing {Growing}: {_detectors.Average(d => d.Resonance!.Categories):F0} categories, {replays:F1} replays per series, {_detectors[0].ApproximateBytes} bytes per series");
+    }
+
+    [Benchmark(OperationsPerInvoke = Series * Steps)]
+    public double Sweep()
+    {
+        var sum = 0.0;
+        for (var t = 0; t < Steps; t++)
+        {
+            _time += 10_000;
+            var row = t * Series;
+            if (Growing)
+            {
+                _drift += 0.001;
+            }
+
+            for (var s = 0; s < Series; s++)
+            {
+                sum += _detectors[s].Update(_time, _values[row + s] + _drift);
+            }
+        }
+
+        return sum;
+    }
+}
+
 internal static class DetectorSweep
 {
     /// <summary>One sample per series per 10 s step, series interleaved as the gateway's stage feeds them.</summary>

@@ -147,6 +147,42 @@ public sealed class AnomalyAgentTests
     }
 
     [Fact]
+    public void Resonance_replay_keys_are_validated_in_the_site_config()
+    {
+        static List<string> Problems(string yaml)
+        {
+            var diagnostics = new ConfigDiagnostics();
+            var root = (ConfigMapping)YamlTree.Parse(yaml, "twin.yaml", diagnostics)!;
+            new TwinAnomalySectionValidator().Validate(new ConfigReader(root, diagnostics));
+            return diagnostics.Items.Select(d => $"{d.Line} {d.Message}").ToList();
+        }
+
+        var bad = Problems("""
+            anomaly:
+              algorithm: max
+              resonance_replay: sometimes
+              overrides:
+                "sw-*/if_*":
+                  resonance_replay_widening: 2
+            """);
+        Assert.Contains(bad, p => p.StartsWith("3 ", StringComparison.Ordinal) && p.Contains("resonance_replay", StringComparison.Ordinal));
+        Assert.Contains(bad, p => p.Contains("resonance_replay_widening must be in [0, 1]", StringComparison.Ordinal));
+        Assert.Equal(2, bad.Count);
+
+        var diagnostics = new ConfigDiagnostics();
+        var root = (ConfigMapping)YamlTree.Parse("""
+            anomaly:
+              algorithm: max
+              resonance_replay: true
+              resonance_replay_blocks: 1024
+              resonance_replay_widening: 0.02
+            """, "twin.yaml", diagnostics)!;
+        var options = AnomalyConfig.From(root).Defaults;
+        Assert.Equal((true, 1024, 0.02), (options.ResonanceReplay, options.ResonanceReplayBlocks, options.ResonanceReplayWidening));
+        Assert.Equal(1024, new StreamingAnomalyDetector(options).Resonance!.ReplayBlocks);
+    }
+
+    [Fact]
     public void Site_config_twin_section_is_checked_and_reaches_the_agent()
     {
         const string Pdu = """

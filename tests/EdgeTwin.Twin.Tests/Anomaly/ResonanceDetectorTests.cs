@@ -131,6 +131,101 @@ public sealed class ResonanceDetectorTests
         Assert.True(Peak(rescaled, 1500, 1510) >= 0.5, $"spike: {Around(rescaled, 1490, 30)}");
     }
 
+    [Theory]
+    [InlineData(1500, 0.05)]   // the range is reached after the learning period (EndOfProbation is replayed)
+    [InlineData(300, 0.0)]     // within the learning period, replaying on every widening
+    public void After_a_replay_the_scores_are_those_of_a_detector_given_the_new_range_in_advance(int at, double widening)
+    {
+        // A dip and then a spike set the series' final range; nothing leaves it afterwards. With a ring holding the whole
+        // history the replay rebuilds exactly the state of a detector that knew this range from the first sample, so from
+        // the spike on the scores are equal, bit for bit; the rescaling detector only approximates that state.
+        var v = Periodic(6000, 11);
+        v[at - 200] -= 120;
+        v[at] += 120;
+        v[4000] += 80;  // a later anomaly inside the range, so that the equal scores include non-zero ones
+        var replaying = new ResonanceDetector(replayBlocks: 4096, replayWidening: widening);
+        var known = new ResonanceDetector(knownRange: (v.Min(), v.Max()));
+        var rescaling = new ResonanceDetector();
+        var r = Run(replaying, v);
+        var k = Run(known, v);
+        Run(rescaling, v);
+
+        Assert.True(replaying.Replays >= 2, $"replays {replaying.Replays}");
+        Assert.Equal(k.Skip(at), r.Skip(at));
+        Assert.Equal(known.Categories, replaying.Categories);
+        Assert.Equal(known.LowerVigilance, replaying.LowerVigilance);
+        Assert.True(Nonzero(r, at, v.Length) > 0, $"replayed: {Around(r, at, v.Length - at)}");
+        Assert.NotEqual(known.Categories, rescaling.Categories);   // what the affine rescaling learned is not that state
+    }
+
+    [Fact]
+    public void A_replay_with_a_ring_shorter_than_the_history_restarts_from_the_ring()
+    {
+        // The ring holds the last 200 blocks (1,400 samples): the replay at the spike (block 429) learns as if the series had
+        // begun at the ring's first block, which is what a detector given the new range and fed only those samples does.
+        // The series is constant within each block of 7, so that a block's representative does not depend on the moving
+        // average that the replaying detector carries over from the blocks before its ring.
+        const int spike = 3000;
+        var w = Periodic(800, 12);
+        var v = Enumerable.Range(0, 5600).Select(i => w[i / 7]).ToArray();
+        v[1000] -= 120;   // before the ring: sets the low end of the range
+        v[spike] += 120;
+        v[4500] += 80;
+        var d = new ResonanceDetector(replayBlocks: 200);
+        var r = Run(d, v);
+
+        var block = (spike / d.Step) + 1;      // the block holding the spike (1-based)
+        var from = (block - 1 - 200) * d.Step; // first sample of the ring's oldest block
+        var fresh = new ResonanceDetector(knownRange: (v.Min(), v.Max()));
+        var f = Run(fresh, v.Skip(from).ToArray());
+
+        Assert.Equal(200, d.ReplayBlocks);
+        Assert.True(d.Replays >= 2, $"replays {d.Replays}");
+        Assert.True(from > 1000);
+        Assert.Equal(f.Skip(spike - from), r.Skip(spike));
+        Assert.Equal(fresh.Categories, d.Categories);
+        Assert.True(Nonzero(r, spike, v.Length) > 0, $"replayed: {Around(r, spike, v.Length - spike)}");
+    }
+
+    [Fact]
+    public void Replay_off_keeps_the_rescaling_detector_and_the_ring_is_its_only_extra_memory()
+    {
+        var v = Periodic(4000, 13);
+        v[1500] += 120;
+        Assert.Equal(Run(new ResonanceDetector(), v), Run(new ResonanceDetector(rescale: true, replayBlocks: null), v));
+
+        var plain = new ResonanceDetector();
+        var ring = new ResonanceDetector(replayBlocks: 1024);
+        Assert.Equal(plain.ApproximateBytes + (8 * 1024), ring.ApproximateBytes);
+        Assert.Equal(85, new ResonanceDetector(replayBlocks: 0).ReplayBlocks);   // 600 samples in blocks of 7
+        Assert.Equal(0, plain.ReplayBlocks);
+    }
+
+    [Fact]
+    public void Replay_allocates_nothing()
+    {
+        var options = AnomalyDetectorOptions.Default.With("algorithm", "max").With("resonance_replay", "true")
+            .With("resonance_replay_blocks", "1024").With("resonance_replay_widening", "0.02");
+        var d = new StreamingAnomalyDetector(options);
+        var v = Periodic(12_000, 14);
+        for (var i = 0; i < v.Length; i++)
+        {
+            v[i] += i / 200.0;   // a slow rise keeps widening the range (replays before and after the ring fills)
+        }
+
+        v[8000] += 200;
+        d.Update(0, v[0]);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 1; i < v.Length; i++)
+        {
+            d.Update(i * Minute, v[i]);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(d.Resonance!.Replays > 5, $"replays {d.Resonance.Replays}");
+        Assert.True(d.Resonance.Learned);
+    }
+
     [Fact]
     public void Memory_stays_fixed_when_the_categories_fill_up()
     {
@@ -247,6 +342,13 @@ public sealed class ResonanceDetectorTests
         Assert.Contains("resonance_early_probation", Invalid("resonance_early_probation", "600"), StringComparison.Ordinal);
         Assert.Contains("resonance_early_probation", Parse("resonance_early_probation", "soon"), StringComparison.Ordinal);
         Assert.Contains("resonance_early_step", Invalid("resonance_early_step", "-2"), StringComparison.Ordinal);
+        Assert.Contains("resonance_replay", Parse("resonance_replay", "yes"), StringComparison.Ordinal);
+        Assert.Contains("resonance_replay_blocks", Invalid("resonance_replay_blocks", "-1"), StringComparison.Ordinal);
+        Assert.Contains("resonance_replay_blocks", Invalid("resonance_replay_blocks", "100000"), StringComparison.Ordinal);
+        Assert.Contains("resonance_replay_widening", Invalid("resonance_replay_widening", "-0.1"), StringComparison.Ordinal);
+        Assert.Contains("resonance_replay_widening", Parse("resonance_replay_widening", "much"), StringComparison.Ordinal);
+        Assert.False(AnomalyDetectorOptions.Default.ResonanceReplay);
+        Assert.True(AnomalyDetectorOptions.Default.With("resonance_replay", "true").ResonanceReplay);
         Assert.Equal(AnomalyAlgorithm.Max, AnomalyDetectorOptions.Default.With("algorithm", "Max").Algorithm);
         Assert.Throws<ArgumentOutOfRangeException>(() => new ResonanceDetector(window: 12));
     }
