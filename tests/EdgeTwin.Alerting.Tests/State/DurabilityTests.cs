@@ -10,13 +10,7 @@ namespace EdgeTwin.Alerting.Tests.State;
 /// </summary>
 public sealed class DurabilityTests
 {
-    private const string Rules = """
-        alerts:
-          group_by: [rack]
-          group_interval: 0s
-          rules:
-            - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
-        """;
+    private const string Rules = GroupCommitTests.Rules;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

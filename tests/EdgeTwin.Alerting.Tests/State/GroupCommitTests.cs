@@ -8,7 +8,8 @@ namespace EdgeTwin.Alerting.Tests.State;
 /// <summary>The store's group commit: a change is durable before anyone hears of it, and a burst costs few commits.</summary>
 public sealed class GroupCommitTests
 {
-    private const string Rules = """
+    /// <summary>One threshold rule, one message per alert (also used by <see cref="DurabilityTests"/>).</summary>
+    internal const string Rules = """
         alerts:
           group_by: [rack]
           group_interval: 0s
