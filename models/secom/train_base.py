@@ -305,7 +305,7 @@ def main():
     ap.add_argument("--alphas", default="0.1")
     ap.add_argument("--features", type=int, default=10)
     ap.add_argument("--c", type=float, default=0.01)
-    ap.add_argument("--learning-rate", type=float, default=0.0)
+    ap.add_argument("--learning-rate", type=float, default=0.003)
     ap.add_argument("--l2", type=float, default=0.01)
     ap.add_argument("--decision", default="none", choices=["eer", "none"])
     ap.add_argument("--mix", default="mean", choices=["mean", "hedge"])
