@@ -110,9 +110,6 @@ public sealed record AnomalyDetectorOptions
     /// <summary>Samples per block of the early stage (0 derives it from <see cref="ResonanceEarlyProbation"/>, as for the main stage).</summary>
     public int ResonanceEarlyStep { get; init; }
 
-    /// <summary>When the range widens, move the context counts to the levels their values fall in under the new range (instead of leaving them on their old level numbers).</summary>
-    public bool ContextRescale { get; init; }
-
     /// <summary>Anomaly likelihood: short average of raw scores compared with their long-run distribution.</summary>
     public int ShortWindow { get; init; } = 5;
     public double LongAlpha { get; init; } = 0.00003;
@@ -135,7 +132,7 @@ public sealed record AnomalyDetectorOptions
     public static IReadOnlyList<string> Keys { get; } =
     [
         "threshold", "counter", "warm_up", "fast_alpha", "medium_alpha", "slow_alpha", "scale_alpha", "residual_z_half", "residual_z_floor", "outlier_z", "levels",
-        "context_forgetting", "context_rescale", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "split_likelihood", "context_likelihood_weight", "short_window",
+        "context_forgetting", "residual_weight", "transition_weight", "time_of_day_weight", "flat_line_weight", "split_likelihood", "context_likelihood_weight", "short_window",
         "long_alpha", "min_likelihood_std", "instant_weight", "alarm_score", "suppression_samples", "suppression_factor",
         "novelty_weight", "novelty_direct", "novelty_likelihood", "novelty_levels", "novelty_orders", "novelty_capacity",
         "algorithm", "resonance_window", "resonance_probation", "resonance_levels", "resonance_capacity", "resonance_weight", "resonance_step", "resonance_residual_weight", "resonance_freeze_range", "resonance_rescale",
@@ -168,7 +165,6 @@ public sealed record AnomalyDetectorOptions
             "outlier_z" => this with { OutlierZ = D() },
             "levels" => this with { Levels = I() },
             "context_forgetting" => this with { ContextForgetting = D() },
-            "context_rescale" => this with { ContextRescale = B() },
             "residual_weight" => this with { ResidualWeight = D() },
             "transition_weight" => this with { TransitionWeight = D() },
             "time_of_day_weight" => this with { TimeOfDayWeight = D() },

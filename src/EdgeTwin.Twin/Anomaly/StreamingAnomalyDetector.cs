@@ -27,8 +27,6 @@ public sealed class StreamingAnomalyDetector
     private readonly float[] _transitionRow;
     private readonly float[] _hourly;
     private readonly float[] _hourlyRow;
-    private readonly float[]? _remapScratch;
-    private readonly int[]? _levelMap;
     private double _increment = 1.0;
     private readonly double _growth;
     private readonly double _inverseLogNorm;
@@ -74,12 +72,6 @@ public sealed class StreamingAnomalyDetector
         _transitionRow = new float[_levels];
         _hourly = new float[Hours * _levels];
         _hourlyRow = new float[Hours];
-        if (_o.ContextRescale)
-        {
-            _remapScratch = new float[Math.Max(_levels * _levels, Hours * _levels)];
-            _levelMap = new int[_levels];
-        }
-
         _growth = 1.0 / (1.0 - _o.ContextForgetting);
         _inverseLogNorm = 1.0 / Math.Log(20.0 * _levels);
         _shortRing = new double[_o.ShortWindow];
@@ -111,7 +103,7 @@ public sealed class StreamingAnomalyDetector
     public double LastRaw { get; private set; }
 
     /// <summary>Approximate bytes held by this detector (bounded; independent of the series length).</summary>
-    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length + (_remapScratch?.Length ?? 0) + (_levelMap?.Length ?? 0))) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0) + (_resonance?.ApproximateBytes ?? 0) + (_earlyResonance?.ApproximateBytes ?? 0);
+    public int ApproximateBytes => 200 + (4 * (_transition.Length + _transitionRow.Length + _hourly.Length + _hourlyRow.Length)) + (8 * _shortRing.Length) + (_novelty?.ApproximateBytes ?? 0) + (_resonance?.ApproximateBytes ?? 0) + (_earlyResonance?.ApproximateBytes ?? 0);
 
     /// <summary>The resonance detector when <see cref="AnomalyDetectorOptions.Algorithm"/> uses it (diagnostics).</summary>
     public ResonanceDetector? Resonance => _resonance;
@@ -183,7 +175,6 @@ public sealed class StreamingAnomalyDetector
     private double RawScore(long ts, double x)
     {
         // Range for quantisation and scale floors: expanding, so a level shift widens it rather than saturating.
-        var (oldMin, oldMax) = (_min, _max);
         if (x < _min)
         {
             _min = x;
@@ -192,11 +183,6 @@ public sealed class StreamingAnomalyDetector
         if (x > _max)
         {
             _max = x;
-        }
-
-        if (_levelMap is not null && (_min != oldMin || _max != oldMax) && oldMax - oldMin > Tiny)
-        {
-            RemapContext(oldMin, oldMax - oldMin);
         }
 
         var range = _max - _min;
@@ -246,54 +232,6 @@ public sealed class StreamingAnomalyDetector
         _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
 
         return Math.Max(mixed, _o.FlatLineWeight * flatScore);
-    }
-
-    /// <summary>
-    /// The range widened: move the context counts learned under the old range to the levels their values fall in now, so
-    /// that what was learned keeps describing the same values (else a widening silently re-labels every level).
-    /// O(levels² + 24 × levels), only on samples that widen the range.
-    /// </summary>
-    private void RemapContext(double oldMin, double oldRange)
-    {
-        var range = _max - _min;
-        var map = _levelMap!;
-        for (var l = 0; l < _levels; l++)
-        {
-            var centre = oldMin + ((l + 0.5) * oldRange / _levels);
-            map[l] = Math.Clamp((int)((centre - _min) / range * _levels), 0, _levels - 1);
-        }
-
-        var scratch = _remapScratch!.AsSpan(0, _levels * _levels);
-        scratch.Clear();
-        for (var c = 0; c < _levels; c++)
-        {
-            for (var l = 0; l < _levels; l++)
-            {
-                scratch[(map[c] * _levels) + map[l]] += _transition[(c * _levels) + l];
-            }
-        }
-
-        scratch.CopyTo(_transition);
-        scratch = scratch[.._levels];
-        scratch.Clear();
-        for (var c = 0; c < _levels; c++)
-        {
-            scratch[map[c]] += _transitionRow[c];
-        }
-
-        scratch.CopyTo(_transitionRow);
-        scratch = _remapScratch.AsSpan(0, Hours * _levels);
-        scratch.Clear();
-        for (var h = 0; h < Hours; h++)
-        {
-            for (var l = 0; l < _levels; l++)
-            {
-                scratch[(h * _levels) + map[l]] += _hourly[(h * _levels) + l];
-            }
-        }
-
-        scratch.CopyTo(_hourly);
-        _previousLevel = map[_previousLevel];
     }
 
     private static double Residual(double x, ref double level, ref double scale, double alpha, double scaleAlpha, double floor)
