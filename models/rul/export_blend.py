@@ -37,7 +37,17 @@ from cmapss_common import GBM_VARS, features, gbm_features, gbm_linear, gbm_stat
 from train_rul import Ensemble, RulCnn  # noqa: E402
 
 
-def tree_ensemble_attrs(gbm):
+def split_threshold(th, exact):
+    """sklearn compares the float32 feature with a float64 threshold; the ONNX attribute is float32. exact: the largest
+    float32 <= th, so that x <= t gives sklearn's answer for every float32 x (rounding to nearest flipped one split of
+    gbm-xc on a fixture window by 0.17 cycles, addendum 7); off rebuilds 1.4.0 / 1.5.0 byte for byte."""
+    t = np.float32(th)
+    if exact and t > th:
+        t = np.nextafter(t, np.float32(-np.inf))
+    return float(t) if exact else float(th)
+
+
+def tree_ensemble_attrs(gbm, exact=False):
     """sklearn GradientBoostingRegressor -> TreeEnsembleRegressor attributes (one target, SUM)."""
     a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
                          "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids",
@@ -49,7 +59,7 @@ def tree_ensemble_attrs(gbm):
             a["nodes_treeids"].append(tid)
             a["nodes_nodeids"].append(nid)
             a["nodes_featureids"].append(0 if leaf else int(t.feature[nid]))
-            a["nodes_values"].append(0.0 if leaf else float(t.threshold[nid]))
+            a["nodes_values"].append(0.0 if leaf else split_threshold(t.threshold[nid], exact))
             a["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
             a["nodes_truenodeids"].append(0 if leaf else int(t.children_left[nid]))
             a["nodes_falsenodeids"].append(0 if leaf else int(t.children_right[nid]))
@@ -127,7 +137,7 @@ def feature_nodes(win, window, kind, n_feat, sfx):
     return inits, nodes
 
 
-def build(cnn_path, gbms, w, calib, fp16=False):
+def build(cnn_path, gbms, w, calib, fp16=False, exact=False):
     """gbms: [(sklearn GBM, feature kind)]; several are averaged (addendum 7's two-ens). One member in the base or
     "x" kind without fp16 gives 1.4.0's / 1.5.0's graph byte for byte."""
     m = onnx.load(cnn_path)
@@ -150,7 +160,7 @@ def build(cnn_path, gbms, w, calib, fp16=False):
         fi, fn = feature_nodes(win, window, kind, n_feat, sfx)
         inits += fi[:2]
         extra += fi[2:]  # after the blend weights: 1.5.0's initialiser order
-        attrs, init = tree_ensemble_attrs(gbm)
+        attrs, init = tree_ensemble_attrs(gbm, exact)
         nodes += fn + [helper.make_node("TreeEnsembleRegressor", [f"gbm_x{sfx}"], [f"gbm_y{sfx}"], domain="ai.onnx.ml",
                                         name=f"gbm_trees{sfx}", n_targets=1, aggregate_function="SUM",
                                         post_transform="NONE", base_values=[init], **attrs)]
@@ -260,6 +270,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--version", default="1.5.0")
     ap.add_argument("--fp16", action="store_true", help="CNN members' weights as float16 initialisers (addendum 7)")
+    ap.add_argument("--exact-thresholds", action="store_true",
+                    help="split thresholds rounded down to float32 (split_threshold), exact for float32 features")
     ap.add_argument("--manifest", default=None, help="update the rul-cmapss entry of this manifest")
     ap.add_argument("--fixture", default=None, help="rewrite this rul-fixture.json's outputs with the reference")
     args = ap.parse_args()
@@ -268,10 +280,10 @@ def main():
     for path in args.gbm.split(","):
         saved = pickle.load(open(path, "rb"))
         gbms.append((saved["model"], saved["args"].get("features", "base")))  # cv_gbm.py --features
-    m = build(args.cnn, gbms, calib["w"], calib, args.fp16)
+    m = build(args.cnn, gbms, calib["w"], calib, args.fp16, args.exact_thresholds)
     onnx.save(m, args.out)
     print(f"{args.out}: {os.path.getsize(args.out)} bytes, trees {[len(g.estimators_) for g, _ in gbms]}, "
-          f"features {[k for _, k in gbms]}, w = {calib['w']}, fp16 {args.fp16}")
+          f"features {[k for _, k in gbms]}, w = {calib['w']}, fp16 {args.fp16}, exact thresholds {args.exact_thresholds}")
     def predict(x):
         return reference(args.cnn, gbms, calib["w"], calib, x, args.fp16)
     if args.manifest:
