@@ -238,7 +238,9 @@ GBM_STATS_X = (["last"] + [f"mean{n}" for n in GBM_MEANS] + [f"slope{n}" for n i
 
 
 def gbm_stats(kind):
-    return {"base": GBM_STATS, "x": GBM_STATS_X}[kind]
+    # "xc" (addendum 7): the features of "x" with the variances computed centred, mean of (x - mean)^2, which the
+    # graph reproduces to float32 rounding (E[x^2] - E[x]^2 cancels digits: a split flipped in ONNX, addendum 6)
+    return {"base": GBM_STATS, "x": GBM_STATS_X, "xc": GBM_STATS_X}[kind]
 
 
 def gbm_linear(window, kind="base"):
@@ -257,7 +259,7 @@ def gbm_linear(window, kind="base"):
         c = np.zeros(window)
         c[-n:] = i / (i ** 2).sum()
         cols.append(c)
-    if kind == "x":
+    if kind in ("x", "xc"):
         age = np.arange(window)[::-1]  # rows before the last
         for h in GBM_EWM:
             c = 0.5 ** (age / h)
@@ -279,6 +281,14 @@ def gbm_var_means(window):
     return np.stack(cols, axis=1).astype(np.float32)
 
 
+def centred_var(xt, n):
+    """xt [N,C,W] float32 -> [N,C]: mean over the last n rows of (x - their mean)^2, in float32 as the graph does it
+    (ReduceMean, Sub, Mul, ReduceMean)."""
+    last = xt[:, :, -n:]
+    d = last - last.mean(axis=2, keepdims=True, dtype=np.float32)
+    return (d * d).mean(axis=2, dtype=np.float32)
+
+
 def gbm_features(x, kind="base"):
     """x [N,W,C] float32 -> [N, C * len(gbm_stats(kind))] float32, column c's statistics together
     (feature c * len(stats) + s). The graph of export_blend.py computes the same in the same order."""
@@ -289,6 +299,8 @@ def gbm_features(x, kind="base"):
         m1 = np.matmul(xt, vm)
         m2 = np.matmul(xt * xt, vm)
         parts.append(m2 - m1 * m1)
+    elif kind == "xc":
+        parts.append(np.stack([centred_var(xt, n) for n in GBM_VARS], axis=2))
     parts += [x.min(axis=1)[:, :, None], x.max(axis=1)[:, :, None]]
     out = np.concatenate(parts, axis=2)
     return out.reshape(len(x), -1).astype(np.float32)

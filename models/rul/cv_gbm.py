@@ -77,8 +77,9 @@ def main():
     ap.add_argument("--min-leaf", type=int, default=50)
     ap.add_argument("--subsample", type=float, default=0.5)
     ap.add_argument("--max-features", type=float, default=0.3)
-    ap.add_argument("--features", default="base", choices=["base", "x"],
-                    help="cmapss_common.gbm_features kind: base (1.4.0's 150) or x (225, addendum 6)")
+    ap.add_argument("--features", default="base", choices=["base", "x", "xc"],
+                    help="cmapss_common.gbm_features kind: base (1.4.0's 150), x (225, addendum 6) or xc (x with "
+                         "centred variances, addendum 7)")
     ap.add_argument("--oof", default=None, help="write out-of-fold predictions here (.npz, the layout of cv_rul.py)")
     ap.add_argument("--fit-all", default=None, help="fit on all non-held-out units and pickle the model here")
     ap.add_argument("--load", default=None, help="instead of --fit-all: the model pickled by an earlier --fit-all")

@@ -6,7 +6,10 @@ Graph: the 1.3.0 graph's nodes and initialisers up to the members' mean, then
   features = cmapss_common.gbm_features in ONNX (Transpose + MatMul with gbm_linear, ReduceMin/Max, Concat, Reshape;
              for the "x" kind of cv_gbm.py --features also the variances, Mul/MatMul/Sub),
   GBM = ai.onnx.ml TreeEnsembleRegressor (sklearn's trees: x <= threshold goes left; base = init, weights = lr * leaf),
-then the 1.3.0 output-map nodes with the map refit on the blend (calibrate.py --blend --w --out). The input stays
+then the 1.3.0 output-map nodes with the map refit on the blend (calibrate.py --blend --w --out). Addendum 7:
+--gbm A.pkl,B.pkl blends the mean of several tree members (each with its own features: "xc" computes centred
+variances with Slice/ReduceMean/Sub/Mul), --fp16 stores the CNN members' weights as float16 behind Casts (the
+reference then rounds them the same way); without these options 1.5.0 rebuilds byte for byte. The input stays
 `window` [N,50,15]: C# needs no change. Python reference: the members in torch (weights read from the 1.3.0 graph) +
 sklearn's predict + calibrate.apply; the fixture (rul-fixture.json) gets the reference's output for every prefix
 of its units so the C# test checks ONNX Runtime against it.
@@ -30,11 +33,21 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import calibrate  # noqa: E402
 import cmapss_common  # noqa: E402
-from cmapss_common import features, gbm_features, gbm_linear, gbm_stats, gbm_var_means, last_window  # noqa: E402
+from cmapss_common import GBM_VARS, features, gbm_features, gbm_linear, gbm_stats, gbm_var_means, last_window  # noqa: E402
 from train_rul import Ensemble, RulCnn  # noqa: E402
 
 
-def tree_ensemble_attrs(gbm):
+def split_threshold(th, exact):
+    """sklearn compares the float32 feature with a float64 threshold; the ONNX attribute is float32. exact: the largest
+    float32 <= th, so that x <= t gives sklearn's answer for every float32 x (rounding to nearest flipped one split of
+    gbm-xc on a fixture window by 0.17 cycles, addendum 7); off rebuilds 1.4.0 / 1.5.0 byte for byte."""
+    t = np.float32(th)
+    if exact and t > th:
+        t = np.nextafter(t, np.float32(-np.inf))
+    return float(t) if exact else float(th)
+
+
+def tree_ensemble_attrs(gbm, exact=False):
     """sklearn GradientBoostingRegressor -> TreeEnsembleRegressor attributes (one target, SUM)."""
     a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
                          "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids",
@@ -46,7 +59,7 @@ def tree_ensemble_attrs(gbm):
             a["nodes_treeids"].append(tid)
             a["nodes_nodeids"].append(nid)
             a["nodes_featureids"].append(0 if leaf else int(t.feature[nid]))
-            a["nodes_values"].append(0.0 if leaf else float(t.threshold[nid]))
+            a["nodes_values"].append(0.0 if leaf else split_threshold(t.threshold[nid], exact))
             a["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
             a["nodes_truenodeids"].append(0 if leaf else int(t.children_left[nid]))
             a["nodes_falsenodeids"].append(0 if leaf else int(t.children_right[nid]))
@@ -59,7 +72,74 @@ def tree_ensemble_attrs(gbm):
     return a, init
 
 
-def build(cnn_path, gbm, w, calib, kind="base"):
+def to_fp16(g):
+    """Store the CNN members' float32 initialisers as float16, each behind a Cast to float32 under its old name
+    (addendum 7: frees ~0.74 MB; ONNX Runtime folds a Cast of an initialiser at session start)."""
+    casts = []
+    for i in [i for i in g.initializer if i.name.startswith("model.members.") and i.data_type == TensorProto.FLOAT]:
+        a = numpy_helper.to_array(i)
+        g.initializer.remove(i)
+        g.initializer.append(numpy_helper.from_array(a.astype(np.float16), i.name + "_fp16"))
+        casts.append(helper.make_node("Cast", [i.name + "_fp16"], [i.name], to=TensorProto.FLOAT, name="fp16_" + i.name))
+    for k, n in enumerate(casts):
+        g.node.insert(k, n)
+    return len(casts)
+
+
+def feature_nodes(win, window, kind, n_feat, sfx):
+    """cmapss_common.gbm_features(window, kind) in ONNX as f"gbm_x{sfx}" [N, n_feat]: (initialisers, nodes)."""
+    inits = [numpy_helper.from_array(gbm_linear(window, kind), f"gbm_linear{sfx}"),
+             numpy_helper.from_array(np.array([-1, n_feat], dtype=np.int64), f"gbm_shape{sfx}")]
+    nodes = [
+        helper.make_node("Transpose", [win], [f"gbm_wt{sfx}"], perm=[0, 2, 1], name=f"gbm_transpose{sfx}"),
+        helper.make_node("MatMul", [f"gbm_wt{sfx}", f"gbm_linear{sfx}"], [f"gbm_lin{sfx}"],
+                         name=f"gbm_linear_stats{sfx}"),  # [N,C,L]
+    ]
+    stats = [f"gbm_lin{sfx}"]
+    if kind == "x":
+        # variances over the last GBM_VARS rows: E[x^2] - E[x]^2, as cmapss_common.gbm_features computes them
+        inits.append(numpy_helper.from_array(gbm_var_means(window), f"gbm_var_means{sfx}"))
+        nodes += [
+            helper.make_node("MatMul", [f"gbm_wt{sfx}", f"gbm_var_means{sfx}"], [f"gbm_m1{sfx}"], name=f"gbm_var_m1{sfx}"),
+            helper.make_node("Mul", [f"gbm_wt{sfx}", f"gbm_wt{sfx}"], [f"gbm_wt2{sfx}"], name=f"gbm_square{sfx}"),
+            helper.make_node("MatMul", [f"gbm_wt2{sfx}", f"gbm_var_means{sfx}"], [f"gbm_m2{sfx}"], name=f"gbm_var_m2{sfx}"),
+            helper.make_node("Mul", [f"gbm_m1{sfx}", f"gbm_m1{sfx}"], [f"gbm_m1sq{sfx}"], name=f"gbm_var_m1sq{sfx}"),
+            helper.make_node("Sub", [f"gbm_m2{sfx}", f"gbm_m1sq{sfx}"], [f"gbm_var{sfx}"], name=f"gbm_var{sfx}"),
+        ]
+        stats.append(f"gbm_var{sfx}")
+    elif kind == "xc":
+        # centred variances (cmapss_common.centred_var): the last n rows minus their mean, squared, averaged
+        for n in GBM_VARS:
+            t = f"{sfx}_{n}"
+            inits += [numpy_helper.from_array(np.array([window - n], dtype=np.int64), f"gbm_vstart{t}"),
+                      numpy_helper.from_array(np.array([window], dtype=np.int64), f"gbm_vend{t}"),
+                      numpy_helper.from_array(np.array([2], dtype=np.int64), f"gbm_vaxis{t}")]
+            nodes += [
+                helper.make_node("Slice", [f"gbm_wt{sfx}", f"gbm_vstart{t}", f"gbm_vend{t}", f"gbm_vaxis{t}"],
+                                 [f"gbm_last{t}"], name=f"gbm_last{t}"),  # [N,C,n]
+                helper.make_node("ReduceMean", [f"gbm_last{t}"], [f"gbm_mu{t}"], axes=[2], keepdims=1, name=f"gbm_mu{t}"),
+                helper.make_node("Sub", [f"gbm_last{t}", f"gbm_mu{t}"], [f"gbm_dev{t}"], name=f"gbm_dev{t}"),
+                helper.make_node("Mul", [f"gbm_dev{t}", f"gbm_dev{t}"], [f"gbm_dev2{t}"], name=f"gbm_dev2{t}"),
+                helper.make_node("ReduceMean", [f"gbm_dev2{t}"], [f"gbm_cvar{t}"], axes=[2], keepdims=1,
+                                 name=f"gbm_cvar{t}"),  # [N,C,1]
+            ]
+            stats.append(f"gbm_cvar{t}")
+    nodes += [
+        helper.make_node("ReduceMin", [win], [f"gbm_min_r{sfx}"], axes=[1], keepdims=1, name=f"gbm_min{sfx}"),
+        helper.make_node("Transpose", [f"gbm_min_r{sfx}"], [f"gbm_min_c{sfx}"], perm=[0, 2, 1], name=f"gbm_min_t{sfx}"),
+        helper.make_node("ReduceMax", [win], [f"gbm_max_r{sfx}"], axes=[1], keepdims=1, name=f"gbm_max{sfx}"),
+        helper.make_node("Transpose", [f"gbm_max_r{sfx}"], [f"gbm_max_c{sfx}"], perm=[0, 2, 1], name=f"gbm_max_t{sfx}"),
+        helper.make_node("Concat", stats + [f"gbm_min_c{sfx}", f"gbm_max_c{sfx}"], [f"gbm_stats{sfx}"], axis=2,
+                         name=f"gbm_concat{sfx}"),
+        helper.make_node("Reshape", [f"gbm_stats{sfx}", f"gbm_shape{sfx}"], [f"gbm_x{sfx}"],
+                         name=f"gbm_flatten{sfx}"),  # c*len(stats)+s
+    ]
+    return inits, nodes
+
+
+def build(cnn_path, gbms, w, calib, fp16=False, exact=False):
+    """gbms: [(sklearn GBM, feature kind)]; several are averaged (addendum 7's two-ens). One member in the base or
+    "x" kind without fp16 gives 1.4.0's / 1.5.0's graph byte for byte."""
     m = onnx.load(cnn_path)
     g = m.graph
     mean_out = [n.output[0] for n in g.node if n.op_type == "ReduceMean"]
@@ -71,43 +151,29 @@ def build(cnn_path, gbm, w, calib, kind="base"):
         raise SystemExit(f"{cnn_path}: the members' mean should feed the output map's Sub only")
     win = g.input[0].name
     window, cols = (d.dim_value for d in g.input[0].type.tensor_type.shape.dim[1:])
-    n_feat = cols * len(gbm_stats(kind))
-    if gbm.n_features_in_ != n_feat:
-        raise SystemExit(f"GBM has {gbm.n_features_in_} features, the window gives {n_feat}")
-    attrs, init = tree_ensemble_attrs(gbm)
-    g.initializer.extend([
-        numpy_helper.from_array(gbm_linear(window, kind), "gbm_linear"),
-        numpy_helper.from_array(np.array([-1, n_feat], dtype=np.int64), "gbm_shape"),
-        numpy_helper.from_array(np.array([w], dtype=np.float32), "blend_w_cnn"),
-        numpy_helper.from_array(np.array([1.0 - w], dtype=np.float32), "blend_w_gbm"),
-    ])
-    nodes = [
-        helper.make_node("Transpose", [win], ["gbm_wt"], perm=[0, 2, 1], name="gbm_transpose"),
-        helper.make_node("MatMul", ["gbm_wt", "gbm_linear"], ["gbm_lin"], name="gbm_linear_stats"),  # [N,C,L]
-    ]
-    stats = ["gbm_lin"]
-    if kind == "x":
-        # variances over the last GBM_VARS rows: E[x^2] - E[x]^2, as cmapss_common.gbm_features computes them
-        g.initializer.append(numpy_helper.from_array(gbm_var_means(window), "gbm_var_means"))
-        nodes += [
-            helper.make_node("MatMul", ["gbm_wt", "gbm_var_means"], ["gbm_m1"], name="gbm_var_m1"),
-            helper.make_node("Mul", ["gbm_wt", "gbm_wt"], ["gbm_wt2"], name="gbm_square"),
-            helper.make_node("MatMul", ["gbm_wt2", "gbm_var_means"], ["gbm_m2"], name="gbm_var_m2"),
-            helper.make_node("Mul", ["gbm_m1", "gbm_m1"], ["gbm_m1sq"], name="gbm_var_m1sq"),
-            helper.make_node("Sub", ["gbm_m2", "gbm_m1sq"], ["gbm_var"], name="gbm_var"),
-        ]
-        stats.append("gbm_var")
+    inits, nodes, outs, extra = [], [], [], []
+    for k, (gbm, kind) in enumerate(gbms):
+        sfx = "" if k == 0 else f"_{k}"
+        n_feat = cols * len(gbm_stats(kind))
+        if gbm.n_features_in_ != n_feat:
+            raise SystemExit(f"GBM {k} has {gbm.n_features_in_} features, the window gives {n_feat}")
+        fi, fn = feature_nodes(win, window, kind, n_feat, sfx)
+        inits += fi[:2]
+        extra += fi[2:]  # after the blend weights: 1.5.0's initialiser order
+        attrs, init = tree_ensemble_attrs(gbm, exact)
+        nodes += fn + [helper.make_node("TreeEnsembleRegressor", [f"gbm_x{sfx}"], [f"gbm_y{sfx}"], domain="ai.onnx.ml",
+                                        name=f"gbm_trees{sfx}", n_targets=1, aggregate_function="SUM",
+                                        post_transform="NONE", base_values=[init], **attrs)]
+        outs.append(f"gbm_y{sfx}")
+    if len(outs) > 1:  # the members' mean: Sum, then (1 - w) / count in the blend weight
+        nodes.append(helper.make_node("Sum", outs, ["gbm_y_sum"], name="gbm_sum"))
+    inits += [numpy_helper.from_array(np.array([w], dtype=np.float32), "blend_w_cnn"),
+              numpy_helper.from_array(np.array([(1.0 - w) / len(outs)], dtype=np.float32), "blend_w_gbm")]
+    g.initializer.extend(inits + extra)
     nodes += [
-        helper.make_node("ReduceMin", [win], ["gbm_min_r"], axes=[1], keepdims=1, name="gbm_min"),
-        helper.make_node("Transpose", ["gbm_min_r"], ["gbm_min_c"], perm=[0, 2, 1], name="gbm_min_t"),  # [N,C,1]
-        helper.make_node("ReduceMax", [win], ["gbm_max_r"], axes=[1], keepdims=1, name="gbm_max"),
-        helper.make_node("Transpose", ["gbm_max_r"], ["gbm_max_c"], perm=[0, 2, 1], name="gbm_max_t"),
-        helper.make_node("Concat", stats + ["gbm_min_c", "gbm_max_c"], ["gbm_stats"], axis=2, name="gbm_concat"),
-        helper.make_node("Reshape", ["gbm_stats", "gbm_shape"], ["gbm_x"], name="gbm_flatten"),  # c*len(stats)+s
-        helper.make_node("TreeEnsembleRegressor", ["gbm_x"], ["gbm_y"], domain="ai.onnx.ml", name="gbm_trees",
-                         n_targets=1, aggregate_function="SUM", post_transform="NONE", base_values=[init], **attrs),
         helper.make_node("Mul", [mean_out, "blend_w_cnn"], ["blend_cnn"], name="blend_cnn"),
-        helper.make_node("Mul", ["gbm_y", "blend_w_gbm"], ["blend_gbm"], name="blend_gbm"),
+        helper.make_node("Mul", [outs[0] if len(outs) == 1 else "gbm_y_sum", "blend_w_gbm"], ["blend_gbm"],
+                         name="blend_gbm"),
         helper.make_node("Add", ["blend_cnn", "blend_gbm"], ["blend"], name="blend"),
     ]
     # insert before the map's Sub so the node list stays topologically sorted
@@ -129,6 +195,8 @@ def build(cnn_path, gbm, w, calib, kind="base"):
             i.CopyFrom(numpy_helper.from_array(np.array(calib["coef"][1:], dtype=np.float32), "c"))
     if old["c"].shape != (len(calib["coef"]) - 1,):
         raise SystemExit("map coefficient count differs")
+    if fp16:
+        to_fp16(g)
     m.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
     m.ir_version = 8
     m.producer_name = "edgetwin export_blend.py"
@@ -136,10 +204,13 @@ def build(cnn_path, gbm, w, calib, kind="base"):
     return m
 
 
-def reference(cnn_path, gbm, w, calib, x, kind="base"):
-    """The same function in torch + sklearn + numpy (float64 map): x [N,W,C] float32 -> [N]."""
+def reference(cnn_path, gbms, w, calib, x, fp16=False):
+    """The same function in torch + sklearn + numpy (float64 map): x [N,W,C] float32 -> [N]. fp16: the members'
+    weights rounded to float16 and back, as the graph's Casts give them."""
     sd = {i.name[len("model."):]: torch.from_numpy(numpy_helper.to_array(i).copy())
           for i in onnx.load(cnn_path).graph.initializer if i.name.startswith("model.members.")}
+    if fp16:
+        sd = {k: v.half().float() if v.dtype == torch.float32 else v for k, v in sd.items()}
     n = 1 + max(int(k.split(".")[1]) for k in sd)
     window = x.shape[1]
     ens = Ensemble([RulCnn(150.0, window) for _ in range(n)])
@@ -147,7 +218,8 @@ def reference(cnn_path, gbm, w, calib, x, kind="base"):
     ens.eval()
     with torch.no_grad():
         cnn = ens(torch.from_numpy(x)).squeeze(1).numpy().astype(np.float64)
-    p = w * cnn + (1 - w) * gbm.predict(gbm_features(x, kind))
+    trees = np.mean([gbm.predict(gbm_features(x, kind)) for gbm, kind in gbms], axis=0)
+    p = w * cnn + (1 - w) * trees
     return calibrate.apply(p, calib["knots"], np.array(calib["coef"]))
 
 
@@ -193,22 +265,27 @@ def update_fixture(path, entry, predict):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cnn", required=True, help="the 1.3.0 graph (git show 1.3.0:models/rul-cmapss.onnx)")
-    ap.add_argument("--gbm", required=True, help="cv_gbm.py --fit-all pickle")
+    ap.add_argument("--gbm", required=True, help="cv_gbm.py --fit-all pickle; several, comma-separated: their mean")
     ap.add_argument("--calibration", required=True, help="calibrate.py --blend ... --w W --out JSON (holds w)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--version", default="1.5.0")
+    ap.add_argument("--fp16", action="store_true", help="CNN members' weights as float16 initialisers (addendum 7)")
+    ap.add_argument("--exact-thresholds", action="store_true",
+                    help="split thresholds rounded down to float32 (split_threshold), exact for float32 features")
     ap.add_argument("--manifest", default=None, help="update the rul-cmapss entry of this manifest")
     ap.add_argument("--fixture", default=None, help="rewrite this rul-fixture.json's outputs with the reference")
     args = ap.parse_args()
     calib = json.load(open(args.calibration))
-    saved = pickle.load(open(args.gbm, "rb"))
-    gbm, kind = saved["model"], saved["args"].get("features", "base")  # cv_gbm.py --features
-    m = build(args.cnn, gbm, calib["w"], calib, kind)
+    gbms = []
+    for path in args.gbm.split(","):
+        saved = pickle.load(open(path, "rb"))
+        gbms.append((saved["model"], saved["args"].get("features", "base")))  # cv_gbm.py --features
+    m = build(args.cnn, gbms, calib["w"], calib, args.fp16, args.exact_thresholds)
     onnx.save(m, args.out)
-    print(f"{args.out}: {os.path.getsize(args.out)} bytes, {len(gbm.estimators_)} trees, features {kind}, "
-          f"w = {calib['w']}")
+    print(f"{args.out}: {os.path.getsize(args.out)} bytes, trees {[len(g.estimators_) for g, _ in gbms]}, "
+          f"features {[k for _, k in gbms]}, w = {calib['w']}, fp16 {args.fp16}, exact thresholds {args.exact_thresholds}")
     def predict(x):
-        return reference(args.cnn, gbm, calib["w"], calib, x, kind)
+        return reference(args.cnn, gbms, calib["w"], calib, x, args.fp16)
     if args.manifest:
         entry = update_manifest(args.manifest, args.out, args.version, calib)
         print(f"{args.manifest}: rul-cmapss {entry['version']} sha256 {entry['sha256']}")
