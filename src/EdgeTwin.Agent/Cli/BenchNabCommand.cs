@@ -72,11 +72,24 @@ internal sealed class BenchNabCommand : ICliSubcommand
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
-                var files = NabCorpus.Load(dataDir.FullName, labelsFile.FullName);
+                var unlabelled = new List<string>();
+                var files = NabCorpus.Load(dataDir.FullName, labelsFile.FullName, unlabelled);
                 if (files.Count == 0)
                 {
                     await stderr.WriteLineAsync($"bench nab: no <category>/*.csv files under {dataDir.FullName}").ConfigureAwait(false);
                     return ExitCodes.InvalidConfig;
+                }
+
+                if (unlabelled.Count == files.Count)
+                {
+                    await stderr.WriteLineAsync($"bench nab: none of the {files.Count} files under {dataDir.FullName} has an entry in {labelsFile.FullName} (keys are '<category>/<file>.csv', e.g. '{files[0].RelativePath}'); nothing to score").ConfigureAwait(false);
+                    return ExitCodes.InvalidConfig;
+                }
+
+                if (unlabelled.Count > 0)
+                {
+                    // NAB lists every file, anomaly-free ones with []: a missing entry is more likely a layout mistake.
+                    await stderr.WriteLineAsync($"bench nab: warning: {unlabelled.Count} file(s) have no entry in {labelsFile.FullName} and are scored as anomaly-free: {string.Join(", ", unlabelled.Take(5))}{(unlabelled.Count > 5 ? ", …" : "")}").ConfigureAwait(false);
                 }
 
                 result = NabRunner.RunCorpus(files, options, parse.GetValue(detectorName)!);

@@ -54,8 +54,11 @@ public static class NabCorpus
         return result;
     }
 
-    /// <summary>Reads every <c>*.csv</c> one directory below <paramref name="dataDir"/>; files without an entry in the windows have none.</summary>
-    public static List<NabDataFile> Load(string dataDir, string windowsPath)
+    /// <summary>
+    /// Reads every <c>*.csv</c> one directory below <paramref name="dataDir"/>; files without an entry in the windows have none
+    /// (their relative paths are added to <paramref name="unlabelled"/> when given, so the caller can say so).
+    /// </summary>
+    public static List<NabDataFile> Load(string dataDir, string windowsPath, List<string>? unlabelled = null)
     {
         var windows = ReadWindows(windowsPath);
         var files = new List<NabDataFile>();
@@ -65,7 +68,12 @@ public static class NabCorpus
             {
                 var category = Path.GetFileName(categoryDir);
                 var rel = category + "/" + Path.GetFileName(csv);
-                files.Add(ReadFile(csv, category, rel, windows.GetValueOrDefault(rel) ?? []));
+                if (!windows.TryGetValue(rel, out var fileWindows))
+                {
+                    unlabelled?.Add(rel);
+                }
+
+                files.Add(ReadFile(csv, category, rel, fileWindows ?? []));
             }
         }
 
