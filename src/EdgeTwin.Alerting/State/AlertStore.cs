@@ -179,6 +179,9 @@ internal sealed partial class AlertStore : IDisposable
     /// <summary>For tests: hold LiteDB's side back (as if the process died before it ran).</summary>
     internal bool HoldApply { get; set; }
 
+    /// <summary>For tests: close LiteDB underneath the store, as LiteDB closes itself after an I/O error in its engine.</summary>
+    internal void CloseLiteDbForTest() => _db.Dispose();
+
     /// <summary>Starts the background thread; <paramref name="committed"/> gets every unit, in order, once it is durable.</summary>
     public void Start(Action<WriteUnit> committed)
     {
@@ -340,7 +343,7 @@ internal sealed partial class AlertStore : IDisposable
                     }
                 }
             }
-            catch (Exception ex) when (ex is LiteException or IOException)
+            catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
             {
                 LogCheckpointFailed(ex, Path);
             }
@@ -490,13 +493,13 @@ internal sealed partial class AlertStore : IDisposable
             _metrics?.StoreApply(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return true;
         }
-        catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
             try
             {
                 _db.Rollback();
             }
-            catch (Exception rollback) when (rollback is LiteException or IOException)
+            catch (Exception rollback) when (rollback is LiteException or IOException or ObjectDisposedException)
             {
                 LogApplyFailed(rollback, Path, writes.Count);
             }
@@ -597,7 +600,7 @@ internal sealed partial class AlertStore : IDisposable
                 _metrics?.StoreCheckpoint(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
         }
-        catch (Exception ex) when (ex is LiteException or IOException)
+        catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
         {
             LogCheckpointFailed(ex, Path);
         }

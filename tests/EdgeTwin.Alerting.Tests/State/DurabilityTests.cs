@@ -97,6 +97,33 @@ public sealed class DurabilityTests
         }
     }
 
+    [Fact]
+    public async Task When_LiteDB_has_closed_itself_changes_stay_in_the_journal_and_shutdown_does_not_throw()
+    {
+        // Regression: a CI run's shutdown threw ObjectDisposedException from LiteDB's checkpoint (its engine had closed).
+        var h = await Harness.StartAsync(Rules);
+        try
+        {
+            h.Manager.Store.CloseLiteDbForTest();
+            foreach (var rack in new[] { "rack-r01", "rack-r02" })
+            {
+                h.Feed(h.Series(rack, "inlet"), 35);
+            }
+
+            await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Firing) == 2, "two firing messages");
+            await Wait.UntilAsync(() => h.Manager.Store.Unapplied > 0, "changes journaled, LiteDB unable to take them");
+            await h.StopKeepingStateAsync();
+
+            using var reopened = new AlertStore(Path.Combine(h.Dir, "alerts.db"));
+            Assert.Equal(2, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
+            Assert.Equal(2, reopened.History(10).Count(e => e.Change == "raised"));
+        }
+        finally
+        {
+            Directory.Delete(h.Dir, recursive: true);
+        }
+    }
+
     /// <summary>One meter for one test, so parallel tests' stores are not counted.</summary>
     private sealed class OneMeter : IMeterFactory
     {
