@@ -141,16 +141,12 @@ internal sealed partial class AlertStore : IDisposable
         var applied = replay.Count == 0 || ApplyToLiteDb(replay);
         var onDisk = replay.Count == 0 || (applied && TrySyncLiteDb());
         _journal.Reset();
-        if (applied && !onDisk)
+        if (!onDisk)
         {
-            // LiteDB has them, but not surely on disk: keep them (without a torn tail) until a later fsync succeeds.
+            // LiteDB cannot take them now, or has them but not surely on disk: keep them (without a torn tail). Writes
+            // LiteDB never took count as unapplied, so the journal is kept for the next start.
             _journal.Append(replay);
-        }
-        else if (!applied)
-        {
-            // LiteDB cannot take them now: keep them (without a torn tail) for the next start.
-            _journal.Append(replay);
-            _journaled = replay.Count;
+            _journaled = applied ? 0 : replay.Count;
         }
         else if (replay.Count > 0)
         {

@@ -246,31 +246,24 @@ public sealed class ResonanceDetector
         }
 
         var range = _max - _min;
-        double score;
-        if (_replayRing is not null)
+        if (_replayRing is not null && range > 0 && range > _replayedRange * (1.0 + _replayWidening))
         {
-            if (range > 0 && range > _replayedRange * (1.0 + _replayWidening))
-            {
-                Replay();
-            }
-            else if (_rescale && range > 0)
-            {
-                Rescale();
-            }
-
-            score = Process(ds, _block - _origin, live: true);
-            _replayRing[_replayPos] = ds;
-            _replayPos = (_replayPos + 1) % _replayRing.Length;
-            _replayCount = Math.Min(_replayCount + 1, _replayRing.Length);
-            return score;
+            Replay();
         }
-
-        if (_rescale && range > 0)
+        else if (_rescale && range > 0)
         {
             Rescale();
         }
 
-        return Process(ds, _block, live: true);
+        var score = Process(ds, _block - _origin, live: true);
+        if (_replayRing is not null)
+        {
+            _replayRing[_replayPos] = ds;
+            _replayPos = (_replayPos + 1) % _replayRing.Length;
+            _replayCount = Math.Min(_replayCount + 1, _replayRing.Length);
+        }
+
+        return score;
     }
 
     /// <summary>
