@@ -5,8 +5,12 @@ Reproducible (no randomness besides sklearn's deterministic lbfgs; numpy seed pi
 gives byte-identical JSON):
     /usr/bin/python3 models/secom/train_base.py --data ../shared/data/secom/secom_dev.data \
         --labels ../shared/data/secom/secom_dev_labels.data --out models/secom/secom-base.json
-    # time-split check: train on the earliest 60 %, the C# bench streams the rest
-    /usr/bin/python3 models/secom/train_base.py ... --train-fraction 0.6 --out models/secom/secom-base-dev60.json
+    # time-split check of the selection procedure (select_v5.py: P on the earliest 60 % chose another design);
+    # train on the earliest 60 %, the C# bench streams the rest
+    /usr/bin/python3 models/secom/train_base.py ... --train-fraction 0.6 --alphas 0.1 --features 20 --c 0.1 \
+        --learning-rate 0.003 --decision none --mix mean --eta 0 --discount 1 --out models/secom/secom-base-dev60.json
+The defaults are the shipped design, chosen by select_v5.py: five members (alpha 0.01..0.2), hedge mix (eta 0.5),
+top-10 columns, C 0.01, an SGD step of 0.03 per label, the equal-error decision over the last 20 fails, no stumps.
 
 Model (format "edgetwin-online-logistic/3", documented in models/secom/MODEL_CARD.md): an ensemble of logistic
 members, one per drift rate alpha. Each member standardises its columns with an exponentially weighted (EW)
@@ -302,18 +306,18 @@ def main():
     ap.add_argument("--labels", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--train-fraction", type=float, default=1.0)
-    ap.add_argument("--alphas", default="0.1")
+    ap.add_argument("--alphas", default="0.01,0.02,0.05,0.1,0.2")
     ap.add_argument("--features", type=int, default=10)
     ap.add_argument("--c", type=float, default=0.01)
-    ap.add_argument("--learning-rate", type=float, default=0.003)
+    ap.add_argument("--learning-rate", type=float, default=0.03)
     ap.add_argument("--l2", type=float, default=0.01)
-    ap.add_argument("--decision", default="none", choices=["eer", "none"])
-    ap.add_argument("--mix", default="mean", choices=["mean", "hedge"])
-    ap.add_argument("--eta", type=float, default=0.0)
-    ap.add_argument("--discount", type=float, default=1.0)
+    ap.add_argument("--decision", default="eer", choices=["eer", "none"])
+    ap.add_argument("--mix", default="hedge", choices=["mean", "hedge"])
+    ap.add_argument("--eta", type=float, default=0.5)
+    ap.add_argument("--discount", type=float, default=0.99)
     ap.add_argument("--window-fail", type=int, default=20)
     ap.add_argument("--min-fails", type=int, default=5)
-    ap.add_argument("--stumps", type=int, default=200, help="boosted stumps per member (0 = logistic only)")
+    ap.add_argument("--stumps", type=int, default=0, help="boosted stumps per member (0 = logistic only)")
     ap.add_argument("--stump-features", type=int, default=5)
     ap.add_argument("--stump-rate", type=float, default=0.05)
     ap.add_argument("--stump-weight", type=float, default=0.25)
