@@ -261,6 +261,9 @@ public sealed partial class LineTwinStage : ISampleStage
         Volatile.Write(ref _learned, learned);
         var line = _lineOee.Report(nowMs);
         a["oee.line"] = line.Oee.ToString("R", inv);
+        a["availability.line"] = line.Availability.ToString("R", inv);
+        a["performance.line"] = line.Effectiveness.ToString("R", inv);
+        a["quality.line"] = line.QualityRate.ToString("R", inv);
         a["loss.breakdowns_s"] = line.Losses.Breakdowns.ToString("R", inv);
         a["loss.setups_s"] = line.Losses.Setups.ToString("R", inv);
         a["loss.waiting_s"] = line.Losses.Waiting.ToString("R", inv);
@@ -369,10 +372,12 @@ public sealed partial class LineTwinStage : ISampleStage
         var inv = CultureInfo.InvariantCulture;
         double D(string key) => a.TryGetValue(key, out var v) ? double.Parse(v, inv) : double.NaN;
         var output = _config.Spec.Stations[_output].Id;
-        double oee = D("oee.line"), av = D("availability." + output), perf = D("performance." + output), q = D("quality." + output);
+        var constraint = _config.Spec.Stations[_constraint].Id;
+        // The line's own factors, so that A × P × Q is the OEE shown (a station's factors next to the line's OEE do not multiply out).
+        double oee = D("oee.line"), av = D("availability.line"), perf = D("performance.line"), q = D("quality.line");
         var good = a["good"];
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
-        var text = string.Create(inv, $"line {_config.Id}: OEE {oee:0.00} (output {output}: A {av:0.00} P {perf:0.00} Q {q:0.00}), {good} good, bottleneck {bottleneck}");
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee:0.00} = A {av:0.00} × P {perf:0.00} × Q {q:0.00} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
         text += string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");

@@ -340,6 +340,24 @@ public sealed class LineQualityTests : IDisposable
         Assert.Contains(" good", e.Message, StringComparison.Ordinal);
     }
 
+    // Regression: the summary showed the line's OEE next to the output station's A, P and Q, which do not multiply out to it.
+    [Fact]
+    public async Task The_line_summary_shows_the_line_factors_that_multiply_out_to_its_OEE()
+    {
+        WriteModel(prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        await Minutes(line, 0, 10, x: 1, good: 4, rejects: 0, counters);
+        var e = line.Sink.Events.Last(e => e.Source == "line/q1");
+        var a = e.Attributes!;
+        double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
+
+        Assert.Equal(D("oee.line"), D("availability.line") * D("performance.line") * D("quality.line"), 12);
+        Assert.NotEqual(D("quality.line"), D("quality.S1")); // the line is seen at its output station (S2, with rejects), not at S1
+        string Two(double v) => v.ToString("0.00", CultureInfo.InvariantCulture);
+        Assert.Contains($"OEE {Two(D("oee.line"))} = A {Two(D("availability.line"))} × P {Two(D("performance.line"))} × Q {Two(D("quality.line"))}", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_drift_that_raises_rejects_publishes_one_quality_prediction_per_episode()
     {
