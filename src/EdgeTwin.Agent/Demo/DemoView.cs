@@ -35,7 +35,7 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         b.Append("\u001b[H\u001b[2J");
         b.AppendLine(Inv($"EdgeTwin demo — {c.Elapsed:mm\\:ss} elapsed — {c.FailureLine()}      Ctrl-C stops"));
         b.AppendLine();
-        b.AppendLine(Inv($"SITE (simulated truth)  room {c.Site.Room.TemperatureC:0.0} °C  IT {c.Site.TotalItKw:0.0} kW  cooling {c.Site.TotalCoolingKw:0.0} kW"));
+        b.AppendLine(Inv($"SITE (simulated truth)  return air {c.Site.Room.TemperatureC:0.0} °C  IT {c.Site.TotalItKw:0.0} kW  cooling {c.Site.TotalCoolingKw:0.0} kW"));
         lock (c.Site.SyncRoot)
         {
             b.AppendLine("  inlets  " + string.Join("  ", c.Site.Racks.Select(r => Inv($"{r.Id} {r.InletC:0.0}"))));
@@ -81,7 +81,7 @@ internal sealed class DemoView(TextWriter output, bool terminal)
     {
         var b = new StringBuilder();
         var hottest = c.Site.Racks.MaxBy(r => r.InletC)!;
-        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: room {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples | {c.UplinkLine()}"));
+        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: return air {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples | {c.UplinkLine()}"));
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] readings: {Readings(c, null, 8)}"));
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] thermal twin: {c.ThermalLine()}"));
         var events = c.State.Events;
@@ -136,7 +136,7 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 
                 var who = deviceId is null ? d.DeviceId + "/" : string.Empty;
                 var row = d.Tags is { Count: > 0 } ? "{" + string.Join(',', d.Tags.Select(t => t.Value)) + "}" : string.Empty;
-                shown.Add(Inv($"{who}{d.Metric}{row}={s.Value:0.##} {d.Unit}{(s.IsGood ? string.Empty : "(" + s.Quality + ")")}"));
+                shown.Add(Inv($"{who}{d.Metric}{row}={s.Value:0.##}{(d.Unit is "1" or "" ? string.Empty : " " + d.Unit)}{(s.IsGood ? string.Empty : "(" + s.Quality + ")")}"));
                 if (shown.Count >= max)
                 {
                     return string.Join("  ", shown);
