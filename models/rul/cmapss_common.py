@@ -158,12 +158,27 @@ class CvData:
                 self.true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
                 self.cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
         self.n_folds = n_folds
+        self.heldout_ids = {d: split_units(d, self.data[d].keys())[1] for d in DATASETS}
         self.folds = {}
         for d in DATASETS:
             rng = np.random.default_rng(SEED * 11 + DATASETS.index(d))
             ids = np.array(self.train_ids[d])
             rng.shuffle(ids)
             self.folds[d] = [sorted(ids[k::n_folds].tolist()) for k in range(n_folds)]
+
+    def add_heldout_windows(self):
+        """Adds the held-out units' windows (normalised with the non-held-out units' constants, as shipped) and returns
+        their keys: only for refitting a fixed recipe on every training unit once its choice and checks are done."""
+        keys = []
+        for d in DATASETS:
+            for u in self.heldout_ids[d]:
+                f = features(self.data[d][u], self.centroids, self.mean, self.std)
+                n = len(f)
+                self.win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
+                self.true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
+                self.cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
+                keys.append((d, u))
+        return keys
 
     def train_keys(self, d, k):
         """The units of data set d outside fold k."""

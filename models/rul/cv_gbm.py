@@ -84,6 +84,11 @@ def main():
     ap.add_argument("--fit-all", default=None, help="fit on all non-held-out units and pickle the model here")
     ap.add_argument("--load", default=None, help="instead of --fit-all: the model pickled by an earlier --fit-all")
     ap.add_argument("--heldout", default=None, help="with --fit-all or --load: score on this directory's test files")
+    ap.add_argument("--include-heldout", action="store_true",
+                    help="--fit-all on every training unit, the held-out ones too (addendum 8: refit of a fixed recipe; "
+                         "--heldout figures are then in-sample)")
+    ap.add_argument("--unit-fraction", type=float, default=1.0,
+                    help="--fit-all on a seeded share of the non-held-out units per data set (learning-curve check)")
     ap.add_argument("--name", default="gbm")
     args = ap.parse_args()
     t0 = time.time()
@@ -101,7 +106,18 @@ def main():
         store.report(args.name, args.oof, args.folds, args)
     model = None
     if args.fit_all:
-        model = fit(cv, [(d, u) for d in DATASETS for u in cv.train_ids[d]], args)
+        keys = [(d, u) for d in DATASETS for u in cv.train_ids[d]]
+        if args.unit_fraction < 1:
+            rng = np.random.default_rng(SEED + 8)
+            keys = []
+            for d in DATASETS:
+                ids = list(cv.train_ids[d])
+                keep = rng.permutation(len(ids))[: int(round(args.unit_fraction * len(ids)))]
+                keys += [(d, ids[i]) for i in sorted(keep)]
+        if args.include_heldout:
+            keys += cv.add_heldout_windows()
+        print(f"fit-all on {len(keys)} units", flush=True)
+        model = fit(cv, keys, args)
         n_nodes = sum(e[0].tree_.node_count for e in model.estimators_)
         pickle.dump({"model": model, "window": args.window, "args": vars(args)}, open(args.fit_all, "wb"))
         print(f"fit-all: {len(model.estimators_)} trees, {n_nodes} nodes -> {args.fit_all}", flush=True)
