@@ -152,11 +152,7 @@ class CvData:
         self.win, self.true, self.cyc = {}, {}, {}
         for d in DATASETS:
             for u in self.train_ids[d]:
-                f = features(self.data[d][u], self.centroids, self.mean, self.std)
-                n = len(f)
-                self.win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
-                self.true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
-                self.cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
+                self._add_windows(d, u)
         self.n_folds = n_folds
         self.heldout_ids = {d: split_units(d, self.data[d].keys())[1] for d in DATASETS}
         self.folds = {}
@@ -169,16 +165,18 @@ class CvData:
     def add_heldout_windows(self):
         """Adds the held-out units' windows (normalised with the non-held-out units' constants, as shipped) and returns
         their keys: only for refitting a fixed recipe on every training unit once its choice and checks are done."""
-        keys = []
-        for d in DATASETS:
-            for u in self.heldout_ids[d]:
-                f = features(self.data[d][u], self.centroids, self.mean, self.std)
-                n = len(f)
-                self.win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
-                self.true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
-                self.cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
-                keys.append((d, u))
+        keys = [(d, u) for d in DATASETS for u in self.heldout_ids[d]]
+        for d, u in keys:
+            self._add_windows(d, u)
         return keys
+
+    def _add_windows(self, d, u):
+        """Every prefix window of unit u of data set d, its true RUL and cycle number."""
+        f = features(self.data[d][u], self.centroids, self.mean, self.std)
+        n = len(f)
+        self.win[(d, u)] = np.stack([last_window(f[: t + 1]) for t in range(n)]).astype(np.float32)
+        self.true[(d, u)] = (n - 1 - np.arange(n)).astype(np.float32)
+        self.cyc[(d, u)] = np.arange(1, n + 1, dtype=np.float32)
 
     def train_keys(self, d, k):
         """The units of data set d outside fold k."""
