@@ -312,14 +312,20 @@ public sealed class LineQualityTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task The_good_parts_forecast_uses_the_predicted_reject_rate()
+    // Ten minutes of both stations at x = 1 (S1 4 good parts a minute, S2 4 good and a reject every 5 minutes): the last twin state.
+    private async Task<(EdgeEvent State, long[] Counters)> TenMinutesAtX1()
     {
         WriteModel(prior: 0.1);
         var line = Build(Parse(Quality).Config!);
         var counters = new long[4];
         await Minutes(line, 0, 10, x: 1, good: 4, rejects: 0, counters);
-        var e = line.Sink.Events.Last(e => e.Source == "line/q1");
+        return (line.Sink.Events.Last(e => e.Source == "line/q1"), counters);
+    }
+
+    [Fact]
+    public async Task The_good_parts_forecast_uses_the_predicted_reject_rate()
+    {
+        var (e, counters) = await TenMinutesAtX1();
         var a = e.Attributes!;
         double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
 
@@ -344,13 +350,8 @@ public sealed class LineQualityTests : IDisposable
     [Fact]
     public async Task The_line_summary_shows_the_line_factors_that_multiply_out_to_its_OEE()
     {
-        WriteModel(prior: 0.1);
-        var line = Build(Parse(Quality).Config!);
-        var counters = new long[4];
-        await Minutes(line, 0, 10, x: 1, good: 4, rejects: 0, counters);
-        var e = line.Sink.Events.Last(e => e.Source == "line/q1");
-        var a = e.Attributes!;
-        double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
+        var (e, _) = await TenMinutesAtX1();
+        double D(string k) => double.Parse(e.Attributes![k], CultureInfo.InvariantCulture);
 
         Assert.Equal(D("oee.line"), D("availability.line") * D("performance.line") * D("quality.line"), 12);
         Assert.NotEqual(D("quality.line"), D("quality.S1")); // the line is seen at its output station (S2, with rejects), not at S1
