@@ -3,6 +3,7 @@
 time split.
 
     /usr/bin/python3 models/secom/select_v5.py [DATA_DIR]      # default ../shared/data/secom; deterministic
+    /usr/bin/python3 models/secom/select_v5.py DATA_DIR --extra-checks   # the same check at 50 % and 70 % (report only)
 
 Why (10th session): select_v2..v4 chose the shipped design on two folds inside the earliest 60 % of the development
 runs, and then trained that design on all of them. The later 40 % never took part in any choice, which keeps its
@@ -102,7 +103,19 @@ def report(c, dname, a, b, label):
                  average_precision_score(y[a:b], p), bacc(p, y[a:b])), flush=True)
 
 
+def extra_checks(fractions=(0.5, 0.7)):
+    """The procedure checked at other cuts (reported, chooses nothing): P on the first m runs, its choice trained on them
+    and streamed over every later run."""
+    for f in fractions:
+        m = int(n * f)
+        c, dname, _ = procedure(m)
+        report(c, dname, m, n, "CHECK at %d %% (P(%d)'s choice on runs %d..%d)" % (round(f * 100), m, m, n - 1))
+
+
 def main():
+    if "--extra-checks" in sys.argv:
+        extra_checks()
+        return
     cut = int(n * 0.6)
     check, check_dec, _ = procedure(cut)
     report(check, check_dec, cut, n, "CHECK (P(%d)'s choice on the later 40 %%)" % cut)
