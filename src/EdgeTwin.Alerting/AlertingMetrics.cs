@@ -25,6 +25,7 @@ public sealed class AlertingMetrics
     private readonly Histogram<double> _applyMs;
     private readonly Histogram<double> _syncMs;
     private readonly Counter<long> _storeFailed;
+    private readonly Counter<long> _storeReopened;
 
     public AlertingMetrics(IMeterFactory? factory = null)
     {
@@ -45,6 +46,7 @@ public sealed class AlertingMetrics
         _applyMs = meter.CreateHistogram<double>("edgetwin.alerts.store.apply.duration", unit: "ms", description: "LiteDB commits of journaled changes (background, off the alarm path).");
         _syncMs = meter.CreateHistogram<double>("edgetwin.alerts.store.sync.duration", unit: "ms", description: "fsyncs of the alert journal and of alerts.db (background, off the alarm path); tag file: journal or litedb.");
         _storeFailed = meter.CreateCounter<long>("edgetwin.alerts.store.failed", description: "Commits of alerts.db that failed (the alerts were still notified).");
+        _storeReopened = meter.CreateCounter<long>("edgetwin.alerts.store.reopened", description: "Times alerts.db was reopened after LiteDB had failed, and given the journal again.");
         _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
     }
 
@@ -85,6 +87,8 @@ public sealed class AlertingMetrics
     internal void StoreSync(string file, double ms) => _syncMs.Record(ms, new KeyValuePair<string, object?>("file", file));
 
     internal void StoreFailed() => _storeFailed.Add(1);
+
+    internal void StoreReopened() => _storeReopened.Add(1);
 
     internal void Failed(string sink) => _failed.Add(1, new KeyValuePair<string, object?>("sink", sink));
 

@@ -77,16 +77,16 @@ internal sealed partial class AlertStore : IDisposable
     public const long CheckpointBytes = 4L << 20;
     public static readonly TimeSpan LazyDelay = TimeSpan.FromMilliseconds(200);
 
+    private static readonly TimeSpan ReopenFirstDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ReopenMaxDelay = TimeSpan.FromMinutes(5);
+
     /// <summary>History lines kept (published ones beyond this are trimmed, oldest first).</summary>
     public const int HistoryKeep = 20_000;
 
     private const string PublishedId = "published";
 
-    private readonly LiteDatabase _db;
-    private readonly ILiteCollection<BsonDocument> _alerts;
-    private readonly ILiteCollection<BsonDocument> _history;
-    private readonly ILiteCollection<BsonDocument> _silences;
-    private readonly ILiteCollection<BsonDocument> _meta;
+    // Replaced (as a whole) when LiteDB has closed itself and the background thread reopens it.
+    private volatile LiteFile _lite;
     private readonly string _liteJournal;
     private readonly string _liteData;
     private readonly AlertJournal _journal;
@@ -106,6 +106,10 @@ internal sealed partial class AlertStore : IDisposable
     private long _appliedSeq;
     private long _publishedThrough;
     private long _appendsSinceTrim;
+    private bool _liteFailed;
+    private int _reopens;
+    private long _nextReopenTicks;
+    private TimeSpan _reopenBackoff = ReopenFirstDelay;
 
     public AlertStore(string path, ILogger? logger = null, AlertingMetrics? metrics = null)
     {
@@ -122,13 +126,8 @@ internal sealed partial class AlertStore : IDisposable
         _liteJournal = stem + "-log" + System.IO.Path.GetExtension(path);
         _liteData = System.IO.Path.GetFullPath(path);
 
-        // Checkpoints are ours (CheckpointSize 0), on the background thread.
-        _db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 };
-        _alerts = _db.GetCollection("alerts");
-        _history = _db.GetCollection("history", BsonAutoId.Int64);
-        _silences = _db.GetCollection("silences");
-        _meta = _db.GetCollection("meta");
-        _publishedThrough = _meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
+        _lite = LiteFile.Open(path);
+        _publishedThrough = _lite.Meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
 
         // Changes that were durable in the journal but not yet in LiteDB when the process died.
         _journal = new AlertJournal(stem + ".journal");
@@ -176,7 +175,13 @@ internal sealed partial class AlertStore : IDisposable
     internal bool HoldApply { get; set; }
 
     /// <summary>For tests: close LiteDB underneath the store, as LiteDB closes itself after an I/O error in its engine.</summary>
-    internal void CloseLiteDbForTest() => _db.Dispose();
+    internal void CloseLiteDbForTest() => _lite.Db.Dispose();
+
+    /// <summary>For tests: do not reopen a LiteDB that has closed itself (as before the reopen existed).</summary>
+    internal bool HoldReopen { get; set; }
+
+    /// <summary>Times LiteDB was reopened after it had closed itself.</summary>
+    public int Reopens => Volatile.Read(ref _reopens);
 
     /// <summary>Starts the background thread; <paramref name="committed"/> gets every unit, in order, once it is durable.</summary>
     public void Start(Action<WriteUnit> committed)
@@ -229,7 +234,7 @@ internal sealed partial class AlertStore : IDisposable
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
     public IReadOnlyList<StoredAlert> LoadAlerts() =>
-        [.. _alerts.FindAll().Select(d => new StoredAlert(
+        [.. _lite.Alerts.FindAll().Select(d => new StoredAlert(
             d["_id"].AsInt64,
             d["rule"].AsString,
             d["key"].AsString,
@@ -241,7 +246,7 @@ internal sealed partial class AlertStore : IDisposable
             d["notified"].AsBoolean))];
 
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
-        _silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
+        _lite.Silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
 
     public static StoreWrite Save(AlertInstance a) => new(StoreCollection.Alerts, a.Id, new BsonDocument
     {
@@ -282,16 +287,16 @@ internal sealed partial class AlertStore : IDisposable
 
     /// <summary>History lines the event sink has not had yet, oldest first (after a crash, before the first publish).</summary>
     public IReadOnlyList<UnpublishedEntry> Unpublished() =>
-        [.. _history.Find(Query.GT("_id", _publishedThrough))
+        [.. _lite.History.Find(Query.GT("_id", _publishedThrough))
             .Where(d => d["publish"].IsBoolean ? d["publish"].AsBoolean : d["published"].IsBoolean && !d["published"].AsBoolean)
             .OrderBy(d => d["_id"].AsInt64)
             .Select(d => new UnpublishedEntry(ToEntry(d), d["raised"].AsBoolean))];
 
     /// <summary>The newest <paramref name="limit"/> committed lines, oldest first.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit) =>
-        [.. _history.Find(Query.All(Query.Descending), limit: limit).Select(ToEntry).Reverse()];
+        [.. _lite.History.Find(Query.All(Query.Descending), limit: limit).Select(ToEntry).Reverse()];
 
-    public long HistoryCount => _history.LongCount();
+    public long HistoryCount => _lite.History.LongCount();
 
     public static AlertHistoryEntry ToEntry(BsonDocument d) => new(
         d["_id"].AsInt64,
@@ -329,7 +334,7 @@ internal sealed partial class AlertStore : IDisposable
             SyncJournal();
             try
             {
-                _db.Checkpoint();
+                _lite.Db.Checkpoint();
                 SyncLiteDb();
                 lock (_commit)
                 {
@@ -345,7 +350,7 @@ internal sealed partial class AlertStore : IDisposable
             }
         }
 
-        _db.Dispose();
+        _lite.Dispose();
         _journal.Dispose();
         _background.Dispose();
     }
@@ -441,7 +446,69 @@ internal sealed partial class AlertStore : IDisposable
                 SyncJournal();
                 ApplyPending();
                 Maintain();
+                ReopenIfFailed();
             }
+        }
+    }
+
+    /// <summary>
+    /// After a failed commit or checkpoint (LiteDB closes its engine after an I/O error in it, and every later call
+    /// fails), reopen the file and give it the whole journal again, instead of failing until the next start. Retried
+    /// with a growing delay while it keeps failing (a full disk), so a broken file does not spin.
+    /// </summary>
+    private void ReopenIfFailed()
+    {
+        if (!_liteFailed || HoldReopen || Stopwatch.GetTimestamp() < _nextReopenTicks)
+        {
+            return;
+        }
+
+        lock (_commit)
+        {
+            var old = _lite;
+            old.Dispose();
+            try
+            {
+                var fresh = LiteFile.Open(Path);
+                _lite = fresh;
+                // The mark as LiteDB has it: a failed commit may have carried a newer one that the replay must write again.
+                _publishedThrough = fresh.Meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
+                var replay = _journal.ReadAll(out _);
+                if (!ApplyToLiteDb(replay))
+                {
+                    throw new IOException($"replaying {replay.Count} journal writes into {Path} failed");
+                }
+
+                // Everything journaled is in LiteDB now except what still waits in _toApply (writes are idempotent, so
+                // those the journal held too are simply written again; those a failed journal write lost are not lost here).
+                int waiting;
+                lock (_applyGate)
+                {
+                    waiting = _toApply.Count;
+                }
+
+                Volatile.Write(ref _applied, Volatile.Read(ref _journaled) - waiting);
+                Volatile.Write(ref _appliedSeq, Math.Max(Volatile.Read(ref _appliedSeq), MaxSeq()));
+                _liteFailed = false;
+                _reopenBackoff = ReopenFirstDelay;
+                Interlocked.Increment(ref _reopens);
+                _metrics?.StoreReopened();
+                LogReopened(Path, replay.Count);
+            }
+            catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                _nextReopenTicks = Stopwatch.GetTimestamp() + (long)(_reopenBackoff.TotalSeconds * Stopwatch.Frequency);
+                LogReopenFailed(ex, Path, _reopenBackoff.TotalSeconds);
+                _reopenBackoff = TimeSpan.FromTicks(Math.Min(_reopenBackoff.Ticks * 2, ReopenMaxDelay.Ticks));
+            }
+
+            // Units queued while we held the lock are ours (Pump saw it taken).
+            CommitQueued();
+        }
+
+        if (!_liteFailed)
+        {
+            ApplyPending();
         }
     }
 
@@ -477,23 +544,25 @@ internal sealed partial class AlertStore : IDisposable
     private bool ApplyToLiteDb(List<StoreWrite> writes)
     {
         var started = Stopwatch.GetTimestamp();
+        var lite = _lite;
         try
         {
-            _db.BeginTrans();
+            lite.Db.BeginTrans();
             foreach (var w in writes)
             {
-                Apply(w);
+                Apply(lite, w);
             }
 
-            _db.Commit();
+            lite.Db.Commit();
             _metrics?.StoreApply(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return true;
         }
         catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
+            _liteFailed = true;
             try
             {
-                _db.Rollback();
+                lite.Db.Rollback();
             }
             catch (Exception rollback) when (rollback is LiteException or IOException or ObjectDisposedException)
             {
@@ -507,14 +576,14 @@ internal sealed partial class AlertStore : IDisposable
         }
     }
 
-    private void Apply(StoreWrite w)
+    private void Apply(LiteFile lite, StoreWrite w)
     {
         var collection = w.Collection switch
         {
-            StoreCollection.Alerts => _alerts,
-            StoreCollection.History => _history,
-            StoreCollection.Silences => _silences,
-            _ => _meta,
+            StoreCollection.Alerts => lite.Alerts,
+            StoreCollection.History => lite.History,
+            StoreCollection.Silences => lite.Silences,
+            _ => lite.Meta,
         };
         if (w.Document is null)
         {
@@ -570,7 +639,7 @@ internal sealed partial class AlertStore : IDisposable
                 var cut = Math.Min(_publishedThrough, MaxSeq() - HistoryKeep);
                 if (cut > 0)
                 {
-                    _history.DeleteMany(Query.LTE("_id", cut));
+                    _lite.History.DeleteMany(Query.LTE("_id", cut));
                 }
             }
 
@@ -592,12 +661,13 @@ internal sealed partial class AlertStore : IDisposable
             if (File.Exists(_liteJournal) && new FileInfo(_liteJournal).Length > CheckpointBytes)
             {
                 var started = Stopwatch.GetTimestamp();
-                _db.Checkpoint();
+                _lite.Db.Checkpoint();
                 _metrics?.StoreCheckpoint(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
         }
         catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
         {
+            _liteFailed = true;
             LogCheckpointFailed(ex, Path);
         }
     }
@@ -652,7 +722,7 @@ internal sealed partial class AlertStore : IDisposable
         _metrics?.StoreSync("litedb", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    private long MaxSeq() => _history.Find(Query.All(Query.Descending), limit: 1).FirstOrDefault()?["_id"].AsInt64 ?? 0;
+    private long MaxSeq() => _lite.History.Find(Query.All(Query.Descending), limit: 1).FirstOrDefault()?["_id"].AsInt64 ?? 0;
 
     private static BsonValue Bson(DateTimeOffset? t) => t is { } v ? new BsonValue(v.ToUnixTimeMilliseconds()) : BsonValue.Null;
 
@@ -676,6 +746,51 @@ internal sealed partial class AlertStore : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: checkpoint or trim failed")]
     private partial void LogCheckpointFailed(Exception ex, string path);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: LiteDB reopened after it had failed; {Writes} journal writes given to it again")]
+    private partial void LogReopened(string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: reopening LiteDB failed; changes stay in the journal, next try in {Seconds} s")]
+    private partial void LogReopenFailed(Exception ex, string path, double seconds);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store: handing committed changes on failed")]
     private partial void LogReleaseFailed(Exception ex);
+
+    /// <summary>The LiteDB file and its collections, opened together and replaced together.</summary>
+    private sealed class LiteFile : IDisposable
+    {
+        private LiteFile(LiteDatabase db)
+        {
+            Db = db;
+            Alerts = db.GetCollection("alerts");
+            History = db.GetCollection("history", BsonAutoId.Int64);
+            Silences = db.GetCollection("silences");
+            Meta = db.GetCollection("meta");
+        }
+
+        public LiteDatabase Db { get; }
+
+        public ILiteCollection<BsonDocument> Alerts { get; }
+
+        public ILiteCollection<BsonDocument> History { get; }
+
+        public ILiteCollection<BsonDocument> Silences { get; }
+
+        public ILiteCollection<BsonDocument> Meta { get; }
+
+        // Checkpoints are ours (CheckpointSize 0), on the background thread.
+        public static LiteFile Open(string path) =>
+            new(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 });
+
+        public void Dispose()
+        {
+            try
+            {
+                Db.Dispose();
+            }
+            catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
+            {
+                // A closed engine may fail to close again; its files are released either way.
+            }
+        }
+    }
 }

@@ -104,6 +104,7 @@ public sealed class DurabilityTests
         var h = await Harness.StartAsync(Rules);
         try
         {
+            h.Manager.Store.HoldReopen = true; // as if reopening kept failing: shutdown must still complete
             h.Manager.Store.CloseLiteDbForTest();
             foreach (var rack in new[] { "rack-r01", "rack-r02" })
             {
@@ -117,6 +118,37 @@ public sealed class DurabilityTests
             using var reopened = new AlertStore(Path.Combine(h.Dir, "alerts.db"));
             Assert.Equal(2, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
             Assert.Equal(2, reopened.History(10).Count(e => e.Change == "raised"));
+        }
+        finally
+        {
+            Directory.Delete(h.Dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task When_LiteDB_has_closed_itself_the_store_reopens_it_and_gives_it_the_journal()
+    {
+        var h = await Harness.StartAsync(Rules);
+        try
+        {
+            h.Feed(h.Series("rack-r00", "inlet"), 35); // in LiteDB before it closes
+            await Wait.UntilAsync(() => h.Manager.Store.Unapplied == 0 && h.Manager.Store.History(10).Count == 1, "the first change in LiteDB");
+            h.Manager.Store.CloseLiteDbForTest();
+            foreach (var rack in new[] { "rack-r01", "rack-r02" })
+            {
+                h.Feed(h.Series(rack, "inlet"), 35);
+            }
+
+            await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Firing) == 3, "three firing messages");
+            await Wait.UntilAsync(() => h.Manager.Store.Reopens == 1 && h.Manager.Store.Unapplied == 0, "LiteDB reopened and given every change");
+
+            // Read back through the running store, not only after a restart.
+            Assert.Equal(3, h.Manager.Store.History(10).Count(e => e.Change == "raised"));
+            Assert.Equal(3, h.Manager.Store.LoadAlerts().Count(a => a.State == AlertState.Firing));
+            await h.StopKeepingStateAsync();
+
+            using var reopened = new AlertStore(Path.Combine(h.Dir, "alerts.db"));
+            Assert.Equal(3, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
         }
         finally
         {
