@@ -158,8 +158,20 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                     break;
                 case "history":
                     var limit = root.TryGetProperty("limit", out var l) && l.TryGetInt32(out var li) ? Math.Clamp(li, 1, 10_000) : 100;
+                    IReadOnlyList<AlertHistoryEntry> history;
+                    try
+                    {
+                        history = _alerting.Manager.History(limit);
+                    }
+                    catch (Exception ex) when (ex is LiteDB.LiteException or IOException or ObjectDisposedException)
+                    {
+                        // LiteDB failed underneath (the store reopens it in the background): say so instead of dropping the client.
+                        Error(w, $"alert history unavailable for now ({_alerting.Manager.Store.Path}: {ex.Message}); alarms are not affected, try again shortly");
+                        break;
+                    }
+
                     w.WriteBoolean("ok", true);
-                    WriteHistory(w, _alerting.Manager.History(limit));
+                    WriteHistory(w, history);
                     break;
                 case "ack":
                     if (!root.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id))

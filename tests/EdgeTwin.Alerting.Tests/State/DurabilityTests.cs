@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using EdgeTwin.Alerting.Control;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
 
@@ -154,6 +155,27 @@ public sealed class DurabilityTests
         {
             Directory.Delete(h.Dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task While_LiteDB_is_closed_the_control_socket_answers_history_with_an_error_instead_of_dropping_the_client()
+    {
+        await using var h = await Harness.StartAsync(Rules);
+        var socket = Path.Combine(h.Dir, "alerts.sock");
+        await using var server = new AlertControlServer(h.Service, socket);
+        server.Start();
+        h.Manager.Store.HoldReopen = true;
+        h.Manager.Store.CloseLiteDbForTest();
+
+        using var history = await AlertControlClient.SendAsync(socket, """{"op":"history","limit":5}""", TimeSpan.FromSeconds(10), Ct);
+        Assert.False(history.RootElement.GetProperty("ok").GetBoolean());
+        var error = history.RootElement.GetProperty("error").GetString()!;
+        Assert.Contains("alert history unavailable", error, StringComparison.Ordinal);
+        Assert.Contains("alerts.db", error, StringComparison.Ordinal);
+
+        // The rest of the socket still works.
+        using var list = await AlertControlClient.SendAsync(socket, """{"op":"list"}""", TimeSpan.FromSeconds(10), Ct);
+        Assert.True(list.RootElement.GetProperty("ok").GetBoolean());
     }
 
     /// <summary>One meter for one test, so parallel tests' stores are not counted.</summary>
