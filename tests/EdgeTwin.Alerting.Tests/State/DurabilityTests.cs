@@ -13,6 +13,8 @@ public sealed class DurabilityTests
 {
     private const string Rules = GroupCommitTests.Rules;
 
+    private static readonly string[] TwoRacks = ["rack-r01", "rack-r02"];
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -36,7 +38,7 @@ public sealed class DurabilityTests
             await using (var h = await Harness.StartAsync(Rules))
             {
                 h.Manager.Store.HoldApply = true; // killed after the journal write, before LiteDB had the changes
-                foreach (var rack in new[] { "rack-r01", "rack-r02" })
+                foreach (var rack in TwoRacks)
                 {
                     h.Feed(h.Series(rack, "inlet"), 35);
                 }
@@ -78,8 +80,7 @@ public sealed class DurabilityTests
         using var meters = new OneMeter();
         string? journal = null;
         using var syncs = new SyncRecorder(meters, () => journal is null ? null : new FileInfo(journal).Length);
-        var h = await Harness.StartAsync(Rules, metrics: new AlertingMetrics(meters));
-        try
+        await WithStoppedHarnessAsync(async h =>
         {
             journal = Path.Combine(h.Dir, "alerts.journal");
             h.Feed(h.Series("rack-r01", "inlet"), 35);
@@ -91,23 +92,18 @@ public sealed class DurabilityTests
             Assert.NotEmpty(atSync);
             Assert.True(atSync[^1] > 0, "the journal still held the change when LiteDB was fsynced at shutdown");
             Assert.Equal(0, new FileInfo(journal).Length);
-        }
-        finally
-        {
-            Directory.Delete(h.Dir, recursive: true);
-        }
+        }, new AlertingMetrics(meters));
     }
 
     [Fact]
     public async Task When_LiteDB_has_closed_itself_changes_stay_in_the_journal_and_shutdown_does_not_throw()
     {
         // Regression: a CI run's shutdown threw ObjectDisposedException from LiteDB's checkpoint (its engine had closed).
-        var h = await Harness.StartAsync(Rules);
-        try
+        await WithStoppedHarnessAsync(async h =>
         {
             h.Manager.Store.HoldReopen = true; // as if reopening kept failing: shutdown must still complete
             h.Manager.Store.CloseLiteDbForTest();
-            foreach (var rack in new[] { "rack-r01", "rack-r02" })
+            foreach (var rack in TwoRacks)
             {
                 h.Feed(h.Series(rack, "inlet"), 35);
             }
@@ -119,23 +115,18 @@ public sealed class DurabilityTests
             using var reopened = new AlertStore(Path.Combine(h.Dir, "alerts.db"));
             Assert.Equal(2, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
             Assert.Equal(2, reopened.History(10).Count(e => e.Change == "raised"));
-        }
-        finally
-        {
-            Directory.Delete(h.Dir, recursive: true);
-        }
+        });
     }
 
     [Fact]
     public async Task When_LiteDB_has_closed_itself_the_store_reopens_it_and_gives_it_the_journal()
     {
-        var h = await Harness.StartAsync(Rules);
-        try
+        await WithStoppedHarnessAsync(async h =>
         {
             h.Feed(h.Series("rack-r00", "inlet"), 35); // in LiteDB before it closes
             await Wait.UntilAsync(() => h.Manager.Store.Unapplied == 0 && h.Manager.Store.History(10).Count == 1, "the first change in LiteDB");
             h.Manager.Store.CloseLiteDbForTest();
-            foreach (var rack in new[] { "rack-r01", "rack-r02" })
+            foreach (var rack in TwoRacks)
             {
                 h.Feed(h.Series(rack, "inlet"), 35);
             }
@@ -150,11 +141,7 @@ public sealed class DurabilityTests
 
             using var reopened = new AlertStore(Path.Combine(h.Dir, "alerts.db"));
             Assert.Equal(3, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
-        }
-        finally
-        {
-            Directory.Delete(h.Dir, recursive: true);
-        }
+        });
     }
 
     [Fact]
@@ -176,6 +163,20 @@ public sealed class DurabilityTests
         // The rest of the socket still works.
         using var list = await AlertControlClient.SendAsync(socket, """{"op":"list"}""", TimeSpan.FromSeconds(10), Ct);
         Assert.True(list.RootElement.GetProperty("ok").GetBoolean());
+    }
+
+    // For tests that stop the harness themselves and keep its files (to reopen the store): the files go afterwards.
+    private static async Task WithStoppedHarnessAsync(Func<Harness, Task> body, AlertingMetrics? metrics = null)
+    {
+        var h = await Harness.StartAsync(Rules, metrics: metrics);
+        try
+        {
+            await body(h);
+        }
+        finally
+        {
+            Directory.Delete(h.Dir, recursive: true);
+        }
     }
 
     /// <summary>One meter for one test, so parallel tests' stores are not counted.</summary>
