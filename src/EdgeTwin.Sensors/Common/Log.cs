@@ -10,6 +10,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Input {DeviceId} changed to {State} ({Label})")]
     public static partial void InputChanged(ILogger logger, string deviceId, int state, string label);
 
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Input {DeviceId} is {What}: {Changes} changes in {WindowSeconds} s; its changes publish state samples only until it is steady for {WindowSeconds} s")]
+    public static partial void InputChattering(ILogger logger, string deviceId, string what, int changes, double windowSeconds);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Information, Message = "Input {DeviceId} steady again at {State} ({Label}) after {Changes} changes")]
+    public static partial void InputSteady(ILogger logger, string deviceId, int state, string label, long changes);
+
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Pulse counter {DeviceId}: state file {Path} unreadable, starting from 0: {Reason}")]
     public static partial void CounterStateUnreadable(ILogger logger, string deviceId, string path, string reason);
 

@@ -16,6 +16,8 @@ internal static class SensorInstruments
 
     public static readonly Counter<long> Edges = Meter.CreateCounter<long>("edgetwin.sensors.input_changes", "{change}", "Debounced digital input changes.");
 
+    public static readonly Counter<long> Chatter = Meter.CreateCounter<long>("edgetwin.sensors.input_chatter", "{episode}", "Digital inputs that started chattering or flashing (their changes then publish samples, not events).");
+
     public static readonly Counter<long> Pulses = Meter.CreateCounter<long>("edgetwin.sensors.pulses", "{pulse}", "S0 pulses counted.");
 
     public static void Read(string deviceId, string driver) => Reads.Add(1, Tags(deviceId, driver));

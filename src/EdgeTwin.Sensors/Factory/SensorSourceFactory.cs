@@ -86,6 +86,8 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
                         Debounce = sensor.Debounce ?? TimeSpan.FromMilliseconds(50),
                         StateInterval = device.Interval,
                         Kind = InputKind(profile, sensor),
+                        ChatterChanges = ChatterChanges(device, profile, sensor),
+                        ChatterWindow = Duration(device, sensor, "chatter_window") ?? TimeSpan.FromSeconds(60),
                         Time = context.TimeProvider,
                         Outputs = outputs,
                     },
@@ -267,7 +269,20 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
         return text.Contains("leak", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Leak
             : text.Contains("smoke", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Smoke
             : text.Contains("door", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Door
+            : text.Contains("lamp", StringComparison.OrdinalIgnoreCase) || text.Contains("stack_light", StringComparison.OrdinalIgnoreCase) || text.Contains("stack-light", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Lamp
             : DigitalInputKind.Generic;
+    }
+
+    private static int ChatterChanges(DeviceConfig device, DeviceProfile profile, SensorSettings sensor)
+    {
+        if (!sensor.Parameters.TryGetValue("chatter_changes", out var text))
+        {
+            return 6;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is 0 or (>= 2 and <= 1000)
+            ? n
+            : throw Problem(device, $"profile '{profile.Id}': chatter_changes '{text}' is not 0 (off) or a count of 2..1000");
     }
 
     private string? StatePath(SourceContext context, SensorSettings sensor)

@@ -17,6 +17,9 @@ public enum DigitalInputKind
     Leak,
     Door,
     Smoke,
+
+    /// <summary>A lamp of a stack light (signal tower): lit or dark, and flashing when it blinks.</summary>
+    Lamp,
 }
 
 public sealed record DigitalInputOptions : GpioSensorOptions
@@ -37,13 +40,27 @@ public sealed record DigitalInputOptions : GpioSensorOptions
     /// <summary>The state is also published at this period without a change, so summaries and stale detection have data.</summary>
     public TimeSpan StateInterval { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// This many accepted changes within <see cref="ChatterWindow"/> make the input chattering (a flashing lamp, a loose
+    /// contact): one event says so and the changes after it publish state samples only, until the input has been
+    /// steady for the window. 6 in 60 s is ISA-18.2's chattering alarm (three activations a minute); 0 = off.
+    /// </summary>
+    public int ChatterChanges { get; init; } = 6;
+
+    /// <summary>The window of <see cref="ChatterChanges"/>, and how long the input must be steady to end chattering.</summary>
+    public TimeSpan ChatterWindow { get; init; } = TimeSpan.FromSeconds(60);
+
     public (string Active, string Inactive) Labels => Kind switch
     {
         DigitalInputKind.Leak => ("leak detected", "dry"),
         DigitalInputKind.Door => ("open", "closed"),
         DigitalInputKind.Smoke => ("smoke detected", "clear"),
+        DigitalInputKind.Lamp => ("lit", "dark"),
         _ => ("active", "inactive"),
     };
+
+    /// <summary>What an input that keeps changing is called in its event.</summary>
+    public string ChatterLabel => Kind == DigitalInputKind.Lamp ? "flashing" : "chattering";
 
     public EventSeverity ActiveSeverity => Kind switch
     {
@@ -58,7 +75,9 @@ public sealed record DigitalInputOptions : GpioSensorOptions
 /// the source; a change is accepted when the line has been quiet for <see cref="DigitalInputOptions.Debounce"/> and
 /// the settled level differs from the last reported state, so contact bounce gives exactly one event. Each accepted
 /// change publishes an <see cref="EdgeEventKind.InputChanged"/> event (stamped with the first edge of the burst) and
-/// a state sample (1 = active).
+/// a state sample (1 = active). An input that keeps changing (a flashing lamp, a loose contact) gets one event saying
+/// so once <see cref="DigitalInputOptions.ChatterChanges"/> changes fall within the window, then state samples only
+/// (consumers such as the line twin still see every change) and one event when it has been steady for the window.
 /// </summary>
 public sealed class DigitalInputSource : IPushSource
 {
@@ -73,13 +92,40 @@ public sealed class DigitalInputSource : IPushSource
     private long _firstEdgeTimestamp;
     private int _edgesInBurst;
 
+    // Timestamps of the last ChatterChanges accepted changes (a ring), to see when they fall within the window.
+    private readonly long[] _recentChanges;
+    private int _recentNext;
+    private int _recentCount;
+    private bool _chattering;
+    private long _lastChangeTimestamp;
+    private DateTimeOffset _lastChangeTime;
+    private DateTimeOffset _chatterStarted;
+    private long _changesWhileChattering;
+
     public DigitalInputSource(DigitalInputOptions options, ILogger<DigitalInputSource>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["state", "changes"], [new("state", DigitalInputOptions.DefaultState)], []));
+        if (options.ChatterChanges is < 0 or 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ChatterChanges, $"{options.DeviceId}: chatter_changes must be 0 (off) or at least 2");
+        }
+
+        if (options.ChatterChanges > 0 && options.ChatterWindow <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ChatterWindow, $"{options.DeviceId}: chatter_window must be positive");
+        }
+
+        _recentChanges = new long[options.ChatterChanges];
     }
+
+    /// <summary>The options it runs with (as the factory resolved them from the profile).</summary>
+    public DigitalInputOptions Options => _options;
+
+    /// <summary>True while the input is chattering (or flashing): its changes publish samples, not events.</summary>
+    public bool Chattering => Volatile.Read(ref _chattering);
 
     public string Name => _options.DeviceId;
 
@@ -125,13 +171,14 @@ public sealed class DigitalInputSource : IPushSource
             while (!cancellationToken.IsCancellationRequested)
             {
                 pendingEdge ??= _edges.Reader.WaitToReadAsync(cancellationToken).AsTask();
-                var untilHeartbeat = time.GetElapsedTime(time.GetTimestamp(), nextHeartbeat);
+                var wakeAt = _chattering ? Math.Min(nextHeartbeat, SteadyAt()) : nextHeartbeat;
+                var untilWake = time.GetElapsedTime(time.GetTimestamp(), wakeAt);
                 Task woke;
-                using (var heartbeat = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                using (var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
-                    var delay = Task.Delay(untilHeartbeat > TimeSpan.Zero ? untilHeartbeat : TimeSpan.Zero, time, heartbeat.Token);
+                    var delay = Task.Delay(untilWake > TimeSpan.Zero ? untilWake : TimeSpan.Zero, time, timer.Token);
                     woke = await Task.WhenAny(pendingEdge, delay).ConfigureAwait(false);
-                    await heartbeat.CancelAsync().ConfigureAwait(false); // drop the timer when an edge won
+                    await timer.CancelAsync().ConfigureAwait(false); // drop the timer when an edge won
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
@@ -139,10 +186,18 @@ public sealed class DigitalInputSource : IPushSource
                 {
                     pendingEdge = null;
                     await SettleAsync(samples, events, cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
-                else
+
+                var now = time.GetTimestamp();
+                if (_chattering && now >= SteadyAt())
                 {
-                    nextHeartbeat = time.GetTimestamp() + ToTicks(_options.StateInterval);
+                    await EndChatterAsync(events, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (now >= nextHeartbeat)
+                {
+                    nextHeartbeat = now + ToTicks(_options.StateInterval);
                     await PublishStateAsync(samples, CurrentState ?? ReadActive(), cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -192,9 +247,100 @@ public sealed class DigitalInputSource : IPushSource
 
         CurrentState = active;
         Interlocked.Increment(ref _changes);
+        SensorInstruments.Edges.Add(1, SensorInstruments.Tags(_options.DeviceId, Driver));
         var elapsedSinceFirst = firstEdge == 0 ? TimeSpan.Zero : time.GetElapsedTime(firstEdge);
-        await PublishChangeAsync(events, active, time.GetUtcNow() - elapsedSinceFirst, edges, initial: false, cancellationToken).ConfigureAwait(false);
+        var when = time.GetUtcNow() - elapsedSinceFirst;
+        var wasChattering = _chattering;
+        var startsChattering = NoteChange(time.GetTimestamp(), when);
+        if (startsChattering)
+        {
+            await PublishChatterAsync(events, active, when, edges, cancellationToken).ConfigureAwait(false);
+        }
+        else if (!wasChattering)
+        {
+            await PublishChangeAsync(events, active, when, edges, initial: false, cancellationToken).ConfigureAwait(false);
+        }
+
         await PublishStateAsync(samples, active, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Records an accepted change; true when it is the one that makes the input chattering.</summary>
+    private bool NoteChange(long timestamp, DateTimeOffset when)
+    {
+        _lastChangeTimestamp = timestamp;
+        _lastChangeTime = when;
+        if (_recentChanges.Length == 0)
+        {
+            return false;
+        }
+
+        if (_chattering)
+        {
+            _changesWhileChattering++;
+            return false;
+        }
+
+        _recentChanges[_recentNext] = timestamp;
+        _recentNext = (_recentNext + 1) % _recentChanges.Length;
+        _recentCount = Math.Min(_recentCount + 1, _recentChanges.Length);
+        var oldest = _recentChanges[_recentNext]; // the ring is full: the next slot to write holds the oldest
+        if (_recentCount < _recentChanges.Length || timestamp - oldest > ToTicks(_options.ChatterWindow))
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _chattering, true);
+        _chatterStarted = when;
+        _changesWhileChattering = _recentChanges.Length;
+        _recentCount = 0;
+        return true;
+    }
+
+    private long SteadyAt() => _lastChangeTimestamp + ToTicks(_options.ChatterWindow);
+
+    private ValueTask PublishChatterAsync(IEventSink events, bool active, DateTimeOffset when, int edges, CancellationToken cancellationToken)
+    {
+        var what = _options.ChatterLabel;
+        var window = _options.ChatterWindow.TotalSeconds;
+        SensorInstruments.Chatter.Add(1, SensorInstruments.Tags(_options.DeviceId, Driver));
+        Log.InputChattering(_logger, _options.DeviceId, what, _options.ChatterChanges, window);
+        var attributes = Attributes(active, what, edges);
+        attributes["chattering"] = "true";
+        attributes["changes"] = _options.ChatterChanges.ToString(CultureInfo.InvariantCulture);
+        attributes["window_s"] = window.ToString(CultureInfo.InvariantCulture);
+        return events.PublishAsync(
+            new EdgeEvent(
+                EdgeEventKind.InputChanged,
+                _options.DeviceId,
+                when,
+                _options.ActiveSeverity,
+                string.Create(CultureInfo.InvariantCulture, $"{_options.DeviceId}: {what} ({_options.ChatterChanges} changes within {window:0.#} s; state samples only until steady for {window:0.#} s)"),
+                attributes),
+            cancellationToken);
+    }
+
+    private ValueTask EndChatterAsync(IEventSink events, CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _chattering, false);
+        var active = CurrentState ?? false;
+        var (activeLabel, inactiveLabel) = _options.Labels;
+        var label = active ? activeLabel : inactiveLabel;
+        var changes = _changesWhileChattering;
+        var lasted = _lastChangeTime - _chatterStarted;
+        Log.InputSteady(_logger, _options.DeviceId, active ? 1 : 0, label, changes);
+        var attributes = Attributes(active, label, edges: 0);
+        attributes["chattering"] = "false";
+        attributes["changes"] = changes.ToString(CultureInfo.InvariantCulture);
+        attributes["chattered_s"] = Math.Round(lasted.TotalSeconds, 1).ToString(CultureInfo.InvariantCulture);
+        return events.PublishAsync(
+            new EdgeEvent(
+                EdgeEventKind.InputChanged,
+                _options.DeviceId,
+                _lastChangeTime,
+                active ? _options.ActiveSeverity : EventSeverity.Info,
+                string.Create(CultureInfo.InvariantCulture, $"{_options.DeviceId}: {label}, steady again after {_options.ChatterLabel} for {lasted.TotalSeconds:0} s ({changes} changes)"),
+                attributes),
+            cancellationToken);
     }
 
     private void OnEdge(object sender, PinValueChangedEventArgs e)
@@ -231,16 +377,8 @@ public sealed class DigitalInputSource : IPushSource
     {
         var (activeLabel, inactiveLabel) = _options.Labels;
         var label = active ? activeLabel : inactiveLabel;
-        SensorInstruments.Edges.Add(1, SensorInstruments.Tags(_options.DeviceId, Driver));
         Log.InputChanged(_logger, _options.DeviceId, active ? 1 : 0, label);
-        var attributes = new Dictionary<string, string>
-        {
-            ["state"] = active ? "1" : "0",
-            ["label"] = label,
-            ["pin"] = _options.PinText,
-            ["kind"] = _options.Kind.ToString().ToLowerInvariant(),
-            ["edges"] = edges.ToString(CultureInfo.InvariantCulture),
-        };
+        var attributes = Attributes(active, label, edges);
         if (initial)
         {
             attributes["initial"] = "true";
@@ -250,6 +388,15 @@ public sealed class DigitalInputSource : IPushSource
             new EdgeEvent(EdgeEventKind.InputChanged, _options.DeviceId, when, active ? _options.ActiveSeverity : EventSeverity.Info, $"{_options.DeviceId}: {label}", attributes),
             cancellationToken);
     }
+
+    private Dictionary<string, string> Attributes(bool active, string label, int edges) => new()
+    {
+        ["state"] = active ? "1" : "0",
+        ["label"] = label,
+        ["pin"] = _options.PinText,
+        ["kind"] = _options.Kind.ToString().ToLowerInvariant(),
+        ["edges"] = edges.ToString(CultureInfo.InvariantCulture),
+    };
 
     private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * _options.Time.TimestampFrequency);
 }

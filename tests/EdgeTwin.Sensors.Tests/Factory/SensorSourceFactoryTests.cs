@@ -88,6 +88,7 @@ public sealed class SensorSourceFactoryTests : IDisposable
     [InlineData("aosong-dht22", "gpio:4", typeof(Dht22Source))]
     [InlineData("generic-leak-detector", "gpio:17", typeof(DigitalInputSource))]
     [InlineData("generic-door-contact", "gpio:27", typeof(DigitalInputSource))]
+    [InlineData("generic-stack-light", "gpio:5", typeof(DigitalInputSource))]
     [InlineData("generic-s0-energy-meter", "gpio:22", typeof(PulseCounterSource))]
     [InlineData("linux-cpu-temperature", "cpu", typeof(CpuTemperatureSource))]
     public void Every_shipped_local_sensor_profile_builds_its_source_without_touching_a_bus(string profile, string address, Type expected)
@@ -124,6 +125,31 @@ public sealed class SensorSourceFactoryTests : IDisposable
             new DeviceConfig("climate", "bosch-bme280", DeviceAddress.Parse("i2c:1:0x76")), profile, null, NullLoggerFactory.Instance, _time)));
 
         Assert.Equal("device 'climate': profile 'bosch-bme280': oversampling '3' is not one of 1, 2, 4, 8, 16", ex.Message);
+    }
+
+    [Fact]
+    public void Stack_light_lamps_are_lamps_that_report_flashing_after_four_changes_in_ten_seconds()
+    {
+        var lamp = (DigitalInputSource)Create("light-s2-red", "generic-stack-light", "gpio:5").Push!;
+        var leak = (DigitalInputSource)Create("leak1", "generic-leak-detector", "gpio:17").Push!;
+
+        Assert.Equal((DigitalInputKind.Lamp, 4, TimeSpan.FromSeconds(10), "flashing"), (lamp.Options.Kind, lamp.Options.ChatterChanges, lamp.Options.ChatterWindow, lamp.Options.ChatterLabel));
+        Assert.Equal((DigitalInputKind.Leak, 6, TimeSpan.FromSeconds(60)), (leak.Options.Kind, leak.Options.ChatterChanges, leak.Options.ChatterWindow));
+    }
+
+    [Theory]
+    [InlineData("chatter_changes", "1", "device 'light1': profile 'generic-stack-light': chatter_changes '1' is not 0 (off) or a count of 2..1000")]
+    [InlineData("chatter_changes", "many", "device 'light1': profile 'generic-stack-light': chatter_changes 'many' is not 0 (off) or a count of 2..1000")]
+    [InlineData("chatter_window", "soon", "device 'light1': chatter_window 'soon' is not a duration (500ms, 10s, 5m)")]
+    public void Bad_chatter_parameters_are_creation_errors(string key, string value, string message)
+    {
+        var profile = Profile("generic-stack-light");
+        profile = profile with { Sensor = profile.Sensor! with { Parameters = new Dictionary<string, string> { [key] = value } } };
+
+        var ex = Assert.Throws<SourceCreationException>(() => Factory.Create(new SourceContext(
+            new DeviceConfig("light1", "generic-stack-light", DeviceAddress.Parse("gpio:5")), profile, null, NullLoggerFactory.Instance, _time)));
+
+        Assert.Equal(message, ex.Message);
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed class DigitalInputSourceTests : IAsyncDisposable
         _controller.Dispose();
     }
 
-    private async Task<DigitalInputSource> StartAsync(DigitalInputKind kind = DigitalInputKind.Leak, bool activeLow = true)
+    private async Task<DigitalInputSource> StartAsync(DigitalInputKind kind = DigitalInputKind.Leak, bool activeLow = true, int chatterChanges = 6, TimeSpan? chatterWindow = null)
     {
         var source = new DigitalInputSource(new DigitalInputOptions
         {
@@ -47,6 +47,8 @@ public sealed class DigitalInputSourceTests : IAsyncDisposable
             ActiveLow = activeLow,
             Debounce = TimeSpan.FromMilliseconds(50),
             StateInterval = TimeSpan.FromSeconds(60),
+            ChatterChanges = chatterChanges,
+            ChatterWindow = chatterWindow ?? TimeSpan.FromSeconds(60),
             Time = _time,
         });
         source.RegisterSeries(_registry);
@@ -154,6 +156,99 @@ public sealed class DigitalInputSourceTests : IAsyncDisposable
         Assert.True(stamps[1] >= TimeSpan.FromSeconds(60), $"second sample at {stamps[1]}");
         Assert.True(stamps[2] - stamps[1] >= TimeSpan.FromSeconds(60), $"third sample at {stamps[2]}");
         Assert.All(_samples.All, s => Assert.Equal(0, s.Value));
+    }
+
+    /// <summary>Drives the line to <paramref name="level"/>, lets the change be accepted, then holds it for <paramref name="hold"/>.</summary>
+    private async Task ToggleAsync(PinValue level, TimeSpan hold)
+    {
+        var before = _samples.All.Count;
+        _driver.Drive(Pin, level);
+        await _time.AdvanceUntilAsync(() => _samples.All.Count > before, TimeSpan.FromMilliseconds(10));
+        await _time.AdvanceSlowlyAsync(hold, hold >= TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(1) : TimeSpan.FromMilliseconds(50));
+    }
+
+    [Fact]
+    public async Task Regression_a_flashing_stack_light_lamp_raised_an_event_for_every_blink()
+    {
+        // The demo's faulted station blinks its red lamp at 1 Hz: two input_changed events a second went to the events,
+        // the outbox and the journal for as long as the fault lasted.
+        var source = await StartAsync(DigitalInputKind.Lamp, chatterChanges: 4, chatterWindow: TimeSpan.FromSeconds(10));
+
+        for (var blink = 0; blink < 10; blink++)
+        {
+            await ToggleAsync(PinValue.Low, TimeSpan.FromMilliseconds(450));
+            await ToggleAsync(PinValue.High, TimeSpan.FromMilliseconds(450));
+        }
+
+        Assert.Equal(["lit", "dark", "lit", "flashing"], _events.All.Select(e => e.Attributes!["label"]));
+        var flashing = _events.All[3];
+        Assert.Equal("true", flashing.Attributes!["chattering"]);
+        Assert.Equal("0", flashing.Attributes["state"]);
+        Assert.Equal(EventSeverity.Info, flashing.Severity);
+        Assert.StartsWith("leak-under-crac1: flashing (4 changes within 10 s", flashing.Message, StringComparison.Ordinal);
+        Assert.True(source.Chattering);
+        Assert.Equal(21, _samples.All.Count); // every blink still reaches the line twin as a state sample
+        Assert.Equal(20, source.Changes);
+
+        await _time.AdvanceUntilAsync(() => _events.All.Count == 5, TimeSpan.FromMilliseconds(100), limit: TimeSpan.FromSeconds(11));
+
+        var steady = _events.All[4];
+        Assert.Equal("dark", steady.Attributes!["label"]);
+        Assert.Equal("false", steady.Attributes["chattering"]);
+        Assert.Equal("20", steady.Attributes["changes"]);
+        Assert.True((steady.Time - _samples.All[^1].Timestamp).Duration() <= TimeSpan.FromMilliseconds(60), $"steady event at {steady.Time:O}, last change sampled at {_samples.All[^1].Timestamp:O}"); // stamped at its last change
+        Assert.Contains("dark, steady again after flashing for", steady.Message, StringComparison.Ordinal);
+        Assert.False(source.Chattering);
+
+        await ToggleAsync(PinValue.Low, TimeSpan.FromMilliseconds(100)); // after the episode, changes are events again
+        Assert.Equal("lit", _events.All[^1].Attributes!["label"]);
+        Assert.Equal(6, _events.All.Count);
+    }
+
+    [Fact]
+    public async Task A_door_used_normally_never_chatters()
+    {
+        await StartAsync(DigitalInputKind.Door);
+
+        for (var i = 0; i < 4; i++) // a change every 15 s: any 6 changes span 75 s, more than the 60 s window
+        {
+            await ToggleAsync(PinValue.Low, TimeSpan.FromSeconds(15));
+            await ToggleAsync(PinValue.High, TimeSpan.FromSeconds(15));
+        }
+
+        Assert.Equal(8, _events.All.Count);
+        Assert.All(_events.All, e => Assert.True(e.Attributes!["label"] is "open" or "closed", e.Message));
+    }
+
+    [Fact]
+    public async Task A_chattering_leak_contact_keeps_its_critical_first_event_and_says_it_is_chattering()
+    {
+        await StartAsync(DigitalInputKind.Leak);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await ToggleAsync(PinValue.Low, TimeSpan.FromMilliseconds(300));
+            await ToggleAsync(PinValue.High, TimeSpan.FromMilliseconds(300));
+        }
+
+        Assert.Equal(["leak detected", "dry", "leak detected", "dry", "leak detected", "chattering"], _events.All.Select(e => e.Attributes!["label"]));
+        Assert.Equal(EventSeverity.Critical, _events.All[0].Severity);
+        Assert.Equal(EventSeverity.Critical, _events.All[5].Severity);
+    }
+
+    [Fact]
+    public async Task Chatter_detection_off_publishes_every_change()
+    {
+        await StartAsync(DigitalInputKind.Lamp, chatterChanges: 0);
+
+        for (var i = 0; i < 5; i++)
+        {
+            await ToggleAsync(PinValue.Low, TimeSpan.FromMilliseconds(200));
+            await ToggleAsync(PinValue.High, TimeSpan.FromMilliseconds(200));
+        }
+
+        Assert.Equal(10, _events.All.Count);
+        Assert.All(_events.All, e => Assert.False(e.Attributes!.ContainsKey("chattering")));
     }
 
     [Fact]
