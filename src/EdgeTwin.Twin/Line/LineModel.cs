@@ -89,12 +89,13 @@ public sealed record LineSpec(IReadOnlyList<StationSpec> Stations, IReadOnlyList
             if (!produced.Contains(b.Id)) errors.Add($"buffer '{b.Id}' has no station feeding it");
             if (!consumed.Contains(b.Id)) errors.Add($"buffer '{b.Id}' has no station taking from it");
         }
-        if (errors.Count == 0 && HasCycle()) errors.Add("line has a cycle (a part could return to a station it passed)");
+        if (errors.Count == 0 && FindCycle() is { } cycle) errors.Add($"line has a cycle (a part could return to a station it passed): {cycle}");
         if (errors.Count == 0 && !Stations.Any(s => s.Output is null)) errors.Add("line has no final station (one without an output buffer)");
         return errors;
     }
 
-    private bool HasCycle()
+    /// <summary>One cycle of the station graph as "S2 -> B2 -> S3 -> B3 -> S2", or null when there is none.</summary>
+    private string? FindCycle()
     {
         // Kahn's algorithm on the station graph (edge: producer of a buffer -> its consumers).
         var indeg = Stations.ToDictionary(s => s.Id, _ => 0, StringComparer.Ordinal);
@@ -114,7 +115,26 @@ public sealed record LineSpec(IReadOnlyList<StationSpec> Stations, IReadOnlyList
             foreach (var c in consumers[o])
                 if (--indeg[c] == 0) queue.Enqueue(c);
         }
-        return seen != Stations.Count;
+        if (seen == Stations.Count) return null;
+
+        // Stations Kahn could not remove each take input from another one left: walking such inputs upstream must
+        // come back to a station already visited.
+        var producers = Stations.Where(s => s.Output is not null).ToLookup(s => s.Output!, s => s.Id, StringComparer.Ordinal); // merges: several
+        var path = new List<string> { indeg.First(kv => kv.Value > 0).Key };
+        while (true)
+        {
+            var station = byId[path[^1]];
+            var upstream = station.Inputs.SelectMany(b => producers[b]).First(p => indeg[p] > 0);
+            var at = path.IndexOf(upstream);
+            path.Add(upstream);
+            if (at < 0) continue;
+
+            var loop = path.Skip(at).Reverse().ToList(); // downstream order, first station repeated at the end
+            var parts = new List<string>();
+            for (int i = 0; i < loop.Count - 1; i++)
+                parts.Add(loop[i] + " -> " + byId[loop[i]].Output);
+            return string.Join(" -> ", parts) + " -> " + loop[^1];
+        }
     }
 
     public int StationIndex(string id)

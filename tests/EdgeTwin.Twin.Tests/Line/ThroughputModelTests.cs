@@ -170,4 +170,23 @@ public sealed class ThroughputModelTests
         Assert.Contains(errors, e => e.Contains("mttr", StringComparison.Ordinal));
         Assert.Throws<ArgumentException>(() => new LineSimulator(bad));
     }
+
+    [Fact]
+    public void A_cycle_through_a_merge_is_rejected_naming_its_stations_and_buffers()
+    {
+        // S4 sends parts back into B1, which S1 also feeds: B1 has two producers.
+        var looped = new LineSpec(
+            [
+                new StationSpec("S1", 30, 0, 0, [], "B1"),
+                new StationSpec("S2", 30, 0, 0, ["B1"], "B2"),
+                new StationSpec("S3", 30, 0, 0, ["B2"], "B3"),
+                new StationSpec("S4", 30, 0, 0, ["B3"], "B1"),
+                new StationSpec("S5", 30, 0, 0, ["B1"], null),
+            ],
+            [new BufferSpec("B1", 5), new BufferSpec("B2", 5), new BufferSpec("B3", 5)]);
+
+        var error = Assert.Single(looped.Validate());
+
+        Assert.Equal("line has a cycle (a part could return to a station it passed): S2 -> B2 -> S3 -> B3 -> S4 -> B1 -> S2", error);
+    }
 }
