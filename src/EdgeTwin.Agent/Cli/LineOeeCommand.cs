@@ -30,10 +30,12 @@ internal sealed class LineOeeCommand : ICliSubcommand
             var error = parse.InvocationConfiguration.Error;
             var c = LineCli.Load(parse.GetValue(cli.Config)!, error);
             if (c is null) return ExitCodes.InvalidConfig;
+            var stops = cli.PlannedStops(parse, c, error);
+            if (stops is null) return ExitCodes.InvalidConfig;
             LineCli.ShiftRecord rec;
             try
             {
-                rec = LineCli.Record(c, parse.GetValue(states), parse.GetValue(cli.Seed));
+                rec = LineCli.Record(c, parse.GetValue(states), parse.GetValue(cli.Seed), stops);
             }
             catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
             {

@@ -27,7 +27,9 @@ internal sealed class LineStatusCommand : ICliSubcommand
             var output = parse.InvocationConfiguration.Output;
             var c = LineCli.Load(parse.GetValue(cli.Config)!, parse.InvocationConfiguration.Error);
             if (c is null) return ExitCodes.InvalidConfig;
-            var scenarios = new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = Math.Max(2, parse.GetValue(cli.Replications)), Seed = parse.GetValue(cli.Seed) };
+            var stops = cli.PlannedStops(parse, c, parse.InvocationConfiguration.Error);
+            if (stops is null) return ExitCodes.InvalidConfig;
+            var scenarios = LineCli.Scenarios(c, stops, parse.GetValue(cli.Replications), parse.GetValue(cli.Seed));
             var f = scenarios.ForecastEndOfShift(new LineNow(0, 0, null));
             var stations = c.Spec.Stations.Select(s =>
             {
@@ -44,6 +46,7 @@ internal sealed class LineStatusCommand : ICliSubcommand
                     stations,
                     buffers = c.Spec.Buffers.Select(b => new { id = b.Id, capacity = b.Capacity }),
                     slowest_station = slowest.id,
+                    planned_stops = stops.Select(w => new { start_s = w.StartSeconds, end_s = w.EndSeconds, station = w.Station < 0 ? null : c.Spec.Stations[w.Station].Id, reason = w.Reason }),
                     shift_output = new { mean = f.Mean.Mean, p5 = f.Prediction.Low, p95 = f.Prediction.High, replications = f.Replications },
                 }, LineCli.JsonOptions)).ConfigureAwait(false);
                 return ExitCodes.Ok;
@@ -56,6 +59,7 @@ internal sealed class LineStatusCommand : ICliSubcommand
                 sb.AppendLine(inv, $"{s.id,-8} {s.ideal_cycle_time_s,7:0.##}  {s.availability,6:P1}  {s.isolated_rate_per_h,13:0.#}  {string.Join("+", s.inputs)} -> {s.output ?? "(line out)"}");
             foreach (var b in c.Spec.Buffers) sb.AppendLine(inv, $"buffer {b.Id}: capacity {b.Capacity}");
             sb.AppendLine(inv, $"slowest station alone: {slowest.id}");
+            foreach (var line in LineCli.Describe(c, stops)) sb.AppendLine(line);
             sb.AppendLine(inv, $"expected shift output: {f.Mean.Mean:0} parts (90 % of shifts {f.Prediction.Low:0}–{f.Prediction.High:0}; {f.Replications} replications)");
             await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
             return ExitCodes.Ok;

@@ -45,7 +45,9 @@ internal sealed class SimulateMachineDownCommand : ICliSubcommand
                 await error.WriteLineAsync("simulate machine-down: --minutes must be > 0, --start-in and --elapsed >= 0 and --elapsed inside the shift").ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
-            var scenarios = new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = Math.Max(2, parse.GetValue(cli.Replications)), Seed = parse.GetValue(cli.Seed) };
+            var stops = cli.PlannedStops(parse, c, error);
+            if (stops is null) return ExitCodes.InvalidConfig;
+            var scenarios = LineCli.Scenarios(c, stops, parse.GetValue(cli.Replications), parse.GetValue(cli.Seed));
             var r = scenarios.MachineDown(new LineNow(gone * 60, 0, null), id, min * 60, start * 60);
             if (parse.GetValue(cli.Json))
             {

@@ -43,7 +43,9 @@ internal sealed class SimulateMaintenanceWindowCommand : ICliSubcommand
             }
             // Each candidate costs a full set of replications; fewer by default keep the answer within seconds.
             int reps = parse.GetResult(cli.Replications) is null ? 40 : Math.Max(2, parse.GetValue(cli.Replications));
-            var scenarios = new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = reps, Seed = parse.GetValue(cli.Seed) };
+            var stops = cli.PlannedStops(parse, c, error);
+            if (stops is null) return ExitCodes.InvalidConfig;
+            var scenarios = LineCli.Scenarios(c, stops, reps, parse.GetValue(cli.Seed));
             var r = scenarios.MaintenanceWindow(new LineNow(gone * 60, 0, null), id, min * 60, st * 60);
             if (parse.GetValue(cli.Json))
             {
@@ -53,6 +55,7 @@ internal sealed class SimulateMaintenanceWindowCommand : ICliSubcommand
             var inv = CultureInfo.InvariantCulture;
             var sb = new StringBuilder();
             sb.AppendLine(inv, $"{id} maintenance {min:0.#} min in line {c.Id}: best start {r.Best.StartSeconds / 60:0} min into the shift, lost {r.Best.LostOutput.Mean:0.#} parts (90 % CI {r.Best.LostOutput.Low:0.#}–{r.Best.LostOutput.High:0.#}), cost {r.Best.LostOutput.Mean * c.MarginPerUnit:0.##}");
+            foreach (var line in LineCli.Describe(c, stops)) sb.AppendLine(line);
             sb.AppendLine("start min  lost parts (90 % CI)");
             foreach (var x in r.Candidates) sb.AppendLine(inv, $"{x.StartSeconds / 60,9:0}  {x.LostOutput.Mean,6:0.#} ({x.LostOutput.Low:0.#}–{x.LostOutput.High:0.#})");
             await output.WriteAsync(sb.ToString()).ConfigureAwait(false);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Twin.Line;
 using EdgeTwin.Twin.Line.Oee;
+using EdgeTwin.Twin.Line.Scenarios;
 
 namespace EdgeTwin.Agent.Line;
 
@@ -18,6 +19,8 @@ internal sealed class LineCli
 
     public Option<ulong> Seed { get; } = new("--seed") { Description = "Random seed (results are reproducible).", DefaultValueFactory = _ => 1UL };
 
+    public Option<string?> Shift { get; } = new("--shift") { Description = "Start of the shift (HH:MM) whose planned stops the simulation keeps; default: the calendar's first." };
+
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public void AddTo(Command c, bool replications = true)
@@ -25,8 +28,32 @@ internal sealed class LineCli
         c.Options.Add(Config);
         c.Options.Add(Json);
         c.Options.Add(Seed);
+        c.Options.Add(Shift);
         if (replications) c.Options.Add(Replications);
     }
+
+    /// <summary>The planned stops of the shift <c>--shift</c> names (or the calendar's first); null after printing why the value is wrong.</summary>
+    public IReadOnlyList<PlannedWindow>? PlannedStops(ParseResult parse, LineTwinConfig c, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(error);
+        var text = parse.GetValue(Shift);
+        if (text is null) return c.PlannedWindows(c.ShiftStarts.Count > 0 ? c.ShiftStarts[0] : TimeSpan.Zero);
+        if (TimeSpan.TryParseExact(text, ["hh\\:mm", "h\\:mm"], CultureInfo.InvariantCulture, out var start) && start < TimeSpan.FromDays(1))
+            return c.PlannedWindows(start);
+        error.WriteLine($"--shift: expected a time of day like 06:00, got '{text}'");
+        return null;
+    }
+
+    /// <summary>The line's what-ifs from the config, with the shift's planned stops.</summary>
+    public static LineScenarios Scenarios(LineTwinConfig c, IReadOnlyList<PlannedWindow> stops, int replications, ulong seed) =>
+        new(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = Math.Max(2, replications), Seed = seed, PlannedStops = stops };
+
+    /// <summary>One line per planned stop, e.g. "planned stop 240–255 min: break (all stations)".</summary>
+    public static IEnumerable<string> Describe(LineTwinConfig c, IReadOnlyList<PlannedWindow> stops) =>
+        stops.Select(w => string.Create(CultureInfo.InvariantCulture,
+            $"planned stop {w.StartSeconds / 60:0}–{w.EndSeconds / 60:0} min into the shift: {w.Reason} ({(w.Station < 0 ? "all stations" : c.Spec.Stations[w.Station].Id)})"));
 
     /// <summary>Reads the <c>line:</c> section; prints every problem as FILE:LINE:COL: key: message.</summary>
     public static LineTwinConfig? Load(FileInfo file, TextWriter error)
@@ -64,7 +91,7 @@ internal sealed class LineCli
     /// Reads a state log (CSV: time_s,station,state[,good_count,reject_count]; counters are raw PLC values)
     /// or, without one, simulates one shift of the configured line.
     /// </summary>
-    public static ShiftRecord Record(LineTwinConfig c, FileInfo? states, ulong seed)
+    public static ShiftRecord Record(LineTwinConfig c, FileInfo? states, ulong seed, IReadOnlyList<PlannedWindow>? stops = null)
     {
         var ids = c.Spec.Stations.Select(s => s.Id).ToArray();
         // Logs hold state changes only, so a state holds until the next change (stale only after a whole shift).
@@ -81,6 +108,7 @@ internal sealed class LineCli
         {
             var sim = new LineSimulator(c.Spec);
             sim.Reset(seed);
+            LineScenarios.ScheduleCalendar(sim, stops ?? [], 0);
             var obs = new Observer(trackers, line, constraint, detector, c.Spec.TickSeconds);
             sim.Advance(sim.TicksFor(c.ShiftLength.TotalSeconds), obs);
             end = c.ShiftLength.TotalSeconds;

@@ -56,8 +56,9 @@ public sealed class LineSimulator
     private readonly StationState[] _last;
     private readonly long[] _stateTicks; // [station * 5 + state]
     private readonly long[] _completed;
-    private readonly long[] _stopStart;
-    private readonly long[] _stopEnd;
+    private readonly long[][] _stops; // per station: planned stop windows as (start, end) pairs, sorted by start
+    private readonly int[] _stopCount;
+    private readonly int[] _stopCursor; // first window of the station whose end is after the present tick
     private readonly long[] _busyUntil; // ticks before this are already simulated in bulk (working mid-part, or down)
 
     public LineSimulator(LineSpec spec)
@@ -101,8 +102,10 @@ public sealed class LineSimulator
         _last = new StationState[_n];
         _stateTicks = new long[_n * 5];
         _completed = new long[_n];
-        _stopStart = new long[_n];
-        _stopEnd = new long[_n];
+        _stops = new long[_n][];
+        for (int s = 0; s < _n; s++) _stops[s] = new long[4];
+        _stopCount = new int[_n];
+        _stopCursor = new int[_n];
         _busyUntil = new long[_n];
         Reset(1);
     }
@@ -138,8 +141,8 @@ public sealed class LineSimulator
             _holding[s] = false;
             _curTicks[s] = SampleTicks(s);
             _last[s] = (StationState)255;
-            _stopStart[s] = long.MaxValue;
-            _stopEnd[s] = long.MinValue;
+            _stopCount[s] = 0;
+            _stopCursor[s] = 0;
             _completed[s] = 0;
             _busyUntil[s] = 0;
         }
@@ -148,14 +151,51 @@ public sealed class LineSimulator
         Output = 0;
     }
 
-    /// <summary>Keeps a station stopped (planned: it neither works nor fails) from tick start (inclusive) to end (exclusive), counted from the reset.</summary>
+    /// <summary>
+    /// Keeps a station stopped (planned: it neither works nor fails) from tick start (inclusive) to end (exclusive),
+    /// counted from the reset. A station may have several windows (the shift's breaks and a what-if's stop); they may
+    /// overlap. Reset clears them.
+    /// </summary>
     public void ScheduleStop(int station, long startTick, long endTick)
     {
         // Stretches already simulated in bulk could overlap the window: stops are set before the run.
         if (Tick != 0) throw new InvalidOperationException("schedule stops right after Reset, before advancing");
-        _stopStart[station] = startTick;
-        _stopEnd[station] = endTick;
+        if (endTick <= startTick) return;
+        var w = _stops[station];
+        int n = _stopCount[station];
+        if (2 * n + 2 > w.Length) _stops[station] = w = Grow(w);
+        int at = n;
+        while (at > 0 && w[2 * (at - 1)] > startTick)
+        {
+            w[2 * at] = w[2 * (at - 1)];
+            w[2 * at + 1] = w[2 * (at - 1) + 1];
+            at--;
+        }
+        w[2 * at] = startTick;
+        w[2 * at + 1] = endTick;
+        _stopCount[station] = n + 1;
     }
+
+    private static long[] Grow(long[] w)
+    {
+        var bigger = new long[w.Length * 2];
+        Array.Copy(w, bigger, w.Length);
+        return bigger;
+    }
+
+    /// <summary>Whether tick t is inside a planned stop of the station; moves the station's cursor past windows that ended.</summary>
+    private bool InStop(int s, long t)
+    {
+        var w = _stops[s];
+        int c = _stopCursor[s], n = _stopCount[s];
+        while (c < n && w[2 * c + 1] <= t) c++;
+        _stopCursor[s] = c;
+        // Sorted by start: if the first window not yet ended has not begun, no later one has.
+        return c < n && w[2 * c] <= t;
+    }
+
+    /// <summary>Start of the station's next planned stop after the present tick (call after <see cref="InStop"/>), or long.MaxValue.</summary>
+    private long NextStopStart(int s) => _stopCursor[s] < _stopCount[s] ? _stops[s][2 * _stopCursor[s]] : long.MaxValue;
 
     /// <summary>Advances the line by the given number of ticks.</summary>
     public void Advance(long ticks, IStationStateObserver? observer = null)
@@ -190,7 +230,7 @@ public sealed class LineSimulator
 
     private StationState Step(int s, long t)
     {
-        if (t >= _stopStart[s] && t < _stopEnd[s]) return StationState.PlannedStop;
+        if (InStop(s, t)) return StationState.PlannedStop;
         if (_repairLeft[s] > 0)
         {
             _repairLeft[s]--;
@@ -239,7 +279,8 @@ public sealed class LineSimulator
             // The next ticks up to the part's last one touch no buffer and can only end by a failure or a
             // planned stop, so they are simulated at once (this is where a long cycle time costs nothing).
             long m = Math.Min(_curTicks[s] - 1 - _progress[s], _ttf[s]);
-            if (_stopStart[s] > t) m = Math.Min(m, _stopStart[s] - t - 1);
+            long next = NextStopStart(s);
+            if (next > t) m = Math.Min(m, next - t - 1);
             if (m > 0)
             {
                 _progress[s] += (int)m;
@@ -255,7 +296,8 @@ public sealed class LineSimulator
     private void SkipDown(int s, long t)
     {
         long m = _repairLeft[s];
-        if (_stopStart[s] > t) m = Math.Min(m, _stopStart[s] - t - 1);
+        long next = NextStopStart(s);
+        if (next > t) m = Math.Min(m, next - t - 1);
         if (m <= 0) return;
         _repairLeft[s] -= m;
         _stateTicks[s * 5 + (int)StationState.Down] += m;

@@ -36,6 +36,9 @@ public sealed record StackLightRef(string? Red, string? Amber, string? Green, Ti
 /// <summary>A planned stop in the shift calendar (time of day, duration; optional station, else the whole line).</summary>
 public sealed record PlannedStopConfig(TimeSpan Start, TimeSpan Duration, string? Station, string Reason);
 
+/// <summary>A planned stop within one shift: seconds from the shift's start, for one station (its index) or the whole line (-1).</summary>
+public sealed record PlannedWindow(int Station, double StartSeconds, double EndSeconds, string Reason);
+
 /// <summary>
 /// The <c>line:</c> section of the site config: stations and buffers, ideal cycle times, failure
 /// figures (until learned from the machine states), shift calendar, planned stops and the signals of
@@ -277,6 +280,27 @@ public sealed record LineTwinConfig(
             return t;
         diagnostics.Add(node, $"expected a time of day like 06:00, got {ConfigReader.Describe(node)}");
         return null;
+    }
+
+    /// <summary>
+    /// The calendar's planned stops that fall in the shift starting at <paramref name="shiftStart"/> (time of day), as
+    /// seconds from its start, cut at its end; a stop at 02:00 is 4 h into a 22:00 shift.
+    /// </summary>
+    public IReadOnlyList<PlannedWindow> PlannedWindows(TimeSpan shiftStart)
+    {
+        var windows = new List<PlannedWindow>();
+        double length = ShiftLength.TotalSeconds;
+        foreach (var stop in PlannedStops)
+        {
+            var offset = stop.Start - shiftStart;
+            if (offset < TimeSpan.Zero) offset += TimeSpan.FromDays(1);
+            double start = offset.TotalSeconds;
+            if (start >= length) continue;
+            int station = stop.Station is null ? -1 : Spec.StationIndex(stop.Station);
+            windows.Add(new PlannedWindow(station, start, Math.Min(length, start + stop.Duration.TotalSeconds), stop.Reason));
+        }
+        windows.Sort((a, b) => a.StartSeconds.CompareTo(b.StartSeconds));
+        return windows;
     }
 
     /// <summary>Start of the shift that contains <paramref name="time"/> (local wall-clock time of the site).</summary>

@@ -55,6 +55,7 @@ public sealed partial class LineTwinStage : ISampleStage
     private bool[] _bound = new bool[64];
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
+    private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
 
     /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
@@ -205,6 +206,7 @@ public sealed partial class LineTwinStage : ISampleStage
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
         _shiftStart = start;
+        _plannedStops = _config.PlannedWindows(start.TimeOfDay);
         if (first) return;
         foreach (var t in _oee) t.StartPeriod(ms);
         _lineOee.StartPeriod(ms);
@@ -280,11 +282,11 @@ public sealed partial class LineTwinStage : ISampleStage
             // Buffer levels are not measured: the forecast starts from half-full buffers.
             var levels = _config.Spec.Buffers.Select(b => b.Capacity / 2).ToArray();
             var now = new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down));
-            Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit, now, nowMs));
+            Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit, now, nowMs) { PlannedStops = _plannedStops });
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
             if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
             {
-                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications }
+                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops }
                     .ForecastEndOfShift(now);
                 _lastForecastMs = nowMs;
             }

@@ -19,7 +19,7 @@ public sealed class LineScenarioCommandTests
         Assert.True(exit == 0, $"exit {exit}: {error}");
         var c = Config();
         var expected = LineScenarioJson.MachineDown("line1", 60, "S3", 40, 0,
-            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20 }.MachineDown(new LineNow(3600, 0, null), "S3", 2400), c.MarginPerUnit);
+            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20, PlannedStops = c.PlannedWindows(TimeSpan.FromHours(6)) }.MachineDown(new LineNow(3600, 0, null), "S3", 2400), c.MarginPerUnit);
         Assert.Equal(expected, output.Trim());
         var lost = JsonDocument.Parse(output).RootElement.GetProperty("lost_output");
         Assert.True(lost.GetProperty("low").GetDouble() <= lost.GetProperty("mean").GetDouble() && lost.GetProperty("mean").GetDouble() <= lost.GetProperty("high").GetDouble(), output);
@@ -39,6 +39,28 @@ public sealed class LineScenarioCommandTests
         (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "90");
         Assert.Equal(2, exit);
         Assert.Contains("need a station of line line1 (S1, S2, S3, S4)", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_shifts_planned_stops_lower_the_expected_output_and_a_bad_shift_is_an_error()
+    {
+        // line1's calendar has a 15-minute break at 10:00: in the 06:00 shift, not in the 14:00 one.
+        var (exit, output, error) = await InProcessCli.RunAsync("line", "status", "--config", Line1, "--replications", "20", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        var morning = JsonDocument.Parse(output).RootElement;
+        var stop = Assert.Single(morning.GetProperty("planned_stops").EnumerateArray());
+        Assert.Equal((240 * 60.0, 255 * 60.0, "break"), (stop.GetProperty("start_s").GetDouble(), stop.GetProperty("end_s").GetDouble(), stop.GetProperty("reason").GetString()));
+
+        (exit, output, error) = await InProcessCli.RunAsync("line", "status", "--config", Line1, "--replications", "20", "--json", "--shift", "14:00");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        var afternoon = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(0, afternoon.GetProperty("planned_stops").GetArrayLength());
+        double lost = afternoon.GetProperty("shift_output").GetProperty("mean").GetDouble() - morning.GetProperty("shift_output").GetProperty("mean").GetDouble();
+        Assert.InRange(lost, 15, 30); // 15 min of a line making about 90 parts an hour (same seeds, common random numbers)
+
+        (exit, _, error) = await InProcessCli.RunAsync("line", "status", "--config", Line1, "--shift", "25:00");
+        Assert.Equal(2, exit);
+        Assert.Contains("--shift: expected a time of day like 06:00, got '25:00'", error, StringComparison.Ordinal);
     }
 
     private static LineTwinConfig Config()

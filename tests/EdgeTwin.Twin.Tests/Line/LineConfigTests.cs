@@ -48,6 +48,32 @@ public sealed class LineConfigTests
     }
 
     [Fact]
+    public void Planned_stops_are_placed_in_the_shift_they_fall_in()
+    {
+        const string yaml = """
+            line:
+              id: line1
+              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
+              planned_stops:
+                - { start: "10:00", duration: 15m, reason: break }
+                - { start: "02:00", duration: 30m, reason: meal }
+                - { start: "13:50", duration: 20m, station: S2, reason: changeover }
+              buffers: [{ id: B1, capacity: 5 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """;
+        var (c, problems) = Parse(yaml);
+        Assert.Empty(problems);
+
+        Assert.Equal(
+            [new PlannedWindow(-1, 4 * 3600, 4 * 3600 + 900, "break"), new PlannedWindow(1, 7 * 3600 + 50 * 60, 8 * 3600, "changeover")],
+            c!.PlannedWindows(TimeSpan.FromHours(6))); // the changeover is cut at the shift's end
+        Assert.Equal([new PlannedWindow(-1, 4 * 3600, 4 * 3600 + 1800, "meal")], c.PlannedWindows(TimeSpan.FromHours(22))); // past midnight
+        Assert.Empty(c.PlannedWindows(TimeSpan.FromHours(14)));
+    }
+
+    [Fact]
     public void Malformed_lines_are_rejected_with_file_line_and_key()
     {
         const string yaml = """

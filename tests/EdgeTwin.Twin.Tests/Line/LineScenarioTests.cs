@@ -88,4 +88,45 @@ public sealed class LineScenarioTests
         Assert.True(u.Mean.Low <= u.Mean.Mean && u.Mean.High >= u.Mean.Mean);
         Assert.InRange(u.Mean.Mean, 1000 + 1000, 1000 + 1440);
     }
+
+    [Fact]
+    public void A_station_keeps_every_planned_stop_scheduled_in_any_order_and_overlapping()
+    {
+        var line = LineSpec.Serial([("S1", 1, 0, 0)], []);
+        var sim = new LineSimulator(line);
+        sim.Reset(1);
+        sim.ScheduleStop(0, 500, 600);
+        sim.ScheduleStop(0, 100, 200);
+        sim.ScheduleStop(0, 150, 300); // overlaps the one before
+        sim.Advance(1000);
+
+        Assert.Equal(300, sim.TicksIn(0, StationState.PlannedStop)); // 100–300 and 500–600
+        Assert.Equal(700, sim.Output);
+
+        sim.Reset(2); // a reset clears them
+        sim.Advance(1000);
+        Assert.Equal(1000, sim.Output);
+    }
+
+    [Fact]
+    public void The_shifts_planned_stops_are_in_the_forecast_and_in_every_what_if()
+    {
+        // A 15-minute break of the whole line 30 min into a 1 h shift: 90 parts of the reliable 10 s line are not made.
+        PlannedWindow[] breakAt30 = [new(-1, 1800, 2700, "break")];
+        var plain = new LineScenarios(ReliableLine(), 3600, 1) { Replications = 3 };
+        var withBreak = new LineScenarios(ReliableLine(), 3600, 1) { Replications = 3, PlannedStops = breakAt30 };
+
+        Assert.Equal(360, plain.ForecastEndOfShift(FullBuffers).Mean.Mean, 0);
+        Assert.Equal(270, withBreak.ForecastEndOfShift(FullBuffers).Mean.Mean, 0);
+        // Forecast after the break has passed: only the 10 minutes left count.
+        Assert.Equal(60, withBreak.ForecastEndOfShift(new LineNow(3000, 0, FullBuffers.Snapshot)).Mean.Mean, 0);
+        // Half-way through the break: 5 min of it still to come, out of the 20 min left.
+        Assert.Equal(90, withBreak.ForecastEndOfShift(new LineNow(2400, 0, FullBuffers.Snapshot)).Mean.Mean, 0);
+
+        // Maintenance of S2 inside the break costs nothing more; anywhere else it costs its length.
+        var w = withBreak.MaintenanceWindow(FullBuffers, "S2", 900, stepSeconds: 900);
+        Assert.Equal(1800, w.Best.StartSeconds);
+        Assert.Equal(0, w.Best.LostOutput.Mean, 0);
+        Assert.InRange(w.Candidates[0].LostOutput.Mean, 80, 91);
+    }
 }

@@ -69,5 +69,8 @@ public sealed class LineTwinStageTests
         Assert.Equal(12.5, basis.MarginPerUnit);
         Assert.Equal(4, basis.Now.Snapshot!.StationDown.Count);
         Assert.True(basis.Scenarios(10).MachineDown(basis.Now, "S3", 40 * 60).LostOutput.Mean > 0);
+        // The calendar's 10:00 break is in the 06:00 shift's forecast and what-ifs.
+        Assert.Equal([new PlannedWindow(-1, 4 * 3600, 4 * 3600 + 900, "break")], basis.PlannedStops);
+        Assert.Equal(basis.PlannedStops, basis.Scenarios(10).PlannedStops);
     }
 }

@@ -16,7 +16,10 @@ public sealed record LineScenarioBasis(string LineId, LineSpec Line, double Shif
     /// <summary>Seconds left in the shift.</summary>
     public double RemainingSeconds => Math.Max(0, ShiftSeconds - Now.ElapsedSeconds);
 
+    /// <summary>The planned stops of the shift in progress (seconds from its start).</summary>
+    public IReadOnlyList<PlannedWindow> PlannedStops { get; init; } = [];
+
     /// <summary>The scenarios on this basis (the line is validated by <see cref="LineScenarios"/>).</summary>
     public LineScenarios Scenarios(int replications, ulong seed = 1) =>
-        new(Line, ShiftSeconds, MarginPerUnit) { Replications = replications, Seed = seed };
+        new(Line, ShiftSeconds, MarginPerUnit) { Replications = replications, Seed = seed, PlannedStops = PlannedStops };
 }

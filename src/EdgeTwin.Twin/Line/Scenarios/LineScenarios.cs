@@ -47,6 +47,9 @@ public sealed class LineScenarios
 
     public int Replications { get; init; } = 100;
 
+    /// <summary>The shift calendar's planned stops (seconds from the shift's start): no station works or fails in them, in the baseline and in every scenario.</summary>
+    public IReadOnlyList<PlannedWindow> PlannedStops { get; init; } = [];
+
     public ulong Seed { get; init; } = 1;
 
     /// <summary>Confidence level of the intervals (two-sided).</summary>
@@ -136,11 +139,30 @@ public sealed class LineScenarios
         for (int i = 0; i < n; i++)
         {
             sim.Reset(Xoshiro.Mix(Seed, (ulong)i), now.Snapshot);
+            ScheduleCalendar(sim, PlannedStops, now.ElapsedSeconds);
             setup?.Invoke(sim);
             sim.Advance(ticks);
             outputs[i] = sim.Output;
         }
         return outputs;
+    }
+
+    /// <summary>Schedules the calendar's stops on a simulator reset at <paramref name="elapsedSeconds"/> into the shift (what has passed is dropped).</summary>
+    public static void ScheduleCalendar(LineSimulator sim, IReadOnlyList<PlannedWindow> stops, double elapsedSeconds)
+    {
+        ArgumentNullException.ThrowIfNull(sim);
+        ArgumentNullException.ThrowIfNull(stops);
+        foreach (var w in stops)
+        {
+            if (w.EndSeconds <= elapsedSeconds) continue;
+            long start = sim.TicksFor(Math.Max(0, w.StartSeconds - elapsedSeconds)), end = sim.TicksFor(w.EndSeconds - elapsedSeconds);
+            if (w.Station >= 0)
+            {
+                sim.ScheduleStop(w.Station, start, end);
+                continue;
+            }
+            for (int s = 0; s < sim.Spec.Stations.Count; s++) sim.ScheduleStop(s, start, end);
+        }
     }
 
     private ScenarioResult Compare(string kind, string target, double[] baseline, double[] scenario)
