@@ -56,6 +56,14 @@ public sealed partial class LineTwinStage : ISampleStage
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
+    // The calendar in the OEE books: per station the shift's planned stops as merged (start, end) ms pairs, the first
+    // not yet ended, whether the station is inside one now, what its signals say, and the last time fed to its books.
+    private long[][] _stopMs;
+    private readonly int[] _stopCount;
+    private readonly int[] _stopIdx;
+    private readonly bool[] _inStop;
+    private readonly MachineState[] _raw;
+    private readonly long[] _fedMs;
     private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
 
     /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
@@ -79,6 +87,12 @@ public sealed partial class LineTwinStage : ISampleStage
             ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
             : null).ToArray();
         _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
+        _stopMs = st.Select(_ => new long[8]).ToArray();
+        _stopCount = new int[st.Count];
+        _stopIdx = new int[st.Count];
+        _inStop = new bool[st.Count];
+        _raw = new MachineState[st.Count];
+        _fedMs = new long[st.Count];
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window, q.InspectionDelayParts) : null).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
@@ -123,6 +137,8 @@ public sealed partial class LineTwinStage : ISampleStage
             // Lamp holds that ran out while no lamp of that tower reported (a steady tower reports only its keep-alives).
             for (int i = 0; i < _lights.Length; i++)
                 if (_lights[i] is { } light) Apply(i, light.Advance(last, _readings));
+            // Planned stops begin and end on the calendar, whether or not the station reported at that moment.
+            for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, last);
         }
         bool publish = last > 0 && last - _lastPublishMs >= _publishEveryMs;
         if (publish) _lastPublishMs = last;
@@ -193,6 +209,41 @@ public sealed partial class LineTwinStage : ISampleStage
     private void SetState(int station, long ms, MachineState state)
     {
         StateChanges.Add(1);
+        CrossCalendar(station, ms);
+        _raw[station] = state; // the latest word on the machine, even if older than a calendar boundary already booked
+        if (ms >= _fedMs[station]) Feed(station, ms, Planned(station, state));
+    }
+
+    // In a planned stop of the calendar only production counts as busy: idle, waiting, even a fault is planned time.
+    private MachineState Planned(int station, MachineState state) =>
+        _inStop[station] && state != MachineState.Running ? MachineState.PlannedStop : state;
+
+    /// <summary>Books the calendar's planned-stop starts and ends up to <paramref name="ms"/> for the station.</summary>
+    private void CrossCalendar(int station, long ms)
+    {
+        var w = _stopMs[station];
+        int i = _stopIdx[station], n = _stopCount[station];
+        while (i < n)
+        {
+            // Before the station's first reading only the flag moves: its books start at that reading.
+            bool booked = _fedMs[station] != 0;
+            if (!_inStop[station])
+            {
+                if (w[2 * i] > ms) break;
+                _inStop[station] = true;
+                if (booked) Feed(station, Math.Max(w[2 * i], _fedMs[station]), Planned(station, _raw[station]));
+            }
+            if (w[2 * i + 1] > ms) break;
+            _inStop[station] = false;
+            if (booked) Feed(station, Math.Max(w[2 * i + 1], _fedMs[station]), _raw[station]); // back to what its signals say
+            i++;
+        }
+        _stopIdx[station] = i;
+    }
+
+    private void Feed(int station, long ms, MachineState state)
+    {
+        _fedMs[station] = ms;
         _oee[station].OnState(ms, state);
         _learners[station].OnState(ms, state);
         if (station == _constraint) _lineOee.OnState(ms, state);
@@ -205,13 +256,44 @@ public sealed partial class LineTwinStage : ISampleStage
         var start = _config.ShiftStart(local);
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
+        long startMs = new DateTimeOffset(start).ToUnixTimeMilliseconds();
+        // The last shift's stops (cut at its end) close before the new shift's books open.
+        if (!first)
+            for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, startMs);
         _shiftStart = start;
         _plannedStops = _config.PlannedWindows(start.TimeOfDay);
+        ScheduleCalendar(startMs);
         if (first) return;
         foreach (var t in _oee) t.StartPeriod(ms);
         _lineOee.StartPeriod(ms);
         _bottleneck = new ActivePeriodBottleneck(_config.Spec.Stations.Select(s => s.Id).ToArray());
         LogShift(_logger, _config.Id, start);
+    }
+
+    private void ScheduleCalendar(long shiftStartMs)
+    {
+        for (int s = 0; s < _oee.Length; s++)
+        {
+            int n = 0;
+            foreach (var w in _plannedStops)
+            {
+                if (w.Station >= 0 && w.Station != s) continue;
+                long a = shiftStartMs + (long)(w.StartSeconds * 1000), b = shiftStartMs + (long)(w.EndSeconds * 1000);
+                // Windows come sorted by start: a line-wide break overlapping a station's own stop merges with it.
+                if (n > 0 && a <= _stopMs[s][2 * n - 1])
+                {
+                    _stopMs[s][2 * n - 1] = Math.Max(_stopMs[s][2 * n - 1], b);
+                    continue;
+                }
+                if (2 * n + 2 > _stopMs[s].Length) Array.Resize(ref _stopMs[s], _stopMs[s].Length * 2);
+                _stopMs[s][2 * n] = a;
+                _stopMs[s][2 * n + 1] = b;
+                n++;
+            }
+            _stopCount[s] = n;
+            _stopIdx[s] = 0;
+            _inStop[s] = false;
+        }
     }
 
     /// <summary>

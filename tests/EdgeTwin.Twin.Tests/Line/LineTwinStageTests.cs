@@ -73,4 +73,47 @@ public sealed class LineTwinStageTests
         Assert.Equal([new PlannedWindow(-1, 4 * 3600, 4 * 3600 + 900, "break")], basis.PlannedStops);
         Assert.Equal(basis.PlannedStops, basis.Scenarios(10).PlannedStops);
     }
+
+    [Fact]
+    public async Task A_planned_stop_of_the_calendar_is_planned_time_in_the_books_whatever_the_machine_reports()
+    {
+        const string yaml = """
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              planned_stops: [{ start: "07:00", duration: 15m, reason: break }]
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running } } } }
+            """;
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(yaml, "site.yaml", d);
+        Assert.Empty(d.Items);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config!, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        static long At(int h, int m) => new DateTimeOffset(new DateTime(2026, 11, 30, h, m, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+
+        // Polled every minute: S1 goes idle at 06:55 and stays idle into and past the break until 07:20; S2 runs through
+        // it (it works, so its time is busy time).
+        Sample[] Minutes(int from, int to) => [.. Enumerable.Range(from, to - from).SelectMany(m => new Sample[]
+        {
+            new(s1, At(6, 30) + m * 60_000L, m is >= 25 and < 50 ? 0 : 1),
+            new(s2, At(6, 30) + m * 60_000L, 1),
+        })];
+        await stage.ProcessAsync(Minutes(0, 40), CancellationToken.None);
+        var inBreak = stage.State(At(7, 10), replications: 2);
+        Assert.Equal(("planned_stop", "running"), (inBreak["state.S1"], inBreak["state.S2"]));
+
+        await stage.ProcessAsync(Minutes(40, 61), CancellationToken.None);
+        var e = Assert.Single(sink.Events);
+        double D(string k) => double.Parse(e.Attributes![k], CultureInfo.InvariantCulture);
+        // S1: running 25 + 10 min, idle 5 min before and 5 min after the break, the break itself planned: 2100 s / 2700 s.
+        Assert.Equal(2100.0 / 2700, D("availability.S1"), 9);
+        Assert.Equal(1.0, D("availability.S2"), 9);
+        Assert.Equal("running", e.Attributes!["state.S1"]);
+    }
 }
