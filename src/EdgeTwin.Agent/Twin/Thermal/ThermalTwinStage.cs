@@ -657,7 +657,10 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             attributes["time_to_27c_s"] = Num(t27);
         }
 
-        var plan = result.MitigationPlan.Count > 0 ? "; first step: " + result.MitigationPlan[0].Description + Inv($" (+{result.MitigationPlan[0].MinutesGained:0.#} min)") : string.Empty;
+        // What the step buys is said in words: a bare "(+72 min)" after the action read like a deadline.
+        var plan = result.MitigationPlan.Count == 0 ? string.Empty
+            : "; first step: " + result.MitigationPlan[0].Description
+              + (result.MitigationPlan[0].PreventsLimit ? " (keeps every rack below the limit)" : Inv($" (buys {result.MitigationPlan[0].MinutesGained:0.#} min)"));
         var message = Inv($"cooling_failure in {state.Zone.Id} ({string.Join(", ", result.FailedUnits)} stopped): ")
             + (first32 is null ? "no rack predicted to reach 32 °C" : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)}"))
             + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)}"))
