@@ -55,6 +55,9 @@ public sealed record LineTwinConfig(
     TimeSpan MicroStop,
     string? OutputStation)
 {
+    /// <summary>Buffers whose level (parts in them) a signal gives, by buffer id; the others are assumed half full in forecasts.</summary>
+    public IReadOnlyDictionary<string, SignalRef> BufferLevels { get; init; } = new Dictionary<string, SignalRef>(StringComparer.Ordinal);
+
     /// <summary>Reads the section of a loaded config; throws <see cref="ConfigException"/> with every problem, null when there is none.</summary>
     public static LineTwinConfig? From(SiteConfig config, ConfigMapping? section)
     {
@@ -100,6 +103,7 @@ public sealed record LineTwinConfig(
         if (starts.Count == 0) starts.Add(TimeSpan.FromHours(6));
 
         var buffers = new List<BufferSpec>();
+        var levels = new Dictionary<string, SignalRef>(StringComparer.Ordinal);
         var bufferNodes = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
         if (r.Sequence("buffers", required: true) is { } bseq)
         {
@@ -113,6 +117,7 @@ public sealed record LineTwinConfig(
                 if (bid is not null && !bufferNodes.TryAdd(bid, item)) r.Diagnostics.Add(b.Node("id")!, $"buffer '{bid}' is defined twice");
                 if (cap is not null && initial > cap) r.Diagnostics.Add(b.Node("initial")!, $"initial level {initial} exceeds the capacity {cap}");
                 if (bid is not null && cap is not null) buffers.Add(new BufferSpec(bid, cap.Value, Math.Min(initial, cap.Value)));
+                if (Signal(b, "level", isState: false) is { } level && bid is not null) levels[bid] = level;
                 b.ReportUnknownKeys();
             }
         }
@@ -193,7 +198,7 @@ public sealed record LineTwinConfig(
         foreach (var problem in lineSpec.Validate()) r.Diagnostics.Add(r.Mapping, problem);
         if (r.Diagnostics.Items.Count > before) return null;
         return new LineTwinConfig(id, lineSpec, stations, shiftLength, starts, stops, margin, microStop,
-            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id);
+            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id) { BufferLevels = levels };
     }
 
     private static SignalRef? Signal(ConfigReader sig, string key, bool isState)

@@ -20,10 +20,13 @@ namespace EdgeTwin.Twin.Line;
 /// </summary>
 public sealed partial class LineTwinStage : ISampleStage
 {
-    private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green, Input }
+    private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green, Input, BufferLevel }
 
-    // Input: index of the process value in the station's quality model inputs.
+    // Input: index of the process value in the station's quality model inputs. BufferLevel: Station is the buffer's index.
     private readonly record struct Binding(Signal Kind, int Station, int Input = 0);
+
+    /// <summary>A measured buffer level older than this is not used (the forecast assumes the buffer half full again).</summary>
+    private const long BufferLevelStaleMs = 5 * 60_000;
 
     private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
     private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
@@ -64,6 +67,8 @@ public sealed partial class LineTwinStage : ISampleStage
     private readonly bool[] _inStop;
     private readonly MachineState[] _raw;
     private readonly long[] _fedMs;
+    private readonly int[] _bufferLevel;
+    private readonly long[] _bufferLevelMs; // 0 = never measured
     private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
 
     /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
@@ -93,6 +98,9 @@ public sealed partial class LineTwinStage : ISampleStage
         _inStop = new bool[st.Count];
         _raw = new MachineState[st.Count];
         _fedMs = new long[st.Count];
+        _bufferLevel = new int[config.Spec.Buffers.Count];
+        _bufferLevelMs = new long[config.Spec.Buffers.Count];
+        foreach (var (buffer, level) in config.BufferLevels) _wanted[(level.Device, level.Metric)] = new(Signal.BufferLevel, config.Spec.BufferIndex(buffer));
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window, q.InspectionDelayParts) : null).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
@@ -121,6 +129,13 @@ public sealed partial class LineTwinStage : ISampleStage
             if (!s.IsGood) continue; // missing/bad readings: the trackers' staleness handles the gap
             var b = Bind(s.Series);
             if (b.Kind == Signal.None) continue;
+            if (b.Kind == Signal.BufferLevel)
+            {
+                // A level reading is where the line stands, not a machine event: it neither starts the books nor the clock.
+                _bufferLevel[b.Station] = (int)Math.Clamp(Math.Round(s.Value), 0, _config.Spec.Buffers[b.Station].Capacity);
+                _bufferLevelMs[b.Station] = s.TimestampUnixMs;
+                continue;
+            }
             if (b.Kind == Signal.Input)
             {
                 // Process values only set the inputs of the next parts; they do not start the books or the clock.
@@ -361,8 +376,15 @@ public sealed partial class LineTwinStage : ISampleStage
             var local = DateTimeOffset.FromUnixTimeMilliseconds(nowMs).ToLocalTime().DateTime;
             double elapsed = Math.Clamp((local - _shiftStart).TotalSeconds, 0, _config.ShiftLength.TotalSeconds);
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
-            // Buffer levels are not measured: the forecast starts from half-full buffers.
-            var levels = _config.Spec.Buffers.Select(b => b.Capacity / 2).ToArray();
+            // A buffer with a fresh level reading starts the forecast at it; the others are assumed half full.
+            var levels = new int[_bufferLevel.Length];
+            for (int b = 0; b < levels.Length; b++)
+            {
+                bool measured = _bufferLevelMs[b] != 0 && nowMs - _bufferLevelMs[b] <= BufferLevelStaleMs;
+                levels[b] = measured ? _bufferLevel[b] : _config.Spec.Buffers[b].Capacity / 2;
+                a[$"buffer_level.{_config.Spec.Buffers[b].Id}"] = levels[b].ToString(inv);
+                a[$"buffer_level_source.{_config.Spec.Buffers[b].Id}"] = measured ? "measured" : "assumed";
+            }
             var now = new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down));
             Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit, now, nowMs) { PlannedStops = _plannedStops });
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.

@@ -116,4 +116,42 @@ public sealed class LineTwinStageTests
         Assert.Equal(1.0, D("availability.S2"), 9);
         Assert.Equal("running", e.Attributes!["state.S1"]);
     }
+
+    [Fact]
+    public async Task A_measured_buffer_level_starts_the_forecast_and_a_stale_one_is_assumed_half_full()
+    {
+        const string yaml = """
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers:
+                - { id: B1, capacity: 40, level: { device: conveyor1, metric: parts } }
+                - { id: B2, capacity: 10 }
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], output: B2 }
+                - { id: S3, ideal_cycle_time: 30s, inputs: [B2] }
+            """;
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(yaml, "site.yaml", d);
+        Assert.Empty(d.Items);
+        Assert.Equal(("conveyor1", "parts"), (config!.BufferLevels["B1"].Device, config.BufferLevels["B1"].Metric));
+        var registry = new SeriesRegistry();
+        var state = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var level = registry.GetOrAdd(new SeriesDescriptor("conveyor1", "parts", "1"));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+
+        await stage.ProcessAsync(new Sample[] { new(state, t0, 1), new(level, t0 + 1000, 37.2), new(state, t0 + 60_000, 1) }, CancellationToken.None);
+
+        var a = Assert.Single(sink.Events).Attributes!;
+        Assert.Equal(("37", "measured", "5", "assumed"), (a["buffer_level.B1"], a["buffer_level_source.B1"], a["buffer_level.B2"], a["buffer_level_source.B2"]));
+        Assert.Equal([37, 5], stage.ScenarioBasis!.Now.Snapshot!.BufferLevels);
+
+        // Ten minutes without a level reading: B1 is assumed half full again.
+        var later = stage.State(t0 + 11 * 60_000, replications: 2);
+        Assert.Equal(("20", "assumed"), (later["buffer_level.B1"], later["buffer_level_source.B1"]));
+    }
 }
+
