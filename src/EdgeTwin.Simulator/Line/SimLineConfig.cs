@@ -84,7 +84,8 @@ public static class SimLineConfig
         b.AppendLine("  buffers:");
         for (var i = 0; i < spec.BufferCapacities.Count; i++)
         {
-            b.AppendLine(Inv($"    - {{ id: B{i + 1}, capacity: {spec.BufferCapacities[i]} }}"));
+            // Buffer i feeds station i + 1, whose PLC counts the parts waiting at its infeed.
+            b.AppendLine(Inv($"    - {{ id: B{i + 1}, capacity: {spec.BufferCapacities[i]}, level: {{ device: {deviceFor(spec.Stations[i + 1].Id)}, metric: infeed_level }} }}"));
         }
 
         b.AppendLine("  stations:");

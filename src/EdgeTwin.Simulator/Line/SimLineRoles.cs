@@ -4,7 +4,7 @@ namespace EdgeTwin.Simulator.Line;
 
 /// <summary>
 /// What a station's PLC (profile <c>generic-packml-plc</c>) reports for a <c>machine.*</c> role: PackML state, stop
-/// reason, free-running good and reject counters, the last cycle time and the process values.
+/// reason, free-running good and reject counters, the last cycle time, the process values and the level of its infeed buffer.
 /// </summary>
 public static class SimLineRoles
 {
@@ -22,6 +22,7 @@ public static class SimLineRoles
             "process_temperature" => new SimValue(line.ProcessTemperature(i), "Cel"),
             "process_pressure" => new SimValue(line.ProcessPressure(i), "bar"),
             "spindle_load" => new SimValue(line.SpindleLoad(i), "%"),
+            "infeed_buffer_level" => new SimValue(i == 0 ? 0 : line.BufferLevel(i - 1), "1"),
             _ => default,
         };
         return value.Unit is not null;

@@ -117,6 +117,12 @@ public sealed class LineAgentTests
         Assert.InRange(long.Parse(a["good"], CultureInfo.InvariantCulture), good - 3, good + 3);
         Assert.Equal(spec.Line.TrueBottleneck, a["bottleneck"]);
         Assert.True(Attr("forecast.end_of_shift") >= Attr("good"), context);
+        // Every buffer's level comes from its consumer's PLC (infeed_level), so the forecast starts from it.
+        for (var b = 0; b < spec.Line.BufferCapacities.Count; b++)
+        {
+            Assert.Equal("measured", a[$"buffer_level_source.B{b + 1}"]);
+            Assert.InRange(Attr($"buffer_level.B{b + 1}"), 0, spec.Line.BufferCapacities[b]);
+        }
 
         // The quality term: the capper's (S2, tool wear) model scored the parts it counted from the Modbus PLC's
         // process values, and the good-parts forecast takes its predicted reject rate.

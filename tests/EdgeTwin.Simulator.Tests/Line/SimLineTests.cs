@@ -154,7 +154,7 @@ public sealed class SimLineTests
         Assert.Equal(SimEntityKind.LineStation, device.Kind);
         var image = ModbusDeviceImage.Build(site, device, profile);
         Assert.Empty(image.Unsupported);
-        var regs = new ushort[14];
+        var regs = new ushort[15];
         Assert.True(image.TryReadRegisters(LibTable.HoldingRegisters, 0, regs));
         var line = site.Line!;
         Assert.Equal(line.PackMlState(1), regs[0]);
@@ -164,6 +164,7 @@ public sealed class SimLineTests
         Assert.Equal(line.StopReason(1), regs[7]);
         var temp = new ModbusPoint(LibTable.HoldingRegisters, 8, Modbus.Data.ModbusDataType.Float32).Decode(regs.AsSpan(8, 2));
         Assert.Equal(line.ProcessTemperature(1), temp, 2);
+        Assert.Equal(line.BufferLevel(0), regs[14]); // S2's infeed is B1
     }
 
     [Fact]
@@ -177,5 +178,7 @@ public sealed class SimLineTests
         Assert.Contains(config.Devices, d => d.Id == "plc-s4" && d.Profile == "generic-packml-plc");
         var yaml = SimLineConfig.Yaml(site.Spec.Line!, SimDevicePlan.LineStationDevice);
         Assert.Contains("device: plc-s1, metric: machine_state", yaml, StringComparison.Ordinal);
+        Assert.Contains("{ id: B1, capacity: ", yaml, StringComparison.Ordinal);
+        Assert.Contains("level: { device: plc-s2, metric: infeed_level } }", yaml, StringComparison.Ordinal);
     }
 }
