@@ -23,6 +23,14 @@ public sealed class LineTwinStageTests
         throw new FileNotFoundException("line1.yaml");
     }
 
+    private static LineTwinConfig Parse(string yaml)
+    {
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(yaml, "site.yaml", d);
+        Assert.Empty(d.Items);
+        return config!;
+    }
+
     [Fact]
     public async Task Samples_become_oee_bottleneck_and_forecast_in_a_twin_state_event()
     {
@@ -87,14 +95,12 @@ public sealed class LineTwinStageTests
                 - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running } } } }
                 - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running } } } }
             """;
-        var d = new ConfigDiagnostics();
-        var config = LineTwinConfig.Parse(yaml, "site.yaml", d);
-        Assert.Empty(d.Items);
+        var config = Parse(yaml);
         var registry = new SeriesRegistry();
         var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
         var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
         var sink = new RecordingEventSink();
-        var stage = new LineTwinStage(config!, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
         static long At(int h, int m) => new DateTimeOffset(new DateTime(2026, 11, 30, h, m, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
 
         // Polled every minute: S1 goes idle at 06:55 and stays idle into and past the break until 07:20; S2 runs through
@@ -132,10 +138,8 @@ public sealed class LineTwinStageTests
                 - { id: S2, ideal_cycle_time: 30s, inputs: [B1], output: B2 }
                 - { id: S3, ideal_cycle_time: 30s, inputs: [B2] }
             """;
-        var d = new ConfigDiagnostics();
-        var config = LineTwinConfig.Parse(yaml, "site.yaml", d);
-        Assert.Empty(d.Items);
-        Assert.Equal(("conveyor1", "parts"), (config!.BufferLevels["B1"].Device, config.BufferLevels["B1"].Metric));
+        var config = Parse(yaml);
+        Assert.Equal(("conveyor1", "parts"), (config.BufferLevels["B1"].Device, config.BufferLevels["B1"].Metric));
         var registry = new SeriesRegistry();
         var state = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
         var level = registry.GetOrAdd(new SeriesDescriptor("conveyor1", "parts", "1"));
