@@ -59,6 +59,7 @@ public sealed partial class LineTwinStage : ISampleStage
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
+    private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
     // The calendar in the OEE books: per station the shift's planned stops as merged (start, end) ms pairs, the first
     // not yet ended, whether the station is inside one now, what its signals say, and the last time fed to its books.
     private long[][] _stopMs;
@@ -157,7 +158,7 @@ public sealed partial class LineTwinStage : ISampleStage
         }
         bool publish = last > 0 && last - _lastPublishMs >= _publishEveryMs;
         if (publish) _lastPublishMs = last;
-        if (!publish && !_anyQualityAlert) return ValueTask.CompletedTask;
+        if (!publish && !_anyQualityAlert && _shiftReport is null) return ValueTask.CompletedTask;
         return PublishAsync(last, publish, cancellationToken);
     }
 
@@ -272,28 +273,51 @@ public sealed partial class LineTwinStage : ISampleStage
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
         long startMs = new DateTimeOffset(start).ToUnixTimeMilliseconds();
-        // The last shift's stops (cut at its end) close before the new shift's books open.
         if (!first)
+        {
+            // The last shift's stops (cut at its end) close, and its final books are kept for the report, before the new shift's books open.
             for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, startMs);
+            var scheduledEnd = _shiftStart + _config.ShiftLength;
+            _shiftReport = ShiftReport(_shiftStart, scheduledEnd < start ? scheduledEnd : start, startMs);
+        }
         _shiftStart = start;
         _plannedStops = _config.PlannedWindows(start.TimeOfDay);
         ScheduleCalendar(startMs);
         if (first) return;
-        foreach (var t in _oee) t.StartPeriod(ms);
-        _lineOee.StartPeriod(ms);
+        foreach (var t in _oee) t.StartPeriod(startMs);
+        _lineOee.StartPeriod(startMs);
         _bottleneck = new ActivePeriodBottleneck(_config.Spec.Stations.Select(s => s.Id).ToArray());
         LogShift(_logger, _config.Id, start);
     }
 
+    /// <summary>The books of the shift that ended at <paramref name="endMs"/>: what the plant manager reads the next morning.</summary>
+    private Dictionary<string, string> ShiftReport(DateTime shiftStart, DateTime shiftEnd, long endMs)
+    {
+        var a = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["line"] = _config.Id,
+            ["report"] = "shift",
+            ["shift.start"] = shiftStart.ToString("s", CultureInfo.InvariantCulture),
+            ["shift.end"] = shiftEnd.ToString("s", CultureInfo.InvariantCulture),
+        };
+        AddBooks(a, endMs);
+        return a;
+    }
+
     private void ScheduleCalendar(long shiftStartMs)
     {
+        // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
+        // between shifts (two shifts a day) must not book the night's idle machines as waiting.
+        var offShiftWindow = new PlannedWindow(-1, _config.ShiftLength.TotalSeconds, double.PositiveInfinity, "off shift");
         for (int s = 0; s < _oee.Length; s++)
         {
+            // A station held in the last shift's off-shift time goes back to what its signals say as the new shift starts.
+            if (_inStop[s] && _fedMs[s] != 0) Feed(s, Math.Max(shiftStartMs, _fedMs[s]), _raw[s]);
             int n = 0;
-            foreach (var w in _plannedStops)
+            foreach (var w in _plannedStops.Append(offShiftWindow))
             {
                 if (w.Station >= 0 && w.Station != s) continue;
-                long a = shiftStartMs + (long)(w.StartSeconds * 1000), b = shiftStartMs + (long)(w.EndSeconds * 1000);
+                long a = shiftStartMs + (long)(w.StartSeconds * 1000), b = double.IsPositiveInfinity(w.EndSeconds) ? long.MaxValue : shiftStartMs + (long)(w.EndSeconds * 1000);
                 // Windows come sorted by start: a line-wide break overlapping a station's own stop merges with it.
                 if (n > 0 && a <= _stopMs[s][2 * n - 1])
                 {
@@ -331,16 +355,12 @@ public sealed partial class LineTwinStage : ISampleStage
     {
         var inv = CultureInfo.InvariantCulture;
         var a = new Dictionary<string, string>(StringComparer.Ordinal) { ["line"] = _config.Id };
+        var line = AddBooks(a, nowMs);
         double goodShare = 1;
         for (int i = 0; i < _oee.Length; i++)
         {
-            var r = _oee[i].Report(nowMs);
-            goodShare *= 1 - RejectRate(i, r);
+            goodShare *= 1 - RejectRate(i, _oee[i].Report(nowMs));
             string id = _config.Spec.Stations[i].Id;
-            a[$"oee.{id}"] = r.Oee.ToString("R", inv);
-            a[$"availability.{id}"] = r.Availability.ToString("R", inv);
-            a[$"performance.{id}"] = r.Effectiveness.ToString("R", inv);
-            a[$"quality.{id}"] = r.QualityRate.ToString("R", inv);
             a[$"state.{id}"] = MachineStates.Name(_oee[i].State);
             var f = _learners[i].Figures(nowMs);
             a[$"learned.cycle_s.{id}"] = f.CycleSeconds.ToString("R", inv);
@@ -358,19 +378,6 @@ public sealed partial class LineTwinStage : ISampleStage
 
         var learned = _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowMs))] };
         Volatile.Write(ref _learned, learned);
-        var line = _lineOee.Report(nowMs);
-        a["oee.line"] = line.Oee.ToString("R", inv);
-        a["availability.line"] = line.Availability.ToString("R", inv);
-        a["performance.line"] = line.Effectiveness.ToString("R", inv);
-        a["quality.line"] = line.QualityRate.ToString("R", inv);
-        a["loss.breakdowns_s"] = line.Losses.Breakdowns.ToString("R", inv);
-        a["loss.setups_s"] = line.Losses.Setups.ToString("R", inv);
-        a["loss.waiting_s"] = line.Losses.Waiting.ToString("R", inv);
-        a["loss.micro_stops_s"] = line.Losses.MicroStops.ToString("R", inv);
-        a["loss.speed_s"] = line.Losses.SpeedLoss.ToString("R", inv);
-        a["loss.rejects_s"] = line.Losses.Rejects.ToString("R", inv);
-        a["good"] = line.GoodQuantity.ToString(inv);
-        a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
         if (_shiftStart != DateTime.MinValue)
         {
             var local = DateTimeOffset.FromUnixTimeMilliseconds(nowMs).ToLocalTime().DateTime;
@@ -410,6 +417,36 @@ public sealed partial class LineTwinStage : ISampleStage
         return a;
     }
 
+    /// <summary>The shift's books up to <paramref name="nowMs"/>: OEE and its factors per station and for the line, the line's losses, good parts, bottleneck.</summary>
+    private OeeReport AddBooks(Dictionary<string, string> a, long nowMs)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        for (int i = 0; i < _oee.Length; i++)
+        {
+            var r = _oee[i].Report(nowMs);
+            string id = _config.Spec.Stations[i].Id;
+            a[$"oee.{id}"] = r.Oee.ToString("R", inv);
+            a[$"availability.{id}"] = r.Availability.ToString("R", inv);
+            a[$"performance.{id}"] = r.Effectiveness.ToString("R", inv);
+            a[$"quality.{id}"] = r.QualityRate.ToString("R", inv);
+        }
+
+        var line = _lineOee.Report(nowMs);
+        a["oee.line"] = line.Oee.ToString("R", inv);
+        a["availability.line"] = line.Availability.ToString("R", inv);
+        a["performance.line"] = line.Effectiveness.ToString("R", inv);
+        a["quality.line"] = line.QualityRate.ToString("R", inv);
+        a["loss.breakdowns_s"] = line.Losses.Breakdowns.ToString("R", inv);
+        a["loss.setups_s"] = line.Losses.Setups.ToString("R", inv);
+        a["loss.waiting_s"] = line.Losses.Waiting.ToString("R", inv);
+        a["loss.micro_stops_s"] = line.Losses.MicroStops.ToString("R", inv);
+        a["loss.speed_s"] = line.Losses.SpeedLoss.ToString("R", inv);
+        a["loss.rejects_s"] = line.Losses.Rejects.ToString("R", inv);
+        a["good"] = line.GoodQuantity.ToString(inv);
+        a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
+        return line;
+    }
+
     /// <summary>
     /// A station's reject rate for the parts still to come (the good share is Π over stations of 1 − this, the stations'
     /// rejects taken as independent): the predicted rate over the window for a station with a quality model (once it has
@@ -427,6 +464,17 @@ public sealed partial class LineTwinStage : ISampleStage
 
     private async ValueTask PublishAsync(long nowMs, bool state, CancellationToken ct)
     {
+        if (_shiftReport is { } report)
+        {
+            _shiftReport = null;
+            var inv = CultureInfo.InvariantCulture;
+            var end = DateTime.Parse(report["shift.end"], inv);
+            var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
+            LogState(_logger, summary);
+            await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", new DateTimeOffset(end).ToUniversalTime(), EventSeverity.Info,
+                summary, report), ct).ConfigureAwait(false);
+        }
+
         if (_anyQualityAlert)
         {
             _anyQualityAlert = false;

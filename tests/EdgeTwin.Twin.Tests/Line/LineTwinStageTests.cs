@@ -157,5 +157,39 @@ public sealed class LineTwinStageTests
         var later = stage.State(t0 + 11 * 60_000, replications: 2);
         Assert.Equal(("20", "assumed"), (later["buffer_level.B1"], later["buffer_level_source.B1"]));
     }
+
+    [Fact]
+    public async Task Each_shift_ends_with_its_final_books_and_the_time_between_shifts_is_not_a_loss()
+    {
+        // Two 8 h shifts a day: nothing is planned from 22:00 to 06:00, when the machine stands idle.
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00", "14:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 20, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+
+        // Polled every minute from 20:00 to 06:05: running until 22:00, idle through the night and until 06:03.
+        var minutes = Enumerable.Range(0, 10 * 60 + 6).Select(m => new Sample(s1, t0 + m * 60_000L, m is >= 120 and < 603 ? 0 : 1)).ToArray();
+        await stage.ProcessAsync(minutes, CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+        var a = report.Attributes!;
+        Assert.Equal(("shift", "2026-11-30T14:00:00", "2026-11-30T22:00:00"), (a["report"], a["shift.start"], a["shift.end"]));
+        Assert.Equal(1.0, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9); // 2 h running; the night is planned, not waiting
+        Assert.Equal(new DateTimeOffset(new DateTime(2026, 11, 30, 22, 0, 0, DateTimeKind.Local)), report.Time);
+        Assert.StartsWith("shift 14:00–22:00 ended: line l1: OEE ", report.Message, StringComparison.Ordinal);
+
+        // The new shift's books start at 06:00 with what the machine says: idle for 3 of its first 5 minutes.
+        Assert.Equal(120.0 / 300, double.Parse(stage.State(t0 + 605 * 60_000L, replications: 2)["availability.S1"], CultureInfo.InvariantCulture), 9);
+    }
 }
 
