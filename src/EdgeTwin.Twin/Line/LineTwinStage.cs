@@ -227,6 +227,8 @@ public sealed partial class LineTwinStage : ISampleStage
         StateChanges.Add(1);
         CrossCalendar(station, ms);
         _raw[station] = state; // the latest word on the machine, even if older than a calendar boundary already booked
+        // Failures and repairs are physical: the learner sees the signals, not the calendar (a fault during a break is a fault).
+        _learners[station].OnState(ms, state);
         if (ms >= _fedMs[station]) Feed(station, ms, Planned(station, state));
     }
 
@@ -261,7 +263,6 @@ public sealed partial class LineTwinStage : ISampleStage
     {
         _fedMs[station] = ms;
         _oee[station].OnState(ms, state);
-        _learners[station].OnState(ms, state);
         if (station == _constraint) _lineOee.OnState(ms, state);
         _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
     }
@@ -276,7 +277,9 @@ public sealed partial class LineTwinStage : ISampleStage
         if (!first)
         {
             // The last shift's stops (cut at its end) close, and its final books are kept for the report, before the new shift's books open.
-            for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, startMs);
+            // (up to just before the new start: with back-to-back shifts the off-shift time begins at the new start, and
+            // entering it there would show the books and the failure learner a zero-length stop, e.g. end a repair.)
+            for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, startMs - 1);
             var scheduledEnd = _shiftStart + _config.ShiftLength;
             _shiftReport = ShiftReport(_shiftStart, scheduledEnd < start ? scheduledEnd : start, startMs);
         }

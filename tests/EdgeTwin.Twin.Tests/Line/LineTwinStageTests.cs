@@ -191,5 +191,31 @@ public sealed class LineTwinStageTests
         // The new shift's books start at 06:00 with what the machine says: idle for 3 of its first 5 minutes.
         Assert.Equal(120.0 / 300, double.Parse(stage.State(t0 + 605 * 60_000L, replications: 2)["availability.S1"], CultureInfo.InvariantCulture), 9);
     }
+
+    [Fact]
+    public async Task A_fault_across_a_break_and_a_shift_change_is_one_breakdown_to_the_failure_learner()
+    {
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
+              planned_stops: [{ start: "13:40", duration: 10m, reason: break }]
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running, 4: faulted } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var stage = new LineTwinStage(config, registry, new RecordingEventSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 13, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+
+        // Faulted from 13:30 to 14:30, through the 13:40 break and the 14:00 shift change; polled every minute.
+        var minutes = Enumerable.Range(0, 91).Select(m => new Sample(s1, t0 + m * 60_000L, m is >= 30 and < 90 ? 4 : 1)).ToArray();
+        await stage.ProcessAsync(minutes, CancellationToken.None);
+
+        var figures = stage.Learned(0, t0 + 90 * 60_000L);
+        Assert.Equal(1, figures.Breakdowns);
+    }
 }
 
