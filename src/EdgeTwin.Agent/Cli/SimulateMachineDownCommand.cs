@@ -56,6 +56,7 @@ internal sealed class SimulateMachineDownCommand : ICliSubcommand
             }
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"{id} down {min:0.#} min in line {c.Id}: rest of shift {r.BaselineOutput:0} -> {r.ScenarioOutput:0} parts\nlost output {r.LostOutput.Mean:0.#} parts (90 % CI {r.LostOutput.Low:0.#}–{r.LostOutput.High:0.#}), cost {r.Cost.Mean:0.##} (90 % CI {r.Cost.Low:0.##}–{r.Cost.High:0.##}) at {c.MarginPerUnit} per part; {r.Replications} paired replications")).ConfigureAwait(false);
+            foreach (var line in LineCli.Describe(c, stops)) await output.WriteLineAsync(line).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return cmd;
