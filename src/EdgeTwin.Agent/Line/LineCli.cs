@@ -116,6 +116,11 @@ internal sealed class LineCli
             line.AddParts(sim.Completed(outIdx), 0);
             return new ShiftRecord(ids, trackers, line, detector, end, $"simulated shift (seed {seed})");
         }
+        // A log's time_s counts from the shift's start: the shift's planned stops book as planned whatever the log says
+        // (a log stamped otherwise, e.g. in Unix seconds, starts after every stop and is booked as it is).
+        var books = new Observer(trackers, line, constraint, detector, 1);
+        var calendar = new PlannedStopCalendar(ids.Length, books);
+        calendar.Schedule(stops ?? [], 0);
         int lineNo = 0;
         foreach (var raw in File.ReadLines(states.FullName))
         {
@@ -129,9 +134,7 @@ internal sealed class LineCli
             if (s < 0) throw new FormatException($"{states.FullName}:{lineNo}: station '{f[1].Trim()}' is not in the line");
             if (!MachineStates.TryParse(f[2], out var st)) throw new FormatException($"{states.FullName}:{lineNo}: unknown state '{f[2].Trim()}'");
             long ms = (long)(ts * 1000);
-            trackers[s].OnState(ms, st);
-            if (s == constraint) line.OnState(ms, st);
-            detector.OnState(s, ts, ActivePeriodBottleneck.IsActive(st));
+            calendar.OnState(s, ms, st);
             if (f.Length >= 4 && ulong.TryParse(f[3], NumberStyles.Integer, CultureInfo.InvariantCulture, out var good))
             {
                 trackers[s].OnGoodCounter(ms, good);
@@ -144,18 +147,20 @@ internal sealed class LineCli
             }
             end = Math.Max(end, ts);
         }
+        calendar.Advance((long)(end * 1000));
         return new ShiftRecord(ids, trackers, line, detector, end, states.FullName);
     }
 
-    private sealed class Observer(OeeTracker[] trackers, OeeTracker line, int constraint, ActivePeriodBottleneck detector, double tick) : IStationStateObserver
+    /// <summary>Feeds the OEE books and the bottleneck detector: from the simulator (ticks) or from a state log through the calendar.</summary>
+    private sealed class Observer(OeeTracker[] trackers, OeeTracker line, int constraint, ActivePeriodBottleneck detector, double tick) : IStationStateObserver, IBookedStateSink
     {
-        public void OnStateChange(long t, int station, StationState state)
+        public void OnStateChange(long t, int station, StationState state) => OnBookedState(station, (long)(t * tick * 1000), ToMachineState(state));
+
+        public void OnBookedState(int station, long timestampMs, MachineState state)
         {
-            var ms = (long)(t * tick * 1000);
-            var st = ToMachineState(state);
-            trackers[station].OnState(ms, st);
-            if (station == constraint) line.OnState(ms, st);
-            detector.OnState(station, t * tick, ActivePeriodBottleneck.IsActive(state));
+            trackers[station].OnState(timestampMs, state);
+            if (station == constraint) line.OnState(timestampMs, state);
+            detector.OnState(station, timestampMs / 1000.0, ActivePeriodBottleneck.IsActive(state));
         }
     }
 }

@@ -18,7 +18,7 @@ namespace EdgeTwin.Twin.Line;
 /// twin state (OEE, losses, bottleneck, end-of-shift forecast with its interval) as a Prediction event.
 /// Trackers restart at each shift start of the calendar. Per sample: an array lookup and an O(1) update.
 /// </summary>
-public sealed partial class LineTwinStage : ISampleStage
+public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 {
     private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green, Input, BufferLevel }
 
@@ -60,14 +60,7 @@ public sealed partial class LineTwinStage : ISampleStage
     private DateTime _shiftStart = DateTime.MinValue;
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
-    // The calendar in the OEE books: per station the shift's planned stops as merged (start, end) ms pairs, the first
-    // not yet ended, whether the station is inside one now, what its signals say, and the last time fed to its books.
-    private long[][] _stopMs;
-    private readonly int[] _stopCount;
-    private readonly int[] _stopIdx;
-    private readonly bool[] _inStop;
-    private readonly MachineState[] _raw;
-    private readonly long[] _fedMs;
+    private readonly PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
     private readonly int[] _bufferLevel;
     private readonly long[] _bufferLevelMs; // 0 = never measured
     private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
@@ -93,12 +86,7 @@ public sealed partial class LineTwinStage : ISampleStage
             ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
             : null).ToArray();
         _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
-        _stopMs = st.Select(_ => new long[8]).ToArray();
-        _stopCount = new int[st.Count];
-        _stopIdx = new int[st.Count];
-        _inStop = new bool[st.Count];
-        _raw = new MachineState[st.Count];
-        _fedMs = new long[st.Count];
+        _calendar = new PlannedStopCalendar(st.Count, this);
         _bufferLevel = new int[config.Spec.Buffers.Count];
         _bufferLevelMs = new long[config.Spec.Buffers.Count];
         foreach (var (buffer, level) in config.BufferLevels) _wanted[(level.Device, level.Metric)] = new(Signal.BufferLevel, config.Spec.BufferIndex(buffer));
@@ -154,7 +142,7 @@ public sealed partial class LineTwinStage : ISampleStage
             for (int i = 0; i < _lights.Length; i++)
                 if (_lights[i] is { } light) Apply(i, light.Advance(last, _readings));
             // Planned stops begin and end on the calendar, whether or not the station reported at that moment.
-            for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, last);
+            _calendar.Advance(last);
         }
         bool publish = last > 0 && last - _lastPublishMs >= _publishEveryMs;
         if (publish) _lastPublishMs = last;
@@ -225,43 +213,13 @@ public sealed partial class LineTwinStage : ISampleStage
     private void SetState(int station, long ms, MachineState state)
     {
         StateChanges.Add(1);
-        CrossCalendar(station, ms);
-        _raw[station] = state; // the latest word on the machine, even if older than a calendar boundary already booked
         // Failures and repairs are physical: the learner sees the signals, not the calendar (a fault during a break is a fault).
         _learners[station].OnState(ms, state);
-        if (ms >= _fedMs[station]) Feed(station, ms, Planned(station, state));
+        _calendar.OnState(station, ms, state);
     }
 
-    // In a planned stop of the calendar only production counts as busy: idle, waiting, even a fault is planned time.
-    private MachineState Planned(int station, MachineState state) =>
-        _inStop[station] && state != MachineState.Running ? MachineState.PlannedStop : state;
-
-    /// <summary>Books the calendar's planned-stop starts and ends up to <paramref name="ms"/> for the station.</summary>
-    private void CrossCalendar(int station, long ms)
+    void IBookedStateSink.OnBookedState(int station, long ms, MachineState state)
     {
-        var w = _stopMs[station];
-        int i = _stopIdx[station], n = _stopCount[station];
-        while (i < n)
-        {
-            // Before the station's first reading only the flag moves: its books start at that reading.
-            bool booked = _fedMs[station] != 0;
-            if (!_inStop[station])
-            {
-                if (w[2 * i] > ms) break;
-                _inStop[station] = true;
-                if (booked) Feed(station, Math.Max(w[2 * i], _fedMs[station]), Planned(station, _raw[station]));
-            }
-            if (w[2 * i + 1] > ms) break;
-            _inStop[station] = false;
-            if (booked) Feed(station, Math.Max(w[2 * i + 1], _fedMs[station]), _raw[station]); // back to what its signals say
-            i++;
-        }
-        _stopIdx[station] = i;
-    }
-
-    private void Feed(int station, long ms, MachineState state)
-    {
-        _fedMs[station] = ms;
         _oee[station].OnState(ms, state);
         if (station == _constraint) _lineOee.OnState(ms, state);
         _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
@@ -279,13 +237,15 @@ public sealed partial class LineTwinStage : ISampleStage
             // The last shift's stops (cut at its end) close, and its final books are kept for the report, before the new shift's books open.
             // (up to just before the new start: with back-to-back shifts the off-shift time begins at the new start, and
             // entering it there would show the books and the failure learner a zero-length stop, e.g. end a repair.)
-            for (int i = 0; i < _oee.Length; i++) CrossCalendar(i, startMs - 1);
+            _calendar.Advance(startMs - 1);
             var scheduledEnd = _shiftStart + _config.ShiftLength;
             _shiftReport = ShiftReport(_shiftStart, scheduledEnd < start ? scheduledEnd : start, startMs);
         }
         _shiftStart = start;
         _plannedStops = _config.PlannedWindows(start.TimeOfDay);
-        ScheduleCalendar(startMs);
+        // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
+        // between shifts (two shifts a day) must not book the night's idle machines as waiting.
+        _calendar.Schedule(_plannedStops, startMs, offShiftFromSeconds: _config.ShiftLength.TotalSeconds);
         if (first) return;
         foreach (var t in _oee) t.StartPeriod(startMs);
         _lineOee.StartPeriod(startMs);
@@ -305,37 +265,6 @@ public sealed partial class LineTwinStage : ISampleStage
         };
         AddBooks(a, endMs);
         return a;
-    }
-
-    private void ScheduleCalendar(long shiftStartMs)
-    {
-        // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
-        // between shifts (two shifts a day) must not book the night's idle machines as waiting.
-        var offShiftWindow = new PlannedWindow(-1, _config.ShiftLength.TotalSeconds, double.PositiveInfinity, "off shift");
-        for (int s = 0; s < _oee.Length; s++)
-        {
-            // A station held in the last shift's off-shift time goes back to what its signals say as the new shift starts.
-            if (_inStop[s] && _fedMs[s] != 0) Feed(s, Math.Max(shiftStartMs, _fedMs[s]), _raw[s]);
-            int n = 0;
-            foreach (var w in _plannedStops.Append(offShiftWindow))
-            {
-                if (w.Station >= 0 && w.Station != s) continue;
-                long a = shiftStartMs + (long)(w.StartSeconds * 1000), b = double.IsPositiveInfinity(w.EndSeconds) ? long.MaxValue : shiftStartMs + (long)(w.EndSeconds * 1000);
-                // Windows come sorted by start: a line-wide break overlapping a station's own stop merges with it.
-                if (n > 0 && a <= _stopMs[s][2 * n - 1])
-                {
-                    _stopMs[s][2 * n - 1] = Math.Max(_stopMs[s][2 * n - 1], b);
-                    continue;
-                }
-                if (2 * n + 2 > _stopMs[s].Length) Array.Resize(ref _stopMs[s], _stopMs[s].Length * 2);
-                _stopMs[s][2 * n] = a;
-                _stopMs[s][2 * n + 1] = b;
-                n++;
-            }
-            _stopCount[s] = n;
-            _stopIdx[s] = 0;
-            _inStop[s] = false;
-        }
     }
 
     /// <summary>

@@ -63,6 +63,48 @@ public sealed class LineScenarioCommandTests
         Assert.Contains("--shift: expected a time of day like 06:00, got '25:00'", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Line_oee_from_a_state_log_books_the_shifts_planned_stop_as_planned_and_names_a_bad_line()
+    {
+        // S1 stands idle through line1's 10:00 break (240–255 min into the 06:00 shift) and runs otherwise; the log
+        // counts seconds from the shift's start.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-oee-");
+        try
+        {
+            var log = Path.Combine(dir.FullName, "states.csv");
+            await File.WriteAllTextAsync(log, """
+                time_s,station,state
+                0,S1,running
+                0,S2,running
+                0,S3,running
+                0,S4,running
+                14400,S1,idle
+                15300,S1,running
+                21600,S1,running
+                """, Ct);
+
+            double AvailabilityS1(string json) => JsonDocument.Parse(json).RootElement.GetProperty("machines")[0].GetProperty("availability").GetDouble();
+            var (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--json");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            Assert.Equal(1.0, AvailabilityS1(output), 9); // the idle 15 minutes are the break
+
+            (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--json", "--shift", "14:00");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            Assert.Equal(20700.0 / 21600, AvailabilityS1(output), 9); // no break in the 14:00 shift: waiting
+
+            await File.AppendAllTextAsync(log, "\n22000,S9,running\n", Ct);
+            (exit, _, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log);
+            Assert.Equal(2, exit);
+            Assert.Contains("states.csv:9: station 'S9' is not in the line", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     private static LineTwinConfig Config()
     {
         var d = new ConfigDiagnostics();

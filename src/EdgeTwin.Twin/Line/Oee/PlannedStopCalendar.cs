@@ -1,0 +1,128 @@
+namespace EdgeTwin.Twin.Line.Oee;
+
+/// <summary>Receives the states the OEE books should see (the machine's, or planned_stop inside a calendar stop).</summary>
+public interface IBookedStateSink
+{
+    void OnBookedState(int station, long timestampMs, MachineState state);
+}
+
+/// <summary>
+/// The shift calendar's planned stops in the OEE books. Inside a stop only production is busy time: every state but
+/// running books as planned_stop (a machine idle or faulted during the break loses nothing), and at the stop's end the
+/// state the signals last gave is booked again. Stops begin and end on the calendar whether or not a reading arrives
+/// then (call <see cref="Advance"/> with the latest time); before a station's first reading only the flag moves, so its
+/// books start at that reading. Per station the windows are merged (start, end) pairs; no allocation per reading.
+/// </summary>
+public sealed class PlannedStopCalendar
+{
+    private readonly long[][] _windows;
+    private readonly int[] _count;
+    private readonly int[] _next; // first window not yet ended
+    private readonly bool[] _inStop;
+    private readonly MachineState[] _raw;
+    private readonly long[] _bookedMs; // 0 = nothing booked yet
+    private readonly IBookedStateSink _sink;
+
+    public PlannedStopCalendar(int stations, IBookedStateSink sink)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(stations);
+        _sink = sink ?? throw new ArgumentNullException(nameof(sink));
+        _windows = new long[stations][];
+        for (int s = 0; s < stations; s++) _windows[s] = new long[8];
+        _count = new int[stations];
+        _next = new int[stations];
+        _inStop = new bool[stations];
+        _raw = new MachineState[stations];
+        _bookedMs = new long[stations];
+    }
+
+    /// <summary>Whether the station is inside a planned stop of the calendar (as of the last call).</summary>
+    public bool InStop(int station) => _inStop[station];
+
+    /// <summary>
+    /// Replaces the windows with a shift's: <paramref name="stops"/> are seconds from <paramref name="shiftStartMs"/>
+    /// (sorted by start, as <see cref="LineTwinConfig.PlannedWindows"/> gives them); with <paramref name="offShiftFromSeconds"/>
+    /// everything from then on is planned too (no production is planned between shifts). A station still held in a stop
+    /// goes back to what its signals say at the shift start.
+    /// </summary>
+    public void Schedule(IReadOnlyList<PlannedWindow> stops, long shiftStartMs, double? offShiftFromSeconds = null)
+    {
+        ArgumentNullException.ThrowIfNull(stops);
+        for (int s = 0; s < _windows.Length; s++)
+        {
+            if (_inStop[s] && _bookedMs[s] != 0) Book(s, Math.Max(shiftStartMs, _bookedMs[s]), _raw[s]);
+            int n = 0;
+            foreach (var w in stops)
+            {
+                if (w.Station < 0 || w.Station == s) Add(s, ref n, shiftStartMs + (long)(w.StartSeconds * 1000), shiftStartMs + (long)(w.EndSeconds * 1000));
+            }
+
+            if (offShiftFromSeconds is { } off) Add(s, ref n, shiftStartMs + (long)(off * 1000), long.MaxValue);
+            _count[s] = n;
+            _next[s] = 0;
+            _inStop[s] = false;
+        }
+    }
+
+    private void Add(int s, ref int n, long start, long end)
+    {
+        // Sorted by start: a window overlapping the one before (a line-wide break and a station's own stop) merges with it.
+        if (n > 0 && start <= _windows[s][2 * n - 1])
+        {
+            _windows[s][2 * n - 1] = Math.Max(_windows[s][2 * n - 1], end);
+            return;
+        }
+
+        if (2 * n + 2 > _windows[s].Length) Array.Resize(ref _windows[s], _windows[s].Length * 2);
+        _windows[s][2 * n] = start;
+        _windows[s][2 * n + 1] = end;
+        n++;
+    }
+
+    /// <summary>A state reading of the station: books it (as planned_stop inside a stop) unless it is older than what is booked.</summary>
+    public void OnState(int station, long timestampMs, MachineState state)
+    {
+        Advance(station, timestampMs);
+        _raw[station] = state; // the latest word on the machine, even if older than a calendar boundary already booked
+        if (timestampMs >= _bookedMs[station]) Book(station, timestampMs, Planned(station, state));
+    }
+
+    /// <summary>Books the stops' starts and ends up to <paramref name="timestampMs"/> for the station.</summary>
+    public void Advance(int station, long timestampMs)
+    {
+        var w = _windows[station];
+        int i = _next[station], n = _count[station];
+        while (i < n)
+        {
+            bool booked = _bookedMs[station] != 0;
+            if (!_inStop[station])
+            {
+                if (w[2 * i] > timestampMs) break;
+                _inStop[station] = true;
+                if (booked) Book(station, Math.Max(w[2 * i], _bookedMs[station]), Planned(station, _raw[station]));
+            }
+
+            if (w[2 * i + 1] > timestampMs) break;
+            _inStop[station] = false;
+            if (booked) Book(station, Math.Max(w[2 * i + 1], _bookedMs[station]), _raw[station]); // back to what its signals say
+            i++;
+        }
+
+        _next[station] = i;
+    }
+
+    /// <summary><see cref="Advance(int, long)"/> for every station.</summary>
+    public void Advance(long timestampMs)
+    {
+        for (int s = 0; s < _windows.Length; s++) Advance(s, timestampMs);
+    }
+
+    private MachineState Planned(int station, MachineState state) =>
+        _inStop[station] && state != MachineState.Running ? MachineState.PlannedStop : state;
+
+    private void Book(int station, long timestampMs, MachineState state)
+    {
+        _bookedMs[station] = timestampMs;
+        _sink.OnBookedState(station, timestampMs, state);
+    }
+}
