@@ -7,8 +7,9 @@ namespace EdgeTwin.Twin.Line;
 /// The line twin's answer to the maintenance predictor: what an unplanned failure of a machine on the line would
 /// cost. Downtime = the station's learned MTTR (configured MTTR as the prior); cost = the output lost to a
 /// <c>machine_down</c> of that length (paired replications with and without the stop, from half-full buffers, over
-/// the stop plus an hour of recovery) × the line's margin per unit. A failure outside every shift of the calendar
-/// loses production only for the part of the repair that runs into the next shift. Null (the predictor falls back
+/// the stop plus an hour of recovery) × the line's margin per unit. Only the part of the repair that falls in planned
+/// production time counts: inside a shift of the calendar and outside its planned stops (a failure at night loses only
+/// what runs into the next shift; one just before the break loses the break's minutes less). Null (the predictor falls back
 /// to its fixed figures) for a machine that is not on the line or a station with no repair time known.
 /// Thread-safe: it reads the twin's immutable learned line.
 /// </summary>
@@ -47,7 +48,7 @@ public sealed class LineFailureCostModel : IUnplannedFailureCostModel
         }
 
         var repair = spec.MttrSeconds;
-        var lost = ProductionTimeLost(failureTime, repair);
+        var lost = ProductionTimeLost(failureTime, repair, _config.Spec.StationIndex(station.Spec.Id));
         var source = "line-twin:" + _config.Id;
         if (lost <= 0)
         {
@@ -60,18 +61,57 @@ public sealed class LineFailureCostModel : IUnplannedFailureCostModel
         return new UnplannedFailureCost(repair / 3600, Math.Max(0, result.Cost.Mean), source);
     }
 
-    /// <summary>Seconds of the repair that fall into production time (the shift calendar's shifts).</summary>
-    internal double ProductionTimeLost(DateTimeOffset failureTime, double repairSeconds)
+    /// <summary>
+    /// Seconds of the repair that fall into production time: inside a shift of the calendar and outside its planned
+    /// stops (line-wide ones, and the station's own when <paramref name="station"/> is given). A repair that runs past the
+    /// shift's end, or through the break, costs output only for the time production was planned.
+    /// </summary>
+    internal double ProductionTimeLost(DateTimeOffset failureTime, double repairSeconds, int station = -1)
     {
-        var local = failureTime.ToLocalTime().DateTime;
-        var start = _config.ShiftStart(local);
-        if (start != DateTime.MinValue && local - start < _config.ShiftLength)
+        var from = failureTime.ToLocalTime().DateTime;
+        var to = from.AddSeconds(Math.Max(0, repairSeconds));
+        var shifts = new List<(DateTime Start, DateTime End)>();
+        var stops = new List<(DateTime Start, DateTime End)>();
+        for (var day = from.Date.AddDays(-1); day <= to.Date; day = day.AddDays(1))
         {
-            return repairSeconds; // in a shift: the whole repair costs output (it may run into the next shift)
+            foreach (var s in _config.ShiftStarts)
+            {
+                var start = day + s;
+                shifts.Add((start, start + _config.ShiftLength));
+                foreach (var w in _config.PlannedWindows(s).Where(w => w.Station < 0 || w.Station == station))
+                    stops.Add((start.AddSeconds(w.StartSeconds), start.AddSeconds(w.EndSeconds)));
+            }
         }
 
-        // Off shift: only what is left of the repair when the next shift starts.
-        var next = _config.ShiftStarts.Select(s => local.Date + s).Concat(_config.ShiftStarts.Select(s => local.Date.AddDays(1) + s)).Where(t => t > local).Min();
-        return Math.Max(0, repairSeconds - (next - local).TotalSeconds);
+        var planned = Clip(shifts, from, to);
+        return Length(planned) - Length(Intersect(planned, Clip(stops, from, to)));
     }
+
+    // Intervals cut to [from, to), sorted and merged.
+    private static List<(DateTime Start, DateTime End)> Clip(List<(DateTime Start, DateTime End)> intervals, DateTime from, DateTime to)
+    {
+        var merged = new List<(DateTime Start, DateTime End)>();
+        foreach (var (s, e) in intervals.Select(x => (S: x.Start < from ? from : x.Start, E: x.End > to ? to : x.End)).Where(x => x.S < x.E).OrderBy(x => x.S))
+        {
+            if (merged.Count > 0 && s <= merged[^1].End) merged[^1] = (merged[^1].Start, e > merged[^1].End ? e : merged[^1].End);
+            else merged.Add((s, e));
+        }
+        return merged;
+    }
+
+    private static List<(DateTime Start, DateTime End)> Intersect(List<(DateTime Start, DateTime End)> a, List<(DateTime Start, DateTime End)> b)
+    {
+        var result = new List<(DateTime Start, DateTime End)>();
+        for (int i = 0, j = 0; i < a.Count && j < b.Count;)
+        {
+            var s = a[i].Start > b[j].Start ? a[i].Start : b[j].Start;
+            var e = a[i].End < b[j].End ? a[i].End : b[j].End;
+            if (s < e) result.Add((s, e));
+            if (a[i].End < b[j].End) i++;
+            else j++;
+        }
+        return result;
+    }
+
+    private static double Length(List<(DateTime Start, DateTime End)> intervals) => intervals.Sum(x => (x.End - x.Start).TotalSeconds);
 }

@@ -85,6 +85,28 @@ public sealed class FailureCostTests
     }
 
     [Fact]
+    public void Only_the_repair_time_in_planned_production_costs_output()
+    {
+        // The 06:00–14:00 shift with a line-wide break at 10:00 and S1's own changeover at 12:00.
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(Yaml.Replace("  buffers:", """
+              planned_stops:
+                - { start: "10:00", duration: 15m, reason: break }
+                - { start: "12:00", duration: 30m, station: S1, reason: changeover }
+              buffers:
+            """, StringComparison.Ordinal), "line.yaml", d)!;
+        Assert.Empty(d.Items);
+        var model = new LineFailureCostModel(config, () => config.Spec);
+
+        Assert.Equal(2400, model.ProductionTimeLost(Local(9), 2400, station: 0), 6);
+        Assert.Equal(1500, model.ProductionTimeLost(Local(9, 50), 2400, station: 0), 6);  // 40 min less the 15-min break
+        Assert.Equal(600, model.ProductionTimeLost(Local(11, 50), 2400, station: 0), 6);  // S1's changeover takes 30 of them
+        Assert.Equal(2400, model.ProductionTimeLost(Local(11, 50), 2400, station: 1), 6); // not S2's
+        Assert.Equal(1800, model.ProductionTimeLost(Local(13, 30), 2400, station: 1), 6); // the shift ends at 14:00
+        Assert.True(model.Estimate("m1", Local(9, 50))!.Cost < model.Estimate("m1", Local(9))!.Cost);
+    }
+
+    [Fact]
     public void Learned_repair_times_drive_the_estimate()
     {
         var config = Config();
