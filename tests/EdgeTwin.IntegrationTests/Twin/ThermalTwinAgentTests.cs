@@ -114,6 +114,13 @@ public sealed class ThermalTwinAgentTests
             var actual = true32.Value.TotalSeconds;
             Assert.True(Math.Abs(predicted32 - actual) <= Math.Max(20, 0.4 * actual), $"predicted 32 °C at {predicted32:0} s after the failure, simulator {actual:0} s; {first.Event.Message}");
 
+            // The operator's line: the crossing with the peak it comes from, and what the first step buys in words.
+            Assert.Matches(@"reaches 32 °C in [0-9.]+ (s|min) \(peak [0-9]+\.[0-9] °C within [0-9]+ min\)", first.Event.Message);
+            if (a["mitigation_plan"] != "[]")
+            {
+                Assert.Matches(@"first step: .+ \((buys [0-9.]+ min|keeps every rack below the limit)\)$", first.Event.Message);
+            }
+
             // The alerting rules read time_to_thermal_shutdown_min (and time_to_shutdown_min) as numbers.
             Assert.True(double.TryParse(a["time_to_thermal_shutdown_min"], NumberStyles.Float, CultureInfo.InvariantCulture, out var minutes) && minutes > 0, first.Event.Message);
             Assert.Equal(a["time_to_thermal_shutdown_min"], a["time_to_shutdown_min"]);
