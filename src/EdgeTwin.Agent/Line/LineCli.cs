@@ -40,8 +40,7 @@ internal sealed class LineCli
         ArgumentNullException.ThrowIfNull(error);
         var text = parse.GetValue(Shift);
         if (text is null) return c.PlannedWindows(c.ShiftStarts.Count > 0 ? c.ShiftStarts[0] : TimeSpan.Zero);
-        if (TimeSpan.TryParseExact(text, ["hh\\:mm", "h\\:mm"], CultureInfo.InvariantCulture, out var start) && start < TimeSpan.FromDays(1))
-            return c.PlannedWindows(start);
+        if (LineTwinConfig.TryParseTimeOfDay(text, out var start)) return c.PlannedWindows(start);
         error.WriteLine($"--shift: expected a time of day like 06:00, got '{text}'");
         return null;
     }

@@ -279,9 +279,13 @@ public sealed record LineTwinConfig(
         return inputs.Count == seq.Items.Count ? new QualityConfig(path, inputs, window, delay) : null;
     }
 
+    /// <summary>A time of day as the config writes it (06:00, 6:00, 06:00:30), below 24:00.</summary>
+    public static bool TryParseTimeOfDay(string? text, out TimeSpan time) =>
+        TimeSpan.TryParseExact(text, ["hh\\:mm", "h\\:mm", "hh\\:mm\\:ss"], CultureInfo.InvariantCulture, out time) && time < TimeSpan.FromDays(1);
+
     private static TimeSpan? TimeOfDay(ConfigNode node, ConfigDiagnostics diagnostics)
     {
-        if (node is ConfigScalar s && TimeSpan.TryParseExact(s.Value, ["hh\\:mm", "h\\:mm", "hh\\:mm\\:ss"], CultureInfo.InvariantCulture, out var t) && t < TimeSpan.FromDays(1))
+        if (node is ConfigScalar s && TryParseTimeOfDay(s.Value, out var t))
             return t;
         diagnostics.Add(node, $"expected a time of day like 06:00, got {ConfigReader.Describe(node)}");
         return null;
