@@ -287,11 +287,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     {
         var inv = CultureInfo.InvariantCulture;
         var a = new Dictionary<string, string>(StringComparer.Ordinal) { ["line"] = _config.Id };
-        var line = AddBooks(a, nowMs);
+        var (line, stations) = AddBooks(a, nowMs);
         double goodShare = 1;
         for (int i = 0; i < _oee.Length; i++)
         {
-            goodShare *= 1 - RejectRate(i, _oee[i].Report(nowMs));
+            goodShare *= 1 - RejectRate(i, stations[i]);
             string id = _config.Spec.Stations[i].Id;
             a[$"state.{id}"] = MachineStates.Name(_oee[i].State);
             var f = _learners[i].Figures(nowMs);
@@ -350,12 +350,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     }
 
     /// <summary>The shift's books up to <paramref name="nowMs"/>: OEE and its factors per station and for the line, the line's losses, good parts, bottleneck.</summary>
-    private OeeReport AddBooks(Dictionary<string, string> a, long nowMs)
+    private (OeeReport Line, OeeReport[] Stations) AddBooks(Dictionary<string, string> a, long nowMs)
     {
         var inv = CultureInfo.InvariantCulture;
+        var stations = new OeeReport[_oee.Length];
         for (int i = 0; i < _oee.Length; i++)
         {
-            var r = _oee[i].Report(nowMs);
+            var r = stations[i] = _oee[i].Report(nowMs);
             string id = _config.Spec.Stations[i].Id;
             a[$"oee.{id}"] = r.Oee.ToString("R", inv);
             a[$"availability.{id}"] = r.Availability.ToString("R", inv);
@@ -376,7 +377,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         a["loss.rejects_s"] = line.Losses.Rejects.ToString("R", inv);
         a["good"] = line.GoodQuantity.ToString(inv);
         a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
-        return line;
+        return (line, stations);
     }
 
     /// <summary>
