@@ -31,6 +31,32 @@ public sealed class LineTwinStageTests
         return config!;
     }
 
+    /// <summary>
+    /// S1 → B1 → S2, each machine with a state word (devices p1, p2; 0 idle, 1 running, 4 faulted), the given shift starts
+    /// and planned stops, in a stage that publishes and forecasts hourly.
+    /// </summary>
+    private static (LineTwinStage Stage, RecordingEventSink Sink, SeriesId S1, SeriesId S2) TwoStationLine(string shiftStarts, string plannedStops = "[]")
+    {
+        var config = Parse($$"""
+            line:
+              id: l1
+              shift: { length: 8h, starts: [{{shiftStarts}}] }
+              planned_stops: {{plannedStops}}
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var sink = new RecordingEventSink();
+        return (new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1)), sink, s1, s2);
+    }
+
+    /// <summary>Unix milliseconds of a local wall-clock time on 2026-11-30.</summary>
+    private static long At(int hour, int minute) => new DateTimeOffset(new DateTime(2026, 11, 30, hour, minute, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+
     [Fact]
     public async Task Samples_become_oee_bottleneck_and_forecast_in_a_twin_state_event()
     {
@@ -43,7 +69,7 @@ public sealed class LineTwinStageTests
         var other = registry.GetOrAdd(new SeriesDescriptor("pdu-1", "current", "A"));
         var sink = new RecordingEventSink();
         var stage = new LineTwinStage(Config(), registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
-        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        long t0 = At(7, 0);
         Sample[] batch1 =
         [
             new(state, t0, 1), new(good, t0, 100), new(green, t0, 1), new(other, t0, 12.5),
@@ -85,23 +111,7 @@ public sealed class LineTwinStageTests
     [Fact]
     public async Task A_planned_stop_of_the_calendar_is_planned_time_in_the_books_whatever_the_machine_reports()
     {
-        const string yaml = """
-            line:
-              id: l1
-              shift: { length: 8h, starts: ["06:00"] }
-              planned_stops: [{ start: "07:00", duration: 15m, reason: break }]
-              buffers: [{ id: B1, capacity: 10 }]
-              stations:
-                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running } } } }
-                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running } } } }
-            """;
-        var config = Parse(yaml);
-        var registry = new SeriesRegistry();
-        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
-        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
-        var sink = new RecordingEventSink();
-        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
-        static long At(int h, int m) => new DateTimeOffset(new DateTime(2026, 11, 30, h, m, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\"", "[{ start: \"07:00\", duration: 15m, reason: break }]");
 
         // Polled every minute: S1 goes idle at 06:55 and stays idle into and past the break until 07:20; S2 runs through
         // it (it works, so its time is busy time).
@@ -145,7 +155,7 @@ public sealed class LineTwinStageTests
         var level = registry.GetOrAdd(new SeriesDescriptor("conveyor1", "parts", "1"));
         var sink = new RecordingEventSink();
         var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
-        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 7, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        long t0 = At(7, 0);
 
         await stage.ProcessAsync(new Sample[] { new(state, t0, 1), new(level, t0 + 1000, 37.2), new(state, t0 + 60_000, 1) }, CancellationToken.None);
 
@@ -162,20 +172,8 @@ public sealed class LineTwinStageTests
     public async Task Each_shift_ends_with_its_final_books_and_the_time_between_shifts_is_not_a_loss()
     {
         // Two 8 h shifts a day: nothing is planned from 22:00 to 06:00, when the machine stands idle.
-        var config = Parse("""
-            line:
-              id: l1
-              shift: { length: 8h, starts: ["06:00", "14:00"] }
-              buffers: [{ id: B1, capacity: 10 }]
-              stations:
-                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running } } } }
-                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
-            """);
-        var registry = new SeriesRegistry();
-        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
-        var sink = new RecordingEventSink();
-        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
-        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 20, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        var (stage, sink, s1, _) = TwoStationLine("\"06:00\", \"14:00\"");
+        long t0 = At(20, 0);
 
         // Polled every minute from 20:00 to 06:05: running until 22:00, idle through the night and until 06:03.
         var minutes = Enumerable.Range(0, 10 * 60 + 6).Select(m => new Sample(s1, t0 + m * 60_000L, m is >= 120 and < 603 ? 0 : 1)).ToArray();
@@ -185,7 +183,7 @@ public sealed class LineTwinStageTests
         var a = report.Attributes!;
         Assert.Equal(("shift", "2026-11-30T14:00:00", "2026-11-30T22:00:00"), (a["report"], a["shift.start"], a["shift.end"]));
         Assert.Equal(1.0, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9); // 2 h running; the night is planned, not waiting
-        Assert.Equal(new DateTimeOffset(new DateTime(2026, 11, 30, 22, 0, 0, DateTimeKind.Local)), report.Time);
+        Assert.Equal(At(22, 0), report.Time.ToUnixTimeMilliseconds());
         Assert.StartsWith("shift 14:00–22:00 ended: line l1: OEE ", report.Message, StringComparison.Ordinal);
 
         // The new shift's books start at 06:00 with what the machine says: idle for 3 of its first 5 minutes.
@@ -195,20 +193,8 @@ public sealed class LineTwinStageTests
     [Fact]
     public async Task A_fault_across_a_break_and_a_shift_change_is_one_breakdown_to_the_failure_learner()
     {
-        var config = Parse("""
-            line:
-              id: l1
-              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
-              planned_stops: [{ start: "13:40", duration: 10m, reason: break }]
-              buffers: [{ id: B1, capacity: 10 }]
-              stations:
-                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running, 4: faulted } } } }
-                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
-            """);
-        var registry = new SeriesRegistry();
-        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
-        var stage = new LineTwinStage(config, registry, new RecordingEventSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
-        long t0 = new DateTimeOffset(new DateTime(2026, 11, 30, 13, 0, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
+        var (stage, _, s1, _) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"", "[{ start: \"13:40\", duration: 10m, reason: break }]");
+        long t0 = At(13, 0);
 
         // Faulted from 13:30 to 14:30, through the 13:40 break and the 14:00 shift change; polled every minute.
         var minutes = Enumerable.Range(0, 91).Select(m => new Sample(s1, t0 + m * 60_000L, m is >= 30 and < 90 ? 4 : 1)).ToArray();
