@@ -286,6 +286,8 @@ public static class SiteConfigLoader
 
         private CredentialsConfig? ReadCredential(string name, ConfigReader c)
         {
+            // Taken before the reads: a bad 'auth' or 'priv' value reads as null and must not pass as "not given".
+            var before = Diagnostics.Items.Count;
             var version = c.Enum("version", Versions, required: true);
             var community = c.String("community");
             var user = c.String("user");
@@ -300,7 +302,6 @@ public static class SiteConfigLoader
                 return null;
             }
 
-            var before = Diagnostics.Items.Count;
             if (version != SnmpVersion.V3)
             {
                 if (community is null && !c.Has("community"))
@@ -330,8 +331,11 @@ public static class SiteConfigLoader
             }
 
             // The level follows from what is configured when not given.
-            var effective = level ?? (auth is not null && priv is not null ? SnmpSecurityLevel.AuthPriv
-                : auth is not null ? SnmpSecurityLevel.AuthNoPriv : SnmpSecurityLevel.NoAuthNoPriv);
+            // A protocol given with a bad value counts as given, so its one error is not followed by "not needed at this level".
+            var authGiven = auth is not null || c.Node("auth") is not null;
+            var privGiven = priv is not null || c.Node("priv") is not null;
+            var effective = level ?? (authGiven && privGiven ? SnmpSecurityLevel.AuthPriv
+                : authGiven ? SnmpSecurityLevel.AuthNoPriv : SnmpSecurityLevel.NoAuthNoPriv);
             var needsAuth = effective is SnmpSecurityLevel.AuthNoPriv or SnmpSecurityLevel.AuthPriv;
             var needsPriv = effective == SnmpSecurityLevel.AuthPriv;
             CheckUsm(c, "auth", needsAuth, auth is not null, authPassword, effective);

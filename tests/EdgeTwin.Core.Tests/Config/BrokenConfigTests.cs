@@ -188,6 +188,17 @@ public sealed class BrokenConfigTests : IDisposable
         ], problems);
     }
 
+    [Theory]
+    [InlineData("auth: SHA-257, auth_password: longenough1", "auth")]
+    [InlineData("auth: SHA, auth_password: longenough1, priv: AES-512, priv_password: longenough2", "priv")]
+    public void Regression_an_unknown_auth_or_priv_protocol_crashed_the_loader(string usm, string key)
+    {
+        var yaml = Valid + "\n  v3: { version: 3, user: ops, " + usm + " }\n";
+        var problem = Assert.Single(Problems(yaml));
+        Assert.StartsWith("site.yaml:21:", problem, StringComparison.Ordinal);
+        Assert.Contains($"credentials.v3.{key}: ", problem, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Duplicate_yaml_key_is_reported()
     {
