@@ -10,9 +10,11 @@ public sealed record ConnectivityChange(UplinkState State, DateTimeOffset Since,
 
 /// <summary>
 /// Whether the centre can see us: an active probe (a TCP connect to the broker, every <c>interval</c>, with its own
-/// timeout) combined with what the uplink client reports. One failed probe, or an uplink that reports trouble while the
-/// probe still connects, is <c>degraded</c>; <c>offline_after</c> failed probes in a row is <c>offline</c>; a good probe
-/// with a healthy uplink is <c>online</c>. Every change is kept with its time.
+/// timeout) combined with what the uplink client reports. A check fails when the probe fails or when the uplink reports
+/// that it delivers nothing (a broker that accepts TCP but refuses the client: credentials, TLS, ACL); one failed check is
+/// <c>degraded</c>, <c>offline_after</c> in a row <c>offline</c>, and only a good probe with a delivering uplink is
+/// <c>online</c> again (not the moment the broker's port answers while the uplink still waits out its backoff).
+/// Every change is kept with its time.
 /// </summary>
 public sealed partial class ConnectivityMonitor
 {
@@ -119,15 +121,18 @@ public sealed partial class ConnectivityMonitor
         var first = false;
         lock (_gate)
         {
-            _failures = probeOk ? 0 : _failures + 1;
+            var delivering = uplinkHealthy != false;
+            _failures = probeOk && delivering ? 0 : _failures + 1;
             var next = _failures >= _config.OfflineAfter ? UplinkState.Offline
-                : _failures > 0 || uplinkHealthy == false ? UplinkState.Degraded
+                : _failures > 0 ? UplinkState.Degraded
                 : UplinkState.Online;
             if (next != _state)
             {
-                var reason = probeOk
-                    ? (uplinkHealthy == false ? "probe connects but the uplink reports failures" : "probe connects")
-                    : $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {_config.ProbeHost}:{_config.ProbePort}";
+                var reason = !probeOk
+                    ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {_config.ProbeHost}:{_config.ProbePort}"
+                    : delivering
+                        ? "probe connects and the uplink delivers"
+                        : $"{_config.ProbeHost}:{_config.ProbePort} answers but the uplink has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
                 _state = next;
                 _since = _time.GetUtcNow();
                 change = new ConnectivityChange(next, _since, reason);

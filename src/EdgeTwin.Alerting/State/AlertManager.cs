@@ -227,7 +227,9 @@ public sealed partial class AlertManager : IDisposable
 
         foreach (var rule in _config.Rules)
         {
-            if (rule.Kind == RuleKind.Uplink)
+            // Degraded neither raises nor clears: after a restart during an outage the first check fails (degraded), and
+            // clearing the restored alert on it sent a false "resolved" and a new "firing" one check later.
+            if (rule.Kind == RuleKind.Uplink && state != UplinkState.Degraded)
             {
                 SetCondition(Instance(rule, "uplink", null), state == UplinkState.Offline, state == UplinkState.Offline ? 1 : 0, now);
             }

@@ -31,14 +31,14 @@ public sealed class ConnectivityMonitorTests
         Assert.Equal(UplinkState.Offline, monitor.Observe(false, false));
         Assert.Equal(time.GetUtcNow(), monitor.Since);
         time.Advance(TimeSpan.FromSeconds(5));
-        Assert.Equal(UplinkState.Degraded, monitor.Observe(true, false)); // broker reachable, uplink still failing
+        Assert.Equal(UplinkState.Offline, monitor.Observe(true, false)); // broker reachable, uplink still not delivering
         Assert.Equal(UplinkState.Online, monitor.Observe(true, true));
 
         // The first result is reported even without a change (a restored uplink alert must learn the uplink is fine),
         // but only real changes are kept in the history.
         Assert.Equal((UplinkState.Online, "first probe"), (changes[0].State, changes[0].Reason));
         var real = changes.Skip(1).ToList();
-        Assert.Equal([UplinkState.Degraded, UplinkState.Offline, UplinkState.Degraded, UplinkState.Online], real.Select(c => c.State));
+        Assert.Equal([UplinkState.Degraded, UplinkState.Offline, UplinkState.Online], real.Select(c => c.State));
         Assert.Equal(real, monitor.History());
         Assert.Contains("failed probes", real[1].Reason, StringComparison.Ordinal);
     }

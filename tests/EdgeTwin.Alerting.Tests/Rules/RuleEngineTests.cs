@@ -331,6 +331,61 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_a_restart_during_an_outage_sent_a_false_resolved_for_the_uplink_alert()
+    {
+        var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: uplink-down, type: uplink }
+            """);
+        for (var i = 0; i < 3; i++)
+        {
+            h.Service.Connectivity.Observe(false, null);
+        }
+
+        Assert.Equal(AlertState.Firing, h.StateOf("uplink-down"));
+        var restarted = await h.RestartAsync();
+        await using (restarted)
+        {
+            Assert.Equal(AlertState.Firing, restarted.StateOf("uplink-down"));
+
+            // The first check after the restart fails: degraded, which must not clear the restored alert.
+            restarted.Service.Connectivity.Observe(false, null);
+            Assert.Equal(UplinkState.Degraded, restarted.Service.Connectivity.State);
+            Assert.Equal(AlertState.Firing, restarted.StateOf("uplink-down"));
+            Assert.DoesNotContain(restarted.Manager.History(100), e => e.Rule == "uplink-down" && e.Change == "cleared");
+
+            restarted.Service.Connectivity.Observe(true, true);
+            Assert.Null(restarted.Active("uplink-down"));
+        }
+    }
+
+    [Fact]
+    public async Task Regression_a_broker_that_refuses_the_client_never_raised_the_uplink_alert()
+    {
+        // The broker's port answers (probe ok) but the login is refused: nothing is delivered, which was "degraded" for ever.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: uplink-down, type: uplink }
+            """);
+        for (var i = 0; i < 3; i++)
+        {
+            h.Service.Connectivity.Observe(probeOk: true, uplinkHealthy: false);
+        }
+
+        Assert.Equal(UplinkState.Offline, h.Service.Connectivity.State);
+        Assert.Equal(AlertState.Firing, h.StateOf("uplink-down"));
+        Assert.Contains("answers but the uplink has delivered nothing for 3 checks", h.Service.Connectivity.History()[^1].Reason, StringComparison.Ordinal);
+
+        // The port answering again is not enough; the alert clears when the uplink delivers.
+        h.Service.Connectivity.Observe(true, false);
+        Assert.Equal(AlertState.Firing, h.StateOf("uplink-down"));
+        h.Service.Connectivity.Observe(true, true);
+        Assert.Null(h.Active("uplink-down"));
+    }
+
+    [Fact]
     public async Task Series_registered_after_start_are_bound_and_unmatched_series_cost_nothing()
     {
         await using var h = await Harness.StartAsync(Inlet.Replace("for: 30s", "for: 0s", StringComparison.Ordinal));
