@@ -121,6 +121,16 @@ public sealed partial class AlertingHostedService(
             }
         }
 
+        // check accepts a known role no device of this site has (shared rule sets); say which rules can never fire here.
+        var siteRoles = new SiteReferences(config, () => []).SiteRoles;
+        foreach (var rule in alerts.Rules)
+        {
+            if (rule.Match.Role is { } role && role.AsSpan().IndexOfAny('*', '?') < 0 && !siteRoles.Contains(role))
+            {
+                LogRuleMatchesNothing(rule.Name, role);
+            }
+        }
+
         _watch = new UplinkWatch(services.GetService<StoreAndForwardService>());
         Service = new AlertingService(alerts, new SiteIndex(config), runtime.Registry, new HubSink(runtime), new AlertingOptions
         {
@@ -181,7 +191,10 @@ public sealed partial class AlertingHostedService(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "alert control socket {Path} could not be opened; `edgetwin alerts` will not reach this agent")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert rule {Rule} can never fire here: no device of this site has role {Role}")]
+    private partial void LogRuleMatchesNothing(string rule, string role);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "alert control socket {Path} could not be opened; `edgetwin alerts` will not reach this agent")]
     private partial void LogControlFailed(Exception ex, string path);
 
     /// <summary>Alert events go into the agent's event hub (and from there to the outbox) once it runs.</summary>

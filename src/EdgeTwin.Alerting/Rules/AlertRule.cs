@@ -28,6 +28,12 @@ public enum RuleKind : byte
 
     /// <summary>The uplink offline (from the connectivity monitor).</summary>
     Uplink,
+
+    /// <summary>
+    /// A state series (kind state) in one of the named states of its device profile: one rule covers vendors whose codes
+    /// differ (UPS-MIB's battery(5) and APC's onBattery(3) under the role <c>ups.output_source</c>).
+    /// </summary>
+    State,
 }
 
 /// <summary>Which side of the limit is bad.</summary>
@@ -154,6 +160,9 @@ public sealed record AlertRule
 
     /// <summary>Device-down / event rules: the device or event source glob.</summary>
     public string SourceGlob { get; init; } = "*";
+
+    /// <summary>State rules: the profile state names that are the alarm (<c>states: [battery, onBattery]</c>).</summary>
+    public IReadOnlyList<string> States { get; init; } = [];
 
     /// <summary>Event rules: the event kind (its wire name, e.g. <c>prediction</c>, <c>anomaly</c>).</summary>
     public EdgeEventKind EventKind { get; init; } = EdgeEventKind.Prediction;

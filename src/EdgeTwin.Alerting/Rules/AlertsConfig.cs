@@ -132,6 +132,7 @@ public sealed record AlertsConfig
         ["device_down"] = RuleKind.DeviceDown,
         ["event"] = RuleKind.Event,
         ["uplink"] = RuleKind.Uplink,
+        ["state"] = RuleKind.State,
     };
 
     private static readonly Dictionary<string, EventSeverity> Severities = new(StringComparer.Ordinal)
@@ -295,12 +296,23 @@ public sealed record AlertsConfig
         switch (kind.Value)
         {
             case RuleKind.Threshold:
-                rule = Limits(r, rule, "above", "below", "clear_below", "clear_above") is { } t ? Series(r, t) : rule;
+                // match is read even when the limits are wrong, so that one typo is one problem, not three.
+                rule = Series(r, Limits(r, rule, "above", "below", "clear_below", "clear_above") ?? rule);
                 break;
             case RuleKind.Rate:
-                rule = Limits(r, rule, "rise_per_min", "fall_per_min", "clear_rise_per_min", "clear_fall_per_min") is { } rate
-                    ? Series(r, rate with { Window = r.Duration("window", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(1) })
-                    : rule;
+                var window = r.Duration("window", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(1);
+                rule = Series(r, (Limits(r, rule, "rise_per_min", "fall_per_min", "clear_rise_per_min", "clear_fall_per_min") ?? rule) with { Window = window });
+                break;
+            case RuleKind.State:
+                var states = r.Sequence("states", required: true) is { } st
+                    ? st.Items.OfType<ConfigScalar>().Select(x => x.Value).Where(x => x.Length > 0).Distinct(StringComparer.Ordinal).ToList()
+                    : [];
+                if (states.Count == 0 && r.Node("states") is { } sn)
+                {
+                    r.Diagnostics.Add(sn, "give at least one state name (as in the device profile's states:, e.g. [battery, onBattery])");
+                }
+
+                rule = Series(r, rule with { States = states });
                 break;
             case RuleKind.Stuck:
                 rule = Series(r, rule with
@@ -625,5 +637,136 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     {
         ArgumentNullException.ThrowIfNull(section);
         AlertsConfig.Read(section, Directory.GetCurrentDirectory());
+    }
+
+    /// <summary>
+    /// What would otherwise pass <c>check</c> and then silently never fire: a device that is not in the site, a role no
+    /// device profile has (a typo), a state name no profile of the role knows, and an alarm output or input on a GPIO pin
+    /// a device already reads. A known role that no device of this site has is accepted (shared rule sets carry rules for
+    /// equipment a site may lack); the agent logs such rules at start.
+    /// </summary>
+    public void ValidateReferences(ConfigReader section, SiteReferences site)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(site);
+        var devices = site.Config.Devices.Select(d => d.Id).ToHashSet(StringComparer.Ordinal);
+        var d = section.Diagnostics;
+        if (section.Mapping["rules"] is ConfigSequence rules)
+        {
+            foreach (var rule in rules.Items.OfType<ConfigMapping>())
+            {
+                var type = (rule["type"] as ConfigScalar)?.Value;
+                if (type == "device_down" && rule["device"] is ConfigScalar device)
+                {
+                    CheckDevice(device, devices, d);
+                }
+
+                if (rule["match"] is not ConfigMapping match)
+                {
+                    continue;
+                }
+
+                if (match["device"] is ConfigScalar md)
+                {
+                    CheckDevice(md, devices, d);
+                }
+
+                var role = match["role"] as ConfigScalar;
+                if (role is not null && !IsGlob(role.Value) && !site.LibraryRoles.Contains(role.Value))
+                {
+                    var suggestion = SiteReferences.Closest(role.Value, site.LibraryRoles);
+                    d.Add(role, suggestion is not null
+                        ? $"unknown role '{role.Value}': no device profile has it (did you mean '{suggestion}'?)"
+                        : $"unknown role '{role.Value}': no device profile has it (roles are area.quantity, as in the profiles' metrics)");
+                    continue;
+                }
+
+                if (type == "state" && rule["states"] is ConfigSequence states)
+                {
+                    var metric = (match["metric"] as ConfigScalar)?.Value;
+                    var known = site.LibraryMetrics
+                        .Where(m => m.States is not null
+                            && (role is null || Glob.IsMatch(role.Value, m.Role))
+                            && (metric is null || Glob.IsMatch(metric, m.Name)))
+                        .SelectMany(m => m.States!.Values)
+                        .ToHashSet(StringComparer.Ordinal);
+                    foreach (var state in states.Items.OfType<ConfigScalar>().Where(s => !known.Contains(s.Value)))
+                    {
+                        var suggestion = SiteReferences.Closest(state.Value, known);
+                        d.Add(state, known.Count == 0
+                            ? $"no state series matches this rule's match: (only metrics with states: in their profile can be in a state '{state.Value}')"
+                            : suggestion is not null
+                                ? $"unknown state '{state.Value}' (did you mean '{suggestion}'?)"
+                                : $"unknown state '{state.Value}' (the matching profiles know {string.Join(", ", known.Order(StringComparer.Ordinal))})");
+                    }
+                }
+            }
+        }
+
+        CheckPins(section.Mapping, site.Config, d);
+    }
+
+    private static bool IsGlob(string pattern) => pattern.AsSpan().IndexOfAny('*', '?') >= 0;
+
+    private static void CheckDevice(ConfigScalar device, HashSet<string> devices, ConfigDiagnostics d)
+    {
+        if (IsGlob(device.Value) || devices.Contains(device.Value))
+        {
+            return;
+        }
+
+        var suggestion = SiteReferences.Closest(device.Value, devices);
+        d.Add(device, suggestion is not null
+            ? $"unknown device '{device.Value}' (did you mean '{suggestion}'?)"
+            : $"unknown device '{device.Value}' (devices: has {string.Join(", ", devices.Order(StringComparer.Ordinal))})");
+    }
+
+    /// <summary>An alarm output driving a pin a device reads (or an alarm input sharing it) fights the sensor for the line.</summary>
+    private static void CheckPins(ConfigMapping alerts, SiteConfig config, ConfigDiagnostics d)
+    {
+        var devicePins = new Dictionary<int, string>();
+        foreach (var device in config.Devices)
+        {
+            if (device.Address is { Scheme: AddressScheme.Gpio, Pin: { } pin })
+            {
+                devicePins.TryAdd(pin, device.Id);
+            }
+        }
+
+        if (devicePins.Count == 0)
+        {
+            return;
+        }
+
+        void Check(ConfigNode? pin, string what)
+        {
+            if (pin is ConfigScalar s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p)
+                && devicePins.TryGetValue(p, out var owner))
+            {
+                d.Add(s, $"GPIO pin {p} is already read by device '{owner}' (address gpio:{p}); an alarm {what} needs a pin of its own");
+            }
+        }
+
+        if (alerts["sinks"] is ConfigSequence sinks)
+        {
+            foreach (var sink in sinks.Items.OfType<ConfigMapping>())
+            {
+                if ((sink["type"] as ConfigScalar)?.Value == "gpio" && sink["outputs"] is ConfigSequence outputs)
+                {
+                    foreach (var output in outputs.Items.OfType<ConfigMapping>())
+                    {
+                        Check(output["pin"], "output");
+                    }
+                }
+            }
+        }
+
+        if (alerts["inputs"] is ConfigSequence inputs)
+        {
+            foreach (var input in inputs.Items.OfType<ConfigMapping>())
+            {
+                Check(input["pin"], "input");
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ public sealed class RuleEngine : IDisposable
         _manager = manager;
         _registry = registry;
         _time = time ?? TimeProvider.System;
-        _seriesRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Stuck or RuleKind.Missing)];
+        _seriesRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Stuck or RuleKind.Missing or RuleKind.State)];
         _eventRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.DeviceDown or RuleKind.Event)];
         _registry.SeriesAdded += OnSeriesAdded;
         foreach (var (id, descriptor) in _registry.Snapshot())
@@ -195,6 +195,21 @@ public sealed class RuleEngine : IDisposable
                 }
 
                 break;
+            case RuleKind.State:
+                if (!s.IsGood)
+                {
+                    return;
+                }
+
+                b.HasValue = true;
+                b.Last = s.Value;
+                var inAlarm = Array.IndexOf(b.AlarmCodes!, (long)Math.Round(s.Value)) >= 0;
+                if (inAlarm != b.Active || !b.Reported)
+                {
+                    Update(b, inAlarm, s.Value, now, arrival);
+                }
+
+                break;
             case RuleKind.Rate:
                 if (!s.IsGood)
                 {
@@ -312,11 +327,24 @@ public sealed class RuleEngine : IDisposable
                 continue;
             }
 
+            long[]? alarmCodes = null;
+            if (rule.Kind == RuleKind.State)
+            {
+                // A series without states: (or none of the rule's) cannot be in an alarm state; binding it would only count it.
+                alarmCodes = _manager.Site.StateNames(descriptor.DeviceId, descriptor.Metric) is { } names
+                    ? [.. names.Where(n => rule.States.Contains(n.Value, StringComparer.Ordinal)).Select(n => n.Key)]
+                    : [];
+                if (alarmCodes.Length == 0)
+                {
+                    continue;
+                }
+            }
+
             Binding b;
             if (rule.Combine == Combine.None)
             {
                 var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
-                b = new Binding(rule, instance, null) { Active = instance.RawActive };
+                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes };
             }
             else
             {
@@ -330,7 +358,7 @@ public sealed class RuleEngine : IDisposable
                     }
 
                     group.Members++;
-                    b = new Binding(rule, null, group);
+                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes };
                 }
             }
 
@@ -387,6 +415,9 @@ public sealed class RuleEngine : IDisposable
         public bool Reported { get; set; }
 
         public bool HasValue { get; set; }
+
+        /// <summary>State rules: the codes of this series' profile whose names the rule lists.</summary>
+        public long[]? AlarmCodes { get; init; }
 
         public double Last { get; set; }
 

@@ -9,6 +9,7 @@ public sealed record DevicePlace(string? Rack, string? Room, string? Line, strin
 public sealed class SiteIndex
 {
     private readonly Dictionary<string, DevicePlace> _devices = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Device, string Metric), IReadOnlyDictionary<long, string>> _states = [];
 
     public SiteIndex(SiteConfig? config)
     {
@@ -46,8 +47,24 @@ public sealed class SiteIndex
                 ?? (loc.CoolingUnit is { } cu ? unitRoom.GetValueOrDefault(cu) : null);
             var lineId = loc.Machine is { } mc ? machineLine.GetValueOrDefault(mc) : null;
             _devices[d.Id] = new DevicePlace(loc.Rack, room, lineId, loc.Machine, loc.CoolingUnit);
+            if (config.Profiles.GetValueOrDefault(d.Profile) is { } profile)
+            {
+                foreach (var m in profile.AllMetrics)
+                {
+                    if (m.States is { Count: > 0 } states)
+                    {
+                        _states[(d.Id, m.Name)] = states;
+                    }
+                }
+            }
         }
     }
+
+    /// <summary>The state names of a state series, from its device's profile (<c>states:</c>); null when it has none.</summary>
+    public IReadOnlyDictionary<long, string>? StateNames(string device, string metric) => _states.GetValueOrDefault((device, metric));
+
+    /// <summary>Adds a state map for a series (sites built in code, tests).</summary>
+    public void AddStateNames(string device, string metric, IReadOnlyDictionary<long, string> states) => _states[(device, metric)] = states;
 
     /// <summary>An index from explicit places (tests, benchmarks, sites built in code).</summary>
     public SiteIndex(string siteId, string gatewayId, IReadOnlyDictionary<string, DevicePlace> places)

@@ -177,6 +177,7 @@ internal sealed class AlertInstance
         RuleKind.Event => "{key}: " + Rule.Attribute + " = {value}",
         RuleKind.Input => "input {rule} is active",
         RuleKind.Uplink => "uplink offline",
+        RuleKind.State => "{key} reports " + string.Join(" / ", Rule.States) + " (state code {value})",
         _ => "{rule} {key}",
     };
 

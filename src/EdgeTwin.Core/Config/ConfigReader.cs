@@ -357,12 +357,7 @@ public sealed partial class ConfigReader
                 continue;
             }
 
-            var suggestion = _known
-                .Select(k => (k, d: EditDistance(k, key)))
-                .Where(x => x.d <= Math.Max(1, Math.Min(2, key.Length / 3)))
-                .OrderBy(x => x.d)
-                .Select(x => x.k)
-                .FirstOrDefault();
+            var suggestion = Closest(key, _known);
             var known = string.Join(", ", _known.Order(StringComparer.Ordinal));
             var message = suggestion is not null
                 ? $"unknown key '{key}' (did you mean '{suggestion}'?)"
@@ -415,6 +410,16 @@ public sealed partial class ConfigReader
 
         return true;
     }
+
+    /// <summary>The candidate closest to <paramref name="value"/> within a typo's edit distance, or null.</summary>
+    internal static string? Closest(string value, IEnumerable<string> candidates) =>
+        candidates
+            .Select(k => (k, d: EditDistance(k, value)))
+            .Where(x => x.d <= Math.Max(1, Math.Min(2, value.Length / 3)))
+            .OrderBy(x => x.d)
+            .ThenBy(x => x.k, StringComparer.Ordinal)
+            .Select(x => x.k)
+            .FirstOrDefault();
 
     /// <summary>Optimal string alignment distance: Levenshtein plus adjacent transpositions (hots → host is 1).</summary>
     private static int EditDistance(string a, string b)

@@ -16,6 +16,38 @@ public interface IConfigSectionValidator
 
     /// <summary>Reports problems of the section through <paramref name="section"/> (its getters record them) or <see cref="ConfigReader.Diagnostics"/>.</summary>
     void Validate(ConfigReader section);
+
+    /// <summary>
+    /// Checks what the section refers to elsewhere in the site (devices, cooling units, credentials, roles, pins). Runs
+    /// only when the whole config is otherwise valid, so that <c>edgetwin check</c> rejects what the agent's start would.
+    /// </summary>
+    void ValidateReferences(ConfigReader section, SiteReferences site)
+    {
+    }
+}
+
+/// <summary>What a section may refer to: the loaded site and the roles known to the device-profile library.</summary>
+public sealed class SiteReferences(SiteConfig config, Func<IReadOnlyList<Profiles.DeviceProfile>> library)
+{
+    private IReadOnlyList<Profiles.ProfileMetric>? _libraryMetrics;
+    private IReadOnlySet<string>? _libraryRoles;
+    private IReadOnlySet<string>? _siteRoles;
+
+    public SiteConfig Config { get; } = config;
+
+    /// <summary>Roles of the metrics of the profiles the site's devices use.</summary>
+    public IReadOnlySet<string> SiteRoles => _siteRoles ??= Config.Profiles.Values
+        .SelectMany(p => p.AllMetrics).Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r)).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Roles of every profile in the profile directories (a role outside it can match no device anywhere).</summary>
+    public IReadOnlySet<string> LibraryRoles => _libraryRoles ??= LibraryMetrics
+        .Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r)).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The metrics of every profile in the profile directories (loaded once, on first use).</summary>
+    public IReadOnlyList<Profiles.ProfileMetric> LibraryMetrics => _libraryMetrics ??= [.. library().SelectMany(p => p.AllMetrics)];
+
+    /// <summary>The closest of <paramref name="candidates"/> to <paramref name="value"/> within a small edit distance, for "did you mean".</summary>
+    public static string? Closest(string value, IEnumerable<string> candidates) => ConfigReader.Closest(value, candidates);
 }
 
 /// <summary>Finds <see cref="IConfigSectionValidator"/> implementations.</summary>

@@ -200,7 +200,7 @@ public static class SiteConfigLoader
                 return null;
             }
 
-            return new SiteConfig(site, devices, credentials, outbox)
+            var config = new SiteConfig(site, devices, credentials, outbox)
             {
                 ProfilesDir = r.Mapping["profiles_dir"] is ConfigScalar { IsNull: false } pd ? pd.Value : null,
                 Profiles = profiles,
@@ -209,6 +209,17 @@ public static class SiteConfigLoader
                 Models = sections.GetValueOrDefault("models"),
                 Sections = sections,
             };
+            // A broken profile the site does not use is not this config's problem: its diagnostics are dropped.
+            var references = new SiteReferences(config, () => catalog.LoadAll(new ConfigDiagnostics()));
+            foreach (var validator in options.SectionValidators)
+            {
+                if (sections.TryGetValue(validator.Section, out var section))
+                {
+                    validator.ValidateReferences(new ConfigReader(section, Diagnostics), references);
+                }
+            }
+
+            return Diagnostics.IsEmpty ? config : null;
         }
 
         private List<string> ResolveProfileDirs(ConfigReader r)

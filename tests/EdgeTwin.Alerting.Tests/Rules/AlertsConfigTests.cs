@@ -100,6 +100,52 @@ public sealed class AlertsConfigTests
         Assert.Contains("missing required key 'after'", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Regression_check_accepted_alert_references_that_can_never_fire()
+    {
+        // Pasted into small-dc-room.yaml as the rule set's comment says, the shipped rules are valid there...
+        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"));
+        Assert.Empty(CheckSite(site + "\n" + rules, examples));
+
+        // ...and each of these passed check before, then bound nothing or fought a sensor for its pin.
+        var broken = rules
+            .Replace("match: { role: rack.inlet_humidity }", "match: { role: rack.inlet_humidty }", StringComparison.Ordinal)
+            .Replace("states: [battery, onBattery]", "states: [battery, onBatery]", StringComparison.Ordinal)
+            .Replace("pin: 24,", "pin: 17,", StringComparison.Ordinal)
+            + "    - { name: crac9-down, type: device_down, device: crac9 }\n"
+            + "    - { name: crac1-fan, type: threshold, match: { device: crac-1, metric: fan_capacity }, below: 10 }\n";
+        var problems = CheckSite(site + "\n" + broken, examples);
+        Assert.Equal(5, problems.Count);
+        Assert.Contains(problems, p => p.Contains("alerts.rules[6].match.role: unknown role 'rack.inlet_humidty': no device profile has it (did you mean 'rack.inlet_humidity'?)", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("alerts.rules[7].states[1]: unknown state 'onBatery' (did you mean 'onBattery'?)", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("alerts.sinks[0].outputs[0].pin: GPIO pin 17 is already read by device 'room1-leak' (address gpio:17); an alarm output needs a pin of its own", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("device: unknown device 'crac9' (did you mean 'crac1'?)", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("match.device: unknown device 'crac-1' (did you mean 'crac1'?)", StringComparison.Ordinal));
+    }
+
+    private static List<string> CheckSite(string yaml, string directory)
+    {
+        var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(directory, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
+        {
+            ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+            SectionValidators = [new AlertsSectionValidator()],
+        });
+        return [.. result.Problems.Select(p => p.ToString())];
+    }
+
+    private static string Repo()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
+    }
+
     [Theory]
     [InlineData("datacenter.yaml")]
     [InlineData("machine-line.yaml")]

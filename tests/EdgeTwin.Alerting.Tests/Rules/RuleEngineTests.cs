@@ -47,6 +47,37 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_the_shipped_ups_on_battery_rule_missed_apc_on_battery_and_fired_on_smart_boost()
+    {
+        // It was a threshold above 3.5 on ups.output_source: APC's onBattery is 3 (no alarm), its onSmartBoost 4 (critical).
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: ups-on-battery, type: state, match: { role: ups.output_source }, states: [battery, onBattery], severity: critical }
+            """);
+        var ietf = h.Registry.GetOrAdd(new SeriesDescriptor("ups-ietf", "output_source", "1", MetricKind.State, "ups.output_source"));
+        var apc = h.Registry.GetOrAdd(new SeriesDescriptor("ups-apc", "output_status", "1", MetricKind.State, "ups.output_source"));
+        var noStates = h.Registry.GetOrAdd(new SeriesDescriptor("rack-r01", "odd", "1", MetricKind.State, "ups.output_source"));
+        Assert.Equal(2, h.Service.Engine.BoundSeries);
+
+        h.Feed(ietf, 3);
+        h.Feed(apc, 4);
+        h.Feed(noStates, 5);
+        Assert.Empty(h.Manager.Active());
+
+        h.Feed(apc, 3);
+        var onBattery = Assert.Single(h.Manager.Active());
+        Assert.Equal(("ups-apc/output_status", AlertState.Firing), (onBattery.Key, onBattery.State));
+        Assert.Equal("ups-apc/output_status reports battery / onBattery (state code 3)", onBattery.Summary);
+
+        h.Feed(ietf, 5);
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery", "ups-ietf/output_source"));
+        h.Feed(ietf, 6);
+        h.Feed(apc, 2);
+        Assert.Empty(h.Manager.Active());
+    }
+
+    [Fact]
     public async Task Threshold_that_drops_back_before_its_duration_never_fires()
     {
         await using var h = await Harness.StartAsync(Inlet);

@@ -119,7 +119,7 @@ internal static class Wait
 /// <summary>An alerting service on a fake clock, a temp state directory, a recording sink and collected events.</summary>
 internal sealed class Harness : IAsyncDisposable
 {
-    public static readonly SiteIndex Site = new("dc1", "gw1", new Dictionary<string, DevicePlace>
+    public static readonly SiteIndex Site = WithUpsStates(new("dc1", "gw1", new Dictionary<string, DevicePlace>
     {
         ["pdu-r01"] = new("r01", "room1", null, null, null),
         ["rack-r01"] = new("r01", "room1", null, null, null),
@@ -127,7 +127,7 @@ internal sealed class Harness : IAsyncDisposable
         ["rack-r03"] = new("r03", "room2", null, null, null),
         ["crac-1"] = new(null, "room1", null, null, "crac-1"),
         ["press-1"] = new(null, null, "line1", "press-1", null),
-    });
+    }));
 
     private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry, AlertingMetrics? metrics = null)
     {
@@ -139,6 +139,14 @@ internal sealed class Harness : IAsyncDisposable
     }
 
     public string Dir { get; }
+
+    /// <summary>Two UPSs whose profiles code the same role differently (as ietf-ups-mib and apc-smart-ups do).</summary>
+    private static SiteIndex WithUpsStates(SiteIndex site)
+    {
+        site.AddStateNames("ups-ietf", "output_source", new Dictionary<long, string> { [3] = "normal", [4] = "bypass", [5] = "battery", [6] = "booster", [7] = "reducer" });
+        site.AddStateNames("ups-apc", "output_status", new Dictionary<long, string> { [2] = "onLine", [3] = "onBattery", [4] = "onSmartBoost", [12] = "onSmartTrim" });
+        return site;
+    }
 
     public AlertingMetrics? Metrics { get; }
 

@@ -34,7 +34,28 @@ public sealed record ThermalTwinConfig(bool Enabled, ThermalTwinOptions Twin, do
 
         var diagnostics = new ConfigDiagnostics();
         var result = Read(new ConfigReader(section, diagnostics));
-        if (ConfigReader.For(section["setpoint_control"], new ConfigDiagnostics()) is { } sc && sc.Mapping["units"] is ConfigMapping units)
+        CheckReferences(section, config, diagnostics);
+
+        if (!diagnostics.IsEmpty)
+        {
+            throw new ConfigException(diagnostics.Sorted());
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// <c>setpoint_control.units</c> must name the site's cooling units, and <c>write_credentials</c> an entry of
+    /// <c>credentials:</c> (else control would show as enabled while every write fails for want of credentials).
+    /// </summary>
+    internal static void CheckReferences(ConfigMapping section, SiteConfig config, ConfigDiagnostics diagnostics)
+    {
+        if (ConfigReader.For(section["setpoint_control"], new ConfigDiagnostics()) is not { } sc)
+        {
+            return;
+        }
+
+        if (sc.Mapping["units"] is ConfigMapping units)
         {
             var known = config.Site.CoolingUnits.Select(u => u.Id).ToHashSet(StringComparer.Ordinal);
             foreach (var (id, node) in units.Entries)
@@ -46,12 +67,13 @@ public sealed record ThermalTwinConfig(bool Enabled, ThermalTwinOptions Twin, do
             }
         }
 
-        if (!diagnostics.IsEmpty)
+        if (sc.Mapping["write_credentials"] is ConfigScalar { IsNull: false } credentials && !config.Credentials.ContainsKey(credentials.Value))
         {
-            throw new ConfigException(diagnostics.Sorted());
+            var suggestion = SiteReferences.Closest(credentials.Value, config.Credentials.Keys);
+            diagnostics.Add(credentials, suggestion is not null
+                ? $"unknown credentials '{credentials.Value}' (did you mean '{suggestion}'?)"
+                : $"unknown credentials '{credentials.Value}' (credentials: has {(config.Credentials.Count == 0 ? "none" : string.Join(", ", config.Credentials.Keys.Order(StringComparer.Ordinal)))})");
         }
-
-        return result;
     }
 
     internal static ThermalTwinConfig Read(ConfigReader r)
@@ -162,5 +184,12 @@ public sealed class ThermalTwinSectionValidator : IConfigSectionValidator
     {
         ArgumentNullException.ThrowIfNull(section);
         ThermalTwinConfig.Read(section);
+    }
+
+    public void ValidateReferences(ConfigReader section, SiteReferences site)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(site);
+        ThermalTwinConfig.CheckReferences(section.Mapping, site.Config, section.Diagnostics);
     }
 }

@@ -86,12 +86,19 @@ public sealed class ThermalTwinConfigTests
         Assert.Contains(problems, p => p.StartsWith("site.yaml:18:", StringComparison.Ordinal) && p.Contains("unknown key 'max_supply_stepk' (did you mean 'max_supply_step_k'?)", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("site.yaml:19:", StringComparison.Ordinal) && p.Contains("thermal_twin.setpoint_control.rollback_hold", StringComparison.Ordinal));
 
-        // Unknown cooling units are caught when the agent starts (the section validator does not see the site).
-        var valid = SiteConfigLoader.Parse(Yaml("  setpoint_control:\n    units:\n      crac9: { min_supply_c: 18 }\n"), "site.yaml", Options);
-        Assert.True(valid.IsValid, string.Join(Environment.NewLine, valid.Problems));
-        var ex = Assert.Throws<ConfigException>(() => ThermalTwinConfig.From(valid.Config!));
-        Assert.Contains("site.yaml:14:", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("unknown cooling unit 'crac9'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_check_passed_an_unknown_cooling_unit_and_credentials_that_the_start_rejected()
+    {
+        // check said OK, the agent's start failed (exit 1, restart loop) and Ansible's validate step let the config through.
+        var result = SiteConfigLoader.Parse(Yaml("  setpoint_control:\n    write_credentials: snmp-rx\n    units:\n      crac9: { min_supply_c: 18 }\n"), "site.yaml", Options);
+        Assert.False(result.IsValid);
+        Assert.Equal(
+        [
+            "site.yaml:13:24: thermal_twin.setpoint_control.write_credentials: unknown credentials 'snmp-rx' (credentials: has none)",
+            "site.yaml:15:7: thermal_twin.setpoint_control.units.crac9: unknown cooling unit 'crac9' (site.cooling_units has crac1)",
+        ], result.Problems.Select(p => p.ToString()));
     }
 
     /// <summary>A small site (lines 1–9) with <paramref name="section"/> under <c>thermal_twin:</c> (line 11) from line 12.</summary>
