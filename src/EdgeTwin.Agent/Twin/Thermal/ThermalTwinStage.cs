@@ -249,9 +249,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                         break;
                     case ThermalSignal.Running:
                         frame.UnitRunning[c.Index] = c.Value >= 0.5;
+                        frame.UnitStateRead[c.Index] = true;
                         break;
                     case ThermalSignal.FanRunning:
                         fanRunning[c.Index] = c.Value >= 0.5;
+                        frame.UnitStateRead[c.Index] = true;
                         break;
                     case ThermalSignal.Fan:
                         frame.UnitFanSpeed[c.Index] = Math.Clamp(c.Value, 0, 1);
@@ -361,13 +363,14 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
             // A unit running at the end of that history counts as seen running: if the agent's first reading finds it
             // stopped, that is a failure (regression: the arm64 demo under qemu first polled crac1 after its scripted
-            // stop and never predicted).
+            // stop and never predicted). Only where the history has the unit's state: a unit without one is not known
+            // to run.
             if (frames[z].Count > 0)
             {
                 var end = frames[z][^1];
                 for (var j = 0; j < Math.Min(end.UnitRunning.Length, _zones[z].SeenRunning.Length); j++)
                 {
-                    _zones[z].SeenRunning[j] |= end.UnitRunning[j];
+                    _zones[z].SeenRunning[j] |= end.UnitStateRead[j] && end.UnitRunning[j];
                 }
             }
         }
@@ -417,6 +420,14 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         var failed = new List<string>();
         for (var j = 0; j < state.Zone.Units.Count; j++)
         {
+            // Running or stopped only from the unit's state readings: before its first one (or without a state series)
+            // the frame assumes it runs, which is not a sighting (regression: every restart with a unit down took the
+            // unit for seen running at the first tick, before its state was polled, and announced a new failure).
+            if (!frame.UnitStateRead[j])
+            {
+                continue;
+            }
+
             var running = frame.UnitRunning[j];
             if (running)
             {
