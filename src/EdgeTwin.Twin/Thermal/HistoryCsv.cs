@@ -200,6 +200,7 @@ public static class HistoryCsv
                 for (var j = 0; j < zones[z].Units.Count; j++)
                 {
                     current[z].UnitRunning[j] = running[z][j] ?? previous?.UnitRunning[j] ?? true;
+                    current[z].UnitStateRead[j] = running[z][j] is not null || previous?.UnitStateRead[j] == true;
                 }
 
                 if (previous is not null)

@@ -2,7 +2,7 @@ namespace EdgeTwin.Twin.Thermal;
 
 /// <summary>
 /// One snapshot of a zone's telemetry, indexed like <see cref="ThermalZone.Racks"/> and <see cref="ThermalZone.Units"/>.
-/// Missing readings are NaN (for <see cref="UnitRunning"/>: assume running).
+/// Missing readings are NaN (for <see cref="UnitRunning"/>: assume running, with <see cref="UnitStateRead"/> false).
 /// </summary>
 public sealed class ZoneFrame
 {
@@ -16,6 +16,7 @@ public sealed class ZoneFrame
         UnitSupplyC = new double[units];
         UnitReturnC = new double[units];
         UnitRunning = new bool[units];
+        UnitStateRead = new bool[units];
         Array.Fill(RackPowerKw, double.NaN);
         Array.Fill(RackInletC, double.NaN);
         Array.Fill(RackOutletC, double.NaN);
@@ -41,7 +42,14 @@ public sealed class ZoneFrame
 
     public double[] UnitReturnC { get; }
 
+    /// <summary>
+    /// Whether each unit runs, for the physics: true when its state was not read (a unit without a state reading is
+    /// taken as moving air). Whether a unit runs or has failed is only known where <see cref="UnitStateRead"/> is true.
+    /// </summary>
     public bool[] UnitRunning { get; }
+
+    /// <summary>True where <see cref="UnitRunning"/> comes from a state reading of the unit, false where it is assumed.</summary>
+    public bool[] UnitStateRead { get; }
 
     /// <summary>The room (hot-air) temperature: mean of the units' return readings, else of the rack outlets; NaN when neither.</summary>
     public double RoomC()
@@ -86,6 +94,7 @@ public sealed class ZoneFrame
         UnitSupplyC.CopyTo(c.UnitSupplyC, 0);
         UnitReturnC.CopyTo(c.UnitReturnC, 0);
         UnitRunning.CopyTo(c.UnitRunning, 0);
+        UnitStateRead.CopyTo(c.UnitStateRead, 0);
         return c;
     }
 
@@ -100,6 +109,7 @@ public sealed class ZoneFrame
         UnitSupplyC.CopyTo(c.UnitSupplyC, 0);
         UnitReturnC.CopyTo(c.UnitReturnC, 0);
         UnitRunning.CopyTo(c.UnitRunning, 0);
+        UnitStateRead.CopyTo(c.UnitStateRead, 0);
         c.RackPowerKw[^1] = powerKw;
         return c;
     }

@@ -101,6 +101,7 @@ public sealed class ThermalTwinAgentTests
             var first = predictions[0];
             var a = first.Event.Attributes!;
             Assert.Equal("cooling_failure", a["scenario"]);
+            Assert.Equal("false", a["down_at_start"]);
             Assert.Equal("active", a["state"]);
             Assert.Equal("crac1", a["failed_units"]);
             Assert.False(string.IsNullOrEmpty(a["affected_racks"]));
@@ -189,6 +190,10 @@ public sealed class ThermalTwinAgentTests
             var first = events.First(e => e.Kind == EdgeEventKind.Prediction && e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal));
             Assert.Equal("crac1", first.Attributes!["failed_units"]);
             Assert.Equal("active", first.Attributes["state"]);
+
+            // Stopped at some time between the end of the history and the first reading: said so, not dated as now.
+            Assert.Equal("true", first.Attributes["down_at_start"]);
+            Assert.Contains("already down when the agent started", first.Message, StringComparison.Ordinal);
         }
         finally
         {

@@ -47,6 +47,7 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
         {
             var unit = Site.CoolingUnit(Zone.Units[j].Id);
             frame.UnitRunning[j] = unit.IsRunning;
+            frame.UnitStateRead[j] = true;
             frame.UnitFanSpeed[j] = unit.FanSpeed;
             frame.UnitSupplyC[j] = unit.SupplySensor.Reading;
             frame.UnitReturnC[j] = unit.ReturnSensor.Reading;

@@ -10,6 +10,9 @@ namespace EdgeTwin.Agent.Twin.Thermal;
 
 public static class ThermalTwinExtensions
 {
+    /// <summary>The live twin's state over restarts (<see cref="ThermalTwinOptions.StateFile"/>), in the outbox's directory.</summary>
+    public const string StateFileName = "thermal-twin.json";
+
     /// <summary>
     /// Adds the live thermal twin behind the pipeline (<see cref="ThermalTwinStage"/>): built from the site config's rooms,
     /// racks and cooling units, fed by the samples their devices produce, publishing calibration, hot-spot and live
@@ -19,6 +22,8 @@ public static class ThermalTwinExtensions
     /// Configured by the site config's <c>thermal_twin:</c> section (<see cref="ThermalTwinConfig"/>; <paramref name="options"/>,
     /// when given, replaces its twin settings, as the demo does). Also adds the cooling optimiser and set-point control
     /// (<see cref="SetpointController"/>): advisory recommendations, and writes only when <c>setpoint_control.enabled</c>.
+    /// With the outbox registered (<c>AddStoreAndForward</c>), the twin keeps its units seen running and the cooling
+    /// failure in progress over restarts in <see cref="StateFileName"/> next to it (unless the options name a file).
     /// </summary>
     public static IServiceCollection AddThermalTwin(this IServiceCollection services, ThermalTwinOptions? options = null)
     {
@@ -27,12 +32,20 @@ public static class ThermalTwinExtensions
         services.AddSingleton(sp =>
         {
             var runtime = sp.GetRequiredService<AgentRuntime>();
+            var twin = options ?? sp.GetRequiredService<ThermalTwinConfig>().Twin;
+            if (twin.StateFile is null && sp.GetService<StoreAndForward.StoreAndForwardOptions>() is { } outbox)
+            {
+                // Kept next to the outbox (the agent's state directory), as the alert state is.
+                var dir = Path.GetDirectoryName(Path.GetFullPath(outbox.OutboxPath ?? runtime.Config.Outbox.Path)) ?? ".";
+                twin = twin with { StateFile = Path.Combine(dir, StateFileName) };
+            }
+
             return new ThermalTwinStage(
                 runtime.Config,
                 runtime.Registry,
                 new RuntimeEventSink(runtime),
                 sp.GetRequiredService<ILogger<ThermalTwinStage>>(),
-                options ?? sp.GetRequiredService<ThermalTwinConfig>().Twin,
+                twin,
                 sp.GetService<System.Diagnostics.Metrics.IMeterFactory>());
         });
         services.AddSingleton(new SampleStageRegistration(

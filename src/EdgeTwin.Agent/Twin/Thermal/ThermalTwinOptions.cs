@@ -49,6 +49,12 @@ public sealed record ThermalTwinOptions
         WarmStart = SimulatedThermalPlant.History(spec, TimeSpan.FromHours(6), DateTimeOffset.UtcNow),
     };
 
+    /// <summary>
+    /// Where the units seen running and a cooling failure in progress are kept over a restart (<c>thermal-twin.json</c>);
+    /// null: nothing kept. <c>AddThermalTwin</c> puts it next to the outbox when the agent has one.
+    /// </summary>
+    public string? StateFile { get; init; }
+
     /// <summary>A recorded history CSV (<c>timestamp,series,value</c>, roles in Twin/Thermal/README.md) to warm-start from.</summary>
     public string? WarmStartHistoryCsv { get; init; }
 }

@@ -22,11 +22,12 @@ namespace EdgeTwin.Agent.Twin.Thermal;
 ///   prediction event (<c>{zone}/thermal_twin</c>: fit errors, frames, hot spots);</item>
 /// <item>hot spots (racks hotter than the calibrated airflow explains): checked every <see cref="ThermalTwinOptions.HotSpotEvery"/>,
 ///   one anomaly event (<c>{rack}/thermal_hot_spot</c>) when a rack becomes one;</item>
-/// <item>cooling failures: when a unit that was running (in the live readings, or at the end of the warm-start history)
-///   reads stopped (its device's <c>crac.running</c> or
+/// <item>cooling failures: when a unit that was running (in its state readings, at the end of the warm-start history, or
+///   before a restart) reads stopped (its device's <c>crac.running</c> or
 ///   <c>crac.fan_running</c>), a <c>cooling_failure</c> prediction event (<c>{zone}/cooling_failure</c>) at once and every
 ///   <see cref="ThermalTwinOptions.RefreshEvery"/> while it lasts, from the present readings; a final one with
-///   <c>state=resolved</c> when every failed unit runs again.</item>
+///   <c>state=resolved</c> when every failed unit runs again. A failure in progress at a restart goes on with its start
+///   (<see cref="ThermalTwinOptions.StateFile"/>); one found at the first reading says so (<c>down_at_start</c>).</item>
 /// </list>
 /// </summary>
 public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
@@ -74,6 +75,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         _hotSpotEvents = _meter.CreateCounter<long>("edgetwin.twin.thermal.hot_spot_events", "{event}", "Hot-spot anomaly events published.");
         _meter.CreateObservableGauge("edgetwin.twin.thermal.bound_series", () => Volatile.Read(ref _boundCount), "{series}", "Series feeding the thermal twin.");
         WarmStart();
+        Restore();
     }
 
     private int _boundCount;
@@ -249,9 +251,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                         break;
                     case ThermalSignal.Running:
                         frame.UnitRunning[c.Index] = c.Value >= 0.5;
+                        frame.UnitStateRead[c.Index] = true;
                         break;
                     case ThermalSignal.FanRunning:
                         fanRunning[c.Index] = c.Value >= 0.5;
+                        frame.UnitStateRead[c.Index] = true;
                         break;
                     case ThermalSignal.Fan:
                         frame.UnitFanSpeed[c.Index] = Math.Clamp(c.Value, 0, 1);
@@ -361,15 +365,93 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
             // A unit running at the end of that history counts as seen running: if the agent's first reading finds it
             // stopped, that is a failure (regression: the arm64 demo under qemu first polled crac1 after its scripted
-            // stop and never predicted).
+            // stop and never predicted). Only where the history has the unit's state: a unit without one is not known
+            // to run.
             if (frames[z].Count > 0)
             {
                 var end = frames[z][^1];
                 for (var j = 0; j < Math.Min(end.UnitRunning.Length, _zones[z].SeenRunning.Length); j++)
                 {
-                    _zones[z].SeenRunning[j] |= end.UnitRunning[j];
+                    _zones[z].SeenRunning[j] |= end.UnitStateRead[j] && end.UnitRunning[j];
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Takes back what the previous run kept (<see cref="ThermalTwinOptions.StateFile"/>): the units it saw running, and
+    /// the cooling failure in progress, which continues with its start and age (a restart is not a new failure).
+    /// </summary>
+    private void Restore()
+    {
+        if (_options.StateFile is not { } path)
+        {
+            return;
+        }
+
+        Dictionary<string, PersistedZone> saved;
+        try
+        {
+            saved = ThermalTwinStateFile.Load(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException)
+        {
+            LogStateUnreadable(_logger, path, ex);
+            return;
+        }
+
+        foreach (var state in _zones)
+        {
+            if (!saved.TryGetValue(state.Zone.Id, out var zone))
+            {
+                continue;
+            }
+
+            foreach (var id in zone.SeenRunning)
+            {
+                if (state.UnitIndex(id) is { } j)
+                {
+                    state.SeenRunning[j] = true;
+                }
+            }
+
+            var failed = zone.FailedUnits.Where(u => state.UnitIndex(u) is not null).ToList();
+            if (failed.Count > 0)
+            {
+                state.FailedUnits = [.. failed.OrderBy(u => state.UnitIndex(u))];
+                state.FailureStartedMs = zone.FailureStartedMs;
+                state.FailureStartKnown = zone.FailureStartKnown;
+                state.Carried.UnionWith(state.FailedUnits);
+                state.Resumed = true;
+            }
+        }
+    }
+
+    /// <summary>Writes what a restart needs (see <see cref="Restore"/>); a failure to write is logged, the twin goes on.</summary>
+    private void Persist()
+    {
+        if (_options.StateFile is not { } path)
+        {
+            return;
+        }
+
+        var zones = _zones.ToDictionary(
+            z => z.Zone.Id,
+            z => new PersistedZone
+            {
+                SeenRunning = [.. z.Zone.Units.Where((_, j) => z.SeenRunning[j]).Select(u => u.Id)],
+                FailedUnits = [.. z.FailedUnits],
+                FailureStartedMs = z.FailedUnits.Count > 0 ? z.FailureStartedMs : 0,
+                FailureStartKnown = z.FailedUnits.Count > 0 && z.FailureStartKnown,
+            },
+            StringComparer.Ordinal);
+        try
+        {
+            ThermalTwinStateFile.Save(path, zones);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogStateUnwritable(_logger, path, ex);
         }
     }
 
@@ -415,18 +497,44 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
         var frame = Snapshot(z, nowMs);
         var failed = new List<string>();
+        var seen = false;
         for (var j = 0; j < state.Zone.Units.Count; j++)
         {
+            // Running or stopped only from the unit's state readings: before its first one (or without a state series)
+            // the frame assumes it runs, which is not a sighting (regression: every restart with a unit down took the
+            // unit for seen running at the first tick, before its state was polled, and announced a new failure).
+            var id = state.Zone.Units[j].Id;
+            if (!frame.UnitStateRead[j])
+            {
+                // A unit of a failure carried over a restart stays down until its first reading says otherwise.
+                if (state.Carried.Contains(id))
+                {
+                    frame.UnitRunning[j] = false;
+                    failed.Add(id);
+                }
+
+                continue;
+            }
+
+            state.Carried.Remove(id);
+
             var running = frame.UnitRunning[j];
             if (running)
             {
+                seen |= !state.SeenRunning[j];
                 state.SeenRunning[j] = true;
+                state.RunningThisRun[j] = true;
             }
 
             if (!running && state.SeenRunning[j])
             {
-                failed.Add(state.Zone.Units[j].Id);
+                failed.Add(id);
             }
+        }
+
+        if (seen)
+        {
+            Persist();
         }
 
         var measuredRoom = frame.RoomC();
@@ -435,6 +543,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             if (state.FailedUnits.Count > 0)
             {
                 await PublishResolvedAsync(state, nowMs, ct).ConfigureAwait(false);
+                Persist();
             }
 
             state.LastHealthy = frame;
@@ -450,12 +559,30 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             // The residuals of the last healthy frame are each rack's steady offset; held through the failure forecasts.
             state.Biases = ThermalForecast.Biases(model, state.LastHealthy ?? frame);
             state.FailureStartedMs = nowMs;
-            LogFailureDetected(_logger, string.Join(", ", failed), state.Zone.Id);
+
+            // Seen to stop only if seen running in this run; a unit already stopped at its first reading (it ran before
+            // the restart, or at the end of the warm-start history) stopped at some unknown time before now.
+            state.FailureStartKnown = failed.All(u => state.RunningThisRun[state.UnitIndex(u)!.Value]);
+            if (state.FailureStartKnown)
+            {
+                LogFailureDetected(_logger, string.Join(", ", failed), state.Zone.Id);
+            }
+            else
+            {
+                LogFailureFoundAtStart(_logger, string.Join(", ", failed), state.Zone.Id);
+            }
         }
         else
         {
+            if (state.Resumed)
+            {
+                LogFailureContinues(_logger, state.Zone.Id, string.Join(", ", failed), Time(state.FailureStartedMs));
+            }
+
             ObserveRoom(model, state, frame, measuredRoom, nowMs);
         }
+
+        state.Resumed = false;
 
         state.RoomMs = nowMs;
 
@@ -469,6 +596,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         {
             state.FailedUnits = failed;
             state.LastRefreshMs = nowMs;
+            if (changed)
+            {
+                Persist();
+            }
+
             await PublishFailureAsync(z, state, frame, nowMs, ct).ConfigureAwait(false);
         }
     }
@@ -629,6 +761,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             ["zone"] = state.Zone.Id,
             ["failed_units"] = string.Join(',', result.FailedUnits),
             ["failure_age_s"] = Num(Math.Round((nowMs - state.FailureStartedMs) / 1000.0, 1)),
+            ["failure_started"] = Time(state.FailureStartedMs).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture),
+            ["down_at_start"] = state.FailureStartKnown ? "false" : "true",
             ["horizon_s"] = Num(result.HorizonSeconds),
             ["shutdown_inlet_c"] = Num(result.ShutdownInletC),
             ["affected_racks"] = string.Join(',', result.AffectedRacks),
@@ -661,7 +795,10 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         var plan = result.MitigationPlan.Count == 0 ? string.Empty
             : "; first step: " + result.MitigationPlan[0].Description
               + (result.MitigationPlan[0].PreventsLimit ? " (keeps every rack below the limit)" : Inv($" (buys {result.MitigationPlan[0].MinutesGained:0.#} min)"));
-        var message = Inv($"cooling_failure in {state.Zone.Id} ({string.Join(", ", result.FailedUnits)} stopped): ")
+        var since = state.FailureStartKnown
+            ? Inv($"stopped at {Time(state.FailureStartedMs):HH:mm:ss} UTC")
+            : Inv($"stopped before {Time(state.FailureStartedMs):HH:mm:ss} UTC, already down when the agent started");
+        var message = Inv($"cooling_failure in {state.Zone.Id} ({string.Join(", ", result.FailedUnits)} {since}): ")
             // The peak goes with the time: when the inlet levels off just above 32 °C the crossing time swings widely
             // between refreshes (38 to 97 min in the demo), and the peak says the case is marginal.
             + (first32 is null ? "no rack predicted to reach 32 °C" : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C within {result.HorizonSeconds / 60:0} min)"))
@@ -674,6 +811,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     {
         var units = string.Join(',', state.FailedUnits);
         state.FailedUnits = [];
+        state.Resumed = false;
         state.Biases = null;
         lock (_gate)
         {
@@ -710,6 +848,18 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} stopped; publishing live cooling_failure predictions")]
     private static partial void LogFailureDetected(ILogger logger, string units, string zone);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} already stopped when the agent started (since unknown); publishing live cooling_failure predictions")]
+    private static partial void LogFailureFoundAtStart(ILogger logger, string units, string zone);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone} continues after the agent's restart: {Units} stopped since {Since:u}; publishing live cooling_failure predictions")]
+    private static partial void LogFailureContinues(ILogger logger, string zone, string units, DateTimeOffset since);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Thermal twin state {Path} could not be read; starting without it (units not yet seen running, no failure in progress)")]
+    private static partial void LogStateUnreadable(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Thermal twin state {Path} could not be written; a restart will not know the units seen running or the failure in progress")]
+    private static partial void LogStateUnwritable(ILogger logger, string path, Exception exception);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Cooling failure in {Zone} resolved: {Units} running again")]
     private static partial void LogFailureCleared(ILogger logger, string units, string zone);
 
@@ -723,7 +873,20 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     {
         public ThermalZone Zone { get; } = zone;
 
+        /// <summary>Units seen running: in this run's state readings, at the end of the warm-start history, or before a restart.</summary>
         public bool[] SeenRunning { get; } = new bool[zone.Units.Count];
+
+        /// <summary>Units seen running in this run's state readings (a stop of one of them is seen as it happens).</summary>
+        public bool[] RunningThisRun { get; } = new bool[zone.Units.Count];
+
+        /// <summary>False when the failed units were already stopped at their first reading: the start is not known.</summary>
+        public bool FailureStartKnown { get; set; }
+
+        /// <summary>The failure in progress was carried over a restart and not yet checked against this run's readings.</summary>
+        public bool Resumed { get; set; }
+
+        /// <summary>Failed units carried over a restart whose state has not been read yet in this run (taken as still down).</summary>
+        public HashSet<string> Carried { get; } = new(StringComparer.Ordinal);
 
         public List<string> FailedUnits { get; set; } = [];
 
@@ -750,6 +913,19 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         public double RoomC { get; set; } = double.NaN;
 
         public long RoomMs { get; set; }
+
+        public int? UnitIndex(string id)
+        {
+            for (var j = 0; j < Zone.Units.Count; j++)
+            {
+                if (string.Equals(Zone.Units[j].Id, id, StringComparison.Ordinal))
+                {
+                    return j;
+                }
+            }
+
+            return null;
+        }
 
         public void TrackRoom(double measured, long nowMs, double tau)
         {

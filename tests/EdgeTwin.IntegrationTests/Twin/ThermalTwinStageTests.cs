@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Simulator.Devices;
+using EdgeTwin.Simulator.Physics;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary>
+/// The live thermal twin's stage fed samples directly (sample time, no devices): when a unit is taken as running or
+/// failed, and what a restart with a unit down publishes.
+/// </summary>
+public sealed class ThermalTwinStageTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Regression_a_restart_with_a_cooling_unit_down_announced_a_new_failure()
+    {
+        // The audit: crac1 stopped, the agent published cooling_failure with failure_age_s 0, 10, 20, 30; the agent
+        // restarted and its first event said failure_age_s 0 again, a new failure. The new process's first tick came
+        // before crac1's state was polled, the frame assumed every unit running, so crac1 was "seen running" and its
+        // first reading of "stopped" was a fresh failure. After a restart the failure goes on: same start, age counting.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var state = Path.Combine(Directory.CreateTempSubdirectory("edgetwin-thermal-state-").FullName, ThermalTwinExtensions.StateFileName);
+        var options = new ThermalTwinOptions { StateFile = state };
+        try
+        {
+            var before = new Events();
+            using (var stage = site.Stage(before, options))
+            {
+                await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+                await Task.Delay(1500, Ct);
+                await site.FeedAsync(stage, t0 + 30_000, running: new() { ["crac1"] = false, ["crac2"] = true });
+                await WaitUntilAsync(() => before.Failures.Any(), "the cooling_failure of crac1");
+                await site.FeedAsync(stage, t0 + 60_000, running: new() { ["crac1"] = false, ["crac2"] = true });
+                await WaitUntilAsync(() => before.Failures.Count() >= 2, "the refreshed cooling_failure");
+                await stage.FlushAsync(Ct);
+            }
+
+            var first = before.Failures.First().Attributes!;
+            Assert.Equal("0", first["failure_age_s"]);
+            Assert.Equal("30", before.Failures.Last().Attributes!["failure_age_s"]);
+
+            // The restart: the racks are read first, the units' state a poll later, crac1 still down.
+            var after = new Events();
+            using (var stage = site.Stage(after, options))
+            {
+                await site.FeedAsync(stage, t0 + 90_000, running: []);
+                await Task.Delay(1500, Ct);
+                await site.FeedAsync(stage, t0 + 92_000, running: new() { ["crac1"] = false, ["crac2"] = true });
+                await site.FeedAsync(stage, t0 + 110_000, running: new() { ["crac1"] = false, ["crac2"] = true });
+                await WaitUntilAsync(() => after.Failures.Any(e => e.Time.ToUnixTimeMilliseconds() == t0 + 110_000), "the cooling_failure after the restart");
+                await stage.FlushAsync(Ct);
+            }
+
+            Assert.All(after.Failures, e =>
+            {
+                var a = e.Attributes!;
+                Assert.Equal("active", a["state"]);
+                Assert.Equal("crac1", a["failed_units"]);
+                var age = double.Parse(a["failure_age_s"], CultureInfo.InvariantCulture);
+                Assert.Equal((e.Time.ToUnixTimeMilliseconds() - t0 - 30_000) / 1000.0, age);
+                Assert.Equal(first["failure_started"], a["failure_started"]);
+                Assert.Equal("false", a["down_at_start"]);
+                Assert.Contains(Inv($"crac1 stopped at {DateTimeOffset.FromUnixTimeMilliseconds(t0 + 30_000):HH:mm:ss} UTC"), e.Message, StringComparison.Ordinal);
+            });
+            Assert.DoesNotContain(after.Items, e => e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Attributes?.GetValueOrDefault("state") == "resolved");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(state)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_unit_first_read_stopped_is_taken_as_normally_off_and_fails_only_after_it_ran()
+    {
+        // No state from a previous run, no warm start: the twin's first frame (racks read, units not yet) is no sighting
+        // of the units running, so crac2 read stopped is a unit that is normally off (README), not a failure.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions());
+        await site.FeedAsync(stage, t0, running: []);
+        await Task.Delay(1500, Ct);
+        await site.FeedAsync(stage, t0 + 2_000, running: new() { ["crac1"] = true, ["crac2"] = false });
+        await site.FeedAsync(stage, t0 + 12_000, running: new() { ["crac1"] = true, ["crac2"] = false });
+        await Task.Delay(1500, Ct);
+        Assert.Empty(events.Failures);
+
+        // Once seen running, its stop is a failure seen as it happens.
+        await site.FeedAsync(stage, t0 + 22_000, running: new() { ["crac1"] = true, ["crac2"] = true });
+        await Task.Delay(1500, Ct);
+        await site.FeedAsync(stage, t0 + 32_000, running: new() { ["crac1"] = true, ["crac2"] = false });
+        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure of crac2");
+        var a = events.Failures.First().Attributes!;
+        Assert.Equal("crac2", a["failed_units"]);
+        Assert.Equal("0", a["failure_age_s"]);
+        Assert.Equal("false", a["down_at_start"]);
+        await stage.FlushAsync(Ct);
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"timed out after 30 s waiting for {what}");
+            }
+
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    /// <summary>A generated room (6 racks, 2 units) with one sensor device per rack and one device per unit.</summary>
+    private sealed class Site
+    {
+        private readonly SiteSpec _spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 6, CoolingUnits = 2, Machines = 0, Seed = 3, MinRackKw = 8, MaxRackKw = 12, Start = DateTimeOffset.UtcNow });
+        private readonly SiteConfig _config;
+
+        public Site()
+        {
+            var address = DeviceAddress.Parse("udp:127.0.0.1:161");
+            _config = SimSiteConfig.Build(
+                _spec,
+                [
+                    .. _spec.Racks.Select(r => (new SimDeviceBinding("sensor-" + r.Id, "rack-sensor", SimEntityKind.Rack, r.Id), address)),
+                    .. _spec.CoolingUnits.Select(u => (new SimDeviceBinding(u.Id, "crac", SimEntityKind.CoolingUnit, u.Id), address)),
+                ],
+                TimeSpan.FromSeconds(10));
+            Assert.Equal(["crac1", "crac2"], _spec.CoolingUnits.Select(u => u.Id));
+        }
+
+        public SeriesRegistry Registry { get; private set; } = new();
+
+        /// <summary>A new stage, as a newly started agent has (its own series registry).</summary>
+        public ThermalTwinStage Stage(IEventSink events, ThermalTwinOptions options)
+        {
+            Registry = new SeriesRegistry();
+            return new ThermalTwinStage(_config, Registry, events, NullLogger<ThermalTwinStage>.Instance, options);
+        }
+
+        /// <summary>One poll round at <paramref name="timeMs"/>: every rack's inlet, outlet and power, each unit's return air and the given unit states.</summary>
+        public ValueTask FeedAsync(ThermalTwinStage stage, long timeMs, Dictionary<string, bool> running)
+        {
+            var samples = new List<Sample>();
+            foreach (var r in _spec.Racks)
+            {
+                var device = "sensor-" + r.Id;
+                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "inlet", "C", MetricKind.Gauge, "rack.inlet_temperature")), timeMs, 22));
+                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "outlet", "C", MetricKind.Gauge, "rack.outlet_temperature")), timeMs, 34));
+                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "power", "kW", MetricKind.Gauge, "rack.power")), timeMs, 10));
+            }
+
+            foreach (var u in _spec.CoolingUnits)
+            {
+                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(u.Id, "return", "C", MetricKind.Gauge, "crac.return_temperature")), timeMs, 30));
+                if (running.TryGetValue(u.Id, out var on))
+                {
+                    samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(u.Id, "running", "1", MetricKind.State, "crac.running")), timeMs, on ? 1 : 0));
+                }
+            }
+
+            return stage.ProcessAsync(samples.ToArray(), Ct);
+        }
+    }
+
+    private sealed class Events : IEventSink
+    {
+        public ConcurrentQueue<EdgeEvent> Items { get; } = new();
+
+        public IEnumerable<EdgeEvent> Failures => Items.Where(e => e.Kind == EdgeEventKind.Prediction && e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Attributes?.GetValueOrDefault("state") == "active");
+
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+        {
+            Items.Enqueue(edgeEvent);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
