@@ -53,7 +53,14 @@ internal static class ThermalTwinStateFile
         }
 
         var temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(zones, Json));
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(JsonSerializer.SerializeToUtf8Bytes(zones, Json));
+
+            // On disk before the rename: after a power cut the file is the old state or the new one, never an empty one.
+            stream.Flush(flushToDisk: true);
+        }
+
         File.Move(temp, path, overwrite: true);
     }
 }
