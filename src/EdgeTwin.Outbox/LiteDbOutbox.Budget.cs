@@ -12,6 +12,11 @@ public sealed partial class LiteDbOutbox
 {
     private const int ScanChunk = 2000;
 
+    private long _spaceReadAt;
+    private (long Available, long Total)? _space;
+    private bool _diskLimitLogged;
+    private double _fileBytesPerEntryByte = 4.0;
+
     private static bool IsDroppable(OutboxKind kind) => kind is OutboxKind.Summary or OutboxKind.Raw or OutboxKind.TwinState;
 
     private void RunMaintenance()
@@ -27,14 +32,15 @@ public sealed partial class LiteDbOutbox
 
     private void EnforceBudget()
     {
-        long high = (long)(_options.DiskBudgetBytes * _options.HighWatermark);
-        long low = (long)(_options.DiskBudgetBytes * _options.LowWatermark);
         StoreState before;
         lock (_stateLock)
         {
             before = _published;
         }
 
+        var budget = BudgetInForce(before.Bytes);
+        long high = (long)(budget * _options.HighWatermark);
+        long low = (long)(budget * _options.LowWatermark);
         if (before.Bytes <= high)
         {
             return;
@@ -50,7 +56,77 @@ public sealed partial class LiteDbOutbox
         });
         if (after.Bytes > high)
         {
-            OutboxLog.OverBudgetWithProtected(_logger, _options.Path, after.Bytes, _options.DiskBudgetBytes);
+            OutboxLog.OverBudgetWithProtected(_logger, _options.Path, after.Bytes, budget);
+        }
+    }
+
+    /// <summary>
+    /// The configured budget, or less when the filesystem cannot hold it: the entries may grow only as far as the files
+    /// can grow into the free space above the reserve. Freed pages are reused, so once the outbox has condensed to this it
+    /// no longer takes space from the disk. The free space is read at most once a second.
+    /// </summary>
+    private long BudgetInForce(long storedBytes)
+    {
+        var now = Environment.TickCount64;
+        if (now - _spaceReadAt >= 1000 || _spaceReadAt == 0)
+        {
+            _spaceReadAt = now;
+            _space = ReadFileSystemSpace();
+        }
+
+        if (_space is not { } space)
+        {
+            return _options.DiskBudgetBytes;
+        }
+
+        var reserve = _options.DiskReserveBytes ?? Math.Min(64L << 20, space.Total / 20);
+        var room = Math.Max(0, space.Available - reserve);
+
+        // The files hold the entries at some ratio (pages, indexes, the journal). Freed pages (acknowledged, condensed)
+        // inflate the measured ratio until they are reused, so the lowest seen is the estimate. The entries may fill what
+        // the files could reach at the reserve: a capacity, stable between rounds, so the watermarks still give hysteresis
+        // (with the entries' own size in its place, every append ran a round and queued a data_gap event, which is never dropped).
+        var files = FileBytes();
+        if (storedBytes > 64 * 1024)
+        {
+            _fileBytesPerEntryByte = Math.Clamp((double)files / storedBytes, 1.0, _fileBytesPerEntryByte);
+        }
+
+        var budget = (long)Math.Min(_options.DiskBudgetBytes, (files + room) / _fileBytesPerEntryByte);
+        if (_db is not null)
+        {
+            // The journal grows by every page written until a checkpoint: on a tight disk, checkpoint within a quarter of the room.
+            _db.CheckpointSize = (int)Math.Clamp(Math.Min(_options.DiskBudgetBytes / 16, room / 4) / 8192, 8, 1000);
+        }
+
+        if (budget < _options.DiskBudgetBytes && !_diskLimitLogged)
+        {
+            _diskLimitLogged = true;
+            OutboxLog.DiskLimitsBudget(_logger, _options.Path, space.Available, reserve, budget, _options.DiskBudgetBytes);
+        }
+        else if (budget == _options.DiskBudgetBytes)
+        {
+            _diskLimitLogged = false;
+        }
+
+        return budget;
+    }
+
+    private (long Available, long Total)? ReadFileSystemSpace()
+    {
+        if (_options.FileSystemSpace is { } hook)
+        {
+            return hook();
+        }
+
+        try
+        {
+            var drive = new DriveInfo(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_options.Path)) ?? "/");
+            return (drive.AvailableFreeSpace, drive.TotalSize);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null; // unknown: the configured budget alone
         }
     }
 
@@ -97,7 +173,7 @@ public sealed partial class LiteDbOutbox
         _metrics.Condensed(gap.Condensed);
         _metrics.Dropped(gap.Dropped);
         _signal.Set(state.Last);
-        OutboxLog.BudgetEnforced(_logger, _options.Path, state.Bytes, _options.DiskBudgetBytes, reason, gap.Condensed, gap.Dropped, gap.FirstSeq, gap.LastSeq);
+        OutboxLog.BudgetEnforced(_logger, _options.Path, state.Bytes, BudgetInForce(state.Bytes), reason, gap.Condensed, gap.Dropped, gap.FirstSeq, gap.LastSeq);
         return state;
     }
 

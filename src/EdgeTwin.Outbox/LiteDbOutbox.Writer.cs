@@ -8,6 +8,9 @@ public sealed partial class LiteDbOutbox
 {
     private const int MaxOpsPerBatch = 512;
 
+    private string? _lastWriteFailure;
+    private long _lastWriteFailureLoggedAt;
+
     private void WriterMain()
     {
         try
@@ -262,7 +265,7 @@ public sealed partial class LiteDbOutbox
         }
 
         // Before the callers hear back, so that after an append returns the store is within its budget again.
-        if (state.Bytes > _options.DiskBudgetBytes * _options.HighWatermark)
+        if (state.Bytes > BudgetInForce(state.Bytes) * _options.HighWatermark)
         {
             EnforceBudget();
         }
@@ -340,7 +343,17 @@ public sealed partial class LiteDbOutbox
         }
 
         var records = ops.OfType<AppendOp>().Sum(a => a.Records.Length);
-        OutboxLog.WriteFailed(_logger, _options.Path, records, ex.Message, ex);
+
+        // The stack once per cause and minute: a full disk failed every batch, several times a second, 2 KB each.
+        var now = Environment.TickCount64;
+        var repeat = ex.Message == _lastWriteFailure && now - _lastWriteFailureLoggedAt < 60_000;
+        if (!repeat)
+        {
+            _lastWriteFailure = ex.Message;
+            _lastWriteFailureLoggedAt = now;
+        }
+
+        OutboxLog.WriteFailed(_logger, _options.Path, records, ex.Message, repeat ? null : ex);
         _metrics.WriteError();
         var error = new OutboxStorageException($"Outbox {_options.Path}: could not store the batch ({records} records): {ex.Message}", ex);
         foreach (var op in ops)

@@ -12,6 +12,13 @@ public sealed class LiteDbOutboxOptions
     /// <summary>Upper bound of what the stored entries may take. Raw data is condensed, then old summaries dropped, to stay under it.</summary>
     public long DiskBudgetBytes { get; init; } = 512L * 1024 * 1024;
 
+    /// <summary>
+    /// Free space left to everyone else on the outbox's filesystem; the budget in force shrinks so that the outbox stops
+    /// growing there (null: 5 % of the filesystem, at most 64 MiB). The disk filling up is then condensation and a
+    /// data_gap event, not failed appends: a full disk also blocked the deletes that acknowledgements need.
+    /// </summary>
+    public long? DiskReserveBytes { get; init; }
+
     /// <summary>Summaries and raw entries older than this are dropped (events and predictions are kept).</summary>
     public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(7);
 
@@ -54,6 +61,9 @@ public sealed class LiteDbOutboxOptions
 
     /// <summary>Test hook: wraps the data and journal streams (fault injection). Production leaves it null.</summary>
     internal Func<FileStream, Stream>? WrapStream { get; init; }
+
+    /// <summary>Test hook: (available, total) bytes of the outbox's filesystem instead of the real ones; null = unknown.</summary>
+    internal Func<(long Available, long Total)?>? FileSystemSpace { get; init; }
 
     /// <summary>Sequences per segment collection (tests use small ones to cross segment boundaries often).</summary>
     internal int SegmentCapacity { get; init; } = 8192;

@@ -11,7 +11,10 @@ internal static partial class OutboxLog
     public static partial void CorruptMovedAside(ILogger logger, string path, string movedTo, long sequence, string cause);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Outbox {Path}: write failed, {Records} records not stored (the callers keep them): {Cause}")]
-    public static partial void WriteFailed(ILogger logger, string path, int records, string cause, Exception exception);
+    public static partial void WriteFailed(ILogger logger, string path, int records, string cause, Exception? exception);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Outbox {Path}: the filesystem has {Available} bytes free (reserve {Reserve}); the outbox keeps within {Budget} bytes instead of its disk_budget_mb ({Configured} bytes) and condenses old data to stay there")]
+    public static partial void DiskLimitsBudget(ILogger logger, string path, long available, long reserve, long budget, long configured);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Outbox {Path} near its disk budget ({Bytes} of {Budget} bytes, reason {Reason}): condensed {Condensed} raw entries, dropped {Dropped} summary/raw entries (sequences {FirstSeq}..{LastSeq}); a data_gap event was queued")]
     public static partial void BudgetEnforced(ILogger logger, string path, long bytes, long budget, string reason, long condensed, long dropped, long firstSeq, long lastSeq);

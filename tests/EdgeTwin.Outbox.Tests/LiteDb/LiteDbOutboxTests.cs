@@ -257,6 +257,53 @@ public sealed class LiteDbOutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_full_disk_failed_every_append_because_the_budget_ignored_the_free_space()
+    {
+        // A 512 MB budget on a filesystem with 1 MB free: the outbox filled the disk, then every append (and the deletes
+        // that acknowledgements need) failed. Now the budget in force is bounded by the free space above the reserve.
+        var free = 1L << 20;
+        const long reserve = 256 * 1024;
+        await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions
+        {
+            Path = o.Path,
+            Identity = o.Identity,
+            DiskReserveBytes = reserve,
+            FileSystemSpace = () => (Volatile.Read(ref free), 64L << 20),
+        });
+        outbox.RegisterUplink("mqtt"); // the uplink is down: nothing is acknowledged
+        var series = UplinkBodiesTests.Inlet;
+        var t0 = Now.AddHours(-8).ToUnixTimeMilliseconds();
+        var events = 0;
+        long fileBefore = 0;
+        for (var r = 0; r < 2500; r++)
+        {
+            var points = Enumerable.Range(0, 10).Select(i => new RawPoint(t0 + (r * 10_000L) + (i * 1000), 20 + (0.1 * (i % 7)), 0)).ToArray();
+            var batch = new List<OutboxRecord> { UplinkBodies.Raw(UplinkBodiesTests.Gw, series, points) };
+            if (r % 100 == 0)
+            {
+                batch.Add(Event(t0 + (r * 10_000L), $"event {events++}"));
+            }
+
+            await outbox.AppendAsync(batch, Ct);
+
+            // The disk loses what the outbox's files grew by, as a real one would.
+            var file = outbox.GetStats().Bytes;
+            Interlocked.Add(ref free, -Math.Max(0, file - fileBefore));
+            fileBefore = Math.Max(fileBefore, file);
+        }
+
+        var stats = outbox.GetStats();
+        var entries = await ReadAllAsync(outbox);
+        Assert.True(stats.Condensed > 0, "nothing was condensed although the disk had 1 MB");
+        Assert.True(Volatile.Read(ref free) > 0, $"the outbox took the whole disk ({stats.Bytes} bytes of files)");
+        Assert.True(stats.EntryBytes < 512 * 1024, $"{stats.EntryBytes} bytes held");
+        Assert.Equal(
+            Enumerable.Range(0, events).Select(i => $"event {i}"),
+            entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "alert_raised").Select(e => Json(e).GetProperty("message").GetString()));
+        Assert.Contains(entries, e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "data_gap");
+    }
+
+    [Fact]
     public async Task When_only_summaries_are_left_the_oldest_go_first_and_events_stay()
     {
         const long budget = 256 * 1024;
