@@ -21,8 +21,10 @@ if ((${#missing[@]})); then
     echo "warning: not root, so these Debian packages stay missing: ${missing[*]}; tests that need them will skip and say why"
   fi
 fi
-# Package installs may start system copies of these daemons; the tests run their own on random ports.
+# Installing a daemon's package starts a system copy of it; the tests run their own on random ports, so stop the copies
+# this script just installed (and only those: a machine's own broker or agent keeps running).
 for svc in snmpd snmptrapd mosquitto; do
+  [[ " ${missing[*]} " == *" $svc "* ]] || continue
   command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" >/dev/null 2>&1
   pkill -x "$svc" >/dev/null 2>&1
 done

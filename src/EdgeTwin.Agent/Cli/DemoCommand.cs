@@ -27,12 +27,12 @@ internal sealed class DemoCommand : ICliCommand
 {
     public Command Create()
     {
-        var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." };
+        var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." }.Positive();
         var failureAt = new Option<double>("--failure-at") { Description = "Seconds until the scripted cooling-unit failure (negative: none).", DefaultValueFactory = _ => 60 };
         var failureUnit = new Option<string>("--failure-unit") { Description = "Cooling unit that fails.", DefaultValueFactory = _ => "crac1" };
-        var racks = new Option<int>("--racks") { Description = "Number of racks.", DefaultValueFactory = _ => 6 };
-        var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 };
-        var machines = new Option<int>("--machines") { Description = "Number of machines.", DefaultValueFactory = _ => 2 };
+        var racks = new Option<int>("--racks") { Description = "Number of racks.", DefaultValueFactory = _ => 6 }.AtLeast(1);
+        var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 }.AtLeast(1);
+        var machines = new Option<int>("--machines") { Description = "Number of machines.", DefaultValueFactory = _ => 2 }.AtLeast(0);
         var seed = new Option<int>("--seed") { Description = "Seed of the simulated site.", DefaultValueFactory = _ => 1 };
         var interval = new Option<string>("--interval") { Description = "Poll interval of every device.", DefaultValueFactory = _ => "2s" };
         var profilesDir = new Option<DirectoryInfo?>("--profiles-dir") { Description = "Directory of device profiles." };

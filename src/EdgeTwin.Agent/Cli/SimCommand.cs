@@ -17,20 +17,20 @@ internal sealed class SimCommand : ICliCommand
 {
     public Command Create()
     {
-        var racks = new Option<int>("--racks") { Description = "Number of racks (10 per row).", DefaultValueFactory = _ => 10 };
-        var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 };
-        var machines = new Option<int>("--machines") { Description = "Number of machines (VFD motors) on a production line.", DefaultValueFactory = _ => 2 };
+        var racks = new Option<int>("--racks") { Description = "Number of racks (10 per row).", DefaultValueFactory = _ => 10 }.AtLeast(1);
+        var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 }.AtLeast(1);
+        var machines = new Option<int>("--machines") { Description = "Number of machines (VFD motors) on a production line.", DefaultValueFactory = _ => 2 }.AtLeast(0);
         var seed = new Option<int>("--seed") { Description = "Seed of the site's hidden parameters and noise (same seed, same site).", DefaultValueFactory = _ => 1 };
         var configOut = new Option<FileInfo?>("--config-out") { Description = "Write a site config for `edgetwin run` that polls this site." };
         var profilesDir = new Option<DirectoryInfo?>("--profiles-dir") { Description = "Directory of device profiles (default: device-profiles beside the binary, then ./device-profiles)." };
         var interval = new Option<string>("--interval") { Description = "Poll interval written into the config (e.g. 10s).", DefaultValueFactory = _ => "10s" };
-        var timeScale = new Option<double>("--time-scale") { Description = "Simulated seconds per real second.", DefaultValueFactory = _ => 1 };
+        var timeScale = new Option<double>("--time-scale") { Description = "Simulated seconds per real second.", DefaultValueFactory = _ => 1 }.Positive();
         var faults = new Option<string[]>("--fault")
         {
             Description = "Inject a fault, KIND:TARGET[:ARG][@WHEN], e.g. cooling-stop:crac1@60s (repeatable).",
             AllowMultipleArgumentsPerToken = false,
         };
-        var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." };
+        var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." }.Positive();
         var command = new Command("sim", "Run a simulated site (SNMP and Modbus devices on loopback) and write a matching site config.");
         foreach (var o in new Option[] { racks, units, machines, seed, configOut, profilesDir, interval, timeScale, faults, duration })
         {

@@ -141,6 +141,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
         var waiting = _outbox.GetStats().Depth;
         LogOpened(path, waiting, _mqtt is null ? "" : "mqtt ", _kafka is null ? "" : "kafka");
+        if (_mqtt is null && _kafka is null)
+        {
+            LogNoUplinks(path);
+        }
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -222,7 +226,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox {Path} open with {Depth} entries waiting; uplinks: {Mqtt}{Kafka}")]
     private partial void LogOpened(string path, long depth, string mqtt, string kafka);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Uplink {Name} is no longer configured: the outbox stops keeping entries for it")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No uplink is configured (uplinks: has neither mqtt nor kafka): nothing leaves this gateway; everything stays in {Path} until its disk budget condenses or drops it")]
+    private partial void LogNoUplinks(string path);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Uplink {Name} is no longer configured: the outbox stops keeping entries for it")]
     private partial void LogUplinkRemoved(string name);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox closed cleanly with {Depth} entries waiting for the uplinks")]

@@ -264,6 +264,13 @@ public sealed partial record DeviceAddress
             portText = colon < 0 ? null : rest[(colon + 1)..];
         }
 
+        // All digits and dots is an IPv4 address or nothing (the host-name pattern took 192.168.1.300 and 127.0.0.1.5).
+        if (host.Length > 0 && host.AsSpan().IndexOfAnyExcept(DigitsAndDots) < 0 && !IsDottedQuad(host))
+        {
+            error = $"{name}: '{host}' is not an IPv4 address (four numbers 0-255, e.g. 192.168.1.30)";
+            return false;
+        }
+
         if (host.Length == 0 || !HostName().IsMatch(host) && !IPAddress.TryParse(host, out _))
         {
             error = host.Length == 0 ? $"{name}: missing host" : $"{name}: '{host}' is not a host name or IP address";
@@ -290,6 +297,14 @@ public sealed partial record DeviceAddress
         address = new DeviceAddress(scheme) { Host = host, Port = port };
         error = null;
         return true;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> DigitsAndDots = System.Buffers.SearchValues.Create("0123456789.");
+
+    private static bool IsDottedQuad(string host)
+    {
+        var parts = host.Split('.');
+        return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && int.Parse(p, CultureInfo.InvariantCulture) <= 255);
     }
 
     private static bool TryParseI2c(string rest, [NotNullWhen(true)] out DeviceAddress? address, [NotNullWhen(false)] out string? error)

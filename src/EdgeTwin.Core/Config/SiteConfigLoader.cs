@@ -44,7 +44,9 @@ public static class SiteConfigLoader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + Reason(ex))], []);
+            // .NET reports reading a directory as "access denied"; say what it is.
+            var reason = Directory.Exists(path) ? "it is a directory (give the site config file, e.g. /etc/edgetwin/edgetwin.yaml)" : Reason(ex);
+            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + reason)], []);
         }
 
         var result = Parse(text, path, options);

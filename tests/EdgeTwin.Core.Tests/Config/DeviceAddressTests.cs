@@ -53,6 +53,9 @@ public sealed class DeviceAddressTests
     [InlineData("i2c:1:0x80", "'0x80' is not a 7-bit I2C address (0x03-0x77)")]
     [InlineData("i2c:0x76", "'0x76' is not BUS:ADDRESS (i2c:1:0x76)")]
     [InlineData("gpio:GPIO17", "'GPIO17' is not a GPIO pin number (gpio:17)")]
+    [InlineData("udp:192.168.1.300", "udp: '192.168.1.300' is not an IPv4 address (four numbers 0-255, e.g. 192.168.1.30)")] // was taken as a host name
+    [InlineData("udp:127.0.0.1.5", "udp: '127.0.0.1.5' is not an IPv4 address (four numbers 0-255, e.g. 192.168.1.30)")]
+    [InlineData("tcp:10.1:502", "tcp: '10.1' is not an IPv4 address (four numbers 0-255, e.g. 192.168.1.30)")]
     public void Malformed_addresses_say_why(string text, string error)
     {
         Assert.False(DeviceAddress.TryParse(text, out _, out var message));
