@@ -25,6 +25,9 @@ public sealed class RuleEngine : IDisposable
     private readonly List<AlertInstance> _eventInstances = [];
     private Binding[]?[] _bySeries = [];
 
+    // Devices a device_down rule reports down: their series' missing-data alerts would only repeat that alert.
+    private readonly HashSet<string> _downDevices = new(StringComparer.Ordinal);
+
     public RuleEngine(AlertManager manager, SeriesRegistry registry, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(manager);
@@ -88,6 +91,15 @@ public sealed class RuleEngine : IDisposable
         }
 
         var now = _time.GetUtcNow();
+        if (edgeEvent.Kind is EdgeEventKind.DeviceDown or EdgeEventKind.DeviceUp
+            && _eventRules.Exists(r => r.Kind == RuleKind.DeviceDown && Glob.IsMatch(r.SourceGlob, edgeEvent.Source)))
+        {
+            lock (_gate)
+            {
+                _ = edgeEvent.Kind == EdgeEventKind.DeviceDown ? _downDevices.Add(edgeEvent.Source) : _downDevices.Remove(edgeEvent.Source);
+            }
+        }
+
         foreach (var rule in _eventRules)
         {
             if (!Glob.IsMatch(rule.SourceGlob, edgeEvent.Source))
@@ -155,7 +167,7 @@ public sealed class RuleEngine : IDisposable
                 {
                     Update(b, true, b.Last, now, 0);
                 }
-                else if (b.Rule.Kind == RuleKind.Missing && nowMs - b.LastSeenMs >= after)
+                else if (b.Rule.Kind == RuleKind.Missing && nowMs - b.LastSeenMs >= after && !_downDevices.Contains(b.Device))
                 {
                     Update(b, true, (nowMs - b.LastSeenMs) / 1000.0, now, 0);
                 }
@@ -344,7 +356,7 @@ public sealed class RuleEngine : IDisposable
             if (rule.Combine == Combine.None)
             {
                 var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
-                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes };
+                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId };
             }
             else
             {
@@ -358,7 +370,7 @@ public sealed class RuleEngine : IDisposable
                     }
 
                     group.Members++;
-                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes };
+                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId };
                 }
             }
 
@@ -415,6 +427,8 @@ public sealed class RuleEngine : IDisposable
         public bool Reported { get; set; }
 
         public bool HasValue { get; set; }
+
+        public string Device { get; init; } = "";
 
         /// <summary>State rules: the codes of this series' profile whose names the rule lists.</summary>
         public long[]? AlarmCodes { get; init; }

@@ -229,6 +229,34 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_a_dead_device_raised_a_missing_data_alert_per_series_besides_its_device_down_alert()
+    {
+        // One dead PDU, cycling: device-down and rack-inlet-missing fired and resolved independently (13 webhook posts in 6 min).
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: device-down, type: device_down, device: "pdu-*", severity: critical }
+                - { name: no-data, type: missing, match: { metric: inlet }, after: 1m }
+            """);
+        var pdu = h.Series("pdu-r01", "inlet");
+        var rack = h.Series("rack-r01", "inlet"); // no device_down rule covers it: its missing alert is the only signal
+        h.Feed(pdu, 22);
+        h.Feed(rack, 22);
+        h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceDown, "pdu-r01", h.Time.GetUtcNow(), EventSeverity.Warning, "down"));
+        h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceDown, "rack-r01", h.Time.GetUtcNow(), EventSeverity.Warning, "down"));
+        h.Advance(TimeSpan.FromSeconds(90));
+        Assert.NotNull(h.Active("device-down", "pdu-r01"));
+        Assert.Null(h.Active("no-data", "pdu-r01/inlet"));
+        Assert.NotNull(h.Active("no-data", "rack-r01/inlet"));
+
+        // Up again but still silent (the metric stopped): now the missing alert is the news.
+        h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceUp, "pdu-r01", h.Time.GetUtcNow(), EventSeverity.Info, "up"));
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Null(h.Active("device-down", "pdu-r01"));
+        Assert.NotNull(h.Active("no-data", "pdu-r01/inlet"));
+    }
+
+    [Fact]
     public async Task Device_down_follows_the_schedulers_events()
     {
         await using var h = await Harness.StartAsync("""
