@@ -12,10 +12,9 @@ public sealed partial class LiteDbOutbox
 {
     private const int ScanChunk = 2000;
 
-    private long _spaceReadAt;
-    private (long Available, long Total)? _space;
-    private bool _diskLimitLogged;
-    private double _fileBytesPerEntryByte = 4.0;
+    private bool _diskPressure;
+    private long _lastRoom = long.MaxValue;
+    private long _dataFileAtPressureRound;
 
     private static bool IsDroppable(OutboxKind kind) => kind is OutboxKind.Summary or OutboxKind.Raw or OutboxKind.TwinState;
 
@@ -46,14 +45,21 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
+        // Under disk pressure summaries are dropped only when the room is nearly gone; condensing is usually enough.
+        var mayDrop = !_diskPressure || _lastRoom < 64 * 1024;
         var after = RunRound("disk_budget", (ref StoreState state, GapTracker gap) =>
         {
             CondenseRaw(ref state, gap, low);
-            if (state.Bytes > low)
+            if (state.Bytes > low && mayDrop)
             {
                 DropOldest(ref state, gap, low);
             }
         });
+        if (_diskPressure)
+        {
+            _dataFileAtPressureRound = _dataFile?.Length ?? 0;
+        }
+
         if (after.Bytes > high)
         {
             OutboxLog.OverBudgetWithProtected(_logger, _options.Path, after.Bytes, budget);
@@ -61,55 +67,64 @@ public sealed partial class LiteDbOutbox
     }
 
     /// <summary>
-    /// The configured budget, or less when the filesystem cannot hold it: the entries may grow only as far as the files
-    /// can grow into the free space above the reserve. Freed pages are reused, so once the outbox has condensed to this it
-    /// no longer takes space from the disk. The free space is read at most once a second.
+    /// The configured budget, or, under disk pressure, the entries' present size (so the caller condenses them by a
+    /// quarter, to the low watermark). Pressure: the free space above the reserve is less than a quarter of the outbox's
+    /// files (at least 64 KiB), i.e. the files could not grow by a quarter more. A round is due once per growth of the data
+    /// file: condensing frees pages that later appends reuse, so the file stops growing, and no further round (and no
+    /// further data_gap event) follows until it grows again. The free space is read at most once a second.
     /// </summary>
     private long BudgetInForce(long storedBytes)
     {
-        var now = Environment.TickCount64;
-        if (now - _spaceReadAt >= 1000 || _spaceReadAt == 0)
-        {
-            _spaceReadAt = now;
-            _space = ReadFileSystemSpace();
-        }
-
-        if (_space is not { } space)
+        // Read on every commit (one statvfs): a small disk filled between two reads a second apart.
+        if (ReadFileSystemSpace() is not { } space)
         {
             return _options.DiskBudgetBytes;
         }
 
+        var (reserve, room) = Room(space);
+        _lastRoom = room;
+
+        // The journal grows by every page written until a checkpoint: keep it within a quarter of the room.
+        SetCheckpointSize(CheckpointPages(room));
+        var pressure = room < Math.Max(FileBytes() / 4, 64 * 1024);
+        if (pressure && !_diskPressure)
+        {
+            OutboxLog.DiskPressure(_logger, _options.Path, space.Available, reserve, FileBytes());
+        }
+
+        _diskPressure = pressure;
+        var dataFile = _dataFile?.Length ?? 0;
+        return pressure && dataFile > _dataFileAtPressureRound ? Math.Min(_options.DiskBudgetBytes, storedBytes) : _options.DiskBudgetBytes;
+    }
+
+    /// <summary>The reserve left to others, and the room above it.</summary>
+    private (long Reserve, long Room) Room((long Available, long Total) space)
+    {
         var reserve = _options.DiskReserveBytes ?? Math.Min(64L << 20, space.Total / 20);
-        var room = Math.Max(0, space.Available - reserve);
+        return (reserve, Math.Max(0, space.Available - reserve));
+    }
 
-        // The files hold the entries at some ratio (pages, indexes, the journal). Freed pages (acknowledged, condensed)
-        // inflate the measured ratio until they are reused, so the lowest seen is the estimate. The entries may fill what
-        // the files could reach at the reserve: a capacity, stable between rounds, so the watermarks still give hysteresis
-        // (with the entries' own size in its place, every append ran a round and queued a data_gap event, which is never dropped).
-        var files = FileBytes();
-        if (storedBytes > 64 * 1024)
-        {
-            _fileBytesPerEntryByte = Math.Clamp((double)files / storedBytes, 1.0, _fileBytesPerEntryByte);
-        }
+    /// <summary>Journal pages before a checkpoint: 1/16 of the budget, at most a quarter of the free room, as a power of two (fewer header writes).</summary>
+    private int CheckpointPages(long room)
+    {
+        var pages = Math.Clamp(Math.Min(_options.DiskBudgetBytes / 16, room / 4) / 8192, 8, 1000);
+        return (int)Math.Max(8, 1L << (int)(63 - long.LeadingZeroCount(pages)));
+    }
 
-        var budget = (long)Math.Min(_options.DiskBudgetBytes, (files + room) / _fileBytesPerEntryByte);
-        if (_db is not null)
+    /// <summary>LiteDB writes the setting into its header: only on a change, and a failure (a full disk) leaves the old one.</summary>
+    private void SetCheckpointSize(int pages)
+    {
+        try
         {
-            // The journal grows by every page written until a checkpoint: on a tight disk, checkpoint within a quarter of the room.
-            _db.CheckpointSize = (int)Math.Clamp(Math.Min(_options.DiskBudgetBytes / 16, room / 4) / 8192, 8, 1000);
+            if (_db is not null && _db.CheckpointSize != pages)
+            {
+                _db.CheckpointSize = pages;
+            }
         }
-
-        if (budget < _options.DiskBudgetBytes && !_diskLimitLogged)
+        catch (Exception ex) when (ex is IOException or LiteException)
         {
-            _diskLimitLogged = true;
-            OutboxLog.DiskLimitsBudget(_logger, _options.Path, space.Available, reserve, budget, _options.DiskBudgetBytes);
+            OutboxLog.WriteFailed(_logger, _options.Path, 0, $"setting the journal's checkpoint size failed: {ex.Message}", null);
         }
-        else if (budget == _options.DiskBudgetBytes)
-        {
-            _diskLimitLogged = false;
-        }
-
-        return budget;
     }
 
     private (long Available, long Total)? ReadFileSystemSpace()

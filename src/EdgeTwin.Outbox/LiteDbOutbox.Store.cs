@@ -113,11 +113,11 @@ public sealed partial class LiteDbOutbox
         _logFile = new FileStream(JournalPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
         var data = _options.WrapStream?.Invoke(_dataFile) ?? _dataFile;
         var log = _options.WrapStream?.Invoke(_logFile) ?? _logFile;
-        _db = new LiteDatabase(data, new BsonMapper(), log)
-        {
-            // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal.
-            CheckpointSize = (int)Math.Clamp(_options.DiskBudgetBytes / 8192 / 16, 8, 1000),
-        };
+        _db = new LiteDatabase(data, new BsonMapper(), log);
+
+        // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal. Set only when
+        // it differs: the setting is a header write, and on a full disk that write made the open, and the agent's start, fail.
+        SetCheckpointSize(CheckpointPages(ReadFileSystemSpace() is { } space ? Room(space).Room : long.MaxValue));
         _segments = new SegmentSet(_db, _options.SegmentCapacity);
     }
 

@@ -13,8 +13,8 @@ internal static partial class OutboxLog
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Outbox {Path}: write failed, {Records} records not stored (the callers keep them): {Cause}")]
     public static partial void WriteFailed(ILogger logger, string path, int records, string cause, Exception? exception);
 
-    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Outbox {Path}: the filesystem has {Available} bytes free (reserve {Reserve}); the outbox keeps within {Budget} bytes instead of its disk_budget_mb ({Configured} bytes) and condenses old data to stay there")]
-    public static partial void DiskLimitsBudget(ILogger logger, string path, long available, long reserve, long budget, long configured);
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Outbox {Path}: the disk is nearly full ({Available} bytes free, reserve {Reserve}, the outbox's files {Files} bytes): old raw data is condensed and old summaries dropped whenever the files would grow, and a data_gap event says so; free space on this filesystem")]
+    public static partial void DiskPressure(ILogger logger, string path, long available, long reserve, long files);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Outbox {Path} near its disk budget ({Bytes} of {Budget} bytes, reason {Reason}): condensed {Condensed} raw entries, dropped {Dropped} summary/raw entries (sequences {FirstSeq}..{LastSeq}); a data_gap event was queued")]
     public static partial void BudgetEnforced(ILogger logger, string path, long bytes, long budget, string reason, long condensed, long dropped, long firstSeq, long lastSeq);

@@ -260,7 +260,7 @@ public sealed class LiteDbOutboxTests : IDisposable
     public async Task Regression_a_full_disk_failed_every_append_because_the_budget_ignored_the_free_space()
     {
         // A 512 MB budget on a filesystem with 1 MB free: the outbox filled the disk, then every append (and the deletes
-        // that acknowledgements need) failed. Now the budget in force is bounded by the free space above the reserve.
+        // that acknowledgements need) failed. Now, near the reserve, old raw data is condensed whenever the files would grow.
         var free = 1L << 20;
         const long reserve = 256 * 1024;
         await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions
