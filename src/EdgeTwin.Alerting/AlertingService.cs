@@ -77,7 +77,7 @@ public sealed partial class AlertingService : IAsyncDisposable
             options.UplinkHealthy,
             options.TimeProvider,
             options.LoggerFactory.CreateLogger<ConnectivityMonitor>());
-        Connectivity.Changed += c => Manager.SetUplink(c.State, c.Since);
+        Connectivity.Changed += c => Manager.SetUplink(c.State, c.Since, c.Reason);
     }
 
     public AlertManager Manager { get; }

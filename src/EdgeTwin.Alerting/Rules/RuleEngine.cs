@@ -110,7 +110,14 @@ public sealed class RuleEngine : IDisposable
             if (rule.Kind == RuleKind.DeviceDown && edgeEvent.Kind is EdgeEventKind.DeviceDown or EdgeEventKind.DeviceUp)
             {
                 var down = edgeEvent.Kind == EdgeEventKind.DeviceDown;
-                _manager.SetCondition(_manager.Instance(rule, edgeEvent.Source, edgeEvent.Source), down, down ? 1 : 0, now);
+                var instance = _manager.Instance(rule, edgeEvent.Source, edgeEvent.Source);
+                if (down && edgeEvent.Attributes is { } cause && cause.TryGetValue("error", out var error))
+                {
+                    // The scheduler's cause, so the 3 a.m. message says more than "is down".
+                    instance.Detail = cause.TryGetValue("failures", out var failures) ? $"{failures} failed polls, {error}" : error;
+                }
+
+                _manager.SetCondition(instance, down, down ? 1 : 0, now);
             }
             else if (rule.Kind == RuleKind.Event && edgeEvent.Kind == rule.EventKind
                 && edgeEvent.Attributes is { } attributes && rule.Attribute is { } name

@@ -206,7 +206,7 @@ public sealed partial class AlertManager : IDisposable
     }
 
     /// <summary>Applies the connectivity monitor's state to rules that depend on it (<c>when_uplink:</c>) and to uplink rules.</summary>
-    public void SetUplink(UplinkState state, DateTimeOffset now)
+    public void SetUplink(UplinkState state, DateTimeOffset now, string? reason = null)
     {
         lock (_gate)
         {
@@ -231,7 +231,13 @@ public sealed partial class AlertManager : IDisposable
             // clearing the restored alert on it sent a false "resolved" and a new "firing" one check later.
             if (rule.Kind == RuleKind.Uplink && state != UplinkState.Degraded)
             {
-                SetCondition(Instance(rule, "uplink", null), state == UplinkState.Offline, state == UplinkState.Offline ? 1 : 0, now);
+                var instance = Instance(rule, "uplink", null);
+                if (state == UplinkState.Offline && reason is not null)
+                {
+                    instance.Detail = reason;
+                }
+
+                SetCondition(instance, state == UplinkState.Offline, state == UplinkState.Offline ? 1 : 0, now);
             }
         }
     }

@@ -146,6 +146,9 @@ internal sealed class AlertInstance
 
     public bool Flapping { get; set; }
 
+    /// <summary>Why, when the source says so (the uplink check's reason, the scheduler's cause of a device down); shown in the default summary.</summary>
+    public string? Detail { get; set; }
+
     /// <summary>Ring of the last raise/clear times (unix ms), for the flapping guard.</summary>
     public long[] Changes { get; }
 
@@ -159,7 +162,7 @@ internal sealed class AlertInstance
 
     public bool Acked => AckedAt is not null;
 
-    public string Summary => (Rule.Summary ?? DefaultSummary())
+    public string Summary => (Rule.Summary ?? (Detail is null ? DefaultSummary() : DefaultSummary() + ": " + Detail))
         .Replace("{value}", Value.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
         .Replace("{key}", Key, StringComparison.Ordinal)
         .Replace("{rule}", Rule.Name, StringComparison.Ordinal);

@@ -265,7 +265,8 @@ public sealed class RuleEngineTests
                 - { name: device-down, type: device_down, device: "pdu-*", for: 10s, severity: critical }
             """);
         var t = h.Time.GetUtcNow();
-        h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceDown, "pdu-r01", t, EventSeverity.Warning, "down"));
+        var cause = new Dictionary<string, string> { ["reason"] = "timeout", ["failures"] = "5", ["error"] = "no answer from udp:10.0.0.5:161 within 2s" };
+        h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceDown, "pdu-r01", t, EventSeverity.Warning, "down", cause));
         h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceDown, "rack-r01", t, EventSeverity.Warning, "down"));
         Assert.Equal(AlertState.Pending, h.StateOf("device-down", "pdu-r01"));
         h.Advance(TimeSpan.FromSeconds(11));
@@ -273,6 +274,7 @@ public sealed class RuleEngineTests
         Assert.NotNull(alert);
         Assert.Equal("pdu-r01", alert.Key);
         Assert.Equal("r01", alert.Labels["rack"]);
+        Assert.Equal("device pdu-r01 is down: 5 failed polls, no answer from udp:10.0.0.5:161 within 2s", alert.Summary);
         Assert.Single(h.Manager.Active());
         h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceUp, "pdu-r01", h.Time.GetUtcNow(), EventSeverity.Info, "up"));
         Assert.Null(h.Active("device-down"));
@@ -436,6 +438,8 @@ public sealed class RuleEngineTests
         Assert.Equal(UplinkState.Offline, h.Service.Connectivity.State);
         Assert.Equal(AlertState.Firing, h.StateOf("uplink-down"));
         Assert.Contains("answers but the uplink has delivered nothing for 3 checks", h.Service.Connectivity.History()[^1].Reason, StringComparison.Ordinal);
+        Assert.StartsWith("uplink offline: ", h.Active("uplink-down")!.Summary, StringComparison.Ordinal);
+        Assert.Contains("delivered nothing for 3 checks", h.Active("uplink-down")!.Summary, StringComparison.Ordinal);
 
         // The port answering again is not enough; the alert clears when the uplink delivers.
         h.Service.Connectivity.Observe(true, false);
