@@ -130,7 +130,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             var before = _pending.Count;
             if (all)
             {
-                _summarizer.FlushAll(_pending);
+                _summarizer.FlushAll(_time.GetUtcNow().ToUnixTimeMilliseconds(), _pending);
             }
             else
             {

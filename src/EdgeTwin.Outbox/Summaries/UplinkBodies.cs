@@ -16,7 +16,9 @@ public static class UplinkBodies
 
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
 
-    public static OutboxRecord Summary(UplinkIdentity identity, SeriesDescriptor series, in WindowAccumulator window, bool condensed = false)
+    /// <param name="partial">The agent did not see the whole window (stopped before its end, or started after its start):
+    /// another summary of the same series and <c>start_ms</c> may exist, and the centre merges them.</param>
+    public static OutboxRecord Summary(UplinkIdentity identity, SeriesDescriptor series, in WindowAccumulator window, bool condensed = false, bool partial = false)
     {
         var buffer = new ArrayBufferWriter<byte>(384);
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
@@ -35,6 +37,11 @@ public static class UplinkBodies
             if (condensed)
             {
                 w.WriteBoolean("condensed", true);
+            }
+
+            if (partial)
+            {
+                w.WriteBoolean("partial", true);
             }
 
             w.WriteEndObject();
