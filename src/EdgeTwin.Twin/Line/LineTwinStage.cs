@@ -405,7 +405,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
             LogState(_logger, summary);
             await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", new DateTimeOffset(end).ToUniversalTime(), EventSeverity.Info,
-                summary, report), ct).ConfigureAwait(false);
+                summary, report) { Device = _config.Id }, ct).ConfigureAwait(false);
         }
 
         if (_anyQualityAlert)
@@ -440,7 +440,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["window_parts"] = q.WindowParts.ToString(inv),
         };
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Warning,
-            summary, attrs), ct).ConfigureAwait(false);
+            summary, attrs) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
@@ -451,7 +451,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // The journal shows the line's OEE too, so `edgetwin run` on a terminal (or journalctl) answers without an uplink.
         LogState(_logger, summary);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "line/" + _config.Id, DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Info,
-            summary, attrs), ct).ConfigureAwait(false);
+            summary, attrs) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private string Summary(IReadOnlyDictionary<string, string> a)

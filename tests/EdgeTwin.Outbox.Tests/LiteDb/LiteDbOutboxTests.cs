@@ -48,8 +48,10 @@ public sealed class LiteDbOutboxTests : IDisposable
     private static OutboxRecord Event(long timeMs, string message) =>
         UplinkBodies.Event(UplinkBodiesTests.Gw, new EdgeEvent(EdgeEventKind.AlertRaised, "rack-a01", DateTimeOffset.FromUnixTimeMilliseconds(timeMs), EventSeverity.Critical, message));
 
+    /// <summary>A forecast as the twins send it: an event <c>prediction</c> with its figures in string attributes.</summary>
     private static OutboxRecord Forecast(long timeMs, double value) =>
-        UplinkBodies.Forecast(UplinkBodiesTests.Gw, new Prediction("thermal", "rack-a01", "rack.inlet_temperature", "Cel", timeMs, TimeSpan.FromMinutes(5), value, null, null, 0.8));
+        UplinkBodies.Event(UplinkBodiesTests.Gw, new EdgeEvent(EdgeEventKind.Prediction, "room1/cooling_failure", DateTimeOffset.FromUnixTimeMilliseconds(timeMs), EventSeverity.Info, "forecast",
+            new Dictionary<string, string> { ["model"] = "thermal", ["value"] = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture) }));
 
     private static async Task<List<OutboxEntry>> ReadAllAsync(LiteDbOutbox outbox)
     {
@@ -289,7 +291,7 @@ public sealed class LiteDbOutboxTests : IDisposable
         // Events and predictions: every one of them, in order.
         var userEvents = entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "alert_raised").ToList();
         Assert.Equal(Enumerable.Range(0, events).Select(i => $"event {i}"), userEvents.Select(e => Json(e).GetProperty("message").GetString()));
-        Assert.Equal(Enumerable.Range(0, predictions).Select(i => (double)i), entries.Where(e => e.Record.Kind == OutboxKind.Prediction).Select(e => Json(e).GetProperty("value").GetDouble()));
+        Assert.Equal(Enumerable.Range(0, predictions).Select(i => (double)i), entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "prediction").Select(e => double.Parse(Json(e).GetProperty("attributes").GetProperty("value").GetString()!, System.Globalization.CultureInfo.InvariantCulture)));
 
         // The gap events say what happened, and their counts add up to the counter.
         var gaps = entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "data_gap").Select(Json).ToList();

@@ -223,9 +223,10 @@ public sealed class SeriesSummarizerTests
 
         await feeder.WriteAsync(new[] { new Sample(inlet, T0 + 1_000, 21) }, Ct);
         await feeder.PublishAsync(new EdgeEvent(EdgeEventKind.Anomaly, UplinkBodiesTests.Inlet.Key, time.GetUtcNow(), EventSeverity.Warning, "spike"), Ct);
-        await feeder.PublishPredictionAsync(new Prediction("thermal", "rack-a01", "rack.inlet_temperature", "Cel", T0 + 10_000, TimeSpan.FromMinutes(5), 30, null, null, 0.7), Ct);
+        await feeder.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "room1/cooling_failure", time.GetUtcNow(), EventSeverity.Info, "forecast"), Ct);
         var now = await outbox.ReadAsync("u", 0, 10, Ct);
-        Assert.Equal([OutboxKind.Event, OutboxKind.Prediction], now.Select(e => e.Record.Kind));
+        Assert.Equal([OutboxKind.Event, OutboxKind.Event], now.Select(e => e.Record.Kind));
+        Assert.Equal("prediction", Json(now[1].Record).GetProperty("event").GetString());
         Assert.Equal("Cel", Json(now[0].Record).GetProperty("unit").GetString()); // the event's source named a known series
 
         time.Advance(TimeSpan.FromSeconds(60));

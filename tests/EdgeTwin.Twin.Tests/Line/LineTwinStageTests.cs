@@ -84,6 +84,7 @@ public sealed class LineTwinStageTests
         var e = Assert.Single(sink.Events);
         Assert.Equal(EdgeEventKind.Prediction, e.Kind);
         Assert.Equal("line/line1", e.Source);
+        Assert.Equal("line1", e.Device); // regression: the uplink filed every line of a site under device "line"
         var a = e.Attributes!;
         double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
         Assert.Equal(1.0, D("availability.S1"), 9);  // the 30 s stop is a micro-stop, inside APT
@@ -180,6 +181,7 @@ public sealed class LineTwinStageTests
         await stage.ProcessAsync(minutes, CancellationToken.None);
 
         var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+        Assert.Equal("l1", report.Device);
         var a = report.Attributes!;
         Assert.Equal(("shift", "2026-11-30T14:00:00", "2026-11-30T22:00:00"), (a["report"], a["shift.start"], a["shift.end"]));
         Assert.Equal(1.0, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9); // 2 h running; the night is planned, not waiting
