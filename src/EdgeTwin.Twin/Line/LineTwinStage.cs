@@ -260,8 +260,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             ["line"] = _config.Id,
             ["report"] = "shift",
-            ["shift.start"] = shiftStart.ToString("s", CultureInfo.InvariantCulture),
-            ["shift.end"] = shiftEnd.ToString("s", CultureInfo.InvariantCulture),
+            // Local wall-clock boundaries (the plant's 06:00), with their UTC offset so they are instants too.
+            ["shift.start"] = WireTime.WallClock(shiftStart),
+            ["shift.end"] = WireTime.WallClock(shiftEnd),
         };
         AddBooks(a, endMs);
         return a;
@@ -401,10 +402,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             _shiftReport = null;
             var inv = CultureInfo.InvariantCulture;
-            var end = DateTime.Parse(report["shift.end"], inv);
+            var end = DateTimeOffset.Parse(report["shift.end"], inv); // carries its offset: the instant the shift ended
             var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
             LogState(_logger, summary);
-            await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", new DateTimeOffset(end).ToUniversalTime(), EventSeverity.Info,
+            await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", end.ToUniversalTime(), EventSeverity.Info,
                 summary, report) { Device = _config.Id }, ct).ConfigureAwait(false);
         }
 
