@@ -793,7 +793,7 @@ public sealed partial class AlertManager : IDisposable
         d["rule"] = rule;
         d["key"] = key;
         d["state"] = state;
-        d["value"] = value.ToString("R", CultureInfo.InvariantCulture);
+        d["value"] = WireNumber.Format(value);
         d["time"] = WireTime.Instant(time);
         if (fired is { } f)
         {

@@ -30,3 +30,20 @@ public sealed class WireTimeTests
             DateTimeOffset.Parse(WireTime.WallClock(new DateTime(2026, 12, 1, 6, 0, 0), cet), System.Globalization.CultureInfo.InvariantCulture));
     }
 }
+
+public sealed class WireNumberTests
+{
+    /// <summary>Regression: alert attribute "value":"27.200000000000003" ("R" printed the binary noise as data).</summary>
+    [Theory]
+    [InlineData(27.200000000000003, "27.2")]
+    [InlineData(9.650000000000002, "9.65")]
+    [InlineData(0.1 + 0.2, "0.3")]
+    [InlineData(0.7589166968927578, "0.758916696892758")]
+    [InlineData(4147.9, "4147.9")]
+    [InlineData(-3.5, "-3.5")]
+    [InlineData(123456789012.5, "123456789012.5")]
+    public void Regression_attribute_numbers_drop_binary_noise_but_keep_real_precision(double value, string expected)
+    {
+        Assert.Equal(expected, WireNumber.Format(value));
+    }
+}
