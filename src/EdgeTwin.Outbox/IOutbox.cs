@@ -1,12 +1,17 @@
 namespace EdgeTwin.Outbox;
 
-/// <summary>What an outbox entry carries. Events, alerts and predictions are never condensed or dropped.</summary>
+/// <summary>What an outbox entry carries. Events (alerts and predictions among them) are never condensed or dropped.</summary>
 public enum OutboxKind : byte
 {
     Summary = 0,
     Raw = 1,
     Event = 2,
+
+    /// <summary>Reserved, never written by this version: forecasts go as <see cref="Event"/>s with <c>event: prediction</c>.
+    /// Kept so the stored numbers stay stable and an entry of this kind would still be forwarded and never dropped.</summary>
     Prediction = 3,
+
+    /// <summary>Reserved, never written by this version (the line twin's state goes as a <c>prediction</c> event).</summary>
     TwinState = 4,
 }
 

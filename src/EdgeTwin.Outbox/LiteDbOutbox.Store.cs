@@ -64,7 +64,11 @@ public sealed partial class LiteDbOutbox
         try
         {
             OpenDatabase();
-            (state, positions) = LoadState(seed: 0);
+            (state, positions) = LoadState(NewFileSeed());
+            if (state.Created)
+            {
+                OutboxLog.CreatedNew(_logger, path, state.Last + 1);
+            }
         }
         catch (Exception ex) when (IsCorruption(ex) && !_options.MoveCorruptFileAside)
         {
@@ -79,7 +83,7 @@ public sealed partial class LiteDbOutbox
 
             // Sequences must never repeat for the centre's de-duplication, but the old high-water mark is unreadable:
             // continue from a clock-derived value far above any count of records a gateway could have sent.
-            var seed = _time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
+            var seed = NewFileSeed();
             OpenDatabase();
             (state, positions) = LoadState(seed);
             OutboxLog.CorruptMovedAside(_logger, path, movedTo, seed + 1, $"{ex.GetType().Name}: {ex.Message}");
@@ -121,7 +125,18 @@ public sealed partial class LiteDbOutbox
         _segments = new SegmentSet(_db, _options.SegmentCapacity);
     }
 
+    /// <summary>
+    /// The last sequence of a newly created file: Unix milliseconds × 1000. The centre de-duplicates on
+    /// (gateway, seq) and still holds what this gateway sent from a file that is gone (deleted, re-imaged SD card,
+    /// replaced gateway with the same id, moved aside as corrupt); a new file that started at 1 again had its data
+    /// discarded there as duplicates. With the clock, sequences only grow as long as the clock is sane: a file would
+    /// have to take more than 1000 records per millisecond of its life to reach the next seed, and the value stays
+    /// below 2^53 (exact in a JSON double) until the year 2255.
+    /// </summary>
+    private long NewFileSeed() => Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds()) * 1000;
+
     /// <summary>Reads meta, positions and the held range, verifying every entry on the way (a corrupt page throws here, not later).</summary>
+    /// <param name="seed">The last sequence to start from when the file is new (no meta yet).</param>
     private (StoreState State, Dictionary<string, long> Positions) LoadState(long seed)
     {
         var state = default(StoreState);
@@ -129,6 +144,7 @@ public sealed partial class LiteDbOutbox
         if (meta is null)
         {
             state.Last = seed;
+            state.Created = true;
         }
         else
         {

@@ -125,7 +125,7 @@ public sealed partial class LiteDbOutbox
         try
         {
             OpenDatabase();
-            var (state, positions) = LoadState(seed: 0);
+            var (state, positions) = LoadState(NewFileSeed()); // a file deleted under a running agent starts from the clock too
             lock (_stateLock)
             {
                 _published = state;

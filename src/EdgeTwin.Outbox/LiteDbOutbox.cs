@@ -278,6 +278,9 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxStatistics
         public long Condensed;
         public long Dropped;
         public long FileBytes;
+
+        /// <summary>The file had no meta yet when opened: it was created now.</summary>
+        public bool Created;
     }
 
     private abstract class WriterOp(CancellationToken cancellationToken)

@@ -25,6 +25,9 @@ internal static partial class OutboxLog
     [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Outbox {Path}: reopening after a failure did not work: {Cause}")]
     public static partial void ReopenFailed(ILogger logger, string path, string cause, Exception exception);
 
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Outbox {Path} is a new file; its sequences start at {Sequence} (Unix ms × 1000), above anything an earlier file of this gateway sent")]
+    public static partial void CreatedNew(ILogger logger, string path, long sequence);
+
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Outbox {Path}: read for uplink {Uplink} failed: {Cause}")]
     public static partial void ReadFailed(ILogger logger, string path, string uplink, string cause, Exception exception);
 }

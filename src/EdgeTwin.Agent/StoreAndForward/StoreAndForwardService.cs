@@ -115,7 +115,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             _time,
             cancellationToken).ConfigureAwait(false);
 
-        var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow }, RawPolicyOf);
+        var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);
         _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>());
 
         // An uplink removed from the config would otherwise hold every entry back forever.

@@ -128,9 +128,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             ["series"] = key,
             ["device"] = state.Descriptor.DeviceId,
             ["metric"] = state.Descriptor.Metric,
-            ["value"] = sample.Value.ToString("R", CultureInfo.InvariantCulture),
+            ["value"] = WireNumber.Format(sample.Value),
             ["unit"] = state.Descriptor.Unit,
-            ["threshold"] = state.Detector.Options.Threshold.ToString("R", CultureInfo.InvariantCulture),
+            ["threshold"] = WireNumber.Format(state.Detector.Options.Threshold),
             ["model"] = ModelName,
             ["version"] = ModelVersion,
         };

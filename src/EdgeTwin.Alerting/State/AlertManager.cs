@@ -801,11 +801,11 @@ public sealed partial class AlertManager : IDisposable
         d["rule"] = rule;
         d["key"] = key;
         d["state"] = state;
-        d["value"] = value.ToString("R", CultureInfo.InvariantCulture);
-        d["time"] = time.ToString("O", CultureInfo.InvariantCulture);
+        d["value"] = WireNumber.Format(value);
+        d["time"] = WireTime.Instant(time);
         if (fired is { } f)
         {
-            d["fired_at"] = f.ToString("O", CultureInfo.InvariantCulture);
+            d["fired_at"] = WireTime.Instant(f);
         }
 
         d["uplink"] = uplink;

@@ -55,7 +55,16 @@ public sealed record EdgeEvent(
     DateTimeOffset Time,
     EventSeverity Severity,
     string Message,
-    IReadOnlyDictionary<string, string>? Attributes = null);
+    IReadOnlyDictionary<string, string>? Attributes = null)
+{
+    /// <summary>
+    /// The device the uplink files this event under (body and envelope <c>device</c>, the Kafka key), when
+    /// <see cref="Source"/> does not start with it: without it the device is the part of the source before the first
+    /// '/', which for <c>line/line1</c> was "line" — one key for every line of a site. <see cref="Source"/> stays as
+    /// it is, because alert rules match their globs on it.
+    /// </summary>
+    public string? Device { get; init; }
+}
 
 /// <summary>Where sources and stages put events. Implementations never block the caller for long.</summary>
 public interface IEventSink

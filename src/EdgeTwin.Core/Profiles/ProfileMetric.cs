@@ -22,8 +22,21 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
     /// <summary>Local sensor channel (<c>temperature</c>, <c>humidity</c>, <c>pressure</c>, <c>state</c>, <c>count</c>).</summary>
     public string? Channel { get; init; }
 
+    private readonly double _scale = 1;
+
+    // 0, or the integer n with 1/n == Scale exactly (0.1 → 10): see Convert.
+    private readonly double _divisor;
+
     /// <summary>Multiplier applied to the raw value.</summary>
-    public double Scale { get; init; } = 1;
+    public double Scale
+    {
+        get => _scale;
+        init
+        {
+            _scale = value;
+            _divisor = ExactDivisor(value);
+        }
+    }
 
     /// <summary>Added after scaling.</summary>
     public double Offset { get; init; }
@@ -58,8 +71,25 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
     /// <summary>Free text (what the value means, caveats).</summary>
     public string? Description { get; init; }
 
-    /// <summary>Applies <see cref="Scale"/> and <see cref="Offset"/>.</summary>
-    public double Convert(double raw) => raw * Scale + Offset;
+    /// <summary>
+    /// Applies <see cref="Scale"/> and <see cref="Offset"/>. A decimal scale whose reciprocal is an integer (0.1, 0.01,
+    /// 0.05) divides by that integer instead of multiplying: 71 × 0.1 is 7.1000000000000005 (0.1 is not exact in binary,
+    /// and the product carries its error onto the wire as <c>"min":7.1000000000000005</c>), while 71 / 10 is correctly
+    /// rounded, i.e. the double nearest 7.1, which prints as 7.1. Same cost, no allocation.
+    /// </summary>
+    public double Convert(double raw) => (_divisor != 0 ? raw / _divisor : raw * _scale) + Offset;
+
+    /// <summary>The integer n with 1/n == <paramref name="scale"/> exactly (0.1 → 10, 0.05 → 20), or 0 when there is none.</summary>
+    public static double ExactDivisor(double scale)
+    {
+        if (!double.IsFinite(scale) || scale == 0 || Math.Abs(scale) >= 1)
+        {
+            return 0;
+        }
+
+        var n = Math.Round(1 / scale);
+        return Math.Abs(n) <= 1e15 && 1 / n == scale ? n : 0;
+    }
 
     /// <summary>True when <paramref name="value"/> (scaled) lies outside [<see cref="Min"/>, <see cref="Max"/>].</summary>
     public bool IsOutOfRange(double value) => value < Min || value > Max || double.IsNaN(value);

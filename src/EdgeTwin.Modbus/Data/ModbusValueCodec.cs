@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 
 namespace EdgeTwin.Modbus.Data;
 
@@ -22,10 +23,28 @@ public static class ModbusValueCodec
             ModbusDataType.UInt32 => BinaryPrimitives.ReadUInt32BigEndian(bytes),
             ModbusDataType.Int64 => BinaryPrimitives.ReadInt64BigEndian(bytes),
             ModbusDataType.UInt64 => BinaryPrimitives.ReadUInt64BigEndian(bytes),
-            ModbusDataType.Float32 => BinaryPrimitives.ReadSingleBigEndian(bytes),
+            ModbusDataType.Float32 => WidenShortest(BinaryPrimitives.ReadSingleBigEndian(bytes)),
             ModbusDataType.Float64 => BinaryPrimitives.ReadDoubleBigEndian(bytes),
             _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not a numeric type"),
         };
+    }
+
+    /// <summary>
+    /// A float32 as the double of its shortest decimal form: the device meant 0.97, the float nearest it is
+    /// 0.9700000286102295 as a double, and that is what went on the wire. Narrowing back gives the same float, so
+    /// nothing the device said is lost. Formatted into a stack buffer: no allocation.
+    /// </summary>
+    public static double WidenShortest(float value)
+    {
+        if (!float.IsFinite(value))
+        {
+            return value;
+        }
+
+        Span<char> text = stackalloc char[32];
+        return value.TryFormat(text, out var written, "R", CultureInfo.InvariantCulture)
+            ? double.Parse(text[..written], NumberStyles.Float, CultureInfo.InvariantCulture)
+            : value;
     }
 
     /// <summary>The raw bits of an integer value (sign-extended ones kept as two's complement), for bit fields.</summary>

@@ -7,7 +7,7 @@ namespace EdgeTwin.Outbox.Summaries;
 
 /// <summary>
 /// The pipeline stage in front of the outbox: samples go through <see cref="SeriesSummarizer"/> (summaries per
-/// window, raw report-by-exception); events and predictions go straight to the outbox, never held for a window.
+/// window, raw report-by-exception); events (predictions are events too) go straight to the outbox, never held for a window.
 /// <para>
 /// Appends are group-committed: one committer appends whatever has accumulated while the previous append (and its
 /// fsync) was in flight, so a stream of small pipeline batches costs one durable commit per fsync time, not one per
@@ -116,9 +116,6 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         return AppendNowAsync(UplinkBodies.Event(_identity, edgeEvent, series), cancellationToken);
     }
 
-    public ValueTask PublishPredictionAsync(Prediction prediction, CancellationToken cancellationToken) =>
-        AppendNowAsync(UplinkBodies.Forecast(_identity, prediction), cancellationToken);
-
     /// <summary>
     /// Closes finished windows (all windows when <paramref name="all"/>) and waits until every record made so far is
     /// durable or its append failed (the records are then kept for the next one). <see cref="RunAsync"/> calls it periodically.
@@ -130,7 +127,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             var before = _pending.Count;
             if (all)
             {
-                _summarizer.FlushAll(_pending);
+                _summarizer.FlushAll(_time.GetUtcNow().ToUnixTimeMilliseconds(), _pending);
             }
             else
             {

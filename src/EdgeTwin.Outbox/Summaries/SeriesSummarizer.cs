@@ -16,6 +16,12 @@ public sealed class SummaryOptions
 
     /// <summary>Raw points per raw record before it is emitted without waiting for the next flush.</summary>
     public int MaxRawPointsPerRecord { get; init; } = 256;
+
+    /// <summary>
+    /// When this summarizer started (Unix ms), or null. A series' first window that began before it is marked
+    /// <c>partial</c>: the agent restarted inside it, so a summary of the window's first part was sent before the stop.
+    /// </summary>
+    public long? StartedAtMs { get; init; }
 }
 
 /// <summary>Marks a series as report-by-exception: a point goes up when it moves more than <see cref="Deadband"/>.</summary>
@@ -36,6 +42,7 @@ public sealed class SeriesSummarizer
     private readonly long _graceMs;
     private readonly long _heartbeatMs;
     private readonly int _maxRawPoints;
+    private readonly long _startedAtMs;
     private SeriesState[] _states = new SeriesState[64];
 
     public SeriesSummarizer(SeriesRegistry registry, UplinkIdentity identity, SummaryOptions? options = null, Func<SeriesDescriptor, RawPolicy?>? rawPolicy = null)
@@ -55,6 +62,7 @@ public sealed class SeriesSummarizer
         _graceMs = (long)options.LateGrace.TotalMilliseconds;
         _heartbeatMs = (long)(options.RawHeartbeat ?? options.Window).TotalMilliseconds;
         _maxRawPoints = options.MaxRawPointsPerRecord;
+        _startedAtMs = options.StartedAtMs ?? long.MinValue;
     }
 
     /// <summary>Samples counted so far (all series, all windows).</summary>
@@ -82,12 +90,14 @@ public sealed class SeriesSummarizer
             {
                 state.Window.Reset(windowStart, windowStart + _windowMs);
                 state.Open = true;
+                state.Partial = windowStart < _startedAtMs; // restarted inside this window: its first part went before the stop
             }
             else if (windowStart > state.Window.StartMs)
             {
-                Close(ref state, output);
+                Close(ref state, partial: false, output);
                 state.Window.Reset(windowStart, windowStart + _windowMs);
                 state.Open = true;
+                state.Partial = false;
             }
 
             // A late sample (older than the open window) is counted in the open window rather than lost.
@@ -101,8 +111,12 @@ public sealed class SeriesSummarizer
     /// </summary>
     public void Flush(long nowMs, List<OutboxRecord> output) => FlushCore(nowMs, all: false, output);
 
-    /// <summary>Closes every open window and emits every pending raw point (shutdown).</summary>
-    public void FlushAll(List<OutboxRecord> output) => FlushCore(long.MaxValue, all: true, output);
+    /// <summary>
+    /// Closes every open window and emits every pending raw point (shutdown). A window that has not ended by
+    /// <paramref name="nowMs"/> is marked <c>partial</c>: after a restart the rest of it is summarised again, and the
+    /// centre merges the two (Outbox README, "summary").
+    /// </summary>
+    public void FlushAll(long nowMs, List<OutboxRecord> output) => FlushCore(nowMs, all: true, output);
 
     private void FlushCore(long nowMs, bool all, List<OutboxRecord> output)
     {
@@ -122,7 +136,7 @@ public sealed class SeriesSummarizer
             }
             else if (state.Open && (all || state.Window.EndMs + _graceMs <= nowMs))
             {
-                Close(ref state, output);
+                Close(ref state, partial: all && state.Window.EndMs > nowMs, output);
             }
         }
     }
@@ -168,14 +182,15 @@ public sealed class SeriesSummarizer
         state.PointCount = 0;
     }
 
-    private void Close(ref SeriesState state, List<OutboxRecord> output)
+    private void Close(ref SeriesState state, bool partial, List<OutboxRecord> output)
     {
         if (!state.Window.IsEmpty)
         {
-            output.Add(UplinkBodies.Summary(_identity, state.Descriptor!, state.Window));
+            output.Add(UplinkBodies.Summary(_identity, state.Descriptor!, state.Window, partial: partial || state.Partial));
         }
 
         state.Open = false;
+        state.Partial = false;
     }
 
     private long FloorToWindow(long timestampMs)
@@ -215,6 +230,9 @@ public sealed class SeriesSummarizer
         public bool Initialised;
         public bool Raw;
         public bool Open;
+
+        /// <summary>The open window began before this summarizer started (restart inside it).</summary>
+        public bool Partial;
         public SeriesDescriptor? Descriptor;
         public WindowAccumulator Window;
 

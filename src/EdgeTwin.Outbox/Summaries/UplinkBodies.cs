@@ -16,7 +16,9 @@ public static class UplinkBodies
 
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
 
-    public static OutboxRecord Summary(UplinkIdentity identity, SeriesDescriptor series, in WindowAccumulator window, bool condensed = false)
+    /// <param name="partial">The agent did not see the whole window (stopped before its end, or started after its start):
+    /// another summary of the same series and <c>start_ms</c> may exist, and the centre merges them.</param>
+    public static OutboxRecord Summary(UplinkIdentity identity, SeriesDescriptor series, in WindowAccumulator window, bool condensed = false, bool partial = false)
     {
         var buffer = new ArrayBufferWriter<byte>(384);
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
@@ -35,6 +37,11 @@ public static class UplinkBodies
             if (condensed)
             {
                 w.WriteBoolean("condensed", true);
+            }
+
+            if (partial)
+            {
+                w.WriteBoolean("partial", true);
             }
 
             w.WriteEndObject();
@@ -90,10 +97,11 @@ public static class UplinkBodies
     }
 
     /// <param name="series">The series the event is about, when it is about one (adds series key, metric and unit).</param>
+    /// <remarks>Device: the series' device, else <see cref="EdgeEvent.Device"/>, else the source up to its first '/'.</remarks>
     public static OutboxRecord Event(UplinkIdentity identity, EdgeEvent edgeEvent, SeriesDescriptor? series = null)
     {
         ArgumentNullException.ThrowIfNull(edgeEvent);
-        var device = series?.DeviceId ?? DeviceOf(edgeEvent.Source);
+        var device = series?.DeviceId ?? edgeEvent.Device ?? DeviceOf(edgeEvent.Source);
         var time = edgeEvent.Time.ToUnixTimeMilliseconds();
         var buffer = new ArrayBufferWriter<byte>(384);
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
@@ -111,31 +119,6 @@ public static class UplinkBodies
         }
 
         return new OutboxRecord(OutboxKind.Event, device, time, buffer.WrittenMemory.ToArray());
-    }
-
-    public static OutboxRecord Forecast(UplinkIdentity identity, Prediction prediction)
-    {
-        ArgumentNullException.ThrowIfNull(prediction);
-        var buffer = new ArrayBufferWriter<byte>(384);
-        var end = prediction.MadeAtMs + (long)prediction.Horizon.TotalMilliseconds;
-        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
-        {
-            Header(w, identity, "prediction", prediction.DeviceId, prediction.SeriesKey, null, prediction.Unit, null, null);
-            w.WriteNumber("time_ms", prediction.MadeAtMs);
-            w.WriteNumber("start_ms", prediction.MadeAtMs);
-            w.WriteNumber("end_ms", end);
-            w.WriteString("model", prediction.Model);
-            w.WriteString("quantity", prediction.Quantity);
-            w.WriteNumber("horizon_s", prediction.Horizon.TotalSeconds);
-            Number(w, "value", prediction.Value);
-            Number(w, "lower", prediction.Lower);
-            Number(w, "upper", prediction.Upper);
-            Number(w, "confidence", prediction.Confidence);
-            Attributes(w, prediction.Attributes);
-            w.WriteEndObject();
-        }
-
-        return new OutboxRecord(OutboxKind.Prediction, prediction.DeviceId, prediction.MadeAtMs, buffer.WrittenMemory.ToArray());
     }
 
     /// <summary>The device part of an event source: <c>pdu-1/outlet_current{outlet=7}</c> → <c>pdu-1</c>.</summary>

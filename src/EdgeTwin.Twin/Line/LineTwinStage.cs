@@ -260,8 +260,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             ["line"] = _config.Id,
             ["report"] = "shift",
-            ["shift.start"] = shiftStart.ToString("s", CultureInfo.InvariantCulture),
-            ["shift.end"] = shiftEnd.ToString("s", CultureInfo.InvariantCulture),
+            // Local wall-clock boundaries (the plant's 06:00), with their UTC offset so they are instants too.
+            ["shift.start"] = WireTime.WallClock(shiftStart),
+            ["shift.end"] = WireTime.WallClock(shiftEnd),
         };
         AddBooks(a, endMs);
         return a;
@@ -295,15 +296,15 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             string id = _config.Spec.Stations[i].Id;
             a[$"state.{id}"] = MachineStates.Name(_oee[i].State);
             var f = _learners[i].Figures(nowMs);
-            a[$"learned.cycle_s.{id}"] = f.CycleSeconds.ToString("R", inv);
-            a[$"learned.mtbf_s.{id}"] = f.MtbfSeconds.ToString("R", inv);
-            a[$"learned.mttr_s.{id}"] = f.MttrSeconds.ToString("R", inv);
+            a[$"learned.cycle_s.{id}"] = WireNumber.Format(f.CycleSeconds);
+            a[$"learned.mtbf_s.{id}"] = WireNumber.Format(f.MtbfSeconds);
+            a[$"learned.mttr_s.{id}"] = WireNumber.Format(f.MttrSeconds);
             a[$"learned.breakdowns.{id}"] = f.Breakdowns.ToString(inv);
             if (_quality[i] is { WindowParts: > 0 } q)
             {
-                a[$"quality.predicted_reject_rate.{id}"] = q.PredictedRate.ToString("R", inv);
-                a[$"quality.observed_reject_rate.{id}"] = q.ObservedRate.ToString("R", inv);
-                a[$"quality.long_run_reject_rate.{id}"] = q.LongRunRate.ToString("R", inv);
+                a[$"quality.predicted_reject_rate.{id}"] = WireNumber.Format(q.PredictedRate);
+                a[$"quality.observed_reject_rate.{id}"] = WireNumber.Format(q.ObservedRate);
+                a[$"quality.long_run_reject_rate.{id}"] = WireNumber.Format(q.LongRunRate);
                 a[$"quality.window_parts.{id}"] = q.WindowParts.ToString(inv);
             }
         }
@@ -335,16 +336,16 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             }
 
             var f = _forecast;
-            a["forecast.end_of_shift"] = f.Mean.Mean.ToString("R", inv);
-            a["forecast.p5"] = f.Prediction.Low.ToString("R", inv);
-            a["forecast.p95"] = f.Prediction.High.ToString("R", inv);
+            a["forecast.end_of_shift"] = WireNumber.Format(f.Mean.Mean);
+            a["forecast.p5"] = WireNumber.Format(f.Prediction.Low);
+            a["forecast.p95"] = WireNumber.Format(f.Prediction.High);
             // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
             long soFar = line.GoodQuantity;
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
-            a["forecast.good_share"] = goodShare.ToString("R", inv);
-            a["forecast.good_end_of_shift"] = Good(f.Mean.Mean).ToString("R", inv);
-            a["forecast.good_p5"] = Good(f.Prediction.Low).ToString("R", inv);
-            a["forecast.good_p95"] = Good(f.Prediction.High).ToString("R", inv);
+            a["forecast.good_share"] = WireNumber.Format(goodShare);
+            a["forecast.good_end_of_shift"] = WireNumber.Format(Good(f.Mean.Mean));
+            a["forecast.good_p5"] = WireNumber.Format(Good(f.Prediction.Low));
+            a["forecast.good_p95"] = WireNumber.Format(Good(f.Prediction.High));
         }
         return a;
     }
@@ -358,23 +359,23 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             var r = stations[i] = _oee[i].Report(nowMs);
             string id = _config.Spec.Stations[i].Id;
-            a[$"oee.{id}"] = r.Oee.ToString("R", inv);
-            a[$"availability.{id}"] = r.Availability.ToString("R", inv);
-            a[$"performance.{id}"] = r.Effectiveness.ToString("R", inv);
-            a[$"quality.{id}"] = r.QualityRate.ToString("R", inv);
+            a[$"oee.{id}"] = WireNumber.Format(r.Oee);
+            a[$"availability.{id}"] = WireNumber.Format(r.Availability);
+            a[$"performance.{id}"] = WireNumber.Format(r.Effectiveness);
+            a[$"quality.{id}"] = WireNumber.Format(r.QualityRate);
         }
 
         var line = _lineOee.Report(nowMs);
-        a["oee.line"] = line.Oee.ToString("R", inv);
-        a["availability.line"] = line.Availability.ToString("R", inv);
-        a["performance.line"] = line.Effectiveness.ToString("R", inv);
-        a["quality.line"] = line.QualityRate.ToString("R", inv);
-        a["loss.breakdowns_s"] = line.Losses.Breakdowns.ToString("R", inv);
-        a["loss.setups_s"] = line.Losses.Setups.ToString("R", inv);
-        a["loss.waiting_s"] = line.Losses.Waiting.ToString("R", inv);
-        a["loss.micro_stops_s"] = line.Losses.MicroStops.ToString("R", inv);
-        a["loss.speed_s"] = line.Losses.SpeedLoss.ToString("R", inv);
-        a["loss.rejects_s"] = line.Losses.Rejects.ToString("R", inv);
+        a["oee.line"] = WireNumber.Format(line.Oee);
+        a["availability.line"] = WireNumber.Format(line.Availability);
+        a["performance.line"] = WireNumber.Format(line.Effectiveness);
+        a["quality.line"] = WireNumber.Format(line.QualityRate);
+        a["loss.breakdowns_s"] = WireNumber.Format(line.Losses.Breakdowns);
+        a["loss.setups_s"] = WireNumber.Format(line.Losses.Setups);
+        a["loss.waiting_s"] = WireNumber.Format(line.Losses.Waiting);
+        a["loss.micro_stops_s"] = WireNumber.Format(line.Losses.MicroStops);
+        a["loss.speed_s"] = WireNumber.Format(line.Losses.SpeedLoss);
+        a["loss.rejects_s"] = WireNumber.Format(line.Losses.Rejects);
         a["good"] = line.GoodQuantity.ToString(inv);
         a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
         return (line, stations);
@@ -401,11 +402,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             _shiftReport = null;
             var inv = CultureInfo.InvariantCulture;
-            var end = DateTime.Parse(report["shift.end"], inv);
+            var end = DateTimeOffset.Parse(report["shift.end"], inv); // carries its offset: the instant the shift ended
             var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
             LogState(_logger, summary);
-            await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", new DateTimeOffset(end).ToUniversalTime(), EventSeverity.Info,
-                summary, report), ct).ConfigureAwait(false);
+            await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", end.ToUniversalTime(), EventSeverity.Info,
+                summary, report) { Device = _config.Id }, ct).ConfigureAwait(false);
         }
 
         if (_anyQualityAlert)
@@ -434,13 +435,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             ["line"] = _config.Id,
             ["station"] = id,
-            ["predicted_reject_rate"] = q.PredictedRate.ToString("R", inv),
-            ["observed_reject_rate"] = q.ObservedRate.ToString("R", inv),
-            ["long_run_reject_rate"] = q.LongRunRate.ToString("R", inv),
+            ["predicted_reject_rate"] = WireNumber.Format(q.PredictedRate),
+            ["observed_reject_rate"] = WireNumber.Format(q.ObservedRate),
+            ["long_run_reject_rate"] = WireNumber.Format(q.LongRunRate),
             ["window_parts"] = q.WindowParts.ToString(inv),
         };
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Warning,
-            summary, attrs), ct).ConfigureAwait(false);
+            summary, attrs) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
@@ -451,7 +452,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // The journal shows the line's OEE too, so `edgetwin run` on a terminal (or journalctl) answers without an uplink.
         LogState(_logger, summary);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "line/" + _config.Id, DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Info,
-            summary, attrs), ct).ConfigureAwait(false);
+            summary, attrs) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private string Summary(IReadOnlyDictionary<string, string> a)

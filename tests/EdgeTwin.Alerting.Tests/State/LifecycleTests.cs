@@ -40,6 +40,12 @@ public sealed class LifecycleTests
         Assert.Equal("inlet-hot", raised.Attributes!["rule"]);
         Assert.Equal("rack-r01/inlet", raised.Attributes["key"]);
         Assert.Equal("false", raised.Attributes["during_outage"]);
+
+        // Regression: "2026-12-01T18:45:47.9857194+00:00" (round-trip "O") where the envelope says "…47.985Z".
+        var instant = firedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(instant, raised.Attributes["fired_at"]);
+        Assert.Equal(instant, raised.Attributes["time"]);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", h.Events.Events[1].Attributes!["time"]);
         Assert.Equal(EdgeEventKind.AlertCleared, h.Events.Events[1].Kind);
 
         // The state sink saw both changes at once, ungrouped.

@@ -37,6 +37,7 @@ public sealed class AgentSigkillTests
             var configPath = WriteConfig(sim, dir.FullName, port);
             var random = new Random(20261130);
             var log = new List<string>();
+            long first = 0; // the new outbox file's first sequence (Unix ms × 1000 + 1 at creation), from the first agent's log
             for (var cycle = 0; cycle < 20; cycle++)
             {
                 // 0–7: ingest while forwarding; 8–13: uplink down, the backlog grows; 14–19: replay of that backlog.
@@ -58,6 +59,13 @@ public sealed class AgentSigkillTests
                 var code = await agent.WaitForExitAsync(StartTimeout, Ct);
                 log.Add($"cycle {cycle}: killed after {aliveMs} ms (exit {code}), {delivered.Count} delivered");
                 Assert.True(code is 137 or -1 or 9, $"cycle {cycle}: exit {code}; stdout:\n{agent.Stdout}");
+                if (cycle == 0)
+                {
+                    var created = System.Text.RegularExpressions.Regex.Match(agent.Stdout, @"sequences start at (\d+)");
+                    Assert.True(created.Success, $"the first agent did not log its new outbox file's first sequence; stdout:\n{agent.Stdout}");
+                    first = long.Parse(created.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+                }
+
                 Assert.DoesNotContain("moved aside", agent.Stdout, StringComparison.OrdinalIgnoreCase);
                 Assert.DoesNotContain("corrupt", agent.Stdout, StringComparison.OrdinalIgnoreCase);
             }
@@ -75,7 +83,8 @@ public sealed class AgentSigkillTests
             var held = await ExportAsync(configPath);
             var all = new SortedSet<long>(delivered.Keys.Concat(held.Keys));
             Assert.True(all.Count > 50, $"too little data to judge: {all.Count} sequences\n{string.Join('\n', log)}");
-            var missing = Enumerable.Range(1, (int)all.Max).Select(i => (long)i).Where(s => !all.Contains(s)).ToList();
+            Assert.True(all.Min >= first, $"sequence {all.Min} is below the new file's first sequence {first}");
+            var missing = Enumerable.Range(0, (int)(all.Max - first + 1)).Select(i => first + i).Where(s => !all.Contains(s)).ToList();
             Assert.True(missing.Count == 0, $"{missing.Count} sequences neither delivered nor held (lost): {string.Join(", ", missing.Take(30))}\n{string.Join('\n', log)}");
             Assert.True(conflicts.IsEmpty, $"a sequence delivered with two different bodies: {string.Join("; ", conflicts.Take(5))}");
             foreach (var (seq, body) in held)

@@ -172,6 +172,34 @@ public sealed class ValueCodecTests
         return true;
     }
 
+    /// <summary>
+    /// Regression: a float32 register holding 0.97 went on the wire as 0.9700000286102295 (the float widened to double
+    /// as is). It is now the double nearest 0.97, and decoding allocates nothing.
+    /// </summary>
+    [Fact]
+    public void Regression_a_float32_register_decodes_to_its_shortest_decimal_without_allocating()
+    {
+        var regs = new ushort[2];
+        ModbusValueCodec.EncodeNumber(0.97f, ModbusDataType.Float32, ModbusWordOrder.ABCD, regs);
+        Assert.Equal(0.97, ModbusValueCodec.DecodeNumber(regs, ModbusDataType.Float32, ModbusWordOrder.ABCD));
+        Assert.Equal(230.5, ModbusValueCodec.WidenShortest(230.5f));
+        Assert.Equal(1e-7, ModbusValueCodec.WidenShortest(1e-7f));
+        Assert.Equal(3.4028235E+38, ModbusValueCodec.WidenShortest(float.MaxValue)); // narrows back to float.MaxValue
+        Assert.True(double.IsNaN(ModbusValueCodec.WidenShortest(float.NaN)));
+        Assert.Equal(double.NegativeInfinity, ModbusValueCodec.WidenShortest(float.NegativeInfinity));
+
+        double sum = 0;
+        sum += ModbusValueCodec.DecodeNumber(regs, ModbusDataType.Float32, ModbusWordOrder.ABCD); // warm up
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            sum += ModbusValueCodec.DecodeNumber(regs, ModbusDataType.Float32, ModbusWordOrder.ABCD);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(sum > 0);
+    }
+
     [Property]
     public bool Floats_round_trip_bit_exact_in_every_order(NormalFloat value)
     {
@@ -184,9 +212,13 @@ public sealed class ValueCodecTests
                 return false;
             }
 
+            // A float32 is widened through its shortest decimal form (0.97f → 0.97, not 0.9700000286102295): narrowing
+            // it back gives the device's float bit for bit.
             float f = (float)value.Get;
             ModbusValueCodec.EncodeNumber(f, ModbusDataType.Float32, order, regs);
-            if (ModbusValueCodec.DecodeNumber(regs, ModbusDataType.Float32, order) != f)
+            var decoded = ModbusValueCodec.DecodeNumber(regs, ModbusDataType.Float32, order);
+            if (BitConverter.SingleToInt32Bits((float)decoded) != BitConverter.SingleToInt32Bits(f)
+                || decoded.ToString("R", System.Globalization.CultureInfo.InvariantCulture) != f.ToString("R", System.Globalization.CultureInfo.InvariantCulture))
             {
                 return false;
             }

@@ -12,6 +12,16 @@ public abstract class OutboxContractTests : IAsyncLifetime
 
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>
+    /// The last sequence of the store made by the latest <see cref="CreateAsync"/> before anything was appended: 0 for
+    /// the in-memory store, Unix ms × 1000 at creation for a new LiteDB file (so a replaced file never reuses the
+    /// sequences the centre already holds). The contract is relative to it: the first append gets <c>Base + 1</c>.
+    /// </summary>
+    protected long Base { get; private set; }
+
+    /// <summary>The n-th sequence of the fresh store (1-based).</summary>
+    protected long S(long n) => Base + n;
+
     /// <summary>A fresh, empty outbox.</summary>
     protected abstract ValueTask<IOutbox> CreateOutboxAsync();
 
@@ -22,6 +32,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
     {
         var outbox = await CreateOutboxAsync();
         _open.Add(outbox);
+        Base = await outbox.AppendAsync([], Ct);
         return outbox;
     }
 
@@ -64,16 +75,17 @@ public abstract class OutboxContractTests : IAsyncLifetime
     protected static OutboxStats Stats(IOutbox outbox) => ((IOutboxStatistics)outbox).GetStats();
 
     [Fact]
-    public async Task Sequences_start_at_one_and_are_gap_free_across_batches()
+    public async Task Sequences_start_after_the_base_and_are_gap_free_across_batches()
     {
         var outbox = await CreateAsync();
-        Assert.Equal(3, await outbox.AppendAsync(Batch(0, 3), Ct));
-        Assert.Equal(4, await outbox.AppendAsync(Batch(3, 1), Ct));
-        Assert.Equal(9, await outbox.AppendAsync(Batch(4, 5), Ct));
+        Assert.True(Base >= 0);
+        Assert.Equal(S(3), await outbox.AppendAsync(Batch(0, 3), Ct));
+        Assert.Equal(S(4), await outbox.AppendAsync(Batch(3, 1), Ct));
+        Assert.Equal(S(9), await outbox.AppendAsync(Batch(4, 5), Ct));
 
         outbox.RegisterUplink("a");
         var all = await outbox.ReadAsync("a", 0, 100, Ct);
-        Assert.Equal(Enumerable.Range(1, 9).Select(i => (long)i), all.Select(e => e.Sequence));
+        Assert.Equal(Enumerable.Range(1, 9).Select(i => S(i)), all.Select(e => e.Sequence));
         Assert.Equal(Enumerable.Range(0, 9), all.Select(N));
     }
 
@@ -81,9 +93,9 @@ public abstract class OutboxContractTests : IAsyncLifetime
     public async Task Empty_batch_returns_the_last_sequence_and_stores_nothing()
     {
         var outbox = await CreateAsync();
-        Assert.Equal(0, await outbox.AppendAsync([], Ct));
+        Assert.Equal(Base, await outbox.AppendAsync([], Ct));
         await outbox.AppendAsync(Batch(0, 2), Ct);
-        Assert.Equal(2, await outbox.AppendAsync([], Ct));
+        Assert.Equal(S(2), await outbox.AppendAsync([], Ct));
         Assert.Equal(2, Stats(outbox).Depth);
     }
 
@@ -126,10 +138,10 @@ public abstract class OutboxContractTests : IAsyncLifetime
         await outbox.AppendAsync(Batch(0, 10), Ct);
         outbox.RegisterUplink("a");
 
-        var page = await outbox.ReadAsync("a", 3, 4, Ct);
-        Assert.Equal([4L, 5, 6, 7], page.Select(e => e.Sequence));
-        Assert.Empty(await outbox.ReadAsync("a", 10, 4, Ct));
-        Assert.Equal([10L], (await outbox.ReadAsync("a", 9, 4, Ct)).Select(e => e.Sequence));
+        var page = await outbox.ReadAsync("a", S(3), 4, Ct);
+        Assert.Equal([S(4), S(5), S(6), S(7)], page.Select(e => e.Sequence));
+        Assert.Empty(await outbox.ReadAsync("a", S(10), 4, Ct));
+        Assert.Equal([S(10)], (await outbox.ReadAsync("a", S(9), 4, Ct)).Select(e => e.Sequence));
         await Assert.ThrowsAnyAsync<ArgumentException>(async () => await outbox.ReadAsync("a", 0, 0, Ct));
     }
 
@@ -139,16 +151,16 @@ public abstract class OutboxContractTests : IAsyncLifetime
         var outbox = await CreateAsync();
         outbox.RegisterUplink("mqtt");
         outbox.RegisterUplink("kafka");
-        Assert.Equal(0, outbox.GetAcknowledged("mqtt"));
+        Assert.Equal(Base, outbox.GetAcknowledged("mqtt"));
         await outbox.AppendAsync(Batch(0, 5), Ct);
 
-        await outbox.AcknowledgeAsync("mqtt", 4, Ct);
-        await outbox.AcknowledgeAsync("kafka", 2, Ct);
-        Assert.Equal(4, outbox.GetAcknowledged("mqtt"));
-        Assert.Equal(2, outbox.GetAcknowledged("kafka"));
-        Assert.Equal([5L], (await outbox.ReadAsync("mqtt", outbox.GetAcknowledged("mqtt"), 10, Ct)).Select(e => e.Sequence));
-        Assert.Equal([3L, 4, 5], (await outbox.ReadAsync("kafka", outbox.GetAcknowledged("kafka"), 10, Ct)).Select(e => e.Sequence));
-        Assert.Equal(new Dictionary<string, long> { ["mqtt"] = 4, ["kafka"] = 2 }, Stats(outbox).UplinkPositions);
+        await outbox.AcknowledgeAsync("mqtt", S(4), Ct);
+        await outbox.AcknowledgeAsync("kafka", S(2), Ct);
+        Assert.Equal(S(4), outbox.GetAcknowledged("mqtt"));
+        Assert.Equal(S(2), outbox.GetAcknowledged("kafka"));
+        Assert.Equal([S(5)], (await outbox.ReadAsync("mqtt", outbox.GetAcknowledged("mqtt"), 10, Ct)).Select(e => e.Sequence));
+        Assert.Equal([S(3), S(4), S(5)], (await outbox.ReadAsync("kafka", outbox.GetAcknowledged("kafka"), 10, Ct)).Select(e => e.Sequence));
+        Assert.Equal(new Dictionary<string, long> { ["mqtt"] = S(4), ["kafka"] = S(2) }, Stats(outbox).UplinkPositions);
     }
 
     [Fact]
@@ -159,20 +171,20 @@ public abstract class OutboxContractTests : IAsyncLifetime
         outbox.RegisterUplink("kafka");
         await outbox.AppendAsync(Batch(0, 6), Ct);
 
-        await outbox.AcknowledgeAsync("mqtt", 6, Ct);
+        await outbox.AcknowledgeAsync("mqtt", S(6), Ct);
         Assert.Equal(6, Stats(outbox).Depth);
         Assert.Equal(6, (await outbox.ReadAsync("kafka", 0, 100, Ct)).Count);
 
-        await outbox.AcknowledgeAsync("kafka", 3, Ct);
+        await outbox.AcknowledgeAsync("kafka", S(3), Ct);
         var stats = Stats(outbox);
         Assert.Equal(3, stats.Depth);
-        Assert.Equal(4, stats.FirstSequence);
-        Assert.Equal(6, stats.LastSequence);
+        Assert.Equal(S(4), stats.FirstSequence);
+        Assert.Equal(S(6), stats.LastSequence);
 
-        await outbox.AcknowledgeAsync("kafka", 6, Ct);
+        await outbox.AcknowledgeAsync("kafka", S(6), Ct);
         Assert.Equal(0, Stats(outbox).Depth);
-        Assert.Equal(6, Stats(outbox).LastSequence);
-        Assert.Equal(7, await outbox.AppendAsync(Batch(6, 1), Ct));
+        Assert.Equal(S(6), Stats(outbox).LastSequence);
+        Assert.Equal(S(7), await outbox.AppendAsync(Batch(6, 1), Ct));
     }
 
     [Fact]
@@ -183,7 +195,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
         Assert.Equal(4, Stats(outbox).Depth);
 
         outbox.RegisterUplink("late");
-        Assert.Equal(0, outbox.GetAcknowledged("late"));
+        Assert.Equal(Base, outbox.GetAcknowledged("late"));
         Assert.Equal(4, (await outbox.ReadAsync("late", outbox.GetAcknowledged("late"), 100, Ct)).Count);
     }
 
@@ -193,16 +205,16 @@ public abstract class OutboxContractTests : IAsyncLifetime
         var outbox = await CreateAsync();
         outbox.RegisterUplink("a");
         await outbox.AppendAsync(Batch(0, 5), Ct);
-        await outbox.AcknowledgeAsync("a", 3, Ct);
+        await outbox.AcknowledgeAsync("a", S(3), Ct);
 
         outbox.RegisterUplink("b");
-        Assert.Equal(3, outbox.GetAcknowledged("b"));
-        Assert.Equal([4L, 5], (await outbox.ReadAsync("b", outbox.GetAcknowledged("b"), 100, Ct)).Select(e => e.Sequence));
+        Assert.Equal(S(3), outbox.GetAcknowledged("b"));
+        Assert.Equal([S(4), S(5)], (await outbox.ReadAsync("b", outbox.GetAcknowledged("b"), 100, Ct)).Select(e => e.Sequence));
 
-        await outbox.AcknowledgeAsync("a", 5, Ct);
-        await outbox.AcknowledgeAsync("b", 5, Ct);
+        await outbox.AcknowledgeAsync("a", S(5), Ct);
+        await outbox.AcknowledgeAsync("b", S(5), Ct);
         outbox.RegisterUplink("c");
-        Assert.Equal(5, outbox.GetAcknowledged("c"));
+        Assert.Equal(S(5), outbox.GetAcknowledged("c"));
     }
 
     [Fact]
@@ -212,9 +224,9 @@ public abstract class OutboxContractTests : IAsyncLifetime
         outbox.RegisterUplink("a");
         outbox.RegisterUplink("b");
         await outbox.AppendAsync(Batch(0, 5), Ct);
-        await outbox.AcknowledgeAsync("a", 2, Ct);
+        await outbox.AcknowledgeAsync("a", S(2), Ct);
         outbox.RegisterUplink("a");
-        Assert.Equal(2, outbox.GetAcknowledged("a"));
+        Assert.Equal(S(2), outbox.GetAcknowledged("a"));
     }
 
     [Fact]
@@ -224,10 +236,10 @@ public abstract class OutboxContractTests : IAsyncLifetime
         outbox.RegisterUplink("a");
         outbox.RegisterUplink("b");
         await outbox.AppendAsync(Batch(0, 5), Ct);
-        await outbox.AcknowledgeAsync("a", 4, Ct);
-        await outbox.AcknowledgeAsync("a", 2, Ct);
-        await outbox.AcknowledgeAsync("a", 4, Ct);
-        Assert.Equal(4, outbox.GetAcknowledged("a"));
+        await outbox.AcknowledgeAsync("a", S(4), Ct);
+        await outbox.AcknowledgeAsync("a", S(2), Ct);
+        await outbox.AcknowledgeAsync("a", S(4), Ct);
+        Assert.Equal(S(4), outbox.GetAcknowledged("a"));
     }
 
     [Fact]
@@ -236,9 +248,9 @@ public abstract class OutboxContractTests : IAsyncLifetime
         var outbox = await CreateAsync();
         outbox.RegisterUplink("a");
         await outbox.AppendAsync(Batch(0, 2), Ct);
-        var ex = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await outbox.AcknowledgeAsync("a", 3, Ct));
+        var ex = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await outbox.AcknowledgeAsync("a", S(3), Ct));
         Assert.Contains("'a'", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(0, outbox.GetAcknowledged("a"));
+        Assert.Equal(Base, outbox.GetAcknowledged("a"));
         Assert.Equal(2, Stats(outbox).Depth);
     }
 
@@ -250,7 +262,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
         var ex = Assert.Throws<UnknownUplinkException>(() => outbox.GetAcknowledged("nobody"));
         Assert.Equal("nobody", ex.Uplink);
         await Assert.ThrowsAsync<UnknownUplinkException>(async () => await outbox.ReadAsync("nobody", 0, 10, Ct));
-        await Assert.ThrowsAsync<UnknownUplinkException>(async () => await outbox.AcknowledgeAsync("nobody", 1, Ct));
+        await Assert.ThrowsAsync<UnknownUplinkException>(async () => await outbox.AcknowledgeAsync("nobody", S(1), Ct));
     }
 
     [Fact]
@@ -261,7 +273,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
         var ex = await Assert.ThrowsAnyAsync<ArgumentException>(async () => await outbox.AppendAsync([Rec(0), bad, Rec(2)], Ct));
         Assert.Contains("device id", ex.Message, StringComparison.Ordinal);
         Assert.Equal(0, Stats(outbox).Depth);
-        Assert.Equal(1, await outbox.AppendAsync([Rec(0)], Ct));
+        Assert.Equal(S(1), await outbox.AppendAsync([Rec(0)], Ct));
     }
 
     [Fact]
@@ -269,7 +281,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
     {
         var outbox = await CreateAsync();
         await outbox.AppendAsync(Batch(0, 3), Ct);
-        var wait = outbox.WaitForEntriesAsync(2, Ct);
+        var wait = outbox.WaitForEntriesAsync(S(2), Ct);
         Assert.True(wait.IsCompleted);
         await wait;
     }
@@ -279,7 +291,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
     {
         var outbox = await CreateAsync();
         await outbox.AppendAsync(Batch(0, 3), Ct);
-        var wait = outbox.WaitForEntriesAsync(3, Ct).AsTask();
+        var wait = outbox.WaitForEntriesAsync(S(3), Ct).AsTask();
         await Task.Delay(50, Ct);
         Assert.False(wait.IsCompleted);
 
@@ -292,7 +304,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
     {
         var outbox = await CreateAsync();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var wait = outbox.WaitForEntriesAsync(0, cts.Token).AsTask();
+        var wait = outbox.WaitForEntriesAsync(Base, cts.Token).AsTask();
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => wait.WaitAsync(TimeSpan.FromSeconds(30), Ct));
     }
@@ -317,7 +329,7 @@ public abstract class OutboxContractTests : IAsyncLifetime
         Assert.Equal(writers * batches, lastSequences.Distinct().Count());
         outbox.RegisterUplink("a");
         var all = await outbox.ReadAsync("a", 0, 10_000, Ct);
-        Assert.Equal(Enumerable.Range(1, writers * batches * size).Select(i => (long)i), all.Select(e => e.Sequence));
+        Assert.Equal(Enumerable.Range(1, writers * batches * size).Select(i => S(i)), all.Select(e => e.Sequence));
         Assert.Equal(Enumerable.Range(0, writers * batches * size), all.Select(N).Order());
 
         // A batch stays contiguous: its records' payloads follow each other.
@@ -380,14 +392,14 @@ public abstract class OutboxContractTests : IAsyncLifetime
 
         outbox.RegisterUplink("a");
         await outbox.AppendAsync(Batch(0, 4), Ct);
-        await outbox.AcknowledgeAsync("a", 1, Ct);
+        await outbox.AcknowledgeAsync("a", S(1), Ct);
         var stats = Stats(outbox);
         Assert.Equal(3, stats.Depth);
-        Assert.Equal(2, stats.FirstSequence);
-        Assert.Equal(4, stats.LastSequence);
+        Assert.Equal(S(2), stats.FirstSequence);
+        Assert.Equal(S(4), stats.LastSequence);
         Assert.Equal(Rec(1).TimestampUnixMs, stats.OldestTimestampUnixMs);
         Assert.True(stats.Bytes > 0);
-        Assert.Equal(1, stats.UplinkPositions["a"]);
+        Assert.Equal(S(1), stats.UplinkPositions["a"]);
         Assert.Equal(TimeSpan.FromMilliseconds(999), stats.OldestAge(DateTimeOffset.FromUnixTimeMilliseconds(Rec(1).TimestampUnixMs + 999)));
     }
 }
@@ -409,16 +421,17 @@ public abstract class DurableOutboxContractTests : OutboxContractTests
         outbox.RegisterUplink("mqtt");
         outbox.RegisterUplink("kafka");
         await outbox.AppendAsync(Batch(0, 5), Ct);
-        await outbox.AcknowledgeAsync("mqtt", 5, Ct);
-        await outbox.AcknowledgeAsync("kafka", 2, Ct);
+        await outbox.AcknowledgeAsync("mqtt", S(5), Ct);
+        await outbox.AcknowledgeAsync("kafka", S(2), Ct);
 
+        // Reopening an existing file continues from its last sequence; only a new file starts from the clock.
         var reopened = await ReopenAsync(outbox);
         Assert.NotNull(reopened);
-        Assert.Equal(5, reopened.GetAcknowledged("mqtt"));
-        Assert.Equal(2, reopened.GetAcknowledged("kafka"));
-        Assert.Equal([3L, 4, 5], (await reopened.ReadAsync("kafka", 2, 10, Ct)).Select(e => e.Sequence));
-        Assert.Equal([2, 3, 4], (await reopened.ReadAsync("kafka", 2, 10, Ct)).Select(N));
-        Assert.Equal(6, await reopened.AppendAsync(Batch(5, 1), Ct));
+        Assert.Equal(S(5), reopened.GetAcknowledged("mqtt"));
+        Assert.Equal(S(2), reopened.GetAcknowledged("kafka"));
+        Assert.Equal([S(3), S(4), S(5)], (await reopened.ReadAsync("kafka", S(2), 10, Ct)).Select(e => e.Sequence));
+        Assert.Equal([2, 3, 4], (await reopened.ReadAsync("kafka", S(2), 10, Ct)).Select(N));
+        Assert.Equal(S(6), await reopened.AppendAsync(Batch(5, 1), Ct));
         Assert.Equal(4, Stats(reopened).Depth);
     }
 }

@@ -31,7 +31,7 @@ public sealed class SigkillTests : IDisposable
         var seed = Environment.TickCount;
         TestContext.Current.TestOutputHelper?.WriteLine($"seed {seed}");
         var random = new Random(seed);
-        long maxDurable = 0, maxAcked = 0;
+        long maxDurable = 0, maxAcked = 0, firstReady = -1;
         var sawKillMidWork = 0;
 
         for (var i = 0; i < Kills; i++)
@@ -39,6 +39,13 @@ public sealed class SigkillTests : IDisposable
             var consume = i % 3 == 1; // a third of the kills land in a consumer's read/ack loop
             var delay = TimeSpan.FromMilliseconds(random.Next(0, 250));
             var run = await RunAndKillAsync(child, path, consume, delay);
+            if (firstReady < 0)
+            {
+                // The new file's last sequence before anything was appended (Unix ms × 1000 at creation, not 0).
+                firstReady = run.Ready;
+                Assert.True(firstReady >= 1_700_000_000_000_000, $"a new outbox file started at {firstReady}, not from the clock");
+            }
+
             maxDurable = Math.Max(maxDurable, run.Durable);
             maxAcked = Math.Max(maxAcked, run.Acked);
             if (run.Durable > run.Ready)
@@ -47,14 +54,14 @@ public sealed class SigkillTests : IDisposable
             }
 
             TestContext.Current.TestOutputHelper?.WriteLine($"kill {i + 1}: consume={consume} after {delay.TotalMilliseconds} ms, ready {run.Ready}, durable {run.Durable}, acked {run.Acked}");
-            await VerifyAsync(path, maxDurable, maxAcked, i);
+            await VerifyAsync(path, maxDurable, maxAcked, firstReady, i);
         }
 
         Assert.Equal(Kills, sawKillMidWork);
         Assert.True(maxAcked > 0, "the consumer never acknowledged anything before a kill");
     }
 
-    private static async Task VerifyAsync(string path, long maxDurable, long maxAcked, int kill)
+    private static async Task VerifyAsync(string path, long maxDurable, long maxAcked, long firstReady, int kill)
     {
         await using var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path }, cancellationToken: Ct);
         Assert.Null(outbox.MovedAsidePath);
@@ -69,7 +76,7 @@ public sealed class SigkillTests : IDisposable
         else
         {
             Assert.Equal(0, maxAcked);
-            Assert.Equal(stats.Depth == 0 ? 0 : 1, stats.FirstSequence);
+            Assert.Equal(stats.Depth == 0 ? 0 : firstReady + 1, stats.FirstSequence);
         }
 
         var expected = stats.FirstSequence;

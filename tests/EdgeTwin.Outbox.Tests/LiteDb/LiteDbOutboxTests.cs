@@ -16,6 +16,9 @@ public sealed class LiteDbOutboxTests : IDisposable
     private static readonly DateTimeOffset Now = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
     private readonly TempDirectory _dir = new();
     private readonly FakeTimeProvider _time = new(Now);
+
+    /// <summary>The last sequence of a file created at <see cref="Now"/>: its first entry gets <c>B + 1</c>.</summary>
+    private static readonly long B = Now.ToUnixTimeMilliseconds() * 1000;
     private readonly TestMeterFactory _meters = new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -45,8 +48,10 @@ public sealed class LiteDbOutboxTests : IDisposable
     private static OutboxRecord Event(long timeMs, string message) =>
         UplinkBodies.Event(UplinkBodiesTests.Gw, new EdgeEvent(EdgeEventKind.AlertRaised, "rack-a01", DateTimeOffset.FromUnixTimeMilliseconds(timeMs), EventSeverity.Critical, message));
 
+    /// <summary>A forecast as the twins send it: an event <c>prediction</c> with its figures in string attributes.</summary>
     private static OutboxRecord Forecast(long timeMs, double value) =>
-        UplinkBodies.Forecast(UplinkBodiesTests.Gw, new Prediction("thermal", "rack-a01", "rack.inlet_temperature", "Cel", timeMs, TimeSpan.FromMinutes(5), value, null, null, 0.8));
+        UplinkBodies.Event(UplinkBodiesTests.Gw, new EdgeEvent(EdgeEventKind.Prediction, "room1/cooling_failure", DateTimeOffset.FromUnixTimeMilliseconds(timeMs), EventSeverity.Info, "forecast",
+            new Dictionary<string, string> { ["model"] = "thermal", ["value"] = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture) }));
 
     private static async Task<List<OutboxEntry>> ReadAllAsync(LiteDbOutbox outbox)
     {
@@ -103,6 +108,62 @@ public sealed class LiteDbOutboxTests : IDisposable
         Assert.Equal(gap.Sequence + 1, await outbox.AppendAsync([Summary(3)], Ct));
     }
 
+    /// <summary>
+    /// Regression: a new file (deleted outbox, re-imaged SD card, replaced gateway) started again at seq 1, and the
+    /// centre, which de-duplicates on (gateway, seq) and already held 1..10000 from this gateway, discarded it all.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_new_file_starts_its_sequences_from_the_clock_not_from_1()
+    {
+        var logs = new FakeLogCollector();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)));
+        await using (var outbox = await OpenAsync(logger: loggerFactory.CreateLogger<LiteDbOutbox>()))
+        {
+            Assert.Equal(B, outbox.GetStats().LastSequence);
+            Assert.Equal(B + 1, await outbox.AppendAsync([Summary(1)], Ct));
+            Assert.True(B + 1 >= Now.ToUnixTimeMilliseconds() * 1000);
+        }
+
+        Assert.Contains(logs.GetSnapshot(), r => r.Level == LogLevel.Information && r.Message.Contains("new file", StringComparison.Ordinal) && r.Message.Contains((B + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+
+        // The file is lost a minute later (re-imaged card): the new one starts above everything the old one sent.
+        File.Delete(DbPath);
+        File.Delete(LiteDbOutbox.JournalPath(DbPath));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await using var replaced = await OpenAsync();
+        Assert.Equal(B + 60_000_000 + 1, await replaced.AppendAsync([Summary(2)], Ct));
+    }
+
+    [Fact]
+    public async Task A_new_file_on_the_system_clock_starts_at_or_above_now_ms_times_1000()
+    {
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+        await using var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = _dir.File("clock.db") }, cancellationToken: Ct);
+        var first = await outbox.AppendAsync([Summary(1)], Ct);
+        Assert.True(first > before, $"first sequence {first} is not above now_ms × 1000 = {before}");
+        Assert.True(first < 1L << 53, "the sequence must stay exact in a JSON double");
+    }
+
+    [Fact]
+    public async Task An_existing_file_continues_from_its_last_sequence_whatever_the_clock_says()
+    {
+        await using (var outbox = await OpenAsync())
+        {
+            await outbox.AppendAsync([Summary(1), Summary(2), Summary(3)], Ct);
+        }
+
+        _time.Advance(TimeSpan.FromDays(1));
+        await using (var later = await OpenAsync())
+        {
+            Assert.Equal(B + 4, await later.AppendAsync([Summary(4)], Ct));
+        }
+
+        // A clock set back does not move an existing file's sequences either.
+        _time.AdjustTime(Now.AddDays(-30));
+        await using var earlier = await OpenAsync();
+        Assert.Equal(B + 5, await earlier.AppendAsync([Summary(5)], Ct));
+    }
+
     [Fact]
     public async Task A_file_with_a_damaged_data_page_is_moved_aside_too()
     {
@@ -151,15 +212,15 @@ public sealed class LiteDbOutboxTests : IDisposable
         await using (var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, WrapStream = faults.Wrap }))
         {
             outbox.RegisterUplink("mqtt");
-            Assert.Equal(3, await outbox.AppendAsync([Summary(1), Summary(2), Event(3, "kept")], Ct));
+            Assert.Equal(B + 3, await outbox.AppendAsync([Summary(1), Summary(2), Event(3, "kept")], Ct));
 
             faults.Full = true;
             var ex = await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
             Assert.Contains(DbPath, ex.Message, StringComparison.Ordinal);
             Assert.Contains("No space left", ex.Message, StringComparison.Ordinal);
             Assert.True(faults.FailedWrites > 0);
-            await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AcknowledgeAsync("mqtt", 1, Ct));
-            Assert.Equal(0, outbox.GetAcknowledged("mqtt"));
+            await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AcknowledgeAsync("mqtt", B + 1, Ct));
+            Assert.Equal(B, outbox.GetAcknowledged("mqtt"));
 
             // Regression: LiteDB's abandoned transaction threw "discarded page must be writable" from its finalizer,
             // which ends the process. Force the finalizers now so the test run would die here if it came back.
@@ -169,13 +230,13 @@ public sealed class LiteDbOutboxTests : IDisposable
 
             // Space is back: the caller retries its batch, which gets the next sequences.
             faults.Full = false;
-            Assert.Equal(5, await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
-            Assert.Equal([1, 2, 3, 4, 5], (await ReadAllAsync(outbox)).Select(e => (int)e.Sequence));
+            Assert.Equal(B + 5, await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
+            Assert.Equal([1, 2, 3, 4, 5], (await ReadAllAsync(outbox)).Select(e => (int)(e.Sequence - B)));
         }
 
         await using var reopened = await OpenAsync();
         var entries = await ReadAllAsync(reopened);
-        Assert.Equal([1L, 2, 3, 4, 5], entries.Select(e => e.Sequence));
+        Assert.Equal([B + 1, B + 2, B + 3, B + 4, B + 5], entries.Select(e => e.Sequence));
         Assert.Equal("kept", Json(entries[2]).GetProperty("message").GetString());
         Assert.Null(reopened.MovedAsidePath);
     }
@@ -230,7 +291,7 @@ public sealed class LiteDbOutboxTests : IDisposable
         // Events and predictions: every one of them, in order.
         var userEvents = entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "alert_raised").ToList();
         Assert.Equal(Enumerable.Range(0, events).Select(i => $"event {i}"), userEvents.Select(e => Json(e).GetProperty("message").GetString()));
-        Assert.Equal(Enumerable.Range(0, predictions).Select(i => (double)i), entries.Where(e => e.Record.Kind == OutboxKind.Prediction).Select(e => Json(e).GetProperty("value").GetDouble()));
+        Assert.Equal(Enumerable.Range(0, predictions).Select(i => (double)i), entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "prediction").Select(e => double.Parse(Json(e).GetProperty("attributes").GetProperty("value").GetString()!, System.Globalization.CultureInfo.InvariantCulture)));
 
         // The gap events say what happened, and their counts add up to the counter.
         var gaps = entries.Where(e => e.Record.Kind == OutboxKind.Event && Json(e).GetProperty("event").GetString() == "data_gap").Select(Json).ToList();
@@ -355,13 +416,13 @@ public sealed class LiteDbOutboxTests : IDisposable
         await outbox.RunMaintenanceAsync(Ct);
 
         var entries = await ReadAllAsync(outbox);
-        Assert.Equal([2L, 3, 4, 6], entries.Select(e => e.Sequence));
+        Assert.Equal([B + 2, B + 3, B + 4, B + 6], entries.Select(e => e.Sequence));
         Assert.Equal(2, outbox.GetStats().Dropped);
         var gap = Json(entries[^1]);
         Assert.Equal("data_gap", gap.GetProperty("event").GetString());
         Assert.Equal("max_age", gap.GetProperty("attributes").GetProperty("reason").GetString());
-        Assert.Equal("1", gap.GetProperty("attributes").GetProperty("first_seq").GetString());
-        Assert.Equal("5", gap.GetProperty("attributes").GetProperty("last_seq").GetString());
+        Assert.Equal((B + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), gap.GetProperty("attributes").GetProperty("first_seq").GetString());
+        Assert.Equal((B + 5).ToString(System.Globalization.CultureInfo.InvariantCulture), gap.GetProperty("attributes").GetProperty("last_seq").GetString());
 
         // Nothing more to do: no second gap event.
         await outbox.RunMaintenanceAsync(Ct);
@@ -376,16 +437,16 @@ public sealed class LiteDbOutboxTests : IDisposable
             outbox.RegisterUplink("mqtt");
             outbox.RegisterUplink("kafka");
             await outbox.AppendAsync([Summary(1), Summary(2)], Ct);
-            await outbox.AcknowledgeAsync("mqtt", 2, Ct);
+            await outbox.AcknowledgeAsync("mqtt", B + 2, Ct);
             Assert.Equal(2, outbox.GetStats().Depth);
         }
 
         await using var reopened = await OpenAsync();
-        Assert.Equal(new Dictionary<string, long> { ["mqtt"] = 2, ["kafka"] = 0 }, reopened.GetStats().UplinkPositions);
+        Assert.Equal(new Dictionary<string, long> { ["mqtt"] = B + 2, ["kafka"] = B }, reopened.GetStats().UplinkPositions);
         await reopened.RemoveUplinkAsync("kafka", Ct);
-        await reopened.AcknowledgeAsync("mqtt", 2, Ct); // no change, so nothing to do
+        await reopened.AcknowledgeAsync("mqtt", B + 2, Ct); // no change, so nothing to do
         await reopened.AppendAsync([Summary(3)], Ct);
-        await reopened.AcknowledgeAsync("mqtt", 3, Ct);
+        await reopened.AcknowledgeAsync("mqtt", B + 3, Ct);
         Assert.Equal(0, reopened.GetStats().Depth);
         Assert.Throws<UnknownUplinkException>(() => reopened.GetAcknowledged("kafka"));
     }

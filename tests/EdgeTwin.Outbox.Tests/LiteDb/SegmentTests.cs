@@ -50,28 +50,30 @@ public sealed class LiteDbOutboxSegmentTests : IDisposable
     public async Task Acknowledged_segments_are_dropped_whole_and_a_partly_acknowledged_one_stays_until_it_is_complete()
     {
         var path = _dir.File("o.db");
+        long b; // the new file's sequences start after b (Unix ms × 1000 at creation)
         await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, SegmentCapacity = 10 }, cancellationToken: Ct))
         {
+            b = await outbox.AppendAsync([], Ct);
             outbox.RegisterUplink("mqtt");
             await outbox.AppendAsync(Enumerable.Range(1, 35).Select(i => Record(i)).ToList(), Ct);
-            await outbox.AcknowledgeAsync("mqtt", 23, Ct);
+            await outbox.AcknowledgeAsync("mqtt", b + 23, Ct);
             var stats = outbox.GetStats();
             Assert.Equal(12, stats.Depth);
-            Assert.Equal(24, stats.FirstSequence);
-            Assert.Equal(Enumerable.Range(24, 12).Select(i => (long)i), (await outbox.ReadFromAsync(0, 100, Ct)).Select(e => e.Sequence));
+            Assert.Equal(b + 24, stats.FirstSequence);
+            Assert.Equal(Enumerable.Range(24, 12).Select(i => b + i), (await outbox.ReadFromAsync(0, 100, Ct)).Select(e => e.Sequence));
         }
 
-        // seg_1 and seg_11 dropped; seg_21 keeps its acknowledged 21..23 on disk (not readable), seg_31 untouched.
-        Assert.Equal(["seg_21", "seg_31"], Collections(path));
+        // Segments b+1 and b+11 dropped; b+21 keeps its acknowledged b+21..b+23 on disk (not readable), b+31 untouched.
+        Assert.Equal([$"seg_{b + 21}", $"seg_{b + 31}"], Collections(path));
 
         await using (var reopened = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, SegmentCapacity = 10 }, cancellationToken: Ct))
         {
             Assert.Equal(12, reopened.GetStats().Depth);
-            Assert.Equal(24, (await reopened.ReadAsync("mqtt", 0, 1, Ct))[0].Sequence);
-            await reopened.AcknowledgeAsync("mqtt", 30, Ct);
+            Assert.Equal(b + 24, (await reopened.ReadAsync("mqtt", 0, 1, Ct))[0].Sequence);
+            await reopened.AcknowledgeAsync("mqtt", b + 30, Ct);
         }
 
-        Assert.Equal(["seg_31"], Collections(path));
+        Assert.Equal([$"seg_{b + 31}"], Collections(path));
     }
 
     [Fact]
@@ -133,8 +135,8 @@ public sealed class LiteDbOutboxSegmentTests : IDisposable
         {
             outbox.RegisterUplink("m");
             outbox.RegisterUplink("k");
-            long last = 0;
-            var acked = new Dictionary<string, long> { ["m"] = 0, ["k"] = 0 };
+            var last = await outbox.AppendAsync([], Ct); // a new file starts from the clock, not 0
+            var acked = new Dictionary<string, long> { ["m"] = last, ["k"] = last };
             foreach (var (op, n) in steps)
             {
                 switch (op)
@@ -157,7 +159,7 @@ public sealed class LiteDbOutboxSegmentTests : IDisposable
                 foreach (var (uplink, position) in acked)
                 {
                     var read = await outbox.ReadAsync(uplink, position, 1000, Ct);
-                    Assert.Equal(Enumerable.Range((int)position + 1, (int)(last - position)).Select(i => (long)i), read.Select(e => e.Sequence));
+                    Assert.Equal(Enumerable.Range(1, (int)(last - position)).Select(i => position + i), read.Select(e => e.Sequence));
                     Assert.All(read, e => Assert.Equal(Record(e.Sequence).Payload.ToArray(), e.Record.Payload.ToArray()));
                 }
 

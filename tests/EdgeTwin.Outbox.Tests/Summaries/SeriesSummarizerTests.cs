@@ -104,8 +104,64 @@ public sealed class SeriesSummarizerTests
         summarizer.Add(Enumerable.Range(0, 9).Select(i => new Sample(inlet, T0 + i, i)).ToArray(), output);
         Assert.Equal(2, output.Count);
         Assert.All(output, r => Assert.Equal(4, Json(r).GetProperty("points").GetArrayLength()));
-        summarizer.FlushAll(output);
+        summarizer.FlushAll(T0 + 10, output);
         Assert.Equal(1, Json(output[^1]).GetProperty("points").GetArrayLength());
+    }
+
+    /// <summary>
+    /// Regression: a clean stop (SIGTERM) flushed the open window half-full and, after the restart, the same window
+    /// was summarised again: two summaries for one (series, window) with different seq and nothing to tell the centre
+    /// they were halves (audit: crac2/fan_capacity, seq 8199 count 1 mean 71, then seq 9079 count 2 mean 72).
+    /// Both halves are now marked partial and merge, count-weighted, into the statistics of the whole window.
+    /// </summary>
+    [Fact]
+    public void Regression_a_window_split_by_a_clean_restart_gives_two_partial_summaries_that_merge_exactly()
+    {
+        var (registry, inlet, _) = Registry();
+        double[] before = [71, 70.5], after = [73, 74, 72.25];
+        var output = new List<OutboxRecord>();
+
+        var first = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { StartedAtMs = T0 - 3_600_000 });
+        first.Add([new(inlet, T0 + 1_000, before[0]), new(inlet, T0 + 11_000, before[1])], output);
+        first.FlushAll(T0 + 20_000, output); // SIGTERM at T0 + 20 s
+        var stopped = Json(Assert.Single(output));
+        Assert.True(stopped.GetProperty("partial").GetBoolean());
+
+        output.Clear();
+        var restarted = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { StartedAtMs = T0 + 25_000 });
+        restarted.Add([new(inlet, T0 + 30_000, after[0]), new(inlet, T0 + 40_000, after[1]), new(inlet, T0 + 50_000, after[2]), new(inlet, T0 + 61_000, 80)], output);
+        var resumed = Json(Assert.Single(output));
+        Assert.True(resumed.GetProperty("partial").GetBoolean());
+        Assert.Equal(stopped.GetProperty("start_ms").GetInt64(), resumed.GetProperty("start_ms").GetInt64());
+
+        // The merge the Outbox README documents, against the statistics of all five values.
+        var all = before.Concat(after).ToArray();
+        var (n1, m1, s1) = (stopped.GetProperty("count").GetInt64(), stopped.GetProperty("mean").GetDouble(), stopped.GetProperty("stddev").GetDouble());
+        var (n2, m2, s2) = (resumed.GetProperty("count").GetInt64(), resumed.GetProperty("mean").GetDouble(), resumed.GetProperty("stddev").GetDouble());
+        var n = n1 + n2;
+        var mean = ((n1 * m1) + (n2 * m2)) / n;
+        var m2sum = (n1 * s1 * s1) + (n2 * s2 * s2) + ((double)n1 * n2 / n * (m1 - m2) * (m1 - m2));
+        Assert.Equal(all.Length, n);
+        Assert.Equal(all.Average(), mean, 12);
+        Assert.Equal(Math.Sqrt(all.Sum(v => (v - all.Average()) * (v - all.Average())) / all.Length), Math.Sqrt(m2sum / n), 12);
+        Assert.Equal(all.Min(), Math.Min(stopped.GetProperty("min").GetDouble(), resumed.GetProperty("min").GetDouble()));
+        Assert.Equal(all.Max(), Math.Max(stopped.GetProperty("max").GetDouble(), resumed.GetProperty("max").GetDouble()));
+
+        // The next window was seen whole: not partial, no member at all.
+        output.Clear();
+        restarted.Flush(T0 + 200_000, output);
+        Assert.False(Json(Assert.Single(output)).TryGetProperty("partial", out _));
+    }
+
+    [Fact]
+    public void A_window_that_ended_before_the_stop_is_complete_and_not_marked_partial()
+    {
+        var (registry, inlet, _) = Registry();
+        var output = new List<OutboxRecord>();
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { StartedAtMs = T0 });
+        summarizer.Add([new(inlet, T0, 20), new(inlet, T0 + 59_000, 21)], output);
+        summarizer.FlushAll(T0 + 60_001, output); // stopped within the late grace, after the window's end
+        Assert.False(Json(Assert.Single(output)).TryGetProperty("partial", out _));
     }
 
     [Fact]
@@ -167,9 +223,10 @@ public sealed class SeriesSummarizerTests
 
         await feeder.WriteAsync(new[] { new Sample(inlet, T0 + 1_000, 21) }, Ct);
         await feeder.PublishAsync(new EdgeEvent(EdgeEventKind.Anomaly, UplinkBodiesTests.Inlet.Key, time.GetUtcNow(), EventSeverity.Warning, "spike"), Ct);
-        await feeder.PublishPredictionAsync(new Prediction("thermal", "rack-a01", "rack.inlet_temperature", "Cel", T0 + 10_000, TimeSpan.FromMinutes(5), 30, null, null, 0.7), Ct);
+        await feeder.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "room1/cooling_failure", time.GetUtcNow(), EventSeverity.Info, "forecast"), Ct);
         var now = await outbox.ReadAsync("u", 0, 10, Ct);
-        Assert.Equal([OutboxKind.Event, OutboxKind.Prediction], now.Select(e => e.Record.Kind));
+        Assert.Equal([OutboxKind.Event, OutboxKind.Event], now.Select(e => e.Record.Kind));
+        Assert.Equal("prediction", Json(now[1].Record).GetProperty("event").GetString());
         Assert.Equal("Cel", Json(now[0].Record).GetProperty("unit").GetString()); // the event's source named a known series
 
         time.Advance(TimeSpan.FromSeconds(60));

@@ -62,20 +62,80 @@ public sealed class UplinkBodiesTests
     [Fact]
     public void Event_body_v1()
     {
+        // An event whose source is a known series (anomaly): series, metric and unit filled, device = the series' device.
         var e = new EdgeEvent(
-            EdgeEventKind.AlertRaised,
+            EdgeEventKind.Anomaly,
             "rack-a01/inlet_temperature",
             DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_003_000),
             EventSeverity.Warning,
-            "Inlet 31.2 °C above 27 °C",
-            new Dictionary<string, string> { ["threshold"] = "27", ["rule"] = "inlet-high" });
+            "anomaly on rack-a01/inlet_temperature: score 0.973 (value 31.2 Cel)",
+            new Dictionary<string, string> { ["score"] = "0.973", ["value"] = "31.2", ["threshold"] = "0.9", ["model"] = "hst" });
 
         var record = UplinkBodies.Event(Gw, e, Inlet);
 
         Assert.Equal(OutboxKind.Event, record.Kind);
         Assert.Equal("rack-a01", record.DeviceId);
         Assert.Equal(
-            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-a01","series":"rack-a01/inlet_temperature","metric":"inlet_temperature","unit":"Cel","time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"alert_raised","severity":"warning","source":"rack-a01/inlet_temperature","message":"Inlet 31.2 \u00B0C above 27 \u00B0C","attributes":{"rule":"inlet-high","threshold":"27"}}""",
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-a01","series":"rack-a01/inlet_temperature","metric":"inlet_temperature","unit":"Cel","time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"anomaly","severity":"warning","source":"rack-a01/inlet_temperature","message":"anomaly on rack-a01/inlet_temperature: score 0.973 (value 31.2 Cel)","attributes":{"model":"hst","score":"0.973","threshold":"0.9","value":"31.2"}}""",
+            Text(record));
+    }
+
+    /// <summary>
+    /// An alert as the alert manager sends it: source and device are the rule (the feeder finds no series of that
+    /// name), the alerted series is in <c>key</c>. The README's old example showed a rack device, a series and a
+    /// <c>threshold</c> attribute, none of which an alert carries.
+    /// </summary>
+    [Fact]
+    public void Alert_event_body_v1()
+    {
+        var e = new EdgeEvent(
+            EdgeEventKind.AlertRaised,
+            "rack-inlet-above-recommended",
+            DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_003_000),
+            EventSeverity.Warning,
+            "rack-a01/inlet_temperature = 27.2, above 27",
+            new Dictionary<string, string>
+            {
+                ["alert_id"] = "3", ["rule"] = "rack-inlet-above-recommended", ["key"] = "rack-a01/inlet_temperature", ["state"] = "firing",
+                ["value"] = "27.2", ["time"] = "2025-11-30T10:55:03.000Z", ["fired_at"] = "2025-11-30T10:55:03.000Z", ["uplink"] = "online",
+                ["during_outage"] = "false", ["label.device"] = "rack-a01",
+            });
+
+        var record = UplinkBodies.Event(Gw, e);
+
+        Assert.Equal("rack-inlet-above-recommended", record.DeviceId);
+        Assert.Equal(
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-inlet-above-recommended","series":null,"unit":null,"time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"alert_raised","severity":"warning","source":"rack-inlet-above-recommended","message":"rack-a01/inlet_temperature = 27.2, above 27","attributes":{"alert_id":"3","during_outage":"false","fired_at":"2025-11-30T10:55:03.000Z","key":"rack-a01/inlet_temperature","label.device":"rack-a01","rule":"rack-inlet-above-recommended","state":"firing","time":"2025-11-30T10:55:03.000Z","uplink":"online","value":"27.2"}}""",
+            Text(record));
+    }
+
+    /// <summary>
+    /// A forecast as it is really sent: kind <c>event</c>, <c>"event":"prediction"</c>, figures in string attributes
+    /// (here the line twin's quality drift warning). Regression: the line twin's device was "line" (the source up to
+    /// its first '/'), one key for every line of a site; the event's <see cref="EdgeEvent.Device"/> makes it the line id.
+    /// </summary>
+    [Fact]
+    public void Prediction_event_body_v1()
+    {
+        var e = new EdgeEvent(
+            EdgeEventKind.Prediction,
+            "line/line1/quality/S2",
+            DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_000_000),
+            EventSeverity.Warning,
+            "line line1 station S2: parts likely to fail inspection",
+            new Dictionary<string, string>
+            {
+                ["line"] = "line1", ["station"] = "S2", ["predicted_reject_rate"] = "0.082", ["observed_reject_rate"] = "0.06",
+                ["long_run_reject_rate"] = "0.021", ["window_parts"] = "50",
+            })
+        { Device = "line1" };
+
+        var record = UplinkBodies.Event(Gw, e);
+
+        Assert.Equal(OutboxKind.Event, record.Kind);
+        Assert.Equal("line1", record.DeviceId);
+        Assert.Equal(
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"line1","series":null,"unit":null,"time_ms":1764500000000,"start_ms":1764500000000,"end_ms":1764500000000,"event":"prediction","severity":"warning","source":"line/line1/quality/S2","message":"line line1 station S2: parts likely to fail inspection","attributes":{"line":"line1","long_run_reject_rate":"0.021","observed_reject_rate":"0.06","predicted_reject_rate":"0.082","station":"S2","window_parts":"50"}}""",
             Text(record));
     }
 
@@ -91,21 +151,6 @@ public sealed class UplinkBodiesTests
     }
 
     [Fact]
-    public void Prediction_body_v1()
-    {
-        var p = new Prediction("thermal", "rack-a01", "rack.inlet_temperature", "Cel", 1_764_500_000_000, TimeSpan.FromMinutes(10), 31.25, 30.5, 32, 0.9,
-            "rack-a01/inlet_temperature", new Dictionary<string, string> { ["time_to_limit_s"] = "420" });
-
-        var record = UplinkBodies.Forecast(Gw, p);
-
-        Assert.Equal(OutboxKind.Prediction, record.Kind);
-        Assert.Equal(1_764_500_000_000, record.TimestampUnixMs);
-        Assert.Equal(
-            """{"v":1,"type":"prediction","gateway":"gw1","site":"dc1","device":"rack-a01","series":"rack-a01/inlet_temperature","unit":"Cel","time_ms":1764500000000,"start_ms":1764500000000,"end_ms":1764500600000,"model":"thermal","quantity":"rack.inlet_temperature","horizon_s":600,"value":31.25,"lower":30.5,"upper":32,"confidence":0.9,"attributes":{"time_to_limit_s":"420"}}""",
-            Text(record));
-    }
-
-    [Fact]
     public void Every_body_starts_with_the_version_so_an_uplink_can_splice_its_envelope()
     {
         var acc = default(WindowAccumulator);
@@ -115,7 +160,7 @@ public sealed class UplinkBodiesTests
             UplinkBodies.Summary(Gw, Inlet, acc),
             UplinkBodies.Raw(Gw, Inlet, [new RawPoint(1, 1, 0)]),
             UplinkBodies.Event(Gw, new EdgeEvent(EdgeEventKind.DataGap, "outbox", DateTimeOffset.UnixEpoch, EventSeverity.Warning, "gap")),
-            UplinkBodies.Forecast(Gw, new Prediction("m", "d", "q", "1", 0, TimeSpan.Zero, 1, null, null, 0.5)),
+            UplinkBodies.Event(Gw, new EdgeEvent(EdgeEventKind.Prediction, "line/l1", DateTimeOffset.UnixEpoch, EventSeverity.Info, "state") { Device = "l1" }),
         })
         {
             Assert.StartsWith("{\"v\":1,", Text(r), StringComparison.Ordinal);

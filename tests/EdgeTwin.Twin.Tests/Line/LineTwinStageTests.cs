@@ -54,6 +54,14 @@ public sealed class LineTwinStageTests
         return (new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1)), sink, s1, s2);
     }
 
+    /// <summary>The wire form of a local wall-clock time on 2026-11-30: ISO 8601 with the local offset, e.g. <c>2026-11-30T14:00:00+01:00</c>.</summary>
+    private static string Wall(int hour, int minute)
+    {
+        var local = new DateTime(2026, 11, 30, hour, minute, 0, DateTimeKind.Local);
+        var offset = TimeZoneInfo.Local.GetUtcOffset(local);
+        return local.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture) + (offset < TimeSpan.Zero ? "-" : "+") + offset.ToString("hh\\:mm", CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Unix milliseconds of a local wall-clock time on 2026-11-30.</summary>
     private static long At(int hour, int minute) => new DateTimeOffset(new DateTime(2026, 11, 30, hour, minute, 0, DateTimeKind.Local)).ToUnixTimeMilliseconds();
 
@@ -84,6 +92,7 @@ public sealed class LineTwinStageTests
         var e = Assert.Single(sink.Events);
         Assert.Equal(EdgeEventKind.Prediction, e.Kind);
         Assert.Equal("line/line1", e.Source);
+        Assert.Equal("line1", e.Device); // regression: the uplink filed every line of a site under device "line"
         var a = e.Attributes!;
         double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
         Assert.Equal(1.0, D("availability.S1"), 9);  // the 30 s stop is a micro-stop, inside APT
@@ -180,8 +189,12 @@ public sealed class LineTwinStageTests
         await stage.ProcessAsync(minutes, CancellationToken.None);
 
         var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+        Assert.Equal("l1", report.Device);
         var a = report.Attributes!;
-        Assert.Equal(("shift", "2026-11-30T14:00:00", "2026-11-30T22:00:00"), (a["report"], a["shift.start"], a["shift.end"]));
+        // Regression: the boundaries were local times without an offset ("2026-11-30T14:00:00"): not an instant for the centre.
+        Assert.Equal(("shift", Wall(14, 0), Wall(22, 0)), (a["report"], a["shift.start"], a["shift.end"]));
+        Assert.Equal(At(22, 0), DateTimeOffset.Parse(a["shift.end"], CultureInfo.InvariantCulture).ToUnixTimeMilliseconds());
+        Assert.Matches(@"^2026-11-30T14:00:00[+-]\d\d:\d\d$", a["shift.start"]);
         Assert.Equal(1.0, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9); // 2 h running; the night is planned, not waiting
         Assert.Equal(At(22, 0), report.Time.ToUnixTimeMilliseconds());
         Assert.StartsWith("shift 14:00–22:00 ended: line l1: OEE ", report.Message, StringComparison.Ordinal);

@@ -31,7 +31,7 @@ public sealed class MaintenancePredictorTests
         Assert.Equal(EdgeEventKind.Prediction, e.Kind);
         Assert.Equal("m1", e.Source);
         Assert.Equal("0.788", e.Attributes!["failure_probability"]);
-        Assert.Equal(Now.AddHours(40).UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture), e.Attributes["estimated_failure_time"]);
+        Assert.Equal(Now.AddHours(40).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture), e.Attributes["estimated_failure_time"]);
         Assert.Equal("replace the drive-end bearing", e.Attributes["recommended_action"]);
         Assert.Equal("6.0", e.Attributes["expected_downtime_hours"]);
         Assert.Equal("7200", e.Attributes["cost"]);

@@ -56,6 +56,10 @@ public sealed class MqttUplinkTests
         var retained = late.Messages[0];
         Assert.True(retained.Retain);
         Assert.Equal("offline", JsonDocument.Parse(retained.Payload).RootElement.GetProperty("state").GetString());
+
+        // The clean stop says when (the README example lacked it; only the will, fixed at connect, has no time).
+        var stoppedAt = JsonDocument.Parse(retained.Payload).RootElement.GetProperty("time").GetString()!;
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", stoppedAt);
     }
 
     [Fact]

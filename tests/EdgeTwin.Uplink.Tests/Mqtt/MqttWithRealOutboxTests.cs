@@ -24,6 +24,7 @@ public sealed class MqttWithRealOutboxTests
             await using IOutbox outbox = kind == "memory"
                 ? new InMemoryOutbox()
                 : await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(dir, "outbox.db") }, cancellationToken: TestContext.Current.CancellationToken);
+            var b = await outbox.AppendAsync([], TestContext.Current.CancellationToken); // 0 in memory; a new LiteDB file starts from the clock
             var uplink = new MqttUplink(Options(broker.Port), outbox);
             using var cts = new CancellationTokenSource();
             var run = uplink.RunAsync(cts.Token);
@@ -41,10 +42,10 @@ public sealed class MqttWithRealOutboxTests
                 await Task.Delay(2, TestContext.Current.CancellationToken);
             }
 
-            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), total, Long);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), b + total, Long);
             await sub.WaitUntilAsync(m => Data(m).Select(e => e.Seq).Distinct().Count() == total, Long, $"all {total} sequences");
             var data = Data(sub.Messages);
-            Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), data.Select(e => e.Seq).Distinct().Order());
+            Assert.Equal(Enumerable.Range(1, total).Select(i => b + i), data.Select(e => e.Seq).Distinct().Order());
             AssertOrderedPerDevicePerLane(data);
             if (outbox is InMemoryOutbox memory)
             {

@@ -379,7 +379,7 @@ public sealed partial class SetpointController : BackgroundService
             ["limit_c"] = Num(limit),
             ["units_restored"] = JsonSerializer.Serialize(results, Json),
             ["hold_s"] = Num(hold.TotalSeconds),
-            ["paused_until"] = DateTimeOffset.FromUnixTimeMilliseconds(zone.PausedUntilMs).ToString("O", CultureInfo.InvariantCulture),
+            ["paused_until"] = WireTime.Instant(zone.PausedUntilMs),
         };
         if (detail is not null)
         {

@@ -49,7 +49,7 @@ public sealed record MaintenancePrediction(
             ["machine"] = Machine,
             ["failure_probability"] = FailureProbability.ToString("F3", CultureInfo.InvariantCulture),
             ["predicted_rul"] = PredictedRul.ToString("F1", CultureInfo.InvariantCulture),
-            ["estimated_failure_time"] = EstimatedFailureTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["estimated_failure_time"] = WireTime.Instant(EstimatedFailureTime),
             ["recommended_action"] = RecommendedAction,
             ["expected_downtime_hours"] = ExpectedDowntimeHours.ToString("F1", CultureInfo.InvariantCulture),
             ["cost"] = Cost.ToString("F0", CultureInfo.InvariantCulture),

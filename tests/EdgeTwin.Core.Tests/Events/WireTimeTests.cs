@@ -1,0 +1,51 @@
+using EdgeTwin.Core.Events;
+
+namespace EdgeTwin.Core.Tests.Events;
+
+public sealed class WireTimeTests
+{
+    [Fact]
+    public void An_instant_is_utc_with_milliseconds_like_the_envelope_whatever_offset_or_ticks_it_had()
+    {
+        var t = new DateTimeOffset(2026, 12, 1, 19, 45, 47, TimeSpan.FromHours(1)).AddTicks(9_857_194);
+        Assert.Equal("2026-12-01T18:45:47.985Z", WireTime.Instant(t));
+        Assert.Equal("2026-12-01T18:45:47.985Z", WireTime.Instant(t.ToUnixTimeMilliseconds()));
+    }
+
+    [Fact]
+    public void A_wall_clock_time_keeps_its_local_meaning_and_gains_the_offset_in_force_then()
+    {
+        // Central European time without depending on the machine's tzdata: +01:00 in winter, +02:00 in summer.
+        var cet = TimeZoneInfo.CreateCustomTimeZone("test-cet", TimeSpan.FromHours(1), "CET", "CET", "CEST",
+        [
+            TimeZoneInfo.AdjustmentRule.CreateAdjustmentRule(
+                DateTime.MinValue.Date, DateTime.MaxValue.Date, TimeSpan.FromHours(1),
+                TimeZoneInfo.TransitionTime.CreateFloatingDateRule(new DateTime(1, 1, 1, 2, 0, 0), 3, 5, DayOfWeek.Sunday),
+                TimeZoneInfo.TransitionTime.CreateFloatingDateRule(new DateTime(1, 1, 1, 3, 0, 0), 10, 5, DayOfWeek.Sunday)),
+        ]);
+        Assert.Equal("2026-12-01T06:00:00+01:00", WireTime.WallClock(new DateTime(2026, 12, 1, 6, 0, 0), cet));
+        Assert.Equal("2026-07-01T06:00:00+02:00", WireTime.WallClock(new DateTime(2026, 7, 1, 6, 0, 0), cet));
+        Assert.Equal(
+            new DateTimeOffset(2026, 12, 1, 5, 0, 0, TimeSpan.Zero),
+            DateTimeOffset.Parse(WireTime.WallClock(new DateTime(2026, 12, 1, 6, 0, 0), cet), System.Globalization.CultureInfo.InvariantCulture));
+    }
+}
+
+public sealed class WireNumberTests
+{
+    /// <summary>Regression: alert attribute "value":"27.200000000000003" ("R" printed the binary noise as data).</summary>
+    [Theory]
+    [InlineData(27.200000000000003, "27.2")]
+    [InlineData(9.650000000000002, "9.65")]
+    [InlineData(0.1 + 0.2, "0.3")]
+    [InlineData(0.7589166968927578, "0.758916696893")]
+    [InlineData(0.773999999999999, "0.774")]
+    [InlineData(1.16999999999999, "1.17")]
+    [InlineData(4147.9, "4147.9")]
+    [InlineData(-3.5, "-3.5")]
+    [InlineData(1234567.891, "1234567.891")]
+    public void Regression_attribute_numbers_drop_binary_noise_but_keep_real_precision(double value, string expected)
+    {
+        Assert.Equal(expected, WireNumber.Format(value));
+    }
+}
