@@ -148,6 +148,58 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.DoesNotContain("SUBSYSTEM", await File.ReadAllTextAsync(rules, Ct), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Udev_handler_reloads_and_triggers_the_buses_subsystems_only_where_udevd_runs()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        var log = Path.Combine(dir.Path, "udevadm.log");
+        var udevadm = Path.Combine(bin, "udevadm");
+        await File.WriteAllTextAsync(udevadm, $"#!/bin/sh\necho \"$*\" >> '{log}'\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(udevadm, (UnixFileMode)0b111_101_101);
+        }
+
+        var control = Path.Combine(dir.Path, "control");
+        var play = Path.Combine(dir.Path, "handlers.yml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - name: The rules changed
+                  ansible.builtin.debug: { msg: rules }
+                  changed_when: true
+                  notify: Reload udev rules
+              handlers:
+                - name: The role's handlers
+                  ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/handlers/main.yml
+            """, Ct);
+        var env = new Dictionary<string, string> { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") };
+
+        async Task<string> Run(bool manage, bool udevd)
+        {
+            File.Delete(log);
+            if (udevd) { await File.WriteAllTextAsync(control, "", Ct); } else { File.Delete(control); }
+            var extra = $$"""{"edgetwin_buses": ["gpio", "i2c", "serial"], "edgetwin_manage_service": {{(manage ? "true" : "false")}}, "edgetwin_udev_control": "{{control}}"}""";
+            var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path, env);
+            output.WriteLine(result.All);
+            Assert.Equal(0, result.ExitCode);
+            return File.Exists(log) ? await File.ReadAllTextAsync(log, Ct) : "";
+        }
+
+        // A gateway: rules reloaded, then existing devices of the three buses replayed so they get the new group/mode.
+        Assert.Equal(
+            "control --reload-rules\ntrigger --action=change --subsystem-match=gpio --subsystem-match=i2c-dev --subsystem-match=tty\nsettle --timeout=30\n",
+            await Run(manage: true, udevd: true));
+        // No udevd (chroot, container, image build): nothing is run, and the play does not fail.
+        Assert.Equal("", await Run(manage: true, udevd: false));
+        // Provisioning a root without managing the service: the host's udevd (a bind-mounted /run) is left alone.
+        Assert.Equal("", await Run(manage: false, udevd: true));
+    }
+
     [GeneratedRegex("Passed with production profile: 0 failure")]
     private static partial Regex PassedLine();
 }
