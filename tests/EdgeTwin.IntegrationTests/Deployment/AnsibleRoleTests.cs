@@ -149,6 +149,62 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Unit_makes_an_outbox_directory_outside_the_state_directory_writable()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        var analyze = Require("systemd-analyze", "systemd");
+        using var dir = new TempDir();
+        var binary = Path.Combine(dir.Path, "edgetwin");
+        await File.WriteAllTextAsync(binary, "#!/bin/sh\nexit 0\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(binary, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+        }
+
+        var play = Path.Combine(dir.Path, "render.yml");
+        var unit = Path.Combine(dir.Path, "edgetwin.service");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - ansible.builtin.template:
+                    src: {{AnsibleDir}}/roles/edgetwin/templates/edgetwin.service.j2
+                    dest: {{unit}}
+                    mode: "0644"
+            """, Ct);
+
+        async Task<Dictionary<string, List<string>>> Render(string outbox)
+        {
+            var extra = $$$"""{"edgetwin_buses": [], "edgetwin_current": "{{{dir.Path}}}", "edgetwin_outbox": {"path": "{{{outbox}}}"}}""";
+            var render = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path);
+            output.WriteLine(render.All);
+            Assert.Equal(0, render.ExitCode);
+            return SystemdUnitTests.ReadService(await File.ReadAllLinesAsync(unit, Ct));
+        }
+
+        // Outside /var/lib/edgetwin: ProtectSystem=strict would leave it read-only without ReadWritePaths=.
+        var outside = await Render("/data/edgetwin/outbox.db");
+        Assert.Equal(["/data/edgetwin"], outside["ReadWritePaths"]);
+        var verify = await Tool.RunAsync(analyze, ["verify", "--man=no", unit], Timeout, Ct, dir.Path);
+        output.WriteLine(verify.All);
+        Assert.Equal(0, verify.ExitCode);
+        Assert.Equal("", verify.All.Trim());
+        var security = await Tool.RunAsync(analyze, ["security", "--offline=true", "--threshold=25", "--no-pager", unit], Timeout, Ct, dir.Path);
+        output.WriteLine(security.All);
+        Assert.Equal(0, security.ExitCode);
+
+        // In the state directory (or below it, or relative to it): StateDirectory= already makes it writable.
+        foreach (var inside in new[] { "/var/lib/edgetwin/outbox.db", "/var/lib/edgetwin/spool/outbox.db", "outbox.db" })
+        {
+            Assert.False((await Render(inside)).ContainsKey("ReadWritePaths"), inside);
+        }
+
+        // A sibling whose name only starts like the state directory is outside it.
+        Assert.Equal(["/var/lib/edgetwin-data"], (await Render("/var/lib/edgetwin-data/outbox.db"))["ReadWritePaths"]);
+    }
+
+    [Fact]
     public async Task Udev_handler_reloads_and_triggers_the_buses_subsystems_only_where_udevd_runs()
     {
         var playbook = Require("ansible-playbook", "ansible");
