@@ -256,6 +256,78 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Equal("", await Run(manage: false, udevd: true));
     }
 
+    [Fact]
+    public async Task Example_site_variables_render_to_a_config_the_agent_accepts()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var play = Path.Combine(dir.Path, "render.yml");
+        var rendered = Path.Combine(dir.Path, "edgetwin.yaml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: all
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml, "{{"{{"}} site_vars {{"}}"}}"]
+              tasks:
+                - ansible.builtin.template:
+                    src: {{AnsibleDir}}/roles/edgetwin/templates/edgetwin.yaml.j2
+                    dest: {{rendered}}
+                    mode: "0600"
+            """, Ct);
+        var agent = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+        var profiles = Path.Combine(Tool.RepoRoot(), "device-profiles");
+
+        async Task<Tool.Result> RenderAndCheck(string siteVars)
+        {
+            // The vault's variables as plain extra vars; edgetwin_tarball_sum is set by release.yml in a real run.
+            var extra = $$"""{"site_vars": "{{siteVars}}", "edgetwin_tarball_sum": "0", "vault_edgetwin_mqtt_password": "pw", "vault_edgetwin_snmp_community": "c"}""";
+            var render = await Tool.RunAsync(playbook, ["-i", "gw-dc1-01,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path);
+            output.WriteLine(render.All);
+            Assert.Equal(0, render.ExitCode);
+            output.WriteLine(await File.ReadAllTextAsync(rendered, Ct));
+            var check = await Tool.RunAsync("dotnet", [agent, "check", "--config", rendered, "--profiles-dir", profiles], Timeout, Ct, dir.Path);
+            output.WriteLine(check.All);
+            return check;
+        }
+
+        // The README's example (ansible/examples/dc-room.vars.yml): topology, alerts and thermal twin via edgetwin_site_extra.
+        var example = await RenderAndCheck(Path.Combine(AnsibleDir, "examples", "dc-room.vars.yml"));
+        Assert.Equal(0, example.ExitCode);
+        Assert.Contains("1 room, 2 racks, 2 cooling units, 1 UPS, 2 PDUs", example.StdOut, StringComparison.Ordinal);
+        var text = await File.ReadAllTextAsync(rendered, Ct);
+        Assert.Contains("\nalerts:\n", text, StringComparison.Ordinal);
+        Assert.Contains("\nthermal_twin:\n", text, StringComparison.Ordinal);
+        Assert.Contains("  gateway_id: gw-dc1-01\n", text, StringComparison.Ordinal);
+
+        // The example inventory's group_vars too (they deploy as they are).
+        var inventory = await RenderAndCheck(Path.Combine(AnsibleDir, "inventory", "example", "group_vars", "all", "main.yml"));
+        Assert.Equal(0, inventory.ExitCode);
+    }
+
+    [Fact]
+    public async Task Site_extra_may_not_override_the_keys_the_role_sets()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var play = Path.Combine(dir.Path, "config.yml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - ansible.builtin.import_role:
+                    name: edgetwin
+                    tasks_from: config.yml
+            """, Ct);
+        var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles") };
+        foreach (var extra in new[] { """{"devices": []}""", """{"site": {"id": "x"}}""", """{"models": {"directory": "/tmp"}}""" })
+        {
+            // The check is the config tasks' first: nothing on this machine is touched.
+            var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "--check", "-e", $$$"""{"edgetwin_site_extra": {{{extra}}}}""", play], Timeout, Ct, dir.Path, env);
+            output.WriteLine(result.All);
+            Assert.NotEqual(0, result.ExitCode);
+            Assert.Contains("edgetwin_site_extra may not set", result.All, StringComparison.Ordinal);
+        }
+    }
+
     [GeneratedRegex("Passed with production profile: 0 failure")]
     private static partial Regex PassedLine();
 }
