@@ -63,7 +63,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
             ["edgetwin_ready_settle"] = 3,
             ["edgetwin_site_id"] = "dc-test",
             ["edgetwin_buses"] = new List<string> { "serial" },
-            ["edgetwin_credentials"] = new Dictionary<string, object> { ["pub"] = new Dictionary<string, string> { ["version"] = "2c", ["community"] = "public" } },
+            ["edgetwin_credentials"] = new Dictionary<string, object> { ["pub"] = new Dictionary<string, string> { ["version"] = "2c", ["community"] = Community } },
             ["edgetwin_devices"] = new[] { Device("ups1", "ietf-ups-mib") },
         }), Ct);
 
@@ -71,6 +71,17 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var currentLink = Path.Combine(root, "opt", "edgetwin", "current");
         var wants = Path.Combine(root, "etc", "systemd", "system", "multi-user.target.wants", "edgetwin.service");
         string Current() => Path.GetFileName(new FileInfo(currentLink).LinkTarget ?? "");
+        var releases = Path.Combine(root, "opt", "edgetwin", "releases");
+        var etc = Path.Combine(root, "etc", "edgetwin");
+
+        // -1. `--check --diff` on a host that has nothing yet (the README's preview): nothing to unpack from, so the
+        //     tasks that need the release's files are skipped; the play passes and changes nothing.
+        var freshDry = await PlayAsync(root, inventory, vars, ["--check", "--diff"]);
+        Assert.True(freshDry.Result.ExitCode == 0, freshDry.Result.All);
+        Assert.Contains("would be unpacked into /opt/edgetwin/releases/" + version, freshDry.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("first install: nothing to roll back to", freshDry.Result.All, StringComparison.Ordinal);
+        Assert.False(Path.Exists(Path.Combine(releases, version)), "a check run unpacked the release");
+        Assert.False(File.Exists(config), "a check run wrote the config");
 
         // 0. First install of a release that never becomes ready: nothing to roll back to, so the role takes it out of
         //    service (no `current`, unit disabled) instead of leaving it enabled in a restart loop.
@@ -96,24 +107,64 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Contains("ttyUSB", await File.ReadAllTextAsync(Path.Combine(root, "etc", "udev", "rules.d", "60-edgetwin.rules"), Ct), StringComparison.Ordinal);
         Assert.True(new FileInfo(wants).LinkTarget is not null, "unit not enabled");
         var configBytes = await File.ReadAllBytesAsync(config, Ct);
+        // The models directory exists from the first converge on (the agent watches it only if it exists at start).
+        AssertDir(Path.Combine(etc, "models"), "0750", "root", "edgetwin");
+        // The config names the release's own profiles directory; its contents as the good release left them.
+        var goodProfilesDir = ProfilesDir(root, configBytes);
+        Assert.StartsWith($"/etc/edgetwin/profiles/{version}-", goodProfilesDir, StringComparison.Ordinal);
+        var goodProfiles = Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/')));
+        Assert.Contains("ietf-ups-mib.yaml", goodProfiles.Keys);
+        // The first install's config (another profiles directory) was kept as a backup: root, group edgetwin, 0640.
+        var backups = Directory.GetFiles(etc, "edgetwin.yaml.*~");
+        Assert.NotEmpty(backups);
+        foreach (var backup in backups)
+        {
+            AssertFile(backup, "0640", "root", "edgetwin");
+        }
 
         // 2. Nothing to do the second time.
         var second = await PlayAsync(root, inventory, vars, []);
         Assert.True(second.Result.ExitCode == 0, second.Result.All);
         Assert.Equal(0, second.Changed);
 
-        // 3. --check --diff shows a pending change and makes none.
+        // 3. --check --diff reports the pending config change and makes none; the config's diff is not printed, as it
+        //    would print the secrets in it (the SNMP community here) to the console and CI logs.
         var dry = await PlayAsync(root, inventory, vars, ["--check", "--diff", "-e", "edgetwin_gateway_id=gw1-renamed"]);
         Assert.True(dry.Result.ExitCode == 0, dry.Result.All);
-        Assert.Contains("+  gateway_id: gw1-renamed", dry.Result.All, StringComparison.Ordinal);
+        Assert.Matches(@"TASK \[edgetwin : Write the site config[^\n]*\nchanged: \[gw1\]", dry.Result.All);
+        Assert.DoesNotContain(Community, dry.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("gateway_id: gw1-renamed", dry.Result.All, StringComparison.Ordinal);
         Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
 
-        // 4. A config the new release rejects: the play stops at the check, nothing switches.
-        var badDevices = JsonSerializer.Serialize(new { edgetwin_version = nextVersion, edgetwin_devices = new[] { Device("ups1", "no-such-profile") } });
+        // 3b. --check --diff of an upgrade to a release not unpacked yet: previewed, not failed, nothing changed.
+        Directory.Delete(Path.Combine(releases, nextVersion), recursive: true);
+        var upgradeDry = await PlayAsync(root, inventory, vars, ["--check", "--diff", "-e", $"edgetwin_version={nextVersion}"]);
+        Assert.True(upgradeDry.Result.ExitCode == 0, upgradeDry.Result.All);
+        Assert.Contains($"would be unpacked into /opt/edgetwin/releases/{nextVersion}", upgradeDry.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(Community, upgradeDry.Result.All, StringComparison.Ordinal);
+        Assert.False(Path.Exists(Path.Combine(releases, nextVersion)), "a check run unpacked the release");
+        Assert.Equal(version, Current());
+        Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+
+        // 4. A config the new release rejects: the play stops at the check, nothing switches, and the running service
+        //    is not restarted. edgetwin_manage_service=true here: a restart (systemctl in a chroot) would be attempted
+        //    and show as a task that ran; it must be skipped.
+        var badDevices = JsonSerializer.Serialize(new { edgetwin_version = nextVersion, edgetwin_manage_service = true, edgetwin_devices = new[] { Device("ups1", "no-such-profile") } });
         var bad = await PlayAsync(root, inventory, vars, ["-e", badDevices]);
         Assert.NotEqual(0, bad.Result.ExitCode);
         Assert.Contains("Write the site config (checked with edgetwin check)", FailedTask(bad.Result.All), StringComparison.Ordinal);
         Assert.Contains("no-such-profile", bad.Result.All, StringComparison.Ordinal);
+        Assert.Matches(@"TASK \[edgetwin : Restart the previous release[^\n]*\nskipping: \[gw1\]", bad.Result.All);
+        Assert.Contains("nothing had been switched", bad.Result.All, StringComparison.Ordinal);
+        Assert.Equal(version, Current());
+        Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+        Assert.Equal(goodProfiles, Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/'))));
+
+        // 4b. A version without a tarball: fails before anything is touched; no restart either.
+        var missing = await PlayAsync(root, inventory, vars, ["-e", """{"edgetwin_version": "0.0.0-missing", "edgetwin_manage_service": true}"""]);
+        Assert.NotEqual(0, missing.Result.ExitCode);
+        Assert.Matches(@"TASK \[edgetwin : Restart the previous release[^\n]*\nskipping: \[gw1\]", missing.Result.All);
+        Assert.Contains("nothing had been switched", missing.Result.All, StringComparison.Ordinal);
         Assert.Equal(version, Current());
         Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
 
@@ -123,8 +174,39 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Contains("Wait until the new release is ready", FailedTask(notReady.Result.All), StringComparison.Ordinal);
         Assert.Contains("refusing to start", notReady.Result.All, StringComparison.Ordinal);
         Assert.Contains("TASK [edgetwin : Roll back current to the previous release]", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Contains("rolled back: current is back at", notReady.Result.All, StringComparison.Ordinal);
         Assert.Equal(version, Current());
         Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+        // The rolled-back release runs with its own profiles, not the new release's (which differ: see
+        // MakeNotReadyReleaseAsync): the restored config names them, and they are as the good release left them.
+        Assert.Equal(goodProfilesDir, ProfilesDir(root, await File.ReadAllBytesAsync(config, Ct)));
+        Assert.Equal(goodProfiles, Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/'))));
+
+        // 5b. An incomplete release directory (an unpack interrupted after the binary was written, as the old
+        //     `creates: edgetwin` check would accept) and a leftover temporary unpack directory: unpacked again, in full.
+        //     Older config backups beyond the three kept are pruned at the end of the run.
+        var currentDir = Path.Combine(releases, version);
+        File.Delete(Path.Combine(currentDir, "libonnxruntime.so"));
+        File.Delete(Path.Combine(currentDir, ".edgetwin-unpacked"));
+        Directory.CreateDirectory(currentDir + ".unpacking");
+        await File.WriteAllTextAsync(Path.Combine(currentDir + ".unpacking", "partial"), "x", Ct);
+        for (var i = 1; i <= 4; i++)
+        {
+            var old = Path.Combine(etc, $"edgetwin.yaml.{i}.2020-01-0{i}@00:00:00~");
+            await File.WriteAllTextAsync(old, "# old\n", Ct);
+            File.SetLastWriteTimeUtc(old, new DateTime(2020, 1, i, 0, 0, 0, DateTimeKind.Utc));
+        }
+
+        var newestBackup = Directory.GetFiles(etc, "edgetwin.yaml.*~").OrderBy(File.GetLastWriteTimeUtc).Last();
+        var repair = await PlayAsync(root, inventory, vars, []);
+        Assert.True(repair.Result.ExitCode == 0, repair.Result.All);
+        Assert.True(File.Exists(Path.Combine(currentDir, "libonnxruntime.so")), "the incomplete release was not unpacked again");
+        Assert.True(File.Exists(Path.Combine(currentDir, ".edgetwin-unpacked")));
+        Assert.False(Path.Exists(currentDir + ".unpacking"), "the temporary unpack directory was left behind");
+        Assert.Equal(version, Current());
+        var kept = Directory.GetFiles(etc, "edgetwin.yaml.*~");
+        Assert.Equal(3, kept.Length);
+        Assert.Contains(newestBackup, kept);
 
         // 6. Models alone: no release, config or unit task runs; manifest.json lands last.
         var models = Directory.CreateDirectory(Path.Combine(work.Path, "models")).FullName;
@@ -135,7 +217,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
             $$"""{ "models": [ { "name": "rack-ae", "version": "7", "file": "rack-ae.onnx", "sha256": "{{Sha256(modelFile)}}" } ] }""", Ct);
         var modelsRun = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
         Assert.True(modelsRun.Result.ExitCode == 0, modelsRun.Result.All);
-        Assert.Equal(3, modelsRun.Changed); // models directory, model file, manifest
+        Assert.Equal(2, modelsRun.Changed); // model file, manifest (the directory exists since the converge)
         Assert.DoesNotContain("Switch current", modelsRun.Result.All, StringComparison.Ordinal);
         Assert.DoesNotContain("Write the site config", modelsRun.Result.All, StringComparison.Ordinal);
         var deployed = Path.Combine(root, "etc", "edgetwin", "models");
@@ -152,6 +234,57 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Contains("does not match the sha256 in manifest.json", tampered.Result.All, StringComparison.Ordinal);
         Assert.NotEqual(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, "rack-ae.onnx"), Ct));
     }
+
+    // A community nobody else prints: the --diff steps check it never reaches the output.
+    private const string Community = "s3cret-community-7f1c";
+
+    /// <summary>profiles_dir of a rendered config.</summary>
+    private static string ProfilesDir(string root, byte[] config)
+    {
+        var match = Regex.Match(System.Text.Encoding.UTF8.GetString(config), @"(?m)^profiles_dir: (\S+)$");
+        Assert.True(match.Success, "no profiles_dir in the config");
+        return match.Groups[1].Value;
+    }
+
+    /// <summary>Every file under <paramref name="dir"/> (relative path) with its SHA-256.</summary>
+    private static SortedDictionary<string, string> Snapshot(string dir)
+    {
+        Assert.True(Directory.Exists(dir), $"{dir} does not exist");
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
+        {
+            result[Path.GetRelativePath(dir, file)] = Sha256(file);
+        }
+
+        return result;
+    }
+
+    private static void AssertDir(string path, string mode, string owner, string group)
+    {
+        Assert.True(Directory.Exists(path), $"{path} does not exist");
+        AssertOwnerMode(path, mode, owner, group);
+    }
+
+    private static void AssertFile(string path, string mode, string owner, string group)
+    {
+        Assert.True(File.Exists(path), $"{path} does not exist");
+        AssertOwnerMode(path, mode, owner, group);
+    }
+
+    /// <summary>Mode and owner as `stat` reports them; names resolved in the chroot's /etc (stat -c %u/%g, then looked up).</summary>
+    private static void AssertOwnerMode(string path, string mode, string owner, string group)
+    {
+        var root = path[..path.IndexOf("/etc/", StringComparison.Ordinal)];
+        var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%a %u %g", path]) { RedirectStandardOutput = true })!;
+        var parts = stat.StandardOutput.ReadToEnd().Trim().Split(' ');
+        stat.WaitForExit();
+        Assert.Equal(mode.TrimStart('0'), parts[0]);
+        Assert.Equal(owner, NameOf(Path.Combine(root, "etc", "passwd"), parts[1]));
+        Assert.Equal(group, NameOf(Path.Combine(root, "etc", "group"), parts[2]));
+    }
+
+    private static string NameOf(string file, string id) =>
+        File.ReadAllLines(file).Select(l => l.Split(':')).First(f => f.Length > 2 && f[2] == id)[0];
 
     private static Dictionary<string, string> Device(string id, string profile) => new()
     {
@@ -174,6 +307,9 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var to = Path.Combine(stage.Path, $"edgetwin-{nextVersion}-linux-x64");
         Directory.Move(from, to);
         File.Move(Path.Combine(to, "edgetwin"), Path.Combine(to, "edgetwin.real"));
+        // Its profiles differ from the good release's: one changed, one added (what a rollback must not keep).
+        await File.AppendAllTextAsync(Path.Combine(to, "device-profiles", "ietf-ups-mib.yaml"), "# changed in the next release\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(to, "device-profiles", "NEXT-ONLY.md"), "only in the next release\n", Ct);
         var wrapper = Path.Combine(to, "edgetwin");
         await File.WriteAllTextAsync(wrapper, """
             #!/bin/sh

@@ -148,6 +148,186 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.DoesNotContain("SUBSYSTEM", await File.ReadAllTextAsync(rules, Ct), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Unit_makes_an_outbox_directory_outside_the_state_directory_writable()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        var analyze = Require("systemd-analyze", "systemd");
+        using var dir = new TempDir();
+        var binary = Path.Combine(dir.Path, "edgetwin");
+        await File.WriteAllTextAsync(binary, "#!/bin/sh\nexit 0\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(binary, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+        }
+
+        var play = Path.Combine(dir.Path, "render.yml");
+        var unit = Path.Combine(dir.Path, "edgetwin.service");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - ansible.builtin.template:
+                    src: {{AnsibleDir}}/roles/edgetwin/templates/edgetwin.service.j2
+                    dest: {{unit}}
+                    mode: "0644"
+            """, Ct);
+
+        async Task<Dictionary<string, List<string>>> Render(string outbox)
+        {
+            var extra = $$$"""{"edgetwin_buses": [], "edgetwin_current": "{{{dir.Path}}}", "edgetwin_outbox": {"path": "{{{outbox}}}"}}""";
+            var render = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path);
+            output.WriteLine(render.All);
+            Assert.Equal(0, render.ExitCode);
+            return SystemdUnitTests.ReadService(await File.ReadAllLinesAsync(unit, Ct));
+        }
+
+        // Outside /var/lib/edgetwin: ProtectSystem=strict would leave it read-only without ReadWritePaths=.
+        var outside = await Render("/data/edgetwin/outbox.db");
+        Assert.Equal(["/data/edgetwin"], outside["ReadWritePaths"]);
+        var verify = await Tool.RunAsync(analyze, ["verify", "--man=no", unit], Timeout, Ct, dir.Path);
+        output.WriteLine(verify.All);
+        Assert.Equal(0, verify.ExitCode);
+        Assert.Equal("", verify.All.Trim());
+        var security = await Tool.RunAsync(analyze, ["security", "--offline=true", "--threshold=25", "--no-pager", unit], Timeout, Ct, dir.Path);
+        output.WriteLine(security.All);
+        Assert.Equal(0, security.ExitCode);
+
+        // In the state directory (or below it, or relative to it): StateDirectory= already makes it writable.
+        foreach (var inside in new[] { "/var/lib/edgetwin/outbox.db", "/var/lib/edgetwin/spool/outbox.db", "outbox.db" })
+        {
+            Assert.False((await Render(inside)).ContainsKey("ReadWritePaths"), inside);
+        }
+
+        // A sibling whose name only starts like the state directory is outside it.
+        Assert.Equal(["/var/lib/edgetwin-data"], (await Render("/var/lib/edgetwin-data/outbox.db"))["ReadWritePaths"]);
+    }
+
+    [Fact]
+    public async Task Udev_handler_reloads_and_triggers_the_buses_subsystems_only_where_udevd_runs()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        var log = Path.Combine(dir.Path, "udevadm.log");
+        var udevadm = Path.Combine(bin, "udevadm");
+        await File.WriteAllTextAsync(udevadm, $"#!/bin/sh\necho \"$*\" >> '{log}'\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(udevadm, (UnixFileMode)0b111_101_101);
+        }
+
+        var control = Path.Combine(dir.Path, "control");
+        var play = Path.Combine(dir.Path, "handlers.yml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - name: The rules changed
+                  ansible.builtin.debug: { msg: rules }
+                  changed_when: true
+                  notify: Reload udev rules
+              handlers:
+                - name: The role's handlers
+                  ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/handlers/main.yml
+            """, Ct);
+        var env = new Dictionary<string, string> { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") };
+
+        async Task<string> Run(bool manage, bool udevd)
+        {
+            File.Delete(log);
+            if (udevd) { await File.WriteAllTextAsync(control, "", Ct); } else { File.Delete(control); }
+            var extra = $$"""{"edgetwin_buses": ["gpio", "i2c", "serial"], "edgetwin_manage_service": {{(manage ? "true" : "false")}}, "edgetwin_udev_control": "{{control}}"}""";
+            var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path, env);
+            output.WriteLine(result.All);
+            Assert.Equal(0, result.ExitCode);
+            return File.Exists(log) ? await File.ReadAllTextAsync(log, Ct) : "";
+        }
+
+        // A gateway: rules reloaded, then existing devices of the three buses replayed so they get the new group/mode.
+        Assert.Equal(
+            "control --reload-rules\ntrigger --action=change --subsystem-match=gpio --subsystem-match=i2c-dev --subsystem-match=tty\nsettle --timeout=30\n",
+            await Run(manage: true, udevd: true));
+        // No udevd (chroot, container, image build): nothing is run, and the play does not fail.
+        Assert.Equal("", await Run(manage: true, udevd: false));
+        // Provisioning a root without managing the service: the host's udevd (a bind-mounted /run) is left alone.
+        Assert.Equal("", await Run(manage: false, udevd: true));
+    }
+
+    [Fact]
+    public async Task Example_site_variables_render_to_a_config_the_agent_accepts()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var play = Path.Combine(dir.Path, "render.yml");
+        var rendered = Path.Combine(dir.Path, "edgetwin.yaml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: all
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml, "{{"{{"}} site_vars {{"}}"}}"]
+              tasks:
+                - ansible.builtin.template:
+                    src: {{AnsibleDir}}/roles/edgetwin/templates/edgetwin.yaml.j2
+                    dest: {{rendered}}
+                    mode: "0600"
+            """, Ct);
+        var agent = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+        var profiles = Path.Combine(Tool.RepoRoot(), "device-profiles");
+
+        async Task<Tool.Result> RenderAndCheck(string siteVars)
+        {
+            // The vault's variables as plain extra vars; edgetwin_tarball_sum is set by release.yml in a real run.
+            var extra = $$"""{"site_vars": "{{siteVars}}", "edgetwin_tarball_sum": "0", "vault_edgetwin_mqtt_password": "pw", "vault_edgetwin_snmp_community": "c"}""";
+            var render = await Tool.RunAsync(playbook, ["-i", "gw-dc1-01,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path);
+            output.WriteLine(render.All);
+            Assert.Equal(0, render.ExitCode);
+            output.WriteLine(await File.ReadAllTextAsync(rendered, Ct));
+            var check = await Tool.RunAsync("dotnet", [agent, "check", "--config", rendered, "--profiles-dir", profiles], Timeout, Ct, dir.Path);
+            output.WriteLine(check.All);
+            return check;
+        }
+
+        // The README's example (ansible/examples/dc-room.vars.yml): topology, alerts and thermal twin via edgetwin_site_extra.
+        var example = await RenderAndCheck(Path.Combine(AnsibleDir, "examples", "dc-room.vars.yml"));
+        Assert.Equal(0, example.ExitCode);
+        Assert.Contains("1 room, 2 racks, 2 cooling units, 1 UPS, 2 PDUs", example.StdOut, StringComparison.Ordinal);
+        var text = await File.ReadAllTextAsync(rendered, Ct);
+        Assert.Contains("\nalerts:\n", text, StringComparison.Ordinal);
+        Assert.Contains("\nthermal_twin:\n", text, StringComparison.Ordinal);
+        Assert.Contains("  gateway_id: gw-dc1-01\n", text, StringComparison.Ordinal);
+
+        // The example inventory's group_vars too (they deploy as they are).
+        var inventory = await RenderAndCheck(Path.Combine(AnsibleDir, "inventory", "example", "group_vars", "all", "main.yml"));
+        Assert.Equal(0, inventory.ExitCode);
+    }
+
+    [Fact]
+    public async Task Site_extra_may_not_override_the_keys_the_role_sets()
+    {
+        var playbook = Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var play = Path.Combine(dir.Path, "config.yml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - ansible.builtin.import_role:
+                    name: edgetwin
+                    tasks_from: config.yml
+            """, Ct);
+        var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles") };
+        foreach (var extra in new[] { """{"devices": []}""", """{"site": {"id": "x"}}""", """{"models": {"directory": "/tmp"}}""" })
+        {
+            // The check is the config tasks' first: nothing on this machine is touched.
+            var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "--check", "-e", $$$"""{"edgetwin_site_extra": {{{extra}}}}""", play], Timeout, Ct, dir.Path, env);
+            output.WriteLine(result.All);
+            Assert.NotEqual(0, result.ExitCode);
+            Assert.Contains("edgetwin_site_extra may not set", result.All, StringComparison.Ordinal);
+        }
+    }
+
     [GeneratedRegex("Passed with production profile: 0 failure")]
     private static partial Regex PassedLine();
 }
