@@ -80,6 +80,9 @@ for rid in "${rids[@]}"; do
   [ -f "$stage/libonnxruntime.so" ] || { echo "release.sh: libonnxruntime.so missing from the $rid publish" >&2; exit 1; }
   # Confluent.Kafka ships librdkafka builds for glibc, musl (alpine) and CentOS 8; a Debian gateway uses the first.
   rm -f "$stage"/alpine-librdkafka.so "$stage"/centos8-librdkafka.so "$stage"/centos7-librdkafka.so
+  # The publish may already hold copies of these directories; cp -r into an existing one nested them
+  # (device-profiles/device-profiles/…).
+  rm -rf "$stage/device-profiles" "$stage/models"
   cp -r "$repo/device-profiles" "$stage/device-profiles"
   # Models with their manifest, without the training scripts.
   if [ -d "$repo/models" ]; then

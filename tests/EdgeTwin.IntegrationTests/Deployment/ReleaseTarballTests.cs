@@ -89,6 +89,9 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
         Assert.All(machines, m => Assert.True(m.Value == elfMachine, $"{m.Key} is for ELF machine {m.Value}, not {elfMachine}"));
         Assert.DoesNotContain(names, n => n.EndsWith(".pdb", StringComparison.Ordinal) || n.EndsWith(".dll", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.EndsWith(".py", StringComparison.Ordinal));
+
+        // Regression: cp -r into the publish's own copies nested them (device-profiles/device-profiles/…).
+        Assert.DoesNotContain(names, n => n.Contains("/device-profiles/device-profiles", StringComparison.Ordinal) || n.Contains("/models/models", StringComparison.Ordinal));
     }
 
     [Fact]
