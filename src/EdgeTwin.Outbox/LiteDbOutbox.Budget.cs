@@ -13,7 +13,6 @@ public sealed partial class LiteDbOutbox
     private const int ScanChunk = 2000;
 
     private bool _diskPressure;
-    private long _lastRoom = long.MaxValue;
     private long _dataFileAtPressureRound;
 
     private static bool IsDroppable(OutboxKind kind) => kind is OutboxKind.Summary or OutboxKind.Raw or OutboxKind.TwinState;
@@ -45,12 +44,10 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
-        // Under disk pressure summaries are dropped only when the room is nearly gone; condensing is usually enough.
-        var mayDrop = !_diskPressure || _lastRoom < 64 * 1024;
         var after = RunRound("disk_budget", (ref StoreState state, GapTracker gap) =>
         {
             CondenseRaw(ref state, gap, low);
-            if (state.Bytes > low && mayDrop)
+            if (state.Bytes > low)
             {
                 DropOldest(ref state, gap, low);
             }
@@ -82,11 +79,12 @@ public sealed partial class LiteDbOutbox
         }
 
         var (reserve, room) = Room(space);
-        _lastRoom = room;
 
         // The journal grows by every page written until a checkpoint: keep it within a quarter of the room.
         SetCheckpointSize(CheckpointPages(room));
-        var pressure = room < Math.Max(FileBytes() / 4, 64 * 1024);
+        // Enter below a quarter of the files, leave above half of them: at the edge the flag flipped off after a round,
+        // and the files grew into the last of the room before the next check.
+        var pressure = room < Math.Max(FileBytes() / (_diskPressure ? 2 : 4), 64 * 1024);
         if (pressure && !_diskPressure)
         {
             OutboxLog.DiskPressure(_logger, _options.Path, space.Available, reserve, FileBytes());

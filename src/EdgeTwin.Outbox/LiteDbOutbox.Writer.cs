@@ -9,6 +9,23 @@ public sealed partial class LiteDbOutbox
     private const int MaxOpsPerBatch = 512;
 
     private string? _lastWriteFailure;
+    private long _nextReopenAt;
+    private int _consecutiveFailures;
+    private string? _lastReopenFailure;
+
+    /// <summary>
+    /// After the second failure in a row, the next open waits 1 s, doubling to 30 s: on a full disk every batch reopened
+    /// and failed, several times a second, and each failed LiteDB instance kept its memory (RSS grew about 10 MB a second
+    /// to 1.3 GB). The first failure is retried at once (a transient error costs nothing).
+    /// </summary>
+    private void BackOff(string cause)
+    {
+        _lastReopenFailure = cause;
+        if (++_consecutiveFailures >= 2)
+        {
+            _nextReopenAt = _time.GetUtcNow().ToUnixTimeMilliseconds() + Math.Min(30_000, 1000L << Math.Min(_consecutiveFailures - 2, 5));
+        }
+    }
     private long _lastWriteFailureLoggedAt;
 
     private void WriterMain()
@@ -122,6 +139,18 @@ public sealed partial class LiteDbOutbox
             return true;
         }
 
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (now < _nextReopenAt)
+        {
+            var waiting = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure ({_lastReopenFailure}); next attempt in {(_nextReopenAt - now) / 1000.0:0.#} s");
+            foreach (var op in ops)
+            {
+                op.Fail(waiting);
+            }
+
+            return false;
+        }
+
         try
         {
             OpenDatabase();
@@ -143,6 +172,7 @@ public sealed partial class LiteDbOutbox
         catch (Exception ex)
         {
             CloseDatabase();
+            BackOff(ex.Message);
             OutboxLog.ReopenFailed(_logger, _options.Path, ex.Message, ex);
             var error = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure: {ex.Message}", ex);
             foreach (var op in ops)
@@ -245,6 +275,7 @@ public sealed partial class LiteDbOutbox
 
             SaveMeta(state);
             CommitDurably();
+            _consecutiveFailures = 0;
         }
         catch (Exception ex)
         {
@@ -363,6 +394,7 @@ public sealed partial class LiteDbOutbox
 
         // LiteDB may be half-way through a page write: reopen from the files on the next operation.
         CloseDatabase();
+        BackOff(ex.Message);
     }
 
     private void ExecuteRead(ReadOp op)

@@ -228,8 +228,13 @@ public sealed class LiteDbOutboxTests : IDisposable
             GC.WaitForPendingFinalizers();
             GC.Collect();
 
-            // Space is back: the caller retries its batch, which gets the next sequences.
+            // Two failures in a row: the next open waits a second (a full disk reopened on every batch and leaked memory).
             faults.Full = false;
+            var waiting = await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
+            Assert.Contains("next attempt in 1 s", waiting.Message, StringComparison.Ordinal);
+            _time.Advance(TimeSpan.FromSeconds(1));
+
+            // Space is back: the caller retries its batch, which gets the next sequences.
             Assert.Equal(B + 5, await outbox.AppendAsync([Summary(4), Summary(5)], Ct));
             Assert.Equal([1, 2, 3, 4, 5], (await ReadAllAsync(outbox)).Select(e => (int)(e.Sequence - B)));
         }
