@@ -44,16 +44,43 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
-        var after = RunRound("disk_budget", (ref StoreState state, GapTracker gap) =>
+        StoreState after;
+        if (!_diskPressure)
         {
-            CondenseRaw(ref state, gap, low);
-            if (state.Bytes > low)
+            after = RunRound("disk_budget", (ref StoreState state, GapTracker gap) =>
             {
-                DropOldest(ref state, gap, low);
-            }
-        });
-        if (_diskPressure)
+                CondenseRaw(ref state, gap, low);
+                if (state.Bytes > low)
+                {
+                    DropOldest(ref state, gap, low);
+                }
+            });
+        }
+        else
         {
+            // In steps of 64 KiB of entries, each its own transaction followed by a checkpoint: a round is written to the
+            // journal whole before it commits, and one round of a quarter of the entries took the last 400 KB of a small disk.
+            after = before;
+            while (after.Bytes > low)
+            {
+                var target = Math.Max(low, after.Bytes - (64 * 1024));
+                var next = RunRound("disk_budget", (ref StoreState state, GapTracker gap) =>
+                {
+                    CondenseRaw(ref state, gap, target);
+                    if (state.Bytes > target)
+                    {
+                        DropOldest(ref state, gap, target);
+                    }
+                });
+                if (next.Bytes >= after.Bytes || _db is null)
+                {
+                    break; // nothing left to condense or drop, or the round failed
+                }
+
+                after = next;
+                Checkpoint();
+            }
+
             _dataFileAtPressureRound = _dataFile?.Length ?? 0;
         }
 
@@ -107,6 +134,19 @@ public sealed partial class LiteDbOutbox
     {
         var pages = Math.Clamp(Math.Min(_options.DiskBudgetBytes / 16, room / 4) / 8192, 8, 1000);
         return (int)Math.Max(8, 1L << (int)(63 - long.LeadingZeroCount(pages)));
+    }
+
+    /// <summary>Moves the journal into the data file and empties it; a failure leaves it for LiteDB's own next checkpoint.</summary>
+    private void Checkpoint()
+    {
+        try
+        {
+            _db?.Checkpoint();
+        }
+        catch (Exception ex) when (ex is IOException or LiteException)
+        {
+            OutboxLog.WriteFailed(_logger, _options.Path, 0, $"checkpoint failed: {ex.Message}", null);
+        }
     }
 
     /// <summary>LiteDB writes the setting into its header: only on a change, and a failure (a full disk) leaves the old one.</summary>
