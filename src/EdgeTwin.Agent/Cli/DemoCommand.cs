@@ -225,7 +225,8 @@ internal sealed class DemoCommand : ICliCommand
         var saf = agent.Services.GetRequiredService<StoreAndForwardService>();
         var stats = saf.Outbox.GetStats();
         var acked = stats.UplinkPositions.TryGetValue("mqtt", out var p) ? p : 0;
-        return FormattableString.Invariant($"outbox: {stats.LastSequence} appended, {stats.Depth} waiting, mqtt acked up to #{acked}");
+        // Appended counts this run's entries: sequences start from the clock (unix ms × 1000), so the last one is no count.
+        return FormattableString.Invariant($"outbox: {stats.Appended} appended, {stats.Depth} waiting, mqtt acked up to #{acked}");
     }
 
     /// <summary>
