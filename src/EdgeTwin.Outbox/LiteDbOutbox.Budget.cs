@@ -95,11 +95,11 @@ public sealed partial class LiteDbOutbox
     /// quarter, to the low watermark). Pressure: the free space above the reserve is less than a quarter of the outbox's
     /// files (at least 64 KiB), i.e. the files could not grow by a quarter more. A round is due once per growth of the data
     /// file: condensing frees pages that later appends reuse, so the file stops growing, and no further round (and no
-    /// further data_gap event) follows until it grows again. The free space is read at most once a second.
+    /// further data_gap event) follows until it grows again. The free space is read on every call (one statvfs).
     /// </summary>
     private long BudgetInForce(long storedBytes)
     {
-        // Read on every commit (one statvfs): a small disk filled between two reads a second apart.
+        // Not throttled: a small disk filled between two reads a second apart.
         if (ReadFileSystemSpace() is not { } space)
         {
             return _options.DiskBudgetBytes;

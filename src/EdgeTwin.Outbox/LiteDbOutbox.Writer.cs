@@ -9,6 +9,7 @@ public sealed partial class LiteDbOutbox
     private const int MaxOpsPerBatch = 512;
 
     private string? _lastWriteFailure;
+    private long _lastWriteFailureLoggedAt;
     private long _nextReopenAt;
     private int _consecutiveFailures;
     private string? _lastReopenFailure;
@@ -26,7 +27,6 @@ public sealed partial class LiteDbOutbox
             _nextReopenAt = _time.GetUtcNow().ToUnixTimeMilliseconds() + Math.Min(30_000, 1000L << Math.Min(_consecutiveFailures - 2, 5));
         }
     }
-    private long _lastWriteFailureLoggedAt;
 
     private void WriterMain()
     {
