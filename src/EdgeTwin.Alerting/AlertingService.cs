@@ -129,7 +129,7 @@ public sealed partial class AlertingService : IAsyncDisposable
         // Committed changes go straight from the store's writer thread into the sinks' queues: no hop in between.
         Manager.Attach(Dispatch);
         _loops.Add(Task.Run(() => PublishAsync(_stop.Token), CancellationToken.None));
-        if (_options.RunConnectivityProbe && _config.Connectivity.ProbeHost is not null)
+        if (_options.RunConnectivityProbe && (_config.Connectivity.ProbeHost is not null || _options.UplinkHealthy is not null))
         {
             _loops.Add(Task.Run(() => Connectivity.RunAsync(_stop.Token), CancellationToken.None));
         }

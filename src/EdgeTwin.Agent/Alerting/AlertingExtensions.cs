@@ -111,13 +111,17 @@ public sealed partial class AlertingHostedService(
         var storeAndForward = services.GetService<StoreAndForwardOptions>();
         var stateDirectory = options.StateDirectory ?? AlertingExtensions.StateDirectory(config, alerts, storeAndForward?.OutboxPath);
 
-        // With no probe target of its own, the monitor probes the MQTT uplink's broker.
+        // With no probe target of its own, the monitor probes the MQTT uplink's broker, else Kafka's first bootstrap server.
+        var uplinks = storeAndForward?.Uplinks ?? (config.Uplinks is null ? null : UplinksConfig.From(config, stateDirectory));
         if (alerts.Connectivity.ProbeHost is null)
         {
-            var uplinks = storeAndForward?.Uplinks ?? (config.Uplinks is null ? null : UplinksConfig.From(config, stateDirectory));
             if (uplinks?.Mqtt is { } mqtt)
             {
                 alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = mqtt.Host, ProbePort = mqtt.Port != 0 ? mqtt.Port : mqtt.Tls.Enabled ? 8883 : 1883 } };
+            }
+            else if (uplinks?.Kafka is { } kafka && FirstBootstrapServer(kafka.BootstrapServers) is var (host, port))
+            {
+                alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = host, ProbePort = port } };
             }
         }
 
@@ -138,7 +142,8 @@ public sealed partial class AlertingHostedService(
             TimeProvider = time,
             LoggerFactory = loggers,
             Metrics = new AlertingMetrics(meters),
-            UplinkHealthy = _watch.Healthy,
+            // Without an uplink nothing is delivered or stalls: the monitor then runs only on an explicit probe_host.
+            UplinkHealthy = uplinks is { Mqtt: null, Kafka: null } or null ? null : _watch.Healthy,
             ExtraSinks = options.ExtraSinks,
             OpenGpio = options.OpenGpio,
         });
@@ -189,6 +194,19 @@ public sealed partial class AlertingHostedService(
         {
             await Service.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The first <c>host:port</c> of a Kafka bootstrap list (<c>[v6]:port</c> too); null when it has no port.</summary>
+    internal static (string Host, int Port)? FirstBootstrapServer(string bootstrapServers)
+    {
+        var first = bootstrapServers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        var colon = first?.LastIndexOf(':') ?? -1;
+        if (first is null || colon <= 0 || !int.TryParse(first.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            return null;
+        }
+
+        return (first[..colon].Trim('[', ']'), port);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert rule {Rule} can never fire here: no device of this site has role {Role}")]

@@ -30,6 +30,7 @@ public sealed partial class ConnectivityMonitor
     private UplinkState _state = UplinkState.Online;
     private DateTimeOffset _since;
     private bool _reported;
+    private bool _monitored;
 
     /// <param name="config">Probe target and thresholds.</param>
     /// <param name="uplinkHealthy">The uplink client's own view: true healthy, false failing, null unknown (no uplink).</param>
@@ -76,9 +77,16 @@ public sealed partial class ConnectivityMonitor
         }
     }
 
+    /// <summary>
+    /// False until <see cref="RunAsync"/> starts or a check is observed: with neither a probe target nor an uplink nothing watches the uplink, and
+    /// <see cref="State"/>'s <c>online</c> is only the starting value (<c>edgetwin alerts list</c> says "not monitored").
+    /// </summary>
+    public bool Monitored => Volatile.Read(ref _monitored);
+
     /// <summary>Probes every interval until stopped.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
+        Volatile.Write(ref _monitored, true);
         using var timer = new PeriodicTimer(_config.Interval, _time);
         do
         {
@@ -119,6 +127,7 @@ public sealed partial class ConnectivityMonitor
     {
         ConnectivityChange? change = null;
         var first = false;
+        Volatile.Write(ref _monitored, true);
         lock (_gate)
         {
             var delivering = uplinkHealthy != false;

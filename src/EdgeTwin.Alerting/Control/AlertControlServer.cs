@@ -239,7 +239,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     {
         var c = _alerting.Connectivity;
         w.WriteStartObject("uplink");
-        w.WriteString("state", c.State.ToWireName());
+        w.WriteString("state", c.Monitored ? c.State.ToWireName() : "not monitored");
         w.WriteString("since", c.Since.ToString("O", CultureInfo.InvariantCulture));
         w.WriteEndObject();
         w.WriteStartArray("alerts");
