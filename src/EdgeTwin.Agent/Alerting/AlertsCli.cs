@@ -34,7 +34,7 @@ internal sealed class AlertsCli
         var socket = parse.GetValue(Socket);
         if (socket is null && parse.GetValue(Config) is { } file)
         {
-            var loaded = SiteConfigLoader.Load(file.FullName);
+            var loaded = Cli.AgentConfigFile.LoadSite(file.FullName);
             if (!loaded.IsValid)
             {
                 foreach (var p in loaded.Problems)

@@ -40,12 +40,7 @@ internal sealed class AgentConfigFile
     {
         var file = parse.GetValue(Config)!;
         var dir = parse.GetValue(ProfilesDir);
-        var result = SiteConfigLoader.Load(file.ToString(), new SiteConfigLoadOptions
-        {
-            ProfilesDir = dir?.FullName,
-            // Every command validates the owned sections too, so `run` refuses at start what `check` would report.
-            SectionValidators = ConfigSectionValidators.Discover(typeof(AgentConfigFile).Assembly),
-        });
+        var result = LoadSite(file.ToString(), dir?.FullName);
         if (result.IsValid)
         {
             return result.Config;
@@ -60,4 +55,16 @@ internal sealed class AgentConfigFile
         error.WriteLine($"edgetwin: {count} problem{(count == 1 ? "" : "s")} in {file}; not starting");
         return null;
     }
+
+    /// <summary>
+    /// Loads a site config with every section validator of the agent, as <c>check</c> and <c>run</c> do: a command that
+    /// reads only one section (models, outbox, alerts, twin) must still accept every section the agent knows.
+    /// </summary>
+    public static ConfigLoadResult LoadSite(string path, string? profilesDir = null) =>
+        SiteConfigLoader.Load(path, new SiteConfigLoadOptions
+        {
+            ProfilesDir = profilesDir,
+            // Every command validates the owned sections too, so `run` refuses at start what `check` would report.
+            SectionValidators = ConfigSectionValidators.Discover(typeof(AgentConfigFile).Assembly),
+        });
 }

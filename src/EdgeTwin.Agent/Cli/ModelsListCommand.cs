@@ -29,7 +29,7 @@ internal static class ModelsCli
             return ModelsConfig.DefaultDirectory();
         }
 
-        var loaded = SiteConfigLoader.Load(file.ToString(), new SiteConfigLoadOptions());
+        var loaded = AgentConfigFile.LoadSite(file.ToString());
         if (!loaded.IsValid)
         {
             foreach (var p in loaded.Problems)

@@ -224,7 +224,7 @@ internal sealed class OutboxCommand : ICliCommand
         var file = path;
         if (file is null && config is not null)
         {
-            var loaded = SiteConfigLoader.Load(config.FullName);
+            var loaded = AgentConfigFile.LoadSite(config.FullName);
             if (loaded.Config is null)
             {
                 foreach (var problem in loaded.Problems)

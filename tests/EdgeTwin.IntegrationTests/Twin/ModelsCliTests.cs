@@ -27,6 +27,34 @@ public sealed class ModelsCliTests
     }
 
     [Fact]
+    public async Task Regression_models_outbox_and_alerts_refused_a_config_with_a_twin_section_that_check_and_run_accept()
+    {
+        using var dir = new TempDir();
+        var root = Tool.RepoRoot();
+        var outbox = Path.Combine(dir.Path, "outbox.db");
+        var site = Path.Combine(dir.Path, "site.yaml");
+        File.WriteAllText(site, File.ReadAllText(Path.Combine(root, "device-profiles", "examples", "thermal-twin", "dc-room-setpoint-control.yaml"))
+            .Replace("/var/lib/edgetwin/outbox.db", outbox, StringComparison.Ordinal)
+            + $"twin:\n  anomaly: {{ threshold: 0.5 }}\nmodels: {{ directory: {Models} }}\nprofiles_dir: {Path.Combine(root, "device-profiles")}\n");
+
+        var (exit, output, error) = await Run("check", "--config", site);
+        Assert.True(exit == 0, $"check: exit {exit}: {output}{error}");
+
+        (exit, output, error) = await Run("models", "verify", "--config", site);
+        Assert.True(exit == 0, $"models verify: exit {exit}: {output}{error}");
+        Assert.Matches(@"rul-cmapss\s+\S+\s+Available", output);
+
+        // No agent ran here: each command gets past the config to the file or socket it names.
+        // The outbox command writes to the process's stderr: its exit code tells a config problem (2) from no outbox (1).
+        (exit, _, _) = await Run("outbox", "stats", "--config", site);
+        Assert.Equal(1, exit);
+
+        (exit, _, error) = await Run("alerts", "list", "--config", site);
+        Assert.DoesNotContain("unknown key", error, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(dir.Path, "alerts.sock"), error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Verify_fails_with_exit_1_naming_the_file_when_the_hash_is_wrong()
     {
         using var dir = new TempDir();

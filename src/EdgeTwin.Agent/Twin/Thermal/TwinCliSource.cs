@@ -73,7 +73,7 @@ internal sealed class TwinCliSource
             return null;
         }
 
-        var loaded = SiteConfigLoader.Load(siteFile.FullName);
+        var loaded = Cli.AgentConfigFile.LoadSite(siteFile.FullName);
         if (!loaded.IsValid)
         {
             foreach (var p in loaded.Problems)
