@@ -53,9 +53,44 @@ public static class YamlTree
                 ? ex.InnerException.Message
                 : ex.Message;
             message = StripMarkPrefix(message);
+            if (message.Contains("tab", StringComparison.OrdinalIgnoreCase) && FirstTabIndent(yaml) is { } tab)
+            {
+                // The parser stops on the line before the tab, in the middle of a scalar; point at the tab itself.
+                diagnostics.Add(new SourceMark(file, tab.Line, tab.Column), string.Empty, "YAML syntax error: a tab in the indentation (YAML indents with spaces only)");
+                return null;
+            }
+
             diagnostics.Add(Mark(file, ex.Start), string.Empty, "YAML syntax error: " + message);
             return null;
         }
+    }
+
+    /// <summary>1-based line and column of the first tab in a line's leading whitespace, if any.</summary>
+    private static (int Line, int Column)? FirstTabIndent(string yaml)
+    {
+        var line = 1;
+        var column = 1;
+        var leading = true;
+        foreach (var c in yaml)
+        {
+            if (c == '\n')
+            {
+                line++;
+                column = 1;
+                leading = true;
+                continue;
+            }
+
+            if (leading && c == '\t')
+            {
+                return (line, column);
+            }
+
+            leading &= c == ' ';
+            column++;
+        }
+
+        return null;
     }
 
     private static ConfigNode ReadNode(IParser parser, string file, string path, Dictionary<string, ConfigNode> anchors, ConfigDiagnostics diagnostics)

@@ -215,6 +215,13 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_tab_in_the_indentation_was_reported_on_the_line_before_it()
+    {
+        var problems = Problems("site:\n  id: dc1\n\tgateway_id: gw1\n");
+        Assert.Equal(["site.yaml:3:1: (document): YAML syntax error: a tab in the indentation (YAML indents with spaces only)"], problems);
+    }
+
+    [Fact]
     public void Location_with_unknown_machine_and_two_places()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, location: { machine: m1, rack: A01 } }\n  - { id: ups1"));
