@@ -40,6 +40,12 @@ public sealed class StreamingAnomalyDetector
     private bool _hasPrevious;
     private double _previousRaw;
     private long _previousTs;
+    private bool _hasChanged;
+    private double _quantum = double.MaxValue;
+    private double _rateResolution;
+    private long _lastPollTs;
+    private double _lastRate = double.NaN;
+    private double _lastIncrement;
 
     private double _fastLevel, _mediumLevel, _slowLevel;
     private double _fastScale, _mediumScale, _slowScale;
@@ -123,14 +129,19 @@ public sealed class StreamingAnomalyDetector
             {
                 // First reading, a wrap or a reset: no rate yet. Resume from here.
                 _hasPrevious = true;
+                _hasChanged = false;
+                _lastRate = double.NaN;
                 _previousRaw = value;
-                _previousTs = timestampUnixMs;
+                _previousTs = _lastPollTs = timestampUnixMs;
                 return 0.0;
             }
 
-            x = (value - _previousRaw) * 1000.0 / (timestampUnixMs - _previousTs);
-            _previousRaw = value;
-            _previousTs = timestampUnixMs;
+            x = CounterRate(value, timestampUnixMs);
+            _lastPollTs = timestampUnixMs;
+            if (double.IsNaN(x))
+            {
+                return 0.0; // no whole interval between two changes yet: no rate to learn from
+            }
         }
 
         _n++;
@@ -155,6 +166,38 @@ public sealed class StreamingAnomalyDetector
         }
 
         return ResidualScore(timestampUnixMs, x);
+    }
+
+    /// <summary>
+    /// The counter's rate over the time since it last changed; NaN when this poll measured nothing. A coarse counter (an
+    /// outlet's energy in 0.1 kWh steps) stays unchanged for many polls and then steps by one unit: rates per poll of 0, 0,
+    /// …, unit/interval made every step a spike and an anomaly, and holding the last rate between steps made the series so
+    /// flat that the next step's timing jitter was one. So only a step is a measurement; a step overdue by twice its usual
+    /// time is observed as the (falling) rate it would give now, so a counter that stopped still shows up. A counter that
+    /// moves every poll is scored as before.
+    /// </summary>
+    private double CounterRate(double value, long timestampUnixMs)
+    {
+        var elapsedSeconds = (timestampUnixMs - _previousTs) / 1000.0;
+        if (value > _previousRaw)
+        {
+            // The first change after a (re)start ends a partial interval: it only marks where whole intervals begin.
+            var first = !_hasChanged;
+            _hasChanged = true;
+            _lastIncrement = value - _previousRaw;
+            _lastRate = first ? double.NaN : _lastIncrement / elapsedSeconds;
+            // How much one poll earlier or later would have moved this rate: the finest rate change it can show.
+            var pollSeconds = (timestampUnixMs - _lastPollTs) / 1000.0;
+            _rateResolution = first ? 0.0 : _lastRate * pollSeconds / (elapsedSeconds + pollSeconds);
+            _previousRaw = value;
+            _previousTs = timestampUnixMs;
+            return _lastRate;
+        }
+
+        // Unchanged: no new measurement (_previousRaw/_previousTs stay at the last change), unless the step is overdue by
+        // twice its usual time: then the rate it would give now (falling) is observed, so a counter that stopped is seen.
+        var bound = _lastIncrement / elapsedSeconds;
+        return bound < 0.5 * _lastRate ? bound : double.NaN;
     }
 
     private double ResidualScore(long timestampUnixMs, double x)
@@ -188,11 +231,21 @@ public sealed class StreamingAnomalyDetector
         var range = _max - _min;
         var floor = (1e-3 * range) + (1e-9 * Math.Abs(x)) + Tiny;
 
+        // The series' resolution: a residual of one step of the sensor (or, for a counter, of the rate's timing) is not a
+        // surprise however long the series stood still before it.
+        var step = Math.Abs(x - _previousX);
+        if (_n > 1 && step > floor * 1e-3 && step < _quantum)
+        {
+            _quantum = step;
+        }
+
+        var resolutionFloor = _o.IsCounter ? Math.Max(floor, _rateResolution) : floor;
+
         // 1. Residuals of level predictors at three time scales, each against its own mean absolute residual.
         var warm = Math.Max(_o.ScaleAlpha, 1.0 / _n);
-        var z = Residual(x, ref _fastLevel, ref _fastScale, _o.FastAlpha, warm, floor);
-        z = Math.Max(z, Residual(x, ref _mediumLevel, ref _mediumScale, _o.MediumAlpha, warm, floor));
-        z = Math.Max(z, Residual(x, ref _slowLevel, ref _slowScale, _o.SlowAlpha, warm, floor));
+        var z = Residual(x, ref _fastLevel, ref _fastScale, _o.FastAlpha, warm, resolutionFloor);
+        z = Math.Max(z, Residual(x, ref _mediumLevel, ref _mediumScale, _o.MediumAlpha, warm, resolutionFloor));
+        z = Math.Max(z, Residual(x, ref _slowLevel, ref _slowScale, _o.SlowAlpha, warm, resolutionFloor));
         // Sparse: ordinary noise (z below the floor) scores exactly 0, so a lone surprise stands out of the short average.
         var excess = Math.Max(z - _o.ResidualZFloor, 0.0);
         var residual = excess / (excess + _o.ResidualZHalf);

@@ -188,6 +188,46 @@ public sealed class StreamingAnomalyDetectorTests
         AssertAlarm(scores, 2500, 5);
     }
 
+    /// <summary>An outlet's energy in 0.1 kWh steps, polled every 2 s: <paramref name="kw"/> ± 5 %, stopping at <paramref name="stopAt"/>.</summary>
+    private static double[] CoarseEnergyCounter(double kw, int n, int stopAt, int seed)
+    {
+        var rng = new Random(seed);
+        var d = new StreamingAnomalyDetector(AnomalyDetectorOptions.Default with { IsCounter = true });
+        var energyKwh = 12.34;
+        var scores = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            energyKwh += i >= stopAt ? 0 : kw * (1 + (0.05 * Gaussian(rng))) * 2 / 3600;
+            scores[i] = d.Update(T0 + (i * 2_000L), Math.Round(energyKwh, 1));
+        }
+
+        return scores;
+    }
+
+    [Theory]
+    [InlineData(0.17)] // a 170 W server: a step every ~35 min
+    [InlineData(1.7)] // a step every ~3.5 min
+    public void Regression_every_step_of_a_coarse_energy_counter_was_an_anomaly(double kw)
+    {
+        // Rates per poll of 0, 0, …, 0.1 kWh / 2 s made each step a spike: an alarm at every step (every outlet of a site).
+        for (var seed = 1; seed <= 5; seed++)
+        {
+            var scores = CoarseEnergyCounter(kw, 20_000, int.MaxValue, seed);
+            var alarms = scores.Count(x => x >= AnomalyDetectorOptions.Default.Threshold);
+            Assert.True(alarms <= 1, $"seed {seed}: {alarms} alarms in 20,000 polls at {kw} kW");
+        }
+    }
+
+    [Fact]
+    public void A_coarse_counter_that_stops_is_an_anomaly()
+    {
+        // 5 kW: a 0.1 kWh step every ~36 polls (600 steps learned); the load stops at 22,000. Overdue by twice the usual
+        // time, the rate the next step would give is observed, falling.
+        var scores = CoarseEnergyCounter(5, 24_000, 22_000, 3);
+        AssertQuiet(scores, 0, 22_000);
+        AssertAlarm(scores, 22_000, 200);
+    }
+
     [Fact]
     public void Repeats_after_an_alarm_are_suppressed()
     {
