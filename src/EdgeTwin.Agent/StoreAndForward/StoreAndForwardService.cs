@@ -25,6 +25,9 @@ public sealed record StoreAndForwardOptions
 
     /// <summary>Overrides the <c>uplinks:</c> section (the demo points MQTT at its embedded broker).</summary>
     public UplinksConfig? Uplinks { get; init; }
+
+    /// <summary>At stop, how long the uplinks may deliver what the last flush appended (within the host's stop window).</summary>
+    public TimeSpan StopDrain { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -43,6 +46,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     private readonly IMeterFactory _meters;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _stoppingFeeder = new();
     private readonly List<(string Name, Task Run)> _running = [];
     private LiteDbOutbox? _outbox;
     private OutboxFeeder? _feeder;
@@ -149,7 +153,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _running.Add(("summaries", Task.Run(() => Feeder.RunAsync(_options.FlushInterval, _stopping.Token), CancellationToken.None)));
+        _running.Add(("summaries", Task.Run(() => Feeder.RunAsync(_options.FlushInterval, _stoppingFeeder.Token), CancellationToken.None)));
         if (_mqtt is { } mqtt)
         {
             _running.Add(("mqtt", Task.Run(() => mqtt.RunAsync(_stopping.Token), CancellationToken.None)));
@@ -172,29 +176,93 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
+        // The feeder's last flush appends the open windows; then the uplinks may deliver them before they are stopped
+        // (cancelling both at once left a stop's last summaries in the file until the next start).
+        await _stoppingFeeder.CancelAsync().ConfigureAwait(false);
+        if (_running.Count > 0)
+        {
+            await StopPart(_running[0].Name, _running[0].Run, cancellationToken).ConfigureAwait(false);
+            _running.RemoveAt(0);
+        }
+
+        await DrainUplinksAsync(cancellationToken).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var (name, run) in _running)
         {
-            try
-            {
-                await run.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                LogStopCutShort(name);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogStopFailed(ex, name);
-            }
-            catch (OperationCanceledException)
-            {
-                // The loop ended through its own token: a normal stop.
-            }
+            await StopPart(name, run, cancellationToken).ConfigureAwait(false);
         }
 
         _running.Clear();
         await DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Until every running uplink has acknowledged the outbox's last entry, at most <see cref="StoreAndForwardOptions.StopDrain"/>
+    /// and within the host's stop window; an uplink that acknowledges nothing for a second is not waited for (it is down).
+    /// </summary>
+    private async Task DrainUplinksAsync(CancellationToken cancellationToken)
+    {
+        if (_outbox is null || (_mqtt is null && _kafka is null) || _options.StopDrain <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        // Real time, not the agent's clock: the host's stop window is real, and a test clock would never move here.
+        var last = _outbox.GetStats().LastSequence;
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        var sinceMove = System.Diagnostics.Stopwatch.StartNew();
+        var before = UplinkPositions.Values.Sum();
+        while (!cancellationToken.IsCancellationRequested && elapsed.Elapsed < _options.StopDrain)
+        {
+            var positions = UplinkPositions.Values;
+            if (positions.All(p => p >= last))
+            {
+                LogDrained(last, elapsed.Elapsed.TotalMilliseconds);
+                return;
+            }
+
+            var now = positions.Sum();
+            if (now != before)
+            {
+                before = now;
+                sinceMove.Restart();
+            }
+            else if (sinceMove.Elapsed > TimeSpan.FromSeconds(1))
+            {
+                break;
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        LogNotDrained(elapsed.Elapsed.TotalMilliseconds);
+    }
+
+    private async Task StopPart(string name, Task run, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await run.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            LogStopCutShort(name);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStopFailed(ex, name);
+        }
+        catch (OperationCanceledException)
+        {
+            // The loop ended through its own token: a normal stop.
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -210,6 +278,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         }
 
         _stopping.Dispose();
+        _stoppingFeeder.Dispose();
     }
 
     private RawPolicy? RawPolicyOf(SeriesDescriptor series)
@@ -231,6 +300,12 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Uplink {Name} is no longer configured: the outbox stops keeping entries for it")]
     private partial void LogUplinkRemoved(string name);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Uplinks delivered the outbox up to its last entry {Sequence} before stopping ({Ms:F0} ms)")]
+    private partial void LogDrained(long sequence, double ms);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Uplinks stopped after {Ms:F0} ms of delivering at stop; the rest stays in the outbox for the next start")]
+    private partial void LogNotDrained(double ms);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox closed cleanly with {Depth} entries waiting for the uplinks")]
     private partial void LogClosed(long depth);

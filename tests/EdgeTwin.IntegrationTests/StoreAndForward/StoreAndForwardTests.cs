@@ -61,6 +61,41 @@ public sealed class StoreAndForwardTests
     }
 
     [Fact]
+    public async Task Regression_a_clean_stop_left_its_last_summaries_in_the_outbox_until_the_next_start()
+    {
+        // The feeder and the uplinks were cancelled together: the stop's final flush (the open windows, flagged partial)
+        // was appended and then never sent. Now the uplink delivers it before the outbox closes.
+        await using var broker = await Broker.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("edgetwin-saf-");
+        try
+        {
+            var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
+            using (var host = BuildAgent(config, dir.FullName, broker.Port, TimeSpan.FromMinutes(10)))
+            {
+                await host.StartAsync(Ct);
+                await WaitUntilAsync(() => broker.Messages.Any(m => m.Topic.EndsWith("/status", StringComparison.Ordinal) || m.Topic.EndsWith("/summary", StringComparison.Ordinal)), "the uplink's session");
+                await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+                await host.StopAsync(Ct);
+            }
+
+            await using (var reopened = await Outbox.LiteDbOutbox.OpenAsync(new Outbox.LiteDbOutboxOptions { Path = Path.Combine(dir.FullName, "outbox.db") }, cancellationToken: Ct))
+            {
+                Assert.Equal(0, reopened.GetStats().Depth);
+            }
+
+            // The 10-minute window never closed while running: what reached the broker is the stop's partial flush.
+            var partial = broker.Messages.Where(m => m.Topic.EndsWith("/summary", StringComparison.Ordinal))
+                .Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("body")).ToList();
+            Assert.NotEmpty(partial);
+            Assert.All(partial, b => Assert.True(b.GetProperty("partial").GetBoolean()));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task What_was_buffered_while_the_broker_was_unreachable_is_delivered_after_a_restart_flagged_historical()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-saf-");
@@ -129,7 +164,7 @@ public sealed class StoreAndForwardTests
         }
     }
 
-    private static IHost BuildAgent(SiteConfig config, string dir, int? brokerPort)
+    private static IHost BuildAgent(SiteConfig config, string dir, int? brokerPort, TimeSpan? summaryWindow = null)
     {
         var mqtt = new MqttUplinkOptions
         {
@@ -153,7 +188,7 @@ public sealed class StoreAndForwardTests
                 .AddSourceFactory(factory)
                 .AddStoreAndForward(new StoreAndForwardOptions
                 {
-                    SummaryWindow = TimeSpan.FromSeconds(1),
+                    SummaryWindow = summaryWindow ?? TimeSpan.FromSeconds(1),
                     FlushInterval = TimeSpan.FromMilliseconds(200),
                     OutboxPath = Path.Combine(dir, "outbox.db"),
                     Uplinks = brokerPort is null ? UplinksConfig.None : new UplinksConfig(mqtt, null),
