@@ -47,13 +47,13 @@ public sealed class ModelsCliTests
         Assert.Equal(0, exit);
     }
 
-    [Fact]
-    public async Task Bench_cmapss_prints_rmse_and_phm08_and_writes_one_row_per_unit()
+    /// <summary>
+    /// Units 1-5 of NASA's train_FD001.txt (public domain), committed so the tests run wherever the repository is cloned,
+    /// and a small test set in NASA's layout cut from them at known points.
+    /// </summary>
+    private static async Task<(string Train, string Test, string Rul, List<int> Truth)> SmallTestSet(string dir)
     {
-        // Units 1-5 of NASA's train_FD001.txt (public domain), committed so the test runs wherever the repository is
-        // cloned; a small test set in NASA's layout is cut from them at known points.
-        using var dir = new TempDir();
-        var train = Path.Combine(dir.Path, "train_FD001.txt");
+        var train = Path.Combine(dir, "train_FD001.txt");
         await using (var packed = File.OpenRead(Path.Combine(Tool.RepoRoot(), "tests", "EdgeTwin.IntegrationTests", "Twin", "Fixtures", "train_FD001_units1-5.txt.gz")))
         await using (var unpacked = new GZipStream(packed, CompressionMode.Decompress))
         await using (var file = File.Create(train))
@@ -72,11 +72,19 @@ public sealed class ModelsCliTests
             truth.Add(rul);
         }
 
-        var testPath = Path.Combine(dir.Path, "test_FD001.txt");
-        var rulPath = Path.Combine(dir.Path, "RUL_FD001.txt");
-        var csvPath = Path.Combine(dir.Path, "pred.csv");
+        var testPath = Path.Combine(dir, "test_FD001.txt");
+        var rulPath = Path.Combine(dir, "RUL_FD001.txt");
         File.WriteAllLines(testPath, test);
         File.WriteAllLines(rulPath, truth.Select(t => t.ToString(CultureInfo.InvariantCulture)));
+        return (train, testPath, rulPath, truth);
+    }
+
+    [Fact]
+    public async Task Bench_cmapss_prints_rmse_and_phm08_and_writes_one_row_per_unit()
+    {
+        using var dir = new TempDir();
+        var (train, testPath, rulPath, truth) = await SmallTestSet(dir.Path);
+        var csvPath = Path.Combine(dir.Path, "pred.csv");
 
         var (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--predictions-out", csvPath, "--models", Models, "--json");
         Assert.True(exit == 0, $"exit {exit}: {output}{error}");
@@ -96,5 +104,29 @@ public sealed class ModelsCliTests
         (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", Path.Combine(dir.Path, "missing.txt"), "--models", Models);
         Assert.Equal(2, exit);
         Assert.Contains("missing.txt does not exist", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_bench_cmapss_exited_2_for_malformed_data_files_where_bench_nab_exits_1()
+    {
+        using var dir = new TempDir();
+        var (train, testPath, rulPath, _) = await SmallTestSet(dir.Path);
+
+        var shortRow = Path.Combine(dir.Path, "short.txt");
+        File.WriteAllLines(shortRow, [.. File.ReadAllLines(testPath).Take(3), "1 4 0.1 0.2"]);
+        var (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", shortRow, "--rul", rulPath, "--models", Models);
+        Assert.Equal(1, exit);
+        Assert.Contains($"{shortRow}:4: expected 26 columns, found 4", error, StringComparison.Ordinal);
+
+        var badRul = Path.Combine(dir.Path, "rul.txt");
+        File.WriteAllLines(badRul, ["30", "foo"]);
+        (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", badRul, "--models", Models);
+        Assert.Equal(1, exit);
+        Assert.Contains($"{badRul}:2: 'foo' is not a RUL", error, StringComparison.Ordinal);
+
+        // A directory where a file belongs is a bad argument (exit 2), named as such.
+        (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", dir.Path, "--rul", rulPath, "--models", Models);
+        Assert.Equal(2, exit);
+        Assert.Contains($"--test {dir.Path} is a directory, expected a file", error, StringComparison.Ordinal);
     }
 }
