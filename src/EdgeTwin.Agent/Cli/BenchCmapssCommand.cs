@@ -9,7 +9,8 @@ namespace EdgeTwin.Agent.Cli;
 /// <summary>
 /// <c>edgetwin bench cmapss --train FILE --test FILE --rul FILE [--predictions-out CSV] [--models DIR] [--model NAME] [--json]</c>:
 /// evaluates the deployed RUL model on a C-MAPSS test set as the agent runs it (manifest preprocessing, ONNX Runtime);
-/// prints RMSE against the truth as shipped and capped, and the PHM08 score. Exit codes (the rule of every bench,
+/// prints RMSE against the truth as shipped and capped, and the PHM08 score, and a note when the manifest lists the test
+/// file as in-sample for the model (<see cref="ModelEntry.InSample"/>). Exit codes (the rule of every bench,
 /// <see cref="BenchPaths"/>): 0 done, 1 a file unreadable or malformed, the files disagreeing or the model unavailable,
 /// 2 bad arguments (a path missing or a directory).
 /// </summary>
@@ -27,7 +28,7 @@ internal sealed partial class BenchCmapssCommand : ICliSubcommand
         var model = new Option<string>("--model") { Description = "Model name in the manifest.", DefaultValueFactory = _ => "rul-cmapss" };
         var dataset = new Option<string?>("--dataset") { Description = "Data set name in the output (default: FDxxx from the test file name)." };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON." };
-        var command = new Command("cmapss", "Evaluate the deployed RUL model on a C-MAPSS test set: RMSE (uncapped and capped truth), PHM08 score. Exit codes: 0 done, 1 unreadable or malformed data or model unavailable, 2 bad arguments.");
+        var command = new Command("cmapss", "Evaluate the deployed RUL model on a C-MAPSS test set: RMSE (uncapped and capped truth), PHM08 score; notes a test file the model was trained on. Exit codes: 0 done, 1 unreadable or malformed data or model unavailable, 2 bad arguments.");
         foreach (var o in new Option[] { train, test, rul, predictionsOut, models, model, dataset, json })
         {
             command.Options.Add(o);

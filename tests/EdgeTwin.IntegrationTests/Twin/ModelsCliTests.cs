@@ -100,6 +100,7 @@ public sealed class ModelsCliTests
         Assert.Equal(rmse, (double)figures["rmse"]!, 1);
         Assert.True((double)figures["rmse"]! < 40, output);
         Assert.True((double)figures["train_mean_abs_z"]! < 0.5, output);
+        Assert.False((bool)figures["in_sample"]!); // the committed manifest lists the held-out files, not this one
 
         (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", Path.Combine(dir.Path, "missing.txt"), "--models", Models);
         Assert.Equal(2, exit);
@@ -128,5 +129,43 @@ public sealed class ModelsCliTests
         (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", dir.Path, "--rul", rulPath, "--models", Models);
         Assert.Equal(2, exit);
         Assert.Contains($"--test {dir.Path} is a directory, expected a file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_bench_cmapss_printed_in_sample_figures_of_a_model_trained_on_the_test_file_without_a_note()
+    {
+        using var dir = new TempDir();
+        var (train, testPath, rulPath, _) = await SmallTestSet(dir.Path);
+        var models = Directory.CreateDirectory(Path.Combine(dir.Path, "models")).FullName;
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(Models, "manifest.json")))!.AsObject();
+        foreach (var m in manifest["models"]!.AsArray())
+        {
+            File.Copy(Path.Combine(Models, (string)m!["file"]!), Path.Combine(models, (string)m["file"]!));
+        }
+
+        // List this test file by content hash, as the shipped manifest lists models/rul/heldout/test_FD00x.txt.
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(testPath)));
+        var rul = manifest["models"]!.AsArray().Single(m => (string?)m!["name"] == "rul-cmapss")!;
+        rul["inSample"] = JsonNode.Parse($$"""{"note": "refit on these units; see 1.5.1's figures", "files": [{"name": "heldout/test_FD001.txt", "sha256": "{{sha}}"}]}""");
+        File.WriteAllText(Path.Combine(models, "manifest.json"), manifest.ToJsonString());
+
+        var (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", models);
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        Assert.Contains("RMSE (uncapped truth)", output, StringComparison.Ordinal);
+        Assert.Contains("note: IN-SAMPLE: rul-cmapss", output, StringComparison.Ordinal);
+        Assert.Contains("(heldout/test_FD001.txt)", output, StringComparison.Ordinal);
+        Assert.Contains("see 1.5.1's figures", output, StringComparison.Ordinal);
+
+        (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", models, "--json");
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        var json = JsonNode.Parse(output)!;
+        Assert.True((bool)json["in_sample"]!);
+        Assert.Equal("heldout/test_FD001.txt", (string?)json["in_sample_file"]);
+
+        // The same name with other content (NASA's own test_FD001.txt, say) is not in-sample.
+        File.AppendAllText(testPath, File.ReadAllLines(testPath)[^1] + "\n");
+        (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", models);
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        Assert.DoesNotContain("IN-SAMPLE", output, StringComparison.Ordinal);
     }
 }
