@@ -223,12 +223,22 @@ def reference(cnn_path, gbms, w, calib, x, fp16=False):
     return calibrate.apply(p, calib["knots"], np.array(calib["coef"]))
 
 
-def update_manifest(path, onnx_path, version, calib):
-    """The rul-cmapss entry: version, sha256, and the uncertainty from the blend's cross-fitted OOF residuals."""
+def update_manifest(path, onnx_path, version, calib, in_sample=None, in_sample_note=None):
+    """The rul-cmapss entry: version, sha256, the uncertainty from the blend's cross-fitted OOF residuals, and
+    inSample: the held-out test files of in_sample (a directory) by sha256 when a member was trained on them
+    (cv_gbm.py --include-heldout); without it the key is removed, so an earlier model's note never sticks to a new one."""
     man = json.load(open(path))
     e = next(x for x in man["models"] if x["name"] == "rul-cmapss")
     e["version"] = version
     e["sha256"] = hashlib.sha256(open(onnx_path, "rb").read()).hexdigest()
+    e.pop("inSample", None)
+    if in_sample:
+        names = sorted(n for n in os.listdir(in_sample) if n.startswith("test_") and n.endswith(".txt"))
+        e["inSample"] = {"note": in_sample_note or (f"{version} was trained on these held-out units (models/rul-cmapss.md): "
+                                                    "its figures on them are in-sample, not an estimate"),
+                         "files": [{"name": f"rul/heldout/{n}",
+                                    "sha256": hashlib.sha256(open(os.path.join(in_sample, n), "rb").read()).hexdigest()}
+                                   for n in names]}
     e["description"] = ("Turbofan remaining useful life (cycles) from a 50-cycle window: CNN ensemble blended with "
                         "gradient-boosted trees on window features, trained on C-MAPSS FD001-FD004")
     r = calib["residuals_crossfit"]
@@ -274,6 +284,10 @@ def main():
                     help="split thresholds rounded down to float32 (split_threshold), exact for float32 features")
     ap.add_argument("--manifest", default=None, help="update the rul-cmapss entry of this manifest")
     ap.add_argument("--fixture", default=None, help="rewrite this rul-fixture.json's outputs with the reference")
+    ap.add_argument("--in-sample", default=None, metavar="HELDOUT_DIR",
+                    help="a member was trained on these held-out files (cv_gbm.py --include-heldout): list them in the "
+                         "entry's inSample so bench cmapss says its figures on them are in-sample")
+    ap.add_argument("--in-sample-note", default=None, help="the inSample note (say where the honest figures are)")
     args = ap.parse_args()
     calib = json.load(open(args.calibration))
     gbms = []
@@ -287,7 +301,7 @@ def main():
     def predict(x):
         return reference(args.cnn, gbms, calib["w"], calib, x, args.fp16)
     if args.manifest:
-        entry = update_manifest(args.manifest, args.out, args.version, calib)
+        entry = update_manifest(args.manifest, args.out, args.version, calib, args.in_sample, args.in_sample_note)
         print(f"{args.manifest}: rul-cmapss {entry['version']} sha256 {entry['sha256']}")
         if args.fixture:
             print(f"{args.fixture}: {update_fixture(args.fixture, entry, predict)} prefix outputs")

@@ -9,7 +9,10 @@ namespace EdgeTwin.Agent.Cli;
 /// <summary>
 /// <c>edgetwin bench cmapss --train FILE --test FILE --rul FILE [--predictions-out CSV] [--models DIR] [--model NAME] [--json]</c>:
 /// evaluates the deployed RUL model on a C-MAPSS test set as the agent runs it (manifest preprocessing, ONNX Runtime);
-/// prints RMSE against the truth as shipped and capped, and the PHM08 score. Exit codes: 0 done, 1 model unavailable, 2 bad arguments.
+/// prints RMSE against the truth as shipped and capped, and the PHM08 score, and a note when the manifest lists the test
+/// file as in-sample for the model (<see cref="ModelEntry.InSample"/>). Exit codes (the rule of every bench,
+/// <see cref="BenchPaths"/>): 0 done, 1 a file unreadable or malformed, the files disagreeing or the model unavailable,
+/// 2 bad arguments (a path missing or a directory).
 /// </summary>
 internal sealed partial class BenchCmapssCommand : ICliSubcommand
 {
@@ -25,7 +28,7 @@ internal sealed partial class BenchCmapssCommand : ICliSubcommand
         var model = new Option<string>("--model") { Description = "Model name in the manifest.", DefaultValueFactory = _ => "rul-cmapss" };
         var dataset = new Option<string?>("--dataset") { Description = "Data set name in the output (default: FDxxx from the test file name)." };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON." };
-        var command = new Command("cmapss", "Evaluate the deployed RUL model on a C-MAPSS test set: RMSE (uncapped and capped truth), PHM08 score.");
+        var command = new Command("cmapss", "Evaluate the deployed RUL model on a C-MAPSS test set: RMSE (uncapped and capped truth), PHM08 score; notes a test file the model was trained on. Exit codes: 0 done, 1 unreadable or malformed data or model unavailable, 2 bad arguments.");
         foreach (var o in new Option[] { train, test, rul, predictionsOut, models, model, dataset, json })
         {
             command.Options.Add(o);
@@ -35,11 +38,11 @@ internal sealed partial class BenchCmapssCommand : ICliSubcommand
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            foreach (var f in new[] { parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(rul)! })
+            foreach (var (f, option) in new[] { (parse.GetValue(train)!, "--train"), (parse.GetValue(test)!, "--test"), (parse.GetValue(rul)!, "--rul") })
             {
-                if (!f.Exists)
+                if (BenchPaths.Problem(f.FullName, BenchPaths.Kind.File, option) is { } problem)
                 {
-                    await error.WriteLineAsync($"bench cmapss: {f.FullName} does not exist").ConfigureAwait(false);
+                    await error.WriteLineAsync($"bench cmapss: {problem}").ConfigureAwait(false);
                     return ExitCodes.InvalidConfig;
                 }
             }
@@ -53,20 +56,24 @@ internal sealed partial class BenchCmapssCommand : ICliSubcommand
             {
                 result = await Task.Run(() => CmapssBenchmark.Run(catalog, parse.GetValue(model)!, name, parse.GetValue(train)!.FullName, testFile.FullName, parse.GetValue(rul)!.FullName), ct).ConfigureAwait(false);
             }
-            catch (FormatException e)
+            catch (Exception e) when (e is FormatException or InvalidOperationException or IOException or UnauthorizedAccessException)
             {
-                await error.WriteLineAsync($"bench cmapss: {e.Message}").ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-            catch (InvalidOperationException e)
-            {
+                // Malformed or unreadable files and an unavailable model are all exit 1; only arguments are exit 2.
                 await error.WriteLineAsync($"bench cmapss: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Failure;
             }
 
             if (parse.GetValue(predictionsOut) is { } csv)
             {
-                await File.WriteAllTextAsync(csv.FullName, result.PredictionsCsv(), ct).ConfigureAwait(false);
+                try
+                {
+                    await File.WriteAllTextAsync(csv.FullName, result.PredictionsCsv(), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    await error.WriteLineAsync($"bench cmapss: --predictions-out {csv.FullName}: {e.Message}").ConfigureAwait(false);
+                    return ExitCodes.Failure;
+                }
             }
 
             await output.WriteLineAsync(parse.GetValue(json) ? result.ToJson() : result.ToText()).ConfigureAwait(false);

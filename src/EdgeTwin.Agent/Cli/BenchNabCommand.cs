@@ -10,7 +10,8 @@ namespace EdgeTwin.Agent.Cli;
 /// <c>edgetwin bench nab --data DIR --labels WINDOWS.json --out RESULTS_DIR [--set key=value]… [--json]</c>: runs the agent's
 /// streaming anomaly detector over every NAB-format file (one pass, no look-ahead, one configuration), writes NAB's results
 /// layout and prints the normalised scores of the three profiles from our implementation of the NAB rules.
-/// Exit codes: 0 done, 1 a file could not be read or written, 2 bad arguments.
+/// Exit codes (<see cref="BenchPaths"/>, the same for every bench reading data files): 0 done, 1 a data file is unreadable
+/// or malformed (empty CSVs included) or could not be written, 2 bad arguments (a path missing or of the wrong kind).
 /// </summary>
 internal sealed class BenchNabCommand : ICliSubcommand
 {
@@ -26,7 +27,7 @@ internal sealed class BenchNabCommand : ICliSubcommand
         var perFile = new Option<bool>("--per-file") { Description = "Also print each file's raw standard-profile score at the corpus threshold." };
         var detectorName = new Option<string>("--detector") { Description = $"Detector to run: {NabRunner.DetectorName} (the agent's) or {NabRunner.WindowedGaussianName} (NAB's baseline, to check the scorer).", DefaultValueFactory = _ => NabRunner.DetectorName };
         detectorName.AcceptOnlyFromAmong(NabRunner.DetectorName, NabRunner.WindowedGaussianName);
-        var nab = new Command("nab", "Run the streaming anomaly detector over NAB data and score it with the NAB rules (three profiles).");
+        var nab = new Command("nab", "Run the streaming anomaly detector over NAB data and score it with the NAB rules (three profiles). Exit codes: 0 done, 1 unreadable or malformed data (empty CSVs included), 2 bad arguments.");
         nab.Options.Add(data);
         nab.Options.Add(labels);
         nab.Options.Add(output);
@@ -62,9 +63,9 @@ internal sealed class BenchNabCommand : ICliSubcommand
 
             var dataDir = parse.GetValue(data)!;
             var labelsFile = parse.GetValue(labels)!;
-            if (!dataDir.Exists || !labelsFile.Exists)
+            if ((BenchPaths.Problem(dataDir.FullName, BenchPaths.Kind.Directory, "--data") ?? BenchPaths.Problem(labelsFile.FullName, BenchPaths.Kind.File, "--labels")) is { } pathProblem)
             {
-                await stderr.WriteLineAsync($"bench nab: {(dataDir.Exists ? labelsFile.FullName : dataDir.FullName)} does not exist").ConfigureAwait(false);
+                await stderr.WriteLineAsync($"bench nab: {pathProblem}").ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 

@@ -10,7 +10,9 @@ namespace EdgeTwin.Agent.Cli;
 /// <c>edgetwin bench secom --data FILE --labels FILE [--label-delay N] [--predictions-out CSV] [--model FILE] [--json]</c>:
 /// streams SECOM runs in time order through the line twin's online quality model (predict run t, then learn the
 /// label of run t − N) and prints ROC AUC (with a bootstrap 95 % interval), PR AUC and balanced accuracy at 0.5,
-/// next to a labels-only baseline. Exit codes: 0 done, 2 bad arguments or files.
+/// next to a labels-only baseline. Exit codes (the rule of every bench, <see cref="BenchPaths"/>): 0 done, 1 a data, labels
+/// or model file unreadable or malformed (a run with the wrong number of values, no runs, a single class) or the
+/// predictions not written, 2 bad arguments (a path missing or a directory, a negative --label-delay).
 /// </summary>
 internal sealed class BenchSecomCommand : ICliSubcommand
 {
@@ -24,7 +26,7 @@ internal sealed class BenchSecomCommand : ICliSubcommand
         var predictions = new Option<FileInfo?>("--predictions-out") { Description = "Write index,fail_probability per run (CSV, full precision)." };
         var model = new Option<FileInfo?>("--model") { Description = "Base model (default: models/secom/secom-base.json beside the binary, then ./models/secom)." };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON." };
-        var cmd = new Command("secom", "Stream SECOM runs through the online quality model: ROC AUC, PR AUC, balanced accuracy.");
+        var cmd = new Command("secom", "Stream SECOM runs through the online quality model: ROC AUC, PR AUC, balanced accuracy. Exit codes: 0 done, 1 unreadable or malformed data or model, 2 bad arguments.");
         cmd.Options.Add(data);
         cmd.Options.Add(labels);
         cmd.Options.Add(delay);
@@ -42,10 +44,17 @@ internal sealed class BenchSecomCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
 
+            // Arguments first (exit 2), so a wrong --data is reported whatever the model; then the files' content (exit 1).
+            var dataPath = parse.GetValue(data)!.FullName;
+            var labelsPath = parse.GetValue(labels)!.FullName;
             var modelPath = parse.GetValue(model)?.FullName ?? DefaultModel();
-            if (modelPath is null || !File.Exists(modelPath))
+            var pathProblem = BenchPaths.Problem(dataPath, BenchPaths.Kind.File, "--data") ?? BenchPaths.Problem(labelsPath, BenchPaths.Kind.File, "--labels")
+                ?? (modelPath is null
+                    ? "base model not found (models/secom/secom-base.json beside the binary or in ./models/secom); pass --model"
+                    : BenchPaths.Problem(modelPath, BenchPaths.Kind.File, "--model"));
+            if (pathProblem is not null)
             {
-                await error.WriteLineAsync($"bench secom: base model not found ({modelPath ?? "models/secom/secom-base.json beside the binary or in ./models/secom"}); pass --model").ConfigureAwait(false);
+                await error.WriteLineAsync($"bench secom: {pathProblem}").ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 
@@ -54,18 +63,23 @@ internal sealed class BenchSecomCommand : ICliSubcommand
             OnlineLogisticModel m;
             try
             {
-                (runs, failed) = QualityStream.ReadSecom(parse.GetValue(data)!.FullName, parse.GetValue(labels)!.FullName);
-                m = OnlineLogisticModel.Load(modelPath);
-                if (runs.Any(r => r.Length < m.InputWidth))
-                {
-                    await error.WriteLineAsync($"bench secom: every run needs {m.InputWidth} values").ConfigureAwait(false);
-                    return ExitCodes.InvalidConfig;
-                }
+                m = OnlineLogisticModel.Load(modelPath!);
+                (runs, failed) = QualityStream.ReadSecom(dataPath, labelsPath, m.InputWidth);
             }
             catch (Exception ex) when (ex is IOException or FormatException or InvalidDataException or JsonException or UnauthorizedAccessException)
             {
                 await error.WriteLineAsync("bench secom: " + ex.Message).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
+                return ExitCodes.Failure;
+            }
+
+            // ROC AUC and PR AUC are undefined without both classes: printing NaN with exit 0 let an empty file pass as a result.
+            var fails = failed.Count(f => f);
+            if (fails == 0 || fails == failed.Count)
+            {
+                await error.WriteLineAsync(failed.Count == 0
+                    ? $"bench secom: {dataPath} and {labelsPath} hold no runs"
+                    : $"bench secom: {labelsPath}: all {failed.Count} runs are labelled {(fails == 0 ? "pass (-1)" : "fail (1)")}; ROC AUC and PR AUC need both").ConfigureAwait(false);
+                return ExitCodes.Failure;
             }
 
             // fail_probability is the balanced score (fail decided at >= 0.5, see models/secom/MODEL_CARD.md); the
@@ -80,7 +94,15 @@ internal sealed class BenchSecomCommand : ICliSubcommand
             {
                 var sb = new StringBuilder("index,fail_probability\n");
                 for (int i = 0; i < p.Length; i++) sb.Append(i.ToString(CultureInfo.InvariantCulture)).Append(',').Append(p[i].ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-                await File.WriteAllTextAsync(csv.FullName, sb.ToString(), ct).ConfigureAwait(false);
+                try
+                {
+                    await File.WriteAllTextAsync(csv.FullName, sb.ToString(), ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    await error.WriteLineAsync($"bench secom: --predictions-out {csv.FullName}: {ex.Message}").ConfigureAwait(false);
+                    return ExitCodes.Failure;
+                }
             }
 
             if (parse.GetValue(json))

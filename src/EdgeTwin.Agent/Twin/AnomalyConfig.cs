@@ -12,6 +12,53 @@ public sealed record AnomalyOverride(string Glob, AnomalyDetectorOptions Options
         RegexOptions.CultureInvariant | RegexOptions.Singleline, TimeSpan.FromSeconds(1));
 
     public bool Matches(string seriesKey) => _regex.IsMatch(seriesKey);
+
+    /// <summary>
+    /// Whether some key starting with <paramref name="prefix"/> would match: for series not registered yet (an SNMP table's
+    /// rows appear with their first walk as <c>device/metric{index=…}</c>). Runs the glob as an automaton over the prefix;
+    /// any state left can still match a suffix.
+    /// </summary>
+    public bool CouldMatchKeyStartingWith(string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var states = Closure([0]);
+        foreach (var c in prefix)
+        {
+            var next = new HashSet<int>();
+            foreach (var s in states)
+            {
+                if (s < Glob.Length && Glob[s] == '*')
+                {
+                    next.Add(s);
+                }
+                else if (s < Glob.Length && (Glob[s] == '?' || Glob[s] == c))
+                {
+                    next.Add(s + 1);
+                }
+            }
+
+            states = Closure(next);
+            if (states.Count == 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private HashSet<int> Closure(IEnumerable<int> states)
+    {
+        var result = new HashSet<int>();
+        foreach (var s in states)
+        {
+            for (var i = s; result.Add(i) && i < Glob.Length && Glob[i] == '*'; i++)
+            {
+            }
+        }
+
+        return result;
+    }
 }
 
 /// <summary>
@@ -38,6 +85,18 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
         }
 
         return series.Kind == MetricKind.Counter && !options.IsCounter ? options with { IsCounter = true } : options;
+    }
+
+    /// <summary>
+    /// The overrides that match none of <paramref name="seriesKeys"/> and could match no key starting with one of
+    /// <paramref name="lateKeyPrefixes"/> (series registered later, e.g. <c>device/metric{</c> of an SNMP table column):
+    /// a typo in a glob would otherwise silently leave the defaults in force.
+    /// </summary>
+    public IReadOnlyList<AnomalyOverride> UnmatchedOverrides(IReadOnlyCollection<string> seriesKeys, IReadOnlyCollection<string> lateKeyPrefixes)
+    {
+        ArgumentNullException.ThrowIfNull(seriesKeys);
+        ArgumentNullException.ThrowIfNull(lateKeyPrefixes);
+        return [.. Overrides.Where(o => !seriesKeys.Any(o.Matches) && !lateKeyPrefixes.Any(o.CouldMatchKeyStartingWith))];
     }
 
     /// <summary>Reads the <c>twin</c> section (null: defaults); throws <see cref="ConfigException"/> with every problem.</summary>
@@ -78,6 +137,7 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
     private static AnomalyDetectorOptions ReadOptions(ConfigReader r, AnomalyDetectorOptions start)
     {
         var options = start;
+        var set = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
         foreach (var key in AnomalyDetectorOptions.Keys)
         {
             if (r.Node(key) is not { } node)
@@ -94,6 +154,7 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
             try
             {
                 options = options.With(key, scalar.Value);
+                set[key] = node;
             }
             catch (FormatException e)
             {
@@ -101,13 +162,19 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
             }
         }
 
-        try
+        foreach (var problem in options.Problems())
         {
-            options.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            r.Diagnostics.Add(r.Mapping, e.Message);
+            // Point at the offending key this mapping set (its line, column and path). A value inherited from the
+            // defaults (or kept because this mapping's value did not parse) is not this mapping's error: it is
+            // reported once, where it was set.
+            if (problem.Keys.Select(k => set.GetValueOrDefault(k)).FirstOrDefault(n => n is not null) is { } node)
+            {
+                r.Diagnostics.Add(node, problem.Message);
+            }
+            else if (ReferenceEquals(start, AnomalyDetectorOptions.Default))
+            {
+                r.Diagnostics.Add(r.Mapping, problem.Message);
+            }
         }
 
         return options;

@@ -44,6 +44,14 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _scored = _meter.CreateCounter<long>("edgetwin.twin.anomaly.samples", "{sample}", "Samples scored by the streaming anomaly detector.");
         _episodes = _meter.CreateCounter<long>("edgetwin.twin.anomaly.episodes", "{episode}", "Anomaly episodes opened (one event each).");
         _meter.CreateObservableGauge("edgetwin.twin.anomaly.series", () => Volatile.Read(ref _tracked), "{series}", "Series with a detector.");
+
+        // `check` cannot know every series (profiles decide them, SNMP tables add rows at run time); once every source is
+        // built they are registered, so a glob that matches none of them is most likely a typo: say so once.
+        if (config.Enabled && config.Overrides.Count > 0)
+        {
+            runtime.Started.ContinueWith(static (_, state) => ((AnomalyStage)state!).WarnUnmatchedOverrides(), this, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 
     public string Name => "anomaly";
@@ -141,6 +149,23 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     }
 
     public void Dispose() => _meter.Dispose();
+
+    /// <summary>Logs a warning for every override glob that matches no series of the site (called once every source is built).</summary>
+    internal void WarnUnmatchedOverrides()
+    {
+        var keys = _runtime.Registry.Snapshot().Select(s => s.Descriptor.Key).ToList();
+        var config = _runtime.Config;
+        var tablePrefixes = config.Devices.Where(d => d.Enabled)
+            .SelectMany(d => config.Profiles.TryGetValue(d.Profile, out var p) ? p.Tables.SelectMany(t => t.Columns).Select(c => $"{d.Id}/{c.Name}{{") : [])
+            .ToList();
+        foreach (var o in _config.UnmatchedOverrides(keys, tablePrefixes))
+        {
+            LogOverrideMatchesNothing(_logger, o.Glob, keys.Count, keys.Count > 0 ? keys[0] : "none");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.overrides: '{Glob}' matches none of the site's {Count} series, so its options apply to nothing (keys are device/metric, e.g. {Example})")]
+    private static partial void LogOverrideMatchesNothing(ILogger logger, string glob, int count, string example);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Anomaly on {Series}: score {Score} (value {Value})")]
     private static partial void LogAnomaly(ILogger logger, string series, string score, double value);

@@ -212,47 +212,80 @@ public sealed record AnomalyDetectorOptions
         };
     }
 
+    /// <summary>Throws <see cref="ArgumentException"/> with the first of <see cref="Problems"/>.</summary>
     public void Validate()
     {
-        static void Check(bool ok, string what)
+        if (Problems() is [var first, ..])
+        {
+            throw new ArgumentException(first.Message);
+        }
+    }
+
+    /// <summary>
+    /// Every option out of range, each with the config keys it involves (the first one set in a mapping is where the
+    /// site config's error points), so <c>edgetwin check</c> names the key and not the enclosing section.
+    /// </summary>
+    public IReadOnlyList<OptionProblem> Problems()
+    {
+        var problems = new List<OptionProblem>();
+        void Check(bool ok, string what, params string[] keys)
         {
             if (!ok)
             {
-                throw new ArgumentException($"anomaly detector option {what}");
+                problems.Add(new OptionProblem(keys, $"anomaly detector option {what}"));
             }
         }
 
-        Check(WarmUpSamples >= 0, "warm_up must be >= 0");
-        Check(FastAlpha is > 0 and <= 1 && MediumAlpha is > 0 and <= 1 && SlowAlpha is > 0 and <= 1 && ScaleAlpha is > 0 and <= 1, "alphas must be in (0, 1]");
-        Check(Levels is >= 2 and <= 64, "levels must be in 2..64");
-        Check(ShortWindow is >= 1 and <= 64, "short window must be in 1..64");
-        Check(LongAlpha is > 0 and < 1, "long alpha must be in (0, 1)");
-        Check(Threshold is > 0 and <= 1, "threshold must be in (0, 1]");
-        Check(AlarmScore is > 0 and <= 1, "alarm score must be in (0, 1]");
-        Check(ResidualWeight >= 0 && TransitionWeight >= 0 && TimeOfDayWeight >= 0 && FlatLineWeight >= 0
-            && ResidualWeight + TransitionWeight + TimeOfDayWeight > 0, "weights must be >= 0 and not all zero");
-        Check(ContextForgetting is > 0 and < 0.5, "context forgetting must be in (0, 0.5)");
-        Check(ContextLikelihoodWeight is >= 0 and <= 1, "context likelihood weight must be in [0, 1]");
-        Check(InstantWeight is >= 0 and <= 1, "instant weight must be in [0, 1]");
-        Check(ResidualZHalf > 0 && ResidualZFloor >= 0 && OutlierZ >= 0 && MinLikelihoodStd > 0, "residual z half and min likelihood std must be > 0");
-        Check(NoveltyWeight >= 0 && NoveltyDirect is >= 0 and <= 1 && NoveltyLikelihood is >= 0 and <= 1, "novelty weight must be >= 0, novelty direct and novelty likelihood in [0, 1]");
-        Check(NoveltyLevels is >= 2 and <= 250 && NoveltyOrders is >= 1 and <= 32 && NoveltyCapacity is >= ContextNoveltyDetector.Ways and <= 65536,
-            $"novelty levels must be in 2..250, orders in 1..32, capacity in {ContextNoveltyDetector.Ways}..65536");
-        Check(Enum.IsDefined(Algorithm), "algorithm must be residual, resonance or max");
-        Check(ResonanceWindow is 4 or 8 or 16 or 32, "resonance_window must be 4, 8, 16 or 32");
-        Check(ResonanceProbation >= 2 * ResonanceWindow && ResonanceProbation <= 100_000, "resonance_probation must be in 2 x resonance_window..100000");
-        Check(ResonanceLevels is >= 2 and <= 1000, "resonance_levels must be in 2..1000");
-        Check(ResonanceCapacity is >= 2 and <= 4096, "resonance_capacity must be in 2..4096");
-        Check(ResonanceWeight is >= 0 and <= 1 && ResonanceResidualWeight is >= 0 and <= 1, "resonance_weight and resonance_residual_weight must be in [0, 1]");
-        Check(ResonanceStep is >= 0 and <= 1000, "resonance_step must be in 0..1000 (0: derived from resonance_probation)");
+        Check(WarmUpSamples >= 0, "warm_up must be >= 0", "warm_up");
+        Check(FastAlpha is > 0 and <= 1, "fast_alpha must be in (0, 1]", "fast_alpha");
+        Check(MediumAlpha is > 0 and <= 1, "medium_alpha must be in (0, 1]", "medium_alpha");
+        Check(SlowAlpha is > 0 and <= 1, "slow_alpha must be in (0, 1]", "slow_alpha");
+        Check(ScaleAlpha is > 0 and <= 1, "scale_alpha must be in (0, 1]", "scale_alpha");
+        Check(Levels is >= 2 and <= 64, "levels must be in 2..64", "levels");
+        Check(ShortWindow is >= 1 and <= 64, "short_window must be in 1..64", "short_window");
+        Check(LongAlpha is > 0 and < 1, "long_alpha must be in (0, 1)", "long_alpha");
+        Check(Threshold is > 0 and <= 1, "threshold must be in (0, 1]", "threshold");
+        Check(AlarmScore is > 0 and <= 1, "alarm_score must be in (0, 1]", "alarm_score");
+        Check(ResidualWeight >= 0, "residual_weight must be >= 0", "residual_weight");
+        Check(TransitionWeight >= 0, "transition_weight must be >= 0", "transition_weight");
+        Check(TimeOfDayWeight >= 0, "time_of_day_weight must be >= 0", "time_of_day_weight");
+        Check(FlatLineWeight >= 0, "flat_line_weight must be >= 0", "flat_line_weight");
+        Check(ResidualWeight + TransitionWeight + TimeOfDayWeight > 0, "residual_weight, transition_weight and time_of_day_weight must not all be zero",
+            "residual_weight", "transition_weight", "time_of_day_weight");
+        Check(ContextForgetting is > 0 and < 0.5, "context_forgetting must be in (0, 0.5)", "context_forgetting");
+        Check(ContextLikelihoodWeight is >= 0 and <= 1, "context_likelihood_weight must be in [0, 1]", "context_likelihood_weight");
+        Check(InstantWeight is >= 0 and <= 1, "instant_weight must be in [0, 1]", "instant_weight");
+        Check(ResidualZHalf > 0, "residual_z_half must be > 0", "residual_z_half");
+        Check(ResidualZFloor >= 0, "residual_z_floor must be >= 0", "residual_z_floor");
+        Check(OutlierZ >= 0, "outlier_z must be >= 0", "outlier_z");
+        Check(MinLikelihoodStd > 0, "min_likelihood_std must be > 0", "min_likelihood_std");
+        Check(NoveltyWeight >= 0, "novelty_weight must be >= 0", "novelty_weight");
+        Check(NoveltyDirect is >= 0 and <= 1, "novelty_direct must be in [0, 1]", "novelty_direct");
+        Check(NoveltyLikelihood is >= 0 and <= 1, "novelty_likelihood must be in [0, 1]", "novelty_likelihood");
+        Check(NoveltyLevels is >= 2 and <= 250, "novelty_levels must be in 2..250", "novelty_levels");
+        Check(NoveltyOrders is >= 1 and <= 32, "novelty_orders must be in 1..32", "novelty_orders");
+        Check(NoveltyCapacity is >= ContextNoveltyDetector.Ways and <= 65536, $"novelty_capacity must be in {ContextNoveltyDetector.Ways}..65536", "novelty_capacity");
+        Check(Enum.IsDefined(Algorithm), "algorithm must be residual, resonance or max", "algorithm");
+        Check(ResonanceWindow is 4 or 8 or 16 or 32, "resonance_window must be 4, 8, 16 or 32", "resonance_window");
+        Check(ResonanceProbation >= 2 * ResonanceWindow && ResonanceProbation <= 100_000, "resonance_probation must be in 2 x resonance_window..100000", "resonance_probation", "resonance_window");
+        Check(ResonanceLevels is >= 2 and <= 1000, "resonance_levels must be in 2..1000", "resonance_levels");
+        Check(ResonanceCapacity is >= 2 and <= 4096, "resonance_capacity must be in 2..4096", "resonance_capacity");
+        Check(ResonanceWeight is >= 0 and <= 1, "resonance_weight must be in [0, 1]", "resonance_weight");
+        Check(ResonanceResidualWeight is >= 0 and <= 1, "resonance_residual_weight must be in [0, 1]", "resonance_residual_weight");
+        Check(ResonanceStep is >= 0 and <= 1000, "resonance_step must be in 0..1000 (0: derived from resonance_probation)", "resonance_step");
         Check(ResonanceEarlyProbation == 0 || (ResonanceEarlyProbation >= 2 * ResonanceWindow && ResonanceEarlyProbation < ResonanceProbation),
-            "resonance_early_probation must be 0 (off) or in 2 x resonance_window..resonance_probation - 1");
-        Check(ResonanceEarlyStep is >= 0 and <= 1000, "resonance_early_step must be in 0..1000 (0: derived from resonance_early_probation)");
-        Check(ResonanceReplayBlocks is >= 0 and <= 65536, "resonance_replay_blocks must be in 0..65536 (0: the learning period's blocks)");
-        Check(ResonanceReplayWidening is >= 0 and <= 1, "resonance_replay_widening must be in [0, 1]");
-        Check(SuppressionSamples >= 0 && SuppressionFactor is >= 0 and <= 1, "suppression must be >= 0 samples with a factor in [0, 1]");
+            "resonance_early_probation must be 0 (off) or in 2 x resonance_window..resonance_probation - 1", "resonance_early_probation", "resonance_probation", "resonance_window");
+        Check(ResonanceEarlyStep is >= 0 and <= 1000, "resonance_early_step must be in 0..1000 (0: derived from resonance_early_probation)", "resonance_early_step");
+        Check(ResonanceReplayBlocks is >= 0 and <= 65536, "resonance_replay_blocks must be in 0..65536 (0: the learning period's blocks)", "resonance_replay_blocks");
+        Check(ResonanceReplayWidening is >= 0 and <= 1, "resonance_replay_widening must be in [0, 1]", "resonance_replay_widening");
+        Check(SuppressionSamples >= 0, "suppression_samples must be >= 0", "suppression_samples");
+        Check(SuppressionFactor is >= 0 and <= 1, "suppression_factor must be in [0, 1]", "suppression_factor");
+        return problems;
     }
 }
+
+/// <summary>One out-of-range option: the config keys involved (most specific first) and the message.</summary>
+public sealed record OptionProblem(IReadOnlyList<string> Keys, string Message);
 
 /// <summary>The scoring algorithm of <see cref="StreamingAnomalyDetector"/> (site config key <c>algorithm</c>).</summary>
 public enum AnomalyAlgorithm

@@ -99,8 +99,37 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
         return new ModelEntry(name, r.String(m, "version", at), r.OptionalString(m, "kind") ?? "", file, sha, inputs, outputs)
         {
             Description = r.OptionalString(m, "description") ?? "",
+            InSample = m.TryGetProperty("inSample", out var inSample) ? ReadInSample(r, inSample, at + ".inSample") : null,
             RawJson = m.GetRawText(),
         };
+    }
+
+    /// <summary>The optional <c>inSample</c> object: evaluation files the model was trained on, by content hash.</summary>
+    private static InSampleFiles ReadInSample(JsonFields r, JsonElement e, string at)
+    {
+        var o = r.Object(e, at);
+        var files = new List<InSampleFile>();
+        var i = 0;
+        foreach (var f in r.Array(o, "files", at).EnumerateArray())
+        {
+            var fat = $"{at}.files[{i++}]";
+            var fo = r.Object(f, fat);
+            var fileName = r.String(fo, "name", fat);
+            var fileSha = r.String(fo, "sha256", fat).ToLowerInvariant();
+            if (fileSha.Length != 64 || !fileSha.All(char.IsAsciiHexDigit))
+            {
+                throw new ModelLoadException(r.Path, fat + ".sha256", "must be 64 hex digits");
+            }
+
+            files.Add(new InSampleFile(fileName, fileSha));
+        }
+
+        if (o.TryGetProperty("note", out var note) && note.ValueKind != JsonValueKind.String)
+        {
+            throw new ModelLoadException(r.Path, at + ".note", "expected a string");
+        }
+
+        return new InSampleFiles(r.OptionalString(o, "note") ?? "", files);
     }
 
     private static List<TensorSpec> ReadTensors(JsonFields r, JsonElement m, string key, string at)
@@ -199,11 +228,28 @@ public sealed record ModelEntry(
 {
     public string Description { get; init; } = "";
 
+    /// <summary>Evaluation files the model was trained on (optional <c>inSample</c>); figures on them are not estimates.</summary>
+    public InSampleFiles? InSample { get; init; }
+
     /// <summary>The entry's JSON as written; a reload keeps a model whose entry text did not change.</summary>
     public string RawJson { get; init; } = "";
 
     public override string ToString() => $"{Name} {Version}";
 }
+
+/// <summary>
+/// Evaluation files that were part of a model's training data, named by SHA-256 of their content: a file name alone
+/// cannot tell (NASA's own <c>test_FD001.txt</c> is not in-sample, our held-out one of the same name may be).
+/// </summary>
+/// <param name="Note">Why, and where the honest figures are; printed with the figures.</param>
+public sealed record InSampleFiles(string Note, IReadOnlyList<InSampleFile> Files)
+{
+    /// <summary>The listed file whose content has this lower-case hex SHA-256, or null.</summary>
+    public InSampleFile? Find(string sha256) => Files.FirstOrDefault(f => string.Equals(f.Sha256, sha256, StringComparison.OrdinalIgnoreCase));
+}
+
+/// <summary>One in-sample file: a name for people (e.g. <c>rul/heldout/test_FD001.txt</c>) and the hash that identifies it.</summary>
+public sealed record InSampleFile(string Name, string Sha256);
 
 /// <summary>An input or output tensor: name, shape (-1 = any size), feature names, units and normalisation.</summary>
 public sealed record TensorSpec(string Name, IReadOnlyList<long> Shape, string Type, IReadOnlyList<string> Features, IReadOnlyList<string> Units)

@@ -13,6 +13,9 @@ public sealed record NabDataFile(string Category, string Name, string RelativePa
 /// </summary>
 public static class NabCorpus
 {
+    /// <summary>First line of every NAB data file.</summary>
+    public const string Header = "timestamp,value";
+
     private static readonly string[] TimestampFormats = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm:ss.ffffff", "yyyy-MM-dd HH:mm:ss.fff", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-ddTHH:mm:ss.ffffff"];
 
     public static long ParseTimestamp(string text, string where)
@@ -25,33 +28,70 @@ public static class NabCorpus
         return new DateTimeOffset(t, TimeSpan.Zero).ToUnixTimeMilliseconds();
     }
 
-    /// <summary>Reads the windows file: relative file path → list of (start, end) Unix ms.</summary>
+    /// <summary>Reads the windows file: relative file path → list of (start, end) Unix ms. Errors name the file (and line for bad JSON).</summary>
     public static Dictionary<string, List<(long Start, long End)>> ReadWindows(string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(path));
-        var result = new Dictionary<string, List<(long, long)>>(StringComparer.Ordinal);
-        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+        const string Expected = "expected an object mapping 'category/file.csv' to a list of [start, end] windows";
+        var text = File.ReadAllText(path);
+        if (text.Trim().Length == 0)
         {
-            throw new FormatException($"{path}: expected an object mapping 'category/file.csv' to a list of [start, end] windows");
+            throw new FormatException($"{path}: empty; {Expected}");
         }
 
-        foreach (var file in doc.RootElement.EnumerateObject())
+        JsonDocument doc;
+        try
         {
-            var list = new List<(long, long)>();
-            foreach (var w in file.Value.EnumerateArray())
-            {
-                if (w.ValueKind != JsonValueKind.Array || w.GetArrayLength() != 2)
-                {
-                    throw new FormatException($"{path}: key '{file.Name}': each window must be [start, end]");
-                }
+            doc = JsonDocument.Parse(text);
+        }
+        catch (JsonException e)
+        {
+            // System.Text.Json counts lines from 0 and appends its own position; say it once, 1-based.
+            throw new FormatException($"{path}:{(e.LineNumber ?? 0) + 1}: not valid JSON: {JsonReason(e.Message)}", e);
+        }
 
-                list.Add((ParseTimestamp(w[0].GetString() ?? "", $"{path}: key '{file.Name}'"), ParseTimestamp(w[1].GetString() ?? "", $"{path}: key '{file.Name}'")));
+        using (doc)
+        {
+            var result = new Dictionary<string, List<(long, long)>>(StringComparer.Ordinal);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new FormatException($"{path}: {Expected}");
             }
 
-            result[file.Name] = list;
+            foreach (var file in doc.RootElement.EnumerateObject())
+            {
+                if (file.Value.ValueKind != JsonValueKind.Array)
+                {
+                    throw new FormatException($"{path}: key '{file.Name}': expected a list of [start, end] windows, found {file.Value.ValueKind}");
+                }
+
+                var list = new List<(long, long)>();
+                foreach (var w in file.Value.EnumerateArray())
+                {
+                    if (w.ValueKind != JsonValueKind.Array || w.GetArrayLength() != 2 || w[0].ValueKind != JsonValueKind.String || w[1].ValueKind != JsonValueKind.String)
+                    {
+                        throw new FormatException($"{path}: key '{file.Name}': each window must be [\"start\", \"end\"] (two timestamp strings)");
+                    }
+
+                    list.Add((ParseTimestamp(w[0].GetString()!, $"{path}: key '{file.Name}'"), ParseTimestamp(w[1].GetString()!, $"{path}: key '{file.Name}'")));
+                }
+
+                result[file.Name] = list;
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>System.Text.Json's message without its trailing " Path: … | LineNumber: … | BytePositionInLine: …".</summary>
+    private static string JsonReason(string message)
+    {
+        var cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
+        if (cut < 0)
+        {
+            cut = message.IndexOf(" LineNumber: ", StringComparison.Ordinal);
         }
 
-        return result;
+        return cut < 0 ? message : message[..cut];
     }
 
     /// <summary>
@@ -89,21 +129,47 @@ public static class NabCorpus
         foreach (var line in File.ReadLines(csvPath))
         {
             lineNo++;
-            if (lineNo == 1 || line.Length == 0)
+            if (lineNo == 1)
+            {
+                // NAB's files all start with this header; anything else is another format (e.g. ';'-separated).
+                var header = line.TrimStart('\uFEFF').Trim();
+                if (!header.Equals(Header, StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new FormatException($"{csvPath}:1: header '{header}' is not '{Header}'");
+                }
+
+                continue;
+            }
+
+            if (line.Trim().Length == 0)
             {
                 continue;
             }
 
             var comma = line.IndexOf(',', StringComparison.Ordinal);
-            if (comma < 0 || !double.TryParse(line.AsSpan(comma + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+            if (comma < 0)
             {
-                throw new FormatException($"{csvPath}:{lineNo}: expected 'timestamp,value'");
+                throw new FormatException($"{csvPath}:{lineNo}: expected 'timestamp,value', found '{line.Trim()}'");
             }
 
             var t = line[..comma];
+            var valueText = line[(comma + 1)..].Trim();
+            if (!double.TryParse(valueText, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+            {
+                throw new FormatException($"{csvPath}:{lineNo}: value '{valueText}' is not a number");
+            }
+
             ts.Add(ParseTimestamp(t, $"{csvPath}:{lineNo}"));
             raw.Add(t);
             values.Add(v);
+        }
+
+        if (values.Count == 0)
+        {
+            // NAB's corpus has no empty file: one here is a broken copy, and a score over fewer files is not NAB's.
+            throw new FormatException(lineNo == 0
+                ? $"{csvPath}: empty file (expected the header '{Header}' and data rows)"
+                : $"{csvPath}: no data rows after the header");
         }
 
         var tsArr = ts.ToArray();

@@ -44,4 +44,49 @@ public sealed class BenchNabTests : IDisposable
         Assert.Contains("realA/b.csv", error, StringComparison.Ordinal);
         Assert.Contains("standard", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_labels_given_a_directory_or_data_given_a_file_said_does_not_exist()
+    {
+        var window = WriteFile("realA", "a.csv", 600);
+        var labels = Path.Combine(_dir.FullName, "windows.json");
+        var data = Path.Combine(_dir.FullName, "data");
+        File.WriteAllText(labels, $$"""{"realA/a.csv": [["{{window}}"]]}""");
+
+        var (exit, _, error) = await InProcessCli.RunAsync("bench", "nab", "--data", data, "--labels", data);
+        Assert.Equal(2, exit);
+        Assert.Contains($"--labels {data} is a directory, expected a file", error, StringComparison.Ordinal);
+
+        var file = Path.Combine(data, "realA", "a.csv");
+        (exit, _, error) = await InProcessCli.RunAsync("bench", "nab", "--data", file, "--labels", labels);
+        Assert.Equal(2, exit);
+        Assert.Contains($"--data {file} is a file, expected a directory", error, StringComparison.Ordinal);
+
+        (exit, _, error) = await InProcessCli.RunAsync("bench", "nab", "--data", Path.Combine(_dir.FullName, "nope"), "--labels", labels);
+        Assert.Equal(2, exit);
+        Assert.Contains("nope does not exist", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_an_empty_csv_and_an_invalid_labels_file_exited_with_unnamed_or_no_errors()
+    {
+        var window = WriteFile("realA", "a.csv", 600);
+        var labels = Path.Combine(_dir.FullName, "windows.json");
+        var data = Path.Combine(_dir.FullName, "data");
+        File.WriteAllText(labels, $$"""{"realA/a.csv": [["{{window}}"]], "realA/b.csv": []}""");
+        var empty = Path.Combine(data, "realA", "b.csv");
+        File.WriteAllText(empty, "timestamp,value\n");
+
+        // Bad data is exit 1 (the README's rule), and the file is named.
+        var (exit, output, error) = await InProcessCli.RunAsync("bench", "nab", "--data", data, "--labels", labels);
+        Assert.Equal(1, exit);
+        Assert.Contains($"{empty}: no data rows after the header", error, StringComparison.Ordinal);
+        Assert.Equal("", output);
+
+        File.Delete(empty);
+        File.WriteAllText(labels, "");
+        (exit, _, error) = await InProcessCli.RunAsync("bench", "nab", "--data", data, "--labels", labels);
+        Assert.Equal(1, exit);
+        Assert.Contains($"{labels}: empty", error, StringComparison.Ordinal);
+    }
 }

@@ -85,8 +85,59 @@ public sealed class BenchSecomTests : IDisposable
         var bad = Path.Combine(_dir.FullName, "bad-model.json");
         File.WriteAllText(bad, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var (exit, _, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", bad);
-        Assert.Equal(2, exit);
+        Assert.Equal(1, exit); // a malformed file is bad data (exit 1), as in bench nab and cmapss
         Assert.Contains(bad, error, StringComparison.Ordinal);
         Assert.Contains("members[0].var", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_an_empty_secom_data_file_printed_NaN_and_exit_0()
+    {
+        var empty = Path.Combine(_dir.FullName, "empty.data");
+        File.WriteAllText(empty, "");
+        var (exit, output, error) = await InProcessCli.RunAsync("bench", "secom", "--data", empty, "--labels", empty, "--model", ShippedModel());
+        Assert.Equal(1, exit);
+        Assert.Contains("hold no runs", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("NaN", output, StringComparison.Ordinal);
+
+        // One class only: the AUCs are undefined too.
+        var (data, labels, _) = WriteStream(5);
+        File.WriteAllText(labels, string.Concat(Enumerable.Repeat("-1\n", 5)));
+        (exit, output, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", ShippedModel(), "--json");
+        Assert.Equal(1, exit);
+        Assert.Contains($"{labels}: all 5 runs are labelled pass (-1)", error, StringComparison.Ordinal);
+        Assert.Equal("", output);
+    }
+
+    [Fact]
+    public async Task Regression_a_directory_or_missing_data_file_gave_raw_dotnet_text_and_was_checked_after_the_model()
+    {
+        var (_, labels, _) = WriteStream(5);
+        var (exit, _, error) = await InProcessCli.RunAsync("bench", "secom", "--data", _dir.FullName, "--labels", labels, "--model", ShippedModel());
+        Assert.Equal(2, exit);
+        Assert.Contains($"--data {_dir.FullName} is a directory, expected a file", error, StringComparison.Ordinal);
+
+        var missing = Path.Combine(_dir.FullName, "nope.data");
+        (exit, _, error) = await InProcessCli.RunAsync("bench", "secom", "--data", missing, "--labels", labels, "--model", ShippedModel());
+        Assert.Equal(2, exit);
+        Assert.Equal($"bench secom: --data {missing} does not exist", error.Trim());
+
+        // The data are reported first even when the model is missing too.
+        (exit, _, error) = await InProcessCli.RunAsync("bench", "secom", "--data", missing, "--labels", labels, "--model", Path.Combine(_dir.FullName, "no-model.json"));
+        Assert.Equal(2, exit);
+        Assert.Contains("--data", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("no-model.json", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_a_short_run_said_every_run_needs_590_values_without_file_and_line()
+    {
+        var (data, labels, _) = WriteStream(5);
+        var lines = File.ReadAllLines(data);
+        lines[2] = string.Join(' ', lines[2].Split(' ').Take(100));
+        File.WriteAllLines(data, lines);
+        var (exit, _, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", ShippedModel());
+        Assert.Equal(1, exit);
+        Assert.Contains($"{data}:3: 100 values, the model needs 590 per run", error, StringComparison.Ordinal);
     }
 }

@@ -204,6 +204,121 @@ public sealed class AnomalyAgentTests
         Assert.Equal(0.7, config.OptionsFor(new Core.Samples.SeriesDescriptor("pdu-1", "total_power", "kW")).Threshold);
     }
 
+    [Fact]
+    public void Regression_anomaly_range_errors_pointed_at_the_enclosing_mapping_instead_of_the_key()
+    {
+        var diagnostics = new ConfigDiagnostics();
+        var root = (ConfigMapping)YamlTree.Parse("""
+            anomaly:
+              threshold: 1.5
+              overrides:
+                "drive1/*": { threshold: abc, warm_up: -3 }
+                "drive2/*":
+                  fast_alpha: 2
+                "drive3/*": { warm_up: 5 }
+            """, "twin.yaml", diagnostics)!;
+        new TwinAnomalySectionValidator().Validate(new ConfigReader(root, diagnostics));
+        var problems = diagnostics.Items.Select(d => $"{d.Line}:{d.Column} {d.Path}: {d.Message}").ToList();
+
+        // Each range error at its key's value, with the key's path, as the type errors already were.
+        Assert.Contains("2:14 anomaly.threshold: anomaly detector option threshold must be in (0, 1]", problems);
+        Assert.Contains(problems, p => p.StartsWith("4:44 anomaly.overrides.drive1/*.warm_up: anomaly detector option warm_up must be >= 0", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("6:19 anomaly.overrides.drive2/*.fast_alpha: anomaly detector option fast_alpha must be in (0, 1]", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("drive1/*.threshold: 'threshold' must be a number", StringComparison.Ordinal));
+
+        // The overrides inherit the bad default threshold (drive1's own 'abc' did not parse): reported once, at the default.
+        Assert.Equal(4, problems.Count);
+    }
+
+    [Fact]
+    public void An_override_glob_is_unmatched_only_when_no_series_and_no_later_table_row_can_match_it()
+    {
+        var config = AnomalyConfig.Default with
+        {
+            Overrides =
+            [
+                new AnomalyOverride("drive9/*", AnomalyDetectorOptions.Default),
+                new AnomalyOverride("drive1/motor_*", AnomalyDetectorOptions.Default),
+                new AnomalyOverride("pdu-1/outlet_current{outlet=?}", AnomalyDetectorOptions.Default),
+                new AnomalyOverride("pdu-1/outlet_currents*", AnomalyDetectorOptions.Default),
+            ],
+        };
+        string[] keys = ["drive1/motor_torque", "pdu-1/total_power"];
+        string[] tableRows = ["pdu-1/outlet_current{"];
+        Assert.Equal(["drive9/*", "pdu-1/outlet_currents*"], config.UnmatchedOverrides(keys, tableRows).Select(o => o.Glob));
+        Assert.Equal(["drive9/*", "pdu-1/outlet_current{outlet=?}", "pdu-1/outlet_currents*"], config.UnmatchedOverrides(keys, []).Select(o => o.Glob));
+    }
+
+    [Fact]
+    public async Task Regression_an_override_glob_that_matches_no_series_was_accepted_silently()
+    {
+        const string Pdu = """
+              - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:9", credentials: pub, interval: 10s, timeout: 200ms }
+            """;
+        var loadOptions = new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) };
+        var loaded = SiteConfigLoader.Load(Agent.AgentFiles.WriteConfig(Pdu, """
+            twin:
+              anomaly:
+                overrides:
+                  "drive9/*": { threshold: 0.5 }
+                  "pdu-*/total_*": { threshold: 0.7 }
+                  "pdu-1/outlet_current{*": { threshold: 0.6 }
+
+            """), loadOptions);
+        Assert.True(loaded.IsValid, string.Join("\n", loaded.Problems)); // check cannot know the series: it accepts the typo
+
+        var logs = new CapturedWarnings();
+        using var host = AgentHostBuilder.Build(loaded.Config!, new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            ConfigureServices = s => s.AddTwinModels(),
+            ConfigureLogging = b => b.AddProvider(logs),
+        });
+        var runtime = host.Services.GetRequiredService<AgentRuntime>();
+        await host.StartAsync(Ct);
+        try
+        {
+            await runtime.Started.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            await WaitUntilAsync(() => logs.Messages.Any(m => m.Contains("'drive9/*'", StringComparison.Ordinal)), () => "the warning; logged: " + string.Join(" | ", logs.Messages), 10);
+            var warning = logs.Messages.Single(m => m.Contains("twin.anomaly.overrides", StringComparison.Ordinal));
+            Assert.Contains("matches none of the site's", warning, StringComparison.Ordinal);
+            Assert.Contains("pdu-1/", warning, StringComparison.Ordinal); // an example key shows the form
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+        }
+    }
+
+    /// <summary>Warnings and worse, formatted, from every logger of the host.</summary>
+    private sealed class CapturedWarnings : ILoggerProvider
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(CapturedWarnings owner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel))
+                {
+                    owner.Messages.Enqueue(formatter(state, exception));
+                }
+            }
+        }
+    }
+
     private static int TraceId { get; set; } = -1;
 
     private static Task WaitUntilAsync(Func<bool> condition, string what, int seconds) => WaitUntilAsync(condition, () => what, seconds);

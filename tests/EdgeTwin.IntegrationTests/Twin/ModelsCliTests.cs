@@ -75,13 +75,13 @@ public sealed class ModelsCliTests
         Assert.Equal(0, exit);
     }
 
-    [Fact]
-    public async Task Bench_cmapss_prints_rmse_and_phm08_and_writes_one_row_per_unit()
+    /// <summary>
+    /// Units 1-5 of NASA's train_FD001.txt (public domain), committed so the tests run wherever the repository is cloned,
+    /// and a small test set in NASA's layout cut from them at known points.
+    /// </summary>
+    private static async Task<(string Train, string Test, string Rul, List<int> Truth)> SmallTestSet(string dir)
     {
-        // Units 1-5 of NASA's train_FD001.txt (public domain), committed so the test runs wherever the repository is
-        // cloned; a small test set in NASA's layout is cut from them at known points.
-        using var dir = new TempDir();
-        var train = Path.Combine(dir.Path, "train_FD001.txt");
+        var train = Path.Combine(dir, "train_FD001.txt");
         await using (var packed = File.OpenRead(Path.Combine(Tool.RepoRoot(), "tests", "EdgeTwin.IntegrationTests", "Twin", "Fixtures", "train_FD001_units1-5.txt.gz")))
         await using (var unpacked = new GZipStream(packed, CompressionMode.Decompress))
         await using (var file = File.Create(train))
@@ -100,11 +100,19 @@ public sealed class ModelsCliTests
             truth.Add(rul);
         }
 
-        var testPath = Path.Combine(dir.Path, "test_FD001.txt");
-        var rulPath = Path.Combine(dir.Path, "RUL_FD001.txt");
-        var csvPath = Path.Combine(dir.Path, "pred.csv");
+        var testPath = Path.Combine(dir, "test_FD001.txt");
+        var rulPath = Path.Combine(dir, "RUL_FD001.txt");
         File.WriteAllLines(testPath, test);
         File.WriteAllLines(rulPath, truth.Select(t => t.ToString(CultureInfo.InvariantCulture)));
+        return (train, testPath, rulPath, truth);
+    }
+
+    [Fact]
+    public async Task Bench_cmapss_prints_rmse_and_phm08_and_writes_one_row_per_unit()
+    {
+        using var dir = new TempDir();
+        var (train, testPath, rulPath, truth) = await SmallTestSet(dir.Path);
+        var csvPath = Path.Combine(dir.Path, "pred.csv");
 
         var (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--predictions-out", csvPath, "--models", Models, "--json");
         Assert.True(exit == 0, $"exit {exit}: {output}{error}");
@@ -120,9 +128,72 @@ public sealed class ModelsCliTests
         Assert.Equal(rmse, (double)figures["rmse"]!, 1);
         Assert.True((double)figures["rmse"]! < 40, output);
         Assert.True((double)figures["train_mean_abs_z"]! < 0.5, output);
+        Assert.False((bool)figures["in_sample"]!); // the committed manifest lists the held-out files, not this one
 
         (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", Path.Combine(dir.Path, "missing.txt"), "--models", Models);
         Assert.Equal(2, exit);
         Assert.Contains("missing.txt does not exist", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_bench_cmapss_exited_2_for_malformed_data_files_where_bench_nab_exits_1()
+    {
+        using var dir = new TempDir();
+        var (train, testPath, rulPath, _) = await SmallTestSet(dir.Path);
+
+        var shortRow = Path.Combine(dir.Path, "short.txt");
+        File.WriteAllLines(shortRow, [.. File.ReadAllLines(testPath).Take(3), "1 4 0.1 0.2"]);
+        var (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", shortRow, "--rul", rulPath, "--models", Models);
+        Assert.Equal(1, exit);
+        Assert.Contains($"{shortRow}:4: expected 26 columns, found 4", error, StringComparison.Ordinal);
+
+        var badRul = Path.Combine(dir.Path, "rul.txt");
+        File.WriteAllLines(badRul, ["30", "foo"]);
+        (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", badRul, "--models", Models);
+        Assert.Equal(1, exit);
+        Assert.Contains($"{badRul}:2: 'foo' is not a RUL", error, StringComparison.Ordinal);
+
+        // A directory where a file belongs is a bad argument (exit 2), named as such.
+        (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", dir.Path, "--rul", rulPath, "--models", Models);
+        Assert.Equal(2, exit);
+        Assert.Contains($"--test {dir.Path} is a directory, expected a file", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_bench_cmapss_printed_in_sample_figures_of_a_model_trained_on_the_test_file_without_a_note()
+    {
+        using var dir = new TempDir();
+        var (train, testPath, rulPath, _) = await SmallTestSet(dir.Path);
+        var models = Directory.CreateDirectory(Path.Combine(dir.Path, "models")).FullName;
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(Models, "manifest.json")))!.AsObject();
+        foreach (var m in manifest["models"]!.AsArray())
+        {
+            File.Copy(Path.Combine(Models, (string)m!["file"]!), Path.Combine(models, (string)m["file"]!));
+        }
+
+        // List this test file by content hash, as the shipped manifest lists models/rul/heldout/test_FD00x.txt.
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(testPath)));
+        var rul = manifest["models"]!.AsArray().Single(m => (string?)m!["name"] == "rul-cmapss")!;
+        rul["inSample"] = JsonNode.Parse($$"""{"note": "refit on these units; see 1.5.1's figures", "files": [{"name": "heldout/test_FD001.txt", "sha256": "{{sha}}"}]}""");
+        File.WriteAllText(Path.Combine(models, "manifest.json"), manifest.ToJsonString());
+
+        var (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", models);
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        Assert.Contains("RMSE (uncapped truth)", output, StringComparison.Ordinal);
+        Assert.Contains("note: IN-SAMPLE: rul-cmapss", output, StringComparison.Ordinal);
+        Assert.Contains("(heldout/test_FD001.txt)", output, StringComparison.Ordinal);
+        Assert.Contains("see 1.5.1's figures", output, StringComparison.Ordinal);
+
+        (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", models, "--json");
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        var json = JsonNode.Parse(output)!;
+        Assert.True((bool)json["in_sample"]!);
+        Assert.Equal("heldout/test_FD001.txt", (string?)json["in_sample_file"]);
+
+        // The same name with other content (NASA's own test_FD001.txt, say) is not in-sample.
+        File.AppendAllText(testPath, File.ReadAllLines(testPath)[^1] + "\n");
+        (exit, output, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", models);
+        Assert.True(exit == 0, $"exit {exit}: {output}{error}");
+        Assert.DoesNotContain("IN-SAMPLE", output, StringComparison.Ordinal);
     }
 }

@@ -163,4 +163,33 @@ public sealed class ModelCatalogTests
         first.Release();
         Assert.False(first.TryAcquire());
     }
+
+    [Fact]
+    public void The_optional_inSample_field_is_read_and_a_malformed_one_is_named_by_its_json_path()
+    {
+        // The committed manifest lists rul-cmapss 1.6.0's held-out files (its tree member was refit on them).
+        var committed = ModelManifest.Load(Path.Combine(ModelFiles.RepoModels, ModelManifest.FileName)).Find("rul-cmapss")!;
+        Assert.NotNull(committed.InSample);
+        Assert.Equal(4, committed.InSample.Files.Count);
+        Assert.Contains(committed.InSample.Files, f => f.Name == "rul/heldout/test_FD001.txt");
+        Assert.Contains("1.5.1", committed.InSample.Note, StringComparison.Ordinal);
+
+        using var files = new ModelFiles();
+        files.InstallRul(e => e.Remove("inSample"));
+        Assert.Null(ModelManifest.Load(files.ManifestPath).Models[0].InSample); // an older manifest without the field
+
+        files.InstallRul(e => e["inSample"] = JsonNode.Parse("""{"files": [{"name": "t.txt", "sha256": "abc"}]}"""));
+        var ex = Assert.Throws<ModelLoadException>(() => ModelManifest.Load(files.ManifestPath));
+        Assert.Equal("models[0].inSample.files[0].sha256", ex.Field);
+
+        files.InstallRul(e => e["inSample"] = new JsonArray());
+        ex = Assert.Throws<ModelLoadException>(() => ModelManifest.Load(files.ManifestPath));
+        Assert.Equal("models[0].inSample", ex.Field);
+
+        // The catalog loads a model whose entry has the field, and serves it.
+        files.InstallRul(e => e["inSample"] = JsonNode.Parse($$"""{"note": "n", "files": [{"name": "t.txt", "sha256": "{{new string('a', 64)}}"}]}"""));
+        using var catalog = new ModelCatalog(files.Directory);
+        catalog.Reload();
+        Assert.Equal(ModelState.Available, Assert.Single(catalog.Status).State);
+    }
 }

@@ -54,4 +54,53 @@ public sealed class NabCorpusTests : IDisposable
         var e = Assert.Throws<FormatException>(() => NabCorpus.ReadFile(path, "bad", "bad/x.csv", []));
         Assert.Contains("x.csv:3", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Regression_an_empty_or_malformed_labels_file_was_reported_without_its_name()
+    {
+        var path = Path.Combine(_dir, "windows.json");
+        File.WriteAllText(path, "");
+        var e = Assert.Throws<FormatException>(() => NabCorpus.ReadWindows(path));
+        Assert.StartsWith(path + ": empty", e.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(path, "{\n  \"a\":\n");
+        e = Assert.Throws<FormatException>(() => NabCorpus.ReadWindows(path));
+        Assert.StartsWith(path + ":3: not valid JSON", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("LineNumber", e.Message, StringComparison.Ordinal);
+
+        // A number where a timestamp string belongs threw InvalidOperationException from JsonElement.GetString().
+        File.WriteAllText(path, """{"cat/f.csv": [[1, 2]]}""");
+        e = Assert.Throws<FormatException>(() => NabCorpus.ReadWindows(path));
+        Assert.Contains(path + ": key 'cat/f.csv': each window must be", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_a_bad_value_was_reported_as_a_bad_header_and_a_bad_header_on_line_2()
+    {
+        var path = Path.Combine(_dir, "x.csv");
+        File.WriteAllLines(path, ["timestamp,value", "2014-04-01 00:00:00,1", "2014-04-01 00:05:00,2", "2014-04-01 00:10:00,x"]);
+        var e = Assert.Throws<FormatException>(() => NabCorpus.ReadFile(path, "c", "c/x.csv", []));
+        Assert.Equal($"{path}:4: value 'x' is not a number", e.Message);
+
+        File.WriteAllLines(path, ["time;value", "2014-04-01 00:00:00;1"]);
+        e = Assert.Throws<FormatException>(() => NabCorpus.ReadFile(path, "c", "c/x.csv", []));
+        Assert.Equal($"{path}:1: header 'time;value' is not 'timestamp,value'", e.Message);
+
+        // NAB's own files: some have CRLF line ends, which the header check must accept.
+        File.WriteAllText(path, "timestamp,value\r\n2014-04-01 00:00:00,1\r\n");
+        Assert.Equal([1.0], NabCorpus.ReadFile(path, "c", "c/x.csv", []).Values);
+    }
+
+    [Fact]
+    public void Regression_an_empty_or_header_only_csv_was_counted_as_a_file_silently()
+    {
+        var path = Path.Combine(_dir, "x.csv");
+        File.WriteAllText(path, "");
+        var e = Assert.Throws<FormatException>(() => NabCorpus.ReadFile(path, "c", "c/x.csv", []));
+        Assert.Equal($"{path}: empty file (expected the header 'timestamp,value' and data rows)", e.Message);
+
+        File.WriteAllText(path, "timestamp,value\n");
+        e = Assert.Throws<FormatException>(() => NabCorpus.ReadFile(path, "c", "c/x.csv", []));
+        Assert.Equal($"{path}: no data rows after the header", e.Message);
+    }
 }

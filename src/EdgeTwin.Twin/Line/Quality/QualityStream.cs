@@ -35,7 +35,13 @@ public static class QualityStream
     }
 
     /// <summary>Reads SECOM-style files: space-separated values with NaN, and labels "-1|1 \"timestamp\"" (1 = fail).</summary>
-    public static (List<double[]> Runs, List<bool> Failed) ReadSecom(string dataFile, string labelsFile)
+    public static (List<double[]> Runs, List<bool> Failed) ReadSecom(string dataFile, string labelsFile) => ReadSecom(dataFile, labelsFile, width: null);
+
+    /// <summary>
+    /// As <see cref="ReadSecom(string, string)"/>; with <paramref name="width"/>, a run with another number of values is
+    /// refused naming the file and line (a model reads its inputs by position, so a short or long run is misaligned).
+    /// </summary>
+    public static (List<double[]> Runs, List<bool> Failed) ReadSecom(string dataFile, string labelsFile, int? width)
     {
         var runs = new List<double[]>();
         int lineNo = 0;
@@ -44,6 +50,8 @@ public static class QualityStream
             lineNo++;
             if (line.Trim().Length == 0) continue;
             var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (width is { } w && parts.Length != w)
+                throw new FormatException($"{dataFile}:{lineNo}: {parts.Length} values, the model needs {w} per run");
             var v = new double[parts.Length];
             for (int i = 0; i < parts.Length; i++)
             {

@@ -1,8 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 
 namespace EdgeTwin.Twin.Models.Rul;
+
+/// <summary>The test file is one the model was trained on: the manifest's name for it and its note.</summary>
+public sealed record InSampleNote(string File, string Note);
 
 /// <summary>One evaluated test unit.</summary>
 public sealed record CmapssPrediction(string Dataset, int Unit, double PredictedRul, double TrueRul);
@@ -20,6 +25,12 @@ public sealed record CmapssBenchResult(
     double TrainMeanAbsZ,
     IReadOnlyList<CmapssPrediction> Predictions)
 {
+    // Notes are read by people too: keep quotes and apostrophes as they are (the output is not embedded in HTML).
+    private static readonly JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Set when the manifest lists the test file as in-sample for this model (<see cref="ModelEntry.InSample"/>).</summary>
+    public InSampleNote? InSample { get; init; }
+
     public string ToText() => string.Create(CultureInfo.InvariantCulture,
         $"""
         dataset {Dataset}: {Units} units, model {Model}
@@ -28,10 +39,10 @@ public sealed record CmapssBenchResult(
           PHM08 score                  {Phm08Score:F1}
           inference                    {MeanInferenceMicroseconds:F1} µs per unit (preprocessing + ONNX)
           train file mean |z|          {TrainMeanAbsZ:F3} (normalisation check: about 0.3 or less when the data matches the model, >1 for the wrong data)
-        """);
+        """) + (InSample is { } n ? $"\n  note: IN-SAMPLE: {Model} was trained on this test file ({n.File}), so these figures are not an estimate of its error. {n.Note}".TrimEnd() : "");
 
     public string ToJson() => string.Create(CultureInfo.InvariantCulture,
-        $"{{\"dataset\":\"{Dataset}\",\"model\":\"{Model}\",\"units\":{Units},\"rmse\":{Rmse:F4},\"rmse_capped\":{RmseCapped:F4},\"rul_cap\":{RulCap},\"phm08\":{Phm08Score:F4},\"inference_us\":{MeanInferenceMicroseconds:F2},\"train_mean_abs_z\":{TrainMeanAbsZ:F4}}}");
+        $"{{\"dataset\":\"{Dataset}\",\"model\":\"{Model}\",\"units\":{Units},\"rmse\":{Rmse:F4},\"rmse_capped\":{RmseCapped:F4},\"rul_cap\":{RulCap},\"phm08\":{Phm08Score:F4},\"inference_us\":{MeanInferenceMicroseconds:F2},\"train_mean_abs_z\":{TrainMeanAbsZ:F4},\"in_sample\":{(InSample is null ? "false" : "true")}{(InSample is { } n ? ",\"in_sample_file\":" + JsonSerializer.Serialize(n.File, Readable) + ",\"in_sample_note\":" + JsonSerializer.Serialize(n.Note, Readable) : "")}}}");
 
     /// <summary>The <c>dataset,unit,predicted_rul</c> rows.</summary>
     public string PredictionsCsv()
@@ -104,7 +115,24 @@ public static class CmapssBenchmark
 
         var n = Math.Max(1, predictions.Count);
         return new CmapssBenchResult(dataset, runner.Entry!.ToString(), predictions.Count, Math.Sqrt(se / n), Math.Sqrt(seCapped / n), cap, score,
-            watch.Elapsed.TotalMicroseconds / n, TrainMeanAbsZ(runner.Preprocessor!, trainPath), predictions);
+            watch.Elapsed.TotalMicroseconds / n, TrainMeanAbsZ(runner.Preprocessor!, trainPath), predictions)
+        {
+            InSample = InSampleOf(runner.Entry, testPath),
+        };
+    }
+
+    /// <summary>The manifest's in-sample entry for the test file, matched by content hash (a copy anywhere is still in-sample).</summary>
+    public static InSampleNote? InSampleOf(ModelEntry entry, string testPath)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.InSample is not { } inSample || inSample.Files.Count == 0)
+        {
+            return null;
+        }
+
+        using var stream = File.OpenRead(testPath);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+        return inSample.Find(sha) is { } file ? new InSampleNote(file.Name, inSample.Note) : null;
     }
 
     /// <summary>
