@@ -23,7 +23,7 @@ internal sealed class BenchSecomCommand : ICliSubcommand
         var data = new Option<FileInfo>("--data") { Description = "Runs: space-separated values per line, NaN for missing.", Required = true };
         var labels = new Option<FileInfo>("--labels") { Description = "Labels: -1 (pass) or 1 (fail) per line, optionally followed by a timestamp.", Required = true };
         var delay = new Option<int>("--label-delay") { Description = "Runs between a prediction and the arrival of its label.", DefaultValueFactory = _ => 0 };
-        var predictions = new Option<FileInfo?>("--predictions-out") { Description = "Write index,fail_probability per run (CSV, full precision)." };
+        var predictions = new Option<FileInfo?>("--predictions-out") { Description = "Write index,fail_probability,calibrated_probability per run (CSV, full precision): fail_probability is the balanced fail score (fail when >= 0.5), calibrated_probability the probability under the tracked fail rate." };
         var model = new Option<FileInfo?>("--model") { Description = "Base model (default: models/secom/secom-base.json beside the binary, then ./models/secom)." };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON." };
         var cmd = new Command("secom", "Stream SECOM runs through the online quality model: ROC AUC, PR AUC, balanced accuracy. Exit codes: 0 done, 1 unreadable or malformed data or model, 2 bad arguments.");
@@ -92,8 +92,15 @@ internal sealed class BenchSecomCommand : ICliSubcommand
             var baseline = QualityStream.Score(QualityStream.LabelsOnly(failed, d, prior), failed, bootstrap: 200);
             if (parse.GetValue(predictions) is { } csv)
             {
-                var sb = new StringBuilder("index,fail_probability\n");
-                for (int i = 0; i < p.Length; i++) sb.Append(i.ToString(CultureInfo.InvariantCulture)).Append(',').Append(p[i].ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+                // fail_probability first, as the issue's format; the calibrated probability beside it, because the balanced
+                // score summed to 447 expected fails against 78 observed and was read as a probability.
+                var sb = new StringBuilder("index,fail_probability,calibrated_probability\n");
+                for (int i = 0; i < p.Length; i++)
+                {
+                    sb.Append(i.ToString(CultureInfo.InvariantCulture)).Append(',').Append(p[i].ToString("R", CultureInfo.InvariantCulture))
+                        .Append(',').Append(cal[i].ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+                }
+
                 try
                 {
                     await File.WriteAllTextAsync(csv.FullName, sb.ToString(), ct).ConfigureAwait(false);
@@ -105,6 +112,11 @@ internal sealed class BenchSecomCommand : ICliSubcommand
                 }
             }
 
+            // The shipped model is fitted on the development runs: scoring them again is no estimate of later runs.
+            string? inSample = m.TrainedOn is { Data: { } trainedData } t
+                && string.Equals(Path.GetFileName(dataPath), trainedData, StringComparison.Ordinal) && t.Runs == runs.Count
+                ? $"the model was trained on these {t.Runs} runs ({trainedData}, trained_on in the model file): the figures are in-sample, not an estimate for later runs (see models/secom/MODEL_CARD.md for the time-split check)"
+                : null;
             if (parse.GetValue(json))
             {
                 await output.WriteLineAsync(JsonSerializer.Serialize(new
@@ -118,12 +130,17 @@ internal sealed class BenchSecomCommand : ICliSubcommand
                     balanced_accuracy = s.BalancedAccuracy,
                     expected_fails_calibrated = expectedFails,
                     labels_only = new { roc_auc = baseline.RocAuc, pr_auc = baseline.PrAuc, balanced_accuracy = baseline.BalancedAccuracy },
+                    in_sample = inSample,
                 })).ConfigureAwait(false);
             }
             else
             {
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"runs {s.Runs}, fails {s.Fails}, label delay {d}\nROC AUC            {s.RocAuc:F3} (95 % bootstrap {s.RocAucLow:F3}–{s.RocAucHigh:F3})\nPR AUC             {s.PrAuc:F3}\nbalanced accuracy  {s.BalancedAccuracy:F3} (fail when p >= 0.5)\nexpected fails     {expectedFails:F1} (sum of calibrated probabilities; {s.Fails} observed)\nlabels-only        ROC AUC {baseline.RocAuc:F3}, PR AUC {baseline.PrAuc:F3}")).ConfigureAwait(false);
+                    $"runs {s.Runs}, fails {s.Fails}, label delay {d}\nROC AUC            {s.RocAuc:F3} (95 % bootstrap {s.RocAucLow:F3}–{s.RocAucHigh:F3})\nPR AUC             {s.PrAuc:F3}\nbalanced accuracy  {s.BalancedAccuracy:F3} (fail when p >= 0.5)\nexpected fails     {expectedFails:F1} (sum of calibrated probabilities; {s.Fails} observed)\nlabels-only        ROC AUC {baseline.RocAuc:F3}, PR AUC {baseline.PrAuc:F3}\nnote               fail_probability is the balanced fail score (fail when >= 0.5), not a probability; --predictions-out also writes calibrated_probability (under the tracked fail rate)")).ConfigureAwait(false);
+                if (inSample is not null)
+                {
+                    await output.WriteLineAsync("IN-SAMPLE          " + inSample).ConfigureAwait(false);
+                }
             }
 
             return ExitCodes.Ok;

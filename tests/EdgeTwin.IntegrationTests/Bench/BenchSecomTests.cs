@@ -64,16 +64,40 @@ public sealed class BenchSecomTests : IDisposable
 
         // The CSV holds full-precision scores equal to streaming the same runs through a freshly loaded model.
         var (runs, y) = QualityStream.ReadSecom(data, labels);
-        var expected = QualityStream.Run(OnlineLogisticModel.Load(model), runs, y, 3);
+        var calibrated = new double[runs.Count];
+        var expected = QualityStream.Run(OnlineLogisticModel.Load(model), runs, y, 3, calibrated);
         var lines = File.ReadAllLines(csv);
-        Assert.Equal("index,fail_probability", lines[0]);
+        Assert.Equal("index,fail_probability,calibrated_probability", lines[0]);
         Assert.Equal(81, lines.Length);
         for (int i = 0; i < 80; i++)
         {
             var parts = lines[i + 1].Split(',');
             Assert.Equal(i, int.Parse(parts[0], CultureInfo.InvariantCulture));
             Assert.Equal(expected[i], double.Parse(parts[1], CultureInfo.InvariantCulture));
+            Assert.Equal(calibrated[i], double.Parse(parts[2], CultureInfo.InvariantCulture));
         }
+    }
+
+    [Fact]
+    public async Task Regression_scoring_the_models_own_training_runs_was_printed_as_an_estimate()
+    {
+        // The shipped model's ROC AUC on secom_dev.data (0.744) is in-sample; the output gave it a CI as if it were not.
+        var (data, labels, _) = WriteStream(40);
+        var node = JsonNode.Parse(File.ReadAllText(ShippedModel()))!;
+        node["trained_on"] = new JsonObject { ["runs"] = 40, ["fails"] = 9, ["data"] = Path.GetFileName(data) };
+        var model = Path.Combine(_dir.FullName, "trained-here.json");
+        File.WriteAllText(model, node.ToJsonString());
+
+        var (exit, output, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", model);
+        Assert.True(exit == 0, error);
+        Assert.Contains("IN-SAMPLE", output, StringComparison.Ordinal);
+        Assert.Contains("not a probability", output, StringComparison.Ordinal);
+
+        // Other runs (here: a different count) are not flagged.
+        (data, labels, _) = WriteStream(30);
+        (exit, output, error) = await InProcessCli.RunAsync("bench", "secom", "--data", data, "--labels", labels, "--model", model, "--json");
+        Assert.True(exit == 0, error);
+        Assert.Null(JsonNode.Parse(output)!["in_sample"]);
     }
 
     [Fact]

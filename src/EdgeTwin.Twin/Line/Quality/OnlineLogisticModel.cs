@@ -20,6 +20,17 @@ public sealed class OnlineLogisticFile
     [JsonPropertyName("members")] public OnlineLogisticMember[] Members { get; set; } = [];
     [JsonPropertyName("mix")] public MemberMixFile? Mix { get; set; }
     [JsonPropertyName("decision")] public BalancedDecisionFile? Decision { get; set; }
+
+    /// <summary>What the training script fitted on (optional): lets a bench say when it scores the training runs.</summary>
+    [JsonPropertyName("trained_on")] public TrainedOnFile? TrainedOn { get; set; }
+}
+
+/// <summary>The training data of a quality model: the runs, fails and the data file's name.</summary>
+public sealed class TrainedOnFile
+{
+    [JsonPropertyName("runs")] public int Runs { get; set; }
+    [JsonPropertyName("fails")] public int Fails { get; set; }
+    [JsonPropertyName("data")] public string? Data { get; set; }
 }
 
 /// <summary>How member logits combine: "mean", or "hedge" (exponential weights from each member's discounted,
@@ -251,7 +262,7 @@ public sealed class OnlineLogisticModel
         if (f is null) throw new InvalidDataException($"{path}: empty quality model");
         try
         {
-            return new OnlineLogisticModel(f);
+            return new OnlineLogisticModel(f) { TrainedOn = f.TrainedOn };
         }
         catch (InvalidDataException ex)
         {
@@ -260,6 +271,9 @@ public sealed class OnlineLogisticModel
     }
 
     public int InputWidth { get; }
+
+    /// <summary>The training data named in the file, if any.</summary>
+    public TrainedOnFile? TrainedOn { get; private init; }
 
     /// <summary>Logit shift of the balanced decision (0 until enough labels arrived).</summary>
     public double DecisionOffset => _threshold?.Offset ?? 0;
