@@ -72,6 +72,9 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Equal(["dialout"], settings["SupplementaryGroups"]);
         Assert.Equal(["char-ttyS rw", "char-ttyUSB rw", "char-ttyACM rw", "char-ttyAMA rw"], settings["DeviceAllow"]);
         Assert.Equal([$"{dir.Path}/edgetwin run --config /etc/edgetwin/edgetwin.yaml"], settings["ExecStart"]);
+        // A memory runaway is the unit's to stop (and Restart= to undo), not the kernel OOM killer's choice of process.
+        Assert.Equal(["512M"], settings["MemoryHigh"]);
+        Assert.Equal(["768M"], settings["MemoryMax"]);
         await VerifyUnitAsync(analyze, unit, dir);
     }
 
