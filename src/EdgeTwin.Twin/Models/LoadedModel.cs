@@ -32,9 +32,10 @@ public sealed class LoadedModel
 
     /// <summary>
     /// Reads the file once, checks its SHA-256 against the manifest, opens the session from those same bytes (so
-    /// the file cannot change between check and load) and checks the session's inputs and outputs against the entry.
+    /// the file cannot change between check and load), checks the session's inputs and outputs against the entry, then
+    /// the entry's kind-specific metadata (<see cref="ModelKinds.Verify"/>).
     /// </summary>
-    /// <exception cref="ModelLoadException">Missing file, wrong hash, not ONNX, or a tensor that does not match.</exception>
+    /// <exception cref="ModelLoadException">Bad metadata, missing file, wrong hash, not ONNX, or a tensor that does not match.</exception>
     public static LoadedModel Load(ModelEntry entry, string directory, string manifestPath)
     {
         ArgumentNullException.ThrowIfNull(entry);
@@ -82,6 +83,10 @@ public sealed class LoadedModel
         {
             Check(entry.Inputs, session.InputMetadata, path, "inputs");
             Check(entry.Outputs, session.OutputMetadata, path, "outputs");
+
+            // After the session checks (a shape that disagrees with the graph is the more basic fault), before the
+            // swap: metadata no runner can bind must not replace a version that serves.
+            ModelKinds.Verify(entry, manifestPath);
         }
         catch
         {
