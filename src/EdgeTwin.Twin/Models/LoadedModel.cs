@@ -15,12 +15,16 @@ public sealed class LoadedModel
     private int _leases = 1; // the catalog's own reference
     private int _retired;
 
-    private LoadedModel(ModelEntry entry, string path, InferenceSession session)
+    private LoadedModel(ModelEntry entry, string path, InferenceSession session, ModelFileStamp stamp)
     {
         Entry = entry;
         Path = path;
         _session = session;
+        Stamp = stamp;
     }
+
+    /// <summary>Size and write time of the file when it was read: a reload re-verifies the model when they change.</summary>
+    internal ModelFileStamp Stamp { get; }
 
     public ModelEntry Entry { get; }
 
@@ -41,8 +45,11 @@ public sealed class LoadedModel
         ArgumentNullException.ThrowIfNull(entry);
         var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, entry.File));
         byte[] bytes;
+        ModelFileStamp stamp;
         try
         {
+            // Stamp before reading: a write that lands after it changes the stamp, so the next reload re-verifies.
+            stamp = ModelFileStamp.Of(path);
             bytes = File.ReadAllBytes(path);
         }
         catch (FileNotFoundException e)
@@ -94,7 +101,7 @@ public sealed class LoadedModel
             throw;
         }
 
-        return new LoadedModel(entry, path, session);
+        return new LoadedModel(entry, path, session, stamp);
     }
 
     /// <summary>Takes a lease on the session; false when the model was retired and its session disposed.</summary>
@@ -165,5 +172,15 @@ public sealed class LoadedModel
                 throw new ModelLoadException(path, $"{what}.{spec.Name}.shape", $"the model's shape is [{string.Join(",", dims)}], the manifest says {spec.ShapeText}");
             }
         }
+    }
+}
+
+/// <summary>Length and last write time of a model file (missing: length -1).</summary>
+internal readonly record struct ModelFileStamp(long Length, DateTime LastWriteUtc)
+{
+    public static ModelFileStamp Of(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? new ModelFileStamp(info.Length, info.LastWriteTimeUtc) : new ModelFileStamp(-1, default);
     }
 }
