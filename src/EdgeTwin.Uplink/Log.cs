@@ -36,4 +36,10 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Warning, "Uplink {Uplink}: Kafka reported {Code}: {Reason} (fatal: {Fatal})")]
     public static partial void KafkaError(ILogger logger, string uplink, string code, string reason, bool fatal);
+
+    [LoggerMessage(12, LogLevel.Information, "Uplink {Uplink}: gateway facts changed (models reloaded); publishing the birth again")]
+    public static partial void Rebirth(ILogger logger, string uplink);
+
+    [LoggerMessage(13, LogLevel.Warning, "Uplink {Uplink}: the repeated birth on '{Topic}' was not delivered; the next connection publishes a fresh one")]
+    public static partial void RebirthFailed(ILogger logger, Exception? exception, string uplink, string topic);
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using EdgeTwin.Agent.Line;
+using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Simulator.Faults;
@@ -77,6 +78,7 @@ internal sealed class SimCommand : ICliCommand
                     // A device's timeout must be shorter than its interval: halve the interval when it is the shorter.
                     var timeout = pollInterval <= DeviceConfig.DefaultTimeout ? pollInterval / 2 : (TimeSpan?)null;
                     SiteConfigWriter.WriteFile(host.BuildConfig(pollInterval, dir, timeout), file.FullName);
+                    await output.WriteLineAsync(await AppendModelsDirectoryAsync(file.FullName, ct).ConfigureAwait(false)).ConfigureAwait(false);
                     await output.WriteLineAsync($"site config written to {file.FullName} (edgetwin run --config {file.FullName})").ConfigureAwait(false);
                 }
 
@@ -176,5 +178,31 @@ internal sealed class SimCommand : ICliCommand
         }
 
         return events.Count;
+    }
+
+    /// <summary>
+    /// Points the written config at a models directory with a manifest, as an absolute path: the agent's defaults
+    /// (models/ beside the binary, then ./models), else the repository's models/ above the binary (a build tree), so
+    /// <c>edgetwin run --config</c> runs the models from any directory. Without one the agent would run no models and
+    /// say so only at Information. Returns the line to print.
+    /// </summary>
+    private static async Task<string> AppendModelsDirectoryAsync(string configPath, CancellationToken cancellationToken)
+    {
+        var aboveBinary = new List<string>();
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory).Parent; d is not null; d = d.Parent)
+        {
+            aboveBinary.Add(Path.Combine(d.FullName, "models"));
+        }
+
+        var candidates = ModelsConfig.DefaultDirectories().Concat(aboveBinary).ToList();
+        var models = candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "manifest.json")));
+        if (models is null)
+        {
+            return $"no models directory found (models/ beside the binary, ./models, or above the binary); the config has no models: section, so maintenance and multivariate scoring stay off";
+        }
+
+        var quoted = "'" + Path.GetFullPath(models).Replace("'", "''", StringComparison.Ordinal) + "'";
+        await File.AppendAllTextAsync(configPath, $"models:{Environment.NewLine}  directory: {quoted}{Environment.NewLine}", cancellationToken).ConfigureAwait(false);
+        return $"models directory {models}";
     }
 }

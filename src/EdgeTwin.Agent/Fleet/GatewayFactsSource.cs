@@ -1,19 +1,38 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using System.Text.Json;
 using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Models;
 using EdgeTwin.Uplink.Payloads;
 
 namespace EdgeTwin.Agent.Fleet;
 
 /// <summary>
 /// The fleet facts announced in every MQTT birth: the agent version (the same string as <c>edgetwin --version</c>),
-/// the process architecture, the SHA-256 of the site config file as read at start, and the models named in the models
-/// directory's <c>manifest.json</c> (re-read at each birth: models are hot-reloaded without a restart).
+/// the process architecture, the SHA-256 of the site config file as read at start, and the models that serve, from the
+/// <see cref="ModelCatalog"/> status (name, version serving, state, error). <see cref="Revision"/> moves when a reload
+/// changes that list, so the uplink publishes the birth again.
 /// </summary>
-internal static class GatewayFactsSource
+internal sealed class GatewayFactsSource : IDisposable
 {
+    private readonly string _configHash;
+    private readonly ModelCatalog? _catalog;
+    private IReadOnlyList<ModelFact> _models;
+    private long _revision;
+
+    /// <param name="catalog">The agent's models catalog; null when the agent runs no models (the list is then empty).</param>
+    public GatewayFactsSource(SiteConfig config, ModelCatalog? catalog)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        _configHash = config.SourcePath is { } path && File.Exists(path) ? Sha256OfFile(path) : "";
+        _catalog = catalog;
+        _models = Models(catalog);
+        if (catalog is not null)
+        {
+            catalog.Changed += OnCatalogChanged;
+        }
+    }
+
     public static string Version { get; } =
         typeof(GatewayFactsSource).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
         ?? typeof(GatewayFactsSource).Assembly.GetName().Version?.ToString() ?? "unknown";
@@ -21,13 +40,11 @@ internal static class GatewayFactsSource
     /// <summary>x64, arm64, … (lower case, as in the release RIDs).</summary>
     public static string Architecture { get; } = RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
 
-    /// <summary>A provider for <see cref="EdgeTwin.Uplink.Mqtt.MqttUplinkOptions.Facts"/>.</summary>
-    public static Func<GatewayFacts> For(SiteConfig config)
-    {
-        var configHash = config.SourcePath is { } path && File.Exists(path) ? Sha256OfFile(path) : "";
-        var manifest = Path.Combine(ModelsDirectory(config), "manifest.json");
-        return () => new GatewayFacts(Version, Architecture, configHash, ReadModels(manifest));
-    }
+    /// <summary>Bumped each time the model list changes (for <see cref="EdgeTwin.Uplink.Mqtt.MqttUplinkOptions.FactsRevision"/>).</summary>
+    public long Revision => Interlocked.Read(ref _revision);
+
+    /// <summary>The facts now (for <see cref="EdgeTwin.Uplink.Mqtt.MqttUplinkOptions.Facts"/>).</summary>
+    public GatewayFacts Current() => new(Version, Architecture, _configHash, Volatile.Read(ref _models));
 
     internal static string Sha256OfFile(string path)
     {
@@ -35,50 +52,44 @@ internal static class GatewayFactsSource
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary><c>models.directory</c> (relative to the config file), else <c>models/</c> beside the binary, else ./models.</summary>
-    internal static string ModelsDirectory(SiteConfig config)
-    {
-        if (config.Models?["directory"] is ConfigScalar { IsNull: false, Value.Length: > 0 } dir)
-        {
-            return Path.GetFullPath(dir.Value, config.ConfigDirectory());
-        }
-
-        var beside = Path.Combine(AppContext.BaseDirectory, "models");
-        return Directory.Exists(beside) ? beside : Path.GetFullPath("models");
-    }
-
     /// <summary>
-    /// name/version of each entry of <c>{"models":[{"name":…,"version":…},…]}</c> (a top-level array is accepted too).
-    /// A missing manifest means no models; an unreadable one is reported as a single <c>manifest</c> entry saying so,
-    /// so the centre sees the gateway is misconfigured rather than model-less.
+    /// One fact per model of the catalog's status. A manifest that cannot be used is one more entry named
+    /// <c>manifest</c> (state <c>unusable</c>, the error), so the centre sees the gateway is misconfigured rather than
+    /// model-less; a missing manifest (no models deployed) is an empty list.
     /// </summary>
-    internal static IReadOnlyList<ModelFact> ReadModels(string manifestPath)
+    internal static IReadOnlyList<ModelFact> Models(ModelCatalog? catalog)
     {
-        if (!File.Exists(manifestPath))
+        if (catalog is null)
         {
             return [];
         }
 
-        try
+        var result = catalog.Status
+            .Select(s => new ModelFact(s.Name, s.Version) { State = s.State.ToString().ToLowerInvariant(), Error = s.Error })
+            .ToList();
+        if (catalog.ManifestError is { } error && (result.Count > 0 || File.Exists(catalog.ManifestPath)))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(manifestPath));
-            var list = doc.RootElement.ValueKind == JsonValueKind.Array ? doc.RootElement
-                : doc.RootElement.TryGetProperty("models", out var m) && m.ValueKind == JsonValueKind.Array ? m
-                : throw new JsonException("no \"models\" array");
-            var result = new List<ModelFact>();
-            foreach (var model in list.EnumerateArray())
-            {
-                result.Add(new ModelFact(Text(model, "name"), Text(model, "version")));
-            }
-
-            return result;
+            result.Add(new ModelFact("manifest", "") { State = "unusable", Error = error });
         }
-        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException)
+
+        return result;
+    }
+
+    private void OnCatalogChanged(object? sender, EventArgs e)
+    {
+        var models = Models(_catalog);
+        if (!models.SequenceEqual(Volatile.Read(ref _models)))
         {
-            return [new ModelFact("manifest", $"unreadable: {ex.Message}")];
+            Volatile.Write(ref _models, models);
+            Interlocked.Increment(ref _revision);
         }
     }
 
-    private static string Text(JsonElement model, string key) =>
-        model.TryGetProperty(key, out var v) ? v.ValueKind == JsonValueKind.String ? v.GetString() ?? "" : v.GetRawText() : "";
+    public void Dispose()
+    {
+        if (_catalog is not null)
+        {
+            _catalog.Changed -= OnCatalogChanged;
+        }
+    }
 }

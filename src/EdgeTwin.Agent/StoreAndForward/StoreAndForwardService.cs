@@ -3,6 +3,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Outbox;
 using EdgeTwin.Outbox.Summaries;
+using EdgeTwin.Twin.Models;
 using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Kafka;
 using EdgeTwin.Uplink.Mqtt;
@@ -50,8 +51,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     private readonly List<(string Name, Task Run)> _running = [];
     private LiteDbOutbox? _outbox;
     private OutboxFeeder? _feeder;
+    private readonly ModelCatalog? _catalog;
     private MqttUplink? _mqtt;
     private KafkaUplink? _kafka;
+    private Fleet.GatewayFactsSource? _facts;
 
     public StoreAndForwardService(
         SiteConfig config,
@@ -59,8 +62,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         SeriesRegistry registry,
         TimeProvider time,
         ILoggerFactory loggers,
-        IMeterFactory meters)
+        IMeterFactory meters,
+        ModelCatalog? catalog = null)
     {
+        _catalog = catalog;
         _config = config;
         _options = options;
         _registry = registry;
@@ -134,7 +139,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         if (uplinks.Mqtt is { } mqtt)
         {
             _outbox.RegisterUplink(mqtt.Name);
-            _mqtt = new MqttUplink(mqtt with { Facts = Fleet.GatewayFactsSource.For(_config) }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
+            _facts = new Fleet.GatewayFactsSource(_config, _catalog);
+            _mqtt = new MqttUplink(mqtt with { Facts = _facts.Current, FactsRevision = () => _facts.Revision }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
         }
 
         if (uplinks.Kafka is { } kafka)
@@ -269,6 +275,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     {
         _feeder?.Dispose();
         _feeder = null;
+        _facts?.Dispose();
+        _facts = null;
         if (_outbox is { } outbox)
         {
             _outbox = null;

@@ -15,12 +15,16 @@ public sealed class LoadedModel
     private int _leases = 1; // the catalog's own reference
     private int _retired;
 
-    private LoadedModel(ModelEntry entry, string path, InferenceSession session)
+    private LoadedModel(ModelEntry entry, string path, InferenceSession session, ModelFileStamp stamp)
     {
         Entry = entry;
         Path = path;
         _session = session;
+        Stamp = stamp;
     }
+
+    /// <summary>Size and write time of the file when it was read: a reload re-verifies the model when they change.</summary>
+    internal ModelFileStamp Stamp { get; }
 
     public ModelEntry Entry { get; }
 
@@ -32,16 +36,20 @@ public sealed class LoadedModel
 
     /// <summary>
     /// Reads the file once, checks its SHA-256 against the manifest, opens the session from those same bytes (so
-    /// the file cannot change between check and load) and checks the session's inputs and outputs against the entry.
+    /// the file cannot change between check and load), checks the session's inputs and outputs against the entry, then
+    /// the entry's kind-specific metadata (<see cref="ModelKinds.Verify"/>).
     /// </summary>
-    /// <exception cref="ModelLoadException">Missing file, wrong hash, not ONNX, or a tensor that does not match.</exception>
+    /// <exception cref="ModelLoadException">Bad metadata, missing file, wrong hash, not ONNX, or a tensor that does not match.</exception>
     public static LoadedModel Load(ModelEntry entry, string directory, string manifestPath)
     {
         ArgumentNullException.ThrowIfNull(entry);
         var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, entry.File));
         byte[] bytes;
+        ModelFileStamp stamp;
         try
         {
+            // Stamp before reading: a write that lands after it changes the stamp, so the next reload re-verifies.
+            stamp = ModelFileStamp.Of(path);
             bytes = File.ReadAllBytes(path);
         }
         catch (FileNotFoundException e)
@@ -82,6 +90,10 @@ public sealed class LoadedModel
         {
             Check(entry.Inputs, session.InputMetadata, path, "inputs");
             Check(entry.Outputs, session.OutputMetadata, path, "outputs");
+
+            // After the session checks (a shape that disagrees with the graph is the more basic fault), before the
+            // swap: metadata no runner can bind must not replace a version that serves.
+            ModelKinds.Verify(entry, manifestPath);
         }
         catch
         {
@@ -89,7 +101,7 @@ public sealed class LoadedModel
             throw;
         }
 
-        return new LoadedModel(entry, path, session);
+        return new LoadedModel(entry, path, session, stamp);
     }
 
     /// <summary>Takes a lease on the session; false when the model was retired and its session disposed.</summary>
@@ -160,5 +172,15 @@ public sealed class LoadedModel
                 throw new ModelLoadException(path, $"{what}.{spec.Name}.shape", $"the model's shape is [{string.Join(",", dims)}], the manifest says {spec.ShapeText}");
             }
         }
+    }
+}
+
+/// <summary>Length and last write time of a model file (missing: length -1).</summary>
+internal readonly record struct ModelFileStamp(long Length, DateTime LastWriteUtc)
+{
+    public static ModelFileStamp Of(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? new ModelFileStamp(info.Length, info.LastWriteTimeUtc) : new ModelFileStamp(-1, default);
     }
 }

@@ -25,7 +25,7 @@ public sealed record ModelStatus(string Name, string Version, ModelState State, 
 
 /// <summary>
 /// The models of one directory, verified against its <c>manifest.json</c>. <see cref="Reload"/> swaps in models
-/// only after they verify; a model that fails keeps its previous version serving or is marked unavailable, and
+/// only after they verify (a changed entry, or an unchanged one whose file was overwritten in place); a model that fails keeps its previous version serving or is marked unavailable, and
 /// never stops the others. Thread-safe: runners read <see cref="Get"/> lock-free.
 /// </summary>
 public sealed class ModelCatalog : IDisposable
@@ -45,7 +45,7 @@ public sealed class ModelCatalog : IDisposable
         _metrics = metrics;
     }
 
-    /// <summary>Raised after every reload that changed which model versions serve.</summary>
+    /// <summary>Raised after every reload (listeners compare <see cref="Status"/> to see what changed).</summary>
     public event EventHandler? Changed;
 
     public string Directory { get; }
@@ -113,12 +113,19 @@ public sealed class ModelCatalog : IDisposable
         foreach (var entry in manifest.Models)
         {
             old.TryGetValue(entry.Name, out var current);
+            var fileChanged = false;
             if (current is not null && string.Equals(current.Entry.RawJson, entry.RawJson, StringComparison.Ordinal))
             {
-                // Unchanged entry: keep the verified session (a reload must not re-hash every model on every touch).
-                next[entry.Name] = current;
-                status.Add(new ModelStatus(entry.Name, entry.Version, ModelState.Available, null, current.Path, entry.Sha256));
-                continue;
+                // Unchanged entry and file: keep the verified session (a reload must not re-hash every model on every touch).
+                if (ModelFileStamp.Of(current.Path) == current.Stamp)
+                {
+                    next[entry.Name] = current;
+                    status.Add(new ModelStatus(entry.Name, entry.Version, ModelState.Available, null, current.Path, entry.Sha256));
+                    continue;
+                }
+
+                // The file was overwritten in place: verify it again; the session serving keeps the old bytes until then.
+                fileChanged = true;
             }
 
             try
@@ -131,7 +138,15 @@ public sealed class ModelCatalog : IDisposable
                 }
 
                 status.Add(new ModelStatus(entry.Name, entry.Version, ModelState.Available, null, loaded.Path, entry.Sha256));
-                ModelsLog.Loaded(_logger, entry.Name, entry.Version, loaded.Path);
+                if (fileChanged)
+                {
+                    ModelsLog.FileChangedReloaded(_logger, loaded.Path, entry.Name, entry.Version);
+                }
+                else
+                {
+                    ModelsLog.Loaded(_logger, entry.Name, entry.Version, loaded.Path);
+                }
+
                 _metrics?.Loads.Add(1);
             }
             catch (ModelLoadException e)
@@ -141,7 +156,14 @@ public sealed class ModelCatalog : IDisposable
                 {
                     next[entry.Name] = current;
                     status.Add(new ModelStatus(entry.Name, current.Entry.Version, ModelState.ServingPrevious, e.Message, current.Path, current.Entry.Sha256));
-                    ModelsLog.KeptPrevious(_logger, entry.Name, entry.Version, current.Entry.Version, e.Message);
+                    if (fileChanged)
+                    {
+                        ModelsLog.FileChangedRejected(_logger, current.Path, entry.Name, entry.Version, e.Message);
+                    }
+                    else
+                    {
+                        ModelsLog.KeptPrevious(_logger, entry.Name, entry.Version, current.Entry.Version, e.Message);
+                    }
                 }
                 else
                 {

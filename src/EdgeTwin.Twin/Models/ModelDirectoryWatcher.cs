@@ -5,8 +5,9 @@ namespace EdgeTwin.Twin.Models;
 
 /// <summary>
 /// Reloads a <see cref="ModelCatalog"/> when its <c>manifest.json</c> is written, created or renamed into place
-/// (deploy writes it last, atomically by rename). Events are debounced: editors and copies fire several per
-/// write, and the reload re-verifies every changed model before swapping it in.
+/// (deploy writes it last, atomically by rename), or when a model file the manifest names is written, replaced or
+/// deleted (the reload re-hashes it: a file that no longer matches is rejected and the loaded version keeps serving).
+/// Events are debounced: editors and copies fire several per write.
 /// </summary>
 public sealed class ModelDirectoryWatcher : IDisposable
 {
@@ -15,6 +16,7 @@ public sealed class ModelDirectoryWatcher : IDisposable
     private readonly TimeSpan _debounce;
     private readonly Timer _timer;
     private readonly FileSystemWatcher? _watcher;
+    private volatile string? _trigger; // full path of the last file that changed, for the log
     private int _disposed;
 
     public ModelDirectoryWatcher(ModelCatalog catalog, TimeSpan? debounce = null, ILogger<ModelDirectoryWatcher>? logger = null)
@@ -58,8 +60,17 @@ public sealed class ModelDirectoryWatcher : IDisposable
     private void OnEvent(object sender, FileSystemEventArgs e)
     {
         var name = e is RenamedEventArgs r ? r.Name : e.Name;
-        if (string.Equals(name, ModelManifest.FileName, StringComparison.Ordinal) && Volatile.Read(ref _disposed) == 0)
+        if (name is null || Volatile.Read(ref _disposed) != 0)
         {
+            return;
+        }
+
+        // Model files are those the last reload saw in the manifest; other files (a deploy's .tmp) are ignored.
+        if (string.Equals(name, ModelManifest.FileName, StringComparison.Ordinal)
+            || _catalog.Status.Any(s => string.Equals(Path.GetFileName(s.File), name, StringComparison.Ordinal)))
+        {
+            _trigger = e.FullPath;
+
             // Restarting the timer on every event is the debounce: reload once writes have settled.
             _timer.Change(_debounce, Timeout.InfiniteTimeSpan);
         }
@@ -72,7 +83,16 @@ public sealed class ModelDirectoryWatcher : IDisposable
             return;
         }
 
-        ModelsLog.ManifestChanged(_logger, _catalog.ManifestPath);
+        var trigger = _trigger;
+        if (trigger is null || string.Equals(Path.GetFileName(trigger), ModelManifest.FileName, StringComparison.Ordinal))
+        {
+            ModelsLog.ManifestChanged(_logger, _catalog.ManifestPath);
+        }
+        else
+        {
+            ModelsLog.ModelFileChanged(_logger, trigger);
+        }
+
         try
         {
             _catalog.Reload();

@@ -41,7 +41,9 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
         }
         catch (JsonException e)
         {
-            throw new ModelLoadException(path, e.Path ?? "", $"not valid JSON (line {(e.LineNumber ?? 0) + 1}): {e.Message}", e);
+            // System.Text.Json appends its own 0-based "LineNumber: … | BytePositionInLine: …": print one 1-based position.
+            var position = e.LineNumber is { } line ? $"line {line + 1}, byte {(e.BytePositionInLine ?? 0) + 1}" : "position unknown";
+            throw new ModelLoadException(path, e.Path ?? "", $"not valid JSON ({position}): {JsonErrorText(e)}", e);
         }
 
         using (doc)
@@ -73,6 +75,14 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
         }
     }
 
+    /// <summary>The parser's message without the 0-based location it appends.</summary>
+    private static string JsonErrorText(JsonException e)
+    {
+        var message = e.Message;
+        var at = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return at > 0 ? message[..at] : message;
+    }
+
     private static ModelEntry ReadEntry(JsonFields r, JsonElement m, string at)
     {
         var name = r.String(m, "name", at);
@@ -101,6 +111,7 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
             Description = r.OptionalString(m, "description") ?? "",
             InSample = m.TryGetProperty("inSample", out var inSample) ? ReadInSample(r, inSample, at + ".inSample") : null,
             RawJson = m.GetRawText(),
+            Field = at,
         };
     }
 
@@ -233,6 +244,9 @@ public sealed record ModelEntry(
 
     /// <summary>The entry's JSON as written; a reload keeps a model whose entry text did not change.</summary>
     public string RawJson { get; init; } = "";
+
+    /// <summary>JSON path of the entry in the manifest (<c>models[2]</c>), for error messages.</summary>
+    public string Field { get; init; } = "";
 
     public override string ToString() => $"{Name} {Version}";
 }

@@ -31,6 +31,15 @@ internal static partial class ModelsLog
     [LoggerMessage(EventId = 4709, Level = LogLevel.Information, Message = "Models directory {Directory} does not exist; not watching it (create it and restart to deploy models)")]
     public static partial void NotWatching(ILogger logger, string directory);
 
+    [LoggerMessage(EventId = 4710, Level = LogLevel.Warning, Message = "Model file {Path} of {Name} {Version} changed on disk and no longer verifies; the loaded version keeps serving (from the bytes read before): {Problem}")]
+    public static partial void FileChangedRejected(ILogger logger, string path, string name, string version, string problem);
+
+    [LoggerMessage(EventId = 4711, Level = LogLevel.Information, Message = "Model file {Path} of {Name} {Version} changed on disk and still matches the manifest; reloaded")]
+    public static partial void FileChangedReloaded(ILogger logger, string path, string name, string version);
+
+    [LoggerMessage(EventId = 4712, Level = LogLevel.Information, Message = "Model file {Path} changed; re-verifying")]
+    public static partial void ModelFileChanged(ILogger logger, string path);
+
     [LoggerMessage(EventId = 4707, Level = LogLevel.Error, Message = "Inference with model {Name} failed")]
     public static partial void InferenceFailed(ILogger logger, string name, Exception exception);
 }

@@ -47,6 +47,24 @@ public abstract class WindowModelRunner<TLayout> : IDisposable
     /// <summary>Manifest entry of the model that served the last call.</summary>
     public ModelEntry? Entry => _model?.Entry;
 
+    /// <summary>Why the last bind failed (the entry's metadata does not suit this runner), or null.</summary>
+    public string? BindError { get; private set; }
+
+    /// <summary>
+    /// Why no model serves this runner, for a user-facing error: the bind error, else the catalog's status error or
+    /// manifest error, else that the manifest does not name the model.
+    /// </summary>
+    public string UnavailableReason()
+    {
+        if (BindError is { } bind)
+        {
+            return bind;
+        }
+
+        var status = _catalog.Status.FirstOrDefault(s => string.Equals(s.Name, ModelName, StringComparison.Ordinal));
+        return status?.Error ?? _catalog.ManifestError ?? (status is null ? "not in the manifest" : $"{status.State}");
+    }
+
     /// <summary>Bumped each time a different model (a hot reload) is bound.</summary>
     public int Binds { get; private set; }
 
@@ -151,11 +169,13 @@ public abstract class WindowModelRunner<TLayout> : IDisposable
             Layout = layout;
             Uncertainty = uncertainty;
             _model = model;
+            BindError = null;
             Binds++;
             return true;
         }
         catch (ModelLoadException e)
         {
+            BindError = e.Message;
             ModelsLog.InferenceFailed(_logger, ModelName, e);
             return false;
         }

@@ -32,6 +32,12 @@ public sealed record MultivariateModelSpec(string InputName, string OutputName, 
             throw new ModelLoadException(manifestPath, at + ".normalisation", "expected { \"type\": \"zscore\", \"mean\": […], \"std\": […] }");
         }
 
+        // Optional, but when written it must agree with the shape the session takes.
+        if (n.TryGetProperty("window", out var w) && !(w.ValueKind == JsonValueKind.Number && w.TryGetInt32(out var declared) && declared == window))
+        {
+            throw new ModelLoadException(manifestPath, at + ".normalisation.window", $"{w.GetRawText()} does not match the shape's window {window} ({input.ShapeText})");
+        }
+
         var mean = Floats(n, "mean", features, manifestPath, at + ".normalisation");
         var std = Floats(n, "std", features, manifestPath, at + ".normalisation");
         if (std.Any(s => !(s > 0)))

@@ -13,6 +13,8 @@ internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate top
     public IReadOnlyList<MqttOutgoing> Birth(DateTimeOffset now) =>
         [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke()), Retain: true, IsJson: true)];
 
+    public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now) => Birth(now);
+
     public void Encode(OutboxEntry entry, bool historical, List<MqttOutgoing> output) =>
         output.Add(new(topics.Format(entry.Record.Kind, entry.Record.DeviceId), JsonEnvelope.Encode(identity, entry, historical), Retain: false, IsJson: true));
 

@@ -42,7 +42,8 @@ internal sealed class MqttTransport : IUplinkTransport
                 throw new UplinkConnectException($"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
             }
 
-            var session = new MqttSession(this, client, result.ReceiveMaximum);
+            // Read before the birth reads the facts: a change in between is published again at the first send.
+            var session = new MqttSession(this, client, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0);
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             return session;
         }
@@ -105,10 +106,11 @@ internal sealed class MqttTransport : IUplinkTransport
         _ => throw new UplinkPeerException($"Broker answered {result.ReasonCode} {result.ReasonString} to a publish on '{topic}'".TrimEnd()),
     };
 
-    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum) : IUplinkSession
+    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum, long factsRevision) : IUplinkSession
     {
         private readonly Lock _sendLock = new();
         private readonly List<MqttOutgoing> _outgoing = new(2); // only under _sendLock
+        private long _factsRevision = factsRevision; // only under _sendLock
 
         public int? PeerWindow => receiveMaximum is > 0 ? receiveMaximum : null;
 
@@ -117,6 +119,7 @@ internal sealed class MqttTransport : IUplinkTransport
             lock (_sendLock)
             {
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
+                RebirthIfFactsChanged(cancellationToken);
                 _outgoing.Clear();
                 try
                 {
@@ -141,6 +144,47 @@ internal sealed class MqttTransport : IUplinkTransport
                 }
 
                 return CollectAsync(publishes);
+            }
+        }
+
+        /// <summary>
+        /// Publishes the birth again when the facts changed since the last one (under the send lock, before the entry's
+        /// messages). Its outcome is not the entry's: a refused status is logged, never a reason to drop data.
+        /// </summary>
+        private void RebirthIfFactsChanged(CancellationToken cancellationToken)
+        {
+            if (transport._options.FactsRevision is not { } revision)
+            {
+                return;
+            }
+
+            var now = revision();
+            if (now == _factsRevision)
+            {
+                return;
+            }
+
+            _factsRevision = now;
+            Log.Rebirth(transport._logger, transport.Name);
+            foreach (var m in transport._encoder.Rebirth(transport._time.GetUtcNow()))
+            {
+                _ = ObserveRebirthAsync(client.PublishAsync(transport.ToMessage(m), cancellationToken), m.Topic);
+            }
+        }
+
+        private async Task ObserveRebirthAsync(Task<MqttClientPublishResult> publish, string topic)
+        {
+            try
+            {
+                if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
+                {
+                    Log.RebirthFailed(transport._logger, null, transport.Name, topic);
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The connection's own publishes fail too and the pump reconnects, which publishes a fresh birth.
+                Log.RebirthFailed(transport._logger, ex, transport.Name, topic);
             }
         }
 

@@ -87,6 +87,12 @@ public sealed record MqttUplinkOptions
     /// <summary>Read at every birth (models may have been hot-reloaded since the last one); null = no facts announced.</summary>
     public Func<GatewayFacts>? Facts { get; init; }
 
+    /// <summary>
+    /// Changes whenever <see cref="Facts"/> would return something new (a hot reload changed which models serve); the
+    /// birth is then published again before the next message of the connection. Null: facts change only between connections.
+    /// </summary>
+    public Func<long>? FactsRevision { get; init; }
+
     internal UplinkIdentity Identity => new(Site, Gateway);
 
     internal int EffectivePort => Port != 0 ? Port : Tls.Enabled ? 8883 : 1883;

@@ -1,7 +1,14 @@
 namespace EdgeTwin.Uplink.Payloads;
 
-/// <summary>One model the agent runs, as named in the models manifest.</summary>
-public sealed record ModelFact(string Name, string Version);
+/// <summary>One model of the agent's models catalog: the version serving (or, when none does, the manifest's).</summary>
+public sealed record ModelFact(string Name, string Version)
+{
+    /// <summary><c>available</c>, <c>servingprevious</c> or <c>unavailable</c> (as in <c>edgetwin models list --json</c>); null = not reported.</summary>
+    public string? State { get; init; }
+
+    /// <summary>Why the manifest's version does not serve, or null.</summary>
+    public string? Error { get; init; }
+}
 
 /// <summary>
 /// What runs on this gateway, announced in every birth (JSON status <c>facts</c>, Sparkplug NBIRTH metrics) so the

@@ -106,6 +106,16 @@ public static class JsonEnvelope
                     writer.WriteStartObject();
                     writer.WriteString("name"u8, model.Name);
                     writer.WriteString("version"u8, model.Version);
+                    if (model.State is { } state)
+                    {
+                        writer.WriteString("state"u8, state);
+                    }
+
+                    if (model.Error is { } error)
+                    {
+                        writer.WriteString("error"u8, error);
+                    }
+
                     writer.WriteEndObject();
                 }
 

@@ -80,10 +80,26 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             foreach (var model in facts.Models)
             {
                 AddString(birth, ms, $"{FactsPrefix}models/{model.Name}/version", model.Version);
+                if (model.State is { } state)
+                {
+                    AddString(birth, ms, $"{FactsPrefix}models/{model.Name}/state", state);
+                }
+
+                if (model.Error is { } error)
+                {
+                    AddString(birth, ms, $"{FactsPrefix}models/{model.Name}/error", error);
+                }
             }
         }
 
         return [new MqttOutgoing(NodeTopic("NBIRTH"), birth.ToByteArray(), Retain: false, IsJson: false)];
+    }
+
+    public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now)
+    {
+        // A rebirth (same bdSeq, seq back to 0) must be followed by every device's DBIRTH again before its DDATA.
+        _devices.Clear();
+        return Birth(now);
     }
 
     private static void AddString(Payload payload, ulong ms, string name, string value) =>

@@ -4,12 +4,15 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using EdgeTwin.Agent.Fleet;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.IntegrationTests.Agent;
+using EdgeTwin.Twin.Models;
 using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -20,7 +23,7 @@ namespace EdgeTwin.IntegrationTests.Deployment;
 
 /// <summary>
 /// Fleet facts (issue 10): the agent's MQTT birth names its version, architecture, the SHA-256 of its config file and the
-/// model versions from the models manifest. The whole agent runs against an in-process broker.
+/// models that serve (the models catalog's status), again after a hot reload. The whole agent runs against an in-process broker.
 /// </summary>
 public sealed partial class GatewayFactsTests
 {
@@ -30,84 +33,171 @@ public sealed partial class GatewayFactsTests
           - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, interval: 200ms, timeout: 100ms }
         """;
 
+    /// <summary>The committed models copied into a temp directory; <paramref name="edit"/> may change the manifest.</summary>
+    private static DirectoryInfo CopyModels(Action<JsonObject>? edit = null)
+    {
+        var models = AgentFiles.TempDir("edgetwin-facts-models-");
+        var source = Path.Combine(Tool.RepoRoot(), "models");
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "manifest.json")))!.AsObject();
+        foreach (var m in manifest["models"]!.AsArray())
+        {
+            File.Copy(Path.Combine(source, (string)m!["file"]!), Path.Combine(models.FullName, (string)m["file"]!));
+        }
+
+        edit?.Invoke(manifest);
+        WriteManifest(models.FullName, manifest);
+        return models;
+    }
+
+    private static void WriteManifest(string directory, JsonObject manifest)
+    {
+        var tmp = Path.Combine(directory, "manifest.json.tmp");
+        File.WriteAllText(tmp, manifest.ToJsonString());
+        File.Move(tmp, Path.Combine(directory, "manifest.json"), overwrite: true);
+    }
+
+    private static JsonObject Entry(JsonObject manifest, string name) =>
+        manifest["models"]!.AsArray().Single(m => (string?)m!["name"] == name)!.AsObject();
+
+    private static string Describe(JsonElement model) =>
+        $"{model.GetProperty("name").GetString()}={model.GetProperty("version").GetString()}:{model.GetProperty("state").GetString()}";
+
     [Fact]
     public async Task Birth_reports_version_architecture_config_hash_and_model_versions()
     {
-        var models = Directory.CreateTempSubdirectory("edgetwin-facts-models-");
+        var models = CopyModels();
+        var path = AgentFiles.WriteConfig(OnePdu, $"models: {{ directory: {models.FullName} }}");
+        var config = AgentFiles.Load(path);
+        var expectedHash = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path, Ct)));
+
+        await using var broker = await Broker.StartAsync();
+        using (var host = BuildAgent(config, Path.GetDirectoryName(path)!, broker.Port))
+        {
+            await host.StartAsync(Ct);
+            // The first birth may come before the catalog's first load; the models are published again after it.
+            await broker.WaitForAsync(births => births.Any(b => b.GetProperty("facts").GetProperty("models").GetArrayLength() == 3), "a birth listing the models");
+            await host.StopAsync(Ct);
+        }
+
+        var facts = broker.Births().Last(b => b.GetProperty("facts").GetProperty("models").GetArrayLength() == 3).GetProperty("facts");
+        var props = await File.ReadAllTextAsync(Path.Combine(Tool.RepoRoot(), "Directory.Build.props"), Ct);
+        Assert.StartsWith(VersionElement().Match(props).Groups[1].Value, facts.GetProperty("version").GetString(), StringComparison.Ordinal);
+        Assert.Equal(RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant(), facts.GetProperty("arch").GetString());
+        Assert.Equal(expectedHash, facts.GetProperty("config_sha256").GetString());
+        Assert.Equal(["bearing-rul=1.0.0:available", "rul-cmapss=1.6.0:available", "mv-machine=1.1.0:available"], facts.GetProperty("models").EnumerateArray().Select(Describe));
+    }
+
+    [Fact]
+    public async Task Regression_the_status_named_a_model_that_did_not_serve_and_was_not_sent_again_after_a_hot_reload()
+    {
+        // rul-cmapss's hash is wrong from the start: declared in the manifest, but not serving.
+        var models = CopyModels(m => Entry(m, "rul-cmapss")["sha256"] = new string('0', 64));
+        var path = AgentFiles.WriteConfig(OnePdu, $"models: {{ directory: {models.FullName} }}");
+        var config = AgentFiles.Load(path);
+
+        await using var broker = await Broker.StartAsync();
+        using var host = BuildAgent(config, Path.GetDirectoryName(path)!, broker.Port);
+        await host.StartAsync(Ct);
         try
         {
-            await File.WriteAllTextAsync(Path.Combine(models.FullName, "manifest.json"), """
-                { "models": [ { "name": "rul-fan", "version": "2026.11.30", "file": "rul-fan.onnx", "sha256": "00" },
-                              { "name": "rack-ae", "version": "3", "file": "rack-ae.onnx" } ] }
-                """, Ct);
-            var path = AgentFiles.WriteConfig(OnePdu, $"models: {{ directory: {models.FullName} }}");
-            var config = AgentFiles.Load(path);
-            var expectedHash = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path, Ct)));
+            // The first birth may come before the catalog's first load; wait for the one that lists the models.
+            await broker.WaitForAsync(births => births.Any(b => b.GetProperty("facts").GetProperty("models").GetArrayLength() == 3), "a birth listing the models");
+            var first = broker.Births().Last().GetProperty("facts").GetProperty("models").EnumerateArray().ToList();
+            Assert.Equal(["bearing-rul=1.0.0:available", "rul-cmapss=1.6.0:unavailable", "mv-machine=1.1.0:available"], first.Select(Describe));
+            Assert.Contains("rul-cmapss.onnx: sha256", first[1].GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.False(first[0].TryGetProperty("error", out _));
 
-            var messages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
-            var port = TestPorts.FreeTcp();
-            var factory = new MqttServerFactory();
-            using var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder().WithDefaultEndpoint()
-                .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
-                .WithDefaultEndpointPort(port).Build());
-            server.InterceptingPublishAsync += e =>
-            {
-                messages.Enqueue((e.ApplicationMessage.Topic, e.ApplicationMessage.Payload.ToArray()));
-                return Task.CompletedTask;
-            };
-            await server.StartAsync().WaitAsync(TimeSpan.FromSeconds(10), Ct);
-            try
-            {
-                using var host = BuildAgent(config, Path.GetDirectoryName(path)!, port);
-                await host.StartAsync(Ct);
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (!messages.Any(m => m.Topic == "edgetwin/dc1/gw-test/status" && m.Payload.Length > 0 && IsOnline(m.Payload)))
-                {
-                    Assert.True(DateTime.UtcNow < deadline, "no online birth at the broker within 60 s");
-                    await Task.Delay(50, Ct);
-                }
-
-                await host.StopAsync(Ct);
-            }
-            finally
-            {
-                await server.StopAsync();
-            }
-
-            var birth = JsonDocument.Parse(messages.First(m => m.Topic == "edgetwin/dc1/gw-test/status" && IsOnline(m.Payload)).Payload).RootElement;
-            var facts = birth.GetProperty("facts");
-            var props = await File.ReadAllTextAsync(Path.Combine(Tool.RepoRoot(), "Directory.Build.props"), Ct);
-            Assert.StartsWith(VersionElement().Match(props).Groups[1].Value, facts.GetProperty("version").GetString(), StringComparison.Ordinal);
-            Assert.Equal(RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant(), facts.GetProperty("arch").GetString());
-            Assert.Equal(expectedHash, facts.GetProperty("config_sha256").GetString());
-            Assert.Equal(
-                ["rul-fan=2026.11.30", "rack-ae=3"],
-                facts.GetProperty("models").EnumerateArray().Select(m => $"{m.GetProperty("name").GetString()}={m.GetProperty("version").GetString()}"));
+            // Hot reload: mv-machine 1.2.0 verifies and serves; the status is published again without a reconnect.
+            var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(models.FullName, "manifest.json"), Ct))!.AsObject();
+            Entry(manifest, "mv-machine")["version"] = "1.2.0";
+            WriteManifest(models.FullName, manifest);
+            await broker.WaitForAsync(
+                births => births.Any(b => b.GetProperty("facts").GetProperty("models").EnumerateArray().Any(m => Describe(m) == "mv-machine=1.2.0:available")),
+                "a birth with mv-machine 1.2.0");
+            Assert.Equal(1, broker.Connections);
         }
         finally
         {
-            models.Delete(recursive: true);
+            await host.StopAsync(Ct);
         }
     }
 
     [Fact]
-    public async Task Models_are_reread_at_each_birth_and_a_broken_manifest_is_reported_not_hidden()
+    public async Task A_manifest_that_cannot_be_used_is_reported_not_hidden()
     {
-        var dir = Directory.CreateTempSubdirectory("edgetwin-facts-");
-        try
+        var dir = AgentFiles.TempDir("edgetwin-facts-");
+        using var catalog = new ModelCatalog(dir.FullName);
+        catalog.Reload();
+        Assert.Empty(GatewayFactsSource.Models(catalog));
+
+        await File.WriteAllTextAsync(Path.Combine(dir.FullName, "manifest.json"), "{ \"models\": [", Ct);
+        catalog.Reload();
+        var broken = Assert.Single(GatewayFactsSource.Models(catalog));
+        Assert.Equal("manifest", broken.Name);
+        Assert.Equal("unusable", broken.State);
+        Assert.Contains("not valid JSON", broken.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>An in-process broker that keeps the online births of the status topic and counts connections.</summary>
+    private sealed class Broker : IAsyncDisposable
+    {
+        private readonly MqttServer _server;
+        private readonly ConcurrentQueue<byte[]> _births = new();
+        private int _connections;
+
+        private Broker(MqttServer server, int port)
         {
-            var manifest = Path.Combine(dir.FullName, "manifest.json");
-            Assert.Empty(GatewayFactsSource.ReadModels(manifest));
-            await File.WriteAllTextAsync(manifest, """[ { "name": "a", "version": 7 } ]""", Ct);
-            Assert.Equal([new Uplink.Payloads.ModelFact("a", "7")], GatewayFactsSource.ReadModels(manifest));
-            await File.WriteAllTextAsync(manifest, "{ \"models\": [", Ct);
-            var broken = Assert.Single(GatewayFactsSource.ReadModels(manifest));
-            Assert.Equal("manifest", broken.Name);
-            Assert.StartsWith("unreadable:", broken.Version, StringComparison.Ordinal);
+            _server = server;
+            Port = port;
         }
-        finally
+
+        public int Port { get; }
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        public static async Task<Broker> StartAsync()
         {
-            dir.Delete(recursive: true);
+            var port = TestPorts.FreeTcp();
+            var factory = new MqttServerFactory();
+            var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder().WithDefaultEndpoint()
+                .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
+                .WithDefaultEndpointPort(port).Build());
+            var broker = new Broker(server, port);
+            server.ClientConnectedAsync += _ =>
+            {
+                Interlocked.Increment(ref broker._connections);
+                return Task.CompletedTask;
+            };
+            server.InterceptingPublishAsync += e =>
+            {
+                var payload = e.ApplicationMessage.Payload.ToArray();
+                if (e.ApplicationMessage.Topic == "edgetwin/dc1/gw-test/status" && IsOnline(payload))
+                {
+                    broker._births.Enqueue(payload);
+                }
+
+                return Task.CompletedTask;
+            };
+            await server.StartAsync().WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            return broker;
+        }
+
+        public List<JsonElement> Births() => [.. _births.Select(b => JsonDocument.Parse(b).RootElement)];
+
+        public async Task WaitForAsync(Func<List<JsonElement>, bool> condition, string what)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!condition(Births()))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"no {what} at the broker within 60 s");
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _server.StopAsync();
+            _server.Dispose();
         }
     }
 
@@ -134,6 +224,7 @@ public sealed partial class GatewayFactsTests
             ShutdownTimeout = TimeSpan.FromSeconds(15),
             ConfigureServices = s => s
                 .AddSourceFactory(new ProfileFakeFactory())
+                .AddModels()
                 .AddStoreAndForward(new StoreAndForwardOptions
                 {
                     SummaryWindow = TimeSpan.FromSeconds(1),

@@ -1,3 +1,4 @@
+using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Core.Config;
 
 namespace EdgeTwin.IntegrationTests.Simulator;
@@ -24,6 +25,11 @@ public sealed class SimCommandTests
             var result = SiteConfigLoader.Load(path);
             Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
             Assert.Equal(4 + 2 + 1 + 1 + 1, result.Config!.Devices.Count);
+
+            // Regression: the config had no models: section, so sim + run ran without models and no warning.
+            var models = ModelsConfig.From(result.Config).Directory;
+            Assert.True(File.Exists(Path.Combine(models, "manifest.json")), $"models.directory {models} has no manifest");
+            Assert.Contains($"models directory {models}", text, StringComparison.Ordinal);
         }
         finally
         {

@@ -4,13 +4,16 @@ using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.IntegrationTests.Agent;
 using EdgeTwin.IntegrationTests.Deployment;
 using EdgeTwin.Simulator.Physics;
 using EdgeTwin.Twin.Models;
 using EdgeTwin.Twin.Models.Maintenance;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace EdgeTwin.IntegrationTests.Twin;
 
@@ -59,6 +62,35 @@ public sealed class MaintenanceStageTests
         Assert.Equal("2.5", prediction.Attributes!["estimated_downtime"]);
         Assert.Equal("4321", prediction.Attributes!["cost_of_unplanned_failure"]);
         Assert.Equal("line-twin:line1", prediction.Attributes!["cost_source"]);
+    }
+
+    [Fact]
+    public void Regression_a_machine_without_vibration_or_bearing_series_was_counted_as_watched()
+    {
+        var b = new SiteConfigBuilder("s1", "g1");
+        b.Line("line1").Machine("m1").Machine("m2").Machine("m3");
+        b.Device(new DeviceConfig("drive1", "abb-acs580", DeviceAddress.Tcp("127.0.0.1", 15020)) { UnitId = 1, Location = new(Machine: "m1") });
+        b.Device(new DeviceConfig("vib-m2", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15021)) { UnitId = 1, Location = new(Machine: "m2") });
+        string[] profileIds = ["abb-acs580", "generic-vibration-transmitter"];
+        var profiles = profileIds.ToDictionary(id => id, id => DeviceProfileLoader.LoadFileOrThrow(Path.Combine(AgentFiles.ProfilesDir, id + ".yaml")), StringComparer.Ordinal);
+        var site = b.Build() with { Profiles = profiles };
+        string[] machines = ["m1", "m2", "m3"];
+        var figures = machines.ToDictionary(m => m, _ => new MachineCostFigures(6, 1200, "replace drive-end bearing"), StringComparer.Ordinal);
+        var logs = new FakeLogCollector();
+        using var catalog = new ModelCatalog(Path.Combine(Tool.RepoRoot(), "models"));
+        catalog.Reload();
+
+        using var stage = new MaintenanceStage(
+            new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
+            new ModelsConfig(catalog.Directory, 0.7, TimeSpan.FromHours(48), figures),
+            catalog,
+            new FakeLogger<MaintenanceStage>(logs));
+
+        var messages = logs.GetSnapshot().Select(r => (r.Level, r.Message)).ToList();
+        Assert.Contains((LogLevel.Warning, "Maintenance: machine m1 has no vibration_rms, vibration_kurtosis, bearing_temperature series (devices located on it: drive1); model bearing-rul needs vibration_rms, vibration_kurtosis, bearing_temperature (by role or metric name), so no prediction can be raised for it"), messages);
+        Assert.Contains(messages, m => m.Level == LogLevel.Warning && m.Message.StartsWith("Maintenance: machine m3 has no vibration_rms, vibration_kurtosis, bearing_temperature series (devices located on it: none)", StringComparison.Ordinal));
+        Assert.DoesNotContain(messages, m => m.Message.StartsWith("Maintenance: machine m2", StringComparison.Ordinal));
+        Assert.Contains((LogLevel.Information, "Maintenance: watching 1 of 3 configured machines with model bearing-rul (2 devices located on them)"), messages);
     }
 
     private sealed record Run(MaintenanceStage Stage, IReadOnlyList<EdgeEvent> Events, DateTimeOffset? FailureAt);

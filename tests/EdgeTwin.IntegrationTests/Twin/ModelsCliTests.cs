@@ -75,6 +75,52 @@ public sealed class ModelsCliTests
         Assert.Equal(0, exit);
     }
 
+    /// <summary>The committed models in a temp directory, the manifest edited by <paramref name="edit"/>.</summary>
+    private static TempDir CopyModels(string model, Action<JsonObject> edit)
+    {
+        var dir = new TempDir();
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(Models, "manifest.json")))!.AsObject();
+        foreach (var m in manifest["models"]!.AsArray())
+        {
+            File.Copy(Path.Combine(Models, (string)m!["file"]!), Path.Combine(dir.Path, (string)m["file"]!));
+        }
+
+        edit(manifest["models"]!.AsArray().Single(m => (string?)m!["name"] == model)!.AsObject());
+        File.WriteAllText(Path.Combine(dir.Path, "manifest.json"), manifest.ToJsonString());
+        return dir;
+    }
+
+    [Fact]
+    public async Task Regression_verify_passed_a_multivariate_model_whose_normalisation_mean_had_the_wrong_length()
+    {
+        using var dir = CopyModels("mv-machine", e => e["inputs"]![0]!["normalisation"]!["mean"] = new JsonArray(1, 2));
+        var (exit, output, _) = await Run("models", "verify", "--dir", dir.Path);
+        Assert.Equal(1, exit);
+        Assert.Matches(@"mv-machine\s+\S+\s+Unavailable", output);
+        Assert.Contains($"{Path.Combine(dir.Path, "manifest.json")}: models[2].inputs[0].normalisation.mean: must be an array of 3 numbers", output, StringComparison.Ordinal);
+        Assert.Matches(@"rul-cmapss\s+\S+\s+Available", output);
+    }
+
+    [Fact]
+    public async Task Regression_bench_bearing_and_cmapss_said_not_in_the_manifest_when_the_metadata_was_bad()
+    {
+        using var bearing = CopyModels("bearing-rul", e => e["outputs"]![0]!["uncertainty"]!["sigma"] = new JsonArray(1, 2));
+        var (exit, _, error) = await Run("bench", "bearing", "--machines", "1", "--days", "1", "--models", bearing.Path);
+        Assert.Equal(1, exit);
+        Assert.Contains("models[0].outputs[0].uncertainty: malformed: one positive sigma per band is required", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("not in the manifest", error, StringComparison.Ordinal);
+
+        // A model the catalog serves but this runner cannot bind: the runner's reason.
+        (exit, _, error) = await Run("bench", "bearing", "--machines", "1", "--days", "1", "--models", Models, "--model", "rul-cmapss");
+        Assert.Equal(1, exit);
+        Assert.Contains("normalisation.type: the machine-health runner needs 'interval-means'", error, StringComparison.Ordinal);
+
+        // Only a model the manifest does not name is "not in the manifest".
+        (exit, _, error) = await Run("bench", "bearing", "--machines", "1", "--days", "1", "--models", Models, "--model", "no-such-model");
+        Assert.Equal(1, exit);
+        Assert.Contains("not in the manifest", error, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// Units 1-5 of NASA's train_FD001.txt (public domain), committed so the tests run wherever the repository is cloned,
     /// and a small test set in NASA's layout cut from them at known points.
@@ -133,6 +179,13 @@ public sealed class ModelsCliTests
         (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", Path.Combine(dir.Path, "missing.txt"), "--models", Models);
         Assert.Equal(2, exit);
         Assert.Contains("missing.txt does not exist", error, StringComparison.Ordinal);
+
+        // Regression: a RUL model whose uncertainty has one sigma too few was reported as "not in the manifest".
+        using var bad = CopyModels("rul-cmapss", e => e["outputs"]![0]!["uncertainty"]!["sigma"] = new JsonArray(1, 2));
+        (exit, _, error) = await Run("bench", "cmapss", "--train", train, "--test", testPath, "--rul", rulPath, "--models", bad.Path);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("models[1].outputs[0].uncertainty: malformed: one positive sigma per band is required", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("not in the manifest", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,9 +1,12 @@
 using EdgeTwin.Agent.Twin.Models;
+using EdgeTwin.Agent.Twin.Multivariate;
 using EdgeTwin.Core.Config;
 using EdgeTwin.IntegrationTests.Deployment;
 using EdgeTwin.Twin.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace EdgeTwin.IntegrationTests.Twin;
 
@@ -79,5 +82,39 @@ public sealed class ModelsConfigTests
         var catalog = provider.GetRequiredService<ModelCatalog>();
         Assert.Equal(ModelState.Available, catalog.Status.Single(s => s.Name == "rul-cmapss").State);
         await hosted.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task Regression_an_empty_models_directory_with_maintenance_and_multivariate_configured_said_only_information()
+    {
+        using var empty = new TempDir();
+        var figures = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal) { ["m1"] = new(6, 1200, "replace drive-end bearing") };
+        var multivariate = new MultivariateConfig(true, 0.5, 10, 64, [new MultivariateGroup("m1", "mv-machine", TimeSpan.FromSeconds(30), ["drive1/motor_torque"])]);
+        var logs = new FakeLogCollector();
+        using var catalog = new ModelCatalog(empty.Path);
+        using var service = new ModelsService(catalog, null, new ModelsConfig(empty.Path, 0.7, TimeSpan.FromHours(48), figures), multivariate, new FakeLogger<ModelsService>(logs));
+
+        await service.StartAsync(TestContext.Current.CancellationToken);
+        await service.StopAsync(TestContext.Current.CancellationToken);
+
+        var warnings = logs.GetSnapshot().Where(r => r.Level == LogLevel.Warning).Select(r => r.Message).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.StartsWith($"Model bearing-rul is needed by models.maintenance (1 machines) but does not serve from {empty.Path}: {Path.Combine(empty.Path, "manifest.json")}: no manifest (no models deployed)", warnings[0], StringComparison.Ordinal);
+        Assert.StartsWith("Model mv-machine is needed by twin.multivariate group m1 but does not serve", warnings[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task No_warning_when_the_needed_models_serve()
+    {
+        var figures = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal) { ["m1"] = new(6, 1200, "replace drive-end bearing") };
+        var logs = new FakeLogCollector();
+        using var catalog = new ModelCatalog(Path.Combine(Tool.RepoRoot(), "models"));
+        using var service = new ModelsService(catalog, null, new ModelsConfig(catalog.Directory, 0.7, TimeSpan.FromHours(48), figures), null, new FakeLogger<ModelsService>(logs));
+
+        await service.StartAsync(TestContext.Current.CancellationToken);
+        await service.StopAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(ModelState.Available, catalog.Status.Single(s => s.Name == "bearing-rul").State);
+        Assert.DoesNotContain(logs.GetSnapshot(), r => r.Level >= LogLevel.Warning);
     }
 }

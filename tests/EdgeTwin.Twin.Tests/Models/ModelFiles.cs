@@ -41,19 +41,27 @@ internal sealed class ModelFiles : IDisposable
         manifest["models"]!.AsArray().Single(m => (string?)m!["name"] == "rul-cmapss")!.AsObject();
 
     /// <summary>Copies the committed RUL model into the scratch directory and writes a manifest with only it.</summary>
-    public JsonObject InstallRul(Action<JsonObject>? edit = null, byte[]? fileBytes = null, string fileName = "rul-cmapss.onnx")
+    public JsonObject InstallRul(Action<JsonObject>? edit = null, byte[]? fileBytes = null, string fileName = "rul-cmapss.onnx") =>
+        Install("rul-cmapss", edit, fileBytes, fileName);
+
+    /// <summary>Copies the committed model <paramref name="name"/> into the scratch directory and writes a manifest with only it.</summary>
+    public JsonObject Install(string name, Action<JsonObject>? edit = null, byte[]? fileBytes = null, string? fileName = null)
     {
         var manifest = RepoManifest();
-        var entry = RulEntry(manifest);
-        var bytes = fileBytes ?? File.ReadAllBytes(Path.Combine(RepoModels, "rul-cmapss.onnx"));
+        var entry = Entry(manifest, name);
+        fileName ??= (string)entry["file"]!;
+        var bytes = fileBytes ?? File.ReadAllBytes(Path.Combine(RepoModels, (string)entry["file"]!));
         File.WriteAllBytes(Path.Combine(Directory, fileName), bytes);
         entry["file"] = fileName;
         manifest["models"] = new JsonArray(entry.DeepClone());
-        var only = RulEntry(manifest);
+        var only = Entry(manifest, name);
         edit?.Invoke(only);
         WriteManifest(manifest);
         return manifest;
     }
+
+    public static JsonObject Entry(JsonObject manifest, string name) =>
+        manifest["models"]!.AsArray().Single(m => (string?)m!["name"] == name)!.AsObject();
 
     /// <summary>Writes the manifest atomically by rename, as deploy does.</summary>
     public void WriteManifest(JsonObject manifest)

@@ -1,5 +1,6 @@
 using EdgeTwin.Twin.Models;
 using EdgeTwin.Twin.Models.Rul;
+using Microsoft.Extensions.Logging.Testing;
 using Xunit;
 
 namespace EdgeTwin.Twin.Tests.Models;
@@ -48,5 +49,42 @@ public sealed class ModelHotReloadTests
         Assert.Contains("sha256", catalog.Status[0].Error, StringComparison.Ordinal);
         Assert.True(runner.TryPredict(history, out var still));
         Assert.Equal(before, still);
+    }
+
+    [Fact]
+    public async Task Regression_a_model_file_overwritten_in_place_was_not_noticed()
+    {
+        using var files = new ModelFiles();
+        files.InstallRul();
+        var logs = new FakeLogCollector();
+        using var catalog = new ModelCatalog(files.Directory, new FakeLogger<ModelCatalog>(logs));
+        catalog.Reload();
+        using var watcher = new ModelDirectoryWatcher(catalog, TimeSpan.FromMilliseconds(200), new FakeLogger<ModelDirectoryWatcher>(logs));
+        using var runner = new RulModelRunner(catalog, "rul-cmapss");
+        var history = RulFixture.Load().Units[0].Rows;
+        Assert.True(runner.TryPredict(history, out var before));
+        var serving = catalog.Get("rul-cmapss");
+        var path = Path.Combine(files.Directory, "rul-cmapss.onnx");
+        var original = await File.ReadAllBytesAsync(path, TestContext.Current.CancellationToken);
+
+        // Overwritten in place with other bytes, the manifest untouched: rejected, the loaded session keeps serving.
+        var generation = catalog.Generation;
+        await File.WriteAllBytesAsync(path, original[..5000], TestContext.Current.CancellationToken);
+        await WaitFor(() => catalog.Generation > generation && catalog.Status is [{ State: ModelState.ServingPrevious }], "the changed file to be rejected");
+        Assert.Contains("sha256", catalog.Status[0].Error, StringComparison.Ordinal);
+        Assert.Same(serving, catalog.Get("rul-cmapss"));
+        Assert.True(runner.TryPredict(history, out var still));
+        Assert.Equal(before, still);
+        Assert.Contains(logs.GetSnapshot(), r => r.Message.Contains($"Model file {path} of rul-cmapss", StringComparison.Ordinal)
+            && r.Message.Contains("no longer verifies; the loaded version keeps serving", StringComparison.Ordinal));
+
+        // The right bytes back: verified again and reloaded.
+        generation = catalog.Generation;
+        await File.WriteAllBytesAsync(path, original, TestContext.Current.CancellationToken);
+        await WaitFor(() => catalog.Generation > generation && catalog.Status is [{ State: ModelState.Available }], "the restored file to be reloaded");
+        Assert.NotSame(serving, catalog.Get("rul-cmapss"));
+        Assert.Contains(logs.GetSnapshot(), r => r.Message.Contains("still matches the manifest; reloaded", StringComparison.Ordinal));
+        Assert.True(runner.TryPredict(history, out var again));
+        Assert.Equal(before, again);
     }
 }

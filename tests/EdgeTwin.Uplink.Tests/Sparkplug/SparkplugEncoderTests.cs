@@ -44,6 +44,32 @@ public sealed class SparkplugEncoderTests : IDisposable
         Assert.Contains("string_value: \"0123abcd\"", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Rebirth_mid_connection_resends_nbirth_with_the_same_bdseq_and_seq_0_then_dbirth_before_the_next_ddata()
+    {
+        var models = new List<ModelFact> { new("mv-machine", "1.1.0") { State = "available" } };
+        var enc = new SparkplugEncoder("site1", "gw1", new BdSeqStore(StateFile), () => new GatewayFacts("0.1.0", "x64", "0123abcd", models.ToList()));
+        enc.BeginSession();
+        enc.Birth(DateTimeOffset.FromUnixTimeMilliseconds(5000));
+        var data = new List<MqttOutgoing>();
+        enc.Encode(Entry(1, "drive1", "{\"v\":1}"), historical: false, data);
+        Assert.Equal(2, data.Count); // DBIRTH + DDATA
+
+        // A hot reload: the model now serves the previous version, with the reason.
+        models[0] = new("mv-machine", "1.1.0") { State = "servingprevious", Error = "manifest.json: models[2].inputs[0].normalisation.mean: must be an array of 3 numbers" };
+        var bdSeq = enc.BdSeq;
+        var rebirth = Payload.Parser.ParseFrom(enc.Rebirth(DateTimeOffset.FromUnixTimeMilliseconds(6000)).Single().Payload);
+        Assert.Equal(0ul, rebirth.Seq);
+        Assert.Equal((ulong)bdSeq, rebirth.Metrics.Single(m => m.Name == "bdSeq").LongValue);
+        Assert.Equal("servingprevious", rebirth.Metrics.Single(m => m.Name == "edgetwin/facts/models/mv-machine/state").StringValue);
+        Assert.StartsWith("manifest.json: models[2]", rebirth.Metrics.Single(m => m.Name == "edgetwin/facts/models/mv-machine/error").StringValue, StringComparison.Ordinal);
+
+        data.Clear();
+        enc.Encode(Entry(2, "drive1", "{\"v\":2}"), historical: false, data);
+        Assert.Equal(["spBv1.0/site1/DBIRTH/gw1/drive1", "spBv1.0/site1/DDATA/gw1/drive1"], data.Select(m => m.Topic));
+        Assert.Equal(1ul, Payload.Parser.ParseFrom(data[0].Payload).Seq);
+    }
+
     private static OutboxEntry Entry(long seq, string device, string body, long time = 1_795_000_000_123, OutboxKind kind = OutboxKind.Summary) =>
         new(seq, new OutboxRecord(kind, device, time, Encoding.UTF8.GetBytes(body)));
 

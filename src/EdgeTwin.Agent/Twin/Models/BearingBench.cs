@@ -152,8 +152,9 @@ public static class BearingBench
         var runner = new MachineHealthRunner(catalog, modelName);
         if (!runner.Refresh())
         {
+            var reason = runner.UnavailableReason();
             runner.Dispose();
-            throw new InvalidOperationException($"model '{modelName}' is not available in {catalog.Directory}: {catalog.Status.FirstOrDefault(s => s.Name == modelName)?.Error ?? catalog.ManifestError ?? "not in the manifest"}");
+            throw new InvalidOperationException($"model '{modelName}' is not available in {catalog.Directory}: {reason}");
         }
 
         var entry = runner.Entry!;

@@ -65,7 +65,50 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow), figures, costModel);
         _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
         _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
-        LogWatching(_logger, _monitor.Machines.Count, config.MaintenanceModel, _deviceMachine.Count);
+
+        // A machine whose devices lack a signal the model needs is fed nothing usable: say so, and count only the rest.
+        var watching = 0;
+        foreach (var machine in _monitor.Machines)
+        {
+            var devices = _deviceMachine.Where(kv => kv.Value == machine).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+            var missing = MissingFeatures(runtime.Config, devices);
+            if (missing.Count == 0)
+            {
+                watching++;
+                continue;
+            }
+
+            LogMachineLacksSignals(_logger, machine, string.Join(", ", missing), devices.Count == 0 ? "none" : string.Join(", ", devices), config.MaintenanceModel, string.Join(", ", MachineHealthInput.FeatureNames));
+        }
+
+        LogWatching(_logger, watching, _monitor.Machines.Count, config.MaintenanceModel, _deviceMachine.Count);
+    }
+
+    /// <summary>
+    /// The model's features (<see cref="MachineHealthInput.FeatureNames"/>) no metric of <paramref name="devices"/>' profiles
+    /// carries, matched as <see cref="FeatureOf(SeriesDescriptor)"/> matches series. Empty when a profile is not loaded
+    /// (a config built in code): it cannot be told, and the series are matched as they come.
+    /// </summary>
+    internal static IReadOnlyList<string> MissingFeatures(EdgeTwin.Core.Config.SiteConfig config, IReadOnlyList<string> devices)
+    {
+        var covered = new HashSet<BearingFeature>();
+        foreach (var id in devices)
+        {
+            if (config.FindDevice(id) is not { } device || !config.Profiles.TryGetValue(device.Profile, out var profile))
+            {
+                return [];
+            }
+
+            foreach (var metric in profile.AllMetrics)
+            {
+                if (FeatureOf(metric.Role, metric.Name) is { } feature)
+                {
+                    covered.Add(feature);
+                }
+            }
+        }
+
+        return [.. Enum.GetValues<BearingFeature>().Where(f => !covered.Contains(f)).Select(f => MachineHealthInput.FeatureNames[(int)f])];
     }
 
     public string Name => "maintenance";
@@ -140,9 +183,11 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     }
 
     /// <summary>The feature a series carries, from its role (<c>machine.vibration_rms</c>) or else its metric name.</summary>
-    internal static BearingFeature? FeatureOf(SeriesDescriptor descriptor)
+    internal static BearingFeature? FeatureOf(SeriesDescriptor descriptor) => FeatureOf(descriptor.Role, descriptor.Metric);
+
+    private static BearingFeature? FeatureOf(string? role, string metric)
     {
-        var name = descriptor.Role is { } role ? role[(role.IndexOf('.', StringComparison.Ordinal) + 1)..] : descriptor.Metric;
+        var name = role is not null ? role[(role.IndexOf('.', StringComparison.Ordinal) + 1)..] : metric;
         return name.ToLowerInvariant() switch
         {
             "vibration_rms" or "vibration" or "vibration_velocity" => BearingFeature.VibrationRms,
@@ -168,8 +213,11 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _meter.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: watching {Machines} machines with model {Model} ({Devices} devices located on them)")]
-    private static partial void LogWatching(ILogger logger, int machines, string model, int devices);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: watching {Machines} of {Configured} configured machines with model {Model} ({Devices} devices located on them)")]
+    private static partial void LogWatching(ILogger logger, int machines, int configured, string model, int devices);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: machine {Machine} has no {Missing} series (devices located on it: {Devices}); model {Model} needs {Needed} (by role or metric name), so no prediction can be raised for it")]
+    private static partial void LogMachineLacksSignals(ILogger logger, string machine, string missing, string devices, string model, string needed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine}: failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
     private static partial void LogPrediction(ILogger logger, string machine, string probability, DateTimeOffset eta, string costSource);

@@ -28,8 +28,17 @@ public static class ModelsExtensions
     }
 }
 
-/// <summary>Loads the catalog at start and watches its manifest until stop.</summary>
-public sealed class ModelsService(ModelCatalog catalog, ILogger<ModelDirectoryWatcher>? watcherLogger = null) : IHostedService, IDisposable
+/// <summary>
+/// Loads the catalog at start and watches its manifest until stop. At start it warns for each model the configured
+/// features need (<c>models.maintenance.machines</c>, <c>twin.multivariate</c> groups) that does not serve: without
+/// it those features stay idle or fall back, and a missing models directory otherwise says so only at Information.
+/// </summary>
+public sealed partial class ModelsService(
+    ModelCatalog catalog,
+    ILogger<ModelDirectoryWatcher>? watcherLogger = null,
+    ModelsConfig? config = null,
+    Multivariate.MultivariateConfig? multivariate = null,
+    ILogger<ModelsService>? logger = null) : IHostedService, IDisposable
 {
     private ModelDirectoryWatcher? _watcher;
 
@@ -40,8 +49,40 @@ public sealed class ModelsService(ModelCatalog catalog, ILogger<ModelDirectoryWa
         // Watch first so a manifest deployed while the first load runs is not missed.
         _watcher = new ModelDirectoryWatcher(catalog, logger: watcherLogger);
         catalog.Reload();
+        if (logger is not null)
+        {
+            foreach (var (model, users) in Needs(config, multivariate))
+            {
+                if (catalog.Get(model) is null)
+                {
+                    var status = catalog.Status.FirstOrDefault(s => s.Name == model);
+                    LogNeededModelMissing(logger, model, users, catalog.Directory, status?.Error ?? catalog.ManifestError ?? "not in the manifest");
+                }
+            }
+        }
+
         return Task.CompletedTask;
     }
+
+    /// <summary>The models the configuration uses, each with what uses it.</summary>
+    internal static IEnumerable<(string Model, string Users)> Needs(ModelsConfig? config, Multivariate.MultivariateConfig? multivariate)
+    {
+        var needs = new List<(string Model, string User)>();
+        if (config is { MaintenanceEnabled: true, Machines.Count: > 0 })
+        {
+            needs.Add((config.MaintenanceModel, $"models.maintenance ({config.Machines.Count} machines)"));
+        }
+
+        if (multivariate is { Enabled: true })
+        {
+            needs.AddRange(multivariate.Groups.Select(g => (g.Model, $"twin.multivariate group {g.Name}")));
+        }
+
+        return needs.GroupBy(n => n.Model, StringComparer.Ordinal).Select(g => (g.Key, string.Join(", ", g.Select(n => n.User))));
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {Model} is needed by {Users} but does not serve from {Directory}: {Reason}. Until it does, maintenance predictions stay off and multivariate groups fall back to the streaming detector; set models.directory to a directory with a manifest.json (check it with edgetwin models verify --dir DIR)")]
+    private static partial void LogNeededModelMissing(ILogger logger, string model, string users, string directory, string reason);
 
     public Task StopAsync(CancellationToken cancellationToken)
     {

@@ -97,8 +97,7 @@ public static class CmapssBenchmark
             watch.Stop();
             if (!ok)
             {
-                var status = catalog.Status.FirstOrDefault(s => s.Name == modelName);
-                throw new InvalidOperationException($"model '{modelName}' is not available in {catalog.Directory}: {status?.Error ?? catalog.ManifestError ?? "not in the manifest"}");
+                throw new InvalidOperationException($"model '{modelName}' is not available in {catalog.Directory}: {runner.UnavailableReason()}");
             }
 
             predictions.Add(new CmapssPrediction(dataset, test[i].Unit, rul, truth[i]));
