@@ -84,7 +84,7 @@ internal sealed class LineCli
     };
 
     /// <summary>A recorded or simulated shift: OEE trackers per station plus the bottleneck detector.</summary>
-    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, OeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source);
+    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, LineOeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source);
 
     /// <summary>
     /// Reads a state log (CSV: time_s,station,state[,good_count,reject_count]; counters are raw PLC values)
@@ -97,10 +97,8 @@ internal sealed class LineCli
         double stale = c.ShiftLength.TotalSeconds;
         var trackers = c.Spec.Stations.Select(s => new OeeTracker(s.CycleTimeSeconds, c.MicroStop.TotalSeconds, stale)).ToArray();
         int outIdx = c.Spec.StationIndex(c.OutputStation!);
-        // Line OEE: the line's ideal rate is its slowest ideal cycle, so its time base is that (constraint)
-        // station's states and its quantities are the parts leaving the output station.
-        int constraint = Enumerable.Range(0, ids.Length).MaxBy(i => c.Spec.Stations[i].CycleTimeSeconds);
-        var line = new OeeTracker(c.Spec.Stations.Max(s => s.CycleTimeSeconds), c.MicroStop.TotalSeconds, stale);
+        // Line OEE: the slowest stage's ideal rate and states (the live twin's LineOeeTracker), the output station's parts.
+        var line = new LineOeeTracker(c.Spec, outIdx, c.MicroStop.TotalSeconds, stale);
         var detector = new ActivePeriodBottleneck(ids);
         double end = 0;
         if (states is null)
@@ -108,7 +106,7 @@ internal sealed class LineCli
             var sim = new LineSimulator(c.Spec);
             sim.Reset(seed);
             LineScenarios.ScheduleCalendar(sim, stops ?? [], 0);
-            var obs = new Observer(trackers, line, constraint, detector, c.Spec.TickSeconds);
+            var obs = new Observer(trackers, line, detector, c.Spec.TickSeconds);
             sim.Advance(sim.TicksFor(c.ShiftLength.TotalSeconds), obs);
             end = c.ShiftLength.TotalSeconds;
             for (int s = 0; s < ids.Length; s++) trackers[s].AddParts(sim.Completed(s), 0);
@@ -117,7 +115,7 @@ internal sealed class LineCli
         }
         // A log's time_s counts from the shift's start: the shift's planned stops book as planned whatever the log says
         // (a log stamped otherwise, e.g. in Unix seconds, starts after every stop and is booked as it is).
-        var books = new Observer(trackers, line, constraint, detector, 1);
+        var books = new Observer(trackers, line, detector, 1);
         var calendar = new PlannedStopCalendar(ids.Length, books);
         calendar.Schedule(stops ?? [], 0);
         int lineNo = 0;
@@ -151,14 +149,14 @@ internal sealed class LineCli
     }
 
     /// <summary>Feeds the OEE books and the bottleneck detector: from the simulator (ticks) or from a state log through the calendar.</summary>
-    private sealed class Observer(OeeTracker[] trackers, OeeTracker line, int constraint, ActivePeriodBottleneck detector, double tick) : IStationStateObserver, IBookedStateSink
+    private sealed class Observer(OeeTracker[] trackers, LineOeeTracker line, ActivePeriodBottleneck detector, double tick) : IStationStateObserver, IBookedStateSink
     {
         public void OnStateChange(long t, int station, StationState state) => OnBookedState(station, (long)(t * tick * 1000), ToMachineState(state));
 
         public void OnBookedState(int station, long timestampMs, MachineState state)
         {
             trackers[station].OnState(timestampMs, state);
-            if (station == constraint) line.OnState(timestampMs, state);
+            line.OnState(station, timestampMs, state);
             detector.OnState(station, timestampMs / 1000.0, ActivePeriodBottleneck.IsActive(state));
         }
     }

@@ -45,9 +45,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private ShiftForecast? _forecast;
     private LineSpec _learned;
     private LineScenarioBasis? _basis;
-    private readonly OeeTracker _lineOee;
+    private readonly LineOeeTracker _lineOee;
     private readonly int _output;
-    private readonly int _constraint;
+    private readonly string _constraintName; // "S3" or, for parallel machines, "S3+S3b"
     private readonly StackLightDecoder?[] _lights;
     private readonly StateReading[] _readings = new StateReading[4];
     private ActivePeriodBottleneck _bottleneck;
@@ -79,9 +79,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _learners = st.Select(s => new StationLearner(s, config.MicroStop.TotalSeconds)).ToArray();
         _forecastEveryMs = (long)(forecastEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
         _learned = config.Spec;
-        _constraint = Enumerable.Range(0, st.Count).MaxBy(i => st[i].CycleTimeSeconds);
         _output = config.Spec.StationIndex(config.OutputStation!);
-        _lineOee = new OeeTracker(st[_constraint].CycleTimeSeconds, config.MicroStop.TotalSeconds);
+        // The line's ideal rate is its slowest stage's (parallel machines add their rates), the same function as `line oee`.
+        _lineOee = new LineOeeTracker(config.Spec, _output, config.MicroStop.TotalSeconds);
+        _constraintName = string.Join('+', _lineOee.Constraint.Stations.Select(i => st[i].Id));
         _lights = config.Stations.Select(s => s.StackLight is { } l
             ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
             : null).ToArray();
@@ -221,7 +222,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     void IBookedStateSink.OnBookedState(int station, long ms, MachineState state)
     {
         _oee[station].OnState(ms, state);
-        if (station == _constraint) _lineOee.OnState(ms, state);
+        _lineOee.OnState(station, ms, state);
         _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
     }
 
@@ -460,7 +461,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var inv = CultureInfo.InvariantCulture;
         double D(string key) => a.TryGetValue(key, out var v) ? double.Parse(v, inv) : double.NaN;
         var output = _config.Spec.Stations[_output].Id;
-        var constraint = _config.Spec.Stations[_constraint].Id;
+        var constraint = _constraintName;
         // The line's own factors, so that A × P × Q is the OEE shown (a station's factors next to the line's OEE do not multiply out).
         double oee = D("oee.line"), av = D("availability.line"), perf = D("performance.line"), q = D("quality.line");
         var good = a["good"];

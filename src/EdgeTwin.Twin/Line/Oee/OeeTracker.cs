@@ -168,31 +168,49 @@ public sealed class OeeTracker
     /// <summary>The KPIs for the period up to <paramref name="nowMs"/> (the open interval included).</summary>
     public OeeReport Report(long nowMs)
     {
-        var secs = (double[])_seconds.Clone();
-        double micro = _microStops;
+        var secs = new double[MachineStates.Count];
+        double micro = 0;
+        AddTimes(nowMs, secs, ref micro, 1);
+        return Compute(secs, micro, _idealCycle, _goodQty, _rejectQty);
+    }
+
+    /// <summary>
+    /// Adds this period's seconds per state (the open interval included, without closing it) times <paramref name="weight"/>
+    /// to <paramref name="secs"/> and <paramref name="micro"/>: a stage of parallel machines books each machine's time at its
+    /// share of the stage's rate.
+    /// </summary>
+    internal void AddTimes(long nowMs, double[] secs, ref double micro, double weight)
+    {
+        for (int i = 0; i < secs.Length; i++) secs[i] += weight * _seconds[i];
+        micro += weight * _microStops;
+        if (!_started)
+        {
+            // Never reported since its period started (a shift start): all of it is unknown.
+            if (_periodStartMs > 0) secs[(int)MachineState.Unknown] += weight * Math.Max(0, (nowMs - _periodStartMs) / 1000.0);
+            return;
+        }
         // Include the open interval without closing it (a stop still open may yet grow past the threshold).
         long from = Math.Max(_intervalStartMs, _periodStartMs);
         long staleAt = _lastMs + _staleMs;
-        if (_state != MachineState.Unknown && nowMs > staleAt && _started)
+        if (_state != MachineState.Unknown && nowMs > staleAt)
         {
-            double known = Math.Max(0, (staleAt - from) / 1000.0);
-            AddOpen(secs, ref micro, _state, known);
-            secs[(int)MachineState.Unknown] += Math.Max(0, (nowMs - Math.Max(staleAt, from)) / 1000.0);
+            AddOpen(secs, ref micro, _state, Math.Max(0, (staleAt - from) / 1000.0), weight);
+            secs[(int)MachineState.Unknown] += weight * Math.Max(0, (nowMs - Math.Max(staleAt, from)) / 1000.0);
         }
         else
         {
-            AddOpen(secs, ref micro, _state, Math.Max(0, (nowMs - from) / 1000.0));
+            AddOpen(secs, ref micro, _state, Math.Max(0, (nowMs - from) / 1000.0), weight);
         }
-        return Compute(secs, micro);
     }
 
-    private void AddOpen(double[] secs, ref double micro, MachineState state, double seconds)
+    private void AddOpen(double[] secs, ref double micro, MachineState state, double seconds, double weight)
     {
-        if ((state == MachineState.Faulted || state == MachineState.Idle) && seconds < _microStop) micro += seconds;
-        else secs[(int)state] += seconds;
+        if ((state == MachineState.Faulted || state == MachineState.Idle) && seconds < _microStop) micro += weight * seconds;
+        else secs[(int)state] += weight * seconds;
     }
 
-    private OeeReport Compute(double[] secs, double micro)
+    /// <summary>The KPIs from the time elements (seconds per state, micro-stops) and the quantities.</summary>
+    internal static OeeReport Compute(double[] secs, double micro, double idealCycle, long good, long reject)
     {
         double total = 0;
         foreach (var s in secs) total += s;
@@ -200,22 +218,24 @@ public sealed class OeeTracker
         double unknown = secs[(int)MachineState.Unknown];
         double pbt = total - unknown - secs[(int)MachineState.PlannedStop];
         double apt = secs[(int)MachineState.Running] + micro;
-        long pq = _goodQty + _rejectQty;
+        long pq = good + reject;
         double availability = pbt > 0 ? apt / pbt : 0;
-        double effectiveness = apt > 0 ? _idealCycle * pq / apt : 0;
-        double quality = pq > 0 ? (double)_goodQty / pq : 0;
-        double ideal = _idealCycle * pq;
+        double effectiveness = apt > 0 ? idealCycle * pq / apt : 0;
+        double quality = pq > 0 ? (double)good / pq : 0;
+        double ideal = idealCycle * pq;
         var losses = new OeeLosses(
             Breakdowns: secs[(int)MachineState.Faulted],
             Setups: secs[(int)MachineState.Setup],
             Waiting: secs[(int)MachineState.Idle] + secs[(int)MachineState.Starved] + secs[(int)MachineState.Blocked],
             MicroStops: micro,
-            SpeedLoss: apt - micro - ideal,
-            Rejects: _idealCycle * _rejectQty);
+            // More parts than the running time allows at the ideal cycle (a line seen over a window shorter than its
+            // buffers take to drain, a cycle configured too long) is no loss: performance above 1 shows it, not a negative loss.
+            SpeedLoss: Math.Max(0, apt - micro - ideal),
+            Rejects: idealCycle * reject);
         var byState = new Dictionary<string, double>(StringComparer.Ordinal);
         for (int i = 0; i < secs.Length; i++) byState[MachineStates.Name((MachineState)i)] = secs[i];
         byState["micro_stop"] = micro;
-        return new OeeReport(pbt, apt, unknown, pq, _goodQty, _rejectQty, availability, effectiveness, quality,
+        return new OeeReport(pbt, apt, unknown, pq, good, reject, availability, effectiveness, quality,
             availability * effectiveness * quality, losses, byState);
     }
 }
