@@ -28,6 +28,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// <summary>A measured buffer level older than this is not used (the forecast assumes the buffer half full again).</summary>
     private const long BufferLevelStaleMs = 5 * 60_000;
 
+    /// <summary>A station without a reading for this long gives no data (as long as its OEE books turn its state Unknown).</summary>
+    private const long SilentAfterMs = 5 * 60_000;
+
     private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
     private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
     private static readonly Counter<long> Publishes = Meter.CreateCounter<long>("edgetwin.line.publishes", description: "Line twin state messages published");
@@ -56,6 +59,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private readonly bool[] _qualityAlert;
     private bool _anyQualityAlert;
     private bool[] _bound = new bool[64];
+    private readonly bool[] _hasSignals; // a station without any signal configured can never give its figures
+    private readonly bool[] _silentWarned; // one warning per silence episode, not one per publish
+    private readonly long[] _lastSignalMs; // last state, lamp or counter reading per station (the calendar's bookings are not readings)
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
@@ -94,6 +100,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window, q.InspectionDelayParts) : null).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
+        _hasSignals = config.Stations.Select(s => s.State is not null || s.Good is not null || s.Reject is not null || s.StackLight is not null).ToArray();
+        _silentWarned = new bool[config.Stations.Count];
+        _lastSignalMs = Enumerable.Repeat(long.MinValue, config.Stations.Count).ToArray();
         for (int i = 0; i < config.Stations.Count; i++)
         {
             var s = config.Stations[i];
@@ -135,6 +144,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             if (_lastPublishMs == 0) _lastPublishMs = s.TimestampUnixMs; // first publish one period after the first reading
             RollShift(s.TimestampUnixMs);
             Apply(b.Kind, b.Station, s);
+            if (s.TimestampUnixMs > _lastSignalMs[b.Station]) _lastSignalMs[b.Station] = s.TimestampUnixMs;
             last = Math.Max(last, s.TimestampUnixMs);
         }
         if (last > 0)
@@ -351,35 +361,80 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return a;
     }
 
-    /// <summary>The shift's books up to <paramref name="nowMs"/>: OEE and its factors per station and for the line, the line's losses, good parts, bottleneck.</summary>
+    /// <summary>A station gives no data now: no signal configured, never a reading, or none for <see cref="SilentAfterMs"/>.</summary>
+    private bool Silent(int station, long nowMs)
+    {
+        long last = _lastSignalMs[station];
+        return !_hasSignals[station] || last == long.MinValue || nowMs - last > SilentAfterMs;
+    }
+
+    private static void Put(Dictionary<string, string> a, string key, double? value)
+    {
+        // No data is an absent attribute (with `no_data` naming the stations), never a 0 an MES would chart and alarm on.
+        if (value is { } v) a[key] = WireNumber.Format(v);
+        else a.Remove(key);
+    }
+
+    /// <summary>
+    /// The shift's books up to <paramref name="nowMs"/>: OEE and its factors per station and for the line, the line's losses,
+    /// good parts, bottleneck. A figure without data (0/0) is left out; <c>no_data</c> lists the silent stations and
+    /// <c>line.no_data</c> says why the line's figures are left out (its output station silent).
+    /// </summary>
     private (OeeReport Line, OeeReport[] Stations) AddBooks(Dictionary<string, string> a, long nowMs)
     {
         var inv = CultureInfo.InvariantCulture;
         var stations = new OeeReport[_oee.Length];
+        List<string>? silent = null;
         for (int i = 0; i < _oee.Length; i++)
         {
             var r = stations[i] = _oee[i].Report(nowMs);
             string id = _config.Spec.Stations[i].Id;
-            a[$"oee.{id}"] = WireNumber.Format(r.Oee);
-            a[$"availability.{id}"] = WireNumber.Format(r.Availability);
-            a[$"performance.{id}"] = WireNumber.Format(r.Effectiveness);
-            a[$"quality.{id}"] = WireNumber.Format(r.QualityRate);
+            Put(a, $"oee.{id}", r.Oee);
+            Put(a, $"availability.{id}", r.Availability);
+            Put(a, $"performance.{id}", r.Effectiveness);
+            Put(a, $"quality.{id}", r.QualityRate);
+            if (Silent(i, nowMs)) (silent ??= []).Add(id);
         }
+        if (silent is not null) a["no_data"] = string.Join(',', silent);
 
         var line = _lineOee.Report(nowMs);
-        a["oee.line"] = WireNumber.Format(line.Oee);
-        a["availability.line"] = WireNumber.Format(line.Availability);
-        a["performance.line"] = WireNumber.Format(line.Effectiveness);
-        a["quality.line"] = WireNumber.Format(line.QualityRate);
+        bool lineData = !Silent(_output, nowMs) && _lineOee.HasCounts;
+        if (!lineData)
+        {
+            // The line is seen at its output station: without its counts the line's OEE is not known, whatever the constraint did.
+            a["line.no_data"] = $"output station {_config.Spec.Stations[_output].Id} not reporting";
+            line = line.WithoutQuantities();
+        }
+        Put(a, "oee.line", line.Oee);
+        Put(a, "availability.line", line.Availability);
+        Put(a, "performance.line", line.Effectiveness);
+        Put(a, "quality.line", line.QualityRate);
         a["loss.breakdowns_s"] = WireNumber.Format(line.Losses.Breakdowns);
         a["loss.setups_s"] = WireNumber.Format(line.Losses.Setups);
         a["loss.waiting_s"] = WireNumber.Format(line.Losses.Waiting);
         a["loss.micro_stops_s"] = WireNumber.Format(line.Losses.MicroStops);
-        a["loss.speed_s"] = WireNumber.Format(line.Losses.SpeedLoss);
-        a["loss.rejects_s"] = WireNumber.Format(line.Losses.Rejects);
+        Put(a, "loss.speed_s", line.Losses.SpeedLoss);
+        Put(a, "loss.rejects_s", line.Losses.Rejects);
         a["good"] = line.GoodQuantity.ToString(inv);
         a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
         return (line, stations);
+    }
+
+    /// <summary>Warns once per silence episode about each station that gives no data (and says so again when it reports).</summary>
+    private void WarnSilent(long nowMs)
+    {
+        for (int i = 0; i < _oee.Length; i++)
+        {
+            bool silent = Silent(i, nowMs);
+            if (silent == _silentWarned[i]) continue;
+            _silentWarned[i] = silent;
+            string id = _config.Spec.Stations[i].Id;
+            string role = i == _output ? " (the line's output station: the line's OEE is no data too)" : "";
+            if (!silent) LogStationBack(_logger, _config.Id, id);
+            else if (!_hasSignals[i]) LogStationSilent(_logger, _config.Id, id, "has no signals configured", role);
+            else if (_lastSignalMs[i] == long.MinValue) LogStationSilent(_logger, _config.Id, id, "has not reported since the agent started", role);
+            else LogStationSilent(_logger, _config.Id, id, string.Create(CultureInfo.InvariantCulture, $"has not reported for {(nowMs - _lastSignalMs[i]) / 60_000.0:0.#} min"), role);
+        }
     }
 
     /// <summary>
@@ -448,6 +503,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
     {
         var attrs = State(nowMs);
+        WarnSilent(nowMs);
         Publishes.Add(1);
         var summary = Summary(attrs);
         // The journal shows the line's OEE too, so `edgetwin run` on a terminal (or journalctl) answers without an uplink.
@@ -463,10 +519,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var output = _config.Spec.Stations[_output].Id;
         var constraint = _constraintName;
         // The line's own factors, so that A × P × Q is the OEE shown (a station's factors next to the line's OEE do not multiply out).
-        double oee = D("oee.line"), av = D("availability.line"), perf = D("performance.line"), q = D("quality.line");
+        // A factor without data reads "—"; without the output station's counts the OEE is "no data" and says why.
+        string F(string key) => a.TryGetValue(key, out var v) ? double.Parse(v, inv).ToString("0.00", inv) : "—";
+        var oee = a.TryGetValue("line.no_data", out var why) ? $"no data ({why})" : F("oee.line");
         var good = a["good"];
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
-        var text = string.Create(inv, $"line {_config.Id}: OEE {oee:0.00} = A {av:0.00} × P {perf:0.00} × Q {q:0.00} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
+        if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
         text += string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
@@ -478,6 +537,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Summary}")]
     private static partial void LogQuality(ILogger logger, string summary);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: station {Station} {Why}: its OEE figures are no data{Role}")]
+    private static partial void LogStationSilent(ILogger logger, string line, string station, string why, string role);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station} reports again")]
+    private static partial void LogStationBack(ILogger logger, string line, string station);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]
     private static partial void LogShift(ILogger logger, string line, DateTime start);

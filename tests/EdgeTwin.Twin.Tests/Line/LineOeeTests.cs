@@ -42,10 +42,10 @@ public sealed class LineOeeTests
         var r = line.Report(3600 * S);
 
         Assert.Equal(36, line.IdealCycleSeconds, 9);
-        Assert.Equal(1.0, r.Availability, 9);
-        Assert.Equal(1.0, r.Effectiveness, 9);
-        Assert.Equal(1.0, r.Oee, 9);
-        Assert.Equal(0, r.Losses.SpeedLoss, 6);
+        Assert.Equal(1.0, r.Availability!.Value, 9);
+        Assert.Equal(1.0, r.Effectiveness!.Value, 9);
+        Assert.Equal(1.0, r.Oee!.Value, 9);
+        Assert.Equal(0, r.Losses.SpeedLoss!.Value, 6);
     }
 
     [Fact]
@@ -60,10 +60,10 @@ public sealed class LineOeeTests
         line.OnGoodCounter(3600 * S, 75);
         var r = line.Report(3600 * S);
 
-        Assert.Equal(0.75, r.Availability, 9);
+        Assert.Equal(0.75, r.Availability!.Value, 9);
         Assert.Equal(900, r.Losses.Breakdowns, 6); // S2b's 1800 s at its half share of the stage
-        Assert.Equal(1.0, r.Effectiveness, 9);     // 75 parts × 36 s = the 2700 s of weighted running time
-        Assert.Equal(0.75, r.Oee, 9);
+        Assert.Equal(1.0, r.Effectiveness!.Value, 9);     // 75 parts × 36 s = the 2700 s of weighted running time
+        Assert.Equal(0.75, r.Oee!.Value, 9);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class LineOeeTests
         t.OnState(0, MachineState.Running);
         t.AddParts(10, 0);
         var r = t.Report(100 * S);
-        Assert.Equal(3.0, r.Effectiveness, 9);
-        Assert.Equal(0, r.Losses.SpeedLoss);
+        Assert.Equal(3.0, r.Effectiveness!.Value, 9);
+        Assert.Equal(0, r.Losses.SpeedLoss!.Value);
     }
 }

@@ -3,7 +3,9 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace EdgeTwin.Twin.Tests.Line;
 
@@ -115,6 +117,43 @@ public sealed class LineTwinStageTests
         // The calendar's 10:00 break is in the 06:00 shift's forecast and what-ifs.
         Assert.Equal([new PlannedWindow(-1, 4 * 3600, 4 * 3600 + 900, "break")], basis.PlannedStops);
         Assert.Equal(basis.PlannedStops, basis.Scenarios(10).PlannedStops);
+    }
+
+    [Fact]
+    public async Task Regression_a_silent_output_station_made_the_line_oee_0_with_the_whole_window_booked_as_speed_loss()
+    {
+        // S1 → B1 → S2 with state words and good counters; S2, the output station, never reports (its PLC unreachable).
+        // Before: oee.S2 0, availability.S2 0, quality.S2 0, oee.line 0, quality.line 0 and an hour of "speed loss".
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running } }, good: { device: p1, metric: good } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 1: running } }, good: { device: p2, metric: good } } }
+            """);
+        var registry = new SeriesRegistry();
+        var state = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var good = registry.GetOrAdd(new SeriesDescriptor("p1", "good", "1", MetricKind.Counter));
+        var sink = new RecordingEventSink();
+        var logger = new FakeLogger<LineTwinStage>();
+        var stage = new LineTwinStage(config, registry, sink, logger, TimeSpan.FromMinutes(60), TimeSpan.FromHours(1));
+        long t0 = At(7, 0);
+        var samples = Enumerable.Range(0, 61).SelectMany(m => new Sample[] { new(state, t0 + m * 60_000L, 1), new(good, t0 + m * 60_000L, 2 * m) }).ToArray();
+        await stage.ProcessAsync(samples, CancellationToken.None);
+
+        var e = Assert.Single(sink.Events);
+        var a = e.Attributes!;
+        Assert.Equal("1", a["oee.S1"]);
+        foreach (var key in new[] { "oee.S2", "availability.S2", "performance.S2", "quality.S2", "oee.line", "performance.line", "quality.line", "loss.speed_s", "loss.rejects_s" })
+            Assert.False(a.ContainsKey(key), $"{key} = {a.GetValueOrDefault(key)}: a figure without data was published");
+        Assert.Equal("S2", a["no_data"]);
+        Assert.Equal("output station S2 not reporting", a["line.no_data"]);
+        Assert.Contains("OEE no data (output station S2 not reporting)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("no data from S2", e.Message, StringComparison.Ordinal);
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Level == LogLevel.Warning);
+        Assert.Equal("line l1: station S2 has not reported since the agent started: its OEE figures are no data (the line's output station: the line's OEE is no data too)", warning.Message);
     }
 
     [Fact]

@@ -37,6 +37,9 @@ public sealed class LineOeeTracker
     /// <summary>The line's ideal cycle (PRI): the constraint stage's.</summary>
     public double IdealCycleSeconds => _idealCycle;
 
+    /// <summary>Whether the output station's counters gave a reading: without one the line's quantities are no data.</summary>
+    public bool HasCounts => _parts.HasCounts;
+
     /// <summary>A state reading of line station <paramref name="station"/>; only the constraint stage's count.</summary>
     public void OnState(int station, long timestampMs, MachineState state)
     {
@@ -67,6 +70,6 @@ public sealed class LineOeeTracker
         double micro = 0;
         for (int k = 0; k < _members.Length; k++) _members[k].AddTimes(nowMs, secs, ref micro, _weights[k]);
         var parts = _parts.Report(nowMs);
-        return OeeTracker.Compute(secs, micro, _idealCycle, parts.GoodQuantity, parts.RejectQuantity);
+        return OeeTracker.Compute(secs, micro, _idealCycle, _parts.HasCounts, parts.GoodQuantity, parts.RejectQuantity);
     }
 }
