@@ -21,6 +21,46 @@ internal sealed class LineCli
 
     public Option<string?> Shift { get; } = new("--shift") { Description = "Start of the shift (HH:MM) whose planned stops the simulation keeps; default: the calendar's first." };
 
+    /// <summary>Buffer levels the what-ifs start from (<c>--buffer B1=12</c>); the others are assumed as the live twin assumes them.</summary>
+    public Option<string[]> Buffers { get; } = new("--buffer") { Description = "Parts in a buffer now, e.g. --buffer B1=12 (repeatable); default half full, as the live twin assumes." };
+
+    /// <summary>A buffer's level at the start of a what-if: given with <c>--buffer</c> or assumed (<see cref="LineSnapshot.AssumedLevel"/>).</summary>
+    public sealed record BufferStart(string Id, int Level, int Capacity, bool Given);
+
+    /// <summary>
+    /// Where the what-if starts: <paramref name="elapsedSeconds"/> into the shift with the <c>--buffer</c> levels and the
+    /// others half full, like the live twin (it used to start from the configured <c>initial</c> levels, empty by default,
+    /// so upstream stops looked many times costlier than the live twin said). Null after printing why an argument is wrong.
+    /// </summary>
+    public (LineNow Now, IReadOnlyList<BufferStart> Buffers)? Start(ParseResult parse, LineTwinConfig c, double elapsedSeconds, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(error);
+        var buffers = c.Spec.Buffers.Select(b => new BufferStart(b.Id, LineSnapshot.AssumedLevel(b), b.Capacity, false)).ToArray();
+        foreach (var text in parse.GetValue(Buffers) ?? [])
+        {
+            var eq = text.IndexOf('=', StringComparison.Ordinal);
+            int i = eq <= 0 ? -1 : Array.FindIndex(buffers, b => b.Id == text[..eq].Trim());
+            if (i < 0 || !int.TryParse(text[(eq + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var level) || level < 0 || level > buffers[i].Capacity)
+            {
+                error.WriteLine($"--buffer {text}: expected BUFFER=LEVEL with a buffer of line {c.Id} ({string.Join(", ", buffers.Select(b => $"{b.Id} 0..{b.Capacity}"))})");
+                return null;
+            }
+            buffers[i] = buffers[i] with { Level = level, Given = true };
+        }
+        var snapshot = new LineSnapshot([.. buffers.Select(b => b.Level)], new bool[c.Spec.Stations.Count]);
+        return (new LineNow(elapsedSeconds, 0, snapshot), buffers);
+    }
+
+    /// <summary>"buffers at the start: B1 10/20, B2 7/15 (assumed half full as the live twin does; --buffer B=N sets one)".</summary>
+    public static string DescribeBuffers(IReadOnlyList<BufferStart> buffers)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        var list = string.Join(", ", buffers.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Id} {b.Level}/{b.Capacity}{(b.Given ? " given" : "")}")));
+        return buffers.All(b => b.Given) ? $"buffers at the start: {list}" : $"buffers at the start: {list} (not given: assumed half full, as the live twin does; --buffer B1=N sets one)";
+    }
+
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public void AddTo(Command c, bool replications = true)

@@ -332,7 +332,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             for (int b = 0; b < levels.Length; b++)
             {
                 bool measured = _bufferLevelMs[b] != 0 && nowMs - _bufferLevelMs[b] <= BufferLevelStaleMs;
-                levels[b] = measured ? _bufferLevel[b] : _config.Spec.Buffers[b].Capacity / 2;
+                levels[b] = measured ? _bufferLevel[b] : LineSnapshot.AssumedLevel(_config.Spec.Buffers[b]);
                 a[$"buffer_level.{_config.Spec.Buffers[b].Id}"] = levels[b].ToString(inv);
                 a[$"buffer_level_source.{_config.Spec.Buffers[b].Id}"] = measured ? "measured" : "assumed";
             }
