@@ -64,6 +64,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private readonly long[] _lastSignalMs; // last state, lamp or counter reading per station (the calendar's bookings are not readings)
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
+    private long _booksFromMs; // where this shift's books start: the shift's start, or the first reading after the agent started
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
     private readonly PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
@@ -253,6 +254,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             _shiftReport = ShiftReport(_shiftStart, scheduledEnd < start ? scheduledEnd : start, startMs);
         }
         _shiftStart = start;
+        // The agent sees the shift from its first reading on: what came before is in no books, and the reports say so.
+        _booksFromMs = first ? Math.Max(ms, startMs) : startMs;
         _plannedStops = _config.PlannedWindows(start.TimeOfDay);
         // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
         // between shifts (two shifts a day) must not book the night's idle machines as waiting.
@@ -276,7 +279,22 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["shift.end"] = WireTime.WallClock(shiftEnd),
         };
         AddBooks(a, endMs);
+        AddCoverage(a, shiftStart, shiftEnd);
         return a;
+    }
+
+    /// <summary>
+    /// What the books cover of the shift <paramref name="shiftStart"/>–<paramref name="until"/>: <c>books_from</c> (the shift's
+    /// start, or the agent's first reading when it started mid-shift), <c>covered_s</c> and <c>shift_s</c>. A report of a
+    /// shift the gateway saw 13 minutes of must not read as the shift's total.
+    /// </summary>
+    private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, DateTime until)
+    {
+        long startMs = new DateTimeOffset(shiftStart).ToUnixTimeMilliseconds(), endMs = new DateTimeOffset(until).ToUnixTimeMilliseconds();
+        long from = Math.Clamp(_booksFromMs, startMs, endMs);
+        a["books_from"] = WireTime.WallClock(DateTimeOffset.FromUnixTimeMilliseconds(from).ToLocalTime().DateTime);
+        a["covered_s"] = WireNumber.Format((endMs - from) / 1000.0);
+        a["shift_s"] = WireNumber.Format(_config.ShiftLength.TotalSeconds);
     }
 
     /// <summary>
@@ -325,6 +343,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         if (_shiftStart != DateTime.MinValue)
         {
             var local = DateTimeOffset.FromUnixTimeMilliseconds(nowMs).ToLocalTime().DateTime;
+            var shiftEnd = _shiftStart + _config.ShiftLength;
+            a["shift.start"] = WireTime.WallClock(_shiftStart);
+            a["shift.end"] = WireTime.WallClock(shiftEnd);
+            AddCoverage(a, _shiftStart, local < shiftEnd ? local : shiftEnd);
             double elapsed = Math.Clamp((local - _shiftStart).TotalSeconds, 0, _config.ShiftLength.TotalSeconds);
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
             // A buffer with a fresh level reading starts the forecast at it; the others are assumed half full.
@@ -403,6 +425,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             // The line is seen at its output station: without its counts the line's OEE is not known, whatever the constraint did.
             a["line.no_data"] = $"output station {_config.Spec.Stations[_output].Id} not reporting";
+            line = line.WithoutQuantities();
+        }
+        else if (line.Effectiveness > 1)
+        {
+            // More parts out than the constraint's running time allows: parts that were in the buffers before the books
+            // started (the first minutes of a shift or after a restart). An OEE above 1 is not published, the flag says why.
+            a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet (parts out of buffers filled before they began)");
             line = line.WithoutQuantities();
         }
         Put(a, "oee.line", line.Oee);
@@ -526,6 +555,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
         var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
+        if (a.TryGetValue("covered_s", out var cov) && a.TryGetValue("shift_s", out var len) && a.TryGetValue("shift.start", out var shiftFrom))
+        {
+            double covered = double.Parse(cov, inv), length = double.Parse(len, inv);
+            // Say when the books started after the shift did (agent started or restarted mid-shift).
+            if (a["books_from"] != shiftFrom)
+                text += string.Create(inv, $" (books from {a["books_from"][11..16]}, {covered / 60:0} of {length / 60:0} min of the shift)");
+        }
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
         text += string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");

@@ -157,6 +157,54 @@ public sealed class LineTwinStageTests
     }
 
     [Fact]
+    public async Task Regression_the_shift_report_claimed_the_whole_shift_but_covered_only_what_the_gateway_saw()
+    {
+        // The agent starts at 21:47 in the 14:00–22:00 shift; the report at 22:00 covered 13 minutes and did not say so.
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"");
+        long t0 = At(21, 47);
+        var minutes = Enumerable.Range(0, 15).SelectMany(m => new Sample[] { new(s1, t0 + m * 60_000L, 1), new(s2, t0 + m * 60_000L, 1) }).ToArray();
+        await stage.ProcessAsync(minutes, CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+        var a = report.Attributes!;
+        Assert.Equal((Wall(21, 47), "780", "28800"), (a["books_from"], a["covered_s"], a["shift_s"]));
+        Assert.Contains("(books from 21:47, 13 of 480 min of the shift)", report.Message, StringComparison.Ordinal);
+
+        // The new shift's books start at its start: they cover it from 22:00, and the live state says how far.
+        var now = stage.State(t0 + 14 * 60_000L, replications: 2);
+        Assert.Equal((Wall(22, 0), Wall(22, 0), "60"), (now["shift.start"], now["books_from"], now["covered_s"]));
+    }
+
+    [Fact]
+    public async Task Regression_a_line_oee_above_1_was_published_right_after_the_shift_started()
+    {
+        // The output station empties its buffer in the first minute: 6 parts in 60 s against a 30 s ideal cycle.
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 1: running } }, good: { device: p2, metric: good } } }
+            """);
+        var registry = new SeriesRegistry();
+        var st1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var st2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var good = registry.GetOrAdd(new SeriesDescriptor("p2", "good", "1", MetricKind.Counter));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1), TimeSpan.FromHours(1));
+        long t0 = At(6, 0);
+        await stage.ProcessAsync(new Sample[] { new(st1, t0, 1), new(st2, t0, 1), new(good, t0, 100), new(st1, t0 + 60_000, 1), new(st2, t0 + 60_000, 1), new(good, t0 + 60_000, 106) }, CancellationToken.None);
+
+        var e = Assert.Single(sink.Events);
+        Assert.False(e.Attributes!.ContainsKey("oee.line"), e.Message);
+        Assert.False(e.Attributes.ContainsKey("performance.line"), e.Message);
+        Assert.StartsWith("performance 3.00 > 1", e.Attributes["line.no_data"], StringComparison.Ordinal);
+        Assert.Contains("OEE no data (performance 3.00 > 1", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_planned_stop_of_the_calendar_is_planned_time_in_the_books_whatever_the_machine_reports()
     {
         var (stage, sink, s1, s2) = TwoStationLine("\"06:00\"", "[{ start: \"07:00\", duration: 15m, reason: break }]");
