@@ -98,6 +98,16 @@ public sealed record LineTwinConfig(
             if (sh.Sequence("starts") is { } seq)
                 foreach (var item in seq.Items)
                     if (TimeOfDay(item, r.Diagnostics) is { } t) starts.Add(t);
+            // Overlapping shifts would run each shift's books into the next one's: the length must fit between starts.
+            var sorted = starts.Distinct().Order().ToList();
+            for (int k = 0; k < sorted.Count && sh.Node("length") is { } lengthNode; k++)
+            {
+                var next = k + 1 < sorted.Count ? sorted[k + 1] : sorted[0] + TimeSpan.FromDays(1);
+                if (next - sorted[k] >= shiftLength) continue;
+                r.Diagnostics.Add(lengthNode, string.Create(CultureInfo.InvariantCulture,
+                    $"shift length {shiftLength.TotalHours:0.##} h exceeds the {(next - sorted[k]).TotalHours:0.##} h between the starts {sorted[k]:hh\\:mm} and {sorted[(k + 1) % sorted.Count]:hh\\:mm}: shifts would overlap"));
+                break;
+            }
             sh.ReportUnknownKeys();
         }
         if (starts.Count == 0) starts.Add(TimeSpan.FromHours(6));

@@ -194,6 +194,23 @@ public sealed class LineConfigTests
     }
 
     [Fact]
+    public void Regression_check_accepted_overlapping_shifts()
+    {
+        var (config, problems) = Parse("""
+            line:
+              id: l1
+              shift: { length: 10h, starts: ["06:00", "14:00", "22:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """);
+        Assert.Null(config);
+        var p = Assert.Single(problems);
+        Assert.Equal("site.yaml:3:20: line.shift.length: shift length 10 h exceeds the 8 h between the starts 06:00 and 14:00: shifts would overlap", p.ToString());
+    }
+
+    [Fact]
     public void Validator_is_discoverable_for_edgetwin_check()
     {
         var v = ConfigSectionValidators.Discover(typeof(LineSectionValidator).Assembly);
