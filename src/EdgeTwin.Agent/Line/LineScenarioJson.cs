@@ -9,12 +9,14 @@ namespace EdgeTwin.Agent.Line;
 /// </summary>
 internal static class LineScenarioJson
 {
-    public static string MachineDown(string line, double elapsedMinutes, string station, double minutes, double startInMinutes, ScenarioResult r, double marginPerUnit, IReadOnlyList<LineCli.BufferStart>? buffers = null)
+    public static string MachineDown(string line, double elapsedMinutes, string station, double minutes, double startInMinutes, ScenarioResult r, double marginPerUnit, IReadOnlyList<LineCli.BufferStart>? buffers = null, double? costedMinutes = null)
     {
         var o = Head("machine_down", line, elapsedMinutes, buffers);
         o["station"] = station;
         o["minutes"] = minutes;
         o["start_in_minutes"] = startInMinutes;
+        // The part of the stop inside the shift: the rest is not simulated, so not in the loss.
+        if (costedMinutes is { } costed) o["costed_minutes"] = costed;
         return Finish(o, r, marginPerUnit);
     }
 

@@ -20,7 +20,7 @@ public sealed class LineScenarioCommandTests
         var c = Config();
         var buffers = c.Spec.Buffers.Select(b => new LineCli.BufferStart(b.Id, b.Capacity / 2, b.Capacity, false)).ToArray();
         var expected = LineScenarioJson.MachineDown("line1", 60, "S3", 40, 0,
-            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20, PlannedStops = c.PlannedWindows(TimeSpan.FromHours(6)) }.MachineDown(new LineNow(3600, 0, LineSnapshot.Assumed(c.Spec)), "S3", 2400), c.MarginPerUnit, buffers);
+            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20, PlannedStops = c.PlannedWindows(TimeSpan.FromHours(6)) }.MachineDown(new LineNow(3600, 0, LineSnapshot.Assumed(c.Spec)), "S3", 2400), c.MarginPerUnit, buffers, 40);
         Assert.Equal(expected, output.Trim());
         var lost = JsonDocument.Parse(output).RootElement.GetProperty("lost_output");
         Assert.True(lost.GetProperty("low").GetDouble() <= lost.GetProperty("mean").GetDouble() && lost.GetProperty("mean").GetDouble() <= lost.GetProperty("high").GetDouble(), output);
@@ -54,6 +54,23 @@ public sealed class LineScenarioCommandTests
         (exit, _, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S1", "--minutes", "10", "--buffer", "B9=3");
         Assert.Equal(2, exit);
         Assert.Contains("--buffer B9=3: expected BUFFER=LEVEL with a buffer of line line1", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_stops_beyond_the_end_of_the_shift_were_silently_truncated_or_ignored()
+    {
+        // line1's shift is 480 min: a stop 600 min from now cost "0 parts" with exit 0, one of 60 min at 470 min was
+        // headed "down 60 min" and costed 10.
+        var (exit, _, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S4", "--minutes", "30", "--start-in", "600", "--replications", "5");
+        Assert.Equal(2, exit);
+        Assert.Contains("--start-in 600 min is past the end of the shift (480 min left after --elapsed 0)", error, StringComparison.Ordinal);
+
+        (exit, var output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S4", "--minutes", "60", "--elapsed", "470", "--replications", "5");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        Assert.Contains("only 10 of the 60 min fall in this shift; the rest (into the next shift) is not costed", output, StringComparison.Ordinal);
+        (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S4", "--minutes", "60", "--elapsed", "470", "--replications", "5", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        Assert.Equal(10, JsonDocument.Parse(output).RootElement.GetProperty("costed_minutes").GetDouble());
     }
 
     [Fact]
