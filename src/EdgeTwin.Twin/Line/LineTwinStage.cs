@@ -31,6 +31,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// <summary>A station without a reading for this long gives no data (as long as its OEE books turn its state Unknown).</summary>
     private const long SilentAfterMs = 5 * 60_000;
 
+    /// <summary>Level of the forecast's prediction interval (p5–p95): LineScenarios' default confidence.</summary>
+    private const double ForecastLevel = 0.9;
+
     private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
     private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
     private static readonly Counter<long> Publishes = Meter.CreateCounter<long>("edgetwin.line.publishes", description: "Line twin state messages published");
@@ -363,7 +366,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
             if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
             {
-                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops }
+                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops, Confidence = ForecastLevel }
                     .ForecastEndOfShift(now);
                 _lastForecastMs = nowMs;
             }
@@ -372,6 +375,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["forecast.end_of_shift"] = WireNumber.Format(f.Mean.Mean);
             a["forecast.p5"] = WireNumber.Format(f.Prediction.Low);
             a["forecast.p95"] = WireNumber.Format(f.Prediction.High);
+            // The share of simulated outcomes between p5 and p95 (a prediction interval, not the mean's CI): said, not implied.
+            a["forecast.level"] = WireNumber.Format(ForecastLevel);
             // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
             long soFar = line.GoodQuantity;
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
@@ -564,7 +569,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         }
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
-        text += string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
+        var at = a.TryGetValue("shift.end", out var end) ? " at " + end[11..16] + ":" : "";
+        text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         return a.ContainsKey("forecast.good_end_of_shift") ? text + string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good") : text;
     }
 
