@@ -436,7 +436,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         {
             // More parts out than the constraint's running time allows: parts that were in the buffers before the books
             // started (the first minutes of a shift or after a restart). An OEE above 1 is not published, the flag says why.
-            a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet (parts out of buffers filled before they began)");
+            a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet, parts out of buffers filled before they began");
             line = line.WithoutQuantities();
         }
         Put(a, "oee.line", line.Oee);
