@@ -43,26 +43,39 @@ internal sealed class LineOeeCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
             long now = (long)(rec.EndSeconds * 1000);
-            var rows = rec.Stations.Select((id, i) => (id, r: rec.Oee[i].Report(now))).Append(("LINE", rec.LineOee.Report(now))).ToArray();
+            // A station that never appears in the log has no figures (0/0 is no data, not 0 %); the line is seen at its
+            // output station, so without that station's counts the line's OEE is no data too.
+            var silent = rec.Stations.Where((_, i) => !rec.Oee[i].HasReadings).ToArray();
+            var outputId = c.OutputStation!;
+            bool lineData = rec.LineOee.HasCounts;
+            foreach (var id in silent) await error.WriteLineAsync($"line oee: warning: station {id} has no readings in {rec.Source}: its figures are no data").ConfigureAwait(false);
+            if (!lineData) await error.WriteLineAsync($"line oee: warning: the output station {outputId} gave no part counts: the line's OEE, performance and quality are no data").ConfigureAwait(false);
+            var lineReport = rec.LineOee.Report(now);
+            var rows = rec.Stations.Select((id, i) => (id, r: rec.Oee[i].Report(now))).Append(("LINE", lineData ? lineReport : lineReport.WithoutQuantities())).ToArray();
             if (parse.GetValue(cli.Json))
             {
                 await output.WriteLineAsync(JsonSerializer.Serialize(new
                 {
                     line = c.Id,
                     source = rec.Source,
+                    no_data = silent,
+                    line_no_data = lineData ? null : $"output station {outputId} gave no part counts",
                     machines = rows.Select(x => new { id = x.Item1, x.Item2.Availability, x.Item2.Effectiveness, x.Item2.QualityRate, x.Item2.Oee, x.Item2.PlannedBusyTime, x.Item2.ActualProductionTime, x.Item2.GoodQuantity, x.Item2.RejectQuantity, losses_s = x.Item2.Losses }),
                 }, LineCli.JsonOptions)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             var inv = CultureInfo.InvariantCulture;
+            string P(double? v) => v is { } x ? x.ToString("P1", inv) : "—";
+            string M(double? seconds) => seconds is { } x ? (x / 60).ToString("0.#", inv) : "—";
             var sb = new StringBuilder();
             sb.AppendLine(inv, $"line {c.Id}, {rec.Source}, {rec.EndSeconds / 3600:0.##} h");
             sb.AppendLine("machine   avail.  perf.   quality  OEE     good   reject | losses (min): breakdown setup waiting micro speed reject");
             foreach (var (id, r) in rows)
             {
                 var l = r.Losses;
-                sb.AppendLine(inv, $"{id,-8} {r.Availability,6:P1} {r.Effectiveness,6:P1} {r.QualityRate,7:P1} {r.Oee,6:P1} {r.GoodQuantity,6} {r.RejectQuantity,6} | {l.Breakdowns / 60,9:0.#} {l.Setups / 60,5:0.#} {l.Waiting / 60,7:0.#} {l.MicroStops / 60,5:0.#} {l.SpeedLoss / 60,5:0.#} {l.Rejects / 60,6:0.#}");
+                sb.AppendLine(inv, $"{id,-8} {P(r.Availability),6} {P(r.Effectiveness),6} {P(r.QualityRate),7} {P(r.Oee),6} {r.GoodQuantity,6} {r.RejectQuantity,6} | {l.Breakdowns / 60,9:0.#} {l.Setups / 60,5:0.#} {l.Waiting / 60,7:0.#} {l.MicroStops / 60,5:0.#} {M(l.SpeedLoss),5} {M(l.Rejects),6}");
             }
+            if (silent.Length > 0 || !lineData) sb.AppendLine("— = no data (no readings, or no part counts)");
             await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
             return ExitCodes.Ok;
         });

@@ -33,10 +33,12 @@ internal sealed class LineStatusCommand : ICliSubcommand
             var f = scenarios.ForecastEndOfShift(new LineNow(0, 0, null));
             var stations = c.Spec.Stations.Select(s =>
             {
-                double e = s.MtbfSeconds > 0 ? s.MtbfSeconds / (s.MtbfSeconds + s.MttrSeconds) : 1;
+                double e = LineStages.Availability(s);
                 return new { id = s.Id, ideal_cycle_time_s = s.CycleTimeSeconds, availability = e, isolated_rate_per_h = 3600 * e / s.CycleTimeSeconds, inputs = s.Inputs, output = s.Output };
             }).ToArray();
-            var slowest = stations.MinBy(s => s.isolated_rate_per_h)!;
+            // Parallel machines (shared input and output buffers) are one stage: the slowest is a stage, not a machine.
+            var slowestStage = LineStages.Slowest(c.Spec);
+            var slowest = string.Join('+', slowestStage.Stations.Select(i => c.Spec.Stations[i].Id));
             if (parse.GetValue(cli.Json))
             {
                 await output.WriteLineAsync(JsonSerializer.Serialize(new
@@ -45,7 +47,8 @@ internal sealed class LineStatusCommand : ICliSubcommand
                     shift_hours = c.ShiftLength.TotalHours,
                     stations,
                     buffers = c.Spec.Buffers.Select(b => new { id = b.Id, capacity = b.Capacity }),
-                    slowest_station = slowest.id,
+                    slowest_station = slowest,
+                    slowest_stage = new { stations = slowestStage.Stations.Select(i => c.Spec.Stations[i].Id), ideal_cycle_time_s = slowestStage.IdealCycleSeconds, isolated_rate_per_h = slowestStage.IsolatedRatePerHour },
                     planned_stops = stops.Select(w => new { start_s = w.StartSeconds, end_s = w.EndSeconds, station = w.Station < 0 ? null : c.Spec.Stations[w.Station].Id, reason = w.Reason }),
                     shift_output = new { mean = f.Mean.Mean, p5 = f.Prediction.Low, p95 = f.Prediction.High, replications = f.Replications },
                 }, LineCli.JsonOptions)).ConfigureAwait(false);
@@ -58,7 +61,9 @@ internal sealed class LineStatusCommand : ICliSubcommand
             foreach (var s in stations)
                 sb.AppendLine(inv, $"{s.id,-8} {s.ideal_cycle_time_s,7:0.##}  {s.availability,6:P1}  {s.isolated_rate_per_h,13:0.#}  {string.Join("+", s.inputs)} -> {s.output ?? "(line out)"}");
             foreach (var b in c.Spec.Buffers) sb.AppendLine(inv, $"buffer {b.Id}: capacity {b.Capacity}");
-            sb.AppendLine(inv, $"slowest station alone: {slowest.id}");
+            sb.AppendLine(slowestStage.Stations.Count == 1
+                ? string.Create(inv, $"slowest station alone: {slowest} ({slowestStage.IsolatedRatePerHour:0.#} parts/h)")
+                : string.Create(inv, $"slowest stage alone: {slowest} in parallel ({slowestStage.IsolatedRatePerHour:0.#} parts/h)"));
             foreach (var line in LineCli.Describe(c, stops)) sb.AppendLine(line);
             sb.AppendLine(inv, $"expected shift output: {f.Mean.Mean:0} parts (90 % of shifts {f.Prediction.Low:0}–{f.Prediction.High:0}; {f.Replications} replications)");
             await output.WriteAsync(sb.ToString()).ConfigureAwait(false);

@@ -23,6 +23,7 @@ internal sealed class SimulateMachineDownCommand : ICliSubcommand
         var elapsed = new Option<double>("--elapsed") { Description = "Minutes of the shift already gone.", DefaultValueFactory = _ => 0 };
         var cmd = new Command("machine-down", "Lost output and cost if a line station stops for a while.");
         cli.AddTo(cmd);
+        cmd.Options.Add(cli.Buffers);
         cmd.Options.Add(station);
         cmd.Options.Add(minutes);
         cmd.Options.Add(startIn);
@@ -45,17 +46,29 @@ internal sealed class SimulateMachineDownCommand : ICliSubcommand
                 await error.WriteLineAsync("simulate machine-down: --minutes must be > 0, --start-in and --elapsed >= 0 and --elapsed inside the shift").ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
+            double left = c.ShiftLength.TotalMinutes - gone;
+            if (start >= left)
+            {
+                await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"simulate machine-down: --start-in {start:0.#} min is past the end of the shift ({left:0.#} min left after --elapsed {gone:0.#}): nothing of the stop falls in this shift")).ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+            // Only the part of the stop inside the shift is simulated and costed; the text and JSON say so.
+            double costed = Math.Min(min, left - start);
             var stops = cli.PlannedStops(parse, c, error);
             if (stops is null) return ExitCodes.InvalidConfig;
             var scenarios = LineCli.Scenarios(c, stops, parse.GetValue(cli.Replications), parse.GetValue(cli.Seed));
-            var r = scenarios.MachineDown(new LineNow(gone * 60, 0, null), id, min * 60, start * 60);
+            if (cli.Start(parse, c, gone * 60, error) is not { } at) return ExitCodes.InvalidConfig;
+            var r = scenarios.MachineDown(at.Now, id, min * 60, start * 60);
             if (parse.GetValue(cli.Json))
             {
-                await output.WriteLineAsync(LineScenarioJson.MachineDown(c.Id, gone, id, min, start, r, c.MarginPerUnit)).ConfigureAwait(false);
+                await output.WriteLineAsync(LineScenarioJson.MachineDown(c.Id, gone, id, min, start, r, c.MarginPerUnit, at.Buffers, costed)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"{id} down {min:0.#} min in line {c.Id}: rest of shift {r.BaselineOutput:0} -> {r.ScenarioOutput:0} parts\nlost output {r.LostOutput.Mean:0.#} parts (90 % CI {r.LostOutput.Low:0.#}–{r.LostOutput.High:0.#}), cost {r.Cost.Mean:0.##} (90 % CI {r.Cost.Low:0.##}–{r.Cost.High:0.##}) at {c.MarginPerUnit} per part; {r.Replications} paired replications")).ConfigureAwait(false);
+            if (costed < min)
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"only {costed:0.#} of the {min:0.#} min fall in this shift; the rest (into the next shift) is not costed")).ConfigureAwait(false);
+            await output.WriteLineAsync(LineCli.DescribeBuffers(at.Buffers)).ConfigureAwait(false);
             foreach (var line in LineCli.Describe(c, stops)) await output.WriteLineAsync(line).ConfigureAwait(false);
             return ExitCodes.Ok;
         });

@@ -24,6 +24,7 @@ internal sealed class SimulateMaintenanceWindowCommand : ICliSubcommand
         var elapsed = new Option<double>("--elapsed") { Description = "Minutes of the shift already gone.", DefaultValueFactory = _ => 0 };
         var cmd = new Command("maintenance-window", "Best time in the shift to take a line station down.");
         cli.AddTo(cmd);
+        cmd.Options.Add(cli.Buffers);
         cmd.Options.Add(station);
         cmd.Options.Add(minutes);
         cmd.Options.Add(step);
@@ -46,15 +47,17 @@ internal sealed class SimulateMaintenanceWindowCommand : ICliSubcommand
             var stops = cli.PlannedStops(parse, c, error);
             if (stops is null) return ExitCodes.InvalidConfig;
             var scenarios = LineCli.Scenarios(c, stops, reps, parse.GetValue(cli.Seed));
-            var r = scenarios.MaintenanceWindow(new LineNow(gone * 60, 0, null), id, min * 60, st * 60);
+            if (cli.Start(parse, c, gone * 60, error) is not { } at) return ExitCodes.InvalidConfig;
+            var r = scenarios.MaintenanceWindow(at.Now, id, min * 60, st * 60);
             if (parse.GetValue(cli.Json))
             {
-                await output.WriteLineAsync(LineScenarioJson.MaintenanceWindow(c.Id, gone, min, r, c.MarginPerUnit)).ConfigureAwait(false);
+                await output.WriteLineAsync(LineScenarioJson.MaintenanceWindow(c.Id, gone, min, r, c.MarginPerUnit, at.Buffers)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             var inv = CultureInfo.InvariantCulture;
             var sb = new StringBuilder();
             sb.AppendLine(inv, $"{id} maintenance {min:0.#} min in line {c.Id}: best start {r.Best.StartSeconds / 60:0} min into the shift, lost {r.Best.LostOutput.Mean:0.#} parts (90 % CI {r.Best.LostOutput.Low:0.#}–{r.Best.LostOutput.High:0.#}), cost {r.Best.LostOutput.Mean * c.MarginPerUnit:0.##}");
+            sb.AppendLine(LineCli.DescribeBuffers(at.Buffers));
             foreach (var line in LineCli.Describe(c, stops)) sb.AppendLine(line);
             sb.AppendLine("start min  lost parts (90 % CI)");
             foreach (var x in r.Candidates) sb.AppendLine(inv, $"{x.StartSeconds / 60,9:0}  {x.LostOutput.Mean,6:0.#} ({x.LostOutput.Low:0.#}–{x.LostOutput.High:0.#})");

@@ -21,6 +21,46 @@ internal sealed class LineCli
 
     public Option<string?> Shift { get; } = new("--shift") { Description = "Start of the shift (HH:MM) whose planned stops the simulation keeps; default: the calendar's first." };
 
+    /// <summary>Buffer levels the what-ifs start from (<c>--buffer B1=12</c>); the others are assumed as the live twin assumes them.</summary>
+    public Option<string[]> Buffers { get; } = new("--buffer") { Description = "Parts in a buffer now, e.g. --buffer B1=12 (repeatable); default half full, as the live twin assumes." };
+
+    /// <summary>A buffer's level at the start of a what-if: given with <c>--buffer</c> or assumed (<see cref="LineSnapshot.AssumedLevel"/>).</summary>
+    public sealed record BufferStart(string Id, int Level, int Capacity, bool Given);
+
+    /// <summary>
+    /// Where the what-if starts: <paramref name="elapsedSeconds"/> into the shift with the <c>--buffer</c> levels and the
+    /// others half full, like the live twin (it used to start from the configured <c>initial</c> levels, empty by default,
+    /// so upstream stops looked many times costlier than the live twin said). Null after printing why an argument is wrong.
+    /// </summary>
+    public (LineNow Now, IReadOnlyList<BufferStart> Buffers)? Start(ParseResult parse, LineTwinConfig c, double elapsedSeconds, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(error);
+        var buffers = c.Spec.Buffers.Select(b => new BufferStart(b.Id, LineSnapshot.AssumedLevel(b), b.Capacity, false)).ToArray();
+        foreach (var text in parse.GetValue(Buffers) ?? [])
+        {
+            var eq = text.IndexOf('=', StringComparison.Ordinal);
+            int i = eq <= 0 ? -1 : Array.FindIndex(buffers, b => b.Id == text[..eq].Trim());
+            if (i < 0 || !int.TryParse(text[(eq + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var level) || level < 0 || level > buffers[i].Capacity)
+            {
+                error.WriteLine($"--buffer {text}: expected BUFFER=LEVEL with a buffer of line {c.Id} ({string.Join(", ", buffers.Select(b => $"{b.Id} 0..{b.Capacity}"))})");
+                return null;
+            }
+            buffers[i] = buffers[i] with { Level = level, Given = true };
+        }
+        var snapshot = new LineSnapshot([.. buffers.Select(b => b.Level)], new bool[c.Spec.Stations.Count]);
+        return (new LineNow(elapsedSeconds, 0, snapshot), buffers);
+    }
+
+    /// <summary>"buffers at the start: B1 10/20, B2 7/15 (assumed half full as the live twin does; --buffer B=N sets one)".</summary>
+    public static string DescribeBuffers(IReadOnlyList<BufferStart> buffers)
+    {
+        ArgumentNullException.ThrowIfNull(buffers);
+        var list = string.Join(", ", buffers.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Id} {b.Level}/{b.Capacity}{(b.Given ? " given" : "")}")));
+        return buffers.All(b => b.Given) ? $"buffers at the start: {list}" : $"buffers at the start: {list} (not given: assumed half full, as the live twin does; --buffer B1=N sets one)";
+    }
+
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public void AddTo(Command c, bool replications = true)
@@ -84,7 +124,7 @@ internal sealed class LineCli
     };
 
     /// <summary>A recorded or simulated shift: OEE trackers per station plus the bottleneck detector.</summary>
-    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, OeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source);
+    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, LineOeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source);
 
     /// <summary>
     /// Reads a state log (CSV: time_s,station,state[,good_count,reject_count]; counters are raw PLC values)
@@ -97,10 +137,8 @@ internal sealed class LineCli
         double stale = c.ShiftLength.TotalSeconds;
         var trackers = c.Spec.Stations.Select(s => new OeeTracker(s.CycleTimeSeconds, c.MicroStop.TotalSeconds, stale)).ToArray();
         int outIdx = c.Spec.StationIndex(c.OutputStation!);
-        // Line OEE: the line's ideal rate is its slowest ideal cycle, so its time base is that (constraint)
-        // station's states and its quantities are the parts leaving the output station.
-        int constraint = Enumerable.Range(0, ids.Length).MaxBy(i => c.Spec.Stations[i].CycleTimeSeconds);
-        var line = new OeeTracker(c.Spec.Stations.Max(s => s.CycleTimeSeconds), c.MicroStop.TotalSeconds, stale);
+        // Line OEE: the slowest stage's ideal rate and states (the live twin's LineOeeTracker), the output station's parts.
+        var line = new LineOeeTracker(c.Spec, outIdx, c.MicroStop.TotalSeconds, stale);
         var detector = new ActivePeriodBottleneck(ids);
         double end = 0;
         if (states is null)
@@ -108,7 +146,7 @@ internal sealed class LineCli
             var sim = new LineSimulator(c.Spec);
             sim.Reset(seed);
             LineScenarios.ScheduleCalendar(sim, stops ?? [], 0);
-            var obs = new Observer(trackers, line, constraint, detector, c.Spec.TickSeconds);
+            var obs = new Observer(trackers, line, detector, c.Spec.TickSeconds);
             sim.Advance(sim.TicksFor(c.ShiftLength.TotalSeconds), obs);
             end = c.ShiftLength.TotalSeconds;
             for (int s = 0; s < ids.Length; s++) trackers[s].AddParts(sim.Completed(s), 0);
@@ -117,7 +155,7 @@ internal sealed class LineCli
         }
         // A log's time_s counts from the shift's start: the shift's planned stops book as planned whatever the log says
         // (a log stamped otherwise, e.g. in Unix seconds, starts after every stop and is booked as it is).
-        var books = new Observer(trackers, line, constraint, detector, 1);
+        var books = new Observer(trackers, line, detector, 1);
         var calendar = new PlannedStopCalendar(ids.Length, books);
         calendar.Schedule(stops ?? [], 0);
         int lineNo = 0;
@@ -151,14 +189,14 @@ internal sealed class LineCli
     }
 
     /// <summary>Feeds the OEE books and the bottleneck detector: from the simulator (ticks) or from a state log through the calendar.</summary>
-    private sealed class Observer(OeeTracker[] trackers, OeeTracker line, int constraint, ActivePeriodBottleneck detector, double tick) : IStationStateObserver, IBookedStateSink
+    private sealed class Observer(OeeTracker[] trackers, LineOeeTracker line, ActivePeriodBottleneck detector, double tick) : IStationStateObserver, IBookedStateSink
     {
         public void OnStateChange(long t, int station, StationState state) => OnBookedState(station, (long)(t * tick * 1000), ToMachineState(state));
 
         public void OnBookedState(int station, long timestampMs, MachineState state)
         {
             trackers[station].OnState(timestampMs, state);
-            if (station == constraint) line.OnState(timestampMs, state);
+            line.OnState(station, timestampMs, state);
             detector.OnState(station, timestampMs / 1000.0, ActivePeriodBottleneck.IsActive(state));
         }
     }

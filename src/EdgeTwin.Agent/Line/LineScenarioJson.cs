@@ -9,12 +9,14 @@ namespace EdgeTwin.Agent.Line;
 /// </summary>
 internal static class LineScenarioJson
 {
-    public static string MachineDown(string line, double elapsedMinutes, string station, double minutes, double startInMinutes, ScenarioResult r, double marginPerUnit)
+    public static string MachineDown(string line, double elapsedMinutes, string station, double minutes, double startInMinutes, ScenarioResult r, double marginPerUnit, IReadOnlyList<LineCli.BufferStart>? buffers = null, double? costedMinutes = null)
     {
-        var o = Head("machine_down", line, elapsedMinutes);
+        var o = Head("machine_down", line, elapsedMinutes, buffers);
         o["station"] = station;
         o["minutes"] = minutes;
         o["start_in_minutes"] = startInMinutes;
+        // The part of the stop inside the shift: the rest is not simulated, so not in the loss.
+        if (costedMinutes is { } costed) o["costed_minutes"] = costed;
         return Finish(o, r, marginPerUnit);
     }
 
@@ -34,9 +36,9 @@ internal static class LineScenarioJson
         return Finish(o, r, marginPerUnit);
     }
 
-    public static string MaintenanceWindow(string line, double elapsedMinutes, double minutes, MaintenanceWindowResult r, double marginPerUnit)
+    public static string MaintenanceWindow(string line, double elapsedMinutes, double minutes, MaintenanceWindowResult r, double marginPerUnit, IReadOnlyList<LineCli.BufferStart>? buffers = null)
     {
-        var o = Head("maintenance_window", line, elapsedMinutes);
+        var o = Head("maintenance_window", line, elapsedMinutes, buffers);
         o["station"] = r.Station;
         o["minutes"] = minutes;
         o["best_start_minute"] = r.Best.StartSeconds / 60;
@@ -54,8 +56,16 @@ internal static class LineScenarioJson
         return o.ToJsonString(LineCli.JsonOptions);
     }
 
-    private static JsonObject Head(string scenario, string line, double elapsedMinutes) =>
-        new() { ["scenario"] = scenario, ["line"] = line, ["elapsed_minutes"] = elapsedMinutes };
+    private static JsonObject Head(string scenario, string line, double elapsedMinutes, IReadOnlyList<LineCli.BufferStart>? buffers = null)
+    {
+        var o = new JsonObject { ["scenario"] = scenario, ["line"] = line, ["elapsed_minutes"] = elapsedMinutes };
+        if (buffers is null) return o;
+        // The levels the replications start from: the answer depends on them, so a script sees what was assumed.
+        var levels = new JsonObject();
+        foreach (var b in buffers) levels[b.Id] = new JsonObject { ["level"] = b.Level, ["capacity"] = b.Capacity, ["source"] = b.Given ? "given" : "assumed" };
+        o["buffer_levels"] = levels;
+        return o;
+    }
 
     private static string Finish(JsonObject o, ScenarioResult r, double marginPerUnit)
     {

@@ -56,8 +56,7 @@ public sealed class LineFailureCostModel : IUnplannedFailureCostModel
         }
 
         var scenarios = new LineScenarios(line, lost + Recovery.TotalSeconds, _config.MarginPerUnit) { Replications = Replications };
-        var levels = line.Buffers.Select(b => b.Capacity / 2).ToArray();
-        var result = scenarios.MachineDown(new LineNow(0, 0, new LineSnapshot(levels, new bool[line.Stations.Count])), station.Spec.Id, lost);
+        var result = scenarios.MachineDown(new LineNow(0, 0, LineSnapshot.Assumed(line)), station.Spec.Id, lost);
         return new UnplannedFailureCost(repair / 3600, Math.Max(0, result.Cost.Mean), source);
     }
 

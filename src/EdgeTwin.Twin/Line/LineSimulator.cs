@@ -17,7 +17,25 @@ public interface IStationStateObserver
 }
 
 /// <summary>Live state of a line at one instant, as the gateway can observe it: buffer levels and which stations are down.</summary>
-public sealed record LineSnapshot(IReadOnlyList<int> BufferLevels, IReadOnlyList<bool> StationDown);
+public sealed record LineSnapshot(IReadOnlyList<int> BufferLevels, IReadOnlyList<bool> StationDown)
+{
+    /// <summary>
+    /// The level a buffer is assumed at when nothing measures it: half full. The one assumption of the live twin's
+    /// forecast and what-ifs, the maintenance cost hook and the CLI what-ifs, so that they answer the same question alike.
+    /// </summary>
+    public static int AssumedLevel(BufferSpec buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        return buffer.Capacity / 2;
+    }
+
+    /// <summary>Every buffer at its <see cref="AssumedLevel"/>, no station down.</summary>
+    public static LineSnapshot Assumed(LineSpec line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        return new LineSnapshot([.. line.Buffers.Select(AssumedLevel)], new bool[line.Stations.Count]);
+    }
+}
 
 /// <summary>
 /// Fixed-increment (discrete-time) simulation of a line of unreliable machines with finite buffers.

@@ -98,6 +98,16 @@ public sealed record LineTwinConfig(
             if (sh.Sequence("starts") is { } seq)
                 foreach (var item in seq.Items)
                     if (TimeOfDay(item, r.Diagnostics) is { } t) starts.Add(t);
+            // Overlapping shifts would run each shift's books into the next one's: the length must fit between starts.
+            var sorted = starts.Distinct().Order().ToList();
+            for (int k = 0; k < sorted.Count && sh.Node("length") is { } lengthNode; k++)
+            {
+                var next = k + 1 < sorted.Count ? sorted[k + 1] : sorted[0] + TimeSpan.FromDays(1);
+                if (next - sorted[k] >= shiftLength) continue;
+                r.Diagnostics.Add(lengthNode, string.Create(CultureInfo.InvariantCulture,
+                    $"shift length {shiftLength.TotalHours:0.##} h exceeds the {(next - sorted[k]).TotalHours:0.##} h between the starts {sorted[k]:hh\\:mm} and {sorted[(k + 1) % sorted.Count]:hh\\:mm}: shifts would overlap"));
+                break;
+            }
             sh.ReportUnknownKeys();
         }
         if (starts.Count == 0) starts.Add(TimeSpan.FromHours(6));
@@ -332,4 +342,77 @@ public sealed class LineSectionValidator : IConfigSectionValidator
     public string Section => "line";
 
     public void Validate(ConfigReader section) => LineTwinConfig.Read(section);
+
+    /// <summary>
+    /// Every device and metric the line's signals name (state words, counters, stack-light lamps, quality inputs, buffer
+    /// levels) must exist: a typo otherwise passes <c>check</c> and the agent's start and silently turns the station into
+    /// one that never reports. An unknown device is an error at its <c>device</c> key, a metric its device's profile does
+    /// not have an error at its <c>metric</c> key, each with "did you mean" when a name is close.
+    /// </summary>
+    public void ValidateReferences(ConfigReader section, SiteReferences site)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(site);
+        var d = section.Diagnostics;
+        var devices = site.Config.Devices.ToDictionary(x => x.Id, x => x.Profile, StringComparer.Ordinal);
+
+        // The device's profile, or null after reporting an unknown device.
+        EdgeTwin.Core.Profiles.DeviceProfile? Device(ConfigScalar device, out bool known)
+        {
+            known = devices.TryGetValue(device.Value, out var profile);
+            if (!known)
+            {
+                var suggestion = SiteReferences.Closest(device.Value, devices.Keys);
+                d.Add(device, suggestion is not null
+                    ? $"unknown device '{device.Value}' (did you mean '{suggestion}'?)"
+                    : devices.Count == 0
+                        ? $"unknown device '{device.Value}' (the site has no devices)"
+                        : $"unknown device '{device.Value}' (devices: has {string.Join(", ", devices.Keys.Order(StringComparer.Ordinal))})");
+                return null;
+            }
+            return site.Config.Profiles.GetValueOrDefault(profile!);
+        }
+
+        void Metric(ConfigNode? device, ConfigNode? metric, string? fixedMetric = null)
+        {
+            if (device is not ConfigScalar { IsNull: false } dev) return;
+            var profile = Device(dev, out bool known);
+            // SNMP table columns become one series per row: their names are not checked here.
+            if (!known || profile is null || profile.Tables.Count > 0) return;
+            var name = fixedMetric ?? (metric as ConfigScalar)?.Value;
+            if (name is null || profile.Metrics.Any(m => m.Name == name)) return;
+            var names = profile.Metrics.Select(m => m.Name).ToArray();
+            if (fixedMetric is not null)
+            {
+                d.Add(dev, $"device '{dev.Value}' (profile {profile.Id}) has no metric '{fixedMetric}': a stack-light lamp is a generic-stack-light device");
+                return;
+            }
+            var suggestion = SiteReferences.Closest(name, names);
+            d.Add(metric!, suggestion is not null
+                ? $"device '{dev.Value}' (profile {profile.Id}) has no metric '{name}' (did you mean '{suggestion}'?)"
+                : $"device '{dev.Value}' (profile {profile.Id}) has no metric '{name}' (it has {string.Join(", ", names)})");
+        }
+
+        void Signal(ConfigNode? node)
+        {
+            if (node is ConfigMapping m) Metric(m["device"], m["metric"]);
+        }
+
+        if (section.Mapping["buffers"] is ConfigSequence buffers)
+            foreach (var b in buffers.Items.OfType<ConfigMapping>()) Signal(b["level"]);
+        if (section.Mapping["stations"] is not ConfigSequence stations) return;
+        foreach (var st in stations.Items.OfType<ConfigMapping>())
+        {
+            if (st["signals"] is ConfigMapping sig)
+            {
+                Signal(sig["state"]);
+                Signal(sig["good"]);
+                Signal(sig["reject"]);
+                if (sig["stack_light"] is ConfigMapping light)
+                    foreach (var lamp in new[] { "red", "amber", "green" }) Metric(light[lamp], null, "lamp");
+            }
+            if (st["quality"] is ConfigMapping q && q["inputs"] is ConfigSequence inputs)
+                foreach (var i in inputs.Items) Signal(i);
+        }
+    }
 }

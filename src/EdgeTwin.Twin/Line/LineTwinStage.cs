@@ -28,6 +28,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// <summary>A measured buffer level older than this is not used (the forecast assumes the buffer half full again).</summary>
     private const long BufferLevelStaleMs = 5 * 60_000;
 
+    /// <summary>A station without a reading for this long gives no data (as long as its OEE books turn its state Unknown).</summary>
+    private const long SilentAfterMs = 5 * 60_000;
+
+    /// <summary>Level of the forecast's prediction interval (p5–p95): LineScenarios' default confidence.</summary>
+    private const double ForecastLevel = 0.9;
+
     private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
     private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
     private static readonly Counter<long> Publishes = Meter.CreateCounter<long>("edgetwin.line.publishes", description: "Line twin state messages published");
@@ -45,9 +51,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private ShiftForecast? _forecast;
     private LineSpec _learned;
     private LineScenarioBasis? _basis;
-    private readonly OeeTracker _lineOee;
+    private readonly LineOeeTracker _lineOee;
     private readonly int _output;
-    private readonly int _constraint;
+    private readonly string _constraintName; // "S3" or, for parallel machines, "S3+S3b"
     private readonly StackLightDecoder?[] _lights;
     private readonly StateReading[] _readings = new StateReading[4];
     private ActivePeriodBottleneck _bottleneck;
@@ -56,8 +62,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private readonly bool[] _qualityAlert;
     private bool _anyQualityAlert;
     private bool[] _bound = new bool[64];
+    private readonly bool[] _hasSignals; // a station without any signal configured can never give its figures
+    private readonly bool[] _silentWarned; // one warning per silence episode, not one per publish
+    private readonly long[] _lastSignalMs; // last state, lamp or counter reading per station (the calendar's bookings are not readings)
     private long _lastPublishMs;
     private DateTime _shiftStart = DateTime.MinValue;
+    private long _booksFromMs; // where this shift's books start: the shift's start, or the first reading after the agent started
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
     private readonly PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
@@ -79,9 +89,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _learners = st.Select(s => new StationLearner(s, config.MicroStop.TotalSeconds)).ToArray();
         _forecastEveryMs = (long)(forecastEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
         _learned = config.Spec;
-        _constraint = Enumerable.Range(0, st.Count).MaxBy(i => st[i].CycleTimeSeconds);
         _output = config.Spec.StationIndex(config.OutputStation!);
-        _lineOee = new OeeTracker(st[_constraint].CycleTimeSeconds, config.MicroStop.TotalSeconds);
+        // The line's ideal rate is its slowest stage's (parallel machines add their rates), the same function as `line oee`.
+        _lineOee = new LineOeeTracker(config.Spec, _output, config.MicroStop.TotalSeconds);
+        _constraintName = string.Join('+', _lineOee.Constraint.Stations.Select(i => st[i].Id));
         _lights = config.Stations.Select(s => s.StackLight is { } l
             ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
             : null).ToArray();
@@ -93,6 +104,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window, q.InspectionDelayParts) : null).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
+        _hasSignals = config.Stations.Select(s => s.State is not null || s.Good is not null || s.Reject is not null || s.StackLight is not null).ToArray();
+        _silentWarned = new bool[config.Stations.Count];
+        _lastSignalMs = Enumerable.Repeat(long.MinValue, config.Stations.Count).ToArray();
         for (int i = 0; i < config.Stations.Count; i++)
         {
             var s = config.Stations[i];
@@ -134,6 +148,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             if (_lastPublishMs == 0) _lastPublishMs = s.TimestampUnixMs; // first publish one period after the first reading
             RollShift(s.TimestampUnixMs);
             Apply(b.Kind, b.Station, s);
+            if (s.TimestampUnixMs > _lastSignalMs[b.Station]) _lastSignalMs[b.Station] = s.TimestampUnixMs;
             last = Math.Max(last, s.TimestampUnixMs);
         }
         if (last > 0)
@@ -221,7 +236,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     void IBookedStateSink.OnBookedState(int station, long ms, MachineState state)
     {
         _oee[station].OnState(ms, state);
-        if (station == _constraint) _lineOee.OnState(ms, state);
+        _lineOee.OnState(station, ms, state);
         _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
     }
 
@@ -242,6 +257,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             _shiftReport = ShiftReport(_shiftStart, scheduledEnd < start ? scheduledEnd : start, startMs);
         }
         _shiftStart = start;
+        // The agent sees the shift from its first reading on: what came before is in no books, and the reports say so.
+        _booksFromMs = first ? Math.Max(ms, startMs) : startMs;
         _plannedStops = _config.PlannedWindows(start.TimeOfDay);
         // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
         // between shifts (two shifts a day) must not book the night's idle machines as waiting.
@@ -265,7 +282,22 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["shift.end"] = WireTime.WallClock(shiftEnd),
         };
         AddBooks(a, endMs);
+        AddCoverage(a, shiftStart, shiftEnd);
         return a;
+    }
+
+    /// <summary>
+    /// What the books cover of the shift <paramref name="shiftStart"/>–<paramref name="until"/>: <c>books_from</c> (the shift's
+    /// start, or the agent's first reading when it started mid-shift), <c>covered_s</c> and <c>shift_s</c>. A report of a
+    /// shift the gateway saw 13 minutes of must not read as the shift's total.
+    /// </summary>
+    private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, DateTime until)
+    {
+        long startMs = new DateTimeOffset(shiftStart).ToUnixTimeMilliseconds(), endMs = new DateTimeOffset(until).ToUnixTimeMilliseconds();
+        long from = Math.Clamp(_booksFromMs, startMs, endMs);
+        a["books_from"] = WireTime.WallClock(DateTimeOffset.FromUnixTimeMilliseconds(from).ToLocalTime().DateTime);
+        a["covered_s"] = WireNumber.Format((endMs - from) / 1000.0);
+        a["shift_s"] = WireNumber.Format(_config.ShiftLength.TotalSeconds);
     }
 
     /// <summary>
@@ -314,6 +346,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         if (_shiftStart != DateTime.MinValue)
         {
             var local = DateTimeOffset.FromUnixTimeMilliseconds(nowMs).ToLocalTime().DateTime;
+            var shiftEnd = _shiftStart + _config.ShiftLength;
+            a["shift.start"] = WireTime.WallClock(_shiftStart);
+            a["shift.end"] = WireTime.WallClock(shiftEnd);
+            AddCoverage(a, _shiftStart, local < shiftEnd ? local : shiftEnd);
             double elapsed = Math.Clamp((local - _shiftStart).TotalSeconds, 0, _config.ShiftLength.TotalSeconds);
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
             // A buffer with a fresh level reading starts the forecast at it; the others are assumed half full.
@@ -321,7 +357,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             for (int b = 0; b < levels.Length; b++)
             {
                 bool measured = _bufferLevelMs[b] != 0 && nowMs - _bufferLevelMs[b] <= BufferLevelStaleMs;
-                levels[b] = measured ? _bufferLevel[b] : _config.Spec.Buffers[b].Capacity / 2;
+                levels[b] = measured ? _bufferLevel[b] : LineSnapshot.AssumedLevel(_config.Spec.Buffers[b]);
                 a[$"buffer_level.{_config.Spec.Buffers[b].Id}"] = levels[b].ToString(inv);
                 a[$"buffer_level_source.{_config.Spec.Buffers[b].Id}"] = measured ? "measured" : "assumed";
             }
@@ -330,7 +366,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
             if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
             {
-                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops }
+                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops, Confidence = ForecastLevel }
                     .ForecastEndOfShift(now);
                 _lastForecastMs = nowMs;
             }
@@ -339,6 +375,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["forecast.end_of_shift"] = WireNumber.Format(f.Mean.Mean);
             a["forecast.p5"] = WireNumber.Format(f.Prediction.Low);
             a["forecast.p95"] = WireNumber.Format(f.Prediction.High);
+            // The share of simulated outcomes between p5 and p95 (a prediction interval, not the mean's CI): said, not implied.
+            a["forecast.level"] = WireNumber.Format(ForecastLevel);
             // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
             long soFar = line.GoodQuantity;
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
@@ -350,35 +388,87 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return a;
     }
 
-    /// <summary>The shift's books up to <paramref name="nowMs"/>: OEE and its factors per station and for the line, the line's losses, good parts, bottleneck.</summary>
+    /// <summary>A station gives no data now: no signal configured, never a reading, or none for <see cref="SilentAfterMs"/>.</summary>
+    private bool Silent(int station, long nowMs)
+    {
+        long last = _lastSignalMs[station];
+        return !_hasSignals[station] || last == long.MinValue || nowMs - last > SilentAfterMs;
+    }
+
+    private static void Put(Dictionary<string, string> a, string key, double? value)
+    {
+        // No data is an absent attribute (with `no_data` naming the stations), never a 0 an MES would chart and alarm on.
+        if (value is { } v) a[key] = WireNumber.Format(v);
+        else a.Remove(key);
+    }
+
+    /// <summary>
+    /// The shift's books up to <paramref name="nowMs"/>: OEE and its factors per station and for the line, the line's losses,
+    /// good parts, bottleneck. A figure without data (0/0) is left out; <c>no_data</c> lists the silent stations and
+    /// <c>line.no_data</c> says why the line's figures are left out (its output station silent).
+    /// </summary>
     private (OeeReport Line, OeeReport[] Stations) AddBooks(Dictionary<string, string> a, long nowMs)
     {
         var inv = CultureInfo.InvariantCulture;
         var stations = new OeeReport[_oee.Length];
+        List<string>? silent = null;
         for (int i = 0; i < _oee.Length; i++)
         {
             var r = stations[i] = _oee[i].Report(nowMs);
             string id = _config.Spec.Stations[i].Id;
-            a[$"oee.{id}"] = WireNumber.Format(r.Oee);
-            a[$"availability.{id}"] = WireNumber.Format(r.Availability);
-            a[$"performance.{id}"] = WireNumber.Format(r.Effectiveness);
-            a[$"quality.{id}"] = WireNumber.Format(r.QualityRate);
+            Put(a, $"oee.{id}", r.Oee);
+            Put(a, $"availability.{id}", r.Availability);
+            Put(a, $"performance.{id}", r.Effectiveness);
+            Put(a, $"quality.{id}", r.QualityRate);
+            if (Silent(i, nowMs)) (silent ??= []).Add(id);
         }
+        if (silent is not null) a["no_data"] = string.Join(',', silent);
 
         var line = _lineOee.Report(nowMs);
-        a["oee.line"] = WireNumber.Format(line.Oee);
-        a["availability.line"] = WireNumber.Format(line.Availability);
-        a["performance.line"] = WireNumber.Format(line.Effectiveness);
-        a["quality.line"] = WireNumber.Format(line.QualityRate);
+        bool lineData = !Silent(_output, nowMs) && _lineOee.HasCounts;
+        if (!lineData)
+        {
+            // The line is seen at its output station: without its counts the line's OEE is not known, whatever the constraint did.
+            a["line.no_data"] = $"output station {_config.Spec.Stations[_output].Id} not reporting";
+            line = line.WithoutQuantities();
+        }
+        else if (line.Effectiveness > 1)
+        {
+            // More parts out than the constraint's running time allows: parts that were in the buffers before the books
+            // started (the first minutes of a shift or after a restart). An OEE above 1 is not published, the flag says why.
+            a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet, parts out of buffers filled before they began");
+            line = line.WithoutQuantities();
+        }
+        Put(a, "oee.line", line.Oee);
+        Put(a, "availability.line", line.Availability);
+        Put(a, "performance.line", line.Effectiveness);
+        Put(a, "quality.line", line.QualityRate);
         a["loss.breakdowns_s"] = WireNumber.Format(line.Losses.Breakdowns);
         a["loss.setups_s"] = WireNumber.Format(line.Losses.Setups);
         a["loss.waiting_s"] = WireNumber.Format(line.Losses.Waiting);
         a["loss.micro_stops_s"] = WireNumber.Format(line.Losses.MicroStops);
-        a["loss.speed_s"] = WireNumber.Format(line.Losses.SpeedLoss);
-        a["loss.rejects_s"] = WireNumber.Format(line.Losses.Rejects);
+        Put(a, "loss.speed_s", line.Losses.SpeedLoss);
+        Put(a, "loss.rejects_s", line.Losses.Rejects);
         a["good"] = line.GoodQuantity.ToString(inv);
         a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
         return (line, stations);
+    }
+
+    /// <summary>Warns once per silence episode about each station that gives no data (and says so again when it reports).</summary>
+    private void WarnSilent(long nowMs)
+    {
+        for (int i = 0; i < _oee.Length; i++)
+        {
+            bool silent = Silent(i, nowMs);
+            if (silent == _silentWarned[i]) continue;
+            _silentWarned[i] = silent;
+            string id = _config.Spec.Stations[i].Id;
+            string role = i == _output ? " (the line's output station: the line's OEE is no data too)" : "";
+            if (!silent) LogStationBack(_logger, _config.Id, id);
+            else if (!_hasSignals[i]) LogStationSilent(_logger, _config.Id, id, "has no signals configured", role);
+            else if (_lastSignalMs[i] == long.MinValue) LogStationSilent(_logger, _config.Id, id, "has not reported since the agent started", role);
+            else LogStationSilent(_logger, _config.Id, id, string.Create(CultureInfo.InvariantCulture, $"has not reported for {(nowMs - _lastSignalMs[i]) / 60_000.0:0.#} min"), role);
+        }
     }
 
     /// <summary>
@@ -447,6 +537,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
     {
         var attrs = State(nowMs);
+        WarnSilent(nowMs);
         Publishes.Add(1);
         var summary = Summary(attrs);
         // The journal shows the line's OEE too, so `edgetwin run` on a terminal (or journalctl) answers without an uplink.
@@ -460,15 +551,26 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var inv = CultureInfo.InvariantCulture;
         double D(string key) => a.TryGetValue(key, out var v) ? double.Parse(v, inv) : double.NaN;
         var output = _config.Spec.Stations[_output].Id;
-        var constraint = _config.Spec.Stations[_constraint].Id;
+        var constraint = _constraintName;
         // The line's own factors, so that A × P × Q is the OEE shown (a station's factors next to the line's OEE do not multiply out).
-        double oee = D("oee.line"), av = D("availability.line"), perf = D("performance.line"), q = D("quality.line");
+        // A factor without data reads "—"; without the output station's counts the OEE is "no data" and says why.
+        string F(string key) => a.TryGetValue(key, out var v) ? double.Parse(v, inv).ToString("0.00", inv) : "—";
+        var oee = a.TryGetValue("line.no_data", out var why) ? $"no data ({why})" : F("oee.line");
         var good = a["good"];
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
-        var text = string.Create(inv, $"line {_config.Id}: OEE {oee:0.00} = A {av:0.00} × P {perf:0.00} × Q {q:0.00} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
+        if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
+        if (a.TryGetValue("covered_s", out var cov) && a.TryGetValue("shift_s", out var len) && a.TryGetValue("shift.start", out var shiftFrom))
+        {
+            double covered = double.Parse(cov, inv), length = double.Parse(len, inv);
+            // Say when the books started after the shift did (agent started or restarted mid-shift).
+            if (a["books_from"] != shiftFrom)
+                text += string.Create(inv, $" (books from {a["books_from"][11..16]}, {covered / 60:0} of {length / 60:0} min of the shift)");
+        }
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
-        text += string.Create(inv, $", end of shift {mean:0} ({p5:0}–{p95:0})");
+        var at = a.TryGetValue("shift.end", out var end) ? " at " + end[11..16] + ":" : "";
+        text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         return a.ContainsKey("forecast.good_end_of_shift") ? text + string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good") : text;
     }
 
@@ -477,6 +579,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Summary}")]
     private static partial void LogQuality(ILogger logger, string summary);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: station {Station} {Why}: its OEE figures are no data{Role}")]
+    private static partial void LogStationSilent(ILogger logger, string line, string station, string why, string role);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station} reports again")]
+    private static partial void LogStationBack(ILogger logger, string line, string station);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]
     private static partial void LogShift(ILogger logger, string line, DateTime start);

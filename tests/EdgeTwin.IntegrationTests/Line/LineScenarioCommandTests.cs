@@ -18,11 +18,59 @@ public sealed class LineScenarioCommandTests
         var (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--elapsed", "60", "--replications", "20", "--json");
         Assert.True(exit == 0, $"exit {exit}: {error}");
         var c = Config();
+        var buffers = c.Spec.Buffers.Select(b => new LineCli.BufferStart(b.Id, b.Capacity / 2, b.Capacity, false)).ToArray();
         var expected = LineScenarioJson.MachineDown("line1", 60, "S3", 40, 0,
-            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20, PlannedStops = c.PlannedWindows(TimeSpan.FromHours(6)) }.MachineDown(new LineNow(3600, 0, null), "S3", 2400), c.MarginPerUnit);
+            new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20, PlannedStops = c.PlannedWindows(TimeSpan.FromHours(6)) }.MachineDown(new LineNow(3600, 0, LineSnapshot.Assumed(c.Spec)), "S3", 2400), c.MarginPerUnit, buffers, 40);
         Assert.Equal(expected, output.Trim());
         var lost = JsonDocument.Parse(output).RootElement.GetProperty("lost_output");
         Assert.True(lost.GetProperty("low").GetDouble() <= lost.GetProperty("mean").GetDouble() && lost.GetProperty("mean").GetDouble() <= lost.GetProperty("high").GetDouble(), output);
+    }
+
+    [Fact]
+    public async Task Regression_machine_down_with_elapsed_started_from_empty_buffers_unlike_the_live_twin()
+    {
+        // Two hours into the shift S1 stops for 10 min. The CLI started from the configured (empty) buffers while the live
+        // twin assumes them half full, and said nothing: 14 lost parts instead of about 2 on the audit's line.
+        var (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S1", "--minutes", "10", "--elapsed", "120", "--replications", "20", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        var root = JsonDocument.Parse(output).RootElement;
+        var c = Config();
+        foreach (var b in c.Spec.Buffers)
+        {
+            var level = root.GetProperty("buffer_levels").GetProperty(b.Id);
+            Assert.Equal((b.Capacity / 2, "assumed"), (level.GetProperty("level").GetInt32(), level.GetProperty("source").GetString()));
+        }
+        // The live twin's basis (half-full buffers, LineSnapshot.Assumed) gives the same answer for the same question.
+        var live = new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit) { Replications = 20, PlannedStops = c.PlannedWindows(TimeSpan.FromHours(6)) }
+            .MachineDown(new LineNow(7200, 0, LineSnapshot.Assumed(c.Spec)), "S1", 600);
+        Assert.Equal(live.LostOutput.Mean, root.GetProperty("lost_output").GetProperty("mean").GetDouble(), 9);
+
+        // A given level is used and said so; the text names every level and what was assumed.
+        (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S1", "--minutes", "10", "--elapsed", "120", "--replications", "5", "--buffer", "B1=0");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        Assert.Contains($"buffers at the start: B1 0/{c.Spec.Buffers[0].Capacity} given, B2 {c.Spec.Buffers[1].Capacity / 2}/{c.Spec.Buffers[1].Capacity}", output, StringComparison.Ordinal);
+        Assert.Contains("(not given: assumed half full, as the live twin does", output, StringComparison.Ordinal);
+
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S1", "--minutes", "10", "--buffer", "B9=3");
+        Assert.Equal(2, exit);
+        Assert.Contains("--buffer B9=3: expected BUFFER=LEVEL with a buffer of line line1", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_stops_beyond_the_end_of_the_shift_were_silently_truncated_or_ignored()
+    {
+        // line1's shift is 480 min: a stop 600 min from now cost "0 parts" with exit 0, one of 60 min at 470 min was
+        // headed "down 60 min" and costed 10.
+        var (exit, _, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S4", "--minutes", "30", "--start-in", "600", "--replications", "5");
+        Assert.Equal(2, exit);
+        Assert.Contains("--start-in 600 min is past the end of the shift (480 min left after --elapsed 0)", error, StringComparison.Ordinal);
+
+        (exit, var output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S4", "--minutes", "60", "--elapsed", "470", "--replications", "5");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        Assert.Contains("only 10 of the 60 min fall in this shift; the rest (into the next shift) is not costed", output, StringComparison.Ordinal);
+        (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S4", "--minutes", "60", "--elapsed", "470", "--replications", "5", "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        Assert.Equal(10, JsonDocument.Parse(output).RootElement.GetProperty("costed_minutes").GetDouble());
     }
 
     [Fact]

@@ -17,7 +17,7 @@ public sealed class DemoCommandTests
         // Every simulated device (PDUs, UPS, cooling units, drive, meter and the packaging line's PLCs) is polled successfully.
         Assert.Matches(@"agent: (\d+)/\1 devices up, [1-9]\d* samples", text);
         // The line twin publishes the simulated packaging line's OEE, bottleneck and end-of-shift forecast.
-        Assert.Matches(@"prediction Info line/line1: line line1: OEE \d+\.\d\d .*bottleneck S\d, end of shift \d+", text);
+        Assert.Matches(@"prediction Info line/line1: line line1: OEE (\d+\.\d\d|no data \([^)]*\)) .*bottleneck S\d.*, end of shift at \d\d:\d\d: \d+ \(90 % of outcomes", text);
         Assert.Matches(@"pdu-a01-a/inlet_temperature=\d+(\.\d+)? Cel", text);
         Assert.Contains("sim event crac1: cooling unit stopped", text, StringComparison.Ordinal);
         // The agent reads the failed unit's new state over SNMP (LIEBERT-GP lgpEnvStateSystem off = 2).

@@ -138,6 +138,79 @@ public sealed class LineConfigTests
     }
 
     [Fact]
+    public void Regression_line_signals_naming_devices_or_metrics_that_do_not_exist_passed_check()
+    {
+        // Each of these passed `check` and `run` before and turned its station into one that never reports.
+        const string site = """
+            site:
+              id: plant1
+              gateway_id: gw1
+              rooms: [{ id: hall1 }]
+            devices:
+              - { id: plc-s1, profile: generic-packml-plc, address: "tcp:127.0.0.1:15021", unit_id: 1, location: { room: hall1 } }
+              - { id: s2-red, profile: generic-stack-light, address: "gpio:20", location: { room: hall1 } }
+            outbox: { path: /tmp/edgetwin-line-refs.db }
+            line:
+              id: line1
+              buffers:
+                - { id: B1, capacity: 20, level: { device: plc-s1, metric: infeed_levl } }
+              stations:
+                - id: S1
+                  ideal_cycle_time: 30s
+                  output: B1
+                  signals:
+                    state: { device: plc-s9, metric: machine_state, map: { 6: running } }
+                    good: { device: plc-s1, metric: goods_parts }
+                - id: S2
+                  ideal_cycle_time: 30s
+                  inputs: [B1]
+                  signals: { stack_light: { red: s2-red, green: plc-s1 } }
+            """;
+        var problems = CheckSite(site);
+        Assert.Equal(
+        [
+            "site.yaml:12:64: line.buffers[0].level.metric: device 'plc-s1' (profile generic-packml-plc) has no metric 'infeed_levl' (did you mean 'infeed_level'?)",
+            "site.yaml:18:26: line.stations[0].signals.state.device: unknown device 'plc-s9' (did you mean 'plc-s1'?)",
+            "site.yaml:19:41: line.stations[0].signals.good.metric: device 'plc-s1' (profile generic-packml-plc) has no metric 'goods_parts' (did you mean 'good_parts'?)",
+            "site.yaml:23:53: line.stations[1].signals.stack_light.green: device 'plc-s1' (profile generic-packml-plc) has no metric 'lamp': a stack-light lamp is a generic-stack-light device",
+        ], problems);
+
+        // The same site with the names right is valid.
+        var fixedSite = site.Replace("plc-s9", "plc-s1", StringComparison.Ordinal).Replace("goods_parts", "good_parts", StringComparison.Ordinal)
+            .Replace("infeed_levl", "infeed_level", StringComparison.Ordinal).Replace("green: plc-s1", "green: s2-red", StringComparison.Ordinal);
+        Assert.Empty(CheckSite(fixedSite));
+    }
+
+    private static List<string> CheckSite(string yaml)
+    {
+        string repo = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(repo, "device-profiles"))) repo = Path.GetDirectoryName(repo)!;
+        var result = SiteConfigLoader.Parse(yaml, Path.Combine(Path.GetTempPath(), "site.yaml"), new SiteConfigLoadOptions
+        {
+            ProfilesDir = Path.Combine(repo, "device-profiles"),
+            SectionValidators = [new LineSectionValidator()],
+        });
+        return [.. result.Problems.Select(p => Path.GetFileName(p.ToString()))];
+    }
+
+    [Fact]
+    public void Regression_check_accepted_overlapping_shifts()
+    {
+        var (config, problems) = Parse("""
+            line:
+              id: l1
+              shift: { length: 10h, starts: ["06:00", "14:00", "22:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """);
+        Assert.Null(config);
+        var p = Assert.Single(problems);
+        Assert.Equal("site.yaml:3:20: line.shift.length: shift length 10 h exceeds the 8 h between the starts 06:00 and 14:00: shifts would overlap", p.ToString());
+    }
+
+    [Fact]
     public void Validator_is_discoverable_for_edgetwin_check()
     {
         var v = ConfigSectionValidators.Discover(typeof(LineSectionValidator).Assembly);

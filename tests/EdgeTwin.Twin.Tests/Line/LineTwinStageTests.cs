@@ -3,7 +3,9 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace EdgeTwin.Twin.Tests.Line;
 
@@ -115,6 +117,91 @@ public sealed class LineTwinStageTests
         // The calendar's 10:00 break is in the 06:00 shift's forecast and what-ifs.
         Assert.Equal([new PlannedWindow(-1, 4 * 3600, 4 * 3600 + 900, "break")], basis.PlannedStops);
         Assert.Equal(basis.PlannedStops, basis.Scenarios(10).PlannedStops);
+    }
+
+    [Fact]
+    public async Task Regression_a_silent_output_station_made_the_line_oee_0_with_the_whole_window_booked_as_speed_loss()
+    {
+        // S1 → B1 → S2 with state words and good counters; S2, the output station, never reports (its PLC unreachable).
+        // Before: oee.S2 0, availability.S2 0, quality.S2 0, oee.line 0, quality.line 0 and an hour of "speed loss".
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running } }, good: { device: p1, metric: good } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 1: running } }, good: { device: p2, metric: good } } }
+            """);
+        var registry = new SeriesRegistry();
+        var state = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var good = registry.GetOrAdd(new SeriesDescriptor("p1", "good", "1", MetricKind.Counter));
+        var sink = new RecordingEventSink();
+        var logger = new FakeLogger<LineTwinStage>();
+        var stage = new LineTwinStage(config, registry, sink, logger, TimeSpan.FromMinutes(60), TimeSpan.FromHours(1));
+        long t0 = At(7, 0);
+        var samples = Enumerable.Range(0, 61).SelectMany(m => new Sample[] { new(state, t0 + m * 60_000L, 1), new(good, t0 + m * 60_000L, 2 * m) }).ToArray();
+        await stage.ProcessAsync(samples, CancellationToken.None);
+
+        var e = Assert.Single(sink.Events);
+        var a = e.Attributes!;
+        Assert.Equal("1", a["oee.S1"]);
+        foreach (var key in new[] { "oee.S2", "availability.S2", "performance.S2", "quality.S2", "oee.line", "performance.line", "quality.line", "loss.speed_s", "loss.rejects_s" })
+            Assert.False(a.ContainsKey(key), $"{key} = {a.GetValueOrDefault(key)}: a figure without data was published");
+        Assert.Equal("S2", a["no_data"]);
+        Assert.Equal("output station S2 not reporting", a["line.no_data"]);
+        Assert.Contains("OEE no data (output station S2 not reporting)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("no data from S2", e.Message, StringComparison.Ordinal);
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Level == LogLevel.Warning);
+        Assert.Equal("line l1: station S2 has not reported since the agent started: its OEE figures are no data (the line's output station: the line's OEE is no data too)", warning.Message);
+    }
+
+    [Fact]
+    public async Task Regression_the_shift_report_claimed_the_whole_shift_but_covered_only_what_the_gateway_saw()
+    {
+        // The agent starts at 21:47 in the 14:00–22:00 shift; the report at 22:00 covered 13 minutes and did not say so.
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"");
+        long t0 = At(21, 47);
+        var minutes = Enumerable.Range(0, 15).SelectMany(m => new Sample[] { new(s1, t0 + m * 60_000L, 1), new(s2, t0 + m * 60_000L, 1) }).ToArray();
+        await stage.ProcessAsync(minutes, CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+        var a = report.Attributes!;
+        Assert.Equal((Wall(21, 47), "780", "28800"), (a["books_from"], a["covered_s"], a["shift_s"]));
+        Assert.Contains("(books from 21:47, 13 of 480 min of the shift)", report.Message, StringComparison.Ordinal);
+
+        // The new shift's books start at its start: they cover it from 22:00, and the live state says how far.
+        var now = stage.State(t0 + 14 * 60_000L, replications: 2);
+        Assert.Equal((Wall(22, 0), Wall(22, 0), "60"), (now["shift.start"], now["books_from"], now["covered_s"]));
+    }
+
+    [Fact]
+    public async Task Regression_a_line_oee_above_1_was_published_right_after_the_shift_started()
+    {
+        // The output station empties its buffer in the first minute: 6 parts in 60 s against a 30 s ideal cycle.
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 1: running } }, good: { device: p2, metric: good } } }
+            """);
+        var registry = new SeriesRegistry();
+        var st1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var st2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var good = registry.GetOrAdd(new SeriesDescriptor("p2", "good", "1", MetricKind.Counter));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1), TimeSpan.FromHours(1));
+        long t0 = At(6, 0);
+        await stage.ProcessAsync(new Sample[] { new(st1, t0, 1), new(st2, t0, 1), new(good, t0, 100), new(st1, t0 + 60_000, 1), new(st2, t0 + 60_000, 1), new(good, t0 + 60_000, 106) }, CancellationToken.None);
+
+        var e = Assert.Single(sink.Events);
+        Assert.False(e.Attributes!.ContainsKey("oee.line"), e.Message);
+        Assert.False(e.Attributes.ContainsKey("performance.line"), e.Message);
+        Assert.StartsWith("performance 3.00 > 1", e.Attributes["line.no_data"], StringComparison.Ordinal);
+        Assert.Contains("OEE no data (performance 3.00 > 1", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,19 +31,45 @@ public sealed class OeeTests
         Assert.Equal(2700, r.ActualProductionTime, 6);
         Assert.Equal(250, r.GoodQuantity);
         Assert.Equal(10, r.RejectQuantity);
-        Assert.Equal(2700.0 / 3300, r.Availability, 9);
-        Assert.Equal(10.0 * 260 / 2700, r.Effectiveness, 9);
-        Assert.Equal(250.0 / 260, r.QualityRate, 9);
-        Assert.Equal(10.0 * 250 / 3300, r.Oee, 9);
+        Assert.Equal(2700.0 / 3300, r.Availability!.Value, 9);
+        Assert.Equal(10.0 * 260 / 2700, r.Effectiveness!.Value, 9);
+        Assert.Equal(250.0 / 260, r.QualityRate!.Value, 9);
+        Assert.Equal(10.0 * 250 / 3300, r.Oee!.Value, 9);
         Assert.Equal(300, r.Losses.Breakdowns, 6);
         Assert.Equal(300, r.Losses.Setups, 6);
         Assert.Equal(0, r.Losses.Waiting, 6);
         Assert.Equal(60, r.Losses.MicroStops, 6);
-        Assert.Equal(40, r.Losses.SpeedLoss, 6);
-        Assert.Equal(100, r.Losses.Rejects, 6);
+        Assert.Equal(40, r.Losses.SpeedLoss!.Value, 6);
+        Assert.Equal(100, r.Losses.Rejects!.Value, 6);
         // Value-adding time plus every loss is the planned busy time.
         var l = r.Losses;
-        Assert.Equal(r.PlannedBusyTime, 10.0 * r.GoodQuantity + l.Breakdowns + l.Setups + l.Waiting + l.MicroStops + l.SpeedLoss + l.Rejects, 6);
+        Assert.Equal(r.PlannedBusyTime, 10.0 * r.GoodQuantity + l.Breakdowns + l.Setups + l.Waiting + l.MicroStops + l.SpeedLoss!.Value + l.Rejects!.Value, 6);
+    }
+
+    [Fact]
+    public void Regression_a_machine_that_never_reported_showed_0_percent_availability_quality_and_oee()
+    {
+        // 0/0 is no data: no planned busy time, no counts, no parts. Before, every one of them read 0 %.
+        var silent = new OeeTracker(30, 120, 300);
+        silent.StartPeriod(60 * S); // a shift start
+        var r = silent.Report(3600 * S);
+        Assert.Equal((null, null, null, null), (r.Availability, r.Effectiveness, r.QualityRate, r.Oee));
+        Assert.Null(r.Losses.SpeedLoss);
+        Assert.Equal(3540, r.UnknownTime, 6);
+
+        // States but no counter readings: availability is known, everything that needs the parts is not.
+        var statesOnly = new OeeTracker(30, 120, 3600);
+        statesOnly.OnState(0, MachineState.Running);
+        r = statesOnly.Report(3600 * S);
+        Assert.Equal((1.0, null, null, null), (r.Availability, r.Effectiveness, r.QualityRate, r.Oee));
+
+        // Counters that read and made nothing in an hour of planned time, faulted throughout: an OEE of 0 is the truth.
+        var idle = new OeeTracker(30, 120, 3600);
+        idle.OnState(0, MachineState.Faulted);
+        idle.OnGoodCounter(0, 500);
+        idle.OnGoodCounter(3600 * S, 500);
+        r = idle.Report(3600 * S);
+        Assert.Equal((0.0, null, null, 0.0), (r.Availability, r.Effectiveness, r.QualityRate, r.Oee));
     }
 
     [Fact]
@@ -57,7 +83,7 @@ public sealed class OeeTests
         var late = t.Report(400 * S);  // 300 s into the stop: a breakdown
         Assert.Equal(300, late.Losses.Breakdowns, 6);
         Assert.Equal(0, late.Losses.MicroStops, 6);
-        Assert.Equal(100.0 / 400, late.Availability, 9);
+        Assert.Equal(100.0 / 400, late.Availability!.Value, 9);
     }
 
     [Fact]
@@ -70,7 +96,7 @@ public sealed class OeeTests
         var r = t.Report(1000 * S);
         Assert.Equal(600, r.UnknownTime, 6);
         Assert.Equal(400, r.PlannedBusyTime, 6);
-        Assert.Equal(1, r.Availability, 9);
+        Assert.Equal(1, r.Availability!.Value, 9);
         // Silence up to now is unknown as well.
         var r2 = t.Report(2000 * S);
         Assert.Equal(600 + 700, r2.UnknownTime, 6);
@@ -107,7 +133,7 @@ public sealed class OeeTests
         Assert.Equal(0, r.GoodQuantity);
         Assert.Equal(600, r.PlannedBusyTime, 6);
         Assert.Equal(300, r.Losses.Waiting, 6);
-        Assert.Equal(0.5, r.Availability, 9);
+        Assert.Equal(0.5, r.Availability!.Value, 9);
     }
 }
 

@@ -11,6 +11,9 @@ namespace EdgeTwin.Twin.Line.Oee;
 ///   Quality rate = GQ / PQ                             GQ = good quantity
 ///   OEE = Availability · Effectiveness · Quality rate  (= PRI · GQ / PBT)
 /// </code>
+/// A ratio whose denominator is 0 is no data (null), not 0: a machine that never reported has no availability, one
+/// without counter readings no effectiveness, quality, OEE, speed or reject loss, and quality needs a part made.
+/// A machine that reported counters and made nothing in its planned busy time has an OEE of 0.
 /// Loss breakdown (seconds; they sum with the value-adding time PRI·GQ to PBT): breakdowns (faults of at
 /// least the micro-stop threshold), setups, waiting (idle, starved, blocked of at least the threshold),
 /// micro-stops (shorter faults or idles, counted inside APT as ISO 22400 leaves short stops to the
@@ -23,15 +26,21 @@ public sealed record OeeReport(
     long ProducedQuantity,
     long GoodQuantity,
     long RejectQuantity,
-    double Availability,
-    double Effectiveness,
-    double QualityRate,
-    double Oee,
+    double? Availability,
+    double? Effectiveness,
+    double? QualityRate,
+    double? Oee,
     OeeLosses Losses,
-    IReadOnlyDictionary<string, double> SecondsByState);
+    IReadOnlyDictionary<string, double> SecondsByState)
+{
+    /// <summary>The report with every figure that needs the part counts as no data (a line whose output station is silent).</summary>
+    public OeeReport WithoutQuantities() =>
+        this with { Effectiveness = null, QualityRate = null, Oee = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
+}
 
 /// <summary>Loss breakdown in seconds.</summary>
-public sealed record OeeLosses(double Breakdowns, double Setups, double Waiting, double MicroStops, double SpeedLoss, double Rejects);
+/// <remarks>Speed loss and rejects need the part counts: null without any counter reading.</remarks>
+public sealed record OeeLosses(double Breakdowns, double Setups, double Waiting, double MicroStops, double? SpeedLoss, double? Rejects);
 
 /// <summary>
 /// Incremental OEE tracker: state changes and counter readings in, <see cref="OeeReport"/> out. An
@@ -56,6 +65,8 @@ public sealed class OeeTracker
     private long _goodQty;
     private bool _started;
     private long _rejectQty;
+    private bool _counted; // a counter reading (or parts added) was seen: the quantities are known
+    private long _lastReadingMs = long.MinValue; // last state or counter reading
 
     /// <param name="idealCycleSeconds">Planned run time per item (PRI).</param>
     /// <param name="microStopSeconds">Faults and idles shorter than this are micro-stops.</param>
@@ -80,6 +91,15 @@ public sealed class OeeTracker
 
     public int CounterWraps => _good.Wraps + _reject.Wraps;
 
+    /// <summary>Whether a counter reading (or parts added) was seen, i.e. the quantities are data and not just zero.</summary>
+    public bool HasCounts => _counted;
+
+    /// <summary>Whether any state or counter reading was seen.</summary>
+    public bool HasReadings => _lastReadingMs != long.MinValue;
+
+    /// <summary>Time of the last state or counter reading (ms); <see cref="long.MinValue"/> when there was none.</summary>
+    public long LastReadingMs => _lastReadingMs;
+
     /// <summary>Starts a new period (e.g. a shift) at the given time; the current state carries over.</summary>
     public void StartPeriod(long timestampMs)
     {
@@ -94,6 +114,7 @@ public sealed class OeeTracker
     /// <summary>A state reading (a change, or the same state again as a keep-alive).</summary>
     public void OnState(long timestampMs, MachineState state)
     {
+        if (timestampMs > _lastReadingMs) _lastReadingMs = timestampMs;
         if (!_started)
         {
             _started = true;
@@ -119,6 +140,8 @@ public sealed class OeeTracker
     {
         var n = _good.Update(timestampMs, raw);
         _goodQty += n;
+        _counted = true;
+        if (timestampMs > _lastReadingMs) _lastReadingMs = timestampMs;
         return n;
     }
 
@@ -127,6 +150,8 @@ public sealed class OeeTracker
     {
         var n = _reject.Update(timestampMs, raw);
         _rejectQty += n;
+        _counted = true;
+        if (timestampMs > _lastReadingMs) _lastReadingMs = timestampMs;
         return n;
     }
 
@@ -135,6 +160,7 @@ public sealed class OeeTracker
     {
         _goodQty += good;
         _rejectQty += reject;
+        _counted = true;
     }
 
     // Moves time from the last reading to now into Unknown when the gap is longer than staleAfter.
@@ -168,31 +194,49 @@ public sealed class OeeTracker
     /// <summary>The KPIs for the period up to <paramref name="nowMs"/> (the open interval included).</summary>
     public OeeReport Report(long nowMs)
     {
-        var secs = (double[])_seconds.Clone();
-        double micro = _microStops;
+        var secs = new double[MachineStates.Count];
+        double micro = 0;
+        AddTimes(nowMs, secs, ref micro, 1);
+        return Compute(secs, micro, _idealCycle, _counted, _goodQty, _rejectQty);
+    }
+
+    /// <summary>
+    /// Adds this period's seconds per state (the open interval included, without closing it) times <paramref name="weight"/>
+    /// to <paramref name="secs"/> and <paramref name="micro"/>: a stage of parallel machines books each machine's time at its
+    /// share of the stage's rate.
+    /// </summary>
+    internal void AddTimes(long nowMs, double[] secs, ref double micro, double weight)
+    {
+        for (int i = 0; i < secs.Length; i++) secs[i] += weight * _seconds[i];
+        micro += weight * _microStops;
+        if (!_started)
+        {
+            // Never reported since its period started (a shift start): all of it is unknown.
+            if (_periodStartMs > 0) secs[(int)MachineState.Unknown] += weight * Math.Max(0, (nowMs - _periodStartMs) / 1000.0);
+            return;
+        }
         // Include the open interval without closing it (a stop still open may yet grow past the threshold).
         long from = Math.Max(_intervalStartMs, _periodStartMs);
         long staleAt = _lastMs + _staleMs;
-        if (_state != MachineState.Unknown && nowMs > staleAt && _started)
+        if (_state != MachineState.Unknown && nowMs > staleAt)
         {
-            double known = Math.Max(0, (staleAt - from) / 1000.0);
-            AddOpen(secs, ref micro, _state, known);
-            secs[(int)MachineState.Unknown] += Math.Max(0, (nowMs - Math.Max(staleAt, from)) / 1000.0);
+            AddOpen(secs, ref micro, _state, Math.Max(0, (staleAt - from) / 1000.0), weight);
+            secs[(int)MachineState.Unknown] += weight * Math.Max(0, (nowMs - Math.Max(staleAt, from)) / 1000.0);
         }
         else
         {
-            AddOpen(secs, ref micro, _state, Math.Max(0, (nowMs - from) / 1000.0));
+            AddOpen(secs, ref micro, _state, Math.Max(0, (nowMs - from) / 1000.0), weight);
         }
-        return Compute(secs, micro);
     }
 
-    private void AddOpen(double[] secs, ref double micro, MachineState state, double seconds)
+    private void AddOpen(double[] secs, ref double micro, MachineState state, double seconds, double weight)
     {
-        if ((state == MachineState.Faulted || state == MachineState.Idle) && seconds < _microStop) micro += seconds;
-        else secs[(int)state] += seconds;
+        if ((state == MachineState.Faulted || state == MachineState.Idle) && seconds < _microStop) micro += weight * seconds;
+        else secs[(int)state] += weight * seconds;
     }
 
-    private OeeReport Compute(double[] secs, double micro)
+    /// <summary>The KPIs from the time elements (seconds per state, micro-stops) and the quantities.</summary>
+    internal static OeeReport Compute(double[] secs, double micro, double idealCycle, bool counted, long good, long reject)
     {
         double total = 0;
         foreach (var s in secs) total += s;
@@ -200,22 +244,25 @@ public sealed class OeeTracker
         double unknown = secs[(int)MachineState.Unknown];
         double pbt = total - unknown - secs[(int)MachineState.PlannedStop];
         double apt = secs[(int)MachineState.Running] + micro;
-        long pq = _goodQty + _rejectQty;
-        double availability = pbt > 0 ? apt / pbt : 0;
-        double effectiveness = apt > 0 ? _idealCycle * pq / apt : 0;
-        double quality = pq > 0 ? (double)_goodQty / pq : 0;
-        double ideal = _idealCycle * pq;
+        long pq = good + reject;
+        // 0/0 is no data: a 0 here would be charted and alarmed on as a machine at 0 %.
+        double? availability = pbt > 0 ? apt / pbt : null;
+        double? effectiveness = counted && apt > 0 ? idealCycle * pq / apt : null;
+        double? quality = pq > 0 ? (double)good / pq : null;
+        double? oee = counted && pbt > 0 ? idealCycle * good / pbt : null;
+        double ideal = idealCycle * pq;
         var losses = new OeeLosses(
             Breakdowns: secs[(int)MachineState.Faulted],
             Setups: secs[(int)MachineState.Setup],
             Waiting: secs[(int)MachineState.Idle] + secs[(int)MachineState.Starved] + secs[(int)MachineState.Blocked],
             MicroStops: micro,
-            SpeedLoss: apt - micro - ideal,
-            Rejects: _idealCycle * _rejectQty);
+            // More parts than the running time allows at the ideal cycle (a line seen over a window shorter than its
+            // buffers take to drain, a cycle configured too long) is no loss: performance above 1 shows it, not a negative loss.
+            SpeedLoss: counted ? Math.Max(0, apt - micro - ideal) : null,
+            Rejects: counted ? idealCycle * reject : null);
         var byState = new Dictionary<string, double>(StringComparer.Ordinal);
         for (int i = 0; i < secs.Length; i++) byState[MachineStates.Name((MachineState)i)] = secs[i];
         byState["micro_stop"] = micro;
-        return new OeeReport(pbt, apt, unknown, pq, _goodQty, _rejectQty, availability, effectiveness, quality,
-            availability * effectiveness * quality, losses, byState);
+        return new OeeReport(pbt, apt, unknown, pq, good, reject, availability, effectiveness, quality, oee, losses, byState);
     }
 }
