@@ -14,6 +14,7 @@ public class LineOeeBenchmarks
 {
     private static readonly MachineState[] Cycle = [MachineState.Running, MachineState.Starved, MachineState.Running, MachineState.Faulted, MachineState.Running, MachineState.Blocked];
     private OeeTracker _tracker = null!;
+    private LineOeeTracker _line = null!;
     private StationLearner _learner = null!;
     private long _t;
     private ulong _count;
@@ -25,6 +26,33 @@ public class LineOeeBenchmarks
         _tracker.OnState(0, MachineState.Running);
         _learner = new StationLearner(new StationSpec("S1", 30, 4 * 3600, 600, [], null, 0.1), 120);
         _learner.OnState(0, MachineState.Running);
+
+        // S1 → B1 → S2a, S2b in parallel → B2 → S3: the live twin's line books (each machine's tracker plus the line's).
+        _line = new LineOeeTracker(
+            new LineSpec(
+                [
+                    new StationSpec("S1", 30, 0, 0, [], "B1"),
+                    new StationSpec("S2a", 72, 0, 0, ["B1"], "B2"),
+                    new StationSpec("S2b", 72, 0, 0, ["B1"], "B2"),
+                    new StationSpec("S3", 30, 0, 0, ["B2"], null),
+                ],
+                [new BufferSpec("B1", 10), new BufferSpec("B2", 10)]),
+            outputStation: 3);
+        for (var station = 0; station < 4; station++)
+        {
+            _line.OnState(station, 0, MachineState.Running);
+        }
+    }
+
+    /// <summary>A state change booked by the line's tracker (parallel stages: the machine's share of its stage).</summary>
+    [Benchmark(OperationsPerInvoke = 1000)]
+    public void LineStateChange()
+    {
+        for (int i = 0; i < 1000; i++)
+        {
+            _t += 7_000;
+            _line.OnState(i & 3, _t, Cycle[i % Cycle.Length]);
+        }
     }
 
     /// <summary>What the line twin stage does per state change: OEE books and the MTBF/MTTR/cycle learner.</summary>
