@@ -25,7 +25,13 @@ internal static class AlertingAgentSetup
     /// broker on <paramref name="centrePort"/>, and alerting with <paramref name="alerts"/> (its GPIO chips from
     /// <paramref name="openGpio"/> when given).
     /// </summary>
-    public static AgentHostOptions Options(SiteConfig config, string stateDirectory, int centrePort, AlertsConfig alerts, Func<string, System.Device.Gpio.GpioController>? openGpio = null) => new()
+    public static AgentHostOptions Options(SiteConfig config, string stateDirectory, int centrePort, AlertsConfig alerts, Func<string, System.Device.Gpio.GpioController>? openGpio = null) =>
+        Options(stateDirectory, alerts, new UplinksConfig(
+            new MqttUplinkOptions { Host = "127.0.0.1", Port = centrePort, Site = config.Site.Id, Gateway = config.Site.GatewayId, StateDirectory = stateDirectory },
+            null), openGpio);
+
+    /// <summary>As above with the given uplinks (none, Kafka, …).</summary>
+    public static AgentHostOptions Options(string stateDirectory, AlertsConfig alerts, UplinksConfig uplinks, Func<string, System.Device.Gpio.GpioController>? openGpio = null) => new()
     {
         UseSystemd = false,
         StatusLogInterval = null,
@@ -36,9 +42,7 @@ internal static class AlertingAgentSetup
                 SummaryWindow = TimeSpan.FromSeconds(2),
                 FlushInterval = TimeSpan.FromMilliseconds(200),
                 OutboxPath = Path.Combine(stateDirectory, "outbox.db"),
-                Uplinks = new UplinksConfig(
-                    new MqttUplinkOptions { Host = "127.0.0.1", Port = centrePort, Site = config.Site.Id, Gateway = config.Site.GatewayId, StateDirectory = stateDirectory },
-                    null),
+                Uplinks = uplinks,
             })
             .AddAlerting(new AlertingAgentOptions { StateDirectory = stateDirectory, Config = alerts, OpenGpio = openGpio }),
     };

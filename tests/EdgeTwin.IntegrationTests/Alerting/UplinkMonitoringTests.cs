@@ -10,7 +10,6 @@ using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.IntegrationTests.Alerting;
 
@@ -41,7 +40,7 @@ public sealed class UplinkMonitoringTests
                 Connectivity = FastChecks,
                 Rules = [new AlertRule { Name = "uplink-lost", Kind = RuleKind.Uplink, Severity = Core.Events.EventSeverity.Warning }],
             };
-            using var agent = AgentHostBuilder.Build(config, Options(config, dir.FullName, alerts, new UplinksConfig(null, new KafkaUplinkOptions
+            using var agent = AgentHostBuilder.Build(config, AlertingAgentSetup.Options(dir.FullName, alerts, new UplinksConfig(null, new KafkaUplinkOptions
             {
                 BootstrapServers = cluster.BootstrapServers,
                 Site = config.Site.Id,
@@ -81,7 +80,7 @@ public sealed class UplinkMonitoringTests
         var dir = Directory.CreateTempSubdirectory("edgetwin-no-uplink-monitor-");
         try
         {
-            using var agent = AgentHostBuilder.Build(config, Options(config, dir.FullName, AlertsConfig.Empty with { Connectivity = FastChecks }, UplinksConfig.None));
+            using var agent = AgentHostBuilder.Build(config, AlertingAgentSetup.Options(dir.FullName, AlertsConfig.Empty with { Connectivity = FastChecks }, UplinksConfig.None));
             await agent.StartAsync(Ct);
             var hosted = agent.Services.GetRequiredService<AlertingHostedService>();
             await Task.Delay(FastChecks.Interval * 3, Ct);
@@ -109,22 +108,6 @@ public sealed class UplinkMonitoringTests
         Assert.Equal(host, target?.Host);
         Assert.Equal(port, target?.Port ?? 0);
     }
-
-    private static AgentHostOptions Options(Core.Config.SiteConfig config, string stateDirectory, AlertsConfig alerts, UplinksConfig uplinks) => new()
-    {
-        UseSystemd = false,
-        StatusLogInterval = null,
-        MinimumLogLevel = LogLevel.Warning,
-        ConfigureServices = s => s
-            .AddStoreAndForward(new StoreAndForwardOptions
-            {
-                SummaryWindow = TimeSpan.FromSeconds(1),
-                FlushInterval = TimeSpan.FromMilliseconds(200),
-                OutboxPath = Path.Combine(stateDirectory, "outbox.db"),
-                Uplinks = uplinks,
-            })
-            .AddAlerting(new AlertingAgentOptions { StateDirectory = stateDirectory, Config = alerts }),
-    };
 
     /// <summary>librdkafka's built-in mock cluster, owned by an admin client; disposing it closes its brokers' ports.</summary>
     private sealed class MockKafka : IDisposable
