@@ -41,7 +41,6 @@ public sealed class StreamingAnomalyDetector
     private double _previousRaw;
     private long _previousTs;
     private bool _hasChanged;
-    private double _quantum = double.MaxValue;
     private double _rateResolution;
     private long _lastPollTs;
     private double _lastRate = double.NaN;
@@ -231,14 +230,8 @@ public sealed class StreamingAnomalyDetector
         var range = _max - _min;
         var floor = (1e-3 * range) + (1e-9 * Math.Abs(x)) + Tiny;
 
-        // The series' resolution: a residual of one step of the sensor (or, for a counter, of the rate's timing) is not a
-        // surprise however long the series stood still before it.
-        var step = Math.Abs(x - _previousX);
-        if (_n > 1 && step > floor * 1e-3 && step < _quantum)
-        {
-            _quantum = step;
-        }
-
+        // A counter's rate cannot be measured finer than one poll's timing: a residual that small is not a surprise
+        // however long the rate stood still before it. (A gauge's step size as a floor was tried and lost; README.)
         var resolutionFloor = _o.IsCounter ? Math.Max(floor, _rateResolution) : floor;
 
         // 1. Residuals of level predictors at three time scales, each against its own mean absolute residual.
