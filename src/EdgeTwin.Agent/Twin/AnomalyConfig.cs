@@ -70,6 +70,9 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
 {
     public static AnomalyConfig Default { get; } = new(true, AnomalyDetectorOptions.Default, [], 65_536, 30);
 
+    /// <summary><c>state:</c> keeping what the detectors learned over restarts.</summary>
+    public AnomalyStateConfig State { get; init; } = AnomalyStateConfig.Default;
+
     /// <summary>Options for one series: the first matching override, else the defaults; counters are differenced.</summary>
     public AnomalyDetectorOptions OptionsFor(SeriesDescriptor series)
     {
@@ -130,8 +133,19 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
             }
         }
 
+        var state = AnomalyStateConfig.Default;
+        if (section.Section("state") is { } st)
+        {
+            state = new AnomalyStateConfig(
+                st.Bool("enabled") ?? state.Enabled,
+                st.String("file"),
+                st.Duration("checkpoint_interval", min: TimeSpan.FromSeconds(10)) ?? state.CheckpointInterval,
+                st.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? state.MaxAge);
+            st.ReportUnknownKeys();
+        }
+
         section.ReportUnknownKeys();
-        return new AnomalyConfig(enabled, defaults, overrides, maxSeries, quiet);
+        return new AnomalyConfig(enabled, defaults, overrides, maxSeries, quiet) { State = state };
     }
 
     private static AnomalyDetectorOptions ReadOptions(ConfigReader r, AnomalyDetectorOptions start)
@@ -180,6 +194,20 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
         return options;
     }
 }
+
+/// <summary>
+/// <c>twin.anomaly.state</c>: the detectors' learned state is saved every <c>checkpoint_interval</c> (default 10m) and at
+/// stop to <c>file</c> (default <c>anomaly-state.bin</c> next to the outbox; relative to the config file), and read back at
+/// start so that a restart does not send every series back through warm-up; series saved longer ago than <c>max_age</c>
+/// (default 7d) learn anew.
+/// </summary>
+public sealed record AnomalyStateConfig(bool Enabled, string? File, TimeSpan CheckpointInterval, TimeSpan MaxAge)
+{
+    public static AnomalyStateConfig Default { get; } = new(true, null, TimeSpan.FromMinutes(10), TimeSpan.FromDays(7));
+}
+
+/// <summary>Where the anomaly stage keeps its detectors' state (null: not kept).</summary>
+public sealed record AnomalyStateLocation(string? Path);
 
 /// <summary>Validates <c>twin.anomaly</c> for <c>edgetwin check</c> and the agent's start.</summary>
 public sealed class TwinAnomalySectionValidator : IConfigSectionValidator

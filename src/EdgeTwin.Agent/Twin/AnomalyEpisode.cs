@@ -12,6 +12,19 @@ internal sealed class AnomalyEpisode
     private bool _open;
     private int _quiet;
 
+    /// <summary>Whether an episode is open (its event sent, not yet quiet long enough to close).</summary>
+    public bool IsOpen => _open;
+
+    /// <summary>Consecutive quiet scores counted towards closing the open episode.</summary>
+    public int Quiet => _quiet;
+
+    /// <summary>Continues an episode saved before a restart, so that it is not announced again.</summary>
+    public void Restore(bool open, int quiet)
+    {
+        _open = open;
+        _quiet = open ? Math.Max(0, quiet) : 0;
+    }
+
     /// <summary>Advances the state; true when <paramref name="score"/> opens a new episode.</summary>
     public bool Step(double score, double threshold, int quietToClose)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
@@ -15,6 +16,14 @@ namespace EdgeTwin.Agent.Twin;
 /// threshold, and not again until the score has stayed below half the threshold for <c>quiet_samples</c> samples.
 /// Detectors live in an array indexed by the interned <see cref="SeriesId"/> (capacity <c>max_series</c>), created on a
 /// series' first sample; scoring a sample allocates nothing.
+/// <para>
+/// What the detectors learned is kept over restarts (<see cref="AnomalyStateLocation"/>, <see cref="AnomalyStateFile"/>):
+/// saved every <c>state.checkpoint_interval</c> from the pipeline's thread (the bytes; the file is written in the
+/// background) and at stop; read at start and handed to each series' detector when the series' first sample comes, so
+/// a restart neither sends every series back through warm-up nor announces an open episode again. A series whose
+/// options changed, or saved longer ago than <c>state.max_age</c>, learns anew. A corrupt file is set aside as
+/// <c>.corrupt</c> and a file that cannot be written is logged; detection goes on either way.
+/// </para>
 /// </summary>
 public sealed partial class AnomalyStage : ISampleStage, IDisposable
 {
@@ -31,10 +40,24 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _scored;
     private readonly Counter<long> _episodes;
+    private readonly Counter<long> _checkpoints;
+    private readonly Counter<long> _checkpointFailures;
+    private readonly Counter<long> _restoredSeries;
+    private readonly string? _statePath;
+    private readonly CancellationTokenSource _disposing = new();
+    private Dictionary<string, SavedAnomalySeries>? _saved;
+    private long _nextCheckpointMs;
+    private Task _checkpointWrite = Task.CompletedTask;
+    private int _restored;
+    private int _relearned;
+    private bool _restoreReported;
     private int _tracked;
     private bool _capacityWarned;
 
-    public AnomalyStage(AgentRuntime runtime, AnomalyConfig config, ILogger<AnomalyStage> logger, IMeterFactory? meterFactory = null)
+    /// <summary>How long one checkpoint write may take before it is abandoned (a hung disk must not pile up writes).</summary>
+    internal static readonly TimeSpan CheckpointWriteTimeout = TimeSpan.FromSeconds(30);
+
+    public AnomalyStage(AgentRuntime runtime, AnomalyConfig config, ILogger<AnomalyStage> logger, IMeterFactory? meterFactory = null, AnomalyStateLocation? stateLocation = null)
     {
         _runtime = runtime;
         _config = config;
@@ -44,6 +67,15 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _scored = _meter.CreateCounter<long>("edgetwin.twin.anomaly.samples", "{sample}", "Samples scored by the streaming anomaly detector.");
         _episodes = _meter.CreateCounter<long>("edgetwin.twin.anomaly.episodes", "{episode}", "Anomaly episodes opened (one event each).");
         _meter.CreateObservableGauge("edgetwin.twin.anomaly.series", () => Volatile.Read(ref _tracked), "{series}", "Series with a detector.");
+        _checkpoints = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.checkpoints", "{checkpoint}", "Detector states written to the state file.");
+        _checkpointFailures = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.failures", "{checkpoint}", "State file writes that failed (disk full, permissions, timeout).");
+        _restoredSeries = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.restored", "{series}", "Series whose detector continued from the saved state.");
+        if (config.Enabled && stateLocation?.Path is { } statePath)
+        {
+            _statePath = statePath;
+            _nextCheckpointMs = Now + (long)config.State.CheckpointInterval.TotalMilliseconds;
+            LoadState(statePath);
+        }
 
         // `check` cannot know every series (profiles decide them, SNMP tables add rows at run time); once every source is
         // built they are registered, so a glob that matches none of them is most likely a typo: say so once.
@@ -91,6 +123,166 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         {
             _scored.Add(scored);
         }
+
+        if (_statePath is not null && Now >= _nextCheckpointMs && _checkpointWrite.IsCompleted)
+        {
+            var now = Now;
+            _nextCheckpointMs = now + (long)_config.State.CheckpointInterval.TotalMilliseconds;
+            var (bytes, count) = Snapshot(now);
+            _checkpointWrite = Task.Run(() => WriteCheckpointAsync(_statePath, bytes, count, atStop: false, _disposing.Token), CancellationToken.None);
+        }
+    }
+
+    /// <summary>At stop: waits for a checkpoint in flight, then saves the state as it is now.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_statePath is null)
+        {
+            return;
+        }
+
+        await _checkpointWrite.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var (bytes, count) = Snapshot(Now);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        await WriteCheckpointAsync(_statePath, bytes, count, atStop: true, stop.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>The checkpoint being written in the background (completed when none is).</summary>
+    internal Task PendingCheckpoint => _checkpointWrite;
+
+    private long Now => _runtime.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void LoadState(string path)
+    {
+        AnomalyStateContents? contents;
+        try
+        {
+            contents = AnomalyStateFile.Load(path);
+        }
+        catch (InvalidDataException ex)
+        {
+            // Kept for a look, out of the way of the next checkpoint.
+            var aside = path + ".corrupt";
+            try
+            {
+                File.Move(path, aside, overwrite: true);
+            }
+            catch (Exception move) when (move is IOException or UnauthorizedAccessException)
+            {
+                aside = $"not moved: {move.Message}";
+            }
+
+            LogStateCorrupt(_logger, path, ex.Message, aside);
+            return;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogStateUnreadable(_logger, path, ex.Message);
+            return;
+        }
+
+        if (contents is null)
+        {
+            LogNoState(_logger, path);
+            return;
+        }
+
+        var age = TimeSpan.FromMilliseconds(Math.Max(0, Now - contents.SavedAtUnixMs));
+        if (!contents.LayoutMatches)
+        {
+            LogStateFromOtherBuild(_logger, path, contents.Series.Count);
+            return;
+        }
+
+        var oldest = Now - (long)_config.State.MaxAge.TotalMilliseconds;
+        _saved = contents.Series.Where(s => s.Value.SavedAtUnixMs >= oldest).ToDictionary(StringComparer.Ordinal);
+        var ageText = Durations.Format(age);
+        var maxAgeText = Durations.Format(_config.State.MaxAge);
+        LogStateLoaded(_logger, _saved.Count, path, ageText, contents.Series.Count - _saved.Count, maxAgeText);
+    }
+
+    /// <summary>The detector the previous run saved for <paramref name="key"/>, if it was learned under <paramref name="options"/>.</summary>
+    private StreamingAnomalyDetector? Restore(string key, AnomalyDetectorOptions options, ulong fingerprint, out SavedAnomalySeries? saved)
+    {
+        saved = null;
+        if (_saved is null || !_saved.Remove(key, out var s))
+        {
+            return null;
+        }
+
+        if (s.OptionsFingerprint != fingerprint)
+        {
+            _relearned++;
+            LogRelearnOptions(_logger, key);
+            return null;
+        }
+
+        try
+        {
+            var detector = AnomalyStateFile.Detector(s.Detector, options);
+            saved = s;
+            _restored++;
+            _restoredSeries.Add(1);
+            return detector;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
+        {
+            _relearned++;
+            LogRelearnUnreadable(_logger, key, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Every detector's state (and the saved ones not claimed yet, which a late device still wants).</summary>
+    private (byte[] Bytes, int Count) Snapshot(long now)
+    {
+        var entries = new List<KeyValuePair<string, SavedAnomalySeries>>(Volatile.Read(ref _tracked) + (_saved?.Count ?? 0));
+        foreach (var state in _series)
+        {
+            if (state is { Skip: false } && state.Detector.Count > 0)
+            {
+                entries.Add(new(state.Descriptor.Key, new SavedAnomalySeries(now, state.OptionsFingerprint, state.Episode.IsOpen, state.Episode.Quiet, AnomalyStateFile.DetectorBytes(state.Detector))));
+            }
+        }
+
+        if (_saved is not null)
+        {
+            var oldest = now - (long)_config.State.MaxAge.TotalMilliseconds;
+            entries.AddRange(_saved.Where(s => s.Value.SavedAtUnixMs >= oldest));
+        }
+
+        if (!_restoreReported && _saved is not null)
+        {
+            _restoreReported = true;
+            LogRestoreSummary(_logger, _restored, _relearned, _saved.Count);
+        }
+
+        return (AnomalyStateFile.Serialize(now, entries), entries.Count);
+    }
+
+    private async Task WriteCheckpointAsync(string path, byte[] bytes, int count, bool atStop, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(CheckpointWriteTimeout);
+        try
+        {
+            await AnomalyStateFile.WriteAsync(path, bytes, timeout.Token).ConfigureAwait(false);
+            _checkpoints.Add(1);
+            if (atStop)
+            {
+                LogStateSavedAtStop(_logger, count, path, bytes.Length / 1024);
+            }
+            else
+            {
+                LogCheckpoint(_logger, count, path, bytes.Length / 1024);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            _checkpointFailures.Add(1);
+            var reason = ex is OperationCanceledException ? (cancellationToken.IsCancellationRequested ? "cancelled at stop" : $"timed out after {Durations.Format(CheckpointWriteTimeout)}") : ex.Message;
+            LogStateUnwritable(_logger, path, reason, atStop ? "the next start learns from what the last checkpoint kept" : "the last good checkpoint stays; retried at the next one");
+        }
     }
 
     private SeriesState? State(SeriesId id)
@@ -113,7 +305,16 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
         var descriptor = _runtime.Registry[id];
         var options = _config.OptionsFor(descriptor);
-        var created = new SeriesState(descriptor, new StreamingAnomalyDetector(options), descriptor.Kind == MetricKind.State);
+        var skip = descriptor.Kind == MetricKind.State;
+        var fingerprint = _statePath is null || skip ? 0UL : DetectorStateCodec.OptionsFingerprint(options);
+        SavedAnomalySeries? saved = null;
+        var detector = skip ? null : Restore(descriptor.Key, options, fingerprint, out saved);
+        var created = new SeriesState(descriptor, detector ?? new StreamingAnomalyDetector(options), skip, fingerprint);
+        if (saved is not null)
+        {
+            created.Episode.Restore(saved.EpisodeOpen, saved.EpisodeQuiet);
+        }
+
         _series[id.Value] = created;
         Interlocked.Increment(ref _tracked);
         return created.Skip ? null : created;
@@ -148,7 +349,14 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             cancellationToken).ConfigureAwait(false);
     }
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        if (!_disposing.IsCancellationRequested)
+        {
+            _disposing.Cancel();
+            _meter.Dispose();
+        }
+    }
 
     /// <summary>Logs a warning for every override glob that matches no series of the site (called once every source is built).</summary>
     internal void WarnUnmatchedOverrides()
@@ -167,6 +375,39 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.overrides: '{Glob}' matches none of the site's {Count} series, so its options apply to nothing (keys are device/metric, e.g. {Example})")]
     private static partial void LogOverrideMatchesNothing(ILogger logger, string glob, int count, string example);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Count} series' learned state read from {Path} (written {Age} ago; {Expired} older than max_age {MaxAge} dropped); each series continues from it with its first sample")]
+    private static partial void LogStateLoaded(ILogger logger, int count, string path, string age, int expired, string maxAge);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: no saved state at {Path} yet: every series learns from its first sample (warm-up)")]
+    private static partial void LogNoState(ILogger logger, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Path} was written by a build whose detectors differ ({Count} series): every series learns anew")]
+    private static partial void LogStateFromOtherBuild(ILogger logger, string path, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Path} is corrupt ({Reason}); set aside ({Aside}), every series learns anew and the next checkpoint writes a new file")]
+    private static partial void LogStateCorrupt(ILogger logger, string path, string reason, string aside);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: cannot read {Path} ({Reason}); every series learns anew")]
+    private static partial void LogStateUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: cannot write {Path} ({Reason}); {Consequence}. Detection goes on")]
+    private static partial void LogStateUnwritable(ILogger logger, string path, string reason, string consequence);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "twin.anomaly.state: checkpoint of {Count} series to {Path} ({KiB} KiB)")]
+    private static partial void LogCheckpoint(ILogger logger, int count, string path, int kiB);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Count} series' learned state saved to {Path} ({KiB} KiB) at stop")]
+    private static partial void LogStateSavedAtStop(ILogger logger, int count, string path, int kiB);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Restored} series continued from the saved state, {Relearned} learn anew (options changed or state unreadable), {Waiting} saved series not seen yet (kept until max_age)")]
+    private static partial void LogRestoreSummary(ILogger logger, int restored, int relearned, int waiting);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "twin.anomaly.state: {Series} learns anew: its detector options changed since the state was saved")]
+    private static partial void LogRelearnOptions(ILogger logger, string series);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Series} learns anew: its saved state does not fit its detector ({Reason})")]
+    private static partial void LogRelearnUnreadable(ILogger logger, string series, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Anomaly on {Series}: score {Score} (value {Value})")]
     private static partial void LogAnomaly(ILogger logger, string series, string score, double value);
 
@@ -174,9 +415,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private static partial void LogCapacity(ILogger logger, int capacity);
 
     /// <summary>One series: its detector and its episode state.</summary>
-    private sealed class SeriesState(SeriesDescriptor descriptor, StreamingAnomalyDetector detector, bool skip)
+    private sealed class SeriesState(SeriesDescriptor descriptor, StreamingAnomalyDetector detector, bool skip, ulong optionsFingerprint)
     {
-        private readonly AnomalyEpisode _episode = new();
+        public AnomalyEpisode Episode { get; } = new();
+
+        public ulong OptionsFingerprint { get; } = optionsFingerprint;
 
         public SeriesDescriptor Descriptor { get; } = descriptor;
 
@@ -187,6 +430,6 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         public double LastScore { get; set; } = double.NaN;
 
         /// <summary>Advances the episode state; true when this sample opens a new episode.</summary>
-        public bool Step(double score, int quietSamplesToClose) => _episode.Step(score, Detector.Options.Threshold, quietSamplesToClose);
+        public bool Step(double score, int quietSamplesToClose) => Episode.Step(score, Detector.Options.Threshold, quietSamplesToClose);
     }
 }

@@ -11,11 +11,31 @@ public static class TwinServiceCollectionExtensions
     /// <summary>
     /// Adds the twin models behind the pipeline: the streaming anomaly detector on every numeric series, configured by the
     /// site config's <c>twin: anomaly:</c> section (or <paramref name="anomaly"/> when given). The stage's queue drops the
-    /// oldest batch when full: detection must never hold back polling or the outbox.
+    /// oldest batch when full: detection must never hold back polling or the outbox. With the outbox registered
+    /// (<c>AddStoreAndForward</c>) the detectors' learned state is kept over restarts in <see cref="AnomalyStateFile.FileName"/>
+    /// next to it, unless <c>twin.anomaly.state</c> names another file or turns it off.
     /// </summary>
     public static IServiceCollection AddTwinModels(this IServiceCollection services, AnomalyConfig? anomaly = null)
     {
         services.AddTwinSectionConfig(anomaly, AnomalyConfig.From);
+        services.TryAddSingleton(sp =>
+        {
+            var state = sp.GetRequiredService<AnomalyConfig>().State;
+            var site = sp.GetRequiredService<SiteConfig>();
+            if (!state.Enabled)
+            {
+                return new AnomalyStateLocation(null);
+            }
+
+            if (state.File is { } file)
+            {
+                return new AnomalyStateLocation(Path.GetFullPath(file, site.ConfigDirectory()));
+            }
+
+            return sp.GetService<StoreAndForward.StoreAndForwardOptions>() is { } outbox
+                ? new AnomalyStateLocation(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outbox.OutboxPath ?? site.Outbox.Path)) ?? ".", AnomalyStateFile.FileName))
+                : new AnomalyStateLocation(null);
+        });
         services.AddSampleStage<AnomalyStage>(new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest));
         return services;
     }

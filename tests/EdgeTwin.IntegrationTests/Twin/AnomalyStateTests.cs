@@ -1,0 +1,328 @@
+using System.Collections.Concurrent;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Twin;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Anomaly;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary>
+/// The anomaly stage keeps what its detectors learned over a restart (<c>anomaly-state.bin</c>): the restarted stage must
+/// score and alert exactly as a stage that never stopped, and a corrupt, stale or unwritable state file must cost only
+/// the learning, never detection.
+/// </summary>
+public sealed class AnomalyStateTests : IDisposable
+{
+    private const long Minute = 60_000;
+    private static readonly string[] Metrics = ["inlet_temperature", "outlet_temperature", "power"];
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("edgetwin-anomaly-state-");
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 3, 2, 0, 0, 0, TimeSpan.Zero));
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string StatePath => Path.Combine(_dir.FullName, AnomalyStateFile.FileName);
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    /// <summary>Three rack series, one sample a minute: daily swing and noise; from <paramref name="shiftFrom"/> the power steps up by a third.</summary>
+    private static double Value(int series, int i, int shiftFrom)
+    {
+        var noise = ((((i * 7919) + (series * 104729)) % 1000) / 1000.0) - 0.5;
+        var daily = Math.Sin(2 * Math.PI * i / 1440.0);
+        return series switch
+        {
+            0 => 22 + daily + (0.2 * noise),
+            1 => 34 + (2 * daily) + (0.3 * noise),
+            _ => 4.0 + (0.5 * daily) + (0.05 * noise) + (i >= shiftFrom ? 1.4 : 0),
+        };
+    }
+
+    private sealed class Stage : IAsyncDisposable
+    {
+        private bool _disposed;
+
+        public required AnomalyStage Anomaly { get; init; }
+
+        public required AgentRuntime Runtime { get; init; }
+
+        public required EventHub Hub { get; init; }
+
+        public required ConcurrentQueue<EdgeEvent> Events { get; init; }
+
+        public required ConcurrentQueue<(LogLevel Level, string Message)> Logs { get; init; }
+
+        public SeriesId Id(int series) => Runtime.Registry.GetOrAdd(new SeriesDescriptor("rack-1", Metrics[series], series == 2 ? "kW" : "Cel"));
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                Anomaly.Dispose();
+                await Hub.DisposeAsync();
+            }
+        }
+    }
+
+    private Stage Start(string? statePath, AnomalyConfig? config = null)
+    {
+        var parsed = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n", "site.yaml");
+        Assert.True(parsed.IsValid, string.Join(Environment.NewLine, parsed.Problems));
+        var runtime = new AgentRuntime(parsed.Config!, new SeriesRegistry(), _clock);
+        var events = new ConcurrentQueue<EdgeEvent>();
+        var hub = new EventHub().AddStage(new DelegateEventStage("test", (e, _) =>
+        {
+            events.Enqueue(e);
+            return ValueTask.CompletedTask;
+        }));
+        hub.Start();
+        runtime.Events = hub;
+        var logs = new ConcurrentQueue<(LogLevel, string)>();
+        var stage = new AnomalyStage(runtime, config ?? AnomalyConfig.Default, new ListLogger<AnomalyStage>(logs), stateLocation: new AnomalyStateLocation(statePath));
+        return new Stage { Anomaly = stage, Runtime = runtime, Hub = hub, Events = events, Logs = logs };
+    }
+
+    /// <summary>Feeds samples <paramref name="from"/>..<paramref name="to"/> (one batch per minute); returns the scores by sample and series.</summary>
+    private async Task<double[,]> FeedAsync(Stage stage, int from, int to, int shiftFrom)
+    {
+        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        var ids = Enumerable.Range(0, 3).Select(stage.Id).ToArray();
+        var scores = new double[to - from, 3];
+        var batch = new Sample[3];
+        for (var i = from; i < to; i++)
+        {
+            for (var s = 0; s < 3; s++)
+            {
+                batch[s] = new Sample(ids[s], t0 + (i * Minute) + s, Value(s, i, shiftFrom));
+            }
+
+            await stage.Anomaly.ProcessAsync(batch, Ct);
+            for (var s = 0; s < 3; s++)
+            {
+                scores[i - from, s] = stage.Anomaly.LastScore(ids[s]);
+            }
+        }
+
+        return scores;
+    }
+
+    private static async Task DrainAsync(Stage stage) => await Task.Delay(200, Ct);
+
+    /// <summary>
+    /// With the default threshold, and with a low one and long episodes, so that scores above the threshold come while
+    /// an episode saved open is still open (a restart that forgot it would announce it again).
+    /// </summary>
+    [Theory]
+    [InlineData(0.4, 30)]
+    [InlineData(0.1, 2000)]
+    public async Task Regression_every_restart_sent_every_series_back_through_warm_up_and_announced_its_open_episode_again(double threshold, int quietSamples)
+    {
+        // The power steps up 20 samples before the stop: its episode is open when the agent stops (with long episodes,
+        // since an earlier alarm).
+        const int Stop = 3000, End = 3600, Shift = Stop - 20;
+        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        var config = AnomalyConfig.Default with { QuietSamplesToClose = quietSamples, Defaults = AnomalyDetectorOptions.Default with { Threshold = threshold } };
+        await using var unbroken = Start(statePath: null, config);
+        var expected = await FeedAsync(unbroken, 0, End, Shift);
+        await DrainAsync(unbroken);
+        Assert.Contains(unbroken.Events, e => e.Source == "rack-1/power" && (e.Time.ToUnixTimeMilliseconds() - t0) / Minute < Stop);
+
+        await using (var before = Start(StatePath, config))
+        {
+            await FeedAsync(before, 0, Stop, Shift);
+            await before.Anomaly.FlushAsync(Ct);
+            await DrainAsync(before);
+            Assert.Equal(Describe(unbroken.Events.Where(e => e.Time.ToUnixTimeMilliseconds() < t0 + (Stop * Minute))), Describe(before.Events));
+            Assert.Contains(before.Logs, l => l.Message.Contains($"3 series' learned state saved to {StatePath}", StringComparison.Ordinal));
+        }
+
+        var saved = AnomalyStateFile.Load(StatePath)!.Series["rack-1/power"];
+        Assert.True(saved.EpisodeOpen, "the power step's episode is open at the stop");
+
+        await using var after = Start(StatePath, config);
+        Assert.Contains(after.Logs, l => l.Level == LogLevel.Information && l.Message.Contains($"3 series' learned state read from {StatePath}", StringComparison.Ordinal));
+        var actual = await FeedAsync(after, Stop, End, Shift);
+        await DrainAsync(after);
+        for (var i = 0; i < End - Stop; i++)
+        {
+            for (var s = 0; s < 3; s++)
+            {
+                Assert.True(expected[Stop + i, s] == actual[i, s], $"{Metrics[s]} sample {Stop + i}: restarted {actual[i, s]:R}, never stopped {expected[Stop + i, s]:R}");
+            }
+        }
+
+        Assert.Equal(End, after.Anomaly.SamplesSeen(after.Id(0)));
+
+        // The same alerts as the agent that never stopped: the open episode goes on, and no warm-up wave.
+        Assert.Equal(Describe(unbroken.Events.Where(e => e.Time.ToUnixTimeMilliseconds() >= t0 + (Stop * Minute))), Describe(after.Events));
+    }
+
+    private static List<string> Describe(IEnumerable<EdgeEvent> events) => [.. events.Select(e => $"{e.Source} {e.Time:O} {e.Attributes!["score"]}")];
+
+    [Fact]
+    public async Task A_corrupt_state_file_is_set_aside_named_in_a_warning_and_the_next_checkpoint_writes_a_good_one()
+    {
+        await using (var before = Start(StatePath))
+        {
+            await FeedAsync(before, 0, 500, int.MaxValue);
+            await before.Anomaly.FlushAsync(Ct);
+        }
+
+        var bytes = await File.ReadAllBytesAsync(StatePath, Ct);
+        bytes[bytes.Length / 2] ^= 0x40;
+        await File.WriteAllBytesAsync(StatePath, bytes, Ct);
+
+        await using var after = Start(StatePath);
+        var warning = Assert.Single(after.Logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains($"{StatePath} is corrupt (checksum mismatch", warning.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(StatePath + ".corrupt"));
+        Assert.False(File.Exists(StatePath));
+
+        // Detection goes on from scratch, and the next checkpoint (10 min later) writes a state that reads back.
+        await FeedAsync(after, 500, 600, int.MaxValue);
+        Assert.Equal(100, after.Anomaly.SamplesSeen(after.Id(1)));
+        _clock.Advance(TimeSpan.FromMinutes(11));
+        await FeedAsync(after, 600, 601, int.MaxValue);
+        await after.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        var saved = AnomalyStateFile.Load(StatePath)!;
+        Assert.Equal(3, saved.Series.Count);
+        Assert.True(saved.LayoutMatches);
+    }
+
+    [Theory]
+    [InlineData("truncated")]
+    [InlineData("not ours")]
+    [InlineData("empty")]
+    public async Task Every_kind_of_bad_state_file_is_reported_with_its_path_and_detection_goes_on(string damage)
+    {
+        await using (var before = Start(StatePath))
+        {
+            await FeedAsync(before, 0, 300, int.MaxValue);
+            await before.Anomaly.FlushAsync(Ct);
+        }
+
+        var bytes = await File.ReadAllBytesAsync(StatePath, Ct);
+        await File.WriteAllBytesAsync(StatePath, damage switch
+        {
+            "truncated" => bytes[..(bytes.Length - 100)],
+            "not ours" => "{\"zones\": {}}"u8.ToArray(),
+            _ => [],
+        }, Ct);
+
+        await using var after = Start(StatePath);
+        var warning = Assert.Single(after.Logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains(StatePath, warning.Message, StringComparison.Ordinal);
+        Assert.Contains(damage == "truncated" ? "checksum mismatch" : "not an EdgeTwin anomaly state file", warning.Message, StringComparison.Ordinal);
+        await FeedAsync(after, 300, 320, int.MaxValue);
+        Assert.Equal(20, after.Anomaly.SamplesSeen(after.Id(0)));
+    }
+
+    [Fact]
+    public async Task A_series_whose_options_changed_learns_anew_while_the_others_continue()
+    {
+        await using (var before = Start(StatePath))
+        {
+            await FeedAsync(before, 0, 400, int.MaxValue);
+            await before.Anomaly.FlushAsync(Ct);
+        }
+
+        var changed = AnomalyConfig.Default with
+        {
+            Overrides = [new AnomalyOverride("rack-1/power", AnomalyDetectorOptions.Default with { WarmUpSamples = 300 })],
+        };
+        await using var after = Start(StatePath, changed);
+        await FeedAsync(after, 400, 450, int.MaxValue);
+        Assert.Equal(450, after.Anomaly.SamplesSeen(after.Id(0)));
+        Assert.Equal(450, after.Anomaly.SamplesSeen(after.Id(1)));
+        Assert.Equal(50, after.Anomaly.SamplesSeen(after.Id(2)));
+
+        // Changing only the alarm threshold keeps what was learned.
+        await after.Anomaly.FlushAsync(Ct);
+        await after.DisposeAsync();
+        await using var threshold = Start(StatePath, AnomalyConfig.Default with { Defaults = AnomalyDetectorOptions.Default with { Threshold = 0.7 } });
+        await FeedAsync(threshold, 450, 460, int.MaxValue);
+        Assert.Equal(460, threshold.Anomaly.SamplesSeen(threshold.Id(0)));
+    }
+
+    [Fact]
+    public async Task State_older_than_max_age_is_not_restored()
+    {
+        await using (var before = Start(StatePath))
+        {
+            await FeedAsync(before, 0, 300, int.MaxValue);
+            await before.Anomaly.FlushAsync(Ct);
+        }
+
+        _clock.Advance(TimeSpan.FromDays(8));
+        await using var after = Start(StatePath);
+        Assert.Contains(after.Logs, l => l.Message.Contains("0 series' learned state read", StringComparison.Ordinal) && l.Message.Contains("3 older than max_age 7d dropped", StringComparison.Ordinal));
+        await FeedAsync(after, 300, 310, int.MaxValue);
+        Assert.Equal(10, after.Anomaly.SamplesSeen(after.Id(0)));
+    }
+
+    [Fact]
+    public async Task A_failed_checkpoint_is_logged_keeps_the_last_good_file_and_the_next_one_succeeds()
+    {
+        await using var stage = Start(StatePath);
+        await FeedAsync(stage, 0, 200, int.MaxValue);
+        _clock.Advance(TimeSpan.FromMinutes(11));
+        await FeedAsync(stage, 200, 201, int.MaxValue);
+        await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        var good = await File.ReadAllBytesAsync(StatePath, Ct);
+
+        // The temp file's name taken by a directory: the write fails as a full disk or a read-only mount would.
+        Directory.CreateDirectory(StatePath + ".tmp");
+        _clock.Advance(TimeSpan.FromMinutes(11));
+        await FeedAsync(stage, 201, 300, int.MaxValue);
+        await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        var warning = Assert.Single(stage.Logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains($"cannot write {StatePath}", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("the last good checkpoint stays", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(good, await File.ReadAllBytesAsync(StatePath, Ct));
+
+        Directory.Delete(StatePath + ".tmp");
+        await stage.Anomaly.FlushAsync(Ct);
+        var saved = AnomalyStateFile.Load(StatePath)!.Series["rack-1/inlet_temperature"];
+        Assert.Equal(300, AnomalyStateFile.Detector(saved.Detector, AnomalyDetectorOptions.Default).Count);
+    }
+
+    [Fact]
+    public async Task The_agent_keeps_its_anomaly_state_next_to_the_outbox_and_the_state_section_is_checked()
+    {
+        var problems = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\ntwin:\n  anomaly:\n    state:\n      checkpoint_interval: 1s\n      max_age: soon\n      fille: x\n", "site.yaml",
+            new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) }).Problems;
+        Assert.Contains(problems, p => p.Path == "twin.anomaly.state.checkpoint_interval" && p.Line == 6 && p.Message.Contains("at least 10s", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Path == "twin.anomaly.state.max_age" && p.Line == 7);
+        Assert.Contains(problems, p => p.Path.EndsWith("fille", StringComparison.Ordinal) && p.Line == 8);
+
+        var services = new ServiceCollection();
+        var site = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n", "site.yaml").Config!;
+        services.AddSingleton(site);
+        services.AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(_dir.FullName, "outbox.db") });
+        services.AddTwinModels();
+        await using var provider = services.BuildServiceProvider();
+        Assert.Equal(StatePath, provider.GetRequiredService<AnomalyStateLocation>().Path);
+
+        var off = new ServiceCollection().AddSingleton(site).AddTwinModels(AnomalyConfig.Default with { State = AnomalyStateConfig.Default with { Enabled = false } });
+        off.AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(_dir.FullName, "outbox.db") });
+        await using var offProvider = off.BuildServiceProvider();
+        Assert.Null(offProvider.GetRequiredService<AnomalyStateLocation>().Path);
+    }
+
+    private sealed class ListLogger<T>(ConcurrentQueue<(LogLevel, string)> logs) : ILogger<T>
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            logs.Enqueue((logLevel, formatter(state, exception)));
+    }
+}
