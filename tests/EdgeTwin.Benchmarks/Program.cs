@@ -1,4 +1,12 @@
 using BenchmarkDotNet.Running;
+using EdgeTwin.Benchmarks.Twin;
 
 // dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*Snmp*'
+// dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- site-anomaly-rate [hours] [seed] [threshold…]  (not a BenchmarkDotNet run)
+if (args.Length > 0 && args[0] == "site-anomaly-rate")
+{
+    SiteAnomalyRate.Run(args[1..]);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
