@@ -206,3 +206,59 @@ internal static class DetectorSweep
         return sum;
     }
 }
+
+/// <summary>
+/// Cost of saving and restoring one series' learned state (<see cref="DetectorStateCodec"/>, the anomaly stage's
+/// checkpoint every 10 minutes and its restore after a restart), for the default detector and <c>algorithm: max</c>.
+/// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*AnomalyStateBenchmarks*'</c>
+/// </summary>
+[MemoryDiagnoser]
+public class AnomalyStateBenchmarks : IDisposable
+{
+    private readonly MemoryStream _buffer = new();
+    private StreamingAnomalyDetector _detector = null!;
+    private AnomalyDetectorOptions _options = null!;
+    private BinaryWriter _writer = null!;
+
+    [Params(AnomalyAlgorithm.Residual, AnomalyAlgorithm.Max)]
+    public AnomalyAlgorithm Algorithm { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _options = AnomalyDetectorOptions.Default with { Algorithm = Algorithm };
+        _detector = new StreamingAnomalyDetector(_options);
+        var rng = new Random(42);
+        for (var i = 0; i < 5000; i++)
+        {
+            _detector.Update(1_700_000_000_000 + (i * 10_000L), 50 + (20 * Math.Sin(i / 500.0)) + (rng.NextDouble() * 5));
+        }
+
+        _writer = new BinaryWriter(_buffer);
+        Save();
+    }
+
+    [Benchmark]
+    public long Save()
+    {
+        _buffer.Position = 0;
+        DetectorStateCodec.Write(_writer, _detector);
+        return _buffer.Position;
+    }
+
+    [Benchmark]
+    public long Restore()
+    {
+        _buffer.Position = 0;
+        using var reader = new BinaryReader(_buffer, System.Text.Encoding.UTF8, leaveOpen: true);
+        return DetectorStateCodec.Read(reader, _options).Count;
+    }
+
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _writer.Dispose();
+        _buffer.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
