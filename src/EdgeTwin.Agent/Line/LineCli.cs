@@ -61,6 +61,9 @@ internal sealed class LineCli
         return buffers.All(b => b.Given) ? $"buffers at the start: {list}" : $"buffers at the start: {list} (not given: assumed half full, as the live twin does; --buffer B1=N sets one)";
     }
 
+    /// <summary>An interval's level as the text outputs print it, e.g. "90 %" (from the estimate, not assumed).</summary>
+    public static string Level(Estimate e) => string.Create(CultureInfo.InvariantCulture, $"{e.Level * 100:0.#} %");
+
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public void AddTo(Command c, bool replications = true)

@@ -48,7 +48,7 @@ internal static class LineScenarioJson
         var candidates = new JsonArray();
         foreach (var c in r.Candidates)
         {
-            candidates.Add(new JsonObject { ["start_minute"] = c.StartSeconds / 60, ["lost_output"] = c.LostOutput.Mean, ["low"] = c.LostOutput.Low, ["high"] = c.LostOutput.High });
+            candidates.Add(new JsonObject { ["start_minute"] = c.StartSeconds / 60, ["lost_output"] = c.LostOutput.Mean, ["low"] = c.LostOutput.Low, ["high"] = c.LostOutput.High, ["level"] = c.LostOutput.Level });
         }
 
         o["candidates"] = candidates;
@@ -79,5 +79,6 @@ internal static class LineScenarioJson
         return o.ToJsonString(LineCli.JsonOptions);
     }
 
-    private static JsonObject Interval(Estimate e) => new() { ["mean"] = e.Mean, ["low"] = e.Low, ["high"] = e.High };
+    // The level goes with every low/high: a script must not have to know the engine's default to read them.
+    private static JsonObject Interval(Estimate e) => new() { ["mean"] = e.Mean, ["low"] = e.Low, ["high"] = e.High, ["level"] = e.Level };
 }
