@@ -10,8 +10,16 @@ public sealed record LineNow(double ElapsedSeconds, long OutputSoFar, LineSnapsh
 /// <summary>End-of-shift output: the mean forecast, the confidence interval of that mean, and a prediction interval (5 %–95 % of replications).</summary>
 public sealed record ShiftForecast(double ShiftSeconds, double ElapsedSeconds, long OutputSoFar, Estimate Mean, Estimate Prediction, int Replications);
 
-/// <summary>A what-if against the baseline: output of both, the paired loss (baseline − scenario, CI of the mean) and its cost.</summary>
-public sealed record ScenarioResult(string Kind, string Target, double BaselineOutput, double ScenarioOutput, Estimate LostOutput, Estimate Cost, int Replications);
+/// <summary>
+/// A what-if against the baseline: the mean output of both over the rest of the shift (CI of each mean), the paired loss
+/// (baseline − scenario, CI of the mean; negative when the change gains parts) and its cost.
+/// </summary>
+public sealed record ScenarioResult(string Kind, string Target, Estimate Baseline, Estimate Scenario, Estimate LostOutput, Estimate Cost, int Replications)
+{
+    public double BaselineOutput => Baseline.Mean;
+
+    public double ScenarioOutput => Scenario.Mean;
+}
 
 /// <summary>One candidate start for a maintenance window.</summary>
 public sealed record WindowCandidate(double StartSeconds, Estimate LostOutput);
@@ -172,7 +180,7 @@ public sealed class LineScenarios
         for (int i = 0; i < lost.Length; i++) lost[i] = baseline[i] - scenario[i];
         var l = MeanInterval(lost);
         var cost = new Estimate(l.Mean * _marginPerUnit, l.Low * _marginPerUnit, l.High * _marginPerUnit, l.Level);
-        return new ScenarioResult(kind, target, baseline.Average(), scenario.Average(), l, cost, baseline.Length);
+        return new ScenarioResult(kind, target, MeanInterval(baseline), MeanInterval(scenario), l, cost, baseline.Length);
     }
 
     private Estimate MeanInterval(double[] x)
