@@ -363,6 +363,16 @@ public sealed class LineSectionValidator : IConfigSectionValidator
 
     public void Validate(ConfigReader section) => LineTwinConfig.Read(section);
 
+    /// <summary>"line line1: 4 stations, 3 buffers, 2 of 4 machines with signals" — the line twin a valid section sets up.</summary>
+    public string? Describe(ConfigReader section)
+    {
+        if (LineTwinConfig.Read(section) is not { } c) return null;
+        // A machine without a state or counter signal is simulated, never observed: worth seeing before the agent runs.
+        int withSignals = c.Stations.Count(s => s.State is not null || s.StackLight is not null || s.Good is not null || s.Reject is not null);
+        var inv = CultureInfo.InvariantCulture;
+        return string.Create(inv, $"line {c.Id}: {c.Stations.Count} station{(c.Stations.Count == 1 ? "" : "s")}, {c.Spec.Buffers.Count} buffer{(c.Spec.Buffers.Count == 1 ? "" : "s")}, {withSignals} of {c.Stations.Count} machines with signals");
+    }
+
     /// <summary>
     /// Every device and metric the line's signals name (state words, counters, stack-light lamps, quality inputs, buffer
     /// levels) must exist: a typo otherwise passes <c>check</c> and the agent's start and silently turns the station into
