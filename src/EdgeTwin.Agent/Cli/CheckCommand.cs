@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using EdgeTwin.Core.Config;
 
 namespace EdgeTwin.Agent.Cli;
@@ -38,17 +39,20 @@ internal sealed class CheckCommand : ICliCommand
                 SectionValidators = ConfigSectionValidators.Discover(typeof(CheckCommand).Assembly),
             };
             var report = ConfigCheck.Run(file.ToString(), options);
+            // The invocation's writer (stdout by default), so an in-process caller gets the report as other commands do.
+            var output = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(json))
             {
-                await using var stdout = Console.OpenStandardOutput();
-                ConfigCheck.WriteJson(report, stdout);
+                using var buffer = new MemoryStream();
+                ConfigCheck.WriteJson(report, buffer);
+                await output.WriteAsync(Encoding.UTF8.GetString(buffer.ToArray())).ConfigureAwait(false);
             }
             else
             {
-                ConfigCheck.WriteText(report, Console.Out);
+                ConfigCheck.WriteText(report, output);
             }
 
-            await Console.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             return report.ExitCode;
         });
         return command;

@@ -65,7 +65,7 @@ internal sealed class LineStatusCommand : ICliSubcommand
                 ? string.Create(inv, $"slowest station alone: {slowest} ({slowestStage.IsolatedRatePerHour:0.#} parts/h)")
                 : string.Create(inv, $"slowest stage alone: {slowest} in parallel ({slowestStage.IsolatedRatePerHour:0.#} parts/h)"));
             foreach (var line in LineCli.Describe(c, stops)) sb.AppendLine(line);
-            sb.AppendLine(inv, $"expected shift output: {f.Mean.Mean:0} parts (90 % of shifts {f.Prediction.Low:0}–{f.Prediction.High:0}; {f.Replications} replications)");
+            sb.AppendLine(inv, $"expected shift output: {f.Mean.Mean:0} parts ({LineCli.Level(f.Prediction)} of shifts {f.Prediction.Low:0}–{f.Prediction.High:0}; {f.Replications} replications)");
             await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
             return ExitCodes.Ok;
         });

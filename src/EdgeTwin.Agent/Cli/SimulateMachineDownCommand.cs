@@ -65,7 +65,7 @@ internal sealed class SimulateMachineDownCommand : ICliSubcommand
                 return ExitCodes.Ok;
             }
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"{id} down {min:0.#} min in line {c.Id}: rest of shift {r.BaselineOutput:0} -> {r.ScenarioOutput:0} parts\nlost output {r.LostOutput.Mean:0.#} parts (90 % CI {r.LostOutput.Low:0.#}–{r.LostOutput.High:0.#}), cost {r.Cost.Mean:0.##} (90 % CI {r.Cost.Low:0.##}–{r.Cost.High:0.##}) at {c.MarginPerUnit} per part; {r.Replications} paired replications")).ConfigureAwait(false);
+                $"{id} down {min:0.#} min in line {c.Id}: rest of shift {r.BaselineOutput:0} -> {r.ScenarioOutput:0} parts\nlost output {r.LostOutput.Mean:0.#} parts ({LineCli.Level(r.LostOutput)} CI {r.LostOutput.Low:0.#}–{r.LostOutput.High:0.#}), cost {r.Cost.Mean:0.##} ({LineCli.Level(r.Cost)} CI {r.Cost.Low:0.##}–{r.Cost.High:0.##}) at {c.MarginPerUnit} per part; {r.Replications} paired replications")).ConfigureAwait(false);
             if (costed < min)
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"only {costed:0.#} of the {min:0.#} min fall in this shift; the rest (into the next shift) is not costed")).ConfigureAwait(false);
             await output.WriteLineAsync(LineCli.DescribeBuffers(at.Buffers)).ConfigureAwait(false);

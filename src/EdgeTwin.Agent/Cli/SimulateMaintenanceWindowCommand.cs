@@ -56,10 +56,10 @@ internal sealed class SimulateMaintenanceWindowCommand : ICliSubcommand
             }
             var inv = CultureInfo.InvariantCulture;
             var sb = new StringBuilder();
-            sb.AppendLine(inv, $"{id} maintenance {min:0.#} min in line {c.Id}: best start {r.Best.StartSeconds / 60:0} min into the shift, lost {r.Best.LostOutput.Mean:0.#} parts (90 % CI {r.Best.LostOutput.Low:0.#}–{r.Best.LostOutput.High:0.#}), cost {r.Best.LostOutput.Mean * c.MarginPerUnit:0.##}");
+            sb.AppendLine(inv, $"{id} maintenance {min:0.#} min in line {c.Id}: best start {r.Best.StartSeconds / 60:0} min into the shift, lost {r.Best.LostOutput.Mean:0.#} parts ({LineCli.Level(r.Best.LostOutput)} CI {r.Best.LostOutput.Low:0.#}–{r.Best.LostOutput.High:0.#}), cost {r.Best.LostOutput.Mean * c.MarginPerUnit:0.##}");
             sb.AppendLine(LineCli.DescribeBuffers(at.Buffers));
             foreach (var line in LineCli.Describe(c, stops)) sb.AppendLine(line);
-            sb.AppendLine("start min  lost parts (90 % CI)");
+            sb.AppendLine(inv, $"start min  lost parts ({LineCli.Level(r.Best.LostOutput)} CI)");
             foreach (var x in r.Candidates) sb.AppendLine(inv, $"{x.StartSeconds / 60,9:0}  {x.LostOutput.Mean,6:0.#} ({x.LostOutput.Low:0.#}–{x.LostOutput.High:0.#})");
             await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
             return ExitCodes.Ok;

@@ -30,15 +30,16 @@ internal sealed class LineCli
     /// <summary>
     /// Where the what-if starts: <paramref name="elapsedSeconds"/> into the shift with the <c>--buffer</c> levels and the
     /// others half full, like the live twin (it used to start from the configured <c>initial</c> levels, empty by default,
-    /// so upstream stops looked many times costlier than the live twin said). Null after printing why an argument is wrong.
+    /// so upstream stops looked many times costlier than the live twin said). <paramref name="levels"/>: the BUFFER=LEVEL
+    /// values to use, default every <c>--buffer</c> value. Null after printing why an argument is wrong.
     /// </summary>
-    public (LineNow Now, IReadOnlyList<BufferStart> Buffers)? Start(ParseResult parse, LineTwinConfig c, double elapsedSeconds, TextWriter error)
+    public (LineNow Now, IReadOnlyList<BufferStart> Buffers)? Start(ParseResult parse, LineTwinConfig c, double elapsedSeconds, TextWriter error, IEnumerable<string>? levels = null)
     {
         ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(c);
         ArgumentNullException.ThrowIfNull(error);
         var buffers = c.Spec.Buffers.Select(b => new BufferStart(b.Id, LineSnapshot.AssumedLevel(b), b.Capacity, false)).ToArray();
-        foreach (var text in parse.GetValue(Buffers) ?? [])
+        foreach (var text in levels ?? parse.GetValue(Buffers) ?? [])
         {
             var eq = text.IndexOf('=', StringComparison.Ordinal);
             int i = eq <= 0 ? -1 : Array.FindIndex(buffers, b => b.Id == text[..eq].Trim());
@@ -60,6 +61,24 @@ internal sealed class LineCli
         var list = string.Join(", ", buffers.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Id} {b.Level}/{b.Capacity}{(b.Given ? " given" : "")}")));
         return buffers.All(b => b.Given) ? $"buffers at the start: {list}" : $"buffers at the start: {list} (not given: assumed half full, as the live twin does; --buffer B1=N sets one)";
     }
+
+    /// <summary>
+    /// The text of a buffer or cycle-time what-if, after <paramref name="head"/>: the rest of the shift's output as configured
+    /// and changed, each with its interval, then the change (scenario − baseline, paired) and its value at the margin.
+    /// </summary>
+    public static IEnumerable<string> DescribeChange(string head, ScenarioResult r, double marginPerUnit)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        var inv = CultureInfo.InvariantCulture;
+        // The engine reports a loss; these what-ifs are as often gains, so the text gives the signed change.
+        var change = new Estimate(-r.LostOutput.Mean, -r.LostOutput.High, -r.LostOutput.Low, r.LostOutput.Level);
+        var value = new Estimate(-r.Cost.Mean, -r.Cost.High, -r.Cost.Low, r.Cost.Level);
+        yield return string.Create(inv, $"{head}: rest of shift {r.Baseline.Mean:0.#} parts ({Level(r.Baseline)} CI {r.Baseline.Low:0.#}–{r.Baseline.High:0.#}) -> {r.Scenario.Mean:0.#} parts ({Level(r.Scenario)} CI {r.Scenario.Low:0.#}–{r.Scenario.High:0.#})");
+        yield return string.Create(inv, $"change in output {change.Mean:+0.#;-0.#;0} parts ({Level(change)} CI {change.Low:+0.#;-0.#;0} to {change.High:+0.#;-0.#;0}), worth {value.Mean:+0.##;-0.##;0} ({Level(value)} CI {value.Low:+0.##;-0.##;0} to {value.High:+0.##;-0.##;0}) at {marginPerUnit} per part; {r.Replications} paired replications");
+    }
+
+    /// <summary>An interval's level as the text outputs print it, e.g. "90 %" (from the estimate, not assumed).</summary>
+    public static string Level(Estimate e) => string.Create(CultureInfo.InvariantCulture, $"{e.Level * 100:0.#} %");
 
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 

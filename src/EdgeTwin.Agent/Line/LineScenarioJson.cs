@@ -4,7 +4,7 @@ using EdgeTwin.Twin.Line.Scenarios;
 namespace EdgeTwin.Agent.Line;
 
 /// <summary>
-/// The JSON of the line what-ifs, shared by <c>edgetwin simulate machine-down|maintenance-window --json</c> and the MQTT
+/// The JSON of the line what-ifs, shared by <c>edgetwin simulate machine-down|maintenance-window|buffer-change|cycle-time-change --json</c> and the MQTT
 /// twin request server, so a central twin gets exactly what a script gets for the same line and state.
 /// </summary>
 internal static class LineScenarioJson
@@ -20,17 +20,17 @@ internal static class LineScenarioJson
         return Finish(o, r, marginPerUnit);
     }
 
-    public static string BufferChange(string line, double elapsedMinutes, string buffer, int capacity, ScenarioResult r, double marginPerUnit)
+    public static string BufferChange(string line, double elapsedMinutes, string buffer, int capacity, ScenarioResult r, double marginPerUnit, IReadOnlyList<LineCli.BufferStart>? buffers = null)
     {
-        var o = Head("buffer_change", line, elapsedMinutes);
+        var o = Head("buffer_change", line, elapsedMinutes, buffers);
         o["buffer"] = buffer;
         o["capacity"] = capacity;
         return Finish(o, r, marginPerUnit);
     }
 
-    public static string CycleTimeChange(string line, double elapsedMinutes, string station, double cycleSeconds, ScenarioResult r, double marginPerUnit)
+    public static string CycleTimeChange(string line, double elapsedMinutes, string station, double cycleSeconds, ScenarioResult r, double marginPerUnit, IReadOnlyList<LineCli.BufferStart>? buffers = null)
     {
-        var o = Head("cycle_time_change", line, elapsedMinutes);
+        var o = Head("cycle_time_change", line, elapsedMinutes, buffers);
         o["station"] = station;
         o["cycle_s"] = cycleSeconds;
         return Finish(o, r, marginPerUnit);
@@ -48,7 +48,7 @@ internal static class LineScenarioJson
         var candidates = new JsonArray();
         foreach (var c in r.Candidates)
         {
-            candidates.Add(new JsonObject { ["start_minute"] = c.StartSeconds / 60, ["lost_output"] = c.LostOutput.Mean, ["low"] = c.LostOutput.Low, ["high"] = c.LostOutput.High });
+            candidates.Add(new JsonObject { ["start_minute"] = c.StartSeconds / 60, ["lost_output"] = c.LostOutput.Mean, ["low"] = c.LostOutput.Low, ["high"] = c.LostOutput.High, ["level"] = c.LostOutput.Level });
         }
 
         o["candidates"] = candidates;
@@ -79,5 +79,6 @@ internal static class LineScenarioJson
         return o.ToJsonString(LineCli.JsonOptions);
     }
 
-    private static JsonObject Interval(Estimate e) => new() { ["mean"] = e.Mean, ["low"] = e.Low, ["high"] = e.High };
+    // The level goes with every low/high: a script must not have to know the engine's default to read them.
+    private static JsonObject Interval(Estimate e) => new() { ["mean"] = e.Mean, ["low"] = e.Low, ["high"] = e.High, ["level"] = e.Level };
 }

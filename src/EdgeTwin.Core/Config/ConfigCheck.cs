@@ -12,6 +12,9 @@ namespace EdgeTwin.Core.Config;
 /// <param name="ProfileDirectories">Where profiles were looked up.</param>
 public sealed record ConfigCheckReport(string File, IReadOnlyList<ConfigDiagnostic> Problems, SiteConfig? Config, IReadOnlyList<string> ProfileDirectories)
 {
+    /// <summary>What the valid config's owned sections set up, one phrase each (<see cref="IConfigSectionValidator.Describe"/>), in validator order.</summary>
+    public IReadOnlyList<string> Sections { get; init; } = [];
+
     /// <summary>True when the config is valid.</summary>
     public bool Ok => Problems.Count == 0 && Config is not null;
 
@@ -26,7 +29,20 @@ public static class ConfigCheck
     public static ConfigCheckReport Run(string path, SiteConfigLoadOptions? options = null)
     {
         var result = SiteConfigLoader.Load(path, options);
-        return new ConfigCheckReport(path, result.Problems, result.Config, result.ProfileDirectories);
+        var sections = new List<string>();
+        if (result.Config is { } config && result.Problems.Count == 0)
+        {
+            // Sections such as line: are read by their owners, so only they can say what the section sets up.
+            foreach (var validator in options?.SectionValidators ?? [])
+            {
+                if (config.Sections.TryGetValue(validator.Section, out var section) && validator.Describe(new ConfigReader(section, new ConfigDiagnostics())) is { } text)
+                {
+                    sections.Add(text);
+                }
+            }
+        }
+
+        return new ConfigCheckReport(path, result.Problems, result.Config, result.ProfileDirectories) { Sections = sections };
     }
 
     /// <summary>One line per problem, then a last line: <c>FAILED: …</c> or the one-line <c>OK: …</c> summary.</summary>
@@ -89,6 +105,13 @@ public static class ConfigCheck
             w.WriteNumber("devices_enabled", c.Devices.Count(d => d.Enabled));
             w.WriteNumber("profiles", c.Profiles.Count);
             w.WriteNumber("metrics", c.Devices.Where(d => d.Enabled).Sum(d => c.Profiles[d.Profile].Metrics.Count));
+            w.WriteStartArray("sections");
+            foreach (var s in report.Sections)
+            {
+                w.WriteStringValue(s);
+            }
+
+            w.WriteEndArray();
             w.WriteEndObject();
         }
 
@@ -108,6 +131,11 @@ public static class ConfigCheck
         sb.Append(CultureInfo.InvariantCulture, $"{Count(c.Site.CoolingUnits.Count, "cooling unit")}, {c.Site.Power.Ups.Count} UPS, {c.Site.Power.Pdus.Count} PDU{(c.Site.Power.Pdus.Count == 1 ? "" : "s")}, ");
         sb.Append(CultureInfo.InvariantCulture, $"{Count(c.Site.AllMachines.Count(), "machine")}; ");
         sb.Append(CultureInfo.InvariantCulture, $"{Count(c.Devices.Count, "device")} ({c.Devices.Count(d => d.Enabled)} enabled) using {Count(c.Profiles.Count, "profile")}");
+        foreach (var s in report.Sections)
+        {
+            sb.Append("; ").Append(s);
+        }
+
         return sb.ToString();
     }
 

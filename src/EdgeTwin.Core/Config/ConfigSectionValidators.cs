@@ -24,6 +24,12 @@ public interface IConfigSectionValidator
     void ValidateReferences(ConfigReader section, SiteReferences site)
     {
     }
+
+    /// <summary>
+    /// What a valid section sets up, in a few words for <c>edgetwin check</c>'s OK line (e.g. "line line1: 4 stations, …"),
+    /// or null when the section has nothing worth a mention there.
+    /// </summary>
+    string? Describe(ConfigReader section) => null;
 }
 
 /// <summary>What a section may refer to: the loaded site and the roles known to the device-profile library.</summary>

@@ -25,6 +25,24 @@ public sealed record StationSpec(
 /// <summary>A finite buffer between stations.</summary>
 public sealed record BufferSpec(string Id, int Capacity, int InitialLevel = 0);
 
+/// <summary>What a structural problem of a line is about.</summary>
+public enum LineElement
+{
+    Line,
+    Station,
+    Buffer,
+}
+
+/// <summary>
+/// A structural problem of a line, with where it is, so the config reader can report it at the offending key rather than
+/// at the <c>line:</c> section.
+/// </summary>
+/// <param name="Message">What is wrong, naming the station or buffer.</param>
+/// <param name="Element">The kind of element at fault.</param>
+/// <param name="Index">Its index in <see cref="LineSpec.Stations"/> or <see cref="LineSpec.Buffers"/>; -1 for the line.</param>
+/// <param name="Field">The <c>line:</c> section's key of the field at fault (<c>output</c>, <c>inputs</c>, <c>mttr</c>, …), or null for the element as a whole.</param>
+public sealed record LineProblem(string Message, LineElement Element = LineElement.Line, int Index = -1, string? Field = null);
+
 /// <summary>A line: stations, buffers and the simulation tick.</summary>
 /// <param name="TickSeconds">Time step of the simulation; cycle times are rounded to whole ticks.</param>
 public sealed record LineSpec(IReadOnlyList<StationSpec> Stations, IReadOnlyList<BufferSpec> Buffers, double TickSeconds = 1.0)
@@ -50,52 +68,63 @@ public sealed record LineSpec(IReadOnlyList<StationSpec> Stations, IReadOnlyList
     }
 
     /// <summary>Every structural problem, empty when the line is valid.</summary>
-    public IReadOnlyList<string> Validate()
+    public IReadOnlyList<string> Validate() => [.. Problems().Select(p => p.Message)];
+
+    /// <summary>Every structural problem with the station, buffer and field it concerns; empty when the line is valid.</summary>
+    public IReadOnlyList<LineProblem> Problems()
     {
-        var errors = new List<string>();
-        if (Stations.Count == 0) errors.Add("line has no stations");
-        if (!(TickSeconds > 0)) errors.Add($"tick {TickSeconds} s must be > 0");
+        var errors = new List<LineProblem>();
+        if (Stations.Count == 0) errors.Add(new("line has no stations", Field: "stations"));
+        if (!(TickSeconds > 0)) errors.Add(new($"tick {TickSeconds} s must be > 0", Field: "tick"));
         var bufferIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var b in Buffers)
+        for (int bi = 0; bi < Buffers.Count; bi++)
         {
-            if (!bufferIds.Add(b.Id)) errors.Add($"buffer '{b.Id}' defined twice");
-            if (b.Capacity < 1) errors.Add($"buffer '{b.Id}': capacity {b.Capacity} must be >= 1");
-            if (b.InitialLevel < 0 || b.InitialLevel > b.Capacity) errors.Add($"buffer '{b.Id}': initial level {b.InitialLevel} outside 0..{b.Capacity}");
+            var b = Buffers[bi];
+            if (!bufferIds.Add(b.Id)) errors.Add(new($"buffer '{b.Id}' defined twice", LineElement.Buffer, bi, "id"));
+            if (b.Capacity < 1) errors.Add(new($"buffer '{b.Id}': capacity {b.Capacity} must be >= 1", LineElement.Buffer, bi, "capacity"));
+            if (b.InitialLevel < 0 || b.InitialLevel > b.Capacity) errors.Add(new($"buffer '{b.Id}': initial level {b.InitialLevel} outside 0..{b.Capacity}", LineElement.Buffer, bi, "initial"));
         }
         var stationIds = new HashSet<string>(StringComparer.Ordinal);
         var produced = new HashSet<string>(StringComparer.Ordinal);
         var consumed = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var s in Stations)
+        for (int si = 0; si < Stations.Count; si++)
         {
-            if (!stationIds.Add(s.Id)) errors.Add($"station '{s.Id}' defined twice");
-            if (!(s.CycleTimeSeconds > 0)) errors.Add($"station '{s.Id}': cycle time {s.CycleTimeSeconds} s must be > 0");
-            if (s.MtbfSeconds < 0 || double.IsNaN(s.MtbfSeconds)) errors.Add($"station '{s.Id}': mtbf must be >= 0");
-            if (s.MtbfSeconds > 0 && !double.IsPositiveInfinity(s.MtbfSeconds) && !(s.MttrSeconds > 0)) errors.Add($"station '{s.Id}': mttr must be > 0 when it can fail");
-            if (s.CycleTimeCv < 0 || s.CycleTimeCv > 1) errors.Add($"station '{s.Id}': cycle time cv {s.CycleTimeCv} outside 0..1");
+            var s = Stations[si];
+            LineProblem At(string message, string field) => new(message, LineElement.Station, si, field);
+            if (!stationIds.Add(s.Id)) errors.Add(At($"station '{s.Id}' defined twice", "id"));
+            if (!(s.CycleTimeSeconds > 0)) errors.Add(At($"station '{s.Id}': cycle time {s.CycleTimeSeconds} s must be > 0", "ideal_cycle_time"));
+            if (s.MtbfSeconds < 0 || double.IsNaN(s.MtbfSeconds)) errors.Add(At($"station '{s.Id}': mtbf must be >= 0", "mtbf"));
+            if (s.MtbfSeconds > 0 && !double.IsPositiveInfinity(s.MtbfSeconds) && !(s.MttrSeconds > 0)) errors.Add(At($"station '{s.Id}': mttr must be > 0 when it can fail", "mttr"));
+            if (s.CycleTimeCv < 0 || s.CycleTimeCv > 1) errors.Add(At($"station '{s.Id}': cycle time cv {s.CycleTimeCv} outside 0..1", "cycle_time_cv"));
             foreach (var i in s.Inputs)
             {
-                if (!bufferIds.Contains(i)) errors.Add($"station '{s.Id}': input buffer '{i}' is not defined");
+                if (!bufferIds.Contains(i)) errors.Add(At($"station '{s.Id}': input buffer '{i}' is not defined", "inputs"));
                 consumed.Add(i);
             }
             if (s.Output is not null)
             {
-                if (!bufferIds.Contains(s.Output)) errors.Add($"station '{s.Id}': output buffer '{s.Output}' is not defined");
-                if (s.Inputs.Contains(s.Output)) errors.Add($"station '{s.Id}': output buffer '{s.Output}' is also its input");
+                if (!bufferIds.Contains(s.Output)) errors.Add(At($"station '{s.Id}': output buffer '{s.Output}' is not defined", "output"));
+                if (s.Inputs.Contains(s.Output)) errors.Add(At($"station '{s.Id}': output buffer '{s.Output}' is also its input", "output"));
                 produced.Add(s.Output);
             }
         }
-        foreach (var b in Buffers)
+        for (int bi = 0; bi < Buffers.Count; bi++)
         {
-            if (!produced.Contains(b.Id)) errors.Add($"buffer '{b.Id}' has no station feeding it");
-            if (!consumed.Contains(b.Id)) errors.Add($"buffer '{b.Id}' has no station taking from it");
+            var b = Buffers[bi];
+            if (!produced.Contains(b.Id)) errors.Add(new($"buffer '{b.Id}' has no station feeding it", LineElement.Buffer, bi, "id"));
+            if (!consumed.Contains(b.Id)) errors.Add(new($"buffer '{b.Id}' has no station taking from it", LineElement.Buffer, bi, "id"));
         }
-        if (errors.Count == 0 && FindCycle() is { } cycle) errors.Add($"line has a cycle (a part could return to a station it passed): {cycle}");
-        if (errors.Count == 0 && !Stations.Any(s => s.Output is null)) errors.Add("line has no final station (one without an output buffer)");
+        if (errors.Count == 0 && FindCycle() is { } cycle)
+            errors.Add(new($"line has a cycle (a part could return to a station it passed): {cycle.Path} ({Stations[cycle.Station].Id}'s output {Stations[cycle.Station].Output} feeds {cycle.Back} again)", LineElement.Station, cycle.Station, "output"));
+        if (errors.Count == 0 && !Stations.Any(s => s.Output is null)) errors.Add(new("line has no final station (one without an output buffer)", Field: "stations"));
         return errors;
     }
 
-    /// <summary>One cycle of the station graph as "S2 -> B2 -> S3 -> B3 -> S2", or null when there is none.</summary>
-    private string? FindCycle()
+    /// <summary>
+    /// One cycle of the station graph as "S2 -> B2 -> S3 -> B3 -> S2", and the station whose output closes it (feeds a
+    /// station listed no later than itself: the back edge in the order the config writes the line), or null when there is none.
+    /// </summary>
+    private (string Path, int Station, string Back)? FindCycle()
     {
         // Kahn's algorithm on the station graph (edge: producer of a buffer -> its consumers).
         var indeg = Stations.ToDictionary(s => s.Id, _ => 0, StringComparer.Ordinal);
@@ -131,9 +160,18 @@ public sealed record LineSpec(IReadOnlyList<StationSpec> Stations, IReadOnlyList
 
             var loop = path.Skip(at).Reverse().ToList(); // downstream order, first station repeated at the end
             var parts = new List<string>();
+            int closing = -1;
+            string back = "";
             for (int i = 0; i < loop.Count - 1; i++)
+            {
                 parts.Add(loop[i] + " -> " + byId[loop[i]].Output);
-            return string.Join(" -> ", parts) + " -> " + loop[^1];
+                // Positions cannot rise all the way round a loop, so some edge goes back (or to itself).
+                int from = StationIndex(loop[i]), to = StationIndex(loop[i + 1]);
+                if (closing >= 0 || to > from) continue;
+                closing = from;
+                back = loop[i + 1];
+            }
+            return (string.Join(" -> ", parts) + " -> " + loop[^1], closing, back);
         }
     }
 

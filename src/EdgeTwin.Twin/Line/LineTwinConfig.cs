@@ -115,6 +115,7 @@ public sealed record LineTwinConfig(
         var buffers = new List<BufferSpec>();
         var levels = new Dictionary<string, SignalRef>(StringComparer.Ordinal);
         var bufferNodes = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        var bufferItems = new List<ConfigNode>(); // the YAML item of each buffer in `buffers`, same order
         if (r.Sequence("buffers", required: true) is { } bseq)
         {
             foreach (var item in bseq.Items)
@@ -126,7 +127,11 @@ public sealed record LineTwinConfig(
                 var initial = b.Int("initial", min: 0) ?? 0;
                 if (bid is not null && !bufferNodes.TryAdd(bid, item)) r.Diagnostics.Add(b.Node("id")!, $"buffer '{bid}' is defined twice");
                 if (cap is not null && initial > cap) r.Diagnostics.Add(b.Node("initial")!, $"initial level {initial} exceeds the capacity {cap}");
-                if (bid is not null && cap is not null) buffers.Add(new BufferSpec(bid, cap.Value, Math.Min(initial, cap.Value)));
+                if (bid is not null && cap is not null)
+                {
+                    buffers.Add(new BufferSpec(bid, cap.Value, Math.Min(initial, cap.Value)));
+                    bufferItems.Add(item);
+                }
                 if (Signal(b, "level", isState: false) is { } level && bid is not null) levels[bid] = level;
                 b.ReportUnknownKeys();
             }
@@ -134,6 +139,7 @@ public sealed record LineTwinConfig(
 
         var stations = new List<StationConfig>();
         var stationNodes = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        var stationItems = new List<ConfigNode>(); // the YAML item of each station in `stations`, same order
         if (r.Sequence("stations", required: true) is { } sseq)
         {
             if (sseq.Items.Count == 0) r.Diagnostics.Add(sseq, "a line needs at least one station");
@@ -176,6 +182,7 @@ public sealed record LineTwinConfig(
                     var spec = new StationSpec(sid, ct.Value.TotalSeconds, mtbf?.TotalSeconds ?? 0, mttr?.TotalSeconds ?? 0,
                         inputs.Select(i => i.Value).ToArray(), outBuf, cv);
                     stations.Add(new StationConfig(spec, machine, state, good, reject, light, quality));
+                    stationItems.Add(item);
                 }
                 s.ReportUnknownKeys();
             }
@@ -204,11 +211,24 @@ public sealed record LineTwinConfig(
 
         if (r.Diagnostics.Items.Count > before || id is null) return null;
         var lineSpec = new LineSpec(stations.Select(s => s.Spec).ToArray(), buffers, tick.TotalSeconds);
-        // Structural problems (a buffer nobody feeds, a cycle, no final station) are reported at the section.
-        foreach (var problem in lineSpec.Validate()) r.Diagnostics.Add(r.Mapping, problem);
+        // Structural problems (a buffer nobody feeds or takes from, a cycle, an output that is also an input) at the key of
+        // the station or buffer at fault, with its line, not at `line:`.
+        foreach (var problem in lineSpec.Problems()) r.Diagnostics.Add(Locate(problem, r.Mapping, stationItems, bufferItems), problem.Message);
         if (r.Diagnostics.Items.Count > before) return null;
         return new LineTwinConfig(id, lineSpec, stations, shiftLength, starts, stops, margin, microStop,
             output ?? stations.Last(s => s.Spec.Output is null).Spec.Id) { BufferLevels = levels };
+    }
+
+    /// <summary>The node of a line problem's field (<c>output</c>, <c>mttr</c>), else its station or buffer item, else the section.</summary>
+    private static ConfigNode Locate(LineProblem problem, ConfigMapping section, List<ConfigNode> stationItems, List<ConfigNode> bufferItems)
+    {
+        ConfigNode element = problem.Element switch
+        {
+            LineElement.Station when problem.Index >= 0 && problem.Index < stationItems.Count => stationItems[problem.Index],
+            LineElement.Buffer when problem.Index >= 0 && problem.Index < bufferItems.Count => bufferItems[problem.Index],
+            _ => section,
+        };
+        return problem.Field is { } field && element is ConfigMapping m ? m[field] ?? element : element;
     }
 
     private static SignalRef? Signal(ConfigReader sig, string key, bool isState)
@@ -342,6 +362,16 @@ public sealed class LineSectionValidator : IConfigSectionValidator
     public string Section => "line";
 
     public void Validate(ConfigReader section) => LineTwinConfig.Read(section);
+
+    /// <summary>"line line1: 4 stations, 3 buffers, 2 of 4 machines with signals" — the line twin a valid section sets up.</summary>
+    public string? Describe(ConfigReader section)
+    {
+        if (LineTwinConfig.Read(section) is not { } c) return null;
+        // A machine without a state or counter signal is simulated, never observed: worth seeing before the agent runs.
+        int withSignals = c.Stations.Count(s => s.State is not null || s.StackLight is not null || s.Good is not null || s.Reject is not null);
+        var inv = CultureInfo.InvariantCulture;
+        return string.Create(inv, $"line {c.Id}: {c.Stations.Count} station{(c.Stations.Count == 1 ? "" : "s")}, {c.Spec.Buffers.Count} buffer{(c.Spec.Buffers.Count == 1 ? "" : "s")}, {withSignals} of {c.Stations.Count} machines with signals");
+    }
 
     /// <summary>
     /// Every device and metric the line's signals name (state words, counters, stack-light lamps, quality inputs, buffer

@@ -24,6 +24,14 @@ public sealed class LineScenarioCommandTests
         Assert.Equal(expected, output.Trim());
         var lost = JsonDocument.Parse(output).RootElement.GetProperty("lost_output");
         Assert.True(lost.GetProperty("low").GetDouble() <= lost.GetProperty("mean").GetDouble() && lost.GetProperty("mean").GetDouble() <= lost.GetProperty("high").GetDouble(), output);
+        // low/high say their level: the engine's, not a figure the reader has to know.
+        double level = new LineScenarios(c.Spec, c.ShiftLength.TotalSeconds, c.MarginPerUnit).Confidence;
+        Assert.Equal(level, lost.GetProperty("level").GetDouble());
+        Assert.Equal(level, JsonDocument.Parse(output).RootElement.GetProperty("cost").GetProperty("level").GetDouble());
+
+        (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--replications", "5");
+        Assert.True(exit == 0, $"exit {exit}: {error}");
+        Assert.Contains("parts (90 % CI ", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -83,6 +91,8 @@ public sealed class LineScenarioCommandTests
         Assert.Equal(4, root.GetProperty("candidates").GetArrayLength()); // 0, 120, 240, 360 min: a 90 min window fits in 8 h
         var best = root.GetProperty("best_start_minute").GetDouble();
         Assert.Contains(root.GetProperty("candidates").EnumerateArray(), x => x.GetProperty("start_minute").GetDouble() == best);
+        Assert.All(root.GetProperty("candidates").EnumerateArray(), x => Assert.Equal(0.9, x.GetProperty("level").GetDouble()));
+        Assert.Equal(0.9, root.GetProperty("best_lost_output").GetProperty("level").GetDouble());
 
         (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "90");
         Assert.Equal(2, exit);

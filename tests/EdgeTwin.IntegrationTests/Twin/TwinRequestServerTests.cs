@@ -248,6 +248,8 @@ public sealed class TwinRequestServerTests
         AssertError(await requester.RequestAsync(prefix + "machine_down", """{"station":"S9","minutes":40}"""), "unknown_element", "unknown station 'S9' in line line1 (known: S1, S2, S3, S4)");
         AssertError(await requester.RequestAsync(prefix + "buffer_change", """{"buffer":"B7","capacity":4}"""), "unknown_element", "unknown buffer 'B7'");
         AssertError(await requester.RequestAsync(prefix + "buffer_change", """{"buffer":"B2","capacity":4.5}"""), "invalid_field", "field 'capacity': expected a whole number, got 4.5");
+        // A buffer holds at least one part: 0 used to pass the field check and fail in the simulator as an "unknown_element".
+        AssertError(await requester.RequestAsync(prefix + "buffer_change", """{"buffer":"B2","capacity":0}"""), "invalid_field", "field 'capacity': 0 is outside 1..1000000");
         AssertError(await requester.RequestAsync(prefix + "maintenance_window", """{"station":"S3","minutes":600}"""), "invalid_field", "field 'minutes': 600 min does not fit in the 420 min left in the shift of line line1");
         AssertError(await requester.RequestAsync(prefix + "machine_down", """{"station":"S3"}"""), "invalid_field", "field 'minutes': required");
 

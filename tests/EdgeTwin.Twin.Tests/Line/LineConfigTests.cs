@@ -111,10 +111,12 @@ public sealed class LineConfigTests
         Assert.True(problems.Count >= 9, all);
     }
 
+    // Structural problems of the line graph were all reported at `line:` (line 1), leaving the reader to find the element.
+
     [Fact]
-    public void Structural_problems_are_reported_at_the_section()
+    public void Regression_a_buffer_no_station_takes_from_was_reported_at_the_line_key()
     {
-        const string yaml = """
+        var (c, problems) = Parse("""
             line:
               id: line1
               buffers:
@@ -122,10 +124,83 @@ public sealed class LineConfigTests
               stations:
                 - { id: S1, ideal_cycle_time: 30s, output: B1 }
                 - { id: S2, ideal_cycle_time: 30s, output: B1 }
-            """;
-        var (c, problems) = Parse(yaml);
+            """);
         Assert.Null(c);
-        Assert.Contains(problems, p => p.Line == 2 && p.Message.Contains("no station taking from it", StringComparison.Ordinal));
+        Assert.Equal("site.yaml:4:13: line.buffers[0].id: buffer 'B1' has no station taking from it", Assert.Single(problems).ToString());
+    }
+
+    [Fact]
+    public void Regression_a_buffer_no_station_feeds_was_reported_at_the_line_key()
+    {
+        var (c, problems) = Parse("""
+            line:
+              id: line1
+              buffers:
+                - { id: B1, capacity: 5 }
+                - id: B2
+                  capacity: 5
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1, B2] }
+            """);
+        Assert.Null(c);
+        Assert.Equal("site.yaml:5:11: line.buffers[1].id: buffer 'B2' has no station feeding it", Assert.Single(problems).ToString());
+    }
+
+    [Fact]
+    public void Regression_a_stations_output_that_is_also_its_input_was_reported_at_the_line_key()
+    {
+        var (c, problems) = Parse("""
+            line:
+              id: line1
+              buffers: [{ id: B1, capacity: 5 }, { id: B2, capacity: 5 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], output: B1 }
+                - { id: S3, ideal_cycle_time: 30s, inputs: [B2] }
+            """);
+        Assert.Null(c);
+        Assert.Contains("site.yaml:6:62: line.stations[1].output: station 'S2': output buffer 'B1' is also its input", problems.Select(p => p.ToString()));
+        Assert.DoesNotContain(problems, p => p.Path == "line");
+    }
+
+    [Fact]
+    public void Regression_a_cycle_in_the_line_was_reported_at_the_line_key()
+    {
+        // S3 sends its parts back to S2 through B3: the output that closes the loop is the key to fix.
+        var (c, problems) = Parse("""
+            line:
+              id: line1
+              buffers: [{ id: B1, capacity: 5 }, { id: B2, capacity: 5 }, { id: B3, capacity: 5 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1, B3], output: B2 }
+                - { id: S3, ideal_cycle_time: 30s, inputs: [B2], output: B3 }
+                - { id: S4, ideal_cycle_time: 30s, inputs: [B2] }
+            """);
+        Assert.Null(c);
+        Assert.Equal(
+            "site.yaml:7:62: line.stations[2].output: line has a cycle (a part could return to a station it passed): S2 -> B2 -> S3 -> B3 -> S2 (S3's output B3 feeds S2 again)",
+            Assert.Single(problems).ToString());
+    }
+
+    [Fact]
+    public void Regression_a_zero_mttr_on_a_station_that_fails_was_reported_at_the_line_key()
+    {
+        var (c, problems) = Parse("""
+            line:
+              id: line1
+              buffers: [{ id: B1, capacity: 5 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - id: S2
+                  ideal_cycle_time: 30s
+                  mtbf: 2h
+                  mttr: 0s
+                  inputs: [B1]
+            """);
+        Assert.Null(c);
+        Assert.Equal("site.yaml:9:13: line.stations[1].mttr: station 'S2': mttr must be > 0 when it can fail", Assert.Single(problems).ToString());
     }
 
     [Fact]

@@ -60,6 +60,26 @@ public sealed class LineScenarioTests
     }
 
     [Fact]
+    public void Every_interval_carries_the_level_it_was_computed_at()
+    {
+        // Same seeds, so the same paired losses: only the level changes the interval, and each estimate says which it is.
+        var line = LineSpec.Serial([("S1", 1, 50, 10), ("S2", 1, 50, 10)], [2]);
+        var now = new LineNow(0, 0, null);
+        var narrow = new LineScenarios(line, 5_000, 2) { Replications = 20, Confidence = 0.8 };
+        var wide = new LineScenarios(line, 5_000, 2) { Replications = 20, Confidence = 0.95 };
+        var a = narrow.BufferChange(now, "B1", 20);
+        var b = wide.BufferChange(now, "B1", 20);
+        Assert.Equal((0.8, 0.8), (a.LostOutput.Level, a.Cost.Level));
+        Assert.Equal((0.95, 0.95), (b.LostOutput.Level, b.Cost.Level));
+        Assert.Equal(a.LostOutput.Mean, b.LostOutput.Mean, 9);
+        Assert.True(b.LostOutput.High - b.LostOutput.Low > a.LostOutput.High - a.LostOutput.Low, $"{a.LostOutput} vs {b.LostOutput}");
+
+        var w = wide.MaintenanceWindow(now, "S1", 600, stepSeconds: 1800);
+        Assert.All(w.Candidates, c => Assert.Equal(0.95, c.LostOutput.Level));
+        Assert.Equal(0.95, wide.ForecastEndOfShift(now).Prediction.Level);
+    }
+
+    [Fact]
     public void Maintenance_window_goes_where_the_buffer_has_filled()
     {
         // S1 (5 s) feeds the bottleneck S2 (10 s) through an empty 200-part buffer that fills at 0.1 part/s.

@@ -185,8 +185,11 @@ public sealed class ThroughputModelTests
             ],
             [new BufferSpec("B1", 5), new BufferSpec("B2", 5), new BufferSpec("B3", 5)]);
 
-        var error = Assert.Single(looped.Validate());
+        var error = Assert.Single(looped.Problems());
 
-        Assert.Equal("line has a cycle (a part could return to a station it passed): S2 -> B2 -> S3 -> B3 -> S4 -> B1 -> S2", error);
+        Assert.Equal("line has a cycle (a part could return to a station it passed): S2 -> B2 -> S3 -> B3 -> S4 -> B1 -> S2 (S4's output B1 feeds S2 again)", error.Message);
+        // The output that closes the loop (to a station listed before it) is where a config reader points.
+        Assert.Equal((LineElement.Station, 3, "output"), (error.Element, error.Index, error.Field));
+        Assert.Equal([error.Message], looped.Validate());
     }
 }

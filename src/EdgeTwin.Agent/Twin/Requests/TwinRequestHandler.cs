@@ -211,7 +211,8 @@ internal static class TwinRequestHandler
     private static Func<LineScenarioBasis, string> BufferChangeRun(Args a)
     {
         var buffer = a.String("buffer", required: true)!;
-        var capacity = a.Integer("capacity", null, min: 0, max: 1_000_000);
+        // The line model needs room for one part (LineSpec.Validate): 0 would fail in the simulator as an "unknown element".
+        var capacity = a.Integer("capacity", null, min: 1, max: 1_000_000);
         var reps = a.Integer("replications", 100, min: 2, max: MaxReplications);
         return b =>
         {

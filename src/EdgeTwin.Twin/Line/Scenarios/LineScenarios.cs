@@ -1,7 +1,8 @@
 namespace EdgeTwin.Twin.Line.Scenarios;
 
 /// <summary>A mean with a two-sided interval (confidence interval of the mean, or a prediction interval; the field says which).</summary>
-public readonly record struct Estimate(double Mean, double Low, double High);
+/// <param name="Level">The interval's level as a fraction (0.9: a 90 % interval), carried so outputs state the level used rather than assume one.</param>
+public readonly record struct Estimate(double Mean, double Low, double High, double Level);
 
 /// <summary>Where the line is now: seconds into the shift, parts out so far and what the gateway sees (buffer levels, stations down).</summary>
 public sealed record LineNow(double ElapsedSeconds, long OutputSoFar, LineSnapshot? Snapshot);
@@ -9,8 +10,16 @@ public sealed record LineNow(double ElapsedSeconds, long OutputSoFar, LineSnapsh
 /// <summary>End-of-shift output: the mean forecast, the confidence interval of that mean, and a prediction interval (5 %–95 % of replications).</summary>
 public sealed record ShiftForecast(double ShiftSeconds, double ElapsedSeconds, long OutputSoFar, Estimate Mean, Estimate Prediction, int Replications);
 
-/// <summary>A what-if against the baseline: output of both, the paired loss (baseline − scenario, CI of the mean) and its cost.</summary>
-public sealed record ScenarioResult(string Kind, string Target, double BaselineOutput, double ScenarioOutput, Estimate LostOutput, Estimate Cost, int Replications);
+/// <summary>
+/// A what-if against the baseline: the mean output of both over the rest of the shift (CI of each mean), the paired loss
+/// (baseline − scenario, CI of the mean; negative when the change gains parts) and its cost.
+/// </summary>
+public sealed record ScenarioResult(string Kind, string Target, Estimate Baseline, Estimate Scenario, Estimate LostOutput, Estimate Cost, int Replications)
+{
+    public double BaselineOutput => Baseline.Mean;
+
+    public double ScenarioOutput => Scenario.Mean;
+}
 
 /// <summary>One candidate start for a maintenance window.</summary>
 public sealed record WindowCandidate(double StartSeconds, Estimate LostOutput);
@@ -65,7 +74,7 @@ public sealed class LineScenarios
         var sorted = (double[])outputs.Clone();
         Array.Sort(sorted);
         double alpha = (1 - Confidence) / 2;
-        var prediction = new Estimate(outputs.Average(), Quantile(sorted, alpha), Quantile(sorted, 1 - alpha));
+        var prediction = new Estimate(outputs.Average(), Quantile(sorted, alpha), Quantile(sorted, 1 - alpha), Confidence);
         return new ShiftForecast(_shiftSeconds, now.ElapsedSeconds, now.OutputSoFar, MeanInterval(outputs), prediction, outputs.Length);
     }
 
@@ -170,8 +179,8 @@ public sealed class LineScenarios
         var lost = new double[baseline.Length];
         for (int i = 0; i < lost.Length; i++) lost[i] = baseline[i] - scenario[i];
         var l = MeanInterval(lost);
-        var cost = new Estimate(l.Mean * _marginPerUnit, l.Low * _marginPerUnit, l.High * _marginPerUnit);
-        return new ScenarioResult(kind, target, baseline.Average(), scenario.Average(), l, cost, baseline.Length);
+        var cost = new Estimate(l.Mean * _marginPerUnit, l.Low * _marginPerUnit, l.High * _marginPerUnit, l.Level);
+        return new ScenarioResult(kind, target, MeanInterval(baseline), MeanInterval(scenario), l, cost, baseline.Length);
     }
 
     private Estimate MeanInterval(double[] x)
@@ -182,7 +191,7 @@ public sealed class LineScenarios
         var /= x.Length - 1;
         double t = MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, x.Length - 1, 1 - (1 - Confidence) / 2);
         double half = t * Math.Sqrt(var / x.Length);
-        return new Estimate(mean, mean - half, mean + half);
+        return new Estimate(mean, mean - half, mean + half, Confidence);
     }
 
     private static double Quantile(double[] sorted, double q)
