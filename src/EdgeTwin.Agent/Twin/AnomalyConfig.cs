@@ -196,14 +196,14 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
 }
 
 /// <summary>
-/// <c>twin.anomaly.state</c>: the detectors' learned state is saved every <c>checkpoint_interval</c> (default 10m) and at
+/// <c>twin.anomaly.state</c>: the detectors' learned state is saved every <c>checkpoint_interval</c> (default 1h) and at
 /// stop to <c>file</c> (default <c>anomaly-state.bin</c> next to the outbox; relative to the config file), and read back at
 /// start so that a restart does not send every series back through warm-up; series saved longer ago than <c>max_age</c>
 /// (default 7d) learn anew.
 /// </summary>
 public sealed record AnomalyStateConfig(bool Enabled, string? File, TimeSpan CheckpointInterval, TimeSpan MaxAge)
 {
-    public static AnomalyStateConfig Default { get; } = new(true, null, TimeSpan.FromMinutes(10), TimeSpan.FromDays(7));
+    public static AnomalyStateConfig Default { get; } = new(true, null, TimeSpan.FromHours(1), TimeSpan.FromDays(7));
 }
 
 /// <summary>Where the anomaly stage keeps its detectors' state (null: not kept).</summary>

@@ -209,7 +209,7 @@ internal static class DetectorSweep
 
 /// <summary>
 /// Cost of saving and restoring one series' learned state (<see cref="DetectorStateCodec"/>, the anomaly stage's
-/// checkpoint every 10 minutes and its restore after a restart), for the default detector and <c>algorithm: max</c>.
+/// checkpoint every hour and at stop, and its restore after a restart), for the default detector and <c>algorithm: max</c>.
 /// <c>dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- --filter '*AnomalyStateBenchmarks*'</c>
 /// </summary>
 [MemoryDiagnoser]

@@ -184,10 +184,10 @@ public sealed class AnomalyStateTests : IDisposable
         Assert.True(File.Exists(StatePath + ".corrupt"));
         Assert.False(File.Exists(StatePath));
 
-        // Detection goes on from scratch, and the next checkpoint (10 min later) writes a state that reads back.
+        // Detection goes on from scratch, and the next checkpoint (an hour later) writes a state that reads back.
         await FeedAsync(after, 500, 600, int.MaxValue);
         Assert.Equal(100, after.Anomaly.SamplesSeen(after.Id(1)));
-        _clock.Advance(TimeSpan.FromMinutes(11));
+        _clock.Advance(TimeSpan.FromMinutes(61));
         await FeedAsync(after, 600, 601, int.MaxValue);
         await after.Anomaly.PendingCheckpoint.WaitAsync(Ct);
         var saved = AnomalyStateFile.Load(StatePath)!;
@@ -271,14 +271,14 @@ public sealed class AnomalyStateTests : IDisposable
     {
         await using var stage = Start(StatePath);
         await FeedAsync(stage, 0, 200, int.MaxValue);
-        _clock.Advance(TimeSpan.FromMinutes(11));
+        _clock.Advance(TimeSpan.FromMinutes(61));
         await FeedAsync(stage, 200, 201, int.MaxValue);
         await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
         var good = await File.ReadAllBytesAsync(StatePath, Ct);
 
         // The temp file's name taken by a directory: the write fails as a full disk or a read-only mount would.
         Directory.CreateDirectory(StatePath + ".tmp");
-        _clock.Advance(TimeSpan.FromMinutes(11));
+        _clock.Advance(TimeSpan.FromMinutes(61));
         await FeedAsync(stage, 201, 300, int.MaxValue);
         await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
         var warning = Assert.Single(stage.Logs, l => l.Level == LogLevel.Warning);
