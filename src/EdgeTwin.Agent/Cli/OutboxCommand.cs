@@ -299,9 +299,7 @@ internal sealed class OutboxCommand : ICliCommand
         MaxAge = TimeSpan.FromDays(365 * 100),
     };
 
-    private static string Age(TimeSpan age) => age.TotalDays >= 1
-        ? $"{(int)age.TotalDays}d {age.Hours}h"
-        : age.TotalHours >= 1 ? $"{(int)age.TotalHours}h {age.Minutes}m" : $"{(int)age.TotalMinutes}m {age.Seconds}s";
+    private static string Age(TimeSpan age) => age < TimeSpan.FromMinutes(1) ? $"0m {age.Seconds}s" : Durations.Approximate(age);
 
     private static string Size(long bytes) => bytes >= 1024 * 1024
         ? (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB"

@@ -7,8 +7,11 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "EdgeTwin agent starting: site {Site}, gateway {Gateway}, {Devices} devices enabled ({Disabled} disabled), config {ConfigPath}")]
     public static partial void Starting(ILogger logger, string site, string gateway, int devices, int disabled, string configPath);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "EdgeTwin agent running: {Polled} polled and {Push} push sources, {Series} series, stages [{Stages}]")]
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "EdgeTwin agent running: {Polled} polled and {Push} push sources, {Series} series known before the first polls, stages [{Stages}]")]
     public static partial void Started(ILogger logger, int polled, int push, int series, string stages);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Every device polled once in {Elapsed}: {Up} up, {Down} down; {Series} series (SNMP table rows included)")]
+    public static partial void FirstRound(ILogger logger, string elapsed, int up, int down, int series);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "EdgeTwin agent stopping: finishing polls in flight and draining the pipeline")]
     public static partial void Stopping(ILogger logger);

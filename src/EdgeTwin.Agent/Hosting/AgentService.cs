@@ -164,6 +164,7 @@ internal sealed class AgentService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var status = options.StatusLogInterval is { } interval ? LogStatusAsync(interval, stoppingToken) : Task.CompletedTask;
+        var firstRound = LogFirstRoundAsync(stoppingToken);
         try
         {
             // Device errors never end a loop; only a bug does, and then the agent must exit non-zero.
@@ -172,6 +173,7 @@ internal sealed class AgentService(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             await status.ConfigureAwait(false);
+            await firstRound.ConfigureAwait(false);
             return;
         }
         catch (Exception ex)
@@ -179,6 +181,39 @@ internal sealed class AgentService(
             AgentLog.SchedulerFailed(_logger, ex);
             runtime.Fatal ??= ex;
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The start log counts the series known before any poll; SNMP tables add their rows with the first walk, so once every
+    /// device has answered or failed once, say what the site really is.
+    /// </summary>
+    private async Task LogFirstRoundAsync(CancellationToken stoppingToken)
+    {
+        if (runtime.DeviceStatus().Count == 0)
+        {
+            return;
+        }
+
+        var started = options.TimeProvider.GetTimestamp();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), options.TimeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                var states = runtime.DeviceStatus();
+                var up = states.Count(s => s.State == DeviceState.Up);
+                var down = states.Count(s => s.State == DeviceState.Down);
+                if (up + down == states.Count)
+                {
+                    var elapsed = Durations.Approximate(options.TimeProvider.GetElapsedTime(started));
+                    AgentLog.FirstRound(_logger, elapsed, up, down, runtime.Registry.Count);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 

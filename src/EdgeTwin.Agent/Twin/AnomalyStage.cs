@@ -196,7 +196,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
         var oldest = Now - (long)_config.State.MaxAge.TotalMilliseconds;
         _saved = contents.Series.Where(s => s.Value.SavedAtUnixMs >= oldest).ToDictionary(StringComparer.Ordinal);
-        var ageText = Durations.Format(age);
+        var ageText = Durations.Approximate(age);
         var maxAgeText = Durations.Format(_config.State.MaxAge);
         LogStateLoaded(_logger, _saved.Count, path, ageText, contents.Series.Count - _saved.Count, maxAgeText);
     }

@@ -72,6 +72,17 @@ public static class Durations
             : Invariant(ms, "ms");
     }
 
+    /// <summary>A measured time for people, to two units at most: <c>3d 4h</c>, <c>2h 5m</c>, <c>19m 21s</c>, <c>1.2s</c>, <c>850ms</c>.</summary>
+    public static string Approximate(TimeSpan value)
+    {
+        var t = value.Duration();
+        return t.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalDays}d {t.Hours}h")
+            : t.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalHours}h {t.Minutes}m")
+            : t.TotalMinutes >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalMinutes}m {t.Seconds}s")
+            : t.TotalSeconds >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.0}s")
+            : string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:0}ms");
+    }
+
     [SuppressMessage("Globalization", "CA1305", Justification = "Invariant by construction.")]
     private static string Invariant(long n, string unit) => n.ToString(CultureInfo.InvariantCulture) + unit;
 }

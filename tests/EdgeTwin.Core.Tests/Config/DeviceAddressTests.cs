@@ -119,4 +119,12 @@ public sealed class DurationsTests
     [Property]
     public bool Format_then_parse_is_identity(uint ms) =>
         Durations.Parse(Durations.Format(TimeSpan.FromMilliseconds(ms))) == TimeSpan.FromMilliseconds(ms);
+
+    [Theory]
+    [InlineData(1_161_300, "19m 21s")]
+    [InlineData(7_500_000, "2h 5m")]
+    [InlineData(273_600_000, "3d 4h")]
+    [InlineData(1_002, "1.0s")]
+    [InlineData(850, "850ms")]
+    public void Approximates_a_measured_time_in_two_units_at_most(long ms, string text) => Assert.Equal(text, Durations.Approximate(TimeSpan.FromMilliseconds(ms)));
 }

@@ -57,8 +57,10 @@ public sealed class RunProcessTests
         await using var agent = AgentProcess.Start("run", "--config", config, "--log-level", "Trace");
 
         Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
-        Assert.Contains("EdgeTwin agent running: 1 polled and 0 push sources, 1 series", agent.Stdout);
+        Assert.Contains("EdgeTwin agent running: 1 polled and 0 push sources, 1 series known before the first polls", agent.Stdout);
         await WaitForAsync(agent, () => Count(agent.Stdout, "Device gw-cpu: poll returned 1 samples") >= 2, "two polls of gw-cpu");
+        await WaitForAsync(agent, () => agent.Stdout.Contains(": 1 up, 0 down; 1 series (SNMP table rows included)", StringComparison.Ordinal), "the first-round log");
+        Assert.Contains("Every device polled once in ", agent.Stdout);
         await agent.TerminateAsync(Ct);
         var code = await agent.WaitForExitAsync(StartTimeout, Ct);
 
