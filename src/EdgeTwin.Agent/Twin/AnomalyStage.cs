@@ -266,7 +266,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         timeout.CancelAfter(CheckpointWriteTimeout);
         try
         {
-            await AnomalyStateFile.WriteAsync(path, bytes, timeout.Token).ConfigureAwait(false);
+            await AtomicStateFile.WriteAsync(path, bytes, timeout.Token).ConfigureAwait(false);
             _checkpoints.Add(1);
             if (atStop)
             {

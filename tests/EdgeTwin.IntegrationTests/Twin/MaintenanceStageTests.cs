@@ -95,91 +95,218 @@ public sealed class MaintenanceStageTests
 
     private sealed record Run(MaintenanceStage Stage, IReadOnlyList<EdgeEvent> Events, DateTimeOffset? FailureAt);
 
+    private static readonly DateTimeOffset Start = new(2026, 3, 2, 0, 0, 0, TimeSpan.Zero);
+    private static readonly int Steps = (int)(TimeSpan.FromDays(14) / SamplePeriod);
+
     private static async Task<Run> RunAsync(IUnplannedFailureCostModel? costModel)
     {
-        var b = new SiteConfigBuilder("s1", "g1");
-        b.Line("line1").Machine("d1").Machine("h1");
-        b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(Machine: "d1") });
-        b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(Machine: "h1") });
-        var site = b.Build();
-        var figures = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal)
+        var site = new SimulatedMachines();
+        await using var agent = await MaintenanceAgent.StartAsync(site, costModel, statePath: null);
+        await agent.FeedAsync(1, Steps);
+        await agent.Hub.CompleteAsync(Ct);
+        Assert.True(agent.Stage.Monitor!.Inferences > 500, $"{agent.Stage.Monitor.Inferences} inferences");
+        return new Run(agent.Stage, [.. agent.Events], site.FailureAt);
+    }
+
+    /// <summary>The machines of the tests: d1 wears out (fails after about 110 h of running), h1 stays healthy.</summary>
+    private sealed class SimulatedMachines
+    {
+        public (SimMachine Sim, string Id)[] Machines { get; } =
+        [
+            (new SimMachine(new MachineSpec("d1", "line1", HoursToFailure: 110, LoadFactor: 0.7) { MeanHoursToDefect = 48, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 11), "d1"),
+            (new SimMachine(new MachineSpec("h1", "line1", LoadFactor: 0.6) { MeanHoursToDefect = double.PositiveInfinity, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 12), "h1"),
+        ];
+
+        public DateTimeOffset? FailureAt { get; set; }
+    }
+
+    /// <summary>The maintenance stage as <c>AddMaintenance()</c> builds it (with the outbox's options when a state file is wanted), and a real event hub.</summary>
+    private sealed class MaintenanceAgent : IAsyncDisposable
+    {
+        private readonly SimulatedMachines _site;
+        private readonly ServiceProvider _provider;
+        private readonly SeriesId[][] _ids;
+        private readonly SeriesId _other;
+
+        private MaintenanceAgent(SimulatedMachines site, ServiceProvider provider, MaintenanceStage stage, EventHub hub, SeriesRegistry registry)
         {
-            ["d1"] = new(6, 1200, "replace drive-end bearing"),
-            ["h1"] = new(6, 1200, "replace drive-end bearing"),
-        };
-        var services = new ServiceCollection();
-        services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
-        var registry = new SeriesRegistry();
-        var runtime = new AgentRuntime(site, registry, TimeProvider.System);
-        services.AddSingleton(runtime);
-        services.AddSingleton(new ModelsConfig(Path.Combine(Tool.RepoRoot(), "models"), 0.7, TimeSpan.FromHours(48), figures));
-        services.AddSingleton(sp =>
-        {
-            var c = new ModelCatalog(sp.GetRequiredService<ModelsConfig>().Directory);
-            c.Reload();
-            return c;
-        });
-        if (costModel is not null)
-        {
-            services.AddSingleton(costModel);
+            _site = site;
+            _provider = provider;
+            Stage = stage;
+            Hub = hub;
+            _ids = site.Machines.Select(m => new[]
+            {
+                registry.GetOrAdd(new SeriesDescriptor("vib-" + m.Id, "vibration_rms", "mm/s", Role: "machine.vibration_rms")),
+                registry.GetOrAdd(new SeriesDescriptor("vib-" + m.Id, "vibration_kurtosis", "1", Role: "machine.vibration_kurtosis")),
+                registry.GetOrAdd(new SeriesDescriptor("vib-" + m.Id, "bearing_temperature", "Cel", Role: "machine.bearing_temperature")),
+            }).ToArray();
+            _other = registry.GetOrAdd(new SeriesDescriptor("vib-d1", "run_hours", "h"));
         }
 
-        services.AddMaintenance();
-        await using var provider = services.BuildServiceProvider();
-        var registration = Assert.Single(provider.GetServices<SampleStageRegistration>());
-        var stage = Assert.IsType<MaintenanceStage>(registration.Create(provider));
-        var events = new ConcurrentQueue<EdgeEvent>();
-        await using var hub = new EventHub().AddStage(new Capture(events));
-        runtime.Events = hub;
-        hub.Start();
+        public MaintenanceStage Stage { get; }
 
-        var machines = new[]
-        {
-            (Sim: new SimMachine(new MachineSpec("d1", "line1", HoursToFailure: 110, LoadFactor: 0.7) { MeanHoursToDefect = 48, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 11), Id: "d1"),
-            (Sim: new SimMachine(new MachineSpec("h1", "line1", LoadFactor: 0.6) { MeanHoursToDefect = double.PositiveInfinity, KnocksPerDay = 2, DailyLoadSwing = 0.1 }, 12), Id: "h1"),
-        };
-        var ids = machines.Select(m => new[]
-        {
-            registry.GetOrAdd(new SeriesDescriptor("vib-" + m.Id, "vibration_rms", "mm/s", Role: "machine.vibration_rms")),
-            registry.GetOrAdd(new SeriesDescriptor("vib-" + m.Id, "vibration_kurtosis", "1", Role: "machine.vibration_kurtosis")),
-            registry.GetOrAdd(new SeriesDescriptor("vib-" + m.Id, "bearing_temperature", "Cel", Role: "machine.bearing_temperature")),
-        }).ToArray();
-        var other = registry.GetOrAdd(new SeriesDescriptor("vib-d1", "run_hours", "h"));
+        public EventHub Hub { get; }
 
-        var start = new DateTimeOffset(2026, 3, 2, 0, 0, 0, TimeSpan.Zero);
-        DateTimeOffset? failure = null;
-        var batch = new Sample[machines.Length * 4];
-        var steps = (int)(TimeSpan.FromDays(14) / SamplePeriod);
-        for (var s = 1; s <= steps; s++)
+        public ConcurrentQueue<EdgeEvent> Events { get; } = new();
+
+        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath)
         {
-            var t = (start + (SamplePeriod * s)).ToUnixTimeMilliseconds();
-            var n = 0;
-            for (var i = 0; i < machines.Length; i++)
+            var b = new SiteConfigBuilder("s1", "g1");
+            b.Line("line1").Machine("d1").Machine("h1");
+            b.Device(new DeviceConfig("vib-d1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15001)) { Location = new(Machine: "d1") });
+            b.Device(new DeviceConfig("vib-h1", "generic-vibration-transmitter", DeviceAddress.Tcp("127.0.0.1", 15002)) { Location = new(Machine: "h1") });
+            var site = b.Build();
+            var figures = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal)
             {
-                var m = machines[i].Sim;
-                if (m.State == MachineState.Failed)
-                {
-                    continue;
-                }
-
-                if (m.Step(SamplePeriod) == BearingStep.Failed)
-                {
-                    failure = DateTimeOffset.FromUnixTimeMilliseconds(t);
-                    continue;
-                }
-
-                batch[n++] = new Sample(ids[i][0], t, m.VibrationSensor.Reading);
-                batch[n++] = new Sample(ids[i][1], t, m.KurtosisSensor.Reading);
-                batch[n++] = new Sample(ids[i][2], t, m.BearingSensor.Reading);
-                batch[n++] = new Sample(other, t, m.RunHours); // not a machine-health series: ignored
+                ["d1"] = new(6, 1200, "replace drive-end bearing"),
+                ["h1"] = new(6, 1200, "replace drive-end bearing"),
+            };
+            var services = new ServiceCollection();
+            services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+            var registry = new SeriesRegistry();
+            var runtime = new AgentRuntime(site, registry, TimeProvider.System);
+            services.AddSingleton(runtime);
+            services.AddSingleton(new ModelsConfig(Path.Combine(Tool.RepoRoot(), "models"), 0.7, TimeSpan.FromHours(48), figures));
+            services.AddSingleton(sp =>
+            {
+                var c = new ModelCatalog(sp.GetRequiredService<ModelsConfig>().Directory);
+                c.Reload();
+                return c;
+            });
+            if (costModel is not null)
+            {
+                services.AddSingleton(costModel);
             }
 
-            await stage.ProcessAsync(batch.AsMemory(0, n), Ct);
+            if (statePath is not null)
+            {
+                services.AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(Path.GetDirectoryName(statePath)!, "outbox.db") });
+            }
+
+            services.AddMaintenance();
+            var provider = services.BuildServiceProvider();
+            var registration = Assert.Single(provider.GetServices<SampleStageRegistration>());
+            var stage = Assert.IsType<MaintenanceStage>(registration.Create(provider));
+            var hub = new EventHub();
+            var agent = new MaintenanceAgent(machines, provider, stage, hub, registry);
+            hub.AddStage(new Capture(agent.Events));
+            runtime.Events = hub;
+            hub.Start();
+            await Task.Yield();
+            return agent;
         }
 
-        await hub.CompleteAsync(Ct);
-        Assert.True(stage.Monitor!.Inferences > 500, $"{stage.Monitor.Inferences} inferences");
-        return new Run(stage, [.. events], failure);
+        /// <summary>Steps the machines and feeds steps <paramref name="from"/>..<paramref name="to"/> (30 s apart).</summary>
+        public async Task FeedAsync(int from, int to)
+        {
+            var batch = new Sample[_site.Machines.Length * 4];
+            for (var s = from; s <= to; s++)
+            {
+                var t = (Start + (SamplePeriod * s)).ToUnixTimeMilliseconds();
+                var n = 0;
+                for (var i = 0; i < _site.Machines.Length; i++)
+                {
+                    var m = _site.Machines[i].Sim;
+                    if (m.State == MachineState.Failed)
+                    {
+                        continue;
+                    }
+
+                    if (m.Step(SamplePeriod) == BearingStep.Failed)
+                    {
+                        _site.FailureAt = DateTimeOffset.FromUnixTimeMilliseconds(t);
+                        continue;
+                    }
+
+                    batch[n++] = new Sample(_ids[i][0], t, m.VibrationSensor.Reading);
+                    batch[n++] = new Sample(_ids[i][1], t, m.KurtosisSensor.Reading);
+                    batch[n++] = new Sample(_ids[i][2], t, m.BearingSensor.Reading);
+                    batch[n++] = new Sample(_other, t, m.RunHours); // not a machine-health series: ignored
+                }
+
+                await Stage.ProcessAsync(batch.AsMemory(0, n), Ct);
+            }
+        }
+
+        /// <summary>Stops as the agent does: the stage's flush, then the hub drained.</summary>
+        public async Task StopAsync()
+        {
+            await Stage.FlushAsync(Ct);
+            await Hub.CompleteAsync(Ct);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Hub.DisposeAsync();
+            await _provider.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// The model reads a day of half-hour intervals: a restart (an Ansible deploy) used to start every machine's history
+    /// from nothing, so the model saw one padded interval for a day, and a prediction already raised was raised again.
+    /// A restart 12 h before the prediction and one 6 h after it must change nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(-12)]
+    [InlineData(6)]
+    public async Task Regression_a_restart_blinded_the_bearing_model_for_a_day_and_raised_its_prediction_again(int restartHoursFromPrediction)
+    {
+        var unbroken = await RunAsync(costModel: null);
+        var predicted = Assert.Single(unbroken.Events).Time;
+        var restartStep = (int)((predicted - Start + TimeSpan.FromHours(restartHoursFromPrediction)) / SamplePeriod);
+
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            var machines = new SimulatedMachines();
+            var before = new List<EdgeEvent>();
+            await using (var first = await MaintenanceAgent.StartAsync(machines, null, statePath))
+            {
+                await first.FeedAsync(1, restartStep);
+                await first.StopAsync();
+                before.AddRange(first.Events);
+            }
+
+            Assert.True(File.Exists(statePath));
+            await using var second = await MaintenanceAgent.StartAsync(machines, null, statePath);
+            await second.FeedAsync(restartStep + 1, Steps);
+            await second.StopAsync();
+
+            var all = before.Concat(second.Events).ToList();
+            var prediction = Assert.Single(all);
+            Assert.Equal(predicted, prediction.Time);
+            Assert.Equal(unbroken.Events[0].Attributes!["failure_probability"], prediction.Attributes!["failure_probability"]);
+            Assert.Equal(1, restartHoursFromPrediction < 0 ? second.Events.Count : before.Count);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_corrupt_maintenance_state_is_set_aside_with_a_warning_and_the_stage_goes_on()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            await File.WriteAllTextAsync(statePath, "{\"d1\": {\"window\": ", Ct);
+            var machines = new SimulatedMachines();
+            await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath);
+            Assert.True(File.Exists(statePath + ".corrupt"));
+            await agent.FeedAsync(1, 2 * 120 + 1);
+            await agent.Stage.PendingSave.WaitAsync(Ct);
+            Assert.True(agent.Stage.Monitor!.IntervalsClosed > 0);
+            using var saved = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(statePath, Ct));
+            Assert.True(saved.RootElement.GetProperty("d1").GetProperty("window").GetProperty("intervals").GetArrayLength() > 0);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     private sealed class Capture(ConcurrentQueue<EdgeEvent> events) : IEventStage

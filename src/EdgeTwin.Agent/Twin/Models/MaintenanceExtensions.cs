@@ -8,7 +8,8 @@ public static class MaintenanceExtensions
 {
     /// <summary>
     /// Adds the maintenance stage (<c>models.maintenance</c>). Needs <see cref="ModelsExtensions.AddModels"/>; uses the
-    /// <see cref="IUnplannedFailureCostModel"/> registered in DI (the line twin), if any, for downtime and cost.
+    /// <see cref="IUnplannedFailureCostModel"/> registered in DI (the line twin), if any, for downtime and cost. With the
+    /// outbox registered, each machine's history is kept over restarts in <see cref="MaintenanceStage.StateFileName"/> next to it.
     /// </summary>
     public static IServiceCollection AddMaintenance(this IServiceCollection services)
     {
@@ -18,8 +19,15 @@ public static class MaintenanceExtensions
             sp.GetRequiredService<EdgeTwin.Twin.Models.ModelCatalog>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<MaintenanceStage>>(),
             sp.GetService<IUnplannedFailureCostModel>(),
-            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
+            StatePath(sp)));
         services.AddSingleton(new SampleStageRegistration(sp => sp.GetRequiredService<MaintenanceStage>(), EdgeTwin.Core.Pipeline.StageOptions.Default));
         return services;
     }
+
+    /// <summary>Next to the outbox (the agent's state directory), as the alert and anomaly state are; none without an outbox.</summary>
+    private static string? StatePath(IServiceProvider sp) =>
+        sp.GetService<StoreAndForward.StoreAndForwardOptions>() is { } outbox
+            ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outbox.OutboxPath ?? sp.GetRequiredService<AgentRuntime>().Config.Outbox.Path)) ?? ".", MaintenanceStage.StateFileName)
+            : null;
 }

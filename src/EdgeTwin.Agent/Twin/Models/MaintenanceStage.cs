@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
@@ -19,6 +21,11 @@ namespace EdgeTwin.Agent.Twin.Models;
 /// machine's failure probability crosses the threshold. Downtime and cost come from the registered
 /// <see cref="IUnplannedFailureCostModel"/> (the line twin) when there is one, else from the config's figures.
 /// Series are mapped once, on their first sample, into an array indexed by <see cref="SeriesId"/>; a sample allocates nothing.
+/// <para>
+/// The model reads a day of history (48 half-hour intervals), so each machine's history, last estimates and raised
+/// prediction are kept over restarts in <see cref="StateFileName"/> next to the outbox (written in the background
+/// when an interval closes, and at stop): a restart neither blinds the model for a day nor raises a prediction again.
+/// </para>
 /// </summary>
 public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 {
@@ -35,8 +42,20 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private readonly Counter<long> _samples;
     private readonly Counter<long> _predictions;
     private int[] _map = new int[256];
+    private readonly string? _statePath;
+    private long _savedAtIntervals;
+    private Task _saving = Task.CompletedTask;
 
-    public MaintenanceStage(AgentRuntime runtime, ModelsConfig config, ModelCatalog catalog, ILogger<MaintenanceStage> logger, IUnplannedFailureCostModel? costModel = null, IMeterFactory? meterFactory = null)
+    /// <summary>The maintenance state file kept next to the outbox.</summary>
+    public const string StateFileName = "maintenance-state.json";
+
+    private static readonly JsonSerializerOptions StateJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public MaintenanceStage(AgentRuntime runtime, ModelsConfig config, ModelCatalog catalog, ILogger<MaintenanceStage> logger, IUnplannedFailureCostModel? costModel = null, IMeterFactory? meterFactory = null, string? statePath = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(config);
@@ -82,6 +101,110 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
 
         LogWatching(_logger, watching, _monitor.Machines.Count, config.MaintenanceModel, _deviceMachine.Count);
+        if (statePath is not null)
+        {
+            _statePath = statePath;
+            Restore(statePath);
+        }
+    }
+
+    /// <summary>The state write in flight (completed when none is), for tests.</summary>
+    internal Task PendingSave => _saving;
+
+    private void Restore(string path)
+    {
+        Dictionary<string, MachineHealthState>? saved;
+        try
+        {
+            saved = File.Exists(path) ? JsonSerializer.Deserialize<Dictionary<string, MachineHealthState>>(File.ReadAllBytes(path), StateJson) : null;
+        }
+        catch (JsonException ex)
+        {
+            var aside = path + ".corrupt";
+            try
+            {
+                File.Move(path, aside, overwrite: true);
+            }
+            catch (Exception move) when (move is IOException or UnauthorizedAccessException)
+            {
+                aside = $"not moved: {move.Message}";
+            }
+
+            LogStateCorrupt(_logger, path, ex.Message, aside);
+            return;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogStateUnreadable(_logger, path, ex.Message);
+            return;
+        }
+
+        if (saved is null)
+        {
+            return;
+        }
+
+        var restored = new List<string>();
+        foreach (var (machine, state) in saved)
+        {
+            var index = _monitor!.IndexOf(machine);
+            if (index < 0 || state?.Window is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                _monitor.Import(index, state);
+                restored.Add($"{machine} {state.Window.Intervals.Length / BearingFeatureWindow.Features} intervals{(state.Raised ? ", prediction raised" : "")}");
+            }
+            catch (InvalidDataException ex)
+            {
+                LogStateDoesNotFit(_logger, machine, path, ex.Message);
+            }
+        }
+
+        _savedAtIntervals = _monitor!.IntervalsClosed;
+        var machines = string.Join("; ", restored);
+        LogStateRestored(_logger, restored.Count, path, machines);
+    }
+
+    /// <summary>At stop: waits for a write in flight, then saves the state as it is now.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_monitor is null || _statePath is null)
+        {
+            return;
+        }
+
+        await _saving.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await SaveAsync(_statePath, Snapshot(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private byte[] Snapshot()
+    {
+        var machines = new Dictionary<string, MachineHealthState>(StringComparer.Ordinal);
+        for (var i = 0; i < _monitor!.Machines.Count; i++)
+        {
+            machines[_monitor.Machines[i]] = _monitor.Export(i);
+        }
+
+        _savedAtIntervals = _monitor.IntervalsClosed;
+        return JsonSerializer.SerializeToUtf8Bytes(machines, StateJson);
+    }
+
+    private async Task SaveAsync(string path, byte[] bytes, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await AtomicStateFile.WriteAsync(path, bytes, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            LogStateUnwritable(_logger, path, ex is OperationCanceledException ? "timed out or cancelled" : ex.Message);
+        }
     }
 
     /// <summary>
@@ -152,6 +275,13 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         {
             _samples.Add(fed);
         }
+
+        // An interval closed: the history changed (at most once per interval and machine, half an hour apart).
+        if (_statePath is not null && _monitor.IntervalsClosed != _savedAtIntervals && _saving.IsCompleted)
+        {
+            var bytes = Snapshot();
+            _saving = Task.Run(() => SaveAsync(_statePath, bytes, CancellationToken.None), CancellationToken.None);
+        }
     }
 
     private int Target(SeriesId id)
@@ -212,6 +342,21 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _monitor?.Dispose();
         _meter.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: history of {Count} machines read from {Path} ({Machines}); their models go on from it")]
+    private static partial void LogStateRestored(ILogger logger, int count, string path, string machines);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: the history kept for {Machine} in {Path} does not fit the model in use ({Reason}); it starts anew")]
+    private static partial void LogStateDoesNotFit(ILogger logger, string machine, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: {Path} is corrupt ({Reason}); set aside ({Aside}), every machine's history starts anew")]
+    private static partial void LogStateCorrupt(ILogger logger, string path, string reason, string aside);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: cannot read {Path} ({Reason}); every machine's history starts anew")]
+    private static partial void LogStateUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: cannot write {Path} ({Reason}); the last good copy stays, retried when the next interval closes. Predictions go on")]
+    private static partial void LogStateUnwritable(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: watching {Machines} of {Configured} configured machines with model {Model} ({Devices} devices located on them)")]
     private static partial void LogWatching(ILogger logger, int machines, int configured, string model, int devices);

@@ -13,6 +13,9 @@ public enum BearingFeature
     BearingTemperature = 2,
 }
 
+/// <summary>What a <see cref="BearingFeatureWindow"/> holds: its completed intervals oldest first (<c>Features</c> values each) and the one being filled.</summary>
+public sealed record BearingWindowState(long IntervalMs, int Capacity, float[] Intervals, long LastIntervalEndMs, long CurrentInterval, double[] Sums, int[] Counts, bool Running);
+
 /// <summary>
 /// One machine's machine-health feature history: samples of each <see cref="BearingFeature"/> are averaged over fixed
 /// intervals (aligned to the Unix epoch, so the agent and the training export cut them identically), and the last
@@ -115,6 +118,53 @@ public sealed class BearingFeatureWindow
         }
 
         return true;
+    }
+
+    /// <summary>Everything the window holds, to keep it over a restart (<see cref="Import"/>).</summary>
+    public BearingWindowState Export()
+    {
+        var intervals = new float[Count * Features];
+        for (var i = 0; i < Count; i++)
+        {
+            var slot = ((_head - Count + i) % Capacity + Capacity) % Capacity;
+            _ring.AsSpan(slot * Features, Features).CopyTo(intervals.AsSpan(i * Features, Features));
+        }
+
+        return new BearingWindowState(_intervalMs, Capacity, intervals, LastIntervalEndMs, _currentInterval, [.. _sum], [.. _count], _running);
+    }
+
+    /// <summary>
+    /// Takes back what <see cref="Export"/> gave, so the window goes on as if it had never stopped (the time the agent
+    /// was down counts as intervals that did not count, like a machine at rest). Throws <see cref="InvalidDataException"/>
+    /// naming what does not fit (another interval or capacity: another model); the window is then unchanged.
+    /// </summary>
+    public void Import(BearingWindowState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.IntervalMs != _intervalMs || state.Capacity != Capacity)
+        {
+            throw new InvalidDataException($"kept for {state.IntervalMs / 1000} s intervals × {state.Capacity}, the model now uses {_intervalMs / 1000} s × {Capacity}");
+        }
+
+        if (state.Intervals is null || state.Sums is null || state.Counts is null)
+        {
+            throw new InvalidDataException("intervals, sums or counts missing");
+        }
+
+        if (state.Intervals.Length % Features != 0 || state.Intervals.Length / Features > Capacity || state.Sums.Length != Features || state.Counts.Length != Features)
+        {
+            throw new InvalidDataException($"{state.Intervals.Length} interval values (a multiple of {Features}, at most {Capacity * Features}), {state.Sums.Length} sums and {state.Counts.Length} counts ({Features} each)");
+        }
+
+        Clear();
+        Count = state.Intervals.Length / Features;
+        state.Intervals.CopyTo(_ring, 0);
+        _head = Count % Capacity;
+        LastIntervalEndMs = state.LastIntervalEndMs;
+        _currentInterval = state.CurrentInterval;
+        state.Sums.CopyTo(_sum, 0);
+        state.Counts.CopyTo(_count, 0);
+        _running = state.Running;
     }
 
     /// <summary>Forgets the history (a repaired machine, a model with another interval).</summary>

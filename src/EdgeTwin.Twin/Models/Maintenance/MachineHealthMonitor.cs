@@ -1,5 +1,8 @@
 namespace EdgeTwin.Twin.Models.Maintenance;
 
+/// <summary>What <see cref="MachineHealthMonitor"/> keeps of one machine over a restart.</summary>
+public sealed record MachineHealthState(BearingWindowState Window, double LastRul, double LastProbability, bool Raised, DateTimeOffset? LowSince);
+
 /// <summary>
 /// Machine health for a set of machines: live samples in, maintenance predictions out. Each machine's samples are
 /// averaged into the model's intervals (<see cref="BearingFeatureWindow"/>); when an interval closes the RUL model
@@ -92,6 +95,26 @@ public sealed class MachineHealthMonitor : IDisposable
         _lastRul[machine] = rul;
         _lastProbability[machine] = _predictor.FailureProbability(rul, uncertainty);
         return _predictor.Evaluate(_machines[machine], rul, uncertainty, entry, now);
+    }
+
+    /// <summary>Intervals closed so far (with or without a model to run): what changes the monitor's state worth keeping.</summary>
+    public long IntervalsClosed => Inferences + Unavailable;
+
+    /// <summary>A machine's history, last estimates and raised prediction, to keep over a restart.</summary>
+    public MachineHealthState Export(int machine) =>
+        new(_windows[machine].Export(), _lastRul[machine], _lastProbability[machine], _predictor.IsRaised(_machines[machine], out var lowSince), lowSince);
+
+    /// <summary>Takes back what <see cref="Export"/> gave; throws <see cref="InvalidDataException"/> when the history does not fit the model in use.</summary>
+    public void Import(int machine, MachineHealthState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _windows[machine].Import(state.Window);
+        _lastRul[machine] = state.LastRul;
+        _lastProbability[machine] = state.LastProbability;
+        if (state.Raised)
+        {
+            _predictor.RestoreRaised(_machines[machine], state.LowSince);
+        }
     }
 
     /// <summary>Forgets a machine's history (its bearing was replaced).</summary>

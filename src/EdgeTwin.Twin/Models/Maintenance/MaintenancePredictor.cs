@@ -97,6 +97,12 @@ public sealed class MaintenancePredictor
         return uncertainty.FailureProbability(predictedRul, _settings.Horizon / _settings.RulUnit);
     }
 
+    /// <summary>Whether a prediction was raised for <paramref name="machine"/> and not re-armed yet, and since when its probability has been low.</summary>
+    public bool IsRaised(string machine, out DateTimeOffset? lowSince) => _raised.TryGetValue(machine, out lowSince);
+
+    /// <summary>Takes back, after a restart, that a prediction was raised for <paramref name="machine"/> (so it is not raised again).</summary>
+    public void RestoreRaised(string machine, DateTimeOffset? lowSince) => _raised[machine] = lowSince;
+
     /// <summary>The prediction to raise for this machine now, or null (below threshold, or already raised).</summary>
     public MaintenancePrediction? Evaluate(string machine, double predictedRul, RulUncertainty uncertainty, ModelEntry model, DateTimeOffset now)
     {
