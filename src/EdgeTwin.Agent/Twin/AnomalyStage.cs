@@ -161,17 +161,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         }
         catch (InvalidDataException ex)
         {
-            // Kept for a look, out of the way of the next checkpoint.
-            var aside = path + ".corrupt";
-            try
-            {
-                File.Move(path, aside, overwrite: true);
-            }
-            catch (Exception move) when (move is IOException or UnauthorizedAccessException)
-            {
-                aside = $"not moved: {move.Message}";
-            }
-
+            var aside = AtomicStateFile.SetAside(path);
             LogStateCorrupt(_logger, path, ex.Message, aside);
             return;
         }

@@ -46,4 +46,22 @@ internal static class AtomicStateFile
         {
         }
     }
+
+    /// <summary>
+    /// Moves a state file that could not be read to <c>PATH.corrupt</c> (kept for a look, out of the way of the next
+    /// write); returns where it went, or why it could not be moved, for the warning.
+    /// </summary>
+    public static string SetAside(string path)
+    {
+        var aside = path + ".corrupt";
+        try
+        {
+            File.Move(path, aside, overwrite: true);
+            return aside;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"not moved: {ex.Message}";
+        }
+    }
 }

@@ -120,16 +120,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
         catch (JsonException ex)
         {
-            var aside = path + ".corrupt";
-            try
-            {
-                File.Move(path, aside, overwrite: true);
-            }
-            catch (Exception move) when (move is IOException or UnauthorizedAccessException)
-            {
-                aside = $"not moved: {move.Message}";
-            }
-
+            var aside = AtomicStateFile.SetAside(path);
             LogStateCorrupt(_logger, path, ex.Message, aside);
             return;
         }
