@@ -136,11 +136,20 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
         var state = AnomalyStateConfig.Default;
         if (section.Section("state") is { } st)
         {
-            state = new AnomalyStateConfig(
-                st.Bool("enabled") ?? state.Enabled,
-                st.String("file"),
-                st.Duration("checkpoint_interval", min: TimeSpan.FromSeconds(10)) ?? state.CheckpointInterval,
-                st.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? state.MaxAge);
+            var file = st.String("file");
+            if (file is not null && string.IsNullOrWhiteSpace(file))
+            {
+                section.Diagnostics.Add(st.Node("file")!, "must name a file (or a directory to keep anomaly-state.bin in); leave it out for the outbox's directory");
+                file = null;
+            }
+
+            var interval = st.Duration("checkpoint_interval", min: TimeSpan.FromSeconds(10)) ?? state.CheckpointInterval;
+            if (interval > TimeSpan.FromDays(1))
+            {
+                section.Diagnostics.Add(st.Node("checkpoint_interval")!, $"must be at most 1d (a power cut loses what was learned since the last checkpoint), got '{Durations.Format(interval)}'");
+            }
+
+            state = new AnomalyStateConfig(st.Bool("enabled") ?? state.Enabled, file, interval, st.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? state.MaxAge);
             st.ReportUnknownKeys();
         }
 
@@ -197,7 +206,8 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
 
 /// <summary>
 /// <c>twin.anomaly.state</c>: the detectors' learned state is saved every <c>checkpoint_interval</c> (default 1h) and at
-/// stop to <c>file</c> (default <c>anomaly-state.bin</c> next to the outbox; relative to the config file), and read back at
+/// stop to <c>file</c> (default <c>anomaly-state.bin</c> next to the outbox; a relative path is taken from the outbox's
+/// directory, the agent's writable state directory; a directory gets <c>anomaly-state.bin</c> inside), and read back at
 /// start so that a restart does not send every series back through warm-up; series saved longer ago than <c>max_age</c>
 /// (default 7d) learn anew.
 /// </summary>

@@ -128,8 +128,8 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         {
             var now = Now;
             _nextCheckpointMs = now + (long)_config.State.CheckpointInterval.TotalMilliseconds;
-            var (bytes, count) = Snapshot(now);
-            _checkpointWrite = Task.Run(() => WriteCheckpointAsync(_statePath, bytes, count, atStop: false, _disposing.Token), CancellationToken.None);
+            var entries = Snapshot(now);
+            _checkpointWrite = Task.Run(() => WriteCheckpointAsync(_statePath, now, entries, atStop: false, _disposing.Token), CancellationToken.None);
         }
     }
 
@@ -142,9 +142,10 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         }
 
         await _checkpointWrite.WaitAsync(cancellationToken).ConfigureAwait(false);
-        var (bytes, count) = Snapshot(Now);
+        var now = Now;
+        var entries = Snapshot(now);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-        await WriteCheckpointAsync(_statePath, bytes, count, atStop: true, stop.Token).ConfigureAwait(false);
+        await WriteCheckpointAsync(_statePath, now, entries, atStop: true, stop.Token).ConfigureAwait(false);
     }
 
     /// <summary>The checkpoint being written in the background (completed when none is).</summary>
@@ -154,6 +155,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     private void LoadState(string path)
     {
+        AtomicStateFile.RemoveLeftover(path);
         AnomalyStateContents? contents;
         try
         {
@@ -223,8 +225,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         }
     }
 
-    /// <summary>Every detector's state (and the saved ones not claimed yet, which a late device still wants).</summary>
-    private (byte[] Bytes, int Count) Snapshot(long now)
+    /// <summary>
+    /// Every detector's state (and the saved ones not claimed yet, which a late device still wants): the series' own bytes,
+    /// taken on the pipeline's thread; the file is streamed from them in the background.
+    /// </summary>
+    private List<KeyValuePair<string, SavedAnomalySeries>> Snapshot(long now)
     {
         var entries = new List<KeyValuePair<string, SavedAnomalySeries>>(Volatile.Read(ref _tracked) + (_saved?.Count ?? 0));
         foreach (var state in _series)
@@ -241,37 +246,47 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             entries.AddRange(_saved.Where(s => s.Value.SavedAtUnixMs >= oldest));
         }
 
+        ReportRestore();
+        return entries;
+    }
+
+    /// <summary>Once: how many series went on from the saved state (when every saved series has come back, else at the first checkpoint or stop).</summary>
+    private void ReportRestore()
+    {
         if (!_restoreReported && _saved is not null)
         {
             _restoreReported = true;
             LogRestoreSummary(_logger, _restored, _relearned, _saved.Count);
         }
-
-        return (AnomalyStateFile.Serialize(now, entries), entries.Count);
     }
 
-    private async Task WriteCheckpointAsync(string path, byte[] bytes, int count, bool atStop, CancellationToken cancellationToken)
+    private async Task WriteCheckpointAsync(string path, long now, List<KeyValuePair<string, SavedAnomalySeries>> entries, bool atStop, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(CheckpointWriteTimeout);
+        var size = AnomalyStateFile.Size(entries);
+        var hadFile = File.Exists(path);
         try
         {
-            await AtomicStateFile.WriteAsync(path, bytes, timeout.Token).ConfigureAwait(false);
+            await AtomicStateFile.WriteAsync(path, size, (stream, ct) => AnomalyStateFile.WriteAsync(stream, now, entries, ct), timeout.Token).ConfigureAwait(false);
             _checkpoints.Add(1);
             if (atStop)
             {
-                LogStateSavedAtStop(_logger, count, path, bytes.Length / 1024);
+                LogStateSavedAtStop(_logger, entries.Count, path, size / 1024);
             }
             else
             {
-                LogCheckpoint(_logger, count, path, bytes.Length / 1024);
+                LogCheckpoint(_logger, entries.Count, path, size / 1024);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
             _checkpointFailures.Add(1);
             var reason = ex is OperationCanceledException ? (cancellationToken.IsCancellationRequested ? "cancelled at stop" : $"timed out after {Durations.Format(CheckpointWriteTimeout)}") : ex.Message;
-            LogStateUnwritable(_logger, path, reason, atStop ? "the next start learns from what the last checkpoint kept" : "the last good checkpoint stays; retried at the next one");
+            var consequence = !hadFile ? "no checkpoint has been written yet; retried at the next one"
+                : atStop ? "the next start goes on from the last checkpoint"
+                : "the last good checkpoint stays; retried at the next one";
+            LogStateUnwritable(_logger, path, reason, consequence);
         }
     }
 
@@ -303,6 +318,10 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         if (saved is not null)
         {
             created.Episode.Restore(saved.EpisodeOpen, saved.EpisodeQuiet);
+            if (_saved is { Count: 0 })
+            {
+                ReportRestore();
+            }
         }
 
         _series[id.Value] = created;
@@ -383,11 +402,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: cannot write {Path} ({Reason}); {Consequence}. Detection goes on")]
     private static partial void LogStateUnwritable(ILogger logger, string path, string reason, string consequence);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "twin.anomaly.state: checkpoint of {Count} series to {Path} ({KiB} KiB)")]
-    private static partial void LogCheckpoint(ILogger logger, int count, string path, int kiB);
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: checkpoint of {Count} series to {Path} ({KiB} KiB)")]
+    private static partial void LogCheckpoint(ILogger logger, int count, string path, long kiB);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Count} series' learned state saved to {Path} ({KiB} KiB) at stop")]
-    private static partial void LogStateSavedAtStop(ILogger logger, int count, string path, int kiB);
+    private static partial void LogStateSavedAtStop(ILogger logger, int count, string path, long kiB);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Restored} series continued from the saved state, {Relearned} learn anew (options changed or state unreadable), {Waiting} saved series not seen yet (kept until max_age)")]
     private static partial void LogRestoreSummary(ILogger logger, int restored, int relearned, int waiting);

@@ -17,88 +17,110 @@ internal sealed record AnomalyStateContents(long SavedAtUnixMs, bool LayoutMatch
 /// (i32), then per series its key (length-prefixed UTF-8), saved at (i64), options fingerprint (u64), episode open (bool)
 /// and quiet count (i32), the detector's state (i32 length, bytes); last, the SHA-256 of everything before it. Written
 /// whole to a temp file, flushed to disk, then renamed over the old one: a power cut leaves the old state or the new one.
+/// Both ways stream (a site on <c>algorithm: max</c> holds 50–90 KB per series): the file is never held whole in memory,
+/// only the series' own bytes, and it is read twice, first for the checksum, then for the series.
 /// </summary>
 internal static class AnomalyStateFile
 {
     public const string FileName = "anomaly-state.bin";
     private const ushort FormatVersion = 1;
     private const int HashLength = 32;
+    private const int HeaderLength = 4 + 2 + HashLength + 8 + 4;
     private static ReadOnlySpan<byte> Magic => "ETAS"u8;
 
-    /// <summary>The file's contents; null when it does not exist. Throws <see cref="InvalidDataException"/> naming what is wrong and where.</summary>
+    /// <summary>The file's contents; null when it (or its directory) does not exist. Throws <see cref="InvalidDataException"/> naming what is wrong and where.</summary>
     public static AnomalyStateContents? Load(string path)
     {
-        byte[] bytes;
+        FileStream file;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         }
-        catch (FileNotFoundException)
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
 
-        return Parse(bytes);
-    }
-
-    public static AnomalyStateContents Parse(byte[] bytes)
-    {
-        ArgumentNullException.ThrowIfNull(bytes);
-        if (bytes.Length < Magic.Length + 2 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        using (file)
         {
-            throw new InvalidDataException($"not an EdgeTwin anomaly state file ({bytes.Length} bytes, no 'ETAS' header)");
-        }
-
-        if (bytes.Length < Magic.Length + 2 + HashLength + 8 + 4 + HashLength)
-        {
-            throw new InvalidDataException($"truncated: {bytes.Length} bytes, shorter than the header");
-        }
-
-        var body = bytes.AsSpan(0, bytes.Length - HashLength);
-        if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - HashLength)))
-        {
-            throw new InvalidDataException($"checksum mismatch over its {bytes.Length} bytes (truncated or overwritten)");
-        }
-
-        using var stream = new MemoryStream(bytes, 0, bytes.Length - HashLength, writable: false);
-        using var r = new BinaryReader(stream, Encoding.UTF8);
-        stream.Position = Magic.Length;
-        var version = r.ReadUInt16();
-        if (version != FormatVersion)
-        {
-            throw new InvalidDataException($"format version {version}, this agent reads version {FormatVersion}");
-        }
-
-        var layoutMatches = r.ReadBytes(HashLength).AsSpan().SequenceEqual(DetectorStateCodec.LayoutFingerprint.Span);
-        var savedAt = r.ReadInt64();
-        var count = r.ReadInt32();
-        var series = new Dictionary<string, SavedAnomalySeries>(StringComparer.Ordinal);
-        try
-        {
-            for (var i = 0; i < count; i++)
+            var length = file.Length;
+            if (length == 0)
             {
-                var key = r.ReadString();
-                var entry = new SavedAnomalySeries(r.ReadInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadInt32(), ReadBlock(r));
-                series[key] = entry;
+                throw new InvalidDataException("empty (0 bytes)");
             }
-        }
-        catch (EndOfStreamException)
-        {
-            throw new InvalidDataException($"ends inside series {series.Count + 1} of {count} (byte {stream.Position})");
-        }
 
-        if (stream.Position != stream.Length)
-        {
-            throw new InvalidDataException($"{stream.Length - stream.Position} bytes after the last of its {count} series");
-        }
+            Span<byte> magic = stackalloc byte[4];
+            if (length < Magic.Length || file.ReadAtLeast(magic, Magic.Length, throwOnEndOfStream: false) < Magic.Length || !magic.SequenceEqual(Magic))
+            {
+                throw new InvalidDataException($"not an EdgeTwin anomaly state file ({length} bytes, no 'ETAS' header)");
+            }
 
-        return new AnomalyStateContents(savedAt, layoutMatches, series);
+            if (length < HeaderLength + HashLength)
+            {
+                throw new InvalidDataException($"truncated: {length} bytes, shorter than the header");
+            }
+
+            VerifyChecksum(file, length);
+            file.Position = Magic.Length;
+            using var r = new BinaryReader(new BufferedStream(file, 1 << 16), Encoding.UTF8, leaveOpen: true);
+            var version = r.ReadUInt16();
+            if (version != FormatVersion)
+            {
+                throw new InvalidDataException($"format version {version}, this agent reads version {FormatVersion}");
+            }
+
+            var layoutMatches = r.ReadBytes(HashLength).AsSpan().SequenceEqual(DetectorStateCodec.LayoutFingerprint.Span);
+            var savedAt = r.ReadInt64();
+            var count = r.ReadInt32();
+            var series = new Dictionary<string, SavedAnomalySeries>(StringComparer.Ordinal);
+            var bodyEnd = length - HashLength;
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var key = r.ReadString();
+                    series[key] = new SavedAnomalySeries(r.ReadInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadInt32(), ReadBlock(r, bodyEnd));
+                }
+            }
+            catch (EndOfStreamException)
+            {
+                throw new InvalidDataException($"ends inside series {series.Count + 1} of {count}");
+            }
+
+            return new AnomalyStateContents(savedAt, layoutMatches, series);
+        }
     }
 
-    private static byte[] ReadBlock(BinaryReader r)
+    private static void VerifyChecksum(FileStream file, long length)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        file.Position = 0;
+        for (var left = length - HashLength; left > 0;)
+        {
+            var n = file.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            if (n == 0)
+            {
+                throw new InvalidDataException($"shrank while being read ({length} bytes)");
+            }
+
+            hash.AppendData(buffer, 0, n);
+            left -= n;
+        }
+
+        Span<byte> stored = stackalloc byte[HashLength];
+        file.ReadExactly(stored);
+        if (!hash.GetHashAndReset().AsSpan().SequenceEqual(stored))
+        {
+            throw new InvalidDataException($"checksum mismatch over its {length} bytes (truncated or overwritten)");
+        }
+    }
+
+    /// <summary>A length-prefixed block; the checksum already vouches for the length, <paramref name="fileBody"/> only bounds the allocation.</summary>
+    private static byte[] ReadBlock(BinaryReader r, long fileBody)
     {
         var length = r.ReadInt32();
-        if (length < 0 || length > r.BaseStream.Length - r.BaseStream.Position)
+        if (length < 0 || length > fileBody)
         {
             throw new EndOfStreamException();
         }
@@ -106,32 +128,60 @@ internal static class AnomalyStateFile
         return r.ReadBytes(length);
     }
 
-    /// <summary>The file's bytes for <paramref name="series"/>.</summary>
-    public static byte[] Serialize(long savedAtUnixMs, IReadOnlyCollection<KeyValuePair<string, SavedAnomalySeries>> series)
+    /// <summary>The file's size for <paramref name="series"/> (the free-space check before writing).</summary>
+    public static long Size(IReadOnlyCollection<KeyValuePair<string, SavedAnomalySeries>> series) =>
+        HeaderLength + HashLength + series.Sum(s => StringLength(s.Key) + 8 + 8 + 1 + 4 + 4 + s.Value.Detector.Length);
+
+    /// <summary>What <see cref="BinaryWriter.Write(string)"/> writes: a 7-bit encoded length, then UTF-8.</summary>
+    private static long StringLength(string s)
     {
-        ArgumentNullException.ThrowIfNull(series);
-        using var stream = new MemoryStream(64 + series.Sum(s => s.Key.Length + 32 + s.Value.Detector.Length));
-        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        var bytes = Encoding.UTF8.GetByteCount(s);
+        var prefix = 1;
+        for (var n = bytes >> 7; n > 0; n >>= 7)
         {
-            w.Write(Magic);
-            w.Write(FormatVersion);
-            w.Write(DetectorStateCodec.LayoutFingerprint.Span);
-            w.Write(savedAtUnixMs);
-            w.Write(series.Count);
-            foreach (var (key, s) in series)
-            {
-                w.Write(key);
-                w.Write(s.SavedAtUnixMs);
-                w.Write(s.OptionsFingerprint);
-                w.Write(s.EpisodeOpen);
-                w.Write(s.EpisodeQuiet);
-                w.Write(s.Detector.Length);
-                w.Write(s.Detector);
-            }
+            prefix++;
         }
 
-        stream.Write(SHA256.HashData(stream.GetBuffer().AsSpan(0, (int)stream.Length)));
-        return stream.ToArray();
+        return prefix + bytes;
+    }
+
+    /// <summary>Streams the file for <paramref name="series"/> into <paramref name="stream"/> (hashed as it goes).</summary>
+    public static async Task WriteAsync(Stream stream, long savedAtUnixMs, IReadOnlyCollection<KeyValuePair<string, SavedAnomalySeries>> series, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(series);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var chunk = new MemoryStream(256);
+        using var w = new BinaryWriter(chunk, Encoding.UTF8, leaveOpen: true);
+
+        async Task FlushChunkAsync()
+        {
+            w.Flush();
+            hash.AppendData(chunk.GetBuffer(), 0, (int)chunk.Length);
+            await stream.WriteAsync(chunk.GetBuffer().AsMemory(0, (int)chunk.Length), cancellationToken).ConfigureAwait(false);
+            chunk.SetLength(0);
+        }
+
+        w.Write(Magic);
+        w.Write(FormatVersion);
+        w.Write(DetectorStateCodec.LayoutFingerprint.Span);
+        w.Write(savedAtUnixMs);
+        w.Write(series.Count);
+        foreach (var (key, s) in series)
+        {
+            w.Write(key);
+            w.Write(s.SavedAtUnixMs);
+            w.Write(s.OptionsFingerprint);
+            w.Write(s.EpisodeOpen);
+            w.Write(s.EpisodeQuiet);
+            w.Write(s.Detector.Length);
+            await FlushChunkAsync().ConfigureAwait(false);
+            hash.AppendData(s.Detector);
+            await stream.WriteAsync(s.Detector, cancellationToken).ConfigureAwait(false);
+        }
+
+        await FlushChunkAsync().ConfigureAwait(false);
+        await stream.WriteAsync(hash.GetHashAndReset(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A detector's state as <see cref="DetectorStateCodec"/> writes it.</summary>

@@ -1,23 +1,37 @@
+using System.Globalization;
+
 namespace EdgeTwin.Agent.Twin;
 
 /// <summary>The twin stages' state files (anomaly detectors, maintenance history): written whole, never torn.</summary>
 internal static class AtomicStateFile
 {
-    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/>: temp file, flushed to disk, renamed over the old file.</summary>
-    public static async Task WriteAsync(string path, byte[] bytes, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> (see the streaming overload).</summary>
+    public static Task WriteAsync(string path, byte[] bytes, CancellationToken cancellationToken) =>
+        WriteAsync(path, bytes.Length, (stream, ct) => stream.WriteAsync(bytes, ct).AsTask(), cancellationToken);
+
+    /// <summary>
+    /// Writes a state file of <paramref name="size"/> bytes through <paramref name="write"/>: temp file, flushed to disk,
+    /// renamed over the old file. Learned state is worth less than data the agent accepted: a file that would take more
+    /// than half the free space, or leave less than twice the outbox's reserve (5 % of the filesystem, at most 64 MiB, as
+    /// <c>LiteDbOutbox</c> keeps it), is not written and an <see cref="IOException"/> says so.
+    /// </summary>
+    public static async Task WriteAsync(string path, long size, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(write);
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir))
         {
             Directory.CreateDirectory(dir);
+            EnsureRoom(dir, size);
         }
 
         var temp = path + ".tmp";
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1, FileOptions.Asynchronous))
+            await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16, FileOptions.Asynchronous))
             {
-                await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+                await write(stream, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
 
                 // On disk before the rename: after a power cut the file is the old state or the new one, never a torn one.
                 stream.Flush(flushToDisk: true);
@@ -31,6 +45,37 @@ internal static class AtomicStateFile
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>A temp file a killed write left behind (it holds space and is never read).</summary>
+    public static void RemoveLeftover(string path) => TryDelete(path + ".tmp");
+
+    private static void EnsureRoom(string dir, long size)
+    {
+        long available, total;
+        try
+        {
+            var drive = new DriveInfo(dir);
+            (available, total) = (drive.AvailableFreeSpace, drive.TotalSize);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return; // unknown: write, and let a full disk say so
+        }
+
+        if (NoRoom(available, total, size) is { } reason)
+        {
+            throw new IOException(reason);
+        }
+    }
+
+    /// <summary>Why a file of <paramref name="size"/> bytes may not be written on this filesystem, or null.</summary>
+    internal static string? NoRoom(long available, long total, long size)
+    {
+        var keep = Math.Max(2 * Math.Min(64L << 20, total / 20), available / 2);
+        return available - size < keep
+            ? string.Create(CultureInfo.InvariantCulture, $"not written to keep room for the outbox: {available / 1024} KiB free, the file needs {size / 1024} KiB and at least {keep / 1024} KiB must stay free (half the free space, and never less than twice the outbox's reserve)")
+            : null;
     }
 
     private static void TryDelete(string path)

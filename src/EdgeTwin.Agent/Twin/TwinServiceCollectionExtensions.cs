@@ -27,14 +27,16 @@ public static class TwinServiceCollectionExtensions
                 return new AnomalyStateLocation(null);
             }
 
+            var outbox = sp.GetService<StoreAndForward.StoreAndForwardOptions>();
+            var stateDirectory = Path.GetDirectoryName(Path.GetFullPath(outbox?.OutboxPath ?? site.Outbox.Path)) ?? ".";
             if (state.File is { } file)
             {
-                return new AnomalyStateLocation(Path.GetFullPath(file, site.ConfigDirectory()));
+                // Relative to the agent's state directory: /etc (the config's) is read-only under the unit.
+                var path = Path.GetFullPath(file, stateDirectory);
+                return new AnomalyStateLocation(Directory.Exists(path) ? Path.Combine(path, AnomalyStateFile.FileName) : path);
             }
 
-            return sp.GetService<StoreAndForward.StoreAndForwardOptions>() is { } outbox
-                ? new AnomalyStateLocation(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outbox.OutboxPath ?? site.Outbox.Path)) ?? ".", AnomalyStateFile.FileName))
-                : new AnomalyStateLocation(null);
+            return outbox is not null ? new AnomalyStateLocation(Path.Combine(stateDirectory, AnomalyStateFile.FileName)) : new AnomalyStateLocation(null);
         });
         services.AddSampleStage<AnomalyStage>(new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest));
         return services;

@@ -31,7 +31,7 @@ public sealed class AnomalyStateTests : IDisposable
     public void Dispose() => _dir.Delete(recursive: true);
 
     /// <summary>Three rack series, one sample a minute: daily swing and noise; from <paramref name="shiftFrom"/> the power steps up by a third.</summary>
-    private static double Value(int series, int i, int shiftFrom)
+    private static double Value(int series, int i, int shiftFrom, double step = 1.4)
     {
         var noise = ((((i * 7919) + (series * 104729)) % 1000) / 1000.0) - 0.5;
         var daily = Math.Sin(2 * Math.PI * i / 1440.0);
@@ -39,7 +39,7 @@ public sealed class AnomalyStateTests : IDisposable
         {
             0 => 22 + daily + (0.2 * noise),
             1 => 34 + (2 * daily) + (0.3 * noise),
-            _ => 4.0 + (0.5 * daily) + (0.05 * noise) + (i >= shiftFrom ? 1.4 : 0),
+            _ => 4.0 + (0.5 * daily) + (0.05 * noise) + (i >= shiftFrom ? step : 0),
         };
     }
 
@@ -89,7 +89,7 @@ public sealed class AnomalyStateTests : IDisposable
     }
 
     /// <summary>Feeds samples <paramref name="from"/>..<paramref name="to"/> (one batch per minute); returns the scores by sample and series.</summary>
-    private async Task<double[,]> FeedAsync(Stage stage, int from, int to, int shiftFrom)
+    private async Task<double[,]> FeedAsync(Stage stage, int from, int to, int shiftFrom, double step = 1.4)
     {
         var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
         var ids = Enumerable.Range(0, 3).Select(stage.Id).ToArray();
@@ -99,7 +99,7 @@ public sealed class AnomalyStateTests : IDisposable
         {
             for (var s = 0; s < 3; s++)
             {
-                batch[s] = new Sample(ids[s], t0 + (i * Minute) + s, Value(s, i, shiftFrom));
+                batch[s] = new Sample(ids[s], t0 + (i * Minute) + s, Value(s, i, shiftFrom, step));
             }
 
             await stage.Anomaly.ProcessAsync(batch, Ct);
@@ -165,6 +165,30 @@ public sealed class AnomalyStateTests : IDisposable
 
     private static List<string> Describe(IEnumerable<EdgeEvent> events) => [.. events.Select(e => $"{e.Source} {e.Time:O} {e.Attributes!["score"]}")];
 
+    /// <summary>
+    /// A restart is a gap in the data like a device that was offline: the first readings after it are judged against the
+    /// last ones before it, so a change that happened while the agent was down (the power doubled) is reported, not
+    /// hidden by the restart, and series that did not move stay quiet.
+    /// </summary>
+    [Fact]
+    public async Task A_change_while_the_agent_was_down_is_reported_after_the_restart_and_nothing_else()
+    {
+        const int Stop = 3000, Resume = 3060;
+        await using (var before = Start(StatePath))
+        {
+            await FeedAsync(before, 0, Stop, int.MaxValue);
+            await before.Anomaly.FlushAsync(Ct);
+        }
+
+        await using var after = Start(StatePath);
+        await FeedAsync(after, Resume, Resume + 60, shiftFrom: Stop + 30, step: 4.0);
+        await DrainAsync(after);
+        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        var e = Assert.Single(after.Events);
+        Assert.Equal("rack-1/power", e.Source);
+        Assert.InRange((e.Time.ToUnixTimeMilliseconds() - t0) / Minute, Resume, Resume + 10);
+    }
+
     [Fact]
     public async Task A_corrupt_state_file_is_set_aside_named_in_a_warning_and_the_next_checkpoint_writes_a_good_one()
     {
@@ -218,7 +242,7 @@ public sealed class AnomalyStateTests : IDisposable
         await using var after = Start(StatePath);
         var warning = Assert.Single(after.Logs, l => l.Level == LogLevel.Warning);
         Assert.Contains(StatePath, warning.Message, StringComparison.Ordinal);
-        Assert.Contains(damage == "truncated" ? "checksum mismatch" : "not an EdgeTwin anomaly state file", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(damage switch { "truncated" => "checksum mismatch", "empty" => "empty (0 bytes)", _ => "not an EdgeTwin anomaly state file" }, warning.Message, StringComparison.Ordinal);
         await FeedAsync(after, 300, 320, int.MaxValue);
         Assert.Equal(20, after.Anomaly.SamplesSeen(after.Id(0)));
     }
@@ -295,11 +319,15 @@ public sealed class AnomalyStateTests : IDisposable
     [Fact]
     public async Task The_agent_keeps_its_anomaly_state_next_to_the_outbox_and_the_state_section_is_checked()
     {
-        var problems = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\ntwin:\n  anomaly:\n    state:\n      checkpoint_interval: 1s\n      max_age: soon\n      fille: x\n", "site.yaml",
+        var problems = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\ntwin:\n  anomaly:\n    state:\n      checkpoint_interval: 1s\n      max_age: soon\n      fille: x\n      file: ''\n", "site.yaml",
             new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) }).Problems;
         Assert.Contains(problems, p => p.Path == "twin.anomaly.state.checkpoint_interval" && p.Line == 6 && p.Message.Contains("at least 10s", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Path == "twin.anomaly.state.max_age" && p.Line == 7);
         Assert.Contains(problems, p => p.Path.EndsWith("fille", StringComparison.Ordinal) && p.Line == 8);
+        Assert.Contains(problems, p => p.Path == "twin.anomaly.state.file" && p.Line == 9 && p.Message.Contains("must name a file", StringComparison.Ordinal));
+        var weekly = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\ntwin:\n  anomaly:\n    state: { checkpoint_interval: 2d }\n", "site.yaml",
+            new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) }).Problems;
+        Assert.Contains(weekly, p => p.Path == "twin.anomaly.state.checkpoint_interval" && p.Message.Contains("at most 1d", StringComparison.Ordinal));
 
         var services = new ServiceCollection();
         var site = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n", "site.yaml").Config!;
@@ -309,10 +337,34 @@ public sealed class AnomalyStateTests : IDisposable
         await using var provider = services.BuildServiceProvider();
         Assert.Equal(StatePath, provider.GetRequiredService<AnomalyStateLocation>().Path);
 
+        // A relative file is taken from the outbox's directory (the config's, /etc/edgetwin, is read-only under the unit),
+        // and a directory gets the file inside.
+        Directory.CreateDirectory(Path.Combine(_dir.FullName, "learned"));
+        foreach (var (file, expected) in new[] { ("learned", Path.Combine(_dir.FullName, "learned", AnomalyStateFile.FileName)), ("learned/a.bin", Path.Combine(_dir.FullName, "learned", "a.bin")) })
+        {
+            var custom = new ServiceCollection().AddSingleton(site).AddTwinModels(AnomalyConfig.Default with { State = AnomalyStateConfig.Default with { File = file } });
+            custom.AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(_dir.FullName, "outbox.db") });
+            await using var customProvider = custom.BuildServiceProvider();
+            Assert.Equal(expected, customProvider.GetRequiredService<AnomalyStateLocation>().Path);
+        }
+
         var off = new ServiceCollection().AddSingleton(site).AddTwinModels(AnomalyConfig.Default with { State = AnomalyStateConfig.Default with { Enabled = false } });
         off.AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(_dir.FullName, "outbox.db") });
         await using var offProvider = off.BuildServiceProvider();
         Assert.Null(offProvider.GetRequiredService<AnomalyStateLocation>().Path);
+    }
+
+    [Fact]
+    public void A_state_file_is_not_written_when_it_would_eat_into_the_outbox_reserve()
+    {
+        const long MiB = 1 << 20;
+        Assert.Null(AtomicStateFile.NoRoom(available: 900 * MiB, total: 4096 * MiB, size: 8 * MiB));
+        var reason = AtomicStateFile.NoRoom(available: 130 * MiB, total: 4096 * MiB, size: 8 * MiB);
+        Assert.Equal("not written to keep room for the outbox: 133120 KiB free, the file needs 8192 KiB and at least 131072 KiB must stay free (half the free space, and never less than twice the outbox's reserve)", reason);
+        Assert.NotNull(AtomicStateFile.NoRoom(available: 900 * MiB, total: 4096 * MiB, size: 500 * MiB));
+
+        // The audit's 1.7 MB filesystem: a 732 KiB state file with 1 MiB free would have left the outbox's last flush without room.
+        Assert.NotNull(AtomicStateFile.NoRoom(available: 1 * MiB, total: 1700 * 1024, size: 732 * 1024));
     }
 
     private sealed class ListLogger<T>(ConcurrentQueue<(LogLevel, string)> logs) : ILogger<T>
