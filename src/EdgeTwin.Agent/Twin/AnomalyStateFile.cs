@@ -187,13 +187,15 @@ internal static class AnomalyStateFile
     /// <summary>A detector's state as <see cref="DetectorStateCodec"/> writes it.</summary>
     public static byte[] DetectorBytes(StreamingAnomalyDetector detector)
     {
-        using var stream = new MemoryStream(detector.ApproximateBytes + 256);
+        // Written into an array of the exact size: at a checkpoint these arrays are the state's one copy in memory.
+        var bytes = new byte[DetectorStateCodec.Size(detector)];
+        using var stream = new MemoryStream(bytes, writable: true);
         using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             DetectorStateCodec.Write(w, detector);
         }
 
-        return stream.ToArray();
+        return stream.Position == bytes.Length ? bytes : throw new InvalidOperationException($"DetectorStateCodec.Size said {bytes.Length} bytes, Write wrote {stream.Position}");
     }
 
     /// <summary>A detector for <paramref name="options"/> from <see cref="DetectorBytes"/>; throws <see cref="InvalidDataException"/> or <see cref="EndOfStreamException"/>.</summary>

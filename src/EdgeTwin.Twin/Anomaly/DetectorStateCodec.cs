@@ -66,6 +66,31 @@ public static class DetectorStateCodec
         WriteObject(writer, detector);
     }
 
+    /// <summary>The bytes <see cref="Write"/> writes for <paramref name="detector"/> (to write into an exact buffer).</summary>
+    public static int Size(StreamingAnomalyDetector detector)
+    {
+        ArgumentNullException.ThrowIfNull(detector);
+        return SizeOf(detector);
+    }
+
+    private static int SizeOf(object o)
+    {
+        var size = 0;
+        foreach (var plan in Plans[o.GetType()])
+        {
+            size += plan.Kind switch
+            {
+                FieldKind.Bool => 1,
+                FieldKind.Int or FieldKind.UInt or FieldKind.Float => 4,
+                FieldKind.Long or FieldKind.Double => 8,
+                FieldKind.Part => 1 + (plan.Field.GetValue(o) is { } part ? SizeOf(part) : 0),
+                _ => 4 + (plan.Field.GetValue(o) is Array a ? Buffer.ByteLength(a) : 0),
+            };
+        }
+
+        return size;
+    }
+
     /// <summary>
     /// A detector for <paramref name="options"/> holding the state <see cref="Write"/> saved. Throws
     /// <see cref="InvalidDataException"/> (what did not match) or <see cref="EndOfStreamException"/> (truncated); the

@@ -56,6 +56,7 @@ public sealed class DetectorStateCodecTests
             DetectorStateCodec.Write(w, detector);
         }
 
+        Assert.Equal(DetectorStateCodec.Size(detector), buffer.Length);
         buffer.Position = 0;
         using var r = new BinaryReader(buffer);
         var restored = DetectorStateCodec.Read(r, options);
