@@ -155,27 +155,20 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     private void LoadState(string path)
     {
-        AtomicStateFile.RemoveLeftover(path);
-        AnomalyStateContents? contents;
-        try
+        if (!File.Exists(path))
         {
-            contents = AnomalyStateFile.Load(path);
-        }
-        catch (InvalidDataException ex)
-        {
-            var aside = AtomicStateFile.SetAside(path);
-            LogStateCorrupt(_logger, path, ex.Message, aside);
-            return;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            LogStateUnreadable(_logger, path, ex.Message);
+            AtomicStateFile.RemoveLeftover(path);
+            LogNoState(_logger, path);
             return;
         }
 
+        var contents = AtomicStateFile.Read<AnomalyStateContents, InvalidDataException>(
+            path,
+            AnomalyStateFile.Load,
+            (reason, aside) => LogStateCorrupt(_logger, path, reason, aside),
+            reason => LogStateUnreadable(_logger, path, reason));
         if (contents is null)
         {
-            LogNoState(_logger, path);
             return;
         }
 

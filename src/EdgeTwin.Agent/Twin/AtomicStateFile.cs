@@ -109,4 +109,34 @@ internal static class AtomicStateFile
             return $"not moved: {ex.Message}";
         }
     }
+
+    /// <summary>
+    /// Reads a state file with <paramref name="read"/> (null: there is none). A temp file a killed write left is removed
+    /// first. A file <paramref name="read"/> finds corrupt is set aside (<see cref="SetAside"/>) and reported through
+    /// <paramref name="corrupt"/> (reason, where it went); one that cannot be read through <paramref name="unreadable"/>.
+    /// Either way the caller starts without it.
+    /// </summary>
+    public static T? Read<T, TCorrupt>(string path, Func<string, T?> read, Action<string, string> corrupt, Action<string> unreadable)
+        where T : class
+        where TCorrupt : Exception
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ArgumentNullException.ThrowIfNull(corrupt);
+        ArgumentNullException.ThrowIfNull(unreadable);
+        RemoveLeftover(path);
+        try
+        {
+            return read(path);
+        }
+        catch (TCorrupt ex)
+        {
+            corrupt(ex.Message, SetAside(path));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            unreadable(ex.Message);
+        }
+
+        return null;
+    }
 }

@@ -113,23 +113,11 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     private void Restore(string path)
     {
-        Dictionary<string, MachineHealthState>? saved;
-        try
-        {
-            saved = File.Exists(path) ? JsonSerializer.Deserialize<Dictionary<string, MachineHealthState>>(File.ReadAllBytes(path), StateJson) : null;
-        }
-        catch (JsonException ex)
-        {
-            var aside = AtomicStateFile.SetAside(path);
-            LogStateCorrupt(_logger, path, ex.Message, aside);
-            return;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            LogStateUnreadable(_logger, path, ex.Message);
-            return;
-        }
-
+        var saved = AtomicStateFile.Read<Dictionary<string, MachineHealthState>, JsonException>(
+            path,
+            p => File.Exists(p) ? JsonSerializer.Deserialize<Dictionary<string, MachineHealthState>>(File.ReadAllBytes(p), StateJson) : null,
+            (reason, aside) => LogStateCorrupt(_logger, path, reason, aside),
+            reason => LogStateUnreadable(_logger, path, reason));
         if (saved is null)
         {
             return;
