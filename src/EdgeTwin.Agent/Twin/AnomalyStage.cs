@@ -54,9 +54,6 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private int _tracked;
     private bool _capacityWarned;
 
-    /// <summary>How long one checkpoint write may take before it is abandoned (a hung disk must not pile up writes).</summary>
-    internal static readonly TimeSpan CheckpointWriteTimeout = TimeSpan.FromSeconds(30);
-
     public AnomalyStage(AgentRuntime runtime, AnomalyConfig config, ILogger<AnomalyStage> logger, IMeterFactory? meterFactory = null, AnomalyStateLocation? stateLocation = null)
     {
         _runtime = runtime;
@@ -255,13 +252,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     private async Task WriteCheckpointAsync(string path, long now, List<KeyValuePair<string, SavedAnomalySeries>> entries, bool atStop, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(CheckpointWriteTimeout);
         var size = AnomalyStateFile.Size(entries);
         var hadFile = File.Exists(path);
         try
         {
-            await AtomicStateFile.WriteAsync(path, size, (stream, ct) => AnomalyStateFile.WriteAsync(stream, now, entries, ct), timeout.Token).ConfigureAwait(false);
+            await AtomicStateFile.WriteAsync(path, size, (stream, ct) => AnomalyStateFile.WriteAsync(stream, now, entries, ct), cancellationToken).ConfigureAwait(false);
             _checkpoints.Add(1);
             if (atStop)
             {
@@ -275,7 +270,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
             _checkpointFailures.Add(1);
-            var reason = ex is OperationCanceledException ? (cancellationToken.IsCancellationRequested ? "cancelled at stop" : $"timed out after {Durations.Format(CheckpointWriteTimeout)}") : ex.Message;
+            var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
             var consequence = !hadFile ? "no checkpoint has been written yet; retried at the next one"
                 : atStop ? "the next start goes on from the last checkpoint"
                 : "the last good checkpoint stays; retried at the next one";

@@ -5,6 +5,9 @@ namespace EdgeTwin.Agent.Twin;
 /// <summary>The twin stages' state files (anomaly detectors, maintenance history): written whole, never torn.</summary>
 internal static class AtomicStateFile
 {
+    /// <summary>How long one write may take before it is abandoned (a hung disk must not pile up writes).</summary>
+    public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> (see the streaming overload).</summary>
     public static Task WriteAsync(string path, byte[] bytes, CancellationToken cancellationToken) =>
         WriteAsync(path, bytes.Length, (stream, ct) => stream.WriteAsync(bytes, ct).AsTask(), cancellationToken);
@@ -13,7 +16,9 @@ internal static class AtomicStateFile
     /// Writes a state file of <paramref name="size"/> bytes through <paramref name="write"/>: temp file, flushed to disk,
     /// renamed over the old file. Learned state is worth less than data the agent accepted: a file that would take more
     /// than half the free space, or leave less than twice the outbox's reserve (5 % of the filesystem, at most 64 MiB, as
-    /// <c>LiteDbOutbox</c> keeps it), is not written and an <see cref="IOException"/> says so.
+    /// <c>LiteDbOutbox</c> keeps it), is not written and an <see cref="IOException"/> says so. A write that takes longer
+    /// than <see cref="WriteTimeout"/> is abandoned with an <see cref="IOException"/>; <paramref name="cancellationToken"/>
+    /// (the stop) gives an <see cref="OperationCanceledException"/>.
     /// </summary>
     public static async Task WriteAsync(string path, long size, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken)
     {
@@ -26,18 +31,25 @@ internal static class AtomicStateFile
         }
 
         var temp = path + ".tmp";
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WriteTimeout);
         try
         {
             await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 16, FileOptions.Asynchronous))
             {
-                await write(stream, cancellationToken).ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await write(stream, timeout.Token).ConfigureAwait(false);
+                await stream.FlushAsync(timeout.Token).ConfigureAwait(false);
 
                 // On disk before the rename: after a power cut the file is the old state or the new one, never a torn one.
                 stream.Flush(flushToDisk: true);
             }
 
             File.Move(temp, path, overwrite: true);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            TryDelete(temp);
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"timed out after {WriteTimeout.TotalSeconds:0} s"));
         }
         catch
         {

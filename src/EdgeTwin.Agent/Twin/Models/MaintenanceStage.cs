@@ -174,15 +174,13 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     private async Task SaveAsync(string path, byte[] bytes, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            await AtomicStateFile.WriteAsync(path, bytes, timeout.Token).ConfigureAwait(false);
+            await AtomicStateFile.WriteAsync(path, bytes, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
-            LogStateUnwritable(_logger, path, ex is OperationCanceledException ? "timed out or cancelled" : ex.Message);
+            LogStateUnwritable(_logger, path, ex is OperationCanceledException ? "cancelled at stop" : ex.Message);
         }
     }
 
