@@ -51,7 +51,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private ShiftForecast? _forecast;
     private LineSpec _learned;
     private LineScenarioBasis? _basis;
-    private readonly LineOeeTracker _lineOee;
+    private LineOeeTracker _lineOee;
     private readonly int _output;
     private readonly string _constraintName; // "S3" or, for parallel machines, "S3+S3b"
     private readonly StackLightDecoder?[] _lights;
@@ -70,7 +70,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private long _booksFromMs; // where this shift's books start: the shift's start, or the first reading after the agent started
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
-    private readonly PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
+    private PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
     private readonly int[] _bufferLevel;
     private readonly long[] _bufferLevelMs; // 0 = never measured
     private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
@@ -85,24 +85,22 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _publishEveryMs = (long)(publishEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
         var st = config.Spec.Stations;
-        _oee = st.Select(s => new OeeTracker(s.CycleTimeSeconds, config.MicroStop.TotalSeconds)).ToArray();
-        _learners = st.Select(s => new StationLearner(s, config.MicroStop.TotalSeconds)).ToArray();
+        _oee = st.Select((_, i) => NewOeeTracker(i)).ToArray();
+        _learners = st.Select((_, i) => NewLearner(i)).ToArray();
         _forecastEveryMs = (long)(forecastEvery ?? TimeSpan.FromMinutes(1)).TotalMilliseconds;
         _learned = config.Spec;
         _output = config.Spec.StationIndex(config.OutputStation!);
         // The line's ideal rate is its slowest stage's (parallel machines add their rates), the same function as `line oee`.
-        _lineOee = new LineOeeTracker(config.Spec, _output, config.MicroStop.TotalSeconds);
+        _lineOee = NewLineOee();
         _constraintName = string.Join('+', _lineOee.Constraint.Stations.Select(i => st[i].Id));
-        _lights = config.Stations.Select(s => s.StackLight is { } l
-            ? new StackLightDecoder(l.Red is not null, l.Amber is not null, l.Green is not null, l.HoldOrDefault)
-            : null).ToArray();
-        _bottleneck = new ActivePeriodBottleneck(st.Select(s => s.Id).ToArray());
+        _lights = config.Stations.Select((_, i) => NewLight(i)).ToArray();
+        _bottleneck = NewBottleneck();
         _calendar = new PlannedStopCalendar(st.Count, this);
         _bufferLevel = new int[config.Spec.Buffers.Count];
         _bufferLevelMs = new long[config.Spec.Buffers.Count];
         foreach (var (buffer, level) in config.BufferLevels) _wanted[(level.Device, level.Metric)] = new(Signal.BufferLevel, config.Spec.BufferIndex(buffer));
         // Each stage learns on its own copy of the model file (validated when the config was read).
-        _quality = config.Stations.Select(s => s.Quality is { } q ? new StationQuality(q.LoadModel(), q.Inputs.Count, q.Window, q.InspectionDelayParts) : null).ToArray();
+        _quality = config.Stations.Select((_, i) => NewQuality(i)).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
         _hasSignals = config.Stations.Select(s => s.State is not null || s.Good is not null || s.Reject is not null || s.StackLight is not null).ToArray();
         _silentWarned = new bool[config.Stations.Count];
@@ -120,6 +118,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             if (s.StackLight?.Amber is { } amber) _wanted[(amber, "lamp")] = new(Signal.Amber, i);
             if (s.StackLight?.Green is { } green) _wanted[(green, "lamp")] = new(Signal.Green, i);
         }
+
+        FingerprintFreshState();
     }
 
     public string Name => "line-twin";
@@ -266,7 +266,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         if (first) return;
         foreach (var t in _oee) t.StartPeriod(startMs);
         _lineOee.StartPeriod(startMs);
-        _bottleneck = new ActivePeriodBottleneck(_config.Spec.Stations.Select(s => s.Id).ToArray());
+        _bottleneck = NewBottleneck();
         LogShift(_logger, _config.Id, start);
     }
 
