@@ -1,4 +1,6 @@
+using System.Diagnostics.Metrics;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Twin;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
@@ -16,7 +18,9 @@ public static class LineTwinExtensions
     /// from the config file when the loader did not keep it). Its twin-state messages go to the agent's event hub (and so
     /// to the outbox and uplinks). Registers the stage itself and the line's <see cref="IUnplannedFailureCostModel"/>, so
     /// the maintenance predictor takes downtime and cost of a failure from the line. Without a section nothing is
-    /// registered. Call from <c>ConfigureServices</c>.
+    /// registered. With the outbox registered (<c>AddStoreAndForward</c>) the shift's books and what the line learned are
+    /// kept over restarts in <see cref="LineStateStage.FileName"/> next to it, unless <c>line.state</c> names another file
+    /// or turns it off. Call from <c>ConfigureServices</c>.
     /// </summary>
     /// <param name="publishEvery">Twin-state period (default 1 min).</param>
     /// <param name="forecastEvery">End-of-shift forecast period (default 1 min).</param>
@@ -47,7 +51,15 @@ public static class LineTwinExtensions
             return new LineFailureCostModel(line, () => stage.LearnedLine);
         });
         services.AddSingleton(new SampleStageRegistration(
-            sp => sp.GetRequiredService<LineTwinStage>(),
+            sp =>
+            {
+                var stage = sp.GetRequiredService<LineTwinStage>();
+                // With the outbox (the agent's state directory), the books and what the line learned are kept over restarts.
+                var path = line.State.Enabled ? StateFileLocation.Resolve(sp, line.State.File, LineStateStage.FileName) : null;
+                return path is null
+                    ? stage
+                    : new LineStateStage(stage, line.Id, path, line.State.CheckpointInterval, sp.GetRequiredService<AgentRuntime>().TimeProvider, sp.GetRequiredService<ILogger<LineStateStage>>(), sp.GetService<IMeterFactory>());
+            },
             new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
         return services;
     }

@@ -21,22 +21,7 @@ public static class TwinServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var state = sp.GetRequiredService<AnomalyConfig>().State;
-            var site = sp.GetRequiredService<SiteConfig>();
-            if (!state.Enabled)
-            {
-                return new AnomalyStateLocation(null);
-            }
-
-            var outbox = sp.GetService<StoreAndForward.StoreAndForwardOptions>();
-            var stateDirectory = Path.GetDirectoryName(Path.GetFullPath(outbox?.OutboxPath ?? site.Outbox.Path)) ?? ".";
-            if (state.File is { } file)
-            {
-                // Relative to the agent's state directory: /etc (the config's) is read-only under the unit.
-                var path = Path.GetFullPath(file, stateDirectory);
-                return new AnomalyStateLocation(Directory.Exists(path) ? Path.Combine(path, AnomalyStateFile.FileName) : path);
-            }
-
-            return outbox is not null ? new AnomalyStateLocation(Path.Combine(stateDirectory, AnomalyStateFile.FileName)) : new AnomalyStateLocation(null);
+            return new AnomalyStateLocation(state.Enabled ? StateFileLocation.Resolve(sp, state.File, AnomalyStateFile.FileName) : null);
         });
         services.AddSampleStage<AnomalyStage>(new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest));
         return services;

@@ -33,6 +33,16 @@ public sealed record StackLightRef(string? Red, string? Amber, string? Green, Ti
     public TimeSpan HoldOrDefault => Hold ?? Oee.StackLightDecoder.DefaultHold;
 }
 
+/// <summary>
+/// <c>line.state</c>: the line twin's books and learning are saved every <c>checkpoint_interval</c> (default 1m; at most
+/// 1h) and at stop to <c>file</c> (default <c>line-state.bin</c> next to the outbox; a relative path is taken from the
+/// outbox's directory, a directory gets <c>line-state.bin</c> inside), and read back at start.
+/// </summary>
+public sealed record LineStateConfig(bool Enabled, string? File, TimeSpan CheckpointInterval)
+{
+    public static LineStateConfig Default { get; } = new(true, null, TimeSpan.FromMinutes(1));
+}
+
 /// <summary>A planned stop in the shift calendar (time of day, duration; optional station, else the whole line).</summary>
 public sealed record PlannedStopConfig(TimeSpan Start, TimeSpan Duration, string? Station, string Reason);
 
@@ -57,6 +67,9 @@ public sealed record LineTwinConfig(
 {
     /// <summary>Buffers whose level (parts in them) a signal gives, by buffer id; the others are assumed half full in forecasts.</summary>
     public IReadOnlyDictionary<string, SignalRef> BufferLevels { get; init; } = new Dictionary<string, SignalRef>(StringComparer.Ordinal);
+
+    /// <summary><c>state:</c> keeping the shift's books and what the line learned over restarts.</summary>
+    public LineStateConfig State { get; init; } = LineStateConfig.Default;
 
     /// <summary>Reads the section of a loaded config; throws <see cref="ConfigException"/> with every problem, null when there is none.</summary>
     public static LineTwinConfig? From(SiteConfig config, ConfigMapping? section)
@@ -207,6 +220,25 @@ public sealed record LineTwinConfig(
                 p.ReportUnknownKeys();
             }
         }
+        var keep = LineStateConfig.Default;
+        if (r.Section("state") is { } st)
+        {
+            var file = st.String("file");
+            if (file is not null && string.IsNullOrWhiteSpace(file))
+            {
+                r.Diagnostics.Add(st.Node("file")!, "must name a file (or a directory to keep line-state.bin in); leave it out for the outbox's directory");
+                file = null;
+            }
+
+            var interval = st.Duration("checkpoint_interval", min: TimeSpan.FromSeconds(10)) ?? keep.CheckpointInterval;
+            if (interval > TimeSpan.FromHours(1))
+            {
+                r.Diagnostics.Add(st.Node("checkpoint_interval")!, $"must be at most 1h (a power cut loses the books' time since the last checkpoint), got '{Durations.Format(interval)}'");
+            }
+
+            keep = new LineStateConfig(st.Bool("enabled") ?? keep.Enabled, file, interval);
+            st.ReportUnknownKeys();
+        }
         r.ReportUnknownKeys();
 
         if (r.Diagnostics.Items.Count > before || id is null) return null;
@@ -216,7 +248,7 @@ public sealed record LineTwinConfig(
         foreach (var problem in lineSpec.Problems()) r.Diagnostics.Add(Locate(problem, r.Mapping, stationItems, bufferItems), problem.Message);
         if (r.Diagnostics.Items.Count > before) return null;
         return new LineTwinConfig(id, lineSpec, stations, shiftLength, starts, stops, margin, microStop,
-            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id) { BufferLevels = levels };
+            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id) { BufferLevels = levels, State = keep };
     }
 
     /// <summary>The node of a line problem's field (<c>output</c>, <c>mttr</c>), else its station or buffer item, else the section.</summary>

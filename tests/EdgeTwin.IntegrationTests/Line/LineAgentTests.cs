@@ -143,4 +143,95 @@ public sealed class LineAgentTests
         Assert.True(cost.DowntimeHours > 0 && cost.Cost > 0, $"{cost}");
         Assert.Null(costModel.Estimate("not-on-the-line", inShift));
     }
+
+    [Fact]
+    public async Task A_restarted_agent_goes_on_with_the_shifts_books_and_what_the_line_learned()
+    {
+        // The same simulated line over Modbus; the agent keeps its state next to an outbox in a temp directory, stops
+        // after ~20 s of books and starts again: the books must go on from the first start, parts made meanwhile counted.
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
+        spec = spec with { Line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]) };
+        var site = new SimulatedSite(spec);
+        await using var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions { Tick = TimeSpan.FromMilliseconds(50) }, Ct);
+        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(100), SimPaths.Profiles, TimeSpan.FromSeconds(1)) with { Profiles = SimPaths.LoadProfiles() };
+        var line = site.Line!;
+        var dir = Directory.CreateTempSubdirectory("edgetwin-linerestart-");
+        SimLineTruth Truth()
+        {
+            lock (site.SyncRoot)
+            {
+                return line.Truth();
+            }
+        }
+
+        SimLineTruth? first = null;
+        var messages = new ConcurrentQueue<(EdgeEvent Event, SimLineTruth Truth)>();
+        async Task<long> RunAgentUntil(double coveredSeconds)
+        {
+            var options = new AgentHostOptions
+            {
+                UseSystemd = false,
+                StatusLogInterval = null,
+                MinimumLogLevel = LogLevel.Warning,
+                ConfigureServices = s => s
+                    .AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(dir.FullName, "outbox.db") })
+                    .AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)),
+            }.ObserveSamples("truth", (batch, _) =>
+            {
+                if (first is null && batch.Length > 0)
+                {
+                    first = Truth();
+                }
+
+                return ValueTask.CompletedTask;
+            }).ObserveEvents("test", (e, _) =>
+            {
+                if (e.Kind == EdgeEventKind.Prediction && e.Source == "line/line1")
+                {
+                    messages.Enqueue((e, Truth()));
+                }
+
+                return ValueTask.CompletedTask;
+            });
+            using var agent = AgentHostBuilder.Build(config, options);
+            await agent.StartAsync(Ct);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
+            while (!messages.Any(m => first is not null && m.Truth.Seconds - first.Seconds >= coveredSeconds))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering {coveredSeconds} s; {messages.Count} messages");
+                await Task.Delay(200, Ct);
+            }
+
+            await agent.StopAsync(Ct);
+            return agent.Services.GetRequiredService<LineTwinStage>().Quality(1)!.TotalParts;
+        }
+
+        using var physics = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var physicsTask = sim.RunAsync(physics.Token);
+        try
+        {
+            var scoredBefore = await RunAgentUntil(20);
+            Assert.True(File.Exists(Path.Combine(dir.FullName, LineStateStage.FileName)));
+            var before = messages.Last().Event.Attributes!;
+            messages.Clear();
+            var scoredAfter = await RunAgentUntil(45);
+
+            var (message, truth) = messages.Last();
+            var a = message.Attributes!;
+            double Attr(string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
+            var good = truth.Stations[^1].Good - first!.Stations[^1].Good;
+            var context = FormattableString.Invariant($"good {a["good"]} vs {good} since the first start ({a["good"]} after, {before["good"]} before the restart); line OEE {Attr("oee.line"):0.000} vs {truth.LineOee(first):0.000} over {truth.Seconds - first.Seconds:0} s; books from {a["books_from"]} (first start {before["books_from"]}); quality parts {scoredBefore} → {scoredAfter}");
+            TestContext.Current.SendDiagnosticMessage(context);
+            Assert.Equal(before["books_from"], a["books_from"]);
+            Assert.InRange(long.Parse(a["good"], CultureInfo.InvariantCulture), good - 3, good + 3);
+            Assert.True(Math.Abs(Attr("oee.line") - truth.LineOee(first)) <= 0.05, context);
+            Assert.True(scoredAfter > scoredBefore, context);
+        }
+        finally
+        {
+            await physics.CancelAsync();
+            await physicsTask;
+            dir.Delete(recursive: true);
+        }
+    }
 }

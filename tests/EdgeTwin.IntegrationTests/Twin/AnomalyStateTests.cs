@@ -366,15 +366,4 @@ public sealed class AnomalyStateTests : IDisposable
         // The audit's 1.7 MB filesystem: a 732 KiB state file with 1 MiB free would have left the outbox's last flush without room.
         Assert.NotNull(AtomicStateFile.NoRoom(available: 1 * MiB, total: 1700 * 1024, size: 732 * 1024));
     }
-
-    private sealed class ListLogger<T>(ConcurrentQueue<(LogLevel, string)> logs) : ILogger<T>
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            logs.Enqueue((logLevel, formatter(state, exception)));
-    }
 }

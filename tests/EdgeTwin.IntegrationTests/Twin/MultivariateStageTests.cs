@@ -209,14 +209,4 @@ public sealed class MultivariateStageTests
             return ValueTask.CompletedTask;
         }
     }
-
-    private sealed class ListLogger<T>(ConcurrentQueue<(LogLevel, string)> logs) : ILogger<T>
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            logs.Enqueue((logLevel, formatter(state, exception)));
-    }
 }

@@ -26,8 +26,5 @@ public static class MaintenanceExtensions
     }
 
     /// <summary>Next to the outbox (the agent's state directory), as the alert and anomaly state are; none without an outbox.</summary>
-    private static string? StatePath(IServiceProvider sp) =>
-        sp.GetService<StoreAndForward.StoreAndForwardOptions>() is { } outbox
-            ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outbox.OutboxPath ?? sp.GetRequiredService<AgentRuntime>().Config.Outbox.Path)) ?? ".", MaintenanceStage.StateFileName)
-            : null;
+    private static string? StatePath(IServiceProvider sp) => StateFileLocation.Resolve(sp, null, MaintenanceStage.StateFileName);
 }

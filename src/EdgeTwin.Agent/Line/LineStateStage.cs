@@ -1,0 +1,171 @@
+using System.Diagnostics.Metrics;
+using EdgeTwin.Agent.Twin;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Agent.Line;
+
+/// <summary>
+/// Keeps the line twin's books and learning over restarts (<c>line.state</c>): reads <see cref="FileName"/> before the
+/// first batch, saves between batches every <c>checkpoint_interval</c> (written in the background: the pipeline does not
+/// wait for the disk) and at stop. A restart is then a gap in the readings: the shift's OEE goes on, the parts counted
+/// while the agent was down are counted, the learned MTBF/MTTR/cycles and the quality models are kept.
+/// </summary>
+public sealed partial class LineStateStage : ISampleStage
+{
+    public const string FileName = "line-state.bin";
+
+    public const string MeterName = "EdgeTwin.Twin.Line.State";
+
+    private readonly LineTwinStage _line;
+    private readonly string _path;
+    private readonly string _lineId;
+    private readonly long _intervalMs;
+    private readonly TimeProvider _time;
+    private readonly ILogger<LineStateStage> _logger;
+    private readonly Counter<long> _checkpoints;
+    private readonly Counter<long> _failures;
+    private long _nextCheckpointMs;
+    private Task _writing = Task.CompletedTask;
+    private bool _failing; // one warning per episode of failed writes, not one a minute
+
+    public LineStateStage(LineTwinStage line, string lineId, string path, TimeSpan checkpointInterval, TimeProvider time, ILogger<LineStateStage> logger, IMeterFactory? meterFactory = null)
+    {
+        _line = line ?? throw new ArgumentNullException(nameof(line));
+        _lineId = lineId;
+        _path = path ?? throw new ArgumentNullException(nameof(path));
+        _intervalMs = (long)checkpointInterval.TotalMilliseconds;
+        _time = time ?? throw new ArgumentNullException(nameof(time));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        var meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        _checkpoints = meter.CreateCounter<long>("edgetwin.line.state_checkpoints", "{checkpoint}", "Line twin states written (checkpoints and at stop).");
+        _failures = meter.CreateCounter<long>("edgetwin.line.state_write_failures", "{write}", "Line twin state writes that failed (the last good file stays).");
+        Restore();
+        _nextCheckpointMs = Now + _intervalMs;
+    }
+
+    public string Name => _line.Name;
+
+    /// <summary>Where the state is kept.</summary>
+    internal string StatePath => _path;
+
+    /// <summary>The state write in flight (completed when none is), for tests.</summary>
+    internal Task PendingWrite => _writing;
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+    {
+        await _line.ProcessAsync(samples, cancellationToken).ConfigureAwait(false);
+        var now = Now;
+        if (now < _nextCheckpointMs || !_writing.IsCompleted)
+        {
+            return;
+        }
+
+        _nextCheckpointMs = now + _intervalMs;
+        // Taken here, between batches, on the pipeline's thread; only the write goes to the background.
+        var bytes = _line.SaveState(now);
+        _writing = Task.Run(() => WriteAsync(bytes, atStop: false, CancellationToken.None), CancellationToken.None);
+    }
+
+    /// <summary>At stop: waits for a write in flight, then saves the state as it is after the last batch.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        await ((ISampleStage)_line).FlushAsync(cancellationToken).ConfigureAwait(false);
+        await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await WriteAsync(_line.SaveState(Now), atStop: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Restore()
+    {
+        var now = Now;
+        var restore = AtomicStateFile.Read<LineStateRestore, InvalidDataException>(
+            _path,
+            p => File.Exists(p) ? _line.RestoreState(File.ReadAllBytes(p), now) : null,
+            (reason, aside) => LogCorrupt(_logger, _lineId, _path, reason, aside),
+            reason => LogUnreadable(_logger, _lineId, _path, reason));
+        if (restore is null)
+        {
+            if (!File.Exists(_path) && !File.Exists(_path + ".corrupt"))
+            {
+                LogNoState(_logger, _lineId, _path);
+            }
+
+            return;
+        }
+
+        var age = Durations.Approximate(TimeSpan.FromMilliseconds(Math.Max(0, now - restore.SavedAtUnixMs)));
+        var books = restore.Books ? "the shift's books go on from it" : $"the shift's books start afresh ({restore.BooksNotRestored})";
+        var learned = restore.Learned.Count == 0 ? "nothing learned is kept" : "learned figures kept for " + string.Join(", ", restore.Learned);
+        LogRestored(_logger, _lineId, _path, age, books, learned);
+        foreach (var item in restore.NotRestored.Where(n => n != restore.BooksNotRestored && !n.StartsWith("the shift's books", StringComparison.Ordinal)))
+        {
+            LogNotRestored(_logger, _lineId, item);
+        }
+    }
+
+    private async Task WriteAsync(byte[] bytes, bool atStop, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await AtomicStateFile.WriteAsync(_path, bytes, cancellationToken).ConfigureAwait(false);
+            _checkpoints.Add(1);
+            if (_failing)
+            {
+                _failing = false;
+                LogWritable(_logger, _lineId, _path);
+            }
+
+            if (atStop)
+            {
+                LogSavedAtStop(_logger, _lineId, _path, (bytes.Length + 1023) / 1024);
+            }
+            else
+            {
+                LogCheckpoint(_logger, _lineId, _path, (bytes.Length + 1023) / 1024);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            _failures.Add(1);
+            var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
+            if (atStop || !_failing)
+            {
+                LogUnwritable(_logger, _lineId, _path, reason, File.Exists(_path) ? "the last good state stays" : "no state has been written yet");
+            }
+
+            _failing = true;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: no saved state at {Path} yet: the books start with the first reading, the stations learn from their configured figures")]
+    private static partial void LogNoState(ILogger logger, string line, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state read from {Path} (saved {Age} ago): {Books}; {Learned}")]
+    private static partial void LogRestored(ILogger logger, string line, string path, string age, string books, string learned);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state not kept for {What}")]
+    private static partial void LogNotRestored(ILogger logger, string line, string what);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: state file {Path} is corrupt ({Reason}); set aside ({Aside}): the books start afresh, the stations learn from their configured figures, and the next checkpoint writes a new file")]
+    private static partial void LogCorrupt(ILogger logger, string line, string path, string reason, string aside);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: cannot read state file {Path} ({Reason}): the books start afresh")]
+    private static partial void LogUnreadable(ILogger logger, string line, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: cannot write state file {Path} ({Reason}); {Consequence}. The line twin goes on; retried at each checkpoint (said again when it works)")]
+    private static partial void LogUnwritable(ILogger logger, string line, string path, string reason, string consequence);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state file {Path} written again")]
+    private static partial void LogWritable(ILogger logger, string line, string path);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "line {Line}: state checkpoint to {Path} ({KiB} KiB)")]
+    private static partial void LogCheckpoint(ILogger logger, string line, string path, int kiB);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state saved to {Path} ({KiB} KiB) at stop")]
+    private static partial void LogSavedAtStop(ILogger logger, string line, string path, int kiB);
+}

@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.Line;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Pipeline;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Line;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.IntegrationTests.Line;
+
+/// <summary>
+/// The agent's side of the line twin's state (<c>line.state</c>): a real file next to the outbox, checkpoints on the
+/// clock, the save at stop, a corrupt or unwritable file, the config keys.
+/// </summary>
+public sealed class LineStateStageTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("edgetwin-linestatestage-");
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 11, 30, 7, 0, 0, TimeSpan.Zero));
+    private readonly ConcurrentQueue<(LogLevel Level, string Message)> _logs = new();
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private string StatePath => Path.Combine(_dir.FullName, LineStateStage.FileName);
+
+    private const string Yaml = """
+        line:
+          id: l1
+          shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
+          buffers: [{ id: B1, capacity: 10 }]
+          stations:
+            - { id: S1, ideal_cycle_time: 30s, mtbf: 2h, mttr: 10m, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running, 4: faulted } }, good: { device: p1, metric: good } } }
+            - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running, 4: faulted } }, good: { device: p2, metric: good } } }
+        """;
+
+    private static LineTwinConfig Config(string yaml = Yaml)
+    {
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(yaml, "site.yaml", d);
+        Assert.Empty(d.Items);
+        return config!;
+    }
+
+    private (LineStateStage Stage, LineTwinStage Line) NewStage(string? path = null)
+    {
+        var registry = new SeriesRegistry();
+        foreach (var device in new[] { "p1", "p2" })
+        {
+            registry.GetOrAdd(new SeriesDescriptor(device, "state", "1", MetricKind.State));
+            registry.GetOrAdd(new SeriesDescriptor(device, "good", "1", MetricKind.Counter));
+        }
+
+        var line = new LineTwinStage(Config(), registry, new NullSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        return (new LineStateStage(line, "l1", path ?? StatePath, TimeSpan.FromMinutes(1), _clock, new ListLogger<LineStateStage>(_logs)), line);
+    }
+
+    private sealed class NullSink : IEventSink
+    {
+        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    // Ten seconds of both machines running, one part each, at the fake clock's time; the clock moves on.
+    private async Task RunFor(LineStateStage stage, TimeSpan span, ulong[] counters)
+    {
+        for (var end = _clock.GetUtcNow() + span; _clock.GetUtcNow() < end; _clock.Advance(TimeSpan.FromSeconds(10)))
+        {
+            long t = _clock.GetUtcNow().ToUnixTimeMilliseconds();
+            counters[0] += 1;
+            counters[1] += 1;
+            await stage.ProcessAsync(new Sample[] { new(new SeriesId(0), t, 1), new(new SeriesId(1), t, counters[0]), new(new SeriesId(2), t, 1), new(new SeriesId(3), t, counters[1]) }, CancellationToken.None);
+        }
+    }
+
+    private long Good(LineTwinStage line) => long.Parse(line.State(_clock.GetUtcNow().ToUnixTimeMilliseconds())["good"], CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Checkpoints_on_the_clock_and_the_save_at_stop_let_the_next_start_go_on()
+    {
+        var counters = new ulong[] { 1000, 2000 };
+        var (stage, line) = NewStage();
+        Assert.Contains(_logs, l => l.Message.Contains("no saved state at", StringComparison.Ordinal));
+        await RunFor(stage, TimeSpan.FromSeconds(50), counters);
+        Assert.False(File.Exists(StatePath)); // the first checkpoint is a minute after the start
+        await RunFor(stage, TimeSpan.FromSeconds(20), counters);
+        await stage.PendingWrite;
+        Assert.True(File.Exists(StatePath));
+        var checkpoint = File.ReadAllBytes(StatePath);
+
+        await RunFor(stage, TimeSpan.FromSeconds(30), counters);
+        await stage.FlushAsync(CancellationToken.None);
+        Assert.NotEqual(checkpoint, File.ReadAllBytes(StatePath));
+        Assert.Contains(_logs, l => l.Level == LogLevel.Information && l.Message.Contains("state saved to " + StatePath, StringComparison.Ordinal));
+        var good = Good(line);
+        Assert.True(good >= 9, $"good {good}");
+
+        // The next start (30 s later; three parts made meanwhile) goes on: the books and their parts.
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        counters[1] += 3;
+        var (next, nextLine) = NewStage();
+        Assert.Contains(_logs, l => l.Message.Contains("state read from " + StatePath, StringComparison.Ordinal) && l.Message.Contains("the shift's books go on from it", StringComparison.Ordinal) && l.Message.Contains("learned figures kept for S1, S2", StringComparison.Ordinal));
+        await RunFor(next, TimeSpan.FromSeconds(10), counters);
+        Assert.Equal(good + 3 + 1, Good(nextLine));
+    }
+
+    [Fact]
+    public async Task A_corrupt_state_file_is_set_aside_and_the_next_save_writes_a_good_one()
+    {
+        await File.WriteAllTextAsync(StatePath, "EDGETWIN-LINE-STATE\n" + new string('x', 100), TestContext.Current.CancellationToken);
+        var (stage, line) = NewStage();
+        var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains($"line l1: state file {StatePath} is corrupt (checksum mismatch", warning.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(StatePath + ".corrupt"));
+        var counters = new ulong[] { 5, 5 };
+        await RunFor(stage, TimeSpan.FromSeconds(30), counters);
+        await stage.FlushAsync(CancellationToken.None);
+        var good = Good(line);
+
+        _logs.Clear();
+        var (_, nextLine) = NewStage();
+        Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Warning);
+        Assert.Equal(good, Good(nextLine));
+    }
+
+    [Fact]
+    public async Task A_state_file_that_cannot_be_written_is_said_once_and_the_line_twin_goes_on()
+    {
+        var blocker = Path.Combine(_dir.FullName, "not-a-directory");
+        await File.WriteAllTextAsync(blocker, "", TestContext.Current.CancellationToken);
+        var path = Path.Combine(blocker, LineStateStage.FileName);
+        var (stage, line) = NewStage(path);
+        var counters = new ulong[] { 5, 5 };
+        for (var i = 0; i < 3; i++)
+        {
+            await RunFor(stage, TimeSpan.FromSeconds(70), counters);
+            await stage.PendingWrite;
+        }
+
+        var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains($"line l1: cannot write state file {path}", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("no state has been written yet", warning.Message, StringComparison.Ordinal);
+        Assert.True(Good(line) >= 20);
+
+        // The disk comes back: said once.
+        File.Delete(blocker);
+        await RunFor(stage, TimeSpan.FromSeconds(70), counters);
+        await stage.PendingWrite;
+        Assert.Contains(_logs, l => l.Message.Contains("written again", StringComparison.Ordinal));
+        Assert.True(File.Exists(path));
+    }
+
+    [Fact]
+    public async Task The_state_section_is_checked_and_the_file_is_kept_next_to_the_outbox()
+    {
+        var d = new ConfigDiagnostics();
+        LineTwinConfig.Parse(Yaml + "\n  state:\n    checkpoint_interval: 2h\n    fille: x\n    file: ''\n", "site.yaml", d);
+        Assert.Contains(d.Items, p => p.Path == "line.state.checkpoint_interval" && p.Line == 9 && p.Message.Contains("at most 1h", StringComparison.Ordinal));
+        Assert.Contains(d.Items, p => p.Path == "line.state.fille" && p.Line == 10);
+        Assert.Contains(d.Items, p => p.Path == "line.state.file" && p.Line == 11 && p.Message.Contains("must name a file", StringComparison.Ordinal));
+        d = new ConfigDiagnostics();
+        LineTwinConfig.Parse(Yaml + "\n  state: { checkpoint_interval: 1s }\n", "site.yaml", d);
+        Assert.Contains(d.Items, p => p.Path == "line.state.checkpoint_interval" && p.Message.Contains("at least 10s", StringComparison.Ordinal));
+
+        async Task<ISampleStage> Registered(string line)
+        {
+            var parsed = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n" + line, "site.yaml", new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) });
+            Assert.True(parsed.Config is not null, string.Join("; ", parsed.Problems));
+            var site = parsed.Config;
+            var services = new ServiceCollection().AddSingleton(site).AddLogging();
+            services.AddSingleton(new AgentRuntime(site, new SeriesRegistry(), _clock));
+            services.AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(_dir.FullName, "outbox.db") });
+            services.AddLineTwin(site);
+            await using var provider = services.BuildServiceProvider();
+            return provider.GetServices<SampleStageRegistration>().Single().Create(provider);
+        }
+
+        // Devices the site does not have are refused by the site's validator: a line without signals is enough here.
+        const string Bare = "line:\n  id: l1\n  buffers: [{ id: B1, capacity: 10 }]\n  stations:\n    - { id: S1, ideal_cycle_time: 30s, output: B1 }\n    - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }";
+        var kept = Assert.IsType<LineStateStage>(await Registered(Bare));
+        Assert.Equal("line-twin", kept.Name);
+        Assert.Equal(StatePath, kept.StatePath);
+        // A relative file is taken from the outbox's directory (the config's, /etc/edgetwin, is read-only under the unit).
+        kept = Assert.IsType<LineStateStage>(await Registered(Bare + "\n  state: { file: learned/l1.bin }\n"));
+        Assert.Equal(Path.Combine(_dir.FullName, "learned", "l1.bin"), kept.StatePath);
+        Assert.IsType<LineTwinStage>(await Registered(Bare + "\n  state: { enabled: false }\n"));
+        Assert.False(File.Exists(StatePath)); // nothing is written before the first checkpoint
+    }
+}
