@@ -85,7 +85,7 @@ public sealed partial class LineStateStage : ISampleStage
         var now = Now;
         var restore = AtomicStateFile.Read<LineStateRestore, InvalidDataException>(
             _path,
-            p => File.Exists(p) ? _line.RestoreState(File.ReadAllBytes(p), now) : null,
+            p => File.Exists(p) ? _line.RestoreState(ReadCapped(p), now) : null,
             (reason, aside) => LogCorrupt(_logger, _lineId, _path, reason, aside),
             reason => LogUnreadable(_logger, _lineId, _path, reason));
         if (restore is null)
@@ -106,6 +106,17 @@ public sealed partial class LineStateStage : ISampleStage
         {
             LogNotRestored(_logger, _lineId, item);
         }
+    }
+
+    /// <summary>A line state is a few KiB (tens with large quality models): a file far larger is not one, and is not read into memory.</summary>
+    private const long MaxStateBytes = 64L << 20;
+
+    private static byte[] ReadCapped(string path)
+    {
+        var length = new FileInfo(path).Length;
+        return length > MaxStateBytes
+            ? throw new InvalidDataException($"{length >> 20} MiB: far larger than a line state (a few KiB), not read")
+            : File.ReadAllBytes(path);
     }
 
     private async Task WriteAsync(byte[] bytes, bool atStop, CancellationToken cancellationToken)
@@ -129,8 +140,9 @@ public sealed partial class LineStateStage : ISampleStage
                 LogCheckpoint(_logger, _lineId, _path, (bytes.Length + 1023) / 1024);
             }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            // In the background nobody else would see it: every failure is said here, and the line twin goes on.
             _failures.Add(1);
             var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
             if (atStop || !_failing)

@@ -269,6 +269,8 @@ public sealed partial class LineTwinStage
         level.CopyTo(_bufferLevel, 0);
         levelMs.CopyTo(_bufferLevelMs, 0);
         if (_shiftStart != DateTime.MinValue) _plannedStops = _config.PlannedWindows(_shiftStart.TimeOfDay);
+        _awaitingAfterRestore = [.. _hasSignals];
+        _firstAfterRestoreMs = long.MinValue;
         return true;
     }
 

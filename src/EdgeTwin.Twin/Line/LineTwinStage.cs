@@ -66,6 +66,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private readonly bool[] _silentWarned; // one warning per silence episode, not one per publish
     private readonly long[] _lastSignalMs; // last state, lamp or counter reading per station (the calendar's bookings are not readings)
     private long _lastPublishMs;
+    private bool[]? _awaitingAfterRestore; // stations with signals not read yet since the books were restored
+    private long _firstAfterRestoreMs = long.MinValue;
     private DateTime _shiftStart = DateTime.MinValue;
     private long _booksFromMs; // where this shift's books start: the shift's start, or the first reading after the agent started
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
@@ -149,6 +151,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             RollShift(s.TimestampUnixMs);
             Apply(b.Kind, b.Station, s);
             if (s.TimestampUnixMs > _lastSignalMs[b.Station]) _lastSignalMs[b.Station] = s.TimestampUnixMs;
+            if (_awaitingAfterRestore is { } awaiting)
+            {
+                awaiting[b.Station] = false;
+                if (_firstAfterRestoreMs == long.MinValue) _firstAfterRestoreMs = s.TimestampUnixMs;
+            }
             last = Math.Max(last, s.TimestampUnixMs);
         }
         if (last > 0)
@@ -159,7 +166,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             // Planned stops begin and end on the calendar, whether or not the station reported at that moment.
             _calendar.Advance(last);
         }
-        bool publish = last > 0 && last - _lastPublishMs >= _publishEveryMs;
+        bool publish = last > 0 && last - _lastPublishMs >= _publishEveryMs && !HoldingAfterRestore(last);
         if (publish) _lastPublishMs = last;
         if (!publish && !_anyQualityAlert && _shiftReport is null) return ValueTask.CompletedTask;
         return PublishAsync(last, publish, cancellationToken);
@@ -258,7 +265,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         }
         _shiftStart = start;
         // The agent sees the shift from its first reading on: what came before is in no books, and the reports say so.
-        _booksFromMs = first ? Math.Max(ms, startMs) : startMs;
+        // That is also the case when nothing was read around the shift's start (the agent was down across it).
+        _booksFromMs = first || !WatchedAt(startMs) ? Math.Max(ms, startMs) : startMs;
         _plannedStops = _config.PlannedWindows(start.TimeOfDay);
         // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
         // between shifts (two shifts a day) must not book the night's idle machines as waiting.
@@ -281,7 +289,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["shift.start"] = WireTime.WallClock(shiftStart),
             ["shift.end"] = WireTime.WallClock(shiftEnd),
         };
-        AddBooks(a, endMs);
+        AddBooks(a, endMs, new DateTimeOffset(shiftStart).ToUnixTimeMilliseconds());
         AddCoverage(a, shiftStart, shiftEnd);
         return a;
     }
@@ -361,7 +369,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 a[$"buffer_level.{_config.Spec.Buffers[b].Id}"] = levels[b].ToString(inv);
                 a[$"buffer_level_source.{_config.Spec.Buffers[b].Id}"] = measured ? "measured" : "assumed";
             }
-            var now = new LineNow(elapsed, line.GoodQuantity, new LineSnapshot(levels, down));
+            long output = line.GoodQuantity + line.UnseenGoodQuantity; // what the shift has made, seen or not
+            var now = new LineNow(elapsed, output, new LineSnapshot(levels, down));
             Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit, now, nowMs) { PlannedStops = _plannedStops });
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
             if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
@@ -378,7 +387,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             // The share of simulated outcomes between p5 and p95 (a prediction interval, not the mean's CI): said, not implied.
             a["forecast.level"] = WireNumber.Format(ForecastLevel);
             // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
-            long soFar = line.GoodQuantity;
+            long soFar = output;
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;
             a["forecast.good_share"] = WireNumber.Format(goodShare);
             a["forecast.good_end_of_shift"] = WireNumber.Format(Good(f.Mean.Mean));
@@ -386,6 +395,27 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["forecast.good_p95"] = WireNumber.Format(Good(f.Prediction.High));
         }
         return a;
+    }
+
+    /// <summary>
+    /// After a restore, the first twin state waits until every station with signals has been read again (at most one
+    /// publish period after the first reading): published from the first poll alone, it showed the other stations as
+    /// silent and the output's count as of the last checkpoint (a dip, a count going backwards).
+    /// </summary>
+    private bool HoldingAfterRestore(long nowMs)
+    {
+        if (_awaitingAfterRestore is not { } awaiting) return false;
+        if (Array.IndexOf(awaiting, true) >= 0 && nowMs - _firstAfterRestoreMs < _publishEveryMs) return true;
+        _awaitingAfterRestore = null;
+        return false;
+    }
+
+    /// <summary>Whether any station was read within <see cref="SilentAfterMs"/> before <paramref name="ms"/>.</summary>
+    private bool WatchedAt(long ms)
+    {
+        foreach (var last in _lastSignalMs)
+            if (last != long.MinValue && last >= ms - SilentAfterMs) return true;
+        return false;
     }
 
     /// <summary>A station gives no data now: no signal configured, never a reading, or none for <see cref="SilentAfterMs"/>.</summary>
@@ -407,8 +437,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// good parts, bottleneck. A figure without data (0/0) is left out; <c>no_data</c> lists the silent stations and
     /// <c>line.no_data</c> says why the line's figures are left out (its output station silent).
     /// </summary>
-    private (OeeReport Line, OeeReport[] Stations) AddBooks(Dictionary<string, string> a, long nowMs)
+    /// <param name="closedShiftStartMs">For a closed shift's report: its start. A station is then without data when it gave
+    /// no reading in that shift (not when it was silent at its end: the agent may have been down then).</param>
+    private (OeeReport Line, OeeReport[] Stations) AddBooks(Dictionary<string, string> a, long nowMs, long? closedShiftStartMs = null)
     {
+        bool NoData(int station) => closedShiftStartMs is { } from
+            ? !_hasSignals[station] || _lastSignalMs[station] == long.MinValue || _lastSignalMs[station] < from
+            : Silent(station, nowMs);
         var inv = CultureInfo.InvariantCulture;
         var stations = new OeeReport[_oee.Length];
         List<string>? silent = null;
@@ -420,12 +455,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             Put(a, $"availability.{id}", r.Availability);
             Put(a, $"performance.{id}", r.Effectiveness);
             Put(a, $"quality.{id}", r.QualityRate);
-            if (Silent(i, nowMs)) (silent ??= []).Add(id);
+            if (NoData(i)) (silent ??= []).Add(id);
         }
         if (silent is not null) a["no_data"] = string.Join(',', silent);
 
         var line = _lineOee.Report(nowMs);
-        bool lineData = !Silent(_output, nowMs) && _lineOee.HasCounts;
+        bool lineData = !NoData(_output) && _lineOee.HasCounts;
         if (!lineData)
         {
             // The line is seen at its output station: without its counts the line's OEE is not known, whatever the constraint did.
@@ -450,6 +485,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         Put(a, "loss.speed_s", line.Losses.SpeedLoss);
         Put(a, "loss.rejects_s", line.Losses.Rejects);
         a["good"] = line.GoodQuantity.ToString(inv);
+        // Parts the output station made while it could not be seen (the agent down, readings missing for over 5 min):
+        // outside the books like that time, but part of the shift's output.
+        if (line.UnseenGoodQuantity > 0) a["good_unseen"] = line.UnseenGoodQuantity.ToString(inv);
+        else a.Remove("good_unseen");
         a["bottleneck"] = _bottleneck.Analyse(nowMs / 1000.0).Bottleneck ?? "";
         return (line, stations);
     }
@@ -558,7 +597,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var oee = a.TryGetValue("line.no_data", out var why) ? $"no data ({why})" : F("oee.line");
         var good = a["good"];
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
-        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good, bottleneck {bottleneck}");
+        var unseen = a.TryGetValue("good_unseen", out var u) ? $" (+{u} made while not seen)" : "";
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
         if (a.TryGetValue("covered_s", out var cov) && a.TryGetValue("shift_s", out var len) && a.TryGetValue("shift.start", out var shiftFrom))
         {

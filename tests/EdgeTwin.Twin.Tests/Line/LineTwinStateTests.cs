@@ -327,4 +327,92 @@ public sealed class LineTwinStateTests : IDisposable
         Assert.Contains("agent build whose line twin keeps other state", restore.BooksNotRestored, StringComparison.Ordinal);
         Assert.Equal(fresh, after.Stage.SaveState(At(8, 0)));
     }
+
+    private static double D(IReadOnlyDictionary<string, string> a, string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Regression_after_an_outage_longer_than_the_hold_its_parts_were_credited_to_the_known_time()
+    {
+        // Down 09:00–09:30 (the hold is 5 min). Before: performance above 1, the learned cycle a fraction of the truth,
+        // the quality model fed the outage's parts with stale inputs.
+        var batches = Batches();
+        int stop = IndexAt(batches, At(9, 0)), back = IndexAt(batches, At(9, 30)), end = IndexAt(batches, At(12, 0));
+        var truth = NewSite();
+        await Feed(truth.Stage, batches.Take(end));
+        var before = NewSite();
+        await Feed(before.Stage, batches.Take(stop));
+        var after = NewSite();
+        Assert.True(after.Stage.RestoreState(before.Stage.SaveState(At(9, 0)), At(9, 30)).Books);
+        await Feed(after.Stage, batches.Skip(back).Take(end - back));
+
+        long now = batches[end - 1][^1].TimestampUnixMs;
+        var t = truth.Stage.State(now);
+        var a = after.Stage.State(now);
+        foreach (var station in new[] { "S1", "S2" })
+        {
+            Assert.True(D(a, "performance." + station) <= 1.0, $"{station}: performance {a["performance." + station]} (truth {t["performance." + station]})");
+            Assert.Equal(D(t, "performance." + station), D(a, "performance." + station), 0.03);
+            Assert.Equal(D(t, "learned.cycle_s." + station), D(a, "learned.cycle_s." + station), D(t, "learned.cycle_s." + station) * 0.05);
+        }
+
+        // The output's parts of the outage: not in the books, but in the shift's output, so seen + unseen = truth.
+        var unseen = long.Parse(a["good_unseen"], CultureInfo.InvariantCulture);
+        Assert.True(unseen > 0);
+        Assert.Equal(long.Parse(t["good"], CultureInfo.InvariantCulture), long.Parse(a["good"], CultureInfo.InvariantCulture) + unseen);
+        Assert.False(a.ContainsKey("line.no_data"), a.GetValueOrDefault("line.no_data"));
+        // The quality model learned only parts it saw the process values of.
+        Assert.True(after.Stage.Quality(0)!.TotalParts < truth.Stage.Quality(0)!.TotalParts);
+    }
+
+    [Fact]
+    public async Task Regression_down_across_the_shift_change_the_new_shift_claimed_to_be_covered_and_the_old_one_lost_its_oee()
+    {
+        var batches = Batches();
+        int stop = IndexAt(batches, At(13, 30)), back = IndexAt(batches, At(15, 10));
+        var before = NewSite();
+        await Feed(before.Stage, batches.Take(stop));
+        var after = NewSite();
+        Assert.True(after.Stage.RestoreState(before.Stage.SaveState(At(13, 30)), At(15, 10)).Books);
+        await Feed(after.Stage, batches.Skip(back));
+
+        // The 06:00 shift's report: the gateway saw 7.5 h of it, so it has its figures.
+        var report = Assert.Single(after.Sink.Events, e => e.Source == "line/r1/shift").Attributes!;
+        Assert.False(report.ContainsKey("line.no_data"), report.GetValueOrDefault("line.no_data"));
+        Assert.False(report.ContainsKey("no_data"), report.GetValueOrDefault("no_data"));
+        Assert.True(D(report, "oee.line") is > 0 and <= 1);
+
+        // The 14:00 shift's books begin when the gateway saw it again, with no part of the outage in them.
+        var state = after.Stage.State(batches[^1][^1].TimestampUnixMs);
+        Assert.StartsWith(Wall(15, 10), state["books_from"], StringComparison.Ordinal);
+        Assert.False(state.ContainsKey("good_unseen"));
+        Assert.True(D(state, "performance.S1") <= 1.0, state["performance.S1"]);
+        Assert.True(D(state, "oee.S2") <= 1.0, state["oee.S2"]);
+    }
+
+    private static string Wall(int hour, int minute) =>
+        new DateTime(2026, 11, 30, hour, minute, 0, DateTimeKind.Local).ToString("yyyy-MM-dd'T'HH:mm", CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Regression_the_first_state_after_a_restore_went_out_before_the_stations_were_read()
+    {
+        var batches = Batches();
+        int split = IndexAt(batches, At(10, 30));
+        var before = NewSite();
+        await Feed(before.Stage, batches.Take(split));
+        var last = before.Sink.Events.Last(e => e.Source == "line/r1").Attributes!;
+        var after = NewSite();
+        Assert.True(after.Stage.RestoreState(before.Stage.SaveState(batches[split - 1][^1].TimestampUnixMs), At(10, 36)).Books);
+
+        // Six minutes later, S1's PLC answers first: no state yet (S2 would read as silent, the output's count stale).
+        long t = At(10, 36);
+        var s1Only = batches[split + 36].Where(x => x.Series.Value <= 4).Select(x => x with { TimestampUnixMs = t }).ToArray();
+        await after.Stage.ProcessAsync(s1Only, CancellationToken.None);
+        Assert.Empty(after.Sink.Events);
+        // Then S2's lamps and counter: the state goes out, S2 not silent, its count not behind the last one published.
+        var s2 = batches[split + 36].Where(x => x.Series.Value > 4).Select(x => x with { TimestampUnixMs = t + 2_000 }).ToArray();
+        await after.Stage.ProcessAsync(s2, CancellationToken.None);
+        var first = Assert.Single(after.Sink.Events).Attributes!;
+        Assert.False(first.ContainsKey("no_data"), first.GetValueOrDefault("no_data"));
+        Assert.True(long.Parse(first["good"], CultureInfo.InvariantCulture) >= long.Parse(last["good"], CultureInfo.InvariantCulture));
+    }
 }

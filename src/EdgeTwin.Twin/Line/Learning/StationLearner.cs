@@ -64,8 +64,11 @@ public sealed class StationLearner
         _microStopMs = microStopSeconds * 1000;
     }
 
+    /// <summary>How long a state is held without a reading before the time is not booked (the OEE books' staleAfter).</summary>
+    public const long DefaultStaleMs = 300_000;
+
     /// <summary>A state reading; a gap longer than <paramref name="staleMs"/> is booked only up to it (and ends a fault).</summary>
-    public void OnState(long ms, MachineState state, long staleMs = 300_000)
+    public void OnState(long ms, MachineState state, long staleMs = DefaultStaleMs)
     {
         // Equal times matter: a change stamped like the keep-alive before it still ends the fault.
         if (_state != MachineState.Unknown && ms >= _since)
@@ -138,8 +141,10 @@ public sealed class StationLearner
         double running = _running, cycleTime = _cycleTime;
         if (_state is MachineState.Running && nowMs > _since)
         {
-            running += (nowMs - _since) / 1000.0;
-            cycleTime += (nowMs - _since) / 1000.0;
+            // As OnState books it: a state without a reading is held up to the stale limit, not through an outage.
+            var open = Math.Min(nowMs - _since, DefaultStaleMs) / 1000.0;
+            running += open;
+            cycleTime += open;
         }
 
         double mtbf = _mtbf0 > 0 ? ((PriorEvents * _mtbf0) + running) / (PriorEvents + _breakdowns)

@@ -70,6 +70,7 @@ public sealed class LineOeeTracker
         double micro = 0;
         for (int k = 0; k < _members.Length; k++) _members[k].AddTimes(nowMs, secs, ref micro, _weights[k]);
         var parts = _parts.Report(nowMs);
-        return OeeTracker.Compute(secs, micro, _idealCycle, _parts.HasCounts, parts.GoodQuantity, parts.RejectQuantity);
+        return OeeTracker.Compute(secs, micro, _idealCycle, _parts.HasCounts, parts.GoodQuantity, parts.RejectQuantity)
+            with { UnseenGoodQuantity = parts.UnseenGoodQuantity, UnseenRejectQuantity = parts.UnseenRejectQuantity };
     }
 }

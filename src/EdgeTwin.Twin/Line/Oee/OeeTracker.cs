@@ -33,6 +33,16 @@ public sealed record OeeReport(
     OeeLosses Losses,
     IReadOnlyDictionary<string, double> SecondsByState)
 {
+    /// <summary>
+    /// Good parts counted across a gap in the counter's readings longer than the tracker's staleAfter (the agent down, the
+    /// PLC unreachable): made in time the books do not know, so they are in neither the quantities nor the KPIs, which
+    /// would otherwise credit them to the known time (a performance above 1).
+    /// </summary>
+    public long UnseenGoodQuantity { get; init; }
+
+    /// <summary>Rejects counted across such a gap.</summary>
+    public long UnseenRejectQuantity { get; init; }
+
     /// <summary>The report with every figure that needs the part counts as no data (a line whose output station is silent).</summary>
     public OeeReport WithoutQuantities() =>
         this with { Effectiveness = null, QualityRate = null, Oee = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
@@ -65,6 +75,8 @@ public sealed class OeeTracker
     private long _goodQty;
     private bool _started;
     private long _rejectQty;
+    private long _unseenGood;
+    private long _unseenReject;
     private bool _counted; // a counter reading (or parts added) was seen: the quantities are known
     private long _lastReadingMs = long.MinValue; // last state or counter reading
 
@@ -108,6 +120,8 @@ public sealed class OeeTracker
         _microStops = 0;
         _goodQty = 0;
         _rejectQty = 0;
+        _unseenGood = 0;
+        _unseenReject = 0;
         _periodStartMs = timestampMs;
     }
 
@@ -135,21 +149,33 @@ public sealed class OeeTracker
         _lastMs = timestampMs;
     }
 
-    /// <summary>A good-part counter reading; returns the parts it adds (0 for a baseline, reset start or glitch).</summary>
-    public long OnGoodCounter(long timestampMs, ulong raw)
-    {
-        var n = _good.Update(timestampMs, raw);
-        _goodQty += n;
-        _counted = true;
-        if (timestampMs > _lastReadingMs) _lastReadingMs = timestampMs;
-        return n;
-    }
+    /// <summary>
+    /// A good-part counter reading; returns the parts it adds to the books: 0 for a baseline, reset start or glitch, and
+    /// for a step across a gap in the counter's readings longer than staleAfter — those parts were made while the time
+    /// was unknown, so they are counted apart (<see cref="OeeReport.UnseenGoodQuantity"/>), like that time.
+    /// </summary>
+    public long OnGoodCounter(long timestampMs, ulong raw) => Count(ref _good, ref _goodQty, ref _unseenGood, timestampMs, raw);
 
-    /// <summary>A reject counter reading; returns the parts it adds.</summary>
-    public long OnRejectCounter(long timestampMs, ulong raw)
+    /// <summary>A reject counter reading; returns the parts it adds to the books (as <see cref="OnGoodCounter"/>).</summary>
+    public long OnRejectCounter(long timestampMs, ulong raw) => Count(ref _reject, ref _rejectQty, ref _unseenReject, timestampMs, raw);
+
+    private long Count(ref PartCounter counter, ref long booked, ref long unseen, long timestampMs, ulong raw)
     {
-        var n = _reject.Update(timestampMs, raw);
-        _rejectQty += n;
+        long last = counter.LastReadingMs;
+        bool acrossGap = last != long.MinValue && timestampMs - last > _staleMs;
+        var n = counter.Update(timestampMs, raw);
+        if (acrossGap)
+        {
+            // Across a gap that began before this period (an outage over a shift change) the parts cannot be split
+            // between the periods: they are in neither.
+            if (last >= _periodStartMs) unseen += n;
+            n = 0;
+        }
+        else
+        {
+            booked += n;
+        }
+
         _counted = true;
         if (timestampMs > _lastReadingMs) _lastReadingMs = timestampMs;
         return n;
@@ -197,7 +223,7 @@ public sealed class OeeTracker
         var secs = new double[MachineStates.Count];
         double micro = 0;
         AddTimes(nowMs, secs, ref micro, 1);
-        return Compute(secs, micro, _idealCycle, _counted, _goodQty, _rejectQty);
+        return Compute(secs, micro, _idealCycle, _counted, _goodQty, _rejectQty) with { UnseenGoodQuantity = _unseenGood, UnseenRejectQuantity = _unseenReject };
     }
 
     /// <summary>

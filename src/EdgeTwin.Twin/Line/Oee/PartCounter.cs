@@ -36,6 +36,9 @@ public struct PartCounter
 
     public int Glitches { get; private set; }
 
+    /// <summary>Time of the last reading (ms); <see cref="long.MinValue"/> before the first.</summary>
+    public readonly long LastReadingMs => _seen ? _lastMs : long.MinValue;
+
     /// <summary>Returns the parts counted since the previous reading.</summary>
     public long Update(long timestampMs, ulong raw)
     {
