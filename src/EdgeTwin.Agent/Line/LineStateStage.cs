@@ -21,7 +21,7 @@ public sealed partial class LineStateStage : ISampleStage
     public const string MeterName = "EdgeTwin.Twin.Line.State";
 
     private readonly LineTwinStage _line;
-    private readonly string _path;
+    private readonly string? _path; // null: the named file is not ours, nothing is kept
     private readonly string _lineId;
     private readonly long _intervalMs;
     private readonly TimeProvider _time;
@@ -36,21 +36,29 @@ public sealed partial class LineStateStage : ISampleStage
     {
         _line = line ?? throw new ArgumentNullException(nameof(line));
         _lineId = lineId;
-        _path = path ?? throw new ArgumentNullException(nameof(path));
+        ArgumentNullException.ThrowIfNull(path);
         _intervalMs = (long)checkpointInterval.TotalMilliseconds;
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         var meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _checkpoints = meter.CreateCounter<long>("edgetwin.line.state_checkpoints", "{checkpoint}", "Line twin states written (checkpoints and at stop).");
         _failures = meter.CreateCounter<long>("edgetwin.line.state_write_failures", "{write}", "Line twin state writes that failed (the last good file stays).");
-        Restore();
+        if (AtomicStateFile.NotOurs(path, LineTwinStage.StateFileMagic, FileName) is { } notOurs)
+        {
+            // A configured name that is another file (the outbox, a config): never read, set aside or written over.
+            LogNotOurs(_logger, _lineId, path, notOurs);
+            return;
+        }
+
+        _path = path;
+        Restore(path);
         _nextCheckpointMs = Now + _intervalMs;
     }
 
     public string Name => _line.Name;
 
     /// <summary>Where the state is kept.</summary>
-    internal string StatePath => _path;
+    internal string? StatePath => _path;
 
     /// <summary>The state write in flight (completed when none is), for tests.</summary>
     internal Task PendingWrite => _writing;
@@ -61,7 +69,7 @@ public sealed partial class LineStateStage : ISampleStage
     {
         await _line.ProcessAsync(samples, cancellationToken).ConfigureAwait(false);
         var now = Now;
-        if (now < _nextCheckpointMs || !_writing.IsCompleted)
+        if (_path is null || now < _nextCheckpointMs || !_writing.IsCompleted)
         {
             return;
         }
@@ -69,30 +77,36 @@ public sealed partial class LineStateStage : ISampleStage
         _nextCheckpointMs = now + _intervalMs;
         // Taken here, between batches, on the pipeline's thread; only the write goes to the background.
         var bytes = _line.SaveState(now);
-        _writing = Task.Run(() => WriteAsync(bytes, atStop: false, CancellationToken.None), CancellationToken.None);
+        var path = _path;
+        _writing = Task.Run(() => WriteAsync(path, bytes, atStop: false, CancellationToken.None), CancellationToken.None);
     }
 
     /// <summary>At stop: waits for a write in flight, then saves the state as it is after the last batch.</summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         await ((ISampleStage)_line).FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (_path is null)
+        {
+            return;
+        }
+
         await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await WriteAsync(_line.SaveState(Now), atStop: true, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(_path, _line.SaveState(Now), atStop: true, cancellationToken).ConfigureAwait(false);
     }
 
-    private void Restore()
+    private void Restore(string path)
     {
         var now = Now;
         var restore = AtomicStateFile.Read<LineStateRestore, InvalidDataException>(
-            _path,
+            path,
             p => File.Exists(p) ? _line.RestoreState(ReadCapped(p), now) : null,
-            (reason, aside) => LogCorrupt(_logger, _lineId, _path, reason, aside),
-            reason => LogUnreadable(_logger, _lineId, _path, reason));
+            (reason, aside) => LogCorrupt(_logger, _lineId, path, reason, aside),
+            reason => LogUnreadable(_logger, _lineId, path, reason));
         if (restore is null)
         {
-            if (!File.Exists(_path) && !File.Exists(_path + ".corrupt"))
+            if (!File.Exists(path) && !File.Exists(path + ".corrupt"))
             {
-                LogNoState(_logger, _lineId, _path);
+                LogNoState(_logger, _lineId, path);
             }
 
             return;
@@ -101,9 +115,10 @@ public sealed partial class LineStateStage : ISampleStage
         var age = Durations.Approximate(TimeSpan.FromMilliseconds(Math.Max(0, now - restore.SavedAtUnixMs)));
         var books = restore.Books ? "the shift's books go on from it" : $"the shift's books start afresh ({restore.BooksNotRestored})";
         var learned = restore.Learned.Count == 0 ? "nothing learned is kept" : "learned figures kept for " + string.Join(", ", restore.Learned);
-        LogRestored(_logger, _lineId, _path, age, books, learned);
+        LogRestored(_logger, _lineId, path, age, books, learned);
         foreach (var item in restore.NotRestored.Where(n => n != restore.BooksNotRestored && !n.StartsWith("the shift's books", StringComparison.Ordinal)))
         {
+            // Weeks of learning may go with it: a warning, naming the station and why.
             LogNotRestored(_logger, _lineId, item);
         }
     }
@@ -119,25 +134,25 @@ public sealed partial class LineStateStage : ISampleStage
             : File.ReadAllBytes(path);
     }
 
-    private async Task WriteAsync(byte[] bytes, bool atStop, CancellationToken cancellationToken)
+    private async Task WriteAsync(string path, byte[] bytes, bool atStop, CancellationToken cancellationToken)
     {
         try
         {
-            await AtomicStateFile.WriteAsync(_path, bytes, cancellationToken).ConfigureAwait(false);
+            await AtomicStateFile.WriteAsync(path, bytes, cancellationToken).ConfigureAwait(false);
             _checkpoints.Add(1);
             if (_failing)
             {
                 _failing = false;
-                LogWritable(_logger, _lineId, _path);
+                LogWritable(_logger, _lineId, path);
             }
 
             if (atStop)
             {
-                LogSavedAtStop(_logger, _lineId, _path, (bytes.Length + 1023) / 1024);
+                LogSavedAtStop(_logger, _lineId, path, (bytes.Length + 1023) / 1024);
             }
             else
             {
-                LogCheckpoint(_logger, _lineId, _path, (bytes.Length + 1023) / 1024);
+                LogCheckpoint(_logger, _lineId, path, (bytes.Length + 1023) / 1024);
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -147,7 +162,7 @@ public sealed partial class LineStateStage : ISampleStage
             var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
             if (atStop || !_failing)
             {
-                LogUnwritable(_logger, _lineId, _path, reason, File.Exists(_path) ? "the last good state stays" : "no state has been written yet");
+                LogUnwritable(_logger, _lineId, path, reason, File.Exists(path) ? "the last good state stays" : "no state has been written yet");
             }
 
             _failing = true;
@@ -160,7 +175,13 @@ public sealed partial class LineStateStage : ISampleStage
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state read from {Path} (saved {Age} ago): {Books}; {Learned}")]
     private static partial void LogRestored(ILogger logger, string line, string path, string age, string books, string learned);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state not kept for {What}")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "line {Line}: line.state.file {Path} is not a line state file ({Reason}): not read, not written; the line twin keeps no state in this run. Name a file of its own (or leave file: out for line-state.bin next to the outbox)")]
+    private static partial void LogNotOurs(ILogger logger, string line, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: line.state.enabled is false: the shift's books and what the stations learned start afresh at every start")]
+    public static partial void LogDisabled(ILogger logger, string line);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: state not kept for {What}")]
     private static partial void LogNotRestored(ILogger logger, string line, string what);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: state file {Path} is corrupt ({Reason}); set aside ({Aside}): the books start afresh, the stations learn from their configured figures, and the next checkpoint writes a new file")]

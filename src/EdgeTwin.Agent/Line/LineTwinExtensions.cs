@@ -54,11 +54,17 @@ public static class LineTwinExtensions
             sp =>
             {
                 var stage = sp.GetRequiredService<LineTwinStage>();
+                var logger = sp.GetRequiredService<ILogger<LineStateStage>>();
+                if (!line.State.Enabled)
+                {
+                    LineStateStage.LogDisabled(logger, line.Id);
+                }
+
                 // With the outbox (the agent's state directory), the books and what the line learned are kept over restarts.
                 var path = line.State.Enabled ? StateFileLocation.Resolve(sp, line.State.File, LineStateStage.FileName) : null;
                 return path is null
                     ? stage
-                    : new LineStateStage(stage, line.Id, path, line.State.CheckpointInterval, sp.GetRequiredService<AgentRuntime>().TimeProvider, sp.GetRequiredService<ILogger<LineStateStage>>(), sp.GetService<IMeterFactory>());
+                    : new LineStateStage(stage, line.Id, path, line.State.CheckpointInterval, sp.GetRequiredService<AgentRuntime>().TimeProvider, logger, sp.GetService<IMeterFactory>());
             },
             new StageOptions(Capacity: 256, FullMode: QueueFullMode.DropOldest)));
         return services;

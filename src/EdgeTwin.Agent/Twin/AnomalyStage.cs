@@ -67,7 +67,12 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _checkpoints = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.checkpoints", "{checkpoint}", "Detector states written to the state file.");
         _checkpointFailures = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.failures", "{checkpoint}", "State file writes that failed (disk full, permissions, timeout).");
         _restoredSeries = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.restored", "{series}", "Series whose detector continued from the saved state.");
-        if (config.Enabled && stateLocation?.Path is { } statePath)
+        var notOurs = config.Enabled && stateLocation?.Path is { } candidate ? AtomicStateFile.NotOurs(candidate, AnomalyStateFile.Magic, AnomalyStateFile.FileName) : null;
+        if (notOurs is not null)
+        {
+            LogStateNotOurs(_logger, stateLocation!.Path!, notOurs);
+        }
+        else if (config.Enabled && stateLocation?.Path is { } statePath)
         {
             _statePath = statePath;
             _nextCheckpointMs = Now + (long)config.State.CheckpointInterval.TotalMilliseconds;
@@ -383,6 +388,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Path} is corrupt ({Reason}); set aside ({Aside}), every series learns anew and the next checkpoint writes a new file")]
     private static partial void LogStateCorrupt(ILogger logger, string path, string reason, string aside);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "twin.anomaly.state: {Path} is not an anomaly state file ({Reason}): not read, not written; the detectors' state is not kept in this run. Name a file of its own in twin.anomaly.state.file")]
+    private static partial void LogStateNotOurs(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: cannot read {Path} ({Reason}); every series learns anew")]
     private static partial void LogStateUnreadable(ILogger logger, string path, string reason);

@@ -26,7 +26,7 @@ internal static class AnomalyStateFile
     private const ushort FormatVersion = 1;
     private const int HashLength = 32;
     private const int HeaderLength = 4 + 2 + HashLength + 8 + 4;
-    private static ReadOnlySpan<byte> Magic => "ETAS"u8;
+    internal static ReadOnlySpan<byte> Magic => "ETAS"u8;
 
     /// <summary>The file's contents; null when it (or its directory) does not exist. Throws <see cref="InvalidDataException"/> naming what is wrong and where.</summary>
     public static AnomalyStateContents? Load(string path)

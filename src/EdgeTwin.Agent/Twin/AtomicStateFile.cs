@@ -105,12 +105,54 @@ internal static class AtomicStateFile
     }
 
     /// <summary>
+    /// Why the file at <paramref name="path"/> must not be taken over as a state file (null: it may be). A state file's
+    /// name can be configured, and a typo must not make a stage rename and overwrite the outbox or a config: a file with
+    /// another name than the stage's own <paramref name="ownName"/> is taken only when it begins with the stage's
+    /// <paramref name="magic"/>. (A file with the stage's own name is its own, damaged or not.)
+    /// </summary>
+    public static string? NotOurs(string path, ReadOnlySpan<byte> magic, string ownName)
+    {
+        if (string.Equals(Path.GetFileName(path), ownName, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> head = stackalloc byte[magic.Length];
+            var read = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return read == head.Length && head.SequenceEqual(magic) ? null
+                : file.Length == 0 ? "it is an empty file the agent did not write (it writes whole files)"
+                : "it does not begin as the agent's state files do: it is another file (the outbox, a config?)";
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "it cannot be read to tell: " + ex.Message;
+        }
+    }
+
+    /// <summary>
     /// Moves a state file that could not be read to <c>PATH.corrupt</c> (kept for a look, out of the way of the next
-    /// write); returns where it went, or why it could not be moved, for the warning.
+    /// write; an earlier one is kept too, the new one then gets the time in its name); returns where it went, or why it
+    /// could not be moved, for the warning.
     /// </summary>
     public static string SetAside(string path)
     {
         var aside = path + ".corrupt";
+        if (File.Exists(aside))
+        {
+            aside += "-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        }
+
         try
         {
             File.Move(path, aside, overwrite: true);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using EdgeTwin.Core.Config;
@@ -24,23 +25,33 @@ public sealed record LineStateRestore(long SavedAtUnixMs, bool Books, string? Bo
 /// and each quality model's online learning. Without it every deploy restarted the shift's OEE from zero and sent the
 /// quality models back to their base.
 /// <para>
-/// File: magic, version, the codec's layout fingerprint, saved-at, the line's id, then the books (with a fingerprint of
-/// the configuration they need: stations, cycle times, shift calendar, planned stops, lamps) and per station its learner
-/// and quality model (each with the fingerprint of what the configuration makes of it before it learns), each block
-/// length-prefixed; SHA-256 of all of it at the end. A block whose configuration changed starts afresh on its own.
+/// File: magic, version, saved-at, the line's id, then the books and per station its learner and quality model, each
+/// block with the layout fingerprint of its own codec (an agent build that changes one class loses only that block),
+/// the fingerprint of the configuration it needs (named parts: "stations=…;planned_stops=…", so the log can say what
+/// changed) and its bytes, length-prefixed; SHA-256 of all of it at the end. A block that does not fit starts afresh on
+/// its own.
 /// </para>
 /// </summary>
 public sealed partial class LineTwinStage
 {
-    private static readonly byte[] StateMagic = "EDGETWIN-LINE-STATE\n"u8.ToArray();
-    private const int StateVersion = 1;
+    private static readonly byte[] Magic = "EDGETWIN-LINE-STATE\n"u8.ToArray();
+    private const int StateVersion = 2;
 
-    private static readonly FieldStateCodec StateCodec = new(
-        [typeof(OeeTracker), typeof(LineOeeTracker), typeof(ActivePeriodBottleneck), typeof(PlannedStopCalendar), typeof(StackLightDecoder), typeof(StationLearner), typeof(StationQuality)],
-        // Collaborators and configuration held as objects: rebuilt from the config, not saved.
-        skip: f => f.FieldType == typeof(IBookedStateSink) || f.FieldType == typeof(TrainedOnFile) || f.FieldType == typeof(LineStage));
+    // Collaborators and configuration held as objects: rebuilt from the config, not saved.
+    private static bool NotState(FieldInfo f) =>
+        f.FieldType == typeof(IBookedStateSink) || f.FieldType == typeof(TrainedOnFile) || f.FieldType == typeof(LineStage);
 
-    // What the configuration makes of each block before anything is learned (set by the constructor).
+    private static readonly FieldStateCodec BooksCodec = new(
+        [typeof(OeeTracker), typeof(LineOeeTracker), typeof(ActivePeriodBottleneck), typeof(PlannedStopCalendar), typeof(StackLightDecoder)], NotState);
+
+    private static readonly FieldStateCodec LearnerCodec = new([typeof(StationLearner)], NotState);
+
+    private static readonly FieldStateCodec QualityCodec = new([typeof(StationQuality)], NotState);
+
+    /// <summary>The first bytes of a line state file (a file that does not begin so is not taken over).</summary>
+    public static ReadOnlySpan<byte> StateFileMagic => Magic;
+
+    // What the configuration makes of each block before anything is learned (set by the constructor), in named parts.
     private string _booksFingerprint = "";
     private string[] _learnerFingerprints = [];
     private string[] _qualityFingerprints = [];
@@ -68,30 +79,50 @@ public sealed partial class LineTwinStage
     private void FingerprintFreshState()
     {
         var c = _config;
-        var shape = new StringBuilder()
-            .Append(CultureInfo.InvariantCulture, $"{c.ShiftLength.Ticks};{string.Join(',', c.ShiftStarts.Select(s => s.Ticks))};")
-            .Append(string.Join('|', c.PlannedStops)).Append(';').Append(c.OutputStation).Append(';')
-            .Append(string.Join('|', c.Spec.Stations.Select(s => s.Id))).Append(';')
-            .Append(string.Join('|', c.Spec.Buffers.Select(b => $"{b.Id}:{b.Capacity}"))).Append(';')
-            .Append(string.Join('|', c.Stations.Select(s => s.StackLight)));
-        _booksFingerprint = Hash(Encoding.UTF8.GetBytes(shape.ToString()), Bytes(BookObjects()));
-        _learnerFingerprints = [.. _learners.Select(l => Hash(Bytes([l])))];
-        _qualityFingerprints = [.. _quality.Select(q => q is null ? "" : Hash(Bytes([q])))];
+        string Text(string text) => Hash(Encoding.UTF8.GetBytes(text));
+        _booksFingerprint = Parts(
+            ("stations", Text($"{string.Join('|', c.Spec.Stations.Select(s => s.Id))};{c.OutputStation};{string.Join('|', c.Spec.Buffers.Select(b => $"{b.Id}:{b.Capacity}"))}")),
+            ("cycle_times_or_micro_stop", Hash(Bytes(BooksCodec, [.. _oee, _lineOee]))),
+            ("shift", Text(string.Create(CultureInfo.InvariantCulture, $"{c.ShiftLength.Ticks};{string.Join(',', c.ShiftStarts.Select(s => s.Ticks))}"))),
+            // The reason is a label: renaming it changes no booking.
+            ("planned_stops", Text(string.Join('|', c.PlannedStops.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Start.Ticks}+{p.Duration.Ticks}@{p.Station}"))))),
+            ("stack_lights", Hash(Bytes(BooksCodec, _lights.OfType<StackLightDecoder>()), Encoding.UTF8.GetBytes(string.Join('|', c.Stations.Select(s => s.StackLight))))));
+        _learnerFingerprints = [.. _learners.Select(l => Parts(("figures", Hash(Bytes(LearnerCodec, [l])))))];
+        _qualityFingerprints = [.. c.Stations.Select((s, i) => s.Quality is { } q && _quality[i] is { } live
+            ? Parts(
+                ("model_file", Hash(Bytes(QualityCodec, [live.Model]))),
+                ("inputs", q.Inputs.Count.ToString(CultureInfo.InvariantCulture)),
+                ("window", q.Window.ToString(CultureInfo.InvariantCulture)),
+                ("inspection_delay_parts", q.InspectionDelayParts.ToString(CultureInfo.InvariantCulture)))
+            : "")];
+    }
+
+    private static string Parts(params (string Name, string Value)[] parts) => string.Join(';', parts.Select(p => p.Name + "=" + p.Value));
+
+    // The named parts in which two fingerprints differ ("planned_stops, stack_lights").
+    private static string Changed(string saved, string now)
+    {
+        static Dictionary<string, string> Split(string f) => f.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
+        var a = Split(saved);
+        var b = Split(now);
+        var changed = a.Keys.Union(b.Keys).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k)).ToList();
+        return changed.Count == 0 ? "its configuration" : string.Join(", ", changed);
     }
 
     private static string Hash(params byte[][] parts)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var p in parts) sha.AppendData(p);
-        return Convert.ToHexString(sha.GetHashAndReset());
+        return Convert.ToHexString(sha.GetHashAndReset())[..16];
     }
 
-    private static byte[] Bytes(IEnumerable<object> objects)
+    private static byte[] Bytes(FieldStateCodec codec, IEnumerable<object> objects)
     {
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
-            foreach (var o in objects) StateCodec.Write(w, o);
+            foreach (var o in objects) codec.Write(w, o);
         }
 
         return ms.ToArray();
@@ -106,23 +137,21 @@ public sealed partial class LineTwinStage
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
-            w.Write(StateMagic);
+            w.Write(Magic);
             w.Write(StateVersion);
-            w.Write(StateCodec.LayoutFingerprint.Span);
             w.Write(savedAtUnixMs);
             w.Write(_config.Id);
-            w.Write(_booksFingerprint);
-            WriteBlock(w, WriteBooks);
+            WriteBlock(w, BooksCodec, _booksFingerprint, WriteBooks);
             w.Write(_config.Stations.Count);
             for (int i = 0; i < _config.Stations.Count; i++)
             {
                 w.Write(_config.Spec.Stations[i].Id);
-                w.Write(_learnerFingerprints[i]);
-                WriteBlock(w, b => StateCodec.Write(b, _learners[i]));
-                w.Write(_qualityFingerprints[i]);
-                WriteBlock(w, b =>
+                var learner = _learners[i];
+                WriteBlock(w, LearnerCodec, _learnerFingerprints[i], b => LearnerCodec.Write(b, learner));
+                var quality = _quality[i];
+                WriteBlock(w, QualityCodec, _qualityFingerprints[i], b =>
                 {
-                    if (_quality[i] is { } q) StateCodec.Write(b, q);
+                    if (quality is not null) QualityCodec.Write(b, quality);
                 });
             }
         }
@@ -142,15 +171,36 @@ public sealed partial class LineTwinStage
         foreach (var v in _lastSignalMs) w.Write(v);
         foreach (var v in _bufferLevel) w.Write(v);
         foreach (var v in _bufferLevelMs) w.Write(v);
-        foreach (var o in BookObjects()) StateCodec.Write(w, o);
+        foreach (var o in BookObjects()) BooksCodec.Write(w, o);
     }
 
-    private static void WriteBlock(BinaryWriter w, Action<BinaryWriter> write)
+    private static void WriteBlock(BinaryWriter w, FieldStateCodec codec, string fingerprint, Action<BinaryWriter> write)
     {
+        w.Write(codec.LayoutFingerprint.Span);
+        w.Write(fingerprint);
         using var ms = new MemoryStream();
         using (var b = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) write(b);
         w.Write((int)ms.Length);
         w.Write(ms.GetBuffer(), 0, (int)ms.Length);
+    }
+
+    /// <summary>A block as read from the file: its codec layout, its configuration fingerprint, its bytes.</summary>
+    private readonly record struct SavedBlock(byte[] Layout, string Fingerprint, byte[] Bytes)
+    {
+        public static SavedBlock Read(BinaryReader r)
+        {
+            var layout = r.ReadBytes(32);
+            var fingerprint = r.ReadString();
+            int length = r.ReadInt32();
+            if (layout.Length != 32 || length < 0 || length > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
+            return new SavedBlock(layout, fingerprint, r.ReadBytes(length));
+        }
+
+        // Why this block cannot be read into a fresh one of `fingerprint` (null: it can).
+        public string? Mismatch(FieldStateCodec codec, string fingerprint, string what) =>
+            !Layout.AsSpan().SequenceEqual(codec.LayoutFingerprint.Span) ? $"kept by an agent build that saves {what} differently"
+            : Fingerprint != fingerprint ? $"{Changed(Fingerprint, fingerprint)} changed in the configuration"
+            : null;
     }
 
     /// <summary>
@@ -158,14 +208,16 @@ public sealed partial class LineTwinStage
     /// configuration they rest on is unchanged and the state is less than a shift old (a restart in the next shift then
     /// closes the saved shift's books and publishes its report, as an agent that never stopped would); each station's
     /// learned figures and quality model when its own configuration is unchanged, however old. A block that does not fit
-    /// starts afresh and the result says why. Throws <see cref="InvalidDataException"/> for a file that is not a line
-    /// state or is damaged (checksum, truncation); nothing is changed then.
+    /// (its configuration changed, or an agent build that saves it differently) starts afresh and the result says why.
+    /// Throws <see cref="InvalidDataException"/> for a file that is not a line state or is damaged (checksum,
+    /// truncation); nothing is changed then.
     /// </summary>
     public LineStateRestore RestoreState(byte[] file, long nowUnixMs)
     {
         ArgumentNullException.ThrowIfNull(file);
-        if (file.Length < StateMagic.Length + 32 || !file.AsSpan(0, StateMagic.Length).SequenceEqual(StateMagic))
-            throw new InvalidDataException("not a line twin state file (magic)");
+        if (file.Length == 0) throw new InvalidDataException("empty (0 bytes)");
+        if (file.Length < Magic.Length + 32 || !file.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw new InvalidDataException("not a line twin state file (it does not begin as one)");
         var body = file.AsSpan(0, file.Length - 32);
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(file.AsSpan(file.Length - 32)))
             throw new InvalidDataException("checksum mismatch: the file is damaged or was cut short");
@@ -173,15 +225,14 @@ public sealed partial class LineTwinStage
         try
         {
             using var r = new BinaryReader(new MemoryStream(file, 0, body.Length, writable: false), Encoding.UTF8);
-            r.ReadBytes(StateMagic.Length);
+            r.ReadBytes(Magic.Length);
             var version = r.ReadInt32();
-            var layout = r.ReadBytes(32);
             long savedAt = r.ReadInt64();
             var notRestored = new List<string>();
             var learned = new List<string>();
-            if (version != StateVersion || !layout.AsSpan().SequenceEqual(StateCodec.LayoutFingerprint.Span))
+            if (version != StateVersion)
             {
-                const string why = "written by an agent build whose line twin keeps other state: everything starts afresh";
+                var why = $"written in format {version}, this agent reads format {StateVersion}: everything starts afresh";
                 return new LineStateRestore(savedAt, false, why, learned, [why]);
             }
 
@@ -192,53 +243,47 @@ public sealed partial class LineTwinStage
                 return new LineStateRestore(savedAt, false, why, learned, [why]);
             }
 
-            var booksFingerprint = r.ReadString();
-            var books = ReadBlock(r);
-            string? booksWhy = booksFingerprint != _booksFingerprint ? "the line's configuration changed (stations, cycle times, shift calendar, planned stops or lamps)"
-                : nowUnixMs - savedAt > (long)_config.ShiftLength.TotalMilliseconds ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(nowUnixMs - savedAt))} ago, longer than a shift"
+            var books = SavedBlock.Read(r);
+            string? booksWhy = books.Mismatch(BooksCodec, _booksFingerprint, "the books")
+                ?? (nowUnixMs - savedAt > (long)_config.ShiftLength.TotalMilliseconds ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(nowUnixMs - savedAt))} ago, longer than a shift"
                 : savedAt - nowUnixMs > 60_000 ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(savedAt - nowUnixMs))} in the future (the clock was changed)"
-                : null;
-            if (booksWhy is null && !TryReadBooks(books, out var error)) booksWhy = error;
+                : null);
+            if (booksWhy is null && !TryReadBooks(books.Bytes, out var error)) booksWhy = error;
             if (booksWhy is not null) notRestored.Add("the shift's books: " + booksWhy);
 
             int stations = r.ReadInt32();
+            var ids = _config.Spec.Stations.Select(s => s.Id).ToList();
             for (int k = 0; k < stations; k++)
             {
                 var id = r.ReadString();
-                var learnerFingerprint = r.ReadString();
-                var learner = ReadBlock(r);
-                var qualityFingerprint = r.ReadString();
-                var quality = ReadBlock(r);
-                int i = _config.Spec.Stations.ToList().FindIndex(s => s.Id == id);
+                var learner = SavedBlock.Read(r);
+                var quality = SavedBlock.Read(r);
+                int i = ids.IndexOf(id);
                 if (i < 0)
                 {
                     notRestored.Add($"{id}: no longer in the line");
                     continue;
                 }
 
-                if (learnerFingerprint != _learnerFingerprints[i]) notRestored.Add($"{id}: its figures changed in the configuration (cycle time, MTBF, MTTR or CV): learned anew");
-                else if (!TryRead(learner, [_learners[i]], out var why)) notRestored.Add($"{id}: {why}");
+                if (learner.Mismatch(LearnerCodec, _learnerFingerprints[i], "learned figures") is { } why) notRestored.Add($"{id}: {why} (cycle time, MTBF, MTTR, CV or micro_stop): learned anew from the configured figures");
+                else if (!TryRead(LearnerCodec, learner.Bytes, [_learners[i]], out why)) notRestored.Add($"{id}: {why}");
                 else learned.Add(id);
 
                 if (_quality[i] is not { } q) continue;
-                if (qualityFingerprint != _qualityFingerprints[i]) notRestored.Add($"{id} (quality): {(qualityFingerprint.Length == 0 ? "had no quality model" : "its model file, inputs, window or inspection delay changed")}: starts from the base model");
-                else if (!TryRead(quality, [q], out var why)) notRestored.Add($"{id} (quality): {why}");
+                if (quality.Fingerprint.Length == 0) notRestored.Add($"{id} (quality): had no quality model: starts from the base model");
+                else if (quality.Mismatch(QualityCodec, _qualityFingerprints[i], "quality models") is { } qwhy) notRestored.Add($"{id} (quality): {qwhy}: starts from the base model");
+                else if (!TryRead(QualityCodec, quality.Bytes, [q], out qwhy)) notRestored.Add($"{id} (quality): {qwhy}");
                 else learned.Add($"{id} (quality)");
             }
 
+            // What-ifs and the maintenance cost hook read the learned line: as restored, not as configured until the first publish.
+            Volatile.Write(ref _learned, _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowUnixMs))] });
             return new LineStateRestore(savedAt, booksWhy is null, booksWhy, learned, notRestored);
         }
         catch (EndOfStreamException)
         {
             throw new InvalidDataException("cut short inside its blocks");
         }
-    }
-
-    private static byte[] ReadBlock(BinaryReader r)
-    {
-        int length = r.ReadInt32();
-        if (length < 0 || length > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
-        return r.ReadBytes(length);
     }
 
     private bool TryReadBooks(byte[] block, out string? why)
@@ -248,7 +293,7 @@ public sealed partial class LineTwinStage
         var lastSignal = new long[_lastSignalMs.Length];
         var level = new int[_bufferLevel.Length];
         var levelMs = new long[_bufferLevelMs.Length];
-        bool ok = TryRead(block, BookObjects(), out why, r =>
+        bool ok = TryRead(BooksCodec, block, BookObjects(), out why, r =>
         {
             shiftTicks = r.ReadInt64();
             kind = r.ReadInt32();
@@ -275,14 +320,14 @@ public sealed partial class LineTwinStage
     }
 
     // Reads a block into the targets; on a mismatch every target goes back to what it held (nothing half-restored).
-    private static bool TryRead(byte[] block, object[] targets, out string? why, Action<BinaryReader>? header = null)
+    private static bool TryRead(FieldStateCodec codec, byte[] block, object[] targets, out string? why, Action<BinaryReader>? header = null)
     {
-        var backup = Bytes(targets);
+        var backup = Bytes(codec, targets);
         try
         {
             using var r = new BinaryReader(new MemoryStream(block, writable: false), Encoding.UTF8);
             header?.Invoke(r);
-            foreach (var t in targets) StateCodec.Read(r, t);
+            foreach (var t in targets) codec.Read(r, t);
             if (r.BaseStream.Position != block.Length) throw new InvalidDataException("more state saved than the configuration has room for");
             why = null;
             return true;
@@ -290,7 +335,7 @@ public sealed partial class LineTwinStage
         catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
         {
             using var r = new BinaryReader(new MemoryStream(backup, writable: false), Encoding.UTF8);
-            foreach (var t in targets) StateCodec.Read(r, t);
+            foreach (var t in targets) codec.Read(r, t);
             why = ex is EndOfStreamException ? "its saved state is shorter than the configuration needs" : "its saved state does not fit: " + ex.Message;
             return false;
         }

@@ -142,8 +142,15 @@ public sealed class FieldStateCodec
 
         if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>))
         {
+            // Read back, a list's items are made anew: values only (an object item would have nothing to be read into).
+            var item = t.GetGenericArguments()[0];
+            if (!item.IsValueType && item != typeof(string))
+            {
+                throw Unsupported(t, where);
+            }
+
             _kinds[t] = Kind.List;
-            return Composites(t.GetGenericArguments()[0], where + "<>");
+            return Composites(item, where + "<>");
         }
 
         if (t.IsValueType && !t.IsGenericTypeDefinition && Nullable.GetUnderlyingType(t) is null)

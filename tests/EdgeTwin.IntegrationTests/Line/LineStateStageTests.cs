@@ -186,7 +186,44 @@ public sealed class LineStateStageTests : IDisposable
         // A relative file is taken from the outbox's directory (the config's, /etc/edgetwin, is read-only under the unit).
         kept = Assert.IsType<LineStateStage>(await Registered(Bare + "\n  state: { file: learned/l1.bin }\n"));
         Assert.Equal(Path.Combine(_dir.FullName, "learned", "l1.bin"), kept.StatePath);
+        // A name ending in '/' is a directory before it exists: created with the first write.
+        kept = Assert.IsType<LineStateStage>(await Registered(Bare + "\n  state: { file: new-dir/ }\n"));
+        Assert.Equal(Path.Combine(_dir.FullName, "new-dir", LineStateStage.FileName), kept.StatePath);
         Assert.IsType<LineTwinStage>(await Registered(Bare + "\n  state: { enabled: false }\n"));
         Assert.False(File.Exists(StatePath)); // nothing is written before the first checkpoint
+    }
+
+    [Theory]
+    [InlineData("outbox.db", "LiteDB")]
+    [InlineData("edgetwin.yaml", "site: { id: s1 }\n")]
+    [InlineData("alerts.journal", "")]
+    public async Task Regression_a_state_file_named_like_another_file_set_that_file_aside_and_wrote_over_it(string name, string content)
+    {
+        // `line.state.file: outbox.db` used to rename the open outbox to .corrupt at start and write the line state over it.
+        var path = Path.Combine(_dir.FullName, name);
+        await File.WriteAllTextAsync(path, content, TestContext.Current.CancellationToken);
+        var (stage, line) = NewStage(path);
+        var error = Assert.Single(_logs, l => l.Level == LogLevel.Error);
+        Assert.Contains($"line l1: line.state.file {path} is not a line state file", error.Message, StringComparison.Ordinal);
+        Assert.Contains("not read, not written", error.Message, StringComparison.Ordinal);
+        Assert.Null(stage.StatePath);
+
+        var counters = new ulong[] { 5, 5 };
+        await RunFor(stage, TimeSpan.FromMinutes(3), counters);
+        await stage.PendingWrite;
+        await stage.FlushAsync(CancellationToken.None);
+        Assert.Equal(content, await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken));
+        Assert.Empty(_dir.GetFiles(name + ".corrupt*"));
+        Assert.True(Good(line) > 0); // the line twin itself goes on
+    }
+
+    [Fact]
+    public async Task An_earlier_corrupt_file_is_kept_when_another_is_set_aside()
+    {
+        await File.WriteAllTextAsync(StatePath + ".corrupt", "first", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(StatePath, "EDGETWIN-LINE-STATE\n" + new string('y', 100), TestContext.Current.CancellationToken);
+        NewStage();
+        Assert.Equal("first", await File.ReadAllTextAsync(StatePath + ".corrupt", TestContext.Current.CancellationToken));
+        Assert.Single(_dir.GetFiles(LineStateStage.FileName + ".corrupt-*"));
     }
 }

@@ -248,6 +248,25 @@ public sealed class AnomalyStateTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_state_file_named_like_the_outbox_was_set_aside_and_written_over()
+    {
+        // twin.anomaly.state.file: outbox.db used to move the open outbox to .corrupt and write the detectors over it.
+        var outbox = Path.Combine(_dir.FullName, "outbox.db");
+        await File.WriteAllTextAsync(outbox, "LiteDB", Ct);
+        await using (var stage = Start(outbox))
+        {
+            var error = Assert.Single(stage.Logs, l => l.Level == LogLevel.Error);
+            Assert.Contains($"twin.anomaly.state: {outbox} is not an anomaly state file", error.Message, StringComparison.Ordinal);
+            await FeedAsync(stage, 0, 200, int.MaxValue);
+            await stage.Anomaly.FlushAsync(Ct);
+            Assert.Equal(200, stage.Anomaly.SamplesSeen(stage.Id(0))); // detection goes on
+        }
+
+        Assert.Equal("LiteDB", await File.ReadAllTextAsync(outbox, Ct));
+        Assert.Empty(_dir.GetFiles("outbox.db.corrupt*"));
+    }
+
+    [Fact]
     public async Task A_series_whose_options_changed_learns_anew_while_the_others_continue()
     {
         await using (var before = Start(StatePath))
