@@ -136,19 +136,7 @@ public sealed record AnomalyConfig(bool Enabled, AnomalyDetectorOptions Defaults
         var state = AnomalyStateConfig.Default;
         if (section.Section("state") is { } st)
         {
-            var file = st.String("file");
-            if (file is not null && string.IsNullOrWhiteSpace(file))
-            {
-                section.Diagnostics.Add(st.Node("file")!, "must name a file (or a directory to keep anomaly-state.bin in); leave it out for the outbox's directory");
-                file = null;
-            }
-
-            var interval = st.Duration("checkpoint_interval", min: TimeSpan.FromSeconds(10)) ?? state.CheckpointInterval;
-            if (interval > TimeSpan.FromDays(1))
-            {
-                section.Diagnostics.Add(st.Node("checkpoint_interval")!, $"must be at most 1d (a power cut loses what was learned since the last checkpoint), got '{Durations.Format(interval)}'");
-            }
-
+            var (file, interval) = StateSection.Read(st, AnomalyStateFile.FileName, state.CheckpointInterval, TimeSpan.FromDays(1), "a power cut loses what was learned since the last checkpoint");
             state = new AnomalyStateConfig(st.Bool("enabled") ?? state.Enabled, file, interval, st.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? state.MaxAge);
             st.ReportUnknownKeys();
         }

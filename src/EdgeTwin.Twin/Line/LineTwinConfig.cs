@@ -223,19 +223,7 @@ public sealed record LineTwinConfig(
         var keep = LineStateConfig.Default;
         if (r.Section("state") is { } st)
         {
-            var file = st.String("file");
-            if (file is not null && string.IsNullOrWhiteSpace(file))
-            {
-                r.Diagnostics.Add(st.Node("file")!, "must name a file (or a directory to keep line-state.bin in); leave it out for the outbox's directory");
-                file = null;
-            }
-
-            var interval = st.Duration("checkpoint_interval", min: TimeSpan.FromSeconds(10)) ?? keep.CheckpointInterval;
-            if (interval > TimeSpan.FromHours(1))
-            {
-                r.Diagnostics.Add(st.Node("checkpoint_interval")!, $"must be at most 1h (a power cut loses the books' time since the last checkpoint), got '{Durations.Format(interval)}'");
-            }
-
+            var (file, interval) = StateSection.Read(st, "line-state.bin", keep.CheckpointInterval, TimeSpan.FromHours(1), "a power cut loses the books' time since the last checkpoint");
             keep = new LineStateConfig(st.Bool("enabled") ?? keep.Enabled, file, interval);
             st.ReportUnknownKeys();
         }

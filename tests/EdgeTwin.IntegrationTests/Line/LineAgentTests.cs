@@ -24,39 +24,60 @@ public sealed class LineAgentTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Twin_state_over_Modbus_matches_the_simulated_line()
+    /// <summary>
+    /// A four-station line at twice the demo's speed (cycles ≈ 1 s, so a minute holds ~50 parts and a few stops), served
+    /// over Modbus TCP, the config that polls it, and what the agents under test publish next to the simulator's truth.
+    /// </summary>
+    private sealed class SimulatedLine : IAsyncDisposable
     {
-        // A four-station line at twice the demo's speed (cycles ≈ 1 s), so a minute holds ~50 parts and a few stops.
-        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
-        spec = spec with { Line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]) };
-        var site = new SimulatedSite(spec);
-        await using var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions { Tick = TimeSpan.FromMilliseconds(50) }, Ct);
-        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(100), SimPaths.Profiles, TimeSpan.FromSeconds(1)) with { Profiles = SimPaths.LoadProfiles() };
-        var line = site.Line!;
-
-        SimLineTruth? first = null;
-        var messages = new ConcurrentQueue<(EdgeEvent Event, SimLineTruth Truth)>();
-        SimLineTruth Truth()
+        private SimulatedLine(SimulatedSite site, SimulatedSiteHost sim, EdgeTwin.Core.Config.SiteConfig config)
         {
-            lock (site.SyncRoot)
+            Site = site;
+            Sim = sim;
+            Config = config;
+        }
+
+        public SimulatedSite Site { get; }
+
+        public SimulatedSiteHost Sim { get; }
+
+        public EdgeTwin.Core.Config.SiteConfig Config { get; }
+
+        /// <summary>The simulator's accounting at the twin's first PLC reading (its books open then).</summary>
+        public SimLineTruth? First { get; private set; }
+
+        public ConcurrentQueue<(EdgeEvent Event, SimLineTruth Truth)> Messages { get; } = new();
+
+        public static async Task<SimulatedLine> StartAsync()
+        {
+            var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
+            spec = spec with { Line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]) };
+            var site = new SimulatedSite(spec);
+            var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions { Tick = TimeSpan.FromMilliseconds(50) }, Ct);
+            var config = sim.BuildConfig(TimeSpan.FromMilliseconds(100), SimPaths.Profiles, TimeSpan.FromSeconds(1)) with { Profiles = SimPaths.LoadProfiles() };
+            return new SimulatedLine(site, sim, config);
+        }
+
+        public SimLineTruth Truth()
+        {
+            lock (Site.SyncRoot)
             {
-                return line.Truth();
+                return Site.Line!.Truth();
             }
         }
 
-        var options = new AgentHostOptions
+        /// <summary>Agent options recording the line twin's messages with the truth at the time.</summary>
+        public AgentHostOptions Options(Action<IServiceCollection> configure) => new AgentHostOptions
         {
             UseSystemd = false,
             StatusLogInterval = null,
             MinimumLogLevel = LogLevel.Warning,
-            ConfigureServices = s => s.AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)),
+            ConfigureServices = configure,
         }.ObserveSamples("truth", (batch, _) =>
         {
-            // The twin's books open at its first PLC reading: take the simulator's accounting then too.
-            if (first is null && batch.Length > 0)
+            if (First is null && batch.Length > 0)
             {
-                first = Truth();
+                First = Truth();
             }
 
             return ValueTask.CompletedTask;
@@ -64,11 +85,22 @@ public sealed class LineAgentTests
         {
             if (e.Kind == EdgeEventKind.Prediction && e.Source == "line/line1")
             {
-                messages.Enqueue((e, Truth()));
+                Messages.Enqueue((e, Truth()));
             }
 
             return ValueTask.CompletedTask;
         });
+
+        public ValueTask DisposeAsync() => Sim.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Twin_state_over_Modbus_matches_the_simulated_line()
+    {
+        await using var simLine = await SimulatedLine.StartAsync();
+        var (site, sim, config, messages) = (simLine.Site, simLine.Sim, simLine.Config, simLine.Messages);
+        var spec = site.Spec;
+        var options = simLine.Options(s => s.AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)));
 
         using var agent = AgentHostBuilder.Build(config, options);
         var runtime = agent.Services.GetRequiredService<AgentRuntime>();
@@ -79,7 +111,7 @@ public sealed class LineAgentTests
             await agent.StartAsync(Ct);
             await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
-            while (!messages.Any(m => first is not null && m.Truth.Seconds - first.Seconds >= 60))
+            while (!messages.Any(m => simLine.First is { } first && m.Truth.Seconds - first.Seconds >= 60))
             {
                 Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering 60 s; {messages.Count} messages, devices {string.Join(", ", runtime.DeviceStatus().Select(d => d.DeviceId + ":" + d.State))}");
                 await Task.Delay(200, Ct);
@@ -94,6 +126,7 @@ public sealed class LineAgentTests
         }
 
         var (message, truth) = messages.Last();
+        var first = simLine.First!;
         var a = message.Attributes!;
         double Attr(string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
         var report = new List<string>();
@@ -103,7 +136,7 @@ public sealed class LineAgentTests
             report.Add(FormattableString.Invariant($"{id}: oee {Attr("oee." + id):0.000} vs {truth.Oee(first!, i):0.000}, availability {Attr("availability." + id):0.000} vs {truth.Availability(first!, i):0.000}"));
         }
 
-        var context = string.Join("; ", report) + FormattableString.Invariant($"; line {Attr("oee.line"):0.000} vs {truth.LineOee(first!):0.000} over {truth.Seconds - first!.Seconds:0} s; bottleneck {a["bottleneck"]} vs {spec.Line.TrueBottleneck}");
+        var context = string.Join("; ", report) + FormattableString.Invariant($"; line {Attr("oee.line"):0.000} vs {truth.LineOee(first!):0.000} over {truth.Seconds - first!.Seconds:0} s; bottleneck {a["bottleneck"]} vs {spec.Line!.TrueBottleneck}");
         TestContext.Current.SendDiagnosticMessage(context);
         Assert.True(Math.Abs(Attr("oee.line") - truth.LineOee(first)) <= 0.04, context);
         for (var i = 0; i < truth.Stations.Count; i++)
@@ -149,54 +182,18 @@ public sealed class LineAgentTests
     {
         // The same simulated line over Modbus; the agent keeps its state next to an outbox in a temp directory, stops
         // after ~20 s of books and starts again: the books must go on from the first start, parts made meanwhile counted.
-        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
-        spec = spec with { Line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]) };
-        var site = new SimulatedSite(spec);
-        await using var sim = await SimulatedSiteHost.StartAsync(site, SimPaths.LoadProfiles(), new SiteHostOptions { Tick = TimeSpan.FromMilliseconds(50) }, Ct);
-        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(100), SimPaths.Profiles, TimeSpan.FromSeconds(1)) with { Profiles = SimPaths.LoadProfiles() };
-        var line = site.Line!;
+        await using var simLine = await SimulatedLine.StartAsync();
+        var (sim, config, messages) = (simLine.Sim, simLine.Config, simLine.Messages);
         var dir = Directory.CreateTempSubdirectory("edgetwin-linerestart-");
-        SimLineTruth Truth()
-        {
-            lock (site.SyncRoot)
-            {
-                return line.Truth();
-            }
-        }
-
-        SimLineTruth? first = null;
-        var messages = new ConcurrentQueue<(EdgeEvent Event, SimLineTruth Truth)>();
         async Task<long> RunAgentUntil(double coveredSeconds)
         {
-            var options = new AgentHostOptions
-            {
-                UseSystemd = false,
-                StatusLogInterval = null,
-                MinimumLogLevel = LogLevel.Warning,
-                ConfigureServices = s => s
-                    .AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(dir.FullName, "outbox.db") })
-                    .AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)),
-            }.ObserveSamples("truth", (batch, _) =>
-            {
-                if (first is null && batch.Length > 0)
-                {
-                    first = Truth();
-                }
-
-                return ValueTask.CompletedTask;
-            }).ObserveEvents("test", (e, _) =>
-            {
-                if (e.Kind == EdgeEventKind.Prediction && e.Source == "line/line1")
-                {
-                    messages.Enqueue((e, Truth()));
-                }
-
-                return ValueTask.CompletedTask;
-            });
+            var options = simLine.Options(s => s
+                .AddSingleton(new EdgeTwin.Agent.StoreAndForward.StoreAndForwardOptions { OutboxPath = Path.Combine(dir.FullName, "outbox.db") })
+                .AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)));
             using var agent = AgentHostBuilder.Build(config, options);
             await agent.StartAsync(Ct);
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
-            while (!messages.Any(m => first is not null && m.Truth.Seconds - first.Seconds >= coveredSeconds))
+            while (!messages.Any(m => simLine.First is { } first && m.Truth.Seconds - first.Seconds >= coveredSeconds))
             {
                 Assert.True(DateTime.UtcNow < deadline, $"no line twin message covering {coveredSeconds} s; {messages.Count} messages");
                 await Task.Delay(200, Ct);
@@ -219,7 +216,8 @@ public sealed class LineAgentTests
             var (message, truth) = messages.Last();
             var a = message.Attributes!;
             double Attr(string key) => double.Parse(a[key], CultureInfo.InvariantCulture);
-            var good = truth.Stations[^1].Good - first!.Stations[^1].Good;
+            var first = simLine.First!;
+            var good = truth.Stations[^1].Good - first.Stations[^1].Good;
             var context = FormattableString.Invariant($"good {a["good"]} vs {good} since the first start ({a["good"]} after, {before["good"]} before the restart); line OEE {Attr("oee.line"):0.000} vs {truth.LineOee(first):0.000} over {truth.Seconds - first.Seconds:0} s; books from {a["books_from"]} (first start {before["books_from"]}); quality parts {scoredBefore} → {scoredAfter}");
             TestContext.Current.SendDiagnosticMessage(context);
             Assert.Equal(before["books_from"], a["books_from"]);
