@@ -92,14 +92,15 @@ public sealed class OeeTests
         var t = new OeeTracker(10, staleAfterSeconds: 300);
         t.OnState(0, MachineState.Running);
         t.OnState(100 * S, MachineState.Running); // keep-alive
-        t.OnState(1000 * S, MachineState.Running); // 900 s gap: 300 s held, 600 s unknown
+        t.OnState(1000 * S, MachineState.Running); // a 900 s gap, longer than the 300 s hold: unknown from its start
         var r = t.Report(1000 * S);
-        Assert.Equal(600, r.UnknownTime, 6);
-        Assert.Equal(400, r.PlannedBusyTime, 6);
+        Assert.Equal(900, r.UnknownTime, 6);
+        Assert.Equal(100, r.PlannedBusyTime, 6);
         Assert.Equal(1, r.Availability!.Value, 9);
-        // Silence up to now is unknown as well.
+        // Silence up to now is unknown as well, from the last reading on once it outlasts the hold.
+        Assert.Equal(900, t.Report(1200 * S).UnknownTime, 6); // 200 s of silence: still held
         var r2 = t.Report(2000 * S);
-        Assert.Equal(600 + 700, r2.UnknownTime, 6);
+        Assert.Equal(900 + 1000, r2.UnknownTime, 6);
     }
 
     [Fact]

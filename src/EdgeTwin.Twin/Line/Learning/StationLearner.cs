@@ -67,14 +67,14 @@ public sealed class StationLearner
     /// <summary>How long a state is held without a reading before the time is not booked (the OEE books' staleAfter).</summary>
     public const long DefaultStaleMs = 300_000;
 
-    /// <summary>A state reading; a gap longer than <paramref name="staleMs"/> is booked only up to it (and ends a fault).</summary>
+    /// <summary>A state reading; a gap longer than <paramref name="staleMs"/> is not booked (and ends a fault), as the OEE books leave it unknown.</summary>
     public void OnState(long ms, MachineState state, long staleMs = DefaultStaleMs)
     {
         // Equal times matter: a change stamped like the keep-alive before it still ends the fault.
         if (_state != MachineState.Unknown && ms >= _since)
         {
             var gap = ms - _since;
-            Book(_state, Math.Min(gap, staleMs), ended: state != _state || gap > staleMs);
+            Book(_state, gap > staleMs ? 0 : gap, ended: state != _state || gap > staleMs);
         }
 
         if (state != _state) _unbroken = false;
@@ -141,8 +141,8 @@ public sealed class StationLearner
         double running = _running, cycleTime = _cycleTime;
         if (_state is MachineState.Running && nowMs > _since)
         {
-            // As OnState books it: a state without a reading is held up to the stale limit, not through an outage.
-            var open = Math.Min(nowMs - _since, DefaultStaleMs) / 1000.0;
+            // As OnState books it: a state without a reading for longer than the stale limit is not known to have lasted.
+            var open = nowMs - _since > DefaultStaleMs ? 0 : (nowMs - _since) / 1000.0;
             running += open;
             cycleTime += open;
         }

@@ -55,7 +55,8 @@ public sealed record OeeLosses(double Breakdowns, double Setups, double Waiting,
 /// <summary>
 /// Incremental OEE tracker: state changes and counter readings in, <see cref="OeeReport"/> out. An
 /// update is a few arithmetic operations and does not allocate (≤ 1 µs; see the Line benchmarks).
-/// A state is held until the next reading, but not longer than <c>staleAfter</c>: a machine that
+/// A state is held until the next reading when that comes within <c>staleAfter</c>; a longer gap is unknown from the last
+/// reading on (and the parts counted across it are unseen, below): a machine that
 /// stops reporting turns Unknown, and unknown time is left out of planned busy time.
 /// Timestamps are milliseconds (any epoch) and must not go backwards (older readings are ignored).
 /// </summary>
@@ -189,16 +190,17 @@ public sealed class OeeTracker
         _counted = true;
     }
 
-    // Moves time from the last reading to now into Unknown when the gap is longer than staleAfter.
+    // A gap in the readings longer than staleAfter is unknown from its start: nothing says when the state changed in it,
+    // and the parts counted across it are kept out of the books too (holding the state for its first minutes booked
+    // time without the parts, or with parts made in time the books did not have).
     private void Accrue(long nowMs)
     {
         if (_state == MachineState.Unknown || !_started) return;
         long gap = nowMs - _lastMs;
         if (gap <= _staleMs) return;
-        long staleFrom = _lastMs + _staleMs;
-        Close(staleFrom);
+        Close(_lastMs);
         _state = MachineState.Unknown;
-        _intervalStartMs = staleFrom;
+        _intervalStartMs = _lastMs;
     }
 
     // Books the open interval [start, until) to its state and starts a new one at `until`.
@@ -243,11 +245,10 @@ public sealed class OeeTracker
         }
         // Include the open interval without closing it (a stop still open may yet grow past the threshold).
         long from = Math.Max(_intervalStartMs, _periodStartMs);
-        long staleAt = _lastMs + _staleMs;
-        if (_state != MachineState.Unknown && nowMs > staleAt)
+        if (_state != MachineState.Unknown && nowMs - _lastMs > _staleMs)
         {
-            AddOpen(secs, ref micro, _state, Math.Max(0, (staleAt - from) / 1000.0), weight);
-            secs[(int)MachineState.Unknown] += weight * Math.Max(0, (nowMs - Math.Max(staleAt, from)) / 1000.0);
+            AddOpen(secs, ref micro, _state, Math.Max(0, (_lastMs - from) / 1000.0), weight);
+            secs[(int)MachineState.Unknown] += weight * Math.Max(0, (nowMs - Math.Max(_lastMs, from)) / 1000.0);
         }
         else
         {
