@@ -448,6 +448,16 @@ public sealed class LineSectionValidator : IConfigSectionValidator
             if (node is ConfigMapping m) Metric(m["device"], m["metric"]);
         }
 
+        // A machine's state and counters must be read within the books' hold: a longer gap is unknown time and its parts
+        // unseen, so a station polled every 10 min would have no OEE at all.
+        var intervals = site.Config.Devices.ToDictionary(x => x.Id, x => x.Interval, StringComparer.Ordinal);
+        void Polled(ConfigNode? device)
+        {
+            if (device is ConfigMapping m) device = m["device"];
+            if (device is not ConfigScalar { IsNull: false } dev || !intervals.TryGetValue(dev.Value, out var interval) || interval <= LineTwinStage.HoldLimit) return;
+            d.Add(dev, $"device '{dev.Value}' is polled every {Durations.Format(interval)}: the line twin holds a machine's state for at most {Durations.Format(LineTwinStage.HoldLimit)} between readings (a longer gap is unknown time and its parts unseen), so this station would have no OEE; poll it at least every {Durations.Format(LineTwinStage.HoldLimit)}");
+        }
+
         if (section.Mapping["buffers"] is ConfigSequence buffers)
             foreach (var b in buffers.Items.OfType<ConfigMapping>()) Signal(b["level"]);
         if (section.Mapping["stations"] is not ConfigSequence stations) return;
@@ -458,8 +468,17 @@ public sealed class LineSectionValidator : IConfigSectionValidator
                 Signal(sig["state"]);
                 Signal(sig["good"]);
                 Signal(sig["reject"]);
+                Polled(sig["state"]);
+                Polled(sig["good"]);
+                Polled(sig["reject"]);
                 if (sig["stack_light"] is ConfigMapping light)
-                    foreach (var lamp in new[] { "red", "amber", "green" }) Metric(light[lamp], null, "lamp");
+                {
+                    foreach (var lamp in new[] { "red", "amber", "green" })
+                    {
+                        Metric(light[lamp], null, "lamp");
+                        Polled(light[lamp]);
+                    }
+                }
             }
             if (st["quality"] is ConfigMapping q && q["inputs"] is ConfigSequence inputs)
                 foreach (var i in inputs.Items) Signal(i);

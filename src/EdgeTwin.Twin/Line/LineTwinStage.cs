@@ -31,6 +31,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// <summary>A station without a reading for this long gives no data (as long as its OEE books turn its state Unknown).</summary>
     private const long SilentAfterMs = 5 * 60_000;
 
+    /// <summary>The longest gap between a machine's readings over which its state is held (the OEE books' staleAfter).</summary>
+    public static TimeSpan HoldLimit { get; } = TimeSpan.FromMilliseconds(SilentAfterMs);
+
     /// <summary>Level of the forecast's prediction interval (p5–p95): LineScenarios' default confidence.</summary>
     private const double ForecastLevel = 0.9;
 

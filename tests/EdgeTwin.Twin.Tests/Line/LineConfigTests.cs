@@ -254,6 +254,14 @@ public sealed class LineConfigTests
         var fixedSite = site.Replace("plc-s9", "plc-s1", StringComparison.Ordinal).Replace("goods_parts", "good_parts", StringComparison.Ordinal)
             .Replace("infeed_levl", "infeed_level", StringComparison.Ordinal).Replace("green: plc-s1", "green: s2-red", StringComparison.Ordinal);
         Assert.Empty(CheckSite(fixedSite));
+
+        // A machine polled less often than the books hold its state would have no OEE: said at its device key.
+        var slow = fixedSite.Replace("location: { room: hall1 } }\n  - { id: s2-red", "location: { room: hall1 }, interval: 10m }\n  - { id: s2-red", StringComparison.Ordinal);
+        Assert.NotEqual(fixedSite, slow);
+        const string Why = "device 'plc-s1' is polled every 10m: the line twin holds a machine's state for at most 5m between readings (a longer gap is unknown time and its parts unseen), so this station would have no OEE; poll it at least every 5m";
+        Assert.Equal(
+            [$"site.yaml:18:26: line.stations[0].signals.state.device: {Why}", $"site.yaml:19:25: line.stations[0].signals.good.device: {Why}"],
+            CheckSite(slow));
     }
 
     private static List<string> CheckSite(string yaml)
