@@ -11,8 +11,9 @@ namespace EdgeTwin.Agent.Line;
 /// <summary>
 /// Keeps the line twin's books and learning over restarts (<c>line.state</c>): reads <see cref="FileName"/> before the
 /// first batch, saves between batches every <c>checkpoint_interval</c> (written in the background: the pipeline does not
-/// wait for the disk) and at stop. A restart is then a gap in the readings: the shift's OEE goes on, the parts counted
-/// while the agent was down are counted, the learned MTBF/MTTR/cycles and the quality models are kept.
+/// wait for the disk) and at stop. A restart is then a gap in the readings: the shift's OEE goes on (the parts made
+/// during a restart within the 5-min hold counted as usual, those of a longer outage reported apart as unseen), the
+/// learned MTBF/MTTR/cycles and the quality models are kept.
 /// </summary>
 public sealed partial class LineStateStage : ISampleStage
 {
