@@ -29,7 +29,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private const long BufferLevelStaleMs = 5 * 60_000;
 
     /// <summary>A station without a reading for this long gives no data (as long as its OEE books turn its state Unknown).</summary>
-    private const long SilentAfterMs = 5 * 60_000;
+    private const long SilentAfterMs = (long)(OeeTracker.DefaultStaleAfterSeconds * 1000);
 
     /// <summary>The longest gap between a machine's readings over which its state is held (the OEE books' staleAfter).</summary>
     public static TimeSpan HoldLimit { get; } = TimeSpan.FromMilliseconds(SilentAfterMs);

@@ -65,7 +65,7 @@ public sealed class StationLearner
     }
 
     /// <summary>How long a state is held without a reading before the time is not booked (the OEE books' staleAfter).</summary>
-    public const long DefaultStaleMs = 300_000;
+    public const long DefaultStaleMs = (long)(OeeTracker.DefaultStaleAfterSeconds * 1000);
 
     /// <summary>A state reading; a gap longer than <paramref name="staleMs"/> is not booked (and ends a fault), as the OEE books leave it unknown.</summary>
     public void OnState(long ms, MachineState state, long staleMs = DefaultStaleMs)

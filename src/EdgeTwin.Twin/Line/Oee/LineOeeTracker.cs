@@ -19,7 +19,7 @@ public sealed class LineOeeTracker
     /// <param name="outputStation">Index of the station whose parts are the line's output.</param>
     /// <param name="microStopSeconds">Faults and idles shorter than this are micro-stops.</param>
     /// <param name="staleAfterSeconds">A state without a fresh reading for this long becomes Unknown.</param>
-    public LineOeeTracker(LineSpec line, int outputStation, double microStopSeconds = 120, double staleAfterSeconds = 300)
+    public LineOeeTracker(LineSpec line, int outputStation, double microStopSeconds = 120, double staleAfterSeconds = OeeTracker.DefaultStaleAfterSeconds)
     {
         ArgumentNullException.ThrowIfNull(line);
         Constraint = LineStages.Constraint(line);

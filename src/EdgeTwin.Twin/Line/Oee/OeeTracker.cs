@@ -62,6 +62,9 @@ public sealed record OeeLosses(double Breakdowns, double Setups, double Waiting,
 /// </summary>
 public sealed class OeeTracker
 {
+    /// <summary>The hold: the longest gap between readings over which a state is held (the line twin, its learners and its checks use it too).</summary>
+    public const double DefaultStaleAfterSeconds = 300;
+
     private readonly double _idealCycle;
     private readonly double _microStop;
     private readonly long _staleMs;
@@ -85,7 +88,7 @@ public sealed class OeeTracker
     /// <param name="microStopSeconds">Faults and idles shorter than this are micro-stops.</param>
     /// <param name="staleAfterSeconds">A state without a fresh reading for this long becomes Unknown.</param>
     /// <param name="counterBits">Width of the PLC part counters.</param>
-    public OeeTracker(double idealCycleSeconds, double microStopSeconds = 120, double staleAfterSeconds = 300, int counterBits = 32)
+    public OeeTracker(double idealCycleSeconds, double microStopSeconds = 120, double staleAfterSeconds = DefaultStaleAfterSeconds, int counterBits = 32)
     {
         if (!(idealCycleSeconds > 0)) throw new ArgumentOutOfRangeException(nameof(idealCycleSeconds));
         _idealCycle = idealCycleSeconds;
