@@ -12,6 +12,9 @@ public sealed partial class LiteDbOutbox
     private const string MetaCollection = "meta";
     private const string StateId = "state";
 
+    /// <summary>Meta documents of <see cref="IOutboxCheckpoints"/> blobs: <c>blob:NAME</c>, the value in <see cref="FieldPayload"/>.</summary>
+    private const string BlobIdPrefix = "blob:";
+
     // Document fields, short because every entry carries them.
     private const string FieldKind = "k";
     private const string FieldDevice = "d";
@@ -247,6 +250,20 @@ public sealed partial class LiteDbOutbox
             ["dropped"] = state.Dropped,
             ["floor"] = Segments.Floor,
         });
+
+    /// <summary>Sets or (empty value) removes a blob, inside the caller's transaction.</summary>
+    private void SetBlob(string name, byte[] value)
+    {
+        var id = BlobIdPrefix + name;
+        if (value.Length == 0)
+        {
+            Meta.Delete(id);
+        }
+        else
+        {
+            Meta.Upsert(new BsonDocument { ["_id"] = id, [FieldPayload] = value });
+        }
+    }
 
     /// <summary>Commits and, unless configured otherwise, fsyncs the journal: only then is anything "durable".</summary>
     private void CommitDurably()

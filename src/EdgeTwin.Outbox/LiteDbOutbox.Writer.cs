@@ -94,6 +94,7 @@ public sealed partial class LiteDbOutbox
     {
         var writes = new List<WriterOp>(batch.Count);
         var reads = new List<ReadOp>();
+        var blobReads = new List<BlobReadOp>();
         var maintenance = new List<MaintenanceOp>();
         foreach (var op in batch)
         {
@@ -106,6 +107,7 @@ public sealed partial class LiteDbOutbox
             switch (op)
             {
                 case ReadOp read: reads.Add(read); break;
+                case BlobReadOp blobRead: blobReads.Add(blobRead); break;
                 case MaintenanceOp m: maintenance.Add(m); break;
                 default: writes.Add(op); break;
             }
@@ -120,6 +122,11 @@ public sealed partial class LiteDbOutbox
         foreach (var read in reads)
         {
             ExecuteRead(read);
+        }
+
+        foreach (var blobRead in blobReads)
+        {
+            ExecuteBlobRead(blobRead);
         }
 
         if (maintenance.Count > 0)
@@ -223,6 +230,11 @@ public sealed partial class LiteDbOutbox
 
                             state.Depth++;
                             state.Bytes += size;
+                        }
+
+                        foreach (var (name, value) in append.Blobs)
+                        {
+                            SetBlob(name, value);
                         }
 
                         appended += append.Records.Length;
@@ -395,6 +407,25 @@ public sealed partial class LiteDbOutbox
         // LiteDB may be half-way through a page write: reopen from the files on the next operation.
         CloseDatabase();
         BackOff(ex.Message);
+    }
+
+    private void ExecuteBlobRead(BlobReadOp op)
+    {
+        if (!EnsureOpen([op]))
+        {
+            return;
+        }
+
+        try
+        {
+            op.Done.TrySetResult(Meta.FindById(BlobIdPrefix + op.Name)?[FieldPayload] is { IsBinary: true } value ? value.AsBinary : null);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            OutboxLog.BlobReadFailed(_logger, _options.Path, op.Name, ex.Message, ex);
+            op.Fail(new OutboxStorageException($"Outbox {_options.Path}: reading its '{op.Name}' record failed: {ex.Message}", ex));
+            CloseDatabase();
+        }
     }
 
     private void ExecuteRead(ReadOp op)

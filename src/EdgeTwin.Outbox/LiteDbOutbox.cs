@@ -11,7 +11,7 @@ namespace EdgeTwin.Outbox;
 /// transaction ever spans an <c>await</c>. Queued appends and acknowledgements are committed together (group
 /// commit) and the journal is fsynced once per commit before any caller hears "durable".
 /// </summary>
-public sealed partial class LiteDbOutbox : IOutbox, IOutboxStatistics
+public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxStatistics
 {
     private readonly LiteDbOutboxOptions _options;
     private readonly ILogger _logger;
@@ -72,11 +72,15 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxStatistics
         return outbox;
     }
 
-    public ValueTask<long> AppendAsync(IReadOnlyList<OutboxRecord> records, CancellationToken cancellationToken)
+    public ValueTask<long> AppendAsync(IReadOnlyList<OutboxRecord> records, CancellationToken cancellationToken) =>
+        AppendAsync(records, Array.Empty<OutboxBlob>(), cancellationToken);
+
+    public ValueTask<long> AppendAsync(IReadOnlyList<OutboxRecord> records, IReadOnlyList<OutboxBlob> blobs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(blobs);
         cancellationToken.ThrowIfCancellationRequested();
-        if (records.Count == 0)
+        if (records.Count == 0 && blobs.Count == 0)
         {
             lock (_stateLock)
             {
@@ -91,11 +95,27 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxStatistics
             copy[i] = records[i];
         }
 
-        var op = new AppendOp(copy, cancellationToken);
+        var blobCopy = new (string Name, byte[] Value)[blobs.Count];
+        for (var i = 0; i < blobCopy.Length; i++)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(blobs[i].Name);
+            blobCopy[i] = (blobs[i].Name, blobs[i].Value.ToArray()); // the caller may reuse its buffer
+        }
+
+        var op = new AppendOp(copy, blobCopy, cancellationToken);
         Enqueue(op);
 
         // Not cancellable once queued: a commit that happens anyway must not be reported as "not stored".
         return new ValueTask<long>(op.Done.Task);
+    }
+
+    public ValueTask<byte[]?> ReadBlobAsync(string name, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        cancellationToken.ThrowIfCancellationRequested();
+        var op = new BlobReadOp(name, cancellationToken);
+        Enqueue(op);
+        return new ValueTask<byte[]?>(op.Done.Task.WaitAsync(cancellationToken));
     }
 
     public void RegisterUplink(string uplink)
@@ -301,9 +321,16 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxStatistics
         public override void Cancel() => Done.TrySetCanceled(CancellationToken);
     }
 
-    private sealed class AppendOp(OutboxRecord[] records, CancellationToken ct) : WriterOp<long>(ct)
+    private sealed class AppendOp(OutboxRecord[] records, (string Name, byte[] Value)[] blobs, CancellationToken ct) : WriterOp<long>(ct)
     {
         public OutboxRecord[] Records { get; } = records;
+
+        public (string Name, byte[] Value)[] Blobs { get; } = blobs;
+    }
+
+    private sealed class BlobReadOp(string name, CancellationToken ct) : WriterOp<byte[]?>(ct)
+    {
+        public string Name { get; } = name;
     }
 
     private sealed class AckOp(string uplink, long sequence, CancellationToken ct) : WriterOp<bool>(ct)

@@ -30,4 +30,7 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Outbox {Path}: read for uplink {Uplink} failed: {Cause}")]
     public static partial void ReadFailed(ILogger logger, string path, string uplink, string cause, Exception exception);
+
+    [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "Outbox {Path}: reading its {Name} record failed: {Cause}")]
+    public static partial void BlobReadFailed(ILogger logger, string path, string name, string cause, Exception exception);
 }

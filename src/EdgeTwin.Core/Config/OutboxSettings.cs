@@ -6,9 +6,16 @@ namespace EdgeTwin.Core.Config;
 /// <param name="MaxAge">Entries older than this are dropped (summaries) even if not acknowledged.</param>
 public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxAge)
 {
-    /// <summary>Defaults: <c>/var/lib/edgetwin/outbox.db</c>, 512 MiB, 7 days, 60 s summaries.</summary>
+    /// <summary>Defaults: <c>/var/lib/edgetwin/outbox.db</c>, 512 MiB, 7 days, 60 s summaries checkpointed every 10 s.</summary>
     public static OutboxSettings Default { get; } = new("/var/lib/edgetwin/outbox.db", 512, TimeSpan.FromDays(7));
 
     /// <summary><c>summary_window</c>: the window of the per-series summaries (count, min, max, mean, last, stddev).</summary>
     public TimeSpan SummaryWindow { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// <c>checkpoint_interval</c>: how often the open summary windows are checkpointed into the outbox, so that a crash
+    /// or power cut loses at most this much of them (the rest goes out as partial summaries at the next start).
+    /// Zero turns it off (a crash then loses every open window).
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(10);
 }

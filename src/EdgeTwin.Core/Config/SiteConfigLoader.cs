@@ -877,8 +877,16 @@ public static class SiteConfigLoader
             var budget = r.Int("disk_budget_mb", min: 1, max: 1_048_576) ?? d.DiskBudgetMb;
             var maxAge = r.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? d.MaxAge;
             var window = r.Duration("summary_window", min: TimeSpan.FromSeconds(1)) ?? d.SummaryWindow;
+            var checkpoint = r.Duration("checkpoint_interval") ?? d.CheckpointInterval;
+            if (checkpoint != TimeSpan.Zero && (checkpoint < TimeSpan.FromSeconds(1) || checkpoint > TimeSpan.FromHours(1)))
+            {
+                // Each checkpoint rewrites every open window (about 90 bytes a series): below 1s it is mostly flash wear.
+                Diagnostics.Add(r.Node("checkpoint_interval")!, $"must be 0s (off) or between 1s and 1h, got '{Durations.Format(checkpoint)}'");
+                checkpoint = d.CheckpointInterval;
+            }
+
             r.ReportUnknownKeys();
-            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window };
+            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window, CheckpointInterval = checkpoint };
         }
 
         internal static bool Fits(AddressScheme scheme, DeviceProtocol protocol) => protocol switch

@@ -71,6 +71,7 @@ public static class SiteConfigWriter
         e.Pair("disk_budget_mb", config.Outbox.DiskBudgetMb);
         e.Pair("max_age", Durations.Format(config.Outbox.MaxAge));
         e.Pair("summary_window", Durations.Format(config.Outbox.SummaryWindow));
+        e.Pair("checkpoint_interval", Durations.Format(config.Outbox.CheckpointInterval));
         e.MapEnd();
         WriteRaw(e, "uplinks", config.Uplinks);
         WriteRaw(e, "alerts", config.Alerts);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using Microsoft.Extensions.Logging;
@@ -15,6 +16,14 @@ namespace EdgeTwin.Outbox.Summaries;
 /// <c>highWaterRecords</c> are queued: backpressure); events, predictions and flushes wait until their records are
 /// durable. Records are appended in the order they were made. When an append fails (disk full) the records stay
 /// here and go with the next append; the sources are not failed for it.
+/// </para>
+/// <para>
+/// Open windows are checkpointed (when the outbox supports <see cref="IOutboxCheckpoints"/> and an interval is set):
+/// every interval the open windows go into the outbox in the same commit as the records made up to then, and every
+/// later commit that carries a closed window also records which series closed one. So after a crash, a SIGKILL or
+/// a power cut the store holds a consistent picture, and <see cref="RecoverAsync"/> at the next start sends each
+/// window that was open at the last checkpoint and not closed since as a partial summary, with one <c>data_gap</c>
+/// event naming the span nothing was summarised for. A clean stop leaves a checkpoint that says so.
 /// </para>
 /// </summary>
 public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
@@ -41,6 +50,20 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     private long _settled; // committed or discarded
     private long _discarded;
 
+    // Open-window checkpoints (all under _sync).
+    private readonly IOutboxCheckpoints? _store; // the outbox, when it keeps checkpoints
+    private readonly IOutboxCheckpoints? _checkpoints; // the same, when checkpoints are on
+    private readonly long _checkpointIntervalMs;
+    private List<OutboxBlob>? _recoveryBlobs; // the recovery's blob changes, when its own commit failed
+    private readonly List<OpenWindow> _openWindows = [];
+    private long _lastCheckpointMs;
+    private long _checkpointTakenMs; // the committed checkpoint's time, which the closed-series record refers to
+    private bool _checkpointDue;
+    private bool _stopped; // FlushAll ran: the next checkpoint is a clean stop's
+    private bool _tooLargeLogged;
+    private const int MaxBlobBytes = 12 << 20;
+    private int _catalogCommitted;
+
     public OutboxFeeder(
         IOutbox outbox,
         SeriesSummarizer summarizer,
@@ -49,7 +72,8 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         TimeProvider? time = null,
         ILogger<OutboxFeeder>? logger = null,
         int maxPendingRecords = 100_000,
-        int highWaterRecords = 20_000)
+        int highWaterRecords = 20_000,
+        TimeSpan? checkpointInterval = null)
     {
         _outbox = outbox ?? throw new ArgumentNullException(nameof(outbox));
         _summarizer = summarizer ?? throw new ArgumentNullException(nameof(summarizer));
@@ -59,7 +83,16 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _maxPending = maxPendingRecords;
         _highWater = Math.Max(1, highWaterRecords);
+        _store = outbox as IOutboxCheckpoints;
+        if (checkpointInterval is { } interval && interval > TimeSpan.Zero && _store is not null)
+        {
+            _checkpoints = _store;
+            _checkpointIntervalMs = Math.Max(1, (long)interval.TotalMilliseconds);
+        }
     }
+
+    /// <summary>Whether open windows are checkpointed (an interval was given and the outbox keeps checkpoints).</summary>
+    public bool Checkpointing => _checkpoints is not null;
 
     /// <summary>Records made but not yet durable in the outbox (queued, being appended, or kept after a failed append).</summary>
     public int Pending
@@ -118,27 +151,173 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
 
     /// <summary>
     /// Closes finished windows (all windows when <paramref name="all"/>) and waits until every record made so far is
-    /// durable or its append failed (the records are then kept for the next one). <see cref="RunAsync"/> calls it periodically.
+    /// durable or its append failed (the records are then kept for the next one), and, when one is due (always when
+    /// <paramref name="all"/>), until a checkpoint of the open windows is committed. <see cref="RunAsync"/> calls it periodically.
     /// </summary>
     public async ValueTask FlushAsync(bool all, CancellationToken cancellationToken)
     {
+        Task<bool>? checkpoint = null;
         lock (_sync)
         {
             var before = _pending.Count;
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
             if (all)
             {
-                _summarizer.FlushAll(_time.GetUtcNow().ToUnixTimeMilliseconds(), _pending);
+                _summarizer.FlushAll(now, _pending);
             }
             else
             {
-                _summarizer.Flush(_time.GetUtcNow().ToUnixTimeMilliseconds(), _pending);
+                _summarizer.Flush(now, _pending);
             }
 
             _added += _pending.Count - before;
+            if (_checkpoints is not null && (all || now - _lastCheckpointMs >= _checkpointIntervalMs))
+            {
+                _checkpointDue = true;
+                _stopped |= all;
+                checkpoint = EnsureCommitter();
+            }
         }
 
         await DrainAsync(cancellationToken).ConfigureAwait(false);
+        if (checkpoint is not null)
+        {
+            // Committed before the flush returns (at stop: before the outbox closes). A failure was logged and leaves
+            // the checkpoint due, so the next commit carries one.
+            await checkpoint.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
+
+    /// <summary>
+    /// At start, before any sample: sends what the previous run had summarised in windows it never closed (it was
+    /// killed or lost power) as partial summaries, with a <c>data_gap</c> event naming the span since its last
+    /// checkpoint; a clean stop's checkpoint recovers nothing. Then records this run's start, so that a crash before
+    /// its first checkpoint is reported too. Returns how many windows were recovered. A checkpoint that cannot be read
+    /// is logged and dropped: the gap it would have closed stays open, nothing else is affected.
+    /// </summary>
+    public async ValueTask<int> RecoverAsync(CancellationToken cancellationToken)
+    {
+        if (_store is not { } store)
+        {
+            return 0;
+        }
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var records = new List<OutboxRecord>();
+        var recovered = 0;
+        try
+        {
+            var windowsBlob = await store.ReadBlobAsync(OpenWindowCheckpoint.WindowsBlob, cancellationToken).ConfigureAwait(false);
+            if (windowsBlob is not null)
+            {
+                var saved = OpenWindowCheckpoint.DecodeWindows(windowsBlob);
+                if (!saved.Clean)
+                {
+                    recovered = await RecoverWindowsAsync(store, saved, now, records, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or OutboxStorageException)
+        {
+            records.Clear();
+            recovered = 0;
+            LogCheckpointUnreadable(_logger, OutboxName, ex.Message);
+        }
+
+        // One commit: the recovered summaries, the gap event, and a checkpoint of this start (no windows open yet).
+        List<OutboxBlob> blobs =
+        [
+            new(OpenWindowCheckpoint.ClosedBlob, ReadOnlyMemory<byte>.Empty),
+            new(OpenWindowCheckpoint.CatalogBlob, ReadOnlyMemory<byte>.Empty),
+            _checkpoints is null
+                ? new(OpenWindowCheckpoint.WindowsBlob, ReadOnlyMemory<byte>.Empty)
+                : new(OpenWindowCheckpoint.WindowsBlob, OpenWindowCheckpoint.EncodeWindows(now, clean: false, [])),
+        ];
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(AppendTimeout);
+            await store.AppendAsync(records, blobs, timeout.Token).ConfigureAwait(false);
+            lock (_sync)
+            {
+                _lastCheckpointMs = now;
+                _checkpointTakenMs = now;
+                _catalogCommitted = 0;
+            }
+        }
+        catch (Exception ex) when (ex is OutboxStorageException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // The store still holds the old checkpoint: the recovered records go with the next commit, and with them
+            // either a new checkpoint (which replaces the old one) or these blob changes, never the records alone.
+            LogAppendFailed(_logger, records.Count, ex.Message, ex);
+            lock (_sync)
+            {
+                _pending.AddRange(records);
+                _added += records.Count;
+                _recoveryBlobs = blobs;
+                _checkpointDue = _checkpoints is not null;
+            }
+        }
+
+        return recovered;
+    }
+
+    private async ValueTask<int> RecoverWindowsAsync(IOutboxCheckpoints store, SavedWindows saved, long nowMs, List<OutboxRecord> records, CancellationToken cancellationToken)
+    {
+        var catalogBlob = await store.ReadBlobAsync(OpenWindowCheckpoint.CatalogBlob, cancellationToken).ConfigureAwait(false);
+        var closedBlob = await store.ReadBlobAsync(OpenWindowCheckpoint.ClosedBlob, cancellationToken).ConfigureAwait(false);
+        var catalog = catalogBlob is null ? [] : OpenWindowCheckpoint.DecodeCatalog(catalogBlob);
+        var closed = Array.Empty<ulong>();
+        if (closedBlob is not null)
+        {
+            var (checkpointMs, bits) = OpenWindowCheckpoint.DecodeClosed(closedBlob);
+            if (checkpointMs != saved.SavedAtMs)
+            {
+                throw new InvalidDataException($"'{OpenWindowCheckpoint.ClosedBlob}' belongs to the checkpoint of {checkpointMs} ms, not to the stored one of {saved.SavedAtMs} ms.");
+            }
+
+            closed = bits;
+        }
+
+        var recovered = 0;
+        var alreadySent = 0;
+        foreach (var open in saved.Windows)
+        {
+            var id = open.Series.Value;
+            if (OpenWindowCheckpoint.IsSet(closed, id))
+            {
+                alreadySent++; // closed after the checkpoint: its summary is in the outbox already
+                continue;
+            }
+
+            if (id >= catalog.Count)
+            {
+                throw new InvalidDataException($"'{OpenWindowCheckpoint.WindowsBlob}' names series id {id}, beyond the {catalog.Count} series of '{OpenWindowCheckpoint.CatalogBlob}'.");
+            }
+
+            records.Add(UplinkBodies.Summary(_identity, catalog[id], open.Window, partial: true));
+            recovered++;
+        }
+
+        var from = DateTimeOffset.FromUnixTimeMilliseconds(saved.SavedAtMs);
+        var to = DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["reason"] = "unclean_stop",
+            ["from_ms"] = saved.SavedAtMs.ToString(CultureInfo.InvariantCulture),
+            ["to_ms"] = nowMs.ToString(CultureInfo.InvariantCulture),
+            ["windows_recovered"] = recovered.ToString(CultureInfo.InvariantCulture),
+        };
+        var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {Iso(from)}: "
+            + $"no samples were summarised from then until this start at {Iso(to)}; the {recovered} windows open at the checkpoint went out as partial summaries.";
+        records.Add(UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes)));
+        LogRecovered(_logger, OutboxName, Iso(from), Iso(to), recovered, alreadySent);
+        return recovered;
+    }
+
+    private static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    private string OutboxName => _outbox is LiteDbOutbox db ? db.Path : _outbox.GetType().Name;
 
     /// <summary>Flushes every <paramref name="interval"/> until cancelled, then flushes everything once more.</summary>
     public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken)
@@ -213,9 +392,11 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         while (true)
         {
             List<OutboxRecord> batch;
+            List<OutboxBlob>? blobs;
+            Checkpoint checkpoint;
             lock (_sync)
             {
-                if (_pending.Count == 0)
+                if (_pending.Count == 0 && !_checkpointDue)
                 {
                     _committer = null;
                     return true;
@@ -224,16 +405,37 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                 batch = _pending;
                 _pending = _committing;
                 _committing = batch;
+
+                // Taken with the batch, under the same lock: the blobs describe exactly the state after these records.
+                blobs = TakeCheckpointBlobs(out checkpoint) ?? _recoveryBlobs;
             }
 
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token);
                 timeout.CancelAfter(AppendTimeout);
-                await _outbox.AppendAsync(batch, timeout.Token).ConfigureAwait(false);
+                if (blobs is null)
+                {
+                    await _outbox.AppendAsync(batch, timeout.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _store!.AppendAsync(batch, blobs, timeout.Token).ConfigureAwait(false);
+                }
+
                 lock (_sync)
                 {
                     _settled += batch.Count;
+                    if (blobs is not null)
+                    {
+                        _recoveryBlobs = null; // superseded by a checkpoint, or committed themselves
+                    }
+
+                    if (checkpoint.TakenMs > 0)
+                    {
+                        _checkpointTakenMs = checkpoint.TakenMs;
+                        _catalogCommitted = Math.Max(_catalogCommitted, checkpoint.CatalogCount);
+                    }
                 }
 
                 batch.Clear();
@@ -244,6 +446,9 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                 LogAppendFailed(_logger, batch.Count, ex.Message, ex);
                 lock (_sync)
                 {
+                    // The stored checkpoint is the older one: only a whole new one may follow it (the closed-series
+                    // record of this attempt described the new one).
+                    _checkpointDue |= blobs is not null && _checkpoints is not null;
                     batch.AddRange(_pending);
                     _pending.Clear();
                     (_pending, _committing) = (batch, _pending);
@@ -263,6 +468,63 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         }
     }
 
+    // Under _sync.
+    private List<OutboxBlob>? TakeCheckpointBlobs(out Checkpoint checkpoint)
+    {
+        checkpoint = default;
+        if (_checkpoints is null)
+        {
+            return null;
+        }
+
+        if (_checkpointDue)
+        {
+            _checkpointDue = false;
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            _summarizer.CopyOpenWindows(_openWindows);
+            var blobs = new List<OutboxBlob>(3);
+            var series = _registry.Count;
+            var catalogCount = _catalogCommitted;
+            if (series > _catalogCommitted && _openWindows.Count > 0)
+            {
+                blobs.Add(new(OpenWindowCheckpoint.CatalogBlob, OpenWindowCheckpoint.EncodeCatalog(_registry, series)));
+                catalogCount = series;
+            }
+
+            var clean = _stopped && _openWindows.Count == 0;
+            blobs.Add(new(OpenWindowCheckpoint.WindowsBlob, OpenWindowCheckpoint.EncodeWindows(now, clean, _openWindows)));
+            if (blobs.Max(b => b.Value.Length) > MaxBlobBytes)
+            {
+                // A LiteDB document holds 16 MB: a larger one would fail the commit, and with it the records. The old
+                // checkpoint stays consistent (the closed-series record goes on), it only ages.
+                _lastCheckpointMs = now;
+                if (!_tooLargeLogged)
+                {
+                    _tooLargeLogged = true;
+                    LogCheckpointTooLarge(_logger, OutboxName, _openWindows.Count, blobs.Max(b => b.Value.Length));
+                }
+
+                return ClosedBlobIfChanged();
+            }
+
+            blobs.Add(new(OpenWindowCheckpoint.ClosedBlob, ReadOnlyMemory<byte>.Empty));
+            _summarizer.ClearClosed();
+            _lastCheckpointMs = now;
+            checkpoint = new Checkpoint(now, catalogCount);
+            return blobs;
+        }
+
+        return ClosedBlobIfChanged();
+    }
+
+    // Under _sync.
+    private List<OutboxBlob>? ClosedBlobIfChanged() =>
+        _summarizer.TakeClosedChanged() && _checkpointTakenMs > 0
+            ? [new(OpenWindowCheckpoint.ClosedBlob, OpenWindowCheckpoint.EncodeClosed(_checkpointTakenMs, _summarizer.ClosedSinceClear))]
+            : null;
+
+    private readonly record struct Checkpoint(long TakenMs, int CatalogCount);
+
     public void Dispose()
     {
         if (!_disposed.IsCancellationRequested)
@@ -270,6 +532,15 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             _disposed.Cancel();
         }
     }
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "The agent did not stop cleanly (crash, kill or power loss): its last checkpoint in {Outbox} was at {From}, so nothing was summarised from then until this start at {To}; {Recovered} windows open at the checkpoint go out as partial summaries ({AlreadySent} had closed since), with a data_gap event")]
+    private static partial void LogRecovered(ILogger logger, string outbox, string from, string to, int recovered, int alreadySent);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Open windows of {Windows} series are too many to checkpoint in {Outbox} ({Bytes} bytes, at most 12 MiB): a crash loses what was summarised since the last checkpoint that fitted; lengthen outbox.summary_window or split the site")]
+    private static partial void LogCheckpointTooLarge(ILogger logger, string outbox, int windows, int bytes);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Error, Message = "The open-window checkpoint in {Outbox} cannot be read ({Cause}): what the previous run had summarised in windows it never closed is lost; it is replaced by this run's")]
+    private static partial void LogCheckpointUnreadable(ILogger logger, string outbox, string cause);
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Error, Message = "Outbox append of {Records} records failed; they are kept and retried with the next append: {Cause}")]
     private static partial void LogAppendFailed(ILogger logger, int records, string cause, Exception exception);

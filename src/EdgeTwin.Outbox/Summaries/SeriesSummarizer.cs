@@ -24,6 +24,9 @@ public sealed class SummaryOptions
     public long? StartedAtMs { get; init; }
 }
 
+/// <summary>A window still open, as a checkpoint records it.</summary>
+public readonly record struct OpenWindow(SeriesId Series, bool Partial, WindowAccumulator Window);
+
 /// <summary>Marks a series as report-by-exception: a point goes up when it moves more than <see cref="Deadband"/>.</summary>
 public readonly record struct RawPolicy(double Deadband);
 
@@ -44,6 +47,9 @@ public sealed class SeriesSummarizer
     private readonly int _maxRawPoints;
     private readonly long _startedAtMs;
     private SeriesState[] _states = new SeriesState[64];
+
+    // One bit per series: it closed a window since ClearClosed (a checkpoint's open window of it is then sent already).
+    private ulong[] _closed = new ulong[1];
 
     public SeriesSummarizer(SeriesRegistry registry, UplinkIdentity identity, SummaryOptions? options = null, Func<SeriesDescriptor, RawPolicy?>? rawPolicy = null)
     {
@@ -71,6 +77,43 @@ public sealed class SeriesSummarizer
     /// <summary>Raw-series samples held back by the deadband.</summary>
     public long SuppressedByDeadband { get; private set; }
 
+    /// <summary>True when a series closed a window since the last <see cref="ClearClosed"/> or <see cref="TakeClosedChanged"/>.</summary>
+    public bool ClosedChanged { get; private set; }
+
+    /// <summary>Which series closed a window since the last <see cref="ClearClosed"/>: bit <c>id % 64</c> of word <c>id / 64</c>.</summary>
+    public ReadOnlySpan<ulong> ClosedSinceClear => _closed;
+
+    /// <summary>Forgets which series closed a window (a checkpoint of the open windows was just taken).</summary>
+    public void ClearClosed()
+    {
+        Array.Clear(_closed);
+        ClosedChanged = false;
+    }
+
+    /// <summary>Whether a window closed since the last call (or <see cref="ClearClosed"/>), resetting the flag.</summary>
+    public bool TakeClosedChanged()
+    {
+        var changed = ClosedChanged;
+        ClosedChanged = false;
+        return changed;
+    }
+
+    /// <summary>Copies every open summary window (raw series have none) into <paramref name="output"/>, for a checkpoint.</summary>
+    public void CopyOpenWindows(List<OpenWindow> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        output.Clear();
+        var count = Math.Min(_registry.Count, _states.Length);
+        for (var i = 0; i < count; i++)
+        {
+            ref readonly var state = ref _states[i];
+            if (state.Initialised && !state.Raw && state.Open && !state.Window.IsEmpty)
+            {
+                output.Add(new OpenWindow(new SeriesId(i), state.Partial, state.Window));
+            }
+        }
+    }
+
     /// <summary>Adds samples; summaries of windows they close, and full raw records, are appended to <paramref name="output"/>.</summary>
     public void Add(ReadOnlySpan<Sample> samples, List<OutboxRecord> output)
     {
@@ -94,7 +137,7 @@ public sealed class SeriesSummarizer
             }
             else if (windowStart > state.Window.StartMs)
             {
-                Close(ref state, partial: false, output);
+                Close(ref state, sample.Series.Value, partial: false, output);
                 state.Window.Reset(windowStart, windowStart + _windowMs);
                 state.Open = true;
                 state.Partial = false;
@@ -136,7 +179,7 @@ public sealed class SeriesSummarizer
             }
             else if (state.Open && (all || state.Window.EndMs + _graceMs <= nowMs))
             {
-                Close(ref state, partial: all && state.Window.EndMs > nowMs, output);
+                Close(ref state, i, partial: all && state.Window.EndMs > nowMs, output);
             }
         }
     }
@@ -182,11 +225,18 @@ public sealed class SeriesSummarizer
         state.PointCount = 0;
     }
 
-    private void Close(ref SeriesState state, bool partial, List<OutboxRecord> output)
+    private void Close(ref SeriesState state, int id, bool partial, List<OutboxRecord> output)
     {
         if (!state.Window.IsEmpty)
         {
             output.Add(UplinkBodies.Summary(_identity, state.Descriptor!, state.Window, partial: partial || state.Partial));
+            if ((id >> 6) >= _closed.Length)
+            {
+                Array.Resize(ref _closed, Math.Max(_closed.Length * 2, (id >> 6) + 1));
+            }
+
+            _closed[id >> 6] |= 1UL << (id & 63);
+            ClosedChanged = true;
         }
 
         state.Open = false;

@@ -33,6 +33,25 @@ public struct WindowAccumulator
     /// <summary>Population standard deviation (divide by n): windows can be merged exactly from count, mean and stddev.</summary>
     public readonly double StdDev => Count > 1 ? Math.Sqrt(Math.Max(0, _m2 / Count)) : 0;
 
+    /// <summary>The sum of squared deviations (Welford's M2), for checkpoints.</summary>
+    internal readonly double M2 => _m2;
+
+    /// <summary>An accumulator with the state a checkpoint recorded.</summary>
+    internal static WindowAccumulator Restore(long startMs, long endMs, long count, long bad, double min, double max, double mean, double m2, double last, long lastTimestampMs) =>
+        new()
+        {
+            StartMs = startMs,
+            EndMs = endMs,
+            Count = count,
+            Bad = bad,
+            Min = min,
+            Max = max,
+            Mean = mean,
+            _m2 = m2,
+            Last = last,
+            LastTimestampMs = lastTimestampMs,
+        };
+
     public void Reset(long startMs, long endMs)
     {
         this = default;

@@ -98,4 +98,40 @@ public sealed class SectionValidatorTests
         var bad = SiteConfigLoader.Parse(yaml.Replace("15s", "0s", StringComparison.Ordinal), "site.yaml");
         Assert.Contains(bad.Problems, p => p.ToString().Contains("outbox.summary_window", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData("", 10_000)] // the default
+    [InlineData("checkpoint_interval: 30s", 30_000)]
+    [InlineData("checkpoint_interval: 0s", 0)] // off
+    public void Checkpoint_interval_is_read_from_the_outbox_section_and_written_back(string key, int expectedMs)
+    {
+        var yaml = $$"""
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            outbox:
+              path: /tmp/o.db
+              {{key}}
+            """;
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml");
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), result.Config!.Outbox.CheckpointInterval);
+        var again = SiteConfigLoader.Parse(SiteConfigWriter.ToYaml(result.Config), "again.yaml");
+        Assert.Equal(result.Config.Outbox.CheckpointInterval, again.Config!.Outbox.CheckpointInterval);
+    }
+
+    [Theory]
+    [InlineData("500ms")]
+    [InlineData("2h")]
+    public void A_checkpoint_interval_out_of_range_names_file_line_and_key(string value)
+    {
+        var yaml = $$"""
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            outbox:
+              path: /tmp/o.db
+              checkpoint_interval: {{value}}
+            """;
+        var problem = Assert.Single(SiteConfigLoader.Parse(yaml, "site.yaml").Problems);
+        Assert.Equal($"site.yaml:5:24: outbox.checkpoint_interval: must be 0s (off) or between 1s and 1h, got '{value}'", problem.ToString());
+    }
 }

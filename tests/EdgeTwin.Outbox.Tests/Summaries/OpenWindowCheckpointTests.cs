@@ -1,0 +1,175 @@
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Outbox.Summaries;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace EdgeTwin.Outbox.Tests.Summaries;
+
+/// <summary>The byte layout of the open-window checkpoint blobs: fixed captures both ways, damage, round trips.</summary>
+public sealed class OpenWindowCheckpointTests
+{
+    private const long T0 = 1_764_500_040_000;
+
+    // Written by struct.pack in Python from the layout in OpenWindowCheckpoint's comments, not by this code.
+    private const string WindowsCapture =
+        "45545357494E310A705E66D49A0100000001000000030000000140E965D49A010000A0D366D49A01000002000000000000000100000000000000"
+        + "483B66D49A010000000000000000F83F00000000000004400000000000000040000000000000E03F0000000000000440";
+
+    private const string ClosedCapture = "455453434C53310A705E66D49A0100000200000008000000000000800200000000000000";
+
+    private const string CatalogCapture =
+        "455453434154310A02000000057064752D310E6F75746C65745F63757272656E7401410001127064752E6F75746C65745F63757272656E74"
+        + "01000000066F75746C65740137087261636B2D61303111696E6C65745F74656D70657261747572650343656C00000000000000";
+
+    private static OpenWindow CapturedWindow()
+    {
+        var window = default(WindowAccumulator);
+        window.Reset(T0, T0 + 60_000);
+        window.Add(1.5, T0 + 1_000, good: true);
+        window.Add(double.NaN, T0 + 21_000, good: false);
+        window.Add(2.5, T0 + 21_000, good: true); // last timestamp T0 + 21 s
+        return new OpenWindow(new SeriesId(3), Partial: true, window);
+    }
+
+    [Fact]
+    public void Windows_blob_equals_the_fixed_capture_both_ways()
+    {
+        var open = CapturedWindow();
+        Assert.Equal(0.5, open.Window.M2);
+
+        var blob = OpenWindowCheckpoint.EncodeWindows(T0 + 30_000, clean: false, [open]);
+        Assert.Equal(WindowsCapture, Convert.ToHexString(blob));
+
+        var saved = OpenWindowCheckpoint.DecodeWindows(Convert.FromHexString(WindowsCapture));
+        Assert.Equal(T0 + 30_000, saved.SavedAtMs);
+        Assert.False(saved.Clean);
+        var back = Assert.Single(saved.Windows);
+        Assert.Equal(3, back.Series.Value);
+        Assert.True(back.Partial);
+        var w = back.Window;
+        Assert.Equal((T0, T0 + 60_000, 2L, 1L, T0 + 21_000), (w.StartMs, w.EndMs, w.Count, w.Bad, w.LastTimestampMs));
+        Assert.Equal((1.5, 2.5, 2.0, 0.5, 2.5), (w.Min, w.Max, w.Mean, w.StdDev, w.Last));
+    }
+
+    [Fact]
+    public void Closed_blob_equals_the_fixed_capture_both_ways()
+    {
+        ulong[] bits = [(1UL << 3) | (1UL << 63), 1UL << 1];
+        Assert.Equal(ClosedCapture, Convert.ToHexString(OpenWindowCheckpoint.EncodeClosed(T0 + 30_000, bits)));
+
+        var (checkpoint, back) = OpenWindowCheckpoint.DecodeClosed(Convert.FromHexString(ClosedCapture));
+        Assert.Equal(T0 + 30_000, checkpoint);
+        Assert.Equal(bits, back);
+        Assert.True(OpenWindowCheckpoint.IsSet(back, 3));
+        Assert.True(OpenWindowCheckpoint.IsSet(back, 63));
+        Assert.True(OpenWindowCheckpoint.IsSet(back, 65));
+        Assert.False(OpenWindowCheckpoint.IsSet(back, 64));
+        Assert.False(OpenWindowCheckpoint.IsSet(back, 500)); // beyond the words: a series that never closed one
+    }
+
+    [Fact]
+    public void Catalog_equals_the_fixed_capture_both_ways()
+    {
+        var registry = new SeriesRegistry();
+        var outlet = new SeriesDescriptor("pdu-1", "outlet_current", "A", MetricKind.Gauge, "pdu.outlet_current", [new("outlet", "7")]);
+        var inlet = new SeriesDescriptor("rack-a01", "inlet_temperature", "Cel");
+        registry.GetOrAdd(outlet);
+        registry.GetOrAdd(inlet);
+
+        Assert.Equal(CatalogCapture, Convert.ToHexString(OpenWindowCheckpoint.EncodeCatalog(registry, 2)));
+
+        var back = OpenWindowCheckpoint.DecodeCatalog(Convert.FromHexString(CatalogCapture));
+        Assert.Equal(2, back.Count);
+        Assert.Equal(outlet.Key, back[0].Key);
+        Assert.Equal("pdu.outlet_current", back[0].Role);
+        Assert.Equal("A", back[0].Unit);
+        Assert.Equal(inlet.Key, back[1].Key);
+        Assert.Null(back[1].Role);
+        Assert.Null(back[1].Tags);
+    }
+
+    [Theory]
+    [InlineData(OpenWindowCheckpoint.WindowsBlob, 0, "not an open-window checkpoint")] // empty
+    [InlineData(OpenWindowCheckpoint.WindowsBlob, 40, "says 1 windows but holds")] // cut inside the window
+    [InlineData(OpenWindowCheckpoint.ClosedBlob, 20, "says 2 words but holds")]
+    [InlineData(OpenWindowCheckpoint.CatalogBlob, 30, "cut short or damaged")]
+    public void A_damaged_blob_is_refused_naming_it(string name, int keepBytes, string expected)
+    {
+        var whole = Convert.FromHexString(name switch
+        {
+            OpenWindowCheckpoint.WindowsBlob => WindowsCapture,
+            OpenWindowCheckpoint.ClosedBlob => ClosedCapture,
+            _ => CatalogCapture,
+        });
+        var cut = whole[..keepBytes];
+        var ex = Assert.Throws<InvalidDataException>(() => _ = name switch
+        {
+            OpenWindowCheckpoint.WindowsBlob => (object)OpenWindowCheckpoint.DecodeWindows(cut),
+            OpenWindowCheckpoint.ClosedBlob => OpenWindowCheckpoint.DecodeClosed(cut),
+            _ => OpenWindowCheckpoint.DecodeCatalog(cut),
+        });
+        Assert.Contains(name, ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_blob_of_another_kind_is_refused()
+    {
+        var ex = Assert.Throws<InvalidDataException>(() => OpenWindowCheckpoint.DecodeWindows(Convert.FromHexString(ClosedCapture)));
+        Assert.Contains("not an open-window checkpoint of this build", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidDataException>(() => OpenWindowCheckpoint.DecodeCatalog(Convert.FromHexString(WindowsCapture)));
+    }
+
+    [Fact]
+    public void A_catalog_with_an_impossible_count_does_not_allocate_it()
+    {
+        var blob = Convert.FromHexString(CatalogCapture);
+        BitConverter.TryWriteBytes(blob.AsSpan(8), int.MaxValue);
+        var ex = Assert.Throws<InvalidDataException>(() => OpenWindowCheckpoint.DecodeCatalog(blob));
+        Assert.Contains("impossible count", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Windows_round_trip_bit_for_bit()
+    {
+        var value = Gen.Choose(-1_000_000, 1_000_000).Select(i => i / 13.0);
+        var window = Gen.Zip(Gen.Zip(Gen.Choose(0, 5_000), Gen.Elements(true, false)), Gen.Zip(value.ListOf(), Gen.Choose(0, 3))).Select(t =>
+        {
+            var ((id, partial), (values, bad)) = t;
+            var acc = default(WindowAccumulator);
+            acc.Reset(T0, T0 + 60_000);
+            for (var i = 0; i < values.Count; i++)
+            {
+                acc.Add(values[i], T0 + i, good: true);
+            }
+
+            for (var i = 0; i < bad; i++)
+            {
+                acc.Add(0, T0 + values.Count + i, good: false);
+            }
+
+            return new OpenWindow(new SeriesId(id), partial, acc);
+        });
+
+        Prop.ForAll(
+            Gen.Zip(window.ListOf(), Gen.Elements(true, false)).ToArbitrary(),
+            ((List<OpenWindow> Windows, bool Clean) c) =>
+            {
+                var saved = OpenWindowCheckpoint.DecodeWindows(OpenWindowCheckpoint.EncodeWindows(T0 + 7, c.Clean, c.Windows));
+                return saved.SavedAtMs == T0 + 7
+                    && saved.Clean == c.Clean
+                    && saved.Windows.Count == c.Windows.Count
+                    && saved.Windows.Zip(c.Windows).All(p => p.First.Series == p.Second.Series
+                        && p.First.Partial == p.Second.Partial
+                        && Same(p.First.Window, p.Second.Window));
+            }).QuickCheckThrowOnFailure();
+    }
+
+    private static bool Same(WindowAccumulator a, WindowAccumulator b) =>
+        a.StartMs == b.StartMs && a.EndMs == b.EndMs && a.Count == b.Count && a.Bad == b.Bad && a.LastTimestampMs == b.LastTimestampMs
+        && BitConverter.DoubleToInt64Bits(a.Min) == BitConverter.DoubleToInt64Bits(b.Min)
+        && BitConverter.DoubleToInt64Bits(a.Max) == BitConverter.DoubleToInt64Bits(b.Max)
+        && BitConverter.DoubleToInt64Bits(a.Mean) == BitConverter.DoubleToInt64Bits(b.Mean)
+        && BitConverter.DoubleToInt64Bits(a.M2) == BitConverter.DoubleToInt64Bits(b.M2)
+        && BitConverter.DoubleToInt64Bits(a.Last) == BitConverter.DoubleToInt64Bits(b.Last);
+}
