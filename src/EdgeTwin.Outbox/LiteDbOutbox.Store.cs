@@ -30,11 +30,8 @@ public sealed partial class LiteDbOutbox
     private FileStream? _logFile;
     private LiteDatabase? _db;
 
-    /// <summary>LiteDB's journal name for a file: <c>outbox.db</c> → <c>outbox-log.db</c>.</summary>
-    public static string JournalPath(string path) =>
-        System.IO.Path.Combine(
-            System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".",
-            System.IO.Path.GetFileNameWithoutExtension(path) + "-log" + System.IO.Path.GetExtension(path));
+    /// <summary>LiteDB's journal name for a file: <c>outbox.db</c> → <c>outbox-log.db</c> (the name the config check keeps state files off).</summary>
+    public static string JournalPath(string path) => Core.Config.OutboxSettings.JournalPath(path);
 
     private ILiteCollection<BsonDocument> Uplinks => _db!.GetCollection(UplinksCollection);
 
@@ -51,7 +48,7 @@ public sealed partial class LiteDbOutbox
                 Directory.CreateDirectory(directory);
             }
 
-            _lockFile ??= new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            _lockFile ??= new FileStream(Core.Config.OutboxSettings.LockPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         }
         catch (IOException ex)
         {

@@ -217,4 +217,13 @@ public sealed class TwinAnomalySectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(section);
         AnomalyConfig.ReadTwin(section);
     }
+
+    /// <summary><c>twin.anomaly.state.file</c> when the detectors keep their state: by default, also without a <c>twin</c> section.</summary>
+    public IEnumerable<StateFileSetting> StateFiles(ConfigReader? section)
+    {
+        var config = section is null ? AnomalyConfig.Default : AnomalyConfig.ReadTwin(section);
+        return config is { Enabled: true, State.Enabled: true }
+            ? [StateFileSetting.Of(section?.Mapping["anomaly"] as ConfigMapping, "twin.anomaly.state", config.State.File, AnomalyStateFile.FileName)]
+            : [];
+    }
 }

@@ -20,14 +20,8 @@ internal static class StateFileLocation
         }
 
         var site = services.GetService<SiteConfig>() ?? services.GetRequiredService<Hosting.AgentRuntime>().Config;
-        var directory = Path.GetDirectoryName(Path.GetFullPath(outbox?.OutboxPath ?? site.Outbox.Path)) ?? ".";
-        if (file is not null)
-        {
-            // A name ending in '/' is a directory even before it exists (it is created with the first write).
-            var path = Path.GetFullPath(file, directory);
-            return Directory.Exists(path) || Path.EndsInDirectorySeparator(file) ? Path.Combine(path, defaultName) : path;
-        }
 
-        return outbox is not null ? Path.Combine(directory, defaultName) : null;
+        // The rule the config check resolves by too, so that it rejects what would land on the outbox's files.
+        return StateSection.ResolvePath(file, outbox?.OutboxPath ?? site.Outbox.Path, defaultName);
     }
 }

@@ -30,6 +30,13 @@ public interface IConfigSectionValidator
     /// or null when the section has nothing worth a mention there.
     /// </summary>
     string? Describe(ConfigReader section) => null;
+
+    /// <summary>
+    /// The state files the section's stages will keep when the agent runs (none when kept off), so the loader can reject
+    /// one that lands on the outbox's files or on another stage's. Asked once the whole config is otherwise valid, also
+    /// when the section is left out (<paramref name="section"/> null: the stages' defaults).
+    /// </summary>
+    IEnumerable<StateFileSetting> StateFiles(ConfigReader? section) => [];
 }
 
 /// <summary>What a section may refer to: the loaded site and the roles known to the device-profile library.</summary>

@@ -18,4 +18,13 @@ public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxA
     /// Zero turns it off (a crash then loses every open window).
     /// </summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The outbox's journal next to <paramref name="outboxPath"/>, named as LiteDB names it: <c>outbox.db</c> → <c>outbox-log.db</c>.</summary>
+    public static string JournalPath(string outboxPath) =>
+        System.IO.Path.Combine(
+            System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(outboxPath)) ?? ".",
+            System.IO.Path.GetFileNameWithoutExtension(outboxPath) + "-log" + System.IO.Path.GetExtension(outboxPath));
+
+    /// <summary>The file the agent locks so that one process at a time opens the outbox: <c>outbox.db.lock</c>.</summary>
+    public static string LockPath(string outboxPath) => outboxPath + ".lock";
 }

@@ -176,6 +176,7 @@ public static class SiteConfigLoader
             var profiles = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
             var devices = ReadDevices(r.Sequence("devices", required: true), catalog, credentials, profiles);
             var outbox = ReadOutbox(r.Section("outbox"));
+            var outboxPathNode = (r.Mapping["outbox"] as ConfigMapping)?["path"];
             var sections = new Dictionary<string, ConfigMapping>(StringComparer.Ordinal);
             foreach (var name in OwnedSections.Concat(options.SectionValidators.Select(v => v.Section)).Distinct(StringComparer.Ordinal))
             {
@@ -220,6 +221,13 @@ public static class SiteConfigLoader
                     validator.ValidateReferences(new ConfigReader(section, Diagnostics), references);
                 }
             }
+
+            // Each section is read again to learn its state files; it has no problems of its own by now, so none are lost.
+            StateSection.CheckFiles(
+                options.SectionValidators.SelectMany(v => v.StateFiles(sections.TryGetValue(v.Section, out var s) ? new ConfigReader(s, new ConfigDiagnostics()) : null)),
+                outbox.Path,
+                outboxPathNode,
+                Diagnostics);
 
             return Diagnostics.IsEmpty ? config : null;
         }

@@ -28,4 +28,90 @@ public static class StateSection
 
         return (file, interval);
     }
+
+    /// <summary>
+    /// Where a stage keeps its state, as the agent resolves it: <paramref name="file"/> taken from the outbox's directory
+    /// when relative (a directory, or a name ending in '/', gets <paramref name="defaultFileName"/> inside), else
+    /// <paramref name="defaultFileName"/> next to the outbox.
+    /// </summary>
+    public static string ResolvePath(string? file, string outboxPath, string defaultFileName)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(outboxPath)) ?? ".";
+        if (file is null)
+        {
+            return Path.Combine(directory, defaultFileName);
+        }
+
+        // A name ending in '/' is a directory even before it exists (it is created with the first write).
+        var path = Path.GetFullPath(file, directory);
+        return Directory.Exists(path) || Path.EndsInDirectorySeparator(file) ? Path.Combine(path, defaultFileName) : path;
+    }
+
+    /// <summary>
+    /// Reports each state file that would land on one of the outbox's files (the database, its journal, its lock) or on
+    /// another stage's state file: the agent would refuse it at start and keep no state that run, so check says it first.
+    /// The problem is at the <c>file</c> key that names it; a stage's default that is the outbox means <c>outbox.path</c>
+    /// took a state file's name, so the problem is there.
+    /// </summary>
+    public static void CheckFiles(IEnumerable<StateFileSetting> settings, string outboxPath, ConfigNode? outboxPathNode, ConfigDiagnostics diagnostics)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(outboxPath);
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        var outbox = Path.GetFullPath(outboxPath);
+        var outboxFiles = new (string Path, string What)[]
+        {
+            (outbox, "the outbox itself"),
+            (OutboxSettings.JournalPath(outbox), "the outbox's journal"),
+            (OutboxSettings.LockPath(outbox), "the outbox's lock file"),
+        };
+        var kept = new List<(string Path, StateFileSetting Setting)>();
+        foreach (var setting in settings)
+        {
+            var path = ResolvePath(setting.File, outbox, setting.DefaultFileName);
+            var outboxFile = Array.Find(outboxFiles, f => string.Equals(f.Path, path, StringComparison.Ordinal));
+            if (outboxFile.What is not null)
+            {
+                if (setting.FileNode is { } node)
+                {
+                    diagnostics.Add(node, $"{setting.Section}.file resolves to {path}, {outboxFile.What}: {OwnFile(setting)}");
+                }
+                else if (outboxPathNode is not null)
+                {
+                    diagnostics.Add(outboxPathNode, $"the outbox would be {path}, the file {setting.Section} keeps its state in by default: name the outbox otherwise, or give {setting.Section}.file");
+                }
+
+                continue;
+            }
+
+            if (kept.Find(k => string.Equals(k.Path, path, StringComparison.Ordinal)).Setting is { } other)
+            {
+                // Said at the key that was written (the one checked second when both were); the other may be its stage's default.
+                var (at, with) = setting.FileNode is not null ? (setting, other) : (other, setting);
+                if (at.FileNode is { } node)
+                {
+                    var whose = with.FileNode is not null ? $"the file {with.Section}.file names too" : $"where {with.Section} keeps its state by default";
+                    diagnostics.Add(node, $"{at.Section}.file resolves to {path}, {whose}: {OwnFile(at)}");
+                }
+
+                continue;
+            }
+
+            kept.Add((path, setting));
+        }
+    }
+
+    private static string OwnFile(StateFileSetting setting) => $"name a file of its own (default {setting.DefaultFileName} next to the outbox)";
+}
+
+/// <summary>
+/// A state file a stage keeps when the agent runs (see <see cref="IConfigSectionValidator.StateFiles"/>): its section
+/// (<c>line.state</c>), the <c>file</c> given and its node (both null when left out: <paramref name="DefaultFileName"/>
+/// next to the outbox).
+/// </summary>
+public sealed record StateFileSetting(string Section, string? File, ConfigNode? FileNode, string DefaultFileName)
+{
+    /// <summary>The setting of the <c>state:</c> mapping <paramref name="owner"/> holds (null: left out), <paramref name="file"/> as read from it.</summary>
+    public static StateFileSetting Of(ConfigMapping? owner, string section, string? file, string defaultFileName) =>
+        new(section, file, file is null ? null : (owner?["state"] as ConfigMapping)?["file"], defaultFileName);
 }

@@ -40,6 +40,8 @@ public sealed record StackLightRef(string? Red, string? Amber, string? Green, Ti
 /// </summary>
 public sealed record LineStateConfig(bool Enabled, string? File, TimeSpan CheckpointInterval)
 {
+    public const string DefaultFileName = "line-state.bin";
+
     public static LineStateConfig Default { get; } = new(true, null, TimeSpan.FromMinutes(1));
 }
 
@@ -223,7 +225,7 @@ public sealed record LineTwinConfig(
         var keep = LineStateConfig.Default;
         if (r.Section("state") is { } st)
         {
-            var (file, interval) = StateSection.Read(st, "line-state.bin", keep.CheckpointInterval, TimeSpan.FromHours(1), "a power cut loses the books' time since the last checkpoint");
+            var (file, interval) = StateSection.Read(st, LineStateConfig.DefaultFileName, keep.CheckpointInterval, TimeSpan.FromHours(1), "a power cut loses the books' time since the last checkpoint");
             keep = new LineStateConfig(st.Bool("enabled") ?? keep.Enabled, file, interval);
             st.ReportUnknownKeys();
         }
@@ -382,6 +384,12 @@ public sealed class LineSectionValidator : IConfigSectionValidator
     public string Section => "line";
 
     public void Validate(ConfigReader section) => LineTwinConfig.Read(section);
+
+    /// <summary><c>line.state.file</c> when the line keeps its state (the agent's <c>LineStateStage</c>).</summary>
+    public IEnumerable<StateFileSetting> StateFiles(ConfigReader? section) =>
+        section is not null && LineTwinConfig.Read(section) is { State.Enabled: true } c
+            ? [StateFileSetting.Of(section.Mapping, "line.state", c.State.File, LineStateConfig.DefaultFileName)]
+            : [];
 
     /// <summary>"line line1: 4 stations, 3 buffers, 2 of 4 machines with signals" — the line twin a valid section sets up.</summary>
     public string? Describe(ConfigReader section)

@@ -374,6 +374,33 @@ public sealed class AnomalyStateTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_state_file_on_the_outbox_journal_or_the_other_stages_state_passed_check()
+    {
+        // The agent refuses such a file at start and keeps no state that run; check said OK. Outbox: the default
+        // /var/lib/edgetwin/outbox.db, a relative file is taken from its directory.
+        static List<string> Check(string sections) => [.. SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n" + sections, "site.yaml",
+            new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) }).Problems.Select(p => p.ToString())];
+        const string Line = "line:\n  id: line1\n  buffers: [{ id: B1, capacity: 10 }]\n  stations:\n    - { id: S1, ideal_cycle_time: 30s, output: B1 }\n    - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }\n";
+
+        Assert.Equal(
+            ["site.yaml:5:20: twin.anomaly.state.file: twin.anomaly.state.file resolves to /var/lib/edgetwin/outbox-log.db, the outbox's journal: name a file of its own (default anomaly-state.bin next to the outbox)"],
+            Check("twin:\n  anomaly:\n    state: { file: outbox-log.db }\n"));
+
+        // Two stages on one file: said at the second, naming the first.
+        Assert.Equal(
+            ["site.yaml:10:35: twin.anomaly.state.file: twin.anomaly.state.file resolves to /var/lib/edgetwin/learned.bin, the file line.state.file names too: name a file of its own (default anomaly-state.bin next to the outbox)"],
+            Check(Line + "  state: { file: learned.bin }\ntwin: { anomaly: { state: { file: /var/lib/edgetwin/learned.bin } } }\n"));
+
+        // The anomaly state's default, with no twin section at all.
+        Assert.Equal(
+            ["site.yaml:9:18: line.state.file: line.state.file resolves to /var/lib/edgetwin/anomaly-state.bin, where twin.anomaly.state keeps its state by default: name a file of its own (default line-state.bin next to the outbox)"],
+            Check(Line + "  state: { file: anomaly-state.bin }\n"));
+
+        // A directory gets each stage's own file inside.
+        Assert.Empty(Check(Line + "  state: { file: ./ }\ntwin: { anomaly: { state: { file: ./ } } }\n"));
+    }
+
+    [Fact]
     public void A_state_file_is_not_written_when_it_would_eat_into_the_outbox_reserve()
     {
         const long MiB = 1 << 20;

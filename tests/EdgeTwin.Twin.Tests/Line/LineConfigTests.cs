@@ -273,7 +273,39 @@ public sealed class LineConfigTests
             ProfilesDir = Path.Combine(repo, "device-profiles"),
             SectionValidators = [new LineSectionValidator()],
         });
-        return [.. result.Problems.Select(p => Path.GetFileName(p.ToString()))];
+        return [.. result.Problems.Select(p => (p with { File = Path.GetFileName(p.File) }).ToString())];
+    }
+
+    [Fact]
+    public void Regression_a_line_state_file_on_the_outbox_passed_check()
+    {
+        // The agent refuses such a file at start and keeps no state that run; check said OK. A relative file is taken
+        // from the outbox's directory.
+        static List<string> Check(string state, string outbox = "/var/lib/edgetwin/outbox.db") => CheckSite($$"""
+            site: { id: plant1, gateway_id: gw1 }
+            devices: []
+            outbox: { path: {{outbox}} }
+            line:
+              id: line1
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+              state: {{state}}
+            """);
+        const string Own = "name a file of its own (default line-state.bin next to the outbox)";
+        Assert.Equal([$"site.yaml:10:18: line.state.file: line.state.file resolves to /var/lib/edgetwin/outbox.db, the outbox itself: {Own}"], Check("{ file: /var/lib/edgetwin/outbox.db }"));
+        Assert.Equal([$"site.yaml:10:18: line.state.file: line.state.file resolves to /var/lib/edgetwin/outbox.db, the outbox itself: {Own}"], Check("{ file: outbox.db }"));
+        Assert.Equal([$"site.yaml:10:18: line.state.file: line.state.file resolves to /var/lib/edgetwin/outbox.db.lock, the outbox's lock file: {Own}"], Check("{ file: ./outbox.db.lock }"));
+
+        // A directory gets line-state.bin inside; a state kept off names no file the agent opens.
+        Assert.Empty(Check("{ file: ./ }"));
+        Assert.Empty(Check("{ enabled: false, file: outbox.db }"));
+
+        // An outbox named like the line state's default file is said at outbox.path.
+        Assert.Equal(
+            ["site.yaml:3:17: outbox.path: the outbox would be /srv/edgetwin/line-state.bin, the file line.state keeps its state in by default: name the outbox otherwise, or give line.state.file"],
+            Check("{ checkpoint_interval: 1m }", outbox: "/srv/edgetwin/line-state.bin"));
     }
 
     [Fact]
