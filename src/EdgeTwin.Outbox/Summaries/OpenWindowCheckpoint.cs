@@ -17,14 +17,14 @@ public static class OpenWindowCheckpoint
     public const string ClosedBlob = "summaries.closed";
 
     private static readonly byte[] CatalogMagic = "ETSCAT1\n"u8.ToArray();
-    private static readonly byte[] WindowsMagic = "ETSWIN1\n"u8.ToArray();
+    private static readonly byte[] WindowsMagic = "ETSWIN2\n"u8.ToArray();
     private static readonly byte[] ClosedMagic = "ETSCLS1\n"u8.ToArray();
 
     // Saved at (8), clean (1), window count (4).
     private const int HeaderBytes = 8 + 1 + 4;
 
-    // Per window: id (4), partial (1), start, end, count, bad, last timestamp (5 × 8), min, max, mean, m2, last (5 × 8).
-    private const int WindowBytes = 4 + 1 + (10 * 8);
+    // Per window: id (4), partial (1), start, end, count, bad, first and last timestamp (6 × 8), min, max, mean, m2, last (5 × 8).
+    private const int WindowBytes = 4 + 1 + (11 * 8);
 
     /// <summary>The descriptors of series ids 0..count-1 of <paramref name="registry"/>.</summary>
     public static byte[] EncodeCatalog(SeriesRegistry registry, int count)
@@ -111,12 +111,13 @@ public static class OpenWindowCheckpoint
             BinaryPrimitives.WriteInt64LittleEndian(span[13..], w.EndMs);
             BinaryPrimitives.WriteInt64LittleEndian(span[21..], w.Count);
             BinaryPrimitives.WriteInt64LittleEndian(span[29..], w.Bad);
-            BinaryPrimitives.WriteInt64LittleEndian(span[37..], w.LastTimestampMs);
-            BinaryPrimitives.WriteDoubleLittleEndian(span[45..], w.Min);
-            BinaryPrimitives.WriteDoubleLittleEndian(span[53..], w.Max);
-            BinaryPrimitives.WriteDoubleLittleEndian(span[61..], w.Mean);
-            BinaryPrimitives.WriteDoubleLittleEndian(span[69..], w.M2);
-            BinaryPrimitives.WriteDoubleLittleEndian(span[77..], w.Last);
+            BinaryPrimitives.WriteInt64LittleEndian(span[37..], w.FirstTimestampMs);
+            BinaryPrimitives.WriteInt64LittleEndian(span[45..], w.LastTimestampMs);
+            BinaryPrimitives.WriteDoubleLittleEndian(span[53..], w.Min);
+            BinaryPrimitives.WriteDoubleLittleEndian(span[61..], w.Max);
+            BinaryPrimitives.WriteDoubleLittleEndian(span[69..], w.Mean);
+            BinaryPrimitives.WriteDoubleLittleEndian(span[77..], w.M2);
+            BinaryPrimitives.WriteDoubleLittleEndian(span[85..], w.Last);
             span = span[WindowBytes..];
         }
 
@@ -158,12 +159,13 @@ public static class OpenWindowCheckpoint
                 endMs: BinaryPrimitives.ReadInt64LittleEndian(span[13..]),
                 count: BinaryPrimitives.ReadInt64LittleEndian(span[21..]),
                 bad: BinaryPrimitives.ReadInt64LittleEndian(span[29..]),
-                lastTimestampMs: BinaryPrimitives.ReadInt64LittleEndian(span[37..]),
-                min: BinaryPrimitives.ReadDoubleLittleEndian(span[45..]),
-                max: BinaryPrimitives.ReadDoubleLittleEndian(span[53..]),
-                mean: BinaryPrimitives.ReadDoubleLittleEndian(span[61..]),
-                m2: BinaryPrimitives.ReadDoubleLittleEndian(span[69..]),
-                last: BinaryPrimitives.ReadDoubleLittleEndian(span[77..]));
+                firstTimestampMs: BinaryPrimitives.ReadInt64LittleEndian(span[37..]),
+                lastTimestampMs: BinaryPrimitives.ReadInt64LittleEndian(span[45..]),
+                min: BinaryPrimitives.ReadDoubleLittleEndian(span[53..]),
+                max: BinaryPrimitives.ReadDoubleLittleEndian(span[61..]),
+                mean: BinaryPrimitives.ReadDoubleLittleEndian(span[69..]),
+                m2: BinaryPrimitives.ReadDoubleLittleEndian(span[77..]),
+                last: BinaryPrimitives.ReadDoubleLittleEndian(span[85..]));
             windows[i] = new OpenWindow(new SeriesId(id), span[4] == 1, window);
             span = span[WindowBytes..];
         }

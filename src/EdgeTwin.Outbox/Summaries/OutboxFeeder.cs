@@ -310,7 +310,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         };
         var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {Iso(from)}: "
             + $"no samples were summarised from then until this start at {Iso(to)}; the {recovered} windows open at the checkpoint went out as partial summaries.";
-        records.Add(UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes)));
+        records.Add(UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs));
         LogRecovered(_logger, OutboxName, Iso(from), Iso(to), recovered, alreadySent);
         return recovered;
     }

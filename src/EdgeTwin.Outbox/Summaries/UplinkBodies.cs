@@ -41,7 +41,13 @@ public static class UplinkBodies
 
             if (partial)
             {
+                // Which stretch of the window this part saw: parts of one window from different runs never overlap.
                 w.WriteBoolean("partial", true);
+                if (!window.IsEmpty)
+                {
+                    w.WriteNumber("first_ms", window.FirstTimestampMs);
+                    w.WriteNumber("last_ms", window.LastTimestampMs);
+                }
             }
 
             w.WriteEndObject();
@@ -98,7 +104,9 @@ public static class UplinkBodies
 
     /// <param name="series">The series the event is about, when it is about one (adds series key, metric and unit).</param>
     /// <remarks>Device: the series' device, else <see cref="EdgeEvent.Device"/>, else the source up to its first '/'.</remarks>
-    public static OutboxRecord Event(UplinkIdentity identity, EdgeEvent edgeEvent, SeriesDescriptor? series = null)
+    /// <param name="spanStartMs">For an event about a span of time (a data gap): its start, written as <c>start_ms</c>; the
+    /// event's time is its end. Null: an instant (<c>start_ms</c> = <c>end_ms</c> = <c>time_ms</c>).</param>
+    public static OutboxRecord Event(UplinkIdentity identity, EdgeEvent edgeEvent, SeriesDescriptor? series = null, long? spanStartMs = null)
     {
         ArgumentNullException.ThrowIfNull(edgeEvent);
         var device = series?.DeviceId ?? edgeEvent.Device ?? DeviceOf(edgeEvent.Source);
@@ -108,7 +116,7 @@ public static class UplinkBodies
         {
             Header(w, identity, "event", device, series?.Key, series?.Metric, series?.Unit, series?.Tags, series?.Role);
             w.WriteNumber("time_ms", time);
-            w.WriteNumber("start_ms", time);
+            w.WriteNumber("start_ms", Math.Min(spanStartMs ?? time, time));
             w.WriteNumber("end_ms", time);
             w.WriteString("event", edgeEvent.Kind.ToWireName());
             w.WriteString("severity", SeverityName(edgeEvent.Severity));

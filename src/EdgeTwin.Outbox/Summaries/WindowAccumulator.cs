@@ -28,6 +28,9 @@ public struct WindowAccumulator
     /// <summary>Timestamp of the newest value seen (good or not), or 0 when none.</summary>
     public long LastTimestampMs { get; private set; }
 
+    /// <summary>Timestamp of the oldest value seen (good or not), or 0 when none: with <see cref="LastTimestampMs"/> the stretch a partial summary covers.</summary>
+    public long FirstTimestampMs { get; private set; }
+
     public readonly bool IsEmpty => Count == 0 && Bad == 0;
 
     /// <summary>Population standard deviation (divide by n): windows can be merged exactly from count, mean and stddev.</summary>
@@ -37,7 +40,7 @@ public struct WindowAccumulator
     internal readonly double M2 => _m2;
 
     /// <summary>An accumulator with the state a checkpoint recorded.</summary>
-    internal static WindowAccumulator Restore(long startMs, long endMs, long count, long bad, double min, double max, double mean, double m2, double last, long lastTimestampMs) =>
+    internal static WindowAccumulator Restore(long startMs, long endMs, long count, long bad, double min, double max, double mean, double m2, double last, long firstTimestampMs, long lastTimestampMs) =>
         new()
         {
             StartMs = startMs,
@@ -49,6 +52,7 @@ public struct WindowAccumulator
             Mean = mean,
             _m2 = m2,
             Last = last,
+            FirstTimestampMs = firstTimestampMs,
             LastTimestampMs = lastTimestampMs,
         };
 
@@ -61,6 +65,11 @@ public struct WindowAccumulator
 
     public void Add(double value, long timestampMs, bool good)
     {
+        if (timestampMs < FirstTimestampMs || (Count == 0 && Bad == 0))
+        {
+            FirstTimestampMs = timestampMs;
+        }
+
         if (timestampMs > LastTimestampMs)
         {
             LastTimestampMs = timestampMs;

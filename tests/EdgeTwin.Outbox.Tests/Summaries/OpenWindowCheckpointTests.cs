@@ -12,8 +12,8 @@ public sealed class OpenWindowCheckpointTests
 
     // Written by struct.pack in Python from the layout in OpenWindowCheckpoint's comments, not by this code.
     private const string WindowsCapture =
-        "45545357494E310A705E66D49A0100000001000000030000000140E965D49A010000A0D366D49A01000002000000000000000100000000000000"
-        + "483B66D49A010000000000000000F83F00000000000004400000000000000040000000000000E03F0000000000000440";
+        "45545357494E320A705E66D49A0100000001000000030000000140E965D49A010000A0D366D49A01000002000000000000000100000000000000"
+        + "28ED65D49A010000483B66D49A010000000000000000F83F00000000000004400000000000000040000000000000E03F0000000000000440";
 
     private const string ClosedCapture = "455453434C53310A705E66D49A0100000200000008000000000000800200000000000000";
 
@@ -47,7 +47,7 @@ public sealed class OpenWindowCheckpointTests
         Assert.Equal(3, back.Series.Value);
         Assert.True(back.Partial);
         var w = back.Window;
-        Assert.Equal((T0, T0 + 60_000, 2L, 1L, T0 + 21_000), (w.StartMs, w.EndMs, w.Count, w.Bad, w.LastTimestampMs));
+        Assert.Equal((T0, T0 + 60_000, 2L, 1L, T0 + 1_000, T0 + 21_000), (w.StartMs, w.EndMs, w.Count, w.Bad, w.FirstTimestampMs, w.LastTimestampMs));
         Assert.Equal((1.5, 2.5, 2.0, 0.5, 2.5), (w.Min, w.Max, w.Mean, w.StdDev, w.Last));
     }
 
@@ -166,7 +166,8 @@ public sealed class OpenWindowCheckpointTests
     }
 
     private static bool Same(WindowAccumulator a, WindowAccumulator b) =>
-        a.StartMs == b.StartMs && a.EndMs == b.EndMs && a.Count == b.Count && a.Bad == b.Bad && a.LastTimestampMs == b.LastTimestampMs
+        a.StartMs == b.StartMs && a.EndMs == b.EndMs && a.Count == b.Count && a.Bad == b.Bad
+        && a.FirstTimestampMs == b.FirstTimestampMs && a.LastTimestampMs == b.LastTimestampMs
         && BitConverter.DoubleToInt64Bits(a.Min) == BitConverter.DoubleToInt64Bits(b.Min)
         && BitConverter.DoubleToInt64Bits(a.Max) == BitConverter.DoubleToInt64Bits(b.Max)
         && BitConverter.DoubleToInt64Bits(a.Mean) == BitConverter.DoubleToInt64Bits(b.Mean)

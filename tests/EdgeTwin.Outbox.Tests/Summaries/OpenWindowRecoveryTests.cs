@@ -107,12 +107,14 @@ public sealed class OpenWindowRecoveryTests : IDisposable
         Assert.Equal(20, a01.GetProperty("count").GetInt64());
         Assert.Equal(10.5, a01.GetProperty("mean").GetDouble());
         Assert.Equal(20, a01.GetProperty("last").GetDouble());
+        Assert.Equal((T0 + 1_000, T0 + 20_000), (a01.GetProperty("first_ms").GetInt64(), a01.GetProperty("last_ms").GetInt64())); // the stretch this part saw
         Assert.Equal("rack.inlet_temperature", a01.GetProperty("role").GetString()); // the descriptor came from the stored catalog
         var a02 = Assert.Single(Summaries(bodies, "rack-a02"));
         Assert.Equal(20, a02.GetProperty("count").GetInt64());
         Assert.Equal(120, a02.GetProperty("max").GetDouble());
 
         var gap = Assert.Single(Gaps(bodies));
+        Assert.Equal((T0 + 20_000, T0 + 95_000), (gap.GetProperty("start_ms").GetInt64(), gap.GetProperty("end_ms").GetInt64())); // the span itself
         var attributes = gap.GetProperty("attributes");
         Assert.Equal("unclean_stop", attributes.GetProperty("reason").GetString());
         Assert.Equal((T0 + 20_000).ToString(System.Globalization.CultureInfo.InvariantCulture), attributes.GetProperty("from_ms").GetString());

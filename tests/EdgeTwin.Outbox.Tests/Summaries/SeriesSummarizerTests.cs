@@ -134,6 +134,10 @@ public sealed class SeriesSummarizerTests
         Assert.True(resumed.GetProperty("partial").GetBoolean());
         Assert.Equal(stopped.GetProperty("start_ms").GetInt64(), resumed.GetProperty("start_ms").GetInt64());
 
+        // Each part says which stretch it saw, so the centre can tell two parts from one part sent twice.
+        Assert.Equal((T0 + 1_000, T0 + 11_000), (stopped.GetProperty("first_ms").GetInt64(), stopped.GetProperty("last_ms").GetInt64()));
+        Assert.Equal((T0 + 30_000, T0 + 50_000), (resumed.GetProperty("first_ms").GetInt64(), resumed.GetProperty("last_ms").GetInt64()));
+
         // The merge the Outbox README documents, against the statistics of all five values.
         var all = before.Concat(after).ToArray();
         var (n1, m1, s1) = (stopped.GetProperty("count").GetInt64(), stopped.GetProperty("mean").GetDouble(), stopped.GetProperty("stddev").GetDouble());

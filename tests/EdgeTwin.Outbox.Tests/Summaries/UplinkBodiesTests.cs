@@ -36,6 +36,31 @@ public sealed class UplinkBodiesTests
     }
 
     [Fact]
+    public void Partial_summary_body_says_which_stretch_of_its_window_it_saw()
+    {
+        var acc = default(WindowAccumulator);
+        acc.Reset(1_764_500_040_000, 1_764_500_100_000);
+        acc.Add(4.0, 1_764_500_071_000, good: true);
+        acc.Add(99, 1_764_500_081_000, good: false);
+        acc.Add(6.0, 1_764_500_091_000, good: true);
+
+        Assert.EndsWith(
+            """
+            "count":2,"bad":1,"min":4,"max":6,"mean":5,"last":6,"stddev":1,"partial":true,"first_ms":1764500071000,"last_ms":1764500091000}
+            """,
+            Text(UplinkBodies.Summary(Gw, Outlet, acc, partial: true)),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_data_gap_over_a_span_has_its_start_and_end()
+    {
+        var gap = new EdgeTwin.Core.Events.EdgeEvent(EdgeTwin.Core.Events.EdgeEventKind.DataGap, "outbox", DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_095_000), EdgeTwin.Core.Events.EventSeverity.Warning, "gap");
+        var json = Text(UplinkBodies.Event(Gw, gap, spanStartMs: 1_764_500_020_000));
+        Assert.Contains("\"time_ms\":1764500095000,\"start_ms\":1764500020000,\"end_ms\":1764500095000,", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Summary_body_of_a_window_without_good_values_has_null_statistics()
     {
         var acc = default(WindowAccumulator);
