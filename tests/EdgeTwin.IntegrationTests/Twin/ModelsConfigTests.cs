@@ -117,4 +117,25 @@ public sealed class ModelsConfigTests
         Assert.Equal(ModelState.Available, catalog.Status.Single(s => s.Name == "bearing-rul").State);
         Assert.DoesNotContain(logs.GetSnapshot(), r => r.Level >= LogLevel.Warning);
     }
+
+    /// <summary>
+    /// Regression (central-twin audit): the catalog loaded in StartAsync, while the MQTT uplink was already connecting
+    /// from its own StartAsync: the first birth after every restart listed no models, the right one followed a moment
+    /// later. The host runs every StartingAsync before any StartAsync, so the catalog now loads there, once.
+    /// </summary>
+    [Fact]
+    public async Task Regression_the_first_birth_listed_no_models_because_the_catalog_loaded_after_the_uplink_started()
+    {
+        using var catalog = new ModelCatalog(Path.Combine(Tool.RepoRoot(), "models"));
+        using var service = new ModelsService(catalog);
+        Assert.IsAssignableFrom<Microsoft.Extensions.Hosting.IHostedLifecycleService>(service);
+
+        await service.StartingAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(1, catalog.Generation);
+        Assert.Equal(ModelState.Available, catalog.Status.Single(s => s.Name == "rul-cmapss").State);
+
+        await service.StartAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(1, catalog.Generation); // not loaded a second time
+        await service.StopAsync(TestContext.Current.CancellationToken);
+    }
 }

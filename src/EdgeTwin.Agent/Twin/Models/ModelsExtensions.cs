@@ -29,7 +29,8 @@ public static class ModelsExtensions
 }
 
 /// <summary>
-/// Loads the catalog at start and watches its manifest until stop. At start it warns for each model the configured
+/// Loads the catalog before any service starts (so the uplink's first birth already lists the models: it listed none
+/// and the centre saw a model-less gateway until the next one) and watches its manifest until stop. At start it warns for each model the configured
 /// features need (<c>models.maintenance.machines</c>, <c>twin.multivariate</c> groups) that does not serve: without
 /// it those features stay idle or fall back, and a missing models directory otherwise says so only at Information.
 /// </summary>
@@ -38,14 +39,22 @@ public sealed partial class ModelsService(
     ILogger<ModelDirectoryWatcher>? watcherLogger = null,
     ModelsConfig? config = null,
     Multivariate.MultivariateConfig? multivariate = null,
-    ILogger<ModelsService>? logger = null) : IHostedService, IDisposable
+    ILogger<ModelsService>? logger = null) : IHostedLifecycleService, IDisposable
 {
     private ModelDirectoryWatcher? _watcher;
 
     public ModelCatalog Catalog => catalog;
 
+    /// <summary>Runs before every service's <c>StartAsync</c>, the uplinks' connect among them.</summary>
+    public Task StartingAsync(CancellationToken cancellationToken) => StartAsync(cancellationToken);
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_watcher is not null)
+        {
+            return Task.CompletedTask; // loaded in StartingAsync
+        }
+
         // Watch first so a manifest deployed while the first load runs is not missed.
         _watcher = new ModelDirectoryWatcher(catalog, logger: watcherLogger);
         catalog.Reload();
@@ -90,6 +99,12 @@ public sealed partial class ModelsService(
         _watcher = null;
         return Task.CompletedTask;
     }
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public void Dispose()
     {
