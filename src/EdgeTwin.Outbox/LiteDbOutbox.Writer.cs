@@ -209,6 +209,7 @@ public sealed partial class LiteDbOutbox
         var changed = new Dictionary<string, long>(StringComparer.Ordinal);
         var completions = new List<Action>(ops.Count);
         var appended = 0;
+        var blobBytes = 0L;
         var stopwatch = Stopwatch.StartNew();
         try
         {
@@ -235,6 +236,7 @@ public sealed partial class LiteDbOutbox
                         foreach (var (name, value) in append.Blobs)
                         {
                             SetBlob(name, value);
+                            blobBytes += value.Length;
                         }
 
                         appended += append.Records.Length;
@@ -300,6 +302,11 @@ public sealed partial class LiteDbOutbox
         state.FileBytes = FileBytes();
         Publish(state, changed);
         _metrics.Commit(stopwatch.Elapsed);
+        if (blobBytes > 0)
+        {
+            _metrics.BlobBytes(blobBytes);
+        }
+
         if (appended > 0)
         {
             Interlocked.Add(ref _appendedSinceOpen, appended);

@@ -15,6 +15,7 @@ internal sealed class OutboxMetrics : IDisposable
     private readonly Counter<long> _condensed;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _writeErrors;
+    private readonly Counter<long> _blobBytes;
     private readonly Histogram<double> _commitMs;
 
     public OutboxMetrics(IMeterFactory? meterFactory, string name, Func<OutboxStats> stats, TimeProvider time)
@@ -25,6 +26,7 @@ internal sealed class OutboxMetrics : IDisposable
         _condensed = _meter.CreateCounter<long>("edgetwin.outbox.condensed", "{record}", "Raw entries condensed into summaries for the disk budget.");
         _dropped = _meter.CreateCounter<long>("edgetwin.outbox.dropped", "{record}", "Summary/raw entries dropped for the disk budget or the maximum age.");
         _writeErrors = _meter.CreateCounter<long>("edgetwin.outbox.write_errors", "{error}", "Commits that failed (the batch stays with the caller).");
+        _blobBytes = _meter.CreateCounter<long>("edgetwin.outbox.checkpoint.bytes", "By", "Bytes of checkpoint blobs (the summaries' open windows) committed with appends: their share of the writes.");
         _commitMs = _meter.CreateHistogram<double>("edgetwin.outbox.commit.duration", "ms", "Time of one durable commit including fsync.");
         _meter.CreateObservableGauge("edgetwin.outbox.depth", () => new Measurement<long>(stats().Depth, _tag), "{record}", "Entries not yet acknowledged by every uplink.");
         _meter.CreateObservableGauge("edgetwin.outbox.bytes", () => new Measurement<long>(stats().Bytes, _tag), "By", "Size of the outbox files.");
@@ -42,6 +44,8 @@ internal sealed class OutboxMetrics : IDisposable
     public void Dropped(long n) => _dropped.Add(n, _tag);
 
     public void WriteError() => _writeErrors.Add(1, _tag);
+
+    public void BlobBytes(long n) => _blobBytes.Add(n, _tag);
 
     public void Commit(TimeSpan elapsed) => _commitMs.Record(elapsed.TotalMilliseconds, _tag);
 

@@ -473,6 +473,40 @@ public sealed class LiteDbOutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task Blobs_are_committed_with_the_records_and_their_bytes_counted()
+    {
+        using var blobBytes = new MetricCollector<long>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.checkpoint.bytes");
+        await using (var outbox = await OpenAsync())
+        {
+            await outbox.AppendAsync([Summary(1)], [new OutboxBlob("a", new byte[] { 1, 2, 3 }), new OutboxBlob("b", new byte[] { 4 })], Ct);
+            await outbox.AppendAsync([], [new OutboxBlob("b", ReadOnlyMemory<byte>.Empty)], Ct); // removes it, with no record
+            Assert.Equal(4, blobBytes.GetMeasurementSnapshot().Where(m => Equals(m.Tags["outbox"], "specific.db")).Sum(m => m.Value));
+        }
+
+        await using var reopened = await OpenAsync();
+        Assert.Equal(new byte[] { 1, 2, 3 }, await reopened.ReadBlobAsync("a", Ct));
+        Assert.Null(await reopened.ReadBlobAsync("b", Ct));
+        Assert.Equal(1, reopened.GetStats().Depth);
+    }
+
+    [Fact]
+    public async Task A_full_disk_fails_blobs_and_records_together()
+    {
+        var faults = new DiskFaults();
+        await using (var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, WrapStream = faults.Wrap }))
+        {
+            await outbox.AppendAsync([Summary(1)], [new OutboxBlob("a", new byte[] { 1 })], Ct);
+            faults.Full = true;
+            await Assert.ThrowsAsync<OutboxStorageException>(async () => await outbox.AppendAsync([Summary(2)], [new OutboxBlob("a", new byte[] { 2 })], Ct));
+        }
+
+        faults.Full = false;
+        await using var reopened = await OpenAsync();
+        Assert.Equal(new byte[] { 1 }, await reopened.ReadBlobAsync("a", Ct)); // neither the record nor the blob of the failed commit
+        Assert.Equal(1, reopened.GetStats().Depth);
+    }
+
+    [Fact]
     public async Task Appends_after_dispose_are_refused_and_pending_ones_are_not_lost_silently()
     {
         var outbox = await OpenAsync();
