@@ -17,7 +17,7 @@ namespace EdgeTwin.Agent.Line;
 /// </summary>
 public sealed partial class LineStateStage : ISampleStage
 {
-    public const string FileName = "line-state.bin";
+    public const string FileName = LineStateConfig.DefaultFileName; // one name for check and runtime
 
     public const string MeterName = "EdgeTwin.Twin.Line.State";
 

@@ -493,7 +493,8 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
 
             var clean = _stopped && _openWindows.Count == 0;
             blobs.Add(new(OpenWindowCheckpoint.WindowsBlob, OpenWindowCheckpoint.EncodeWindows(now, clean, _openWindows)));
-            if (blobs.Max(b => b.Value.Length) > MaxBlobBytes)
+            var largest = blobs.Max(b => b.Value.Length);
+            if (largest > MaxBlobBytes)
             {
                 // A LiteDB document holds 16 MB: a larger one would fail the commit, and with it the records. The old
                 // checkpoint stays consistent (the closed-series record goes on), it only ages.
@@ -501,7 +502,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                 if (!_tooLargeLogged)
                 {
                     _tooLargeLogged = true;
-                    LogCheckpointTooLarge(_logger, OutboxName, _openWindows.Count, blobs.Max(b => b.Value.Length));
+                    LogCheckpointTooLarge(_logger, OutboxName, _openWindows.Count, largest);
                 }
 
                 return ClosedBlobIfChanged();

@@ -50,6 +50,7 @@ public sealed class SeriesSummarizer
 
     // One bit per series: it closed a window since ClearClosed (a checkpoint's open window of it is then sent already).
     private ulong[] _closed = new ulong[1];
+    private bool _closedChanged; // since the last ClearClosed or TakeClosedChanged
 
     public SeriesSummarizer(SeriesRegistry registry, UplinkIdentity identity, SummaryOptions? options = null, Func<SeriesDescriptor, RawPolicy?>? rawPolicy = null)
     {
@@ -77,9 +78,6 @@ public sealed class SeriesSummarizer
     /// <summary>Raw-series samples held back by the deadband.</summary>
     public long SuppressedByDeadband { get; private set; }
 
-    /// <summary>True when a series closed a window since the last <see cref="ClearClosed"/> or <see cref="TakeClosedChanged"/>.</summary>
-    public bool ClosedChanged { get; private set; }
-
     /// <summary>Which series closed a window since the last <see cref="ClearClosed"/>: bit <c>id % 64</c> of word <c>id / 64</c>.</summary>
     public ReadOnlySpan<ulong> ClosedSinceClear => _closed;
 
@@ -87,14 +85,14 @@ public sealed class SeriesSummarizer
     public void ClearClosed()
     {
         Array.Clear(_closed);
-        ClosedChanged = false;
+        _closedChanged = false;
     }
 
     /// <summary>Whether a window closed since the last call (or <see cref="ClearClosed"/>), resetting the flag.</summary>
     public bool TakeClosedChanged()
     {
-        var changed = ClosedChanged;
-        ClosedChanged = false;
+        var changed = _closedChanged;
+        _closedChanged = false;
         return changed;
     }
 
@@ -236,7 +234,7 @@ public sealed class SeriesSummarizer
             }
 
             _closed[id >> 6] |= 1UL << (id & 63);
-            ClosedChanged = true;
+            _closedChanged = true;
         }
 
         state.Open = false;
