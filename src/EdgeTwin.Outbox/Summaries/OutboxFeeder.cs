@@ -193,7 +193,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     /// killed or lost power) as partial summaries, with a <c>data_gap</c> event naming the span since its last
     /// checkpoint; a clean stop's checkpoint recovers nothing. Then records this run's start, so that a crash before
     /// its first checkpoint is reported too. Returns how many windows were recovered. A checkpoint that cannot be read
-    /// is logged and dropped: the gap it would have closed stays open, nothing else is affected.
+    /// is logged and replaced, and a <c>data_gap</c> event says so; nothing else is affected.
     /// </summary>
     public async ValueTask<int> RecoverAsync(CancellationToken cancellationToken)
     {
@@ -205,12 +205,13 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var records = new List<OutboxRecord>();
         var recovered = 0;
+        SavedWindows? saved = null;
         try
         {
             var windowsBlob = await store.ReadBlobAsync(OpenWindowCheckpoint.WindowsBlob, cancellationToken).ConfigureAwait(false);
             if (windowsBlob is not null)
             {
-                var saved = OpenWindowCheckpoint.DecodeWindows(windowsBlob);
+                saved = OpenWindowCheckpoint.DecodeWindows(windowsBlob);
                 if (!saved.Clean)
                 {
                     recovered = await RecoverWindowsAsync(store, saved, now, records, cancellationToken).ConfigureAwait(false);
@@ -222,6 +223,9 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             records.Clear();
             recovered = 0;
             LogCheckpointUnreadable(_logger, OutboxName, ex.Message);
+
+            // The centre must hear of it too: the log stays on the gateway, and a silent hole is what the gap event is for.
+            records.Add(UnreadableCheckpointGap(saved, now, ex.Message));
         }
 
         // One commit: the recovered summaries, the gap event, and a checkpoint of this start (no windows open yet).
@@ -313,6 +317,37 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         records.Add(UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs));
         LogRecovered(_logger, OutboxName, Iso(from), Iso(to), recovered, alreadySent);
         return recovered;
+    }
+
+    /// <summary>
+    /// The gap event for a checkpoint that could not be used: with the span when the open windows' blob was read (the
+    /// previous run did not stop cleanly, its windows are lost), without it when that blob itself is unreadable
+    /// (whether the previous run stopped cleanly is unknown).
+    /// </summary>
+    private OutboxRecord UnreadableCheckpointGap(SavedWindows? saved, long nowMs, string cause)
+    {
+        var to = DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["to_ms"] = nowMs.ToString(CultureInfo.InvariantCulture),
+            ["checkpoint_error"] = cause,
+        };
+        if (saved is null)
+        {
+            attributes["reason"] = "checkpoint_unreadable";
+            var unknown = $"The open-window checkpoint in {OutboxName} could not be read at this start ({Iso(to)}): {cause} "
+                + "If the previous run did not stop cleanly, what it had summarised in windows it never closed is lost; how much is unknown.";
+            return UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, unknown, attributes));
+        }
+
+        var from = DateTimeOffset.FromUnixTimeMilliseconds(saved.SavedAtMs);
+        attributes["reason"] = "unclean_stop";
+        attributes["from_ms"] = saved.SavedAtMs.ToString(CultureInfo.InvariantCulture);
+        attributes["windows_recovered"] = "0";
+        var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {Iso(from)}: "
+            + $"no samples were summarised from then until this start at {Iso(to)}, and the {saved.Windows.Count} windows open at the checkpoint "
+            + $"could not be recovered: {cause}";
+        return UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs);
     }
 
     private static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);

@@ -229,10 +229,45 @@ public sealed class OpenWindowRecoveryTests : IDisposable
         var replaced = await second.Outbox.ReadBlobAsync(OpenWindowCheckpoint.WindowsBlob, Ct);
         Assert.False(OpenWindowCheckpoint.DecodeWindows(replaced!).Clean);
 
+        // The centre hears of it too, without a span: whether the previous run stopped cleanly is unknown.
+        var gap = Assert.Single(Gaps(await BodiesAsync(second.Outbox)));
+        var attributes = gap.GetProperty("attributes");
+        Assert.Equal("checkpoint_unreadable", attributes.GetProperty("reason").GetString());
+        Assert.False(attributes.TryGetProperty("from_ms", out _));
+        Assert.Contains(OpenWindowCheckpoint.WindowsBlob, attributes.GetProperty("checkpoint_error").GetString(), StringComparison.Ordinal);
+        Assert.Contains(_dir.File("outbox.db"), gap.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(gap.GetProperty("start_ms").GetInt64(), gap.GetProperty("end_ms").GetInt64());
+
         At(T0 + 20_000);
         await second.WriteAsync("rack-a01", T0 + 10_000, 1);
         await second.Feeder.FlushAsync(all: true, Ct);
         Assert.Single(Summaries(await BodiesAsync(second.Outbox), "rack-a01"));
+    }
+
+    [Fact]
+    public async Task Regression_a_damaged_catalog_after_a_crash_left_only_an_error_in_the_log_and_no_data_gap()
+    {
+        await using (var first = await StartAsync(Interval))
+        {
+            At(T0 + 20_000);
+            await first.WriteAsync("rack-a01", T0 + 10_000, 1);
+            await first.WriteAsync("rack-a02", T0 + 10_000, 2);
+            await first.Feeder.FlushAsync(all: false, Ct); // the checkpoint: two open windows
+            await first.Outbox.AppendAsync([], [new OutboxBlob(OpenWindowCheckpoint.CatalogBlob, "ETSCAT9 damaged"u8.ToArray())], Ct);
+        }
+
+        At(T0 + 50_000);
+        await using var second = await StartAsync(Interval);
+        var bodies = await BodiesAsync(second.Outbox);
+        Assert.Empty(Summaries(bodies, "rack-a01")); // nothing half-recovered
+        var gap = Assert.Single(Gaps(bodies));
+        Assert.Equal((T0 + 20_000, T0 + 50_000), (gap.GetProperty("start_ms").GetInt64(), gap.GetProperty("end_ms").GetInt64()));
+        var attributes = gap.GetProperty("attributes");
+        Assert.Equal("unclean_stop", attributes.GetProperty("reason").GetString());
+        Assert.Equal("0", attributes.GetProperty("windows_recovered").GetString());
+        Assert.Contains(OpenWindowCheckpoint.CatalogBlob, attributes.GetProperty("checkpoint_error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("the 2 windows open at the checkpoint could not be recovered", gap.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Single(second.Log.Collector.GetSnapshot(), r => r.Level == LogLevel.Error && r.Message.Contains(OpenWindowCheckpoint.CatalogBlob, StringComparison.Ordinal));
     }
 
     [Fact]
