@@ -138,7 +138,7 @@ public sealed partial class AlertingHostedService(
         _watch = new UplinkWatch(services.GetService<StoreAndForwardService>());
         Service = new AlertingService(alerts, new SiteIndex(config), runtime.Registry, new HubSink(runtime), new AlertingOptions
         {
-            StorePath = Path.Combine(stateDirectory, "alerts.db"),
+            StorePath = Path.Combine(stateDirectory, AlertsConfig.StoreFileName),
             TimeProvider = time,
             LoggerFactory = loggers,
             Metrics = new AlertingMetrics(meters),

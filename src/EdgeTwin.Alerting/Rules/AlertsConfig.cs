@@ -102,6 +102,9 @@ public sealed record AlertsConfig
     /// <summary>Directory of <c>alerts.db</c> and <c>alerts.sock</c>; null means the outbox's directory.</summary>
     public string? StateDirectory { get; init; }
 
+    /// <summary>The alert store's file name in <see cref="StateDirectory"/> (acknowledgements, silences, active alerts).</summary>
+    public const string StoreFileName = "alerts.db";
+
     /// <summary>The control socket's path; null means <c>alerts.sock</c> in the state directory.</summary>
     public string? ControlSocket { get; init; }
 
@@ -637,6 +640,17 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     {
         ArgumentNullException.ThrowIfNull(section);
         AlertsConfig.Read(section, Directory.GetCurrentDirectory());
+    }
+
+    /// <summary>
+    /// The alert store (<see cref="AlertsConfig.StoreFileName"/>, in <c>state_directory</c>, else next to the outbox), so
+    /// that no other state file or the outbox lands on it. A relative <c>state_directory</c> is taken from the config
+    /// file's directory, which check does not know here: then the store is not listed.
+    /// </summary>
+    public IEnumerable<StateFileSetting> StateFiles(ConfigReader? section)
+    {
+        var directory = section?.Mapping["state_directory"] is ConfigScalar { Value: { Length: > 0 } d } ? d : null;
+        return directory is null || Path.IsPathRooted(directory) ? [StateFileSetting.Fixed("alerts", AlertsConfig.StoreFileName, directory)] : [];
     }
 
     /// <summary>

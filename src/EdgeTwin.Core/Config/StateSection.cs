@@ -78,7 +78,9 @@ public static class StateSection
                 }
                 else if (outboxPathNode is not null)
                 {
-                    diagnostics.Add(outboxPathNode, $"the outbox would be {path}, the file {setting.Section} keeps its state in by default: name the outbox otherwise, or give {setting.Section}.file");
+                    diagnostics.Add(outboxPathNode, setting.Configurable
+                        ? $"the outbox would be {path}, the file {setting.Section} keeps its state in by default: name the outbox otherwise, or give {setting.Section}.file"
+                        : $"the outbox would be {path}, the file {setting.Section} keeps its state in: name the outbox otherwise");
                 }
 
                 continue;
@@ -90,7 +92,8 @@ public static class StateSection
                 var (at, with) = setting.FileNode is not null ? (setting, other) : (other, setting);
                 if (at.FileNode is { } node)
                 {
-                    var whose = with.FileNode is not null ? $"the file {with.Section}.file names too" : $"where {with.Section} keeps its state by default";
+                    var whose = with.FileNode is not null ? $"the file {with.Section}.file names too"
+                        : with.Configurable ? $"where {with.Section} keeps its state by default" : $"where {with.Section} keeps its state";
                     diagnostics.Add(node, $"{at.Section}.file resolves to {path}, {whose}: {OwnFile(at)}");
                 }
 
@@ -107,10 +110,15 @@ public static class StateSection
 /// <summary>
 /// A state file a stage keeps when the agent runs (see <see cref="IConfigSectionValidator.StateFiles"/>): its section
 /// (<c>line.state</c>), the <c>file</c> given and its node (both null when left out: <paramref name="DefaultFileName"/>
-/// next to the outbox).
+/// next to the outbox). A stage whose file no key can move (<paramref name="Configurable"/> false: the alert store, the
+/// thermal twin's and the maintenance stage's state) is listed too, so that no configured file lands on it.
 /// </summary>
-public sealed record StateFileSetting(string Section, string? File, ConfigNode? FileNode, string DefaultFileName)
+public sealed record StateFileSetting(string Section, string? File, ConfigNode? FileNode, string DefaultFileName, bool Configurable = true)
 {
+    /// <summary>A state file no key can move: <paramref name="fileName"/> in <paramref name="directory"/>, else next to the outbox.</summary>
+    public static StateFileSetting Fixed(string owner, string fileName, string? directory = null) =>
+        new(owner, directory is null ? null : Path.Combine(directory, fileName), null, fileName, Configurable: false);
+
     /// <summary>The setting of the <c>state:</c> mapping <paramref name="owner"/> holds (null: left out), <paramref name="file"/> as read from it.</summary>
     public static StateFileSetting Of(ConfigMapping? owner, string section, string? file, string defaultFileName) =>
         new(section, file, file is null ? null : (owner?["state"] as ConfigMapping)?["file"], defaultFileName);

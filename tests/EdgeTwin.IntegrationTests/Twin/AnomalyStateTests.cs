@@ -401,6 +401,34 @@ public sealed class AnomalyStateTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_state_file_or_the_outbox_on_the_alert_store_or_a_stage_s_fixed_state_passed_check()
+    {
+        // The alert store, the thermal twin's and the maintenance stage's state have fixed names no key moves; a learning
+        // stage's file or the outbox named like one of them would have had two writers, and check said OK.
+        static List<string> Check(string sections) => [.. SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n" + sections, "site.yaml",
+            new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(AgentHostBuilder).Assembly) }).Problems.Select(p => p.ToString())];
+
+        Assert.Equal(
+            ["site.yaml:5:20: twin.anomaly.state.file: twin.anomaly.state.file resolves to /var/lib/edgetwin/alerts.db, where alerts keeps its state: name a file of its own (default anomaly-state.bin next to the outbox)"],
+            Check("twin:\n  anomaly:\n    state: { file: alerts.db }\n"));
+        Assert.Equal(
+            ["site.yaml:5:20: twin.anomaly.state.file: twin.anomaly.state.file resolves to /var/lib/edgetwin/thermal-twin.json, where thermal_twin keeps its state: name a file of its own (default anomaly-state.bin next to the outbox)"],
+            Check("twin:\n  anomaly:\n    state: { file: thermal-twin.json }\n"));
+        Assert.Equal(
+            ["site.yaml:5:20: twin.anomaly.state.file: twin.anomaly.state.file resolves to /var/lib/edgetwin/maintenance-state.json, where models.maintenance keeps its state: name a file of its own (default anomaly-state.bin next to the outbox)"],
+            Check("twin:\n  anomaly:\n    state: { file: /var/lib/edgetwin/maintenance-state.json }\n"));
+
+        // alerts.state_directory moves the store: the clash follows it, and the outbox's own directory is free again.
+        Assert.Equal(
+            ["site.yaml:3:17: outbox.path: the outbox would be /srv/alerts/alerts.db, the file alerts keeps its state in: name the outbox otherwise"],
+            Check("outbox: { path: /srv/alerts/alerts.db }\nalerts: { state_directory: /srv/alerts }\n"));
+        Assert.Empty(Check("alerts: { state_directory: /srv/alerts }\ntwin: { anomaly: { state: { file: alerts.db } } }\n"));
+        Assert.Equal(
+            ["site.yaml:3:17: outbox.path: the outbox would be /var/lib/edgetwin/alerts.db, the file alerts keeps its state in: name the outbox otherwise"],
+            Check("outbox: { path: /var/lib/edgetwin/alerts.db }\n"));
+    }
+
+    [Fact]
     public void A_state_file_is_not_written_when_it_would_eat_into_the_outbox_reserve()
     {
         const long MiB = 1 << 20;

@@ -159,4 +159,7 @@ public sealed class ModelsSectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(section);
         ModelsConfig.Read(section, System.IO.Directory.GetCurrentDirectory());
     }
+
+    /// <summary>The maintenance stage's history, next to the outbox (no key moves it).</summary>
+    public IEnumerable<StateFileSetting> StateFiles(ConfigReader? section) => [StateFileSetting.Fixed("models.maintenance", MaintenanceStage.StateFileName)];
 }

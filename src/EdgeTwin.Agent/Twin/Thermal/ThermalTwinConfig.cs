@@ -192,4 +192,7 @@ public sealed class ThermalTwinSectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(site);
         ThermalTwinConfig.CheckReferences(section.Mapping, site.Config, section.Diagnostics);
     }
+
+    /// <summary>The thermal twin's state (units seen running, a cooling failure in progress), next to the outbox (no key moves it).</summary>
+    public IEnumerable<StateFileSetting> StateFiles(ConfigReader? section) => [StateFileSetting.Fixed(ThermalTwinConfig.SectionName, ThermalTwinExtensions.StateFileName)];
 }
