@@ -168,13 +168,19 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Equal(version, Current());
         Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
 
-        // 5. A release that passes the check but never becomes ready: switched, probed, rolled back.
-        var notReady = await PlayAsync(root, inventory, vars, ["-e", $"edgetwin_version={nextVersion}"]);
+        // 5. A release that passes the check but never becomes ready: switched, probed, rolled back — with the unit it
+        //    came with (a new memory limit here): the previous release goes back under the unit it was proven with.
+        var unit = Path.Combine(root, "etc", "systemd", "system", "edgetwin.service");
+        var unitBytes = await File.ReadAllBytesAsync(unit, Ct);
+        var notReady = await PlayAsync(root, inventory, vars, ["-e", $"edgetwin_version={nextVersion}", "-e", "edgetwin_memory_max=300M"]);
         Assert.NotEqual(0, notReady.Result.ExitCode);
         Assert.Contains("Wait until the new release is ready", FailedTask(notReady.Result.All), StringComparison.Ordinal);
         Assert.Contains("refusing to start", notReady.Result.All, StringComparison.Ordinal);
         Assert.Contains("TASK [edgetwin : Roll back current to the previous release]", notReady.Result.All, StringComparison.Ordinal);
         Assert.Contains("rolled back: current is back at", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Contains("the previous unit restored", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Equal(unitBytes, await File.ReadAllBytesAsync(unit, Ct));
+        Assert.Single(Directory.GetFiles(Path.GetDirectoryName(unit)!, "edgetwin.service.*~")); // the new unit's backup of the old one
         Assert.Equal(version, Current());
         Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
         // The rolled-back release runs with its own profiles, not the new release's (which differ: see
