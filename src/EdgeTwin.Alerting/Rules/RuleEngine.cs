@@ -12,6 +12,8 @@ namespace EdgeTwin.Alerting.Rules;
 /// </summary>
 public sealed class RuleEngine : IDisposable
 {
+    // A rate ring: one slot per 1/RateBuckets of the window (a window spans RateBuckets + 1 buckets at most).
+    private const int RateBuckets = 60;
     private const int RateSlots = 64;
 
     private readonly AlertManager _manager;
@@ -422,6 +424,7 @@ public sealed class RuleEngine : IDisposable
         private double[]? _v;
         private int _head;
         private int _count;
+        private long _lastMs;
 
         public AlertRule Rule { get; } = rule;
 
@@ -447,24 +450,35 @@ public sealed class RuleEngine : IDisposable
         public long LastSeenMs { get; set; }
 
         /// <summary>Adds a point; returns the change per minute over the window, or NaN while the window holds less than half its span.</summary>
+        /// <remarks>
+        /// The ring is kept by time, not by sample: it holds the first point of each 1/<see cref="RateBuckets"/> of the
+        /// window, so it spans the whole window at any poll interval (one slot per sample held only 63 s at 1 s polling,
+        /// and a 3 min window never filled). The rate compares the newest sample with the oldest point in the window.
+        /// </remarks>
         public double PushRate(long tMs, double v, long windowMs)
         {
             _t ??= new long[RateSlots];
             _v ??= new double[RateSlots];
-            if (_count > 0 && tMs <= _t[(_head + _count - 1) % RateSlots])
+            if (_count > 0 && tMs <= _lastMs)
             {
                 return double.NaN; // out of order or repeated timestamp
             }
 
-            if (_count == RateSlots)
+            _lastMs = tMs;
+            var bucketMs = Math.Max(1, (windowMs + RateBuckets - 1) / RateBuckets);
+            if (_count == 0 || tMs / bucketMs != _t[(_head + _count - 1) % RateSlots] / bucketMs)
             {
-                _head = (_head + 1) % RateSlots;
-                _count--;
+                if (_count == RateSlots)
+                {
+                    _head = (_head + 1) % RateSlots;
+                    _count--;
+                }
+
+                _t[(_head + _count) % RateSlots] = tMs;
+                _v[(_head + _count) % RateSlots] = v;
+                _count++;
             }
 
-            _t[(_head + _count) % RateSlots] = tMs;
-            _v[(_head + _count) % RateSlots] = v;
-            _count++;
             while (_count > 1 && tMs - _t[_head] > windowMs)
             {
                 _head = (_head + 1) % RateSlots;
@@ -472,7 +486,7 @@ public sealed class RuleEngine : IDisposable
             }
 
             var span = tMs - _t[_head];
-            if (_count < 2 || span * 2 < windowMs)
+            if (span <= 0 || span * 2 < windowMs)
             {
                 return double.NaN;
             }

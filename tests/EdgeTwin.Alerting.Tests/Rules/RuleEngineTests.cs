@@ -162,6 +162,42 @@ public sealed class RuleEngineTests
         Assert.Null(h.Active("inlet-rising"));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(10)]
+    public async Task Regression_a_rate_rule_never_fired_with_1s_polling(int pollSeconds)
+    {
+        // The shipped rack-inlet-rising-fast rule. Its 64-point ring held 63 s at 1 s polling, never half the 3 min window.
+        const string rule = """
+            alerts:
+              rules:
+                - { name: rising-fast, type: rate, match: { role: rack.inlet_temperature }, rise_per_min: 1.5, clear_rise_per_min: 0.5, window: 3m }
+            """;
+        await using var h = await Harness.StartAsync(rule);
+        var s = h.Series("rack-r01", "inlet", "rack.inlet_temperature");
+
+        // Flat (with sensor jitter) for 10 min: quiet.
+        for (var t = 0; t < 600; t += pollSeconds)
+        {
+            h.Feed(s, 22 + (t / pollSeconds % 2 * 0.1));
+            h.Advance(TimeSpan.FromSeconds(pollSeconds));
+        }
+
+        Assert.Null(h.Active("rising-fast"));
+
+        // 5 K/min for 2 min: the rate over the last 3 min passes 1.5 K/min within the first minute.
+        for (var t = 0; t < 120; t += pollSeconds)
+        {
+            h.Feed(s, 22 + (5.0 * t / 60));
+            h.Advance(TimeSpan.FromSeconds(pollSeconds));
+        }
+
+        var alert = h.Active("rising-fast");
+        Assert.NotNull(alert);
+        Assert.Equal(AlertState.Firing, alert.State);
+        Assert.True(alert.Value >= 1.5, $"rate {alert.Value}");
+    }
+
     [Fact]
     public async Task Rate_fall_fires_on_a_fast_drop()
     {
