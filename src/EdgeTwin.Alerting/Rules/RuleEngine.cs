@@ -215,6 +215,7 @@ public sealed class RuleEngine : IDisposable
                     Update(b, active, s.Value, now, arrival);
                 }
 
+                Live(b, active, s.Value);
                 break;
             case RuleKind.State:
                 if (!s.IsGood)
@@ -230,6 +231,7 @@ public sealed class RuleEngine : IDisposable
                     Update(b, inAlarm, s.Value, now, arrival);
                 }
 
+                Live(b, inAlarm, s.Value);
                 break;
             case RuleKind.Rate:
                 if (!s.IsGood)
@@ -245,6 +247,8 @@ public sealed class RuleEngine : IDisposable
                     {
                         Update(b, on, rate, now, arrival);
                     }
+
+                    Live(b, on, rate);
                 }
 
                 break;
@@ -284,6 +288,45 @@ public sealed class RuleEngine : IDisposable
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Keeps an active alert's value current (the list, an acknowledge and the clear showed the value at the raise: 27 °C
+    /// for a rack at 35 °C). A combined alert shows its worst active member: the member that holds the worst value
+    /// updates it, another member takes over when it is worse, so it does not jump between racks with every sample.
+    /// </summary>
+    private void Live(Binding b, bool active, double value)
+    {
+        if (b.Group is not { } g)
+        {
+            if (active)
+            {
+                _manager.SetValue(b.Instance!, value);
+            }
+
+            return;
+        }
+
+        if (!active)
+        {
+            if (ReferenceEquals(g.Worst, b))
+            {
+                g.Worst = null; // the next active member's sample takes over
+            }
+
+            return;
+        }
+
+        if (g.Worst is null || ReferenceEquals(g.Worst, b)
+            || (b.Rule.Direction == Direction.Above ? value > g.WorstValue : value < g.WorstValue))
+        {
+            g.Worst = b;
+            g.WorstValue = value;
+            if (g.Instance.RawActive)
+            {
+                _manager.SetValue(g.Instance, value);
+            }
         }
     }
 
@@ -507,5 +550,10 @@ public sealed class RuleEngine : IDisposable
         public int Reported { get; set; }
 
         public int ActiveMembers { get; set; }
+
+        /// <summary>The active member whose value the alert shows (the worst one), and that value.</summary>
+        public Binding? Worst { get; set; }
+
+        public double WorstValue { get; set; }
     }
 }

@@ -379,6 +379,69 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_alerts_list_and_the_acknowledge_showed_the_value_at_the_raise_not_the_current_value()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: inlet-hot, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, severity: critical }
+                - { name: ups-on-battery, type: state, match: { role: ups.output_source }, states: [battery, onBattery], severity: critical }
+            """);
+        var s = h.Series("rack-r01", "inlet", "rack.inlet_temperature");
+        h.Feed(s, 32.3);
+        await Wait.UntilAsync(() => h.Sink.All.Count == 1, "firing message");
+        h.Feed(s, 33.8);
+        h.Feed(s, 34.9);
+        Assert.Equal(34.9, h.Active("inlet-hot")!.Value);
+
+        Assert.Equal(ControlResult.Done, h.Manager.Acknowledge(h.Active("inlet-hot")!.Id, "ops"));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Acknowledged), "acknowledge message");
+        Assert.Equal(34.9, h.Sink.All.Single(a => a.Status == AlertStatus.Acknowledged).Value);
+
+        // Inside the hysteresis band: still firing, still the live value; the clear carries the value that cleared it.
+        h.Feed(s, 31);
+        Assert.Equal(31, h.Active("inlet-hot")!.Value);
+        h.Feed(s, 29.5);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "resolved message");
+        Assert.Equal(29.5, h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Value);
+
+        // A state alert shows the state it is in now.
+        var ups = h.Registry.GetOrAdd(new SeriesDescriptor("ups-apc", "output_status", "1", MetricKind.State, "ups.output_source"));
+        h.Feed(ups, 3);
+        Assert.Equal(3, h.Active("ups-on-battery")!.Value);
+        h.Feed(ups, 3);
+        Assert.Equal(3, h.Active("ups-on-battery")!.Value);
+    }
+
+    [Fact]
+    public async Task Regression_a_room_alert_showed_the_value_at_the_raise_not_its_hottest_rack_now()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: room-hot, type: threshold, match: { role: rack.inlet_temperature }, above: 27, clear_below: 26, combine: any, per: room }
+            """);
+        var r1 = h.Series("rack-r01", "inlet", "rack.inlet_temperature");
+        var r2 = h.Series("rack-r02", "inlet", "rack.inlet_temperature");
+        h.Feed(r1, 27.5);
+        h.Feed(r2, 25);
+        Assert.Equal(27.5, h.Active("room-hot")!.Value);
+
+        // The hottest active rack, not whichever rack sent the last sample.
+        h.Feed(r2, 29);
+        h.Feed(r1, 27.8);
+        Assert.Equal(29, h.Active("room-hot")!.Value);
+        h.Feed(r2, 30.5);
+        Assert.Equal(30.5, h.Active("room-hot")!.Value);
+
+        // The hottest rack cools below the clear level: the other one, still hot, is shown from its next sample.
+        h.Feed(r2, 25);
+        h.Feed(r1, 28.1);
+        Assert.Equal(28.1, h.Active("room-hot")!.Value);
+    }
+
+    [Fact]
     public async Task All_per_rack_fires_only_when_every_series_of_the_rack_agrees()
     {
         await using var h = await Harness.StartAsync("""
@@ -500,6 +563,7 @@ public sealed class RuleEngineTests
     [Fact]
     public async Task Evaluating_samples_without_a_change_allocates_nothing()
     {
+        // "warm" fires at once: the live value of firing alerts (single and combined) is kept without allocating.
         await using var h = await Harness.StartAsync("""
             alerts:
               rules:
@@ -507,6 +571,8 @@ public sealed class RuleEngineTests
                 - { name: rising, type: rate, match: { metric: inlet }, rise_per_min: 50 }
                 - { name: stuck, type: stuck, match: { metric: inlet }, after: 1h }
                 - { name: gone, type: missing, match: { metric: inlet }, after: 1h }
+                - { name: warm, type: threshold, match: { metric: inlet }, above: 10 }
+                - { name: warm-rack, type: threshold, match: { metric: inlet }, above: 10, combine: any, per: rack }
             """);
         var ids = Enumerable.Range(0, 100).Select(i => h.Series($"rack-{i}", "inlet")).ToArray();
         var batch = new Sample[ids.Length];
@@ -524,6 +590,8 @@ public sealed class RuleEngineTests
             Fill(round);
             h.Service.Process(batch); // warm up: rate rings are allocated on first use
         }
+
+        Assert.Equal(200, h.Manager.Active().Count(a => a.Rule.StartsWith("warm", StringComparison.Ordinal)));
 
         // Up to three measured passes of 100,000 evaluations. Once in CI a pass allocated 1,272 bytes (not reproduced;
         // far below one byte per evaluation, so one-time work on this thread such as a tier-up, not the engine's); an
