@@ -71,7 +71,7 @@ public sealed partial class AlertingService : IAsyncDisposable
         _events = events;
         _logger = options.LoggerFactory.CreateLogger<AlertingService>();
         Manager = new AlertManager(config, site, options.StorePath, options.TimeProvider, options.LoggerFactory.CreateLogger<AlertManager>(), options.Metrics);
-        Engine = new RuleEngine(Manager, registry, options.TimeProvider);
+        Engine = new RuleEngine(Manager, registry, options.TimeProvider, options.LoggerFactory.CreateLogger<RuleEngine>());
         Connectivity = new ConnectivityMonitor(
             config.Connectivity,
             options.UplinkHealthy,

@@ -2,6 +2,8 @@ using System.Globalization;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.Alerting.Rules;
 
@@ -10,7 +12,7 @@ namespace EdgeTwin.Alerting.Rules;
 /// announces it) into an array indexed by <see cref="SeriesId"/>, so a sample costs an array read and a comparison per
 /// rule that watches its series, and allocates nothing; only a condition change reaches the <see cref="AlertManager"/>.
 /// </summary>
-public sealed class RuleEngine : IDisposable
+public sealed partial class RuleEngine : IDisposable
 {
     // A rate ring: one slot per 1/RateBuckets of the window (a window spans RateBuckets + 1 buckets at most).
     private const int RateBuckets = 60;
@@ -19,6 +21,7 @@ public sealed class RuleEngine : IDisposable
     private readonly AlertManager _manager;
     private readonly SeriesRegistry _registry;
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private readonly List<AlertRule> _seriesRules;
     private readonly List<AlertRule> _eventRules;
@@ -30,13 +33,14 @@ public sealed class RuleEngine : IDisposable
     // Devices a device_down rule reports down: their series' missing-data alerts would only repeat that alert.
     private readonly HashSet<string> _downDevices = new(StringComparer.Ordinal);
 
-    public RuleEngine(AlertManager manager, SeriesRegistry registry, TimeProvider? time = null)
+    public RuleEngine(AlertManager manager, SeriesRegistry registry, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(manager);
         ArgumentNullException.ThrowIfNull(registry);
         _manager = manager;
         _registry = registry;
         _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
         _seriesRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Stuck or RuleKind.Missing or RuleKind.State)];
         _eventRules = [.. manager.Config.Rules.Where(r => r.Kind is RuleKind.DeviceDown or RuleKind.Event)];
         _registry.SeriesAdded += OnSeriesAdded;
@@ -121,6 +125,16 @@ public sealed class RuleEngine : IDisposable
 
                 _manager.SetCondition(instance, down, down ? 1 : 0, now);
             }
+            else if (rule.Kind == RuleKind.Event && edgeEvent.Kind == rule.EventKind && Resolves(rule, edgeEvent))
+            {
+                // The source says the condition is over (the thermal twin's "state: resolved" has no countdown): clear
+                // now, not clear_after later (a critical shutdown alert with the relay on stayed 10 min after cooling was back).
+                if (_manager.Find(rule, edgeEvent.Source) is { RawActive: true } resolved)
+                {
+                    LogResolvedBySource(rule.Name, edgeEvent.Source);
+                    _manager.SetCondition(resolved, false, resolved.Value, now);
+                }
+            }
             else if (rule.Kind == RuleKind.Event && edgeEvent.Kind == rule.EventKind
                 && edgeEvent.Attributes is { } attributes && rule.Attribute is { } name
                 && attributes.TryGetValue(name, out var text)
@@ -149,6 +163,15 @@ public sealed class RuleEngine : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// An event of the rule's kind that ends the condition at its source: <c>state: resolved</c>, or no value for the
+    /// rule's attribute at all (the source no longer predicts the condition, e.g. no shutdown within the horizon).
+    /// </summary>
+    private static bool Resolves(AlertRule rule, EdgeEvent edgeEvent) =>
+        edgeEvent.Attributes is not { } attributes
+        || string.Equals(attributes.GetValueOrDefault("state"), "resolved", StringComparison.Ordinal)
+        || (rule.Attribute is { } name && !attributes.ContainsKey(name));
 
     /// <summary>A GPIO input rule's contact changed (from its edge interrupt).</summary>
     public void SetInput(AlertRule rule, bool active, long cause = 0)
@@ -537,6 +560,9 @@ public sealed class RuleEngine : IDisposable
             return (v - _v[_head]) * 60_000.0 / span;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key}: the source reports the condition resolved")]
+    private partial void LogResolvedBySource(string rule, string key);
 
     /// <summary>The members of one scope (rack, room…) combined by any/all into one alert.</summary>
     private sealed class Combined(AlertRule rule, AlertInstance instance)

@@ -167,6 +167,15 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
+    /// <summary>The live alert for (rule, key) if there is one (restored ones included); nothing is created.</summary>
+    internal AlertInstance? Find(AlertRule rule, string key)
+    {
+        lock (_gate)
+        {
+            return _instances.GetValueOrDefault((rule.Name, key));
+        }
+    }
+
     /// <summary>The rule's condition for one alert changed (hysteresis already applied by the caller).</summary>
     /// <remarks>
     /// With <paramref name="commit"/> false the change is only queued: the sample evaluation commits a whole batch's

@@ -354,6 +354,69 @@ public sealed class RuleEngineTests
         Assert.Null(h.Active("failure-likely"));
     }
 
+    private const string ShutdownRule = """
+        alerts:
+          rules:
+            - { name: thermal-shutdown-soon, type: event, event: prediction, attribute: time_to_thermal_shutdown_min, below: 15, clear_above: 20, clear_after: 10m, severity: critical }
+        """;
+
+    /// <summary>The thermal twin's cooling_failure prediction (ThermalTwinStage): active with a countdown, or resolved without one.</summary>
+    private static EdgeEvent CoolingFailure(Harness h, string state, double? shutdownMin)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["scenario"] = "cooling_failure",
+            ["model"] = "thermal",
+            ["state"] = state,
+            ["zone"] = "room1",
+            ["failed_units"] = "crac1,crac2",
+        };
+        if (shutdownMin is { } m)
+        {
+            attributes["time_to_thermal_shutdown_min"] = m.ToString(CultureInfo.InvariantCulture);
+            attributes["time_to_shutdown_min"] = attributes["time_to_thermal_shutdown_min"];
+        }
+
+        return new EdgeEvent(EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), shutdownMin is null ? EventSeverity.Info : EventSeverity.Critical,
+            state == "resolved" ? "cooling_failure in room1 resolved: crac1,crac2 running again" : "cooling_failure in room1", attributes);
+    }
+
+    [Fact]
+    public async Task Regression_the_thermal_shutdown_alert_stayed_firing_10_min_after_the_cooling_failure_resolved()
+    {
+        var h = await Harness.StartAsync(ShutdownRule);
+        h.Service.Handle(CoolingFailure(h, "active", 6.84));
+        Assert.Equal(AlertState.Firing, h.StateOf("thermal-shutdown-soon"));
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.Service.Handle(CoolingFailure(h, "active", 12.59));
+        h.Advance(TimeSpan.FromSeconds(10));
+
+        // Cooling back: the twin's resolved event clears it at once, not clear_after (10 min) after the last countdown.
+        h.Service.Handle(CoolingFailure(h, "resolved", null));
+        Assert.Null(h.Active("thermal-shutdown-soon"));
+        Assert.Equal(["raised", "cleared"], h.Manager.History(10).Select(e => e.Change));
+
+        // A failure still on but no shutdown within the horizon (no countdown in the event) also ends the alert.
+        h.Service.Handle(CoolingFailure(h, "active", 5));
+        Assert.NotNull(h.Active("thermal-shutdown-soon"));
+        h.Service.Handle(CoolingFailure(h, "active", null));
+        Assert.Null(h.Active("thermal-shutdown-soon"));
+
+        // After a restart the restored alert is cleared by the resolved event too (the twin sends it when the unit runs again).
+        h.Service.Handle(CoolingFailure(h, "active", 4));
+        h = await h.RestartAsync();
+        await using (h)
+        {
+            Assert.Equal(AlertState.Firing, h.StateOf("thermal-shutdown-soon"));
+            h.Service.Handle(CoolingFailure(h, "resolved", null));
+            Assert.Null(h.Active("thermal-shutdown-soon"));
+
+            // A resolved event with no alert open raises nothing and creates nothing.
+            h.Service.Handle(CoolingFailure(h, "resolved", null));
+            Assert.Empty(h.Manager.Active());
+        }
+    }
+
     [Fact]
     public async Task Any_per_room_gives_one_alert_for_the_room_not_one_per_rack()
     {

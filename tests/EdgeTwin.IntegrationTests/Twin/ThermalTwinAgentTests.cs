@@ -134,6 +134,9 @@ public sealed class ThermalTwinAgentTests
 
             site.Apply(new FaultCommand(FaultKind.CoolingRestore, "crac1"));
             await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Event.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved event", 60);
+
+            // The resolved event ends the shutdown alert at once (it waited for clear_after, 10 min after the last countdown).
+            await WaitUntilAsync(() => events.Any(e => e.Event.Kind == EdgeEventKind.AlertCleared && e.Event.Source == "thermal-shutdown-soon"), "the shutdown alert cleared", 30);
         }
         finally
         {
