@@ -140,8 +140,9 @@ public sealed partial class RuleEngine : IDisposable
                 && attributes.TryGetValue(name, out var text)
                 && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
             {
-                var device = edgeEvent.Source.Split('/')[0];
-                var instance = _manager.Instance(rule, edgeEvent.Source, device);
+                // Labelled with the place the event names (the zone of a cooling failure), built only for a new alert.
+                var instance = _manager.Find(rule, edgeEvent.Source)
+                    ?? _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
                 lock (_gate)
                 {
                     instance.LastEventMs = now.ToUnixTimeMilliseconds();
@@ -435,12 +436,15 @@ public sealed partial class RuleEngine : IDisposable
             }
             else
             {
-                var scope = _manager.Site.ScopeValue(rule.Per, descriptor.DeviceId) ?? descriptor.DeviceId;
+                var placed = _manager.Site.ScopeValue(rule.Per, descriptor.DeviceId);
+                var scope = placed ?? descriptor.DeviceId;
                 lock (_gate)
                 {
                     if (!_combined.TryGetValue((rule.Name, scope), out var group))
                     {
-                        group = new Combined(rule, _manager.Instance(rule, scope, descriptor.DeviceId));
+                        // Labelled with the scope only: the first member's rack and device are not the room's.
+                        var place = placed is null ? null : _manager.Site.ScopeLabels(rule.Per, placed);
+                        group = new Combined(rule, _manager.Instance(rule, scope, descriptor.DeviceId, place));
                         _combined[(rule.Name, scope)] = group;
                     }
 

@@ -11,6 +11,12 @@ public sealed class SiteIndex
     private readonly Dictionary<string, DevicePlace> _devices = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Device, string Metric), IReadOnlyDictionary<long, string>> _states = [];
 
+    // Places that are not devices (racks, rooms, lines, machines), for the labels of combined and event alerts.
+    private readonly Dictionary<string, string?> _rackRoom = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _lines = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string?> _machineLine = new(StringComparer.Ordinal);
+
     public SiteIndex(SiteConfig? config)
     {
         SiteId = config?.Site.Id ?? "site";
@@ -23,9 +29,11 @@ public sealed class SiteIndex
         var rackRoom = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var room in config.Site.Rooms)
         {
+            _rooms.Add(room.Id);
             foreach (var rack in room.Rows.SelectMany(r => r.Racks))
             {
                 rackRoom[rack.Id] = room.Id;
+                _rackRoom[rack.Id] = room.Id;
             }
         }
 
@@ -33,9 +41,11 @@ public sealed class SiteIndex
         var machineLine = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in config.Site.Lines)
         {
+            _lines.Add(line.Id);
             foreach (var m in line.Machines)
             {
                 machineLine[m.Id] = line.Id;
+                _machineLine[m.Id] = line.Id;
             }
         }
 
@@ -75,6 +85,25 @@ public sealed class SiteIndex
         foreach (var (device, place) in places)
         {
             _devices[device] = place;
+            if (place.Rack is not null)
+            {
+                _rackRoom[place.Rack] = place.Room ?? _rackRoom.GetValueOrDefault(place.Rack);
+            }
+
+            if (place.Room is not null)
+            {
+                _rooms.Add(place.Room);
+            }
+
+            if (place.Line is not null)
+            {
+                _lines.Add(place.Line);
+            }
+
+            if (place.Machine is not null)
+            {
+                _machineLine[place.Machine] = place.Line ?? _machineLine.GetValueOrDefault(place.Machine);
+            }
         }
     }
 
@@ -124,6 +153,115 @@ public sealed class SiteIndex
         if (p.CoolingUnit is not null)
         {
             labels["cooling_unit"] = p.CoolingUnit;
+        }
+    }
+
+    /// <summary>
+    /// The labels of a combined alert: its scope and what contains it (rack → rack and room), not the first member's
+    /// device or rack (a room-wide alert was labelled rack A01, device pdu-a01-a).
+    /// </summary>
+    public Dictionary<string, string> ScopeLabels(Scope scope, string value)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        switch (scope)
+        {
+            case Scope.Device:
+                AddPlaceLabels(value, labels);
+                break;
+            case Scope.Rack:
+                AddRack(value, labels);
+                break;
+            case Scope.Room:
+                labels["room"] = value;
+                break;
+            case Scope.Line:
+                labels["line"] = value;
+                break;
+        }
+
+        return labels;
+    }
+
+    /// <summary>
+    /// The labels of an event alert: the place the event names (attributes <c>device</c>, <c>rack</c>, <c>zone</c> or
+    /// <c>room</c>, <c>line</c>, <c>machine</c>), else the first segment of its source when that is a known device, rack,
+    /// room, line or machine. Never an unknown segment as a device (the thermal twin's <c>room1/cooling_failure</c> gave
+    /// device=room1 and no room, so its group was <c>room=</c>).
+    /// </summary>
+    public Dictionary<string, string> EventPlaceLabels(string source, IReadOnlyDictionary<string, string>? attributes)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (attributes is not null)
+        {
+            if (attributes.TryGetValue("device", out var device) && device.Length > 0)
+            {
+                AddPlaceLabels(device, labels);
+            }
+            else if (attributes.TryGetValue("rack", out var rack) && rack.Length > 0)
+            {
+                AddRack(rack, labels);
+            }
+            else if ((attributes.TryGetValue("zone", out var room) || attributes.TryGetValue("room", out room)) && room.Length > 0)
+            {
+                labels["room"] = room;
+            }
+            else if (attributes.TryGetValue("machine", out var machine) && machine.Length > 0)
+            {
+                AddMachine(machine, labels);
+            }
+            else if (attributes.TryGetValue("line", out var line) && line.Length > 0)
+            {
+                labels["line"] = line;
+            }
+
+            if (labels.Count > 0)
+            {
+                return labels;
+            }
+        }
+
+        var slash = source.IndexOf('/', StringComparison.Ordinal);
+        var first = slash < 0 ? source : source[..slash];
+        if (_devices.ContainsKey(first))
+        {
+            AddPlaceLabels(first, labels);
+        }
+        else if (_rackRoom.ContainsKey(first))
+        {
+            AddRack(first, labels);
+        }
+        else if (_rooms.Contains(first))
+        {
+            labels["room"] = first;
+        }
+        else if (_machineLine.ContainsKey(first))
+        {
+            AddMachine(first, labels);
+        }
+        else if (_lines.Contains(first))
+        {
+            labels["line"] = first;
+        }
+
+        return labels;
+    }
+
+    private void AddRack(string rack, Dictionary<string, string> labels)
+    {
+        labels["rack"] = rack;
+        if (_rackRoom.GetValueOrDefault(rack) is { } room)
+        {
+            labels["room"] = room;
+        }
+    }
+
+    private void AddMachine(string machine, Dictionary<string, string> labels)
+    {
+        labels["machine"] = machine;
+        if (_machineLine.GetValueOrDefault(machine) is { } line)
+        {
+            labels["line"] = line;
         }
     }
 }

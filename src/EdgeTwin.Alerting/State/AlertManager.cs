@@ -134,7 +134,8 @@ public sealed partial class AlertManager : IDisposable
     internal AlertStore Store => _store;
 
     /// <summary>The live alert for (rule, key), created on first use with its place labels; restored ones come back firing.</summary>
-    internal AlertInstance Instance(AlertRule rule, string key, string? device)
+    /// <remarks><paramref name="place"/>, when given, are the place labels instead of the device's (combined and event alerts).</remarks>
+    internal AlertInstance Instance(AlertRule rule, string key, string? device, IReadOnlyDictionary<string, string>? place = null)
     {
         lock (_gate)
         {
@@ -144,7 +145,14 @@ public sealed partial class AlertManager : IDisposable
             }
 
             var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-            if (device is not null)
+            if (place is not null)
+            {
+                foreach (var (k, v) in place)
+                {
+                    labels[k] = v;
+                }
+            }
+            else if (device is not null)
             {
                 _site.AddPlaceLabels(device, labels);
             }

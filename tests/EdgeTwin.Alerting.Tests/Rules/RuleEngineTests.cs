@@ -505,6 +505,65 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_a_room_alert_was_labelled_with_the_rack_and_device_of_its_first_member()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: room-hot, type: threshold, match: { role: rack.inlet_temperature }, above: 27, combine: any, per: room }
+                - { name: rack-hot, type: threshold, match: { role: rack.inlet_temperature }, above: 27, combine: any, per: rack }
+            """);
+        var pdu = h.Series("pdu-r01", "inlet", "rack.inlet_temperature");
+        var r2 = h.Series("rack-r02", "inlet", "rack.inlet_temperature");
+        h.Feed(pdu, 20);
+        h.Feed(r2, 28);
+
+        var room = h.Active("room-hot")!;
+        Assert.Equal(new Dictionary<string, string> { ["room"] = "room1", ["rule"] = "room-hot", ["severity"] = "warning" }, room.Labels);
+        await Wait.UntilAsync(() => h.Events.Events.Any(e => e.Kind == EdgeEventKind.AlertRaised && e.Source == "room-hot"), "the alert_raised event");
+        var raised = h.Events.Events.Single(e => e.Kind == EdgeEventKind.AlertRaised && e.Source == "room-hot").Attributes!;
+        Assert.Equal("room1", raised["label.room"]);
+        Assert.False(raised.ContainsKey("label.device") || raised.ContainsKey("label.rack"));
+
+        // Per rack: the rack and the room it stands in, not the device of the member that spoke first.
+        var rack = h.Active("rack-hot")!;
+        Assert.Equal(new Dictionary<string, string> { ["rack"] = "r02", ["room"] = "room1", ["rule"] = "rack-hot", ["severity"] = "warning" }, rack.Labels);
+    }
+
+    [Fact]
+    public async Task Regression_an_event_alert_was_labelled_with_its_sources_first_segment_as_device_and_no_room()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: thermal-shutdown-soon, type: event, event: prediction, attribute: time_to_thermal_shutdown_min, below: 15, clear_above: 20, severity: critical }
+                - { name: anomaly-high, type: event, event: anomaly, attribute: score, above: 0.9, clear_below: 0.7 }
+            """);
+
+        // The thermal twin's room1/cooling_failure names its zone (a room): room=room1, no device "room1".
+        h.Service.Handle(CoolingFailure(h, "active", 6.84));
+        var thermal = h.Active("thermal-shutdown-soon")!;
+        Assert.Equal("room1", thermal.Labels["room"]);
+        Assert.False(thermal.Labels.ContainsKey("device"));
+        await Wait.UntilAsync(() => h.Events.Events.Any(e => e.Kind == EdgeEventKind.AlertRaised && e.Source == "thermal-shutdown-soon"), "the alert_raised event");
+        Assert.Equal("room1", h.Events.Events.Single(e => e.Kind == EdgeEventKind.AlertRaised && e.Source == "thermal-shutdown-soon").Attributes!["label.room"]);
+
+        void Anomaly(string source, Dictionary<string, string> attributes) =>
+            h.Service.Handle(new EdgeEvent(EdgeEventKind.Anomaly, source, h.Time.GetUtcNow(), EventSeverity.Warning, "anomaly", attributes));
+
+        // A series anomaly names its device; the twin's hot spot is keyed by its rack; an unknown source gives no place.
+        Anomaly("rack-r01/inlet", new() { ["score"] = "0.95", ["device"] = "rack-r01" });
+        Anomaly("r02/thermal_hot_spot", new() { ["score"] = "0.95" });
+        Anomaly("group:hall", new() { ["score"] = "0.95" });
+        var series = h.Active("anomaly-high", "rack-r01/inlet")!.Labels;
+        Assert.Equal(("rack-r01", "r01", "room1"), (series["device"], series["rack"], series["room"]));
+        var spot = h.Active("anomaly-high", "r02/thermal_hot_spot")!.Labels;
+        Assert.Equal(("r02", "room1"), (spot["rack"], spot["room"]));
+        Assert.False(spot.ContainsKey("device"));
+        Assert.Equal(["rule", "severity"], h.Active("anomaly-high", "group:hall")!.Labels.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task All_per_rack_fires_only_when_every_series_of_the_rack_agrees()
     {
         await using var h = await Harness.StartAsync("""
