@@ -10,7 +10,8 @@ namespace EdgeTwin.Alerting.Rules;
 /// <summary>
 /// Evaluates the rules on samples and events. Rule→series bindings are compiled once per series (when the registry
 /// announces it) into an array indexed by <see cref="SeriesId"/>, so a sample costs an array read and a comparison per
-/// rule that watches its series, and allocates nothing; only a condition change reaches the <see cref="AlertManager"/>.
+/// rule that watches its series, and allocates nothing; only a condition change reaches the <see cref="AlertManager"/>'s
+/// lifecycle (an active alert's value is updated in place).
 /// </summary>
 public sealed partial class RuleEngine : IDisposable
 {
