@@ -270,14 +270,9 @@ public sealed partial class AlertManager : IDisposable
                     _flapping.RemoveAt(i);
                     a.Flapping = false;
                     LogFlappingEnded(a.Rule.Name, a.Key);
-                    if (a.State == AlertState.Firing && !a.Announced)
-                    {
-                        Notify(a, AlertStatus.Firing, now);
-                    }
-                    else if (a.State != AlertState.Firing && a.Announced)
-                    {
-                        Notify(a, AlertStatus.Resolved, now);
-                    }
+                    // State sinks get the settled state in any case; message sinks only what they have not heard yet.
+                    var firing = a.State == AlertState.Firing;
+                    Notify(a, firing ? AlertStatus.Firing : AlertStatus.Resolved, now, message: firing != a.Announced);
                 }
             }
 
@@ -348,10 +343,8 @@ public sealed partial class AlertManager : IDisposable
             Write(AlertStore.Save(a));
             Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
             LogAcknowledged(a.Rule.Name, a.Key, by);
-            if (a.Announced)
-            {
-                Notify(a, AlertStatus.Acknowledged, now);
-            }
+            // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule).
+            Notify(a, AlertStatus.Acknowledged, now, message: a.Announced);
 
             Submit();
             return ControlResult.Done;
@@ -437,7 +430,8 @@ public sealed partial class AlertManager : IDisposable
     {
         lock (_gate)
         {
-            var firing = _instances.Values.Where(a => a.State == AlertState.Firing && !Suppressed(a, now)).Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
+            // Silenced alerts too: a silence mutes messages, never the outputs.
+            var firing = _instances.Values.Where(a => a.State == AlertState.Firing).Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
             return firing.Count == 0 ? null : new AlertNotification("state", firing, now);
         }
     }
@@ -669,9 +663,10 @@ public sealed partial class AlertManager : IDisposable
         Emit(new OutgoingEvent(
             new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
             seq));
-        if (!flapping && a.Announced)
+        if (!flapping)
         {
-            Notify(a, AlertStatus.Resolved, now);
+            // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).
+            Notify(a, AlertStatus.Resolved, now, message: a.Announced);
         }
     }
 
@@ -706,7 +701,23 @@ public sealed partial class AlertManager : IDisposable
     private bool Suppressed(AlertInstance a, DateTimeOffset now) =>
         _silences.TryGetValue(a.Rule.Name, out var until) && until > now;
 
-    private void Notify(AlertInstance a, AlertStatus status, DateTimeOffset now)
+    /// <summary>Tells the state sinks of a change, always, and the message sinks when <paramref name="message"/> (and the rule is not silenced).</summary>
+    private void Notify(AlertInstance a, AlertStatus status, DateTimeOffset now, bool message = true)
+    {
+        var snapshot = a.Snapshot(status, now);
+
+        // State sinks (relay, buzzer, lamp) follow every change at once and ignore silences: a silence mutes messages,
+        // and muting the outputs too left the relay on for alerts that resolved while it lasted (audit finding 1).
+        var single = new AlertNotification(a.Group, [snapshot], now) { CauseTimestamp = a.CauseTimestamp };
+        Emit(new OutgoingNotification(single, StateOnly: true));
+        if (message)
+        {
+            NotifyMessage(a, snapshot, now);
+        }
+    }
+
+    /// <summary>Queues a snapshot for the message sinks: one message per group and interval; nothing while the rule is silenced.</summary>
+    private void NotifyMessage(AlertInstance a, AlertSnapshot snapshot, DateTimeOffset now)
     {
         if (Suppressed(a, now))
         {
@@ -714,20 +725,14 @@ public sealed partial class AlertManager : IDisposable
             return;
         }
 
-        if (status == AlertStatus.Firing)
+        if (snapshot.Status == AlertStatus.Firing)
         {
             a.Announced = true;
         }
-        else if (status == AlertStatus.Resolved)
+        else if (snapshot.Status == AlertStatus.Resolved)
         {
             a.Announced = false;
         }
-
-        var snapshot = a.Snapshot(status, now);
-
-        // State sinks (relay, buzzer) follow every change at once; message sinks get one message per group and interval.
-        var single = new AlertNotification(a.Group, [snapshot], now) { CauseTimestamp = a.CauseTimestamp };
-        Emit(new OutgoingNotification(single, StateOnly: true));
 
         if (!_groups.TryGetValue(a.Group, out var group))
         {
@@ -753,14 +758,26 @@ public sealed partial class AlertManager : IDisposable
         Emit(new OutgoingNotification(notification, StateOnly: false));
     }
 
-    /// <summary>A silence ended: firing alerts of the rule that nobody heard of are notified now.</summary>
+    /// <summary>
+    /// A silence ended: the message sinks are brought up to date — firing alerts of the rule they never heard of are
+    /// notified, and alerts they heard firing that resolved meanwhile are notified resolved. State sinks already follow.
+    /// </summary>
     private void ReleaseSilence(string rule, DateTimeOffset now)
     {
         foreach (var a in _instances.Values)
         {
-            if (a.Rule.Name == rule && a.State == AlertState.Firing && !a.Announced && !a.Acked && !a.Flapping)
+            if (a.Rule.Name != rule || a.Flapping)
             {
-                Notify(a, AlertStatus.Firing, now);
+                continue;
+            }
+
+            if (a.State == AlertState.Firing && !a.Announced && !a.Acked)
+            {
+                NotifyMessage(a, a.Snapshot(AlertStatus.Firing, now), now);
+            }
+            else if (a.State != AlertState.Firing && a.Announced)
+            {
+                NotifyMessage(a, a.Snapshot(AlertStatus.Resolved, now), now);
             }
         }
     }
