@@ -343,8 +343,10 @@ public sealed partial class AlertManager : IDisposable
             Write(AlertStore.Save(a));
             Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
             LogAcknowledged(a.Rule.Name, a.Key, by);
-            // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule).
-            Notify(a, AlertStatus.Acknowledged, now, message: a.Announced);
+            // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule). A
+            // firing message still waiting in the group goes out as acknowledged instead of FIRING then ACK.
+            var replaced = ReplaceWaitingFiring(a, now);
+            Notify(a, AlertStatus.Acknowledged, now, message: a.Announced && !replaced);
 
             Submit();
             return ControlResult.Done;
@@ -382,6 +384,10 @@ public sealed partial class AlertManager : IDisposable
                 _silences.Remove(rule);
                 Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
+            }
+            else
+            {
+                DropWaiting(rule);
             }
 
             Submit();
@@ -756,6 +762,59 @@ public sealed partial class AlertManager : IDisposable
         group.LastSent = now;
         _metrics?.Notification(notification.Alerts.Count);
         Emit(new OutgoingNotification(notification, StateOnly: false));
+    }
+
+    /// <summary>
+    /// A new silence also holds back what its rule still has waiting in the groups (the NOC got FIRING for alerts
+    /// silenced 16 s before, audit finding 4). Those snapshots never went out, so <see cref="AlertInstance.Announced"/>
+    /// goes back to what the message sinks had heard before the earliest of them; the silence's end catches them up.
+    /// </summary>
+    private void DropWaiting(string rule)
+    {
+        foreach (var group in _groups.Values)
+        {
+            // Newest first, so the earliest dropped snapshot of an alert decides last.
+            for (var i = group.Waiting.Count - 1; i >= 0; i--)
+            {
+                var s = group.Waiting[i];
+                if (s.Rule != rule)
+                {
+                    continue;
+                }
+
+                group.Waiting.RemoveAt(i);
+                if (_byId.TryGetValue(s.Id, out var a) && s.Status is AlertStatus.Firing or AlertStatus.Resolved)
+                {
+                    a.Announced = s.Status == AlertStatus.Resolved;
+                }
+            }
+
+            if (group.Waiting.Count == 0)
+            {
+                group.Cause = 0;
+            }
+        }
+    }
+
+    /// <summary>Replaces the alert's firing snapshot of this episode still waiting in its group by the acknowledged one; true if there was one.</summary>
+    private bool ReplaceWaitingFiring(AlertInstance a, DateTimeOffset now)
+    {
+        if (!_groups.TryGetValue(a.Group, out var group))
+        {
+            return false;
+        }
+
+        for (var i = group.Waiting.Count - 1; i >= 0; i--)
+        {
+            var s = group.Waiting[i];
+            if (s.Id == a.Id && s.Status == AlertStatus.Firing && s.FiredAt == a.FiredAt)
+            {
+                group.Waiting[i] = a.Snapshot(AlertStatus.Acknowledged, now);
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -75,6 +75,46 @@ public sealed class SilenceAckRegressionTests
         Assert.Empty(p.Messages.All);
     }
 
+    [Fact]
+    public async Task Regression_a_rule_silenced_while_its_firing_waited_in_the_group_still_reached_the_NOC_as_FIRING()
+    {
+        await using var p = await Panel.StartAsync();
+        p.Feed(p.Series("rack-r01"), 35); // the quiet group's first alert goes at once
+        await Wait.UntilAsync(() => p.Messages.Got.Count == 1, "first message");
+        p.Feed(p.Series("rack-r02"), 35); // this one waits for the group interval
+        var waiting = p.Manager.Active().Single(a => a.Key == "rack-r02/inlet").Id;
+
+        p.Manager.Silence("inlet-hot", p.Time.GetUtcNow().AddMinutes(5));
+        Advance(p.Time, TimeSpan.FromSeconds(15));
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.Single(p.Messages.Got);
+
+        // Still firing when the silence ends: the NOC hears of it then, once.
+        Advance(p.Time, TimeSpan.FromMinutes(5));
+        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Id == waiting), "firing after the silence", 5);
+        Assert.Single(p.Messages.All, a => a.Id == waiting && a.Status == AlertStatus.Firing);
+    }
+
+    [Fact]
+    public async Task Regression_an_alert_acknowledged_while_its_firing_waited_in_the_group_reached_the_NOC_as_FIRING()
+    {
+        await using var p = await Panel.StartAsync();
+        p.Feed(p.Series("rack-r01"), 35);
+        await Wait.UntilAsync(() => p.Messages.Got.Count == 1, "first message");
+        p.Feed(p.Series("rack-r02"), 35);
+        var waiting = p.Manager.Active().Single(a => a.Key == "rack-r02/inlet").Id;
+
+        Assert.Equal(ControlResult.Done, p.Manager.Acknowledge(waiting, "ops"));
+        Advance(p.Time, TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Id == waiting), "the group's message", 5);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+
+        var sent = Assert.Single(p.Messages.All, a => a.Id == waiting);
+        Assert.Equal(AlertStatus.Acknowledged, sent.Status);
+        Assert.NotNull(sent.AckedAt);
+        Assert.NotNull(sent.FiredAt);
+    }
+
     private static void Advance(FakeTimeProvider time, TimeSpan by)
     {
         for (var left = by; left > TimeSpan.Zero; left -= TimeSpan.FromMilliseconds(250))
