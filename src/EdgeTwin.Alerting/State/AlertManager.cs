@@ -270,7 +270,9 @@ public sealed partial class AlertManager : IDisposable
                     _flapping.RemoveAt(i);
                     a.Flapping = false;
                     LogFlappingEnded(a.Rule.Name, a.Key);
-                    // State sinks get the settled state in any case; message sinks only what they have not heard yet.
+                    // Saved, so a restart does not bring the guard back. State sinks get the settled state in any
+                    // case; message sinks only what they have not heard yet.
+                    Write(AlertStore.Save(a));
                     var firing = a.State == AlertState.Firing;
                     Notify(a, firing ? AlertStatus.Firing : AlertStatus.Resolved, now, message: firing != a.Announced);
                 }
@@ -533,13 +535,19 @@ public sealed partial class AlertManager : IDisposable
         var now = _time.GetUtcNow();
         foreach (var s in _restored)
         {
-            if (s.State != AlertState.Firing)
+            // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the restart.
+            if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && s.Flapping))
             {
                 continue;
             }
 
             if (!_rules.TryGetValue(s.Rule, out var rule))
             {
+                if (s.State != AlertState.Firing)
+                {
+                    continue;
+                }
+
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
                 var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), publish: true, raised: false);
                 Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
@@ -559,21 +567,32 @@ public sealed partial class AlertManager : IDisposable
                 _site.AddPlaceLabels(device, labels);
             }
 
+            var firing = s.State == AlertState.Firing;
             var a = new AlertInstance(s.Id, rule, s.Key, labels, GroupKey(labels), _config.FlapMaxChanges + 1)
             {
-                State = AlertState.Firing,
-                RawActive = true,
+                State = s.State,
+                RawActive = firing,
                 Value = s.Value,
                 FiredAt = s.FiredAt,
+                ResolvedAt = s.ResolvedAt,
                 AckedAt = s.AckedAt,
                 NotifiedFiring = s.NotifiedFiring,
-                Announced = s.NotifiedFiring,
+                Announced = firing && s.NotifiedFiring,
+                Flapping = s.Flapping,
             };
+            a.RestoreChanges(s.Changes ?? []);
             Add(a);
-            LogRestored(rule.Name, s.Key, s.AckedAt is not null, s.NotifiedFiring);
+            if (a.Flapping)
+            {
+                // The tick releases it once it has been stable for the flap window, as if there had been no restart.
+                _flapping.Add(a);
+            }
+
+            LogRestored(rule.Name, s.Key, s.State == AlertState.Firing ? "firing" : "resolved", s.AckedAt is not null, s.NotifiedFiring, s.Flapping);
 
             // Killed between saving and delivering: the sinks never heard of it, so they hear now (unless acknowledged).
-            if (!s.NotifiedFiring && s.AckedAt is null)
+            // Not while flapping: its raise was muted on purpose (it was notified FIRING after a restart, audit finding 8).
+            if (firing && !s.NotifiedFiring && s.AckedAt is null && !s.Flapping)
             {
                 Notify(a, AlertStatus.Firing, now);
             }
@@ -915,6 +934,6 @@ public sealed partial class AlertManager : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} stopped flapping")]
     private partial void LogFlappingEnded(string rule, string key);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} restored firing (acknowledged {Acked}, notified {Notified})")]
-    private partial void LogRestored(string rule, string key, bool acked, bool notified);
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} restored {State} (acknowledged {Acked}, notified {Notified}, flapping {Flapping})")]
+    private partial void LogRestored(string rule, string key, string state, bool acked, bool notified, bool flapping);
 }

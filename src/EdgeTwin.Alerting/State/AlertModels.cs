@@ -154,6 +154,28 @@ internal sealed class AlertInstance
 
     public int ChangeCount { get; set; }
 
+    /// <summary>The raise/clear times the ring still holds, oldest first (what the store keeps of the flapping guard).</summary>
+    public IEnumerable<long> RecentChanges()
+    {
+        var count = Math.Min(ChangeCount, Changes.Length);
+        for (var i = ChangeCount - count; i < ChangeCount; i++)
+        {
+            yield return Changes[i % Changes.Length];
+        }
+    }
+
+    /// <summary>Refills the ring from stored times (oldest first); keeps the newest ones if the ring is smaller now.</summary>
+    public void RestoreChanges(IReadOnlyList<long> times)
+    {
+        var skip = Math.Max(0, times.Count - Changes.Length);
+        for (var i = skip; i < times.Count; i++)
+        {
+            Changes[i - skip] = times[i];
+        }
+
+        ChangeCount = times.Count - skip;
+    }
+
     /// <summary>Event rules: when the last matching event arrived (unix ms).</summary>
     public long LastEventMs { get; set; }
 

@@ -8,6 +8,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeTwin.Alerting.State;
 
 /// <summary>What the store keeps of an alert: enough to restore it after a restart without notifying it twice.</summary>
+/// <remarks>
+/// <see cref="Flapping"/> and <see cref="Changes"/> (recent raise/clear times, unix ms, oldest first) keep the flapping
+/// guard across a restart; they are absent (false, empty) in stores written before they were saved.
+/// </remarks>
 internal sealed record StoredAlert(
     long Id,
     string Rule,
@@ -17,7 +21,9 @@ internal sealed record StoredAlert(
     DateTimeOffset? FiredAt,
     DateTimeOffset? ResolvedAt,
     DateTimeOffset? AckedAt,
-    bool NotifiedFiring);
+    bool NotifiedFiring,
+    bool Flapping = false,
+    IReadOnlyList<long>? Changes = null);
 
 /// <summary>A history line not yet handed to the event sink (outbox).</summary>
 internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, bool Raised);
@@ -243,7 +249,9 @@ internal sealed partial class AlertStore : IDisposable
             Time(d["fired"]),
             Time(d["resolved"]),
             Time(d["acked"]),
-            d["notified"].AsBoolean))];
+            d["notified"].AsBoolean,
+            d["flapping"].IsBoolean && d["flapping"].AsBoolean,
+            d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null))];
 
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
         _lite.Silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
@@ -259,6 +267,8 @@ internal sealed partial class AlertStore : IDisposable
         ["resolved"] = Bson(a.ResolvedAt),
         ["acked"] = Bson(a.AckedAt),
         ["notified"] = a.NotifiedFiring,
+        ["flapping"] = a.Flapping,
+        ["changes"] = new BsonArray(a.RecentChanges().Select(t => new BsonValue(t))),
     });
 
     public static StoreWrite SaveSilence(string rule, DateTimeOffset until) =>
