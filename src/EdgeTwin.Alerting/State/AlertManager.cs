@@ -555,17 +555,9 @@ public sealed partial class AlertManager : IDisposable
                 continue;
             }
 
-            var labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["rule"] = rule.Name, ["severity"] = SeverityName(rule.Severity) };
-            foreach (var (k, v) in rule.Labels)
-            {
-                labels[k] = v;
-            }
-
-            var device = rule.Per == Scope.Series ? s.Key.Split('/')[0] : rule.Per == Scope.Device ? s.Key : null;
-            if (device is not null)
-            {
-                _site.AddPlaceLabels(device, labels);
-            }
+            // The labels it had (and so its group); rebuilt from the key only for stores written before they were saved,
+            // which lost the scope label and, for per-room/rack alerts, the place labels (audit finding 9).
+            var labels = s.Labels is { Count: > 0 } stored ? new Dictionary<string, string>(stored, StringComparer.Ordinal) : RebuildLabels(rule, s.Key);
 
             var firing = s.State == AlertState.Firing;
             var a = new AlertInstance(s.Id, rule, s.Key, labels, GroupKey(labels), _config.FlapMaxChanges + 1)
@@ -606,6 +598,23 @@ public sealed partial class AlertManager : IDisposable
                 new EdgeEvent(kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", Attributes(e.AlertId, e.Rule, e.Key, u.Raised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink)),
                 e.Seq));
         }
+    }
+
+    private Dictionary<string, string> RebuildLabels(AlertRule rule, string key)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["rule"] = rule.Name, ["severity"] = SeverityName(rule.Severity) };
+        foreach (var (k, v) in rule.Labels)
+        {
+            labels[k] = v;
+        }
+
+        var device = rule.Per == Scope.Series ? key.Split('/')[0] : rule.Per == Scope.Device ? key : null;
+        if (device is not null)
+        {
+            _site.AddPlaceLabels(device, labels);
+        }
+
+        return labels;
     }
 
     private void Add(AlertInstance a)

@@ -10,7 +10,8 @@ namespace EdgeTwin.Alerting.State;
 /// <summary>What the store keeps of an alert: enough to restore it after a restart without notifying it twice.</summary>
 /// <remarks>
 /// <see cref="Flapping"/> and <see cref="Changes"/> (recent raise/clear times, unix ms, oldest first) keep the flapping
-/// guard across a restart; they are absent (false, empty) in stores written before they were saved.
+/// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group. All three are
+/// absent (false, null) in stores written before they were saved.
 /// </remarks>
 internal sealed record StoredAlert(
     long Id,
@@ -23,7 +24,8 @@ internal sealed record StoredAlert(
     DateTimeOffset? AckedAt,
     bool NotifiedFiring,
     bool Flapping = false,
-    IReadOnlyList<long>? Changes = null);
+    IReadOnlyList<long>? Changes = null,
+    IReadOnlyDictionary<string, string>? Labels = null);
 
 /// <summary>A history line not yet handed to the event sink (outbox).</summary>
 internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, bool Raised);
@@ -251,7 +253,23 @@ internal sealed partial class AlertStore : IDisposable
             Time(d["acked"]),
             d["notified"].AsBoolean,
             d["flapping"].IsBoolean && d["flapping"].AsBoolean,
-            d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null))];
+            d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null,
+            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null))];
+
+    // Labels as [name, value] pairs, not as a document: label names come from the config and need not be valid field names.
+    private static Dictionary<string, string> LabelsOf(BsonArray pairs)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in pairs)
+        {
+            if (p.IsArray && p.AsArray.Count == 2 && p.AsArray[0].IsString && p.AsArray[1].IsString)
+            {
+                labels[p.AsArray[0].AsString] = p.AsArray[1].AsString;
+            }
+        }
+
+        return labels;
+    }
 
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
         _lite.Silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
@@ -269,6 +287,7 @@ internal sealed partial class AlertStore : IDisposable
         ["notified"] = a.NotifiedFiring,
         ["flapping"] = a.Flapping,
         ["changes"] = new BsonArray(a.RecentChanges().Select(t => new BsonValue(t))),
+        ["labels"] = new BsonArray(a.Labels.Select(l => new BsonArray(new BsonValue(l.Key), new BsonValue(l.Value)))),
     });
 
     public static StoreWrite SaveSilence(string rule, DateTimeOffset until) =>

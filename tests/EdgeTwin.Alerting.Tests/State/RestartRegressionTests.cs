@@ -1,10 +1,11 @@
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Events;
 using LiteDB;
 
 namespace EdgeTwin.Alerting.Tests.State;
 
-/// <summary>What an alert keeps across a restart besides its state: the flapping guard (on-call audit, finding 8).</summary>
+/// <summary>What an alert keeps across a restart besides its state: the flapping guard and its labels (on-call audit, findings 8 and 9).</summary>
 public sealed class RestartRegressionTests
 {
     private const string Rules = """
@@ -92,6 +93,40 @@ public sealed class RestartRegressionTests
         }
 
         Assert.Equal(sent, h.Sink.All.Count);
+    }
+
+    [Fact]
+    public async Task Regression_a_restored_alert_lost_its_place_labels_and_group()
+    {
+        const string roomRule = """
+            alerts:
+              group_by: [room]
+              group_interval: 0s
+              rules:
+                - { name: room-hot, type: threshold, match: { role: rack.inlet_temperature }, above: 30, clear_below: 29, combine: any, per: room }
+            """;
+        var h = await Harness.StartAsync(roomRule);
+        h.Feed(h.Series("rack-r01", "inlet", "rack.inlet_temperature"), 31);
+        h.Feed(h.Series("rack-r02", "inlet", "rack.inlet_temperature"), 20);
+        var before = h.Active("room-hot")!;
+        Assert.Equal("room1", before.Labels["room"]);
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 1, "firing message");
+        Assert.Equal("room=room1", h.Sink.Got[0].Notification.Group);
+
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            var restored = h2.Active("room-hot")!;
+            Assert.Equal(before.Labels.OrderBy(l => l.Key), restored.Labels.OrderBy(l => l.Key));
+
+            // The clear after the restart goes to the same group and tells the centre the same place.
+            h2.Feed(h2.Series("rack-r01", "inlet", "rack.inlet_temperature"), 20);
+            h2.Feed(h2.Series("rack-r02", "inlet", "rack.inlet_temperature"), 20);
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "resolved message");
+            Assert.Equal("room=room1", h2.Sink.Got.Single(g => g.Alerts.Any(a => a.Status == AlertStatus.Resolved)).Notification.Group);
+            await Wait.UntilAsync(() => h2.Events.Events.Any(e => e.Kind == EdgeEventKind.AlertCleared), "cleared event");
+            Assert.Equal("room1", h2.Events.Events.First(e => e.Kind == EdgeEventKind.AlertCleared).Attributes!["label.room"]);
+        }
     }
 
     [Fact]
