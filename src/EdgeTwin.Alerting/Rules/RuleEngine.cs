@@ -85,7 +85,7 @@ public sealed class RuleEngine : IDisposable
     public void Handle(EdgeEvent edgeEvent)
     {
         ArgumentNullException.ThrowIfNull(edgeEvent);
-        if (edgeEvent.Kind is EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared)
+        if (edgeEvent.Kind is EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.AlertAcknowledged or EdgeEventKind.AlertSilenced)
         {
             return;
         }

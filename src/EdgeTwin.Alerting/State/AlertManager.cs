@@ -10,7 +10,7 @@ namespace EdgeTwin.Alerting.State;
 /// <summary>Work the manager hands to the dispatcher: an event for the outbox, or a message for the sinks.</summary>
 internal abstract record Outgoing;
 
-/// <summary>An alert raised or cleared, for the event sink (outbox); <see cref="Seq"/> is its history line.</summary>
+/// <summary>An alert raised, cleared, acknowledged or a rule silenced, for the event sink (outbox); <see cref="Seq"/> is its history line.</summary>
 internal sealed record OutgoingEvent(EdgeEvent Event, long Seq) : Outgoing;
 
 /// <summary>A message for the sinks; <see cref="StateOnly"/> messages go only to state sinks (GPIO), ungrouped.</summary>
@@ -343,7 +343,14 @@ public sealed partial class AlertManager : IDisposable
 
             a.AckedAt = now;
             Write(AlertStore.Save(a));
-            Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
+
+            // The centre hears of it like of a raise (it never learned who acknowledged what during an outage, audit finding 9).
+            var uplink = _uplink.ToWireName();
+            var ack = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = "acknowledged", ["by"] = by, ["acked_at"] = WireTime.Instant(now) };
+            var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, ack);
+            Emit(new OutgoingEvent(
+                new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (acknowledged by " + by + ")", With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels), ack)),
+                seq));
             LogAcknowledged(a.Rule.Name, a.Key, by);
             // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule). A
             // firing message still waiting in the group goes out as acknowledged instead of FIRING then ACK.
@@ -355,12 +362,15 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
-    /// <summary>Silences a rule until <paramref name="until"/>: its alerts keep their lifecycle but nobody is notified.</summary>
-    public ControlResult Silence(string rule, DateTimeOffset until)
+    /// <summary>
+    /// Silences a rule until <paramref name="until"/> (a time not after now lifts it): its alerts keep their lifecycle and
+    /// the outputs follow them, but the message sinks are not notified.
+    /// </summary>
+    public ControlResult Silence(string rule, DateTimeOffset until, string by = "cli")
     {
         try
         {
-            return SilenceLocked(rule, until);
+            return SilenceLocked(rule, until, by);
         }
         finally
         {
@@ -368,7 +378,7 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
-    private ControlResult SilenceLocked(string rule, DateTimeOffset until)
+    private ControlResult SilenceLocked(string rule, DateTimeOffset until, string by)
     {
         var now = _time.GetUtcNow();
         lock (_gate)
@@ -380,7 +390,12 @@ public sealed partial class AlertManager : IDisposable
 
             _silences[rule] = until;
             Write(AlertStore.SaveSilence(rule, until));
-            Append(new AlertHistoryEntry(0, 0, rule, "*", "silenced until " + until.ToString("O", CultureInfo.InvariantCulture), silenced.Severity, 0, now, _uplink.ToWireName()), publish: false, raised: false);
+            var uplink = _uplink.ToWireName();
+            var lifted = until <= now;
+            var silence = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = lifted ? "lifted" : "silenced", ["until"] = WireTime.Instant(until), ["by"] = by };
+            var change = (lifted ? "silence lifted by " : "silenced until " + until.ToString("O", CultureInfo.InvariantCulture) + " by ") + by;
+            var seq = Append(new AlertHistoryEntry(0, 0, rule, "*", change, silenced.Severity, 0, now, uplink), EdgeEventKind.AlertSilenced, silence);
+            Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertSilenced, rule, now, silenced.Severity, $"{rule} {change}", SilenceAttributes(rule, now, uplink, silence)), seq));
             if (until <= now)
             {
                 _silences.Remove(rule);
@@ -481,10 +496,10 @@ public sealed partial class AlertManager : IDisposable
     private void Emit(Outgoing o) => Current().Release.Add(o);
 
     /// <summary>Appends a history line (committed with the rest of the unit) and returns its sequence number.</summary>
-    private long Append(AlertHistoryEntry e, bool publish, bool raised)
+    private long Append(AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
     {
         var seq = _nextSeq++;
-        Write(AlertStore.Append(seq, e, publish, raised));
+        Write(AlertStore.Append(seq, e, publishAs, attributes));
         while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _store.AppliedSeq)
         {
             _unsaved.Dequeue();
@@ -549,7 +564,7 @@ public sealed partial class AlertManager : IDisposable
                 }
 
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
-                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), publish: true, raised: false);
+                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared);
                 Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
                 Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
                 continue;
@@ -593,10 +608,11 @@ public sealed partial class AlertManager : IDisposable
         foreach (var u in _store.Unpublished())
         {
             var e = u.Entry;
-            var kind = u.Raised ? EdgeEventKind.AlertRaised : EdgeEventKind.AlertCleared;
-            Emit(new OutgoingEvent(
-                new EdgeEvent(kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", Attributes(e.AlertId, e.Rule, e.Key, u.Raised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink)),
-                e.Seq));
+            var extra = u.Attributes ?? new Dictionary<string, string>();
+            var attributes = u.Kind == EdgeEventKind.AlertSilenced
+                ? SilenceAttributes(e.Rule, e.Time, e.Uplink, extra)
+                : With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink), extra);
+            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
         }
     }
 
@@ -670,7 +686,7 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: true);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
         Emit(new OutgoingEvent(
@@ -691,7 +707,7 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: false);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared);
         _metrics?.Cleared(a.Rule);
         LogCleared(a.Rule.Name, a.Key, a.Value);
         Emit(new OutgoingEvent(
@@ -915,6 +931,30 @@ public sealed partial class AlertManager : IDisposable
         d["uplink"] = uplink;
         d["during_outage"] = uplink == "online" ? "false" : "true";
         return d;
+    }
+
+    /// <summary>A rule's silence for the centre: no alert, the rule and what the operator did (state, until, by).</summary>
+    private static Dictionary<string, string> SilenceAttributes(string rule, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string> silence)
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["rule"] = rule,
+            ["key"] = "*",
+            ["time"] = WireTime.Instant(time),
+            ["uplink"] = uplink,
+            ["during_outage"] = uplink == "online" ? "false" : "true",
+        };
+        return With(d, silence);
+    }
+
+    private static Dictionary<string, string> With(Dictionary<string, string> attributes, IReadOnlyDictionary<string, string> extra)
+    {
+        foreach (var (k, v) in extra)
+        {
+            attributes[k] = v;
+        }
+
+        return attributes;
     }
 
     private sealed class Group(string key)
