@@ -39,13 +39,13 @@ public sealed class SilenceAckRegressionTests
         Assert.Equal(ControlResult.Done, p.Manager.Silence("inlet-hot", p.Time.GetUtcNow().AddHours(1)));
         p.Time.Advance(TimeSpan.FromSeconds(30));
         p.Feed(s, 20);
-        await Wait.UntilAsync(() => p.Chip.Output(Relay) == PinValue.Low && p.Chip.Output(Buzzer) == PinValue.Low, "relay and buzzer off once the alert resolved", 5);
+        await Wait.UntilAsync(() => p.Chip.Output(Relay) == PinValue.Low && p.Chip.Output(Buzzer) == PinValue.Low, "relay and buzzer off once the alert resolved");
         Assert.Equal([OutputPattern.Off, OutputPattern.Off], p.Gpio.Patterns);
         Assert.DoesNotContain(p.Messages.All, a => a.Status == AlertStatus.Resolved); // messages stay muted
 
         // The silence ends: the outputs stay off, and the NOC, which had the firing, now hears the clear.
         Assert.Equal(ControlResult.Done, p.Manager.Silence("inlet-hot", p.Time.GetUtcNow()));
-        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Status == AlertStatus.Resolved), "resolved message after the silence", 5);
+        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Status == AlertStatus.Resolved), "resolved message after the silence");
         Assert.Equal(PinValue.Low, p.Chip.Output(Relay));
     }
 
@@ -55,18 +55,18 @@ public sealed class SilenceAckRegressionTests
         var p = await Panel.StartAsync();
         p.Manager.Silence("inlet-hot", p.Time.GetUtcNow().AddHours(1));
         p.Feed(p.Series("rack-r01"), 35);
-        await Wait.UntilAsync(() => p.Chip.Output(Relay) == PinValue.High && p.Chip.Output(Buzzer) == PinValue.High, "relay and buzzer on for the silenced rule's alert", 5);
+        await Wait.UntilAsync(() => p.Chip.Output(Relay) == PinValue.High && p.Chip.Output(Buzzer) == PinValue.High, "relay and buzzer on for the silenced rule's alert");
 
         // Acknowledged while silenced: the buzzer (silence_on_ack) stops, the relay stays.
         Assert.Equal(ControlResult.Done, p.Manager.Acknowledge(p.Manager.Active()[0].Id, "ops"));
-        await Wait.UntilAsync(() => p.Chip.Output(Buzzer) == PinValue.Low, "buzzer off after the ack", 5);
+        await Wait.UntilAsync(() => p.Chip.Output(Buzzer) == PinValue.Low, "buzzer off after the ack");
         Assert.Equal(PinValue.High, p.Chip.Output(Relay));
 
         // A restart during the silence sets the relay again from the restored state.
         var p2 = await p.RestartAsync();
         await using (p2)
         {
-            await Wait.UntilAsync(() => p2.Chip.Output(Relay) == PinValue.High, "relay on after the restart", 5);
+            await Wait.UntilAsync(() => p2.Chip.Output(Relay) == PinValue.High, "relay on after the restart");
             Assert.Equal(PinValue.Low, p2.Chip.Output(Buzzer));
             await Task.Delay(200, TestContext.Current.CancellationToken);
             Assert.Empty(p2.Messages.All);
@@ -91,7 +91,7 @@ public sealed class SilenceAckRegressionTests
 
         // Still firing when the silence ends: the NOC hears of it then, once.
         Advance(p.Time, TimeSpan.FromMinutes(5));
-        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Id == waiting), "firing after the silence", 5);
+        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Id == waiting), "firing after the silence");
         Assert.Single(p.Messages.All, a => a.Id == waiting && a.Status == AlertStatus.Firing);
     }
 
@@ -106,7 +106,7 @@ public sealed class SilenceAckRegressionTests
 
         Assert.Equal(ControlResult.Done, p.Manager.Acknowledge(waiting, "ops"));
         Advance(p.Time, TimeSpan.FromSeconds(11));
-        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Id == waiting), "the group's message", 5);
+        await Wait.UntilAsync(() => p.Messages.All.Any(a => a.Id == waiting), "the group's message");
         await Task.Delay(200, TestContext.Current.CancellationToken);
 
         var sent = Assert.Single(p.Messages.All, a => a.Id == waiting);
