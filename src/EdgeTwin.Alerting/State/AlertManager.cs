@@ -161,7 +161,7 @@ public sealed partial class AlertManager : IDisposable
                 labels[rule.Per.ToString().ToLowerInvariant()] = key;
             }
 
-            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1);
+            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1) { Site = _site.SiteId };
             Add(instance);
             return instance;
         }
@@ -561,6 +561,7 @@ public sealed partial class AlertManager : IDisposable
 
             var a = new AlertInstance(s.Id, rule, s.Key, labels, GroupKey(labels), _config.FlapMaxChanges + 1)
             {
+                Site = _site.SiteId,
                 State = AlertState.Firing,
                 RawActive = true,
                 Value = s.Value,
