@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Text;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.Sinks;
@@ -44,5 +45,48 @@ public sealed class SinkFormatTests
         Assert.Equal(
             """{"v":1,"site":"sim","gateway":"gw-sim","group":"room=room1,severity=critical","time":"2026-12-02T09:37:48.991Z","severity":"critical","alerts":[{"id":9,"rule":"inlet-hot","key":"pdu-a02-a/inlet_temperature","status":"resolved","severity":"critical","value":29.9,"summary":"rack A02 (room1, site sim): inlet_temperature 29.9 \u00B0C, back below 30 \u00B0C (clear level)","fired_at":"2026-12-02T09:37:19.827Z","resolved_at":"2026-12-02T09:37:24.827Z","acked_at":null,"flapping":false,"labels":{"device":"pdu-a02-a","rack":"A02","room":"room1","rule":"inlet-hot","severity":"critical"}}]}""",
             Encoding.UTF8.GetString(Assert.Single(server.Hits).Body));
+    }
+
+    [Fact]
+    public async Task Regression_journal_lines_carried_the_group_flush_time_instead_of_the_change_time()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-syslog-").FullName;
+        var path = Path.Combine(dir, "log.sock");
+        try
+        {
+            using var receiver = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            receiver.Bind(new UnixDomainSocketEndPoint(path));
+            var config = new SyslogSinkConfig { Name = "journal", Socket = path, Facility = 16, AppName = "edgetwin" };
+            await using var runner = new SinkRunner(new SyslogSink(config, "sim"), config);
+            await runner.StartAsync(TestContext.Current.CancellationToken);
+
+            // A flapping alert: fired at .8, cleared a second later, fired again; all three in one group flush.
+            var t0 = new DateTimeOffset(2026, 12, 2, 9, 37, 19, 800, TimeSpan.Zero);
+            var acked = Fired(9, t0.AddSeconds(2)) with { Status = AlertStatus.Acknowledged, AckedAt = t0.AddSeconds(3) };
+            var message = new AlertNotification("room=room1,severity=critical", [Fired(9, t0), Cleared(9, t0, t0.AddSeconds(1)), Fired(9, t0.AddSeconds(2)), acked], Flush);
+            runner.Enqueue(message, message.Alerts);
+
+            var lines = new List<string>();
+            var buffer = new byte[4096];
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            for (var i = 0; i < 4; i++)
+            {
+                lines.Add(Encoding.UTF8.GetString(buffer, 0, await receiver.ReceiveAsync(buffer, SocketFlags.None, cts.Token)));
+            }
+
+            var head = $" {Environment.MachineName} edgetwin {Environment.ProcessId} ";
+            Assert.Equal(
+                [
+                    "<130>1 2026-12-02T09:37:19.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                    "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"resolved\" severity=\"critical\" value=\"29.9\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack A02 (room1, site sim): inlet_temperature 29.9 °C, back below 30 °C (clear level)",
+                    "<130>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                    "<134>1 2026-12-02T09:37:22.800Z" + head + "ALERT_ACK [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"acknowledged\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\" acked_at=\"2026-12-02T09:37:22.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                ],
+                lines);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 }
