@@ -199,7 +199,8 @@ internal sealed class AlertInstance
     private string DefaultSummary()
     {
         var resolved = State == AlertState.Resolved;
-        var since = !resolved && FiredAt is { } f ? " since " + f.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture) + " UTC" : "";
+        // Only while firing: a pending alert keeps the previous episode's FiredAt.
+        var since = State == AlertState.Firing && FiredAt is { } f ? " since " + f.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture) + " UTC" : "";
         var what = Subject ?? Key;
         var above = Rule.Direction == Direction.Above;
         var text = Rule.Kind switch

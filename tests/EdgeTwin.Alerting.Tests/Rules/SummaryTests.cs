@@ -44,6 +44,11 @@ public sealed class SummaryTests
         await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
         var resolved = h.Sink.All.Single(a => a.Status == AlertStatus.Resolved);
         Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 29.9 °C, back below 30 °C (clear level)", resolved.Summary);
+
+        // Pending again: no "since" (the previous episode's fire time is not this one's).
+        h.Feed(inlet, 32.5);
+        Assert.Equal(AlertState.Pending, h.StateOf("inlet-allowable"));
+        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 32.5 °C above 32 °C", h.Active("inlet-allowable")!.Summary);
     }
 
     [Fact]
