@@ -5,6 +5,8 @@ using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EdgeTwin.Alerting.Tests.Sinks;
 
@@ -81,6 +83,77 @@ public sealed class SinkFormatTests
                     "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"resolved\" severity=\"critical\" value=\"29.9\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack A02 (room1, site sim): inlet_temperature 29.9 °C, back below 30 °C (clear level)",
                     "<130>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
                     "<134>1 2026-12-02T09:37:22.800Z" + head + "ALERT_ACK [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"acknowledged\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\" acked_at=\"2026-12-02T09:37:22.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                ],
+                lines);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task The_service_journals_each_change_of_a_flapping_alert_at_its_own_time_with_the_default_summary()
+    {
+        // The audit's pdu-power-noisy: raised, cleared and raised again within one group_interval; the clear and the
+        // second raise wait for the group's flush 30 s later and were both stamped with it.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-syslog-").FullName;
+        var path = Path.Combine(dir, "log.sock");
+        try
+        {
+            using var receiver = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            receiver.Bind(new UnixDomainSocketEndPoint(path));
+            var config = Yaml.Valid("""
+                alerts:
+                  group_by: [room]
+                  group_interval: 30s
+                  rules:
+                    - { name: pdu-power-noisy, type: threshold, match: { metric: total_power }, above: 2.19, severity: warning }
+                """);
+            var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 37, 19, 800, TimeSpan.Zero));
+            var registry = new SeriesRegistry();
+            var journal = new SyslogSinkConfig { Name = "journal", Socket = path, Facility = 16, AppName = "edgetwin" };
+            await using var service = new AlertingService(config, Harness.Site, registry, new CollectingEvents(), new AlertingOptions
+            {
+                StorePath = Path.Combine(dir, "alerts.db"),
+                TimeProvider = time,
+                RunConnectivityProbe = false,
+                ExtraSinks = [(new SyslogSink(journal, Harness.Site.SiteId), journal)],
+            });
+            await service.StartAsync(TestContext.Current.CancellationToken);
+            var power = registry.GetOrAdd(new SeriesDescriptor("pdu-r01", "total_power", "kW", MetricKind.Gauge, "pdu.total_power"));
+            void Feed(double v) => service.Process([new Sample(power, time.GetUtcNow().ToUnixTimeMilliseconds(), v, SampleQuality.Good)]);
+            void Advance(TimeSpan by)
+            {
+                for (var left = by; left > TimeSpan.Zero; left -= TimeSpan.FromMilliseconds(250))
+                {
+                    time.Advance(left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250));
+                }
+            }
+
+            Feed(2.2);
+            Advance(TimeSpan.FromSeconds(1));
+            Feed(2.1);
+            Advance(TimeSpan.FromSeconds(1));
+            Feed(2.2);
+            Advance(TimeSpan.FromSeconds(31));
+
+            var lines = new List<string>();
+            var buffer = new byte[4096];
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            for (var i = 0; i < 3; i++)
+            {
+                lines.Add(Encoding.UTF8.GetString(buffer, 0, await receiver.ReceiveAsync(buffer, SocketFlags.None, cts.Token)));
+            }
+
+            var head = $" {Environment.MachineName} edgetwin {Environment.ProcessId} ";
+            const string Sd = "[edgetwin@32473 id=\"1\" rule=\"pdu-power-noisy\" key=\"pdu-r01/total_power\" ";
+            const string Place = " site=\"dc1\" room=\"room1\" rack=\"r01\" device=\"pdu-r01\" ";
+            Assert.Equal(
+                [
+                    "<132>1 2026-12-02T09:37:19.800Z" + head + "ALERT_FIRING " + Sd + "status=\"firing\" severity=\"warning\" value=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:19.800Z\"] rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 09:37:19 UTC",
+                    "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED " + Sd + "status=\"resolved\" severity=\"warning\" value=\"2.1\"" + Place + "fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack r01 (room1, site dc1): total_power 2.1 kW, back below 2.19 kW (clear level)",
+                    "<132>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING " + Sd + "status=\"firing\" severity=\"warning\" value=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:21.800Z\"] rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 09:37:21 UTC",
                 ],
                 lines);
         }
