@@ -161,7 +161,7 @@ public sealed partial class AlertManager : IDisposable
                 labels[rule.Per.ToString().ToLowerInvariant()] = key;
             }
 
-            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1);
+            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1) { Site = _site.SiteId };
             Add(instance);
             return instance;
         }
@@ -577,6 +577,7 @@ public sealed partial class AlertManager : IDisposable
             var firing = s.State == AlertState.Firing;
             var a = new AlertInstance(s.Id, rule, s.Key, labels, GroupKey(labels), _config.FlapMaxChanges + 1)
             {
+                Site = _site.SiteId,
                 State = s.State,
                 RawActive = firing,
                 Value = s.Value,
@@ -710,8 +711,10 @@ public sealed partial class AlertManager : IDisposable
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared);
         _metrics?.Cleared(a.Rule);
         LogCleared(a.Rule.Name, a.Key, a.Value);
+
+        // The default text of a resolved alert already says it is back; a user template reads the same either way.
         Emit(new OutgoingEvent(
-            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
+            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
             seq));
         if (!flapping)
         {
