@@ -99,7 +99,7 @@ public sealed partial class AlertingService : IAsyncDisposable
             IAlertSink sink = sinkConfig switch
             {
                 GpioSinkConfig g => new GpioSink(g, () => Controller(g.Chip), _options.TimeProvider),
-                SyslogSinkConfig s => new SyslogSink(s),
+                SyslogSinkConfig s => new SyslogSink(s, site.SiteId),
                 MqttSinkConfig m => new MqttSink(m, site.SiteId, site.GatewayId),
                 WebhookSinkConfig w => new WebhookSink(w, site.SiteId, site.GatewayId),
                 _ => throw new InvalidOperationException("unknown sink type " + sinkConfig.GetType().Name),

@@ -15,7 +15,7 @@ namespace EdgeTwin.Alerting.Control;
 /// The running agent's alert control: a Unix stream socket (file mode 0660, so only the service user and its group may
 /// talk to it; no TCP port), one JSON request per line, one JSON answer per line:
 /// <c>{"op":"list"}</c>, <c>{"op":"history","limit":50}</c>, <c>{"op":"ack","id":12,"by":"alice"}</c>,
-/// <c>{"op":"silence","rule":"inlet-hot","seconds":7200}</c>. Answers carry <c>"ok":true</c> or <c>"ok":false,"error":…</c>.
+/// <c>{"op":"silence","rule":"inlet-hot","seconds":7200,"by":"alice"}</c>. Answers carry <c>"ok":true</c> or <c>"ok":false,"error":…</c>.
 /// </summary>
 public sealed partial class AlertControlServer : IAsyncDisposable
 {
@@ -192,7 +192,8 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                     }
 
                     var until = _time.GetUtcNow().AddSeconds(seconds);
-                    Result(w, _alerting.Manager.Silence(rule, until), $"rule '{rule}'");
+                    var silencedBy = root.TryGetProperty("by", out var sb) ? sb.GetString() ?? "cli" : "cli";
+                    Result(w, _alerting.Manager.Silence(rule, until, silencedBy), $"rule '{rule}'");
                     w.WriteString("until", until.ToString("O", CultureInfo.InvariantCulture));
                     break;
                 default:

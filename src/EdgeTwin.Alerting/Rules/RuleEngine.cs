@@ -92,7 +92,7 @@ public sealed partial class RuleEngine : IDisposable
     public void Handle(EdgeEvent edgeEvent)
     {
         ArgumentNullException.ThrowIfNull(edgeEvent);
-        if (edgeEvent.Kind is EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared)
+        if (edgeEvent.Kind is EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.AlertAcknowledged or EdgeEventKind.AlertSilenced)
         {
             return;
         }
@@ -144,6 +144,9 @@ public sealed partial class RuleEngine : IDisposable
                 // Labelled with the place the event names (the zone of a cooling failure), built only for a new alert.
                 var instance = _manager.Find(rule, edgeEvent.Source)
                     ?? _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
+
+                // The summary is the event's own text (failed units, racks affected, first step), not "attribute = value".
+                instance.EventMessage = edgeEvent.Message;
                 lock (_gate)
                 {
                     instance.LastEventMs = now.ToUnixTimeMilliseconds();
@@ -379,10 +382,24 @@ public sealed partial class RuleEngine : IDisposable
         if (active && !wasActive)
         {
             g.ActiveMembers++;
+            g.Hot[b.Member] = g.Hot.GetValueOrDefault(b.Member) + 1;
+            g.Instance.HotMembers = [.. g.Hot.Keys];
         }
         else if (!active && wasActive)
         {
             g.ActiveMembers--;
+
+            // Counted per series: a rack's other PDU may still be hot.
+            if (g.Hot.TryGetValue(b.Member, out var n) && n > 1)
+            {
+                g.Hot[b.Member] = n - 1;
+            }
+            else
+            {
+                g.Hot.Remove(b.Member);
+            }
+
+            g.Instance.HotMembers = [.. g.Hot.Keys];
         }
 
         bool groupActive;
@@ -433,6 +450,7 @@ public sealed partial class RuleEngine : IDisposable
             if (rule.Combine == Combine.None)
             {
                 var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
+                Describe(instance, descriptor);
                 b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId };
             }
             else
@@ -450,7 +468,13 @@ public sealed partial class RuleEngine : IDisposable
                     }
 
                     group.Members++;
-                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId };
+
+                    // Members are named by rack when the topology places them (a rack's two PDUs are one member).
+                    var member = _manager.Site.Place(descriptor.DeviceId).Rack is { } rack ? "rack " + rack : "device " + descriptor.DeviceId;
+                    group.Names.Add(member);
+                    group.Instance.MemberCount = group.Names.Count;
+                    Describe(group.Instance, descriptor);
+                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Member = member };
                 }
             }
 
@@ -488,6 +512,13 @@ public sealed partial class RuleEngine : IDisposable
         }
     }
 
+    /// <summary>The unit and the metric (without the device) the default summary shows.</summary>
+    private static void Describe(AlertInstance instance, SeriesDescriptor descriptor)
+    {
+        instance.Unit = descriptor.Unit;
+        instance.Subject = descriptor.Key.StartsWith(descriptor.DeviceId + "/", StringComparison.Ordinal) ? descriptor.Key[(descriptor.DeviceId.Length + 1)..] : descriptor.Key;
+    }
+
     /// <summary>One rule on one series: its condition, its last value and, for rates, a ring of recent points.</summary>
     private sealed class Binding(AlertRule rule, AlertInstance? instance, Combined? group)
     {
@@ -510,6 +541,9 @@ public sealed partial class RuleEngine : IDisposable
         public bool HasValue { get; set; }
 
         public string Device { get; init; } = "";
+
+        /// <summary>Combined rules: the member this series counts for (<c>rack A02</c>, or <c>device X</c> outside racks).</summary>
+        public string Member { get; init; } = "";
 
         /// <summary>State rules: the codes of this series' profile whose names the rule lists.</summary>
         public long[]? AlarmCodes { get; init; }
@@ -586,5 +620,10 @@ public sealed partial class RuleEngine : IDisposable
         public Binding? Worst { get; set; }
 
         public double WorstValue { get; set; }
+
+        /// <summary>Members in the alarm zone, with how many of their series are (sorted, for a stable summary).</summary>
+        public SortedDictionary<string, int> Hot { get; } = new(StringComparer.Ordinal);
+
+        public HashSet<string> Names { get; } = new(StringComparer.Ordinal);
     }
 }

@@ -1,13 +1,15 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text.Json;
 using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Events;
 
 namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
 /// The JSON body of a message (webhook, MQTT), version 1:
 /// <c>{"v":1,"site":…,"gateway":…,"group":…,"time":…,"severity":…,"alerts":[{"id","rule","key","status","severity","value","summary","fired_at","resolved_at","acked_at","flapping","labels":{…}}]}</c>.
+/// Every time is <see cref="WireTime.Instant(DateTimeOffset)"/> (<c>2026-12-02T09:40:25.123Z</c>), like the outbox's
+/// alert events: the body had <c>+00:00</c> in <c>time</c> and an escaped <c>\u002B00:00</c> in <c>fired_at</c>.
 /// </summary>
 public static class AlertJson
 {
@@ -23,7 +25,7 @@ public static class AlertJson
             w.WriteString("site", site);
             w.WriteString("gateway", gateway);
             w.WriteString("group", notification.Group);
-            w.WriteString("time", notification.Time);
+            w.WriteString("time", WireTime.Instant(notification.Time));
             w.WriteString("severity", AlertManager.SeverityName(alerts.Count == 0 ? Core.Events.EventSeverity.Info : alerts.Max(a => a.Severity)));
             w.WriteStartArray("alerts");
             foreach (var a in alerts)
@@ -73,7 +75,7 @@ public static class AlertJson
     {
         if (t is { } v)
         {
-            w.WriteString(name, v.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString(name, WireTime.Instant(v));
         }
         else
         {

@@ -9,8 +9,9 @@ namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
 /// One RFC 5424 line per alert change over a Unix datagram socket (<c>/dev/log</c>: journald or rsyslog), with the alert
-/// as structured data (<c>[edgetwin@32473 id="…" rule="…" key="…" status="…"]</c>). Firing critical alerts log at
-/// <c>crit</c>, warnings at <c>warning</c>, clears at <c>notice</c>.
+/// as structured data (<c>[edgetwin@32473 id="…" rule="…" key="…" status="…" … site="…" room="…" rack="…" fired_at="…"]</c>).
+/// Firing critical alerts log at <c>crit</c>, warnings at <c>warning</c>, clears at <c>notice</c>. The line's timestamp is
+/// the alert's own change time (fired, resolved, acknowledged), not when its group's message went out.
 /// </summary>
 public sealed class SyslogSink : IAlertSink
 {
@@ -19,13 +20,15 @@ public sealed class SyslogSink : IAlertSink
 
     private readonly SyslogSinkConfig _config;
     private readonly string _host;
+    private readonly string? _site;
     private readonly int _pid = Environment.ProcessId;
     private Socket? _socket;
 
-    public SyslogSink(SyslogSinkConfig config)
+    public SyslogSink(SyslogSinkConfig config, string? site = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
+        _site = site;
         var host = Environment.MachineName;
         _host = string.IsNullOrEmpty(host) ? "-" : host;
     }
@@ -57,7 +60,7 @@ public sealed class SyslogSink : IAlertSink
         {
             foreach (var a in alerts)
             {
-                var line = Format(a, notification.Time);
+                var line = Format(a);
                 await socket.SendAsync(Encoding.UTF8.GetBytes(line), SocketFlags.None, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -70,10 +73,27 @@ public sealed class SyslogSink : IAlertSink
         }
     }
 
-    /// <summary>The RFC 5424 message for one alert change.</summary>
-    public string Format(AlertSnapshot a, DateTimeOffset time)
+    /// <summary>
+    /// When the change happened: a group's message goes out up to <c>group_interval</c> later, and five changes of a
+    /// flapping alert all carried that one flush time.
+    /// </summary>
+    public static DateTimeOffset ChangeTime(AlertSnapshot a)
     {
         ArgumentNullException.ThrowIfNull(a);
+        return a.Status switch
+        {
+            AlertStatus.Firing => a.FiredAt ?? a.Time,
+            AlertStatus.Resolved => a.ResolvedAt ?? a.Time,
+            AlertStatus.Acknowledged => a.AckedAt ?? a.Time,
+            _ => a.Time,
+        };
+    }
+
+    /// <summary>The RFC 5424 message for one alert change, stamped with its <see cref="ChangeTime"/>.</summary>
+    public string Format(AlertSnapshot a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        var time = ChangeTime(a);
         var severity = a.Status switch
         {
             AlertStatus.Resolved => 5, // notice
@@ -96,8 +116,25 @@ public sealed class SyslogSink : IAlertSink
         Param(sb, "status", AlertJson.StatusName(a.Status));
         Param(sb, "severity", AlertManager.SeverityName(a.Severity));
         Param(sb, "value", a.Value.ToString("R", CultureInfo.InvariantCulture));
+
+        // The place and times the webhook/MQTT JSON carry (site, labels, fired_at…), so every sink says the same.
+        Optional(sb, "site", _site);
+        Optional(sb, "room", a.Labels.GetValueOrDefault("room"));
+        Optional(sb, "rack", a.Labels.GetValueOrDefault("rack"));
+        Optional(sb, "device", a.Labels.GetValueOrDefault("device"));
+        Optional(sb, "fired_at", a.FiredAt is { } f ? WireTime.Instant(f) : null);
+        Optional(sb, "resolved_at", a.ResolvedAt is { } r ? WireTime.Instant(r) : null);
+        Optional(sb, "acked_at", a.AckedAt is { } k ? WireTime.Instant(k) : null);
         sb.Append("] ").Append(a.Summary);
         return sb.ToString();
+    }
+
+    private static void Optional(StringBuilder sb, string name, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            Param(sb, name, value);
+        }
     }
 
     private static void Param(StringBuilder sb, string name, string value)

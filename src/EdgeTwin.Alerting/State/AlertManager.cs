@@ -10,7 +10,7 @@ namespace EdgeTwin.Alerting.State;
 /// <summary>Work the manager hands to the dispatcher: an event for the outbox, or a message for the sinks.</summary>
 internal abstract record Outgoing;
 
-/// <summary>An alert raised or cleared, for the event sink (outbox); <see cref="Seq"/> is its history line.</summary>
+/// <summary>An alert raised, cleared, acknowledged or a rule silenced, for the event sink (outbox); <see cref="Seq"/> is its history line.</summary>
 internal sealed record OutgoingEvent(EdgeEvent Event, long Seq) : Outgoing;
 
 /// <summary>A message for the sinks; <see cref="StateOnly"/> messages go only to state sinks (GPIO), ungrouped.</summary>
@@ -169,7 +169,7 @@ public sealed partial class AlertManager : IDisposable
                 labels[rule.Per.ToString().ToLowerInvariant()] = key;
             }
 
-            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1);
+            var instance = new AlertInstance(_nextId++, rule, key, labels, GroupKey(labels), _config.FlapMaxChanges + 1) { Site = _site.SiteId };
             Add(instance);
             return instance;
         }
@@ -287,14 +287,11 @@ public sealed partial class AlertManager : IDisposable
                     _flapping.RemoveAt(i);
                     a.Flapping = false;
                     LogFlappingEnded(a.Rule.Name, a.Key);
-                    if (a.State == AlertState.Firing && !a.Announced)
-                    {
-                        Notify(a, AlertStatus.Firing, now);
-                    }
-                    else if (a.State != AlertState.Firing && a.Announced)
-                    {
-                        Notify(a, AlertStatus.Resolved, now);
-                    }
+                    // Saved, so a restart does not bring the guard back. State sinks get the settled state in any
+                    // case; message sinks only what they have not heard yet.
+                    Write(AlertStore.Save(a));
+                    var firing = a.State == AlertState.Firing;
+                    Notify(a, firing ? AlertStatus.Firing : AlertStatus.Resolved, now, message: firing != a.Announced);
                 }
             }
 
@@ -363,24 +360,34 @@ public sealed partial class AlertManager : IDisposable
 
             a.AckedAt = now;
             Write(AlertStore.Save(a));
-            Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, _uplink.ToWireName()), publish: false, raised: false);
+
+            // The centre hears of it like of a raise (it never learned who acknowledged what during an outage, audit finding 9).
+            var uplink = _uplink.ToWireName();
+            var ack = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = "acknowledged", ["by"] = by, ["acked_at"] = WireTime.Instant(now) };
+            var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, ack);
+            Emit(new OutgoingEvent(
+                new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (acknowledged by " + by + ")", With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels), ack)),
+                seq));
             LogAcknowledged(a.Rule.Name, a.Key, by);
-            if (a.Announced)
-            {
-                Notify(a, AlertStatus.Acknowledged, now);
-            }
+            // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule). A
+            // firing message still waiting in the group goes out as acknowledged instead of FIRING then ACK.
+            var replaced = ReplaceWaitingFiring(a, now);
+            Notify(a, AlertStatus.Acknowledged, now, message: a.Announced && !replaced);
 
             Submit();
             return ControlResult.Done;
         }
     }
 
-    /// <summary>Silences a rule until <paramref name="until"/>: its alerts keep their lifecycle but nobody is notified.</summary>
-    public ControlResult Silence(string rule, DateTimeOffset until)
+    /// <summary>
+    /// Silences a rule until <paramref name="until"/> (a time not after now lifts it): its alerts keep their lifecycle and
+    /// the outputs follow them, but the message sinks are not notified.
+    /// </summary>
+    public ControlResult Silence(string rule, DateTimeOffset until, string by = "cli")
     {
         try
         {
-            return SilenceLocked(rule, until);
+            return SilenceLocked(rule, until, by);
         }
         finally
         {
@@ -388,7 +395,7 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
-    private ControlResult SilenceLocked(string rule, DateTimeOffset until)
+    private ControlResult SilenceLocked(string rule, DateTimeOffset until, string by)
     {
         var now = _time.GetUtcNow();
         lock (_gate)
@@ -400,12 +407,21 @@ public sealed partial class AlertManager : IDisposable
 
             _silences[rule] = until;
             Write(AlertStore.SaveSilence(rule, until));
-            Append(new AlertHistoryEntry(0, 0, rule, "*", "silenced until " + until.ToString("O", CultureInfo.InvariantCulture), silenced.Severity, 0, now, _uplink.ToWireName()), publish: false, raised: false);
+            var uplink = _uplink.ToWireName();
+            var lifted = until <= now;
+            var silence = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = lifted ? "lifted" : "silenced", ["until"] = WireTime.Instant(until), ["by"] = by };
+            var change = (lifted ? "silence lifted by " : "silenced until " + until.ToString("O", CultureInfo.InvariantCulture) + " by ") + by;
+            var seq = Append(new AlertHistoryEntry(0, 0, rule, "*", change, silenced.Severity, 0, now, uplink), EdgeEventKind.AlertSilenced, silence);
+            Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertSilenced, rule, now, silenced.Severity, $"{rule} {change}", SilenceAttributes(rule, now, uplink, silence)), seq));
             if (until <= now)
             {
                 _silences.Remove(rule);
                 Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
+            }
+            else
+            {
+                DropWaiting(rule);
             }
 
             Submit();
@@ -454,7 +470,8 @@ public sealed partial class AlertManager : IDisposable
     {
         lock (_gate)
         {
-            var firing = _instances.Values.Where(a => a.State == AlertState.Firing && !Suppressed(a, now)).Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
+            // Silenced alerts too: a silence mutes messages, never the outputs.
+            var firing = _instances.Values.Where(a => a.State == AlertState.Firing).Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
             return firing.Count == 0 ? null : new AlertNotification("state", firing, now);
         }
     }
@@ -496,10 +513,10 @@ public sealed partial class AlertManager : IDisposable
     private void Emit(Outgoing o) => Current().Release.Add(o);
 
     /// <summary>Appends a history line (committed with the rest of the unit) and returns its sequence number.</summary>
-    private long Append(AlertHistoryEntry e, bool publish, bool raised)
+    private long Append(AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
     {
         var seq = _nextSeq++;
-        Write(AlertStore.Append(seq, e, publish, raised));
+        Write(AlertStore.Append(seq, e, publishAs, attributes));
         while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _store.AppliedSeq)
         {
             _unsaved.Dequeue();
@@ -550,47 +567,57 @@ public sealed partial class AlertManager : IDisposable
         var now = _time.GetUtcNow();
         foreach (var s in _restored)
         {
-            if (s.State != AlertState.Firing)
+            // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the restart.
+            if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && s.Flapping))
             {
                 continue;
             }
 
             if (!_rules.TryGetValue(s.Rule, out var rule))
             {
+                if (s.State != AlertState.Firing)
+                {
+                    continue;
+                }
+
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
-                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), publish: true, raised: false);
+                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared);
                 Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
                 Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
                 continue;
             }
 
-            var labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["rule"] = rule.Name, ["severity"] = SeverityName(rule.Severity) };
-            foreach (var (k, v) in rule.Labels)
-            {
-                labels[k] = v;
-            }
+            // The labels it had (and so its group); rebuilt from the key only for stores written before they were saved,
+            // which lost the scope label and, for per-room/rack alerts, the place labels (audit finding 9).
+            var labels = s.Labels is { Count: > 0 } stored ? new Dictionary<string, string>(stored, StringComparer.Ordinal) : RebuildLabels(rule, s.Key);
 
-            var device = rule.Per == Scope.Series ? s.Key.Split('/')[0] : rule.Per == Scope.Device ? s.Key : null;
-            if (device is not null)
-            {
-                _site.AddPlaceLabels(device, labels);
-            }
-
+            var firing = s.State == AlertState.Firing;
             var a = new AlertInstance(s.Id, rule, s.Key, labels, GroupKey(labels), _config.FlapMaxChanges + 1)
             {
-                State = AlertState.Firing,
-                RawActive = true,
+                Site = _site.SiteId,
+                State = s.State,
+                RawActive = firing,
                 Value = s.Value,
                 FiredAt = s.FiredAt,
+                ResolvedAt = s.ResolvedAt,
                 AckedAt = s.AckedAt,
                 NotifiedFiring = s.NotifiedFiring,
-                Announced = s.NotifiedFiring,
+                Announced = firing && s.NotifiedFiring,
+                Flapping = s.Flapping,
             };
+            a.RestoreChanges(s.Changes ?? []);
             Add(a);
-            LogRestored(rule.Name, s.Key, s.AckedAt is not null, s.NotifiedFiring);
+            if (a.Flapping)
+            {
+                // The tick releases it once it has been stable for the flap window, as if there had been no restart.
+                _flapping.Add(a);
+            }
+
+            LogRestored(rule.Name, s.Key, s.State == AlertState.Firing ? "firing" : "resolved", s.AckedAt is not null, s.NotifiedFiring, s.Flapping);
 
             // Killed between saving and delivering: the sinks never heard of it, so they hear now (unless acknowledged).
-            if (!s.NotifiedFiring && s.AckedAt is null)
+            // Not while flapping: its raise was muted on purpose (it was notified FIRING after a restart, audit finding 8).
+            if (firing && !s.NotifiedFiring && s.AckedAt is null && !s.Flapping)
             {
                 Notify(a, AlertStatus.Firing, now);
             }
@@ -599,11 +626,29 @@ public sealed partial class AlertManager : IDisposable
         foreach (var u in _store.Unpublished())
         {
             var e = u.Entry;
-            var kind = u.Raised ? EdgeEventKind.AlertRaised : EdgeEventKind.AlertCleared;
-            Emit(new OutgoingEvent(
-                new EdgeEvent(kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", Attributes(e.AlertId, e.Rule, e.Key, u.Raised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink)),
-                e.Seq));
+            var extra = u.Attributes ?? new Dictionary<string, string>();
+            var attributes = u.Kind == EdgeEventKind.AlertSilenced
+                ? SilenceAttributes(e.Rule, e.Time, e.Uplink, extra)
+                : With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink), extra);
+            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
         }
+    }
+
+    private Dictionary<string, string> RebuildLabels(AlertRule rule, string key)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal) { ["rule"] = rule.Name, ["severity"] = SeverityName(rule.Severity) };
+        foreach (var (k, v) in rule.Labels)
+        {
+            labels[k] = v;
+        }
+
+        var device = rule.Per == Scope.Series ? key.Split('/')[0] : rule.Per == Scope.Device ? key : null;
+        if (device is not null)
+        {
+            _site.AddPlaceLabels(device, labels);
+        }
+
+        return labels;
     }
 
     private void Add(AlertInstance a)
@@ -659,7 +704,7 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: true);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
         Emit(new OutgoingEvent(
@@ -680,15 +725,18 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), publish: true, raised: false);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared);
         _metrics?.Cleared(a.Rule);
         LogCleared(a.Rule.Name, a.Key, a.Value);
+
+        // The default text of a resolved alert already says it is back; a user template reads the same either way.
         Emit(new OutgoingEvent(
-            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
+            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
             seq));
-        if (!flapping && a.Announced)
+        if (!flapping)
         {
-            Notify(a, AlertStatus.Resolved, now);
+            // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).
+            Notify(a, AlertStatus.Resolved, now, message: a.Announced);
         }
     }
 
@@ -723,7 +771,23 @@ public sealed partial class AlertManager : IDisposable
     private bool Suppressed(AlertInstance a, DateTimeOffset now) =>
         _silences.TryGetValue(a.Rule.Name, out var until) && until > now;
 
-    private void Notify(AlertInstance a, AlertStatus status, DateTimeOffset now)
+    /// <summary>Tells the state sinks of a change, always, and the message sinks when <paramref name="message"/> (and the rule is not silenced).</summary>
+    private void Notify(AlertInstance a, AlertStatus status, DateTimeOffset now, bool message = true)
+    {
+        var snapshot = a.Snapshot(status, now);
+
+        // State sinks (relay, buzzer, lamp) follow every change at once and ignore silences: a silence mutes messages,
+        // and muting the outputs too left the relay on for alerts that resolved while it lasted (audit finding 1).
+        var single = new AlertNotification(a.Group, [snapshot], now) { CauseTimestamp = a.CauseTimestamp };
+        Emit(new OutgoingNotification(single, StateOnly: true));
+        if (message)
+        {
+            NotifyMessage(a, snapshot, now);
+        }
+    }
+
+    /// <summary>Queues a snapshot for the message sinks: one message per group and interval; nothing while the rule is silenced.</summary>
+    private void NotifyMessage(AlertInstance a, AlertSnapshot snapshot, DateTimeOffset now)
     {
         if (Suppressed(a, now))
         {
@@ -731,20 +795,14 @@ public sealed partial class AlertManager : IDisposable
             return;
         }
 
-        if (status == AlertStatus.Firing)
+        if (snapshot.Status == AlertStatus.Firing)
         {
             a.Announced = true;
         }
-        else if (status == AlertStatus.Resolved)
+        else if (snapshot.Status == AlertStatus.Resolved)
         {
             a.Announced = false;
         }
-
-        var snapshot = a.Snapshot(status, now);
-
-        // State sinks (relay, buzzer) follow every change at once; message sinks get one message per group and interval.
-        var single = new AlertNotification(a.Group, [snapshot], now) { CauseTimestamp = a.CauseTimestamp };
-        Emit(new OutgoingNotification(single, StateOnly: true));
 
         if (!_groups.TryGetValue(a.Group, out var group))
         {
@@ -770,14 +828,79 @@ public sealed partial class AlertManager : IDisposable
         Emit(new OutgoingNotification(notification, StateOnly: false));
     }
 
-    /// <summary>A silence ended: firing alerts of the rule that nobody heard of are notified now.</summary>
+    /// <summary>
+    /// A new silence also holds back what its rule still has waiting in the groups (the NOC got FIRING for alerts
+    /// silenced 16 s before, audit finding 4). Those snapshots never went out, so <see cref="AlertInstance.Announced"/>
+    /// goes back to what the message sinks had heard before the earliest of them; the silence's end catches them up.
+    /// </summary>
+    private void DropWaiting(string rule)
+    {
+        foreach (var group in _groups.Values)
+        {
+            // Newest first, so the earliest dropped snapshot of an alert decides last.
+            for (var i = group.Waiting.Count - 1; i >= 0; i--)
+            {
+                var s = group.Waiting[i];
+                if (s.Rule != rule)
+                {
+                    continue;
+                }
+
+                group.Waiting.RemoveAt(i);
+                if (_byId.TryGetValue(s.Id, out var a) && s.Status is AlertStatus.Firing or AlertStatus.Resolved)
+                {
+                    a.Announced = s.Status == AlertStatus.Resolved;
+                }
+            }
+
+            if (group.Waiting.Count == 0)
+            {
+                group.Cause = 0;
+            }
+        }
+    }
+
+    /// <summary>Replaces the alert's firing snapshot of this episode still waiting in its group by the acknowledged one; true if there was one.</summary>
+    private bool ReplaceWaitingFiring(AlertInstance a, DateTimeOffset now)
+    {
+        if (!_groups.TryGetValue(a.Group, out var group))
+        {
+            return false;
+        }
+
+        for (var i = group.Waiting.Count - 1; i >= 0; i--)
+        {
+            var s = group.Waiting[i];
+            if (s.Id == a.Id && s.Status == AlertStatus.Firing && s.FiredAt == a.FiredAt)
+            {
+                group.Waiting[i] = a.Snapshot(AlertStatus.Acknowledged, now);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A silence ended: the message sinks are brought up to date — firing alerts of the rule they never heard of are
+    /// notified, and alerts they heard firing that resolved meanwhile are notified resolved. State sinks already follow.
+    /// </summary>
     private void ReleaseSilence(string rule, DateTimeOffset now)
     {
         foreach (var a in _instances.Values)
         {
-            if (a.Rule.Name == rule && a.State == AlertState.Firing && !a.Announced && !a.Acked && !a.Flapping)
+            if (a.Rule.Name != rule || a.Flapping)
             {
-                Notify(a, AlertStatus.Firing, now);
+                continue;
+            }
+
+            if (a.State == AlertState.Firing && !a.Announced && !a.Acked)
+            {
+                NotifyMessage(a, a.Snapshot(AlertStatus.Firing, now), now);
+            }
+            else if (a.State != AlertState.Firing && a.Announced)
+            {
+                NotifyMessage(a, a.Snapshot(AlertStatus.Resolved, now), now);
             }
         }
     }
@@ -830,6 +953,30 @@ public sealed partial class AlertManager : IDisposable
         return d;
     }
 
+    /// <summary>A rule's silence for the centre: no alert, the rule and what the operator did (state, until, by).</summary>
+    private static Dictionary<string, string> SilenceAttributes(string rule, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string> silence)
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["rule"] = rule,
+            ["key"] = "*",
+            ["time"] = WireTime.Instant(time),
+            ["uplink"] = uplink,
+            ["during_outage"] = uplink == "online" ? "false" : "true",
+        };
+        return With(d, silence);
+    }
+
+    private static Dictionary<string, string> With(Dictionary<string, string> attributes, IReadOnlyDictionary<string, string> extra)
+    {
+        foreach (var (k, v) in extra)
+        {
+            attributes[k] = v;
+        }
+
+        return attributes;
+    }
+
     private sealed class Group(string key)
     {
         public string Key { get; } = key;
@@ -856,6 +1003,6 @@ public sealed partial class AlertManager : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} stopped flapping")]
     private partial void LogFlappingEnded(string rule, string key);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} restored firing (acknowledged {Acked}, notified {Notified})")]
-    private partial void LogRestored(string rule, string key, bool acked, bool notified);
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} restored {State} (acknowledged {Acked}, notified {Notified}, flapping {Flapping})")]
+    private partial void LogRestored(string rule, string key, string state, bool acked, bool notified, bool flapping);
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Core.Events;
 
@@ -154,6 +155,28 @@ internal sealed class AlertInstance
 
     public int ChangeCount { get; set; }
 
+    /// <summary>The raise/clear times the ring still holds, oldest first (what the store keeps of the flapping guard).</summary>
+    public IEnumerable<long> RecentChanges()
+    {
+        var count = Math.Min(ChangeCount, Changes.Length);
+        for (var i = ChangeCount - count; i < ChangeCount; i++)
+        {
+            yield return Changes[i % Changes.Length];
+        }
+    }
+
+    /// <summary>Refills the ring from stored times (oldest first); keeps the newest ones if the ring is smaller now.</summary>
+    public void RestoreChanges(IReadOnlyList<long> times)
+    {
+        var skip = Math.Max(0, times.Count - Changes.Length);
+        for (var i = skip; i < times.Count; i++)
+        {
+            Changes[i - skip] = times[i];
+        }
+
+        ChangeCount = times.Count - skip;
+    }
+
     /// <summary>Event rules: when the last matching event arrived (unix ms).</summary>
     public long LastEventMs { get; set; }
 
@@ -162,27 +185,187 @@ internal sealed class AlertInstance
 
     public bool Acked => AckedAt is not null;
 
-    public string Summary => (Rule.Summary ?? (Detail is null ? DefaultSummary() : DefaultSummary() + ": " + Detail))
-        .Replace("{value}", Value.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
-        .Replace("{key}", Key, StringComparison.Ordinal)
-        .Replace("{rule}", Rule.Name, StringComparison.Ordinal);
+    /// <summary>The site id, for the place in the default summary (set by the manager).</summary>
+    public string? Site { get; set; }
+
+    /// <summary>The watched series' unit as the profile gives it (UCUM: <c>Cel</c>, <c>kW</c>, <c>%</c>); set by the rule engine.</summary>
+    public string? Unit { get; set; }
+
+    /// <summary>The watched series without its device: the metric and its tags (<c>inlet_temperature</c>); set by the rule engine.</summary>
+    public string? Subject { get; set; }
+
+    /// <summary>Event rules: the last matching event's own message (failed units, racks affected, first step).</summary>
+    public string? EventMessage { get; set; }
+
+    /// <summary>Combined rules: the members (racks, or devices outside racks) in the alarm zone now, sorted, and how many there are.</summary>
+    public IReadOnlyList<string> HotMembers { get; set; } = [];
+
+    public int MemberCount { get; set; }
+
+    /// <summary>A user template (<c>summary:</c>) with <c>{value}</c>, <c>{key}</c>, <c>{rule}</c> replaced; else the default text.</summary>
+    public string Summary => Rule.Summary is { } template
+        ? template
+            .Replace("{value}", Num(Value), StringComparison.Ordinal)
+            .Replace("{key}", Key, StringComparison.Ordinal)
+            .Replace("{rule}", Rule.Name, StringComparison.Ordinal)
+        : DefaultSummary();
 
     public AlertSnapshot Snapshot(AlertStatus status, DateTimeOffset now) =>
         new(Id, Rule.Name, Key, status, State, Rule.Severity, Value, Summary, Labels, Rule.Targets, FiredAt, ResolvedAt, AckedAt, Flapping, now);
 
-    private string DefaultSummary() => Rule.Kind switch
+    /// <summary>
+    /// What, where, how bad and since when, in one line for the operator (journal, webhook, <c>alerts list</c>):
+    /// <c>rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:40:25 UTC</c>. A resolved alert
+    /// says it is back (<c>… 29.9 °C, back below 30 °C (clear level)</c>), never the firing text again.
+    /// </summary>
+    private string DefaultSummary()
     {
-        RuleKind.Threshold => Rule.Direction == Direction.Above ? "{key} = {value}, above " + Num(Rule.Limit) : "{key} = {value}, below " + Num(Rule.Limit),
-        RuleKind.Rate => "{key} changes at {value}/min (limit " + Num(Rule.Limit) + "/min)",
-        RuleKind.Stuck => "{key} has not changed for " + Core.Config.Durations.Format(Rule.After),
-        RuleKind.Missing => "{key} has sent no data for " + Core.Config.Durations.Format(Rule.After),
-        RuleKind.DeviceDown => "device {key} is down",
-        RuleKind.Event => "{key}: " + Rule.Attribute + " = {value}",
-        RuleKind.Input => "input {rule} is active",
-        RuleKind.Uplink => "uplink offline",
-        RuleKind.State => "{key} reports " + string.Join(" / ", Rule.States) + " (state code {value})",
-        _ => "{rule} {key}",
+        var resolved = State == AlertState.Resolved;
+        // Only while firing: a pending alert keeps the previous episode's FiredAt.
+        var since = State == AlertState.Firing && FiredAt is { } f ? " since " + f.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture) + " UTC" : "";
+        var what = Subject ?? Key;
+        var above = Rule.Direction == Direction.Above;
+        var text = Rule.Kind switch
+        {
+            RuleKind.Threshold when Rule.Combine != Combine.None => Combined(what, above, resolved) + since,
+            RuleKind.Threshold => resolved
+                ? $"{Place()}: {what} {Quantity(Value)}, back {(above ? "below" : "above")} {Quantity(Rule.Clear)} (clear level)"
+                : $"{Place()}: {what} {Quantity(Value)} {(above ? "above" : "below")} {Quantity(Rule.Limit)}{since}",
+            RuleKind.Rate => resolved
+                ? $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min (clear level)"
+                : $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, limit {Num(Rule.Limit)}{UnitSuffix()}/min{since}",
+            RuleKind.Stuck => resolved
+                ? $"{Place()}: {what} changes again"
+                : $"{Place()}: {what} has not changed for {Core.Config.Durations.Format(Rule.After)}{since}",
+            RuleKind.Missing => resolved
+                ? $"{Place()}: {what} sends data again"
+                : $"{Place()}: {what} has sent no data for {Core.Config.Durations.Format(Rule.After)}{since}",
+            RuleKind.DeviceDown => resolved ? $"device {Key}{Around()} is up again" : $"device {Key}{Around()} is down{since}",
+
+            // The event's own text is what the operator acts on (failed units, racks affected, first step), not the number.
+            RuleKind.Event => resolved
+                ? $"{Key}: resolved (last {Rule.Attribute} = {Num(Value)})"
+                : EventMessage is { Length: > 0 } m ? OneLine(m) : $"{Key}: {Rule.Attribute} = {Num(Value)}{since}",
+            RuleKind.Input => resolved ? $"input {Rule.Name} is no longer active" : $"input {Rule.Name} is active{since}",
+            RuleKind.Uplink => resolved ? "uplink back online" : "uplink offline",
+            RuleKind.State => resolved
+                ? $"{Place()}: {what} no longer reports {string.Join(" / ", Rule.States)} (state code {Num(Value)})"
+                : $"{Place()}: {what} reports {string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
+            _ => $"{Rule.Name} {Key}",
+        };
+        return Detail is null || resolved ? text : text + ": " + Detail;
+    }
+
+    /// <summary>
+    /// A combined alert names its scope and the members that decide it: one hot rack is "in rack A02", not "several racks".
+    /// </summary>
+    private string Combined(string what, bool above, bool resolved)
+    {
+        var side = above ? "above" : "below";
+        if (resolved)
+        {
+            return $"{Place()}: {what} back {(above ? "below" : "above")} {Quantity(Rule.Clear)} (clear level)";
+        }
+
+        if (Rule.Combine == Combine.All)
+        {
+            return $"{Place()}: {what} {side} {Quantity(Rule.Limit)} in all {MemberCount} {Plural(MemberCount)}";
+        }
+
+        return HotMembers.Count switch
+        {
+            0 => $"{Place()}: {what} {side} {Quantity(Rule.Limit)}",
+            1 => $"{Place()}: {what} {Quantity(Value)} {side} {Quantity(Rule.Limit)} in {HotMembers[0]}",
+            var n => $"{Place()}: {what} {side} {Quantity(Rule.Limit)} in {n} of {MemberCount} {Plural(MemberCount)} ("
+                + string.Join(", ", HotMembers.Take(5).Select(m => m.StartsWith("rack ", StringComparison.Ordinal) ? m[5..] : m))
+                + (n > 5 ? ", …" : "") + ")",
+        };
+    }
+
+    private string Plural(int n)
+    {
+        var racks = HotMembers.Count == 0 || HotMembers.All(m => m.StartsWith("rack ", StringComparison.Ordinal));
+        return racks ? (n == 1 ? "rack" : "racks") : (n == 1 ? "device" : "devices");
+    }
+
+    /// <summary>
+    /// Where, from the alert's labels: the rack rather than the PDU or sensor that measured it (two feeds, one rack), then
+    /// the room and the site; a combined alert is about its scope, not the member whose sample decided it.
+    /// </summary>
+    private string Place()
+    {
+        if (Rule.Combine != Combine.None)
+        {
+            return Rule.Per switch
+            {
+                Scope.Rack => Join("rack " + Key, Label("room"), SiteText),
+                Scope.Room => Join("room " + Key, SiteText),
+                Scope.Line => Join("line " + Key, SiteText),
+                Scope.Site => "site " + Key,
+                _ => Join("device " + Key, Label("room"), SiteText),
+            };
+        }
+
+        if (Label("rack") is { } rack)
+        {
+            return Join("rack " + rack, Label("room"), SiteText);
+        }
+
+        if (Label("machine") is { } machine)
+        {
+            return Join("machine " + machine, Label("line") is { } line ? "line " + line : null, SiteText);
+        }
+
+        if (Label("device") is { } device)
+        {
+            return Join("device " + device, Label("room"), SiteText);
+        }
+
+        if (Label("room") is { } room)
+        {
+            return Join("room " + room, SiteText);
+        }
+
+        return SiteText ?? Key;
+    }
+
+    /// <summary>The place of a device alert after its name: <c> (rack r01, room1, site dc1)</c>.</summary>
+    private string Around()
+    {
+        var parts = new[] { Label("rack") is { } r ? "rack " + r : null, Label("room"), SiteText }.Where(p => p is not null).ToArray();
+        return parts.Length == 0 ? "" : " (" + string.Join(", ", parts) + ")";
+    }
+
+    private string? SiteText => Site is { Length: > 0 } s ? "site " + s : null;
+
+    private string? Label(string name) => Labels.TryGetValue(name, out var v) && v.Length > 0 ? v : null;
+
+    private static string Join(string head, params string?[] rest)
+    {
+        var parts = rest.Where(p => p is not null).ToArray();
+        return parts.Length == 0 ? head : head + " (" + string.Join(", ", parts) + ")";
+    }
+
+    private string Quantity(double d) => Num(d) + UnitSuffix();
+
+    private string UnitSuffix() => DisplayUnit(Unit) is { Length: > 0 } u ? " " + u : "";
+
+    /// <summary>UCUM as people write it: <c>Cel</c> is °C, <c>kW.h</c> kWh; the dimensionless <c>1</c> shows nothing.</summary>
+    public static string DisplayUnit(string? ucum) => ucum switch
+    {
+        null or "" or "1" => "",
+        "Cel" => "°C",
+        "[degF]" => "°F",
+        "kW.h" => "kWh",
+        "W.h" => "Wh",
+        "kV.A" => "kVA",
+        "V.A" => "VA",
+        "By" => "B",
+        "%{RH}" => "% RH",
+        _ => ucum,
     };
 
-    private static string Num(double d) => d.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    private static string Num(double d) => d.ToString("0.###", CultureInfo.InvariantCulture);
 }

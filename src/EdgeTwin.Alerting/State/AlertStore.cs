@@ -8,6 +8,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeTwin.Alerting.State;
 
 /// <summary>What the store keeps of an alert: enough to restore it after a restart without notifying it twice.</summary>
+/// <remarks>
+/// <see cref="Flapping"/> and <see cref="Changes"/> (recent raise/clear times, unix ms, oldest first) keep the flapping
+/// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group. All three are
+/// absent (false, null) in stores written before they were saved.
+/// </remarks>
 internal sealed record StoredAlert(
     long Id,
     string Rule,
@@ -17,10 +22,13 @@ internal sealed record StoredAlert(
     DateTimeOffset? FiredAt,
     DateTimeOffset? ResolvedAt,
     DateTimeOffset? AckedAt,
-    bool NotifiedFiring);
+    bool NotifiedFiring,
+    bool Flapping = false,
+    IReadOnlyList<long>? Changes = null,
+    IReadOnlyDictionary<string, string>? Labels = null);
 
-/// <summary>A history line not yet handed to the event sink (outbox).</summary>
-internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, bool Raised);
+/// <summary>A history line not yet handed to the event sink (outbox): its event kind and the attributes saved with it (ack, silence).</summary>
+internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, EdgeEventKind Kind, IReadOnlyDictionary<string, string>? Attributes);
 
 /// <summary>The collections of <c>alerts.db</c>.</summary>
 internal enum StoreCollection : byte
@@ -243,7 +251,26 @@ internal sealed partial class AlertStore : IDisposable
             Time(d["fired"]),
             Time(d["resolved"]),
             Time(d["acked"]),
-            d["notified"].AsBoolean))];
+            d["notified"].AsBoolean,
+            d["flapping"].IsBoolean && d["flapping"].AsBoolean,
+            d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null,
+            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null))];
+
+    // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
+    // not be valid field names.
+    private static Dictionary<string, string> LabelsOf(BsonArray pairs)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in pairs)
+        {
+            if (p.IsArray && p.AsArray.Count == 2 && p.AsArray[0].IsString && p.AsArray[1].IsString)
+            {
+                labels[p.AsArray[0].AsString] = p.AsArray[1].AsString;
+            }
+        }
+
+        return labels;
+    }
 
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
         _lite.Silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
@@ -259,15 +286,40 @@ internal sealed partial class AlertStore : IDisposable
         ["resolved"] = Bson(a.ResolvedAt),
         ["acked"] = Bson(a.AckedAt),
         ["notified"] = a.NotifiedFiring,
+        ["flapping"] = a.Flapping,
+        ["changes"] = new BsonArray(a.RecentChanges().Select(t => new BsonValue(t))),
+        ["labels"] = Pairs(a.Labels),
     });
+
+    private static BsonArray Pairs(IEnumerable<KeyValuePair<string, string>> pairs) =>
+        new(pairs.Select(l => new BsonArray(new BsonValue(l.Key), new BsonValue(l.Value))));
 
     public static StoreWrite SaveSilence(string rule, DateTimeOffset until) =>
         new(StoreCollection.Silences, rule, new BsonDocument { ["_id"] = rule, ["until"] = until.ToUnixTimeMilliseconds() });
 
     public static StoreWrite RemoveSilence(string rule) => new(StoreCollection.Silences, rule, null);
 
-    /// <summary>A history line at <paramref name="seq"/>; <paramref name="publish"/> marks it for the event sink (raised/cleared).</summary>
-    public static StoreWrite Append(long seq, AlertHistoryEntry e, bool publish, bool raised) => new(StoreCollection.History, seq, new BsonDocument
+    /// <summary>
+    /// A history line at <paramref name="seq"/>; <paramref name="publishAs"/> marks it for the event sink as that kind,
+    /// with <paramref name="attributes"/> the event needs besides the line (who acknowledged, until when silenced).
+    /// </summary>
+    public static StoreWrite Append(long seq, AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
+    {
+        var d = Line(seq, e, publishAs is not null, publishAs == EdgeEventKind.AlertRaised);
+        if (publishAs is { } kind)
+        {
+            d["event"] = kind.ToWireName();
+        }
+
+        if (attributes is not null)
+        {
+            d["attrs"] = Pairs(attributes);
+        }
+
+        return new(StoreCollection.History, seq, d);
+    }
+
+    private static BsonDocument Line(long seq, AlertHistoryEntry e, bool publish, bool raised) => new()
     {
         ["_id"] = seq,
         ["alert"] = e.AlertId,
@@ -280,7 +332,15 @@ internal sealed partial class AlertStore : IDisposable
         ["uplink"] = e.Uplink,
         ["raised"] = raised,
         ["publish"] = publish,
-    });
+    };
+
+    /// <summary>The event kind of a line to publish; lines written before <c>event</c> was saved were raised or cleared.</summary>
+    private static EdgeEventKind KindOf(BsonDocument d) =>
+        d["event"].IsString && EventKinds.TryGetValue(d["event"].AsString, out var kind) ? kind
+        : d["raised"].AsBoolean ? EdgeEventKind.AlertRaised : EdgeEventKind.AlertCleared;
+
+    private static readonly Dictionary<string, EdgeEventKind> EventKinds =
+        Enum.GetValues<EdgeEventKind>().ToDictionary(k => k.ToWireName(), StringComparer.Ordinal);
 
     /// <summary>Lines are handed to the event sink in order, so one mark says which have been.</summary>
     public static StoreWrite PublishedThrough(long seq) => new(StoreCollection.Meta, PublishedId, new BsonDocument { ["_id"] = PublishedId, ["seq"] = seq });
@@ -290,7 +350,7 @@ internal sealed partial class AlertStore : IDisposable
         [.. _lite.History.Find(Query.GT("_id", _publishedThrough))
             .Where(d => d["publish"].IsBoolean ? d["publish"].AsBoolean : d["published"].IsBoolean && !d["published"].AsBoolean)
             .OrderBy(d => d["_id"].AsInt64)
-            .Select(d => new UnpublishedEntry(ToEntry(d), d["raised"].AsBoolean))];
+            .Select(d => new UnpublishedEntry(ToEntry(d), KindOf(d), d["attrs"].IsArray ? LabelsOf(d["attrs"].AsArray) : null))];
 
     /// <summary>The newest <paramref name="limit"/> committed lines, oldest first.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit) =>

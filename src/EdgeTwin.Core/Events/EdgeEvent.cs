@@ -20,6 +20,12 @@ public enum EdgeEventKind
     InputChanged,
     Prediction,
     Recommendation,
+
+    /// <summary>An operator acknowledged a firing alert (who, when), so the centre's view matches the gateway's.</summary>
+    AlertAcknowledged,
+
+    /// <summary>An operator silenced a rule until a time, or lifted its silence (who, until).</summary>
+    AlertSilenced,
 }
 
 public static class EdgeEventKinds
@@ -36,6 +42,8 @@ public static class EdgeEventKinds
         EdgeEventKind.InputChanged => "input_changed",
         EdgeEventKind.Prediction => "prediction",
         EdgeEventKind.Recommendation => "recommendation",
+        EdgeEventKind.AlertAcknowledged => "alert_acknowledged",
+        EdgeEventKind.AlertSilenced => "alert_silenced",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

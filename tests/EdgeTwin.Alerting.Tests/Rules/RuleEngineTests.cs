@@ -68,7 +68,7 @@ public sealed class RuleEngineTests
         h.Feed(apc, 3);
         var onBattery = Assert.Single(h.Manager.Active());
         Assert.Equal(("ups-apc/output_status", AlertState.Firing), (onBattery.Key, onBattery.State));
-        Assert.Equal("ups-apc/output_status reports battery / onBattery (state code 3)", onBattery.Summary);
+        Assert.Equal("device ups-apc (site dc1): output_status reports battery / onBattery (state code 3) since 12:00:00 UTC", onBattery.Summary);
 
         h.Feed(ietf, 5);
         Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery", "ups-ietf/output_source"));
@@ -310,7 +310,7 @@ public sealed class RuleEngineTests
         Assert.NotNull(alert);
         Assert.Equal("pdu-r01", alert.Key);
         Assert.Equal("r01", alert.Labels["rack"]);
-        Assert.Equal("device pdu-r01 is down: 5 failed polls, no answer from udp:10.0.0.5:161 within 2s", alert.Summary);
+        Assert.Equal("device pdu-r01 (rack r01, room1, site dc1) is down since 12:00:10 UTC: 5 failed polls, no answer from udp:10.0.0.5:161 within 2s", alert.Summary);
         Assert.Single(h.Manager.Active());
         h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceUp, "pdu-r01", h.Time.GetUtcNow(), EventSeverity.Info, "up"));
         Assert.Null(h.Active("device-down"));

@@ -96,7 +96,7 @@ public sealed class SinkTests
 
             // local0 (16) * 8 + crit (2) = 130; a clear is notice (5): 133.
             Assert.StartsWith("<130>1 2026-11-30T12:00:00.000Z ", first, StringComparison.Ordinal);
-            Assert.Contains(" edgetwin " + Environment.ProcessId + " ALERT_FIRING [edgetwin@32473 id=\"7\" rule=\"inlet-hot\" key=\"rack-r01/inlet\" status=\"firing\" severity=\"critical\" value=\"31.5\"] rack-r01/inlet = 31.5, above 30", first, StringComparison.Ordinal);
+            Assert.Contains(" edgetwin " + Environment.ProcessId + " ALERT_FIRING [edgetwin@32473 id=\"7\" rule=\"inlet-hot\" key=\"rack-r01/inlet\" status=\"firing\" severity=\"critical\" value=\"31.5\" room=\"room1\" fired_at=\"2026-11-30T12:00:00.000Z\"] rack-r01/inlet = 31.5, above 30", first, StringComparison.Ordinal);
             Assert.StartsWith("<133>1 ", second, StringComparison.Ordinal);
             Assert.Contains("ALERT_RESOLVED", second, StringComparison.Ordinal);
             Assert.Contains("rule=\"a\\\"b\\]c\"", second, StringComparison.Ordinal);

@@ -132,10 +132,13 @@ public sealed class ThermalTwinAgentTests
             // The alert rule fired on the prediction's time_to_thermal_shutdown_min (about 5 min here, below 15).
             Assert.Contains(events, e => e.Event.Kind == EdgeEventKind.AlertRaised && e.Event.Source == "thermal-shutdown-soon");
 
+            // Its text is the twin's own line (failed units, racks affected, first step), not "time_to_thermal_shutdown_min = 5.2".
+            var raised = events.First(e => e.Event.Kind == EdgeEventKind.AlertRaised && e.Event.Source == "thermal-shutdown-soon");
+            Assert.Contains(events, e => e.Event.Kind == EdgeEventKind.Prediction && e.Event.Message == raised.Event.Message);
+
             // Labelled with the zone the prediction names (it was device=<zone> with no room).
-            var raised = events.First(e => e.Event.Kind == EdgeEventKind.AlertRaised && e.Event.Source == "thermal-shutdown-soon").Event.Attributes!;
-            Assert.Equal(a["zone"], raised["label.room"]);
-            Assert.False(raised.ContainsKey("label.device"));
+            Assert.Equal(a["zone"], raised.Event.Attributes!["label.room"]);
+            Assert.False(raised.Event.Attributes.ContainsKey("label.device"));
 
             site.Apply(new FaultCommand(FaultKind.CoolingRestore, "crac1"));
             await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Event.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved event", 60);

@@ -1,0 +1,131 @@
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Events;
+
+namespace EdgeTwin.Alerting.Tests.Rules;
+
+/// <summary>The default one-line summary the operator reads: what, where, how bad, since when; clears read as clears.</summary>
+public sealed class SummaryTests
+{
+    private const string Allowable = """
+        alerts:
+          rules:
+            - { name: inlet-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 30s, severity: critical }
+            - { name: pdu-power, type: threshold, match: { metric: total_power }, above: 2.19, severity: warning }
+        """;
+
+    [Fact]
+    public async Task Regression_a_threshold_summary_had_no_unit_no_place_and_named_the_pdu_not_the_rack()
+    {
+        await using var h = await Harness.StartAsync(Allowable);
+        var inlet = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        var power = h.Series("pdu-r01", "total_power", "pdu.total_power", "kW");
+
+        h.Feed(inlet, 32.3);
+        h.Advance(TimeSpan.FromSeconds(31));
+        h.Feed(power, 2.2);
+
+        // Was "pdu-r01/inlet_temperature = 32.3, above 32" and "pdu-r01/total_power = 2.2, above 2.19".
+        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 32.3 °C above 32 °C since 12:00:30 UTC", h.Active("inlet-allowable")!.Summary);
+        Assert.Equal("rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 12:00:31 UTC", h.Active("pdu-power")!.Summary);
+    }
+
+    [Fact]
+    public async Task Regression_a_cleared_alert_said_above_its_threshold()
+    {
+        await using var h = await Harness.StartAsync(Allowable);
+        var inlet = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        h.Feed(inlet, 32.3);
+        h.Advance(TimeSpan.FromSeconds(31));
+        h.Feed(inlet, 29.9);
+        h.Advance(TimeSpan.FromMinutes(1));
+
+        // Was "pdu-r01/inlet_temperature = 29.9, above 32" in the ALERT_RESOLVED message.
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        var resolved = h.Sink.All.Single(a => a.Status == AlertStatus.Resolved);
+        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 29.9 °C, back below 30 °C (clear level)", resolved.Summary);
+
+        // Pending again: no "since" (the previous episode's fire time is not this one's).
+        h.Feed(inlet, 32.5);
+        Assert.Equal(AlertState.Pending, h.StateOf("inlet-allowable"));
+        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 32.5 °C above 32 °C", h.Active("inlet-allowable")!.Summary);
+    }
+
+    [Fact]
+    public async Task Regression_the_thermal_alert_replaced_the_twins_message_by_attribute_equals_value()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: thermal-shutdown-soon, type: event, event: prediction, attribute: time_to_thermal_shutdown_min, below: 15, clear_above: 20, clear_after: 10m, severity: critical }
+            """);
+        const string Message = "cooling_failure in room1 (crac1, crac2 stopped at 09:39:03 UTC): A02 reaches 32 °C in 109 s (peak 36.1 °C within 30 min), thermal shutdown in 6.8 min, 2 rack(s) affected; first step: open doors and containment of room1 (buys 4 min)";
+        h.Service.Handle(new EdgeEvent(
+            EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), EventSeverity.Critical, Message,
+            new Dictionary<string, string> { ["time_to_thermal_shutdown_min"] = "6.84", ["zone"] = "room1" }));
+
+        // Was "room1/cooling_failure: time_to_thermal_shutdown_min = 6.84".
+        Assert.Equal(Message, h.Active("thermal-shutdown-soon")!.Summary);
+        h.Advance(TimeSpan.FromMinutes(11));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        Assert.Equal("room1/cooling_failure: resolved (last time_to_thermal_shutdown_min = 6.84)", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+    }
+
+    [Fact]
+    public async Task Regression_the_shipped_room_hot_spot_said_several_racks_when_one_rack_was_hot()
+    {
+        // The rule as datacenter.yaml ships it (its targets are the file's sinks, not the harness's).
+        var shipped = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+            .SkipWhile(l => !l.Trim().StartsWith("- name: room-hot-spot", StringComparison.Ordinal))
+            .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
+            .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal));
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", shipped));
+        var r1 = h.Series("rack-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        var r2 = h.Series("rack-r02", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        var pdu = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        h.Feed(r2, 24);
+        h.Feed(pdu, 24);
+        h.Feed(r1, 27.6);
+        h.Advance(TimeSpan.FromMinutes(1.1));
+
+        // Was "several racks of room1 run hot"; r01's second sensor (its PDU) is the same rack, not another one.
+        Assert.Equal("room room1 (site dc1): inlet_temperature 27.6 °C above 27 °C in rack r01 since 12:01:00 UTC", h.Active("room-hot-spot")!.Summary);
+        h.Feed(pdu, 28);
+
+        // Still one rack; the value is the live worst one (r01's PDU now reads 28), not the one at the raise (finding 3).
+        Assert.Equal("room room1 (site dc1): inlet_temperature 28 °C above 27 °C in rack r01 since 12:01:00 UTC", h.Active("room-hot-spot")!.Summary);
+        h.Feed(r2, 28.4);
+        Assert.Equal("room room1 (site dc1): inlet_temperature above 27 °C in 2 of 2 racks (r01, r02) since 12:01:00 UTC", h.Active("room-hot-spot")!.Summary);
+        h.Feed(r1, 25);
+        Assert.Equal("room room1 (site dc1): inlet_temperature above 27 °C in 2 of 2 racks (r01, r02) since 12:01:00 UTC", h.Active("room-hot-spot")!.Summary);
+        h.Feed(pdu, 25);
+        h.Feed(r2, 25);
+        Assert.Null(h.Active("room-hot-spot"));
+        h.Advance(TimeSpan.FromMinutes(1));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        Assert.Equal("room room1 (site dc1): inlet_temperature back below 26 °C (clear level)", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+    }
+
+    [Fact]
+    public async Task A_user_summary_template_is_kept_with_its_placeholders()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: hot, type: threshold, match: { role: rack.inlet_temperature }, above: 30, summary: "{rule}: {key} at {value} - call facilities" }
+            """);
+        h.Feed(h.Series("rack-r01", "inlet", "rack.inlet_temperature"), 31.25);
+        Assert.Equal("hot: rack-r01/inlet at 31.25 - call facilities", h.Active("hot")!.Summary);
+    }
+
+    private static string Repo()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
+    }
+}

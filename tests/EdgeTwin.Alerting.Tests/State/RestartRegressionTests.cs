@@ -1,0 +1,168 @@
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Events;
+using LiteDB;
+
+namespace EdgeTwin.Alerting.Tests.State;
+
+/// <summary>What an alert keeps across a restart besides its state: the flapping guard and its labels (on-call audit, findings 8 and 9).</summary>
+public sealed class RestartRegressionTests
+{
+    private const string Rules = """
+        alerts:
+          group_by: [room]
+          group_interval: 0s
+          flap_window: 5m
+          flap_max_changes: 4
+          rules:
+            - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
+        """;
+
+    [Fact]
+    public async Task Regression_a_muted_flapping_alert_was_notified_firing_again_after_a_restart()
+    {
+        var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        for (var i = 0; i < 4; i++)
+        {
+            h.Feed(s, 35);
+            h.Advance(TimeSpan.FromSeconds(5));
+            h.Feed(s, 20);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        h.Feed(s, 35); // raised while flapping: muted
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Flapping), "flapping message");
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        var id = h.Active("inlet-hot")!.Id;
+        var firingBefore = h.Sink.All.Count(a => a.Status == AlertStatus.Firing);
+
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            var restored = h2.Active("inlet-hot")!;
+            Assert.Equal(id, restored.Id);
+            Assert.True(restored.Flapping);
+
+            // Still inside the flap window: neither the restore nor further changes are notified.
+            var s2 = h2.Series("rack-r01", "inlet");
+            h2.Feed(s2, 35);
+            h2.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(300, TestContext.Current.CancellationToken);
+            Assert.DoesNotContain(h2.Sink.All, a => a.Status == AlertStatus.Firing);
+
+            // Stable for the window: released with one firing message, as without the restart.
+            h2.Advance(TimeSpan.FromMinutes(5));
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Id == id && a.Status == AlertStatus.Firing), "firing once it settled");
+            Assert.False(h2.Active("inlet-hot")!.Flapping);
+        }
+
+        Assert.Equal(firingBefore, h.Sink.All.Count(a => a.Status == AlertStatus.Firing));
+    }
+
+    [Fact]
+    public async Task Regression_a_flapping_alert_that_had_cleared_was_notified_again_under_a_new_id_after_a_restart()
+    {
+        var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        for (var i = 0; i < 4; i++)
+        {
+            h.Feed(s, 35);
+            h.Advance(TimeSpan.FromSeconds(5));
+            h.Feed(s, 20);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Flapping), "flapping message");
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        var sent = h.Sink.All.Count;
+        var id = h.Sink.All[0].Id;
+
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            // It raises again at once after the restart: still flapping, so muted, under its old id.
+            var s2 = h2.Series("rack-r01", "inlet");
+            h2.Feed(s2, 35);
+            var again = h2.Active("inlet-hot")!;
+            Assert.True(again.Flapping);
+            Assert.Equal(id, again.Id);
+            h2.Advance(TimeSpan.FromSeconds(5));
+            await Task.Delay(300, TestContext.Current.CancellationToken);
+            Assert.Empty(h2.Sink.All);
+        }
+
+        Assert.Equal(sent, h.Sink.All.Count);
+    }
+
+    [Fact]
+    public async Task Regression_a_restored_alert_lost_its_place_labels_and_group()
+    {
+        const string roomRule = """
+            alerts:
+              group_by: [room]
+              group_interval: 0s
+              rules:
+                - { name: room-hot, type: threshold, match: { role: rack.inlet_temperature }, above: 30, clear_below: 29, combine: any, per: room }
+            """;
+        var h = await Harness.StartAsync(roomRule);
+        h.Feed(h.Series("rack-r01", "inlet", "rack.inlet_temperature"), 31);
+        h.Feed(h.Series("rack-r02", "inlet", "rack.inlet_temperature"), 20);
+        var before = h.Active("room-hot")!;
+        Assert.Equal("room1", before.Labels["room"]);
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 1, "firing message");
+        Assert.Equal("room=room1", h.Sink.Got[0].Notification.Group);
+
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            var restored = h2.Active("room-hot")!;
+            Assert.Equal(before.Labels.OrderBy(l => l.Key), restored.Labels.OrderBy(l => l.Key));
+
+            // The clear after the restart goes to the same group and tells the centre the same place.
+            h2.Feed(h2.Series("rack-r01", "inlet", "rack.inlet_temperature"), 20);
+            h2.Feed(h2.Series("rack-r02", "inlet", "rack.inlet_temperature"), 20);
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "resolved message");
+            Assert.Equal("room=room1", h2.Sink.Got.Single(g => g.Alerts.Any(a => a.Status == AlertStatus.Resolved)).Notification.Group);
+            await Wait.UntilAsync(() => h2.Events.Events.Any(e => e.Kind == EdgeEventKind.AlertCleared), "cleared event");
+            Assert.Equal("room1", h2.Events.Events.First(e => e.Kind == EdgeEventKind.AlertCleared).Attributes!["label.room"]);
+        }
+    }
+
+    [Fact]
+    public async Task An_alert_store_written_before_flapping_and_labels_were_saved_still_loads()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-oldstore-").FullName;
+        var fired = new DateTimeOffset(2026, 11, 30, 11, 59, 0, TimeSpan.Zero);
+
+        // An alerts.db as the previous release wrote it: no flapping, changes or labels fields.
+        using (var db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(dir, "alerts.db"), Connection = ConnectionType.Direct }))
+        {
+            db.GetCollection("alerts").Insert(new BsonDocument
+            {
+                ["_id"] = 7L,
+                ["rule"] = "inlet-hot",
+                ["key"] = "rack-r01/inlet",
+                ["state"] = (int)AlertState.Firing,
+                ["value"] = 35.0,
+                ["fired"] = fired.ToUnixTimeMilliseconds(),
+                ["resolved"] = BsonValue.Null,
+                ["acked"] = BsonValue.Null,
+                ["notified"] = true,
+            });
+        }
+
+        await using var h = await Harness.StartAsync(Rules, dir);
+        var restored = h.Active("inlet-hot")!;
+        Assert.Equal(7, restored.Id);
+        Assert.Equal(fired, restored.FiredAt);
+        Assert.False(restored.Flapping);
+        Assert.Equal("room1", restored.Labels["room"]); // rebuilt from the key, as before
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Empty(h.Sink.All); // it had been notified
+
+        // Saved again in the new format, it still reads back.
+        h.Manager.Acknowledge(7, "ops");
+        await Wait.UntilAsync(() => h.Manager.Store.LoadAlerts().Any(a => a.Id == 7 && a.AckedAt is not null && a.Changes is { Count: 0 }), "the acknowledge read back");
+    }
+}
