@@ -225,6 +225,16 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^missing_scalar +NaN V +room\.missing  \[device_error\] noSuchName: "));
         Assert.Contains(lines, l => l.StartsWith("firmware ", StringComparison.Ordinal) && l.EndsWith("[device_error] OctetString \"fw 4.2.1\" is not numeric", StringComparison.Ordinal));
         Assert.Contains(Warnings(), w => w.Contains("column no_such_column", StringComparison.Ordinal));
+
+        var json = new StringWriter();
+        code = await PollCommand.PollAsync(AgentFiles.Load(config), "env1", new SourceFactories([_factory]), new ListLoggerFactory(_logs),
+            TimeProvider.System, true, json, error, Ct);
+        Assert.True(code == 0, error.ToString());
+        using var doc = System.Text.Json.JsonDocument.Parse(json.ToString());
+        var metrics = doc.RootElement.GetProperty("metrics").EnumerateArray().ToDictionary(m => m.GetProperty("series").GetString()!, m => m, StringComparer.Ordinal);
+        Assert.Equal("device_error", metrics["env1/firmware"].GetProperty("quality").GetString());
+        Assert.Equal("OctetString \"fw 4.2.1\" is not numeric", metrics["env1/firmware"].GetProperty("reason").GetString());
+        Assert.False(metrics["env1/supply_voltage"].TryGetProperty("reason", out _));
     }
 
     public ValueTask DisposeAsync() => _factory.DisposeAsync();
