@@ -110,8 +110,13 @@ public readonly struct SnmpValue : IEquatable<SnmpValue>
         return !double.IsNaN(value);
     }
 
-    private double ParseNumericString() =>
-        double.TryParse(Encoding.ASCII.GetString((byte[])_ref!).Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : double.NaN;
+    // Parsed from the bytes, without a string: a gauge that reads a text OID fails every poll, and must not allocate each time.
+    private double ParseNumericString()
+    {
+        var bytes = ((byte[])_ref!).AsSpan();
+        bytes = bytes[Ascii.Trim(bytes)];
+        return Ascii.IsValid(bytes) && double.TryParse(bytes, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : double.NaN;
+    }
 
     private InvalidOperationException Wrong(string what) => new($"{what}() on an SNMP value of type {Type}");
 

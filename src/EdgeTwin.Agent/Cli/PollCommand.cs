@@ -122,7 +122,8 @@ internal sealed class PollCommand : ICliCommand
 
         var elapsed = time.GetElapsedTime(started);
         var rules = AgentService.QualityRulesOf(profile);
-        var rows = sink.Samples.Select(s => Row.Of(s, registry[s.Series], profile, rules)).ToList();
+        var reasons = source as EdgeTwin.Agent.Sources.ISampleReasons;
+        var rows = sink.Samples.Select(s => Row.Of(s, registry[s.Series], profile, rules, reasons)).ToList();
         if (json)
         {
             await output.WriteAsync(Json(device, profile, acquiredAt, elapsed, rows)).ConfigureAwait(false);
@@ -156,6 +157,10 @@ internal sealed class PollCommand : ICliCommand
             if (r.Quality != SampleQuality.Good)
             {
                 sb.Append("  [").Append(QualityName(r.Quality)).Append(']');
+                if (r.Reason is not null)
+                {
+                    sb.Append(' ').Append(r.Reason);
+                }
             }
 
             sb.Append('\n');
@@ -214,6 +219,11 @@ internal sealed class PollCommand : ICliCommand
                 }
 
                 w.WriteString("quality", QualityName(r.Quality));
+                if (r.Reason is not null)
+                {
+                    w.WriteString("reason", r.Reason);
+                }
+
                 w.WriteEndObject();
             }
 
@@ -234,9 +244,9 @@ internal sealed class PollCommand : ICliCommand
         _ => q.ToString().ToLowerInvariant(),
     };
 
-    private sealed record Row(string Key, string Name, string Metric, IReadOnlyList<KeyValuePair<string, string>> Tags, double Value, string ValueText, string Unit, MetricKind Kind, string Role, string? State, SampleQuality Quality)
+    private sealed record Row(string Key, string Name, string Metric, IReadOnlyList<KeyValuePair<string, string>> Tags, double Value, string ValueText, string Unit, MetricKind Kind, string Role, string? State, SampleQuality Quality, string? Reason)
     {
-        public static Row Of(Sample s, SeriesDescriptor d, DeviceProfile profile, Func<SeriesDescriptor, QualityRule> rules)
+        public static Row Of(Sample s, SeriesDescriptor d, DeviceProfile profile, Func<SeriesDescriptor, QualityRule> rules, EdgeTwin.Agent.Sources.ISampleReasons? reasons)
         {
             var quality = s.Quality;
             var rule = rules(d);
@@ -260,7 +270,8 @@ internal sealed class PollCommand : ICliCommand
                 text += " (" + state + ")";
             }
 
-            return new Row(d.Key, name, d.Metric, tags, s.Value, text, d.Unit, d.Kind, d.Role ?? metric?.Role ?? "", state, quality);
+            var reason = s.Quality == SampleQuality.DeviceError ? reasons?.ReasonOf(s.Series) : null;
+            return new Row(d.Key, name, d.Metric, tags, s.Value, text, d.Unit, d.Kind, d.Role ?? metric?.Role ?? "", state, quality, reason);
         }
     }
 

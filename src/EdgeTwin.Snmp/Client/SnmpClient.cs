@@ -52,6 +52,73 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return response.VarBinds;
     }
 
+    /// <summary>
+    /// GET that survives per-varbind errors: when the agent answers noSuchName or badValue with an error-index (what an
+    /// SNMPv1 agent does for one missing OID, where v2c would return noSuchObject in the varbind), that varbind is
+    /// dropped, <paramref name="errors"/> gets the status at its position, and the rest is asked again, like
+    /// net-snmp's <c>snmpget -Cf</c>. The result has one varbind per asked OID, in order (a dropped one carries Null).
+    /// Any other error-status, a timeout or a USM failure still throws.
+    /// </summary>
+    public async Task<VarBind[]> GetEachAsync(SnmpTarget target, IReadOnlyList<Oid> oids, Memory<SnmpErrorStatus> errors, CancellationToken cancellationToken)
+    {
+        if (errors.Length < oids.Count)
+        {
+            throw new ArgumentException($"errors has {errors.Length} slots for {oids.Count} OIDs", nameof(errors));
+        }
+        errors.Span[..oids.Count].Clear();
+        var results = new VarBind[oids.Count];
+        var pending = new List<int>(oids.Count);
+        for (var i = 0; i < oids.Count; i++)
+        {
+            pending.Add(i);
+        }
+        await GetEachCoreAsync(target, oids, pending, results, errors, cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    private async Task GetEachCoreAsync(SnmpTarget target, IReadOnlyList<Oid> oids, List<int> pending, VarBind[] results, Memory<SnmpErrorStatus> errors, CancellationToken cancellationToken)
+    {
+        // Each error answer removes one varbind, so at most pending.Count re-sends; the cap also stops an agent that
+        // keeps pointing at the same index.
+        var resendsLeft = pending.Count;
+        while (pending.Count > 0)
+        {
+            var ask = new Oid[pending.Count];
+            for (var i = 0; i < ask.Length; i++)
+            {
+                ask[i] = oids[pending[i]];
+            }
+            var response = await RequestAsync(target, id => SnmpPdu.Get(id, ask), cancellationToken).ConfigureAwait(false);
+            if (response.ErrorStatus == SnmpErrorStatus.TooBig && pending.Count > 1)
+            {
+                var half = pending.Count / 2;
+                await GetEachCoreAsync(target, oids, pending.GetRange(0, half), results, errors, cancellationToken).ConfigureAwait(false);
+                await GetEachCoreAsync(target, oids, pending.GetRange(half, pending.Count - half), results, errors, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            if (response.ErrorStatus is SnmpErrorStatus.NoSuchName or SnmpErrorStatus.BadValue
+                && response.ErrorIndex >= 1 && response.ErrorIndex <= pending.Count && resendsLeft > 0)
+            {
+                var dropped = pending[response.ErrorIndex - 1];
+                results[dropped] = VarBind.Null(oids[dropped]);
+                errors.Span[dropped] = response.ErrorStatus;
+                pending.RemoveAt(response.ErrorIndex - 1);
+                resendsLeft--;
+                continue;
+            }
+            ThrowOnError(target, response, ask);
+            if (response.VarBinds.Count != ask.Length)
+            {
+                throw new SnmpException($"{target}: answered {response.VarBinds.Count} varbind(s) to a GET of {ask.Length}");
+            }
+            for (var i = 0; i < ask.Length; i++)
+            {
+                results[pending[i]] = response.VarBinds[i];
+            }
+            return;
+        }
+    }
+
     public async Task<IReadOnlyList<VarBind>> GetNextAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
         var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, oids), cancellationToken).ConfigureAwait(false);

@@ -7,7 +7,7 @@ using EdgeTwin.Snmp.Messages;
 namespace EdgeTwin.IntegrationTests.Snmp;
 
 /// <summary>A net-snmp snmpd on a random loopback port (own config and persistent dir in a temp dir), for CLI and source tests.</summary>
-public sealed class SnmpdProcess : IAsyncLifetime
+public class SnmpdProcess : IAsyncLifetime
 {
     private Process? _process;
     private string? _dir;
@@ -20,8 +20,20 @@ public sealed class SnmpdProcess : IAsyncLifetime
 
     public static string? FindTool(string name) => Dirs.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 
+    /// <summary>More snmpd.conf lines (e.g. a <c>pass</c> handler whose script is written into <paramref name="dir"/>).</summary>
+    protected virtual IEnumerable<string> ExtraConfig(string dir) => [];
+
+    /// <summary>Why this fixture cannot run although snmpd is installed (a missing interpreter), or null.</summary>
+    protected virtual string? MissingPrerequisite() => null;
+
     public async ValueTask InitializeAsync()
     {
+        SkipReason = MissingPrerequisite();
+        if (SkipReason is not null)
+        {
+            Console.WriteLine($"SKIP: {SkipReason}");
+            return;
+        }
         var snmpd = FindTool("snmpd");
         if (snmpd is null || FindTool("snmpget") is null)
         {
@@ -40,6 +52,7 @@ public sealed class SnmpdProcess : IAsyncLifetime
             "sysContact noc@example.net",
             "createUser clisha SHA-256 authpass123 AES-256 privpass123",
             "rouser clisha priv",
+            .. ExtraConfig(_dir),
         ]);
         for (var attempt = 0; attempt < 5; attempt++)
         {
@@ -108,6 +121,7 @@ public sealed class SnmpdProcess : IAsyncLifetime
 
     public ValueTask DisposeAsync()
     {
+        GC.SuppressFinalize(this);
         if (_process is { HasExited: false })
         {
             _process.Kill(true);

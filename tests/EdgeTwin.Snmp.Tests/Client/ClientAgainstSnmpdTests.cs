@@ -231,5 +231,33 @@ public sealed class ClientAgainstSnmpdTests(SnmpdFixture snmpd) : IAsyncDisposab
         Assert.Equal(0, _client.InFlight);
     }
 
+    [Fact]
+    public async Task Regression_one_bad_oid_on_snmpv1_failed_the_whole_get()
+    {
+        SkipIfNoSnmpd();
+        Oid[] oids = [SysDescr, Oid.Parse("1.3.6.1.2.1.1.99.0"), Oid.Parse("1.3.6.1.2.1.1.6.0"), Oid.Parse("1.3.6.1.2.1.1.98.0")];
+        var errors = new SnmpErrorStatus[oids.Length];
+        var vbs = await _client.GetEachAsync(Target(SnmpVersion.V1), oids, errors, Ct);
+        Assert.Equal(oids, vbs.Select(v => v.Oid));
+        Assert.Equal($"STRING: \"{SnmpdFixture.SysDescr}\"", SnmpFormatter.Format(vbs[0].Value));
+        Assert.Equal("STRING: \"rack A1\"", SnmpFormatter.Format(vbs[2].Value));
+        Assert.Equal([SnmpErrorStatus.NoError, SnmpErrorStatus.NoSuchName, SnmpErrorStatus.NoError, SnmpErrorStatus.NoSuchName], errors);
+        Assert.Equal(SnmpType.Null, vbs[1].Value.Type);
+
+        // v2c says it in the varbind instead: the same call, no error-status, noSuchObject values.
+        vbs = await _client.GetEachAsync(Target(), oids, errors, Ct);
+        Assert.All(errors, e => Assert.Equal(SnmpErrorStatus.NoError, e));
+        Assert.Equal(SnmpType.NoSuchObject, vbs[3].Value.Type);
+        Assert.Equal(0, _client.InFlight);
+    }
+
+    [Fact]
+    public async Task Get_each_still_fails_when_the_v1_agent_does_not_answer()
+    {
+        SkipIfNoSnmpd();
+        var target = Target(SnmpVersion.V1, community: "wrong") with { Timeout = TimeSpan.FromMilliseconds(300), Retries = 0 };
+        await Assert.ThrowsAsync<SnmpTimeoutException>(() => _client.GetEachAsync(target, [SysDescr, SysUpTime], new SnmpErrorStatus[2], Ct));
+    }
+
     public ValueTask DisposeAsync() => _client.DisposeAsync();
 }

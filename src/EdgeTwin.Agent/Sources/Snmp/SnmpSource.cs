@@ -15,8 +15,10 @@ namespace EdgeTwin.Agent.Sources.Snmp;
 /// GETBULK walk per table column (GETNEXT for v1), where the row index becomes a tag. Counters marked <c>rate</c>
 /// become per-second rates (32/64-bit wrap handled; the first poll only primes them). A poll is bounded by the
 /// device's timeout; requests go through the shared client, so a silent device only ever waits on its own timers.
+/// What the device cannot supply (a missing scalar, a text where a number belongs, an empty or cut column) is logged
+/// as a warning when it changes, not every poll, and the reason is kept for <c>edgetwin poll</c>.
 /// </summary>
-internal sealed partial class SnmpSource : IPolledSource
+internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 {
     private readonly DeviceConfig _device;
     private readonly SnmpPollPlan _plan;
@@ -27,6 +29,17 @@ internal sealed partial class SnmpSource : IPolledSource
     private readonly Dictionary<string, SeriesId> _tableSeries = new(StringComparer.Ordinal);
     private readonly Dictionary<SeriesId, (double Raw, long AtMs)> _lastCounter = [];
     private SeriesId[] _scalarSeries = [];
+    private readonly Oid[] _scalarOids;
+    private readonly SnmpErrorStatus[] _scalarErrors;
+    // Per scalar: why the last read gave no number (None when it did), the value type for a non-numeric answer, and the
+    // reason text, built only when the first two change so a device that keeps failing the same way costs nothing.
+    private readonly Unreadable[] _scalarState;
+    private readonly SnmpType[] _scalarType;
+    private readonly string?[] _scalarReason;
+    // Per table and column: the rows of this poll's walk, whether it hit max_rows, and the note last logged.
+    private readonly int[][] _columnRows;
+    private readonly bool[][] _columnCut;
+    private readonly ColumnNote[][] _columnNotes;
     private SeriesRegistry? _registry;
     private SnmpTarget? _target;
 
@@ -38,6 +51,14 @@ internal sealed partial class SnmpSource : IPolledSource
         _client = client;
         _time = time;
         _logger = loggerFactory.CreateLogger<SnmpSource>();
+        _scalarOids = plan.Scalars.Select(s => s.Oid).ToArray();
+        _scalarErrors = new SnmpErrorStatus[_scalarOids.Length];
+        _scalarState = new Unreadable[_scalarOids.Length];
+        _scalarType = new SnmpType[_scalarOids.Length];
+        _scalarReason = new string?[_scalarOids.Length];
+        _columnRows = plan.Tables.Select(t => new int[t.Columns.Count]).ToArray();
+        _columnCut = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
+        _columnNotes = plan.Tables.Select(t => new ColumnNote[t.Columns.Count]).ToArray();
     }
 
     public string DeviceId => _device.Id;
@@ -64,15 +85,43 @@ internal sealed partial class SnmpSource : IPolledSource
             var client = _client();
             if (_plan.Scalars.Count > 0)
             {
-                var vbs = await client.GetAsync(target, _plan.Scalars.Select(s => s.Oid).ToArray(), budget.Token).ConfigureAwait(false);
-                for (var i = 0; i < vbs.Count && i < _plan.Scalars.Count; i++)
+                // GetEach: over v1 one missing OID is an error-status for the whole GET; it drops that OID and asks for
+                // the rest, so one wrong OID in a profile costs one metric, not the device.
+                var vbs = await client.GetEachAsync(target, _scalarOids, _scalarErrors, budget.Token).ConfigureAwait(false);
+                var changed = false;
+                for (var i = 0; i < vbs.Length; i++)
                 {
-                    Add(samples, _scalarSeries[i], _plan.Scalars[i].Metric, vbs[i].Value, acquiredAtUnixMs);
+                    var value = vbs[i].Value;
+                    var why = _scalarErrors[i] switch
+                    {
+                        SnmpErrorStatus.NoSuchName => Unreadable.NoSuchName,
+                        SnmpErrorStatus.BadValue => Unreadable.BadValue,
+                        _ => Unreadable.None,
+                    };
+                    if (why != Unreadable.None || !TryAdd(samples, _scalarSeries[i], _plan.Scalars[i].Metric, value, acquiredAtUnixMs))
+                    {
+                        samples.Add(new Sample(_scalarSeries[i], acquiredAtUnixMs, double.NaN, SampleQuality.DeviceError));
+                        if (why == Unreadable.None)
+                        {
+                            why = value.Type switch
+                            {
+                                SnmpType.NoSuchObject => Unreadable.NoSuchObject,
+                                SnmpType.NoSuchInstance => Unreadable.NoSuchInstance,
+                                SnmpType.EndOfMibView => Unreadable.EndOfMibView,
+                                _ => Unreadable.NotNumeric,
+                            };
+                        }
+                    }
+                    changed |= TrackScalar(i, why, value);
+                }
+                if (changed)
+                {
+                    LogScalars();
                 }
             }
-            foreach (var table in _plan.Tables)
+            for (var t = 0; t < _plan.Tables.Count; t++)
             {
-                await PollTableAsync(client, target, table, registry, samples, acquiredAtUnixMs, budget.Token).ConfigureAwait(false);
+                await PollTableAsync(client, target, t, registry, samples, acquiredAtUnixMs, budget.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -103,8 +152,9 @@ internal sealed partial class SnmpSource : IPolledSource
         return await SnmpEndpoint.ResolveAsync(text, a.Port ?? 161, ct).ConfigureAwait(false);
     }
 
-    private async Task PollTableAsync(SnmpClient client, SnmpTarget target, SnmpTablePlan plan, SeriesRegistry registry, List<Sample> samples, long at, CancellationToken ct)
+    private async Task PollTableAsync(SnmpClient client, SnmpTarget target, int tableIndex, SeriesRegistry registry, List<Sample> samples, long at, CancellationToken ct)
     {
+        var plan = _plan.Tables[tableIndex];
         var maxRows = Math.Max(1, plan.Table.MaxRows);
         HashSet<string>? keep = null;
         if (plan.Filter is { } filterOid)
@@ -130,10 +180,19 @@ internal sealed partial class SnmpSource : IPolledSource
                 }
             }
         }
-        foreach (var (columnOid, metric) in plan.Columns)
+        // One row past the cap tells "exactly max_rows rows" from "rows were cut".
+        var walkCap = maxRows == int.MaxValue ? maxRows : maxRows + 1;
+        var rowCounts = _columnRows[tableIndex];
+        var cut = _columnCut[tableIndex];
+        for (var c = 0; c < plan.Columns.Count; c++)
         {
-            foreach (var vb in await client.BulkWalkAsync(target, columnOid, ct, maxRows).ConfigureAwait(false))
+            var (columnOid, metric) = plan.Columns[c];
+            var rows = await client.BulkWalkAsync(target, columnOid, ct, walkCap).ConfigureAwait(false);
+            cut[c] = rows.Count > maxRows;
+            rowCounts[c] = Math.Min(rows.Count, maxRows);
+            for (var r = 0; r < rowCounts[c]; r++)
             {
+                var vb = rows[r];
                 var index = Index(columnOid, vb.Oid);
                 if (keep is not null && !keep.Contains(index))
                 {
@@ -150,20 +209,133 @@ internal sealed partial class SnmpSource : IPolledSource
                     series = registry.GetOrAdd(Describe(metric, tags));
                     _tableSeries[key] = series;
                 }
-                Add(samples, series, metric, vb.Value, at);
+                if (!TryAdd(samples, series, metric, vb.Value, at))
+                {
+                    samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
+                }
             }
         }
+        NoteColumns(tableIndex, target.Version);
+    }
+
+    /// <summary>Warns, once per column until its state changes, about a column that came back empty or was cut.</summary>
+    private void NoteColumns(int tableIndex, EdgeTwin.Snmp.Messages.SnmpVersion version)
+    {
+        var plan = _plan.Tables[tableIndex];
+        var rowCounts = _columnRows[tableIndex];
+        var cut = _columnCut[tableIndex];
+        var notes = _columnNotes[tableIndex];
+        var filled = -1; // a column with rows: the table exists, so an empty column is the profile's doing
+        for (var c = 0; c < rowCounts.Length && filled < 0; c++)
+        {
+            filled = rowCounts[c] > 0 ? c : -1;
+        }
+        string? newlyCut = null;
+        for (var c = 0; c < notes.Length; c++)
+        {
+            var (oid, metric) = plan.Columns[c];
+            var note = cut[c] ? ColumnNote.Cut
+                : rowCounts[c] > 0 || filled < 0 ? ColumnNote.None
+                // net-snmp (and the RFC 3584 rules) skip Counter64 in v1 answers: the walk sees nothing at all.
+                : version == EdgeTwin.Snmp.Messages.SnmpVersion.V1 && metric.Kind == MetricKind.Counter ? ColumnNote.EmptyCounterOverV1
+                : oid.Length > plan.Columns[filled].Oid.Length ? ColumnNote.EmptyWithInstance
+                : ColumnNote.Empty;
+            if (note == notes[c])
+            {
+                continue;
+            }
+            notes[c] = note;
+            if (note == ColumnNote.Cut)
+            {
+                // Every column of a big table hits the cap together: one line per table, naming the columns.
+                newlyCut = (newlyCut is null ? "" : newlyCut + ", ") + $"{metric.Name} ({oid.ToNumericString()})";
+            }
+            else if (note != ColumnNote.None)
+            {
+                var hint = note switch
+                {
+                    ColumnNote.EmptyCounterOverV1 => "the device is polled over SNMPv1, which cannot carry Counter64 values (agents leave them out); Counter64 needs v2c/v3 credentials. If it is not a Counter64, check the column OID",
+                    ColumnNote.EmptyWithInstance => $"its OID has more arcs than column {plan.Columns[filled].Metric.Name} ({plan.Columns[filled].Oid.ToNumericString()}): an instance (.{oid[oid.Length - 1]}) looks included; give the column OID without it",
+                    _ => "wrong column OID? (walk the table entry to list its columns)",
+                };
+                LogColumnEmpty(_logger, DeviceId, plan.Table.Name, metric.Name, oid.ToNumericString(), hint);
+            }
+        }
+        if (newlyCut is not null)
+        {
+            LogColumnsCut(_logger, DeviceId, plan.Table.Name, plan.Table.MaxRows, newlyCut);
+        }
+    }
+
+    /// <summary>Records why scalar <paramref name="i"/> was (un)readable; true when that differs from the last poll.</summary>
+    private bool TrackScalar(int i, Unreadable why, SnmpValue value)
+    {
+        var type = why == Unreadable.NotNumeric ? value.Type : default;
+        if (_scalarState[i] == why && _scalarType[i] == type)
+        {
+            return false;
+        }
+        _scalarState[i] = why;
+        _scalarType[i] = type;
+        _scalarReason[i] = why == Unreadable.None ? null : Reason(why, _scalarOids[i], value);
+        return true;
+    }
+
+    private static string Reason(Unreadable why, Oid oid, SnmpValue value) => why switch
+    {
+        Unreadable.NoSuchObject => "noSuchObject: the device has no such object (check the OID)" + ScalarHint(oid),
+        Unreadable.NoSuchInstance => "noSuchInstance: the device has no such instance (check the OID)" + ScalarHint(oid),
+        Unreadable.EndOfMibView => "endOfMibView",
+        Unreadable.NoSuchName => "noSuchName: the SNMPv1 agent has no such object or instance (check the OID)" + ScalarHint(oid),
+        Unreadable.BadValue => "badValue: the SNMPv1 agent refused this OID",
+        _ => SnmpFormatter.ValueText(value) is { Length: > 0 } text ? $"{value.Type} {text} is not numeric" : $"{value.Type} is not numeric",
+    };
+
+    // The most common slip in a profile: the scalar's object OID without its .0 instance.
+    private static string ScalarHint(Oid oid) => oid.Length > 0 && oid[oid.Length - 1] != 0 ? "; a scalar's OID ends in .0" : "";
+
+    private void LogScalars()
+    {
+        var failed = 0;
+        var details = new System.Text.StringBuilder();
+        for (var i = 0; i < _scalarReason.Length; i++)
+        {
+            if (_scalarReason[i] is { } reason)
+            {
+                details.Append(failed++ == 0 ? "" : "; ").Append(_plan.Scalars[i].Metric.Name).Append(" (")
+                    .Append(_scalarOids[i].ToNumericString()).Append("): ").Append(reason);
+            }
+        }
+        if (failed == 0)
+        {
+            LogScalarsReadable(_logger, DeviceId);
+        }
+        else
+        {
+            LogScalarsUnreadable(_logger, DeviceId, failed, _scalarReason.Length, details.ToString());
+        }
+    }
+
+    public string? ReasonOf(SeriesId series)
+    {
+        for (var i = 0; i < _scalarSeries.Length; i++)
+        {
+            if (_scalarSeries[i] == series)
+            {
+                return _scalarReason[i];
+            }
+        }
+        return null;
     }
 
     private static string Index(Oid column, Oid instance) => string.Join('.', instance.Arcs[column.Length..].ToArray());
 
-    private void Add(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at)
+    /// <summary>Adds the sample for a numeric value (none while a rate primes); false when the value is no number.</summary>
+    private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at)
     {
         if (!value.TryGetNumber(out var raw))
         {
-            // noSuchObject, a non-numeric string, ...: the device has no usable value for this metric.
-            samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
-            return;
+            return false; // noSuchObject, a non-numeric string, ...: the caller records a DeviceError
         }
         double reported;
         if (metric.Kind == MetricKind.Counter && metric.Rate)
@@ -172,7 +344,7 @@ internal sealed partial class SnmpSource : IPolledSource
             _lastCounter[series] = (raw, at);
             if (previous is not { } prev || at <= prev.Item2)
             {
-                return; // first reading only primes the rate
+                return true; // first reading only primes the rate
             }
             var delta = raw - prev.Item1;
             if (delta < 0)
@@ -189,10 +361,43 @@ internal sealed partial class SnmpSource : IPolledSource
         }
         var quality = metric.IsOutOfRange(reported) ? SampleQuality.OutOfRange : SampleQuality.Good;
         samples.Add(new Sample(series, at, reported, quality));
+        return true;
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the shared client belongs to the factory
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP poll of {DeviceId} failed: {Reason}")]
     private static partial void LogPollFailed(ILogger logger, string deviceId, string reason);
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: {Failed} of {Total} scalars unreadable: {Details}")]
+    private static partial void LogScalarsUnreadable(ILogger logger, string deviceId, int failed, int total, string details);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: every scalar is readable again")]
+    private static partial void LogScalarsReadable(ILogger logger, string deviceId);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table} column {Column} ({Oid}): no rows, while other columns of the table have rows: {Hint}")]
+    private static partial void LogColumnEmpty(ILogger logger, string deviceId, string table, string column, string oid, string hint);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table}: the walk stopped at max_rows {MaxRows} and further rows were cut (raise max_rows to read them); columns: {Columns}")]
+    private static partial void LogColumnsCut(ILogger logger, string deviceId, string table, int maxRows, string columns);
+
+    private enum Unreadable : byte
+    {
+        None,
+        NoSuchObject,
+        NoSuchInstance,
+        EndOfMibView,
+        NotNumeric,
+        NoSuchName,
+        BadValue,
+    }
+
+    private enum ColumnNote : byte
+    {
+        None,
+        Empty,
+        EmptyWithInstance,
+        EmptyCounterOverV1,
+        Cut,
+    }
 }
