@@ -26,8 +26,11 @@ internal sealed class AlertsCli
         command.Options.Add(Json);
     }
 
-    /// <summary>Sends one request and prints the answer with <paramref name="print"/> (or as JSON); returns the exit code.</summary>
-    public async Task<int> RunAsync(ParseResult parse, string request, Func<JsonElement, TextWriter, Task> print, CancellationToken ct)
+    /// <summary>
+    /// Sends one request and prints the answer with <paramref name="print"/> (or as JSON); returns the exit code. With
+    /// <paramref name="printFailed"/> a failed answer is printed too (an ack of several alerts lists those it did).
+    /// </summary>
+    public async Task<int> RunAsync(ParseResult parse, string request, Func<JsonElement, TextWriter, Task> print, CancellationToken ct, bool printFailed = false)
     {
         var error = parse.InvocationConfiguration.Error;
         var output = parse.InvocationConfiguration.Output;
@@ -66,7 +69,7 @@ internal sealed class AlertsCli
             {
                 await output.WriteLineAsync(root.GetRawText()).ConfigureAwait(false);
             }
-            else if (root.GetProperty("ok").GetBoolean())
+            else if (printFailed || root.GetProperty("ok").GetBoolean())
             {
                 await print(root, output).ConfigureAwait(false);
             }
@@ -107,6 +110,18 @@ internal sealed class AlertsCli
                         break;
                     case double d:
                         w.WriteNumber(k, d);
+                        break;
+                    case bool f:
+                        w.WriteBoolean(k, f);
+                        break;
+                    case IEnumerable<long> many:
+                        w.WriteStartArray(k);
+                        foreach (var n in many)
+                        {
+                            w.WriteNumberValue(n);
+                        }
+
+                        w.WriteEndArray();
                         break;
                 }
             }
