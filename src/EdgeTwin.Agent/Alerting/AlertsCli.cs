@@ -82,6 +82,13 @@ internal sealed class AlertsCli
 
             return 0;
         }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
+        {
+            // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
+            var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist";
+            await error.WriteLineAsync($"edgetwin alerts: the agent is not running or the socket path is wrong: {what}").ConfigureAwait(false);
+            return 1;
+        }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or JsonException)
         {
             await error.WriteLineAsync($"edgetwin alerts: cannot reach the agent at {socket}: {ex.Message} (is it running, and may this user open the socket?)").ConfigureAwait(false);

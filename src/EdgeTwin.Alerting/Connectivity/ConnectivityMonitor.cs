@@ -44,6 +44,26 @@ public sealed partial class ConnectivityMonitor
         _since = _time.GetUtcNow();
     }
 
+    /// <summary>
+    /// Starts from the state saved before a restart, so an outage that outlives the restart keeps its real start (and
+    /// is offline at the first failed check instead of degraded again). The first check still reports, and a good one
+    /// is online at once.
+    /// </summary>
+    public void Seed(UplinkState state, DateTimeOffset since)
+    {
+        lock (_gate)
+        {
+            _state = state;
+            _since = since;
+            _failures = state switch
+            {
+                UplinkState.Offline => _config.OfflineAfter,
+                UplinkState.Degraded => 1,
+                _ => 0,
+            };
+        }
+    }
+
     /// <summary>Raised outside the lock on every change.</summary>
     public event Action<ConnectivityChange>? Changed;
 

@@ -346,6 +346,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         w.WriteString("since", c.Since.ToString("O", CultureInfo.InvariantCulture));
         w.WriteEndObject();
         w.WriteStartArray("alerts");
+        var pendingSince = _alerting.Manager.PendingSince();
         foreach (var a in _alerting.Manager.Active())
         {
             w.WriteStartObject();
@@ -361,6 +362,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
             w.WriteString("summary", a.Summary);
             w.WriteString("fired_at", a.FiredAt?.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("pending_since", pendingSince.TryGetValue(a.Id, out var p) && a.State == AlertState.Pending ? p.ToString("O", CultureInfo.InvariantCulture) : null);
             w.WriteString("acked_at", a.AckedAt?.ToString("O", CultureInfo.InvariantCulture));
             w.WriteBoolean("flapping", a.Flapping);
             w.WriteEndObject();
@@ -384,6 +386,28 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             w.WriteNumber("dropped", s.Dropped);
             w.WriteNumber("queued", s.QueueDepth);
             w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+
+        // What the relay, buzzer and lamp show: from SSH nobody hears whether the buzzer stopped after an ack.
+        w.WriteStartArray("outputs");
+        foreach (var s in _alerting.Sinks)
+        {
+            if (s.Sink is not GpioSink gpio)
+            {
+                continue;
+            }
+
+            foreach (var o in gpio.Outputs())
+            {
+                w.WriteStartObject();
+                w.WriteString("sink", s.Name);
+                w.WriteString("name", o.Name);
+                w.WriteString("pattern", o.PatternName);
+                w.WriteBoolean("quieted_by_ack", o.QuietedByAck);
+                w.WriteEndObject();
+            }
         }
 
         w.WriteEndArray();

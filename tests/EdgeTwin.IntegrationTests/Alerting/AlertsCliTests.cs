@@ -197,4 +197,86 @@ public sealed class AlertsCliTests : IAsyncLifetime
         Assert.Contains("--all", output, StringComparison.Ordinal);
         Assert.Contains("--rule", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_list_hid_what_the_relay_buzzer_and_lamp_show()
+    {
+        await StormAsync();
+        var (exit, output, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);
+        Assert.True(exit == 0, error);
+        Assert.Contains("output   panel/relay: on", output, StringComparison.Ordinal);
+        Assert.Contains("output   panel/buzzer: blink_fast", output, StringComparison.Ordinal);
+        Assert.Contains("output   panel/lamp: on", output, StringComparison.Ordinal);
+
+        (exit, _, error) = await InProcessCli.RunAsync("alerts", "ack", "--all", "--severity", "critical", "--socket", Socket);
+        Assert.True(exit == 0, error);
+        await AlertingAgentSetup.Until(() => Outputs().buzzer == "off", "the buzzer off", 20);
+        (_, output, _) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);
+        Assert.Contains("output   panel/buzzer: off (acknowledged)", output, StringComparison.Ordinal);
+        Assert.Contains("output   panel/relay: on", output, StringComparison.Ordinal);
+
+        var json = (await ListJsonAsync()).GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == "buzzer");
+        Assert.Equal(("panel", "off", true), (json.GetProperty("sink").GetString(), json.GetProperty("pattern").GetString(), json.GetProperty("quieted_by_ack").GetBoolean()));
+    }
+
+    [Fact]
+    public async Task Regression_pending_alerts_showed_no_since()
+    {
+        var before = DateTimeOffset.UtcNow;
+        Feed("rack-a01", "power", 6); // for: 1h, so it stays pending
+        await AlertingAgentSetup.Until(() => _service.Manager.Active().Any(a => a.Rule == "power-high"), "the pending alert", 20);
+
+        var pending = (await ListJsonAsync()).GetProperty("alerts").EnumerateArray().Single(a => a.GetProperty("rule").GetString() == "power-high");
+        Assert.Equal("pending", pending.GetProperty("state").GetString());
+        var since = DateTimeOffset.Parse(pending.GetProperty("pending_since").GetString()!, CultureInfo.InvariantCulture);
+        Assert.InRange(since, before.AddSeconds(-1), DateTimeOffset.UtcNow);
+
+        var (_, output, _) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);
+        var line = output.Split('\n').Single(l => l.Contains("power-high", StringComparison.Ordinal));
+        Assert.Contains(since.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture), line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_offline_since_restarted_with_the_agent_during_an_outage()
+    {
+        // Offline (two failed checks), then the agent restarts while the outage goes on.
+        _service.Connectivity.Observe(false, false);
+        _service.Connectivity.Observe(false, false);
+        Assert.Equal(UplinkState.Offline, _service.Connectivity.State);
+        var offlineSince = _service.Connectivity.Since;
+        await _service.Manager.FlushAsync(CancellationToken.None);
+        await StopAsync();
+        await Task.Delay(1100, TestContext.Current.CancellationToken); // the text shows seconds: a restart must not move them
+        await StartAsync();
+
+        // The first check after the restart still fails: still offline since the outage began, not degraded since now.
+        _service.Connectivity.Observe(false, false);
+        var uplink = (await ListJsonAsync()).GetProperty("uplink");
+        Assert.Equal("offline", uplink.GetProperty("state").GetString());
+        Assert.Equal(offlineSince.ToUnixTimeMilliseconds(), DateTimeOffset.Parse(uplink.GetProperty("since").GetString()!, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds());
+        var (_, output, _) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);
+        Assert.Contains($"uplink   offline since {offlineSince.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}", output, StringComparison.Ordinal);
+
+        // A good check ends it at once.
+        _service.Connectivity.Observe(true, true);
+        Assert.Equal(UplinkState.Online, _service.Connectivity.State);
+    }
+
+    [Fact]
+    public async Task Regression_a_missing_socket_said_cannot_assign_requested_address()
+    {
+        var missing = Path.Combine(_dir, "no-agent.sock");
+        var (exit, _, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", missing);
+        Assert.True(exit == 1, error);
+        Assert.Contains($"the agent is not running or the socket path is wrong: {missing} does not exist", error, StringComparison.Ordinal);
+
+        // A socket file nobody listens on (an agent killed with SIGKILL leaves one).
+        var stale = Path.Combine(_dir, "stale.sock");
+        // Bound but not listening (.NET removes the file when the socket is disposed, so it stays open meanwhile).
+        using var bound = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        bound.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(stale));
+        (exit, _, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", stale);
+        Assert.True(exit == 1, error);
+        Assert.Contains($"the agent is not running or the socket path is wrong: nothing accepts connections on {stale}", error, StringComparison.Ordinal);
+    }
 }
