@@ -77,6 +77,11 @@ public sealed partial class AlertingService : IAsyncDisposable
             options.UplinkHealthy,
             options.TimeProvider,
             options.LoggerFactory.CreateLogger<ConnectivityMonitor>());
+        if (Manager.RestoredUplink is { } uplink)
+        {
+            Connectivity.Seed(uplink.State, uplink.Since);
+        }
+
         Connectivity.Changed += c => Manager.SetUplink(c.State, c.Since, c.Reason);
     }
 

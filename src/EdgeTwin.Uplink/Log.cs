@@ -8,10 +8,20 @@ internal static partial class Log
     public static partial void Connected(ILogger logger, string uplink, string peer, long backlog, long position);
 
     [LoggerMessage(2, LogLevel.Warning, "Uplink {Uplink} could not connect to {Peer} (attempt {Attempt}); retrying in {Delay}")]
-    public static partial void ConnectFailed(ILogger logger, Exception exception, string uplink, string peer, int attempt, TimeSpan delay);
+    public static partial void ConnectFailed(ILogger logger, Exception exception, string uplink, string peer, int attempt, string delay);
 
     [LoggerMessage(3, LogLevel.Warning, "Uplink {Uplink} lost its session with {Peer} at position {Position}; reconnecting in {Delay}")]
-    public static partial void SessionFailed(ILogger logger, Exception exception, string uplink, string peer, long position, TimeSpan delay);
+    public static partial void SessionFailed(ILogger logger, Exception exception, string uplink, string peer, long position, string delay);
+
+    // Expected outage failures: one line with the reason; the exception itself only at Debug (event 16).
+    [LoggerMessage(14, LogLevel.Warning, "Uplink {Uplink} could not connect to {Peer} (attempt {Attempt}): {Reason}; retrying in {Delay}")]
+    public static partial void ConnectRefused(ILogger logger, string uplink, string peer, int attempt, string reason, string delay);
+
+    [LoggerMessage(15, LogLevel.Warning, "Uplink {Uplink} lost its session with {Peer} at position {Position}: {Reason}; reconnecting in {Delay}")]
+    public static partial void SessionLost(ILogger logger, string uplink, string peer, long position, string reason, string delay);
+
+    [LoggerMessage(16, LogLevel.Debug, "Uplink {Uplink}: the failure with {Peer} in full")]
+    public static partial void FailureDetail(ILogger logger, Exception exception, string uplink, string peer);
 
     [LoggerMessage(4, LogLevel.Error, "Uplink {Uplink}: {Peer} rejected outbox entry {Sequence} ({Kind}, device {Device}) for good: {Reason}; passing over it")]
     public static partial void Rejected(ILogger logger, string uplink, string peer, long sequence, string kind, string device, string reason);

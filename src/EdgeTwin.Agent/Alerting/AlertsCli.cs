@@ -26,8 +26,11 @@ internal sealed class AlertsCli
         command.Options.Add(Json);
     }
 
-    /// <summary>Sends one request and prints the answer with <paramref name="print"/> (or as JSON); returns the exit code.</summary>
-    public async Task<int> RunAsync(ParseResult parse, string request, Func<JsonElement, TextWriter, Task> print, CancellationToken ct)
+    /// <summary>
+    /// Sends one request and prints the answer with <paramref name="print"/> (or as JSON); returns the exit code. With
+    /// <paramref name="printFailed"/> a failed answer is printed too (an ack of several alerts lists those it did).
+    /// </summary>
+    public async Task<int> RunAsync(ParseResult parse, string request, Func<JsonElement, TextWriter, Task> print, CancellationToken ct, bool printFailed = false)
     {
         var error = parse.InvocationConfiguration.Error;
         var output = parse.InvocationConfiguration.Output;
@@ -66,7 +69,7 @@ internal sealed class AlertsCli
             {
                 await output.WriteLineAsync(root.GetRawText()).ConfigureAwait(false);
             }
-            else if (root.GetProperty("ok").GetBoolean())
+            else if (printFailed || root.GetProperty("ok").GetBoolean())
             {
                 await print(root, output).ConfigureAwait(false);
             }
@@ -78,6 +81,13 @@ internal sealed class AlertsCli
             }
 
             return 0;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
+        {
+            // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
+            var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist";
+            await error.WriteLineAsync($"edgetwin alerts: the agent is not running or the socket path is wrong: {what}").ConfigureAwait(false);
+            return 1;
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or JsonException)
         {
@@ -107,6 +117,18 @@ internal sealed class AlertsCli
                         break;
                     case double d:
                         w.WriteNumber(k, d);
+                        break;
+                    case bool f:
+                        w.WriteBoolean(k, f);
+                        break;
+                    case IEnumerable<long> many:
+                        w.WriteStartArray(k);
+                        foreach (var n in many)
+                        {
+                            w.WriteNumberValue(n);
+                        }
+
+                        w.WriteEndArray();
                         break;
                 }
             }

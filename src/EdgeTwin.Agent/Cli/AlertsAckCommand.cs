@@ -3,7 +3,10 @@ using EdgeTwin.Agent.Alerting;
 
 namespace EdgeTwin.Agent.Cli;
 
-/// <summary><c>edgetwin alerts ack ID</c>: acknowledges a firing alert (it stays listed; it is not notified again, the buzzer stops).</summary>
+/// <summary>
+/// <c>edgetwin alerts ack ID… | --rule RULE | --all [--severity S]</c>: acknowledges firing alerts (they stay listed;
+/// they are not notified again; the buzzer stops once every critical one is acknowledged).
+/// </summary>
 internal sealed class AlertsAckCommand : ICliSubcommand
 {
     public string Parent => "alerts";
@@ -11,15 +14,71 @@ internal sealed class AlertsAckCommand : ICliSubcommand
     public Command Create()
     {
         var cli = new AlertsCli();
-        var id = new Argument<long>("ID") { Description = "The alert's id, as `alerts list` shows it." };
-        var command = new Command("ack", "Acknowledge a firing alert.");
-        command.Arguments.Add(id);
+        var ids = new Argument<long[]>("ID") { Description = "Alert ids, as `alerts list` shows them (several allowed).", Arity = ArgumentArity.ZeroOrMore };
+        var rule = new Option<string?>("--rule") { Description = "Acknowledge every firing alert of this rule." };
+        var all = new Option<bool>("--all") { Description = "Acknowledge every firing alert (with --severity: only those of that severity)." };
+        var severity = new Option<string?>("--severity") { Description = "With --all or --rule: only alerts of this severity." };
+        severity.AcceptOnlyFromAmong("critical", "warning", "info");
+        var command = new Command(
+            "ack",
+            "Acknowledge firing alerts: by id (several allowed), every one of a rule (--rule RULE) or every one (--all, "
+            + "optionally --severity critical). An acknowledged alert stays listed until it clears but is not notified again; "
+            + "outputs with silence_on_ack (the buzzer) stop once every critical alert is acknowledged (relay and lamp stay). "
+            + "Acknowledgements are saved before the answer and survive a restart of the agent. Unknown ids are reported "
+            + "without stopping the others; the exit code is 1 if any failed.");
+        command.Arguments.Add(ids);
+        command.Options.Add(rule);
+        command.Options.Add(all);
+        command.Options.Add(severity);
         cli.AddTo(command);
-        command.SetAction((parse, ct) => cli.RunAsync(
-            parse,
-            AlertsCli.Request(("op", "ack"), ("id", parse.GetValue(id)), ("by", Environment.UserName)),
-            (_, o) => o.WriteLineAsync($"alert {parse.GetValue(id)} acknowledged"),
-            ct));
+        command.Validators.Add(r =>
+        {
+            var given = (r.GetValue(ids) is { Length: > 0 } ? 1 : 0) + (r.GetValue(rule) is not null ? 1 : 0) + (r.GetValue(all) ? 1 : 0);
+            if (given != 1)
+            {
+                r.AddError("give alert ids, --rule RULE or --all (exactly one of them)");
+            }
+            else if (r.GetValue(severity) is not null && r.GetValue(ids) is { Length: > 0 })
+            {
+                r.AddError("--severity goes with --all or --rule, not with ids");
+            }
+        });
+        command.SetAction((parse, ct) =>
+        {
+            var fields = new List<(string, object)> { ("op", "ack"), ("by", Environment.UserName) };
+            if (parse.GetValue(ids) is { Length: > 0 } list)
+            {
+                fields.Add(("ids", list));
+            }
+            else
+            {
+                fields.Add(parse.GetValue(rule) is { } r ? ("rule", r) : ("all", true));
+                if (parse.GetValue(severity) is { } s)
+                {
+                    fields.Add(("severity", s));
+                }
+            }
+
+            return cli.RunAsync(parse, AlertsCli.Request([.. fields]), Print, ct, printFailed: true);
+        });
         return command;
+    }
+
+    private static async Task Print(System.Text.Json.JsonElement root, TextWriter o)
+    {
+        if (!root.TryGetProperty("acknowledged", out var acked))
+        {
+            return; // a request the agent refused as a whole: its error goes to stderr
+        }
+
+        foreach (var a in acked.EnumerateArray())
+        {
+            await o.WriteLineAsync($"alert {AlertsCli.Str(a, "id")} acknowledged ({AlertsCli.Str(a, "severity")} {AlertsCli.Str(a, "rule")} {AlertsCli.Str(a, "key")})").ConfigureAwait(false);
+        }
+
+        if (acked.GetArrayLength() == 0 && root.TryGetProperty("failed", out var failed) && failed.GetArrayLength() == 0)
+        {
+            await o.WriteLineAsync("no firing unacknowledged alert matches; nothing acknowledged").ConfigureAwait(false);
+        }
     }
 }

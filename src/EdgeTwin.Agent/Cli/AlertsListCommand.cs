@@ -11,7 +11,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
     public Command Create()
     {
         var cli = new AlertsCli();
-        var command = new Command("list", "Pending and firing alerts, silences, sink counters and the uplink's state.");
+        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
         cli.AddTo(command);
         command.SetAction((parse, ct) => cli.RunAsync(parse, AlertsCli.Request(("op", "list")), async (root, o) =>
         {
@@ -28,7 +28,10 @@ internal sealed class AlertsListCommand : ICliSubcommand
                 foreach (var a in alerts.EnumerateArray())
                 {
                     var state = AlertsCli.Str(a, "state") + (a.GetProperty("flapping").GetBoolean() ? "*" : "");
-                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id"),5}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(AlertsCli.Str(a, "fired_at")),-20}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
+
+                    // A pending alert has not fired: its SINCE is when it started pending.
+                    var since = AlertsCli.Str(a, "state") == "pending" ? AlertsCli.Str(a, "pending_since") : AlertsCli.Str(a, "fired_at");
+                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id"),5}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
                 }
             }
 
@@ -40,6 +43,15 @@ internal sealed class AlertsListCommand : ICliSubcommand
             foreach (var s in root.GetProperty("sinks").EnumerateArray())
             {
                 await o.WriteLineAsync($"sink     {AlertsCli.Str(s, "name")}: delivered {AlertsCli.Str(s, "delivered")}, failed {AlertsCli.Str(s, "failed")}, dropped {AlertsCli.Str(s, "dropped")}, queued {AlertsCli.Str(s, "queued")}").ConfigureAwait(false);
+            }
+
+            if (root.TryGetProperty("outputs", out var outputs))
+            {
+                foreach (var g in outputs.EnumerateArray())
+                {
+                    var note = g.GetProperty("quieted_by_ack").GetBoolean() ? " (acknowledged)" : "";
+                    await o.WriteLineAsync($"output   {AlertsCli.Str(g, "sink")}/{AlertsCli.Str(g, "name")}: {AlertsCli.Str(g, "pattern")}{note}").ConfigureAwait(false);
+                }
             }
         }, ct));
         return command;

@@ -17,10 +17,10 @@ internal static partial class AgentLog
     public static partial void Stopping(ILogger logger);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "EdgeTwin agent stopped: {Samples} samples in {Uptime}")]
-    public static partial void Stopped(ILogger logger, long samples, TimeSpan uptime);
+    public static partial void Stopped(ILogger logger, long samples, string uptime);
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Push source {Source} failed; restarting in {Delay}")]
-    public static partial void PushSourceFailed(ILogger logger, string source, TimeSpan delay, Exception exception);
+    public static partial void PushSourceFailed(ILogger logger, string source, string delay, Exception exception);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Status: {Up} devices up, {Down} down, {Unknown} not yet polled; {SamplesPerSecond:F1} samples/s; queues {Queues}")]
     public static partial void Status(ILogger logger, int up, int down, int unknown, double samplesPerSecond, string queues);

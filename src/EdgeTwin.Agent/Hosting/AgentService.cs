@@ -272,7 +272,8 @@ internal sealed class AgentService(
         }
 
         await DisposeSourcesAsync().ConfigureAwait(false);
-        AgentLog.Stopped(_logger, _pipeline?.TotalSamples ?? 0, runtime.Uptime);
+        var uptime = Durations.Approximate(runtime.Uptime);
+        AgentLog.Stopped(_logger, _pipeline?.TotalSamples ?? 0, uptime);
         if (_scheduler is not null)
         {
             await _scheduler.DisposeAsync().ConfigureAwait(false);

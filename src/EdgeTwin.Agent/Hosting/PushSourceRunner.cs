@@ -1,3 +1,4 @@
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
@@ -45,7 +46,7 @@ internal sealed class PushSourceRunner(IPushSource source, ISampleSink samples, 
                 }
 
                 metrics.PushRestarts.Add(1, new KeyValuePair<string, object?>("source", source.Name));
-                AgentLog.PushSourceFailed(logger, source.Name, delay, ex);
+                AgentLog.PushSourceFailed(logger, source.Name, Durations.Approximate(delay), ex);
                 try
                 {
                     await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);

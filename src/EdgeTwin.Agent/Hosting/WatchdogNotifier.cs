@@ -28,7 +28,8 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
         var slowest = config.Devices.Where(d => d.Enabled).Select(d => d.Interval).DefaultIfEmpty(TimeSpan.Zero).Max();
         var stallLimit = TimeSpan.FromTicks(Math.Max(2 * slowest.Ticks, LongestBackoff.Ticks + slowest.Ticks)) + watchdog;
         var tick = watchdog / 2;
-        LogEnabled(watchdog, stallLimit);
+        string every = Durations.Approximate(watchdog), limit = Durations.Approximate(stallLimit);
+        LogEnabled(every, limit);
 
         // Pings before READY=1 are pointless (systemd's start timeout covers that phase).
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -63,7 +64,8 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
                 else if (!stalled)
                 {
                     stalled = true;
-                    LogStalled(now - lastProgress);
+                    var stalledFor = Durations.Approximate(now - lastProgress);
+                    LogStalled(stalledFor);
                 }
             }
         }
@@ -96,8 +98,8 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "systemd watchdog every {Watchdog}: fed while polls progress, withheld after {StallLimit} without one")]
-    private partial void LogEnabled(TimeSpan watchdog, TimeSpan stallLimit);
+    private partial void LogEnabled(string watchdog, string stallLimit);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "No poll for {Stalled}: the poll loop looks hung; no longer feeding the systemd watchdog so the service is restarted")]
-    private partial void LogStalled(TimeSpan stalled);
+    private partial void LogStalled(string stalled);
 }

@@ -44,6 +44,26 @@ public sealed partial class ConnectivityMonitor
         _since = _time.GetUtcNow();
     }
 
+    /// <summary>
+    /// Starts from the state saved before a restart, so an outage that outlives the restart keeps its real start (and
+    /// is offline at the first failed check instead of degraded again). The first check still reports, and a good one
+    /// is online at once.
+    /// </summary>
+    public void Seed(UplinkState state, DateTimeOffset since)
+    {
+        lock (_gate)
+        {
+            _state = state;
+            _since = since;
+            _failures = state switch
+            {
+                UplinkState.Offline => _config.OfflineAfter,
+                UplinkState.Degraded => 1,
+                _ => 0,
+            };
+        }
+    }
+
     /// <summary>Raised outside the lock on every change.</summary>
     public event Action<ConnectivityChange>? Changed;
 
@@ -135,13 +155,13 @@ public sealed partial class ConnectivityMonitor
             var next = _failures >= _config.OfflineAfter ? UplinkState.Offline
                 : _failures > 0 ? UplinkState.Degraded
                 : UplinkState.Online;
+            var reason = !probeOk
+                ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {_config.ProbeHost}:{_config.ProbePort}"
+                : delivering
+                    ? "probe connects and the uplink delivers"
+                    : $"{_config.ProbeHost}:{_config.ProbePort} answers but the uplink has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
             if (next != _state)
             {
-                var reason = !probeOk
-                    ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {_config.ProbeHost}:{_config.ProbePort}"
-                    : delivering
-                        ? "probe connects and the uplink delivers"
-                        : $"{_config.ProbeHost}:{_config.ProbePort} answers but the uplink has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
                 _state = next;
                 _since = _time.GetUtcNow();
                 change = new ConnectivityChange(next, _since, reason);
@@ -161,8 +181,9 @@ public sealed partial class ConnectivityMonitor
 
                 // The first result is told even without a change: an uplink alert restored firing from before a
                 // restart must clear when the uplink turns out to be fine.
+                // A failed first check of an outage that outlived a restart gives its reason, as the uplink alert shows it.
                 first = true;
-                change = new ConnectivityChange(_state, _since, "first probe");
+                change = new ConnectivityChange(_state, _since, _failures > 0 ? reason : "first probe");
             }
 
             _reported = true;

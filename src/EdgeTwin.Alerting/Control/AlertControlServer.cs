@@ -14,7 +14,8 @@ namespace EdgeTwin.Alerting.Control;
 /// <summary>
 /// The running agent's alert control: a Unix stream socket (file mode 0660, so only the service user and its group may
 /// talk to it; no TCP port), one JSON request per line, one JSON answer per line:
-/// <c>{"op":"list"}</c>, <c>{"op":"history","limit":50}</c>, <c>{"op":"ack","id":12,"by":"alice"}</c>,
+/// <c>{"op":"list"}</c>, <c>{"op":"history","limit":50}</c>, <c>{"op":"ack","id":12,"by":"alice"}</c> (or
+/// <c>"ids":[11,15]</c>, <c>"rule":"inlet-hot"</c>, <c>"all":true</c> with an optional <c>"severity":"critical"</c>),
 /// <c>{"op":"silence","rule":"inlet-hot","seconds":7200,"by":"alice"}</c>. Answers carry <c>"ok":true</c> or <c>"ok":false,"error":…</c>.
 /// </summary>
 public sealed partial class AlertControlServer : IAsyncDisposable
@@ -174,14 +175,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                     WriteHistory(w, history);
                     break;
                 case "ack":
-                    if (!root.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id))
-                    {
-                        Error(w, "ack needs a numeric 'id'");
-                        break;
-                    }
-
-                    var by = root.TryGetProperty("by", out var b) ? b.GetString() ?? "cli" : "cli";
-                    Result(w, _alerting.Manager.Acknowledge(id, by), $"alert {id}");
+                    Ack(w, root);
                     break;
                 case "silence":
                     var rule = root.TryGetProperty("rule", out var r) ? r.GetString() : null;
@@ -211,22 +205,131 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         return output.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// Acknowledges the alerts named by <c>id</c>, <c>ids</c>, <c>rule</c> or <c>all</c> (the last two optionally only
+    /// of one <c>severity</c>): during a storm the buzzer stops only once every critical alert is acknowledged, so one
+    /// request takes them all. Each alert is tried on its own; the answer lists what was acknowledged and what failed, and
+    /// is <c>ok</c> only if nothing failed.
+    /// </summary>
+    private void Ack(Utf8JsonWriter w, JsonElement root)
+    {
+        var by = root.TryGetProperty("by", out var b) ? b.GetString() ?? "cli" : "cli";
+        var ids = new List<long>();
+        if (root.TryGetProperty("id", out var idElement))
+        {
+            if (!idElement.TryGetInt64(out var one))
+            {
+                Error(w, "ack needs numeric ids");
+                return;
+            }
+
+            ids.Add(one);
+        }
+
+        if (root.TryGetProperty("ids", out var idsElement))
+        {
+            if (idsElement.ValueKind != JsonValueKind.Array || idsElement.EnumerateArray().Any(e => !e.TryGetInt64(out _)))
+            {
+                Error(w, "ack's 'ids' must be an array of numbers");
+                return;
+            }
+
+            ids.AddRange(idsElement.EnumerateArray().Select(e => e.GetInt64()));
+        }
+
+        var rule = root.TryGetProperty("rule", out var r) ? r.GetString() : null;
+        var all = root.TryGetProperty("all", out var a) && a.ValueKind == JsonValueKind.True;
+        var severity = root.TryGetProperty("severity", out var sv) ? sv.GetString() : null;
+        if ((ids.Count > 0 ? 1 : 0) + (rule is not null ? 1 : 0) + (all ? 1 : 0) != 1)
+        {
+            Error(w, "ack needs alert ids, a 'rule' or 'all' (one of them)");
+            return;
+        }
+
+        if (severity is not null && severity is not ("critical" or "warning" or "info"))
+        {
+            Error(w, $"unknown severity '{severity}' (critical, warning, info)");
+            return;
+        }
+
+        if (rule is not null && !_alerting.Manager.Config.Rules.Any(x => x.Name == rule))
+        {
+            Error(w, $"rule '{rule}' not found");
+            return;
+        }
+
+        var byId = _alerting.Manager.Active().ToDictionary(x => x.Id);
+        if (ids.Count == 0)
+        {
+            // Only what is firing and not yet acknowledged matches a selector: pending or acknowledged ones are no failure.
+            ids.AddRange(byId.Values
+                .Where(x => x.State == AlertState.Firing && x.AckedAt is null)
+                .Where(x => rule is null || x.Rule == rule)
+                .Where(x => severity is null || AlertManager.SeverityName(x.Severity) == severity)
+                .Select(x => x.Id));
+        }
+
+        var failed = new List<(long Id, string Error)>();
+        w.WriteStartArray("acknowledged");
+        foreach (var id in ids.Distinct())
+        {
+            var result = _alerting.Manager.Acknowledge(id, by);
+            if (result != ControlResult.Done)
+            {
+                failed.Add((id, Describe(result, $"alert {id}")));
+                continue;
+            }
+
+            w.WriteStartObject();
+            w.WriteNumber("id", id);
+            if (byId.TryGetValue(id, out var acked))
+            {
+                w.WriteString("rule", acked.Rule);
+                w.WriteString("key", acked.Key);
+                w.WriteString("severity", AlertManager.SeverityName(acked.Severity));
+            }
+
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("failed");
+        foreach (var (id, error) in failed)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", id);
+            w.WriteString("error", error);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        if (failed.Count == 0)
+        {
+            w.WriteBoolean("ok", true);
+        }
+        else
+        {
+            Error(w, string.Join("; ", failed.Select(f => f.Error)));
+        }
+    }
+
+    private static string Describe(ControlResult result, string what) => result switch
+    {
+        ControlResult.NotFound => what + " not found",
+        ControlResult.NotFiring => what + " is not firing",
+        ControlResult.AlreadyAcknowledged => what + " is already acknowledged",
+        _ => what + ": " + result,
+    };
+
     private static void Result(Utf8JsonWriter w, ControlResult result, string what)
     {
-        switch (result)
+        if (result == ControlResult.Done)
         {
-            case ControlResult.Done:
-                w.WriteBoolean("ok", true);
-                break;
-            case ControlResult.NotFound:
-                Error(w, what + " not found");
-                break;
-            case ControlResult.NotFiring:
-                Error(w, what + " is not firing");
-                break;
-            case ControlResult.AlreadyAcknowledged:
-                Error(w, what + " is already acknowledged");
-                break;
+            w.WriteBoolean("ok", true);
+        }
+        else
+        {
+            Error(w, Describe(result, what));
         }
     }
 
@@ -244,6 +347,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         w.WriteString("since", c.Since.ToString("O", CultureInfo.InvariantCulture));
         w.WriteEndObject();
         w.WriteStartArray("alerts");
+        var pendingSince = _alerting.Manager.PendingSince();
         foreach (var a in _alerting.Manager.Active())
         {
             w.WriteStartObject();
@@ -259,6 +363,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
             w.WriteString("summary", a.Summary);
             w.WriteString("fired_at", a.FiredAt?.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("pending_since", pendingSince.TryGetValue(a.Id, out var p) && a.State == AlertState.Pending ? p.ToString("O", CultureInfo.InvariantCulture) : null);
             w.WriteString("acked_at", a.AckedAt?.ToString("O", CultureInfo.InvariantCulture));
             w.WriteBoolean("flapping", a.Flapping);
             w.WriteEndObject();
@@ -282,6 +387,28 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             w.WriteNumber("dropped", s.Dropped);
             w.WriteNumber("queued", s.QueueDepth);
             w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+
+        // What the relay, buzzer and lamp show: from SSH nobody hears whether the buzzer stopped after an ack.
+        w.WriteStartArray("outputs");
+        foreach (var s in _alerting.Sinks)
+        {
+            if (s.Sink is not GpioSink gpio)
+            {
+                continue;
+            }
+
+            foreach (var o in gpio.Outputs())
+            {
+                w.WriteStartObject();
+                w.WriteString("sink", s.Name);
+                w.WriteString("name", o.Name);
+                w.WriteString("pattern", o.PatternName);
+                w.WriteBoolean("quieted_by_ack", o.QuietedByAck);
+                w.WriteEndObject();
+            }
         }
 
         w.WriteEndArray();

@@ -19,6 +19,7 @@ public sealed class GpioSink : IAlertSink
     private readonly Lock _gate = new();
     private readonly Dictionary<long, AlertSnapshot> _active = [];
     private readonly OutputPattern[] _patterns;
+    private readonly bool[] _quietedByAck;
     private GpioController? _controller;
     private ITimer? _blink;
     private int _phase;
@@ -30,6 +31,7 @@ public sealed class GpioSink : IAlertSink
         _open = open;
         _time = time ?? TimeProvider.System;
         _patterns = new OutputPattern[config.Outputs.Count];
+        _quietedByAck = new bool[config.Outputs.Count];
     }
 
     public string Name => _config.Name;
@@ -45,6 +47,18 @@ public sealed class GpioSink : IAlertSink
             {
                 return [.. _patterns];
             }
+        }
+    }
+
+    /// <summary>
+    /// Each output's name and pattern now, and whether an acknowledge is what keeps it quieter (a buzzer with
+    /// <c>silence_on_ack</c>): <c>alerts list</c> shows them, as nobody on SSH can hear the buzzer.
+    /// </summary>
+    public IReadOnlyList<GpioOutputStatus> Outputs()
+    {
+        lock (_gate)
+        {
+            return [.. _config.Outputs.Select((o, i) => new GpioOutputStatus(o.Name, _patterns[i], _quietedByAck[i]))];
         }
     }
 
@@ -93,10 +107,12 @@ public sealed class GpioSink : IAlertSink
         {
             var o = _config.Outputs[i];
             EventSeverity? most = null;
+            EventSeverity? mostAcked = null;
             foreach (var a in _active.Values)
             {
                 if (o.SilenceOnAck && a.AckedAt is not null)
                 {
+                    mostAcked = mostAcked is null || a.Severity > mostAcked ? a.Severity : mostAcked;
                     continue;
                 }
 
@@ -109,6 +125,7 @@ public sealed class GpioSink : IAlertSink
             // The most severe alert decides (a critical lamp that is steady must not be outranked by a warning's blink).
             var pattern = most is { } sev ? o.Patterns.GetValueOrDefault(sev, OutputPattern.Off) : OutputPattern.Off;
             _patterns[i] = pattern;
+            _quietedByAck[i] = mostAcked is { } acked && (most is null || acked > most) && o.Patterns.GetValueOrDefault(acked, OutputPattern.Off) != pattern;
             controller.Write(o.Pin, Level(o, On(pattern, _phase)));
         }
     }
@@ -182,4 +199,17 @@ public sealed class GpioSink : IAlertSink
             }
         }
     }
+}
+
+/// <summary>What one GPIO output shows now; <see cref="QuietedByAck"/> when only acknowledged alerts would make it louder.</summary>
+public sealed record GpioOutputStatus(string Name, OutputPattern Pattern, bool QuietedByAck)
+{
+    /// <summary>The config's word for the pattern (<c>off</c>, <c>on</c>, <c>blink</c>, <c>blink_fast</c>).</summary>
+    public string PatternName => Pattern switch
+    {
+        OutputPattern.On => "on",
+        OutputPattern.Blink => "blink",
+        OutputPattern.BlinkFast => "blink_fast",
+        _ => "off",
+    };
 }

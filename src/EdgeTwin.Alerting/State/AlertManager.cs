@@ -68,6 +68,7 @@ public sealed partial class AlertManager : IDisposable
         _rules = config.Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
         _store = new AlertStore(storePath, _logger, metrics);
         _silences = _store.LoadSilences();
+        RestoredUplink = _store.LoadUplink();
         _restored = [.. _store.LoadAlerts()];
         _nextId = _restored.Count == 0 ? 1 : _restored.Max(a => a.Id) + 1;
         _nextSeq = _store.LastSeq + 1;
@@ -81,6 +82,9 @@ public sealed partial class AlertManager : IDisposable
     }
 
     public AlertsConfig Config => _config;
+
+    /// <summary>The uplink's state and since when as last saved (the connectivity monitor starts from it).</summary>
+    public (UplinkState State, DateTimeOffset Since)? RestoredUplink { get; }
 
     public SiteIndex Site => _site;
 
@@ -229,6 +233,9 @@ public sealed partial class AlertManager : IDisposable
         {
             var changed = state != _uplink;
             _uplink = state;
+
+            // Called on the monitor's changes (and its first check) only: cheap to save each time.
+            Write(AlertStore.SaveUplink(state, now));
             foreach (var instance in _instances.Values)
             {
                 if (changed && instance.Rule.WhenUplink != UplinkGate.Any)
@@ -426,6 +433,15 @@ public sealed partial class AlertManager : IDisposable
 
             Submit();
             return ControlResult.Done;
+        }
+    }
+
+    /// <summary>Since when each pending alert has been pending (by id), for <c>alerts list</c>.</summary>
+    public IReadOnlyDictionary<long, DateTimeOffset> PendingSince()
+    {
+        lock (_gate)
+        {
+            return _instances.Values.Where(a => a.State == AlertState.Pending).ToDictionary(a => a.Id, a => a.PendingSince);
         }
     }
 

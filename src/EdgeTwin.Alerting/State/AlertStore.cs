@@ -93,6 +93,8 @@ internal sealed partial class AlertStore : IDisposable
 
     private const string PublishedId = "published";
 
+    private const string UplinkId = "uplink";
+
     // Replaced (as a whole) when LiteDB has closed itself and the background thread reopens it.
     private volatile LiteFile _lite;
     private readonly string _liteJournal;
@@ -341,6 +343,16 @@ internal sealed partial class AlertStore : IDisposable
 
     private static readonly Dictionary<string, EdgeEventKind> EventKinds =
         Enum.GetValues<EdgeEventKind>().ToDictionary(k => k.ToWireName(), StringComparer.Ordinal);
+
+    /// <summary>
+    /// The uplink's last reported state and since when: a restart during an outage must not make <c>alerts list</c> say
+    /// "offline since" the restart.
+    /// </summary>
+    public static StoreWrite SaveUplink(Connectivity.UplinkState state, DateTimeOffset since) =>
+        new(StoreCollection.Meta, UplinkId, new BsonDocument { ["_id"] = UplinkId, ["state"] = (int)state, ["since"] = since.ToUnixTimeMilliseconds() });
+
+    public (Connectivity.UplinkState State, DateTimeOffset Since)? LoadUplink() =>
+        _lite.Meta.FindById(UplinkId) is { } d ? ((Connectivity.UplinkState)d["state"].AsInt32, DateTimeOffset.FromUnixTimeMilliseconds(d["since"].AsInt64)) : null;
 
     /// <summary>Lines are handed to the event sink in order, so one mark says which have been.</summary>
     public static StoreWrite PublishedThrough(long seq) => new(StoreCollection.Meta, PublishedId, new BsonDocument { ["_id"] = PublishedId, ["seq"] = seq });
@@ -651,7 +663,7 @@ internal sealed partial class AlertStore : IDisposable
             return;
         }
 
-        if (w.Collection == StoreCollection.Meta)
+        if (w.Collection == StoreCollection.Meta && w.Id.IsString && w.Id.AsString == PublishedId)
         {
             var seq = w.Document["seq"].AsInt64;
             if (seq <= _publishedThrough)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
@@ -190,7 +191,7 @@ public sealed class PollScheduler : IAsyncDisposable
                 {
                     // The last poll ignored its cancellation; a second one on the same device would only pile up.
                     var late = _time.GetUtcNow();
-                    SchedulerLog.StillInFlight(_logger, device.DeviceId, late - due);
+                    SchedulerLog.StillInFlight(_logger, device.DeviceId, Durations.Approximate(late - due));
                     device.Skipped++;
                     _metrics.PollsSkipped.Add(1, tags);
                     tick = device.NextTick(tick, late);
@@ -392,7 +393,7 @@ public sealed class PollScheduler : IAsyncDisposable
         if (device.State != DeviceState.Down && device.ConsecutiveFailures >= _options.FailuresBeforeDown)
         {
             device.State = DeviceState.Down;
-            SchedulerLog.DeviceDown(_logger, device.DeviceId, device.ConsecutiveFailures, Backoff(device), message);
+            SchedulerLog.DeviceDown(_logger, device.DeviceId, device.ConsecutiveFailures, Durations.Approximate(Backoff(device)), message);
             _metrics.DeviceTransitions.Add(1, new System.Diagnostics.TagList { { "device", device.DeviceId }, { "state", "down" } });
             await _events.PublishAsync(
                 new EdgeEvent(

@@ -11,13 +11,13 @@ internal static partial class SchedulerLog
     public static partial void PollFailed(ILogger logger, string device, string reason, int failures, string error);
 
     [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Device {Device} is down after {Failures} failed polls; next try in {Backoff}: {Error}")]
-    public static partial void DeviceDown(ILogger logger, string device, int failures, TimeSpan backoff, string error);
+    public static partial void DeviceDown(ILogger logger, string device, int failures, string backoff, string error);
 
     [LoggerMessage(EventId = 1103, Level = LogLevel.Information, Message = "Device {Device} is up again after {Failures} failed polls")]
     public static partial void DeviceUp(ILogger logger, string device, int failures);
 
     [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "Device {Device}: poll still running {Elapsed} after it timed out; skipping its polls until it returns")]
-    public static partial void StillInFlight(ILogger logger, string device, TimeSpan elapsed);
+    public static partial void StillInFlight(ILogger logger, string device, string elapsed);
 
     [LoggerMessage(EventId = 1105, Level = LogLevel.Error, Message = "Device {Device}: unexpected {ExceptionType} from the source; treated as a failed poll")]
     public static partial void UnexpectedException(ILogger logger, string device, string exceptionType, Exception exception);

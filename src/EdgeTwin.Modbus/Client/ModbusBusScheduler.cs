@@ -133,7 +133,7 @@ public sealed class ModbusBusScheduler : IDisposable
             device.LastError = ex is OperationCanceledException ? $"poll took longer than {_options.PollTimeout}" : ex.Message;
             var backoff = Backoff(device.Interval, device.ConsecutiveFailures);
             device.NextDue = _time.GetUtcNow() + backoff;
-            Log.DeviceBackoff(_logger, _bus, device.Name, device.ConsecutiveFailures, backoff, device.LastError);
+            Log.DeviceBackoff(_logger, _bus, device.Name, device.ConsecutiveFailures, Log.Human(backoff), device.LastError);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Modbus.Transport;
@@ -8,7 +9,7 @@ internal static partial class Log
     public static partial void Connected(ILogger logger, string endpoint);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} failed; next attempt in {Backoff}")]
-    public static partial void ConnectFailed(ILogger logger, string endpoint, TimeSpan backoff, Exception exception);
+    public static partial void ConnectFailed(ILogger logger, string endpoint, string backoff, Exception exception);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Modbus connection to {Endpoint} lost: {Reason}")]
     public static partial void ConnectionLost(ILogger logger, string endpoint, string reason);
@@ -20,7 +21,7 @@ internal static partial class Log
     public static partial void Garbled(ILogger logger, string endpoint, Exception exception);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Modbus bus {Bus}: device {Device} failed ({Failures} in a row), next poll in {Backoff}: {Reason}")]
-    public static partial void DeviceBackoff(ILogger logger, string bus, string device, int failures, TimeSpan backoff, string reason);
+    public static partial void DeviceBackoff(ILogger logger, string bus, string device, int failures, string backoff, string reason);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Modbus bus {Bus}: device {Device} answers again")]
     public static partial void DeviceRecovered(ILogger logger, string bus, string device);
@@ -30,4 +31,17 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "Modbus server {Endpoint}: client session ended: {Reason}")]
     public static partial void ServerSessionEnded(ILogger logger, string endpoint, string reason);
+
+    /// <summary>
+    /// A backoff for people (<c>1.2s</c>, <c>2m 5s</c>), not a raw TimeSpan: the same text as EdgeTwin.Core's
+    /// Durations.Approximate, which this project does not reference.
+    /// </summary>
+    public static string Human(TimeSpan value)
+    {
+        var t = value.Duration();
+        return t.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalHours}h {t.Minutes}m")
+            : t.TotalMinutes >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalMinutes}m {t.Seconds}s")
+            : t.TotalSeconds >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.0}s")
+            : string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:0}ms");
+    }
 }

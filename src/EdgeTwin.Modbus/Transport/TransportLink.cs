@@ -49,7 +49,7 @@ internal sealed class TransportLink
     {
         _backoff.Failure();
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "failed"));
-        Log.ConnectFailed(_logger, Endpoint, _backoff.Remaining, ex);
+        Log.ConnectFailed(_logger, Endpoint, Log.Human(_backoff.Remaining), ex);
         return new ModbusCommunicationException($"{Endpoint}: {what} failed: {ex.Message}", ex);
     }
 

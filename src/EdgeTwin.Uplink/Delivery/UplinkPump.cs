@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Outbox;
 using Microsoft.Extensions.Logging;
 
@@ -90,14 +91,32 @@ internal sealed class UplinkPump
                 {
                     _metrics.Failed(_tag);
                     var delay = Backoff(attempt++);
+                    var wait = Durations.Approximate(delay);
+                    var expected = ConnectFailures.IsExpected(ex);
                     if (connected)
                     {
                         FailedSessions++;
-                        Log.SessionFailed(_logger, ex, _transport.Name, _transport.Peer, _tracker.Position, delay);
+                        if (expected)
+                        {
+                            Log.SessionLost(_logger, _transport.Name, _transport.Peer, _tracker.Position, ConnectFailures.Describe(ex), wait);
+                        }
+                        else
+                        {
+                            Log.SessionFailed(_logger, ex, _transport.Name, _transport.Peer, _tracker.Position, wait);
+                        }
+                    }
+                    else if (expected)
+                    {
+                        Log.ConnectRefused(_logger, _transport.Name, _transport.Peer, attempt, ConnectFailures.Describe(ex), wait);
                     }
                     else
                     {
-                        Log.ConnectFailed(_logger, ex, _transport.Name, _transport.Peer, attempt, delay);
+                        Log.ConnectFailed(_logger, ex, _transport.Name, _transport.Peer, attempt, wait);
+                    }
+
+                    if (expected)
+                    {
+                        Log.FailureDetail(_logger, ex, _transport.Name, _transport.Peer);
                     }
 
                     await DisposeQuietlyAsync(session).ConfigureAwait(false);

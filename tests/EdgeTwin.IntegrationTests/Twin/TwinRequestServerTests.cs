@@ -306,6 +306,42 @@ public sealed class TwinRequestServerTests
     }
 
     [Fact]
+    public async Task Regression_reconnects_during_an_outage_logged_a_stack_trace_each()
+    {
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        var refused = new MqttUplinkOptions { Host = "127.0.0.1", Port = TestPorts.FreeTcp(), Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig(), refused, stage, null, new ExceptionLogger(logs)))
+        {
+            await server.StartAsync(Ct);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Any(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no connect failure logged");
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        var warning = logs.First(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Null(warning.Exception); // one line; the trace only at Debug
+        Assert.Matches(@"^Twin requests: cannot connect to .+: Connection refused; retrying in \d+(\.\d)?(ms|s)$", warning.Message);
+        Assert.Contains(logs, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Debug && l.Exception is not null);
+    }
+
+    /// <summary>Keeps level, message and exception (ListLogger drops the exception, which is what this test is about).</summary>
+    private sealed class ExceptionLogger(ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)> logs) : Microsoft.Extensions.Logging.ILogger<TwinRequestServer>
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            logs.Enqueue((logLevel, formatter(state, exception), exception));
+    }
+
+    [Fact]
     public void Section_problems_are_reported_with_file_line_and_key()
     {
         const string yaml = """

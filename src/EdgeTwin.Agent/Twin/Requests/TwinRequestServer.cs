@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Threading.Channels;
 using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Twin.Line;
 using EdgeTwin.Uplink.Mqtt;
@@ -202,7 +203,16 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             }
             catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
             {
-                LogConnectFailed(_logger, peer, backoff.TotalSeconds, ex);
+                // An outage retries every few seconds: one line with the reason, the trace only at Debug (or for a bug).
+                if (EdgeTwin.Uplink.ConnectFailures.IsExpected(ex))
+                {
+                    LogCannotConnect(_logger, peer, EdgeTwin.Uplink.ConnectFailures.Describe(ex), Durations.Approximate(backoff));
+                    LogConnectDetail(_logger, peer, ex);
+                }
+                else
+                {
+                    LogConnectFailed(_logger, peer, Durations.Approximate(backoff), ex);
+                }
             }
 
             await CloseAsync(client).ConfigureAwait(false);
@@ -437,8 +447,14 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: connection to {Peer} lost; reconnecting")]
     private static partial void LogConnectionLost(ILogger logger, string peer);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}; retrying in {Seconds} s")]
-    private static partial void LogConnectFailed(ILogger logger, string peer, double seconds, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}; retrying in {Delay}")]
+    private static partial void LogConnectFailed(ILogger logger, string peer, string delay, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}: {Reason}; retrying in {Delay}")]
+    private static partial void LogCannotConnect(ILogger logger, string peer, string reason, string delay);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Twin requests: the connect failure with {Peer} in full")]
+    private static partial void LogConnectDetail(ILogger logger, string peer, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} has no response topic (MQTT 5 ResponseTopic); dropped")]
     private static partial void LogNoResponseTopic(ILogger logger, string topic);
