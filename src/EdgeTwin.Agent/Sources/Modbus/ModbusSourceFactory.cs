@@ -72,7 +72,7 @@ public sealed class ModbusSourceFactory : ISourceFactory
         };
         var plan = new ModbusPollPlan(points, plannerOptions);
         var lease = _buses.Acquire(device, context);
-        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory));
+        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory, settings.Addressing));
     }
 
     internal static ModbusPoint ToPoint(ModbusRegister register, ModbusProfileSettings settings)
