@@ -72,4 +72,9 @@ public enum SerialParity
 /// <param name="Parity">Parity.</param>
 /// <param name="StopBits">1 or 2.</param>
 /// <param name="DataBits">7 or 8.</param>
-public sealed record SerialSettings(int Baud = 9600, SerialParity Parity = SerialParity.Even, int StopBits = 1, int DataBits = 8);
+public sealed record SerialSettings(int Baud = 9600, SerialParity Parity = SerialParity.Even, int StopBits = 1, int DataBits = 8)
+{
+    /// <summary>The usual notation, e.g. <c>9600 8E1</c> (baud, data bits, parity, stop bits).</summary>
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Baud} {DataBits}{Parity switch { SerialParity.None => 'N', SerialParity.Odd => 'O', _ => 'E' }}{StopBits}");
+}

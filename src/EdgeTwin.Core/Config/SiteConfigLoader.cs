@@ -147,6 +147,9 @@ public static class SiteConfigLoader
         private readonly Dictionary<string, ConfigNode> _machines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _devices = new(StringComparer.Ordinal);
 
+        // The first enabled device on each rtu: path: one port is opened once, with one set of line settings.
+        private readonly Dictionary<string, (string Device, SerialSettings Serial, bool Given, int Line)> _serialLines = new(StringComparer.Ordinal);
+
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
         private readonly HashSet<string> _credentialKeys = new(StringComparer.Ordinal);
 
@@ -819,6 +822,11 @@ public static class SiteConfigLoader
                 return null;
             }
 
+            if (enabled && address.Scheme == AddressScheme.Rtu)
+            {
+                CheckSerialLine(r, id, address.Path!, serial ?? new SerialSettings(), serialNode is not null);
+            }
+
             return new DeviceConfig(id, profileId, address)
             {
                 Credentials = credName,
@@ -832,6 +840,38 @@ public static class SiteConfigLoader
         }
 
         private bool HasCredentialsKey(string name) => _credentialKeys.Contains(name);
+
+        /// <summary>
+        /// Devices on one rtu: path share one open port, so they must agree on its line settings; the agent's start
+        /// would refuse the second one. Reported at the second device's serial key (its address when it has none).
+        /// Disabled devices open nothing and are not compared.
+        /// </summary>
+        private void CheckSerialLine(ConfigReader r, string id, string path, SerialSettings serial, bool given)
+        {
+            var line = (given ? r.Mapping.KeyMark("serial") : r.Node("address")!.Mark).Line;
+            if (!_serialLines.TryGetValue(path, out var first))
+            {
+                _serialLines[path] = (id, serial, given, line);
+                return;
+            }
+
+            if (first.Serial == serial)
+            {
+                return;
+            }
+
+            var mine = given ? serial.ToString() : $"{serial} (no serial key: the defaults)";
+            var theirs = first.Given ? first.Serial.ToString() : $"{first.Serial}, the defaults";
+            var message = $"serial settings {mine} differ from device '{first.Device}' on the same port {path} ({theirs}, line {first.Line.ToString(CultureInfo.InvariantCulture)}); devices on one serial line must use the same baud, parity, stop and data bits";
+            if (given)
+            {
+                Diagnostics.Add(r.Mapping.KeyMark("serial"), r.ChildPath("serial"), message);
+            }
+            else
+            {
+                Diagnostics.Add(r.Node("address")!, message);
+            }
+        }
 
         private SerialSettings? ReadSerial(ConfigReader? r)
         {

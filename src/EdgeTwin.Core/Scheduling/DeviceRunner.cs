@@ -55,6 +55,9 @@ internal sealed class DeviceRunner
 
     public long Failures { get; set; }
 
+    /// <summary>True once a poll has succeeded; until then a failure is more likely the config than an outage.</summary>
+    public bool HasAnswered { get; set; }
+
     public long Skipped { get; set; }
 
     /// <summary>A poll that outlived its timeout and ignored cancellation; no new poll starts until it ends.</summary>

@@ -26,6 +26,9 @@ public sealed class PollScheduler : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SchedulerMetrics _metrics;
     private readonly bool _ownsMetrics;
+    // How long a timed-out poll may take to return after its cancellation, to report its own reason.
+    private static readonly TimeSpan CancelGrace = TimeSpan.FromMilliseconds(200);
+
     private readonly Activity _activity = new();
     private readonly ConcurrencyGate _gate;
     private readonly CancellationTokenSource _stopScheduling = new();
@@ -289,6 +292,12 @@ public sealed class PollScheduler : IAsyncDisposable
             {
                 timedOut = !abort.IsCancellationRequested;
                 await pollCts.CancelAsync().ConfigureAwait(false);
+                if (timedOut && !poll.IsCompleted)
+                {
+                    // A source that honours cancellation returns at once, and may say what it was waiting for
+                    // (unit, function, address); a short real-time wait lets that message replace the generic one.
+                    await Task.WhenAny(poll, Task.Delay(CancelGrace, CancellationToken.None)).ConfigureAwait(false);
+                }
             }
         }
 
@@ -307,7 +316,7 @@ public sealed class PollScheduler : IAsyncDisposable
 
         var elapsed = _time.GetElapsedTime(startTimestamp);
         _metrics.PollDuration.Record(elapsed.TotalSeconds, tags);
-        if (abort.IsCancellationRequested && (timedOut || error is OperationCanceledException || !poll.IsCompleted))
+        if (abort.IsCancellationRequested && (timedOut || error is OperationCanceledException || error?.InnerException is OperationCanceledException || !poll.IsCompleted))
         {
             abort.ThrowIfCancellationRequested();
         }
@@ -358,6 +367,7 @@ public sealed class PollScheduler : IAsyncDisposable
         var wasDown = device.State == DeviceState.Down;
         var failures = device.ConsecutiveFailures;
         device.State = DeviceState.Up;
+        device.HasAnswered = true;
         device.ConsecutiveFailures = 0;
         device.LastSuccess = at;
         device.LastError = null;
@@ -376,9 +386,13 @@ public sealed class PollScheduler : IAsyncDisposable
         device.ConsecutiveFailures++;
         device.Failures++;
         var reason = timedOut ? "timeout" : "error";
-        var message = timedOut
-            ? $"device '{device.DeviceId}': no answer within {device.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
-            : error!.Message;
+        // A source's own account of the timeout (a DeviceException raised as it was cancelled) names what it waited
+        // for; the generic text is for sources that say nothing.
+        var message = timedOut && error is not (null or OperationCanceledException)
+            ? error.Message
+            : timedOut
+                ? $"device '{device.DeviceId}': no answer within {device.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
+                : error!.Message;
         if (!timedOut && error is not DeviceException and not OperationCanceledException)
         {
             SchedulerLog.UnexpectedException(_logger, device.DeviceId, error!.GetType().Name, error);
@@ -388,7 +402,16 @@ public sealed class PollScheduler : IAsyncDisposable
         var errorTags = tags;
         errorTags.Add("reason", reason);
         _metrics.PollErrors.Add(1, errorTags);
-        SchedulerLog.PollFailed(_logger, device.DeviceId, reason, device.ConsecutiveFailures, message);
+        if (!device.HasAnswered && device.Failures == 1)
+        {
+            // A device that fails from the start is usually misconfigured (address, unit id, credentials): say so now,
+            // not only when it goes down several intervals later. Later failures stay at Debug.
+            SchedulerLog.FirstPollFailed(_logger, device.DeviceId, reason, message);
+        }
+        else
+        {
+            SchedulerLog.PollFailed(_logger, device.DeviceId, reason, device.ConsecutiveFailures, message);
+        }
 
         if (device.State != DeviceState.Down && device.ConsecutiveFailures >= _options.FailuresBeforeDown)
         {

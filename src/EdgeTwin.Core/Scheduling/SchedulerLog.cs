@@ -10,6 +10,9 @@ internal static partial class SchedulerLog
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Device {Device}: poll failed ({Reason}, {Failures} in a row): {Error}")]
     public static partial void PollFailed(ILogger logger, string device, string reason, int failures, string error);
 
+    [LoggerMessage(EventId = 1109, Level = LogLevel.Warning, Message = "Device {Device}: first poll failed ({Reason}); it has not answered since start: {Error}")]
+    public static partial void FirstPollFailed(ILogger logger, string device, string reason, string error);
+
     [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Device {Device} is down after {Failures} failed polls; next try in {Backoff}: {Error}")]
     public static partial void DeviceDown(ILogger logger, string device, int failures, string backoff, string error);
 

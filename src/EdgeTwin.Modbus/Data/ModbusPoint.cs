@@ -103,10 +103,10 @@ public sealed record ModbusPoint
             raw = ModbusValueCodec.DecodeNumber(registers, Type, Order);
         }
 
-        return (raw * Scale) + Offset;
+        return ModbusValueCodec.ApplyScale(raw, Scale) + Offset;
     }
 
-    public double DecodeBit(bool bit) => ((bit ? 1 : 0) * Scale) + Offset;
+    public double DecodeBit(bool bit) => ModbusValueCodec.ApplyScale(bit ? 1 : 0, Scale) + Offset;
 
     /// <summary>Encodes an engineering value into registers (for servers and writes); not for bit fields.</summary>
     public void Encode(double value, Span<ushort> destination)

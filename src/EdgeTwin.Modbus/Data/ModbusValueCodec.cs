@@ -9,6 +9,34 @@ namespace EdgeTwin.Modbus.Data;
 /// </summary>
 public static class ModbusValueCodec
 {
+    /// <summary>
+    /// raw × <paramref name="scale"/>, except that a scale whose reciprocal is an integer (0.1, 0.01, 0.05) divides by
+    /// that integer: 1234567 × 0.1 is 123456.70000000001, 1234567 / 10 is the double nearest 123456.7. The same rule as
+    /// the agent's profiles (ProfileMetric.Convert), so the CLI shows what a profile with that scale will produce.
+    /// </summary>
+    public static double ApplyScale(double raw, double scale)
+    {
+        if (scale == 1)
+        {
+            return raw;
+        }
+
+        var divisor = ExactDivisor(scale);
+        return divisor != 0 ? raw / divisor : raw * scale;
+    }
+
+    /// <summary>The integer n with 1/n == <paramref name="scale"/> exactly (0.1 → 10, 0.05 → 20), or 0 when there is none.</summary>
+    public static double ExactDivisor(double scale)
+    {
+        if (!double.IsFinite(scale) || scale == 0 || Math.Abs(scale) >= 1)
+        {
+            return 0;
+        }
+
+        var n = Math.Round(1 / scale);
+        return Math.Abs(n) <= 1e15 && 1 / n == scale ? n : 0;
+    }
+
     public static double DecodeNumber(ReadOnlySpan<ushort> registers, ModbusDataType type, ModbusWordOrder order)
     {
         Span<byte> bytes = stackalloc byte[8];

@@ -59,6 +59,9 @@ public class ModbusCommunicationException : Exception
 /// <summary>The device did not answer within the request timeout.</summary>
 public sealed class ModbusTimeoutException : ModbusCommunicationException
 {
+    /// <summary>True when the request went out (the connection or port was open) and only the answer was missing.</summary>
+    public bool RequestSent { get; init; }
+
     public ModbusTimeoutException() { }
 
     public ModbusTimeoutException(string message) : base(message) { }
@@ -82,4 +85,27 @@ public static class ModbusExceptionNames
         ModbusExceptionCode.GatewayTargetDeviceFailedToRespond => "GATEWAY TARGET DEVICE FAILED TO RESPOND",
         _ => $"UNKNOWN EXCEPTION 0x{(byte)code:X2}",
     };
+}
+
+/// <summary>
+/// The caller cancelled a request (typically its poll deadline passed) before an answer came. Still an
+/// <see cref="OperationCanceledException"/>; the message says how far the request got (waiting for the bus, connecting,
+/// or sent and unanswered), with unit, function and address, which a bare cancellation would lose.
+/// </summary>
+public sealed class ModbusRequestCanceledException : OperationCanceledException
+{
+    public ModbusRequestCanceledException() { }
+
+    public ModbusRequestCanceledException(string message) : base(message) { }
+
+    public ModbusRequestCanceledException(string message, Exception innerException) : base(message, innerException) { }
+
+    public ModbusRequestCanceledException(string message, bool requestSent, Exception innerException, CancellationToken token)
+        : base(message, innerException, token)
+    {
+        RequestSent = requestSent;
+    }
+
+    /// <summary>True when the request went out and only the answer was missing.</summary>
+    public bool RequestSent { get; }
 }

@@ -8,8 +8,11 @@ internal static partial class Log
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Modbus connected to {Endpoint}")]
     public static partial void Connected(ILogger logger, string endpoint);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} failed; next attempt in {Backoff}")]
-    public static partial void ConnectFailed(ILogger logger, string endpoint, string backoff, Exception exception);
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} failed; next attempt in {Backoff}: {Reason}")]
+    public static partial void ConnectFailed(ILogger logger, string endpoint, string backoff, string reason);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Modbus connect to {Endpoint} failed")]
+    public static partial void ConnectFailedDetail(ILogger logger, string endpoint, Exception exception);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Modbus connection to {Endpoint} lost: {Reason}")]
     public static partial void ConnectionLost(ILogger logger, string endpoint, string reason);

@@ -76,13 +76,18 @@ public sealed class ModbusRtuTransport : IModbusTransport
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.RequestTimeout);
         long started = Stopwatch.GetTimestamp();
+        long begun = started;
         bool entered = false;
         bool awaitingAnswer = false;
+        var stage = RequestStage.WaitingForBus;
         try
         {
             await _bus.WaitAsync(timeout.Token).ConfigureAwait(false);
             entered = true;
+            stage = RequestStage.Connecting;
             var connection = await EnsureOpenAsync(timeout.Token).ConfigureAwait(false);
+            // The late-answer guard and the inter-frame silence keep the line for this request: count them as sent.
+            stage = RequestStage.Sent;
             if (await WaitForGuardAsync(timeout, cancellationToken).ConfigureAwait(false))
             {
                 started = Stopwatch.GetTimestamp();
@@ -122,7 +127,14 @@ public sealed class ModbusRtuTransport : IModbusTransport
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             _link.Record(started, "timeout");
-            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {fc} within {_options.RequestTimeout.TotalMilliseconds:0} ms");
+            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(_options.RequestTimeout)}")
+            {
+                RequestSent = stage == RequestStage.Sent,
+            };
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
+        {
+            throw _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken);
         }
         catch (ModbusProtocolException ex)
         {

@@ -71,11 +71,14 @@ public sealed class ModbusTcpTransport : IModbusTransport
         long started = Stopwatch.GetTimestamp();
         bool entered = false;
         Pending? pending = null;
+        var stage = RequestStage.WaitingForBus;
         try
         {
             await _window.WaitAsync(timeout.Token).ConfigureAwait(false);
             entered = true;
+            stage = RequestStage.Connecting;
             var connection = await EnsureConnectedAsync(timeout.Token).ConfigureAwait(false);
+            stage = RequestStage.Sent;
 
             ushort tid = (ushort)Interlocked.Increment(ref _nextTransactionId);
             pending = new Pending(unitId, fc, response, connection);
@@ -119,7 +122,14 @@ public sealed class ModbusTcpTransport : IModbusTransport
                 _link.Drop("too many consecutive timeouts");
             }
 
-            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {fc} within {_options.RequestTimeout.TotalMilliseconds:0} ms");
+            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(_options.RequestTimeout)}")
+            {
+                RequestSent = stage == RequestStage.Sent,
+            };
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
+        {
+            throw _link.Cancelled(stage, unitId, request.Span, started, ex, cancellationToken);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException && !_disposed)
         {

@@ -62,12 +62,24 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
             port.DiscardInBuffer();
             return ValueTask.FromResult<Stream>(new OwningStream(port.BaseStream, port));
         }
+        catch (Exception ex) when (ex is ArgumentException || (ex is IOException && ex is not FileNotFoundException && File.Exists(options.PortName)))
+        {
+            // .NET says "Value does not fall within the expected range." when the driver refuses a line setting
+            // (a pty or an adapter without parity, an odd baud); name the settings it was asked for.
+            port.Dispose();
+            throw new IOException($"port {options.PortName} rejected {Settings} ({ex.Message.TrimEnd('.')}; does the adapter support these settings?)", ex);
+        }
         catch
         {
             port.Dispose();
             throw;
         }
     }
+
+    /// <summary>The line settings as usually written: <c>9600 8E1</c>.</summary>
+    public string Settings => string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"{options.BaudRate} {options.DataBits}{options.Parity switch { Parity.None => "N", Parity.Odd => "O", Parity.Even => "E", Parity.Mark => "M", _ => "S" }}{options.StopBits switch { StopBits.Two => "2", StopBits.OnePointFive => "1.5", _ => "1" }}");
 
     /// <summary>Disposes the SerialPort along with its stream.</summary>
     private sealed class OwningStream(Stream inner, IDisposable owner) : Stream

@@ -40,7 +40,7 @@ internal sealed class TransportLink
         var wait = _backoff.Remaining;
         if (wait > TimeSpan.Zero)
         {
-            throw new ModbusCommunicationException($"{Endpoint}: {notOpen}; {nextAttempt} in {wait.TotalMilliseconds:0} ms");
+            throw new ModbusCommunicationException($"{Endpoint}: {notOpen}; {nextAttempt} in {Human(wait)}");
         }
     }
 
@@ -49,7 +49,10 @@ internal sealed class TransportLink
     {
         _backoff.Failure();
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "failed"));
-        Log.ConnectFailed(_logger, Endpoint, Log.Human(_backoff.Remaining), ex);
+        // A refused connection or a missing port is expected on site and retried: one line each time, the stack
+        // trace only at Debug (it says nothing about the device, and five of them in 30 s buried the log).
+        Log.ConnectFailed(_logger, Endpoint, Human(_backoff.Remaining), ex.Message);
+        Log.ConnectFailedDetail(_logger, Endpoint, ex);
         return new ModbusCommunicationException($"{Endpoint}: {what} failed: {ex.Message}", ex);
     }
 
@@ -101,6 +104,37 @@ internal sealed class TransportLink
         return new ModbusCommunicationException($"{Endpoint} unit {unitId}: {fc} failed: {ex.Message}", ex);
     }
 
+    /// <summary>"ReadHoldingRegisters at 30": the function and, for the functions that have one, the start address.</summary>
+    internal static string Describe(ReadOnlySpan<byte> request)
+    {
+        var fc = (ModbusFunctionCode)request[0];
+        return request.Length >= 3 && request[0] is >= 1 and <= 6 or 15 or 16 or 23
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{fc} at {System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(request[1..3])}")
+            : fc.ToString();
+    }
+
+    /// <summary>
+    /// The caller gave up (its deadline) before an answer: what the request was waiting for, so the poll's failure
+    /// names unit, function and address instead of a bare "no answer".
+    /// </summary>
+    internal ModbusRequestCanceledException Cancelled(RequestStage stage, byte unitId, ReadOnlySpan<byte> request, long begun, OperationCanceledException ex, CancellationToken token)
+    {
+        var waited = Human(Stopwatch.GetElapsedTime(begun));
+        var what = Describe(request);
+        var message = stage switch
+        {
+            RequestStage.WaitingForBus => $"{Endpoint} unit {unitId}: {what} still waiting for the bus after {waited} (another request was on the line)",
+            RequestStage.Connecting => $"{Endpoint} unit {unitId}: {what} not sent, still connecting after {waited}",
+            _ => $"{Endpoint} unit {unitId}: no answer to {what} within {waited}",
+        };
+        return new ModbusRequestCanceledException(message, stage == RequestStage.Sent, ex, token);
+    }
+
+    /// <summary>A wait for people: <c>0.2 s</c>, <c>4 s</c>, <c>30 ms</c> (not <c>00:00:00.1976163</c>).</summary>
+    internal static string Human(TimeSpan wait) => wait < TimeSpan.FromMilliseconds(100)
+        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Math.Max(0, wait.TotalMilliseconds):0} ms")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{wait.TotalSeconds:0.#} s");
+
     public void Record(long started, string outcome)
     {
         ModbusMetrics.Requests.Add(1, EndpointTag, new("outcome", outcome));
@@ -117,6 +151,14 @@ internal sealed class TransportLink
             await connection.Reader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
+}
+
+/// <summary>How far a request got: waiting for its turn on the bus, opening the connection, or sent.</summary>
+internal enum RequestStage
+{
+    WaitingForBus,
+    Connecting,
+    Sent,
 }
 
 /// <summary>One open stream with the reader task that owns its receive side; closing cancels the reader.</summary>

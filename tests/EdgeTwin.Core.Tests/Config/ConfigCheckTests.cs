@@ -48,6 +48,35 @@ public sealed class ConfigCheckTests
     }
 
     [Fact]
+    public void Regression_check_said_OK_for_two_rtu_devices_with_different_baud_on_one_port()
+    {
+        // The agent's start refused this (one port, one set of line settings), so a config that passed check
+        // restarted in a loop. An omitted serial key means the defaults; disabled devices open no port.
+        using var dir = new TempDir();
+        var path = dir.Write("rtu.yaml", """
+            site: { id: s1, gateway_id: g1 }
+            devices:
+              - { id: m1, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", unit_id: 1, serial: { baud: 19200, parity: N } }
+              - { id: m2, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", unit_id: 2, serial: { baud: 9600, parity: N } }
+              - { id: m3, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", unit_id: 3 }
+              - { id: m4, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", unit_id: 4, serial: { baud: 4800 }, enabled: false }
+              - { id: m5, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB1", unit_id: 1 }
+              - { id: m6, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB1", unit_id: 2, serial: { baud: 9600, parity: E, stop_bits: 1 } }
+            """);
+        var report = ConfigCheck.Run(path, Options);
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+
+        Assert.Equal(1, report.ExitCode);
+        Assert.Equal(
+            string.Join(Environment.NewLine,
+                $"{path}:4:81: devices[1].serial: serial settings 9600 8N1 differ from device 'm1' on the same port /dev/ttyUSB0 (19200 8N1, line 3); devices on one serial line must use the same baud, parity, stop and data bits",
+                $"{path}:5:49: devices[2].address: serial settings 9600 8E1 (no serial key: the defaults) differ from device 'm1' on the same port /dev/ttyUSB0 (19200 8N1, line 3); devices on one serial line must use the same baud, parity, stop and data bits",
+                $"FAILED: {path}: 2 problems") + Environment.NewLine,
+            text.ToString());
+    }
+
+    [Fact]
     public void Json_output_carries_positions_and_summary()
     {
         using var dir = new TempDir();

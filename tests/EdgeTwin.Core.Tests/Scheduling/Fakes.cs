@@ -15,6 +15,8 @@ internal enum PollBehavior
     Fail,
     /// <summary>Never answers, but honours cancellation (a dead device behind a working socket).</summary>
     Hang,
+    /// <summary>Never answers; when cancelled, says what it was waiting for (as the Modbus source does).</summary>
+    HangThenExplain,
     /// <summary>Never answers and ignores cancellation (a buggy driver) until <see cref="FakeSource.Release"/>.</summary>
     HangIgnoringCancellation,
     /// <summary>Answers after <see cref="FakeSource.SlowFor"/> of fake time.</summary>
@@ -89,6 +91,21 @@ internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params 
                     using (cancellationToken.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetCanceled(), hung))
                     {
                         await hung.Task;
+                    }
+
+                    break;
+                case PollBehavior.HangThenExplain:
+                    var waiting = new TaskCompletionSource();
+                    using (cancellationToken.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetCanceled(), waiting))
+                    {
+                        try
+                        {
+                            await waiting.Task;
+                        }
+                        catch (OperationCanceledException ex)
+                        {
+                            throw new DeviceException(DeviceId, "tcp://127.0.0.1:502 unit 1: no answer to ReadHoldingRegisters at 0 within 2 s", ex);
+                        }
                     }
 
                     break;
@@ -192,13 +209,16 @@ internal sealed class SchedulerHarness : IAsyncDisposable
 
     public PollSchedulerOptions Options { get; }
 
+    /// <summary>What the scheduler logged, with the level.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> Logs { get; } = new();
+
     public PollScheduler? Scheduler { get; private set; }
 
     public FakeSource Source(string id, params string[] metrics) => new(id, Time, metrics);
 
     public async Task StartAsync(params PolledDevice[] devices)
     {
-        Scheduler = new PollScheduler(devices, Registry, Samples, Events, Options, Time);
+        Scheduler = new PollScheduler(devices, Registry, Samples, Events, Options, Time, new ListLogger(Logs));
         await Scheduler.StartAsync(CancellationToken.None);
         await SettleAsync();
     }
@@ -238,4 +258,16 @@ internal sealed class SchedulerHarness : IAsyncDisposable
             await Scheduler.DisposeAsync();
         }
     }
+}
+
+internal sealed class ListLogger(System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> logs)
+    : Microsoft.Extensions.Logging.ILogger<PollScheduler>
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        logs.Enqueue((logLevel, formatter(state, exception)));
 }

@@ -1,6 +1,7 @@
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Scheduling;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Core.Tests.Scheduling;
 
@@ -90,6 +91,44 @@ public sealed class PollSchedulerTests
         Assert.Equal(DeviceState.Down, status.State);
         Assert.Equal(7, status.ConsecutiveFailures);
         Assert.Equal(SchedulerHarness.Start + S(620), status.NextPoll);
+    }
+
+    [Fact]
+    public async Task Regression_a_wrong_unit_id_logged_nothing_above_debug_until_down_and_only_no_answer_within_2s()
+    {
+        // The scheduler's deadline replaced the source's account (unit, function, address) with a generic text, and
+        // the first failures of a device that had never answered were Debug only: a wrong unit_id showed up as a bare
+        // "no answer" several intervals after start.
+        await using var h = new SchedulerHarness();
+        var dead = h.Source("meter1");
+        dead.Behavior = _ => PollBehavior.HangThenExplain;
+        await h.StartAsync(new PolledDevice(dead, Interval, PollTimeout));
+
+        await h.AdvanceAsync(S(25));
+
+        const string Detail = "device 'meter1': tcp://127.0.0.1:502 unit 1: no answer to ReadHoldingRegisters at 0 within 2 s";
+        var warnings = h.Logs.Where(l => l.Level >= LogLevel.Warning).Select(l => l.Message).ToList();
+        Assert.Equal(
+        [
+            "Device meter1: first poll failed (timeout); it has not answered since start: " + Detail,
+            "Device meter1 is down after 3 failed polls; next try in 00:00:20: " + Detail,
+        ], warnings);
+        Assert.Equal(["Device meter1: poll failed (timeout, 2 in a row): " + Detail, "Device meter1: poll failed (timeout, 3 in a row): " + Detail], h.Logs.Where(l => l.Level == LogLevel.Debug && l.Message.Contains("poll failed", StringComparison.Ordinal)).Select(l => l.Message));
+        Assert.Equal("device 'meter1' down after 3 failed polls: " + Detail, Assert.Single(h.Events.Events).Message);
+    }
+
+    [Fact]
+    public async Task A_device_that_answered_once_logs_its_first_failure_at_debug()
+    {
+        await using var h = new SchedulerHarness();
+        var flaky = h.Source("flaky");
+        flaky.Behavior = i => i == 0 ? PollBehavior.Good : PollBehavior.Fail;
+        await h.StartAsync(new PolledDevice(flaky, Interval, PollTimeout));
+
+        await h.AdvanceAsync(S(15));
+
+        Assert.DoesNotContain(h.Logs, l => l.Level >= LogLevel.Warning);
+        Assert.Contains(h.Logs, l => l.Level == LogLevel.Debug && l.Message == "Device flaky: poll failed (error, 1 in a row): device 'flaky': connection refused");
     }
 
     [Fact]

@@ -134,6 +134,28 @@ public sealed class ModbusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Regression_modbus_read_scale_printed_123456_7_as_123456_70000000001()
+    {
+        // A profile with scale 0.1 divides by 10 (ProfileMetric.Convert); the CLI multiplied, so the tool used to
+        // design a profile showed another number than the profile would produce.
+        var map = new ModbusRegisterMap().AddRange(ModbusTable.HoldingRegisters, 0, 20);
+        map.SetValue(new ModbusPoint(ModbusTable.HoldingRegisters, 10, ModbusDataType.Int32) { Order = ModbusWordOrder.CDAB }, 1234567);
+        var units = new ModbusServerUnits();
+        units.Add(3, map);
+        await using var server = new ModbusTcpServer(units);
+        await server.StartAsync(Ct);
+        var port = $"{server.LocalEndPoint.Port}";
+
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "10", "--host", "127.0.0.1", "--port", port, "--unit", "3", "--type", "int32", "--order", "CDAB", "--scale", "0.1");
+        Assert.True(code == 0, err);
+        Assert.Equal("10 = 123456.7", output.Trim());
+
+        (code, output, err) = await AgentProcess.RunCliAsync("modbus", "probe", "10", "--host", "127.0.0.1", "--port", port, "--unit", "3", "--expect", "100000..200000", "--scales", "1,0.1");
+        Assert.True(code == 0, err);
+        Assert.Contains("int32    CDAB 0-based (wire address 10) scale 0.1 = 123456.7\n", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Probe_on_a_map_edge_reads_register_by_register()
     {
         // Registers 90..109 exist; the window around 109 runs past the end, so the probe falls back to single reads.

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using EdgeTwin.Agent.Sources.Modbus;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
@@ -5,6 +6,8 @@ using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Modbus.Data;
 using EdgeTwin.Modbus.Server;
+using EdgeTwin.Modbus.Tests.Peers;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using LibTable = EdgeTwin.Modbus.Protocol.ModbusTable;
 using LibType = EdgeTwin.Modbus.Data.ModbusDataType;
@@ -102,6 +105,63 @@ public sealed class ModbusSourceTests
         Assert.Equal(3.6, byMetric["energy_rate"].Value, 9);
         Assert.Equal(SampleQuality.OutOfRange, byMetric["voltage"].Quality);
         Assert.All(sink.Samples, s => Assert.Equal(1_010_000, s.TimestampUnixMs));
+    }
+
+    [Fact]
+    public async Task Regression_points_unreadable_warning_named_no_metric_and_missed_another_register_failing()
+    {
+        // The warning gave a count and the first error only, and came again only when the count changed.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLoggerProvider(logs)));
+        var units = new ModbusServerUnits();
+        units.Add(1, MeterMap(230));
+        await using var server = new ModbusTcpServer(units);
+        await server.StartAsync(Ct);
+        var device = new DeviceConfig("meter-1", Meter.Id, DeviceAddress.Tcp("127.0.0.1", server.LocalEndPoint.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(2) };
+        var sources = new ModbusSourceFactory().Create(new SourceContext(device, Meter, null, loggers, TimeProvider.System));
+        await using var source = sources.Polled!;
+        source.RegisterSeries(new SeriesRegistry());
+        string[] Warnings() => [.. logs.Where(l => l.Level == LogLevel.Warning).Select(l => l.Message)];
+
+        await source.PollAsync(new ListSink(), 0, Ct);
+        await source.PollAsync(new ListSink(), 1, Ct);
+        Assert.Equal(["Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)"], Warnings());
+
+        // Same count, another point: the map now has register 300 but no frequency register.
+        var moved = new ModbusRegisterMap()
+            .AddRange(LibTable.InputRegisters, 0, 2)
+            .AddRange(LibTable.HoldingRegisters, 10, 1)
+            .AddRange(LibTable.HoldingRegisters, 20, 2)
+            .AddRange(LibTable.HoldingRegisters, 300, 1);
+        moved.SetValue(Energy, 1000);
+        units.Remove(1);
+        units.Add(1, moved);
+        await source.PollAsync(new ListSink(), 2, Ct);
+        await source.PollAsync(new ListSink(), 3, Ct);
+        Assert.Equal(
+        [
+            "Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)",
+            "Modbus device meter-1: 1 of 6 points unreadable: frequency (input 2, exception 2 ILLEGAL DATA ADDRESS)",
+        ], Warnings());
+    }
+
+    [Fact]
+    public async Task Regression_a_wrong_unit_id_said_only_no_answer_within_1s()
+    {
+        // pymodbus serves unit 3 and ignores unit 1 (the audit's meter with unit_id left out): TCP connects, the
+        // unit never answers. The poll's deadline (scheduler, `poll`) equals the request timeout and won the race
+        // with a generic text; both ways the message now names unit, function and address, with a hint.
+        await using var server = await PymodbusServer.StartTcpAsync(PymodbusServer.Units((3, "ir", 0, [0, 0, 5002, 0])));
+        var sources = new ModbusSourceFactory().Create(Context("meter1", server.Port, 1, TimeSpan.FromMilliseconds(500)));
+        await using var source = sources.Polled!;
+        source.RegisterSeries(new SeriesRegistry());
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromMilliseconds(500));
+
+        var ex = await Assert.ThrowsAsync<DeviceException>(() => source.PollAsync(new ListSink(), 0, deadline.Token).AsTask());
+        Assert.Matches(
+            $@"^device 'meter1': tcp://127\.0\.0\.1:{server.Port} unit 1: no answer to Read(Input|Holding)Registers at \d+ within \d\.\d s \(TCP connected but unit 1 never answered: check unit_id, or rtutcp: for a serial gateway\)$",
+            ex.Message);
     }
 
     [Fact]

@@ -8,6 +8,16 @@ namespace EdgeTwin.Modbus.Tests.Data;
 
 public sealed class ValueCodecTests
 {
+    [Fact]
+    public void Regression_scale_0_1_decoded_1234567_as_123456_70000000001()
+    {
+        // 1234567 × 0.1 is 123456.70000000001; the profiles divide by 10 (ProfileMetric.Convert) and get 123456.7.
+        var point = new ModbusPoint(ModbusTable.HoldingRegisters, 10, ModbusDataType.Int32) { Order = ModbusWordOrder.CDAB, Scale = 0.1 };
+        ushort[] regs = [0xD687, 0x0012];
+        Assert.Equal("123456.7", point.Decode(regs).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("0.05", new ModbusPoint(ModbusTable.HoldingRegisters, 0) { Scale = 0.05 }.Decode([1]).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     // 230.5f = 0x43668000, so the bytes are A=43 B=66 C=80 D=00.
     [Theory]
     [InlineData(ModbusWordOrder.ABCD, 0x4366, 0x8000)]

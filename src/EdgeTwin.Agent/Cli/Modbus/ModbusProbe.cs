@@ -59,7 +59,7 @@ internal static class ModbusProbe
 
                     foreach (double scale in scales)
                     {
-                        double value = raw * scale;
+                        double value = ModbusValueCodec.ApplyScale(raw, scale);
                         if (value >= min && value <= max)
                         {
                             matches.Add(new Match(type, order, addressBase, start, scale, value));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;
@@ -25,10 +26,17 @@ internal sealed partial class ModbusPolledSource : IPolledSource
     private readonly double[] _lastCount;
     private readonly long[] _lastCountAt;
     private readonly Sample[] _samples;
-    private int _failedPoints = -1;
+    private readonly int _addressing;
+    private bool _answered;
 
-    public ModbusPolledSource(DeviceConfig device, IReadOnlyList<ProfileMetric> metrics, ModbusPollPlan plan, BusLease bus, ILoggerFactory loggerFactory)
+    // Why each point failed in the last poll (0 = read; see FailureCode). The warning is repeated when this set changes,
+    // not only its size: comparing codes in place costs nothing per poll, the text is built only on a change.
+    private readonly int[] _failures;
+
+    public ModbusPolledSource(DeviceConfig device, IReadOnlyList<ProfileMetric> metrics, ModbusPollPlan plan, BusLease bus, ILoggerFactory loggerFactory, int addressing = 0)
     {
+        _addressing = addressing;
+        _failures = new int[metrics.Count];
         _device = device;
         _metrics = metrics;
         _plan = plan;
@@ -62,17 +70,34 @@ internal sealed partial class ModbusPolledSource : IPolledSource
         {
             readings = await _plan.ReadAsync(_bus.Client, Unit, cancellationToken).ConfigureAwait(false);
         }
+        catch (ModbusTimeoutException ex)
+        {
+            // The transport's text already names endpoint, unit, function and address.
+            throw new DeviceException(_device.Id, ex.Message + Hint(ex.RequestSent), ex);
+        }
         catch (ModbusCommunicationException ex)
         {
             throw new DeviceException(_device.Id, $"unit {Unit} on {_bus.Bus}: {ex.Message}", ex);
         }
+        catch (ModbusRequestCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            // The poll's deadline passed first (it is the request timeout too, so it usually wins): keep what the
+            // transport knew (unit, function, address, how far it got) rather than a bare "no answer".
+            throw new DeviceException(_device.Id, ex.Message + Hint(ex.RequestSent), ex);
+        }
+
+        _answered = true;
 
         int count = 0, failed = 0;
+        bool changed = false;
         Exception? firstError = null;
         for (int i = 0; i < readings.Length; i++)
         {
             var r = readings[i];
             var metric = _metrics[i];
+            int code = FailureCode(r.Error);
+            changed |= code != _failures[i];
+            _failures[i] = code;
             if (!r.Ok)
             {
                 failed++;
@@ -106,12 +131,10 @@ internal sealed partial class ModbusPolledSource : IPolledSource
             throw new DeviceException(_device.Id, $"unit {Unit} on {_bus.Bus}: every register read failed: {firstError?.Message}", firstError);
         }
 
-        if (failed != _failedPoints && failed > 0)
+        if (changed && failed > 0)
         {
-            LogPointsFailed(_device.Id, failed, readings.Length, firstError?.Message ?? "");
+            LogPointsFailed(_device.Id, failed, readings.Length, DescribeFailures(readings));
         }
-
-        _failedPoints = failed;
         if (count > 0)
         {
             await sink.WriteAsync(_samples.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
@@ -120,6 +143,97 @@ internal sealed partial class ModbusPolledSource : IPolledSource
 
     public ValueTask DisposeAsync() => _bus.DisposeAsync();
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Modbus device {Device}: {Failed} of {Total} points unreadable: {Reason}")]
-    private partial void LogPointsFailed(string device, int failed, int total, string reason);
+    /// <summary>
+    /// What to check when a unit has never answered a request that went out: the connection works, so the unit id or
+    /// the framing is wrong far more often than the device. Nothing once it has answered (then it is a real outage).
+    /// </summary>
+    private string Hint(bool requestSent)
+    {
+        if (_answered || !requestSent)
+        {
+            return "";
+        }
+
+        return _device.Address.Scheme switch
+        {
+            AddressScheme.Tcp => $" (TCP connected but unit {Unit} never answered: check unit_id, or rtutcp: for a serial gateway)",
+            AddressScheme.RtuTcp => $" (the gateway is connected but unit {Unit} never answered: check unit_id and the gateway's serial settings)",
+            _ => $" (unit {Unit} never answered on the line: check unit_id, the serial settings and the wiring)",
+        };
+    }
+
+    /// <summary>0 for a value read, the exception code for a Modbus exception response, -1 for anything else.</summary>
+    private static int FailureCode(Exception? error) => error switch
+    {
+        null => 0,
+        ModbusDeviceException d => (int)d.ExceptionCode,
+        _ => -1,
+    };
+
+    /// <summary>
+    /// "thd_voltage_l1 (holding 30, exception 2 ILLEGAL DATA ADDRESS), …": which metrics, where in the profile's map and
+    /// why, so the engineer can fix the profile from the log alone. At most <see cref="MaxListed"/> points.
+    /// </summary>
+    private string DescribeFailures(ModbusPointReading[] readings)
+    {
+        var text = new System.Text.StringBuilder();
+        int listed = 0, more = 0;
+        for (int i = 0; i < readings.Length; i++)
+        {
+            if (readings[i].Error is not { } error)
+            {
+                continue;
+            }
+
+            if (listed == MaxListed)
+            {
+                more++;
+                continue;
+            }
+
+            if (listed++ > 0)
+            {
+                text.Append(", ");
+            }
+
+            var metric = _metrics[i];
+            text.Append(metric.Name).Append(" (");
+            if (metric.Register is { } register)
+            {
+                text.Append(TableName(register.Table)).Append(' ').Append((register.Address + _addressing).ToString(CultureInfo.InvariantCulture));
+                if (_addressing != 0)
+                {
+                    text.Append(" = wire address ").Append(register.Address.ToString(CultureInfo.InvariantCulture));
+                }
+
+                text.Append(", ");
+            }
+
+            text.Append(error is ModbusDeviceException d
+                ? $"exception {((byte)d.ExceptionCode).ToString(CultureInfo.InvariantCulture)} {ModbusExceptionNames.Name(d.ExceptionCode)}"
+                : Shorten(error.Message)).Append(')');
+        }
+
+        if (more > 0)
+        {
+            text.Append(", and ").Append(more.ToString(CultureInfo.InvariantCulture)).Append(" more");
+        }
+
+        return text.ToString();
+    }
+
+    private const int MaxListed = 8;
+
+    private static string Shorten(string message) => message.Length <= 120 ? message : string.Concat(message.AsSpan(0, 119), "…");
+
+    private static string TableName(EdgeTwin.Core.Profiles.ModbusTable table) => table switch
+    {
+        EdgeTwin.Core.Profiles.ModbusTable.Coil => "coil",
+        EdgeTwin.Core.Profiles.ModbusTable.Discrete => "discrete",
+        EdgeTwin.Core.Profiles.ModbusTable.Input => "input",
+        _ => "holding",
+    };
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Modbus device {Device}: {Failed} of {Total} points unreadable: {Points}")]
+    private partial void LogPointsFailed(string device, int failed, int total, string points);
 }

@@ -72,7 +72,7 @@ public sealed class ModbusSourceFactory : ISourceFactory
         };
         var plan = new ModbusPollPlan(points, plannerOptions);
         var lease = _buses.Acquire(device, context);
-        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory));
+        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory, settings.Addressing));
     }
 
     internal static ModbusPoint ToPoint(ModbusRegister register, ModbusProfileSettings settings)
@@ -140,9 +140,12 @@ public sealed class ModbusBusRegistry
         {
             if (_buses.TryGetValue(key, out var bus))
             {
-                if (address.Scheme == AddressScheme.Rtu && device.Serial is { } s && bus.Serial is { } first && s != first)
+                // A backstop: the config loader already rejects this at the device's serial key. No serial settings
+                // means the defaults, as the transport would open the port with them.
+                var mine = device.Serial ?? new SerialSettings();
+                if (address.Scheme == AddressScheme.Rtu && mine != (bus.Serial ?? new SerialSettings()))
                 {
-                    throw new SourceCreationException(device.Id, $"serial settings {s} differ from another device on {address.Path} ({first})");
+                    throw new SourceCreationException(device.Id, $"serial settings {mine} differ from device '{bus.FirstDevice}' on {address.Path} ({bus.Serial ?? new SerialSettings()}); devices on one serial line must use the same settings");
                 }
 
                 bus.Users++;
@@ -156,7 +159,7 @@ public sealed class ModbusBusRegistry
                 AddressScheme.RtuTcp => new ModbusRtuTransport(new TcpRtuChannel(address.Host!, address.Port ?? 502, timeout), new ModbusRtuOptions { RequestTimeout = timeout }, logger, time),
                 _ => new ModbusRtuTransport(new SerialRtuChannel(ToSerial(address.Path!, device.Serial ?? new SerialSettings())), new ModbusRtuOptions { RequestTimeout = timeout }, logger, time),
             };
-            bus = new Bus(new ModbusClient(transport), device.Serial) { Users = 1 };
+            bus = new Bus(new ModbusClient(transport), device.Serial, device.Id) { Users = 1 };
             _buses[key] = bus;
             return new BusLease(this, key, bus.Client);
         }
@@ -194,8 +197,10 @@ public sealed class ModbusBusRegistry
         }
     }
 
-    private sealed class Bus(ModbusClient client, SerialSettings? serial)
+    private sealed class Bus(ModbusClient client, SerialSettings? serial, string firstDevice)
     {
+        public string FirstDevice { get; } = firstDevice;
+
         public ModbusClient Client { get; } = client;
 
         public SerialSettings? Serial { get; } = serial;
