@@ -111,7 +111,7 @@ public sealed class PollSchedulerTests
         Assert.Equal(
         [
             "Device meter1: first poll failed (timeout); it has not answered since start: " + Detail,
-            "Device meter1 is down after 3 failed polls; next try in 00:00:20: " + Detail,
+            "Device meter1 is down after 3 failed polls; next try in 20.0s: " + Detail,
         ], warnings);
         Assert.Equal(["Device meter1: poll failed (timeout, 2 in a row): " + Detail, "Device meter1: poll failed (timeout, 3 in a row): " + Detail], h.Logs.Where(l => l.Level == LogLevel.Debug && l.Message.Contains("poll failed", StringComparison.Ordinal)).Select(l => l.Message));
         Assert.Equal("device 'meter1' down after 3 failed polls: " + Detail, Assert.Single(h.Events.Events).Message);
