@@ -91,6 +91,10 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
         return Math.Abs(n) <= 1e15 && 1 / n == scale ? n : 0;
     }
 
-    /// <summary>True when <paramref name="value"/> (scaled) lies outside [<see cref="Min"/>, <see cref="Max"/>].</summary>
-    public bool IsOutOfRange(double value) => value < Min || value > Max || double.IsNaN(value);
+    /// <summary>
+    /// True when <paramref name="value"/> (scaled) lies outside [<see cref="Min"/>, <see cref="Max"/>] or is not a finite
+    /// number (a float32 register holding NaN or ±Inf: "not available" on many meters; poll showed +Inf as good while the
+    /// summaries counted it bad).
+    /// </summary>
+    public bool IsOutOfRange(double value) => !double.IsFinite(value) || value < Min || value > Max;
 }

@@ -69,4 +69,20 @@ public sealed class ProfileMetricScaleTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.True(sum > 0);
     }
+
+    /// <summary>
+    /// Regression (profile audit F11): a float32 register holding +Inf passed as good in poll (no max given) while the
+    /// pipeline's summaries counted it bad; NaN was already out of range. Non-finite is out of range whatever the limits.
+    /// </summary>
+    [Theory]
+    [InlineData(double.PositiveInfinity, true)]
+    [InlineData(double.NegativeInfinity, true)]
+    [InlineData(double.NaN, true)]
+    [InlineData(1e300, false)]
+    [InlineData(-5.5, false)]
+    public void Regression_poll_called_an_infinite_reading_good(double value, bool outOfRange)
+    {
+        Assert.Equal(outOfRange, Metric(1).IsOutOfRange(value));
+        Assert.True((Metric(1) with { Min = 0, Max = 100 }).IsOutOfRange(double.PositiveInfinity));
+    }
 }
