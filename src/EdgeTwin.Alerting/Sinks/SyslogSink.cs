@@ -109,7 +109,7 @@ public sealed class SyslogSink : IAlertSink
             _ => "ALERT_FLAPPING",
         };
         var sb = new StringBuilder(256);
-        sb.Append(CultureInfo.InvariantCulture, $"<{pri}>1 {time.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fff'Z'} {_host} {_config.AppName} {_pid} {msgId} [{SdId}");
+        sb.Append(CultureInfo.InvariantCulture, $"<{pri}>1 {WireTime.Instant(time)} {_host} {_config.AppName} {_pid} {msgId} [{SdId}");
         Param(sb, "id", a.Id.ToString(CultureInfo.InvariantCulture));
         Param(sb, "rule", a.Rule);
         Param(sb, "key", a.Key);

@@ -312,10 +312,10 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             ["to_ms"] = nowMs.ToString(CultureInfo.InvariantCulture),
             ["windows_recovered"] = recovered.ToString(CultureInfo.InvariantCulture),
         };
-        var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {Iso(from)}: "
-            + $"no samples were summarised from then until this start at {Iso(to)}; the {recovered} windows open at the checkpoint went out as partial summaries.";
+        var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {WireTime.Instant(from)}: "
+            + $"no samples were summarised from then until this start at {WireTime.Instant(to)}; the {recovered} windows open at the checkpoint went out as partial summaries.";
         records.Add(UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs));
-        LogRecovered(_logger, OutboxName, Iso(from), Iso(to), recovered, alreadySent);
+        LogRecovered(_logger, OutboxName, WireTime.Instant(from), WireTime.Instant(to), recovered, alreadySent);
         return recovered;
     }
 
@@ -335,7 +335,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         if (saved is null)
         {
             attributes["reason"] = "checkpoint_unreadable";
-            var unknown = $"The open-window checkpoint in {OutboxName} could not be read at this start ({Iso(to)}): {cause} "
+            var unknown = $"The open-window checkpoint in {OutboxName} could not be read at this start ({WireTime.Instant(to)}): {cause} "
                 + "If the previous run did not stop cleanly, what it had summarised in windows it never closed is lost; how much is unknown.";
             return UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, unknown, attributes));
         }
@@ -344,13 +344,11 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         attributes["reason"] = "unclean_stop";
         attributes["from_ms"] = saved.SavedAtMs.ToString(CultureInfo.InvariantCulture);
         attributes["windows_recovered"] = "0";
-        var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {Iso(from)}: "
-            + $"no samples were summarised from then until this start at {Iso(to)}, and the {saved.Windows.Count} windows open at the checkpoint "
+        var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {WireTime.Instant(from)}: "
+            + $"no samples were summarised from then until this start at {WireTime.Instant(to)}, and the {saved.Windows.Count} windows open at the checkpoint "
             + $"could not be recovered: {cause}";
         return UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs);
     }
-
-    private static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     private string OutboxName => _outbox is LiteDbOutbox db ? db.Path : _outbox.GetType().Name;
 
