@@ -11,6 +11,15 @@ namespace EdgeTwin.Core.Config;
 /// </summary>
 public static class YamlTree
 {
+    /// <summary>
+    /// Most nodes aliases and merge keys may produce in one file. Each alias is a copy, so nested aliases multiply
+    /// ("billion laughs": 441 bytes made 6 GB); real configs reuse a few small blocks, far below this.
+    /// </summary>
+    public const int MaxAliasNodes = 100_000;
+
+    /// <summary>Deepest nesting of mappings and sequences; real configs stay below 15, and the reader recurses.</summary>
+    public const int MaxDepth = 100;
+
     /// <summary>Parses <paramref name="yaml"/>; returns the root node, or null when the text is empty or broken (then see <paramref name="diagnostics"/>).</summary>
     /// <param name="yaml">The YAML text.</param>
     /// <param name="file">File name used in marks.</param>
@@ -20,6 +29,7 @@ public static class YamlTree
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(diagnostics);
         var anchors = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        var state = new ReadState(file, anchors, diagnostics);
         try
         {
             IParser parser = new Parser(new StringReader(yaml));
@@ -37,7 +47,7 @@ public static class YamlTree
                 return null;
             }
 
-            var root = ReadNode(parser, file, string.Empty, anchors, diagnostics);
+            var root = ReadNode(parser, string.Empty, state, depth: 0);
             parser.Consume<DocumentEnd>();
             if (parser.Accept<DocumentStart>(out var second))
             {
@@ -45,6 +55,11 @@ public static class YamlTree
             }
 
             return root;
+        }
+        catch (TooDeepException ex)
+        {
+            diagnostics.Add(ex.Mark, ex.Path, $"nested deeper than {MaxDepth.ToString(CultureInfo.InvariantCulture)} levels; no EdgeTwin file needs that many (reading stopped here)");
+            return null;
         }
         catch (YamlException ex)
         {
@@ -93,18 +108,56 @@ public static class YamlTree
         return null;
     }
 
-    private static ConfigNode ReadNode(IParser parser, string file, string path, Dictionary<string, ConfigNode> anchors, ConfigDiagnostics diagnostics)
+    private sealed class TooDeepException(SourceMark mark, string path) : Exception
     {
+        public SourceMark Mark { get; } = mark;
+
+        public string Path { get; } = path;
+    }
+
+    /// <summary>What one parse shares across the recursion: where anchors point and how much alias expansion is left.</summary>
+    private sealed class ReadState(string file, Dictionary<string, ConfigNode> anchors, ConfigDiagnostics diagnostics)
+    {
+        public string File { get; } = file;
+
+        public Dictionary<string, ConfigNode> Anchors { get; } = anchors;
+
+        public ConfigDiagnostics Diagnostics { get; } = diagnostics;
+
+        public int AliasNodes { get; set; }
+
+        /// <summary>Set once the budget is spent or the nesting too deep: later aliases expand to null without a diagnostic each.</summary>
+        public bool Exhausted { get; set; }
+    }
+
+    private static ConfigNode ReadNode(IParser parser, string path, ReadState state, int depth)
+    {
+        var file = state.File;
+        var diagnostics = state.Diagnostics;
+        var anchors = state.Anchors;
         if (parser.TryConsume<AnchorAlias>(out var alias))
         {
             var mark = Mark(file, alias.Start);
             if (anchors.TryGetValue(alias.Value.Value, out var target))
             {
-                return Rebase(target, path);
+                if (TryTakeAliasNodes(state, target, mark, path, "*" + alias.Value.Value))
+                {
+                    return Rebase(target, path);
+                }
+            }
+            else
+            {
+                diagnostics.Add(mark, path, $"unknown anchor '*{alias.Value.Value}'");
             }
 
-            diagnostics.Add(mark, path, $"unknown anchor '*{alias.Value.Value}'");
             return new ConfigScalar(mark, string.Empty) { Path = path, IsNull = true };
+        }
+
+        if (depth >= MaxDepth && (parser.Current is SequenceStart or MappingStart))
+        {
+            // Stop reading: recursing further could overflow the stack, and the YAML scanner slows down quadratically
+            // with flow nesting (200,000 brackets took minutes), so skipping the subtree would not be cheap either.
+            throw new TooDeepException(Mark(file, parser.Current.Start), path);
         }
 
         ConfigNode node;
@@ -125,7 +178,7 @@ public static class YamlTree
             var items = new List<ConfigNode>();
             while (!parser.TryConsume<SequenceEnd>(out _))
             {
-                items.Add(ReadNode(parser, file, path + "[" + items.Count.ToString(CultureInfo.InvariantCulture) + "]", anchors, diagnostics));
+                items.Add(ReadNode(parser, path + "[" + items.Count.ToString(CultureInfo.InvariantCulture) + "]", state, depth + 1));
             }
 
             node = new ConfigSequence(Mark(file, seqStart.Start), items) { Path = path };
@@ -148,14 +201,14 @@ public static class YamlTree
                 else
                 {
                     // Complex keys are never meaningful in our formats: skip the key node, report it.
-                    _ = ReadNode(parser, file, path, anchors, diagnostics);
+                    _ = ReadNode(parser, path, state, depth + 1);
                     diagnostics.Add(keyMark, path, "mapping keys must be plain strings");
-                    _ = ReadNode(parser, file, path, anchors, diagnostics);
+                    _ = ReadNode(parser, path, state, depth + 1);
                     continue;
                 }
 
                 var childPath = path.Length == 0 ? key : path + "." + key;
-                var value = ReadNode(parser, file, childPath, anchors, diagnostics);
+                var value = ReadNode(parser, childPath, state, depth + 1);
                 if (key == "<<" && keyScalar.Style is ScalarStyle.Plain)
                 {
                     // Merge key: explicit keys of this mapping win, whatever their order.
@@ -186,9 +239,10 @@ public static class YamlTree
 
             foreach (var (key, value) in merged)
             {
-                if (seen.TryAdd(key, value.Mark))
+                var mergedPath = path.Length == 0 ? key : path + "." + key;
+                if (seen.TryAdd(key, value.Mark) && TryTakeAliasNodes(state, value, value.Mark, mergedPath, "'<<'"))
                 {
-                    entries.Add(new(key, Rebase(value, path.Length == 0 ? key : path + "." + key)));
+                    entries.Add(new(key, Rebase(value, mergedPath)));
                 }
             }
 
@@ -202,6 +256,58 @@ public static class YamlTree
         }
 
         return node;
+    }
+
+    /// <summary>Charges a copy of <paramref name="target"/> to the alias budget; false (and one diagnostic per file) once it is spent.</summary>
+    private static bool TryTakeAliasNodes(ReadState state, ConfigNode target, SourceMark mark, string path, string what)
+    {
+        if (state.Exhausted)
+        {
+            return false;
+        }
+
+        // Counting stops at the remaining budget, so a huge target costs no more than the budget to measure.
+        var remaining = MaxAliasNodes - state.AliasNodes;
+        var size = CountNodes(target, remaining + 1);
+        if (size <= remaining)
+        {
+            state.AliasNodes += size;
+            return true;
+        }
+
+        state.Exhausted = true;
+        state.Diagnostics.Add(mark, path, $"{what}: aliases and merge keys would copy more than {MaxAliasNodes.ToString("N0", CultureInfo.InvariantCulture)} nodes in this file (nested aliases multiply); write the repeated parts out or nest fewer aliases");
+        return false;
+    }
+
+    private static int CountNodes(ConfigNode node, int limit)
+    {
+        var count = 0;
+        var pending = new Stack<ConfigNode>();
+        pending.Push(node);
+        while (pending.Count > 0 && count < limit)
+        {
+            count++;
+            switch (pending.Pop())
+            {
+                case ConfigSequence q:
+                    foreach (var item in q.Items)
+                    {
+                        pending.Push(item);
+                    }
+
+                    break;
+                case ConfigMapping m:
+                    foreach (var entry in m.Entries)
+                    {
+                        pending.Push(entry.Value);
+                    }
+
+                    break;
+            }
+        }
+
+        return count;
     }
 
     /// <summary>An aliased node appears under a new key path; keep the anchor's marks (that is where the text is).</summary>

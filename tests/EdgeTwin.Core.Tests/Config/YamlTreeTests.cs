@@ -37,6 +37,54 @@ public sealed class YamlTreeTests
     }
 
     [Fact]
+    public void Regression_nested_aliases_expanded_a_441_byte_config_into_gigabytes()
+    {
+        // The security review's "billion laughs": each level is ten aliases of the one before, 10^7 nodes from 441 bytes.
+        var yaml = new System.Text.StringBuilder("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (var level = 1; level <= 7; level++)
+        {
+            var previous = "*a" + (level - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            yaml.Append('a').Append(level).Append(": &a").Append(level).Append(" [")
+                .AppendJoin(", ", Enumerable.Repeat(previous, 10)).Append("]\n");
+        }
+
+        var d = new ConfigDiagnostics();
+        var root = YamlTree.Parse(yaml.ToString(), "bomb.yaml", d);
+
+        Assert.NotNull(root);
+        var problem = Assert.Single(d.Items);
+        Assert.Equal("bomb.yaml", problem.File);
+        Assert.Contains("aliases and merge keys would copy more than 100,000 nodes in this file", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_alias_past_the_budget_is_named_at_its_line_and_earlier_copies_stay()
+    {
+        var big = "big: &big [" + string.Join(", ", Enumerable.Repeat("1", 60_000)) + "]\n";
+        var d = new ConfigDiagnostics();
+        var root = (ConfigMapping)YamlTree.Parse(big + "first: *big\nsecond: *big\n", "f.yaml", d)!;
+
+        Assert.Equal(60_000, ((ConfigSequence)root["first"]!).Items.Count);
+        Assert.True(((ConfigScalar)root["second"]!).IsNull);
+        var problem = Assert.Single(d.Items);
+        Assert.Equal(("f.yaml", 3, 9), (problem.File, problem.Line, problem.Column));
+        Assert.Equal("second", problem.Path);
+    }
+
+    [Fact]
+    public void Regression_a_file_nested_thousands_deep_would_overflow_the_readers_stack()
+    {
+        const int depth = 200_000;
+        var yaml = "a: " + new string('[', depth) + new string(']', depth) + "\nb: 1\n";
+        var d = new ConfigDiagnostics();
+        Assert.Null(YamlTree.Parse(yaml, "deep.yaml", d));
+
+        var problem = Assert.Single(d.Items);
+        Assert.Equal(("deep.yaml", 1, 103, "a" + string.Concat(Enumerable.Repeat("[0]", 99))), (problem.File, problem.Line, problem.Column, problem.Path));
+        Assert.Contains("nested deeper than 100 levels", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Unknown_alias_and_second_document_are_problems()
     {
         var d = new ConfigDiagnostics();
