@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace EdgeTwin.IntegrationTests.Agent;
 
 /// <summary>
-/// A custom PDU profile with an enum name in another case and its power in <c>w</c>: what <c>edgetwin check</c> prints,
+/// A custom PDU profile with an enum name in another case and its power in <c>w</c>, and enum names in another case in the
+/// site config's own and an owned section (<c>alerts</c>): what <c>edgetwin check</c> prints,
 /// what the agent logs at start, and what the thermal twin makes of the power.
 /// </summary>
 public sealed class ConfigWarningsTests
@@ -41,10 +42,11 @@ public sealed class ConfigWarningsTests
             $"{profile}:7:58: warning: metrics[0].unit: unknown unit 'w' (did you mean 'W'?); it is kept as written, but the twin and the centre understand only the units in device-profiles/README.md",
             $"{profile}:7:67: warning: metrics[0].kind: 'Gauge' is accepted as 'gauge'; write 'gauge' (the schema and editors accept only that spelling)",
             $"{path}:18:19: warning: credentials.pub.version: '2C' is accepted as '2c'; write '2c' (the schema and editors accept only that spelling)",
+            $"{path}:27:17: warning: alerts.rules[0].severity: 'Critical' is accepted as 'critical'; write 'critical' (the schema and editors accept only that spelling)",
         ];
         Assert.Equal(warnings, lines[..^1]);
         Assert.StartsWith($"OK: {path}: site dc1", lines[^1], StringComparison.Ordinal);
-        Assert.EndsWith("; 3 warnings", lines[^1], StringComparison.Ordinal);
+        Assert.EndsWith("; 4 warnings", lines[^1], StringComparison.Ordinal);
 
         // The agent's start logs the same warnings, and the thermal twin says it leaves the power out.
         var loaded = AgentConfigFile.LoadSite(path);
@@ -130,6 +132,14 @@ public sealed class ConfigWarningsTests
             credentials:
               pub: {"{"} version: 2C, community: public {"}"}
             outbox: {"{"} path: {Path.Combine(dir.FullName, "outbox.db")} {"}"}
+            alerts:
+              rules:
+                - name: pdu-high
+                  type: threshold
+                  match:
+                    role: pdu.power
+                  above: 5000
+                  severity: Critical
             """);
         return (path, profile);
     }
