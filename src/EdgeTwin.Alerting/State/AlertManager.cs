@@ -371,10 +371,10 @@ public sealed partial class AlertManager : IDisposable
             // The centre hears of it like of a raise (it never learned who acknowledged what during an outage, audit finding 9).
             var uplink = _uplink.ToWireName();
             var ack = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = "acknowledged", ["by"] = by, ["acked_at"] = WireTime.Instant(now) };
-            var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, ack);
-            Emit(new OutgoingEvent(
-                new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (acknowledged by " + by + ")", With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels), ack)),
-                seq));
+            var summary = a.Summary + " (acknowledged by " + by + ")";
+            var attributes = With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels), ack);
+            var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, attributes, summary);
+            Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
             LogAcknowledged(a.Rule.Name, a.Key, by);
             // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule). A
             // firing message still waiting in the group goes out as acknowledged instead of FIRING then ACK.
@@ -529,10 +529,10 @@ public sealed partial class AlertManager : IDisposable
     private void Emit(Outgoing o) => Current().Release.Add(o);
 
     /// <summary>Appends a history line (committed with the rest of the unit) and returns its sequence number.</summary>
-    private long Append(AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
+    private long Append(AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null, string? message = null)
     {
         var seq = _nextSeq++;
-        Write(AlertStore.Append(seq, e, publishAs, attributes));
+        Write(AlertStore.Append(seq, e, publishAs, attributes, message));
         while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _store.AppliedSeq)
         {
             _unsaved.Dequeue();
@@ -597,9 +597,9 @@ public sealed partial class AlertManager : IDisposable
                 }
 
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
-                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared);
+                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared, Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels), $"{s.Rule} {s.Key}: rule removed");
                 Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
-                Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
+                Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels)), seq));
                 continue;
             }
 
@@ -639,14 +639,32 @@ public sealed partial class AlertManager : IDisposable
             }
         }
 
+        Dictionary<long, StoredAlert>? byId = null;
         foreach (var u in _store.Unpublished())
         {
+            // A line saves its live event's attributes and text (labels, fired_at, …), so the replay after a crash is the
+            // event the centre would have got (replayed raises and clears had no label.* at all). Lines written before
+            // that are rebuilt from the line, with the labels the alert has in the store.
             var e = u.Entry;
             var extra = u.Attributes ?? new Dictionary<string, string>();
-            var attributes = u.Kind == EdgeEventKind.AlertSilenced
-                ? SilenceAttributes(e.Rule, e.Time, e.Uplink, extra)
-                : With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink), extra);
-            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
+            Dictionary<string, string> attributes;
+            if (u.Kind == EdgeEventKind.AlertSilenced)
+            {
+                attributes = SilenceAttributes(e.Rule, e.Time, e.Uplink, extra);
+            }
+            else
+            {
+                IReadOnlyDictionary<string, string>? labels = null;
+                if (!extra.Keys.Any(k => k.StartsWith("label.", StringComparison.Ordinal)))
+                {
+                    byId ??= _restored.ToDictionary(r => r.Id);
+                    labels = byId.GetValueOrDefault(e.AlertId)?.Labels;
+                }
+
+                attributes = With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink, labels), extra);
+            }
+
+            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, u.Message ?? $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
         }
     }
 
@@ -720,12 +738,12 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised);
+        var summary = a.Summary;
+        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised, attributes, summary);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
-        Emit(new OutgoingEvent(
-            new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, a.Summary, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels)),
-            seq));
+        Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (flapping)
         {
             return;
@@ -741,14 +759,14 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared);
-        _metrics?.Cleared(a.Rule);
-        LogCleared(a.Rule.Name, a.Key, a.Value);
 
         // The default text of a resolved alert already says it is back; a user template reads the same either way.
-        Emit(new OutgoingEvent(
-            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
-            seq));
+        var summary = a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)";
+        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared, attributes, summary);
+        _metrics?.Cleared(a.Rule);
+        LogCleared(a.Rule.Name, a.Key, a.Value);
+        Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (!flapping)
         {
             // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).

@@ -27,8 +27,11 @@ internal sealed record StoredAlert(
     IReadOnlyList<long>? Changes = null,
     IReadOnlyDictionary<string, string>? Labels = null);
 
-/// <summary>A history line not yet handed to the event sink (outbox): its event kind and the attributes saved with it (ack, silence).</summary>
-internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, EdgeEventKind Kind, IReadOnlyDictionary<string, string>? Attributes);
+/// <summary>
+/// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
+/// event's; only the ack's or silence's own in stores written before) and the live event's message (null before).
+/// </summary>
+internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, EdgeEventKind Kind, IReadOnlyDictionary<string, string>? Attributes, string? Message = null);
 
 /// <summary>The collections of <c>alerts.db</c>.</summary>
 internal enum StoreCollection : byte
@@ -303,9 +306,10 @@ internal sealed partial class AlertStore : IDisposable
 
     /// <summary>
     /// A history line at <paramref name="seq"/>; <paramref name="publishAs"/> marks it for the event sink as that kind,
-    /// with <paramref name="attributes"/> the event needs besides the line (who acknowledged, until when silenced).
+    /// with <paramref name="attributes"/> and <paramref name="message"/> of the live event (an alert's labels, fired_at;
+    /// who acknowledged, until when silenced), so a replay after a crash sends the same event.
     /// </summary>
-    public static StoreWrite Append(long seq, AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
+    public static StoreWrite Append(long seq, AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null, string? message = null)
     {
         var d = Line(seq, e, publishAs is not null, publishAs == EdgeEventKind.AlertRaised);
         if (publishAs is { } kind)
@@ -316,6 +320,11 @@ internal sealed partial class AlertStore : IDisposable
         if (attributes is not null)
         {
             d["attrs"] = Pairs(attributes);
+        }
+
+        if (message is not null)
+        {
+            d["msg"] = message;
         }
 
         return new(StoreCollection.History, seq, d);
@@ -362,7 +371,7 @@ internal sealed partial class AlertStore : IDisposable
         [.. _lite.History.Find(Query.GT("_id", _publishedThrough))
             .Where(d => d["publish"].IsBoolean ? d["publish"].AsBoolean : d["published"].IsBoolean && !d["published"].AsBoolean)
             .OrderBy(d => d["_id"].AsInt64)
-            .Select(d => new UnpublishedEntry(ToEntry(d), KindOf(d), d["attrs"].IsArray ? LabelsOf(d["attrs"].AsArray) : null))];
+            .Select(d => new UnpublishedEntry(ToEntry(d), KindOf(d), d["attrs"].IsArray ? LabelsOf(d["attrs"].AsArray) : null, d["msg"].IsString ? d["msg"].AsString : null))];
 
     /// <summary>The newest <paramref name="limit"/> committed lines, oldest first.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit) =>
