@@ -413,7 +413,6 @@ public sealed partial class AlertManager : IDisposable
             }
 
             _silences[rule] = until;
-            Write(AlertStore.SaveSilence(rule, until));
             var uplink = _uplink.ToWireName();
             var lifted = until <= now;
             var silence = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = lifted ? "lifted" : "silenced", ["until"] = WireTime.Instant(until), ["by"] = by };
@@ -429,6 +428,7 @@ public sealed partial class AlertManager : IDisposable
             else
             {
                 DropWaiting(rule);
+                Write(SaveSilence(rule, until));
             }
 
             Submit();
@@ -581,10 +581,13 @@ public sealed partial class AlertManager : IDisposable
     private void Restore()
     {
         var now = _time.GetUtcNow();
+        var owed = _store.LoadOwedResolved();
         foreach (var s in _restored)
         {
-            // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the restart.
-            if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && s.Flapping))
+            // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the
+            // restart, and one whose clear a silence holds back, so the silence's end still tells the sinks it resolved.
+            var resolvedOwed = s.State == AlertState.Resolved && owed.Contains(s.Id);
+            if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && (s.Flapping || resolvedOwed)))
             {
                 continue;
             }
@@ -618,7 +621,10 @@ public sealed partial class AlertManager : IDisposable
                 ResolvedAt = s.ResolvedAt,
                 AckedAt = s.AckedAt,
                 NotifiedFiring = s.NotifiedFiring,
-                Announced = firing && s.NotifiedFiring,
+
+                // What the message sinks last heard: firing (delivered) or, by the silence's record, firing before a
+                // clear it held back. ReleaseSilence catches them up from this, as without the restart.
+                Announced = (firing && s.NotifiedFiring) || owed.Contains(s.Id),
                 Flapping = s.Flapping,
             };
             a.RestoreChanges(s.Changes ?? []);
@@ -683,6 +689,24 @@ public sealed partial class AlertManager : IDisposable
         }
 
         return labels;
+    }
+
+    /// <summary>
+    /// A silence with the alerts of its rule whose clear it holds back from the message sinks (they heard them firing):
+    /// what the catch-up at its end needs, so a restart before then does not lose their "resolved".
+    /// </summary>
+    private StoreWrite SaveSilence(string rule, DateTimeOffset until)
+    {
+        List<long>? owed = null;
+        foreach (var a in _instances.Values)
+        {
+            if (a.Rule.Name == rule && a.State != AlertState.Firing && a.Announced)
+            {
+                (owed ??= []).Add(a.Id);
+            }
+        }
+
+        return AlertStore.SaveSilence(rule, until, owed);
     }
 
     private void Add(AlertInstance a)
@@ -771,6 +795,13 @@ public sealed partial class AlertManager : IDisposable
         {
             // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).
             Notify(a, AlertStatus.Resolved, now, message: a.Announced);
+        }
+
+        if (a.Announced && _silences.TryGetValue(a.Rule.Name, out var until) && until > now)
+        {
+            // The sinks heard it firing and the silence holds back its clear: saved with the silence, so the catch-up
+            // at the silence's end survives a restart (the NOC never heard it resolved).
+            Write(SaveSilence(a.Rule.Name, until));
         }
     }
 

@@ -299,8 +299,18 @@ internal sealed partial class AlertStore : IDisposable
     private static BsonArray Pairs(IEnumerable<KeyValuePair<string, string>> pairs) =>
         new(pairs.Select(l => new BsonArray(new BsonValue(l.Key), new BsonValue(l.Value))));
 
-    public static StoreWrite SaveSilence(string rule, DateTimeOffset until) =>
-        new(StoreCollection.Silences, rule, new BsonDocument { ["_id"] = rule, ["until"] = until.ToUnixTimeMilliseconds() });
+    /// <summary>A silence; <paramref name="owed"/> are the alerts whose clear it holds back from the message sinks (the catch-up at its end).</summary>
+    public static StoreWrite SaveSilence(string rule, DateTimeOffset until, IEnumerable<long>? owed = null) =>
+        new(StoreCollection.Silences, rule, new BsonDocument
+        {
+            ["_id"] = rule,
+            ["until"] = until.ToUnixTimeMilliseconds(),
+            ["owed"] = new BsonArray((owed ?? []).Select(id => new BsonValue(id))),
+        });
+
+    /// <summary>The alerts the saved silences owe a "resolved" to the message sinks (none in stores written before).</summary>
+    public HashSet<long> LoadOwedResolved() =>
+        [.. _lite.Silences.FindAll().Where(d => d["owed"].IsArray).SelectMany(d => d["owed"].AsArray.Select(v => v.AsInt64))];
 
     public static StoreWrite RemoveSilence(string rule) => new(StoreCollection.Silences, rule, null);
 
