@@ -205,6 +205,7 @@ public sealed partial class AlertManager : IDisposable
             }
 
             Reconcile(instance, now);
+            instance.TrackPeak(value);
             Submit();
         }
 
@@ -223,6 +224,7 @@ public sealed partial class AlertManager : IDisposable
         lock (_gate)
         {
             instance.Value = value;
+            instance.TrackPeak(value);
         }
     }
 
@@ -372,7 +374,7 @@ public sealed partial class AlertManager : IDisposable
             var uplink = _uplink.ToWireName();
             var ack = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = "acknowledged", ["by"] = by, ["acked_at"] = WireTime.Instant(now) };
             var summary = a.Summary + " (acknowledged by " + by + ")";
-            var attributes = With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels), ack);
+            var attributes = With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak), ack);
             var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, attributes, summary);
             Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
             LogAcknowledged(a.Rule.Name, a.Key, by);
@@ -626,7 +628,12 @@ public sealed partial class AlertManager : IDisposable
                 // clear it held back. ReleaseSilence catches them up from this, as without the restart.
                 Announced = (firing && s.NotifiedFiring) || owed.Contains(s.Id),
                 Flapping = s.Flapping,
+
+                // Its texts (the list, a catch-up after a silence) have the unit before the series is seen again.
+                Unit = s.Unit,
+                Subject = s.Subject,
             };
+            a.Peak = a.HasPeak ? s.Peak ?? (firing ? s.Value : double.NaN) : double.NaN;
             a.RestoreChanges(s.Changes ?? []);
             Add(a);
             if (a.Flapping)
@@ -648,8 +655,8 @@ public sealed partial class AlertManager : IDisposable
         Dictionary<long, StoredAlert>? byId = null;
         foreach (var u in _store.Unpublished())
         {
-            // A line saves its live event's attributes and text (labels, fired_at, …), so the replay after a crash is the
-            // event the centre would have got (replayed raises and clears had no label.* at all). Lines written before
+            // A line saves its live event's attributes and text (labels, fired_at, peak, …), so the replay after a crash
+            // is the event the centre would have got (replayed raises and clears had no label.* at all). Lines from before
             // that are rebuilt from the line, with the labels the alert has in the store.
             var e = u.Entry;
             var extra = u.Attributes ?? new Dictionary<string, string>();
@@ -729,6 +736,7 @@ public sealed partial class AlertManager : IDisposable
         {
             if (a.State is AlertState.Inactive or AlertState.Resolved)
             {
+                a.StartPeak();
                 if (a.Rule.For <= TimeSpan.Zero)
                 {
                     Fire(a, now);
@@ -763,7 +771,7 @@ public sealed partial class AlertManager : IDisposable
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
         var summary = a.Summary;
-        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels);
+        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels, a.Peak);
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised, attributes, summary);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
@@ -786,7 +794,7 @@ public sealed partial class AlertManager : IDisposable
 
         // The default text of a resolved alert already says it is back; a user template reads the same either way.
         var summary = a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)";
-        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels);
+        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak);
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared, attributes, summary);
         _metrics?.Cleared(a.Rule);
         LogCleared(a.Rule.Name, a.Key, a.Value);
@@ -991,7 +999,7 @@ public sealed partial class AlertManager : IDisposable
     /// Event attributes: the alert's identity, its state and the times it describes, so a replay after an outage still
     /// says when each change happened (<c>time</c>) and whether the uplink was down then (<c>uplink</c>).
     /// </summary>
-    private static Dictionary<string, string> Attributes(long id, string rule, string key, string state, double value, DateTimeOffset? fired, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string>? labels = null)
+    private static Dictionary<string, string> Attributes(long id, string rule, string key, string state, double value, DateTimeOffset? fired, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string>? labels = null, double peak = double.NaN)
     {
         var d = new Dictionary<string, string>(StringComparer.Ordinal);
         if (labels is not null)
@@ -1007,6 +1015,11 @@ public sealed partial class AlertManager : IDisposable
         d["key"] = key;
         d["state"] = state;
         d["value"] = WireNumber.Format(value);
+        if (!double.IsNaN(peak))
+        {
+            d["peak"] = WireNumber.Format(peak);
+        }
+
         d["time"] = WireTime.Instant(time);
         if (fired is { } f)
         {

@@ -10,8 +10,9 @@ namespace EdgeTwin.Alerting.State;
 /// <summary>What the store keeps of an alert: enough to restore it after a restart without notifying it twice.</summary>
 /// <remarks>
 /// <see cref="Flapping"/> and <see cref="Changes"/> (recent raise/clear times, unix ms, oldest first) keep the flapping
-/// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group. All three are
-/// absent (false, null) in stores written before they were saved.
+/// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group;
+/// <see cref="Peak"/> is the worst value of its episode, <see cref="Unit"/> and <see cref="Subject"/> what its texts
+/// show before its series is seen again. These are absent (false, null) in stores written before they were saved.
 /// </remarks>
 internal sealed record StoredAlert(
     long Id,
@@ -25,7 +26,10 @@ internal sealed record StoredAlert(
     bool NotifiedFiring,
     bool Flapping = false,
     IReadOnlyList<long>? Changes = null,
-    IReadOnlyDictionary<string, string>? Labels = null);
+    IReadOnlyDictionary<string, string>? Labels = null,
+    double? Peak = null,
+    string? Unit = null,
+    string? Subject = null);
 
 /// <summary>
 /// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
@@ -259,7 +263,10 @@ internal sealed partial class AlertStore : IDisposable
             d["notified"].AsBoolean,
             d["flapping"].IsBoolean && d["flapping"].AsBoolean,
             d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null,
-            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null))];
+            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null,
+            d["peak"].IsDouble ? d["peak"].AsDouble : null,
+            d["unit"].IsString ? d["unit"].AsString : null,
+            d["subject"].IsString ? d["subject"].AsString : null))];
 
     // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
     // not be valid field names.
@@ -294,6 +301,9 @@ internal sealed partial class AlertStore : IDisposable
         ["flapping"] = a.Flapping,
         ["changes"] = new BsonArray(a.RecentChanges().Select(t => new BsonValue(t))),
         ["labels"] = Pairs(a.Labels),
+        ["peak"] = double.IsFinite(a.Peak) ? new BsonValue(a.Peak) : BsonValue.Null,
+        ["unit"] = a.Unit is { } unit ? new BsonValue(unit) : BsonValue.Null,
+        ["subject"] = a.Subject is { } subject ? new BsonValue(subject) : BsonValue.Null,
     });
 
     private static BsonArray Pairs(IEnumerable<KeyValuePair<string, string>> pairs) =>
@@ -316,8 +326,8 @@ internal sealed partial class AlertStore : IDisposable
 
     /// <summary>
     /// A history line at <paramref name="seq"/>; <paramref name="publishAs"/> marks it for the event sink as that kind,
-    /// with <paramref name="attributes"/> and <paramref name="message"/> of the live event (an alert's labels, fired_at;
-    /// who acknowledged, until when silenced), so a replay after a crash sends the same event.
+    /// with <paramref name="attributes"/> and <paramref name="message"/> of the live event (an alert's labels, fired_at,
+    /// peak; who acknowledged, until when silenced), so a replay after a crash sends the same event.
     /// </summary>
     public static StoreWrite Append(long seq, AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null, string? message = null)
     {

@@ -162,7 +162,7 @@ public sealed class RestartRegressionTests
             await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Id == id && a.Status == AlertStatus.Resolved), "the resolved message after the silence");
             var resolved = Assert.Single(h2.Sink.All);
             Assert.Equal(AlertStatus.Resolved, resolved.Status);
-            Assert.Equal("rack r01 (room1, site dc1): inlet 20 °C, back below 29 °C (clear level)", resolved.Summary);
+            Assert.Equal("rack r01 (room1, site dc1): inlet 20 °C, back below 29 °C (clear level); peak 33.5 °C", resolved.Summary);
             Assert.Equal("room=room1", Assert.Single(h2.Sink.Got).Notification.Group);
             Assert.Empty(h2.Manager.Silences());
 
