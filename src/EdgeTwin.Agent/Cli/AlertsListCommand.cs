@@ -11,7 +11,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
     public Command Create()
     {
         var cli = new AlertsCli();
-        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
+        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since; PEAK: the worst value while active), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
         cli.AddTo(command);
         command.SetAction((parse, ct) => cli.RunAsync(parse, AlertsCli.Request(("op", "list")), async (root, o) =>
         {
@@ -24,14 +24,16 @@ internal sealed class AlertsListCommand : ICliSubcommand
             }
             else
             {
-                await o.WriteLineAsync($"{"ID",5}  {"SEVERITY",-8}  {"STATE",-12}  {"SINCE",-20}  {"RULE",-28}  SUMMARY").ConfigureAwait(false);
+                await o.WriteLineAsync($"{"ID",5}  {"SEVERITY",-8}  {"STATE",-12}  {"SINCE",-20}  {"PEAK",-12}  {"RULE",-28}  SUMMARY").ConfigureAwait(false);
                 foreach (var a in alerts.EnumerateArray())
                 {
                     var state = AlertsCli.Str(a, "state") + (a.GetProperty("flapping").GetBoolean() ? "*" : "");
 
                     // A pending alert has not fired: its SINCE is when it started pending.
                     var since = AlertsCli.Str(a, "state") == "pending" ? AlertsCli.Str(a, "pending_since") : AlertsCli.Str(a, "fired_at");
-                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id"),5}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
+                    // How bad it got while active (the summary shows the value now); "-" for kinds without a limit.
+                    var peak = AlertsCli.Str(a, "peak_text");
+                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id"),5}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {peak,-12}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
                 }
             }
 

@@ -361,6 +361,17 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                 w.WriteNumber("value", a.Value);
             }
 
+            if (a.Peak is { } peak && double.IsFinite(peak))
+            {
+                w.WriteNumber("peak", peak);
+                w.WriteString("peak_text", a.PeakText);
+            }
+            else
+            {
+                w.WriteNull("peak");
+                w.WriteNull("peak_text");
+            }
+
             w.WriteString("summary", a.Summary);
             w.WriteString("fired_at", a.FiredAt?.ToString("O", CultureInfo.InvariantCulture));
             w.WriteString("pending_since", pendingSince.TryGetValue(a.Id, out var p) && a.State == AlertState.Pending ? p.ToString("O", CultureInfo.InvariantCulture) : null);

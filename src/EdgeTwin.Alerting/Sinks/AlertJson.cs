@@ -7,7 +7,8 @@ namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
 /// The JSON body of a message (webhook, MQTT), version 1:
-/// <c>{"v":1,"site":…,"gateway":…,"group":…,"time":…,"severity":…,"alerts":[{"id","rule","key","status","severity","value","summary","fired_at","resolved_at","acked_at","flapping","labels":{…}}]}</c>.
+/// <c>{"v":1,"site":…,"gateway":…,"group":…,"time":…,"severity":…,"alerts":[{"id","rule","key","status","severity","value","peak","summary","fired_at","resolved_at","acked_at","flapping","labels":{…}}]}</c>.
+/// <c>peak</c> is the worst value while the alert was active, null for kinds without a limit (state, stuck, missing, …).
 /// Every time is <see cref="WireTime.Instant(DateTimeOffset)"/> (<c>2026-12-02T09:40:25.123Z</c>), like the outbox's
 /// alert events: the body had <c>+00:00</c> in <c>time</c> and an escaped <c>\u002B00:00</c> in <c>fired_at</c>.
 /// </summary>
@@ -39,6 +40,15 @@ public static class AlertJson
                 if (double.IsFinite(a.Value))
                 {
                     w.WriteNumber("value", a.Value);
+                }
+
+                if (a.Peak is { } peak && double.IsFinite(peak))
+                {
+                    w.WriteNumber("peak", peak);
+                }
+                else
+                {
+                    w.WriteNull("peak");
                 }
 
                 w.WriteString("summary", a.Summary);

@@ -116,6 +116,7 @@ public sealed class SyslogSink : IAlertSink
         Param(sb, "status", AlertJson.StatusName(a.Status));
         Param(sb, "severity", AlertManager.SeverityName(a.Severity));
         Param(sb, "value", a.Value.ToString("R", CultureInfo.InvariantCulture));
+        Optional(sb, "peak", a.Peak is { } peak ? peak.ToString("R", CultureInfo.InvariantCulture) : null);
 
         // The place and times the webhook/MQTT JSON carry (site, labels, fired_at…), so every sink says the same.
         Optional(sb, "site", _site);

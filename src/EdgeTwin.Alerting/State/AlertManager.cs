@@ -205,6 +205,7 @@ public sealed partial class AlertManager : IDisposable
             }
 
             Reconcile(instance, now);
+            instance.TrackPeak(value);
             Submit();
         }
 
@@ -223,6 +224,7 @@ public sealed partial class AlertManager : IDisposable
         lock (_gate)
         {
             instance.Value = value;
+            instance.TrackPeak(value);
         }
     }
 
@@ -371,10 +373,10 @@ public sealed partial class AlertManager : IDisposable
             // The centre hears of it like of a raise (it never learned who acknowledged what during an outage, audit finding 9).
             var uplink = _uplink.ToWireName();
             var ack = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = "acknowledged", ["by"] = by, ["acked_at"] = WireTime.Instant(now) };
-            var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, ack);
-            Emit(new OutgoingEvent(
-                new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, a.Summary + " (acknowledged by " + by + ")", With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels), ack)),
-                seq));
+            var summary = a.Summary + " (acknowledged by " + by + ")";
+            var attributes = With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak), ack);
+            var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, attributes, summary);
+            Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
             LogAcknowledged(a.Rule.Name, a.Key, by);
             // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule). A
             // firing message still waiting in the group goes out as acknowledged instead of FIRING then ACK.
@@ -413,7 +415,6 @@ public sealed partial class AlertManager : IDisposable
             }
 
             _silences[rule] = until;
-            Write(AlertStore.SaveSilence(rule, until));
             var uplink = _uplink.ToWireName();
             var lifted = until <= now;
             var silence = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = lifted ? "lifted" : "silenced", ["until"] = WireTime.Instant(until), ["by"] = by };
@@ -429,6 +430,7 @@ public sealed partial class AlertManager : IDisposable
             else
             {
                 DropWaiting(rule);
+                Write(SaveSilence(rule, until));
             }
 
             Submit();
@@ -529,10 +531,10 @@ public sealed partial class AlertManager : IDisposable
     private void Emit(Outgoing o) => Current().Release.Add(o);
 
     /// <summary>Appends a history line (committed with the rest of the unit) and returns its sequence number.</summary>
-    private long Append(AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
+    private long Append(AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null, string? message = null)
     {
         var seq = _nextSeq++;
-        Write(AlertStore.Append(seq, e, publishAs, attributes));
+        Write(AlertStore.Append(seq, e, publishAs, attributes, message));
         while (_unsaved.Count > 0 && _unsaved.Peek().Seq <= _store.AppliedSeq)
         {
             _unsaved.Dequeue();
@@ -581,10 +583,13 @@ public sealed partial class AlertManager : IDisposable
     private void Restore()
     {
         var now = _time.GetUtcNow();
+        var owed = _store.LoadOwedResolved();
         foreach (var s in _restored)
         {
-            // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the restart.
-            if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && s.Flapping))
+            // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the
+            // restart, and one whose clear a silence holds back, so the silence's end still tells the sinks it resolved.
+            var resolvedOwed = s.State == AlertState.Resolved && owed.Contains(s.Id);
+            if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && (s.Flapping || resolvedOwed)))
             {
                 continue;
             }
@@ -597,9 +602,9 @@ public sealed partial class AlertManager : IDisposable
                 }
 
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
-                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared);
+                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared, Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels), $"{s.Rule} {s.Key}: rule removed");
                 Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
-                Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online")), seq));
+                Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels)), seq));
                 continue;
             }
 
@@ -618,9 +623,17 @@ public sealed partial class AlertManager : IDisposable
                 ResolvedAt = s.ResolvedAt,
                 AckedAt = s.AckedAt,
                 NotifiedFiring = s.NotifiedFiring,
-                Announced = firing && s.NotifiedFiring,
+
+                // What the message sinks last heard: firing (delivered) or, by the silence's record, firing before a
+                // clear it held back. ReleaseSilence catches them up from this, as without the restart.
+                Announced = (firing && s.NotifiedFiring) || owed.Contains(s.Id),
                 Flapping = s.Flapping,
+
+                // Its texts (the list, a catch-up after a silence) have the unit before the series is seen again.
+                Unit = s.Unit,
+                Subject = s.Subject,
             };
+            a.Peak = a.HasPeak ? s.Peak ?? (firing ? s.Value : double.NaN) : double.NaN;
             a.RestoreChanges(s.Changes ?? []);
             Add(a);
             if (a.Flapping)
@@ -639,14 +652,32 @@ public sealed partial class AlertManager : IDisposable
             }
         }
 
+        Dictionary<long, StoredAlert>? byId = null;
         foreach (var u in _store.Unpublished())
         {
+            // A line saves its live event's attributes and text (labels, fired_at, peak, …), so the replay after a crash
+            // is the event the centre would have got (replayed raises and clears had no label.* at all). Lines from before
+            // that are rebuilt from the line, with the labels the alert has in the store.
             var e = u.Entry;
             var extra = u.Attributes ?? new Dictionary<string, string>();
-            var attributes = u.Kind == EdgeEventKind.AlertSilenced
-                ? SilenceAttributes(e.Rule, e.Time, e.Uplink, extra)
-                : With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink), extra);
-            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
+            Dictionary<string, string> attributes;
+            if (u.Kind == EdgeEventKind.AlertSilenced)
+            {
+                attributes = SilenceAttributes(e.Rule, e.Time, e.Uplink, extra);
+            }
+            else
+            {
+                IReadOnlyDictionary<string, string>? labels = null;
+                if (!extra.Keys.Any(k => k.StartsWith("label.", StringComparison.Ordinal)))
+                {
+                    byId ??= _restored.ToDictionary(r => r.Id);
+                    labels = byId.GetValueOrDefault(e.AlertId)?.Labels;
+                }
+
+                attributes = With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink, labels), extra);
+            }
+
+            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, u.Message ?? $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
         }
     }
 
@@ -665,6 +696,24 @@ public sealed partial class AlertManager : IDisposable
         }
 
         return labels;
+    }
+
+    /// <summary>
+    /// A silence with the alerts of its rule whose clear it holds back from the message sinks (they heard them firing):
+    /// what the catch-up at its end needs, so a restart before then does not lose their "resolved".
+    /// </summary>
+    private StoreWrite SaveSilence(string rule, DateTimeOffset until)
+    {
+        List<long>? owed = null;
+        foreach (var a in _instances.Values)
+        {
+            if (a.Rule.Name == rule && a.State != AlertState.Firing && a.Announced)
+            {
+                (owed ??= []).Add(a.Id);
+            }
+        }
+
+        return AlertStore.SaveSilence(rule, until, owed);
     }
 
     private void Add(AlertInstance a)
@@ -687,6 +736,7 @@ public sealed partial class AlertManager : IDisposable
         {
             if (a.State is AlertState.Inactive or AlertState.Resolved)
             {
+                a.StartPeak();
                 if (a.Rule.For <= TimeSpan.Zero)
                 {
                     Fire(a, now);
@@ -720,12 +770,12 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised);
+        var summary = a.Summary;
+        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels, a.Peak);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised, attributes, summary);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
-        Emit(new OutgoingEvent(
-            new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, a.Summary, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels)),
-            seq));
+        Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (flapping)
         {
             return;
@@ -741,18 +791,25 @@ public sealed partial class AlertManager : IDisposable
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
-        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared);
-        _metrics?.Cleared(a.Rule);
-        LogCleared(a.Rule.Name, a.Key, a.Value);
 
         // The default text of a resolved alert already says it is back; a user template reads the same either way.
-        Emit(new OutgoingEvent(
-            new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)", Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels)),
-            seq));
+        var summary = a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)";
+        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak);
+        var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared, attributes, summary);
+        _metrics?.Cleared(a.Rule);
+        LogCleared(a.Rule.Name, a.Key, a.Value);
+        Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (!flapping)
         {
             // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).
             Notify(a, AlertStatus.Resolved, now, message: a.Announced);
+        }
+
+        if (a.Announced && _silences.TryGetValue(a.Rule.Name, out var until) && until > now)
+        {
+            // The sinks heard it firing and the silence holds back its clear: saved with the silence, so the catch-up
+            // at the silence's end survives a restart (the NOC never heard it resolved).
+            Write(SaveSilence(a.Rule.Name, until));
         }
     }
 
@@ -942,7 +999,7 @@ public sealed partial class AlertManager : IDisposable
     /// Event attributes: the alert's identity, its state and the times it describes, so a replay after an outage still
     /// says when each change happened (<c>time</c>) and whether the uplink was down then (<c>uplink</c>).
     /// </summary>
-    private static Dictionary<string, string> Attributes(long id, string rule, string key, string state, double value, DateTimeOffset? fired, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string>? labels = null)
+    private static Dictionary<string, string> Attributes(long id, string rule, string key, string state, double value, DateTimeOffset? fired, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string>? labels = null, double peak = double.NaN)
     {
         var d = new Dictionary<string, string>(StringComparer.Ordinal);
         if (labels is not null)
@@ -958,6 +1015,11 @@ public sealed partial class AlertManager : IDisposable
         d["key"] = key;
         d["state"] = state;
         d["value"] = WireNumber.Format(value);
+        if (!double.IsNaN(peak))
+        {
+            d["peak"] = WireNumber.Format(peak);
+        }
+
         d["time"] = WireTime.Instant(time);
         if (fired is { } f)
         {

@@ -44,7 +44,17 @@ public sealed record AlertSnapshot(
     DateTimeOffset? ResolvedAt,
     DateTimeOffset? AckedAt,
     bool Flapping,
-    DateTimeOffset Time);
+    DateTimeOffset Time)
+{
+    /// <summary>
+    /// The worst value while the alert was active (pending or firing; the highest for an <c>above</c> rule, the lowest for
+    /// <c>below</c>, for a combined alert the worst member); null for kinds without a limit (state, stuck, missing, …).
+    /// </summary>
+    public double? Peak { get; init; }
+
+    /// <summary><see cref="Peak"/> with the series' unit as people write it (<c>34.1 °C</c>, <c>1.2 °C/min</c>).</summary>
+    public string? PeakText { get; init; }
+}
 
 /// <summary>
 /// One message to the sinks: every alert of one group that changed since the group's last message (a zone's forty racks
@@ -131,6 +141,29 @@ internal sealed class AlertInstance
 
     public double Value { get; set; }
 
+    /// <summary>The worst value of this episode (NaN when none or the kind has no limit); see <see cref="AlertSnapshot.Peak"/>.</summary>
+    public double Peak { get; set; } = double.NaN;
+
+    /// <summary>Rules with a limit and a direction have a peak; a state code, a stuck value or "1 = down" has none.</summary>
+    public bool HasPeak => Rule.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Event;
+
+    /// <summary>A new episode (pending or firing from inactive/resolved) starts its peak at the current value.</summary>
+    public void StartPeak() => Peak = HasPeak && double.IsFinite(Value) ? Value : double.NaN;
+
+    /// <summary>Keeps the worst value while the alert is active: two comparisons, no allocation (called for every sample of a firing alert).</summary>
+    public void TrackPeak(double value)
+    {
+        if (!HasPeak || !double.IsFinite(value) || State is not (AlertState.Pending or AlertState.Firing))
+        {
+            return;
+        }
+
+        if (double.IsNaN(Peak) || (Rule.Direction == Direction.Above ? value > Peak : value < Peak))
+        {
+            Peak = value;
+        }
+    }
+
     public DateTimeOffset PendingSince { get; set; }
 
     public DateTimeOffset? FiredAt { get; set; }
@@ -208,15 +241,24 @@ internal sealed class AlertInstance
             .Replace("{value}", Num(Value), StringComparison.Ordinal)
             .Replace("{key}", Key, StringComparison.Ordinal)
             .Replace("{rule}", Rule.Name, StringComparison.Ordinal)
+            .Replace("{peak}", double.IsNaN(Peak) ? "" : Num(Peak), StringComparison.Ordinal)
         : DefaultSummary();
 
     public AlertSnapshot Snapshot(AlertStatus status, DateTimeOffset now) =>
-        new(Id, Rule.Name, Key, status, State, Rule.Severity, Value, Summary, Labels, Rule.Targets, FiredAt, ResolvedAt, AckedAt, Flapping, now);
+        new(Id, Rule.Name, Key, status, State, Rule.Severity, Value, Summary, Labels, Rule.Targets, FiredAt, ResolvedAt, AckedAt, Flapping, now)
+        {
+            Peak = double.IsNaN(Peak) ? null : Peak,
+            PeakText = PeakText,
+        };
+
+    /// <summary>The peak with its unit (a rate per minute); null without one.</summary>
+    public string? PeakText => double.IsNaN(Peak) ? null : Rule.Kind == RuleKind.Rate ? Num(Peak) + UnitSuffix() + "/min" : Quantity(Peak);
 
     /// <summary>
     /// What, where, how bad and since when, in one line for the operator (journal, webhook, <c>alerts list</c>):
     /// <c>rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:40:25 UTC</c>. A resolved alert
-    /// says it is back (<c>… 29.9 °C, back below 30 °C (clear level)</c>), never the firing text again.
+    /// says it is back and how bad it got (<c>… 29.9 °C, back below 30 °C (clear level); peak 34.1 °C</c>), never the
+    /// firing text again.
     /// </summary>
     private string DefaultSummary()
     {
@@ -253,6 +295,12 @@ internal sealed class AlertInstance
                 : $"{Place()}: {what} reports {string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
             _ => $"{Rule.Name} {Key}",
         };
+        if (resolved && PeakText is { } peak)
+        {
+            // How bad it got, which the clear's own value (back below the clear level) no longer shows.
+            text += "; peak " + peak;
+        }
+
         return Detail is null || resolved ? text : text + ": " + Detail;
     }
 

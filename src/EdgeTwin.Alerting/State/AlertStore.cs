@@ -10,8 +10,9 @@ namespace EdgeTwin.Alerting.State;
 /// <summary>What the store keeps of an alert: enough to restore it after a restart without notifying it twice.</summary>
 /// <remarks>
 /// <see cref="Flapping"/> and <see cref="Changes"/> (recent raise/clear times, unix ms, oldest first) keep the flapping
-/// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group. All three are
-/// absent (false, null) in stores written before they were saved.
+/// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group;
+/// <see cref="Peak"/> is the worst value of its episode, <see cref="Unit"/> and <see cref="Subject"/> what its texts
+/// show before its series is seen again. These are absent (false, null) in stores written before they were saved.
 /// </remarks>
 internal sealed record StoredAlert(
     long Id,
@@ -25,10 +26,16 @@ internal sealed record StoredAlert(
     bool NotifiedFiring,
     bool Flapping = false,
     IReadOnlyList<long>? Changes = null,
-    IReadOnlyDictionary<string, string>? Labels = null);
+    IReadOnlyDictionary<string, string>? Labels = null,
+    double? Peak = null,
+    string? Unit = null,
+    string? Subject = null);
 
-/// <summary>A history line not yet handed to the event sink (outbox): its event kind and the attributes saved with it (ack, silence).</summary>
-internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, EdgeEventKind Kind, IReadOnlyDictionary<string, string>? Attributes);
+/// <summary>
+/// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
+/// event's; only the ack's or silence's own in stores written before) and the live event's message (null before).
+/// </summary>
+internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, EdgeEventKind Kind, IReadOnlyDictionary<string, string>? Attributes, string? Message = null);
 
 /// <summary>The collections of <c>alerts.db</c>.</summary>
 internal enum StoreCollection : byte
@@ -256,7 +263,10 @@ internal sealed partial class AlertStore : IDisposable
             d["notified"].AsBoolean,
             d["flapping"].IsBoolean && d["flapping"].AsBoolean,
             d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null,
-            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null))];
+            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null,
+            d["peak"].IsDouble ? d["peak"].AsDouble : null,
+            d["unit"].IsString ? d["unit"].AsString : null,
+            d["subject"].IsString ? d["subject"].AsString : null))];
 
     // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
     // not be valid field names.
@@ -291,21 +301,35 @@ internal sealed partial class AlertStore : IDisposable
         ["flapping"] = a.Flapping,
         ["changes"] = new BsonArray(a.RecentChanges().Select(t => new BsonValue(t))),
         ["labels"] = Pairs(a.Labels),
+        ["peak"] = double.IsFinite(a.Peak) ? new BsonValue(a.Peak) : BsonValue.Null,
+        ["unit"] = a.Unit is { } unit ? new BsonValue(unit) : BsonValue.Null,
+        ["subject"] = a.Subject is { } subject ? new BsonValue(subject) : BsonValue.Null,
     });
 
     private static BsonArray Pairs(IEnumerable<KeyValuePair<string, string>> pairs) =>
         new(pairs.Select(l => new BsonArray(new BsonValue(l.Key), new BsonValue(l.Value))));
 
-    public static StoreWrite SaveSilence(string rule, DateTimeOffset until) =>
-        new(StoreCollection.Silences, rule, new BsonDocument { ["_id"] = rule, ["until"] = until.ToUnixTimeMilliseconds() });
+    /// <summary>A silence; <paramref name="owed"/> are the alerts whose clear it holds back from the message sinks (the catch-up at its end).</summary>
+    public static StoreWrite SaveSilence(string rule, DateTimeOffset until, IEnumerable<long>? owed = null) =>
+        new(StoreCollection.Silences, rule, new BsonDocument
+        {
+            ["_id"] = rule,
+            ["until"] = until.ToUnixTimeMilliseconds(),
+            ["owed"] = new BsonArray((owed ?? []).Select(id => new BsonValue(id))),
+        });
+
+    /// <summary>The alerts the saved silences owe a "resolved" to the message sinks (none in stores written before).</summary>
+    public HashSet<long> LoadOwedResolved() =>
+        [.. _lite.Silences.FindAll().Where(d => d["owed"].IsArray).SelectMany(d => d["owed"].AsArray.Select(v => v.AsInt64))];
 
     public static StoreWrite RemoveSilence(string rule) => new(StoreCollection.Silences, rule, null);
 
     /// <summary>
     /// A history line at <paramref name="seq"/>; <paramref name="publishAs"/> marks it for the event sink as that kind,
-    /// with <paramref name="attributes"/> the event needs besides the line (who acknowledged, until when silenced).
+    /// with <paramref name="attributes"/> and <paramref name="message"/> of the live event (an alert's labels, fired_at,
+    /// peak; who acknowledged, until when silenced), so a replay after a crash sends the same event.
     /// </summary>
-    public static StoreWrite Append(long seq, AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null)
+    public static StoreWrite Append(long seq, AlertHistoryEntry e, EdgeEventKind? publishAs, IReadOnlyDictionary<string, string>? attributes = null, string? message = null)
     {
         var d = Line(seq, e, publishAs is not null, publishAs == EdgeEventKind.AlertRaised);
         if (publishAs is { } kind)
@@ -316,6 +340,11 @@ internal sealed partial class AlertStore : IDisposable
         if (attributes is not null)
         {
             d["attrs"] = Pairs(attributes);
+        }
+
+        if (message is not null)
+        {
+            d["msg"] = message;
         }
 
         return new(StoreCollection.History, seq, d);
@@ -362,7 +391,7 @@ internal sealed partial class AlertStore : IDisposable
         [.. _lite.History.Find(Query.GT("_id", _publishedThrough))
             .Where(d => d["publish"].IsBoolean ? d["publish"].AsBoolean : d["published"].IsBoolean && !d["published"].AsBoolean)
             .OrderBy(d => d["_id"].AsInt64)
-            .Select(d => new UnpublishedEntry(ToEntry(d), KindOf(d), d["attrs"].IsArray ? LabelsOf(d["attrs"].AsArray) : null))];
+            .Select(d => new UnpublishedEntry(ToEntry(d), KindOf(d), d["attrs"].IsArray ? LabelsOf(d["attrs"].AsArray) : null, d["msg"].IsString ? d["msg"].AsString : null))];
 
     /// <summary>The newest <paramref name="limit"/> committed lines, oldest first.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit) =>

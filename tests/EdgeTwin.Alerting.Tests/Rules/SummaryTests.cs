@@ -43,7 +43,7 @@ public sealed class SummaryTests
         // Was "pdu-r01/inlet_temperature = 29.9, above 32" in the ALERT_RESOLVED message.
         await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
         var resolved = h.Sink.All.Single(a => a.Status == AlertStatus.Resolved);
-        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 29.9 °C, back below 30 °C (clear level)", resolved.Summary);
+        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 29.9 °C, back below 30 °C (clear level); peak 32.3 °C", resolved.Summary);
 
         // Pending again: no "since" (the previous episode's fire time is not this one's).
         h.Feed(inlet, 32.5);
@@ -68,7 +68,7 @@ public sealed class SummaryTests
         Assert.Equal(Message, h.Active("thermal-shutdown-soon")!.Summary);
         h.Advance(TimeSpan.FromMinutes(11));
         await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
-        Assert.Equal("room1/cooling_failure: resolved (last time_to_thermal_shutdown_min = 6.84)", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+        Assert.Equal("room1/cooling_failure: resolved (last time_to_thermal_shutdown_min = 6.84); peak 6.84", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
     }
 
     [Fact]
@@ -103,7 +103,8 @@ public sealed class SummaryTests
         Assert.Null(h.Active("room-hot-spot"));
         h.Advance(TimeSpan.FromMinutes(1));
         await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
-        Assert.Equal("room room1 (site dc1): inlet_temperature back below 26 °C (clear level)", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+        // The worst member while it was active (r02 at 28.4), which the clear's text alone no longer shows.
+        Assert.Equal("room room1 (site dc1): inlet_temperature back below 26 °C (clear level); peak 28.4 °C", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
     }
 
     [Fact]

@@ -24,12 +24,12 @@ public sealed class SinkFormatTests
     private static AlertSnapshot Fired(long id, DateTimeOffset fired) => new(
         id, "inlet-hot", "pdu-a02-a/inlet_temperature", AlertStatus.Firing, AlertState.Firing, EventSeverity.Critical, 32.3,
         "rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC", Place, [],
-        fired, null, null, false, Flush);
+        fired, null, null, false, Flush) { Peak = 32.3, PeakText = "32.3 °C" };
 
     private static AlertSnapshot Cleared(long id, DateTimeOffset fired, DateTimeOffset resolved) => new(
         id, "inlet-hot", "pdu-a02-a/inlet_temperature", AlertStatus.Resolved, AlertState.Resolved, EventSeverity.Critical, 29.9,
-        "rack A02 (room1, site sim): inlet_temperature 29.9 °C, back below 30 °C (clear level)", Place, [],
-        fired, resolved, null, false, Flush);
+        "rack A02 (room1, site sim): inlet_temperature 29.9 °C, back below 30 °C (clear level); peak 34.1 °C", Place, [],
+        fired, resolved, null, false, Flush) { Peak = 34.1, PeakText = "34.1 °C" };
 
     [Fact]
     public async Task Regression_the_webhook_json_wrote_times_with_plus_00_00_and_escaped_u002B()
@@ -45,7 +45,7 @@ public sealed class SinkFormatTests
 
         // One shape for every time, as in the outbox's alert events: UTC, milliseconds, Z (field names unchanged).
         Assert.Equal(
-            """{"v":1,"site":"sim","gateway":"gw-sim","group":"room=room1,severity=critical","time":"2026-12-02T09:37:48.991Z","severity":"critical","alerts":[{"id":9,"rule":"inlet-hot","key":"pdu-a02-a/inlet_temperature","status":"resolved","severity":"critical","value":29.9,"summary":"rack A02 (room1, site sim): inlet_temperature 29.9 \u00B0C, back below 30 \u00B0C (clear level)","fired_at":"2026-12-02T09:37:19.827Z","resolved_at":"2026-12-02T09:37:24.827Z","acked_at":null,"flapping":false,"labels":{"device":"pdu-a02-a","rack":"A02","room":"room1","rule":"inlet-hot","severity":"critical"}}]}""",
+            """{"v":1,"site":"sim","gateway":"gw-sim","group":"room=room1,severity=critical","time":"2026-12-02T09:37:48.991Z","severity":"critical","alerts":[{"id":9,"rule":"inlet-hot","key":"pdu-a02-a/inlet_temperature","status":"resolved","severity":"critical","value":29.9,"peak":34.1,"summary":"rack A02 (room1, site sim): inlet_temperature 29.9 \u00B0C, back below 30 \u00B0C (clear level); peak 34.1 \u00B0C","fired_at":"2026-12-02T09:37:19.827Z","resolved_at":"2026-12-02T09:37:24.827Z","acked_at":null,"flapping":false,"labels":{"device":"pdu-a02-a","rack":"A02","room":"room1","rule":"inlet-hot","severity":"critical"}}]}""",
             Encoding.UTF8.GetString(Assert.Single(server.Hits).Body));
     }
 
@@ -79,10 +79,10 @@ public sealed class SinkFormatTests
             var head = $" {Environment.MachineName} edgetwin {Environment.ProcessId} ";
             Assert.Equal(
                 [
-                    "<130>1 2026-12-02T09:37:19.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
-                    "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"resolved\" severity=\"critical\" value=\"29.9\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack A02 (room1, site sim): inlet_temperature 29.9 °C, back below 30 °C (clear level)",
-                    "<130>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
-                    "<134>1 2026-12-02T09:37:22.800Z" + head + "ALERT_ACK [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"acknowledged\" severity=\"critical\" value=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\" acked_at=\"2026-12-02T09:37:22.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                    "<130>1 2026-12-02T09:37:19.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" peak=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                    "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"resolved\" severity=\"critical\" value=\"29.9\" peak=\"34.1\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack A02 (room1, site sim): inlet_temperature 29.9 °C, back below 30 °C (clear level); peak 34.1 °C",
+                    "<130>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"firing\" severity=\"critical\" value=\"32.3\" peak=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
+                    "<134>1 2026-12-02T09:37:22.800Z" + head + "ALERT_ACK [edgetwin@32473 id=\"9\" rule=\"inlet-hot\" key=\"pdu-a02-a/inlet_temperature\" status=\"acknowledged\" severity=\"critical\" value=\"32.3\" peak=\"32.3\" site=\"sim\" room=\"room1\" rack=\"A02\" device=\"pdu-a02-a\" fired_at=\"2026-12-02T09:37:21.800Z\" acked_at=\"2026-12-02T09:37:22.800Z\"] rack A02 (room1, site sim): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC",
                 ],
                 lines);
         }
@@ -151,9 +151,9 @@ public sealed class SinkFormatTests
             const string Place = " site=\"dc1\" room=\"room1\" rack=\"r01\" device=\"pdu-r01\" ";
             Assert.Equal(
                 [
-                    "<132>1 2026-12-02T09:37:19.800Z" + head + "ALERT_FIRING " + Sd + "status=\"firing\" severity=\"warning\" value=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:19.800Z\"] rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 09:37:19 UTC",
-                    "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED " + Sd + "status=\"resolved\" severity=\"warning\" value=\"2.1\"" + Place + "fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack r01 (room1, site dc1): total_power 2.1 kW, back below 2.19 kW (clear level)",
-                    "<132>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING " + Sd + "status=\"firing\" severity=\"warning\" value=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:21.800Z\"] rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 09:37:21 UTC",
+                    "<132>1 2026-12-02T09:37:19.800Z" + head + "ALERT_FIRING " + Sd + "status=\"firing\" severity=\"warning\" value=\"2.2\" peak=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:19.800Z\"] rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 09:37:19 UTC",
+                    "<133>1 2026-12-02T09:37:20.800Z" + head + "ALERT_RESOLVED " + Sd + "status=\"resolved\" severity=\"warning\" value=\"2.1\" peak=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:19.800Z\" resolved_at=\"2026-12-02T09:37:20.800Z\"] rack r01 (room1, site dc1): total_power 2.1 kW, back below 2.19 kW (clear level); peak 2.2 kW",
+                    "<132>1 2026-12-02T09:37:21.800Z" + head + "ALERT_FIRING " + Sd + "status=\"firing\" severity=\"warning\" value=\"2.2\" peak=\"2.2\"" + Place + "fired_at=\"2026-12-02T09:37:21.800Z\"] rack r01 (room1, site dc1): total_power 2.2 kW above 2.19 kW since 09:37:21 UTC",
                 ],
                 lines);
         }

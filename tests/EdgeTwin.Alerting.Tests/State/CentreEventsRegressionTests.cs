@@ -1,3 +1,4 @@
+using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Core.Events;
@@ -92,6 +93,97 @@ public sealed class CentreEventsRegressionTests
         Assert.Equal("bob", events[2].Attributes!["by"]);
         Assert.Equal(WireTime.Instant(until), events[2].Attributes!["until"]);
         Assert.False(events[2].Attributes!.ContainsKey("alert_id"));
+    }
+
+    [Fact]
+    public async Task Regression_raise_and_clear_events_replayed_after_a_crash_carried_no_labels()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-crash-").FullName;
+        var crashed = Directory.CreateTempSubdirectory("edgetwin-crash-copy-").FullName;
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 40, 0, TimeSpan.Zero));
+        var registry = new SeriesRegistry();
+
+        // The live events as the manager hands them to the outbox, none of them marked published (as when the agent is
+        // killed before the outbox took them): all are replayed at the next start.
+        var sent = new List<EdgeEvent>();
+        using (var manager = new AlertManager(Yaml.Valid(Rules), Harness.Site, Path.Combine(dir, "alerts.db"), time))
+        using (var engine = new RuleEngine(manager, registry, time))
+        {
+            manager.Attach(o =>
+            {
+                if (o is OutgoingEvent e)
+                {
+                    lock (sent)
+                    {
+                        sent.Add(e.Event);
+                    }
+                }
+            });
+            manager.Store.HoldApply = true; // killed before LiteDB had the changes: only the journal holds them
+            var s = registry.GetOrAdd(new SeriesDescriptor("pdu-r01", "inlet", "Cel", MetricKind.Gauge, null));
+            void Feed(double v) => engine.Process([new Sample(s, time.GetUtcNow().ToUnixTimeMilliseconds(), v, SampleQuality.Good)]);
+            Feed(31);
+            time.Advance(TimeSpan.FromSeconds(5));
+            Feed(34.1);
+            Assert.Equal(ControlResult.Done, manager.Acknowledge(manager.Active()[0].Id, "alice"));
+            time.Advance(TimeSpan.FromSeconds(5));
+            Feed(28);
+            await manager.FlushAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(3, sent.Count);
+
+            // SIGKILL: what is on disk now is all the next start gets (the journal has every released change).
+            foreach (var file in Directory.GetFiles(dir))
+            {
+                using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                using var target = File.Create(Path.Combine(crashed, Path.GetFileName(file)));
+                await source.CopyToAsync(target, TestContext.Current.CancellationToken);
+            }
+        }
+
+        Directory.Delete(dir, recursive: true);
+        await using var h = await Harness.StartAsync(Rules, crashed, time);
+        await Wait.UntilAsync(() => h.Events.Events.Count == 3, "the replayed events");
+        var replayed = h.Events.Events;
+
+        Assert.Equal([EdgeEventKind.AlertRaised, EdgeEventKind.AlertAcknowledged, EdgeEventKind.AlertCleared], replayed.Select(e => e.Kind));
+        Assert.Equal("pdu-r01", sent[0].Attributes!["label.device"]); // the live events carry the place
+        Assert.Equal("r01", sent[0].Attributes!["label.rack"]);
+        for (var i = 0; i < 3; i++)
+        {
+            // Was: no label.* (no site, room, rack or device at the centre) and no fired_at in the replayed events.
+            Assert.Equal(sent[i].Attributes!.OrderBy(a => a.Key, StringComparer.Ordinal), replayed[i].Attributes!.OrderBy(a => a.Key, StringComparer.Ordinal));
+            Assert.Equal((sent[i].Source, sent[i].Time, sent[i].Severity, sent[i].Message), (replayed[i].Source, replayed[i].Time, replayed[i].Severity, replayed[i].Message));
+        }
+    }
+
+    [Fact]
+    public async Task A_line_written_before_events_were_saved_with_it_is_replayed_with_the_labels_of_its_alert()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-oldline-").FullName;
+        var fired = new DateTimeOffset(2026, 12, 2, 9, 40, 0, TimeSpan.Zero);
+
+        // As the previous release left it after a crash: an unpublished raise without attributes; the alert has its labels.
+        using (var db = new LiteDB.LiteDatabase(new LiteDB.ConnectionString { Filename = Path.Combine(dir, "alerts.db"), Connection = LiteDB.ConnectionType.Direct }))
+        {
+            db.GetCollection("alerts").Insert(new LiteDB.BsonDocument
+            {
+                ["_id"] = 7L, ["rule"] = "inlet-hot", ["key"] = "pdu-r01/inlet", ["state"] = (int)AlertState.Firing, ["value"] = 31.0,
+                ["fired"] = fired.ToUnixTimeMilliseconds(), ["resolved"] = LiteDB.BsonValue.Null, ["acked"] = LiteDB.BsonValue.Null, ["notified"] = true,
+                ["labels"] = new LiteDB.BsonArray(new LiteDB.BsonArray("room", "room1"), new LiteDB.BsonArray("rack", "r01"), new LiteDB.BsonArray("device", "pdu-r01")),
+            });
+            db.GetCollection("history").Insert(new LiteDB.BsonDocument
+            {
+                ["_id"] = 1L, ["alert"] = 7L, ["rule"] = "inlet-hot", ["key"] = "pdu-r01/inlet", ["change"] = "raised", ["severity"] = (int)EventSeverity.Critical,
+                ["value"] = 31.0, ["time"] = fired.ToUnixTimeMilliseconds(), ["uplink"] = "online", ["raised"] = true, ["publish"] = true, ["event"] = "alert_raised",
+            });
+        }
+
+        await using var h = await Harness.StartAsync(Rules, dir, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(fired.AddMinutes(1)));
+        await Wait.UntilAsync(() => h.Events.Events.Count == 1, "the replayed raise");
+        var raised = h.Events.Events[0];
+        Assert.Equal(EdgeEventKind.AlertRaised, raised.Kind);
+        Assert.Equal(("room1", "r01", "pdu-r01"), (raised.Attributes!["label.room"], raised.Attributes["label.rack"], raised.Attributes["label.device"]));
+        Assert.Equal("7", raised.Attributes["alert_id"]);
     }
 
     /// <summary>An event hub that is not running: every publish fails (the service retries every second).</summary>

@@ -130,6 +130,55 @@ public sealed class RestartRegressionTests
     }
 
     [Fact]
+    public async Task Regression_an_alert_that_cleared_during_a_silence_was_never_notified_resolved_after_a_restart()
+    {
+        var h = await Harness.StartAsync(Rules);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "the firing message");
+        var id = h.Active("inlet-hot")!.Id;
+
+        // Silenced for an hour; it clears meanwhile: the NOC heard it firing, its clear waits for the silence's end.
+        Assert.Equal(ControlResult.Done, h.Manager.Silence("inlet-hot", h.Time.GetUtcNow().AddHours(1)));
+        h.Advance(TimeSpan.FromMinutes(5));
+        h.Feed(s, 33.5);
+        h.Advance(TimeSpan.FromMinutes(5));
+        h.Feed(s, 20);
+        Assert.Null(h.Active("inlet-hot"));
+        await h.Manager.FlushAsync(TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(h.Sink.All, a => a.Status == AlertStatus.Resolved);
+
+        // Restarted while the silence still holds.
+        var h2 = await h.RestartAsync();
+        await using (h2)
+        {
+            h2.Feed(h2.Series("rack-r01", "inlet"), 20); // the first poll after the start
+            h2.Advance(TimeSpan.FromMinutes(30));
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            Assert.Empty(h2.Sink.All); // still silenced
+
+            // The silence ends: the resolved catch-up goes out as it would have without the restart (it was lost).
+            h2.Advance(TimeSpan.FromMinutes(21));
+            await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Id == id && a.Status == AlertStatus.Resolved), "the resolved message after the silence");
+            var resolved = Assert.Single(h2.Sink.All);
+            Assert.Equal(AlertStatus.Resolved, resolved.Status);
+            Assert.Equal("rack r01 (room1, site dc1): inlet 20 °C, back below 29 °C (clear level); peak 33.5 °C", resolved.Summary);
+            Assert.Equal("room=room1", Assert.Single(h2.Sink.Got).Notification.Group);
+            Assert.Empty(h2.Manager.Silences());
+
+            // Caught up once: a later restart owes nothing.
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            var h3 = await h2.RestartAsync();
+            await using (h3)
+            {
+                h3.Advance(TimeSpan.FromMinutes(1));
+                await Task.Delay(300, TestContext.Current.CancellationToken);
+                Assert.Empty(h3.Sink.All);
+            }
+        }
+    }
+
+    [Fact]
     public async Task An_alert_store_written_before_flapping_and_labels_were_saved_still_loads()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-oldstore-").FullName;

@@ -220,6 +220,26 @@ public sealed class AlertsCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Regression_list_did_not_say_how_bad_an_alert_got()
+    {
+        Feed("rack-a01", "inlet", 34.6);
+        await AlertingAgentSetup.Until(() => _service.Manager.Active().Any(a => a.Rule == "inlet-hot" && a.FiredAt is not null), "the firing alert", 20);
+        Feed("rack-a01", "inlet", 31.2); // still above the clear level: firing, the value now lower than the worst
+
+        var (exit, output, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);
+        Assert.True(exit == 0, error);
+        var lines = output.Split('\n');
+        Assert.Contains(lines, l => l.Contains("SINCE", StringComparison.Ordinal) && l.Contains("PEAK", StringComparison.Ordinal));
+        var line = lines.Single(l => l.Contains("inlet-hot", StringComparison.Ordinal));
+        Assert.Contains("  34.6 °C  ", line, StringComparison.Ordinal);
+        Assert.Contains("31.2 °C above 30 °C", line, StringComparison.Ordinal); // the summary keeps the value now
+
+        var json = (await ListJsonAsync()).GetProperty("alerts").EnumerateArray().Single(a => a.GetProperty("rule").GetString() == "inlet-hot");
+        Assert.Equal(34.6, json.GetProperty("peak").GetDouble());
+        Assert.Equal("34.6 °C", json.GetProperty("peak_text").GetString());
+    }
+
+    [Fact]
     public async Task Regression_pending_alerts_showed_no_since()
     {
         var before = DateTimeOffset.UtcNow;
