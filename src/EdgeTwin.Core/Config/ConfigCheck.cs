@@ -15,6 +15,9 @@ public sealed record ConfigCheckReport(string File, IReadOnlyList<ConfigDiagnost
     /// <summary>What the valid config's owned sections set up, one phrase each (<see cref="IConfigSectionValidator.Describe"/>), in validator order.</summary>
     public IReadOnlyList<string> Sections { get; init; } = [];
 
+    /// <summary>Risky but valid settings, in file order; printed, never a failure.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings { get; init; } = [];
+
     /// <summary>True when the config is valid.</summary>
     public bool Ok => Problems.Count == 0 && Config is not null;
 
@@ -42,14 +45,22 @@ public static class ConfigCheck
             }
         }
 
-        return new ConfigCheckReport(path, result.Problems, result.Config, result.ProfileDirectories) { Sections = sections };
+        return new ConfigCheckReport(path, result.Problems, result.Config, result.ProfileDirectories) { Sections = sections, Warnings = result.Warnings };
     }
 
-    /// <summary>One line per problem, then a last line: <c>FAILED: …</c> or the one-line <c>OK: …</c> summary.</summary>
+    /// <summary>
+    /// One line per warning (<c>FILE:LINE:COL: key: warning: …</c>) and per problem, then a last line: <c>FAILED: …</c> or
+    /// the one-line <c>OK: …</c> summary.
+    /// </summary>
     public static void WriteText(ConfigCheckReport report, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(output);
+        foreach (var w in report.Warnings)
+        {
+            output.WriteLine((w with { Message = "warning: " + w.Message }).ToString());
+        }
+
         foreach (var p in report.Problems)
         {
             output.WriteLine(p.ToString());
@@ -60,7 +71,7 @@ public static class ConfigCheck
             : string.Create(CultureInfo.InvariantCulture, $"FAILED: {report.File}: {report.Problems.Count} problem{(report.Problems.Count == 1 ? "" : "s")}"));
     }
 
-    /// <summary>A JSON object: <c>{"file","ok","problems":[{file,line,column,path,message}],"summary"}</c>.</summary>
+    /// <summary>A JSON object: <c>{"file","ok","problems":[{file,line,column,path,message}],"warnings":[same],"summary"}</c>.</summary>
     public static void WriteJson(ConfigCheckReport report, Stream output)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -69,19 +80,8 @@ public static class ConfigCheck
         w.WriteStartObject();
         w.WriteString("file", report.File);
         w.WriteBoolean("ok", report.Ok);
-        w.WriteStartArray("problems");
-        foreach (var p in report.Problems)
-        {
-            w.WriteStartObject();
-            w.WriteString("file", p.File);
-            w.WriteNumber("line", p.Line);
-            w.WriteNumber("column", p.Column);
-            w.WriteString("path", p.Path);
-            w.WriteString("message", p.Message);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
+        WriteDiagnostics(w, "problems", report.Problems);
+        WriteDiagnostics(w, "warnings", report.Warnings);
         w.WriteStartArray("profile_dirs");
         foreach (var d in report.ProfileDirectories)
         {
@@ -118,6 +118,23 @@ public static class ConfigCheck
         w.WriteEndObject();
         w.Flush();
         output.WriteByte((byte)'\n');
+    }
+
+    private static void WriteDiagnostics(Utf8JsonWriter w, string name, IReadOnlyList<ConfigDiagnostic> items)
+    {
+        w.WriteStartArray(name);
+        foreach (var p in items)
+        {
+            w.WriteStartObject();
+            w.WriteString("file", p.File);
+            w.WriteNumber("line", p.Line);
+            w.WriteNumber("column", p.Column);
+            w.WriteString("path", p.Path);
+            w.WriteString("message", p.Message);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     /// <summary>The one-line summary of a valid config.</summary>

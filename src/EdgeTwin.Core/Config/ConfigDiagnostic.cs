@@ -21,6 +21,7 @@ public sealed record ConfigDiagnostic(string File, int Line, int Column, string 
 public sealed class ConfigDiagnostics
 {
     private readonly List<ConfigDiagnostic> _items = [];
+    private readonly List<ConfigDiagnostic> _warnings = [];
 
     /// <summary>Problems so far, in the order found.</summary>
     public IReadOnlyList<ConfigDiagnostic> Items => _items;
@@ -39,12 +40,30 @@ public sealed class ConfigDiagnostics
     public void Add(SourceMark mark, string path, string message) =>
         _items.Add(new ConfigDiagnostic(mark.File, mark.Line, mark.Column, path, message));
 
+    /// <summary>
+    /// Settings that work but are risky (plain http carrying credentials): <c>edgetwin check</c> prints them, they never
+    /// make the config invalid.
+    /// </summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings => _warnings;
+
+    /// <summary>Adds a warning at a node.</summary>
+    public void Warn(ConfigNode node, string message)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        _warnings.Add(new ConfigDiagnostic(node.Mark.File, node.Mark.Line, node.Mark.Column, node.Path, message));
+    }
+
     /// <summary>Adds problems found elsewhere.</summary>
     public void AddRange(IEnumerable<ConfigDiagnostic> items) => _items.AddRange(items);
 
     /// <summary>Problems sorted by file, line and column (stable for equal positions).</summary>
-    public IReadOnlyList<ConfigDiagnostic> Sorted() =>
-        [.. _items.Select((d, i) => (d, i))
+    public IReadOnlyList<ConfigDiagnostic> Sorted() => Sort(_items);
+
+    /// <summary>Warnings sorted like <see cref="Sorted"/>.</summary>
+    public IReadOnlyList<ConfigDiagnostic> SortedWarnings() => Sort(_warnings);
+
+    private static List<ConfigDiagnostic> Sort(List<ConfigDiagnostic> items) =>
+        [.. items.Select((d, i) => (d, i))
             .OrderBy(x => x.d.File, StringComparer.Ordinal)
             .ThenBy(x => x.d.Line)
             .ThenBy(x => x.d.Column)
