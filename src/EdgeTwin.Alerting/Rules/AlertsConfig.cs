@@ -776,7 +776,10 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     public void Validate(ConfigReader section)
     {
         ArgumentNullException.ThrowIfNull(section);
-        AlertsConfig.Read(section, Directory.GetCurrentDirectory());
+
+        // Secret files resolve against the config file's directory, as at the agent's start (SiteConfig.ConfigDirectory),
+        // not check's working directory.
+        AlertsConfig.Read(section, Path.GetDirectoryName(Path.GetFullPath(section.Mapping.Mark.File)) ?? Directory.GetCurrentDirectory());
     }
 
     /// <summary>

@@ -160,8 +160,27 @@ public sealed class AlertsConfigTests
         Assert.DoesNotContain("S3CRET", text + json, StringComparison.Ordinal);
     }
 
-    /// <summary><c>edgetwin check</c> on the shipped small site with <paramref name="alerts"/> appended: its text and JSON output.</summary>
-    private static (string Text, string Json, EdgeTwin.Core.Config.ConfigCheckReport Report) Check(string alerts)
+    [Fact]
+    public void Regression_check_read_the_webhooks_relative_secret_files_from_the_working_directory()
+    {
+        // The agent reads them beside the config file; check looked in its working directory and failed a good config.
+        var (text, _, report) = Check(
+            """
+            alerts:
+              sinks:
+                - { name: noc, type: webhook, url: "https://10.0.0.5/hook", secret_file: hook.secret, bearer_token_file: hook.token }
+            """,
+            ("hook.secret", "s3cret\n"),
+            ("hook.token", "t0ken\n"));
+        Assert.True(report.Ok, text);
+        Assert.NotEqual(Path.GetDirectoryName(report.File), Directory.GetCurrentDirectory());
+    }
+
+    /// <summary>
+    /// <c>edgetwin check</c> on the shipped small site with <paramref name="alerts"/> appended, in a directory of its own
+    /// with <paramref name="files"/> beside it: its text and JSON output.
+    /// </summary>
+    private static (string Text, string Json, EdgeTwin.Core.Config.ConfigCheckReport Report) Check(string alerts, params (string Name, string Content)[] files)
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-check-").FullName;
         try
@@ -170,6 +189,11 @@ public sealed class AlertsConfigTests
             var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
             Directory.CreateDirectory(Path.Combine(dir, "secrets"));
             File.Copy(Path.Combine(examples, "secrets", "ops-auth"), Path.Combine(dir, "secrets", "ops-auth"));
+            foreach (var (name, content) in files)
+            {
+                File.WriteAllText(Path.Combine(dir, name), content);
+            }
+
             var path = Path.Combine(dir, "site.yaml");
             File.WriteAllText(path, site + "\n" + alerts + "\n");
             var report = EdgeTwin.Core.Config.ConfigCheck.Run(path, new EdgeTwin.Core.Config.SiteConfigLoadOptions
