@@ -106,7 +106,7 @@ public sealed partial class AlertingService : IAsyncDisposable
                 GpioSinkConfig g => new GpioSink(g, () => Controller(g.Chip), _options.TimeProvider),
                 SyslogSinkConfig s => new SyslogSink(s, site.SiteId),
                 MqttSinkConfig m => new MqttSink(m, site.SiteId, site.GatewayId),
-                WebhookSinkConfig w => new WebhookSink(w, site.SiteId, site.GatewayId),
+                WebhookSinkConfig w => new WebhookSink(w, site.SiteId, site.GatewayId, _options.TimeProvider, _options.LoggerFactory.CreateLogger<WebhookSink>()),
                 _ => throw new InvalidOperationException("unknown sink type " + sinkConfig.GetType().Name),
             };
             _runners.Add(new SinkRunner(sink, sinkConfig, _options.LoggerFactory.CreateLogger<SinkRunner>(), _options.Metrics, _options.TimeProvider));

@@ -67,10 +67,92 @@ public sealed record MqttSinkConfig : SinkConfig
 
 public sealed record WebhookSinkConfig : SinkConfig
 {
+    /// <summary>Where to POST; a <c>user:password@</c> in it is sent as Basic auth, never as part of the URL.</summary>
     public required Uri Url { get; init; }
 
-    /// <summary>HMAC-SHA256 key for the <c>X-EdgeTwin-Signature</c> header; no header when null.</summary>
+    /// <summary>HMAC-SHA256 key for the signature headers; none when null.</summary>
     public string? Secret { get; init; }
+
+    /// <summary>Sent as <c>Authorization: Bearer …</c> (from <c>bearer_token_file</c>); never together with a user in <see cref="Url"/>.</summary>
+    public string? BearerToken { get; init; }
+
+    /// <summary>
+    /// What is risky about sending to <see cref="Url"/>, for <c>edgetwin check</c> and the agent's start: plain http to a
+    /// host that is not on this machine or a private network, and credentials (the URL's user, the bearer token, the
+    /// signing secret) over plain http to any other host. Empty for https.
+    /// </summary>
+    public IReadOnlyList<string> PlaintextWarnings()
+    {
+        if (Url.Scheme != Uri.UriSchemeHttp || IsLoopback(Url))
+        {
+            return [];
+        }
+
+        var warnings = new List<string>();
+        var host = Url.Host;
+        if (!IsPrivate(Url))
+        {
+            warnings.Add($"plain http to {host}, which is not a loopback, private (RFC 1918, ULA) or link-local address: the alerts cross the network unencrypted; use https");
+        }
+
+        // The two are exclusive (both is a config error), so at most one is named.
+        var sent = Url.UserInfo.Length > 0 ? "the url's user:password (Basic auth is only base64)"
+            : BearerToken is { Length: > 0 } ? "the bearer token"
+            : null;
+        if (sent is not null)
+        {
+            warnings.Add($"{sent} goes over plain http to {host}: anyone on the path can read and reuse it; use https");
+        }
+
+        if (Secret is { Length: > 0 })
+        {
+            // The secret itself never leaves the gateway, but what it signs does, readable.
+            warnings.Add($"signed alerts go over plain http to {host}: the signature stops changes, not reading; use https");
+        }
+
+        return warnings;
+    }
+
+    // Records print every property; the URL's credentials, the secret and the token must never reach a log that way.
+    protected override bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        if (base.PrintMembers(builder))
+        {
+            builder.Append(", ");
+        }
+
+        builder.Append("Url = ").Append(Redact.Url(Url));
+        builder.Append(", Secret = ").Append(Secret is null ? "null" : Redact.Mask);
+        builder.Append(", BearerToken = ").Append(BearerToken is null ? "null" : Redact.Mask);
+        return true;
+    }
+
+    private static bool IsLoopback(Uri url) =>
+        url.IsLoopback || url.Host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>RFC 1918, IPv4 link-local, IPv6 ULA and link-local; a host name is not known to be any of them.</summary>
+    private static bool IsPrivate(Uri url)
+    {
+        if (url.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6)
+            || !System.Net.IPAddress.TryParse(url.Host.Trim('[', ']'), out var ip))
+        {
+            return false;
+        }
+
+        if (ip.IsIPv4MappedToIPv6)
+        {
+            ip = ip.MapToIPv4();
+        }
+
+        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return ip.IsIPv6LinkLocal || ip.IsIPv6UniqueLocal;
+        }
+
+        Span<byte> b = stackalloc byte[4];
+        ip.TryWriteBytes(b, out _);
+        return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254);
+    }
 }
 
 /// <summary>Active probe and thresholds of the connectivity monitor.</summary>
@@ -551,15 +633,7 @@ public sealed record AlertsConfig
                     };
                     break;
                 case "webhook":
-                    var url = s.String("url", required: true);
-                    Uri? uri = null;
-                    if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out uri) || (uri.Scheme != "http" && uri.Scheme != "https")))
-                    {
-                        s.Diagnostics.Add(s.Node("url")!, $"'{url}' is not an http or https URL");
-                        uri = null;
-                    }
-
-                    sink = new WebhookSinkConfig { Name = name ?? "", Url = uri ?? new Uri("http://invalid/"), Secret = s.Secret("secret", configDirectory, emptyFileIsError: false) };
+                    sink = ReadWebhook(s, name, configDirectory);
                     break;
                 default:
                     s.Diagnostics.Add(s.Node("type")!, $"expected one of gpio, syslog, mqtt, webhook, got '{type}'");
@@ -581,6 +655,69 @@ public sealed record AlertsConfig
         }
 
         return sinks;
+    }
+
+    /// <summary>
+    /// A webhook sink. The URL is only ever shown redacted (<see cref="Redact.Url(string)"/>): check's output ends up in
+    /// Ansible and CI logs. Risky but valid settings (<see cref="WebhookSinkConfig.PlaintextWarnings"/>) are warnings.
+    /// </summary>
+    private static WebhookSinkConfig ReadWebhook(ConfigReader s, string? name, string configDirectory)
+    {
+        var url = s.String("url", required: true);
+        Uri? uri = null;
+        if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
+        {
+            s.Diagnostics.Add(s.Node("url")!, $"'{Redact.Url(url)}' is not an http or https URL");
+            uri = null;
+        }
+
+        var secret = s.Secret("secret", configDirectory, emptyFileIsError: false);
+        var bearer = s.Secret("bearer_token", configDirectory, emptyFileIsError: true);
+        var bearerNode = s.Node("bearer_token_file") ?? s.Node("bearer_token");
+        if (bearer is not null && bearerNode is not null)
+        {
+            if (uri is { UserInfo.Length: > 0 })
+            {
+                s.Diagnostics.Add(bearerNode, "give either a user:password in the url (Basic auth) or a bearer token, not both: each sets the Authorization header");
+                bearer = null;
+            }
+            else if (bearer.Length > 0 && !IsHeaderToken(bearer))
+            {
+                // The value itself is never echoed.
+                s.Diagnostics.Add(bearerNode, "the bearer token holds spaces or characters an HTTP header cannot carry (printable ASCII only)");
+                bearer = null;
+            }
+        }
+
+        var sink = new WebhookSinkConfig
+        {
+            Name = name ?? "",
+            Url = uri ?? new Uri("http://invalid/"),
+            Secret = secret,
+            BearerToken = string.IsNullOrEmpty(bearer) ? null : bearer,
+        };
+        if (uri is not null)
+        {
+            foreach (var warning in sink.PlaintextWarnings())
+            {
+                s.Diagnostics.AddWarning(s.Node("url")!, warning);
+            }
+        }
+
+        return sink;
+    }
+
+    private static bool IsHeaderToken(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is <= ' ' or > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static List<GpioOutputConfig> ReadOutputs(ConfigReader s)
@@ -639,7 +776,10 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     public void Validate(ConfigReader section)
     {
         ArgumentNullException.ThrowIfNull(section);
-        AlertsConfig.Read(section, Directory.GetCurrentDirectory());
+
+        // Secret files resolve against the config file's directory, as at the agent's start (SiteConfig.ConfigDirectory),
+        // not check's working directory.
+        AlertsConfig.Read(section, Path.GetDirectoryName(Path.GetFullPath(section.Mapping.Mark.File)) ?? Directory.GetCurrentDirectory());
     }
 
     /// <summary>

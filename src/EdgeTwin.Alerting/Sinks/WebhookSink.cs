@@ -1,37 +1,64 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using System.Text;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Config;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
-/// POSTs the JSON message (<see cref="AlertJson"/>) to a LAN URL. With a secret, <c>X-EdgeTwin-Signature: sha256=HEX</c>
-/// is the HMAC-SHA256 of the exact body, so the receiver can check it came from this gateway. 2xx is delivered; 408, 429
-/// and 5xx are retried by the runner; other 4xx are rejected for good.
+/// POSTs the JSON message (<see cref="AlertJson"/>) to a LAN URL. Every request carries <c>X-EdgeTwin-Timestamp</c> (unix
+/// seconds). With a secret, <c>X-EdgeTwin-Signature: sha256=HEX</c> is the HMAC-SHA256 of the exact body (kept for
+/// existing receivers) and <c>X-EdgeTwin-Signature-256: t=TS,v1=HEX</c> the HMAC-SHA256 of <c>TS.body</c>, which a
+/// receiver checks together with the age of <c>TS</c> to refuse replays. A <c>user:password@</c> in the URL is sent as
+/// Basic auth, a bearer token as <c>Authorization: Bearer</c>. 2xx is delivered; 408, 429 and 5xx are retried by the
+/// runner; 3xx (redirects are not followed) and other 4xx are rejected for good. Messages name the URL only redacted.
 /// </summary>
-public sealed class WebhookSink : IAlertSink
+public sealed partial class WebhookSink : IAlertSink
 {
     public const string SignatureHeader = "X-EdgeTwin-Signature";
+
+    public const string Signature256Header = "X-EdgeTwin-Signature-256";
+
+    public const string TimestampHeader = "X-EdgeTwin-Timestamp";
 
     private readonly WebhookSinkConfig _config;
     private readonly string _site;
     private readonly string _gateway;
     private readonly HttpClient _http;
     private readonly byte[]? _key;
+    private readonly Uri _target;
+    private readonly string _shown;
+    private readonly AuthenticationHeaderValue? _authorization;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
 
-    public WebhookSink(WebhookSinkConfig config, string site, string gateway)
+    public WebhookSink(WebhookSinkConfig config, string site, string gateway, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
         _site = site;
         _gateway = gateway;
-        _key = config.Secret is { Length: > 0 } s ? System.Text.Encoding.UTF8.GetBytes(s) : null;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _key = config.Secret is { Length: > 0 } s ? Encoding.UTF8.GetBytes(s) : null;
+
+        // The handler never sees the user info (it would silently drop it): it becomes the Authorization header instead.
+        _target = new Uri(config.Url.GetComponents(UriComponents.HttpRequestUrl, UriFormat.UriEscaped));
+        _shown = Redact.Url(config.Url);
+        _authorization = Authorization(config);
         _http = new HttpClient(new SocketsHttpHandler
         {
             ConnectTimeout = config.Timeout,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+
+            // A redirect would re-POST the signed alert (and the Authorization header) wherever the receiver points.
+            AllowAutoRedirect = false,
         })
         {
             // The runner's per-attempt token is the timeout; this only stops HttpClient's own 100 s default from interfering.
@@ -43,19 +70,46 @@ public sealed class WebhookSink : IAlertSink
 
     public bool FollowsState => false;
 
-    /// <summary>The signature header value for <paramref name="body"/> under <paramref name="secret"/>.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var warning in _config.PlaintextWarnings())
+        {
+            LogPlaintext(_config.Name, _shown, warning);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The <c>X-EdgeTwin-Signature</c> value for <paramref name="body"/> under <paramref name="secret"/>.</summary>
     public static string Sign(byte[] body, string secret) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret), body));
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+
+    /// <summary>The <c>X-EdgeTwin-Signature-256</c> value: <c>t=TS,v1=</c> HMAC-SHA256 of <c>TS.body</c> in lower-case hex.</summary>
+    public static string Sign256(long timestamp, byte[] body, string secret) =>
+        Sign256(timestamp, body, Encoding.UTF8.GetBytes(secret));
+
+    private static string Sign256(long timestamp, byte[] body, byte[] key)
+    {
+        var ts = timestamp.ToString(CultureInfo.InvariantCulture);
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        hmac.AppendData(Encoding.ASCII.GetBytes(ts + "."));
+        hmac.AppendData(body);
+        return "t=" + ts + ",v1=" + Convert.ToHexStringLower(hmac.GetHashAndReset());
+    }
 
     public async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken)
     {
         var body = AlertJson.Encode(_site, _gateway, notification, alerts);
-        using var request = new HttpRequestMessage(HttpMethod.Post, _config.Url);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _target);
         request.Content = new ByteArrayContent(body);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Authorization = _authorization;
+        var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
+        request.Headers.Add(TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
         if (_key is not null)
         {
             request.Headers.Add(SignatureHeader, "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(_key, body)));
+            request.Headers.Add(Signature256Header, Sign256(timestamp, body, _key));
         }
 
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
@@ -65,12 +119,19 @@ public sealed class WebhookSink : IAlertSink
             return;
         }
 
-        if (code is >= 400 and < 500 && response.StatusCode is not HttpStatusCode.RequestTimeout and not HttpStatusCode.TooManyRequests)
+        if (code is >= 300 and < 400)
         {
-            throw new SinkRejectedException($"{_config.Url} answered {code} {response.ReasonPhrase}");
+            var location = response.Headers.Location is { } l ? Redact.Url(l.IsAbsoluteUri ? l : new Uri(_target, l)) : "no Location";
+            throw new SinkRejectedException(
+                $"{_shown} answered {code} {response.ReasonPhrase} to {location}; redirects are not followed: the signed alert would go elsewhere; put the final URL in url");
         }
 
-        throw new HttpRequestException($"{_config.Url} answered {code} {response.ReasonPhrase}", null, response.StatusCode);
+        if (code is >= 400 and < 500 && response.StatusCode is not HttpStatusCode.RequestTimeout and not HttpStatusCode.TooManyRequests)
+        {
+            throw new SinkRejectedException($"{_shown} answered {code} {response.ReasonPhrase}");
+        }
+
+        throw new HttpRequestException($"{_shown} answered {code} {response.ReasonPhrase}", null, response.StatusCode);
     }
 
     public ValueTask DisposeAsync()
@@ -78,4 +139,22 @@ public sealed class WebhookSink : IAlertSink
         _http.Dispose();
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>Basic from the URL's (percent-decoded) <c>user:password</c>, else Bearer, else none.</summary>
+    private static AuthenticationHeaderValue? Authorization(WebhookSinkConfig config)
+    {
+        var userInfo = config.Url.UserInfo;
+        if (userInfo.Length > 0)
+        {
+            var colon = userInfo.IndexOf(':', StringComparison.Ordinal);
+            var user = Uri.UnescapeDataString(colon < 0 ? userInfo : userInfo[..colon]);
+            var password = colon < 0 ? "" : Uri.UnescapeDataString(userInfo[(colon + 1)..]);
+            return new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password)));
+        }
+
+        return config.BearerToken is { Length: > 0 } token ? new AuthenticationHeaderValue("Bearer", token) : null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink} ({Url}): {Warning}")]
+    private partial void LogPlaintext(string sink, string url, string warning);
 }

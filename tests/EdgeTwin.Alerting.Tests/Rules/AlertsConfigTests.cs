@@ -125,6 +125,94 @@ public sealed class AlertsConfigTests
         Assert.Contains(problems, p => p.Contains("match.device: unknown device 'crac-1' (did you mean 'crac1'?)", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Regression_check_echoed_the_webhook_urls_password_and_token()
+    {
+        // check's output reaches Ansible (validate:) and CI logs: the URL is shown redacted, in text and in JSON.
+        var (text, json, report) = Check("""
+            alerts:
+              sinks:
+                - { name: noc, type: webhook, url: "htp://u:URLPW-S3CRET@h/x?token=URLTOKEN-S3CRET#frag" }
+            """);
+        Assert.Equal(1, report.ExitCode);
+        Assert.Contains($"{report.File}:{report.Problems[0].Line}:40: alerts.sinks[0].url: 'htp://***@h/x?token=***' is not an http or https URL", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("S3CRET", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("S3CRET", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_prints_the_webhooks_plain_http_warnings_and_still_passes()
+    {
+        var (text, json, report) = Check("""
+            alerts:
+              sinks:
+                - { name: lan, type: webhook, url: "http://u:PW-S3CRET@192.168.1.20/hook?token=T-S3CRET" }
+            """);
+        Assert.Equal(0, report.ExitCode);
+        var lines = text.TrimEnd().Split(Environment.NewLine);
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(
+            $"{report.File}:{report.Warnings[0].Line}:40: warning: alerts.sinks[0].url: the url's user:password (Basic auth is only base64) goes over plain http to 192.168.1.20: anyone on the path can read and reuse it; use https",
+            lines[0]);
+        Assert.StartsWith("OK: ", lines[1], StringComparison.Ordinal);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal("alerts.sinks[0].url", Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray()).GetProperty("path").GetString());
+        Assert.DoesNotContain("S3CRET", text + json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_check_read_the_webhooks_relative_secret_files_from_the_working_directory()
+    {
+        // The agent reads them beside the config file; check looked in its working directory and failed a good config.
+        var (text, _, report) = Check(
+            """
+            alerts:
+              sinks:
+                - { name: noc, type: webhook, url: "https://10.0.0.5/hook", secret_file: hook.secret, bearer_token_file: hook.token }
+            """,
+            ("hook.secret", "s3cret\n"),
+            ("hook.token", "t0ken\n"));
+        Assert.True(report.Ok, text);
+        Assert.NotEqual(Path.GetDirectoryName(report.File), Directory.GetCurrentDirectory());
+    }
+
+    /// <summary>
+    /// <c>edgetwin check</c> on the shipped small site with <paramref name="alerts"/> appended, in a directory of its own
+    /// with <paramref name="files"/> beside it: its text and JSON output.
+    /// </summary>
+    private static (string Text, string Json, EdgeTwin.Core.Config.ConfigCheckReport Report) Check(string alerts, params (string Name, string Content)[] files)
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-check-").FullName;
+        try
+        {
+            var examples = Path.Combine(Repo(), "device-profiles", "examples");
+            var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+            Directory.CreateDirectory(Path.Combine(dir, "secrets"));
+            File.Copy(Path.Combine(examples, "secrets", "ops-auth"), Path.Combine(dir, "secrets", "ops-auth"));
+            foreach (var (name, content) in files)
+            {
+                File.WriteAllText(Path.Combine(dir, name), content);
+            }
+
+            var path = Path.Combine(dir, "site.yaml");
+            File.WriteAllText(path, site + "\n" + alerts + "\n");
+            var report = EdgeTwin.Core.Config.ConfigCheck.Run(path, new EdgeTwin.Core.Config.SiteConfigLoadOptions
+            {
+                ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+                SectionValidators = [new AlertsSectionValidator()],
+            });
+            var text = new StringWriter();
+            EdgeTwin.Core.Config.ConfigCheck.WriteText(report, text);
+            using var json = new MemoryStream();
+            EdgeTwin.Core.Config.ConfigCheck.WriteJson(report, json);
+            return (text.ToString(), System.Text.Encoding.UTF8.GetString(json.ToArray()), report);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static List<string> CheckSite(string yaml, string directory)
     {
         var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(directory, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions

@@ -50,6 +50,29 @@ public sealed class SinkFormatTests
     }
 
     [Fact]
+    public async Task Regression_the_webhook_signature_covered_only_the_body_so_a_captured_alert_could_be_replayed()
+    {
+        // The same message as above on a fixed clock: the headers byte for byte. The expected values come from Python's
+        // hmac module over the exact body; X-EdgeTwin-Signature stays as it was for existing receivers.
+        await using var server = new TinyHttpServer();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 9, 37, 49, 500, TimeSpan.Zero));
+        var config = new WebhookSinkConfig { Name = "noc", Url = server.Url, Secret = "s3cret", Retries = 0, Timeout = TimeSpan.FromSeconds(10) };
+        await using var runner = new SinkRunner(new WebhookSink(config, "sim", "gw-sim", time), config);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        var fired = new DateTimeOffset(2026, 12, 2, 9, 37, 19, 827, TimeSpan.Zero).AddTicks(6991);
+        var message = new AlertNotification("room=room1,severity=critical", [Cleared(9, fired, fired.AddSeconds(5))], Flush.AddTicks(1234));
+        runner.Enqueue(message, message.Alerts);
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the POST");
+
+        var hit = Assert.Single(server.Hits);
+        Assert.Equal("1796204269", hit.Headers["X-EdgeTwin-Timestamp"]);
+        Assert.Equal("sha256=d4df110331e8702d5b01802160b8365c4e1c06568ccaad8adab09d2b21b5ce7c", hit.Headers["X-EdgeTwin-Signature"]);
+        Assert.Equal("t=1796204269,v1=22f9e8811e327369aa45ec30d86308052230853fe71523672119b48130e2fab1", hit.Headers["X-EdgeTwin-Signature-256"]);
+        Assert.Equal(hit.Headers["X-EdgeTwin-Signature-256"], WebhookSink.Sign256(1796204269, hit.Body, "s3cret"));
+        Assert.False(hit.Headers.ContainsKey("Authorization"));
+    }
+
+    [Fact]
     public async Task Regression_journal_lines_carried_the_group_flush_time_instead_of_the_change_time()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-syslog-").FullName;

@@ -32,6 +32,9 @@ internal sealed class TinyHttpServer : IAsyncDisposable
     /// <summary>Status code per request number (1-based).</summary>
     public Func<int, int> Respond { get; set; } = _ => 200;
 
+    /// <summary>Extra response header lines per request number (1-based), each ending in CRLF (a redirect's Location).</summary>
+    public Func<int, string> ResponseHeaders { get; set; } = _ => "";
+
     /// <summary>Delay before answering (a slow peer).</summary>
     public TimeSpan Delay { get; set; }
 
@@ -91,13 +94,14 @@ internal sealed class TinyHttpServer : IAsyncDisposable
                 }
 
                 _hits.Enqueue(new HttpHit(requestLine[0], requestLine[1], headers, body));
-                var status = Respond(Interlocked.Increment(ref _count));
+                var number = Interlocked.Increment(ref _count);
+                var status = Respond(number);
                 if (Delay > TimeSpan.Zero)
                 {
                     await Task.Delay(Delay, _stop.Token);
                 }
 
-                var response = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                var response = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\n{ResponseHeaders(number)}Content-Length: 0\r\nConnection: close\r\n\r\n");
                 await stream.WriteAsync(response, _stop.Token);
             }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException)

@@ -43,6 +43,46 @@ public sealed class SectionValidatorTests
         ], result.Problems.Select(p => p.ToString()));
     }
 
+    /// <summary>An owner with a risky but valid setting (as the webhook's plain http).</summary>
+    private sealed class WarningValidator : IConfigSectionValidator
+    {
+        public string Section => "line";
+
+        public void Validate(ConfigReader section)
+        {
+            if (section.String("url") is { } url && url.StartsWith("http:", StringComparison.Ordinal))
+            {
+                section.Diagnostics.AddWarning(section.Node("url")!, "plain http");
+            }
+
+            section.ReportUnknownKeys();
+        }
+    }
+
+    [Fact]
+    public void A_warning_is_printed_by_check_in_text_and_json_and_leaves_the_config_valid()
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("site.yaml", """
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            line: { url: "http://x/" }
+            """);
+        var report = ConfigCheck.Run(path, new SiteConfigLoadOptions { SectionValidators = [new WarningValidator()] });
+        Assert.True(report.Ok);
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+        var lines = text.ToString().TrimEnd().Split(Environment.NewLine);
+        Assert.Equal($"{path}:3:14: warning: line.url: plain http", lines[0]);
+        Assert.StartsWith("OK: ", lines[1], StringComparison.Ordinal);
+        using var json = new MemoryStream();
+        ConfigCheck.WriteJson(report, json);
+        using var doc = System.Text.Json.JsonDocument.Parse(json.ToArray());
+        Assert.Empty(doc.RootElement.GetProperty("problems").EnumerateArray());
+        var warning = Assert.Single(doc.RootElement.GetProperty("warnings").EnumerateArray());
+        Assert.Equal(("line.url", 3, "plain http"), (warning.GetProperty("path").GetString(), warning.GetProperty("line").GetInt32(), warning.GetProperty("message").GetString()));
+    }
+
     [Fact]
     public void Discover_finds_public_validators_in_the_entry_assembly()
     {
