@@ -12,7 +12,9 @@ namespace EdgeTwin.Core.Scheduling;
 /// Polls every <see cref="IPolledSource"/> on its own fixed grid: <c>start + phase + n × interval</c> plus a small
 /// jitter that never accumulates. Each device has its own loop, so a slow or dead device only ever delays itself:
 /// its poll is cut at its timeout, a poll that ignores cancellation is abandoned (and that device skips polls until it
-/// returns), and a down device backs off exponentially but stays on its grid. Phases spread devices with the same
+/// returns), and a down device backs off exponentially but stays on its grid. For devices sharing a line (RS-485 units)
+/// the timeout covers only the device's own exchanges: time the source reports as queued for the line (a
+/// <see cref="PollDeadline"/>) is bounded separately, so a dead unit never fails its healthy neighbours' polls. Phases spread devices with the same
 /// interval evenly over the interval. A shared FIFO gate bounds the polls in flight.
 /// </summary>
 public sealed class PollScheduler : IAsyncDisposable
@@ -263,10 +265,13 @@ public sealed class PollScheduler : IAsyncDisposable
 
         using var pollCts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         device.Sink.Open();
+        // The device's timeout runs from here, except while the source says it waits for a shared line (RS-485): then
+        // the wait has its own bound, so a dead unit ahead on the line never fails this device's poll.
+        var deadline = new PollDeadline(_time, device.Timeout);
         Task poll;
         try
         {
-            poll = device.Device.Source.PollAsync(device.Sink, acquiredAt, pollCts.Token).AsTask();
+            poll = device.Device.Source.PollAsync(device.Sink, acquiredAt, deadline, pollCts.Token).AsTask();
         }
         catch (Exception ex)
         {
@@ -278,14 +283,18 @@ public sealed class PollScheduler : IAsyncDisposable
         {
             // Arm every wake-up before parking, so the loop is never counted idle while a wake-up is still missing.
             var wake = new Wake(_activity);
-            await using (var timer = _time.CreateTimer(Wake.FireTimerCallback, wake, device.Timeout, System.Threading.Timeout.InfiniteTimeSpan))
+            var expiry = new DeadlineWake(deadline, wake);
+            await using (var timer = _time.CreateTimer(DeadlineWake.Callback, expiry, System.Threading.Timeout.InfiniteTimeSpan, System.Threading.Timeout.InfiniteTimeSpan))
             {
+                deadline.Arm(timer);
                 _ = poll.ContinueWith(static (_, s) => ((Wake)s!).Fire(), wake, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 await using (abort.UnsafeRegister(Wake.FireCallback, wake))
                 {
                     _activity.Park();
                     await wake.Task.ConfigureAwait(false);
                 }
+
+                deadline.Disarm();
             }
 
             if (!poll.IsCompleted)
@@ -324,7 +333,7 @@ public sealed class PollScheduler : IAsyncDisposable
         var failed = timedOut || error is not null;
         if (failed)
         {
-            await OnFailureAsync(device, timedOut, error, startedAt, tags).ConfigureAwait(false);
+            await OnFailureAsync(device, timedOut, error, deadline, startedAt, tags).ConfigureAwait(false);
         }
         else
         {
@@ -381,18 +390,21 @@ public sealed class PollScheduler : IAsyncDisposable
         }
     }
 
-    private async ValueTask OnFailureAsync(DeviceRunner device, bool timedOut, Exception? error, DateTimeOffset at, System.Diagnostics.TagList tags)
+    private async ValueTask OnFailureAsync(DeviceRunner device, bool timedOut, Exception? error, PollDeadline deadline, DateTimeOffset at, System.Diagnostics.TagList tags)
     {
         device.ConsecutiveFailures++;
         device.Failures++;
         var reason = timedOut ? "timeout" : "error";
         // A source's own account of the timeout (a DeviceException raised as it was cancelled) names what it waited
-        // for; the generic text is for sources that say nothing.
+        // for; the generic text is for sources that say nothing. A poll cut while it waited for a shared line never
+        // reached the device: "no answer" would blame it for the unit ahead of it.
         var message = timedOut && error is not (null or OperationCanceledException)
             ? error.Message
-            : timedOut
-                ? $"device '{device.DeviceId}': no answer within {device.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
-                : error!.Message;
+            : timedOut && deadline.ExpiredWaiting
+                ? $"device '{device.DeviceId}': still waiting for its shared line after {Durations.Approximate(deadline.Waited)} (not sent)"
+                : timedOut
+                    ? $"device '{device.DeviceId}': no answer within {device.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s"
+                    : error!.Message;
         if (!timedOut && error is not DeviceException and not OperationCanceledException)
         {
             SchedulerLog.UnexpectedException(_logger, device.DeviceId, error!.GetType().Name, error);
@@ -454,5 +466,21 @@ public sealed class PollScheduler : IAsyncDisposable
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>The deadline's timer: wakes the poll's loop only when the deadline has really passed.</summary>
+    private sealed class DeadlineWake(PollDeadline deadline, Wake wake)
+    {
+        public static readonly TimerCallback Callback = static s =>
+        {
+            var self = (DeadlineWake)s!;
+            if (self._deadline.OnTimer())
+            {
+                self._wake.Fire();
+            }
+        };
+
+        private readonly PollDeadline _deadline = deadline;
+        private readonly Wake _wake = wake;
     }
 }

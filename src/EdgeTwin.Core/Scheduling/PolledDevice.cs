@@ -17,7 +17,8 @@ public readonly record struct QualityRule(double? Min = null, double? Max = null
 /// <summary>A polled source with its schedule.</summary>
 /// <param name="Source">Reads the device once per call.</param>
 /// <param name="Interval">Time between polls (the device's <c>interval</c>).</param>
-/// <param name="Timeout">How long one poll may take (the device's <c>timeout</c>); clamped to <paramref name="Interval"/>.</param>
+/// <param name="Timeout">How long one poll may take (the device's <c>timeout</c>); clamped to <paramref name="Interval"/>. Time a
+/// source reports as waiting for a shared line (<see cref="PollDeadline"/>) does not count; that wait has its own bound.</param>
 /// <param name="Rules">Quality limits per series, asked once per series the first time it appears; null for none.</param>
 public sealed record PolledDevice(IPolledSource Source, TimeSpan Interval, TimeSpan Timeout, Func<SeriesDescriptor, QualityRule>? Rules = null)
 {

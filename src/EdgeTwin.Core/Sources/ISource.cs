@@ -17,6 +17,14 @@ public interface IPolledSource : IAsyncDisposable
 
     /// <summary>Reads the device once and writes its samples, all stamped with <paramref name="acquiredAtUnixMs"/>.</summary>
     ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// What the scheduler calls. A source whose device shares a line with others (RS-485 units) overrides it and tells
+    /// <paramref name="deadline"/> when it waits for the line and when it has it, so the device's timeout covers its own
+    /// exchanges, not the queue in front of them. By default the deadline runs from the start of the poll.
+    /// </summary>
+    ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, PollDeadline deadline, CancellationToken cancellationToken) =>
+        PollAsync(sink, acquiredAtUnixMs, cancellationToken);
 }
 
 /// <summary>

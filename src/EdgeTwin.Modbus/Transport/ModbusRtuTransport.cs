@@ -16,10 +16,12 @@ public sealed record ModbusRtuOptions
     public TimeSpan ReconnectBackoffMax { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// After an exchange that got no valid answer (timeout, garbled or cancelled), how long the line is listened to and
-    /// flushed before the next request; null = <see cref="RequestTimeout"/>. RTU has no transaction id, so a late answer
-    /// of the same unit, function and size would otherwise be taken for the next request's (libmodbus's error recovery
-    /// modes likewise sleep one response timeout and flush).
+    /// After an exchange that got no valid answer (timeout, garbled or cancelled), how long the same unit's next request
+    /// waits before it is sent (what arrives meanwhile is flushed); null = <see cref="RequestTimeout"/>. RTU has no
+    /// transaction id, so a late answer of the same unit, function and size would otherwise be taken for the next
+    /// request's (libmodbus's error recovery modes likewise sleep one response timeout and flush). The wait is off the
+    /// line: other units' requests go meanwhile, and a late answer arriving during one of them is discarded by its
+    /// unit address, so a dead unit costs the others one request timeout per attempt.
     /// </summary>
     public TimeSpan? LateAnswerGuard { get; init; }
 }
@@ -42,8 +44,14 @@ public sealed class ModbusRtuTransport : IModbusTransport
     private readonly byte[] _rx = new byte[4096];
     private int _rxCount;
     private long _lastActivity;
-    private long _guardUntil;
+    // Per unit: when the late-answer guard after its last unanswered request ends. Only that unit's next request waits
+    // it (a late answer of another unit is told apart by its address), so a dead unit costs the others one timeout.
+    private readonly long[] _guardUntil = new long[256];
     private readonly long _guardTicks;
+    // Requests waiting for the line or on it, and who is on it (for "behind unit 7 (not answering for 0.9 s)").
+    private int _queued;
+    private int _holder = -1;
+    private long _holderSentAt;
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -73,26 +81,48 @@ public sealed class ModbusRtuTransport : IModbusTransport
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var fc = (ModbusFunctionCode)request.Span[0];
+        var observer = BusWait.Current;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
         long started = Stopwatch.GetTimestamp();
         long begun = started;
         bool entered = false;
         bool awaitingAnswer = false;
         var stage = RequestStage.WaitingForBus;
+        // The request timeout covers this request's own exchange, from the moment it has the line. Before that it may
+        // wait out its own unit's late-answer guard (off the line: the other units keep their turns meanwhile), then
+        // for the line, bounded by the turns ahead: each request waiting or on the line holds it for at most one
+        // request timeout, and one more is allowed for slack.
+        bool queued = false;
         try
         {
-            await _bus.WaitAsync(timeout.Token).ConfigureAwait(false);
-            entered = true;
-            stage = RequestStage.Connecting;
-            var connection = await EnsureOpenAsync(timeout.Token).ConfigureAwait(false);
-            // The late-answer guard and the inter-frame silence keep the line for this request: count them as sent.
-            stage = RequestStage.Sent;
-            if (await WaitForGuardAsync(timeout, cancellationToken).ConfigureAwait(false))
+            if (GuardRemaining(unitId) is var guard && guard > TimeSpan.Zero)
             {
-                started = Stopwatch.GetTimestamp();
+                stage = RequestStage.Guard;
+                observer?.WaitingForBus(guard + _options.RequestTimeout);
+                await Task.Delay(guard, timeout.Token).ConfigureAwait(false);
+                stage = RequestStage.WaitingForBus;
             }
 
+            int ahead = Interlocked.Increment(ref _queued) - 1;
+            queued = true;
+            if (ahead > 0)
+            {
+                var maxWait = _options.RequestTimeout * (ahead + 1);
+                timeout.CancelAfter(maxWait);
+                observer?.WaitingForBus(maxWait);
+            }
+
+            await _bus.WaitAsync(timeout.Token).ConfigureAwait(false);
+            entered = true;
+            Interlocked.Exchange(ref _holderSentAt, 0);
+            Volatile.Write(ref _holder, unitId);
+            timeout.CancelAfter(_options.RequestTimeout);
+            observer?.OnBus();
+            started = Stopwatch.GetTimestamp();
+            stage = RequestStage.Connecting;
+            var connection = await EnsureOpenAsync(timeout.Token).ConfigureAwait(false);
+            // The inter-frame silence keeps the line for this request: count it as sent.
+            stage = RequestStage.Sent;
             await WaitForSilenceAsync(timeout.Token).ConfigureAwait(false);
 
             lock (_gate)
@@ -111,6 +141,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
             await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
             await connection.Stream.FlushAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
+            Interlocked.Exchange(ref _holderSentAt, Stopwatch.GetTimestamp());
 
             if (unitId == 0)
             {
@@ -127,14 +158,16 @@ public sealed class ModbusRtuTransport : IModbusTransport
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             _link.Record(started, "timeout");
-            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(_options.RequestTimeout)}")
+            throw new ModbusTimeoutException(stage is RequestStage.WaitingForBus or RequestStage.Guard
+                ? _link.NotSent(stage, unitId, request.Span, begun, Behind())
+                : $"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(_options.RequestTimeout)}")
             {
                 RequestSent = stage == RequestStage.Sent,
             };
         }
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
         {
-            throw _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken);
+            throw _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
         }
         catch (ModbusProtocolException ex)
         {
@@ -155,15 +188,42 @@ public sealed class ModbusRtuTransport : IModbusTransport
         {
             if (awaitingAnswer && _guardTicks > 0)
             {
-                // The answer may still be on its way: keep the next request off the line until it has come and gone.
-                Interlocked.Exchange(ref _guardUntil, Stopwatch.GetTimestamp() + _guardTicks);
+                // The answer may still be on its way: keep this unit's next request off the line until it has come and
+                // gone (an answer of this unit, function and size could be taken for that request's).
+                Interlocked.Exchange(ref _guardUntil[unitId], Stopwatch.GetTimestamp() + _guardTicks);
             }
 
             if (entered)
             {
+                Volatile.Write(ref _holder, -1);
                 _bus.Release();
             }
+
+            if (queued)
+            {
+                Interlocked.Decrement(ref _queued);
+            }
         }
+    }
+
+    private TimeSpan GuardRemaining(byte unitId)
+    {
+        long remaining = Interlocked.Read(ref _guardUntil[unitId]) - Stopwatch.GetTimestamp();
+        return remaining > 0 ? TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency) : TimeSpan.Zero;
+    }
+
+    /// <summary>Who holds the line, for a request that gave up waiting for it: "behind unit 7 (not answering for 0.9 s)".</summary>
+    private string Behind()
+    {
+        int unit = Volatile.Read(ref _holder);
+        if (unit < 0)
+        {
+            return "behind a request that has just left the line";
+        }
+
+        long sentAt = Interlocked.Read(ref _holderSentAt);
+        string doing = sentAt != 0 ? $"not answering for {TransportLink.Human(Stopwatch.GetElapsedTime(sentAt))}" : "opening the line";
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"behind unit {unit} ({doing})");
     }
 
     private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
@@ -250,25 +310,6 @@ public sealed class ModbusRtuTransport : IModbusTransport
             ModbusFunctionCode.WriteMultipleCoils or ModbusFunctionCode.WriteMultipleRegisters => pdu.Length >= 5 && pdu[1..5].SequenceEqual(request[1..5]),
             _ => true,
         };
-    }
-
-    /// <summary>
-    /// After a failed exchange: wait out the late-answer guard. Bytes that arrive meanwhile are flushed as stale before
-    /// the next request is sent, and the inter-frame silence after them is still awaited. The request's own timeout is
-    /// paused for the wait and starts afresh after it. Returns whether it waited.
-    /// </summary>
-    private async Task<bool> WaitForGuardAsync(CancellationTokenSource requestTimeout, CancellationToken cancellationToken)
-    {
-        long remaining = Interlocked.Read(ref _guardUntil) - Stopwatch.GetTimestamp();
-        if (remaining <= 0)
-        {
-            return false;
-        }
-
-        requestTimeout.CancelAfter(Timeout.InfiniteTimeSpan);
-        await Task.Delay(TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency), cancellationToken).ConfigureAwait(false);
-        requestTimeout.CancelAfter(_options.RequestTimeout);
-        return true;
     }
 
     private async Task WaitForSilenceAsync(CancellationToken cancellationToken)

@@ -117,17 +117,32 @@ internal sealed class TransportLink
     /// The caller gave up (its deadline) before an answer: what the request was waiting for, so the poll's failure
     /// names unit, function and address instead of a bare "no answer".
     /// </summary>
-    internal ModbusRequestCanceledException Cancelled(RequestStage stage, byte unitId, ReadOnlySpan<byte> request, long begun, OperationCanceledException ex, CancellationToken token)
+    /// <param name="behind">RTU: who holds the line ("behind unit 7 (not answering for 0.9 s)"); null where the transport cannot tell.</param>
+    internal ModbusRequestCanceledException Cancelled(RequestStage stage, byte unitId, ReadOnlySpan<byte> request, long begun, OperationCanceledException ex, CancellationToken token, string? behind = null)
     {
         var waited = Human(Stopwatch.GetElapsedTime(begun));
         var what = Describe(request);
         var message = stage switch
         {
-            RequestStage.WaitingForBus => $"{Endpoint} unit {unitId}: {what} still waiting for the bus after {waited} (another request was on the line)",
+            RequestStage.WaitingForBus when behind is null => $"{Endpoint} unit {unitId}: {what} still waiting for the bus after {waited} (another request was on the line)",
+            RequestStage.WaitingForBus or RequestStage.Guard => NotSent(stage, unitId, request, begun, behind),
             RequestStage.Connecting => $"{Endpoint} unit {unitId}: {what} not sent, still connecting after {waited}",
             _ => $"{Endpoint} unit {unitId}: no answer to {what} within {waited}",
         };
         return new ModbusRequestCanceledException(message, stage == RequestStage.Sent, ex, token);
+    }
+
+    /// <summary>
+    /// A request that never got the line: "serial:///dev/ttyUSB0@9600 unit 3: ReadHoldingRegisters at 0 not sent: still
+    /// waiting for the bus after 2 s, behind unit 7 (not answering for 0.9 s)". It names the unit on the line, so a
+    /// dead neighbour is not taken for this unit's fault.
+    /// </summary>
+    internal string NotSent(RequestStage stage, byte unitId, ReadOnlySpan<byte> request, long begun, string? behind)
+    {
+        var waited = Human(Stopwatch.GetElapsedTime(begun));
+        return stage == RequestStage.Guard
+            ? $"{Endpoint} unit {unitId}: {Describe(request)} not sent: still waiting out the late-answer guard after its own unanswered request ({waited} in all)"
+            : $"{Endpoint} unit {unitId}: {Describe(request)} not sent: still waiting for the bus after {waited}, {behind ?? "behind another request"}";
     }
 
     /// <summary>A wait for people: <c>0.2 s</c>, <c>4 s</c>, <c>30 ms</c> (not <c>00:00:00.1976163</c>).</summary>
@@ -153,10 +168,11 @@ internal sealed class TransportLink
     }
 }
 
-/// <summary>How far a request got: waiting for its turn on the bus, opening the connection, or sent.</summary>
+/// <summary>How far a request got: waiting for its turn on the bus (RTU: then its own unit's late-answer guard), opening the connection, or sent.</summary>
 internal enum RequestStage
 {
     WaitingForBus,
+    Guard,
     Connecting,
     Sent,
 }

@@ -21,6 +21,13 @@ internal enum PollBehavior
     HangIgnoringCancellation,
     /// <summary>Answers after <see cref="FakeSource.SlowFor"/> of fake time.</summary>
     Slow,
+    /// <summary>
+    /// Waits <see cref="FakeSource.QueueFor"/> for a shared line (telling the deadline, bound <see cref="FakeSource.QueueBound"/>),
+    /// then answers after <see cref="FakeSource.SlowFor"/> on the line (an RS-485 unit behind a neighbour's request).
+    /// </summary>
+    QueuedThenSlow,
+    /// <summary>Waits for a shared line that never comes free (bound <see cref="FakeSource.QueueBound"/>), honouring cancellation.</summary>
+    QueuedForever,
 }
 
 /// <summary>
@@ -41,6 +48,10 @@ internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params 
     public Func<int, double> Value { get; set; } = _ => 21.5;
 
     public TimeSpan SlowFor { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan QueueFor { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan QueueBound { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Shared by the sources of one test: the most polls seen in flight at once.</summary>
     public ConcurrencyProbe? Probe { get; set; }
@@ -68,7 +79,10 @@ internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params 
         }
     }
 
-    public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
+    public ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken) =>
+        PollAsync(sink, acquiredAtUnixMs, null, cancellationToken);
+
+    public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, PollDeadline? deadline, CancellationToken cancellationToken)
     {
         int index;
         lock (_lock)
@@ -113,6 +127,21 @@ internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params 
                     _release = new TaskCompletionSource();
                     await _release.Task;
                     break;
+                case PollBehavior.QueuedThenSlow:
+                    deadline!.WaitingForLine(QueueBound);
+                    await FakeDelay(QueueFor, cancellationToken);
+                    deadline.OnLine();
+                    await FakeDelay(SlowFor, cancellationToken);
+                    break;
+                case PollBehavior.QueuedForever:
+                    deadline!.WaitingForLine(QueueBound);
+                    var line = new TaskCompletionSource();
+                    using (cancellationToken.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetCanceled(), line))
+                    {
+                        await line.Task;
+                    }
+
+                    break;
                 case PollBehavior.Slow:
                     var done = new TaskCompletionSource();
                     using (time.CreateTimer(_ => done.TrySetResult(), null, SlowFor, Timeout.InfiniteTimeSpan))
@@ -138,6 +167,17 @@ internal sealed class FakeSource(string deviceId, FakeTimeProvider time, params 
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>A wait on the fake clock that resumes inline from its timer callback (or its cancellation).</summary>
+    private async Task FakeDelay(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource();
+        using (time.CreateTimer(static s => ((TaskCompletionSource)s!).TrySetResult(), done, delay, Timeout.InfiniteTimeSpan))
+        using (cancellationToken.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetCanceled(), done))
+        {
+            await done.Task;
+        }
+    }
 }
 
 internal sealed class ConcurrencyProbe

@@ -336,4 +336,55 @@ public sealed class PollSchedulerTests
             h.Registry, h.Samples, h.Events));
         Assert.StartsWith("Device 'pdu-1' is scheduled twice.", ex.Message);
     }
+
+    [Fact]
+    public async Task Regression_time_queued_for_a_shared_line_counted_against_the_device_timeout()
+    {
+        // RS-485 units take turns on one line. A healthy unit queued behind a dead one used to time out on the queue:
+        // its deadline ran from the start of its poll. Now a source that reports its wait for the line (PollDeadline)
+        // has the timeout cover only its own exchange; the plain rule stays for sources that report nothing.
+        await using var h = new SchedulerHarness();
+        var queued = h.Source("queued");
+        queued.Behavior = _ => PollBehavior.QueuedThenSlow;
+        queued.QueueFor = S(1.5);
+        queued.SlowFor = S(1.5); // 3 s in all, 1.5 s of it on the line: within the 2 s timeout
+        var tooSlow = h.Source("too-slow");
+        tooSlow.Behavior = _ => PollBehavior.QueuedThenSlow;
+        tooSlow.QueueFor = S(1);
+        tooSlow.SlowFor = S(2.5); // the on-line part alone exceeds the timeout
+        var plain = h.Source("plain");
+        plain.Behavior = _ => PollBehavior.Slow;
+        plain.SlowFor = S(2.5);
+        await h.StartAsync(new PolledDevice(queued, Interval, PollTimeout), new PolledDevice(tooSlow, Interval, PollTimeout), new PolledDevice(plain, Interval, PollTimeout));
+
+        // Phases 0, 3.3 and 6.7 s: three polls each, the last of them over by 29 s.
+        await h.AdvanceAsync(S(29));
+
+        var status = h.Scheduler!.Status().ToDictionary(d => d.DeviceId);
+        Assert.Equal((3L, 0L), (status["queued"].Polls, status["queued"].Failures));
+        Assert.Equal(3, h.Samples.Samples.Count(s => h.Registry[s.Series].DeviceId == "queued" && s.IsGood));
+        Assert.Equal((3L, 3L), (status["too-slow"].Polls, status["too-slow"].Failures));
+        Assert.Equal("device 'too-slow': no answer within 2s", status["too-slow"].LastError);
+        Assert.Equal((3L, 3L), (status["plain"].Polls, status["plain"].Failures));
+    }
+
+    [Fact]
+    public async Task A_poll_stuck_waiting_for_its_shared_line_fails_at_the_wait_bound_and_says_it_was_not_sent()
+    {
+        await using var h = new SchedulerHarness();
+        var stuck = h.Source("stuck");
+        stuck.Behavior = _ => PollBehavior.QueuedForever;
+        stuck.QueueBound = S(5);
+        await h.StartAsync(new PolledDevice(stuck, Interval, PollTimeout));
+
+        // Past its 2 s timeout, but the wait for the line has its own bound.
+        await h.AdvanceAsync(S(4.9));
+        Assert.Equal(0, h.Scheduler!.Status()[0].Failures);
+
+        await h.AdvanceAsync(S(0.2));
+        var status = h.Scheduler.Status()[0];
+        Assert.Equal(1, status.Failures);
+        Assert.Equal("device 'stuck': still waiting for its shared line after 5.0s (not sent)", status.LastError);
+        Assert.Contains(h.Logs, l => l.Level == LogLevel.Warning && l.Message == "Device stuck: first poll failed (timeout); it has not answered since start: device 'stuck': still waiting for its shared line after 5.0s (not sent)");
+    }
 }

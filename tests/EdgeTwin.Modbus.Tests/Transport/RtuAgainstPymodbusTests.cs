@@ -57,6 +57,29 @@ public sealed class RtuAgainstPymodbusTests
     }
 
     [Fact]
+    public async Task Regression_a_dead_units_late_answer_guard_held_the_line_for_the_next_unit()
+    {
+        // After unit 7's timeout the line was closed to every unit for a further request timeout (the late-answer
+        // guard), so a dead unit cost its neighbours two timeouts per attempt. Only unit 7's own next request waits now:
+        // a late answer of unit 7 during another unit's exchange is told apart by its address.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, Map());
+        await using var client = SerialClient(pty.B, TimeSpan.FromMilliseconds(600));
+        Assert.Equal(new ushort[] { 33 }, await client.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(7, 0, 1, Ct));
+
+        var next = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(new ushort[] { 33 }, await client.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+        Assert.True(next.Elapsed < TimeSpan.FromMilliseconds(300), $"unit 3 waited {next.Elapsed.TotalMilliseconds:0} ms after unit 7's timeout");
+
+        // Unit 7's own next request still waits its guard before it goes out.
+        var again = System.Diagnostics.Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(7, 0, 1, Ct));
+        Assert.True(again.Elapsed >= TimeSpan.FromMilliseconds(1000), $"unit 7's retry took {again.Elapsed.TotalMilliseconds:0} ms (guard + timeout)");
+        Assert.True(ex.RequestSent);
+    }
+
+    [Fact]
     public async Task Serial_device_that_never_answers_times_out()
     {
         await using var pty = await SocatPtyPair.StartAsync();

@@ -5,6 +5,7 @@ using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Modbus.Planning;
 using EdgeTwin.Modbus.Protocol;
+using EdgeTwin.Modbus.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Agent.Sources.Modbus;
@@ -63,12 +64,22 @@ internal sealed partial class ModbusPolledSource : IPolledSource
         }
     }
 
-    public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
+    public ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken) =>
+        PollAsync(sink, acquiredAtUnixMs, null, cancellationToken);
+
+    /// <summary>
+    /// As the scheduler polls: the transport tells <paramref name="deadline"/> when a read waits for the shared line
+    /// (RTU) and when it has it, so this device's timeout is not spent queued behind another unit.
+    /// </summary>
+    public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, PollDeadline? deadline, CancellationToken cancellationToken)
     {
         ModbusPointReading[] readings;
         try
         {
-            readings = await _plan.ReadAsync(_bus.Client, Unit, cancellationToken).ConfigureAwait(false);
+            using (deadline is null ? default : BusWait.Observe(new DeadlineObserver(deadline)))
+            {
+                readings = await _plan.ReadAsync(_bus.Client, Unit, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (ModbusTimeoutException ex)
         {
@@ -81,8 +92,8 @@ internal sealed partial class ModbusPolledSource : IPolledSource
         }
         catch (ModbusRequestCanceledException ex) when (cancellationToken.IsCancellationRequested)
         {
-            // The poll's deadline passed first (it is the request timeout too, so it usually wins): keep what the
-            // transport knew (unit, function, address, how far it got) rather than a bare "no answer".
+            // The poll's deadline passed first (it is the request timeout too, so it often wins): keep what the
+            // transport knew (unit, function, address, how far it got, who held the line) rather than a bare "no answer".
             throw new DeviceException(_device.Id, ex.Message + Hint(ex.RequestSent), ex);
         }
 
@@ -142,6 +153,14 @@ internal sealed partial class ModbusPolledSource : IPolledSource
     }
 
     public ValueTask DisposeAsync() => _bus.DisposeAsync();
+
+    /// <summary>Forwards the transport's bus waits to the scheduler's deadline.</summary>
+    private sealed class DeadlineObserver(PollDeadline deadline) : IBusWaitObserver
+    {
+        public void WaitingForBus(TimeSpan maxWait) => deadline.WaitingForLine(maxWait);
+
+        public void OnBus() => deadline.OnLine();
+    }
 
     /// <summary>
     /// What to check when a unit has never answered a request that went out: the connection works, so the unit id or

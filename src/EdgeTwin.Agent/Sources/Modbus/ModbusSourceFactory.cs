@@ -16,8 +16,9 @@ namespace EdgeTwin.Agent.Sources.Modbus;
 /// <summary>
 /// Builds Modbus sources from device profiles. Devices on one physical bus share one transport: one serial port
 /// (<c>rtu:</c>), one serial gateway (<c>rtutcp:</c>) or one TCP endpoint with several units (<c>tcp:</c>). The
-/// transport serialises a bus's requests, so the devices on one RS-485 line take turns; each request has its own
-/// timeout, so a dead unit costs one timeout per attempt and the scheduler's backoff keeps it from starving the rest.
+/// transport serialises a bus's requests, so the devices on one RS-485 line take turns. A request's timeout starts when
+/// it has the line, and the poll's deadline pauses while it queues (<see cref="ModbusPolledSource"/>), so a dead unit
+/// costs the others one timeout per attempt and never fails their polls; the scheduler's backoff keeps it rare.
 /// </summary>
 public sealed class ModbusSourceFactory : ISourceFactory
 {
