@@ -35,12 +35,21 @@ internal sealed class AgentConfigFile
         command.Options.Add(ProfilesDir);
     }
 
-    /// <summary>Loads and validates the config; on problems prints each one to <paramref name="error"/> and returns null.</summary>
-    public SiteConfig? Load(ParseResult parse, TextWriter error)
+    /// <summary>
+    /// Loads and validates the config; on problems prints each one to <paramref name="error"/> and returns null. With
+    /// <paramref name="warnings"/> (the service's start) the config's warnings are printed there too.
+    /// </summary>
+    public SiteConfig? Load(ParseResult parse, TextWriter error, bool warnings = false)
     {
         var file = parse.GetValue(Config)!;
         var dir = parse.GetValue(ProfilesDir);
         var result = LoadSite(file.ToString(), dir?.FullName);
+        // Warnings (e.g. a password over plaintext) go out at every start too, not only from `check`.
+        foreach (var warning in warnings ? result.Warnings : [])
+        {
+            error.WriteLine(warning.ToString());
+        }
+
         if (result.IsValid)
         {
             return result.Config;

@@ -11,16 +11,23 @@ namespace EdgeTwin.Core.Config;
 /// <param name="Message">What is wrong, in words a person can act on.</param>
 public sealed record ConfigDiagnostic(string File, int Line, int Column, string Path, string Message)
 {
+    /// <summary>
+    /// A warning: the config works but is risky (e.g. a password over plaintext); printed with <c>warning:</c> before
+    /// the message, and neither <c>check</c> nor the start fails on it.
+    /// </summary>
+    public bool IsWarning { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"{File}:{Line}:{Column}: {(Path.Length == 0 ? "(document)" : Path)}: {Message}");
+        $"{File}:{Line}:{Column}: {(Path.Length == 0 ? "(document)" : Path)}: {(IsWarning ? "warning: " : "")}{Message}");
 }
 
 /// <summary>Collects every problem found while loading, so all of them are reported at once.</summary>
 public sealed class ConfigDiagnostics
 {
     private readonly List<ConfigDiagnostic> _items = [];
+    private readonly List<ConfigDiagnostic> _warnings = [];
 
     /// <summary>Problems so far, in the order found.</summary>
     public IReadOnlyList<ConfigDiagnostic> Items => _items;
@@ -39,12 +46,27 @@ public sealed class ConfigDiagnostics
     public void Add(SourceMark mark, string path, string message) =>
         _items.Add(new ConfigDiagnostic(mark.File, mark.Line, mark.Column, path, message));
 
+    /// <summary>Adds a warning at a node: reported by <c>check</c> and at start, but the config stays valid.</summary>
+    public void Warn(ConfigNode node, string message)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        _warnings.Add(new ConfigDiagnostic(node.Mark.File, node.Mark.Line, node.Mark.Column, node.Path, message) { IsWarning = true });
+    }
+
+    /// <summary>Warnings so far, in the order found.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings => _warnings;
+
+    /// <summary>Warnings sorted by file, line and column (stable for equal positions).</summary>
+    public IReadOnlyList<ConfigDiagnostic> SortedWarnings() => SortedOf(_warnings);
+
     /// <summary>Adds problems found elsewhere.</summary>
     public void AddRange(IEnumerable<ConfigDiagnostic> items) => _items.AddRange(items);
 
     /// <summary>Problems sorted by file, line and column (stable for equal positions).</summary>
-    public IReadOnlyList<ConfigDiagnostic> Sorted() =>
-        [.. _items.Select((d, i) => (d, i))
+    public IReadOnlyList<ConfigDiagnostic> Sorted() => SortedOf(_items);
+
+    private static IReadOnlyList<ConfigDiagnostic> SortedOf(List<ConfigDiagnostic> items) =>
+        [.. items.Select((d, i) => (d, i))
             .OrderBy(x => x.d.File, StringComparer.Ordinal)
             .ThenBy(x => x.d.Line)
             .ThenBy(x => x.d.Column)

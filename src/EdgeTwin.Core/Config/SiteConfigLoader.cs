@@ -24,6 +24,9 @@ public sealed record ConfigLoadResult(SiteConfig? Config, IReadOnlyList<ConfigDi
 {
     /// <summary>True when the config loaded without problems.</summary>
     public bool IsValid => Config is not null && Problems.Count == 0;
+
+    /// <summary>Risky but working settings (<see cref="ConfigDiagnostic.IsWarning"/>), sorted like <see cref="Problems"/>.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings { get; init; } = [];
 }
 
 /// <summary>
@@ -72,7 +75,7 @@ public static class SiteConfigLoader
         var builder = new Builder(file, options ?? new SiteConfigLoadOptions());
         var config = builder.Build(yaml);
         var problems = builder.Diagnostics.Sorted();
-        return new ConfigLoadResult(problems.Count == 0 ? config : null, problems, builder.ProfileDirectories);
+        return new ConfigLoadResult(problems.Count == 0 ? config : null, problems, builder.ProfileDirectories) { Warnings = builder.Diagnostics.SortedWarnings() };
     }
 
     /// <summary>
