@@ -52,4 +52,7 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Warning, "Uplink {Uplink}: the repeated birth on '{Topic}' was not delivered; the next connection publishes a fresh one")]
     public static partial void RebirthFailed(ILogger logger, Exception? exception, string uplink, string topic);
+
+    [LoggerMessage(17, LogLevel.Warning, "Uplink {Uplink}: {Peer}: {Reason}")]
+    public static partial void CertificateRejected(ILogger logger, string uplink, string peer, string reason);
 }

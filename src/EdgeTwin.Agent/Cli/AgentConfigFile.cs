@@ -35,8 +35,12 @@ internal sealed class AgentConfigFile
         command.Options.Add(ProfilesDir);
     }
 
-    /// <summary>Loads and validates the config; on problems prints each one to <paramref name="error"/> and returns null.</summary>
-    public SiteConfig? Load(ParseResult parse, TextWriter error)
+    /// <summary>
+    /// Loads and validates the config; on problems prints each one to <paramref name="error"/> and returns null. With
+    /// <paramref name="warnings"/> (the service's start) a config that does not start gets its warnings printed among
+    /// the problems; a valid one has them logged by the service (<c>Config: …</c>), so they are not said twice.
+    /// </summary>
+    public SiteConfig? Load(ParseResult parse, TextWriter error, bool warnings = false)
     {
         var file = parse.GetValue(Config)!;
         var dir = parse.GetValue(ProfilesDir);
@@ -46,7 +50,7 @@ internal sealed class AgentConfigFile
             return result.Config;
         }
 
-        foreach (var problem in result.Problems)
+        foreach (var problem in ConfigDiagnostics.SortByPosition(warnings ? result.Problems.Concat(result.Warnings) : result.Problems))
         {
             error.WriteLine(problem.ToString());
         }

@@ -39,7 +39,7 @@ internal sealed class RunCommand : ICliCommand
         command.SetAction(async (parse, ct) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var config = file.Load(parse, error);
+            var config = file.Load(parse, error, warnings: true);
             if (config is null)
             {
                 return ExitCodes.InvalidConfig;
@@ -55,6 +55,16 @@ internal sealed class RunCommand : ICliCommand
         });
         return command;
     }
+
+    /// <summary>The problems of a start that failed on settings (uplink options, a section's config), else empty.</summary>
+    private static IReadOnlyList<string> InvalidSettings(Exception ex) => ex switch
+    {
+        Uplink.UplinkOptionsException u => u.Errors,
+        Core.Config.ConfigException c => c.Problems.Count > 0 ? [.. c.Problems.Select(p => p.ToString())] : [c.Message],
+        // Several services failed to start: a settings failure only when every one of them is.
+        AggregateException a when a.InnerExceptions.Select(InvalidSettings).ToList() is var each && each.All(e => e.Count > 0) => [.. each.SelectMany(e => e)],
+        _ => [],
+    };
 
     /// <summary>Runs the agent until <paramref name="stop"/> fires or the host stops itself; returns the exit code.</summary>
     internal static async Task<int> RunAsync(Core.Config.SiteConfig config, AgentHostOptions options, TextWriter error, CancellationToken stop)
@@ -76,6 +86,18 @@ internal sealed class RunCommand : ICliCommand
 
             var count = ex.Problems.Count;
             await error.WriteLineAsync($"edgetwin: {count} device{(count == 1 ? "" : "s")} cannot be read with this config; not starting").ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+        catch (Exception ex) when (InvalidSettings(ex) is { Count: > 0 } problems)
+        {
+            // A TLS file that went bad after loading (check parses them too) is still the config's fault: exit 2, so
+            // systemd's RestartPreventExitStatus=2 stops rather than restart-loops on it.
+            foreach (var problem in problems)
+            {
+                await error.WriteLineAsync(problem).ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync($"edgetwin: {problems.Count} problem{(problems.Count == 1 ? "" : "s")} in the config; not starting").ConfigureAwait(false);
             return ExitCodes.InvalidConfig;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -1,4 +1,5 @@
 using EdgeTwin.Core.Config;
+using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Kafka;
 using EdgeTwin.Uplink.Mqtt;
@@ -97,9 +98,24 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Delivery = ReadDelivery(m),
         };
         m.ReportUnknownKeys();
-        foreach (var problem in options.Validate())
+        var problems = options.Validate();
+        foreach (var problem in problems)
         {
             m.Diagnostics.Add(m.Mapping, problem);
+        }
+
+        // The files are parsed as the connection will, so a broken certificate or key fails check, not the start.
+        if (tls is not null && problems.Count == 0)
+        {
+            foreach (var problem in TlsFiles.CheckMqtt(options.Tls))
+            {
+                tls.Diagnostics.Add(tls.Node(problem.Key) ?? tls.Mapping, problem.ToString());
+            }
+        }
+
+        foreach (var warning in options.Warnings())
+        {
+            m.Diagnostics.AddWarning(m.Node(warning.Key + "_file") ?? m.Node(warning.Key) ?? m.Mapping, warning.Message);
         }
 
         return options;
@@ -108,7 +124,8 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
     private static KafkaUplinkOptions ReadKafka(ConfigReader k, string site, string gateway, string configDirectory)
     {
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (k.Section("settings") is { } s)
+        var s = k.Section("settings");
+        if (s is not null)
         {
             foreach (var key in s.Mapping.Entries.Select(e => e.Key))
             {
@@ -136,9 +153,25 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Delivery = ReadDelivery(k),
         };
         k.ReportUnknownKeys();
-        foreach (var problem in options.Validate())
+        var problems = options.Validate();
+        foreach (var problem in problems)
         {
             k.Diagnostics.Add(k.Mapping, problem);
+        }
+
+        // librdkafka reads these files itself, only when it connects; parse them now so check catches what it would refuse.
+        if (problems.Count == 0 && options.Security is KafkaSecurity.Ssl or KafkaSecurity.SaslSsl)
+        {
+            foreach (var problem in TlsFiles.CheckPem(options.SslCaFile, options.SslCertificateFile, options.SslKeyFile, options.SslKeyPassword, TlsFileKeys.Kafka))
+            {
+                k.Diagnostics.Add(k.Node(problem.Key) ?? k.Mapping, problem.ToString());
+            }
+        }
+
+        foreach (var warning in options.Warnings())
+        {
+            var node = warning.Key.StartsWith("settings.", StringComparison.Ordinal) ? s?.Node(warning.Key["settings.".Length..]) : k.Node(warning.Key);
+            k.Diagnostics.AddWarning(node ?? k.Mapping, warning.Message);
         }
 
         return options;
@@ -165,6 +198,16 @@ public sealed class UplinksSectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(section);
 
         // Ids are not known here; placeholders keep the uplinks' own identity checks quiet, the site section checks ids.
-        UplinksConfig.Read(section, "site", "gateway", Path.GetTempPath(), Directory.GetCurrentDirectory());
+        UplinksConfig.Read(section, "site", "gateway", Path.GetTempPath(), ConfigDirectoryOf(section));
+    }
+
+    /// <summary>
+    /// Where the agent resolves the section's relative paths (tls/ca.pem): the config file's directory, as
+    /// <see cref="SiteConfig.ConfigDirectory"/> does at start, not the directory check happens to run in.
+    /// </summary>
+    internal static string ConfigDirectoryOf(ConfigReader section)
+    {
+        var file = section.Mapping.Mark.File;
+        return File.Exists(file) ? Path.GetDirectoryName(Path.GetFullPath(file)) ?? "." : Directory.GetCurrentDirectory();
     }
 }

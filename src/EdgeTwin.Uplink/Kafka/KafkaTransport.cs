@@ -29,7 +29,13 @@ internal sealed class KafkaTransport : IUplinkTransport
 
     public string Peer => $"kafka://{_options.BootstrapServers}";
 
-    internal ProducerConfig BuildConfig()
+    internal ProducerConfig BuildConfig() => BuildConfig(_options);
+
+    /// <summary>
+    /// The producer's settings: <c>settings:</c> first, then what the uplink sets itself over them (which
+    /// <see cref="KafkaUplinkOptions.Warnings"/> reports when a pass-through entry is lost that way).
+    /// </summary>
+    internal static ProducerConfig BuildConfig(KafkaUplinkOptions _options)
     {
         var config = new ProducerConfig();
         foreach (var (k, v) in _options.Settings)

@@ -69,6 +69,81 @@ public sealed record KafkaUplinkOptions
 
     private static readonly string[] Protected = ["acks", "enable.idempotence", "request.required.acks", "bootstrap.servers"];
 
+    // librdkafka's other names for settings the uplink sets itself (CONFIGURATION.md "alias for").
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.Ordinal)
+    {
+        ["metadata.broker.list"] = "bootstrap.servers",
+        ["max.in.flight"] = "max.in.flight.requests.per.connection",
+        ["compression.codec"] = "compression.type",
+        ["queue.buffering.max.ms"] = "linger.ms",
+        ["delivery.timeout.ms"] = "message.timeout.ms",
+        ["sasl.mechanisms"] = "sasl.mechanism",
+    };
+
+    // Why the uplink owns a setting; anything else it sets comes from its own key of the same meaning.
+    private static readonly Dictionary<string, string> Owned = new(StringComparer.Ordinal)
+    {
+        ["enable.ssl.certificate.verification"] = "the uplink always verifies the broker certificate",
+        ["ssl.endpoint.identification.algorithm"] = "the uplink always checks the broker's host name (https)",
+        ["client.id"] = "the uplink sets it to edgetwin-<gateway>",
+        ["max.in.flight.requests.per.connection"] = "the uplink sets 5, the most idempotence allows while keeping order",
+        ["compression.type"] = "set it with compression:",
+        ["linger.ms"] = "set it with linger:",
+        ["message.timeout.ms"] = "the uplink derives it from its ack timeout",
+        ["socket.connection.setup.timeout.ms"] = "the uplink derives it from its connect timeout",
+        ["security.protocol"] = "set it with security:",
+        ["sasl.mechanism"] = "set it with sasl_mechanism:",
+        ["sasl.username"] = "set it with sasl_username:",
+        ["sasl.password"] = "set it with sasl_password_file:",
+        ["ssl.ca.location"] = "set it with ssl_ca_file:",
+        ["ssl.certificate.location"] = "set it with ssl_cert_file:",
+        ["ssl.key.location"] = "set it with ssl_key_file:",
+        ["ssl.key.password"] = "set it with ssl_key_password_file:",
+    };
+
+    /// <summary>
+    /// What works but is risky or not what the config says: SASL over plaintext (key <c>security</c>; PLAIN sends the
+    /// password in clear, SCRAM exposes its handshake to offline guessing) and <c>settings:</c> entries the uplink
+    /// overrides (key <c>settings.NAME</c>). Reported by <c>edgetwin check</c> and at start; empty when none.
+    /// </summary>
+    public IReadOnlyList<UplinkWarning> Warnings()
+    {
+        var warnings = new List<UplinkWarning>();
+        if (Security == KafkaSecurity.SaslPlaintext)
+        {
+            // GSSAPI and OAUTHBEARER send no reusable secret, but this uplink offers neither: every mechanism here is exposed.
+            warnings.Add(new UplinkWarning("security", SaslMechanism == KafkaSaslMechanism.Plain
+                ? $"sasl_plaintext with sasl_mechanism plain sends the password in clear text to {BootstrapServers} (and the data unencrypted); use security: sasl_ssl"
+                : $"sasl_plaintext with SCRAM does not send the password itself, but its handshake goes unencrypted to {BootstrapServers} and lets an eavesdropper guess the password offline (and the data is unencrypted); use security: sasl_ssl"));
+        }
+
+        if (Settings.Count == 0)
+        {
+            return warnings;
+        }
+
+        var forced = KafkaTransport.BuildConfig(this with { Settings = new Dictionary<string, string>() }).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        var built = KafkaTransport.BuildConfig(this).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        foreach (var (key, value) in Settings)
+        {
+            if (Array.IndexOf(Protected, key) >= 0)
+            {
+                continue; // an error already (Validate)
+            }
+
+            var name = Aliases.GetValueOrDefault(key, key);
+            // Overwritten (or removed: an ssl_* file left unset clears its location) by the uplink, or an alias of a setting it sets.
+            var lost = name != key ? forced.Contains(name) : !string.Equals(built.GetValueOrDefault(key), value, StringComparison.OrdinalIgnoreCase);
+            if (lost)
+            {
+                var why = Owned.GetValueOrDefault(name, "the uplink sets it itself");
+                warnings.Add(new UplinkWarning("settings." + key, $"'{value}' is ignored{(name != key ? $" (an alias of {name})" : "")}: {why}"));
+            }
+        }
+
+        return warnings;
+    }
+
     public IReadOnlyList<string> Validate(string prefix = "uplinks.kafka")
     {
         var errors = new List<string>();

@@ -1,5 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Formatter;
 
@@ -8,7 +10,9 @@ namespace EdgeTwin.Uplink.Mqtt;
 /// <summary>
 /// Connection settings of the MQTT uplink (broker, protocol, credentials, TLS with CA pinning and client certificate)
 /// as an <see cref="MqttClientOptionsBuilder"/>, for other clients that must reach the same broker the same way (the
-/// twin request server's own session). Certificates are loaded once here, so a bad file is an error at construction.
+/// twin request server's own session). Certificates are loaded once here, so a bad file is an error at construction
+/// (with the same text <c>edgetwin check</c> gives, see <see cref="TlsFiles"/>). A rejected broker certificate is logged with
+/// the reason (name, trust, validity) and the certificate's subject and SANs, once per streak of failures.
 /// Same rules as <see cref="MqttTransport"/>: the broker certificate is always validated (chain to <c>Tls.CaFile</c> or
 /// the system store, and the host name); nothing is waved through.
 /// </summary>
@@ -18,30 +22,46 @@ public sealed class MqttClientOptionsFactory
     private readonly MqttUplinkOptions _options;
     private readonly X509Certificate2Collection? _trustedCas;
     private readonly X509Certificate2Collection? _clientCertificates;
+    private readonly ILogger _logger;
+    private readonly Lock _rejectionGate = new();
+    private string? _lastRejection; // under _rejectionGate; null once a certificate passed
 
-    /// <exception cref="UplinkOptionsException">A TLS file holds no certificate or the client certificate has no key.</exception>
+    /// <exception cref="UplinkOptionsException">
+    /// A TLS file cannot be used; the error reads <c>uplinks.mqtt.tls.client_cert_file: /path: no PEM certificate in it (…)</c>,
+    /// as <c>edgetwin check</c> reports it.
+    /// </exception>
     public MqttClientOptionsFactory(MqttUplinkOptions options)
+        : this(options, null)
+    {
+    }
+
+    /// <summary>As <see cref="MqttClientOptionsFactory(MqttUplinkOptions)"/>; a rejected broker certificate is logged to <paramref name="logger"/> with the reason.</summary>
+    /// <exception cref="UplinkOptionsException">A TLS file cannot be used.</exception>
+    public MqttClientOptionsFactory(MqttUplinkOptions options, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        _logger = logger ?? NullLogger.Instance;
         if (!options.Tls.Enabled)
         {
             return;
         }
 
-        if (options.Tls.CaFile is { } ca)
+        try
         {
-            _trustedCas = [];
-            _trustedCas.ImportFromPemFile(ca);
-            if (_trustedCas.Count == 0)
+            if (options.Tls.CaFile is { } ca)
             {
-                throw new UplinkOptionsException([$"Tls.CaFile '{ca}' holds no PEM certificate"]);
+                _trustedCas = TlsFiles.LoadCaFile(TlsFileKeys.Mqtt.CaFile, ca);
+            }
+
+            if (options.Tls.ClientCertificateFile is { } certFile)
+            {
+                _clientCertificates = [TlsFiles.LoadClientCertificate(certFile, options.Tls.ClientKeyFile, options.Tls.ClientCertificatePassword, TlsFileKeys.Mqtt)];
             }
         }
-
-        if (options.Tls.ClientCertificateFile is { } certFile)
+        catch (TlsFileException ex)
         {
-            _clientCertificates = [LoadClientCertificate(certFile, options.Tls.ClientKeyFile, options.Tls.ClientCertificatePassword)];
+            throw new UplinkOptionsException([$"uplinks.mqtt.tls.{ex.Problem.Key}: {ex.Problem}"]);
         }
     }
 
@@ -89,47 +109,123 @@ public sealed class MqttClientOptionsFactory
 
     private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args)
     {
+        var reasons = new List<string>(2);
         var errors = args.SslPolicyErrors;
-        if (args.Certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0)
+        using var leaf = args.Certificate is null ? null : X509CertificateLoader.LoadCertificate(args.Certificate.GetRawCertData());
+        if (leaf is null || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
         {
-            return false;
+            reasons.Add("not presented: the broker sent no certificate");
         }
-
-        if (_trustedCas is null)
+        else
         {
-            return errors == SslPolicyErrors.None;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_trustedCas);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (args.Chain is not null)
-        {
-            foreach (var element in args.Chain.ChainElements)
+            if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
             {
-                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+                reasons.Add($"does not match host {_options.Tls.ServerName ?? _options.Host}");
+            }
+
+            if (_trustedCas is null)
+            {
+                if ((errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+                {
+                    reasons.AddRange(ChainReasons(leaf, args.Chain?.ChainStatus ?? [], "the system trust store"));
+                    if (reasons.Count == 0)
+                    {
+                        reasons.Add("its chain does not verify");
+                    }
+                }
+            }
+            else
+            {
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(_trustedCas);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                if (args.Chain is not null)
+                {
+                    foreach (var element in args.Chain.ChainElements)
+                    {
+                        chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+                    }
+                }
+
+                if (!chain.Build(leaf))
+                {
+                    var before = reasons.Count;
+                    reasons.AddRange(ChainReasons(leaf, chain.ChainStatus, _options.Tls.CaFile!));
+                    if (reasons.Count == before)
+                    {
+                        reasons.Add($"its chain does not verify against {_options.Tls.CaFile}");
+                    }
+                }
             }
         }
 
-        using var leaf = X509CertificateLoader.LoadCertificate(args.Certificate.GetRawCertData());
-        return chain.Build(leaf);
+        lock (_rejectionGate)
+        {
+            if (reasons.Count == 0)
+            {
+                _lastRejection = null;
+                return true;
+            }
+
+            // Once per failure streak: every reconnect fails the same way, the pump already logs each attempt.
+            var text = $"broker certificate {Describe(leaf)} {string.Join("; ", reasons)}";
+            if (text != _lastRejection)
+            {
+                _lastRejection = text;
+                Log.CertificateRejected(_logger, _options.Name, Peer, text);
+            }
+        }
+
+        return false;
     }
 
-    private static X509Certificate2 LoadClientCertificate(string certFile, string? keyFile, string? password)
+    /// <summary><c>CN=broker (SAN DNS:broker, IP:10.0.0.1)</c>.</summary>
+    private static string Describe(X509Certificate2? certificate)
     {
-        if (keyFile is null && (certFile.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || certFile.EndsWith(".p12", StringComparison.OrdinalIgnoreCase)))
+        if (certificate is null)
         {
-            return X509CertificateLoader.LoadPkcs12FromFile(certFile, password);
+            return "(none)";
         }
 
-        using var pem = keyFile is null ? X509Certificate2.CreateFromPemFile(certFile) : X509Certificate2.CreateFromPemFile(certFile, keyFile);
-        if (!pem.HasPrivateKey)
+        var san = certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault();
+        var names = san is null
+            ? []
+            : san.EnumerateDnsNames().Select(d => "DNS:" + d).Concat(san.EnumerateIPAddresses().Select(ip => "IP:" + ip)).ToList();
+        return $"{certificate.Subject} ({(names.Count == 0 ? "no SAN" : "SAN " + string.Join(", ", names))})";
+    }
+
+    private static IEnumerable<string> ChainReasons(X509Certificate2 leaf, X509ChainStatus[] status, string trustedBy)
+    {
+        var flags = status.Aggregate(X509ChainStatusFlags.NoError, (f, s) => f | s.Status);
+        var now = DateTime.Now;
+        if ((flags & X509ChainStatusFlags.NotTimeValid) != 0)
         {
-            throw new UplinkOptionsException([$"Tls.ClientCertificateFile '{certFile}' has no private key (set Tls.ClientKeyFile)"]);
+            yield return leaf.NotAfter < now ? $"expired {leaf.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm} UTC"
+                : leaf.NotBefore > now ? $"not valid before {leaf.NotBefore.ToUniversalTime():yyyy-MM-dd HH:mm} UTC"
+                : "has an expired or not yet valid CA in its chain";
         }
 
-        // A PEM key is ephemeral; SslStream wants a certificate whose key it can use for the handshake.
-        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        if ((flags & (X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain)) != 0)
+        {
+            yield return $"untrusted root (issued by {leaf.Issuer}, which is not a CA in {trustedBy})";
+        }
+
+        if ((flags & X509ChainStatusFlags.NotSignatureValid) != 0)
+        {
+            yield return "has an invalid signature";
+        }
+
+        if ((flags & X509ChainStatusFlags.Revoked) != 0)
+        {
+            yield return "revoked";
+        }
+
+        var other = flags & ~(X509ChainStatusFlags.NotTimeValid | X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain
+            | X509ChainStatusFlags.NotSignatureValid | X509ChainStatusFlags.Revoked);
+        if (other != X509ChainStatusFlags.NoError)
+        {
+            yield return $"chain status {other}";
+        }
     }
 }

@@ -23,7 +23,7 @@ internal sealed class MqttTransport : IUplinkTransport
         _encoder = encoder;
         _time = time;
         _logger = logger;
-        _connection = new MqttClientOptionsFactory(options); // loads the TLS files now: a bad file is a start-up error
+        _connection = new MqttClientOptionsFactory(options, logger); // loads the TLS files now: a bad file is a start-up error
     }
 
     public string Name => _options.Name;

@@ -175,6 +175,25 @@ public sealed record MqttUplinkOptions
         return errors;
     }
 
+    /// <summary>
+    /// What works but exposes a secret: a password sent to a broker that is neither reached over TLS nor on loopback
+    /// (key <c>password</c>). Reported by <c>edgetwin check</c> and at start; empty when none.
+    /// </summary>
+    public IReadOnlyList<UplinkWarning> Warnings()
+    {
+        if (Password is null || Tls.Enabled || IsLoopback(Host))
+        {
+            return [];
+        }
+
+        return [new UplinkWarning("password", $"the password goes to {Host}:{EffectivePort} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
+    }
+
+    /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine.</summary>
+    internal static bool IsLoopback(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
     private static void CheckFile(List<string> errors, string setting, string? path)
     {
         if (path is not null && !File.Exists(path))

@@ -66,8 +66,8 @@ public sealed class SinkFormatTests
 
         var hit = Assert.Single(server.Hits);
         Assert.Equal("1796204269", hit.Headers["X-EdgeTwin-Timestamp"]);
-        Assert.Equal("sha256=d4df110331e8702d5b01802160b8365c4e1c06568ccaad8adab09d2b21b5ce7c", hit.Headers["X-EdgeTwin-Signature"]);
-        Assert.Equal("t=1796204269,v1=22f9e8811e327369aa45ec30d86308052230853fe71523672119b48130e2fab1", hit.Headers["X-EdgeTwin-Signature-256"]);
+        Assert.Equal("sha256=8092e47196d212191f508940b87a455f5563ea93642a61718fc5013863e89e77", hit.Headers["X-EdgeTwin-Signature"]);
+        Assert.Equal("t=1796204269,v1=1eac76c4ea83a04b114a1e1085fe40f213c3e244171af026d5a0ccef8c61b5c7", hit.Headers["X-EdgeTwin-Signature-256"]);
         Assert.Equal(hit.Headers["X-EdgeTwin-Signature-256"], WebhookSink.Sign256(1796204269, hit.Body, "s3cret"));
         Assert.False(hit.Headers.ContainsKey("Authorization"));
     }

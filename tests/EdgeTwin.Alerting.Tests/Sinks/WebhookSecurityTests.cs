@@ -179,7 +179,7 @@ public sealed class WebhookSecurityTests
             """, "site.yaml", diagnostics)!;
         var config = AlertsConfig.Read(new Core.Config.ConfigReader((Core.Config.ConfigMapping)root["alerts"]!, diagnostics), Path.GetTempPath());
         Assert.Empty(diagnostics.Items);
-        Assert.Equal(expected.Select(w => "site.yaml:3:40: alerts.sinks[0].url: " + w), diagnostics.SortedWarnings().Select(w => w.ToString()));
+        Assert.Equal(expected.Select(w => "site.yaml:3:40: warning: alerts.sinks[0].url: " + w), diagnostics.SortedWarnings().Select(w => w.ToString()));
 
         // The agent's start says the same (the sink logs them, the URL redacted).
         Assert.Equal(expected, Assert.IsType<WebhookSinkConfig>(Assert.Single(config.Sinks)).PlaintextWarnings());

@@ -11,7 +11,8 @@ internal sealed class TestPki : IDisposable
 {
     private readonly string _dir;
 
-    public TestPki()
+    /// <param name="serverExpired">Issue the broker certificate already expired (valid from 4 to 1 minute ago).</param>
+    public TestPki(bool serverExpired = false)
     {
         _dir = Directory.CreateTempSubdirectory("edgetwin-pki-").FullName;
         var now = DateTimeOffset.UtcNow;
@@ -23,8 +24,8 @@ internal sealed class TestPki : IDisposable
         using var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
         CaFile = Write("ca.crt", ca.ExportCertificatePem());
 
-        (ServerCertFile, ServerKeyFile) = Issue(ca, caKey, "CN=localhost", server: true, "server");
-        (ClientCertFile, ClientKeyFile) = Issue(ca, caKey, "CN=edgetwin-gw", server: false, "client");
+        (ServerCertFile, ServerKeyFile) = Issue(ca, caKey, "CN=localhost", server: true, "server", serverExpired);
+        (ClientCertFile, ClientKeyFile) = Issue(ca, caKey, "CN=edgetwin-gw", server: false, "client", expired: false);
 
         // A second, unrelated CA: a broker certificate it did not sign must be refused.
         using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -46,7 +47,10 @@ internal sealed class TestPki : IDisposable
 
     public string ClientKeyFile { get; }
 
-    private (string Cert, string Key) Issue(X509Certificate2 ca, ECDsa caKey, string subject, bool server, string name)
+    /// <summary>A file path in the PKI's directory (removed with it), for files a test writes itself.</summary>
+    public string PathOf(string name) => Path.Combine(_dir, name);
+
+    private (string Cert, string Key) Issue(X509Certificate2 ca, ECDsa caKey, string subject, bool server, string name, bool expired)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
@@ -66,7 +70,9 @@ internal sealed class TestPki : IDisposable
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
         var now = DateTimeOffset.UtcNow;
-        using var cert = request.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), now.AddMinutes(-5), now.AddDays(1), serial);
+        using var cert = expired
+            ? request.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), now.AddMinutes(-4), now.AddMinutes(-1), serial)
+            : request.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), now.AddMinutes(-5), now.AddDays(1), serial);
         return (Write($"{name}.crt", cert.ExportCertificatePem()), Write($"{name}.key", key.ExportPkcs8PrivateKeyPem()));
     }
 

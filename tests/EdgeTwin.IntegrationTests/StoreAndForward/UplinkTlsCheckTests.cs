@@ -1,0 +1,165 @@
+using System.Security.Cryptography;
+using EdgeTwin.Agent.Cli;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Core.Sources;
+using EdgeTwin.IntegrationTests.Agent;
+using EdgeTwin.Uplink.Mqtt;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.StoreAndForward;
+
+/// <summary>
+/// <c>edgetwin check</c> parses the uplinks' TLS files and warns of credentials over plaintext, at the key with file and
+/// line; <c>run</c> prints the same and exits 2 (the unit's RestartPreventExitStatus) on a TLS file error.
+/// </summary>
+public sealed class UplinkTlsCheckTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private const string OnePdu = """
+          - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, enabled: false }
+        """;
+
+    /// <summary>The config with <paramref name="uplinks"/>, and <c>tls/</c> beside it holding a garbage file and a real key.</summary>
+    private static (string Config, string Dir) Write(string uplinks)
+    {
+        var config = AgentFiles.WriteConfig(OnePdu, uplinks);
+        var dir = Path.GetDirectoryName(config)!;
+        Directory.CreateDirectory(Path.Combine(dir, "tls"));
+        File.WriteAllText(Path.Combine(dir, "tls", "garbage.pem"), "not a certificate\n");
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        File.WriteAllText(Path.Combine(dir, "tls", "client.key"), key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(Path.Combine(dir, "mqtt.pw"), "S3CRET\n");
+        return (config, dir);
+    }
+
+    /// <summary><c>FILE:LINE:</c> of the first line holding <paramref name="text"/>.</summary>
+    private static string At(string config, string text) =>
+        $"{config}:{Array.FindIndex(File.ReadAllLines(config), l => l.Contains(text, StringComparison.Ordinal)) + 1}:";
+
+    [Fact]
+    public async Task Regression_a_garbage_ca_file_passed_check_and_run_exited_1_instead_of_the_invalid_config_code()
+    {
+        // Relative paths: check resolved them against its working directory, run against the config's.
+        var (config, dir) = Write("""
+            uplinks:
+              mqtt:
+                host: 127.0.0.1
+                port: 8883
+                tls:
+                  ca_file: tls/garbage.pem
+                  client_cert_file: tls/garbage.pem
+                  client_key_file: tls/client.key
+            """);
+        var ca = $"uplinks.mqtt.tls.ca_file: {dir}/tls/garbage.pem: no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)";
+        var cert = $"uplinks.mqtt.tls.client_cert_file: {dir}/tls/garbage.pem: no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block)";
+
+        var check = await AgentProcess.RunCliAsync("check", "-c", config);
+        Assert.Equal(1, check.Code);
+        var lines = check.Out.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith(At(config, "ca_file:"), StringComparison.Ordinal) && l.EndsWith(ca, StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "client_cert_file:"), StringComparison.Ordinal) && l.EndsWith(cert, StringComparison.Ordinal));
+
+        var run = await AgentProcess.RunCliAsync("run", "-c", config);
+        Assert.Equal(2, run.Code);
+        Assert.Contains(ca, run.Err, StringComparison.Ordinal);
+        Assert.Contains(cert, run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_credentials_over_plaintext_passed_check_and_run_without_a_warning()
+    {
+        var (config, _) = Write("""
+            uplinks:
+              mqtt:
+                host: 192.0.2.10
+                username: gwuser
+                password_file: mqtt.pw
+              kafka:
+                bootstrap_servers: 192.0.2.11:9092
+                security: sasl_plaintext
+                sasl_mechanism: plain
+                sasl_username: gw
+                sasl_password_file: mqtt.pw
+                settings:
+                  client.id: mine
+            """);
+
+        var check = await AgentProcess.RunCliAsync("check", "-c", config);
+        Assert.Equal(0, check.Code);
+        var lines = check.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith(At(config, "password_file: mqtt.pw"), StringComparison.Ordinal) && l.EndsWith(
+            ": warning: uplinks.mqtt.password_file: the password goes to 192.0.2.10:1883 without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback",
+            StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "security: sasl_plaintext"), StringComparison.Ordinal) && l.EndsWith(
+            ": warning: uplinks.kafka.security: sasl_plaintext with sasl_mechanism plain sends the password in clear text to 192.0.2.11:9092 (and the data unencrypted); use security: sasl_ssl",
+            StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "client.id: mine"), StringComparison.Ordinal) && l.EndsWith(
+            ": warning: uplinks.kafka.settings.client.id: 'mine' is ignored: the uplink sets it to edgetwin-<gateway>", StringComparison.Ordinal));
+        Assert.StartsWith("OK: ", lines[^1], StringComparison.Ordinal);
+        Assert.DoesNotContain("S3CRET", check.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_prints_the_warnings_at_start()
+    {
+        // An error too, so the start ends at once: the warnings come first, with file, line and key.
+        var (config, dir) = Write("""
+            uplinks:
+              mqtt:
+                host: 127.0.0.1
+                tls:
+                  ca_file: tls/garbage.pem
+              kafka:
+                bootstrap_servers: 192.0.2.11:9092
+                security: sasl_plaintext
+                sasl_mechanism: scram_sha_256
+                sasl_username: gw
+                sasl_password_file: mqtt.pw
+            """);
+
+        var run = await AgentProcess.RunCliAsync("run", "-c", config);
+        Assert.Equal(2, run.Code);
+        Assert.Contains($"{At(config, "security: sasl_plaintext")}", run.Err, StringComparison.Ordinal);
+        Assert.Contains(": warning: uplinks.kafka.security: sasl_plaintext with SCRAM does not send the password itself", run.Err, StringComparison.Ordinal);
+        Assert.Contains($"uplinks.mqtt.tls.ca_file: {dir}/tls/garbage.pem: no PEM certificate in it", run.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_a_tls_file_error_at_start_exited_1_so_systemd_restart_looped()
+    {
+        // The file broke after the config was loaded (check and the load parse it too): still exit 2, with the text check gives.
+        var (configPath, dir) = Write("");
+        var config = AgentFiles.Load(configPath);
+        var garbage = Path.Combine(dir, "tls", "garbage.pem");
+        var mqtt = new MqttUplinkOptions
+        {
+            Host = "127.0.0.1",
+            Port = 8883,
+            Site = config.Site.Id,
+            Gateway = config.Site.GatewayId,
+            StateDirectory = dir,
+            Tls = new MqttTlsOptions { Enabled = true, CaFile = garbage },
+        };
+        var options = new AgentHostOptions
+        {
+            DiscoverSourceFactories = false,
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ConfigureServices = s => s
+                .AddSourceFactory(new ProfileFakeFactory())
+                .AddStoreAndForward(new StoreAndForwardOptions { OutboxPath = Path.Combine(dir, "outbox.db"), Uplinks = new UplinksConfig(mqtt, null) }),
+        };
+        var error = new StringWriter();
+
+        var code = await RunCommand.RunAsync(config, options, error, Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.Equal(2, code);
+        Assert.Equal(
+            $"uplinks.mqtt.tls.ca_file: {garbage}: no PEM certificate in it (expected a -----BEGIN CERTIFICATE----- block){Environment.NewLine}"
+            + $"edgetwin: 1 problem in the config; not starting{Environment.NewLine}",
+            error.ToString());
+    }
+}

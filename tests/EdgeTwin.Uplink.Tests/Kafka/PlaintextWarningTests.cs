@@ -1,0 +1,83 @@
+using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Mqtt;
+using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
+
+namespace EdgeTwin.Uplink.Tests.Kafka;
+
+/// <summary>
+/// Settings that work but expose a secret, or that the uplink silently overrides, give a warning (reported by
+/// <c>check</c> and at start with file, line and key) with a text that says what is exposed.
+/// </summary>
+public sealed class PlaintextWarningTests
+{
+    private static KafkaUplinkOptions Kafka(KafkaSecurity security, KafkaSaslMechanism mechanism = KafkaSaslMechanism.ScramSha512, Dictionary<string, string>? settings = null) => new()
+    {
+        BootstrapServers = "kafka1:9092",
+        Site = "s",
+        Gateway = "g",
+        Security = security,
+        SaslMechanism = mechanism,
+        SaslUsername = security is KafkaSecurity.SaslPlaintext or KafkaSecurity.SaslSsl ? "gw" : null,
+        SaslPassword = security is KafkaSecurity.SaslPlaintext or KafkaSecurity.SaslSsl ? "pw" : null,
+        Settings = settings ?? [],
+    };
+
+    [Fact]
+    public void Regression_a_password_over_plaintext_mqtt_to_a_lan_broker_passed_without_a_warning()
+    {
+        var lan = Options(1883) with { Host = "192.0.2.10", Username = "gwuser", Password = "secret" };
+        var warning = Assert.Single(lan.Warnings());
+        Assert.Equal(("password", "the password goes to 192.0.2.10:1883 without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback"),
+            (warning.Key, warning.Message));
+
+        // Nothing leaves the machine, TLS protects it, or there is no password: nothing to say.
+        Assert.Empty((lan with { Host = "127.0.0.1" }).Warnings());
+        Assert.Empty((lan with { Host = "localhost" }).Warnings());
+        Assert.Empty((lan with { Host = "::1" }).Warnings());
+        Assert.Empty((lan with { Tls = new MqttTlsOptions { Enabled = true } }).Warnings());
+        Assert.Empty((lan with { Password = null }).Warnings());
+    }
+
+    [Fact]
+    public void Regression_kafka_sasl_plaintext_with_plain_passed_without_a_warning()
+    {
+        var warning = Assert.Single(Kafka(KafkaSecurity.SaslPlaintext, KafkaSaslMechanism.Plain).Warnings());
+        Assert.Equal(("security", "sasl_plaintext with sasl_mechanism plain sends the password in clear text to kafka1:9092 (and the data unencrypted); use security: sasl_ssl"),
+            (warning.Key, warning.Message));
+    }
+
+    [Theory]
+    [InlineData(KafkaSaslMechanism.ScramSha256)]
+    [InlineData(KafkaSaslMechanism.ScramSha512)]
+    public void Kafka_sasl_plaintext_with_scram_warns_of_offline_guessing(KafkaSaslMechanism mechanism)
+    {
+        var warning = Assert.Single(Kafka(KafkaSecurity.SaslPlaintext, mechanism).Warnings());
+        Assert.Equal(("security", "sasl_plaintext with SCRAM does not send the password itself, but its handshake goes unencrypted to kafka1:9092 and lets an eavesdropper guess the password offline (and the data is unencrypted); use security: sasl_ssl"),
+            (warning.Key, warning.Message));
+        Assert.Empty(Kafka(KafkaSecurity.SaslSsl, mechanism).Warnings());
+    }
+
+    [Fact]
+    public void Regression_kafka_settings_the_uplink_overrides_were_ignored_silently()
+    {
+        var options = Kafka(KafkaSecurity.Ssl, settings: new()
+        {
+            ["enable.ssl.certificate.verification"] = "false",
+            ["ssl.endpoint.identification.algorithm"] = "none",
+            ["client.id"] = "mine",
+            ["compression.codec"] = "gzip",
+            ["batch.size"] = "100000",
+        });
+        Assert.Equal(
+            [
+                ("settings.enable.ssl.certificate.verification", "'false' is ignored: the uplink always verifies the broker certificate"),
+                ("settings.ssl.endpoint.identification.algorithm", "'none' is ignored: the uplink always checks the broker's host name (https)"),
+                ("settings.client.id", "'mine' is ignored: the uplink sets it to edgetwin-<gateway>"),
+                ("settings.compression.codec", "'gzip' is ignored (an alias of compression.type): set it with compression:"),
+            ],
+            options.Warnings().Select(w => (w.Key, w.Message)));
+
+        // What the uplink leaves alone, or sets to the same value, passes without a word.
+        Assert.Empty(Kafka(KafkaSecurity.Ssl, settings: new() { ["batch.size"] = "100000", ["enable.ssl.certificate.verification"] = "true" }).Warnings());
+    }
+}
