@@ -124,6 +124,17 @@ public sealed record AlertsConfig
 
     public ConnectivityConfig Connectivity { get; init; } = new();
 
+    /// <summary>
+    /// The longest silence the control socket accepts (<c>max_silence</c>): whoever may open the socket could otherwise
+    /// mute a critical rule for a year.
+    /// </summary>
+    public TimeSpan MaxSilence { get; init; } = DefaultMaxSilence;
+
+    /// <summary><see cref="MaxSilence"/> as the config wrote it (<c>24h</c>, not <c>1d</c>), for the refusal's message.</summary>
+    public string MaxSilenceText { get; init; } = "24h";
+
+    public static readonly TimeSpan DefaultMaxSilence = TimeSpan.FromHours(24);
+
     public static AlertsConfig Empty { get; } = new();
 
     private static readonly Dictionary<string, RuleKind> Kinds = new(StringComparer.Ordinal)
@@ -269,6 +280,11 @@ public sealed record AlertsConfig
             TickInterval = section.Duration("tick", min: TimeSpan.FromMilliseconds(10)) ?? TimeSpan.FromMilliseconds(250),
             Connectivity = connectivity,
         };
+        if (section.Duration("max_silence", min: TimeSpan.FromSeconds(1)) is { } maxSilence)
+        {
+            result = result with { MaxSilence = maxSilence, MaxSilenceText = ((ConfigScalar)section.Node("max_silence")!).Value.Trim() };
+        }
+
         section.ReportUnknownKeys();
         return result;
     }
