@@ -7,6 +7,9 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "EdgeTwin agent starting: site {Site}, gateway {Gateway}, {Devices} devices enabled ({Disabled} disabled), config {ConfigPath}")]
     public static partial void Starting(ILogger logger, string site, string gateway, int devices, int disabled, string configPath);
 
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Config: {Warning}")]
+    public static partial void ConfigWarning(ILogger logger, string warning);
+
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "EdgeTwin agent running: {Polled} polled and {Push} push sources, {Series} series known before the first polls, stages [{Stages}]")]
     public static partial void Started(ILogger logger, int polled, int push, int series, string stages);
 

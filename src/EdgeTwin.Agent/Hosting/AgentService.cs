@@ -56,6 +56,12 @@ internal sealed class AgentService(
         var enabled = config.Devices.Where(d => d.Enabled).ToList();
         AgentLog.Starting(_logger, config.Site.Id, config.Site.GatewayId, enabled.Count, config.Devices.Count - enabled.Count, config.SourcePath ?? "(built in code)");
 
+        // What `check` prints as warnings (the config still loads), so a journal shows them too.
+        foreach (var warning in config.Warnings)
+        {
+            AgentLog.ConfigWarning(_logger, warning.ToString());
+        }
+
         // Build every source first and report every problem at once, like the config check does.
         var problems = new List<string>();
         foreach (var device in enabled)

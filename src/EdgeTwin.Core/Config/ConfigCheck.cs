@@ -15,6 +15,9 @@ public sealed record ConfigCheckReport(string File, IReadOnlyList<ConfigDiagnost
     /// <summary>What the valid config's owned sections set up, one phrase each (<see cref="IConfigSectionValidator.Describe"/>), in validator order.</summary>
     public IReadOnlyList<string> Sections { get; init; } = [];
 
+    /// <summary>Warnings (printed, but they do not fail the check), in file order.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings { get; init; } = [];
+
     /// <summary>True when the config is valid.</summary>
     public bool Ok => Problems.Count == 0 && Config is not null;
 
@@ -42,25 +45,29 @@ public static class ConfigCheck
             }
         }
 
-        return new ConfigCheckReport(path, result.Problems, result.Config, result.ProfileDirectories) { Sections = sections };
+        return new ConfigCheckReport(path, result.Problems, result.Config, result.ProfileDirectories) { Sections = sections, Warnings = result.Warnings };
     }
 
-    /// <summary>One line per problem, then a last line: <c>FAILED: …</c> or the one-line <c>OK: …</c> summary.</summary>
+    /// <summary>
+    /// One line per problem and per warning (<c>FILE:LINE:COL: warning: …</c>), in file order, then a last line:
+    /// <c>FAILED: …</c> or the one-line <c>OK: …</c> summary (ending <c>; N warnings</c> when there are any).
+    /// </summary>
     public static void WriteText(ConfigCheckReport report, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(output);
-        foreach (var p in report.Problems)
+        foreach (var p in ConfigDiagnostics.SortByPosition(report.Problems.Concat(report.Warnings)))
         {
             output.WriteLine(p.ToString());
         }
 
+        var warnings = report.Warnings.Count == 0 ? "" : "; " + Count(report.Warnings.Count, "warning");
         output.WriteLine(report.Ok
-            ? "OK: " + Summary(report)
-            : string.Create(CultureInfo.InvariantCulture, $"FAILED: {report.File}: {report.Problems.Count} problem{(report.Problems.Count == 1 ? "" : "s")}"));
+            ? "OK: " + Summary(report) + warnings
+            : string.Create(CultureInfo.InvariantCulture, $"FAILED: {report.File}: {Count(report.Problems.Count, "problem")}{warnings}"));
     }
 
-    /// <summary>A JSON object: <c>{"file","ok","problems":[{file,line,column,path,message}],"summary"}</c>.</summary>
+    /// <summary>A JSON object: <c>{"file","ok","problems":[{file,line,column,path,message}],"warnings":[same],"summary"}</c>.</summary>
     public static void WriteJson(ConfigCheckReport report, Stream output)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -69,19 +76,8 @@ public static class ConfigCheck
         w.WriteStartObject();
         w.WriteString("file", report.File);
         w.WriteBoolean("ok", report.Ok);
-        w.WriteStartArray("problems");
-        foreach (var p in report.Problems)
-        {
-            w.WriteStartObject();
-            w.WriteString("file", p.File);
-            w.WriteNumber("line", p.Line);
-            w.WriteNumber("column", p.Column);
-            w.WriteString("path", p.Path);
-            w.WriteString("message", p.Message);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
+        WriteDiagnostics(w, "problems", report.Problems);
+        WriteDiagnostics(w, "warnings", report.Warnings);
         w.WriteStartArray("profile_dirs");
         foreach (var d in report.ProfileDirectories)
         {
@@ -137,6 +133,23 @@ public static class ConfigCheck
         }
 
         return sb.ToString();
+    }
+
+    private static void WriteDiagnostics(Utf8JsonWriter w, string name, IReadOnlyList<ConfigDiagnostic> items)
+    {
+        w.WriteStartArray(name);
+        foreach (var p in items)
+        {
+            w.WriteStartObject();
+            w.WriteString("file", p.File);
+            w.WriteNumber("line", p.Line);
+            w.WriteNumber("column", p.Column);
+            w.WriteString("path", p.Path);
+            w.WriteString("message", p.Message);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     private static string Count(int n, string what) =>

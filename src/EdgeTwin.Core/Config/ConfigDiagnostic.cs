@@ -3,7 +3,10 @@ using System.Text;
 
 namespace EdgeTwin.Core.Config;
 
-/// <summary>One problem in a config or profile file, printed as <c>FILE:LINE:COL: key.path: message</c>.</summary>
+/// <summary>
+/// One problem in a config or profile file, printed as <c>FILE:LINE:COL: key.path: message</c>; a warning (the file
+/// loads, but something is probably not what was meant) as <c>FILE:LINE:COL: warning: key.path: message</c>.
+/// </summary>
 /// <param name="File">The file as named by the user (or the profile's path).</param>
 /// <param name="Line">1-based line (0 when the whole file is concerned).</param>
 /// <param name="Column">1-based column.</param>
@@ -11,22 +14,66 @@ namespace EdgeTwin.Core.Config;
 /// <param name="Message">What is wrong, in words a person can act on.</param>
 public sealed record ConfigDiagnostic(string File, int Line, int Column, string Path, string Message)
 {
+    /// <summary>True for a warning: reported by <c>check</c> and logged at start, but the file still loads.</summary>
+    public bool IsWarning { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"{File}:{Line}:{Column}: {(Path.Length == 0 ? "(document)" : Path)}: {Message}");
+        $"{File}:{Line}:{Column}: {(IsWarning ? "warning: " : "")}{(Path.Length == 0 ? "(document)" : Path)}: {Message}");
 }
 
-/// <summary>Collects every problem found while loading, so all of them are reported at once.</summary>
+/// <summary>
+/// Collects every problem found while loading, so all of them are reported at once. Warnings are kept apart: loaders
+/// decide "invalid" by <see cref="Items"/> alone, so a warning never makes a file fail.
+/// </summary>
 public sealed class ConfigDiagnostics
 {
     private readonly List<ConfigDiagnostic> _items = [];
+    private readonly List<ConfigDiagnostic> _warnings = [];
 
-    /// <summary>Problems so far, in the order found.</summary>
+    /// <summary>Problems so far, in the order found (warnings not included).</summary>
     public IReadOnlyList<ConfigDiagnostic> Items => _items;
 
-    /// <summary>True when no problem was found.</summary>
+    /// <summary>Warnings so far, in the order found.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings => _warnings;
+
+    /// <summary>True when no problem was found (warnings do not count).</summary>
     public bool IsEmpty => _items.Count == 0;
+
+    /// <summary>Adds a warning at a node.</summary>
+    public void AddWarning(ConfigNode node, string message)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        AddWarning(node.Mark, node.Path, message);
+    }
+
+    /// <summary>Adds a warning at a position; the same warning at the same place is kept once (a section read twice warns once).</summary>
+    public void AddWarning(SourceMark mark, string path, string message)
+    {
+        var w = new ConfigDiagnostic(mark.File, mark.Line, mark.Column, path, message) { IsWarning = true };
+        if (!_warnings.Contains(w))
+        {
+            _warnings.Add(w);
+        }
+    }
+
+    /// <summary>Adds the problems and the warnings of <paramref name="other"/>.</summary>
+    public void AddAll(ConfigDiagnostics other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        _items.AddRange(other._items);
+        foreach (var w in other._warnings)
+        {
+            if (!_warnings.Contains(w))
+            {
+                _warnings.Add(w);
+            }
+        }
+    }
+
+    /// <summary>Warnings sorted by file, line and column (stable for equal positions).</summary>
+    public IReadOnlyList<ConfigDiagnostic> SortedWarnings() => SortByPosition(_warnings);
 
     /// <summary>Adds a problem at a node.</summary>
     public void Add(ConfigNode node, string message)
@@ -39,12 +86,29 @@ public sealed class ConfigDiagnostics
     public void Add(SourceMark mark, string path, string message) =>
         _items.Add(new ConfigDiagnostic(mark.File, mark.Line, mark.Column, path, message));
 
-    /// <summary>Adds problems found elsewhere.</summary>
-    public void AddRange(IEnumerable<ConfigDiagnostic> items) => _items.AddRange(items);
+    /// <summary>Adds problems found elsewhere (a warning among them goes to <see cref="Warnings"/>).</summary>
+    public void AddRange(IEnumerable<ConfigDiagnostic> items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        foreach (var d in items)
+        {
+            if (!d.IsWarning)
+            {
+                _items.Add(d);
+            }
+            else if (!_warnings.Contains(d))
+            {
+                _warnings.Add(d);
+            }
+        }
+    }
 
     /// <summary>Problems sorted by file, line and column (stable for equal positions).</summary>
-    public IReadOnlyList<ConfigDiagnostic> Sorted() =>
-        [.. _items.Select((d, i) => (d, i))
+    public IReadOnlyList<ConfigDiagnostic> Sorted() => SortByPosition(_items);
+
+    /// <summary><paramref name="items"/> sorted by file, line and column (stable for equal positions).</summary>
+    public static IReadOnlyList<ConfigDiagnostic> SortByPosition(IEnumerable<ConfigDiagnostic> items) =>
+        [.. items.Select((d, i) => (d, i))
             .OrderBy(x => x.d.File, StringComparer.Ordinal)
             .ThenBy(x => x.d.Line)
             .ThenBy(x => x.d.Column)

@@ -250,7 +250,11 @@ public sealed partial class ConfigReader
         return t;
     }
 
-    /// <summary>One of the names in <paramref name="names"/> (matched exactly, then case-insensitively).</summary>
+    /// <summary>
+    /// One of the names in <paramref name="names"/>, matched exactly; a name in another case is still accepted (site files
+    /// written that way keep loading) with a warning, because the JSON Schemas, and the editors and CI that use them,
+    /// accept only the exact spelling.
+    /// </summary>
     public T? Enum<T>(string key, IReadOnlyDictionary<string, T> names, bool required = false)
         where T : struct
     {
@@ -270,6 +274,7 @@ public sealed partial class ConfigReader
         {
             if (string.Equals(name, s.Value, StringComparison.OrdinalIgnoreCase))
             {
+                Diagnostics.AddWarning(s, $"'{s.Value}' is accepted as '{name}'; write '{name}' (the schema and editors accept only that spelling)");
                 return value;
             }
         }

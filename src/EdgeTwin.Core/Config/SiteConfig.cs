@@ -41,6 +41,12 @@ public sealed record SiteConfig(
     /// </summary>
     public IReadOnlyDictionary<string, ConfigMapping> Sections { get; init; } = new Dictionary<string, ConfigMapping>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The loader's warnings about the config and the profiles it uses (<c>check</c> prints them; the agent logs them at
+    /// start); empty when built in code.
+    /// </summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings { get; init; } = [];
+
     /// <summary>Full path of the file this config was loaded from, or null when built in code.</summary>
     public string? SourcePath { get; init; }
 

@@ -24,6 +24,9 @@ public sealed record ConfigLoadResult(SiteConfig? Config, IReadOnlyList<ConfigDi
 {
     /// <summary>True when the config loaded without problems.</summary>
     public bool IsValid => Config is not null && Problems.Count == 0;
+
+    /// <summary>Warnings (the config loads, but something is probably not what was meant), sorted like <see cref="Problems"/>.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Warnings { get; init; } = [];
 }
 
 /// <summary>
@@ -72,7 +75,9 @@ public static class SiteConfigLoader
         var builder = new Builder(file, options ?? new SiteConfigLoadOptions());
         var config = builder.Build(yaml);
         var problems = builder.Diagnostics.Sorted();
-        return new ConfigLoadResult(problems.Count == 0 ? config : null, problems, builder.ProfileDirectories);
+        var warnings = builder.Diagnostics.SortedWarnings();
+        // The config carries its warnings so the agent logs at start what check showed.
+        return new ConfigLoadResult(problems.Count == 0 ? config is null ? null : config with { Warnings = warnings } : null, problems, builder.ProfileDirectories) { Warnings = warnings };
     }
 
     /// <summary>
@@ -728,7 +733,7 @@ public static class SiteConfigLoader
             {
                 var profileErrors = new ConfigDiagnostics();
                 profile = catalog.Get(profileId, profileErrors, out var found);
-                Diagnostics.AddRange(profileErrors.Items);
+                Diagnostics.AddAll(profileErrors);
                 if (!found)
                 {
                     Diagnostics.Add(r.Node("profile")!, $"unknown profile '{profileId}' (no {profileId}.yaml in {string.Join(", ", catalog.Directories)})");

@@ -100,7 +100,7 @@ public static partial class DeviceProfileLoader
     /// <summary>Loads and validates one profile file.</summary>
     /// <param name="path">The file.</param>
     /// <param name="displayPath">How the file is named in problems (defaults to <paramref name="path"/>).</param>
-    /// <param name="diagnostics">Receives every problem.</param>
+    /// <param name="diagnostics">Receives every problem, and the warnings (unit or role not documented, an enum name in another case).</param>
     /// <returns>The profile, or null when it has problems.</returns>
     public static DeviceProfile? LoadFile(string path, ConfigDiagnostics diagnostics, string? displayPath = null)
     {
@@ -376,7 +376,8 @@ public static partial class DeviceProfileLoader
             filter = foid is null ? null : new TableRowFilter(foid, values);
         }
 
-        if (labelTag is not null && labelOid is null)
+        // An invalid label_oid has its own problem; "needs label_oid" would say the key is missing.
+        if (labelTag is not null && labelOid is null && r.Node("label_oid") is null)
         {
             r.Diagnostics.Add(r.Node("label_tag")!, "label_tag needs label_oid");
         }
@@ -439,12 +440,21 @@ public static partial class DeviceProfileLoader
         }
 
         var unit = r.String("unit", required: true);
+        if (unit is not null && ProfileVocabulary.UnitWarning(unit) is { } unitWarning)
+        {
+            d.AddWarning(r.Node("unit")!, unitWarning);
+        }
+
         var kind = r.Enum("kind", Kinds, required: true);
         var role = r.String("role", required: true);
         if (role is not null && !RolePattern().IsMatch(role))
         {
             d.Add(r.Node("role")!, $"'{role}' is not a role (area.quantity in snake_case, e.g. pdu.outlet_current)");
             role = null;
+        }
+        else if (role is not null && ProfileVocabulary.RoleWarning(role) is { } roleWarning)
+        {
+            d.AddWarning(r.Node("role")!, roleWarning);
         }
 
         var scale = r.Double("scale");

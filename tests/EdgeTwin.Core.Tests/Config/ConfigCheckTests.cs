@@ -77,6 +77,51 @@ public sealed class ConfigCheckTests
     }
 
     [Fact]
+    public void Regression_check_accepted_enum_names_in_another_case_and_unknown_units_without_a_word()
+    {
+        // Site config and profile alike: the value is still accepted (exit 0), each spelling named with file, line and key.
+        using var dir = new TempDir();
+        dir.Write("profiles/custom-pdu.yaml", """
+            profile: custom-pdu
+            vendor: X
+            model: Y
+            protocol: modbus
+            source: register map
+            modbus: { byte_order: abcd }
+            metrics:
+              - { name: total_power, table: holding, address: 0, type: float32, unit: w, kind: gauge, role: pdu.power }
+            """);
+        var path = dir.Write("site.yaml", """
+            site: { id: s1, gateway_id: g1 }
+            devices:
+              - { id: p1, profile: custom-pdu, address: "rtu:/dev/ttyUSB0", unit_id: 1, serial: { parity: NONE } }
+            """);
+        var profile = Path.Combine(dir.Path, "profiles", "custom-pdu.yaml");
+        var report = ConfigCheck.Run(path, new SiteConfigLoadOptions { ProfilesDir = Path.Combine(dir.Path, "profiles") });
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+
+        Assert.Equal(0, report.ExitCode);
+        var lines = text.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(
+        [
+            $"{profile}:6:23: warning: modbus.byte_order: 'abcd' is accepted as 'ABCD'; write 'ABCD' (the schema and editors accept only that spelling)",
+            $"{profile}:8:75: warning: metrics[0].unit: unknown unit 'w' (did you mean 'W'?); it is kept as written, but the twin and the centre understand only the units in device-profiles/README.md",
+            $"{path}:3:95: warning: devices[0].serial.parity: 'NONE' is accepted as 'none'; write 'none' (the schema and editors accept only that spelling)",
+        ], lines[..^1]);
+        Assert.StartsWith($"OK: {path}: site s1", lines[^1], StringComparison.Ordinal);
+        Assert.EndsWith("using 1 profile; 3 warnings", lines[^1], StringComparison.Ordinal);
+        Assert.Equal(report.Warnings, report.Config!.Warnings); // what the agent logs at start
+
+        using var ms = new MemoryStream();
+        ConfigCheck.WriteJson(report, ms);
+        using var doc = JsonDocument.Parse(ms.ToArray());
+        Assert.True(doc.RootElement.GetProperty("ok").GetBoolean());
+        var w = doc.RootElement.GetProperty("warnings")[2];
+        Assert.Equal((3, 95, "devices[0].serial.parity"), (w.GetProperty("line").GetInt32(), w.GetProperty("column").GetInt32(), w.GetProperty("path").GetString()));
+    }
+
+    [Fact]
     public void Json_output_carries_positions_and_summary()
     {
         using var dir = new TempDir();

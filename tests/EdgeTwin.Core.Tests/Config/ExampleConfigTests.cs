@@ -13,6 +13,7 @@ public sealed class ExampleConfigTests
         var result = SiteConfigLoader.Load(Path.Combine(TestFiles.ExamplesDir, file), new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
 
         Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.True(result.Warnings.Count == 0, string.Join("\n", result.Warnings));
         Assert.NotEmpty(result.Config!.Devices);
         Assert.All(result.Config.Devices, d => Assert.True(result.Config.Profiles.ContainsKey(d.Profile)));
     }

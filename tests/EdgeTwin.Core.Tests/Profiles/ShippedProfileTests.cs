@@ -30,6 +30,37 @@ public sealed class ShippedProfileTests
     }
 
     [Fact]
+    public void Shipped_profiles_load_without_a_single_warning()
+    {
+        // Every documented unit and role spelled as documented, every enum name in the schema's case: the profiles a site
+        // copies from must not teach the spellings check warns about.
+        var d = new ConfigDiagnostics();
+        var all = new ProfileCatalog([TestFiles.ProfilesDir]).LoadAll(d);
+
+        Assert.True(d.IsEmpty, string.Join("\n", d.Items));
+        Assert.Equal(TestFiles.ShippedProfiles().Count(), all.Count);
+        Assert.True(d.Warnings.Count == 0, string.Join("\n", d.Warnings));
+        Assert.All(all.SelectMany(p => p.AllMetrics), m => Assert.True(ProfileVocabulary.IsKnownUnit(m.Unit), $"{m.Name}: {m.Unit}"));
+    }
+
+    [Fact]
+    public void Readme_documents_the_units_and_roles_the_loader_warns_against()
+    {
+        // One list in code (ProfileVocabulary); the README a profile author reads must say the same.
+        var readme = File.ReadAllText(Path.Combine(TestFiles.ProfilesDir, "README.md")).ReplaceLineEndings("\n");
+        var unitsText = readme[readme.IndexOf("after scaling, one of ", StringComparison.Ordinal)..readme.IndexOf(" — exactly so", StringComparison.Ordinal)];
+        Assert.Equal(ProfileVocabulary.Units, System.Text.RegularExpressions.Regex.Matches(unitsText, "`([^`]+)`").Select(m => m.Groups[1].Value));
+
+        var roles = readme[readme.IndexOf("## Roles", StringComparison.Ordinal)..readme.IndexOf("## Spellings", StringComparison.Ordinal)];
+        foreach (var bullet in roles.Split("\n- `", StringSplitOptions.None).Skip(1))
+        {
+            var area = bullet[..bullet.IndexOf('.', StringComparison.Ordinal)];
+            var words = System.Text.RegularExpressions.Regex.Matches(bullet, "[a-z0-9_]+").Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+            Assert.All(ProfileVocabulary.Roles[area], q => Assert.True(words.Contains(q), $"README: {area}.{q} is not documented"));
+        }
+    }
+
+    [Fact]
     public void At_least_twelve_profiles_cover_the_required_devices()
     {
         var d = new ConfigDiagnostics();

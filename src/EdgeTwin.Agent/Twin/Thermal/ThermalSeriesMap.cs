@@ -128,14 +128,20 @@ internal sealed class ThermalSeriesMap
 
             case "pdu.power" when d.Tags is null || d.Tags.Count == 0:
             {
+                // A unit the map cannot convert would be off by 10³ or worse: not used (named at start, see UnusablePower).
+                if (PowerScale(d.Unit) is not { } toKw)
+                {
+                    return [];
+                }
+
                 var racks = _racksByPduDevice.TryGetValue(d.DeviceId, out var ids) ? ids.Select(id => _racks.TryGetValue(id, out var r) ? r : (-1, -1)).Where(r => r.Item1 >= 0).ToList() : [];
-                var scale = PowerScale(d.Unit) / Math.Max(1, racks.Count);
+                var scale = toKw / Math.Max(1, racks.Count);
                 return [.. racks.Select(r => new ThermalCell(ThermalSignal.Power, r.Item1, r.Item2, scale, null))];
             }
 
             case "rack.power" or "rack.it_power":
-                return device?.Location.Rack is { } rackId && _racks.TryGetValue(rackId, out var rk)
-                    ? [new ThermalCell(ThermalSignal.Power, rk.Zone, rk.Rack, PowerScale(d.Unit), null)]
+                return device?.Location.Rack is { } rackId && _racks.TryGetValue(rackId, out var rk) && PowerScale(d.Unit) is { } rackToKw
+                    ? [new ThermalCell(ThermalSignal.Power, rk.Zone, rk.Rack, rackToKw, null)]
                     : [];
         }
 
@@ -214,10 +220,42 @@ internal sealed class ThermalSeriesMap
         return [.. states.Where(s => OnLabels.Contains(s.Value.Trim())).Select(s => s.Key)];
     }
 
-    private static double PowerScale(string unit) => unit switch
+    /// <summary>
+    /// The enabled devices' metrics that would feed rack power (a PDU's untagged <c>pdu.power</c> when it feeds a rack,
+    /// <c>rack.power</c> / <c>rack.it_power</c> at a rack) but whose unit is not W, kW or MW, so they are not used:
+    /// one text each, for the warning at start.
+    /// </summary>
+    public IReadOnlyList<string> UnusablePower()
+    {
+        var list = new List<string>();
+        foreach (var device in _config.Devices.Where(x => x.Enabled))
+        {
+            if (!_config.Profiles.TryGetValue(device.Profile, out var profile))
+            {
+                continue;
+            }
+
+            var feeds = _racksByPduDevice.ContainsKey(device.Id);
+            var atRack = device.Location.Rack is { } rack && _racks.ContainsKey(rack);
+            // Table columns carry their row's tags, so only scalar pdu.power is the PDU total the map reads.
+            foreach (var m in profile.Metrics.Where(m => feeds && m.Role == "pdu.power").Concat(profile.AllMetrics.Where(m => atRack && m.Role is "rack.power" or "rack.it_power")))
+            {
+                if (PowerScale(m.Unit) is null)
+                {
+                    list.Add($"device {device.Id} metric {m.Name} ({m.Role}, profile {profile.Id}) is in '{m.Unit}', not W, kW or MW: not used as rack power");
+                }
+            }
+        }
+
+        return list;
+    }
+
+    // Factor to kW; null for any other unit (a custom profile's 'w' or 'Watt' taken as kW was 1000 times too much).
+    private static double? PowerScale(string unit) => unit switch
     {
         "W" => 0.001,
+        "kW" => 1,
         "MW" => 1000,
-        _ => 1,
+        _ => null,
     };
 }

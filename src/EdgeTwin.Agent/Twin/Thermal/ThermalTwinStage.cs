@@ -68,6 +68,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         var zones = ThermalZone.FromTopology(config.Site).Where(z => z.Racks.Count > 0).ToList();
         Twin = new ThermalTwin(zones, _options.Settings, _options.Window, meterFactory);
         _map = new ThermalSeriesMap(config, zones);
+        foreach (var unusable in _map.UnusablePower())
+        {
+            LogPowerUnitUnusable(_logger, unusable);
+        }
+
         _zones = [.. zones.Select(z => new ZoneState(z))];
         _meter = meterFactory?.Create(ThermalTwin.MeterName) ?? new Meter(ThermalTwin.MeterName);
         _frames = _meter.CreateCounter<long>("edgetwin.twin.thermal.frames", "{frame}", "Frames handed to the live thermal twin.");
@@ -865,6 +870,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Thermal twin of {Zone} calibrated on {Frames} frames: inlet fit {InletRmse:0.00} K, room fit {RoomRmse:0.00} K, {Seconds:0.00} s")]
     private static partial void LogCalibrated(ILogger logger, string zone, int frames, double inletRmse, double roomRmse, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Thermal twin: {What}")]
+    private static partial void LogPowerUnitUnusable(ILogger logger, string what);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Thermal twin of {Zone}: calibration or prediction failed")]
     private static partial void LogWorkerFailed(ILogger logger, string zone, Exception exception);

@@ -1,0 +1,135 @@
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Core.Tests.Profiles;
+
+/// <summary>What a profile that loads may still get wrong: warnings with line, column and key, the profile kept.</summary>
+public sealed class ProfileWarningTests
+{
+    private static (DeviceProfile Profile, IReadOnlyList<string> Warnings) Load(string yaml, string id = "test-profile")
+    {
+        var d = new ConfigDiagnostics();
+        var p = DeviceProfileLoader.Parse(yaml, id + ".yaml", d, id);
+        Assert.True(d.IsEmpty, string.Join("\n", d.Items));
+        Assert.NotNull(p);
+        return (p, [.. d.SortedWarnings().Select(x => x.ToString())]);
+    }
+
+    [Fact]
+    public void Regression_enum_names_in_another_case_passed_check_while_the_schema_rejects_them()
+    {
+        // The schema's enums are case-sensitive, so an editor or CI flagged a file check accepted without a word.
+        // The names are still accepted (site files written that way keep loading), now with a warning each.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: modbus
+            source: register map
+            modbus: { byte_order: abcd }
+            metrics:
+              - { name: a, table: Holding, address: 0, type: Float32, order: cdab, unit: V, kind: Gauge, role: meter.voltage }
+            """;
+        var (profile, warnings) = Load(yaml);
+
+        Assert.Equal(WordOrder.ABCD, profile.Modbus!.ByteOrder);
+        var register = profile.Metrics[0].Register!;
+        Assert.Equal((ModbusTable.Holding, ModbusDataType.Float32, WordOrder.CDAB), (register.Table, register.Type, register.Order));
+        Assert.Equal(MetricKind.Gauge, profile.Metrics[0].Kind);
+        Assert.Equal(
+        [
+            "test-profile.yaml:6:23: warning: modbus.byte_order: 'abcd' is accepted as 'ABCD'; write 'ABCD' (the schema and editors accept only that spelling)",
+            "test-profile.yaml:8:23: warning: metrics[0].table: 'Holding' is accepted as 'holding'; write 'holding' (the schema and editors accept only that spelling)",
+            "test-profile.yaml:8:50: warning: metrics[0].type: 'Float32' is accepted as 'float32'; write 'float32' (the schema and editors accept only that spelling)",
+            "test-profile.yaml:8:66: warning: metrics[0].order: 'cdab' is accepted as 'CDAB'; write 'CDAB' (the schema and editors accept only that spelling)",
+            "test-profile.yaml:8:87: warning: metrics[0].kind: 'Gauge' is accepted as 'gauge'; write 'gauge' (the schema and editors accept only that spelling)",
+        ], warnings);
+    }
+
+    [Fact]
+    public void Regression_a_misspelt_role_and_undocumented_units_passed_check_silently()
+    {
+        // meter.frequncy matched no role the twin looks up, so the metric was silently disconnected from it.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: snmp
+            source: MIB
+            metrics:
+              - { name: energy, oid: .1.3.6.1.1.0, unit: kWh, kind: counter, role: meter.energy_import }
+              - { name: temp, oid: .1.3.6.1.2.0, unit: "°C", kind: gauge, role: room.temperature }
+              - { name: freq, oid: .1.3.6.1.3.0, unit: Hz, kind: gauge, role: meter.frequncy }
+              - { name: power, oid: .1.3.6.1.4.0, unit: Watt, kind: gauge, role: pdu.power }
+              - { name: custom, oid: .1.3.6.1.5.0, unit: furlong, kind: gauge, role: lab.anything_goes }
+            """;
+        var (profile, warnings) = Load(yaml);
+
+        Assert.Equal(5, profile.Metrics.Count);
+        Assert.Equal("meter.frequncy", profile.Metrics[2].Role); // kept as written: a warning, not an error
+        var units = string.Join(", ", ProfileVocabulary.Units);
+        const string Tail = "; it is kept as written, but the twin and the centre understand only the units in device-profiles/README.md";
+        Assert.Equal(
+        [
+            "test-profile.yaml:7:46: warning: metrics[0].unit: unknown unit 'kWh' (did you mean 'kW.h'?)" + Tail,
+            "test-profile.yaml:8:44: warning: metrics[1].unit: unknown unit '°C' (did you mean 'Cel'?)" + Tail,
+            "test-profile.yaml:9:67: warning: metrics[2].role: unknown role 'meter.frequncy' (did you mean 'meter.frequency'?); the twin and the simulator look metrics up by role, so this metric feeds none of them",
+            "test-profile.yaml:10:45: warning: metrics[3].unit: unknown unit 'Watt' (did you mean 'W'?)" + Tail,
+            $"test-profile.yaml:11:46: warning: metrics[4].unit: unknown unit 'furlong' (documented units: {units})" + Tail,
+        ], warnings);
+    }
+
+    [Theory]
+    [InlineData("w", "W")]
+    [InlineData("KW", "kW")]
+    [InlineData("Wh", "W.h")]
+    [InlineData("kVAr", "kvar")]
+    [InlineData("rpm", "/min")]
+    [InlineData("degC", "Cel")]
+    [InlineData("Hzz", "Hz")]
+    public void Unit_suggestions_are_documented_units(string written, string suggested)
+    {
+        Assert.Equal(suggested, ProfileVocabulary.SuggestUnit(written));
+        Assert.True(ProfileVocabulary.IsKnownUnit(suggested));
+    }
+
+    [Fact]
+    public void A_role_far_from_every_known_one_lists_the_area_roles()
+    {
+        var warning = ProfileVocabulary.RoleWarning("room.co2_concentration");
+        Assert.Equal("unknown role 'room.co2_concentration' (known room. roles: temperature, humidity, pressure, leak, leak_changes); the twin and the simulator look metrics up by role, so this metric feeds none of them", warning);
+        Assert.Null(ProfileVocabulary.RoleWarning("crah.supply_temperature"));
+        Assert.Null(ProfileVocabulary.RoleWarning("lab.anything"));
+    }
+
+    [Fact]
+    public void Regression_an_invalid_label_oid_also_reported_label_tag_needs_label_oid()
+    {
+        // The key was there, only invalid: the follow-on "label_tag needs label_oid" sent the reader looking for a missing key.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: snmp
+            source: MIB
+            tables:
+              - name: outlet
+                index_tag: outlet
+                label_oid: 1.3.6.x
+                label_tag: outlet_name
+                columns:
+                  - { name: outlet_current, oid: .1.3.6.1.4, unit: A, kind: gauge, role: pdu.outlet_current }
+            """;
+        var d = new ConfigDiagnostics();
+        Assert.Null(DeviceProfileLoader.Parse(yaml, "test-profile.yaml", d, "test-profile"));
+        Assert.Equal(
+            ["test-profile.yaml:9:16: tables[0].label_oid: '1.3.6.x' is not an OID (dotted numbers, e.g. .1.3.6.1.2.1.1.3.0)"],
+            d.Sorted().Select(x => x.ToString()));
+
+        // A missing label_oid is still reported.
+        d = new ConfigDiagnostics();
+        Assert.Null(DeviceProfileLoader.Parse(yaml.Replace("    label_oid: 1.3.6.x\n", "", StringComparison.Ordinal), "test-profile.yaml", d, "test-profile"));
+        Assert.Equal(["test-profile.yaml:9:16: tables[0].label_tag: label_tag needs label_oid"], d.Sorted().Select(x => x.ToString()));
+    }
+}
