@@ -24,7 +24,7 @@ public sealed class MqttSink : IAlertSink
     private IMqttClient? _client;
     private string? _rejection; // why the last handshake refused the broker's certificate, for the error
 
-    /// <exception cref="MQTTnet.Exceptions.MqttConfigurationException">Never; see <see cref="ConnectionFactory"/> for TLS file errors.</exception>
+    /// <exception cref="EdgeTwin.Uplink.UplinkOptionsException">A TLS file cannot be used (check reports it before).</exception>
     public MqttSink(MqttSinkConfig config, string site, string gateway)
     {
         ArgumentNullException.ThrowIfNull(config);
