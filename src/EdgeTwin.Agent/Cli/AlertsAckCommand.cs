@@ -45,7 +45,7 @@ internal sealed class AlertsAckCommand : ICliSubcommand
         });
         command.SetAction((parse, ct) =>
         {
-            var fields = new List<(string, object)> { ("op", "ack"), ("by", Environment.UserName) };
+            var fields = new List<(string, object)> { ("op", "ack") };
             if (parse.GetValue(ids) is { Length: > 0 } list)
             {
                 fields.Add(("ids", list));

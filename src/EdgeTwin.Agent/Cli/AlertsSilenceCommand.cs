@@ -28,7 +28,7 @@ internal sealed class AlertsSilenceCommand : ICliSubcommand
 
             return await cli.RunAsync(
                 parse,
-                AlertsCli.Request(("op", "silence"), ("rule", parse.GetValue(rule)!), ("seconds", span.TotalSeconds), ("by", Environment.UserName)),
+                AlertsCli.Request(("op", "silence"), ("rule", parse.GetValue(rule)!), ("seconds", span.TotalSeconds)),
                 (root, o) => o.WriteLineAsync($"rule {parse.GetValue(rule)} silenced until {AlertsCli.Short(AlertsCli.Str(root, "until"))}"),
                 ct).ConfigureAwait(false);
         });

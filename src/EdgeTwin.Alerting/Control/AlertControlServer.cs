@@ -6,6 +6,7 @@ using System.Text.Json;
 using EdgeTwin.Alerting.Connectivity;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Config;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -14,9 +15,12 @@ namespace EdgeTwin.Alerting.Control;
 /// <summary>
 /// The running agent's alert control: a Unix stream socket (file mode 0660, so only the service user and its group may
 /// talk to it; no TCP port), one JSON request per line, one JSON answer per line:
-/// <c>{"op":"list"}</c>, <c>{"op":"history","limit":50}</c>, <c>{"op":"ack","id":12,"by":"alice"}</c> (or
+/// <c>{"op":"list"}</c>, <c>{"op":"history","limit":50}</c>, <c>{"op":"ack","id":12}</c> (or
 /// <c>"ids":[11,15]</c>, <c>"rule":"inlet-hot"</c>, <c>"all":true</c> with an optional <c>"severity":"critical"</c>),
-/// <c>{"op":"silence","rule":"inlet-hot","seconds":7200,"by":"alice"}</c>. Answers carry <c>"ok":true</c> or <c>"ok":false,"error":…</c>.
+/// <c>{"op":"silence","rule":"inlet-hot","seconds":7200}</c> (at most <c>alerts.max_silence</c>). Acknowledges and
+/// silences are recorded under the connecting user as the kernel reports it (<see cref="ControlPeer"/>); a <c>by</c> in
+/// the request is ignored. Answers carry <c>"ok":true</c> or <c>"ok":false,"error":…</c>; every refused or failed
+/// request is also logged as a warning.
 /// </summary>
 public sealed partial class AlertControlServer : IAsyncDisposable
 {
@@ -95,13 +99,23 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             try
             {
                 await using var stream = new NetworkStream(client, ownsSocket: false);
-                var request = await ReadLineAsync(stream, timeout.Token).ConfigureAwait(false);
-                if (request is null)
+                var peer = await ControlPeer.IdentifyAsync(client, timeout.Token).ConfigureAwait(false);
+                byte[] answer;
+                try
                 {
-                    return;
-                }
+                    var request = await ReadLineAsync(stream, timeout.Token).ConfigureAwait(false);
+                    if (request is null)
+                    {
+                        return;
+                    }
 
-                var answer = Handle(request);
+                    answer = Handle(request, peer);
+                }
+                catch (RequestTooLongException ex)
+                {
+                    LogRefused("?", Who(peer), ex.Message);
+                    answer = ErrorAnswer(ex.Message);
+                }
 
                 // An acknowledge or silence is answered once it is durable: a SIGKILL right after cannot undo it.
                 await _alerting.Manager.FlushAsync(timeout.Token).ConfigureAwait(false);
@@ -111,6 +125,11 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
             {
                 LogClientFailed(ex.Message);
+            }
+            catch (Exception ex)
+            {
+                // Nothing of one connection may end unobserved: the server serves the next one either way.
+                LogServeFailed(ex, ex.Message);
             }
         }
     }
@@ -137,72 +156,171 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             buffer.Write(one.AsSpan(0, n));
         }
 
-        throw new IOException($"request longer than {MaxRequestBytes} bytes");
+        throw new RequestTooLongException($"request longer than {MaxRequestBytes} bytes");
     }
 
-    /// <summary>Answers one request (public for tests and for hosts that expose it differently).</summary>
-    public byte[] Handle(ReadOnlySpan<byte> request)
+    /// <summary>
+    /// Answers one request from <paramref name="peer"/> (null: the kernel could not tell who it is; then nothing is
+    /// recorded in anyone's name). Never throws: a malformed or out-of-range request, or a failure underneath, is an
+    /// <c>ok:false</c> answer naming the field and a warning in the log. Public for tests.
+    /// </summary>
+    public byte[] Handle(ReadOnlySpan<byte> request, ControlPeer? peer)
     {
-        var output = new ArrayBufferWriter<byte>(1024);
-        using var w = new Utf8JsonWriter(output);
-        w.WriteStartObject();
+        string? op = null;
         try
         {
-            using var doc = JsonDocument.Parse(request.ToArray());
-            var root = doc.RootElement;
-            var op = root.TryGetProperty("op", out var o) ? o.GetString() : null;
-            switch (op)
+            var output = new ArrayBufferWriter<byte>(1024);
+            string? error;
+            using (var w = new Utf8JsonWriter(output))
             {
-                case "list":
-                    w.WriteBoolean("ok", true);
-                    WriteList(w);
-                    break;
-                case "history":
-                    var limit = root.TryGetProperty("limit", out var l) && l.TryGetInt32(out var li) ? Math.Clamp(li, 1, 10_000) : 100;
-                    IReadOnlyList<AlertHistoryEntry> history;
-                    try
-                    {
-                        history = _alerting.Manager.History(limit);
-                    }
-                    catch (Exception ex) when (ex is LiteDB.LiteException or IOException or ObjectDisposedException)
-                    {
-                        // LiteDB failed underneath (the store reopens it in the background): say so instead of dropping the client.
-                        Error(w, $"alert history unavailable for now ({_alerting.Manager.Store.Path}: {ex.Message}); alarms are not affected, try again shortly");
-                        break;
-                    }
-
-                    w.WriteBoolean("ok", true);
-                    WriteHistory(w, history);
-                    break;
-                case "ack":
-                    Ack(w, root);
-                    break;
-                case "silence":
-                    var rule = root.TryGetProperty("rule", out var r) ? r.GetString() : null;
-                    if (rule is null || !root.TryGetProperty("seconds", out var s) || !s.TryGetDouble(out var seconds) || seconds < 0)
-                    {
-                        Error(w, "silence needs 'rule' and non-negative 'seconds'");
-                        break;
-                    }
-
-                    var until = _time.GetUtcNow().AddSeconds(seconds);
-                    var silencedBy = root.TryGetProperty("by", out var sb) ? sb.GetString() ?? "cli" : "cli";
-                    Result(w, _alerting.Manager.Silence(rule, until, silencedBy), $"rule '{rule}'");
-                    w.WriteString("until", until.ToString("O", CultureInfo.InvariantCulture));
-                    break;
-                default:
-                    Error(w, $"unknown op '{op}' (list, history, ack, silence)");
-                    break;
+                w.WriteStartObject();
+                error = Dispatch(w, request, peer, ref op);
+                w.WriteEndObject();
             }
+
+            if (error is not null)
+            {
+                LogRefused(op ?? "?", Who(peer), error);
+            }
+
+            return output.WrittenSpan.ToArray();
+        }
+        catch (Exception ex)
+        {
+            // What the checks did not foresee: the half-written answer is dropped for one that says what failed.
+            var error = $"{op ?? "request"} failed: {ex.GetType().Name}: {ex.Message}";
+            LogRequestFailed(ex, op ?? "?", Who(peer), error);
+            return ErrorAnswer(error);
+        }
+    }
+
+    private string? Dispatch(Utf8JsonWriter w, ReadOnlySpan<byte> request, ControlPeer? peer, ref string? op)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(request.ToArray());
         }
         catch (JsonException ex)
         {
-            Error(w, "request is not JSON: " + ex.Message);
+            return Error(w, "request is not JSON: " + ex.Message);
         }
 
-        w.WriteEndObject();
-        w.Flush();
-        return output.WrittenSpan.ToArray();
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return Error(w, $"request must be a JSON object like {{\"op\":\"list\"}}, got {Show(root)}");
+            }
+
+            try
+            {
+                op = Text(root, "request", "op");
+                switch (op)
+                {
+                    case "list":
+                        w.WriteBoolean("ok", true);
+                        WriteList(w);
+                        return null;
+                    case "history":
+                        return History(w, root);
+                    case "ack":
+                        return Ack(w, root, RequirePeer(peer));
+                    case "silence":
+                        return Silence(w, root, RequirePeer(peer));
+                    default:
+                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (list, history, ack, silence)");
+                }
+            }
+            catch (BadRequestException ex)
+            {
+                return Error(w, ex.Message);
+            }
+        }
+    }
+
+    private string? History(Utf8JsonWriter w, JsonElement root)
+    {
+        var limit = 100;
+        if (Field(root, "limit") is { } l)
+        {
+            if (l.ValueKind != JsonValueKind.Number || !l.TryGetInt32(out limit))
+            {
+                throw new BadRequestException($"history's 'limit' must be a whole number, got {Show(l)}");
+            }
+
+            limit = Math.Clamp(limit, 1, 10_000);
+        }
+
+        IReadOnlyList<AlertHistoryEntry> history;
+        try
+        {
+            history = _alerting.Manager.History(limit);
+        }
+        catch (Exception ex) when (ex is LiteDB.LiteException or IOException or ObjectDisposedException)
+        {
+            // LiteDB failed underneath (the store reopens it in the background): say so instead of dropping the client.
+            return Error(w, $"alert history unavailable for now ({_alerting.Manager.Store.Path}: {ex.Message}); alarms are not affected, try again shortly");
+        }
+
+        w.WriteBoolean("ok", true);
+        WriteHistory(w, history);
+        return null;
+    }
+
+    /// <summary>
+    /// Silences a rule for <c>seconds</c> (0 lifts a silence), at most <see cref="Rules.AlertsConfig.MaxSilence"/>: a
+    /// request beyond it is refused, not shortened, so nobody believes a rule is muted longer than it is.
+    /// </summary>
+    private string? Silence(Utf8JsonWriter w, JsonElement root, ControlPeer peer)
+    {
+        var rule = Text(root, "silence", "rule") ?? throw new BadRequestException("silence needs 'rule' (the rule's name)");
+        if (Field(root, "seconds") is not { } s)
+        {
+            throw new BadRequestException("silence needs 'seconds' (how long; 0 lifts a silence)");
+        }
+
+        if (s.ValueKind != JsonValueKind.Number)
+        {
+            throw new BadRequestException($"silence's 'seconds' must be a number, got {Show(s)}");
+        }
+
+        if (!s.TryGetDouble(out var seconds) || !double.IsFinite(seconds))
+        {
+            throw new BadRequestException($"silence's 'seconds' is out of range, got {Show(s)}");
+        }
+
+        if (seconds < 0)
+        {
+            throw new BadRequestException($"silence's 'seconds' must not be negative, got {Show(s)} (0 lifts a silence)");
+        }
+
+        var config = _alerting.Manager.Config;
+        if (seconds > config.MaxSilence.TotalSeconds)
+        {
+            return Error(w, $"silence of {Span(seconds)} refused: longer than alerts.max_silence ({config.MaxSilenceText})");
+        }
+
+        var by = Attribute(root, "silence", peer);
+        var until = _time.GetUtcNow().AddSeconds(seconds);
+        var untilText = until.ToString("O", CultureInfo.InvariantCulture);
+        var error = Result(w, _alerting.Manager.Silence(rule, until, by), $"rule '{rule}'");
+        w.WriteString("until", untilText);
+        w.WriteString("by", by);
+        if (error is null)
+        {
+            if (seconds == 0)
+            {
+                LogSilenceLifted(rule, peer);
+            }
+            else
+            {
+                LogSilenced(rule, untilText, peer);
+            }
+        }
+
+        return error;
     }
 
     /// <summary>
@@ -211,53 +329,49 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     /// request takes them all. Each alert is tried on its own; the answer lists what was acknowledged and what failed, and
     /// is <c>ok</c> only if nothing failed.
     /// </summary>
-    private void Ack(Utf8JsonWriter w, JsonElement root)
+    private string? Ack(Utf8JsonWriter w, JsonElement root, ControlPeer peer)
     {
-        var by = root.TryGetProperty("by", out var b) ? b.GetString() ?? "cli" : "cli";
         var ids = new List<long>();
-        if (root.TryGetProperty("id", out var idElement))
+        if (Field(root, "id") is { } idElement)
         {
-            if (!idElement.TryGetInt64(out var one))
+            if (idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt64(out var one))
             {
-                Error(w, "ack needs numeric ids");
-                return;
+                throw new BadRequestException($"ack's 'id' must be an alert id (a whole number), got {Show(idElement)}");
             }
 
             ids.Add(one);
         }
 
-        if (root.TryGetProperty("ids", out var idsElement))
+        if (Field(root, "ids") is { } idsElement)
         {
-            if (idsElement.ValueKind != JsonValueKind.Array || idsElement.EnumerateArray().Any(e => !e.TryGetInt64(out _)))
+            if (idsElement.ValueKind != JsonValueKind.Array
+                || idsElement.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out _)))
             {
-                Error(w, "ack's 'ids' must be an array of numbers");
-                return;
+                throw new BadRequestException($"ack's 'ids' must be an array of alert ids (whole numbers), got {Show(idsElement)}");
             }
 
             ids.AddRange(idsElement.EnumerateArray().Select(e => e.GetInt64()));
         }
 
-        var rule = root.TryGetProperty("rule", out var r) ? r.GetString() : null;
-        var all = root.TryGetProperty("all", out var a) && a.ValueKind == JsonValueKind.True;
-        var severity = root.TryGetProperty("severity", out var sv) ? sv.GetString() : null;
+        var rule = Text(root, "ack", "rule");
+        var all = Field(root, "all") is { } a && a.ValueKind == JsonValueKind.True;
+        var severity = Text(root, "ack", "severity");
         if ((ids.Count > 0 ? 1 : 0) + (rule is not null ? 1 : 0) + (all ? 1 : 0) != 1)
         {
-            Error(w, "ack needs alert ids, a 'rule' or 'all' (one of them)");
-            return;
+            return Error(w, "ack needs alert ids, a 'rule' or 'all' (one of them)");
         }
 
         if (severity is not null && severity is not ("critical" or "warning" or "info"))
         {
-            Error(w, $"unknown severity '{severity}' (critical, warning, info)");
-            return;
+            return Error(w, $"unknown severity '{severity}' (critical, warning, info)");
         }
 
         if (rule is not null && !_alerting.Manager.Config.Rules.Any(x => x.Name == rule))
         {
-            Error(w, $"rule '{rule}' not found");
-            return;
+            return Error(w, $"rule '{rule}' not found");
         }
 
+        var by = Attribute(root, "ack", peer);
         var byId = _alerting.Manager.Active().ToDictionary(x => x.Id);
         if (ids.Count == 0)
         {
@@ -303,14 +417,78 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         }
 
         w.WriteEndArray();
+        w.WriteString("by", by);
         if (failed.Count == 0)
         {
             w.WriteBoolean("ok", true);
+            return null;
         }
-        else
+
+        return Error(w, string.Join("; ", failed.Select(f => f.Error)));
+    }
+
+    /// <summary>
+    /// The name an acknowledge or silence is recorded under: the peer's, whatever the request claims. A different claim
+    /// (an old CLI sends its <c>$USER</c>; anyone can type one) is logged so that the attempt is seen.
+    /// </summary>
+    private string Attribute(JsonElement root, string op, ControlPeer peer)
+    {
+        if (Field(root, "by") is { ValueKind: JsonValueKind.String } b && b.GetString() is { } claimed && claimed != peer.Name)
         {
-            Error(w, string.Join("; ", failed.Select(f => f.Error)));
+            LogClaimIgnored(op, claimed, peer);
         }
+
+        return peer.Name;
+    }
+
+    private static ControlPeer RequirePeer(ControlPeer? peer) => peer
+        ?? throw new BadRequestException("cannot tell who is asking (the kernel gave no peer credentials, SO_PEERCRED is Linux-only): ack and silence are refused");
+
+    /// <summary>The member <paramref name="name"/>; null when absent or JSON null.</summary>
+    private static JsonElement? Field(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var e) && e.ValueKind != JsonValueKind.Null ? e : null;
+
+    /// <summary>A string member, null when absent; anything else is a bad request naming the field.</summary>
+    private static string? Text(JsonElement root, string op, string name) => Field(root, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.String } e => e.GetString(),
+        { } e => throw new BadRequestException($"{op}'s '{name}' must be a string, got {Show(e)}"),
+    };
+
+    /// <summary>A value as the client sent it, cut short, for error messages.</summary>
+    private static string Show(JsonElement e)
+    {
+        var raw = e.GetRawText();
+        var kind = e.ValueKind switch
+        {
+            JsonValueKind.Array => "an array ",
+            JsonValueKind.String => "a string ",
+            JsonValueKind.True or JsonValueKind.False => "a boolean ",
+            JsonValueKind.Object => "an object ",
+            _ => "",
+        };
+        return kind + (raw.Length <= 40 ? raw : raw[..40] + "…");
+    }
+
+    /// <summary><c>365d</c>, <c>90m</c>; a number of seconds when it is too long for a duration.</summary>
+    private static string Span(double seconds) => seconds < TimeSpan.MaxValue.TotalSeconds / 2
+        ? Durations.Format(TimeSpan.FromMilliseconds(Math.Round(seconds * 1000)))
+        : seconds.ToString("R", CultureInfo.InvariantCulture) + " s";
+
+    private static string Who(ControlPeer? peer) => peer?.ToString() ?? "an unidentified peer";
+
+    private static byte[] ErrorAnswer(string message)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(output))
+        {
+            w.WriteStartObject();
+            Error(w, message);
+            w.WriteEndObject();
+        }
+
+        return output.WrittenSpan.ToArray();
     }
 
     private static string Describe(ControlResult result, string what) => result switch
@@ -321,23 +499,29 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         _ => what + ": " + result,
     };
 
-    private static void Result(Utf8JsonWriter w, ControlResult result, string what)
+    private static string? Result(Utf8JsonWriter w, ControlResult result, string what)
     {
         if (result == ControlResult.Done)
         {
             w.WriteBoolean("ok", true);
+            return null;
         }
-        else
-        {
-            Error(w, Describe(result, what));
-        }
+
+        return Error(w, Describe(result, what));
     }
 
-    private static void Error(Utf8JsonWriter w, string message)
+    /// <summary>Writes <c>"ok":false,"error":…</c> and returns the message (for the log).</summary>
+    private static string Error(Utf8JsonWriter w, string message)
     {
         w.WriteBoolean("ok", false);
         w.WriteString("error", message);
+        return message;
     }
+
+    /// <summary>A request the server refuses with a message naming the field.</summary>
+    private sealed class BadRequestException(string message) : Exception(message);
+
+    private sealed class RequestTooLongException(string message) : IOException(message);
 
     private void WriteList(Utf8JsonWriter w)
     {
@@ -477,6 +661,24 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "alert control client failed: {Reason}")]
     private partial void LogClientFailed(string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert control: {Op} from {Peer} refused: {Error}")]
+    private partial void LogRefused(string op, string peer, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert control: {Op} from {Peer} failed: {Error}")]
+    private partial void LogRequestFailed(Exception exception, string op, string peer, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert control connection failed: {Reason}")]
+    private partial void LogServeFailed(Exception exception, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert control: {Op} claims to be by '{Claimed}'; recorded as {Peer}, who is connected (the claim is ignored)")]
+    private partial void LogClaimIgnored(string op, string claimed, ControlPeer peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "rule {Rule} silenced until {Until} by {Peer}")]
+    private partial void LogSilenced(string rule, string until, ControlPeer peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "silence of rule {Rule} lifted by {Peer}")]
+    private partial void LogSilenceLifted(string rule, ControlPeer peer);
 }
 
 /// <summary>The CLI's side of <see cref="AlertControlServer"/>: one request, one answer, with a timeout.</summary>

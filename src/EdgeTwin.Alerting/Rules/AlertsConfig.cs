@@ -1,5 +1,8 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
+using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Uplink;
+using EdgeTwin.Uplink.Mqtt;
 
 namespace EdgeTwin.Alerting.Rules;
 
@@ -55,7 +58,11 @@ public sealed record MqttSinkConfig : SinkConfig
 {
     public string Host { get; init; } = "127.0.0.1";
 
+    /// <summary>1883, or 8883 with TLS, when not configured.</summary>
     public int Port { get; init; } = 1883;
+
+    /// <summary>TLS towards the broker: the uplink's <c>tls:</c> block (same keys, same certificate loading and validation).</summary>
+    public MqttTlsOptions Tls { get; init; } = new();
 
     /// <summary><c>{site}</c>, <c>{gateway}</c>, <c>{rule}</c> and <c>{severity}</c> are replaced.</summary>
     public string Topic { get; init; } = "edgetwin/{site}/{gateway}/alerts";
@@ -206,6 +213,17 @@ public sealed record AlertsConfig
 
     public ConnectivityConfig Connectivity { get; init; } = new();
 
+    /// <summary>
+    /// The longest silence the control socket accepts (<c>max_silence</c>): whoever may open the socket could otherwise
+    /// mute a critical rule for a year.
+    /// </summary>
+    public TimeSpan MaxSilence { get; init; } = DefaultMaxSilence;
+
+    /// <summary><see cref="MaxSilence"/> as the config wrote it (<c>24h</c>, not <c>1d</c>), for the refusal's message.</summary>
+    public string MaxSilenceText { get; init; } = "24h";
+
+    public static readonly TimeSpan DefaultMaxSilence = TimeSpan.FromHours(24);
+
     public static AlertsConfig Empty { get; } = new();
 
     private static readonly Dictionary<string, RuleKind> Kinds = new(StringComparer.Ordinal)
@@ -351,6 +369,11 @@ public sealed record AlertsConfig
             TickInterval = section.Duration("tick", min: TimeSpan.FromMilliseconds(10)) ?? TimeSpan.FromMilliseconds(250),
             Connectivity = connectivity,
         };
+        if (section.Duration("max_silence", min: TimeSpan.FromSeconds(1)) is { } maxSilence)
+        {
+            result = result with { MaxSilence = maxSilence, MaxSilenceText = ((ConfigScalar)section.Node("max_silence")!).Value.Trim() };
+        }
+
         section.ReportUnknownKeys();
         return result;
     }
@@ -622,15 +645,7 @@ public sealed record AlertsConfig
                     };
                     break;
                 case "mqtt":
-                    sink = new MqttSinkConfig
-                    {
-                        Name = name ?? "",
-                        Host = s.String("host") ?? "127.0.0.1",
-                        Port = s.Int("port", min: 1, max: 65535) ?? 1883,
-                        Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
-                        Username = s.String("username"),
-                        Password = s.Secret("password", configDirectory, emptyFileIsError: false),
-                    };
+                    sink = ReadMqttSink(s, name ?? "", configDirectory);
                     break;
                 case "webhook":
                     sink = ReadWebhook(s, name, configDirectory);
@@ -707,6 +722,57 @@ public sealed record AlertsConfig
         return sink;
     }
 
+    /// <summary>
+    /// An MQTT sink. Its <c>tls:</c> block has the keys and meaning of <c>uplinks.mqtt.tls</c> (<c>enabled</c>, default
+    /// true when the block is there; <c>ca_file</c>, <c>client_cert_file</c>, <c>client_key_file</c>,
+    /// <c>client_cert_password[_file]</c>, <c>server_name</c>); its files are loaded here as at start, so a file the
+    /// connection could not use fails <c>check</c>. Credentials sent in clear beyond this machine are a warning.
+    /// </summary>
+    private static MqttSinkConfig ReadMqttSink(ConfigReader s, string name, string configDirectory)
+    {
+        var tlsSection = s.Section("tls");
+        var tls = new MqttTlsOptions
+        {
+            Enabled = tlsSection?.Bool("enabled") ?? tlsSection is not null,
+            CaFile = ConfigReader.ResolvePath(tlsSection?.String("ca_file"), configDirectory),
+            ClientCertificateFile = ConfigReader.ResolvePath(tlsSection?.String("client_cert_file"), configDirectory),
+            ClientKeyFile = ConfigReader.ResolvePath(tlsSection?.String("client_key_file"), configDirectory),
+            ClientCertificatePassword = tlsSection?.Secret("client_cert_password", configDirectory, emptyFileIsError: true),
+            ServerName = tlsSection?.String("server_name"),
+        };
+        tlsSection?.ReportUnknownKeys();
+        var sink = new MqttSinkConfig
+        {
+            Name = name,
+            Host = s.String("host") ?? "127.0.0.1",
+            Port = s.Int("port", min: 1, max: 65535) ?? (tls.Enabled ? 8883 : 1883),
+            Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
+            Username = s.String("username"),
+            Password = s.Secret("password", configDirectory, emptyFileIsError: true),
+            Tls = tls,
+        };
+
+        var password = s.Node("password_file") ?? s.Node("password");
+        if (password is not null && sink.Username is null)
+        {
+            s.Diagnostics.Add(password, "a password needs a username");
+        }
+
+        if (tlsSection is not null)
+        {
+            CheckTls(tlsSection, sink);
+        }
+
+        // The MQTT CONNECT carries the password as plain bytes: without TLS anyone on the path to a LAN broker reads it.
+        if (sink.Username is not null && !tls.Enabled && !IsLoopback(sink.Host))
+        {
+            var key = password is not null ? password : s.Node("username")!;
+            s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {sink.Host}:{sink.Port} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");
+        }
+
+        return sink;
+    }
+
     private static bool IsHeaderToken(string value)
     {
         foreach (var c in value)
@@ -719,6 +785,56 @@ public sealed record AlertsConfig
 
         return true;
     }
+
+    private static void CheckTls(ConfigReader tlsSection, MqttSinkConfig sink)
+    {
+        var tls = sink.Tls;
+        if (!tls.Enabled)
+        {
+            if (tls.CaFile is not null || tls.ClientCertificateFile is not null)
+            {
+                tlsSection.Diagnostics.Add(tlsSection.Node("enabled")!, "tls has certificate files but enabled is false");
+            }
+
+            return;
+        }
+
+        var missing = false;
+        foreach (var (key, path) in new[] { ("ca_file", tls.CaFile), ("client_cert_file", tls.ClientCertificateFile), ("client_key_file", tls.ClientKeyFile) })
+        {
+            if (path is not null && !File.Exists(path))
+            {
+                tlsSection.Diagnostics.Add(tlsSection.Node(key)!, $"'{path}' does not exist");
+                missing = true;
+            }
+        }
+
+        if (tls.ClientKeyFile is not null && tls.ClientCertificateFile is null)
+        {
+            tlsSection.Diagnostics.Add(tlsSection.Node("client_key_file")!, "client_key_file is set without client_cert_file");
+            missing = true;
+        }
+
+        if (missing)
+        {
+            return;
+        }
+
+        // The same loading the sink does at start: a file without a certificate or key fails here, not at the first alarm.
+        try
+        {
+            _ = MqttSink.ConnectionFactory(sink);
+        }
+        catch (Exception ex) when (ex is UplinkOptionsException or System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            tlsSection.Diagnostics.Add(tlsSection.Mapping, $"the TLS files cannot be used: {ex.Message}");
+        }
+    }
+
+    /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine.</summary>
+    internal static bool IsLoopback(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     private static List<GpioOutputConfig> ReadOutputs(ConfigReader s)
     {

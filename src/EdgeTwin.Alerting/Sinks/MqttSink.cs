@@ -1,33 +1,65 @@
+using System.Net.Security;
+using System.Security.Authentication;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Mqtt;
 using MQTTnet;
-using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
 namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
-/// Publishes the JSON message (<see cref="AlertJson"/>) at QoS 1 to a local broker (any broker on the LAN, or the agent's
-/// embedded one). Connects on first delivery and again after a failure; a PUBACK is delivery.
+/// Publishes the JSON message (<see cref="AlertJson"/>) at QoS 1 to a broker (on this machine, on the LAN, or the agent's
+/// embedded one). Connects on first delivery and again after a failure; a PUBACK is delivery. The connection is built
+/// by the MQTT uplink's <see cref="MqttClientOptionsFactory"/>: the same <c>tls:</c> (CA pinning or the system store,
+/// host name checked, client certificate) and credentials handling.
 /// </summary>
 public sealed class MqttSink : IAlertSink
 {
     private readonly MqttSinkConfig _config;
     private readonly string _site;
     private readonly string _gateway;
+    private readonly MqttClientOptionsFactory _factory;
     private IMqttClient? _client;
+    private string? _rejection; // why the last handshake refused the broker's certificate, for the error
 
+    /// <exception cref="EdgeTwin.Uplink.UplinkOptionsException">A TLS file cannot be used (check reports it before).</exception>
     public MqttSink(MqttSinkConfig config, string site, string gateway)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
         _site = site;
         _gateway = gateway;
+        _factory = ConnectionFactory(config);
     }
 
     public string Name => _config.Name;
 
     public bool FollowsState => false;
+
+    /// <summary><c>mqtt://host:port</c> or <c>mqtts://host:port</c>, for messages.</summary>
+    public string Peer => _factory.Peer;
+
+    /// <summary>
+    /// The uplink's connection factory for this sink's broker; loads the TLS files now (what <c>check</c> runs too).
+    /// </summary>
+    /// <exception cref="EdgeTwin.Uplink.UplinkOptionsException">A TLS file holds no certificate or the client certificate has no key.</exception>
+    public static MqttClientOptionsFactory ConnectionFactory(MqttSinkConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new MqttClientOptionsFactory(new MqttUplinkOptions
+        {
+            Name = "alerts." + config.Name,
+            Host = config.Host,
+            Port = config.Port,
+            Protocol = MqttProtocol.V500,
+            Username = config.Username,
+            Password = config.Password,
+            Tls = config.Tls,
+            Delivery = new DeliveryOptions { ConnectTimeout = config.Timeout },
+        });
+    }
 
     public string TopicFor(IReadOnlyList<AlertSnapshot> alerts)
     {
@@ -48,24 +80,21 @@ public sealed class MqttSink : IAlertSink
             client?.Dispose();
             _client = null;
             client = new MqttClientFactory().CreateMqttClient();
-            var builder = new MqttClientOptionsBuilder()
-                .WithTcpServer(_config.Host, _config.Port)
-                .WithProtocolVersion(MqttProtocolVersion.V500)
-                .WithClientId($"edgetwin-alerts-{_gateway}-{_config.Name}")
-                .WithCleanStart(true)
-                .WithTimeout(_config.Timeout);
-            if (_config.Username is { } user)
-            {
-                builder = builder.WithCredentials(user, _config.Password ?? "");
-            }
-
+            var options = _factory.CreateBuilder($"edgetwin-alerts-{_gateway}-{_config.Name}").WithCleanStart(true).Build();
+            Explain(options);
             try
             {
-                var result = await client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+                _rejection = null;
+                var result = await client.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
                 if (result.ResultCode != MqttClientConnectResultCode.Success)
                 {
-                    throw new SinkRejectedException($"mqtt://{_config.Host}:{_config.Port} refused the connection: {result.ResultCode}");
+                    throw new SinkRejectedException($"{Peer} refused the connection: {result.ResultCode}");
                 }
+            }
+            catch (Exception ex) when (_rejection is { } why && ex is not OperationCanceledException)
+            {
+                client.Dispose();
+                throw new AuthenticationException($"{Peer}: TLS handshake failed: {why}", ex);
             }
             catch
             {
@@ -87,7 +116,7 @@ public sealed class MqttSink : IAlertSink
             var published = await client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
             if (published.ReasonCode is not (MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers))
             {
-                throw new SinkRejectedException($"mqtt://{_config.Host}:{_config.Port} refused the message: {published.ReasonCode}");
+                throw new SinkRejectedException($"{Peer} refused the message: {published.ReasonCode}");
             }
         }
         catch (Exception ex) when (ex is not SinkRejectedException)
@@ -96,6 +125,48 @@ public sealed class MqttSink : IAlertSink
             _client = null;
             throw;
         }
+    }
+
+    /// <summary>
+    /// Wraps the factory's certificate check to keep why it refused: MQTTnet reports only "rejected by the
+    /// RemoteCertificateValidationCallback", which does not tell a wrong <c>ca_file</c> from a wrong host name.
+    /// </summary>
+    private void Explain(MqttClientOptions options)
+    {
+        if (options.ChannelOptions is not MqttClientTcpOptions { TlsOptions: { UseTls: true, CertificateValidationHandler: { } validate } tls })
+        {
+            return;
+        }
+
+        tls.CertificateValidationHandler = args =>
+        {
+            if (validate(args))
+            {
+                return true;
+            }
+
+            _rejection = Reason(args);
+            return false;
+        };
+    }
+
+    private string Reason(MqttClientCertificateValidationEventArgs args)
+    {
+        var name = _config.Tls.ServerName ?? _config.Host;
+        if (args.Certificate is not { } certificate || (args.SslPolicyErrors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
+        {
+            return "the broker sent no certificate";
+        }
+
+        var broker = $"the broker's certificate ({certificate.Subject}, issued by {certificate.Issuer})";
+        if ((args.SslPolicyErrors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            return $"{broker} is not for '{name}' (set tls.server_name to the name it carries, or connect by that name)";
+        }
+
+        return _config.Tls.CaFile is { } ca
+            ? $"{broker} does not chain to a CA in tls.ca_file '{ca}'"
+            : $"{broker} is not trusted by the system trust store (set tls.ca_file to the CA that signed it)";
     }
 
     public async ValueTask DisposeAsync()

@@ -4,23 +4,46 @@ using System.Net.Sockets;
 
 namespace EdgeTwin.Alerting.Tests.Support;
 
-/// <summary>A real mosquitto on 127.0.0.1 and a random port, config in a temp directory; skips the test when it is not installed.</summary>
+/// <summary>
+/// A real mosquitto on 127.0.0.1 and a random port, config in a temp directory; skips the test when it is not installed.
+/// With a <see cref="EdgeTwin.Uplink.Tests.Support.TestPki"/> it also listens with TLS on <see cref="TlsPort"/> (client
+/// certificate required); with an account, anonymous clients are refused.
+/// </summary>
 internal sealed class Mosquitto : IAsyncDisposable
 {
     public const string Binary = "/usr/sbin/mosquitto";
     private readonly string _dir = Directory.CreateTempSubdirectory("edgetwin-alerts-mosquitto-").FullName;
+    private readonly EdgeTwin.Uplink.Tests.Support.TestPki? _tls;
+    private readonly (string User, string Password)? _account;
     private Process? _process;
+
+    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account)
+    {
+        _tls = tls;
+        _account = account;
+        var tlsPort = tls is null ? 0 : FreePort();
+        while (tlsPort != 0 && tlsPort == Port)
+        {
+            tlsPort = FreePort();
+        }
+
+        TlsPort = tlsPort;
+    }
 
     public int Port { get; } = FreePort();
 
-    public static async Task<Mosquitto> StartAsync()
+    public int TlsPort { get; }
+
+    public string LogFile => Path.Combine(_dir, "mosquitto.log");
+
+    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null)
     {
         if (!File.Exists(Binary))
         {
             Assert.Skip($"{Binary} not installed (apt-get install mosquitto)");
         }
 
-        var m = new Mosquitto();
+        var m = new Mosquitto(tls, account);
         await m.LaunchAsync();
         return m;
     }
@@ -35,7 +58,35 @@ internal sealed class Mosquitto : IAsyncDisposable
     private async Task LaunchAsync()
     {
         var conf = Path.Combine(_dir, "mosquitto.conf");
-        await File.WriteAllTextAsync(conf, $"per_listener_settings false\nallow_anonymous true\nlistener {Port} 127.0.0.1\nlog_dest file {_dir}/mosquitto.log\n");
+        var text = new System.Text.StringBuilder($"per_listener_settings false\nlistener {Port} 127.0.0.1\nlog_dest file {LogFile}\n");
+        if (_account is not null || _tls is not null)
+        {
+            // Else mosquitto started as root drops to user mosquitto, who cannot read the 0700 temp directories' files.
+            text.Append("user root\n");
+        }
+
+        if (_account is { } account)
+        {
+            var passwd = Path.Combine(_dir, "passwd");
+            using (var p = Process.Start(new ProcessStartInfo("/usr/bin/mosquitto_passwd", ["-c", "-b", passwd, account.User, account.Password]) { UseShellExecute = false, RedirectStandardError = true })!)
+            {
+                await p.WaitForExitAsync();
+                Assert.True(p.ExitCode == 0, "mosquitto_passwd failed: " + await p.StandardError.ReadToEndAsync());
+            }
+
+            text.Append($"allow_anonymous false\npassword_file {passwd}\n");
+        }
+        else
+        {
+            text.Append("allow_anonymous true\n");
+        }
+
+        if (_tls is { } pki)
+        {
+            text.Append($"listener {TlsPort} 127.0.0.1\ncafile {pki.CaFile}\ncertfile {pki.ServerCertFile}\nkeyfile {pki.ServerKeyFile}\nrequire_certificate true\n");
+        }
+
+        await File.WriteAllTextAsync(conf, text.ToString());
         _process?.Dispose();
         _process = Process.Start(new ProcessStartInfo(Binary, ["-c", conf]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true })!;
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -45,6 +96,12 @@ internal sealed class Mosquitto : IAsyncDisposable
             {
                 using var c = new TcpClient();
                 await c.ConnectAsync(IPAddress.Loopback, Port);
+                if (TlsPort != 0)
+                {
+                    using var t = new TcpClient();
+                    await t.ConnectAsync(IPAddress.Loopback, TlsPort);
+                }
+
                 return;
             }
             catch (SocketException) when (DateTime.UtcNow < deadline && !_process.HasExited)
@@ -64,7 +121,13 @@ internal sealed class Mosquitto : IAsyncDisposable
             return Task.CompletedTask;
         };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId("test-" + Guid.NewGuid().ToString("N")).Build(), cts.Token);
+        var options = new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId("test-" + Guid.NewGuid().ToString("N"));
+        if (_account is { } account)
+        {
+            options = options.WithCredentials(account.User, account.Password);
+        }
+
+        await client.ConnectAsync(options.Build(), cts.Token);
         await client.SubscribeAsync(new MQTTnet.MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).Build(), cts.Token);
         return client;
     }
