@@ -639,7 +639,7 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     public void Validate(ConfigReader section)
     {
         ArgumentNullException.ThrowIfNull(section);
-        AlertsConfig.Read(section, Directory.GetCurrentDirectory());
+        AlertsConfig.Read(section, section.FileDirectory);
     }
 
     /// <summary>
