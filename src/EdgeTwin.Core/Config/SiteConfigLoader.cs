@@ -53,8 +53,11 @@ public static class SiteConfigLoader
         }
 
         var full = Path.GetFullPath(path);
-        var (result, _) = Parse(text, path, options, full);
-        return result.Config is null ? result : result with { Config = result.Config with { SourcePath = full } };
+        var (result, secrets) = Parse(text, path, options, full);
+        return result.Config is null ? result : result with
+        {
+            Config = result.Config with { SourcePath = full, ConfigSha256 = ConfigSecrets.RedactedSha256(text, secrets.Inline) },
+        };
     }
 
     /// <summary>Loads <paramref name="path"/> or throws <see cref="ConfigException"/> listing every problem.</summary>
