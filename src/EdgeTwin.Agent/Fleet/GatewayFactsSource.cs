@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Twin.Models;
 using EdgeTwin.Uplink.Payloads;
@@ -9,7 +8,8 @@ namespace EdgeTwin.Agent.Fleet;
 
 /// <summary>
 /// The fleet facts announced in every MQTT birth: the agent version (the same string as <c>edgetwin --version</c>),
-/// the process architecture, the SHA-256 of the site config file as read at start, and the models that serve, from the
+/// the process architecture, the SHA-256 of the site config as read at start with its inline secrets redacted
+/// (<see cref="SiteConfig.ConfigSha256"/>), and the models that serve, from the
 /// <see cref="ModelCatalog"/> status (name, version serving, state, error). <see cref="Revision"/> moves when a reload
 /// changes that list, so the uplink publishes the birth again.
 /// </summary>
@@ -24,7 +24,8 @@ internal sealed class GatewayFactsSource : IDisposable
     public GatewayFactsSource(SiteConfig config, ModelCatalog? catalog)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _configHash = config.SourcePath is { } path && File.Exists(path) ? Sha256OfFile(path) : "";
+        // Never a hash over the secrets: an unsalted one let anyone reading the status topic guess a weak community offline.
+        _configHash = config.ConfigSha256;
         _catalog = catalog;
         _models = Models(catalog);
         if (catalog is not null)
@@ -45,12 +46,6 @@ internal sealed class GatewayFactsSource : IDisposable
 
     /// <summary>The facts now (for <see cref="EdgeTwin.Uplink.Mqtt.MqttUplinkOptions.Facts"/>).</summary>
     public GatewayFacts Current() => new(Version, Architecture, _configHash, Volatile.Read(ref _models));
-
-    internal static string Sha256OfFile(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 
     /// <summary>
     /// One fact per model of the catalog's status. A manifest that cannot be used is one more entry named

@@ -71,8 +71,8 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Enabled = tls?.Bool("enabled") ?? tls is not null,
             CaFile = ConfigReader.ResolvePath(tls?.String("ca_file"), configDirectory),
             ClientCertificateFile = ConfigReader.ResolvePath(tls?.String("client_cert_file"), configDirectory),
-            ClientKeyFile = ConfigReader.ResolvePath(tls?.String("client_key_file"), configDirectory),
-            ClientCertificatePassword = tls?.String("client_cert_password"),
+            ClientKeyFile = tls?.PrivateKeyFile("client_key_file", configDirectory),
+            ClientCertificatePassword = tls?.Secret("client_cert_password", configDirectory, emptyFileIsError: true, bothIsError: true),
             ServerName = tls?.String("server_name"),
         };
         tls?.ReportUnknownKeys();
@@ -147,7 +147,7 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             SaslPassword = k.Secret("sasl_password", configDirectory, emptyFileIsError: true),
             SslCaFile = ConfigReader.ResolvePath(k.String("ssl_ca_file"), configDirectory),
             SslCertificateFile = ConfigReader.ResolvePath(k.String("ssl_cert_file"), configDirectory),
-            SslKeyFile = ConfigReader.ResolvePath(k.String("ssl_key_file"), configDirectory),
+            SslKeyFile = k.PrivateKeyFile("ssl_key_file", configDirectory),
             SslKeyPassword = k.Secret("ssl_key_password", configDirectory, emptyFileIsError: true),
             Settings = settings,
             Delivery = ReadDelivery(k),
@@ -198,16 +198,6 @@ public sealed class UplinksSectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(section);
 
         // Ids are not known here; placeholders keep the uplinks' own identity checks quiet, the site section checks ids.
-        UplinksConfig.Read(section, "site", "gateway", Path.GetTempPath(), ConfigDirectoryOf(section));
-    }
-
-    /// <summary>
-    /// Where the agent resolves the section's relative paths (tls/ca.pem): the config file's directory, as
-    /// <see cref="SiteConfig.ConfigDirectory"/> does at start, not the directory check happens to run in.
-    /// </summary>
-    internal static string ConfigDirectoryOf(ConfigReader section)
-    {
-        var file = section.Mapping.Mark.File;
-        return File.Exists(file) ? Path.GetDirectoryName(Path.GetFullPath(file)) ?? "." : Directory.GetCurrentDirectory();
+        UplinksConfig.Read(section, "site", "gateway", Path.GetTempPath(), section.FileDirectory);
     }
 }

@@ -892,10 +892,7 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     public void Validate(ConfigReader section)
     {
         ArgumentNullException.ThrowIfNull(section);
-
-        // Secret files resolve against the config file's directory, as at the agent's start (SiteConfig.ConfigDirectory),
-        // not check's working directory.
-        AlertsConfig.Read(section, Path.GetDirectoryName(Path.GetFullPath(section.Mapping.Mark.File)) ?? Directory.GetCurrentDirectory());
+        AlertsConfig.Read(section, section.FileDirectory);
     }
 
     /// <summary>

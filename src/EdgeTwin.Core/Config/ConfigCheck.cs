@@ -101,6 +101,8 @@ public static class ConfigCheck
             w.WriteNumber("devices_enabled", c.Devices.Count(d => d.Enabled));
             w.WriteNumber("profiles", c.Profiles.Count);
             w.WriteNumber("metrics", c.Devices.Where(d => d.Enabled).Sum(d => c.Profiles[d.Profile].Metrics.Count));
+            // What the agent announces as config_sha256 (inline secrets redacted), so the centre's value can be reproduced.
+            w.WriteString("config_sha256", c.ConfigSha256);
             w.WriteStartArray("sections");
             foreach (var s in report.Sections)
             {

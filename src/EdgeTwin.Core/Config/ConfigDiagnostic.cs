@@ -31,6 +31,10 @@ public sealed class ConfigDiagnostics
 {
     private readonly List<ConfigDiagnostic> _items = [];
     private readonly List<ConfigDiagnostic> _warnings = [];
+    private ConfigSecrets? _secrets;
+
+    /// <summary>The secrets met while loading (inline ones, checked files), for the mode warnings and the redacted hash.</summary>
+    public ConfigSecrets Secrets => _secrets ??= new ConfigSecrets(this);
 
     /// <summary>Problems so far, in the order found (warnings not included).</summary>
     public IReadOnlyList<ConfigDiagnostic> Items => _items;

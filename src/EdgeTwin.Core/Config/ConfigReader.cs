@@ -64,29 +64,46 @@ public sealed partial class ConfigReader
         return result;
     }
 
+    /// <summary>
+    /// The directory of the file this mapping was read from, against which its relative paths resolve: what a section
+    /// validator passes, so <c>check</c> reads the same secret and key files as the agent does.
+    /// </summary>
+    public string FileDirectory =>
+        Mapping.Mark.File.Length > 0 && Path.GetDirectoryName(Path.GetFullPath(Mapping.Mark.File)) is { } dir ? dir : Directory.GetCurrentDirectory();
+
     /// <summary><paramref name="path"/> made absolute against <paramref name="baseDirectory"/> (null stays null).</summary>
     public static string? ResolvePath(string? path, string baseDirectory) =>
         path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDirectory, path));
 
     /// <summary>
     /// A secret given inline (<c>KEY</c>) or, better, in a file (<c>KEY_file</c>, relative to
-    /// <paramref name="configDirectory"/>, read now and trimmed); the file wins when both are given. An unreadable file
-    /// is reported; an empty one too when <paramref name="emptyFileIsError"/>.
+    /// <paramref name="configDirectory"/>, read now and trimmed); the file wins when both are given, unless
+    /// <paramref name="bothIsError"/> (keys added since, where no deployed config has both). An unreadable file
+    /// is reported; an empty one too when <paramref name="emptyFileIsError"/>; a file other users can read or change is
+    /// warned about (<see cref="ConfigSecrets.CheckFile"/>), and an inline value is recorded as a secret of the config.
     /// </summary>
-    public string? Secret(string key, string configDirectory, bool emptyFileIsError)
+    public string? Secret(string key, string configDirectory, bool emptyFileIsError, bool bothIsError = false)
     {
         var inline = String(key);
         var fileNode = Node(key + "_file");
         var file = String(key + "_file");
+        Diagnostics.Secrets.AddInline(Node(key));
         if (file is null || fileNode is null)
         {
             return inline;
+        }
+
+        if (bothIsError && inline is not null)
+        {
+            Diagnostics.Add(fileNode, $"give either '{key}' or '{key}_file', not both");
+            return null;
         }
 
         var path = ResolvePath(file, configDirectory)!;
         try
         {
             var text = File.ReadAllText(path).Trim();
+            Diagnostics.Secrets.CheckFile(path, fileNode);
             if (emptyFileIsError && text.Length == 0)
             {
                 Diagnostics.Add(fileNode, $"secret file '{path}' is empty");
@@ -99,6 +116,22 @@ public sealed partial class ConfigReader
             Diagnostics.Add(fileNode, $"cannot read secret file '{path}': {ex.Message}");
             return null;
         }
+    }
+
+    /// <summary>
+    /// The path of a private-key file (<paramref name="key"/>, relative to <paramref name="configDirectory"/>), with a
+    /// warning when other users can read or change it (<see cref="ConfigSecrets.CheckFile"/>); whether it exists and
+    /// holds a key is left to its reader.
+    /// </summary>
+    public string? PrivateKeyFile(string key, string configDirectory)
+    {
+        var path = ResolvePath(String(key), configDirectory);
+        if (path is not null && Node(key) is { } node)
+        {
+            Diagnostics.Secrets.CheckFile(path, node);
+        }
+
+        return path;
     }
 
     /// <summary>How a node is named in messages: <c>'text'</c>, <c>a list</c>, <c>a mapping</c>.</summary>

@@ -50,6 +50,12 @@ public sealed record SiteConfig(
     /// <summary>Full path of the file this config was loaded from, or null when built in code.</summary>
     public string? SourcePath { get; init; }
 
+    /// <summary>
+    /// SHA-256 of the loaded file's text with every inline secret replaced by <see cref="ConfigSecrets.Marker"/>
+    /// (<see cref="ConfigSecrets.RedactedSha256"/>): which config runs, without a hash over its secrets; empty when built in code.
+    /// </summary>
+    public string ConfigSha256 { get; init; } = "";
+
     /// <summary>The directory relative paths in the config resolve against: the config file's, else the working directory.</summary>
     public string ConfigDirectory() =>
         SourcePath is { } p ? Path.GetDirectoryName(Path.GetFullPath(p)) ?? "." : Directory.GetCurrentDirectory();

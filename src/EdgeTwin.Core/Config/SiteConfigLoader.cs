@@ -52,8 +52,12 @@ public static class SiteConfigLoader
             return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + reason)], []);
         }
 
-        var result = Parse(text, path, options);
-        return result.Config is null ? result : result with { Config = result.Config with { SourcePath = Path.GetFullPath(path) } };
+        var full = Path.GetFullPath(path);
+        var (result, secrets) = Parse(text, path, options, full);
+        return result.Config is null ? result : result with
+        {
+            Config = result.Config with { SourcePath = full, ConfigSha256 = ConfigSecrets.RedactedSha256(text, secrets.Inline) },
+        };
     }
 
     /// <summary>Loads <paramref name="path"/> or throws <see cref="ConfigException"/> listing every problem.</summary>
@@ -68,16 +72,25 @@ public static class SiteConfigLoader
     /// Parses and validates config text. <paramref name="file"/> names it in problems; relative paths in the
     /// config (profiles_dir, password files) are taken relative to its directory.
     /// </summary>
-    public static ConfigLoadResult Parse(string yaml, string file, SiteConfigLoadOptions? options = null)
+    public static ConfigLoadResult Parse(string yaml, string file, SiteConfigLoadOptions? options = null) =>
+        Parse(yaml, file, options, sourcePath: null).Result;
+
+    /// <summary><see cref="Parse(string, string, SiteConfigLoadOptions?)"/>, checking the mode of <paramref name="sourcePath"/> when the text holds inline secrets.</summary>
+    private static (ConfigLoadResult Result, ConfigSecrets Secrets) Parse(string yaml, string file, SiteConfigLoadOptions? options, string? sourcePath)
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(file);
         var builder = new Builder(file, options ?? new SiteConfigLoadOptions());
         var config = builder.Build(yaml);
+        if (sourcePath is not null)
+        {
+            builder.Diagnostics.Secrets.CheckConfigFile(sourcePath);
+        }
+
         var problems = builder.Diagnostics.Sorted();
         var warnings = builder.Diagnostics.SortedWarnings();
         // The config carries its warnings so the agent logs at start what check showed.
-        return new ConfigLoadResult(problems.Count == 0 ? config is null ? null : config with { Warnings = warnings } : null, problems, builder.ProfileDirectories) { Warnings = warnings };
+        return (new ConfigLoadResult(problems.Count == 0 ? config is null ? null : config with { Warnings = warnings } : null, problems, builder.ProfileDirectories) { Warnings = warnings }, builder.Diagnostics.Secrets);
     }
 
     /// <summary>
@@ -319,6 +332,7 @@ public static class SiteConfigLoader
             var before = Diagnostics.Items.Count;
             var version = c.Enum("version", Versions, required: true);
             var community = c.String("community");
+            Diagnostics.Secrets.AddInline(c.Node("community"));
             var user = c.String("user");
             var level = c.Enum("level", Levels);
             var auth = c.Enum("auth", AuthProtocols);
@@ -426,6 +440,7 @@ public static class SiteConfigLoader
             var inline = c.String(key);
             var fileKey = key + "_file";
             var path = c.String(fileKey);
+            Diagnostics.Secrets.AddInline(c.Node(key));
             if (inline is not null && path is not null)
             {
                 Diagnostics.Add(c.Node(fileKey)!, $"give either '{key}' or '{fileKey}', not both");
@@ -448,6 +463,7 @@ public static class SiteConfigLoader
             try
             {
                 text = File.ReadAllText(full);
+                Diagnostics.Secrets.CheckFile(full, c.Node(fileKey)!);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

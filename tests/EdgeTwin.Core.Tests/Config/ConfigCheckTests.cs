@@ -12,7 +12,8 @@ public sealed class ConfigCheckTests
     [Fact]
     public void Valid_config_prints_one_ok_line_and_exits_zero()
     {
-        var path = Path.Combine(TestFiles.ExamplesDir, "small-dc-room.yaml");
+        using var dir = new TempDir();
+        var path = Path.Combine(Modes.InstalledExamples(dir), "small-dc-room.yaml");
         var report = ConfigCheck.Run(path, Options);
         var text = new StringWriter();
         ConfigCheck.WriteText(report, text);

@@ -47,3 +47,40 @@ internal sealed class TempDir : IDisposable
         }
     }
 }
+
+/// <summary>File modes for the secret-file tests (what <c>chmod</c> would set).</summary>
+internal static class Modes
+{
+    public const UnixFileMode M0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    public const UnixFileMode M0400 = UnixFileMode.UserRead;
+    public const UnixFileMode M0640 = M0600 | UnixFileMode.GroupRead;
+    public const UnixFileMode M0644 = M0640 | UnixFileMode.OtherRead;
+    public const UnixFileMode M0660 = M0640 | UnixFileMode.GroupWrite;
+    public const UnixFileMode M0666 = M0660 | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+
+    /// <summary>chmod (the agent runs on Linux; on Windows modes do not exist and the checks are skipped).</summary>
+    public static void Chmod(string path, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, mode);
+        }
+    }
+
+    /// <summary>
+    /// The shipped examples copied into <paramref name="dir"/> as the Ansible role installs files (0640), so their checks
+    /// are about the content: a git checkout has them at 0644, and the config holds an inline community.
+    /// </summary>
+    public static string InstalledExamples(TempDir dir)
+    {
+        foreach (var file in Directory.EnumerateFiles(TestFiles.ExamplesDir, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(dir.Path, Path.GetRelativePath(TestFiles.ExamplesDir, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+            Chmod(copy, M0640);
+        }
+
+        return dir.Path;
+    }
+}

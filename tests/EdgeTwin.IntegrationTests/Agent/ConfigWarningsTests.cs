@@ -141,6 +141,12 @@ public sealed class ConfigWarningsTests
                   above: 5000
                   severity: Critical
             """);
+        // Installed as the Ansible role does: at 0644 the inline community would add its own warning (SecretFileWarningsTests).
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        }
+
         return (path, profile);
     }
 }

@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using EdgeTwin.Agent.Cli;
 using EdgeTwin.Agent.Fleet;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
@@ -68,7 +69,12 @@ public sealed partial class GatewayFactsTests
         var models = CopyModels();
         var path = AgentFiles.WriteConfig(OnePdu, $"models: {{ directory: {models.FullName} }}");
         var config = AgentFiles.Load(path);
-        var expectedHash = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path, Ct)));
+        // The documented way to reproduce the announced hash (src/EdgeTwin.Agent/Fleet/README.md); the config's inline
+        // community is redacted in it, so it is not the file's SHA-256.
+        var (exit, output, error) = await InProcessCli.RunAsync("check", "--config", path, "--json");
+        Assert.True(exit == 0, $"exit {exit}: {error}\n{output}");
+        var expectedHash = JsonDocument.Parse(output).RootElement.GetProperty("summary").GetProperty("config_sha256").GetString();
+        Assert.NotEqual(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(path, Ct))), expectedHash);
 
         await using var broker = await Broker.StartAsync();
         using (var host = BuildAgent(config, Path.GetDirectoryName(path)!, broker.Port))
@@ -85,6 +91,31 @@ public sealed partial class GatewayFactsTests
         Assert.Equal(RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant(), facts.GetProperty("arch").GetString());
         Assert.Equal(expectedHash, facts.GetProperty("config_sha256").GetString());
         Assert.Equal(["bearing-rul=1.0.0:available", "rul-cmapss=1.6.0:available", "mv-machine=1.1.0:available"], facts.GetProperty("models").EnumerateArray().Select(Describe));
+    }
+
+    [Fact]
+    public void Regression_config_sha256_was_a_hash_over_the_inline_secrets_so_a_weak_community_could_be_guessed_offline()
+    {
+        // One text (WriteConfig's outbox path differs per directory), varied per case.
+        var template = File.ReadAllText(AgentFiles.WriteConfig(OnePdu, "uplinks: { mqtt: { host: 127.0.0.1, username: gw, password: hunter2-broker } }"));
+
+        string Facts(string community, string password = "hunter2-broker", string device = "pdu-1")
+        {
+            var path = Path.Combine(AgentFiles.TempDir("edgetwin-facts-hash-").FullName, "edgetwin.yaml");
+            File.WriteAllText(path, template
+                .Replace("community: public", "community: " + community, StringComparison.Ordinal)
+                .Replace("password: hunter2-broker", "password: " + password, StringComparison.Ordinal)
+                .Replace("pdu-1", device, StringComparison.Ordinal));
+            // Loaded as run loads it (every section owner reads its section, so its inline secrets are known).
+            var result = AgentConfigFile.LoadSite(path);
+            Assert.True(result.IsValid, string.Join("\n", result.Problems));
+            using var source = new GatewayFactsSource(result.Config!, catalog: null);
+            return source.Current().ConfigSha256;
+        }
+
+        var weak = Facts("public");
+        Assert.Equal(weak, Facts("\"a-long-and-random-community\"", password: "'another broker password'"));
+        Assert.NotEqual(weak, Facts("public", device: "pdu-2"));
     }
 
     [Fact]
