@@ -308,6 +308,8 @@ public sealed partial class AlertingService : IAsyncDisposable
             await _tick.DisposeAsync().ConfigureAwait(false);
         }
 
+        Manager.SavePeaks();
+
         // Let what the manager already queued reach the runners and the outbox before they stop.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         while ((Manager.PendingWrites > 0 || _eventQueue.Reader.Count > 0)

@@ -820,14 +820,10 @@ public sealed record AlertsConfig
             return;
         }
 
-        // The same loading the sink does at start: a file without a certificate or key fails here, not at the first alarm.
-        try
+        // The same loading the sink does at start: a file without a certificate or key fails here, at its own key, not at the first alarm.
+        foreach (var problem in TlsFiles.CheckMqtt(tls))
         {
-            _ = MqttSink.ConnectionFactory(sink);
-        }
-        catch (Exception ex) when (ex is UplinkOptionsException or System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
-        {
-            tlsSection.Diagnostics.Add(tlsSection.Mapping, $"the TLS files cannot be used: {ex.Message}");
+            tlsSection.Diagnostics.Add(tlsSection.Node(problem.Key) ?? tlsSection.Mapping, problem.ToString());
         }
     }
 

@@ -204,8 +204,9 @@ public sealed partial class AlertManager : IDisposable
                 instance.CauseTimestamp = cause;
             }
 
-            Reconcile(instance, now);
+            // Before the lifecycle step, so the record saved when this sample fires the alert already holds it as peak.
             instance.TrackPeak(value);
+            Reconcile(instance, now);
             Submit();
         }
 
@@ -217,6 +218,29 @@ public sealed partial class AlertManager : IDisposable
 
     /// <summary>Commits (group commit) what is queued and hands it on; see <see cref="AlertStore"/>.</summary>
     internal void Commit() => _store.Pump();
+
+    /// <summary>
+    /// At a clean stop: saves the active alerts whose peak moved since their last lifecycle write. A new peak alone is
+    /// not written per sample (that would be a database write per rising sample); a crash therefore keeps the peak of
+    /// the last change, a stop the true one.
+    /// </summary>
+    internal void SavePeaks()
+    {
+        lock (_gate)
+        {
+            foreach (var a in _instances.Values)
+            {
+                if (a.HasPeak && a.State is (AlertState.Pending or AlertState.Firing) && !a.Peak.Equals(a.SavedPeak))
+                {
+                    Write(AlertStore.Save(a));
+                }
+            }
+
+            Submit();
+        }
+
+        _store.Pump();
+    }
 
     /// <summary>Updates the value shown for an active alert without a lifecycle change.</summary>
     internal void SetValue(AlertInstance instance, double value)

@@ -144,6 +144,9 @@ internal sealed class AlertInstance
     /// <summary>The worst value of this episode (NaN when none or the kind has no limit); see <see cref="AlertSnapshot.Peak"/>.</summary>
     public double Peak { get; set; } = double.NaN;
 
+    /// <summary>The peak in the last record written for this alert (NaN when none): a stop saves it when it moved since.</summary>
+    public double SavedPeak { get; set; } = double.NaN;
+
     /// <summary>Rules with a limit and a direction have a peak; a state code, a stuck value or "1 = down" has none.</summary>
     public bool HasPeak => Rule.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Event;
 

@@ -287,7 +287,13 @@ internal sealed partial class AlertStore : IDisposable
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
         _lite.Silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
 
-    public static StoreWrite Save(AlertInstance a) => new(StoreCollection.Alerts, a.Id, new BsonDocument
+    public static StoreWrite Save(AlertInstance a)
+    {
+        a.SavedPeak = a.Peak;
+        return SaveRecord(a);
+    }
+
+    private static StoreWrite SaveRecord(AlertInstance a) => new(StoreCollection.Alerts, a.Id, new BsonDocument
     {
         ["_id"] = a.Id,
         ["rule"] = a.Rule.Name,
