@@ -33,7 +33,7 @@ internal sealed class SnmpCommand : ICliCommand
 
     private static Command Operation(string name, string description, Op op)
     {
-        var command = new Command(name, description);
+        var command = new Command(name, description + ". " + SnmpCliOptions.SecretsHelp);
         var options = new SnmpCliOptions();
         options.AddTo(command);
         var oids = new Argument<string[]>("OID")

@@ -153,7 +153,10 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var bad = await PlayAsync(root, inventory, vars, ["-e", badDevices]);
         Assert.NotEqual(0, bad.Result.ExitCode);
         Assert.Contains("Write the site config (checked with edgetwin check)", FailedTask(bad.Result.All), StringComparison.Ordinal);
-        Assert.Contains("no-such-profile", bad.Result.All, StringComparison.Ordinal);
+        // The template task is no_log (the config holds secrets); `edgetwin check`'s diagnostic reaches the console
+        // through the rescue's message.
+        Assert.Contains("the output has been hidden", bad.Result.All, StringComparison.Ordinal);
+        Assert.Matches(@"\bno-such-profile\b", FailMessage(bad.Result.All));
         Assert.Matches(@"TASK \[edgetwin : Restart the previous release[^\n]*\nskipping: \[gw1\]", bad.Result.All);
         Assert.Contains("nothing had been switched", bad.Result.All, StringComparison.Ordinal);
         Assert.Equal(version, Current());
@@ -176,6 +179,9 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.NotEqual(0, notReady.Result.ExitCode);
         Assert.Contains("Wait until the new release is ready", FailedTask(notReady.Result.All), StringComparison.Ordinal);
         Assert.Contains("refusing to start", notReady.Result.All, StringComparison.Ordinal);
+        // What the agent printed reaches the message scrubbed (edgetwin-ready, then the rescue's edgetwin_scrub).
+        Assert.Contains("mqtts://***@broker.example.net:8883/", notReady.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain(Community, notReady.Result.All, StringComparison.Ordinal);
         Assert.Contains("TASK [edgetwin : Roll back current to the previous release]", notReady.Result.All, StringComparison.Ordinal);
         Assert.Contains("rolled back: current is back at", notReady.Result.All, StringComparison.Ordinal);
         Assert.Contains("the previous unit restored", notReady.Result.All, StringComparison.Ordinal);
@@ -219,6 +225,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var modelFile = Path.Combine(models, "rack-ae.onnx");
         await File.WriteAllBytesAsync(modelFile, RandomNumberGenerator.GetBytes(4096), Ct);
         await File.WriteAllTextAsync(Path.Combine(models, "train.py"), "# training script: not deployed\n", Ct);
+        await File.WriteAllBytesAsync(Path.Combine(models, "old-model.onnx"), RandomNumberGenerator.GetBytes(1024), Ct);
         await File.WriteAllTextAsync(Path.Combine(models, "manifest.json"),
             $$"""{ "models": [ { "name": "rack-ae", "version": "7", "file": "rack-ae.onnx", "sha256": "{{Sha256(modelFile)}}" } ] }""", Ct);
         var modelsRun = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
@@ -230,6 +237,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Equal(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, "rack-ae.onnx"), Ct));
         Assert.True(File.Exists(Path.Combine(deployed, "manifest.json")));
         Assert.False(File.Exists(Path.Combine(deployed, "train.py")));
+        Assert.False(File.Exists(Path.Combine(deployed, "old-model.onnx")), "a file the manifest does not name was deployed");
         var order = Regex.Matches(modelsRun.Result.All, @"TASK \[edgetwin : (Copy the model files|Publish manifest\.json)").Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(["Copy the model files", "Publish manifest.json"], order);
 
@@ -317,11 +325,12 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         await File.AppendAllTextAsync(Path.Combine(to, "device-profiles", "ietf-ups-mib.yaml"), "# changed in the next release\n", Ct);
         await File.WriteAllTextAsync(Path.Combine(to, "device-profiles", "NEXT-ONLY.md"), "only in the next release\n", Ct);
         var wrapper = Path.Combine(to, "edgetwin");
-        await File.WriteAllTextAsync(wrapper, """
+        await File.WriteAllTextAsync(wrapper, $$"""
             #!/bin/sh
             # Test release: passes `check`, never becomes ready.
             d="$(dirname "$(readlink -f "$0")")"
             if [ "$1" = check ]; then exec "$d/edgetwin.real" "$@"; fi
+            echo "uplink: cannot connect to mqtts://gw1:{{Community}}@broker.example.net:8883/" >&2
             echo "edgetwin (not-ready test release): refusing to start" >&2
             exit 1
             """.Replace("\r", "", StringComparison.Ordinal) + "\n", Ct);
@@ -372,6 +381,15 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.True(fatal >= 0, $"the play did not fail:\n{text}");
         var task = text.LastIndexOf("TASK [", fatal, StringComparison.Ordinal);
         return text[task..text.IndexOf('\n', task)];
+    }
+
+    /// <summary>The message of "Fail the host after rolling back" (its fatal line).</summary>
+    private static string FailMessage(string text)
+    {
+        var task = text.IndexOf("TASK [edgetwin : Fail the host after rolling back]", StringComparison.Ordinal);
+        Assert.True(task >= 0, $"no rollback failure message:\n{text}");
+        var fatal = text.IndexOf("fatal: [gw1]", task, StringComparison.Ordinal);
+        return text[fatal..text.IndexOf('\n', fatal)];
     }
 
     private static string Sha256(string path)

@@ -12,6 +12,9 @@ public class SnmpdProcess : IAsyncLifetime
     private Process? _process;
     private string? _dir;
 
+    /// <summary>A community that may read only sysLocation (.1.3.6.1.2.1.1.6).</summary>
+    public const string RestrictedCommunity = "s3cret-cli-7f1c";
+
     public string? SkipReason { get; private set; }
     public int Port { get; private set; }
     public string Agent => $"127.0.0.1:{Port}";
@@ -47,6 +50,8 @@ public class SnmpdProcess : IAsyncLifetime
         await File.WriteAllLinesAsync(conf,
         [
             "rocommunity public 127.0.0.1",
+            // A second community that sees sysLocation only: answers that show which community a request used.
+            $"rocommunity {RestrictedCommunity} 127.0.0.1 .1.3.6.1.2.1.1.6",
             "sysDescr EdgeTwin CLI test agent",
             "sysLocation rack B7",
             "sysContact noc@example.net",

@@ -11,14 +11,30 @@ namespace EdgeTwin.Agent.Cli.Snmp;
 /// <summary>The net-snmp style options shared by every <c>edgetwin snmp</c> subcommand.</summary>
 internal sealed class SnmpCliOptions
 {
+    public const string CommunityVariable = "EDGETWIN_SNMP_COMMUNITY";
+    public const string AuthPasswordVariable = "EDGETWIN_SNMP_AUTH_PASSWORD";
+    public const string PrivPasswordVariable = "EDGETWIN_SNMP_PRIV_PASSWORD";
+
+    /// <summary>Appended to the operations' descriptions: where secrets should come from, and why not -c/-A/-X.</summary>
+    public const string SecretsHelp =
+        "Secrets: prefer --community-file/--auth-password-file/--priv-password-file or the environment variables "
+        + CommunityVariable + ", " + AuthPasswordVariable + ", " + PrivPasswordVariable
+        + " (used when no option gives the secret) over -c/-A/-X, whose values every local user sees in ps and which land in shell history.";
+
+    // A secret file is a local file of a few bytes; a hung network mount must not hang the tool.
+    private static readonly TimeSpan SecretFileTimeout = TimeSpan.FromSeconds(10);
+
     public Option<string> Version { get; } = new("-v") { Description = "SNMP version: 1, 2c or 3", DefaultValueFactory = _ => "2c" };
-    public Option<string> Community { get; } = new("-c") { Description = "community (v1/v2c)", DefaultValueFactory = _ => "public" };
+    public Option<string?> Community { get; } = new("-c") { Description = $"community (v1/v2c), default public; visible in ps: prefer --community-file or {CommunityVariable}" };
+    public Option<FileInfo?> CommunityFile { get; } = new("--community-file") { Description = $"read the community from this file (trailing newline dropped); else {CommunityVariable}, else public" };
     public Option<string?> User { get; } = new("-u") { Description = "security name (v3)" };
     public Option<string?> Level { get; } = new("-l") { Description = "security level: noAuthNoPriv|authNoPriv|authPriv" };
     public Option<string?> AuthProtocol { get; } = new("-a") { Description = "authentication protocol: MD5|SHA|SHA-224|SHA-256|SHA-384|SHA-512" };
-    public Option<string?> AuthPassword { get; } = new("-A") { Description = "authentication pass phrase" };
+    public Option<string?> AuthPassword { get; } = new("-A") { Description = $"authentication pass phrase; visible in ps: prefer --auth-password-file or {AuthPasswordVariable}" };
+    public Option<FileInfo?> AuthPasswordFile { get; } = new("--auth-password-file") { Description = $"read the authentication pass phrase from this file (trailing newline dropped); else {AuthPasswordVariable}" };
     public Option<string?> PrivProtocol { get; } = new("-x") { Description = "privacy protocol: DES|AES|AES-192|AES-256" };
-    public Option<string?> PrivPassword { get; } = new("-X") { Description = "privacy pass phrase" };
+    public Option<string?> PrivPassword { get; } = new("-X") { Description = $"privacy pass phrase (default: the authentication one); visible in ps: prefer --priv-password-file or {PrivPasswordVariable}" };
+    public Option<FileInfo?> PrivPasswordFile { get; } = new("--priv-password-file") { Description = $"read the privacy pass phrase from this file (trailing newline dropped); else {PrivPasswordVariable}" };
     public Option<string?> Context { get; } = new("-n") { Description = "context name (v3)" };
     public Option<double> Timeout { get; } = new("-t") { Description = "timeout per attempt, seconds", DefaultValueFactory = _ => 1.0 };
     public Option<int> Retries { get; } = new("-r") { Description = "retries after the first attempt", DefaultValueFactory = _ => 5 };
@@ -27,7 +43,7 @@ internal sealed class SnmpCliOptions
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Version, Community, User, Level, AuthProtocol, AuthPassword, PrivProtocol, PrivPassword, Context, Timeout, Retries, Json })
+        foreach (var o in new Option[] { Version, Community, CommunityFile, User, Level, AuthProtocol, AuthPassword, AuthPasswordFile, PrivProtocol, PrivPassword, PrivPasswordFile, Context, Timeout, Retries, Json })
         {
             command.Options.Add(o);
         }
@@ -63,12 +79,15 @@ internal sealed class SnmpCliOptions
         {
             throw new ArgumentException(ex.Message, ex);
         }
+        var community = version == SnmpVersion.V3
+            ? "public"
+            : await SecretAsync(parse, Community, CommunityFile, CommunityVariable, cancellationToken).ConfigureAwait(false) ?? "public";
         return new SnmpTarget
         {
             EndPoint = endpoint.Value,
             Version = version,
-            Community = parse.GetValue(Community) ?? "public",
-            User = version == SnmpVersion.V3 ? BuildUser(parse) : null,
+            Community = community,
+            User = version == SnmpVersion.V3 ? await BuildUserAsync(parse, cancellationToken).ConfigureAwait(false) : null,
             ContextName = parse.GetValue(Context) ?? "",
             Timeout = TimeSpan.FromSeconds(timeout),
             Retries = retries,
@@ -77,7 +96,51 @@ internal sealed class SnmpCliOptions
 
     private sealed record IPEndPointHolder(System.Net.IPEndPoint Value);
 
-    private SnmpV3User BuildUser(ParseResult parse)
+    /// <summary>
+    /// A secret from its option (e.g. <c>-A</c>), its file option (read now, trailing newline dropped, as the config's
+    /// <c>*_file</c> keys) or, when neither is given, its environment variable; null when none has it. Both options at
+    /// once is an error naming both.
+    /// </summary>
+    private static async Task<string?> SecretAsync(ParseResult parse, Option<string?> inline, Option<FileInfo?> fileOption, string variable, CancellationToken cancellationToken)
+    {
+        var value = parse.GetValue(inline);
+        var file = parse.GetValue(fileOption);
+        if (value is not null && file is not null)
+        {
+            throw new ArgumentException($"give either {inline.Name} or {fileOption.Name}, not both");
+        }
+        if (value is not null)
+        {
+            return value;
+        }
+        if (file is null)
+        {
+            return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
+        }
+        string text;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(SecretFileTimeout);
+        try
+        {
+            text = await File.ReadAllTextAsync(file.FullName, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"{fileOption.Name} {file.FullName}: cannot read it: {ex.Message}", ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ArgumentException($"{fileOption.Name} {file.FullName}: not read within {(int)SecretFileTimeout.TotalSeconds} s", ex);
+        }
+        text = text.TrimEnd('\r', '\n');
+        return text.Length > 0 ? text : throw new ArgumentException($"{fileOption.Name} {file.FullName}: the file is empty");
+    }
+
+    /// <summary>How a pass phrase was given, for messages: the option used, else the variable.</summary>
+    private static string SourceOf(ParseResult parse, Option<string?> inline, Option<FileInfo?> fileOption, string variable) =>
+        parse.GetValue(inline) is not null ? inline.Name : parse.GetValue(fileOption) is not null ? fileOption.Name : variable;
+
+    private async Task<SnmpV3User> BuildUserAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var name = parse.GetValue(User);
         if (string.IsNullOrEmpty(name))
@@ -97,19 +160,21 @@ internal sealed class SnmpCliOptions
         if (level != SnmpSecurityLevel.NoAuthNoPriv)
         {
             auth = ParseAuth(parse.GetValue(AuthProtocol) ?? "MD5");
-            authPw = parse.GetValue(AuthPassword) ?? throw new ArgumentException($"-l {level}: needs an authentication pass phrase (-A)");
+            authPw = await SecretAsync(parse, AuthPassword, AuthPasswordFile, AuthPasswordVariable, cancellationToken).ConfigureAwait(false)
+                ?? throw new ArgumentException($"-l {level}: needs an authentication pass phrase (--auth-password-file, {AuthPasswordVariable} or -A)");
             if (authPw.Length < 8)
             {
-                throw new ArgumentException("-A: the pass phrase must be at least 8 characters (RFC 3414 / net-snmp rule)");
+                throw new ArgumentException($"{SourceOf(parse, AuthPassword, AuthPasswordFile, AuthPasswordVariable)}: the pass phrase must be at least 8 characters (RFC 3414 / net-snmp rule)");
             }
         }
         if (level == SnmpSecurityLevel.AuthPriv)
         {
             priv = ParsePriv(parse.GetValue(PrivProtocol) ?? "DES");
-            privPw = parse.GetValue(PrivPassword) ?? authPw;
+            // Like net-snmp: without a privacy pass phrase of its own, the authentication one is used.
+            privPw = await SecretAsync(parse, PrivPassword, PrivPasswordFile, PrivPasswordVariable, cancellationToken).ConfigureAwait(false) ?? authPw;
             if (privPw!.Length < 8)
             {
-                throw new ArgumentException("-X: the pass phrase must be at least 8 characters (RFC 3414 / net-snmp rule)");
+                throw new ArgumentException($"{SourceOf(parse, PrivPassword, PrivPasswordFile, PrivPasswordVariable)}: the pass phrase must be at least 8 characters (RFC 3414 / net-snmp rule)");
             }
         }
         return new SnmpV3User(name, auth, authPw, priv, privPw);
