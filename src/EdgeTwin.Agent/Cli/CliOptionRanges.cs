@@ -1,44 +1,85 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
+using EdgeTwin.Core.Config;
 
 namespace EdgeTwin.Agent.Cli;
 
-/// <summary>Range checks on numeric options, so that a bad value is a one-line usage error naming the option, not an exception text.</summary>
+/// <summary>
+/// Parsing and range checks of numeric options in one place, so that a bad value is one usage line naming the option:
+/// a separate validator read the value of a token that had not parsed and crashed with an exception
+/// (<c>demo --duration 30s</c>).
+/// </summary>
 internal static class CliOptionRanges
 {
     public static Option<int> AtLeast(this Option<int> option, int min)
     {
-        option.Validators.Add(r =>
+        option.CustomParser = r =>
         {
-            if (r.GetValueOrDefault<int>() < min)
+            var text = Text(r);
+            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
             {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {r.GetValueOrDefault<int>()}"));
+                r.AddError($"{option.Name} takes a whole number, got '{text}'");
             }
-        });
+            else if (v < min)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {v}"));
+            }
+
+            return v;
+        };
         return option;
     }
 
+    /// <summary>A number of seconds (<c>30</c>) or a duration as in the config (<c>30s</c>, <c>5m</c>, <c>1h</c>), above zero.</summary>
     public static Option<double?> Positive(this Option<double?> option)
     {
-        option.Validators.Add(r =>
+        option.CustomParser = r =>
         {
-            if (r.GetValueOrDefault<double?>() is { } v && !(v > 0))
+            var text = Text(r);
+            double seconds;
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
             {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be a positive number of seconds, got {v}"));
+                seconds = number;
             }
-        });
+            else if (Durations.TryParse(text, out var duration))
+            {
+                seconds = duration.TotalSeconds;
+            }
+            else
+            {
+                r.AddError($"{option.Name} takes seconds (30) or a duration (30s, 5m, 1h), got '{text}'");
+                return null;
+            }
+
+            if (!(seconds > 0))
+            {
+                r.AddError($"{option.Name} must be a positive number of seconds, got {text}");
+            }
+
+            return seconds;
+        };
         return option;
     }
 
     public static Option<double> Positive(this Option<double> option)
     {
-        option.Validators.Add(r =>
+        option.CustomParser = r =>
         {
-            if (!(r.GetValueOrDefault<double>() > 0))
+            var text = Text(r);
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
             {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be positive, got {r.GetValueOrDefault<double>()}"));
+                r.AddError($"{option.Name} takes a number, got '{text}'");
             }
-        });
+            else if (!(v > 0))
+            {
+                r.AddError($"{option.Name} must be positive, got {text}");
+            }
+
+            return v;
+        };
         return option;
     }
+
+    private static string Text(ArgumentResult r) => string.Join(' ', r.Tokens.Select(t => t.Value));
 }
