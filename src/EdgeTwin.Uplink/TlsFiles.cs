@@ -81,21 +81,7 @@ public static class TlsFiles
         var keyKey = keyFile is null ? keys.CertFile : keys.KeyFile;
         var keyPath = keyFile ?? certFile;
         using var key = LoadPrivateKey(certificate, keyKey, keyPath, password, keys, legacyEncryptedIsProblem: true, missingHint: keyFile is null ? $" (set {keys.KeyFile})" : "")!;
-        X509Certificate2 withKey;
-        try
-        {
-            withKey = key switch
-            {
-                RSA rsa => certificate.CopyWithPrivateKey(rsa),
-                ECDsa ecdsa => certificate.CopyWithPrivateKey(ecdsa),
-                DSA dsa => certificate.CopyWithPrivateKey(dsa),
-                _ => throw new ArgumentException("unsupported key type"),
-            };
-        }
-        catch (ArgumentException ex)
-        {
-            throw Problem(keyKey, keyPath, $"the key does not match the certificate in {certFile} ({ex.Message.TrimEnd('.')})");
-        }
+        var withKey = CopyWithKey(certificate, key, keyKey, keyPath, certFile);
 
         // A PEM key is ephemeral; SslStream wants a certificate whose key it can use for the handshake.
         using (withKey)
@@ -274,9 +260,15 @@ public static class TlsFiles
 
     private static void Match(X509Certificate2 certificate, AsymmetricAlgorithm key, string keyKey, string keyPath, string certFile)
     {
+        using var _ = CopyWithKey(certificate, key, keyKey, keyPath, certFile);
+    }
+
+    /// <summary>The certificate with <paramref name="key"/> attached; a key that is not the certificate's is a problem at <paramref name="keyKey"/>.</summary>
+    private static X509Certificate2 CopyWithKey(X509Certificate2 certificate, AsymmetricAlgorithm key, string keyKey, string keyPath, string certFile)
+    {
         try
         {
-            using var _ = key switch
+            return key switch
             {
                 RSA rsa => certificate.CopyWithPrivateKey(rsa),
                 ECDsa ecdsa => certificate.CopyWithPrivateKey(ecdsa),

@@ -51,23 +51,7 @@ public sealed class ConfigWarningsTests
         // The agent's start logs the same warnings, and the thermal twin says it leaves the power out.
         var loaded = AgentConfigFile.LoadSite(path);
         Assert.True(loaded.IsValid, string.Join("\n", loaded.Problems));
-        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
-        using var host = AgentHostBuilder.Build(loaded.Config!, new AgentHostOptions
-        {
-            UseSystemd = false,
-            StatusLogInterval = null,
-            ConfigureServices = s => s.AddThermalTwin(),
-            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(logs)),
-        });
-        await host.StartAsync(Ct);
-        try
-        {
-            await host.Services.GetRequiredService<AgentRuntime>().Started.WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        }
-        finally
-        {
-            await host.StopAsync(Ct);
-        }
+        var logs = await AgentStartLogs.CaptureAsync(loaded.Config!, s => s.AddThermalTwin());
 
         var logged = logs.Where(l => l.Level == LogLevel.Warning).Select(l => l.Message).ToList();
         Assert.Equal(warnings.Select(w => "Config: " + w), logged.Where(m => m.StartsWith("Config: ", StringComparison.Ordinal)));

@@ -65,22 +65,7 @@ public sealed class SecretFileWarningsTests
 
         var loaded = AgentConfigFile.LoadSite(path);
         Assert.True(loaded.IsValid, string.Join("\n", loaded.Problems));
-        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
-        using var host = AgentHostBuilder.Build(loaded.Config!, new AgentHostOptions
-        {
-            UseSystemd = false,
-            StatusLogInterval = null,
-            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(logs)),
-        });
-        await host.StartAsync(Ct);
-        try
-        {
-            await host.Services.GetRequiredService<AgentRuntime>().Started.WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        }
-        finally
-        {
-            await host.StopAsync(Ct);
-        }
+        var logs = await AgentStartLogs.CaptureAsync(loaded.Config!);
 
         Assert.Equal(
             warnings.Select(w => "Config: " + w),

@@ -80,6 +80,15 @@ public sealed class AlertsSecurityCliTests
                   username: gw-alerts
                   password_file: {secret}
             """, Ct);
+        // Modes as the role installs them: a world-readable file would add its own warning to the one asserted here.
+        foreach (var file in new[] { secret, path })
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+            }
+        }
+
         var warning = $"{path}:17:22: warning: alerts.sinks[0].password_file: alert sink 'noc-broker' sends its username and password to 10.0.0.5:1883 without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine";
 
         var (exit, output, error) = await InProcessCli.RunAsync("check", "--config", path);
@@ -91,22 +100,7 @@ public sealed class AlertsSecurityCliTests
         // The start logs it too.
         var loaded = AgentConfigFile.LoadSite(path);
         Assert.True(loaded.IsValid, string.Join("\n", loaded.Problems));
-        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
-        using var host = AgentHostBuilder.Build(loaded.Config!, new AgentHostOptions
-        {
-            UseSystemd = false,
-            StatusLogInterval = null,
-            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(logs)),
-        });
-        await host.StartAsync(Ct);
-        try
-        {
-            await host.Services.GetRequiredService<AgentRuntime>().Started.WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        }
-        finally
-        {
-            await host.StopAsync(Ct);
-        }
+        var logs = await AgentStartLogs.CaptureAsync(loaded.Config!);
 
         Assert.Contains((LogLevel.Warning, "Config: " + warning), logs);
     }
