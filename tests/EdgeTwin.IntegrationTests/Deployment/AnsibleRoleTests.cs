@@ -14,23 +14,10 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
 
     private static string AnsibleDir => Path.Combine(Tool.RepoRoot(), "ansible");
 
-    private static string Require(string tool, string package)
-    {
-        var path = Tool.Find(tool);
-        if (path is null)
-        {
-            var reason = $"{tool} (Debian package '{package}') is not installed";
-            Console.WriteLine($"SKIP: {reason}");
-            Assert.Skip(reason);
-        }
-
-        return path;
-    }
-
     [Fact]
     public async Task Ansible_lint_production_profile_is_clean()
     {
-        var lint = Require("ansible-lint", "ansible-lint");
+        var lint = Tool.Require("ansible-lint", "ansible-lint");
         var result = await Tool.RunAsync(
             lint,
             ["--profile", "production", "--offline", "--nocolor", "site.yml", "roles/edgetwin"],
@@ -46,7 +33,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Site_playbook_passes_syntax_check_with_the_example_inventory()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         // The example vault's password from outside the repository, as the README says (no password file is committed).
         using var dir = new TempDir();
         var password = Path.Combine(dir.Path, "vault-password");
@@ -66,8 +53,8 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Rendered_unit_for_a_serial_only_site_allows_only_serial_devices_and_stays_within_exposure()
     {
-        var playbook = Require("ansible-playbook", "ansible");
-        var analyze = Require("systemd-analyze", "systemd");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        var analyze = Tool.Require("systemd-analyze", "systemd");
         using var dir = new TempDir();
         var (play, unit) = await UnitRenderPlayAsync(dir);
 
@@ -131,7 +118,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Buses_groups_and_udev_rules_follow_the_device_addresses_by_default()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
         var rules = Path.Combine(dir.Path, "60-edgetwin.rules");
         var play = Path.Combine(dir.Path, "render.yml");
@@ -175,8 +162,8 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Unit_makes_an_outbox_directory_outside_the_state_directory_writable()
     {
-        var playbook = Require("ansible-playbook", "ansible");
-        var analyze = Require("systemd-analyze", "systemd");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        var analyze = Tool.Require("systemd-analyze", "systemd");
         using var dir = new TempDir();
         var (play, unit) = await UnitRenderPlayAsync(dir);
 
@@ -201,7 +188,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Udev_handler_reloads_and_triggers_the_buses_subsystems_only_where_udevd_runs()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
         var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
         var log = Path.Combine(dir.Path, "udevadm.log");
@@ -253,7 +240,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Example_site_variables_render_to_a_config_the_agent_accepts()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
         var play = Path.Combine(dir.Path, "render.yml");
         var rendered = Path.Combine(dir.Path, "edgetwin.yaml");
@@ -300,7 +287,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     [Fact]
     public async Task Site_extra_may_not_override_the_keys_the_role_sets()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
         var play = Path.Combine(dir.Path, "config.yml");
         await File.WriteAllTextAsync(play, $$"""

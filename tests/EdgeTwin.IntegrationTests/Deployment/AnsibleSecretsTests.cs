@@ -30,19 +30,6 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
         return "/usr/bin/python3";
     }
 
-    private static string Require(string tool, string package)
-    {
-        var path = Tool.Find(tool);
-        if (path is null)
-        {
-            var reason = $"{tool} (Debian package '{package}') is not installed";
-            Console.WriteLine($"SKIP: {reason}");
-            Assert.Skip(reason);
-        }
-
-        return path;
-    }
-
     [Fact]
     public async Task Regression_edgetwin_ready_repeated_secrets_from_the_agents_output_when_it_was_not_ready()
     {
@@ -106,7 +93,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
             Assert.Skip("the users nobody and daemon are needed");
         }
 
-        Require("setpriv", "util-linux");
+        Tool.Require("setpriv", "util-linux");
         return Python();
     }
 
@@ -182,7 +169,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
     [Fact]
     public async Task Regression_a_models_entry_without_sha256_passed_and_files_the_manifest_does_not_name_were_copied()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
         var src = Directory.CreateDirectory(Path.Combine(dir.Path, "src")).FullName;
         var dest = Path.Combine(dir.Path, "deployed");
@@ -215,7 +202,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
     [Fact]
     public async Task Regression_the_example_vault_could_be_deployed_to_a_real_gateway()
     {
-        var playbook = Require("ansible-playbook", "ansible");
+        var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
         // The password outside the repository, as the README says (there is no password file in the repository).
         var password = Path.Combine(dir.Path, "vault-password");

@@ -100,4 +100,18 @@ internal static class Tool
 
         throw new DirectoryNotFoundException($"EdgeTwin.sln not found above {AppContext.BaseDirectory}");
     }
+
+    /// <summary>The tool's path; without it the test is skipped, and the reason printed for the run's summary log.</summary>
+    public static string Require(string tool, string package)
+    {
+        var path = Find(tool);
+        if (path is null)
+        {
+            var reason = $"{tool} (Debian package '{package}') is not installed";
+            Console.WriteLine($"SKIP: {reason}");
+            Assert.Skip(reason);
+        }
+
+        return path;
+    }
 }
