@@ -80,6 +80,12 @@ internal static class AgentFiles
             {(extra.Contains("outbox:", StringComparison.Ordinal) ? "" : $"outbox: {{ path: {Path.Combine(dir.FullName, "outbox.db")} }}")}
             {extra}
             """);
+        // As the role installs it (0640): the inline community would otherwise add a mode warning to every start.
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        }
+
         return path;
     }
 
