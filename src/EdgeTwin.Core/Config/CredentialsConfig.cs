@@ -66,8 +66,11 @@ public enum SnmpPrivProtocol
 /// <param name="Version">SNMP version.</param>
 public sealed record CredentialsConfig(string Name, SnmpVersion Version)
 {
-    /// <summary>Community string for v1/v2c.</summary>
+    /// <summary>Community string for v1/v2c (from <c>community</c> or the contents of <c>community_file</c>).</summary>
     public string? Community { get; init; }
+
+    /// <summary>The file the community was read from, or null when given inline.</summary>
+    public string? CommunityFile { get; init; }
 
     /// <summary>USM user name for v3.</summary>
     public string? User { get; init; }

@@ -331,8 +331,7 @@ public static class SiteConfigLoader
             // Taken before the reads: a bad 'auth' or 'priv' value reads as null and must not pass as "not given".
             var before = Diagnostics.Items.Count;
             var version = c.Enum("version", Versions, required: true);
-            var community = c.String("community");
-            Diagnostics.Secrets.AddInline(c.Node("community"));
+            var (community, communityFile, communityGiven) = Secret(c, "community", passphrase: false);
             var user = c.String("user");
             var level = c.Enum("level", Levels);
             var auth = c.Enum("auth", AuthProtocols);
@@ -347,9 +346,9 @@ public static class SiteConfigLoader
 
             if (version != SnmpVersion.V3)
             {
-                if (community is null && !c.Has("community"))
+                if (!communityGiven)
                 {
-                    c.ReportMissing("community");
+                    Diagnostics.Add(c.Mapping.Mark, c.ChildPath("community"), "missing required key 'community' or 'community_file'");
                 }
 
                 foreach (var key in (string[])["user", "level", "auth", "auth_password", "auth_password_file", "priv", "priv_password", "priv_password_file", "context"])
@@ -360,12 +359,15 @@ public static class SiteConfigLoader
                     }
                 }
 
-                return Diagnostics.Items.Count != before || community is null ? null : new CredentialsConfig(name, version.Value) { Community = community };
+                return Diagnostics.Items.Count != before || community is null ? null : new CredentialsConfig(name, version.Value) { Community = community, CommunityFile = communityFile };
             }
 
-            if (c.Node("community") is { } comm)
+            foreach (var key in (string[])["community", "community_file"])
             {
-                Diagnostics.Add(c.Mapping.KeyMark("community"), comm.Path, "'community' applies to SNMP versions 1 and 2c only; version 3 uses user");
+                if (c.Node(key) is { } comm)
+                {
+                    Diagnostics.Add(c.Mapping.KeyMark(key), comm.Path, $"'{key}' applies to SNMP versions 1 and 2c only; version 3 uses user");
+                }
             }
 
             if (user is null && !c.Has("user"))
@@ -434,8 +436,11 @@ public static class SiteConfigLoader
             }
         }
 
-        /// <summary>Reads <c>X</c> or <c>X_file</c> (never both); a file is read now and its trailing newline dropped.</summary>
-        private (string? Value, string? File, bool Given) Secret(ConfigReader c, string key)
+        /// <summary>
+        /// Reads <c>X</c> or <c>X_file</c> (never both); a file is read now and its trailing newline dropped. A USM
+        /// <paramref name="passphrase"/> is held to RFC 3414's rules; a community only needs a non-empty file.
+        /// </summary>
+        private (string? Value, string? File, bool Given) Secret(ConfigReader c, string key, bool passphrase = true)
         {
             var inline = c.String(key);
             var fileKey = key + "_file";
@@ -449,7 +454,11 @@ public static class SiteConfigLoader
 
             if (inline is not null)
             {
-                CheckPassphrase(c.Node(key)!, inline, key);
+                if (passphrase)
+                {
+                    CheckPassphrase(c.Node(key)!, inline, key);
+                }
+
                 return (inline, null, true);
             }
 
@@ -472,8 +481,13 @@ public static class SiteConfigLoader
             }
 
             text = text.TrimEnd('\r', '\n');
-            if (!CheckPassphrase(c.Node(fileKey)!, text, fileKey))
+            if (passphrase ? !CheckPassphrase(c.Node(fileKey)!, text, fileKey) : text.Length == 0)
             {
+                if (!passphrase)
+                {
+                    Diagnostics.Add(c.Node(fileKey)!, $"the {key} file is empty");
+                }
+
                 return (null, path, true);
             }
 

@@ -301,6 +301,18 @@ public static class SiteConfigWriter
         e.MapEnd();
     }
 
+    private static void WriteCommunity(YamlEmitter e, CredentialsConfig c)
+    {
+        if (c.CommunityFile is { } file)
+        {
+            e.Pair("community_file", file, quoted: true);
+        }
+        else
+        {
+            e.Pair("community", c.Community ?? string.Empty, quoted: true);
+        }
+    }
+
     private static void WriteCredentials(YamlEmitter e, CredentialsConfig c)
     {
         e.MapStart(flow: c.Version != SnmpVersion.V3);
@@ -308,11 +320,11 @@ public static class SiteConfigWriter
         {
             case SnmpVersion.V1:
                 e.Pair("version", 1);
-                e.Pair("community", c.Community ?? string.Empty, quoted: true);
+                WriteCommunity(e, c);
                 break;
             case SnmpVersion.V2c:
                 e.Pair("version", "2c");
-                e.Pair("community", c.Community ?? string.Empty, quoted: true);
+                WriteCommunity(e, c);
                 break;
             default:
                 e.Pair("version", 3);

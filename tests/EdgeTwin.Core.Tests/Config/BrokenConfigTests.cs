@@ -246,7 +246,7 @@ public sealed class BrokenConfigTests : IDisposable
             "site.yaml:2:7: site.id: 'dc/1' is not a valid id (letters, digits, '_', '.', '-'; starting with a letter or digit)",
             "site.yaml:13:51: site.power.ups[0].capacity_kw: must be greater than 0, got -40",
             $"site.yaml:18:27: devices[2].profile: unknown profile 'nope' (no nope.yaml in {TestFiles.ProfilesDir})",
-            "site.yaml:20:7: credentials.v2.community: missing required key 'community'",
+            "site.yaml:20:7: credentials.v2.community: missing required key 'community' or 'community_file'",
             "site.yaml:20:22: credentials.v2.communty: unknown key 'communty' (did you mean 'community'?)",
         ], problems);
     }

@@ -81,6 +81,66 @@ public sealed class SecretFileModeTests : IDisposable
         Assert.Equal(report.Warnings, SiteConfigLoader.LoadOrThrow(path, Options).Warnings);
     }
 
+    private const string CommunityFile = """
+        site: { id: s1, gateway_id: g1 }
+        credentials:
+          pub: { version: 2c, community_file: secrets/community }
+        devices:
+          - { id: pdu1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub }
+        """;
+
+    [Fact]
+    public void Regression_an_snmp_community_could_only_be_written_inline_in_the_config()
+    {
+        // The mode warnings push secrets into files, but a community had no _file form: it had to stay in the config.
+        Write("secrets/community", "n0t-public\n", Modes.M0640);
+        var path = Write("site.yaml", CommunityFile, Modes.M0644);
+
+        var (report, text) = Check(path);
+
+        Assert.True(report.Ok, text);
+        Assert.Empty(report.Warnings); // a config without inline secrets may be readable by all
+        var pub = report.Config!.Credentials["pub"];
+        Assert.Equal(("n0t-public", "secrets/community"), (pub.Community, pub.CommunityFile));
+        Assert.DoesNotContain("n0t-public", pub.ToString(), StringComparison.Ordinal);
+
+        // Written back as the file reference, and read again to the same credentials.
+        var again = _dir.Write("again.yaml", SiteConfigWriter.ToYaml(report.Config));
+        Assert.Contains("community_file: \"secrets/community\"", File.ReadAllText(again), StringComparison.Ordinal);
+        Assert.Equal(pub, SiteConfigLoader.LoadOrThrow(again, Options).Credentials["pub"]);
+    }
+
+    [Theory]
+    [InlineData("community: public, community_file: secrets/community", "credentials.pub.community_file: give either 'community' or 'community_file', not both")]
+    [InlineData("community_file: secrets/empty", "credentials.pub.community_file: the community file is empty")]
+    [InlineData("community_file: secrets/none", "credentials.pub.community_file: cannot read")]
+    [InlineData("foo: 1", "credentials.pub.community: missing required key 'community' or 'community_file'")]
+    public void A_community_file_is_checked_like_the_passphrase_files(string keys, string expected)
+    {
+        Write("secrets/community", "n0t-public\n", Modes.M0640);
+        Write("secrets/empty", "\n", Modes.M0640);
+        var path = Write("site.yaml", CommunityFile.Replace("community_file: secrets/community", keys, StringComparison.Ordinal), Modes.M0640);
+
+        var (report, text) = Check(path);
+
+        Assert.False(report.Ok, text);
+        Assert.Contains(report.Problems, p => p.ToString().Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_world_readable_community_file_is_warned_like_a_passphrase_file()
+    {
+        Write("secrets/community", "n0t-public\n", Modes.M0644);
+        var path = Write("site.yaml", CommunityFile, Modes.M0640);
+
+        var (report, _) = Check(path);
+
+        var secrets = Path.Combine(_dir.Path, "secrets");
+        Assert.Equal(
+            [$"{path}:3:39: warning: credentials.pub.community_file: {secrets}/community is readable by every user (mode 0644); chmod 0640 and chown root:edgetwin"],
+            report.Warnings.Select(w => w.ToString()));
+    }
+
     [Theory]
     [InlineData(Modes.M0640)]
     [InlineData(Modes.M0600)]
