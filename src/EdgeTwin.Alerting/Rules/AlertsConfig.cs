@@ -764,7 +764,7 @@ public sealed record AlertsConfig
         }
 
         // The MQTT CONNECT carries the password as plain bytes: without TLS anyone on the path to a LAN broker reads it.
-        if (sink.Username is not null && !tls.Enabled && !IsLoopback(sink.Host))
+        if (sink.Username is not null && !tls.Enabled && !MqttUplinkOptions.IsLoopback(sink.Host))
         {
             var key = password is not null ? password : s.Node("username")!;
             s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {sink.Host}:{sink.Port} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");
@@ -826,11 +826,6 @@ public sealed record AlertsConfig
             tlsSection.Diagnostics.Add(tlsSection.Node(problem.Key) ?? tlsSection.Mapping, problem.ToString());
         }
     }
-
-    /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine.</summary>
-    internal static bool IsLoopback(string host) =>
-        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
-        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     private static List<GpioOutputConfig> ReadOutputs(ConfigReader s)
     {

@@ -189,8 +189,8 @@ public sealed record MqttUplinkOptions
         return [new UplinkWarning("password", $"the password goes to {Host}:{EffectivePort} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
     }
 
-    /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine.</summary>
-    internal static bool IsLoopback(string host) =>
+    /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine (also the alert MQTT sink's test).</summary>
+    public static bool IsLoopback(string host) =>
         string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
         || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
