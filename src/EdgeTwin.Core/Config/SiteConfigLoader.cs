@@ -896,8 +896,9 @@ public static class SiteConfigLoader
             }
 
             var mine = given ? serial.ToString() : $"{serial} (no serial key: the defaults)";
-            var theirs = first.Given ? first.Serial.ToString() : $"{first.Serial}, the defaults";
-            var message = $"serial settings {mine} differ from device '{first.Device}' on the same port {path} ({theirs}, line {first.Line.ToString(CultureInfo.InvariantCulture)}); devices on one serial line must use the same baud, parity, stop and data bits";
+            var at = first.Line.ToString(CultureInfo.InvariantCulture);
+            var theirs = first.Given ? $"{first.Serial}, its serial key at line {at}" : $"{first.Serial}, the defaults: no serial key, its address at line {at}";
+            var message = $"device '{id}': serial settings {mine} differ from device '{first.Device}' on the same port {path} ({theirs}); devices on one serial line must use the same baud, parity, stop and data bits";
             if (given)
             {
                 Diagnostics.Add(r.Mapping.KeyMark("serial"), r.ChildPath("serial"), message);

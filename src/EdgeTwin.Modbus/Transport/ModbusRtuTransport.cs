@@ -9,6 +9,10 @@ namespace EdgeTwin.Modbus.Transport;
 
 public sealed record ModbusRtuOptions
 {
+    /// <summary>
+    /// Time allowed for one request's exchange, from the moment it has the line. Requests sent with their own
+    /// <see cref="ModbusRequestSettings"/> (a device's share of a line, <see cref="ModbusTransportShare"/>) use those.
+    /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan ReconnectBackoffMin { get; init; } = TimeSpan.FromMilliseconds(200);
@@ -29,9 +33,11 @@ public sealed record ModbusRtuOptions
 /// <summary>
 /// Modbus RTU master on a serial line or a TCP serial gateway. One request at a time (the line is half-duplex);
 /// waits the 3.5-character inter-frame silence before sending, drops stale bytes left by earlier answers, finds the
-/// end of a response from its function code and byte count, and discards whole frames from another unit.
+/// end of a response from its function code and byte count, and discards whole frames from another unit. Devices that
+/// share the line send through a <see cref="ModbusTransportShare"/> each, so every request runs with its own device's
+/// timeout and late-answer guard; the options' values are the defaults for requests sent without settings.
 /// </summary>
-public sealed class ModbusRtuTransport : IModbusTransport
+public sealed class ModbusRtuTransport : IModbusSharedTransport
 {
     private readonly IRtuChannel _channel;
     private readonly ModbusRtuOptions _options;
@@ -47,9 +53,11 @@ public sealed class ModbusRtuTransport : IModbusTransport
     // Per unit: when the late-answer guard after its last unanswered request ends. Only that unit's next request waits
     // it (a late answer of another unit is told apart by its address), so a dead unit costs the others one timeout.
     private readonly long[] _guardUntil = new long[256];
-    private readonly long _guardTicks;
-    // Requests waiting for the line or on it, and who is on it (for "behind unit 7 (not answering for 0.9 s)").
+    private readonly ModbusRequestSettings _defaults;
+    // Requests waiting for the line or on it, the sum of their request timeouts (each holds the line for at most its
+    // own), and who is on it (for "behind unit 7 (not answering for 0.9 s)").
     private int _queued;
+    private long _queuedTimeoutTicks;
     private int _holder = -1;
     private long _holderSentAt;
     private bool _disposed;
@@ -61,8 +69,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
         _logger = logger ?? NullLogger.Instance;
         _link = new TransportLink(channel.Endpoint, _options.ReconnectBackoffMin, _options.ReconnectBackoffMax, _logger, time, logDrops: false);
         _silence = InterFrameSilence(channel.BaudRate);
-        var guard = _options.LateAnswerGuard ?? _options.RequestTimeout;
-        _guardTicks = guard > TimeSpan.Zero ? (long)(guard.TotalSeconds * Stopwatch.Frequency) : 0;
+        _defaults = new ModbusRequestSettings(_options.RequestTimeout) { LateAnswerGuard = _options.LateAnswerGuard };
     }
 
     public string Endpoint => _channel.Endpoint;
@@ -77,9 +84,21 @@ public sealed class ModbusRtuTransport : IModbusTransport
         { } baud => TimeSpan.FromSeconds(3.5 * 11 / baud),
     };
 
-    public async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
+    public ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken) =>
+        SendAsync(unitId, request, response, _defaults, cancellationToken);
+
+    /// <summary>
+    /// Sends with <paramref name="settings"/> (the requesting device's timeout and late-answer guard) rather than the
+    /// transport's options: units on one line may each have their own.
+    /// </summary>
+    public async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, ModbusRequestSettings settings, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(settings);
+        var requestTimeout = settings.RequestTimeout;
+        var guardAfter = settings.LateAnswerGuard ?? requestTimeout;
+        long guardTicks = guardAfter > TimeSpan.Zero ? (long)(guardAfter.TotalSeconds * Stopwatch.Frequency) : 0;
+        long myTimeoutTicks = Math.Max(0, requestTimeout.Ticks);
         var fc = (ModbusFunctionCode)request.Span[0];
         var observer = BusWait.Current;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -90,24 +109,25 @@ public sealed class ModbusRtuTransport : IModbusTransport
         var stage = RequestStage.WaitingForBus;
         // The request timeout covers this request's own exchange, from the moment it has the line. Before that it may
         // wait out its own unit's late-answer guard (off the line: the other units keep their turns meanwhile), then
-        // for the line, bounded by the turns ahead: each request waiting or on the line holds it for at most one
-        // request timeout, and one more is allowed for slack.
+        // for the line, bounded by the turns ahead: each request waiting or on the line holds it for at most its own
+        // request timeout (units on one line may have different ones), and this request's timeout is allowed for slack.
         bool queued = false;
         try
         {
             if (GuardRemaining(unitId) is var guard && guard > TimeSpan.Zero)
             {
                 stage = RequestStage.Guard;
-                observer?.WaitingForBus(guard + _options.RequestTimeout);
+                observer?.WaitingForBus(guard + requestTimeout);
                 await Task.Delay(guard, timeout.Token).ConfigureAwait(false);
                 stage = RequestStage.WaitingForBus;
             }
 
             int ahead = Interlocked.Increment(ref _queued) - 1;
+            long aheadTicks = Interlocked.Add(ref _queuedTimeoutTicks, myTimeoutTicks) - myTimeoutTicks;
             queued = true;
             if (ahead > 0)
             {
-                var maxWait = _options.RequestTimeout * (ahead + 1);
+                var maxWait = TimeSpan.FromTicks(aheadTicks + myTimeoutTicks);
                 timeout.CancelAfter(maxWait);
                 observer?.WaitingForBus(maxWait);
             }
@@ -116,7 +136,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
             entered = true;
             Interlocked.Exchange(ref _holderSentAt, 0);
             Volatile.Write(ref _holder, unitId);
-            timeout.CancelAfter(_options.RequestTimeout);
+            timeout.CancelAfter(requestTimeout);
             observer?.OnBus();
             started = Stopwatch.GetTimestamp();
             stage = RequestStage.Connecting;
@@ -160,7 +180,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
             _link.Record(started, "timeout");
             throw new ModbusTimeoutException(stage is RequestStage.WaitingForBus or RequestStage.Guard
                 ? _link.NotSent(stage, unitId, request.Span, begun, Behind())
-                : $"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(_options.RequestTimeout)}")
+                : $"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}")
             {
                 RequestSent = stage == RequestStage.Sent,
             };
@@ -186,11 +206,11 @@ public sealed class ModbusRtuTransport : IModbusTransport
         }
         finally
         {
-            if (awaitingAnswer && _guardTicks > 0)
+            if (awaitingAnswer && guardTicks > 0)
             {
                 // The answer may still be on its way: keep this unit's next request off the line until it has come and
                 // gone (an answer of this unit, function and size could be taken for that request's).
-                Interlocked.Exchange(ref _guardUntil[unitId], Stopwatch.GetTimestamp() + _guardTicks);
+                Interlocked.Exchange(ref _guardUntil[unitId], Stopwatch.GetTimestamp() + guardTicks);
             }
 
             if (entered)
@@ -201,6 +221,7 @@ public sealed class ModbusRtuTransport : IModbusTransport
 
             if (queued)
             {
+                Interlocked.Add(ref _queuedTimeoutTicks, -myTimeoutTicks);
                 Interlocked.Decrement(ref _queued);
             }
         }

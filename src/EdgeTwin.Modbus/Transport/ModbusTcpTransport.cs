@@ -14,7 +14,7 @@ public sealed record ModbusTcpOptions
 
     public int Port { get; init; } = 502;
 
-    /// <summary>Time allowed for one request, from queueing to the answer.</summary>
+    /// <summary>Time allowed for one request, from queueing to the answer (a request sent with its own <see cref="ModbusRequestSettings"/> uses those instead).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(3);
@@ -33,9 +33,10 @@ public sealed record ModbusTcpOptions
 /// <summary>
 /// Modbus TCP (MBAP) client transport. Responses are matched to requests by transaction id, so late answers
 /// to requests that already timed out are recognised and discarded instead of being taken for the next answer.
-/// A reader task per connection dispatches responses; a window limits the requests in flight.
+/// A reader task per connection dispatches responses; a window limits the requests in flight. Units behind one gateway
+/// share it through a <see cref="ModbusTransportShare"/> each, so every request runs with its own device's timeout.
 /// </summary>
-public sealed class ModbusTcpTransport : IModbusTransport
+public sealed class ModbusTcpTransport : IModbusSharedTransport
 {
     private readonly ModbusTcpOptions _options;
     private readonly ILogger _logger;
@@ -62,12 +63,22 @@ public sealed class ModbusTcpTransport : IModbusTransport
 
     public bool IsConnected => _link.Live is not null;
 
-    public async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
+    public ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken) =>
+        SendAsync(unitId, request, response, _options.RequestTimeout, cancellationToken);
+
+    /// <summary>Sends with the requesting device's timeout (<paramref name="settings"/>) rather than the transport's option.</summary>
+    public ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, ModbusRequestSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return SendAsync(unitId, request, response, settings.RequestTimeout, cancellationToken);
+    }
+
+    private async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, TimeSpan requestTimeout, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var fc = (ModbusFunctionCode)request.Span[0];
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.RequestTimeout);
+        timeout.CancelAfter(requestTimeout);
         long started = Stopwatch.GetTimestamp();
         bool entered = false;
         Pending? pending = null;
@@ -122,7 +133,7 @@ public sealed class ModbusTcpTransport : IModbusTransport
                 _link.Drop("too many consecutive timeouts");
             }
 
-            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(_options.RequestTimeout)}")
+            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}")
             {
                 RequestSent = stage == RequestStage.Sent,
             };

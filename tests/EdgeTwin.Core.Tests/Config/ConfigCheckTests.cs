@@ -71,10 +71,32 @@ public sealed class ConfigCheckTests
         Assert.Equal(1, report.ExitCode);
         Assert.Equal(
             string.Join(Environment.NewLine,
-                $"{path}:4:81: devices[1].serial: serial settings 9600 8N1 differ from device 'm1' on the same port /dev/ttyUSB0 (19200 8N1, line 3); devices on one serial line must use the same baud, parity, stop and data bits",
-                $"{path}:5:49: devices[2].address: serial settings 9600 8E1 (no serial key: the defaults) differ from device 'm1' on the same port /dev/ttyUSB0 (19200 8N1, line 3); devices on one serial line must use the same baud, parity, stop and data bits",
+                $"{path}:4:81: devices[1].serial: device 'm2': serial settings 9600 8N1 differ from device 'm1' on the same port /dev/ttyUSB0 (19200 8N1, its serial key at line 3); devices on one serial line must use the same baud, parity, stop and data bits",
+                $"{path}:5:49: devices[2].address: device 'm3': serial settings 9600 8E1 (no serial key: the defaults) differ from device 'm1' on the same port /dev/ttyUSB0 (19200 8N1, its serial key at line 3); devices on one serial line must use the same baud, parity, stop and data bits",
                 $"FAILED: {path}: 2 problems") + Environment.NewLine,
             text.ToString());
+    }
+
+    [Fact]
+    public void Regression_check_named_only_the_first_of_two_devices_whose_serial_settings_differ_on_one_port()
+    {
+        // The message named the second device only by its index (devices[1]) and the first device's line without its
+        // key; it now names both devices and, for the first, whether its settings come from its serial key or the defaults.
+        using var dir = new TempDir();
+        var path = dir.Write("rtu.yaml", """
+            site: { id: s1, gateway_id: g1 }
+            devices:
+              - { id: line-first, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", unit_id: 1 }
+              - { id: line-second, profile: eastron-sdm630, address: "rtu:/dev/ttyUSB0", unit_id: 2, serial: { baud: 19200, parity: E } }
+            """);
+        var report = ConfigCheck.Run(path, Options);
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+
+        Assert.Equal(1, report.ExitCode);
+        Assert.StartsWith(
+            $"{path}:4:90: devices[1].serial: device 'line-second': serial settings 19200 8E1 differ from device 'line-first' on the same port /dev/ttyUSB0 (9600 8E1, the defaults: no serial key, its address at line 3);",
+            text.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -105,6 +105,84 @@ public sealed class SharedRtuLineTests
     }
 
     [Fact]
+    public async Task Regression_shared_rs485_line_used_the_first_devices_timeout_for_every_unit()
+    {
+        // The meter (unit 3, timeout 2 s) opens the line, the ghost (unit 7, absent, timeout 200 ms) joins it. The line's
+        // transport was built with the first device's options, so the ghost's requests waited 2 s for an answer, and its
+        // next request a further 2 s of late-answer guard ("no answer to ReadHoldingRegisters at 0 within 2 s"). Each
+        // device now sends through its own share of the line, with its own timeout and guard.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230])));
+        var factory = new ModbusSourceFactory();
+        await using var meter = factory.Create(Context("meter-rtu", pty.B, 3, TimeSpan.FromSeconds(2), NullLoggerFactory.Instance)).Polled!;
+        await using var ghost = factory.Create(Context("meter-rtu-ghost", pty.B, 7, TimeSpan.FromMilliseconds(200), NullLoggerFactory.Instance)).Polled!;
+        var registry = new SeriesRegistry();
+        meter.RegisterSeries(registry);
+        ghost.RegisterSeries(registry);
+        var sink = new Samples();
+        await meter.PollAsync(sink, 1, Ct);
+
+        // As `edgetwin poll` and a set-point write poll it: no scheduler deadline, the transport's timeout alone.
+        var first = System.Diagnostics.Stopwatch.StartNew();
+        var error = await Assert.ThrowsAsync<DeviceException>(async () => await ghost.PollAsync(sink, 2, Ct));
+        first.Stop();
+        Assert.Contains("unit 7: no answer to ReadHoldingRegisters at 0 within 0.2 s", error.Message, StringComparison.Ordinal);
+        Assert.True(first.Elapsed < TimeSpan.FromSeconds(1), $"the ghost's failure took {first.Elapsed.TotalMilliseconds:0} ms: {error.Message}");
+
+        // Its next attempt waits its own late-answer guard (0.2 s), not the meter's 2 s, then its own timeout.
+        var again = System.Diagnostics.Stopwatch.StartNew();
+        error = await Assert.ThrowsAsync<DeviceException>(async () => await ghost.PollAsync(sink, 3, Ct));
+        again.Stop();
+        Assert.Contains("within 0.2 s", error.Message, StringComparison.Ordinal);
+        Assert.True(again.Elapsed < TimeSpan.FromSeconds(1), $"the ghost's second failure took {again.Elapsed.TotalMilliseconds:0} ms: {error.Message}");
+
+        // The meter still has its own 2 s and answers.
+        await meter.PollAsync(sink, 4, Ct);
+        Assert.Equal(2, sink.All.Count(s => registry[s.Series].DeviceId == "meter-rtu" && s.IsGood));
+    }
+
+    [Fact]
+    public async Task Regression_shared_rs485_line_cut_a_slow_units_answers_at_the_first_devices_shorter_timeout()
+    {
+        // The other way round, under the agent's scheduler: the ghost (timeout 200 ms) opens the line, the meter answers
+        // after 400 ms and has a 1 s timeout. The line's 200 ms used to fail every one of the meter's polls ("unit 3: no
+        // answer to ReadHoldingRegisters at 0 within 0.2 s") although its own timeout was never reached.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(
+            pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230])), new System.Text.Json.Nodes.JsonObject { ["delay"] = 0.4 });
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLoggerProvider(logs)));
+        var factory = new ModbusSourceFactory();
+        var ghostTimeout = TimeSpan.FromMilliseconds(200);
+        var meterTimeout = TimeSpan.FromSeconds(1);
+        await using var ghost = factory.Create(Context("meter-rtu-ghost", pty.B, 7, ghostTimeout, loggers)).Polled!;
+        await using var meter = factory.Create(Context("meter-rtu", pty.B, 3, meterTimeout, loggers)).Polled!;
+        var registry = new SeriesRegistry();
+        var samples = new Samples();
+        var events = new Events();
+        var options = new PollSchedulerOptions { JitterFraction = 0, RandomSeed = 1, MaxBackoff = TimeSpan.FromSeconds(1) };
+        await using (var scheduler = new PollScheduler(
+            [new PolledDevice(ghost, TimeSpan.FromMilliseconds(500), ghostTimeout), new PolledDevice(meter, TimeSpan.FromMilliseconds(1500), meterTimeout)],
+            registry, samples, events, options, TimeProvider.System, new ListLogger<PollScheduler>(logs)))
+        {
+            await scheduler.StartAsync(Ct);
+            await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+            await scheduler.StopAsync(Ct);
+
+            var status = scheduler.Status().ToDictionary(s => s.DeviceId);
+            var failures = string.Join("\n", logs.Where(l => l.Message.Contains("meter-rtu:", StringComparison.Ordinal)).Select(l => l.Message));
+            Assert.True(status["meter-rtu"].Failures == 0, $"the slow meter failed {status["meter-rtu"].Failures} of {status["meter-rtu"].Polls} polls:\n{failures}");
+            Assert.True(status["meter-rtu"].Polls >= 3, $"{status["meter-rtu"].Polls} polls of the meter");
+            Assert.True(status["meter-rtu-ghost"].Failures >= 2, $"the ghost was tried {status["meter-rtu-ghost"].Failures} times");
+            Assert.Contains("unit 7", status["meter-rtu-ghost"].LastError, StringComparison.Ordinal);
+        }
+
+        var meterSamples = samples.All.Where(s => registry[s.Series].DeviceId == "meter-rtu").ToList();
+        Assert.NotEmpty(meterSamples);
+        Assert.All(meterSamples, s => Assert.Equal((SampleQuality.Good, 230.0), (s.Quality, s.Value)));
+    }
+
+    [Fact]
     public async Task Regression_a_poll_cut_while_waiting_for_the_line_blamed_its_own_unit_not_the_one_holding_it()
     {
         // The ghost's request holds the line for its 1 s timeout; the meter's caller gives up after 300 ms in the queue.

@@ -28,6 +28,24 @@ public sealed class TcpAgainstPymodbusTests
         }));
 
     [Fact]
+    public async Task Units_behind_one_gateway_send_through_shares_with_their_own_timeouts()
+    {
+        // One connection (a gateway with units 1 and 2) opened with a 5 s timeout; the server answers after 0.5 s. A share
+        // with 200 ms times out after 0.2 s and says so; a share with 2 s gets its answer on the same connection.
+        await using var server = await PymodbusServer.StartTcpAsync(Map(), new JsonObject { ["delay"] = 0.5 });
+        await using var transport = new ModbusTcpTransport(new ModbusTcpOptions { Host = "127.0.0.1", Port = server.Port, RequestTimeout = TimeSpan.FromSeconds(5) });
+        await using var quick = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromMilliseconds(200))));
+        await using var patient = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromSeconds(2))));
+
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<ModbusTimeoutException>(() => quick.ReadHoldingRegistersAsync(2, 0, 1, Ct));
+        Assert.Contains("unit 2: no answer to ReadHoldingRegisters at 0 within 0.2 s", ex.Message, StringComparison.Ordinal);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"the 200 ms share timed out after {sw.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Equal(new ushort[] { 100 }, await patient.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.Zero)));
+    }
+
+    [Fact]
     public async Task Reads_every_table_and_writes_with_every_function()
     {
         await using var server = await PymodbusServer.StartTcpAsync(Map());

@@ -16,7 +16,8 @@ namespace EdgeTwin.Agent.Sources.Modbus;
 /// <summary>
 /// Builds Modbus sources from device profiles. Devices on one physical bus share one transport: one serial port
 /// (<c>rtu:</c>), one serial gateway (<c>rtutcp:</c>) or one TCP endpoint with several units (<c>tcp:</c>). The
-/// transport serialises a bus's requests, so the devices on one RS-485 line take turns. A request's timeout starts when
+/// transport serialises a bus's requests, so the devices on one RS-485 line take turns; each device sends through its own
+/// share of the transport, with its own <c>timeout</c> (and late-answer guard). A request's timeout starts when
 /// it has the line, and the poll's deadline pauses while it queues (<see cref="ModbusPolledSource"/>), so a dead unit
 /// costs the others one timeout per attempt and never fails their polls; the scheduler's backoff keeps it rare.
 /// </summary>
@@ -118,6 +119,8 @@ public sealed class ModbusSourceFactory : ISourceFactory
 /// <summary>
 /// One shared transport per physical bus, reference-counted by its users: the pollers of the devices on it and the
 /// set-point writers of cooling units on a serial line (one port, one owner; the transport serialises their requests).
+/// Each lease has its own client over a <see cref="ModbusTransportShare"/> with its device's timeout: the options the
+/// transport was opened with (the first device's) are not the line's timeout for every unit on it.
 /// </summary>
 public sealed class ModbusBusRegistry
 {
@@ -126,7 +129,11 @@ public sealed class ModbusBusRegistry
 
     internal BusLease Acquire(DeviceConfig device, SourceContext context) => Acquire(device, context.LoggerFactory, context.TimeProvider);
 
-    internal BusLease Acquire(DeviceConfig device, ILoggerFactory loggers, TimeProvider time)
+    /// <summary>
+    /// A share of <paramref name="device"/>'s bus whose requests run with <paramref name="requestTimeout"/> (a set-point
+    /// writer's write timeout), by default the device's own <c>timeout</c>.
+    /// </summary>
+    internal BusLease Acquire(DeviceConfig device, ILoggerFactory loggers, TimeProvider time, TimeSpan? requestTimeout = null)
     {
         var address = device.Address;
         string key = address.Scheme switch
@@ -136,7 +143,8 @@ public sealed class ModbusBusRegistry
             AddressScheme.Rtu => $"serial://{address.Path}",
             _ => throw new SourceCreationException(device.Id, $"Modbus devices need a tcp:, rtu: or rtutcp: address, not {address.Scheme.ToString().ToLowerInvariant()}:"),
         };
-        var timeout = device.Timeout > TimeSpan.Zero ? device.Timeout : DeviceConfig.DefaultTimeout;
+        var timeout = requestTimeout is { } given && given > TimeSpan.Zero ? given
+            : device.Timeout > TimeSpan.Zero ? device.Timeout : DeviceConfig.DefaultTimeout;
         lock (_gate)
         {
             if (_buses.TryGetValue(key, out var bus))
@@ -150,21 +158,25 @@ public sealed class ModbusBusRegistry
                 }
 
                 bus.Users++;
-                return new BusLease(this, key, bus.Client);
+                return new BusLease(this, key, Share(bus.Transport, timeout));
             }
 
             var logger = loggers.CreateLogger("EdgeTwin.Modbus." + key);
-            IModbusTransport transport = address.Scheme switch
+            IModbusSharedTransport transport = address.Scheme switch
             {
                 AddressScheme.Tcp => new ModbusTcpTransport(new ModbusTcpOptions { Host = address.Host!, Port = address.Port ?? 502, RequestTimeout = timeout }, logger, time),
                 AddressScheme.RtuTcp => new ModbusRtuTransport(new TcpRtuChannel(address.Host!, address.Port ?? 502, timeout), new ModbusRtuOptions { RequestTimeout = timeout }, logger, time),
                 _ => new ModbusRtuTransport(new SerialRtuChannel(ToSerial(address.Path!, device.Serial ?? new SerialSettings())), new ModbusRtuOptions { RequestTimeout = timeout }, logger, time),
             };
-            bus = new Bus(new ModbusClient(transport), device.Serial, device.Id) { Users = 1 };
+            bus = new Bus(transport, device.Serial, device.Id) { Users = 1 };
             _buses[key] = bus;
-            return new BusLease(this, key, bus.Client);
+            return new BusLease(this, key, Share(transport, timeout));
         }
     }
+
+    /// <summary>A device's client on a shared bus: its requests use its own timeout; closing it leaves the bus open.</summary>
+    private static ModbusClient Share(IModbusSharedTransport transport, TimeSpan timeout) =>
+        new(new ModbusTransportShare(transport, new ModbusRequestSettings(timeout)), ownsTransport: false);
 
     private static SerialLineOptions ToSerial(string path, SerialSettings s) => new()
     {
@@ -182,13 +194,13 @@ public sealed class ModbusBusRegistry
 
     internal async ValueTask ReleaseAsync(string key)
     {
-        ModbusClient? last = null;
+        IModbusTransport? last = null;
         lock (_gate)
         {
             if (_buses.TryGetValue(key, out var bus) && --bus.Users == 0)
             {
                 _buses.Remove(key);
-                last = bus.Client;
+                last = bus.Transport;
             }
         }
 
@@ -198,11 +210,12 @@ public sealed class ModbusBusRegistry
         }
     }
 
-    private sealed class Bus(ModbusClient client, SerialSettings? serial, string firstDevice)
+    private sealed class Bus(IModbusSharedTransport transport, SerialSettings? serial, string firstDevice)
     {
         public string FirstDevice { get; } = firstDevice;
 
-        public ModbusClient Client { get; } = client;
+        /// <summary>The bus's one transport, closed with the last lease; the devices send through their shares of it.</summary>
+        public IModbusSharedTransport Transport { get; } = transport;
 
         public SerialSettings? Serial { get; } = serial;
 
@@ -210,7 +223,7 @@ public sealed class ModbusBusRegistry
     }
 }
 
-/// <summary>A source's share of a bus; disposing the last lease closes the bus.</summary>
+/// <summary>A source's share of a bus, with a client that sends with its device's timeout; disposing the last lease closes the bus.</summary>
 internal sealed class BusLease(ModbusBusRegistry registry, string key, ModbusClient client) : IAsyncDisposable
 {
     private int _released;

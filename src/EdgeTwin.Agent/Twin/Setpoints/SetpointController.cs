@@ -496,7 +496,7 @@ public sealed partial class SetpointController : BackgroundService
             if (device.Address.Scheme is AddressScheme.Rtu or AddressScheme.RtuTcp)
             {
                 var buses = _modbusBuses ?? throw new SetpointWriteException($"cooling unit {unit}: device {device.Id} is on a serial line and this agent has no Modbus bus registry to share it");
-                return new ModbusSetpointChannel(unit, device, metric, settings, kind, timeout, _metrics, _loggers, buses.Acquire(device, _loggers, _runtime.TimeProvider));
+                return new ModbusSetpointChannel(unit, device, metric, settings, kind, timeout, _metrics, _loggers, buses.Acquire(device, _loggers, _runtime.TimeProvider, timeout));
             }
 
             return new ModbusSetpointChannel(unit, device, metric, settings, kind, timeout, _metrics, _loggers, _runtime.TimeProvider);
