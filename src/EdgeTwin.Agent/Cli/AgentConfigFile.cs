@@ -15,6 +15,19 @@ internal static class ExitCodes
     public const int InvalidConfig = 2;
 }
 
+/// <summary>Which config warnings <see cref="AgentConfigFile.Load"/> prints (<c>FILE:LINE:COL: warning: key: message</c>, as <c>check</c> does).</summary>
+internal enum ConfigWarningOutput
+{
+    /// <summary>None: the command's output is not about the config.</summary>
+    None,
+
+    /// <summary>Only among the problems of a config that does not load (the service's start: it logs a valid config's warnings itself).</summary>
+    WithProblems,
+
+    /// <summary>Always: among the problems, and before the command's own output of a valid config (<c>poll</c>).</summary>
+    Always,
+}
+
 /// <summary>The <c>--config</c> / <c>--profiles-dir</c> options and loading with every problem printed.</summary>
 internal sealed class AgentConfigFile
 {
@@ -37,20 +50,31 @@ internal sealed class AgentConfigFile
 
     /// <summary>
     /// Loads and validates the config; on problems prints each one to <paramref name="error"/> and returns null. With
-    /// <paramref name="warnings"/> (the service's start) a config that does not start gets its warnings printed among
-    /// the problems; a valid one has them logged by the service (<c>Config: …</c>), so they are not said twice.
+    /// <see cref="ConfigWarningOutput.WithProblems"/> (the service's start) a config that does not start gets its
+    /// warnings printed among the problems; a valid one has them logged by the service (<c>Config: …</c>), so they are
+    /// not said twice. With <see cref="ConfigWarningOutput.Always"/> (<c>poll</c>, which loads the same config) a valid
+    /// config's warnings go to <paramref name="error"/> too, one line each as <c>check</c> prints them, so the command's
+    /// standard output stays its own.
     /// </summary>
-    public SiteConfig? Load(ParseResult parse, TextWriter error, bool warnings = false)
+    public SiteConfig? Load(ParseResult parse, TextWriter error, ConfigWarningOutput warnings = ConfigWarningOutput.None)
     {
         var file = parse.GetValue(Config)!;
         var dir = parse.GetValue(ProfilesDir);
         var result = LoadSite(file.ToString(), dir?.FullName);
         if (result.IsValid)
         {
+            if (warnings == ConfigWarningOutput.Always)
+            {
+                foreach (var warning in result.Warnings)
+                {
+                    error.WriteLine(warning.ToString());
+                }
+            }
+
             return result.Config;
         }
 
-        foreach (var problem in ConfigDiagnostics.SortByPosition(warnings ? result.Problems.Concat(result.Warnings) : result.Problems))
+        foreach (var problem in ConfigDiagnostics.SortByPosition(warnings != ConfigWarningOutput.None ? result.Problems.Concat(result.Warnings) : result.Problems))
         {
             error.WriteLine(problem.ToString());
         }

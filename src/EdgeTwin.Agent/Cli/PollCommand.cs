@@ -16,7 +16,8 @@ namespace EdgeTwin.Agent.Cli;
 /// <summary>
 /// <c>edgetwin poll DEVICE --config FILE [--json]</c>: reads one device once through the same source the agent uses and
 /// prints every metric with its unit, role and quality (like <c>telegraf --once</c>). Exit codes: 0 read, 1 the device
-/// could not be read (error named), 2 config problem or unknown device.
+/// could not be read (error named), 2 config problem or unknown device. The config's warnings go to standard error as
+/// <c>check</c> prints them (<c>FILE:LINE:COL: warning: key: message</c>); they change neither the output nor the exit code.
 /// </summary>
 internal sealed class PollCommand : ICliCommand
 {
@@ -33,7 +34,7 @@ internal sealed class PollCommand : ICliCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            var config = file.Load(parse, error);
+            var config = file.Load(parse, error, ConfigWarningOutput.Always);
             if (config is null)
             {
                 return ExitCodes.InvalidConfig;

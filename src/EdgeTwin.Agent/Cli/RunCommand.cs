@@ -39,7 +39,7 @@ internal sealed class RunCommand : ICliCommand
         command.SetAction(async (parse, ct) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var config = file.Load(parse, error, warnings: true);
+            var config = file.Load(parse, error, ConfigWarningOutput.WithProblems);
             if (config is null)
             {
                 return ExitCodes.InvalidConfig;

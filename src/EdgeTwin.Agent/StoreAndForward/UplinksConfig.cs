@@ -130,6 +130,11 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             foreach (var key in s.Mapping.Entries.Select(e => e.Key))
             {
                 settings[key] = s.String(key) ?? "";
+                if (KafkaUplinkOptions.IsSecretSetting(key))
+                {
+                    // sasl.password and the like: an inline secret, like sasl_password.
+                    s.Diagnostics.Secrets.AddInline(s.Node(key));
+                }
             }
         }
 

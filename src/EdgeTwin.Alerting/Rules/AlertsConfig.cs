@@ -674,7 +674,8 @@ public sealed record AlertsConfig
 
     /// <summary>
     /// A webhook sink. The URL is only ever shown redacted (<see cref="Redact.Url(string)"/>): check's output ends up in
-    /// Ansible and CI logs. Risky but valid settings (<see cref="WebhookSinkConfig.PlaintextWarnings"/>) are warnings.
+    /// Ansible and CI logs; one that carries a secret (<see cref="Redact.HasSecret"/>) is an inline secret of the config.
+    /// Risky but valid settings (<see cref="WebhookSinkConfig.PlaintextWarnings"/>) are warnings.
     /// </summary>
     private static WebhookSinkConfig ReadWebhook(ConfigReader s, string? name, string configDirectory)
     {
@@ -684,6 +685,13 @@ public sealed record AlertsConfig
         {
             s.Diagnostics.Add(s.Node("url")!, $"'{Redact.Url(url)}' is not an http or https URL");
             uri = null;
+        }
+
+        if (uri is not null && Redact.HasSecret(uri))
+        {
+            // A user:password, a query or a token-like path segment (a Slack-style key): the URL is then an inline
+            // secret of the config, kept out of config_sha256 and named by the config file's mode warning.
+            s.Diagnostics.Secrets.AddInline(s.Node("url"));
         }
 
         var secret = s.Secret("secret", configDirectory, emptyFileIsError: false);

@@ -101,6 +101,23 @@ public sealed record KafkaUplinkOptions
         ["ssl.key.password"] = "set it with ssl_key_password_file:",
     };
 
+    // librdkafka settings that carry a secret without a name ending in .password or .secret (ssl.key.pem is a private key).
+    private static readonly string[] SecretSettingNames = ["ssl.key.pem", "ssl_key"];
+
+    /// <summary>
+    /// Whether the <c>settings:</c> entry <paramref name="key"/> holds a secret: any librdkafka key ending in
+    /// <c>.password</c> or <c>.secret</c> (<c>sasl.password</c>, <c>ssl.key.password</c>, <c>ssl.keystore.password</c>,
+    /// <c>sasl.oauthbearer.client.secret</c>, …) and the inline private key <c>ssl.key.pem</c>. Its value is an inline
+    /// secret of the config (kept out of <c>config_sha256</c>, named by the config file's mode warning) and is never shown.
+    /// </summary>
+    public static bool IsSecretSetting(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return key.EndsWith(".password", StringComparison.OrdinalIgnoreCase)
+            || key.EndsWith(".secret", StringComparison.OrdinalIgnoreCase)
+            || SecretSettingNames.Contains(key, StringComparer.OrdinalIgnoreCase);
+    }
+
     /// <summary>
     /// What works but is risky or not what the config says: SASL over plaintext (key <c>security</c>; PLAIN sends the
     /// password in clear, SCRAM exposes its handshake to offline guessing) and <c>settings:</c> entries the uplink
@@ -137,7 +154,9 @@ public sealed record KafkaUplinkOptions
             if (lost)
             {
                 var why = Owned.GetValueOrDefault(name, "the uplink sets it itself");
-                warnings.Add(new UplinkWarning("settings." + key, $"'{value}' is ignored{(name != key ? $" (an alias of {name})" : "")}: {why}"));
+                // A secret's value is never shown (check's output ends up in Ansible and CI logs).
+                var shown = IsSecretSetting(key) ? EdgeTwin.Core.Config.Redact.Mask : value;
+                warnings.Add(new UplinkWarning("settings." + key, $"'{shown}' is ignored{(name != key ? $" (an alias of {name})" : "")}: {why}"));
             }
         }
 

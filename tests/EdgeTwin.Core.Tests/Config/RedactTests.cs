@@ -23,4 +23,34 @@ public sealed class RedactTests
     [InlineData("http://host/p@th?k=v#f", "http://host/p@th?k=***")]
     public void Text_that_is_no_url_is_redacted_the_same_way(string text, string shown) =>
         Assert.Equal(shown, Redact.Url(text));
+
+    [Theory]
+    [InlineData("https://hooks.example/services/T000/B000/Xq7kP2mN9vR4sT8wY3zA", "https://hooks.example/services/T000/B000/***")]
+    [InlineData("https://discord.example/api/webhooks/123456789012345678/aB3_dE6-gH9iJ2kL5mN8oP1qR4sT7uV0", "https://discord.example/api/webhooks/123456789012345678/***")]
+    [InlineData("https://x.webhook.example/webhookb2/IncomingWebhook/0123456789abcdef0123456789abcdef/x?k=v", "https://x.webhook.example/webhookb2/IncomingWebhook/***/x?k=***")]
+    [InlineData("https://noc.example.com/incoming-webhook/alerts", "https://noc.example.com/incoming-webhook/alerts")]
+    public void Regression_a_webhook_key_in_the_url_path_was_shown_in_full(string url, string shown)
+    {
+        Assert.Equal(shown, Redact.Url(new Uri(url)));
+        Assert.Equal(shown, Redact.Url(url));
+    }
+
+    [Theory]
+    [InlineData("Xq7kP2mN9vR4sT8wY3zA", true)] // letters and digits, 20
+    [InlineData("0123456789abcdef", true)] // hex, exactly 16
+    [InlineData("0123456789abcde", false)] // 15: too short
+    [InlineData("IncomingWebhookService", false)] // a long name without digits
+    [InlineData("123456789012345678", false)] // a numeric id
+    [InlineData("abc.def0123456789", false)] // '.' is not a token character
+    [InlineData("abc%20def0123456789", false)]
+    public void A_path_segment_is_a_token_when_long_random_looking_letters_and_digits(string segment, bool token) =>
+        Assert.Equal(token, Redact.IsTokenSegment(segment));
+
+    [Theory]
+    [InlineData("https://noc.example.com/alerts", false)]
+    [InlineData("https://u:p@noc.example.com/alerts", true)]
+    [InlineData("https://noc.example.com/alerts?token=x", true)]
+    [InlineData("https://hooks.example/services/T000/B000/Xq7kP2mN9vR4sT8wY3zA", true)]
+    public void A_url_has_a_secret_when_redaction_hides_something(string url, bool secret) =>
+        Assert.Equal(secret, Redact.HasSecret(new Uri(url)));
 }

@@ -68,6 +68,36 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Regression_edgetwin_ready_repeated_a_webhook_key_written_in_the_url_path()
+    {
+        var python = Python();
+        // The agent masks such a key itself (Redact.IsTokenSegment); the scrub is the net for output it did not redact.
+        const string agentOutput = """
+            alerts: webhook POST https://hooks.example.net/services/T000/B000/Xq7kP2mN9vR4sT8wY3zA failed
+            alerts: webhook POST https://discord.example/api/webhooks/123456789012345678/aB3_dE6-gH9iJ2kL5mN8oP1qR4sT7uV0?wait=true failed
+            alerts: webhook POST https://noc.example.com/incoming-webhook/alerts failed
+            """;
+        var script = Path.Combine(Path.GetTempPath(), $"edgetwin-ready-agent-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(script, $"cat <<'EOF'\n{agentOutput}\nEOF\nexit 1\n", Ct);
+        try
+        {
+            var result = await Tool.RunAsync(python, [ReadyScript, "exec", "--timeout", "60", "--settle", "0", "--", "/bin/sh", script], Timeout, Ct);
+            output.WriteLine(result.All);
+            Assert.Equal(1, result.ExitCode);
+            // Host, names and numeric ids stay readable; the keys do not.
+            Assert.Contains("https://hooks.example.net/services/T000/B000/*** failed", result.StdErr, StringComparison.Ordinal);
+            Assert.Contains("https://discord.example/api/webhooks/123456789012345678/***?wait=*** failed", result.StdErr, StringComparison.Ordinal);
+            Assert.Contains("https://noc.example.com/incoming-webhook/alerts failed", result.StdErr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Xq7kP2mN9vR4sT8wY3zA", result.All, StringComparison.Ordinal);
+            Assert.DoesNotContain("aB3_dE6-gH9iJ2kL5mN8oP1qR4sT7uV0", result.All, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(script);
+        }
+    }
+
     /// <summary>
     /// A Python one-liner that exits 0 on SIGTERM (the clean stop edgetwin-ready expects), optionally sending READY=1
     /// on $NOTIFY_SOCKET first, as the agent does.

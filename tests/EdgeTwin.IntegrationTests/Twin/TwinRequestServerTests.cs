@@ -329,6 +329,45 @@ public sealed class TwinRequestServerTests
         Assert.Contains(logs, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Debug && l.Exception is not null);
     }
 
+    [Fact]
+    public async Task Regression_the_twin_request_client_did_not_log_why_a_broker_certificate_was_rejected()
+    {
+        // The uplink logs a refused broker certificate with the reason; the twin request server's own session on the
+        // same broker only said "cannot connect" for every retry. A CA that did not sign the broker's certificate:
+        using var pki = new EdgeTwin.Uplink.Tests.Support.TestPki();
+        await using var broker = await Mosquitto.StartAsync(pki);
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        var uplink = new MqttUplinkOptions
+        {
+            Host = "localhost",
+            Port = broker.TlsPort,
+            Protocol = MqttProtocol.V500,
+            Site = Site,
+            Gateway = Gateway,
+            Tls = new MqttTlsOptions { Enabled = true, CaFile = pki.OtherCaFile, ClientCertificateFile = pki.ClientCertFile, ClientKeyFile = pki.ClientKeyFile },
+        };
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig(), uplink, stage, null, new ExceptionLogger(logs)))
+        {
+            await server.StartAsync(Ct);
+            Assert.True(server.Running);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Any(l => l.Message.Contains("broker certificate", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no certificate rejection logged: " + string.Join("\n", logs.Select(l => l.Message)));
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        var line = Assert.Single(logs, l => l.Message.Contains("broker certificate", StringComparison.Ordinal));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, line.Level);
+        Assert.Equal(
+            $"Uplink mqtt (twin requests): mqtts://localhost:{broker.TlsPort}: broker certificate CN=localhost (SAN DNS:localhost, IP:127.0.0.1) "
+            + $"untrusted root (issued by CN=EdgeTwin Test CA, which is not a CA in {pki.OtherCaFile})",
+            line.Message);
+    }
+
     /// <summary>Keeps level, message and exception (ListLogger drops the exception, which is what this test is about).</summary>
     private sealed class ExceptionLogger(ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)> logs) : Microsoft.Extensions.Logging.ILogger<TwinRequestServer>
     {

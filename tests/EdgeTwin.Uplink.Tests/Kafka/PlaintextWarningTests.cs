@@ -80,4 +80,38 @@ public sealed class PlaintextWarningTests
         // What the uplink leaves alone, or sets to the same value, passes without a word.
         Assert.Empty(Kafka(KafkaSecurity.Ssl, settings: new() { ["batch.size"] = "100000", ["enable.ssl.certificate.verification"] = "true" }).Warnings());
     }
+
+    [Fact]
+    public void Regression_the_warning_about_an_ignored_kafka_sasl_password_setting_showed_the_password()
+    {
+        // sasl.password in settings: is overridden by sasl_password[_file]; the warning said so, quoting the value.
+        var options = Kafka(KafkaSecurity.SaslSsl, settings: new()
+        {
+            ["sasl.password"] = "S3CRET-sasl",
+            ["ssl.key.password"] = "S3CRET-key",
+            ["client.id"] = "mine",
+        });
+        Assert.Equal(
+            [
+                ("settings.sasl.password", "'***' is ignored: set it with sasl_password_file:"),
+                ("settings.ssl.key.password", "'***' is ignored: set it with ssl_key_password_file:"),
+                ("settings.client.id", "'mine' is ignored: the uplink sets it to edgetwin-<gateway>"),
+            ],
+            options.Warnings().Select(w => (w.Key, w.Message)));
+    }
+
+    [Theory]
+    [InlineData("sasl.password", true)]
+    [InlineData("ssl.key.password", true)]
+    [InlineData("ssl.keystore.password", true)]
+    [InlineData("ssl.truststore.password", true)]
+    [InlineData("sasl.oauthbearer.client.secret", true)]
+    [InlineData("my.vendor.Secret", true)]
+    [InlineData("ssl.key.pem", true)]
+    [InlineData("sasl.username", false)]
+    [InlineData("ssl.keystore.location", false)]
+    [InlineData("sasl.oauthbearer.client.id", false)]
+    [InlineData("batch.size", false)]
+    public void Settings_that_carry_a_secret_are_known_by_their_name(string key, bool secret) =>
+        Assert.Equal(secret, KafkaUplinkOptions.IsSecretSetting(key));
 }

@@ -105,7 +105,9 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         MqttClientOptionsFactory factory;
         try
         {
-            factory = new MqttClientOptionsFactory(_uplink);
+            // The uplink's factory logs a broker certificate it rejects with the reason (name, trust, validity), as the
+            // uplink does; without the logger the server only said "cannot connect" for every retry.
+            factory = new MqttClientOptionsFactory(_uplink with { Name = "mqtt (twin requests)" }, _logger);
         }
         catch (Exception ex) when (ex is EdgeTwin.Uplink.UplinkOptionsException or System.Security.Cryptography.CryptographicException or IOException)
         {
