@@ -51,8 +51,14 @@ public sealed class ModbusPollPlan
         }
     }
 
-    /// <summary>Requests sent in the last poll (including the failed ones that caused a split).</summary>
+    /// <summary>Requests sent in the last poll (including the failed ones that caused a split), also when it failed.</summary>
     public int LastRequestCount { get; private set; }
+
+    /// <summary>
+    /// Requests of the last poll the unit answered (a value or a Modbus exception), also when a later request of the
+    /// same poll timed out: a unit that answered is there, only slower than the poll's budget.
+    /// </summary>
+    public int LastAnsweredCount { get; private set; }
 
     /// <summary>Reads every point once. Returns one reading per point, in the order of <see cref="Points"/>.</summary>
     public async Task<ModbusPointReading[]> ReadAsync(ModbusClient client, byte unitId, CancellationToken cancellationToken)
@@ -61,24 +67,53 @@ public sealed class ModbusPollPlan
         var blocks = Blocks;
         var learned = new List<ModbusReadBlock>(blocks.Count);
         bool changed = false;
-        int requests = 0;
-        foreach (var block in blocks)
+        int requests = 0, answered = 0;
+        try
         {
-            var pending = new Stack<ModbusReadBlock>();
-            pending.Push(block);
-            while (pending.Count > 0)
+            foreach (var block in blocks)
             {
-                var current = pending.Pop();
-                requests++;
-                try
+                var pending = new Stack<ModbusReadBlock>();
+                pending.Push(block);
+                while (pending.Count > 0)
                 {
-                    var raw = await client.ReadAsync(unitId, current.Table, current.Address, current.Count, cancellationToken).ConfigureAwait(false);
-                    Decode(current, raw, readings);
-                    learned.Add(current);
-                }
-                catch (ModbusDeviceException ex) when (ex.ExceptionCode is ModbusExceptionCode.IllegalDataAddress or ModbusExceptionCode.IllegalDataValue)
-                {
-                    if (!TrySplit(current, out var first, out var second))
+                    var current = pending.Pop();
+                    requests++;
+                    try
+                    {
+                        var raw = await client.ReadAsync(unitId, current.Table, current.Address, current.Count, cancellationToken).ConfigureAwait(false);
+                        answered++;
+                        Decode(current, raw, readings);
+                        learned.Add(current);
+                    }
+                    catch (ModbusDeviceException ex) when (ex.ExceptionCode is ModbusExceptionCode.IllegalDataAddress or ModbusExceptionCode.IllegalDataValue)
+                    {
+                        answered++;
+                        if (!TrySplit(current, out var first, out var second))
+                        {
+                            foreach (int i in current.Points)
+                            {
+                                readings[i] = new ModbusPointReading(double.NaN, null, ex);
+                            }
+
+                            learned.Add(current);
+                            continue;
+                        }
+
+                        changed = true;
+                        pending.Push(second);
+                        pending.Push(first);
+                    }
+                    catch (ModbusDeviceException ex)
+                    {
+                        answered++;
+                        foreach (int i in current.Points)
+                        {
+                            readings[i] = new ModbusPointReading(double.NaN, null, ex);
+                        }
+
+                        learned.Add(current);
+                    }
+                    catch (ModbusProtocolException ex)
                     {
                         foreach (int i in current.Points)
                         {
@@ -86,35 +121,16 @@ public sealed class ModbusPollPlan
                         }
 
                         learned.Add(current);
-                        continue;
                     }
-
-                    changed = true;
-                    pending.Push(second);
-                    pending.Push(first);
-                }
-                catch (ModbusDeviceException ex)
-                {
-                    foreach (int i in current.Points)
-                    {
-                        readings[i] = new ModbusPointReading(double.NaN, null, ex);
-                    }
-
-                    learned.Add(current);
-                }
-                catch (ModbusProtocolException ex)
-                {
-                    foreach (int i in current.Points)
-                    {
-                        readings[i] = new ModbusPointReading(double.NaN, null, ex);
-                    }
-
-                    learned.Add(current);
                 }
             }
         }
+        finally
+        {
+            LastRequestCount = requests;
+            LastAnsweredCount = answered;
+        }
 
-        LastRequestCount = requests;
         if (changed)
         {
             lock (_gate)

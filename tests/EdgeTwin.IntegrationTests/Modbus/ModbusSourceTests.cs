@@ -165,6 +165,28 @@ public sealed class ModbusSourceTests
     }
 
     [Fact]
+    public async Task Regression_a_device_slower_than_the_poll_budget_was_reported_as_a_wrong_unit_id()
+    {
+        // The robustness audit's meter answered every request correctly after 0.7 s; the poll's budget (the device
+        // timeout covers all requests of one poll) ran out on its second request, and the log sent the engineer to
+        // check unit_id. pymodbus answers each request here after 0.3 s; the poll has more requests than fit in 1 s.
+        await using var server = await PymodbusServer.StartTcpAsync(
+            PymodbusServer.Units((1, "ir", 0, [0, 0, 5002, 0]), (1, "hr", 0, new int[310])),
+            new System.Text.Json.Nodes.JsonObject { ["delay"] = 0.3 });
+        var sources = new ModbusSourceFactory().Create(Context("slowmeter", server.Port, 1, TimeSpan.FromSeconds(1)));
+        await using var source = sources.Polled!;
+        source.RegisterSeries(new SeriesRegistry());
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(1));
+
+        var ex = await Assert.ThrowsAsync<DeviceException>(() => source.PollAsync(new ListSink(), 0, deadline.Token).AsTask());
+        Assert.True(
+            System.Text.RegularExpressions.Regex.IsMatch(ex.Message, @"\(unit 1 answered [12] of the poll's 3 requests before its timeout of 1s ran out: the device timeout is the budget of one whole poll; raise timeout, and interval with it\)$"),
+            ex.Message);
+        Assert.DoesNotContain("check unit_id", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Device_that_does_not_answer_throws_a_device_exception_naming_it()
     {
         var units = new ModbusServerUnits();

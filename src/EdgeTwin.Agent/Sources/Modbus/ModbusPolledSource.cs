@@ -168,6 +168,16 @@ internal sealed partial class ModbusPolledSource : IPolledSource
     /// </summary>
     private string Hint(bool requestSent)
     {
+        // The unit answered part of this poll: it is there, only slower than the poll's budget (the device's timeout
+        // covers every request of one poll). The unit_id hint would send the engineer after the wrong cause.
+        int answered = _plan.LastAnsweredCount;
+        if (answered > 0)
+        {
+            _answered = true;
+            return $" (unit {Unit} answered {answered} of the poll's {_plan.Blocks.Count} requests before its timeout of {Durations.Format(_device.Timeout)} ran out: "
+                + "the device timeout is the budget of one whole poll; raise timeout, and interval with it)";
+        }
+
         if (_answered || !requestSent)
         {
             return "";
