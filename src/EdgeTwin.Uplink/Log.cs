@@ -55,4 +55,13 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Warning, "Uplink {Uplink}: {Peer}: {Reason}")]
     public static partial void CertificateRejected(ILogger logger, string uplink, string peer, string reason);
+
+    [LoggerMessage(40, LogLevel.Information, "Uplink {Uplink}: {Peer} is reachable again (connectivity probe); reconnecting now instead of waiting out the backoff")]
+    public static partial void ReconnectWoken(ILogger logger, string uplink, string peer);
+
+    [LoggerMessage(41, LogLevel.Information, "Uplink {Uplink}: its backlog up to sequence {Head} is acknowledged (position {Position}); status published with backlog 0")]
+    public static partial void ReplayComplete(ILogger logger, string uplink, long head, long position);
+
+    [LoggerMessage(42, LogLevel.Warning, "Uplink {Uplink}: publishing its progress (acknowledged through {Position}) to {Peer} failed; the data is not affected")]
+    public static partial void ProgressFailed(ILogger logger, Exception exception, string uplink, string peer, long position);
 }

@@ -135,7 +135,8 @@ public sealed partial class AlertingHostedService(
             }
         }
 
-        _watch = new UplinkWatch(services.GetService<StoreAndForwardService>());
+        var storeAndForwardService = services.GetService<StoreAndForwardService>();
+        _watch = new UplinkWatch(storeAndForwardService);
         Service = new AlertingService(alerts, new SiteIndex(config), runtime.Registry, new HubSink(runtime), new AlertingOptions
         {
             StorePath = Path.Combine(stateDirectory, AlertsConfig.StoreFileName),
@@ -147,6 +148,13 @@ public sealed partial class AlertingHostedService(
             ExtraSinks = options.ExtraSinks,
             OpenGpio = options.OpenGpio,
         });
+        if (storeAndForwardService is not null)
+        {
+            // One direction only: the probe tells the uplinks to stop waiting out their backoff (F6: a site stayed dark
+            // for up to 70 s although the probe saw its broker back); the uplinks know nothing of alerting.
+            Service.Connectivity.ProbeRecovered += storeAndForwardService.WakeUplinks;
+        }
+
         await Service.StartAsync(cancellationToken).ConfigureAwait(false);
         _control = new AlertControlServer(Service, AlertingExtensions.ControlSocketPath(config, alerts, stateDirectory), time, loggers.CreateLogger<AlertControlServer>());
         try

@@ -81,6 +81,17 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     /// <summary>The open outbox (stats for the demo view and tests).</summary>
     public LiteDbOutbox Outbox => _outbox ?? throw new InvalidOperationException("The outbox is not open yet: the host has not started.");
 
+    /// <summary>
+    /// Ends the uplinks' reconnect backoff now (no effect on a connected one): the alerting's connectivity probe calls
+    /// it when its target answers again after failing, so the site is back on the centre within a probe interval of its
+    /// broker's return instead of after the rest of a backoff.
+    /// </summary>
+    public void WakeUplinks()
+    {
+        _mqtt?.WakeReconnect();
+        _kafka?.WakeReconnect();
+    }
+
     /// <summary>Acknowledged positions of the running uplinks, by name.</summary>
     public IReadOnlyDictionary<string, long> UplinkPositions
     {

@@ -187,7 +187,7 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
         Window = r.Int("window", min: 1, max: 65535) ?? 256,
         BacklogRatePerSecond = r.Double("backlog_rate", positive: true) ?? 2000,
         AckTimeout = r.Duration("ack_timeout", min: TimeSpan.FromMilliseconds(100)) ?? TimeSpan.FromSeconds(15),
-        ReconnectMaxDelay = r.Duration("reconnect_max_delay", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(60),
+        ReconnectMaxDelay = r.Duration("reconnect_max_delay", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(15),
     };
 
 

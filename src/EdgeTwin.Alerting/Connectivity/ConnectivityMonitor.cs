@@ -31,6 +31,7 @@ public sealed partial class ConnectivityMonitor
     private DateTimeOffset _since;
     private bool _reported;
     private bool _monitored;
+    private bool _lastProbeFailed;
 
     /// <param name="config">Probe target and thresholds.</param>
     /// <param name="uplinkHealthy">The uplink client's own view: true healthy, false failing, null unknown (no uplink).</param>
@@ -66,6 +67,13 @@ public sealed partial class ConnectivityMonitor
 
     /// <summary>Raised outside the lock on every change.</summary>
     public event Action<ConnectivityChange>? Changed;
+
+    /// <summary>
+    /// Raised (outside the lock) when a probe connects after one that failed: the probe target is reachable again. The
+    /// agent uses it to end the uplink's reconnect backoff early; only the edge counts, so a broker that accepts TCP but
+    /// refuses the client is not retried once per probe.
+    /// </summary>
+    public event Action? ProbeRecovered;
 
     public UplinkState State
     {
@@ -145,11 +153,25 @@ public sealed partial class ConnectivityMonitor
     /// <summary>Feeds one probe result and the uplink's view; returns the state after it.</summary>
     public UplinkState Observe(bool probeOk, bool? uplinkHealthy)
     {
+        var (state, recovered) = Update(probeOk, uplinkHealthy);
+        if (recovered)
+        {
+            ProbeRecovered?.Invoke();
+        }
+
+        return state;
+    }
+
+    private (UplinkState State, bool ProbeRecovered) Update(bool probeOk, bool? uplinkHealthy)
+    {
         ConnectivityChange? change = null;
         var first = false;
+        bool recovered;
         Volatile.Write(ref _monitored, true);
         lock (_gate)
         {
+            recovered = probeOk && _lastProbeFailed;
+            _lastProbeFailed = !probeOk;
             var delivering = uplinkHealthy != false;
             _failures = probeOk && delivering ? 0 : _failures + 1;
             var next = _failures >= _config.OfflineAfter ? UplinkState.Offline
@@ -176,7 +198,7 @@ public sealed partial class ConnectivityMonitor
             {
                 if (_reported)
                 {
-                    return _state;
+                    return (_state, recovered);
                 }
 
                 // The first result is told even without a change: an uplink alert restored firing from before a
@@ -195,7 +217,7 @@ public sealed partial class ConnectivityMonitor
         }
 
         Changed?.Invoke(change);
-        return change.State;
+        return (change.State, recovered);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "uplink connectivity: {State} ({Reason})")]

@@ -23,7 +23,8 @@ namespace EdgeTwin.Outbox.Summaries;
 /// later commit that carries a closed window also records which series closed one. So after a crash, a SIGKILL or
 /// a power cut the store holds a consistent picture, and <see cref="RecoverAsync"/> at the next start sends each
 /// window that was open at the last checkpoint and not closed since as a partial summary, with one <c>data_gap</c>
-/// event naming the span nothing was summarised for. A clean stop leaves a checkpoint that says so.
+/// event naming the span in which samples may be missing (windows that closed after the checkpoint went out complete, and
+/// the event counts them). A clean stop leaves a checkpoint that says so.
 /// </para>
 /// </summary>
 public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
@@ -285,12 +286,14 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
 
         var recovered = 0;
         var alreadySent = 0;
+        var closedEndMs = long.MinValue;
         foreach (var open in saved.Windows)
         {
             var id = open.Series.Value;
             if (OpenWindowCheckpoint.IsSet(closed, id))
             {
-                alreadySent++; // closed after the checkpoint: its summary is in the outbox already
+                alreadySent++; // closed after the checkpoint: its complete summary is in the outbox already
+                closedEndMs = Math.Max(closedEndMs, open.Window.EndMs);
                 continue;
             }
 
@@ -311,13 +314,25 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             ["from_ms"] = saved.SavedAtMs.ToString(CultureInfo.InvariantCulture),
             ["to_ms"] = nowMs.ToString(CultureInfo.InvariantCulture),
             ["windows_recovered"] = recovered.ToString(CultureInfo.InvariantCulture),
+            ["windows_closed_after_checkpoint"] = alreadySent.ToString(CultureInfo.InvariantCulture),
         };
+        var sent = "";
+        if (alreadySent > 0)
+        {
+            // Those windows were summarised complete and committed before the stop: they are not part of the loss.
+            attributes["closed_windows_end_ms"] = closedEndMs.ToString(CultureInfo.InvariantCulture);
+            sent = $"{alreadySent} windows open at the checkpoint closed before the stop and went out complete (ending by {WireTime.Instant(DateTimeOffset.FromUnixTimeMilliseconds(closedEndMs))}); ";
+        }
+
         var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {WireTime.Instant(from)}: "
-            + $"no samples were summarised from then until this start at {WireTime.Instant(to)}; the {recovered} windows open at the checkpoint went out as partial summaries.";
+            + $"samples taken from then until this start at {WireTime.Instant(to)} may be missing. {Capitalise(sent)}{(sent.Length > 0 ? "the" : "The")} {recovered} windows still open at the checkpoint "
+            + "went out as partial summaries. A summary received for this span is good (a partial one is incomplete); only windows of the span that never arrive are lost.";
         records.Add(UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs));
         LogRecovered(_logger, OutboxName, WireTime.Instant(from), WireTime.Instant(to), recovered, alreadySent);
         return recovered;
     }
+
+    private static string Capitalise(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 
     /// <summary>
     /// The gap event for a checkpoint that could not be used: with the span when the open windows' blob was read (the
@@ -345,8 +360,8 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         attributes["from_ms"] = saved.SavedAtMs.ToString(CultureInfo.InvariantCulture);
         attributes["windows_recovered"] = "0";
         var message = $"The agent stopped without shutting down (crash, kill or power loss) after its last checkpoint at {WireTime.Instant(from)}: "
-            + $"no samples were summarised from then until this start at {WireTime.Instant(to)}, and the {saved.Windows.Count} windows open at the checkpoint "
-            + $"could not be recovered: {cause}";
+            + $"samples taken from then until this start at {WireTime.Instant(to)} may be missing, and the {saved.Windows.Count} windows open at the checkpoint "
+            + $"could not be recovered: {cause} A summary received for this span is good; only windows of the span that never arrive are lost.";
         return UplinkBodies.Event(_identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", to, EventSeverity.Warning, message, attributes), spanStartMs: saved.SavedAtMs);
     }
 
@@ -567,7 +582,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "The agent did not stop cleanly (crash, kill or power loss): its last checkpoint in {Outbox} was at {From}, so nothing was summarised from then until this start at {To}; {Recovered} windows open at the checkpoint go out as partial summaries ({AlreadySent} had closed since), with a data_gap event")]
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "The agent did not stop cleanly (crash, kill or power loss): its last checkpoint in {Outbox} was at {From}, so samples taken from then until this start at {To} may be missing; {Recovered} windows open at the checkpoint go out as partial summaries ({AlreadySent} had closed since and went out complete), with a data_gap event")]
     private static partial void LogRecovered(ILogger logger, string outbox, string from, string to, int recovered, int alreadySent);
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Open windows of {Windows} series are too many to checkpoint in {Outbox} ({Bytes} bytes, at most 12 MiB): a crash loses what was summarised since the last checkpoint that fitted; lengthen outbox.summary_window or split the site")]

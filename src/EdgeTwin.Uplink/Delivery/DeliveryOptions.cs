@@ -28,13 +28,23 @@ public sealed record DeliveryOptions
     /// <summary>First delay before reconnecting; doubles per failed attempt up to <see cref="ReconnectMaxDelay"/>, with jitter.</summary>
     public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromSeconds(1);
 
-    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// Longest delay between reconnect attempts (±20 % jitter). 15 s: a site is back on the centre within about that
+    /// once its broker returns (60 s kept sites dark for up to 70 s), while a fleet of gateways still spreads its retries.
+    /// </summary>
+    public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Longest time an outbox acknowledgement write may take.</summary>
     public TimeSpan OutboxTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Least time between two writes of the acknowledged position to the outbox; 0 = write as soon as it moves.</summary>
     public TimeSpan AckFlushInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// How often a connected uplink publishes its progress (acknowledged sequence; MQTT JSON: the retained status) besides
+    /// right after connecting and when the replay of its backlog is complete; 0 = only those two.
+    /// </summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(60);
 
     internal int EffectiveBacklogWindow(int window) =>
         window <= 1 ? 1 : Math.Clamp(BacklogWindow ?? (window - Math.Max(1, window / 4)), 1, window - 1);
@@ -73,6 +83,11 @@ public sealed record DeliveryOptions
             {
                 yield return $"{prefix}.{name} must be positive (was {value})";
             }
+        }
+
+        if (ProgressInterval < TimeSpan.Zero)
+        {
+            yield return $"{prefix}.ProgressInterval must not be negative (0 = only at connect and replay end) (was {ProgressInterval})";
         }
 
         if (AckFlushInterval < TimeSpan.Zero)

@@ -41,3 +41,22 @@ internal interface IUplinkSession : IAsyncDisposable
     /// </summary>
     Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// Where one uplink stands, for the centre to close its books on an outage and to detect loss at the tail:
+/// <paramref name="AckedThroughSeq"/> — every outbox sequence up to it was acknowledged by the peer (or passed over as
+/// condensed/refused); <paramref name="ReplayThroughSeq"/> — the outbox head when this connection came up (the backlog
+/// lane replays up to it, historical); <paramref name="Backlog"/> — backlog entries not yet acknowledged (0 once the
+/// replay is complete).
+/// </summary>
+internal readonly record struct UplinkProgress(long AckedThroughSeq, long ReplayThroughSeq, long Backlog);
+
+/// <summary>A session that can tell the centre its <see cref="UplinkProgress"/> (MQTT JSON: the retained status).</summary>
+internal interface IUplinkProgressSession
+{
+    /// <summary>False when this session's encoding has no place for it (Sparkplug B).</summary>
+    bool ReportsProgress { get; }
+
+    /// <summary>Publishes <paramref name="progress"/>; completes when the peer acknowledged it.</summary>
+    Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken);
+}

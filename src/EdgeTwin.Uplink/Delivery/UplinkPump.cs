@@ -34,6 +34,8 @@ internal sealed class UplinkPump
     private readonly Channel<bool> _ackSignal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private AckTracker? _tracker;
     private long _written;
+    private CancellationTokenSource? _backoff; // the reconnect wait under way, for WakeReconnect
+    private int _wakeRequested; // a wake since the last attempt started: the next wait is skipped
 
     public UplinkPump(IOutbox outbox, IUplinkTransport transport, DeliveryOptions options, TimeProvider time, ILogger logger, UplinkMetrics metrics)
     {
@@ -44,6 +46,29 @@ internal sealed class UplinkPump
         _logger = logger;
         _metrics = metrics;
         _tag = new("uplink", transport.Name);
+    }
+
+    /// <summary>
+    /// Ends the current reconnect wait now, if the pump is waiting out its backoff (no effect while connected or
+    /// connecting). For a caller that saw the peer reachable again, e.g. a connectivity probe of the same broker.
+    /// </summary>
+    public void WakeReconnect()
+    {
+        Volatile.Write(ref _wakeRequested, 1);
+        var wait = Volatile.Read(ref _backoff);
+        if (wait is null)
+        {
+            return;
+        }
+
+        try
+        {
+            wait.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The wait had just ended.
+        }
     }
 
     /// <summary>The in-order acknowledged position (what the outbox has been or is about to be told).</summary>
@@ -70,6 +95,7 @@ internal sealed class UplinkPump
             {
                 IUplinkSession? session = null;
                 var connected = false;
+                Volatile.Write(ref _wakeRequested, 0); // this attempt answers the wakes so far; a later one skips the next wait
                 try
                 {
                     using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
@@ -121,13 +147,28 @@ internal sealed class UplinkPump
 
                     await DisposeQuietlyAsync(session).ConfigureAwait(false);
                     session = null;
+                    using var backoff = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    Volatile.Write(ref _backoff, backoff);
                     try
                     {
-                        await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                        // A wake (the peer was seen reachable again) ends the wait early; the attempt count stays, so a
+                        // peer that accepts TCP but refuses the client is not retried any faster than its wakes come.
+                        if (Volatile.Read(ref _wakeRequested) == 0)
+                        {
+                            await Task.Delay(delay, _time, backoff.Token).ConfigureAwait(false);
+                        }
+                    }
+                    catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                    {
+                        break;
                     }
                     catch (OperationCanceledException)
                     {
-                        break;
+                        Log.ReconnectWoken(_logger, _transport.Name, _transport.Peer);
+                    }
+                    finally
+                    {
+                        Volatile.Write(ref _backoff, null);
                     }
                 }
                 finally
@@ -173,6 +214,9 @@ internal sealed class UplinkPump
         var backlog = RunLaneAsync(session, state, position, head, historical: true, bucket);
         var live = RunLaneAsync(session, state, head, long.MaxValue, historical: false, bucket: null);
         var watchdog = WatchAcknowledgementsAsync(state);
+        var progress = session is IUplinkProgressSession { ReportsProgress: true } reporter
+            ? ReportProgressAsync(reporter, backlog, head, sessionCts.Token)
+            : Task.CompletedTask;
         try
         {
             await Task.WhenAll(backlog, live).ConfigureAwait(false);
@@ -195,6 +239,7 @@ internal sealed class UplinkPump
             await state.WaitForDrainAsync(_options.AckTimeout).ConfigureAwait(false);
             await abortCts.CancelAsync().ConfigureAwait(false);
             await watchdog.ConfigureAwait(false);
+            await progress.ConfigureAwait(false);
         }
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)
@@ -371,6 +416,77 @@ internal sealed class UplinkPump
             }
 
             state.Finished();
+        }
+    }
+
+    /// <summary>
+    /// Tells the centre where this uplink stands: right after connecting (the head the backlog replay goes up to and how
+    /// much it holds), once the backlog is replayed and acknowledged (<c>backlog: 0</c>: the centre can close its books on
+    /// the outage), then every <see cref="DeliveryOptions.ProgressInterval"/> (the acknowledged sequence, so loss at the
+    /// tail of a stream shows). A failed status publish is logged; the data sends decide whether the session is broken.
+    /// </summary>
+    private async Task ReportProgressAsync(IUplinkProgressSession session, Task backlog, long head, CancellationToken cancellationToken)
+    {
+        var tracker = _tracker!;
+        try
+        {
+            await PublishProgressAsync(session, head, cancellationToken).ConfigureAwait(false);
+            if (tracker.Position < head)
+            {
+                // The lane has sent everything up to the head; its last acknowledgements may still be on their way.
+                try
+                {
+                    await backlog.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return; // the lane failed: the session ends and the next one reports
+                }
+
+                while (tracker.Position < head)
+                {
+                    await Task.Delay(ProgressPoll, _time, cancellationToken).ConfigureAwait(false);
+                }
+
+                await PublishProgressAsync(session, head, cancellationToken).ConfigureAwait(false);
+                Log.ReplayComplete(_logger, _transport.Name, head, tracker.Position);
+            }
+
+            if (_options.ProgressInterval <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            using var timer = new PeriodicTimer(_options.ProgressInterval, _time);
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await PublishProgressAsync(session, head, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static readonly TimeSpan ProgressPoll = TimeSpan.FromMilliseconds(50);
+
+    private async Task PublishProgressAsync(IUplinkProgressSession session, long head, CancellationToken cancellationToken)
+    {
+        var position = _tracker!.Position;
+        var progress = new UplinkProgress(position, head, Math.Max(0, head - position));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.AckTimeout);
+        try
+        {
+            await session.PublishProgressAsync(progress, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.ProgressFailed(_logger, ex, _transport.Name, _transport.Peer, position);
         }
     }
 

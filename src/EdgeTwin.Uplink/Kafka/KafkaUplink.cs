@@ -30,4 +30,10 @@ public sealed class KafkaUplink
     public int FailedSessions => _pump.FailedSessions;
 
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
+
+    /// <summary>
+    /// Ends a reconnect backoff under way at once (no effect while connected): call it when the peer was seen reachable
+    /// again, e.g. by the agent's connectivity probe of the same host and port.
+    /// </summary>
+    public void WakeReconnect() => _pump.WakeReconnect();
 }

@@ -1,4 +1,5 @@
 using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
 
 namespace EdgeTwin.Uplink.Mqtt;
@@ -14,6 +15,10 @@ internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate top
         [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke()), Retain: true, IsJson: true)];
 
     public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now) => Birth(now);
+
+    /// <summary>The retained birth again, with the uplink's progress (replaces the birth: same topic, facts kept).</summary>
+    public MqttOutgoing Progress(DateTimeOffset now, UplinkProgress progress) =>
+        new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress), Retain: true, IsJson: true);
 
     public void Encode(OutboxEntry entry, bool historical, List<MqttOutgoing> output) =>
         output.Add(new(topics.Format(entry.Record.Kind, entry.Record.DeviceId), JsonEnvelope.Encode(identity, entry, historical), Retain: false, IsJson: true));

@@ -106,8 +106,32 @@ internal sealed class MqttTransport : IUplinkTransport
         _ => throw new UplinkPeerException($"Broker answered {result.ReasonCode} {result.ReasonString} to a publish on '{topic}'".TrimEnd()),
     };
 
-    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum, long factsRevision) : IUplinkSession
+    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum, long factsRevision) : IUplinkSession, IUplinkProgressSession
     {
+        public bool ReportsProgress => transport._encoder is JsonMqttEncoder;
+
+        public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
+        {
+            if (transport._encoder is not JsonMqttEncoder json)
+            {
+                throw new NotSupportedException($"Uplink {transport.Name}: progress is published with the JSON encoding only");
+            }
+
+            Task<MqttClientPublishResult> publish;
+            string topic;
+            lock (_sendLock)
+            {
+                var m = json.Progress(transport._time.GetUtcNow(), progress);
+                topic = m.Topic;
+                publish = client.PublishAsync(transport.ToMessage(m), cancellationToken);
+            }
+
+            if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
+            {
+                throw new UplinkPeerException($"{transport.Peer} refused the status publish on '{topic}'");
+            }
+        }
+
         private readonly Lock _sendLock = new();
         private readonly List<MqttOutgoing> _outgoing = new(2); // only under _sendLock
         private long _factsRevision = factsRevision; // only under _sendLock

@@ -45,4 +45,10 @@ public sealed class MqttUplink
 
     /// <summary>Runs until cancelled, reconnecting with backoff; on stop, waits for in-flight acknowledgements, publishes offline and disconnects.</summary>
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
+
+    /// <summary>
+    /// Ends a reconnect backoff under way at once (no effect while connected): call it when the peer was seen reachable
+    /// again, e.g. by the agent's connectivity probe of the same host and port.
+    /// </summary>
+    public void WakeReconnect() => _pump.WakeReconnect();
 }

@@ -1,3 +1,4 @@
+using EdgeTwin.Uplink.Delivery;
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
@@ -78,7 +79,16 @@ public static class JsonEnvelope
     /// The birth (<c>online</c>, with time and the gateway's <paramref name="facts"/>) or will (<c>offline</c>, no time:
     /// it is fixed at connect) on the status topic.
     /// </summary>
-    public static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time, GatewayFacts? facts = null)
+    public static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time, GatewayFacts? facts = null) =>
+        Status(identity, online, time, facts, progress: null);
+
+    /// <summary>
+    /// The birth again with the uplink's progress (additive members, schema version unchanged): <c>acked_through_seq</c>
+    /// (every sequence up to it was acknowledged by the broker), <c>replay_through_seq</c> (the outbox head when this
+    /// connection came up: the backlog replayed as historical ends there) and <c>backlog</c> (backlog entries not yet
+    /// acknowledged; 0 = the replay is complete).
+    /// </summary>
+    internal static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time, GatewayFacts? facts, UplinkProgress? progress)
     {
         var buffer = new ArrayBufferWriter<byte>(128);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
@@ -121,6 +131,13 @@ public static class JsonEnvelope
 
                 writer.WriteEndArray();
                 writer.WriteEndObject();
+            }
+
+            if (progress is { } p)
+            {
+                writer.WriteNumber("acked_through_seq"u8, p.AckedThroughSeq);
+                writer.WriteNumber("replay_through_seq"u8, p.ReplayThroughSeq);
+                writer.WriteNumber("backlog"u8, p.Backlog);
             }
 
             writer.WriteEndObject();

@@ -9,6 +9,29 @@ namespace EdgeTwin.Alerting.Tests.Connectivity;
 public sealed class ConnectivityMonitorTests
 {
     [Fact]
+    public void Regression_uplink_waited_70s_after_the_broker_returned_probe_recovery_is_told_once_per_return()
+    {
+        // The agent wakes the uplink's reconnect on this edge; a broker that keeps accepting TCP (but refuses the client)
+        // must not cause a wake per probe, and neither must the uplink staying unhealthy.
+        var monitor = new ConnectivityMonitor(new ConnectivityConfig { ProbeHost = "127.0.0.1", ProbePort = 1, OfflineAfter = 2 }, () => false, new FakeTimeProvider());
+        var wakes = 0;
+        monitor.ProbeRecovered += () => wakes++;
+
+        monitor.Observe(probeOk: true, uplinkHealthy: true);
+        monitor.Observe(probeOk: false, uplinkHealthy: false);
+        monitor.Observe(probeOk: false, uplinkHealthy: false);
+        Assert.Equal(0, wakes);
+        Assert.Equal(UplinkState.Offline, monitor.Observe(probeOk: true, uplinkHealthy: false)); // broker back, uplink still waiting
+        Assert.Equal(1, wakes);
+        monitor.Observe(probeOk: true, uplinkHealthy: false);
+        monitor.Observe(probeOk: true, uplinkHealthy: true);
+        Assert.Equal(1, wakes);
+        monitor.Observe(probeOk: false, uplinkHealthy: true);
+        monitor.Observe(probeOk: true, uplinkHealthy: true);
+        Assert.Equal(2, wakes);
+    }
+
+    [Fact]
     public async Task Probe_of_a_listening_port_is_online_a_closed_one_degrades_then_goes_offline()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -152,6 +152,55 @@ public sealed class OpenWindowRecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_data_gap_after_sigkill_named_windows_that_were_delivered()
+    {
+        // The audit's case: every window open at the checkpoint closed (and went out complete) before the SIGKILL; the
+        // gap said "no samples were summarised" from the checkpoint on, so a consumer threw those windows away.
+        await using (var first = await StartAsync(Interval))
+        {
+            At(T0 + 20_000);
+            await first.WriteAsync("rack-a01", T0 + 10_000, 1);
+            await first.WriteAsync("rack-a02", T0 + 10_000, 2);
+            await first.Feeder.FlushAsync(all: false, Ct); // checkpoint at T0+20 s: both windows [T0, T0+60 s) open
+
+            At(T0 + 50_000);
+            await first.WriteAsync("rack-a01", T0 + 50_000, 3); // after the checkpoint, in the same windows
+            await first.WriteAsync("rack-a02", T0 + 50_000, 4);
+            At(T0 + 66_000);
+            await first.WriteAsync("rack-a01", T0 + 66_000, 5); // the next window opens; the first ones close
+            await first.WriteAsync("rack-a02", T0 + 66_000, 6);
+            await first.Feeder.DrainAsync(Ct); // both closed windows durable, with the record that they closed; no new checkpoint
+        }
+
+        At(T0 + 70_000);
+        await using var second = await StartAsync(Interval);
+        var bodies = await BodiesAsync(second.Outbox);
+
+        foreach (var device in new[] { "rack-a01", "rack-a02" })
+        {
+            var complete = Summaries(bodies, device).Single(b => b.GetProperty("start_ms").GetInt64() == T0);
+            Assert.False(complete.TryGetProperty("partial", out _));
+            Assert.Equal(2, complete.GetProperty("count").GetInt64()); // the sample after the checkpoint is in it
+        }
+
+        var gap = Assert.Single(Gaps(bodies));
+        var attributes = gap.GetProperty("attributes");
+        var message = gap.GetProperty("message").GetString()!;
+        Assert.DoesNotContain("no samples were summarised", message, StringComparison.Ordinal);
+        Assert.Contains("may be missing", message, StringComparison.Ordinal);
+        Assert.Contains("A summary received for this span is good", message, StringComparison.Ordinal);
+        var checkpointMs = long.Parse(attributes.GetProperty("from_ms").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var closed = int.Parse(attributes.GetProperty("windows_closed_after_checkpoint").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(2, closed);
+        Assert.Equal("0", attributes.GetProperty("windows_recovered").GetString());
+        Assert.Equal((T0 + 20_000).ToString(System.Globalization.CultureInfo.InvariantCulture), attributes.GetProperty("from_ms").GetString());
+        Assert.Equal((T0 + 60_000).ToString(System.Globalization.CultureInfo.InvariantCulture), attributes.GetProperty("closed_windows_end_ms").GetString());
+        Assert.Contains($"{closed} windows open at the checkpoint closed before the stop and went out complete (ending by 2025-11-30T10:55:00.000Z)", message, StringComparison.Ordinal);
+        Assert.True(checkpointMs < T0 + 60_000);
+        Assert.Contains(second.Log.Collector.GetSnapshot(), r => r.Level == LogLevel.Warning && r.Message.Contains("went out complete", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_clean_stop_recovers_nothing_and_reports_no_gap()
     {
         await using (var first = await StartAsync(Interval))
