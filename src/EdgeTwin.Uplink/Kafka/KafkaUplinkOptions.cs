@@ -236,4 +236,26 @@ public sealed record KafkaUplinkOptions
         errors.AddRange(Delivery.Validate($"{prefix}.Delivery"));
         return errors;
     }
+
+    // Records print every property: the SASL and key passwords, and secret settings:, must never reach a log or an
+    // exception that way. Settings are printed by key, their values only when not secret.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("Name = ").Append(Name).Append(", BootstrapServers = ").Append(BootstrapServers)
+            .Append(", Site = ").Append(Site).Append(", Gateway = ").Append(Gateway).Append(", TopicTemplate = ").Append(TopicTemplate)
+            .Append(", Security = ").Append(Security).Append(", SaslMechanism = ").Append(SaslMechanism)
+            .Append(", SaslUsername = ").Append(SaslUsername).Append(", SaslPassword = ").Append(SaslPassword is null ? "null" : EdgeTwin.Core.Config.Redact.Mask)
+            .Append(", SslCaFile = ").Append(SslCaFile).Append(", SslCertificateFile = ").Append(SslCertificateFile)
+            .Append(", SslKeyFile = ").Append(SslKeyFile).Append(", SslKeyPassword = ").Append(SslKeyPassword is null ? "null" : EdgeTwin.Core.Config.Redact.Mask)
+            .Append(", Settings = [");
+        var first = true;
+        foreach (var (key, value) in Settings.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            builder.Append(first ? "" : ", ").Append(key).Append('=').Append(IsSecretSetting(key) ? EdgeTwin.Core.Config.Redact.Mask : value);
+            first = false;
+        }
+
+        builder.Append(']');
+        return true;
+    }
 }

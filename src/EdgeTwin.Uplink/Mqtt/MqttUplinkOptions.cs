@@ -35,6 +35,16 @@ public sealed record MqttTlsOptions
 
     /// <summary>Name the broker certificate must carry; null = <see cref="MqttUplinkOptions.Host"/>.</summary>
     public string? ServerName { get; init; }
+
+    // Records print every property: the certificate's password must never reach a log or an exception that way.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("Enabled = ").Append(Enabled).Append(", CaFile = ").Append(CaFile)
+            .Append(", ClientCertificateFile = ").Append(ClientCertificateFile).Append(", ClientKeyFile = ").Append(ClientKeyFile)
+            .Append(", ClientCertificatePassword = ").Append(ClientCertificatePassword is null ? "null" : EdgeTwin.Core.Config.Redact.Mask)
+            .Append(", ServerName = ").Append(ServerName);
+        return true;
+    }
 }
 
 /// <summary>The MQTT uplink's settings; <see cref="Validate"/> runs at start and reports every problem at once.</summary>
@@ -200,5 +210,17 @@ public sealed record MqttUplinkOptions
         {
             errors.Add($"{setting} '{path}' does not exist");
         }
+    }
+
+    // Records print every property: the password must never reach a log or an exception that way. Identity and
+    // connection only; the delivery settings and callbacks say nothing about which uplink this is.
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("Name = ").Append(Name).Append(", Host = ").Append(Host).Append(", Port = ").Append(Port)
+            .Append(", Protocol = ").Append(Protocol).Append(", ClientId = ").Append(ClientId)
+            .Append(", Username = ").Append(Username).Append(", Password = ").Append(Password is null ? "null" : EdgeTwin.Core.Config.Redact.Mask)
+            .Append(", Tls = ").Append(Tls).Append(", Site = ").Append(Site).Append(", Gateway = ").Append(Gateway)
+            .Append(", TopicTemplate = ").Append(TopicTemplate).Append(", Encoding = ").Append(Encoding);
+        return true;
     }
 }
