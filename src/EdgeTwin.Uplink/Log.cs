@@ -4,8 +4,10 @@ namespace EdgeTwin.Uplink;
 
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "Uplink {Uplink} connected to {Peer}; replaying {Backlog} backlog entries after sequence {Position}")]
-    public static partial void Connected(ILogger logger, string uplink, string peer, long backlog, long position);
+    // Sequences are not contiguous (condensed and dropped entries keep theirs, a new outbox file jumps), so the span
+    // Head − Position is not a count: the outbox's own count of held entries is.
+    [LoggerMessage(1, LogLevel.Information, "Uplink {Uplink} connected to {Peer}; replaying its backlog after sequence {Position} up to {Head} ({Held} entries held in the outbox)")]
+    public static partial void Connected(ILogger logger, string uplink, string peer, long position, long head, long held);
 
     [LoggerMessage(2, LogLevel.Warning, "Uplink {Uplink} could not connect to {Peer} (attempt {Attempt}); retrying in {Delay}")]
     public static partial void ConnectFailed(ILogger logger, Exception exception, string uplink, string peer, int attempt, string delay);

@@ -205,7 +205,8 @@ internal sealed class UplinkPump
 
         var position = tracker.Position;
         var head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
-        Log.Connected(_logger, _transport.Name, _transport.Peer, head - position, position);
+        var held = head <= position ? 0 : _outbox is IOutboxStatistics statistics ? Math.Min(statistics.GetStats().Depth, head - position) : head - position;
+        Log.Connected(_logger, _transport.Name, _transport.Peer, position, head, held);
 
         var bucket = _options.BacklogRatePerSecond > 0
             ? new TokenBucket(_options.BacklogRatePerSecond, Math.Max(1, Math.Min(_options.BacklogRatePerSecond / 10, backlogWindow)), _time)

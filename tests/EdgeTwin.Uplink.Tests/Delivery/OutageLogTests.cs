@@ -67,6 +67,28 @@ public sealed partial class OutageLogTests
     }
 
     [Fact]
+    public async Task Regression_replaying_n_backlog_entries_counted_the_sequence_span_not_the_entries()
+    {
+        // The robustness audit: "Outbox … opened: 5731 entries held", then "replaying 12661 backlog entries" — the span
+        // of sequences, with the condensed and dropped ones in it. Here every other entry is gone, as condensation leaves it.
+        await using var broker = await Mosquitto.StartAsync();
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Enumerable.Range(1, 100).Select(i => Record("pdu1", i))], TestContext.Current.CancellationToken);
+        outbox.Remove(e => e.Sequence % 2 == 0);
+        var log = new RecordingLogger();
+        var uplink = new MqttUplink(Options(broker.Port), outbox, log);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+
+        await UntilAsync(() => log.Lines.Any(l => l.Message.Contains(" connected to ", StringComparison.Ordinal)), "the connect line");
+        await cts.CancelAsync();
+        await run;
+
+        var connected = log.Lines.First(l => l.Message.Contains(" connected to ", StringComparison.Ordinal)).Message;
+        Assert.EndsWith("; replaying its backlog after sequence 0 up to 99 (50 entries held in the outbox)", connected, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Regression_refused_connect_logged_a_stack_trace_and_a_raw_TimeSpan_every_retry()
     {
         await using var outbox = new TestOutbox();

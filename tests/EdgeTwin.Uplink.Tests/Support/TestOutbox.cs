@@ -6,7 +6,7 @@ namespace EdgeTwin.Uplink.Tests.Support;
 /// A small in-memory IOutbox for the uplink tests (the real ones live in EdgeTwin.Outbox). Records every
 /// acknowledgement so tests can check the position only ever moves forward.
 /// </summary>
-internal sealed class TestOutbox : IOutbox
+internal sealed class TestOutbox : IOutbox, IOutboxStatistics
 {
     private readonly Lock _gate = new();
     private readonly List<OutboxEntry> _entries = [];
@@ -111,6 +111,19 @@ internal sealed class TestOutbox : IOutbox
             }
 
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Depth as the real outboxes count it: entries not yet acknowledged by every registered uplink.</summary>
+    public OutboxStats GetStats()
+    {
+        lock (_gate)
+        {
+            var floor = _acks.Count == 0 ? 0 : _acks.Values.Min();
+            var held = _entries.Where(e => e.Sequence > floor).ToList();
+            return new OutboxStats(
+                held.Count, held.Count > 0 ? held[0].Sequence : 0, _next - 1, held.Count > 0 ? held[0].Record.TimestampUnixMs : null,
+                held.Sum(e => (long)e.Record.Payload.Length), new Dictionary<string, long>(_acks), _next - 1, 0, 0);
         }
     }
 
