@@ -14,7 +14,8 @@ public static class UplinkBodies
 {
     public const int Version = 1;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
+    // Escapes what JSON needs and non-ASCII, never printable ASCII (the default encoder wrote '+' as \u002B).
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false, Encoder = WireJsonEncoder.Instance };
 
     /// <param name="partial">The agent did not see the whole window (stopped before its end, or started after its start):
     /// another summary of the same series and <c>start_ms</c> may exist, and the centre merges them.</param>

@@ -135,6 +135,62 @@ public sealed class UplinkBodiesTests
     }
 
     /// <summary>
+    /// Regression (consumer audit F8): the default System.Text.Json encoder escaped HTML-sensitive ASCII (<c>+</c> as
+    /// <c>\u002B</c>, <c>'</c> as <c>\u0027</c>, also <c>&lt; &gt; &amp; `</c>); the README promises only non-ASCII is
+    /// escaped. What JSON requires (quote, backslash, control characters) is still escaped, and non-ASCII still is.
+    /// </summary>
+    [Fact]
+    public void Regression_json_escaped_plus_and_apostrophe()
+    {
+        var e = new EdgeEvent(
+            EdgeEventKind.Prediction,
+            "line/line1",
+            DateTimeOffset.FromUnixTimeMilliseconds(7),
+            EventSeverity.Info,
+            "S3's cycle <4.2 s> & `fast`: \"ok\" \\ 25 °C\n\t\u0001\u007F 😀",
+            new Dictionary<string, string> { ["shift.end"] = "2026-12-02T22:00:00+00:00", ["a+b"] = "x'y" })
+        { Device = "line1" };
+
+        var text = Text(UplinkBodies.Event(Gw, e));
+
+        Assert.Equal(
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"line1","series":null,"unit":null,"time_ms":7,"start_ms":7,"end_ms":7,"event":"prediction","severity":"info","source":"line/line1","message":"S3's cycle <4.2 s> & `fast`: \"ok\" \\ 25 \u00B0C\n\t\u0001\u007F \uD83D\uDE00","attributes":{"a+b":"x'y","shift.end":"2026-12-02T22:00:00+00:00"}}""",
+            text);
+        using var doc = JsonDocument.Parse(text);
+        Assert.Equal(e.Message, doc.RootElement.GetProperty("message").GetString());
+        Assert.All(Encoding.UTF8.GetBytes(text), b => Assert.InRange(b, (byte)0x20, (byte)0x7E));
+    }
+
+    /// <summary>The escaping check runs on every string of every body: with the encoder set once it allocates nothing.</summary>
+    [Fact]
+    public void Wire_encoder_allocates_nothing_per_string()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
+        using var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = WireJsonEncoder.Instance });
+        void Write()
+        {
+            buffer.ResetWrittenCount();
+            w.Reset(buffer);
+            w.WriteStartObject();
+            for (var i = 0; i < 100; i++)
+            {
+                w.WriteString("series", "pdu-a01-a/outlet_current{outlet=7}");
+                w.WriteString("version"u8, "0.1.0+7f08cf5be37a4cafdbbb0eb42cf25034fa53867e"u8);
+                w.WriteString("message", "S3's cycle: 25 °C \"hot\"");
+            }
+
+            w.WriteEndObject();
+            w.Flush();
+        }
+
+        Write(); // warm-up
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Write();
+        Write();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    /// <summary>
     /// A forecast as it is really sent: kind <c>event</c>, <c>"event":"prediction"</c>, figures in string attributes
     /// (here the line twin's quality drift warning). Regression: the line twin's device was "line" (the source up to
     /// its first '/'), one key for every line of a site; the event's <see cref="EdgeEvent.Device"/> makes it the line id.
