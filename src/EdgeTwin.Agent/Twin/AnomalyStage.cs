@@ -343,6 +343,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             ["unit"] = state.Descriptor.Unit,
             ["threshold"] = WireNumber.Format(state.Detector.Options.Threshold),
             ["model"] = ModelName,
+            ["model_version"] = ModelVersion,
+
+            // The name of one release (consumer audit F7 made model_version the one name on every model's events).
             ["version"] = ModelVersion,
         };
         var severity = AnomalyEpisode.Severity(score, state.Detector.Options.Threshold);

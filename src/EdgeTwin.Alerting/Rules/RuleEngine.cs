@@ -145,6 +145,23 @@ public sealed partial class RuleEngine : IDisposable
                 var instance = _manager.Find(rule, edgeEvent.Source)
                     ?? _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
 
+                // Filed at the centre under the device the event itself went to (the uplink's rule: its series' device,
+                // the device it names, else its source up to the first '/').
+                if (instance.Device is null)
+                {
+                    if (_registry.TryGet(edgeEvent.Series ?? edgeEvent.Source, out var sid))
+                    {
+                        var d = _registry[sid];
+                        instance.Series = d.Key;
+                        instance.Metric = d.Metric;
+                        instance.Device = d.DeviceId;
+                    }
+                    else
+                    {
+                        instance.Device = edgeEvent.Device ?? EdgeTwin.Outbox.Summaries.UplinkBodies.DeviceOf(edgeEvent.Source);
+                    }
+                }
+
                 // The summary is the event's own text (failed units, racks affected, first step), not "attribute = value".
                 instance.EventMessage = edgeEvent.Message;
                 lock (_gate)
@@ -512,9 +529,19 @@ public sealed partial class RuleEngine : IDisposable
         }
     }
 
-    /// <summary>The unit and the metric (without the device) the default summary shows.</summary>
+    /// <summary>
+    /// The unit and the metric (without the device) the default summary shows; the metric, and for a one-series alert its
+    /// series and device, that its events to the centre carry.
+    /// </summary>
     private static void Describe(AlertInstance instance, SeriesDescriptor descriptor)
     {
+        if (instance.Rule.Combine == Combine.None)
+        {
+            instance.Device = descriptor.DeviceId;
+            instance.Series = descriptor.Key;
+        }
+
+        instance.Metric = descriptor.Metric;
         instance.Unit = descriptor.Unit;
         instance.Subject = descriptor.Key.StartsWith(descriptor.DeviceId + "/", StringComparison.Ordinal) ? descriptor.Key[(descriptor.DeviceId.Length + 1)..] : descriptor.Key;
     }

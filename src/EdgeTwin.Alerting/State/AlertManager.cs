@@ -398,9 +398,9 @@ public sealed partial class AlertManager : IDisposable
             var uplink = _uplink.ToWireName();
             var ack = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = "acknowledged", ["by"] = by, ["acked_at"] = WireTime.Instant(now) };
             var summary = a.Summary + " (acknowledged by " + by + ")";
-            var attributes = With(Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak), ack);
+            var attributes = With(Facts(a, Attributes(a.Id, a.Rule.Name, a.Key, "acknowledged", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak)), ack);
             var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "acknowledged by " + by, a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertAcknowledged, attributes, summary);
-            Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
+            Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertAcknowledged, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
             LogAcknowledged(a.Rule.Name, a.Key, by);
             // The buzzer (silence_on_ack) stops even when the message sinks never heard of the alert (silenced rule). A
             // firing message still waiting in the group goes out as acknowledged instead of FIRING then ACK.
@@ -444,7 +444,7 @@ public sealed partial class AlertManager : IDisposable
             var silence = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = lifted ? "lifted" : "silenced", ["until"] = WireTime.Instant(until), ["by"] = by };
             var change = (lifted ? "silence lifted by " : "silenced until " + until.ToString("O", CultureInfo.InvariantCulture) + " by ") + by;
             var seq = Append(new AlertHistoryEntry(0, 0, rule, "*", change, silenced.Severity, 0, now, uplink), EdgeEventKind.AlertSilenced, silence);
-            Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertSilenced, rule, now, silenced.Severity, $"{rule} {change}", SilenceAttributes(rule, now, uplink, silence)), seq));
+            Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertSilenced, rule, now, silenced.Severity, $"{rule} {change}", SilenceAttributes(rule, now, uplink, silence, _site.GatewayId)), seq));
             if (until <= now)
             {
                 _silences.Remove(rule);
@@ -626,9 +626,17 @@ public sealed partial class AlertManager : IDisposable
                 }
 
                 // The rule was removed from the config while its alert fired: close the alert so the history says so.
-                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared, Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels), $"{s.Rule} {s.Key}: rule removed");
-                Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt }));
-                Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels)), seq));
+                // The rule's limits are gone with it; the device and series it was about are kept in the store.
+                var removed = Attributes(s.Id, s.Rule, s.Key, "resolved", s.Value, s.FiredAt, now, "online", s.Labels);
+                removed["device"] = s.Device ?? s.Labels?.GetValueOrDefault("device") ?? _site.GatewayId;
+                if (s.Series is { } removedSeries)
+                {
+                    removed["series"] = removedSeries;
+                }
+
+                var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared, removed, $"{s.Rule} {s.Key}: rule removed");
+                Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt, Device = s.Device, Series = s.Series, Metric = s.Metric }));
+                Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", removed), seq));
                 continue;
             }
 
@@ -656,6 +664,11 @@ public sealed partial class AlertManager : IDisposable
                 // Its texts (the list, a catch-up after a silence) have the unit before the series is seen again.
                 Unit = s.Unit,
                 Subject = s.Subject,
+
+                // What its events to the centre are filed under (device, series), before the series is seen again.
+                Device = s.Device,
+                Series = s.Series,
+                Metric = s.Metric,
             };
             a.Peak = a.HasPeak ? s.Peak ?? (firing ? s.Value : double.NaN) : double.NaN;
             a.RestoreChanges(s.Changes ?? []);
@@ -687,7 +700,7 @@ public sealed partial class AlertManager : IDisposable
             Dictionary<string, string> attributes;
             if (u.Kind == EdgeEventKind.AlertSilenced)
             {
-                attributes = SilenceAttributes(e.Rule, e.Time, e.Uplink, extra);
+                attributes = SilenceAttributes(e.Rule, e.Time, e.Uplink, extra, _site.GatewayId);
             }
             else
             {
@@ -701,7 +714,13 @@ public sealed partial class AlertManager : IDisposable
                 attributes = With(Attributes(e.AlertId, e.Rule, e.Key, u.Kind == EdgeEventKind.AlertRaised ? "firing" : "resolved", e.Value, null, e.Time, e.Uplink, labels), extra);
             }
 
-            Emit(new OutgoingEvent(new EdgeEvent(u.Kind, e.Rule, e.Time, e.Severity, u.Message ?? $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
+            if (!attributes.ContainsKey("device") && attributes.GetValueOrDefault("label.device") is { } labelled)
+            {
+                // A line saved before events carried their device: the alert's device label, not the rule name.
+                attributes["device"] = labelled;
+            }
+
+            Emit(new OutgoingEvent(AlertEvent(u.Kind, e.Rule, e.Time, e.Severity, u.Message ?? $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
         }
     }
 
@@ -795,11 +814,11 @@ public sealed partial class AlertManager : IDisposable
         Write(AlertStore.Save(a));
         var uplink = _uplink.ToWireName();
         var summary = a.Summary;
-        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels, a.Peak);
+        var attributes = Facts(a, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels, a.Peak));
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "raised", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertRaised, attributes, summary);
         _metrics?.Raised(a.Rule);
         LogRaised(a.Rule.Name, a.Key, a.Value, SeverityName(a.Rule.Severity));
-        Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
+        Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertRaised, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (flapping)
         {
             return;
@@ -818,11 +837,11 @@ public sealed partial class AlertManager : IDisposable
 
         // The default text of a resolved alert already says it is back; a user template reads the same either way.
         var summary = a.Rule.Summary is null ? a.Summary : a.Summary + " (cleared)";
-        var attributes = Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak);
+        var attributes = Facts(a, Attributes(a.Id, a.Rule.Name, a.Key, "resolved", a.Value, a.FiredAt, now, uplink, a.Labels, a.Peak));
         var seq = Append(new AlertHistoryEntry(0, a.Id, a.Rule.Name, a.Key, "cleared", a.Rule.Severity, a.Value, now, uplink), EdgeEventKind.AlertCleared, attributes, summary);
         _metrics?.Cleared(a.Rule);
         LogCleared(a.Rule.Name, a.Key, a.Value);
-        Emit(new OutgoingEvent(new EdgeEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
+        Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertCleared, a.Rule.Name, now, a.Rule.Severity, summary, attributes), seq));
         if (!flapping)
         {
             // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).
@@ -1056,18 +1075,154 @@ public sealed partial class AlertManager : IDisposable
     }
 
     /// <summary>A rule's silence for the centre: no alert, the rule and what the operator did (state, until, by).</summary>
-    private static Dictionary<string, string> SilenceAttributes(string rule, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string> silence)
+    /// <remarks>A rule is about no one device: the event is filed under the gateway (<paramref name="gateway"/>).</remarks>
+    private static Dictionary<string, string> SilenceAttributes(string rule, DateTimeOffset time, string uplink, IReadOnlyDictionary<string, string> silence, string gateway)
     {
         var d = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["rule"] = rule,
             ["key"] = "*",
+            ["device"] = gateway,
             ["time"] = WireTime.Instant(time),
             ["uplink"] = uplink,
             ["during_outage"] = uplink == "online" ? "false" : "true",
         };
         return With(d, silence);
     }
+
+    /// <summary>
+    /// An alert event for the centre, filed under the device it is about (attribute <c>device</c>: body and envelope
+    /// <c>device</c>, the Kafka key) and its series (attribute <c>series</c>: body <c>series</c>, <c>metric</c>,
+    /// <c>unit</c>); the source stays the rule. Before (consumer audit F2) the device was the rule name.
+    /// </summary>
+    private static EdgeEvent AlertEvent(EdgeEventKind kind, string rule, DateTimeOffset time, EventSeverity severity, string message, Dictionary<string, string> attributes) =>
+        new(kind, rule, time, severity, message, attributes)
+        {
+            Device = attributes.GetValueOrDefault("device"),
+            Series = attributes.GetValueOrDefault("series"),
+        };
+
+    /// <summary>
+    /// The device an alert is about, for the centre: the one the rule engine set (the watched series' device, the device
+    /// of the event an event rule watches), the device a device rule reports down, a combined alert's scope (rack, room,
+    /// line or device id, as the thermal twin files its zone events), and the gateway for uplink and input rules.
+    /// </summary>
+    private string EventDevice(AlertInstance a) => a.Device ?? a.Rule.Kind switch
+    {
+        RuleKind.DeviceDown => a.Key,
+        RuleKind.Uplink or RuleKind.Input => _site.GatewayId,
+        _ when a.Rule.Combine != Combine.None => a.Key,
+        _ => a.Labels.TryGetValue("device", out var d) && d.Length > 0 ? d : _site.GatewayId,
+    };
+
+    /// <summary>
+    /// The alert's structured facts (consumer audit F2: the limit was only in the English message): the device, series,
+    /// metric and unit it is about, the rule's type, severity and <c>for:</c> duration, and per type its limit
+    /// (<c>threshold</c>), clear level (<c>clear_level</c>, the hysteresis), <c>direction</c> and the unit those and
+    /// <c>value</c> are in (<c>value_unit</c>), its window, <c>after</c>, tolerance, states, watched event, pin, combination.
+    /// </summary>
+    private Dictionary<string, string> Facts(AlertInstance a, Dictionary<string, string> d)
+    {
+        var rule = a.Rule;
+        d["rule_type"] = RuleTypeName(rule.Kind);
+        d["severity"] = SeverityName(rule.Severity);
+        d["device"] = EventDevice(a);
+        if (a.Series is { } series)
+        {
+            d["series"] = series;
+        }
+
+        if (a.Metric is { } metric)
+        {
+            d["metric"] = metric;
+        }
+
+        if (a.Unit is { Length: > 0 } unit)
+        {
+            d["unit"] = unit;
+        }
+
+        d["for_s"] = Seconds(rule.For);
+        if (rule.Combine != Combine.None)
+        {
+            d["combine"] = rule.Combine == Combine.All ? "all" : "any";
+            d["per"] = rule.Per.ToString().ToLowerInvariant();
+            d["members"] = a.MemberCount.ToString(CultureInfo.InvariantCulture);
+            d["members_active"] = a.HotMembers.Count.ToString(CultureInfo.InvariantCulture);
+        }
+
+        switch (rule.Kind)
+        {
+            case RuleKind.Threshold:
+                Limits(d, rule);
+                ValueUnit(d, a.Unit);
+                break;
+            case RuleKind.Rate:
+                // Signed change per minute: a fall_per_min of 2 is threshold -2, direction below.
+                Limits(d, rule);
+                d["value_unit"] = (a.Unit is { Length: > 0 } u && u != "1" ? u : "1") + "/min";
+                d["window_s"] = Seconds(rule.Window);
+                break;
+            case RuleKind.Stuck:
+                d["after_s"] = Seconds(rule.After);
+                d["tolerance"] = WireNumber.Format(rule.Tolerance);
+                ValueUnit(d, a.Unit);
+                break;
+            case RuleKind.Missing:
+                // value: seconds since the last sample.
+                d["after_s"] = Seconds(rule.After);
+                d["value_unit"] = "s";
+                break;
+            case RuleKind.State:
+                // value: the state code; the alarm states by name.
+                d["states"] = string.Join(',', rule.States);
+                break;
+            case RuleKind.Event:
+                Limits(d, rule);
+                d["watch_event"] = rule.EventKind.ToWireName();
+                d["watch_attribute"] = rule.Attribute ?? "";
+                d["clear_after_s"] = Seconds(rule.After);
+                break;
+            case RuleKind.Input:
+                d["pin"] = rule.Pin.ToString(CultureInfo.InvariantCulture);
+                d["active"] = rule.ActiveLow ? "low" : "high";
+                break;
+        }
+
+        return d;
+
+        static void Limits(Dictionary<string, string> d, AlertRule rule)
+        {
+            d["direction"] = rule.Direction == Direction.Above ? "above" : "below";
+            d["threshold"] = WireNumber.Format(rule.Limit);
+            d["clear_level"] = WireNumber.Format(rule.Clear);
+        }
+
+        static void ValueUnit(Dictionary<string, string> d, string? unit)
+        {
+            if (unit is { Length: > 0 })
+            {
+                d["value_unit"] = unit;
+            }
+        }
+    }
+
+    /// <summary>The rule's <c>type:</c> as written in the config.</summary>
+    internal static string RuleTypeName(RuleKind kind) => kind switch
+    {
+        RuleKind.Threshold => "threshold",
+        RuleKind.Rate => "rate",
+        RuleKind.Stuck => "stuck",
+        RuleKind.Missing => "missing",
+        RuleKind.DeviceDown => "device_down",
+        RuleKind.Event => "event",
+        RuleKind.Input => "input",
+        RuleKind.Uplink => "uplink",
+        RuleKind.State => "state",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
+    private static string Seconds(TimeSpan t) => WireNumber.Format(t.TotalSeconds);
 
     private static Dictionary<string, string> With(Dictionary<string, string> attributes, IReadOnlyDictionary<string, string> extra)
     {

@@ -230,6 +230,19 @@ internal sealed class AlertInstance
     /// <summary>The watched series without its device: the metric and its tags (<c>inlet_temperature</c>); set by the rule engine.</summary>
     public string? Subject { get; set; }
 
+    /// <summary>
+    /// The device the alert is about, for the centre (event <c>device</c>, the Kafka key): the watched series' device, the
+    /// device a device rule reports down, the device of the event an event rule watches. Null: derived from the rule
+    /// (a combined alert's scope, the gateway for uplink and input rules); see <c>AlertManager.EventDevice</c>.
+    /// </summary>
+    public string? Device { get; set; }
+
+    /// <summary>The watched series' key when the alert is about one series (not for combined alerts); set by the rule engine.</summary>
+    public string? Series { get; set; }
+
+    /// <summary>The watched series' metric (a combined alert's members share it); set by the rule engine.</summary>
+    public string? Metric { get; set; }
+
     /// <summary>Event rules: the last matching event's own message (failed units, racks affected, first step).</summary>
     public string? EventMessage { get; set; }
 

@@ -12,7 +12,8 @@ namespace EdgeTwin.Alerting.State;
 /// <see cref="Flapping"/> and <see cref="Changes"/> (recent raise/clear times, unix ms, oldest first) keep the flapping
 /// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group;
 /// <see cref="Peak"/> is the worst value of its episode, <see cref="Unit"/> and <see cref="Subject"/> what its texts
-/// show before its series is seen again. These are absent (false, null) in stores written before they were saved.
+/// show before its series is seen again, <see cref="Device"/>, <see cref="Series"/> and <see cref="Metric"/> what its
+/// events to the centre are filed under. These are absent (false, null) in stores written before they were saved.
 /// </remarks>
 internal sealed record StoredAlert(
     long Id,
@@ -29,7 +30,10 @@ internal sealed record StoredAlert(
     IReadOnlyDictionary<string, string>? Labels = null,
     double? Peak = null,
     string? Unit = null,
-    string? Subject = null);
+    string? Subject = null,
+    string? Device = null,
+    string? Series = null,
+    string? Metric = null);
 
 /// <summary>
 /// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
@@ -266,7 +270,10 @@ internal sealed partial class AlertStore : IDisposable
             d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null,
             d["peak"].IsDouble ? d["peak"].AsDouble : null,
             d["unit"].IsString ? d["unit"].AsString : null,
-            d["subject"].IsString ? d["subject"].AsString : null))];
+            d["subject"].IsString ? d["subject"].AsString : null,
+            d["device"].IsString ? d["device"].AsString : null,
+            d["series"].IsString ? d["series"].AsString : null,
+            d["metric"].IsString ? d["metric"].AsString : null))];
 
     // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
     // not be valid field names.
@@ -310,6 +317,9 @@ internal sealed partial class AlertStore : IDisposable
         ["peak"] = double.IsFinite(a.Peak) ? new BsonValue(a.Peak) : BsonValue.Null,
         ["unit"] = a.Unit is { } unit ? new BsonValue(unit) : BsonValue.Null,
         ["subject"] = a.Subject is { } subject ? new BsonValue(subject) : BsonValue.Null,
+        ["device"] = a.Device is { } device ? new BsonValue(device) : BsonValue.Null,
+        ["series"] = a.Series is { } series ? new BsonValue(series) : BsonValue.Null,
+        ["metric"] = a.Metric is { } metric ? new BsonValue(metric) : BsonValue.Null,
     });
 
     private static BsonArray Pairs(IEnumerable<KeyValuePair<string, string>> pairs) =>

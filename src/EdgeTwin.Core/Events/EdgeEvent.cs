@@ -72,6 +72,12 @@ public sealed record EdgeEvent(
     /// it is, because alert rules match their globs on it.
     /// </summary>
     public string? Device { get; init; }
+
+    /// <summary>
+    /// The series key the event is about when <see cref="Source"/> is not it (an alert's source is its rule, the watched
+    /// series is here): the uplink fills the body's <c>series</c>, <c>metric</c>, <c>unit</c> and <c>device</c> from it.
+    /// </summary>
+    public string? Series { get; init; }
 }
 
 /// <summary>Where sources and stages put events. Implementations never block the caller for long.</summary>

@@ -146,7 +146,8 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(edgeEvent);
-        var series = _registry.TryGet(edgeEvent.Source, out var id) ? _registry[id] : null;
+        // An alert's source is its rule: the series it watches is named apart (EdgeEvent.Series).
+        var series = _registry.TryGet(edgeEvent.Series ?? edgeEvent.Source, out var id) ? _registry[id] : null;
         return AppendNowAsync(UplinkBodies.Event(_identity, edgeEvent, series), cancellationToken);
     }
 

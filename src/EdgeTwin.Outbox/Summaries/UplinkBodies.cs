@@ -14,7 +14,8 @@ public static class UplinkBodies
 {
     public const int Version = 1;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
+    // Escapes what JSON needs and non-ASCII, never printable ASCII (the default encoder wrote '+' as \u002B).
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false, Encoder = WireJsonEncoder.Instance };
 
     /// <param name="partial">The agent did not see the whole window (stopped before its end, or started after its start):
     /// another summary of the same series and <c>start_ms</c> may exist, and the centre merges them.</param>
@@ -103,7 +104,8 @@ public static class UplinkBodies
     }
 
     /// <param name="series">The series the event is about, when it is about one (adds series key, metric and unit).</param>
-    /// <remarks>Device: the series' device, else <see cref="EdgeEvent.Device"/>, else the source up to its first '/'.</remarks>
+    /// <remarks>Device: the series' device, else <see cref="EdgeEvent.Device"/>, else the source up to its first '/'.
+    /// Series: the descriptor's key, else <see cref="EdgeEvent.Series"/>.</remarks>
     /// <param name="spanStartMs">For an event about a span of time (a data gap): its start, written as <c>start_ms</c>; the
     /// event's time is its end. Null: an instant (<c>start_ms</c> = <c>end_ms</c> = <c>time_ms</c>).</param>
     public static OutboxRecord Event(UplinkIdentity identity, EdgeEvent edgeEvent, SeriesDescriptor? series = null, long? spanStartMs = null)
@@ -114,7 +116,8 @@ public static class UplinkBodies
         var buffer = new ArrayBufferWriter<byte>(384);
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
-            Header(w, identity, "event", device, series?.Key, series?.Metric, series?.Unit, series?.Tags, series?.Role);
+            // A series the registry does not know (yet) still gives its key (an alert restored before its series is seen).
+            Header(w, identity, "event", device, series?.Key ?? edgeEvent.Series, series?.Metric, series?.Unit, series?.Tags, series?.Role);
             w.WriteNumber("time_ms", time);
             w.WriteNumber("start_ms", Math.Min(spanStartMs ?? time, time));
             w.WriteNumber("end_ms", time);

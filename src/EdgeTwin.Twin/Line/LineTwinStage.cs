@@ -20,6 +20,12 @@ namespace EdgeTwin.Twin.Line;
 /// </summary>
 public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 {
+    /// <summary>The model in attribute <c>model</c> of the line twin's events (consumer audit F7: they had none).</summary>
+    public const string ModelName = "line";
+
+    /// <summary>Version of the line model (OEE books, bottleneck, throughput forecast, quality drift) in <c>model_version</c>; bumped when its figures change meaning.</summary>
+    public const string ModelVersion = "1.0";
+
     private enum Signal : byte { None, State, Good, Reject, Red, Amber, Green, Input, BufferLevel }
 
     // Input: index of the process value in the station's quality model inputs. BufferLevel: Station is the buffer's index.
@@ -538,7 +544,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
             LogState(_logger, summary);
             await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", end.ToUniversalTime(), EventSeverity.Info,
-                summary, report) { Device = _config.Id }, ct).ConfigureAwait(false);
+                summary, WithModel(report)) { Device = _config.Id }, ct).ConfigureAwait(false);
         }
 
         if (_anyQualityAlert)
@@ -573,7 +579,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["window_parts"] = q.WindowParts.ToString(inv),
         };
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Warning,
-            summary, attrs) { Device = _config.Id }, ct).ConfigureAwait(false);
+            summary, WithModel(attrs)) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
@@ -585,7 +591,18 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // The journal shows the line's OEE too, so `edgetwin run` on a terminal (or journalctl) answers without an uplink.
         LogState(_logger, summary);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, "line/" + _config.Id, DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Info,
-            summary, attrs) { Device = _config.Id }, ct).ConfigureAwait(false);
+            summary, WithModel(attrs)) { Device = _config.Id }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>An event's attributes with the model and its version, as every model's events carry them (consumer audit F7).</summary>
+    private static Dictionary<string, string> WithModel(IReadOnlyDictionary<string, string> attributes)
+    {
+        var a = new Dictionary<string, string>(attributes, StringComparer.Ordinal)
+        {
+            ["model"] = ModelName,
+            ["model_version"] = ModelVersion,
+        };
+        return a;
     }
 
     private string Summary(IReadOnlyDictionary<string, string> a)

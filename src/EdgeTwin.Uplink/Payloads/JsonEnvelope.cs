@@ -16,7 +16,8 @@ public static class JsonEnvelope
     /// <summary>Bumped on any incompatible change of the envelope; additive fields keep the version.</summary>
     public const int SchemaVersion = 1;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false };
+    // Escapes what JSON needs and non-ASCII, never printable ASCII (the default encoder wrote '+' as \u002B).
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false, Encoder = EdgeTwin.Outbox.Summaries.WireJsonEncoder.Instance };
 
     // One writer and buffer per thread: a replay encodes tens of thousands of envelopes a second.
     [ThreadStatic]

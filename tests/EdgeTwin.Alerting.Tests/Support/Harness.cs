@@ -68,6 +68,9 @@ internal sealed class CollectingEvents : IEventSink
         }
     }
 
+    /// <summary>Where the events also go (the outbox feeder of an end-to-end test); null: only collected.</summary>
+    public IEventSink? Forward { get; set; }
+
     public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
     {
         lock (_gate)
@@ -75,7 +78,7 @@ internal sealed class CollectingEvents : IEventSink
             _events.Add(edgeEvent);
         }
 
-        return ValueTask.CompletedTask;
+        return Forward?.PublishAsync(edgeEvent, cancellationToken) ?? ValueTask.CompletedTask;
     }
 }
 

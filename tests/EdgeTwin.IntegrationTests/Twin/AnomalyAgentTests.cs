@@ -88,6 +88,7 @@ public sealed class AnomalyAgentTests
             Assert.Equal(series, e.Attributes!["series"]);
             Assert.Equal(AnomalyStage.ModelName, e.Attributes["model"]);
             Assert.Equal(AnomalyStage.ModelVersion, e.Attributes["version"]);
+            Assert.Equal(AnomalyStage.ModelVersion, e.Attributes["model_version"]); // the one name on every model's events (consumer audit F7)
             var score = double.Parse(e.Attributes["score"], System.Globalization.CultureInfo.InvariantCulture);
             Assert.InRange(score, AnomalyDetectorOptions.Default.Threshold, 1.0);
 

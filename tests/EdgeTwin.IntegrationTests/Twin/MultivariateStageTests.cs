@@ -105,6 +105,7 @@ public sealed class MultivariateStageTests
             var a = e.Attributes!;
             Assert.Equal("mv-machine", a["model"]);
             Assert.Equal("1.1.0", a["version"]);
+            Assert.Equal("1.1.0", a["model_version"]); // the one name on every model's events (consumer audit F7)
             Assert.Equal("drive1/motor_torque,drive1/motor_temperature,drive1/inverter_temperature", a["series"]);
             Assert.InRange(double.Parse(a["score"], System.Globalization.CultureInfo.InvariantCulture), 0.5, 1.0);
             Assert.DoesNotContain(logs, l => l.Level >= LogLevel.Warning);

@@ -106,6 +106,32 @@ public sealed class ThermalTwinStageTests
         await stage.FlushAsync(Ct);
     }
 
+    /// <summary>
+    /// Consumer audit F7: the thermal twin's predictions said <c>model: thermal</c> but no version, while maintenance
+    /// events had <c>model_version</c> and anomalies <c>version</c>; every model's events carry <c>model_version</c> now.
+    /// </summary>
+    [Fact]
+    public async Task Regression_thermal_predictions_carried_no_model_version()
+    {
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions());
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+        await Task.Delay(1500, Ct);
+        await site.FeedAsync(stage, t0 + 10_000, running: new() { ["crac1"] = false, ["crac2"] = true });
+        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure of crac1");
+        await stage.FlushAsync(Ct);
+
+        Assert.All(events.Items, e =>
+        {
+            Assert.Equal(ThermalTwinStage.ModelName, e.Attributes!["model"]);
+            Assert.Equal("1.0", e.Attributes["model_version"]);
+            Assert.False(e.Attributes.ContainsKey("version"), "one name for a model's version: model_version");
+        });
+        Assert.NotEmpty(events.Failures);
+    }
+
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)

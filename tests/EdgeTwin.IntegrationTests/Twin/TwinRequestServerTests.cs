@@ -256,6 +256,7 @@ public sealed class TwinRequestServerTests
         // Answers are events with the line as their model; an agent without a line says so.
         await WaitUntilAsync(() => events.Items.Count(e => e.Source.StartsWith("twin_request/", StringComparison.Ordinal)) >= 4, "4 twin_request events");
         Assert.Equal("line", events.Items.First(e => e.Source == "twin_request/machine_down").Attributes!["model"]);
+        Assert.Equal("1.0", events.Items.First(e => e.Source == "twin_request/machine_down").Attributes!["model_version"]);
         await using var noLine = await StartServerAsync(broker, null, new Events(), new TwinRequestsConfig { Topic = "other/{site}/{gateway}/+", ClientId = "no-line-rpc" });
         AssertError(await requester.RequestAsync($"other/{Site}/{Gateway}/machine_down", """{"station":"S3","minutes":40}"""), "no_twin", "no line twin (the site config has no line: section)");
     }

@@ -106,32 +106,109 @@ public sealed class UplinkBodiesTests
     }
 
     /// <summary>
-    /// An alert as the alert manager sends it: source and device are the rule (the feeder finds no series of that
-    /// name), the alerted series is in <c>key</c>. The README's old example showed a rack device, a series and a
-    /// <c>threshold</c> attribute, none of which an alert carries.
+    /// An alert as the alert manager sends it: the source is the rule, the event names the device and series it is about
+    /// (<see cref="EdgeEvent.Device"/>, <see cref="EdgeEvent.Series"/>) and carries the rule's limit, clear level,
+    /// direction and units as attributes. This is the Outbox README's example.
     /// </summary>
     [Fact]
     public void Alert_event_body_v1()
     {
-        var e = new EdgeEvent(
-            EdgeEventKind.AlertRaised,
-            "rack-inlet-above-recommended",
-            DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_003_000),
-            EventSeverity.Warning,
-            "rack-a01/inlet_temperature = 27.2, above 27",
-            new Dictionary<string, string>
-            {
-                ["alert_id"] = "3", ["rule"] = "rack-inlet-above-recommended", ["key"] = "rack-a01/inlet_temperature", ["state"] = "firing",
-                ["value"] = "27.2", ["time"] = "2025-11-30T10:55:03.000Z", ["fired_at"] = "2025-11-30T10:55:03.000Z", ["uplink"] = "online",
-                ["during_outage"] = "false", ["label.device"] = "rack-a01",
-            });
+        var record = UplinkBodies.Event(Gw, AlertRaised, Inlet);
 
-        var record = UplinkBodies.Event(Gw, e);
-
-        Assert.Equal("rack-inlet-above-recommended", record.DeviceId);
+        Assert.Equal("rack-a01", record.DeviceId);
         Assert.Equal(
-            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-inlet-above-recommended","series":null,"unit":null,"time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"alert_raised","severity":"warning","source":"rack-inlet-above-recommended","message":"rack-a01/inlet_temperature = 27.2, above 27","attributes":{"alert_id":"3","during_outage":"false","fired_at":"2025-11-30T10:55:03.000Z","key":"rack-a01/inlet_temperature","label.device":"rack-a01","rule":"rack-inlet-above-recommended","state":"firing","time":"2025-11-30T10:55:03.000Z","uplink":"online","value":"27.2"}}""",
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-a01","series":"rack-a01/inlet_temperature","metric":"inlet_temperature","unit":"Cel","time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"alert_raised","severity":"warning","source":"rack-inlet-warm","message":"rack A01 (room1, site dc1): inlet_temperature 27.2 \u00B0C above 27 \u00B0C since 10:55:03 UTC","attributes":{"alert_id":"3","clear_level":"26","device":"rack-a01","direction":"above","during_outage":"false","fired_at":"2025-11-30T10:55:03.000Z","for_s":"60","key":"rack-a01/inlet_temperature","label.device":"rack-a01","label.rack":"A01","label.room":"room1","label.rule":"rack-inlet-warm","label.severity":"warning","metric":"inlet_temperature","peak":"27.2","rule":"rack-inlet-warm","rule_type":"threshold","series":"rack-a01/inlet_temperature","severity":"warning","state":"firing","threshold":"27","time":"2025-11-30T10:55:03.000Z","unit":"Cel","uplink":"online","value":"27.2","value_unit":"Cel"}}""",
             Text(record));
+    }
+
+    internal static readonly EdgeEvent AlertRaised = new(
+        EdgeEventKind.AlertRaised,
+        "rack-inlet-warm",
+        DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_003_000),
+        EventSeverity.Warning,
+        "rack A01 (room1, site dc1): inlet_temperature 27.2 °C above 27 °C since 10:55:03 UTC",
+        new Dictionary<string, string>
+        {
+            ["alert_id"] = "3", ["rule"] = "rack-inlet-warm", ["key"] = "rack-a01/inlet_temperature", ["state"] = "firing",
+            ["value"] = "27.2", ["peak"] = "27.2", ["time"] = "2025-11-30T10:55:03.000Z", ["fired_at"] = "2025-11-30T10:55:03.000Z", ["uplink"] = "online",
+            ["during_outage"] = "false", ["label.device"] = "rack-a01", ["label.rack"] = "A01", ["label.room"] = "room1",
+            ["label.rule"] = "rack-inlet-warm", ["label.severity"] = "warning",
+            ["rule_type"] = "threshold", ["severity"] = "warning", ["device"] = "rack-a01", ["series"] = "rack-a01/inlet_temperature",
+            ["metric"] = "inlet_temperature", ["unit"] = "Cel", ["value_unit"] = "Cel", ["for_s"] = "60", ["direction"] = "above",
+            ["threshold"] = "27", ["clear_level"] = "26",
+        })
+    { Device = "rack-a01", Series = "rack-a01/inlet_temperature" };
+
+    /// <summary>
+    /// Regression (consumer audit F2): the body's device (the envelope's, the Kafka key) was the rule name and
+    /// <c>series</c>/<c>unit</c> were null, because the feeder looked the series up by the event's source (the rule).
+    /// Without a registered descriptor the event's own device and series key still go out.
+    /// </summary>
+    [Fact]
+    public void Regression_alert_event_device_was_the_rule_name()
+    {
+        var unregistered = UplinkBodies.Event(Gw, AlertRaised);
+        Assert.Equal("rack-a01", unregistered.DeviceId);
+        using var doc = JsonDocument.Parse(unregistered.Payload);
+        Assert.Equal("rack-a01", doc.RootElement.GetProperty("device").GetString());
+        Assert.Equal("rack-a01/inlet_temperature", doc.RootElement.GetProperty("series").GetString());
+        Assert.Equal("rack-inlet-warm", doc.RootElement.GetProperty("source").GetString());
+    }
+
+    /// <summary>
+    /// Regression (consumer audit F8): the default System.Text.Json encoder escaped HTML-sensitive ASCII (<c>+</c> as
+    /// <c>\u002B</c>, <c>'</c> as <c>\u0027</c>, also <c>&lt; &gt; &amp; `</c>); the README promises only non-ASCII is
+    /// escaped. What JSON requires (quote, backslash, control characters) is still escaped, and non-ASCII still is.
+    /// </summary>
+    [Fact]
+    public void Regression_json_escaped_plus_and_apostrophe()
+    {
+        var e = new EdgeEvent(
+            EdgeEventKind.Prediction,
+            "line/line1",
+            DateTimeOffset.FromUnixTimeMilliseconds(7),
+            EventSeverity.Info,
+            "S3's cycle <4.2 s> & `fast`: \"ok\" \\ 25 °C\n\t\u0001\u007F 😀",
+            new Dictionary<string, string> { ["shift.end"] = "2026-12-02T22:00:00+00:00", ["a+b"] = "x'y" })
+        { Device = "line1" };
+
+        var text = Text(UplinkBodies.Event(Gw, e));
+
+        Assert.Equal(
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"line1","series":null,"unit":null,"time_ms":7,"start_ms":7,"end_ms":7,"event":"prediction","severity":"info","source":"line/line1","message":"S3's cycle <4.2 s> & `fast`: \"ok\" \\ 25 \u00B0C\n\t\u0001\u007F \uD83D\uDE00","attributes":{"a+b":"x'y","shift.end":"2026-12-02T22:00:00+00:00"}}""",
+            text);
+        using var doc = JsonDocument.Parse(text);
+        Assert.Equal(e.Message, doc.RootElement.GetProperty("message").GetString());
+        Assert.All(Encoding.UTF8.GetBytes(text), b => Assert.InRange(b, (byte)0x20, (byte)0x7E));
+    }
+
+    /// <summary>The escaping check runs on every string of every body: with the encoder set once it allocates nothing.</summary>
+    [Fact]
+    public void Wire_encoder_allocates_nothing_per_string()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
+        using var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = WireJsonEncoder.Instance });
+        void Write()
+        {
+            buffer.ResetWrittenCount();
+            w.Reset(buffer);
+            w.WriteStartObject();
+            for (var i = 0; i < 100; i++)
+            {
+                w.WriteString("series", "pdu-a01-a/outlet_current{outlet=7}");
+                w.WriteString("version"u8, "0.1.0+7f08cf5be37a4cafdbbb0eb42cf25034fa53867e"u8);
+                w.WriteString("message", "S3's cycle: 25 °C \"hot\"");
+            }
+
+            w.WriteEndObject();
+            w.Flush();
+        }
+
+        Write(); // warm-up
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Write();
+        Write();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     /// <summary>

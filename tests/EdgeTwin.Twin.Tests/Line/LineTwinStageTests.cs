@@ -119,6 +119,29 @@ public sealed class LineTwinStageTests
         Assert.Equal(basis.PlannedStops, basis.Scenarios(10).PlannedStops);
     }
 
+    /// <summary>
+    /// Consumer audit F7: the line twin's predictions had neither <c>model</c> nor a version in 70+ attributes, while the
+    /// thermal twin had <c>model</c> only and anomalies used <c>version</c>; every model's events now carry
+    /// <c>model</c> and <c>model_version</c>.
+    /// </summary>
+    [Fact]
+    public async Task Regression_line_predictions_carried_no_model_or_model_version()
+    {
+        var registry = new SeriesRegistry();
+        var state = registry.GetOrAdd(new SeriesDescriptor("plc-m1", "machine_state", "1", MetricKind.State));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(Config(), registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
+        long t0 = At(7, 0);
+        await stage.ProcessAsync(new Sample[] { new(state, t0, 1) }, CancellationToken.None);
+        await stage.ProcessAsync(new Sample[] { new(state, t0 + 60_000, 1) }, CancellationToken.None);
+
+        var a = Assert.Single(sink.Events).Attributes!;
+        Assert.Equal("line", a["model"]);
+        Assert.Equal(LineTwinStage.ModelVersion, a["model_version"]);
+        Assert.Equal("1.0", a["model_version"]);
+        Assert.False(a.ContainsKey("version"), "one name for a model's version: model_version");
+    }
+
     [Fact]
     public async Task Regression_a_silent_output_station_made_the_line_oee_0_with_the_whole_window_booked_as_speed_loss()
     {

@@ -76,6 +76,30 @@ public sealed class JsonEnvelopeTests
         Assert.DoesNotContain("facts", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, false, null)), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Consumer audit F8: the birth said <c>"version":"0.1.0\u002B7f08cf5…"</c> (the README's example: <c>0.1.0+…</c>)
+    /// and a device id with an apostrophe became <c>\u0027</c> in the envelope: printable ASCII is written as it is.
+    /// </summary>
+    [Fact]
+    public void Regression_json_escaped_plus_and_apostrophe()
+    {
+        var facts = new GatewayFacts("0.1.0+7f08cf5be37a4cafdbbb0eb42cf25034fa53867e", "x64", new string('b', 64), [new ModelFact("rul-fan", "2026.11.30+1")]);
+        var birth = Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000), facts));
+        Assert.Contains("\"version\":\"0.1.0+7f08cf5be37a4cafdbbb0eb42cf25034fa53867e\"", birth, StringComparison.Ordinal);
+        Assert.Contains("\"version\":\"2026.11.30+1\"", birth, StringComparison.Ordinal);
+
+        var entry = new OutboxEntry(9, new OutboxRecord(OutboxKind.Event, "o'brien<1>&co", 1_795_000_000_000, "{\"v\":1}"u8.ToArray()));
+        var envelope = Encoding.UTF8.GetString(JsonEnvelope.Encode(Id, entry, historical: false));
+        Assert.Contains("\"device\":\"o'brien<1>&co\"", envelope, StringComparison.Ordinal);
+
+        // Non-ASCII is still escaped (README), and what JSON needs.
+        var odd = new OutboxEntry(10, new OutboxRecord(OutboxKind.Event, "r\u00e4ck \"1\"", 1_795_000_000_000, "{\"v\":1}"u8.ToArray()));
+        var text = Encoding.UTF8.GetString(JsonEnvelope.Encode(Id, odd, historical: false));
+        Assert.Contains("\"device\":\"r\\u00E4ck \\\"1\\\"\"", text, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(text);
+        Assert.Equal("r\u00e4ck \"1\"", doc.RootElement.GetProperty("device").GetString());
+    }
+
     [Property(MaxTest = 200)]
     public Property Any_device_sequence_and_body_round_trip(NonNegativeInt seq, string? device, NormalFloat value, bool historical, long time)
     {

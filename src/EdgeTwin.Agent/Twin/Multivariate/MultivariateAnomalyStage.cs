@@ -181,6 +181,9 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
             ["values"] = string.Join(",", group.Latest.Select(v => v.ToString("G6", CultureInfo.InvariantCulture))),
             ["threshold"] = _config.Threshold.ToString("R", CultureInfo.InvariantCulture),
             ["model"] = entry.Name,
+            ["model_version"] = entry.Version,
+
+            // The name of one release (consumer audit F7 made model_version the one name on every model's events).
             ["version"] = entry.Version,
         };
         var severity = AnomalyEpisode.Severity(score, _config.Threshold);

@@ -397,7 +397,8 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["scenario"] = request.Scenario,
-            ["model"] = TwinRequestHandler.IsLineScenario(request.Scenario) ? "line" : ThermalTwinStage.ModelName,
+            ["model"] = TwinRequestHandler.IsLineScenario(request.Scenario) ? EdgeTwin.Twin.Line.LineTwinStage.ModelName : ThermalTwinStage.ModelName,
+            ["model_version"] = TwinRequestHandler.IsLineScenario(request.Scenario) ? EdgeTwin.Twin.Line.LineTwinStage.ModelVersion : ThermalTwinStage.ModelVersion,
             ["quantity"] = "what_if",
             ["origin"] = "twin_request",
             ["result"] = reply.Json,

@@ -304,6 +304,8 @@ public sealed partial class SetpointController : BackgroundService
                 new Dictionary<string, string>(StringComparer.Ordinal)
                 {
                     ["type"] = "setpoint_write",
+                    ["model"] = ThermalTwinStage.ModelName,
+                    ["model_version"] = ThermalTwinStage.ModelVersion,
                     ["zone"] = zone.Zone.Id,
                     ["units"] = JsonSerializer.Serialize(zone.Units.OfType<UnitControl>().Select(u => Restored(u, zone.Commanded![u.Index], true)), Json),
                     ["target_reached"] = reached ? "true" : "false",
@@ -372,6 +374,8 @@ public sealed partial class SetpointController : BackgroundService
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["type"] = "setpoint_rollback",
+            ["model"] = ThermalTwinStage.ModelName,
+            ["model_version"] = ThermalTwinStage.ModelVersion,
             ["zone"] = zone.Zone.Id,
             ["reason"] = reason,
             ["rack"] = rack,
@@ -413,6 +417,7 @@ public sealed partial class SetpointController : BackgroundService
                 {
                     ["type"] = "cooling_recommendation",
                     ["model"] = ThermalTwinStage.ModelName,
+                    ["model_version"] = ThermalTwinStage.ModelVersion,
                     ["zone"] = zone.Zone.Id,
                     ["advisory"] = applied ? "false" : "true",
                     ["units"] = JsonSerializer.Serialize(rec.Units, Json),

@@ -34,6 +34,12 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 {
     public const string ModelName = "thermal";
 
+    /// <summary>
+    /// Version of the thermal model (its equations, calibration and scenario defaults), in attribute <c>model_version</c>
+    /// of every event it makes, like the other models' (consumer audit F7); bumped when its predictions change meaning.
+    /// </summary>
+    public const string ModelVersion = "1.0";
+
     private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     private readonly SiteConfig _config;
@@ -683,6 +689,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                     new Dictionary<string, string>(StringComparer.Ordinal)
                     {
                         ["model"] = ModelName,
+                        ["model_version"] = ModelVersion,
                         ["zone"] = state.Zone.Id,
                         ["quantity"] = "calibration",
                         ["inlet_fit_rmse_k"] = Num(model.InletFitRmseK),
@@ -721,6 +728,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                         new Dictionary<string, string>(StringComparer.Ordinal)
                         {
                             ["model"] = ModelName,
+                            ["model_version"] = ModelVersion,
                             ["zone"] = state.Zone.Id,
                             ["rack"] = spot.Rack,
                             ["inlet_c"] = Num(spot.InletC),
@@ -762,6 +770,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         {
             ["scenario"] = CoolingFailureScenario.Name,
             ["model"] = ModelName,
+            ["model_version"] = ModelVersion,
             ["state"] = "active",
             ["zone"] = state.Zone.Id,
             ["failed_units"] = string.Join(',', result.FailedUnits),
@@ -835,6 +844,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                 {
                     ["scenario"] = CoolingFailureScenario.Name,
                     ["model"] = ModelName,
+                    ["model_version"] = ModelVersion,
                     ["state"] = "resolved",
                     ["zone"] = state.Zone.Id,
                     ["failed_units"] = units,
