@@ -79,13 +79,19 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     private readonly string _node;
     private readonly BdSeqStore _bdSeqStore;
     private readonly Func<GatewayFacts>? _facts;
+    private readonly Func<IReadOnlyList<SparkplugSeries>>? _knownSeries;
+    private Dictionary<string, List<SparkplugSeries>>? _knownByDevice; // by cleaned device id
+    private HashSet<string>? _knownKeys;
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private long _bdSeq = -1;
     private ulong _seq;
 
-    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null)
+    /// <param name="knownSeries">The series the agent polls (read again when a DBIRTH is due for a series not among
+    /// those last read), declared in their device's DBIRTH before their first data; null = declare series as they come.</param>
+    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null, Func<IReadOnlyList<SparkplugSeries>>? knownSeries = null)
     {
         _facts = facts;
+        _knownSeries = knownSeries;
         _group = group;
         _node = node;
         _bdSeqStore = bdSeqStore;
@@ -174,9 +180,11 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             new() { Name = SequenceMetric, Timestamp = time, Datatype = SparkplugDataType.UInt64, LongValue = (ulong)entry.Sequence },
         };
         string? unit;
+        string? seriesKey;
         using (var doc = Parse(entry))
         {
             var body = doc.RootElement;
+            seriesKey = Text(body, "series");
             switch (record.Kind)
             {
                 case OutboxKind.Summary:
@@ -233,6 +241,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
 
         if (needsBirth)
         {
+            DeclareKnownSeries(device, seriesKey, time, state);
             var birth = new Payload { Timestamp = time, Seq = NextSeq() };
             foreach (var declared in state.Declared.Values)
             {
@@ -246,6 +255,67 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var data = new Payload { Timestamp = time, Seq = NextSeq() };
         data.Metrics.AddRange(metrics);
         output.Add(new MqttOutgoing(DeviceTopic("DDATA", device), data.ToByteArray(), Retain: false, IsJson: false));
+    }
+
+    /// <summary>
+    /// Adds the device's series the agent knows but has not sent yet to what its DBIRTH declares (null values), so one
+    /// DBIRTH covers them all. The list is read again only when the series that caused the birth is not on it.
+    /// </summary>
+    private void DeclareKnownSeries(string device, string? seriesKey, ulong time, DeviceState state)
+    {
+        if (_knownSeries is null)
+        {
+            return;
+        }
+
+        if (_knownByDevice is null || (seriesKey is not null && !_knownKeys!.Contains(seriesKey)))
+        {
+            var all = _knownSeries();
+            _knownByDevice = new Dictionary<string, List<SparkplugSeries>>(StringComparer.Ordinal);
+            _knownKeys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var series in all)
+            {
+                _knownKeys.Add(series.Key);
+                var clean = CleanDevice(series.DeviceId);
+                if (!_knownByDevice.TryGetValue(clean, out var list))
+                {
+                    _knownByDevice[clean] = list = [];
+                }
+
+                list.Add(series);
+            }
+        }
+
+        if (!_knownByDevice.TryGetValue(device, out var ofDevice))
+        {
+            return;
+        }
+
+        foreach (var series in ofDevice)
+        {
+            var name = series.Key.Length > series.DeviceId.Length + 1 && series.Key.StartsWith(series.DeviceId, StringComparison.Ordinal) && series.Key[series.DeviceId.Length] == '/'
+                ? series.Key[(series.DeviceId.Length + 1)..]
+                : series.Key;
+            var unit = series.Unit.Length > 0 ? series.Unit : null;
+            if (series.Raw)
+            {
+                Declare(state, name, SparkplugDataType.Double, unit, time);
+                continue;
+            }
+
+            foreach (var (member, type, hasUnit) in SummaryMembers)
+            {
+                Declare(state, $"{name}/{member}", type, hasUnit ? unit : null, time);
+            }
+        }
+    }
+
+    private static void Declare(DeviceState state, string name, uint type, string? unit, ulong time)
+    {
+        if (!state.Declared.ContainsKey(name))
+        {
+            state.Declared[name] = new DeclaredMetric(new Payload.Types.Metric { Name = name, Timestamp = time, Datatype = type, IsNull = true }, unit);
+        }
     }
 
     private static bool HasUnit(string name, OutboxKind kind)

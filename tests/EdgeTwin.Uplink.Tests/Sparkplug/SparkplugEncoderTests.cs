@@ -228,6 +228,54 @@ public sealed class SparkplugEncoderTests : IDisposable
     }
 
     [Fact]
+    public void Regression_sparkplug_DBIRTH_was_resent_for_every_new_series_of_a_pdu()
+    {
+        // Was (and still is without a series list): a PDU's summaries close together at its first window and each new
+        // series brought a DBIRTH — 41 to 49 per PDU in the first 10 s of a 4-rack sim. With the agent's series list,
+        // the first DBIRTH declares them all.
+        var known = new List<SparkplugSeries>
+        {
+            new("pdu-a01-a", "pdu-a01-a/inlet_temperature", "Cel", Raw: false),
+            new("pdu-a01-a", "pdu-a01-a/outlet_current{outlet=1}", "A", Raw: true),
+            new("pdu-a01-a", "pdu-a01-a/outlet_power{outlet=1}", "kW", Raw: false),
+            new("ups1", "ups1/load", "%", Raw: false),
+        };
+        var reads = 0;
+        var enc = new SparkplugEncoder("site1", "gw1", new BdSeqStore(StateFile), knownSeries: () =>
+        {
+            reads++;
+            return [.. known];
+        });
+        enc.BeginSession();
+        enc.Birth(DateTimeOffset.UnixEpoch);
+        var output = new List<MqttOutgoing>();
+        enc.Encode(Entry(1, "pdu-a01-a", Summary("pdu-a01-a", "inlet_temperature", "inlet_temperature", "Cel", 22)), false, output);
+        enc.Encode(Entry(2, "pdu-a01-a", Summary("pdu-a01-a", "outlet_power{outlet=1}", "outlet_power", "kW", 0.4)), false, output);
+        enc.Encode(Entry(3, "pdu-a01-a", Raw("pdu-a01-a", "outlet_current{outlet=1}", "outlet_current", "A", (1000, 1.5, 0))), false, output);
+        enc.Encode(Entry(4, "ups1", Summary("ups1", "load", "load", "%", 40)), false, output);
+        Assert.Equal(["DBIRTH/gw1/pdu-a01-a", "DDATA/gw1/pdu-a01-a", "DDATA/gw1/pdu-a01-a", "DDATA/gw1/pdu-a01-a", "DBIRTH/gw1/ups1", "DDATA/gw1/ups1"],
+            output.Select(m => m.Topic["spBv1.0/site1/".Length..]));
+        Assert.Equal(1, reads);
+        var birth = Payload.Parser.ParseFrom(output[0].Payload).Metrics.ToDictionary(m => m.Name);
+        Assert.Equal(1 + 12 + 12 + 1, birth.Count);
+        Assert.Equal(22, birth["inlet_temperature/mean"].DoubleValue);
+        Assert.True(birth["outlet_power{outlet=1}/mean"].IsNull);
+        Assert.Equal(10u, birth["outlet_power{outlet=1}/mean"].Datatype);
+        Assert.Equal("kW", birth["outlet_power{outlet=1}/mean"].Properties.Values.Single().StringValue);
+        Assert.True(birth["outlet_current{outlet=1}"].IsNull);
+        Assert.Equal("A", birth["outlet_current{outlet=1}"].Properties.Values.Single().StringValue);
+        Assert.Equal(4u, birth["outlet_power{outlet=1}/count"].Datatype);
+
+        // A series added later (a config reload): the list is read again, one DBIRTH, then data only.
+        known.Add(new("pdu-a01-a", "pdu-a01-a/outlet_current{outlet=2}", "A", Raw: true));
+        output.Clear();
+        enc.Encode(Entry(5, "pdu-a01-a", Raw("pdu-a01-a", "outlet_current{outlet=2}", "outlet_current", "A", (2000, 0.5, 0))), false, output);
+        enc.Encode(Entry(6, "pdu-a01-a", Raw("pdu-a01-a", "outlet_current{outlet=2}", "outlet_current", "A", (3000, 0.6, 0))), false, output);
+        Assert.Equal(["DBIRTH/gw1/pdu-a01-a", "DDATA/gw1/pdu-a01-a", "DDATA/gw1/pdu-a01-a"], output.Select(m => m.Topic["spBv1.0/site1/".Length..]));
+        Assert.Equal(2, reads);
+    }
+
+    [Fact]
     public async Task Regression_alert_rules_became_sparkplug_devices()
     {
         // Was: spBv1.0/sim/DBIRTH/gw-sim/rack-inlet-warm (a rule as a device) and DDATA/gw-sim/outbox for data_gap.
