@@ -154,7 +154,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         {
             _outbox.RegisterUplink(mqtt.Name);
             _facts = new Fleet.GatewayFactsSource(_config, _catalog);
-            _mqtt = new MqttUplink(mqtt with { Facts = _facts.Current, FactsRevision = () => _facts.Revision }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
+            _mqtt = new MqttUplink(mqtt with { Facts = _facts.Current, FactsRevision = () => _facts.Revision, SparkplugSeries = SparkplugSeries }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
         }
 
         if (uplinks.Kafka is { } kafka)
@@ -302,6 +302,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         _stopping.Dispose();
         _stoppingFeeder.Dispose();
     }
+
+    /// <summary>The series polled so far, for the Sparkplug DBIRTHs (Uplink README, "Sparkplug B", births).</summary>
+    private IReadOnlyList<EdgeTwin.Uplink.Sparkplug.SparkplugSeries> SparkplugSeries() =>
+        [.. _registry.Snapshot().Select(s => new EdgeTwin.Uplink.Sparkplug.SparkplugSeries(s.Descriptor.DeviceId, s.Descriptor.Key, s.Descriptor.Unit, RawPolicyOf(s.Descriptor) is not null))];
 
     private RawPolicy? RawPolicyOf(SeriesDescriptor series)
     {

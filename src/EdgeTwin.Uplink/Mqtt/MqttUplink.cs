@@ -30,7 +30,7 @@ public sealed class MqttUplink
         {
             MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity), options.Facts),
             MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
-                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts),
+                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts, options.SparkplugSeries),
             _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
         };
         var transport = new MqttTransport(options, encoder, time, logger);

@@ -103,6 +103,13 @@ public sealed record MqttUplinkOptions
     /// </summary>
     public Func<long>? FactsRevision { get; init; }
 
+    /// <summary>
+    /// Sparkplug B only: the series the agent knows (polled so far), read when a device needs a DBIRTH and a series of it
+    /// is not declared yet, so the DBIRTH declares all of them at once. Null: series are declared as their data comes
+    /// (one DBIRTH per new series of a device).
+    /// </summary>
+    public Func<IReadOnlyList<EdgeTwin.Uplink.Sparkplug.SparkplugSeries>>? SparkplugSeries { get; init; }
+
     internal UplinkIdentity Identity => new(Site, Gateway);
 
     internal int EffectivePort => Port != 0 ? Port : Tls.Enabled ? 8883 : 1883;

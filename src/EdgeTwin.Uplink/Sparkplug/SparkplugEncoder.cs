@@ -11,38 +11,87 @@ namespace EdgeTwin.Uplink.Sparkplug;
 /// <summary>Sparkplug B data type codes (specification, "Data Types").</summary>
 internal static class SparkplugDataType
 {
+    public const uint Int32 = 3;
     public const uint Int64 = 4;
     public const uint UInt64 = 8;
     public const uint Double = 10;
     public const uint Boolean = 11;
     public const uint String = 12;
+    public const uint DateTime = 13;
 }
 
 /// <summary>
-/// Sparkplug B for the MQTT uplink. The gateway is the edge node, each outbox device a Sparkplug device:
-/// NDEATH is the will (bdSeq from <see cref="BdSeqStore"/>), NBIRTH follows CONNACK, a DBIRTH precedes a device's
-/// first DDATA of the connection (and any DDATA that brings a metric the last DBIRTH did not declare).
-/// A JSON body becomes metrics named <c>{kind}/{path}</c> (numbers Double, booleans Boolean, strings String);
-/// <c>edgetwin/seq</c> (UInt64) carries the outbox sequence so the host can de-duplicate replays.
-/// Every metric carries the time it describes and <c>is_historical</c> on the backlog lane.
-/// Payload <c>seq</c> runs 0–255 over NBIRTH, DBIRTH and DDATA in wire order (the caller holds the send lock).
+/// Sparkplug B for the MQTT uplink, mapped so that every metric name is one tag of a tag-based host (Uplink README,
+/// "Sparkplug B"). The gateway is the edge node; the device of a summary or raw body is a Sparkplug device whose
+/// metrics are named after the series (<c>{metric}{tags}/{statistic}</c> for summaries, <c>{metric}{tags}</c> for raw
+/// points, one metric value per point with its own timestamp); events are node data (NDATA) on a fixed set of
+/// <c>edgetwin/event/…</c> metrics declared in NBIRTH, so alert rules, <c>outbox</c> or <c>twin_request</c> never
+/// become devices. A device's metric set only grows: a DBIRTH declares every metric the device has had since the
+/// agent started, and is sent before the device's first DDATA of a connection (or of a rebirth) and before a DDATA
+/// that brings a series (or a datatype) the device has not declared yet — once per new series, never again for a
+/// known one. NDEATH is the will (bdSeq from <see cref="BdSeqStore"/>), NBIRTH follows CONNACK.
+/// <c>edgetwin/seq</c> (UInt64) carries the outbox sequence so the host can de-duplicate replays; every metric carries
+/// the time it describes and <c>is_historical</c> on the backlog lane. Payload <c>seq</c> runs 0–255 over NBIRTH,
+/// DBIRTH, DDATA and NDATA in wire order (the caller holds the send lock).
 /// </summary>
 internal sealed class SparkplugEncoder : IMqttEncoder
 {
     public const string Namespace = "spBv1.0";
     public const string SequenceMetric = "edgetwin/seq";
     public const string FactsPrefix = "edgetwin/facts/";
+    public const string EventPrefix = "edgetwin/event/";
+
+    /// <summary>Engineering units (String), the property Tahu and Ignition's MQTT Engine read into a tag's unit.</summary>
+    public const string UnitProperty = "engUnit";
+
+    /// <summary>Sparkplug quality (Int32): 192 good, 500 stale, 0 bad.</summary>
+    public const string QualityProperty = "Quality";
+
+    /// <summary>The agent's own quality code (Int32, Outbox README: 0 good … 4 device error).</summary>
+    public const string AgentQualityProperty = "edgetwin_quality";
+
+    /// <summary>Node metrics of an event: body member and datatype (timestamps DateTime, the rest String).</summary>
+    private static readonly (string Member, uint Type)[] EventMembers =
+    [
+        ("event", SparkplugDataType.String), ("severity", SparkplugDataType.String), ("source", SparkplugDataType.String),
+        ("device", SparkplugDataType.String), ("series", SparkplugDataType.String), ("metric", SparkplugDataType.String),
+        ("unit", SparkplugDataType.String), ("message", SparkplugDataType.String), ("attributes", SparkplugDataType.String),
+        ("start_ms", SparkplugDataType.DateTime), ("end_ms", SparkplugDataType.DateTime),
+    ];
+
+    /// <summary>Summary members sent on every DDATA (absent ones as null/false), so a series' metric set never changes.</summary>
+    private static readonly (string Member, uint Type, bool HasUnit)[] SummaryMembers =
+    [
+        ("count", SparkplugDataType.Int64, false), ("bad", SparkplugDataType.Int64, false),
+        ("min", SparkplugDataType.Double, true), ("max", SparkplugDataType.Double, true), ("mean", SparkplugDataType.Double, true),
+        ("last", SparkplugDataType.Double, true), ("stddev", SparkplugDataType.Double, true),
+        ("partial", SparkplugDataType.Boolean, false), ("condensed", SparkplugDataType.Boolean, false),
+        ("start_ms", SparkplugDataType.DateTime, false), ("first_ms", SparkplugDataType.DateTime, false), ("last_ms", SparkplugDataType.DateTime, false),
+    ];
+
+    /// <summary>Members that say which series the body is about (they are in the metric name or a property) or are the metric timestamp.</summary>
+    private static readonly HashSet<string> IdentityMembers = new(StringComparer.Ordinal)
+    {
+        "v", "type", "gateway", "site", "device", "series", "metric", "unit", "role", "tags", "time_ms", "end_ms",
+    };
+
     private readonly string _group;
     private readonly string _node;
     private readonly BdSeqStore _bdSeqStore;
     private readonly Func<GatewayFacts>? _facts;
+    private readonly Func<IReadOnlyList<SparkplugSeries>>? _knownSeries;
+    private Dictionary<string, List<SparkplugSeries>>? _knownByDevice; // by cleaned device id
+    private HashSet<string>? _knownKeys;
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private long _bdSeq = -1;
     private ulong _seq;
 
-    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null)
+    /// <param name="knownSeries">The series the agent polls (read again when a DBIRTH is due for a series not among
+    /// those last read), declared in their device's DBIRTH before their first data; null = declare series as they come.</param>
+    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null, Func<IReadOnlyList<SparkplugSeries>>? knownSeries = null)
     {
         _facts = facts;
+        _knownSeries = knownSeries;
         _group = group;
         _node = node;
         _bdSeqStore = bdSeqStore;
@@ -54,7 +103,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public MqttOutgoing BeginSession()
     {
         _bdSeq = _bdSeqStore.Next();
-        _devices.Clear();
+        ForgetBirths();
         // The will is fixed at connect time, so it carries no timestamp.
         var death = new Payload();
         death.Metrics.Add(BdSeqMetric());
@@ -71,6 +120,14 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         birth.Metrics.Add(bd);
         birth.Metrics.Add(new Payload.Types.Metric { Name = "Node Control/Rebirth", Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
         birth.Metrics.Add(new Payload.Types.Metric { Name = "edgetwin/schema", Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
+
+        // Every node metric an NDATA may carry (the events), declared once with no value yet.
+        birth.Metrics.Add(new Payload.Types.Metric { Name = SequenceMetric, Timestamp = ms, Datatype = SparkplugDataType.UInt64, IsNull = true });
+        foreach (var (member, type) in EventMembers)
+        {
+            birth.Metrics.Add(new Payload.Types.Metric { Name = EventPrefix + member, Timestamp = ms, Datatype = type, IsNull = true });
+        }
+
         if (_facts?.Invoke() is { } facts)
         {
             // Fleet facts as String metrics (Sparkplug "Properties/…" style names under edgetwin/).
@@ -98,8 +155,17 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now)
     {
         // A rebirth (same bdSeq, seq back to 0) must be followed by every device's DBIRTH again before its DDATA.
-        _devices.Clear();
+        ForgetBirths();
         return Birth(now);
+    }
+
+    /// <summary>A new connection or rebirth: every device is born again, declaring all the metrics it has had so far.</summary>
+    private void ForgetBirths()
+    {
+        foreach (var state in _devices.Values)
+        {
+            state.Born = false;
+        }
     }
 
     private static void AddString(Payload payload, ulong ms, string name, string value) =>
@@ -111,16 +177,44 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var time = (ulong)Math.Max(0, record.TimestampUnixMs);
         var metrics = new List<Payload.Types.Metric>
         {
-            new() { Name = SequenceMetric, Datatype = SparkplugDataType.UInt64, LongValue = (ulong)entry.Sequence },
+            new() { Name = SequenceMetric, Timestamp = time, Datatype = SparkplugDataType.UInt64, LongValue = (ulong)entry.Sequence },
         };
-        Flatten(entry, UplinkIdentity.KindName(record.Kind), metrics);
-        foreach (var m in metrics)
+        string? unit;
+        string? seriesKey;
+        using (var doc = Parse(entry))
         {
-            m.Timestamp = time;
-            if (historical)
+            var body = doc.RootElement;
+            seriesKey = Text(body, "series");
+            switch (record.Kind)
+            {
+                case OutboxKind.Summary:
+                    unit = AddSummary(body, SeriesName(body, record.DeviceId), time, metrics);
+                    break;
+                case OutboxKind.Raw:
+                    unit = AddRaw(body, SeriesName(body, record.DeviceId), time, metrics);
+                    break;
+                default:
+                    // Events (and the reserved kinds, never written): node data, whatever their device.
+                    AddEvent(body, time, metrics);
+                    unit = null;
+                    break;
+            }
+        }
+
+        if (historical)
+        {
+            foreach (var m in metrics)
             {
                 m.IsHistorical = true;
             }
+        }
+
+        if (record.Kind is not (OutboxKind.Summary or OutboxKind.Raw))
+        {
+            var node = new Payload { Timestamp = time, Seq = NextSeq() };
+            node.Metrics.AddRange(metrics);
+            output.Add(new MqttOutgoing(NodeTopic("NDATA"), node.ToByteArray(), Retain: false, IsJson: false));
+            return;
         }
 
         var device = CleanDevice(record.DeviceId);
@@ -133,14 +227,27 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var needsBirth = !state.Born;
         foreach (var m in metrics)
         {
-            needsBirth |= !state.Declared.ContainsKey(m.Name);
-            state.Declared[m.Name] = m.Clone();
+            if (state.Declared.TryGetValue(m.Name, out var known))
+            {
+                needsBirth |= known.Last.Datatype != m.Datatype;
+                known.Last = m;
+            }
+            else
+            {
+                needsBirth = true;
+                state.Declared[m.Name] = new DeclaredMetric(m, m.Name == SequenceMetric || !HasUnit(m.Name, record.Kind) ? null : unit);
+            }
         }
 
         if (needsBirth)
         {
+            DeclareKnownSeries(device, seriesKey, time, state);
             var birth = new Payload { Timestamp = time, Seq = NextSeq() };
-            birth.Metrics.AddRange(state.Declared.Values.Select(m => m.Clone()));
+            foreach (var declared in state.Declared.Values)
+            {
+                birth.Metrics.Add(declared.ForBirth());
+            }
+
             output.Add(new MqttOutgoing(DeviceTopic("DBIRTH", device), birth.ToByteArray(), Retain: false, IsJson: false));
             state.Born = true;
         }
@@ -148,6 +255,86 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var data = new Payload { Timestamp = time, Seq = NextSeq() };
         data.Metrics.AddRange(metrics);
         output.Add(new MqttOutgoing(DeviceTopic("DDATA", device), data.ToByteArray(), Retain: false, IsJson: false));
+    }
+
+    /// <summary>
+    /// Adds the device's series the agent knows but has not sent yet to what its DBIRTH declares (null values), so one
+    /// DBIRTH covers them all. The list is read again only when the series that caused the birth is not on it.
+    /// </summary>
+    private void DeclareKnownSeries(string device, string? seriesKey, ulong time, DeviceState state)
+    {
+        if (_knownSeries is null)
+        {
+            return;
+        }
+
+        if (_knownByDevice is null || (seriesKey is not null && !_knownKeys!.Contains(seriesKey)))
+        {
+            var all = _knownSeries();
+            _knownByDevice = new Dictionary<string, List<SparkplugSeries>>(StringComparer.Ordinal);
+            _knownKeys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var series in all)
+            {
+                _knownKeys.Add(series.Key);
+                var clean = CleanDevice(series.DeviceId);
+                if (!_knownByDevice.TryGetValue(clean, out var list))
+                {
+                    _knownByDevice[clean] = list = [];
+                }
+
+                list.Add(series);
+            }
+        }
+
+        if (!_knownByDevice.TryGetValue(device, out var ofDevice))
+        {
+            return;
+        }
+
+        foreach (var series in ofDevice)
+        {
+            var name = series.Key.Length > series.DeviceId.Length + 1 && series.Key.StartsWith(series.DeviceId, StringComparison.Ordinal) && series.Key[series.DeviceId.Length] == '/'
+                ? series.Key[(series.DeviceId.Length + 1)..]
+                : series.Key;
+            var unit = series.Unit.Length > 0 ? series.Unit : null;
+            if (series.Raw)
+            {
+                Declare(state, name, SparkplugDataType.Double, unit, time);
+                continue;
+            }
+
+            foreach (var (member, type, hasUnit) in SummaryMembers)
+            {
+                Declare(state, $"{name}/{member}", type, hasUnit ? unit : null, time);
+            }
+        }
+    }
+
+    private static void Declare(DeviceState state, string name, uint type, string? unit, ulong time)
+    {
+        if (!state.Declared.ContainsKey(name))
+        {
+            state.Declared[name] = new DeclaredMetric(new Payload.Types.Metric { Name = name, Timestamp = time, Datatype = type, IsNull = true }, unit);
+        }
+    }
+
+    private static bool HasUnit(string name, OutboxKind kind)
+    {
+        if (kind == OutboxKind.Raw)
+        {
+            return true;
+        }
+
+        var stat = name.AsSpan(name.LastIndexOf('/') + 1);
+        foreach (var (member, _, hasUnit) in SummaryMembers)
+        {
+            if (stat.SequenceEqual(member))
+            {
+                return hasUnit;
+            }
+        }
+
+        return false;
     }
 
     public MqttOutgoing Death(DateTimeOffset now)
@@ -185,7 +372,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         });
     }
 
-    private static void Flatten(OutboxEntry entry, string kind, List<Payload.Types.Metric> metrics)
+    private static JsonDocument Parse(OutboxEntry entry)
     {
         JsonDocument doc;
         try
@@ -197,51 +384,208 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             throw new InvalidBodyException($"Outbox entry {entry.Sequence} ({entry.Record.Kind}, device {entry.Record.DeviceId}) has a body that is not valid JSON", ex);
         }
 
-        using (doc)
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
         {
-            Flatten(doc.RootElement, kind, metrics);
+            doc.Dispose();
+            throw new InvalidBodyException($"Outbox entry {entry.Sequence} ({entry.Record.Kind}, device {entry.Record.DeviceId}) has a body that is not a JSON object",
+                new FormatException($"a JSON {doc.RootElement.ValueKind} where an object was expected"));
+        }
+
+        return doc;
+    }
+
+    /// <summary>
+    /// The series part of the metric names: the series key without its <c>{device}/</c> prefix
+    /// (<c>pdu-a01-a/outlet_current{outlet=7}</c> → <c>outlet_current{outlet=7}</c>), else the metric, else <c>_</c>.
+    /// </summary>
+    private static string SeriesName(JsonElement body, string device)
+    {
+        if (Text(body, "series") is { Length: > 0 } series)
+        {
+            return series.Length > device.Length + 1 && series.StartsWith(device, StringComparison.Ordinal) && series[device.Length] == '/'
+                ? series[(device.Length + 1)..]
+                : series;
+        }
+
+        return Text(body, "metric") is { Length: > 0 } metric ? metric : "_";
+    }
+
+    private static string? Text(JsonElement body, string member) =>
+        body.TryGetProperty(member, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static string? AddSummary(JsonElement body, string series, ulong time, List<Payload.Types.Metric> metrics)
+    {
+        foreach (var (member, type, _) in SummaryMembers)
+        {
+            var m = new Payload.Types.Metric { Name = $"{series}/{member}", Timestamp = time, Datatype = type };
+            var present = body.TryGetProperty(member, out var v);
+            if (type == SparkplugDataType.Boolean)
+            {
+                // Absent means false (Outbox README): the metric is always there, so the set never changes.
+                m.BooleanValue = present && v.ValueKind == JsonValueKind.True;
+            }
+            else if (present && v.ValueKind == JsonValueKind.Number)
+            {
+                SetNumber(m, v);
+            }
+            else
+            {
+                m.IsNull = true;
+            }
+
+            metrics.Add(m);
+        }
+
+        // Members a later body version adds (additive changes keep v1): by their JSON type, nulls left out.
+        foreach (var p in body.EnumerateObject())
+        {
+            if (IdentityMembers.Contains(p.Name) || IsSummaryMember(p.Name))
+            {
+                continue;
+            }
+
+            var m = new Payload.Types.Metric { Name = $"{series}/{p.Name}", Timestamp = time };
+            switch (p.Value.ValueKind)
+            {
+                case JsonValueKind.Number:
+                    m.Datatype = SparkplugDataType.Double;
+                    m.DoubleValue = p.Value.GetDouble();
+                    break;
+                case JsonValueKind.True or JsonValueKind.False:
+                    m.Datatype = SparkplugDataType.Boolean;
+                    m.BooleanValue = p.Value.GetBoolean();
+                    break;
+                case JsonValueKind.String:
+                    m.Datatype = SparkplugDataType.String;
+                    m.StringValue = p.Value.GetString();
+                    break;
+                case JsonValueKind.Object or JsonValueKind.Array:
+                    m.Datatype = SparkplugDataType.String;
+                    m.StringValue = p.Value.GetRawText();
+                    break;
+                default:
+                    continue;
+            }
+
+            metrics.Add(m);
+        }
+
+        return Text(body, "unit");
+    }
+
+    private static bool IsSummaryMember(string name)
+    {
+        foreach (var (member, _, _) in SummaryMembers)
+        {
+            if (member == name)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static void SetNumber(Payload.Types.Metric m, JsonElement v)
+    {
+        switch (m.Datatype)
+        {
+            case SparkplugDataType.Int64:
+                // Sparkplug carries signed integers in the unsigned long_value, two's complement.
+                m.LongValue = unchecked((ulong)(v.TryGetInt64(out var l) ? l : (long)v.GetDouble()));
+                break;
+            case SparkplugDataType.DateTime:
+                m.LongValue = v.TryGetInt64(out var ms) && ms >= 0 ? (ulong)ms : 0;
+                break;
+            default:
+                m.DoubleValue = v.GetDouble();
+                break;
         }
     }
 
-    private static void Flatten(JsonElement e, string name, List<Payload.Types.Metric> metrics)
+    /// <summary>One metric value per point, all under the series' name, each with its own time and quality.</summary>
+    private static string? AddRaw(JsonElement body, string series, ulong time, List<Payload.Types.Metric> metrics)
     {
-        switch (e.ValueKind)
+        if (body.TryGetProperty("points", out var points) && points.ValueKind == JsonValueKind.Array)
         {
-            case JsonValueKind.Object:
-                foreach (var p in e.EnumerateObject())
+            foreach (var point in points.EnumerateArray())
+            {
+                if (point.ValueKind != JsonValueKind.Array || point.GetArrayLength() < 2)
                 {
-                    Flatten(p.Value, $"{name}/{p.Name}", metrics);
+                    continue;
                 }
 
-                break;
-            case JsonValueKind.Array:
-                var i = 0;
-                foreach (var item in e.EnumerateArray())
+                var t = point[0].ValueKind == JsonValueKind.Number && point[0].TryGetInt64(out var pt) && pt >= 0 ? (ulong)pt : time;
+                var m = new Payload.Types.Metric { Name = series, Timestamp = t, Datatype = SparkplugDataType.Double };
+                if (point[1].ValueKind == JsonValueKind.Number)
                 {
-                    Flatten(item, $"{name}/{i.ToString(CultureInfo.InvariantCulture)}", metrics);
-                    i++;
+                    m.DoubleValue = point[1].GetDouble();
+                }
+                else
+                {
+                    m.IsNull = true;
                 }
 
-                break;
-            case JsonValueKind.Number:
-                metrics.Add(new() { Name = name, Datatype = SparkplugDataType.Double, DoubleValue = e.GetDouble() });
-                break;
-            case JsonValueKind.True or JsonValueKind.False:
-                metrics.Add(new() { Name = name, Datatype = SparkplugDataType.Boolean, BooleanValue = e.GetBoolean() });
-                break;
-            case JsonValueKind.String:
-                metrics.Add(new() { Name = name, Datatype = SparkplugDataType.String, StringValue = e.GetString() });
-                break;
-            default:
-                metrics.Add(new() { Name = name, Datatype = SparkplugDataType.String, IsNull = true });
-                break;
+                var quality = point.GetArrayLength() > 2 && point[2].ValueKind == JsonValueKind.Number && point[2].TryGetInt32(out var q) ? q : 0;
+                m.Properties = new Payload.Types.PropertySet();
+                m.Properties.Keys.Add(QualityProperty);
+                m.Properties.Values.Add(new Payload.Types.PropertyValue { Type = SparkplugDataType.Int32, IntValue = quality switch { 0 => 192u, 1 => 500u, _ => 0u } });
+                m.Properties.Keys.Add(AgentQualityProperty);
+                m.Properties.Values.Add(new Payload.Types.PropertyValue { Type = SparkplugDataType.Int32, IntValue = unchecked((uint)quality) });
+                metrics.Add(m);
+            }
+        }
+
+        return Text(body, "unit");
+    }
+
+    private static void AddEvent(JsonElement body, ulong time, List<Payload.Types.Metric> metrics)
+    {
+        foreach (var (member, type) in EventMembers)
+        {
+            var m = new Payload.Types.Metric { Name = EventPrefix + member, Timestamp = time, Datatype = type };
+            if (!body.TryGetProperty(member, out var v) || v.ValueKind == JsonValueKind.Null)
+            {
+                m.IsNull = true;
+            }
+            else if (type == SparkplugDataType.DateTime)
+            {
+                SetNumber(m, v);
+            }
+            else
+            {
+                m.StringValue = v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText();
+            }
+
+            metrics.Add(m);
         }
     }
 
     private sealed class DeviceState
     {
+        /// <summary>Whether this connection (or rebirth) has had the device's DBIRTH.</summary>
         public bool Born { get; set; }
 
-        public Dictionary<string, Payload.Types.Metric> Declared { get; } = new(StringComparer.Ordinal);
+        /// <summary>Every metric the device has had since the agent started, with its last value (kept across connections).</summary>
+        public Dictionary<string, DeclaredMetric> Declared { get; } = new(StringComparer.Ordinal);
+    }
+
+    private sealed class DeclaredMetric(Payload.Types.Metric last, string? unit)
+    {
+        public Payload.Types.Metric Last { get; set; } = last;
+
+        /// <summary>The metric as a DBIRTH declares it: its last value, with the engineering unit as a property.</summary>
+        public Payload.Types.Metric ForBirth()
+        {
+            var m = Last.Clone();
+            if (unit is { Length: > 0 })
+            {
+                m.Properties ??= new Payload.Types.PropertySet();
+                m.Properties.Keys.Add(UnitProperty);
+                m.Properties.Values.Add(new Payload.Types.PropertyValue { Type = SparkplugDataType.String, StringValue = unit });
+            }
+
+            return m;
+        }
     }
 }

@@ -164,10 +164,45 @@ public sealed class StoreAndForwardTests
         }
     }
 
-    private static IHost BuildAgent(SiteConfig config, string dir, int? brokerPort, TimeSpan? summaryWindow = null)
+    [Fact]
+    public async Task Regression_sparkplug_DBIRTH_was_resent_for_every_new_series_of_a_pdu()
+    {
+        // Was: the PDU's DBIRTH came again for each series as its first window closed (41 to 49 per PDU of a 4-rack sim).
+        // The agent now hands the uplink its series registry: one DBIRTH declares them all, every DDATA metric in it.
+        await using var broker = await Broker.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("edgetwin-saf-");
+        try
+        {
+            var config = AgentFiles.Load(AgentFiles.WriteConfig(OnePdu));
+            const string Births = "spBv1.0/dc1/DBIRTH/gw-test/pdu-1";
+            const string Data = "spBv1.0/dc1/DDATA/gw-test/pdu-1";
+            using (var host = BuildAgent(config, dir.FullName, broker.Port, encoding: MqttPayloadEncoding.SparkplugB))
+            {
+                await host.StartAsync(Ct);
+                // Three 1 s windows of every series.
+                await WaitUntilAsync(() => broker.Messages.Count(m => m.Topic == Data) >= 3 * broker.Messages.Where(m => m.Topic == Data).Select(m => Uplink.Sparkplug.Proto.Payload.Parser.ParseFrom(m.Payload).Metrics[1].Name).Distinct().Count() + 3, "three windows of DDATA");
+                await host.StopAsync(Ct);
+            }
+
+            var birth = Uplink.Sparkplug.Proto.Payload.Parser.ParseFrom(Assert.Single(broker.Messages, m => m.Topic == Births).Payload);
+            var declared = birth.Metrics.ToDictionary(m => m.Name, m => m.Datatype);
+            var sent = broker.Messages.Where(m => m.Topic == Data).SelectMany(m => Uplink.Sparkplug.Proto.Payload.Parser.ParseFrom(m.Payload).Metrics).ToList();
+            Assert.All(sent, m => Assert.Equal(declared[m.Name], m.Datatype));
+            Assert.Contains(declared.Keys, n => n.StartsWith("inlet_temperature", StringComparison.Ordinal));
+            Assert.True(declared.Count >= 1 + 2 * 12, $"{declared.Count} metrics declared: several series in the one DBIRTH");
+            Assert.DoesNotContain(broker.Messages, m => m.Topic.StartsWith("spBv1.0/dc1/DBIRTH/", StringComparison.Ordinal) && m.Topic != Births);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static IHost BuildAgent(SiteConfig config, string dir, int? brokerPort, TimeSpan? summaryWindow = null, MqttPayloadEncoding encoding = MqttPayloadEncoding.Json)
     {
         var mqtt = new MqttUplinkOptions
         {
+            Encoding = encoding,
             Host = "127.0.0.1",
             Port = brokerPort ?? 1,
             ClientId = "edgetwin-test",

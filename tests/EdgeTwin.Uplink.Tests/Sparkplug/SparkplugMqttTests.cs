@@ -1,3 +1,5 @@
+using System.Text;
+using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Uplink.Sparkplug.Proto;
@@ -67,6 +69,90 @@ public sealed class SparkplugMqttTests
             Assert.Equal(bdSeq + 1, second.Metrics.Single(m => m.Name == "bdSeq").LongValue);
             await cts2.CancelAsync();
             await run2;
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Regression_sparkplug_through_mosquitto_one_tag_per_series_events_on_the_node_one_dbirth_per_reconnect()
+    {
+        // Was (audit F1, real agent): metric names summary/mean for every series of a device, alert rules and outbox as
+        // devices, and a PDU's DBIRTH sent 5 times in 30 s.
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var proxy = new TcpProxy(broker.Port);
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            OutboxRecord Body(OutboxKind kind, string device, string body) => new(kind, device, 1_795_000_000_000, Encoding.UTF8.GetBytes(body));
+            OutboxRecord[] Window(double v) =>
+            [
+                Body(OutboxKind.Summary, "pdu-a01-a", SparkplugEncoderTests.Summary("pdu-a01-a", "voltage_l1", "voltage_l1", "V", 230 + v)),
+                Body(OutboxKind.Summary, "pdu-a01-a", SparkplugEncoderTests.Summary("pdu-a01-a", "outlet_power{outlet=5}", "outlet_power", "kW", 1 + v)),
+                Body(OutboxKind.Raw, "pdu-a01-a", SparkplugEncoderTests.Raw("pdu-a01-a", "outlet_current{outlet=7}", "outlet_current", "A", [.. Enumerable.Range(0, 1 + (int)v).Select(i => (1_795_000_000_000L + i, (double?)(4 + i), 0))])),
+            ];
+            await outbox.AppendAsync(
+            [
+                .. Window(0),
+                Body(OutboxKind.Event, "rack-inlet-warm", SparkplugEncoderTests.AlertBody),
+                Body(OutboxKind.Event, "outbox", """{"v":1,"type":"event","gateway":"gw1","site":"site1","device":"outbox","series":null,"unit":null,"time_ms":1795000004000,"start_ms":1795000000000,"end_ms":1795000004000,"event":"data_gap","severity":"warning","source":"outbox","message":"gap","attributes":{"reason":"unclean_stop"}}"""),
+                .. Window(1), .. Window(2),
+            ], TestContext.Current.CancellationToken);
+            var options = Options(proxy.Port) with
+            {
+                Encoding = MqttPayloadEncoding.SparkplugB,
+                StateDirectory = state,
+                Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+            };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 11, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic.Contains("DATA/", StringComparison.Ordinal)) >= 11, Long, "11 DDATA/NDATA");
+
+            var first = sub.Messages;
+            Assert.Equal("spBv1.0/site1/NBIRTH/gw1", first[0].Topic);
+            // Only real devices and the node: no rule, no outbox device.
+            Assert.Equal(["spBv1.0/site1/DBIRTH/gw1/pdu-a01-a", "spBv1.0/site1/DDATA/gw1/pdu-a01-a", "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/NDATA/gw1"],
+                first.Select(m => m.Topic).Distinct().Order(StringComparer.Ordinal));
+            // Once per new series (3), never again for the windows after.
+            Assert.Equal(3, first.Count(m => m.Topic == "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a"));
+            Assert.Equal(2, first.Count(m => m.Topic == "spBv1.0/site1/NDATA/gw1"));
+            var seqs = first.Select(m => Payload.Parser.ParseFrom(m.Payload).Seq).ToList();
+            Assert.Equal(Enumerable.Range(0, seqs.Count).Select(i => (ulong)(i % 256)), seqs);
+
+            var names = first.Where(m => m.Topic == "spBv1.0/site1/DDATA/gw1/pdu-a01-a")
+                .SelectMany(m => Payload.Parser.ParseFrom(m.Payload).Metrics.Select(x => x.Name)).ToHashSet();
+            Assert.Contains("voltage_l1/mean", names);
+            Assert.Contains("outlet_power{outlet=5}/mean", names);
+            Assert.Contains("outlet_current{outlet=7}", names);
+            Assert.DoesNotContain(names, n => n.StartsWith("summary/", StringComparison.Ordinal) || n.StartsWith("raw/", StringComparison.Ordinal));
+            var lastBirth = await Protoc.DecodeSparkplugAsync(first.Last(m => m.Topic.Contains("DBIRTH", StringComparison.Ordinal)).Payload);
+            Assert.Contains("name: \"outlet_power{outlet=5}/mean\"", lastBirth, StringComparison.Ordinal);
+            Assert.Contains("string_value: \"kW\"", lastBirth, StringComparison.Ordinal);
+            var alert = await Protoc.DecodeSparkplugAsync(first.First(m => m.Topic == "spBv1.0/site1/NDATA/gw1").Payload);
+            Assert.Contains("name: \"edgetwin/event/event\"", alert, StringComparison.Ordinal);
+            Assert.Contains("string_value: \"alert_raised\"", alert, StringComparison.Ordinal);
+
+            // A broken connection: the new session births the device once, with every series it had.
+            proxy.Cut();
+            await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/NDEATH/gw1"), Long, "NDEATH");
+            await outbox.AppendAsync([.. Window(3)], TestContext.Current.CancellationToken); // the next send finds the connection broken
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1") >= 2, Long, "the second NBIRTH");
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 14, Long);
+            var all = sub.Messages;
+            var reborn = all.Count - 1 - all.Reverse().ToList().FindIndex(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1");
+            await sub.WaitUntilAsync(m => m.Skip(reborn).Count(x => x.Topic.Contains("/DDATA/", StringComparison.Ordinal)) >= 3, Long, "3 DDATA after the reconnect");
+            var second = sub.Messages.Skip(reborn).ToList();
+            var births = second.Where(m => m.Topic == "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a").ToList();
+            var birth = Payload.Parser.ParseFrom(Assert.Single(births).Payload);
+            Assert.Equal(1 + 12 + 12 + 1, birth.Metrics.Count);
+            await cts.CancelAsync();
+            await run;
         }
         finally
         {
