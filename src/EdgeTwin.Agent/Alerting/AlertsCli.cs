@@ -82,6 +82,15 @@ internal sealed class AlertsCli
 
             return 0;
         }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AccessDenied)
+        {
+            // EACCES: the socket (0660) or, more often, its directory (/var/lib/edgetwin, 0750) keeps this user out. A
+            // directory the user cannot enter also hides the socket from File.Exists, which said "does not exist".
+            var dir = Path.GetDirectoryName(Path.GetFullPath(socket)) ?? "/";
+            var denied = File.Exists(socket) ? socket : dir;
+            await error.WriteLineAsync($"edgetwin alerts: permission denied on {denied}: the socket {socket} is for the agent's user and group (run as root, or as a member of the agent's group, 'edgetwin' on a gateway)").ConfigureAwait(false);
+            return 1;
+        }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
         {
             // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.

@@ -89,7 +89,11 @@ for rid in "${rids[@]}"; do
     cp -r "$repo/models" "$stage/models"
     find "$stage/models" \( -name '*.py' -o -name '__pycache__' -o -name '*.ipynb' \) -prune -exec rm -rf {} +
   fi
+  # The example config names a secret file beside it (secrets/ops-auth, as on a gateway's /etc/edgetwin): it ships
+  # there too, so `edgetwin check --config edgetwin.example.yaml` passes on the tarball as unpacked.
   cp "$repo/device-profiles/examples/small-dc-room.yaml" "$stage/edgetwin.example.yaml"
+  rm -rf "$stage/secrets"
+  cp -r "$repo/device-profiles/examples/secrets" "$stage/secrets"
   cp "$repo/src/EdgeTwin.Agent/deploy/edgetwin.service" "$stage/edgetwin.service"
   printf '%s\n' "$version" > "$stage/VERSION"
   # The agent reads models/ beside the binary by default; ship an empty one when the repository has no models yet.
@@ -100,5 +104,28 @@ for rid in "${rids[@]}"; do
   printf '%s\n' "$stamp" > "$out/SOURCE_STAMP-$rid"
 done
 
-(cd "$out" && sha256sum edgetwin-"$version"-*.tar.gz > SHA256SUMS)
+# SHA256SUMS covers every tarball in OUTDIR, not only this version's: the previous release, still beside the new one,
+# must stay deployable (a rollback with `edgetwin_version=<previous>` checks its tarball against this file). Entries of
+# tarballs still present are kept (an earlier version is not rehashed), this run's are replaced, entries whose tarball
+# is gone are dropped; sorted by name. Written to a temp file and renamed: a reader never sees half a list.
+(
+  cd "$out"
+  declare -A sums=()
+  if [ -f SHA256SUMS ]; then
+    while read -r sum file; do
+      file="${file#\*}"
+      case "$file" in edgetwin-"$version"-*.tar.gz) continue ;; esac
+      [ -f "$file" ] && sums["$file"]="$sum"
+    done < SHA256SUMS
+  fi
+  for tarball in edgetwin-*.tar.gz; do
+    [ -f "$tarball" ] || continue
+    case "$tarball" in
+      edgetwin-"$version"-*.tar.gz) sums["$tarball"]="$(sha256sum "$tarball" | cut -d' ' -f1)" ;;
+      *) [ -n "${sums[$tarball]:-}" ] || sums["$tarball"]="$(sha256sum "$tarball" | cut -d' ' -f1)" ;;
+    esac
+  done
+  for tarball in "${!sums[@]}"; do printf '%s  %s\n' "${sums[$tarball]}" "$tarball"; done | LC_ALL=C sort -k2 > SHA256SUMS.tmp
+  mv -f SHA256SUMS.tmp SHA256SUMS
+)
 echo "release.sh: $(cd "$out" && ls -l edgetwin-"$version"-*.tar.gz SHA256SUMS | awk '{print $5, $9}' | tr '\n' ';')" >&2

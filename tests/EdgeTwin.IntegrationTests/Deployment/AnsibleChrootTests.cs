@@ -205,36 +205,106 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         for (var i = 1; i <= 4; i++)
         {
             var old = Path.Combine(etc, $"edgetwin.yaml.{i}.2020-01-0{i}@00:00:00~");
-            await File.WriteAllTextAsync(old, "# old\n", Ct);
+            await File.WriteAllTextAsync(old, $"# old config {i}\n", Ct);
             File.SetLastWriteTimeUtc(old, new DateTime(2020, 1, i, 0, 0, 0, DateTimeKind.Utc));
         }
 
-        var newestBackup = Directory.GetFiles(etc, "edgetwin.yaml.*~").OrderBy(File.GetLastWriteTimeUtc).Last();
+        // The backups step 4 (a config `edgetwin check` rejected: the template backs up before it validates) and step 5
+        // (the not-ready release's config, whose backup is the config the rollback restored) left repeat the current
+        // config; the converge's backup of the first install's config is the only real earlier one.
+        var currentSum = Sha256(config);
+        Assert.True(Directory.GetFiles(etc, "edgetwin.yaml.*~").Count(b => Sha256(b) == currentSum) >= 2, "steps 4 and 5 left no backups repeating the current config");
+        var firstInstallBackup = Assert.Single(backups);
         var repair = await PlayAsync(root, inventory, vars, []);
         Assert.True(repair.Result.ExitCode == 0, repair.Result.All);
         Assert.True(File.Exists(Path.Combine(currentDir, "libonnxruntime.so")), "the incomplete release was not unpacked again");
         Assert.True(File.Exists(Path.Combine(currentDir, ".edgetwin-unpacked")));
         Assert.False(Path.Exists(currentDir + ".unpacking"), "the temporary unpack directory was left behind");
         Assert.Equal(version, Current());
+        // Regression: kept by age alone, the three newest were copies of the current config and the one different
+        // earlier config was pruned. Now: the newest three distinct configs other than the current one.
         var kept = Directory.GetFiles(etc, "edgetwin.yaml.*~");
         Assert.Equal(3, kept.Length);
-        Assert.Contains(newestBackup, kept);
+        Assert.Contains(firstInstallBackup, kept);
+        Assert.DoesNotContain(kept, b => Sha256(b) == currentSum);
+        Assert.Equal(3, kept.Select(Sha256).Distinct().Count());
 
-        // 6. Models alone: no release, config or unit task runs; manifest.json lands last.
+        // 5c. A restart that fails (systemd runs the restart handler, flushed inside the block): a stand-in systemctl
+        //     in the root (there is no systemd as PID 1 in a chroot) fails `restart` while `current` points at the new
+        //     release, as systemctl does for a Type=notify unit whose process exits before READY=1. Rolled back, and
+        //     (regression) the message names the failed restart and its cause; it read "(?: )".
+        var systemctl = Path.Combine(root, "usr", "bin", "systemctl");
+        File.Move(systemctl, systemctl + ".real");
+        try
+        {
+            await File.WriteAllTextAsync(systemctl, $$"""
+                #!/bin/sh
+                echo "$*" >> /var/log/systemctl-standin.log
+                for a in "$@"; do
+                  case "$a" in
+                    show) printf 'Id=edgetwin.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=1\nUnitFileState=enabled\n'; exit 0 ;;
+                    is-enabled) echo enabled; exit 0 ;;
+                    is-active) echo active; exit 0 ;;
+                    list-unit-files) echo "edgetwin.service enabled"; exit 0 ;;
+                    restart|start)
+                      if [ "$(readlink /opt/edgetwin/current)" = /opt/edgetwin/releases/{{nextVersion}} ]; then
+                        echo "Job for edgetwin.service failed because the control process exited with error code." >&2
+                        exit 1
+                      fi
+                      exit 0 ;;
+                  esac
+                done
+                exit 0
+                """.Replace("\r", "", StringComparison.Ordinal) + "\n", Ct);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(systemctl, (UnixFileMode)0b111_101_101);
+            }
+
+            var restartFails = await PlayAsync(root, inventory, vars, ["-e", $"edgetwin_version={nextVersion}", "-e", "edgetwin_manage_service=true"]);
+            Assert.NotEqual(0, restartFails.Result.ExitCode);
+            Assert.Contains("RUNNING HANDLER [edgetwin : Restart edgetwin]", restartFails.Result.All, StringComparison.Ordinal);
+            var message = FailMessage(restartFails.Result.All);
+            Assert.DoesNotContain("(?: )", message, StringComparison.Ordinal);
+            Assert.Contains("Restart edgetwin (handler): Unable to restart service edgetwin.service: Job for edgetwin.service failed", message, StringComparison.Ordinal);
+            Assert.Contains("journalctl -u edgetwin.service", message, StringComparison.Ordinal);
+            Assert.Contains("rolled back: current is back at", message, StringComparison.Ordinal);
+            Assert.Contains("the previous release restarted", message, StringComparison.Ordinal);
+            Assert.Equal(version, Current());
+            Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
+            var calls = await File.ReadAllLinesAsync(Path.Combine(root, "var", "log", "systemctl-standin.log"), Ct);
+            Assert.Equal(2, calls.Count(c => c.StartsWith("restart ", StringComparison.Ordinal))); // the new release's, then the previous one's
+        }
+        finally
+        {
+            File.Move(systemctl + ".real", systemctl, overwrite: true);
+        }
+
+        // 6. Models alone: no release, config or unit task runs; the set is staged and verified by the installed
+        //    release (`edgetwin models verify --dir`, which loads each ONNX model: the repository's real models here);
+        //    manifest.json lands last.
         var models = Directory.CreateDirectory(Path.Combine(work.Path, "models")).FullName;
-        var modelFile = Path.Combine(models, "rack-ae.onnx");
-        await File.WriteAllBytesAsync(modelFile, RandomNumberGenerator.GetBytes(4096), Ct);
+        var repoModels = Path.Combine(Tool.RepoRoot(), "models");
+        var modelFiles = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(repoModels, "manifest.json"), Ct))!["models"]!
+            .AsArray().Select(m => (string)m!["file"]!).ToList();
+        foreach (var file in modelFiles.Append("manifest.json"))
+        {
+            File.Copy(Path.Combine(repoModels, file), Path.Combine(models, file));
+        }
+
+        var modelFile = Path.Combine(models, modelFiles[0]);
         await File.WriteAllTextAsync(Path.Combine(models, "train.py"), "# training script: not deployed\n", Ct);
         await File.WriteAllBytesAsync(Path.Combine(models, "old-model.onnx"), RandomNumberGenerator.GetBytes(1024), Ct);
-        await File.WriteAllTextAsync(Path.Combine(models, "manifest.json"),
-            $$"""{ "models": [ { "name": "rack-ae", "version": "7", "file": "rack-ae.onnx", "sha256": "{{Sha256(modelFile)}}" } ] }""", Ct);
         var modelsRun = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
         Assert.True(modelsRun.Result.ExitCode == 0, modelsRun.Result.All);
-        Assert.Equal(2, modelsRun.Changed); // model file, manifest (the directory exists since the converge)
+        // staging directory, staged files, staged manifest, model files, manifest (the models directory exists since
+        // the converge; there was no live manifest to keep as the previous set)
+        Assert.Equal(5, modelsRun.Changed);
+        Assert.Matches(@"TASK \[edgetwin : Verify the staged models with the installed release[^\n]*\nok: \[gw1\]", modelsRun.Result.All);
         Assert.DoesNotContain("Switch current", modelsRun.Result.All, StringComparison.Ordinal);
         Assert.DoesNotContain("Write the site config", modelsRun.Result.All, StringComparison.Ordinal);
         var deployed = Path.Combine(root, "etc", "edgetwin", "models");
-        Assert.Equal(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, "rack-ae.onnx"), Ct));
+        Assert.Equal(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, Path.GetFileName(modelFile)), Ct));
         Assert.True(File.Exists(Path.Combine(deployed, "manifest.json")));
         Assert.False(File.Exists(Path.Combine(deployed, "train.py")));
         Assert.False(File.Exists(Path.Combine(deployed, "old-model.onnx")), "a file the manifest does not name was deployed");
@@ -246,7 +316,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var tampered = await PlayAsync(root, inventory, vars, ["--tags", "models", "-e", $"edgetwin_models_src={models}"]);
         Assert.NotEqual(0, tampered.Result.ExitCode);
         Assert.Contains("does not match the sha256 in manifest.json", tampered.Result.All, StringComparison.Ordinal);
-        Assert.NotEqual(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, "rack-ae.onnx"), Ct));
+        Assert.NotEqual(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, Path.GetFileName(modelFile)), Ct));
     }
 
     // A community nobody else prints: the --diff steps check it never reaches the output.

@@ -309,6 +309,28 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Regression: ansible/README.md named neither edgetwin_version nor edgetwin_release_src (the variables an upgrade
+    /// and a rollback are made with) nor half the other defaults. Every variable of defaults/main.yml is named there
+    /// (in backquotes), and the README has the upgrade and rollback procedure.
+    /// </summary>
+    [Fact]
+    public void Regression_the_README_did_not_document_edgetwin_version_and_half_the_role_defaults()
+    {
+        var defaults = File.ReadAllLines(Path.Combine(AnsibleDir, "roles", "edgetwin", "defaults", "main.yml"));
+        var names = defaults.Select(l => DefaultsKey().Match(l)).Where(m => m.Success).Select(m => m.Groups[1].Value).ToList();
+        Assert.Contains("edgetwin_version", names);
+        Assert.True(names.Count > 30, $"only {names.Count} variables found in defaults/main.yml");
+        var readme = File.ReadAllText(Path.Combine(AnsibleDir, "README.md"));
+        var missing = names.Where(n => !readme.Contains($"`{n}`", StringComparison.Ordinal)).ToList();
+        Assert.True(missing.Count == 0, "not in ansible/README.md: " + string.Join(", ", missing));
+        Assert.Contains("## Upgrade and rollback", readme, StringComparison.Ordinal);
+        Assert.Contains("journalctl -u edgetwin", readme, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"^(edgetwin_[a-z0-9_]+):")]
+    private static partial Regex DefaultsKey();
+
     [GeneratedRegex("Passed with production profile: 0 failure")]
     private static partial Regex PassedLine();
 }

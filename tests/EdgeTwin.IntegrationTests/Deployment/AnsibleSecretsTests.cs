@@ -189,7 +189,17 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
                     name: edgetwin
                     tasks_from: models.yml
             """, Ct);
-        var extra = $$"""{"edgetwin_models_src": "{{src}}", "edgetwin_models_dir": "{{dest}}", "edgetwin_group": "root"}""";
+        // The installed release verifies the staged set before it is published (AnsibleModelsTests runs the real one);
+        // the random bytes here are no ONNX model, so a stand-in that records its call and accepts them takes its place.
+        var current = Directory.CreateDirectory(Path.Combine(dir.Path, "current")).FullName;
+        var verifier = Path.Combine(current, "edgetwin");
+        await File.WriteAllTextAsync(verifier, $"#!/bin/sh\necho \"$*\" >> '{current}/calls'\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(verifier, (UnixFileMode)0b111_101_101);
+        }
+
+        var extra = $$"""{"edgetwin_models_src": "{{src}}", "edgetwin_models_dir": "{{dest}}", "edgetwin_current": "{{current}}", "edgetwin_group": "root"}""";
         var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles"), ["ANSIBLE_NOCOLOR"] = "1" };
         var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path, env);
         output.WriteLine(result.All);
@@ -227,6 +237,8 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
         var deployed = await DeployModelsAsync(playbook, dir, src, dest);
         Assert.True(deployed.ExitCode == 0, deployed.All);
         Assert.Equal(["manifest.json", "rack-ae.onnx"], Directory.GetFiles(dest).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal));
+        Assert.Equal(["manifest.json", "rack-ae.onnx"], Directory.GetFiles(dest + ".staging").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal));
+        Assert.Equal($"models verify --dir {dest}.staging", (await File.ReadAllTextAsync(Path.Combine(dir.Path, "current", "calls"), Ct)).Trim());
     }
 
     [Fact]

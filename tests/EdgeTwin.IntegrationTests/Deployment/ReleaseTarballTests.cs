@@ -46,6 +46,60 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Regression: release.sh rewrote SHA256SUMS with the tarballs of the version it had just built only, so the
+    /// previous version's tarball, still in the same directory, was refused by the role ("does not match SHA256SUMS …
+    /// or is not listed there") and a rollback by version from the controller failed. Entries of tarballs still present
+    /// are kept, this version's replaced, those of tarballs gone dropped.
+    /// </summary>
+    [Fact]
+    public async Task Regression_release_sh_dropped_the_previous_versions_tarball_from_SHA256SUMS()
+    {
+        var rid = HostRid();
+        var tarball = await TarballAsync(rid);
+        using var dir = new TempDir();
+        var outDir = dir.Path;
+        File.Copy(tarball, Path.Combine(outDir, Path.GetFileName(tarball)));
+        // The stamp of the cached build: release.sh -s finds it up to date and only rewrites SHA256SUMS.
+        File.Copy(Path.Combine(Path.GetDirectoryName(tarball)!, $"SOURCE_STAMP-{rid}"), Path.Combine(outDir, $"SOURCE_STAMP-{rid}"));
+        var previous = Path.Combine(outDir, $"edgetwin-0.0.9-{rid}.tar.gz");
+        await File.WriteAllBytesAsync(previous, System.Security.Cryptography.RandomNumberGenerator.GetBytes(4096), Ct);
+        var unlisted = Path.Combine(outDir, "edgetwin-0.0.7-linux-arm64.tar.gz");
+        await File.WriteAllBytesAsync(unlisted, System.Security.Cryptography.RandomNumberGenerator.GetBytes(1024), Ct);
+        await File.WriteAllLinesAsync(Path.Combine(outDir, "SHA256SUMS"),
+        [
+            $"{new string('0', 64)}  {Path.GetFileName(tarball)}", // this version, stale: replaced
+            $"{await Sha256Async(previous)}  {Path.GetFileName(previous)}",
+            $"{new string('1', 64)}  edgetwin-0.0.8-{rid}.tar.gz", // its tarball is gone: dropped
+        ], Ct);
+
+        var script = Path.Combine(Tool.RepoRoot(), "src", "EdgeTwin.Agent", "deploy", "release.sh");
+        var result = await Tool.RunAsync("/bin/bash", [script, "-s", "-o", outDir, rid], Timeout, Ct, Tool.RepoRoot());
+        output.WriteLine(result.All);
+        Assert.True(result.ExitCode == 0, result.All);
+        Assert.Contains("is up to date", result.StdErr, StringComparison.Ordinal);
+
+        var expected = new[] { previous, unlisted, Path.Combine(outDir, Path.GetFileName(tarball)) }
+            .Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal).ToList();
+        var lines = (await File.ReadAllLinesAsync(Path.Combine(outDir, "SHA256SUMS"), Ct)).Where(l => l.Length > 0).ToList();
+        Assert.Equal(expected, lines.Select(l => l.Split("  ", 2)[1]).ToList());
+        foreach (var line in lines)
+        {
+            var parts = line.Split("  ", 2);
+            Assert.Equal(await Sha256Async(Path.Combine(outDir, parts[1])), parts[0]);
+        }
+
+        // `sha256sum -c` (what an operator runs) accepts the whole list.
+        var check = await Tool.RunAsync("sha256sum", ["-c", "SHA256SUMS"], Timeout, Ct, outDir);
+        Assert.True(check.ExitCode == 0, check.All);
+    }
+
+    private static async Task<string> Sha256Async(string path)
+    {
+        await using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, Ct));
+    }
+
     [Theory]
     [InlineData("linux-x64", 62)] // EM_X86_64
     [InlineData("linux-arm64", 183)] // EM_AARCH64
@@ -73,7 +127,7 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
 
         var top = $"edgetwin-{StampedVersion()}-{rid}";
         Assert.All(names, n => Assert.StartsWith(top, n, StringComparison.Ordinal));
-        foreach (var required in new[] { "edgetwin", "edgetwin.service", "edgetwin.example.yaml", "VERSION", "device-profiles/apc-smart-ups.yaml", "libonnxruntime.so", "models" })
+        foreach (var required in new[] { "edgetwin", "edgetwin.service", "edgetwin.example.yaml", "secrets/ops-auth", "VERSION", "device-profiles/apc-smart-ups.yaml", "libonnxruntime.so", "models" })
         {
             Assert.Contains($"{top}/{required}", names);
         }
@@ -109,11 +163,9 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
         Assert.Equal(0, version.ExitCode);
         Assert.StartsWith(StampedVersion(), version.StdOut.Trim(), StringComparison.Ordinal);
 
-        // The example config names a secret file beside it (secrets/ops-auth), as on a gateway's /etc/edgetwin; the
-        // tarball carries it with the examples under device-profiles/.
-        var examples = Path.Combine(dir.Path, "device-profiles", "examples");
-        Directory.CreateDirectory(Path.Combine(dir.Path, "secrets"));
-        File.Copy(Path.Combine(examples, "secrets", "ops-auth"), Path.Combine(dir.Path, "secrets", "ops-auth"));
+        // Regression: the example config names a secret file beside it (secrets/ops-auth, as on a gateway's
+        // /etc/edgetwin), which the tarball did not ship there, so `check` of the example failed as unpacked (this test
+        // used to copy it in first). Checked as shipped, nothing added.
         var check = await Tool.RunAsync(
             binary,
             ["check", "--config", Path.Combine(dir.Path, "edgetwin.example.yaml"), "--profiles-dir", Path.Combine(dir.Path, "device-profiles")],

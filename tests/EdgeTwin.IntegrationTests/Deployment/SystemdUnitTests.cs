@@ -83,7 +83,9 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
         Assert.Equal(["edgetwin"], settings["User"]);
         Assert.Equal(["edgetwin"], settings["StateDirectory"]);
         Assert.Equal(["edgetwin"], settings["ConfigurationDirectory"]);
-        Assert.Equal(["edgetwin"], settings["LogsDirectory"]);
+        // Regression: LogsDirectory=edgetwin created /var/log/edgetwin, which nothing writes (the agent logs to the
+        // journal): an operator looked there for logs.
+        Assert.False(settings.ContainsKey("LogsDirectory"), "LogsDirectory= declares /var/log/edgetwin, which nothing writes");
         Assert.Equal(["strict"], settings["ProtectSystem"]);
         Assert.Equal(["yes"], settings["NoNewPrivileges"]);
         Assert.Equal(["yes"], settings["PrivateTmp"]);
