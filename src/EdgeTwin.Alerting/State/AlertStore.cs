@@ -439,10 +439,11 @@ internal sealed partial class AlertStore : IDisposable
         LiteFile? lite = null;
         try
         {
-            // LiteDB writes whole pages; a shorter file was cut (LiteDB would read the missing pages as empty, silently).
+            // LiteDB writes whole pages; it would read the missing pages of a file cut short as empty, without a word (checked
+            // before it opens the file: opening rewrites it).
             if (File.Exists(path) && new FileInfo(path).Length % PageBytes is var odd and not 0)
             {
-                throw new LiteException(0, $"its length {new FileInfo(path).Length} is not a whole number of {PageBytes}-byte pages ({odd} bytes over): the file was cut short");
+                throw new LiteException(0, $"its length {new FileInfo(path).Length} is not a whole number of {PageBytes}-byte pages ({odd} bytes over): cut short, or not a LiteDB file");
             }
 
             lite = LiteFile.Open(path);
