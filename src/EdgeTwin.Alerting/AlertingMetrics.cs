@@ -26,6 +26,7 @@ public sealed class AlertingMetrics
     private readonly Histogram<double> _syncMs;
     private readonly Counter<long> _storeFailed;
     private readonly Counter<long> _storeReopened;
+    private readonly Counter<long> _storeCorrupt;
 
     public AlertingMetrics(IMeterFactory? factory = null)
     {
@@ -46,6 +47,7 @@ public sealed class AlertingMetrics
         _applyMs = meter.CreateHistogram<double>("edgetwin.alerts.store.apply.duration", unit: "ms", description: "LiteDB commits of journaled changes (background, off the alarm path).");
         _syncMs = meter.CreateHistogram<double>("edgetwin.alerts.store.sync.duration", unit: "ms", description: "fsyncs of the alert journal and of alerts.db (background, off the alarm path); tag file: journal or litedb.");
         _storeFailed = meter.CreateCounter<long>("edgetwin.alerts.store.failed", description: "Commits of alerts.db that failed (the alerts were still notified).");
+        _storeCorrupt = meter.CreateCounter<long>("edgetwin.alerts.store.corrupt", description: "Corrupt alert state found at start (tag file: litedb = alerts.db set aside, journal = alerts.journal damaged, a copy set aside).");
         _storeReopened = meter.CreateCounter<long>("edgetwin.alerts.store.reopened", description: "Times alerts.db was reopened after LiteDB had failed, and given the journal again.");
         _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
     }
@@ -89,6 +91,8 @@ public sealed class AlertingMetrics
     internal void StoreFailed() => _storeFailed.Add(1);
 
     internal void StoreReopened() => _storeReopened.Add(1);
+
+    internal void StoreCorrupt(string file) => _storeCorrupt.Add(1, new KeyValuePair<string, object?>("file", file));
 
     internal void Failed(string sink) => _failed.Add(1, new KeyValuePair<string, object?>("sink", sink));
 

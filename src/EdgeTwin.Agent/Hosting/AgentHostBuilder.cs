@@ -72,6 +72,8 @@ public static class AgentHostBuilder
             AddDiscoveredSourceFactories(services);
         }
 
+        // First, so a SIGHUP while the sources start is already handled (and it is stopped last).
+        services.AddHostedService<SighupHandler>();
         services.AddHostedService<AgentService>();
         return services;
     }

@@ -34,6 +34,9 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Disposing the sources of {Source} failed")]
     public static partial void DisposeFailed(ILogger logger, string source, Exception exception);
 
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "SIGHUP: configuration reload is not supported; restart the service to apply changes (the agent keeps running with {ConfigPath} as it was read at start)")]
+    public static partial void SighupIgnored(ILogger logger, string configPath);
+
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Shutdown deadline reached: polls in flight or queued batches were cut off")]
     public static partial void ShutdownCut(ILogger logger);
 }

@@ -8,7 +8,8 @@ namespace EdgeTwin.Alerting.State;
 /// The alert store's append-only journal (<c>alerts.journal</c>): what makes a change durable before LiteDB has it.
 /// A record is <c>[int32 length][uint32 FNV-1a of the payload][payload]</c>, the payload a BSON document
 /// <c>{c: collection, i: id, d: document or null}</c>. One <c>write</c> per group commit. Reading stops at the first
-/// record that is cut short or fails its checksum (the process died while writing it; it was never released).
+/// record that is cut short (the process died while writing it; it was never released) or damaged (a bad checksum, an
+/// impossible length or undecodable BSON with more bytes after it: corruption, which the store sets aside a copy of).
 /// <see cref="FlushToDisk"/> is for the store's background thread: it fsyncs through a handle of its own, so it never
 /// shares the stream the committer writes with.
 /// </summary>
@@ -30,10 +31,20 @@ internal sealed class AlertJournal : IDisposable
 
     public long Length => _file.Length;
 
-    /// <summary>Every whole record, in order; <paramref name="torn"/> when a partial record ends the file.</summary>
-    public List<StoreWrite> ReadAll(out bool torn)
+    /// <summary>
+    /// A record no power cut can have left: a group commit never writes this much, so a longer length read from a
+    /// header is damage, not a record cut short.
+    /// </summary>
+    private const int MaxRecordBytes = 64 << 20;
+
+    /// <summary>
+    /// Every whole record, in order, up to the first bad one. <paramref name="damage"/> says why reading stopped early:
+    /// a record cut short at the end of the file (the process died while writing it; it was never released), or a
+    /// record that is damaged with bytes after it (a bit flip, a bad sector), which is corruption.
+    /// </summary>
+    public List<StoreWrite> ReadAll(out JournalDamage? damage)
     {
-        torn = false;
+        damage = null;
         var writes = new List<StoreWrite>();
         var bytes = new byte[_file.Length];
         _file.Position = 0;
@@ -41,26 +52,76 @@ internal sealed class AlertJournal : IDisposable
         var at = 0;
         while (at < bytes.Length)
         {
-            if (bytes.Length - at < HeaderBytes)
+            var rest = bytes.AsSpan(at);
+            if (rest.Length < HeaderBytes || rest.IndexOfAnyExcept((byte)0) < 0)
             {
-                torn = true;
+                // A partial header, or zeros a power cut left where the last write was to go.
+                damage = new JournalDamage(at, "the last record was cut short", Torn: true);
                 break;
             }
 
-            var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at));
-            var sum = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at + 4));
-            if (length <= 0 || length > bytes.Length - at - HeaderBytes || Fnv(bytes.AsSpan(at + HeaderBytes, length)) != sum)
+            var length = BinaryPrimitives.ReadInt32LittleEndian(rest);
+            var sum = BinaryPrimitives.ReadUInt32LittleEndian(rest[4..]);
+            if (length > rest.Length - HeaderBytes && length <= MaxRecordBytes)
             {
-                torn = true;
+                damage = new JournalDamage(at, "the last record was cut short", Torn: true);
                 break;
             }
 
-            var doc = BsonSerializer.Deserialize(bytes.AsSpan(at + HeaderBytes, length).ToArray());
-            writes.Add(new StoreWrite((StoreCollection)doc["c"].AsInt32, doc["i"], doc["d"].IsDocument ? doc["d"].AsDocument : null));
+            if (length <= 0 || length > MaxRecordBytes)
+            {
+                damage = new JournalDamage(at, $"record at byte {at} has an impossible length {length}", Torn: false);
+                break;
+            }
+
+            var payload = rest.Slice(HeaderBytes, length);
+            if (Fnv(payload) != sum)
+            {
+                // The last record's bytes not all on disk (a power cut after the size grew) is a cut, not damage.
+                var last = HeaderBytes + length == rest.Length;
+                damage = new JournalDamage(at, last ? "the last record was cut short" : $"record at byte {at} fails its checksum", Torn: last);
+                break;
+            }
+
+            try
+            {
+                var doc = BsonSerializer.Deserialize(payload.ToArray());
+                writes.Add(new StoreWrite((StoreCollection)doc["c"].AsInt32, doc["i"], doc["d"].IsDocument ? doc["d"].AsDocument : null));
+            }
+            catch (Exception ex) when (ex is not (OutOfMemoryException or IOException))
+            {
+                damage = new JournalDamage(at, $"record at byte {at} cannot be decoded ({ex.GetType().Name}: {ex.Message})", Torn: false);
+                break;
+            }
+
             at += HeaderBytes + length;
         }
 
         return writes;
+    }
+
+    /// <summary>
+    /// Copies the journal to <c>PATH.corrupt</c> (a timestamp added when one is there already) before the store empties
+    /// it, so the damaged bytes stay for a look; returns where it went, or why it could not be copied, for the warning.
+    /// </summary>
+    public string SetAsideCopy()
+    {
+        var aside = Path + ".corrupt";
+        if (File.Exists(aside))
+        {
+            aside += "-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        try
+        {
+            _file.Flush();
+            File.Copy(Path, aside, overwrite: true);
+            return aside;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"not copied: {ex.Message}";
+        }
     }
 
     /// <summary>Appends the writes with a single <c>write</c> call (the OS has them when it returns: SIGKILL-safe).</summary>
@@ -128,3 +189,7 @@ internal sealed class AlertJournal : IDisposable
         return hash;
     }
 }
+
+/// <summary>Why <see cref="AlertJournal.ReadAll"/> stopped before the end: at byte <paramref name="Offset"/>, <paramref name="Reason"/>.</summary>
+/// <param name="Torn">The last record was cut short (a kill or power cut while writing it), not damage in the middle.</param>
+internal sealed record JournalDamage(long Offset, string Reason, bool Torn);

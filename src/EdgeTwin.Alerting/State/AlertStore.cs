@@ -104,6 +104,9 @@ internal sealed partial class AlertStore : IDisposable
 
     private const string PublishedId = "published";
 
+    /// <summary>LiteDB's page size: its data file is always a whole number of pages.</summary>
+    private const int PageBytes = 8192;
+
     private const string UplinkId = "uplink";
 
     // Replaced (as a whole) when LiteDB has closed itself and the background thread reopens it.
@@ -147,15 +150,21 @@ internal sealed partial class AlertStore : IDisposable
         _liteJournal = stem + "-log" + System.IO.Path.GetExtension(path);
         _liteData = System.IO.Path.GetFullPath(path);
 
-        _lite = LiteFile.Open(path);
+        _lite = OpenVerified(path);
         _publishedThrough = _lite.Meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
 
         // Changes that were durable in the journal but not yet in LiteDB when the process died.
-        _journal = new AlertJournal(stem + ".journal");
-        var replay = _journal.ReadAll(out var torn);
-        if (torn)
+        _journal = OpenJournal(stem + ".journal");
+        var replay = _journal.ReadAll(out var damage);
+        if (damage is { Torn: true })
         {
             LogJournalTorn(_journal.Path);
+        }
+        else if (damage is { } corrupt)
+        {
+            // The copy keeps the damaged bytes: the reset below empties the file.
+            _metrics?.StoreCorrupt("journal");
+            LogJournalCorrupt(_journal.Path, corrupt.Reason, replay.Count, _journal.SetAsideCopy());
         }
 
         var applied = replay.Count == 0 || ApplyToLiteDb(replay);
@@ -254,26 +263,27 @@ internal sealed partial class AlertStore : IDisposable
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
-    public IReadOnlyList<StoredAlert> LoadAlerts() =>
-        [.. _lite.Alerts.FindAll().Select(d => new StoredAlert(
-            d["_id"].AsInt64,
-            d["rule"].AsString,
-            d["key"].AsString,
-            (AlertState)d["state"].AsInt32,
-            d["value"].AsDouble,
-            Time(d["fired"]),
-            Time(d["resolved"]),
-            Time(d["acked"]),
-            d["notified"].AsBoolean,
-            d["flapping"].IsBoolean && d["flapping"].AsBoolean,
-            d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null,
-            d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null,
-            d["peak"].IsDouble ? d["peak"].AsDouble : null,
-            d["unit"].IsString ? d["unit"].AsString : null,
-            d["subject"].IsString ? d["subject"].AsString : null,
-            d["device"].IsString ? d["device"].AsString : null,
-            d["series"].IsString ? d["series"].AsString : null,
-            d["metric"].IsString ? d["metric"].AsString : null))];
+    public IReadOnlyList<StoredAlert> LoadAlerts() => [.. _lite.Alerts.FindAll().Select(ToStored)];
+
+    private static StoredAlert ToStored(BsonDocument d) => new(
+        d["_id"].AsInt64,
+        d["rule"].AsString,
+        d["key"].AsString,
+        (AlertState)d["state"].AsInt32,
+        d["value"].AsDouble,
+        Time(d["fired"]),
+        Time(d["resolved"]),
+        Time(d["acked"]),
+        d["notified"].AsBoolean,
+        d["flapping"].IsBoolean && d["flapping"].AsBoolean,
+        d["changes"].IsArray ? [.. d["changes"].AsArray.Select(v => v.AsInt64)] : null,
+        d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null,
+        d["peak"].IsDouble ? d["peak"].AsDouble : null,
+        d["unit"].IsString ? d["unit"].AsString : null,
+        d["subject"].IsString ? d["subject"].AsString : null,
+        d["device"].IsString ? d["device"].AsString : null,
+        d["series"].IsString ? d["series"].AsString : null,
+        d["metric"].IsString ? d["metric"].AsString : null);
 
     // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
     // not be valid field names.
@@ -425,6 +435,135 @@ internal sealed partial class AlertStore : IDisposable
         d["value"].AsDouble,
         DateTimeOffset.FromUnixTimeMilliseconds(d["time"].AsInt64),
         d["uplink"].AsString);
+
+    /// <summary>
+    /// Opens <c>alerts.db</c> and reads every document once (a damaged page throws here, not in the middle of a restore
+    /// or an alarm). A file that is not a LiteDB file, or one with a damaged page or document, is corrupt: it is set aside
+    /// with LiteDB's log (<see cref="SetAside"/>), the reason is logged with the path, and alerting starts on a new, empty
+    /// file (the journal is replayed on top). Before, the exception stopped the agent's start (exit 1, a restart loop
+    /// under systemd, polling and the outbox down with it). An I/O or permission error is not corruption: it is thrown,
+    /// naming the file.
+    /// </summary>
+    private LiteFile OpenVerified(string path)
+    {
+        LiteFile? lite = null;
+        try
+        {
+            // LiteDB writes whole pages; it would read the missing pages of a file cut short as empty, without a word (checked
+            // before it opens the file: opening rewrites it).
+            if (File.Exists(path) && new FileInfo(path).Length % PageBytes is var odd and not 0)
+            {
+                throw new LiteException(0, $"its length {new FileInfo(path).Length} is not a whole number of {PageBytes}-byte pages ({odd} bytes over): cut short, or not a LiteDB file");
+            }
+
+            lite = LiteFile.Open(path);
+            Verify(lite);
+            return lite;
+        }
+        catch (Exception ex) when (IsCorruption(ex))
+        {
+            lite?.Dispose();
+            var aside = SetAside(_liteData, _liteJournal);
+            _metrics?.StoreCorrupt("litedb");
+            LogStoreCorrupt(path, $"{ex.GetType().Name}: {ex.Message}", aside);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            lite?.Dispose();
+            throw new IOException($"alert store {path}: cannot open: {ex.Message}", ex);
+        }
+
+        try
+        {
+            return LiteFile.Open(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LiteException)
+        {
+            throw new IOException($"alert store {path}: cannot create a new file after setting the corrupt one aside: {ex.Message}", ex);
+        }
+    }
+
+    private static AlertJournal OpenJournal(string path)
+    {
+        try
+        {
+            return new AlertJournal(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"alert journal {path}: cannot open: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Reads every document the way the restore and the history will (a bad type or field throws).</summary>
+    private static void Verify(LiteFile lite)
+    {
+        foreach (var d in lite.Meta.FindAll())
+        {
+            var id = d["_id"].IsString ? d["_id"].AsString : "";
+            if (id == PublishedId)
+            {
+                _ = d["seq"].AsInt64;
+            }
+            else if (id == UplinkId)
+            {
+                _ = (d["state"].AsInt32, d["since"].AsInt64);
+            }
+        }
+
+        foreach (var d in lite.Alerts.FindAll())
+        {
+            _ = ToStored(d);
+        }
+
+        foreach (var d in lite.Silences.FindAll())
+        {
+            _ = Time(d["until"]) ?? throw new InvalidCastException($"silence {d["_id"]} has no end time");
+        }
+
+        foreach (var d in lite.History.FindAll())
+        {
+            _ = ToEntry(d);
+            _ = KindOf(d);
+        }
+    }
+
+    /// <summary>Whether an exception at open means a damaged file (not a disk, permission or lock problem).</summary>
+    private static bool IsCorruption(Exception ex) => ex switch
+    {
+        EndOfStreamException => true,
+        IOException or UnauthorizedAccessException or OperationCanceledException or OutOfMemoryException => false,
+        _ => true, // LiteException, and the InvalidCast/IndexOutOfRange/Overflow/Format a damaged page or document causes
+    };
+
+    /// <summary>
+    /// Moves <c>alerts.db</c> to <c>alerts.db.corrupt</c> and LiteDB's <c>alerts-log.db</c> to <c>alerts-log.db.corrupt</c>
+    /// (both get the time in their names when an earlier one is there); returns where the data file went, or why it could
+    /// not be moved, for the warning.
+    /// </summary>
+    private static string SetAside(string data, string log)
+    {
+        var suffix = ".corrupt";
+        if (File.Exists(data + suffix) || File.Exists(log + suffix))
+        {
+            suffix += "-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        try
+        {
+            if (File.Exists(log))
+            {
+                File.Move(log, log + suffix, overwrite: true);
+            }
+
+            File.Move(data, data + suffix, overwrite: true);
+            return data + suffix;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"alert store {data} is corrupt and cannot be moved aside: {ex.Message}", ex);
+        }
+    }
 
     /// <summary>Makes what is queued durable, gives LiteDB everything, checkpoints, then closes the files.</summary>
     public void Dispose()
@@ -590,7 +729,7 @@ internal sealed partial class AlertStore : IDisposable
                 _lite = fresh;
                 // The mark as LiteDB has it: a failed commit may have carried a newer one that the replay must write again.
                 _publishedThrough = fresh.Meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
-                var replay = _journal.ReadAll(out _);
+                var replay = _journal.ReadAll(out _); // damage was reported at open; what follows it cannot be read
                 if (!ApplyToLiteDb(replay))
                 {
                     throw new IOException($"replaying {replay.Count} journal writes into {Path} failed");
@@ -847,6 +986,12 @@ internal sealed partial class AlertStore : IDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB; they stay in the journal and are replayed at the next start")]
     private partial void LogApplyFailed(Exception ex, string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path} is corrupt ({Reason}); set aside ({Aside}): alerting goes on with a new, empty store (alerts, acknowledgements, silences and history saved before are not restored; what the alert journal holds is replayed into it)")]
+    private partial void LogStoreCorrupt(string path, string reason, string aside);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert journal {Path} is corrupt ({Reason}); the {Writes} writes before it were replayed, what follows it is lost; a copy was set aside ({Aside})")]
+    private partial void LogJournalCorrupt(string path, string reason, int writes, string aside);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert journal {Path}: the last record was cut short (killed while writing it); it was never released, so nothing is lost")]
     private partial void LogJournalTorn(string path);

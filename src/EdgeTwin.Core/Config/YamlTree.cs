@@ -32,7 +32,7 @@ public static class YamlTree
         var state = new ReadState(file, anchors, diagnostics);
         try
         {
-            IParser parser = new Parser(new StringReader(yaml));
+            IParser parser = new GuardedParser(new Parser(new StringReader(yaml)), yaml);
             parser.Consume<StreamStart>();
             if (parser.Accept<StreamEnd>(out _))
             {
@@ -59,6 +59,11 @@ public static class YamlTree
         catch (TooDeepException ex)
         {
             diagnostics.Add(ex.Mark, ex.Path, $"nested deeper than {MaxDepth.ToString(CultureInfo.InvariantCulture)} levels; no EdgeTwin file needs that many (reading stopped here)");
+            return null;
+        }
+        catch (ParserFailedException ex)
+        {
+            diagnostics.Add(new SourceMark(file, ex.Line, ex.Column), string.Empty, "YAML syntax error: " + ex.Message);
             return null;
         }
         catch (YamlException ex)
@@ -106,6 +111,106 @@ public static class YamlTree
         }
 
         return null;
+    }
+
+    /// <summary>1-based line and column just past the last character of <paramref name="text"/> (where a cut file ends).</summary>
+    private static (int Line, int Column) EndOf(string text)
+    {
+        var line = 1;
+        var column = 1;
+        foreach (var c in text)
+        {
+            if (c == '\n')
+            {
+                line++;
+                column = 1;
+            }
+            else
+            {
+                column++;
+            }
+        }
+
+        return (line, column);
+    }
+
+    /// <summary>
+    /// The parser, with its own failures turned into syntax errors. YamlDotNet's scanner throws plain exceptions (not
+    /// <see cref="YamlException"/>) on some inputs, e.g. <see cref="InvalidOperationException"/> for a file that ends
+    /// inside a flow collection (<c>site: {id: x</c>, a config cut short); those went past <see cref="Parse"/> as a
+    /// stack trace and exit 1. The flow collections open so far tell what was missing.
+    /// </summary>
+    private sealed class GuardedParser(IParser inner, string yaml) : IParser
+    {
+        private readonly Stack<(bool Mapping, YamlDotNet.Core.Mark Start)> _flow = new();
+        private YamlDotNet.Core.Mark _last = YamlDotNet.Core.Mark.Empty;
+
+        public ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            bool moved;
+            try
+            {
+                moved = inner.MoveNext();
+            }
+            catch (YamlException)
+            {
+                throw;
+            }
+            catch (Exception ex) when (ex is not (OutOfMemoryException or StackOverflowException or TooDeepException))
+            {
+                throw Failed(ex);
+            }
+
+            if (moved && inner.Current is { } e)
+            {
+                _last = e.End;
+                switch (e)
+                {
+                    case MappingStart { Style: MappingStyle.Flow }:
+                        _flow.Push((true, e.Start));
+                        break;
+                    case SequenceStart { Style: SequenceStyle.Flow }:
+                        _flow.Push((false, e.Start));
+                        break;
+                    case MappingEnd or SequenceEnd when _flow.Count > 0:
+                        // A block collection cannot sit inside a flow one, so with one open this end is its.
+                        _flow.Pop();
+                        break;
+                }
+            }
+
+            return moved;
+        }
+
+        private ParserFailedException Failed(Exception ex)
+        {
+            var (line, column) = EndOf(yaml);
+            if (_flow.TryPeek(out var open))
+            {
+                var (what, opening, closing) = open.Mapping ? ("mapping", '{', '}') : ("sequence", '[', ']');
+                return new ParserFailedException(line, column, string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"the file ends inside the flow {what} '{opening}' opened at line {open.Start.Line}, column {open.Start.Column} (a '{closing}' is missing; was the file cut short?)"),
+                    ex);
+            }
+
+            // No open flow collection to blame: say where reading stopped (the end of the last node read).
+            return new ParserFailedException(
+                (int)Math.Max(1, _last.Line),
+                (int)Math.Max(1, _last.Column),
+                $"the YAML parser gave up after this point ({ex.GetType().Name}: {ex.Message})",
+                ex);
+        }
+    }
+
+    /// <summary>The YAML parser failed with an exception of its own; <see cref="Line"/> and <see cref="Column"/> say where.</summary>
+    private sealed class ParserFailedException(int line, int column, string message, Exception inner) : Exception(message, inner)
+    {
+        public int Line { get; } = line;
+
+        public int Column { get; } = column;
     }
 
     private sealed class TooDeepException(SourceMark mark, string path) : Exception

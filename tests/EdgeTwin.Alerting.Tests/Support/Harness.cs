@@ -132,8 +132,9 @@ internal sealed class Harness : IAsyncDisposable
         ["press-1"] = new(null, null, "line1", "press-1", null),
     }));
 
-    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry, AlertingMetrics? metrics = null)
+    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry, AlertingMetrics? metrics = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
+        LoggerFactory = loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         Metrics = metrics;
         Dir = dir;
         Config = config;
@@ -153,6 +154,8 @@ internal sealed class Harness : IAsyncDisposable
 
     public AlertingMetrics? Metrics { get; }
 
+    public Microsoft.Extensions.Logging.ILoggerFactory LoggerFactory { get; }
+
     public AlertsConfig Config { get; }
 
     public FakeTimeProvider Time { get; }
@@ -169,12 +172,12 @@ internal sealed class Harness : IAsyncDisposable
 
     public AlertManager Manager => Service.Manager;
 
-    public static async Task<Harness> StartAsync(string yaml, string? dir = null, FakeTimeProvider? time = null, SeriesRegistry? registry = null, AlertingMetrics? metrics = null)
+    public static async Task<Harness> StartAsync(string yaml, string? dir = null, FakeTimeProvider? time = null, SeriesRegistry? registry = null, AlertingMetrics? metrics = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         var config = Yaml.Valid(yaml);
         dir ??= Directory.CreateTempSubdirectory("edgetwin-alerting-").FullName;
         time ??= new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
-        var h = new Harness(dir, config, time, registry ?? new SeriesRegistry(), metrics);
+        var h = new Harness(dir, config, time, registry ?? new SeriesRegistry(), metrics, loggerFactory);
         await h.StartServiceAsync();
         return h;
     }
@@ -186,6 +189,7 @@ internal sealed class Harness : IAsyncDisposable
         {
             StorePath = Path.Combine(Dir, "alerts.db"),
             TimeProvider = Time,
+            LoggerFactory = LoggerFactory,
             Metrics = Metrics,
             RunConnectivityProbe = false,
             ExtraSinks = [(Sink, sinkConfig), (StateSink, sinkConfig with { Name = "state" })],
@@ -197,7 +201,7 @@ internal sealed class Harness : IAsyncDisposable
     public async Task<Harness> RestartAsync()
     {
         await Service.DisposeAsync();
-        var next = new Harness(Dir, Config, Time, new SeriesRegistry());
+        var next = new Harness(Dir, Config, Time, new SeriesRegistry(), loggerFactory: LoggerFactory);
         await next.StartServiceAsync();
         return next;
     }

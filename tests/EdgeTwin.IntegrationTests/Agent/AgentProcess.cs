@@ -154,6 +154,15 @@ internal sealed class AgentProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends <paramref name="signal"/> (e.g. <c>HUP</c>) with <c>kill</c>.</summary>
+    public async Task SignalAsync(string signal, CancellationToken cancellationToken)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        await kill.WaitForExitAsync(cancellationToken);
+    }
+
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Sends SIGTERM, as <c>systemctl stop</c> does.</summary>
     public async Task TerminateAsync(CancellationToken cancellationToken)
     {

@@ -48,6 +48,34 @@ public sealed class RunProcessTests
     }
 
     [Fact]
+    public async Task Regression_sighup_killed_the_agent()
+    {
+        // Before: SIGHUP's default action ended the process (exit 129, no drain, an unclean outbox), and systemd counts a
+        // death by SIGHUP as clean, so Restart=on-failure left the gateway down. Now: logged as not supported, keeps running.
+        var temp = FakeThermal.Create(47250);
+        var config = AgentFiles.WriteConfig($$"""
+              - { id: gw-cpu, profile: linux-cpu-temperature, address: "cpu:{{temp}}", interval: 1s, timeout: 500ms }
+            """);
+        await using var agent = AgentProcess.Start("run", "--config", config, "--log-level", "Trace");
+
+        Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
+        await agent.SignalAsync("HUP", Ct);
+        await WaitForAsync(agent, () => agent.Stdout.Contains("SIGHUP: configuration reload is not supported; restart the service to apply changes", StringComparison.Ordinal), "the SIGHUP warning");
+        var polls = Count(agent.Stdout, "Device gw-cpu: poll returned 1 samples");
+        await WaitForAsync(agent, () => Count(agent.Stdout, "Device gw-cpu: poll returned 1 samples") >= polls + 2, "two more polls after SIGHUP");
+        Assert.False(agent.HasExited, $"the agent exited after SIGHUP; stdout:\n{agent.Stdout}\nstderr:\n{agent.Stderr}");
+        Assert.Contains($"(the agent keeps running with {config} as it was read at start)", agent.Stdout, StringComparison.Ordinal);
+
+        // A second HUP is handled the same way, and SIGTERM still stops it cleanly.
+        await agent.SignalAsync("HUP", Ct);
+        await WaitForAsync(agent, () => Count(agent.Stdout, "SIGHUP: configuration reload is not supported") == 2, "the second SIGHUP warning");
+        await agent.TerminateAsync(Ct);
+        var code = await agent.WaitForExitAsync(StartTimeout, Ct);
+        Assert.True(code == 0, $"exit {code}; stdout:\n{agent.Stdout}\nstderr:\n{agent.Stderr}");
+        Assert.Contains("EdgeTwin agent stopped", agent.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_polls_a_real_sensor_source_and_forwards_its_samples_before_exiting_on_SIGTERM()
     {
         var temp = FakeThermal.Create(47250);
@@ -143,6 +171,38 @@ public sealed class RunProcessTests
         Assert.Equal($"{config}:7:83: devices[1].credentials: unknown credentials 'nobody' (defined: ops, pub)", lines[2]);
         Assert.Equal($"edgetwin: 3 problems in {config}; not starting", lines[3]);
         Assert.Equal("", agent.Stdout);
+    }
+
+    [Fact]
+    public async Task A_config_cut_off_inside_a_flow_collection_stops_run_with_exit_2_and_check_with_1_naming_file_line_col()
+    {
+        // Regression_a_truncated_config_crashed_check_with_a_stack_trace (EdgeTwin.Core.Tests) through the real binary:
+        // before, both printed "Unhandled exception: System.InvalidOperationException" and exited 1 (a restart loop).
+        var dir = Directory.CreateTempSubdirectory("edgetwin-cut-config-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "bad2.yaml");
+            await File.WriteAllTextAsync(config, "site: {id: x\ndevices: [\n", Ct);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+            }
+
+            var expected = $"{config}:3:1: (document): YAML syntax error: the file ends inside the flow mapping '{{' opened at line 1, column 7 (a '}}' is missing; was the file cut short?)";
+
+            var run = await AgentProcess.RunCliAsync("run", "--config", config);
+            Assert.True(run.Code == 2, $"run exit {run.Code}; stdout:\n{run.Out}\nstderr:\n{run.Err}");
+            Assert.Equal([expected, $"edgetwin: 1 problem in {config}; not starting"], run.Err.TrimEnd('\n').Split('\n'));
+
+            var check = await AgentProcess.RunCliAsync("check", "--config", config);
+            Assert.True(check.Code == 1, $"check exit {check.Code}; stdout:\n{check.Out}\nstderr:\n{check.Err}");
+            Assert.Contains(expected, check.Out, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", check.Out + check.Err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -1,0 +1,186 @@
+using System.Buffers.Binary;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Alerting.Tests.State;
+
+/// <summary>
+/// A corrupt <c>alerts.db</c> or <c>alerts.journal</c> (an SD card bit flip, a power cut during a header write) is set
+/// aside with a warning naming the file and the reason; alerting starts on an empty store and keeps raising alarms.
+/// </summary>
+public sealed class CorruptStateTests
+{
+    private const string Rules = GroupCommitTests.Rules;
+
+    [Fact]
+    public async Task Regression_a_corrupt_alerts_db_stopped_the_agent()
+    {
+        // Before: LiteException "File is not a valid LiteDB database format" out of the store's constructor, which
+        // stopped the agent's start (exit 1, no file named, a restart loop under systemd).
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-corrupt-").FullName;
+        var db = Path.Combine(dir, "alerts.db");
+        var garbage = new byte[20_000];
+        new Random(42).NextBytes(garbage);
+        await File.WriteAllBytesAsync(db, garbage, TestContext.Current.CancellationToken);
+        var log = new ListLogger();
+
+        var h = await Harness.StartAsync(Rules, dir, loggerFactory: new OneLoggerFactory(log));
+        try
+        {
+            var warning = Assert.Single(log.At(LogLevel.Warning), l => l.Contains(" is corrupt ", StringComparison.Ordinal));
+            Assert.True(warning.StartsWith($"alert store {db} is corrupt (", StringComparison.Ordinal), warning);
+            Assert.Contains($"set aside ({db}.corrupt)", warning, StringComparison.Ordinal);
+            Assert.Equal(garbage, await File.ReadAllBytesAsync(db + ".corrupt", TestContext.Current.CancellationToken));
+
+            // Alarms work on the new store, and what they change is saved.
+            h.Feed(h.Series("rack-r01", "inlet"), 35);
+            await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing && a.Rule == "inlet-hot"), "the firing message");
+            await h.StopKeepingStateAsync();
+            using var reopened = new AlertStore(db);
+            Assert.Equal(1, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("zeros")]
+    [InlineData("truncated")]
+    [InlineData("damaged-pages")]
+    public async Task A_damaged_alerts_db_is_set_aside_or_read_and_alarms_still_work(string damage)
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-corrupt-").FullName;
+        var db = Path.Combine(dir, "alerts.db");
+        var first = await Harness.StartAsync(Rules, dir);
+        first.Feed(first.Series("rack-r02", "inlet"), 35);
+        await Wait.UntilAsync(() => first.Sink.All.Any(a => a.Status == AlertStatus.Firing), "a firing message before the damage");
+        await first.StopKeepingStateAsync();
+
+        var bytes = await File.ReadAllBytesAsync(db, TestContext.Current.CancellationToken);
+        Assert.True(bytes.Length >= 16_384, $"alerts.db is {bytes.Length} bytes");
+        var damaged = damage switch
+        {
+            "zeros" => new byte[bytes.Length],
+            "truncated" => bytes[..5000],
+            _ => Damage(bytes),
+        };
+        await File.WriteAllBytesAsync(db, damaged, TestContext.Current.CancellationToken);
+        File.Delete(Path.Combine(dir, "alerts.journal")); // LiteDB alone holds the state now
+        var log = new ListLogger();
+
+        await using var h = await Harness.StartAsync(Rules, dir, loggerFactory: new OneLoggerFactory(log));
+
+        var warnings = log.At(LogLevel.Warning).Where(l => l.Contains(" is corrupt ", StringComparison.Ordinal)).ToList();
+        if (warnings.Count > 0)
+        {
+            Assert.StartsWith($"alert store {db} is corrupt (", Assert.Single(warnings), StringComparison.Ordinal);
+            Assert.Equal(damaged, await File.ReadAllBytesAsync(db + ".corrupt", TestContext.Current.CancellationToken));
+        }
+        else
+        {
+            // LiteDB read it (the damage hit free space): the saved alert is back.
+            Assert.Equal(AlertState.Firing, h.StateOf("inlet-hot"));
+        }
+
+        Assert.True(damage == "damaged-pages" || warnings.Count == 1, "a file of zeros is not a LiteDB file, and a cut one is not whole");
+        h.Feed(h.Series("rack-r01", "inlet"), 35);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing && a.Key.Contains("r01", StringComparison.Ordinal)), "the firing message on the damaged store");
+    }
+
+    [Fact]
+    public async Task A_corrupt_alert_journal_keeps_the_writes_before_the_damage_and_sets_a_copy_aside()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-corrupt-").FullName;
+        var journalPath = Path.Combine(dir, "alerts.journal");
+        var first = await Harness.StartAsync(Rules, dir);
+        first.Manager.Store.HoldApply = true; // killed after the journal write, before LiteDB had the changes
+        first.Feed(first.Series("rack-r01", "inlet"), 35);
+        await Wait.UntilAsync(() => first.Sink.All.Any(a => a.Status == AlertStatus.Firing), "the firing message");
+        await first.StopKeepingStateAsync();
+
+        // A whole record is in the journal; a damaged one (bad checksum) follows, then more bytes: corruption, not a cut.
+        var good = await File.ReadAllBytesAsync(journalPath, TestContext.Current.CancellationToken);
+        Assert.NotEmpty(good);
+        var bad = new byte[64];
+        BinaryPrimitives.WriteInt32LittleEndian(bad, 40);
+        BinaryPrimitives.WriteUInt32LittleEndian(bad.AsSpan(4), 0xDEADBEEF);
+        var journal = good.Concat(bad).Concat(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }).ToArray();
+        await File.WriteAllBytesAsync(journalPath, journal, TestContext.Current.CancellationToken);
+        var log = new ListLogger();
+
+        await using var h = await Harness.StartAsync(Rules, dir, loggerFactory: new OneLoggerFactory(log));
+
+        var warning = Assert.Single(log.At(LogLevel.Warning), l => l.Contains(" is corrupt ", StringComparison.Ordinal));
+        Assert.StartsWith($"alert journal {journalPath} is corrupt (record at byte {good.Length} fails its checksum); the ", warning, StringComparison.Ordinal);
+        Assert.EndsWith($"writes before it were replayed, what follows it is lost; a copy was set aside ({journalPath}.corrupt)", warning, StringComparison.Ordinal);
+        Assert.Equal(journal, await File.ReadAllBytesAsync(journalPath + ".corrupt", TestContext.Current.CancellationToken));
+        Assert.Equal(AlertState.Firing, h.StateOf("inlet-hot")); // the write before the damage was replayed
+        h.Feed(h.Series("rack-r02", "inlet"), 35);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing && a.Key.Contains("r02", StringComparison.Ordinal)), "a new alarm after the damaged journal");
+    }
+
+    [Fact]
+    public async Task A_journal_of_garbage_is_corruption_and_the_store_still_opens()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-corrupt-").FullName;
+        var journalPath = Path.Combine(dir, "alerts.journal");
+        var garbage = new byte[4096];
+        BinaryPrimitives.WriteInt32LittleEndian(garbage, -7); // an impossible length, with bytes after it
+        garbage.AsSpan(4).Fill(0x5A);
+        await File.WriteAllBytesAsync(journalPath, garbage, TestContext.Current.CancellationToken);
+        var log = new ListLogger();
+
+        await using var h = await Harness.StartAsync(Rules, dir, loggerFactory: new OneLoggerFactory(log));
+
+        Assert.Contains(log.At(LogLevel.Warning), l => l.StartsWith($"alert journal {journalPath} is corrupt (record at byte 0 has an impossible length -7); the 0 writes", StringComparison.Ordinal));
+        Assert.True(File.Exists(journalPath + ".corrupt"));
+        h.Feed(h.Series("rack-r01", "inlet"), 35);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "the firing message");
+    }
+
+    [Fact]
+    public async Task A_journal_cut_short_at_the_end_is_not_corruption()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-corrupt-").FullName;
+        var journalPath = Path.Combine(dir, "alerts.journal");
+        var cut = new byte[20];
+        BinaryPrimitives.WriteInt32LittleEndian(cut, 500); // the header of a record whose payload never arrived
+        await File.WriteAllBytesAsync(journalPath, cut, TestContext.Current.CancellationToken);
+        var log = new ListLogger();
+
+        await using var h = await Harness.StartAsync(Rules, dir, loggerFactory: new OneLoggerFactory(log));
+
+        Assert.Contains(log.At(LogLevel.Warning), l => l.Contains("the last record was cut short", StringComparison.Ordinal));
+        Assert.DoesNotContain(log.At(LogLevel.Warning), l => l.Contains(" is corrupt ", StringComparison.Ordinal));
+        Assert.False(File.Exists(journalPath + ".corrupt"));
+    }
+
+    /// <summary>Random bytes over every page after the header page (the documents' pages).</summary>
+    private static byte[] Damage(byte[] bytes)
+    {
+        var copy = (byte[])bytes.Clone();
+        var random = new Random(7);
+        for (var page = 8192; page < copy.Length; page += 8192)
+        {
+            random.NextBytes(copy.AsSpan(page + 32, 256));
+        }
+
+        return copy;
+    }
+
+    private sealed class OneLoggerFactory(ILogger logger) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => logger;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}
