@@ -142,7 +142,12 @@ public sealed partial class LiteDbOutbox
 
         // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal. Set only when
         // it differs: the setting is a header write, and on a full disk that write made the open, and the agent's start, fail.
-        SetCheckpointSize(CheckpointPages(ReadFileSystemSpace() is { } space ? Room(space).Room : long.MaxValue));
+        // Not for inspection (edgetwin outbox …): its budget differs, and it must not change a file it only reads.
+        if (_options.MoveCorruptFileAside)
+        {
+            SetCheckpointSize(CheckpointPages(ReadFileSystemSpace() is { } space ? Room(space).Room : long.MaxValue));
+        }
+
         _segments = new SegmentSet(_db, _options.SegmentCapacity);
     }
 
