@@ -140,9 +140,19 @@ public sealed partial class LiteDbOutbox
             _segments.Clear(); // Load reads them back from disk like any others.
         }
 
-        public void Insert(long sequence, BsonDocument document, long size)
+        /// <param name="fillHoles">Salvage: a sequence a little above the last segment's end (holes left by condensation or
+        /// by unreadable documents) goes into that segment with the missing sequences marked as not held.</param>
+        public void Insert(long sequence, BsonDocument document, long size, bool fillHoles = false)
         {
             var last = _segments.Count > 0 ? _segments[^1] : null;
+            if (fillHoles && last is not null && sequence > last.End + 1 && sequence - last.Start < capacity)
+            {
+                while (last.Sizes.Count < sequence - last.Start)
+                {
+                    last.Sizes.Add(0);
+                }
+            }
+
             if (last is null || sequence != last.End + 1 || (last.Sizes.Count >= capacity && _segments.Count < MaxSegments))
             {
                 if (last is not null && sequence <= last.End)

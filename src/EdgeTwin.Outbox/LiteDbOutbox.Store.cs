@@ -81,13 +81,34 @@ public sealed partial class LiteDbOutbox
             var movedTo = MoveAside(path);
             MovedAsidePath = movedTo;
 
-            // Sequences must never repeat for the centre's de-duplication, but the old high-water mark is unreadable:
+            // What is still readable goes into the new file with its sequences and times (the centre de-duplicates on
+            // them); 32 KiB of damage lost a whole backlog of 1207 entries before.
+            OutboxSalvageResult salvage;
+            try
+            {
+                salvage = Salvage(movedTo, movedTo + "-log", _options.SalvageTimeout);
+            }
+            catch (Exception salvageError) when (salvageError is IOException or UnauthorizedAccessException)
+            {
+                salvage = new OutboxSalvageResult([], 0, 0, [$"cannot read {movedTo}: {salvageError.Message}"], Incomplete: true);
+            }
+
+
+            // Sequences must never repeat for the centre's de-duplication, but the old high-water mark may be unreadable:
             // continue from a clock-derived value far above any count of records a gateway could have sent.
-            var seed = NewFileSeed();
+            var seed = Math.Max(NewFileSeed(), salvage.LastSequence);
             OpenDatabase();
             (state, positions) = LoadState(seed);
             OutboxLog.CorruptMovedAside(_logger, path, movedTo, seed + 1, $"{ex.GetType().Name}: {ex.Message}");
-            var gap = new GapTracker("corrupt_file") { MovedTo = movedTo };
+            var salvaged = CopySalvaged(ref state, salvage.Entries);
+            LogSalvage(movedTo, salvage, salvaged);
+            var gap = new GapTracker("corrupt_file")
+            {
+                MovedTo = movedTo,
+                Salvaged = salvaged,
+                Lost = salvage.Lost + (salvage.Entries.Count - salvaged),
+                Incomplete = salvage.Incomplete || salvaged < salvage.Entries.Count,
+            };
             AppendGapEvent(ref state, gap);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -121,7 +142,12 @@ public sealed partial class LiteDbOutbox
 
         // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal. Set only when
         // it differs: the setting is a header write, and on a full disk that write made the open, and the agent's start, fail.
-        SetCheckpointSize(CheckpointPages(ReadFileSystemSpace() is { } space ? Room(space).Room : long.MaxValue));
+        // Not for inspection (edgetwin outbox …): its budget differs, and it must not change a file it only reads.
+        if (_options.MoveCorruptFileAside)
+        {
+            SetCheckpointSize(CheckpointPages(ReadFileSystemSpace() is { } space ? Room(space).Room : long.MaxValue));
+        }
+
         _segments = new SegmentSet(_db, _options.SegmentCapacity);
     }
 
@@ -178,6 +204,69 @@ public sealed partial class LiteDbOutbox
         }
 
         return (state, positions);
+    }
+
+    /// <summary>
+    /// Copies salvaged entries into the new file, 1000 per transaction. A failed commit (a full disk) stops there: the rest
+    /// stays in the moved-aside file, for <c>edgetwin outbox export --salvage</c>. Returns how many were copied.
+    /// </summary>
+    private long CopySalvaged(ref StoreState state, IReadOnlyList<OutboxEntry> entries)
+    {
+        long copied = 0;
+        for (var i = 0; i < entries.Count; i += 1000)
+        {
+            var next = state;
+            try
+            {
+                _db!.BeginTrans();
+                foreach (var entry in entries.Skip(i).Take(1000))
+                {
+                    Segments.Insert(entry.Sequence, ToDocument(entry.Sequence, entry.Record, out var size), size, fillHoles: true);
+                    next.Depth++;
+                    next.Bytes += size;
+                }
+
+                RefreshFirst(ref next);
+                SaveMeta(next);
+                CommitDurably();
+            }
+            catch (Exception ex) when (ex is IOException or LiteException)
+            {
+                OutboxLog.WriteFailed(_logger, _options.Path, entries.Count - i, $"copying salvaged entries failed, the rest stays in the moved-aside file: {ex.Message}", ex);
+                try
+                {
+                    _db?.Rollback();
+                }
+                catch (Exception rollbackError) when (rollbackError is IOException or LiteException)
+                {
+                    // Reopened below from what was committed.
+                }
+
+                if (_db is not null)
+                {
+                    LiteDbQuirks.ForgetBrokenTransactions(_db);
+                }
+
+                CloseDatabase();
+                OpenDatabase();
+                (state, _) = LoadState(state.Last);
+                return copied;
+            }
+
+            state = next;
+            copied += Math.Min(1000, entries.Count - i);
+        }
+
+        state.FileBytes = FileBytes();
+        return copied;
+    }
+
+    private void LogSalvage(string movedTo, OutboxSalvageResult salvage, long copied)
+    {
+        var first = salvage.Entries.Count > 0 ? salvage.Entries[0].Sequence : 0;
+        var last = salvage.Entries.Count > 0 ? salvage.Entries[^1].Sequence : 0;
+        var problems = salvage.Problems.Count == 0 ? "none" : string.Join("; ", salvage.Problems.Take(5));
+        OutboxLog.Salvaged(_logger, movedTo, copied, first, last, salvage.Lost + (salvage.Entries.Count - copied), salvage.Incomplete ? " (a lower bound: part of the file could not be read)" : "", problems);
     }
 
     private static bool IsCorruption(Exception ex) => ex switch
@@ -311,11 +400,14 @@ public sealed partial class LiteDbOutbox
         if (gap.MovedTo is not null)
         {
             attributes["moved_to"] = gap.MovedTo;
+            attributes["salvaged"] = gap.Salvaged.ToString(CultureInfo.InvariantCulture);
+            attributes["lost"] = gap.Lost.ToString(CultureInfo.InvariantCulture);
+            attributes["lost_exact"] = gap.Incomplete ? "false" : "true";
         }
 
         var message = gap.Reason switch
         {
-            "corrupt_file" => $"Outbox file was corrupt and moved aside to {gap.MovedTo}; what it held was not sent.",
+            "corrupt_file" => $"Outbox file was corrupt and moved aside to {gap.MovedTo}; {gap.Salvaged} readable entries were salvaged into the new outbox (sent with their sequences), {gap.Lost} unreadable entries were lost{(gap.Incomplete ? ", and part of the file could not be read at all, so more may be lost" : "")}.",
             _ => $"Outbox {gap.Reason}: condensed {gap.Condensed} raw entries into summaries and dropped {gap.Dropped} entries.",
         };
         var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", now, EventSeverity.Warning, message, attributes));
@@ -346,6 +438,15 @@ public sealed partial class LiteDbOutbox
         public string Reason { get; } = reason;
 
         public string? MovedTo { get; init; }
+
+        /// <summary>corrupt_file: entries copied from the moved-aside file into the new one.</summary>
+        public long Salvaged { get; init; }
+
+        /// <summary>corrupt_file: entries known to be unreadable.</summary>
+        public long Lost { get; init; }
+
+        /// <summary>corrupt_file: part of the file could not be read at all; <see cref="Lost"/> is a lower bound.</summary>
+        public bool Incomplete { get; init; }
 
         public long Condensed { get; private set; }
 

@@ -46,6 +46,9 @@ public sealed class LiteDbOutboxOptions
     /// </summary>
     public bool MoveCorruptFileAside { get; init; } = true;
 
+    /// <summary>How long reading what is left of a corrupt file (before it is replaced) may take; a damaged page can loop.</summary>
+    public TimeSpan SalvageTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Options from the site config's <c>outbox:</c> section.</summary>
     public static LiteDbOutboxOptions From(OutboxSettings settings, string siteId, string gatewayId)
     {

@@ -10,6 +10,9 @@ internal static partial class OutboxLog
     [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Outbox file {Path} is corrupt and was moved aside to {MovedTo}; a new, empty outbox was created (sequences continue from {Sequence}). Cause: {Cause}")]
     public static partial void CorruptMovedAside(ILogger logger, string path, string movedTo, long sequence, string cause);
 
+    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Outbox: salvaged {Salvaged} readable entries (sequences {FirstSeq}..{LastSeq}) from the corrupt file {MovedTo} into the new outbox; {Lost} unreadable entries are lost{Bound}. Problems: {Problems}")]
+    public static partial void Salvaged(ILogger logger, string movedTo, long salvaged, long firstSeq, long lastSeq, long lost, string bound, string problems);
+
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Outbox {Path}: write failed, {Records} records not stored (the callers keep them): {Cause}")]
     public static partial void WriteFailed(ILogger logger, string path, int records, string cause, Exception? exception);
 

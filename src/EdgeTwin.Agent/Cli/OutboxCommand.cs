@@ -128,9 +128,93 @@ internal sealed class OutboxCommand : ICliCommand
         var (config, path, _) = CommonOptions(command);
         var output = new Option<FileInfo?>("--output", "-o") { Description = "File to write (default: stdout)." };
         var after = new Option<long>("--after") { Description = "Start after this sequence." };
+        var salvage = new Option<bool>("--salvage")
+        {
+            Description = "Read a damaged file (e.g. a moved-aside outbox.db.corrupt-*): export what is readable and count what is not. Automatic for a corrupt file.",
+        };
         command.Options.Add(output);
         command.Options.Add(after);
-        command.SetAction((parse, ct) => WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
+        command.Options.Add(salvage);
+        command.SetAction(async (parse, ct) =>
+        {
+            var file = parse.GetValue(path);
+            // A moved-aside file is read by the salvage alone: a normal open is a LiteDB open for writing.
+            if (file is not null && File.Exists(file)
+                && (parse.GetValue(salvage) || Path.GetFileName(file).Contains(".corrupt-", StringComparison.Ordinal) || await IsCorruptAsync(file, ct).ConfigureAwait(false)))
+            {
+                return await SalvageExportAsync(file, parse.GetValue(output), parse.GetValue(after), ct).ConfigureAwait(false);
+            }
+
+            return await ExportHeldAsync(parse, config, path, output, after, ct).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    /// <summary>Whether the normal open refuses <paramref name="file"/> as corrupt (the moved-aside files always are).</summary>
+    private static async Task<bool> IsCorruptAsync(string file, CancellationToken ct)
+    {
+        try
+        {
+            var outbox = await LiteDbOutbox.OpenAsync(Inspect(file), cancellationToken: ct).ConfigureAwait(false);
+            await outbox.DisposeAsync().ConfigureAwait(false);
+            return false;
+        }
+        catch (OutboxStorageException ex)
+        {
+            return ex.Corrupt;
+        }
+    }
+
+    /// <summary>
+    /// Regression: <c>outbox export --path outbox.db.corrupt-…</c> refused the moved-aside file ("is corrupt; the agent will
+    /// move it aside"), so what it still held could not be shipped by hand. Its journal is <c>FILE-log</c> (moved aside
+    /// with it) or LiteDB's own name.
+    /// </summary>
+    private static async Task<int> SalvageExportAsync(string file, FileInfo? output, long after, CancellationToken ct)
+    {
+        var journal = File.Exists(file + "-log") ? file + "-log" : LiteDbOutbox.JournalPath(file);
+        OutboxSalvageResult result;
+        try
+        {
+            result = LiteDbOutbox.Salvage(file, journal, TimeSpan.FromMinutes(2), ct);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"edgetwin outbox: cannot read {file}: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        foreach (var problem in result.Problems)
+        {
+            await Console.Error.WriteLineAsync($"edgetwin outbox: {file}: {problem}").ConfigureAwait(false);
+        }
+
+        var writer = output is null ? Console.Out : new StreamWriter(output.FullName, append: false);
+        long written = 0;
+        try
+        {
+            foreach (var entry in result.Entries.Where(e => e.Sequence > after))
+            {
+                await writer.WriteLineAsync(ExportLine(entry)).ConfigureAwait(false);
+                written++;
+            }
+        }
+        finally
+        {
+            await writer.FlushAsync(ct).ConfigureAwait(false);
+            if (output is not null)
+            {
+                await writer.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        var bound = result.Incomplete ? " (at least: part of the file could not be read at all)" : "";
+        await Console.Error.WriteLineAsync($"salvaged {written} entries{(output is null ? "" : " to " + output.FullName)}; {result.Lost} entries unreadable{bound}").ConfigureAwait(false);
+        return written > 0 || (result.Lost == 0 && !result.Incomplete) ? 0 : 1;
+    }
+
+    private static Task<int> ExportHeldAsync(ParseResult parse, Option<FileInfo?> config, Option<string?> path, Option<FileInfo?> output, Option<long> after, CancellationToken ct) =>
+        WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
         {
             if (note is not null)
             {
@@ -170,9 +254,7 @@ internal sealed class OutboxCommand : ICliCommand
 
             await Console.Error.WriteLineAsync($"exported {written} entries{(file is null ? "" : " to " + file.FullName)}").ConfigureAwait(false);
             return 0;
-        }, ct));
-        return command;
-    }
+        }, ct);
 
     private static Command Soak()
     {
