@@ -24,7 +24,7 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
-        RunRound("max_age", (ref StoreState state, GapTracker gap) => DropOlderThan(ref state, gap, (_time.GetUtcNow() - _options.MaxAge).ToUnixTimeMilliseconds()));
+        RunRound("max_age", DropExpired);
         EnforceBudget();
     }
 
@@ -226,7 +226,15 @@ public sealed partial class LiteDbOutbox
         _metrics.Condensed(gap.Condensed);
         _metrics.Dropped(gap.Dropped);
         _signal.Set(state.Last);
-        OutboxLog.BudgetEnforced(_logger, _options.Path, state.Bytes, BudgetInForce(state.Bytes), reason, gap.Condensed, gap.Dropped, gap.FirstSeq, gap.LastSeq);
+        if (reason == "max_age")
+        {
+            // Not a budget matter: "near its disk budget (640 of 536870912 bytes, reason max_age)" misled.
+            OutboxLog.MaxAgeEnforced(_logger, _options.Path, Core.Config.Durations.Approximate(_options.MaxAge), gap.Dropped, gap.FirstSeq, gap.LastSeq);
+        }
+        else
+        {
+            OutboxLog.BudgetEnforced(_logger, _options.Path, state.Bytes, BudgetInForce(state.Bytes), reason, gap.Condensed, gap.Dropped, gap.FirstSeq, gap.LastSeq);
+        }
         return state;
     }
 
@@ -327,29 +335,6 @@ public sealed partial class LiteDbOutbox
                     return;
                 }
             }
-        }
-    }
-
-    /// <summary>Drops droppable entries describing a time before <paramref name="cutoffMs"/>.</summary>
-    private void DropOlderThan(ref StoreState state, GapTracker gap, long cutoffMs)
-    {
-        if (state.Depth == 0 || state.OldestTimestamp >= cutoffMs)
-        {
-            return;
-        }
-
-        var old = Segments.Scan(0, BsonExpression.Create("t < @0", new BsonValue(cutoffMs)), BsonExpression.Create("{ _id: $._id, k: $.k, d: $.d, t: $.t, n: $.n }"), int.MaxValue).ToList();
-        foreach (var doc in old)
-        {
-            if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
-            {
-                continue;
-            }
-
-            var sequence = doc["_id"].AsInt64;
-            state.Bytes -= Segments.Delete(sequence);
-            state.Depth--;
-            gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
         }
     }
 

@@ -127,6 +127,7 @@ public sealed partial class LiteDbOutbox
             _published = state;
         }
 
+        StartAgeClock(state.Last);
         _signal.Set(state.Last);
         OutboxLog.Opened(_logger, path, state.Depth, state.Last, positions.Count == 0 ? "(none)" : string.Join(", ", positions.Select(p => $"{p.Key}@{p.Value}")));
     }

@@ -10,7 +10,10 @@ public sealed partial class LiteDbOutbox
 
     private string? _lastWriteFailure;
     private long _lastWriteFailureLoggedAt;
-    private long _nextReopenAt;
+    // When the last open failed (monotonic) and how long the next one waits: a wall-clock deadline stepped back an hour
+    // kept the outbox closed for that hour.
+    private long _reopenFrom;
+    private TimeSpan _reopenDelay;
     private int _consecutiveFailures;
     private string? _lastReopenFailure;
 
@@ -24,7 +27,8 @@ public sealed partial class LiteDbOutbox
         _lastReopenFailure = cause;
         if (++_consecutiveFailures >= 2)
         {
-            _nextReopenAt = _time.GetUtcNow().ToUnixTimeMilliseconds() + Math.Min(30_000, 1000L << Math.Min(_consecutiveFailures - 2, 5));
+            _reopenFrom = _time.GetTimestamp();
+            _reopenDelay = TimeSpan.FromMilliseconds(Math.Min(30_000, 1000L << Math.Min(_consecutiveFailures - 2, 5)));
         }
     }
 
@@ -45,18 +49,19 @@ public sealed partial class LiteDbOutbox
 
         try
         {
-            var nextMaintenance = _time.GetUtcNow() + _options.MaintenanceInterval;
+            // On the monotonic clock: with the wall clock, a backward step of an hour held maintenance (budget, max_age) that long.
+            var lastMaintenance = _time.GetTimestamp();
             var batch = new List<WriterOp>(MaxOpsPerBatch);
             while (!_queue.IsCompleted)
             {
-                var wait = nextMaintenance - _time.GetUtcNow();
+                var wait = _options.MaintenanceInterval - _time.GetElapsedTime(lastMaintenance);
                 var waitMs = (int)Math.Clamp(wait.TotalMilliseconds, 0, int.MaxValue);
                 if (!_queue.TryTake(out var op, waitMs))
                 {
-                    if (_time.GetUtcNow() >= nextMaintenance)
+                    if (_time.GetElapsedTime(lastMaintenance) >= _options.MaintenanceInterval)
                     {
                         RunMaintenance();
-                        nextMaintenance = _time.GetUtcNow() + _options.MaintenanceInterval;
+                        lastMaintenance = _time.GetTimestamp();
                     }
 
                     continue;
@@ -146,10 +151,10 @@ public sealed partial class LiteDbOutbox
             return true;
         }
 
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (now < _nextReopenAt)
+        var left = _reopenDelay - _time.GetElapsedTime(_reopenFrom);
+        if (left > TimeSpan.Zero)
         {
-            var waiting = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure ({_lastReopenFailure}); next attempt in {(_nextReopenAt - now) / 1000.0:0.#} s");
+            var waiting = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure ({_lastReopenFailure}); next attempt in {left.TotalSeconds:0.#} s");
             foreach (var op in ops)
             {
                 op.Fail(waiting);
@@ -162,6 +167,7 @@ public sealed partial class LiteDbOutbox
         {
             OpenDatabase();
             var (state, positions) = LoadState(NewFileSeed()); // a file deleted under a running agent starts from the clock too
+            CheckAgeClock(state.Last);
             lock (_stateLock)
             {
                 _published = state;
@@ -207,6 +213,7 @@ public sealed partial class LiteDbOutbox
         }
 
         var changed = new Dictionary<string, long>(StringComparer.Ordinal);
+        var firstAppended = state.Last + 1;
         var completions = new List<Action>(ops.Count);
         var appended = 0;
         var blobBytes = 0L;
@@ -309,6 +316,7 @@ public sealed partial class LiteDbOutbox
 
         if (appended > 0)
         {
+            NoteAccepted(firstAppended);
             Interlocked.Add(ref _appendedSinceOpen, appended);
             _metrics.Appended(appended);
             _signal.Set(state.Last);

@@ -22,6 +22,9 @@ internal static partial class OutboxLog
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Outbox {Path} near its disk budget ({Bytes} of {Budget} bytes, reason {Reason}): condensed {Condensed} raw entries, dropped {Dropped} summary/raw entries (sequences {FirstSeq}..{LastSeq}); a data_gap event was queued")]
     public static partial void BudgetEnforced(ILogger logger, string path, long bytes, long budget, string reason, long condensed, long dropped, long firstSeq, long lastSeq);
 
+    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "Outbox {Path}: dropped {Dropped} summary/raw entries held longer than max_age {MaxAge} (sequences {FirstSeq}..{LastSeq}); a data_gap event was queued")]
+    public static partial void MaxAgeEnforced(ILogger logger, string path, string maxAge, long dropped, long firstSeq, long lastSeq);
+
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Outbox {Path} holds {Bytes} bytes, over its {Budget} byte budget, and what is left are events and predictions, which are never dropped")]
     public static partial void OverBudgetWithProtected(ILogger logger, string path, long bytes, long budget);
 

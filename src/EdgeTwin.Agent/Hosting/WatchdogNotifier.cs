@@ -10,7 +10,9 @@ namespace EdgeTwin.Agent.Hosting;
 /// Feeds systemd's watchdog (<c>WatchdogSec=</c>) only while the poll loop makes progress, so a hung scheduler gets the
 /// service killed and restarted by <c>Restart=on-failure</c>. Progress is poll attempts (failures count: an agent whose
 /// devices are all down is alive), judged over a window longer than the slowest device's interval and the longest
-/// backoff, because a healthy agent can go that long without a poll.
+/// backoff, because a healthy agent can go that long without a poll. The stall is measured on the monotonic clock: with
+/// the wall clock, a backward NTP step made "now − last progress" negative for the size of the step, so a hung poller
+/// kept being fed.
 /// </summary>
 internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig config, IHostApplicationLifetime lifetime, ILogger<WatchdogNotifier> logger) : BackgroundService
 {
@@ -39,7 +41,8 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
         }
 
         var lastPolls = PollAttempts();
-        var lastProgress = DateTimeOffset.UtcNow;
+        var time = TimeProvider.System; // real monotonic time, like the PeriodicTimer below
+        var lastProgress = time.GetTimestamp();
         using var timer = new PeriodicTimer(tick);
         var stalled = false;
         try
@@ -49,7 +52,7 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 var polls = PollAttempts();
-                var now = DateTimeOffset.UtcNow;
+                var now = time.GetTimestamp();
                 if (polls != lastPolls || runtime.Devices.Count == 0)
                 {
                     lastPolls = polls;
@@ -57,14 +60,15 @@ internal sealed partial class WatchdogNotifier(AgentRuntime runtime, SiteConfig 
                     stalled = false;
                 }
 
-                if (now - lastProgress <= stallLimit)
+                var sinceProgress = time.GetElapsedTime(lastProgress, now);
+                if (sinceProgress <= stallLimit)
                 {
                     notifier.Notify(new ServiceState("WATCHDOG=1"));
                 }
                 else if (!stalled)
                 {
                     stalled = true;
-                    var stalledFor = Durations.Approximate(now - lastProgress);
+                    var stalledFor = Durations.Approximate(sinceProgress);
                     LogStalled(stalledFor);
                 }
             }

@@ -207,6 +207,7 @@ public sealed partial class RuleEngine : IDisposable
     {
         var now = _time.GetUtcNow();
         var nowMs = now.ToUnixTimeMilliseconds();
+        var monoMs = MonoMs();
         lock (_gate)
         {
             foreach (var b in _timed)
@@ -217,13 +218,15 @@ public sealed partial class RuleEngine : IDisposable
                     continue;
                 }
 
-                if (b.Rule.Kind == RuleKind.Stuck && b.HasValue && nowMs - b.RefMs >= after)
+                // Stuck and missing run on the monotonic clock: a wall-clock step forward made every series look
+                // missing at once, a step back held the alert for the size of the step.
+                if (b.Rule.Kind == RuleKind.Stuck && b.HasValue && monoMs - b.RefMs >= after)
                 {
                     Update(b, true, b.Last, now, 0);
                 }
-                else if (b.Rule.Kind == RuleKind.Missing && nowMs - b.LastSeenMs >= after && !_downDevices.Contains(b.Device))
+                else if (b.Rule.Kind == RuleKind.Missing && monoMs - b.LastSeenMs >= after && !_downDevices.Contains(b.Device))
                 {
-                    Update(b, true, (nowMs - b.LastSeenMs) / 1000.0, now, 0);
+                    Update(b, true, (monoMs - b.LastSeenMs) / 1000.0, now, 0);
                 }
             }
 
@@ -240,6 +243,9 @@ public sealed partial class RuleEngine : IDisposable
     }
 
     public void Dispose() => _registry.SeriesAdded -= OnSeriesAdded;
+
+    /// <summary>The monotonic clock in milliseconds (arbitrary origin), for stuck/missing durations.</summary>
+    private long MonoMs() => (long)(_time.GetTimestamp() / (double)_time.TimestampFrequency * 1000);
 
     private void Evaluate(Binding b, in Sample s, DateTimeOffset now, long nowMs, long arrival)
     {
@@ -317,7 +323,7 @@ public sealed partial class RuleEngine : IDisposable
                 {
                     b.HasValue = true;
                     b.Last = s.Value;
-                    b.RefMs = nowMs;
+                    b.RefMs = MonoMs();
                     if (b.Active)
                     {
                         Update(b, false, s.Value, now, arrival);
@@ -326,7 +332,7 @@ public sealed partial class RuleEngine : IDisposable
 
                 break;
             case RuleKind.Missing:
-                b.LastSeenMs = nowMs;
+                b.LastSeenMs = MonoMs();
                 if (b.Active)
                 {
                     Update(b, false, 0, now, arrival);
@@ -495,7 +501,7 @@ public sealed partial class RuleEngine : IDisposable
                 }
             }
 
-            b.LastSeenMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            b.LastSeenMs = MonoMs();
             (bindings ??= []).Add(b);
         }
 
@@ -577,8 +583,10 @@ public sealed partial class RuleEngine : IDisposable
 
         public double Last { get; set; }
 
+        /// <summary>When the value last changed, on the monotonic clock (<see cref="MonoMs"/>).</summary>
         public long RefMs { get; set; }
 
+        /// <summary>When a sample last arrived, on the monotonic clock (<see cref="MonoMs"/>).</summary>
         public long LastSeenMs { get; set; }
 
         /// <summary>Adds a point; returns the change per minute over the window, or NaN while the window holds less than half its span.</summary>

@@ -304,7 +304,7 @@ public sealed partial class AlertManager : IDisposable
                 {
                     _pending.RemoveAt(i);
                 }
-                else if (now - a.PendingSince >= a.Rule.For)
+                else if (_time.GetElapsedTime(a.PendingSinceTimestamp) >= a.Rule.For)
                 {
                     _pending.RemoveAt(i);
                     Fire(a, now);
@@ -788,6 +788,9 @@ public sealed partial class AlertManager : IDisposable
                 {
                     a.State = AlertState.Pending;
                     a.PendingSince = now;
+                    // for: is measured on the monotonic clock: with the wall clock, an NTP step back of an hour held a
+                    // pending alert an hour longer, and a step forward fired it at once.
+                    a.PendingSinceTimestamp = _time.GetTimestamp();
                     _pending.Add(a);
                 }
             }

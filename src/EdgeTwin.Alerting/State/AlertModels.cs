@@ -169,6 +169,9 @@ internal sealed class AlertInstance
 
     public DateTimeOffset PendingSince { get; set; }
 
+    /// <summary>When it became pending on the monotonic clock (<see cref="TimeProvider.GetTimestamp"/>), which <c>for:</c> is measured on.</summary>
+    public long PendingSinceTimestamp { get; set; }
+
     public DateTimeOffset? FiredAt { get; set; }
 
     public DateTimeOffset? ResolvedAt { get; set; }

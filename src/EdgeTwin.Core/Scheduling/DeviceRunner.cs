@@ -4,7 +4,8 @@ using EdgeTwin.Core.Samples;
 namespace EdgeTwin.Core.Scheduling;
 
 /// <summary>
-/// One device's schedule and state: its grid (anchor + phase + n × interval), failure count, and the last value
+/// One device's schedule and state: its grid (phase + n × interval, as time elapsed on the monotonic clock since the
+/// scheduler was created, never the wall clock: an NTP step must not move it), failure count, and the last value
 /// of each of its series, which the quality checks and stale repeats need. Only its own loop touches it, except
 /// <see cref="CaptureSink"/> which an abandoned (timed-out) poll may still write to.
 /// </summary>
@@ -15,12 +16,11 @@ internal sealed class DeviceRunner
     private readonly double _jitterFraction;
     private Sample[] _out = new Sample[16];
 
-    public DeviceRunner(PolledDevice device, DateTimeOffset anchor, TimeSpan phase, double jitterFraction, int seed)
+    public DeviceRunner(PolledDevice device, TimeSpan phase, double jitterFraction, int seed)
     {
         Device = device;
         Interval = device.Interval;
         Timeout = device.Timeout <= TimeSpan.Zero || device.Timeout > device.Interval ? device.Interval : device.Timeout;
-        Anchor = anchor;
         Phase = phase;
         _jitterFraction = jitterFraction;
         _random = new Random(seed);
@@ -34,8 +34,6 @@ internal sealed class DeviceRunner
     public TimeSpan Interval { get; }
 
     public TimeSpan Timeout { get; }
-
-    public DateTimeOffset Anchor { get; }
 
     public TimeSpan Phase { get; }
 
@@ -63,20 +61,20 @@ internal sealed class DeviceRunner
     /// <summary>A poll that outlived its timeout and ignored cancellation; no new poll starts until it ends.</summary>
     public Task? Abandoned { get; set; }
 
-    /// <summary>Grid time of tick <paramref name="tick"/>, without jitter.</summary>
-    public DateTimeOffset GridTime(long tick) => Anchor + Phase + (Interval * tick);
+    /// <summary>Grid time of tick <paramref name="tick"/> (monotonic time since the scheduler's start), without jitter.</summary>
+    public TimeSpan GridTime(long tick) => Phase + (Interval * tick);
 
     /// <summary>Grid time plus a fresh jitter draw; the jitter never accumulates, the grid stays fixed.</summary>
-    public DateTimeOffset DueTime(long tick)
+    public TimeSpan DueTime(long tick)
     {
         var jitter = _jitterFraction <= 0 ? TimeSpan.Zero : Interval * (_random.NextDouble() * _jitterFraction);
         return GridTime(tick) + jitter;
     }
 
     /// <summary>The first tick after <paramref name="previous"/> whose grid time is strictly after <paramref name="notBefore"/>.</summary>
-    public long NextTick(long previous, DateTimeOffset notBefore)
+    public long NextTick(long previous, TimeSpan notBefore)
     {
-        var since = notBefore - Anchor - Phase;
+        var since = notBefore - Phase;
         var tick = since < TimeSpan.Zero ? 0 : (since.Ticks / Interval.Ticks) + 1;
         return Math.Max(tick, previous + 1);
     }

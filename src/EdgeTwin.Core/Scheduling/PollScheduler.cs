@@ -10,7 +10,8 @@ namespace EdgeTwin.Core.Scheduling;
 
 /// <summary>
 /// Polls every <see cref="IPolledSource"/> on its own fixed grid: <c>start + phase + n × interval</c> plus a small
-/// jitter that never accumulates. Each device has its own loop, so a slow or dead device only ever delays itself:
+/// jitter that never accumulates. The grid runs on the monotonic clock (<see cref="TimeProvider.GetTimestamp"/>): a
+/// step of the wall clock (NTP, an operator's <c>date -s</c>) changes the samples' timestamps, never the cadence. Each device has its own loop, so a slow or dead device only ever delays itself:
 /// its poll is cut at its timeout, a poll that ignores cancellation is abandoned (and that device skips polls until it
 /// returns), and a down device backs off exponentially but stays on its grid. For devices sharing a line (RS-485 units)
 /// the timeout covers only the device's own exchanges: time the source reports as queued for the line (a
@@ -36,6 +37,7 @@ public sealed class PollScheduler : IAsyncDisposable
     private readonly CancellationTokenSource _stopScheduling = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _origin;
     private Task[] _loops = [];
     private int _started;
 
@@ -78,7 +80,7 @@ public sealed class PollScheduler : IAsyncDisposable
 
         _devices = new DeviceRunner[list.Count];
         var seed = _options.RandomSeed ?? Random.Shared.Next();
-        var anchor = _time.GetUtcNow();
+        _origin = _time.GetTimestamp();
 
         // Spread devices that share an interval evenly over it, in config order, so they never all fire together.
         foreach (var group in list.Select((d, i) => (Device: d, Order: i)).GroupBy(x => x.Device.Interval))
@@ -87,7 +89,7 @@ public sealed class PollScheduler : IAsyncDisposable
             for (var k = 0; k < members.Count; k++)
             {
                 var phase = TimeSpan.FromTicks(group.Key.Ticks * k / members.Count);
-                _devices[members[k].Order] = new DeviceRunner(members[k].Device, anchor, phase, _options.JitterFraction, HashCode.Combine(seed, members[k].Order));
+                _devices[members[k].Order] = new DeviceRunner(members[k].Device, phase, _options.JitterFraction, HashCode.Combine(seed, members[k].Order));
             }
         }
 
@@ -101,6 +103,9 @@ public sealed class PollScheduler : IAsyncDisposable
     internal int BusyLoops => _activity.Busy;
 
     public int DeviceCount => _devices.Length;
+
+    /// <summary>Monotonic time since the scheduler was created: the clock of every device's grid.</summary>
+    private TimeSpan Elapsed => _time.GetElapsedTime(_origin);
 
     /// <summary>
     /// Faults with the exception of the first device loop that crashed (a bug, not a device error: device errors
@@ -189,13 +194,14 @@ public sealed class PollScheduler : IAsyncDisposable
             while (!stop.IsCancellationRequested)
             {
                 var due = device.DueTime(tick);
-                device.NextPoll = due;
+                // For status only: the wall-clock reading expected at the due time (it moves with a step, the grid does not).
+                device.NextPoll = _time.GetUtcNow() + (due - Elapsed);
                 await DelayUntilAsync(due, stop).ConfigureAwait(false);
 
                 if (device.Abandoned is { IsCompleted: false })
                 {
                     // The last poll ignored its cancellation; a second one on the same device would only pile up.
-                    var late = _time.GetUtcNow();
+                    var late = Elapsed;
                     SchedulerLog.StillInFlight(_logger, device.DeviceId, Durations.Approximate(late - due));
                     device.Skipped++;
                     _metrics.PollsSkipped.Add(1, tags);
@@ -214,7 +220,7 @@ public sealed class PollScheduler : IAsyncDisposable
                     _gate.Release();
                 }
 
-                var now = _time.GetUtcNow();
+                var now = Elapsed;
                 var notBefore = device.State == DeviceState.Down ? now + Backoff(device) - device.Interval : now;
                 var next = device.NextTick(tick, notBefore);
                 if (next > tick + 1)
@@ -254,13 +260,14 @@ public sealed class PollScheduler : IAsyncDisposable
         return backoff > cap ? cap : backoff;
     }
 
-    private async Task PollOnceAsync(DeviceRunner device, DateTimeOffset due, System.Diagnostics.TagList tags)
+    private async Task PollOnceAsync(DeviceRunner device, TimeSpan due, System.Diagnostics.TagList tags)
     {
         var abort = _abort.Token;
+        // The wall clock only stamps the samples (what consumers want); lateness and durations are monotonic.
         var startedAt = _time.GetUtcNow();
         var acquiredAt = startedAt.ToUnixTimeMilliseconds();
         var startTimestamp = _time.GetTimestamp();
-        _metrics.PollLateness.Record(Math.Max(0, (startedAt - due).TotalMilliseconds), tags);
+        _metrics.PollLateness.Record(Math.Max(0, (_time.GetElapsedTime(_origin, startTimestamp) - due).TotalMilliseconds), tags);
         device.Polls++;
 
         using var pollCts = CancellationTokenSource.CreateLinkedTokenSource(abort);
@@ -447,11 +454,11 @@ public sealed class PollScheduler : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until <paramref name="due"/> on the scheduler's clock, parking the loop meanwhile.</summary>
-    private async ValueTask DelayUntilAsync(DateTimeOffset due, CancellationToken cancellationToken)
+    /// <summary>Waits until <paramref name="due"/> (monotonic time since the start), parking the loop meanwhile.</summary>
+    private async ValueTask DelayUntilAsync(TimeSpan due, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var wait = due - _time.GetUtcNow();
+        var wait = due - Elapsed;
         if (wait <= TimeSpan.Zero)
         {
             return;

@@ -57,7 +57,9 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     private readonly long _checkpointIntervalMs;
     private List<OutboxBlob>? _recoveryBlobs; // the recovery's blob changes, when its own commit failed
     private readonly List<OpenWindow> _openWindows = [];
-    private long _lastCheckpointMs;
+    // When the last checkpoint was taken, on the monotonic clock: with the wall clock, a step back of an hour stopped
+    // the open-window checkpoints for that hour (a crash then lost up to an hour of summaries).
+    private long _lastCheckpointTimestamp;
     private long _checkpointTakenMs; // the committed checkpoint's time, which the closed-series record refers to
     private bool _checkpointDue;
     private bool _stopped; // FlushAll ran: the next checkpoint is a clean stop's
@@ -173,7 +175,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             }
 
             _added += _pending.Count - before;
-            if (_checkpoints is not null && (all || now - _lastCheckpointMs >= _checkpointIntervalMs))
+            if (_checkpoints is not null && (all || _lastCheckpointTimestamp == 0 || _time.GetElapsedTime(_lastCheckpointTimestamp).TotalMilliseconds >= _checkpointIntervalMs))
             {
                 _checkpointDue = true;
                 _stopped |= all;
@@ -246,7 +248,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             await store.AppendAsync(records, blobs, timeout.Token).ConfigureAwait(false);
             lock (_sync)
             {
-                _lastCheckpointMs = now;
+                _lastCheckpointTimestamp = _time.GetTimestamp();
                 _checkpointTakenMs = now;
                 _catalogCommitted = 0;
             }
@@ -548,7 +550,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             {
                 // A LiteDB document holds 16 MB: a larger one would fail the commit, and with it the records. The old
                 // checkpoint stays consistent (the closed-series record goes on), it only ages.
-                _lastCheckpointMs = now;
+                _lastCheckpointTimestamp = _time.GetTimestamp();
                 if (!_tooLargeLogged)
                 {
                     _tooLargeLogged = true;
@@ -560,7 +562,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
 
             blobs.Add(new(OpenWindowCheckpoint.ClosedBlob, ReadOnlyMemory<byte>.Empty));
             _summarizer.ClearClosed();
-            _lastCheckpointMs = now;
+            _lastCheckpointTimestamp = _time.GetTimestamp();
             checkpoint = new Checkpoint(now, catalogCount);
             return blobs;
         }

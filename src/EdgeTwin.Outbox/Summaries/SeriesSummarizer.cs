@@ -133,15 +133,19 @@ public sealed class SeriesSummarizer
                 state.Open = true;
                 state.Partial = windowStart < _startedAtMs; // restarted inside this window: its first part went before the stop
             }
-            else if (windowStart > state.Window.StartMs)
+            else if (windowStart > state.Window.StartMs || windowStart + _windowMs + _graceMs < state.Window.StartMs)
             {
+                // The next window; or a sample more than a window and the late grace older than the open one: one
+                // series' samples come in order, so the wall clock was stepped back (NTP). Before, that sample and all
+                // after it were counted as "late" into the open window, which neither a later sample nor Flush closed
+                // until the clock had caught up again: an hour of data in one window, no summary for an hour.
                 Close(ref state, sample.Series.Value, partial: false, output);
                 state.Window.Reset(windowStart, windowStart + _windowMs);
                 state.Open = true;
                 state.Partial = false;
             }
 
-            // A late sample (older than the open window) is counted in the open window rather than lost.
+            // A late sample (older than the open window, by less than a window and the grace) is counted in the open window rather than lost.
             state.Window.Add(sample.Value, sample.TimestampUnixMs, sample.IsGood);
         }
     }

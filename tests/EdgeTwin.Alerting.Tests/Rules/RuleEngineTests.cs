@@ -78,6 +78,49 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_a_wall_clock_step_held_a_pending_alert_for_the_size_of_the_step_or_fired_it_at_once()
+    {
+        // for: compared wall-clock instants: an NTP step back of an hour kept an inlet alarm pending an hour longer, a step
+        // forward fired it at once, skipping its hold-down.
+        await using var h = await Harness.StartAsync(Inlet);
+        var s = h.Series("rack-r01", "inlet", "rack.inlet_temperature");
+        h.Feed(s, 28);
+        h.Clock.Step(TimeSpan.FromHours(-1));
+        h.Advance(TimeSpan.FromSeconds(29));
+        Assert.Equal(AlertState.Pending, h.StateOf("inlet-hot"));
+        h.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.Equal(AlertState.Firing, h.StateOf("inlet-hot"));
+
+        h.Feed(s, 20);
+        Assert.Null(h.Active("inlet-hot"));
+        h.Feed(s, 28);
+        h.Clock.Step(TimeSpan.FromDays(1));
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(AlertState.Pending, h.StateOf("inlet-hot"));
+    }
+
+    [Fact]
+    public async Task Regression_a_forward_clock_step_made_every_series_look_missing()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: no-data, type: missing, match: { device: "rack-*" }, after: 1m, severity: critical }
+            """);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 22);
+        h.Clock.Step(TimeSpan.FromDays(1));
+        h.Advance(TimeSpan.FromSeconds(2));
+        Assert.Null(h.Active("no-data"));
+
+        // And a step back does not hide a real gap.
+        h.Feed(s, 22);
+        h.Clock.Step(TimeSpan.FromHours(-2));
+        h.Advance(TimeSpan.FromSeconds(61));
+        Assert.NotNull(h.Active("no-data"));
+    }
+
+    [Fact]
     public async Task Threshold_that_drops_back_before_its_duration_never_fires()
     {
         await using var h = await Harness.StartAsync(Inlet);

@@ -139,6 +139,7 @@ internal sealed class Harness : IAsyncDisposable
         Dir = dir;
         Config = config;
         Time = time;
+        Clock = new SteppableClock(time);
         Registry = registry;
     }
 
@@ -159,6 +160,9 @@ internal sealed class Harness : IAsyncDisposable
     public AlertsConfig Config { get; }
 
     public FakeTimeProvider Time { get; }
+
+    /// <summary>The service's clock: <see cref="Time"/>, whose wall clock a test can step (NTP) while its timestamp and timers run on.</summary>
+    public SteppableClock Clock { get; }
 
     public SeriesRegistry Registry { get; }
 
@@ -188,7 +192,7 @@ internal sealed class Harness : IAsyncDisposable
         Service = new AlertingService(Config, Site, Registry, Events, new AlertingOptions
         {
             StorePath = Path.Combine(Dir, "alerts.db"),
-            TimeProvider = Time,
+            TimeProvider = Clock,
             LoggerFactory = LoggerFactory,
             Metrics = Metrics,
             RunConnectivityProbe = false,
@@ -210,7 +214,7 @@ internal sealed class Harness : IAsyncDisposable
         Registry.GetOrAdd(new SeriesDescriptor(device, metric, unit, MetricKind.Gauge, role));
 
     public void Feed(SeriesId id, double value, SampleQuality quality = SampleQuality.Good) =>
-        Service.Process([new Sample(id, Time.GetUtcNow().ToUnixTimeMilliseconds(), value, quality)]);
+        Service.Process([new Sample(id, Clock.GetUtcNow().ToUnixTimeMilliseconds(), value, quality)]);
 
     /// <summary>Advances the fake clock (the tick timer fires on the way).</summary>
     public void Advance(TimeSpan by)
@@ -243,4 +247,27 @@ internal sealed class Harness : IAsyncDisposable
 
     /// <summary>Disposes the service but keeps the directory (for restart tests that hand it on).</summary>
     public ValueTask StopKeepingStateAsync() => Service.DisposeAsync();
+}
+
+/// <summary>
+/// A clock whose wall time can be stepped (as NTP or <c>date -s</c> do) while its monotonic timestamp and timers run on
+/// <paramref name="inner"/>'s steady time, like CLOCK_REALTIME vs CLOCK_MONOTONIC on Linux.
+/// </summary>
+internal sealed class SteppableClock(FakeTimeProvider inner) : TimeProvider
+{
+    private long _offsetTicks;
+
+    /// <summary>Steps the wall clock by <paramref name="by"/> (negative: backwards); timestamps and timers are not touched.</summary>
+    public void Step(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
+
+    public override DateTimeOffset GetUtcNow() => inner.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
+
+    public override long GetTimestamp() => inner.GetTimestamp();
+
+    public override long TimestampFrequency => inner.TimestampFrequency;
+
+    public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+        inner.CreateTimer(callback, state, dueTime, period);
 }

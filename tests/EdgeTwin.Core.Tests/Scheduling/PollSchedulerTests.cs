@@ -94,6 +94,38 @@ public sealed class PollSchedulerTests
     }
 
     [Fact]
+    public async Task Regression_a_backward_clock_step_stopped_all_polling()
+    {
+        // The grid was wall-clock (anchor = GetUtcNow, wait = due - GetUtcNow): after NTP stepped the clock back one
+        // hour every device loop slept one hour, and a later forward step could not shorten the armed timer.
+        await using var h = new SchedulerHarness();
+        var a = h.Source("a");
+        var b = h.Source("b");
+        await h.StartAsync(new PolledDevice(a, Interval, PollTimeout), new PolledDevice(b, Interval, PollTimeout));
+
+        await h.AdvanceAsync(S(25));
+        h.Clock.Step(TimeSpan.FromHours(-1));
+        await h.AdvanceAsync(S(30));
+        h.Clock.Step(TimeSpan.FromDays(1));
+        await h.AdvanceAsync(S(20));
+
+        // Polls keep the steady (monotonic) cadence through both steps: none missed, none skipped, no burst.
+        Assert.Equal(Enumerable.Range(0, 8).Select(n => Interval * n), Offsets(a));
+        Assert.Equal(Enumerable.Range(0, 8).Select(n => S(5) + (Interval * n)), Offsets(b));
+        Assert.All(h.Scheduler!.Status(), s => Assert.Equal(0, s.SkippedPolls));
+
+        // Samples are stamped with the wall clock, stepped as it was.
+        var stamps = h.Samples.Samples.Where(s => h.Registry[s.Series].DeviceId == "a").Select(s => s.Timestamp).ToArray();
+        Assert.Equal(SchedulerHarness.Start + S(20), stamps[2]);
+        Assert.Equal(SchedulerHarness.Start + S(30) - TimeSpan.FromHours(1), stamps[3]);
+        Assert.Equal(SchedulerHarness.Start + S(70) + TimeSpan.FromDays(1) - TimeSpan.FromHours(1), stamps[7]);
+
+        // Status shows the next poll on the wall clock as it now reads.
+        var status = h.Scheduler.Status().Single(s => s.DeviceId == "a");
+        Assert.Equal(h.Clock.GetUtcNow() + S(5), status.NextPoll);
+    }
+
+    [Fact]
     public async Task Regression_a_wrong_unit_id_logged_nothing_above_debug_until_down_and_only_no_answer_within_2s()
     {
         // The scheduler's deadline replaced the source's account (unit, function, address) with a generic text, and

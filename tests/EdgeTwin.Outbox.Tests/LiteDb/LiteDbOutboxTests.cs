@@ -415,14 +415,19 @@ public sealed class LiteDbOutboxTests : IDisposable
     }
 
     [Fact]
-    public async Task Entries_older_than_the_maximum_age_are_dropped_except_events_and_predictions()
+    public async Task Entries_of_an_earlier_run_older_than_the_maximum_age_are_dropped_except_events_and_predictions()
     {
-        await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, MaxAge = TimeSpan.FromDays(7), Identity = o.Identity });
-        outbox.RegisterUplink("mqtt");
+        var options = (LiteDbOutboxOptions o) => new LiteDbOutboxOptions { Path = o.Path, MaxAge = TimeSpan.FromDays(7), Identity = o.Identity };
         var old = Now.AddDays(-8).ToUnixTimeMilliseconds();
         var recent = Now.AddDays(-6).ToUnixTimeMilliseconds();
-        await outbox.AppendAsync([Summary(old), Event(old, "old alert"), Forecast(old, 1), Summary(recent), UplinkBodies.Raw(UplinkBodiesTests.Gw, UplinkBodiesTests.Inlet, [new RawPoint(old, 1, 0)])], Ct);
+        await using (var earlier = await OpenAsync(options))
+        {
+            earlier.RegisterUplink("mqtt");
+            await earlier.AppendAsync([Summary(old), Event(old, "old alert"), Forecast(old, 1), Summary(recent), UplinkBodies.Raw(UplinkBodiesTests.Gw, UplinkBodiesTests.Inlet, [new RawPoint(old, 1, 0)])], Ct);
+        }
 
+        // Entries of an earlier run are judged by the time they describe against the wall clock read at open.
+        await using var outbox = await OpenAsync(options);
         await outbox.RunMaintenanceAsync(Ct);
 
         var entries = await ReadAllAsync(outbox);
@@ -437,6 +442,66 @@ public sealed class LiteDbOutboxTests : IDisposable
         // Nothing more to do: no second gap event.
         await outbox.RunMaintenanceAsync(Ct);
         Assert.Equal(4, outbox.GetStats().Depth);
+    }
+
+    [Fact]
+    public async Task Entries_accepted_in_this_run_are_dropped_once_held_for_the_maximum_age_whatever_time_they_describe()
+    {
+        await using var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, MaxAge = TimeSpan.FromDays(7), Identity = o.Identity });
+        outbox.RegisterUplink("mqtt");
+        await outbox.AppendAsync([Summary(Now.AddDays(-8).ToUnixTimeMilliseconds(), n: 1), Summary(Now.ToUnixTimeMilliseconds(), n: 2)], Ct);
+        _time.Advance(TimeSpan.FromDays(3));
+        await outbox.AppendAsync([Summary(_time.GetUtcNow().ToUnixTimeMilliseconds(), n: 3)], Ct);
+
+        // Held 3 days and 0 days: nothing goes, not even the entry describing a time 8 days back.
+        await outbox.RunMaintenanceAsync(Ct);
+        Assert.Equal(0, outbox.GetStats().Dropped);
+
+        _time.Advance(TimeSpan.FromDays(4));
+        await outbox.RunMaintenanceAsync(Ct);
+        Assert.Equal(2, outbox.GetStats().Dropped);
+        Assert.Equal([3], (await ReadAllAsync(outbox)).Where(e => e.Record.Kind == OutboxKind.Summary).Select(e => (int)Json(e).GetProperty("last").GetDouble()));
+
+        _time.Advance(TimeSpan.FromDays(3));
+        await outbox.RunMaintenanceAsync(Ct);
+        Assert.Equal(3, outbox.GetStats().Dropped);
+        Assert.DoesNotContain(await ReadAllAsync(outbox), e => e.Record.Kind == OutboxKind.Summary);
+    }
+
+    [Fact]
+    public async Task Regression_ntp_sync_after_a_wrong_boot_clock_dropped_the_backlog_as_max_age()
+    {
+        // A gateway without RTC boots 10 days behind with its uplink down; one second after NTP stepped the clock to the
+        // real time, every undelivered entry was dropped as max_age (stamped 10 days "ago"), and the log said "near its
+        // disk budget (640 of 536870912 bytes, reason max_age)".
+        var clock = new SteppableClock(_time, TimeSpan.FromDays(-10));
+        var logs = new FakeLogCollector();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)));
+        var options = new LiteDbOutboxOptions { Path = DbPath, MaxAge = TimeSpan.FromDays(7), Identity = UplinkBodiesTests.Gw };
+        await using var outbox = await LiteDbOutbox.OpenAsync(options, loggerFactory.CreateLogger<LiteDbOutbox>(), _meters, clock, Ct);
+        outbox.RegisterUplink("mqtt");
+        for (var i = 0; i < 4; i++)
+        {
+            await outbox.AppendAsync([Summary(clock.GetUtcNow().ToUnixTimeMilliseconds(), n: i)], Ct);
+            _time.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        clock.Step(TimeSpan.FromDays(10));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await outbox.AppendAsync([Summary(clock.GetUtcNow().ToUnixTimeMilliseconds(), n: 4)], Ct);
+        await outbox.RunMaintenanceAsync(Ct);
+
+        Assert.Equal(0, outbox.GetStats().Dropped);
+        Assert.Equal(5, outbox.GetStats().Depth);
+        Assert.DoesNotContain(logs.GetSnapshot(), r => r.Level >= LogLevel.Warning);
+
+        // Held for max_age they do go, and the log names the reason rather than the disk budget.
+        _time.Advance(TimeSpan.FromDays(7));
+        await outbox.RunMaintenanceAsync(Ct);
+        Assert.Equal(5, outbox.GetStats().Dropped);
+        var warning = Assert.Single(logs.GetSnapshot(), r => r.Level == LogLevel.Warning);
+        Assert.Contains("dropped 5 summary/raw entries held longer than max_age 7d", warning.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("budget", warning.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -125,6 +125,40 @@ public sealed class OpenWindowRecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_backward_clock_step_stopped_the_open_window_checkpoints()
+    {
+        // The checkpoint interval was a wall-clock difference: after NTP stepped the clock back an hour, no checkpoint
+        // was taken for an hour, and a crash then lost everything summarised since the step.
+        var clock = new LiteDb.SteppableClock(_time);
+        var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = _dir.File("outbox.db"), Identity = UplinkBodiesTests.Gw }, time: clock, cancellationToken: Ct);
+        outbox.RegisterUplink("u");
+        var registry = new SeriesRegistry();
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { StartedAtMs = clock.GetUtcNow().ToUnixTimeMilliseconds() });
+        var feeder = new OutboxFeeder(outbox, summarizer, registry, UplinkBodiesTests.Gw, clock, new FakeLogger<OutboxFeeder>(), checkpointInterval: Interval);
+        await feeder.RecoverAsync(Ct);
+        await using (var first = new Run { Outbox = outbox, Feeder = feeder, Registry = registry, Log = new FakeLogger<OutboxFeeder>() })
+        {
+            At(T0 + 1_000);
+            await first.WriteAsync("rack-a01", clock.GetUtcNow().ToUnixTimeMilliseconds(), 1);
+            await first.Feeder.FlushAsync(all: false, Ct);
+            clock.Step(TimeSpan.FromHours(-1));
+            for (var s = 2; s <= 20; s++)
+            {
+                At(T0 + (s * 1000));
+                await first.WriteAsync("rack-a01", clock.GetUtcNow().ToUnixTimeMilliseconds(), s);
+            }
+
+            await first.Feeder.FlushAsync(all: false, Ct); // 19 s after the last checkpoint on the monotonic clock: one is due
+        }
+
+        At(T0 + 95_000);
+        await using var second = await StartAsync(Interval);
+        var bodies = await BodiesAsync(second.Outbox);
+        var recovered = Assert.Single(Summaries(bodies, "rack-a01"), b => b.TryGetProperty("partial", out var p) && p.GetBoolean() && b.GetProperty("count").GetInt64() == 19);
+        Assert.Equal(T0 - 3_600_000, recovered.GetProperty("start_ms").GetInt64());
+    }
+
+    [Fact]
     public async Task A_window_closed_after_the_checkpoint_is_not_sent_again()
     {
         await using (var first = await StartAsync(Interval))

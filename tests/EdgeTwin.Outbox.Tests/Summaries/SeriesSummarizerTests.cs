@@ -44,6 +44,30 @@ public sealed class SeriesSummarizerTests
     }
 
     [Fact]
+    public void Regression_a_backward_clock_step_merged_an_hour_of_samples_into_one_window()
+    {
+        var (registry, inlet, _) = Registry();
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { Window = TimeSpan.FromSeconds(10), LateGrace = TimeSpan.FromSeconds(2) });
+        var output = new List<OutboxRecord>();
+        const long Hour = 3_600_000;
+        summarizer.Add([new(inlet, T0 + 1_000, 1), new(inlet, T0 + 5_000, 3)], output);
+
+        // NTP steps the clock back an hour: the next samples are stamped an hour earlier.
+        summarizer.Add([new(inlet, T0 + 11_000 - Hour, 10)], output);
+        summarizer.Add([new(inlet, T0 + 15_000 - Hour, 20)], output);
+        summarizer.Flush(T0 + 22_000 - Hour, output);
+
+        Assert.Equal(2, output.Count);
+        var before = Json(output[0]);
+        Assert.Equal(T0, before.GetProperty("start_ms").GetInt64());
+        Assert.Equal(2, before.GetProperty("count").GetInt64());
+        var after = Json(output[1]);
+        Assert.Equal(T0 + 10_000 - Hour, after.GetProperty("start_ms").GetInt64());
+        Assert.Equal(2, after.GetProperty("count").GetInt64());
+        Assert.Equal(15, after.GetProperty("mean").GetDouble());
+    }
+
+    [Fact]
     public void Flush_closes_windows_only_after_the_late_grace_and_skips_empty_series()
     {
         var (registry, inlet, outlet) = Registry();
