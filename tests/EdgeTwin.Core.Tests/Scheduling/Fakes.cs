@@ -3,6 +3,7 @@ using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Scheduling;
 using EdgeTwin.Core.Sources;
+using EdgeTwin.Tests.Shared;
 using Microsoft.Extensions.Time.Testing;
 
 namespace EdgeTwin.Core.Tests.Scheduling;
@@ -315,27 +316,4 @@ internal sealed class ListLogger(System.Collections.Concurrent.ConcurrentQueue<(
 
     public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
         logs.Enqueue((logLevel, formatter(state, exception)));
-}
-
-/// <summary>
-/// A clock whose wall time can be stepped (as NTP or <c>date -s</c> do) while its monotonic timestamp and timers run on
-/// <paramref name="inner"/>'s steady time, like CLOCK_REALTIME vs CLOCK_MONOTONIC on Linux.
-/// </summary>
-internal sealed class SteppableClock(FakeTimeProvider inner) : TimeProvider
-{
-    private long _offsetTicks;
-
-    /// <summary>Steps the wall clock by <paramref name="by"/> (negative: backwards); timestamps and timers are not touched.</summary>
-    public void Step(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
-
-    public override DateTimeOffset GetUtcNow() => inner.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
-
-    public override long GetTimestamp() => inner.GetTimestamp();
-
-    public override long TimestampFrequency => inner.TimestampFrequency;
-
-    public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
-
-    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
-        inner.CreateTimer(callback, state, dueTime, period);
 }

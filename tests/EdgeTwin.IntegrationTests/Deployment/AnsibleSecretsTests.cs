@@ -18,22 +18,10 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
 
     private static string ReadyScript => Path.Combine(AnsibleDir, "roles", "edgetwin", "files", "edgetwin-ready");
 
-    // Debian's interpreter, as the role's hosts have it (a python3 shim earlier on PATH may not run for other users).
-    private static string Python()
-    {
-        if (!File.Exists("/usr/bin/python3"))
-        {
-            Console.WriteLine("SKIP: /usr/bin/python3 (Debian package 'python3') is not installed");
-            Assert.Skip("/usr/bin/python3 (Debian package 'python3') is not installed");
-        }
-
-        return "/usr/bin/python3";
-    }
-
     [Fact]
     public async Task Regression_edgetwin_ready_repeated_secrets_from_the_agents_output_when_it_was_not_ready()
     {
-        var python = Python();
+        var python = Tool.DebianPython();
         // What an agent that fails at start may print: a config diagnostic (keys only, the part the engineer needs), a
         // webhook URL with a token in its query, a broker URL with user info, a JSON log field and a key=value pair.
         const string agentOutput = """
@@ -71,7 +59,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
     [Fact]
     public async Task Regression_edgetwin_ready_repeated_a_webhook_key_written_in_the_url_path()
     {
-        var python = Python();
+        var python = Tool.DebianPython();
         // The agent masks such a key itself (Redact.IsTokenSegment); the scrub is the net for output it did not redact.
         const string agentOutput = """
             alerts: webhook POST https://hooks.example.net/services/T000/B000/Xq7kP2mN9vR4sT8wY3zA failed
@@ -124,7 +112,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
         }
 
         Tool.Require("setpriv", "util-linux");
-        return Python();
+        return Tool.DebianPython();
     }
 
     [Fact]

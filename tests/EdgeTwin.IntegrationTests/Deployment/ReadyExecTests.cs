@@ -25,21 +25,10 @@ public sealed class ReadyExecTests(ITestOutputHelper output)
         sys.stdout.write('stopping\n'); sys.stdout.flush()
         """;
 
-    private static string Python()
-    {
-        if (!File.Exists("/usr/bin/python3"))
-        {
-            Console.WriteLine("SKIP: /usr/bin/python3 (Debian package 'python3') is not installed");
-            Assert.Skip("/usr/bin/python3 (Debian package 'python3') is not installed");
-        }
-
-        return "/usr/bin/python3";
-    }
-
     [Fact]
     public async Task Regression_edgetwin_ready_exec_hung_on_SIGTERM_when_the_agent_logged_more_than_a_pipe_holds()
     {
-        var python = Python();
+        var python = Tool.DebianPython();
         // Before: nobody read the agent's output until it failed, so 64 KiB of logs filled the pipe, the agent blocked
         // in its next write, and its clean stop became "did not stop within 60s of SIGTERM" (a good release rolled back).
         var result = await Tool.RunAsync(python, [ReadyScript, "exec", "--timeout", "30", "--settle", "1", "--", python, "-c", ChattyAgent], Timeout, Ct);
@@ -51,7 +40,7 @@ public sealed class ReadyExecTests(ITestOutputHelper output)
     [Fact]
     public async Task A_release_that_fails_after_SIGTERM_is_reported_with_its_last_output()
     {
-        var python = Python();
+        var python = Tool.DebianPython();
         var agent = ChattyAgent.Replace("sys.stdout.write('stopping\\n'); sys.stdout.flush()", "sys.stdout.write('fatal: outbox flush failed\\n'); sys.stdout.flush(); sys.exit(3)", StringComparison.Ordinal);
         Assert.NotEqual(ChattyAgent, agent);
         var result = await Tool.RunAsync(python, [ReadyScript, "exec", "--timeout", "30", "--settle", "1", "--", python, "-c", agent], Timeout, Ct);

@@ -13,17 +13,6 @@ public sealed class ReadyUnitTests(ITestOutputHelper output)
 
     private static string ReadyScript => Path.Combine(Tool.RepoRoot(), "ansible", "roles", "edgetwin", "files", "edgetwin-ready");
 
-    private static string Python()
-    {
-        if (!File.Exists("/usr/bin/python3"))
-        {
-            Console.WriteLine("SKIP: /usr/bin/python3 (Debian package 'python3') is not installed");
-            Assert.Skip("/usr/bin/python3 (Debian package 'python3') is not installed");
-        }
-
-        return "/usr/bin/python3";
-    }
-
     private static void Script(string path, string text)
     {
         File.WriteAllText(path, text.Replace("\r", "", StringComparison.Ordinal) + "\n");
@@ -36,7 +25,7 @@ public sealed class ReadyUnitTests(ITestOutputHelper output)
     [Fact]
     public async Task Regression_edgetwin_ready_unit_printed_only_the_systemd_state_not_the_agents_last_output()
     {
-        var python = Python();
+        var python = Tool.DebianPython();
         using var dir = new TempDir();
         var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
         // systemd's view of a release that exited before READY=1 five times.
@@ -76,7 +65,7 @@ public sealed class ReadyUnitTests(ITestOutputHelper output)
     [Fact]
     public async Task A_journalctl_that_hangs_does_not_hold_the_verdict()
     {
-        var python = Python();
+        var python = Tool.DebianPython();
         using var dir = new TempDir();
         var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
         Script(Path.Combine(bin, "systemctl"), """

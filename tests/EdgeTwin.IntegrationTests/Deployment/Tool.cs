@@ -114,4 +114,21 @@ internal static class Tool
 
         return path;
     }
+
+    /// <summary>
+    /// Debian's interpreter, as the role's hosts have it (a python3 shim earlier on PATH may lack Debian's modules or not
+    /// run for other users); without it the test is skipped with the reason printed.
+    /// </summary>
+    public static string DebianPython()
+    {
+        const string python = "/usr/bin/python3";
+        if (!File.Exists(python))
+        {
+            const string reason = "/usr/bin/python3 (Debian package 'python3') is not installed";
+            Console.WriteLine($"SKIP: {reason}");
+            Assert.Skip(reason);
+        }
+
+        return python;
+    }
 }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
+using EdgeTwin.Tests.Shared;
 
 namespace EdgeTwin.Outbox.Tests.LiteDb;
 

@@ -6,6 +6,7 @@ using FsCheck.Fluent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
+using EdgeTwin.Tests.Shared;
 
 namespace EdgeTwin.Outbox.Tests.Summaries;
 
@@ -129,7 +130,7 @@ public sealed class OpenWindowRecoveryTests : IDisposable
     {
         // The checkpoint interval was a wall-clock difference: after NTP stepped the clock back an hour, no checkpoint
         // was taken for an hour, and a crash then lost everything summarised since the step.
-        var clock = new LiteDb.SteppableClock(_time);
+        var clock = new SteppableClock(_time);
         var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = _dir.File("outbox.db"), Identity = UplinkBodiesTests.Gw }, time: clock, cancellationToken: Ct);
         outbox.RegisterUplink("u");
         var registry = new SeriesRegistry();

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 
-namespace EdgeTwin.Outbox.Tests.LiteDb;
+// Shared by the Core, Outbox and Alerting tests (linked into the other two projects).
+namespace EdgeTwin.Tests.Shared;
 
 /// <summary>
 /// A clock whose wall time can be stepped (as NTP or <c>date -s</c> do) while its monotonic timestamp and timers run on
