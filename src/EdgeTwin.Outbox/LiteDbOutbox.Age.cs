@@ -110,15 +110,22 @@ public sealed partial class LiteDbOutbox
     {
         foreach (var doc in docs)
         {
-            if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
-            {
-                continue;
-            }
-
-            var sequence = doc["_id"].AsInt64;
-            state.Bytes -= Segments.Delete(sequence);
-            state.Depth--;
-            gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
+            TryDrop(ref state, gap, doc);
         }
+    }
+
+    /// <summary>Deletes one summary or raw entry and names it in the gap; events and predictions are never dropped (false).</summary>
+    private bool TryDrop(ref StoreState state, GapTracker gap, BsonDocument doc)
+    {
+        if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
+        {
+            return false;
+        }
+
+        var sequence = doc["_id"].AsInt64;
+        state.Bytes -= Segments.Delete(sequence);
+        state.Depth--;
+        gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
+        return true;
     }
 }

@@ -321,16 +321,7 @@ public sealed partial class LiteDbOutbox
             cursor = chunk[^1]["_id"].AsInt64;
             foreach (var doc in chunk)
             {
-                if (!IsDroppable((OutboxKind)doc[FieldKind].AsInt32))
-                {
-                    continue;
-                }
-
-                var sequence = doc["_id"].AsInt64;
-                state.Bytes -= Segments.Delete(sequence);
-                state.Depth--;
-                gap.Track(sequence, doc[FieldTime].AsInt64, doc[FieldDevice].AsString, condensed: false);
-                if (state.Bytes <= target)
+                if (TryDrop(ref state, gap, doc) && state.Bytes <= target)
                 {
                     return;
                 }
