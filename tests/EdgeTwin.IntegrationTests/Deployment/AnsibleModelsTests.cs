@@ -111,18 +111,8 @@ public sealed partial class AnsibleModelsTests(ITestOutputHelper output)
 
     private async Task<Play> DeployModelsAsync(string playbook, TempDir dir, string src, string dest, string current)
     {
-        var play = Path.Combine(dir.Path, "models.yml");
-        await File.WriteAllTextAsync(play, """
-            - hosts: localhost
-              gather_facts: false
-              tasks:
-                - ansible.builtin.import_role:
-                    name: edgetwin
-                    tasks_from: models.yml
-            """, Ct);
         var extra = $$"""{"edgetwin_models_src": "{{src}}", "edgetwin_models_dir": "{{dest}}", "edgetwin_current": "{{current}}", "edgetwin_group": "root"}""";
-        var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles"), ["ANSIBLE_NOCOLOR"] = "1" };
-        var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path, env);
+        var result = await Tool.RunRoleTasksAsync(playbook, dir.Path, "models.yml", extra, Timeout, Ct);
         output.WriteLine(result.All);
         var recap = Recap().Match(result.StdOut);
         Assert.True(recap.Success, $"no PLAY RECAP for localhost:\n{result.All}");

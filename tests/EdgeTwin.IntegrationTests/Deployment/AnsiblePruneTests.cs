@@ -43,23 +43,13 @@ public sealed class AnsiblePruneTests(ITestOutputHelper output)
         // Two backups of one earlier config: only the newer is kept.
         var upgradeAgain = Backup("350.2026-12-02@15:27:40", "site: { id: the-upgrade }\n", day.AddHours(15.5));
 
-        var play = Path.Combine(dir.Path, "prune.yml");
-        await File.WriteAllTextAsync(play, """
-            - hosts: localhost
-              gather_facts: false
-              tasks:
-                - ansible.builtin.import_role:
-                    name: edgetwin
-                    tasks_from: prune.yml
-            """, Ct);
         var releases = Directory.CreateDirectory(Path.Combine(dir.Path, "releases")).FullName;
         var profiles = Directory.CreateDirectory(Path.Combine(dir.Path, "profiles")).FullName;
         var extra = $$"""
             {"edgetwin_config_dir": "{{etc}}", "edgetwin_releases_dir": "{{releases}}", "edgetwin_release_dir": "{{releases}}/1.0.0",
              "edgetwin_profiles_store": "{{profiles}}", "edgetwin_profiles_dir": "{{profiles}}/1.0.0-x", "edgetwin_config_backups": 3}
             """;
-        var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(Tool.RepoRoot(), "ansible", "roles"), ["ANSIBLE_NOCOLOR"] = "1" };
-        var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path, env);
+        var result = await Tool.RunRoleTasksAsync(playbook, dir.Path, "prune.yml", extra, Timeout, Ct);
         output.WriteLine(result.All);
         Assert.True(result.ExitCode == 0, result.All);
 

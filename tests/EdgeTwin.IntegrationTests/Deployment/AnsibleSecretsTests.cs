@@ -168,15 +168,6 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
     /// <summary>Runs the role's models tasks on this machine (local connection) into <paramref name="dest"/>.</summary>
     private async Task<Tool.Result> DeployModelsAsync(string playbook, TempDir dir, string src, string dest)
     {
-        var play = Path.Combine(dir.Path, "models.yml");
-        await File.WriteAllTextAsync(play, """
-            - hosts: localhost
-              gather_facts: false
-              tasks:
-                - ansible.builtin.import_role:
-                    name: edgetwin
-                    tasks_from: models.yml
-            """, Ct);
         // The installed release verifies the staged set before it is published (AnsibleModelsTests runs the real one);
         // the random bytes here are no ONNX model, so a stand-in that records its call and accepts them takes its place.
         var current = Directory.CreateDirectory(Path.Combine(dir.Path, "current")).FullName;
@@ -188,8 +179,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
         }
 
         var extra = $$"""{"edgetwin_models_src": "{{src}}", "edgetwin_models_dir": "{{dest}}", "edgetwin_current": "{{current}}", "edgetwin_group": "root"}""";
-        var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles"), ["ANSIBLE_NOCOLOR"] = "1" };
-        var result = await Tool.RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extra, play], Timeout, Ct, dir.Path, env);
+        var result = await Tool.RunRoleTasksAsync(playbook, dir.Path, "models.yml", extra, Timeout, Ct);
         output.WriteLine(result.All);
         return result;
     }

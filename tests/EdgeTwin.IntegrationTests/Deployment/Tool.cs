@@ -116,6 +116,25 @@ internal static class Tool
     }
 
     /// <summary>
+    /// Runs one of the role's task files (<c>tasks_from</c>) on this machine over a local connection, with the role
+    /// from this repository and <paramref name="extraVarsJson"/> as <c>-e</c>; the play is written to <paramref name="workDir"/>.
+    /// </summary>
+    public static async Task<Result> RunRoleTasksAsync(string playbook, string workDir, string tasksFrom, string extraVarsJson, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var play = Path.Combine(workDir, Path.GetFileNameWithoutExtension(tasksFrom) + "-play.yml");
+        await File.WriteAllTextAsync(play, $"""
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - ansible.builtin.import_role:
+                    name: edgetwin
+                    tasks_from: {tasksFrom}
+            """, cancellationToken);
+        var env = new Dictionary<string, string> { ["ANSIBLE_ROLES_PATH"] = Path.Combine(RepoRoot(), "ansible", "roles"), ["ANSIBLE_NOCOLOR"] = "1" };
+        return await RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extraVarsJson, play], timeout, cancellationToken, workDir, env);
+    }
+
+    /// <summary>
     /// Debian's interpreter, as the role's hosts have it (a python3 shim earlier on PATH may lack Debian's modules or not
     /// run for other users); without it the test is skipped with the reason printed.
     /// </summary>
