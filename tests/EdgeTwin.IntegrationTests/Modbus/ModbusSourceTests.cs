@@ -169,19 +169,20 @@ public sealed class ModbusSourceTests
     {
         // The robustness audit's meter answered every request correctly after 0.7 s; the poll's budget (the device
         // timeout covers all requests of one poll) ran out on its second request, and the log sent the engineer to
-        // check unit_id. pymodbus answers each request here after 0.3 s; the poll has more requests than fit in 1 s.
+        // check unit_id. pymodbus answers each request here after 0.8 s; the poll's 3 requests take 2.4 s, its budget is 2 s
+        // (the first answer has 1.2 s of slack on a loaded machine; 0.3 s × 3 fitted in 1 s there, and nothing failed).
         await using var server = await PymodbusServer.StartTcpAsync(
             PymodbusServer.Units((1, "ir", 0, [0, 0, 5002, 0]), (1, "hr", 0, new int[310])),
-            new System.Text.Json.Nodes.JsonObject { ["delay"] = 0.3 });
-        var sources = new ModbusSourceFactory().Create(Context("slowmeter", server.Port, 1, TimeSpan.FromSeconds(1)));
+            new System.Text.Json.Nodes.JsonObject { ["delay"] = 0.8 });
+        var sources = new ModbusSourceFactory().Create(Context("slowmeter", server.Port, 1, TimeSpan.FromSeconds(2)));
         await using var source = sources.Polled!;
         source.RegisterSeries(new SeriesRegistry());
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        deadline.CancelAfter(TimeSpan.FromSeconds(1));
+        deadline.CancelAfter(TimeSpan.FromSeconds(2));
 
         var ex = await Assert.ThrowsAsync<DeviceException>(() => source.PollAsync(new ListSink(), 0, deadline.Token).AsTask());
         Assert.True(
-            System.Text.RegularExpressions.Regex.IsMatch(ex.Message, @"\(unit 1 answered [12] of the poll's 3 requests before its timeout of 1s ran out: the device timeout is the budget of one whole poll; raise timeout, and interval with it\)$"),
+            System.Text.RegularExpressions.Regex.IsMatch(ex.Message, @"\(unit 1 answered [12] of the poll's 3 requests before its timeout of 2s ran out: the device timeout is the budget of one whole poll; raise timeout, and interval with it\)$"),
             ex.Message);
         Assert.DoesNotContain("check unit_id", ex.Message, StringComparison.Ordinal);
     }
