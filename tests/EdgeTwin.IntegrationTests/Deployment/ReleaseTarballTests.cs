@@ -74,8 +74,9 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
         ], Ct);
 
         var script = Path.Combine(Tool.RepoRoot(), "src", "EdgeTwin.Agent", "deploy", "release.sh");
-        // Normally up to date (seconds). The stamp covers the working tree, so a file another test has open in it for a
-        // moment makes release.sh rebuild here instead (CI: "did not finish within 2 minutes"); the sums are merged the
+        // Normally up to date (seconds). The release cache is shared (/var/cache/edgetwin-tests: two CI jobs, or a
+        // developer's run beside CI), so another run may have rebuilt it from other sources since TarballAsync; then the
+        // stamp copied here is stale and release.sh rebuilds (it did, past a 2-minute limit). The sums are merged the
         // same way either way, so that is allowed the time of a build.
         var result = await Tool.RunAsync("/bin/bash", [script, "-s", "-o", outDir, rid], TimeSpan.FromMinutes(40), Ct, Tool.RepoRoot());
         output.WriteLine(result.All);
