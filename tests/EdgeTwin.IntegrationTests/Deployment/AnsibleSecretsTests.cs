@@ -31,28 +31,17 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
             {"level":"error","password":"json-pw-77c0","msg":"refusing to start"}
             snmp: community=comm-3b1f secret: hmac-4e0d
             """;
-        var script = Path.Combine(Path.GetTempPath(), $"edgetwin-ready-agent-{Guid.NewGuid():N}.sh");
-        await File.WriteAllTextAsync(script, $"cat <<'EOF'\n{agentOutput}\nEOF\nexit 1\n", Ct);
-        try
+        var result = await RunFailingAgentAsync(python, agentOutput);
+        Assert.Contains("NOT READY", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("refusing to start", result.StdErr, StringComparison.Ordinal);
+        // The diagnostic as the agent printed it: file, line, column, key and the problem.
+        Assert.Contains("/etc/edgetwin/edgetwin.yaml:14:7: credentials.v3.auth_password: the passphrase is shorter than 8 characters", result.StdErr, StringComparison.Ordinal);
+        // URLs keep scheme, host and path; the rest is masked.
+        Assert.Contains("https://hooks.example.net/services/T1?token=***&channel=***", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("mqtts://***@broker.example.net:8883/", result.StdErr, StringComparison.Ordinal);
+        foreach (var secret in new[] { "tok-9d2e", "mqtt-pw-51aa", "json-pw-77c0", "comm-3b1f", "hmac-4e0d" })
         {
-            var result = await Tool.RunAsync(python, [ReadyScript, "exec", "--timeout", "60", "--settle", "0", "--", "/bin/sh", script], Timeout, Ct);
-            output.WriteLine(result.All);
-            Assert.Equal(1, result.ExitCode);
-            Assert.Contains("NOT READY", result.StdErr, StringComparison.Ordinal);
-            Assert.Contains("refusing to start", result.StdErr, StringComparison.Ordinal);
-            // The diagnostic as the agent printed it: file, line, column, key and the problem.
-            Assert.Contains("/etc/edgetwin/edgetwin.yaml:14:7: credentials.v3.auth_password: the passphrase is shorter than 8 characters", result.StdErr, StringComparison.Ordinal);
-            // URLs keep scheme, host and path; the rest is masked.
-            Assert.Contains("https://hooks.example.net/services/T1?token=***&channel=***", result.StdErr, StringComparison.Ordinal);
-            Assert.Contains("mqtts://***@broker.example.net:8883/", result.StdErr, StringComparison.Ordinal);
-            foreach (var secret in new[] { "tok-9d2e", "mqtt-pw-51aa", "json-pw-77c0", "comm-3b1f", "hmac-4e0d" })
-            {
-                Assert.DoesNotContain(secret, result.All, StringComparison.Ordinal);
-            }
-        }
-        finally
-        {
-            File.Delete(script);
+            Assert.DoesNotContain(secret, result.All, StringComparison.Ordinal);
         }
     }
 
@@ -66,6 +55,18 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
             alerts: webhook POST https://discord.example/api/webhooks/123456789012345678/aB3_dE6-gH9iJ2kL5mN8oP1qR4sT7uV0?wait=true failed
             alerts: webhook POST https://noc.example.com/incoming-webhook/alerts failed
             """;
+        var result = await RunFailingAgentAsync(python, agentOutput);
+        // Host, names and numeric ids stay readable; the keys do not.
+        Assert.Contains("https://hooks.example.net/services/T000/B000/*** failed", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("https://discord.example/api/webhooks/123456789012345678/***?wait=*** failed", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("https://noc.example.com/incoming-webhook/alerts failed", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Xq7kP2mN9vR4sT8wY3zA", result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("aB3_dE6-gH9iJ2kL5mN8oP1qR4sT7uV0", result.All, StringComparison.Ordinal);
+    }
+
+    /// <summary>An agent that prints <paramref name="agentOutput"/> and exits 1 before READY=1, run under edgetwin-ready exec.</summary>
+    private async Task<Tool.Result> RunFailingAgentAsync(string python, string agentOutput)
+    {
         var script = Path.Combine(Path.GetTempPath(), $"edgetwin-ready-agent-{Guid.NewGuid():N}.sh");
         await File.WriteAllTextAsync(script, $"cat <<'EOF'\n{agentOutput}\nEOF\nexit 1\n", Ct);
         try
@@ -73,12 +74,7 @@ public sealed class AnsibleSecretsTests(ITestOutputHelper output)
             var result = await Tool.RunAsync(python, [ReadyScript, "exec", "--timeout", "60", "--settle", "0", "--", "/bin/sh", script], Timeout, Ct);
             output.WriteLine(result.All);
             Assert.Equal(1, result.ExitCode);
-            // Host, names and numeric ids stay readable; the keys do not.
-            Assert.Contains("https://hooks.example.net/services/T000/B000/*** failed", result.StdErr, StringComparison.Ordinal);
-            Assert.Contains("https://discord.example/api/webhooks/123456789012345678/***?wait=*** failed", result.StdErr, StringComparison.Ordinal);
-            Assert.Contains("https://noc.example.com/incoming-webhook/alerts failed", result.StdErr, StringComparison.Ordinal);
-            Assert.DoesNotContain("Xq7kP2mN9vR4sT8wY3zA", result.All, StringComparison.Ordinal);
-            Assert.DoesNotContain("aB3_dE6-gH9iJ2kL5mN8oP1qR4sT7uV0", result.All, StringComparison.Ordinal);
+            return result;
         }
         finally
         {
