@@ -153,14 +153,15 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         if (uplinks.Mqtt is { } mqtt)
         {
             _outbox.RegisterUplink(mqtt.Name);
-            _facts = new Fleet.GatewayFactsSource(_config, _catalog);
+            _facts ??= new Fleet.GatewayFactsSource(_config, _catalog);
             _mqtt = new MqttUplink(mqtt with { Facts = _facts.Current, FactsRevision = () => _facts.Revision, SparkplugSeries = SparkplugSeries }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
         }
 
         if (uplinks.Kafka is { } kafka)
         {
             _outbox.RegisterUplink(kafka.Name);
-            _kafka = new KafkaUplink(kafka, _outbox, _loggers.CreateLogger<KafkaUplink>(), metrics, _time);
+            _facts ??= new Fleet.GatewayFactsSource(_config, _catalog);
+            _kafka = new KafkaUplink(kafka with { Facts = _facts.Current }, _outbox, _loggers.CreateLogger<KafkaUplink>(), metrics, _time);
         }
 
         var waiting = _outbox.GetStats().Depth;

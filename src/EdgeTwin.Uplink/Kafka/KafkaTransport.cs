@@ -8,22 +8,29 @@ namespace EdgeTwin.Uplink.Kafka;
 
 /// <summary>
 /// One idempotent producer (acks=all) per session; a delivery report with status Persisted is the acknowledgement.
-/// The device id is the key, so a device's messages share a partition and keep their order.
+/// The device id is the key, so a device's messages share a partition and keep their order. The gateway's status
+/// (online with its progress, offline at a clean stop) goes to the <c>status</c> topic keyed by the gateway id, so a
+/// compacted topic keeps the latest one per gateway, as MQTT's retained status does.
 /// </summary>
 internal sealed class KafkaTransport : IUplinkTransport
 {
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(3);
     private readonly KafkaUplinkOptions _options;
     private readonly UplinkIdentity _identity;
     private readonly TopicTemplate _topics;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public KafkaTransport(KafkaUplinkOptions options, ILogger logger)
+    public KafkaTransport(KafkaUplinkOptions options, ILogger logger, TimeProvider? time = null)
     {
         _options = options;
         _identity = options.Identity;
         _topics = new TopicTemplate(options.TopicTemplate, _identity);
+        _time = time ?? TimeProvider.System;
         _logger = logger;
     }
+
+    private string StatusTopic => _topics.Format("status", _identity.Gateway);
 
     public string Name => _options.Name;
 
@@ -140,9 +147,39 @@ internal sealed class KafkaTransport : IUplinkTransport
         ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicException, ErrorCode.InvalidRecord, ErrorCode.Local_InvalidArg,
     ];
 
-    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer) : IUplinkSession
+    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer) : IUplinkSession, IUplinkProgressSession
     {
+        // Set when a send failed for a reason other than a refusal: the session is over and a closing status would
+        // only wait out its timeout before the reconnect.
+        private volatile bool _broken;
+
         public int? PeerWindow => null;
+
+        public bool ReportsProgress => true;
+
+        public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
+        {
+            var value = JsonEnvelope.Status(transport._identity, online: true, transport._time.GetUtcNow(), transport._options.Facts?.Invoke(), progress);
+            await PublishStatusAsync(value, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task PublishStatusAsync(byte[] value, CancellationToken cancellationToken)
+        {
+            var topic = transport.StatusTopic;
+            var message = new Message<string, byte[]> { Key = transport._identity.Gateway, Value = value };
+            try
+            {
+                var result = await producer.ProduceAsync(topic, message, cancellationToken).ConfigureAwait(false);
+                if (result.Status != PersistenceStatus.Persisted)
+                {
+                    throw new UplinkPeerException($"Kafka status record to {result.TopicPartition} ended {result.Status}");
+                }
+            }
+            catch (ProduceException<string, byte[]> ex)
+            {
+                throw new UplinkPeerException($"{transport.Peer} refused the status record on '{topic}': {ex.Error.Code} {ex.Error.Reason}".TrimEnd());
+            }
+        }
 
         public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
         {
@@ -173,7 +210,7 @@ internal sealed class KafkaTransport : IUplinkTransport
             return Await(produce);
         }
 
-        private static async Task<DeliveryOutcome> Await(Task<DeliveryResult<string, byte[]>> produce)
+        private async Task<DeliveryOutcome> Await(Task<DeliveryResult<string, byte[]>> produce)
         {
             try
             {
@@ -186,12 +223,37 @@ internal sealed class KafkaTransport : IUplinkTransport
             {
                 return DeliveryOutcome.Rejected;
             }
+            catch
+            {
+                _broken = true;
+                throw;
+            }
         }
 
         public async ValueTask DisposeAsync()
         {
-            // Disposing waits for librdkafka's threads; keep that off the caller's thread.
-            await Task.Run(producer.Dispose).ConfigureAwait(false);
+            try
+            {
+                if (!_broken)
+                {
+                    // Kafka has no last will: a clean end says offline (with the time), so a consumer of the status
+                    // topic can tell a stopped gateway from a quiet one; a crash shows as a status that stops ageing.
+                    using var cts = new CancellationTokenSource(CloseTimeout);
+                    try
+                    {
+                        await PublishStatusAsync(JsonEnvelope.Status(transport._identity, online: false, transport._time.GetUtcNow()), cts.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OutOfMemoryException)
+                    {
+                        Log.OfflineStatusFailed(transport._logger, ex, transport.Name, transport.Peer);
+                    }
+                }
+            }
+            finally
+            {
+                // Disposing waits for librdkafka's threads; keep that off the caller's thread.
+                await Task.Run(producer.Dispose).ConfigureAwait(false);
+            }
         }
     }
 }

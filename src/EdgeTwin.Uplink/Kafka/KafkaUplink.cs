@@ -7,7 +7,8 @@ namespace EdgeTwin.Uplink.Kafka;
 
 /// <summary>
 /// Forwards the outbox to Kafka (acks=all, idempotent, compressed, device as key) with the JSON envelope as value,
-/// advancing the outbox only over delivery reports that say Persisted. Settings are validated in the constructor.
+/// advancing the outbox only over delivery reports that say Persisted, and the gateway's status (progress, offline at a
+/// clean stop) on the <c>status</c> topic. Settings are validated in the constructor.
 /// </summary>
 public sealed class KafkaUplink
 {
@@ -22,7 +23,8 @@ public sealed class KafkaUplink
         }
 
         logger ??= NullLogger.Instance;
-        _pump = new UplinkPump(outbox, new KafkaTransport(options, logger), options.Delivery, time ?? TimeProvider.System, logger, metrics ?? new UplinkMetrics());
+        time ??= TimeProvider.System;
+        _pump = new UplinkPump(outbox, new KafkaTransport(options, logger, time), options.Delivery, time, logger, metrics ?? new UplinkMetrics());
     }
 
     public long Position => _pump.Position;

@@ -63,6 +63,9 @@ public sealed record KafkaUplinkOptions
 
     public DeliveryOptions Delivery { get; init; } = new();
 
+    /// <summary>Read at every status record (models may have been hot-reloaded since the last one); null = no facts announced.</summary>
+    public Func<GatewayFacts>? Facts { get; init; }
+
     internal UplinkIdentity Identity => new(Site, Gateway);
 
     internal static readonly string[] Compressions = ["none", "gzip", "snappy", "lz4", "zstd"];

@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Payloads;
 using EdgeTwin.Uplink.Tests.Support;
 using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
 
@@ -83,6 +84,42 @@ public sealed class KafkaUplinkTests
     }
 
     [Fact]
+    public async Task Regression_a_kafka_consumer_could_not_tell_a_stopped_gateway_from_a_quiet_one_nor_close_its_books()
+    {
+        // Kafka had no status path at all (MQTT has the retained status): the centre could not see where a replay ended,
+        // how far the gateway was acknowledged, nor that it had stopped.
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Enumerable.Range(0, 300).Select(i => Record($"dev{i % 3}", i))], TestContext.Current.CancellationToken); // seq 1..300
+        var options = Options(cluster.BootstrapServers) with
+        {
+            Facts = () => new GatewayFacts("9.8.7", "arm64", "feedbeef", []),
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ProgressInterval = TimeSpan.FromMilliseconds(300), ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+        };
+        var uplink = new KafkaUplink(options, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 300, Long);
+        await outbox.AppendAsync([.. Enumerable.Range(300, 10).Select(i => Record("dev0", i))], TestContext.Current.CancellationToken); // seq 301..310
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 310, Long);
+        var statuses = await Task.Run(() => ConsumeStatuses(cluster.BootstrapServers, s => s.Acked >= 310), TestContext.Current.CancellationToken);
+        await cts.CancelAsync();
+        await run;
+        var all = await Task.Run(() => ConsumeStatuses(cluster.BootstrapServers, s => s.State == "offline"), TestContext.Current.CancellationToken);
+
+        Assert.All(all, s => Assert.Equal("gw1", s.Key)); // one key per gateway: a compacted topic keeps its latest status
+        var first = statuses[0];
+        Assert.Equal("online", first.State);
+        Assert.Equal(300, first.ReplayThrough); // where the replay goes, right after connecting
+        Assert.True(first.HasFacts);
+        Assert.Contains(statuses, s => s.Backlog == 0 && s.ReplayThrough == 300 && s.Acked >= 300); // the books can close
+        Assert.Contains(statuses, s => s.Acked >= 310); // the periodic status moves with the tail
+        var last = all[^1];
+        Assert.Equal("offline", last.State); // a clean stop says so: Kafka has no last will
+        Assert.True(last.HasTime);
+    }
+
+    [Fact]
     public async Task An_unreachable_cluster_is_a_failed_connect_and_the_outbox_stays_put()
     {
         var port = FreePort.Next();
@@ -142,6 +179,41 @@ public sealed class KafkaUplinkTests
         Assert.Empty(new KafkaUplinkOptions { BootstrapServers = "k:9092", Site = "s", Gateway = "g" }.Validate());
         Assert.Contains(new KafkaUplinkOptions { BootstrapServers = "k:9092", Site = "s", Gateway = "g", TopicTemplate = "a/{kind}" }.Validate(),
             e => e.Contains("not a legal Kafka topic", StringComparison.Ordinal));
+    }
+
+    private sealed record StatusRecord(string Key, string State, long? Acked, long? ReplayThrough, long? Backlog, bool HasFacts, bool HasTime);
+
+    /// <summary>The status topic from its start until <paramref name="until"/> holds for a record (or 60 s).</summary>
+    private static List<StatusRecord> ConsumeStatuses(string bootstrap, Func<StatusRecord, bool> until)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = $"centre-{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        };
+        using var consumer = new ConsumerBuilder<string, byte[]>(config).Build();
+        consumer.Subscribe("edgetwin.site1.status");
+        var result = new List<StatusRecord>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !result.Any(until))
+        {
+            var cr = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (cr?.Message is null)
+            {
+                continue;
+            }
+
+            var r = JsonDocument.Parse(cr.Message.Value).RootElement;
+            long? Get(string name) => r.TryGetProperty(name, out var v) ? v.GetInt64() : null;
+            result.Add(new StatusRecord(cr.Message.Key, r.GetProperty("state").GetString()!, Get("acked_through_seq"), Get("replay_through_seq"), Get("backlog"),
+                r.TryGetProperty("facts", out _), r.TryGetProperty("time", out _)));
+        }
+
+        consumer.Close();
+        Assert.True(result.Any(until), $"no matching status record among {result.Count}");
+        return result;
     }
 
     private sealed record Consumed(string Topic, string Key, long Seq, string Device, string Kind, bool Historical, string SeqHeader);
