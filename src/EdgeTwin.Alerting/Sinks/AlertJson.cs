@@ -14,12 +14,15 @@ namespace EdgeTwin.Alerting.Sinks;
 /// </summary>
 public static class AlertJson
 {
+    // Printable ASCII as it is ("> 27", "+01:00"), like the uplink's bodies: the default encoder wrote \u003E and \u002B.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = WireJsonEncoder.Instance };
+
     public static byte[] Encode(string site, string gateway, AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts)
     {
         ArgumentNullException.ThrowIfNull(notification);
         ArgumentNullException.ThrowIfNull(alerts);
         var buffer = new ArrayBufferWriter<byte>(256 + (alerts.Count * 256));
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
             w.WriteStartObject();
             w.WriteNumber("v", 1);

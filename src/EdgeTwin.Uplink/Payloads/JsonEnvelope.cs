@@ -17,7 +17,7 @@ public static class JsonEnvelope
     public const int SchemaVersion = 1;
 
     // Escapes what JSON needs and non-ASCII, never printable ASCII (the default encoder wrote '+' as \u002B).
-    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false, Encoder = EdgeTwin.Outbox.Summaries.WireJsonEncoder.Instance };
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = false, Encoder = EdgeTwin.Core.Events.WireJsonEncoder.Instance };
 
     // One writer and buffer per thread: a replay encodes tens of thousands of envelopes a second.
     [ThreadStatic]

@@ -50,6 +50,21 @@ public sealed class SinkFormatTests
     }
 
     [Fact]
+    public void Regression_alert_bodies_escaped_printable_ascii_such_as_gt_plus_and_apostrophe()
+    {
+        // The webhook and local MQTT bodies used the default encoder: "> 32" came as "\u003E 32", "+5 K" as "\u002B5 K".
+        const string summary = "rack A02: inlet > 32 °C & rising, it's 'hot' +5 K <now>";
+        var alert = Fired(3, Flush.AddSeconds(-29)) with { Summary = summary };
+        var json = Encoding.UTF8.GetString(AlertJson.Encode("site+1", "gw's", new AlertNotification("g", [alert], Flush), [alert]));
+
+        Assert.Contains("\"summary\":\"rack A02: inlet > 32 \\u00B0C & rising, it's 'hot' +5 K <now>\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"site\":\"site+1\",\"gateway\":\"gw's\"", json, StringComparison.Ordinal);
+        Assert.True(json.All(c => c is >= ' ' and < (char)0x7F), "the body is printable 7-bit ASCII");
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal(summary, doc.RootElement.GetProperty("alerts")[0].GetProperty("summary").GetString());
+    }
+
+    [Fact]
     public async Task Regression_the_webhook_signature_covered_only_the_body_so_a_captured_alert_could_be_replayed()
     {
         // The same message as above on a fixed clock: the headers byte for byte. The expected values come from Python's

@@ -20,6 +20,9 @@ internal sealed class TwinCliSource
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // What-if answers go to the centre (twin requests over MQTT) as well as to the terminal: printable ASCII as it
+        // is, like every other body on the wire (the default encoder wrote "rack-A+B" as "rack-A\u002BB").
+        Encoder = EdgeTwin.Core.Events.WireJsonEncoder.Instance,
     };
 
     public Option<FileInfo?> Config { get; } = new("--config", "-c") { Description = "Site config file (YAML): rooms, racks, cooling units, power chain." };

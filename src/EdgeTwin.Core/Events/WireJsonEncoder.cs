@@ -1,6 +1,6 @@
 using System.Text.Encodings.Web;
 
-namespace EdgeTwin.Outbox.Summaries;
+namespace EdgeTwin.Core.Events;
 
 /// <summary>
 /// The escaping of every JSON the agent puts on the wire (bodies, envelope, status): what JSON requires (<c>"</c>,
