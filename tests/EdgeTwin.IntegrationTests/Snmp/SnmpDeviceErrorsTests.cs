@@ -55,7 +55,8 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
         var device = new DeviceConfig("env1", profile.Id, DeviceAddress.Udp("127.0.0.1", snmpd.Port))
         {
             Credentials = credentials.Name,
-            Timeout = timeout ?? TimeSpan.FromSeconds(10),
+            // snmpd's pass runs python3 once per OID: on a loaded 2-core machine one walk took over 10 s.
+            Timeout = timeout ?? TimeSpan.FromSeconds(30),
         };
         var sources = _factory.Create(new SourceContext(device, profile, credentials, new ListLoggerFactory(_logs), TimeProvider.System));
         var registry = new SeriesRegistry();
@@ -210,7 +211,7 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
               gateway_id: gw-plant9
             profiles_dir: {{profiles}}
             devices:
-              - { id: env1, profile: acme-envmon, address: "udp:127.0.0.1:{{snmpd.Port}}", credentials: env-v1, interval: 30s, timeout: 10s }
+              - { id: env1, profile: acme-envmon, address: "udp:127.0.0.1:{{snmpd.Port}}", credentials: env-v1, interval: 60s, timeout: 30s }
             credentials:
               env-v1: { version: 1, community: public }
             outbox: { path: {{Path.Combine(dir.FullName, "outbox.db")}} }
