@@ -23,6 +23,7 @@ public sealed class ReconnectBackoff
     private readonly TimeSpan _max;
     private TimeSpan _current;
     private long _nextAttempt;
+    private long _lastFailure;
 
     public ReconnectBackoff(TimeSpan min, TimeSpan max, TimeProvider? time = null)
     {
@@ -44,10 +45,28 @@ public sealed class ReconnectBackoff
         }
     }
 
+    /// <summary>
+    /// <see cref="Remaining"/>, but never more than <paramref name="maxWait"/> after the last failed attempt: a caller
+    /// that already spaces its own attempts (the poll scheduler backs a down device off by its interval) must not find a
+    /// device that is back behind a wait grown by other callers' failures (units behind one gateway share it).
+    /// </summary>
+    public TimeSpan RemainingFor(TimeSpan? maxWait)
+    {
+        var remaining = Remaining;
+        if (maxWait is not { } max || remaining <= TimeSpan.Zero || ConsecutiveFailures == 0)
+        {
+            return remaining;
+        }
+
+        var capped = max - _time.GetElapsedTime(_lastFailure);
+        return capped <= TimeSpan.Zero ? TimeSpan.Zero : capped < remaining ? capped : remaining;
+    }
+
     public void Failure()
     {
         ConsecutiveFailures++;
-        _nextAttempt = _time.GetTimestamp() + (long)(_current.TotalSeconds * _time.TimestampFrequency);
+        _lastFailure = _time.GetTimestamp();
+        _nextAttempt = _lastFailure + (long)(_current.TotalSeconds * _time.TimestampFrequency);
         _current = TimeSpan.FromTicks(Math.Min(_current.Ticks * 2, _max.Ticks));
     }
 

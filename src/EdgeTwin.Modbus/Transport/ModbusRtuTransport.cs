@@ -140,7 +140,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             observer?.OnBus();
             started = Stopwatch.GetTimestamp();
             stage = RequestStage.Connecting;
-            var connection = await EnsureOpenAsync(timeout.Token).ConfigureAwait(false);
+            var connection = await EnsureOpenAsync(settings.ReconnectWaitMax, timeout.Token).ConfigureAwait(false);
             // The inter-frame silence keeps the line for this request: count it as sent.
             stage = RequestStage.Sent;
             await WaitForSilenceAsync(timeout.Token).ConfigureAwait(false);
@@ -347,14 +347,14 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         }
     }
 
-    private async ValueTask<TransportConnection> EnsureOpenAsync(CancellationToken cancellationToken)
+    private async ValueTask<TransportConnection> EnsureOpenAsync(TimeSpan? reconnectWaitMax, CancellationToken cancellationToken)
     {
         if (_link.Live is { } current)
         {
             return current;
         }
 
-        _link.ThrowIfBackingOff("not open", "next attempt");
+        _link.ThrowIfBackingOff("not open", "next attempt", reconnectWaitMax);
 
         Stream stream;
         try

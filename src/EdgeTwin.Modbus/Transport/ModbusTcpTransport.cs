@@ -64,16 +64,16 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     public bool IsConnected => _link.Live is not null;
 
     public ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken) =>
-        SendAsync(unitId, request, response, _options.RequestTimeout, cancellationToken);
+        SendAsync(unitId, request, response, _options.RequestTimeout, null, cancellationToken);
 
     /// <summary>Sends with the requesting device's timeout (<paramref name="settings"/>) rather than the transport's option.</summary>
     public ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, ModbusRequestSettings settings, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        return SendAsync(unitId, request, response, settings.RequestTimeout, cancellationToken);
+        return SendAsync(unitId, request, response, settings.RequestTimeout, settings.ReconnectWaitMax, cancellationToken);
     }
 
-    private async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, TimeSpan requestTimeout, CancellationToken cancellationToken)
+    private async ValueTask<int> SendAsync(byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, TimeSpan requestTimeout, TimeSpan? reconnectWaitMax, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var fc = (ModbusFunctionCode)request.Span[0];
@@ -88,7 +88,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             await _window.WaitAsync(timeout.Token).ConfigureAwait(false);
             entered = true;
             stage = RequestStage.Connecting;
-            var connection = await EnsureConnectedAsync(timeout.Token).ConfigureAwait(false);
+            var connection = await EnsureConnectedAsync(reconnectWaitMax, timeout.Token).ConfigureAwait(false);
             stage = RequestStage.Sent;
 
             ushort tid = (ushort)Interlocked.Increment(ref _nextTransactionId);
@@ -170,7 +170,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         }
     }
 
-    private async ValueTask<TransportConnection> EnsureConnectedAsync(CancellationToken cancellationToken)
+    private async ValueTask<TransportConnection> EnsureConnectedAsync(TimeSpan? reconnectWaitMax, CancellationToken cancellationToken)
     {
         if (_link.Live is { } current)
         {
@@ -185,7 +185,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 return opened;
             }
 
-            _link.ThrowIfBackingOff("not connected", "next reconnect attempt");
+            _link.ThrowIfBackingOff("not connected", "next reconnect attempt", reconnectWaitMax);
 
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try

@@ -13,6 +13,14 @@ public sealed record ModbusRequestSettings(TimeSpan RequestTimeout)
     /// is sent (see <see cref="ModbusRtuOptions.LateAnswerGuard"/>); null = <see cref="RequestTimeout"/>. TCP ignores it.
     /// </summary>
     public TimeSpan? LateAnswerGuard { get; init; }
+
+    /// <summary>
+    /// Longest reconnect backoff this device's requests wait out, counted from the last failed connect or open (any
+    /// device's); null = the transport's own backoff. The agent sets the device's poll interval: its scheduler already
+    /// backs a down device off (up to 5 min), and the transport's wait (up to 30 s, grown by every unit behind one
+    /// gateway) must not fail, uncounted and untried, the polls of a device that is back.
+    /// </summary>
+    public TimeSpan? ReconnectWaitMax { get; init; }
 }
 
 /// <summary>A transport several devices share, each sending with its own <see cref="ModbusRequestSettings"/>.</summary>

@@ -34,10 +34,13 @@ internal sealed class TransportLink
     /// <summary>The open connection, or null when there is none or it has closed.</summary>
     public TransportConnection? Live => _connection is { IsAlive: true } c ? c : null;
 
-    /// <summary>While the backoff runs, fails fast with "<paramref name="notOpen"/>; <paramref name="nextAttempt"/> in N ms".</summary>
-    public void ThrowIfBackingOff(string notOpen, string nextAttempt)
+    /// <summary>
+    /// While the backoff runs, fails fast with "<paramref name="notOpen"/>; <paramref name="nextAttempt"/> in N ms". For a
+    /// caller with <paramref name="maxWait"/> (a device's poll interval) the wait ends that long after the last failure.
+    /// </summary>
+    public void ThrowIfBackingOff(string notOpen, string nextAttempt, TimeSpan? maxWait = null)
     {
-        var wait = _backoff.Remaining;
+        var wait = _backoff.RemainingFor(maxWait);
         if (wait > TimeSpan.Zero)
         {
             throw new ModbusCommunicationException($"{Endpoint}: {notOpen}; {nextAttempt} in {Human(wait)}");

@@ -188,6 +188,112 @@ public sealed class ModbusSourceTests
     }
 
     [Fact]
+    public async Task Regression_a_unit_behind_a_gateway_that_came_back_failed_its_polls_for_the_reconnect_wait_its_neighbour_had_grown()
+    {
+        // The flapping-device audit: the units behind one gateway share its transport, whose reconnect wait doubled with
+        // every unit's failed connect up to 30 s. A unit's poll inside that wait failed without trying, and the scheduler
+        // counted it as that unit's failure and doubled its own backoff: six units behind a gateway that was down 90 s
+        // were first read again 38 s after it came back. Now a device's request waits out at most its own interval after
+        // the last failed connect (the scheduler spaces a down device's polls), and the gateway is still not hammered.
+        await using var pymodbus = await PymodbusServer.StartTcpAsync(PymodbusServer.Units(
+            (1, "ir", 0, [0, 0, 5002, 0]), (1, "hr", 0, new int[310]), (2, "ir", 0, [0, 0, 5002, 0]), (2, "hr", 0, new int[310])));
+        var gateway = ExternalTools.FreeTcpPort();
+        var interval = TimeSpan.FromSeconds(1);
+        SourceContext Unit(string id, byte unit) =>
+            new(new DeviceConfig(id, Meter.Id, DeviceAddress.Tcp("127.0.0.1", gateway)) { UnitId = unit, Interval = interval, Timeout = TimeSpan.FromMilliseconds(500) },
+                Meter, null, NullLoggerFactory.Instance, TimeProvider.System);
+        var factory = new ModbusSourceFactory();
+        await using var a = factory.Create(Unit("meter-a", 1)).Polled!;
+        await using var b = factory.Create(Unit("meter-b", 2)).Polled!;
+        a.RegisterSeries(new SeriesRegistry());
+        b.RegisterSeries(new SeriesRegistry());
+
+        // Nothing listens yet: seven refused connects grow the transport's own wait to 12.8 s.
+        var refused = 0;
+        var lastRefusal = System.Diagnostics.Stopwatch.StartNew();
+        while (refused < 7)
+        {
+            var ex = await Assert.ThrowsAsync<DeviceException>(() => a.PollAsync(new ListSink(), 0, Ct).AsTask());
+            if (ex.Message.Contains("connect failed", StringComparison.Ordinal))
+            {
+                refused++;
+                lastRefusal.Restart();
+            }
+            else
+            {
+                Assert.Contains("next reconnect attempt", ex.Message, StringComparison.Ordinal);
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        // Right after a failed connect, the other unit's poll does not try again: a dead gateway is not hammered.
+        var spared = await Assert.ThrowsAsync<DeviceException>(() => b.PollAsync(new ListSink(), 0, Ct).AsTask());
+        Assert.Contains("next reconnect attempt", spared.Message, StringComparison.Ordinal);
+
+        // The gateway comes back (socat relays its port to pymodbus). Unit 2 polls once per interval: it answers within a
+        // few polls, long before the 12.8 s its neighbour's failures had grown the transport's wait to.
+        using var relay = StartRelay(gateway, pymodbus.Port);
+        try
+        {
+            await WaitListeningAsync(gateway);
+            var sink = new ListSink();
+            string? lastError = null;
+            for (var poll = 0; poll < 4 && sink.Samples.Count == 0; poll++)
+            {
+                var wait = interval - lastRefusal.Elapsed;
+                await Task.Delay(poll == 0 && wait > TimeSpan.Zero ? wait : interval, Ct);
+                try
+                {
+                    await b.PollAsync(sink, 1, Ct);
+                }
+                catch (DeviceException ex)
+                {
+                    lastError = ex.Message;
+                }
+            }
+
+            Assert.True(sink.Samples.Count > 0, $"unit 2 not read within 4 polls after its gateway came back: {lastError}");
+            Assert.True(lastRefusal.Elapsed < TimeSpan.FromSeconds(8), $"unit 2 first read {lastRefusal.Elapsed} after the last refused connect");
+        }
+        finally
+        {
+            relay.Kill(entireProcessTree: true);
+            await relay.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        }
+    }
+
+    private static System.Diagnostics.Process StartRelay(int listen, int target)
+    {
+        var socat = ExternalTools.Require("socat", "socat");
+        var start = new System.Diagnostics.ProcessStartInfo(socat)
+        {
+            ArgumentList = { $"TCP-LISTEN:{listen},bind=127.0.0.1,reuseaddr,fork", $"TCP:127.0.0.1:{target}" },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        return System.Diagnostics.Process.Start(start)!;
+    }
+
+    private static async Task WaitListeningAsync(int port)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, port, Ct);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Device_that_does_not_answer_throws_a_device_exception_naming_it()
     {
         var units = new ModbusServerUnits();

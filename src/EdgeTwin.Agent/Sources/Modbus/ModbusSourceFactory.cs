@@ -158,7 +158,7 @@ public sealed class ModbusBusRegistry
                 }
 
                 bus.Users++;
-                return new BusLease(this, key, Share(bus.Transport, timeout));
+                return new BusLease(this, key, Share(bus.Transport, timeout, device.Interval));
             }
 
             var logger = loggers.CreateLogger("EdgeTwin.Modbus." + key);
@@ -170,13 +170,18 @@ public sealed class ModbusBusRegistry
             };
             bus = new Bus(transport, device.Serial, device.Id) { Users = 1 };
             _buses[key] = bus;
-            return new BusLease(this, key, Share(transport, timeout));
+            return new BusLease(this, key, Share(transport, timeout, device.Interval));
         }
     }
 
-    /// <summary>A device's client on a shared bus: its requests use its own timeout; closing it leaves the bus open.</summary>
-    private static ModbusClient Share(IModbusSharedTransport transport, TimeSpan timeout) =>
-        new(new ModbusTransportShare(transport, new ModbusRequestSettings(timeout)), ownsTransport: false);
+    /// <summary>
+    /// A device's client on a shared bus: its requests use its own timeout; closing it leaves the bus open. A failed
+    /// connect's wait stops failing its polls after one interval: the scheduler is the backoff that spaces the polls of a
+    /// down device (up to 5 min). The transport's own wait (up to 30 s) grew with every unit's failed connect behind one
+    /// gateway and failed, untried, the polls of a unit that was back, each counted as a failure that doubled its backoff.
+    /// </summary>
+    private static ModbusClient Share(IModbusSharedTransport transport, TimeSpan timeout, TimeSpan interval) =>
+        new(new ModbusTransportShare(transport, new ModbusRequestSettings(timeout) { ReconnectWaitMax = interval > TimeSpan.Zero ? interval : null }), ownsTransport: false);
 
     private static SerialLineOptions ToSerial(string path, SerialSettings s) => new()
     {
