@@ -102,6 +102,9 @@ internal sealed partial class AlertStore : IDisposable
     /// <summary>History lines kept (published ones beyond this are trimmed, oldest first).</summary>
     public const int HistoryKeep = 20_000;
 
+    /// <summary>The LiteDB collections of <c>alerts.db</c>; all are created when the file is opened.</summary>
+    internal static readonly string[] CollectionNames = ["alerts", "history", "silences", "meta"];
+
     private const string PublishedId = "published";
 
     /// <summary>LiteDB's page size: its data file is always a whole number of pages.</summary>
@@ -1039,19 +1042,39 @@ internal sealed partial class AlertStore : IDisposable
 
         public ILiteCollection<BsonDocument> Meta { get; }
 
-        // Checkpoints are ours (CheckpointSize 0), on the background thread.
-        public static LiteFile Open(string path) =>
-            new(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 });
-
-        public void Dispose()
+        /// <summary>
+        /// Checkpoints are ours (CheckpointSize 0), on the background thread. Every collection exists once this returns:
+        /// LiteDB 5 can fail a read of a collection that another transaction is creating at that moment ("ENSURE: page
+        /// type must be collection page", LiteDB issue 2792), and the first alert's write created them while the history
+        /// command or a restore read.
+        /// </summary>
+        public static LiteFile Open(string path)
         {
+            var file = new LiteFile(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 });
             try
             {
-                Db.Dispose();
+                file.CreateMissingCollections();
+                return file;
             }
-            catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
+            catch
             {
-                // A closed engine may fail to close again; its files are released either way.
+                file.Dispose();
+                throw;
+            }
+        }
+
+        private void CreateMissingCollections()
+        {
+            foreach (var name in CollectionNames)
+            {
+                if (!Db.CollectionExists(name))
+                {
+                    // Inserting a document creates the collection; the collection stays when the document goes.
+                    var collection = Db.GetCollection(name);
+                    var id = new BsonValue(long.MinValue);
+                    collection.Insert(new BsonDocument { ["_id"] = id });
+                    collection.Delete(id);
+                }
             }
         }
     }

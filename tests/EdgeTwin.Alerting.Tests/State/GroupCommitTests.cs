@@ -54,6 +54,30 @@ public sealed class GroupCommitTests
     }
 
     [Fact]
+    public void Regression_reading_the_store_while_the_first_alert_created_its_collections_failed_with_page_type_must_be_collection_page()
+    {
+        // LiteDB 5 can fail a read of a collection another transaction is creating (LiteDB issue 2792): the first alert's
+        // apply created "alerts" and "history" while a reader (this class's burst test, the history command) read them.
+        // Since the fix a new store creates every collection when it opens the file, before anyone can read.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-collections-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "alerts.db");
+            using (new AlertStore(path))
+            {
+            }
+
+            using var db = new LiteDB.LiteDatabase(new LiteDB.ConnectionString { Filename = path, ReadOnly = true });
+            Assert.Equal(AlertStore.CollectionNames.Order(), db.GetCollectionNames().Order());
+            Assert.All(AlertStore.CollectionNames, name => Assert.Equal(0, db.GetCollection(name).Count()));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_burst_of_changes_is_written_in_a_few_group_commits_not_one_per_change()
     {
         var commits = 0L;
