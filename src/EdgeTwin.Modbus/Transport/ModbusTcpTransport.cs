@@ -111,12 +111,12 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                     break;
                 }
                 catch (Exception ex) when (attempt == 1 && IsRead(fc) && !timeout.IsCancellationRequested
-                                           && ((ex is ModbusCommunicationException && pending.PeerClosed) || (ex is IOException or SocketException or ObjectDisposedException && !connection.IsAlive)))
+                                           && ((ex is ModbusCommunicationException or ModbusProtocolException && pending.ConnectionLost) || (ex is IOException or SocketException or ObjectDisposedException && !connection.IsAlive)))
                 {
-                    // Gateways that close the connection after each answer (or after an idle time) close it while the next
-                    // request is on its way, and that request failed with "connection lost (closed by peer)" (regression: a
-                    // two-read poll failed). The peer closed before answering, so a read is sent again once, on a new
-                    // connection; a write is not (it may have been carried out).
+                    // The connection went down under this request before its answer: gateways that close after each answer
+                    // (or when idle) close it while the next request is on its way, and junk after an answer resets it. That
+                    // request failed with "connection lost (closed by peer)" or "garbled response" (regression: a two-read
+                    // poll failed). A read is sent again once, on a new connection; a write is not (it may have been done).
                     _pending.TryRemove(new(pending.TransactionId, pending));
                 }
             }
@@ -245,7 +245,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     {
         byte[] buffer = new byte[MbapFrame.MaxFrameLength];
         string reason = "closed by peer";
-        bool peerClosed = false, peerReset = false;
+        bool peerClosed = false, closedHere = false;
         try
         {
             while (!connection.Lifetime.IsCancellationRequested)
@@ -259,6 +259,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         catch (OperationCanceledException)
         {
             reason = "closed";
+            closedHere = true;
         }
         catch (EndOfStreamException)
         {
@@ -270,12 +271,11 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             // The byte stream is out of step; only a new connection resynchronises it.
             Log.Garbled(_logger, Endpoint, ex.Message);
             reason = ex.Message;
-            FailAll(connection, ex.WithContext("garbled response, connection reset"));
+            FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
             reason = ex.Message;
-            peerReset = (ex as SocketException ?? ex.InnerException as SocketException)?.SocketErrorCode == SocketError.ConnectionReset;
         }
 
         if (peerClosed)
@@ -290,7 +290,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         }
 
         connection.Close();
-        FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"), peerClosed || peerReset);
+        FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"), connectionLost: !closedHere);
     }
 
     private void Dispatch(MbapHeader header, ReadOnlySpan<byte> pdu)
@@ -338,8 +338,8 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
 
     private sealed record StaleAnswer(long At, ushort TransactionId);
 
-    /// <param name="peerClosed">The peer closed or reset the connection: the requests on it were not answered, and a read may be sent again.</param>
-    private void FailAll(TransportConnection connection, Exception error, bool peerClosed = false)
+    /// <param name="connectionLost">The connection went down under the requests (not their own timeout): a read may be sent again.</param>
+    private void FailAll(TransportConnection connection, Exception error, bool connectionLost)
     {
         // Mark the connection dead first, so a caller retrying at once builds a new one instead of reusing this.
         connection.Close();
@@ -349,7 +349,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             // new one (regression: after a drop for consecutive timeouts, the next request failed with "connection lost").
             if (ReferenceEquals(entry.Value.Connection, connection) && _pending.TryRemove(entry))
             {
-                entry.Value.PeerClosed = peerClosed;
+                entry.Value.ConnectionLost = connectionLost;
                 entry.Value.Completion.TrySetException(error);
             }
         }
@@ -382,8 +382,8 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
 
         public ushort TransactionId { get; set; }
 
-        /// <summary>The peer closed or reset the connection before answering this request.</summary>
-        public bool PeerClosed { get; set; }
+        /// <summary>The connection went down (closed, reset, or garbled by the peer) before this request's answer came.</summary>
+        public bool ConnectionLost { get; set; }
 
         /// <summary>Set when an answer with this request's transaction id came from another unit or for another function.</summary>
         public string? Mismatched { get; set; }

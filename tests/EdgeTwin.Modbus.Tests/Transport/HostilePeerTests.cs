@@ -47,7 +47,8 @@ public sealed class HostilePeerTests
     [Fact]
     public async Task Regression_a_garbled_mbap_header_named_no_unit_or_register()
     {
-        await using var peer = await HostilePeer.StartTcpAsync("wrong_proto", bad: 1);
+        // Two bad answers: a read whose connection was reset under it is sent once more.
+        await using var peer = await HostilePeer.StartTcpAsync("wrong_proto", bad: 2);
         await using var client = Tcp(peer);
         var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadInputRegistersAsync(1, 7, 1, Ct));
         Assert.StartsWith($"tcp://127.0.0.1:{peer.Port} unit 1: ReadInputRegisters at 7: garbled response, connection reset: MBAP protocol id must be 0, got 1", ex.Message, StringComparison.Ordinal);
@@ -172,5 +173,19 @@ public sealed class HostilePeerTests
         var ex = await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
         Assert.EndsWith("unit 1: no answer to ReadHoldingRegisters at 0 within 0.5 s (an answer from unit 9 with function 0x03 was discarded)", ex.Message, StringComparison.Ordinal);
         Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(2, 0, 1, Ct));
+    }
+
+    [Fact]
+    public async Task Regression_junk_after_a_valid_answer_failed_the_polls_next_read()
+    {
+        // Junk behind a valid answer puts the MBAP stream out of step: the connection is rebuilt, and the read sent in the
+        // meantime failed with "garbled response, connection reset" although its answer never came. It is sent again.
+        await using var peer = await HostilePeer.StartTcpAsync("junk_after");
+        await using var client = Tcp(peer);
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+            Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
+        }
     }
 }
