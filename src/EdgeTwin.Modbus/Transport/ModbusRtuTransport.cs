@@ -67,6 +67,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     private byte[]? _noise;
     private int _noiseCount;
     private string? _discarded;
+    private bool _garbledAnswer;
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -169,6 +170,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             _noiseReason = null;
             _noiseCount = 0;
             _discarded = null;
+            _garbledAnswer = false;
             await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
             await connection.Stream.FlushAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
@@ -217,6 +219,10 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         }
         catch (ModbusProtocolException ex)
         {
+            // A whole frame came (its CRC failed) and the line then stayed quiet: the unit has answered, nothing late is on
+            // its way, so its next request need not wait the late-answer guard (a poll's second read waited it out and the
+            // poll failed as a bare timeout instead of naming the CRC error).
+            awaitingAnswer &= !_garbledAnswer;
             _link.Record(started, "protocol");
             var garbled = ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
             Log.Garbled(_logger, Endpoint, garbled.Message);
@@ -381,7 +387,8 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         {
             // The first skipped byte tells why: a frame was there but its CRC did not match, or nothing could start there.
             int expected = RtuFrame.TryExpectedResponseLength(buffered);
-            _noiseReason = expected > 0 && expected <= Math.Min(buffered.Length, RtuFrame.MaxFrameLength)
+            _garbledAnswer = expected > 0 && expected <= Math.Min(buffered.Length, RtuFrame.MaxFrameLength);
+            _noiseReason = _garbledAnswer
                 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"CRC mismatch: computed {Crc16.Compute(buffered[..(expected - 2)]):X4}, frame carries {System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffered[(expected - 2)..]):X4}")
                 : $"bytes that start no response frame (function code 0x{(buffered.Length > 1 ? buffered[1] : 0):X2})";
         }

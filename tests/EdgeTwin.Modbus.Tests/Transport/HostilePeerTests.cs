@@ -188,4 +188,21 @@ public sealed class HostilePeerTests
             Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
         }
     }
+
+    [Fact]
+    public async Task Regression_a_crc_error_made_the_units_next_read_wait_the_late_answer_guard()
+    {
+        // After a CRC error the unit's next request waited the late-answer guard (one request timeout), so a poll's second
+        // read ran out of the poll's budget and the poll failed as a bare "no answer within 0.5s". The unit did answer
+        // (garbled), and the line stayed quiet after it: nothing late is on its way.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var peer = await HostilePeer.StartRtuAsync(pty.A, Baud, "crc", bad: 2);
+        await using var client = Serial(pty, TimeSpan.FromSeconds(2));
+        await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var watch = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"the second read took {watch.Elapsed.TotalMilliseconds:0} ms (the guard is 2 s)");
+        Assert.Contains("ReadHoldingRegisters at 20: no valid answer: CRC mismatch", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+    }
 }
