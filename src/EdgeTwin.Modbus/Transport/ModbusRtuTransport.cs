@@ -421,12 +421,9 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         }
 
         var noise = _noiseCount == 0 ? [] : _noise.AsSpan(0, Math.Min(_noiseCount, _noise!.Length)).ToArray();
-        string what = (_noiseCount, partial.Length) switch
-        {
-            (0, _) => $"answer cut short: {partial.Length} bytes arrived",
-            (_, 0) => $"{_noiseReason} ({_noiseCount} bytes of noise or garbled frames)",
-            _ => $"{_noiseReason} ({_noiseCount} bytes of noise or garbled frames), then {partial.Length} bytes of an incomplete frame",
-        };
+        string what = _noiseCount == 0
+            ? $"answer cut short: {partial.Length} bytes arrived"
+            : $"{_noiseReason} ({_noiseCount + partial.Length} bytes of noise or garbled frames)";
         return new ModbusProtocolException(when is null ? what : $"no valid answer: {what} {when}", [.. noise, .. partial]);
     }
 

@@ -131,6 +131,7 @@ public sealed class HostilePeerTests
         var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"a CRC error held the line {watch.Elapsed.TotalMilliseconds:0} ms");
         Assert.StartsWith($"serial://{pty.B}@{Baud} unit 1: ReadHoldingRegisters at 20: no valid answer: CRC mismatch", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("(7 bytes of noise or garbled frames) (the line stayed quiet for 50 ms after it)", ex.Message, StringComparison.Ordinal);
         Assert.Equal(7, ex.Frame.Count);
         Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(2, 20, 1, Ct));
     }
