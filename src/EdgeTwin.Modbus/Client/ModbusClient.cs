@@ -52,7 +52,15 @@ public sealed class ModbusClient : IAsyncDisposable
         ModbusPdu.WriteReadRequest(request, function, address, count);
         var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
         var registers = new ushort[count];
-        ModbusPdu.ReadRegistersResponse(response, function, count, registers);
+        try
+        {
+            ModbusPdu.ReadRegistersResponse(response, function, count, registers);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request, ex);
+        }
+
         return registers;
     }
 
@@ -62,7 +70,15 @@ public sealed class ModbusClient : IAsyncDisposable
         ModbusPdu.WriteReadRequest(request, function, address, count);
         var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
         var bits = new bool[count];
-        ModbusPdu.ReadBitsResponse(response, function, count, bits);
+        try
+        {
+            ModbusPdu.ReadBitsResponse(response, function, count, bits);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request, ex);
+        }
+
         return bits;
     }
 
@@ -71,7 +87,14 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[5];
         ModbusPdu.WriteWriteSingleCoilRequest(request, address, value);
         var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
-        ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteSingleCoil, address, value ? (ushort)0xFF00 : (ushort)0);
+        try
+        {
+            ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteSingleCoil, address, value ? (ushort)0xFF00 : (ushort)0);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request, ex);
+        }
     }
 
     public async Task WriteSingleRegisterAsync(byte unitId, ushort address, ushort value, CancellationToken cancellationToken = default)
@@ -79,7 +102,14 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[5];
         ModbusPdu.WriteWriteSingleRegisterRequest(request, address, value);
         var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
-        ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteSingleRegister, address, value);
+        try
+        {
+            ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteSingleRegister, address, value);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request, ex);
+        }
     }
 
     public async Task WriteMultipleCoilsAsync(byte unitId, ushort address, bool[] values, CancellationToken cancellationToken = default)
@@ -87,7 +117,14 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[ModbusPdu.MaxLength];
         int n = ModbusPdu.WriteWriteMultipleCoilsRequest(request, address, values);
         var response = await ExchangeAsync(unitId, request.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
-        ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteMultipleCoils, address, (ushort)values.Length);
+        try
+        {
+            ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteMultipleCoils, address, (ushort)values.Length);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request.AsSpan(0, n), ex);
+        }
     }
 
     public async Task WriteMultipleRegistersAsync(byte unitId, ushort address, ushort[] values, CancellationToken cancellationToken = default)
@@ -95,7 +132,14 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[ModbusPdu.MaxLength];
         int n = ModbusPdu.WriteWriteMultipleRegistersRequest(request, address, values);
         var response = await ExchangeAsync(unitId, request.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
-        ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteMultipleRegisters, address, (ushort)values.Length);
+        try
+        {
+            ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteMultipleRegisters, address, (ushort)values.Length);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request.AsSpan(0, n), ex);
+        }
     }
 
     /// <summary>FC 23: writes <paramref name="values"/> then reads, in one transaction.</summary>
@@ -106,7 +150,15 @@ public sealed class ModbusClient : IAsyncDisposable
         int n = ModbusPdu.WriteReadWriteMultipleRegistersRequest(request, readAddress, readCount, writeAddress, values);
         var response = await ExchangeAsync(unitId, request.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
         var registers = new ushort[readCount];
-        ModbusPdu.ReadRegistersResponse(response, ModbusFunctionCode.ReadWriteMultipleRegisters, readCount, registers);
+        try
+        {
+            ModbusPdu.ReadRegistersResponse(response, ModbusFunctionCode.ReadWriteMultipleRegisters, readCount, registers);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request.AsSpan(0, n), ex);
+        }
+
         return registers;
     }
 
@@ -121,7 +173,16 @@ public sealed class ModbusClient : IAsyncDisposable
             var request = new byte[4];
             ModbusPdu.WriteReadDeviceIdentificationRequest(request, code, next);
             var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
-            var decoded = ModbusPdu.ReadDeviceIdentificationResponse(response);
+            DeviceIdentificationPage decoded;
+            try
+            {
+                decoded = ModbusPdu.ReadDeviceIdentificationResponse(response);
+            }
+            catch (ModbusProtocolException ex)
+            {
+                throw Garbled(unitId, request, ex);
+            }
+
             foreach (var (id, value) in decoded.Objects)
             {
                 objects[id] = value;
@@ -154,9 +215,22 @@ public sealed class ModbusClient : IAsyncDisposable
         }
 
         var pdu = buffer[..n];
-        ModbusPdu.ThrowIfException(unitId, pdu);
+        string what = TransportLink.Describe(request.Span);
+        try
+        {
+            ModbusPdu.ThrowIfException(unitId, pdu, Endpoint, what);
+        }
+        catch (ModbusProtocolException ex)
+        {
+            throw Garbled(unitId, request.Span, ex);
+        }
+
         return pdu;
     }
+
+    /// <summary>A decoder's protocol error with endpoint, unit, function and address (the codec knows only the bytes).</summary>
+    private ModbusProtocolException Garbled(byte unitId, ReadOnlySpan<byte> request, ModbusProtocolException ex) =>
+        ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request)}");
 
     public async ValueTask DisposeAsync()
     {

@@ -18,15 +18,33 @@ public sealed class ModbusProtocolException : Exception
         Frame = [];
     }
 
+    private ModbusProtocolException(string message, IReadOnlyList<byte> frame, Exception innerException) : base(message, innerException)
+    {
+        Frame = frame;
+    }
+
     /// <summary>The bytes that could not be decoded (the whole frame or PDU as received).</summary>
     public IReadOnlyList<byte> Frame { get; }
+
+    /// <summary>
+    /// The same error prefixed with where it happened (<c>tcp://10.0.0.5:502 unit 3: ReadHoldingRegisters at 30</c>): the
+    /// codec knows only the bytes, and a log line without device, unit and register cannot be acted on.
+    /// </summary>
+    public ModbusProtocolException WithContext(string where) => new($"{where}: {Message}", Frame, this);
 }
 
 /// <summary>The device answered with a Modbus exception response.</summary>
 public sealed class ModbusDeviceException : Exception
 {
     public ModbusDeviceException(byte unitId, ModbusFunctionCode functionCode, ModbusExceptionCode exceptionCode)
-        : base($"unit {unitId} answered {functionCode} with exception {(byte)exceptionCode} {ModbusExceptionNames.Name(exceptionCode)}")
+        : this(unitId, functionCode, exceptionCode, null, functionCode.ToString())
+    {
+    }
+
+    /// <param name="endpoint">Where the unit is (<c>tcp://10.0.0.5:502</c>), for the message.</param>
+    /// <param name="request">What was asked (<c>ReadHoldingRegisters at 30</c>), for the message.</param>
+    public ModbusDeviceException(byte unitId, ModbusFunctionCode functionCode, ModbusExceptionCode exceptionCode, string? endpoint, string request)
+        : base($"{(endpoint is null ? "" : endpoint + " ")}unit {unitId} answered {request} with exception {(byte)exceptionCode} {ModbusExceptionNames.Name(exceptionCode)}")
     {
         UnitId = unitId;
         FunctionCode = functionCode;

@@ -245,7 +245,10 @@ public static class ModbusPdu
     // ---------------------------------------------------------------- responses (client side)
 
     /// <summary>Throws <see cref="ModbusDeviceException"/> when the PDU is an exception response.</summary>
-    public static void ThrowIfException(byte unitId, ReadOnlySpan<byte> pdu)
+    public static void ThrowIfException(byte unitId, ReadOnlySpan<byte> pdu) => ThrowIfException(unitId, pdu, null, null);
+
+    /// <summary>As <see cref="ThrowIfException(byte, ReadOnlySpan{byte})"/>, the message naming <paramref name="endpoint"/> and <paramref name="request"/> (<c>ReadHoldingRegisters at 30</c>).</summary>
+    public static void ThrowIfException(byte unitId, ReadOnlySpan<byte> pdu, string? endpoint, string? request)
     {
         if (pdu.IsEmpty)
         {
@@ -259,7 +262,8 @@ public static class ModbusPdu
                 throw new ModbusProtocolException($"exception response must be 2 bytes, got {pdu.Length}", pdu);
             }
 
-            throw new ModbusDeviceException(unitId, (ModbusFunctionCode)(pdu[0] & 0x7F), (ModbusExceptionCode)pdu[1]);
+            var function = (ModbusFunctionCode)(pdu[0] & 0x7F);
+            throw new ModbusDeviceException(unitId, function, (ModbusExceptionCode)pdu[1], endpoint, request ?? function.ToString());
         }
     }
 

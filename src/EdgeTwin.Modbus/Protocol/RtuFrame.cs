@@ -50,6 +50,19 @@ public static class RtuFrame
     /// </summary>
     public static int ExpectedResponseLength(ReadOnlySpan<byte> buffered)
     {
+        int length = TryExpectedResponseLength(buffered);
+        return length >= 0 ? length
+            : throw new ModbusProtocolException(buffered[1] is 0x2B
+                ? "RTU device identification response longer than 256 bytes"
+                : $"RTU response with unsupported function code 0x{buffered[1]:X2}", buffered);
+    }
+
+    /// <summary>
+    /// As <see cref="ExpectedResponseLength"/>, but -1 instead of an exception when no response can start here (unknown
+    /// function code, or a length beyond 256 bytes): cheap enough to try at every offset of line noise.
+    /// </summary>
+    public static int TryExpectedResponseLength(ReadOnlySpan<byte> buffered)
+    {
         if (buffered.Length < 2)
         {
             return 0;
@@ -77,8 +90,55 @@ public static class RtuFrame
             case ModbusFunctionCode.EncapsulatedInterface:
                 return DeviceIdResponseLength(buffered);
             default:
-                throw new ModbusProtocolException($"RTU response with unsupported function code 0x{fc:X2}", buffered);
+                return -1;
         }
+    }
+
+    /// <summary>
+    /// Finds the first complete response frame with a valid CRC in <paramref name="buffered"/>, skipping line noise, frames
+    /// cut short or garbled, and the echo of <paramref name="sent"/> (RS-485 converters that hear their own transmission;
+    /// pass an empty span where the answer is the echo, FC 5 and 6). <paramref name="garbage"/> is how many leading bytes
+    /// can never start a frame (the caller drops them); <paramref name="echo"/> tells an echo from an answer.
+    /// False when no frame is complete yet. Never throws.
+    /// </summary>
+    public static bool TryFindResponse(ReadOnlySpan<byte> buffered, ReadOnlySpan<byte> sent, out int start, out int length, out bool echo, out int garbage)
+    {
+        garbage = 0;
+        bool settled = true;
+        for (int k = 0; k < buffered.Length; k++)
+        {
+            var rest = buffered[k..];
+            if (!sent.IsEmpty && rest.StartsWith(sent))
+            {
+                (start, length, echo) = (k, sent.Length, true);
+                return true;
+            }
+
+            int expected = TryExpectedResponseLength(rest);
+            bool complete = expected > 0 && expected <= rest.Length;
+            if (complete && expected <= MaxFrameLength
+                && Crc16.Compute(rest[..(expected - 2)]) == BinaryPrimitives.ReadUInt16LittleEndian(rest[(expected - 2)..]))
+            {
+                (start, length, echo) = (k, expected, false);
+                return true;
+            }
+
+            // A byte is garbage once no frame can start there whatever follows; the first that still might (a frame, or
+            // the echo, still arriving) keeps itself and everything after it in the buffer.
+            bool mightStart = expected == 0 || (expected > 0 && expected <= MaxFrameLength && !complete)
+                || (!sent.IsEmpty && sent.StartsWith(rest));
+            if (settled && !mightStart)
+            {
+                garbage = k + 1;
+            }
+            else
+            {
+                settled = false;
+            }
+        }
+
+        (start, length, echo) = (0, 0, false);
+        return false;
     }
 
     /// <summary>Total length of the request frame that starts with <paramref name="buffered"/>, or 0 when unknown yet.</summary>
@@ -132,7 +192,7 @@ public static class RtuFrame
             offset += 2 + buffered[offset + 1];
             if (offset > MaxFrameLength)
             {
-                throw new ModbusProtocolException("RTU device identification response longer than 256 bytes", buffered);
+                return -1;
             }
         }
 

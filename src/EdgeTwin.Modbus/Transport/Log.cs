@@ -20,8 +20,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: discarded {Kind} response (transaction {TransactionId}, unit {UnitId})")]
     public static partial void Discarded(ILogger logger, string endpoint, string kind, int transactionId, byte unitId);
 
-    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: garbled frame")]
-    public static partial void Garbled(ILogger logger, string endpoint, Exception exception);
+    // The message carries the reason and the bytes; a stack trace per garbled frame (Warning) said nothing about the device.
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: garbled frame: {Reason}")]
+    public static partial void Garbled(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: skipped {Count} bytes of noise before unit {UnitId}'s answer ({Reason})")]
+    public static partial void NoiseSkipped(ILogger logger, string endpoint, int count, byte unitId, string? reason);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Debug, Message = "Modbus {Endpoint} closed the connection; the next request reconnects")]
+    public static partial void ClosedByPeer(ILogger logger, string endpoint);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Modbus bus {Bus}: device {Device} failed ({Failures} in a row), next poll in {Backoff}: {Reason}")]
     public static partial void DeviceBackoff(ILogger logger, string bus, string device, int failures, string backoff, string reason);

@@ -60,6 +60,14 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     private long _queuedTimeoutTicks;
     private int _holder = -1;
     private long _holderSentAt;
+    // What the exchange on the line skipped as noise, garbled frames or frames cut short (only its holder touches these):
+    // the first reason and the bytes, for its error. Allocated at the first noise, not per request.
+    private readonly TimeSpan _garbleSettle;
+    private string? _noiseReason;
+    private byte[]? _noise;
+    private int _noiseCount;
+    private string? _discarded;
+    private bool _garbledAnswer;
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -69,6 +77,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         _logger = logger ?? NullLogger.Instance;
         _link = new TransportLink(channel.Endpoint, _options.ReconnectBackoffMin, _options.ReconnectBackoffMax, _logger, time, logDrops: false);
         _silence = InterFrameSilence(channel.BaudRate);
+        _garbleSettle = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, 4 * _silence.Ticks));
         _defaults = new ModbusRequestSettings(_options.RequestTimeout) { LateAnswerGuard = _options.LateAnswerGuard };
     }
 
@@ -158,6 +167,10 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             byte[] frame = new byte[RtuFrame.MaxFrameLength];
             int n = RtuFrame.Write(frame, unitId, request.Span);
             awaitingAnswer = unitId != 0;
+            _noiseReason = null;
+            _noiseCount = 0;
+            _discarded = null;
+            _garbledAnswer = false;
             await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
             await connection.Stream.FlushAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
@@ -170,30 +183,50 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                 return 0;
             }
 
-            int length = await ReceiveAsync(connection, unitId, request, response, timeout.Token).ConfigureAwait(false);
+            int length = await ReceiveAsync(connection, unitId, request, frame.AsMemory(0, n), response, timeout.Token).ConfigureAwait(false);
             awaitingAnswer = false;
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && stage == RequestStage.Sent && Trouble($"within {TransportLink.Human(requestTimeout)}") is { } trouble)
+        {
+            // Bytes came but no valid answer (noise, a garbled frame, a frame cut short): a protocol error saying what came,
+            // not "no answer", which sends the engineer after the unit id.
+            _link.Record(started, "protocol");
+            var ex = trouble.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
+            Log.Garbled(_logger, Endpoint, ex.Message);
+            throw ex;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             _link.Record(started, "timeout");
             throw new ModbusTimeoutException(stage is RequestStage.WaitingForBus or RequestStage.Guard
                 ? _link.NotSent(stage, unitId, request.Span, begun, Behind())
-                : $"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}")
+                : $"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}{(stage == RequestStage.Sent && _discarded is not null ? $" ({_discarded})" : "")}")
             {
                 RequestSent = stage == RequestStage.Sent,
             };
         }
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
         {
-            throw _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
+            var cancelled = _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
+            if (stage == RequestStage.Sent && Trouble(null) is { } trouble)
+            {
+                cancelled = new ModbusRequestCanceledException($"{cancelled.Message}; {trouble.Message}", true, ex, cancellationToken);
+            }
+
+            throw cancelled;
         }
         catch (ModbusProtocolException ex)
         {
+            // A whole frame came (its CRC failed) and the line then stayed quiet: the unit has answered, nothing late is on
+            // its way, so its next request need not wait the late-answer guard (a poll's second read waited it out and the
+            // poll failed as a bare timeout instead of naming the CRC error).
+            awaitingAnswer &= !_garbledAnswer;
             _link.Record(started, "protocol");
-            Log.Garbled(_logger, Endpoint, ex);
-            throw;
+            var garbled = ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
+            Log.Garbled(_logger, Endpoint, garbled.Message);
+            throw garbled;
         }
         catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or ObjectDisposedException && !_disposed)
         {
@@ -247,44 +280,64 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"behind unit {unit} ({doing})");
     }
 
-    private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ReadOnlyMemory<byte> request, Memory<byte> response, CancellationToken cancellationToken)
+    private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ReadOnlyMemory<byte> request, ReadOnlyMemory<byte> sent, Memory<byte> response, CancellationToken cancellationToken)
     {
         var fc = request.Span[0];
+        // An RS-485 converter that hears its own transmission hands back our request before the answer. The echo of a
+        // single write (FC 5, 6) is byte for byte its answer, so only the other requests' echoes can be told apart.
+        var echoOf = fc is (byte)ModbusFunctionCode.WriteSingleCoil or (byte)ModbusFunctionCode.WriteSingleRegister ? default : sent;
         while (true)
         {
             byte[]? frame = null;
+            bool echo = false;
             lock (_gate)
             {
                 if (_rxCount > 0)
                 {
+                    // Hunts for a valid frame past noise and garbled or cut frames (regression: noise before a valid answer
+                    // failed the request with a CRC error and the answer was flushed, and an echoing converter failed
+                    // every request). What is skipped is kept for the error should no valid answer follow.
                     var buffered = _rx.AsSpan(0, _rxCount);
-                    int expected;
-                    try
+                    bool found = RtuFrame.TryFindResponse(buffered, echoOf.Span, out int start, out int length, out echo, out int garbage);
+                    int skipped = found ? start : garbage;
+                    if (skipped > 0)
                     {
-                        expected = RtuFrame.ExpectedResponseLength(buffered);
-                    }
-                    catch (ModbusProtocolException)
-                    {
-                        _rxCount = 0;
-                        throw;
+                        NoteNoise(buffered, skipped);
                     }
 
-                    if (expected > 0 && _rxCount >= expected)
+                    int consumed = skipped;
+                    if (found)
                     {
-                        frame = buffered[..expected].ToArray();
-                        _rx.AsSpan(expected, _rxCount - expected).CopyTo(_rx);
-                        _rxCount -= expected;
+                        frame = buffered.Slice(start, length).ToArray();
+                        consumed = start + length;
                     }
+
+                    _rx.AsSpan(consumed, _rxCount - consumed).CopyTo(_rx);
+                    _rxCount -= consumed;
                 }
             }
 
             if (frame is not null)
             {
-                var pdu = RtuFrame.Read(frame, out byte from);
+                byte from = frame[0];
+                var pdu = frame.AsSpan(1, frame.Length - 3);
+                if (echo)
+                {
+                    ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "echo"));
+                    Log.Discarded(_logger, Endpoint, "echo", 0, from);
+                    continue;
+                }
+
                 if (from == unitId && (pdu[0] & 0x7F) == fc)
                 {
                     if (AnswersRequest(request.Span, pdu))
                     {
+                        if (_noiseCount > 0)
+                        {
+                            ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "noise"));
+                            Log.NoiseSkipped(_logger, Endpoint, _noiseCount, unitId, _noiseReason);
+                        }
+
                         pdu.CopyTo(response.Span);
                         return pdu.Length;
                     }
@@ -293,12 +346,14 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                     // out (RTU has no transaction id; regression: a poll's 10 registers taken for a 1-register read-back).
                     ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
                     Log.Discarded(_logger, Endpoint, "stale", 0, from);
+                    _discarded = $"an answer of {pdu.Length} bytes that does not fit this request was discarded";
                     continue;
                 }
 
                 // A valid frame from another unit or for another function: an answer we stopped waiting for.
                 ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "mismatched"));
                 Log.Discarded(_logger, Endpoint, "mismatched", 0, from);
+                _discarded = $"an answer from unit {from} with function 0x{pdu[0]:X2} was discarded";
                 continue;
             }
 
@@ -307,8 +362,69 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                 throw new ModbusCommunicationException($"{Endpoint}: connection lost ({connection.CloseReason})");
             }
 
+            if (_noiseCount > 0)
+            {
+                // Garbage came: a valid answer right behind noise follows within a few character times, and the bytes of
+                // one frame come without a pause. A line quiet for longer will bring nothing valid: failing now frees it
+                // for the other units instead of holding it to the timeout.
+                if (!await _dataArrived.WaitAsync(_garbleSettle, cancellationToken).ConfigureAwait(false))
+                {
+                    throw Trouble($"(the line stayed quiet for {TransportLink.Human(_garbleSettle)} after it)")!;
+                }
+
+                continue;
+            }
+
             await _dataArrived.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Keeps the first <paramref name="count"/> bytes of <paramref name="buffered"/>, skipped as noise, for the error.</summary>
+    private void NoteNoise(ReadOnlySpan<byte> buffered, int count)
+    {
+        var skipped = buffered[..count];
+        if (_noiseReason is null)
+        {
+            // The first skipped byte tells why: a frame was there but its CRC did not match, or nothing could start there.
+            int expected = RtuFrame.TryExpectedResponseLength(buffered);
+            _garbledAnswer = expected > 0 && expected <= Math.Min(buffered.Length, RtuFrame.MaxFrameLength);
+            _noiseReason = _garbledAnswer
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"CRC mismatch: computed {Crc16.Compute(buffered[..(expected - 2)]):X4}, frame carries {System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffered[(expected - 2)..]):X4}")
+                : $"bytes that start no response frame (function code 0x{(buffered.Length > 1 ? buffered[1] : 0):X2})";
+        }
+
+        _noise ??= new byte[RtuFrame.MaxFrameLength];
+        int room = _noise.Length - _noiseCount;
+        if (room > 0)
+        {
+            skipped[..Math.Min(room, skipped.Length)].CopyTo(_noise.AsSpan(_noiseCount));
+        }
+
+        _noiseCount += skipped.Length;
+    }
+
+    /// <summary>
+    /// What the exchange on the line received instead of a valid answer (noise, a garbled frame, a frame cut short), as
+    /// the protocol error to report; null when nothing came.
+    /// </summary>
+    private ModbusProtocolException? Trouble(string? when)
+    {
+        byte[] partial;
+        lock (_gate)
+        {
+            partial = _rx.AsSpan(0, _rxCount).ToArray();
+        }
+
+        if (_noiseCount == 0 && partial.Length == 0)
+        {
+            return null;
+        }
+
+        var noise = _noiseCount == 0 ? [] : _noise.AsSpan(0, Math.Min(_noiseCount, _noise!.Length)).ToArray();
+        string what = _noiseCount == 0
+            ? $"answer cut short: {partial.Length} bytes arrived"
+            : $"{_noiseReason} ({_noiseCount + partial.Length} bytes of noise or garbled frames)";
+        return new ModbusProtocolException(when is null ? what : $"no valid answer: {what} {when}", [.. noise, .. partial]);
     }
 
     /// <summary>

@@ -47,6 +47,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     private readonly TransportLink _link;
     private int _nextTransactionId;
     private int _consecutiveTimeouts;
+    private StaleAnswer? _lastStale;
     private bool _disposed;
 
     public ModbusTcpTransport(ModbusTcpOptions options, ILogger? logger = null, TimeProvider? time = null)
@@ -87,39 +88,39 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         {
             await _window.WaitAsync(timeout.Token).ConfigureAwait(false);
             entered = true;
-            stage = RequestStage.Connecting;
-            var connection = await EnsureConnectedAsync(reconnectWaitMax, timeout.Token).ConfigureAwait(false);
-            stage = RequestStage.Sent;
-
-            ushort tid = (ushort)Interlocked.Increment(ref _nextTransactionId);
-            pending = new Pending(unitId, fc, response, connection);
-            if (!_pending.TryAdd(tid, pending))
+            int length;
+            for (int attempt = 1; ; attempt++)
             {
-                // 65536 requests in flight cannot happen with a window of at most 1024.
-                throw new InvalidOperationException($"transaction id {tid} already in flight on {Endpoint}");
-            }
+                stage = RequestStage.Connecting;
+                var connection = await EnsureConnectedAsync(reconnectWaitMax, timeout.Token).ConfigureAwait(false);
+                stage = RequestStage.Sent;
 
-            pending.TransactionId = tid;
-            byte[] frame = ArrayPool<byte>.Shared.Rent(MbapFrame.MaxFrameLength);
-            try
-            {
-                int n = MbapFrame.Write(frame, tid, unitId, request.Span);
-                await _writeLock.WaitAsync(timeout.Token).ConfigureAwait(false);
+                ushort tid = (ushort)Interlocked.Increment(ref _nextTransactionId);
+                pending = new Pending(unitId, fc, response, connection);
+                if (!_pending.TryAdd(tid, pending))
+                {
+                    // 65536 requests in flight cannot happen with a window of at most 1024.
+                    throw new InvalidOperationException($"transaction id {tid} already in flight on {Endpoint}");
+                }
+
+                pending.TransactionId = tid;
                 try
                 {
-                    await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
+                    await WriteAsync(connection, tid, unitId, request, timeout.Token).ConfigureAwait(false);
+                    length = await pending.Completion.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+                    break;
                 }
-                finally
+                catch (Exception ex) when (attempt == 1 && IsRead(fc) && !timeout.IsCancellationRequested
+                                           && ((ex is ModbusCommunicationException or ModbusProtocolException && pending.ConnectionLost) || (ex is IOException or SocketException or ObjectDisposedException && !connection.IsAlive)))
                 {
-                    _writeLock.Release();
+                    // The connection went down under this request before its answer: gateways that close after each answer
+                    // (or when idle) close it while the next request is on its way, and junk after an answer resets it. That
+                    // request failed with "connection lost (closed by peer)" or "garbled response" (regression: a two-read
+                    // poll failed). A read is sent again once, on a new connection; a write is not (it may have been done).
+                    _pending.TryRemove(new(pending.TransactionId, pending));
                 }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(frame);
             }
 
-            int length = await pending.Completion.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
             Interlocked.Exchange(ref _consecutiveTimeouts, 0);
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
@@ -133,7 +134,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 _link.Drop("too many consecutive timeouts");
             }
 
-            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}")
+            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}{Discards(pending, started)}")
             {
                 RequestSent = stage == RequestStage.Sent,
             };
@@ -151,10 +152,10 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             _link.Record(started, "io");
             throw;
         }
-        catch (ModbusProtocolException)
+        catch (ModbusProtocolException ex)
         {
             _link.Record(started, "protocol");
-            throw;
+            throw ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
         }
         finally
         {
@@ -169,6 +170,32 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             }
         }
     }
+
+    private async Task WriteAsync(TransportConnection connection, ushort tid, byte unitId, ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
+    {
+        byte[] frame = ArrayPool<byte>.Shared.Rent(MbapFrame.MaxFrameLength);
+        try
+        {
+            int n = MbapFrame.Write(frame, tid, unitId, request.Span);
+            await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await connection.Stream.WriteAsync(frame.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>Reads change nothing on the device, so one sent twice does no harm.</summary>
+    private static bool IsRead(ModbusFunctionCode fc) => fc is ModbusFunctionCode.ReadCoils or ModbusFunctionCode.ReadDiscreteInputs
+        or ModbusFunctionCode.ReadHoldingRegisters or ModbusFunctionCode.ReadInputRegisters or ModbusFunctionCode.EncapsulatedInterface;
 
     private async ValueTask<TransportConnection> EnsureConnectedAsync(TimeSpan? reconnectWaitMax, CancellationToken cancellationToken)
     {
@@ -218,6 +245,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     {
         byte[] buffer = new byte[MbapFrame.MaxFrameLength];
         string reason = "closed by peer";
+        bool peerClosed = false, closedHere = false;
         try
         {
             while (!connection.Lifetime.IsCancellationRequested)
@@ -231,26 +259,38 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         catch (OperationCanceledException)
         {
             reason = "closed";
+            closedHere = true;
         }
         catch (EndOfStreamException)
         {
             reason = "closed by peer";
+            peerClosed = true;
         }
         catch (ModbusProtocolException ex)
         {
             // The byte stream is out of step; only a new connection resynchronises it.
-            Log.Garbled(_logger, Endpoint, ex);
+            Log.Garbled(_logger, Endpoint, ex.Message);
             reason = ex.Message;
-            FailAll(connection, new ModbusProtocolException($"{Endpoint}: garbled response, connection reset: {ex.Message}", ex.Frame.ToArray()));
+            FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
             reason = ex.Message;
         }
 
-        _link.ReaderEnded(connection, reason);
+        if (peerClosed)
+        {
+            // Gateways close after each answer or when idle: not an outage. The next request reconnects, and a read caught
+            // on its way is sent again; a request that still fails says so itself. A Warning per poll buried real problems.
+            Log.ClosedByPeer(_logger, Endpoint);
+        }
+        else
+        {
+            _link.ReaderEnded(connection, reason);
+        }
+
         connection.Close();
-        FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"));
+        FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"), connectionLost: !closedHere);
     }
 
     private void Dispatch(MbapHeader header, ReadOnlySpan<byte> pdu)
@@ -259,6 +299,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         {
             ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
             Log.Discarded(_logger, Endpoint, "stale", header.TransactionId, header.UnitId);
+            Volatile.Write(ref _lastStale, new StaleAnswer(Stopwatch.GetTimestamp(), header.TransactionId));
             return;
         }
 
@@ -266,6 +307,8 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         {
             ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "mismatched"));
             Log.Discarded(_logger, Endpoint, "mismatched", header.TransactionId, header.UnitId);
+            pending.Mismatched = string.Create(
+                System.Globalization.CultureInfo.InvariantCulture, $"an answer from unit {header.UnitId} with function 0x{pdu[0]:X2} was discarded");
             return;
         }
 
@@ -276,7 +319,27 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         }
     }
 
-    private void FailAll(TransportConnection connection, Exception error)
+    /// <summary>
+    /// Why a timed-out request may have had no answer although the device sent one (it had the wrong unit or function,
+    /// or a transaction id no request waited for): a device that answers wrongly is not a device that is silent.
+    /// </summary>
+    private string Discards(Pending? pending, long started)
+    {
+        if (pending?.Mismatched is { } mismatched)
+        {
+            return $" ({mismatched})";
+        }
+
+        // An unmatched transaction id cannot be tied to one request; name it when it came while this one waited.
+        return Volatile.Read(ref _lastStale) is { } stale && stale.At >= started
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (an answer with transaction id {stale.TransactionId}, which no request was waiting for, was discarded{(pending is null ? "" : $"; this request had {pending.TransactionId}")})")
+            : "";
+    }
+
+    private sealed record StaleAnswer(long At, ushort TransactionId);
+
+    /// <param name="connectionLost">The connection went down under the requests (not their own timeout): a read may be sent again.</param>
+    private void FailAll(TransportConnection connection, Exception error, bool connectionLost)
     {
         // Mark the connection dead first, so a caller retrying at once builds a new one instead of reusing this.
         connection.Close();
@@ -286,6 +349,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             // new one (regression: after a drop for consecutive timeouts, the next request failed with "connection lost").
             if (ReferenceEquals(entry.Value.Connection, connection) && _pending.TryRemove(entry))
             {
+                entry.Value.ConnectionLost = connectionLost;
                 entry.Value.Completion.TrySetException(error);
             }
         }
@@ -317,6 +381,12 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         public Memory<byte> Response { get; } = response;
 
         public ushort TransactionId { get; set; }
+
+        /// <summary>The connection went down (closed, reset, or garbled by the peer) before this request's answer came.</summary>
+        public bool ConnectionLost { get; set; }
+
+        /// <summary>Set when an answer with this request's transaction id came from another unit or for another function.</summary>
+        public string? Mismatched { get; set; }
 
         public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

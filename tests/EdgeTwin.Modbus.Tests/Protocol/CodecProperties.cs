@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using EdgeTwin.Modbus.Protocol;
 using FsCheck;
 using FsCheck.Fluent;
@@ -124,6 +125,38 @@ public sealed class CodecProperties
             {
             }
         }
+    }
+
+    /// <summary>
+    /// The RTU hunt over any bytes (line noise, with a valid frame somewhere or not) never throws, stays inside the buffer,
+    /// finds only frames with a valid CRC, never calls a byte garbage past a frame it found, and finds a valid frame
+    /// placed after noise.
+    /// </summary>
+    [Property]
+    public bool Rtu_hunt_never_throws_and_finds_a_frame_behind_noise(byte[] noise, byte unit, ushort[] registers, byte[] sent)
+    {
+        var pdu = new byte[ModbusPdu.MaxLength];
+        int n = ModbusPdu.WriteReadRegistersResponse(pdu, ModbusFunctionCode.ReadHoldingRegisters, registers.Take(100).ToArray());
+        var frame = new byte[RtuFrame.MaxFrameLength];
+        int f = RtuFrame.Write(frame, unit, pdu.AsSpan(0, n));
+        byte[] noiseOnly = noise;
+        byte[] withFrame = [.. noise, .. frame[..f]];
+        foreach (var buffer in new[] { noiseOnly, withFrame })
+        {
+            bool found = RtuFrame.TryFindResponse(buffer, sent, out int start, out int length, out bool echo, out int garbage);
+            if (garbage < 0 || garbage > buffer.Length || (found && (start < 0 || start + length > buffer.Length || garbage > start)))
+            {
+                return false;
+            }
+
+            if (found && !echo && Crc16.Compute(buffer.AsSpan(start, length - 2)) != BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(start + length - 2)))
+            {
+                return false;
+            }
+        }
+
+        // Behind any noise the frame is found (or an earlier valid frame, or the echo, which the caller skips and hunts on).
+        return RtuFrame.TryFindResponse(withFrame, sent, out _, out _, out _, out _);
     }
 
     [Fact]

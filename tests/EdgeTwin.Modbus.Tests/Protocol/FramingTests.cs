@@ -84,4 +84,44 @@ public sealed class FramingTests
     [Fact]
     public void Mbap_frame_length_mismatch_throws() =>
         Assert.Throws<ModbusProtocolException>(() => MbapFrame.Read(Hex("0001 0000 0006 11 03 006B 00"), out _));
+
+    // Answer of unit 1 to "01 03 0000 0002": 1000, 1001.
+    private const string Answer = "01 03 04 03E8 03E9 BB 3D";
+
+    [Theory]
+    [InlineData(Answer, 0, 9, 0)]
+    [InlineData("00 FF 13 37 AA " + Answer, 5, 9, 5)] // line noise before the answer
+    [InlineData("01 03 04 03E8 03E9 BB 3E " + Answer, 9, 9, 3)] // a garbled copy (bad CRC), then the answer
+    [InlineData("09 03 04 03E8 03E9 32 FD " + Answer, 0, 9, 0)] // another unit's valid frame comes first: the caller discards it
+    public void Rtu_response_is_found_past_noise(string hex, int start, int length, int garbage)
+    {
+        Assert.True(RtuFrame.TryFindResponse(Hex(hex), default, out int s, out int n, out bool echo, out int g));
+        Assert.Equal((start, length, false), (s, n, echo));
+        Assert.True(g <= s);
+        if (start == 0)
+        {
+            Assert.Equal(garbage, g);
+        }
+    }
+
+    [Fact]
+    public void Rtu_echo_of_the_request_is_told_from_the_answer()
+    {
+        var sent = Hex("01 03 0000 0002 C4 0B");
+        Assert.True(RtuFrame.TryFindResponse(Hex("01 03 0000 0002 C4 0B " + Answer), sent, out int s, out int n, out bool echo, out _));
+        Assert.Equal((0, 8, true), (s, n, echo));
+
+        // Half an echo: wait for the rest, nothing is garbage yet.
+        Assert.False(RtuFrame.TryFindResponse(Hex("01 03 0000"), sent, out _, out _, out _, out int garbage));
+        Assert.Equal(0, garbage);
+    }
+
+    [Fact]
+    public void Rtu_noise_alone_is_garbage_up_to_what_may_still_become_a_frame()
+    {
+        // 00 41 and FF 41: no function 0x41; 41 FF 41 01 03 is no exception answer (its CRC fails); 41 01 03 C8 may be
+        // the start of a coil answer still arriving.
+        Assert.False(RtuFrame.TryFindResponse(Hex("00 41 FF 41 01 03 C8"), default, out _, out _, out _, out int garbage));
+        Assert.Equal(3, garbage);
+    }
 }

@@ -66,9 +66,10 @@ public sealed class GarbledPeerTests
     [Fact]
     public async Task Tcp_garbled_header_is_a_protocol_error_and_the_next_request_reconnects()
     {
+        // Two garbled answers: a read whose connection is reset under it is sent once more on a new one.
         await using var peer = new RawPeer((req, i) =>
         {
-            if (i == 0)
+            if (i <= 1)
             {
                 var bad = TcpAnswer(req, 1);
                 bad[3] = 0x07; // protocol id 7
