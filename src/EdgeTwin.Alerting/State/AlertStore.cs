@@ -1077,5 +1077,17 @@ internal sealed partial class AlertStore : IDisposable
                 }
             }
         }
+
+        public void Dispose()
+        {
+            try
+            {
+                Db.Dispose();
+            }
+            catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
+            {
+                // A closed engine may fail to close again; its files are released either way.
+            }
+        }
     }
 }
