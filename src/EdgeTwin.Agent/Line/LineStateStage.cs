@@ -24,12 +24,14 @@ public sealed partial class LineStateStage : ISampleStage
     private readonly LineTwinStage _line;
     private readonly string? _path; // null: the named file is not ours, nothing is kept
     private readonly string _lineId;
-    private readonly long _intervalMs;
+    private readonly TimeSpan _interval;
     private readonly TimeProvider _time;
     private readonly ILogger<LineStateStage> _logger;
     private readonly Counter<long> _checkpoints;
     private readonly Counter<long> _failures;
-    private long _nextCheckpointMs;
+    // When the last checkpoint was taken, on the monotonic clock: with the wall clock, a step back of a day (a gateway that
+    // booted a day ahead, then synced) meant no checkpoint for a day, and a power cut in it lost a day of learning.
+    private long _lastCheckpointTs;
     private Task _writing = Task.CompletedTask;
     private bool _failing; // one warning per episode of failed writes, not one a minute
 
@@ -38,7 +40,7 @@ public sealed partial class LineStateStage : ISampleStage
         _line = line ?? throw new ArgumentNullException(nameof(line));
         _lineId = lineId;
         ArgumentNullException.ThrowIfNull(path);
-        _intervalMs = (long)checkpointInterval.TotalMilliseconds;
+        _interval = checkpointInterval;
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         var meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
@@ -53,7 +55,7 @@ public sealed partial class LineStateStage : ISampleStage
 
         _path = path;
         Restore(path);
-        _nextCheckpointMs = Now + _intervalMs;
+        _lastCheckpointTs = _time.GetTimestamp();
     }
 
     public string Name => _line.Name;
@@ -69,13 +71,13 @@ public sealed partial class LineStateStage : ISampleStage
     public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         await _line.ProcessAsync(samples, cancellationToken).ConfigureAwait(false);
-        var now = Now;
-        if (_path is null || now < _nextCheckpointMs || !_writing.IsCompleted)
+        if (_path is null || _time.GetElapsedTime(_lastCheckpointTs) < _interval || !_writing.IsCompleted)
         {
             return;
         }
 
-        _nextCheckpointMs = now + _intervalMs;
+        _lastCheckpointTs = _time.GetTimestamp();
+        var now = Now; // the saved-at stamp stays on the wall clock (max_age compares it with the next start's)
         // Taken here, between batches, on the pipeline's thread; only the write goes to the background.
         var bytes = _line.SaveState(now);
         var path = _path;

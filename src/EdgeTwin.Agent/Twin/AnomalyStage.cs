@@ -46,7 +46,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private readonly string? _statePath;
     private readonly CancellationTokenSource _disposing = new();
     private Dictionary<string, SavedAnomalySeries>? _saved;
-    private long _nextCheckpointMs;
+    // When the last checkpoint was taken, on the monotonic clock: with the wall clock, a step back of a day (a gateway that
+    // booted a day ahead, then synced) meant no checkpoint for a day, and a power cut in it lost a day of learning.
+    private long _lastCheckpointTs;
     private Task _checkpointWrite = Task.CompletedTask;
     private int _restored;
     private int _relearned;
@@ -75,7 +77,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         else if (config.Enabled && stateLocation?.Path is { } statePath)
         {
             _statePath = statePath;
-            _nextCheckpointMs = Now + (long)config.State.CheckpointInterval.TotalMilliseconds;
+            _lastCheckpointTs = runtime.TimeProvider.GetTimestamp();
             LoadState(statePath);
         }
 
@@ -126,10 +128,10 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             _scored.Add(scored);
         }
 
-        if (_statePath is not null && Now >= _nextCheckpointMs && _checkpointWrite.IsCompleted)
+        if (_statePath is not null && _runtime.TimeProvider.GetElapsedTime(_lastCheckpointTs) >= _config.State.CheckpointInterval && _checkpointWrite.IsCompleted)
         {
-            var now = Now;
-            _nextCheckpointMs = now + (long)_config.State.CheckpointInterval.TotalMilliseconds;
+            _lastCheckpointTs = _runtime.TimeProvider.GetTimestamp();
+            var now = Now; // the saved-at stamp stays on the wall clock (state.max_age compares it with the next start's)
             var entries = Snapshot(now);
             _checkpointWrite = Task.Run(() => WriteCheckpointAsync(_statePath, now, entries, atStop: false, _disposing.Token), CancellationToken.None);
         }

@@ -85,6 +85,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private readonly int[] _bufferLevel;
     private readonly long[] _bufferLevelMs; // 0 = never measured
     private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
+    private readonly SampleClock _clock = new();
 
     /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
     public LineTwinStage(LineTwinConfig config, SeriesRegistry registry, IEventSink events, ILogger<LineTwinStage> logger, TimeSpan? publishEvery = null, TimeSpan? forecastEvery = null)
@@ -143,6 +144,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             if (!s.IsGood) continue; // missing/bad readings: the trackers' staleness handles the gap
             var b = Bind(s.Series);
             if (b.Kind == Signal.None) continue;
+            if (_clock.Observe(s.TimestampUnixMs) is var step and > 0) OnClockStep(step, s.TimestampUnixMs);
             if (b.Kind == Signal.BufferLevel)
             {
                 // A level reading is where the line stands, not a machine event: it neither starts the books nor the clock.
@@ -256,6 +258,33 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _bottleneck.OnState(station, ms / 1000.0, ActivePeriodBottleneck.IsActive(state));
     }
 
+    /// <summary>
+    /// The wall clock stepped back by <paramref name="stepMs"/> (a reading at <paramref name="nowMs"/> older than the latest).
+    /// Before, every reading older than the last one was dropped by the calendar and the OEE books (no state, no count,
+    /// no publish for the size of the step), and a step back across a shift's start failed every batch (a shift report
+    /// that ended before it began). The times read so far were ahead by the step: they move back with it, so the books,
+    /// the learners and the lamp decoders go on from the new time; the bottleneck's periods start over (they no longer
+    /// form one stretch of time).
+    /// </summary>
+    private void OnClockStep(long stepMs, long nowMs)
+    {
+        long ms = -stepMs;
+        foreach (var t in _oee) t.Shift(ms);
+        _lineOee.Shift(ms);
+        foreach (var l in _learners) l.Shift(ms);
+        foreach (var light in _lights) light?.Shift(ms);
+        _bottleneck = NewBottleneck();
+        for (int i = 0; i < _lastSignalMs.Length; i++)
+            if (_lastSignalMs[i] != long.MinValue) _lastSignalMs[i] += ms;
+        for (int b = 0; b < _bufferLevelMs.Length; b++)
+            if (_bufferLevelMs[b] != 0) _bufferLevelMs[b] = Math.Max(1, _bufferLevelMs[b] + ms);
+        if (_firstAfterRestoreMs != long.MinValue) _firstAfterRestoreMs += ms;
+        if (_lastPublishMs != 0) _lastPublishMs += ms;
+        _booksFromMs += ms;
+        _calendar.Shift(ms, nowMs);
+        ClockStepped(_logger, _config.Id, stepMs, nowMs);
+    }
+
     private void RollShift(long ms)
     {
         var local = DateTimeOffset.FromUnixTimeMilliseconds(ms).ToLocalTime().DateTime;
@@ -263,6 +292,16 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
         long startMs = new DateTimeOffset(start).ToUnixTimeMilliseconds();
+        if (!first && start < _shiftStart)
+        {
+            // The clock stepped back across the shift's start (OnClockStep moved the books back with it): the readings so
+            // far were made in the shift the clock says now, so the books go on under it, with its planned stops.
+            _shiftStart = start;
+            _plannedStops = _config.PlannedWindows(start.TimeOfDay);
+            _calendar.Schedule(_plannedStops, startMs, offShiftFromSeconds: _config.ShiftLength.TotalSeconds);
+            return;
+        }
+
         if (!first)
         {
             // The last shift's stops (cut at its end) close, and its final books are kept for the report, before the new shift's books open.
@@ -311,6 +350,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, DateTime until)
     {
         long startMs = new DateTimeOffset(shiftStart).ToUnixTimeMilliseconds(), endMs = new DateTimeOffset(until).ToUnixTimeMilliseconds();
+        endMs = Math.Max(startMs, endMs); // a reading stamped before the shift's start (a clock stepped back) covers none of it
         long from = Math.Clamp(_booksFromMs, startMs, endMs);
         a["books_from"] = WireTime.WallClock(DateTimeOffset.FromUnixTimeMilliseconds(from).ToLocalTime().DateTime);
         a["covered_s"] = WireNumber.Format((endMs - from) / 1000.0);
@@ -645,6 +685,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station} reports again")]
     private static partial void LogStationBack(ILogger logger, string line, string station);
+
+    private static void ClockStepped(ILogger logger, string line, long stepMs, long nowMs) =>
+        SampleClock.LogSteppedBack(logger, "Line twin " + line, stepMs, nowMs, "its books, learners and publishing go on from the new time (the times read so far move back by the step)");
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: new shift from {Start}, OEE books restarted")]
     private static partial void LogShift(ILogger logger, string line, DateTime start);

@@ -108,6 +108,37 @@ public sealed class ThermalTwin : IDisposable
         }
     }
 
+    /// <summary>
+    /// Moves a zone's window (and latest frame) by <paramref name="seconds"/>: after the wall clock stepped back, the frames
+    /// stamped before the step were ahead by it, and <see cref="Observe"/> dropped every frame until the clock caught up
+    /// with them (no frame, no hot spot, no failure forecast for the size of the step). Moved, the window stays one stretch
+    /// of time that the calibration (its time-of-day profile, its rates) can use. Frames are copied: lists handed out by
+    /// <see cref="WindowFrames"/> keep theirs.
+    /// </summary>
+    public void Shift(int zone, double seconds)
+    {
+        lock (_gate)
+        {
+            var q = _windows[zone];
+            var moved = new Queue<ZoneFrame>(q.Count);
+            foreach (var f in q)
+            {
+                var copy = f.Clone();
+                copy.TimeSeconds += seconds;
+                moved.Enqueue(copy);
+            }
+
+            _windows[zone] = moved;
+            if (_last[zone] is { } last)
+            {
+                // The latest frame is the window's newest (Observe enqueues it; only the oldest leave).
+                var copy = last.Clone();
+                copy.TimeSeconds += seconds;
+                _last[zone] = moved.Count > 0 ? moved.Last() : copy;
+            }
+        }
+    }
+
     /// <summary>Calibrates a zone from its window and swaps the model in; returns it.</summary>
     public ZoneThermalModel Recalibrate(int zone)
     {

@@ -6,6 +6,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.Tests.Shared;
 using EdgeTwin.Twin.Line;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -46,7 +47,7 @@ public sealed class LineStateStageTests : IDisposable
         return config!;
     }
 
-    private (LineStateStage Stage, LineTwinStage Line) NewStage(string? path = null)
+    private (LineStateStage Stage, LineTwinStage Line) NewStage(string? path = null, TimeProvider? time = null)
     {
         var registry = new SeriesRegistry();
         foreach (var device in new[] { "p1", "p2" })
@@ -56,7 +57,7 @@ public sealed class LineStateStageTests : IDisposable
         }
 
         var line = new LineTwinStage(Config(), registry, new NullSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
-        return (new LineStateStage(line, "l1", path ?? StatePath, TimeSpan.FromMinutes(1), _clock, new ListLogger<LineStateStage>(_logs)), line);
+        return (new LineStateStage(line, "l1", path ?? StatePath, TimeSpan.FromMinutes(1), time ?? _clock, new ListLogger<LineStateStage>(_logs)), line);
     }
 
     private sealed class NullSink : IEventSink
@@ -105,6 +106,38 @@ public sealed class LineStateStageTests : IDisposable
         Assert.Contains(_logs, l => l.Message.Contains("state read from " + StatePath, StringComparison.Ordinal) && l.Message.Contains("the shift's books go on from it", StringComparison.Ordinal) && l.Message.Contains("learned figures kept for S1, S2", StringComparison.Ordinal));
         await RunFor(next, TimeSpan.FromSeconds(10), counters);
         Assert.Equal(good + 3 + 1, Good(nextLine));
+    }
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_of_a_day_held_the_line_checkpoints_for_a_day()
+    {
+        // A gateway that booted a day ahead, then synced: with the schedule on the wall clock ("now >= next checkpoint")
+        // no checkpoint came for a day, and a power cut in it lost a day of the line's books and learning. The samples
+        // are stamped with the stepped wall clock, as the pollers stamp them.
+        var clock = new SteppableClock(_clock);
+        var (stage, line) = NewStage(time: clock);
+        var counters = new ulong[] { 1000, 2000 };
+        async Task Run(int seconds)
+        {
+            for (var s = 0; s < seconds; s += 10, _clock.Advance(TimeSpan.FromSeconds(10)))
+            {
+                long t = clock.GetUtcNow().ToUnixTimeMilliseconds();
+                counters[0] += 1;
+                counters[1] += 1;
+                await stage.ProcessAsync(new Sample[] { new(new SeriesId(0), t, 1), new(new SeriesId(1), t, counters[0]), new(new SeriesId(2), t, 1), new(new SeriesId(3), t, counters[1]) }, CancellationToken.None);
+            }
+        }
+
+        await Run(70);
+        await stage.PendingWrite;
+        Assert.True(File.Exists(StatePath));
+        File.Delete(StatePath);
+
+        clock.Step(TimeSpan.FromDays(-1));
+        await Run(70);
+        await stage.PendingWrite;
+        Assert.True(File.Exists(StatePath), "no checkpoint a minute after a step back of a day");
+        Assert.True(long.Parse(line.State(clock.GetUtcNow().ToUnixTimeMilliseconds())["good"], CultureInfo.InvariantCulture) >= 12);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.Tests.Shared;
 using EdgeTwin.Twin.Anomaly;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -70,11 +71,11 @@ public sealed class AnomalyStateTests : IDisposable
         }
     }
 
-    private Stage Start(string? statePath, AnomalyConfig? config = null)
+    private Stage Start(string? statePath, AnomalyConfig? config = null, TimeProvider? time = null)
     {
         var parsed = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\n", "site.yaml");
         Assert.True(parsed.IsValid, string.Join(Environment.NewLine, parsed.Problems));
-        var runtime = new AgentRuntime(parsed.Config!, new SeriesRegistry(), _clock);
+        var runtime = new AgentRuntime(parsed.Config!, new SeriesRegistry(), time ?? _clock);
         var events = new ConcurrentQueue<EdgeEvent>();
         var hub = new EventHub().AddStage(new DelegateEventStage("test", (e, _) =>
         {
@@ -307,6 +308,29 @@ public sealed class AnomalyStateTests : IDisposable
         Assert.Contains(after.Logs, l => l.Message.Contains("0 series' learned state read", StringComparison.Ordinal) && l.Message.Contains("3 older than max_age 7d dropped", StringComparison.Ordinal));
         await FeedAsync(after, 300, 310, int.MaxValue);
         Assert.Equal(10, after.Anomaly.SamplesSeen(after.Id(0)));
+    }
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_of_a_day_held_the_anomaly_checkpoints_for_a_day()
+    {
+        // A gateway that booted a day ahead, then synced: with the schedule on the wall clock ("now >= next checkpoint")
+        // no checkpoint came for a day, and a power cut in it lost a day of learning. The schedule runs on the monotonic
+        // clock; the saved-at stamp stays on the wall clock (state.max_age compares it with the next start's).
+        var clock = new SteppableClock(_clock);
+        await using var stage = Start(StatePath, time: clock);
+        await FeedAsync(stage, 0, 200, int.MaxValue);
+        _clock.Advance(TimeSpan.FromMinutes(61));
+        await FeedAsync(stage, 200, 201, int.MaxValue);
+        await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        Assert.True(File.Exists(StatePath));
+        File.Delete(StatePath);
+
+        clock.Step(TimeSpan.FromDays(-1));
+        _clock.Advance(TimeSpan.FromMinutes(61));
+        await FeedAsync(stage, 201, 202, int.MaxValue);
+        await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        Assert.True(File.Exists(StatePath), "no checkpoint an hour after a step back of a day");
+        Assert.Equal(clock.GetUtcNow().ToUnixTimeMilliseconds(), AnomalyStateFile.Load(StatePath)!.SavedAtUnixMs);
     }
 
     [Fact]

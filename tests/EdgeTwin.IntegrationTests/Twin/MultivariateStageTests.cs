@@ -113,6 +113,28 @@ public sealed class MultivariateStageTests
     }
 
     [Fact]
+    public async Task Regression_a_backward_clock_step_stopped_the_multivariate_detector_for_its_size()
+    {
+        // A gateway that booted four hours ahead, then synced, 1.5 h into the run: the samples after the step are stamped
+        // four hours before the last ones. Before, no row was due until the clock caught up with the old "next row" time,
+        // so the bearing fault 1.5 h after the step went unseen. The rows restart at the step, the window refills, and the
+        // fault is found, stamped on the new time.
+        var (events, logs, stage, runtime, hub) = await StartAsync(Path.Combine(RepoRoot(), "models"));
+        await using (hub)
+        using (stage)
+        {
+            var stepMs = 4 * 3_600_000L;
+            var faultAtMs = await FeedAsync(stage, runtime, seed: 3, hours: 5, faultAfterHours: 3, stepBackAfterHours: 1.5, stepBackMs: stepMs);
+            await WaitUntilAsync(() => !events.IsEmpty, "the anomaly event after the step", 30);
+            var e = Assert.Single(events);
+            Assert.Equal("group:m1", e.Source);
+            Assert.InRange(e.Time.ToUnixTimeMilliseconds(), faultAtMs, faultAtMs + (60 * 60_000));
+            var warning = Assert.Single(logs, l => l.Level >= LogLevel.Warning);
+            Assert.Contains("twin.multivariate group m1: the wall clock stepped back 03:59:30", warning.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Missing_model_falls_back_with_one_warning_and_no_events()
     {
         using var empty = new Deployment.TempDir();
@@ -146,7 +168,7 @@ public sealed class MultivariateStageTests
     }
 
     /// <summary>Steps a one-machine simulated site and feeds its drive values (profile scales) to the stage, one poll per 30 s.</summary>
-    private static async Task<long> FeedAsync(MultivariateAnomalyStage stage, AgentRuntime runtime, int seed, double hours, double faultAfterHours)
+    private static async Task<long> FeedAsync(MultivariateAnomalyStage stage, AgentRuntime runtime, int seed, double hours, double faultAfterHours, double stepBackAfterHours = double.PositiveInfinity, long stepBackMs = 0)
     {
         var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = seed });
         spec = spec with { Machines = [spec.Machines[0] with { InitialWear = 0.1, HoursToFailure = 24 * 90, LoadFactor = 0.7 }] };
@@ -158,17 +180,18 @@ public sealed class MultivariateStageTests
         for (var t = 0; t < hours * 120; t++)
         {
             site.Step(TimeSpan.FromSeconds(30));
+            var clockMs = t >= stepBackAfterHours * 120 ? -stepBackMs : 0; // the wall clock that stamps the samples, stepped back
             if (faultAtMs == 0 && t >= faultAfterHours * 120)
             {
                 site.Apply(FaultCommand.Parse("machine-wear:m1:0.75"));
-                faultAtMs = site.Now.ToUnixTimeMilliseconds();
+                faultAtMs = site.Now.ToUnixTimeMilliseconds() + clockMs;
             }
 
             for (var f = 0; f < 3; f++)
             {
                 Assert.True(RoleValues.TryRead(site, drive, Roles[f], null, out var v));
                 var value = f == 0 ? Math.Round(v.Value * 10) / 10 : Math.Round(v.Value);
-                batch[f] = new Sample(ids[f], site.Now.ToUnixTimeMilliseconds() + (f * 40), value);
+                batch[f] = new Sample(ids[f], site.Now.ToUnixTimeMilliseconds() + clockMs + (f * 40), value);
             }
 
             await stage.ProcessAsync(batch, Ct);

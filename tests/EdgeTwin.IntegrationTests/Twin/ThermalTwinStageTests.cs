@@ -6,6 +6,7 @@ using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Physics;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.IntegrationTests.Twin;
@@ -132,6 +133,50 @@ public sealed class ThermalTwinStageTests
         Assert.NotEmpty(events.Failures);
     }
 
+    [Fact]
+    public async Task Regression_a_backward_clock_step_stopped_thermal_frames_for_its_size()
+    {
+        // A gateway that booted an hour ahead, then synced: the samples after the step are stamped an hour before the last
+        // ones. Before, no frame was due until the clock caught up ("latest >= next frame"), the twin dropped frames older
+        // than its last, and the worker's "now" stood still: no frame, hot spot or failure forecast for an hour.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+        using var stage = site.Stage(events, new ThermalTwinOptions(), new ListLogger<ThermalTwinStage>(logs));
+        var running = new Dictionary<string, bool> { ["crac1"] = true, ["crac2"] = true };
+        for (var k = 0; k < 5; k++)
+        {
+            await site.FeedAsync(stage, t0 + (k * 10_000), running);
+        }
+
+        Assert.Equal(5, stage.Twin.FrameCount(0));
+        await Task.Delay(1500, Ct); // the worker sees the units running
+
+        var stepped = t0 + 50_000 - 3_600_000;
+        for (var k = 0; k < 5; k++)
+        {
+            await site.FeedAsync(stage, stepped + (k * 10_000), running);
+        }
+
+        Assert.Equal(10, stage.Twin.FrameCount(0));
+        Assert.Equal((stepped + 40_000) / 1000.0, stage.Twin.Latest(0)!.TimeSeconds);
+        var times = stage.Twin.WindowFrames(0).Select(f => f.TimeSeconds).ToList();
+        Assert.Equal(times.Order(), times); // one stretch of time: the frames before the step moved back with it
+        Assert.Equal(10_000, (times[5] - times[4]) * 1000, 6);
+        var warning = Assert.Single(logs, l => l.Message.Contains("stepped back", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Contains("Thermal twin: the wall clock stepped back 00:59:50", warning.Message, StringComparison.Ordinal);
+
+        // A unit stopping after the step is forecast at once, on the new time, with an age from the new time.
+        await site.FeedAsync(stage, stepped + 50_000, new() { ["crac1"] = false, ["crac2"] = true });
+        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure of crac1 after the step");
+        var failure = events.Failures.First();
+        Assert.Equal(stepped + 50_000, failure.Time.ToUnixTimeMilliseconds());
+        Assert.Equal("0", failure.Attributes!["failure_age_s"]);
+        await stage.FlushAsync(Ct);
+    }
+
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
@@ -170,10 +215,10 @@ public sealed class ThermalTwinStageTests
         public SeriesRegistry Registry { get; private set; } = new();
 
         /// <summary>A new stage, as a newly started agent has (its own series registry).</summary>
-        public ThermalTwinStage Stage(IEventSink events, ThermalTwinOptions options)
+        public ThermalTwinStage Stage(IEventSink events, ThermalTwinOptions options, ILogger<ThermalTwinStage>? logger = null)
         {
             Registry = new SeriesRegistry();
-            return new ThermalTwinStage(_config, Registry, events, NullLogger<ThermalTwinStage>.Instance, options);
+            return new ThermalTwinStage(_config, Registry, events, logger ?? NullLogger<ThermalTwinStage>.Instance, options);
         }
 
         /// <summary>One poll round at <paramref name="timeMs"/>: every rack's inlet, outlet and power, each unit's return air and the given unit states.</summary>

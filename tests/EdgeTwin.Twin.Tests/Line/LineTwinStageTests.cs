@@ -37,7 +37,7 @@ public sealed class LineTwinStageTests
     /// S1 → B1 → S2, each machine with a state word (devices p1, p2; 0 idle, 1 running, 4 faulted), the given shift starts
     /// and planned stops, in a stage that publishes and forecasts hourly.
     /// </summary>
-    private static (LineTwinStage Stage, RecordingEventSink Sink, SeriesId S1, SeriesId S2) TwoStationLine(string shiftStarts, string plannedStops = "[]")
+    private static (LineTwinStage Stage, RecordingEventSink Sink, SeriesId S1, SeriesId S2) TwoStationLine(string shiftStarts, string plannedStops = "[]", ILogger<LineTwinStage>? logger = null)
     {
         var config = Parse($$"""
             line:
@@ -53,7 +53,7 @@ public sealed class LineTwinStageTests
         var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
         var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
         var sink = new RecordingEventSink();
-        return (new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1)), sink, s1, s2);
+        return (new LineTwinStage(config, registry, sink, logger ?? NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1)), sink, s1, s2);
     }
 
     /// <summary>The wire form of a local wall-clock time on 2026-11-30: ISO 8601 with the local offset, e.g. <c>2026-11-30T14:00:00+01:00</c>.</summary>
@@ -196,6 +196,52 @@ public sealed class LineTwinStageTests
         // The new shift's books start at its start: they cover it from 22:00, and the live state says how far.
         var now = stage.State(t0 + 14 * 60_000L, replications: 2);
         Assert.Equal((Wall(22, 0), Wall(22, 0), "60"), (now["shift.start"], now["books_from"], now["covered_s"]));
+    }
+
+    /// <summary>
+    /// Both machines polled every minute from <paramref name="from"/> for <paramref name="minutes"/> minutes, stamped by a
+    /// wall clock; S1 faulted from <paramref name="faultFrom"/> minutes on, running before, S2 running.
+    /// </summary>
+    private static Sample[] Minutes(SeriesId s1, SeriesId s2, long from, int minutes, int faultFrom = int.MaxValue) =>
+        [.. Enumerable.Range(0, minutes).SelectMany(m => new Sample[] { new(s1, from + m * 60_000L, m >= faultFrom ? 4 : 1), new(s2, from + m * 60_000L, 1) })];
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_froze_the_line_oee_books_for_its_size()
+    {
+        // A gateway that booted an hour ahead, then synced at 08:29: the readings after the step are stamped from 07:31, an
+        // hour before the last ones. Before, the planned-stop calendar and the OEE books dropped every reading older than
+        // the last one: S1's fault at 07:35 was not booked and the books stood still for an hour. The times read so far
+        // move back with the clock (08:00–08:29 ran 07:02–07:31) and the books go on.
+        var logger = new FakeLogger<LineTwinStage>();
+        var (stage, _, s1, s2) = TwoStationLine("\"06:00\"", logger: logger);
+        await stage.ProcessAsync(Minutes(s1, s2, At(8, 0), 30), CancellationToken.None);
+        await stage.ProcessAsync(Minutes(s1, s2, At(7, 31), 25, faultFrom: 4), CancellationToken.None);
+
+        var a = stage.State(At(7, 55), replications: 2);
+        Assert.Equal("faulted", a["state.S1"]);
+        // Running 07:02–07:35 (33 min), faulted 07:35–07:55 (20 min).
+        Assert.Equal(1980.0 / 3180, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal(1.0, double.Parse(a["availability.S2"], CultureInfo.InvariantCulture), 9);
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Level == LogLevel.Warning);
+        Assert.StartsWith("Line twin l1: the wall clock stepped back 00:58:00", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_across_a_shift_start_failed_every_batch_of_the_line_twin()
+    {
+        // The clock steps back from 14:29 to 13:31, before the 14:00 shift's start. Before, every batch threw (a report of
+        // the 14:00 shift ending at 06:00: Math.Clamp with its minimum above its maximum) until the clock passed 14:00 again.
+        // The books go on under the 06:00 shift the clock says now; no report of a shift that did not end.
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"");
+        await stage.ProcessAsync(Minutes(s1, s2, At(14, 5), 25), CancellationToken.None);
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 31), 25, faultFrom: 9), CancellationToken.None);
+
+        Assert.DoesNotContain(sink.Events, e => e.Source == "line/l1/shift");
+        var a = stage.State(At(13, 55), replications: 2);
+        Assert.Equal((Wall(6, 0), "faulted"), (a["shift.start"], a["state.S1"]));
+        // Running 13:07–13:40 (14:05–14:29 moved back 58 min, then 13:31–13:40), faulted 13:40–13:55.
+        Assert.Equal(1980.0 / 2880, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal((Wall(13, 7), "2880"), (a["books_from"], a["covered_s"]));
     }
 
     [Fact]

@@ -84,4 +84,25 @@ public sealed class BearingFeatureWindowStateTests
         check();
         return true;
     }
+
+    [Fact]
+    public void Regression_a_backward_clock_step_stopped_the_bearing_feature_window_for_its_size()
+    {
+        // A sample of each feature every 30 s, 30-minute intervals; an hour in, the wall clock steps back an hour. Before,
+        // every sample after the step was "late" (of an interval before the one being filled) until the clock caught up:
+        // no interval closed and no RUL prediction for an hour.
+        var samples = Samples(240, seed: 1).ToList();
+        var window = new BearingFeatureWindow(Interval, capacity: 48);
+        foreach (var (f, v, ms) in samples.Take(120 * 3))
+        {
+            window.Add(f, v, ms);
+        }
+
+        Assert.Equal(1, window.Count);
+        var closed = samples.Skip(120 * 3).Count(s => window.Add(s.Feature, s.Value, s.Ms - 3_600_000));
+        Assert.Equal(1, window.ClockSteps);
+        Assert.Equal(1, closed); // the half hour from the step on (the partial one before it is dropped)
+        Assert.Equal(2, window.Count);
+        Assert.Equal(T0 + (long)Interval.TotalMilliseconds, window.LastIntervalEndMs);
+    }
 }

@@ -44,6 +44,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private int[] _map = new int[256];
     private readonly string? _statePath;
     private long _savedAtIntervals;
+    private readonly SampleClock _clock = new();
     private Task _saving = Task.CompletedTask;
 
     /// <summary>The maintenance state file kept next to the outbox.</summary>
@@ -242,6 +243,12 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             }
 
             fed++;
+            if (_clock.Observe(sample.TimestampUnixMs) is var step and > 0)
+            {
+                // The windows re-anchor themselves (BearingFeatureWindow.Add); said once here, for the whole stage.
+                SampleClock.LogSteppedBack(_logger, "Maintenance", step, sample.TimestampUnixMs, "each machine's partial averaging interval is dropped, its completed ones stay, and predictions go on from the new time");
+            }
+
             if (_monitor.Observe(target >> 2, (BearingFeature)(target & 3), sample.Value, sample.TimestampUnixMs) is { } prediction)
             {
                 await PublishAsync(prediction, sample.Timestamp, cancellationToken).ConfigureAwait(false);

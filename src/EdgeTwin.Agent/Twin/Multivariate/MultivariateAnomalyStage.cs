@@ -227,6 +227,7 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
         private readonly long[] _latestMs = new long[config.Series.Count];
         private readonly long _intervalMs = (long)config.Interval.TotalMilliseconds;
         private long _nextRowMs = long.MinValue;
+        private readonly SampleClock _clock = new();
         private readonly AnomalyEpisode _episode = new();
         private LoadedModel? _specOf;
         private MultivariateModelSpec? _spec;
@@ -242,6 +243,18 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
         /// <summary>Takes a sample of feature <paramref name="f"/>; Ready when a row was pushed and the window is full.</summary>
         public Offered Offer(int f, long ms, double value, ModelCatalog catalog, ILogger logger)
         {
+            if (_clock.Observe(ms) is var step and > 0)
+            {
+                // The wall clock stepped back: before, no row was due until it caught up with the old "next row" time (the
+                // group went unscored for the size of the step), and the other series' stamps from before the step looked
+                // fresh throughout it. The rows restart here, from series read after the step.
+                _nextRowMs = long.MinValue;
+                LastRowMs = 0;
+                Array.Clear(_latestMs);
+                Window?.Clear();
+                SampleClock.LogSteppedBack(logger, "twin.multivariate group " + Config.Name, step, ms, "its rows restart at the new time and its window refills before the next score");
+            }
+
             Latest[f] = value;
             _latestMs[f] = ms;
             if (ms < _nextRowMs)

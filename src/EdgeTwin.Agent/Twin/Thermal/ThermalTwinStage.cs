@@ -61,6 +61,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     private bool[] _bound = new bool[64];
     private long _latestMs;
     private long _nextFrameMs;
+    private readonly SampleClock _clock = new();
+    private long _pendingShiftMs; // a backward clock step the worker has not yet moved its zones' times by
     private Task? _worker;
 
     public ThermalTwinStage(SiteConfig config, SeriesRegistry registry, IEventSink events, ILogger<ThermalTwinStage> logger, ThermalTwinOptions? options = null, IMeterFactory? meterFactory = null)
@@ -178,9 +180,28 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                 latest = Math.Max(latest, s.TimestampUnixMs);
             }
 
-            if (latest > _latestMs)
+            if (latest > 0 && _clock.Observe(latest) is var step and > 0)
             {
-                _latestMs = latest;
+                // The wall clock stepped back. Before, no frame was due until it caught up with the old "next frame" time,
+                // the twin dropped frames older than its last, and the worker's "now" stood still: no frame, hot spot,
+                // calibration or failure forecast for the size of the step. The frames so far were stamped ahead by the
+                // step: the windows move back so the next frame follows their newest by one interval.
+                for (var z = 0; z < _zones.Length; z++)
+                {
+                    if (Twin.Latest(z) is { } last)
+                    {
+                        Twin.Shift(z, (latest / 1000.0) - _options.FrameInterval.TotalSeconds - last.TimeSeconds);
+                    }
+                }
+
+                _nextFrameMs = 0;
+                Interlocked.Add(ref _pendingShiftMs, -step);
+                Interlocked.Exchange(ref _latestMs, latest);
+                SampleClock.LogSteppedBack(_logger, "Thermal twin", step, latest, "its frames restart at the new time and its window and schedules move back by the step");
+            }
+            else if (latest > _latestMs)
+            {
+                Interlocked.Exchange(ref _latestMs, latest);
             }
         }
 
@@ -479,6 +500,14 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                 return;
             }
 
+            if (Interlocked.Exchange(ref _pendingShiftMs, 0) is var shift and not 0)
+            {
+                foreach (var zone in _zones)
+                {
+                    zone.Shift(shift);
+                }
+            }
+
             for (var z = 0; z < _zones.Length; z++)
             {
                 try
@@ -774,7 +803,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             ["state"] = "active",
             ["zone"] = state.Zone.Id,
             ["failed_units"] = string.Join(',', result.FailedUnits),
-            ["failure_age_s"] = Num(Math.Round((nowMs - state.FailureStartedMs) / 1000.0, 1)),
+            ["failure_age_s"] = Num(Math.Round(Math.Max(0, nowMs - state.FailureStartedMs) / 1000.0, 1)),
             ["failure_started"] = Time(state.FailureStartedMs).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture),
             ["down_at_start"] = state.FailureStartKnown ? "false" : "true",
             ["horizon_s"] = Num(result.HorizonSeconds),
@@ -943,6 +972,23 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             }
 
             return null;
+        }
+
+        /// <summary>
+        /// Moves the zone's sample times by <paramref name="ms"/> after a backward clock step: the calibration, hot-spot and
+        /// refresh schedules would otherwise wait for the clock to catch up, and a failure's start (stamped ahead by the
+        /// step) would give a negative age.
+        /// </summary>
+        public void Shift(long ms)
+        {
+            LastCalibrationMs += ms;
+            LastHotSpotMs += ms;
+            LastRefreshMs += ms;
+            RoomMs += ms;
+            if (FailedUnits.Count > 0)
+            {
+                FailureStartedMs += ms;
+            }
         }
 
         public void TrackRoom(double measured, long nowMs, double tau)

@@ -116,13 +116,21 @@ public sealed class StationLearner
         }
     }
 
+    /// <summary>Moves the reading times by <paramref name="ms"/> after a wall-clock step (see <see cref="Oee.OeeTracker.Shift"/>).</summary>
+    public void Shift(long ms)
+    {
+        _since += ms;
+        if (_lastPartMs >= 0) _lastPartMs = Math.Max(0, _lastPartMs + ms);
+    }
+
     /// <summary>Parts made since the last count (good + reject increments of the robust counters).</summary>
     public void OnParts(long ms, long parts)
     {
         if (parts <= 0) return;
         _parts += parts;
         // A cycle-time observation: exactly one part since the last one, the station running all the while.
-        if (parts == 1 && _unbroken && _lastPartMs >= 0 && _state == MachineState.Running)
+        // (Never across a part stamped later than this one: a negative cycle would poison the mean and the spread.)
+        if (parts == 1 && _unbroken && _lastPartMs >= 0 && ms > _lastPartMs && _state == MachineState.Running)
         {
             var x = (ms - _lastPartMs) / 1000.0;
             _intervals++;

@@ -56,6 +56,13 @@ public sealed class LineOeeTracker
     /// <summary>Adds output parts counted elsewhere (a simulated shift).</summary>
     public void AddParts(long good, long reject) => _parts.AddParts(good, reject);
 
+    /// <summary>Moves the reading times by <paramref name="ms"/> after a wall-clock step (<see cref="OeeTracker.Shift"/>).</summary>
+    public void Shift(long ms)
+    {
+        foreach (var m in _members) m.Shift(ms);
+        _parts.Shift(ms);
+    }
+
     /// <summary>Starts a new period (a shift) for the time base and the counts.</summary>
     public void StartPeriod(long timestampMs)
     {

@@ -58,7 +58,8 @@ public sealed record OeeLosses(double Breakdowns, double Setups, double Waiting,
 /// A state is held until the next reading when that comes within <c>staleAfter</c>; a longer gap is unknown from the last
 /// reading on (and the parts counted across it are unseen, below): a machine that
 /// stops reporting turns Unknown, and unknown time is left out of planned busy time.
-/// Timestamps are milliseconds (any epoch) and must not go backwards (older readings are ignored).
+/// Timestamps are milliseconds (any epoch) and must not go backwards (older readings are ignored): after a backward step
+/// of the wall clock that stamps them, <see cref="Shift"/> moves the tracker's reading times back with it.
 /// </summary>
 public sealed class OeeTracker
 {
@@ -115,6 +116,23 @@ public sealed class OeeTracker
 
     /// <summary>Time of the last state or counter reading (ms); <see cref="long.MinValue"/> when there was none.</summary>
     public long LastReadingMs => _lastReadingMs;
+
+    /// <summary>
+    /// Moves the times of the readings seen so far by <paramref name="ms"/> (negative: back), for a wall-clock step between
+    /// them and the next: the readings after a step back of an hour were older than the last one and ignored for that
+    /// hour (the books froze). The booked seconds and the open state stay; the period's start moves too (it was read on
+    /// the same clock: a shift that began at 06:00 on a clock an hour ahead began at 05:00).
+    /// </summary>
+    public void Shift(long ms)
+    {
+        if (_periodStartMs != 0) _periodStartMs += ms;
+        if (!_started && _lastReadingMs == long.MinValue) return;
+        _lastMs += ms;
+        _intervalStartMs += ms;
+        if (_lastReadingMs != long.MinValue) _lastReadingMs += ms;
+        _good.Shift(ms);
+        _reject.Shift(ms);
+    }
 
     /// <summary>Starts a new period (e.g. a shift) at the given time; the current state carries over.</summary>
     public void StartPeriod(long timestampMs)

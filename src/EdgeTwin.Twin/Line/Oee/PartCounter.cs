@@ -39,6 +39,12 @@ public struct PartCounter
     /// <summary>Time of the last reading (ms); <see cref="long.MinValue"/> before the first.</summary>
     public readonly long LastReadingMs => _seen ? _lastMs : long.MinValue;
 
+    /// <summary>Moves the last reading's time by <paramref name="ms"/> (a wall-clock step; see <see cref="OeeTracker.Shift"/>).</summary>
+    public void Shift(long ms)
+    {
+        if (_seen) _lastMs += ms;
+    }
+
     /// <summary>Returns the parts counted since the previous reading.</summary>
     public long Update(long timestampMs, ulong raw)
     {

@@ -111,6 +111,29 @@ public sealed class PlannedStopCalendar
         _next[station] = i;
     }
 
+    /// <summary>
+    /// After a wall-clock step (by <paramref name="ms"/>, negative: back) seen at <paramref name="nowMs"/>: the booked times
+    /// move with the clock (a reading older than the last booked one was not booked: a step back of an hour froze the books
+    /// for that hour); the windows stay where the calendar puts them, and a station whose place in them changed is booked
+    /// at <paramref name="nowMs"/> as the calendar now says.
+    /// </summary>
+    public void Shift(long ms, long nowMs)
+    {
+        for (int s = 0; s < _windows.Length; s++)
+        {
+            if (_bookedMs[s] == 0) continue;
+            _bookedMs[s] = Math.Min(_bookedMs[s] + ms, nowMs);
+            var w = _windows[s];
+            int i = 0, n = _count[s];
+            while (i < n && w[2 * i + 1] <= nowMs) i++;
+            bool inStop = i < n && w[2 * i] <= nowMs;
+            _next[s] = i;
+            if (inStop == _inStop[s]) continue;
+            _inStop[s] = inStop;
+            Book(s, nowMs, Planned(s, _raw[s]));
+        }
+    }
+
     /// <summary><see cref="Advance(int, long)"/> for every station.</summary>
     public void Advance(long timestampMs)
     {

@@ -132,6 +132,21 @@ public sealed class StackLightDecoder
         return n;
     }
 
+    /// <summary>
+    /// Moves the lamp times by <paramref name="ms"/> after a wall-clock step: a step back of an hour held the decoder's
+    /// clock an hour ahead, and every reading in that hour was dated at it.
+    /// </summary>
+    public void Shift(long ms)
+    {
+        if (_clock != long.MinValue) _clock += ms;
+        if (_lastOut != long.MinValue) _lastOut += ms;
+        for (int i = 0; i < 3; i++)
+        {
+            _onAt[i] += ms;
+            _offAt[i] += ms;
+        }
+    }
+
     /// <summary>Time passes without a reading (e.g. the end of a batch): ends the holds that ran out.</summary>
     public int Advance(long timestampMs, Span<StateReading> output)
     {

@@ -1,3 +1,5 @@
+using EdgeTwin.Core.Samples;
+
 namespace EdgeTwin.Twin.Models.Maintenance;
 
 /// <summary>The live signals the machine-health model reads, in the order of its input features.</summary>
@@ -59,6 +61,9 @@ public sealed class BearingFeatureWindow
     /// <summary>Completed intervals held (at most <see cref="Capacity"/>).</summary>
     public int Count { get; private set; }
 
+    /// <summary>Backward wall-clock steps seen (a sample older than the interval being filled by more than <see cref="SampleClock.ToleranceMs"/>).</summary>
+    public int ClockSteps { get; private set; }
+
     /// <summary>End of the last completed interval (Unix ms), or 0.</summary>
     public long LastIntervalEndMs { get; private set; }
 
@@ -77,12 +82,26 @@ public sealed class BearingFeatureWindow
         var closed = false;
         if (interval != _currentInterval)
         {
-            if (interval < _currentInterval)
+            if (interval < _currentInterval && timestampMs >= (_currentInterval * _intervalMs) - SampleClock.ToleranceMs)
             {
                 return false; // late sample of a closed interval
             }
 
-            closed = Close();
+            if (interval < _currentInterval)
+            {
+                // Older than that: the wall clock stepped back (NTP after a boot with a clock ahead). Before, every sample
+                // was "late" until the clock caught up with the interval being filled: no prediction for the size of the
+                // step. The partial interval is dropped (its samples and the next ones are not one stretch of time); the
+                // completed intervals stay, they are the machine's history.
+                Array.Clear(_sum);
+                Array.Clear(_count);
+                ClockSteps++;
+            }
+            else
+            {
+                closed = Close();
+            }
+
             _currentInterval = interval;
         }
 
