@@ -100,16 +100,23 @@ public sealed partial class SetpointController : BackgroundService
 
         var time = _runtime.TimeProvider;
         var period = _config.Setpoints.Enabled ? _config.Setpoints.CheckEvery : TimeSpan.FromSeconds(Math.Min(10, _config.OptimiseEvery.TotalSeconds / 2));
+        var clock = new EdgeTwin.Core.Samples.WallClockWatch(time);
         using var timer = new PeriodicTimer(period, time);
         try
         {
             do
             {
+                var nowMs = clock.Read(out var stepMs);
+                if (stepMs != 0)
+                {
+                    ShiftSchedules(stepMs);
+                }
+
                 foreach (var zone in _zones)
                 {
                     try
                     {
-                        await TickAsync(zone, time.GetUtcNow().ToUnixTimeMilliseconds(), stoppingToken).ConfigureAwait(false);
+                        await TickAsync(zone, nowMs, stoppingToken).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or ArithmeticException or MathNet.Numerics.NonConvergenceException)
                     {
@@ -140,6 +147,21 @@ public sealed partial class SetpointController : BackgroundService
         {
             await _snmp.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Moves every zone's wall-clock schedule (next optimisation, last write, settle start, rollback pause) by a clock step,
+    /// so that each interval keeps its length: before, a step back of an hour held recommendations and writes for an hour,
+    /// and a step forward ended a rollback pause early.
+    /// </summary>
+    internal void ShiftSchedules(long stepMs)
+    {
+        foreach (var zone in _zones)
+        {
+            zone.Shift(stepMs);
+        }
+
+        LogClockStepped(_logger, stepMs < 0 ? "back" : "forward", Durations.Approximate(TimeSpan.FromMilliseconds(Math.Abs(stepMs))));
     }
 
     internal async Task TickAsync(ZoneControl zone, long nowMs, CancellationToken ct)
@@ -570,6 +592,9 @@ public sealed partial class SetpointController : BackgroundService
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Set-point control: the wall clock stepped {Direction} by {Step}; the optimisation and write schedule, the settle time and any rollback pause moved with it")]
+    private static partial void LogClockStepped(ILogger logger, string direction, string step);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Set points of {Zone} rolled back ({Reason}): {Rack} inlet {Inlet:0.0} °C, limit {Limit:0.0} °C")]
     private static partial void LogRolledBack(ILogger logger, string zone, string reason, string rack, double inlet, double limit);
 
@@ -622,6 +647,15 @@ public sealed partial class SetpointController : BackgroundService
 
         /// <summary>When the commanded set points reached the target (0: not yet).</summary>
         public long ReachedMs { get; set; }
+
+        /// <summary>Moves the wall-clock times above by a clock step (0 = "not yet" stays 0).</summary>
+        public void Shift(long stepMs)
+        {
+            LastOptimiseMs += stepMs;
+            LastWriteMs += stepMs;
+            PausedUntilMs = PausedUntilMs == 0 ? 0 : PausedUntilMs + stepMs;
+            ReachedMs = ReachedMs == 0 ? 0 : ReachedMs + stepMs;
+        }
     }
 
     internal sealed record UnitControl(string Id, int Index, SetpointChannel? Supply, SetpointChannel? Fan, SetpointBounds Bounds)
