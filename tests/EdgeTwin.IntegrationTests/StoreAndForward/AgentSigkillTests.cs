@@ -53,7 +53,9 @@ public sealed class AgentSigkillTests
 
                 await using var agent = AgentProcess.Start("run", "--config", configPath);
                 Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
-                var aliveMs = random.Next(300, 2500);
+                // Every 5th agent lives 5 s, so that some kill lands after a checkpoint with open windows even when a
+                // loaded machine delays the first polls (a CI run at load 40 had all 20 kills before one).
+                var aliveMs = cycle % 5 == 4 ? 5000 : random.Next(300, 2500);
                 await Task.Delay(aliveMs, Ct);
                 AgentProcess.SigKill(agent.Id);
                 var code = await agent.WaitForExitAsync(StartTimeout, Ct);
