@@ -38,15 +38,10 @@ public sealed class SnmpSourceFactory : ISourceFactory, IAsyncDisposable
         return DeviceSources.Of(source);
     }
 
-    /// <summary>
-    /// The request settings of a device: one poll's timeout is split over the first attempt and one retry, which end a
-    /// tenth before the poll's budget. A request that got no usable answer then fails with the client's own error, which
-    /// says what the device sent instead (malformed bytes, a wrong request-id or version, another source port), rather
-    /// than with the budget's bare "took longer than its timeout".
-    /// </summary>
+    /// <summary>The request settings of a device: one poll's timeout is split over the first attempt and one retry.</summary>
     internal static SnmpTargetTemplate Target(DeviceConfig device, CredentialsConfig c)
     {
-        var perAttempt = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, device.Timeout.Ticks * 9 / 20));
+        var perAttempt = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, device.Timeout.Ticks / 2));
         var version = c.Version switch
         {
             SnmpVersion.V1 => LibVersion.V1,
