@@ -92,6 +92,11 @@ internal sealed class SnmpCommand : ICliCommand
                     _ => await WalkOrExactAsync(client, target, root, parse.GetValue(maxRows), bulk: true, ct).ConfigureAwait(false),
                 };
                 SnmpCliOutput.Write(output, result, json);
+                if (op is Op.Walk or Op.BulkWalk && result.Count >= parse.GetValue(maxRows))
+                {
+                    // An endless (or looping-upward) table looks like a complete walk otherwise.
+                    await error.WriteLineAsync($"edgetwin snmp: {name} stopped at --max-rows {parse.GetValue(maxRows)}; the agent may hold more rows under {root.ToNumericString()}").ConfigureAwait(false);
+                }
                 return SnmpCliOutput.ExitOk;
             }
             catch (SnmpTimeoutException ex)

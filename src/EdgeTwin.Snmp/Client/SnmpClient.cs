@@ -21,6 +21,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private readonly SnmpUdpTransport _transport;
     private readonly ConcurrentDictionary<int, Pending> _pending = new();
     private readonly ConcurrentDictionary<IPEndPoint, Lazy<Task<EngineState>>> _engines = new();
+    // The latest exchange with each agent, so a datagram from it that is dropped (malformed, a request-id not in flight)
+    // can be named in that exchange's timeout instead of leaving a bare "no response".
+    private readonly ConcurrentDictionary<IPEndPoint, Pending> _latestByRemote = new();
     private readonly ILogger _logger;
     private int _nextId;
 
@@ -49,8 +52,31 @@ public sealed partial class SnmpClient : IAsyncDisposable
             return [.. first, .. second];
         }
         ThrowOnError(target, response, oids);
+        CheckAnswersGet(target, response.VarBinds, oids);
         return response.VarBinds;
     }
+
+    /// <summary>
+    /// A GET's answer must hold one varbind per asked OID, in order, each named by that OID (RFC 3416 4.2.1): a value
+    /// under another name, or a missing or extra one, cannot be attributed to what was asked.
+    /// </summary>
+    private static void CheckAnswersGet(SnmpTarget target, IReadOnlyList<VarBind> answer, IReadOnlyList<Oid> asked)
+    {
+        if (answer.Count != asked.Count)
+        {
+            throw new SnmpException($"{target}: answered {answer.Count} varbind(s) to a GET of {asked.Count} ({Describe(asked)}): the response does not match the request");
+        }
+        for (var i = 0; i < asked.Count; i++)
+        {
+            if (answer[i].Oid != asked[i])
+            {
+                throw new SnmpException($"{target}: GET of {asked[i].ToNumericString()} answered {answer[i].Oid.ToNumericString()} (varbind {i + 1} of {asked.Count}): the response does not match the request");
+            }
+        }
+    }
+
+    private static string Describe(IReadOnlyList<Oid> oids) =>
+        oids.Count == 0 ? "no OID" : oids[0].ToNumericString() + (oids.Count > 1 ? $" and {oids.Count - 1} more" : "");
 
     /// <summary>
     /// GET that survives per-varbind errors: when the agent answers noSuchName or badValue with an error-index (what an
@@ -107,10 +133,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
                 continue;
             }
             ThrowOnError(target, response, ask);
-            if (response.VarBinds.Count != ask.Length)
-            {
-                throw new SnmpException($"{target}: answered {response.VarBinds.Count} varbind(s) to a GET of {ask.Length}");
-            }
+            CheckAnswersGet(target, response.VarBinds, ask);
             for (var i = 0; i < ask.Length; i++)
             {
                 results[pending[i]] = response.VarBinds[i];
@@ -243,7 +266,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
         var where = response.ErrorIndex >= 1 && response.ErrorIndex <= asked.Count
             ? $"{target}, OID {asked[response.ErrorIndex - 1].ToNumericString()}"
-            : target.ToString();
+            : $"{target}, request for {Describe(asked)}";
         throw new SnmpErrorStatusException(response.ErrorStatus, response.ErrorIndex, where);
     }
 
@@ -259,8 +282,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
         if (target.Version != SnmpVersion.V3)
         {
             var id = NextId();
-            var bytes = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(target.Version, target.Community, makePdu(id)));
-            var received = await ExchangeAsync(target, id, bytes, target.Retries, cancellationToken).ConfigureAwait(false);
+            var request = makePdu(id);
+            var bytes = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(target.Version, target.Community, request));
+            var received = await ExchangeAsync(target, id, bytes, target.Retries, request, cancellationToken).ConfigureAwait(false);
             return received.Message.Pdu!;
         }
         var user = target.User ?? throw new ArgumentException($"{target}: SNMPv3 needs a user", nameof(target));
@@ -268,11 +292,12 @@ public sealed partial class SnmpClient : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var id = NextId();
-            var bytes = BuildV3(target, user, engine, id, makePdu(id), V3Flags.Reportable | LevelFlags(user.Level));
+            var request = makePdu(id);
+            var bytes = BuildV3(target, user, engine, id, request, V3Flags.Reportable | LevelFlags(user.Level));
             Received received;
             try
             {
-                received = await ExchangeAsync(target, id, bytes, target.Retries, cancellationToken).ConfigureAwait(false);
+                received = await ExchangeAsync(target, id, bytes, target.Retries, request, cancellationToken).ConfigureAwait(false);
             }
             catch (SnmpTimeoutException) when (user.Level == SnmpSecurityLevel.AuthPriv)
             {
@@ -330,10 +355,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private async Task<bool> AnswersWithoutPrivacyAsync(SnmpTarget target, SnmpV3User user, EngineState engine, CancellationToken cancellationToken)
     {
         var id = NextId();
-        var probe = BuildV3(target, user, engine, id, SnmpPdu.Get(id, []), V3Flags.Reportable | V3Flags.Auth);
+        var pdu = SnmpPdu.Get(id, []);
+        var probe = BuildV3(target, user, engine, id, pdu, V3Flags.Reportable | V3Flags.Auth);
         try
         {
-            var received = await ExchangeAsync(target, id, probe, 0, cancellationToken).ConfigureAwait(false);
+            var received = await ExchangeAsync(target, id, probe, 0, pdu, cancellationToken).ConfigureAwait(false);
             return (received.Message.Flags & V3Flags.Auth) != 0 && Usm.VerifyAuthentication(received.Packet, user, received.Message.Usm.EngineId);
         }
         catch (SnmpTimeoutException)
@@ -390,9 +416,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private async Task<EngineState> DiscoverAsync(SnmpTarget target)
     {
         var id = NextId();
-        var probe = new SnmpMessage { Version = SnmpVersion.V3, MessageId = id, Flags = V3Flags.Reportable, Pdu = SnmpPdu.Get(id, []) };
-        var bytes = SnmpMessageCodec.Encode(probe);
-        var received = await ExchangeAsync(target, id, bytes, target.Retries, CancellationToken.None).ConfigureAwait(false);
+        var pdu = SnmpPdu.Get(id, []);
+        var bytes = SnmpMessageCodec.Encode(new SnmpMessage { Version = SnmpVersion.V3, MessageId = id, Flags = V3Flags.Reportable, Pdu = pdu });
+        var received = await ExchangeAsync(target, id, bytes, target.Retries, pdu, CancellationToken.None).ConfigureAwait(false);
         var usm = received.Message.Usm;
         if (usm.EngineId.Length == 0)
         {
@@ -407,13 +433,14 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return new EngineState(usm.EngineId, usm.EngineBoots, usm.EngineTime);
     }
 
-    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, CancellationToken cancellationToken)
+    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, CancellationToken cancellationToken)
     {
-        var pending = new Pending(target.EndPoint);
+        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version);
         if (!_pending.TryAdd(id, pending))
         {
             throw new InvalidOperationException($"request id {id} already in flight");
         }
+        _latestByRemote[pending.Remote] = pending;
         try
         {
             SnmpMetrics.Requests.Add(1);
@@ -434,12 +461,26 @@ public sealed partial class SnmpClient : IAsyncDisposable
                 }
             }
             SnmpMetrics.Timeouts.Add(1);
-            throw new SnmpTimeoutException($"{target}: no response after {retries + 1} attempt(s) of {target.Timeout.TotalSeconds:0.###} s");
+            throw new SnmpTimeoutException($"{target}: {DescribeRequest(request)}: no response after {retries + 1} attempt(s) of {target.Timeout.TotalSeconds:0.###} s{pending.RejectedText()}");
         }
         finally
         {
             _pending.TryRemove(id, out _);
+            _latestByRemote.TryRemove(new KeyValuePair<IPEndPoint, Pending>(pending.Remote, pending));
         }
+    }
+
+    private static string DescribeRequest(SnmpPdu pdu)
+    {
+        var what = pdu.Type switch
+        {
+            PduType.GetRequest => "GET",
+            PduType.GetNextRequest => "GETNEXT",
+            PduType.GetBulkRequest => "GETBULK",
+            PduType.SetRequest => "SET",
+            _ => pdu.Type.ToString(),
+        };
+        return pdu.VarBinds.Count == 0 ? what + " without varbinds (SNMPv3 discovery or probe)" : what + " of " + Describe(pdu.VarBinds.Select(v => v.Oid).ToArray());
     }
 
     private void OnDatagram(ReadOnlyMemory<byte> datagram, IPEndPoint remote)
@@ -453,6 +494,10 @@ public sealed partial class SnmpClient : IAsyncDisposable
         {
             SnmpMetrics.Malformed.Add(1);
             LogMalformed(_logger, remote, ex.Reason, ex.Offset);
+            if (_latestByRemote.TryGetValue(remote, out var waiting))
+            {
+                waiting.Reject($"malformed ({ex.Reason} at offset {ex.Offset} of {datagram.Length} bytes)");
+            }
             return;
         }
         var id = msg.Version == SnmpVersion.V3 ? msg.MessageId : msg.Pdu!.RequestId;
@@ -460,14 +505,29 @@ public sealed partial class SnmpClient : IAsyncDisposable
         {
             return;
         }
-        if (_pending.TryGetValue(id, out var pending) && SnmpUdpTransport.Normalize(pending.Remote).Equals(remote))
-        {
-            pending.Completion.TrySetResult(new Received(datagram.ToArray(), msg));
-        }
-        else
+        if (!_pending.TryGetValue(id, out var pending))
         {
             SnmpMetrics.Unmatched.Add(1);
+            LogUnmatched(_logger, remote, id);
+            if (_latestByRemote.TryGetValue(remote, out var waiting))
+            {
+                waiting.Reject($"request-id {id} is not in flight (a late answer, or a wrong request-id)");
+            }
+            return;
         }
+        var problem = !pending.Remote.Equals(remote) ? $"request-id {id} answered from {remote} instead of {pending.Remote}"
+            // A v1 answer to a v2c request (or a v3 message whose msgID happens to equal a v2c request-id) is not its answer.
+            : msg.Version != pending.Version ? $"SNMP {msg.Version} message answering a {pending.Version} request"
+            : msg.Version == SnmpVersion.V3 && msg.Pdu is { Type: not (PduType.Response or PduType.Report) } ? $"{msg.Pdu.Type} PDU instead of a response"
+            : null;
+        if (problem is not null)
+        {
+            SnmpMetrics.Unmatched.Add(1);
+            LogRejected(_logger, remote, problem);
+            pending.Reject(problem);
+            return;
+        }
+        pending.Completion.TrySetResult(new Received(datagram.ToArray(), msg));
     }
 
     public ValueTask DisposeAsync()
@@ -479,10 +539,27 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return _transport.DisposeAsync();
     }
 
-    private sealed class Pending(IPEndPoint remote)
+    private sealed class Pending(IPEndPoint remote, SnmpVersion version)
     {
+        private int _rejected;
+        private string? _lastRejection;
+
         public IPEndPoint Remote { get; } = remote;
+        public SnmpVersion Version { get; } = version;
         public TaskCompletionSource<Received> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Records a datagram that came from this request's agent (or bore its id) and was not taken as its answer.</summary>
+        public void Reject(string why)
+        {
+            Interlocked.Increment(ref _rejected);
+            Volatile.Write(ref _lastRejection, why);
+        }
+
+        public string RejectedText()
+        {
+            var count = Volatile.Read(ref _rejected);
+            return count == 0 ? "" : $"; ignored {count} datagram(s) meanwhile, the last: {Volatile.Read(ref _lastRejection)}";
+        }
     }
 
     private sealed record Received(byte[] Packet, SnmpMessage Message);
@@ -524,6 +601,12 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Malformed SNMP packet from {Remote}: {Reason} at offset {Offset}")]
     private static partial void LogMalformed(ILogger logger, IPEndPoint remote, string reason, int offset);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP response from {Remote} with request-id {RequestId}, which is not in flight (late or wrong): dropped")]
+    private static partial void LogUnmatched(ILogger logger, IPEndPoint remote, int requestId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP datagram from {Remote} dropped: {Problem}")]
+    private static partial void LogRejected(ILogger logger, IPEndPoint remote, string problem);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMPv3 engine of {Remote}: id {EngineId}, boots {Boots}, time {Time}")]
     private static partial void LogDiscovered(ILogger logger, IPEndPoint remote, string engineId, int boots, int time);

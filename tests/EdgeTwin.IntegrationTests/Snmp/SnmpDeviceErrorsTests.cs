@@ -254,7 +254,7 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
         }
     }
 
-    private sealed class ListLoggerFactory(ConcurrentQueue<(LogLevel Level, string Message)> logs) : ILoggerFactory
+    internal sealed class ListLoggerFactory(ConcurrentQueue<(LogLevel Level, string Message)> logs) : ILoggerFactory
     {
         public ILogger CreateLogger(string categoryName) => new ListLogger<object>(logs);
 

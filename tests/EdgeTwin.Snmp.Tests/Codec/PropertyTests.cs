@@ -74,4 +74,39 @@ public sealed class PropertyTests
             && back.Pdu.ErrorIndex == pdu.ErrorIndex && back.Pdu.VarBinds.SequenceEqual(pdu.VarBinds)
             && SnmpMessageCodec.Encode(back).AsSpan().SequenceEqual(bytes);
     });
+
+    /// <summary>
+    /// What a hostile agent can put in a datagram: plain random bytes, and random bytes behind a SEQUENCE header and a
+    /// version (so decoding gets past the first checks) with any length octets, definite, long-form or indefinite.
+    /// </summary>
+    internal static Gen<byte[]> HostileDatagramGen =>
+        from body in ArbMap.Default.GeneratorFor<byte[]>().Select(b => b ?? [])
+        from lengthOctets in Gen.Elements<byte[]>([], [0x80], [0x81, 0xff], [0x82, 0xff, 0xf0], [0x84, 0x7f, 0xff, 0xff, 0xff], [0x7f])
+        from version in Gen.Elements<byte>(0, 1, 3, 2)
+        from shape in Gen.Choose(0, 2)
+        select shape switch
+        {
+            0 => body,
+            1 => [0x30, .. (lengthOctets.Length == 0 ? [(byte)Math.Min(body.Length + 3, 0x7f)] : lengthOctets), 0x02, 0x01, version, .. body],
+            _ => [0x30, (byte)Math.Min(body.Length + 5, 0x7f), 0x02, 0x01, version, 0x04, (byte)Math.Min(body.Length, 0x7f), .. body],
+        };
+
+    private static bool OnlyProtocolErrors(Action decode)
+    {
+        try
+        {
+            decode();
+        }
+        catch (SnmpProtocolException)
+        {
+        }
+        return true; // any other exception fails the property
+    }
+
+    [Property(MaxTest = 3000)]
+    public Property Random_datagrams_only_ever_throw_the_protocol_exception() => Prop.ForAll(HostileDatagramGen.ToArbitrary(), bytes =>
+        OnlyProtocolErrors(() => SnmpMessageCodec.Decode(bytes))
+        && OnlyProtocolErrors(() => new BerReader(bytes).ReadValue())
+        && OnlyProtocolErrors(() => EdgeTwin.Snmp.Security.Usm.FindAuthParameters(bytes))
+        && OnlyProtocolErrors(() => SnmpMessageCodec.DecodeScopedPdu(bytes, new SnmpMessage { Version = SnmpVersion.V3 })));
 }

@@ -40,6 +40,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly int[][] _columnRows;
     private readonly bool[][] _columnCut;
     private readonly ColumnNote[][] _columnNotes;
+    // What the poll is doing, to name it when the poll's budget runs out (set from strings built once, at construction).
+    private readonly string _scalarStep;
+    private readonly string[][] _columnSteps;
+    private readonly string?[] _filterSteps;
+    private readonly string?[] _labelSteps;
+    private string _step = "";
     private SeriesRegistry? _registry;
     private SnmpTarget? _target;
 
@@ -59,6 +65,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _columnRows = plan.Tables.Select(t => new int[t.Columns.Count]).ToArray();
         _columnCut = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
         _columnNotes = plan.Tables.Select(t => new ColumnNote[t.Columns.Count]).ToArray();
+        _scalarStep = $"the GET of {_scalarOids.Length} scalar(s)";
+        _columnSteps = plan.Tables.Select(t => t.Columns.Select(c => $"the walk of table {t.Table.Name} column {c.Metric.Name} ({c.Oid.ToNumericString()})").ToArray()).ToArray();
+        _filterSteps = plan.Tables.Select(t => t.Filter is { } f ? $"the walk of table {t.Table.Name} filter ({f.ToNumericString()})" : null).ToArray();
+        _labelSteps = plan.Tables.Select(t => t.Label is { } l ? $"the walk of table {t.Table.Name} labels ({l.ToNumericString()})" : null).ToArray();
     }
 
     public string DeviceId => _device.Id;
@@ -79,6 +89,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_device.Timeout);
         var samples = new List<Sample>(_plan.Scalars.Count + 16);
+        _step = "resolving the address";
         try
         {
             var target = _target ??= _template.For(await ResolveAsync(budget.Token).ConfigureAwait(false));
@@ -87,6 +98,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             {
                 // GetEach: over v1 one missing OID is an error-status for the whole GET; it drops that OID and asks for
                 // the rest, so one wrong OID in a profile costs one metric, not the device.
+                _step = _scalarStep;
                 var vbs = await client.GetEachAsync(target, _scalarOids, _scalarErrors, budget.Token).ConfigureAwait(false);
                 var changed = false;
                 for (var i = 0; i < vbs.Length; i++)
@@ -127,7 +139,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             await FlushAsync(sink, samples, cancellationToken).ConfigureAwait(false);
-            throw new DeviceException(DeviceId, $"poll of {_device.Address} took longer than its timeout of {_device.Timeout.TotalSeconds:0.###} s");
+            throw new DeviceException(DeviceId, $"poll of {_device.Address} took longer than its timeout of {_device.Timeout.TotalSeconds:0.###} s, in {_step}");
         }
         catch (SnmpException ex)
         {
@@ -160,6 +172,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         if (plan.Filter is { } filterOid)
         {
             keep = new HashSet<string>(StringComparer.Ordinal);
+            _step = _filterSteps[tableIndex]!;
             foreach (var vb in await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false))
             {
                 if (vb.Value.TryGetNumber(out var v) && plan.Table.Filter!.Accepts((long)v))
@@ -172,6 +185,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         if (plan.Label is { } labelOid)
         {
             labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            _step = _labelSteps[tableIndex]!;
             foreach (var vb in await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false))
             {
                 if (vb.Value.Type == SnmpType.OctetString)
@@ -187,6 +201,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         for (var c = 0; c < plan.Columns.Count; c++)
         {
             var (columnOid, metric) = plan.Columns[c];
+            _step = _columnSteps[tableIndex][c];
             var rows = await client.BulkWalkAsync(target, columnOid, ct, walkCap).ConfigureAwait(false);
             cut[c] = rows.Count > maxRows;
             rowCounts[c] = Math.Min(rows.Count, maxRows);
@@ -288,8 +303,16 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         Unreadable.EndOfMibView => "endOfMibView",
         Unreadable.NoSuchName => "noSuchName: the SNMPv1 agent has no such object or instance (check the OID)" + ScalarHint(oid),
         Unreadable.BadValue => "badValue: the SNMPv1 agent refused this OID",
-        _ => SnmpFormatter.ValueText(value) is { Length: > 0 } text ? $"{value.Type} {text} is not numeric" : $"{value.Type} is not numeric",
+        _ => SnmpFormatter.ValueText(value) is { Length: > 0 } text ? $"{value.Type} {Shorten(text, value)} is not numeric" : $"{value.Type} is not numeric",
     };
+
+    // A device may answer a gauge with a 64 KB string: the reason is logged and kept, so only its start goes in.
+    private const int MaxValueText = 64;
+
+    private static string Shorten(string text, SnmpValue value) =>
+        text.Length <= MaxValueText ? text
+        : value.Type is SnmpType.OctetString or SnmpType.Opaque ? $"{text[..MaxValueText]}... ({value.AsBytes().Length} octets)"
+        : text[..MaxValueText] + "...";
 
     // The most common slip in a profile: the scalar's object OID without its .0 instance.
     private static string ScalarHint(Oid oid) => oid.Length > 0 && oid[oid.Length - 1] != 0 ? "; a scalar's OID ends in .0" : "";

@@ -1,0 +1,153 @@
+using EdgeTwin.Snmp.Client;
+using EdgeTwin.Snmp.Messages;
+using EdgeTwin.Snmp.Tests.Peers;
+
+namespace EdgeTwin.Snmp.Tests.Client;
+
+/// <summary>
+/// The client against a scripted misbehaving agent (Peers/snmp_bad_agent.py, the wire audit's peer): what a buggy PDU
+/// or UPS firmware sends must end in a clear error naming the agent, the request and what was wrong, and the next
+/// request must work once the agent behaves again.
+/// </summary>
+public sealed class HostileAgentTests : IAsyncLifetime
+{
+    private static readonly Oid Voltage = Oid.Parse(".1.3.6.1.4.1.99999.2.1.0");
+    private static readonly Oid Humidity = Oid.Parse(".1.3.6.1.4.1.99999.2.2.0");
+
+    private BadSnmpAgent? _agent;
+    private SnmpClient? _client;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private BadSnmpAgent Agent => _agent!;
+    private SnmpClient Client => _client!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _agent = await BadSnmpAgent.StartAsync();
+        _client = new SnmpClient();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is not null)
+        {
+            await _client.DisposeAsync();
+        }
+        if (_agent is not null)
+        {
+            await _agent.DisposeAsync();
+        }
+    }
+
+    private SnmpTarget Target(SnmpVersion version = SnmpVersion.V2c) =>
+        new() { EndPoint = Agent.EndPoint, Version = version, Community = "public", Timeout = TimeSpan.FromMilliseconds(700), Retries = 0 };
+
+    private async Task AnswersAgainAsync(SnmpVersion version = SnmpVersion.V2c)
+    {
+        await Agent.SetModeAsync("good");
+        var vbs = await Client.GetAsync(Target(version) with { Retries = 2 }, [Voltage, Humidity], Ct);
+        Assert.Equal([2301u, 17u], vbs.Select(v => v.Value.AsUInt32()));
+        Assert.Equal(0, Client.InFlight);
+    }
+
+    [Theory]
+    [InlineData(SnmpVersion.V2c)]
+    [InlineData(SnmpVersion.V1)]
+    public async Task Regression_an_snmpv3_message_bearing_a_v1_or_v2c_request_id_crashed_the_client_with_a_NullReferenceException(SnmpVersion version)
+    {
+        await Agent.SetModeAsync("cross_v3");
+
+        var ex = await Assert.ThrowsAsync<SnmpTimeoutException>(() => Client.GetAsync(Target(version), [Voltage], Ct));
+
+        Assert.Contains($"127.0.0.1:{Agent.Port}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"V3 message answering a {version} request", ex.Message, StringComparison.Ordinal);
+        await AnswersAgainAsync(version);
+    }
+
+    [Fact]
+    public async Task Regression_an_snmpv1_answer_to_a_v2c_request_was_taken_as_its_answer()
+    {
+        await Agent.SetModeAsync("wrong_version");
+
+        var ex = await Assert.ThrowsAsync<SnmpTimeoutException>(() => Client.GetAsync(Target(), [Voltage], Ct));
+
+        Assert.Contains("V1 message answering a V2c request", ex.Message, StringComparison.Ordinal);
+        await AnswersAgainAsync();
+    }
+
+    [Fact]
+    public async Task Regression_a_get_answered_under_another_oid_was_taken_as_the_value_of_the_asked_oid()
+    {
+        await Agent.SetModeAsync("other_oid");
+        var errors = new SnmpErrorStatus[2];
+
+        var each = await Assert.ThrowsAsync<SnmpException>(() => Client.GetEachAsync(Target(), [Voltage, Humidity], errors, Ct));
+        var get = await Assert.ThrowsAsync<SnmpException>(() => Client.GetAsync(Target(), [Voltage], Ct));
+
+        foreach (var ex in new[] { each, get })
+        {
+            Assert.Contains($"127.0.0.1:{Agent.Port}", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("GET of .1.3.6.1.4.1.99999.2.1.0 answered .1.3.6.1.4.1.99999.2.1.0.7 (varbind 1 of", ex.Message, StringComparison.Ordinal);
+        }
+        await AnswersAgainAsync();
+    }
+
+    [Theory]
+    [InlineData("fewer", "answered 1 varbind(s) to a GET of 2")]
+    [InlineData("more", "answered 3 varbind(s) to a GET of 2")]
+    public async Task Regression_a_get_answered_with_fewer_or_more_varbinds_than_asked_was_returned_as_is(string mode, string expected)
+    {
+        await Agent.SetModeAsync(mode);
+
+        var ex = await Assert.ThrowsAsync<SnmpException>(() => Client.GetAsync(Target(), [Voltage, Humidity], Ct));
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("(.1.3.6.1.4.1.99999.2.1.0 and 1 more)", ex.Message, StringComparison.Ordinal);
+        await AnswersAgainAsync();
+    }
+
+    [Theory]
+    [InlineData("garbage", "the last: malformed (")]
+    [InlineData("truncated", "malformed (")]
+    [InlineData("overlength", "malformed (length")]
+    [InlineData("nested", "malformed (")]
+    [InlineData("indefinite", "malformed (indefinite length")]
+    [InlineData("wrong_id", "the last: request-id ")]
+    [InlineData("other_port", "answered from 127.0.0.1:")]
+    [InlineData("wrong_id", "is not in flight (a late answer, or a wrong request-id)")]
+    public async Task Regression_a_timeout_said_no_response_while_the_agent_answered_something_unusable(string mode, string expected)
+    {
+        await Agent.SetModeAsync(mode);
+
+        var ex = await Assert.ThrowsAsync<SnmpTimeoutException>(() => Client.GetAsync(Target(), [Voltage, Humidity], Ct));
+
+        // Names the agent, the request and what came back instead of an answer.
+        Assert.StartsWith($"127.0.0.1:{Agent.Port} (V2c): GET of .1.3.6.1.4.1.99999.2.1.0 and 1 more: no response after 1 attempt(s)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("; ignored 1 datagram(s) meanwhile, the last: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        await AnswersAgainAsync();
+    }
+
+    [Fact]
+    public async Task A_silent_agent_times_out_naming_the_request_and_nothing_ignored()
+    {
+        await Agent.SetModeAsync("silent");
+
+        var ex = await Assert.ThrowsAsync<SnmpTimeoutException>(() => Client.GetAsync(Target(), [Voltage], Ct));
+
+        Assert.Equal($"127.0.0.1:{Agent.Port} (V2c): GET of .1.3.6.1.4.1.99999.2.1.0: no response after 1 attempt(s) of 0.7 s", ex.Message);
+        await AnswersAgainAsync();
+    }
+
+    [Fact]
+    public async Task Regression_a_tooBig_on_a_walk_did_not_name_the_oid()
+    {
+        await Agent.SetModeAsync("toobig");
+
+        var ex = await Assert.ThrowsAsync<SnmpErrorStatusException>(() => Client.BulkWalkAsync(Target(), Oid.Parse(".1.3.6.1.4.1.99999.1"), Ct));
+
+        Assert.Equal(SnmpErrorStatus.TooBig, ex.Status);
+        Assert.Contains("request for .1.3.6.1.4.1.99999.1:", ex.Message, StringComparison.Ordinal);
+    }
+}

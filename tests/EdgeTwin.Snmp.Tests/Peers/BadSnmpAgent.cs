@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+
+namespace EdgeTwin.Snmp.Tests.Peers;
+
+/// <summary>
+/// The scripted misbehaving SNMP agent (Peers/snmp_bad_agent.py, /usr/bin/python3, plain sockets) on a random loopback
+/// port: it binds port 0 itself and says which. <see cref="SetModeAsync"/> switches its behaviour between requests.
+/// Killed on dispose.
+/// </summary>
+public sealed class BadSnmpAgent : IAsyncDisposable
+{
+    public const string Python = "/usr/bin/python3";
+
+    /// <summary>The peer's one SNMPv3 user (authNoPriv, HMAC-SHA-96) and its engine id.</summary>
+    public const string V3User = "ops";
+    public const string V3Password = "authpass1";
+
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+    private readonly TaskCompletionSource<int> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<string>? _modeAck;
+
+    private BadSnmpAgent(Process process) => _process = process;
+
+    public int Port { get; private set; }
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>Requests the peer has seen (each logs one REQ line).</summary>
+    public int Requests
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString().Split('\n').Count(l => l.StartsWith("REQ ", StringComparison.Ordinal));
+            }
+        }
+    }
+
+    public static async Task<BadSnmpAgent> StartAsync(string mode = "good")
+    {
+        Assert.SkipUnless(File.Exists(Python), $"{Python} (Debian package 'python3') is not installed");
+        var script = Path.Combine(AppContext.BaseDirectory, "Peers", "snmp_bad_agent.py");
+        var process = new Process
+        {
+            StartInfo = new ProcessStartInfo(Python)
+            {
+                ArgumentList = { "-u", script, mode },
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            },
+            EnableRaisingEvents = true,
+        };
+        var agent = new BadSnmpAgent(process);
+        process.OutputDataReceived += (_, e) => agent.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => agent.OnLine(e.Data);
+        process.Exited += (_, _) => agent._ready.TrySetException(new InvalidOperationException("exited"));
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            agent.Port = await agent._ready.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+        {
+            var log = agent.Log;
+            await agent.DisposeAsync();
+            throw new InvalidOperationException($"snmp_bad_agent.py did not say READY: {log}", e);
+        }
+        return agent;
+    }
+
+    public async Task SetModeAsync(string mode)
+    {
+        var ack = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _modeAck, ack);
+        await _process.StandardInput.WriteLineAsync($"mode {mode}");
+        await _process.StandardInput.FlushAsync();
+        Assert.Equal(mode, await ack.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_log)
+        {
+            _log.AppendLine(line);
+        }
+        if (line.StartsWith("READY ", StringComparison.Ordinal) && int.TryParse(line.AsSpan(6), out var port))
+        {
+            _ready.TrySetResult(port);
+        }
+        else if (line.StartsWith("MODE ", StringComparison.Ordinal))
+        {
+            Volatile.Read(ref _modeAck)?.TrySetResult(line[5..]);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        catch (TimeoutException)
+        {
+        }
+        _process.Dispose();
+    }
+}
