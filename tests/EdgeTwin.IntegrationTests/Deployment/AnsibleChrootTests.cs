@@ -22,8 +22,6 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string AnsibleDir => Path.Combine(Tool.RepoRoot(), "ansible");
-
     [Fact]
     public async Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone()
     {
@@ -416,32 +414,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
 
     private async Task<Play> PlayAsync(string root, string inventory, string vars, IReadOnlyList<string> extra)
     {
-        // A private mount namespace: /proc and /dev in the root (the .NET host needs /proc/self/exe and /dev/urandom)
-        // go away with it.
-        var args = new List<string>
-        {
-            "-m", "--propagation", "private", "--", "/bin/sh", "-c",
-            "mount -t proc proc \"$0/proc\" && mount --rbind /dev \"$0/dev\" && exec \"$@\"",
-            root, Tool.Find("ansible-playbook")!, "-i", inventory, "-e", "@" + vars,
-        };
-        args.AddRange(extra);
-        args.Add("site.yml");
-        var started = DateTime.UtcNow;
-        var result = await Tool.RunAsync(Tool.Find("unshare")!, args, PlayTimeout, Ct, AnsibleDir, new Dictionary<string, string>
-        {
-            ["ANSIBLE_NOCOLOR"] = "1",
-            ["ANSIBLE_FORCE_COLOR"] = "0",
-            ["ANSIBLE_LOCAL_TEMP"] = Path.GetTempPath(),
-            ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
-            // Fewer round trips into the chroot: modules piped to python3, only the facts the role uses (architecture).
-            ["ANSIBLE_PIPELINING"] = "1",
-            ["ANSIBLE_GATHER_SUBSET"] = "min",
-        });
-        output.WriteLine($"---- ansible-playbook {string.Join(' ', extra)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0} s)");
-        output.WriteLine(result.All);
-        var recap = Recap().Match(result.StdOut);
-        Assert.True(recap.Success, $"no PLAY RECAP for gw1:\n{result.All}");
-        return new Play(result, int.Parse(recap.Groups[1].Value, CultureInfo.InvariantCulture));
+        var (result, changed) = await Tool.PlayInChrootAsync(root, inventory, vars, extra, output.WriteLine, PlayTimeout, Ct);
+        return new Play(result, changed);
     }
 
     /// <summary>The task a play failed in: the last TASK header before the first fatal line.</summary>
@@ -467,7 +441,4 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
-
-    [GeneratedRegex(@"gw1\s*:\s*ok=\d+\s+changed=(\d+)")]
-    private static partial Regex Recap();
 }

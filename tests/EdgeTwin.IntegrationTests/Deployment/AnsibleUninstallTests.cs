@@ -22,8 +22,6 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string AnsibleDir => Path.Combine(Tool.RepoRoot(), "ansible");
-
     [Fact]
     public async Task Absent_removes_everything_the_role_installed_keeps_the_data_refuses_to_purge_a_backlog_and_is_idempotent()
     {
@@ -233,34 +231,10 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
     // /proc and /dev mounted for the agent.
     private async Task<Play> PlayAsync(string root, string inventory, string vars, IReadOnlyList<string> extra)
     {
-        var args = new List<string>
-        {
-            "-m", "--propagation", "private", "--", "/bin/sh", "-c",
-            "mount -t proc proc \"$0/proc\" && mount --rbind /dev \"$0/dev\" && exec \"$@\"",
-            root, Tool.Find("ansible-playbook")!, "-i", inventory, "-e", "@" + vars,
-        };
-        args.AddRange(extra);
-        args.Add("site.yml");
-        var started = DateTime.UtcNow;
-        var result = await Tool.RunAsync(Tool.Find("unshare")!, args, PlayTimeout, Ct, AnsibleDir, new Dictionary<string, string>
-        {
-            ["ANSIBLE_NOCOLOR"] = "1",
-            ["ANSIBLE_FORCE_COLOR"] = "0",
-            ["ANSIBLE_LOCAL_TEMP"] = Path.GetTempPath(),
-            ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
-            ["ANSIBLE_PIPELINING"] = "1",
-            ["ANSIBLE_GATHER_SUBSET"] = "min",
-        });
-        output.WriteLine($"---- ansible-playbook {string.Join(' ', extra)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0} s)");
-        output.WriteLine(result.All);
-        var recap = Recap().Match(result.StdOut);
-        Assert.True(recap.Success, $"no PLAY RECAP for gw1:\n{result.All}");
-        return new Play(result, int.Parse(recap.Groups[1].Value, CultureInfo.InvariantCulture));
+        var (result, changed) = await Tool.PlayInChrootAsync(root, inventory, vars, extra, output.WriteLine, PlayTimeout, Ct);
+        return new Play(result, changed);
     }
 
     [GeneratedRegex(@"^/etc/(passwd|group|shadow|gshadow)-$")]
     private static partial Regex ShadowBackup();
-
-    [GeneratedRegex(@"gw1\s*:\s*ok=\d+\s+changed=(\d+)")]
-    private static partial Regex Recap();
 }

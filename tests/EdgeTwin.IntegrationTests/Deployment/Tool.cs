@@ -135,6 +135,43 @@ internal static class Tool
     }
 
     /// <summary>
+    /// Runs <c>site.yml</c> (the repository's ansible directory) into the Debian root <paramref name="root"/> over the
+    /// chroot connection of <paramref name="inventory"/>, with <paramref name="vars"/> as <c>-e @file</c> and
+    /// <paramref name="extra"/> arguments; logs the command and output through <paramref name="log"/> and returns the
+    /// result with host gw1's <c>changed=</c> count from the PLAY RECAP (asserted present).
+    /// </summary>
+    public static async Task<(Result Result, int Changed)> PlayInChrootAsync(
+        string root, string inventory, string vars, IReadOnlyList<string> extra, Action<string> log, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // A private mount namespace: /proc and /dev in the root (the .NET host needs /proc/self/exe and /dev/urandom)
+        // go away with it.
+        var args = new List<string>
+        {
+            "-m", "--propagation", "private", "--", "/bin/sh", "-c",
+            "mount -t proc proc \"$0/proc\" && mount --rbind /dev \"$0/dev\" && exec \"$@\"",
+            root, Find("ansible-playbook")!, "-i", inventory, "-e", "@" + vars,
+        };
+        args.AddRange(extra);
+        args.Add("site.yml");
+        var started = DateTime.UtcNow;
+        var result = await RunAsync(Find("unshare")!, args, timeout, cancellationToken, Path.Combine(RepoRoot(), "ansible"), new Dictionary<string, string>
+        {
+            ["ANSIBLE_NOCOLOR"] = "1",
+            ["ANSIBLE_FORCE_COLOR"] = "0",
+            ["ANSIBLE_LOCAL_TEMP"] = Path.GetTempPath(),
+            ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
+            // Fewer round trips into the chroot: modules piped to python3, only the facts the role uses (architecture).
+            ["ANSIBLE_PIPELINING"] = "1",
+            ["ANSIBLE_GATHER_SUBSET"] = "min",
+        });
+        log($"---- ansible-playbook {string.Join(' ', extra)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0} s)");
+        log(result.All);
+        var recap = System.Text.RegularExpressions.Regex.Match(result.StdOut, @"gw1\s*:\s*ok=\d+\s+changed=(\d+)");
+        Assert.True(recap.Success, $"no PLAY RECAP for gw1:\n{result.All}");
+        return (result, int.Parse(recap.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
     /// Debian's interpreter, as the role's hosts have it (a python3 shim earlier on PATH may lack Debian's modules or not
     /// run for other users); without it the test is skipped with the reason printed.
     /// </summary>

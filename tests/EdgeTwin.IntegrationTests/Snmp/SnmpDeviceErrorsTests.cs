@@ -66,7 +66,7 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
 
     private static async Task<Dictionary<string, Sample>> PollAsync(IPolledSource source, SeriesRegistry registry, long at)
     {
-        var sink = new Sink();
+        var sink = new RecordingSink();
         await source.PollAsync(sink, at, Ct);
         return sink.Samples.ToDictionary(s => registry[s.Series].Key);
     }
@@ -98,7 +98,7 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
         Skip();
         // A wrong community draws no answer at all: that is the device failing, not one OID.
         var (source, _) = Build(new CredentialsConfig("v1", EdgeTwin.Core.Config.SnmpVersion.V1) { Community = "wrong" }, Profile(), TimeSpan.FromSeconds(1));
-        var ex = await Assert.ThrowsAsync<DeviceException>(async () => await source.PollAsync(new Sink(), 1, Ct));
+        var ex = await Assert.ThrowsAsync<DeviceException>(async () => await source.PollAsync(new RecordingSink(), 1, Ct));
         Assert.Contains("env1", ex.Message, StringComparison.Ordinal);
     }
 
@@ -239,20 +239,6 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
     }
 
     public ValueTask DisposeAsync() => _factory.DisposeAsync();
-
-    private sealed class Sink : ISampleSink
-    {
-        public ConcurrentQueue<Sample> Samples { get; } = new();
-
-        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
-        {
-            foreach (var s in samples.Span)
-            {
-                Samples.Enqueue(s);
-            }
-            return ValueTask.CompletedTask;
-        }
-    }
 
     internal sealed class ListLoggerFactory(ConcurrentQueue<(LogLevel Level, string Message)> logs) : ILoggerFactory
     {

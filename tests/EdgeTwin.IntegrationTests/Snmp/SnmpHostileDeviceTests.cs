@@ -63,7 +63,7 @@ public sealed class SnmpHostileDeviceTests : IAsyncLifetime
 
     private static async Task<Dictionary<string, Sample>> PollAsync(IPolledSource source, SeriesRegistry registry)
     {
-        var sink = new Sink();
+        var sink = new RecordingSink();
         await source.PollAsync(sink, 1_000_000, Ct);
         return sink.Samples.ToDictionary(s => registry[s.Series].Key);
     }
@@ -74,7 +74,7 @@ public sealed class SnmpHostileDeviceTests : IAsyncLifetime
         var (source, registry) = Build();
         await _agent!.SetModeAsync("other_oid");
 
-        var sink = new Sink();
+        var sink = new RecordingSink();
         var ex = await Assert.ThrowsAsync<DeviceException>(async () => await source.PollAsync(sink, 1_000_000, Ct));
 
         Assert.Contains($"127.0.0.1:{_agent.Port}", ex.Message, StringComparison.Ordinal);
@@ -113,7 +113,7 @@ public sealed class SnmpHostileDeviceTests : IAsyncLifetime
         var (source, _) = Build();
         await _agent!.SetModeAsync("silent_walk");
 
-        var sink = new Sink();
+        var sink = new RecordingSink();
         var ex = await Assert.ThrowsAsync<DeviceException>(async () => await source.PollAsync(sink, 1_000_000, Ct));
 
         // Whichever bound fires first (the request's retries or the poll's budget), the column walked is named.
@@ -137,17 +137,4 @@ public sealed class SnmpHostileDeviceTests : IAsyncLifetime
         Assert.Contains($"stopped at --max-rows 7; the agent may hold more rows under {Base}.1", error, StringComparison.Ordinal);
     }
 
-    private sealed class Sink : ISampleSink
-    {
-        public ConcurrentQueue<Sample> Samples { get; } = new();
-
-        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
-        {
-            foreach (var s in samples.Span)
-            {
-                Samples.Enqueue(s);
-            }
-            return ValueTask.CompletedTask;
-        }
-    }
 }

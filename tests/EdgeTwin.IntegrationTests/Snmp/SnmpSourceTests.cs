@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeTwin.Agent.Sources.Snmp;
 using EdgeTwin.Core.Config;
@@ -69,26 +68,12 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         return (sources.Polled, registry);
     }
 
-    private sealed class Sink : ISampleSink
-    {
-        public ConcurrentQueue<Sample> Samples { get; } = new();
-
-        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
-        {
-            foreach (var s in samples.Span)
-            {
-                Samples.Enqueue(s);
-            }
-            return ValueTask.CompletedTask;
-        }
-    }
-
     [Fact]
     public async Task Scalars_and_outlet_table_become_tagged_series_with_quality()
     {
         var pdu = StartPdu();
         var (source, registry) = Build(pdu, "pdu-a1", CredentialsConfig.V2c("ro", "public"));
-        var sink = new Sink();
+        var sink = new RecordingSink();
         await source.PollAsync(sink, 1_000_000, Ct);
         var byKey = sink.Samples.ToDictionary(s => registry[s.Series].Key);
         Assert.Equal(3.45, byKey["pdu-a1/total_power"].Value, 6);
@@ -106,7 +91,7 @@ public sealed class SnmpSourceTests : IAsyncDisposable
     {
         var pdu = StartPdu();
         var (source, registry) = Build(pdu, "pdu-rate", CredentialsConfig.V2c("ro", "public"));
-        var sink = new Sink();
+        var sink = new RecordingSink();
         await source.PollAsync(sink, 1_000_000, Ct);
         _energy = unchecked(_energy + 500); // wraps past 2^32: +500 tenths of kWh
         await source.PollAsync(sink, 1_010_000, Ct);
@@ -130,7 +115,7 @@ public sealed class SnmpSourceTests : IAsyncDisposable
             PrivPassword = "privpass123",
         };
         var (source, _) = Build(pdu, "pdu-v3", creds);
-        var sink = new Sink();
+        var sink = new RecordingSink();
         await source.PollAsync(sink, 1_000_000, Ct);
         Assert.True(sink.Samples.Count > 40);
     }
@@ -144,8 +129,8 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         var (deadSource, _) = Build(dead, "pdu-dead", CredentialsConfig.V2c("ro", "public"), TimeSpan.FromSeconds(3));
         var (liveSource, _) = Build(live, "pdu-live", CredentialsConfig.V2c("ro", "public"));
         var sw = Stopwatch.StartNew();
-        var deadPoll = deadSource.PollAsync(new Sink(), 1, Ct).AsTask();
-        var liveSink = new Sink();
+        var deadPoll = deadSource.PollAsync(new RecordingSink(), 1, Ct).AsTask();
+        var liveSink = new RecordingSink();
         await liveSource.PollAsync(liveSink, 1, Ct);
         var liveTime = sw.Elapsed;
         Assert.True(liveTime < TimeSpan.FromSeconds(2.5), $"live device took {liveTime} next to a dead one");

@@ -103,21 +103,6 @@ public sealed class HostilePeer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (TimeoutException)
-        {
-        }
-
-        _process.Dispose();
+        await EdgeTwin.Tests.Shared.PeerProcess.StopAsync(_process);
     }
 }

@@ -149,22 +149,7 @@ public sealed class PymodbusServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (TimeoutException)
-        {
-        }
-
-        _process.Dispose();
+        await EdgeTwin.Tests.Shared.PeerProcess.StopAsync(_process);
         File.Delete(_configPath);
     }
 
@@ -235,22 +220,7 @@ public sealed class SocatPtyPair : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (TimeoutException)
-        {
-        }
-
-        _process.Dispose();
+        await EdgeTwin.Tests.Shared.PeerProcess.StopAsync(_process);
         try
         {
             Directory.Delete(_dir, recursive: true);

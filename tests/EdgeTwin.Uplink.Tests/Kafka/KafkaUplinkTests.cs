@@ -183,17 +183,19 @@ public sealed class KafkaUplinkTests
 
     private sealed record StatusRecord(string Key, string State, long? Acked, long? ReplayThrough, long? Backlog, bool HasFacts, bool HasTime);
 
+    /// <summary>A consumer of its own group, from the start of every partition, as a central twin would read.</summary>
+    private static IConsumer<string, byte[]> CentreConsumer(string bootstrap) => new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+    {
+        BootstrapServers = bootstrap,
+        GroupId = $"centre-{Guid.NewGuid():N}",
+        AutoOffsetReset = AutoOffsetReset.Earliest,
+        EnableAutoCommit = false,
+    }).Build();
+
     /// <summary>The status topic from its start until <paramref name="until"/> holds for a record (or 60 s).</summary>
     private static List<StatusRecord> ConsumeStatuses(string bootstrap, Func<StatusRecord, bool> until)
     {
-        var config = new ConsumerConfig
-        {
-            BootstrapServers = bootstrap,
-            GroupId = $"centre-{Guid.NewGuid():N}",
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnableAutoCommit = false,
-        };
-        using var consumer = new ConsumerBuilder<string, byte[]>(config).Build();
+        using var consumer = CentreConsumer(bootstrap);
         consumer.Subscribe("edgetwin.site1.status");
         var result = new List<StatusRecord>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -220,14 +222,7 @@ public sealed class KafkaUplinkTests
 
     private static List<Consumed> ConsumeAll(string bootstrap, int expected)
     {
-        var config = new ConsumerConfig
-        {
-            BootstrapServers = bootstrap,
-            GroupId = $"centre-{Guid.NewGuid():N}",
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnableAutoCommit = false,
-        };
-        using var consumer = new ConsumerBuilder<string, byte[]>(config).Build();
+        using var consumer = CentreConsumer(bootstrap);
         consumer.Subscribe(["edgetwin.site1.summary", "edgetwin.site1.event"]);
         var result = new List<Consumed>();
         var seen = new HashSet<long>();
