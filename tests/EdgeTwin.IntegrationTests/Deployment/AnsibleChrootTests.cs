@@ -25,14 +25,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
     [Fact]
     public async Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone()
     {
-        foreach (var (tool, package) in new[] { ("ansible-playbook", "ansible"), ("unshare", "util-linux") })
-        {
-            if (Tool.Find(tool) is null)
-            {
-                Console.WriteLine($"SKIP: {tool} (Debian package '{package}') is not installed");
-                Assert.Skip($"{tool} (Debian package '{package}') is not installed");
-            }
-        }
+        Tool.Require("ansible-playbook", "ansible");
+        Tool.Require("unshare", "util-linux");
 
         var rootTar = await DeployCache.DebianRootAsync("amd64", output.WriteLine, Ct);
         var release = await DeployCache.ReleaseAsync("linux-x64", output.WriteLine, Ct);
@@ -45,10 +39,9 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var src = Directory.CreateDirectory(Path.Combine(work.Path, "release-src")).FullName;
         File.Copy(release, Path.Combine(src, Path.GetFileName(release)));
         await MakeNotReadyReleaseAsync(release, version, nextVersion, src);
-        await File.WriteAllLinesAsync(Path.Combine(src, "SHA256SUMS"), Directory.GetFiles(src, "*.tar.gz").Order().Select(f => $"{Sha256(f)}  {Path.GetFileName(f)}"), Ct);
+        await File.WriteAllLinesAsync(Path.Combine(src, "SHA256SUMS"), Directory.GetFiles(src, "*.tar.gz").Order().Select(f => $"{Tool.Sha256(f)}  {Path.GetFileName(f)}"), Ct);
 
-        var inventory = Path.Combine(work.Path, "hosts.ini");
-        await File.WriteAllTextAsync(inventory, $"[edgetwin_gateways]\ngw1 ansible_connection=community.general.chroot ansible_host={root} ansible_python_interpreter=/usr/bin/python3\n", Ct);
+        var inventory = await Tool.ChrootInventoryAsync(work.Path, root, Ct);
         var vars = Path.Combine(work.Path, "vars.json");
         await File.WriteAllTextAsync(vars, JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -110,7 +103,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         // The config names the release's own profiles directory; its contents as the good release left them.
         var goodProfilesDir = ProfilesDir(root, configBytes);
         Assert.StartsWith($"/etc/edgetwin/profiles/{version}-", goodProfilesDir, StringComparison.Ordinal);
-        var goodProfiles = Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/')));
+        var goodProfiles = Tool.Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/')));
         Assert.Contains("ietf-ups-mib.yaml", goodProfiles.Keys);
         // The first install's config (another profiles directory) was kept as a backup: root, group edgetwin, 0640.
         var backups = Directory.GetFiles(etc, "edgetwin.yaml.*~");
@@ -159,7 +152,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Contains("nothing had been switched", bad.Result.All, StringComparison.Ordinal);
         Assert.Equal(version, Current());
         Assert.Equal(configBytes, await File.ReadAllBytesAsync(config, Ct));
-        Assert.Equal(goodProfiles, Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/'))));
+        Assert.Equal(goodProfiles, Tool.Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/'))));
 
         // 4b. A version without a tarball: fails before anything is touched; no restart either.
         var missing = await PlayAsync(root, inventory, vars, ["-e", """{"edgetwin_version": "0.0.0-missing", "edgetwin_manage_service": true}"""]);
@@ -190,7 +183,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         // The rolled-back release runs with its own profiles, not the new release's (which differ: see
         // MakeNotReadyReleaseAsync): the restored config names them, and they are as the good release left them.
         Assert.Equal(goodProfilesDir, ProfilesDir(root, await File.ReadAllBytesAsync(config, Ct)));
-        Assert.Equal(goodProfiles, Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/'))));
+        Assert.Equal(goodProfiles, Tool.Snapshot(Path.Combine(root, goodProfilesDir.TrimStart('/'))));
 
         // 5b. An incomplete release directory (an unpack interrupted after the binary was written, as the old
         //     `creates: edgetwin` check would accept) and a leftover temporary unpack directory: unpacked again, in full.
@@ -210,8 +203,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         // The backups step 4 (a config `edgetwin check` rejected: the template backs up before it validates) and step 5
         // (the not-ready release's config, whose backup is the config the rollback restored) left repeat the current
         // config; the converge's backup of the first install's config is the only real earlier one.
-        var currentSum = Sha256(config);
-        Assert.True(Directory.GetFiles(etc, "edgetwin.yaml.*~").Count(b => Sha256(b) == currentSum) >= 2, "steps 4 and 5 left no backups repeating the current config");
+        var currentSum = Tool.Sha256(config);
+        Assert.True(Directory.GetFiles(etc, "edgetwin.yaml.*~").Count(b => Tool.Sha256(b) == currentSum) >= 2, "steps 4 and 5 left no backups repeating the current config");
         var firstInstallBackup = Assert.Single(backups);
         var repair = await PlayAsync(root, inventory, vars, []);
         Assert.True(repair.Result.ExitCode == 0, repair.Result.All);
@@ -224,8 +217,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         var kept = Directory.GetFiles(etc, "edgetwin.yaml.*~");
         Assert.Equal(3, kept.Length);
         Assert.Contains(firstInstallBackup, kept);
-        Assert.DoesNotContain(kept, b => Sha256(b) == currentSum);
-        Assert.Equal(3, kept.Select(Sha256).Distinct().Count());
+        Assert.DoesNotContain(kept, b => Tool.Sha256(b) == currentSum);
+        Assert.Equal(3, kept.Select(Tool.Sha256).Distinct().Count());
 
         // 5c. A restart that fails (systemd runs the restart handler, flushed inside the block): a stand-in systemctl
         //     in the root (there is no systemd as PID 1 in a chroot) fails `restart` while `current` points at the new
@@ -328,19 +321,6 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         return match.Groups[1].Value;
     }
 
-    /// <summary>Every file under <paramref name="dir"/> (relative path) with its SHA-256.</summary>
-    private static SortedDictionary<string, string> Snapshot(string dir)
-    {
-        Assert.True(Directory.Exists(dir), $"{dir} does not exist");
-        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
-        {
-            result[Path.GetRelativePath(dir, file)] = Sha256(file);
-        }
-
-        return result;
-    }
-
     private static void AssertDir(string path, string mode, string owner, string group)
     {
         Assert.True(Directory.Exists(path), $"{path} does not exist");
@@ -436,9 +416,4 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         return text[fatal..text.IndexOf('\n', fatal)];
     }
 
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using EdgeTwin.Core.Events;
@@ -25,14 +24,8 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
     [Fact]
     public async Task Absent_removes_everything_the_role_installed_keeps_the_data_refuses_to_purge_a_backlog_and_is_idempotent()
     {
-        foreach (var (tool, package) in new[] { ("ansible-playbook", "ansible"), ("unshare", "util-linux") })
-        {
-            if (Tool.Find(tool) is null)
-            {
-                Console.WriteLine($"SKIP: {tool} (Debian package '{package}') is not installed");
-                Assert.Skip($"{tool} (Debian package '{package}') is not installed");
-            }
-        }
+        Tool.Require("ansible-playbook", "ansible");
+        Tool.Require("unshare", "util-linux");
 
         var rootTar = await DeployCache.DebianRootAsync("amd64", output.WriteLine, Ct);
         var release = await DeployCache.ReleaseAsync("linux-x64", output.WriteLine, Ct);
@@ -44,10 +37,9 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         var src = Directory.CreateDirectory(Path.Combine(work.Path, "release-src")).FullName;
         var tarball = Path.Combine(src, Path.GetFileName(release));
         File.Copy(release, tarball);
-        await File.WriteAllTextAsync(Path.Combine(src, "SHA256SUMS"), $"{Sha256(tarball)}  {Path.GetFileName(tarball)}\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(src, "SHA256SUMS"), $"{Tool.Sha256(tarball)}  {Path.GetFileName(tarball)}\n", Ct);
 
-        var inventory = Path.Combine(work.Path, "hosts.ini");
-        await File.WriteAllTextAsync(inventory, $"[edgetwin_gateways]\ngw1 ansible_connection=community.general.chroot ansible_host={root} ansible_python_interpreter=/usr/bin/python3\n", Ct);
+        var inventory = await Tool.ChrootInventoryAsync(work.Path, root, Ct);
         var vars = Path.Combine(work.Path, "vars.json");
         await File.WriteAllTextAsync(vars, JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -112,7 +104,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         Assert.True(owner.Success, "no edgetwin user after the install");
         var chown = await Tool.RunAsync("chown", ["-R", $"{owner.Groups[1].Value}:{owner.Groups[2].Value}", state], TimeSpan.FromMinutes(1), Ct);
         Assert.True(chown.ExitCode == 0, chown.All);
-        var data = Snapshot(state);
+        var data = Tool.Snapshot(state);
         var holds = $"/var/lib/edgetwin/outbox.db holds {backlog} entries not yet acknowledged by every uplink";
 
         // 2. --check: says what it would remove and the backlog, removes nothing.
@@ -129,7 +121,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         Assert.Contains("Not purged: " + holds, refused.Result.All, StringComparison.Ordinal);
         Assert.Contains("outbox export --path /var/lib/edgetwin/outbox.db", refused.Result.All, StringComparison.Ordinal);
         Assert.All(installed, p => Assert.True(Path.Exists(p) || new FileInfo(p).LinkTarget is not null, $"a refused purge removed {p}"));
-        Assert.Equal(data, Snapshot(state));
+        Assert.Equal(data, Tool.Snapshot(state));
 
         // 4. Uninstall: every installed path gone, the unit disabled, the data and its user kept, and said so.
         var absent = await PlayAsync(root, inventory, vars, Absent());
@@ -137,7 +129,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         Assert.All(installed, p => Assert.False(Path.Exists(p) || new FileInfo(p).LinkTarget is not null, $"{p} is left after the uninstall"));
         Assert.False(Directory.Exists(Path.GetDirectoryName(dropIn)), "the drop-in directory is left");
         Assert.Empty(Directory.GetFiles(In("/etc/systemd/system"), "edgetwin*", SearchOption.AllDirectories));
-        Assert.Equal(data, Snapshot(state));
+        Assert.Equal(data, Tool.Snapshot(state));
         Assert.Contains("the data is kept: /var/lib/edgetwin", absent.Result.All, StringComparison.Ordinal);
         Assert.Contains(holds, absent.Result.All, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^edgetwin:x:", await File.ReadAllTextAsync(In("/etc/passwd"), Ct));
@@ -151,7 +143,7 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
         var unreadable = await PlayAsync(root, inventory, vars, Purge());
         Assert.NotEqual(0, unreadable.Result.ExitCode);
         Assert.Contains("could not be read", unreadable.Result.All, StringComparison.Ordinal);
-        Assert.Equal(data, Snapshot(state));
+        Assert.Equal(data, Tool.Snapshot(state));
 
         // 7. Purge with the override: the data, the user and the group go; the root is as it was before the install.
         var purge = await PlayAsync(root, inventory, vars, Purge("-e", "edgetwin_purge_unsent=true"));
@@ -195,25 +187,6 @@ public sealed partial class AnsibleUninstallTests(ITestOutputHelper output)
             .Select(p => p[root.Length..])
             .Where(p => !ShadowBackup().IsMatch(p))
             .ToHashSet(StringComparer.Ordinal);
-    }
-
-    /// <summary>Every file under <paramref name="dir"/> (relative path) with its SHA-256.</summary>
-    private static SortedDictionary<string, string> Snapshot(string dir)
-    {
-        Assert.True(Directory.Exists(dir), $"{dir} does not exist");
-        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
-        {
-            result[Path.GetRelativePath(dir, file)] = Sha256(file);
-        }
-
-        return result;
-    }
-
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     /// <summary>The task a play failed in: the last TASK header before the first fatal line.</summary>

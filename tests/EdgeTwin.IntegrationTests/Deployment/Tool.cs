@@ -134,6 +134,34 @@ internal static class Tool
         return await RunAsync(playbook, ["-i", "localhost,", "-c", "local", "-e", extraVarsJson, play], timeout, cancellationToken, workDir, env);
     }
 
+    /// <summary>An inventory in <paramref name="dir"/> with one gateway, gw1, reached over the chroot connection into <paramref name="root"/>.</summary>
+    public static async Task<string> ChrootInventoryAsync(string dir, string root, CancellationToken cancellationToken)
+    {
+        var inventory = Path.Combine(dir, "hosts.ini");
+        await File.WriteAllTextAsync(inventory, $"[edgetwin_gateways]\ngw1 ansible_connection=community.general.chroot ansible_host={root} ansible_python_interpreter=/usr/bin/python3\n", cancellationToken);
+        return inventory;
+    }
+
+    /// <summary>Every file under <paramref name="dir"/> (relative path) with its SHA-256.</summary>
+    public static SortedDictionary<string, string> Snapshot(string dir)
+    {
+        Assert.True(Directory.Exists(dir), $"{dir} does not exist");
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in Directory.GetFiles(dir, "*", SearchOption.AllDirectories))
+        {
+            result[Path.GetRelativePath(dir, file)] = Sha256(file);
+        }
+
+        return result;
+    }
+
+    /// <summary>The SHA-256 of a file, lower-case hex, as SHA256SUMS writes it.</summary>
+    public static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    }
+
     /// <summary>
     /// Runs <c>site.yml</c> (the repository's ansible directory) into the Debian root <paramref name="root"/> over the
     /// chroot connection of <paramref name="inventory"/>, with <paramref name="vars"/> as <c>-e @file</c> and
