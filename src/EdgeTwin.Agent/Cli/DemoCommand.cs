@@ -101,10 +101,6 @@ internal sealed class DemoCommand : ICliCommand
         CancellationToken ct)
     {
         var site = new SimulatedSite(SiteGenerator.Generate(siteOptions));
-        if (failureAt is { } at)
-        {
-            site.Apply(new FaultCommand(FaultKind.CoolingStop, failureUnit, At: at));
-        }
 
         var profiles = SimulatedSiteHost.LoadProfiles(profilesDir);
         await using var simulator = await SimulatedSiteHost.StartAsync(site, profiles, new SiteHostOptions(), ct).ConfigureAwait(false);
@@ -162,7 +158,15 @@ internal sealed class DemoCommand : ICliCommand
             return 1;
         }
 
-        // The view's clock and the failure script both count from here, when the agent is polling.
+        // The view's clock and the failure script both count from here, when the agent is polling: the simulated site
+        // has run since the simulator started, which under qemu (JIT of everything, ONNX sessions) was 24 s earlier, and
+        // a failure scripted from then happened before the agent saw the unit run.
+        var pollingFrom = simulator.Runner.SimulatedNow - site.Spec.Start;
+        if (failureAt is { } at)
+        {
+            site.Apply(new FaultCommand(FaultKind.CoolingStop, failureUnit, At: pollingFrom + at));
+        }
+
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (duration is { } d)
         {
@@ -172,7 +176,7 @@ internal sealed class DemoCommand : ICliCommand
         var started = Stopwatch.StartNew();
         var terminal = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
         var view = new DemoView(output, terminal);
-        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start, failureAt, failureUnit, () => BufferState(agent));
+        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start - pollingFrom, failureAt, failureUnit, () => BufferState(agent));
         await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
         var simulation = simulator.RunAsync(stop.Token);
         var lamps = lights?.RunAsync(stop.Token) ?? Task.CompletedTask;

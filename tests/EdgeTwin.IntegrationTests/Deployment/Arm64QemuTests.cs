@@ -5,7 +5,7 @@ namespace EdgeTwin.IntegrationTests.Deployment;
 
 /// <summary>
 /// The linux-arm64 release run on an arm64 Debian 12 root (debootstrap --foreign, second stage through qemu; cached)
-/// under qemu-aarch64-static via binfmt_misc: <c>--version</c>, <c>check</c> on the example config, and a 20 s
+/// under qemu-aarch64-static via binfmt_misc: <c>--version</c>, <c>check</c> on the example config, and a 40 s
 /// <c>demo</c> that reads the simulated devices, runs the agent's pipeline and buffers in the outbox.
 /// Two settings are for the emulation only, never for a real ARM64 gateway: qemu 7.2 user mode passes the host's x86
 /// /proc/cpuinfo through, which ONNX Runtime's CPU detection cannot parse, so an ARM one (fixtures/cpuinfo-arm64, a
@@ -47,9 +47,11 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
         var check = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "check", "--config", "/opt/edgetwin/edgetwin.example.yaml", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(10));
         Assert.True(check.ExitCode == 0, check.All);
 
-        // Under emulation every instruction is translated: on an idle 2-core machine the demo costs about 45 s of CPU
-        // (JIT included) and runs 20 s once started; the limit is for a machine loaded by the rest of the suite.
-        var demo = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "demo", "--duration", "20", "--failure-at", "5", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(15));
+        // Under emulation every instruction is translated: on an idle 2-core machine the agent takes about 24 s to start
+        // (JIT, ONNX sessions), its first polls take 7 s more and the thermal prediction came 9 s after the first
+        // samples; a 20 s run missed it in a CI run. 40 s once started, the failure at 15 s (once the first polls are
+        // through on an idle machine); the limit is for a machine loaded by the suite.
+        var demo = await InRootAsync(root, ["/opt/edgetwin/edgetwin", "demo", "--duration", "40", "--failure-at", "15", "--profiles-dir", "/opt/edgetwin/device-profiles"], TimeSpan.FromMinutes(15));
         Assert.True(demo.ExitCode == 0, demo.All); // 0 = the agent's pipeline (twin models, ONNX models, alerting) had no fatal error
         var text = demo.StdOut;
         // Reads: devices answer and samples flow through the pipeline. Under emulation on a loaded machine some polls
@@ -59,11 +61,13 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
         Assert.True(int.Parse(agent.Groups[1].Value, CultureInfo.InvariantCulture) > 0, $"no device up:\n{text}");
         Assert.True(long.Parse(agent.Groups[3].Value, CultureInfo.InvariantCulture) > 0, text);
         // Buffers: the outbox took entries (the MQTT acknowledgements are reported, not asserted: the uplink's first
-        // connect can take longer than the 20 s run under emulation).
+        // connect can be late in the run under emulation).
         Assert.Matches(@"outbox: [1-9]\d* appended", text);
         // Predicts: the thermal twin (warm-started, ONNX and twin models loaded) sees the scripted cooling failure and
         // counts down to 27 °C on the emulated CPU.
         Assert.Matches(@"thermal twin: crac1 down: 27 °C (in \d+:\d\d|not within)", text);
+        // Not asserted here: that the twin saw crac1 run before it stopped. On a loaded machine the emulated first polls
+        // can take longer than 15 s, and then the twin rightly reports the unit "already down when the agent started".
         Assert.Matches(@"edgetwin demo: stopped after \d+ s, [1-9]\d* samples", text);
         Console.WriteLine($"arm64 under qemu: {agent.Value}; {OutboxLine().Matches(text).LastOrDefault()?.Value}");
     }
