@@ -244,6 +244,75 @@ public static class ModbusPdu
 
     // ---------------------------------------------------------------- responses (client side)
 
+    /// <summary>
+    /// Length of the response PDU that starts with <paramref name="start"/>, as its own fields tell it (function code and
+    /// byte count; FC 43/14: its objects): 0 when more bytes are needed to tell, -1 when no response can start so (an
+    /// unknown function code, or longer than a PDU can be). RTU frames end by it; MBAP checks its length field against it.
+    /// </summary>
+    public static int TryExpectedResponseLength(ReadOnlySpan<byte> start)
+    {
+        if (start.IsEmpty)
+        {
+            return 0;
+        }
+
+        byte fc = start[0];
+        if ((fc & 0x80) != 0)
+        {
+            return 2;
+        }
+
+        switch ((ModbusFunctionCode)fc)
+        {
+            case ModbusFunctionCode.ReadCoils:
+            case ModbusFunctionCode.ReadDiscreteInputs:
+            case ModbusFunctionCode.ReadHoldingRegisters:
+            case ModbusFunctionCode.ReadInputRegisters:
+            case ModbusFunctionCode.ReadWriteMultipleRegisters:
+                return start.Length < 2 ? 0 : 2 + start[1];
+            case ModbusFunctionCode.WriteSingleCoil:
+            case ModbusFunctionCode.WriteSingleRegister:
+            case ModbusFunctionCode.WriteMultipleCoils:
+            case ModbusFunctionCode.WriteMultipleRegisters:
+                return 5;
+            case ModbusFunctionCode.EncapsulatedInterface:
+                return DeviceIdResponseLength(start);
+            default:
+                return -1;
+        }
+    }
+
+    /// <summary>True for the responses whose second byte is a byte count (FC 1 to 4 and 23).</summary>
+    public static bool HasByteCount(byte functionCode) => functionCode is 1 or 2 or 3 or 4 or 23;
+
+    private static int DeviceIdResponseLength(ReadOnlySpan<byte> pdu)
+    {
+        // 2B, 0E, code, conformity, more, next, count, then (id, len, value) per object.
+        const int headerLength = 7;
+        if (pdu.Length < headerLength)
+        {
+            return 0;
+        }
+
+        int count = pdu[6];
+        int offset = headerLength;
+        for (int i = 0; i < count; i++)
+        {
+            if (pdu.Length < offset + 2)
+            {
+                return 0;
+            }
+
+            offset += 2 + pdu[offset + 1];
+            if (offset > MaxLength)
+            {
+                return -1;
+            }
+        }
+
+        return offset;
+    }
+
     /// <summary>Throws <see cref="ModbusDeviceException"/> when the PDU is an exception response.</summary>
     public static void ThrowIfException(byte unitId, ReadOnlySpan<byte> pdu) => ThrowIfException(unitId, pdu, null, null);
 

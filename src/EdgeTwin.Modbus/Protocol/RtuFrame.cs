@@ -68,30 +68,9 @@ public static class RtuFrame
             return 0;
         }
 
-        byte fc = buffered[1];
-        if ((fc & 0x80) != 0)
-        {
-            return 5;
-        }
-
-        switch ((ModbusFunctionCode)fc)
-        {
-            case ModbusFunctionCode.ReadCoils:
-            case ModbusFunctionCode.ReadDiscreteInputs:
-            case ModbusFunctionCode.ReadHoldingRegisters:
-            case ModbusFunctionCode.ReadInputRegisters:
-            case ModbusFunctionCode.ReadWriteMultipleRegisters:
-                return buffered.Length < 3 ? 0 : 3 + buffered[2] + 2;
-            case ModbusFunctionCode.WriteSingleCoil:
-            case ModbusFunctionCode.WriteSingleRegister:
-            case ModbusFunctionCode.WriteMultipleCoils:
-            case ModbusFunctionCode.WriteMultipleRegisters:
-                return 8;
-            case ModbusFunctionCode.EncapsulatedInterface:
-                return DeviceIdResponseLength(buffered);
-            default:
-                return -1;
-        }
+        // unit id, PDU, CRC
+        int pdu = ModbusPdu.TryExpectedResponseLength(buffered[1..]);
+        return pdu <= 0 ? pdu : 1 + pdu + 2;
     }
 
     /// <summary>
@@ -169,33 +148,5 @@ public static class RtuFrame
                 // Unknown function: the server falls back to the inter-frame silence to find the end.
                 return -1;
         }
-    }
-
-    private static int DeviceIdResponseLength(ReadOnlySpan<byte> buffered)
-    {
-        // unit, 2B, 0E, code, conformity, more, next, count, then (id, len, value) per object, then CRC.
-        const int headerLength = 8;
-        if (buffered.Length < headerLength)
-        {
-            return 0;
-        }
-
-        int count = buffered[7];
-        int offset = headerLength;
-        for (int i = 0; i < count; i++)
-        {
-            if (buffered.Length < offset + 2)
-            {
-                return 0;
-            }
-
-            offset += 2 + buffered[offset + 1];
-            if (offset > MaxFrameLength)
-            {
-                return -1;
-            }
-        }
-
-        return offset + 2;
     }
 }

@@ -30,6 +30,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 12, Level = LogLevel.Debug, Message = "Modbus {Endpoint} closed the connection; the next request reconnects")]
     public static partial void ClosedByPeer(ILogger logger, string endpoint);
 
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: junk after unit {UnitId}'s answer, connection reset to resynchronise: {Reason}; logged again at most every {Interval}")]
+    public static partial void JunkAfterAnswer(ILogger logger, string endpoint, byte unitId, string reason, string interval);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: junk after an answer {Count} times in the last {Over}, each time the connection was reset (the last after unit {UnitId}'s answer: {Reason})")]
+    public static partial void JunkAfterAnswerRepeated(ILogger logger, string endpoint, int count, string over, byte unitId, string reason);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: connection reset after junk behind an answer; the next request reconnects")]
+    public static partial void ResetForJunk(ILogger logger, string endpoint);
+
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Modbus bus {Bus}: device {Device} failed ({Failures} in a row), next poll in {Backoff}: {Reason}")]
     public static partial void DeviceBackoff(ILogger logger, string bus, string device, int failures, string backoff, string reason);
 

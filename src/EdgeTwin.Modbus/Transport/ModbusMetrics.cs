@@ -17,6 +17,9 @@ public static class ModbusMetrics
     /// <summary>Responses thrown away: stale (late answer to a request we gave up on), mismatched (wrong unit or function).</summary>
     public static readonly Counter<long> Discarded = Meter.CreateCounter<long>("modbus.client.responses.discarded", "{response}", "Responses discarded as stale or mismatched");
 
+    /// <summary>Bytes behind an answer that no request asked for (each resets the connection); its warning is rate-limited, this counts every one.</summary>
+    public static readonly Counter<long> JunkAfterAnswer = Meter.CreateCounter<long>("modbus.client.junk_after_answer", "{occurrence}", "Junk behind an answer, each resetting the connection");
+
     public static readonly Counter<long> Connects = Meter.CreateCounter<long>("modbus.client.connects", "{connect}", "Connection attempts, by outcome");
 
     public static readonly Counter<long> ServerRequests = Meter.CreateCounter<long>("modbus.server.requests", "{request}", "Requests served, by outcome");

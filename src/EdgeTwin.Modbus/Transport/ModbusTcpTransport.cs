@@ -48,7 +48,11 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     private int _nextTransactionId;
     private int _consecutiveTimeouts;
     private StaleAnswer? _lastStale;
+    private readonly RepeatedWarning _junkLog;
     private bool _disposed;
+
+    /// <summary>Junk behind answers is logged the first time, then at most once per this long, with how often it came.</summary>
+    internal static readonly TimeSpan JunkLogInterval = TimeSpan.FromMinutes(5);
 
     public ModbusTcpTransport(ModbusTcpOptions options, ILogger? logger = null, TimeProvider? time = null)
     {
@@ -58,6 +62,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         _logger = logger ?? NullLogger.Instance;
         _window = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
         _link = new TransportLink($"tcp://{options.Host}:{options.Port}", options.ReconnectBackoffMin, options.ReconnectBackoffMax, _logger, time, logDrops: true);
+        _junkLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
     }
 
     public string Endpoint => _link.Endpoint;
@@ -96,7 +101,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 stage = RequestStage.Sent;
 
                 ushort tid = (ushort)Interlocked.Increment(ref _nextTransactionId);
-                pending = new Pending(unitId, fc, response, connection);
+                pending = new Pending(unitId, fc, request, response, connection);
                 if (!_pending.TryAdd(tid, pending))
                 {
                     // 65536 requests in flight cannot happen with a window of at most 1024.
@@ -244,15 +249,25 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     private async Task ReadLoopAsync(TransportConnection connection)
     {
         byte[] buffer = new byte[MbapFrame.MaxFrameLength];
+        var stream = (NetworkStream)connection.Stream;
         string reason = "closed by peer";
-        bool peerClosed = false, closedHere = false;
+        bool peerClosed = false, closedHere = false, junkReset = false;
+        MbapHeader header = default;
+        bool headerRead = false;
+        // The unit whose answer had bytes behind it that no request asked for (junk, or a duplicate): until a frame parses.
+        byte? bytesBehindAnswerOf = null;
         try
         {
             while (!connection.Lifetime.IsCancellationRequested)
             {
-                await connection.Stream.ReadExactlyAsync(buffer.AsMemory(0, MbapFrame.HeaderLength), connection.Lifetime.Token).ConfigureAwait(false);
-                var header = MbapFrame.ReadHeader(buffer);
-                await connection.Stream.ReadExactlyAsync(buffer.AsMemory(MbapFrame.HeaderLength, header.PduLength), connection.Lifetime.Token).ConfigureAwait(false);
+                headerRead = false;
+                await stream.ReadExactlyAsync(buffer.AsMemory(0, MbapFrame.HeaderLength), connection.Lifetime.Token).ConfigureAwait(false);
+                header = MbapFrame.ReadHeader(buffer);
+                headerRead = true;
+                await ReadPduAsync(connection, buffer, header).ConfigureAwait(false);
+                // Bytes already waiting behind an answer while no other request is out on this connection answer nothing.
+                // Checked before the dispatch: once the caller has its answer it may send the next request at once.
+                bytesBehindAnswerOf = stream.DataAvailable && !OtherRequestsOut(header.TransactionId) ? header.UnitId : null;
                 Dispatch(header, buffer.AsSpan(MbapFrame.HeaderLength, header.PduLength));
             }
         }
@@ -269,8 +284,24 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         catch (ModbusProtocolException ex)
         {
             // The byte stream is out of step; only a new connection resynchronises it.
-            Log.Garbled(_logger, Endpoint, ex.Message);
             reason = ex.Message;
+            if (bytesBehindAnswerOf is { } unit)
+            {
+                // A device that appends junk to every answer did so on every poll: a Warning per poll buried the log.
+                junkReset = true;
+                ReportJunk(unit, ex.Message);
+            }
+            else if (headerRead && _pending.TryRemove(header.TransactionId, out var misframed))
+            {
+                // Its own answer was misframed: it fails with that, and is not sent again as a request merely caught by the reset.
+                Log.Garbled(_logger, Endpoint, $"unit {misframed.UnitId}: {TransportLink.Describe(misframed.Request.Span)}: {ex.Message}");
+                misframed.Completion.TrySetException(ex);
+            }
+            else
+            {
+                Log.Garbled(_logger, Endpoint, ex.Message);
+            }
+
             FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
@@ -284,6 +315,10 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             // on its way is sent again; a request that still fails says so itself. A Warning per poll buried real problems.
             Log.ClosedByPeer(_logger, Endpoint);
         }
+        else if (junkReset)
+        {
+            Log.ResetForJunk(_logger, Endpoint);
+        }
         else
         {
             _link.ReaderEnded(connection, reason);
@@ -291,6 +326,63 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
 
         connection.Close();
         FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"), connectionLost: !closedHere);
+    }
+
+    /// <summary>
+    /// Reads the PDU behind <paramref name="header"/>. Its own fields (function code, byte count) tell its length; an MBAP
+    /// length that disagrees is a framing error at once, reading only as far as both agree. Regression: a gateway whose
+    /// length said 20 where 11 bytes followed held the request to its timeout, then took the next answer's bytes for the
+    /// rest, so the next request timed out too. A PDU whose fields do not tell (FC 43) is read to the MBAP length.
+    /// </summary>
+    private static async Task ReadPduAsync(TransportConnection connection, byte[] buffer, MbapHeader header)
+    {
+        const int pduStart = MbapFrame.HeaderLength;
+        int head = Math.Min(2, header.PduLength);
+        await connection.Stream.ReadExactlyAsync(buffer.AsMemory(pduStart, head), connection.Lifetime.Token).ConfigureAwait(false);
+        int implied = ModbusPdu.TryExpectedResponseLength(buffer.AsSpan(pduStart, head));
+        if (implied > 0 && implied != header.PduLength)
+        {
+            int agreed = Math.Min(implied, header.PduLength);
+            await connection.Stream.ReadExactlyAsync(buffer.AsMemory(pduStart + head, agreed - head), connection.Lifetime.Token).ConfigureAwait(false);
+            byte fc = buffer[pduStart];
+            string byteCount = ModbusPdu.HasByteCount(fc) ? $", byte count {buffer[pduStart + 1]}" : "";
+            // Both in MBAP terms (unit id + PDU), as a capture shows the length field.
+            throw new ModbusProtocolException(
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"MBAP length {header.PduLength + 1} disagrees with the {implied + 1} its PDU implies (function 0x{fc:X2}{byteCount}); connection reset to resynchronise"),
+                buffer.AsSpan(0, pduStart + agreed));
+        }
+
+        await connection.Stream.ReadExactlyAsync(buffer.AsMemory(pduStart + head, header.PduLength - head), connection.Lifetime.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether a request other than the one <paramref name="transactionId"/> answers may be waiting for its answer: the
+    /// requests holding the window, less that one. Over-counts (a request still connecting) rather than enumerate the
+    /// pending requests on every frame; over-counting only means junk is reported as a plain garbled frame.
+    /// </summary>
+    private bool OtherRequestsOut(ushort transactionId)
+    {
+        int holding = _options.MaxInFlight - _window.CurrentCount;
+        return holding > (_pending.ContainsKey(transactionId) ? 1 : 0);
+    }
+
+    /// <summary>Counts junk behind an answer and logs it the first time, then at most once per <see cref="JunkLogInterval"/> with a count.</summary>
+    private void ReportJunk(byte unitId, string reason)
+    {
+        ModbusMetrics.JunkAfterAnswer.Add(1, _link.EndpointTag);
+        if (!_junkLog.Occurred(out int count, out var over))
+        {
+            return;
+        }
+
+        if (count == 0)
+        {
+            Log.JunkAfterAnswer(_logger, Endpoint, unitId, reason, Log.Human(JunkLogInterval));
+        }
+        else
+        {
+            Log.JunkAfterAnswerRepeated(_logger, Endpoint, count, Log.Human(over), unitId, reason);
+        }
     }
 
     private void Dispatch(MbapHeader header, ReadOnlySpan<byte> pdu)
@@ -369,8 +461,11 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         _writeLock.Dispose();
     }
 
-    private sealed class Pending(byte unitId, ModbusFunctionCode function, Memory<byte> response, TransportConnection connection)
+    private sealed class Pending(byte unitId, ModbusFunctionCode function, ReadOnlyMemory<byte> request, Memory<byte> response, TransportConnection connection)
     {
+        /// <summary>The request PDU, to name function and address when its answer is misframed.</summary>
+        public ReadOnlyMemory<byte> Request { get; } = request;
+
         /// <summary>The connection the request went out on: only its loss fails the request.</summary>
         public TransportConnection Connection { get; } = connection;
 

@@ -7,7 +7,12 @@ Holding/input register i reads as i + 1000 (so answers are checkable). The first
 hostile unit (1; TCP: every unit) get CASE; after that the peer behaves, to check recovery. On RTU, unit 2 on the same
 line always answers correctly: the healthy neighbour.
 TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_huge trickle glued late junk_after
-  wrong_fc exc:N bytecount odd_bytecount truncated silent rst every_other close_after
+  wrong_fc exc:N bytecount odd_bytecount truncated silent rst every_other close_after len_claims_20 split3
+  stale_then_right
+  len_claims_20: the MBAP length field says 20 whatever follows (a read of 4 registers: 11 bytes follow), then nothing
+  split3: the right answer in 3 segments 50 ms apart, cut inside the MBAP header and inside the PDU
+  stale_then_right: of each pair of requests, the first gets no answer; the second gets the first's answer (its
+    transaction id, the late answer to a request the client gave up on), then 50 ms later its own
 RTU cases: ok crc other_slave noise_before cut_short gap echo late
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") to stdout.
 """
@@ -86,6 +91,19 @@ def tcp_session(conn, case, state, bad):
                 conn.sendall(mbap(tid, unit, good, length=len(good) + 5))
             elif c == "len_small":
                 conn.sendall(mbap(tid, unit, good, length=len(good) - 1))
+            elif c == "len_claims_20":
+                conn.sendall(mbap(tid, unit, good, length=20))
+            elif c == "split3":
+                for part in (out[:4], out[4:9], out[9:]):
+                    conn.sendall(part)
+                    time.sleep(0.05)
+            elif c == "stale_then_right":
+                if n % 2 == 0:
+                    state["held"] = mbap(tid, unit, good)
+                else:
+                    conn.sendall(state.pop("held"))
+                    time.sleep(0.05)
+                    conn.sendall(out)
             elif c == "len_zero":
                 conn.sendall(mbap(tid, unit, good, length=0))
             elif c == "len_huge":

@@ -28,15 +28,4 @@ public sealed class ConnectFailureTests
         var detail = Assert.Single(logs, l => l.Level == LogLevel.Debug);
         Assert.IsType<System.Net.Sockets.SocketException>(detail.Exception);
     }
-
-    private sealed class ListLogger(ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> logs) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            logs.Enqueue((logLevel, formatter(state, exception), exception));
-    }
 }

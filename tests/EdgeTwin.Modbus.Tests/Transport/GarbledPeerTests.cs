@@ -91,17 +91,25 @@ public sealed class GarbledPeerTests
     }
 
     [Fact]
-    public async Task Tcp_byte_count_mismatch_is_a_protocol_error_carrying_the_pdu()
+    public async Task Tcp_byte_count_that_disagrees_with_the_mbap_length_is_a_framing_error_carrying_the_frame()
     {
-        await using var peer = new RawPeer((req, _) =>
+        // Which of the two lies cannot be told, so the stream position is unknown: a framing error, and the connection is
+        // rebuilt. The frame holds the header and as much of the PDU as both lengths agree on.
+        await using var peer = new RawPeer((req, i) =>
         {
-            var answer = TcpAnswer(req, 5);
-            answer[8] = 4; // byte count 4 but 2 bytes follow
+            var answer = TcpAnswer(req, (ushort)(5 + i));
+            if (i == 0)
+            {
+                answer[8] = 4; // byte count 4 but 2 bytes follow
+            }
+
             return answer;
         });
         await using var client = new ModbusClient(new ModbusTcpTransport(new ModbusTcpOptions { Host = "127.0.0.1", Port = peer.Port }));
         var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
-        Assert.Equal(new byte[] { 0x03, 0x04, 0x00, 0x05 }, ex.Frame);
+        Assert.Contains("MBAP length 5 disagrees with the 7 its PDU implies (function 0x03, byte count 4)", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new byte[] { 0x00, 0x00, 0x00, 0x05, 0x01, 0x03, 0x04, 0x00, 0x05 }, ex.Frame.Skip(2));
+        Assert.Equal(new ushort[] { 6 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
     }
 
     [Fact]

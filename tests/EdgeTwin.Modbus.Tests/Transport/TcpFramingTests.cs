@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using EdgeTwin.Modbus.Client;
+using EdgeTwin.Modbus.Protocol;
+using EdgeTwin.Modbus.Tests.Peers;
+using EdgeTwin.Modbus.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.Modbus.Tests.Transport;
+
+/// <summary>
+/// MBAP framing against the scripted peer (<c>Peers/hostile_peer.py</c>): a length field that disagrees with the PDU, an
+/// answer split over segments, junk after every answer, a late answer just before the right one. Register i reads as i + 1000.
+/// </summary>
+public sealed class TcpFramingTests
+{
+    /// <summary>The peer answers every coil read with 0x55 bytes: on, off, on, …</summary>
+    private static readonly bool[] PeerCoils = [true, false, true];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static ModbusClient Tcp(HostilePeer peer, TimeSpan timeout, ILogger? logger = null, TimeProvider? time = null) =>
+        new(new ModbusTcpTransport(
+            new ModbusTcpOptions
+            {
+                Host = "127.0.0.1",
+                Port = peer.Port,
+                RequestTimeout = timeout,
+                ReconnectBackoffMin = TimeSpan.FromMilliseconds(10),
+            },
+            logger,
+            time));
+
+    [Theory]
+    [InlineData("len_claims_20", 4, "MBAP length 20 disagrees with the 11 its PDU implies (function 0x03, byte count 8)")]
+    [InlineData("len_small", 2, "MBAP length 5 disagrees with the 7 its PDU implies (function 0x03, byte count 4)")]
+    public async Task Regression_an_mbap_length_that_disagreed_with_the_pdu_cost_a_whole_request_timeout(string kase, ushort count, string lengths)
+    {
+        // A buggy gateway's length field said 20 where 11 bytes followed, then nothing: the reader waited for the 9 bytes
+        // that never came, and the request failed only at its timeout, as a bare "no answer" (3 s here). The PDU's own byte
+        // count tells its length, so the disagreement is a framing error at once, and the connection is rebuilt (the
+        // stream position is unknown) so the next request is answered.
+        await using var peer = await HostilePeer.StartTcpAsync(kase, bad: 1);
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(3));
+        var watch = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, count, Ct));
+        watch.Stop();
+        TestContext.Current.TestOutputHelper?.WriteLine($"{kase}: the error came after {watch.Elapsed.TotalMilliseconds:0} ms");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"the framing error came after {watch.Elapsed.TotalMilliseconds:0} ms");
+        Assert.StartsWith($"tcp://127.0.0.1:{peer.Port} unit 1: ReadHoldingRegisters at 0: {lengths}; connection reset to resynchronise", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(new ushort[] { 1010, 1011 }, await client.ReadHoldingRegistersAsync(1, 10, 2, Ct));
+        await WaitForAsync(() => peer.Log.Contains("REQ 1 ", StringComparison.Ordinal));
+        Assert.DoesNotContain("REQ 2 ", peer.Log, StringComparison.Ordinal); // the misframed read was not sent again
+    }
+
+    [Fact]
+    public async Task An_answer_split_over_three_segments_is_taken()
+    {
+        // The length check must not mistake a slow arrival for a short frame: the peer cuts every answer inside the MBAP
+        // header and inside the PDU, 50 ms apart.
+        await using var peer = await HostilePeer.StartTcpAsync("split3");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2));
+        Assert.Equal(new ushort[] { 1000, 1001, 1002, 1003 }, await client.ReadHoldingRegistersAsync(1, 0, 4, Ct));
+        Assert.Equal(new ushort[] { 1007 }, await client.ReadInputRegistersAsync(1, 7, 1, Ct));
+        Assert.Equal(Enumerable.Range(1100, 125).Select(v => (ushort)v), await client.ReadHoldingRegistersAsync(1, 100, 125, Ct));
+        await client.WriteSingleRegisterAsync(1, 3, 9, Ct);
+        await client.WriteMultipleRegistersAsync(1, 3, [7, 8], Ct);
+        Assert.Equal(PeerCoils, await client.ReadCoilsAsync(1, 0, 3, Ct));
+        await WaitForAsync(() => peer.Log.Contains("REQ 5 ", StringComparison.Ordinal));
+        Assert.DoesNotContain("REQ 6 ", peer.Log, StringComparison.Ordinal); // no request was sent twice
+    }
+
+    [Fact]
+    public async Task Regression_junk_after_every_answer_logged_a_warning_every_poll()
+    {
+        // A device that appends junk to every answer logged "garbled frame" and "connection lost" at Warning on every poll.
+        // Now: one Warning the first time, then at most one per 5 minutes saying how often it happened meanwhile, and
+        // every occurrence counted on modbus.client.junk_after_answer.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var peer = await HostilePeer.StartTcpAsync("junk_after");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2), new ListLogger(logs), time);
+        long junk = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ModbusMetrics.MeterName && instrument.Name == "modbus.client.junk_after_answer")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "endpoint" && (string?)tag.Value == client.Endpoint)
+                {
+                    Interlocked.Add(ref junk, value);
+                }
+            }
+        });
+        listener.Start();
+
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        }
+
+        await WaitForAsync(() => Interlocked.Read(ref junk) == 10);
+        var first = Assert.Single(logs, l => l.Level >= LogLevel.Warning);
+        Assert.Equal($"Modbus {client.Endpoint}: junk after unit 1's answer, connection reset to resynchronise: MBAP protocol id must be 0, got 48879 (frame: DEADBEEF000102); logged again at most every 5m 0s", first.Message);
+
+        time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        await WaitForAsync(() => Interlocked.Read(ref junk) == 11);
+        var warnings = logs.Where(l => l.Level >= LogLevel.Warning).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.Equal($"Modbus {client.Endpoint}: junk after an answer 10 times in the last 5m 0s, each time the connection was reset (the last after unit 1's answer: MBAP protocol id must be 0, got 48879 (frame: DEADBEEF000102))", warnings[1].Message);
+    }
+
+    [Fact]
+    public async Task A_late_answer_arriving_just_before_the_right_one_is_discarded_as_stale()
+    {
+        // The first request gets no answer in time; its answer comes during the second request, 50 ms before the second's
+        // own. The transaction id tells them apart: the right one is taken and the stale one named at Debug.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        await using var peer = await HostilePeer.StartTcpAsync("stale_then_right", bad: 2);
+        await using var client = Tcp(peer, TimeSpan.FromMilliseconds(500), new ListLogger(logs));
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Equal(new ushort[] { 1010 }, await client.ReadHoldingRegistersAsync(1, 10, 1, Ct));
+        var discarded = Assert.Single(logs, l => l.Message.Contains("discarded", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Debug, discarded.Level);
+        Assert.Equal($"Modbus {client.Endpoint}: discarded stale response (transaction 1, unit 1)", discarded.Message);
+        Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 100 && !condition(); i++)
+        {
+            await Task.Delay(50, Ct);
+        }
+
+        Assert.True(condition(), "the condition did not hold within 5 s");
+    }
+}
