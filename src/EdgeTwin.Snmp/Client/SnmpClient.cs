@@ -24,6 +24,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
     // The latest exchange with each agent, so a datagram from it that is dropped (malformed, a request-id not in flight)
     // can be named in that exchange's timeout instead of leaving a bare "no response".
     private readonly ConcurrentDictionary<IPEndPoint, Pending> _latestByRemote = new();
+    // Per agent, what fits in its answers once it has answered tooBig (GET varbinds, GETBULK max-repetitions).
+    private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _getSizes = new();
+    private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
     private int _nextId;
 
@@ -42,18 +45,72 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     public async Task<IReadOnlyList<VarBind>> GetAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
+        var size = SizeFor(_getSizes, target, oids.Count);
+        if (size >= oids.Count)
+        {
+            return await GetFittingAsync(target, oids, cancellationToken).ConfigureAwait(false);
+        }
+        // The agent answered tooBig to this many before: ask in parts of the size that fit, without the tooBig round trip.
+        var all = new List<VarBind>(oids.Count);
+        for (var start = 0; start < oids.Count; start += size)
+        {
+            all.AddRange(await GetFittingAsync(target, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
+        }
+        return all;
+    }
+
+    private async Task<IReadOnlyList<VarBind>> GetFittingAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    {
         var response = await RequestAsync(target, id => SnmpPdu.Get(id, oids), cancellationToken).ConfigureAwait(false);
         if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
         {
-            // Split and ask again: the halves' answers fit where the whole did not.
-            var half = oids.Count / 2;
-            var first = await GetAsync(target, oids.Take(half).ToArray(), cancellationToken).ConfigureAwait(false);
-            var second = await GetAsync(target, oids.Skip(half).ToArray(), cancellationToken).ConfigureAwait(false);
-            return [.. first, .. second];
+            // Ask again in parts: the size that fit before, or halves.
+            var size = TooBig(_getSizes, target, oids.Count, "GET varbinds");
+            var all = new List<VarBind>(oids.Count);
+            for (var start = 0; start < oids.Count; start += size)
+            {
+                all.AddRange(await GetFittingAsync(target, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
+            }
+            return all;
+        }
+        if (response.ErrorStatus != SnmpErrorStatus.TooBig)
+        {
+            Answered(_getSizes, target, oids.Count);
         }
         ThrowOnError(target, response, oids);
         CheckAnswersGet(target, response.VarBinds, oids);
         return response.VarBinds;
+    }
+
+    private static Oid[] Part(IReadOnlyList<Oid> oids, int start, int size)
+    {
+        var part = new Oid[Math.Min(size, oids.Count - start)];
+        for (var i = 0; i < part.Length; i++)
+        {
+            part[i] = oids[start + i];
+        }
+        return part;
+    }
+
+    private static int SizeFor(ConcurrentDictionary<IPEndPoint, FittingSize> sizes, SnmpTarget target, int wanted) =>
+        sizes.TryGetValue(target.EndPoint, out var size) ? size.For(wanted) : wanted;
+
+    /// <summary>Records a tooBig answer to <paramref name="size"/>; returns the size to ask again with.</summary>
+    private int TooBig(ConcurrentDictionary<IPEndPoint, FittingSize> sizes, SnmpTarget target, int size, string what)
+    {
+        SnmpMetrics.TooBig.Add(1);
+        var fitting = sizes.GetOrAdd(target.EndPoint, static _ => new FittingSize());
+        var next = fitting.TooBig(size);
+        LogTooBig(_logger, target.EndPoint, size, what, next);
+        return next;
+    }
+
+    private static void Answered(ConcurrentDictionary<IPEndPoint, FittingSize> sizes, SnmpTarget target, int size)
+    {
+        if (sizes.TryGetValue(target.EndPoint, out var fitting))
+        {
+            fitting.Answered(size);
+        }
     }
 
     /// <summary>
@@ -93,12 +150,17 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
         errors.Span[..oids.Count].Clear();
         var results = new VarBind[oids.Count];
-        var pending = new List<int>(oids.Count);
-        for (var i = 0; i < oids.Count; i++)
+        // In parts of the size that fit when the agent answered tooBig to this many before.
+        var size = SizeFor(_getSizes, target, oids.Count);
+        for (var start = 0; start < oids.Count; start += size)
         {
-            pending.Add(i);
+            var pending = new List<int>(Math.Min(size, oids.Count - start));
+            for (var i = start; i < oids.Count && i < start + size; i++)
+            {
+                pending.Add(i);
+            }
+            await GetEachCoreAsync(target, oids, pending, results, errors, cancellationToken).ConfigureAwait(false);
         }
-        await GetEachCoreAsync(target, oids, pending, results, errors, cancellationToken).ConfigureAwait(false);
         return results;
     }
 
@@ -117,10 +179,16 @@ public sealed partial class SnmpClient : IAsyncDisposable
             var response = await RequestAsync(target, id => SnmpPdu.Get(id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && pending.Count > 1)
             {
-                var half = pending.Count / 2;
-                await GetEachCoreAsync(target, oids, pending.GetRange(0, half), results, errors, cancellationToken).ConfigureAwait(false);
-                await GetEachCoreAsync(target, oids, pending.GetRange(half, pending.Count - half), results, errors, cancellationToken).ConfigureAwait(false);
+                var size = TooBig(_getSizes, target, pending.Count, "GET varbinds");
+                for (var start = 0; start < pending.Count; start += size)
+                {
+                    await GetEachCoreAsync(target, oids, pending.GetRange(start, Math.Min(size, pending.Count - start)), results, errors, cancellationToken).ConfigureAwait(false);
+                }
                 return;
+            }
+            if (response.ErrorStatus != SnmpErrorStatus.TooBig)
+            {
+                Answered(_getSizes, target, pending.Count);
             }
             if (response.ErrorStatus is SnmpErrorStatus.NoSuchName or SnmpErrorStatus.BadValue
                 && response.ErrorIndex >= 1 && response.ErrorIndex <= pending.Count && resendsLeft > 0)
@@ -162,14 +230,21 @@ public sealed partial class SnmpClient : IAsyncDisposable
         {
             throw new ArgumentException($"{target}: GetBulk does not exist in SNMPv1", nameof(target));
         }
+        // Starts at the repetitions that fit when the agent answered tooBig before, so a walk pays that round trip once,
+        // not on every GETBULK of every poll.
+        maxRepetitions = SizeFor(_bulkSizes, target, maxRepetitions);
         while (true)
         {
             var reps = maxRepetitions;
             var response = await RequestAsync(target, id => SnmpPdu.GetBulk(id, nonRepeaters, reps, oids), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && maxRepetitions > 1)
             {
-                maxRepetitions /= 2;
+                maxRepetitions = TooBig(_bulkSizes, target, maxRepetitions, "GETBULK repetitions");
                 continue;
+            }
+            if (response.ErrorStatus != SnmpErrorStatus.TooBig)
+            {
+                Answered(_bulkSizes, target, reps);
             }
             ThrowOnError(target, response, oids);
             return response.VarBinds;
@@ -607,6 +682,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP datagram from {Remote} dropped: {Problem}")]
     private static partial void LogRejected(ILogger logger, IPEndPoint remote, string problem);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP agent {Remote} answered tooBig to {Size} {What}; asking again with {Next} (kept for its next requests)")]
+    private static partial void LogTooBig(ILogger logger, IPEndPoint remote, int size, string what, int next);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMPv3 engine of {Remote}: id {EngineId}, boots {Boots}, time {Time}")]
     private static partial void LogDiscovered(ILogger logger, IPEndPoint remote, string engineId, int boots, int time);
