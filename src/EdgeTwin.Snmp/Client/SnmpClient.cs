@@ -359,7 +359,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             var id = NextId();
             var request = makePdu(id);
             var bytes = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(target.Version, target.Community, request));
-            var received = await ExchangeAsync(target, id, bytes, target.Retries, request, cancellationToken).ConfigureAwait(false);
+            var received = await ExchangeAsync(target, id, bytes, target.Retries, request, null, cancellationToken).ConfigureAwait(false);
             return received.Message.Pdu!;
         }
         var user = target.User ?? throw new ArgumentException($"{target}: SNMPv3 needs a user", nameof(target));
@@ -372,7 +372,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             Received received;
             try
             {
-                received = await ExchangeAsync(target, id, bytes, target.Retries, request, cancellationToken).ConfigureAwait(false);
+                received = await ExchangeAsync(target, id, bytes, target.Retries, request, new V3Check(user, engine.EngineId), cancellationToken).ConfigureAwait(false);
             }
             catch (SnmpTimeoutException) when (user.Level == SnmpSecurityLevel.AuthPriv)
             {
@@ -388,16 +388,12 @@ public sealed partial class SnmpClient : IAsyncDisposable
             }
             var msg = received.Message;
             var authenticated = (msg.Flags & V3Flags.Auth) != 0;
+            if (received.Failure is { } failure)
+            {
+                throw UsmFailure(target, failure, received.FailureDetail);
+            }
             if (authenticated)
             {
-                if (!Usm.VerifyAuthentication(received.Packet, user, msg.Usm.EngineId))
-                {
-                    throw UsmFailure(target, UsmError.ResponseAuthenticationFailed);
-                }
-                if (!Usm.TryDecrypt(msg, user, out var why))
-                {
-                    throw UsmFailure(target, UsmError.ResponseDecryptionFailed, why);
-                }
                 engine.Update(msg.Usm.EngineBoots, msg.Usm.EngineTime);
             }
             var pdu = msg.Pdu ?? throw UsmFailure(target, UsmError.ResponseDecryptionFailed, "encrypted response without authentication");
@@ -434,8 +430,8 @@ public sealed partial class SnmpClient : IAsyncDisposable
         var probe = BuildV3(target, user, engine, id, pdu, V3Flags.Reportable | V3Flags.Auth);
         try
         {
-            var received = await ExchangeAsync(target, id, probe, 0, pdu, cancellationToken).ConfigureAwait(false);
-            return (received.Message.Flags & V3Flags.Auth) != 0 && Usm.VerifyAuthentication(received.Packet, user, received.Message.Usm.EngineId);
+            var received = await ExchangeAsync(target, id, probe, 0, pdu, new V3Check(user, engine.EngineId), cancellationToken).ConfigureAwait(false);
+            return (received.Message.Flags & V3Flags.Auth) != 0 && received.Failure is null;
         }
         catch (SnmpTimeoutException)
         {
@@ -493,7 +489,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         var id = NextId();
         var pdu = SnmpPdu.Get(id, []);
         var bytes = SnmpMessageCodec.Encode(new SnmpMessage { Version = SnmpVersion.V3, MessageId = id, Flags = V3Flags.Reportable, Pdu = pdu });
-        var received = await ExchangeAsync(target, id, bytes, target.Retries, pdu, CancellationToken.None).ConfigureAwait(false);
+        var received = await ExchangeAsync(target, id, bytes, target.Retries, pdu, null, CancellationToken.None).ConfigureAwait(false);
         var usm = received.Message.Usm;
         if (usm.EngineId.Length == 0)
         {
@@ -508,9 +504,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return new EngineState(usm.EngineId, usm.EngineBoots, usm.EngineTime);
     }
 
-    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, CancellationToken cancellationToken)
+    /// <param name="v3">For an SNMPv3 request of a user: how to authenticate and decrypt its answer, which happens as the
+    /// datagram is matched (the scoped PDU's request-id is readable only then); null for v1/v2c and engine discovery.</param>
+    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, V3Check? v3, CancellationToken cancellationToken)
     {
-        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version);
+        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version, request.RequestId, v3);
         if (!_pending.TryAdd(id, pending))
         {
             throw new InvalidOperationException($"request id {id} already in flight");
@@ -602,7 +600,32 @@ public sealed partial class SnmpClient : IAsyncDisposable
             pending.Reject(problem);
             return;
         }
-        pending.Completion.TrySetResult(new Received(datagram.ToArray(), msg));
+        if (pending.V3 is { } v3 && (msg.Flags & V3Flags.Auth) != 0)
+        {
+            // Authenticated with the engine id we sent to (RFC 3414 3.2.4), then decrypted: a failure is the request's
+            // error (a wrong key on our side), as before.
+            if (!Usm.VerifyAuthentication(datagram.Span, v3.User, v3.EngineId))
+            {
+                pending.Completion.TrySetResult(new Received(msg, UsmError.ResponseAuthenticationFailed));
+                return;
+            }
+            if (!Usm.TryDecrypt(msg, v3.User, out var why))
+            {
+                pending.Completion.TrySetResult(new Received(msg, UsmError.ResponseDecryptionFailed, why));
+                return;
+            }
+        }
+        if (msg.Version == SnmpVersion.V3 && msg.Pdu is { Type: PduType.Response } pdu && pdu.RequestId != pending.RequestId)
+        {
+            // RFC 3413 3.1.3: the msgID matched, but the PDU answers another request (a Report may carry any request-id,
+            // RFC 3412 7.1.3, so only a Response is checked).
+            problem = $"SNMPv3 msgID {id} carries request-id {pdu.RequestId}, not the {pending.RequestId} asked";
+            SnmpMetrics.Unmatched.Add(1);
+            LogRejected(_logger, remote, problem);
+            pending.Reject(problem);
+            return;
+        }
+        pending.Completion.TrySetResult(new Received(msg));
     }
 
     public ValueTask DisposeAsync()
@@ -614,13 +637,15 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return _transport.DisposeAsync();
     }
 
-    private sealed class Pending(IPEndPoint remote, SnmpVersion version)
+    private sealed class Pending(IPEndPoint remote, SnmpVersion version, int requestId, V3Check? v3)
     {
         private int _rejected;
         private string? _lastRejection;
 
         public IPEndPoint Remote { get; } = remote;
         public SnmpVersion Version { get; } = version;
+        public int RequestId { get; } = requestId;
+        public V3Check? V3 { get; } = v3;
         public TaskCompletionSource<Received> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>Records a datagram that came from this request's agent (or bore its id) and was not taken as its answer.</summary>
@@ -637,7 +662,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
     }
 
-    private sealed record Received(byte[] Packet, SnmpMessage Message);
+    /// <summary>An answer, or the USM check it failed (<see cref="Failure"/>; its PDU is then not to be read).</summary>
+    private sealed record Received(SnmpMessage Message, UsmError? Failure = null, string? FailureDetail = null);
+
+    /// <summary>The user an SNMPv3 request was sent as and the engine id it was sent to.</summary>
+    private sealed record V3Check(SnmpV3User User, byte[] EngineId);
 
     /// <summary>The authoritative engine's id, boots and a clock running from the last sync.</summary>
     private sealed class EngineState(byte[] engineId, int boots, int time)

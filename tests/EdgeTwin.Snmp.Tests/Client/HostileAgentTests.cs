@@ -1,5 +1,6 @@
 using EdgeTwin.Snmp.Client;
 using EdgeTwin.Snmp.Messages;
+using EdgeTwin.Snmp.Security;
 using EdgeTwin.Snmp.Tests.Peers;
 
 namespace EdgeTwin.Snmp.Tests.Client;
@@ -215,5 +216,25 @@ public sealed class HostileAgentTests : IAsyncLifetime
         TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per GET: {text}");
         Assert.True(polls.TakeLast(6).All(p => p == (3, 0)), $"requests/tooBig per GET: {text}");
         Assert.True(polls.Sum(p => p.TooBig) <= 2, $"requests/tooBig per GET: {text}");
+    }
+
+    private SnmpTarget V3Target() =>
+        Target(SnmpVersion.V3) with { User = new SnmpV3User(BadSnmpAgent.V3User, SnmpAuthProtocol.Sha1, BadSnmpAgent.V3Password) };
+
+    [Theory]
+    [InlineData("v3_wrong_rid", "carries request-id ")]
+    [InlineData("v3_wrong_msgid", "is not in flight (a late answer, or a wrong request-id)")]
+    public async Task Regression_an_snmpv3_response_with_our_msgID_but_another_request_id_was_taken_as_the_answer(string mode, string expected)
+    {
+        await Agent.SetModeAsync(mode);
+
+        var ex = await Assert.ThrowsAsync<SnmpTimeoutException>(() => Client.GetAsync(V3Target(), [Voltage], Ct));
+
+        Assert.StartsWith($"127.0.0.1:{Agent.Port} (V3, user ops): GET of .1.3.6.1.4.1.99999.2.1.0: no response after 1 attempt(s)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("; ignored 1 datagram(s) meanwhile, the last: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        await Agent.SetModeAsync("good");
+        var vbs = await Client.GetAsync(V3Target() with { Retries = 2 }, [Voltage, Humidity], Ct);
+        Assert.Equal([2301u, 17u], vbs.Select(v => v.Value.AsUInt32()));
     }
 }
