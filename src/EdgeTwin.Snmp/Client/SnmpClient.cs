@@ -523,14 +523,22 @@ public sealed partial class SnmpClient : IAsyncDisposable
                 {
                     SnmpMetrics.Retries.Add(1);
                 }
-                await _transport.SendAsync(datagram, target.EndPoint, cancellationToken).ConfigureAwait(false);
                 try
                 {
+                    await _transport.SendAsync(datagram, target.EndPoint, cancellationToken).ConfigureAwait(false);
                     return await pending.Completion.Task.WaitAsync(target.Timeout, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
                     // next attempt
+                }
+                catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && pending.HasRejections)
+                {
+                    // The caller's deadline (a poll's budget) ended the wait before our timers did: say what the agent sent
+                    // meanwhile, as a timeout does, in the SnmpTimeoutException inside.
+                    throw new OperationCanceledException(ex.Message, new SnmpTimeoutException(
+                        $"{target}: {DescribeRequest(request)}: no response before the caller's deadline (attempt {attempt + 1} of {retries + 1}){pending.RejectedText()}"),
+                        cancellationToken);
                 }
             }
             SnmpMetrics.Timeouts.Add(1);
@@ -654,6 +662,8 @@ public sealed partial class SnmpClient : IAsyncDisposable
             Interlocked.Increment(ref _rejected);
             Volatile.Write(ref _lastRejection, why);
         }
+
+        public bool HasRejections => Volatile.Read(ref _rejected) > 0;
 
         public string RejectedText()
         {

@@ -237,4 +237,25 @@ public sealed class HostileAgentTests : IAsyncLifetime
         var vbs = await Client.GetAsync(V3Target() with { Retries = 2 }, [Voltage, Humidity], Ct);
         Assert.Equal([2301u, 17u], vbs.Select(v => v.Value.AsUInt32()));
     }
+
+    [Theory]
+    [InlineData("wrong_id", "the last: request-id ")]
+    [InlineData("garbage", "the last: malformed (")]
+    public async Task Regression_a_request_ended_by_the_callers_deadline_did_not_say_which_datagrams_it_had_ignored(string mode, string expected)
+    {
+        await Agent.SetModeAsync(mode);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromMilliseconds(500));
+
+        // The request's own timeout (5 s) is far off: the caller's deadline ends it, as a poll's budget does.
+        var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Client.GetAsync(Target() with { Timeout = TimeSpan.FromSeconds(5) }, [Voltage], deadline.Token));
+
+        Assert.Equal(deadline.Token, ex.CancellationToken);
+        var why = Assert.IsType<SnmpTimeoutException>(ex.InnerException);
+        Assert.StartsWith($"127.0.0.1:{Agent.Port} (V2c): GET of .1.3.6.1.4.1.99999.2.1.0: no response before the caller's deadline (attempt 1 of 1)", why.Message, StringComparison.Ordinal);
+        Assert.Contains("; ignored 1 datagram(s) meanwhile, ", why.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, why.Message, StringComparison.Ordinal);
+        Assert.InRange(why.Message.Length, 1, 400);
+        await AnswersAgainAsync();
+    }
 }
