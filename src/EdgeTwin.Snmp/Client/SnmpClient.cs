@@ -24,9 +24,10 @@ public sealed partial class SnmpClient : IAsyncDisposable
     // The latest exchange with each agent, so a datagram from it that is dropped (malformed, a request-id not in flight)
     // can be named in that exchange's timeout instead of leaving a bare "no response".
     private readonly ConcurrentDictionary<IPEndPoint, Pending> _latestByRemote = new();
-    // Per agent, what fits in its answers once it has answered tooBig (GET varbinds, GETBULK max-repetitions).
+    // What fits in an agent's answers once it has answered tooBig: GET varbinds per agent, GETBULK max-repetitions per
+    // agent and walked subtree (a column of long strings must not hold a column of integers to its size).
     private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _getSizes = new();
-    private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _bulkSizes = new();
+    private readonly ConcurrentDictionary<(IPEndPoint, Oid), FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
     private int _nextId;
 
@@ -45,7 +46,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     public async Task<IReadOnlyList<VarBind>> GetAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
-        var size = SizeFor(_getSizes, target, oids.Count);
+        var size = SizeFor(_getSizes, target.EndPoint, oids.Count);
         if (size >= oids.Count)
         {
             return await GetFittingAsync(target, oids, cancellationToken).ConfigureAwait(false);
@@ -65,7 +66,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
         {
             // Ask again in parts: the size that fit before, or halves.
-            var size = TooBig(_getSizes, target, oids.Count, "GET varbinds");
+            var size = TooBig(_getSizes, target.EndPoint, target, oids.Count, "GET varbinds");
             var all = new List<VarBind>(oids.Count);
             for (var start = 0; start < oids.Count; start += size)
             {
@@ -75,7 +76,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
         if (response.ErrorStatus != SnmpErrorStatus.TooBig)
         {
-            Answered(_getSizes, target, oids.Count);
+            Answered(_getSizes, target.EndPoint, oids.Count);
         }
         ThrowOnError(target, response, oids);
         CheckAnswersGet(target, response.VarBinds, oids);
@@ -92,22 +93,22 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return part;
     }
 
-    private static int SizeFor(ConcurrentDictionary<IPEndPoint, FittingSize> sizes, SnmpTarget target, int wanted) =>
-        sizes.TryGetValue(target.EndPoint, out var size) ? size.For(wanted) : wanted;
+    private static int SizeFor<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, int wanted) where TKey : notnull =>
+        sizes.TryGetValue(key, out var size) ? size.For(wanted) : wanted;
 
     /// <summary>Records a tooBig answer to <paramref name="size"/>; returns the size to ask again with.</summary>
-    private int TooBig(ConcurrentDictionary<IPEndPoint, FittingSize> sizes, SnmpTarget target, int size, string what)
+    private int TooBig<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, SnmpTarget target, int size, string what) where TKey : notnull
     {
         SnmpMetrics.TooBig.Add(1);
-        var fitting = sizes.GetOrAdd(target.EndPoint, static _ => new FittingSize());
+        var fitting = sizes.GetOrAdd(key, static _ => new FittingSize());
         var next = fitting.TooBig(size);
         LogTooBig(_logger, target.EndPoint, size, what, next);
         return next;
     }
 
-    private static void Answered(ConcurrentDictionary<IPEndPoint, FittingSize> sizes, SnmpTarget target, int size)
+    private static void Answered<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, int size) where TKey : notnull
     {
-        if (sizes.TryGetValue(target.EndPoint, out var fitting))
+        if (sizes.TryGetValue(key, out var fitting))
         {
             fitting.Answered(size);
         }
@@ -151,7 +152,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         errors.Span[..oids.Count].Clear();
         var results = new VarBind[oids.Count];
         // In parts of the size that fit when the agent answered tooBig to this many before.
-        var size = SizeFor(_getSizes, target, oids.Count);
+        var size = SizeFor(_getSizes, target.EndPoint, oids.Count);
         for (var start = 0; start < oids.Count; start += size)
         {
             var pending = new List<int>(Math.Min(size, oids.Count - start));
@@ -179,7 +180,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             var response = await RequestAsync(target, id => SnmpPdu.Get(id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && pending.Count > 1)
             {
-                var size = TooBig(_getSizes, target, pending.Count, "GET varbinds");
+                var size = TooBig(_getSizes, target.EndPoint, target, pending.Count, "GET varbinds");
                 for (var start = 0; start < pending.Count; start += size)
                 {
                     await GetEachCoreAsync(target, oids, pending.GetRange(start, Math.Min(size, pending.Count - start)), results, errors, cancellationToken).ConfigureAwait(false);
@@ -188,7 +189,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             }
             if (response.ErrorStatus != SnmpErrorStatus.TooBig)
             {
-                Answered(_getSizes, target, pending.Count);
+                Answered(_getSizes, target.EndPoint, pending.Count);
             }
             if (response.ErrorStatus is SnmpErrorStatus.NoSuchName or SnmpErrorStatus.BadValue
                 && response.ErrorIndex >= 1 && response.ErrorIndex <= pending.Count && resendsLeft > 0)
@@ -224,7 +225,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return response.VarBinds;
     }
 
-    public async Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, CancellationToken cancellationToken) =>
+        GetBulkAsync(target, nonRepeaters, maxRepetitions, oids, oids.Count > 0 ? oids[0] : default, cancellationToken);
+
+    /// <param name="sizeKey">Whose kept max-repetitions to use after a tooBig: the walked subtree's root.</param>
+    private async Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, Oid sizeKey, CancellationToken cancellationToken)
     {
         if (target.Version == SnmpVersion.V1)
         {
@@ -232,19 +237,20 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
         // Starts at the repetitions that fit when the agent answered tooBig before, so a walk pays that round trip once,
         // not on every GETBULK of every poll.
-        maxRepetitions = SizeFor(_bulkSizes, target, maxRepetitions);
+        var key = (target.EndPoint, sizeKey);
+        maxRepetitions = SizeFor(_bulkSizes, key, maxRepetitions);
         while (true)
         {
             var reps = maxRepetitions;
             var response = await RequestAsync(target, id => SnmpPdu.GetBulk(id, nonRepeaters, reps, oids), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && maxRepetitions > 1)
             {
-                maxRepetitions = TooBig(_bulkSizes, target, maxRepetitions, "GETBULK repetitions");
+                maxRepetitions = TooBig(_bulkSizes, key, target, maxRepetitions, "GETBULK repetitions");
                 continue;
             }
             if (response.ErrorStatus != SnmpErrorStatus.TooBig)
             {
-                Answered(_bulkSizes, target, reps);
+                Answered(_bulkSizes, key, reps);
             }
             ThrowOnError(target, response, oids);
             return response.VarBinds;
@@ -302,7 +308,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         while (rows.Count < maxRows)
         {
             var reps = Math.Max(1, Math.Min(target.MaxRepetitions, maxRows - rows.Count));
-            var vbs = await GetBulkAsync(target, 0, reps, [current], cancellationToken).ConfigureAwait(false);
+            var vbs = await GetBulkAsync(target, 0, reps, [current], root, cancellationToken).ConfigureAwait(false);
             if (vbs.Count == 0)
             {
                 break;
