@@ -24,6 +24,10 @@ public sealed partial class SnmpClient : IAsyncDisposable
     // The latest exchange with each agent, so a datagram from it that is dropped (malformed, a request-id not in flight)
     // can be named in that exchange's timeout instead of leaving a bare "no response".
     private readonly ConcurrentDictionary<IPEndPoint, Pending> _latestByRemote = new();
+    // What fits in an agent's answers once it has answered tooBig: GET varbinds per agent, GETBULK max-repetitions per
+    // agent and walked subtree (a column of long strings must not hold a column of integers to its size).
+    private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _getSizes = new();
+    private readonly ConcurrentDictionary<(IPEndPoint, Oid), FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
     private int _nextId;
 
@@ -42,18 +46,72 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     public async Task<IReadOnlyList<VarBind>> GetAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
+        var size = SizeFor(_getSizes, target.EndPoint, oids.Count);
+        if (size >= oids.Count)
+        {
+            return await GetFittingAsync(target, oids, cancellationToken).ConfigureAwait(false);
+        }
+        // The agent answered tooBig to this many before: ask in parts of the size that fit, without the tooBig round trip.
+        var all = new List<VarBind>(oids.Count);
+        for (var start = 0; start < oids.Count; start += size)
+        {
+            all.AddRange(await GetFittingAsync(target, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
+        }
+        return all;
+    }
+
+    private async Task<IReadOnlyList<VarBind>> GetFittingAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    {
         var response = await RequestAsync(target, id => SnmpPdu.Get(id, oids), cancellationToken).ConfigureAwait(false);
         if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
         {
-            // Split and ask again: the halves' answers fit where the whole did not.
-            var half = oids.Count / 2;
-            var first = await GetAsync(target, oids.Take(half).ToArray(), cancellationToken).ConfigureAwait(false);
-            var second = await GetAsync(target, oids.Skip(half).ToArray(), cancellationToken).ConfigureAwait(false);
-            return [.. first, .. second];
+            // Ask again in parts: the size that fit before, or halves.
+            var size = TooBig(_getSizes, target.EndPoint, target, oids.Count, "GET varbinds");
+            var all = new List<VarBind>(oids.Count);
+            for (var start = 0; start < oids.Count; start += size)
+            {
+                all.AddRange(await GetFittingAsync(target, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
+            }
+            return all;
+        }
+        if (response.ErrorStatus != SnmpErrorStatus.TooBig)
+        {
+            Answered(_getSizes, target.EndPoint, oids.Count);
         }
         ThrowOnError(target, response, oids);
         CheckAnswersGet(target, response.VarBinds, oids);
         return response.VarBinds;
+    }
+
+    private static Oid[] Part(IReadOnlyList<Oid> oids, int start, int size)
+    {
+        var part = new Oid[Math.Min(size, oids.Count - start)];
+        for (var i = 0; i < part.Length; i++)
+        {
+            part[i] = oids[start + i];
+        }
+        return part;
+    }
+
+    private static int SizeFor<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, int wanted) where TKey : notnull =>
+        sizes.TryGetValue(key, out var size) ? size.For(wanted) : wanted;
+
+    /// <summary>Records a tooBig answer to <paramref name="size"/>; returns the size to ask again with.</summary>
+    private int TooBig<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, SnmpTarget target, int size, string what) where TKey : notnull
+    {
+        SnmpMetrics.TooBig.Add(1);
+        var fitting = sizes.GetOrAdd(key, static _ => new FittingSize());
+        var next = fitting.TooBig(size);
+        LogTooBig(_logger, target.EndPoint, size, what, next);
+        return next;
+    }
+
+    private static void Answered<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, int size) where TKey : notnull
+    {
+        if (sizes.TryGetValue(key, out var fitting))
+        {
+            fitting.Answered(size);
+        }
     }
 
     /// <summary>
@@ -93,12 +151,17 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
         errors.Span[..oids.Count].Clear();
         var results = new VarBind[oids.Count];
-        var pending = new List<int>(oids.Count);
-        for (var i = 0; i < oids.Count; i++)
+        // In parts of the size that fit when the agent answered tooBig to this many before.
+        var size = SizeFor(_getSizes, target.EndPoint, oids.Count);
+        for (var start = 0; start < oids.Count; start += size)
         {
-            pending.Add(i);
+            var pending = new List<int>(Math.Min(size, oids.Count - start));
+            for (var i = start; i < oids.Count && i < start + size; i++)
+            {
+                pending.Add(i);
+            }
+            await GetEachCoreAsync(target, oids, pending, results, errors, cancellationToken).ConfigureAwait(false);
         }
-        await GetEachCoreAsync(target, oids, pending, results, errors, cancellationToken).ConfigureAwait(false);
         return results;
     }
 
@@ -117,10 +180,16 @@ public sealed partial class SnmpClient : IAsyncDisposable
             var response = await RequestAsync(target, id => SnmpPdu.Get(id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && pending.Count > 1)
             {
-                var half = pending.Count / 2;
-                await GetEachCoreAsync(target, oids, pending.GetRange(0, half), results, errors, cancellationToken).ConfigureAwait(false);
-                await GetEachCoreAsync(target, oids, pending.GetRange(half, pending.Count - half), results, errors, cancellationToken).ConfigureAwait(false);
+                var size = TooBig(_getSizes, target.EndPoint, target, pending.Count, "GET varbinds");
+                for (var start = 0; start < pending.Count; start += size)
+                {
+                    await GetEachCoreAsync(target, oids, pending.GetRange(start, Math.Min(size, pending.Count - start)), results, errors, cancellationToken).ConfigureAwait(false);
+                }
                 return;
+            }
+            if (response.ErrorStatus != SnmpErrorStatus.TooBig)
+            {
+                Answered(_getSizes, target.EndPoint, pending.Count);
             }
             if (response.ErrorStatus is SnmpErrorStatus.NoSuchName or SnmpErrorStatus.BadValue
                 && response.ErrorIndex >= 1 && response.ErrorIndex <= pending.Count && resendsLeft > 0)
@@ -156,20 +225,32 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return response.VarBinds;
     }
 
-    public async Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, CancellationToken cancellationToken) =>
+        GetBulkAsync(target, nonRepeaters, maxRepetitions, oids, oids.Count > 0 ? oids[0] : default, cancellationToken);
+
+    /// <param name="sizeKey">Whose kept max-repetitions to use after a tooBig: the walked subtree's root.</param>
+    private async Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, Oid sizeKey, CancellationToken cancellationToken)
     {
         if (target.Version == SnmpVersion.V1)
         {
             throw new ArgumentException($"{target}: GetBulk does not exist in SNMPv1", nameof(target));
         }
+        // Starts at the repetitions that fit when the agent answered tooBig before, so a walk pays that round trip once,
+        // not on every GETBULK of every poll.
+        var key = (target.EndPoint, sizeKey);
+        maxRepetitions = SizeFor(_bulkSizes, key, maxRepetitions);
         while (true)
         {
             var reps = maxRepetitions;
             var response = await RequestAsync(target, id => SnmpPdu.GetBulk(id, nonRepeaters, reps, oids), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && maxRepetitions > 1)
             {
-                maxRepetitions /= 2;
+                maxRepetitions = TooBig(_bulkSizes, key, target, maxRepetitions, "GETBULK repetitions");
                 continue;
+            }
+            if (response.ErrorStatus != SnmpErrorStatus.TooBig)
+            {
+                Answered(_bulkSizes, key, reps);
             }
             ThrowOnError(target, response, oids);
             return response.VarBinds;
@@ -227,7 +308,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         while (rows.Count < maxRows)
         {
             var reps = Math.Max(1, Math.Min(target.MaxRepetitions, maxRows - rows.Count));
-            var vbs = await GetBulkAsync(target, 0, reps, [current], cancellationToken).ConfigureAwait(false);
+            var vbs = await GetBulkAsync(target, 0, reps, [current], root, cancellationToken).ConfigureAwait(false);
             if (vbs.Count == 0)
             {
                 break;
@@ -284,7 +365,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             var id = NextId();
             var request = makePdu(id);
             var bytes = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(target.Version, target.Community, request));
-            var received = await ExchangeAsync(target, id, bytes, target.Retries, request, cancellationToken).ConfigureAwait(false);
+            var received = await ExchangeAsync(target, id, bytes, target.Retries, request, null, cancellationToken).ConfigureAwait(false);
             return received.Message.Pdu!;
         }
         var user = target.User ?? throw new ArgumentException($"{target}: SNMPv3 needs a user", nameof(target));
@@ -297,7 +378,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             Received received;
             try
             {
-                received = await ExchangeAsync(target, id, bytes, target.Retries, request, cancellationToken).ConfigureAwait(false);
+                received = await ExchangeAsync(target, id, bytes, target.Retries, request, new V3Check(user, engine.EngineId), cancellationToken).ConfigureAwait(false);
             }
             catch (SnmpTimeoutException) when (user.Level == SnmpSecurityLevel.AuthPriv)
             {
@@ -313,16 +394,12 @@ public sealed partial class SnmpClient : IAsyncDisposable
             }
             var msg = received.Message;
             var authenticated = (msg.Flags & V3Flags.Auth) != 0;
+            if (received.Failure is { } failure)
+            {
+                throw UsmFailure(target, failure, received.FailureDetail);
+            }
             if (authenticated)
             {
-                if (!Usm.VerifyAuthentication(received.Packet, user, msg.Usm.EngineId))
-                {
-                    throw UsmFailure(target, UsmError.ResponseAuthenticationFailed);
-                }
-                if (!Usm.TryDecrypt(msg, user, out var why))
-                {
-                    throw UsmFailure(target, UsmError.ResponseDecryptionFailed, why);
-                }
                 engine.Update(msg.Usm.EngineBoots, msg.Usm.EngineTime);
             }
             var pdu = msg.Pdu ?? throw UsmFailure(target, UsmError.ResponseDecryptionFailed, "encrypted response without authentication");
@@ -359,8 +436,8 @@ public sealed partial class SnmpClient : IAsyncDisposable
         var probe = BuildV3(target, user, engine, id, pdu, V3Flags.Reportable | V3Flags.Auth);
         try
         {
-            var received = await ExchangeAsync(target, id, probe, 0, pdu, cancellationToken).ConfigureAwait(false);
-            return (received.Message.Flags & V3Flags.Auth) != 0 && Usm.VerifyAuthentication(received.Packet, user, received.Message.Usm.EngineId);
+            var received = await ExchangeAsync(target, id, probe, 0, pdu, new V3Check(user, engine.EngineId), cancellationToken).ConfigureAwait(false);
+            return (received.Message.Flags & V3Flags.Auth) != 0 && received.Failure is null;
         }
         catch (SnmpTimeoutException)
         {
@@ -418,7 +495,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         var id = NextId();
         var pdu = SnmpPdu.Get(id, []);
         var bytes = SnmpMessageCodec.Encode(new SnmpMessage { Version = SnmpVersion.V3, MessageId = id, Flags = V3Flags.Reportable, Pdu = pdu });
-        var received = await ExchangeAsync(target, id, bytes, target.Retries, pdu, CancellationToken.None).ConfigureAwait(false);
+        var received = await ExchangeAsync(target, id, bytes, target.Retries, pdu, null, CancellationToken.None).ConfigureAwait(false);
         var usm = received.Message.Usm;
         if (usm.EngineId.Length == 0)
         {
@@ -433,9 +510,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return new EngineState(usm.EngineId, usm.EngineBoots, usm.EngineTime);
     }
 
-    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, CancellationToken cancellationToken)
+    /// <param name="v3">For an SNMPv3 request of a user: how to authenticate and decrypt its answer, which happens as the
+    /// datagram is matched (the scoped PDU's request-id is readable only then); null for v1/v2c and engine discovery.</param>
+    private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, V3Check? v3, CancellationToken cancellationToken)
     {
-        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version);
+        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version, request.RequestId, v3);
         if (!_pending.TryAdd(id, pending))
         {
             throw new InvalidOperationException($"request id {id} already in flight");
@@ -450,14 +529,22 @@ public sealed partial class SnmpClient : IAsyncDisposable
                 {
                     SnmpMetrics.Retries.Add(1);
                 }
-                await _transport.SendAsync(datagram, target.EndPoint, cancellationToken).ConfigureAwait(false);
                 try
                 {
+                    await _transport.SendAsync(datagram, target.EndPoint, cancellationToken).ConfigureAwait(false);
                     return await pending.Completion.Task.WaitAsync(target.Timeout, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
                     // next attempt
+                }
+                catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && pending.HasRejections)
+                {
+                    // The caller's deadline (a poll's budget) ended the wait before our timers did: say what the agent sent
+                    // meanwhile, as a timeout does, in the SnmpTimeoutException inside.
+                    throw new OperationCanceledException(ex.Message, new SnmpTimeoutException(
+                        $"{target}: {DescribeRequest(request)}: no response before the caller's deadline (attempt {attempt + 1} of {retries + 1}){pending.RejectedText()}"),
+                        cancellationToken);
                 }
             }
             SnmpMetrics.Timeouts.Add(1);
@@ -527,7 +614,32 @@ public sealed partial class SnmpClient : IAsyncDisposable
             pending.Reject(problem);
             return;
         }
-        pending.Completion.TrySetResult(new Received(datagram.ToArray(), msg));
+        if (pending.V3 is { } v3 && (msg.Flags & V3Flags.Auth) != 0)
+        {
+            // Authenticated with the engine id we sent to (RFC 3414 3.2.4), then decrypted: a failure is the request's
+            // error (a wrong key on our side), as before.
+            if (!Usm.VerifyAuthentication(datagram.Span, v3.User, v3.EngineId))
+            {
+                pending.Completion.TrySetResult(new Received(msg, UsmError.ResponseAuthenticationFailed));
+                return;
+            }
+            if (!Usm.TryDecrypt(msg, v3.User, out var why))
+            {
+                pending.Completion.TrySetResult(new Received(msg, UsmError.ResponseDecryptionFailed, why));
+                return;
+            }
+        }
+        if (msg.Version == SnmpVersion.V3 && msg.Pdu is { Type: PduType.Response } pdu && pdu.RequestId != pending.RequestId)
+        {
+            // RFC 3413 3.1.3: the msgID matched, but the PDU answers another request (a Report may carry any request-id,
+            // RFC 3412 7.1.3, so only a Response is checked).
+            problem = $"SNMPv3 msgID {id} carries request-id {pdu.RequestId}, not the {pending.RequestId} asked";
+            SnmpMetrics.Unmatched.Add(1);
+            LogRejected(_logger, remote, problem);
+            pending.Reject(problem);
+            return;
+        }
+        pending.Completion.TrySetResult(new Received(msg));
     }
 
     public ValueTask DisposeAsync()
@@ -539,13 +651,15 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return _transport.DisposeAsync();
     }
 
-    private sealed class Pending(IPEndPoint remote, SnmpVersion version)
+    private sealed class Pending(IPEndPoint remote, SnmpVersion version, int requestId, V3Check? v3)
     {
         private int _rejected;
         private string? _lastRejection;
 
         public IPEndPoint Remote { get; } = remote;
         public SnmpVersion Version { get; } = version;
+        public int RequestId { get; } = requestId;
+        public V3Check? V3 { get; } = v3;
         public TaskCompletionSource<Received> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>Records a datagram that came from this request's agent (or bore its id) and was not taken as its answer.</summary>
@@ -555,6 +669,8 @@ public sealed partial class SnmpClient : IAsyncDisposable
             Volatile.Write(ref _lastRejection, why);
         }
 
+        public bool HasRejections => Volatile.Read(ref _rejected) > 0;
+
         public string RejectedText()
         {
             var count = Volatile.Read(ref _rejected);
@@ -562,7 +678,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
     }
 
-    private sealed record Received(byte[] Packet, SnmpMessage Message);
+    /// <summary>An answer, or the USM check it failed (<see cref="Failure"/>; its PDU is then not to be read).</summary>
+    private sealed record Received(SnmpMessage Message, UsmError? Failure = null, string? FailureDetail = null);
+
+    /// <summary>The user an SNMPv3 request was sent as and the engine id it was sent to.</summary>
+    private sealed record V3Check(SnmpV3User User, byte[] EngineId);
 
     /// <summary>The authoritative engine's id, boots and a clock running from the last sync.</summary>
     private sealed class EngineState(byte[] engineId, int boots, int time)
@@ -607,6 +727,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP datagram from {Remote} dropped: {Problem}")]
     private static partial void LogRejected(ILogger logger, IPEndPoint remote, string problem);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP agent {Remote} answered tooBig to {Size} {What}; asking again with {Next} (kept for its next requests)")]
+    private static partial void LogTooBig(ILogger logger, IPEndPoint remote, int size, string what, int next);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMPv3 engine of {Remote}: id {EngineId}, boots {Boots}, time {Time}")]
     private static partial void LogDiscovered(ILogger logger, IPEndPoint remote, string engineId, int boots, int time);

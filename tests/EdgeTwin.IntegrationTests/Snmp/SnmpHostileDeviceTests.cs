@@ -124,6 +124,28 @@ public sealed class SnmpHostileDeviceTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("slow_get+wrong_id", "the last: request-id ")]
+    [InlineData("slow_get+garbage", "the last: malformed (")]
+    public async Task Regression_a_poll_that_ran_out_of_its_budget_did_not_say_what_the_device_sent_meanwhile(string mode, string expected)
+    {
+        var (source, _) = Build();
+        // The scalars take 0.8 s of the 2 s budget; each walk attempt has 1 s, so the budget ends the walk's second
+        // attempt (at 2 s), before its own timeout (at 2.8 s) would have named the ignored answers.
+        await _agent!.SetModeAsync(mode);
+
+        var sink = new RecordingSink();
+        var ex = await Assert.ThrowsAsync<DeviceException>(async () => await source.PollAsync(sink, 1_000_000, Ct));
+
+        // Names the step, then the request and what the device sent instead of an answer (on a loaded machine the
+        // budget may end the first attempt already, having ignored one datagram).
+        Assert.Contains($"took longer than its timeout of 2 s, in the walk of table zone column temperature ({Base}.1.1.1.3); 127.0.0.1:{_agent.Port} (V2c): GETBULK of {Base}.1.1.1.3: no response before the caller's deadline (attempt ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(" datagram(s) meanwhile, ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.InRange(ex.Message.Length, 1, 600);
+        Assert.Contains(sink.Samples, s => s.Quality == SampleQuality.Good);
+    }
+
+    [Theory]
     [InlineData("walk")]
     [InlineData("bulkwalk")]
     public async Task Regression_a_walk_of_an_endless_table_stopped_at_max_rows_without_a_word(string walk)

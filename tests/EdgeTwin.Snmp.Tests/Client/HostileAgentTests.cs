@@ -1,5 +1,6 @@
 using EdgeTwin.Snmp.Client;
 using EdgeTwin.Snmp.Messages;
+using EdgeTwin.Snmp.Security;
 using EdgeTwin.Snmp.Tests.Peers;
 
 namespace EdgeTwin.Snmp.Tests.Client;
@@ -149,5 +150,112 @@ public sealed class HostileAgentTests : IAsyncLifetime
 
         Assert.Equal(SnmpErrorStatus.TooBig, ex.Status);
         Assert.Contains("request for .1.3.6.1.4.1.99999.1:", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Requests and tooBig answers the peer saw during <paramref name="poll"/>, counted at the peer.</summary>
+    private async Task<(int Requests, int TooBig)> CountAsync(string mode, Func<Task> poll)
+    {
+        var (requests, tooBig) = (Agent.Requests, Agent.TooBigAnswers);
+        await poll();
+        await Agent.SetModeAsync(mode); // a barrier: every REQ/TOOBIG line logged before is counted now
+        return (Agent.Requests - requests, Agent.TooBigAnswers - tooBig);
+    }
+
+    [Fact]
+    public async Task Regression_every_bulk_walk_paid_the_tooBig_round_trips_again_instead_of_keeping_the_size_that_fit()
+    {
+        // The peer answers tooBig to anything over 8 varbinds; its table column has 40 rows, walked with max-repetitions 25.
+        const string mode = "toobig_over:8";
+        await Agent.SetModeAsync(mode);
+        var column = Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3");
+        var polls = new List<(int Requests, int TooBig)>();
+
+        for (var poll = 0; poll < 12; poll++)
+        {
+            polls.Add(await CountAsync(mode, async () =>
+            {
+                var rows = await Client.BulkWalkAsync(Target(), column, Ct);
+                Assert.Equal(Enumerable.Range(201, 40), rows.Select(r => r.Value.AsInt32()));
+            }));
+        }
+
+        // Steady state: 8 rows per GETBULK (the most the peer sends), 5 of them and one that finds the column's end,
+        // and no tooBig. Before, every GETBULK of every walk started at 25 again: 21 round trips per walk, 14 tooBig.
+        var text = string.Join(" ", polls.Select(p => $"{p.Requests}/{p.TooBig}"));
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per walk: {text}");
+        Assert.True(polls.TakeLast(4).All(p => p == (6, 0)), $"requests/tooBig per walk: {text}");
+        Assert.True(polls.Sum(p => p.TooBig) <= 6, $"requests/tooBig per walk: {text}");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Regression_every_get_of_many_oids_paid_the_tooBig_round_trip_again_instead_of_keeping_the_size_that_fit(bool each)
+    {
+        // The peer answers tooBig to anything over 2 varbinds.
+        const string mode = "toobig_over:2";
+        await Agent.SetModeAsync(mode);
+        Oid[] oids = [Oid.Parse(".1.3.6.1.2.1.1.3.0"), Voltage, Humidity, Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3.1"), Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3.2")];
+        var errors = new SnmpErrorStatus[oids.Length];
+        var polls = new List<(int Requests, int TooBig)>();
+
+        for (var poll = 0; poll < 10; poll++)
+        {
+            polls.Add(await CountAsync(mode, async () =>
+            {
+                IReadOnlyList<VarBind> vbs = each ? await Client.GetEachAsync(Target(), oids, errors, Ct) : await Client.GetAsync(Target(), oids, Ct);
+                Assert.Equal(oids, vbs.Select(v => v.Oid));
+                Assert.Equal([4242.0, 2301, 17, 201, 202], vbs.Select(v => v.Value.TryGetNumber(out var n) ? n : double.NaN));
+            }));
+        }
+
+        // Before: 5 OIDs drew tooBig, then 2 + 3, the 3 drew tooBig again, then 1 + 2: 5 round trips and 2 tooBig every
+        // poll. Now the first poll learns that 5 are too many and 2 fit, one later request tries 3 (tooBig), and from
+        // then on every poll asks 2 + 2 + 1.
+        var text = string.Join(" ", polls.Select(p => $"{p.Requests}/{p.TooBig}"));
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per GET: {text}");
+        Assert.True(polls.TakeLast(6).All(p => p == (3, 0)), $"requests/tooBig per GET: {text}");
+        Assert.True(polls.Sum(p => p.TooBig) <= 2, $"requests/tooBig per GET: {text}");
+    }
+
+    private SnmpTarget V3Target() =>
+        Target(SnmpVersion.V3) with { User = new SnmpV3User(BadSnmpAgent.V3User, SnmpAuthProtocol.Sha1, BadSnmpAgent.V3Password) };
+
+    [Theory]
+    [InlineData("v3_wrong_rid", "carries request-id ")]
+    [InlineData("v3_wrong_msgid", "is not in flight (a late answer, or a wrong request-id)")]
+    public async Task Regression_an_snmpv3_response_with_our_msgID_but_another_request_id_was_taken_as_the_answer(string mode, string expected)
+    {
+        await Agent.SetModeAsync(mode);
+
+        var ex = await Assert.ThrowsAsync<SnmpTimeoutException>(() => Client.GetAsync(V3Target(), [Voltage], Ct));
+
+        Assert.StartsWith($"127.0.0.1:{Agent.Port} (V3, user ops): GET of .1.3.6.1.4.1.99999.2.1.0: no response after 1 attempt(s)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("; ignored 1 datagram(s) meanwhile, the last: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        await Agent.SetModeAsync("good");
+        var vbs = await Client.GetAsync(V3Target() with { Retries = 2 }, [Voltage, Humidity], Ct);
+        Assert.Equal([2301u, 17u], vbs.Select(v => v.Value.AsUInt32()));
+    }
+
+    [Theory]
+    [InlineData("wrong_id", "the last: request-id ")]
+    [InlineData("garbage", "the last: malformed (")]
+    public async Task Regression_a_request_ended_by_the_callers_deadline_did_not_say_which_datagrams_it_had_ignored(string mode, string expected)
+    {
+        await Agent.SetModeAsync(mode);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromMilliseconds(500));
+
+        // The request's own timeout (5 s) is far off: the caller's deadline ends it, as a poll's budget does.
+        var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Client.GetAsync(Target() with { Timeout = TimeSpan.FromSeconds(5) }, [Voltage], deadline.Token));
+
+        Assert.Equal(deadline.Token, ex.CancellationToken);
+        var why = Assert.IsType<SnmpTimeoutException>(ex.InnerException);
+        Assert.StartsWith($"127.0.0.1:{Agent.Port} (V2c): GET of .1.3.6.1.4.1.99999.2.1.0: no response before the caller's deadline (attempt 1 of 1)", why.Message, StringComparison.Ordinal);
+        Assert.Contains("; ignored 1 datagram(s) meanwhile, ", why.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, why.Message, StringComparison.Ordinal);
+        Assert.InRange(why.Message.Length, 1, 400);
+        await AnswersAgainAsync();
     }
 }

@@ -39,14 +39,16 @@ public sealed class BadSnmpAgent : IAsyncDisposable
     }
 
     /// <summary>Requests the peer has seen (each logs one REQ line).</summary>
-    public int Requests
+    public int Requests => Lines("REQ ");
+
+    /// <summary>tooBig answers the peer has sent in mode <c>toobig_over:N</c> (each logs one TOOBIG line).</summary>
+    public int TooBigAnswers => Lines("TOOBIG ");
+
+    private int Lines(string prefix)
     {
-        get
+        lock (_log)
         {
-            lock (_log)
-            {
-                return _log.ToString().Split('\n').Count(l => l.StartsWith("REQ ", StringComparison.Ordinal));
-            }
+            return _log.ToString().Split('\n').Count(l => l.StartsWith(prefix, StringComparison.Ordinal));
         }
     }
 
@@ -86,6 +88,10 @@ public sealed class BadSnmpAgent : IAsyncDisposable
         return agent;
     }
 
+    /// <summary>
+    /// Switches the behaviour. The peer answers on its stdout after every line it logged before, so once this returns
+    /// <see cref="Requests"/> counts every request the peer had received by then.
+    /// </summary>
     public async Task SetModeAsync(string mode)
     {
         var ack = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

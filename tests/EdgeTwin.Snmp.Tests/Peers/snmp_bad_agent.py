@@ -10,7 +10,10 @@ community and for SNMPv3 user "ops" (authNoPriv, HMAC-SHA-96, password "authpass
 good | garbage | cross_v3 | truncated | overlength | nested | indefinite | wrong_id | wrong_version | wrong_community |
 other_oid | fewer | more | type_string | type_null | type_opaque | duplicate | late | other_port | loop_smaller |
 same_oid | endless | empty_table | toobig | eom | huge | flood | silent | silent_walk |
-v3_unknown_engine | v3_not_in_time | v3_unknown_user | v3_bad_digest | v3_unauthenticated
+v3_unknown_engine | v3_not_in_time | v3_unknown_user | v3_bad_digest | v3_unauthenticated | v3_wrong_rid | v3_wrong_msgid
+toobig_over:N  answers tooBig whenever the answer would hold more than N varbinds (a small agent buffer); the table
+               then has 40 rows, so a walk needs several GETBULKs
+slow_get+MODE  answers a GET correctly after 0.8 s and everything else as MODE (a slow device whose walk goes wrong)
 """
 import hashlib
 import hmac
@@ -161,14 +164,22 @@ def oid_str(o):
 
 
 # ---- MIB ---------------------------------------------------------------------------------------------------------
+BIG_TABLE = {BASE + (1, 1, 1, 3, i): ("int", 200 + i) for i in range(1, 41)}
+
+
+def mib():
+    return {**MIB, **BIG_TABLE} if mode.startswith("toobig_over:") else MIB
+
+
 def get(o):
-    return MIB.get(o, ("nosuchobject", None))
+    return mib().get(o, ("nosuchobject", None))
 
 
 def next_of(o):
-    for k in sorted(MIB):
+    table = mib()
+    for k in sorted(table):
         if k > o:
-            return k, MIB[k]
+            return k, table[k]
     return o, ("eom", None)
 
 
@@ -226,6 +237,14 @@ def respond_v12(version, community, pdu_tag, rid, a, b, oids):
     vbs = answer(pdu_tag, oids, a, b)
     status, index = 0, 0
     m = mode
+    if m.startswith("slow_get+"):
+        if pdu_tag == 0xA0:
+            good = tlv(0x30, enc_int(version) + tlv(0x04, community) + enc_pdu(0xA2, rid, 0, 0, vbs))
+            return [(0.8, good, False)]
+        m = m[len("slow_get+"):]
+    if m.startswith("toobig_over:") and len(vbs) > int(m.split(":")[1]):
+        log(f"TOOBIG {len(vbs)} varbinds")
+        vbs, status, index = [(o, ("null", None)) for o in oids], 1, 0
     if m in ("loop_smaller", "same_oid", "endless", "empty_table", "eom") and pdu_tag in (0xA1, 0xA5):
         o = oids[-1]
         if m == "loop_smaller":
@@ -316,10 +335,12 @@ def respond_v3(data):
         return [(0, report(msg_id, rid, 3, user), False)]
     if mode == "silent":
         return []
-    resp = seq(tlv(0x04, ENGINE_ID), tlv(0x04, b""), enc_pdu(0xA2, rid, 0, 0, answer(pdu_tag, oids, a, b)))
+    out_rid = rid + 1 if mode == "v3_wrong_rid" else rid
+    out_msg_id = msg_id + 1 if mode == "v3_wrong_msgid" else msg_id
+    resp = seq(tlv(0x04, ENGINE_ID), tlv(0x04, b""), enc_pdu(0xA2, out_rid, 0, 0, answer(pdu_tag, oids, a, b)))
     if mode == "v3_unauthenticated":
         return [(0, v3_message(msg_id, 0x00, user, b"", resp), False)]
-    return [(0, v3_signed(msg_id, user, resp, good_digest=mode != "v3_bad_digest"), False)]
+    return [(0, v3_signed(out_msg_id, user, resp, good_digest=mode != "v3_bad_digest"), False)]
 
 
 def log(line):

@@ -136,10 +136,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 await PollTableAsync(client, target, t, registry, samples, acquiredAtUnixMs, budget.Token).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
             await FlushAsync(sink, samples, cancellationToken).ConfigureAwait(false);
-            throw new DeviceException(DeviceId, $"poll of {_device.Address} took longer than its timeout of {_device.Timeout.TotalSeconds:0.###} s, in {_step}");
+            // The client puts what the device sent meanwhile and was ignored (malformed, another request-id...) in an
+            // SnmpTimeoutException inside, as a request's own timeout says it.
+            var ignored = ex.InnerException is SnmpTimeoutException why ? "; " + why.Message : "";
+            throw new DeviceException(DeviceId, $"poll of {_device.Address} took longer than its timeout of {_device.Timeout.TotalSeconds:0.###} s, in {_step}{ignored}");
         }
         catch (SnmpException ex)
         {
