@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using EdgeTwin.Agent.Sources.Snmp;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Sources;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.Snmp;
+
+/// <summary>A real snmpd whose table rows get new indices on every walk: the series of the device must stay bounded.</summary>
+public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IClassFixture<SnmpdChurningTableProcess>, IAsyncDisposable
+{
+    private const string Base = SnmpdChurningTableProcess.Base;
+    private readonly SnmpSourceFactory _factory = new();
+    private readonly ConcurrentQueue<(LogLevel Level, string Message)> _logs = new();
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly DeviceProfile Profile = new(
+        "churn-switch", "Acme", "Churn 1", DeviceProtocol.Snmp, "ACME-CHURN-MIB",
+        [new ProfileMetric("supply_voltage", "V", MetricKind.Gauge, "room.supply_voltage") { Oid = Base + ".2.1.0", Scale = 0.1 }],
+        [
+            new ProfileTable("port", "port",
+            [
+                new ProfileMetric("temperature", "Cel", MetricKind.Gauge, "room.temperature") { Oid = Base + ".1.1.1.2", Scale = 0.1 },
+                new ProfileMetric("power", "W", MetricKind.Gauge, "room.power") { Oid = Base + ".1.1.1.3" },
+            ]),
+        ]);
+
+    [Fact]
+    public async Task Regression_a_table_whose_rows_change_index_every_poll_grew_the_series_registry_without_bound()
+    {
+        // Before the cap: 17, 27, 37, ... 107 series after 10 polls, ten more with every poll, for as long as the agent ran.
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        const int cap = 30;
+        const int polls = 10;
+        var credentials = CredentialsConfig.V2c("v2", "public");
+        var device = new DeviceConfig("churn1", Profile.Id, DeviceAddress.Udp("127.0.0.1", snmpd.Port))
+        {
+            Credentials = credentials.Name,
+            Timeout = TimeSpan.FromSeconds(30),
+            MaxSeries = cap,
+        };
+        long droppedMetric = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == SeriesRegistry.MeterName && instrument.Name == "edgetwin.series.dropped")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, tags, _) =>
+        {
+            foreach (var t in tags)
+            {
+                if (t.Key == "device" && (string?)t.Value == "churn1")
+                {
+                    Interlocked.Add(ref droppedMetric, v);
+                }
+            }
+        });
+        listener.Start();
+
+        var loggers = new SnmpDeviceErrorsTests.ListLoggerFactory(_logs);
+        await using var sources = _factory.Create(new SourceContext(device, Profile, credentials, loggers, TimeProvider.System));
+        var registry = new SeriesRegistry(loggers.CreateLogger<SeriesRegistry>());
+        // As the agent does before any source registers.
+        registry.LimitDevice(device.Id, device.MaxSeries, "max_series of device 'churn1' in site.yaml");
+        sources.Polled!.RegisterSeries(registry);
+        var counts = new List<int>();
+        var perPoll = new List<HashSet<string>>();
+        for (var poll = 0; poll < polls; poll++)
+        {
+            var sink = new RecordingSink();
+            await sources.Polled.PollAsync(sink, 1_000 * poll, Ct);
+            counts.Add(registry.Count);
+            perPoll.Add([.. sink.Samples.Select(s => registry[s.Series].Key)]);
+        }
+
+        var trace = "series after each poll: " + string.Join(", ", counts);
+        Assert.True(counts.SequenceEqual([17, 27, 30, 30, 30, 30, 30, 30, 30, 30]), trace);
+        var budget = registry.Budget("churn1");
+        Assert.Equal((cap, cap), (budget.Count, budget.MaxSeries));
+        // The series the device already had keep flowing on every poll: the scalar and both columns of the stable rows.
+        string[] stable = ["churn1/supply_voltage", .. Enumerable.Range(1, SnmpdChurningTableProcess.StableRows).SelectMany(i => new[] { $"churn1/temperature{{port={i}}}", $"churn1/power{{port={i}}}" })];
+        Assert.All(perPoll, keys => Assert.Superset(stable.ToHashSet(), keys));
+        Assert.All(perPoll.Skip(3), keys => Assert.Equal(stable.Length, keys.Count));
+        // Every churning cell is a new series: 10 polls × 5 rows × 2 columns, of which 23 fitted under the cap.
+        var expectedDropped = polls * SnmpdChurningTableProcess.ChurningRowsPerWalk * 2 - (cap - stable.Length);
+        Assert.Equal(expectedDropped, budget.Dropped);
+        Assert.Equal(expectedDropped, Interlocked.Read(ref droppedMetric));
+        var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning && l.Message.Contains("reached its cap", StringComparison.Ordinal)).Message;
+        Assert.Contains("Device churn1 reached its cap of 30 series", warning, StringComparison.Ordinal);
+        Assert.Contains("raise max_series of device 'churn1' in site.yaml", warning, StringComparison.Ordinal);
+        Assert.Matches(@"A dropped series: churn1/(temperature|power)\{port=10\d\d\}", warning);
+    }
+
+    public ValueTask DisposeAsync() => _factory.DisposeAsync();
+}
