@@ -5,6 +5,9 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
+using EdgeTwin.Agent.Hosting;
+using EdgeTwin.IntegrationTests.Agent;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.IntegrationTests.Snmp;
@@ -96,6 +99,67 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
         Assert.Contains("Device churn1 reached its cap of 30 series", warning, StringComparison.Ordinal);
         Assert.Contains("raise max_series of device 'churn1' in site.yaml", warning, StringComparison.Ordinal);
         Assert.Matches(@"A dropped series: churn1/(temperature|power)\{port=10\d\d\}", warning);
+    }
+
+    private const string ProfileYaml = $$"""
+        profile: churn-switch
+        vendor: Acme
+        model: Churn 1
+        protocol: snmp
+        source: ACME-CHURN-MIB
+        metrics:
+          - { name: supply_voltage, oid: {{Base}}.2.1.0, unit: V, kind: gauge, role: pdu.voltage, scale: 0.1 }
+        tables:
+          - name: port
+            index_tag: port
+            columns:
+              - { name: temperature, oid: {{Base}}.1.1.1.2, unit: Cel, kind: gauge, role: net.device_temperature, scale: 0.1 }
+              - { name: power, oid: {{Base}}.1.1.1.3, unit: W, kind: gauge, role: pdu.outlet_power }
+        """;
+
+    [Fact]
+    public async Task Regression_the_running_agent_showed_nothing_while_a_churning_table_grew_a_device_series_forever()
+    {
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        var path = AgentFiles.WriteConfig($$"""
+              - { id: churn-agent, profile: churn-switch, address: "udp:127.0.0.1:{{snmpd.Port}}", credentials: pub, interval: 1s, timeout: 900ms, max_series: 30 }
+            """);
+        var profiles = Path.Combine(Path.GetDirectoryName(path)!, "profiles");
+        Directory.CreateDirectory(profiles);
+        File.WriteAllText(Path.Combine(profiles, "churn-switch.yaml"), ProfileYaml);
+        File.WriteAllText(path, File.ReadAllText(path).Replace($"profiles_dir: {AgentFiles.ProfilesDir}", $"profiles_dir: {profiles}", StringComparison.Ordinal));
+        var config = AgentFiles.Load(path);
+        var options = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = TimeSpan.FromSeconds(1),
+            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(_logs)),
+        };
+        using var host = AgentHostBuilder.Build(config, options);
+        var runtime = host.Services.GetRequiredService<AgentRuntime>();
+        await host.StartAsync(Ct);
+        try
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!_logs.Any(l => l.Message.StartsWith("Status:", StringComparison.Ordinal) && l.Message.Contains("churn-agent 30/30", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no status line naming the capped device; logs:\n" + string.Join("\n", _logs.Select(l => l.Message)));
+                await Task.Delay(100, Ct);
+            }
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+        }
+
+        var status = runtime.DeviceStatus().Single(d => d.DeviceId == "churn-agent");
+        Assert.Equal((30, 30), (status.Series, status.MaxSeries));
+        Assert.True(status.SeriesDropped > 0);
+        Assert.Equal(30, runtime.Registry.Count);
+        var line = _logs.Last(l => l.Message.StartsWith("Status:", StringComparison.Ordinal)).Message;
+        Assert.Matches(@"; at max_series, samples of new series dropped: churn-agent 30/30 \(\d+ dropped\)$", line);
+        var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning && l.Message.Contains("reached its cap", StringComparison.Ordinal)).Message;
+        Assert.Contains($"raise max_series of device 'churn-agent' in {path}", warning, StringComparison.Ordinal);
     }
 
     public ValueTask DisposeAsync() => _factory.DisposeAsync();
