@@ -210,9 +210,9 @@ public sealed partial class SeriesRegistry
 public sealed class DeviceSeriesBudget
 {
     /// <summary>
-    /// Default cap: ten times what the largest real devices need (a 48-port switch's ifXTable with a dozen counters per
-    /// port is about 600 series, a 3-phase 48-outlet PDU about 300), and small enough that a device whose table churns
-    /// stops at a few MB of per-series state on a 2-core ARM gateway instead of growing for months.
+    /// Default cap: about three times what the largest real devices need (a 48-port switch's interface tables with a dozen
+    /// counters per port is about 600 series, a 3-phase 48-outlet PDU about 300), and small enough that a device whose
+    /// table churns stops at 2000 series' worth of per-series state instead of growing for months.
     /// </summary>
     public const int DefaultMaxSeries = 2000;
 
