@@ -121,13 +121,7 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
     public async Task Regression_the_running_agent_showed_nothing_while_a_churning_table_grew_a_device_series_forever()
     {
         Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
-        var path = AgentFiles.WriteConfig($$"""
-              - { id: churn-agent, profile: churn-switch, address: "udp:127.0.0.1:{{snmpd.Port}}", credentials: pub, interval: 1s, timeout: 900ms, max_series: 30 }
-            """);
-        var profiles = Path.Combine(Path.GetDirectoryName(path)!, "profiles");
-        Directory.CreateDirectory(profiles);
-        File.WriteAllText(Path.Combine(profiles, "churn-switch.yaml"), ProfileYaml);
-        File.WriteAllText(path, File.ReadAllText(path).Replace($"profiles_dir: {AgentFiles.ProfilesDir}", $"profiles_dir: {profiles}", StringComparison.Ordinal));
+        var path = WriteConfig("churn-agent", maxSeries: 30);
         var config = AgentFiles.Load(path);
         var options = new AgentHostOptions
         {
@@ -160,6 +154,37 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
         Assert.Matches(@"; at max_series, samples of new series dropped: churn-agent 30/30 \(\d+ dropped\)$", line);
         var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning && l.Message.Contains("reached its cap", StringComparison.Ordinal)).Message;
         Assert.Contains($"raise max_series of device 'churn-agent' in {path}", warning, StringComparison.Ordinal);
+    }
+
+    /// <summary>A site config with one device on the churning snmpd, its profile in a directory of its own.</summary>
+    private string WriteConfig(string id, int maxSeries)
+    {
+        var path = AgentFiles.WriteConfig($$"""
+              - { id: {{id}}, profile: churn-switch, address: "udp:127.0.0.1:{{snmpd.Port}}", credentials: pub, interval: 1s, timeout: 900ms, max_series: {{maxSeries}} }
+            """);
+        var profiles = Path.Combine(Path.GetDirectoryName(path)!, "profiles");
+        Directory.CreateDirectory(profiles);
+        File.WriteAllText(Path.Combine(profiles, "churn-switch.yaml"), ProfileYaml);
+        File.WriteAllText(path, File.ReadAllText(path).Replace($"profiles_dir: {AgentFiles.ProfilesDir}", $"profiles_dir: {profiles}", StringComparison.Ordinal));
+        return path;
+    }
+
+    [Fact]
+    public async Task Edgetwin_poll_applies_the_cap_and_says_how_many_samples_it_left_out()
+    {
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        var path = WriteConfig("churn-poll", maxSeries: 5);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await EdgeTwin.Agent.Cli.PollCommand.PollAsync(AgentFiles.Load(path), "churn-poll", new SourceFactories([_factory]),
+            new SnmpDeviceErrorsTests.ListLoggerFactory(_logs), TimeProvider.System, json: false, output, error, Ct);
+
+        Assert.Equal(0, code);
+        // One poll: the scalar and 16 table cells; the scalar and the first 4 cells fit under 5, 12 samples are left out.
+        Assert.Equal(
+            $"edgetwin: device 'churn-poll' has more series than its max_series (5): 12 sample(s) of further series not shown; raise max_series of device 'churn-poll' in {path}",
+            error.ToString().TrimEnd('\n'));
+        Assert.Equal(5, output.ToString().TrimEnd('\n').Split('\n').Count(l => l.StartsWith("supply_voltage", StringComparison.Ordinal) || l.StartsWith("temperature", StringComparison.Ordinal) || l.StartsWith("power", StringComparison.Ordinal)));
     }
 
     public ValueTask DisposeAsync() => _factory.DisposeAsync();
