@@ -99,7 +99,8 @@ internal sealed class PollCommand : ICliCommand
             return ExitCodes.InvalidConfig;
         }
 
-        var registry = new SeriesRegistry();
+        var registry = new SeriesRegistry(timeProvider: time);
+        var budget = registry.LimitDevice(device.Id, device.MaxSeries, $"max_series of device '{device.Id}' in {config.SourcePath ?? "the site config"}");
         source.RegisterSeries(registry);
         var sink = new CollectingSink();
         var acquiredAt = time.GetUtcNow();
@@ -122,6 +123,12 @@ internal sealed class PollCommand : ICliCommand
         }
 
         var elapsed = time.GetElapsedTime(started);
+        if (budget.Dropped > 0)
+        {
+            // What the agent would also drop: one poll already finds more rows than the cap allows.
+            await error.WriteLineAsync($"edgetwin: device '{device.Id}' has more series than its max_series ({device.MaxSeries}): {budget.Dropped} sample(s) of further series not shown; raise {budget.RaiseAt}").ConfigureAwait(false);
+        }
+
         var rules = AgentService.QualityRulesOf(profile);
         var reasons = source as EdgeTwin.Agent.Sources.ISampleReasons;
         var rows = sink.Samples.Select(s => Row.Of(s, registry[s.Series], profile, rules, reasons)).ToList();

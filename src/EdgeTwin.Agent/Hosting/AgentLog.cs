@@ -25,8 +25,8 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Push source {Source} failed; restarting in {Delay}")]
     public static partial void PushSourceFailed(ILogger logger, string source, string delay, Exception exception);
 
-    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Status: {Up} devices up, {Down} down, {Unknown} not yet polled; {SamplesPerSecond:F1} samples/s; queues {Queues}")]
-    public static partial void Status(ILogger logger, int up, int down, int unknown, double samplesPerSecond, string queues);
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Status: {Up} devices up, {Down} down, {Unknown} not yet polled; {SamplesPerSecond:F1} samples/s; queues {Queues}{SeriesCapped}")]
+    public static partial void Status(ILogger logger, int up, int down, int unknown, double samplesPerSecond, string queues, string seriesCapped);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Critical, Message = "The poll scheduler failed; stopping the agent")]
     public static partial void SchedulerFailed(ILogger logger, Exception exception);

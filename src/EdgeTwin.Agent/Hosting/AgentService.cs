@@ -1,3 +1,4 @@
+using System.Globalization;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
@@ -86,6 +87,12 @@ internal sealed class AgentService(
         }
 
         runtime.Devices = _devices;
+        foreach (var d in _devices)
+        {
+            // Before any source registers: a table walk must meet its device's cap from the first row on.
+            runtime.Registry.LimitDevice(d.Config.Id, d.Config.MaxSeries, $"max_series of device '{d.Config.Id}' in {config.SourcePath ?? "the site config"}");
+        }
+
         var pipelineMetrics = services.GetRequiredService<PipelineMetrics>();
         _pipeline = new SamplePipeline(pipelineMetrics, services.GetRequiredService<ILogger<SamplePipeline>>(), time);
         foreach (var registration in services.GetServices<SampleStageRegistration>())
@@ -237,12 +244,25 @@ internal sealed class AgentService(
                 var down = states.Count(s => s.State == DeviceState.Down);
                 var unknown = states.Count - up - down;
                 var rate = metrics.SamplesPerSecond();
-                AgentLog.Status(_logger, up, down, unknown, rate, queues);
+                var capped = SeriesCapped(states);
+                AgentLog.Status(_logger, up, down, unknown, rate, queues, capped);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>
+    /// The devices losing rows to their max_series cap, for the status line (empty when none): the cap's own warning is
+    /// rate-limited, so this is where an operator keeps seeing it.
+    /// </summary>
+    internal static string SeriesCapped(IReadOnlyList<DeviceStatus> states)
+    {
+        var capped = states.Where(s => s.SeriesDropped > 0).ToList();
+        return capped.Count == 0 ? ""
+            : "; at max_series, samples of new series dropped: " + string.Join(", ", capped.Select(s =>
+                string.Create(CultureInfo.InvariantCulture, $"{s.DeviceId} {s.Series}/{s.MaxSeries} ({s.SeriesDropped} dropped)")));
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

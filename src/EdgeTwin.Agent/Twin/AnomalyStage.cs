@@ -43,6 +43,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private readonly Counter<long> _checkpoints;
     private readonly Counter<long> _checkpointFailures;
     private readonly Counter<long> _restoredSeries;
+    private readonly Counter<long> _uncovered;
     private readonly string? _statePath;
     private readonly CancellationTokenSource _disposing = new();
     private Dictionary<string, SavedAnomalySeries>? _saved;
@@ -68,6 +69,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _meter.CreateObservableGauge("edgetwin.twin.anomaly.series", () => Volatile.Read(ref _tracked), "{series}", "Series with a detector.");
         _checkpoints = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.checkpoints", "{checkpoint}", "Detector states written to the state file.");
         _checkpointFailures = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.failures", "{checkpoint}", "State file writes that failed (disk full, permissions, timeout).");
+        _uncovered = _meter.CreateCounter<long>("edgetwin.twin.anomaly.uncovered", "{sample}", "Samples not scored because their series id is past max_series.");
         _restoredSeries = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.restored", "{series}", "Series whose detector continued from the saved state.");
         var notOurs = config.Enabled && stateLocation?.Path is { } candidate ? AtomicStateFile.NotOurs(candidate, AnomalyStateFile.Magic, AnomalyStateFile.FileName) : null;
         if (notOurs is not null)
@@ -106,9 +108,15 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         }
 
         var scored = 0;
+        var uncovered = 0;
         for (var i = 0; i < samples.Length; i++)
         {
             var sample = samples.Span[i];
+            if (sample.Series.Value >= _series.Length)
+            {
+                uncovered++; // counted, not only warned about once: the coverage gap must show in the metrics
+            }
+
             if (!sample.IsGood || sample.Series.IsNone || State(sample.Series) is not { } state)
             {
                 continue;
@@ -126,6 +134,11 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         if (scored > 0)
         {
             _scored.Add(scored);
+        }
+
+        if (uncovered > 0)
+        {
+            _uncovered.Add(uncovered);
         }
 
         if (_statePath is not null && _runtime.TimeProvider.GetElapsedTime(_lastCheckpointTs) >= _config.State.CheckpointInterval && _checkpointWrite.IsCompleted)

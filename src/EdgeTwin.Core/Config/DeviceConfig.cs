@@ -27,6 +27,12 @@ public sealed record DeviceConfig(string Id, string Profile, DeviceAddress Addre
     /// <summary>Timeout of one poll (all requests of it); less than <see cref="Interval"/>.</summary>
     public TimeSpan Timeout { get; init; } = DefaultTimeout;
 
+    /// <summary>
+    /// Cap on the device's series (<c>max_series</c>): a table whose row indices keep changing must not add series
+    /// forever. New series past it are refused and their samples dropped and counted; existing ones keep flowing.
+    /// </summary>
+    public int MaxSeries { get; init; } = EdgeTwin.Core.Samples.DeviceSeriesBudget.DefaultMaxSeries;
+
     /// <summary>Where the device sits in the topology.</summary>
     public DeviceLocation Location { get; init; } = DeviceLocation.None;
 

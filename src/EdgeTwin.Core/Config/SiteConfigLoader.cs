@@ -1,6 +1,8 @@
 using System.Globalization;
 using EdgeTwin.Core.Profiles;
 
+using EdgeTwin.Core.Samples;
+
 namespace EdgeTwin.Core.Config;
 
 /// <summary>Options for <see cref="SiteConfigLoader"/>.</summary>
@@ -753,6 +755,9 @@ public static class SiteConfigLoader
             return List(seq, (r, _) => ReadDevice(r, catalog, credentials, profiles));
         }
 
+        // A device's max_series above this is no cap on a gateway's memory (a million series of per-stage state).
+        private const int MaxSeriesLimit = 1_000_000;
+
         private DeviceConfig? ReadDevice(ConfigReader r, ProfileCatalog catalog, Dictionary<string, CredentialsConfig> credentials, Dictionary<string, DeviceProfile> profiles)
         {
             var before = Diagnostics.Items.Count;
@@ -850,6 +855,7 @@ public static class SiteConfigLoader
                 Diagnostics.Add(r.Node("timeout")!, $"timeout ({Durations.Format(timeoutGiven.Value)}) must be shorter than the interval ({Durations.Format(interval)})");
             }
 
+            var maxSeries = r.Int("max_series", min: 1, max: MaxSeriesLimit) ?? DeviceSeriesBudget.DefaultMaxSeries;
             var location = ReadLocation(r.Section("location"));
             var enabled = r.Bool("enabled") ?? true;
             if (Diagnostics.Items.Count != before || id is null || profileId is null || address is null)
@@ -869,6 +875,7 @@ public static class SiteConfigLoader
                 Serial = serial,
                 Interval = interval,
                 Timeout = timeout,
+                MaxSeries = maxSeries,
                 Location = location,
                 Enabled = enabled,
             };

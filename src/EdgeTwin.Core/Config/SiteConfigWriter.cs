@@ -266,6 +266,11 @@ public static class SiteConfigWriter
 
         e.Pair("interval", Durations.Format(d.Interval));
         e.Pair("timeout", Durations.Format(d.Timeout));
+        if (d.MaxSeries != EdgeTwin.Core.Samples.DeviceSeriesBudget.DefaultMaxSeries)
+        {
+            e.Pair("max_series", d.MaxSeries);
+        }
+
         if (!d.Location.IsNone)
         {
             e.Key("location");

@@ -165,7 +165,11 @@ public sealed class PollScheduler : IAsyncDisposable
     }
 
     /// <summary>A snapshot of every device's state.</summary>
-    public IReadOnlyList<DeviceStatus> Status() => Array.ConvertAll(_devices, d => d.Snapshot());
+    public IReadOnlyList<DeviceStatus> Status() => Array.ConvertAll(_devices, d =>
+    {
+        var budget = _registry.Budget(d.DeviceId);
+        return d.Snapshot() with { Series = budget.Count, MaxSeries = budget.MaxSeries, SeriesDropped = budget.Dropped };
+    });
 
     public async ValueTask DisposeAsync()
     {

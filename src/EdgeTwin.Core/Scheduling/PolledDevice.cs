@@ -44,4 +44,14 @@ public sealed record DeviceStatus(
     string? LastError,
     long Polls,
     long Failures,
-    long SkippedPolls);
+    long SkippedPolls)
+{
+    /// <summary>Series the device has (its table rows included).</summary>
+    public int Series { get; init; }
+
+    /// <summary>The device's cap on series (<c>max_series</c>).</summary>
+    public int MaxSeries { get; init; }
+
+    /// <summary>Samples dropped because their series would have gone past <see cref="MaxSeries"/>; non-zero means rows are missing.</summary>
+    public long SeriesDropped { get; init; }
+}

@@ -166,6 +166,29 @@ public sealed class BrokenConfigTests : IDisposable
         Assert.Equal(["site.yaml:16:109: devices[0].timeout: timeout (2s) must be shorter than the interval (2s)"], problems);
     }
 
+    [Theory]
+    [InlineData("0", "must be at least 1, got 0")]
+    [InlineData("-5", "must be at least 1, got -5")]
+    [InlineData("2000000", "must be at most 1000000, got 2000000")]
+    [InlineData("lots", "expected an integer, got 'lots'")]
+    public void Max_series_out_of_range_or_not_a_number_names_file_and_key(string value, string message)
+    {
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", $"credentials: v2, max_series: {value} }}\n  - {{ id: ups1"));
+        Assert.Equal([$"site.yaml:16:98: devices[0].max_series: {message}"], problems);
+    }
+
+    [Fact]
+    public void Max_series_is_read_per_device_and_defaults_to_the_budget_default()
+    {
+        var path = _dir.Write("site.yaml", Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, max_series: 50 }\n  - { id: ups1"));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(50, result.Config!.FindDevice("pdu1")!.MaxSeries);
+        Assert.Equal(EdgeTwin.Core.Samples.DeviceSeriesBudget.DefaultMaxSeries, result.Config.FindDevice("ups1")!.MaxSeries);
+        Assert.Contains("max_series: 50", SiteConfigWriter.ToYaml(result.Config), StringComparison.Ordinal);
+        Assert.DoesNotContain("max_series: 2000", SiteConfigWriter.ToYaml(result.Config), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Unreadable_password_file_is_reported_with_its_path()
     {

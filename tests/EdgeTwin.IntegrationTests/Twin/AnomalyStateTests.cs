@@ -172,6 +172,36 @@ public sealed class AnomalyStateTests : IDisposable
     /// hidden by the restart, and series that did not move stay quiet.
     /// </summary>
     [Fact]
+    public async Task Samples_of_series_past_max_series_are_counted_as_uncovered_not_silently_skipped()
+    {
+        // Device caps bound the registry, but the anomaly stage has its own array of max_series: a series past it must
+        // neither index out of range nor vanish without a count.
+        long uncovered = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == AnomalyStage.MeterName && instrument.Name == "edgetwin.twin.anomaly.uncovered")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref uncovered, v));
+        listener.Start();
+        await using var stage = Start(statePath: null, AnomalyConfig.Default with { MaxSeries = 2 });
+        var ids = Enumerable.Range(0, 3).Select(stage.Id).ToArray();
+        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        for (var i = 0; i < 5; i++)
+        {
+            await stage.Anomaly.ProcessAsync(ids.Select(id => new Sample(id, t0 + (i * Minute), 20 + id.Value)).ToArray(), Ct);
+        }
+
+        Assert.Equal(5, stage.Anomaly.SamplesSeen(ids[0]));
+        Assert.Equal(0, stage.Anomaly.SamplesSeen(ids[2]));
+        Assert.Equal(5, Interlocked.Read(ref uncovered));
+        Assert.Single(stage.Logs, l => l.Level == LogLevel.Warning && l.Message.Contains("raise twin.anomaly.max_series", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_change_while_the_agent_was_down_is_reported_after_the_restart_and_nothing_else()
     {
         const int Stop = 3000, Resume = 3060;

@@ -224,7 +224,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                     {
                         tags.Add(new(plan.Table.LabelTag, label));
                     }
-                    series = registry.GetOrAdd(Describe(metric, tags));
+                    // A row past the device's max_series is dropped (the registry counts it and warns) and not
+                    // remembered here either: a table whose indices churn must not grow this map instead.
+                    if (!registry.TryGetOrAdd(Describe(metric, tags), out series))
+                    {
+                        continue;
+                    }
                     _tableSeries[key] = series;
                 }
                 if (!TryAdd(samples, series, metric, vb.Value, at))
