@@ -360,6 +360,33 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_a_forward_clock_step_cleared_an_event_alert_before_its_clear_after()
+    {
+        // clear_after compared wall-clock milliseconds: NTP stepping the clock 5 h forward cleared a critical "thermal
+        // shutdown in 12 min" alert at once (resolved to the NOC, relay off) and the next countdown raised it again.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: thermal-shutdown-soon, type: event, event: prediction, attribute: time_to_shutdown_min, below: 15, clear_above: 20, clear_after: 10m, severity: critical }
+            """);
+        void Predict(double value) => h.Service.Handle(new EdgeEvent(
+            EdgeEventKind.Prediction, "room1/thermal", h.Clock.GetUtcNow(), EventSeverity.Info, "prediction",
+            new Dictionary<string, string> { ["time_to_shutdown_min"] = value.ToString(CultureInfo.InvariantCulture) }));
+
+        Predict(12);
+        var fired = h.Active("thermal-shutdown-soon");
+        Assert.NotNull(fired);
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(fired.Id, h.Active("thermal-shutdown-soon")?.Id);
+
+        // A step back does not hold it past its clear_after either.
+        h.Clock.Step(TimeSpan.FromHours(-7));
+        h.Advance(TimeSpan.FromMinutes(10));
+        Assert.Null(h.Active("thermal-shutdown-soon"));
+    }
+
+    [Fact]
     public async Task Prediction_event_below_a_limit_fires_and_expires_without_new_predictions()
     {
         await using var h = await Harness.StartAsync("""
