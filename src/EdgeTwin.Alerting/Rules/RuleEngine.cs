@@ -601,7 +601,14 @@ public sealed partial class RuleEngine : IDisposable
             _v ??= new double[RateSlots];
             if (_count > 0 && tMs <= _lastMs)
             {
-                return double.NaN; // out of order or repeated timestamp
+                if (tMs >= _lastMs - SampleClock.ToleranceMs)
+                {
+                    return double.NaN; // out of order or repeated timestamp
+                }
+
+                // Far older than the last: the wall clock stepped back (one series' samples come in order). The points
+                // kept are on the old clock; start over rather than drop every sample until the clock catches up.
+                _count = 0;
             }
 
             _lastMs = tMs;

@@ -205,6 +205,52 @@ public sealed class RuleEngineTests
         Assert.Null(h.Active("inlet-rising"));
     }
 
+    [Fact]
+    public async Task Regression_a_backward_clock_step_blinded_rate_rules_for_the_size_of_the_step()
+    {
+        // Each sample older than the last was dropped as out of order: after NTP stepped the clock an hour back, a
+        // rise_per_min rule saw nothing for that hour, however fast the inlet rose.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: inlet-rising, type: rate, match: { role: rack.inlet_temperature }, rise_per_min: 2, clear_rise_per_min: 1, window: 1m }
+            """);
+        var s = h.Series("rack-r01", "inlet", "rack.inlet_temperature");
+        for (var i = 0; i < 7; i++)
+        {
+            h.Feed(s, 22);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        h.Clock.Step(TimeSpan.FromHours(-1));
+        var v = 22.0;
+        for (var i = 0; i < 8 && h.Active("inlet-rising") is null; i++)
+        {
+            v += 0.5;
+            h.Feed(s, v);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.NotNull(h.Active("inlet-rising"));
+
+        // A step forward in a flat stretch is no rise (and no clear of a real one before the window refills).
+        for (var i = 0; i < 8; i++)
+        {
+            h.Feed(s, v);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Null(h.Active("inlet-rising"));
+        h.Clock.Step(TimeSpan.FromHours(5));
+        for (var i = 0; i < 8; i++)
+        {
+            h.Feed(s, v);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Null(h.Active("inlet-rising"));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(10)]
