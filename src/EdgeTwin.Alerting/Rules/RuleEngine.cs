@@ -166,7 +166,7 @@ public sealed partial class RuleEngine : IDisposable
                 instance.EventMessage = edgeEvent.Message;
                 lock (_gate)
                 {
-                    instance.LastEventMs = now.ToUnixTimeMilliseconds();
+                    instance.LastEventMs = MonoMs();
                     if (!_eventInstances.Contains(instance))
                     {
                         _eventInstances.Add(instance);
@@ -206,7 +206,6 @@ public sealed partial class RuleEngine : IDisposable
     public void Tick()
     {
         var now = _time.GetUtcNow();
-        var nowMs = now.ToUnixTimeMilliseconds();
         var monoMs = MonoMs();
         lock (_gate)
         {
@@ -232,7 +231,8 @@ public sealed partial class RuleEngine : IDisposable
 
             foreach (var instance in _eventInstances)
             {
-                if (instance.RawActive && nowMs - instance.LastEventMs >= (long)instance.Rule.After.TotalMilliseconds)
+                // clear_after too: a wall-clock step forward cleared the alert at once (and the next event raised it again).
+                if (instance.RawActive && monoMs - instance.LastEventMs >= (long)instance.Rule.After.TotalMilliseconds)
                 {
                     _manager.SetCondition(instance, false, instance.Value, now);
                 }
@@ -244,7 +244,7 @@ public sealed partial class RuleEngine : IDisposable
 
     public void Dispose() => _registry.SeriesAdded -= OnSeriesAdded;
 
-    /// <summary>The monotonic clock in milliseconds (arbitrary origin), for stuck/missing durations.</summary>
+    /// <summary>The monotonic clock in milliseconds (arbitrary origin), for stuck/missing and clear_after durations.</summary>
     private long MonoMs() => (long)(_time.GetTimestamp() / (double)_time.TimestampFrequency * 1000);
 
     private void Evaluate(Binding b, in Sample s, DateTimeOffset now, long nowMs, long arrival)
@@ -601,7 +601,14 @@ public sealed partial class RuleEngine : IDisposable
             _v ??= new double[RateSlots];
             if (_count > 0 && tMs <= _lastMs)
             {
-                return double.NaN; // out of order or repeated timestamp
+                if (tMs >= _lastMs - SampleClock.ToleranceMs)
+                {
+                    return double.NaN; // out of order or repeated timestamp
+                }
+
+                // Far older than the last: the wall clock stepped back (one series' samples come in order). The points
+                // kept are on the old clock; start over rather than drop every sample until the clock catches up.
+                _count = 0;
             }
 
             _lastMs = tMs;

@@ -43,6 +43,11 @@ public sealed partial class AlertManager : IDisposable
     private readonly Dictionary<(string Rule, string Key), AlertInstance> _instances = [];
     private readonly Dictionary<long, AlertInstance> _byId = [];
     private readonly Dictionary<string, DateTimeOffset> _silences;
+
+    // When each silence set in this run ends, on the monotonic clock: "silence for 1h" lasts an hour however NTP steps
+    // the wall clock meanwhile. A silence restored at start has none and ends at its saved wall-clock time (what the
+    // operator was told, and all that survives a power-off).
+    private readonly Dictionary<string, long> _silenceEnds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<AlertInstance> _pending = [];
     private readonly List<AlertInstance> _flapping = [];
@@ -330,24 +335,40 @@ public sealed partial class AlertManager : IDisposable
 
             foreach (var group in _groups.Values)
             {
-                if (group.Waiting.Count > 0 && now - group.LastSent >= _config.GroupInterval)
+                if (group.Waiting.Count > 0 && GroupDue(group))
                 {
                     Send(group, now);
                 }
             }
 
             List<string>? expired = null;
+            List<(string Rule, DateTimeOffset Until)>? moved = null;
             foreach (var (rule, until) in _silences)
             {
-                if (until <= now)
+                if (!Silenced(rule, now))
                 {
                     (expired ??= []).Add(rule);
                 }
+                else if (_silenceEnds.TryGetValue(rule, out var end) && now + Remaining(end) is var shifted
+                    && (shifted - until).Duration() > SilenceStepTolerance)
+                {
+                    // The wall clock stepped: the end shown and saved moves with it, so `alerts list` and a restart
+                    // agree with the time actually left.
+                    (moved ??= []).Add((rule, shifted));
+                }
+            }
+
+            foreach (var (rule, until) in moved ?? [])
+            {
+                LogSilenceMoved(rule, WireTime.Instant(until), (until - _silences[rule]).ToString("c", CultureInfo.InvariantCulture));
+                _silences[rule] = until;
+                Write(SaveSilence(rule, until));
             }
 
             foreach (var rule in expired ?? [])
             {
                 _silences.Remove(rule);
+                _silenceEnds.Remove(rule);
                 Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
             }
@@ -439,6 +460,7 @@ public sealed partial class AlertManager : IDisposable
             }
 
             _silences[rule] = until;
+            _silenceEnds[rule] = _time.GetTimestamp() + TimestampTicks(until - now);
             var uplink = _uplink.ToWireName();
             var lifted = until <= now;
             var silence = new Dictionary<string, string>(StringComparer.Ordinal) { ["state"] = lifted ? "lifted" : "silenced", ["until"] = WireTime.Instant(until), ["by"] = by };
@@ -448,6 +470,7 @@ public sealed partial class AlertManager : IDisposable
             if (until <= now)
             {
                 _silences.Remove(rule);
+                _silenceEnds.Remove(rule);
                 Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
             }
@@ -851,7 +874,7 @@ public sealed partial class AlertManager : IDisposable
             Notify(a, AlertStatus.Resolved, now, message: a.Announced);
         }
 
-        if (a.Announced && _silences.TryGetValue(a.Rule.Name, out var until) && until > now)
+        if (a.Announced && Silenced(a.Rule.Name, now) && _silences.TryGetValue(a.Rule.Name, out var until))
         {
             // The sinks heard it firing and the silence holds back its clear: saved with the silence, so the catch-up
             // at the silence's end survives a restart (the NOC never heard it resolved).
@@ -887,8 +910,21 @@ public sealed partial class AlertManager : IDisposable
         return false;
     }
 
-    private bool Suppressed(AlertInstance a, DateTimeOffset now) =>
-        _silences.TryGetValue(a.Rule.Name, out var until) && until > now;
+    private bool Suppressed(AlertInstance a, DateTimeOffset now) => Silenced(a.Rule.Name, now);
+
+    /// <summary>A wall-clock step smaller than this does not move a silence's shown end (tick jitter, slewing).</summary>
+    private static readonly TimeSpan SilenceStepTolerance = TimeSpan.FromSeconds(30);
+
+    /// <summary>Whether <paramref name="rule"/> is silenced: by the monotonic end if set in this run, else by the saved wall-clock end.</summary>
+    private bool Silenced(string rule, DateTimeOffset now) => _silenceEnds.TryGetValue(rule, out var end)
+        ? _time.GetTimestamp() < end
+        : _silences.TryGetValue(rule, out var until) && until > now;
+
+    private TimeSpan Remaining(long end) => TimeSpan.FromSeconds((end - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+
+    /// <summary><paramref name="span"/> in timestamp ticks, clamped so a far-off end cannot overflow.</summary>
+    private long TimestampTicks(TimeSpan span) =>
+        (long)(Math.Clamp(span.TotalSeconds, -1e6, 1e8) * _time.TimestampFrequency);
 
     /// <summary>Tells the state sinks of a change, always, and the message sinks when <paramref name="message"/> (and the rule is not silenced).</summary>
     private void Notify(AlertInstance a, AlertStatus status, DateTimeOffset now, bool message = true)
@@ -931,18 +967,25 @@ public sealed partial class AlertManager : IDisposable
 
         group.Waiting.Add(snapshot);
         group.Cause = group.Cause == 0 ? a.CauseTimestamp : group.Cause;
-        if (group.Waiting.Count == 1 && now - group.LastSent >= _config.GroupInterval)
+        if (group.Waiting.Count == 1 && GroupDue(group))
         {
             Send(group, now);
         }
     }
+
+    /// <summary>
+    /// A group's next message may go: group_interval is timed on the monotonic clock (on the wall clock, a step back of an
+    /// hour held the collected alerts that hour, a step forward sent them at once).
+    /// </summary>
+    private bool GroupDue(Group group) =>
+        group.LastSentTimestamp is not { } sent || _time.GetElapsedTime(sent) >= _config.GroupInterval;
 
     private void Send(Group group, DateTimeOffset now)
     {
         var notification = new AlertNotification(group.Key, [.. group.Waiting], now) { CauseTimestamp = group.Cause };
         group.Waiting.Clear();
         group.Cause = 0;
-        group.LastSent = now;
+        group.LastSentTimestamp = _time.GetTimestamp();
         _metrics?.Notification(notification.Alerts.Count);
         Emit(new OutgoingNotification(notification, StateOnly: false));
     }
@@ -1243,7 +1286,8 @@ public sealed partial class AlertManager : IDisposable
 
         public List<AlertSnapshot> Waiting { get; } = [];
 
-        public DateTimeOffset LastSent { get; set; } = DateTimeOffset.MinValue;
+        /// <summary>When its last message went (monotonic timestamp); null: none yet.</summary>
+        public long? LastSentTimestamp { get; set; }
 
         public long Cause { get; set; }
     }
@@ -1259,6 +1303,9 @@ public sealed partial class AlertManager : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert {Rule} {Key} is flapping (more than {Max} changes in {Window}); changes are not notified until it settles")]
     private partial void LogFlapping(string rule, string key, int max, string window);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the wall clock stepped by {Step}: the silence of rule {Rule} keeps the time it has left and now ends {Until}")]
+    private partial void LogSilenceMoved(string rule, string until, string step);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} stopped flapping")]
     private partial void LogFlappingEnded(string rule, string key);

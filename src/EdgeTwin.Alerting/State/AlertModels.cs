@@ -216,7 +216,7 @@ internal sealed class AlertInstance
         ChangeCount = times.Count - skip;
     }
 
-    /// <summary>Event rules: when the last matching event arrived (unix ms).</summary>
+    /// <summary>Event rules: when the last matching event arrived (monotonic ms, see RuleEngine.MonoMs), for clear_after.</summary>
     public long LastEventMs { get; set; }
 
     /// <summary>Arrival of the sample that changed the condition (Stopwatch ticks), for latency figures.</summary>

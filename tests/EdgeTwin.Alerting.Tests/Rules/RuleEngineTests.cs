@@ -205,6 +205,52 @@ public sealed class RuleEngineTests
         Assert.Null(h.Active("inlet-rising"));
     }
 
+    [Fact]
+    public async Task Regression_a_backward_clock_step_blinded_rate_rules_for_the_size_of_the_step()
+    {
+        // Each sample older than the last was dropped as out of order: after NTP stepped the clock an hour back, a
+        // rise_per_min rule saw nothing for that hour, however fast the inlet rose.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: inlet-rising, type: rate, match: { role: rack.inlet_temperature }, rise_per_min: 2, clear_rise_per_min: 1, window: 1m }
+            """);
+        var s = h.Series("rack-r01", "inlet", "rack.inlet_temperature");
+        for (var i = 0; i < 7; i++)
+        {
+            h.Feed(s, 22);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        h.Clock.Step(TimeSpan.FromHours(-1));
+        var v = 22.0;
+        for (var i = 0; i < 8 && h.Active("inlet-rising") is null; i++)
+        {
+            v += 0.5;
+            h.Feed(s, v);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.NotNull(h.Active("inlet-rising"));
+
+        // A step forward in a flat stretch is no rise (and no clear of a real one before the window refills).
+        for (var i = 0; i < 8; i++)
+        {
+            h.Feed(s, v);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Null(h.Active("inlet-rising"));
+        h.Clock.Step(TimeSpan.FromHours(5));
+        for (var i = 0; i < 8; i++)
+        {
+            h.Feed(s, v);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Null(h.Active("inlet-rising"));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(10)]
@@ -357,6 +403,33 @@ public sealed class RuleEngineTests
         Assert.Single(h.Manager.Active());
         h.Service.Handle(new EdgeEvent(EdgeEventKind.DeviceUp, "pdu-r01", h.Time.GetUtcNow(), EventSeverity.Info, "up"));
         Assert.Null(h.Active("device-down"));
+    }
+
+    [Fact]
+    public async Task Regression_a_forward_clock_step_cleared_an_event_alert_before_its_clear_after()
+    {
+        // clear_after compared wall-clock milliseconds: NTP stepping the clock 5 h forward cleared a critical "thermal
+        // shutdown in 12 min" alert at once (resolved to the NOC, relay off) and the next countdown raised it again.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: thermal-shutdown-soon, type: event, event: prediction, attribute: time_to_shutdown_min, below: 15, clear_above: 20, clear_after: 10m, severity: critical }
+            """);
+        void Predict(double value) => h.Service.Handle(new EdgeEvent(
+            EdgeEventKind.Prediction, "room1/thermal", h.Clock.GetUtcNow(), EventSeverity.Info, "prediction",
+            new Dictionary<string, string> { ["time_to_shutdown_min"] = value.ToString(CultureInfo.InvariantCulture) }));
+
+        Predict(12);
+        var fired = h.Active("thermal-shutdown-soon");
+        Assert.NotNull(fired);
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(fired.Id, h.Active("thermal-shutdown-soon")?.Id);
+
+        // A step back does not hold it past its clear_after either.
+        h.Clock.Step(TimeSpan.FromHours(-7));
+        h.Advance(TimeSpan.FromMinutes(10));
+        Assert.Null(h.Active("thermal-shutdown-soon"));
     }
 
     [Fact]

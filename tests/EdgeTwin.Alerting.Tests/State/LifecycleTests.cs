@@ -161,6 +161,49 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task Regression_a_forward_clock_step_ended_a_silence_at_once()
+    {
+        // The silence's end was a wall-clock instant compared with the wall clock: a gateway without RTC whose clock NTP
+        // stepped 5 h forward ended "silence for 1h" at once, and the NOC got the muted alert during the maintenance.
+        await using var h = await Harness.StartAsync(Rules);
+        Assert.Equal(ControlResult.Done, h.Manager.Silence("inlet-hot", h.Clock.GetUtcNow().AddHours(1)));
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 31);
+        Assert.Equal(AlertState.Firing, h.StateOf("inlet-hot"));
+
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Advance(TimeSpan.FromSeconds(2));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Empty(h.Sink.All);
+        // Still silenced for the 59:58 it has left, and the end shown and saved moved with the step.
+        var until = Assert.Contains("inlet-hot", h.Manager.Silences());
+        Assert.InRange(until - h.Clock.GetUtcNow(), TimeSpan.FromMinutes(59.9), TimeSpan.FromMinutes(60));
+
+        h.Advance(TimeSpan.FromMinutes(59));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Empty(h.Sink.All);
+        h.Advance(TimeSpan.FromMinutes(1));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Rule == "inlet-hot" && a.Status == AlertStatus.Firing), "notification after the silence");
+    }
+
+    [Fact]
+    public async Task Regression_a_forward_clock_step_before_a_restart_ended_the_silence_at_the_restart()
+    {
+        // The saved end is moved with the step, so a restart after it still has the remaining time.
+        var h = await Harness.StartAsync(Rules);
+        h.Manager.Silence("pdu-hot", h.Clock.GetUtcNow().AddHours(1));
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Advance(TimeSpan.FromSeconds(2));
+        var stepped = h.Clock.GetUtcNow();
+        await h.StopKeepingStateAsync();
+
+        // The next run boots with the stepped clock (NTP set it; a real RTC-less box saves it on shutdown).
+        await using var h2 = await Harness.StartAsync(Rules, h.Dir, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(stepped));
+        var until = Assert.Contains("pdu-hot", h2.Manager.Silences());
+        Assert.InRange(until - h2.Clock.GetUtcNow(), TimeSpan.FromMinutes(59.9), TimeSpan.FromMinutes(60));
+    }
+
+    [Fact]
     public async Task Silence_survives_a_restart()
     {
         var h = await Harness.StartAsync(Rules);
@@ -193,6 +236,29 @@ public sealed class LifecycleTests
         h.Advance(TimeSpan.FromSeconds(30));
         await Task.Delay(100, TestContext.Current.CancellationToken);
         Assert.Equal(2, h.Sink.Got.Count);
+    }
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_held_a_groups_waiting_messages_for_the_size_of_the_step()
+    {
+        // group_interval compared wall-clock instants: after NTP stepped the clock an hour back, the alerts collected
+        // behind a group's first message waited that hour; a step forward sent them at once, batching nothing.
+        await using var h = await Harness.StartAsync(Rules);
+        h.Feed(h.Series("rack-r01", "inlet"), 35);
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 1, "first message");
+        h.Clock.Step(TimeSpan.FromHours(-1));
+        h.Feed(h.Series("rack-r02", "inlet"), 35);
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 2, "the collected message one group_interval later");
+
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Feed(h.Series("rack-r01", "inlet"), 20);
+        h.Feed(h.Series("rack-r02", "inlet"), 20);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(2, h.Sink.Got.Count);
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.Got.Count == 3, "both clears in one message");
+        Assert.Equal(2, h.Sink.Got[2].Alerts.Count);
     }
 
     [Fact]
