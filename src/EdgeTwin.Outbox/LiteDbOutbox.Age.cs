@@ -20,6 +20,10 @@ namespace EdgeTwin.Outbox;
 public sealed partial class LiteDbOutbox
 {
     private readonly List<AcceptMark> _acceptMarks = [];
+    // The acceptance marks again, pruned only as entries leave (acknowledged or dropped), not at max_age: events are held
+    // past max_age, and the oldest_age gauge needs to know how long they have waited. Read by the metrics thread.
+    private readonly List<AcceptMark> _heldMarks = [];
+    private readonly Lock _heldLock = new();
     private long _runFirstSequence = long.MaxValue;
     private long _openedTimestamp;
     private long _openedWallMs;
@@ -35,11 +39,15 @@ public sealed partial class LiteDbOutbox
     /// <summary>Called when the store is opened: entries held now are from earlier runs; read the wall clock once for them.</summary>
     private void StartAgeClock(long lastSequence)
     {
-        _runFirstSequence = lastSequence + 1;
-        _expiredBelow = _runFirstSequence;
-        _openedTimestamp = _time.GetTimestamp();
-        _openedWallMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _acceptMarks.Clear();
+        lock (_heldLock)
+        {
+            _runFirstSequence = lastSequence + 1;
+            _expiredBelow = _runFirstSequence;
+            _openedTimestamp = _time.GetTimestamp();
+            _openedWallMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            _heldMarks.Clear();
+        }
     }
 
     /// <summary>After a reopen: a file recreated under the running agent starts its sequences elsewhere; restart the marks then.</summary>
@@ -67,6 +75,55 @@ public sealed partial class LiteDbOutbox
         }
 
         _acceptMarks.Add(new AcceptMark(firstSequence, now, now));
+        lock (_heldLock)
+        {
+            _heldMarks.Add(new AcceptMark(firstSequence, now, now));
+        }
+    }
+
+    /// <summary>
+    /// How long the oldest entry held has waited, judged as max_age judges it: an entry of this run by the monotonic time
+    /// since its batch's mark was set (at most one mark span more than the truth; its own stamp when that agrees), an entry of an earlier run by the time
+    /// it describes against the wall clock read at open. Regression: the edgetwin.outbox.oldest_age gauge compared the
+    /// oldest entry's stamp with the wall clock of the moment, so after NTP stepped a gateway's clock 5 h forward it read
+    /// 5 h more than the entries had waited, and a dashboard alert on it fired for a backlog of a few seconds.
+    /// </summary>
+    internal TimeSpan? OldestHeld()
+    {
+        long first, depth, oldestTimestamp;
+        lock (_stateLock)
+        {
+            (first, depth, oldestTimestamp) = (_published.First, _published.Depth, _published.OldestTimestamp);
+        }
+
+        if (depth == 0)
+        {
+            return null;
+        }
+
+        var now = _time.GetTimestamp();
+        lock (_heldLock)
+        {
+            // Marks of batches wholly gone: the next mark starts at or below the oldest entry held.
+            var gone = 0;
+            while (gone + 1 < _heldMarks.Count && _heldMarks[gone + 1].FirstSequence <= first)
+            {
+                gone++;
+            }
+
+            _heldMarks.RemoveRange(0, gone);
+            if (first >= _runFirstSequence && _heldMarks.Count > 0 && _heldMarks[0].FirstSequence <= first)
+            {
+                // The mark is up to a mark span older than the entry; the entry's own stamp is exact while the wall clock
+                // has not stepped since (then it lies within that span below the mark's age), so it is taken then.
+                var markAge = _time.GetElapsedTime(_heldMarks[0].FirstTimestamp, now);
+                var stampAge = _time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(oldestTimestamp);
+                return stampAge <= markAge && stampAge >= markAge - MarkSpan - TimeSpan.FromSeconds(1) ? stampAge : markAge;
+            }
+
+            var wallNowMs = _openedWallMs + (long)_time.GetElapsedTime(_openedTimestamp, now).TotalMilliseconds;
+            return TimeSpan.FromMilliseconds(Math.Max(0, wallNowMs - oldestTimestamp));
+        }
     }
 
     /// <summary>Drops droppable entries held longer than max_age (see the type's summary for how age is judged).</summary>

@@ -33,7 +33,7 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxS
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        _metrics = new OutboxMetrics(meterFactory, System.IO.Path.GetFileName(options.Path), GetStats, _time);
+        _metrics = new OutboxMetrics(meterFactory, System.IO.Path.GetFileName(options.Path), GetStats, OldestHeld);
         _writer = new Thread(WriterMain) { IsBackground = true, Name = "edgetwin-outbox-writer" };
     }
 

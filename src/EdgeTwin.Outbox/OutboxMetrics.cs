@@ -18,7 +18,7 @@ internal sealed class OutboxMetrics : IDisposable
     private readonly Counter<long> _blobBytes;
     private readonly Histogram<double> _commitMs;
 
-    public OutboxMetrics(IMeterFactory? meterFactory, string name, Func<OutboxStats> stats, TimeProvider time)
+    public OutboxMetrics(IMeterFactory? meterFactory, string name, Func<OutboxStats> stats, Func<TimeSpan?> oldestHeld)
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _tag = new("outbox", name);
@@ -32,9 +32,9 @@ internal sealed class OutboxMetrics : IDisposable
         _meter.CreateObservableGauge("edgetwin.outbox.bytes", () => new Measurement<long>(stats().Bytes, _tag), "By", "Size of the outbox files.");
         _meter.CreateObservableGauge(
             "edgetwin.outbox.oldest_age",
-            () => new Measurement<double>(stats().OldestAge(time.GetUtcNow())?.TotalSeconds ?? 0, _tag),
+            () => new Measurement<double>(oldestHeld()?.TotalSeconds ?? 0, _tag),
             "s",
-            "Age of the oldest entry held.");
+            "How long the oldest entry held has waited (monotonic for entries of this run, so a wall-clock step does not move it).");
     }
 
     public void Appended(long n) => _appended.Add(n, _tag);

@@ -506,6 +506,54 @@ public sealed class LiteDbOutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_the_oldest_age_gauge_jumped_by_a_forward_ntp_step_though_nothing_had_waited_longer()
+    {
+        // A gateway without RTC boots 5 h behind; the uplink is down for 40 s, then NTP steps the clock 5 h forward. The
+        // gauge compared the oldest entry's stamp with the wall clock of the moment and read 5 h: a dashboard alert on a
+        // backlog of 40 s.
+        var clock = new SteppableClock(_time, TimeSpan.FromHours(-5));
+        // max_age 20 min: acceptance marks 1.2 s apart at most, so each append below has its own.
+        var options = new LiteDbOutboxOptions { Path = DbPath, MaxAge = TimeSpan.FromMinutes(20), Identity = UplinkBodiesTests.Gw };
+        using var oldestAge = new MetricCollector<double>(_meters, OutboxMetrics.MeterName, "edgetwin.outbox.oldest_age");
+        double Gauge()
+        {
+            oldestAge.RecordObservableInstruments();
+            return oldestAge.GetMeasurementSnapshot().Last(m => Equals(m.Tags["outbox"], "specific.db")).Value;
+        }
+
+        await using (var outbox = await LiteDbOutbox.OpenAsync(options, null, _meters, clock, Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            Assert.Equal(0, Gauge());
+            for (var i = 0; i < 4; i++)
+            {
+                await outbox.AppendAsync([Summary(clock.GetUtcNow().ToUnixTimeMilliseconds(), n: i)], Ct);
+                _time.Advance(TimeSpan.FromSeconds(10));
+            }
+
+            Assert.Equal(40, Gauge());
+            clock.Step(TimeSpan.FromHours(5));
+            Assert.InRange(Gauge(), 40, 41);
+
+            // The oldest two delivered: the gauge follows the oldest still held (sequences of a new file start from its clock).
+            var first = outbox.GetStats().FirstSequence;
+            await outbox.AcknowledgeAsync("mqtt", first + 1, Ct);
+            Assert.InRange(Gauge(), 20, 21);
+            await outbox.AcknowledgeAsync("mqtt", first + 3, Ct);
+            Assert.Equal(0, Gauge());
+            await outbox.AppendAsync([Summary(clock.GetUtcNow().ToUnixTimeMilliseconds(), n: 9)], Ct);
+            _time.Advance(TimeSpan.FromSeconds(30));
+            Assert.InRange(Gauge(), 30, 31);
+        }
+
+        // Entries of an earlier run: by the time they describe against the wall clock read at open (all there is).
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await using var reopened = await LiteDbOutbox.OpenAsync(options, null, _meters, clock, Ct);
+        clock.Step(TimeSpan.FromHours(1));
+        Assert.Equal(TimeSpan.FromSeconds(90), reopened.OldestHeld()); // (the first instance's gauge is still on the meter)
+    }
+
+    [Fact]
     public async Task Counters_survive_a_reopen_and_a_removed_uplink_no_longer_holds_entries_back()
     {
         await using (var outbox = await OpenAsync())
