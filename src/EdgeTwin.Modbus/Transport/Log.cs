@@ -8,6 +8,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Modbus connected to {Endpoint}")]
     public static partial void Connected(ILogger logger, string endpoint);
 
+    [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "Modbus reconnected to {Endpoint} (the last connection ended as expected: {Why})")]
+    public static partial void Reconnected(ILogger logger, string endpoint, string why);
+
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} failed; next attempt in {Backoff}: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endpoint, string backoff, string reason);
 

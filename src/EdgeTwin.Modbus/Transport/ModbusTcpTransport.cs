@@ -280,6 +280,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         {
             reason = "closed by peer";
             peerClosed = true;
+            _link.EndedQuietly("closed by the device");
         }
         catch (ModbusProtocolException ex)
         {
@@ -289,6 +290,8 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             {
                 // A device that appends junk to every answer did so on every poll: a Warning per poll buried the log.
                 junkReset = true;
+                // Before FailAll: a request failed there is sent again at once, and its reconnect must see this.
+                _link.EndedQuietly("reset after junk behind an answer");
                 ReportJunk(unit, ex.Message);
             }
             else if (headerRead && _pending.TryRemove(header.TransactionId, out var misframed))

@@ -16,6 +16,7 @@ internal sealed class TransportLink
     private readonly ReconnectBackoff _backoff;
     private readonly bool _logDrops;
     private TransportConnection? _connection;
+    private string? _quietEnd;
 
     /// <param name="logDrops">Log <c>connection lost</c> when a request drops the connection (TCP does; RTU has not so far).</param>
     public TransportLink(string endpoint, TimeSpan backoffMin, TimeSpan backoffMax, ILogger logger, TimeProvider? time, bool logDrops)
@@ -51,6 +52,7 @@ internal sealed class TransportLink
     public ModbusCommunicationException OpenFailed(string what, Exception ex)
     {
         _backoff.Failure();
+        Volatile.Write(ref _quietEnd, null); // warned about: the connect that ends it is news
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "failed"));
         // A refused connection or a missing port is expected on site and retried: one line each time, the stack
         // trace only at Debug (it says nothing about the device, and five of them in 30 s buried the log).
@@ -64,18 +66,32 @@ internal sealed class TransportLink
     {
         _backoff.Success();
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "ok"));
-        Log.Connected(_logger, Endpoint);
+        // After a close that was only logged at Debug (a gateway that closes after each answer, a reset for junk) the
+        // reconnect is routine too: an Information line per poll buried the log as the Warnings did before.
+        if (Interlocked.Exchange(ref _quietEnd, null) is { } why)
+        {
+            Log.Reconnected(_logger, Endpoint, why);
+        }
+        else
+        {
+            Log.Connected(_logger, Endpoint);
+        }
+
         var connection = new TransportConnection(stream);
         connection.Reader = Task.Run(() => readLoop(connection), CancellationToken.None);
         _connection = connection;
         return connection;
     }
 
+    /// <summary>The connection ended in a way that is routine for this device (logged at Debug); its reconnect is logged at Debug too.</summary>
+    public void EndedQuietly(string why) => Volatile.Write(ref _quietEnd, why);
+
     /// <summary>Logs the loss of <paramref name="connection"/> unless it was closed on purpose (drop or dispose).</summary>
     public void ReaderEnded(TransportConnection connection, string reason)
     {
         if (!connection.Lifetime.IsCancellationRequested)
         {
+            Volatile.Write(ref _quietEnd, null);
             Log.ConnectionLost(_logger, Endpoint, reason);
         }
     }
@@ -91,6 +107,7 @@ internal sealed class TransportLink
 
         if (_logDrops)
         {
+            Volatile.Write(ref _quietEnd, null);
             Log.ConnectionLost(_logger, Endpoint, reason);
         }
 
