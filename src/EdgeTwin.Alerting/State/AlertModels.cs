@@ -127,6 +127,9 @@ internal sealed class FlapClock
     private readonly long _startTimestamp;
     private readonly long _startWallMs;
 
+    // The wall clock less the monotonic time since start, as last checked: it moves only when the wall clock steps.
+    private long _offsetMs;
+
     public FlapClock(TimeProvider time)
     {
         _time = time;
@@ -134,9 +137,6 @@ internal sealed class FlapClock
         _startWallMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         _offsetMs = _startWallMs;
     }
-
-    // The wall clock less the monotonic time since start, as last checked: it moves only when the wall clock steps.
-    private long _offsetMs;
 
     /// <summary>
     /// Whether the wall clock stepped by more than <paramref name="tolerance"/> since the last call (or start): the
@@ -154,8 +154,12 @@ internal sealed class FlapClock
         return true;
     }
 
-    /// <summary>A time saved by an earlier run (unix ms) as a monotonic timestamp of this run.</summary>
-    public long FromSaved(long wallMs) => _startTimestamp + Ticks((wallMs - _startWallMs) / 1000.0);
+    /// <summary>
+    /// A time saved by an earlier run (unix ms) as a monotonic timestamp of this run. One after the start's wall clock
+    /// (the box booted with a clock behind, before NTP) counts as at start: the guard then holds one flap window at most,
+    /// not until the clock catches up.
+    /// </summary>
+    public long FromSaved(long wallMs) => _startTimestamp + Ticks(Math.Min(wallMs - _startWallMs, 0) / 1000.0);
 
     /// <summary>A monotonic timestamp of this run as the wall-clock time (unix ms) to save.</summary>
     public long ToSaved(long timestamp) =>

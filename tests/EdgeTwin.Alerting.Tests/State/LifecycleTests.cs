@@ -381,6 +381,28 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task A_flapping_alert_restored_under_a_boot_clock_behind_its_changes_stays_muted_one_flap_window_at_most()
+    {
+        // An RTC-less box can boot with a clock far behind the saved change times (before NTP): they count as "at
+        // start", so the guard holds one flap window, not the year until the clock would catch up.
+        var h = await Harness.StartAsync(Ungrouped);
+        await FlapAsync(h);
+        await Wait.UntilAsync(() => h.Manager.PendingWrites == 0, "the change times committed");
+        var behind = h.Clock.GetUtcNow().AddDays(-365);
+        await h.StopKeepingStateAsync();
+
+        await using var h2 = await Harness.StartAsync(Ungrouped, h.Dir, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(behind));
+        h2.Advance(TimeSpan.FromMinutes(4.9));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.True(h2.Active("inlet-hot")!.Flapping);
+        Assert.Empty(h2.Sink.All);
+
+        h2.Advance(TimeSpan.FromSeconds(7));
+        await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Rule == "inlet-hot" && a.Status == AlertStatus.Firing), "firing one flap window after the start");
+        Assert.False(h2.Active("inlet-hot")!.Flapping);
+    }
+
+    [Fact]
     public async Task History_keeps_every_change_in_order()
     {
         await using var h = await Harness.StartAsync(Rules);
