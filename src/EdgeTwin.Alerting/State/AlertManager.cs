@@ -51,6 +51,7 @@ public sealed partial class AlertManager : IDisposable
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<AlertInstance> _pending = [];
     private readonly List<AlertInstance> _flapping = [];
+    private readonly FlapClock _flapClock;
     private readonly List<StoredAlert> _restored;
     private readonly AlertingMetrics? _metrics;
     private readonly Lock _dispatchGate = new();
@@ -68,6 +69,7 @@ public sealed partial class AlertManager : IDisposable
         _config = config;
         _site = site ?? new SiteIndex(null);
         _time = time ?? TimeProvider.System;
+        _flapClock = new FlapClock(_time);
         _logger = logger ?? NullLogger.Instance;
         _metrics = metrics;
         _rules = config.Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
@@ -237,7 +239,7 @@ public sealed partial class AlertManager : IDisposable
             {
                 if (a.HasPeak && a.State is (AlertState.Pending or AlertState.Firing) && !a.Peak.Equals(a.SavedPeak))
                 {
-                    Write(AlertStore.Save(a));
+                    Write(AlertStore.Save(a, _flapClock));
                 }
             }
 
@@ -316,20 +318,27 @@ public sealed partial class AlertManager : IDisposable
                 }
             }
 
+            // The wall clock stepped: the change times of the alerts still muted are saved again in its terms, so a
+            // restart after the step keeps the flap window they have left (released ones were just saved).
+            var resave = _flapping.Count > 0 && _flapClock.Stepped(SilenceStepTolerance);
             for (var i = _flapping.Count - 1; i >= 0; i--)
             {
                 var a = _flapping[i];
-                var last = a.ChangeCount == 0 ? 0 : a.Changes[(a.ChangeCount - 1) % a.Changes.Length];
-                if (now.ToUnixTimeMilliseconds() - last >= (long)_config.FlapWindow.TotalMilliseconds)
+                // On the monotonic clock: a wall-clock step neither releases it at once nor keeps it muted longer.
+                if (a.LastChange is not { } last || _time.GetElapsedTime(last) >= _config.FlapWindow)
                 {
                     _flapping.RemoveAt(i);
                     a.Flapping = false;
                     LogFlappingEnded(a.Rule.Name, a.Key);
                     // Saved, so a restart does not bring the guard back. State sinks get the settled state in any
                     // case; message sinks only what they have not heard yet.
-                    Write(AlertStore.Save(a));
+                    Write(AlertStore.Save(a, _flapClock));
                     var firing = a.State == AlertState.Firing;
                     Notify(a, firing ? AlertStatus.Firing : AlertStatus.Resolved, now, message: firing != a.Announced);
+                }
+                else if (resave)
+                {
+                    Write(AlertStore.Save(a, _flapClock));
                 }
             }
 
@@ -413,7 +422,7 @@ public sealed partial class AlertManager : IDisposable
             }
 
             a.AckedAt = now;
-            Write(AlertStore.Save(a));
+            Write(AlertStore.Save(a, _flapClock));
 
             // The centre hears of it like of a raise (it never learned who acknowledged what during an outage, audit finding 9).
             var uplink = _uplink.ToWireName();
@@ -551,7 +560,7 @@ public sealed partial class AlertManager : IDisposable
                 if (s.Status == AlertStatus.Firing && _byId.TryGetValue(s.Id, out var a) && a.State == AlertState.Firing && a.FiredAt == s.FiredAt && !a.NotifiedFiring)
                 {
                     a.NotifiedFiring = true;
-                    Write(AlertStore.Save(a));
+                    Write(AlertStore.Save(a, _flapClock));
                 }
             }
 
@@ -658,7 +667,7 @@ public sealed partial class AlertManager : IDisposable
                 }
 
                 var seq = Append(new AlertHistoryEntry(0, s.Id, s.Rule, s.Key, "cleared (rule removed)", EventSeverity.Info, s.Value, now, "online"), EdgeEventKind.AlertCleared, removed, $"{s.Rule} {s.Key}: rule removed");
-                Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt, Device = s.Device, Series = s.Series, Metric = s.Metric }));
+                Write(AlertStore.Save(new AlertInstance(s.Id, new AlertRule { Name = s.Rule, Kind = RuleKind.Threshold }, s.Key, new Dictionary<string, string>(), "", 1) { State = AlertState.Resolved, ResolvedAt = now, FiredAt = s.FiredAt, Device = s.Device, Series = s.Series, Metric = s.Metric }, _flapClock));
                 Emit(new OutgoingEvent(AlertEvent(EdgeEventKind.AlertCleared, s.Rule, now, EventSeverity.Info, $"{s.Rule} {s.Key}: rule removed", removed), seq));
                 continue;
             }
@@ -694,7 +703,7 @@ public sealed partial class AlertManager : IDisposable
                 Metric = s.Metric,
             };
             a.Peak = a.HasPeak ? s.Peak ?? (firing ? s.Value : double.NaN) : double.NaN;
-            a.RestoreChanges(s.Changes ?? []);
+            a.RestoreChanges(s.Changes ?? [], _flapClock);
             Add(a);
             if (a.Flapping)
             {
@@ -837,7 +846,7 @@ public sealed partial class AlertManager : IDisposable
         a.NotifiedFiring = false;
         a.Announced = false;
         var flapping = RecordChange(a, now);
-        Write(AlertStore.Save(a));
+        Write(AlertStore.Save(a, _flapClock));
         var uplink = _uplink.ToWireName();
         var summary = a.Summary;
         var attributes = Facts(a, Attributes(a.Id, a.Rule.Name, a.Key, "firing", a.Value, now, now, uplink, a.Labels, a.Peak));
@@ -858,7 +867,7 @@ public sealed partial class AlertManager : IDisposable
         a.State = AlertState.Resolved;
         a.ResolvedAt = now;
         var flapping = RecordChange(a, now);
-        Write(AlertStore.Save(a));
+        Write(AlertStore.Save(a, _flapClock));
         var uplink = _uplink.ToWireName();
 
         // The default text of a resolved alert already says it is back; a user template reads the same either way.
@@ -885,8 +894,8 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>Records a raise/clear; true when the alert is (now) flapping and this change must not be notified.</summary>
     private bool RecordChange(AlertInstance a, DateTimeOffset now)
     {
-        var ms = now.ToUnixTimeMilliseconds();
-        a.Changes[a.ChangeCount % a.Changes.Length] = ms;
+        var timestamp = _time.GetTimestamp();
+        a.Changes[a.ChangeCount % a.Changes.Length] = timestamp;
         a.ChangeCount++;
         if (a.Flapping)
         {
@@ -896,7 +905,7 @@ public sealed partial class AlertManager : IDisposable
         if (a.ChangeCount > _config.FlapMaxChanges)
         {
             var oldest = a.Changes[(a.ChangeCount - a.Changes.Length) % a.Changes.Length];
-            if (ms - oldest < (long)_config.FlapWindow.TotalMilliseconds)
+            if (_time.GetElapsedTime(oldest, timestamp) < _config.FlapWindow)
             {
                 a.Flapping = true;
                 _flapping.Add(a);
@@ -912,7 +921,7 @@ public sealed partial class AlertManager : IDisposable
 
     private bool Suppressed(AlertInstance a, DateTimeOffset now) => Silenced(a.Rule.Name, now);
 
-    /// <summary>A wall-clock step smaller than this does not move a silence's shown end (tick jitter, slewing).</summary>
+    /// <summary>A wall-clock step smaller than this does not move a silence's shown end nor re-save flap times (tick jitter, slewing).</summary>
     private static readonly TimeSpan SilenceStepTolerance = TimeSpan.FromSeconds(30);
 
     /// <summary>Whether <paramref name="rule"/> is silenced: by the monotonic end if set in this run, else by the saved wall-clock end.</summary>

@@ -111,6 +111,63 @@ public sealed class AlertNotification(string group, IReadOnlyList<AlertSnapshot>
 /// <summary>One line of the alert history (raised, cleared, acknowledged, silenced), kept in the store in order.</summary>
 public sealed record AlertHistoryEntry(long Seq, long AlertId, string Rule, string Key, string Change, EventSeverity Severity, double Value, DateTimeOffset Time, string Uplink);
 
+/// <summary>
+/// The flapping guard's clock. Change times of this run are monotonic timestamps; they are saved as wall-clock times
+/// (what survives a power-off) read as "the wall clock now, less the time since on the monotonic clock", so a save after
+/// a step is in the stepped clock's terms and a restart after it keeps the window. Times saved by an earlier run are
+/// converted once, against the wall clock read at start (advanced on the monotonic clock since), as the outbox ages the
+/// entries of earlier runs.
+/// </summary>
+internal sealed class FlapClock
+{
+    // Beyond ±30 years a saved time is nonsense anyway (a clock reset to 1970); the clamp keeps ticks from overflowing.
+    private const double MaxSeconds = 1e9;
+
+    private readonly TimeProvider _time;
+    private readonly long _startTimestamp;
+    private readonly long _startWallMs;
+
+    // The wall clock less the monotonic time since start, as last checked: it moves only when the wall clock steps.
+    private long _offsetMs;
+
+    public FlapClock(TimeProvider time)
+    {
+        _time = time;
+        _startTimestamp = time.GetTimestamp();
+        _startWallMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        _offsetMs = _startWallMs;
+    }
+
+    /// <summary>
+    /// Whether the wall clock stepped by more than <paramref name="tolerance"/> since the last call (or start): the
+    /// saved change times are then in the old clock's terms and should be saved again.
+    /// </summary>
+    public bool Stepped(TimeSpan tolerance)
+    {
+        var offset = _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_time.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+        if (Math.Abs(offset - _offsetMs) <= (long)tolerance.TotalMilliseconds)
+        {
+            return false;
+        }
+
+        _offsetMs = offset;
+        return true;
+    }
+
+    /// <summary>
+    /// A time saved by an earlier run (unix ms) as a monotonic timestamp of this run. One after the start's wall clock
+    /// (the box booted with a clock behind, before NTP) counts as at start: the guard then holds one flap window at most,
+    /// not until the clock catches up.
+    /// </summary>
+    public long FromSaved(long wallMs) => _startTimestamp + Ticks(Math.Min(wallMs - _startWallMs, 0) / 1000.0);
+
+    /// <summary>A monotonic timestamp of this run as the wall-clock time (unix ms) to save.</summary>
+    public long ToSaved(long timestamp) =>
+        _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_time.GetElapsedTime(timestamp).TotalMilliseconds;
+
+    private long Ticks(double seconds) => (long)(Math.Clamp(seconds, -MaxSeconds, MaxSeconds) * _time.TimestampFrequency);
+}
+
 /// <summary>A live alert: lifecycle, hysteresis state and flapping record. Guarded by the manager's lock.</summary>
 internal sealed class AlertInstance
 {
@@ -189,28 +246,34 @@ internal sealed class AlertInstance
     /// <summary>Why, when the source says so (the uplink check's reason, the scheduler's cause of a device down); shown in the default summary.</summary>
     public string? Detail { get; set; }
 
-    /// <summary>Ring of the last raise/clear times (unix ms), for the flapping guard.</summary>
+    /// <summary>
+    /// Ring of the last raise/clear times, for the flapping guard: monotonic timestamps (<see cref="TimeProvider.GetTimestamp"/>),
+    /// so a wall-clock step neither ends nor extends the flap window. Saved as wall-clock times through <see cref="FlapClock"/>.
+    /// </summary>
     public long[] Changes { get; }
 
     public int ChangeCount { get; set; }
 
-    /// <summary>The raise/clear times the ring still holds, oldest first (what the store keeps of the flapping guard).</summary>
-    public IEnumerable<long> RecentChanges()
+    /// <summary>The last raise/clear time (a monotonic timestamp), or null before the first.</summary>
+    public long? LastChange => ChangeCount == 0 ? null : Changes[(ChangeCount - 1) % Changes.Length];
+
+    /// <summary>The raise/clear times the ring still holds, oldest first, as wall-clock unix ms (what the store keeps of the flapping guard).</summary>
+    public IEnumerable<long> RecentChanges(FlapClock clock)
     {
         var count = Math.Min(ChangeCount, Changes.Length);
         for (var i = ChangeCount - count; i < ChangeCount; i++)
         {
-            yield return Changes[i % Changes.Length];
+            yield return clock.ToSaved(Changes[i % Changes.Length]);
         }
     }
 
-    /// <summary>Refills the ring from stored times (oldest first); keeps the newest ones if the ring is smaller now.</summary>
-    public void RestoreChanges(IReadOnlyList<long> times)
+    /// <summary>Refills the ring from stored wall-clock times (oldest first); keeps the newest ones if the ring is smaller now.</summary>
+    public void RestoreChanges(IReadOnlyList<long> times, FlapClock clock)
     {
         var skip = Math.Max(0, times.Count - Changes.Length);
         for (var i = skip; i < times.Count; i++)
         {
-            Changes[i - skip] = times[i];
+            Changes[i - skip] = clock.FromSaved(times[i]);
         }
 
         ChangeCount = times.Count - skip;

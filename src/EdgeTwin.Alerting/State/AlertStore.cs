@@ -307,13 +307,13 @@ internal sealed partial class AlertStore : IDisposable
     public Dictionary<string, DateTimeOffset> LoadSilences() =>
         _lite.Silences.FindAll().ToDictionary(d => d["_id"].AsString, d => Time(d["until"])!.Value, StringComparer.Ordinal);
 
-    public static StoreWrite Save(AlertInstance a)
+    public static StoreWrite Save(AlertInstance a, FlapClock clock)
     {
         a.SavedPeak = a.Peak;
-        return SaveRecord(a);
+        return SaveRecord(a, clock);
     }
 
-    private static StoreWrite SaveRecord(AlertInstance a) => new(StoreCollection.Alerts, a.Id, new BsonDocument
+    private static StoreWrite SaveRecord(AlertInstance a, FlapClock clock) => new(StoreCollection.Alerts, a.Id, new BsonDocument
     {
         ["_id"] = a.Id,
         ["rule"] = a.Rule.Name,
@@ -325,7 +325,7 @@ internal sealed partial class AlertStore : IDisposable
         ["acked"] = Bson(a.AckedAt),
         ["notified"] = a.NotifiedFiring,
         ["flapping"] = a.Flapping,
-        ["changes"] = new BsonArray(a.RecentChanges().Select(t => new BsonValue(t))),
+        ["changes"] = new BsonArray(a.RecentChanges(clock).Select(t => new BsonValue(t))),
         ["labels"] = Pairs(a.Labels),
         ["peak"] = double.IsFinite(a.Peak) ? new BsonValue(a.Peak) : BsonValue.Null,
         ["unit"] = a.Unit is { } unit ? new BsonValue(unit) : BsonValue.Null,

@@ -288,6 +288,120 @@ public sealed class LifecycleTests
         await Wait.UntilAsync(() => h.Sink.All.Count > all.Count && h.Sink.All[^1].Status == AlertStatus.Firing, "firing after it settled");
     }
 
+    /// <summary>Makes inlet-hot flap (20 changes 5 s apart), waits for its flapping message, then raises it again (muted).</summary>
+    private static async Task<SeriesId> FlapAsync(Harness h)
+    {
+        var s = h.Series("rack-r01", "inlet");
+        for (var i = 0; i < 10; i++)
+        {
+            h.Feed(s, 35);
+            h.Advance(TimeSpan.FromSeconds(5));
+            h.Feed(s, 20);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Flapping), "flapping message");
+        h.Feed(s, 35);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.True(h.Active("inlet-hot")!.Flapping);
+        return s;
+    }
+
+    private static readonly string Ungrouped = Rules.Replace("group_interval: 10s", "group_interval: 0s", StringComparison.Ordinal);
+
+    [Fact]
+    public async Task Regression_a_forward_clock_step_ended_a_flapping_alerts_mute_at_once()
+    {
+        // The flap window compared wall-clock change times with the wall clock: after NTP stepped it 5 h forward, a
+        // flapping alert was released at once (its state notified mid-flap) and its next changes counted afresh, so
+        // the NOC got two more raise/clear pairs before the guard tripped again.
+        await using var h = await Harness.StartAsync(Ungrouped);
+        var s = await FlapAsync(h);
+        var heard = h.Sink.All.Count;
+
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Advance(TimeSpan.FromSeconds(2));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.True(h.Active("inlet-hot")!.Flapping);
+
+        // It goes on flapping after the step: still muted.
+        h.Feed(s, 20);
+        h.Advance(TimeSpan.FromSeconds(5));
+        h.Feed(s, 35);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(heard, h.Sink.All.Count);
+
+        // Stable (firing) for the flap window: released with one firing message.
+        h.Advance(TimeSpan.FromMinutes(4.9));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.True(h.Active("inlet-hot")!.Flapping);
+        h.Advance(TimeSpan.FromSeconds(7));
+        await Wait.UntilAsync(() => h.Sink.All.Count == heard + 1 && h.Sink.All[^1].Status == AlertStatus.Firing, "firing after it settled");
+        Assert.False(h.Active("inlet-hot")!.Flapping);
+    }
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_kept_a_flapping_alert_muted_for_the_size_of_the_step()
+    {
+        // After NTP stepped the clock an hour back, the last change looked an hour in the future: an alert that had
+        // settled stayed muted an hour past its flap window (the NOC never heard it was firing).
+        await using var h = await Harness.StartAsync(Ungrouped);
+        await FlapAsync(h);
+        var heard = h.Sink.All.Count;
+
+        h.Clock.Step(TimeSpan.FromHours(-1));
+        h.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
+        await Wait.UntilAsync(() => h.Sink.All.Count == heard + 1 && h.Sink.All[^1].Status == AlertStatus.Firing, "firing one flap window after it settled");
+        Assert.False(h.Active("inlet-hot")!.Flapping);
+    }
+
+    [Fact]
+    public async Task Regression_a_forward_clock_step_before_a_restart_released_a_flapping_alert_at_the_restart()
+    {
+        // The change times are saved as wall-clock times: saved again in the stepped clock's terms after a step, so the
+        // restart still has the flap window they have left (before, the tick after the step had released it already).
+        var h = await Harness.StartAsync(Ungrouped);
+        await FlapAsync(h);
+        h.Clock.Step(TimeSpan.FromHours(5));
+        h.Advance(TimeSpan.FromSeconds(2));
+        await Wait.UntilAsync(() => h.Manager.PendingWrites == 0, "the re-saved change times committed");
+        var stepped = h.Clock.GetUtcNow();
+        await h.StopKeepingStateAsync();
+
+        // The next run boots with the stepped clock (NTP set it; a real RTC-less box saves it on shutdown).
+        await using var h2 = await Harness.StartAsync(Ungrouped, h.Dir, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(stepped));
+        h2.Advance(TimeSpan.FromSeconds(2));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.True(h2.Active("inlet-hot")!.Flapping);
+        Assert.Empty(h2.Sink.All);
+
+        h2.Advance(TimeSpan.FromMinutes(5));
+        await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Rule == "inlet-hot" && a.Status == AlertStatus.Firing), "firing once its flap window has passed");
+        Assert.False(h2.Active("inlet-hot")!.Flapping);
+    }
+
+    [Fact]
+    public async Task A_flapping_alert_restored_under_a_boot_clock_behind_its_changes_stays_muted_one_flap_window_at_most()
+    {
+        // An RTC-less box can boot with a clock far behind the saved change times (before NTP): they count as "at
+        // start", so the guard holds one flap window, not the year until the clock would catch up.
+        var h = await Harness.StartAsync(Ungrouped);
+        await FlapAsync(h);
+        await Wait.UntilAsync(() => h.Manager.PendingWrites == 0, "the change times committed");
+        var behind = h.Clock.GetUtcNow().AddDays(-365);
+        await h.StopKeepingStateAsync();
+
+        await using var h2 = await Harness.StartAsync(Ungrouped, h.Dir, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(behind));
+        h2.Advance(TimeSpan.FromMinutes(4.9));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.True(h2.Active("inlet-hot")!.Flapping);
+        Assert.Empty(h2.Sink.All);
+
+        h2.Advance(TimeSpan.FromSeconds(7));
+        await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Rule == "inlet-hot" && a.Status == AlertStatus.Firing), "firing one flap window after the start");
+        Assert.False(h2.Active("inlet-hot")!.Flapping);
+    }
+
     [Fact]
     public async Task History_keeps_every_change_in_order()
     {
