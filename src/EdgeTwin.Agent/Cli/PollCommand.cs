@@ -100,7 +100,7 @@ internal sealed class PollCommand : ICliCommand
         }
 
         var registry = new SeriesRegistry(timeProvider: time);
-        var budget = registry.LimitDevice(device.Id, device.MaxSeries, $"max_series of device '{device.Id}' in {config.SourcePath ?? "the site config"}");
+        var budget = AgentService.LimitSeries(registry, device, config);
         source.RegisterSeries(registry);
         var sink = new CollectingSink();
         var acquiredAt = time.GetUtcNow();

@@ -90,7 +90,7 @@ internal sealed class AgentService(
         foreach (var d in _devices)
         {
             // Before any source registers: a table walk must meet its device's cap from the first row on.
-            runtime.Registry.LimitDevice(d.Config.Id, d.Config.MaxSeries, $"max_series of device '{d.Config.Id}' in {config.SourcePath ?? "the site config"}");
+            LimitSeries(runtime.Registry, d.Config, config);
         }
 
         var pipelineMetrics = services.GetRequiredService<PipelineMetrics>();
@@ -160,6 +160,10 @@ internal sealed class AgentService(
     }
 
     /// <summary>Out-of-range limits from the profile's <c>min</c>/<c>max</c>, looked up by metric name.</summary>
+    /// <summary>Sets a device's series cap from its <c>max_series</c>, naming where an operator raises it (the agent and <c>edgetwin poll</c>).</summary>
+    internal static DeviceSeriesBudget LimitSeries(SeriesRegistry registry, DeviceConfig device, SiteConfig config) =>
+        registry.LimitDevice(device.Id, device.MaxSeries, $"max_series of device '{device.Id}' in {config.SourcePath ?? "the site config"}");
+
     internal static Func<SeriesDescriptor, QualityRule> QualityRulesOf(DeviceProfile profile)
     {
         var rules = new Dictionary<string, QualityRule>(StringComparer.Ordinal);
