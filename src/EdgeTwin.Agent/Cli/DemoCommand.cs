@@ -8,6 +8,7 @@ using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Agent.Twin.Thermal;
+using EdgeTwin.Core.Samples;
 using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Simulator.Faults;
 using EdgeTwin.Simulator.Physics;
@@ -20,15 +21,15 @@ namespace EdgeTwin.Agent.Cli;
 
 /// <summary>
 /// <c>edgetwin demo</c>: a simulated site, an embedded MQTT broker and the agent in one process, with a live
-/// view; after <c>--failure-at</c> seconds a cooling unit stops so the viewer sees the temperatures rise and
-/// what the agent reports. <c>--duration</c> runs headless and exits 0.
+/// view; <c>--failure-at</c> seconds after the agent first reads it, a cooling unit stops so the viewer sees the
+/// temperatures rise and what the agent reports. <c>--duration</c> runs headless and exits 0.
 /// </summary>
 internal sealed class DemoCommand : ICliCommand
 {
     public Command Create()
     {
         var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." }.Positive();
-        var failureAt = new Option<double>("--failure-at") { Description = "Seconds until the scripted cooling-unit failure (negative: none).", DefaultValueFactory = _ => 60 };
+        var failureAt = new Option<double>("--failure-at") { Description = "Seconds after the agent first reads the cooling unit until it fails (negative: no failure).", DefaultValueFactory = _ => 60 };
         var failureUnit = new Option<string>("--failure-unit") { Description = "Cooling unit that fails.", DefaultValueFactory = _ => "crac1" };
         var racks = new Option<int>("--racks") { Description = "Number of racks.", DefaultValueFactory = _ => 6 }.AtLeast(1);
         var units = new Option<int>("--cooling-units") { Description = "Number of cooling units.", DefaultValueFactory = _ => 2 }.AtLeast(1);
@@ -110,6 +111,10 @@ internal sealed class DemoCommand : ICliCommand
         config = lights?.Config ?? config;
 
         var state = new DemoState();
+        if (failureAt is not null)
+        {
+            _ = site.CoolingUnit(failureUnit); // an unknown --failure-unit is a usage error now, not a surprise later
+        }
 
         // The agent forwards through its real outbox (a throw-away file) and MQTT uplink to the embedded broker.
         var work = Directory.CreateTempSubdirectory("edgetwin-demo-");
@@ -143,6 +148,25 @@ internal sealed class DemoCommand : ICliCommand
         agentOptions.ConfigureServices += services => lights?.AddTo(services);
         using var agent = AgentHostBuilder.Build(config, agentOptions);
         var runtime = agent.Services.GetRequiredService<AgentRuntime>();
+        var scriptedFailureTicks = -1L; // simulated time since the site's start, once the agent has read the unit
+        if (failureAt is { } after)
+        {
+            // The failure counts from the agent's first reading of the unit, so the viewer (and the twin) always see it run,
+            // then stop. Counted from when the agent polls, a loaded machine under qemu (first polls timing out for 30 s)
+            // stopped the unit before the agent had read it, and the twin had no failure to see happen.
+            var unitDevice = config.Site.CoolingUnits.FirstOrDefault(u => u.Id == failureUnit)?.Device ?? failureUnit;
+            state.Watch(unitDevice, agent.Services.GetRequiredService<SeriesRegistry>(), () =>
+            {
+                TimeSpan at;
+                lock (site.SyncRoot)
+                {
+                    at = site.Now - site.Spec.Start + after;
+                }
+
+                Interlocked.Exchange(ref scriptedFailureTicks, at.Ticks);
+                site.Apply(new FaultCommand(FaultKind.CoolingStop, failureUnit, At: at));
+            });
+        }
         try
         {
             await agent.StartAsync(ct).ConfigureAwait(false);
@@ -158,14 +182,9 @@ internal sealed class DemoCommand : ICliCommand
             return 1;
         }
 
-        // The view's clock and the failure script both count from here, when the agent is polling: the simulated site
-        // has run since the simulator started, which under qemu (JIT of everything, ONNX sessions) was 24 s earlier, and
-        // a failure scripted from then happened before the agent saw the unit run.
+        // The view's clock counts from here, when the agent is polling: the simulated site has run since the simulator
+        // started, which under qemu (JIT of everything, ONNX sessions) was 24 s earlier.
         var pollingFrom = simulator.Runner.SimulatedNow - site.Spec.Start;
-        if (failureAt is { } at)
-        {
-            site.Apply(new FaultCommand(FaultKind.CoolingStop, failureUnit, At: pollingFrom + at));
-        }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (duration is { } d)
@@ -176,7 +195,7 @@ internal sealed class DemoCommand : ICliCommand
         var started = Stopwatch.StartNew();
         var terminal = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
         var view = new DemoView(output, terminal);
-        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start - pollingFrom, failureAt, failureUnit, () => BufferState(agent));
+        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start - pollingFrom, failureAt, () => Interlocked.Read(ref scriptedFailureTicks) is >= 0 and var ticks ? TimeSpan.FromTicks(ticks) - pollingFrom : null, failureUnit, () => BufferState(agent));
         await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
         var simulation = simulator.RunAsync(stop.Token);
         var lamps = lights?.RunAsync(stop.Token) ?? Task.CompletedTask;

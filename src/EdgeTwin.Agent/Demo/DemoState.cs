@@ -10,14 +10,34 @@ internal sealed class DemoState
     private readonly ConcurrentDictionary<SeriesId, Sample> _latest = new();
     private readonly ConcurrentQueue<EdgeEvent> _events = new();
     private long _samples;
+    private SeriesRegistry? _registry;
+    private string? _watchedDevice;
+    private Action? _onWatchedDeviceRead;
+    private int _watchedDeviceRead;
 
     public long Samples => Interlocked.Read(ref _samples);
+
+    /// <summary>
+    /// Calls <paramref name="onFirstRead"/> once, when the first sample of <paramref name="deviceId"/> (the unit the
+    /// demo's failure script stops) has come through the agent's pipeline. Set before the agent starts.
+    /// </summary>
+    public void Watch(string deviceId, SeriesRegistry registry, Action onFirstRead)
+    {
+        _registry = registry;
+        _watchedDevice = deviceId;
+        _onWatchedDeviceRead = onFirstRead;
+    }
 
     public ValueTask OnSamples(ReadOnlyMemory<Sample> batch, CancellationToken cancellationToken)
     {
         foreach (var s in batch.Span)
         {
             _latest[s.Series] = s;
+            if (_watchedDevice is { } device && Volatile.Read(ref _watchedDeviceRead) == 0 && _registry![s.Series].DeviceId == device
+                && Interlocked.Exchange(ref _watchedDeviceRead, 1) == 0)
+            {
+                _onWatchedDeviceRead!();
+            }
         }
 
         Interlocked.Add(ref _samples, batch.Length);

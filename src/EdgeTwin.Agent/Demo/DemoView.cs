@@ -158,11 +158,14 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 }
 
 /// <summary>Everything the view reads.</summary>
-internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAt, string FailureUnit, Func<string> BufferState)
+/// <param name="FailureAfterFirstRead">The scripted failure's delay after the agent first reads the unit, or null for none.</param>
+/// <param name="ScheduledFailure">The elapsed time the failure is scripted for, null until the agent has read the unit.</param>
+internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAfterFirstRead, Func<TimeSpan?> ScheduledFailure, string FailureUnit, Func<string> BufferState)
 {
     public TimeSpan Elapsed => ElapsedClock();
 
-    public string FailureLine() => FailureAt is not { } at ? "no scripted failure"
+    public string FailureLine() => FailureAfterFirstRead is not { } after ? "no scripted failure"
+        : ScheduledFailure() is not { } at ? Inv($"{FailureUnit} fails {after.TotalSeconds:0} s after the agent first reads it")
         : Elapsed < at ? Inv($"{FailureUnit} fails in {(at - Elapsed).TotalSeconds:0} s")
         : Inv($"{FailureUnit} FAILED {(Elapsed - at).TotalSeconds:0} s ago");
 
