@@ -290,6 +290,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         {
             // The byte stream is out of step; only a new connection resynchronises it.
             reason = ex.Message;
+            Exception caught = ex.WithContext("garbled response, connection reset");
             if (lastAnswerOf is { } unit && !NamesRequestWaiting(buffer, connection))
             {
                 // A device that appends junk to every answer did so on every poll: a Warning per poll buried the log. Junk
@@ -299,6 +300,11 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 // Before FailAll: a request failed there is sent again at once, and its reconnect must see this.
                 _link.EndedQuietly("reset after junk behind an answer");
                 ReportJunk(unit, ex.Message, junkWasWaiting ? null : Stopwatch.GetElapsedTime(lastAnswerAt));
+                // A request out meanwhile had no garbled answer: its connection was reset under it (a read is sent again;
+                // a write fails, and says why, not "garbled response").
+                caught = new ModbusCommunicationException(
+                    string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Endpoint}: connection lost (reset after junk behind unit {unit}'s answer, before this request's answer came: {ex.Message})"),
+                    ex);
             }
             else if (headerRead && _pending.TryRemove(header.TransactionId, out var misframed))
             {
@@ -311,7 +317,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 Log.Garbled(_logger, Endpoint, ex.Message);
             }
 
-            FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
+            FailAll(connection, caught, connectionLost: true);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {

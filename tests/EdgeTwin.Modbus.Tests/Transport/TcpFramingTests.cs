@@ -187,6 +187,26 @@ public sealed class TcpFramingTests
     }
 
     [Fact]
+    public async Task Regression_late_junk_failed_the_write_sent_after_the_answer_as_a_garbled_response()
+    {
+        // The junk came 300 ms after the read's answer, while the write sent right after it waited: the write failed with
+        // "garbled response, connection reset: MBAP protocol id …", as if its own answer had been garbled. Its connection
+        // was reset for junk behind the read's answer; a write is not sent again (the device may have carried it out).
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        await using var peer = await HostilePeer.StartTcpAsync("junk_late:0.3");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2), new ListLogger(logs), TimeProvider.System);
+        using var junk = new JunkCounter(client.Endpoint);
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var ex = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.WriteSingleRegisterAsync(1, 3, 9, Ct));
+        Assert.Equal(
+            $"{client.Endpoint}: connection lost (reset after junk behind unit 1's answer, before this request's answer came: MBAP protocol id must be 0, got 48879 (frame: DEADBEEF000102))",
+            ex.Message);
+        Assert.Equal(1, junk.Count);
+        Assert.DoesNotContain(logs, l => l.Message.Contains("garbled frame", StringComparison.Ordinal));
+        Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
+    }
+
+    [Fact]
     public async Task A_garbled_answer_to_a_waiting_request_after_a_good_answer_still_fails_that_request()
     {
         // Late junk is told from a garbled answer by its transaction id: bytes naming a request that waits are its answer,
