@@ -254,8 +254,12 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         bool peerClosed = false, closedHere = false, junkReset = false;
         MbapHeader header = default;
         bool headerRead = false;
-        // The unit whose answer had bytes behind it that no request asked for (junk, or a duplicate): until a frame parses.
-        byte? bytesBehindAnswerOf = null;
+        // The frame read last on this connection (nothing has been read after it): bytes behind it that do not name a
+        // request waiting on this connection are junk behind that answer, whether they came in its TCP read or in a later
+        // segment (serial-to-Ethernet gateways flush their UART buffer late, 20-50 ms after the answer).
+        byte? lastAnswerOf = null;
+        long lastAnswerAt = 0;
+        bool junkWasWaiting = false;
         try
         {
             while (!connection.Lifetime.IsCancellationRequested)
@@ -265,9 +269,9 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 header = MbapFrame.ReadHeader(buffer);
                 headerRead = true;
                 await ReadPduAsync(connection, buffer, header).ConfigureAwait(false);
-                // Bytes already waiting behind an answer while no other request is out on this connection answer nothing.
-                // Checked before the dispatch: once the caller has its answer it may send the next request at once.
-                bytesBehindAnswerOf = stream.DataAvailable && !OtherRequestsOut(header.TransactionId) ? header.UnitId : null;
+                lastAnswerOf = header.UnitId;
+                lastAnswerAt = Stopwatch.GetTimestamp();
+                junkWasWaiting = stream.DataAvailable; // only to say, if junk follows, whether it came with the answer
                 Dispatch(header, buffer.AsSpan(MbapFrame.HeaderLength, header.PduLength));
             }
         }
@@ -286,13 +290,21 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         {
             // The byte stream is out of step; only a new connection resynchronises it.
             reason = ex.Message;
-            if (bytesBehindAnswerOf is { } unit)
+            Exception caught = ex.WithContext("garbled response, connection reset");
+            if (lastAnswerOf is { } unit && !NamesRequestWaiting(buffer, connection))
             {
-                // A device that appends junk to every answer did so on every poll: a Warning per poll buried the log.
+                // A device that appends junk to every answer did so on every poll: a Warning per poll buried the log. Junk
+                // in a later segment than its answer was logged as a garbled frame every poll (the check looked only at
+                // bytes already waiting behind the answer). Bytes naming a waiting request are its answer, however garbled.
                 junkReset = true;
                 // Before FailAll: a request failed there is sent again at once, and its reconnect must see this.
                 _link.EndedQuietly("reset after junk behind an answer");
-                ReportJunk(unit, ex.Message);
+                ReportJunk(unit, ex.Message, junkWasWaiting ? null : Stopwatch.GetElapsedTime(lastAnswerAt));
+                // A request out meanwhile had no garbled answer: its connection was reset under it (a read is sent again;
+                // a write fails, and says why, not "garbled response").
+                caught = new ModbusCommunicationException(
+                    string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Endpoint}: connection lost (reset after junk behind unit {unit}'s answer, before this request's answer came: {ex.Message})"),
+                    ex);
             }
             else if (headerRead && _pending.TryRemove(header.TransactionId, out var misframed))
             {
@@ -305,7 +317,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 Log.Garbled(_logger, Endpoint, ex.Message);
             }
 
-            FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
+            FailAll(connection, caught, connectionLost: true);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
@@ -359,18 +371,17 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     }
 
     /// <summary>
-    /// Whether a request other than the one <paramref name="transactionId"/> answers may be waiting for its answer: the
-    /// requests holding the window, less that one. Over-counts (a request still connecting) rather than enumerate the
-    /// pending requests on every frame; over-counting only means junk is reported as a plain garbled frame.
+    /// Whether the MBAP header in <paramref name="buffer"/> (read whole, even when it failed to parse) carries the
+    /// transaction id of a request waiting on <paramref name="connection"/>: then it is that request's garbled answer, which
+    /// fails the request; otherwise it answers nothing.
     /// </summary>
-    private bool OtherRequestsOut(ushort transactionId)
-    {
-        int holding = _options.MaxInFlight - _window.CurrentCount;
-        return holding > (_pending.ContainsKey(transactionId) ? 1 : 0);
-    }
+    private bool NamesRequestWaiting(byte[] buffer, TransportConnection connection) =>
+        _pending.TryGetValue(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffer), out var waiting)
+        && ReferenceEquals(waiting.Connection, connection);
 
     /// <summary>Counts junk behind an answer and logs it the first time, then at most once per <see cref="JunkLogInterval"/> with a count.</summary>
-    private void ReportJunk(byte unitId, string reason)
+    /// <param name="cameLater">How long after the answer the junk came, when it was not yet there as the answer was read; null when it was.</param>
+    private void ReportJunk(byte unitId, string problem, TimeSpan? cameLater)
     {
         ModbusMetrics.JunkAfterAnswer.Add(1, _link.EndpointTag);
         if (!_junkLog.Occurred(out int count, out var over))
@@ -378,6 +389,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             return;
         }
 
+        string reason = cameLater is { } after ? $"{problem} (it came {TransportLink.Human(after)} after the answer, in a later TCP segment)" : problem;
         if (count == 0)
         {
             Log.JunkAfterAnswer(_logger, Endpoint, unitId, reason, Log.Human(JunkLogInterval));

@@ -8,11 +8,15 @@ hostile unit (1; TCP: every unit) get CASE; after that the peer behaves, to chec
 line always answers correctly: the healthy neighbour.
 TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_huge trickle glued late junk_after
   wrong_fc exc:N bytecount odd_bytecount truncated silent rst every_other close_after len_claims_20 split3
-  stale_then_right
+  stale_then_right junk_late proto_after_first
   len_claims_20: the MBAP length field says 20 whatever follows (a read of 4 registers: 11 bytes follow), then nothing
   split3: the right answer in 3 segments 50 ms apart, cut inside the MBAP header and inside the PDU
   stale_then_right: of each pair of requests, the first gets no answer; the second gets the first's answer (its
     transaction id, the late answer to a request the client gave up on), then 50 ms later its own
+  junk_late: the right answer, then 30 ms later (a later TCP segment) 7 bytes of junk, as serial-to-Ethernet gateways
+    do that flush their UART buffer late; junk_late:S waits S seconds instead
+  proto_after_first: the first request is answered right; every later one with protocol id 1 (a garbled answer to a
+    request that is waiting, after a good one on the same connection)
 RTU cases: ok crc other_slave noise_before cut_short gap echo late
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") to stdout.
 """
@@ -118,6 +122,12 @@ def tcp_session(conn, case, state, bad):
                 threading.Timer(LATE, lambda o=out: _send_quiet(conn, o)).start()
             elif c == "junk_after":
                 conn.sendall(out + b"\xde\xad\xbe\xef\x00\x01\x02")
+            elif c.startswith("junk_late"):
+                conn.sendall(out)
+                time.sleep(float(c[10:]) if c.startswith("junk_late:") else 0.03)
+                _send_quiet(conn, b"\xde\xad\xbe\xef\x00\x01\x02")  # the client may have reset it meanwhile
+            elif c == "proto_after_first":
+                conn.sendall(out if n == 0 else mbap(tid, unit, good, proto=1))
             elif c == "wrong_fc":
                 conn.sendall(mbap(tid, unit, bytes([4 if pdu[0] == 3 else 3]) + good[1:]))
             elif c.startswith("exc:"):

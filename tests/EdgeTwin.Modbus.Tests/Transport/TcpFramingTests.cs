@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Text.RegularExpressions;
 using EdgeTwin.Modbus.Client;
 using EdgeTwin.Modbus.Protocol;
 using EdgeTwin.Modbus.Tests.Peers;
@@ -142,6 +143,87 @@ public sealed class TcpFramingTests
         Assert.Equal($"Modbus {client.Endpoint}: junk after an answer 10 times in the last 5m 0s, each time the connection was reset (the last after unit 1's answer: MBAP protocol id must be 0, got 48879 (frame: DEADBEEF000102))", warnings[1].Message);
     }
 
+    [Theory]
+    [InlineData(100)]
+    [InlineData(0)]
+    public async Task Regression_junk_in_a_later_segment_than_the_answer_logged_warnings_every_poll(int msBetweenPolls)
+    {
+        // Serial-to-Ethernet gateways flush their UART buffer late: the junk came 30 ms after the answer, in its own TCP
+        // segment, so it was not yet waiting behind the answer and was logged as an ordinary garbled frame plus a lost
+        // connection, two Warnings per poll, and never counted as junk. Polls 100 ms apart: the junk arrives while no request
+        // is out; back to back: while the next request waits, whose answer must still be taken.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var peer = await HostilePeer.StartTcpAsync("junk_late");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2), new ListLogger(logs), time);
+        using var junk = new JunkCounter(client.Endpoint);
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+            await Task.Delay(msBetweenPolls, Ct);
+        }
+
+        // Not asserted yet: the log is printed first, to show what a failing run logged instead.
+        for (int i = 0; i < 100 && junk.Count < 10; i++)
+        {
+            await Task.Delay(50, Ct);
+        }
+
+        await Task.Delay(100, Ct); // the last junk's reset and anything it would log
+        var output = TestContext.Current.TestOutputHelper;
+        output?.WriteLine($"10 polls {msBetweenPolls} ms apart: junk_after_answer {junk.Count}; peer saw {peer.Log.Split("REQ ").Length - 1} requests");
+        foreach (var (level, message, _) in logs.Where(l => l.Level >= LogLevel.Information))
+        {
+            output?.WriteLine($"{level}: {message}");
+        }
+
+        Assert.Equal(10, junk.Count);
+        var warning = Assert.Single(logs, l => l.Level >= LogLevel.Warning);
+        Assert.Matches(
+            $@"^Modbus {Regex.Escape(client.Endpoint)}: junk after unit 1's answer, connection reset to resynchronise: MBAP protocol id must be 0, got 48879 \(frame: DEADBEEF000102\) \(it came (\d+ ms|\d+(\.\d)? s) after the answer, in a later TCP segment\); logged again at most every 5m 0s$",
+            warning.Message);
+        Assert.Single(logs, l => l.Level == LogLevel.Information && l.Message.StartsWith("Modbus connected to", StringComparison.Ordinal));
+        Assert.Contains(logs, l => l.Level == LogLevel.Debug && l.Message == $"Modbus reconnected to {client.Endpoint} (the last connection ended as expected: reset after junk behind an answer)");
+    }
+
+    [Fact]
+    public async Task Regression_late_junk_failed_the_write_sent_after_the_answer_as_a_garbled_response()
+    {
+        // The junk came 300 ms after the read's answer, while the write sent right after it waited: the write failed with
+        // "garbled response, connection reset: MBAP protocol id …", as if its own answer had been garbled. Its connection
+        // was reset for junk behind the read's answer; a write is not sent again (the device may have carried it out).
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        await using var peer = await HostilePeer.StartTcpAsync("junk_late:0.3");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2), new ListLogger(logs), TimeProvider.System);
+        using var junk = new JunkCounter(client.Endpoint);
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var ex = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.WriteSingleRegisterAsync(1, 3, 9, Ct));
+        Assert.Equal(
+            $"{client.Endpoint}: connection lost (reset after junk behind unit 1's answer, before this request's answer came: MBAP protocol id must be 0, got 48879 (frame: DEADBEEF000102))",
+            ex.Message);
+        Assert.Equal(1, junk.Count);
+        Assert.DoesNotContain(logs, l => l.Message.Contains("garbled frame", StringComparison.Ordinal));
+        Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
+    }
+
+    [Fact]
+    public async Task A_garbled_answer_to_a_waiting_request_after_a_good_answer_still_fails_that_request()
+    {
+        // Late junk is told from a garbled answer by its transaction id: bytes naming a request that waits are its answer,
+        // however garbled, and fail it with the framing error (sent once more on a new connection, as a read), never taken
+        // for junk behind the previous answer.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        await using var peer = await HostilePeer.StartTcpAsync("proto_after_first");
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(2), new ListLogger(logs), TimeProvider.System);
+        using var junk = new JunkCounter(client.Endpoint);
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadInputRegistersAsync(1, 7, 1, Ct));
+        Assert.StartsWith($"tcp://127.0.0.1:{peer.Port} unit 1: ReadInputRegisters at 7: garbled response, connection reset: MBAP protocol id must be 0, got 1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(logs, l => l.Level == LogLevel.Warning && l.Message.StartsWith($"Modbus {client.Endpoint}: garbled frame: MBAP protocol id must be 0, got 1", StringComparison.Ordinal));
+        Assert.Equal(0, junk.Count);
+        Assert.DoesNotContain(logs, l => l.Message.Contains("junk", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_late_answer_arriving_just_before_the_right_one_is_discarded_as_stale()
     {
@@ -166,5 +248,38 @@ public sealed class TcpFramingTests
         }
 
         Assert.True(condition(), "the condition did not hold within 5 s");
+    }
+
+    /// <summary>Counts <c>modbus.client.junk_after_answer</c> for one endpoint while it lives.</summary>
+    private sealed class JunkCounter : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private long _count;
+
+        public JunkCounter(string endpoint)
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ModbusMetrics.MeterName && instrument.Name == "modbus.client.junk_after_answer")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "endpoint" && (string?)tag.Value == endpoint)
+                    {
+                        Interlocked.Add(ref _count, value);
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public void Dispose() => _listener.Dispose();
     }
 }
