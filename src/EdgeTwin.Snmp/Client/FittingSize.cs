@@ -1,7 +1,7 @@
 namespace EdgeTwin.Snmp.Client;
 
 /// <summary>
-/// How many varbinds (GET) or repetitions (GETBULK) fit in one agent's answers, learned from its tooBig answers, so the
+/// How many varbinds (GET, GETNEXT) or repetitions (GETBULK) fit in one agent's answers, learned from its tooBig answers, so the
 /// next request starts at a size that fits instead of paying the tooBig round trip again on every poll. Upward it probes
 /// by halving the gap between the largest size answered and the smallest answered tooBig, one probe per
 /// <see cref="ProbeAfter"/> answered requests, until the two are adjacent: after that no request draws tooBig.

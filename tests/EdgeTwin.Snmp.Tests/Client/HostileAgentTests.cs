@@ -218,6 +218,31 @@ public sealed class HostileAgentTests : IAsyncLifetime
         Assert.True(polls.Sum(p => p.TooBig) <= 2, $"requests/tooBig per GET: {text}");
     }
 
+    [Fact]
+    public async Task Regression_every_getnext_of_many_oids_paid_the_tooBig_round_trips_again_instead_of_keeping_the_size_that_fit()
+    {
+        // The peer answers tooBig to anything over 2 varbinds; the 5 OIDs are rows 1-5 of a 40-row column.
+        const string mode = "toobig_over:2";
+        await Agent.SetModeAsync(mode);
+        var oids = Enumerable.Range(1, 5).Select(row => Oid.Parse($".1.3.6.1.4.1.99999.1.1.1.3.{row}")).ToArray();
+        var polls = new List<(int Requests, int TooBig)>();
+
+        for (var poll = 0; poll < 10; poll++)
+        {
+            polls.Add(await CountAsync(mode, async () =>
+            {
+                var vbs = await Client.GetNextAsync(Target(), oids, Ct);
+                Assert.Equal(Enumerable.Range(202, 5), vbs.Select(v => v.Value.AsInt32()));
+            }));
+        }
+
+        // Before: 5 round trips and 2 tooBig every poll (halves: 5 refused, 2 + 3, 3 refused, 1 + 2). Now as GET: 2 + 2 + 1.
+        var text = string.Join(" ", polls.Select(p => $"{p.Requests}/{p.TooBig}"));
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per GETNEXT: {text}");
+        Assert.True(polls.TakeLast(6).All(p => p == (3, 0)), $"requests/tooBig per GETNEXT: {text}");
+        Assert.True(polls.Sum(p => p.TooBig) <= 2, $"requests/tooBig per GETNEXT: {text}");
+    }
+
     private SnmpTarget V3Target() =>
         Target(SnmpVersion.V3) with { User = new SnmpV3User(BadSnmpAgent.V3User, SnmpAuthProtocol.Sha1, BadSnmpAgent.V3Password) };
 
