@@ -30,11 +30,15 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _getNextSizes = new();
     private readonly ConcurrentDictionary<(IPEndPoint, Oid), FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private int _nextId;
 
-    public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null)
+    /// <param name="timeProvider">Wall time for what the client remembers of an agent (how long a refused answer size is
+    /// believed); requests' timeouts run on their own timers.</param>
+    public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null, TimeProvider? timeProvider = null)
     {
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
         _transport = SnmpUdpTransport.Bind(bind, _logger);
         _nextId = RandomNumberGenerator.GetInt32(1, int.MaxValue / 2);
         _transport.Start(OnDatagram);
@@ -113,7 +117,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private int TooBig<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, SnmpTarget target, int size, string what) where TKey : notnull
     {
         SnmpMetrics.TooBig.Add(1);
-        var fitting = sizes.GetOrAdd(key, static _ => new FittingSize());
+        var fitting = sizes.GetOrAdd(key, static (_, time) => new FittingSize(time), _time);
         var next = fitting.TooBig(size);
         LogTooBig(_logger, target.EndPoint, size, what, next);
         return next;
@@ -249,11 +253,19 @@ public sealed partial class SnmpClient : IAsyncDisposable
             }
             if (response.ErrorStatus != SnmpErrorStatus.TooBig)
             {
-                Answered(_bulkSizes, key, reps);
+                // What the answer held, not what was asked: one that ends early (the end of the MIB) proves no size.
+                Answered(_bulkSizes, key, Math.Min(reps, RepetitionsIn(response, nonRepeaters, oids.Count)));
             }
             ThrowOnError(target, response, oids);
             return response.VarBinds;
         }
+    }
+
+    private static int RepetitionsIn(SnmpPdu response, int nonRepeaters, int asked)
+    {
+        nonRepeaters = Math.Clamp(nonRepeaters, 0, asked);
+        var repeaters = asked - nonRepeaters;
+        return repeaters == 0 ? int.MaxValue : Math.Max(0, (response.VarBinds.Count - nonRepeaters + repeaters - 1) / repeaters);
     }
 
     public async Task<IReadOnlyList<VarBind>> SetAsync(SnmpTarget target, IReadOnlyList<VarBind> varBinds, CancellationToken cancellationToken)
