@@ -24,16 +24,21 @@ public sealed partial class SnmpClient : IAsyncDisposable
     // The latest exchange with each agent, so a datagram from it that is dropped (malformed, a request-id not in flight)
     // can be named in that exchange's timeout instead of leaving a bare "no response".
     private readonly ConcurrentDictionary<IPEndPoint, Pending> _latestByRemote = new();
-    // What fits in an agent's answers once it has answered tooBig: GET varbinds per agent, GETBULK max-repetitions per
-    // agent and walked subtree (a column of long strings must not hold a column of integers to its size).
+    // What fits in an agent's answers once it has answered tooBig: GET and GETNEXT varbinds per agent, GETBULK
+    // max-repetitions per agent and walked subtree (a column of long strings must not hold a column of integers to its size).
     private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _getSizes = new();
+    private readonly ConcurrentDictionary<IPEndPoint, FittingSize> _getNextSizes = new();
     private readonly ConcurrentDictionary<(IPEndPoint, Oid), FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private int _nextId;
 
-    public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null)
+    /// <param name="timeProvider">Wall time for what the client remembers of an agent (how long a refused answer size is
+    /// believed); requests' timeouts run on their own timers.</param>
+    public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null, TimeProvider? timeProvider = null)
     {
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
         _transport = SnmpUdpTransport.Bind(bind, _logger);
         _nextId = RandomNumberGenerator.GetInt32(1, int.MaxValue / 2);
         _transport.Start(OnDatagram);
@@ -44,42 +49,54 @@ public sealed partial class SnmpClient : IAsyncDisposable
     /// <summary>Requests currently waiting for an answer.</summary>
     public int InFlight => _pending.Count;
 
-    public async Task<IReadOnlyList<VarBind>> GetAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<VarBind>> GetAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken) =>
+        GetManyAsync(target, PduType.GetRequest, oids, cancellationToken);
+
+    /// <summary>One GETNEXT of <paramref name="oids"/> (in parts of the size that fits after a tooBig, as GET).</summary>
+    public Task<IReadOnlyList<VarBind>> GetNextAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken) =>
+        GetManyAsync(target, PduType.GetNextRequest, oids, cancellationToken);
+
+    /// <summary>The kept varbind counts of GET or GETNEXT (a GETNEXT answer holds other objects than a GET of the same OIDs).</summary>
+    private ConcurrentDictionary<IPEndPoint, FittingSize> SizesOf(PduType type) => type == PduType.GetRequest ? _getSizes : _getNextSizes;
+
+    private async Task<IReadOnlyList<VarBind>> GetManyAsync(SnmpTarget target, PduType type, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
-        var size = SizeFor(_getSizes, target.EndPoint, oids.Count);
-        if (size >= oids.Count)
-        {
-            return await GetFittingAsync(target, oids, cancellationToken).ConfigureAwait(false);
-        }
-        // The agent answered tooBig to this many before: ask in parts of the size that fit, without the tooBig round trip.
+        var size = SizeFor(SizesOf(type), target.EndPoint, oids.Count);
+        return size >= oids.Count
+            ? await GetFittingAsync(target, type, oids, cancellationToken).ConfigureAwait(false)
+            // The agent answered tooBig to this many before: ask in parts of the size that fit, without the tooBig round trip.
+            : await GetInPartsAsync(target, type, oids, size, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<VarBind>> GetInPartsAsync(SnmpTarget target, PduType type, IReadOnlyList<Oid> oids, int size, CancellationToken cancellationToken)
+    {
         var all = new List<VarBind>(oids.Count);
         for (var start = 0; start < oids.Count; start += size)
         {
-            all.AddRange(await GetFittingAsync(target, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
+            all.AddRange(await GetFittingAsync(target, type, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
         }
         return all;
     }
 
-    private async Task<IReadOnlyList<VarBind>> GetFittingAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<VarBind>> GetFittingAsync(SnmpTarget target, PduType type, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
-        var response = await RequestAsync(target, id => SnmpPdu.Get(id, oids), cancellationToken).ConfigureAwait(false);
+        var sizes = SizesOf(type);
+        var response = await RequestAsync(target, id => type == PduType.GetRequest ? SnmpPdu.Get(id, oids) : SnmpPdu.GetNext(id, oids), cancellationToken).ConfigureAwait(false);
         if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
         {
             // Ask again in parts: the size that fit before, or halves.
-            var size = TooBig(_getSizes, target.EndPoint, target, oids.Count, "GET varbinds");
-            var all = new List<VarBind>(oids.Count);
-            for (var start = 0; start < oids.Count; start += size)
-            {
-                all.AddRange(await GetFittingAsync(target, Part(oids, start, size), cancellationToken).ConfigureAwait(false));
-            }
-            return all;
+            var size = TooBig(sizes, target.EndPoint, target, oids.Count, type == PduType.GetRequest ? "GET varbinds" : "GETNEXT varbinds");
+            return await GetInPartsAsync(target, type, oids, size, cancellationToken).ConfigureAwait(false);
         }
         if (response.ErrorStatus != SnmpErrorStatus.TooBig)
         {
-            Answered(_getSizes, target.EndPoint, oids.Count);
+            Answered(sizes, target.EndPoint, oids.Count);
         }
         ThrowOnError(target, response, oids);
-        CheckAnswersGet(target, response.VarBinds, oids);
+        if (type == PduType.GetRequest)
+        {
+            CheckAnswersGet(target, response.VarBinds, oids);
+        }
         return response.VarBinds;
     }
 
@@ -100,7 +117,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private int TooBig<TKey>(ConcurrentDictionary<TKey, FittingSize> sizes, TKey key, SnmpTarget target, int size, string what) where TKey : notnull
     {
         SnmpMetrics.TooBig.Add(1);
-        var fitting = sizes.GetOrAdd(key, static _ => new FittingSize());
+        var fitting = sizes.GetOrAdd(key, static (_, time) => new FittingSize(time), _time);
         var next = fitting.TooBig(size);
         LogTooBig(_logger, target.EndPoint, size, what, next);
         return next;
@@ -211,20 +228,6 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
     }
 
-    public async Task<IReadOnlyList<VarBind>> GetNextAsync(SnmpTarget target, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
-    {
-        var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, oids), cancellationToken).ConfigureAwait(false);
-        if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
-        {
-            var half = oids.Count / 2;
-            var first = await GetNextAsync(target, oids.Take(half).ToArray(), cancellationToken).ConfigureAwait(false);
-            var second = await GetNextAsync(target, oids.Skip(half).ToArray(), cancellationToken).ConfigureAwait(false);
-            return [.. first, .. second];
-        }
-        ThrowOnError(target, response, oids);
-        return response.VarBinds;
-    }
-
     public Task<IReadOnlyList<VarBind>> GetBulkAsync(SnmpTarget target, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids, CancellationToken cancellationToken) =>
         GetBulkAsync(target, nonRepeaters, maxRepetitions, oids, oids.Count > 0 ? oids[0] : default, cancellationToken);
 
@@ -250,11 +253,19 @@ public sealed partial class SnmpClient : IAsyncDisposable
             }
             if (response.ErrorStatus != SnmpErrorStatus.TooBig)
             {
-                Answered(_bulkSizes, key, reps);
+                // What the answer held, not what was asked: one that ends early (the end of the MIB) proves no size.
+                Answered(_bulkSizes, key, Math.Min(reps, RepetitionsIn(response, nonRepeaters, oids.Count)));
             }
             ThrowOnError(target, response, oids);
             return response.VarBinds;
         }
+    }
+
+    private static int RepetitionsIn(SnmpPdu response, int nonRepeaters, int asked)
+    {
+        nonRepeaters = Math.Clamp(nonRepeaters, 0, asked);
+        var repeaters = asked - nonRepeaters;
+        return repeaters == 0 ? int.MaxValue : Math.Max(0, (response.VarBinds.Count - nonRepeaters + repeaters - 1) / repeaters);
     }
 
     public async Task<IReadOnlyList<VarBind>> SetAsync(SnmpTarget target, IReadOnlyList<VarBind> varBinds, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using EdgeTwin.Snmp.Client;
 using EdgeTwin.Snmp.Messages;
 using EdgeTwin.Snmp.Security;
 using EdgeTwin.Snmp.Tests.Peers;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EdgeTwin.Snmp.Tests.Client;
 
@@ -17,6 +18,8 @@ public sealed class HostileAgentTests : IAsyncLifetime
 
     private BadSnmpAgent? _agent;
     private SnmpClient? _client;
+    // Only what the client remembers of an agent runs on it; request timeouts keep real timers.
+    private readonly FakeTimeProvider _time = new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -26,7 +29,7 @@ public sealed class HostileAgentTests : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _agent = await BadSnmpAgent.StartAsync();
-        _client = new SnmpClient();
+        _client = new SnmpClient(timeProvider: _time);
     }
 
     public async ValueTask DisposeAsync()
@@ -217,6 +220,106 @@ public sealed class HostileAgentTests : IAsyncLifetime
         Assert.True(polls.TakeLast(6).All(p => p == (3, 0)), $"requests/tooBig per GET: {text}");
         Assert.True(polls.Sum(p => p.TooBig) <= 2, $"requests/tooBig per GET: {text}");
     }
+
+    [Fact]
+    public async Task Regression_every_getnext_of_many_oids_paid_the_tooBig_round_trips_again_instead_of_keeping_the_size_that_fit()
+    {
+        // The peer answers tooBig to anything over 2 varbinds; the 5 OIDs are rows 1-5 of a 40-row column.
+        const string mode = "toobig_over:2";
+        await Agent.SetModeAsync(mode);
+        var oids = Enumerable.Range(1, 5).Select(row => Oid.Parse($".1.3.6.1.4.1.99999.1.1.1.3.{row}")).ToArray();
+        var polls = new List<(int Requests, int TooBig)>();
+
+        for (var poll = 0; poll < 10; poll++)
+        {
+            polls.Add(await CountAsync(mode, async () =>
+            {
+                var vbs = await Client.GetNextAsync(Target(), oids, Ct);
+                Assert.Equal(Enumerable.Range(202, 5), vbs.Select(v => v.Value.AsInt32()));
+            }));
+        }
+
+        // Before: 5 round trips and 2 tooBig every poll (halves: 5 refused, 2 + 3, 3 refused, 1 + 2). Now as GET: 2 + 2 + 1.
+        var text = string.Join(" ", polls.Select(p => $"{p.Requests}/{p.TooBig}"));
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per GETNEXT: {text}");
+        Assert.True(polls.TakeLast(6).All(p => p == (3, 0)), $"requests/tooBig per GETNEXT: {text}");
+        Assert.True(polls.Sum(p => p.TooBig) <= 2, $"requests/tooBig per GETNEXT: {text}");
+    }
+
+    [Fact]
+    public async Task Regression_an_agent_that_took_bigger_answers_later_was_held_to_the_size_learned_before_until_a_restart()
+    {
+        // The peer first takes 8 varbinds per answer, then (reconfigured) 20; the column has 40 rows, walked with 25.
+        var column = Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3");
+        async Task<List<(int Requests, int TooBig)>> WalksAsync(string mode, int count)
+        {
+            await Agent.SetModeAsync(mode);
+            var polls = new List<(int Requests, int TooBig)>();
+            for (var poll = 0; poll < count; poll++)
+            {
+                polls.Add(await CountAsync(mode, async () =>
+                {
+                    var rows = await Client.BulkWalkAsync(Target(), column, Ct);
+                    Assert.Equal(Enumerable.Range(201, 40), rows.Select(r => r.Value.AsInt32()));
+                }));
+            }
+            return polls;
+        }
+
+        var learned = await WalksAsync("toobig_over:8", 12);
+        var sameHour = await WalksAsync("toobig_over:20", 3);
+        _time.Advance(TimeSpan.FromHours(1));
+        var nextHour = await WalksAsync("toobig_over:20", 24);
+
+        // Within the hour the refused size (9) is believed: 8 per GETBULK, 6 round trips. An hour later one walk asks
+        // for 9 again, it is answered, and probing goes on up to 20: 3 round trips (20 + 20 + the column's end).
+        // Before, the client asked for 8 until it was restarted.
+        var text = $"learning {Text(learned)}; reconfigured, same hour {Text(sameHour)}; an hour later {Text(nextHour)}";
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per walk: {text}");
+        Assert.True(learned.TakeLast(4).All(p => p == (6, 0)), text);
+        Assert.True(sameHour.All(p => p == (6, 0)), text);
+        Assert.True(nextHour.TakeLast(4).All(p => p == (3, 0)), text);
+        Assert.True(nextHour.Sum(p => p.TooBig) <= 4, text);
+    }
+
+    [Fact]
+    public async Task Regression_a_single_transient_tooBig_pinned_the_get_size_down_until_a_restart()
+    {
+        // The peer takes 2 varbinds per answer, for one poll (busy) only 1, then 2 again.
+        Oid[] oids = [Oid.Parse(".1.3.6.1.2.1.1.3.0"), Voltage, Humidity, Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3.1"), Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3.2")];
+        async Task<List<(int Requests, int TooBig)>> GetsAsync(string mode, int count)
+        {
+            await Agent.SetModeAsync(mode);
+            var polls = new List<(int Requests, int TooBig)>();
+            for (var poll = 0; poll < count; poll++)
+            {
+                polls.Add(await CountAsync(mode, async () =>
+                {
+                    var vbs = await Client.GetAsync(Target(), oids, Ct);
+                    Assert.Equal([4242.0, 2301, 17, 201, 202], vbs.Select(v => v.Value.TryGetNumber(out var n) ? n : double.NaN));
+                }));
+            }
+            return polls;
+        }
+
+        var learned = await GetsAsync("toobig_over:2", 8);
+        var busy = await GetsAsync("toobig_over:1", 1);
+        var sameHour = await GetsAsync("toobig_over:2", 3);
+        _time.Advance(TimeSpan.FromHours(1));
+        var nextHour = await GetsAsync("toobig_over:2", 10);
+
+        // The busy poll's tooBig at the kept 2 makes the client learn again from 1, and 2 is not tried again within the
+        // hour (5 GETs of 1). An hour later 2 is asked again and answered, and the client is back at 2 + 2 + 1.
+        // Before, it asked one OID per GET until it was restarted.
+        var text = $"learning {Text(learned)}; busy {Text(busy)}; same hour {Text(sameHour)}; an hour later {Text(nextHour)}";
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per GET: {text}");
+        Assert.True(learned.TakeLast(4).All(p => p == (3, 0)), text);
+        Assert.True(sameHour.All(p => p == (5, 0)), text);
+        Assert.True(nextHour.TakeLast(4).All(p => p == (3, 0)), text);
+        Assert.True(nextHour.Sum(p => p.TooBig) <= 2, text);
+    }
+
+    private static string Text(IEnumerable<(int Requests, int TooBig)> polls) => string.Join(" ", polls.Select(p => $"{p.Requests}/{p.TooBig}"));
 
     private SnmpTarget V3Target() =>
         Target(SnmpVersion.V3) with { User = new SnmpV3User(BadSnmpAgent.V3User, SnmpAuthProtocol.Sha1, BadSnmpAgent.V3Password) };
