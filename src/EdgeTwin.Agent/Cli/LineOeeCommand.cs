@@ -1,8 +1,8 @@
-using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using EdgeTwin.Agent.Line;
+using EdgeTwin.Twin.Line;
 using EdgeTwin.Twin.Line.Oee;
 
 namespace EdgeTwin.Agent.Cli;
@@ -13,72 +13,44 @@ namespace EdgeTwin.Agent.Cli;
 /// (time_s,station,state[,good_count,reject_count]) or, without one, from a simulated shift.
 /// Exit codes: 0 ok, 2 invalid config or log.
 /// </summary>
-internal sealed class LineOeeCommand : ICliSubcommand
+internal sealed class LineOeeCommand() : LineShiftCommand("oee", "OEE per machine and line with the loss breakdown (ISO 22400-2).")
 {
-    public string Parent => "line";
-
-    public Command Create()
+    protected override async Task WriteAsync(LineTwinConfig c, LineCli.ShiftRecord rec, bool json, TextWriter output, TextWriter error)
     {
-        var cli = new LineCli();
-        var states = new Option<FileInfo?>("--states") { Description = "State log CSV: time_s,station,state[,good_count,reject_count]." };
-        var cmd = new Command("oee", "OEE per machine and line with the loss breakdown (ISO 22400-2).");
-        cli.AddTo(cmd, replications: false);
-        cmd.Options.Add(states);
-        cmd.SetAction(async (parse, ct) =>
+        long now = (long)(rec.EndSeconds * 1000);
+        // A station that never appears in the log has no figures (0/0 is no data, not 0 %); the line is seen at its
+        // output station, so without that station's counts the line's OEE is no data too.
+        var silent = rec.Stations.Where((_, i) => !rec.Oee[i].HasReadings).ToArray();
+        var outputId = c.OutputStation!;
+        bool lineData = rec.LineOee.HasCounts;
+        foreach (var id in silent) await error.WriteLineAsync($"line oee: warning: station {id} has no readings in {rec.Source}: its figures are no data").ConfigureAwait(false);
+        if (!lineData) await error.WriteLineAsync($"line oee: warning: the output station {outputId} gave no part counts: the line's OEE, performance and quality are no data").ConfigureAwait(false);
+        var lineReport = rec.LineOee.Report(now);
+        var rows = rec.Stations.Select((id, i) => (id, r: rec.Oee[i].Report(now))).Append(("LINE", lineData ? lineReport : lineReport.WithoutQuantities())).ToArray();
+        if (json)
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            var c = LineCli.Load(parse.GetValue(cli.Config)!, error);
-            if (c is null) return ExitCodes.InvalidConfig;
-            var stops = cli.PlannedStops(parse, c, error);
-            if (stops is null) return ExitCodes.InvalidConfig;
-            LineCli.ShiftRecord rec;
-            try
+            await output.WriteLineAsync(JsonSerializer.Serialize(new
             {
-                rec = LineCli.Record(c, parse.GetValue(states), parse.GetValue(cli.Seed), stops);
-            }
-            catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
-            {
-                await error.WriteLineAsync("line oee: " + ex.Message).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-            long now = (long)(rec.EndSeconds * 1000);
-            // A station that never appears in the log has no figures (0/0 is no data, not 0 %); the line is seen at its
-            // output station, so without that station's counts the line's OEE is no data too.
-            var silent = rec.Stations.Where((_, i) => !rec.Oee[i].HasReadings).ToArray();
-            var outputId = c.OutputStation!;
-            bool lineData = rec.LineOee.HasCounts;
-            foreach (var id in silent) await error.WriteLineAsync($"line oee: warning: station {id} has no readings in {rec.Source}: its figures are no data").ConfigureAwait(false);
-            if (!lineData) await error.WriteLineAsync($"line oee: warning: the output station {outputId} gave no part counts: the line's OEE, performance and quality are no data").ConfigureAwait(false);
-            var lineReport = rec.LineOee.Report(now);
-            var rows = rec.Stations.Select((id, i) => (id, r: rec.Oee[i].Report(now))).Append(("LINE", lineData ? lineReport : lineReport.WithoutQuantities())).ToArray();
-            if (parse.GetValue(cli.Json))
-            {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new
-                {
-                    line = c.Id,
-                    source = rec.Source,
-                    no_data = silent,
-                    line_no_data = lineData ? null : $"output station {outputId} gave no part counts",
-                    machines = rows.Select(x => new { id = x.Item1, x.Item2.Availability, x.Item2.Effectiveness, x.Item2.QualityRate, x.Item2.Oee, x.Item2.PlannedBusyTime, x.Item2.ActualProductionTime, x.Item2.GoodQuantity, x.Item2.RejectQuantity, losses_s = x.Item2.Losses }),
-                }, LineCli.JsonOptions)).ConfigureAwait(false);
-                return ExitCodes.Ok;
-            }
-            var inv = CultureInfo.InvariantCulture;
-            string P(double? v) => v is { } x ? x.ToString("P1", inv) : "—";
-            string M(double? seconds) => seconds is { } x ? (x / 60).ToString("0.#", inv) : "—";
-            var sb = new StringBuilder();
-            sb.AppendLine(inv, $"line {c.Id}, {rec.Source}, {rec.EndSeconds / 3600:0.##} h");
-            sb.AppendLine("machine   avail.  perf.   quality  OEE     good   reject | losses (min): breakdown setup waiting micro speed reject");
-            foreach (var (id, r) in rows)
-            {
-                var l = r.Losses;
-                sb.AppendLine(inv, $"{id,-8} {P(r.Availability),6} {P(r.Effectiveness),6} {P(r.QualityRate),7} {P(r.Oee),6} {r.GoodQuantity,6} {r.RejectQuantity,6} | {l.Breakdowns / 60,9:0.#} {l.Setups / 60,5:0.#} {l.Waiting / 60,7:0.#} {l.MicroStops / 60,5:0.#} {M(l.SpeedLoss),5} {M(l.Rejects),6}");
-            }
-            if (silent.Length > 0 || !lineData) sb.AppendLine("— = no data (no readings, or no part counts)");
-            await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
-            return ExitCodes.Ok;
-        });
-        return cmd;
+                line = c.Id,
+                source = rec.Source,
+                no_data = silent,
+                line_no_data = lineData ? null : $"output station {outputId} gave no part counts",
+                machines = rows.Select(x => new { id = x.Item1, x.Item2.Availability, x.Item2.Effectiveness, x.Item2.QualityRate, x.Item2.Oee, x.Item2.PlannedBusyTime, x.Item2.ActualProductionTime, x.Item2.GoodQuantity, x.Item2.RejectQuantity, losses_s = x.Item2.Losses }),
+            }, LineCli.JsonOptions)).ConfigureAwait(false);
+            return;
+        }
+        var inv = CultureInfo.InvariantCulture;
+        string P(double? v) => v is { } x ? x.ToString("P1", inv) : "—";
+        string M(double? seconds) => seconds is { } x ? (x / 60).ToString("0.#", inv) : "—";
+        var sb = new StringBuilder();
+        sb.AppendLine(inv, $"line {c.Id}, {rec.Source}, {rec.EndSeconds / 3600:0.##} h");
+        sb.AppendLine("machine   avail.  perf.   quality  OEE     good   reject | losses (min): breakdown setup waiting micro speed reject");
+        foreach (var (id, r) in rows)
+        {
+            var l = r.Losses;
+            sb.AppendLine(inv, $"{id,-8} {P(r.Availability),6} {P(r.Effectiveness),6} {P(r.QualityRate),7} {P(r.Oee),6} {r.GoodQuantity,6} {r.RejectQuantity,6} | {l.Breakdowns / 60,9:0.#} {l.Setups / 60,5:0.#} {l.Waiting / 60,7:0.#} {l.MicroStops / 60,5:0.#} {M(l.SpeedLoss),5} {M(l.Rejects),6}");
+        }
+        if (silent.Length > 0 || !lineData) sb.AppendLine("— = no data (no readings, or no part counts)");
+        await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
     }
 }

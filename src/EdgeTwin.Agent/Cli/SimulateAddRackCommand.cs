@@ -36,26 +36,8 @@ internal sealed class SimulateAddRackCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
 
-            var twin = source.Load(parse, error, "simulate add-rack");
-            if (twin is null)
-            {
-                return ExitCodes.InvalidConfig;
-            }
-
-            CapacityScenarioResult result;
-            try
-            {
-                var feedList = parse.GetValue(feeds)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                result = CapacityScenarios.AddRack(twin, parse.GetValue(kw), parse.GetValue(zone), parse.GetValue(nextTo), feedList);
-            }
-            catch (ArgumentException e)
-            {
-                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-
-            await CapacityOutput.WriteAsync(parse.InvocationConfiguration.Output, result, parse.GetValue(source.JsonOutput)).ConfigureAwait(false);
-            return result.Verdict == "ok" ? ExitCodes.Ok : ExitCodes.Failure;
+            var feedList = parse.GetValue(feeds)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return await CapacityOutput.RunAsync(parse, source, "simulate add-rack", twin => CapacityScenarios.AddRack(twin, parse.GetValue(kw), parse.GetValue(zone), parse.GetValue(nextTo), feedList)).ConfigureAwait(false);
         });
         return command;
     }
@@ -64,6 +46,37 @@ internal sealed class SimulateAddRackCommand : ICliSubcommand
 /// <summary>Text and JSON output shared by the capacity what-ifs.</summary>
 internal static class CapacityOutput
 {
+    /// <summary>
+    /// Runs a capacity what-if on the twin of <paramref name="source"/> and prints it. Exit codes: 0 verdict ok, 1 not_ok,
+    /// 2 when the twin cannot be loaded or the scenario refuses its arguments (the message says why).
+    /// </summary>
+    public static async Task<int> RunAsync(ParseResult parse, TwinCliSource source, string command, Func<SiteTwin, CapacityScenarioResult> scenario)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(scenario);
+        var error = parse.InvocationConfiguration.Error;
+        var twin = source.Load(parse, error, command);
+        if (twin is null)
+        {
+            return ExitCodes.InvalidConfig;
+        }
+
+        CapacityScenarioResult result;
+        try
+        {
+            result = scenario(twin);
+        }
+        catch (ArgumentException e)
+        {
+            await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
+        }
+
+        await WriteAsync(parse.InvocationConfiguration.Output, result, parse.GetValue(source.JsonOutput)).ConfigureAwait(false);
+        return result.Verdict == "ok" ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+
     public static async Task WriteAsync(TextWriter output, CapacityScenarioResult r, bool json)
     {
         if (json)

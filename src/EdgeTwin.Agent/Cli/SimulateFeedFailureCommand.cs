@@ -19,29 +19,7 @@ internal sealed class SimulateFeedFailureCommand : ICliSubcommand
         var command = new Command("feed-failure", "Whether the surviving feeds and UPSes carry the load when a feed or UPS fails.");
         command.Options.Add(element);
         source.AddTo(command);
-        command.SetAction(async (parse, ct) =>
-        {
-            var error = parse.InvocationConfiguration.Error;
-            var twin = source.Load(parse, error, "simulate feed-failure");
-            if (twin is null)
-            {
-                return ExitCodes.InvalidConfig;
-            }
-
-            CapacityScenarioResult result;
-            try
-            {
-                result = CapacityScenarios.FeedFailure(twin, parse.GetValue(element)!);
-            }
-            catch (ArgumentException e)
-            {
-                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-
-            await CapacityOutput.WriteAsync(parse.InvocationConfiguration.Output, result, parse.GetValue(source.JsonOutput)).ConfigureAwait(false);
-            return result.Verdict == "ok" ? ExitCodes.Ok : ExitCodes.Failure;
-        });
+        command.SetAction((parse, ct) => CapacityOutput.RunAsync(parse, source, "simulate feed-failure", twin => CapacityScenarios.FeedFailure(twin, parse.GetValue(element)!)));
         return command;
     }
 }

@@ -21,29 +21,7 @@ internal sealed class SimulateLoadChangeCommand : ICliSubcommand
         command.Options.Add(rack);
         command.Options.Add(delta);
         source.AddTo(command);
-        command.SetAction(async (parse, ct) =>
-        {
-            var error = parse.InvocationConfiguration.Error;
-            var twin = source.Load(parse, error, "simulate load-change");
-            if (twin is null)
-            {
-                return ExitCodes.InvalidConfig;
-            }
-
-            CapacityScenarioResult result;
-            try
-            {
-                result = CapacityScenarios.LoadChange(twin, parse.GetValue(rack)!, parse.GetValue(delta));
-            }
-            catch (ArgumentException e)
-            {
-                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
-                return ExitCodes.InvalidConfig;
-            }
-
-            await CapacityOutput.WriteAsync(parse.InvocationConfiguration.Output, result, parse.GetValue(source.JsonOutput)).ConfigureAwait(false);
-            return result.Verdict == "ok" ? ExitCodes.Ok : ExitCodes.Failure;
-        });
+        command.SetAction((parse, ct) => CapacityOutput.RunAsync(parse, source, "simulate load-change", twin => CapacityScenarios.LoadChange(twin, parse.GetValue(rack)!, parse.GetValue(delta))));
         return command;
     }
 }

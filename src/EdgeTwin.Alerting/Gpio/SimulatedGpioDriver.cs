@@ -6,7 +6,8 @@ namespace EdgeTwin.Alerting.Gpio;
 /// <summary>
 /// A GPIO chip in memory, for the demo, tests and benchmarks (<c>chip: simulated</c>). <see cref="Drive"/> sets the level
 /// the outside world puts on an input and fires its edge callbacks on the calling thread, as the kernel's event thread
-/// would; writes to outputs are recorded and announced through <see cref="OutputChanged"/>.
+/// would; writes to outputs are recorded and announced through <see cref="OutputChanged"/>. A line can carry a device
+/// that answers the host (<see cref="Attach"/>), such as a DHT22 on its one-wire data line.
 /// </summary>
 public sealed class SimulatedGpioDriver : GpioDriver
 {
@@ -18,6 +19,20 @@ public sealed class SimulatedGpioDriver : GpioDriver
     protected override int PinCount => 1024;
 
     public bool IsOpen(int pin) => _lines.TryGetValue(pin, out var l) && l.Open;
+
+    /// <summary>How many edge callbacks are registered on a line (a source has subscribed once it is above 0).</summary>
+    public int CallbackCount(int pin)
+    {
+        if (!_lines.TryGetValue(pin, out var line))
+        {
+            return 0;
+        }
+
+        lock (line)
+        {
+            return line.Callbacks.Count;
+        }
+    }
 
     /// <summary>The level last written to an output pin.</summary>
     public PinValue Output(int pin) => Get(pin).Output;
@@ -51,6 +66,22 @@ public sealed class SimulatedGpioDriver : GpioDriver
         }
     }
 
+    /// <summary>Contact bounce: <paramref name="transitions"/> alternating edges, then the line settles at <paramref name="final"/>.</summary>
+    public void Bounce(int pin, PinValue final, int transitions)
+    {
+        var level = final;
+        for (var i = 0; i < transitions; i++)
+        {
+            level = level == PinValue.High ? PinValue.Low : PinValue.High;
+            Drive(pin, level);
+        }
+
+        Drive(pin, final);
+    }
+
+    /// <summary>Puts a device on the line: it sees the host's mode changes and writes, and gives the level read while the line is an input.</summary>
+    public void Attach(int pin, ISimulatedGpioDevice device) => Get(pin).Device = device;
+
     protected override void OpenPin(int pinNumber) => Get(pinNumber).Open = true;
 
     protected override void ClosePin(int pinNumber)
@@ -63,7 +94,12 @@ public sealed class SimulatedGpioDriver : GpioDriver
         }
     }
 
-    protected override void SetPinMode(int pinNumber, PinMode mode) => Get(pinNumber).Mode = mode;
+    protected override void SetPinMode(int pinNumber, PinMode mode)
+    {
+        var line = Get(pinNumber);
+        line.Mode = mode;
+        line.Device?.OnModeChanged(mode);
+    }
 
     protected override PinMode GetPinMode(int pinNumber) => Get(pinNumber).Mode;
 
@@ -72,12 +108,19 @@ public sealed class SimulatedGpioDriver : GpioDriver
     protected override PinValue Read(int pinNumber)
     {
         var line = Get(pinNumber);
+        if (line.Device is { } device && line.Mode != PinMode.Output)
+        {
+            return device.Read();
+        }
+
         return line.Mode == PinMode.Output ? line.Output : line.External;
     }
 
     protected override void Write(int pinNumber, PinValue value)
     {
         var line = Get(pinNumber);
+        // A device on the line sees every write, a repeated level included: it follows the host's protocol, not the edges.
+        line.Device?.OnHostWrite(value);
         if (line.Output == value)
         {
             return;
@@ -139,6 +182,20 @@ public sealed class SimulatedGpioDriver : GpioDriver
         public PinValue External = PinValue.High; // pulled up: contact open
         public PinValue Output = PinValue.Low;
         public int Toggles;
+        public ISimulatedGpioDevice? Device;
         public readonly List<(PinEventTypes Types, PinChangeEventHandler Handler)> Callbacks = [];
     }
+}
+
+/// <summary>
+/// A device wired to a line of <see cref="SimulatedGpioDriver"/> that answers the host: it sees the host's mode changes
+/// and writes, and while the line is an input the host reads the level it gives.
+/// </summary>
+public interface ISimulatedGpioDevice
+{
+    void OnModeChanged(PinMode mode);
+
+    void OnHostWrite(PinValue value);
+
+    PinValue Read();
 }

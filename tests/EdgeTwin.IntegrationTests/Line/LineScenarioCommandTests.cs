@@ -126,21 +126,17 @@ public sealed class LineScenarioCommandTests
     {
         // S1 stands idle through line1's 10:00 break (240–255 min into the 06:00 shift) and runs otherwise; the log
         // counts seconds from the shift's start.
-        var dir = Directory.CreateTempSubdirectory("edgetwin-oee-");
-        try
+        await WithStateLogAsync("edgetwin-oee-", """
+            time_s,station,state
+            0,S1,running
+            0,S2,running
+            0,S3,running
+            0,S4,running
+            14400,S1,idle
+            15300,S1,running
+            21600,S1,running
+            """, async log =>
         {
-            var log = Path.Combine(dir.FullName, "states.csv");
-            await File.WriteAllTextAsync(log, """
-                time_s,station,state
-                0,S1,running
-                0,S2,running
-                0,S3,running
-                0,S4,running
-                14400,S1,idle
-                15300,S1,running
-                21600,S1,running
-                """, Ct);
-
             double AvailabilityS1(string json) => JsonDocument.Parse(json).RootElement.GetProperty("machines")[0].GetProperty("availability").GetDouble();
             var (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--json");
             Assert.True(exit == 0, $"exit {exit}: {error}");
@@ -154,14 +150,69 @@ public sealed class LineScenarioCommandTests
             (exit, _, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log);
             Assert.Equal(2, exit);
             Assert.Contains("states.csv:9: station 'S9' is not in the line", error, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public async Task Line_bottleneck_from_a_state_log_names_the_station_with_the_longest_active_periods_and_a_bad_log_is_exit_2()
+    {
+        // In the 14:00 shift (no break) S3 runs all along while the others pause 100 s once: S3's one active period is
+        // the whole 21,600 s, the others' two average (7,200 + 14,300) / 2 = 10,750 s.
+        await WithStateLogAsync("edgetwin-bottleneck-", """
+            time_s,station,state
+            0,S1,running
+            0,S2,running
+            0,S3,running
+            0,S4,running
+            7200,S1,starved
+            7200,S2,starved
+            7200,S4,blocked
+            7300,S1,running
+            7300,S2,running
+            7300,S4,running
+            21600,S3,running
+            """, async log =>
+        {
+            var (exit, output, error) = await InProcessCli.RunAsync("line", "bottleneck", "--config", Line1, "--states", log, "--shift", "14:00", "--json");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            using (var json = JsonDocument.Parse(output))
+            {
+                Assert.Equal("S3", json.RootElement.GetProperty("bottleneck").GetString());
+                var mean = json.RootElement.GetProperty("stations").EnumerateArray().ToDictionary(s => s.GetProperty("station").GetString()!, s => s.GetProperty("mean_active_seconds").GetDouble());
+                Assert.Equal(21600, mean["S3"], 6);
+                Assert.Equal(10750, mean["S1"], 6);
+            }
+
+            (exit, output, error) = await InProcessCli.RunAsync("line", "bottleneck", "--config", Line1, "--states", log, "--shift", "14:00");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            Assert.StartsWith($"line line1, {log}: bottleneck S3", output, StringComparison.Ordinal);
+
+            await File.AppendAllTextAsync(log, "\n22000,S9,running\n", Ct);
+            (exit, output, error) = await InProcessCli.RunAsync("line", "bottleneck", "--config", Line1, "--states", log);
+            Assert.Equal(2, exit);
+            Assert.Equal("", output);
+            Assert.StartsWith("line bottleneck: ", error, StringComparison.Ordinal);
+            Assert.Contains("states.csv:13: station 'S9' is not in the line", error, StringComparison.Ordinal);
+        });
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>Runs <paramref name="test"/> on a state log holding <paramref name="csv"/>, in a temporary folder it deletes after.</summary>
+    private static async Task WithStateLogAsync(string prefix, string csv, Func<string, Task> test)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix);
+        try
+        {
+            var log = Path.Combine(dir.FullName, "states.csv");
+            await File.WriteAllTextAsync(log, csv, Ct);
+            await test(log);
         }
         finally
         {
             dir.Delete(recursive: true);
         }
     }
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private static LineTwinConfig Config()
     {

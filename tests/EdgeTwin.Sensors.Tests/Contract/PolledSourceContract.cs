@@ -1,3 +1,4 @@
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Sensors.Common;

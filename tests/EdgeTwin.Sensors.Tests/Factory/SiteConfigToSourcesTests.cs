@@ -1,4 +1,5 @@
 using System.Device.Gpio;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;

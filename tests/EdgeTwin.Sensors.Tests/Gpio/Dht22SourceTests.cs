@@ -1,4 +1,5 @@
 using System.Device.Gpio;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Sensors.Common;
 using EdgeTwin.Sensors.Gpio;

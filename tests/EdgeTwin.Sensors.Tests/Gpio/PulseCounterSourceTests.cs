@@ -1,4 +1,5 @@
 using System.Device.Gpio;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Sensors.Gpio;
 using EdgeTwin.Sensors.Tests.Fakes;
