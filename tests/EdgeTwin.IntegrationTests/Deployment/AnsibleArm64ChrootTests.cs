@@ -31,7 +31,7 @@ public sealed partial class AnsibleArm64ChrootTests(ITestOutputHelper output)
         Tool.Require("ansible-playbook", "ansible");
         Tool.Require("unshare", "util-linux");
 
-        var rootTar = await DeployCache.DebianRootAsync("arm64-ansible", output.WriteLine, Ct);
+        var rootTar = await DeployCache.DebianRootAsync("arm64", output.WriteLine, Ct);
         await Arm64Emulation.RequireBinfmtAsync(Ct);
         var release = await DeployCache.ReleaseAsync("linux-arm64", output.WriteLine, Ct);
         var version = DeployCache.StampedVersion();

@@ -9,7 +9,7 @@ namespace EdgeTwin.IntegrationTests.Deployment;
 internal static class DeployCache
 {
     private static readonly SemaphoreSlim ReleaseLock = new(1, 1);
-    private static readonly Dictionary<string, SemaphoreSlim> RootLocks = new(StringComparer.Ordinal) { ["amd64"] = new(1, 1), ["arm64"] = new(1, 1), ["arm64-ansible"] = new(1, 1) };
+    private static readonly Dictionary<string, SemaphoreSlim> RootLocks = new(StringComparer.Ordinal) { ["amd64"] = new(1, 1), ["arm64"] = new(1, 1) };
     private static readonly Dictionary<string, string> Releases = new(StringComparer.Ordinal);
 
     public static string Directory { get; } = Resolve();
@@ -73,8 +73,7 @@ internal static class DeployCache
 
     /// <summary>
     /// A Debian 12 minbase root tarball, made once by debootstrap (scripts/debian-root.sh): <c>amd64</c> for the
-    /// Ansible chroot, <c>arm64</c> for the agent alone under qemu, <c>arm64-ansible</c> (python3 and systemd added,
-    /// a tarball of its own) for the Ansible chroot under qemu.
+    /// Ansible chroot, <c>arm64</c> for the agent alone and the Ansible chroot under qemu (the same packages plus libssl3).
     /// Skips the calling test, with the reason printed, only when debootstrap is missing or cannot run here
     /// (no network to the mirror, no permission to mknod/chroot).
     /// </summary>
@@ -85,7 +84,7 @@ internal static class DeployCache
             Skip("debootstrap (Debian package 'debootstrap') is not installed");
         }
 
-        if (arch.StartsWith("arm64", StringComparison.Ordinal) && Tool.Find("qemu-aarch64-static") is null)
+        if (arch == "arm64" && Tool.Find("qemu-aarch64-static") is null)
         {
             Skip("qemu-aarch64-static (Debian package 'qemu-user-static') is not installed");
         }

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Makes (once) a cached Debian 12 root tarball for the deployment tests and prints its path.
 #
-#   debian-root.sh amd64|arm64|arm64-ansible CACHE_DIR
+#   debian-root.sh amd64|arm64 CACHE_DIR
 #
 # amd64:         `debootstrap --variant=minbase` with what Ansible needs inside a chroot (python3) and what the agent
 #                needs (libicu72), plus systemd so `systemctl enable` works offline in the chroot.
-# arm64:         `debootstrap --foreign --variant=minbase --include=libicu72,libssl3`, the second stage run through
-#                qemu-aarch64-static via binfmt_misc (registered by binfmt-aarch64.sh when missing).
-# arm64-ansible: the arm64 root plus what the role needs in its target, as for amd64 (python3, systemd,
-#                ca-certificates). A tarball of its own, so the plain arm64 root (Arm64QemuTests) stays small and cached.
+# arm64:         `debootstrap --foreign --variant=minbase` with the same packages plus libssl3, the second stage run
+#                through qemu-aarch64-static via binfmt_misc (registered by binfmt-aarch64.sh when missing). One root
+#                serves the agent alone under qemu and the Ansible role under qemu: a second arm64 root would cost a
+#                second emulated debootstrap (25-35 min) on a cold CI machine.
 # The tarball is keyed by arch and package list; a partial build never replaces a good one (temp dir + rename).
 set -euo pipefail
 arch="$1"
@@ -16,12 +16,10 @@ cache="$2"
 mirror="${EDGETWIN_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 case "$arch" in
   amd64) include="python3,libicu72,systemd,ca-certificates" ;;
-  arm64) include="libicu72,libssl3" ;;  # libssl3: System.Net.Security (MQTT over TLS, the demo broker) needs it
-  arm64-ansible) include="python3,libicu72,libssl3,systemd,ca-certificates" ;;
+  arm64) include="python3,libicu72,libssl3,systemd,ca-certificates" ;;  # libssl3: System.Net.Security (MQTT over TLS)
   *) echo "debian-root.sh: unsupported arch $arch" >&2; exit 64 ;;
 esac
-# arm64-ansible is keyed as arm64 with its own package list (the hash), like the other variants.
-key="bookworm-${arch%-ansible}-minbase-$(printf '%s' "$include" | sha256sum | cut -c1-8)"
+key="bookworm-$arch-minbase-$(printf '%s' "$include" | sha256sum | cut -c1-8)"
 out="$cache/$key.tar"
 mkdir -p "$cache"
 if [ -s "$out" ]; then echo "$out"; exit 0; fi
