@@ -99,7 +99,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.True(new FileInfo(wants).LinkTarget is not null, "unit not enabled");
         var configBytes = await File.ReadAllBytesAsync(config, Ct);
         // The models directory exists from the first converge on (the agent watches it only if it exists at start).
-        AssertDir(Path.Combine(etc, "models"), "0750", "root", "edgetwin");
+        RootAssert.Dir(Path.Combine(etc, "models"), "0750", "root", "edgetwin");
         // The config names the release's own profiles directory; its contents as the good release left them.
         var goodProfilesDir = ProfilesDir(root, configBytes);
         Assert.StartsWith($"/etc/edgetwin/profiles/{version}-", goodProfilesDir, StringComparison.Ordinal);
@@ -110,7 +110,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.NotEmpty(backups);
         foreach (var backup in backups)
         {
-            AssertFile(backup, "0640", "root", "edgetwin");
+            RootAssert.File(backup, "0640", "root", "edgetwin");
         }
 
         // 2. Nothing to do the second time.
@@ -311,7 +311,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
     }
 
     // A community nobody else prints: the --diff steps check it never reaches the output.
-    private const string Community = "s3cret-community-7f1c";
+    internal const string Community = "s3cret-community-7f1c";
 
     /// <summary>profiles_dir of a rendered config.</summary>
     private static string ProfilesDir(string root, byte[] config)
@@ -321,34 +321,8 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         return match.Groups[1].Value;
     }
 
-    private static void AssertDir(string path, string mode, string owner, string group)
-    {
-        Assert.True(Directory.Exists(path), $"{path} does not exist");
-        AssertOwnerMode(path, mode, owner, group);
-    }
-
-    private static void AssertFile(string path, string mode, string owner, string group)
-    {
-        Assert.True(File.Exists(path), $"{path} does not exist");
-        AssertOwnerMode(path, mode, owner, group);
-    }
-
-    /// <summary>Mode and owner as `stat` reports them; names resolved in the chroot's /etc (stat -c %u/%g, then looked up).</summary>
-    private static void AssertOwnerMode(string path, string mode, string owner, string group)
-    {
-        var root = path[..path.IndexOf("/etc/", StringComparison.Ordinal)];
-        var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%a %u %g", path]) { RedirectStandardOutput = true })!;
-        var parts = stat.StandardOutput.ReadToEnd().Trim().Split(' ');
-        stat.WaitForExit();
-        Assert.Equal(mode.TrimStart('0'), parts[0]);
-        Assert.Equal(owner, NameOf(Path.Combine(root, "etc", "passwd"), parts[1]));
-        Assert.Equal(group, NameOf(Path.Combine(root, "etc", "group"), parts[2]));
-    }
-
-    private static string NameOf(string file, string id) =>
-        File.ReadAllLines(file).Select(l => l.Split(':')).First(f => f.Length > 2 && f[2] == id)[0];
-
-    private static Dictionary<string, string> Device(string id, string profile) => new()
+    /// <summary>An SNMP device of the test site (credentials <c>pub</c>, nobody answering on its port).</summary>
+    internal static Dictionary<string, string> Device(string id, string profile) => new()
     {
         ["id"] = id,
         ["profile"] = profile,

@@ -6,29 +6,18 @@ namespace EdgeTwin.IntegrationTests.Deployment;
 /// <summary>
 /// The linux-arm64 release run on an arm64 Debian 12 root (debootstrap --foreign, second stage through qemu; cached)
 /// under qemu-aarch64-static via binfmt_misc: <c>--version</c>, <c>check</c> on the example config, and a 75 s
-/// <c>demo</c> that reads the simulated devices, runs the agent's pipeline and buffers in the outbox.
-/// Two settings are for the emulation only, never for a real ARM64 gateway: qemu 7.2 user mode passes the host's x86
-/// /proc/cpuinfo through, which ONNX Runtime's CPU detection cannot parse, so an ARM one (fixtures/cpuinfo-arm64, a
-/// Cortex-A72) is bind-mounted over it inside a private mount namespace; and DOTNET_EnableWriteXorExecute=0, because
-/// the runtime's W^X double mapping of JIT code is unstable under qemu's user-mode emulation.
+/// <c>demo</c> that reads the simulated devices, runs the agent's pipeline and buffers in the outbox. The emulation's
+/// own settings (an ARM /proc/cpuinfo, DOTNET_EnableWriteXorExecute=0) are <see cref="Arm64Emulation"/>'s.
 /// </summary>
 public sealed partial class Arm64QemuTests(ITestOutputHelper output)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string CpuInfo => Path.Combine(Tool.RepoRoot(), "tests", "EdgeTwin.IntegrationTests", "Deployment", "fixtures", "cpuinfo-arm64");
-
     [Fact]
     public async Task Arm64_release_prints_its_version_checks_the_example_config_and_runs_the_demo_under_qemu()
     {
         var rootTar = await DeployCache.DebianRootAsync("arm64", output.WriteLine, Ct);
-        var binfmt = await Tool.RunAsync("/bin/bash", [Path.Combine(DeployCache.ScriptsDir, "binfmt-aarch64.sh")], TimeSpan.FromMinutes(1), Ct);
-        if (binfmt.ExitCode != 0)
-        {
-            var reason = $"cannot register qemu-aarch64 with binfmt_misc here: {binfmt.All.Trim()}";
-            Console.WriteLine($"SKIP: {reason}");
-            Assert.Skip(reason);
-        }
+        await Arm64Emulation.RequireBinfmtAsync(Ct);
 
         var release = await DeployCache.ReleaseAsync("linux-arm64", output.WriteLine, Ct);
         using var work = new TempDir();
@@ -80,13 +69,12 @@ public sealed partial class Arm64QemuTests(ITestOutputHelper output)
         var args = new List<string>
         {
             "-m", "--propagation", "private", "--", "/bin/sh", "-c",
-            "mount -t proc proc \"$0/proc\" && mount --bind \"$1\" \"$0/proc/cpuinfo\" && mount --rbind /dev \"$0/dev\" && r=\"$0\" && shift && " +
-            "exec chroot \"$r\" /usr/bin/env DOTNET_EnableWriteXorExecute=0 HOME=/root \"$@\"",
-            root, CpuInfo,
+            Tool.MountIntoRootScript(cpuInfo: true) + " && r=\"$0\" && shift && exec chroot \"$r\" /usr/bin/env HOME=/root \"$@\"",
+            root, Arm64Emulation.CpuInfo,
         };
         args.AddRange(command);
         var started = DateTime.UtcNow;
-        var result = await Tool.RunAsync(unshare, args, timeout, Ct, root);
+        var result = await Tool.RunAsync(unshare, args, timeout, Ct, root, Arm64Emulation.Environment);
         output.WriteLine($"---- [arm64/qemu] {string.Join(' ', command)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0.0} s)");
         output.WriteLine(result.All);
         return result;

@@ -72,7 +72,8 @@ internal static class DeployCache
     }
 
     /// <summary>
-    /// A Debian 12 minbase root tarball (amd64 for the Ansible chroot, arm64 for qemu), made once by debootstrap.
+    /// A Debian 12 minbase root tarball, made once by debootstrap (scripts/debian-root.sh): <c>amd64</c> for the
+    /// Ansible chroot, <c>arm64</c> for the agent alone and the Ansible chroot under qemu (the same packages plus libssl3).
     /// Skips the calling test, with the reason printed, only when debootstrap is missing or cannot run here
     /// (no network to the mirror, no permission to mknod/chroot).
     /// </summary>
@@ -97,7 +98,9 @@ internal static class DeployCache
         await gate.WaitAsync(ct);
         try
         {
-            var result = await Tool.RunAsync("/bin/bash", [Path.Combine(ScriptsDir, "debian-root.sh"), arch, Directory], TimeSpan.FromMinutes(30), ct);
+            // An arm64 root's second stage runs every maintainer script emulated: 35 min was measured at load 35–45.
+            var timeout = TimeSpan.FromMinutes(arch == "amd64" ? 30 : 75);
+            var result = await Tool.RunAsync("/bin/bash", [Path.Combine(ScriptsDir, "debian-root.sh"), arch, Directory], timeout, ct);
             if (result.ExitCode != 0)
             {
                 log(result.All);

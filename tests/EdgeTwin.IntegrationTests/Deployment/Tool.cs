@@ -163,26 +163,36 @@ internal static class Tool
     }
 
     /// <summary>
+    /// The <c>sh -c</c> script, run by <c>unshare -m</c> with the root as <c>$0</c>, that mounts /proc and /dev into
+    /// the root (the .NET host needs /proc/self/exe and /dev/urandom); with <paramref name="cpuInfo"/>, also binds
+    /// <c>$1</c> over the root's /proc/cpuinfo (<see cref="Arm64Emulation"/>). The mounts go away with the namespace.
+    /// </summary>
+    public static string MountIntoRootScript(bool cpuInfo) =>
+        "mount -t proc proc \"$0/proc\" && " + (cpuInfo ? "mount --bind \"$1\" \"$0/proc/cpuinfo\" && " : "") + "mount --rbind /dev \"$0/dev\"";
+
+    /// <summary>
     /// Runs <c>site.yml</c> (the repository's ansible directory) into the Debian root <paramref name="root"/> over the
     /// chroot connection of <paramref name="inventory"/>, with <paramref name="vars"/> as <c>-e @file</c> and
     /// <paramref name="extra"/> arguments; logs the command and output through <paramref name="log"/> and returns the
-    /// result with host gw1's <c>changed=</c> count from the PLAY RECAP (asserted present).
+    /// result with host gw1's <c>changed=</c> count from the PLAY RECAP (asserted present). With
+    /// <paramref name="arm64Emulation"/> (an arm64 root under qemu) the emulation's cpuinfo is mounted in the root and its
+    /// environment set for ansible-playbook: the chroot connection passes the controller's environment into the root,
+    /// so the agent the role runs there (<c>edgetwin check</c>, the <c>exec</c> readiness check) gets it, while the
+    /// role itself, and what it installs on a gateway, stay as they are.
     /// </summary>
     public static async Task<(Result Result, int Changed)> PlayInChrootAsync(
-        string root, string inventory, string vars, IReadOnlyList<string> extra, Action<string> log, TimeSpan timeout, CancellationToken cancellationToken)
+        string root, string inventory, string vars, IReadOnlyList<string> extra, Action<string> log, TimeSpan timeout, CancellationToken cancellationToken,
+        bool arm64Emulation = false)
     {
-        // A private mount namespace: /proc and /dev in the root (the .NET host needs /proc/self/exe and /dev/urandom)
-        // go away with it.
-        var args = new List<string>
-        {
-            "-m", "--propagation", "private", "--", "/bin/sh", "-c",
-            "mount -t proc proc \"$0/proc\" && mount --rbind /dev \"$0/dev\" && exec \"$@\"",
-            root, Find("ansible-playbook")!, "-i", inventory, "-e", "@" + vars,
-        };
+        // A private mount namespace: what is mounted into the root goes away with it, whatever happens.
+        var args = new List<string> { "-m", "--propagation", "private", "--", "/bin/sh", "-c" };
+        args.AddRange(arm64Emulation
+            ? [MountIntoRootScript(cpuInfo: true) + " && shift && exec \"$@\"", root, Arm64Emulation.CpuInfo]
+            : [MountIntoRootScript(cpuInfo: false) + " && exec \"$@\"", root]);
+        args.AddRange([Find("ansible-playbook")!, "-i", inventory, "-e", "@" + vars]);
         args.AddRange(extra);
         args.Add("site.yml");
-        var started = DateTime.UtcNow;
-        var result = await RunAsync(Find("unshare")!, args, timeout, cancellationToken, Path.Combine(RepoRoot(), "ansible"), new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
             ["ANSIBLE_NOCOLOR"] = "1",
             ["ANSIBLE_FORCE_COLOR"] = "0",
@@ -191,7 +201,17 @@ internal static class Tool
             // Fewer round trips into the chroot: modules piped to python3, only the facts the role uses (architecture).
             ["ANSIBLE_PIPELINING"] = "1",
             ["ANSIBLE_GATHER_SUBSET"] = "min",
-        });
+        };
+        if (arm64Emulation)
+        {
+            foreach (var (name, value) in Arm64Emulation.Environment)
+            {
+                environment[name] = value;
+            }
+        }
+
+        var started = DateTime.UtcNow;
+        var result = await RunAsync(Find("unshare")!, args, timeout, cancellationToken, Path.Combine(RepoRoot(), "ansible"), environment);
         log($"---- ansible-playbook {string.Join(' ', extra)} (exit {result.ExitCode}, {(DateTime.UtcNow - started).TotalSeconds:0} s)");
         log(result.All);
         var recap = System.Text.RegularExpressions.Regex.Match(result.StdOut, @"gw1\s*:\s*ok=\d+\s+changed=(\d+)");

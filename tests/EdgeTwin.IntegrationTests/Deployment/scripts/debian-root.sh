@@ -3,10 +3,12 @@
 #
 #   debian-root.sh amd64|arm64 CACHE_DIR
 #
-# amd64: `debootstrap --variant=minbase` with what Ansible needs inside a chroot (python3) and what the agent needs
-#        (libicu72), plus systemd so `systemctl enable` works offline in the chroot.
-# arm64: `debootstrap --foreign --variant=minbase --include=libicu72,libssl3`, the second stage run through
-#        qemu-aarch64-static via binfmt_misc (registered by binfmt-aarch64.sh when missing).
+# amd64:         `debootstrap --variant=minbase` with what Ansible needs inside a chroot (python3) and what the agent
+#                needs (libicu72), plus systemd so `systemctl enable` works offline in the chroot.
+# arm64:         `debootstrap --foreign --variant=minbase` with the same packages plus libssl3, the second stage run
+#                through qemu-aarch64-static via binfmt_misc (registered by binfmt-aarch64.sh when missing). One root
+#                serves the agent alone under qemu and the Ansible role under qemu: a second arm64 root would cost a
+#                second emulated debootstrap (25-35 min) on a cold CI machine.
 # The tarball is keyed by arch and package list; a partial build never replaces a good one (temp dir + rename).
 set -euo pipefail
 arch="$1"
@@ -14,7 +16,7 @@ cache="$2"
 mirror="${EDGETWIN_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 case "$arch" in
   amd64) include="python3,libicu72,systemd,ca-certificates" ;;
-  arm64) include="libicu72,libssl3" ;;  # libssl3: System.Net.Security (MQTT over TLS, the demo broker) needs it
+  arm64) include="python3,libicu72,libssl3,systemd,ca-certificates" ;;  # libssl3: System.Net.Security (MQTT over TLS)
   *) echo "debian-root.sh: unsupported arch $arch" >&2; exit 64 ;;
 esac
 key="bookworm-$arch-minbase-$(printf '%s' "$include" | sha256sum | cut -c1-8)"
