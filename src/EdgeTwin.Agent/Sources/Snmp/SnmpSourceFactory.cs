@@ -55,8 +55,8 @@ public sealed class SnmpSourceFactory : ISourceFactory, IAsyncDisposable
             {
                 throw new SourceCreationException(device.Id, $"credentials '{c.Name}': SNMPv3 needs a user");
             }
-            var auth = c.Level == Core.Config.SnmpSecurityLevel.NoAuthNoPriv ? EdgeTwin.Snmp.Security.SnmpAuthProtocol.None : (EdgeTwin.Snmp.Security.SnmpAuthProtocol)(int)c.Auth;
-            var priv = c.Level == Core.Config.SnmpSecurityLevel.AuthPriv ? (EdgeTwin.Snmp.Security.SnmpPrivProtocol)(int)c.Priv : EdgeTwin.Snmp.Security.SnmpPrivProtocol.None;
+            var auth = c.Level == Core.Config.SnmpSecurityLevel.NoAuthNoPriv ? EdgeTwin.Snmp.Security.SnmpAuthProtocol.None : ToLibrary(c.Auth);
+            var priv = c.Level == Core.Config.SnmpSecurityLevel.AuthPriv ? ToLibrary(c.Priv) : EdgeTwin.Snmp.Security.SnmpPrivProtocol.None;
             try
             {
                 user = new SnmpV3User(c.User, auth, c.AuthPassword, priv, c.PrivPassword);
@@ -72,6 +72,30 @@ public sealed class SnmpSourceFactory : ISourceFactory, IAsyncDisposable
         }
         return new SnmpTargetTemplate(version, c.Community ?? "", user, c.Context ?? "", perAttempt, 1);
     }
+
+    // By name, not by number: the config's enums and the SNMP library's are declared apart (the library references no
+    // other project), and a cast by number would map to the wrong protocol the day either list is reordered.
+    internal static EdgeTwin.Snmp.Security.SnmpAuthProtocol ToLibrary(Core.Config.SnmpAuthProtocol auth) => auth switch
+    {
+        Core.Config.SnmpAuthProtocol.None => EdgeTwin.Snmp.Security.SnmpAuthProtocol.None,
+        Core.Config.SnmpAuthProtocol.Md5 => EdgeTwin.Snmp.Security.SnmpAuthProtocol.Md5,
+        Core.Config.SnmpAuthProtocol.Sha1 => EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha1,
+        Core.Config.SnmpAuthProtocol.Sha224 => EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha224,
+        Core.Config.SnmpAuthProtocol.Sha256 => EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha256,
+        Core.Config.SnmpAuthProtocol.Sha384 => EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha384,
+        Core.Config.SnmpAuthProtocol.Sha512 => EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha512,
+        _ => throw new ArgumentOutOfRangeException(nameof(auth), auth, "SNMPv3 authentication protocol the SNMP library does not know"),
+    };
+
+    internal static EdgeTwin.Snmp.Security.SnmpPrivProtocol ToLibrary(Core.Config.SnmpPrivProtocol priv) => priv switch
+    {
+        Core.Config.SnmpPrivProtocol.None => EdgeTwin.Snmp.Security.SnmpPrivProtocol.None,
+        Core.Config.SnmpPrivProtocol.Des => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Des,
+        Core.Config.SnmpPrivProtocol.Aes128 => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes128,
+        Core.Config.SnmpPrivProtocol.Aes192 => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes192,
+        Core.Config.SnmpPrivProtocol.Aes256 => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes256,
+        _ => throw new ArgumentOutOfRangeException(nameof(priv), priv, "SNMPv3 privacy protocol the SNMP library does not know"),
+    };
 
     public async ValueTask DisposeAsync()
     {
