@@ -14,8 +14,8 @@ namespace EdgeTwin.Agent.Twin;
 /// Runs one <see cref="StreamingAnomalyDetector"/> per numeric series (gauges, and counters on their rate; state series are
 /// skipped) and publishes one <see cref="EdgeEventKind.Anomaly"/> event per episode: when a series' score reaches its
 /// threshold, and not again until the score has stayed below half the threshold for <c>quiet_samples</c> samples.
-/// Detectors live in an array indexed by the interned <see cref="SeriesId"/> (capacity <c>max_series</c>), created on a
-/// series' first sample; scoring a sample allocates nothing.
+/// Detectors live in an array indexed by the interned <see cref="SeriesId"/>, at most <c>max_series</c> of them, created on
+/// a series' first sample and dropped when the series is retired; scoring a sample allocates nothing.
 /// <para>
 /// What the detectors learned is kept over restarts (<see cref="AnomalyStateLocation"/>, <see cref="AnomalyStateFile"/>):
 /// saved every <c>state.checkpoint_interval</c> from the pipeline's thread (the bytes; the file is written in the
@@ -36,7 +36,8 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private readonly AgentRuntime _runtime;
     private readonly AnomalyConfig _config;
     private readonly ILogger<AnomalyStage> _logger;
-    private readonly SeriesState?[] _series;
+    private SeriesState?[] _series;
+    private RetiredSeriesCursor _retired;
     private readonly Meter _meter;
     private readonly Counter<long> _scored;
     private readonly Counter<long> _episodes;
@@ -62,14 +63,14 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _runtime = runtime;
         _config = config;
         _logger = logger;
-        _series = new SeriesState?[config.MaxSeries];
+        _series = new SeriesState?[Math.Min(config.MaxSeries, 1024)];
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _scored = _meter.CreateCounter<long>("edgetwin.twin.anomaly.samples", "{sample}", "Samples scored by the streaming anomaly detector.");
         _episodes = _meter.CreateCounter<long>("edgetwin.twin.anomaly.episodes", "{episode}", "Anomaly episodes opened (one event each).");
         _meter.CreateObservableGauge("edgetwin.twin.anomaly.series", () => Volatile.Read(ref _tracked), "{series}", "Series with a detector.");
         _checkpoints = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.checkpoints", "{checkpoint}", "Detector states written to the state file.");
         _checkpointFailures = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.failures", "{checkpoint}", "State file writes that failed (disk full, permissions, timeout).");
-        _uncovered = _meter.CreateCounter<long>("edgetwin.twin.anomaly.uncovered", "{sample}", "Samples not scored because their series id is past max_series.");
+        _uncovered = _meter.CreateCounter<long>("edgetwin.twin.anomaly.uncovered", "{sample}", "Samples not scored because max_series series already have a detector.");
         _restoredSeries = _meter.CreateCounter<long>("edgetwin.twin.anomaly.state.restored", "{series}", "Series whose detector continued from the saved state.");
         var notOurs = config.Enabled && stateLocation?.Path is { } candidate ? AtomicStateFile.NotOurs(candidate, AnomalyStateFile.Magic, AnomalyStateFile.FileName) : null;
         if (notOurs is not null)
@@ -107,17 +108,17 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             return;
         }
 
+        while (_retired.TryNext(_runtime.Registry, out var retired))
+        {
+            Forget(retired);
+        }
+
         var scored = 0;
         var uncovered = 0;
         for (var i = 0; i < samples.Length; i++)
         {
             var sample = samples.Span[i];
-            if (sample.Series.Value >= _series.Length)
-            {
-                uncovered++; // counted, not only warned about once: the coverage gap must show in the metrics
-            }
-
-            if (!sample.IsGood || sample.Series.IsNone || State(sample.Series) is not { } state)
+            if (!sample.IsGood || sample.Series.IsNone || State(sample.Series, ref uncovered) is not { } state)
             {
                 continue;
             }
@@ -298,22 +299,38 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         }
     }
 
-    private SeriesState? State(SeriesId id)
+    /// <summary>Drops a retired series' detector: its row left the device, and a row that comes back is a new series.</summary>
+    private void Forget(SeriesId id)
     {
-        if (id.Value >= _series.Length)
+        if ((uint)id.Value < (uint)_series.Length && _series[id.Value] is not null)
         {
+            _series[id.Value] = null;
+            Interlocked.Decrement(ref _tracked);
+        }
+    }
+
+    private SeriesState? State(SeriesId id, ref int uncovered)
+    {
+        if (id.Value < _series.Length && _series[id.Value] is { } existing)
+        {
+            return existing.Skip ? null : existing;
+        }
+
+        if (Volatile.Read(ref _tracked) >= _config.MaxSeries)
+        {
+            uncovered++; // counted, not only warned about once: the coverage gap must show in the metrics
             if (!_capacityWarned)
             {
                 _capacityWarned = true;
-                LogCapacity(_logger, _series.Length);
+                LogCapacity(_logger, _config.MaxSeries);
             }
 
             return null;
         }
 
-        if (_series[id.Value] is { } existing)
+        if (id.Value >= _series.Length)
         {
-            return existing.Skip ? null : existing;
+            Array.Resize(ref _series, Math.Max(id.Value + 1, _series.Length * 2));
         }
 
         var descriptor = _runtime.Registry[id];
@@ -434,7 +451,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Anomaly on {Series}: score {Score} (value {Value})")]
     private static partial void LogAnomaly(ILogger logger, string series, string score, double value);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Anomaly detection covers the first {Capacity} series only; raise twin.anomaly.max_series")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Anomaly detection has a detector for {Capacity} series, its max_series: further series are not scored (counted in edgetwin.twin.anomaly.uncovered); raise twin.anomaly.max_series")]
     private static partial void LogCapacity(ILogger logger, int capacity);
 
     /// <summary>One series: its detector and its episode state.</summary>

@@ -30,6 +30,7 @@ public sealed partial class RuleEngine : IDisposable
     private readonly Dictionary<(string Rule, string Scope), Combined> _combined = [];
     private readonly List<AlertInstance> _eventInstances = [];
     private Binding[]?[] _bySeries = [];
+    private RetiredSeriesCursor _retired; // under _gate
 
     // Devices a device_down rule reports down: their series' missing-data alerts would only repeat that alert.
     private readonly HashSet<string> _downDevices = new(StringComparer.Ordinal);
@@ -64,11 +65,12 @@ public sealed partial class RuleEngine : IDisposable
     /// <summary>Evaluates a batch. <paramref name="arrival"/> is the Stopwatch timestamp the batch arrived (for latency figures; 0 if unknown).</summary>
     public void Process(ReadOnlySpan<Sample> samples, long arrival = 0)
     {
-        var table = Volatile.Read(ref _bySeries);
         var now = _time.GetUtcNow();
         var nowMs = now.ToUnixTimeMilliseconds();
         lock (_gate)
         {
+            UnbindRetired(now);
+            var table = _bySeries;
             foreach (ref readonly var s in samples)
             {
                 var i = s.Series.Value;
@@ -209,6 +211,7 @@ public sealed partial class RuleEngine : IDisposable
         var monoMs = MonoMs();
         lock (_gate)
         {
+            UnbindRetired(now);
             foreach (var b in _timed)
             {
                 var after = (long)b.Rule.After.TotalMilliseconds;
@@ -243,6 +246,47 @@ public sealed partial class RuleEngine : IDisposable
     }
 
     public void Dispose() => _registry.SeriesAdded -= OnSeriesAdded;
+
+    /// <summary>
+    /// Under _gate. A retired series' row left its device for good: its rules stop watching it, and an alert it holds
+    /// (typically "missing" since the row vanished) clears, saying why, instead of firing until the next restart.
+    /// </summary>
+    private void UnbindRetired(DateTimeOffset now)
+    {
+        while (_retired.TryNext(_registry, out var id))
+        {
+            var table = _bySeries;
+            if ((uint)id.Value >= (uint)table.Length || table[id.Value] is not { } bindings)
+            {
+                continue;
+            }
+
+            foreach (var b in bindings)
+            {
+                _timed.Remove(b);
+                if (b.Active)
+                {
+                    if (b.Instance is { } instance)
+                    {
+                        instance.ClearedBecause = "left the device (its table row is gone for row_retention): series retired, alert cleared";
+                    }
+
+                    Update(b, false, b.Last, now, 0);
+                }
+
+                if (b.Group is { } g)
+                {
+                    g.Members--;
+                    g.Reported -= b.Reported ? 1 : 0;
+                    g.Worst = ReferenceEquals(g.Worst, b) ? null : g.Worst;
+                }
+            }
+
+            var copy = (Binding[]?[])table.Clone();
+            copy[id.Value] = null;
+            Volatile.Write(ref _bySeries, copy);
+        }
+    }
 
     /// <summary>The monotonic clock in milliseconds (arbitrary origin), for stuck/missing and clear_after durations.</summary>
     private long MonoMs() => (long)(_time.GetTimestamp() / (double)_time.TimestampFrequency * 1000);

@@ -840,6 +840,7 @@ public sealed partial class AlertManager : IDisposable
     private void Fire(AlertInstance a, DateTimeOffset now)
     {
         a.State = AlertState.Firing;
+        a.ClearedBecause = null;
         a.FiredAt = now;
         a.ResolvedAt = null;
         a.AckedAt = null;

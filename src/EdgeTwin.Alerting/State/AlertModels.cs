@@ -246,6 +246,9 @@ internal sealed class AlertInstance
     /// <summary>Why, when the source says so (the uplink check's reason, the scheduler's cause of a device down); shown in the default summary.</summary>
     public string? Detail { get; set; }
 
+    /// <summary>Why it cleared when that is not its condition ending (its series was retired); the resolved summary says this instead. Reset when it fires again.</summary>
+    public string? ClearedBecause { get; set; }
+
     /// <summary>
     /// Ring of the last raise/clear times, for the flapping guard: monotonic timestamps (<see cref="TimeProvider.GetTimestamp"/>),
     /// so a wall-clock step neither ends nor extends the flap window. Saved as wall-clock times through <see cref="FlapClock"/>.
@@ -345,6 +348,11 @@ internal sealed class AlertInstance
     private string DefaultSummary()
     {
         var resolved = State == AlertState.Resolved;
+        if (resolved && ClearedBecause is { } because)
+        {
+            return $"{Place()}: {Subject ?? Key} {because}";
+        }
+
         // Only while firing: a pending alert keeps the previous episode's FiredAt.
         var since = State == AlertState.Firing && FiredAt is { } f ? " since " + f.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture) + " UTC" : "";
         var what = Subject ?? Key;

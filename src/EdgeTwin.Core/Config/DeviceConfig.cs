@@ -33,6 +33,19 @@ public sealed record DeviceConfig(string Id, string Profile, DeviceAddress Addre
     /// </summary>
     public int MaxSeries { get; init; } = EdgeTwin.Core.Samples.DeviceSeriesBudget.DefaultMaxSeries;
 
+    /// <summary>
+    /// How long a table row must stay out of the device's answers (<c>row_retention</c>, and at least
+    /// <see cref="RowRetentionMinPolls"/> complete polls) before its series are retired: their state is freed and their
+    /// slots under <see cref="MaxSeries"/> are free for new rows. A row that comes back later is a new series.
+    /// </summary>
+    public TimeSpan RowRetention { get; init; } = DefaultRowRetention;
+
+    /// <summary>A day: a port down overnight or a sensor unplugged for a shift keeps its series and what was learned.</summary>
+    public static readonly TimeSpan DefaultRowRetention = TimeSpan.FromDays(1);
+
+    /// <summary>Complete polls a row must be missing from, whatever <see cref="RowRetention"/> says: one short walk is no vanished row.</summary>
+    public const int RowRetentionMinPolls = 3;
+
     /// <summary>Where the device sits in the topology.</summary>
     public DeviceLocation Location { get; init; } = DeviceLocation.None;
 

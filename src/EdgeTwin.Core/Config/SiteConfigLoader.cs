@@ -856,6 +856,7 @@ public static class SiteConfigLoader
             }
 
             var maxSeries = r.Int("max_series", min: 1, max: MaxSeriesLimit) ?? DeviceSeriesBudget.DefaultMaxSeries;
+            var rowRetention = r.Duration("row_retention", min: TimeSpan.FromSeconds(1)) ?? DeviceConfig.DefaultRowRetention;
             var location = ReadLocation(r.Section("location"));
             var enabled = r.Bool("enabled") ?? true;
             if (Diagnostics.Items.Count != before || id is null || profileId is null || address is null)
@@ -876,6 +877,7 @@ public static class SiteConfigLoader
                 Interval = interval,
                 Timeout = timeout,
                 MaxSeries = maxSeries,
+                RowRetention = rowRetention,
                 Location = location,
                 Enabled = enabled,
             };

@@ -271,6 +271,11 @@ public static class SiteConfigWriter
             e.Pair("max_series", d.MaxSeries);
         }
 
+        if (d.RowRetention != DeviceConfig.DefaultRowRetention)
+        {
+            e.Pair("row_retention", Durations.Format(d.RowRetention));
+        }
+
         if (!d.Location.IsNone)
         {
             e.Key("location");

@@ -17,6 +17,13 @@ namespace EdgeTwin.Core.Samples;
 /// about at most once an hour per device); series it already has keep flowing. The cap is checked only when a series
 /// is created, never per sample.
 /// </para>
+/// <para>
+/// A source retires a series whose row has left the device's table for good (<see cref="Retire"/>; SNMP: absent for the
+/// device's <c>row_retention</c>). Its id is never handed out again, so a sample still queued somewhere can never be
+/// taken for another series; the device's budget gets the slot back, and every stage frees the series' state when it
+/// reads the retirement from <see cref="RetiredSeriesCursor"/> on its own thread. What a retired series still costs is
+/// its descriptor and one array slot per stage (measured in the Core README), instead of its detectors, windows and rules.
+/// </para>
 /// </summary>
 public sealed partial class SeriesRegistry
 {
@@ -34,8 +41,13 @@ public sealed partial class SeriesRegistry
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Counter<long> _dropped;
+    private readonly Counter<long> _retiredCounter;
     private SeriesDescriptor[] _byId = new SeriesDescriptor[64];
     private int _count;
+    // Retired ids in the order they were retired (append-only: stages read it through their own cursor), and one flag per id.
+    private SeriesId[] _retiredLog = new SeriesId[16];
+    private int _retiredCount;
+    private bool[] _isRetired = new bool[64];
 
     public SeriesRegistry(ILogger<SeriesRegistry>? logger = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
@@ -44,13 +56,83 @@ public sealed partial class SeriesRegistry
         var meter = meterFactory?.Create(MeterName) ?? SharedMeter;
         _dropped = meter.CreateCounter<long>("edgetwin.series.dropped", "{sample}",
             "Samples dropped because their series would have taken a device past its max_series cap, by device.");
-        meter.CreateObservableGauge("edgetwin.series", ObserveSeries, "{series}", "Series registered, by device.");
+        _retiredCounter = meter.CreateCounter<long>("edgetwin.series.retired", "{series}",
+            "Series retired because their table row left the device for good (their state is freed, the cap slot returned), by device.");
+        meter.CreateObservableGauge("edgetwin.series", ObserveSeries, "{series}", "Series registered and not retired, by device.");
     }
 
     /// <summary>Raised once per new series, after it can be looked up. Used for birth messages.</summary>
     public event Action<SeriesId, SeriesDescriptor>? SeriesAdded;
 
+    /// <summary>Raised once per retired series, after <see cref="IsRetired"/> says so, on the retiring source's thread.</summary>
+    public event Action<SeriesId, SeriesDescriptor>? SeriesRetired;
+
+    /// <summary>Ids handed out so far (retired ones included): the bound of every array indexed by <see cref="SeriesId"/>.</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Series retired so far; <see cref="RetiredAt"/> lists them in order.</summary>
+    public int RetiredCount => Volatile.Read(ref _retiredCount);
+
+    /// <summary>The <paramref name="index"/>-th series retired (0 ≤ index &lt; <see cref="RetiredCount"/>).</summary>
+    public SeriesId RetiredAt(int index)
+    {
+        var log = Volatile.Read(ref _retiredLog);
+        if ((uint)index >= (uint)RetiredCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, "No such retirement.");
+        }
+
+        return log[index];
+    }
+
+    /// <summary>True once <paramref name="id"/> was retired; its id is never handed out again.</summary>
+    public bool IsRetired(SeriesId id)
+    {
+        var flags = Volatile.Read(ref _isRetired);
+        return (uint)id.Value < (uint)flags.Length && Volatile.Read(ref flags[id.Value]);
+    }
+
+    /// <summary>
+    /// Retires a series that will deliver no more samples (its row left the device's table): its key is free again (a row
+    /// that comes back is a new series with a new id), its device's budget gets the slot back, and stages free its state
+    /// when their <see cref="RetiredSeriesCursor"/> reaches it. False when it was retired already or is unknown.
+    /// </summary>
+    public bool Retire(SeriesId id)
+    {
+        SeriesDescriptor descriptor;
+        DeviceSeriesBudget budget;
+        lock (_gate)
+        {
+            if ((uint)id.Value >= (uint)_count || _isRetired[id.Value])
+            {
+                return false;
+            }
+
+            descriptor = _byId[id.Value];
+            budget = Budget(descriptor.DeviceId);
+            if (_byKey.TryGetValue(descriptor.Key, out var mapped) && mapped == id)
+            {
+                _byKey.TryRemove(descriptor.Key, out _);
+            }
+
+            if (_retiredCount == _retiredLog.Length)
+            {
+                var grown = new SeriesId[_retiredLog.Length * 2];
+                Array.Copy(_retiredLog, grown, _retiredCount);
+                Volatile.Write(ref _retiredLog, grown);
+            }
+
+            _retiredLog[_retiredCount] = id;
+            Volatile.Write(ref _isRetired[id.Value], true);
+            Volatile.Write(ref _retiredCount, _retiredCount + 1);
+            Interlocked.Decrement(ref budget.CountField);
+            Interlocked.Increment(ref budget.RetiredField);
+        }
+
+        _retiredCounter.Add(1, new KeyValuePair<string, object?>("device", descriptor.DeviceId));
+        SeriesRetired?.Invoke(id, descriptor);
+        return true;
+    }
 
     /// <summary>
     /// Sets the series cap of <paramref name="deviceId"/> (its <c>max_series</c>) and where an operator raises it
@@ -121,6 +203,9 @@ public sealed partial class SeriesRegistry
                     var grown = new SeriesDescriptor[_byId.Length * 2];
                     Array.Copy(_byId, grown, _count);
                     Volatile.Write(ref _byId, grown);
+                    var flags = new bool[grown.Length];
+                    Array.Copy(_isRetired, flags, _count);
+                    Volatile.Write(ref _isRetired, flags);
                 }
 
                 id = new SeriesId(_count);
@@ -185,7 +270,7 @@ public sealed partial class SeriesRegistry
         }
     }
 
-    /// <summary>A stable copy of every series registered so far, in id order.</summary>
+    /// <summary>A stable copy of every series registered so far and not retired, in id order.</summary>
     public IReadOnlyList<(SeriesId Id, SeriesDescriptor Descriptor)> Snapshot()
     {
         var count = Count;
@@ -193,7 +278,10 @@ public sealed partial class SeriesRegistry
         var list = new List<(SeriesId, SeriesDescriptor)>(count);
         for (var i = 0; i < count; i++)
         {
-            list.Add((new SeriesId(i), snapshot[i]));
+            if (!IsRetired(new SeriesId(i)))
+            {
+                list.Add((new SeriesId(i), snapshot[i]));
+            }
         }
 
         return list;
@@ -218,6 +306,7 @@ public sealed class DeviceSeriesBudget
 
     internal int CountField;
     internal long DroppedField;
+    internal long RetiredField;
 
     internal DeviceSeriesBudget(string deviceId)
     {
@@ -233,8 +322,11 @@ public sealed class DeviceSeriesBudget
     /// <summary>Where an operator raises the cap (the config key and file), for the warning.</summary>
     public string RaiseAt { get; internal set; }
 
-    /// <summary>Series the device has.</summary>
+    /// <summary>Series the device has (retired ones no longer count).</summary>
     public int Count => Volatile.Read(ref CountField);
+
+    /// <summary>Series of the device retired so far (rows that left its tables for good).</summary>
+    public long Retired => Interlocked.Read(ref RetiredField);
 
     /// <summary>Samples dropped because their series would have gone past the cap.</summary>
     public long Dropped => Interlocked.Read(ref DroppedField);
@@ -245,4 +337,27 @@ public sealed class DeviceSeriesBudget
     internal Lock WarningGate { get; } = new();
 
     internal long? LastWarning { get; set; }
+}
+
+/// <summary>
+/// A stage's place in the registry's list of retired series: each stage reads the retirements on its own thread, at the
+/// start of a batch (one volatile read when there is none), and frees the state it keeps for them.
+/// </summary>
+public struct RetiredSeriesCursor
+{
+    private int _next;
+
+    /// <summary>The next retirement this cursor has not seen yet; false when it has seen them all.</summary>
+    public bool TryNext(SeriesRegistry registry, out SeriesId id)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        if (_next < registry.RetiredCount)
+        {
+            id = registry.RetiredAt(_next++);
+            return true;
+        }
+
+        id = SeriesId.None;
+        return false;
+    }
 }

@@ -12,6 +12,7 @@ namespace EdgeTwin.Core.Scheduling;
 internal sealed class DeviceRunner
 {
     private readonly Dictionary<SeriesId, SeriesState> _series = [];
+    private RetiredSeriesCursor _retired;
     private readonly Random _random;
     private readonly double _jitterFraction;
     private Sample[] _out = new Sample[16];
@@ -100,6 +101,12 @@ internal sealed class DeviceRunner
     /// </summary>
     public void ApplyQuality(List<Sample> buffer, SeriesRegistry registry, long acquiredAtUnixMs, bool pollFailed, bool emitStale)
     {
+        // A retired series (its row left the device's table) must not come back as Stale repeats of its last value.
+        while (_retired.TryNext(registry, out var retired))
+        {
+            _series.Remove(retired);
+        }
+
         var span = CollectionsMarshal.AsSpan(buffer);
         for (var i = 0; i < span.Length; i++)
         {

@@ -34,6 +34,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     private readonly IOutbox _outbox;
     private readonly SeriesSummarizer _summarizer;
     private readonly SeriesRegistry _registry;
+    private RetiredSeriesCursor _retired;
     private readonly UplinkIdentity _identity;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -128,6 +129,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         lock (_sync)
         {
             var before = _pending.Count;
+            SendRetired();
             _summarizer.Add(samples.Span, _pending);
             _added += _pending.Count - before;
             if (_pending.Count == 0)
@@ -143,6 +145,15 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         }
 
         return backpressure is null ? ValueTask.CompletedTask : new ValueTask(backpressure.WaitAsync(cancellationToken));
+    }
+
+    // Under _sync: what retired series still hold goes out, and their state is freed.
+    private void SendRetired()
+    {
+        while (_retired.TryNext(_registry, out var id))
+        {
+            _summarizer.Retire(id, _pending);
+        }
     }
 
     public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
@@ -164,6 +175,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         lock (_sync)
         {
             var before = _pending.Count;
+            SendRetired();
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
             if (all)
             {

@@ -186,6 +186,36 @@ public sealed class SeriesSummarizer
         }
     }
 
+    /// <summary>
+    /// A retired series (its row left the device): sends what it still holds (its open window, closed as it is, and its
+    /// pending raw points), then frees its state. A sample of it that comes later starts afresh.
+    /// </summary>
+    public void Retire(SeriesId id, List<OutboxRecord> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if ((uint)id.Value >= (uint)_states.Length)
+        {
+            return;
+        }
+
+        ref var state = ref _states[id.Value];
+        if (!state.Initialised)
+        {
+            return;
+        }
+
+        if (state.Raw)
+        {
+            EmitRaw(ref state, id, output);
+        }
+        else if (state.Open)
+        {
+            Close(ref state, id.Value, partial: false, output);
+        }
+
+        state = default;
+    }
+
     private void AddRaw(ref SeriesState state, in Sample sample, List<OutboxRecord> output)
     {
         var report = !state.HasReported

@@ -354,6 +354,42 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task A_missing_alert_of_a_retired_series_clears_saying_why_and_its_rules_stop_watching_it()
+    {
+        // The row of a switch port left its table: "no data" fired, and before retirement it would have fired until a restart.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: no-data, type: missing, match: { device: "rack-*" }, after: 1m, severity: critical }
+                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
+            """);
+        var gone = h.Series("rack-r01", "inlet");
+        var stays = h.Series("rack-r02", "inlet");
+        h.Feed(gone, 35);
+        h.Feed(stays, 22);
+        h.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(AlertState.Firing, h.StateOf("no-data", "rack-r01/inlet"));
+        Assert.Equal(AlertState.Firing, h.StateOf("inlet-hot", "rack-r01/inlet"));
+        Assert.Equal(2, h.Service.Engine.BoundSeries);
+
+        h.Registry.Retire(gone);
+        h.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Null(h.Active("no-data", "rack-r01/inlet"));
+        Assert.Null(h.Active("inlet-hot", "rack-r01/inlet"));
+        Assert.Equal(AlertState.Firing, h.StateOf("no-data", "rack-r02/inlet"));
+        Assert.Equal(1, h.Service.Engine.BoundSeries);
+        await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Resolved) == 2, "two resolved messages");
+        var cleared = h.Sink.All.Single(a => a.Status == AlertStatus.Resolved && a.Rule == "no-data");
+        Assert.Equal("rack r01 (room1, site dc1): inlet left the device (its table row is gone for row_retention): series retired, alert cleared", cleared.Summary);
+
+        // Long after: never missing again.
+        h.Advance(TimeSpan.FromMinutes(5));
+        Assert.Null(h.Active("no-data", "rack-r01/inlet"));
+    }
+
+    [Fact]
     public async Task Regression_a_dead_device_raised_a_missing_data_alert_per_series_besides_its_device_down_alert()
     {
         // One dead PDU, cycling: device-down and rack-inlet-missing fired and resolved independently (13 webhook posts in 6 min).

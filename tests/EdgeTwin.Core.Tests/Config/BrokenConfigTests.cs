@@ -189,6 +189,29 @@ public sealed class BrokenConfigTests : IDisposable
         Assert.DoesNotContain("max_series: 2000", SiteConfigWriter.ToYaml(result.Config), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("500ms", "must be at least 1s, got '500ms'")]
+    [InlineData("soon", "expected a duration")]
+    public void Row_retention_too_short_or_not_a_duration_names_file_and_key(string value, string message)
+    {
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", $"credentials: v2, row_retention: {value} }}\n  - {{ id: ups1"));
+        var problem = Assert.Single(problems);
+        Assert.StartsWith("site.yaml:16:101: devices[0].row_retention: " + message, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Row_retention_is_read_per_device_defaults_to_a_day_and_is_written_back()
+    {
+        var path = _dir.Write("site.yaml", Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, row_retention: 2h }\n  - { id: ups1"));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(TimeSpan.FromHours(2), result.Config!.FindDevice("pdu1")!.RowRetention);
+        Assert.Equal(TimeSpan.FromDays(1), result.Config.FindDevice("ups1")!.RowRetention);
+        var yaml = SiteConfigWriter.ToYaml(result.Config);
+        Assert.Single(yaml.Split('\n'), l => l.Contains("row_retention", StringComparison.Ordinal));
+        Assert.Contains("row_retention: 2h", yaml, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Unreadable_password_file_is_reported_with_its_path()
     {

@@ -221,6 +221,28 @@ public sealed class PollSchedulerTests
     }
 
     [Fact]
+    public async Task A_retired_series_is_not_repeated_as_stale_after_its_row_left_the_device()
+    {
+        await using var h = new SchedulerHarness();
+        var d = h.Source("d", "inlet", "outlet");
+        d.Behavior = n => n == 0 ? PollBehavior.Good : PollBehavior.Fail;
+        d.Value = _ => 23.25;
+        await h.StartAsync(new PolledDevice(d, Interval, PollTimeout));
+        await h.AdvanceAsync(S(5));
+
+        h.Registry.Retire(d.Series[1]);
+        await h.AdvanceAsync(S(30));
+
+        var got = h.Samples.Samples.Select(s => (h.Registry[s.Series].Metric, SchedulerHarness.Since(s.Timestamp), s.Quality)).ToArray();
+        Assert.Equal(
+            [
+                ("inlet", S(0), SampleQuality.Good), ("outlet", S(0), SampleQuality.Good),
+                ("inlet", S(10), SampleQuality.Stale), ("inlet", S(20), SampleQuality.Stale),
+            ],
+            got);
+    }
+
+    [Fact]
     public async Task Values_outside_the_profile_range_are_flagged_out_of_range()
     {
         await using var h = new SchedulerHarness();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Core.Config;
@@ -199,6 +200,40 @@ public sealed class AnomalyStateTests : IDisposable
         Assert.Equal(0, stage.Anomaly.SamplesSeen(ids[2]));
         Assert.Equal(5, Interlocked.Read(ref uncovered));
         Assert.Single(stage.Logs, l => l.Level == LogLevel.Warning && l.Message.Contains("raise twin.anomaly.max_series", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_retired_series_gives_its_detector_back_so_a_new_row_is_scored_under_max_series()
+    {
+        // Before: max_series bounded the series *ids*; a table whose rows come and go hands out new ids forever, so after
+        // enough churn no new row was scored at all.
+        await using var stage = Start(statePath: null, AnomalyConfig.Default with { MaxSeries = 2 });
+        var ids = Enumerable.Range(0, 3).Select(stage.Id).ToArray();
+        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        for (var i = 0; i < 5; i++)
+        {
+            await stage.Anomaly.ProcessAsync(ids.Select(id => new Sample(id, t0 + (i * Minute), 20 + id.Value)).ToArray(), Ct);
+        }
+
+        Assert.Equal((5L, 0L), (stage.Anomaly.SamplesSeen(ids[0]), stage.Anomaly.SamplesSeen(ids[2])));
+        stage.Runtime.Registry.Retire(ids[0]);
+        for (var i = 5; i < 10; i++)
+        {
+            await stage.Anomaly.ProcessAsync(ids.Skip(1).Select(id => new Sample(id, t0 + (i * Minute), 20 + id.Value)).ToArray(), Ct);
+        }
+
+        Assert.Equal((0L, 10L, 5L), (stage.Anomaly.SamplesSeen(ids[0]), stage.Anomaly.SamplesSeen(ids[1]), stage.Anomaly.SamplesSeen(ids[2])));
+
+        // Ids past any preallocated size are scored too: only the number of detectors is capped.
+        await using var wide = Start(statePath: null);
+        for (var n = 0; n < 3000; n++)
+        {
+            wide.Runtime.Registry.GetOrAdd(new SeriesDescriptor("sw", "rx", "B/s", Tags: [new("if", n.ToString(CultureInfo.InvariantCulture))]));
+        }
+
+        var last = new SeriesId(wide.Runtime.Registry.Count - 1);
+        await wide.Anomaly.ProcessAsync(new[] { new Sample(last, t0, 1) }, Ct);
+        Assert.Equal(1, wide.Anomaly.SamplesSeen(last));
     }
 
     [Fact]

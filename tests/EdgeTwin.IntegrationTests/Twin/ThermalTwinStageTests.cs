@@ -112,6 +112,27 @@ public sealed class ThermalTwinStageTests
     /// events had <c>model_version</c> and anomalies <c>version</c>; every model's events carry <c>model_version</c> now.
     /// </summary>
     [Fact]
+    public async Task Regression_an_unplugged_inlet_sensor_row_stayed_in_its_rack_s_average_until_a_restart()
+    {
+        // A rack PDU's sensor table lost a probe: its last 40 °C stayed averaged into the rack's inlet for as long as the
+        // agent ran. Once the row's series is retired, the rack's inlet is its remaining sensor again.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        using var stage = site.Stage(new Events(), new ThermalTwinOptions());
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+        var probe = site.Registry.GetOrAdd(new SeriesDescriptor("sensor-" + RackOf(stage, 0), "inlet", "C", MetricKind.Gauge, "rack.inlet_temperature", [new("sensor", "2")]));
+        await stage.ProcessAsync(new[] { new Sample(probe, t0, 40) }, Ct);
+        Assert.Equal(31, stage.Snapshot(0, t0).RackInletC[0]);
+
+        site.Registry.Retire(probe);
+        await site.FeedAsync(stage, t0 + 10_000, running: new() { ["crac1"] = true, ["crac2"] = true });
+
+        Assert.Equal(22, stage.Snapshot(0, t0 + 10_000).RackInletC[0]);
+    }
+
+    private static string RackOf(ThermalTwinStage stage, int index) => stage.Twin.Model(0).Zone.Racks[index].Id;
+
+    [Fact]
     public async Task Regression_thermal_predictions_carried_no_model_version()
     {
         var site = new Site();

@@ -120,6 +120,31 @@ public sealed class SeriesSummarizerTests
     }
 
     [Fact]
+    public void A_retired_series_sends_its_open_window_and_pending_raw_points_then_holds_nothing()
+    {
+        var (registry, inlet, outlet) = Registry();
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, null, d => d.Key == UplinkBodiesTests.Outlet.Key ? new RawPolicy(0) : null);
+        var output = new List<OutboxRecord>();
+        summarizer.Add([new(inlet, T0 + 1_000, 20), new(inlet, T0 + 2_000, 22), new(outlet, T0 + 1_000, 5), new(outlet, T0 + 2_000, 6)], output);
+        Assert.Empty(output);
+
+        summarizer.Retire(inlet, output);
+        summarizer.Retire(outlet, output);
+
+        Assert.Equal(2, output.Count);
+        var summary = Json(output[0]);
+        Assert.Equal(("summary", 2L, 21.0, false), (summary.GetProperty("type").GetString(), summary.GetProperty("count").GetInt64(), summary.GetProperty("mean").GetDouble(), summary.TryGetProperty("partial", out var p) && p.GetBoolean()));
+        Assert.Equal(2, Json(output[1]).GetProperty("points").GetArrayLength());
+        var open = new List<OpenWindow>();
+        summarizer.CopyOpenWindows(open);
+        Assert.Empty(open);
+        summarizer.FlushAll(T0 + 120_000, output);
+        Assert.Equal(2, output.Count); // nothing left to send
+        summarizer.Retire(inlet, output);
+        Assert.Equal(2, output.Count);
+    }
+
+    [Fact]
     public void A_full_raw_buffer_is_emitted_without_waiting_for_the_flush()
     {
         var (registry, inlet, _) = Registry();

@@ -26,7 +26,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly Func<SnmpClient> _client;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Dictionary<string, SeriesId> _tableSeries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TableRowSeries> _tableSeries = new(StringComparer.Ordinal);
+    private readonly List<string> _vanished = [];
+    // Polls that walked every table to the end; a row is retired only after missing from RowRetentionMinPolls of them.
+    private long _completePolls;
     private readonly Dictionary<SeriesId, (double Raw, long AtMs)> _lastCounter = [];
     private SeriesId[] _scalarSeries = [];
     private readonly Oid[] _scalarOids;
@@ -89,6 +92,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_device.Timeout);
         var samples = new List<Sample>(_plan.Scalars.Count + 16);
+        var poll = _completePolls + 1;
         _step = "resolving the address";
         try
         {
@@ -133,7 +137,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             }
             for (var t = 0; t < _plan.Tables.Count; t++)
             {
-                await PollTableAsync(client, target, t, registry, samples, acquiredAtUnixMs, budget.Token).ConfigureAwait(false);
+                await PollTableAsync(client, target, t, registry, samples, acquiredAtUnixMs, poll, budget.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
@@ -151,6 +155,52 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             throw new DeviceException(DeviceId, ex.Message, ex);
         }
         await FlushAsync(sink, samples, cancellationToken).ConfigureAwait(false);
+        _completePolls = poll;
+        if (_tableSeries.Count > 0)
+        {
+            RetireVanishedRows(registry);
+        }
+    }
+
+    /// <summary>
+    /// Retires the series of rows missing from the last <see cref="DeviceConfig.RowRetentionMinPolls"/> complete polls and
+    /// for at least the device's <c>row_retention</c>: without it a table whose indices churn ends at max_series, refusing
+    /// every new row until a restart. Only complete polls count, so a walk cut short by a timeout retires nothing.
+    /// </summary>
+    private void RetireVanishedRows(SeriesRegistry registry)
+    {
+        var now = _time.GetTimestamp();
+        foreach (var (key, row) in _tableSeries)
+        {
+            if (_completePolls - row.LastSeenPoll >= DeviceConfig.RowRetentionMinPolls && _time.GetElapsedTime(row.LastSeenAt, now) >= _device.RowRetention)
+            {
+                _vanished.Add(key);
+            }
+        }
+
+        if (_vanished.Count == 0)
+        {
+            return;
+        }
+
+        var examples = new System.Text.StringBuilder();
+        foreach (var key in _vanished)
+        {
+            var row = _tableSeries[key];
+            _tableSeries.Remove(key);
+            _lastCounter.Remove(row.Id);
+            if (examples.Length < 200)
+            {
+                examples.Append(examples.Length == 0 ? "" : ", ").Append(registry[row.Id].Key);
+            }
+
+            registry.Retire(row.Id);
+        }
+
+        var retention = Durations.Format(_device.RowRetention);
+        var named = examples.ToString();
+        LogRowsRetired(_logger, DeviceId, _vanished.Count, retention, DeviceConfig.RowRetentionMinPolls, named);
+        _vanished.Clear();
     }
 
     private static ValueTask FlushAsync(ISampleSink sink, List<Sample> samples, CancellationToken ct) =>
@@ -167,7 +217,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         return await SnmpEndpoint.ResolveAsync(text, a.Port ?? 161, ct).ConfigureAwait(false);
     }
 
-    private async Task PollTableAsync(SnmpClient client, SnmpTarget target, int tableIndex, SeriesRegistry registry, List<Sample> samples, long at, CancellationToken ct)
+    private async Task PollTableAsync(SnmpClient client, SnmpTarget target, int tableIndex, SeriesRegistry registry, List<Sample> samples, long at, long poll, CancellationToken ct)
     {
         var plan = _plan.Tables[tableIndex];
         var maxRows = Math.Max(1, plan.Table.MaxRows);
@@ -199,6 +249,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         // One row past the cap tells "exactly max_rows rows" from "rows were cut".
         var walkCap = maxRows == int.MaxValue ? maxRows : maxRows + 1;
+        var seenAt = _time.GetTimestamp();
         var rowCounts = _columnRows[tableIndex];
         var cut = _columnCut[tableIndex];
         for (var c = 0; c < plan.Columns.Count; c++)
@@ -217,7 +268,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                     continue;
                 }
                 var key = metric.Name + "|" + index;
-                if (!_tableSeries.TryGetValue(key, out var series))
+                SeriesId series;
+                if (_tableSeries.TryGetValue(key, out var row))
+                {
+                    series = row.Id;
+                    row.LastSeenPoll = poll;
+                    row.LastSeenAt = seenAt;
+                }
+                else
                 {
                     List<KeyValuePair<string, string>> tags = [new(plan.Table.IndexTag, index)];
                     if (labels is not null && labels.TryGetValue(index, out var label) && label.Length > 0)
@@ -230,7 +288,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                     {
                         continue;
                     }
-                    _tableSeries[key] = series;
+                    _tableSeries[key] = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
                 }
                 if (!TryAdd(samples, series, metric, vb.Value, at))
                 {
@@ -408,6 +466,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table} column {Column} ({Oid}): no rows, while other columns of the table have rows: {Hint}")]
     private static partial void LogColumnEmpty(ILogger logger, string deviceId, string table, string column, string oid, string hint);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: {Count} table row series retired, their rows absent for at least row_retention {Retention} and {Polls} complete polls (their state is freed and their max_series slots reused; a row that comes back is a new series): {Examples}")]
+    private static partial void LogRowsRetired(ILogger logger, string deviceId, int count, string retention, int polls, string examples);
+
+    /// <summary>A table row's series and when a complete poll last saw it.</summary>
+    private sealed class TableRowSeries(SeriesId id)
+    {
+        public SeriesId Id { get; } = id;
+
+        public long LastSeenPoll { get; set; }
+
+        public long LastSeenAt { get; set; }
+    }
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table}: the walk stopped at max_rows {MaxRows} and further rows were cut (raise max_rows to read them); columns: {Columns}")]
     private static partial void LogColumnsCut(ILogger logger, string deviceId, string table, int maxRows, string columns);

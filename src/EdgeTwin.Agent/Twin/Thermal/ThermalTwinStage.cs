@@ -59,6 +59,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     private readonly ZoneState[] _zones;
     private ThermalCell[]?[] _binding = new ThermalCell[]?[64];
     private bool[] _bound = new bool[64];
+    private RetiredSeriesCursor _retired; // under _gate
     private long _latestMs;
     private long _nextFrameMs;
     private readonly SampleClock _clock = new();
@@ -159,6 +160,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         long latest = 0;
         lock (_gate)
         {
+            UnbindRetired();
             foreach (var s in samples.Span)
             {
                 if (!s.IsGood || Cells(s.Series) is not { } cells)
@@ -315,6 +317,28 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         return frame;
+    }
+
+    /// <summary>
+    /// Under _gate. A retired series (a sensor row that left its PDU's table) no longer feeds its rack: before, its last
+    /// reading stayed in the rack's average for as long as the agent ran.
+    /// </summary>
+    private void UnbindRetired()
+    {
+        while (_retired.TryNext(_registry, out var id))
+        {
+            var i = id.Value;
+            if ((uint)i < (uint)_binding.Length && _binding[i] is { } cells)
+            {
+                foreach (var cell in cells)
+                {
+                    _cells.Remove(cell);
+                }
+
+                _binding[i] = null;
+                Interlocked.Decrement(ref _boundCount);
+            }
+        }
     }
 
     private ThermalCell[]? Cells(SeriesId id)
