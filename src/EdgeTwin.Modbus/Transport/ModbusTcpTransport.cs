@@ -274,7 +274,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         // At a frame boundary (after a frame, or on a new connection) rather than inside junk.
         bool aligned = true;
         ushort garbledTid = 0;
-        bool garbled = false;
+        bool garbled = false, garbledPdu = false;
         string reason = "closed by peer";
         bool peerClosed = false, closedHere = false, junkReset = false;
         try
@@ -301,6 +301,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                         break;
                     case MbapScan.Garbled:
                         garbled = true;
+                        garbledPdu = length > MbapFrame.HeaderLength;
                         garbledTid = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(start));
                         throw GarbledAnswer(buffer.AsSpan(start, length));
                     case MbapScan.Junk:
@@ -364,11 +365,12 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         }
         catch (ModbusProtocolException ex) when (garbled)
         {
-            // A header naming a waiting request is its answer, however garbled: that request fails with it (and is not sent
-            // again as one merely caught by the reset). The stream position is unknown after it: only a new connection
-            // resynchronises, and a read caught meanwhile is sent again.
+            // A frame boundary naming a waiting request is its answer, however garbled. The stream position is unknown after
+            // it: only a new connection resynchronises, and a read caught meanwhile is sent again. A header that is itself
+            // broken (protocol id, length) is not trusted to name its request: every request on the connection fails with
+            // it, a read is sent again; a PDU that contradicts its MBAP length fails its own request (not sent again).
             reason = ex.Message;
-            if (_pending.TryRemove(garbledTid, out var misframed))
+            if (garbledPdu && _pending.TryRemove(garbledTid, out var misframed))
             {
                 Log.Garbled(_logger, Endpoint, $"unit {misframed.UnitId}: {TransportLink.Describe(misframed.Request.Span)}: {ex.Message}");
                 misframed.Completion.TrySetException(ex);
