@@ -165,4 +165,39 @@ public sealed class MbapStreamScannerTests
         var junk = Convert.ToHexString(Hex(string.Concat(Enumerable.Repeat("AA 55 ", 2000))));
         Assert.Equal($"junk {junk[..^4]}; need more after AA55", Run(junk));
     }
+
+    [Fact]
+    public void Scanning_allocates_nothing()
+    {
+        // The reader scans every frame it receives: answers, junk and stale frames must cost no allocation.
+        var capture = Hex(Answer1 + "DE AD BE EF 00 01 02 77 77 00 00 00 0C 01" + Answer2 + "00 09 00 00 00 05 01 03 02 00 64 FF FF 00 01 00 00 00 03 01 83 02");
+        var waiting = new Waiting(AllWaiting);
+        int frames = Drain(capture, waiting); // JIT and statics first
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            frames += Drain(capture, waiting);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(4 * 1001, frames);
+
+        static int Drain(byte[] bytes, Waiting waiting)
+        {
+            int pos = 0, frames = 0;
+            bool aligned = true;
+            while (true)
+            {
+                var verdict = MbapStreamScanner.Scan(bytes.AsSpan(pos), aligned, waiting, out int length);
+                if (verdict == MbapScan.NeedMore)
+                {
+                    return frames;
+                }
+
+                frames += verdict is MbapScan.Frame or MbapScan.Stale ? 1 : 0;
+                pos += length;
+                aligned = verdict != MbapScan.Junk;
+            }
+        }
+    }
 }

@@ -122,8 +122,7 @@ public sealed class TcpFramingTests
         await WaitForAsync(() => junk.Count == 11 && logs.Count(l => l.Level >= LogLevel.Warning) == 2);
         var warnings = logs.Where(l => l.Level >= LogLevel.Warning).ToList();
         Assert.Equal($"Modbus {client.Endpoint}: junk skipped 10 times in the last 5m 0s, each without a reset (the last: 7 bytes after unit 1's answer: DEADBEEF000102)", warnings[1].Message);
-        Assert.Contains("ACCEPT", peer.Log, StringComparison.Ordinal);
-        Assert.Single(peer.Log.Split('\n'), l => l.StartsWith("ACCEPT", StringComparison.Ordinal));
+        await AssertLinesAsync(peer, "ACCEPT", 1);
     }
 
     [Theory]
@@ -186,8 +185,8 @@ public sealed class TcpFramingTests
 
         await WaitForAsync(() => junk.Count == 9);
         await Task.Delay(100, Ct); // the last junk, and a reset it would wrongly cause
-        Assert.Equal(1, Lines(peer, "ACCEPT"));
-        Assert.Equal(10, Lines(peer, "REQ "));
+        await AssertLinesAsync(peer, "ACCEPT", 1);
+        await AssertLinesAsync(peer, "REQ ", 10);
         Assert.Equal((9L, 0L, 63L), (junk.Skipped, junk.Reset, junk.Bytes));
         Assert.True(((ModbusTcpTransport)client.Transport).IsConnected);
     }
@@ -215,8 +214,8 @@ public sealed class TcpFramingTests
         TestContext.Current.TestOutputHelper?.WriteLine($"{kase}, {msBetweenPolls} ms apart: 6 reads in {watch.Elapsed.TotalMilliseconds:0} ms");
         await WaitForAsync(() => junk.Count == 5);
         Assert.Equal((5L, 0L, 35L), (junk.Skipped, junk.Reset, junk.Bytes));
-        Assert.Equal(1, Lines(peer, "ACCEPT"));
-        Assert.Equal(6, Lines(peer, "REQ "));
+        await AssertLinesAsync(peer, "ACCEPT", 1);
+        await AssertLinesAsync(peer, "REQ ", 6);
     }
 
     [Fact]
@@ -233,11 +232,45 @@ public sealed class TcpFramingTests
         Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
         await client.WriteSingleRegisterAsync(1, 3, 9, Ct);
         Assert.Equal(1, junk.Count);
-        Assert.Single(peer.Log.Split('\n'), l => l.Contains("fc 6 ", StringComparison.Ordinal));
+        await AssertLinesAsync(peer, "REQ ", 2); // the read and the write, each once
+        Assert.Contains("REQ 1 unit 1 fc 6 ", peer.Log, StringComparison.Ordinal);
         Assert.DoesNotContain(logs, l => l.Message.Contains("garbled frame", StringComparison.Ordinal) || l.Message.Contains("connection lost", StringComparison.Ordinal));
         Assert.Matches(@"skipped 7 bytes of junk after unit 1's answer \(it came (\d+ ms|0\.\d s) after it, in a later TCP segment\)", Assert.Single(logs, l => l.Level >= LogLevel.Warning).Message);
         Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
-        Assert.Equal(1, Lines(peer, "ACCEPT"));
+        await AssertLinesAsync(peer, "ACCEPT", 1);
+    }
+
+    [Theory]
+    [InlineData("junk_after")]
+    [InlineData("junk_late")]
+    [InlineData("fake_header")]
+    public async Task Pipelined_reads_take_their_answers_from_between_junk_on_one_connection(string kase)
+    {
+        // Four requests in flight: the peer answers them in turn, junk behind each. Every answer is matched to its own
+        // request by transaction id across the junk, on one connection, each request sent once.
+        await using var peer = await HostilePeer.StartTcpAsync(kase);
+        await using var client = new ModbusClient(new ModbusTcpTransport(new ModbusTcpOptions
+        {
+            Host = "127.0.0.1",
+            Port = peer.Port,
+            RequestTimeout = TimeSpan.FromSeconds(2),
+            MaxInFlight = 4,
+        }));
+        using var junk = new JunkCounter(client.Endpoint);
+        for (int round = 0; round < 5; round++)
+        {
+            var reads = Enumerable.Range(0, 4).Select(i => client.ReadHoldingRegistersAsync(1, (ushort)((10 * i) + round), 1, Ct)).ToArray();
+            var values = await Task.WhenAll(reads);
+            for (int i = 0; i < values.Length; i++)
+            {
+                Assert.Equal((ushort)(1000 + (10 * i) + round), Assert.Single(values[i]));
+            }
+        }
+
+        await WaitForAsync(() => junk.Count == 19);
+        Assert.Equal(0L, junk.Reset);
+        await AssertLinesAsync(peer, "ACCEPT", 1);
+        await AssertLinesAsync(peer, "REQ ", 20);
     }
 
     [Fact]
@@ -258,8 +291,8 @@ public sealed class TcpFramingTests
             $@"^Modbus {Regex.Escape(client.Endpoint)}: 4\d\d\d bytes of junk before any answer on the connection with no answer in them \(more than 4096 bytes of it\), connection reset to resynchronise: (AA55){{8}}…; logged again at most every 5m 0s$",
             warning.Message);
         Assert.Equal((1L, 0L, 1L), (junk.Count, junk.Skipped, junk.Reset));
-        Assert.Equal(2, Lines(peer, "ACCEPT"));
-        Assert.Equal(2, Lines(peer, "REQ "));
+        await AssertLinesAsync(peer, "ACCEPT", 2);
+        await AssertLinesAsync(peer, "REQ ", 2);
     }
 
     [Fact]
@@ -272,7 +305,7 @@ public sealed class TcpFramingTests
             $@"^{Regex.Escape(client.Endpoint)}: connection lost \(reset after 4\d\d\d bytes of junk before any answer on the connection with no answer in them: more than 4096 bytes of it\)$",
             ex.Message);
         await Task.Delay(100, Ct);
-        Assert.Equal(1, Lines(peer, "REQ "));
+        await AssertLinesAsync(peer, "REQ ", 1);
         Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
     }
 
@@ -322,6 +355,14 @@ public sealed class TcpFramingTests
 
     private static int Lines(HostilePeer peer, string prefix) =>
         peer.Log.Split('\n').Count(l => l.StartsWith(prefix, StringComparison.Ordinal));
+
+    /// <summary>Exactly <paramref name="count"/> peer lines start so (its output is read asynchronously: wait for them, then for any extra).</summary>
+    private static async Task AssertLinesAsync(HostilePeer peer, string prefix, int count)
+    {
+        await WaitForAsync(() => Lines(peer, prefix) >= count);
+        await Task.Delay(50, Ct);
+        Assert.Equal(count, Lines(peer, prefix));
+    }
 
     /// <summary>Counts <c>modbus.client.junk_after_answer</c> (by outcome) and <c>modbus.client.junk_bytes</c> for one endpoint while it lives.</summary>
     private sealed class JunkCounter : IDisposable
