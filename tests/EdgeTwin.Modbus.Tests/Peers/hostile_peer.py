@@ -20,6 +20,7 @@ TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_hu
   fake_header: the right answer, then 30 ms later 7 bytes of junk that look like an MBAP header (transaction 0x7777,
     which nobody waits for, protocol 0, length 12: as long as the next answer); fake_header:S waits S seconds instead
   junk_endless: no answer; junk (AA 55 …, 64 bytes every 5 ms) until the client closes the connection
+  junk_trickle: no answer; junk (AA 55 …, 8 bytes every 100 ms) until the client closes the connection
 RTU cases: ok crc other_slave noise_before cut_short gap echo late
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") and one per TCP connection ("ACCEPT") to stdout.
 """
@@ -134,7 +135,9 @@ def tcp_session(conn, case, state, bad):
                 time.sleep(float(c[12:]) if c.startswith("fake_header:") else 0.03)
                 _send_quiet(conn, mbap(0x7777, unit, b"", length=12))
             elif c == "junk_endless":
-                threading.Thread(target=_junk_forever, args=(conn,), daemon=True).start()
+                threading.Thread(target=_junk_forever, args=(conn, 32, 0.005), daemon=True).start()
+            elif c == "junk_trickle":
+                threading.Thread(target=_junk_forever, args=(conn, 4, 0.1), daemon=True).start()
             elif c == "proto_after_first":
                 conn.sendall(out if n == 0 else mbap(tid, unit, good, proto=1))
             elif c == "wrong_fc":
@@ -165,11 +168,11 @@ def tcp_session(conn, case, state, bad):
                 raise SystemExit(f"unknown case {c}")
 
 
-def _junk_forever(conn):
+def _junk_forever(conn, pairs, every):
     try:
         while True:
-            conn.sendall(b"\xaa\x55" * 32)
-            time.sleep(0.005)
+            conn.sendall(b"\xaa\x55" * pairs)
+            time.sleep(every)
     except OSError:
         pass
 

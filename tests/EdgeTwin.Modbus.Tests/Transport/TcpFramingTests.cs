@@ -296,6 +296,25 @@ public sealed class TcpFramingTests
     }
 
     [Fact]
+    public async Task Junk_that_keeps_trickling_in_for_longer_than_the_request_timeout_resets_the_connection()
+    {
+        // 8 bytes every 100 ms would take 50 s to pass the 4096-byte bound: the time bound resets it after the request
+        // timeout (1 s) of junk without a pause, naming why; the next request is answered on a new connection.
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        await using var peer = await HostilePeer.StartTcpAsync("junk_trickle", bad: 1);
+        await using var client = Tcp(peer, TimeSpan.FromSeconds(1), new ListLogger(logs), TimeProvider.System);
+        using var junk = new JunkCounter(client.Endpoint);
+        await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        await WaitForAsync(() => junk.Reset == 1);
+        var warning = Assert.Single(logs, l => l.Level >= LogLevel.Warning);
+        Assert.Matches(
+            $@"^Modbus {Regex.Escape(client.Endpoint)}: \d+ bytes of junk before any answer on the connection with no answer in them \(it kept coming for 1(\.\d)? s, longer than the request timeout of 1 s\), connection reset to resynchronise: (AA55){{8}}…; logged again at most every 5m 0s$",
+            warning.Message);
+        Assert.Equal(new ushort[] { 1020 }, await client.ReadHoldingRegistersAsync(1, 20, 1, Ct));
+        await AssertLinesAsync(peer, "ACCEPT", 2);
+    }
+
+    [Fact]
     public async Task Endless_junk_fails_a_write_with_connection_lost_and_does_not_send_it_again()
     {
         await using var peer = await HostilePeer.StartTcpAsync("junk_endless", bad: 1);
