@@ -33,7 +33,8 @@ public sealed record ModbusTcpOptions
 /// <summary>
 /// Modbus TCP (MBAP) client transport. Responses are matched to requests by transaction id, so late answers
 /// to requests that already timed out are recognised and discarded instead of being taken for the next answer.
-/// A reader task per connection dispatches responses; a window limits the requests in flight. Units behind one gateway
+/// A reader task per connection dispatches responses; a window limits the requests in flight. Junk on the stream is skipped
+/// by <see cref="MbapStreamScanner"/> to the next frame a waiting request owns, without a reset (within bounds). Units behind one gateway
 /// share it through a <see cref="ModbusTransportShare"/> each, so every request runs with its own device's timeout.
 /// </summary>
 public sealed class ModbusTcpTransport : IModbusSharedTransport
@@ -121,7 +122,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                                            && ((ex is ModbusCommunicationException or ModbusProtocolException && pending.ConnectionLost) || (ex is IOException or SocketException or ObjectDisposedException && !connection.IsAlive)))
                 {
                     // The connection went down under this request before its answer: gateways that close after each answer
-                    // (or when idle) close it while the next request is on its way, and junk after an answer resets it. That
+                    // (or when idle) close it while the next request is on its way, and junk past the resync bounds resets it. That
                     // request failed with "connection lost (closed by peer)" or "garbled response" (regression: a two-read
                     // poll failed). A read is sent again once, on a new connection; a write is not (it may have been done).
                     _pending.TryRemove(new(pending.TransactionId, pending));
@@ -323,6 +324,8 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                         aligned = false;
                         break;
                     default:
+                        // The scanner leaves at most two frames' worth unconsumed (junk is skipped as it is judged), so after
+                        // compacting there is always room for a read.
                         if (start == end)
                         {
                             start = end = 0;
