@@ -33,13 +33,19 @@ internal static partial class Log
     [LoggerMessage(EventId = 12, Level = LogLevel.Debug, Message = "Modbus {Endpoint} closed the connection; the next request reconnects")]
     public static partial void ClosedByPeer(ILogger logger, string endpoint);
 
-    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: junk after unit {UnitId}'s answer, connection reset to resynchronise: {Reason}; logged again at most every {Interval}")]
-    public static partial void JunkAfterAnswer(ILogger logger, string endpoint, byte unitId, string reason, string interval);
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: skipped {Bytes} bytes of junk {Where}, resynchronised on the stream without a reset: {Junk}; logged again at most every {Interval}")]
+    public static partial void JunkSkipped(ILogger logger, string endpoint, int bytes, string where, string junk, string interval);
 
-    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: junk after an answer {Count} times in the last {Over}, each time the connection was reset (the last after unit {UnitId}'s answer: {Reason})")]
-    public static partial void JunkAfterAnswerRepeated(ILogger logger, string endpoint, int count, string over, byte unitId, string reason);
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: junk skipped {Count} times in the last {Over}, each without a reset (the last: {Bytes} bytes {Where}: {Junk})")]
+    public static partial void JunkSkippedRepeated(ILogger logger, string endpoint, int count, string over, int bytes, string where, string junk);
 
-    [LoggerMessage(EventId = 15, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: connection reset after junk behind an answer; the next request reconnects")]
+    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: {Bytes} bytes of junk {Where} with no answer in them ({Why}), connection reset to resynchronise: {Junk}; logged again at most every {Interval}")]
+    public static partial void JunkReset(ILogger logger, string endpoint, int bytes, string where, string why, string junk, string interval);
+
+    [LoggerMessage(EventId = 18, Level = LogLevel.Warning, Message = "Modbus {Endpoint}: connection reset for junk {Count} times in the last {Over} (the last: {Bytes} bytes {Where}, {Why}: {Junk})")]
+    public static partial void JunkResetRepeated(ILogger logger, string endpoint, int count, string over, int bytes, string where, string why, string junk);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Debug, Message = "Modbus {Endpoint}: connection reset after junk on the stream; the next request reconnects")]
     public static partial void ResetForJunk(ILogger logger, string endpoint);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Modbus bus {Bus}: device {Device} failed ({Failures} in a row), next poll in {Backoff}: {Reason}")]

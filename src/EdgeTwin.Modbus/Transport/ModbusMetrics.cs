@@ -17,8 +17,15 @@ public static class ModbusMetrics
     /// <summary>Responses thrown away: stale (late answer to a request we gave up on), mismatched (wrong unit or function).</summary>
     public static readonly Counter<long> Discarded = Meter.CreateCounter<long>("modbus.client.responses.discarded", "{response}", "Responses discarded as stale or mismatched");
 
-    /// <summary>Bytes behind an answer that no request asked for (each resets the connection); its warning is rate-limited, this counts every one.</summary>
-    public static readonly Counter<long> JunkAfterAnswer = Meter.CreateCounter<long>("modbus.client.junk_after_answer", "{occurrence}", "Junk behind an answer, each resetting the connection");
+    /// <summary>
+    /// Runs of junk on a TCP stream (bytes no request was owed, mostly behind an answer), by outcome: skipped (the reader
+    /// resynchronised on the next frame) or reset (past the bounds, the connection was rebuilt). Its warning is
+    /// rate-limited; this counts every run.
+    /// </summary>
+    public static readonly Counter<long> JunkAfterAnswer = Meter.CreateCounter<long>("modbus.client.junk_after_answer", "{occurrence}", "Runs of junk on the stream, by outcome: skipped or reset");
+
+    /// <summary>Bytes of junk skipped (or reset on) on TCP streams.</summary>
+    public static readonly Counter<long> JunkBytes = Meter.CreateCounter<long>("modbus.client.junk_bytes", "By", "Bytes of junk skipped on the stream");
 
     public static readonly Counter<long> Connects = Meter.CreateCounter<long>("modbus.client.connects", "{connect}", "Connection attempts, by outcome");
 

@@ -33,7 +33,8 @@ public sealed record ModbusTcpOptions
 /// <summary>
 /// Modbus TCP (MBAP) client transport. Responses are matched to requests by transaction id, so late answers
 /// to requests that already timed out are recognised and discarded instead of being taken for the next answer.
-/// A reader task per connection dispatches responses; a window limits the requests in flight. Units behind one gateway
+/// A reader task per connection dispatches responses; a window limits the requests in flight. Junk on the stream is skipped
+/// by <see cref="MbapStreamScanner"/> to the next frame a waiting request owns, without a reset (within bounds). Units behind one gateway
 /// share it through a <see cref="ModbusTransportShare"/> each, so every request runs with its own device's timeout.
 /// </summary>
 public sealed class ModbusTcpTransport : IModbusSharedTransport
@@ -49,9 +50,10 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     private int _consecutiveTimeouts;
     private StaleAnswer? _lastStale;
     private readonly RepeatedWarning _junkLog;
+    private readonly RepeatedWarning _junkResetLog;
     private bool _disposed;
 
-    /// <summary>Junk behind answers is logged the first time, then at most once per this long, with how often it came.</summary>
+    /// <summary>Junk on the stream is logged the first time, then at most once per this long, with how often it came.</summary>
     internal static readonly TimeSpan JunkLogInterval = TimeSpan.FromMinutes(5);
 
     public ModbusTcpTransport(ModbusTcpOptions options, ILogger? logger = null, TimeProvider? time = null)
@@ -63,6 +65,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         _window = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
         _link = new TransportLink($"tcp://{options.Host}:{options.Port}", options.ReconnectBackoffMin, options.ReconnectBackoffMax, _logger, time, logDrops: true);
         _junkLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
+        _junkResetLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
     }
 
     public string Endpoint => _link.Endpoint;
@@ -119,7 +122,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                                            && ((ex is ModbusCommunicationException or ModbusProtocolException && pending.ConnectionLost) || (ex is IOException or SocketException or ObjectDisposedException && !connection.IsAlive)))
                 {
                     // The connection went down under this request before its answer: gateways that close after each answer
-                    // (or when idle) close it while the next request is on its way, and junk after an answer resets it. That
+                    // (or when idle) close it while the next request is on its way, and junk past the resync bounds resets it. That
                     // request failed with "connection lost (closed by peer)" or "garbled response" (regression: a two-read
                     // poll failed). A read is sent again once, on a new connection; a write is not (it may have been done).
                     _pending.TryRemove(new(pending.TransactionId, pending));
@@ -246,33 +249,110 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         }
     }
 
+    /// <summary>
+    /// Room for the scanner's worst case (a frame still arriving, with a frame it may turn out to hide behind it: at most two
+    /// frames are left unconsumed; junk is counted as it is skipped, never kept).
+    /// </summary>
+    internal const int ReceiveBufferLength = 4096;
+
+    /// <summary>
+    /// Junk skipped in one run without a frame a waiting request owns, beyond which the connection is reset as before: a
+    /// serial gateway's late UART flush is a few to some tens of bytes; kilobytes of it mean the peer does not speak
+    /// Modbus TCP on this port (or has lost its mind), which a reconnect, and a Warning, say louder.
+    /// </summary>
+    internal const int JunkLimit = 4096;
+
+    private const int JunkExcerptLength = 16;
+
     private async Task ReadLoopAsync(TransportConnection connection)
     {
-        byte[] buffer = new byte[MbapFrame.MaxFrameLength];
-        var stream = (NetworkStream)connection.Stream;
+        // Allocated once per connection; frames are scanned and dispatched in place.
+        byte[] buffer = new byte[ReceiveBufferLength];
+        var junk = new JunkRun(JunkExcerptLength);
+        var stream = connection.Stream;
+        var waiting = new WaitingOn(this, connection);
+        int start = 0, end = 0;
+        // At a frame boundary (after a frame, or on a new connection) rather than inside junk.
+        bool aligned = true;
+        ushort garbledTid = 0;
+        bool garbled = false, garbledPdu = false;
         string reason = "closed by peer";
         bool peerClosed = false, closedHere = false, junkReset = false;
-        MbapHeader header = default;
-        bool headerRead = false;
-        // The frame read last on this connection (nothing has been read after it): bytes behind it that do not name a
-        // request waiting on this connection are junk behind that answer, whether they came in its TCP read or in a later
-        // segment (serial-to-Ethernet gateways flush their UART buffer late, 20-50 ms after the answer).
-        byte? lastAnswerOf = null;
-        long lastAnswerAt = 0;
-        bool junkWasWaiting = false;
         try
         {
             while (!connection.Lifetime.IsCancellationRequested)
             {
-                headerRead = false;
-                await stream.ReadExactlyAsync(buffer.AsMemory(0, MbapFrame.HeaderLength), connection.Lifetime.Token).ConfigureAwait(false);
-                header = MbapFrame.ReadHeader(buffer);
-                headerRead = true;
-                await ReadPduAsync(connection, buffer, header).ConfigureAwait(false);
-                lastAnswerOf = header.UnitId;
-                lastAnswerAt = Stopwatch.GetTimestamp();
-                junkWasWaiting = stream.DataAvailable; // only to say, if junk follows, whether it came with the answer
-                Dispatch(header, buffer.AsSpan(MbapFrame.HeaderLength, header.PduLength));
+                var verdict = MbapStreamScanner.Scan(buffer.AsSpan(start, end - start), aligned, waiting, out int length);
+                switch (verdict)
+                {
+                    case MbapScan.Frame:
+                    case MbapScan.Stale:
+                        var frame = buffer.AsSpan(start, length);
+                        var header = MbapFrame.ReadHeader(frame);
+                        if (junk.Bytes > 0)
+                        {
+                            ReportJunk(junk, "skipped", null);
+                            junk.Clear();
+                        }
+
+                        start += length;
+                        aligned = true;
+                        junk.AnswerTaken(header.UnitId, Stopwatch.GetTimestamp());
+                        Dispatch(header, frame[MbapFrame.HeaderLength..]);
+                        break;
+                    case MbapScan.Garbled:
+                        garbled = true;
+                        garbledPdu = length > MbapFrame.HeaderLength;
+                        garbledTid = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(start));
+                        throw GarbledAnswer(buffer.AsSpan(start, length));
+                    case MbapScan.Junk:
+                        if (junk.Skip(buffer.AsSpan(start, length), _options.RequestTimeout) is { } overflow)
+                        {
+                            junkReset = true;
+                            reason = overflow;
+                            // Before FailAll: a read failed there is sent again at once, and its reconnect must see this.
+                            _link.EndedQuietly("reset after junk on the stream");
+                            ReportJunk(junk, "reset", overflow);
+                            FailAll(
+                                connection,
+                                new ModbusCommunicationException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Endpoint}: connection lost (reset after {junk.Bytes} bytes of junk {junk.Where()} with no answer in them: {overflow})")),
+                                connectionLost: true); // closes the connection, which ends this loop
+                            break;
+                        }
+
+                        start += length;
+                        aligned = false;
+                        break;
+                    default:
+                        // The scanner leaves at most two frames' worth unconsumed (junk is skipped as it is judged), so after
+                        // compacting there is always room for a read.
+                        if (start == end)
+                        {
+                            start = end = 0;
+                        }
+                        else if (buffer.Length - end < MbapFrame.MaxFrameLength)
+                        {
+                            buffer.AsSpan(start, end - start).CopyTo(buffer);
+                            end -= start;
+                            start = 0;
+                        }
+
+                        int n = await stream.ReadAsync(buffer.AsMemory(end), connection.Lifetime.Token).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            throw new EndOfStreamException();
+                        }
+
+                        end += n;
+                        junk.Received();
+                        break;
+                }
+            }
+
+            if (!junkReset)
+            {
+                reason = "closed";
+                closedHere = true;
             }
         }
         catch (OperationCanceledException)
@@ -286,29 +366,15 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             peerClosed = true;
             _link.EndedQuietly("closed by the device");
         }
-        catch (ModbusProtocolException ex)
+        catch (ModbusProtocolException ex) when (garbled)
         {
-            // The byte stream is out of step; only a new connection resynchronises it.
+            // A frame boundary naming a waiting request is its answer, however garbled. The stream position is unknown after
+            // it: only a new connection resynchronises, and a read caught meanwhile is sent again. A header that is itself
+            // broken (protocol id, length) is not trusted to name its request: every request on the connection fails with
+            // it, a read is sent again; a PDU that contradicts its MBAP length fails its own request (not sent again).
             reason = ex.Message;
-            Exception caught = ex.WithContext("garbled response, connection reset");
-            if (lastAnswerOf is { } unit && !NamesRequestWaiting(buffer, connection))
+            if (garbledPdu && _pending.TryRemove(garbledTid, out var misframed))
             {
-                // A device that appends junk to every answer did so on every poll: a Warning per poll buried the log. Junk
-                // in a later segment than its answer was logged as a garbled frame every poll (the check looked only at
-                // bytes already waiting behind the answer). Bytes naming a waiting request are its answer, however garbled.
-                junkReset = true;
-                // Before FailAll: a request failed there is sent again at once, and its reconnect must see this.
-                _link.EndedQuietly("reset after junk behind an answer");
-                ReportJunk(unit, ex.Message, junkWasWaiting ? null : Stopwatch.GetElapsedTime(lastAnswerAt));
-                // A request out meanwhile had no garbled answer: its connection was reset under it (a read is sent again;
-                // a write fails, and says why, not "garbled response").
-                caught = new ModbusCommunicationException(
-                    string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Endpoint}: connection lost (reset after junk behind unit {unit}'s answer, before this request's answer came: {ex.Message})"),
-                    ex);
-            }
-            else if (headerRead && _pending.TryRemove(header.TransactionId, out var misframed))
-            {
-                // Its own answer was misframed: it fails with that, and is not sent again as a request merely caught by the reset.
                 Log.Garbled(_logger, Endpoint, $"unit {misframed.UnitId}: {TransportLink.Describe(misframed.Request.Span)}: {ex.Message}");
                 misframed.Completion.TrySetException(ex);
             }
@@ -317,7 +383,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 Log.Garbled(_logger, Endpoint, ex.Message);
             }
 
-            FailAll(connection, caught, connectionLost: true);
+            FailAll(connection, ex.WithContext("garbled response, connection reset"), connectionLost: true);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
@@ -339,65 +405,158 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             _link.ReaderEnded(connection, reason);
         }
 
+        if (junk.Bytes > 0 && !junkReset)
+        {
+            ReportJunk(junk, "skipped", null); // junk the connection ended on, no answer behind it
+        }
+
         connection.Close();
         FailAll(connection, new ModbusCommunicationException($"{Endpoint}: connection lost ({reason})"), connectionLost: !closedHere);
     }
 
     /// <summary>
-    /// Reads the PDU behind <paramref name="header"/>. Its own fields (function code, byte count) tell its length; an MBAP
-    /// length that disagrees is a framing error at once, reading only as far as both agree. Regression: a gateway whose
-    /// length said 20 where 11 bytes followed held the request to its timeout, then took the next answer's bytes for the
-    /// rest, so the next request timed out too. A PDU whose fields do not tell (FC 43) is read to the MBAP length.
+    /// The garbled answer of a waiting request: its header's own fault (protocol id, length), or an MBAP length its PDU's
+    /// fields contradict (both in MBAP terms, unit id + PDU, as a capture shows the length field). Regression: a gateway
+    /// whose length said 20 where 11 bytes followed held the request to its timeout, then took the next answer's bytes.
     /// </summary>
-    private static async Task ReadPduAsync(TransportConnection connection, byte[] buffer, MbapHeader header)
+    private static ModbusProtocolException GarbledAnswer(ReadOnlySpan<byte> frame)
     {
+        var header = MbapFrame.ReadHeader(frame); // throws for a bad protocol id or length
         const int pduStart = MbapFrame.HeaderLength;
-        int head = Math.Min(2, header.PduLength);
-        await connection.Stream.ReadExactlyAsync(buffer.AsMemory(pduStart, head), connection.Lifetime.Token).ConfigureAwait(false);
-        int implied = ModbusPdu.TryExpectedResponseLength(buffer.AsSpan(pduStart, head));
-        if (implied > 0 && implied != header.PduLength)
-        {
-            int agreed = Math.Min(implied, header.PduLength);
-            await connection.Stream.ReadExactlyAsync(buffer.AsMemory(pduStart + head, agreed - head), connection.Lifetime.Token).ConfigureAwait(false);
-            byte fc = buffer[pduStart];
-            string byteCount = ModbusPdu.HasByteCount(fc) ? $", byte count {buffer[pduStart + 1]}" : "";
-            // Both in MBAP terms (unit id + PDU), as a capture shows the length field.
-            throw new ModbusProtocolException(
-                string.Create(System.Globalization.CultureInfo.InvariantCulture, $"MBAP length {header.PduLength + 1} disagrees with the {implied + 1} its PDU implies (function 0x{fc:X2}{byteCount}); connection reset to resynchronise"),
-                buffer.AsSpan(0, pduStart + agreed));
-        }
-
-        await connection.Stream.ReadExactlyAsync(buffer.AsMemory(pduStart + head, header.PduLength - head), connection.Lifetime.Token).ConfigureAwait(false);
+        int implied = ModbusPdu.TryExpectedResponseLength(frame.Slice(pduStart, Math.Min(2, header.PduLength)));
+        byte fc = frame[pduStart];
+        string byteCount = ModbusPdu.HasByteCount(fc) && frame.Length > pduStart + 1 ? $", byte count {frame[pduStart + 1]}" : "";
+        return new ModbusProtocolException(
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"MBAP length {header.PduLength + 1} disagrees with the {implied + 1} its PDU implies (function 0x{fc:X2}{byteCount}); connection reset to resynchronise"),
+            frame);
     }
 
     /// <summary>
-    /// Whether the MBAP header in <paramref name="buffer"/> (read whole, even when it failed to parse) carries the
-    /// transaction id of a request waiting on <paramref name="connection"/>: then it is that request's garbled answer, which
-    /// fails the request; otherwise it answers nothing.
+    /// Counts a junk run (<c>modbus.client.junk_after_answer</c> by outcome, <c>modbus.client.junk_bytes</c>) and logs it the
+    /// first time, then at most once per <see cref="JunkLogInterval"/> with a count (skips and resets each their own line).
     /// </summary>
-    private bool NamesRequestWaiting(byte[] buffer, TransportConnection connection) =>
-        _pending.TryGetValue(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffer), out var waiting)
-        && ReferenceEquals(waiting.Connection, connection);
-
-    /// <summary>Counts junk behind an answer and logs it the first time, then at most once per <see cref="JunkLogInterval"/> with a count.</summary>
-    /// <param name="cameLater">How long after the answer the junk came, when it was not yet there as the answer was read; null when it was.</param>
-    private void ReportJunk(byte unitId, string problem, TimeSpan? cameLater)
+    private void ReportJunk(JunkRun junk, string outcome, string? resetWhy)
     {
-        ModbusMetrics.JunkAfterAnswer.Add(1, _link.EndpointTag);
-        if (!_junkLog.Occurred(out int count, out var over))
+        ModbusMetrics.JunkAfterAnswer.Add(1, _link.EndpointTag, new("outcome", outcome));
+        ModbusMetrics.JunkBytes.Add(junk.Bytes, _link.EndpointTag);
+        var limiter = resetWhy is null ? _junkLog : _junkResetLog;
+        if (!limiter.Occurred(out int count, out var over))
         {
             return;
         }
 
-        string reason = cameLater is { } after ? $"{problem} (it came {TransportLink.Human(after)} after the answer, in a later TCP segment)" : problem;
-        if (count == 0)
+        string where = junk.Where(), bytes = junk.Excerpt();
+        if (resetWhy is null && count == 0)
         {
-            Log.JunkAfterAnswer(_logger, Endpoint, unitId, reason, Log.Human(JunkLogInterval));
+            Log.JunkSkipped(_logger, Endpoint, junk.Bytes, where, bytes, Log.Human(JunkLogInterval));
+        }
+        else if (resetWhy is null)
+        {
+            Log.JunkSkippedRepeated(_logger, Endpoint, count, Log.Human(over), junk.Bytes, where, bytes);
+        }
+        else if (count == 0)
+        {
+            Log.JunkReset(_logger, Endpoint, junk.Bytes, where, resetWhy, bytes, Log.Human(JunkLogInterval));
         }
         else
         {
-            Log.JunkAfterAnswerRepeated(_logger, Endpoint, count, Log.Human(over), unitId, reason);
+            Log.JunkResetRepeated(_logger, Endpoint, count, Log.Human(over), junk.Bytes, where, resetWhy, bytes);
         }
+    }
+
+    /// <summary>The requests waiting on one connection, for the scanner: a struct, so the generic scan neither boxes nor allocates.</summary>
+    private readonly struct WaitingOn(ModbusTcpTransport transport, TransportConnection connection) : IWaitingRequests
+    {
+        public bool TryGet(ushort transactionId, out byte unitId, out ReadOnlySpan<byte> request)
+        {
+            if (transport._pending.TryGetValue(transactionId, out var pending) && ReferenceEquals(pending.Connection, connection))
+            {
+                unitId = pending.UnitId;
+                request = pending.Request.Span;
+                return true;
+            }
+
+            unitId = 0;
+            request = default;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The junk skipped since the last frame on one connection: how much, its first bytes for the log, where it came, and
+    /// whether it keeps coming past the bounds that fall back to a reset.
+    /// </summary>
+    private sealed class JunkRun(int excerptLength)
+    {
+        private readonly byte[] _excerpt = new byte[excerptLength];
+        private byte? _lastUnit;
+        private long _lastAnswerAt;
+        private int _readsSinceAnswer;
+        private TimeSpan? _cameLater;
+        private long _clockFrom;
+        private long _lastJunkAt;
+
+        public int Bytes { get; private set; }
+
+        public void AnswerTaken(byte unitId, long at)
+        {
+            _lastUnit = unitId;
+            _lastAnswerAt = at;
+            _readsSinceAnswer = 0;
+        }
+
+        public void Received() => _readsSinceAnswer++;
+
+        public void Clear() => Bytes = 0;
+
+        /// <summary>Counts <paramref name="skipped"/>; the reason to reset instead when the run is past its bounds, else null.</summary>
+        public string? Skip(ReadOnlySpan<byte> skipped, TimeSpan timeout)
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (Bytes == 0)
+            {
+                // Junk not yet received when its answer was read came in a later segment (serial gateways flush late).
+                _cameLater = _lastUnit is not null && _readsSinceAnswer > 0 ? Stopwatch.GetElapsedTime(_lastAnswerAt, now) : null;
+                _clockFrom = now;
+            }
+            else if (Stopwatch.GetElapsedTime(_lastJunkAt, now) > timeout)
+            {
+                _clockFrom = now; // a quiet gap: one burst of junk after an idle minute is not junk that keeps coming
+            }
+
+            if (Bytes < _excerpt.Length)
+            {
+                skipped[..Math.Min(skipped.Length, _excerpt.Length - Bytes)].CopyTo(_excerpt.AsSpan(Bytes));
+            }
+
+            Bytes += skipped.Length;
+            _lastJunkAt = now;
+            if (Bytes > JunkLimit)
+            {
+                return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"more than {JunkLimit} bytes of it");
+            }
+
+            var lasting = Stopwatch.GetElapsedTime(_clockFrom, now);
+            return lasting > timeout
+                ? $"it kept coming for {TransportLink.Human(lasting)}, longer than the request timeout of {TransportLink.Human(timeout)}"
+                : null;
+        }
+
+        public string Where()
+        {
+            if (_lastUnit is not { } unit)
+            {
+                return "before any answer on the connection";
+            }
+
+            return _cameLater is { } after
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"after unit {unit}'s answer (it came {TransportLink.Human(after)} after it, in a later TCP segment)")
+                : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"after unit {unit}'s answer");
+        }
+
+        public string Excerpt() => Bytes > _excerpt.Length
+            ? $"{Convert.ToHexString(_excerpt)}…"
+            : Convert.ToHexString(_excerpt, 0, Bytes);
     }
 
     private void Dispatch(MbapHeader header, ReadOnlySpan<byte> pdu)

@@ -17,8 +17,12 @@ TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_hu
     do that flush their UART buffer late; junk_late:S waits S seconds instead
   proto_after_first: the first request is answered right; every later one with protocol id 1 (a garbled answer to a
     request that is waiting, after a good one on the same connection)
+  fake_header: the right answer, then 30 ms later 7 bytes of junk that look like an MBAP header (transaction 0x7777,
+    which nobody waits for, protocol 0, length 12: as long as the next answer); fake_header:S waits S seconds instead
+  junk_endless: no answer; junk (AA 55 …, 64 bytes every 5 ms) until the client closes the connection
+  junk_trickle: no answer; junk (AA 55 …, 8 bytes every 100 ms) until the client closes the connection
 RTU cases: ok crc other_slave noise_before cut_short gap echo late
-Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") to stdout.
+Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") and one per TCP connection ("ACCEPT") to stdout.
 """
 import socket
 import struct
@@ -126,6 +130,14 @@ def tcp_session(conn, case, state, bad):
                 conn.sendall(out)
                 time.sleep(float(c[10:]) if c.startswith("junk_late:") else 0.03)
                 _send_quiet(conn, b"\xde\xad\xbe\xef\x00\x01\x02")  # the client may have reset it meanwhile
+            elif c.startswith("fake_header"):
+                conn.sendall(out)
+                time.sleep(float(c[12:]) if c.startswith("fake_header:") else 0.03)
+                _send_quiet(conn, mbap(0x7777, unit, b"", length=12))
+            elif c == "junk_endless":
+                threading.Thread(target=_junk_forever, args=(conn, 32, 0.005), daemon=True).start()
+            elif c == "junk_trickle":
+                threading.Thread(target=_junk_forever, args=(conn, 4, 0.1), daemon=True).start()
             elif c == "proto_after_first":
                 conn.sendall(out if n == 0 else mbap(tid, unit, good, proto=1))
             elif c == "wrong_fc":
@@ -156,6 +168,15 @@ def tcp_session(conn, case, state, bad):
                 raise SystemExit(f"unknown case {c}")
 
 
+def _junk_forever(conn, pairs, every):
+    try:
+        while True:
+            conn.sendall(b"\xaa\x55" * pairs)
+            time.sleep(every)
+    except OSError:
+        pass
+
+
 def _send_quiet(conn, data):
     try:
         conn.sendall(data)
@@ -172,6 +193,7 @@ def serve_tcp(case, bad):
     state = {"n": 0}
     while True:
         conn, _ = srv.accept()
+        log("ACCEPT")
         if case == "rst" and state["n"] < bad:
             # Accept, then reset at once (before any request).
             state["n"] += 1
