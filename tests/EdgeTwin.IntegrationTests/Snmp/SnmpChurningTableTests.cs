@@ -8,6 +8,7 @@ using EdgeTwin.Core.Sources;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.IntegrationTests.Agent;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.IntegrationTests.Snmp;
@@ -198,29 +199,12 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
     {
         Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
         var path = WriteConfig("churn-agent", maxSeries: 30);
-        var config = AgentFiles.Load(path);
-        var options = new AgentHostOptions
-        {
-            UseSystemd = false,
-            StatusLogInterval = TimeSpan.FromSeconds(1),
-            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(_logs)),
-        };
-        using var host = AgentHostBuilder.Build(config, options);
+        using var host = await RunAgentUntilAsync(
+            path,
+            _ => _logs.Any(l => l.Message.StartsWith("Status:", StringComparison.Ordinal) && l.Message.Contains("churn-agent 30/30", StringComparison.Ordinal)),
+            "no status line naming the capped device",
+            TimeSpan.FromSeconds(60));
         var runtime = host.Services.GetRequiredService<AgentRuntime>();
-        await host.StartAsync(Ct);
-        try
-        {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (!_logs.Any(l => l.Message.StartsWith("Status:", StringComparison.Ordinal) && l.Message.Contains("churn-agent 30/30", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "no status line naming the capped device; logs:\n" + string.Join("\n", _logs.Select(l => l.Message)));
-                await Task.Delay(100, Ct);
-            }
-        }
-        finally
-        {
-            await host.StopAsync(Ct);
-        }
 
         var status = runtime.DeviceStatus().Single(d => d.DeviceId == "churn-agent");
         Assert.Equal((30, 30), (status.Series, status.MaxSeries));
@@ -230,6 +214,35 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
         Assert.Matches(@"; at max_series, samples of new series dropped: churn-agent 30/30 \(\d+ dropped\)$", line);
         var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning && l.Message.Contains("reached its cap", StringComparison.Ordinal)).Message;
         Assert.Contains($"raise max_series of device 'churn-agent' in {path}", warning, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the agent on <paramref name="path"/> until <paramref name="done"/> (or fails with <paramref name="failure"/> and the log), then stops it; the caller disposes it.</summary>
+    private async Task<IHost> RunAgentUntilAsync(string path, Func<AgentRuntime, bool> done, string failure, TimeSpan within)
+    {
+        var options = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = TimeSpan.FromSeconds(1),
+            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(_logs)),
+        };
+        var host = AgentHostBuilder.Build(AgentFiles.Load(path), options);
+        var runtime = host.Services.GetRequiredService<AgentRuntime>();
+        await host.StartAsync(Ct);
+        try
+        {
+            var deadline = DateTime.UtcNow + within;
+            while (!done(runtime))
+            {
+                Assert.True(DateTime.UtcNow < deadline, failure + "; logs:\n" + string.Join("\n", _logs.Select(l => l.Message)));
+                await Task.Delay(100, Ct);
+            }
+        }
+        finally
+        {
+            await host.StopAsync(Ct);
+        }
+
+        return host;
     }
 
     /// <summary>A site config with one device on the churning snmpd, its profile in a directory of its own.</summary>
@@ -252,29 +265,8 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
         // 60 would be reached at the sixth poll if vanished rows kept their series (7 + 10 per poll); with row_retention
         // they leave after three polls, so at most 47 are live (at the end of a poll, before its retirements).
         var path = WriteConfig("churn-agent-retire", maxSeries: 60, extra: ", row_retention: 1s");
-        var config = AgentFiles.Load(path);
-        var options = new AgentHostOptions
-        {
-            UseSystemd = false,
-            StatusLogInterval = TimeSpan.FromSeconds(1),
-            ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(_logs)),
-        };
-        using var host = AgentHostBuilder.Build(config, options);
+        using var host = await RunAgentUntilAsync(path, r => r.Registry.Budget("churn-agent-retire").Retired >= 30, "fewer than 30 series retired", TimeSpan.FromSeconds(90));
         var runtime = host.Services.GetRequiredService<AgentRuntime>();
-        await host.StartAsync(Ct);
-        try
-        {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-            while (runtime.Registry.Budget("churn-agent-retire").Retired < 30)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "fewer than 30 series retired; logs:\n" + string.Join("\n", _logs.Select(l => l.Message)));
-                await Task.Delay(100, Ct);
-            }
-        }
-        finally
-        {
-            await host.StopAsync(Ct);
-        }
 
         var budget = runtime.Registry.Budget("churn-agent-retire");
         Assert.InRange(budget.Count, 17, 47);
