@@ -340,6 +340,25 @@ public sealed class LineTwinStageTests
     }
 
     [Fact]
+    public async Task Regression_a_backward_clock_step_past_the_earlier_shifts_break_split_a_fault_into_a_micro_stop()
+    {
+        // Shifts at 06:00 and 14:00, a 13:20–13:40 break. Both machines run 14:05–14:29 on a clock 39 min ahead, S1 faulted
+        // from 14:28; the clock steps back to 13:50 (14:05–14:29 move back to 13:26–13:50) and S1 stays faulted until 13:52.
+        // Before, the calendar took the 06:00 shift's stops from its start and replayed the 13:20 break, over before the
+        // books' last time, as a stop of no length at 13:50: the fault 13:49–13:52 was booked as a 1-min micro-stop (inside
+        // the actual production time) and a 2-min breakdown.
+        var (stage, _, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"", BreakAt1320);
+        await stage.ProcessAsync(Minutes(s1, s2, At(14, 5), 25, m => m >= 23 ? 4 : 1), CancellationToken.None);
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 50), 10, m => m < 2 ? 4 : 1), CancellationToken.None);
+
+        var a = stage.State(At(13, 59), replications: 2);
+        Assert.Equal(Wall(6, 0), a["shift.start"]);
+        // Running 13:26–13:49 and 13:52–13:59 (30 min), one 3-min breakdown.
+        Assert.Equal(("180", "0"), (a["loss.breakdowns_s"], a["loss.micro_stops_s"]));
+        Assert.Equal(1800.0 / 1980, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9);
+    }
+
+    [Fact]
     public async Task Regression_a_line_oee_above_1_was_published_right_after_the_shift_started()
     {
         // The output station empties its buffer in the first minute: 6 parts in 60 s against a 30 s ideal cycle.
