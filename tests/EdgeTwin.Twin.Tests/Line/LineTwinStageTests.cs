@@ -359,6 +359,25 @@ public sealed class LineTwinStageTests
     }
 
     [Fact]
+    public async Task Regression_a_reading_from_just_before_the_shift_start_after_one_past_it_replaced_the_shift_report_with_an_empty_one()
+    {
+        // Two PLCs polled side by side: p2's reading of 14:00:05 is in the batch before p1's of 13:59:58 (poll jitter, not a
+        // clock step). Before, the older reading took the books back to the 06:00 shift and the next one rolled it over
+        // again: its report, re-made from books restarted at 14:00, replaced the real one (no availability, nothing covered).
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"");
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 0), 60, m => m >= 50 ? 0 : 1), CancellationToken.None);
+        long t = At(14, 0);
+        await stage.ProcessAsync(new Sample[] { new(s2, t + 5_000, 1), new(s1, t - 2_000, 0), new(s1, t + 60_000, 1), new(s2, t + 60_000, 1) }, CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+        // Running 13:00–13:50, idle 13:50–14:00 (the reading of 13:59:58 says idle still).
+        Assert.Equal(3000.0 / 3600, double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal((Wall(13, 0), "3600"), (report["books_from"], report["covered_s"]));
+        var a = stage.State(t + 60_000, replications: 2);
+        Assert.Equal((Wall(14, 0), Wall(14, 0), "60"), (a["shift.start"], a["books_from"], a["covered_s"]));
+    }
+
+    [Fact]
     public async Task Regression_a_line_oee_above_1_was_published_right_after_the_shift_started()
     {
         // The output station empties its buffer in the first minute: 6 parts in 60 s against a 30 s ideal cycle.
