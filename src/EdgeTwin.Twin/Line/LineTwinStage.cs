@@ -294,6 +294,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         long startMs = new DateTimeOffset(start).ToUnixTimeMilliseconds();
         if (!first && start < _shiftStart)
         {
+            // A reading from just before the start after one past it is poll jitter between devices (the clock's latest
+            // time is past the start): it stays in this shift's books, which take it as a late reading. Going back to the
+            // last shift for it, the next reading rolled it over again and remade its report from books restarted at the start.
+            if (_clock.LatestMs >= new DateTimeOffset(_shiftStart).ToUnixTimeMilliseconds()) return;
             // The clock stepped back across the shift's start (OnClockStep moved the books back with it): the readings so
             // far were made in the shift the clock says now, so the books go on under it, with its planned stops.
             _shiftStart = start;

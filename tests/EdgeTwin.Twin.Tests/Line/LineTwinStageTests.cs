@@ -244,6 +244,139 @@ public sealed class LineTwinStageTests
         Assert.Equal((Wall(13, 7), "2880"), (a["books_from"], a["covered_s"]));
     }
 
+    private const string BreakAt1320 = "[{ start: \"13:20\", duration: 20m, reason: break }]";
+
+    /// <summary>
+    /// Both machines polled every minute from <paramref name="from"/> for <paramref name="minutes"/> minutes; S1 in
+    /// <paramref name="s1State"/> (0 idle, 1 running, 4 faulted) for its minute index, S2 running.
+    /// </summary>
+    private static Sample[] Minutes(SeriesId s1, SeriesId s2, long from, int minutes, Func<int, int> s1State) =>
+        [.. Enumerable.Range(0, minutes).SelectMany(m => new Sample[] { new(s1, from + m * 60_000L, s1State(m)), new(s2, from + m * 60_000L, 1) })];
+
+    /// <summary>
+    /// Shifts at 06:00 and 14:00, a 13:20–13:40 break (in the 06:00 shift). Both machines run 14:05–14:29 on a clock
+    /// 78 min ahead; NTP steps it back and the readings go on from 13:11 (14:05–14:29 move back to 12:47–13:11). S1 stands
+    /// idle 13:15–13:47, across the whole break, and runs again from 13:47. Read up to <paramref name="until"/> (minutes
+    /// after 13:11, at most 45: 13:55).
+    /// </summary>
+    private static async Task<(LineTwinStage Stage, RecordingEventSink Sink, SeriesId S1, SeriesId S2)> StepBackAcrossTheShiftStartIntoABreakShift(int until)
+    {
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"", BreakAt1320);
+        await stage.ProcessAsync(Minutes(s1, s2, At(14, 5), 25), CancellationToken.None);
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 11), until, m => m is >= 4 and < 36 ? 0 : 1), CancellationToken.None);
+        return (stage, sink, s1, s2);
+    }
+
+    [Fact]
+    public async Task A_backward_clock_step_across_a_shift_start_books_the_planned_stops_of_the_shift_the_clock_says_now()
+    {
+        // Up to 13:30: S1 idle in the 06:00 shift's break is a planned stop, not waiting.
+        var (stage, _, _, _) = await StepBackAcrossTheShiftStartIntoABreakShift(until: 20);
+        var inBreak = stage.State(At(13, 30), replications: 2);
+        Assert.Equal((Wall(6, 0), "planned_stop", "running"), (inBreak["shift.start"], inBreak["state.S1"], inBreak["state.S2"]));
+        // Running 12:47–13:15 (28 min), idle 13:15–13:20 (5 min); 13:20–13:30 is planned: 1680 s of 1980 s.
+        Assert.Equal(1680.0 / 1980, double.Parse(inBreak["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal("300", inBreak["loss.waiting_s"]); // S1 is the line's constraint (the first of the equal stages)
+        // The forecast and the what-ifs of the rest of the shift have the 06:00 shift's break too: 7 h 20 min into it.
+        Assert.Equal([new PlannedWindow(-1, 7 * 3600 + 20 * 60, 7 * 3600 + 40 * 60, "break")], stage.ScenarioBasis!.PlannedStops);
+
+        (stage, _, _, _) = await StepBackAcrossTheShiftStartIntoABreakShift(until: 45);
+        var a = stage.State(At(13, 55), replications: 2);
+        Assert.Equal((Wall(6, 0), "running"), (a["shift.start"], a["state.S1"]));
+        // Outside the break S1's time is booked as before the step: running 12:47–13:15 and 13:47–13:55 (36 min), idle
+        // 13:15–13:20 and 13:40–13:47 (12 min, waiting); the break's 20 min are out of the planned busy time.
+        Assert.Equal(2160.0 / 2880, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal(1.0, double.Parse(a["availability.S2"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal(("720", "0", "0"), (a["loss.waiting_s"], a["loss.micro_stops_s"], a["loss.breakdowns_s"]));
+        Assert.Equal((Wall(12, 47), "4080"), (a["books_from"], a["covered_s"]));
+    }
+
+    [Fact]
+    public async Task After_a_backward_clock_step_into_the_earlier_shift_the_next_shift_start_reports_it_once_and_books_nothing_twice()
+    {
+        var (stage, sink, s1, s2) = await StepBackAcrossTheShiftStartIntoABreakShift(until: 45);
+        // The clock passes 14:00 again: both machines run 13:56–14:10.
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 56), 15), CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+        Assert.Equal((Wall(6, 0), Wall(14, 0)), (report["shift.start"], report["shift.end"]));
+        // The 06:00 shift's books, its break once: running 12:47–13:15 and 13:47–14:00 (41 min), waiting 12 min.
+        Assert.Equal(2460.0 / 3180, double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal(1.0, double.Parse(report["availability.S2"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal(("720", "0"), (report["loss.waiting_s"], report["loss.micro_stops_s"]));
+        Assert.Equal((Wall(12, 47), "4380"), (report["books_from"], report["covered_s"]));
+
+        // The 14:00 shift's books start at 14:00 with nothing of the 06:00 shift's, and without its break.
+        var a = stage.State(At(14, 10), replications: 2);
+        Assert.Equal((Wall(14, 0), Wall(14, 0), "600"), (a["shift.start"], a["books_from"], a["covered_s"]));
+        Assert.Equal((1.0, 1.0), (double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), double.Parse(a["availability.S2"], CultureInfo.InvariantCulture)));
+        Assert.Equal(("0", "0"), (a["loss.waiting_s"], a["loss.micro_stops_s"]));
+        Assert.Empty(stage.ScenarioBasis!.PlannedStops);
+    }
+
+    [Fact]
+    public async Task A_forward_clock_step_across_a_shift_start_books_the_planned_stops_of_the_new_shift()
+    {
+        // Breaks at 13:20 (06:00 shift) and 14:30 (14:00 shift). Both machines run 13:00–13:10; the clock jumps 70 min
+        // ahead and the readings go on from 14:20: S1 idle 14:25–14:55, across the 14:30–14:50 break.
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"", "[{ start: \"13:20\", duration: 20m, reason: break }, { start: \"14:30\", duration: 20m, reason: break }]");
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 0), 11), CancellationToken.None);
+        await stage.ProcessAsync(Minutes(s1, s2, At(14, 20), 21, m => m is >= 5 and < 35 ? 0 : 1), CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+        Assert.Equal((Wall(6, 0), Wall(14, 0), "1"), (report["shift.start"], report["shift.end"], report["availability.S1"]));
+        var inBreak = stage.State(At(14, 40), replications: 2);
+        Assert.Equal((Wall(14, 0), "planned_stop"), (inBreak["shift.start"], inBreak["state.S1"]));
+        Assert.Equal([new PlannedWindow(-1, 1800, 3000, "break")], stage.ScenarioBasis!.PlannedStops);
+
+        await stage.ProcessAsync(Minutes(s1, s2, At(14, 41), 20, m => m < 14 ? 0 : 1), CancellationToken.None);
+        var a = stage.State(At(15, 0), replications: 2);
+        // 14:00–14:20 was not seen (unknown, out of the planned busy time); running 14:20–14:25 and 14:55–15:00, idle
+        // 14:25–14:30 and 14:50–14:55 (waiting), the break planned: 600 s of 1200 s.
+        Assert.Equal(600.0 / 1200, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal(("600", "0"), (a["loss.waiting_s"], a["loss.micro_stops_s"]));
+        // Nothing was read around 14:00 (the clock jumped over it): the books start at the first reading after it.
+        Assert.Equal((Wall(14, 20), "2400"), (a["books_from"], a["covered_s"]));
+    }
+
+    [Fact]
+    public async Task Regression_a_backward_clock_step_past_the_earlier_shifts_break_split_a_fault_into_a_micro_stop()
+    {
+        // Shifts at 06:00 and 14:00, a 13:20–13:40 break. Both machines run 14:05–14:29 on a clock 39 min ahead, S1 faulted
+        // from 14:28; the clock steps back to 13:50 (14:05–14:29 move back to 13:26–13:50) and S1 stays faulted until 13:52.
+        // Before, the calendar took the 06:00 shift's stops from its start and replayed the 13:20 break, over before the
+        // books' last time, as a stop of no length at 13:50: the fault 13:49–13:52 was booked as a 1-min micro-stop (inside
+        // the actual production time) and a 2-min breakdown.
+        var (stage, _, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"", BreakAt1320);
+        await stage.ProcessAsync(Minutes(s1, s2, At(14, 5), 25, m => m >= 23 ? 4 : 1), CancellationToken.None);
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 50), 10, m => m < 2 ? 4 : 1), CancellationToken.None);
+
+        var a = stage.State(At(13, 59), replications: 2);
+        Assert.Equal(Wall(6, 0), a["shift.start"]);
+        // Running 13:26–13:49 and 13:52–13:59 (30 min), one 3-min breakdown.
+        Assert.Equal(("180", "0"), (a["loss.breakdowns_s"], a["loss.micro_stops_s"]));
+        Assert.Equal(1800.0 / 1980, double.Parse(a["availability.S1"], CultureInfo.InvariantCulture), 9);
+    }
+
+    [Fact]
+    public async Task Regression_a_reading_from_just_before_the_shift_start_after_one_past_it_replaced_the_shift_report_with_an_empty_one()
+    {
+        // Two PLCs polled side by side: p2's reading of 14:00:05 is in the batch before p1's of 13:59:58 (poll jitter, not a
+        // clock step). Before, the older reading took the books back to the 06:00 shift and the next one rolled it over
+        // again: its report, re-made from books restarted at 14:00, replaced the real one (no availability, nothing covered).
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\"");
+        await stage.ProcessAsync(Minutes(s1, s2, At(13, 0), 60, m => m >= 50 ? 0 : 1), CancellationToken.None);
+        long t = At(14, 0);
+        await stage.ProcessAsync(new Sample[] { new(s2, t + 5_000, 1), new(s1, t - 2_000, 0), new(s1, t + 60_000, 1), new(s2, t + 60_000, 1) }, CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+        // Running 13:00–13:50, idle 13:50–14:00 (the reading of 13:59:58 says idle still).
+        Assert.Equal(3000.0 / 3600, double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.Equal((Wall(13, 0), "3600"), (report["books_from"], report["covered_s"]));
+        var a = stage.State(t + 60_000, replications: 2);
+        Assert.Equal((Wall(14, 0), Wall(14, 0), "60"), (a["shift.start"], a["books_from"], a["covered_s"]));
+    }
+
     [Fact]
     public async Task Regression_a_line_oee_above_1_was_published_right_after_the_shift_started()
     {

@@ -60,4 +60,24 @@ public sealed class PlannedStopCalendarTests
         Assert.Equal([(0, 1000, MachineState.Idle), (0, 3_600_000, MachineState.PlannedStop), (0, 10_000_000, MachineState.Idle)], books.Booked);
         Assert.False(calendar.InStop(0));
     }
+
+    [Fact]
+    public void Regression_a_stop_over_before_what_was_booked_split_the_booked_state_when_the_shift_was_scheduled_again()
+    {
+        // After a clock step back into an earlier shift its stops are scheduled from its start while the station is
+        // booked past some of them. Before, the 100–200 s break was entered and left at 500 s, the faulted time split there.
+        var books = new Recorder();
+        var calendar = new PlannedStopCalendar(1, books);
+        calendar.Schedule([], shiftStartMs: 0);
+        calendar.OnState(0, 500_000, MachineState.Faulted);
+
+        calendar.Schedule([new PlannedWindow(-1, 100, 200, "break"), new PlannedWindow(-1, 400, 600, "meeting")], shiftStartMs: 0);
+        calendar.OnState(0, 520_000, MachineState.Faulted);
+        calendar.Advance(700_000);
+
+        // The stop under way is planned from what was booked on; the one over before it books nothing.
+        Assert.Equal(
+            [(0, 500_000, MachineState.Faulted), (0, 500_000, MachineState.PlannedStop), (0, 520_000, MachineState.PlannedStop), (0, 600_000, MachineState.Faulted)],
+            books.Booked);
+    }
 }

@@ -98,6 +98,14 @@ public sealed class PlannedStopCalendar
             if (!_inStop[station])
             {
                 if (w[2 * i] > timestampMs) break;
+                if (booked && w[2 * i + 1] <= _bookedMs[station])
+                {
+                    // Over before what is booked (a shift's stops taken up from its start after a clock step back into
+                    // it): entering and leaving it there was a stop of no length that split the state booked across it.
+                    i++;
+                    continue;
+                }
+
                 _inStop[station] = true;
                 if (booked) Book(station, Math.Max(w[2 * i], _bookedMs[station]), Planned(station, _raw[station]));
             }
