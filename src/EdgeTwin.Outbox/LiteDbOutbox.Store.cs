@@ -200,7 +200,10 @@ public sealed partial class LiteDbOutbox
         if (meta is not null && meta[FieldPendingTo] is { IsInt64: true } pendingTo && pendingTo.AsInt64 > state.Last)
         {
             RemovePendingTail(meta, state.Last, pendingTo.AsInt64);
-            ceiling = state.Last;
+            if (!_options.MoveCorruptFileAside)
+            {
+                ceiling = state.Last; // read-only: the pieces stay on disk, hidden
+            }
         }
 
         var (depth, bytes, max) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc), ceiling); // ToEntry throws on a damaged document
