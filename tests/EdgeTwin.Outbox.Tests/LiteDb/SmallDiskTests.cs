@@ -134,6 +134,7 @@ public sealed class SmallDiskTests : IDisposable
             .Select(a => (First: long.Parse(a.GetProperty("first_seq").GetString()!, CultureInfo.InvariantCulture), Last: long.Parse(a.GetProperty("last_seq").GetString()!, CultureInfo.InvariantCulture), Dropped: long.Parse(a.GetProperty("dropped").GetString()!, CultureInfo.InvariantCulture)))
             .ToList();
         var stats = outbox.GetStats();
+        Console.WriteLine($"SmallDiskTests: {gaps.Count} data_gap events name the {stats.Dropped} drops; {stats.Appended} records appended");
         Assert.True(stats.Dropped > 0, "nothing was dropped: the test did not reach the disk's size");
         Assert.Equal(stats.Dropped, gaps.Sum(g => g.Dropped));
         Assert.True(gaps.Count < 60, $"{gaps.Count} data_gap events for 60 appends: each pins a page of the small disk");
