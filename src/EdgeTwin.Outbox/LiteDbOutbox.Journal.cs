@@ -155,10 +155,15 @@ public sealed partial class LiteDbOutbox
             bytes += EntryBytes(record);
         }
 
+        // One of several appends of a group that did not fit as a whole may fit alone.
+        if (JournalNeed(bytes) + JournalNeed(Math.Max(0, bytes - _freedInDataFile)) <= room)
+        {
+            return CommitGroup([op]);
+        }
+
         // The data file must not grow into the room the journal needs (it never shrinks: letting it take half the room
-        // per append filled the disk after 32 appends). So as many entry bytes as the append brings are dropped first,
-        // and the pages they free take it at the checkpoints.
-        // A quarter more than the append: pages that also hold an event (never dropped) do not come free.
+        // per append filled the disk after 32 appends). So the append's entry bytes and a quarter more (pages that also
+        // hold an event, never dropped, do not come free) are dropped first, and the freed pages take it.
         var deficit = (bytes * 5 / 4) - _freedInDataFile;
         if (deficit > 0)
         {

@@ -182,7 +182,19 @@ public sealed partial class LiteDbOutbox
             }
 
             FlushGap();
-            return _db is not null;
+            if (_db is null)
+            {
+                // Writing the held data_gap event failed (and closed the database): these operations did not run.
+                var failed = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure ({_lastWriteFailure})");
+                foreach (var op in ops)
+                {
+                    op.Fail(failed);
+                }
+
+                return false;
+            }
+
+            return true;
         }
         catch (Exception ex)
         {
