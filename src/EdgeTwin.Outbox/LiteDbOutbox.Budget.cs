@@ -17,7 +17,9 @@ public sealed partial class LiteDbOutbox
 
     private static bool IsDroppable(OutboxKind kind) => kind is OutboxKind.Summary or OutboxKind.Raw or OutboxKind.TwinState;
 
-    private void RunMaintenance()
+    /// <param name="flushGap">Write the disk_budget gap held in meta as its data_gap event now (an explicit
+    /// <see cref="RunMaintenanceAsync"/>), not only once it is <see cref="GapCoalesceInterval"/> old.</param>
+    private void RunMaintenance(bool flushGap = false)
     {
         if (_db is null && !EnsureOpen([]))
         {
@@ -26,6 +28,10 @@ public sealed partial class LiteDbOutbox
 
         RunRound("max_age", DropExpired);
         EnforceBudget();
+        if (_gapInMeta is not null && (flushGap || _time.GetElapsedTime(_lastGapEventAt) >= GapCoalesceInterval))
+        {
+            FlushGap();
+        }
     }
 
     private void EnforceBudget()
@@ -195,6 +201,8 @@ public sealed partial class LiteDbOutbox
         }
 
         var gap = new GapTracker(reason);
+        var bytesBefore = state.Bytes;
+        var previousGap = _gapInMeta;
         try
         {
             _db!.BeginTrans();
@@ -208,11 +216,13 @@ public sealed partial class LiteDbOutbox
             state.Condensed += gap.Condensed;
             state.Dropped += gap.Dropped;
             RefreshFirst(ref state);
-            AppendGapEvent(ref state, gap);
+            previousGap = _gapInMeta;
+            RecordGap(ref state, gap);
             CommitDurably();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            _gapInMeta = previousGap;
             FailWrites([], ex);
             lock (_stateLock)
             {
@@ -221,6 +231,7 @@ public sealed partial class LiteDbOutbox
         }
 
         DropReleasedSegments();
+        NoteFreed(bytesBefore - state.Bytes);
         state.FileBytes = FileBytes();
         Publish(state, null);
         _metrics.Condensed(gap.Condensed);

@@ -57,13 +57,19 @@ public sealed partial class LiteDbOutbox
 
         public int Count => _segments.Count;
 
+        /// <summary>No document above this is held (see <see cref="Load"/>).</summary>
+        public long Ceiling { get; private set; } = long.MaxValue;
+
         /// <summary>
         /// Reads every segment (moving a pre-segment <c>entries</c> collection into segments first), verifying each
         /// held document with <paramref name="verify"/>; returns depth, bytes and the highest sequence on disk.
         /// </summary>
-        public (long Depth, long Bytes, long Max) Load(long floor, Action<BsonDocument> verify)
+        /// <param name="ceiling">Documents above it are not held (the pieces of an unfinished append that a read-only
+        /// open leaves on disk); reads stop there too.</param>
+        public (long Depth, long Bytes, long Max) Load(long floor, Action<BsonDocument> verify, long ceiling = long.MaxValue)
         {
             Floor = floor;
+            Ceiling = ceiling;
             MigrateLegacy();
             var names = db.GetCollectionNames()
                 .Where(n => n.StartsWith(SegmentPrefix, StringComparison.Ordinal))
@@ -76,6 +82,11 @@ public sealed partial class LiteDbOutbox
                 foreach (var doc in db.GetCollection(name).Query().OrderBy("_id").ToEnumerable())
                 {
                     var id = doc["_id"].AsInt64;
+                    if (id > ceiling)
+                    {
+                        break; // in _id order: the rest is above it too
+                    }
+
                     var index = id - start;
                     if (index < 0 || index > int.MaxValue / 2)
                     {
@@ -226,6 +237,11 @@ public sealed partial class LiteDbOutbox
                 var results = select is null ? query.Limit(remaining) : query.Select(select).Limit(remaining);
                 foreach (var doc in results.ToEnumerable())
                 {
+                    if (Ceiling != long.MaxValue && doc["_id"].AsInt64 > Ceiling)
+                    {
+                        yield break;
+                    }
+
                     yield return doc;
                     remaining--;
                 }

@@ -22,6 +22,12 @@ public sealed partial class LiteDbOutbox
     private const string FieldPayload = "p";
     private const string FieldSize = "n";
 
+    /// <summary>Meta: an append committed in pieces is under way up to this sequence (see <see cref="SaveMeta"/>).</summary>
+    private const string FieldPendingTo = "pending_to";
+
+    /// <summary>Meta: drops for the disk not yet written as a data_gap event (see <see cref="RecordGap"/>).</summary>
+    private const string FieldGap = "gap";
+
     /// <summary>Per-entry bytes on top of payload and device id: BSON field names, _id, index node, page slack.</summary>
     private const int EntryOverhead = 96;
 
@@ -128,6 +134,7 @@ public sealed partial class LiteDbOutbox
         }
 
         StartAgeClock(state.Last);
+        FlushGap(); // drops an earlier run recorded in meta but had not written as a data_gap event yet
         _signal.Set(state.Last);
         OutboxLog.Opened(_logger, path, state.Depth, state.Last, positions.Count == 0 ? "(none)" : string.Join(", ", positions.Select(p => $"{p.Key}@{p.Value}")));
     }
@@ -138,7 +145,7 @@ public sealed partial class LiteDbOutbox
         _dataFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
         _logFile = new FileStream(JournalPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
         var data = _options.WrapStream?.Invoke(_dataFile) ?? _dataFile;
-        var log = _options.WrapStream?.Invoke(_logFile) ?? _logFile;
+        var log = _journal = new JournalStream(_options.WrapStream?.Invoke(_logFile) ?? _logFile);
         _db = new LiteDatabase(data, new BsonMapper(), log);
 
         // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal. Set only when
@@ -150,6 +157,7 @@ public sealed partial class LiteDbOutbox
         }
 
         _segments = new SegmentSet(_db, _options.SegmentCapacity);
+        _freedInDataFile = 0;
     }
 
     /// <summary>
@@ -166,8 +174,16 @@ public sealed partial class LiteDbOutbox
     /// <param name="seed">The last sequence to start from when the file is new (no meta yet).</param>
     private (StoreState State, Dictionary<string, long> Positions) LoadState(long seed)
     {
+        // A commit that failed (a full disk) left its pages in the journal, and they kept the disk full for every later
+        // append: a checkpoint moves what was committed into the data file and empties the journal.
+        if (_options.MoveCorruptFileAside && _logFile is { Length: > 0 })
+        {
+            Checkpoint();
+        }
+
         var state = default(StoreState);
         var meta = Meta.FindById(StateId);
+        _gapInMeta = meta?[FieldGap] is { IsDocument: true } heldGap ? heldGap.AsDocument : null;
         if (meta is null)
         {
             state.Last = seed;
@@ -180,7 +196,17 @@ public sealed partial class LiteDbOutbox
             state.Dropped = meta["dropped"].AsInt64;
         }
 
-        var (depth, bytes, max) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc)); // ToEntry throws on a damaged document
+        var ceiling = long.MaxValue;
+        if (meta is not null && meta[FieldPendingTo] is { IsInt64: true } pendingTo && pendingTo.AsInt64 > state.Last)
+        {
+            RemovePendingTail(meta, state.Last, pendingTo.AsInt64);
+            if (!_options.MoveCorruptFileAside)
+            {
+                ceiling = state.Last; // read-only: the pieces stay on disk, hidden
+            }
+        }
+
+        var (depth, bytes, max) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc), ceiling); // ToEntry throws on a damaged document
         Segments.DropReleased();
         RefreshFirst(ref state);
         state.Depth = depth;
@@ -205,6 +231,52 @@ public sealed partial class LiteDbOutbox
         }
 
         return (state, positions);
+    }
+
+    /// <summary>
+    /// Removes the pieces of an append that failed (or was killed) before its last piece committed: its caller never
+    /// heard "stored" and retries the records, so they must not be sent under these sequences too. A read-only open
+    /// (inspection) leaves them and only hides them (the load's ceiling).
+    /// </summary>
+    private void RemovePendingTail(BsonDocument meta, long last, long pendingTo)
+    {
+        if (!_options.MoveCorruptFileAside)
+        {
+            return;
+        }
+
+        // A failed piece left its pages in the journal: move out what was committed first, or the removal may not fit.
+        if (_logFile is { Length: > 0 })
+        {
+            Checkpoint();
+        }
+
+        var segments = _db!.GetCollectionNames()
+            .Where(n => n.StartsWith(SegmentPrefix, StringComparison.Ordinal))
+            .Select(n => (Name: n, Start: long.Parse(n.AsSpan(SegmentPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture)))
+            .ToList();
+
+        long removed = 0;
+        _db.BeginTrans();
+        foreach (var (name, start) in segments)
+        {
+            removed += start > last
+                ? _db.GetCollection(name).Count()
+                : _db.GetCollection(name).DeleteMany(BsonExpression.Create("_id > @0", new BsonValue(last)));
+        }
+
+        meta.Remove(FieldPendingTo);
+        Meta.Update(meta);
+        CommitDurably();
+        foreach (var (name, start) in segments)
+        {
+            if (start > last)
+            {
+                _db.DropCollection(name); // LiteDB drops a collection in its own transaction
+            }
+        }
+
+        OutboxLog.PendingTailRemoved(_logger, _options.Path, removed, last + 1, pendingTo);
     }
 
     /// <summary>
@@ -328,15 +400,31 @@ public sealed partial class LiteDbOutbox
 
     private long FileBytes() => (_dataFile?.Length ?? 0) + (_logFile?.Length ?? 0);
 
-    private void SaveMeta(in StoreState state) =>
-        Meta.Upsert(new BsonDocument
+    /// <param name="state">What to record; its <c>Last</c> is the last sequence acknowledged to a caller.</param>
+    /// <param name="pendingTo">An append committed in pieces is under way up to this sequence: entries above
+    /// <c>Last</c> are its earlier pieces, removed at the next open unless the last piece commits (0: none).</param>
+    private void SaveMeta(in StoreState state, long pendingTo = 0)
+    {
+        var meta = new BsonDocument
         {
             ["_id"] = StateId,
             ["last"] = state.Last,
             ["condensed"] = state.Condensed,
             ["dropped"] = state.Dropped,
             ["floor"] = Segments.Floor,
-        });
+        };
+        if (pendingTo > 0)
+        {
+            meta[FieldPendingTo] = pendingTo;
+        }
+
+        if (_gapInMeta is not null)
+        {
+            meta[FieldGap] = _gapInMeta;
+        }
+
+        Meta.Upsert(meta);
+    }
 
     /// <summary>Sets or (empty value) removes a blob, inside the caller's transaction.</summary>
     private void SetBlob(string name, byte[] value)
@@ -464,6 +552,43 @@ public sealed partial class LiteDbOutbox
         public SortedSet<string> Devices { get; } = new(StringComparer.Ordinal);
 
         public bool Any => Condensed > 0 || Dropped > 0;
+
+        public BsonDocument ToBson() => new()
+        {
+            ["reason"] = Reason,
+            ["condensed"] = Condensed,
+            ["dropped"] = Dropped,
+            ["first"] = FirstSeq,
+            ["last"] = LastSeq,
+            ["from"] = FromMs,
+            ["to"] = ToMs,
+            ["devices"] = new BsonArray(Devices.Select(d => new BsonValue(d))),
+        };
+
+        /// <summary>Adds what another round (as <see cref="ToBson"/> wrote it) did.</summary>
+        public GapTracker Add(BsonDocument other)
+        {
+            Condensed += other["condensed"].AsInt64;
+            Dropped += other["dropped"].AsInt64;
+            var first = other["first"].AsInt64;
+            if (first > 0)
+            {
+                FirstSeq = FirstSeq == 0 ? first : Math.Min(FirstSeq, first);
+                LastSeq = Math.Max(LastSeq, other["last"].AsInt64);
+                FromMs = Math.Min(FromMs, other["from"].AsInt64);
+                ToMs = Math.Max(ToMs, other["to"].AsInt64);
+            }
+
+            foreach (var device in other["devices"].AsArray)
+            {
+                if (Devices.Count < MaxDevices)
+                {
+                    Devices.Add(device.AsString);
+                }
+            }
+
+            return this;
+        }
 
         public void Track(long sequence, long timeMs, string device, bool condensed)
         {

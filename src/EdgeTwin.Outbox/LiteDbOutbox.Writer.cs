@@ -79,6 +79,7 @@ public sealed partial class LiteDbOutbox
         }
         finally
         {
+            FlushGap(); // what the disk cost since the last data_gap event goes into one before closing
             CloseStore();
             DrainAfterStop();
         }
@@ -136,7 +137,7 @@ public sealed partial class LiteDbOutbox
 
         if (maintenance.Count > 0)
         {
-            RunMaintenance();
+            RunMaintenance(flushGap: true);
             foreach (var m in maintenance)
             {
                 m.Done.TrySetResult(true);
@@ -180,6 +181,19 @@ public sealed partial class LiteDbOutbox
                 }
             }
 
+            FlushGap();
+            if (_db is null)
+            {
+                // Writing the held data_gap event failed (and closed the database): these operations did not run.
+                var failed = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure ({_lastWriteFailure})");
+                foreach (var op in ops)
+                {
+                    op.Fail(failed);
+                }
+
+                return false;
+            }
+
             return true;
         }
         catch (Exception ex)
@@ -204,6 +218,19 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
+        // A commit writes all its pages to the journal first: on a small disk that did not fit (ENOSPC on outbox-log.db).
+        if (JournalRoomShort(ops) is { } room)
+        {
+            ExecuteWritesInPieces(ops, room);
+            return;
+        }
+
+        CommitGroup(ops);
+    }
+
+    /// <summary>Commits <paramref name="ops"/> in one transaction; false (ops failed, database closed) on a failure.</summary>
+    private bool CommitGroup(List<WriterOp> ops)
+    {
         StoreState state;
         Dictionary<string, long> positions;
         lock (_stateLock)
@@ -217,9 +244,11 @@ public sealed partial class LiteDbOutbox
         var completions = new List<Action>(ops.Count);
         var appended = 0;
         var blobBytes = 0L;
+        var entryBytes = 0L;
         var stopwatch = Stopwatch.StartNew();
         try
         {
+            var journalBefore = JournalWritten;
             _db!.BeginTrans();
             foreach (var op in ops)
             {
@@ -238,6 +267,7 @@ public sealed partial class LiteDbOutbox
 
                             state.Depth++;
                             state.Bytes += size;
+                            entryBytes += size;
                         }
 
                         foreach (var (name, value) in append.Blobs)
@@ -296,16 +326,24 @@ public sealed partial class LiteDbOutbox
 
             SaveMeta(state);
             CommitDurably();
+            NoteJournal(JournalWritten - journalBefore, entryBytes);
+            NoteFreed(-entryBytes);
             _consecutiveFailures = 0;
         }
         catch (Exception ex)
         {
             FailWrites(ops, ex);
-            return;
+            return false;
         }
 
         DropReleasedSegments();
+        FinishCommit(state, changed, appended, firstAppended, blobBytes, stopwatch, completions);
+        return true;
+    }
 
+    /// <summary>After a committed write: publish, count, wake the uplinks, keep the budget, then tell the callers.</summary>
+    private void FinishCommit(StoreState state, Dictionary<string, long>? changed, int appended, long firstAppended, long blobBytes, Stopwatch stopwatch, List<Action> completions)
+    {
         state.FileBytes = FileBytes();
         Publish(state, changed);
         _metrics.Commit(stopwatch.Elapsed);

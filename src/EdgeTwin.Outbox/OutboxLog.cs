@@ -39,4 +39,10 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "Outbox {Path}: reading its {Name} record failed: {Cause}")]
     public static partial void BlobReadFailed(ILogger logger, string path, string name, string cause, Exception exception);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Debug, Message = "Outbox {Path}: an append of {Records} records ({Bytes} entry bytes) needs ~{Need} bytes of journal, {Room} bytes are free above the reserve: committed in {Pieces} transactions, acknowledged after the last")]
+    public static partial void AppendInPieces(ILogger logger, string path, int records, long bytes, long need, long room, int pieces);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Warning, Message = "Outbox {Path}: removed {Count} entries (sequences {FirstSeq}..{LastSeq}) of an append that failed part-way; its caller was told it failed and keeps the records")]
+    public static partial void PendingTailRemoved(ILogger logger, string path, long count, long firstSeq, long lastSeq);
 }

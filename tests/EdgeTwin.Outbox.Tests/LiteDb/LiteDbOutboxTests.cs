@@ -415,6 +415,54 @@ public sealed class LiteDbOutboxTests : IDisposable
         Assert.Equal("rack-a01", gap.GetProperty("attributes").GetProperty("devices").GetString());
     }
 
+    /// <summary>
+    /// disk_budget rounds within a minute of the last data_gap event share the next one (each event pinned a page of a
+    /// small disk for good); meanwhile what they dropped is kept in meta, so a kill does not lose it: the next open
+    /// writes the event. Here the clock does not move, so every round after the first is held.
+    /// </summary>
+    [Fact]
+    public async Task Budget_rounds_within_a_minute_share_one_data_gap_event_that_a_kill_does_not_lose()
+    {
+        const long budget = 256 * 1024;
+        var copy = _dir.File("killed.db");
+        long dropped;
+        await using (var outbox = await OpenAsync(o => new LiteDbOutboxOptions { Path = o.Path, DiskBudgetBytes = budget, Identity = o.Identity }))
+        {
+            outbox.RegisterUplink("kafka");
+            var t0 = Now.AddDays(-1).ToUnixTimeMilliseconds();
+            for (var i = 0; i < 3000; i += 50)
+            {
+                await outbox.AppendAsync(Enumerable.Range(i, 50).Select(n => Summary(t0 + (n * 60_000L), n: n)).ToArray(), Ct);
+            }
+
+            dropped = outbox.GetStats().Dropped;
+            var events = GapDrops(await ReadAllAsync(outbox));
+            Assert.Single(events); // the first round's, at once
+            Assert.True(events[0] < dropped, "no round was held after the first");
+
+            // A copy of the files as they are now is what a SIGKILL leaves behind.
+            File.Copy(DbPath, copy);
+            File.Copy(LiteDbOutbox.JournalPath(DbPath), LiteDbOutbox.JournalPath(copy));
+        }
+
+        // Closing wrote the held drops as their event…
+        await using (var reopened = await OpenAsync())
+        {
+            Assert.Equal(dropped, GapDrops(await ReadAllAsync(reopened)).Sum());
+        }
+
+        // …and so does opening what the kill left.
+        await using var killed = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = copy, Identity = UplinkBodiesTests.Gw }, null, _meters, _time, Ct);
+        var gaps = GapDrops(await ReadAllAsync(killed));
+        Assert.Equal(2, gaps.Count);
+        Assert.Equal(dropped, gaps.Sum());
+    }
+
+    private static List<long> GapDrops(IEnumerable<OutboxEntry> entries) =>
+        [.. entries.Where(e => e.Record.Kind == OutboxKind.Event).Select(Json)
+            .Where(j => j.GetProperty("event").GetString() == "data_gap")
+            .Select(j => long.Parse(j.GetProperty("attributes").GetProperty("dropped").GetString()!, System.Globalization.CultureInfo.InvariantCulture))];
+
     [Fact]
     public async Task Entries_of_an_earlier_run_older_than_the_maximum_age_are_dropped_except_events_and_predictions()
     {
