@@ -250,18 +250,7 @@ public sealed partial class LiteDbOutbox
                 _db!.BeginTrans();
                 for (; i < op.Records.Length && (entryBytes == 0 || entryBytes + EntryBytes(op.Records[i]) <= pieceBytes); i++)
                 {
-                    var record = op.Records[i];
-                    var sequence = ++state.Last;
-                    Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
-                    if (state.Depth == 0)
-                    {
-                        state.First = sequence;
-                        state.OldestTimestamp = record.TimestampUnixMs;
-                    }
-
-                    state.Depth++;
-                    state.Bytes += size;
-                    entryBytes += size;
+                    entryBytes += InsertEntry(ref state, op.Records[i]);
                 }
 
                 pieces++;

@@ -450,6 +450,22 @@ public sealed partial class LiteDbOutbox
         }
     }
 
+    /// <summary>Inserts <paramref name="record"/> under the next sequence, inside the caller's transaction; returns its stored size.</summary>
+    private long InsertEntry(ref StoreState state, in OutboxRecord record)
+    {
+        var sequence = ++state.Last;
+        Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
+        if (state.Depth == 0)
+        {
+            state.First = sequence;
+            state.OldestTimestamp = record.TimestampUnixMs;
+        }
+
+        state.Depth++;
+        state.Bytes += size;
+        return size;
+    }
+
     private static BsonDocument ToDocument(long sequence, in OutboxRecord record, out long size)
     {
         size = record.Payload.Length + (record.DeviceId.Length * 2L) + EntryOverhead;

@@ -257,17 +257,7 @@ public sealed partial class LiteDbOutbox
                     case AppendOp append:
                         foreach (var record in append.Records)
                         {
-                            var sequence = ++state.Last;
-                            Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
-                            if (state.Depth == 0)
-                            {
-                                state.First = sequence;
-                                state.OldestTimestamp = record.TimestampUnixMs;
-                            }
-
-                            state.Depth++;
-                            state.Bytes += size;
-                            entryBytes += size;
+                            entryBytes += InsertEntry(ref state, record);
                         }
 
                         foreach (var (name, value) in append.Blobs)
