@@ -66,6 +66,13 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     private bool _stopped; // FlushAll ran: the next checkpoint is a clean stop's
     private bool _tooLargeLogged;
     private const int MaxBlobBytes = 12 << 20;
+
+    /// <summary>
+    /// Records per append at most. After a long failure (a disk full of others' files) the backlog, up to
+    /// <c>maxPendingRecords</c>, went as one append: on a disk with less room than the whole backlog it failed as a whole
+    /// on every retry, while appends of this size let the outbox make room for each in turn (dropping its oldest).
+    /// </summary>
+    internal const int MaxRecordsPerAppend = 4096;
     private int _catalogCommitted;
 
     public OutboxFeeder(
@@ -465,12 +472,25 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                     return true;
                 }
 
-                batch = _pending;
-                _pending = _committing;
-                _committing = batch;
+                if (_pending.Count > MaxRecordsPerAppend)
+                {
+                    // The oldest part of a backlog; the checkpoint waits for the append that takes the rest, as it
+                    // describes the state after every record made so far.
+                    batch = _committing;
+                    batch.AddRange(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending)[..MaxRecordsPerAppend]);
+                    _pending.RemoveRange(0, MaxRecordsPerAppend);
+                    blobs = null;
+                    checkpoint = default;
+                }
+                else
+                {
+                    batch = _pending;
+                    _pending = _committing;
+                    _committing = batch;
 
-                // Taken with the batch, under the same lock: the blobs describe exactly the state after these records.
-                blobs = TakeCheckpointBlobs(out checkpoint) ?? _recoveryBlobs;
+                    // Taken with the batch, under the same lock: the blobs describe exactly the state after these records.
+                    blobs = TakeCheckpointBlobs(out checkpoint) ?? _recoveryBlobs;
+                }
             }
 
             try

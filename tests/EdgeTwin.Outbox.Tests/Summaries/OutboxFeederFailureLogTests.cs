@@ -87,9 +87,39 @@ public sealed class OutboxFeederFailureLogTests
     }
 
     /// <summary>Fails appends while <see cref="Full"/> with LiteDbOutbox's two messages, alternating by attempt.</summary>
+    [Fact]
+    public async Task Regression_a_backlog_after_a_long_failure_went_as_one_append_that_a_small_disk_could_never_take()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+        var registry = new SeriesRegistry();
+        var id = registry.GetOrAdd(UplinkBodiesTests.Inlet);
+        var outbox = new FullDiskOutbox();
+        outbox.RegisterUplink("u");
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { MaxRawPointsPerRecord = 1 }, _ => new RawPolicy(0));
+        using var feeder = new OutboxFeeder(outbox, summarizer, registry, UplinkBodiesTests.Gw, time);
+        const int backlog = (2 * OutboxFeeder.MaxRecordsPerAppend) + 808;
+
+        outbox.Full = true;
+        await feeder.WriteAsync(Enumerable.Range(0, backlog).Select(i => new Sample(id, T0 + i, i)).ToArray(), Ct);
+        await feeder.DrainAsync(Ct);
+        Assert.Equal(backlog, feeder.Pending);
+
+        outbox.Full = false;
+        await feeder.WriteAsync(new[] { new Sample(id, T0 + backlog, backlog) }, Ct);
+        await feeder.DrainAsync(Ct);
+
+        Assert.Equal(0, feeder.Pending);
+        Assert.Equal([OutboxFeeder.MaxRecordsPerAppend, OutboxFeeder.MaxRecordsPerAppend, 809], outbox.Stored);
+        var entries = await outbox.Inner.ReadAsync("u", 0, backlog + 10, Ct);
+        Assert.Equal(Enumerable.Range(0, backlog + 1).Select(i => T0 + i), entries.Select(e => e.Record.TimestampUnixMs));
+    }
+
     private sealed class FullDiskOutbox : IOutbox
     {
         public InMemoryOutbox Inner { get; } = new();
+
+        /// <summary>The sizes of the appends that were stored.</summary>
+        public List<int> Stored { get; } = [];
 
         public bool Full { get; set; }
 
@@ -108,6 +138,7 @@ public sealed class OutboxFeederFailureLogTests
                     : new OutboxStorageException($"Outbox /tmp/rb/tiny/outbox.db is not usable after an earlier failure ({inner.Message}); next attempt in {(Attempt % 30) / 2.0:0.#} s");
             }
 
+            Stored.Add(records.Count);
             return Inner.AppendAsync(records, cancellationToken);
         }
 
