@@ -16,12 +16,7 @@ public sealed class OutboxFeederFailureLogTests
     [Fact]
     public async Task Regression_a_full_disk_logged_the_same_outbox_failure_seven_times_a_second()
     {
-        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
-        var registry = new SeriesRegistry();
-        var id = registry.GetOrAdd(UplinkBodiesTests.Inlet);
-        var outbox = new FullDiskOutbox();
-        outbox.RegisterUplink("u");
-        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { MaxRawPointsPerRecord = 1 }, _ => new RawPolicy(0));
+        var (time, registry, id, outbox, summarizer) = Rig();
         var logs = new FakeLogCollector();
         using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)).SetMinimumLevel(LogLevel.Trace));
         using var feeder = new OutboxFeeder(outbox, summarizer, registry, UplinkBodiesTests.Gw, time, loggerFactory.CreateLogger<OutboxFeeder>());
@@ -86,16 +81,10 @@ public sealed class OutboxFeederFailureLogTests
         Assert.NotEqual(OutboxFeeder.CauseKey("Outbox x: could not store the batch (973 records): No space left on device"), OutboxFeeder.CauseKey("Outbox x: permission denied"));
     }
 
-    /// <summary>Fails appends while <see cref="Full"/> with LiteDbOutbox's two messages, alternating by attempt.</summary>
     [Fact]
     public async Task Regression_a_backlog_after_a_long_failure_went_as_one_append_that_a_small_disk_could_never_take()
     {
-        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
-        var registry = new SeriesRegistry();
-        var id = registry.GetOrAdd(UplinkBodiesTests.Inlet);
-        var outbox = new FullDiskOutbox();
-        outbox.RegisterUplink("u");
-        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { MaxRawPointsPerRecord = 1 }, _ => new RawPolicy(0));
+        var (time, registry, id, outbox, summarizer) = Rig();
         using var feeder = new OutboxFeeder(outbox, summarizer, registry, UplinkBodiesTests.Gw, time);
         const int backlog = (2 * OutboxFeeder.MaxRecordsPerAppend) + 808;
 
@@ -114,6 +103,18 @@ public sealed class OutboxFeederFailureLogTests
         Assert.Equal(Enumerable.Range(0, backlog + 1).Select(i => T0 + i), entries.Select(e => e.Record.TimestampUnixMs));
     }
 
+    /// <summary>One raw series (one record per sample) on a fake clock, into an outbox whose disk can be full.</summary>
+    private static (FakeTimeProvider Time, SeriesRegistry Registry, SeriesId Id, FullDiskOutbox Outbox, SeriesSummarizer Summarizer) Rig()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+        var registry = new SeriesRegistry();
+        var id = registry.GetOrAdd(UplinkBodiesTests.Inlet);
+        var outbox = new FullDiskOutbox();
+        outbox.RegisterUplink("u");
+        return (time, registry, id, outbox, new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { MaxRawPointsPerRecord = 1 }, _ => new RawPolicy(0)));
+    }
+
+    /// <summary>Fails appends while <see cref="Full"/> with LiteDbOutbox's two messages, alternating by attempt.</summary>
     private sealed class FullDiskOutbox : IOutbox
     {
         public InMemoryOutbox Inner { get; } = new();
