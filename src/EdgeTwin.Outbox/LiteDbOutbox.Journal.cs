@@ -64,6 +64,18 @@ public sealed partial class LiteDbOutbox
         _journalPerEntryByte = sample > _journalPerEntryByte ? sample : (0.8 * _journalPerEntryByte) + (0.2 * sample);
     }
 
+    /// <summary>
+    /// Saves meta and commits durably, then learns from the commit: its journal bytes per entry byte, and that the entries
+    /// used up as many freed pages of the data file.
+    /// </summary>
+    private void CommitEntries(in StoreState state, long journalBefore, long entryBytes, long pendingTo = 0)
+    {
+        SaveMeta(state, pendingTo);
+        CommitDurably();
+        NoteJournal(JournalWritten - journalBefore, entryBytes);
+        NoteFreed(-entryBytes);
+    }
+
     private static long EntryBytes(in OutboxRecord record) => record.Payload.Length + (record.DeviceId.Length * 2L) + EntryOverhead;
 
     /// <summary>
@@ -258,10 +270,7 @@ public sealed partial class LiteDbOutbox
                 {
                     var meta = state;
                     meta.Last = acknowledged;
-                    SaveMeta(meta, pendingTo);
-                    CommitDurably();
-                    NoteJournal(JournalWritten - journalBefore, entryBytes);
-                    NoteFreed(-entryBytes);
+                    CommitEntries(meta, journalBefore, entryBytes, pendingTo);
                     Checkpoint();
                     continue;
                 }
@@ -272,10 +281,7 @@ public sealed partial class LiteDbOutbox
                     blobBytes += value.Length;
                 }
 
-                SaveMeta(state);
-                CommitDurably();
-                NoteJournal(JournalWritten - journalBefore, entryBytes);
-                NoteFreed(-entryBytes);
+                CommitEntries(state, journalBefore, entryBytes);
             }
 
             _consecutiveFailures = 0;

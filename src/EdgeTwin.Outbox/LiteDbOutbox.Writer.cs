@@ -314,10 +314,7 @@ public sealed partial class LiteDbOutbox
                 RemoveAcknowledged(ref state, positions.Values.Min());
             }
 
-            SaveMeta(state);
-            CommitDurably();
-            NoteJournal(JournalWritten - journalBefore, entryBytes);
-            NoteFreed(-entryBytes);
+            CommitEntries(state, journalBefore, entryBytes);
             _consecutiveFailures = 0;
         }
         catch (Exception ex)
