@@ -274,6 +274,11 @@ public sealed partial class RuleEngine : IDisposable
                     Update(b, false, b.Last, now, 0);
                 }
 
+                if (b.Instance is { } own)
+                {
+                    _manager.Retire(own, now);
+                }
+
                 if (b.Group is { } g)
                 {
                     g.Members--;

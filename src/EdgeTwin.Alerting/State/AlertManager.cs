@@ -51,6 +51,7 @@ public sealed partial class AlertManager : IDisposable
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<AlertInstance> _pending = [];
     private readonly List<AlertInstance> _flapping = [];
+    private readonly List<AlertInstance> _retiring = [];
     private readonly FlapClock _flapClock;
     private readonly List<StoredAlert> _restored;
     private readonly AlertingMetrics? _metrics;
@@ -152,6 +153,8 @@ public sealed partial class AlertManager : IDisposable
         {
             if (_instances.TryGetValue((rule.Name, key), out var existing))
             {
+                // A series with the key came back before its retired namesake's alert was forgotten: it is live again.
+                existing.Retired = false;
                 return existing;
             }
 
@@ -193,6 +196,58 @@ public sealed partial class AlertManager : IDisposable
         {
             return _instances.GetValueOrDefault((rule.Name, key));
         }
+    }
+
+    /// <summary>
+    /// The alert's series was retired (its table row left the device): once nothing is owed on it — cleared, not
+    /// flapping, no "resolved" held back by a silence — it is dropped from memory, not kept until a restart for a
+    /// series that never comes back (a churning table left an instance per rule and row). Until then <see cref="Tick"/>
+    /// retries. The store and the history keep what it did.
+    /// </summary>
+    internal void Retire(AlertInstance instance, DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            instance.Retired = true;
+            if (!TryForget(instance, now))
+            {
+                _retiring.Add(instance);
+            }
+        }
+    }
+
+    /// <summary>Number of alerts held in memory (live, resolved and restored ones), for tests and diagnostics.</summary>
+    internal int InstanceCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _instances.Count;
+            }
+        }
+    }
+
+    /// <summary>Under _gate. Forgets a retired alert if nothing is owed on it; true when it is gone (or revived).</summary>
+    private bool TryForget(AlertInstance a, DateTimeOffset now)
+    {
+        if (!a.Retired)
+        {
+            return true; // revived by a series with its key: nothing to forget
+        }
+
+        if (a.State is AlertState.Pending or AlertState.Firing || a.Flapping || (a.Announced && Silenced(a.Rule.Name, now)))
+        {
+            return false;
+        }
+
+        if (_instances.TryGetValue((a.Rule.Name, a.Key), out var held) && ReferenceEquals(held, a))
+        {
+            _instances.Remove((a.Rule.Name, a.Key));
+            _byId.Remove(a.Id);
+        }
+
+        return true;
     }
 
     /// <summary>The rule's condition for one alert changed (hysteresis already applied by the caller).</summary>
@@ -380,6 +435,14 @@ public sealed partial class AlertManager : IDisposable
                 _silenceEnds.Remove(rule);
                 Write(AlertStore.RemoveSilence(rule));
                 ReleaseSilence(rule, now);
+            }
+
+            for (var i = _retiring.Count - 1; i >= 0; i--)
+            {
+                if (TryForget(_retiring[i], now))
+                {
+                    _retiring.RemoveAt(i);
+                }
             }
 
             Submit();

@@ -249,6 +249,9 @@ internal sealed class AlertInstance
     /// <summary>Why it cleared when that is not its condition ending (its series was retired); the resolved summary says this instead. Reset when it fires again.</summary>
     public string? ClearedBecause { get; set; }
 
+    /// <summary>Its series was retired: the manager forgets it once nothing is owed on it (see <c>AlertManager.Retire</c>).</summary>
+    public bool Retired { get; set; }
+
     /// <summary>
     /// Ring of the last raise/clear times, for the flapping guard: monotonic timestamps (<see cref="TimeProvider.GetTimestamp"/>),
     /// so a wall-clock step neither ends nor extends the flap window. Saved as wall-clock times through <see cref="FlapClock"/>.

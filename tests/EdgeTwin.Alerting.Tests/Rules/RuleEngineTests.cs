@@ -390,6 +390,107 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_the_alerts_of_retired_series_stayed_in_memory_until_a_restart()
+    {
+        // A churning table (virtual ports, a renumbering PDU) left one alert instance per rule and vanished row for ever.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: no-data, type: missing, match: { device: "rack-*" }, after: 1m, severity: critical }
+                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
+            """);
+        var gone = h.Series("rack-r01", "inlet");
+        var quiet = h.Series("rack-r03", "inlet");
+        var stays = h.Series("rack-r02", "inlet");
+        h.Feed(gone, 35);
+        h.Feed(quiet, 22);
+        h.Feed(stays, 22);
+        h.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(6, h.Manager.InstanceCount);
+
+        h.Registry.Retire(gone);  // firing: cleared, then forgotten
+        h.Registry.Retire(quiet); // never fired: forgotten
+        h.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(2, h.Manager.InstanceCount);
+        Assert.Equal(AlertState.Firing, h.StateOf("no-data", "rack-r02/inlet"));
+        await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Resolved && a.Key == "rack-r01/inlet") == 2, "the clears of the retired series' alerts");
+    }
+
+    [Fact]
+    public async Task A_retired_series_flapping_alert_is_kept_until_it_settles_and_one_whose_clear_a_silence_holds_back_until_the_catch_up()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              flap_window: 5m
+              flap_max_changes: 3
+              rules:
+                - { name: flappy, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
+                - { name: fan-hot, type: threshold, match: { metric: fan }, above: 30, severity: warning }
+            """);
+        var flapping = h.Series("rack-r01", "inlet");
+        var silenced = h.Series("rack-r02", "fan");
+        foreach (var v in new double[] { 35, 20, 35, 20, 35 })
+        {
+            h.Feed(flapping, v);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        h.Feed(silenced, 35);
+        h.Advance(TimeSpan.FromSeconds(1));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Rule == "fan-hot" && a.Status == AlertStatus.Firing), "the fan alert announced");
+        Assert.True(h.Manager.Active().Single(a => a.Rule == "flappy").Flapping);
+        Assert.Equal(ControlResult.Done, h.Manager.Silence("fan-hot", h.Time.GetUtcNow().AddMinutes(10), "bob"));
+
+        h.Registry.Retire(flapping);
+        h.Registry.Retire(silenced);
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Empty(h.Manager.Active());
+        Assert.Equal(2, h.Manager.InstanceCount); // the flap guard and the owed "resolved" still need them
+
+        h.Advance(TimeSpan.FromMinutes(6));
+        Assert.Equal(1, h.Manager.InstanceCount); // settled: the flapping one is gone
+        Assert.DoesNotContain(h.Sink.All, a => a.Rule == "fan-hot" && a.Status == AlertStatus.Resolved);
+
+        h.Advance(TimeSpan.FromMinutes(5));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Rule == "fan-hot" && a.Status == AlertStatus.Resolved), "the catch-up at the silence's end");
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(0, h.Manager.InstanceCount);
+    }
+
+    [Fact]
+    public async Task A_row_that_returns_before_its_retired_alert_is_forgotten_keeps_the_alert_live()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              flap_window: 5m
+              flap_max_changes: 3
+              rules:
+                - { name: flappy, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
+            """);
+        var first = h.Series("rack-r01", "inlet");
+        foreach (var v in new double[] { 35, 20, 35, 20, 35 })
+        {
+            h.Feed(first, v);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        h.Registry.Retire(first);
+        h.Advance(TimeSpan.FromSeconds(1));
+        var back = h.Series("rack-r01", "inlet"); // same key, a new series id
+        Assert.NotEqual(first, back);
+        h.Advance(TimeSpan.FromMinutes(6));
+        Assert.Equal(1, h.Manager.InstanceCount);
+
+        h.Feed(back, 35);
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(AlertState.Firing, h.StateOf("flappy", "rack-r01/inlet"));
+    }
+
+    [Fact]
     public async Task Regression_a_dead_device_raised_a_missing_data_alert_per_series_besides_its_device_down_alert()
     {
         // One dead PDU, cycling: device-down and rack-inlet-missing fired and resolved independently (13 webhook posts in 6 min).
