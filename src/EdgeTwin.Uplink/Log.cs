@@ -19,6 +19,15 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Warning, "Uplink {Uplink} could not connect to {Peer} (attempt {Attempt}): {Reason}; retrying in {Delay}")]
     public static partial void ConnectRefused(ILogger logger, string uplink, string peer, int attempt, string reason, string delay);
 
+    [LoggerMessage(18, LogLevel.Warning, "Uplink {Uplink} still cannot connect to {Peer} (attempt {Attempt}, down {Down}, {Unlogged} failed attempts not logged since the last line): {Reason}; retrying in {Delay}")]
+    public static partial void StillCannotConnect(ILogger logger, Exception? exception, string uplink, string peer, int attempt, string down, int unlogged, string reason, string delay);
+
+    [LoggerMessage(19, LogLevel.Information, "Uplink {Uplink}: further failed connects to {Peer} are logged once every {Every}, or when the reason changes")]
+    public static partial void ConnectFailuresQuiet(ILogger logger, string uplink, string peer, string every);
+
+    [LoggerMessage(20, LogLevel.Information, "Uplink {Uplink} reached {Peer} again after {Failures} failed connects over {Down}")]
+    public static partial void ReachedAgain(ILogger logger, string uplink, string peer, int failures, string down);
+
     [LoggerMessage(15, LogLevel.Warning, "Uplink {Uplink} lost its session with {Peer} at position {Position}: {Reason}; reconnecting in {Delay}")]
     public static partial void SessionLost(ILogger logger, string uplink, string peer, long position, string reason, string delay);
 

@@ -27,6 +27,7 @@ internal sealed class UplinkPump
     private readonly IUplinkTransport _transport;
     private readonly DeliveryOptions _options;
     private readonly TimeProvider _time;
+    private readonly RepeatedFailureLog _connectFailures;
     private readonly ILogger _logger;
     private readonly UplinkMetrics _metrics;
     private readonly KeyValuePair<string, object?> _tag;
@@ -43,6 +44,7 @@ internal sealed class UplinkPump
         _transport = transport;
         _options = options;
         _time = time;
+        _connectFailures = new RepeatedFailureLog(time);
         _logger = logger;
         _metrics = metrics;
         _tag = new("uplink", transport.Name);
@@ -107,6 +109,11 @@ internal sealed class UplinkPump
                     connected = true;
                     attempt = 0;
                     _metrics.Connected(_tag);
+                    if (_connectFailures.Succeeded() is { } outage)
+                    {
+                        Log.ReachedAgain(_logger, _transport.Name, _transport.Peer, outage.Failures, Durations.Approximate(outage.Down));
+                    }
+
                     await RunSessionAsync(session, stoppingToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -131,13 +138,9 @@ internal sealed class UplinkPump
                             Log.SessionFailed(_logger, ex, _transport.Name, _transport.Peer, _tracker.Position, wait);
                         }
                     }
-                    else if (expected)
-                    {
-                        Log.ConnectRefused(_logger, _transport.Name, _transport.Peer, attempt, ConnectFailures.Describe(ex), wait);
-                    }
                     else
                     {
-                        Log.ConnectFailed(_logger, ex, _transport.Name, _transport.Peer, attempt, wait);
+                        LogConnectFailure(ex, expected, attempt, wait);
                     }
 
                     if (expected)
@@ -599,6 +602,28 @@ internal sealed class UplinkPump
         }
 
         return known;
+    }
+
+    /// <summary>A failed connect, through the outage's rate limit: the first few and then one line per reason change or few minutes.</summary>
+    private void LogConnectFailure(Exception ex, bool expected, int attempt, string wait)
+    {
+        var reason = expected ? ConnectFailures.Describe(ex) : ex.GetType().FullName + ": " + ex.Message;
+        var line = _connectFailures.Failed(reason);
+        switch (line.Kind)
+        {
+            case FailureLineKind.Log when line.Unlogged > 0:
+                Log.StillCannotConnect(_logger, expected ? null : ex, _transport.Name, _transport.Peer, attempt, Durations.Approximate(line.Down), line.Unlogged, expected ? reason : ex.Message, wait);
+                break;
+            case FailureLineKind.Log when expected:
+                Log.ConnectRefused(_logger, _transport.Name, _transport.Peer, attempt, reason, wait);
+                break;
+            case FailureLineKind.Log:
+                Log.ConnectFailed(_logger, ex, _transport.Name, _transport.Peer, attempt, wait);
+                break;
+            case FailureLineKind.QuietFromNow:
+                Log.ConnectFailuresQuiet(_logger, _transport.Name, _transport.Peer, Durations.Approximate(_connectFailures.Every));
+                break;
+        }
     }
 
     private TimeSpan Backoff(int attempt)

@@ -38,6 +38,8 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     private readonly LineTwinStage? _line;
     private readonly IEventSink? _events;
     private readonly ILogger _logger;
+    private readonly EdgeTwin.Uplink.RepeatedFailureLog _connectFailures = new(TimeProvider.System, every: TimeSpan.FromMinutes(5));
+    private static readonly string QuietEvery = Durations.Approximate(TimeSpan.FromMinutes(5));
     private readonly Meter _meter;
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
@@ -194,6 +196,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
                 Volatile.Write(ref _client, client);
                 _subscribed.TrySetResult();
                 LogConnected(_logger, peer, Filter!);
+                _connectFailures.Succeeded();
                 backoff = TimeSpan.FromSeconds(1);
                 await lost.Task.WaitAsync(ct).ConfigureAwait(false);
                 LogConnectionLost(_logger, peer);
@@ -206,14 +209,30 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
             {
                 // An outage retries every few seconds: one line with the reason, the trace only at Debug (or for a bug).
-                if (EdgeTwin.Uplink.ConnectFailures.IsExpected(ex))
+                // Rate-limited as the uplinks' are: a broker gone for days is a line every few minutes, not per retry.
+                var expected = EdgeTwin.Uplink.ConnectFailures.IsExpected(ex);
+                var reason = expected ? EdgeTwin.Uplink.ConnectFailures.Describe(ex) : ex.GetType().FullName + ": " + ex.Message;
+                var line = _connectFailures.Failed(reason);
+                if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && line.Unlogged > 0)
                 {
-                    LogCannotConnect(_logger, peer, EdgeTwin.Uplink.ConnectFailures.Describe(ex), Durations.Approximate(backoff));
-                    LogConnectDetail(_logger, peer, ex);
+                    LogStillCannotConnect(_logger, peer, Durations.Approximate(line.Down), line.Unlogged, expected ? reason : ex.Message, Durations.Approximate(backoff), expected ? null : ex);
                 }
-                else
+                else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && expected)
+                {
+                    LogCannotConnect(_logger, peer, reason, Durations.Approximate(backoff));
+                }
+                else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log)
                 {
                     LogConnectFailed(_logger, peer, Durations.Approximate(backoff), ex);
+                }
+                else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.QuietFromNow)
+                {
+                    LogConnectFailuresQuiet(_logger, peer, QuietEvery);
+                }
+
+                if (expected)
+                {
+                    LogConnectDetail(_logger, peer, ex);
                 }
             }
 
@@ -455,6 +474,12 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}: {Reason}; retrying in {Delay}")]
     private static partial void LogCannotConnect(ILogger logger, string peer, string reason, string delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: still cannot connect to {Peer} (down {Down}, {Unlogged} failed attempts not logged since the last line): {Reason}; retrying in {Delay}")]
+    private static partial void LogStillCannotConnect(ILogger logger, string peer, string down, int unlogged, string reason, string delay, Exception? exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Twin requests: further failed connects to {Peer} are logged once every {Every}, or when the reason changes")]
+    private static partial void LogConnectFailuresQuiet(ILogger logger, string peer, string every);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Twin requests: the connect failure with {Peer} in full")]
     private static partial void LogConnectDetail(ILogger logger, string peer, Exception exception);
