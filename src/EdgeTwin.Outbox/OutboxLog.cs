@@ -45,4 +45,7 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Warning, Message = "Outbox {Path}: removed {Count} entries (sequences {FirstSeq}..{LastSeq}) of an append that failed part-way; its caller was told it failed and keeps the records")]
     public static partial void PendingTailRemoved(ILogger logger, string path, long count, long firstSeq, long lastSeq);
+
+    [LoggerMessage(EventId = 33, Level = LogLevel.Information, Message = "Outbox {Path} (opened read-only): {Count} entries in pending pieces of an unfinished append ({Bytes} bytes, above sequence {Last}) are on disk; they are not entries to send and the agent's next open drops them")]
+    public static partial void PendingPiecesLeft(ILogger logger, string path, long count, long bytes, long last);
 }
