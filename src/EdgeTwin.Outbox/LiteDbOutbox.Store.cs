@@ -353,6 +353,10 @@ public sealed partial class LiteDbOutbox
         var last = salvage.Entries.Count > 0 ? salvage.Entries[^1].Sequence : 0;
         var problems = salvage.Problems.Count == 0 ? "none" : string.Join("; ", salvage.Problems.Take(5));
         OutboxLog.Salvaged(_logger, movedTo, copied, first, last, salvage.Lost + (salvage.Entries.Count - copied), salvage.Incomplete ? " (a lower bound: part of the file could not be read)" : "", problems);
+        if (salvage.PendingDropped > 0)
+        {
+            OutboxLog.PendingPiecesNotSalvaged(_logger, movedTo, salvage.PendingDropped, salvage.PendingBytes, salvage.LastSequence);
+        }
     }
 
     private static bool IsCorruption(Exception ex) => ex switch

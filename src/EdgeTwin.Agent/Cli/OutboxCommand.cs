@@ -215,7 +215,10 @@ internal sealed class OutboxCommand : ICliCommand
         }
 
         var bound = result.Incomplete ? " (at least: part of the file could not be read at all)" : "";
-        await Console.Error.WriteLineAsync($"salvaged {written} entries{(output is null ? "" : " to " + output.FullName)}; {result.Lost} entries unreadable{bound}").ConfigureAwait(false);
+        var pending = result.PendingDropped > 0
+            ? $"; not exported: {result.PendingDropped} entries ({result.PendingBytes} bytes) of an append that never completed (never accepted: its caller retries it)"
+            : "";
+        await Console.Error.WriteLineAsync($"salvaged {written} entries{(output is null ? "" : " to " + output.FullName)}; {result.Lost} entries unreadable{bound}{pending}").ConfigureAwait(false);
         return written > 0 || (result.Lost == 0 && !result.Incomplete) ? 0 : 1;
     }
 
