@@ -9,7 +9,11 @@ namespace EdgeTwin.Outbox;
 /// <param name="LastSequence">The highest sequence the file is known to have used (meta or the highest id read), 0 if none.</param>
 /// <param name="Problems">What failed, one line each (segment name and cause), for the log and the CLI.</param>
 /// <param name="Incomplete">A whole part could not be read (collection list, a segment's range, or the read budget ran out): more may be lost than <paramref name="Lost"/> says.</param>
-public sealed record OutboxSalvageResult(IReadOnlyList<OutboxEntry> Entries, long Lost, long LastSequence, IReadOnlyList<string> Problems, bool Incomplete);
+/// <param name="PendingDropped">Readable entries of an append that was committed in pieces and never finished (killed or
+/// failed part-way; meta's <c>pending_to</c>): never accepted, so not salvaged. Its caller retries the records (or, after a
+/// kill, the open-window recovery accounts for them); salvaged too, they would be sent twice.</param>
+/// <param name="PendingBytes">Entry bytes of <paramref name="PendingDropped"/>.</param>
+public sealed record OutboxSalvageResult(IReadOnlyList<OutboxEntry> Entries, long Lost, long LastSequence, IReadOnlyList<string> Problems, bool Incomplete, long PendingDropped = 0, long PendingBytes = 0);
 
 /// <summary>
 /// Reading what is still readable from a damaged outbox file (the agent's move-aside path and <c>outbox export --salvage</c>).
@@ -62,12 +66,19 @@ public sealed partial class LiteDbOutbox
             using var logView = new CopyOnWriteStream(log, budget);
             using var session = new SalvageSession(dataView, logView);
             long floor = 0, last = 0;
+            var ceiling = long.MaxValue;
             try
             {
                 if (session.Db.GetCollection(MetaCollection).FindById(StateId) is { } meta)
                 {
                     last = meta["last"].AsInt64;
                     floor = meta["floor"] is { IsInt64: true } f ? f.AsInt64 : 0;
+                    if (meta[FieldPendingTo] is { IsInt64: true } pendingTo && pendingTo.AsInt64 > last)
+                    {
+                        // Entries above last are the committed pieces of an append that never finished: its caller was never
+                        // told "stored". Salvaged, they were sent and then sent again by the caller's retry.
+                        ceiling = last;
+                    }
                 }
             }
             catch (Exception ex) when (IsSalvageable(ex) && ex is not SalvageBudgetException)
@@ -99,7 +110,16 @@ public sealed partial class LiteDbOutbox
                 budget.Check();
                 var (name, start) = segments[i];
                 var end = i + 1 < segments.Count ? segments[i + 1].Start - 1 : last > start ? last : start + 8191;
-                SalvageSegment(session, name, start, end, last > 0 ? end : 0, floor, collector, budget);
+                if (start <= ceiling)
+                {
+                    end = Math.Min(end, ceiling);
+                    SalvageSegment(session, name, start, end, last > 0 ? end : 0, floor, ceiling, collector, budget);
+                }
+
+                if (ceiling != long.MaxValue && (i + 1 == segments.Count ? long.MaxValue : segments[i + 1].Start - 1) > ceiling)
+                {
+                    CountPendingPieces(session, name, ceiling, collector, budget);
+                }
             }
         }
         catch (Exception ex) when (IsSalvageable(ex))
@@ -109,7 +129,7 @@ public sealed partial class LiteDbOutbox
         }
     }
 
-    private static void SalvageSegment(SalvageSession session, string name, long start, long end, long knownLast, long floor, SalvageCollector collector, SalvageBudget budget)
+    private static void SalvageSegment(SalvageSession session, string name, long start, long end, long knownLast, long floor, long ceiling, SalvageCollector collector, SalvageBudget budget)
     {
         long lastRead = Math.Max(start, floor + 1) - 1;
         try
@@ -118,6 +138,11 @@ public sealed partial class LiteDbOutbox
             {
                 budget.Check();
                 var id = doc["_id"].AsInt64;
+                if (id > ceiling)
+                {
+                    return; // in _id order: the rest are pieces of the unfinished append, counted on their own
+                }
+
                 if (id <= lastRead)
                 {
                     throw new LiteException(0, $"index order broken at {id} after {lastRead} (a damaged page links back)");
@@ -184,6 +209,27 @@ public sealed partial class LiteDbOutbox
     }
 
     /// <summary>
+    /// Counts the readable pieces of the unfinished append in one segment (entries above <paramref name="ceiling"/>), for
+    /// the log and the CLI. Unreadable ones are not lost (they were never accepted): only the problem is noted.
+    /// </summary>
+    private static void CountPendingPieces(SalvageSession session, string name, long ceiling, SalvageCollector collector, SalvageBudget budget)
+    {
+        try
+        {
+            foreach (var doc in session.Db.GetCollection(name).Query().Where(BsonExpression.Create("_id > @0", new BsonValue(ceiling))).OrderBy("_id").ToEnumerable())
+            {
+                budget.Check();
+                collector.AddPending(doc[FieldSize] is { IsNumber: true } size ? size.AsInt64 : 0);
+            }
+        }
+        catch (Exception ex) when (IsSalvageable(ex) && ex is not SalvageBudgetException)
+        {
+            collector.Problem($"{name}: counting the pieces of the unfinished append above sequence {ceiling} stopped: {ex.GetType().Name}: {ex.Message} (they are not salvaged either way)");
+            session.Reopen();
+        }
+    }
+
+    /// <summary>
     /// The LiteDatabase over the copy-on-write views, opened anew after every failed read: LiteDB leaves the failed
     /// query's transaction on the thread, and every later read on that instance failed with the same error.
     /// </summary>
@@ -223,6 +269,8 @@ public sealed partial class LiteDbOutbox
         private readonly List<string> _problems = [];
         private long _lost;
         private long _last;
+        private long _pending;
+        private long _pendingBytes;
         private bool _incomplete;
 
         public long Lost
@@ -249,6 +297,15 @@ public sealed partial class LiteDbOutbox
             }
         }
 
+        public void AddPending(long bytes)
+        {
+            lock (_lock)
+            {
+                _pending++;
+                _pendingBytes += bytes;
+            }
+        }
+
         public void Problem(string problem)
         {
             lock (_lock)
@@ -267,7 +324,7 @@ public sealed partial class LiteDbOutbox
                 // Sorted and de-duplicated: a damaged index can return an id twice, or out of order across segments.
                 var entries = _entries.GroupBy(e => e.Sequence).Select(g => g.First()).OrderBy(e => e.Sequence).ToList();
                 var last = Math.Max(_last, entries.Count > 0 ? entries[^1].Sequence : 0);
-                return new OutboxSalvageResult(entries, _lost, last, _problems.ToList(), _incomplete);
+                return new OutboxSalvageResult(entries, _lost, last, _problems.ToList(), _incomplete, _pending, _pendingBytes);
             }
         }
     }

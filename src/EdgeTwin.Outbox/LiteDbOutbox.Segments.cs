@@ -62,11 +62,12 @@ public sealed partial class LiteDbOutbox
 
         /// <summary>
         /// Reads every segment (moving a pre-segment <c>entries</c> collection into segments first), verifying each
-        /// held document with <paramref name="verify"/>; returns depth, bytes and the highest sequence on disk.
+        /// held document with <paramref name="verify"/>; returns depth, bytes, the highest sequence held on disk, and the
+        /// count and bytes of documents above <paramref name="ceiling"/>.
         /// </summary>
         /// <param name="ceiling">Documents above it are not held (the pieces of an unfinished append that a read-only
-        /// open leaves on disk); reads stop there too.</param>
-        public (long Depth, long Bytes, long Max) Load(long floor, Action<BsonDocument> verify, long ceiling = long.MaxValue)
+        /// open leaves on disk): only counted, so that the inspection can say they are there.</param>
+        public (long Depth, long Bytes, long Max, long Pending, long PendingBytes) Load(long floor, Action<BsonDocument> verify, long ceiling = long.MaxValue)
         {
             Floor = floor;
             Ceiling = ceiling;
@@ -75,7 +76,7 @@ public sealed partial class LiteDbOutbox
                 .Where(n => n.StartsWith(SegmentPrefix, StringComparison.Ordinal))
                 .Select(n => (Name: n, Start: long.Parse(n.AsSpan(SegmentPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture)))
                 .OrderBy(s => s.Start);
-            long depth = 0, bytes = 0, max = 0;
+            long depth = 0, bytes = 0, max = 0, pending = 0, pendingBytes = 0;
             foreach (var (name, start) in names)
             {
                 var segment = new Segment(start, name);
@@ -84,7 +85,9 @@ public sealed partial class LiteDbOutbox
                     var id = doc["_id"].AsInt64;
                     if (id > ceiling)
                     {
-                        break; // in _id order: the rest is above it too
+                        pending++;
+                        pendingBytes += doc[FieldSize] is { IsNumber: true } pieceSize ? pieceSize.AsInt64 : 0;
+                        continue;
                     }
 
                     var index = id - start;
@@ -125,7 +128,7 @@ public sealed partial class LiteDbOutbox
                 }
             }
 
-            return (depth, bytes, max);
+            return (depth, bytes, max, pending, pendingBytes);
         }
 
         private void MigrateLegacy()

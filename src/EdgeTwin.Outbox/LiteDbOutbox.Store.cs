@@ -206,11 +206,24 @@ public sealed partial class LiteDbOutbox
             }
         }
 
-        var (depth, bytes, max) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc), ceiling); // ToEntry throws on a damaged document
-        Segments.DropReleased();
+        var (depth, bytes, max, pending, pendingBytes) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc), ceiling); // ToEntry throws on a damaged document
+
+        // Not for inspection: a segment holding only pieces of an unfinished append (one not its last) counts as released,
+        // and dropping it changed the file the inspection only reads.
+        if (_options.MoveCorruptFileAside)
+        {
+            Segments.DropReleased();
+        }
+
         RefreshFirst(ref state);
         state.Depth = depth;
         state.Bytes = bytes;
+        state.PendingPieces = pending;
+        state.PendingBytes = pendingBytes;
+        if (pending > 0)
+        {
+            OutboxLog.PendingPiecesLeft(_logger, _options.Path, pending, pendingBytes, state.Last);
+        }
         if (max > state.Last)
         {
             throw new LiteException(0, $"entry {max} is beyond the recorded last sequence {state.Last}");
@@ -340,6 +353,10 @@ public sealed partial class LiteDbOutbox
         var last = salvage.Entries.Count > 0 ? salvage.Entries[^1].Sequence : 0;
         var problems = salvage.Problems.Count == 0 ? "none" : string.Join("; ", salvage.Problems.Take(5));
         OutboxLog.Salvaged(_logger, movedTo, copied, first, last, salvage.Lost + (salvage.Entries.Count - copied), salvage.Incomplete ? " (a lower bound: part of the file could not be read)" : "", problems);
+        if (salvage.PendingDropped > 0)
+        {
+            OutboxLog.PendingPiecesNotSalvaged(_logger, movedTo, salvage.PendingDropped, salvage.PendingBytes, salvage.LastSequence);
+        }
     }
 
     private static bool IsCorruption(Exception ex) => ex switch

@@ -234,6 +234,8 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxS
                 s.Dropped)
             {
                 EntryBytes = s.Bytes,
+                PendingEntries = s.PendingPieces,
+                PendingBytes = s.PendingBytes,
             };
         }
     }
@@ -298,6 +300,10 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxS
         public long Condensed;
         public long Dropped;
         public long FileBytes;
+
+        /// <summary>Read-only open: committed pieces of an unfinished append left on disk (hidden, never read) and their bytes.</summary>
+        public long PendingPieces;
+        public long PendingBytes;
 
         /// <summary>The file had no meta yet when opened: it was created now.</summary>
         public bool Created;

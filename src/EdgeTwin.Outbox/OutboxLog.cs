@@ -45,4 +45,10 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Warning, Message = "Outbox {Path}: removed {Count} entries (sequences {FirstSeq}..{LastSeq}) of an append that failed part-way; its caller was told it failed and keeps the records")]
     public static partial void PendingTailRemoved(ILogger logger, string path, long count, long firstSeq, long lastSeq);
+
+    [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "Outbox: the corrupt file {MovedTo} held {Count} entries ({Bytes} bytes, above sequence {Last}) of an append that never completed (killed or failed part-way); not salvaged: the append was never accepted (its caller never heard \"stored\" and retries it; after a kill the open-window recovery accounts for it), so salvaged they would be sent twice")]
+    public static partial void PendingPiecesNotSalvaged(ILogger logger, string movedTo, long count, long bytes, long last);
+
+    [LoggerMessage(EventId = 33, Level = LogLevel.Information, Message = "Outbox {Path} (opened read-only): {Count} entries in pending pieces of an unfinished append ({Bytes} bytes, above sequence {Last}) are on disk; they are not entries to send and the agent's next open drops them")]
+    public static partial void PendingPiecesLeft(ILogger logger, string path, long count, long bytes, long last);
 }

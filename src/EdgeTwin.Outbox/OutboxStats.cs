@@ -24,6 +24,16 @@ public sealed record OutboxStats(
     /// <summary>Estimated bytes of the entries themselves (what the disk budget is measured against).</summary>
     public long EntryBytes { get; init; } = Bytes;
 
+    /// <summary>
+    /// Entries of an append committed in pieces that never finished (killed or failed part-way), still on disk: not held,
+    /// never sent, removed by the next open that may write (the agent's). Only a read-only open (<c>edgetwin outbox</c>)
+    /// sees them; 0 otherwise.
+    /// </summary>
+    public long PendingEntries { get; init; }
+
+    /// <summary>Entry bytes of <see cref="PendingEntries"/>.</summary>
+    public long PendingBytes { get; init; }
+
     /// <summary>Age of the oldest held entry relative to <paramref name="now"/>, or null when empty.</summary>
     public TimeSpan? OldestAge(DateTimeOffset now) =>
         OldestTimestampUnixMs is { } ts ? now - DateTimeOffset.FromUnixTimeMilliseconds(ts) : null;

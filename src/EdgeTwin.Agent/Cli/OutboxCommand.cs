@@ -61,6 +61,8 @@ internal sealed class OutboxCommand : ICliCommand
                     ["entry_bytes"] = stats.EntryBytes,
                     ["condensed"] = stats.Condensed,
                     ["dropped"] = stats.Dropped,
+                    ["pending_pieces"] = stats.PendingEntries,
+                    ["pending_bytes"] = stats.PendingBytes,
                     ["uplinks"] = stats.UplinkPositions.ToDictionary(p => p.Key, p => new { acked = p.Value, behind = stats.LastSequence - p.Value }),
                 };
                 await Console.Out.WriteLineAsync(JsonSerializer.Serialize(doc, Indented)).ConfigureAwait(false);
@@ -78,6 +80,10 @@ internal sealed class OutboxCommand : ICliCommand
             await o.WriteLineAsync($"bytes        {Size(stats.Bytes)} on disk, {Size(stats.EntryBytes)} in entries").ConfigureAwait(false);
             await o.WriteLineAsync($"condensed    {stats.Condensed} raw entries into summaries").ConfigureAwait(false);
             await o.WriteLineAsync($"dropped      {stats.Dropped} entries (budget or max age)").ConfigureAwait(false);
+            if (stats.PendingEntries > 0)
+            {
+                await o.WriteLineAsync($"pending      {PendingPieces(stats)}").ConfigureAwait(false);
+            }
             if (stats.UplinkPositions.Count == 0)
             {
                 await o.WriteLineAsync("uplinks      none registered (nothing is removed until one acknowledges)").ConfigureAwait(false);
@@ -209,7 +215,10 @@ internal sealed class OutboxCommand : ICliCommand
         }
 
         var bound = result.Incomplete ? " (at least: part of the file could not be read at all)" : "";
-        await Console.Error.WriteLineAsync($"salvaged {written} entries{(output is null ? "" : " to " + output.FullName)}; {result.Lost} entries unreadable{bound}").ConfigureAwait(false);
+        var pending = result.PendingDropped > 0
+            ? $"; not exported: {result.PendingDropped} entries ({result.PendingBytes} bytes) of an append that never completed (never accepted: its caller retries it)"
+            : "";
+        await Console.Error.WriteLineAsync($"salvaged {written} entries{(output is null ? "" : " to " + output.FullName)}; {result.Lost} entries unreadable{bound}{pending}").ConfigureAwait(false);
         return written > 0 || (result.Lost == 0 && !result.Incomplete) ? 0 : 1;
     }
 
@@ -252,7 +261,8 @@ internal sealed class OutboxCommand : ICliCommand
                 }
             }
 
-            await Console.Error.WriteLineAsync($"exported {written} entries{(file is null ? "" : " to " + file.FullName)}").ConfigureAwait(false);
+            var pending = outbox.GetStats();
+            await Console.Error.WriteLineAsync($"exported {written} entries{(file is null ? "" : " to " + file.FullName)}{(pending.PendingEntries > 0 ? "; not exported: " + PendingPieces(pending) : "")}").ConfigureAwait(false);
             return 0;
         }, ct);
 
@@ -380,6 +390,10 @@ internal sealed class OutboxCommand : ICliCommand
         DiskBudgetBytes = long.MaxValue / 2,
         MaxAge = TimeSpan.FromDays(365 * 100),
     };
+
+    /// <summary>Pieces of an unfinished append are on disk but not entries: say so, or a file looks larger than what it holds.</summary>
+    private static string PendingPieces(OutboxStats stats) =>
+        $"{stats.PendingEntries} entries in pending pieces of an unfinished append ({stats.PendingBytes} bytes): not entries to send, dropped at the agent's next open";
 
     private static string Age(TimeSpan age) => age < TimeSpan.FromMinutes(1) ? $"0m {age.Seconds}s" : Durations.Approximate(age);
 

@@ -165,6 +165,81 @@ public sealed class CorruptSalvageTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// An append committed in pieces was killed part-way (its caller never heard "stored"), and at the next start the file
+    /// was found corrupt: the salvage copied the committed pieces into the new file as entries, and the caller's retry
+    /// stored the same records again under new sequences, so uplinks sent them twice. The audit's damage at pages 20–23
+    /// lands on the pieces, so the normal open fails while removing them and the file goes to the salvage with them.
+    /// </summary>
+    [Fact]
+    public async Task Regression_pieces_of_an_append_killed_part_way_in_a_file_later_found_corrupt_were_salvaged_and_sent_twice()
+    {
+        var killed = await UnfinishedAppend.WriteAsync(DbPath, _time, Ct);
+        Damage(DbPath, firstPage: 20);
+
+        var logs = new FakeLogCollector();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)));
+        await using var outbox = await LiteDbOutbox.OpenAsync(UnfinishedAppend.Options(DbPath), loggerFactory.CreateLogger<LiteDbOutbox>(), time: _time, cancellationToken: Ct);
+        Assert.NotNull(outbox.MovedAsidePath);
+
+        // Only the 10 accepted events are salvaged, then the corrupt_file gap event; nothing of the unfinished append.
+        var held = await ReadAllAsync(outbox);
+        Assert.Equal(Enumerable.Range(0, UnfinishedAppend.KeptEvents).Select(i => killed.Kept - UnfinishedAppend.KeptEvents + 1 + i), held.Take(held.Count - 1).Select(e => e.Sequence));
+        var attributes = Json(held[^1]).GetProperty("attributes");
+        Assert.Equal("corrupt_file", attributes.GetProperty("reason").GetString());
+        Assert.Equal("10", attributes.GetProperty("salvaged").GetString());
+        Assert.Equal("0", attributes.GetProperty("lost").GetString());
+        Assert.Contains("salvaged 10 readable entries", Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 17).Message, StringComparison.Ordinal);
+        var notSalvaged = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 32);
+        Assert.Matches(@"held [1-9]\d* entries \([1-9]\d* bytes, above sequence " + killed.Kept + @"\) of an append that never completed", notSalvaged.Message);
+
+        // The caller retries the whole append: every record is held once. Before: the salvaged pieces' records twice.
+        var retried = await outbox.AppendAsync(killed.Append, Ct);
+        var summaries = (await ReadAllAsync(outbox)).Where(e => e.Record.Kind == OutboxKind.Summary).ToList();
+        Assert.Equal(UnfinishedAppend.AppendRecords, summaries.Count);
+        Assert.Equal(killed.Append.Select(r => r.Payload.ToArray()), summaries.Select(e => e.Record.Payload.ToArray()));
+        Assert.Equal(retried, summaries[^1].Sequence);
+    }
+
+    [Fact]
+    public async Task Salvage_leaves_out_and_counts_the_pieces_of_an_unfinished_append_without_changing_the_file()
+    {
+        var killed = await UnfinishedAppend.WriteAsync(DbPath, _time, Ct);
+        long pieces, pieceBytes;
+        await using (var inspect = await LiteDbOutbox.OpenAsync(ReadOnlyInspectionTests.Inspect(DbPath), time: _time, cancellationToken: Ct))
+        {
+            (pieces, pieceBytes) = (inspect.GetStats().PendingEntries, inspect.GetStats().PendingBytes);
+        }
+
+        Assert.True(pieces > 0, "the kill left no committed piece: the append did not go in pieces");
+        var before = await File.ReadAllBytesAsync(DbPath, Ct);
+
+        var result = LiteDbOutbox.Salvage(DbPath, LiteDbOutbox.JournalPath(DbPath), TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(before, await File.ReadAllBytesAsync(DbPath, Ct));
+        Assert.Equal(Enumerable.Range(0, UnfinishedAppend.KeptEvents).Select(i => killed.Kept - UnfinishedAppend.KeptEvents + 1 + i), result.Entries.Select(e => e.Sequence));
+        Assert.All(result.Entries, e => Assert.Equal(OutboxKind.Event, e.Record.Kind));
+        Assert.Equal(pieces, result.PendingDropped);
+        Assert.Equal(pieceBytes, result.PendingBytes);
+        Assert.Equal(killed.Kept, result.LastSequence);
+        Assert.Equal(0, result.Lost);
+        Assert.False(result.Incomplete);
+        Assert.Empty(result.Problems);
+    }
+
+    private static async Task<List<OutboxEntry>> ReadAllAsync(LiteDbOutbox outbox)
+    {
+        var all = new List<OutboxEntry>();
+        long after = 0;
+        while ((await outbox.ReadFromAsync(after, 1000, Ct)) is { Count: > 0 } page)
+        {
+            all.AddRange(page);
+            after = page[^1].Sequence;
+        }
+
+        return all;
+    }
+
     [Fact]
     public async Task Salvage_of_a_file_that_is_all_noise_returns_nothing_and_says_so()
     {
