@@ -27,6 +27,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<string, TableRowSeries> _tableSeries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TableRowSeries>.AlternateLookup<ReadOnlySpan<char>> _tableSeriesByKey;
+    // Rows refused at the device's max_series, by the same key, while their table keeps listing them; with the registry's
+    // key of their series for its cap warning.
+    private readonly Dictionary<string, RefusedRow> _refused = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RefusedRow>.AlternateLookup<ReadOnlySpan<char>> _refusedByKey;
+    private char[] _keyBuffer = new char[64];
+    private DeviceSeriesBudget? _budget;
     private readonly List<string> _vanished = [];
     // Polls that walked every table to the end; a row is retired only after missing from RowRetentionMinPolls of them.
     private long _completePolls;
@@ -60,6 +67,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _client = client;
         _time = time;
         _logger = loggerFactory.CreateLogger<SnmpSource>();
+        _tableSeriesByKey = _tableSeries.GetAlternateLookup<ReadOnlySpan<char>>();
+        _refusedByKey = _refused.GetAlternateLookup<ReadOnlySpan<char>>();
         _scalarOids = plan.Scalars.Select(s => s.Oid).ToArray();
         _scalarErrors = new SnmpErrorStatus[_scalarOids.Length];
         _scalarState = new Unreadable[_scalarOids.Length];
@@ -76,9 +85,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     public string DeviceId => _device.Id;
 
+    /// <summary>Refused rows remembered now (for tests: bounded by the rows the tables listed in the last complete poll).</summary>
+    internal int RefusedRowCount => _refused.Count;
+
     public void RegisterSeries(SeriesRegistry registry)
     {
         _registry = registry;
+        _budget = registry.Budget(DeviceId);
         _scalarSeries = _plan.Scalars.Select(s => registry.GetOrAdd(Describe(s.Metric, null))).ToArray();
     }
 
@@ -156,6 +169,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         await FlushAsync(sink, samples, cancellationToken).ConfigureAwait(false);
         _completePolls = poll;
+        if (_refused.Count > 0)
+        {
+            PruneRefused(poll);
+        }
         if (_tableSeries.Count > 0)
         {
             RetireVanishedRows(registry);
@@ -254,49 +271,118 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var cut = _columnCut[tableIndex];
         for (var c = 0; c < plan.Columns.Count; c++)
         {
-            var (columnOid, metric) = plan.Columns[c];
+            var columnOid = plan.Columns[c].Oid;
             _step = _columnSteps[tableIndex][c];
             var rows = await client.BulkWalkAsync(target, columnOid, ct, walkCap).ConfigureAwait(false);
             cut[c] = rows.Count > maxRows;
             rowCounts[c] = Math.Min(rows.Count, maxRows);
-            for (var r = 0; r < rowCounts[c]; r++)
-            {
-                var vb = rows[r];
-                var index = Index(columnOid, vb.Oid);
-                if (keep is not null && !keep.Contains(index))
-                {
-                    continue;
-                }
-                var key = metric.Name + "|" + index;
-                SeriesId series;
-                if (_tableSeries.TryGetValue(key, out var row))
-                {
-                    series = row.Id;
-                    row.LastSeenPoll = poll;
-                    row.LastSeenAt = seenAt;
-                }
-                else
-                {
-                    List<KeyValuePair<string, string>> tags = [new(plan.Table.IndexTag, index)];
-                    if (labels is not null && labels.TryGetValue(index, out var label) && label.Length > 0)
-                    {
-                        tags.Add(new(plan.Table.LabelTag, label));
-                    }
-                    // A row past the device's max_series is dropped (the registry counts it and warns) and not
-                    // remembered here either: a table whose indices churn must not grow this map instead.
-                    if (!registry.TryGetOrAdd(Describe(metric, tags), out series))
-                    {
-                        continue;
-                    }
-                    _tableSeries[key] = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
-                }
-                if (!TryAdd(samples, series, metric, vb.Value, at))
-                {
-                    samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
-                }
-            }
+            AddColumnRows(tableIndex, c, rows, rowCounts[c], keep, labels, registry, samples, at, poll, seenAt);
         }
         NoteColumns(tableIndex, target.Version);
+    }
+
+    /// <summary>
+    /// Turns the first <paramref name="count"/> rows of one column's walk into samples. A row whose series exists, or
+    /// that was refused at the device's max_series and still would be, is found by its key formatted into a reused
+    /// buffer: only a row seen for the first time (or retried because the device has room again) builds strings.
+    /// </summary>
+    internal void AddColumnRows(int tableIndex, int column, IReadOnlyList<VarBind> rows, int count, HashSet<string>? keep, Dictionary<string, string>? labels,
+        SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
+    {
+        var plan = _plan.Tables[tableIndex];
+        var (columnOid, metric) = plan.Columns[column];
+        var keepLookup = keep?.GetAlternateLookup<ReadOnlySpan<char>>();
+        var budget = _budget ??= registry.Budget(DeviceId);
+        for (var r = 0; r < count; r++)
+        {
+            var vb = rows[r];
+            var key = FormatKey(metric.Name, vb.Oid, columnOid.Length);
+            var index = key[(metric.Name.Length + 1)..];
+            if (keepLookup is { } k && !k.Contains(index))
+            {
+                continue;
+            }
+            SeriesId series;
+            if (_tableSeriesByKey.TryGetValue(key, out var row))
+            {
+                series = row.Id;
+                row.LastSeenPoll = poll;
+                row.LastSeenAt = seenAt;
+            }
+            else if (budget.AtCap && _refusedByKey.TryGetValue(key, out var refused))
+            {
+                // Refused before and the device is still full: asking the registry again would build the row's tags,
+                // descriptor and key on every poll only to be refused again. It still counts the dropped sample.
+                refused.LastSeenPoll = poll;
+                registry.CountRefused(budget, refused.SeriesKey);
+                continue;
+            }
+            else
+            {
+                var keyText = key.ToString();
+                var indexText = index.ToString();
+                List<KeyValuePair<string, string>> tags = [new(plan.Table.IndexTag, indexText)];
+                if (labels is not null && labels.TryGetValue(indexText, out var label) && label.Length > 0)
+                {
+                    tags.Add(new(plan.Table.LabelTag, label));
+                }
+                // A row past the device's max_series is dropped (the registry counts it and warns) and gets no series:
+                // it is remembered only while its table keeps listing it (pruned after each complete poll), so a table
+                // whose indices churn grows neither map.
+                var descriptor = Describe(metric, tags);
+                if (!registry.TryGetOrAdd(descriptor, out series))
+                {
+                    if (_refused.Count < MaxRefusedRows || _refused.ContainsKey(keyText))
+                    {
+                        _refused[keyText] = new RefusedRow(descriptor.Key) { LastSeenPoll = poll };
+                    }
+                    continue;
+                }
+                _refused.Remove(keyText);
+                _tableSeries[keyText] = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
+            }
+            if (!TryAdd(samples, series, metric, vb.Value, at))
+            {
+                samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
+            }
+        }
+    }
+
+    /// <summary>Writes <c>metric|index</c> (the index being the instance's arcs after the column) into the reused key buffer.</summary>
+    private ReadOnlySpan<char> FormatKey(string metric, Oid instance, int columnLength)
+    {
+        var arcs = instance.Arcs[Math.Min(columnLength, instance.Length)..];
+        var needed = metric.Length + 1 + (arcs.Length * 11);
+        if (_keyBuffer.Length < needed)
+        {
+            _keyBuffer = new char[Math.Max(needed, _keyBuffer.Length * 2)];
+        }
+        var buffer = _keyBuffer.AsSpan();
+        metric.CopyTo(buffer);
+        var at = metric.Length;
+        buffer[at++] = '|';
+        for (var i = 0; i < arcs.Length; i++)
+        {
+            if (i > 0)
+            {
+                buffer[at++] = '.';
+            }
+            arcs[i].TryFormat(buffer[at..], out var written, default, System.Globalization.CultureInfo.InvariantCulture);
+            at += written;
+        }
+        return buffer[..at];
+    }
+
+    /// <summary>Forgets refused rows their table no longer listed in the last complete poll.</summary>
+    private void PruneRefused(long poll)
+    {
+        foreach (var (key, row) in _refused)
+        {
+            if (row.LastSeenPoll < poll)
+            {
+                _refused.Remove(key); // allowed while enumerating a Dictionary since .NET Core 3.0
+            }
+        }
     }
 
     /// <summary>Warns, once per column until its state changes, about a column that came back empty or was cut.</summary>
@@ -478,6 +564,20 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         public long LastSeenPoll { get; set; }
 
         public long LastSeenAt { get; set; }
+    }
+
+    /// <summary>
+    /// At most this many refused rows are remembered (a table's rows × columns within one poll; the default max_rows
+    /// of 256 with 32 columns); rows past it go to the registry on every poll, as before, and are still dropped.
+    /// </summary>
+    internal const int MaxRefusedRows = 8192;
+
+    /// <summary>A row refused at max_series: the registry's key of the series it would have been, and when it was last listed.</summary>
+    private sealed class RefusedRow(string seriesKey)
+    {
+        public string SeriesKey { get; } = seriesKey;
+
+        public long LastSeenPoll { get; set; }
     }
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table}: the walk stopped at max_rows {MaxRows} and further rows were cut (raise max_rows to read them); columns: {Columns}")]
