@@ -238,31 +238,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     {
         var plan = _plan.Tables[tableIndex];
         var maxRows = Math.Max(1, plan.Table.MaxRows);
-        HashSet<string>? keep = null;
+        // The filter and label walks are kept as they came (in OID order) and searched per row by its index, so a poll
+        // builds no set, map or string for them: a label is decoded only when a row gets its series.
+        IReadOnlyList<VarBind>? filterRows = null;
         if (plan.Filter is { } filterOid)
         {
-            keep = new HashSet<string>(StringComparer.Ordinal);
             _step = _filterSteps[tableIndex]!;
-            foreach (var vb in await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false))
-            {
-                if (vb.Value.TryGetNumber(out var v) && plan.Table.Filter!.Accepts((long)v))
-                {
-                    keep.Add(Index(filterOid, vb.Oid));
-                }
-            }
+            filterRows = await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false);
         }
-        Dictionary<string, string>? labels = null;
+        IReadOnlyList<VarBind>? labelRows = null;
         if (plan.Label is { } labelOid)
         {
-            labels = new Dictionary<string, string>(StringComparer.Ordinal);
             _step = _labelSteps[tableIndex]!;
-            foreach (var vb in await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false))
-            {
-                if (vb.Value.Type == SnmpType.OctetString)
-                {
-                    labels[Index(labelOid, vb.Oid)] = System.Text.Encoding.UTF8.GetString(vb.Value.AsBytes().Span).TrimEnd('\0');
-                }
-            }
+            labelRows = await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false);
         }
         // One row past the cap tells "exactly max_rows rows" from "rows were cut".
         var walkCap = maxRows == int.MaxValue ? maxRows : maxRows + 1;
@@ -276,7 +264,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             var rows = await client.BulkWalkAsync(target, columnOid, ct, walkCap).ConfigureAwait(false);
             cut[c] = rows.Count > maxRows;
             rowCounts[c] = Math.Min(rows.Count, maxRows);
-            AddColumnRows(tableIndex, c, rows, rowCounts[c], keep, labels, registry, samples, at, poll, seenAt);
+            AddColumnRows(tableIndex, c, rows, rowCounts[c], filterRows, labelRows, registry, samples, at, poll, seenAt);
         }
         NoteColumns(tableIndex, target.Version);
     }
@@ -286,19 +274,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// that was refused at the device's max_series and still would be, is found by its key formatted into a reused
     /// buffer: only a row seen for the first time (or retried because the device has room again) builds strings.
     /// </summary>
-    internal void AddColumnRows(int tableIndex, int column, IReadOnlyList<VarBind> rows, int count, HashSet<string>? keep, Dictionary<string, string>? labels,
+    internal void AddColumnRows(int tableIndex, int column, IReadOnlyList<VarBind> rows, int count, IReadOnlyList<VarBind>? filterRows, IReadOnlyList<VarBind>? labelRows,
         SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
     {
         var plan = _plan.Tables[tableIndex];
         var (columnOid, metric) = plan.Columns[column];
-        var keepLookup = keep?.GetAlternateLookup<ReadOnlySpan<char>>();
         var budget = _budget ??= registry.Budget(DeviceId);
         for (var r = 0; r < count; r++)
         {
             var vb = rows[r];
             var key = FormatKey(metric.Name, vb.Oid, columnOid.Length);
             var index = key[(metric.Name.Length + 1)..];
-            if (keepLookup is { } k && !k.Contains(index))
+            var suffix = vb.Oid.Arcs[Math.Min(columnOid.Length, vb.Oid.Length)..];
+            if (filterRows is not null && !Kept(plan, filterRows, suffix))
             {
                 continue;
             }
@@ -322,7 +310,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 var keyText = key.ToString();
                 var indexText = index.ToString();
                 List<KeyValuePair<string, string>> tags = [new(plan.Table.IndexTag, indexText)];
-                if (labels is not null && labels.TryGetValue(indexText, out var label) && label.Length > 0)
+                if (labelRows is not null && Label(plan, labelRows, suffix) is { Length: > 0 } label)
                 {
                     tags.Add(new(plan.Table.LabelTag, label));
                 }
@@ -346,6 +334,43 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
             }
         }
+    }
+
+    /// <summary>True when the filter column of the row with this index holds an accepted value.</summary>
+    private static bool Kept(SnmpTablePlan plan, IReadOnlyList<VarBind> filterRows, ReadOnlySpan<uint> index)
+    {
+        var at = Find(filterRows, plan.Filter!.Value.Length, index);
+        return at >= 0 && filterRows[at].Value.TryGetNumber(out var v) && plan.Table.Filter!.Accepts((long)v);
+    }
+
+    /// <summary>The label of the row with this index (empty when it has none or it is no OctetString).</summary>
+    private static string Label(SnmpTablePlan plan, IReadOnlyList<VarBind> labelRows, ReadOnlySpan<uint> index)
+    {
+        var at = Find(labelRows, plan.Label!.Value.Length, index);
+        return at >= 0 && labelRows[at].Value.Type == SnmpType.OctetString
+            ? System.Text.Encoding.UTF8.GetString(labelRows[at].Value.AsBytes().Span).TrimEnd('\0')
+            : "";
+    }
+
+    /// <summary>
+    /// The position in a column's walk of the row with this index, or -1. A walk comes in increasing OID order (the client
+    /// checks it), and under one column OID that is the order of the indices, so this is a binary search.
+    /// </summary>
+    private static int Find(IReadOnlyList<VarBind> walk, int columnLength, ReadOnlySpan<uint> index)
+    {
+        var (lo, hi) = (0, walk.Count - 1);
+        while (lo <= hi)
+        {
+            var mid = lo + ((hi - lo) / 2);
+            var arcs = walk[mid].Oid.Arcs;
+            var order = arcs[Math.Min(columnLength, arcs.Length)..].SequenceCompareTo(index);
+            if (order == 0)
+            {
+                return mid;
+            }
+            (lo, hi) = order < 0 ? (mid + 1, hi) : (lo, mid - 1);
+        }
+        return -1;
     }
 
     /// <summary>Writes <c>metric|index</c> (the index being the instance's arcs after the column) into the reused key buffer.</summary>
@@ -502,8 +527,6 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         return null;
     }
-
-    private static string Index(Oid column, Oid instance) => string.Join('.', instance.Arcs[column.Length..].ToArray());
 
     /// <summary>Adds the sample for a numeric value (none while a rate primes); false when the value is no number.</summary>
     private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at)
