@@ -590,8 +590,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     }
 
     /// <summary>
-    /// At most this many refused rows are remembered (a table's rows × columns within one poll; the default max_rows
-    /// of 256 with 32 columns); rows past it go to the registry on every poll, as before, and are still dropped.
+    /// At most this many refused rows (cells: a row of each column) are remembered per device, e.g. a table at the
+    /// default max_rows of 256 with 32 columns; rows past it go to the registry on every poll, as before, and are still
+    /// dropped and counted.
     /// </summary>
     internal const int MaxRefusedRows = 8192;
 
