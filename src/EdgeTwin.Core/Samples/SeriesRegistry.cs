@@ -218,7 +218,7 @@ public sealed partial class SeriesRegistry
 
         if (id.IsNone)
         {
-            Refused(budget, descriptor);
+            Refused(budget, descriptor.Key);
         }
         else
         {
@@ -228,7 +228,19 @@ public sealed partial class SeriesRegistry
         return id;
     }
 
-    private void Refused(DeviceSeriesBudget budget, SeriesDescriptor descriptor)
+    /// <summary>
+    /// Counts (and warns about, as <see cref="TryGetOrAdd"/> does) a sample of a series a source already had refused and
+    /// would have refused again — its device at its cap — without the source building the descriptor each time.
+    /// <paramref name="seriesKey"/> is the refused series' <see cref="SeriesDescriptor.Key"/>, for the warning.
+    /// Allocation-free.
+    /// </summary>
+    public void CountRefused(DeviceSeriesBudget budget, string seriesKey)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        Refused(budget, seriesKey);
+    }
+
+    private void Refused(DeviceSeriesBudget budget, string seriesKey)
     {
         var dropped = Interlocked.Increment(ref budget.DroppedField);
         _dropped.Add(1, new KeyValuePair<string, object?>("device", budget.DeviceId));
@@ -243,7 +255,7 @@ public sealed partial class SeriesRegistry
             budget.LastWarning = now;
         }
 
-        LogCapReached(_logger, budget.DeviceId, budget.MaxSeries, dropped, budget.RaiseAt, descriptor.Key);
+        LogCapReached(_logger, budget.DeviceId, budget.MaxSeries, dropped, budget.RaiseAt, seriesKey);
     }
 
     private IEnumerable<Measurement<int>> ObserveSeries()

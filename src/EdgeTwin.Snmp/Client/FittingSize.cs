@@ -63,7 +63,10 @@ internal sealed class FittingSize(TimeProvider time)
             }
             if (_fits >= _tooBig)
             {
-                _fits = 0; // the answers grew (longer values), or the agent is busy: learn again from below
+                // The answers grew (longer values): the size that fitted was just refused, so nothing below it is known
+                // to fit. Half is a bisection step: one more tooBig at most unless they more than doubled, where stepping
+                // down by one pays a tooBig per step (net-snmp's tooBig depends on the answer's encoded size only).
+                _fits = 0;
             }
             return _fits > 0 ? _fits : Math.Max(1, size / 2);
         }

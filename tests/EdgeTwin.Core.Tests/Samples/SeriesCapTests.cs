@@ -43,6 +43,31 @@ public sealed class SeriesCapTests
     }
 
     [Fact]
+    public void A_refusal_the_source_already_knows_is_counted_and_warned_about_as_a_refusal_without_allocating()
+    {
+        var registry = NewRegistry();
+        var budget = registry.LimitDevice("sw1", 1);
+        Assert.True(registry.TryGetOrAdd(Row("sw1", 1), out _));
+        var key = Row("sw1", 2).Key;
+        Assert.False(registry.TryGetOrAdd(Row("sw1", 2), out _));
+        registry.CountRefused(budget, key); // warm-up
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000; i++)
+        {
+            registry.CountRefused(budget, key);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+
+        Assert.Equal(1_002, budget.Dropped);
+        Assert.Single(Warnings());
+        _time.Advance(SeriesRegistry.CapWarningInterval);
+        registry.CountRefused(budget, key);
+        Assert.Equal(2, Warnings().Length);
+        Assert.Contains("A dropped series: sw1/if_in_octets{if=2}", Warnings()[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Series_declared_up_front_count_towards_the_cap_but_are_never_refused()
     {
         var registry = NewRegistry();

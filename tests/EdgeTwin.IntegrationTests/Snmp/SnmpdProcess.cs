@@ -19,6 +19,23 @@ public class SnmpdProcess : IAsyncLifetime
     public int Port { get; private set; }
     public string Agent => $"127.0.0.1:{Port}";
 
+    /// <summary>The directory of snmpd's config, log and the scripts of <see cref="ExtraConfig"/>.</summary>
+    protected string? Dir => _dir;
+
+    /// <summary>What snmpd logged so far (one <c>Connection from UDP</c> line per request it received).</summary>
+    public string Log
+    {
+        get
+        {
+            if (_dir is null || !File.Exists(Path.Combine(_dir, "snmpd.log")))
+            {
+                return "";
+            }
+            using var stream = new FileStream(Path.Combine(_dir, "snmpd.log"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return new StreamReader(stream).ReadToEnd();
+        }
+    }
+
     private static readonly string[] Dirs = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
 
     public static string? FindTool(string name) => Dirs.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);

@@ -32,6 +32,24 @@ public sealed class CaptureTests
     }
 
     [Fact]
+    public void Snmpds_tooBig_answer_decodes_with_index_0_and_the_request_echoed_and_we_encode_that_get_as_snmpget_does()
+    {
+        // What the client's tooBig sizing (FittingSize) reacts to: snmpd over its sendMessageMaxSize answers a GET with
+        // tooBig, error-index 0 and the request's own varbinds (NULL values), and never sends part of the values.
+        var oids = Enumerable.Range(1, 7).Select(i => Oid.Parse($"1.3.6.1.4.1.99996.1.{i}")).ToArray();
+        var request = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(SnmpVersion.V2c, "public", SnmpPdu.Get(0x1f4060b2, oids)));
+        Assert.Equal(V2cTooBigRequest, Convert.ToHexStringLower(request));
+
+        var msg = SnmpMessageCodec.Decode(Hex(V2cTooBigResponse));
+        Assert.Equal(PduType.Response, msg.Pdu!.Type);
+        Assert.Equal(0x1f4060b2, msg.Pdu.RequestId);
+        Assert.Equal((SnmpErrorStatus.TooBig, 0), (msg.Pdu.ErrorStatus, msg.Pdu.ErrorIndex));
+        Assert.Equal(oids, msg.Pdu.VarBinds.Select(vb => vb.Oid));
+        Assert.All(msg.Pdu.VarBinds, vb => Assert.Equal(SnmpType.Null, vb.Value.Type));
+        Assert.Equal(V2cTooBigResponse, Convert.ToHexStringLower(SnmpMessageCodec.Encode(msg)));
+    }
+
+    [Fact]
     public void We_encode_a_getbulk_and_a_v1_get_exactly_as_net_snmp_does()
     {
         var bulk = SnmpPdu.GetBulk(0x331e6d40, 0, 3, [Oid.Parse("1.3.6.1.2.1.2.2.1.2")]);

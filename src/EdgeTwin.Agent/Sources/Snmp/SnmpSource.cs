@@ -27,6 +27,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<string, TableRowSeries> _tableSeries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TableRowSeries>.AlternateLookup<ReadOnlySpan<char>> _tableSeriesByKey;
+    // Rows refused at the device's max_series, by the same key, while their table keeps listing them; with the registry's
+    // key of their series for its cap warning.
+    private readonly Dictionary<string, RefusedRow> _refused = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RefusedRow>.AlternateLookup<ReadOnlySpan<char>> _refusedByKey;
+    private char[] _keyBuffer = new char[64];
+    private DeviceSeriesBudget? _budget;
     private readonly List<string> _vanished = [];
     // Polls that walked every table to the end; a row is retired only after missing from RowRetentionMinPolls of them.
     private long _completePolls;
@@ -60,6 +67,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _client = client;
         _time = time;
         _logger = loggerFactory.CreateLogger<SnmpSource>();
+        _tableSeriesByKey = _tableSeries.GetAlternateLookup<ReadOnlySpan<char>>();
+        _refusedByKey = _refused.GetAlternateLookup<ReadOnlySpan<char>>();
         _scalarOids = plan.Scalars.Select(s => s.Oid).ToArray();
         _scalarErrors = new SnmpErrorStatus[_scalarOids.Length];
         _scalarState = new Unreadable[_scalarOids.Length];
@@ -76,9 +85,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     public string DeviceId => _device.Id;
 
+    /// <summary>Refused rows remembered now (for tests: bounded by the rows the tables listed in the last complete poll).</summary>
+    internal int RefusedRowCount => _refused.Count;
+
     public void RegisterSeries(SeriesRegistry registry)
     {
         _registry = registry;
+        _budget = registry.Budget(DeviceId);
         _scalarSeries = _plan.Scalars.Select(s => registry.GetOrAdd(Describe(s.Metric, null))).ToArray();
     }
 
@@ -156,6 +169,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         await FlushAsync(sink, samples, cancellationToken).ConfigureAwait(false);
         _completePolls = poll;
+        if (_refused.Count > 0)
+        {
+            PruneRefused(poll);
+        }
         if (_tableSeries.Count > 0)
         {
             RetireVanishedRows(registry);
@@ -221,31 +238,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     {
         var plan = _plan.Tables[tableIndex];
         var maxRows = Math.Max(1, plan.Table.MaxRows);
-        HashSet<string>? keep = null;
+        // The filter and label walks are kept as they came (in OID order) and searched per row by its index, so a poll
+        // builds no set, map or string for them: a label is decoded only when a row gets its series.
+        IReadOnlyList<VarBind>? filterRows = null;
         if (plan.Filter is { } filterOid)
         {
-            keep = new HashSet<string>(StringComparer.Ordinal);
             _step = _filterSteps[tableIndex]!;
-            foreach (var vb in await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false))
-            {
-                if (vb.Value.TryGetNumber(out var v) && plan.Table.Filter!.Accepts((long)v))
-                {
-                    keep.Add(Index(filterOid, vb.Oid));
-                }
-            }
+            filterRows = await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false);
         }
-        Dictionary<string, string>? labels = null;
+        IReadOnlyList<VarBind>? labelRows = null;
         if (plan.Label is { } labelOid)
         {
-            labels = new Dictionary<string, string>(StringComparer.Ordinal);
             _step = _labelSteps[tableIndex]!;
-            foreach (var vb in await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false))
-            {
-                if (vb.Value.Type == SnmpType.OctetString)
-                {
-                    labels[Index(labelOid, vb.Oid)] = System.Text.Encoding.UTF8.GetString(vb.Value.AsBytes().Span).TrimEnd('\0');
-                }
-            }
+            labelRows = await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false);
         }
         // One row past the cap tells "exactly max_rows rows" from "rows were cut".
         var walkCap = maxRows == int.MaxValue ? maxRows : maxRows + 1;
@@ -254,49 +259,155 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var cut = _columnCut[tableIndex];
         for (var c = 0; c < plan.Columns.Count; c++)
         {
-            var (columnOid, metric) = plan.Columns[c];
+            var columnOid = plan.Columns[c].Oid;
             _step = _columnSteps[tableIndex][c];
             var rows = await client.BulkWalkAsync(target, columnOid, ct, walkCap).ConfigureAwait(false);
             cut[c] = rows.Count > maxRows;
             rowCounts[c] = Math.Min(rows.Count, maxRows);
-            for (var r = 0; r < rowCounts[c]; r++)
-            {
-                var vb = rows[r];
-                var index = Index(columnOid, vb.Oid);
-                if (keep is not null && !keep.Contains(index))
-                {
-                    continue;
-                }
-                var key = metric.Name + "|" + index;
-                SeriesId series;
-                if (_tableSeries.TryGetValue(key, out var row))
-                {
-                    series = row.Id;
-                    row.LastSeenPoll = poll;
-                    row.LastSeenAt = seenAt;
-                }
-                else
-                {
-                    List<KeyValuePair<string, string>> tags = [new(plan.Table.IndexTag, index)];
-                    if (labels is not null && labels.TryGetValue(index, out var label) && label.Length > 0)
-                    {
-                        tags.Add(new(plan.Table.LabelTag, label));
-                    }
-                    // A row past the device's max_series is dropped (the registry counts it and warns) and not
-                    // remembered here either: a table whose indices churn must not grow this map instead.
-                    if (!registry.TryGetOrAdd(Describe(metric, tags), out series))
-                    {
-                        continue;
-                    }
-                    _tableSeries[key] = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
-                }
-                if (!TryAdd(samples, series, metric, vb.Value, at))
-                {
-                    samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
-                }
-            }
+            AddColumnRows(tableIndex, c, rows, rowCounts[c], filterRows, labelRows, registry, samples, at, poll, seenAt);
         }
         NoteColumns(tableIndex, target.Version);
+    }
+
+    /// <summary>
+    /// Turns the first <paramref name="count"/> rows of one column's walk into samples. A row whose series exists, or
+    /// that was refused at the device's max_series and still would be, is found by its key formatted into a reused
+    /// buffer: only a row seen for the first time (or retried because the device has room again) builds strings.
+    /// </summary>
+    internal void AddColumnRows(int tableIndex, int column, IReadOnlyList<VarBind> rows, int count, IReadOnlyList<VarBind>? filterRows, IReadOnlyList<VarBind>? labelRows,
+        SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
+    {
+        var plan = _plan.Tables[tableIndex];
+        var (columnOid, metric) = plan.Columns[column];
+        var budget = _budget ??= registry.Budget(DeviceId);
+        for (var r = 0; r < count; r++)
+        {
+            var vb = rows[r];
+            var key = FormatKey(metric.Name, vb.Oid, columnOid.Length);
+            var index = key[(metric.Name.Length + 1)..];
+            var suffix = vb.Oid.Arcs[Math.Min(columnOid.Length, vb.Oid.Length)..];
+            if (filterRows is not null && !Kept(plan, filterRows, suffix))
+            {
+                continue;
+            }
+            SeriesId series;
+            if (_tableSeriesByKey.TryGetValue(key, out var row))
+            {
+                series = row.Id;
+                row.LastSeenPoll = poll;
+                row.LastSeenAt = seenAt;
+            }
+            else if (budget.AtCap && _refusedByKey.TryGetValue(key, out var refused))
+            {
+                // Refused before and the device is still full: asking the registry again would build the row's tags,
+                // descriptor and key on every poll only to be refused again. It still counts the dropped sample.
+                refused.LastSeenPoll = poll;
+                registry.CountRefused(budget, refused.SeriesKey);
+                continue;
+            }
+            else
+            {
+                var keyText = key.ToString();
+                var indexText = index.ToString();
+                List<KeyValuePair<string, string>> tags = [new(plan.Table.IndexTag, indexText)];
+                if (labelRows is not null && Label(plan, labelRows, suffix) is { Length: > 0 } label)
+                {
+                    tags.Add(new(plan.Table.LabelTag, label));
+                }
+                // A row past the device's max_series is dropped (the registry counts it and warns) and gets no series:
+                // it is remembered only while its table keeps listing it (pruned after each complete poll), so a table
+                // whose indices churn grows neither map.
+                var descriptor = Describe(metric, tags);
+                if (!registry.TryGetOrAdd(descriptor, out series))
+                {
+                    if (_refused.Count < MaxRefusedRows || _refused.ContainsKey(keyText))
+                    {
+                        _refused[keyText] = new RefusedRow(descriptor.Key) { LastSeenPoll = poll };
+                    }
+                    continue;
+                }
+                _refused.Remove(keyText);
+                _tableSeries[keyText] = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
+            }
+            if (!TryAdd(samples, series, metric, vb.Value, at))
+            {
+                samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
+            }
+        }
+    }
+
+    /// <summary>True when the filter column of the row with this index holds an accepted value.</summary>
+    private static bool Kept(SnmpTablePlan plan, IReadOnlyList<VarBind> filterRows, ReadOnlySpan<uint> index)
+    {
+        var at = Find(filterRows, plan.Filter!.Value.Length, index);
+        return at >= 0 && filterRows[at].Value.TryGetNumber(out var v) && plan.Table.Filter!.Accepts((long)v);
+    }
+
+    /// <summary>The label of the row with this index (empty when it has none or it is no OctetString).</summary>
+    private static string Label(SnmpTablePlan plan, IReadOnlyList<VarBind> labelRows, ReadOnlySpan<uint> index)
+    {
+        var at = Find(labelRows, plan.Label!.Value.Length, index);
+        return at >= 0 && labelRows[at].Value.Type == SnmpType.OctetString
+            ? System.Text.Encoding.UTF8.GetString(labelRows[at].Value.AsBytes().Span).TrimEnd('\0')
+            : "";
+    }
+
+    /// <summary>
+    /// The position in a column's walk of the row with this index, or -1. A walk comes in increasing OID order (the client
+    /// checks it), and under one column OID that is the order of the indices, so this is a binary search.
+    /// </summary>
+    private static int Find(IReadOnlyList<VarBind> walk, int columnLength, ReadOnlySpan<uint> index)
+    {
+        var (lo, hi) = (0, walk.Count - 1);
+        while (lo <= hi)
+        {
+            var mid = lo + ((hi - lo) / 2);
+            var arcs = walk[mid].Oid.Arcs;
+            var order = arcs[Math.Min(columnLength, arcs.Length)..].SequenceCompareTo(index);
+            if (order == 0)
+            {
+                return mid;
+            }
+            (lo, hi) = order < 0 ? (mid + 1, hi) : (lo, mid - 1);
+        }
+        return -1;
+    }
+
+    /// <summary>Writes <c>metric|index</c> (the index being the instance's arcs after the column) into the reused key buffer.</summary>
+    private ReadOnlySpan<char> FormatKey(string metric, Oid instance, int columnLength)
+    {
+        var arcs = instance.Arcs[Math.Min(columnLength, instance.Length)..];
+        var needed = metric.Length + 1 + (arcs.Length * 11);
+        if (_keyBuffer.Length < needed)
+        {
+            _keyBuffer = new char[Math.Max(needed, _keyBuffer.Length * 2)];
+        }
+        var buffer = _keyBuffer.AsSpan();
+        metric.CopyTo(buffer);
+        var at = metric.Length;
+        buffer[at++] = '|';
+        for (var i = 0; i < arcs.Length; i++)
+        {
+            if (i > 0)
+            {
+                buffer[at++] = '.';
+            }
+            arcs[i].TryFormat(buffer[at..], out var written, default, System.Globalization.CultureInfo.InvariantCulture);
+            at += written;
+        }
+        return buffer[..at];
+    }
+
+    /// <summary>Forgets refused rows their table no longer listed in the last complete poll.</summary>
+    private void PruneRefused(long poll)
+    {
+        foreach (var (key, row) in _refused)
+        {
+            if (row.LastSeenPoll < poll)
+            {
+                _refused.Remove(key); // allowed while enumerating a Dictionary since .NET Core 3.0
+            }
+        }
     }
 
     /// <summary>Warns, once per column until its state changes, about a column that came back empty or was cut.</summary>
@@ -417,8 +528,6 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         return null;
     }
 
-    private static string Index(Oid column, Oid instance) => string.Join('.', instance.Arcs[column.Length..].ToArray());
-
     /// <summary>Adds the sample for a numeric value (none while a rate primes); false when the value is no number.</summary>
     private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at)
     {
@@ -478,6 +587,21 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         public long LastSeenPoll { get; set; }
 
         public long LastSeenAt { get; set; }
+    }
+
+    /// <summary>
+    /// At most this many refused rows (cells: a row of each column) are remembered per device, e.g. a table at the
+    /// default max_rows of 256 with 32 columns; rows past it go to the registry on every poll, as before, and are still
+    /// dropped and counted.
+    /// </summary>
+    internal const int MaxRefusedRows = 8192;
+
+    /// <summary>A row refused at max_series: the registry's key of the series it would have been, and when it was last listed.</summary>
+    private sealed class RefusedRow(string seriesKey)
+    {
+        public string SeriesKey { get; } = seriesKey;
+
+        public long LastSeenPoll { get; set; }
     }
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table}: the walk stopped at max_rows {MaxRows} and further rows were cut (raise max_rows to read them); columns: {Columns}")]
