@@ -432,11 +432,7 @@ public sealed class RuleEngineTests
             """);
         var flapping = h.Series("rack-r01", "inlet");
         var silenced = h.Series("rack-r02", "fan");
-        foreach (var v in new double[] { 35, 20, 35, 20, 35 })
-        {
-            h.Feed(flapping, v);
-            h.Advance(TimeSpan.FromSeconds(5));
-        }
+        FlapFiveTimes(h, flapping);
 
         h.Feed(silenced, 35);
         h.Advance(TimeSpan.FromSeconds(1));
@@ -472,11 +468,7 @@ public sealed class RuleEngineTests
                 - { name: flappy, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
             """);
         var first = h.Series("rack-r01", "inlet");
-        foreach (var v in new double[] { 35, 20, 35, 20, 35 })
-        {
-            h.Feed(first, v);
-            h.Advance(TimeSpan.FromSeconds(5));
-        }
+        FlapFiveTimes(h, first);
 
         h.Registry.Retire(first);
         h.Advance(TimeSpan.FromSeconds(1));
@@ -488,6 +480,16 @@ public sealed class RuleEngineTests
         h.Feed(back, 35);
         h.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(AlertState.Firing, h.StateOf("flappy", "rack-r01/inlet"));
+    }
+
+    /// <summary>Five raises and clears 5 s apart, ending raised: flapping with <c>flap_max_changes: 3</c>.</summary>
+    private static void FlapFiveTimes(Harness h, SeriesId series)
+    {
+        foreach (var v in new double[] { 35, 20, 35, 20, 35 })
+        {
+            h.Feed(series, v);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
     }
 
     [Fact]

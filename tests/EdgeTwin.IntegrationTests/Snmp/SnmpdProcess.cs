@@ -43,6 +43,41 @@ public class SnmpdProcess : IAsyncLifetime
     /// <summary>More snmpd.conf lines (e.g. a <c>pass</c> handler whose script is written into <paramref name="dir"/>).</summary>
     protected virtual IEnumerable<string> ExtraConfig(string dir) => [];
 
+    /// <summary>
+    /// A <c>pass_persist</c> script (net-snmp's PING/get/getnext/set protocol on stdin/stdout) serving what the
+    /// <paramref name="definitions"/> define: <c>data()</c>, a dict from OID tuples to (type, value) read on every request,
+    /// and optionally <c>on_getnext(oid)</c>, called before a getnext is answered (e.g. to change the table per walk).
+    /// </summary>
+    protected static string PassPersistScript(string definitions) =>
+        """
+        import sys
+        def o(s): return tuple(int(x) for x in s.strip().strip('.').split('.'))
+        def on_getnext(oid): pass
+
+        """ + definitions + "\n" + """
+        while True:
+            cmd = sys.stdin.readline()
+            if not cmd:
+                break
+            cmd = cmd.strip()
+            if cmd == "PING":
+                sys.stdout.write("PONG\n")
+            elif cmd in ("get", "getnext"):
+                oid = o(sys.stdin.readline())
+                if cmd == "getnext":
+                    on_getnext(oid)
+                d = data()
+                found = (oid if oid in d else None) if cmd == "get" else next((k for k in sorted(d) if k > oid), None)
+                if found is None:
+                    sys.stdout.write("NONE\n")
+                else:
+                    sys.stdout.write("." + ".".join(map(str, found)) + "\n" + d[found][0] + "\n" + d[found][1] + "\n")
+            elif cmd == "set":
+                sys.stdin.readline(); sys.stdin.readline()
+                sys.stdout.write("not-writable\n")
+            sys.stdout.flush()
+        """;
+
     /// <summary>Why this fixture cannot run although snmpd is installed (a missing interpreter), or null.</summary>
     protected virtual string? MissingPrerequisite() => null;
 

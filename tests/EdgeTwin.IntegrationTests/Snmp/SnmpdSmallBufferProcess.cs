@@ -12,34 +12,13 @@ public sealed class SnmpdSmallBufferProcess : SnmpdProcess
     public const int Objects = 40;
     public const int MaxMessageSize = 1472;
 
-    private const string Script = """
-        import sys
+    private static readonly string Script = PassPersistScript("""
         BASE = (1, 3, 6, 1, 4, 1, 99996, 1)
         LENGTH = sys.argv[1]
-        def o(s): return tuple(int(x) for x in s.strip().strip('.').split('.'))
         def data():
             n = int(open(LENGTH).read())
             return {BASE + (i,): ("string", ("v%03d" % i) * (n // 4)) for i in range(1, 41)}
-        while True:
-            cmd = sys.stdin.readline()
-            if not cmd:
-                break
-            cmd = cmd.strip()
-            if cmd == "PING":
-                sys.stdout.write("PONG\n")
-            elif cmd in ("get", "getnext"):
-                oid = o(sys.stdin.readline())
-                d = data()
-                found = (oid if oid in d else None) if cmd == "get" else next((k for k in sorted(d) if k > oid), None)
-                if found is None:
-                    sys.stdout.write("NONE\n")
-                else:
-                    sys.stdout.write("." + ".".join(map(str, found)) + "\n" + d[found][0] + "\n" + d[found][1] + "\n")
-            elif cmd == "set":
-                sys.stdin.readline(); sys.stdin.readline()
-                sys.stdout.write("not-writable\n")
-            sys.stdout.flush()
-        """;
+        """);
 
     private int _length = 200;
 
