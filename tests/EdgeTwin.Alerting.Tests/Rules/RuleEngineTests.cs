@@ -353,17 +353,19 @@ public sealed class RuleEngineTests
         Assert.Null(h.Active("no-data"));
     }
 
+    private const string RetirementRules = """
+        alerts:
+          group_interval: 0s
+          rules:
+            - { name: no-data, type: missing, match: { device: "rack-*" }, after: 1m, severity: critical }
+            - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
+        """;
+
     [Fact]
     public async Task A_missing_alert_of_a_retired_series_clears_saying_why_and_its_rules_stop_watching_it()
     {
         // The row of a switch port left its table: "no data" fired, and before retirement it would have fired until a restart.
-        await using var h = await Harness.StartAsync("""
-            alerts:
-              group_interval: 0s
-              rules:
-                - { name: no-data, type: missing, match: { device: "rack-*" }, after: 1m, severity: critical }
-                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
-            """);
+        await using var h = await Harness.StartAsync(RetirementRules);
         var gone = h.Series("rack-r01", "inlet");
         var stays = h.Series("rack-r02", "inlet");
         h.Feed(gone, 35);
@@ -393,13 +395,7 @@ public sealed class RuleEngineTests
     public async Task Regression_the_alerts_of_retired_series_stayed_in_memory_until_a_restart()
     {
         // A churning table (virtual ports, a renumbering PDU) left one alert instance per rule and vanished row for ever.
-        await using var h = await Harness.StartAsync("""
-            alerts:
-              group_interval: 0s
-              rules:
-                - { name: no-data, type: missing, match: { device: "rack-*" }, after: 1m, severity: critical }
-                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
-            """);
+        await using var h = await Harness.StartAsync(RetirementRules);
         var gone = h.Series("rack-r01", "inlet");
         var quiet = h.Series("rack-r03", "inlet");
         var stays = h.Series("rack-r02", "inlet");
