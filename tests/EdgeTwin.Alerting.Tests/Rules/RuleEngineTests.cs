@@ -353,6 +353,16 @@ public sealed class RuleEngineTests
         Assert.Null(h.Active("no-data"));
     }
 
+    private const string FlapRules = """
+        alerts:
+          group_interval: 0s
+          flap_window: 5m
+          flap_max_changes: 3
+          rules:
+            - { name: flappy, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
+            - { name: fan-hot, type: threshold, match: { metric: fan }, above: 30, severity: warning }
+        """;
+
     private const string RetirementRules = """
         alerts:
           group_interval: 0s
@@ -417,15 +427,7 @@ public sealed class RuleEngineTests
     [Fact]
     public async Task A_retired_series_flapping_alert_is_kept_until_it_settles_and_one_whose_clear_a_silence_holds_back_until_the_catch_up()
     {
-        await using var h = await Harness.StartAsync("""
-            alerts:
-              group_interval: 0s
-              flap_window: 5m
-              flap_max_changes: 3
-              rules:
-                - { name: flappy, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
-                - { name: fan-hot, type: threshold, match: { metric: fan }, above: 30, severity: warning }
-            """);
+        await using var h = await Harness.StartAsync(FlapRules);
         var flapping = h.Series("rack-r01", "inlet");
         var silenced = h.Series("rack-r02", "fan");
         FlapFiveTimes(h, flapping);
@@ -455,14 +457,7 @@ public sealed class RuleEngineTests
     [Fact]
     public async Task A_row_that_returns_before_its_retired_alert_is_forgotten_keeps_the_alert_live()
     {
-        await using var h = await Harness.StartAsync("""
-            alerts:
-              group_interval: 0s
-              flap_window: 5m
-              flap_max_changes: 3
-              rules:
-                - { name: flappy, type: threshold, match: { metric: inlet }, above: 30, severity: warning }
-            """);
+        await using var h = await Harness.StartAsync(FlapRules);
         var first = h.Series("rack-r01", "inlet");
         FlapFiveTimes(h, first);
 
