@@ -39,15 +39,7 @@ public sealed class CorruptSalvageTests : IDisposable
             await outbox.AppendAsync(Enumerable.Range(i, Math.Min(100, count - i)).Select(n => Summary(t0 + (n * 1000L), n)).ToArray(), Ct);
         }
 
-        var all = new List<OutboxEntry>();
-        long after = 0;
-        while ((await outbox.ReadFromAsync(after, 1000, Ct)) is { Count: > 0 } page)
-        {
-            all.AddRange(page);
-            after = page[^1].Sequence;
-        }
-
-        return all;
+        return await ReadAllAsync(outbox);
     }
 
     /// <summary>The audit's damage: <c>dd if=/dev/urandom of=outbox.db bs=8192 seek=3 count=4 conv=notrunc</c> (fixed bytes here).</summary>
@@ -77,13 +69,7 @@ public sealed class CorruptSalvageTests : IDisposable
             new LiteDbOutboxOptions { Path = DbPath, Identity = UplinkBodiesTests.Gw }, loggerFactory.CreateLogger<LiteDbOutbox>(), time: _time, cancellationToken: Ct);
         Assert.NotNull(outbox.MovedAsidePath);
 
-        var held = new List<OutboxEntry>();
-        long after = 0;
-        while ((await outbox.ReadFromAsync(after, 1000, Ct)) is { Count: > 0 } page)
-        {
-            held.AddRange(page);
-            after = page[^1].Sequence;
-        }
+        var held = await ReadAllAsync(outbox);
 
         // Before: the new file held only the corrupt_file data_gap event; all 1207 entries were gone.
         var gap = held[^1];
