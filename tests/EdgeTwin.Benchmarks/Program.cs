@@ -9,4 +9,11 @@ if (args.Length > 0 && args[0] == "site-anomaly-rate")
     return;
 }
 
+// dotnet run -c Release --project tests/EdgeTwin.Benchmarks -- site-anomaly-faults [hours] [seed]  (not a BenchmarkDotNet run)
+if (args.Length > 0 && args[0] == "site-anomaly-faults")
+{
+    SiteAnomalyFaults.Run(args[1..]);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -13,7 +13,9 @@ namespace EdgeTwin.Agent.Twin;
 /// <summary>
 /// Runs one <see cref="StreamingAnomalyDetector"/> per numeric series (gauges, and counters on their rate; state series are
 /// skipped) and publishes one <see cref="EdgeEventKind.Anomaly"/> event per episode: when a series' score reaches its
-/// threshold, and not again until the score has stayed below half the threshold for <c>quiet_samples</c> samples.
+/// threshold, and not again until the score has stayed below half the threshold for <c>quiet_samples</c> samples. The
+/// threshold holds for series polled every <c>threshold_interval</c> (5 min) or slower and is raised for faster ones
+/// (<see cref="StreamingAnomalyDetector.EventThreshold"/>), so a healthy series raises about as few events a day at a 1 s poll as at 5 min.
 /// Detectors live in an array indexed by the interned <see cref="SeriesId"/>, at most <c>max_series</c> of them, created on
 /// a series' first sample and dropped when the series is retired; scoring a sample allocates nothing.
 /// <para>
@@ -373,14 +375,14 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             ["metric"] = state.Descriptor.Metric,
             ["value"] = WireNumber.Format(sample.Value),
             ["unit"] = state.Descriptor.Unit,
-            ["threshold"] = WireNumber.Format(state.Detector.Options.Threshold),
+            ["threshold"] = WireNumber.Format(state.Detector.EventThreshold),
             ["model"] = ModelName,
             ["model_version"] = ModelVersion,
 
             // The name of one release (consumer audit F7 made model_version the one name on every model's events).
             ["version"] = ModelVersion,
         };
-        var severity = AnomalyEpisode.Severity(score, state.Detector.Options.Threshold);
+        var severity = AnomalyEpisode.Severity(score, state.Detector.EventThreshold);
         await events.PublishAsync(
             new EdgeEvent(EdgeEventKind.Anomaly, key, sample.Timestamp, severity, $"anomaly on {key}: score {scoreText} (value {sample.Value.ToString("G6", CultureInfo.InvariantCulture)} {state.Descriptor.Unit})", attributes),
             cancellationToken).ConfigureAwait(false);
@@ -470,6 +472,6 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         public double LastScore { get; set; } = double.NaN;
 
         /// <summary>Advances the episode state; true when this sample opens a new episode.</summary>
-        public bool Step(double score, int quietSamplesToClose) => Episode.Step(score, Detector.Options.Threshold, quietSamplesToClose);
+        public bool Step(double score, int quietSamplesToClose) => Episode.Step(score, Detector.EventThreshold, quietSamplesToClose);
     }
 }

@@ -28,8 +28,8 @@ public static class DetectorStateCodec
     public static ReadOnlyMemory<byte> LayoutFingerprint => Codec.LayoutFingerprint;
 
     /// <summary>
-    /// A fingerprint of the options that shape what a detector learns (all of them but the alarm threshold, which only
-    /// the caller's episode logic reads): state learned under other options is not restored.
+    /// A fingerprint of the options that shape what a detector learns (all of them but the alarm threshold and its interval,
+    /// which only the caller's episode logic reads): state learned under other options is not restored.
     /// </summary>
     public static ulong OptionsFingerprint(AnomalyDetectorOptions options)
     {
@@ -37,7 +37,7 @@ public static class DetectorStateCodec
         var text = new StringBuilder();
         foreach (var p in typeof(AnomalyDetectorOptions).GetProperties(BindingFlags.Instance | BindingFlags.Public).OrderBy(p => p.Name, StringComparer.Ordinal))
         {
-            if (p.Name == nameof(AnomalyDetectorOptions.Threshold) || p.GetIndexParameters().Length > 0)
+            if (p.Name is nameof(AnomalyDetectorOptions.Threshold) or nameof(AnomalyDetectorOptions.ThresholdInterval) || p.GetIndexParameters().Length > 0)
             {
                 continue;
             }

@@ -68,6 +68,13 @@ public sealed class StreamingAnomalyDetector
     private readonly ResonanceDetector? _resonance;
     private readonly ResonanceDetector? _earlyResonance;
 
+    // The sampling interval, learned from the stamps (an average of the gaps, each clipped at four times the average so an
+    // outage nudges it instead of resetting it), and what it adds to the thresholds (EventThreshold).
+    private long _intervalLastTs = long.MinValue;
+    private double _intervalMs;
+    private int _intervalGaps;
+    private double _thresholdRaise;
+
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
     {
         _o = options ?? AnomalyDetectorOptions.Default;
@@ -113,6 +120,17 @@ public sealed class StreamingAnomalyDetector
     /// <summary>The resonance detector when <see cref="AnomalyDetectorOptions.Algorithm"/> uses it (diagnostics).</summary>
     public ResonanceDetector? Resonance => _resonance;
 
+    /// <summary>
+    /// The score at which the agent opens an anomaly episode for this series: <see cref="AnomalyDetectorOptions.Threshold"/>,
+    /// raised for a series sampled faster than <see cref="AnomalyDetectorOptions.ThresholdInterval"/> (<see cref="Anomaly.EventThreshold"/>).
+    /// The detector's own alarm suppression starts at the larger of this and <see cref="AnomalyDetectorOptions.AlarmScore"/> (raised
+    /// the same way), so a score below the event threshold never silences what follows it.
+    /// </summary>
+    public double EventThreshold => Anomaly.EventThreshold.Apply(_o.Threshold, _thresholdRaise);
+
+    /// <summary>The sampling interval learned from the series' stamps (zero before its second sample).</summary>
+    public TimeSpan SampleInterval => TimeSpan.FromMilliseconds(_intervalMs);
+
     /// <summary>Scores one sample. Non-finite values score 0 and are not learned.</summary>
     public double Update(long timestampUnixMs, double value)
     {
@@ -120,6 +138,8 @@ public sealed class StreamingAnomalyDetector
         {
             return 0.0;
         }
+
+        LearnInterval(timestampUnixMs);
 
         var x = value;
         if (_o.IsCounter)
@@ -394,12 +414,39 @@ public sealed class StreamingAnomalyDetector
             return score * _o.SuppressionFactor;
         }
 
-        if (score >= _o.AlarmScore)
+        // Suppression starts where an event would: from a score between the alarm score and a higher event threshold it
+        // silenced the rest of the episode, so the event never came (Regression_a_raised_threshold_…).
+        if (score >= _o.AlarmScore && score >= Anomaly.EventThreshold.Apply(Math.Max(_o.AlarmScore, _o.Threshold), _thresholdRaise))
         {
             _suppress = _o.SuppressionSamples;
         }
 
         return score;
+    }
+
+    private void LearnInterval(long timestampUnixMs)
+    {
+        var previous = _intervalLastTs;
+        if (timestampUnixMs <= previous)
+        {
+            return; // not a gap (a repeated or stepped-back stamp)
+        }
+
+        _intervalLastTs = timestampUnixMs;
+        if (previous == long.MinValue)
+        {
+            return;
+        }
+
+        double gap = timestampUnixMs - previous;
+        _intervalMs = _intervalGaps == 0 ? gap : _intervalMs + (0.05 * (Math.Min(gap, 4 * _intervalMs) - _intervalMs));
+        _intervalGaps = Math.Min(_intervalGaps + 1, int.MaxValue - 1);
+
+        // The resonance score is not a tail probability: its thresholds stay as configured.
+        if ((_intervalGaps <= 16 || (_intervalGaps & 15) == 0) && _o.Algorithm != AnomalyAlgorithm.Resonance)
+        {
+            _thresholdRaise = Anomaly.EventThreshold.Raise(_o.ThresholdInterval.TotalMilliseconds, _intervalMs);
+        }
     }
 
     private double Standardise(double v, ref double mean, ref double variance)

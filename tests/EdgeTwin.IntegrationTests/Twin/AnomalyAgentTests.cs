@@ -117,6 +117,8 @@ public sealed class AnomalyAgentTests
                       counter: maybe
                     "pdu-*/energy":
                       warm_up: 10
+                    "pdu-*/outlet_*":
+                      threshold_interval: soon
                   treshold: 2
                 """);
             var diagnostics = new ConfigDiagnostics();
@@ -124,14 +126,16 @@ public sealed class AnomalyAgentTests
             new TwinAnomalySectionValidator().Validate(new ConfigReader(root, diagnostics));
             var problems = diagnostics.Items.Select(d => $"{Path.GetFileName(d.File)}:{d.Line} {d.Path}: {d.Message}").ToList();
             Assert.Contains(problems, p => p.StartsWith("twin.yaml:6 ", StringComparison.Ordinal) && p.Contains("counter", StringComparison.Ordinal));
-            Assert.Contains(problems, p => p.StartsWith("twin.yaml:9 ", StringComparison.Ordinal) && p.Contains("treshold", StringComparison.Ordinal));
-            Assert.Equal(2, problems.Count);
+            Assert.Contains(problems, p => p.StartsWith("twin.yaml:10 ", StringComparison.Ordinal) && p.Contains("threshold_interval", StringComparison.Ordinal) && p.Contains("duration", StringComparison.Ordinal));
+            Assert.Contains(problems, p => p.StartsWith("twin.yaml:11 ", StringComparison.Ordinal) && p.Contains("treshold", StringComparison.Ordinal));
+            Assert.Equal(3, problems.Count);
 
             File.WriteAllText(path, """
                 anomaly:
                   threshold: 0.6
                   overrides:
                     "ups-*/battery_*": { threshold: 0.8 }
+                    "pdu-*/outlet_*": { threshold_interval: 5m }
                 """);
             diagnostics = new ConfigDiagnostics();
             root = (ConfigMapping)YamlTree.Parse(File.ReadAllText(path), path, diagnostics)!;
@@ -139,6 +143,8 @@ public sealed class AnomalyAgentTests
             Assert.Equal(0.6, config.Defaults.Threshold);
             Assert.Equal(0.8, config.OptionsFor(new Core.Samples.SeriesDescriptor("ups-1", "battery_temperature", "Cel")).Threshold);
             Assert.Equal(0.6, config.OptionsFor(new Core.Samples.SeriesDescriptor("pdu-1", "total_power", "kW")).Threshold);
+            Assert.Equal(TimeSpan.Zero, config.OptionsFor(new Core.Samples.SeriesDescriptor("pdu-1", "total_power", "kW")).ThresholdInterval);
+            Assert.Equal(TimeSpan.FromMinutes(5), config.OptionsFor(new Core.Samples.SeriesDescriptor("pdu-1", "outlet_power{1}", "W")).ThresholdInterval);
             Assert.True(config.OptionsFor(new Core.Samples.SeriesDescriptor("pdu-1", "energy", "kW.h", Core.Samples.MetricKind.Counter)).IsCounter);
         }
         finally
