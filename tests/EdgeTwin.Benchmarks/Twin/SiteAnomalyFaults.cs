@@ -55,8 +55,7 @@ internal static class SiteAnomalyFaults
             var site = new SimulatedSite(spec);
             var rules = new[] { AnomalyDetectorOptions.Default, raised, outlier, raised with { OutlierZ = outlier.OutlierZ } };
             var detectors = rules.Select(o => watched.Select(_ => new StreamingAnomalyDetector(o)).ToArray()).ToArray();
-            var open = new bool[rules.Length, watched.Length];
-            var quiet = new int[rules.Length, watched.Length];
+            var episodes = new AnomalyEpisodeCounter[rules.Length, watched.Length];
             var first = new int?[rules.Length, watched.Length];
             var peak = new double[rules.Length, watched.Length];
             for (var poll = 0; poll < healthyPolls + WatchPolls; poll++)
@@ -79,17 +78,7 @@ internal static class SiteAnomalyFaults
                     {
                         var d = detectors[k][s];
                         var score = d.Update(t0 + (poll * 10_000L), Math.Round(v.Value / w.Step) * w.Step);
-                        var opens = !open[k, s] && score >= d.EventThreshold;
-                        if (opens)
-                        {
-                            open[k, s] = true;
-                            quiet[k, s] = 0;
-                        }
-                        else if (open[k, s])
-                        {
-                            quiet[k, s] = score < d.EventThreshold / 2 ? quiet[k, s] + 1 : 0;
-                            open[k, s] = quiet[k, s] < 30;
-                        }
+                        var opens = episodes[k, s].Step(score, d.EventThreshold);
 
                         if (poll >= healthyPolls)
                         {
