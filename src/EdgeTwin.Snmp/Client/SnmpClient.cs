@@ -271,7 +271,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
     public async Task<IReadOnlyList<VarBind>> SetAsync(SnmpTarget target, IReadOnlyList<VarBind> varBinds, CancellationToken cancellationToken)
     {
         var response = await RequestAsync(target, id => SnmpPdu.Set(id, varBinds), cancellationToken).ConfigureAwait(false);
-        ThrowOnError(target, response, varBinds.Select(v => v.Oid).ToArray());
+        if (response.ErrorStatus != SnmpErrorStatus.NoError)
+        {
+            // The asked OIDs only name the failing varbind: gathered on the error path alone.
+            ThrowOnError(target, response, varBinds.Select(v => v.Oid).ToArray());
+        }
         return response.VarBinds;
     }
 
@@ -282,12 +286,13 @@ public sealed partial class SnmpClient : IAsyncDisposable
         var current = root;
         while (rows.Count < maxRows)
         {
-            var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, [current]), cancellationToken).ConfigureAwait(false);
+            Oid[] ask = [current];
+            var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.NoSuchName && target.Version == SnmpVersion.V1)
             {
                 break; // v1 end of MIB
             }
-            ThrowOnError(target, response, [current]);
+            ThrowOnError(target, response, ask);
             if (response.VarBinds.Count == 0)
             {
                 break;
