@@ -31,6 +31,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private readonly ConcurrentDictionary<(IPEndPoint, Oid), FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly Func<int, IReadOnlyList<VarBind>?> _namesOf;
     private int _nextId;
 
     /// <param name="timeProvider">Wall time for what the client remembers of an agent (how long a refused answer size is
@@ -41,6 +42,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _transport = SnmpUdpTransport.Bind(bind, _logger);
         _nextId = RandomNumberGenerator.GetInt32(1, int.MaxValue / 2);
+        _namesOf = NamesOf;
         _transport.Start(OnDatagram);
     }
 
@@ -530,7 +532,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     /// datagram is matched (the scoped PDU's request-id is readable only then); null for v1/v2c and engine discovery.</param>
     private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, V3Check? v3, CancellationToken cancellationToken)
     {
-        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version, request.RequestId, v3);
+        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version, request.RequestId, request.VarBinds, v3);
         if (!_pending.TryAdd(id, pending))
         {
             throw new InvalidOperationException($"request id {id} already in flight");
@@ -591,7 +593,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         SnmpMessage msg;
         try
         {
-            msg = SnmpMessageCodec.Decode(datagram.Span);
+            msg = SnmpMessageCodec.Decode(datagram.Span, _namesOf);
         }
         catch (SnmpProtocolException ex)
         {
@@ -667,7 +669,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return _transport.DisposeAsync();
     }
 
-    private sealed class Pending(IPEndPoint remote, SnmpVersion version, int requestId, V3Check? v3)
+    /// <summary>For the decoder: the varbinds asked by the request in flight under <paramref name="requestId"/>, whose OIDs
+    /// its answer reuses when it names the same ones (a datagram that turns out not to be the answer loses nothing).</summary>
+    private IReadOnlyList<VarBind>? NamesOf(int requestId) => _pending.TryGetValue(requestId, out var pending) ? pending.Asked : null;
+
+    private sealed class Pending(IPEndPoint remote, SnmpVersion version, int requestId, IReadOnlyList<VarBind> asked, V3Check? v3)
     {
         private int _rejected;
         private string? _lastRejection;
@@ -675,6 +681,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         public IPEndPoint Remote { get; } = remote;
         public SnmpVersion Version { get; } = version;
         public int RequestId { get; } = requestId;
+        public IReadOnlyList<VarBind> Asked { get; } = asked;
         public V3Check? V3 { get; } = v3;
         public TaskCompletionSource<Received> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
