@@ -83,7 +83,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private async Task<IReadOnlyList<VarBind>> GetFittingAsync(SnmpTarget target, PduType type, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
         var sizes = SizesOf(type);
-        var response = await RequestAsync(target, id => type == PduType.GetRequest ? SnmpPdu.Get(id, oids) : SnmpPdu.GetNext(id, oids), cancellationToken).ConfigureAwait(false);
+        var response = await RequestAsync(target, id => SnmpPdu.Asking(type, id, oids), cancellationToken).ConfigureAwait(false);
         if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
         {
             // Ask again in parts: the size that fit before, or halves.
@@ -196,7 +196,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             {
                 ask[i] = oids[pending[i]];
             }
-            var response = await RequestAsync(target, id => SnmpPdu.Get(id, ask), cancellationToken).ConfigureAwait(false);
+            var response = await RequestAsync(target, id => SnmpPdu.Asking(PduType.GetRequest, id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && pending.Count > 1)
             {
                 var size = TooBig(_getSizes, target.EndPoint, target, pending.Count, "GET varbinds");
@@ -247,7 +247,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         while (true)
         {
             var reps = maxRepetitions;
-            var response = await RequestAsync(target, id => SnmpPdu.GetBulk(id, nonRepeaters, reps, oids), cancellationToken).ConfigureAwait(false);
+            var response = await RequestAsync(target, id => SnmpPdu.Asking(PduType.GetBulkRequest, id, oids, nonRepeaters, reps), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && maxRepetitions > 1)
             {
                 maxRepetitions = TooBig(_bulkSizes, key, target, maxRepetitions, "GETBULK repetitions");

@@ -84,5 +84,30 @@ public sealed class SnmpPdu
         return varBinds;
     }
 
+    /// <summary>
+    /// A GET, GETNEXT or GETBULK whose varbinds read <paramref name="oids"/> as they are encoded instead of copying them
+    /// into a new array per request: for the client, which holds its caller's OIDs unchanged while the request lives.
+    /// </summary>
+    internal static SnmpPdu Asking(PduType type, int requestId, IReadOnlyList<Oid> oids, int nonRepeaters = 0, int maxRepetitions = 0) =>
+        new(type, requestId, new NullVarBinds(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+
     public static SnmpPdu Set(int requestId, IReadOnlyList<VarBind> varBinds) => new(PduType.SetRequest, requestId, varBinds);
+}
+
+/// <summary>The varbinds of a request for <paramref name="oids"/>: each OID with a Null value, read on demand.</summary>
+internal sealed class NullVarBinds(IReadOnlyList<Oid> oids) : IReadOnlyList<VarBind>
+{
+    public VarBind this[int index] => VarBind.Null(oids[index]);
+
+    public int Count => oids.Count;
+
+    public IEnumerator<VarBind> GetEnumerator()
+    {
+        for (var i = 0; i < oids.Count; i++)
+        {
+            yield return VarBind.Null(oids[i]);
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
