@@ -31,6 +31,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private readonly ConcurrentDictionary<(IPEndPoint, Oid), FittingSize> _bulkSizes = new();
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly Func<int, IReadOnlyList<VarBind>?> _namesOf;
     private int _nextId;
 
     /// <param name="timeProvider">Wall time for what the client remembers of an agent (how long a refused answer size is
@@ -41,6 +42,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _transport = SnmpUdpTransport.Bind(bind, _logger);
         _nextId = RandomNumberGenerator.GetInt32(1, int.MaxValue / 2);
+        _namesOf = NamesOf;
         _transport.Start(OnDatagram);
     }
 
@@ -81,7 +83,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private async Task<IReadOnlyList<VarBind>> GetFittingAsync(SnmpTarget target, PduType type, IReadOnlyList<Oid> oids, CancellationToken cancellationToken)
     {
         var sizes = SizesOf(type);
-        var response = await RequestAsync(target, id => type == PduType.GetRequest ? SnmpPdu.Get(id, oids) : SnmpPdu.GetNext(id, oids), cancellationToken).ConfigureAwait(false);
+        var response = await RequestAsync(target, id => SnmpPdu.Asking(type, id, oids), cancellationToken).ConfigureAwait(false);
         if (response.ErrorStatus == SnmpErrorStatus.TooBig && oids.Count > 1)
         {
             // Ask again in parts: the size that fit before, or halves.
@@ -194,7 +196,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             {
                 ask[i] = oids[pending[i]];
             }
-            var response = await RequestAsync(target, id => SnmpPdu.Get(id, ask), cancellationToken).ConfigureAwait(false);
+            var response = await RequestAsync(target, id => SnmpPdu.Asking(PduType.GetRequest, id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && pending.Count > 1)
             {
                 var size = TooBig(_getSizes, target.EndPoint, target, pending.Count, "GET varbinds");
@@ -245,7 +247,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         while (true)
         {
             var reps = maxRepetitions;
-            var response = await RequestAsync(target, id => SnmpPdu.GetBulk(id, nonRepeaters, reps, oids), cancellationToken).ConfigureAwait(false);
+            var response = await RequestAsync(target, id => SnmpPdu.Asking(PduType.GetBulkRequest, id, oids, nonRepeaters, reps), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.TooBig && maxRepetitions > 1)
             {
                 maxRepetitions = TooBig(_bulkSizes, key, target, maxRepetitions, "GETBULK repetitions");
@@ -271,7 +273,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
     public async Task<IReadOnlyList<VarBind>> SetAsync(SnmpTarget target, IReadOnlyList<VarBind> varBinds, CancellationToken cancellationToken)
     {
         var response = await RequestAsync(target, id => SnmpPdu.Set(id, varBinds), cancellationToken).ConfigureAwait(false);
-        ThrowOnError(target, response, varBinds.Select(v => v.Oid).ToArray());
+        if (response.ErrorStatus != SnmpErrorStatus.NoError)
+        {
+            // The asked OIDs only name the failing varbind: gathered on the error path alone.
+            ThrowOnError(target, response, varBinds.Select(v => v.Oid).ToArray());
+        }
         return response.VarBinds;
     }
 
@@ -282,12 +288,13 @@ public sealed partial class SnmpClient : IAsyncDisposable
         var current = root;
         while (rows.Count < maxRows)
         {
-            var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, [current]), cancellationToken).ConfigureAwait(false);
+            Oid[] ask = [current];
+            var response = await RequestAsync(target, id => SnmpPdu.GetNext(id, ask), cancellationToken).ConfigureAwait(false);
             if (response.ErrorStatus == SnmpErrorStatus.NoSuchName && target.Version == SnmpVersion.V1)
             {
                 break; // v1 end of MIB
             }
-            ThrowOnError(target, response, [current]);
+            ThrowOnError(target, response, ask);
             if (response.VarBinds.Count == 0)
             {
                 break;
@@ -525,7 +532,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
     /// datagram is matched (the scoped PDU's request-id is readable only then); null for v1/v2c and engine discovery.</param>
     private async Task<Received> ExchangeAsync(SnmpTarget target, int id, byte[] datagram, int retries, SnmpPdu request, V3Check? v3, CancellationToken cancellationToken)
     {
-        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version, request.RequestId, v3);
+        var pending = new Pending(SnmpUdpTransport.Normalize(target.EndPoint), target.Version, request.RequestId, request.VarBinds, v3);
         if (!_pending.TryAdd(id, pending))
         {
             throw new InvalidOperationException($"request id {id} already in flight");
@@ -586,7 +593,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         SnmpMessage msg;
         try
         {
-            msg = SnmpMessageCodec.Decode(datagram.Span);
+            msg = SnmpMessageCodec.Decode(datagram.Span, _namesOf);
         }
         catch (SnmpProtocolException ex)
         {
@@ -662,7 +669,11 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return _transport.DisposeAsync();
     }
 
-    private sealed class Pending(IPEndPoint remote, SnmpVersion version, int requestId, V3Check? v3)
+    /// <summary>For the decoder: the varbinds asked by the request in flight under <paramref name="requestId"/>, whose OIDs
+    /// its answer reuses when it names the same ones (a datagram that turns out not to be the answer loses nothing).</summary>
+    private IReadOnlyList<VarBind>? NamesOf(int requestId) => _pending.TryGetValue(requestId, out var pending) ? pending.Asked : null;
+
+    private sealed class Pending(IPEndPoint remote, SnmpVersion version, int requestId, IReadOnlyList<VarBind> asked, V3Check? v3)
     {
         private int _rejected;
         private string? _lastRejection;
@@ -670,6 +681,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         public IPEndPoint Remote { get; } = remote;
         public SnmpVersion Version { get; } = version;
         public int RequestId { get; } = requestId;
+        public IReadOnlyList<VarBind> Asked { get; } = asked;
         public V3Check? V3 { get; } = v3;
         public TaskCompletionSource<Received> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -101,7 +101,15 @@ public static class SnmpMessageCodec
     }
 
     /// <summary>Decodes a message; a v3 message with privacy comes back with <see cref="SnmpMessage.EncryptedPdu"/> set.</summary>
-    public static SnmpMessage Decode(ReadOnlySpan<byte> packet)
+    public static SnmpMessage Decode(ReadOnlySpan<byte> packet) => Decode(packet, null);
+
+    /// <summary>
+    /// Decodes a message as <see cref="Decode(ReadOnlySpan{byte})"/>, with the same result and checks. When
+    /// <paramref name="namesOf"/> gives the varbinds of the request with the PDU's request-id, a varbind named by the
+    /// OID at the same position there gets that <see cref="Oid"/> instead of a newly decoded copy (a GET's answer repeats
+    /// the OIDs asked; decoding them again was most of a poll's garbage). Not used for an encrypted scoped PDU.
+    /// </summary>
+    public static SnmpMessage Decode(ReadOnlySpan<byte> packet, Func<int, IReadOnlyList<VarBind>?>? namesOf)
     {
         var r = new BerReader(packet);
         var msg = r.ReadConstructed(0x30, "message SEQUENCE");
@@ -114,18 +122,18 @@ public static class SnmpMessageCodec
             case 1:
                 {
                     var community = msg.ReadOctetString("community").ToArray();
-                    var pdu = DecodePdu(ref msg);
+                    var pdu = DecodePdu(ref msg, namesOf);
                     msg.ExpectEnd("the PDU");
                     return new SnmpMessage { Version = (SnmpVersion)version, Community = community, Pdu = pdu };
                 }
             case 3:
-                return DecodeV3(ref msg);
+                return DecodeV3(ref msg, namesOf);
             default:
                 throw msg.Error($"unsupported SNMP version {version}", versionAt);
         }
     }
 
-    private static SnmpMessage DecodeV3(ref BerReader msg)
+    private static SnmpMessage DecodeV3(ref BerReader msg, Func<int, IReadOnlyList<VarBind>?>? namesOf)
     {
         var header = msg.ReadConstructed(0x30, "msgGlobalData");
         var msgId = header.ReadInt32("msgID");
@@ -185,7 +193,7 @@ public static class SnmpMessageCodec
         }
         else
         {
-            DecodeScopedPdu(ref msg, message);
+            DecodeScopedPdu(ref msg, message, namesOf);
         }
         msg.ExpectEnd("the scoped PDU");
         return message;
@@ -195,19 +203,19 @@ public static class SnmpMessageCodec
     public static void DecodeScopedPdu(ReadOnlySpan<byte> scoped, SnmpMessage message)
     {
         var r = new BerReader(scoped);
-        DecodeScopedPdu(ref r, message);
+        DecodeScopedPdu(ref r, message, null);
     }
 
-    private static void DecodeScopedPdu(ref BerReader r, SnmpMessage message)
+    private static void DecodeScopedPdu(ref BerReader r, SnmpMessage message, Func<int, IReadOnlyList<VarBind>?>? namesOf)
     {
         var s = r.ReadConstructed(0x30, "scopedPDU");
         message.ContextEngineId = s.ReadOctetString("contextEngineID").ToArray();
         message.ContextName = s.ReadOctetString("contextName").ToArray();
-        message.Pdu = DecodePdu(ref s);
+        message.Pdu = DecodePdu(ref s, namesOf);
         s.ExpectEnd("the scoped PDU");
     }
 
-    private static SnmpPdu DecodePdu(ref BerReader r)
+    private static SnmpPdu DecodePdu(ref BerReader r, Func<int, IReadOnlyList<VarBind>?>? namesOf)
     {
         var at = r.Position;
         var p = r.ReadAnyConstructed(out var tag);
@@ -230,7 +238,7 @@ public static class SnmpMessageCodec
             var specific = p.ReadInt32("specific-trap");
             var tsAt = p.Position;
             var ts = p.DecodeUnsigned32(p.ReadExpected(0x43, "time-stamp"), tsAt, "time-stamp");
-            var vbs = DecodeVarBinds(ref p);
+            var vbs = DecodeVarBinds(ref p, null);
             pdu = new SnmpPdu(type, 0, vbs) { TrapV1 = new TrapV1Fields(enterprise, new IPAddress(ip), generic, specific, ts) };
         }
         else
@@ -238,14 +246,14 @@ public static class SnmpMessageCodec
             var requestId = p.ReadInt32("request-id");
             var status = p.ReadInt32("error-status");
             var index = p.ReadInt32("error-index");
-            var vbs = DecodeVarBinds(ref p);
+            var vbs = DecodeVarBinds(ref p, namesOf?.Invoke(requestId));
             pdu = new SnmpPdu(type, requestId, vbs) { ErrorStatus = (SnmpErrorStatus)status, ErrorIndex = index };
         }
         p.ExpectEnd("the varbind list");
         return pdu;
     }
 
-    private static VarBind[] DecodeVarBinds(ref BerReader p)
+    private static VarBind[] DecodeVarBinds(ref BerReader p, IReadOnlyList<VarBind>? names)
     {
         var list = p.ReadConstructed(0x30, "variable-bindings");
         // Count first (cheap header walk) so the array is sized by what is present, never by a claimed length.
@@ -263,7 +271,7 @@ public static class SnmpMessageCodec
         for (var i = 0; i < count; i++)
         {
             var vb = list.ReadConstructed(0x30, "VarBind");
-            var oid = vb.ReadOid("VarBind name");
+            var oid = names is not null && i < names.Count ? vb.ReadOid("VarBind name", names[i].Oid) : vb.ReadOid("VarBind name");
             var value = vb.ReadValue();
             vb.ExpectEnd("VarBind");
             result[i] = new VarBind(oid, value);

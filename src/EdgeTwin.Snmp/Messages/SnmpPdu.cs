@@ -57,9 +57,57 @@ public sealed class SnmpPdu
         init => ErrorIndex = value;
     }
 
-    public static SnmpPdu Get(int requestId, IEnumerable<Oid> oids) => new(PduType.GetRequest, requestId, oids.Select(VarBind.Null).ToArray());
-    public static SnmpPdu GetNext(int requestId, IEnumerable<Oid> oids) => new(PduType.GetNextRequest, requestId, oids.Select(VarBind.Null).ToArray());
+    public static SnmpPdu Get(int requestId, IReadOnlyList<Oid> oids) => new(PduType.GetRequest, requestId, NullVarBinds(oids));
+    public static SnmpPdu GetNext(int requestId, IReadOnlyList<Oid> oids) => new(PduType.GetNextRequest, requestId, NullVarBinds(oids));
+    public static SnmpPdu GetBulk(int requestId, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids) =>
+        new(PduType.GetBulkRequest, requestId, NullVarBinds(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+
+    public static SnmpPdu Get(int requestId, IEnumerable<Oid> oids) => Get(requestId, AsList(oids));
+    public static SnmpPdu GetNext(int requestId, IEnumerable<Oid> oids) => GetNext(requestId, AsList(oids));
     public static SnmpPdu GetBulk(int requestId, int nonRepeaters, int maxRepetitions, IEnumerable<Oid> oids) =>
-        new(PduType.GetBulkRequest, requestId, oids.Select(VarBind.Null).ToArray()) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+        GetBulk(requestId, nonRepeaters, maxRepetitions, AsList(oids));
+
+    private static IReadOnlyList<Oid> AsList(IEnumerable<Oid> oids) => oids as IReadOnlyList<Oid> ?? [.. oids];
+
+    // Built on every request: a sized loop, not Select(...).ToArray() through an enumerator.
+    private static VarBind[] NullVarBinds(IReadOnlyList<Oid> oids)
+    {
+        if (oids.Count == 0)
+        {
+            return [];
+        }
+        var varBinds = new VarBind[oids.Count];
+        for (var i = 0; i < varBinds.Length; i++)
+        {
+            varBinds[i] = VarBind.Null(oids[i]);
+        }
+        return varBinds;
+    }
+
+    /// <summary>
+    /// A GET, GETNEXT or GETBULK whose varbinds read <paramref name="oids"/> as they are encoded instead of copying them
+    /// into a new array per request: for the client, which holds its caller's OIDs unchanged while the request lives.
+    /// </summary>
+    internal static SnmpPdu Asking(PduType type, int requestId, IReadOnlyList<Oid> oids, int nonRepeaters = 0, int maxRepetitions = 0) =>
+        new(type, requestId, new NullVarBinds(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+
     public static SnmpPdu Set(int requestId, IReadOnlyList<VarBind> varBinds) => new(PduType.SetRequest, requestId, varBinds);
+}
+
+/// <summary>The varbinds of a request for <paramref name="oids"/>: each OID with a Null value, read on demand.</summary>
+internal sealed class NullVarBinds(IReadOnlyList<Oid> oids) : IReadOnlyList<VarBind>
+{
+    public VarBind this[int index] => VarBind.Null(oids[index]);
+
+    public int Count => oids.Count;
+
+    public IEnumerator<VarBind> GetEnumerator()
+    {
+        for (var i = 0; i < oids.Count; i++)
+        {
+            yield return VarBind.Null(oids[i]);
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -77,13 +77,17 @@ public sealed partial class SnmpUdpTransport : IAsyncDisposable
     private async Task ReceiveLoopAsync(Action<ReadOnlyMemory<byte>, IPEndPoint> handler)
     {
         var buffer = new byte[MaxDatagram];
-        EndPoint any = _socket.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
+        // Received into one reusable SocketAddress and turned into an endpoint through a cache: the EndPoint overload
+        // allocated an IPEndPoint (and, on the dual-mode socket, a second one unmapping the address) per datagram.
+        var from = new SocketAddress(_socket.AddressFamily);
+        var senders = new Dictionary<SocketAddress, IPEndPoint>();
+        var family = _socket.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult r;
+            int received;
             try
             {
-                r = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, from, _stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -109,10 +113,10 @@ public sealed partial class SnmpUdpTransport : IAsyncDisposable
                 await Task.Delay(50).ConfigureAwait(false);
                 continue;
             }
-            var remote = Normalize((IPEndPoint)r.RemoteEndPoint);
+            var remote = Sender(senders, from, family);
             try
             {
-                handler(buffer.AsMemory(0, r.ReceivedBytes), remote);
+                handler(buffer.AsMemory(0, received), remote);
             }
             catch (Exception ex)
             {
@@ -120,6 +124,32 @@ public sealed partial class SnmpUdpTransport : IAsyncDisposable
                 LogHandlerFailed(_logger, ex, remote);
             }
         }
+    }
+
+    /// <summary>Most senders this socket keeps an endpoint for; past it the cache starts again (a flood of spoofed
+    /// sources costs allocations, not memory).</summary>
+    internal const int MaxCachedSenders = 4096;
+
+    /// <summary>
+    /// The (normalized) endpoint of the datagram's sender, the same instance for every datagram from it. Only the receive
+    /// loop calls this, so the cache needs no lock; the instances are never mutated, so handlers may keep them.
+    /// </summary>
+    private static IPEndPoint Sender(Dictionary<SocketAddress, IPEndPoint> senders, SocketAddress from, IPEndPoint family)
+    {
+        if (senders.TryGetValue(from, out var known))
+        {
+            return known;
+        }
+        if (senders.Count >= MaxCachedSenders)
+        {
+            senders.Clear();
+        }
+        // The key must be a copy: `from` is overwritten by the next receive.
+        var key = new SocketAddress(from.Family, from.Size);
+        from.Buffer.Span[..from.Size].CopyTo(key.Buffer.Span);
+        var endPoint = Normalize((IPEndPoint)family.Create(key));
+        senders.Add(key, endPoint);
+        return endPoint;
     }
 
     public async ValueTask SendAsync(ReadOnlyMemory<byte> datagram, IPEndPoint remote, CancellationToken cancellationToken)

@@ -55,13 +55,17 @@ internal static class SnmpBenchCommand
                 output.WriteLine($"agents={n} oids/agent={m} rounds={r} (first is warm-up) agents in {(child is null ? "this process" : "a child process")}");
                 var walls = new List<double>();
                 var cpus = new List<double>();
+                var allocs = new List<double>();
                 for (var round = 0; round < r; round++)
                 {
                     me.Refresh();
                     var cpu0 = me.TotalProcessorTime;
+                    // Process-wide: with the agents in the child process this is the poller's garbage alone.
+                    var alloc0 = GC.GetTotalAllocatedBytes(precise: true);
                     var sw = Stopwatch.StartNew();
                     var results = await Task.WhenAll(targets.Select(t => client.GetAsync(t, oidList, ct))).ConfigureAwait(false);
                     sw.Stop();
+                    var alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
                     me.Refresh();
                     var cpu = me.TotalProcessorTime - cpu0;
                     var varbinds = results.Sum(x => x.Count);
@@ -70,18 +74,21 @@ internal static class SnmpBenchCommand
                         throw new InvalidOperationException($"round {round}: got {varbinds} varbinds, expected {n * m}");
                     }
                     var cpuPerVb = cpu.TotalMicroseconds / varbinds;
+                    var allocPerRequest = (double)alloc / n;
                     output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"round {round}: wall {sw.Elapsed.TotalMilliseconds:F1} ms, cpu {cpu.TotalMilliseconds:F1} ms, {cpuPerVb:F2} µs cpu/varbind, {varbinds} varbinds"));
+                        $"round {round}: wall {sw.Elapsed.TotalMilliseconds:F1} ms, cpu {cpu.TotalMilliseconds:F1} ms, {cpuPerVb:F2} µs cpu/varbind, {varbinds} varbinds, {alloc} B allocated ({allocPerRequest:F0} B per GET)"));
                     if (round > 0)
                     {
                         walls.Add(sw.Elapsed.TotalMilliseconds);
                         cpus.Add(cpuPerVb);
+                        allocs.Add(allocPerRequest);
                     }
                 }
                 walls.Sort();
                 cpus.Sort();
+                allocs.Sort();
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"median: wall {walls[walls.Count / 2]:F1} ms per round, {cpus[cpus.Count / 2]:F2} µs cpu per varbind"));
+                    $"median: wall {walls[walls.Count / 2]:F1} ms per round, {cpus[cpus.Count / 2]:F2} µs cpu per varbind, {allocs[allocs.Count / 2]:F0} B allocated per GET{(child is null ? " (agents included)" : "")}"));
                 return 0;
             }
             finally
