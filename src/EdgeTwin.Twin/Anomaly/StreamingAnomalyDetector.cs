@@ -75,6 +75,9 @@ public sealed class StreamingAnomalyDetector
     private int _intervalGaps;
     private double _thresholdRaise;
 
+    // The smallest change between consecutive values seen (a quantised gauge's step), for the gross-outlier gate.
+    private double _step;
+
     public StreamingAnomalyDetector(AnomalyDetectorOptions? options = null)
     {
         _o = options ?? AnomalyDetectorOptions.Default;
@@ -254,6 +257,10 @@ public sealed class StreamingAnomalyDetector
         // however long the rate stood still before it. (A gauge's step size as a floor was tried and lost; README.)
         var resolutionFloor = _o.IsCounter ? Math.Max(floor, _rateResolution) : floor;
 
+        // The gross-outlier gate measures the same residuals against at least one quantisation step: a coarse gauge (0.1 A)
+        // that stood still for minutes has a near-zero scale, and its next one-step change is not a gross outlier.
+        var grossZ = _o.OutlierZ > 0 ? GrossZ(x, Math.Max(resolutionFloor, _step)) : 0.0;
+
         // 1. Residuals of level predictors at three time scales, each against its own mean absolute residual.
         var warm = Math.Max(_o.ScaleAlpha, 1.0 / _n);
         var z = Residual(x, ref _fastLevel, ref _fastScale, _o.FastAlpha, warm, resolutionFloor);
@@ -273,7 +280,13 @@ public sealed class StreamingAnomalyDetector
         _previousLevel = level;
 
         // 4. Flat line: a run of identical values where identical values are normally rare.
-        var flat = Math.Abs(x - _previousX) <= floor * 1e-3;
+        var change = Math.Abs(x - _previousX);
+        var flat = change <= floor * 1e-3;
+        if (!flat && (change < _step || _step == 0))
+        {
+            _step = change; // the smallest change seen: a quantised gauge's resolution
+        }
+
         _flatRun = flat ? _flatRun + 1 : 0;
         var flatScore = 0.0;
         if (_flatRun >= 5)
@@ -288,17 +301,21 @@ public sealed class StreamingAnomalyDetector
         if (_o.SplitLikelihood)
         {
             _lastContext = ((_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly)) / Math.Max(_o.TransitionWeight + _o.TimeOfDayWeight, Tiny);
-            _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
+            _gross = _o.OutlierZ > 0 && grossZ >= _o.OutlierZ ? residual : 0.0;
             return Math.Max(residual, _o.FlatLineWeight * flatScore);
         }
 
         var weights = _o.ResidualWeight + _o.TransitionWeight + _o.TimeOfDayWeight + _o.NoveltyWeight;
         var mixed = ((_o.ResidualWeight * residual) + (_o.TransitionWeight * transition) + (_o.TimeOfDayWeight * hourly) + (_o.NoveltyWeight * _noveltyRaw)) / weights;
         // A gross outlier (z far beyond the series' usual residuals) scores its residual directly, bypassing the averaging.
-        _gross = _o.OutlierZ > 0 && z >= _o.OutlierZ ? residual : 0.0;
+        _gross = _o.OutlierZ > 0 && grossZ >= _o.OutlierZ ? residual : 0.0;
 
         return Math.Max(mixed, _o.FlatLineWeight * flatScore);
     }
+
+    private double GrossZ(double x, double floor) => Math.Max(
+        Math.Abs(x - _fastLevel) / Math.Max(_fastScale, floor),
+        Math.Max(Math.Abs(x - _mediumLevel) / Math.Max(_mediumScale, floor), Math.Abs(x - _slowLevel) / Math.Max(_slowScale, floor)));
 
     private static double Residual(double x, ref double level, ref double scale, double alpha, double scaleAlpha, double floor)
     {

@@ -70,6 +70,41 @@ public sealed class StreamingAnomalyDetectorTests
         AssertAlarm(gated, 1500, 1);
     }
 
+    /// <summary>
+    /// With <c>outlier_z</c> set, an outlet current reported in 0.1 A steps, standing on one value for minutes at a 1 s poll,
+    /// raised an event at every one-step change (a live 1 s run: most of its events were outlet currents moving by 0.1 A):
+    /// the residual scale of a series that stood still is near zero, so one step was a gross outlier. The gate now measures
+    /// against at least the series' step; a jump of many steps still passes it at once.
+    /// </summary>
+    [Fact]
+    public void Regression_outlier_z_took_a_one_step_change_of_a_coarse_gauge_for_a_gross_outlier()
+    {
+        var rng = new Random(7);
+        var v = new double[6000];
+        var level = 9;
+        for (var i = 0; i < v.Length; i++)
+        {
+            // A random walk in whole steps that moves about once in 300 polls.
+            level += rng.Next(300) == 0 ? (rng.Next(2) == 0 ? -1 : 1) : 0;
+            level = Math.Clamp(level, 7, 11);
+            v[i] = level * 0.1;
+        }
+
+        for (var i = 5500; i < v.Length; i++)
+        {
+            v[i] += 2.2; // 0.5 kW more on the outlet: 22 steps
+        }
+
+        // The default detector's own alarms on such a series (the coarse-gauge limit in the README) are the baseline: the
+        // outlier gate may not add to them.
+        int OneStepAlarms(double[] scores) => Enumerable.Range(400, 5100).Count(i => scores[i] >= AnomalyDetectorOptions.Default.Threshold && Math.Abs(v[i] - v[i - 1]) is > 0 and < 0.15);
+        var gated = Run(v, step: 1000, options: AnomalyDetectorOptions.Default with { OutlierZ = 20 });
+        var plain = Run(v, step: 1000);
+        var steps = Enumerable.Range(400, 5100).Count(i => Math.Abs(v[i] - v[i - 1]) is > 0 and < 0.15);
+        Assert.True(OneStepAlarms(gated) <= OneStepAlarms(plain), $"{OneStepAlarms(gated)} of {steps} one-step changes alarmed with outlier_z 20, {OneStepAlarms(plain)} without");
+        AssertAlarm(gated, 5500, 0);
+    }
+
     [Fact]
     public void Level_shift_is_found_and_then_learned()
     {
