@@ -13,9 +13,9 @@ namespace EdgeTwin.Agent.Twin;
 /// <summary>
 /// Runs one <see cref="StreamingAnomalyDetector"/> per numeric series (gauges, and counters on their rate; state series are
 /// skipped) and publishes one <see cref="EdgeEventKind.Anomaly"/> event per episode: when a series' score reaches its
-/// threshold, and not again until the score has stayed below half the threshold for <c>quiet_samples</c> samples. The
-/// threshold holds for series polled every <c>threshold_interval</c> (5 min) or slower and is raised for faster ones
-/// (<see cref="StreamingAnomalyDetector.EventThreshold"/>), so a healthy series raises about as few events a day at a 1 s poll as at 5 min.
+/// threshold, and not again until the score has stayed below half the threshold for <c>quiet_samples</c> samples. With
+/// <c>threshold_interval</c> set (off by default) the threshold is raised for series polled faster than it
+/// (<see cref="StreamingAnomalyDetector.EventThreshold"/>), so that they raise about as few events a day as at that interval.
 /// Detectors live in an array indexed by the interned <see cref="SeriesId"/>, at most <c>max_series</c> of them, created on
 /// a series' first sample and dropped when the series is retired; scoring a sample allocates nothing.
 /// <para>

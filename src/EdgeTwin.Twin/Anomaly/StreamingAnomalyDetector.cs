@@ -444,15 +444,15 @@ public sealed class StreamingAnomalyDetector
     private void LearnInterval(long timestampUnixMs)
     {
         var previous = _intervalLastTs;
-        if (timestampUnixMs <= previous)
+        if (timestampUnixMs == previous)
         {
-            return; // not a gap (a repeated or stepped-back stamp)
+            return; // a repeated stamp is not a gap
         }
 
         _intervalLastTs = timestampUnixMs;
-        if (previous == long.MinValue)
+        if (previous == long.MinValue || timestampUnixMs < previous)
         {
-            return;
+            return; // the first stamp, or the clock stepped back: the next gap is measured from here
         }
 
         double gap = timestampUnixMs - previous;

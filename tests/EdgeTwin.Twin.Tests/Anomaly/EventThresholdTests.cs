@@ -47,10 +47,13 @@ public sealed class EventThresholdTests
         detector.Update(t += 3_600_000, 2);
         Assert.InRange(detector.SampleInterval.TotalSeconds, 10, 12);
 
-        // Stamps that do not advance are not gaps.
+        // Stamps that do not advance are not gaps; after a clock step back the next gap is measured from the new stamp.
         detector.Update(t, 2);
-        detector.Update(t - 5_000, 2);
+        detector.Update(t -= 3_600_000, 2);
         Assert.InRange(detector.SampleInterval.TotalSeconds, 10, 12);
+        var beforeStep = detector.SampleInterval;
+        detector.Update(t += 10_000, 2);
+        Assert.True(Math.Abs((detector.SampleInterval - beforeStep).TotalSeconds) < 0.2, $"{detector.SampleInterval} after a 10 s gap that followed a step back");
 
         // A poll interval changed for good (10 s → 1 s) is followed within a couple of hundred samples.
         for (var i = 0; i < 200; i++)
