@@ -115,6 +115,8 @@ public sealed class SimStackLights
     private readonly Action<string, SimLamp, bool> _drive;
     private readonly List<(string Station, SimLamp Lamp, bool Lit)> _pending = [];
     private readonly SimStationState[] _states;
+    private double _lastSeconds = double.NaN;
+    private double _longestStep;
 
     public SimStackLights(SimulatedSite site, IReadOnlyList<string> stations, Action<string, SimLamp, bool> drive, int seed = 1)
     {
@@ -134,6 +136,16 @@ public sealed class SimStackLights
     /// <summary>Edges driven so far on every tower, bounces included.</summary>
     public long Edges => _towers.Sum(t => t.Tower.Edges);
 
+    /// <summary>
+    /// The most line time that passed between two steps since the last <see cref="ResetLongestStep"/>. The towers show
+    /// only the state at each step: when the stepping process stalls and the line catches up at once, a state shorter
+    /// than this may never have been shown, and a reader of the lamps cannot be expected to have seen it.
+    /// </summary>
+    public double LongestStepSeconds => Volatile.Read(ref _longestStep);
+
+    /// <summary>Starts measuring <see cref="LongestStepSeconds"/> afresh from the next step.</summary>
+    public void ResetLongestStep() => Volatile.Write(ref _longestStep, 0);
+
     /// <summary>One step: the lamps to the line's state now.</summary>
     public void Update()
     {
@@ -148,6 +160,12 @@ public sealed class SimStackLights
             }
         }
 
+        if (!double.IsNaN(_lastSeconds) && seconds - _lastSeconds > Volatile.Read(ref _longestStep))
+        {
+            Volatile.Write(ref _longestStep, seconds - _lastSeconds);
+        }
+
+        _lastSeconds = seconds;
         _pending.Clear();
         for (var i = 0; i < _towers.Length; i++)
         {

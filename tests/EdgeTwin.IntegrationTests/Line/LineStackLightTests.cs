@@ -22,11 +22,59 @@ public sealed class LineStackLightTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>
+    /// The most line time that may pass between two lamp steps for the lamps to have shown every state the truth books:
+    /// a stall this long misplaces at most 1.5 s of a 60 s window (0.025 availability, half the tolerance).
+    /// </summary>
+    private const double LongestFaithfulStepSeconds = 1.5;
+
     [Fact]
     public async Task A_station_read_from_its_stack_light_on_gpio_has_the_availability_of_its_simulated_faults()
     {
-        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = 21 });
-        var line = SimLineSpec.Packaging(4, seed: 21, timeFactor: 0.5, machines: ["m1"]);
+        // The lamps show the state at each 20 ms step; when the test process stalls (a loaded CI machine) the line catches
+        // up at once and a breakdown can start and end unseen (once, 2026-12-03: 1 of 2 learned, availability 0.706 vs
+        // 0.448). Such a window says nothing about the agent, so it is measured again; the stall is printed.
+        Measurement m = await MeasureAsync(seed: 21);
+        for (var attempt = 2; m.LongestStepSeconds > LongestFaithfulStepSeconds && attempt <= 3; attempt++)
+        {
+            TestContext.Current.SendDiagnosticMessage(FormattableString.Invariant($"attempt {attempt - 1} void: the line moved {m.LongestStepSeconds:0.0} s between two lamp steps (the test process stalled), so the lamps did not show every state; measuring again ({m.Context})"));
+            m = await MeasureAsync(seed: 21);
+        }
+
+        var context = m.Context;
+        TestContext.Current.SendDiagnosticMessage(context);
+        Assert.True(m.LongestStepSeconds <= LongestFaithfulStepSeconds, $"the test process stalled in three windows in a row; {context}");
+
+        // The faults happened and cost availability; the lamps tell the twin how much.
+        Assert.True(m.Breakdowns >= 1, context);
+        Assert.True(m.TrueAvailability < 0.9, context);
+        Assert.True(Math.Abs(m.Availability - m.TrueAvailability) <= 0.05, context);
+        Assert.True(Math.Abs(m.Oee - m.TrueOee) <= 0.05, context);
+        // The twin learns a breakdown when it ends; none is open at this message (one may start before the truth is read).
+        Assert.InRange(m.LearnedBreakdowns, m.Breakdowns - 1, m.Breakdowns);
+        Assert.NotEqual("unknown", m.State);
+        // The lamps are GPIO sources the agent runs (their readings went through the pipeline); they blinked and bounced.
+        Assert.True(m.LampSamples > 20, $"{m.LampSamples} lamp samples; {context}");
+        Assert.True(m.LampEdges > 20, context);
+    }
+
+    private sealed record Measurement(
+        double Availability,
+        double TrueAvailability,
+        double Oee,
+        double TrueOee,
+        int LearnedBreakdowns,
+        int Breakdowns,
+        string State,
+        int LampSamples,
+        long LampEdges,
+        double LongestStepSeconds,
+        string Context);
+
+    private static async Task<Measurement> MeasureAsync(int seed)
+    {
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 1, Seed = seed });
+        var line = SimLineSpec.Packaging(4, seed: seed, timeFactor: 0.5, machines: ["m1"]);
         // The stack-light station (the bottleneck, so its waits are few) breaks down every ~12 s of running, repairs
         // at least 11 s (mean 15 s): a minute holds a few steady-red breakdowns besides any blinking-red jams.
         var lit = line.TrueBottleneck;
@@ -63,6 +111,7 @@ public sealed class LineStackLightTests
             if (first is null && batch.Length > 0)
             {
                 first = Truth();
+                lights.Lights.ResetLongestStep();
             }
 
             foreach (var sample in batch.Span)
@@ -90,6 +139,7 @@ public sealed class LineStackLightTests
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var physics = sim.RunAsync(stop.Token);
         var lamps = lights.RunAsync(stop.Token);
+        double longestStep;
         try
         {
             await agent.StartAsync(Ct);
@@ -105,6 +155,8 @@ public sealed class LineStackLightTests
                 await Task.Delay(200, Ct);
             }
 
+            // Read before stopping: the window ends at the message, and stopping the agent may stall the lamps.
+            longestStep = lights.Lights.LongestStepSeconds;
             await agent.StopAsync(Ct);
         }
         finally
@@ -121,20 +173,18 @@ public sealed class LineStackLightTests
         var f = first!.Stations[index];
         var breakdowns = t.Breakdowns - f.Breakdowns;
         var context = FormattableString.Invariant(
-            $"{lit} from its stack light: availability {Attr("availability." + lit):0.000} vs {truth.Availability(first, index):0.000}, oee {Attr("oee." + lit):0.000} vs {truth.Oee(first, index):0.000}, breakdowns learned {a["learned.breakdowns." + lit]} vs {breakdowns} simulated, breakdown s {t.In(SimStationState.Breakdown) - f.In(SimStationState.Breakdown):0.0}, jam s {t.In(SimStationState.Jam) - f.In(SimStationState.Jam):0.0}, over {truth.Seconds - first.Seconds:0} s, {lights.Lights.Edges} lamp edges");
-        TestContext.Current.SendDiagnosticMessage(context);
-
-        // The faults happened and cost availability; the lamps tell the twin how much.
-        Assert.True(breakdowns >= 1, context);
-        Assert.True(truth.Availability(first, index) < 0.9, context);
-        Assert.True(Math.Abs(Attr("availability." + lit) - truth.Availability(first, index)) <= 0.05, context);
-        Assert.True(Math.Abs(Attr("oee." + lit) - truth.Oee(first, index)) <= 0.05, context);
-        // The twin learns a breakdown when it ends; none is open at this message (one may start before the truth is read).
-        var learned = int.Parse(a["learned.breakdowns." + lit], CultureInfo.InvariantCulture);
-        Assert.InRange(learned, breakdowns - 1, breakdowns);
-        Assert.NotEqual("unknown", a["state." + lit]);
-        // The lamps are GPIO sources the agent runs (their readings went through the pipeline); they blinked and bounced.
-        Assert.True(lampSamples > 20, $"{lampSamples} lamp samples; {context}");
-        Assert.True(lights.Lights.Edges > 20, context);
+            $"{lit} from its stack light: availability {Attr("availability." + lit):0.000} vs {truth.Availability(first, index):0.000}, oee {Attr("oee." + lit):0.000} vs {truth.Oee(first, index):0.000}, breakdowns learned {a["learned.breakdowns." + lit]} vs {breakdowns} simulated, breakdown s {t.In(SimStationState.Breakdown) - f.In(SimStationState.Breakdown):0.0}, jam s {t.In(SimStationState.Jam) - f.In(SimStationState.Jam):0.0}, over {truth.Seconds - first.Seconds:0} s, {lights.Lights.Edges} lamp edges, longest lamp step {longestStep:0.00} s (seed {seed})");
+        return new Measurement(
+            Attr("availability." + lit),
+            truth.Availability(first, index),
+            Attr("oee." + lit),
+            truth.Oee(first, index),
+            int.Parse(a["learned.breakdowns." + lit], CultureInfo.InvariantCulture),
+            breakdowns,
+            a["state." + lit],
+            lampSamples,
+            lights.Lights.Edges,
+            longestStep,
+            context);
     }
 }

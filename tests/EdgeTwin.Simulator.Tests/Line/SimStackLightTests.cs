@@ -126,4 +126,31 @@ public sealed class SimStackLightTests
         Assert.NotNull(YamlTree.Parse(yaml, "line.yaml", d));
         Assert.True(d.IsEmpty, string.Join("; ", d.Sorted()));
     }
+
+    [Fact]
+    public void Stack_lights_report_the_longest_line_time_between_two_steps()
+    {
+        var site = new SimulatedSite(SiteGenerator.Generate(new SiteGenerationOptions { Racks = 1, CoolingUnits = 1, Machines = 0, LineStations = 2, Seed = 3 }));
+        var lights = new SimStackLights(site, ["S1"], (_, _, _) => { });
+        lights.Update();
+        Assert.Equal(0, lights.LongestStepSeconds);
+        for (var k = 0; k < 10; k++)
+        {
+            site.Step(TimeSpan.FromMilliseconds(100));
+            lights.Update();
+        }
+
+        Assert.Equal(0.1, lights.LongestStepSeconds, 6);
+        // A stall: the line catches up 20 s at once, so the lamps showed none of what happened in between.
+        site.Step(TimeSpan.FromSeconds(20));
+        lights.Update();
+        site.Step(TimeSpan.FromMilliseconds(100));
+        lights.Update();
+        Assert.Equal(20, lights.LongestStepSeconds, 6);
+
+        lights.ResetLongestStep();
+        site.Step(TimeSpan.FromMilliseconds(300));
+        lights.Update();
+        Assert.Equal(0.3, lights.LongestStepSeconds, 6);
+    }
 }
