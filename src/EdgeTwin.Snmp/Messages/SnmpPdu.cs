@@ -57,10 +57,10 @@ public sealed class SnmpPdu
         init => ErrorIndex = value;
     }
 
-    public static SnmpPdu Get(int requestId, IReadOnlyList<Oid> oids) => new(PduType.GetRequest, requestId, NullVarBinds(oids));
-    public static SnmpPdu GetNext(int requestId, IReadOnlyList<Oid> oids) => new(PduType.GetNextRequest, requestId, NullVarBinds(oids));
+    public static SnmpPdu Get(int requestId, IReadOnlyList<Oid> oids) => new(PduType.GetRequest, requestId, CopyAsNullVarBinds(oids));
+    public static SnmpPdu GetNext(int requestId, IReadOnlyList<Oid> oids) => new(PduType.GetNextRequest, requestId, CopyAsNullVarBinds(oids));
     public static SnmpPdu GetBulk(int requestId, int nonRepeaters, int maxRepetitions, IReadOnlyList<Oid> oids) =>
-        new(PduType.GetBulkRequest, requestId, NullVarBinds(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+        new(PduType.GetBulkRequest, requestId, CopyAsNullVarBinds(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
 
     public static SnmpPdu Get(int requestId, IEnumerable<Oid> oids) => Get(requestId, AsList(oids));
     public static SnmpPdu GetNext(int requestId, IEnumerable<Oid> oids) => GetNext(requestId, AsList(oids));
@@ -70,7 +70,7 @@ public sealed class SnmpPdu
     private static IReadOnlyList<Oid> AsList(IEnumerable<Oid> oids) => oids as IReadOnlyList<Oid> ?? [.. oids];
 
     // Built on every request: a sized loop, not Select(...).ToArray() through an enumerator.
-    private static VarBind[] NullVarBinds(IReadOnlyList<Oid> oids)
+    private static VarBind[] CopyAsNullVarBinds(IReadOnlyList<Oid> oids)
     {
         if (oids.Count == 0)
         {
@@ -89,13 +89,13 @@ public sealed class SnmpPdu
     /// into a new array per request: for the client, which holds its caller's OIDs unchanged while the request lives.
     /// </summary>
     internal static SnmpPdu Asking(PduType type, int requestId, IReadOnlyList<Oid> oids, int nonRepeaters = 0, int maxRepetitions = 0) =>
-        new(type, requestId, new NullVarBinds(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
+        new(type, requestId, new NullVarBindsView(oids)) { NonRepeaters = nonRepeaters, MaxRepetitions = maxRepetitions };
 
     public static SnmpPdu Set(int requestId, IReadOnlyList<VarBind> varBinds) => new(PduType.SetRequest, requestId, varBinds);
 }
 
 /// <summary>The varbinds of a request for <paramref name="oids"/>: each OID with a Null value, read on demand.</summary>
-internal sealed class NullVarBinds(IReadOnlyList<Oid> oids) : IReadOnlyList<VarBind>
+internal sealed class NullVarBindsView(IReadOnlyList<Oid> oids) : IReadOnlyList<VarBind>
 {
     public VarBind this[int index] => VarBind.Null(oids[index]);
 
