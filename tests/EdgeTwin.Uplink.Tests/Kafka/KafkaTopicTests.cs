@@ -50,6 +50,58 @@ public sealed class KafkaTopicTests
         Assert.All(received, r => Assert.Equal(r.Key, r.Device));
     }
 
+    [Fact]
+    public async Task A_replayed_record_is_stamped_with_the_time_it_describes_and_carries_only_the_two_documented_headers()
+    {
+        // The record timestamp (CreateTime) is the envelope's `time`, not the send time: a day of backlog replayed now
+        // lands in its own event-time windows of a Kafka Streams or Flink consumer (Uplink README, Kafka bullet).
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([Record("pdu-a01-a", 0)], TestContext.Current.CancellationToken);
+        var uplink = new KafkaUplink(new KafkaUplinkOptions
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            Site = "site1",
+            Gateway = "gw1",
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
+        }, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 1, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+
+        var message = await Task.Run(() =>
+        {
+            using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+            {
+                BootstrapServers = cluster.BootstrapServers,
+                GroupId = $"centre-{Guid.NewGuid():N}",
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+            }).Build();
+            consumer.Subscribe("edgetwin.site1.summary");
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(500))?.Message is { } m)
+                {
+                    consumer.Close();
+                    return m;
+                }
+            }
+
+            return null;
+        }, TestContext.Current.CancellationToken);
+
+        Assert.NotNull(message);
+        using var doc = JsonDocument.Parse(message.Value);
+        Assert.Equal("2026-11-18T11:06:40.000Z", doc.RootElement.GetProperty("time").GetString());
+        Assert.True(doc.RootElement.GetProperty("historical").GetBoolean());
+        Assert.Equal(TimestampType.CreateTime, message.Timestamp.Type);
+        Assert.Equal(1_795_000_000_000, message.Timestamp.UnixTimestampMs);
+        Assert.Equal(["edgetwin-seq=1", "edgetwin-historical=1"], message.Headers.Select(h => $"{h.Key}={System.Text.Encoding.ASCII.GetString(h.GetValueBytes())}"));
+    }
+
     private static List<(string Key, string Topic, string Device)> Consume(string bootstrap, string[] topics, int expected)
     {
         using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
