@@ -51,7 +51,7 @@ public sealed class WireNumberTests
 
     /// <summary>
     /// What the Outbox README promises a consumer of attribute numbers beyond plain decimals (it said "decimal strings"
-    /// only): G12 switches to exponent form below 1e-5 and from 1e12 on, keeps binary noise around zero as such, and
+    /// only): G12 switches to exponent form below 0.0001 and from 1e12 on, keeps binary noise around zero as such, and
     /// spells non-finite values out. A parser that takes only plain decimals (C# decimal.Parse's default) fails on them.
     /// </summary>
     [Theory]
