@@ -25,7 +25,7 @@ internal sealed class KafkaTransport : IUplinkTransport
     {
         _options = options;
         _identity = options.Identity;
-        _topics = new TopicTemplate(options.TopicTemplate, _identity);
+        _topics = new TopicTemplate(options.TopicTemplate, _identity, kafkaNames: true);
         _time = time ?? TimeProvider.System;
         _logger = logger;
     }

@@ -15,8 +15,13 @@ public sealed class TopicTemplate
     private readonly bool _perDevice;
     private readonly Dictionary<string, string> _byKind = new(StringComparer.Ordinal);
     private readonly char _deviceReplacement;
+    private readonly bool _kafkaNames;
 
-    public TopicTemplate(string template, UplinkIdentity identity, char deviceReplacement = '_')
+    /// <param name="kafkaNames">Kafka topic names: a device id keeps only <c>[A-Za-z0-9._-]</c>, the rest becomes
+    /// <paramref name="deviceReplacement"/> (a real cluster refuses other names, and the uplink passed such entries over
+    /// as refused for good: a multivariate group <c>group:mv</c>, a trap from <c>fe80::1</c>). MQTT: only the topic
+    /// separators and wildcards are replaced.</param>
+    public TopicTemplate(string template, UplinkIdentity identity, char deviceReplacement = '_', bool kafkaNames = false)
     {
         var errors = Validate(template, "template").ToList();
         if (errors.Count > 0)
@@ -28,6 +33,7 @@ public sealed class TopicTemplate
         _identity = identity;
         _perDevice = template.Contains("{device}", StringComparison.Ordinal);
         _deviceReplacement = deviceReplacement;
+        _kafkaNames = kafkaNames;
     }
 
     public string Format(OutboxKind kind, string device) => Format(UplinkIdentity.KindName(kind), device);
@@ -59,9 +65,16 @@ public sealed class TopicTemplate
         .Replace("{device}", device)
         .ToString();
 
+    private static readonly System.Buffers.SearchValues<char> MqttForbidden = System.Buffers.SearchValues.Create("/+#\0");
+    private static readonly System.Buffers.SearchValues<char> KafkaAllowed =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+    private bool Forbidden(char c) => _kafkaNames ? !KafkaAllowed.Contains(c) : MqttForbidden.Contains(c);
+
     private string Clean(string device)
     {
-        if (device.AsSpan().IndexOfAny("/+#\0") < 0 && device.Length > 0)
+        var bad = _kafkaNames ? device.AsSpan().IndexOfAnyExcept(KafkaAllowed) : device.AsSpan().IndexOfAny(MqttForbidden);
+        if (bad < 0 && device.Length > 0)
         {
             return device;
         }
@@ -69,7 +82,7 @@ public sealed class TopicTemplate
         var chars = device.ToCharArray();
         for (var i = 0; i < chars.Length; i++)
         {
-            if (chars[i] is '/' or '+' or '#' or '\0')
+            if (Forbidden(chars[i]))
             {
                 chars[i] = _deviceReplacement;
             }

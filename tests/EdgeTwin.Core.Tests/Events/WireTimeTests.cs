@@ -48,4 +48,23 @@ public sealed class WireNumberTests
     {
         Assert.Equal(expected, WireNumber.Format(value));
     }
+
+    /// <summary>
+    /// What the Outbox README promises a consumer of attribute numbers beyond plain decimals (it said "decimal strings"
+    /// only): G12 switches to exponent form below 0.0001 and from 1e12 on, keeps binary noise around zero as such, and
+    /// spells non-finite values out. A parser that takes only plain decimals (C# decimal.Parse's default) fails on them.
+    /// </summary>
+    [Theory]
+    [InlineData(0.0000123, "1.23E-05")]
+    [InlineData(3.552713678800501e-15, "3.5527136788E-15")]
+    [InlineData(1234567890123.0, "1.23456789012E+12")]
+    [InlineData(100000000000.0, "100000000000")]
+    [InlineData(0.0001, "0.0001")]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    [InlineData(double.NegativeInfinity, "-Infinity")]
+    public void Attribute_numbers_outside_plain_decimal_range_are_written_as_the_readme_says(double value, string expected)
+    {
+        Assert.Equal(expected, WireNumber.Format(value));
+    }
 }

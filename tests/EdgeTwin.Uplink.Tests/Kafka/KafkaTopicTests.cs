@@ -1,0 +1,132 @@
+using System.Text.Json;
+using Confluent.Kafka;
+using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Tests.Support;
+using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
+
+namespace EdgeTwin.Uplink.Tests.Kafka;
+
+/// <summary>Topic names a <c>{device}</c> template gives for the device ids the agent really writes.</summary>
+public sealed class KafkaTopicTests
+{
+    [Fact]
+    public async Task Regression_a_device_id_with_characters_kafka_forbids_gave_an_illegal_topic_name_that_a_cluster_refuses()
+    {
+        // Device ids the agent writes that hold characters Kafka topic names may not: a multivariate anomaly group
+        // (group:<name>, Outbox README), an SNMP trap from an unconfigured IPv6 sender, a device id with a space.
+        string[] devices = ["group:mv-machine", "fe80::1", "rack a01", "pdu-a01-a"];
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. devices.Select((d, i) => Record(d, i, OutboxKind.Event))], TestContext.Current.CancellationToken);
+
+        var uplink = new KafkaUplink(new KafkaUplinkOptions
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            Site = "site1",
+            Gateway = "gw1",
+            TopicTemplate = "edgetwin.{site}.{kind}.{device}",
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+        }, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), devices.Length, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
+        {
+            // The mock cluster takes any name; a real one refuses 'fe80::1' (INVALID_TOPIC_EXCEPTION), and the uplink
+            // passed such entries over as refused for good. So the names themselves are the check.
+            var names = admin.GetMetadata(TimeSpan.FromSeconds(30)).Topics.Select(t => t.Topic).Where(t => t.StartsWith("edgetwin.", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
+            Assert.Equal(["edgetwin.site1.event.fe80__1", "edgetwin.site1.event.group_mv-machine", "edgetwin.site1.event.pdu-a01-a", "edgetwin.site1.event.rack_a01", "edgetwin.site1.status.gw1"], names);
+        }
+
+        string[] topics = ["edgetwin.site1.event.group_mv-machine", "edgetwin.site1.event.fe80__1", "edgetwin.site1.event.rack_a01", "edgetwin.site1.event.pdu-a01-a"];
+        var received = await Task.Run(() => Consume(cluster.BootstrapServers, topics, devices.Length), TestContext.Current.CancellationToken);
+        // Every entry arrived (none refused and passed over), on its device's topic, keyed by the device id unchanged.
+        Assert.Equal(devices.Zip(topics).OrderBy(p => p.First, StringComparer.Ordinal), received.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => (p.Key, p.Topic)));
+        Assert.All(received, r => Assert.Equal(r.Key, r.Device));
+    }
+
+    [Fact]
+    public async Task A_replayed_record_is_stamped_with_the_time_it_describes_and_carries_only_the_two_documented_headers()
+    {
+        // The record timestamp (CreateTime) is the envelope's `time`, not the send time: a day of backlog replayed now
+        // lands in its own event-time windows of a Kafka Streams or Flink consumer (Uplink README, Kafka bullet).
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([Record("pdu-a01-a", 0)], TestContext.Current.CancellationToken);
+        var uplink = new KafkaUplink(new KafkaUplinkOptions
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            Site = "site1",
+            Gateway = "gw1",
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
+        }, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 1, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+
+        var message = await Task.Run(() =>
+        {
+            using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+            {
+                BootstrapServers = cluster.BootstrapServers,
+                GroupId = $"centre-{Guid.NewGuid():N}",
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+            }).Build();
+            consumer.Subscribe("edgetwin.site1.summary");
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(500))?.Message is { } m)
+                {
+                    consumer.Close();
+                    return m;
+                }
+            }
+
+            return null;
+        }, TestContext.Current.CancellationToken);
+
+        Assert.NotNull(message);
+        using var doc = JsonDocument.Parse(message.Value);
+        Assert.Equal("2026-11-18T11:06:40.000Z", doc.RootElement.GetProperty("time").GetString());
+        Assert.True(doc.RootElement.GetProperty("historical").GetBoolean());
+        Assert.Equal(TimestampType.CreateTime, message.Timestamp.Type);
+        Assert.Equal(1_795_000_000_000, message.Timestamp.UnixTimestampMs);
+        Assert.Equal(["edgetwin-seq=1", "edgetwin-historical=1"], message.Headers.Select(h => $"{h.Key}={System.Text.Encoding.ASCII.GetString(h.GetValueBytes())}"));
+    }
+
+    private static List<(string Key, string Topic, string Device)> Consume(string bootstrap, string[] topics, int expected)
+    {
+        using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = $"centre-{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).Build();
+        consumer.Subscribe(topics);
+        var result = new List<(string, string, string)>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (result.Count < expected && DateTime.UtcNow < deadline)
+        {
+            var cr = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (cr?.Message is null)
+            {
+                continue;
+            }
+
+            using var doc = JsonDocument.Parse(cr.Message.Value);
+            result.Add((cr.Message.Key, cr.Topic, doc.RootElement.GetProperty("device").GetString()!));
+        }
+
+        consumer.Close();
+        return result;
+    }
+}
