@@ -58,7 +58,7 @@ public sealed record AlertSnapshot(
 
 /// <summary>
 /// One message to the sinks: every alert of one group that changed since the group's last message (a zone's forty racks
-/// give one message, not forty). <see cref="Delivered"/> is called once every sink that got it has delivered or given up.
+/// give one message, not forty). <see cref="Delivered"/> is called once every sink that got it has delivered it or had it refused for good (a sink whose peer is down holds it).
 /// </summary>
 public sealed class AlertNotification(string group, IReadOnlyList<AlertSnapshot> alerts, DateTimeOffset time)
 {
