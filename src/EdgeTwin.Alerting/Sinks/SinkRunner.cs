@@ -116,10 +116,12 @@ public sealed partial class SinkRunner : IAsyncDisposable
             try
             {
                 await _sink.DeliverAsync(notification, alerts, timeout.Token).ConfigureAwait(false);
+
+                // The recovery is logged before the delivery is counted, so whoever sees the count sees the line.
+                PeerAnswered();
                 Interlocked.Increment(ref _delivered);
                 var latency = notification.CauseTimestamp == 0 ? -1 : Stopwatch.GetElapsedTime(notification.CauseTimestamp).TotalMilliseconds;
                 _metrics?.Delivered(_sink.Name, latency);
-                PeerAnswered();
                 return true;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
