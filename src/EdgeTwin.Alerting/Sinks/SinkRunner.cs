@@ -33,7 +33,8 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private long _failed;
     private long _dropped;
 
-    // The peer's outage, touched only by the run task.
+    // The peer's outage, touched only by the run task; _outage is what alerts list shows of it.
+    private SinkOutage? _outage;
     private bool _down;
     private long _downSince;
     private int _downAttempts;
@@ -69,6 +70,9 @@ public sealed partial class SinkRunner : IAsyncDisposable
     public long Dropped => Interlocked.Read(ref _dropped);
 
     public int QueueDepth => _queue.Reader.Count;
+
+    /// <summary>Since when the peer is down (its fast retries ran out) and the last failure; null while it answers.</summary>
+    public SinkOutage? Outage => Volatile.Read(ref _outage);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -143,6 +147,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 if (_down)
                 {
                     _downAttempts++;
+                    Volatile.Write(ref _outage, _outage! with { Attempts = _downAttempts, Reason = why });
                     LogStillDown(_sink.Name, _downAttempts, why, delay.TotalMilliseconds);
                 }
                 else if (attempt >= _config.Retries)
@@ -152,6 +157,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                     _down = true;
                     _downSince = Stopwatch.GetTimestamp();
                     _downAttempts = attempt + 1;
+                    Volatile.Write(ref _outage, new SinkOutage(_time.GetUtcNow(), _downAttempts, why));
                     LogDown(_sink.Name, attempt + 1, why, notification.Group, _queue.Reader.Count + 1);
                 }
                 else
@@ -186,6 +192,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
         if (_down)
         {
             _down = false;
+            Volatile.Write(ref _outage, null);
             LogBack(_sink.Name, Stopwatch.GetElapsedTime(_downSince).TotalSeconds, _downAttempts, _queue.Reader.Count);
         }
     }
@@ -255,3 +262,6 @@ public sealed partial class SinkRunner : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: stop cut short with {Left} messages queued")]
     private partial void LogStopCut(string sink, int left);
 }
+
+/// <summary>A sink's peer is down: since when (wall clock), failed attempts so far and the last reason.</summary>
+public sealed record SinkOutage(DateTimeOffset Since, int Attempts, string Reason);
