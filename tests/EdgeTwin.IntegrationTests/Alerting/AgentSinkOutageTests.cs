@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Alerting.Control;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.IntegrationTests.Simulator;
+using Microsoft.Extensions.DependencyInjection;
 using EdgeTwin.Agent.StoreAndForward;
 
 namespace EdgeTwin.IntegrationTests.Alerting;
@@ -59,6 +62,15 @@ public sealed class AgentSinkOutageTests
 
             // Retried past the runner's retries (2 attempts): before, the message was given up here, for good.
             await AlertingAgentSetup.Until(() => hook.Hits.Count >= 4, "the webhook tried past its retries", 60);
+
+            // The control socket (edgetwin alerts list) tells both sinks are down.
+            var socket = agent.Services.GetRequiredService<AlertingHostedService>().ControlSocket!;
+            using (var list = await AlertControlClient.SendAsync(socket, """{"op":"list"}""", TimeSpan.FromSeconds(10), Ct))
+            {
+                var sinks = list.RootElement.GetProperty("sinks").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
+                Assert.Contains("answered 503", sinks["hook"].GetProperty("down_reason").GetString(), StringComparison.Ordinal);
+                Assert.True(sinks["local"].TryGetProperty("down_since", out _), sinks["local"].GetRawText());
+            }
 
             Volatile.Write(ref hookUp, true);
             await local.RestartAsync();
