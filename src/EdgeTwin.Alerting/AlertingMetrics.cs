@@ -38,7 +38,7 @@ public sealed class AlertingMetrics
         _notifications = meter.CreateCounter<long>("edgetwin.alerts.notifications", description: "Grouped messages handed to the sinks.");
         _notificationSize = meter.CreateHistogram<long>("edgetwin.alerts.notification.size", description: "Alerts per grouped message.");
         _delivered = meter.CreateCounter<long>("edgetwin.alerts.sink.delivered", description: "Messages a sink delivered.");
-        _failed = meter.CreateCounter<long>("edgetwin.alerts.sink.failed", description: "Messages a sink gave up on after its retries.");
+        _failed = meter.CreateCounter<long>("edgetwin.alerts.sink.failed", description: "Messages a peer refused for good, or whose fast retries ran out (the peer is down; the message is held and retried).");
         _dropped = meter.CreateCounter<long>("edgetwin.alerts.sink.dropped", description: "Messages dropped because a sink's queue was full.");
         _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
         _commitMs = meter.CreateHistogram<double>("edgetwin.alerts.store.commit.duration", unit: "ms", description: "One group commit: the journal write that makes every change queued since the last one durable.");

@@ -44,7 +44,10 @@ internal sealed class AlertsListCommand : ICliSubcommand
 
             foreach (var s in root.GetProperty("sinks").EnumerateArray())
             {
-                await o.WriteLineAsync($"sink     {AlertsCli.Str(s, "name")}: delivered {AlertsCli.Str(s, "delivered")}, failed {AlertsCli.Str(s, "failed")}, dropped {AlertsCli.Str(s, "dropped")}, queued {AlertsCli.Str(s, "queued")}").ConfigureAwait(false);
+                var down = s.TryGetProperty("down_since", out var since)
+                    ? $"DOWN since {AlertsCli.Short(since.GetString() ?? "")} ({AlertsCli.Str(s, "down_attempts")} attempts, last: {AlertsCli.Str(s, "down_reason")}), holding its messages; "
+                    : "";
+                await o.WriteLineAsync($"sink     {AlertsCli.Str(s, "name")}: {down}delivered {AlertsCli.Str(s, "delivered")}, failed {AlertsCli.Str(s, "failed")}, dropped {AlertsCli.Str(s, "dropped")}, queued {AlertsCli.Str(s, "queued")}").ConfigureAwait(false);
             }
 
             if (root.TryGetProperty("outputs", out var outputs))

@@ -581,6 +581,14 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             w.WriteNumber("failed", s.Failed);
             w.WriteNumber("dropped", s.Dropped);
             w.WriteNumber("queued", s.QueueDepth);
+
+            // A dead webhook or broker shows here, not only once in the journal hours ago.
+            if (s.Outage is { } down)
+            {
+                w.WriteString("down_since", down.Since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                w.WriteNumber("down_attempts", down.Attempts);
+                w.WriteString("down_reason", down.Reason);
+            }
             w.WriteEndObject();
         }
 

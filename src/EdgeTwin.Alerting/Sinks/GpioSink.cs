@@ -8,7 +8,8 @@ namespace EdgeTwin.Alerting.Sinks;
 /// <summary>
 /// Relay, buzzer and LED outputs that show the current alert state: each output takes the pattern (off, on, blink,
 /// blink_fast) its config gives the most severe alert that is firing and targets this sink. Outputs with
-/// <c>silence_on_ack</c> ignore acknowledged alerts (the buzzer stops, the lamp stays). On shutdown every output is set to
+/// <c>silence_on_ack</c> ignore acknowledged alerts (the buzzer stops, the lamp stays). A flapping alert counts as firing
+/// until its flapping guard releases it (steady, not one chirp per flap). On shutdown every output is set to
 /// its failsafe level (e.g. a normally-energised relay drops, so a dead gateway raises the alarm panel).
 /// </summary>
 public sealed class GpioSink : IAlertSink
@@ -84,11 +85,19 @@ public sealed class GpioSink : IAlertSink
         {
             foreach (var a in alerts)
             {
-                if (a.Status == AlertStatus.Resolved || a.State != AlertState.Firing)
+                if (a.Status == AlertStatus.Flapping)
+                {
+                    // Latched on for as long as the guard mutes it: the manager sends no raise or clear meanwhile, and
+                    // the guard trips on a raise (change 7 of 6 allowed), so following the state before it left the
+                    // relay off while the alert fired, for the whole flap window if it then stayed over the limit.
+                    // The guard's release sends the settled state (firing or resolved).
+                    _active[a.Id] = a;
+                }
+                else if (a.Status == AlertStatus.Resolved || a.State != AlertState.Firing)
                 {
                     _active.Remove(a.Id);
                 }
-                else if (a.Status != AlertStatus.Flapping || _active.ContainsKey(a.Id))
+                else
                 {
                     _active[a.Id] = a;
                 }

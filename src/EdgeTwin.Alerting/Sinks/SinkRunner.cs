@@ -10,6 +10,11 @@ namespace EdgeTwin.Alerting.Sinks;
 /// <summary>
 /// Runs one sink: a bounded queue (the oldest message is dropped and counted when it is full, so a dead peer cannot grow
 /// memory), a timeout per attempt and retries with doubling delays. Its own task: a slow sink only fills its own queue.
+/// When the retries run out on a failure that may pass (no answer, timeout, 5xx) the peer is "down": that is logged
+/// once, the message is held and tried again at the doubling delay (at most 30 s) until it goes through, and the
+/// recovery is logged once. Giving the message up lost it for good: a webhook receiver or local broker restarted for
+/// 10 s during a raise never heard of an alert that then fired all night. A stop while down leaves the held message
+/// and those behind it undelivered (not completed), so alerts still firing are notified again after the restart.
 /// </summary>
 public sealed partial class SinkRunner : IAsyncDisposable
 {
@@ -20,10 +25,19 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Channel<(AlertNotification Notification, IReadOnlyList<AlertSnapshot> Alerts)> _queue;
     private readonly CancellationTokenSource _stop = new();
+
+    // Cancelled by StopAsync: a runner whose peer is down stops waiting for it (what it holds stays owed).
+    private readonly CancellationTokenSource _leave = new();
     private Task? _run;
     private long _delivered;
     private long _failed;
     private long _dropped;
+
+    // The peer's outage, touched only by the run task; _outage is what alerts list shows of it.
+    private SinkOutage? _outage;
+    private bool _down;
+    private long _downSince;
+    private int _downAttempts;
 
     public SinkRunner(IAlertSink sink, SinkConfig config, ILogger? logger = null, AlertingMetrics? metrics = null, TimeProvider? time = null)
     {
@@ -57,6 +71,9 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
     public int QueueDepth => _queue.Reader.Count;
 
+    /// <summary>Since when the peer is down (its fast retries ran out) and the last failure; null while it answers.</summary>
+    public SinkOutage? Outage => Volatile.Read(ref _outage);
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _sink.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -78,7 +95,12 @@ public sealed partial class SinkRunner : IAsyncDisposable
         {
             await foreach (var (notification, alerts) in _queue.Reader.ReadAllAsync(stop).ConfigureAwait(false))
             {
-                await DeliverAsync(notification, alerts, stop).ConfigureAwait(false);
+                if (!await DeliverAsync(notification, alerts, stop).ConfigureAwait(false))
+                {
+                    LogLeftOwed(_sink.Name, _queue.Reader.Count + 1);
+                    return;
+                }
+
                 notification.Complete();
             }
         }
@@ -87,7 +109,8 @@ public sealed partial class SinkRunner : IAsyncDisposable
         }
     }
 
-    private async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken stop)
+    /// <summary>True once the message is delivered or refused for good; false when a stop found the peer down.</summary>
+    private async Task<bool> DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken stop)
     {
         var delay = _config.RetryDelay;
         for (var attempt = 0; ; attempt++)
@@ -97,10 +120,13 @@ public sealed partial class SinkRunner : IAsyncDisposable
             try
             {
                 await _sink.DeliverAsync(notification, alerts, timeout.Token).ConfigureAwait(false);
+
+                // The recovery is logged before the delivery is counted, so whoever sees the count sees the line.
+                PeerAnswered();
                 Interlocked.Increment(ref _delivered);
                 var latency = notification.CauseTimestamp == 0 ? -1 : Stopwatch.GetElapsedTime(notification.CauseTimestamp).TotalMilliseconds;
                 _metrics?.Delivered(_sink.Name, latency);
-                return;
+                return true;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -110,25 +136,64 @@ public sealed partial class SinkRunner : IAsyncDisposable
             {
                 Interlocked.Increment(ref _failed);
                 _metrics?.Failed(_sink.Name);
+                PeerAnswered();
                 LogRejected(ex, _sink.Name, notification.Group);
-                return;
+                return true;
             }
             catch (Exception ex)
             {
                 var why = ex is OperationCanceledException ? $"timed out after {Core.Config.Durations.Format(_config.Timeout)}" : ex.Message;
-                if (attempt >= _config.Retries)
+                _metrics?.Retried(_sink.Name);
+                if (_down)
+                {
+                    _downAttempts++;
+                    Volatile.Write(ref _outage, _outage! with { Attempts = _downAttempts, Reason = why });
+                    LogStillDown(_sink.Name, _downAttempts, why, delay.TotalMilliseconds);
+                }
+                else if (attempt >= _config.Retries)
                 {
                     Interlocked.Increment(ref _failed);
                     _metrics?.Failed(_sink.Name);
-                    LogGaveUp(_sink.Name, notification.Group, attempt + 1, why);
-                    return;
+                    _down = true;
+                    _downSince = Stopwatch.GetTimestamp();
+                    _downAttempts = attempt + 1;
+                    Volatile.Write(ref _outage, new SinkOutage(_time.GetUtcNow(), _downAttempts, why));
+                    LogDown(_sink.Name, attempt + 1, why, notification.Group, _queue.Reader.Count + 1);
+                }
+                else
+                {
+                    LogRetry(_sink.Name, attempt + 1, why, delay.TotalMilliseconds);
                 }
 
-                _metrics?.Retried(_sink.Name);
-                LogRetry(_sink.Name, attempt + 1, why, delay.TotalMilliseconds);
-                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                if (_down)
+                {
+                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop, _leave.Token);
+                    try
+                    {
+                        await Task.Delay(delay, _time, wait.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (_leave.IsCancellationRequested && !stop.IsCancellationRequested)
+                    {
+                        return false;
+                    }
+                }
+                else
+                {
+                    await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                }
+
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             }
+        }
+    }
+
+    private void PeerAnswered()
+    {
+        if (_down)
+        {
+            _down = false;
+            Volatile.Write(ref _outage, null);
+            LogBack(_sink.Name, Stopwatch.GetElapsedTime(_downSince).TotalSeconds, _downAttempts, _queue.Reader.Count);
         }
     }
 
@@ -136,6 +201,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
+        await _leave.CancelAsync().ConfigureAwait(false);
         if (_run is null)
         {
             return;
@@ -169,13 +235,23 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
         await _sink.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
+        _leave.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: attempt {Attempt} failed ({Reason}); retrying in {DelayMs} ms")]
     private partial void LogRetry(string sink, int attempt, string reason, double delayMs);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "alert sink {Sink}: gave up on the message for group {Group} after {Attempts} attempts: {Reason}")]
-    private partial void LogGaveUp(string sink, string group, int attempts, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert sink {Sink}: peer down after {Attempts} attempts ({Reason}); holding {Held} messages (the first for group {Group}), trying again up to every 30 s until it is back (logged once; alerts still fire on the other sinks)")]
+    private partial void LogDown(string sink, int attempts, string reason, string group, int held);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "alert sink {Sink}: still down, attempt {Attempts} failed ({Reason}); next in {DelayMs} ms")]
+    private partial void LogStillDown(string sink, int attempts, string reason, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: peer back after {Seconds:F0} s down ({Attempts} failed attempts); the held message went out, {Queued} more queued")]
+    private partial void LogBack(string sink, double seconds, int attempts, int queued);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: stopping while its peer is down; {Left} messages not delivered (alerts still firing then are notified again after the restart)")]
+    private partial void LogLeftOwed(string sink, int left);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert sink {Sink}: the peer refused the message for group {Group}")]
     private partial void LogRejected(Exception ex, string sink, string group);
@@ -186,3 +262,6 @@ public sealed partial class SinkRunner : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: stop cut short with {Left} messages queued")]
     private partial void LogStopCut(string sink, int left);
 }
+
+/// <summary>A sink's peer is down: since when (wall clock), failed attempts so far and the last reason.</summary>
+public sealed record SinkOutage(DateTimeOffset Since, int Attempts, string Reason);

@@ -607,8 +607,10 @@ public sealed partial class AlertManager : IDisposable
     {
         lock (_gate)
         {
-            // Silenced alerts too: a silence mutes messages, never the outputs.
-            var firing = _instances.Values.Where(a => a.State == AlertState.Firing).Select(a => a.Snapshot(a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
+            // Silenced alerts too: a silence mutes messages, never the outputs. A flapping one holds the outputs until
+            // the guard releases it, whatever its state (the relay was off after a restart mid-flap).
+            var firing = _instances.Values.Where(a => a.State == AlertState.Firing || a.Flapping)
+                .Select(a => a.Snapshot(a.Flapping ? AlertStatus.Flapping : a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now)).ToList();
             return firing.Count == 0 ? null : new AlertNotification("state", firing, now);
         }
     }

@@ -58,7 +58,7 @@ public sealed record AlertSnapshot(
 
 /// <summary>
 /// One message to the sinks: every alert of one group that changed since the group's last message (a zone's forty racks
-/// give one message, not forty). <see cref="Delivered"/> is called once every sink that got it has delivered or given up.
+/// give one message, not forty). <see cref="Delivered"/> is called once every sink that got it has delivered it or had it refused for good (a sink whose peer is down holds it).
 /// </summary>
 public sealed class AlertNotification(string group, IReadOnlyList<AlertSnapshot> alerts, DateTimeOffset time)
 {
@@ -381,8 +381,10 @@ internal sealed class AlertInstance
             RuleKind.Event => resolved
                 ? $"{Key}: resolved (last {Rule.Attribute} = {Num(Value)})"
                 : EventMessage is { Length: > 0 } m ? OneLine(m) : $"{Key}: {Rule.Attribute} = {Num(Value)}{since}",
-            RuleKind.Input => resolved ? $"input {Rule.Name} is no longer active" : $"input {Rule.Name} is active{since}",
-            RuleKind.Uplink => resolved ? "uplink back online" : "uplink offline",
+            RuleKind.Input => resolved ? $"input {Rule.Name}{Around()} is no longer active{Lasted()}" : $"input {Rule.Name}{Around()} is active{since}",
+
+            // Which site and since when: "uplink offline" alone did not say which gateway's journal or NOC feed it was in.
+            RuleKind.Uplink => resolved ? $"uplink{Around()} back online{Lasted()}" : $"uplink{Around()} offline{since}",
             RuleKind.State => resolved
                 ? $"{Place()}: {what} no longer reports {string.Join(" / ", Rule.States)} (state code {Num(Value)})"
                 : $"{Place()}: {what} reports {string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
@@ -475,6 +477,21 @@ internal sealed class AlertInstance
     {
         var parts = new[] { Label("rack") is { } r ? "rack " + r : null, Label("room"), SiteText }.Where(p => p is not null).ToArray();
         return parts.Length == 0 ? "" : " (" + string.Join(", ", parts) + ")";
+    }
+
+    /// <summary><c> after 42 min 13 s</c>: how long a resolved alert was firing (wall clock), for the clear's line.</summary>
+    private string Lasted()
+    {
+        if (FiredAt is not { } f || ResolvedAt is not { } r || r < f)
+        {
+            return "";
+        }
+
+        var d = TimeSpan.FromSeconds(Math.Round((r - f).TotalSeconds));
+        var text = d.TotalMinutes < 1 ? $"{d.Seconds} s"
+            : d.TotalHours < 1 ? $"{d.Minutes} min {d.Seconds} s"
+            : $"{(long)d.TotalHours} h {d.Minutes:00} min";
+        return " after " + text.ToString(CultureInfo.InvariantCulture);
     }
 
     private string? SiteText => Site is { Length: > 0 } s ? "site " + s : null;

@@ -220,6 +220,42 @@ public sealed class AlertControlServerTests
     }
 
     /// <summary>A harness with a control server on a socket in its directory, logging to a list.</summary>
+    [Fact]
+    public async Task Regression_alerts_list_did_not_show_that_the_webhook_was_down()
+    {
+        var up = false;
+        await using var hook = new TinyHttpServer { Respond = _ => Volatile.Read(ref up) ? 200 : 503 };
+        await using var c = await Control.StartAsync(Rules.Replace(
+            "\n  rules:",
+            $"\n  sinks:\n    - {{ name: noc, type: webhook, url: \"{hook.Url}\", retries: 0, retry_delay: 30s, timeout: 5s }}\n  rules:",
+            StringComparison.Ordinal));
+        c.H.Feed(c.H.Series("rack-r01", "inlet"), 35);
+        var runner = c.H.Service.Sinks.Single(r => r.Name == "noc");
+        await Wait.UntilAsync(() => runner.Outage is not null, "the webhook down");
+
+        using (var list = await c.SendAsync("""{"op":"list"}"""))
+        {
+            var noc = list.RootElement.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "noc");
+            Assert.Equal("2026-11-30T12:00:00.000Z", noc.GetProperty("down_since").GetString());
+            Assert.Equal(1, noc.GetProperty("down_attempts").GetInt32());
+            Assert.Equal($"{hook.Url} answered 503 X", noc.GetProperty("down_reason").GetString());
+            Assert.Equal(1, noc.GetProperty("failed").GetInt64());
+            Assert.Equal(0, noc.GetProperty("delivered").GetInt64());
+        }
+
+        // Back: the held message goes out at the next try (30 s later) and the sink is no longer listed down.
+        Volatile.Write(ref up, true);
+        c.H.Advance(TimeSpan.FromSeconds(31));
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the held message delivered");
+        using (var list = await c.SendAsync("""{"op":"list"}"""))
+        {
+            var noc = list.RootElement.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "noc");
+            Assert.False(noc.TryGetProperty("down_since", out _));
+        }
+
+        Assert.Equal(2, hook.Hits.Count);
+    }
+
     private sealed class Control : IAsyncDisposable
     {
         private AlertControlServer _server = null!;

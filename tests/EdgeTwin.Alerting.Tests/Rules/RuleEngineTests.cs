@@ -906,7 +906,7 @@ public sealed class RuleEngineTests
         Assert.Equal(UplinkState.Offline, h.Service.Connectivity.State);
         Assert.Equal(AlertState.Firing, h.StateOf("uplink-down"));
         Assert.Contains("answers but the uplink has delivered nothing for 3 checks", h.Service.Connectivity.History()[^1].Reason, StringComparison.Ordinal);
-        Assert.StartsWith("uplink offline: ", h.Active("uplink-down")!.Summary, StringComparison.Ordinal);
+        Assert.StartsWith("uplink (site dc1) offline since 12:00:00 UTC: ", h.Active("uplink-down")!.Summary, StringComparison.Ordinal);
         Assert.Contains("delivered nothing for 3 checks", h.Active("uplink-down")!.Summary, StringComparison.Ordinal);
 
         // The port answering again is not enough; the alert clears when the uplink delivers.
@@ -914,6 +914,28 @@ public sealed class RuleEngineTests
         Assert.Equal(AlertState.Firing, h.StateOf("uplink-down"));
         h.Service.Connectivity.Observe(true, true);
         Assert.Null(h.Active("uplink-down"));
+    }
+
+    [Fact]
+    public async Task Regression_the_uplink_alert_said_only_uplink_offline_without_the_site_or_since_when()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: uplink-down, type: uplink, severity: warning }
+            """);
+        h.Advance(TimeSpan.FromMinutes(3));
+        for (var i = 0; i < 3; i++)
+        {
+            h.Service.Connectivity.Observe(probeOk: false, uplinkHealthy: false);
+        }
+
+        Assert.StartsWith("uplink (site dc1) offline since 12:03:00 UTC: ", h.Active("uplink-down")!.Summary, StringComparison.Ordinal);
+        h.Advance(TimeSpan.FromMinutes(42) + TimeSpan.FromSeconds(13));
+        h.Service.Connectivity.Observe(true, true);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the clear's message");
+        Assert.Equal("uplink (site dc1) back online after 42 min 13 s", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
     }
 
     [Fact]

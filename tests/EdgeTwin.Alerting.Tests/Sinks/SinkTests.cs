@@ -9,6 +9,7 @@ using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Core.Events;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Alerting.Tests.Sinks;
 
@@ -66,7 +67,8 @@ public sealed class SinkTests
         Assert.Single(server.Hits);
 
         await using var slow = new TinyHttpServer { Delay = TimeSpan.FromSeconds(5) };
-        var slowConfig = config with { Url = slow.Url, Timeout = TimeSpan.FromMilliseconds(200), Retries = 1 };
+        // The held message is tried again after 2 s (the doubled delay): the hits are read before that.
+        var slowConfig = config with { Url = slow.Url, Timeout = TimeSpan.FromMilliseconds(200), Retries = 1, RetryDelay = TimeSpan.FromSeconds(1) };
         await using var slowRunner = new SinkRunner(new WebhookSink(slowConfig, "dc1", "gw1"), slowConfig);
         await slowRunner.StartAsync(TestContext.Current.CancellationToken);
         slowRunner.Enqueue(message, message.Alerts);
@@ -130,16 +132,91 @@ public sealed class SinkTests
     }
 
     [Fact]
-    public async Task Mqtt_retries_until_the_broker_is_back()
+    public async Task Regression_a_local_broker_down_longer_than_the_retries_lost_the_alert_for_good()
     {
         await using var broker = await Mosquitto.StartAsync();
         broker.Stop();
-        var config = new MqttSinkConfig { Name = "local", Host = "127.0.0.1", Port = broker.Port, Timeout = TimeSpan.FromSeconds(2), Retries = 0 };
-        await using var runner = new SinkRunner(new MqttSink(config, "dc1", "gw1"), config);
+        var log = new ListLogger();
+        var config = new MqttSinkConfig { Name = "local", Host = "127.0.0.1", Port = broker.Port, Timeout = TimeSpan.FromSeconds(2), Retries = 0, RetryDelay = TimeSpan.FromSeconds(3) };
+        await using var runner = new SinkRunner(new MqttSink(config, "dc1", "gw1"), config, log);
         await runner.StartAsync(TestContext.Current.CancellationToken);
         var message = Message(Alert(3, AlertStatus.Firing));
         runner.Enqueue(message, message.Alerts);
         await Wait.UntilAsync(() => runner.Failed == 1, "failure with the broker down", 30);
+
+        // The broker comes back (an apt upgrade, a crash and systemd's restart) 3 s after the raise: the held message
+        // goes out; before, it had been given up and the subscriber never heard of the alert.
+        await broker.RestartAsync();
+        var received = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        using var subscriber = await broker.SubscribeAsync("edgetwin/#", received);
+        await Wait.UntilAsync(() => !received.IsEmpty, "the held message at the subscriber", 30);
+        using var json = JsonDocument.Parse(received.First().Payload);
+        Assert.Equal(3, json.RootElement.GetProperty("alerts")[0].GetProperty("id").GetInt64());
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the delivery counted", 30);
+        Assert.Equal(1, runner.Failed);
+        var down = Assert.Single(log.At(LogLevel.Error));
+        Assert.StartsWith("alert sink local: peer down after 1 attempts (", down, StringComparison.Ordinal);
+        Assert.StartsWith("alert sink local: peer back after ", Assert.Single(log.At(LogLevel.Warning)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_a_webhook_answering_500_for_longer_than_the_retries_lost_the_alert_and_logged_every_attempt()
+    {
+        // The receiver answers 500 for its first 8 requests (restarting behind a proxy), then 200.
+        await using var server = new TinyHttpServer { Respond = n => n <= 8 ? 500 : 200 };
+        var log = new ListLogger();
+        var config = new WebhookSinkConfig { Name = "noc", Url = server.Url, Retries = 2, RetryDelay = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(10) };
+        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config, log);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        var firing = Message(Alert(1, AlertStatus.Firing));
+        var resolved = Message(Alert(1, AlertStatus.Resolved));
+        runner.Enqueue(firing, firing.Alerts);
+        runner.Enqueue(resolved, resolved.Alerts);
+        await Wait.UntilAsync(() => runner.Delivered == 2, "both messages once the receiver answers 200", 30);
+
+        // Every message arrives, in order, the firing one after 8 failed attempts.
+        var statuses = server.Hits.Skip(8).Select(h =>
+        {
+            using var json = JsonDocument.Parse(h.Body);
+            return json.RootElement.GetProperty("alerts")[0].GetProperty("status").GetString();
+        });
+        Assert.Equal(["firing", "resolved"], statuses);
+        Assert.Equal(10, server.Hits.Count);
+        Assert.Equal(1, runner.Failed);
+
+        // Logged: the fast retries, the outage once (not per attempt), the recovery once.
+        Assert.Equal(
+            [
+                (LogLevel.Warning, "alert sink noc: attempt 1 failed (" + server.Url + " answered 500 X); retrying in 20 ms"),
+                (LogLevel.Warning, "alert sink noc: attempt 2 failed (" + server.Url + " answered 500 X); retrying in 40 ms"),
+                (LogLevel.Error, "alert sink noc: peer down after 3 attempts (" + server.Url + " answered 500 X); holding 2 messages (the first for group room=room1), trying again up to every 30 s until it is back (logged once; alerts still fire on the other sinks)"),
+            ],
+            log.Lines.Where(l => l.Level >= LogLevel.Warning).Take(3));
+        Assert.Equal(4, log.Lines.Count(l => l.Level >= LogLevel.Warning));
+        Assert.StartsWith("alert sink noc: peer back after ", log.Lines.Last(l => l.Level >= LogLevel.Warning).Message, StringComparison.Ordinal);
+        Assert.Equal(5, log.At(LogLevel.Debug).Count());
+    }
+
+    [Fact]
+    public async Task Regression_a_stop_while_the_webhook_was_down_waited_out_the_retries_and_marked_the_message_delivered()
+    {
+        await using var server = new TinyHttpServer { Respond = _ => 503 };
+        var config = new WebhookSinkConfig { Name = "noc", Url = server.Url, Retries = 0, RetryDelay = TimeSpan.FromSeconds(20), Timeout = TimeSpan.FromSeconds(10) };
+        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        var firing = Message(Alert(1, AlertStatus.Firing));
+        var delivered = 0;
+        firing.Expect(1);
+        firing.Delivered = _ => delivered++;
+        runner.Enqueue(firing, firing.Alerts);
+        await Wait.UntilAsync(() => runner.Failed == 1, "the peer declared down");
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await runner.StopAsync(cts.Token);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"stop took {started.Elapsed}");
+        Assert.Equal(0, delivered); // owed: the alert manager notifies it again after the restart
+        Assert.Single(server.Hits);
     }
 
     [Fact]
