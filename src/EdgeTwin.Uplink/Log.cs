@@ -78,4 +78,7 @@ internal static partial class Log
 
     [LoggerMessage(43, LogLevel.Warning, "Uplink {Uplink}: the offline status record to {Peer} was not acknowledged within 3 s at the end of the session; consumers see the last online status until the next connect")]
     public static partial void OfflineStatusFailed(ILogger logger, Exception exception, string uplink, string peer);
+
+    [LoggerMessage(44, LogLevel.Error, "Uplink {Uplink}: {Peer} refused a record on '{Topic}' for its timestamp ({TimestampMs} ms since 1970, the time the message describes): the topic's message.timestamp.before.max.ms / after.max.ms, or this gateway's clock is far off. From now on (until the agent restarts) records carry the time they are sent; the envelope's 'time' still says what they describe")]
+    public static partial void KafkaTimestampRefused(ILogger logger, string uplink, string peer, string topic, long timestampMs);
 }

@@ -21,6 +21,12 @@ internal sealed class KafkaTransport : IUplinkTransport
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
+    // Set for the transport's life once a broker refused a record's timestamp (INVALID_TIMESTAMP: the topic's
+    // message.timestamp.before/after.max.ms limits, e.g. Kafka 4's one hour into the future for a gateway booted with its
+    // clock ahead, or a day-old backlog on a topic that keeps only recent times). The refusal is for good, so with the
+    // described time the outbox would retry the same record forever and deliver nothing after it.
+    private int _sendTimeStamps;
+
     public KafkaTransport(KafkaUplinkOptions options, ILogger logger, TimeProvider? time = null)
     {
         _options = options;
@@ -35,6 +41,9 @@ internal sealed class KafkaTransport : IUplinkTransport
     public string Name => _options.Name;
 
     public string Peer => $"kafka://{_options.BootstrapServers}";
+
+    /// <summary>True once a broker refused a described time: records carry the send time from then on.</summary>
+    internal bool StampsSendTime => Volatile.Read(ref _sendTimeStamps) != 0;
 
     internal ProducerConfig BuildConfig() => BuildConfig(_options);
 
@@ -198,7 +207,7 @@ internal sealed class KafkaTransport : IUplinkTransport
             {
                 Key = entry.Record.DeviceId,
                 Value = value,
-                Timestamp = new Timestamp(entry.Record.TimestampUnixMs, TimestampType.CreateTime),
+                Timestamp = transport.StampsSendTime ? Timestamp.Default : new Timestamp(entry.Record.TimestampUnixMs, TimestampType.CreateTime),
                 Headers =
                 [
                     new Header("edgetwin-seq", System.Text.Encoding.ASCII.GetBytes(entry.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))),
@@ -222,6 +231,15 @@ internal sealed class KafkaTransport : IUplinkTransport
             catch (ProduceException<string, byte[]> ex) when (Permanent.Contains(ex.Error.Code))
             {
                 return DeliveryOutcome.Rejected;
+            }
+            catch (ProduceException<string, byte[]> ex) when (ex.Error.Code == ErrorCode.InvalidTimestamp && Interlocked.Exchange(ref transport._sendTimeStamps, 1) == 0)
+            {
+                // Not per record: a resend of one record would land behind later ones of its partition. The session ends
+                // and the next one sends again from the last acknowledged entry, in order, stamped with the send time.
+                // (The other records of the refused batch fail the same way and end the session below, unlogged.)
+                _broken = true;
+                Log.KafkaTimestampRefused(transport._logger, transport.Name, transport.Peer, ex.DeliveryResult?.Topic ?? "?", ex.DeliveryResult?.Message?.Timestamp.UnixTimestampMs ?? 0);
+                throw new UplinkPeerException($"{transport.Peer} refused the record's timestamp (INVALID_TIMESTAMP); sending again with the send time");
             }
             catch
             {

@@ -26,7 +26,52 @@ internal sealed class MockCluster : IDisposable
 
     public string BootstrapServers { get; }
 
+    /// <summary>
+    /// The next Produce requests the cluster receives end with <paramref name="errors"/> in turn (<see cref="ErrorCode.NoError"/>
+    /// lets one through): broker refusals the mock cannot cause by itself, e.g. INVALID_TIMESTAMP for a topic's timestamp
+    /// limits. librdkafka's own mock API (rd_kafka_mock_push_request_errors_array), which Confluent.Kafka does not wrap.
+    /// </summary>
+    public void PushProduceErrors(IReadOnlyList<ErrorCode> errors)
+    {
+        const short produceApiKey = 0;
+        var handleProperty = typeof(Handle).GetProperty("LibrdkafkaHandle", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("Confluent.Kafka's Handle has no LibrdkafkaHandle (the package changed)");
+        var safeHandle = (System.Runtime.InteropServices.SafeHandle)handleProperty.GetValue(_admin.Handle)!;
+        var mock = RdKafkaMock.rd_kafka_handle_mock_cluster(safeHandle.DangerousGetHandle());
+        if (mock == IntPtr.Zero)
+        {
+            throw new InvalidOperationException("the admin client owns no mock cluster");
+        }
+
+        var codes = errors.Select(e => (int)e).ToArray();
+        RdKafkaMock.rd_kafka_mock_push_request_errors_array(mock, produceApiKey, (nuint)codes.Length, codes);
+    }
+
     public void Dispose() => _admin.Dispose();
+}
+
+internal static partial class RdKafkaMock
+{
+    // The very library Confluent.Kafka loaded (it picks one of runtimes/<rid>/native/*librdkafka.so itself), found in
+    // the process's mappings: a mock cluster handle means nothing to another copy.
+    static RdKafkaMock() => System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(typeof(RdKafkaMock).Assembly, (name, _, _) =>
+    {
+        if (name != "librdkafka")
+        {
+            return IntPtr.Zero;
+        }
+
+        var loaded = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length >= 6 && f[5].EndsWith("librdkafka.so", StringComparison.Ordinal)).Select(f => f[5]).FirstOrDefault()
+            ?? throw new InvalidOperationException("librdkafka is not loaded yet (create the mock cluster's client first)");
+        return System.Runtime.InteropServices.NativeLibrary.Load(loaded);
+    });
+
+    [System.Runtime.InteropServices.LibraryImport("librdkafka")]
+    internal static partial IntPtr rd_kafka_handle_mock_cluster(IntPtr rk);
+
+    [System.Runtime.InteropServices.LibraryImport("librdkafka")]
+    internal static partial void rd_kafka_mock_push_request_errors_array(IntPtr mcluster, short apiKey, nuint count, int[] errors);
 }
 
 public sealed class KafkaUplinkTests
