@@ -848,6 +848,12 @@ public static class SiteConfigLoader
             }
 
             var interval = r.Duration("interval", min: TimeSpan.FromMilliseconds(100)) ?? DeviceConfig.DefaultInterval;
+            if (interval > DeviceConfig.MaxInterval)
+            {
+                // 10d for 10s polled nothing for days without a word, and past 49.7 days the scheduler's timer refuses the wait.
+                Diagnostics.Add(r.Node("interval")!, $"must be at most {Durations.Format(DeviceConfig.MaxInterval)}, got '{((ConfigScalar)r.Node("interval")!).Value}' (d is days; s is seconds, m minutes)");
+                interval = DeviceConfig.MaxInterval;
+            }
             var timeoutGiven = r.Duration("timeout", min: TimeSpan.FromMilliseconds(10));
             var timeout = timeoutGiven ?? (interval <= DeviceConfig.DefaultTimeout ? interval / 2 : DeviceConfig.DefaultTimeout);
             if (timeoutGiven is not null && timeoutGiven.Value >= interval)

@@ -160,6 +160,14 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_an_interval_of_days_passed_check_and_polled_nothing_for_days()
+    {
+        // 10d for 10s was accepted; past 49.7 days the scheduler's timer then refused the wait and the device's loop died.
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 10d }\n  - { id: ups1"));
+        Assert.Equal(["site.yaml:16:96: devices[0].interval: must be at most 1d, got '10d' (d is days; s is seconds, m minutes)"], problems);
+    }
+
+    [Fact]
     public void Timeout_must_be_shorter_than_interval()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));
