@@ -924,6 +924,12 @@ public static class SiteConfigLoader
             }
         }
 
+        private static readonly HashSet<int> StandardBauds =
+        [
+            300, 600, 1200, 1800, 2400, 4800, 7200, 9600, 14400, 19200, 28800, 38400, 56000, 57600, 76800, 115200, 128000, 153600,
+            230400, 250000, 256000, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
+        ];
+
         private SerialSettings? ReadSerial(ConfigReader? r)
         {
             if (r is null)
@@ -932,6 +938,12 @@ public static class SiteConfigLoader
             }
 
             var baud = r.Int("baud", min: 300, max: 4_000_000) ?? 9600;
+            if (r.Node("baud") is { } baudNode && !StandardBauds.Contains(baud))
+            {
+                // The port opens at any rate the driver can make, so a typo (9601) only shows as every poll timing out.
+                Diagnostics.AddWarning(baudNode, $"{baud} is not a standard baud rate (Modbus devices use 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200); check the device's setting");
+            }
+
             var parity = r.Enum("parity", Parities) ?? SerialParity.Even;
             var stop = r.Int("stop_bits", min: 1, max: 2) ?? 1;
             var data = r.Int("data_bits", min: 7, max: 8) ?? 8;

@@ -160,6 +160,21 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_non_standard_baud_rate_passed_check_without_a_word()
+    {
+        // 9601 opens the port fine; every poll then times out on a line that talks at another speed.
+        var path = _dir.Write("site.yaml", Valid.Replace(
+            "credentials:\n",
+            "  - { id: meter1, profile: eastron-sdm630, address: \"rtu:/dev/ttyUSB0\", unit_id: 1, serial: { baud: 9601, parity: none } }\n  - { id: meter2, profile: eastron-sdm630, address: \"rtu:/dev/ttyUSB1\", unit_id: 1, serial: { baud: 19200, parity: none } }\ncredentials:\n",
+            StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(
+            ["site.yaml:19:101: warning: devices[3].serial.baud: 9601 is not a standard baud rate (Modbus devices use 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200); check the device's setting"],
+            result.Warnings.Where(w => w.Path.StartsWith("devices", StringComparison.Ordinal)).Select(w => w.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Regression_an_interval_of_days_passed_check_and_polled_nothing_for_days()
     {
         // 10d for 10s was accepted; past 49.7 days the scheduler's timer then refused the wait and the device's loop died.
