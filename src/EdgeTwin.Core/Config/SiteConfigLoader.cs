@@ -169,6 +169,7 @@ public static class SiteConfigLoader
 
         // The first enabled device on each rtu: path: one port is opened once, with one set of line settings.
         private readonly Dictionary<string, (string Device, SerialSettings Serial, bool Given, int Line)> _serialLines = new(StringComparer.Ordinal);
+        private readonly Dictionary<int, (string Device, int Line)> _gpioPins = new();
 
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
         private readonly HashSet<string> _credentialKeys = new(StringComparer.Ordinal);
@@ -873,6 +874,21 @@ public static class SiteConfigLoader
             if (enabled && address.Scheme == AddressScheme.Rtu)
             {
                 CheckSerialLine(r, id, address.Path!, serial ?? new SerialSettings(), serialNode is not null);
+            }
+
+            if (enabled && address.Pin is { } pin)
+            {
+                // One process holds a GPIO line once: the second device's open failed at start, or both read one
+                // contact under two meanings (a leak sensor reporting the door). It passed check before.
+                var addressNode = r.Node("address")!;
+                if (_gpioPins.TryGetValue(pin, out var owner))
+                {
+                    Diagnostics.Add(addressNode, $"GPIO pin {pin} is already read by device '{owner.Device}' (line {owner.Line.ToString(CultureInfo.InvariantCulture)}); each GPIO device needs a pin of its own");
+                }
+                else
+                {
+                    _gpioPins[pin] = (id, addressNode.Mark.Line);
+                }
             }
 
             return new DeviceConfig(id, profileId, address)

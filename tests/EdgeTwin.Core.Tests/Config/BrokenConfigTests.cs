@@ -183,6 +183,20 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_two_devices_on_one_gpio_pin_passed_check()
+    {
+        // The second open of the line failed at start (or both read one contact under two meanings); a disabled one is free.
+        var problems = Problems(Valid.Replace(
+            "credentials:\n",
+            "  - { id: leak1, profile: generic-leak-detector, address: \"gpio:17\" }\n"
+            + "  - { id: door-old, profile: generic-door-contact, address: \"gpio:17\", enabled: false }\n"
+            + "  - { id: door1, profile: generic-door-contact, address: \"gpio:17\" }\n"
+            + "credentials:\n",
+            StringComparison.Ordinal));
+        Assert.Equal(["site.yaml:21:58: devices[5].address: GPIO pin 17 is already read by device 'leak1' (line 19); each GPIO device needs a pin of its own"], problems);
+    }
+
+    [Fact]
     public void Timeout_must_be_shorter_than_interval()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));
