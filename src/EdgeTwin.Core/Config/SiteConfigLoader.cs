@@ -992,6 +992,22 @@ public static class SiteConfigLoader
             return new DeviceLocation(rack, unit, machine, room);
         }
 
+        private static string? OutboxPathProblem(string path)
+        {
+            if (path.Length == 0 || path.Contains('\0', StringComparison.Ordinal))
+            {
+                return "expected the outbox's file, e.g. /var/lib/edgetwin/outbox.db";
+            }
+
+            if (Directory.Exists(path))
+            {
+                return $"'{path}' is a directory; give the outbox's file, e.g. {Path.Combine(path, "outbox.db")}";
+            }
+
+            var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+            return parent is not null && File.Exists(parent) ? $"'{parent}' is a file, not a directory: the outbox's file cannot go in it" : null;
+        }
+
         private OutboxSettings ReadOutbox(ConfigReader? r)
         {
             if (r is null)
@@ -1001,6 +1017,12 @@ public static class SiteConfigLoader
 
             var d = OutboxSettings.Default;
             var path = r.String("path") ?? d.Path;
+            if (r.Node("path") is { } pathNode && OutboxPathProblem(path) is { } problem)
+            {
+                // The start then failed with "access denied" and a stack trace, exit 1, restarted in a loop.
+                Diagnostics.Add(pathNode, problem);
+                path = d.Path;
+            }
             var budget = r.Int("disk_budget_mb", min: 1, max: 1_048_576) ?? d.DiskBudgetMb;
             var maxAge = r.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? d.MaxAge;
             var window = r.Duration("summary_window", min: TimeSpan.FromSeconds(1)) ?? d.SummaryWindow;

@@ -197,6 +197,21 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_an_outbox_path_naming_a_directory_passed_check_and_the_start_crashed_with_access_denied()
+    {
+        // The start threw "Access to the path is denied" with a stack trace, exit 1, and systemd restarted it in a loop.
+        _dir.Write("not-a-dir", "x");
+        // Problems() shows paths in the directory relative to it.
+        Assert.Equal(
+            [$"site.yaml:21:17: outbox.path: '{_dir.Path}' is a directory; give the outbox's file, e.g. outbox.db"],
+            Problems(Valid + $"\noutbox: {{ path: {_dir.Path} }}\n"));
+        Assert.Equal(
+            ["site.yaml:21:17: outbox.path: 'not-a-dir' is a file, not a directory: the outbox's file cannot go in it"],
+            Problems(Valid + $"\noutbox: {{ path: {_dir.Path}/not-a-dir/outbox.db }}\n"));
+        Assert.Equal(["site.yaml:21:17: outbox.path: expected the outbox's file, e.g. /var/lib/edgetwin/outbox.db"], Problems(Valid + "\noutbox: { path: \"\" }\n"));
+    }
+
+    [Fact]
     public void Timeout_must_be_shorter_than_interval()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));
