@@ -59,6 +59,36 @@ public sealed class UplinkTlsCheckTests
         Assert.Contains("FAILED: ", check.Output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("\"kafka://kafka1.example.net:9092\"", "kafka://kafka1.example.net:9092")]
+    [InlineData("\"kafka1.example.net:9092,kafka2.example.net:90920\"", "kafka2.example.net:90920")]
+    [InlineData("\"kafka1.example.net:abc\"", "kafka1.example.net:abc")]
+    public async Task Regression_check_accepted_kafka_bootstrap_servers_that_librdkafka_cannot_reach(string servers, string bad)
+    {
+        // It passed check; librdkafka then only logged that it could not resolve the name, and nothing was sent.
+        var (config, _) = Write($"uplinks: {{ kafka: {{ bootstrap_servers: {servers} }} }}");
+
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var line = Assert.Single(check.Output.Split('\n'), l => l.Contains(": uplinks.kafka.bootstrap_servers: ", StringComparison.Ordinal));
+        Assert.StartsWith(At(config, "uplinks:"), line, StringComparison.Ordinal);
+        Assert.EndsWith(
+            $": '{bad}' is not a broker address: give host:port[,host:port] (e.g. kafka1.example.net:9092), without a URL scheme other than PLAINTEXT://, SSL://, SASL_PLAINTEXT:// or SASL_SSL://",
+            line,
+            StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"kafka1.example.net:9092, kafka2.example.net\"")]
+    [InlineData("\"SSL://kafka1.example.net:9093\"")]
+    [InlineData("\"[2001:db8::1]:9092\"")]
+    public async Task Kafka_bootstrap_servers_as_librdkafka_takes_them_pass_check(string servers)
+    {
+        var (config, _) = Write($"uplinks: {{ kafka: {{ bootstrap_servers: {servers} }} }}");
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.DoesNotContain("bootstrap_servers", check.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Regression_uplink_option_problems_named_the_section_and_a_property_not_the_key_and_its_line()
     {
