@@ -170,6 +170,7 @@ public static class SiteConfigLoader
         // The first enabled device on each rtu: path: one port is opened once, with one set of line settings.
         private readonly Dictionary<string, (string Device, SerialSettings Serial, bool Given, int Line)> _serialLines = new(StringComparer.Ordinal);
         private readonly Dictionary<int, (string Device, int Line)> _gpioPins = new();
+        private readonly Dictionary<string, (string Device, int Line)> _deviceTargets = new(StringComparer.Ordinal);
 
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
         private readonly HashSet<string> _credentialKeys = new(StringComparer.Ordinal);
@@ -888,6 +889,22 @@ public static class SiteConfigLoader
                 else
                 {
                     _gpioPins[pin] = (id, addressNode.Mark.Line);
+                }
+            }
+
+            if (enabled && address.Pin is null)
+            {
+                // A device line copied with only its id changed: the unit is polled twice and its series stored under two
+                // ids. A warning, as two profiles on one address (UPS-MIB beside the vendor MIB) are normal.
+                var key = $"{address} {profileId} {unitId?.ToString(CultureInfo.InvariantCulture)}";
+                var addressNode = r.Node("address")!;
+                if (_deviceTargets.TryGetValue(key, out var twin))
+                {
+                    Diagnostics.AddWarning(addressNode, $"device '{id}' reads the same unit as device '{twin.Device}' (line {twin.Line.ToString(CultureInfo.InvariantCulture)}): same address {address}{(unitId is null ? "" : $", unit_id {unitId.Value.ToString(CultureInfo.InvariantCulture)}")} and profile {profileId}; it is polled twice and stored under both ids (a copied line whose address was not changed?)");
+                }
+                else
+                {
+                    _deviceTargets[key] = (id, addressNode.Mark.Line);
                 }
             }
 

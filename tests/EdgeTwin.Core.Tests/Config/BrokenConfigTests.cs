@@ -212,6 +212,23 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_device_line_copied_without_changing_its_address_passed_check_without_a_word()
+    {
+        // The PDU was polled twice and its series stored under both ids; another profile on the same address is normal.
+        var path = _dir.Write("site.yaml", Valid.Replace(
+            "credentials:\n",
+            "  - { id: pdu2, profile: apc-rpdu2, address: \"udp:127.0.0.1:16100\", credentials: v2 }\n"
+            + "  - { id: ups1-std, profile: ietf-ups-mib, address: \"udp:127.0.0.1:16100\", credentials: v2 }\n"
+            + "credentials:\n",
+            StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(
+            ["site.yaml:19:46: warning: devices[3].address: device 'pdu2' reads the same unit as device 'pdu1' (line 16): same address udp:127.0.0.1:16100 and profile apc-rpdu2; it is polled twice and stored under both ids (a copied line whose address was not changed?)"],
+            result.Warnings.Where(w => w.Path.StartsWith("devices", StringComparison.Ordinal)).Select(w => w.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Timeout_must_be_shorter_than_interval()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));
