@@ -54,12 +54,57 @@ public static class SiteConfigLoader
             return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + reason)], []);
         }
 
+        if (NotUtf8(path, text) is { } bad)
+        {
+            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, bad.Line, bad.Column, string.Empty, bad.Message)], []);
+        }
+
         var full = Path.GetFullPath(path);
         var (result, secrets) = Parse(text, path, options, full);
         return result.Config is null ? result : result with
         {
             Config = result.Config with { SourcePath = full, ConfigSha256 = ConfigSecrets.RedactedSha256(text, secrets.Inline) },
         };
+    }
+
+    /// <summary>
+    /// Where the file stops being UTF-8, when <paramref name="text"/> (as <see cref="File.ReadAllText(string)"/> decoded
+    /// it) holds a replacement character: it turned each byte of a Latin-1 or Windows-1252 file into U+FFFD without a
+    /// word, so a name or an inline community with an umlaut was silently another one.
+    /// </summary>
+    internal static (int Line, int Column, string Message)? NotUtf8(string path, string text)
+    {
+        if (!text.Contains('\uFFFD', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        // A UTF-16/32 file was decoded by its byte-order mark; only a file without one is read as UTF-8.
+        if (bytes.Length >= 2 && (bytes[0] == 0xFF && bytes[1] == 0xFE || bytes[0] == 0xFE && bytes[1] == 0xFF))
+        {
+            return null;
+        }
+
+        var chars = new char[bytes.Length];
+        if (System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out var read, out _, replaceInvalidSequences: false) != System.Buffers.OperationStatus.InvalidData)
+        {
+            return null;
+        }
+
+        var before = bytes.AsSpan(0, read);
+        var line = before.Count((byte)'\n') + 1;
+        var column = System.Text.Encoding.UTF8.GetCharCount(before[(before.LastIndexOf((byte)'\n') + 1)..]) + 1;
+        return (line, column, string.Create(CultureInfo.InvariantCulture, $"the file is not UTF-8: byte 0x{bytes[read]:X2} here (saved as Latin-1 or Windows-1252?); save it as UTF-8"));
     }
 
     /// <summary>Loads <paramref name="path"/> or throws <see cref="ConfigException"/> listing every problem.</summary>
@@ -481,6 +526,13 @@ public static class SiteConfigLoader
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 Diagnostics.Add(c.Node(fileKey)!, $"cannot read '{full}': {Reason(ex)}");
+                return (null, path, true);
+            }
+
+            if (NotUtf8(full, text) is { } bad)
+            {
+                // Decoded, the secret would be another one, and the device would refuse every request with it.
+                Diagnostics.Add(c.Node(fileKey)!, string.Create(CultureInfo.InvariantCulture, $"'{full}' line {bad.Line}: {bad.Message}"));
                 return (null, path, true);
             }
 

@@ -229,6 +229,28 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_latin1_file_was_read_with_its_umlauts_silently_replaced()
+    {
+        // Saved as Latin-1, "Rösrath" became "R\uFFFDsrath" and an inline community with an umlaut another community.
+        var path = _dir.Write("site.yaml", "");
+        File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes(Valid.Replace("v2: { version: 2c, community: public }", "v2: { version: 2c, community: pöblic }", StringComparison.Ordinal)));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Equal(
+            ["site.yaml:20:34: (document): the file is not UTF-8: byte 0xF6 here (saved as Latin-1 or Windows-1252?); save it as UTF-8"],
+            result.Problems.Select(p => p.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+
+        // The same text as UTF-8 loads, umlaut and all; so does a secret file, which gets the same check.
+        File.WriteAllText(path, Valid.Replace("v2: { version: 2c, community: public }", "v2: { version: 2c, community_file: community }", StringComparison.Ordinal));
+        File.WriteAllBytes(Path.Combine(_dir.Path, "community"), System.Text.Encoding.Latin1.GetBytes("pöblic\n"));
+        var secret = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Equal(
+            [$"site.yaml:20:38: credentials.v2.community_file: '{_dir.Path}/community' line 1: the file is not UTF-8: byte 0xF6 here (saved as Latin-1 or Windows-1252?); save it as UTF-8"],
+            secret.Problems.Select(p => p.ToString().Replace(_dir.Path + "/site.yaml", "site.yaml", StringComparison.Ordinal)));
+        File.WriteAllText(Path.Combine(_dir.Path, "community"), "pöblic\n");
+        Assert.True(SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir }).IsValid);
+    }
+
+    [Fact]
     public void Timeout_must_be_shorter_than_interval()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));
