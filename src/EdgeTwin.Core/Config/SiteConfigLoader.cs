@@ -902,7 +902,8 @@ public static class SiteConfigLoader
             }
 
             var interval = r.Duration("interval", min: TimeSpan.FromMilliseconds(100)) ?? DeviceConfig.DefaultInterval;
-            if (interval > DeviceConfig.MaxInterval)
+            var intervalTooLong = interval > DeviceConfig.MaxInterval;
+            if (intervalTooLong)
             {
                 // 10d for 10s polled nothing for days without a word, and past 49.7 days the scheduler's timer refuses the wait.
                 Diagnostics.Add(r.Node("interval")!, $"must be at most {Durations.Format(DeviceConfig.MaxInterval)}, got '{((ConfigScalar)r.Node("interval")!).Value}' (d is days; s is seconds, m minutes)");
@@ -910,7 +911,7 @@ public static class SiteConfigLoader
             }
             var timeoutGiven = r.Duration("timeout", min: TimeSpan.FromMilliseconds(10));
             var timeout = timeoutGiven ?? (interval <= DeviceConfig.DefaultTimeout ? interval / 2 : DeviceConfig.DefaultTimeout);
-            if (timeoutGiven is not null && timeoutGiven.Value >= interval)
+            if (timeoutGiven is not null && timeoutGiven.Value >= interval && !intervalTooLong)
             {
                 Diagnostics.Add(r.Node("timeout")!, $"timeout ({Durations.Format(timeoutGiven.Value)}) must be shorter than the interval ({Durations.Format(interval)})");
             }

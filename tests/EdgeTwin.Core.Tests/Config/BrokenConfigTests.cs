@@ -180,6 +180,10 @@ public sealed class BrokenConfigTests : IDisposable
         // 10d for 10s was accepted; past 49.7 days the scheduler's timer then refused the wait and the device's loop died.
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 10d }\n  - { id: ups1"));
         Assert.Equal(["site.yaml:16:96: devices[0].interval: must be at most 1d, got '10d' (d is days; s is seconds, m minutes)"], problems);
+
+        // One mistake, one problem: the timeout is not also compared with the refused interval.
+        problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 31d, timeout: 30d }\n  - { id: ups1"));
+        Assert.Equal(["site.yaml:16:96: devices[0].interval: must be at most 1d, got '31d' (d is days; s is seconds, m minutes)"], problems);
     }
 
     [Fact]
