@@ -949,7 +949,8 @@ public static class SiteConfigLoader
             {
                 // A device line copied with only its id changed: the unit is polled twice and its series stored under two
                 // ids. A warning, as two profiles on one address (UPS-MIB beside the vendor MIB) are normal.
-                var key = $"{address} {profileId} {unitId?.ToString(CultureInfo.InvariantCulture)}";
+                // Other credentials (v3 beside v2c while migrating) are taken as meant.
+                var key = $"{address} {profileId} {unitId?.ToString(CultureInfo.InvariantCulture)} {credName}";
                 var addressNode = r.Node("address")!;
                 if (_deviceTargets.TryGetValue(key, out var twin))
                 {

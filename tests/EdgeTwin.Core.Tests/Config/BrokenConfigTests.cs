@@ -218,12 +218,13 @@ public sealed class BrokenConfigTests : IDisposable
     [Fact]
     public void Regression_a_device_line_copied_without_changing_its_address_passed_check_without_a_word()
     {
-        // The PDU was polled twice and its series stored under both ids; another profile on the same address is normal.
+        // The PDU was polled twice and its series stored under both ids; another profile or other credentials are meant.
         var path = _dir.Write("site.yaml", Valid.Replace(
             "credentials:\n",
             "  - { id: pdu2, profile: apc-rpdu2, address: \"udp:127.0.0.1:16100\", credentials: v2 }\n"
             + "  - { id: ups1-std, profile: ietf-ups-mib, address: \"udp:127.0.0.1:16100\", credentials: v2 }\n"
-            + "credentials:\n",
+            + "  - { id: pdu1-v3, profile: apc-rpdu2, address: \"udp:127.0.0.1:16100\", credentials: v3 }\n"
+            + "credentials:\n  v3: { version: 3, user: ops, level: authNoPriv, auth: SHA, auth_password: ops-passphrase }\n",
             StringComparison.Ordinal));
         var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
         Assert.True(result.IsValid, string.Join("\n", result.Problems));
