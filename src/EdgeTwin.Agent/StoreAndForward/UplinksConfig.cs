@@ -10,7 +10,7 @@ namespace EdgeTwin.Agent.StoreAndForward;
 /// The <c>uplinks:</c> section of the site config turned into the uplinks' options. The same code validates the
 /// section for <c>edgetwin check</c> and at start, so every problem is reported with file, line and key.
 /// </summary>
-public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? Kafka)
+public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? Kafka)
 {
     private static readonly Dictionary<string, MqttProtocol> MqttProtocols = new(StringComparer.Ordinal)
     {
@@ -98,11 +98,9 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Delivery = ReadDelivery(m),
         };
         m.ReportUnknownKeys();
+        CheckHost(m);
         var problems = options.Validate();
-        foreach (var problem in problems)
-        {
-            m.Diagnostics.Add(m.Mapping, problem);
-        }
+        AddOptionProblems(m, "uplinks.mqtt", problems, MqttKeys);
 
         // The files are parsed as the connection will, so a broken certificate or key fails check, not the start.
         if (tls is not null && problems.Count == 0)
@@ -158,11 +156,9 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
             Delivery = ReadDelivery(k),
         };
         k.ReportUnknownKeys();
+        CheckBootstrapServers(k);
         var problems = options.Validate();
-        foreach (var problem in problems)
-        {
-            k.Diagnostics.Add(k.Mapping, problem);
-        }
+        AddOptionProblems(k, "uplinks.kafka", problems, KafkaKeys);
 
         // librdkafka reads these files itself, only when it connects; parse them now so check catches what it would refuse.
         if (problems.Count == 0 && options.Security is KafkaSecurity.Ssl or KafkaSecurity.SaslSsl)
@@ -180,6 +176,160 @@ public sealed record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkOptions? 
         }
 
         return options;
+    }
+
+    // The options name their properties (uplinks.mqtt.KeepAlive); the site engineer wrote keys (keep_alive) on a line.
+    private static readonly Dictionary<string, string> DeliveryKeys = new(StringComparer.Ordinal)
+    {
+        ["Delivery.Window"] = "window",
+        ["Delivery.BacklogRatePerSecond"] = "backlog_rate",
+        ["Delivery.AckTimeout"] = "ack_timeout",
+        ["Delivery.ReconnectMaxDelay"] = "reconnect_max_delay",
+    };
+
+    private static readonly Dictionary<string, string> MqttKeys = new(DeliveryKeys, StringComparer.Ordinal)
+    {
+        ["Host"] = "host",
+        ["Port"] = "port",
+        ["ClientId"] = "client_id",
+        ["Password"] = "password",
+        ["KeepAlive"] = "keep_alive",
+        ["SessionExpiry"] = "session_expiry",
+        ["TopicTemplate"] = "topic_template",
+        ["SparkplugGroupId"] = "sparkplug_group_id",
+        ["Tls.CaFile"] = "tls.ca_file",
+        ["Tls.ClientCertificateFile"] = "tls.client_cert_file",
+        ["Tls.ClientKeyFile"] = "tls.client_key_file",
+        ["Tls"] = "tls",
+    };
+
+    private static readonly Dictionary<string, string> KafkaKeys = new(DeliveryKeys, StringComparer.Ordinal)
+    {
+        ["BootstrapServers"] = "bootstrap_servers",
+        ["TopicTemplate"] = "topic_template",
+        ["Compression"] = "compression",
+        ["Linger"] = "linger",
+        ["SaslUsername"] = "sasl_username",
+        ["SslCaFile"] = "ssl_ca_file",
+        ["SslCertificateFile"] = "ssl_cert_file",
+        ["SslKeyFile"] = "ssl_key_file",
+        ["Settings"] = "settings",
+    };
+
+    /// <summary>
+    /// Reports each of the options' problems at the key it is about, with the value as written: before, every one was
+    /// put at the section's first line as "uplinks.kafka: uplinks.kafka.Linger must be 0..10 s (was 400.00:00:00)".
+    /// A problem about no single written key stays at the section.
+    /// </summary>
+    private static void AddOptionProblems(ConfigReader r, string prefix, IEnumerable<string> problems, Dictionary<string, string> keys)
+    {
+        foreach (var problem in problems)
+        {
+            ConfigNode? node = null;
+            var message = problem;
+            if (problem.StartsWith(prefix + ".", StringComparison.Ordinal))
+            {
+                var rest = problem[(prefix.Length + 1)..];
+                // The longest property name first, so Tls.CaFile wins over Tls.
+                foreach (var (property, key) in keys.OrderByDescending(p => p.Key.Length))
+                {
+                    if (rest.StartsWith(property + " ", StringComparison.Ordinal) && NodeAt(r.Mapping, key) is { } found)
+                    {
+                        node = found;
+                        message = rest[(property.Length + 1)..];
+                        if (message == "is required")
+                        {
+                            message = "must not be empty";
+                        }
+                        else if (found is ConfigScalar written)
+                        {
+                            message = WasValue().Replace(message, _ => $"(got '{written.Value}')");
+                        }
+
+                        break;
+                    }
+                }
+            }
+
+            r.Diagnostics.Add(node ?? r.Mapping, message);
+        }
+    }
+
+    private static ConfigNode? NodeAt(ConfigMapping mapping, string dottedKey)
+    {
+        ConfigNode? node = mapping;
+        foreach (var part in dottedKey.Split('.'))
+        {
+            node = (node as ConfigMapping)?[part];
+        }
+
+        return node is ConfigScalar { IsNull: true } ? null : node;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[^:\[\]]+:[0-9]*$")]
+    private static partial System.Text.RegularExpressions.Regex HostWithPort();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\(was [^)]*\)")]
+    private static partial System.Text.RegularExpressions.Regex WasValue();
+
+    /// <summary>
+    /// The broker's host alone: a URL (<c>mqtt://broker</c>, <c>tcp://broker:1883</c>) or a host with its port passed
+    /// check before and failed only when the agent resolved it, retrying for ever.
+    /// </summary>
+    private static void CheckHost(ConfigReader m)
+    {
+        // Only what is surely not a host: a name the resolver may still take (an underscore, say) stays the resolver's call.
+        if (m.Node("host") is not ConfigScalar { Value.Length: > 0 } host
+            || (host.Value.AsSpan().IndexOfAny("/ \t") < 0 && !HostWithPort().IsMatch(host.Value)))
+        {
+            return;
+        }
+
+        var hint = Uri.TryCreate(host.Value, UriKind.Absolute, out var url) && url.Host.Length > 0
+            ? url.IsDefaultPort || url.Port < 0
+                ? $" (did you mean host: {url.Host}?)"
+                : $" (did you mean host: {url.Host}, port: {url.Port}?)"
+            : host.Value.LastIndexOf(':') is var colon and > 0 && host.Value.IndexOf(':', StringComparison.Ordinal) == colon
+                && int.TryParse(host.Value.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+                ? $" (did you mean host: {host.Value[..colon]}, port: {port}?)"
+                : "";
+        m.Diagnostics.Add(host, $"'{host.Value}' is not a host name or IP address: give the broker's host alone, the port in port: and TLS in tls:{hint}");
+    }
+
+    private static readonly string[] KafkaListenerSchemes = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
+
+    /// <summary>
+    /// Each broker as librdkafka takes it (<c>host[:port]</c>, optionally after a security protocol's <c>SSL://</c>):
+    /// <c>kafka://k1:9092</c> or a bad port passed check, and librdkafka only logged that it could not resolve the name.
+    /// </summary>
+    private static void CheckBootstrapServers(ConfigReader k)
+    {
+        if (k.Node("bootstrap_servers") is not ConfigScalar { Value.Length: > 0 } servers)
+        {
+            return;
+        }
+
+        foreach (var entry in servers.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var broker = entry;
+            var scheme = broker.IndexOf("://", StringComparison.Ordinal);
+            if (scheme >= 0 && KafkaListenerSchemes.Contains(broker[..scheme].ToLowerInvariant()))
+            {
+                broker = broker[(scheme + 3)..];
+            }
+
+            var colon = broker.LastIndexOf(':');
+            var host = colon > 0 && !broker.EndsWith(']') ? broker[..colon] : broker;
+            var portText = colon > 0 && !broker.EndsWith(']') ? broker[(colon + 1)..] : null;
+            var hostOk = host.Length > 0 && host.AsSpan().IndexOfAny("/ \t") < 0 && !host.Contains("://", StringComparison.Ordinal);
+            var portOk = portText is null
+                || int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535;
+            if (!hostOk || !portOk)
+            {
+                k.Diagnostics.Add(servers, $"'{entry}' is not a broker address: give host:port[,host:port] (e.g. kafka1.example.net:9092), without a URL scheme other than PLAINTEXT://, SSL://, SASL_PLAINTEXT:// or SASL_SSL://");
+                return;
+            }
+        }
     }
 
     private static DeliveryOptions ReadDelivery(ConfigReader r) => new()

@@ -907,7 +907,7 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
 
     /// <summary>
     /// What would otherwise pass <c>check</c> and then silently never fire: a device that is not in the site, a role no
-    /// device profile has (a typo), a state name no profile of the role knows, and an alarm output or input on a GPIO pin
+    /// device profile has (a typo), a metric the device's profile (or every profile) lacks, a state name no profile of the role knows, and an alarm output or input on a GPIO pin
     /// a device already reads. A known role that no device of this site has is accepted (shared rule sets carry rules for
     /// equipment a site may lack); the agent logs such rules at start.
     /// </summary>
@@ -935,6 +935,11 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
                 if (match["device"] is ConfigScalar md)
                 {
                     CheckDevice(md, devices, d);
+                }
+
+                if (match["metric"] is ConfigScalar mm && !IsGlob(mm.Value))
+                {
+                    CheckMetric(mm, match["device"] as ConfigScalar, site, d);
                 }
 
                 var role = match["role"] as ConfigScalar;
@@ -985,6 +990,42 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         d.Add(device, suggestion is not null
             ? $"unknown device '{device.Value}' (did you mean '{suggestion}'?)"
             : $"unknown device '{device.Value}' (devices: has {string.Join(", ", devices.Order(StringComparer.Ordinal))})");
+    }
+
+    /// <summary>
+    /// A metric name is matched exactly against the series' metric, which is the profile's metric name: one that the
+    /// named device's profile (or, without a device, every profile) lacks matches nothing, and the rule never fires.
+    /// </summary>
+    private static void CheckMetric(ConfigScalar metric, ConfigScalar? device, SiteReferences site, ConfigDiagnostics d)
+    {
+        var target = device is null || IsGlob(device.Value) ? null : site.Config.Devices.FirstOrDefault(x => x.Id == device.Value);
+        if (device is not null && !IsGlob(device.Value) && target is null)
+        {
+            return; // the unknown device is reported already
+        }
+
+        if (target is not null && site.Config.Profiles.TryGetValue(target.Profile, out var profile))
+        {
+            var names = profile.AllMetrics.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+            if (!names.Contains(metric.Value))
+            {
+                var suggestion = SiteReferences.Closest(metric.Value, names);
+                d.Add(metric, suggestion is not null
+                    ? $"unknown metric '{metric.Value}': device '{target.Id}' (profile {profile.Id}) has no such metric (did you mean '{suggestion}'?)"
+                    : $"unknown metric '{metric.Value}': device '{target.Id}' (profile {profile.Id}) has {string.Join(", ", names.Order(StringComparer.Ordinal))}");
+            }
+
+            return;
+        }
+
+        var library = site.LibraryMetrics.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        if (!library.Contains(metric.Value))
+        {
+            var suggestion = SiteReferences.Closest(metric.Value, library);
+            d.Add(metric, suggestion is not null
+                ? $"unknown metric '{metric.Value}': no device profile has it (did you mean '{suggestion}'?)"
+                : $"unknown metric '{metric.Value}': no device profile has it (metric names are the profiles' metrics[].name)");
+        }
     }
 
     /// <summary>An alarm output driving a pin a device reads (or an alarm input sharing it) fights the sensor for the line.</summary>

@@ -12,6 +12,9 @@ public sealed record DeviceConfig(string Id, string Profile, DeviceAddress Addre
     /// <summary>Per-poll timeout used when the config gives none.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>The longest poll interval the config takes: a day (longer is a unit typo, 10d for 10s).</summary>
+    public static readonly TimeSpan MaxInterval = TimeSpan.FromDays(1);
+
     /// <summary>Key into <see cref="SiteConfig.Credentials"/>; required for SNMP devices, null otherwise.</summary>
     public string? Credentials { get; init; }
 

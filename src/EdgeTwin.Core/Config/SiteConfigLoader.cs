@@ -54,12 +54,57 @@ public static class SiteConfigLoader
             return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + reason)], []);
         }
 
+        if (NotUtf8(path, text) is { } bad)
+        {
+            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, bad.Line, bad.Column, string.Empty, bad.Message)], []);
+        }
+
         var full = Path.GetFullPath(path);
         var (result, secrets) = Parse(text, path, options, full);
         return result.Config is null ? result : result with
         {
             Config = result.Config with { SourcePath = full, ConfigSha256 = ConfigSecrets.RedactedSha256(text, secrets.Inline) },
         };
+    }
+
+    /// <summary>
+    /// Where the file stops being UTF-8, when <paramref name="text"/> (as <see cref="File.ReadAllText(string)"/> decoded
+    /// it) holds a replacement character: it turned each byte of a Latin-1 or Windows-1252 file into U+FFFD without a
+    /// word, so a name or an inline community with an umlaut was silently another one.
+    /// </summary>
+    internal static (int Line, int Column, string Message)? NotUtf8(string path, string text)
+    {
+        if (!text.Contains('\uFFFD', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        // A UTF-16/32 file was decoded by its byte-order mark; only a file without one is read as UTF-8.
+        if (bytes.Length >= 2 && (bytes[0] == 0xFF && bytes[1] == 0xFE || bytes[0] == 0xFE && bytes[1] == 0xFF))
+        {
+            return null;
+        }
+
+        var chars = new char[bytes.Length];
+        if (System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out var read, out _, replaceInvalidSequences: false) != System.Buffers.OperationStatus.InvalidData)
+        {
+            return null;
+        }
+
+        var before = bytes.AsSpan(0, read);
+        var line = before.Count((byte)'\n') + 1;
+        var column = System.Text.Encoding.UTF8.GetCharCount(before[(before.LastIndexOf((byte)'\n') + 1)..]) + 1;
+        return (line, column, string.Create(CultureInfo.InvariantCulture, $"the file is not UTF-8: byte 0x{bytes[read]:X2} here (saved as Latin-1 or Windows-1252?); save it as UTF-8"));
     }
 
     /// <summary>Loads <paramref name="path"/> or throws <see cref="ConfigException"/> listing every problem.</summary>
@@ -169,6 +214,8 @@ public static class SiteConfigLoader
 
         // The first enabled device on each rtu: path: one port is opened once, with one set of line settings.
         private readonly Dictionary<string, (string Device, SerialSettings Serial, bool Given, int Line)> _serialLines = new(StringComparer.Ordinal);
+        private readonly Dictionary<int, (string Device, int Line)> _gpioPins = new();
+        private readonly Dictionary<string, (string Device, int Line)> _deviceTargets = new(StringComparer.Ordinal);
 
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
         private readonly HashSet<string> _credentialKeys = new(StringComparer.Ordinal);
@@ -479,6 +526,13 @@ public static class SiteConfigLoader
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 Diagnostics.Add(c.Node(fileKey)!, $"cannot read '{full}': {Reason(ex)}");
+                return (null, path, true);
+            }
+
+            if (NotUtf8(full, text) is { } bad)
+            {
+                // Decoded, the secret would be another one, and the device would refuse every request with it.
+                Diagnostics.Add(c.Node(fileKey)!, string.Create(CultureInfo.InvariantCulture, $"'{full}' line {bad.Line}: {bad.Message}"));
                 return (null, path, true);
             }
 
@@ -848,9 +902,16 @@ public static class SiteConfigLoader
             }
 
             var interval = r.Duration("interval", min: TimeSpan.FromMilliseconds(100)) ?? DeviceConfig.DefaultInterval;
+            var intervalTooLong = interval > DeviceConfig.MaxInterval;
+            if (intervalTooLong)
+            {
+                // 10d for 10s polled nothing for days without a word, and past 49.7 days the scheduler's timer refuses the wait.
+                Diagnostics.Add(r.Node("interval")!, $"must be at most {Durations.Format(DeviceConfig.MaxInterval)}, got '{((ConfigScalar)r.Node("interval")!).Value}' (d is days; s is seconds, m minutes)");
+                interval = DeviceConfig.MaxInterval;
+            }
             var timeoutGiven = r.Duration("timeout", min: TimeSpan.FromMilliseconds(10));
             var timeout = timeoutGiven ?? (interval <= DeviceConfig.DefaultTimeout ? interval / 2 : DeviceConfig.DefaultTimeout);
-            if (timeoutGiven is not null && timeoutGiven.Value >= interval)
+            if (timeoutGiven is not null && timeoutGiven.Value >= interval && !intervalTooLong)
             {
                 Diagnostics.Add(r.Node("timeout")!, $"timeout ({Durations.Format(timeoutGiven.Value)}) must be shorter than the interval ({Durations.Format(interval)})");
             }
@@ -867,6 +928,38 @@ public static class SiteConfigLoader
             if (enabled && address.Scheme == AddressScheme.Rtu)
             {
                 CheckSerialLine(r, id, address.Path!, serial ?? new SerialSettings(), serialNode is not null);
+            }
+
+            if (enabled && address.Pin is { } pin)
+            {
+                // One process holds a GPIO line once: the second device's open failed at start, or both read one
+                // contact under two meanings (a leak sensor reporting the door). It passed check before.
+                var addressNode = r.Node("address")!;
+                if (_gpioPins.TryGetValue(pin, out var owner))
+                {
+                    Diagnostics.Add(addressNode, $"GPIO pin {pin} is already read by device '{owner.Device}' (line {owner.Line.ToString(CultureInfo.InvariantCulture)}); each GPIO device needs a pin of its own");
+                }
+                else
+                {
+                    _gpioPins[pin] = (id, addressNode.Mark.Line);
+                }
+            }
+
+            if (enabled && address.Pin is null)
+            {
+                // A device line copied with only its id changed: the unit is polled twice and its series stored under two
+                // ids. A warning, as two profiles on one address (UPS-MIB beside the vendor MIB) are normal.
+                // Other credentials (v3 beside v2c while migrating) are taken as meant.
+                var key = $"{address} {profileId} {unitId?.ToString(CultureInfo.InvariantCulture)} {credName}";
+                var addressNode = r.Node("address")!;
+                if (_deviceTargets.TryGetValue(key, out var twin))
+                {
+                    Diagnostics.AddWarning(addressNode, $"device '{id}' reads the same unit as device '{twin.Device}' (line {twin.Line.ToString(CultureInfo.InvariantCulture)}): same address {address}{(unitId is null ? "" : $", unit_id {unitId.Value.ToString(CultureInfo.InvariantCulture)}")} and profile {profileId}; it is polled twice and stored under both ids (a copied line whose address was not changed?)");
+                }
+                else
+                {
+                    _deviceTargets[key] = (id, addressNode.Mark.Line);
+                }
             }
 
             return new DeviceConfig(id, profileId, address)
@@ -918,6 +1011,12 @@ public static class SiteConfigLoader
             }
         }
 
+        private static readonly HashSet<int> StandardBauds =
+        [
+            300, 600, 1200, 1800, 2400, 4800, 7200, 9600, 14400, 19200, 28800, 38400, 56000, 57600, 76800, 115200, 128000, 153600,
+            230400, 250000, 256000, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
+        ];
+
         private SerialSettings? ReadSerial(ConfigReader? r)
         {
             if (r is null)
@@ -926,6 +1025,12 @@ public static class SiteConfigLoader
             }
 
             var baud = r.Int("baud", min: 300, max: 4_000_000) ?? 9600;
+            if (r.Node("baud") is { } baudNode && !StandardBauds.Contains(baud))
+            {
+                // The port opens at any rate the driver can make, so a typo (9601) only shows as every poll timing out.
+                Diagnostics.AddWarning(baudNode, $"{baud} is not a standard baud rate (Modbus devices use 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200); check the device's setting");
+            }
+
             var parity = r.Enum("parity", Parities) ?? SerialParity.Even;
             var stop = r.Int("stop_bits", min: 1, max: 2) ?? 1;
             var data = r.Int("data_bits", min: 7, max: 8) ?? 8;
@@ -958,6 +1063,22 @@ public static class SiteConfigLoader
             return new DeviceLocation(rack, unit, machine, room);
         }
 
+        private static string? OutboxPathProblem(string path)
+        {
+            if (path.Length == 0 || path.Contains('\0', StringComparison.Ordinal))
+            {
+                return "expected the outbox's file, e.g. /var/lib/edgetwin/outbox.db";
+            }
+
+            if (Directory.Exists(path))
+            {
+                return $"'{path}' is a directory; give the outbox's file, e.g. {Path.Combine(path, "outbox.db")}";
+            }
+
+            var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+            return parent is not null && File.Exists(parent) ? $"'{parent}' is a file, not a directory: the outbox's file cannot go in it" : null;
+        }
+
         private OutboxSettings ReadOutbox(ConfigReader? r)
         {
             if (r is null)
@@ -967,6 +1088,12 @@ public static class SiteConfigLoader
 
             var d = OutboxSettings.Default;
             var path = r.String("path") ?? d.Path;
+            if (r.Node("path") is { } pathNode && OutboxPathProblem(path) is { } problem)
+            {
+                // The start then failed with "access denied" and a stack trace, exit 1, restarted in a loop.
+                Diagnostics.Add(pathNode, problem);
+                path = d.Path;
+            }
             var budget = r.Int("disk_budget_mb", min: 1, max: 1_048_576) ?? d.DiskBudgetMb;
             var maxAge = r.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? d.MaxAge;
             var window = r.Duration("summary_window", min: TimeSpan.FromSeconds(1)) ?? d.SummaryWindow;

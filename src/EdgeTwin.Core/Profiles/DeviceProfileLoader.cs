@@ -200,6 +200,7 @@ public static partial class DeviceProfileLoader
 
         var names = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
         var metrics = new List<ProfileMetric>();
+        var oids = new Dictionary<string, (string Name, int Line)>(StringComparer.Ordinal);
         var metricSeq = r.Sequence("metrics");
         if (metricSeq is not null)
         {
@@ -209,6 +210,12 @@ public static partial class DeviceProfileLoader
                 if (m is not null)
                 {
                     metrics.Add(m);
+                    // A metric copied with only its name changed reads the first one's value under another meaning.
+                    if (m.Oid is { } oid && (item as ConfigMapping)?["oid"] is { } oidNode && !oids.TryAdd(oid, (m.Name, oidNode.Mark.Line)))
+                    {
+                        var first = oids[oid];
+                        diagnostics.AddWarning(oidNode, $"metric '{m.Name}' reads the same OID {oid} as metric '{first.Name}' (line {first.Line.ToString(CultureInfo.InvariantCulture)}); a copied metric whose oid was not changed?");
+                    }
                 }
             }
         }

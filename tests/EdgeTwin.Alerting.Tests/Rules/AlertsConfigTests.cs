@@ -126,6 +126,28 @@ public sealed class AlertsConfigTests
     }
 
     [Fact]
+    public void Regression_check_accepted_a_misspelt_match_metric_that_never_fires()
+    {
+        // The series' metric is the profile's metric name, matched exactly: a typo bound nothing and the rule stayed quiet.
+        var (text, _, report) = Check("""
+            alerts:
+              rules:
+                - { name: ups-runtime-low, type: threshold, match: { device: ups1, metric: runtime_remainin }, below: 10 }
+                - { name: any-runtime-low, type: threshold, match: { metric: runtime_remainig }, below: 10 }
+                - { name: ups-runtime-ok, type: threshold, match: { device: ups1, metric: runtime_remaining }, below: 10 }
+                - { name: pdu-any, type: threshold, match: { device: "pdu-*", metric: "out*" }, above: 10 }
+            """);
+        Assert.Equal(1, report.ExitCode);
+        Assert.Equal(2, report.Problems.Count);
+        var first = report.Problems[0];
+        Assert.Contains(
+            $"{report.File}:{first.Line}:{first.Column}: alerts.rules[0].match.metric: unknown metric 'runtime_remainin': device 'ups1' (profile apc-smart-ups) has no such metric (did you mean 'runtime_remaining'?)",
+            text,
+            StringComparison.Ordinal);
+        Assert.Contains("alerts.rules[1].match.metric: unknown metric 'runtime_remainig': no device profile has it (did you mean 'runtime_remaining'?)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Regression_check_echoed_the_webhook_urls_password_and_token()
     {
         // check's output reaches Ansible (validate:) and CI logs: the URL is shown redacted, in text and in JSON.

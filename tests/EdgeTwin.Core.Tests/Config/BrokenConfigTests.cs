@@ -160,6 +160,102 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_non_standard_baud_rate_passed_check_without_a_word()
+    {
+        // 9601 opens the port fine; every poll then times out on a line that talks at another speed.
+        var path = _dir.Write("site.yaml", Valid.Replace(
+            "credentials:\n",
+            "  - { id: meter1, profile: eastron-sdm630, address: \"rtu:/dev/ttyUSB0\", unit_id: 1, serial: { baud: 9601, parity: none } }\n  - { id: meter2, profile: eastron-sdm630, address: \"rtu:/dev/ttyUSB1\", unit_id: 1, serial: { baud: 19200, parity: none } }\ncredentials:\n",
+            StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(
+            ["site.yaml:19:101: warning: devices[3].serial.baud: 9601 is not a standard baud rate (Modbus devices use 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200); check the device's setting"],
+            result.Warnings.Where(w => w.Path.StartsWith("devices", StringComparison.Ordinal)).Select(w => w.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Regression_an_interval_of_days_passed_check_and_polled_nothing_for_days()
+    {
+        // 10d for 10s was accepted; past 49.7 days the scheduler's timer then refused the wait and the device's loop died.
+        var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 10d }\n  - { id: ups1"));
+        Assert.Equal(["site.yaml:16:96: devices[0].interval: must be at most 1d, got '10d' (d is days; s is seconds, m minutes)"], problems);
+
+        // One mistake, one problem: the timeout is not also compared with the refused interval.
+        problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 31d, timeout: 30d }\n  - { id: ups1"));
+        Assert.Equal(["site.yaml:16:96: devices[0].interval: must be at most 1d, got '31d' (d is days; s is seconds, m minutes)"], problems);
+    }
+
+    [Fact]
+    public void Regression_two_devices_on_one_gpio_pin_passed_check()
+    {
+        // The second open of the line failed at start (or both read one contact under two meanings); a disabled one is free.
+        var problems = Problems(Valid.Replace(
+            "credentials:\n",
+            "  - { id: leak1, profile: generic-leak-detector, address: \"gpio:17\" }\n"
+            + "  - { id: door-old, profile: generic-door-contact, address: \"gpio:17\", enabled: false }\n"
+            + "  - { id: door1, profile: generic-door-contact, address: \"gpio:17\" }\n"
+            + "credentials:\n",
+            StringComparison.Ordinal));
+        Assert.Equal(["site.yaml:21:58: devices[5].address: GPIO pin 17 is already read by device 'leak1' (line 19); each GPIO device needs a pin of its own"], problems);
+    }
+
+    [Fact]
+    public void Regression_an_outbox_path_naming_a_directory_passed_check_and_the_start_crashed_with_access_denied()
+    {
+        // The start threw "Access to the path is denied" with a stack trace, exit 1, and systemd restarted it in a loop.
+        _dir.Write("not-a-dir", "x");
+        // Problems() shows paths in the directory relative to it.
+        Assert.Equal(
+            [$"site.yaml:21:17: outbox.path: '{_dir.Path}' is a directory; give the outbox's file, e.g. outbox.db"],
+            Problems(Valid + $"\noutbox: {{ path: {_dir.Path} }}\n"));
+        Assert.Equal(
+            ["site.yaml:21:17: outbox.path: 'not-a-dir' is a file, not a directory: the outbox's file cannot go in it"],
+            Problems(Valid + $"\noutbox: {{ path: {_dir.Path}/not-a-dir/outbox.db }}\n"));
+        Assert.Equal(["site.yaml:21:17: outbox.path: expected the outbox's file, e.g. /var/lib/edgetwin/outbox.db"], Problems(Valid + "\noutbox: { path: \"\" }\n"));
+    }
+
+    [Fact]
+    public void Regression_a_device_line_copied_without_changing_its_address_passed_check_without_a_word()
+    {
+        // The PDU was polled twice and its series stored under both ids; another profile or other credentials are meant.
+        var path = _dir.Write("site.yaml", Valid.Replace(
+            "credentials:\n",
+            "  - { id: pdu2, profile: apc-rpdu2, address: \"udp:127.0.0.1:16100\", credentials: v2 }\n"
+            + "  - { id: ups1-std, profile: ietf-ups-mib, address: \"udp:127.0.0.1:16100\", credentials: v2 }\n"
+            + "  - { id: pdu1-v3, profile: apc-rpdu2, address: \"udp:127.0.0.1:16100\", credentials: v3 }\n"
+            + "credentials:\n  v3: { version: 3, user: ops, level: authNoPriv, auth: SHA, auth_password: ops-passphrase }\n",
+            StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(
+            ["site.yaml:19:46: warning: devices[3].address: device 'pdu2' reads the same unit as device 'pdu1' (line 16): same address udp:127.0.0.1:16100 and profile apc-rpdu2; it is polled twice and stored under both ids (a copied line whose address was not changed?)"],
+            result.Warnings.Where(w => w.Path.StartsWith("devices", StringComparison.Ordinal)).Select(w => w.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Regression_a_latin1_file_was_read_with_its_umlauts_silently_replaced()
+    {
+        // Saved as Latin-1, "Rösrath" became "R\uFFFDsrath" and an inline community with an umlaut another community.
+        var path = _dir.Write("site.yaml", "");
+        File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes(Valid.Replace("v2: { version: 2c, community: public }", "v2: { version: 2c, community: pöblic }", StringComparison.Ordinal)));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Equal(
+            ["site.yaml:20:34: (document): the file is not UTF-8: byte 0xF6 here (saved as Latin-1 or Windows-1252?); save it as UTF-8"],
+            result.Problems.Select(p => p.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+
+        // The same text as UTF-8 loads, umlaut and all; so does a secret file, which gets the same check.
+        File.WriteAllText(path, Valid.Replace("v2: { version: 2c, community: public }", "v2: { version: 2c, community_file: community }", StringComparison.Ordinal));
+        File.WriteAllBytes(Path.Combine(_dir.Path, "community"), System.Text.Encoding.Latin1.GetBytes("pöblic\n"));
+        var secret = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Equal(
+            [$"site.yaml:20:38: credentials.v2.community_file: '{_dir.Path}/community' line 1: the file is not UTF-8: byte 0xF6 here (saved as Latin-1 or Windows-1252?); save it as UTF-8"],
+            secret.Problems.Select(p => p.ToString().Replace(_dir.Path + "/site.yaml", "site.yaml", StringComparison.Ordinal)));
+        File.WriteAllText(Path.Combine(_dir.Path, "community"), "pöblic\n");
+        Assert.True(SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir }).IsValid);
+    }
+
+    [Fact]
     public void Timeout_must_be_shorter_than_interval()
     {
         var problems = Problems(Replace("credentials: v2 }\n  - { id: ups1", "credentials: v2, interval: 2s, timeout: 2s }\n  - { id: ups1"));

@@ -17,6 +17,29 @@ public sealed class ProfileWarningTests
     }
 
     [Fact]
+    public void Regression_a_metric_copied_without_changing_its_oid_passed_check_without_a_word()
+    {
+        // seconds_on_battery then reported the battery status, and nothing said so.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: snmp
+            source: UPS-MIB
+            metrics:
+              - { name: battery_status, oid: .1.3.6.1.2.1.33.1.2.1.0, unit: "1", kind: state, role: ups.battery_status }
+              - { name: seconds_on_battery, oid: .1.3.6.1.2.1.33.1.2.1.0, unit: s, kind: gauge, role: ups.seconds_on_battery }
+              - { name: runtime_remaining, oid: .1.3.6.1.2.1.33.1.2.3.0, unit: min, kind: gauge, role: ups.runtime_remaining }
+            """;
+        var (profile, warnings) = Load(yaml);
+
+        Assert.Equal(3, profile.Metrics.Count);
+        Assert.Equal(
+            ["test-profile.yaml:8:38: warning: metrics[1].oid: metric 'seconds_on_battery' reads the same OID .1.3.6.1.2.1.33.1.2.1.0 as metric 'battery_status' (line 7); a copied metric whose oid was not changed?"],
+            warnings);
+    }
+
+    [Fact]
     public void Regression_enum_names_in_another_case_passed_check_while_the_schema_rejects_them()
     {
         // The schema's enums are case-sensitive, so an editor or CI flagged a file check accepted without a word.

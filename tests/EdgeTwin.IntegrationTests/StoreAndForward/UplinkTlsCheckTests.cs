@@ -38,6 +38,82 @@ public sealed class UplinkTlsCheckTests
     private static string At(string config, string text) =>
         $"{config}:{Array.FindIndex(File.ReadAllLines(config), l => l.Contains(text, StringComparison.Ordinal)) + 1}:";
 
+    [Theory]
+    [InlineData("\"mqtt://broker.example.net\"", "(did you mean host: broker.example.net?)")]
+    [InlineData("\"tcp://broker.example.net:1884\"", "(did you mean host: broker.example.net, port: 1884?)")]
+    [InlineData("broker.example.net:1884", "(did you mean host: broker.example.net, port: 1884?)")]
+    [InlineData("\"mqtt://\"", "")]
+    public async Task Regression_check_accepted_a_broker_url_as_the_mqtt_host(string host, string hint)
+    {
+        // It passed check; the agent then tried to resolve "mqtt://broker…" and retried for ever with nothing sent.
+        var (config, _) = Write($"uplinks: {{ mqtt: {{ host: {host} }} }}");
+
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var line = Assert.Single(check.Output.Split('\n'), l => l.Contains(": uplinks.mqtt.host: ", StringComparison.Ordinal));
+        Assert.StartsWith(At(config, "uplinks:"), line, StringComparison.Ordinal);
+        Assert.EndsWith(
+            $"is not a host name or IP address: give the broker's host alone, the port in port: and TLS in tls:{(hint.Length > 0 ? " " + hint : "")}",
+            line,
+            StringComparison.Ordinal);
+        Assert.Contains("FAILED: ", check.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"kafka://kafka1.example.net:9092\"", "kafka://kafka1.example.net:9092")]
+    [InlineData("\"kafka1.example.net:9092,kafka2.example.net:90920\"", "kafka2.example.net:90920")]
+    [InlineData("\"kafka1.example.net:abc\"", "kafka1.example.net:abc")]
+    public async Task Regression_check_accepted_kafka_bootstrap_servers_that_librdkafka_cannot_reach(string servers, string bad)
+    {
+        // It passed check; librdkafka then only logged that it could not resolve the name, and nothing was sent.
+        var (config, _) = Write($"uplinks: {{ kafka: {{ bootstrap_servers: {servers} }} }}");
+
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var line = Assert.Single(check.Output.Split('\n'), l => l.Contains(": uplinks.kafka.bootstrap_servers: ", StringComparison.Ordinal));
+        Assert.StartsWith(At(config, "uplinks:"), line, StringComparison.Ordinal);
+        Assert.EndsWith(
+            $": '{bad}' is not a broker address: give host:port[,host:port] (e.g. kafka1.example.net:9092), without a URL scheme other than PLAINTEXT://, SSL://, SASL_PLAINTEXT:// or SASL_SSL://",
+            line,
+            StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"kafka1.example.net:9092, kafka2.example.net\"")]
+    [InlineData("\"SSL://kafka1.example.net:9093\"")]
+    [InlineData("\"[2001:db8::1]:9092\"")]
+    public async Task Kafka_bootstrap_servers_as_librdkafka_takes_them_pass_check(string servers)
+    {
+        var (config, _) = Write($"uplinks: {{ kafka: {{ bootstrap_servers: {servers} }} }}");
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.DoesNotContain("bootstrap_servers", check.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_uplink_option_problems_named_the_section_and_a_property_not_the_key_and_its_line()
+    {
+        // Before: "uplinks.kafka: uplinks.kafka.Linger must be 0..10 s (was 400.00:00:00)" at the section's first line.
+        var (config, _) = Write("""
+            uplinks:
+              mqtt:
+                host: ""
+                keep_alive: 400d
+              kafka:
+                bootstrap_servers: 192.0.2.11:9092
+                topic_template: ""
+                linger: 400d
+            """);
+
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var lines = check.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith(At(config, "host: \"\""), StringComparison.Ordinal) && l.EndsWith(": uplinks.mqtt.host: must not be empty", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "keep_alive:"), StringComparison.Ordinal) && l.EndsWith(": uplinks.mqtt.keep_alive: must be 0..65535 s (got '400d')", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "topic_template:"), StringComparison.Ordinal) && l.EndsWith(": uplinks.kafka.topic_template: must not be empty", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "linger:"), StringComparison.Ordinal) && l.EndsWith(": uplinks.kafka.linger: must be 0..10 s (got '400d')", StringComparison.Ordinal));
+        Assert.Equal("FAILED: " + config + ": 4 problems", lines[^1]);
+    }
+
     [Fact]
     public async Task Regression_a_garbage_ca_file_passed_check_and_run_exited_1_instead_of_the_invalid_config_code()
     {
