@@ -185,7 +185,7 @@ public sealed record KafkaUplinkOptions
         if (templateErrors.Count == 0 && errors.Count == 0)
         {
             var sample = new Payloads.TopicTemplate(TopicTemplate, Identity).Format("twin_state", "device");
-            if (sample.Length > 249 || sample.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
+            if (sample.Length > 249 || sample.AsSpan().IndexOfAnyExcept(Payloads.TopicTemplate.KafkaAllowed) >= 0)
             {
                 errors.Add($"{prefix}.TopicTemplate gives '{sample}', not a legal Kafka topic ([A-Za-z0-9._-], at most 249)");
             }

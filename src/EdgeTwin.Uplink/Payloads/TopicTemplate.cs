@@ -66,7 +66,8 @@ public sealed class TopicTemplate
         .ToString();
 
     private static readonly System.Buffers.SearchValues<char> MqttForbidden = System.Buffers.SearchValues.Create("/+#\0");
-    private static readonly System.Buffers.SearchValues<char> KafkaAllowed =
+    /// <summary>The characters a Kafka topic name may hold.</summary>
+    internal static readonly System.Buffers.SearchValues<char> KafkaAllowed =
         System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
 
     private bool Forbidden(char c) => _kafkaNames ? !KafkaAllowed.Contains(c) : MqttForbidden.Contains(c);
