@@ -56,6 +56,8 @@ internal sealed class RunCommand : ICliCommand
         return command;
     }
 
+    private const string HostCategory = "Microsoft.Extensions.Hosting.Internal.Host";
+
     /// <summary>The problems of a start that failed on settings (uplink options, a section's config), else empty.</summary>
     private static IReadOnlyList<string> InvalidSettings(Exception ex) => ex switch
     {
@@ -69,6 +71,9 @@ internal sealed class RunCommand : ICliCommand
     /// <summary>Runs the agent until <paramref name="stop"/> fires or the host stops itself; returns the exit code.</summary>
     internal static async Task<int> RunAsync(Core.Config.SiteConfig config, AgentHostOptions options, TextWriter error, CancellationToken stop)
     {
+        // A failed start is reported below in one line that says what and where; the host's own Error for it came first,
+        // with the whole stack trace. Its Critical (a crashed background service, with the trace) stays.
+        options.ConfigureLogging += logging => logging.AddFilter(HostCategory, LogLevel.Critical);
         using var host = AgentHostBuilder.Build(config, options);
         var runtime = host.Services.GetRequiredService<AgentRuntime>();
         try
@@ -102,7 +107,14 @@ internal sealed class RunCommand : ICliCommand
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            await error.WriteLineAsync($"edgetwin: fatal: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            var cause = ex is AggregateException { InnerExceptions.Count: 1 } one ? one.InnerExceptions[0] : ex;
+            await error.WriteLineAsync($"edgetwin: fatal: {cause.GetType().Name}: {cause.Message}").ConfigureAwait(false);
+            if (cause is not (IOException or UnauthorizedAccessException))
+            {
+                // Not the gateway's disk or permissions but a fault of the agent: the trace is what a bug report needs.
+                await error.WriteLineAsync(cause.ToString()).ConfigureAwait(false);
+            }
+
             return ExitCodes.Failure;
         }
 

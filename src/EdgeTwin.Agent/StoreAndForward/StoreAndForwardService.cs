@@ -120,7 +120,17 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         var identity = new Outbox.Summaries.UplinkIdentity(_config.Site.GatewayId, _config.Site.Id);
         var summaryWindow = _options.SummaryWindow ?? _config.Outbox.SummaryWindow;
 
-        Directory.CreateDirectory(stateDirectory);
+        try
+        {
+            Directory.CreateDirectory(stateDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // .NET's own text named only the directory ("Could not find file '/proc/edgetwin'"), not the key to fix.
+            var where = _options.OutboxPath is null ? $"outbox.path{(_config.SourcePath is { } file ? " in " + file : "")}" : "the outbox path given";
+            throw new IOException($"cannot create the outbox's directory {stateDirectory} ({where}): {ex.Message}", ex);
+        }
+
         _outbox = await LiteDbOutbox.OpenAsync(
             new LiteDbOutboxOptions
             {

@@ -1076,7 +1076,41 @@ public static class SiteConfigLoader
             }
 
             var parent = Path.GetDirectoryName(Path.GetFullPath(path));
-            return parent is not null && File.Exists(parent) ? $"'{parent}' is a file, not a directory: the outbox's file cannot go in it" : null;
+            if (parent is null)
+            {
+                return null;
+            }
+
+            // The agent creates missing directories, so what counts is the nearest one that exists, and its file system.
+            var existing = FileSystemFacts.NearestExisting(parent);
+            if (existing is not null && File.Exists(existing))
+            {
+                return $"'{existing}' is a file, not a directory: the outbox's file cannot go in it";
+            }
+
+            if (existing is not null && FileSystemFacts.Of(existing) is { } fs)
+            {
+                if (fs.Pseudo)
+                {
+                    return $"'{existing}' is on the kernel's {fs.Type} file system, where the outbox cannot be created; give a path on the gateway's disk, e.g. /var/lib/edgetwin/outbox.db";
+                }
+
+                if (fs.ReadOnly)
+                {
+                    return $"'{existing}' is on a file system mounted read-only ({fs.Type}), where the outbox cannot be written; give a path on a writable disk, e.g. /var/lib/edgetwin/outbox.db";
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>An outbox in RAM works until the first power cut or reboot, which takes the backlog with it.</summary>
+        private static string? OutboxPathWarning(string path)
+        {
+            var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+            return parent is not null && FileSystemFacts.NearestExisting(parent) is { } existing && Directory.Exists(existing) && FileSystemFacts.Of(existing) is { Volatile: true } fs
+                ? $"'{existing}' is on {fs.Type}, in RAM: what the outbox holds while the uplink is down is lost when the gateway loses power or reboots; give a path on the disk, e.g. /var/lib/edgetwin/outbox.db"
+                : null;
         }
 
         private OutboxSettings ReadOutbox(ConfigReader? r)
@@ -1094,6 +1128,11 @@ public static class SiteConfigLoader
                 Diagnostics.Add(pathNode, problem);
                 path = d.Path;
             }
+            else if (r.Node("path") is { } node && OutboxPathWarning(path) is { } warning)
+            {
+                Diagnostics.AddWarning(node, warning);
+            }
+
             var budget = r.Int("disk_budget_mb", min: 1, max: 1_048_576) ?? d.DiskBudgetMb;
             var maxAge = r.Duration("max_age", min: TimeSpan.FromMinutes(1)) ?? d.MaxAge;
             var window = r.Duration("summary_window", min: TimeSpan.FromSeconds(1)) ?? d.SummaryWindow;

@@ -212,7 +212,73 @@ public sealed class BrokenConfigTests : IDisposable
         Assert.Equal(
             ["site.yaml:21:17: outbox.path: 'not-a-dir' is a file, not a directory: the outbox's file cannot go in it"],
             Problems(Valid + $"\noutbox: {{ path: {_dir.Path}/not-a-dir/outbox.db }}\n"));
+        // A file further up passed check, and the start failed creating the directories below it.
+        Assert.Equal(
+            ["site.yaml:21:17: outbox.path: 'not-a-dir' is a file, not a directory: the outbox's file cannot go in it"],
+            Problems(Valid + $"\noutbox: {{ path: {_dir.Path}/not-a-dir/state/edgetwin/outbox.db }}\n"));
         Assert.Equal(["site.yaml:21:17: outbox.path: expected the outbox's file, e.g. /var/lib/edgetwin/outbox.db"], Problems(Valid + "\noutbox: { path: \"\" }\n"));
+    }
+
+    [Fact]
+    public void Regression_an_outbox_path_on_a_pseudo_file_system_passed_check_and_the_start_failed_naming_only_the_directory()
+    {
+        // `run` logged the host's stack trace and "fatal: FileNotFoundException: Could not find file '/proc/edgetwin'".
+        Assert.Equal(
+            ["site.yaml:21:17: outbox.path: '/proc' is on the kernel's proc file system, where the outbox cannot be created; give a path on the gateway's disk, e.g. /var/lib/edgetwin/outbox.db"],
+            Problems(Valid + "\noutbox: { path: /proc/edgetwin/outbox.db }\n"));
+        Assert.Equal(
+            ["site.yaml:21:17: outbox.path: '/sys' is on the kernel's sysfs file system, where the outbox cannot be created; give a path on the gateway's disk, e.g. /var/lib/edgetwin/outbox.db"],
+            Problems(Valid + "\noutbox: { path: /sys/edgetwin/outbox.db }\n"));
+    }
+
+    [Fact]
+    public void Regression_an_outbox_on_a_read_only_mount_passed_check()
+    {
+        // Gateways with a read-only root (overlayroot) have /var/lib read-only unless it is a mount of its own.
+        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
+        var source = Directory.CreateDirectory(Path.Combine(_dir.Path, "rw")).FullName;
+        var mount = Directory.CreateDirectory(Path.Combine(_dir.Path, "ro")).FullName;
+        Assert.Equal(0, Run("mount", "--bind", source, mount));
+        try
+        {
+            Assert.Equal(0, Run("mount", "-o", "remount,bind,ro", mount));
+            var type = new DriveInfo(mount).DriveFormat;
+            Assert.Equal(
+                [$"site.yaml:21:17: outbox.path: 'ro' is on a file system mounted read-only ({type}), where the outbox cannot be written; give a path on a writable disk, e.g. /var/lib/edgetwin/outbox.db"],
+                Problems(Valid + $"\noutbox: {{ path: {mount}/edgetwin/outbox.db }}\n"));
+        }
+        finally
+        {
+            Assert.Equal(0, Run("umount", mount));
+        }
+    }
+
+    [Fact]
+    public void Regression_an_outbox_in_ram_passed_check_without_a_word()
+    {
+        // tmpfs (/run, /dev/shm, a tmpfs /tmp): the backlog of an outage was gone after the power cut that often ends it.
+        Assert.SkipUnless(Directory.Exists("/dev/shm") && new DriveInfo("/dev/shm").DriveFormat == "tmpfs", "/dev/shm is not a tmpfs here");
+        var shm = Directory.CreateDirectory($"/dev/shm/edgetwin-test-{Guid.NewGuid():N}").FullName;
+        try
+        {
+            var path = _dir.Write("site.yaml", Valid + $"\noutbox: {{ path: {shm}/outbox.db }}\n");
+            var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+            Assert.True(result.IsValid, string.Join("\n", result.Problems));
+            Assert.Equal(
+                [$"{path}:21:17: warning: outbox.path: '{shm}' is on tmpfs, in RAM: what the outbox holds while the uplink is down is lost when the gateway loses power or reboots; give a path on the disk, e.g. /var/lib/edgetwin/outbox.db"],
+                result.Warnings.Select(w => w.ToString()).Where(w => w.Contains("outbox.path", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            Directory.Delete(shm, recursive: true);
+        }
+    }
+
+    private static int Run(string file, params string[] args)
+    {
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
+        process.WaitForExit();
+        return process.ExitCode;
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using EdgeTwin.Agent.Cli;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Scheduling;
@@ -167,6 +168,31 @@ public sealed class AgentHostTests
         Assert.Equal(1, code);
         Assert.Equal("edgetwin: stopped after a fatal error: InvalidOperationException: uplink state corrupted" + Environment.NewLine, error.ToString());
         Assert.Equal(["pdu-1", "pdu-2"], factory.Disposed.Order());
+    }
+
+    [Fact]
+    public async Task Regression_a_start_that_failed_on_the_outbox_directory_printed_the_hosts_stack_trace_and_not_the_key()
+    {
+        // Before: the host's "Hosting failed to start" Error with 20 lines of trace, then
+        // "edgetwin: fatal: FileNotFoundException: Could not find file '/proc/edgetwin-test'": no key, no config file.
+        var factory = new ProfileFakeFactory();
+        var logs = new System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Message)>();
+        var options = Options(factory);
+        options.ConfigureServices += s => s.AddStoreAndForward();
+        options.ConfigureLogging += l => l.AddProvider(new ListLoggerProvider(logs));
+        var file = AgentFiles.WriteConfig(TwoPdus);
+        var loaded = AgentFiles.Load(file);
+        // The config check refuses this path (BrokenConfigTests); a directory that goes bad after it still must be named.
+        var config = loaded with { Outbox = loaded.Outbox with { Path = "/proc/edgetwin-test/outbox.db" } };
+        var error = new StringWriter();
+
+        var code = await RunCommand.RunAsync(config, options, error, Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.Equal(1, code);
+        Assert.Equal(
+            $"edgetwin: fatal: IOException: cannot create the outbox's directory /proc/edgetwin-test (outbox.path in {Path.GetFullPath(file)}): Could not find file '/proc/edgetwin-test'." + Environment.NewLine,
+            error.ToString());
+        Assert.DoesNotContain(logs, l => l.Level >= LogLevel.Error);
     }
 
     [Fact]
