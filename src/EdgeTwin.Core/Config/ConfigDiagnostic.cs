@@ -18,9 +18,13 @@ public sealed record ConfigDiagnostic(string File, int Line, int Column, string 
     public bool IsWarning { get; init; }
 
     /// <inheritdoc />
-    public override string ToString() => string.Create(
-        CultureInfo.InvariantCulture,
-        $"{File}:{Line}:{Column}: {(IsWarning ? "warning: " : "")}{(Path.Length == 0 ? "(document)" : Path)}: {Message}");
+    /// <remarks>A problem with the whole file (line 0: missing, unreadable) is <c>FILE: message</c>; "FILE:0:0: (document):"
+    /// pointed at a position that does not exist.</remarks>
+    public override string ToString() => Line == 0
+        ? $"{File}: {(IsWarning ? "warning: " : "")}{(Path.Length == 0 ? "" : Path + ": ")}{Message}"
+        : string.Create(
+            CultureInfo.InvariantCulture,
+            $"{File}:{Line}:{Column}: {(IsWarning ? "warning: " : "")}{(Path.Length == 0 ? "(document)" : Path)}: {Message}");
 }
 
 /// <summary>
