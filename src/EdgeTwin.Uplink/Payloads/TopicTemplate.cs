@@ -55,7 +55,33 @@ public sealed class TopicTemplate
             }
         }
 
-        return Expand(kind, Clean(device));
+        var topic = Expand(kind, Clean(device));
+        return _kafkaNames && topic.Length > KafkaMaxTopicLength ? Expand(kind, Shortened(device, topic.Length - KafkaMaxTopicLength)) : topic;
+    }
+
+    /// <summary>The longest topic name a Kafka cluster accepts.</summary>
+    public const int KafkaMaxTopicLength = 249;
+
+    /// <summary>Characters a shortened device id ends in: '-' and 8 hex digits of the whole id's hash (only the 8 when nothing of the id fits).</summary>
+    public const int ShortenedSuffixLength = 9;
+
+    /// <summary>
+    /// The device id cut by <paramref name="overflow"/> characters plus room for a hash of the whole id, so two long ids
+    /// sharing a prefix keep apart. A longer topic was refused by the cluster and the uplink passed the entry over.
+    /// </summary>
+    private string Shortened(string device, int overflow)
+    {
+        var clean = Clean(device);
+        var keep = Math.Max(0, clean.Length - overflow - ShortenedSuffixLength);
+        var hash = 2166136261u;
+        foreach (var c in device)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return keep == 0
+            ? hash.ToString("x8", System.Globalization.CultureInfo.InvariantCulture)
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{clean.AsSpan(0, keep)}-{hash:x8}");
     }
 
     private string Expand(string kind, string device) => new StringBuilder(_template)
