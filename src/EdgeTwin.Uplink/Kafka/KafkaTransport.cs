@@ -53,7 +53,10 @@ internal sealed class KafkaTransport : IUplinkTransport
     /// </summary>
     internal static ProducerConfig BuildConfig(KafkaUplinkOptions _options)
     {
-        var config = new ProducerConfig();
+        // Java's partitioner (murmur2 of the key): a device's records land on the partition a Java, Kafka Streams or
+        // Connect producer would give the same key, so the centre can co-partition and join our topics with theirs.
+        // librdkafka's default (CRC32) put them elsewhere. Settings may still choose another.
+        var config = new ProducerConfig { Partitioner = Partitioner.Murmur2Random };
         foreach (var (k, v) in _options.Settings)
         {
             config.Set(k, v);

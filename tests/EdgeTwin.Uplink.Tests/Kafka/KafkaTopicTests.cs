@@ -102,6 +102,115 @@ public sealed class KafkaTopicTests
         Assert.Equal(["edgetwin-seq=1", "edgetwin-historical=1"], message.Headers.Select(h => $"{h.Key}={System.Text.Encoding.ASCII.GetString(h.GetValueBytes())}"));
     }
 
+    [Theory]
+    // Apache Kafka's own vectors (clients UtilsTest.testMurmur2): the reference this test's hash is checked against.
+    [InlineData("21", -973932308)]
+    [InlineData("foobar", -790332482)]
+    [InlineData("a-little-bit-long-string", -985981536)]
+    [InlineData("a-little-bit-longer-string", -1486304829)]
+    [InlineData("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971)]
+    [InlineData("abc", 479470107)]
+    public void The_reference_murmur2_matches_the_java_clients_vectors(string key, int expected) =>
+        Assert.Equal(expected, JavaMurmur2(System.Text.Encoding.UTF8.GetBytes(key)));
+
+    [Fact]
+    public async Task Regression_records_were_partitioned_by_crc32_not_by_the_java_clients_murmur2_of_their_key()
+    {
+        // librdkafka's default partitioner put a device's records on another partition than a Java producer of the same
+        // key; a Kafka Streams join of our topic with a Java-produced one then missed every match (co-partitioning).
+        const int partitions = 6;
+        string[] devices = ["pdu-a01-a", "pdu-a01-b", "ups-1", "crac-1", "crac-2", "meter-7", "rack-A01", "group:mv", "fe80::1", "line1/press"];
+        using var cluster = new MockCluster();
+        cluster.CreateTopic("edgetwin.site1.summary", partitions);
+
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. devices.Select((d, i) => Record(d, i))], TestContext.Current.CancellationToken);
+        var uplink = new KafkaUplink(new KafkaUplinkOptions
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            Site = "site1",
+            Gateway = "gw1",
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
+        }, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), devices.Length, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
+
+        var received = await Task.Run(() => ConsumePartitions(cluster.BootstrapServers, "edgetwin.site1.summary", devices.Length), TestContext.Current.CancellationToken);
+        Assert.Equal(devices.Order(StringComparer.Ordinal), received.Select(r => r.Key).Order(StringComparer.Ordinal));
+        Assert.All(received, r => Assert.Equal((JavaMurmur2(System.Text.Encoding.UTF8.GetBytes(r.Key)) & 0x7fffffff) % partitions, r.Partition));
+        Assert.True(received.Select(r => r.Partition).Distinct().Count() > 1, "every key on one partition proves nothing");
+    }
+
+    /// <summary>org.apache.kafka.common.utils.Utils.murmur2, as the Java client's default partitioner uses it.</summary>
+    private static int JavaMurmur2(byte[] data)
+    {
+        const uint m = 0x5bd1e995;
+        const int r = 24;
+        var length = data.Length;
+        var h = 0x9747b28cu ^ (uint)length;
+        var i = 0;
+        for (; i + 4 <= length; i += 4)
+        {
+            var k = (uint)(data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
+            k *= m;
+            k ^= k >> r;
+            k *= m;
+            h *= m;
+            h ^= k;
+        }
+
+        switch (length - i)
+        {
+            case 3:
+                h ^= (uint)data[i + 2] << 16;
+                h ^= (uint)data[i + 1] << 8;
+                h ^= data[i];
+                h *= m;
+                break;
+            case 2:
+                h ^= (uint)data[i + 1] << 8;
+                h ^= data[i];
+                h *= m;
+                break;
+            case 1:
+                h ^= data[i];
+                h *= m;
+                break;
+        }
+
+        h ^= h >> 13;
+        h *= m;
+        h ^= h >> 15;
+        return (int)h;
+    }
+
+    private static List<(string Key, int Partition)> ConsumePartitions(string bootstrap, string topic, int expected)
+    {
+        using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = $"centre-{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).Build();
+        consumer.Subscribe(topic);
+        var result = new List<(string, int)>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (result.Count < expected && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { Message: not null } cr)
+            {
+                result.Add((cr.Message.Key, cr.Partition.Value));
+            }
+        }
+
+        consumer.Close();
+        return result;
+    }
+
     private static List<(string Key, string Topic, string Device)> Consume(string bootstrap, string[] topics, int expected)
     {
         using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig

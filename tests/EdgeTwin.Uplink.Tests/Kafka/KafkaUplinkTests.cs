@@ -34,17 +34,27 @@ internal sealed class MockCluster : IDisposable
     public void PushProduceErrors(IReadOnlyList<ErrorCode> errors)
     {
         const short produceApiKey = 0;
+        var codes = errors.Select(e => (int)e).ToArray();
+        RdKafkaMock.rd_kafka_mock_push_request_errors_array(Handle(), produceApiKey, (nuint)codes.Length, codes);
+    }
+
+    /// <summary>Creates <paramref name="topic"/> with <paramref name="partitions"/> partitions (the mock has no controller for CreateTopics; topics it makes on first use have 4).</summary>
+    public void CreateTopic(string topic, int partitions)
+    {
+        var error = (ErrorCode)RdKafkaMock.rd_kafka_mock_topic_create(Handle(), topic, partitions, 1);
+        if (error != ErrorCode.NoError)
+        {
+            throw new InvalidOperationException($"the mock cluster did not create {topic}: {error}");
+        }
+    }
+
+    private IntPtr Handle()
+    {
         var handleProperty = typeof(Handle).GetProperty("LibrdkafkaHandle", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
             ?? throw new InvalidOperationException("Confluent.Kafka's Handle has no LibrdkafkaHandle (the package changed)");
         var safeHandle = (System.Runtime.InteropServices.SafeHandle)handleProperty.GetValue(_admin.Handle)!;
         var mock = RdKafkaMock.rd_kafka_handle_mock_cluster(safeHandle.DangerousGetHandle());
-        if (mock == IntPtr.Zero)
-        {
-            throw new InvalidOperationException("the admin client owns no mock cluster");
-        }
-
-        var codes = errors.Select(e => (int)e).ToArray();
-        RdKafkaMock.rd_kafka_mock_push_request_errors_array(mock, produceApiKey, (nuint)codes.Length, codes);
+        return mock == IntPtr.Zero ? throw new InvalidOperationException("the admin client owns no mock cluster") : mock;
     }
 
     public void Dispose() => _admin.Dispose();
@@ -69,6 +79,9 @@ internal static partial class RdKafkaMock
 
     [System.Runtime.InteropServices.LibraryImport("librdkafka")]
     internal static partial IntPtr rd_kafka_handle_mock_cluster(IntPtr rk);
+
+    [System.Runtime.InteropServices.LibraryImport("librdkafka")]
+    internal static partial int rd_kafka_mock_topic_create(IntPtr mcluster, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string topic, int partitionCount, int replicationFactor);
 
     [System.Runtime.InteropServices.LibraryImport("librdkafka")]
     internal static partial void rd_kafka_mock_push_request_errors_array(IntPtr mcluster, short apiKey, nuint count, int[] errors);
