@@ -21,19 +21,7 @@ public sealed class KafkaTopicTests
         await using var outbox = new TestOutbox();
         await outbox.AppendAsync([.. devices.Select((d, i) => Record(d, i, OutboxKind.Event))], TestContext.Current.CancellationToken);
 
-        var uplink = new KafkaUplink(new KafkaUplinkOptions
-        {
-            BootstrapServers = cluster.BootstrapServers,
-            Site = "site1",
-            Gateway = "gw1",
-            TopicTemplate = "edgetwin.{site}.{kind}.{device}",
-            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
-        }, outbox);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), devices.Length, TimeSpan.FromSeconds(60));
-        await cts.CancelAsync();
-        await run;
+        await SendAllAsync(cluster.BootstrapServers, outbox, devices.Length, "edgetwin.{site}.{kind}.{device}");
 
         using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
         {
@@ -58,40 +46,9 @@ public sealed class KafkaTopicTests
         using var cluster = new MockCluster();
         await using var outbox = new TestOutbox();
         await outbox.AppendAsync([Record("pdu-a01-a", 0)], TestContext.Current.CancellationToken);
-        var uplink = new KafkaUplink(new KafkaUplinkOptions
-        {
-            BootstrapServers = cluster.BootstrapServers,
-            Site = "site1",
-            Gateway = "gw1",
-            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
-        }, outbox);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 1, TimeSpan.FromSeconds(60));
-        await cts.CancelAsync();
-        await run;
+        await SendAllAsync(cluster.BootstrapServers, outbox, 1);
 
-        var message = await Task.Run(() =>
-        {
-            using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
-            {
-                BootstrapServers = cluster.BootstrapServers,
-                GroupId = $"centre-{Guid.NewGuid():N}",
-                AutoOffsetReset = AutoOffsetReset.Earliest,
-            }).Build();
-            consumer.Subscribe("edgetwin.site1.summary");
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline)
-            {
-                if (consumer.Consume(TimeSpan.FromMilliseconds(500))?.Message is { } m)
-                {
-                    consumer.Close();
-                    return m;
-                }
-            }
-
-            return null;
-        }, TestContext.Current.CancellationToken);
+        var message = (await Task.Run(() => ConsumeRaw(cluster.BootstrapServers, ["edgetwin.site1.summary"], 1), TestContext.Current.CancellationToken)).FirstOrDefault()?.Message;
 
         Assert.NotNull(message);
         using var doc = JsonDocument.Parse(message.Value);
@@ -125,18 +82,7 @@ public sealed class KafkaTopicTests
 
         await using var outbox = new TestOutbox();
         await outbox.AppendAsync([.. devices.Select((d, i) => Record(d, i))], TestContext.Current.CancellationToken);
-        var uplink = new KafkaUplink(new KafkaUplinkOptions
-        {
-            BootstrapServers = cluster.BootstrapServers,
-            Site = "site1",
-            Gateway = "gw1",
-            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
-        }, outbox);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), devices.Length, TimeSpan.FromSeconds(60));
-        await cts.CancelAsync();
-        await run;
+        await SendAllAsync(cluster.BootstrapServers, outbox, devices.Length);
 
         var received = await Task.Run(() => ConsumePartitions(cluster.BootstrapServers, "edgetwin.site1.summary", devices.Length), TestContext.Current.CancellationToken);
         Assert.Equal(devices.Order(StringComparer.Ordinal), received.Select(r => r.Key).Order(StringComparer.Ordinal));
@@ -187,31 +133,35 @@ public sealed class KafkaTopicTests
         return (int)h;
     }
 
-    private static List<(string Key, int Partition)> ConsumePartitions(string bootstrap, string topic, int expected)
+    /// <summary>Runs a Kafka uplink until the outbox's first <paramref name="count"/> entries are acknowledged.</summary>
+    private static async Task SendAllAsync(string bootstrap, TestOutbox outbox, int count, string template = "edgetwin.{site}.{kind}")
     {
-        using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+        var uplink = new KafkaUplink(new KafkaUplinkOptions
         {
             BootstrapServers = bootstrap,
-            GroupId = $"centre-{Guid.NewGuid():N}",
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnableAutoCommit = false,
-        }).Build();
-        consumer.Subscribe(topic);
-        var result = new List<(string, int)>();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (result.Count < expected && DateTime.UtcNow < deadline)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { Message: not null } cr)
-            {
-                result.Add((cr.Message.Key, cr.Partition.Value));
-            }
-        }
-
-        consumer.Close();
-        return result;
+            Site = "site1",
+            Gateway = "gw1",
+            TopicTemplate = template,
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+        }, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), count, TimeSpan.FromSeconds(60));
+        await cts.CancelAsync();
+        await run;
     }
 
-    private static List<(string Key, string Topic, string Device)> Consume(string bootstrap, string[] topics, int expected)
+    private static List<(string Key, string Topic, string Device)> Consume(string bootstrap, string[] topics, int expected) =>
+        [.. ConsumeRaw(bootstrap, topics, expected).Select(cr =>
+        {
+            using var doc = JsonDocument.Parse(cr.Message.Value);
+            return (cr.Message.Key, cr.Topic, doc.RootElement.GetProperty("device").GetString()!);
+        })];
+
+    private static List<(string Key, int Partition)> ConsumePartitions(string bootstrap, string topic, int expected) =>
+        [.. ConsumeRaw(bootstrap, [topic], expected).Select(cr => (cr.Message.Key, cr.Partition.Value))];
+
+    private static List<ConsumeResult<string, byte[]>> ConsumeRaw(string bootstrap, string[] topics, int expected)
     {
         using var consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
         {
@@ -221,18 +171,14 @@ public sealed class KafkaTopicTests
             EnableAutoCommit = false,
         }).Build();
         consumer.Subscribe(topics);
-        var result = new List<(string, string, string)>();
+        var result = new List<ConsumeResult<string, byte[]>>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (result.Count < expected && DateTime.UtcNow < deadline)
         {
-            var cr = consumer.Consume(TimeSpan.FromMilliseconds(500));
-            if (cr?.Message is null)
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { Message: not null } cr)
             {
-                continue;
+                result.Add(cr);
             }
-
-            using var doc = JsonDocument.Parse(cr.Message.Value);
-            result.Add((cr.Message.Key, cr.Topic, doc.RootElement.GetProperty("device").GetString()!));
         }
 
         consumer.Close();
