@@ -31,6 +31,7 @@ public sealed class Bme280Source : IPolledSource
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
     private readonly OutputSet _outputs;
+    private readonly ReadFailureLog _failureLog;
     private I2cDevice? _device;
     private Bme280? _sensor;
 
@@ -39,6 +40,7 @@ public sealed class Bme280Source : IPolledSource
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _failureLog = new ReadFailureLog(_logger, options.DeviceId, Driver);
         _io = new BlockingIo(options.DeviceId, options.BusName, options.AddressText);
         _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity", "pressure"], [new("temperature", DefaultTemperature), new("humidity", DefaultHumidity), new("pressure", DefaultPressure)], []));
     }
@@ -59,11 +61,12 @@ public sealed class Bme280Source : IPolledSource
         catch (SensorException ex)
         {
             SensorInstruments.Error(DeviceId, Driver);
-            Log.ReadFailed(_logger, DeviceId, Driver, ex.Message);
+            _failureLog.Failed(ex.Message);
             throw;
         }
 
         SensorInstruments.Read(DeviceId, Driver);
+        _failureLog.Succeeded();
         await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c switch { "temperature" => r.T, "humidity" => r.H, _ => r.P }, null, cancellationToken).ConfigureAwait(false);
     }
 
@@ -100,7 +103,7 @@ public sealed class Bme280Source : IPolledSource
 
     private Bme280 Open()
     {
-        var device = _options.OpenDevice(new I2cConnectionSettings(_options.BusId, _options.Address));
+        var device = _options.Open();
         _device = device;
         device.WriteByte(RegisterChipId);
         var id = device.ReadByte();
