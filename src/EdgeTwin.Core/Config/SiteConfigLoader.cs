@@ -850,6 +850,10 @@ public static class SiteConfigLoader
                     Diagnostics.Add(r.Node("address")!, $"address scheme '{SchemeName(address.Scheme)}' does not fit profile '{profile.Id}' (protocol {DeviceProfileLoader.Name(DeviceProfileLoader.Protocols, profile.Protocol)} needs {SchemesFor(profile.Protocol)})");
                     address = null;
                 }
+                else if (profile?.Sensor is { } sensor)
+                {
+                    CheckSensorAddress(r.Node("address")!, sensor.Driver, address);
+                }
             }
 
             var protocol = profile?.Protocol;
@@ -974,6 +978,46 @@ public static class SiteConfigLoader
                 Location = location,
                 Enabled = enabled,
             };
+        }
+
+        /// <summary>
+        /// What a chip can answer at, checked against the address: a DS18S20 id (family 10) on the ds18b20 driver read
+        /// as "t= disagrees with scratchpad" at every poll, and an I2C address a BME280/SHT3x cannot have (i2c:1:76 is
+        /// decimal 76 = 0x4c, not the 0x76 i2cdetect printed) only as NACKs once installed.
+        /// </summary>
+        private void CheckSensorAddress(ConfigNode node, SensorDriver driver, DeviceAddress address)
+        {
+            if (driver == SensorDriver.Ds18b20 && address.Path is { Length: > 2 } id)
+            {
+                // DS18B20, DS1822, DS1825 and DS28EA00 share the 12-bit scratchpad format; the DS18S20/DS1820 does not.
+                var family = id[..2];
+                if (family is not ("28" or "22" or "3b" or "42"))
+                {
+                    Diagnostics.Add(node, family == "10"
+                        ? $"'{id}' is a DS18S20/DS1820 (family 10, 9-bit scratchpad), which the ds18b20 driver cannot read; DS18B20 ids start with 28-"
+                        : $"'{id}' has 1-Wire family {family}, not a DS18B20-type thermometer (family 28, or 22/3b/42); `ls /sys/bus/w1/devices` on the gateway lists the ids on the bus");
+                }
+            }
+
+            int[] chip = driver switch
+            {
+                SensorDriver.Bme280 => [0x76, 0x77],
+                SensorDriver.Sht3x => [0x44, 0x45],
+                _ => [],
+            };
+            if (chip.Length > 0 && address.I2cAddress is { } a && !chip.Contains(a))
+            {
+                var name = driver == SensorDriver.Bme280 ? "a BME280" : "an SHT3x";
+                var pins = driver == SensorDriver.Bme280 ? "SDO to GND / VDD" : "ADDR to GND / VDD";
+                var text = ((ConfigScalar)node).Value;
+                var asHex = text[(text.LastIndexOf(':') + 1)..];
+                var misread = !asHex.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+                    && int.TryParse(asHex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var h) && chip.Contains(h)
+                    ? string.Create(CultureInfo.InvariantCulture, $"; '{asHex}' without 0x is decimal ({a} = 0x{a:x2}), and i2cdetect prints hex: write i2c:{address.Bus}:0x{h:x2}")
+                    : string.Empty;
+                Diagnostics.AddWarning(node, string.Create(CultureInfo.InvariantCulture,
+                    $"{name} answers only at 0x{chip[0]:x2} or 0x{chip[1]:x2} ({pins}), not at 0x{a:x2}{misread}"));
+            }
         }
 
         private bool HasCredentialsKey(string name) => _credentialKeys.Contains(name);
