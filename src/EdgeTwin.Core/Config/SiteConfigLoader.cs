@@ -215,6 +215,7 @@ public static class SiteConfigLoader
         // The first enabled device on each rtu: path: one port is opened once, with one set of line settings.
         private readonly Dictionary<string, (string Device, SerialSettings Serial, bool Given, int Line)> _serialLines = new(StringComparer.Ordinal);
         private readonly Dictionary<int, (string Device, int Line)> _gpioPins = new();
+        private readonly List<(int Pin, ConfigNode Node)> _gpioAddressNodes = [];
         private readonly Dictionary<string, (string Device, int Line)> _deviceTargets = new(StringComparer.Ordinal);
 
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
@@ -806,7 +807,33 @@ public static class SiteConfigLoader
         private List<DeviceConfig> ReadDevices(ConfigSequence? seq, ProfileCatalog catalog, Dictionary<string, CredentialsConfig> credentials, Dictionary<string, DeviceProfile> profiles)
         {
             // Device ids first, so topology references resolve regardless of order.
-            return List(seq, (r, _) => ReadDevice(r, catalog, credentials, profiles));
+            var devices = List(seq, (r, _) => ReadDevice(r, catalog, credentials, profiles));
+            CheckGpioAgainstBuses(devices);
+            return devices;
+        }
+
+        /// <summary>
+        /// A GPIO input on a line a bus of the same site uses (Raspberry Pi header, BCM numbering): GPIO 2/3 are I2C bus
+        /// 1's SDA/SCL, GPIO 4 the w1-gpio overlay's default 1-Wire pin. The open failed at start ("device or resource
+        /// busy") or the input took the bus's line; both passed check. Warnings: the 1-Wire pin can be moved and other
+        /// boards number their lines differently.
+        /// </summary>
+        private void CheckGpioAgainstBuses(List<DeviceConfig> devices)
+        {
+            var enabled = devices.Where(d => d.Enabled).ToList();
+            var i2c1 = enabled.FirstOrDefault(d => d.Address.Scheme == AddressScheme.I2c && d.Address.Bus == 1);
+            var w1 = enabled.FirstOrDefault(d => d.Address.Scheme == AddressScheme.OneWire);
+            foreach (var (pin, node) in _gpioAddressNodes)
+            {
+                if (pin is 2 or 3 && i2c1 is not null)
+                {
+                    Diagnostics.AddWarning(node, $"GPIO {pin} is {(pin == 2 ? "SDA" : "SCL")} of I2C bus 1 (header pin {(pin == 2 ? 3 : 5)}), which device '{i2c1.Id}' uses: give this input another pin (gpio: numbers are BCM, not header pins)");
+                }
+                else if (pin == 4 && w1 is not null)
+                {
+                    Diagnostics.AddWarning(node, $"GPIO 4 is the default 1-Wire pin of the w1-gpio overlay, which device '{w1.Id}' needs: give this input another pin, or move the bus with dtoverlay=w1-gpio,gpiopin=N");
+                }
+            }
         }
 
         // A device's max_series above this is no cap on a gateway's memory (a million series of per-stage state).
@@ -946,6 +973,7 @@ public static class SiteConfigLoader
                 else
                 {
                     _gpioPins[pin] = (id, addressNode.Mark.Line);
+                    _gpioAddressNodes.Add((pin, addressNode));
                 }
             }
 

@@ -93,4 +93,19 @@ public sealed class SensorConfigCheckTests : IDisposable
              "site.yaml:4:24: devices[1].profile: profile 'my-leak' is invalid (see the problems in its file)"],
             lines);
     }
+
+    [Fact]
+    public void Regression_a_gpio_input_on_the_i2c_or_1_wire_pins_passed_check()
+    {
+        // gpio:3 (header pin 5, I2C SCL) beside an I2C sensor, gpio:4 (w1-gpio's default pin) beside a DS18B20: the
+        // open failed at start or the input took the bus's line. Without a device on those buses the pins are free.
+        Assert.Equal(
+            ["site.yaml:5:59: warning: devices[2].address: GPIO 3 is SCL of I2C bus 1 (header pin 5), which device 'c1' uses: give this input another pin (gpio: numbers are BCM, not header pins)",
+             "site.yaml:6:47: warning: devices[3].address: GPIO 4 is the default 1-Wire pin of the w1-gpio overlay, which device 't1' needs: give this input another pin, or move the bus with dtoverlay=w1-gpio,gpiopin=N"],
+            Check("  - { id: c1, profile: sensirion-sht3x, address: \"i2c:1:0x44\" }\n"
+                + "  - { id: t1, profile: maxim-ds18b20, address: \"w1:28-0316a2791aff\" }\n"
+                + "  - { id: leak1, profile: generic-leak-detector, address: \"gpio:3\" }\n"
+                + "  - { id: h1, profile: aosong-dht22, address: \"gpio:4\" }\n"));
+        Assert.Empty(Check("  - { id: leak1, profile: generic-leak-detector, address: \"gpio:3\" }\n  - { id: h1, profile: aosong-dht22, address: \"gpio:4\" }\n"));
+    }
 }
