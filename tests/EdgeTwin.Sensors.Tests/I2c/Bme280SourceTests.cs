@@ -206,4 +206,26 @@ public sealed class Bme280SourceTests
         Assert.Equal("Sensor cabinet (bme280) reads again after 4 failed reads", Assert.Single(logger.At(LogLevel.Information)));
         Assert.Equal(20, ValueOf("temperature"), 0.01);
     }
+
+    [Theory]
+    [InlineData(0xFF)]
+    [InlineData(0x00)]
+    public async Task Regression_a_data_line_stuck_high_or_low_published_a_plausible_humidity(byte stuck)
+    {
+        // All 0xFF: the binding computed ~187 °C (flagged), but humidity clamped to 100 % and a pressure, both Good.
+        var chip = new SimulatedBme280 { Celsius = 21, RelativeHumidity = 40 };
+        var (source, _) = Create(() => (SimulatedBme280)chip.Reopen());
+        await source.PollAsync(_sink, 1, TestContext.Current.CancellationToken);
+        var good = _sink.All.Count;
+
+        chip.ReadsAs = stuck;
+        var ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 2, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Contains($"i2c-1 0x76: every data register reads 0x{stuck:x2}", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(good, _sink.All.Count); // nothing published from the garbage
+
+        chip.ReadsAs = null;
+        await source.PollAsync(_sink, 3, TestContext.Current.CancellationToken);
+        Assert.Equal(40, ValueOf("humidity"), 0.1);
+    }
 }
