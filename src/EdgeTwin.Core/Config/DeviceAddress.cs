@@ -323,7 +323,10 @@ public sealed partial record DeviceAddress
             : int.TryParse(a, NumberStyles.None, CultureInfo.InvariantCulture, out value);
         if (!ok || value is < 0x03 or > 0x77)
         {
-            error = $"'{a}' is not a 7-bit I2C address (0x03-0x77)";
+            // Some datasheets print the 8-bit form (address << 1, the R/W bit appended): BME280 0xEC is 0x76.
+            error = ok && value is > 0x77 and <= 0xFF
+                ? string.Create(CultureInfo.InvariantCulture, $"'{a}' is not a 7-bit I2C address (0x03-0x77); it looks like the 8-bit form some datasheets print (address << 1): the 7-bit address is 0x{value >> 1:x2}, as i2cdetect shows it")
+                : $"'{a}' is not a 7-bit I2C address (0x03-0x77)";
             return false;
         }
 

@@ -215,6 +215,7 @@ public static class SiteConfigLoader
         // The first enabled device on each rtu: path: one port is opened once, with one set of line settings.
         private readonly Dictionary<string, (string Device, SerialSettings Serial, bool Given, int Line)> _serialLines = new(StringComparer.Ordinal);
         private readonly Dictionary<int, (string Device, int Line)> _gpioPins = new();
+        private readonly List<(int Pin, ConfigNode Node)> _gpioAddressNodes = [];
         private readonly Dictionary<string, (string Device, int Line)> _deviceTargets = new(StringComparer.Ordinal);
 
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
@@ -806,7 +807,33 @@ public static class SiteConfigLoader
         private List<DeviceConfig> ReadDevices(ConfigSequence? seq, ProfileCatalog catalog, Dictionary<string, CredentialsConfig> credentials, Dictionary<string, DeviceProfile> profiles)
         {
             // Device ids first, so topology references resolve regardless of order.
-            return List(seq, (r, _) => ReadDevice(r, catalog, credentials, profiles));
+            var devices = List(seq, (r, _) => ReadDevice(r, catalog, credentials, profiles));
+            CheckGpioAgainstBuses(devices);
+            return devices;
+        }
+
+        /// <summary>
+        /// A GPIO input on a line a bus of the same site uses (Raspberry Pi header, BCM numbering): GPIO 2/3 are I2C bus
+        /// 1's SDA/SCL, GPIO 4 the w1-gpio overlay's default 1-Wire pin. The open failed at start ("device or resource
+        /// busy") or the input took the bus's line; both passed check. Warnings: the 1-Wire pin can be moved and other
+        /// boards number their lines differently.
+        /// </summary>
+        private void CheckGpioAgainstBuses(List<DeviceConfig> devices)
+        {
+            var enabled = devices.Where(d => d.Enabled).ToList();
+            var i2c1 = enabled.FirstOrDefault(d => d.Address.Scheme == AddressScheme.I2c && d.Address.Bus == 1);
+            var w1 = enabled.FirstOrDefault(d => d.Address.Scheme == AddressScheme.OneWire);
+            foreach (var (pin, node) in _gpioAddressNodes)
+            {
+                if (pin is 2 or 3 && i2c1 is not null)
+                {
+                    Diagnostics.AddWarning(node, $"GPIO {pin} is {(pin == 2 ? "SDA" : "SCL")} of I2C bus 1 (header pin {(pin == 2 ? 3 : 5)}), which device '{i2c1.Id}' uses: give this input another pin (gpio: numbers are BCM, not header pins)");
+                }
+                else if (pin == 4 && w1 is not null)
+                {
+                    Diagnostics.AddWarning(node, $"GPIO 4 is the default 1-Wire pin of the w1-gpio overlay, which device '{w1.Id}' needs: give this input another pin, or move the bus with dtoverlay=w1-gpio,gpiopin=N");
+                }
+            }
         }
 
         // A device's max_series above this is no cap on a gateway's memory (a million series of per-stage state).
@@ -849,6 +876,10 @@ public static class SiteConfigLoader
                 {
                     Diagnostics.Add(r.Node("address")!, $"address scheme '{SchemeName(address.Scheme)}' does not fit profile '{profile.Id}' (protocol {DeviceProfileLoader.Name(DeviceProfileLoader.Protocols, profile.Protocol)} needs {SchemesFor(profile.Protocol)})");
                     address = null;
+                }
+                else if (profile?.Sensor is { } sensor)
+                {
+                    CheckSensorAddress(r.Node("address")!, sensor.Driver, address);
                 }
             }
 
@@ -942,6 +973,7 @@ public static class SiteConfigLoader
                 else
                 {
                     _gpioPins[pin] = (id, addressNode.Mark.Line);
+                    _gpioAddressNodes.Add((pin, addressNode));
                 }
             }
 
@@ -974,6 +1006,46 @@ public static class SiteConfigLoader
                 Location = location,
                 Enabled = enabled,
             };
+        }
+
+        /// <summary>
+        /// What a chip can answer at, checked against the address: a DS18S20 id (family 10) on the ds18b20 driver read
+        /// as "t= disagrees with scratchpad" at every poll, and an I2C address a BME280/SHT3x cannot have (i2c:1:76 is
+        /// decimal 76 = 0x4c, not the 0x76 i2cdetect printed) only as NACKs once installed.
+        /// </summary>
+        private void CheckSensorAddress(ConfigNode node, SensorDriver driver, DeviceAddress address)
+        {
+            if (driver == SensorDriver.Ds18b20 && address.Path is { Length: > 2 } id)
+            {
+                // DS18B20, DS1822, DS1825 and DS28EA00 share the 12-bit scratchpad format; the DS18S20/DS1820 does not.
+                var family = id[..2];
+                if (family is not ("28" or "22" or "3b" or "42"))
+                {
+                    Diagnostics.Add(node, family == "10"
+                        ? $"'{id}' is a DS18S20/DS1820 (family 10, 9-bit scratchpad), which the ds18b20 driver cannot read; DS18B20 ids start with 28-"
+                        : $"'{id}' has 1-Wire family {family}, not a DS18B20-type thermometer (family 28, or 22/3b/42); `ls /sys/bus/w1/devices` on the gateway lists the ids on the bus");
+                }
+            }
+
+            int[] chip = driver switch
+            {
+                SensorDriver.Bme280 => [0x76, 0x77],
+                SensorDriver.Sht3x => [0x44, 0x45],
+                _ => [],
+            };
+            if (chip.Length > 0 && address.I2cAddress is { } a && !chip.Contains(a))
+            {
+                var name = driver == SensorDriver.Bme280 ? "a BME280" : "an SHT3x";
+                var pins = driver == SensorDriver.Bme280 ? "SDO to GND / VDD" : "ADDR to GND / VDD";
+                var text = ((ConfigScalar)node).Value;
+                var asHex = text[(text.LastIndexOf(':') + 1)..];
+                var misread = !asHex.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+                    && int.TryParse(asHex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var h) && chip.Contains(h)
+                    ? string.Create(CultureInfo.InvariantCulture, $"; '{asHex}' without 0x is decimal ({a} = 0x{a:x2}), and i2cdetect prints hex: write i2c:{address.Bus}:0x{h:x2}")
+                    : string.Empty;
+                Diagnostics.AddWarning(node, string.Create(CultureInfo.InvariantCulture,
+                    $"{name} answers only at 0x{chip[0]:x2} or 0x{chip[1]:x2} ({pins}), not at 0x{a:x2}{misread}"));
+            }
         }
 
         private bool HasCredentialsKey(string name) => _credentialKeys.Contains(name);

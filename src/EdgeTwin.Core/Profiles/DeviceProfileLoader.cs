@@ -324,6 +324,10 @@ public static partial class DeviceProfileLoader
                 if (v is ConfigScalar s)
                 {
                     parameters[k] = s.Value;
+                    if (driver is not null)
+                    {
+                        CheckSensorParameter(r.Diagnostics, driver.Value, k, s);
+                    }
                 }
                 else
                 {
@@ -341,6 +345,52 @@ public static partial class DeviceProfileLoader
             PulsesPerUnit = pulses,
             Parameters = parameters,
         };
+    }
+
+    /// <summary>The <c>parameters:</c> each sensor driver reads; anything else is ignored by the sensor factory.</summary>
+    internal static IReadOnlyList<string> ParametersOf(SensorDriver driver) => driver switch
+    {
+        SensorDriver.Bme280 => ["oversampling"],
+        SensorDriver.Sht3x => ["repeatability"],
+        SensorDriver.Digital => ["kind", "chatter_changes", "chatter_window"],
+        SensorDriver.Pulse => ["persist_interval", "state_file"],
+        SensorDriver.CpuTemp => ["zones"],
+        _ => [],
+    };
+
+    /// <summary>
+    /// Sensor parameters used to pass check and fail only when the agent built the source (oversampling: 3), or were
+    /// silently ignored: a misspelt key (oversampeling) or a kind nobody reads (kind: laek made a leak detector a
+    /// generic input, its events no longer critical). Same rules as the sensor factory.
+    /// </summary>
+    private static void CheckSensorParameter(ConfigDiagnostics diagnostics, SensorDriver driver, string key, ConfigScalar value)
+    {
+        var known = ParametersOf(driver);
+        var v = value.Value;
+        switch (key)
+        {
+            case var _ when !known.Contains(key, StringComparer.Ordinal):
+                var hint = ConfigReader.Closest(key, known) is { } close ? $" (did you mean '{close}'?)"
+                    : known.Count == 0 ? $" (driver {Name(Drivers, driver)} takes no parameters)"
+                    : $" (it reads {string.Join(", ", known)})";
+                diagnostics.AddWarning(value, $"driver {Name(Drivers, driver)} ignores parameter '{key}'{hint}");
+                break;
+            case "oversampling" when v is not ("1" or "2" or "4" or "8" or "16"):
+                diagnostics.Add(value, $"oversampling '{v}' is not one of 1, 2, 4, 8, 16");
+                break;
+            case "repeatability" when v is not ("high" or "medium" or "low"):
+                diagnostics.Add(value, $"repeatability '{v}' is not high, medium or low");
+                break;
+            case "kind" when v.ToLowerInvariant() is not ("leak" or "door" or "smoke" or "lamp" or "generic"):
+                diagnostics.Add(value, $"kind '{v}' is not leak, door, smoke, lamp or generic{(ConfigReader.Closest(v, ["leak", "door", "smoke", "lamp", "generic"]) is { } k ? $" (did you mean '{k}'?)" : "")}");
+                break;
+            case "chatter_changes" when !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is 0 or (>= 2 and <= 1000)):
+                diagnostics.Add(value, $"chatter_changes '{v}' is not 0 (off) or a count of 2..1000");
+                break;
+            case "chatter_window" or "persist_interval" when !(Durations.TryParse(v, out var d) && d > TimeSpan.Zero):
+                diagnostics.Add(value, $"{key} '{v}' is not a duration (500ms, 10s, 5m)");
+                break;
+        }
     }
 
     private static ProfileTable? ReadTable(ConfigReader r, DeviceProtocol? protocol, Dictionary<string, ConfigNode> names, HashSet<string> tableNames)

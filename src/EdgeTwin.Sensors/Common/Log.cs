@@ -4,8 +4,14 @@ namespace EdgeTwin.Sensors.Common;
 
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Sensor {DeviceId} ({Driver}) read failed: {Reason}")]
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Sensor {DeviceId} ({Driver}) read failed: {Reason}; repeats are logged at Debug until it reads again")]
     public static partial void ReadFailed(ILogger logger, string deviceId, string driver, string reason);
+
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Debug, Message = "Sensor {DeviceId} ({Driver}) read failed ({Failures} in a row): {Reason}")]
+    public static partial void ReadStillFailing(ILogger logger, string deviceId, string driver, long failures, string reason);
+
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Information, Message = "Sensor {DeviceId} ({Driver}) reads again after {Failures} failed reads")]
+    public static partial void ReadRecovered(ILogger logger, string deviceId, string driver, long failures);
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Input {DeviceId} changed to {State} ({Label})")]
     public static partial void InputChanged(ILogger logger, string deviceId, int state, string label);

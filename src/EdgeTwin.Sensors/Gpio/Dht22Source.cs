@@ -33,6 +33,7 @@ public sealed class Dht22Source : IPolledSource
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
     private readonly OutputSet _outputs;
+    private readonly ReadFailureLog _failureLog;
     private Dht22? _sensor;
 
     public Dht22Source(Dht22Options options, ILogger<Dht22Source>? logger = null)
@@ -40,6 +41,7 @@ public sealed class Dht22Source : IPolledSource
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _failureLog = new ReadFailureLog(_logger, options.DeviceId, Driver);
         _io = new BlockingIo(options.DeviceId, "gpio", options.PinText);
         _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity"], [new("temperature", Dht22Options.DefaultTemperature), new("humidity", Dht22Options.DefaultHumidity)], []));
     }
@@ -60,11 +62,12 @@ public sealed class Dht22Source : IPolledSource
         catch (SensorException ex)
         {
             SensorInstruments.Error(DeviceId, Driver);
-            Log.ReadFailed(_logger, DeviceId, Driver, ex.Message);
+            _failureLog.Failed(ex.Message);
             throw;
         }
 
         SensorInstruments.Read(DeviceId, Driver);
+        _failureLog.Succeeded();
         await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c == "temperature" ? r.T : r.H, null, cancellationToken).ConfigureAwait(false);
     }
 

@@ -25,12 +25,13 @@ public sealed class Bme280Source : IPolledSource
 
     private const string Driver = "bme280";
     private const byte RegisterChipId = 0xD0;
-    private const byte RegisterTempMsb = 0xFA;
+    private const byte RegisterDataStart = 0xF7; // press_msb … hum_lsb, 8 bytes
 
     private readonly I2cSensorOptions _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
     private readonly OutputSet _outputs;
+    private readonly ReadFailureLog _failureLog;
     private I2cDevice? _device;
     private Bme280? _sensor;
 
@@ -39,6 +40,7 @@ public sealed class Bme280Source : IPolledSource
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _failureLog = new ReadFailureLog(_logger, options.DeviceId, Driver);
         _io = new BlockingIo(options.DeviceId, options.BusName, options.AddressText);
         _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity", "pressure"], [new("temperature", DefaultTemperature), new("humidity", DefaultHumidity), new("pressure", DefaultPressure)], []));
     }
@@ -59,11 +61,12 @@ public sealed class Bme280Source : IPolledSource
         catch (SensorException ex)
         {
             SensorInstruments.Error(DeviceId, Driver);
-            Log.ReadFailed(_logger, DeviceId, Driver, ex.Message);
+            _failureLog.Failed(ex.Message);
             throw;
         }
 
         SensorInstruments.Read(DeviceId, Driver);
+        _failureLog.Succeeded();
         await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c switch { "temperature" => r.T, "humidity" => r.H, _ => r.P }, null, cancellationToken).ConfigureAwait(false);
     }
 
@@ -79,9 +82,14 @@ public sealed class Bme280Source : IPolledSource
         {
             var sensor = _sensor ?? Open();
             var result = sensor.Read();
-            if (_device is null || RawTemperatureIsResetValue(_device))
+            if (_device is null)
             {
-                throw Fail("temperature register holds its reset value 0x80000: the chip was reset since it was configured; re-initialising");
+                throw Fail("device closed during the read");
+            }
+
+            if (DataRegisterProblem(_device) is { } problem)
+            {
+                throw Fail(problem);
             }
 
             if (result.Temperature is not { } t || result.Humidity is not { } h || result.Pressure is not { } p)
@@ -100,7 +108,7 @@ public sealed class Bme280Source : IPolledSource
 
     private Bme280 Open()
     {
-        var device = _options.OpenDevice(new I2cConnectionSettings(_options.BusId, _options.Address));
+        var device = _options.Open();
         _device = device;
         device.WriteByte(RegisterChipId);
         var id = device.ReadByte();
@@ -130,12 +138,24 @@ public sealed class Bme280Source : IPolledSource
         return _sensor;
     }
 
-    private static bool RawTemperatureIsResetValue(I2cDevice device)
+    /// <summary>
+    /// Raw data registers the binding would turn into plausible numbers: the temperature's reset value (a brown-out
+    /// since configuration), or every byte 0xFF / 0x00 (a data line floating high or held low while the address still
+    /// ACKs), which came out as humidity 100 % / 0 % with Good quality.
+    /// </summary>
+    private static string? DataRegisterProblem(I2cDevice device)
     {
-        Span<byte> raw = stackalloc byte[3];
-        device.WriteByte(RegisterTempMsb);
+        Span<byte> raw = stackalloc byte[8];
+        device.WriteByte(RegisterDataStart);
         device.Read(raw);
-        return raw[0] == 0x80 && raw[1] == 0 && raw[2] == 0;
+        if (raw.IndexOfAnyExcept((byte)0xFF) < 0 || raw.IndexOfAnyExcept((byte)0x00) < 0)
+        {
+            return $"every data register reads 0x{raw[0]:x2} (SDA stuck {(raw[0] == 0 ? "low" : "high")}: check the wiring and the pull-ups); no value published";
+        }
+
+        return raw[3] == 0x80 && raw[4] == 0 && (raw[5] & 0xF0) == 0
+            ? "temperature register holds its reset value 0x80000: the chip was reset since it was configured; re-initialising"
+            : null;
     }
 
     private SensorException Fail(string message) => new(DeviceId, _options.BusName, _options.AddressText, message);

@@ -25,4 +25,27 @@ public sealed record I2cSensorOptions : SensorOptions
     public string BusName => "i2c-" + BusId.ToString(CultureInfo.InvariantCulture);
 
     public string AddressText => "0x" + Address.ToString("x2", CultureInfo.InvariantCulture);
+
+    /// <summary>The bus's character device.</summary>
+    public string BusDevicePath => "/dev/i2c-" + BusId.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Opens the device; a bus that cannot be opened is reported as such. The binding's own text ("Error 2. Can not
+    /// open I2C device file") says neither whether the bus number is wrong nor what to do about it.
+    /// </summary>
+    internal I2cDevice Open()
+    {
+        try
+        {
+            return OpenDevice(new I2cConnectionSettings(BusId, Address));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var path = BusDevicePath;
+            var why = !File.Exists(path)
+                ? $"no I2C bus {path} (wrong bus number, or I2C not enabled: dtparam=i2c_arm=on in /boot/firmware/config.txt or raspi-config; `ls /dev/i2c-*` lists the buses)"
+                : $"cannot open {path}: {ex.Message} (the agent's user needs read/write access: group i2c)";
+            throw new SensorException(DeviceId, BusName, AddressText, why, ex);
+        }
+    }
 }

@@ -23,6 +23,7 @@ public sealed class Sht3xSource : IPolledSource
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
     private readonly OutputSet _outputs;
+    private readonly ReadFailureLog _failureLog;
     private I2cDevice? _device;
 
     public Sht3xSource(I2cSensorOptions options, ILogger<Sht3xSource>? logger = null)
@@ -30,6 +31,7 @@ public sealed class Sht3xSource : IPolledSource
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _failureLog = new ReadFailureLog(_logger, options.DeviceId, Driver);
         _io = new BlockingIo(options.DeviceId, options.BusName, options.AddressText);
         _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature", "humidity"], [new("temperature", DefaultTemperature), new("humidity", DefaultHumidity)], []));
     }
@@ -58,11 +60,12 @@ public sealed class Sht3xSource : IPolledSource
         catch (SensorException ex)
         {
             SensorInstruments.Error(DeviceId, Driver);
-            Log.ReadFailed(_logger, DeviceId, Driver, ex.Message);
+            _failureLog.Failed(ex.Message);
             throw;
         }
 
         SensorInstruments.Read(DeviceId, Driver);
+        _failureLog.Succeeded();
         await _outputs.WriteAsync(sink, acquiredAtUnixMs, c => c == "temperature" ? t : h, null, cancellationToken).ConfigureAwait(false);
     }
 
@@ -79,7 +82,7 @@ public sealed class Sht3xSource : IPolledSource
         {
             if (_device is null)
             {
-                var device = _options.OpenDevice(new I2cConnectionSettings(_options.BusId, _options.Address));
+                var device = _options.Open();
                 // The binding's constructor soft-resets the chip (0x30A2) and waits for it; we keep the device, not the binding.
                 _ = new Iot.Device.Sht3x.Sht3x(device);
                 _device = device;

@@ -30,6 +30,7 @@ public sealed class Ds18b20Source : IPolledSource
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
     private readonly OutputSet _outputs;
+    private readonly ReadFailureLog _failureLog;
 
     public Ds18b20Source(Ds18b20Options options, ILogger<Ds18b20Source>? logger = null)
     {
@@ -37,6 +38,7 @@ public sealed class Ds18b20Source : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, "w1", options.SensorId);
+        _failureLog = new ReadFailureLog(_logger, options.DeviceId, Driver);
         _outputs = new OutputSet(options.DeviceId, options.Resolve(Driver, ["temperature"], [new("temperature", Ds18b20Options.DefaultTemperature)], []));
     }
 
@@ -66,17 +68,19 @@ public sealed class Ds18b20Source : IPolledSource
         {
             case W1SlaveStatus.Ok:
                 SensorInstruments.Read(DeviceId, Driver);
+                _failureLog.Succeeded();
                 await _outputs.WriteAsync(sink, acquiredAtUnixMs, _ => reading.Celsius, null, cancellationToken).ConfigureAwait(false);
                 break;
             case W1SlaveStatus.PowerOnReset:
                 // The sensor answered, so the device is up, but 85 °C is not a measurement: publish it flagged.
                 SensorInstruments.Error(DeviceId, Driver);
-                Log.SensorWarning(_logger, DeviceId, reading.Detail);
+                _failureLog.Failed(new SensorException(DeviceId, "w1", _options.SensorId, $"{reading.Detail}; published with DeviceError quality").Message);
                 await _outputs.WriteAsync(sink, acquiredAtUnixMs, _ => reading.Celsius, null, cancellationToken, SampleQuality.DeviceError).ConfigureAwait(false);
                 break;
             default:
-                Fail(reading.Detail);
-                throw new SensorException(DeviceId, "w1", _options.SensorId, $"{reading.Detail} in {SlavePath}");
+                var error = new SensorException(DeviceId, "w1", _options.SensorId, $"{reading.Detail} in {SlavePath}");
+                Fail(error.Message);
+                throw error;
         }
     }
 
@@ -100,6 +104,6 @@ public sealed class Ds18b20Source : IPolledSource
     private void Fail(string reason)
     {
         SensorInstruments.Error(DeviceId, Driver);
-        Log.ReadFailed(_logger, DeviceId, Driver, reason);
+        _failureLog.Failed(reason);
     }
 }

@@ -33,6 +33,7 @@ public sealed class CpuTemperatureSource : IPolledSource
     private readonly CpuTemperatureOptions _options;
     private readonly ILogger _logger;
     private readonly BlockingIo _io;
+    private readonly ReadFailureLog _failureLog;
     private readonly IReadOnlyList<SensorOutput> _outputSpecs;
     private (string Dir, OutputSet Outputs)[] _zones = [];
     private bool _registered;
@@ -43,6 +44,7 @@ public sealed class CpuTemperatureSource : IPolledSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _io = new BlockingIo(options.DeviceId, "thermal", options.ThermalRoot);
+        _failureLog = new ReadFailureLog(_logger, options.DeviceId, Driver);
         _outputSpecs = options.Resolve(Driver, ["temperature"], [new("temperature", CpuTemperatureOptions.DefaultTemperature)], []);
     }
 
@@ -107,9 +109,14 @@ public sealed class CpuTemperatureSource : IPolledSource
                 throw new SensorException(DeviceId, "thermal", _options.ThermalRoot, "every zone failed: " + string.Join("; ", failures));
             }
 
-            foreach (var failure in failures)
+            // A zone that fails is published as NaN/DeviceError; logged once per outage like a failed read.
+            if (failures.Count > 0)
             {
-                Log.SensorWarning(_logger, DeviceId, failure);
+                _failureLog.Failed(string.Join("; ", failures));
+            }
+            else
+            {
+                _failureLog.Succeeded();
             }
 
             SensorInstruments.Read(DeviceId, Driver);
@@ -123,7 +130,7 @@ public sealed class CpuTemperatureSource : IPolledSource
         catch (SensorException ex)
         {
             SensorInstruments.Error(DeviceId, Driver);
-            Log.ReadFailed(_logger, DeviceId, Driver, ex.Message);
+            _failureLog.Failed(ex.Message);
             throw;
         }
     }

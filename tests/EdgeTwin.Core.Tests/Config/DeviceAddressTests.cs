@@ -50,7 +50,8 @@ public sealed class DeviceAddressTests
     [InlineData("rtutcp:gw.local", "rtutcp: missing port (rtutcp:HOST:PORT)")]
     [InlineData("rtu:", "rtu: needs a serial device, e.g. rtu:/dev/ttyUSB0")]
     [InlineData("w1:28-xyz", "'28-xyz' is not a 1-Wire id (family-serial in hex, e.g. w1:28-0316a2795cff)")]
-    [InlineData("i2c:1:0x80", "'0x80' is not a 7-bit I2C address (0x03-0x77)")]
+    [InlineData("i2c:1:0x80", "'0x80' is not a 7-bit I2C address (0x03-0x77); it looks like the 8-bit form some datasheets print (address << 1): the 7-bit address is 0x40, as i2cdetect shows it")]
+    [InlineData("i2c:1:0x100", "'0x100' is not a 7-bit I2C address (0x03-0x77)")]
     [InlineData("i2c:0x76", "'0x76' is not BUS:ADDRESS (i2c:1:0x76)")]
     [InlineData("gpio:GPIO17", "'GPIO17' is not a GPIO pin number (gpio:17)")]
     [InlineData("udp:192.168.1.300", "udp: '192.168.1.300' is not an IPv4 address (four numbers 0-255, e.g. 192.168.1.30)")] // was taken as a host name

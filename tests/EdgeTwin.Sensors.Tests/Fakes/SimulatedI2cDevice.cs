@@ -25,6 +25,12 @@ internal abstract class SimulatedI2cDevice : I2cDevice
     /// <summary>When set, transfers block until it is signalled (a slave holding SDA low).</summary>
     public ManualResetEventSlim? Hang { get; set; }
 
+    /// <summary>
+    /// When set, every read returns this byte although the chip ACKs its address: a data line floating high (0xFF,
+    /// weak or missing pull-up) or held low (0x00) by a damaged breakout.
+    /// </summary>
+    public byte? ReadsAs { get; set; }
+
     public bool Disposed { get; private set; }
 
     public int Transfers { get; private set; }
@@ -49,6 +55,10 @@ internal abstract class SimulatedI2cDevice : I2cDevice
         lock (_gate)
         {
             OnRead(buffer);
+            if (ReadsAs is { } garbage)
+            {
+                buffer.Fill(garbage);
+            }
         }
     }
 

@@ -6,6 +6,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Iot.Device.Bmxx80;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Sensors.Tests.I2c;
 
@@ -163,5 +164,68 @@ public sealed class Bme280SourceTests
         }
 
         Assert.Contains(_sink.All, s => s.TimestampUnixMs == 4);
+    }
+
+    [Fact]
+    public async Task Regression_a_bus_that_does_not_exist_was_reported_as_a_bare_errno()
+    {
+        // The real I2cDevice.Create on a bus number this machine does not have (no /dev/i2c-250 here or on a gateway).
+        Assert.False(File.Exists("/dev/i2c-250"));
+        var source = new Bme280Source(new I2cSensorOptions { DeviceId = "cabinet", BusId = 250, Address = 0x76 });
+        source.RegisterSeries(_registry);
+
+        var ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 0, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Equal("i2c-250", ex.Bus);
+        Assert.Contains("no I2C bus /dev/i2c-250", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ls /dev/i2c-*", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(_sink.All);
+    }
+
+    [Fact]
+    public async Task Regression_an_absent_chip_logged_a_warning_at_every_poll()
+    {
+        var logger = new ListLogger<Bme280Source>();
+        var chip = new SimulatedBme280 { Celsius = 20, Absent = true };
+        await using var source = new Bme280Source(new I2cSensorOptions { DeviceId = "cabinet", BusId = 1, Address = 0x76, OpenDevice = _ => chip.Reopen() }, logger);
+        source.RegisterSeries(_registry);
+
+        for (var i = 0; i < 4; i++)
+        {
+            await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, i, TestContext.Current.CancellationToken).AsTask());
+        }
+
+        var warning = Assert.Single(logger.At(LogLevel.Warning));
+        Assert.Contains("cabinet", warning, StringComparison.Ordinal);
+        Assert.Contains("i2c-1 0x76", warning, StringComparison.Ordinal);
+        Assert.Empty(_sink.All);
+
+        chip.Absent = false; // plugged back in
+        await source.PollAsync(_sink, 10, TestContext.Current.CancellationToken);
+
+        Assert.Equal("Sensor cabinet (bme280) reads again after 4 failed reads", Assert.Single(logger.At(LogLevel.Information)));
+        Assert.Equal(20, ValueOf("temperature"), 0.01);
+    }
+
+    [Theory]
+    [InlineData(0xFF)]
+    [InlineData(0x00)]
+    public async Task Regression_a_data_line_stuck_high_or_low_published_a_plausible_humidity(byte stuck)
+    {
+        // All 0xFF: the binding computed ~187 °C (flagged), but humidity clamped to 100 % and a pressure, both Good.
+        var chip = new SimulatedBme280 { Celsius = 21, RelativeHumidity = 40 };
+        var (source, _) = Create(() => (SimulatedBme280)chip.Reopen());
+        await source.PollAsync(_sink, 1, TestContext.Current.CancellationToken);
+        var good = _sink.All.Count;
+
+        chip.ReadsAs = stuck;
+        var ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 2, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Contains($"i2c-1 0x76: every data register reads 0x{stuck:x2}", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(good, _sink.All.Count); // nothing published from the garbage
+
+        chip.ReadsAs = null;
+        await source.PollAsync(_sink, 3, TestContext.Current.CancellationToken);
+        Assert.Equal(40, ValueOf("humidity"), 0.1);
     }
 }

@@ -136,4 +136,21 @@ public sealed class Sht3xSourceTests
         Assert.Equal("cold-aisle-a", ex.DeviceId);
         Assert.Contains("i2c-3 0x44", ex.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(0xFF, "FFFFFFFFFFFF")]
+    [InlineData(0x00, "000000000000")]
+    public async Task A_data_line_stuck_high_or_low_fails_the_crc_and_publishes_nothing(byte stuck, string frame)
+    {
+        // Evidence for the README's fault table: CRC-8 of 0xFFFF is 0xAC and of 0x0000 is 0x81, so a floating or
+        // shorted SDA never passes as a reading.
+        var chip = new SimulatedSht3x { ReadsAs = stuck };
+        await using var source = Create(chip);
+
+        var ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 0, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Contains($"i2c-3 0x44: temperature CRC mismatch", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"(frame {frame})", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(_sink.All);
+    }
 }

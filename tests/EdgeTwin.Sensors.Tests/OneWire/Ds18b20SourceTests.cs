@@ -3,6 +3,7 @@ using EdgeTwin.Core.Sources;
 using EdgeTwin.Sensors.Common;
 using EdgeTwin.Sensors.OneWire;
 using EdgeTwin.Sensors.Tests.Fakes;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Sensors.Tests.OneWire;
 
@@ -147,5 +148,61 @@ public sealed class Ds18b20SourceTests : IDisposable
 
         Assert.Equal([null, "t2", null], results);
         Assert.Equal([19.5, 27.25], _sink.All.Select(s => s.Value).Order());
+    }
+
+    [Fact]
+    public async Task Regression_an_unplugged_sensor_logged_a_warning_at_every_poll()
+    {
+        // Before: "Sensor ... read failed" at Warning on every poll of a vanished slave directory (8,640 lines a day
+        // at 10 s) and nothing when it came back. Now one Warning naming device, bus and id, Debug repeats, one
+        // Information line on recovery.
+        var logger = new ListLogger<Ds18b20Source>();
+        _bus.SetCelsius(Id, 21);
+        await using var source = new Ds18b20Source(new Ds18b20Options { DeviceId = "inlet", SensorId = Id, SysfsRoot = _bus.Root }, logger);
+        source.RegisterSeries(_registry);
+        await source.PollAsync(_sink, 1, TestContext.Current.CancellationToken);
+
+        _bus.Unplug(Id);
+        for (var i = 0; i < 5; i++)
+        {
+            await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 2 + i, TestContext.Current.CancellationToken).AsTask());
+        }
+
+        var warning = Assert.Single(logger.At(LogLevel.Warning));
+        Assert.Contains("inlet", warning, StringComparison.Ordinal);
+        Assert.Contains("w1 " + Id, warning, StringComparison.Ordinal);
+        Assert.Contains("not on the bus", warning, StringComparison.Ordinal);
+        Assert.Equal(4, logger.At(LogLevel.Debug).Count());
+        Assert.Empty(logger.At(LogLevel.Information));
+
+        _bus.SetCelsius(Id, 22);
+        await source.PollAsync(_sink, 10, TestContext.Current.CancellationToken);
+
+        Assert.Equal("Sensor inlet (ds18b20) reads again after 5 failed reads", Assert.Single(logger.At(LogLevel.Information)));
+        Assert.Equal([21.0, 22.0], _sink.All.Select(s => s.Value));
+
+        // A second outage is a new one: its first failure is a Warning again.
+        _bus.SetRaw(Id, 100, corruptCrc: true);
+        await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 11, TestContext.Current.CancellationToken).AsTask());
+        Assert.Equal(2, logger.At(LogLevel.Warning).Count());
+        Assert.Contains("CRC", logger.At(LogLevel.Warning).Last(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_the_85C_power_on_value_logged_a_warning_at_every_poll()
+    {
+        var logger = new ListLogger<Ds18b20Source>();
+        _bus.SetRaw(Id, 0x0550);
+        await using var source = new Ds18b20Source(new Ds18b20Options { DeviceId = "inlet", SensorId = Id, SysfsRoot = _bus.Root }, logger);
+        source.RegisterSeries(_registry);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await source.PollAsync(_sink, i, TestContext.Current.CancellationToken);
+        }
+
+        Assert.All(_sink.All, s => Assert.Equal(SampleQuality.DeviceError, s.Quality));
+        var warning = Assert.Single(logger.At(LogLevel.Warning));
+        Assert.Contains("w1 " + Id + ": 85 °C power-on reset value", warning, StringComparison.Ordinal);
     }
 }
