@@ -22,8 +22,17 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "EdgeTwin agent stopped: {Samples} samples in {Uptime}")]
     public static partial void Stopped(ILogger logger, long samples, string uptime);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Push source {Source} failed; restarting in {Delay}")]
-    public static partial void PushSourceFailed(ILogger logger, string source, string delay, Exception exception);
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Error, Message = "Push source {Source} failed: {Reason}; restarting in {Delay} (the same failure again is logged at Debug, with a Warning every hour while it lasts)")]
+    public static partial void PushSourceFailed(ILogger logger, string source, string reason, string delay, Exception exception);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Debug, Message = "Push source {Source} failed again ({Count} times since {Since:u}): {Reason}; restarting in {Delay}")]
+    public static partial void PushSourceFailedAgain(ILogger logger, string source, int count, DateTimeOffset since, string reason, string delay);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Push source {Source} still fails: {Count} failed starts since {Since:u}, the last: {Reason}; next try in {Delay}")]
+    public static partial void PushSourceStillFailing(ILogger logger, string source, int count, DateTimeOffset since, string reason, string delay);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Information, Message = "Push source {Source} runs again after {Count} failed starts since {Since:u}")]
+    public static partial void PushSourceRecovered(ILogger logger, string source, int count, DateTimeOffset since);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Status: {Up} devices up, {Down} down, {Unknown} not yet polled; {SamplesPerSecond:F1} samples/s; queues {Queues}{SeriesCapped}")]
     public static partial void Status(ILogger logger, int up, int down, int unknown, double samplesPerSecond, string queues, string seriesCapped);
