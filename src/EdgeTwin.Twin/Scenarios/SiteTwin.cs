@@ -73,6 +73,12 @@ public sealed class SiteTwin
             return (budget, Say($"{rack.Id}: power reading {kw:0.###} kW is over 5 × its budget {budget:0.0} kW (a meter in W read as kW?); counted at its budget"));
         }
 
+        if (double.IsPositiveInfinity(ageSeconds))
+        {
+            var part = Math.Max(kw, budget);
+            return (part, Say($"{rack.Id}: {kw:0.00} kW is the sum of only some of its power meters (another has never reported); counted at {part:0.0} kW (the larger of it and its budget)"));
+        }
+
         if (ageSeconds > StaleAfter.TotalSeconds)
         {
             var use = Math.Max(kw, budget);

@@ -146,6 +146,11 @@ public sealed class CapacityScenarioTests
         Assert.Equal(8, stale.Kw);
         Assert.Equal("R07: last power reading 3.00 kW is 60 min old; counted at 8.0 kW (the larger of it and its budget)", stale.Why);
         Assert.Equal(9.5, SiteTwin.RackLoad(rack, 9.5, ageSeconds: 3600).Kw);
+
+        // A rack on A and B meters whose B meter never reported: 3 kW is half the story.
+        var half = SiteTwin.RackLoad(rack, 3, ageSeconds: double.PositiveInfinity);
+        Assert.Equal(8, half.Kw);
+        Assert.Equal("R07: 3.00 kW is the sum of only some of its power meters (another has never reported); counted at 8.0 kW (the larger of it and its budget)", half.Why);
     }
 
     [Fact]
