@@ -206,7 +206,12 @@ public static class CapacityScenarios
         var baseline = new ForecastActions(model) { Horizon = SteadyHorizon };
         var thermal = Thermal(model, twin.Now[z], grown, frame, actions, [like, grown.Zone.Racks.Count - 1], baseline);
         var cooling = Cooling(model, twin.Now[z], kw);
-        return Verdict("add_rack", thermal, power, cooling, new Placement(model.Zone.Id, neighbour.Row, neighbour.Id, newFeeds), twin.Readings.Assumptions);
+        // New PDUs have no phase readings: the new rack is taken as balanced over their phases; on existing PDUs it
+        // follows their measured split (the phase it would be plugged into is not known).
+        var placed = feeds is { Count: > 0 }
+            ? $"{newRackId}: {kw.ToString("0.0", CultureInfo.InvariantCulture)} kW split evenly over {string.Join(", ", newFeeds)}, following each one's measured phase split where it has one"
+            : $"{newRackId}: {kw.ToString("0.0", CultureInfo.InvariantCulture)} kW on new feeds {string.Join(", ", newFeeds)} rated like {neighbour.Id}'s, balanced over their phases";
+        return Verdict("add_rack", thermal, power, cooling, new Placement(model.Zone.Id, neighbour.Row, neighbour.Id, newFeeds), twin.Readings.Assumptions, notes: [placed]);
     }
 
     private static (SiteTopology Site, IReadOnlyList<string> Feeds) WithRack(SiteTopology site, string nextTo, string newId, double kw, IReadOnlyList<string>? feeds)
@@ -354,7 +359,8 @@ public static class CapacityScenarios
 
     /// <param name="includeCooling">False for a feed failure: it adds no heat, so the zone's N+1 cooling is reported but does not decide.</param>
     /// <param name="failed">The element a feed_failure takes out, named in the power texts.</param>
-    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement, IReadOnlyList<string> dataAssumptions, bool includeCooling = true, string? failed = null)
+    /// <param name="notes">How the scenario itself was set up (stated, but no missing data).</param>
+    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement, IReadOnlyList<string> dataAssumptions, bool includeCooling = true, string? failed = null, IReadOnlyList<string>? notes = null)
     {
         var limit = 27.0;
         var constraints = new List<(string Name, double Margin, string Text)>
@@ -386,7 +392,7 @@ public static class CapacityScenarios
             placement,
             [],
             dataAssumptions.Count == 0 ? "measured" : "partial",
-            [PowerMethod, .. dataAssumptions]);
+            [PowerMethod, .. notes ?? [], .. dataAssumptions]);
     }
 
     /// <summary>"power: if pdu-a fails, pdu-b carries 6.0 kW of 5.6 kW usable, 0.4 kW over (32 A breaker × 230 V × …)".</summary>

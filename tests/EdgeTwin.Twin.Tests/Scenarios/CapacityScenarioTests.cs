@@ -169,6 +169,10 @@ public sealed class CapacityScenarioTests
         var add = CapacityScenarios.AddRack(Twin(8, 8), 6, nextTo: "R01");
         Assert.StartsWith("power with redundancy: if ups", add.BindingConstraint, StringComparison.Ordinal);
         Assert.Contains("carries 22.0 kW of 16.0 kW usable, 6.0 kW over (UPS 20 kW, 80 % = 16.00 kW)", add.BindingConstraint, StringComparison.Ordinal);
+
+        // How the new rack was placed is stated; it is no missing data.
+        Assert.Equal("measured", add.PowerData);
+        Assert.Contains("NEW: 6.0 kW on new feeds new-1, new-2 rated like R01's, balanced over their phases", add.Assumptions);
     }
 
     [Fact]
