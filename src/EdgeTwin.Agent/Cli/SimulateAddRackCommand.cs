@@ -112,5 +112,12 @@ internal static class CapacityOutput
         {
             await output.WriteLineAsync($"next best places: {string.Join("; ", r.Alternatives.Select(a => $"{a.Zone}/{a.Row} next to {a.NextTo}"))}").ConfigureAwait(false);
         }
+
+        // What the power figures rest on: the method always, and every rack load that is not a fresh measurement.
+        await output.WriteLineAsync($"power data: {r.PowerData}").ConfigureAwait(false);
+        foreach (var assumption in r.Assumptions)
+        {
+            await output.WriteLineAsync($"  assumed: {assumption}").ConfigureAwait(false);
+        }
     }
 }

@@ -61,8 +61,14 @@ internal sealed class SimulateCapacityCommand : ICliSubcommand
                 foreach (var e in new[] { z.Power, z.Cooling })
                 {
                     var days = e.DaysToExhaustion is { } d ? $"{d:0.#} days ({(e.DaysLower is { } lo ? lo.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) : "?")}–{(e.DaysUpper is { } hi ? hi.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) : "not certain")}, {e.Confidence:P0})" : "not on the present trend";
-                    await output.WriteLineAsync($"  {e.Resource,-8} limit {e.LimitKw:0.0} kW, level {e.LevelKw:0.0} kW + seasonal peak {e.SeasonalPeakKw:0.0} kW, trend {e.TrendKwPerDay:+0.000;-0.000} kW/day: exhausted in {days}").ConfigureAwait(false);
+                    await output.WriteLineAsync($"  {e.Resource,-8} limit {e.LimitKw:0.0} kW{(e.LimitedBy is { } by ? $" ({by})" : "")}, level {e.LevelKw:0.0} kW + seasonal peak {e.SeasonalPeakKw:0.0} kW, trend {e.TrendKwPerDay:+0.000;-0.000} kW/day: exhausted in {days}").ConfigureAwait(false);
                 }
+            }
+
+            // The power limit rests on the present rack loads: say which were not measured.
+            foreach (var assumption in twin.Readings.Assumptions)
+            {
+                await output.WriteLineAsync($"  assumed: {assumption}").ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;

@@ -721,6 +721,15 @@ public static class SiteConfigLoader
                 }
 
                 var voltage = p.Double("voltage_v", positive: true, max: 1000) ?? 230;
+                if (phases == 3 && p.Has("voltage_v") && LineToLineVoltages.Contains(voltage) && breaker is not null)
+                {
+                    // The power twin rates a 3-phase feed as breaker × V × 3: with the line-to-line voltage every
+                    // headroom on the feed is overstated by √3 (a 16 A 400 V feed read as 18.2 kW, not 10.5 kW).
+                    var given = breaker.Value * voltage * 3 * 0.95 / 1000;
+                    var meant = breaker.Value * voltage / Math.Sqrt(3) * 3 * 0.95 / 1000;
+                    Diagnostics.AddWarning(p.Node("voltage_v")!, string.Create(CultureInfo.InvariantCulture, $"{voltage:0.#} V is a line-to-line voltage, but voltage_v of a 3-phase feed is line-to-neutral ({voltage / Math.Sqrt(3):0} V here); as written the feed is rated {given:0.0} kW instead of {meant:0.0} kW (√3 too high)"));
+                }
+
                 if (id is not null)
                 {
                     _pdus.Add(id);
@@ -731,6 +740,9 @@ public static class SiteConfigLoader
             r.ReportUnknownKeys();
             return new PowerChainConfig(ups, pdus);
         }
+
+        /// <summary>Line-to-line voltages of 3-phase supplies that are no line-to-neutral voltage anywhere.</summary>
+        private static readonly HashSet<double> LineToLineVoltages = [200, 208, 380, 400, 415, 440, 480, 600, 690];
 
         private LineConfig? ReadLine(ConfigReader r, int index)
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Twin.Power;
@@ -19,7 +20,8 @@ public sealed record Exhaustion(
     [property: JsonPropertyName("days_to_exhaustion")] double? DaysToExhaustion,
     [property: JsonPropertyName("days_lower")] double? DaysLower,
     [property: JsonPropertyName("days_upper")] double? DaysUpper,
-    [property: JsonPropertyName("confidence")] double Confidence);
+    [property: JsonPropertyName("confidence")] double Confidence,
+    [property: JsonPropertyName("limited_by")] string? LimitedBy = null);
 
 /// <summary>Power and cooling days-to-exhaustion of one zone.</summary>
 public sealed record ZoneCapacity(
@@ -137,10 +139,13 @@ public static class CapacityForecast
 
     /// <summary>
     /// Power and cooling of each zone: load = the zone's rack power (per frame), cooling limit = the zone's units with the
-    /// largest out (N+1), power limit = the derated (80 %) ratings of the feeds of the zone's racks, with redundancy (a
-    /// rack on ≥ 2 feeds counts its smallest feed: what is left after losing one; a PDU feeding several racks is shared evenly).
+    /// largest out (N+1). Power limit with <paramref name="now"/> (the power twin's present rack loads and phase currents):
+    /// the zone load at which, with the zone's racks growing in proportion, the first feed or UPS reaches its usable
+    /// rating (80 %, phase-limited) with nothing failed or after any single feed/UPS failure; that element and failure are
+    /// named in <c>limited_by</c>. Without it (or with no load yet): the derated ratings of the feeds of the zone's racks
+    /// (a rack on ≥ 2 feeds counts its smallest feed; a PDU feeding several racks is shared evenly).
     /// </summary>
-    public static IReadOnlyList<ZoneCapacity> ForSite(SiteTopology site, IReadOnlyList<ThermalZone> zones, IReadOnlyList<IReadOnlyList<ZoneFrame>> frames, double confidence = 0.9)
+    public static IReadOnlyList<ZoneCapacity> ForSite(SiteTopology site, IReadOnlyList<ThermalZone> zones, IReadOnlyList<IReadOnlyList<ZoneFrame>> frames, double confidence = 0.9, PowerReadings? now = null)
     {
         ArgumentNullException.ThrowIfNull(site);
         ArgumentNullException.ThrowIfNull(zones);
@@ -162,16 +167,66 @@ public static class CapacityForecast
             var capacities = zone.Units.Select(u => u.CapacityKw).ToList();
             var cooling = capacities.Count == 0 ? 0 : capacities.Sum() - (capacities.Count > 1 ? capacities.Max() : 0);
             var load = frames[z].Select(f => (f.TimeSeconds, f.TotalPowerKw())).ToList();
+            string? limitedBy = null;
+            if (now is not null && load.Count > 0 && GrowthLimit(power, zone, now) is { } growth)
+            {
+                // The zone's measured level now plus the kW its racks can grow by (the assumed loads of unmetered racks
+                // take their part of the room: they are in the growth base but not in the measured series).
+                limit = load[^1].Item2 + growth.HeadroomKw;
+                limitedBy = growth.By;
+            }
+
             var days = load.Count > 1 ? (load[^1].TimeSeconds - load[0].TimeSeconds) / Day : 0;
             result.Add(new ZoneCapacity(
                 zone.Id,
-                Forecast("power", load, limit, confidence),
-                Forecast("cooling", load, cooling, confidence),
+                Forecast("power", load, limit, confidence) with { LimitedBy = limitedBy },
+                Forecast("cooling", load, cooling, confidence) with { LimitedBy = "the zone's cooling units with the largest out (N+1)" },
                 Math.Round(days, 2),
                 load.Count));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// kW the zone's racks can grow by together (in proportion to their present loads) before the first element reaches
+    /// its usable rating, checked with nothing failed and after each single PDU/UPS failure (loads are linear in the
+    /// rack loads, so each case gives its factor exactly); null when the zone draws nothing on the power chain.
+    /// </summary>
+    private static (double HeadroomKw, string By)? GrowthLimit(PowerModel power, ThermalZone zone, PowerReadings now)
+    {
+        var inZone = now.RackKw.Where(r => zone.RackIndex(r.Key) >= 0).ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal);
+        var others = now.RackKw.Where(r => zone.RackIndex(r.Key) < 0).ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal);
+        var zoneKw = inZone.Values.Sum();
+        if (zoneKw <= 0)
+        {
+            return null;
+        }
+
+        var usable = power.Assess(now).Elements.ToDictionary(e => e.Id, e => e.UsableKw, StringComparer.Ordinal);
+        var best = (Factor: double.PositiveInfinity, By: "");
+        foreach (var failure in new string?[] { null }.Concat(power.Site.Power.Pdus.Select(p => p.Id)).Concat(power.Site.Power.Ups.Select(u => u.Id)))
+        {
+            var failed = failure is null ? null : new HashSet<string>(StringComparer.Ordinal) { failure };
+            var mine = power.Distribute(inZone, failed);
+            var rest = power.Distribute(others, failed);
+            foreach (var (id, kw) in mine.Pdu.Concat(mine.Ups))
+            {
+                if (kw <= 1e-9 || id == failure)
+                {
+                    continue;
+                }
+
+                var other = rest.Pdu.TryGetValue(id, out var o) ? o : rest.Ups.GetValueOrDefault(id);
+                var factor = (usable[id] - other) / kw;
+                if (factor < best.Factor)
+                {
+                    best = (factor, string.Create(CultureInfo.InvariantCulture, $"{id} ({usable[id]:0.00} kW usable){(failure is null ? "" : $" when {failure} fails")}"));
+                }
+            }
+        }
+
+        return double.IsPositiveInfinity(best.Factor) ? null : ((best.Factor - 1) * zoneKw, best.By);
     }
 
     private static double[] Row(double days, bool daily, bool weekly, int columns)

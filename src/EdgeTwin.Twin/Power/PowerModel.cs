@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using EdgeTwin.Core.Config;
 
@@ -14,6 +15,15 @@ public sealed class PowerReadings
 
     /// <summary>Battery state of a UPS.</summary>
     public Dictionary<string, UpsBattery> UpsBatteries { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Seconds between a rack's last power reading and the latest reading of the site, where known.</summary>
+    public Dictionary<string, double> RackReadingAgeS { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// What the figures rest on besides measurements: a rack without a usable power reading counted at its budget, a
+    /// PDU's phase currents that could not be used. Empty: every rack load is measured.
+    /// </summary>
+    public List<string> Assumptions { get; } = [];
 }
 
 /// <param name="ChargePercent">Battery charge 0..100, NaN when unknown.</param>
@@ -35,7 +45,10 @@ public sealed record PowerElementLoad(
     [property: JsonPropertyName("worst_case_load_kw")] double WorstCaseLoadKw,
     [property: JsonPropertyName("worst_case_failure")] string? WorstCaseFailure,
     [property: JsonPropertyName("survives_single_failure")] bool SurvivesSingleFailure,
-    [property: JsonPropertyName("ups_runtime_min")] double? UpsRuntimeMinutes);
+    [property: JsonPropertyName("ups_runtime_min")] double? UpsRuntimeMinutes,
+    [property: JsonPropertyName("usable_kw")] double UsableKw,
+    [property: JsonPropertyName("limiting_phase")] int? LimitingPhase,
+    [property: JsonPropertyName("limit")] string Limit);
 
 public sealed record RackRedundancy(
     [property: JsonPropertyName("rack")] string Rack,
@@ -49,7 +62,8 @@ public sealed record PowerAssessment(
     [property: JsonPropertyName("headroom_kw")] double HeadroomKw,
     [property: JsonPropertyName("headroom_redundant_kw")] double HeadroomRedundantKw,
     [property: JsonPropertyName("binding_element")] string? BindingElement,
-    [property: JsonPropertyName("binding_element_redundant")] string? BindingElementRedundant);
+    [property: JsonPropertyName("binding_element_redundant")] string? BindingElementRedundant,
+    [property: JsonPropertyName("assumptions")] IReadOnlyList<string> Assumptions);
 
 /// <summary>
 /// The power chain twin: UPS → PDU (rack feed, with its breaker) → rack. A rack's load is shared evenly by its live
@@ -157,24 +171,54 @@ public sealed class PowerModel
         }
 
         var elements = new List<PowerElementLoad>();
+        var assumptions = new List<string>(readings.Assumptions);
+        var usable = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var pdu in _pdus.Values)
         {
             var rating = PduRatingKw(pdu);
+            var derated = ContinuousDerating * rating;
             double? maxPhase = null, imbalance = null;
+            int? limiting = null;
+            var phaseSum = 0.0;
+            var use = derated;
             if (readings.PduPhaseCurrentA.TryGetValue(pdu.Id, out var phases) && phases.Length > 0)
             {
-                maxPhase = phases.Max();
-                var mean = phases.Average();
-                imbalance = phases.Length > 1 && mean > 0 ? (phases.Max() - phases.Min()) / mean * 100 : 0;
+                if (phases.Any(a => !double.IsFinite(a) || a < 0 || a > 10 * pdu.BreakerA))
+                {
+                    // A negative, NaN or absurd current says nothing about the balance: check without it, and say so.
+                    assumptions.Add(string.Create(CultureInfo.InvariantCulture, $"{pdu.Id}: phase currents {string.Join(" / ", phases.Select(a => a.ToString("0.##", CultureInfo.InvariantCulture)))} A are not usable (negative, NaN or above 10 × its {pdu.BreakerA:0.#} A breaker); phase balance not checked, load assumed balanced"));
+                }
+                else
+                {
+                    maxPhase = phases.Max();
+                    var sum = phaseSum = phases.Sum();
+                    var mean = sum / phases.Length;
+                    imbalance = phases.Length > 1 && mean > 0 ? (phases.Max() - phases.Min()) / mean * 100 : 0;
+                    if (phases.Length > 1 && maxPhase > 0)
+                    {
+                        // The most loaded phase reaches its 80 % first: with the load keeping its measured split, the
+                        // feed is full when that phase is, i.e. at derated × mean/max of its three-phase rating.
+                        var phaseLimited = derated * sum / (phases.Length * maxPhase.Value);
+                        if (phaseLimited < derated - 1e-9)
+                        {
+                            use = phaseLimited;
+                            limiting = Array.IndexOf(phases, maxPhase.Value) + 1;
+                        }
+                    }
+                }
             }
 
+            usable[pdu.Id] = use;
             var phaseOk = maxPhase is null || maxPhase <= ContinuousDerating * pdu.BreakerA;
-            elements.Add(Element(pdu.Id, "pdu", normal.Pdu[pdu.Id], rating, worst[pdu.Id], null, phaseOk, maxPhase, imbalance));
+            var limit = string.Create(CultureInfo.InvariantCulture, $"{pdu.BreakerA:0.#} A breaker × {pdu.VoltageV:0.#} V × {pdu.Phases} phase{(pdu.Phases > 1 ? "s" : "")} × PF {PowerFactor:0.00} = {rating:0.00} kW, 80 % = {derated:0.00} kW")
+                + (limiting is { } l ? string.Create(CultureInfo.InvariantCulture, $"; phase L{l} carries {maxPhase!.Value / phaseSum * 100:0}% of the load ({maxPhase:0.0} A of {phaseSum:0.0} A), so it is full at {use:0.00} kW") : "");
+            elements.Add(Element(pdu.Id, "pdu", normal.Pdu[pdu.Id], rating, use, limiting, limit, worst[pdu.Id], null, phaseOk, maxPhase, imbalance));
         }
 
         foreach (var ups in _upses.Values)
         {
-            elements.Add(Element(ups.Id, "ups", normal.Ups[ups.Id], ups.CapacityKw, worst[ups.Id], Runtime(ups.Id, normal.Ups[ups.Id], readings), true, null, null));
+            var limit = string.Create(CultureInfo.InvariantCulture, $"UPS {ups.CapacityKw:0.#} kW, 80 % = {ContinuousDerating * ups.CapacityKw:0.00} kW");
+            elements.Add(Element(ups.Id, "ups", normal.Ups[ups.Id], ups.CapacityKw, ContinuousDerating * ups.CapacityKw, null, limit, worst[ups.Id], Runtime(ups.Id, normal.Ups[ups.Id], readings), true, null, null));
         }
 
         var racks = new List<RackRedundancy>();
@@ -184,13 +228,13 @@ public sealed class PowerModel
             var sources = feeds.Select(f => _pdus[f].Upstream ?? "utility:" + f).Distinct(StringComparer.Ordinal).Count();
             var mode = feeds.Count <= 1 ? "N" : sources >= feeds.Count ? "2N" : "N+1";
             var survives = feeds.Count > 1 && failures.All(f => !unpoweredBy[f].Contains(rack.Id, StringComparer.Ordinal)
-                && feeds.Where(p => p != f).All(p => worst[p].Kw <= ContinuousDerating * PduRatingKw(_pdus[p]) + 1e-9));
+                && feeds.Where(p => p != f).All(p => worst[p].Kw <= usable[p] + 1e-9));
             racks.Add(new RackRedundancy(rack.Id, feeds, mode, survives));
         }
 
         var (headroom, binding) = Headroom(elements, e => e.LoadKw);
         var (redundant, bindingRedundant) = Headroom(elements, e => e.WorstCaseLoadKw);
-        return new PowerAssessment(elements, racks, headroom, redundant, binding, bindingRedundant);
+        return new PowerAssessment(elements, racks, headroom, redundant, binding, bindingRedundant, assumptions);
     }
 
     /// <summary>
@@ -222,7 +266,7 @@ public sealed class PowerModel
     private static double? Runtime(string ups, double loadKw, PowerReadings readings) =>
         readings.UpsBatteries.TryGetValue(ups, out var b) ? RuntimeMinutes(b, loadKw) is { } m ? Math.Round(m, 1) : null : null;
 
-    private static PowerElementLoad Element(string id, string kind, double load, double rating, (double Kw, string? By) worst, double? runtime, bool phaseOk, double? maxPhase, double? imbalance)
+    private static PowerElementLoad Element(string id, string kind, double load, double rating, double usable, int? limitingPhase, string limit, (double Kw, string? By) worst, double? runtime, bool phaseOk, double? maxPhase, double? imbalance)
     {
         var derated = ContinuousDerating * rating;
         return new PowerElementLoad(
@@ -236,8 +280,11 @@ public sealed class PowerModel
             imbalance is { } i ? Math.Round(i, 1) : null,
             Math.Round(worst.Kw, 3),
             worst.By,
-            phaseOk && worst.Kw <= derated + 1e-9,
-            runtime);
+            phaseOk && worst.Kw <= usable + 1e-9,
+            runtime,
+            Math.Round(usable, 3),
+            limitingPhase,
+            limit);
     }
 
     private static (double Kw, string? Binding) Headroom(List<PowerElementLoad> elements, Func<PowerElementLoad, double> load)
@@ -246,7 +293,7 @@ public sealed class PowerModel
         string? binding = null;
         foreach (var e in elements)
         {
-            var h = e.DeratedKw - load(e);
+            var h = e.UsableKw - load(e);
             if (h < min)
             {
                 min = h;

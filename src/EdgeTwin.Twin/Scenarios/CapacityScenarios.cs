@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Twin.Power;
@@ -50,7 +51,9 @@ public sealed record CapacityScenarioResult(
     [property: JsonPropertyName("power_headroom")] PowerHeadroom PowerHeadroom,
     [property: JsonPropertyName("cooling_sufficient")] CoolingSufficiency CoolingSufficient,
     [property: JsonPropertyName("placement")] Placement? Placement,
-    [property: JsonPropertyName("alternatives")] IReadOnlyList<Placement> Alternatives);
+    [property: JsonPropertyName("alternatives")] IReadOnlyList<Placement> Alternatives,
+    [property: JsonPropertyName("power_data")] string PowerData,
+    [property: JsonPropertyName("assumptions")] IReadOnlyList<string> Assumptions);
 
 /// <summary>
 /// Capacity what-ifs on the calibrated twin. The verdict is <c>ok</c> when the power chain keeps its derated headroom
@@ -130,7 +133,7 @@ public static class CapacityScenarios
         var power = Headroom(twin.Power, rackKw, twin.Readings, PathOf(twin.Site, rackId));
         var thermal = Thermal(model, twin.Now[z], model, twin.Now[z], actions, [i]);
         var cooling = Cooling(model, twin.Now[z], deltaKw);
-        return Verdict("load_change", thermal, power, cooling, null);
+        return Verdict("load_change", thermal, power, cooling, null, twin.Readings.Assumptions);
     }
 
     /// <summary><c>feed_failure</c>: the PDU or UPS <paramref name="elementId"/> fails; its load moves to the surviving feeds.</summary>
@@ -151,12 +154,20 @@ public static class CapacityScenarios
             .Select(e =>
             {
                 var load = e.Kind == "pdu" ? after.Pdu[e.Id] : after.Ups[e.Id];
-                return e with { LoadKw = Math.Round(load, 3), LoadPercentOfDerated = Math.Round(load / e.DeratedKw * 100, 1), SurvivesSingleFailure = load <= e.DeratedKw + 1e-9 };
+                // The failure is given: every survivor's load is its worst case, caused by this element.
+                return e with
+                {
+                    LoadKw = Math.Round(load, 3),
+                    LoadPercentOfDerated = Math.Round(load / e.DeratedKw * 100, 1),
+                    WorstCaseLoadKw = Math.Round(load, 3),
+                    WorstCaseFailure = elementId,
+                    SurvivesSingleFailure = load <= e.UsableKw + 1e-9,
+                };
             })
             .ToList();
-        var tightest = elements.OrderByDescending(e => e.LoadKw / e.DeratedKw).FirstOrDefault();
-        var headroom = tightest is null ? 0 : Math.Round(tightest.DeratedKw - tightest.LoadKw, 3);
-        var power = new PowerHeadroom(headroom, headroom, tightest?.Id, tightest?.Id, after.Unpowered, [.. elements.Where(e => e.LoadKw > 0).OrderByDescending(e => e.LoadPercentOfDerated).Take(20)]);
+        var tightest = elements.OrderBy(e => e.UsableKw - e.LoadKw).FirstOrDefault();
+        var headroom = tightest is null ? 0 : Math.Round(tightest.UsableKw - tightest.LoadKw, 3);
+        var power = new PowerHeadroom(headroom, headroom, tightest?.Id, tightest?.Id, after.Unpowered, [.. elements.Where(e => e.LoadKw > 0).OrderBy(e => e.UsableKw - e.LoadKw).Take(20)]);
 
         // Racks that lose every feed stop heating the room.
         var z = after.Unpowered.Select(r => twin.FindRack(r).Zone).FirstOrDefault(x => x >= 0);
@@ -175,7 +186,7 @@ public static class CapacityScenarios
 
         var thermal = Thermal(model, twin.Now[Math.Max(0, z)], model, twin.Now[Math.Max(0, z)], actions, changed);
         var cooling = Cooling(model, twin.Now[Math.Max(0, z)], 0);
-        return Verdict("feed_failure", thermal, power, cooling, null, includeCooling: false);
+        return Verdict("feed_failure", thermal, power, cooling, null, assessment.Assumptions, includeCooling: false, failed: elementId);
     }
 
     private static CapacityScenarioResult EvaluateAddRack(SiteTwin twin, double kw, int z, int like, IReadOnlyList<string>? feeds, string newRackId)
@@ -195,7 +206,12 @@ public static class CapacityScenarios
         var baseline = new ForecastActions(model) { Horizon = SteadyHorizon };
         var thermal = Thermal(model, twin.Now[z], grown, frame, actions, [like, grown.Zone.Racks.Count - 1], baseline);
         var cooling = Cooling(model, twin.Now[z], kw);
-        return Verdict("add_rack", thermal, power, cooling, new Placement(model.Zone.Id, neighbour.Row, neighbour.Id, newFeeds));
+        // New PDUs have no phase readings: the new rack is taken as balanced over their phases; on existing PDUs it
+        // follows their measured split (the phase it would be plugged into is not known).
+        var placed = feeds is { Count: > 0 }
+            ? $"{newRackId}: {kw.ToString("0.0", CultureInfo.InvariantCulture)} kW split evenly over {string.Join(", ", newFeeds)}, following each one's measured phase split where it has one"
+            : $"{newRackId}: {kw.ToString("0.0", CultureInfo.InvariantCulture)} kW on new feeds {string.Join(", ", newFeeds)} rated like {neighbour.Id}'s, balanced over their phases";
+        return Verdict("add_rack", thermal, power, cooling, new Placement(model.Zone.Id, neighbour.Row, neighbour.Id, newFeeds), twin.Readings.Assumptions, notes: [placed]);
     }
 
     private static (SiteTopology Site, IReadOnlyList<string> Feeds) WithRack(SiteTopology site, string nextTo, string newId, double kw, IReadOnlyList<string>? feeds)
@@ -274,13 +290,19 @@ public static class CapacityScenarios
             r.UpsBatteries[k] = v;
         }
 
+        // The measured phase split of each PDU limits it in the what-if as it does now (it was dropped here).
+        foreach (var (k, v) in readings.PduPhaseCurrentA)
+        {
+            r.PduPhaseCurrentA[k] = v;
+        }
+
         var assessment = model.Assess(r);
         var onPath = assessment.Elements.Where(e => path.Count == 0 || path.Contains(e.Id)).ToList();
-        var min = onPath.OrderBy(e => e.DeratedKw - e.LoadKw).FirstOrDefault();
-        var minRedundant = onPath.OrderBy(e => e.DeratedKw - e.WorstCaseLoadKw).FirstOrDefault();
+        var min = onPath.OrderBy(e => e.UsableKw - e.LoadKw).FirstOrDefault();
+        var minRedundant = onPath.OrderBy(e => e.UsableKw - e.WorstCaseLoadKw).FirstOrDefault();
         return new PowerHeadroom(
-            min is null ? 0 : Math.Round(min.DeratedKw - min.LoadKw, 3),
-            minRedundant is null ? 0 : Math.Round(minRedundant.DeratedKw - minRedundant.WorstCaseLoadKw, 3),
+            min is null ? 0 : Math.Round(min.UsableKw - min.LoadKw, 3),
+            minRedundant is null ? 0 : Math.Round(minRedundant.UsableKw - minRedundant.WorstCaseLoadKw, 3),
             min?.Id,
             minRedundant?.Id,
             [],
@@ -332,14 +354,19 @@ public static class CapacityScenarios
         return new CoolingSufficiency(load <= capacity, load <= n1, Math.Round(load, 2), capacity, n1, Math.Round(n1 - load, 2));
     }
 
+    /// <summary>How every power figure is computed; stated with each answer so the engineer can redo it by hand.</summary>
+    public const string PowerMethod = "power: each feed and UPS held to 80 % of its rating (continuous load); feed kW = breaker A × line-to-neutral V × phases × PF 0.95, lowered when a measured phase carries more than its share; a rack's load is split evenly over its live feeds and moves wholly to the survivors when one fails";
+
     /// <param name="includeCooling">False for a feed failure: it adds no heat, so the zone's N+1 cooling is reported but does not decide.</param>
-    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement, bool includeCooling = true)
+    /// <param name="failed">The element a feed_failure takes out, named in the power texts.</param>
+    /// <param name="notes">How the scenario itself was set up (stated, but no missing data).</param>
+    private static CapacityScenarioResult Verdict(string scenario, ThermalImpact thermal, PowerHeadroom power, CoolingSufficiency cooling, Placement? placement, IReadOnlyList<string> dataAssumptions, bool includeCooling = true, string? failed = null, IReadOnlyList<string>? notes = null)
     {
         var limit = 27.0;
         var constraints = new List<(string Name, double Margin, string Text)>
         {
-            ("power", power.HeadroomKw, $"power: {power.HeadroomKw:0.0} kW below the 80 % derated rating of {power.BindingElement}"),
-            ("power_redundant", power.HeadroomRedundantKw, $"power with redundancy: {power.HeadroomRedundantKw:0.0} kW after the worst single failure at {power.BindingElementRedundant}"),
+            ("power", power.HeadroomKw, PowerText(power, redundant: false, failed)),
+            ("power_redundant", power.HeadroomRedundantKw, PowerText(power, redundant: true, failed)),
             ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, $"cooling N+1: {cooling.HeadroomNPlus1Kw:0.0} kW of capacity left with the largest unit out"),
             ("thermal", limit - thermal.MaxInletAfterC, $"thermal: hottest inlet {thermal.MaxInletAfterC:0.0} °C at {thermal.HottestRackAfter} (limit {limit:0} °C)"),
         };
@@ -355,6 +382,38 @@ public static class CapacityScenarios
 
         var broken = constraints.FirstOrDefault(c => c.Margin < 0);
         var binding = broken.Name is not null ? broken : constraints.OrderBy(c => c.Margin).First();
-        return new CapacityScenarioResult(scenario, broken.Name is null ? "ok" : "not_ok", binding.Text, thermal, power, cooling, placement, []);
+        return new CapacityScenarioResult(
+            scenario,
+            broken.Name is null ? "ok" : "not_ok",
+            binding.Text,
+            thermal,
+            power,
+            cooling,
+            placement,
+            [],
+            dataAssumptions.Count == 0 ? "measured" : "partial",
+            [PowerMethod, .. notes ?? [], .. dataAssumptions]);
+    }
+
+    /// <summary>"power: if pdu-a fails, pdu-b carries 6.0 kW of 5.6 kW usable, 0.4 kW over (32 A breaker × 230 V × …)".</summary>
+    private static string PowerText(PowerHeadroom power, bool redundant, string? failed)
+    {
+        var id = redundant ? power.BindingElementRedundant : power.BindingElement;
+        var headroom = redundant ? power.HeadroomRedundantKw : power.HeadroomKw;
+        var name = redundant ? "power with redundancy" : "power";
+        var e = power.Elements.FirstOrDefault(x => x.Id == id);
+        if (e is null)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"{name}: {headroom:0.0} kW headroom{(id is null ? "" : " at " + id)}");
+        }
+
+        var load = redundant ? e.WorstCaseLoadKw : e.LoadKw;
+        var when = failed is not null ? $"with {failed} failed, "
+            : redundant ? e.WorstCaseFailure is { } f ? $"if {f} fails, " : "no single failure adds load: "
+            : "";
+        var amount = headroom >= 0
+            ? string.Create(CultureInfo.InvariantCulture, $"{headroom:0.0} kW left")
+            : string.Create(CultureInfo.InvariantCulture, $"{-headroom:0.0} kW over");
+        return string.Create(CultureInfo.InvariantCulture, $"{name}: {when}{e.Id} carries {load:0.0} kW of {e.UsableKw:0.0} kW usable, {amount} ({e.Limit})");
     }
 }

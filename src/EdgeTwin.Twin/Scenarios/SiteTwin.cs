@@ -1,3 +1,4 @@
+using System.Globalization;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Twin.Power;
 using EdgeTwin.Twin.Thermal;
@@ -22,17 +23,69 @@ public sealed class SiteTwin
         Now = now;
         Power = new PowerModel(site);
         Readings = readings ?? new PowerReadings();
+        var frameKw = new Dictionary<string, double>(StringComparer.Ordinal);
         for (var z = 0; z < zones.Count; z++)
         {
             var racks = zones[z].Zone.Racks;
             for (var i = 0; i < racks.Count; i++)
             {
-                if (!Readings.RackKw.ContainsKey(racks[i].Id) && !double.IsNaN(now[z].RackPowerKw[i]))
-                {
-                    Readings.RackKw[racks[i].Id] = now[z].RackPowerKw[i];
-                }
+                frameKw[racks[i].Id] = now[z].RackPowerKw[i];
             }
         }
+
+        foreach (var rack in site.AllRacks)
+        {
+            var kw = Readings.RackKw.TryGetValue(rack.Id, out var given) ? given : frameKw.GetValueOrDefault(rack.Id, double.NaN);
+            var (use, why) = RackLoad(rack, kw, Readings.RackReadingAgeS.GetValueOrDefault(rack.Id));
+            Readings.RackKw[rack.Id] = use;
+            if (why is not null && rack.Feeds.Count > 0)
+            {
+                Readings.Assumptions.Add(why);
+            }
+        }
+    }
+
+    /// <summary>A rack's power reading older than this is not taken as its load now.</summary>
+    public static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// The load to plan with for a rack and, when it is not its measured power, why. A missing, negative or absurd (over
+    /// 5 × budget: W reported as kW?) reading counts as the rack's power budget; a stale one as the larger of its last
+    /// value and the budget. Counting such a rack as 0 kW (as before) overstated every headroom on its feeds.
+    /// </summary>
+    public static (double Kw, string? Why) RackLoad(RackConfig rack, double kw, double ageSeconds = 0)
+    {
+        ArgumentNullException.ThrowIfNull(rack);
+        var budget = rack.PowerBudgetKw;
+        string Say(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+        if (double.IsNaN(kw))
+        {
+            return (budget, Say($"{rack.Id}: no power reading (no meter, or none yet); counted at its budget {budget:0.0} kW"));
+        }
+
+        if (!double.IsFinite(kw) || kw < 0)
+        {
+            return (budget, Say($"{rack.Id}: power reading {kw:0.###} kW is not a load; counted at its budget {budget:0.0} kW"));
+        }
+
+        if (budget > 0 && kw > 5 * budget)
+        {
+            return (budget, Say($"{rack.Id}: power reading {kw:0.###} kW is over 5 × its budget {budget:0.0} kW (a meter in W read as kW?); counted at its budget"));
+        }
+
+        if (double.IsPositiveInfinity(ageSeconds))
+        {
+            var part = Math.Max(kw, budget);
+            return (part, Say($"{rack.Id}: {kw:0.00} kW is the sum of only some of its power meters (another has never reported); counted at {part:0.0} kW (the larger of it and its budget)"));
+        }
+
+        if (ageSeconds > StaleAfter.TotalSeconds)
+        {
+            var use = Math.Max(kw, budget);
+            return (use, Say($"{rack.Id}: last power reading {kw:0.00} kW is {ageSeconds / 60:0} min old; counted at {use:0.0} kW (the larger of it and its budget)"));
+        }
+
+        return (kw, null);
     }
 
     public SiteTopology Site { get; }

@@ -144,6 +144,7 @@ public static class HistoryCsv
         var frames = zones.Select(_ => new List<ZoneFrame>()).ToList();
         var power = new PowerReadings();
         var phases = new Dictionary<string, SortedDictionary<int, double>>(StringComparer.Ordinal);
+        var rackPowerAt = new Dictionary<string, double>(StringComparer.Ordinal);
         var k = 0;
         while (k < rows.Count)
         {
@@ -159,6 +160,11 @@ public static class HistoryCsv
                         var (rz, ri) = racks[r.Id];
                         var target = r.Quantity switch { "inlet_temperature" => current[rz].RackInletC, "outlet_temperature" => current[rz].RackOutletC, _ => current[rz].RackPowerKw };
                         target[ri] = r.Value;
+                        if (r.Quantity == "power")
+                        {
+                            rackPowerAt[r.Id] = r.Time;
+                        }
+
                         break;
                     case "cooling":
                         var (uz, uj) = units[r.Id];
@@ -215,6 +221,12 @@ public static class HistoryCsv
         foreach (var (id, p) in phases)
         {
             power.PduPhaseCurrentA[id] = [.. p.Values];
+        }
+
+        // A rack's power is held from its last reading; how old that is decides whether it is still its load.
+        foreach (var (id, at) in rackPowerAt)
+        {
+            power.RackReadingAgeS[id] = rows[^1].Time - at;
         }
 
         return new ThermalHistory([.. frames.Select(f => (IReadOnlyList<ZoneFrame>)f)], power, rows.Count, empty);

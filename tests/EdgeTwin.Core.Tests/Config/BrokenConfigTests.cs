@@ -175,6 +175,23 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_line_to_line_voltage_on_a_three_phase_feed_overstated_its_rating()
+    {
+        // "16 A 400 V 3-phase" is how the feed is labelled; voltage_v is line-to-neutral (231 V). Written as 400 the
+        // power twin rated it 16 × 400 × 3 × 0.95 = 18.24 kW instead of 16 × 230.9 × 3 × 0.95 = 10.53 kW.
+        var path = _dir.Write("site.yaml", Replace("breaker_a: 32 }", "breaker_a: 16, phases: 3, voltage_v: 400 }"));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        var warning = Assert.Single(result.Warnings, w => w.Path.StartsWith("site.power", StringComparison.Ordinal));
+        Assert.Equal("site.power.pdus[0].voltage_v", warning.Path);
+        Assert.EndsWith("400 V is a line-to-line voltage, but voltage_v of a 3-phase feed is line-to-neutral (231 V here); as written the feed is rated 18.2 kW instead of 10.5 kW (√3 too high)", warning.ToString(), StringComparison.Ordinal);
+
+        // 230 V line-to-neutral on 3 phases (the example site's feeds) and 400 V on one phase say nothing.
+        path = _dir.Write("site.yaml", Replace("breaker_a: 32 }", "breaker_a: 16, phases: 3, voltage_v: 230 }"));
+        Assert.DoesNotContain(SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir }).Warnings, w => w.Path.StartsWith("site.power", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Regression_an_interval_of_days_passed_check_and_polled_nothing_for_days()
     {
         // 10d for 10s was accepted; past 49.7 days the scheduler's timer then refused the wait and the device's loop died.

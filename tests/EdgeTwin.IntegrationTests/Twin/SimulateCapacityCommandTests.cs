@@ -13,6 +13,9 @@ public sealed class SimulateCapacityCommandTests
 {
     private const int Hours = 28 * 24;
 
+    /// <summary>The three feeds that are full at the same zone load in the capacity history (a tie: any may be named).</summary>
+    private static readonly string[] FirstFullFeeds = ["pdu-a01-b (5.59 kW usable) when pdu-a01-a fails", "pdu-a01-a (5.59 kW usable) when pdu-a01-b fails", "pdu-a03-a (5.59 kW usable)"];
+
     private static readonly string Site = Path.Combine(SimPaths.Profiles, "examples", "small-dc-room.yaml");
 
     [Fact]
@@ -28,10 +31,14 @@ public sealed class SimulateCapacityCommandTests
             var zone = json.RootElement[0];
             Assert.Equal("room1", zone.GetProperty("zone").GetString());
 
-            // Power limit: derated feeds, a rack on A and B counted once (A01 5.59 kW, A02 8.39 kW), pdu-a03-a shared by A03 and A04.
+            // Power limit: the zone load at which, the racks growing in their shares 0.3/0.4/0.2/0.1, the first feed is
+            // full: A01's 30 % on one 32 A 230 V feed after the other fails, or A03 + A04's 30 % on pdu-a03-a, both at
+            // 0.8 × 32 × 230 × 0.95 / 0.3 = 18.645 kW (A02's 40 % on 16 A 3-phase: 20.98 kW; ups1: 32 kW).
+            // Before: the sum of the racks' feeds, 19.58 kW, past which A01 already lost its redundancy.
             var power = zone.GetProperty("power");
-            var limit = (0.8 * 32 * 230 * 0.95 / 1000) + (0.8 * 16 * 230 * 3 * 0.95 / 1000) + (0.8 * 32 * 230 * 0.95 / 1000);
+            var limit = 0.8 * 32 * 230 * 0.95 / 1000 / 0.3;
             Assert.Equal(limit, power.GetProperty("limit_kw").GetDouble(), 2);
+            Assert.Contains(power.GetProperty("limited_by").GetString(), FirstFullFeeds);
             var level = 8 + (0.2 * (Hours - 1) / 24.0);
             var expectedPower = (limit - level - 1) / 0.2;
             Assert.Equal(expectedPower, power.GetProperty("days_to_exhaustion").GetDouble(), 0);

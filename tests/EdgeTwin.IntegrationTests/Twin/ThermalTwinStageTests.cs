@@ -130,6 +130,33 @@ public sealed class ThermalTwinStageTests
         Assert.Equal(22, stage.Snapshot(0, t0 + 10_000).RackInletC[0]);
     }
 
+    [Fact]
+    public async Task Regression_a_power_meter_that_stopped_reporting_kept_its_last_kw_in_the_live_what_ifs()
+    {
+        // Every rack reads 10 kW at t0; 20 minutes later only the first rack's meter reports again. The others' 10 kW is
+        // held in the frames (the thermal twin holds readings between polls) and the what-ifs took it as the load now.
+        // Their age is known now, and past 15 min the power twin says so and plans with the larger of it and the budget.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        using var stage = site.Stage(new Events(), new ThermalTwinOptions());
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+        var first = RackOf(stage, 0);
+        var second = RackOf(stage, 1);
+        var meter = site.Registry.GetOrAdd(new SeriesDescriptor("sensor-" + first, "power", "kW", MetricKind.Gauge, "rack.power"));
+        await stage.ProcessAsync(new[] { new Sample(meter, t0 + 1_200_000, 9) }, Ct);
+
+        var ages = stage.PowerReadingAges();
+        Assert.Equal(0, ages[first]);
+        Assert.Equal(1200, ages[second]);
+        Assert.Equal(10, stage.Snapshot(0, t0 + 1_200_000).RackPowerKw[1]); // still held for the thermal model
+
+        var rack = site.Config.Site.AllRacks.Single(r => r.Id == second);
+        var (kw, why) = EdgeTwin.Twin.Scenarios.SiteTwin.RackLoad(rack, 10, ages[second]);
+        Assert.Equal(Math.Max(10, rack.PowerBudgetKw), kw);
+        Assert.StartsWith(Inv($"{second}: last power reading 10.00 kW is 20 min old; counted at"), why, StringComparison.Ordinal);
+        Assert.Null(EdgeTwin.Twin.Scenarios.SiteTwin.RackLoad(rack, 9, ages[first]).Why);
+    }
+
     private static string RackOf(ThermalTwinStage stage, int index) => stage.Twin.Model(0).Zone.Racks[index].Id;
 
     [Fact]
@@ -219,6 +246,8 @@ public sealed class ThermalTwinStageTests
     {
         private readonly SiteSpec _spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 6, CoolingUnits = 2, Machines = 0, Seed = 3, MinRackKw = 8, MaxRackKw = 12, Start = DateTimeOffset.UtcNow });
         private readonly SiteConfig _config;
+
+        public SiteConfig Config => _config;
 
         public Site()
         {

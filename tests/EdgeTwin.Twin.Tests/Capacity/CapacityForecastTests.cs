@@ -1,4 +1,7 @@
 using EdgeTwin.Twin.Capacity;
+using EdgeTwin.Twin.Power;
+using EdgeTwin.Twin.Tests.Power;
+using EdgeTwin.Twin.Thermal;
 
 namespace EdgeTwin.Twin.Tests.Capacity;
 
@@ -100,5 +103,49 @@ public sealed class CapacityForecastTests
     {
         var e = Assert.Throws<ArgumentException>(() => CapacityForecast.Forecast("cooling", [(0, 1), (1, 2)], 10));
         Assert.Contains("cooling", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_zone_power_limit_hid_a_feed_that_is_already_over()
+    {
+        // R01 9 kW and R02 1 kW, each on two 3-phase 16 A feeds (8.3904 kW usable) from two 20 kW UPSes (16 kW usable).
+        // The zone limit was the sum of the racks' smallest feeds, 2 × 8.3904 = 16.78 kW: 6.8 kW of room, not exhausted.
+        // But when pdu-r01-a fails pdu-r01-b carries 9 kW: the racks growing in proportion fit only 8.3904 / 9 of today,
+        // the limit is 10 × 8.3904 / 9 = 9.323 kW and it is reached now.
+        var site = PowerModelTests.Site();
+        var zone = ThermalZone.FromTopology(site)[0];
+        var frames = new List<ZoneFrame>();
+        for (var k = 0; k < 20; k++)
+        {
+            var f = new ZoneFrame(k * 600, 2, 1);
+            f.RackPowerKw[0] = 9 - (0.01 * (19 - k));
+            f.RackPowerKw[1] = 1;
+            frames.Add(f);
+        }
+
+        var now = new PowerReadings();
+        now.RackKw["R01"] = 9;
+        now.RackKw["R02"] = 1;
+        var before = CapacityForecast.ForSite(site, [zone], [frames]);
+        Assert.Equal(2 * 8.3904, before[0].Power.LimitKw, 2);
+
+        var power = CapacityForecast.ForSite(site, [zone], [frames], now: now)[0].Power;
+        Assert.Equal(10 * 8.3904 / 9, power.LimitKw, 2);
+        Assert.Equal("pdu-r01-b (8.39 kW usable) when pdu-r01-a fails", power.LimitedBy);
+        Assert.Equal(0, power.DaysToExhaustion);
+
+        // Light loads: the UPS pair binds (both racks move to one UPS): 16 / 6 × 6 = 16 kW.
+        now.RackKw["R01"] = 3;
+        now.RackKw["R02"] = 3;
+        foreach (var f in frames)
+        {
+            f.RackPowerKw[0] = 3;
+            f.RackPowerKw[1] = 3;
+        }
+
+        frames[^1].RackPowerKw[0] = 3;
+        var light = CapacityForecast.ForSite(site, [zone], [frames], now: now)[0].Power;
+        Assert.Equal(16, light.LimitKw, 2);
+        Assert.StartsWith("ups", light.LimitedBy, StringComparison.Ordinal);
     }
 }

@@ -9,7 +9,7 @@ namespace EdgeTwin.Twin.Tests.Scenarios;
 /// <summary>Capacity what-ifs and the optimiser on a small hand-built twin (two racks, one unit; parameters set, not fitted).</summary>
 public sealed class CapacityScenarioTests
 {
-    private static SiteTwin Twin(double r01Kw = 4, double r02Kw = 4)
+    private static SiteTwin Twin(double r01Kw = 4, double r02Kw = 4, bool r02Metered = true)
     {
         SiteTopology site = PowerModelTests.Site(rackKwBudget: 10);
         var zone = ThermalZone.FromTopology(site)[0];
@@ -28,6 +28,11 @@ public sealed class CapacityScenarioTests
         var room = CoolingOptimiser.SteadyRoom(model, power, [0.8], [18], [true]);
         frame.UnitReturnC[0] = room;
         model.PredictInlets(frame, frame.RackInletC);
+        if (!r02Metered)
+        {
+            frame.RackPowerKw[1] = double.NaN;
+        }
+
         return new SiteTwin(site, [model], [frame]);
     }
 
@@ -97,6 +102,77 @@ public sealed class CapacityScenarioTests
         var overloaded = CapacityScenarios.FeedFailure(Twin(4, 9), "ups1");
         Assert.Equal("not_ok", overloaded.Verdict);
         Assert.Equal("pdu-r02-b", overloaded.PowerHeadroom.BindingElement);
+    }
+
+    [Fact]
+    public void Regression_rack_without_power_meter_counted_as_zero_kw()
+    {
+        // R01 4 kW metered, R02 unmetered with a 10 kW budget. ups1 fails: everything moves to the B feeds and ups2.
+        // Counted at 0 kW (before) R02 left pdu-r02-b empty and the answer was a confident "ok". Counted at its budget
+        // pdu-r02-b carries 10 kW of 8.3904 kW usable: 1.6 kW over, and the answer says the figure rests on an assumption.
+        var twin = Twin(4, 4, r02Metered: false);
+        var result = CapacityScenarios.FeedFailure(twin, "ups1");
+        Assert.Equal("partial", result.PowerData);
+        Assert.Contains("R02: no power reading (no meter, or none yet); counted at its budget 10.0 kW", result.Assumptions);
+        Assert.Equal(10, twin.Readings.RackKw["R02"]);
+        Assert.Equal("not_ok", result.Verdict);
+        Assert.Equal("pdu-r02-b", result.PowerHeadroom.BindingElement);
+        Assert.Equal(Math.Round(8.3904 - 10, 3), result.PowerHeadroom.HeadroomKw, 3);
+        Assert.Equal(14, result.PowerHeadroom.Elements.Single(e => e.Id == "ups2").LoadKw, 3);
+
+        // Every rack metered: nothing assumed but the method.
+        var metered = CapacityScenarios.FeedFailure(Twin(4, 4), "ups1");
+        Assert.Equal("measured", metered.PowerData);
+        Assert.Equal([CapacityScenarios.PowerMethod], metered.Assumptions);
+    }
+
+    [Fact]
+    public void Regression_negative_absurd_and_stale_rack_readings_taken_as_the_load()
+    {
+        var rack = new RackConfig("R07", 7, 8, ["pdu-a"], 10);
+        Assert.Equal((5.0, (string?)null), SiteTwin.RackLoad(rack, 5, ageSeconds: 60));
+
+        var negative = SiteTwin.RackLoad(rack, -0.7);
+        Assert.Equal(8, negative.Kw);
+        Assert.Equal("R07: power reading -0.7 kW is not a load; counted at its budget 8.0 kW", negative.Why);
+
+        // A meter in W read as kW: 4500 "kW" on an 8 kW rack.
+        var watts = SiteTwin.RackLoad(rack, 4500);
+        Assert.Equal(8, watts.Kw);
+        Assert.Contains("over 5 × its budget 8.0 kW (a meter in W read as kW?)", watts.Why, StringComparison.Ordinal);
+
+        // A meter that stopped an hour ago: its last value is not trusted below the budget, kept above it.
+        var stale = SiteTwin.RackLoad(rack, 3, ageSeconds: 3600);
+        Assert.Equal(8, stale.Kw);
+        Assert.Equal("R07: last power reading 3.00 kW is 60 min old; counted at 8.0 kW (the larger of it and its budget)", stale.Why);
+        Assert.Equal(9.5, SiteTwin.RackLoad(rack, 9.5, ageSeconds: 3600).Kw);
+
+        // A rack on A and B meters whose B meter never reported: 3 kW is half the story.
+        var half = SiteTwin.RackLoad(rack, 3, ageSeconds: double.PositiveInfinity);
+        Assert.Equal(8, half.Kw);
+        Assert.Equal("R07: 3.00 kW is the sum of only some of its power meters (another has never reported); counted at 8.0 kW (the larger of it and its budget)", half.Why);
+    }
+
+    [Fact]
+    public void Regression_feed_failure_text_named_neither_the_failure_nor_the_limit()
+    {
+        // pdu-r01-a fails: R01's 9 kW moves wholly to pdu-r01-b, 16 A × 230 V × 3 × 0.95 = 10.488 kW, 80 % = 8.3904 kW.
+        // The text was "power: -0.6 kW below the 80 % derated rating of pdu-r01-b".
+        var result = CapacityScenarios.FeedFailure(Twin(9, 4), "pdu-r01-a");
+        Assert.Equal("not_ok", result.Verdict);
+        Assert.Equal(
+            "power: with pdu-r01-a failed, pdu-r01-b carries 9.0 kW of 8.4 kW usable, 0.6 kW over (16 A breaker × 230 V × 3 phases × PF 0.95 = 10.49 kW, 80 % = 8.39 kW)",
+            result.BindingConstraint);
+        Assert.Equal("pdu-r01-a", result.PowerHeadroom.Elements.Single(e => e.Id == "pdu-r01-b").WorstCaseFailure);
+
+        // Adding load: the redundant text names the failure that loads the binding element.
+        var add = CapacityScenarios.AddRack(Twin(8, 8), 6, nextTo: "R01");
+        Assert.StartsWith("power with redundancy: if ups", add.BindingConstraint, StringComparison.Ordinal);
+        Assert.Contains("carries 22.0 kW of 16.0 kW usable, 6.0 kW over (UPS 20 kW, 80 % = 16.00 kW)", add.BindingConstraint, StringComparison.Ordinal);
+
+        // How the new rack was placed is stated; it is no missing data.
+        Assert.Equal("measured", add.PowerData);
+        Assert.Contains("NEW: 6.0 kW on new feeds new-1, new-2 rated like R01's, balanced over their phases", add.Assumptions);
     }
 
     [Fact]

@@ -69,4 +69,20 @@ public sealed class HistoryCsvTests
         var e = Assert.Throws<HistoryCsvException>(() => HistoryCsv.Read(new StringReader("timestamp,series,value\n"), Zones, "empty.csv"));
         Assert.Contains("empty.csv: no readings", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Regression_stale_rack_power_held_as_current_load()
+    {
+        // The meter's last row is at 12:00; the room is read until 13:00. Its 8.2 kW is held in the frames (for the
+        // thermal model) but the power readings say how old it is, so the power twin does not take it as today's load.
+        const string csv = """
+            timestamp,series,value
+            2026-01-05T12:00:00Z,rack/R01/power,8.2
+            2026-01-05T12:00:00Z,rack/R01/inlet_temperature,22.5
+            2026-01-05T13:00:00Z,rack/R01/inlet_temperature,22.6
+            """;
+        var h = HistoryCsv.Read(new StringReader(csv), Zones);
+        Assert.Equal(3600, h.Power.RackReadingAgeS["R01"], 6);
+        Assert.Equal(8.2, h.Frames[0][^1].RackPowerKw[0], 6);
+    }
 }

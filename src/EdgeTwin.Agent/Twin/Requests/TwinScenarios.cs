@@ -47,7 +47,7 @@ internal static class TwinScenarios
 
     /// <summary><c>capacity</c>: power and cooling days to exhaustion per zone from <paramref name="frames"/> (per zone).</summary>
     public static IReadOnlyList<ZoneCapacity> Capacity(SiteTwin twin, IReadOnlyList<IReadOnlyList<ZoneFrame>> frames, double confidence) =>
-        CapacityForecast.ForSite(twin.Site, [.. twin.Zones.Select(z => z.Zone)], frames, confidence);
+        CapacityForecast.ForSite(twin.Site, [.. twin.Zones.Select(z => z.Zone)], frames, confidence, twin.Readings);
 
     /// <summary>A per-zone result as the commands print it: the object itself for one zone, an array for several.</summary>
     public static string PerZoneJson<T>(IReadOnlyList<T> results) =>

@@ -36,6 +36,9 @@ internal sealed class ThermalCell(ThermalSignal signal, int zone, int index, dou
 
     public double Value { get; set; } = double.NaN;
 
+    /// <summary>Sample time (Unix ms) of <see cref="Value"/>; 0 before the first reading.</summary>
+    public long LastMs { get; set; }
+
     public double ToTwin(double value) => Signal is ThermalSignal.Running or ThermalSignal.FanRunning
         ? RunningStates is { } on ? (on.Contains((long)Math.Round(value)) ? 1 : 0) : (value >= 0.5 ? 1 : 0)
         : value * Scale;

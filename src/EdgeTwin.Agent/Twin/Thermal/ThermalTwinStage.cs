@@ -5,6 +5,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.Twin.Power;
 using EdgeTwin.Twin.Scenarios;
 using EdgeTwin.Twin.Thermal;
 using Microsoft.Extensions.Logging;
@@ -142,7 +143,50 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         notReady = null;
-        return new SiteTwin(_config.Site, models, now);
+        var readings = new PowerReadings();
+        foreach (var (rack, age) in PowerReadingAges())
+        {
+            readings.RackReadingAgeS[rack] = age;
+        }
+
+        return new SiteTwin(_config.Site, models, now, readings);
+    }
+
+    /// <summary>
+    /// Per rack with a power meter that has reported: seconds between its oldest meter's last reading and the newest power
+    /// reading of the site (∞: one of its meters never reported). A PDU that stops answering keeps its last value in the
+    /// rack's sum; without its age the what-ifs took that as the load now.
+    /// </summary>
+    internal Dictionary<string, double> PowerReadingAges()
+    {
+        var ages = new Dictionary<string, double>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            var newest = 0L;
+            var oldest = new Dictionary<(int Zone, int Rack), long>();
+            foreach (var c in _cells)
+            {
+                if (c.Signal != ThermalSignal.Power)
+                {
+                    continue;
+                }
+
+                newest = Math.Max(newest, c.LastMs);
+                oldest[(c.Zone, c.Index)] = oldest.TryGetValue((c.Zone, c.Index), out var o) ? Math.Min(o, c.LastMs) : c.LastMs;
+            }
+
+            foreach (var ((z, i), ms) in oldest)
+            {
+                var rack = _zones[z].Zone.Racks[i].Id;
+                var anyRead = _cells.Any(c => c.Signal == ThermalSignal.Power && c.Zone == z && c.Index == i && c.LastMs > 0);
+                if (anyRead)
+                {
+                    ages[rack] = ms == 0 ? double.PositiveInfinity : (newest - ms) / 1000.0;
+                }
+            }
+        }
+
+        return ages;
     }
 
     /// <summary>Each zone's calibration window (the load history the capacity forecast reads), oldest first.</summary>
@@ -177,6 +221,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                     }
 
                     cell.Value = v;
+                    cell.LastMs = s.TimestampUnixMs;
                 }
 
                 latest = Math.Max(latest, s.TimestampUnixMs);
