@@ -34,7 +34,21 @@ public sealed record CoolingSufficiency(
     [property: JsonPropertyName("heat_load_kw")] double HeatLoadKw,
     [property: JsonPropertyName("capacity_kw")] double CapacityKw,
     [property: JsonPropertyName("capacity_n_plus_1_kw")] double CapacityNPlus1Kw,
-    [property: JsonPropertyName("headroom_n_plus_1_kw")] double HeadroomNPlus1Kw);
+    [property: JsonPropertyName("headroom_n_plus_1_kw")] double HeadroomNPlus1Kw)
+{
+    /// <summary>The unit N+1 assumes out (the largest), null for a zone without units.</summary>
+    [JsonPropertyName("largest_unit")]
+    public string? LargestUnit { get; init; }
+
+    /// <summary>Of <see cref="HeatLoadKw"/>, the units' own fan heat (the rest is the racks' IT load).</summary>
+    [JsonPropertyName("fan_heat_kw")]
+    public double FanHeatKw { get; init; }
+
+    /// <summary>"cooling N+1: heat 19.9 kW (IT 18.0 + fans 1.9) against 15.0 kW with crac-1 (15.0 kW) out: 4.9 kW short".</summary>
+    public string Text() => string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"cooling N+1: heat {HeatLoadKw:0.0} kW (IT {HeatLoadKw - FanHeatKw:0.0} + fans {FanHeatKw:0.0}) against {CapacityNPlus1Kw:0.0} kW with {(LargestUnit is null ? "the largest unit" : LargestUnit)} ({CapacityKw - CapacityNPlus1Kw:0.0} kW) out: {Math.Abs(HeadroomNPlus1Kw):0.0} kW {(HeadroomNPlus1Kw < 0 ? "short" : "to spare")}");
+}
 
 public sealed record Placement(
     [property: JsonPropertyName("zone")] string Zone,
@@ -341,17 +355,26 @@ public static class CapacityScenarios
         var units = model.Zone.Units;
         var capacity = 0.0;
         var largest = 0.0;
+        string? largestUnit = null;
         var fanHeat = 0.0;
         for (var j = 0; j < units.Count; j++)
         {
             capacity += units[j].CapacityKw;
-            largest = Math.Max(largest, units[j].CapacityKw);
+            if (units[j].CapacityKw > largest)
+            {
+                (largest, largestUnit) = (units[j].CapacityKw, units[j].Id);
+            }
+
             fanHeat += model.UnitFanKw[j];
         }
 
         var load = now.TotalPowerKw() + extraKw + fanHeat;
         var n1 = capacity - largest;
-        return new CoolingSufficiency(load <= capacity, load <= n1, Math.Round(load, 2), capacity, n1, Math.Round(n1 - load, 2));
+        return new CoolingSufficiency(load <= capacity, load <= n1, Math.Round(load, 2), capacity, n1, Math.Round(n1 - load, 2))
+        {
+            LargestUnit = largestUnit,
+            FanHeatKw = Math.Round(fanHeat, 2),
+        };
     }
 
     /// <summary>How every power figure is computed; stated with each answer so the engineer can redo it by hand.</summary>
@@ -367,7 +390,7 @@ public static class CapacityScenarios
         {
             ("power", power.HeadroomKw, PowerText(power, redundant: false, failed)),
             ("power_redundant", power.HeadroomRedundantKw, PowerText(power, redundant: true, failed)),
-            ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, $"cooling N+1: {cooling.HeadroomNPlus1Kw:0.0} kW of capacity left with the largest unit out"),
+            ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, cooling.Text()),
             ("thermal", limit - thermal.MaxInletAfterC, $"thermal: hottest inlet {thermal.MaxInletAfterC:0.0} °C at {thermal.HottestRackAfter} (limit {limit:0} °C)"),
         };
         if (!includeCooling)

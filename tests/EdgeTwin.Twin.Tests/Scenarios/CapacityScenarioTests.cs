@@ -51,7 +51,9 @@ public sealed class CapacityScenarioTests
         Assert.False(result.CoolingSufficient.SufficientNPlus1);
         Assert.Equal(0, result.CoolingSufficient.CapacityNPlus1Kw);
         Assert.Equal("not_ok", result.Verdict);
-        Assert.StartsWith("cooling N+1", result.BindingConstraint, StringComparison.Ordinal);
+        // Regression: the text said only "cooling N+1: -15.2 kW of capacity left with the largest unit out".
+        Assert.Equal("cooling N+1: heat 15.2 kW (IT 14.0 + fans 1.2) against 0.0 kW with crac1 (40.0 kW) out: 15.2 kW short", result.BindingConstraint);
+        Assert.Equal("crac1", result.CoolingSufficient.LargestUnit);
 
         // The new rack appears in the thermal impact with its predicted inlet, the neighbour with before and after.
         var added = Assert.Single(result.ThermalImpact.Racks, r => r.Rack == "NEW");
