@@ -28,6 +28,14 @@ public sealed partial class LiteDbOutbox
     /// <summary>Meta: drops for the disk not yet written as a data_gap event (see <see cref="RecordGap"/>).</summary>
     private const string FieldGap = "gap";
 
+    // meta.state.format: the file's format, written with every meta update. Files without it (main before this field)
+    // are format 1. Raise it only for a change an older build would misread: an older build that finds a higher one keeps
+    // the file aside untouched and starts a new one, instead of sending, condensing or dropping entries it does not understand.
+    private const string FieldFormat = "format";
+
+    /// <summary>The outbox file format this build writes and reads (<c>meta.state.format</c>).</summary>
+    public const int FormatVersion = 1;
+
     /// <summary>Per-entry bytes on top of payload and device id: BSON field names, _id, index node, page slack.</summary>
     private const int EntryOverhead = 96;
 
@@ -75,6 +83,23 @@ public sealed partial class LiteDbOutbox
             {
                 OutboxLog.CreatedNew(_logger, path, state.Last + 1);
             }
+        }
+        catch (NewerFormatException ex) when (!_options.MoveCorruptFileAside)
+        {
+            CloseDatabase();
+            throw new OutboxStorageException($"Outbox {path} was written by a newer build (file format {ex.Format}; this build reads format {FormatVersion}): not read. Read it with that build's edgetwin.", ex);
+        }
+        catch (NewerFormatException ex)
+        {
+            // A rollback over a backlog the newer build stored in a format this build does not know: keep the file whole
+            // (that build takes it up again after a re-upgrade, or exports it) and go on collecting into a new file.
+            CloseDatabase();
+            var movedTo = MoveAside(path, $"format{ex.Format}");
+            MovedAsidePath = movedTo;
+            OpenDatabase();
+            (state, positions) = LoadState(NewFileSeed());
+            OutboxLog.NewerFormatMovedAside(_logger, path, ex.Format, FormatVersion, movedTo, state.Last + 1);
+            AppendGapEvent(ref state, new GapTracker("newer_format") { MovedTo = movedTo, Incomplete = true });
         }
         catch (Exception ex) when (IsCorruption(ex) && !_options.MoveCorruptFileAside)
         {
@@ -183,6 +208,11 @@ public sealed partial class LiteDbOutbox
 
         var state = default(StoreState);
         var meta = Meta.FindById(StateId);
+        if (meta?[FieldFormat] is { IsNumber: true } format && format.AsInt32 > FormatVersion)
+        {
+            throw new NewerFormatException(format.AsInt32); // before anything of it is changed (pending pieces, released segments)
+        }
+
         _gapInMeta = meta?[FieldGap] is { IsDocument: true } heldGap ? heldGap.AsDocument : null;
         if (meta is null)
         {
@@ -359,6 +389,12 @@ public sealed partial class LiteDbOutbox
         }
     }
 
+    /// <summary>meta.state.format is above <see cref="FormatVersion"/>: the file is a newer build's, not damaged.</summary>
+    private sealed class NewerFormatException(int format) : Exception($"file format {format}")
+    {
+        public int Format { get; } = format;
+    }
+
     private static bool IsCorruption(Exception ex) => ex switch
     {
         OutboxStorageException => false,
@@ -370,13 +406,13 @@ public sealed partial class LiteDbOutbox
         _ => true, // LiteException and the InvalidCast/IndexOutOfRange/Overflow a damaged page can cause.
     };
 
-    private string MoveAside(string path)
+    private string MoveAside(string path, string why = "corrupt")
     {
         var stamp = _time.GetUtcNow().ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
-        var target = $"{path}.corrupt-{stamp}";
+        var target = $"{path}.{why}-{stamp}";
         for (var i = 1; File.Exists(target); i++)
         {
-            target = $"{path}.corrupt-{stamp}-{i}";
+            target = $"{path}.{why}-{stamp}-{i}";
         }
 
         File.Move(path, target);
@@ -429,6 +465,7 @@ public sealed partial class LiteDbOutbox
             ["condensed"] = state.Condensed,
             ["dropped"] = state.Dropped,
             ["floor"] = Segments.Floor,
+            [FieldFormat] = FormatVersion,
         };
         if (pendingTo > 0)
         {
@@ -522,6 +559,10 @@ public sealed partial class LiteDbOutbox
         if (gap.MovedTo is not null)
         {
             attributes["moved_to"] = gap.MovedTo;
+        }
+
+        if (gap.MovedTo is not null && gap.Reason == "corrupt_file")
+        {
             attributes["salvaged"] = gap.Salvaged.ToString(CultureInfo.InvariantCulture);
             attributes["lost"] = gap.Lost.ToString(CultureInfo.InvariantCulture);
             attributes["lost_exact"] = gap.Incomplete ? "false" : "true";
@@ -530,6 +571,7 @@ public sealed partial class LiteDbOutbox
         var message = gap.Reason switch
         {
             "corrupt_file" => $"Outbox file was corrupt and moved aside to {gap.MovedTo}; {gap.Salvaged} readable entries were salvaged into the new outbox (sent with their sequences), {gap.Lost} unreadable entries were lost{(gap.Incomplete ? ", and part of the file could not be read at all, so more may be lost" : "")}.",
+            "newer_format" => $"Outbox file was written by a newer build in a format this build does not read; it is kept untouched in {gap.MovedTo} with its entries (not sent by this build) and a new outbox was started.",
             _ => $"Outbox {gap.Reason}: condensed {gap.Condensed} raw entries into summaries and dropped {gap.Dropped} entries.",
         };
         var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", now, EventSeverity.Warning, message, attributes));

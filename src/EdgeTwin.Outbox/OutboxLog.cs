@@ -51,4 +51,7 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Information, Message = "Outbox {Path} (opened read-only): {Count} entries in pending pieces of an unfinished append ({Bytes} bytes, above sequence {Last}) are on disk; they are not entries to send and the agent's next open drops them")]
     public static partial void PendingPiecesLeft(ILogger logger, string path, long count, long bytes, long last);
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Error, Message = "Outbox {Path} was written by a newer build (file format {Format}; this build reads format {Own}): kept untouched as {MovedTo} with its entries, which this build does not send; a new outbox starts at sequence {Sequence}. Upgrade again to send them (or read them with that build's `edgetwin outbox export --path`)")]
+    public static partial void NewerFormatMovedAside(ILogger logger, string path, int format, int own, string movedTo, long sequence);
 }

@@ -224,10 +224,31 @@ public sealed partial class AlertingHostedService(
     private partial void LogControlFailed(Exception ex, string path);
 
     /// <summary>Alert events go into the agent's event hub (and from there to the outbox) once it runs.</summary>
-    private sealed class HubSink(AgentRuntime runtime) : IEventSink
+    internal sealed class HubSink(AgentRuntime runtime) : IEventSink
     {
-        public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken) =>
-            runtime.Events is { } hub ? hub.PublishAsync(edgeEvent, cancellationToken) : throw new InvalidOperationException("the event hub is not running yet");
+        /// <summary>How long an event waits for the hub before the start counts as stuck (the caller then logs and retries).</summary>
+        private static readonly TimeSpan StartWait = TimeSpan.FromMinutes(2);
+
+        public async ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken)
+        {
+            if (runtime.Events is null)
+            {
+                // Alerting starts before the hub: an alert restored firing can change first (the uplink alert clears at the
+                // first good probe, on every upgrade's start). It waits for the hub here; before, it threw and the caller
+                // logged "could not hand the alert event … to the outbox" as a warning with a stack trace, then retried.
+                try
+                {
+                    await runtime.Started.WaitAsync(StartWait, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    throw new InvalidOperationException($"the event hub is not running {StartWait.TotalMinutes:0} min after the alert");
+                }
+            }
+
+            var hub = runtime.Events ?? throw new InvalidOperationException("the agent started without an event hub");
+            await hub.PublishAsync(edgeEvent, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

@@ -115,6 +115,12 @@ public sealed partial class LineStateStage : ISampleStage
             return;
         }
 
+        if (restore.FromOtherBuild)
+        {
+            // An upgrade or a rollback: this build's first checkpoint would write over what it could not take.
+            LogKeptForOtherBuild(_logger, _lineId, path, KeepCopy(path));
+        }
+
         var age = Durations.Approximate(TimeSpan.FromMilliseconds(Math.Max(0, now - restore.SavedAtUnixMs)));
         var books = restore.Books ? "the shift's books go on from it" : $"the shift's books start afresh ({restore.BooksNotRestored})";
         var learned = restore.Learned.Count == 0 ? "nothing learned is kept" : "learned figures kept for " + string.Join(", ", restore.Learned);
@@ -123,6 +129,26 @@ public sealed partial class LineStateStage : ISampleStage
         {
             // Weeks of learning may go with it: a warning, naming the station and why.
             LogNotRestored(_logger, _lineId, item);
+        }
+    }
+
+    /// <summary>Copies the file another build wrote to <c>PATH.other-build</c> (the time added when one is there); where it went, or why not.</summary>
+    private static string KeepCopy(string path)
+    {
+        var copy = path + ".other-build";
+        if (File.Exists(copy))
+        {
+            copy += "-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        try
+        {
+            File.Copy(path, copy, overwrite: false);
+            return "a copy is kept as " + copy;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "no copy could be kept: " + ex.Message;
         }
     }
 
@@ -183,6 +209,9 @@ public sealed partial class LineStateStage : ISampleStage
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: line.state.enabled is false: the shift's books and what the stations learned start afresh at every start")]
     public static partial void LogDisabled(ILogger logger, string line);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: {Path} was written by another agent build (another file format, or parts laid out differently; below, what is not taken): {Copy} for that build (a rollback: put it back as the state file before starting it)")]
+    private static partial void LogKeptForOtherBuild(ILogger logger, string line, string path, string copy);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: state not kept for {What}")]
     private static partial void LogNotRestored(ILogger logger, string line, string what);

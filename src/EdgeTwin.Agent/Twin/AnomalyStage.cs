@@ -81,9 +81,8 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         }
         else if (config.Enabled && stateLocation?.Path is { } statePath)
         {
-            _statePath = statePath;
             _lastCheckpointTs = runtime.TimeProvider.GetTimestamp();
-            LoadState(statePath);
+            _statePath = LoadState(statePath) ? statePath : null;
         }
 
         // `check` cannot know every series (profiles decide them, SNMP tables add rows at run time); once every source is
@@ -173,13 +172,17 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     private long Now => _runtime.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private void LoadState(string path)
+    /// <summary>Reads the saved state; false when the file must not be written this run (another build's file that could not be kept aside).</summary>
+    private bool LoadState(string path)
     {
         if (!File.Exists(path))
         {
             AtomicStateFile.RemoveLeftover(path);
-            LogNoState(_logger, path);
-            return;
+            if (!TakeBackKeptAside(path))
+            {
+                LogNoState(_logger, path);
+                return true;
+            }
         }
 
         var contents = AtomicStateFile.Read<AnomalyStateContents, InvalidDataException>(
@@ -189,21 +192,73 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             reason => LogStateUnreadable(_logger, path, reason));
         if (contents is null)
         {
-            return;
+            return true;
+        }
+
+        if (contents.FromOtherBuild)
+        {
+            // An upgrade, or a rollback: the other build's learning is kept for it (a rollback goes on from it), not
+            // written over by this build's first checkpoint (before, each build wrote over what the other had learned).
+            var aside = AnomalyStateFile.KeptAsidePath(path, contents.LayoutTag);
+            var format = contents.FormatVersion == AnomalyStateFile.CurrentFormatVersion ? "" : $", file format {contents.FormatVersion} (this build reads {AnomalyStateFile.CurrentFormatVersion})";
+            try
+            {
+                File.Move(path, aside, overwrite: true); // an older file of that same build: this one is newer
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogOtherBuildNotMoved(_logger, path, contents.LayoutTag + format, ex.Message);
+                return false;
+            }
+
+            LogStateFromOtherBuild(_logger, path, contents.Series.Count, contents.LayoutTag + format, AnomalyStateFile.OwnLayoutTag, aside);
+            if (!TakeBackKeptAside(path))
+            {
+                LogNoOwnKeptAside(_logger, AnomalyStateFile.KeptAsidePath(path, AnomalyStateFile.OwnLayoutTag));
+                return true;
+            }
+
+            contents = AtomicStateFile.Read<AnomalyStateContents, InvalidDataException>(
+                path,
+                AnomalyStateFile.Load,
+                (reason, aside) => LogStateCorrupt(_logger, path, reason, aside),
+                reason => LogStateUnreadable(_logger, path, reason));
+            if (contents is null || contents.FromOtherBuild)
+            {
+                return contents is null; // not this layout after all (renamed by hand): leave it, keep no state this run
+            }
         }
 
         var age = TimeSpan.FromMilliseconds(Math.Max(0, Now - contents.SavedAtUnixMs));
-        if (!contents.LayoutMatches)
-        {
-            LogStateFromOtherBuild(_logger, path, contents.Series.Count);
-            return;
-        }
-
         var oldest = Now - (long)_config.State.MaxAge.TotalMilliseconds;
         _saved = contents.Series.Where(s => s.Value.SavedAtUnixMs >= oldest).ToDictionary(StringComparer.Ordinal);
         var ageText = Durations.Approximate(age);
         var maxAgeText = Durations.Format(_config.State.MaxAge);
         LogStateLoaded(_logger, _saved.Count, path, ageText, contents.Series.Count - _saved.Count, maxAgeText);
+        return true;
+    }
+
+    /// <summary>Moves the file this build's layout kept aside while another build ran back to <paramref name="path"/> (false: there is none).</summary>
+    private bool TakeBackKeptAside(string path)
+    {
+        var own = AnomalyStateFile.KeptAsidePath(path, AnomalyStateFile.OwnLayoutTag);
+        if (!File.Exists(own))
+        {
+            return false;
+        }
+
+        try
+        {
+            File.Move(own, path, overwrite: false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogStateUnreadable(_logger, own, ex.Message);
+            return false;
+        }
+
+        LogTookBackKeptAside(_logger, own, path);
+        return true;
     }
 
     /// <summary>The detector the previous run saved for <paramref name="key"/>, if it was learned under <paramref name="options"/>.</summary>
@@ -420,8 +475,17 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: no saved state at {Path} yet: every series learns from its first sample (warm-up)")]
     private static partial void LogNoState(ILogger logger, string path);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Path} was written by a build whose detectors differ ({Count} series): every series learns anew")]
-    private static partial void LogStateFromOtherBuild(ILogger logger, string path, int count);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Path} was written by another build (detector layout {Other}; this build's is {Own}): its {Count} series are kept unchanged as {Aside} for that build (a rollback goes on from it)")]
+    private static partial void LogStateFromOtherBuild(ILogger logger, string path, int count, string other, string own, string aside);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "twin.anomaly.state: {Path} was written by another build (detector layout {Other}) and cannot be kept aside ({Reason}): not written over; the detectors' state is not kept in this run")]
+    private static partial void LogOtherBuildNotMoved(ILogger logger, string path, string other, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: this build's detectors kept no state of their own ({Aside} does not exist): every series learns anew")]
+    private static partial void LogNoOwnKeptAside(ILogger logger, string aside);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Aside}, which this build's detectors wrote before another build ran, is taken back as {Path}")]
+    private static partial void LogTookBackKeptAside(ILogger logger, string aside, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Path} is corrupt ({Reason}); set aside ({Aside}), every series learns anew and the next checkpoint writes a new file")]
     private static partial void LogStateCorrupt(ILogger logger, string path, string reason, string aside);

@@ -7,8 +7,16 @@ namespace EdgeTwin.Agent.Twin;
 /// <summary>One series' learned state as saved: what it was learned under, its episode, the detector's bytes.</summary>
 internal sealed record SavedAnomalySeries(long SavedAtUnixMs, ulong OptionsFingerprint, bool EpisodeOpen, int EpisodeQuiet, byte[] Detector);
 
-/// <summary>A read <see cref="AnomalyStateFile"/>: when it was written, whether this build's detectors can read it, the series.</summary>
-internal sealed record AnomalyStateContents(long SavedAtUnixMs, bool LayoutMatches, Dictionary<string, SavedAnomalySeries> Series);
+/// <summary>
+/// A read <see cref="AnomalyStateFile"/>: when it was written, whether this build's detectors can read it, the series.
+/// <paramref name="LayoutTag"/> names the detector layout that wrote it (<see cref="AnomalyStateFile.LayoutTagOf"/>),
+/// <paramref name="FormatVersion"/> its container format; a file of another format carries no series (never parsed).
+/// </summary>
+internal sealed record AnomalyStateContents(long SavedAtUnixMs, bool LayoutMatches, Dictionary<string, SavedAnomalySeries> Series, string LayoutTag = "", int FormatVersion = 1)
+{
+    /// <summary>Written by another build: another detector layout or another file format.</summary>
+    public bool FromOtherBuild => !LayoutMatches || FormatVersion != AnomalyStateFile.CurrentFormatVersion;
+}
 
 /// <summary>
 /// <c>anomaly-state.bin</c> (next to the outbox): what every series' detector has learned, so that a restart goes on from
@@ -24,6 +32,22 @@ internal static class AnomalyStateFile
 {
     public const string FileName = "anomaly-state.bin";
     private const ushort FormatVersion = 1;
+
+    /// <summary>The container format this build writes and reads. A later format must keep the first 38 bytes (magic, version, layout) where they are.</summary>
+    public const int CurrentFormatVersion = FormatVersion;
+
+    /// <summary>This build's detector layout, as <see cref="LayoutTagOf"/> names it (the suffix of the file it keeps aside for it).</summary>
+    public static string OwnLayoutTag { get; } = LayoutTagOf(DetectorStateCodec.LayoutFingerprint.Span);
+
+    /// <summary>A layout fingerprint's first 6 bytes in hex: short enough for a file name, long enough to tell builds apart.</summary>
+    public static string LayoutTagOf(ReadOnlySpan<byte> layout) => Convert.ToHexStringLower(layout[..Math.Min(6, layout.Length)]);
+
+    /// <summary>
+    /// Where a file written by the build of <paramref name="layoutTag"/> is kept while another build runs
+    /// (<c>anomaly-state.bin.build-0123456789ab</c>): an upgrade keeps the old build's file there and a rollback to that
+    /// build goes on from it, instead of each build writing over what the other learned.
+    /// </summary>
+    public static string KeptAsidePath(string path, string layoutTag) => path + ".build-" + layoutTag;
     private const int HashLength = 32;
     private const int HeaderLength = 4 + 2 + HashLength + 8 + 4;
     internal static ReadOnlySpan<byte> Magic => "ETAS"u8;
@@ -60,15 +84,20 @@ internal static class AnomalyStateFile
                 throw new InvalidDataException($"truncated: {length} bytes, shorter than the header");
             }
 
-            VerifyChecksum(file, length);
-            file.Position = Magic.Length;
-            using var r = new BinaryReader(new BufferedStream(file, 1 << 16), Encoding.UTF8, leaveOpen: true);
-            var version = r.ReadUInt16();
+            // Version and layout first: a file of another format is another build's, not a damaged one, and its checksum
+            // may be computed differently; it is reported and kept, never parsed (before, a newer version was "corrupt").
+            Span<byte> head = stackalloc byte[2 + HashLength];
+            file.ReadExactly(head);
+            var version = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(head[..2]);
+            var layoutTag = LayoutTagOf(head[2..]);
             if (version != FormatVersion)
             {
-                throw new InvalidDataException($"format version {version}, this agent reads version {FormatVersion}");
+                return new AnomalyStateContents(0, false, new Dictionary<string, SavedAnomalySeries>(StringComparer.Ordinal), layoutTag, version);
             }
 
+            VerifyChecksum(file, length);
+            file.Position = Magic.Length + 2;
+            using var r = new BinaryReader(new BufferedStream(file, 1 << 16), Encoding.UTF8, leaveOpen: true);
             var layoutMatches = r.ReadBytes(HashLength).AsSpan().SequenceEqual(DetectorStateCodec.LayoutFingerprint.Span);
             var savedAt = r.ReadInt64();
             var count = r.ReadInt32();
@@ -87,7 +116,7 @@ internal static class AnomalyStateFile
                 throw new InvalidDataException($"ends inside series {series.Count + 1} of {count}");
             }
 
-            return new AnomalyStateContents(savedAt, layoutMatches, series);
+            return new AnomalyStateContents(savedAt, layoutMatches, series, layoutTag, version);
         }
     }
 

@@ -112,6 +112,14 @@ internal sealed partial class AlertStore : IDisposable
 
     private const string UplinkId = "uplink";
 
+    // meta {_id: "format", version}: the store's format. Files without it (main before it) are format 1; a build raises it
+    // only for a change an older build would misread. Older builds ignore the document (they read "published" and
+    // "uplink" only), so a rollback to them reads a format-1 file as before.
+    private const string FormatId = "format";
+
+    /// <summary>The alert store format this build writes and reads (<c>alerts.db</c> meta <c>format</c>).</summary>
+    public const int FormatVersion = 1;
+
     // Replaced (as a whole) when LiteDB has closed itself and the background thread reopens it.
     private volatile LiteFile _lite;
     private readonly string _liteJournal;
@@ -460,7 +468,22 @@ internal sealed partial class AlertStore : IDisposable
             }
 
             lite = LiteFile.Open(path);
+            if (lite.Meta.FindById(FormatId)?["version"] is { IsNumber: true } format && format.AsInt32 > FormatVersion)
+            {
+                // A rollback over a newer build's store: kept whole for that build, never read or written over here.
+                lite.Dispose();
+                lite = null;
+                var kept = KeepNewerFormat(_liteData, _liteJournal, System.IO.Path.ChangeExtension(_liteData, null) + ".journal", format.AsInt32);
+                LogStoreNewerFormat(path, format.AsInt32, FormatVersion, kept);
+                return OpenNew(path);
+            }
+
             Verify(lite);
+            if (lite.Meta.FindById(FormatId) is null)
+            {
+                lite.Meta.Upsert(new BsonDocument { ["_id"] = FormatId, ["version"] = FormatVersion });
+            }
+
             return lite;
         }
         catch (Exception ex) when (IsCorruption(ex))
@@ -476,13 +499,51 @@ internal sealed partial class AlertStore : IDisposable
             throw new IOException($"alert store {path}: cannot open: {ex.Message}", ex);
         }
 
+        return OpenNew(path);
+    }
+
+    private static LiteFile OpenNew(string path)
+    {
         try
         {
-            return LiteFile.Open(path);
+            var lite = LiteFile.Open(path);
+            lite.Meta.Upsert(new BsonDocument { ["_id"] = FormatId, ["version"] = FormatVersion });
+            return lite;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LiteException)
         {
-            throw new IOException($"alert store {path}: cannot create a new file after setting the corrupt one aside: {ex.Message}", ex);
+            throw new IOException($"alert store {path}: cannot create a new file after setting the old one aside: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Moves a newer build's <c>alerts.db</c>, LiteDB's log and the alert journal (written by that build too) to
+    /// <c>….format&lt;N&gt;</c>, untouched (the time is added when an earlier one is there); returns where the data file went.
+    /// </summary>
+    private static string KeepNewerFormat(string data, string log, string journal, int format)
+    {
+        var suffix = ".format" + format.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (File.Exists(data + suffix) || File.Exists(log + suffix) || File.Exists(journal + suffix))
+        {
+            suffix += "-" + DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        try
+        {
+            foreach (var file in new[] { log, journal })
+            {
+                if (File.Exists(file))
+                {
+                    File.Move(file, file + suffix);
+                }
+            }
+
+            File.Move(data, data + suffix);
+            return data + suffix;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"alert store {data} was written by a newer build (format {format}) and cannot be moved aside: {ex.Message}", ex);
         }
     }
 
@@ -989,6 +1050,9 @@ internal sealed partial class AlertStore : IDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB; they stay in the journal and are replayed at the next start")]
     private partial void LogApplyFailed(Exception ex, string path, int writes);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path} was written by a newer build (format {Format}; this build reads format {Own}): kept untouched as {Kept} with its journal and LiteDB log; alerting goes on with a new, empty store (the alerts, acknowledgements, silences and history in it are not restored by this build; a build that reads it takes them up again when the files are put back)")]
+    private partial void LogStoreNewerFormat(string path, int format, int own, string kept);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path} is corrupt ({Reason}); set aside ({Aside}): alerting goes on with a new, empty store (alerts, acknowledgements, silences and history saved before are not restored; what the alert journal holds is replayed into it)")]
     private partial void LogStoreCorrupt(string path, string reason, string aside);

@@ -16,7 +16,9 @@ namespace EdgeTwin.Twin.Line;
 /// <param name="BooksNotRestored">Why they start afresh (null when restored).</param>
 /// <param name="Learned">The stations whose learned figures (cycle, MTBF, MTTR) and quality model go on, e.g. <c>S1</c>, <c>S3 (quality)</c>.</param>
 /// <param name="NotRestored">What starts afresh and why, e.g. <c>S2: its configuration changed (StationLearner._cycle0: …)</c>.</param>
-public sealed record LineStateRestore(long SavedAtUnixMs, bool Books, string? BooksNotRestored, IReadOnlyList<string> Learned, IReadOnlyList<string> NotRestored);
+/// <param name="FromOtherBuild">Something was not taken because another agent build wrote it (another file format, or a block
+/// its codec lays out differently): the caller keeps the file for that build before this one writes over it.</param>
+public sealed record LineStateRestore(long SavedAtUnixMs, bool Books, string? BooksNotRestored, IReadOnlyList<string> Learned, IReadOnlyList<string> NotRestored, bool FromOtherBuild = false);
 
 /// <summary>
 /// The line twin's state over restarts. A restart is a gap in the readings and nothing more: the shift's books, the
@@ -197,6 +199,8 @@ public sealed partial class LineTwinStage
         }
 
         // Why this block cannot be read into a fresh one of `fingerprint` (null: it can).
+        public bool LayoutMatches(FieldStateCodec codec) => Layout.AsSpan().SequenceEqual(codec.LayoutFingerprint.Span);
+
         public string? Mismatch(FieldStateCodec codec, string fingerprint, string what) =>
             !Layout.AsSpan().SequenceEqual(codec.LayoutFingerprint.Span) ? $"kept by an agent build that saves {what} differently"
             : Fingerprint != fingerprint ? $"{Changed(Fingerprint, fingerprint)} changed in the configuration"
@@ -233,7 +237,7 @@ public sealed partial class LineTwinStage
             if (version != StateVersion)
             {
                 var why = $"written in format {version}, this agent reads format {StateVersion}: everything starts afresh";
-                return new LineStateRestore(savedAt, false, why, learned, [why]);
+                return new LineStateRestore(savedAt, false, why, learned, [why], FromOtherBuild: true);
             }
 
             var lineId = r.ReadString();
@@ -244,6 +248,7 @@ public sealed partial class LineTwinStage
             }
 
             var books = SavedBlock.Read(r);
+            var otherBuild = !books.LayoutMatches(BooksCodec);
             string? booksWhy = books.Mismatch(BooksCodec, _booksFingerprint, "the books")
                 ?? (nowUnixMs - savedAt > (long)_config.ShiftLength.TotalMilliseconds ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(nowUnixMs - savedAt))} ago, longer than a shift"
                 : savedAt - nowUnixMs > 60_000 ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(savedAt - nowUnixMs))} in the future (the clock was changed)"
@@ -258,6 +263,7 @@ public sealed partial class LineTwinStage
                 var id = r.ReadString();
                 var learner = SavedBlock.Read(r);
                 var quality = SavedBlock.Read(r);
+                otherBuild |= !learner.LayoutMatches(LearnerCodec) || (quality.Fingerprint.Length > 0 && !quality.LayoutMatches(QualityCodec));
                 int i = ids.IndexOf(id);
                 if (i < 0)
                 {
@@ -278,7 +284,7 @@ public sealed partial class LineTwinStage
 
             // What-ifs and the maintenance cost hook read the learned line: as restored, not as configured until the first publish.
             Volatile.Write(ref _learned, _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowUnixMs))] });
-            return new LineStateRestore(savedAt, booksWhy is null, booksWhy, learned, notRestored);
+            return new LineStateRestore(savedAt, booksWhy is null, booksWhy, learned, notRestored, otherBuild);
         }
         catch (EndOfStreamException)
         {

@@ -171,7 +171,7 @@ public sealed class CorruptStateTests
         return copy;
     }
 
-    private sealed class OneLoggerFactory(ILogger logger) : ILoggerFactory
+    internal sealed class OneLoggerFactory(ILogger logger) : ILoggerFactory
     {
         public ILogger CreateLogger(string categoryName) => logger;
 

@@ -141,6 +141,36 @@ public sealed class LineStateStageTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_line_state_of_another_format_was_written_over_by_the_first_checkpoint()
+    {
+        // A rollback over a newer build's line-state.bin (format 3 here): this build cannot take it ("everything starts
+        // afresh", as before) but no longer writes over it without keeping it: the newer build's books and learning stay.
+        var counters = new ulong[] { 1000, 2000 };
+        var (stage, _) = NewStage();
+        await RunFor(stage, TimeSpan.FromSeconds(30), counters);
+        await stage.FlushAsync(CancellationToken.None);
+        var bytes = File.ReadAllBytes(StatePath);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan("EDGETWIN-LINE-STATE\n"u8.Length), 3);
+        System.Security.Cryptography.SHA256.HashData(bytes.AsSpan(0, bytes.Length - 32)).CopyTo(bytes.AsSpan(bytes.Length - 32));
+        File.WriteAllBytes(StatePath, bytes);
+
+        _logs.Clear();
+        var (next, _) = NewStage();
+        var kept = StatePath + ".other-build";
+        Assert.Contains(_logs, l => l.Level == LogLevel.Warning && l.Message.Contains($"line l1: {StatePath} was written by another agent build", StringComparison.Ordinal) && l.Message.Contains("a copy is kept as " + kept, StringComparison.Ordinal));
+        Assert.Contains(_logs, l => l.Message.Contains("written in format 3, this agent reads format 2", StringComparison.Ordinal));
+        await RunFor(next, TimeSpan.FromSeconds(10), counters);
+        await next.FlushAsync(CancellationToken.None);
+        Assert.Equal(bytes, File.ReadAllBytes(kept));
+        Assert.NotEqual(bytes, File.ReadAllBytes(StatePath));
+
+        // This build's own file, read again, raises nothing of the kind.
+        _logs.Clear();
+        NewStage();
+        Assert.DoesNotContain(_logs, l => l.Message.Contains("another agent build", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_corrupt_state_file_is_set_aside_and_the_next_save_writes_a_good_one()
     {
         await File.WriteAllTextAsync(StatePath, "EDGETWIN-LINE-STATE\n" + new string('x', 100), TestContext.Current.CancellationToken);

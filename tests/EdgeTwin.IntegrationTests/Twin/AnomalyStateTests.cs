@@ -6,6 +6,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.IntegrationTests.Deployment;
 using EdgeTwin.Tests.Shared;
 using EdgeTwin.Twin.Anomaly;
 using Microsoft.Extensions.DependencyInjection;
@@ -283,6 +284,91 @@ public sealed class AnomalyStateTests : IDisposable
         var saved = AnomalyStateFile.Load(StatePath)!;
         Assert.Equal(3, saved.Series.Count);
         Assert.True(saved.LayoutMatches);
+    }
+
+    /// <summary>
+    /// <c>anomaly-state.bin</c> as the build of 9672e6b (main, 2 Dec 2026) wrote it on the simulator, cut to three crac1
+    /// series (checksum recomputed): its detectors have another field layout (5d3b17131ee3) than this build's.
+    /// </summary>
+    private static byte[] OldBuildFixture() =>
+        File.ReadAllBytes(Path.Combine(Tool.RepoRoot(), "tests", "EdgeTwin.IntegrationTests", "Twin", "Fixtures", "anomaly-state-9672e6b.bin"));
+
+    private const string OldBuildLayout = "5d3b17131ee3";
+
+    [Fact]
+    public async Task Regression_an_upgrade_wrote_over_the_detector_state_the_previous_build_had_learned()
+    {
+        // Measured: the new build logged "written by a build whose detectors differ: every series learns anew" and its
+        // first checkpoint wrote over the old build's 343 series; the rollback the next morning found the new build's
+        // file, learned anew too and wrote over that. Now the other build's file is kept, byte for byte, beside it.
+        var old = OldBuildFixture();
+        Assert.NotEqual(OldBuildLayout, AnomalyStateFile.OwnLayoutTag);
+        await File.WriteAllBytesAsync(StatePath, old, Ct);
+        var aside = AnomalyStateFile.KeptAsidePath(StatePath, OldBuildLayout);
+
+        await using (var upgraded = Start(StatePath))
+        {
+            var warnings = upgraded.Logs.Where(l => l.Level == LogLevel.Warning).Select(l => l.Message).ToList();
+            Assert.Contains(warnings, m => m.Contains($"{StatePath} was written by another build (detector layout {OldBuildLayout}; this build's is {AnomalyStateFile.OwnLayoutTag}): its 3 series are kept unchanged as {aside}", StringComparison.Ordinal));
+            Assert.Contains(warnings, m => m.Contains("every series learns anew", StringComparison.Ordinal));
+            Assert.DoesNotContain(upgraded.Logs, l => l.Message.Contains("corrupt", StringComparison.Ordinal));
+            await FeedAsync(upgraded, 0, 200, int.MaxValue);
+            Assert.Equal(200, upgraded.Anomaly.SamplesSeen(upgraded.Id(0)));
+            await upgraded.Anomaly.FlushAsync(Ct);
+        }
+
+        Assert.Equal(old, await File.ReadAllBytesAsync(aside, Ct));
+        var written = AnomalyStateFile.Load(StatePath)!;
+        Assert.True(written.LayoutMatches);
+        Assert.Equal(3, written.Series.Count);
+    }
+
+    [Fact]
+    public async Task Regression_a_rollback_and_a_new_upgrade_each_learned_anew_instead_of_going_on_from_their_own_state()
+    {
+        // This build ran, then a build of another layout (here: the 9672e6b fixture) ran over the same directory and
+        // this build's file was kept aside for it. Starting this build again takes its own file back.
+        await using (var first = Start(StatePath))
+        {
+            await FeedAsync(first, 0, 300, int.MaxValue);
+            await first.Anomaly.FlushAsync(Ct);
+        }
+
+        var own = AnomalyStateFile.KeptAsidePath(StatePath, AnomalyStateFile.OwnLayoutTag);
+        File.Move(StatePath, own);
+        var old = OldBuildFixture();
+        await File.WriteAllBytesAsync(StatePath, old, Ct);
+
+        await using var again = Start(StatePath);
+        Assert.Contains(again.Logs, l => l.Message.Contains($"{own}, which this build's detectors wrote before another build ran, is taken back as {StatePath}", StringComparison.Ordinal));
+        Assert.Contains(again.Logs, l => l.Message.Contains($"3 series' learned state read from {StatePath}", StringComparison.Ordinal));
+        Assert.DoesNotContain(again.Logs, l => l.Message.Contains("learns anew", StringComparison.Ordinal));
+        Assert.False(File.Exists(own));
+        Assert.Equal(old, await File.ReadAllBytesAsync(AnomalyStateFile.KeptAsidePath(StatePath, OldBuildLayout), Ct));
+        await FeedAsync(again, 300, 320, int.MaxValue);
+        Assert.Equal(320, again.Anomaly.SamplesSeen(again.Id(0)));
+    }
+
+    [Fact]
+    public async Task Regression_a_state_file_of_a_newer_format_was_called_corrupt()
+    {
+        // A later build that changes the file's format (version 2, and a checksum this build cannot check) wrote it:
+        // before, "is corrupt (format version 2 …)" and .corrupt; now it is kept for that build under its layout, untouched.
+        var newer = OldBuildFixture();
+        newer[4] = 2;
+        newer[^1] ^= 0xFF;
+        await File.WriteAllBytesAsync(StatePath, newer, Ct);
+
+        await using var stage = Start(StatePath);
+        var aside = AnomalyStateFile.KeptAsidePath(StatePath, OldBuildLayout);
+        Assert.Contains(stage.Logs, l => l.Level == LogLevel.Warning
+            && l.Message.Contains($"{StatePath} was written by another build (detector layout {OldBuildLayout}, file format 2 (this build reads 1);", StringComparison.Ordinal)
+            && l.Message.Contains($"kept unchanged as {aside}", StringComparison.Ordinal));
+        Assert.DoesNotContain(stage.Logs, l => l.Message.Contains("corrupt", StringComparison.Ordinal));
+        Assert.False(File.Exists(StatePath + ".corrupt"));
+        Assert.Equal(newer, await File.ReadAllBytesAsync(aside, Ct));
+        await FeedAsync(stage, 0, 20, int.MaxValue);
+        Assert.Equal(20, stage.Anomaly.SamplesSeen(stage.Id(0)));
     }
 
     [Theory]
