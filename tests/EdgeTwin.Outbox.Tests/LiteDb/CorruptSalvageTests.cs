@@ -20,13 +20,7 @@ public sealed class CorruptSalvageTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static OutboxRecord Summary(long timeMs, int n)
-    {
-        var acc = default(WindowAccumulator);
-        acc.Reset(timeMs - 10_000, timeMs);
-        acc.Add(n, timeMs - 1, good: true);
-        return UplinkBodies.Summary(UplinkBodiesTests.Gw, new Core.Samples.SeriesDescriptor($"pdu-a{n % 16:00}", "total_power", "W"), acc);
-    }
+    private static OutboxRecord Summary(long timeMs, int n) => UplinkBodiesTests.PduSummary(timeMs, n);
 
     /// <summary>1207 undelivered entries (uplink down), closed cleanly; returns them as written.</summary>
     private async Task<List<OutboxEntry>> WriteBacklogAsync(int count = 1207)

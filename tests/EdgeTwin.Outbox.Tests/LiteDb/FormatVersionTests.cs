@@ -24,13 +24,7 @@ public sealed class FormatVersionTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static OutboxRecord Summary(long timeMs, int n)
-    {
-        var acc = default(WindowAccumulator);
-        acc.Reset(timeMs - 10_000, timeMs);
-        acc.Add(n, timeMs - 1, good: true);
-        return UplinkBodies.Summary(UplinkBodiesTests.Gw, new Core.Samples.SeriesDescriptor($"pdu-a{n % 16:00}", "total_power", "W"), acc);
-    }
+    private static OutboxRecord Summary(long timeMs, int n) => UplinkBodiesTests.PduSummary(timeMs, n);
 
     /// <summary>An uplink that went down: 300 entries appended, the first 100 acknowledged (and released), closed cleanly.</summary>
     private async Task<List<OutboxEntry>> WriteBacklogAsync()

@@ -15,6 +15,15 @@ public sealed class UplinkBodiesTests
 
     internal static string Text(OutboxRecord r) => Encoding.UTF8.GetString(r.Payload.Span);
 
+    /// <summary>A one-sample summary of PDU <c>n % 16</c>'s total power, for tests that need many distinct entries.</summary>
+    internal static OutboxRecord PduSummary(long timeMs, int n)
+    {
+        var acc = default(WindowAccumulator);
+        acc.Reset(timeMs - 10_000, timeMs);
+        acc.Add(n, timeMs - 1, good: true);
+        return UplinkBodies.Summary(Gw, new SeriesDescriptor($"pdu-a{n % 16:00}", "total_power", "W"), acc);
+    }
+
     [Fact]
     public void Summary_body_v1()
     {
