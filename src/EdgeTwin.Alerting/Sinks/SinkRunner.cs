@@ -16,9 +16,9 @@ namespace EdgeTwin.Alerting.Sinks;
 /// and those behind it undelivered (not completed), so alerts still firing are notified again after the restart.
 /// A message sink's queued message is superseded by a later one that carries every alert it carries (their later
 /// state): it is not sent, so after an outage the peer gets each alert's latest state once (no FIRING for an alert that
-/// resolved hours ago, then its RESOLVED). The held message too, between attempts. A superseded message counts as done
-/// when the one that superseded it is done, never before: completing it at once would let the manager mark an alert
-/// notified while the message that carries it is still owed.
+/// resolved hours ago, then its RESOLVED). The held message too, between attempts. A superseded message is done at once,
+/// or, when the manager's delivered mark of one of its alerts depends on it (see <see cref="Queued"/>), when the message
+/// that superseded it is: never while the alert's later state is still owed to the peer.
 /// </summary>
 public sealed partial class SinkRunner : IAsyncDisposable
 {
@@ -106,6 +106,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
         Queued? dropped = null;
         TaskCompletionSource? wake;
         var superseded = 0;
+        List<Queued>? doneNow = null;
         bool closed;
         lock (_gate)
         {
@@ -119,7 +120,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 // Nothing queued (a peer that is up): no pass, no set.
                 if (_items.Count > 0 && !_sink.FollowsState)
                 {
-                    superseded = SupersedeQueued(item);
+                    superseded = SupersedeQueued(item, ref doneNow);
                 }
 
                 if (_items.Count >= _config.QueueCapacity)
@@ -140,6 +141,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
             return;
         }
 
+        CompleteAll(doneNow);
         if (superseded > 0)
         {
             Interlocked.Add(ref _superseded, superseded);
@@ -159,19 +161,19 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
     /// <summary>
     /// Under _gate. Takes out of the queue every message whose alerts <paramref name="later"/> all carries (their later
-    /// state), in one pass that keeps the order of the rest; their completion moves to <paramref name="later"/>.
+    /// state), in one pass that keeps the order of the rest. What is done at once goes to <paramref name="doneNow"/>.
     /// </summary>
-    private int SupersedeQueued(Queued later)
+    private int SupersedeQueued(Queued later, ref List<Queued>? doneNow)
     {
-        var ids = Ids(later.Alerts);
+        var states = States(later.Alerts);
         var kept = 0;
         var superseded = 0;
         for (var i = 0; i < _items.Count; i++)
         {
             var q = _items[i];
-            if (CarriesAll(ids, q.Alerts))
+            if (CarriesAll(states, q.Alerts))
             {
-                later.Absorb(q);
+                later.Absorb(q, states, ref doneNow);
                 superseded++;
             }
             else
@@ -190,10 +192,11 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
     /// <summary>
     /// The held message, between two attempts: superseded when a queued message carries all its alerts (an alert that
-    /// fired while the peer was down and has resolved since goes out as RESOLVED only). Its completion moves to that one.
+    /// fired while the peer was down and has resolved since goes out as RESOLVED only).
     /// </summary>
     private bool HeldSuperseded(Queued held)
     {
+        List<Queued>? doneNow = null;
         lock (_gate)
         {
             if (_items.Count == 0 || held.Alerts.Count == 0)
@@ -201,7 +204,12 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 return false;
             }
 
-            var ids = Ids(held.Alerts);
+            var ids = new HashSet<long>(held.Alerts.Count);
+            foreach (var a in held.Alerts)
+            {
+                ids.Add(a.Id);
+            }
+
             foreach (var q in _items)
             {
                 var covered = 0;
@@ -215,7 +223,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
                 if (covered == ids.Count)
                 {
-                    q.Absorb(held);
+                    q.Absorb(held, States(q.Alerts), ref doneNow);
                     break;
                 }
             }
@@ -226,23 +234,24 @@ public sealed partial class SinkRunner : IAsyncDisposable
             }
         }
 
+        CompleteAll(doneNow);
         Interlocked.Increment(ref _superseded);
         _metrics?.Superseded(_sink.Name, 1);
         return true;
     }
 
-    private static HashSet<long> Ids(IReadOnlyList<AlertSnapshot> alerts)
+    private static Dictionary<long, AlertSnapshot> States(IReadOnlyList<AlertSnapshot> alerts)
     {
-        var ids = new HashSet<long>(alerts.Count);
+        var states = new Dictionary<long, AlertSnapshot>(alerts.Count);
         foreach (var a in alerts)
         {
-            ids.Add(a.Id);
+            states[a.Id] = a;
         }
 
-        return ids;
+        return states;
     }
 
-    private static bool CarriesAll(HashSet<long> ids, IReadOnlyList<AlertSnapshot> alerts)
+    private static bool CarriesAll(Dictionary<long, AlertSnapshot> states, IReadOnlyList<AlertSnapshot> alerts)
     {
         if (alerts.Count == 0)
         {
@@ -251,13 +260,24 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
         foreach (var a in alerts)
         {
-            if (!ids.Contains(a.Id))
+            if (!states.ContainsKey(a.Id))
             {
                 return false;
             }
         }
 
         return true;
+    }
+
+    private static void CompleteAll(List<Queued>? done)
+    {
+        if (done is not null)
+        {
+            foreach (var q in done)
+            {
+                q.Notification.Complete();
+            }
+        }
     }
 
     /// <summary>The next queued message; null once stopped and empty.</summary>
@@ -475,12 +495,16 @@ public sealed partial class SinkRunner : IAsyncDisposable
     }
 
     /// <summary>
-    /// A queued message for one sink (the alerts of it this sink is a target of) and the messages it superseded, which are
-    /// done when it is (delivered, refused for good, dropped) and stay owed with it when a stop finds the peer down.
+    /// A queued message for one sink (the alerts of it this sink is a target of) and the superseded messages tied to it.
+    /// A superseded message is done at once unless it carries an alert FIRING that this one carries in the same episode
+    /// (same fired_at) and not resolved (acknowledged, flapping): then the manager's delivered mark for that alert depends
+    /// on this one reaching the peer, so it is done when this one is (delivered, refused for good, dropped) and stays owed
+    /// with it when a stop finds the peer down. Done at once otherwise (the alert resolved or fired again since: the mark
+    /// cannot apply), so what is kept is bounded by the alerts firing, not by the length of the outage.
     /// </summary>
     private sealed class Queued(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts)
     {
-        private List<AlertNotification>? _superseded;
+        private List<Queued>? _tied;
 
         public AlertNotification Notification { get; } = notification;
 
@@ -488,27 +512,43 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
         public Queued? SupersededBy { get; private set; }
 
-        /// <summary>Takes <paramref name="earlier"/>'s place: its completion, and that of what it had superseded, wait for this one.</summary>
-        public void Absorb(Queued earlier)
+        /// <summary>Takes <paramref name="earlier"/>'s place (<paramref name="states"/>: this one's alerts by id).</summary>
+        public void Absorb(Queued earlier, Dictionary<long, AlertSnapshot> states, ref List<Queued>? doneNow)
         {
             earlier.SupersededBy = this;
-            _superseded ??= [];
-            _superseded.Add(earlier.Notification);
-            if (earlier._superseded is { } chain)
+            Tie(earlier, states, ref doneNow);
+            if (earlier._tied is { } tied)
             {
-                _superseded.AddRange(chain);
-                earlier._superseded = null;
+                earlier._tied = null;
+                foreach (var t in tied)
+                {
+                    Tie(t, states, ref doneNow);
+                }
             }
+        }
+
+        private void Tie(Queued earlier, Dictionary<long, AlertSnapshot> states, ref List<Queued>? doneNow)
+        {
+            foreach (var a in earlier.Alerts)
+            {
+                if (a.Status == AlertStatus.Firing && states.TryGetValue(a.Id, out var later) && later.Status != AlertStatus.Resolved && later.FiredAt == a.FiredAt)
+                {
+                    (_tied ??= []).Add(earlier);
+                    return;
+                }
+            }
+
+            (doneNow ??= []).Add(earlier);
         }
 
         public void Complete()
         {
             Notification.Complete();
-            if (_superseded is { } chain)
+            if (_tied is { } tied)
             {
-                foreach (var n in chain)
+                foreach (var t in tied)
                 {
-                    n.Complete();
+                    t.Notification.Complete();
                 }
             }
         }

@@ -89,9 +89,12 @@ public sealed class SinkSupersedeTests
 
         // F2 went when R2 came; the held F1 goes at its next attempt, R1 being queued.
         await Wait.UntilAsync(() => runner.Superseded == 2, "the held FIRING of alert 1 superseded by its RESOLVED");
+
+        // Done at once: their alerts resolved, so no delivered mark can follow from them. Nothing else is done yet.
+        await Wait.UntilAsync(() => { lock (done) { return done.Count == 2; } }, "the superseded messages done");
         lock (done)
         {
-            Assert.Empty(done); // nothing is done while the messages that carry the later states are owed
+            Assert.Equal(["F1", "F2"], done.Order());
         }
 
         var failedHits = server.Hits.Count;
@@ -198,7 +201,7 @@ public sealed class SinkSupersedeTests
     }
 
     [Fact]
-    public async Task A_stop_while_down_leaves_superseded_messages_owed_with_the_message_that_superseded_them()
+    public async Task A_stop_while_down_leaves_a_superseded_firing_owed_with_the_same_episodes_later_state()
     {
         var (server, _) = Peer(out _);
         await using var _server = server;
@@ -215,7 +218,8 @@ public sealed class SinkSupersedeTests
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         await runner.StopAsync(cts.Token);
 
-        // Not delivered, so not done: the manager must not mark alert 2 notified (it is notified again after a restart).
+        // The acknowledged state of the same episode superseded F2, so F2 is done only with A2. Not delivered, so not
+        // done: the manager must not mark alert 2 notified firing (the peer heard neither message).
         lock (done)
         {
             Assert.Empty(done);
@@ -276,5 +280,35 @@ public sealed class SinkSupersedeTests
             Assert.DoesNotContain(h2.Sink.All, a => a.Id == id);
             Assert.Null(h2.Active("inlet-hot"));
         }
+    }
+
+    [Fact]
+    public async Task A_superseded_firing_is_done_when_the_same_episodes_later_state_is_delivered_not_before()
+    {
+        var (server, _) = Peer(out var bringUp);
+        await using var _server = server;
+        var config = Config(server);
+        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        var done = new List<string>();
+        Enqueue(runner, Message(done, "F9", Alert(9, AlertStatus.Firing)));
+        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        Enqueue(runner, Message(done, "F1", Alert(1, AlertStatus.Firing)));
+        Enqueue(runner, Message(done, "A1", Alert(1, AlertStatus.Acknowledged)));
+        Assert.Equal(1, runner.Superseded);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        lock (done)
+        {
+            Assert.Empty(done);
+        }
+
+        bringUp();
+        await Wait.UntilAsync(() => { lock (done) { return done.Count == 3; } }, "every message done", 60);
+        lock (done)
+        {
+            Assert.Equal(["F9", "A1", "F1"], done); // F1 with A1, right after it
+        }
+
+        Assert.Equal(["9:firing", "1:acknowledged"], Received(server, server.Hits.Count - 2));
     }
 }
