@@ -14,7 +14,7 @@ namespace EdgeTwin.Alerting.Sinks;
 /// recovery is logged once. Giving the message up lost it for good: a webhook receiver or local broker restarted for
 /// 10 s during a raise never heard of an alert that then fired all night. A stop while down leaves the held message
 /// and those behind it undelivered (not completed), so alerts still firing are notified again after the restart.
-/// A message sink's queued message is superseded by a later one that carries every alert it carries (their later
+/// A webhook's or MQTT sink's queued message is superseded by a later one that carries every alert it carries (their later
 /// state): it is not sent, so after an outage the peer gets each alert's latest state once (no FIRING for an alert that
 /// resolved hours ago, then its RESOLVED). The held message too, between attempts. A superseded message is done at once,
 /// or, when the manager's delivered mark of one of its alerts depends on it (see <see cref="Queued"/>), when the message
@@ -118,7 +118,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
             else
             {
                 // Nothing queued (a peer that is up): no pass, no set.
-                if (_items.Count > 0 && !_sink.FollowsState)
+                if (_items.Count > 0 && _sink.SendsLatestStateOnly)
                 {
                     superseded = SupersedeQueued(item, ref doneNow);
                 }
@@ -359,7 +359,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
         var delay = _config.RetryDelay;
         for (var attempt = 0; ; attempt++)
         {
-            if (attempt > 0 && !_sink.FollowsState && HeldSuperseded(item))
+            if (attempt > 0 && _sink.SendsLatestStateOnly && HeldSuperseded(item))
             {
                 return Outcome.Superseded;
             }

@@ -239,6 +239,7 @@ public sealed class SinkSupersedeTests
                 - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
             """;
         var h = await Harness.StartAsync(rules);
+        h.Sink.LatestStateOnly = true; // as the webhook
         var down = 1;
         h.Sink.Before = _ => Volatile.Read(ref down) == 1 ? Task.FromException(new IOException("connection refused")) : Task.CompletedTask;
         var runner = h.Service.Sinks.Single(r => r.Name == "rec");
@@ -310,5 +311,42 @@ public sealed class SinkSupersedeTests
         }
 
         Assert.Equal(["9:firing", "1:acknowledged"], Received(server, server.Hits.Count - 2));
+    }
+
+    [Fact]
+    public async Task The_syslog_journal_keeps_every_change_of_an_outage_with_its_own_time()
+    {
+        // The journal is a record of changes, not a pager: a flap's raise, clear and raise are each journaled.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-syslog-").FullName;
+        var path = Path.Combine(dir, "log.sock");
+        try
+        {
+            var config = new SyslogSinkConfig { Name = "journal", Socket = path, Facility = 16, AppName = "edgetwin", Retries = 0, RetryDelay = TimeSpan.FromMilliseconds(50) };
+            await using var runner = new SinkRunner(new SyslogSink(config, "dc1"), config);
+            await runner.StartAsync(TestContext.Current.CancellationToken);
+            var done = new List<string>();
+            Enqueue(runner, Message(done, "F1", Alert(1, AlertStatus.Firing)));
+            await Wait.UntilAsync(() => runner.Outage is not null, "no socket: the journal down");
+            Enqueue(runner, Message(done, "R1", Alert(1, AlertStatus.Resolved)));
+            Enqueue(runner, Message(done, "F1b", Alert(1, AlertStatus.Firing)));
+            Assert.Equal(2, runner.QueueDepth);
+
+            using var receiver = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+            receiver.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+            var lines = new List<string>();
+            var buffer = new byte[4096];
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            for (var i = 0; i < 3; i++)
+            {
+                lines.Add(System.Text.Encoding.UTF8.GetString(buffer, 0, await receiver.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, cts.Token)));
+            }
+
+            Assert.Equal(["ALERT_FIRING", "ALERT_RESOLVED", "ALERT_FIRING"], lines.Select(l => l.Split(' ')[5]));
+            Assert.Equal(0, runner.Superseded);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
