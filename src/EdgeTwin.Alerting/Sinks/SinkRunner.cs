@@ -49,6 +49,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private bool _down;
     private long _downSince;
     private int _downAttempts;
+    private TimeSpan _downDelay;
     private long _supersededAtDown;
     private long _droppedAtDown;
 
@@ -333,7 +334,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                         LogLeftOwed(_sink.Name, QueueDepth + 1);
                         return;
                     case Outcome.Superseded:
-                        continue; // done when the message that carries its alerts' later state is
+                        continue; // done already, or tied to the message that superseded it (Queued)
                     default:
                         item.Complete();
                         break;
@@ -356,7 +357,9 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private async Task<Outcome> DeliverAsync(Queued item, CancellationToken stop)
     {
         var (notification, alerts) = (item.Notification, item.Alerts);
-        var delay = _config.RetryDelay;
+
+        // While the peer is down a new head (its held message superseded) keeps the outage's backoff.
+        var delay = _down ? _downDelay : _config.RetryDelay;
         for (var attempt = 0; ; attempt++)
         {
             if (attempt > 0 && _sink.SendsLatestStateOnly && HeldSuperseded(item))
@@ -434,6 +437,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 }
 
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                _downDelay = delay;
             }
         }
     }
