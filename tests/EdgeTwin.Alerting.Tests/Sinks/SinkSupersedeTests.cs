@@ -349,4 +349,36 @@ public sealed class SinkSupersedeTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_local_broker_back_after_an_outage_gets_each_alerts_latest_state_once()
+    {
+        await using var broker = await Mosquitto.StartAsync();
+        broker.Stop();
+        var config = new MqttSinkConfig { Name = "local", Host = "127.0.0.1", Port = broker.Port, Timeout = TimeSpan.FromSeconds(2), Retries = 0, RetryDelay = TimeSpan.FromSeconds(2) };
+
+        // After the held FIRING is superseded (2 s) the next try is 4 s away: time for the broker and the subscriber.
+        await using var runner = new SinkRunner(new MqttSink(config, "dc1", "gw1"), config);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        var done = new List<string>();
+        Enqueue(runner, Message(done, "F1", Alert(1, AlertStatus.Firing)));
+        await Wait.UntilAsync(() => runner.Outage is not null, "the broker down", 30);
+        Enqueue(runner, Message(done, "F2", Alert(2, AlertStatus.Firing)));
+        Enqueue(runner, Message(done, "R1", Alert(1, AlertStatus.Resolved)));
+        await Wait.UntilAsync(() => runner.Superseded == 1, "the held FIRING superseded", 30);
+
+        await broker.RestartAsync();
+        var received = new System.Collections.Concurrent.ConcurrentQueue<(string Topic, byte[] Payload)>();
+        using var subscriber = await broker.SubscribeAsync("edgetwin/#", received);
+        await Wait.UntilAsync(() => received.Count == 2, "F2 and R1 at the subscriber", 60);
+        var got = received.Select(r =>
+        {
+            using var json = JsonDocument.Parse(r.Payload);
+            var a = json.RootElement.GetProperty("alerts")[0];
+            return $"{a.GetProperty("id").GetInt64()}:{a.GetProperty("status").GetString()}";
+        });
+        Assert.Equal(["2:firing", "1:resolved"], got);
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.Equal(2, received.Count);
+    }
 }
