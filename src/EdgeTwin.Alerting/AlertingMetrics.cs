@@ -17,6 +17,7 @@ public sealed class AlertingMetrics
     private readonly Counter<long> _delivered;
     private readonly Counter<long> _failed;
     private readonly Counter<long> _dropped;
+    private readonly Counter<long> _superseded;
     private readonly Counter<long> _retries;
     private readonly Histogram<double> _deliveryMs;
     private readonly Histogram<double> _commitMs;
@@ -40,6 +41,7 @@ public sealed class AlertingMetrics
         _delivered = meter.CreateCounter<long>("edgetwin.alerts.sink.delivered", description: "Messages a sink delivered.");
         _failed = meter.CreateCounter<long>("edgetwin.alerts.sink.failed", description: "Messages a peer refused for good, or whose fast retries ran out (the peer is down; the message is held and retried).");
         _dropped = meter.CreateCounter<long>("edgetwin.alerts.sink.dropped", description: "Messages dropped because a sink's queue was full.");
+        _superseded = meter.CreateCounter<long>("edgetwin.alerts.sink.superseded", description: "Queued messages not sent because a later queued message carried the later state of all their alerts (a peer back after an outage gets each alert's latest state once).");
         _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
         _commitMs = meter.CreateHistogram<double>("edgetwin.alerts.store.commit.duration", unit: "ms", description: "One group commit: the journal write that makes every change queued since the last one durable.");
         _commitWrites = meter.CreateHistogram<long>("edgetwin.alerts.store.commit.writes", description: "Document writes per group commit.");
@@ -97,6 +99,8 @@ public sealed class AlertingMetrics
     internal void Failed(string sink) => _failed.Add(1, new KeyValuePair<string, object?>("sink", sink));
 
     internal void Dropped(string sink) => _dropped.Add(1, new KeyValuePair<string, object?>("sink", sink));
+
+    internal void Superseded(string sink, int messages) => _superseded.Add(messages, new KeyValuePair<string, object?>("sink", sink));
 
     internal void Retried(string sink) => _retries.Add(1, new KeyValuePair<string, object?>("sink", sink));
 }

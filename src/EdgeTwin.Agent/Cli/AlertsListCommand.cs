@@ -47,7 +47,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
                 var down = s.TryGetProperty("down_since", out var since)
                     ? $"DOWN since {AlertsCli.Short(since.GetString() ?? "")} ({AlertsCli.Str(s, "down_attempts")} attempts, last: {AlertsCli.Str(s, "down_reason")}), holding its messages; "
                     : "";
-                await o.WriteLineAsync($"sink     {AlertsCli.Str(s, "name")}: {down}delivered {AlertsCli.Str(s, "delivered")}, failed {AlertsCli.Str(s, "failed")}, dropped {AlertsCli.Str(s, "dropped")}, queued {AlertsCli.Str(s, "queued")}").ConfigureAwait(false);
+                await o.WriteLineAsync($"sink     {AlertsCli.Str(s, "name")}: {down}delivered {AlertsCli.Str(s, "delivered")}, failed {AlertsCli.Str(s, "failed")}, dropped {AlertsCli.Str(s, "dropped")}, superseded {AlertsCli.Str(s, "superseded")}, queued {AlertsCli.Str(s, "queued")}").ConfigureAwait(false);
             }
 
             if (root.TryGetProperty("outputs", out var outputs))

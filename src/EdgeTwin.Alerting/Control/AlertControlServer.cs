@@ -580,6 +580,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             w.WriteNumber("delivered", s.Delivered);
             w.WriteNumber("failed", s.Failed);
             w.WriteNumber("dropped", s.Dropped);
+            w.WriteNumber("superseded", s.Superseded);
             w.WriteNumber("queued", s.QueueDepth);
 
             // A dead webhook or broker shows here, not only once in the journal hours ago.

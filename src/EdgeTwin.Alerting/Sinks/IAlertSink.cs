@@ -16,6 +16,14 @@ public interface IAlertSink : IAsyncDisposable
     /// </summary>
     bool FollowsState { get; }
 
+    /// <summary>
+    /// True for sinks that tell a receiver what is wrong now (webhook, MQTT): a queued message whose alerts a later queued
+    /// message all carries is not sent (<see cref="SinkRunner"/>), so a peer back after an outage gets each alert's latest
+    /// state, not FIRING for alerts that resolved hours ago. False for a record of every change (syslog: each line is
+    /// stamped with its change's own time) and for state sinks (GPIO follow every change at once).
+    /// </summary>
+    bool SendsLatestStateOnly => !FollowsState;
+
     /// <summary>Prepares the sink (open pins, nothing slow: connections are made on first delivery).</summary>
     Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

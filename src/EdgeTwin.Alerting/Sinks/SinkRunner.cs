@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
 using Microsoft.Extensions.Logging;
@@ -15,6 +14,11 @@ namespace EdgeTwin.Alerting.Sinks;
 /// recovery is logged once. Giving the message up lost it for good: a webhook receiver or local broker restarted for
 /// 10 s during a raise never heard of an alert that then fired all night. A stop while down leaves the held message
 /// and those behind it undelivered (not completed), so alerts still firing are notified again after the restart.
+/// A webhook's or MQTT sink's queued message is superseded by a later one that carries every alert it carries (their later
+/// state): it is not sent, so after an outage the peer gets each alert's latest state once (no FIRING for an alert that
+/// resolved hours ago, then its RESOLVED). The held message too, between attempts. A superseded message is done at once,
+/// or, when the manager's delivered mark of one of its alerts depends on it (see <see cref="Queued"/>), when the message
+/// that superseded it is: never while the alert's later state is still owed to the peer.
 /// </summary>
 public sealed partial class SinkRunner : IAsyncDisposable
 {
@@ -23,8 +27,14 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly AlertingMetrics? _metrics;
     private readonly TimeProvider _time;
-    private readonly Channel<(AlertNotification Notification, IReadOnlyList<AlertSnapshot> Alerts)> _queue;
     private readonly CancellationTokenSource _stop = new();
+
+    // The queue, in order; guarded by _gate. A List: at most QueueCapacity (default 256) entries, a peer that is up
+    // keeps it near empty, and every operation on it is one pass at most.
+    private readonly Lock _gate = new();
+    private readonly List<Queued> _items = [];
+    private TaskCompletionSource? _signal;
+    private bool _closed;
 
     // Cancelled by StopAsync: a runner whose peer is down stops waiting for it (what it holds stays owed).
     private readonly CancellationTokenSource _leave = new();
@@ -32,12 +42,16 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private long _delivered;
     private long _failed;
     private long _dropped;
+    private long _superseded;
 
     // The peer's outage, touched only by the run task; _outage is what alerts list shows of it.
     private SinkOutage? _outage;
     private bool _down;
     private long _downSince;
     private int _downAttempts;
+    private TimeSpan _downDelay;
+    private long _supersededAtDown;
+    private long _droppedAtDown;
 
     public SinkRunner(IAlertSink sink, SinkConfig config, ILogger? logger = null, AlertingMetrics? metrics = null, TimeProvider? time = null)
     {
@@ -48,15 +62,6 @@ public sealed partial class SinkRunner : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _metrics = metrics;
         _time = time ?? TimeProvider.System;
-        _queue = Channel.CreateBounded<(AlertNotification, IReadOnlyList<AlertSnapshot>)>(
-            new BoundedChannelOptions(config.QueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
-            dropped =>
-            {
-                Interlocked.Increment(ref _dropped);
-                _metrics?.Dropped(_sink.Name);
-                LogDropped(_sink.Name, _config.QueueCapacity);
-                dropped.Item1.Complete();
-            });
     }
 
     public IAlertSink Sink => _sink;
@@ -69,7 +74,19 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    public int QueueDepth => _queue.Reader.Count;
+    /// <summary>Queued messages that were not sent because a later queued message carried the later state of all their alerts.</summary>
+    public long Superseded => Interlocked.Read(ref _superseded);
+
+    public int QueueDepth
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _items.Count;
+            }
+        }
+    }
 
     /// <summary>Since when the peer is down (its fast retries ran out) and the last failure; null while it answers.</summary>
     public SinkOutage? Outage => Volatile.Read(ref _outage);
@@ -80,28 +97,248 @@ public sealed partial class SinkRunner : IAsyncDisposable
         _run = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
     }
 
-    /// <summary>Queues a message; never waits (a full queue drops its oldest message).</summary>
+    /// <summary>
+    /// Queues a message; never waits. Queued messages it supersedes leave the queue first; a queue still full then drops
+    /// its oldest message, so it drops only when it holds that many messages none of which a later one covers.
+    /// </summary>
     public void Enqueue(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts)
     {
-        if (!_queue.Writer.TryWrite((notification, alerts)))
+        var item = new Queued(notification, alerts);
+        Queued? dropped = null;
+        TaskCompletionSource? wake;
+        var superseded = 0;
+        List<Queued>? doneNow = null;
+        bool closed;
+        lock (_gate)
+        {
+            closed = _closed;
+            if (closed)
+            {
+                wake = null;
+            }
+            else
+            {
+                // Nothing queued (a peer that is up): no pass, no set.
+                if (_items.Count > 0 && _sink.SendsLatestStateOnly)
+                {
+                    superseded = SupersedeQueued(item, ref doneNow);
+                }
+
+                if (_items.Count >= _config.QueueCapacity)
+                {
+                    dropped = _items[0];
+                    _items.RemoveAt(0);
+                }
+
+                _items.Add(item);
+                wake = _signal;
+                _signal = null;
+            }
+        }
+
+        if (closed)
         {
             notification.Complete(); // stopped
+            return;
         }
+
+        CompleteAll(doneNow);
+        if (superseded > 0)
+        {
+            Interlocked.Add(ref _superseded, superseded);
+            _metrics?.Superseded(_sink.Name, superseded);
+        }
+
+        if (dropped is not null)
+        {
+            Interlocked.Increment(ref _dropped);
+            _metrics?.Dropped(_sink.Name);
+            LogDropped(_sink.Name, _config.QueueCapacity);
+            dropped.Complete();
+        }
+
+        wake?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Under _gate. Takes out of the queue every message whose alerts <paramref name="later"/> all carries (their later
+    /// state), in one pass that keeps the order of the rest. What is done at once goes to <paramref name="doneNow"/>.
+    /// </summary>
+    private int SupersedeQueued(Queued later, ref List<Queued>? doneNow)
+    {
+        var states = States(later.Alerts);
+        var kept = 0;
+        var superseded = 0;
+        for (var i = 0; i < _items.Count; i++)
+        {
+            var q = _items[i];
+            if (CarriesAll(states, q.Alerts))
+            {
+                later.Absorb(q, states, ref doneNow);
+                superseded++;
+            }
+            else
+            {
+                _items[kept++] = q;
+            }
+        }
+
+        if (superseded > 0)
+        {
+            _items.RemoveRange(kept, _items.Count - kept);
+        }
+
+        return superseded;
+    }
+
+    /// <summary>
+    /// The held message, between two attempts: superseded when a queued message carries all its alerts (an alert that
+    /// fired while the peer was down and has resolved since goes out as RESOLVED only).
+    /// </summary>
+    private bool HeldSuperseded(Queued held)
+    {
+        List<Queued>? doneNow = null;
+        lock (_gate)
+        {
+            if (_items.Count == 0 || held.Alerts.Count == 0)
+            {
+                return false;
+            }
+
+            var ids = new HashSet<long>(held.Alerts.Count);
+            foreach (var a in held.Alerts)
+            {
+                ids.Add(a.Id);
+            }
+
+            foreach (var q in _items)
+            {
+                var covered = 0;
+                foreach (var a in q.Alerts)
+                {
+                    if (ids.Contains(a.Id))
+                    {
+                        covered++;
+                    }
+                }
+
+                if (covered == ids.Count)
+                {
+                    q.Absorb(held, States(q.Alerts), ref doneNow);
+                    break;
+                }
+            }
+
+            if (held.SupersededBy is null)
+            {
+                return false;
+            }
+        }
+
+        CompleteAll(doneNow);
+        Interlocked.Increment(ref _superseded);
+        _metrics?.Superseded(_sink.Name, 1);
+        return true;
+    }
+
+    private static Dictionary<long, AlertSnapshot> States(IReadOnlyList<AlertSnapshot> alerts)
+    {
+        var states = new Dictionary<long, AlertSnapshot>(alerts.Count);
+        foreach (var a in alerts)
+        {
+            states[a.Id] = a;
+        }
+
+        return states;
+    }
+
+    private static bool CarriesAll(Dictionary<long, AlertSnapshot> states, IReadOnlyList<AlertSnapshot> alerts)
+    {
+        if (alerts.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (var a in alerts)
+        {
+            if (!states.ContainsKey(a.Id))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void CompleteAll(List<Queued>? done)
+    {
+        if (done is not null)
+        {
+            foreach (var q in done)
+            {
+                q.Notification.Complete();
+            }
+        }
+    }
+
+    /// <summary>The next queued message; null once stopped and empty.</summary>
+    private async ValueTask<Queued?> NextAsync(CancellationToken stop)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_gate)
+            {
+                if (_items.Count > 0)
+                {
+                    var q = _items[0];
+                    _items.RemoveAt(0);
+                    return q;
+                }
+
+                if (_closed)
+                {
+                    return null;
+                }
+
+                _signal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _signal.Task;
+            }
+
+            await wait.WaitAsync(stop).ConfigureAwait(false);
+        }
+    }
+
+    private void Close()
+    {
+        TaskCompletionSource? wake;
+        lock (_gate)
+        {
+            _closed = true;
+            wake = _signal;
+            _signal = null;
+        }
+
+        wake?.TrySetResult();
     }
 
     private async Task RunAsync(CancellationToken stop)
     {
         try
         {
-            await foreach (var (notification, alerts) in _queue.Reader.ReadAllAsync(stop).ConfigureAwait(false))
+            while (await NextAsync(stop).ConfigureAwait(false) is { } item)
             {
-                if (!await DeliverAsync(notification, alerts, stop).ConfigureAwait(false))
+                switch (await DeliverAsync(item, stop).ConfigureAwait(false))
                 {
-                    LogLeftOwed(_sink.Name, _queue.Reader.Count + 1);
-                    return;
+                    case Outcome.Left:
+                        LogLeftOwed(_sink.Name, QueueDepth + 1);
+                        return;
+                    case Outcome.Superseded:
+                        continue; // done already, or tied to the message that superseded it (Queued)
+                    default:
+                        item.Complete();
+                        break;
                 }
-
-                notification.Complete();
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -109,12 +346,27 @@ public sealed partial class SinkRunner : IAsyncDisposable
         }
     }
 
-    /// <summary>True once the message is delivered or refused for good; false when a stop found the peer down.</summary>
-    private async Task<bool> DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken stop)
+    private enum Outcome
     {
-        var delay = _config.RetryDelay;
+        Done,
+        Superseded,
+        Left,
+    }
+
+    /// <summary>Done once the message is delivered or refused for good; Superseded when a later queued message took its place between attempts; Left when a stop found the peer down.</summary>
+    private async Task<Outcome> DeliverAsync(Queued item, CancellationToken stop)
+    {
+        var (notification, alerts) = (item.Notification, item.Alerts);
+
+        // While the peer is down a new head (its held message superseded) keeps the outage's backoff.
+        var delay = _down ? _downDelay : _config.RetryDelay;
         for (var attempt = 0; ; attempt++)
         {
+            if (attempt > 0 && _sink.SendsLatestStateOnly && HeldSuperseded(item))
+            {
+                return Outcome.Superseded;
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
             timeout.CancelAfter(_config.Timeout);
             try
@@ -126,7 +378,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 Interlocked.Increment(ref _delivered);
                 var latency = notification.CauseTimestamp == 0 ? -1 : Stopwatch.GetElapsedTime(notification.CauseTimestamp).TotalMilliseconds;
                 _metrics?.Delivered(_sink.Name, latency);
-                return true;
+                return Outcome.Done;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -138,7 +390,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 _metrics?.Failed(_sink.Name);
                 PeerAnswered();
                 LogRejected(ex, _sink.Name, notification.Group);
-                return true;
+                return Outcome.Done;
             }
             catch (Exception ex)
             {
@@ -157,8 +409,10 @@ public sealed partial class SinkRunner : IAsyncDisposable
                     _down = true;
                     _downSince = Stopwatch.GetTimestamp();
                     _downAttempts = attempt + 1;
+                    _supersededAtDown = Superseded;
+                    _droppedAtDown = Dropped;
                     Volatile.Write(ref _outage, new SinkOutage(_time.GetUtcNow(), _downAttempts, why));
-                    LogDown(_sink.Name, attempt + 1, why, notification.Group, _queue.Reader.Count + 1);
+                    LogDown(_sink.Name, attempt + 1, why, notification.Group, QueueDepth + 1);
                 }
                 else
                 {
@@ -174,7 +428,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                     }
                     catch (OperationCanceledException) when (_leave.IsCancellationRequested && !stop.IsCancellationRequested)
                     {
-                        return false;
+                        return Outcome.Left;
                     }
                 }
                 else
@@ -183,6 +437,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 }
 
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                _downDelay = delay;
             }
         }
     }
@@ -193,14 +448,19 @@ public sealed partial class SinkRunner : IAsyncDisposable
         {
             _down = false;
             Volatile.Write(ref _outage, null);
-            LogBack(_sink.Name, Stopwatch.GetElapsedTime(_downSince).TotalSeconds, _downAttempts, _queue.Reader.Count);
+            // What the outage held: the message that just went out and those queued behind it go now; the rest were
+            // superseded by a later state of their alerts, or dropped by a full queue.
+            var sent = QueueDepth + 1;
+            var superseded = Superseded - _supersededAtDown;
+            var dropped = Dropped - _droppedAtDown;
+            LogBack(_sink.Name, Core.Config.Durations.Approximate(Stopwatch.GetElapsedTime(_downSince)), _downAttempts, sent + superseded + dropped, sent, superseded, dropped);
         }
     }
 
     /// <summary>Stops after what is queued has been tried (bounded by <paramref name="cancellationToken"/>).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        _queue.Writer.TryComplete();
+        Close();
         await _leave.CancelAsync().ConfigureAwait(false);
         if (_run is null)
         {
@@ -214,13 +474,13 @@ public sealed partial class SinkRunner : IAsyncDisposable
         catch (OperationCanceledException)
         {
             await _stop.CancelAsync().ConfigureAwait(false);
-            LogStopCut(_sink.Name, _queue.Reader.Count);
+            LogStopCut(_sink.Name, QueueDepth);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        Close();
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_run is not null)
         {
@@ -238,6 +498,66 @@ public sealed partial class SinkRunner : IAsyncDisposable
         _leave.Dispose();
     }
 
+    /// <summary>
+    /// A queued message for one sink (the alerts of it this sink is a target of) and the superseded messages tied to it.
+    /// A superseded message is done at once unless it carries an alert FIRING that this one carries in the same episode
+    /// (same fired_at) and not resolved (acknowledged, flapping): then the manager's delivered mark for that alert depends
+    /// on this one reaching the peer, so it is done when this one is (delivered, refused for good, dropped) and stays owed
+    /// with it when a stop finds the peer down. Done at once otherwise (the alert resolved or fired again since: the mark
+    /// cannot apply), so what is kept is bounded by the alerts firing, not by the length of the outage.
+    /// </summary>
+    private sealed class Queued(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts)
+    {
+        private List<Queued>? _tied;
+
+        public AlertNotification Notification { get; } = notification;
+
+        public IReadOnlyList<AlertSnapshot> Alerts { get; } = alerts;
+
+        public Queued? SupersededBy { get; private set; }
+
+        /// <summary>Takes <paramref name="earlier"/>'s place (<paramref name="states"/>: this one's alerts by id).</summary>
+        public void Absorb(Queued earlier, Dictionary<long, AlertSnapshot> states, ref List<Queued>? doneNow)
+        {
+            earlier.SupersededBy = this;
+            Tie(earlier, states, ref doneNow);
+            if (earlier._tied is { } tied)
+            {
+                earlier._tied = null;
+                foreach (var t in tied)
+                {
+                    Tie(t, states, ref doneNow);
+                }
+            }
+        }
+
+        private void Tie(Queued earlier, Dictionary<long, AlertSnapshot> states, ref List<Queued>? doneNow)
+        {
+            foreach (var a in earlier.Alerts)
+            {
+                if (a.Status == AlertStatus.Firing && states.TryGetValue(a.Id, out var later) && later.Status != AlertStatus.Resolved && later.FiredAt == a.FiredAt)
+                {
+                    (_tied ??= []).Add(earlier);
+                    return;
+                }
+            }
+
+            (doneNow ??= []).Add(earlier);
+        }
+
+        public void Complete()
+        {
+            Notification.Complete();
+            if (_tied is { } tied)
+            {
+                foreach (var t in tied)
+                {
+                    t.Notification.Complete();
+                }
+            }
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: attempt {Attempt} failed ({Reason}); retrying in {DelayMs} ms")]
     private partial void LogRetry(string sink, int attempt, string reason, double delayMs);
 
@@ -247,8 +567,8 @@ public sealed partial class SinkRunner : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "alert sink {Sink}: still down, attempt {Attempts} failed ({Reason}); next in {DelayMs} ms")]
     private partial void LogStillDown(string sink, int attempts, string reason, double delayMs);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: peer back after {Seconds:F0} s down ({Attempts} failed attempts); the held message went out, {Queued} more queued")]
-    private partial void LogBack(string sink, double seconds, int attempts, int queued);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: peer back after {Down} down ({Attempts} failed attempts): {Held} messages were held, {Sent} sent with each alert's latest state, {Superseded} superseded, {Dropped} dropped (queue full)")]
+    private partial void LogBack(string sink, string down, int attempts, long held, long sent, long superseded, long dropped);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: stopping while its peer is down; {Left} messages not delivered (alerts still firing then are notified again after the restart)")]
     private partial void LogLeftOwed(string sink, int left);

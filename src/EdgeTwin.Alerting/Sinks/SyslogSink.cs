@@ -37,6 +37,9 @@ public sealed class SyslogSink : IAlertSink
 
     public bool FollowsState => false;
 
+    // The journal records every change at its own time (a flap's raise, clear and raise again); nothing is superseded.
+    public bool SendsLatestStateOnly => false;
+
     public async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken)
     {
         var socket = _socket;

@@ -256,6 +256,39 @@ public sealed class AlertControlServerTests
         Assert.Equal(2, hook.Hits.Count);
     }
 
+    [Fact]
+    public async Task Alerts_list_counts_the_messages_a_sink_superseded_while_its_peer_was_down()
+    {
+        var up = false;
+        await using var hook = new TinyHttpServer { Respond = _ => Volatile.Read(ref up) ? 200 : 503 };
+        await using var c = await Control.StartAsync(Rules.Replace(
+            "\n  rules:",
+            $"\n  sinks:\n    - {{ name: noc, type: webhook, url: \"{hook.Url}\", retries: 0, retry_delay: 30s, timeout: 5s }}\n  rules:",
+            StringComparison.Ordinal));
+        var s = c.H.Series("rack-r01", "inlet");
+        c.H.Feed(s, 35);
+        var runner = c.H.Service.Sinks.Single(r => r.Name == "noc");
+        await Wait.UntilAsync(() => runner.Outage is not null, "the webhook down");
+        c.H.Feed(s, 20); // resolved while the webhook is down: its RESOLVED is queued behind the held FIRING
+        await Wait.UntilAsync(() => runner.QueueDepth == 1, "the RESOLVED queued");
+
+        // Back: at the next try the held FIRING is superseded by the RESOLVED, which alone goes out.
+        Volatile.Write(ref up, true);
+        c.H.Advance(TimeSpan.FromSeconds(31));
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the RESOLVED delivered");
+        using (var list = await c.SendAsync("""{"op":"list"}"""))
+        {
+            var noc = list.RootElement.GetProperty("sinks").EnumerateArray().Single(e => e.GetProperty("name").GetString() == "noc");
+            Assert.Equal(1, noc.GetProperty("superseded").GetInt64());
+            Assert.Equal(1, noc.GetProperty("delivered").GetInt64());
+            Assert.Equal(0, noc.GetProperty("queued").GetInt64());
+        }
+
+        Assert.Equal(2, hook.Hits.Count); // the failed FIRING, then the RESOLVED
+        using var delivered = JsonDocument.Parse(hook.Hits[1].Body);
+        Assert.Equal("resolved", delivered.RootElement.GetProperty("alerts")[0].GetProperty("status").GetString());
+    }
+
     private sealed class Control : IAsyncDisposable
     {
         private AlertControlServer _server = null!;

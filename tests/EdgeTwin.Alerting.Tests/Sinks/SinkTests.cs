@@ -168,8 +168,9 @@ public sealed class SinkTests
         var config = new WebhookSinkConfig { Name = "noc", Url = server.Url, Retries = 2, RetryDelay = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(10) };
         await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config, log);
         await runner.StartAsync(TestContext.Current.CancellationToken);
+        // Two alerts: a later state of the same alert would supersede the held message (SinkSupersedeTests).
         var firing = Message(Alert(1, AlertStatus.Firing));
-        var resolved = Message(Alert(1, AlertStatus.Resolved));
+        var resolved = Message(Alert(2, AlertStatus.Resolved));
         runner.Enqueue(firing, firing.Alerts);
         runner.Enqueue(resolved, resolved.Alerts);
         await Wait.UntilAsync(() => runner.Delivered == 2, "both messages once the receiver answers 200", 30);

@@ -19,6 +19,14 @@ internal sealed class RecordingSink(string name, bool followsState = false) : IA
 
     public bool FollowsState { get; } = followsState;
 
+    /// <summary>
+    /// Off by default: the manager's tests read every message it sent from here, and a loaded machine could let a burst
+    /// queue up and supersede (SinkSupersedeTests cover that with real peers).
+    /// </summary>
+    public bool LatestStateOnly { get; set; }
+
+    public bool SendsLatestStateOnly => LatestStateOnly;
+
     public Func<CancellationToken, Task>? Before { get; set; }
 
     public int Attempts;
