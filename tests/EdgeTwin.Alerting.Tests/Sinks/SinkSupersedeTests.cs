@@ -51,6 +51,16 @@ public sealed class SinkSupersedeTests
     private static WebhookSinkConfig Config(TinyHttpServer server, int queue = 256) =>
         new() { Name = "noc", Url = server.Url, Retries = 0, RetryDelay = TimeSpan.FromMilliseconds(50), Timeout = TimeSpan.FromSeconds(10), QueueCapacity = queue };
 
+    /// <summary>A webhook runner whose peer is down, holding <paramref name="heldName"/> (FIRING of <paramref name="heldId"/>).</summary>
+    private static async Task<SinkRunner> StartDownAsync(WebhookSinkConfig config, List<string> done, string heldName, long heldId, ILogger? log = null, AlertingMetrics? metrics = null)
+    {
+        var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config, log, metrics);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        Enqueue(runner, Message(done, heldName, Alert(heldId, AlertStatus.Firing)));
+        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        return runner;
+    }
+
     [Fact]
     public async Task Regression_a_webhook_back_after_an_outage_got_firing_for_alerts_resolved_long_ago()
     {
@@ -75,13 +85,10 @@ public sealed class SinkSupersedeTests
         });
         listener.Start();
         var config = Config(server) with { Name = "noc-night" }; // a name of its own: the meter is shared with other tests
-        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config, log, new AlertingMetrics());
-        await runner.StartAsync(TestContext.Current.CancellationToken);
         var done = new List<string>();
 
         // The NOC's webhook is down; during the night alerts 1 and 2 fire and resolve, alert 3 fires and stays.
-        Enqueue(runner, Message(done, "F1", Alert(1, AlertStatus.Firing)));
-        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        await using var runner = await StartDownAsync(config, done, "F1", 1, log, new AlertingMetrics());
         Enqueue(runner, Message(done, "F2", Alert(2, AlertStatus.Firing)));
         Enqueue(runner, Message(done, "R1", Alert(1, AlertStatus.Resolved)));
         Enqueue(runner, Message(done, "R2", Alert(2, AlertStatus.Resolved)));
@@ -126,12 +133,8 @@ public sealed class SinkSupersedeTests
         var (server, _) = Peer(out var bringUp);
         await using var _server = server;
         var config = Config(server);
-        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config);
-        await runner.StartAsync(TestContext.Current.CancellationToken);
         var done = new List<string>();
-
-        Enqueue(runner, Message(done, "F9", Alert(9, AlertStatus.Firing))); // held: nothing later carries 9
-        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        await using var runner = await StartDownAsync(config, done, "F9", 9); // held: nothing later carries 9
         Enqueue(runner, Message(done, "G", Alert(1, AlertStatus.Firing), Alert(2, AlertStatus.Firing)));
         Enqueue(runner, Message(done, "F5", Alert(5, AlertStatus.Firing)));
         Enqueue(runner, Message(done, "R1", Alert(1, AlertStatus.Resolved)));
@@ -162,12 +165,8 @@ public sealed class SinkSupersedeTests
         await using var _server = server;
         var log = new ListLogger();
         var config = Config(server, queue: 4);
-        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config, log);
-        await runner.StartAsync(TestContext.Current.CancellationToken);
         var done = new List<string>();
-
-        Enqueue(runner, Message(done, "F100", Alert(100, AlertStatus.Firing)));
-        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        await using var runner = await StartDownAsync(config, done, "F100", 100, log);
 
         // Two flapping-ish alerts change 20 times in a queue of 4: it holds their latest state, drops nothing.
         for (var i = 0; i < 10; i++)
@@ -206,11 +205,8 @@ public sealed class SinkSupersedeTests
         var (server, _) = Peer(out _);
         await using var _server = server;
         var config = Config(server) with { RetryDelay = TimeSpan.FromMilliseconds(20) };
-        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config);
-        await runner.StartAsync(TestContext.Current.CancellationToken);
         var done = new List<string>();
-        Enqueue(runner, Message(done, "F1", Alert(1, AlertStatus.Firing)));
-        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        await using var runner = await StartDownAsync(config, done, "F1", 1);
         Enqueue(runner, Message(done, "F2", Alert(2, AlertStatus.Firing)));
         Enqueue(runner, Message(done, "A2", Alert(2, AlertStatus.Acknowledged)));
         Assert.Equal(1, runner.Superseded);
@@ -289,11 +285,8 @@ public sealed class SinkSupersedeTests
         var (server, _) = Peer(out var bringUp);
         await using var _server = server;
         var config = Config(server);
-        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1"), config);
-        await runner.StartAsync(TestContext.Current.CancellationToken);
         var done = new List<string>();
-        Enqueue(runner, Message(done, "F9", Alert(9, AlertStatus.Firing)));
-        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down");
+        await using var runner = await StartDownAsync(config, done, "F9", 9);
         Enqueue(runner, Message(done, "F1", Alert(1, AlertStatus.Firing)));
         Enqueue(runner, Message(done, "A1", Alert(1, AlertStatus.Acknowledged)));
         Assert.Equal(1, runner.Superseded);
