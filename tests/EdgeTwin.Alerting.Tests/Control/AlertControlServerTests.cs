@@ -219,23 +219,28 @@ public sealed class AlertControlServerTests
         return uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[2], CultureInfo.InvariantCulture);
     }
 
-    /// <summary>A harness with a control server on a socket in its directory, logging to a list.</summary>
+    /// <summary>The control harness with a webhook sink "noc" to <paramref name="hook"/> that retries every 30 s.</summary>
+    private static Task<Control> StartWithWebhookAsync(TinyHttpServer hook) => Control.StartAsync(Rules.Replace(
+        "\n  rules:",
+        $"\n  sinks:\n    - {{ name: noc, type: webhook, url: \"{hook.Url}\", retries: 0, retry_delay: 30s, timeout: 5s }}\n  rules:",
+        StringComparison.Ordinal));
+
+    private static JsonElement Sink(JsonDocument list, string name) =>
+        list.RootElement.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("name").GetString() == name);
+
     [Fact]
     public async Task Regression_alerts_list_did_not_show_that_the_webhook_was_down()
     {
         var up = false;
         await using var hook = new TinyHttpServer { Respond = _ => Volatile.Read(ref up) ? 200 : 503 };
-        await using var c = await Control.StartAsync(Rules.Replace(
-            "\n  rules:",
-            $"\n  sinks:\n    - {{ name: noc, type: webhook, url: \"{hook.Url}\", retries: 0, retry_delay: 30s, timeout: 5s }}\n  rules:",
-            StringComparison.Ordinal));
+        await using var c = await StartWithWebhookAsync(hook);
         c.H.Feed(c.H.Series("rack-r01", "inlet"), 35);
         var runner = c.H.Service.Sinks.Single(r => r.Name == "noc");
         await Wait.UntilAsync(() => runner.Outage is not null, "the webhook down");
 
         using (var list = await c.SendAsync("""{"op":"list"}"""))
         {
-            var noc = list.RootElement.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "noc");
+            var noc = Sink(list, "noc");
             Assert.Equal("2026-11-30T12:00:00.000Z", noc.GetProperty("down_since").GetString());
             Assert.Equal(1, noc.GetProperty("down_attempts").GetInt32());
             Assert.Equal($"{hook.Url} answered 503 X", noc.GetProperty("down_reason").GetString());
@@ -249,7 +254,7 @@ public sealed class AlertControlServerTests
         await Wait.UntilAsync(() => runner.Delivered == 1, "the held message delivered");
         using (var list = await c.SendAsync("""{"op":"list"}"""))
         {
-            var noc = list.RootElement.GetProperty("sinks").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "noc");
+            var noc = Sink(list, "noc");
             Assert.False(noc.TryGetProperty("down_since", out _));
         }
 
@@ -261,10 +266,7 @@ public sealed class AlertControlServerTests
     {
         var up = false;
         await using var hook = new TinyHttpServer { Respond = _ => Volatile.Read(ref up) ? 200 : 503 };
-        await using var c = await Control.StartAsync(Rules.Replace(
-            "\n  rules:",
-            $"\n  sinks:\n    - {{ name: noc, type: webhook, url: \"{hook.Url}\", retries: 0, retry_delay: 30s, timeout: 5s }}\n  rules:",
-            StringComparison.Ordinal));
+        await using var c = await StartWithWebhookAsync(hook);
         var s = c.H.Series("rack-r01", "inlet");
         c.H.Feed(s, 35);
         var runner = c.H.Service.Sinks.Single(r => r.Name == "noc");
