@@ -361,7 +361,7 @@ public static partial class DeviceProfileLoader
     /// <summary>
     /// Sensor parameters used to pass check and fail only when the agent built the source (oversampling: 3), or were
     /// silently ignored: a misspelt key (oversampeling) or a kind nobody reads (kind: laek made a leak detector a
-    /// generic input, its events no longer critical). Same rules as the sensor factory.
+    /// generic input, its events no longer critical). Values through <see cref="SensorParameters"/>, as the factory reads them.
     /// </summary>
     private static void CheckSensorParameter(ConfigDiagnostics diagnostics, SensorDriver driver, string key, ConfigScalar value)
     {
@@ -375,17 +375,17 @@ public static partial class DeviceProfileLoader
                     : $" (it reads {string.Join(", ", known)})";
                 diagnostics.AddWarning(value, $"driver {Name(Drivers, driver)} ignores parameter '{key}'{hint}");
                 break;
-            case "oversampling" when v is not ("1" or "2" or "4" or "8" or "16"):
-                diagnostics.Add(value, $"oversampling '{v}' is not one of 1, 2, 4, 8, 16");
+            case "oversampling" when !SensorParameters.TryOversampling(v, out _):
+                diagnostics.Add(value, SensorParameters.OversamplingProblem(v));
                 break;
-            case "repeatability" when v is not ("high" or "medium" or "low"):
-                diagnostics.Add(value, $"repeatability '{v}' is not high, medium or low");
+            case "repeatability" when !SensorParameters.IsRepeatability(v):
+                diagnostics.Add(value, SensorParameters.RepeatabilityProblem(v));
                 break;
             case "kind" when v.ToLowerInvariant() is not ("leak" or "door" or "smoke" or "lamp" or "generic"):
                 diagnostics.Add(value, $"kind '{v}' is not leak, door, smoke, lamp or generic{(ConfigReader.Closest(v, ["leak", "door", "smoke", "lamp", "generic"]) is { } k ? $" (did you mean '{k}'?)" : "")}");
                 break;
-            case "chatter_changes" when !(int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is 0 or (>= 2 and <= 1000)):
-                diagnostics.Add(value, $"chatter_changes '{v}' is not 0 (off) or a count of 2..1000");
+            case "chatter_changes" when !SensorParameters.TryChatterChanges(v, out _):
+                diagnostics.Add(value, SensorParameters.ChatterChangesProblem(v));
                 break;
             case "chatter_window" or "persist_interval" when !(Durations.TryParse(v, out var d) && d > TimeSpan.Zero):
                 diagnostics.Add(value, $"{key} '{v}' is not a duration (500ms, 10s, 5m)");

@@ -166,9 +166,9 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
         };
         if (sensor.Parameters.TryGetValue("oversampling", out var os))
         {
-            if (!int.TryParse(os, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n is not (1 or 2 or 4 or 8 or 16))
+            if (!SensorParameters.TryOversampling(os, out var n))
             {
-                throw Problem(device, $"profile '{profile.Id}': oversampling '{os}' is not one of 1, 2, 4, 8, 16");
+                throw Problem(device, $"profile '{profile.Id}': {SensorParameters.OversamplingProblem(os)}");
             }
 
             options = options with { Oversampling = n };
@@ -183,7 +183,7 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
                     "high" => Sht3xRepeatability.High,
                     "medium" => Sht3xRepeatability.Medium,
                     "low" => Sht3xRepeatability.Low,
-                    _ => throw Problem(device, $"profile '{profile.Id}': repeatability '{rep}' is not high, medium or low"),
+                    _ => throw Problem(device, $"profile '{profile.Id}': {SensorParameters.RepeatabilityProblem(rep)}"),
                 },
             };
         }
@@ -280,9 +280,9 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
             return 6;
         }
 
-        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is 0 or (>= 2 and <= 1000)
+        return SensorParameters.TryChatterChanges(text, out var n)
             ? n
-            : throw Problem(device, $"profile '{profile.Id}': chatter_changes '{text}' is not 0 (off) or a count of 2..1000");
+            : throw Problem(device, $"profile '{profile.Id}': {SensorParameters.ChatterChangesProblem(text)}");
     }
 
     private string? StatePath(SourceContext context, SensorSettings sensor)

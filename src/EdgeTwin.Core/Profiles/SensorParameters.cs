@@ -1,0 +1,27 @@
+using System.Globalization;
+
+namespace EdgeTwin.Core.Profiles;
+
+/// <summary>
+/// The sensor drivers' <c>parameters:</c> values, read one way: by <c>edgetwin check</c> (profile loader, at the key) and
+/// by the sensor factory when it builds the source, so the two cannot disagree on what is valid.
+/// </summary>
+public static class SensorParameters
+{
+    /// <summary>BME280 <c>oversampling</c>: 1, 2, 4, 8 or 16.</summary>
+    public static bool TryOversampling(string text, out int value) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value is 1 or 2 or 4 or 8 or 16;
+
+    public static string OversamplingProblem(string text) => $"oversampling '{text}' is not one of 1, 2, 4, 8, 16";
+
+    /// <summary>SHT3x <c>repeatability</c>: high, medium or low.</summary>
+    public static bool IsRepeatability(string text) => text is "high" or "medium" or "low";
+
+    public static string RepeatabilityProblem(string text) => $"repeatability '{text}' is not high, medium or low";
+
+    /// <summary>Digital input <c>chatter_changes</c>: 0 (off) or 2..1000.</summary>
+    public static bool TryChatterChanges(string text, out int value) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value is 0 or (>= 2 and <= 1000);
+
+    public static string ChatterChangesProblem(string text) => $"chatter_changes '{text}' is not 0 (off) or a count of 2..1000";
+}
