@@ -163,7 +163,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         lock (_gate)
         {
             var newest = 0L;
-            var oldest = new Dictionary<(int Zone, int Rack), long>();
+            var racks = new Dictionary<(int Zone, int Rack), (long Oldest, bool AnyRead)>();
             foreach (var c in _cells)
             {
                 if (c.Signal != ThermalSignal.Power)
@@ -172,16 +172,16 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
                 }
 
                 newest = Math.Max(newest, c.LastMs);
-                oldest[(c.Zone, c.Index)] = oldest.TryGetValue((c.Zone, c.Index), out var o) ? Math.Min(o, c.LastMs) : c.LastMs;
+                racks[(c.Zone, c.Index)] = racks.TryGetValue((c.Zone, c.Index), out var r)
+                    ? (Math.Min(r.Oldest, c.LastMs), r.AnyRead || c.LastMs > 0)
+                    : (c.LastMs, c.LastMs > 0);
             }
 
-            foreach (var ((z, i), ms) in oldest)
+            foreach (var ((z, i), (ms, anyRead)) in racks)
             {
-                var rack = _zones[z].Zone.Racks[i].Id;
-                var anyRead = _cells.Any(c => c.Signal == ThermalSignal.Power && c.Zone == z && c.Index == i && c.LastMs > 0);
                 if (anyRead)
                 {
-                    ages[rack] = ms == 0 ? double.PositiveInfinity : (newest - ms) / 1000.0;
+                    ages[_zones[z].Zone.Racks[i].Id] = ms == 0 ? double.PositiveInfinity : (newest - ms) / 1000.0;
                 }
             }
         }
