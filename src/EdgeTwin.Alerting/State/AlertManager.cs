@@ -387,9 +387,9 @@ public sealed partial class AlertManager : IDisposable
                     LogFlappingEnded(a.Rule.Name, a.Key);
                     // Saved, so a restart does not bring the guard back. State sinks get the settled state in any
                     // case; message sinks only what they have not heard yet.
-                    Write(AlertStore.Save(a, _flapClock));
                     var firing = a.State == AlertState.Firing;
                     Notify(a, firing ? AlertStatus.Firing : AlertStatus.Resolved, now, message: firing != a.Announced);
+                    Write(AlertStore.Save(a, _flapClock));
                 }
                 else if (resave)
                 {
@@ -627,6 +627,11 @@ public sealed partial class AlertManager : IDisposable
                     a.NotifiedFiring = true;
                     Write(AlertStore.Save(a, _flapClock));
                 }
+                else if (s.Status == AlertStatus.Resolved && _byId.TryGetValue(s.Id, out var r) && r.State == AlertState.Resolved && r.FiredAt == s.FiredAt && r.ResolveOwed)
+                {
+                    r.ResolveOwed = false;
+                    Write(AlertStore.Save(r, _flapClock));
+                }
             }
 
             Submit();
@@ -709,7 +714,7 @@ public sealed partial class AlertManager : IDisposable
         {
             // Firing alerts come back; so does a resolved one that was flapping, so its guard (and id) outlives the
             // restart, and one whose clear a silence holds back, so the silence's end still tells the sinks it resolved.
-            var resolvedOwed = s.State == AlertState.Resolved && owed.Contains(s.Id);
+            var resolvedOwed = s.State == AlertState.Resolved && (owed.Contains(s.Id) || s.ResolveOwed);
             if (s.State != AlertState.Firing && !(s.State == AlertState.Resolved && (s.Flapping || resolvedOwed)))
             {
                 continue;
@@ -752,6 +757,7 @@ public sealed partial class AlertManager : IDisposable
                 ResolvedAt = s.ResolvedAt,
                 AckedAt = s.AckedAt,
                 NotifiedFiring = s.NotifiedFiring,
+                ResolveOwed = s.ResolveOwed,
 
                 // What the message sinks last heard: firing (delivered) or, by the silence's record, firing before a
                 // clear it held back. ReleaseSilence catches them up from this, as without the restart.
@@ -783,6 +789,12 @@ public sealed partial class AlertManager : IDisposable
             if (firing && !s.NotifiedFiring && s.AckedAt is null && !s.Flapping)
             {
                 Notify(a, AlertStatus.Firing, now);
+            }
+            else if (s.State == AlertState.Resolved && s.ResolveOwed && !s.Flapping)
+            {
+                // Stopped while a peer held its RESOLVED: the NOC heard it fire and must hear it clear. Message sinks
+                // only (the relay was never set for it at this start); a silence still holding it back catches it up.
+                NotifyMessage(a, a.Snapshot(AlertStatus.Resolved, now), now);
             }
         }
 
@@ -910,6 +922,7 @@ public sealed partial class AlertManager : IDisposable
         a.ResolvedAt = null;
         a.AckedAt = null;
         a.NotifiedFiring = false;
+        a.ResolveOwed = false;
         a.Announced = false;
         var flapping = RecordChange(a, now);
         Write(AlertStore.Save(a, _flapClock));
@@ -933,7 +946,6 @@ public sealed partial class AlertManager : IDisposable
         a.State = AlertState.Resolved;
         a.ResolvedAt = now;
         var flapping = RecordChange(a, now);
-        Write(AlertStore.Save(a, _flapClock));
         var uplink = _uplink.ToWireName();
 
         // The default text of a resolved alert already says it is back; a user template reads the same either way.
@@ -948,6 +960,9 @@ public sealed partial class AlertManager : IDisposable
             // Message sinks hear of the clear only if they heard of the raise; state sinks always (the relay drops).
             Notify(a, AlertStatus.Resolved, now, message: a.Announced);
         }
+
+        // After the notification, which marks the RESOLVED owed to the message sinks (saved in the same unit).
+        Write(AlertStore.Save(a, _flapClock));
 
         if (a.Announced && Silenced(a.Rule.Name, now) && _silences.TryGetValue(a.Rule.Name, out var until))
         {
@@ -1032,6 +1047,7 @@ public sealed partial class AlertManager : IDisposable
         else if (snapshot.Status == AlertStatus.Resolved)
         {
             a.Announced = false;
+            a.ResolveOwed = true; // saved by the caller's unit (Resolve, the flap release, the silence's catch-up)
         }
 
         if (!_groups.TryGetValue(a.Group, out var group))
@@ -1138,6 +1154,7 @@ public sealed partial class AlertManager : IDisposable
             else if (a.State != AlertState.Firing && a.Announced)
             {
                 NotifyMessage(a, a.Snapshot(AlertStatus.Resolved, now), now);
+                Write(AlertStore.Save(a, _flapClock));
             }
         }
     }

@@ -238,6 +238,12 @@ internal sealed class AlertInstance
     /// <summary>Every targeted sink has delivered (or given up on) the firing message of this episode.</summary>
     public bool NotifiedFiring { get; set; }
 
+    /// <summary>
+    /// The message sinks were handed this episode's RESOLVED and not every one is done with it yet. Saved, so a stop
+    /// while a peer is down sends it again after the restart (the sink queues are in memory).
+    /// </summary>
+    public bool ResolveOwed { get; set; }
+
     /// <summary>A firing message of this episode was handed to the sinks (not necessarily delivered yet).</summary>
     public bool Announced { get; set; }
 

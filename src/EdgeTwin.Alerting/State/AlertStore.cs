@@ -33,7 +33,8 @@ internal sealed record StoredAlert(
     string? Subject = null,
     string? Device = null,
     string? Series = null,
-    string? Metric = null);
+    string? Metric = null,
+    bool ResolveOwed = false);
 
 /// <summary>
 /// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
@@ -294,7 +295,8 @@ internal sealed partial class AlertStore : IDisposable
         d["subject"].IsString ? d["subject"].AsString : null,
         d["device"].IsString ? d["device"].AsString : null,
         d["series"].IsString ? d["series"].AsString : null,
-        d["metric"].IsString ? d["metric"].AsString : null);
+        d["metric"].IsString ? d["metric"].AsString : null,
+        d["resolve_owed"].IsBoolean && d["resolve_owed"].AsBoolean);
 
     // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
     // not be valid field names.
@@ -332,6 +334,7 @@ internal sealed partial class AlertStore : IDisposable
         ["resolved"] = Bson(a.ResolvedAt),
         ["acked"] = Bson(a.AckedAt),
         ["notified"] = a.NotifiedFiring,
+        ["resolve_owed"] = a.ResolveOwed,
         ["flapping"] = a.Flapping,
         ["changes"] = new BsonArray(a.RecentChanges(clock).Select(t => new BsonValue(t))),
         ["labels"] = Pairs(a.Labels),

@@ -214,4 +214,43 @@ public sealed class RestartRegressionTests
         h.Manager.Acknowledge(7, "ops");
         await Wait.UntilAsync(() => h.Manager.Store.LoadAlerts().Any(a => a.Id == 7 && a.AckedAt is not null && a.Changes is { Count: 0 }), "the acknowledge read back");
     }
+
+    [Fact]
+    public async Task Regression_a_resolved_held_for_a_down_webhook_at_a_stop_was_never_sent_after_the_restart()
+    {
+        // The NOC heard FIRING; the alert cleared while its webhook was down and the agent was restarted before the
+        // webhook came back. The RESOLVED lived only in the sink's queue, so the NOC's incident stayed open for good.
+        var h = await Harness.StartAsync(Rules);
+        h.Sink.LatestStateOnly = true; // as the webhook
+        var down = 0;
+        h.Sink.Before = _ => Volatile.Read(ref down) == 1 ? Task.FromException(new IOException("connection refused")) : Task.CompletedTask;
+        var runner = h.Service.Sinks.Single(r => r.Name == "rec");
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 35);
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "FIRING delivered");
+        var id = h.Active("inlet-hot")!.Id;
+        var firedAt = h.Active("inlet-hot")!.FiredAt;
+
+        Volatile.Write(ref down, 1);
+        h.Advance(TimeSpan.FromMinutes(10));
+        h.Feed(s, 20);
+        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down with the RESOLVED held");
+
+        var h2 = await h.RestartAsync();
+        await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Id == id), "the RESOLVED after the restart");
+        var got = Assert.Single(h2.Sink.All, a => a.Id == id);
+        Assert.Equal(AlertStatus.Resolved, got.Status);
+        Assert.Equal(firedAt, got.FiredAt);
+        Assert.NotNull(got.ResolvedAt);
+        Assert.Null(h2.Active("inlet-hot"));
+
+        // Delivered now: a further restart owes nothing.
+        var h3 = await h2.RestartAsync();
+        await using (h3)
+        {
+            h3.Advance(TimeSpan.FromSeconds(5));
+            await Task.Delay(300, TestContext.Current.CancellationToken);
+            Assert.DoesNotContain(h3.Sink.All, a => a.Id == id);
+        }
+    }
 }
