@@ -263,9 +263,20 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
     /// <summary>Explicit <c>parameters: { kind: leak }</c>, else guessed from the roles and profile id.</summary>
     private static DigitalInputKind InputKind(DeviceProfile profile, SensorSettings sensor)
     {
-        var text = sensor.Parameters.TryGetValue("kind", out var k)
-            ? k
-            : profile.Id + " " + string.Join(' ', profile.Metrics.Select(m => m.Role));
+        if (sensor.Parameters.TryGetValue("kind", out var k))
+        {
+            // The profile loader admits exactly these (check names the key otherwise); no guessing from a substring.
+            return k.ToLowerInvariant() switch
+            {
+                "leak" => DigitalInputKind.Leak,
+                "smoke" => DigitalInputKind.Smoke,
+                "door" => DigitalInputKind.Door,
+                "lamp" => DigitalInputKind.Lamp,
+                _ => DigitalInputKind.Generic,
+            };
+        }
+
+        var text = profile.Id + " " + string.Join(' ', profile.Metrics.Select(m => m.Role));
         return text.Contains("leak", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Leak
             : text.Contains("smoke", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Smoke
             : text.Contains("door", StringComparison.OrdinalIgnoreCase) ? DigitalInputKind.Door
