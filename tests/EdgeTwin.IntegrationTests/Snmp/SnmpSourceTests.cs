@@ -19,6 +19,7 @@ public sealed class SnmpSourceTests : IAsyncDisposable
     private readonly SnmpSourceFactory _factory = new();
     private readonly List<SnmpResponder> _responders = [];
     private uint _energy = 4_294_967_000; // close to the 32-bit wrap
+    private ulong _octets = 9_000_000_000_000; // a switch port's ifHCInOctets
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -27,6 +28,7 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         [
             new ProfileMetric("total_power", "kW", MetricKind.Gauge, "pdu.power") { Oid = Rpdu + ".4.3.1.5.1", Scale = 0.01, Min = 0, Max = 100 },
             new ProfileMetric("energy_rate", "kW.h/s", MetricKind.Counter, "pdu.energy") { Oid = Rpdu + ".4.3.1.9.1", Scale = 0.1, Rate = true },
+            new ProfileMetric("octets_rate", "B/s", MetricKind.Counter, "net.octets") { Oid = Rpdu + ".4.3.1.10.1", Rate = true },
             new ProfileMetric("load_state", "1", MetricKind.State, "pdu.load_state") { Oid = Rpdu + ".4.3.1.4.1" },
             new ProfileMetric("missing", "1", MetricKind.Gauge, "pdu.missing") { Oid = Rpdu + ".4.3.1.99.1" },
         ],
@@ -44,6 +46,7 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         store.Set(Rpdu + ".4.3.1.5.1", SnmpValue.Integer(345));
         store.Set(Rpdu + ".4.3.1.9.1", () => SnmpValue.Counter32(_energy));
         store.Set(Rpdu + ".4.3.1.4.1", SnmpValue.Integer(2));
+        store.Set(Rpdu + ".4.3.1.10.1", () => SnmpValue.Counter64(_octets));
         for (uint i = 1; i <= 24; i++)
         {
             store.SetCell(OutletEntry, 3, [i], SnmpValue.OctetString($"server-{i:00}"));
@@ -98,6 +101,28 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         var rate = sink.Samples.Single(s => registry[s.Series].Metric == "energy_rate");
         Assert.Equal(5.0, rate.Value, 6); // 500 × 0.1 kWh over 10 s
         Assert.Equal(MetricKind.Gauge, registry[rate.Series].Kind);
+    }
+
+    [Fact]
+    public async Task Regression_counter64_cleared_on_the_device_gave_a_rate_of_1e18_per_second()
+    {
+        // A switch's "clear counters" (or a restart) sets a Counter64 back to 0. It was taken for a 64-bit wrap: 2^64
+        // added, a rate of 1.8e18 B/s. A Counter64 does not wrap in practice (46 years of 100 Gbit/s): going back is a
+        // discontinuity, so the rate primes again.
+        var pdu = StartPdu();
+        var (source, registry) = Build(pdu, "sw-rate", CredentialsConfig.V2c("ro", "public"));
+        var sink = new RecordingSink();
+        double[] Rates() => sink.Samples.Where(s => registry[s.Series].Metric == "octets_rate").Select(s => s.Value).ToArray();
+        await source.PollAsync(sink, 1_000_000, Ct);
+        _octets += 12_500;
+        await source.PollAsync(sink, 1_010_000, Ct);
+        Assert.Equal([1250.0], Rates());
+        _octets = 300;
+        await source.PollAsync(sink, 1_020_000, Ct);
+        Assert.Equal([1250.0], Rates());
+        _octets += 1000;
+        await source.PollAsync(sink, 1_030_000, Ct);
+        Assert.Equal([1250.0, 100.0], Rates());
     }
 
     [Fact]

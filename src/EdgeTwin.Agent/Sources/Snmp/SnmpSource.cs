@@ -547,8 +547,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             var delta = raw - prev.Item1;
             if (delta < 0)
             {
-                // Wrapped (RFC 2578 7.1.6): 32-bit unless the value type says 64. A reset looks the same; it shows as one odd rate.
-                delta += value.Type == SnmpType.Counter64 ? Math.Pow(2, 64) : Math.Pow(2, 32);
+                if (value.Type == SnmpType.Counter64)
+                {
+                    // A Counter64 does not wrap in practice (46 years of 100 Gbit/s in octets): going back is a
+                    // discontinuity (a switch's "clear counters", a restart), and the rate primes again.
+                    return true;
+                }
+                // A Counter32 wrapped (RFC 2578 7.1.6). A reset looks the same; it shows as one odd rate.
+                delta += Math.Pow(2, 32);
             }
             reported = metric.Convert(delta) - metric.Offset; // offsets do not apply to differences
             reported /= (at - prev.Item2) / 1000.0;
