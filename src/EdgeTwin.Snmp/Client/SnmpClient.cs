@@ -33,8 +33,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private readonly Func<int, IReadOnlyList<VarBind>?> _namesOf;
     private int _nextId;
 
-    /// <param name="timeProvider">Wall time for what the client remembers of an agent (how long a refused answer size is
-    /// believed); requests' timeouts run on their own timers.</param>
+    /// <param name="timeProvider">Time for what the client remembers of an agent (how long a refused answer size is
+    /// believed; its monotonic timestamps run each SNMPv3 agent's engine time on between messages); requests' timeouts
+    /// run on their own timers.</param>
     public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null, TimeProvider? timeProvider = null)
     {
         _logger = (ILogger?)logger ?? NullLogger.Instance;
