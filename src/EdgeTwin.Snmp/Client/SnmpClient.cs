@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -20,7 +19,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
 {
     private readonly SnmpUdpTransport _transport;
     private readonly ConcurrentDictionary<int, Pending> _pending = new();
-    private readonly ConcurrentDictionary<IPEndPoint, Lazy<Task<EngineState>>> _engines = new();
+    private readonly ConcurrentDictionary<IPEndPoint, Lazy<Task<EngineClock>>> _engines = new();
     // The latest exchange with each agent, so a datagram from it that is dropped (malformed, a request-id not in flight)
     // can be named in that exchange's timeout instead of leaving a bare "no response".
     private readonly ConcurrentDictionary<IPEndPoint, Pending> _latestByRemote = new();
@@ -34,8 +33,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
     private readonly Func<int, IReadOnlyList<VarBind>?> _namesOf;
     private int _nextId;
 
-    /// <param name="timeProvider">Wall time for what the client remembers of an agent (how long a refused answer size is
-    /// believed); requests' timeouts run on their own timers.</param>
+    /// <param name="timeProvider">Time for what the client remembers of an agent (how long a refused answer size is
+    /// believed; its monotonic timestamps run each SNMPv3 agent's engine time on between messages); requests' timeouts
+    /// run on their own timers.</param>
     public SnmpClient(ILogger<SnmpClient>? logger = null, IPEndPoint? bind = null, TimeProvider? timeProvider = null)
     {
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -388,7 +388,10 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
         var user = target.User ?? throw new ArgumentException($"{target}: SNMPv3 needs a user", nameof(target));
         var engine = await GetEngineAsync(target, cancellationToken).ConfigureAwait(false);
-        for (var attempt = 0; ; attempt++)
+        // One time re-sync and one re-discovery per request (a replaced device may need both), then the error.
+        var resynced = false;
+        var rediscovered = false;
+        while (true)
         {
             var id = NextId();
             var request = makePdu(id);
@@ -418,22 +421,44 @@ public sealed partial class SnmpClient : IAsyncDisposable
             }
             if (authenticated)
             {
-                engine.Update(msg.Usm.EngineBoots, msg.Usm.EngineTime);
+                var verdict = engine.Accept(msg.Usm.EngineBoots, msg.Usm.EngineTime);
+                if (verdict != Timeliness.InWindow)
+                {
+                    // RFC 3414 3.2.7(b): outside the time window the message is not authentic and is discarded. An agent
+                    // whose clock went back (a device that does not keep its boots, one replaced with the same engine id)
+                    // is learned again by a discovery; a latched or wrapped boots is the agent's to fix, but the next
+                    // request discovers again, so it is noticed when it has been.
+                    Forget(target, engine);
+                    if (verdict == Timeliness.Behind && !rediscovered)
+                    {
+                        rediscovered = true;
+                        LogClockWentBack(_logger, target.EndPoint, msg.Usm.EngineBoots, msg.Usm.EngineTime);
+                        engine = await GetEngineAsync(target, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+                    throw UsmFailure(target, UsmError.NotInTimeWindow, engine.Explain(verdict, msg.Usm.EngineBoots, msg.Usm.EngineTime));
+                }
             }
             var pdu = msg.Pdu ?? throw UsmFailure(target, UsmError.ResponseDecryptionFailed, "encrypted response without authentication");
             if (pdu.Type == PduType.Report)
             {
                 var error = Usm.ReportError(pdu) ?? UsmError.OtherReport;
-                if (error == UsmError.NotInTimeWindow && attempt == 0)
+                if (error == UsmError.NotInTimeWindow && !resynced)
                 {
-                    // RFC 3414 3.2.7: the report carries the agent's boots/time; take them and try once more.
-                    engine.Update(msg.Usm.EngineBoots, msg.Usm.EngineTime, force: true);
+                    // RFC 3414 3.2.7: the report carries the agent's boots/time (taken above when authenticated); try once more.
+                    if (!authenticated)
+                    {
+                        engine.Force(msg.Usm.EngineBoots, msg.Usm.EngineTime);
+                    }
+                    resynced = true;
                     LogTimeResync(_logger, target.EndPoint, msg.Usm.EngineBoots, msg.Usm.EngineTime);
                     continue;
                 }
-                if (error == UsmError.UnknownEngineId && attempt == 0)
+                if (error == UsmError.UnknownEngineId && !rediscovered)
                 {
-                    _engines.TryRemove(target.EndPoint, out _);
+                    // Another engine id at this address (a replaced device): discover it and ask again.
+                    rediscovered = true;
+                    Forget(target, engine);
                     engine = await GetEngineAsync(target, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
@@ -447,7 +472,18 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
     }
 
-    private async Task<bool> AnswersWithoutPrivacyAsync(SnmpTarget target, SnmpV3User user, EngineState engine, CancellationToken cancellationToken)
+    /// <summary>Drops the cached engine when it is still <paramref name="stale"/>, so requests racing on the same change
+    /// share one discovery instead of each removing the other's.</summary>
+    private void Forget(SnmpTarget target, EngineClock stale)
+    {
+        if (_engines.TryGetValue(target.EndPoint, out var lazy) && lazy.IsValueCreated
+            && lazy.Value is { IsCompletedSuccessfully: true } task && ReferenceEquals(task.Result, stale))
+        {
+            _engines.TryRemove(new KeyValuePair<IPEndPoint, Lazy<Task<EngineClock>>>(target.EndPoint, lazy));
+        }
+    }
+
+    private async Task<bool> AnswersWithoutPrivacyAsync(SnmpTarget target, SnmpV3User user, EngineClock engine, CancellationToken cancellationToken)
     {
         var id = NextId();
         var pdu = SnmpPdu.Get(id, []);
@@ -477,7 +513,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
         _ => V3Flags.None,
     };
 
-    private static byte[] BuildV3(SnmpTarget target, SnmpV3User user, EngineState engine, int id, SnmpPdu pdu, V3Flags flags)
+    private static byte[] BuildV3(SnmpTarget target, SnmpV3User user, EngineClock engine, int id, SnmpPdu pdu, V3Flags flags)
     {
         var (boots, time) = engine.Now();
         var msg = new SnmpMessage
@@ -492,9 +528,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
         return Usm.Encode(msg, user, engine.EngineId, boots, time);
     }
 
-    private async Task<EngineState> GetEngineAsync(SnmpTarget target, CancellationToken cancellationToken)
+    private async Task<EngineClock> GetEngineAsync(SnmpTarget target, CancellationToken cancellationToken)
     {
-        var lazy = _engines.GetOrAdd(target.EndPoint, _ => new Lazy<Task<EngineState>>(() => DiscoverAsync(target)));
+        var lazy = _engines.GetOrAdd(target.EndPoint, _ => new Lazy<Task<EngineClock>>(() => DiscoverAsync(target)));
         try
         {
             return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -502,13 +538,13 @@ public sealed partial class SnmpClient : IAsyncDisposable
         catch (Exception) when (lazy.Value.IsFaulted)
         {
             // Do not cache a failed discovery: the next request tries again.
-            _engines.TryRemove(new KeyValuePair<IPEndPoint, Lazy<Task<EngineState>>>(target.EndPoint, lazy));
+            _engines.TryRemove(new KeyValuePair<IPEndPoint, Lazy<Task<EngineClock>>>(target.EndPoint, lazy));
             throw;
         }
     }
 
     /// <summary>RFC 3414 section 4: an unauthenticated, reportable request with an empty engine id draws a Report with the id.</summary>
-    private async Task<EngineState> DiscoverAsync(SnmpTarget target)
+    private async Task<EngineClock> DiscoverAsync(SnmpTarget target)
     {
         var id = NextId();
         var pdu = SnmpPdu.Get(id, []);
@@ -525,7 +561,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             LogDiscovered(_logger, target.EndPoint, Convert.ToHexString(usm.EngineId), usm.EngineBoots, usm.EngineTime);
 #pragma warning restore CA1873
         }
-        return new EngineState(usm.EngineId, usm.EngineBoots, usm.EngineTime);
+        return new EngineClock(usm.EngineId, usm.EngineBoots, usm.EngineTime, _time);
     }
 
     /// <param name="v3">For an SNMPv3 request of a user: how to authenticate and decrypt its answer, which happens as the
@@ -707,41 +743,6 @@ public sealed partial class SnmpClient : IAsyncDisposable
     /// <summary>The user an SNMPv3 request was sent as and the engine id it was sent to.</summary>
     private sealed record V3Check(SnmpV3User User, byte[] EngineId);
 
-    /// <summary>The authoritative engine's id, boots and a clock running from the last sync.</summary>
-    private sealed class EngineState(byte[] engineId, int boots, int time)
-    {
-        private readonly Lock _lock = new();
-        private int _boots = boots;
-        private int _time = time;
-        private long _syncedAt = Stopwatch.GetTimestamp();
-
-        public byte[] EngineId { get; } = engineId;
-
-        public (int Boots, int Time) Now()
-        {
-            lock (_lock)
-            {
-                var elapsed = (int)Stopwatch.GetElapsedTime(_syncedAt).TotalSeconds;
-                return (_boots, _time + elapsed);
-            }
-        }
-
-        /// <summary>RFC 3414 3.2.7.b: move forward only (boots greater, or same boots and later time), unless forced by a report.</summary>
-        public void Update(int boots, int time, bool force = false)
-        {
-            lock (_lock)
-            {
-                var (_, now) = (_boots, _time + (int)Stopwatch.GetElapsedTime(_syncedAt).TotalSeconds);
-                if (force || boots > _boots || (boots == _boots && time > now))
-                {
-                    _boots = boots;
-                    _time = time;
-                    _syncedAt = Stopwatch.GetTimestamp();
-                }
-            }
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Debug, Message = "Malformed SNMP packet from {Remote}: {Reason} at offset {Offset}")]
     private static partial void LogMalformed(ILogger logger, IPEndPoint remote, string reason, int offset);
 
@@ -759,6 +760,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SNMPv3 time re-sync with {Remote}: boots {Boots}, time {Time}")]
     private static partial void LogTimeResync(ILogger logger, IPEndPoint remote, int boots, int time);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SNMPv3 agent {Remote} answered with boots {Boots}, time {Time}, behind what it said before by more than the 150 s window: discovering its engine again")]
+    private static partial void LogClockWentBack(ILogger logger, IPEndPoint remote, int boots, int time);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SNMPv3 security failure with {Remote}: {Error}")]
     private static partial void LogUsmError(ILogger logger, IPEndPoint remote, UsmError error);

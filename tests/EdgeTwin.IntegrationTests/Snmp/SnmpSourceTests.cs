@@ -19,6 +19,8 @@ public sealed class SnmpSourceTests : IAsyncDisposable
     private readonly SnmpSourceFactory _factory = new();
     private readonly List<SnmpResponder> _responders = [];
     private uint _energy = 4_294_967_000; // close to the 32-bit wrap
+    private ulong _octets = 9_000_000_000_000; // a switch port's ifHCInOctets
+    private uint _uptime = 8_640_000; // sysUpTime: one day
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -27,6 +29,7 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         [
             new ProfileMetric("total_power", "kW", MetricKind.Gauge, "pdu.power") { Oid = Rpdu + ".4.3.1.5.1", Scale = 0.01, Min = 0, Max = 100 },
             new ProfileMetric("energy_rate", "kW.h/s", MetricKind.Counter, "pdu.energy") { Oid = Rpdu + ".4.3.1.9.1", Scale = 0.1, Rate = true },
+            new ProfileMetric("octets_rate", "B/s", MetricKind.Counter, "net.octets") { Oid = Rpdu + ".4.3.1.10.1", Rate = true },
             new ProfileMetric("load_state", "1", MetricKind.State, "pdu.load_state") { Oid = Rpdu + ".4.3.1.4.1" },
             new ProfileMetric("missing", "1", MetricKind.Gauge, "pdu.missing") { Oid = Rpdu + ".4.3.1.99.1" },
         ],
@@ -44,6 +47,8 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         store.Set(Rpdu + ".4.3.1.5.1", SnmpValue.Integer(345));
         store.Set(Rpdu + ".4.3.1.9.1", () => SnmpValue.Counter32(_energy));
         store.Set(Rpdu + ".4.3.1.4.1", SnmpValue.Integer(2));
+        store.Set(Rpdu + ".4.3.1.10.1", () => SnmpValue.Counter64(_octets));
+        store.Set("1.3.6.1.2.1.1.3.0", () => SnmpValue.TimeTicks(_uptime));
         for (uint i = 1; i <= 24; i++)
         {
             store.SetCell(OutletEntry, 3, [i], SnmpValue.OctetString($"server-{i:00}"));
@@ -98,6 +103,58 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         var rate = sink.Samples.Single(s => registry[s.Series].Metric == "energy_rate");
         Assert.Equal(5.0, rate.Value, 6); // 500 × 0.1 kWh over 10 s
         Assert.Equal(MetricKind.Gauge, registry[rate.Series].Kind);
+    }
+
+    [Fact]
+    public async Task Regression_counter64_cleared_on_the_device_gave_a_rate_of_1e18_per_second()
+    {
+        // A switch's "clear counters" (or a restart) sets a Counter64 back to 0. It was taken for a 64-bit wrap: 2^64
+        // added, a rate of 1.8e18 B/s. A Counter64 does not wrap in practice (46 years of 100 Gbit/s): going back is a
+        // discontinuity, so the rate primes again.
+        var pdu = StartPdu();
+        var (source, registry) = Build(pdu, "sw-rate", CredentialsConfig.V2c("ro", "public"));
+        var sink = new RecordingSink();
+        double[] Rates() => sink.Samples.Where(s => registry[s.Series].Metric == "octets_rate").Select(s => s.Value).ToArray();
+        await source.PollAsync(sink, 1_000_000, Ct);
+        _octets += 12_500;
+        await source.PollAsync(sink, 1_010_000, Ct);
+        Assert.Equal([1250.0], Rates());
+        _octets = 300;
+        await source.PollAsync(sink, 1_020_000, Ct);
+        Assert.Equal([1250.0], Rates());
+        _octets += 1000;
+        await source.PollAsync(sink, 1_030_000, Ct);
+        Assert.Equal([1250.0, 100.0], Rates());
+    }
+
+    [Fact]
+    public async Task Regression_pdu_restart_reset_its_counter32_energy_and_was_published_as_a_wrap()
+    {
+        // The PDU restarts (a firmware update) and its Counter32 energy starts again from 0. Taken for a 32-bit wrap, that
+        // published one rate of about 2^32 × 0.1 kWh per interval (4.3e7 kW.h/s here). sysUpTime going back tells.
+        var pdu = StartPdu();
+        var (source, registry) = Build(pdu, "pdu-restart", CredentialsConfig.V2c("ro", "public"));
+        var sink = new RecordingSink();
+        double[] Rates() => sink.Samples.Where(s => registry[s.Series].Metric == "energy_rate").Select(s => s.Value).ToArray();
+        _energy = 123_456;
+        await source.PollAsync(sink, 1_000_000, Ct);
+        _energy += 500;
+        _uptime += 1000;
+        await source.PollAsync(sink, 1_010_000, Ct);
+        Assert.Equal(5.0, Assert.Single(Rates()), 6);
+        (_energy, _uptime) = (20, 3000); // restarted 30 s ago
+        await source.PollAsync(sink, 1_020_000, Ct);
+        Assert.Single(Rates());
+        (_energy, _uptime) = (120, 4000);
+        await source.PollAsync(sink, 1_030_000, Ct);
+        Assert.Equal([5.0, 1.0], Rates().Select(r => Math.Round(r, 6)));
+
+        // A real wrap with the agent up all along is still a wrap.
+        (_energy, _uptime) = (4_294_967_000, _uptime + 1000);
+        await source.PollAsync(sink, 1_040_000, Ct);
+        (_energy, _uptime) = (unchecked(_energy + 500), _uptime + 1000);
+        await source.PollAsync(sink, 1_050_000, Ct);
+        Assert.Equal(5.0, Rates()[^1], 6);
     }
 
     [Fact]

@@ -39,7 +39,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private long _completePolls;
     private readonly Dictionary<SeriesId, (double Raw, long AtMs)> _lastCounter = [];
     private SeriesId[] _scalarSeries = [];
+    // The profile's scalars, then sysUpTime.0 when the profile has rates (see UptimeWentBack).
     private readonly Oid[] _scalarOids;
+    private readonly bool _readsUptime;
+    private uint? _lastUptime;
     private readonly SnmpErrorStatus[] _scalarErrors;
     // Per scalar: why the last read gave no number (None when it did), the value type for a non-numeric answer, and the
     // reason text, built only when the first two change so a device that keeps failing the same way costs nothing.
@@ -69,15 +72,17 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _logger = loggerFactory.CreateLogger<SnmpSource>();
         _tableSeriesByKey = _tableSeries.GetAlternateLookup<ReadOnlySpan<char>>();
         _refusedByKey = _refused.GetAlternateLookup<ReadOnlySpan<char>>();
-        _scalarOids = plan.Scalars.Select(s => s.Oid).ToArray();
+        _readsUptime = plan.Scalars.Any(s => s.Metric.Kind == MetricKind.Counter && s.Metric.Rate)
+            || plan.Tables.Any(t => t.Columns.Any(c => c.Metric.Kind == MetricKind.Counter && c.Metric.Rate));
+        _scalarOids = plan.Scalars.Select(s => s.Oid).Concat(_readsUptime ? [SysUpTime] : []).ToArray();
         _scalarErrors = new SnmpErrorStatus[_scalarOids.Length];
-        _scalarState = new Unreadable[_scalarOids.Length];
-        _scalarType = new SnmpType[_scalarOids.Length];
-        _scalarReason = new string?[_scalarOids.Length];
+        _scalarState = new Unreadable[plan.Scalars.Count];
+        _scalarType = new SnmpType[plan.Scalars.Count];
+        _scalarReason = new string?[plan.Scalars.Count];
         _columnRows = plan.Tables.Select(t => new int[t.Columns.Count]).ToArray();
         _columnCut = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
         _columnNotes = plan.Tables.Select(t => new ColumnNote[t.Columns.Count]).ToArray();
-        _scalarStep = $"the GET of {_scalarOids.Length} scalar(s)";
+        _scalarStep = $"the GET of {plan.Scalars.Count} scalar(s)" + (_readsUptime ? " and sysUpTime" : "");
         _columnSteps = plan.Tables.Select(t => t.Columns.Select(c => $"the walk of table {t.Table.Name} column {c.Metric.Name} ({c.Oid.ToNumericString()})").ToArray()).ToArray();
         _filterSteps = plan.Tables.Select(t => t.Filter is { } f ? $"the walk of table {t.Table.Name} filter ({f.ToNumericString()})" : null).ToArray();
         _labelSteps = plan.Tables.Select(t => t.Label is { } l ? $"the walk of table {t.Table.Name} labels ({l.ToNumericString()})" : null).ToArray();
@@ -111,14 +116,18 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         {
             var target = _target ??= _template.For(await ResolveAsync(budget.Token).ConfigureAwait(false));
             var client = _client();
-            if (_plan.Scalars.Count > 0)
+            if (_scalarOids.Length > 0)
             {
                 // GetEach: over v1 one missing OID is an error-status for the whole GET; it drops that OID and asks for
                 // the rest, so one wrong OID in a profile costs one metric, not the device.
                 _step = _scalarStep;
                 var vbs = await client.GetEachAsync(target, _scalarOids, _scalarErrors, budget.Token).ConfigureAwait(false);
+                if (_readsUptime && UptimeWentBack(vbs[^1].Value))
+                {
+                    _lastCounter.Clear();
+                }
                 var changed = false;
-                for (var i = 0; i < vbs.Length; i++)
+                for (var i = 0; i < _plan.Scalars.Count; i++)
                 {
                     var value = vbs[i].Value;
                     var why = _scalarErrors[i] switch
@@ -177,6 +186,29 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         {
             RetireVanishedRows(registry);
         }
+    }
+
+    private static readonly Oid SysUpTime = Oid.Parse("1.3.6.1.2.1.1.3.0");
+
+    /// <summary>
+    /// True when the agent restarted since the last poll (sysUpTime went back): its counters were reset, which a Counter32
+    /// cannot tell from a wrap (RFC 2578 7.1.6 names sysUpTime for such discontinuities), so every rate primes again
+    /// instead of publishing one rate of about 2^32 per interval. Its 497-day TimeTicks wrap costs one rate too.
+    /// </summary>
+    private bool UptimeWentBack(SnmpValue uptime)
+    {
+        if (uptime.Type != SnmpType.TimeTicks)
+        {
+            return false; // not served (rare): wraps are assumed, as before
+        }
+        var now = uptime.AsUInt32();
+        var restarted = _lastUptime is { } last && now < last;
+        _lastUptime = now;
+        if (restarted)
+        {
+            LogAgentRestarted(_logger, DeviceId, now / 100.0);
+        }
+        return restarted;
     }
 
     /// <summary>
@@ -547,8 +579,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             var delta = raw - prev.Item1;
             if (delta < 0)
             {
-                // Wrapped (RFC 2578 7.1.6): 32-bit unless the value type says 64. A reset looks the same; it shows as one odd rate.
-                delta += value.Type == SnmpType.Counter64 ? Math.Pow(2, 64) : Math.Pow(2, 32);
+                if (value.Type == SnmpType.Counter64)
+                {
+                    // A Counter64 does not wrap in practice (46 years of 100 Gbit/s in octets): going back is a
+                    // discontinuity (a switch's "clear counters", a restart), and the rate primes again.
+                    return true;
+                }
+                // A Counter32 wrapped (RFC 2578 7.1.6). A reset looks the same; it shows as one odd rate.
+                delta += Math.Pow(2, 32);
             }
             reported = metric.Convert(delta) - metric.Offset; // offsets do not apply to differences
             reported /= (at - prev.Item2) / 1000.0;
@@ -563,6 +601,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the shared client belongs to the factory
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: the agent restarted (sysUpTime went back to {Uptime} s): counter rates prime again instead of taking the reset for a wrap")]
+    private static partial void LogAgentRestarted(ILogger logger, string deviceId, double uptime);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP poll of {DeviceId} failed: {Reason}")]
     private static partial void LogPollFailed(ILogger logger, string deviceId, string reason);
