@@ -1001,7 +1001,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             + (state.Unreachable.Count > 0 ? "DEGRADED prediction (unit state unknown), " : string.Empty)
             // The peak goes with the time: when the inlet levels off just above 32 °C the crossing time swings widely
             // between refreshes (38 to 97 min in the demo), and the peak says the case is marginal.
-            + (first32 is null ? "no rack predicted to reach 32 °C" : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C within {result.HorizonSeconds / 60:0} min)"))
+            + (first32 is null ? "no rack predicted to reach 32 °C" + First27(result) : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C within {result.HorizonSeconds / 60:0} min)"))
             // A time of day as well as a countdown: the countdown is stale by the time a woken operator reads it.
             + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)} (at {Time(nowMs + (long)(shutdown.Value * 1000)):HH:mm} UTC)"))
             + Inv($", {result.AffectedRacks.Count} rack(s) affected")
@@ -1051,6 +1051,15 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         var shown = affected.Take(5).Select(r => Inv($"{r.Rack} {r.InletNowC:0.0} °C now, peak {r.PeakInletC:0.0} °C"));
         return string.Join("; ", shown) + (affected.Count > 5 ? Inv($"; {affected.Count - 5} more") : string.Empty);
     }
+
+    /// <summary>
+    /// When no rack reaches 32 °C, the first to pass the recommended 27 °C: "0 rack(s) affected" alone read as all clear
+    /// while the inlet alerts were minutes away.
+    /// </summary>
+    private static string First27(CoolingFailureResult result) =>
+        result.Racks.Where(r => r.TimeTo27Seconds is not null).MinBy(r => r.TimeTo27Seconds) is { } r
+            ? Inv($" ({r.Rack} {r.InletNowC:0.0} °C now reaches 27 °C in {Minutes(r.TimeTo27Seconds)}, peak {r.PeakInletC:0.0} °C)")
+            : string.Empty;
 
     private static string Minutes(double? seconds) => seconds is { } s ? s < 120 ? Inv($"{s:0} s") : Inv($"{s / 60:0.0} min") : "-";
 
