@@ -263,6 +263,7 @@ internal sealed class DemoCommand : ICliCommand
               rules:
                 - { name: rack-inlet-above-recommended, type: threshold, match: { role: rack.inlet_temperature }, above: 27, clear_below: 26, for: 10s, severity: warning }
                 - { name: rack-inlet-above-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 5s, severity: critical }
+                - { name: cooling-unit-failed, type: event, event: prediction, attribute: failed_unit_count, above: 0.5, clear_after: 10m, severity: critical }
             """;
         var diagnostics = new EdgeTwin.Core.Config.ConfigDiagnostics();
         var root = (EdgeTwin.Core.Config.ConfigMapping)EdgeTwin.Core.Config.YamlTree.Parse(yaml, "demo-alerts.yaml", diagnostics)!;

@@ -209,6 +209,7 @@ public static class HistoryCsv
                     current[z].UnitStateRead[j] = running[z][j] is not null || previous?.UnitStateRead[j] == true;
                 }
 
+                current[z].DropImplausiblePower(zones[z].Racks);
                 if (previous is not null)
                 {
                     current[z].FillFrom(previous);

@@ -81,10 +81,14 @@ public sealed class ThermalTwin : IDisposable
         }
     }
 
-    /// <summary>Adds a frame (missing readings NaN; they are held from the previous frame).</summary>
+    /// <summary>
+    /// Adds a frame (missing readings NaN; they are held from the previous frame). Implausible rack power readings are
+    /// dropped first (<see cref="ZoneFrame.DropImplausiblePower"/>) and so held too: the window the calibration fits holds none.
+    /// </summary>
     public void Observe(int zone, ZoneFrame frame)
     {
         ArgumentNullException.ThrowIfNull(frame);
+        frame.DropImplausiblePower(Zones[zone].Racks);
         lock (_gate)
         {
             if (_last[zone] is { } previous)

@@ -72,6 +72,42 @@ public sealed class ZoneFrame
         return s;
     }
 
+    /// <summary>
+    /// A rack reading above this multiple of its power budget is a meter fault, not load: a rack's feeds are sized near
+    /// its budget, so three times it cannot be drawn.
+    /// </summary>
+    public const double MaxPowerBudgetMultiple = 3;
+
+    /// <summary>
+    /// Makes each implausible rack power reading missing (NaN, so it is held from the previous frame) and returns the
+    /// indices of those racks. Implausible: not finite, at or below 0 kW, or above <see cref="MaxPowerBudgetMultiple"/>
+    /// times the rack's budget. Such readings (a PDU answering 0 after a reboot, a W value read as kW) reached the
+    /// calibration, which fitted the room's heat capacity and airflow to heat that was never there, and the forecast's
+    /// start, which moved the time to thermal shutdown by minutes. A rack that really goes dark keeps its last load in
+    /// the twin: the safe side for a cooling-failure forecast.
+    /// </summary>
+    public List<int> DropImplausiblePower(IReadOnlyList<ThermalRack> racks)
+    {
+        ArgumentNullException.ThrowIfNull(racks);
+        var dropped = new List<int>();
+        for (var i = 0; i < RackPowerKw.Length && i < racks.Count; i++)
+        {
+            var p = RackPowerKw[i];
+            if (double.IsNaN(p))
+            {
+                continue;
+            }
+
+            if (!double.IsFinite(p) || p <= 0 || (racks[i].BudgetKw > 0 && p > MaxPowerBudgetMultiple * racks[i].BudgetKw))
+            {
+                RackPowerKw[i] = double.NaN;
+                dropped.Add(i);
+            }
+        }
+
+        return dropped;
+    }
+
     /// <summary>Copies readings missing here from <paramref name="previous"/> (sample-and-hold between polls).</summary>
     public void FillFrom(ZoneFrame previous)
     {

@@ -72,6 +72,37 @@ public sealed class SummaryTests
     }
 
     [Fact]
+    public async Task Regression_a_cooling_unit_failure_raised_no_local_alert_until_an_inlet_crossed_27C()
+    {
+        // The demo at 3 a.m.: crac1 stopped, the twin published cooling_failure at once, but the shipped rules only had
+        // thermal-shutdown-soon (shutdown < 15 min), so nothing local fired until rack A01 had been above 27 °C for a
+        // while, and that alert named no cooling unit. The shipped cooling-unit-failed rule fires on the first
+        // prediction with the twin's text, once for all its refreshes, and resolves with the twin's "resolved".
+        var shipped = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+            .SkipWhile(l => !l.Trim().StartsWith("- name: cooling-unit-failed", StringComparison.Ordinal))
+            .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal));
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", shipped));
+        const string Message = "cooling_failure in room1 (crac1 stopped at 03:13:07 UTC): no rack predicted to reach 32 °C, 0 rack(s) affected";
+        for (var k = 0; k < 6; k++)
+        {
+            h.Service.Handle(new EdgeEvent(
+                EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), EventSeverity.Info, Message,
+                new Dictionary<string, string> { ["state"] = "active", ["failed_unit_count"] = "1", ["failed_units"] = "crac1", ["zone"] = "room1" }));
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(Message, h.Active("cooling-unit-failed")!.Summary);
+        Assert.Equal(AlertState.Firing, h.StateOf("cooling-unit-failed"));
+        h.Service.Handle(new EdgeEvent(
+            EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), EventSeverity.Info, "cooling_failure in room1 resolved: crac1 running again",
+            new Dictionary<string, string> { ["state"] = "resolved", ["failed_units"] = "crac1", ["zone"] = "room1" }));
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        Assert.Single(h.Sink.All, a => a.Status == AlertStatus.Firing && a.Severity == EventSeverity.Critical);
+        Assert.Single(h.Sink.All, a => a.Status == AlertStatus.Resolved);
+    }
+
+    [Fact]
     public async Task Regression_the_shipped_room_hot_spot_said_several_racks_when_one_rack_was_hot()
     {
         // The rule as datacenter.yaml ships it (its targets are the file's sinks, not the harness's).

@@ -6,6 +6,7 @@ using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Twin.Thermal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -225,6 +226,117 @@ public sealed class ThermalTwinStageTests
         await stage.FlushAsync(Ct);
     }
 
+    [Fact]
+    public async Task Regression_implausible_rack_power_reached_thermal_calibration()
+    {
+        // A PDU answering 0 kW after a reboot, or a W reading taken as kW (10x the budget), went into the frames: the
+        // calibration fitted the room to heat that was never there, and a failure forecast started from it. Such a reading
+        // is now held at the rack's last plausible power: calibration and time to shutdown are those of the clean feed.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var running = new Dictionary<string, bool> { ["crac1"] = true, ["crac2"] = true };
+        var racks = site.Config.Site.AllRacks.ToList();
+        var glitches = new Dictionary<int, Dictionary<string, double>>
+        {
+            [4] = new() { [racks[0].Id] = 10 * racks[0].PowerBudgetKw },
+            [5] = new() { [racks[0].Id] = 10 * racks[0].PowerBudgetKw, [racks[1].Id] = 0 },
+            [6] = new() { [racks[1].Id] = 0, [racks[2].Id] = -3 },
+            [12] = new() { [racks[0].Id] = 10 * racks[0].PowerBudgetKw, [racks[1].Id] = 0 }, // with the failure
+        };
+        var results = new List<(ZoneFrame[] Window, double RoomRmse, double InletRmse, IReadOnlyDictionary<string, string> Failure)>();
+        foreach (var glitched in new[] { false, true })
+        {
+            var events = new Events();
+            using var stage = site.Stage(events, new ThermalTwinOptions());
+            for (var k = 0; k < 12; k++)
+            {
+                await site.FeedAsync(stage, t0 + (k * 10_000), running, glitched ? glitches.GetValueOrDefault(k) : null);
+            }
+
+            var model = stage.Twin.Recalibrate(0);
+            await Task.Delay(1500, Ct);
+            await site.FeedAsync(stage, t0 + 120_000, new() { ["crac1"] = false, ["crac2"] = false }, glitched ? glitches[12] : null);
+            await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure");
+            await stage.FlushAsync(Ct);
+            results.Add(([.. stage.Twin.WindowFrames(0)], model.RoomFitRmseK, model.InletFitRmseK, events.Failures.First().Attributes!));
+        }
+
+        var (clean, dirty) = (results[0], results[1]);
+        Assert.All(dirty.Window, f => Assert.All(f.RackPowerKw, p => Assert.InRange(p, 1, 30)));
+        Assert.Equal(clean.Window.SelectMany(f => f.RackPowerKw), dirty.Window.SelectMany(f => f.RackPowerKw));
+        Assert.Equal(clean.RoomRmse, dirty.RoomRmse);
+        Assert.Equal(clean.InletRmse, dirty.InletRmse);
+        Assert.True(clean.Failure.ContainsKey("time_to_thermal_shutdown_s"), "total cooling loss reaches shutdown within the horizon");
+        Assert.Equal(clean.Failure["time_to_thermal_shutdown_s"], dirty.Failure["time_to_thermal_shutdown_s"]);
+        Assert.Equal(clean.Failure["affected_racks"], dirty.Failure["affected_racks"]);
+    }
+
+    [Fact]
+    public async Task Regression_a_cooling_unit_that_lost_power_with_its_controller_was_never_reported_failed()
+    {
+        // crac1 loses power and its SNMP card with it: no state reading any more, while the racks and crac2 still report.
+        // Its last "running" was held for ever and no cooling_failure came. Now, after UnitUnreachableAfter (60 s) it is
+        // taken as stopped, told apart from a stop that was read (unreachable_units, degraded, UNREACHABLE in the text).
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions());
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+        await Task.Delay(1500, Ct);
+        for (var k = 1; k <= 5; k++)
+        {
+            await site.FeedAsync(stage, t0 + (k * 10_000), running: new() { ["crac2"] = true });
+        }
+
+        await Task.Delay(1500, Ct);
+        Assert.Empty(events.Failures); // 50 s without a reading: a slow poll, not yet a failure
+
+        await site.FeedAsync(stage, t0 + 70_000, running: new() { ["crac2"] = true });
+        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure of the unreachable crac1");
+        var failure = events.Failures.First();
+        var a = failure.Attributes!;
+        Assert.Equal("crac1", a["failed_units"]);
+        Assert.Equal("crac1", a["unreachable_units"]);
+        Assert.Equal("true", a["degraded"]);
+        Assert.Equal("1", a["failed_unit_count"]);
+        Assert.Contains(Inv($"crac1 UNREACHABLE since {DateTimeOffset.FromUnixTimeMilliseconds(t0):HH:mm:ss} UTC, taken as stopped"), failure.Message, StringComparison.Ordinal);
+        Assert.Contains("DEGRADED prediction", failure.Message, StringComparison.Ordinal);
+
+        // It answers again, running: resolved.
+        await site.FeedAsync(stage, t0 + 80_000, running: new() { ["crac1"] = true, ["crac2"] = true });
+        await WaitUntilAsync(() => events.Items.Any(e => e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved cooling_failure");
+        await stage.FlushAsync(Ct);
+    }
+
+    [Fact]
+    public async Task Regression_the_cooling_failure_text_named_no_rack_nor_the_time_of_shutdown()
+    {
+        // The 3 a.m. text said "thermal shutdown in 6.2 min, 6 rack(s) affected": not which racks, how hot they are now,
+        // nor when (a countdown is stale by the time it is read). A unit read stopped is not degraded.
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions());
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+        await Task.Delay(1500, Ct);
+        await site.FeedAsync(stage, t0 + 10_000, running: new() { ["crac1"] = false, ["crac2"] = false });
+        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure");
+        await stage.FlushAsync(Ct);
+
+        var failure = events.Failures.First();
+        var a = failure.Attributes!;
+        Assert.Equal("false", a["degraded"]);
+        Assert.Equal(string.Empty, a["unreachable_units"]);
+        var at = DateTimeOffset.Parse(a["thermal_shutdown_at"], CultureInfo.InvariantCulture);
+        var seconds = double.Parse(a["time_to_thermal_shutdown_s"], CultureInfo.InvariantCulture);
+        Assert.Equal(t0 + 10_000 + (seconds * 1000), at.ToUnixTimeMilliseconds(), 1);
+        Assert.Contains(Inv($"(at {at:HH:mm} UTC)"), failure.Message, StringComparison.Ordinal);
+        var affected = a["affected_racks"].Split(',');
+        Assert.NotEmpty(affected);
+        Assert.All(affected.Take(5), r => Assert.Matches(r + @" \d+\.\d °C now, peak \d+\.\d °C", failure.Message));
+        Assert.DoesNotContain("UNREACHABLE", failure.Message, StringComparison.Ordinal);
+    }
+
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
@@ -272,7 +384,7 @@ public sealed class ThermalTwinStageTests
         }
 
         /// <summary>One poll round at <paramref name="timeMs"/>: every rack's inlet, outlet and power, each unit's return air and the given unit states.</summary>
-        public ValueTask FeedAsync(ThermalTwinStage stage, long timeMs, Dictionary<string, bool> running)
+        public ValueTask FeedAsync(ThermalTwinStage stage, long timeMs, Dictionary<string, bool> running, Dictionary<string, double>? powerKw = null)
         {
             var samples = new List<Sample>();
             foreach (var r in _spec.Racks)
@@ -280,7 +392,7 @@ public sealed class ThermalTwinStageTests
                 var device = "sensor-" + r.Id;
                 samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "inlet", "C", MetricKind.Gauge, "rack.inlet_temperature")), timeMs, 22));
                 samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "outlet", "C", MetricKind.Gauge, "rack.outlet_temperature")), timeMs, 34));
-                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "power", "kW", MetricKind.Gauge, "rack.power")), timeMs, 10));
+                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "power", "kW", MetricKind.Gauge, "rack.power")), timeMs, powerKw?.GetValueOrDefault(r.Id, 10) ?? 10));
             }
 
             foreach (var u in _spec.CoolingUnits)

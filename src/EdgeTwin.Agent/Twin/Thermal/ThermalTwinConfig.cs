@@ -102,6 +102,7 @@ public sealed record ThermalTwinConfig(bool Enabled, ThermalTwinOptions Twin, do
             HotSpotEvery = r.Duration("hot_spot_every", min: TimeSpan.FromSeconds(1)) ?? t.HotSpotEvery,
             RefreshEvery = r.Duration("refresh_every", min: TimeSpan.FromSeconds(1)) ?? t.RefreshEvery,
             Horizon = r.Duration("horizon", min: TimeSpan.FromMinutes(1)) ?? t.Horizon,
+            UnitUnreachableAfter = r.Duration("unit_unreachable_after", min: TimeSpan.FromSeconds(5)) ?? t.UnitUnreachableAfter,
             NonCriticalRacks = r.IdList("non_critical_racks")?.Select(x => x.Value).ToList() ?? t.NonCriticalRacks,
         };
         if (twin.FirstCalibrationAfter > twin.Window && r.Node("first_calibration_after") is { } fca)

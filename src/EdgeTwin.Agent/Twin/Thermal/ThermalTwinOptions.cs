@@ -26,6 +26,13 @@ public sealed record ThermalTwinOptions
     /// <summary>How often a live <c>cooling_failure</c> prediction is refreshed while a unit is down.</summary>
     public TimeSpan RefreshEvery { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A unit last read running whose state has not been read for this long, while the rest of the site still reports, is
+    /// unreachable: taken as stopped in a degraded <c>cooling_failure</c> (a unit that loses power usually takes its
+    /// controller's SNMP/Modbus card with it; its last "running" was held and no failure was ever predicted).
+    /// </summary>
+    public TimeSpan UnitUnreachableAfter { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Forecast horizon of the live prediction.</summary>
     public TimeSpan Horizon { get; init; } = TimeSpan.FromHours(2);
 

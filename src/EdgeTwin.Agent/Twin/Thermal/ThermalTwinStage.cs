@@ -55,6 +55,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     private readonly Counter<long> _frames;
     private readonly Counter<long> _predictions;
     private readonly Counter<long> _hotSpotEvents;
+    private readonly Counter<long> _implausiblePowerReadings;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly ZoneState[] _zones;
@@ -88,12 +89,14 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         _frames = _meter.CreateCounter<long>("edgetwin.twin.thermal.frames", "{frame}", "Frames handed to the live thermal twin.");
         _predictions = _meter.CreateCounter<long>("edgetwin.twin.thermal.predictions", "{event}", "Live cooling_failure predictions published.");
         _hotSpotEvents = _meter.CreateCounter<long>("edgetwin.twin.thermal.hot_spot_events", "{event}", "Hot-spot anomaly events published.");
+        _implausiblePowerReadings = _meter.CreateCounter<long>("edgetwin.twin.thermal.implausible_power", "{episode}", "Racks whose power reading turned implausible (held at the last plausible value).");
         _meter.CreateObservableGauge("edgetwin.twin.thermal.bound_series", () => Volatile.Read(ref _boundCount), "{series}", "Series feeding the thermal twin.");
         WarmStart();
         Restore();
     }
 
     private int _boundCount;
+    private readonly HashSet<string> _implausiblePower = new(StringComparer.Ordinal); // under _gate
 
     public string Name => "thermal-twin";
 
@@ -355,6 +358,18 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             frame.RackOutletC[i] = outletN[i] > 1 ? frame.RackOutletC[i] / outletN[i] : frame.RackOutletC[i];
         }
 
+        // A rack power no rack draws (0 kW, ten times its budget) is held at the last plausible value: it reached the
+        // calibration and the forecast's start before (Regression_implausible_rack_power_reached_thermal_calibration).
+        var raw = (double[])frame.RackPowerKw.Clone();
+        var implausible = frame.DropImplausiblePower(z.Racks);
+        var held = implausible.Count > 0 ? Twin.Latest(zone) : null;
+        foreach (var i in implausible)
+        {
+            frame.RackPowerKw[i] = held?.RackPowerKw[i] ?? double.NaN;
+        }
+
+        ReportImplausiblePower(z, implausible, raw);
+
         // A unit whose fans stopped moves no air: for the twin it is not running.
         for (var j = 0; j < fanRunning.Length; j++)
         {
@@ -362,6 +377,46 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         return frame;
+    }
+
+    /// <summary>Per unit of a zone, the sample time of its newest state reading (0: none yet).</summary>
+    private long[] StateReadAtMs(int zone)
+    {
+        var at = new long[_zones[zone].Zone.Units.Count];
+        lock (_gate)
+        {
+            foreach (var c in _cells)
+            {
+                if (c.Zone == zone && c.Signal is ThermalSignal.Running or ThermalSignal.FanRunning && !double.IsNaN(c.Value))
+                {
+                    at[c.Index] = Math.Max(at[c.Index], c.LastMs);
+                }
+            }
+        }
+
+        return at;
+    }
+
+    /// <summary>One warning when a rack's power turns implausible, one line when it is plausible again (not one per frame).</summary>
+    private void ReportImplausiblePower(ThermalZone zone, List<int> implausible, double[] raw)
+    {
+        lock (_gate)
+        {
+            for (var i = 0; i < zone.Racks.Count; i++)
+            {
+                var rack = zone.Racks[i];
+                var bad = implausible.Contains(i);
+                if (bad && _implausiblePower.Add(rack.Id))
+                {
+                    _implausiblePowerReadings.Add(1);
+                    LogPowerImplausible(_logger, rack.Id, raw[i], rack.BudgetKw, ZoneFrame.MaxPowerBudgetMultiple * rack.BudgetKw);
+                }
+                else if (!bad && !double.IsNaN(raw[i]) && _implausiblePower.Remove(rack.Id))
+                {
+                    LogPowerPlausibleAgain(_logger, rack.Id, raw[i]);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -605,7 +660,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         }
 
         var frame = Snapshot(z, nowMs);
+        var stateAt = StateReadAtMs(z);
         var failed = new List<string>();
+        var unreachable = new List<string>();
         var seen = false;
         for (var j = 0; j < state.Zone.Units.Count; j++)
         {
@@ -628,6 +685,20 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             state.Carried.Remove(id);
 
             var running = frame.UnitRunning[j];
+            if (running && state.SeenRunning[j] && nowMs - stateAt[j] > (long)_options.UnitUnreachableAfter.TotalMilliseconds)
+            {
+                // Its last reading said running, but it has not answered since while the rest of the site has: a unit
+                // that loses power takes its controller card with it, and its held "running" hid the failure. Taken as
+                // stopped (the safe side), its own held air readings dropped, and the prediction marked degraded.
+                frame.UnitRunning[j] = false;
+                frame.UnitReturnC[j] = double.NaN;
+                frame.UnitSupplyC[j] = double.NaN;
+                unreachable.Add(id);
+                failed.Add(id);
+                state.LastStateReadMs[id] = stateAt[j];
+                continue;
+            }
+
             if (running)
             {
                 seen |= !state.SeenRunning[j];
@@ -672,7 +743,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             // Seen to stop only if seen running in this run; a unit already stopped at its first reading (it ran before
             // the restart, or at the end of the warm-start history) stopped at some unknown time before now.
             state.FailureStartKnown = failed.All(u => state.RunningThisRun[state.UnitIndex(u)!.Value]);
-            if (state.FailureStartKnown)
+            if (unreachable.Count > 0)
+            {
+                LogFailureUnreachable(_logger, string.Join(", ", failed), state.Zone.Id, string.Join(", ", unreachable), _options.UnitUnreachableAfter.TotalSeconds);
+            }
+            else if (state.FailureStartKnown)
             {
                 LogFailureDetected(_logger, string.Join(", ", failed), state.Zone.Id);
             }
@@ -701,9 +776,11 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             Array.Fill(frame.UnitReturnC, state.RoomC);
         }
 
+        changed |= !unreachable.SequenceEqual(state.Unreachable, StringComparer.Ordinal);
         if (changed || nowMs - state.LastRefreshMs >= (long)_options.RefreshEvery.TotalMilliseconds)
         {
             state.FailedUnits = failed;
+            state.Unreachable = unreachable;
             state.LastRefreshMs = nowMs;
             if (changed)
             {
@@ -884,12 +961,16 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             ["racks"] = JsonSerializer.Serialize(result.Racks.Where(r => r.TimeTo27Seconds is not null), Json),
             ["model_fit_rmse_k"] = Num(result.ModelFitRmseK),
             ["calibrated"] = model.CalibrationFrames > 0 ? "true" : "false",
+            ["unreachable_units"] = string.Join(',', state.Unreachable),
+            ["degraded"] = state.Unreachable.Count > 0 ? "true" : "false",
+            ["failed_unit_count"] = Num(result.FailedUnits.Count),
         };
         if (shutdown is { } s)
         {
             attributes["time_to_thermal_shutdown_s"] = Num(s);
             attributes["time_to_thermal_shutdown_min"] = Num(Math.Round(s / 60, 2));
             attributes["time_to_shutdown_min"] = attributes["time_to_thermal_shutdown_min"];
+            attributes["thermal_shutdown_at"] = Time(nowMs + (long)(s * 1000)).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
         }
 
         if (first32 is not null)
@@ -910,12 +991,21 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         var since = state.FailureStartKnown
             ? Inv($"stopped at {Time(state.FailureStartedMs):HH:mm:ss} UTC")
             : Inv($"stopped before {Time(state.FailureStartedMs):HH:mm:ss} UTC, already down when the agent started");
-        var message = Inv($"cooling_failure in {state.Zone.Id} ({string.Join(", ", result.FailedUnits)} {since}): ")
+        var stopped = result.FailedUnits.Where(u => !state.Unreachable.Contains(u)).ToList();
+        var units = (stopped.Count == 0 ? string.Empty : Inv($"{string.Join(", ", stopped)} {since}"))
+            + (stopped.Count > 0 && state.Unreachable.Count > 0 ? "; " : string.Empty)
+            // Told apart from a stop that was read: its state is not known, only that it stopped answering.
+            + string.Join("; ", state.Unreachable.Select(u => Inv($"{u} UNREACHABLE since {Time(state.LastStateReadMs.GetValueOrDefault(u)):HH:mm:ss} UTC, taken as stopped")));
+        var hottest = HottestFirst(result);
+        var message = Inv($"cooling_failure in {state.Zone.Id} ({units}): ")
+            + (state.Unreachable.Count > 0 ? "DEGRADED prediction (unit state unknown), " : string.Empty)
             // The peak goes with the time: when the inlet levels off just above 32 °C the crossing time swings widely
             // between refreshes (38 to 97 min in the demo), and the peak says the case is marginal.
-            + (first32 is null ? "no rack predicted to reach 32 °C" : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C within {result.HorizonSeconds / 60:0} min)"))
-            + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)}"))
-            + Inv($", {result.AffectedRacks.Count} rack(s) affected") + plan;
+            + (first32 is null ? "no rack predicted to reach 32 °C" + First27(result) : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C within {result.HorizonSeconds / 60:0} min)"))
+            // A time of day as well as a countdown: the countdown is stale by the time a woken operator reads it.
+            + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)} (at {Time(nowMs + (long)(shutdown.Value * 1000)):HH:mm} UTC)"))
+            + Inv($", {result.AffectedRacks.Count} rack(s) affected")
+            + (hottest.Length == 0 ? string.Empty : " (" + hottest + ")") + plan;
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, state.Zone.Id + "/cooling_failure", Time(nowMs), severity, message, attributes), ct).ConfigureAwait(false);
     }
 
@@ -923,6 +1013,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     {
         var units = string.Join(',', state.FailedUnits);
         state.FailedUnits = [];
+        state.Unreachable = [];
         state.Resumed = false;
         state.Biases = null;
         lock (_gate)
@@ -950,6 +1041,26 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The affected racks, worst first (highest predicted peak), each with its inlet now and its peak: the operator
+    /// knew how many racks but not which, nor how hot they are now. At most five, the rest counted.
+    /// </summary>
+    private static string HottestFirst(CoolingFailureResult result)
+    {
+        var affected = result.Racks.Where(r => result.AffectedRacks.Contains(r.Rack)).OrderByDescending(r => r.PeakInletC).ToList();
+        var shown = affected.Take(5).Select(r => Inv($"{r.Rack} {r.InletNowC:0.0} °C now, peak {r.PeakInletC:0.0} °C"));
+        return string.Join("; ", shown) + (affected.Count > 5 ? Inv($"; {affected.Count - 5} more") : string.Empty);
+    }
+
+    /// <summary>
+    /// When no rack reaches 32 °C, the first to pass the recommended 27 °C: "0 rack(s) affected" alone read as all clear
+    /// while the inlet alerts were minutes away.
+    /// </summary>
+    private static string First27(CoolingFailureResult result) =>
+        result.Racks.Where(r => r.TimeTo27Seconds is not null).MinBy(r => r.TimeTo27Seconds) is { } r
+            ? Inv($" ({r.Rack} {r.InletNowC:0.0} °C now reaches 27 °C in {Minutes(r.TimeTo27Seconds)}, peak {r.PeakInletC:0.0} °C)")
+            : string.Empty;
+
     private static string Minutes(double? seconds) => seconds is { } s ? s < 120 ? Inv($"{s:0} s") : Inv($"{s / 60:0.0} min") : "-";
 
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
@@ -957,6 +1068,9 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     private static string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} down; {Unreachable} unreachable (no state reading for {Seconds} s while the site still reports), taken as stopped; publishing degraded live cooling_failure predictions")]
+    private static partial void LogFailureUnreachable(ILogger logger, string units, string zone, string unreachable, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cooling failure in {Zone}: {Units} stopped; publishing live cooling_failure predictions")]
     private static partial void LogFailureDetected(ILogger logger, string units, string zone);
@@ -978,6 +1092,12 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Thermal twin of {Zone} calibrated on {Frames} frames: inlet fit {InletRmse:0.00} K, room fit {RoomRmse:0.00} K, {Seconds:0.00} s")]
     private static partial void LogCalibrated(ILogger logger, string zone, int frames, double inletRmse, double roomRmse, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Thermal twin: rack {Rack} power reads {Kw} kW, implausible (at or below 0, or above {LimitKw} kW = 3 x its {BudgetKw} kW budget); its last plausible power is held for the model and the forecasts")]
+    private static partial void LogPowerImplausible(ILogger logger, string rack, double kw, double budgetKw, double limitKw);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Thermal twin: rack {Rack} power plausible again ({Kw} kW)")]
+    private static partial void LogPowerPlausibleAgain(ILogger logger, string rack, double kw);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Thermal twin: {What}")]
     private static partial void LogPowerUnitUnusable(ILogger logger, string what);
@@ -1005,6 +1125,12 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         public HashSet<string> Carried { get; } = new(StringComparer.Ordinal);
 
         public List<string> FailedUnits { get; set; } = [];
+
+        /// <summary>Failed units that were not read stopped but stopped answering (taken as stopped; the prediction is degraded).</summary>
+        public List<string> Unreachable { get; set; } = [];
+
+        /// <summary>When each unreachable unit's state was last read (its last "running").</summary>
+        public Dictionary<string, long> LastStateReadMs { get; } = new(StringComparer.Ordinal);
 
         public double[]? Biases { get; set; }
 
