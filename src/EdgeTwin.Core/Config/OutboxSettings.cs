@@ -22,7 +22,7 @@ public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxA
     /// <summary>
     /// <c>commit_interval</c>: how long records made from samples (closed summaries, raw points) may wait for a commit.
     /// Every commit is an fsync and whole LiteDB pages in the journal and again in the data file, whatever it carries, so
-    /// a commit per poll was most of the flash's wear; a crash loses at most this much of them (within the checkpoint's
+    /// a commit per poll was a large part of the flash's wear; a crash loses at most this much of them (within the checkpoint's
     /// <c>data_gap</c> span). Events always commit at once. Zero commits every poll's records as before.
     /// </summary>
     public TimeSpan CommitInterval { get; init; } = TimeSpan.FromSeconds(1);
