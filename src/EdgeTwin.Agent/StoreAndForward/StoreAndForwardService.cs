@@ -146,7 +146,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);
-        _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>(), checkpointInterval: _config.Outbox.CheckpointInterval);
+        _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>(), checkpointInterval: _config.Outbox.CheckpointInterval, commitInterval: _config.Outbox.CommitInterval);
 
         // Before any sample: what a killed run had summarised in windows it never closed goes out first.
         await _feeder.RecoverAsync(cancellationToken).ConfigureAwait(false);

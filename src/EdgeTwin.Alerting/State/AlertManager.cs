@@ -831,6 +831,36 @@ public sealed partial class AlertManager : IDisposable
 
             Emit(new OutgoingEvent(AlertEvent(u.Kind, e.Rule, e.Time, e.Severity, u.Message ?? $"{e.Rule} {e.Key}: {e.Change}", attributes), e.Seq));
         }
+
+        PruneUnrestored();
+    }
+
+    /// <summary>
+    /// Deletes the stored alerts this start did not restore: an alert that cleared before the stop fires again under a
+    /// new id, so its document was never read again, yet every start loaded all of them (a restart a day for six months
+    /// with a few hundred per-series alerts: tens of thousands of documents in memory and in alerts.db). The history
+    /// keeps what they did. The newest alert stays, since the next id is the highest stored one plus one (in older builds too).
+    /// </summary>
+    private void PruneUnrestored()
+    {
+        var newest = _nextId - 1;
+        var pruned = 0;
+        foreach (var s in _restored)
+        {
+            if (s.State != AlertState.Firing && s.Id != newest && !_byId.ContainsKey(s.Id))
+            {
+                Write(AlertStore.RemoveAlert(s.Id));
+                pruned++;
+            }
+        }
+
+        if (pruned > 0)
+        {
+            LogPruned(pruned, _restored.Count);
+        }
+
+        _restored.Clear();
+        _restored.TrimExcess();
     }
 
     private Dictionary<string, string> RebuildLabels(AlertRule rule, string key)
@@ -1404,4 +1434,7 @@ public sealed partial class AlertManager : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key} restored {State} (acknowledged {Acked}, notified {Notified}, flapping {Flapping})")]
     private partial void LogRestored(string rule, string key, string state, bool acked, bool notified, bool flapping);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Pruned} of {Stored} saved alerts had cleared before the stop and were deleted (the history keeps them)")]
+    private partial void LogPruned(int pruned, int stored);
 }

@@ -364,6 +364,9 @@ internal sealed partial class AlertStore : IDisposable
 
     public static StoreWrite RemoveSilence(string rule) => new(StoreCollection.Silences, rule, null);
 
+    /// <summary>Deletes an alert's document (one a start did not restore: it cleared before the stop).</summary>
+    public static StoreWrite RemoveAlert(long id) => new(StoreCollection.Alerts, id, null);
+
     /// <summary>
     /// A history line at <paramref name="seq"/>; <paramref name="publishAs"/> marks it for the event sink as that kind,
     /// with <paramref name="attributes"/> and <paramref name="message"/> of the live event (an alert's labels, fired_at,

@@ -19,6 +19,14 @@ public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxA
     /// </summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// <c>commit_interval</c>: how long records made from samples (closed summaries, raw points) may wait for a commit.
+    /// Every commit is an fsync and whole LiteDB pages in the journal and again in the data file, whatever it carries, so
+    /// a commit per poll was a large part of the flash's wear; a crash loses at most this much of them (within the checkpoint's
+    /// <c>data_gap</c> span). Events always commit at once. Zero commits every poll's records as before.
+    /// </summary>
+    public TimeSpan CommitInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The outbox's journal next to <paramref name="outboxPath"/>, named as LiteDB names it: <c>outbox.db</c> → <c>outbox-log.db</c>.</summary>
     public static string JournalPath(string outboxPath) =>
         System.IO.Path.Combine(

@@ -1228,8 +1228,19 @@ public static class SiteConfigLoader
                 checkpoint = d.CheckpointInterval;
             }
 
+            // Longer than the checkpoints, a crash could lose records from before the last checkpoint, outside its data_gap span.
+            var commit = r.Duration("commit_interval") ?? d.CommitInterval;
+            var maxCommit = checkpoint > TimeSpan.Zero ? checkpoint : TimeSpan.FromMinutes(1);
+            if (commit != TimeSpan.Zero && (commit < TimeSpan.FromMilliseconds(100) || commit > maxCommit))
+            {
+                Diagnostics.Add(r.Node("commit_interval")!, checkpoint > TimeSpan.Zero
+                    ? $"must be 0s (a commit per poll) or between 100ms and checkpoint_interval ({Durations.Format(checkpoint)}), got '{Durations.Format(commit)}'"
+                    : $"must be 0s (a commit per poll) or between 100ms and 1m, got '{Durations.Format(commit)}'");
+                commit = TimeSpan.Zero < checkpoint && checkpoint < d.CommitInterval ? checkpoint : d.CommitInterval;
+            }
+
             r.ReportUnknownKeys();
-            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window, CheckpointInterval = checkpoint };
+            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window, CheckpointInterval = checkpoint, CommitInterval = commit };
         }
 
         internal static bool Fits(AddressScheme scheme, DeviceProtocol protocol) => protocol switch

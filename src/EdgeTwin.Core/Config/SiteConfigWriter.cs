@@ -72,6 +72,7 @@ public static class SiteConfigWriter
         e.Pair("max_age", Durations.Format(config.Outbox.MaxAge));
         e.Pair("summary_window", Durations.Format(config.Outbox.SummaryWindow));
         e.Pair("checkpoint_interval", Durations.Format(config.Outbox.CheckpointInterval));
+        e.Pair("commit_interval", Durations.Format(config.Outbox.CommitInterval));
         e.MapEnd();
         WriteRaw(e, "uplinks", config.Uplinks);
         WriteRaw(e, "alerts", config.Alerts);

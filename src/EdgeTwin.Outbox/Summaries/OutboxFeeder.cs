@@ -61,6 +61,10 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     // When the last checkpoint was taken, on the monotonic clock: with the wall clock, a step back of an hour stopped
     // the open-window checkpoints for that hour (a crash then lost up to an hour of summaries).
     private long _lastCheckpointTimestamp;
+
+    // Samples' records wait up to this long for a commit (0: each write starts one). Monotonic, like the checkpoints.
+    private readonly long _commitIntervalMs;
+    private long _lastCommitTimestamp;
     private long _checkpointTakenMs; // the committed checkpoint's time, which the closed-series record refers to
     private bool _checkpointDue;
     private bool _stopped; // FlushAll ran: the next checkpoint is a clean stop's
@@ -84,7 +88,8 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         ILogger<OutboxFeeder>? logger = null,
         int maxPendingRecords = 100_000,
         int highWaterRecords = 20_000,
-        TimeSpan? checkpointInterval = null)
+        TimeSpan? checkpointInterval = null,
+        TimeSpan? commitInterval = null)
     {
         _outbox = outbox ?? throw new ArgumentNullException(nameof(outbox));
         _summarizer = summarizer ?? throw new ArgumentNullException(nameof(summarizer));
@@ -95,6 +100,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         _maxPending = maxPendingRecords;
         _highWater = Math.Max(1, highWaterRecords);
         _store = outbox as IOutboxCheckpoints;
+        _commitIntervalMs = commitInterval is { } ci && ci > TimeSpan.Zero ? Math.Max(1, (long)ci.TotalMilliseconds) : 0;
         if (checkpointInterval is { } interval && interval > TimeSpan.Zero && _store is not null)
         {
             _checkpoints = _store;
@@ -113,6 +119,18 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             lock (_sync)
             {
                 return (int)(_added - _settled);
+            }
+        }
+    }
+
+    /// <summary>Whether a commit is running (tests: a poll that comes after it finished).</summary>
+    internal bool Committing
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _committer is not null;
             }
         }
     }
@@ -144,8 +162,16 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                 return ValueTask.CompletedTask;
             }
 
+            var overHighWater = _added - _settled > _highWater;
+            if (_committer is null && !overHighWater && !CommitDue())
+            {
+                // Within commit_interval of the last commit: these records go with the next one (a later write's, an
+                // event's, or the flush tick's). Every commit costs an fsync and LiteDB's whole pages, not the bytes.
+                return ValueTask.CompletedTask;
+            }
+
             var committer = EnsureCommitter();
-            if (_added - _settled > _highWater)
+            if (overHighWater)
             {
                 backpressure = committer;
             }
@@ -176,7 +202,11 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     /// durable or its append failed (the records are then kept for the next one), and, when one is due (always when
     /// <paramref name="all"/>), until a checkpoint of the open windows is committed. <see cref="RunAsync"/> calls it periodically.
     /// </summary>
-    public async ValueTask FlushAsync(bool all, CancellationToken cancellationToken)
+    public ValueTask FlushAsync(bool all, CancellationToken cancellationToken) => FlushAsync(all, onlyWhenDue: false, cancellationToken);
+
+    // onlyWhenDue (the periodic tick): windows are closed, but what waits is committed only once commit_interval has
+    // passed since the last commit, or with a due checkpoint.
+    private async ValueTask FlushAsync(bool all, bool onlyWhenDue, CancellationToken cancellationToken)
     {
         Task<bool>? checkpoint = null;
         lock (_sync)
@@ -199,6 +229,10 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                 _checkpointDue = true;
                 _stopped |= all;
                 checkpoint = EnsureCommitter();
+            }
+            else if (onlyWhenDue && _committer is null && !CommitDue())
+            {
+                return;
             }
         }
 
@@ -397,7 +431,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                await FlushAsync(all: false, cancellationToken).ConfigureAwait(false);
+                await FlushAsync(all: false, onlyWhenDue: true, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -456,6 +490,10 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
     // Under _sync.
     private Task<bool> EnsureCommitter() => _committer ??= Task.Run(CommitLoopAsync);
 
+    // Under _sync: whether samples' records may start a commit now.
+    private bool CommitDue() =>
+        _commitIntervalMs == 0 || _lastCommitTimestamp == 0 || _time.GetElapsedTime(_lastCommitTimestamp).TotalMilliseconds >= _commitIntervalMs;
+
     /// <summary>Appends until nothing is pending. False when an append failed (records kept, committer stopped).</summary>
     private async Task<bool> CommitLoopAsync()
     {
@@ -471,6 +509,8 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
                     _committer = null;
                     return true;
                 }
+
+                _lastCommitTimestamp = _time.GetTimestamp();
 
                 if (_pending.Count > MaxRecordsPerAppend)
                 {

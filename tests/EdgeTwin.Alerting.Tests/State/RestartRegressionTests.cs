@@ -179,6 +179,43 @@ public sealed class RestartRegressionTests
     }
 
     [Fact]
+    public async Task Regression_resolved_alerts_of_every_earlier_run_stayed_in_alerts_db_and_were_loaded_at_each_start()
+    {
+        // Six months with a restart a day: each run's cleared alerts stayed in the store (never restored, never deleted),
+        // and every start read all of them into memory. Now a start keeps only what it restores, plus the newest alert so
+        // that ids are never handed out twice (by this build or one rolled back to).
+        const int seriesPerRun = 10;
+        var h = await Harness.StartAsync(Rules);
+        var ids = new List<long>();
+        for (var run = 0; run < 5; run++)
+        {
+            for (var i = 0; i < seriesPerRun; i++)
+            {
+                var s = h.Series($"rack-r{i + 1:00}", "inlet");
+                h.Feed(s, 35);
+                ids.Add(h.Active("inlet-hot", $"rack-r{i + 1:00}/inlet")!.Id);
+                h.Feed(s, 20);
+            }
+
+            h.Advance(TimeSpan.FromSeconds(1));
+            var next = await h.RestartAsync();
+            h = next;
+            await Wait.UntilAsync(() => h.Manager.Store.LoadAlerts().Count <= 1, $"the store pruned after restart {run + 1} (holds {h.Manager.Store.LoadAlerts().Count})");
+        }
+
+        await using (h)
+        {
+            Assert.Equal(ids.Count, ids.Distinct().Count());
+            Assert.Equal(ids.Max(), Assert.Single(h.Manager.Store.LoadAlerts()).Id);
+
+            // The next alert gets an id above every earlier one.
+            var again = h.Series("rack-r01", "inlet");
+            h.Feed(again, 35);
+            Assert.True(h.Active("inlet-hot", "rack-r01/inlet")!.Id > ids.Max());
+        }
+    }
+
+    [Fact]
     public async Task An_alert_store_written_before_flapping_and_labels_were_saved_still_loads()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-oldstore-").FullName;

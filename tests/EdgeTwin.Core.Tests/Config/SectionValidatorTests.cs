@@ -174,4 +174,43 @@ public sealed class SectionValidatorTests
         var problem = Assert.Single(SiteConfigLoader.Parse(yaml, "site.yaml").Problems);
         Assert.Equal($"site.yaml:5:24: outbox.checkpoint_interval: must be 0s (off) or between 1s and 1h, got '{value}'", problem.ToString());
     }
+
+    [Theory]
+    [InlineData("", 1000)]
+    [InlineData("commit_interval: 0s", 0)]
+    [InlineData("commit_interval: 5s", 5000)]
+    public void A_commit_interval_is_read_and_written_back(string key, int expectedMs)
+    {
+        var yaml = $$"""
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            outbox:
+              path: /tmp/o.db
+              {{key}}
+            """;
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml");
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), result.Config!.Outbox.CommitInterval);
+        var again = SiteConfigLoader.Parse(SiteConfigWriter.ToYaml(result.Config), "again.yaml");
+        Assert.Equal(result.Config.Outbox.CommitInterval, again.Config!.Outbox.CommitInterval);
+    }
+
+    [Theory]
+    [InlineData("50ms", "", "between 100ms and checkpoint_interval (10s)")]
+    [InlineData("20s", "", "between 100ms and checkpoint_interval (10s)")]
+    [InlineData("5s", "checkpoint_interval: 2s", "between 100ms and checkpoint_interval (2s)")]
+    [InlineData("2m", "checkpoint_interval: 0s", "between 100ms and 1m")]
+    public void A_commit_interval_out_of_range_names_file_line_and_key(string value, string checkpoint, string range)
+    {
+        var yaml = $$"""
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            outbox:
+              path: /tmp/o.db
+              commit_interval: {{value}}
+              {{checkpoint}}
+            """;
+        var problem = Assert.Single(SiteConfigLoader.Parse(yaml, "site.yaml").Problems);
+        Assert.Equal($"site.yaml:5:20: outbox.commit_interval: must be 0s (a commit per poll) or {range}, got '{value}'", problem.ToString());
+    }
 }

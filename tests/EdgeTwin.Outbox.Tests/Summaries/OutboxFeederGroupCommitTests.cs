@@ -61,6 +61,39 @@ public sealed class OutboxFeederGroupCommitTests
         Assert.Equal(0, feeder.Pending);
     }
 
+    [Fact]
+    public async Task Regression_every_poll_with_a_raw_point_was_its_own_fsynced_commit_wearing_the_flash()
+    {
+        // A soak of 53 devices polled every 10 s: ~2 fsynced LiteDB commits a second, each ~10 journal pages plus their
+        // checkpoint into the data file (14 GB a day on a 16 GB eMMC). Polls that come after the last commit finished
+        // each started one. Now samples' records wait up to commit_interval (events and flushes still commit at once).
+        var registry = new SeriesRegistry();
+        var id = registry.GetOrAdd(UplinkBodiesTests.Inlet);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(T0));
+        var outbox = new SlowOutbox(TimeSpan.Zero);
+        outbox.Inner.RegisterUplink("u");
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { MaxRawPointsPerRecord = 1 }, _ => new RawPolicy(0));
+        using var feeder = new OutboxFeeder(outbox, summarizer, registry, UplinkBodiesTests.Gw, time, commitInterval: TimeSpan.FromSeconds(1));
+
+        // 200 polls 100 ms apart, each making one raw record, each after the previous commit (if any) finished.
+        for (var i = 0; i < 200; i++)
+        {
+            await feeder.WriteAsync(new[] { new Sample(id, T0 + (i * 100L), i) }, Ct);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (feeder.Committing && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(1, Ct);
+            }
+
+            time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        await feeder.DrainAsync(Ct);
+        Assert.Equal(0, feeder.Pending);
+        Assert.True(outbox.Appends <= 21, $"{outbox.Appends} appends for 200 polls over 20 s with a 1 s commit interval");
+        Assert.Equal(200, (await outbox.Inner.ReadAsync("u", 0, 1000, Ct)).Count); // none lost, in order below
+    }
+
     private sealed class SlowOutbox(TimeSpan delay) : IOutbox
     {
         private int _appends;
