@@ -312,6 +312,7 @@ public sealed partial class LineTwinStage
             if (kind is < 0 or > 2 || shiftTicks < 0 || shiftTicks > DateTime.MaxValue.Ticks) throw new InvalidDataException("shift start out of range");
         });
         if (!ok) return false;
+        _calendar.AfterRestore();
         _shiftStart = new DateTime(shiftTicks, (DateTimeKind)kind);
         _booksFromMs = booksFrom;
         _lastPublishMs = lastPublish;
