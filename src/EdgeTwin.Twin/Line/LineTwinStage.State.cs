@@ -320,7 +320,7 @@ public sealed partial class LineTwinStage
         lastSignal.CopyTo(_lastSignalMs, 0);
         level.CopyTo(_bufferLevel, 0);
         levelMs.CopyTo(_bufferLevelMs, 0);
-        if (_shiftStart != DateTime.MinValue) _plannedStops = _config.PlannedWindows(_shiftStart.TimeOfDay);
+        if (_shiftStart != DateTime.MinValue) _plannedStops = PlannedWindows(_shiftStart);
         _awaitingAfterRestore = [.. _hasSignals];
         _firstAfterRestoreMs = long.MinValue;
         return true;
