@@ -537,6 +537,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             Put(a, $"availability.{id}", r.Availability);
             Put(a, $"performance.{id}", r.Effectiveness);
             Put(a, $"quality.{id}", r.QualityRate);
+            // Time without readings is outside the books (not running, not down): said, so an availability of 1.00 over
+            // a 10-min silence does not read as "ran all along", and PBT lets the losses be checked against the lost time.
+            a[$"unknown_s.{id}"] = WireNumber.Format(r.UnknownTime);
+            a[$"planned_busy_s.{id}"] = WireNumber.Format(r.PlannedBusyTime);
             if (NoData(i)) (silent ??= []).Add(id);
         }
         if (silent is not null) a["no_data"] = string.Join(',', silent);
@@ -556,6 +560,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet, parts out of buffers filled before they began");
             line = line.WithoutQuantities();
         }
+        a["unknown_s.line"] = WireNumber.Format(line.UnknownTime);
+        a["planned_busy_s.line"] = WireNumber.Format(line.PlannedBusyTime);
         Put(a, "oee.line", line.Oee);
         Put(a, "availability.line", line.Availability);
         Put(a, "performance.line", line.Effectiveness);
@@ -693,6 +699,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var unseen = a.TryGetValue("good_unseen", out var u) ? $" (+{u} made while not seen)" : "";
         var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
+        // Stations with signals that went unread for a while (a station without signals is never read: not news).
+        var unread = _config.Spec.Stations.Select((s, i) => (s.Id, Seconds: _hasSignals[i] ? D($"unknown_s.{s.Id}") : double.NaN))
+            .Where(x => x.Seconds >= 60).Select(x => string.Create(inv, $"{x.Id} {x.Seconds / 60:0} min")).ToArray();
+        if (unread.Length > 0) text += $", no readings: {string.Join(", ", unread)} (outside the books)";
         if (a.TryGetValue("covered_s", out var cov) && a.TryGetValue("shift_s", out var len) && a.TryGetValue("shift.start", out var shiftFrom))
         {
             double covered = double.Parse(cov, inv), length = double.Parse(len, inv);

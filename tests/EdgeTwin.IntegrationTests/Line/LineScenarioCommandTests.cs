@@ -252,6 +252,38 @@ public sealed class LineScenarioCommandTests
         });
     }
 
+    /// <summary>
+    /// Audit: S4 marked unknown for 10 minutes in a state log had that time taken out of its planned busy time (right), but
+    /// `line oee` showed availability 100 % and nothing else: the unknown time was in neither the text nor the JSON.
+    /// </summary>
+    [Fact]
+    public async Task Regression_unknown_time_in_a_state_log_was_shown_nowhere_by_line_oee()
+    {
+        await WithStateLogAsync("edgetwin-oee-unknown-", """
+            time_s,station,state
+            0,S1,running
+            0,S2,running
+            0,S3,running
+            0,S4,running
+            3600,S4,unknown
+            4200,S4,running
+            7200,S1,running
+            7200,S2,running
+            7200,S3,running
+            7200,S4,running
+            """, async log =>
+        {
+            var (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--shift", "14:00", "--json");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            var s4 = JsonDocument.Parse(output).RootElement.GetProperty("machines")[3];
+            Assert.Equal((600.0, 6600.0), (s4.GetProperty("unknown_time").GetDouble(), s4.GetProperty("planned_busy_time").GetDouble()));
+
+            (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--shift", "14:00");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            Assert.Contains("no readings (unknown, outside the books): S4 10 min", output, StringComparison.Ordinal);
+        });
+    }
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>Runs <paramref name="test"/> on a state log holding <paramref name="csv"/>, in a temporary folder it deletes after.</summary>

@@ -199,6 +199,30 @@ public sealed class LineTwinStageTests
     }
 
     /// <summary>
+    /// Audit: a machine whose signals went missing for 10 minutes had that time taken out of its planned busy time (right:
+    /// it is unknown), but no message said so: availability 1.00 read as "ran all along", and without the planned busy
+    /// time nobody could check that the losses add up to the lost time.
+    /// </summary>
+    [Fact]
+    public async Task Regression_unknown_time_of_a_machine_without_readings_was_in_no_twin_message()
+    {
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\"");
+        long t0 = At(7, 0);
+        // Both read every minute 07:00–08:00, but S2 not from 07:11 to 07:19: unknown from its last reading, 07:10–07:20.
+        var samples = Enumerable.Range(0, 61).SelectMany(m => m is > 10 and < 20
+            ? new Sample[] { new(s1, t0 + m * 60_000L, 1) }
+            : new Sample[] { new(s1, t0 + m * 60_000L, 1), new(s2, t0 + m * 60_000L, 1) }).ToArray();
+        await stage.ProcessAsync(samples, CancellationToken.None);
+
+        var a = stage.State(At(8, 0), replications: 2);
+        Assert.Equal(("600", "3000"), (a["unknown_s.S2"], a["planned_busy_s.S2"]));
+        Assert.Equal(("0", "3600"), (a["unknown_s.S1"], a["planned_busy_s.S1"]));
+        Assert.True(a.ContainsKey("unknown_s.line") && a.ContainsKey("planned_busy_s.line"));
+        var e = sink.Events.Last(e => e.Source == "line/l1");
+        Assert.Contains("no readings: S2 10 min", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Audit (DST): on the night the clocks go back (Europe/Berlin, 25 Oct 2026, 03:00 CEST → 02:00 CET) the 22:00–06:00
     /// shift lasts 9 hours. The twin took the shift as 8 real hours from its start: the 04:00 break was booked at 03:00 CET,
     /// the hour 05:00–06:00 as off-shift (planned: S1's 30-min fault at 05:10 was no loss, availability 1), and the report
