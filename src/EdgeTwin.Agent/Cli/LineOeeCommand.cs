@@ -35,7 +35,7 @@ internal sealed class LineOeeCommand() : LineShiftCommand("oee", "OEE per machin
                 source = rec.Source,
                 no_data = silent,
                 line_no_data = lineData ? null : $"output station {outputId} gave no part counts",
-                machines = rows.Select(x => new { id = x.Item1, x.Item2.Availability, x.Item2.Effectiveness, x.Item2.QualityRate, x.Item2.Oee, x.Item2.PlannedBusyTime, x.Item2.ActualProductionTime, x.Item2.GoodQuantity, x.Item2.RejectQuantity, losses_s = x.Item2.Losses }),
+                machines = rows.Select(x => new { id = x.Item1, x.Item2.Availability, x.Item2.Effectiveness, x.Item2.QualityRate, x.Item2.Oee, x.Item2.PlannedBusyTime, x.Item2.ActualProductionTime, x.Item2.UnknownTime, x.Item2.GoodQuantity, x.Item2.RejectQuantity, losses_s = x.Item2.Losses }),
             }, LineCli.JsonOptions)).ConfigureAwait(false);
             return;
         }
@@ -51,6 +51,9 @@ internal sealed class LineOeeCommand() : LineShiftCommand("oee", "OEE per machin
             sb.AppendLine(inv, $"{id,-8} {P(r.Availability),6} {P(r.Effectiveness),6} {P(r.QualityRate),7} {P(r.Oee),6} {r.GoodQuantity,6} {r.RejectQuantity,6} | {l.Breakdowns / 60,9:0.#} {l.Setups / 60,5:0.#} {l.Waiting / 60,7:0.#} {l.MicroStops / 60,5:0.#} {M(l.SpeedLoss),5} {M(l.Rejects),6}");
         }
         if (silent.Length > 0 || !lineData) sb.AppendLine("— = no data (no readings, or no part counts)");
+        // Unknown time is outside the books (neither running nor down): said, or an availability of 100 % hides it.
+        var unread = rows.SkipLast(1).Where(x => x.Item2.UnknownTime >= 60 && !silent.Contains(x.Item1)).Select(x => string.Create(inv, $"{x.Item1} {x.Item2.UnknownTime / 60:0.#} min")).ToArray();
+        if (unread.Length > 0) sb.AppendLine(inv, $"no readings (unknown, outside the books): {string.Join(", ", unread)}");
         await output.WriteAsync(sb.ToString()).ConfigureAwait(false);
     }
 }

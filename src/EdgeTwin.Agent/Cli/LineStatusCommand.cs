@@ -26,7 +26,7 @@ internal sealed class LineStatusCommand : ICliSubcommand
         {
             var output = parse.InvocationConfiguration.Output;
             var c = LineCli.Load(parse.GetValue(cli.Config)!, parse.InvocationConfiguration.Error);
-            if (c is null) return ExitCodes.InvalidConfig;
+            if (c is null || !cli.CheckReplications(parse, parse.InvocationConfiguration.Error)) return ExitCodes.InvalidConfig;
             var stops = cli.PlannedStops(parse, c, parse.InvocationConfiguration.Error);
             if (stops is null) return ExitCodes.InvalidConfig;
             var scenarios = LineCli.Scenarios(c, stops, parse.GetValue(cli.Replications), parse.GetValue(cli.Seed));

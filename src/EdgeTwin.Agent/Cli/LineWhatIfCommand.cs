@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using EdgeTwin.Agent.Line;
 using EdgeTwin.Twin.Line;
 using EdgeTwin.Twin.Line.Scenarios;
@@ -40,7 +41,7 @@ internal abstract class LineWhatIfCommand(string name, string description) : ICl
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             var c = LineCli.Load(parse.GetValue(Cli.Config)!, error);
-            if (c is null) return ExitCodes.InvalidConfig;
+            if (c is null || !Cli.CheckReplications(parse, error)) return ExitCodes.InvalidConfig;
             double gone = parse.GetValue(Elapsed);
             if (await CheckAsync(parse, c, gone, error).ConfigureAwait(false) is not { } whatIf) return ExitCodes.InvalidConfig;
             var stops = Cli.PlannedStops(parse, c, error);
@@ -67,6 +68,23 @@ internal abstract class LineWhatIfCommand(string name, string description) : ICl
     /// after printing why one is wrong.
     /// </summary>
     protected abstract Task<WhatIf?> CheckAsync(ParseResult parse, LineTwinConfig c, double elapsedMinutes, TextWriter error);
+
+    /// <summary>Whether <c>--elapsed</c> is inside the shift; false after printing which value is wrong and why.</summary>
+    protected async Task<bool> CheckElapsedAsync(LineTwinConfig c, double elapsedMinutes, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(error);
+        if (elapsedMinutes >= 0 && elapsedMinutes < c.ShiftLength.TotalMinutes) return true;
+        await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{Prefix}: --elapsed {elapsedMinutes}: must be at least 0 and less than the shift's {c.ShiftLength.TotalMinutes:0.#} min")).ConfigureAwait(false);
+        return false;
+    }
+
+    /// <summary>Prints "PREFIX: OPTION VALUE: WHY": the one value that is wrong, not every rule at once.</summary>
+    protected Task WrongAsync(TextWriter error, string option, double value, string why)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{Prefix}: {option} {value}: {why}"));
+    }
 
     /// <summary>The station's index in the line; -1 after printing that it is not there and which are.</summary>
     protected async Task<int> StationIndexAsync(LineTwinConfig c, string id, TextWriter error)

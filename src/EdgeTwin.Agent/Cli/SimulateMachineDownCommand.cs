@@ -23,11 +23,17 @@ internal sealed class SimulateMachineDownCommand() : LineWhatIfCommand("machine-
         var id = parse.GetValue(_station)!;
         if (await StationIndexAsync(c, id, error).ConfigureAwait(false) < 0) return null;
         double min = parse.GetValue(_minutes), start = parse.GetValue(_startIn);
-        if (!(min > 0) || start < 0 || gone < 0 || gone * 60 >= c.ShiftLength.TotalSeconds)
+        if (!(min > 0))
         {
-            await error.WriteLineAsync($"{Prefix}: --minutes must be > 0, --start-in and --elapsed >= 0 and --elapsed inside the shift").ConfigureAwait(false);
+            await WrongAsync(error, "--minutes", min, "must be > 0").ConfigureAwait(false);
             return null;
         }
+        if (!(start >= 0))
+        {
+            await WrongAsync(error, "--start-in", start, "must be >= 0").ConfigureAwait(false);
+            return null;
+        }
+        if (!await CheckElapsedAsync(c, gone, error).ConfigureAwait(false)) return null;
         double left = c.ShiftLength.TotalMinutes - gone;
         if (start >= left)
         {

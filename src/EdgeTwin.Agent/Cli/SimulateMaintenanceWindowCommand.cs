@@ -22,9 +22,16 @@ internal sealed class SimulateMaintenanceWindowCommand() : LineWhatIfCommand("ma
     {
         var id = parse.GetValue(_station)!;
         double min = parse.GetValue(_minutes), st = parse.GetValue(_step);
-        if (!c.Spec.Stations.Any(s => s.Id == id) || !(min > 0) || !(st > 0) || gone < 0 || (gone + min) * 60 > c.ShiftLength.TotalSeconds)
+        if (await StationIndexAsync(c, id, error).ConfigureAwait(false) < 0 || !await CheckElapsedAsync(c, gone, error).ConfigureAwait(false)) return null;
+        double left = c.ShiftLength.TotalMinutes - gone;
+        var (option, value, why) =
+            !(min > 0) ? ("--minutes", min, "must be > 0")
+            : min > left ? ("--minutes", min, string.Create(CultureInfo.InvariantCulture, $"does not fit in the {left:0.#} min left of the shift (after --elapsed {gone:0.#})"))
+            : !(st > 0) ? ("--step", st, "must be > 0")
+            : ((string?)null, 0.0, "");
+        if (option is not null)
         {
-            await error.WriteLineAsync($"{Prefix}: need a station of line {c.Id} ({string.Join(", ", c.Spec.Stations.Select(s => s.Id))}), --minutes > 0 that fit in the rest of the shift, --step > 0").ConfigureAwait(false);
+            await WrongAsync(error, option, value, why).ConfigureAwait(false);
             return null;
         }
         var inv = CultureInfo.InvariantCulture;

@@ -99,9 +99,30 @@ internal sealed class LineCli
         ArgumentNullException.ThrowIfNull(error);
         var text = parse.GetValue(Shift);
         if (text is null) return c.PlannedWindows(c.ShiftStarts.Count > 0 ? c.ShiftStarts[0] : TimeSpan.Zero);
-        if (LineTwinConfig.TryParseTimeOfDay(text, out var start)) return c.PlannedWindows(start);
-        error.WriteLine($"--shift: expected a time of day like 06:00, got '{text}'");
-        return null;
+        if (!LineTwinConfig.TryParseTimeOfDay(text, out var start))
+        {
+            error.WriteLine($"--shift: expected a time of day like 06:00, got '{text}'");
+            return null;
+        }
+        // A time that starts no shift would put the calendar's stops at the wrong minutes of the shift (07:00 on a
+        // 06/14/22 calendar moved the 10:00 break from 240 to 180 min) without a word.
+        if (c.ShiftStarts.Count > 0 && !c.ShiftStarts.Contains(start))
+        {
+            error.WriteLine($"--shift {text} is not a shift start of line {c.Id} ({string.Join(", ", c.ShiftStarts.Select(t => t.ToString("hh\\:mm", CultureInfo.InvariantCulture)))})");
+            return null;
+        }
+        return c.PlannedWindows(start);
+    }
+
+    /// <summary>Whether <c>--replications</c> is at least 2 (a paired interval needs two); false after printing why not.</summary>
+    public bool CheckReplications(ParseResult parse, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        ArgumentNullException.ThrowIfNull(error);
+        // Not raised to 2 quietly: the answer said "2 paired replications" to someone who asked for 0.
+        if (parse.GetResult(Replications) is null || parse.GetValue(Replications) >= 2) return true;
+        error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"--replications {parse.GetValue(Replications)}: at least 2 are needed (a paired interval needs two)"));
+        return false;
     }
 
     /// <summary>The line's what-ifs from the config, with the shift's planned stops.</summary>
@@ -191,15 +212,23 @@ internal sealed class LineCli
             if (!MachineStates.TryParse(f[2], out var st)) throw new FormatException($"{states.FullName}:{lineNo}: unknown state '{f[2].Trim()}'");
             long ms = (long)(ts * 1000);
             calendar.OnState(s, ms, st);
-            if (f.Length >= 4 && ulong.TryParse(f[3], NumberStyles.Integer, CultureInfo.InvariantCulture, out var good))
+            if (Counter(3, "good_count") is { } good)
             {
                 trackers[s].OnGoodCounter(ms, good);
                 if (s == outIdx) line.OnGoodCounter(ms, good);
             }
-            if (f.Length >= 5 && ulong.TryParse(f[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var rej))
+            if (Counter(4, "reject_count") is { } rej)
             {
                 trackers[s].OnRejectCounter(ms, rej);
                 if (s == outIdx) line.OnRejectCounter(ms, rej);
+            }
+
+            // An empty field is no reading; anything else that is not a count is an error (it was skipped: parts went missing).
+            ulong? Counter(int field, string name)
+            {
+                if (f.Length <= field || f[field].Trim().Length == 0) return null;
+                if (ulong.TryParse(f[field].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value)) return value;
+                throw new FormatException($"{states.FullName}:{lineNo}: {name} '{f[field].Trim()}' is not a counter reading (a whole number ≥ 0)");
             }
             end = Math.Max(end, ts);
         }

@@ -312,6 +312,7 @@ public sealed partial class LineTwinStage
             if (kind is < 0 or > 2 || shiftTicks < 0 || shiftTicks > DateTime.MaxValue.Ticks) throw new InvalidDataException("shift start out of range");
         });
         if (!ok) return false;
+        _calendar.AfterRestore();
         _shiftStart = new DateTime(shiftTicks, (DateTimeKind)kind);
         _booksFromMs = booksFrom;
         _lastPublishMs = lastPublish;
@@ -319,7 +320,7 @@ public sealed partial class LineTwinStage
         lastSignal.CopyTo(_lastSignalMs, 0);
         level.CopyTo(_bufferLevel, 0);
         levelMs.CopyTo(_bufferLevelMs, 0);
-        if (_shiftStart != DateTime.MinValue) _plannedStops = _config.PlannedWindows(_shiftStart.TimeOfDay);
+        if (_shiftStart != DateTime.MinValue) _plannedStops = PlannedWindows(_shiftStart);
         _awaitingAfterRestore = [.. _hasSignals];
         _firstAfterRestoreMs = long.MinValue;
         return true;

@@ -285,24 +285,51 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         ClockStepped(_logger, _config.Id, stepMs, nowMs);
     }
 
+    /// <summary>
+    /// The site's time zone: the shift calendar (starts, planned stops) is wall-clock time in it. Default: the host's.
+    /// </summary>
+    public TimeZoneInfo TimeZone { get; init; } = TimeZoneInfo.Local;
+
+    private DateTime Local(long ms) => TimeZoneInfo.ConvertTime(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone).DateTime;
+
+    private long UnixMs(DateTime local)
+    {
+        local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
+        return new DateTimeOffset(local, TimeZone.GetUtcOffset(local)).ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>Real seconds from the shift's wall-clock start to its wall-clock end: 7 h or 9 h on a night the clocks change.</summary>
+    private double ShiftSeconds(DateTime start) => (UnixMs(start + _config.ShiftLength) - UnixMs(start)) / 1000.0;
+
+    /// <summary>
+    /// The calendar's stops of the shift starting at <paramref name="start"/> in real seconds from its start: a 04:00 break
+    /// is 7 h into a 22:00 shift the night the clocks go back (6 h by the wall clock; it was booked at 03:00).
+    /// </summary>
+    private IReadOnlyList<PlannedWindow> PlannedWindows(DateTime start)
+    {
+        long startMs = UnixMs(start);
+        double Real(double wallSeconds) => (UnixMs(start + TimeSpan.FromSeconds(wallSeconds)) - startMs) / 1000.0;
+        return [.. _config.PlannedWindows(start.TimeOfDay).Select(w => w with { StartSeconds = Real(w.StartSeconds), EndSeconds = Real(w.EndSeconds) })];
+    }
+
     private void RollShift(long ms)
     {
-        var local = DateTimeOffset.FromUnixTimeMilliseconds(ms).ToLocalTime().DateTime;
+        var local = Local(ms);
         var start = _config.ShiftStart(local);
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
-        long startMs = new DateTimeOffset(start).ToUnixTimeMilliseconds();
+        long startMs = UnixMs(start);
         if (!first && start < _shiftStart)
         {
             // A reading from just before the start after one past it is poll jitter between devices (the clock's latest
             // time is past the start): it stays in this shift's books, which take it as a late reading. Going back to the
             // last shift for it, the next reading rolled it over again and remade its report from books restarted at the start.
-            if (_clock.LatestMs >= new DateTimeOffset(_shiftStart).ToUnixTimeMilliseconds()) return;
+            if (_clock.LatestMs >= UnixMs(_shiftStart)) return;
             // The clock stepped back across the shift's start (OnClockStep moved the books back with it): the readings so
             // far were made in the shift the clock says now, so the books go on under it, with its planned stops.
             _shiftStart = start;
-            _plannedStops = _config.PlannedWindows(start.TimeOfDay);
-            _calendar.Schedule(_plannedStops, startMs, offShiftFromSeconds: _config.ShiftLength.TotalSeconds);
+            _plannedStops = PlannedWindows(start);
+            _calendar.Schedule(_plannedStops, startMs, offShiftFromSeconds: ShiftSeconds(start));
             return;
         }
 
@@ -319,10 +346,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // The agent sees the shift from its first reading on: what came before is in no books, and the reports say so.
         // That is also the case when nothing was read around the shift's start (the agent was down across it).
         _booksFromMs = first || !WatchedAt(startMs) ? Math.Max(ms, startMs) : startMs;
-        _plannedStops = _config.PlannedWindows(start.TimeOfDay);
+        _plannedStops = PlannedWindows(start);
         // After the shift's scheduled end, until the next shift starts, no production is planned: a calendar with gaps
         // between shifts (two shifts a day) must not book the night's idle machines as waiting.
-        _calendar.Schedule(_plannedStops, startMs, offShiftFromSeconds: _config.ShiftLength.TotalSeconds);
+        _calendar.Schedule(_plannedStops, startMs, offShiftFromSeconds: ShiftSeconds(start));
         if (first) return;
         foreach (var t in _oee) t.StartPeriod(startMs);
         _lineOee.StartPeriod(startMs);
@@ -338,10 +365,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["line"] = _config.Id,
             ["report"] = "shift",
             // Local wall-clock boundaries (the plant's 06:00), with their UTC offset so they are instants too.
-            ["shift.start"] = WireTime.WallClock(shiftStart),
-            ["shift.end"] = WireTime.WallClock(shiftEnd),
+            ["shift.start"] = WireTime.WallClock(shiftStart, TimeZone),
+            ["shift.end"] = WireTime.WallClock(shiftEnd, TimeZone),
         };
-        AddBooks(a, endMs, new DateTimeOffset(shiftStart).ToUnixTimeMilliseconds());
+        AddBooks(a, endMs, UnixMs(shiftStart));
         AddCoverage(a, shiftStart, shiftEnd);
         return a;
     }
@@ -353,12 +380,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// </summary>
     private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, DateTime until)
     {
-        long startMs = new DateTimeOffset(shiftStart).ToUnixTimeMilliseconds(), endMs = new DateTimeOffset(until).ToUnixTimeMilliseconds();
+        long startMs = UnixMs(shiftStart), endMs = UnixMs(until);
         endMs = Math.Max(startMs, endMs); // a reading stamped before the shift's start (a clock stepped back) covers none of it
         long from = Math.Clamp(_booksFromMs, startMs, endMs);
-        a["books_from"] = WireTime.WallClock(DateTimeOffset.FromUnixTimeMilliseconds(from).ToLocalTime().DateTime);
+        a["books_from"] = WireTime.WallClock(Local(from), TimeZone);
         a["covered_s"] = WireNumber.Format((endMs - from) / 1000.0);
-        a["shift_s"] = WireNumber.Format(_config.ShiftLength.TotalSeconds);
+        a["shift_s"] = WireNumber.Format(ShiftSeconds(shiftStart));
     }
 
     /// <summary>
@@ -406,12 +433,14 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         Volatile.Write(ref _learned, learned);
         if (_shiftStart != DateTime.MinValue)
         {
-            var local = DateTimeOffset.FromUnixTimeMilliseconds(nowMs).ToLocalTime().DateTime;
+            var local = Local(nowMs);
             var shiftEnd = _shiftStart + _config.ShiftLength;
-            a["shift.start"] = WireTime.WallClock(_shiftStart);
-            a["shift.end"] = WireTime.WallClock(shiftEnd);
+            a["shift.start"] = WireTime.WallClock(_shiftStart, TimeZone);
+            a["shift.end"] = WireTime.WallClock(shiftEnd, TimeZone);
             AddCoverage(a, _shiftStart, local < shiftEnd ? local : shiftEnd);
-            double elapsed = Math.Clamp((local - _shiftStart).TotalSeconds, 0, _config.ShiftLength.TotalSeconds);
+            // Real seconds: the wall clock's difference was an hour off all night when the clocks changed.
+            double shiftSeconds = ShiftSeconds(_shiftStart);
+            double elapsed = Math.Clamp((nowMs - UnixMs(_shiftStart)) / 1000.0, 0, shiftSeconds);
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
             // A buffer with a fresh level reading starts the forecast at it; the others are assumed half full.
             var levels = new int[_bufferLevel.Length];
@@ -424,11 +453,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             }
             long output = line.GoodQuantity + line.UnseenGoodQuantity; // what the shift has made, seen or not
             var now = new LineNow(elapsed, output, new LineSnapshot(levels, down));
-            Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit, now, nowMs) { PlannedStops = _plannedStops });
+            Volatile.Write(ref _basis, new LineScenarioBasis(_config.Id, learned, shiftSeconds, _config.MarginPerUnit, now, nowMs) { PlannedStops = _plannedStops });
             // Replications of the rest of the shift are the expensive part: recomputed at most every forecastEvery.
             if (_forecast is null || nowMs - _lastForecastMs >= _forecastEveryMs || nowMs < _lastForecastMs)
             {
-                _forecast = new LineScenarios(learned, _config.ShiftLength.TotalSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops, Confidence = ForecastLevel }
+                _forecast = new LineScenarios(learned, shiftSeconds, _config.MarginPerUnit) { Replications = replications, PlannedStops = _plannedStops, Confidence = ForecastLevel }
                     .ForecastEndOfShift(now);
                 _lastForecastMs = nowMs;
             }
@@ -508,6 +537,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             Put(a, $"availability.{id}", r.Availability);
             Put(a, $"performance.{id}", r.Effectiveness);
             Put(a, $"quality.{id}", r.QualityRate);
+            // Time without readings is outside the books (not running, not down): said, so an availability of 1.00 over
+            // a 10-min silence does not read as "ran all along", and PBT lets the losses be checked against the lost time.
+            a[$"unknown_s.{id}"] = WireNumber.Format(r.UnknownTime);
+            a[$"planned_busy_s.{id}"] = WireNumber.Format(r.PlannedBusyTime);
             if (NoData(i)) (silent ??= []).Add(id);
         }
         if (silent is not null) a["no_data"] = string.Join(',', silent);
@@ -527,6 +560,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet, parts out of buffers filled before they began");
             line = line.WithoutQuantities();
         }
+        a["unknown_s.line"] = WireNumber.Format(line.UnknownTime);
+        a["planned_busy_s.line"] = WireNumber.Format(line.PlannedBusyTime);
         Put(a, "oee.line", line.Oee);
         Put(a, "availability.line", line.Availability);
         Put(a, "performance.line", line.Effectiveness);
@@ -664,6 +699,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var unseen = a.TryGetValue("good_unseen", out var u) ? $" (+{u} made while not seen)" : "";
         var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
+        // Stations with signals that went unread for a while (a station without signals is never read: not news).
+        var unread = _config.Spec.Stations.Select((s, i) => (s.Id, Seconds: _hasSignals[i] ? D($"unknown_s.{s.Id}") : double.NaN))
+            .Where(x => x.Seconds >= 60).Select(x => string.Create(inv, $"{x.Id} {x.Seconds / 60:0} min")).ToArray();
+        if (unread.Length > 0) text += $", no readings: {string.Join(", ", unread)} (outside the books)";
         if (a.TryGetValue("covered_s", out var cov) && a.TryGetValue("shift_s", out var len) && a.TryGetValue("shift.start", out var shiftFrom))
         {
             double covered = double.Parse(cov, inv), length = double.Parse(len, inv);

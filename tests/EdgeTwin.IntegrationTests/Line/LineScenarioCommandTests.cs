@@ -96,7 +96,7 @@ public sealed class LineScenarioCommandTests
 
         (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "90");
         Assert.Equal(2, exit);
-        Assert.Contains("need a station of line line1 (S1, S2, S3, S4)", error, StringComparison.Ordinal);
+        Assert.Contains("station 'S9' is not in line line1 (S1, S2, S3, S4)", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -193,6 +193,94 @@ public sealed class LineScenarioCommandTests
             Assert.Equal("", output);
             Assert.StartsWith("line bottleneck: ", error, StringComparison.Ordinal);
             Assert.Contains("states.csv:13: station 'S9' is not in the line", error, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
+    /// Audit (shift supervisor's typos): `--replications 0` ran 2 and printed "2 paired replications"; `--shift 07:00` on a
+    /// 06/14/22 calendar was taken as a shift start and moved the 10:00 break to 180 min; `--minutes -5` and `--minutes 600`
+    /// got one sentence listing every rule without saying which value broke which.
+    /// </summary>
+    [Fact]
+    public async Task Regression_nonsense_what_if_arguments_were_run_anyway_or_not_named_in_the_error()
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--replications", "0");
+        Assert.Equal((2, ""), (exit, output));
+        Assert.Contains("--replications 0: at least 2 are needed", error, StringComparison.Ordinal);
+        (exit, _, error) = await InProcessCli.RunAsync("line", "status", "--config", Line1, "--replications", "-3");
+        Assert.Equal(2, exit);
+        Assert.Contains("--replications -3: at least 2 are needed", error, StringComparison.Ordinal);
+
+        (exit, output, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--replications", "5", "--shift", "07:00");
+        Assert.Equal((2, ""), (exit, output));
+        Assert.Contains("--shift 07:00 is not a shift start of line line1 (06:00, 14:00, 22:00)", error, StringComparison.Ordinal);
+
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "-5");
+        Assert.Equal(2, exit);
+        Assert.Contains("simulate machine-down: --minutes -5: must be > 0", error, StringComparison.Ordinal);
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "machine-down", "--config", Line1, "--station", "S3", "--minutes", "40", "--elapsed", "500");
+        Assert.Equal(2, exit);
+        Assert.Contains("simulate machine-down: --elapsed 500: must be at least 0 and less than the shift's 480 min", error, StringComparison.Ordinal);
+
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S3", "--minutes", "600");
+        Assert.Equal(2, exit);
+        Assert.Contains("simulate maintenance-window: --minutes 600: does not fit in the 480 min left of the shift", error, StringComparison.Ordinal);
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S9", "--minutes", "60");
+        Assert.Equal(2, exit);
+        Assert.Contains("simulate maintenance-window: station 'S9' is not in line line1 (S1, S2, S3, S4)", error, StringComparison.Ordinal);
+        (exit, _, error) = await InProcessCli.RunAsync("simulate", "maintenance-window", "--config", Line1, "--station", "S3", "--minutes", "60", "--step", "0");
+        Assert.Equal(2, exit);
+        Assert.Contains("simulate maintenance-window: --step 0: must be > 0", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Audit: a part counter in a state log that is not a whole count ("12.5", "-3", a typo) was skipped without a word,
+    /// so the machine's parts silently went missing from its OEE.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_state_log_counter_that_was_not_a_count_was_skipped_silently()
+    {
+        await WithStateLogAsync("edgetwin-oee-counter-", """
+            time_s,station,state,good_count,reject_count
+            0,S4,running,100,0
+            3600,S4,running,2l0,0
+            """, async log =>
+        {
+            var (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log);
+            Assert.Equal((2, ""), (exit, output));
+            Assert.Contains("states.csv:3: good_count '2l0' is not a counter reading (a whole number ≥ 0)", error, StringComparison.Ordinal);
+        });
+    }
+
+    /// <summary>
+    /// Audit: S4 marked unknown for 10 minutes in a state log had that time taken out of its planned busy time (right), but
+    /// `line oee` showed availability 100 % and nothing else: the unknown time was in neither the text nor the JSON.
+    /// </summary>
+    [Fact]
+    public async Task Regression_unknown_time_in_a_state_log_was_shown_nowhere_by_line_oee()
+    {
+        await WithStateLogAsync("edgetwin-oee-unknown-", """
+            time_s,station,state
+            0,S1,running
+            0,S2,running
+            0,S3,running
+            0,S4,running
+            3600,S4,unknown
+            4200,S4,running
+            7200,S1,running
+            7200,S2,running
+            7200,S3,running
+            7200,S4,running
+            """, async log =>
+        {
+            var (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--shift", "14:00", "--json");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            var s4 = JsonDocument.Parse(output).RootElement.GetProperty("machines")[3];
+            Assert.Equal((600.0, 6600.0), (s4.GetProperty("unknown_time").GetDouble(), s4.GetProperty("planned_busy_time").GetDouble()));
+
+            (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--shift", "14:00");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            Assert.Contains("no readings (unknown, outside the books): S4 10 min", output, StringComparison.Ordinal);
         });
     }
 

@@ -199,6 +199,79 @@ public sealed class LineTwinStageTests
     }
 
     /// <summary>
+    /// Audit: a machine whose signals went missing for 10 minutes had that time taken out of its planned busy time (right:
+    /// it is unknown), but no message said so: availability 1.00 read as "ran all along", and without the planned busy
+    /// time nobody could check that the losses add up to the lost time.
+    /// </summary>
+    [Fact]
+    public async Task Regression_unknown_time_of_a_machine_without_readings_was_in_no_twin_message()
+    {
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\"");
+        long t0 = At(7, 0);
+        // Both read every minute 07:00–08:00, but S2 not from 07:11 to 07:19: unknown from its last reading, 07:10–07:20.
+        var samples = Enumerable.Range(0, 61).SelectMany(m => m is > 10 and < 20
+            ? new Sample[] { new(s1, t0 + m * 60_000L, 1) }
+            : new Sample[] { new(s1, t0 + m * 60_000L, 1), new(s2, t0 + m * 60_000L, 1) }).ToArray();
+        await stage.ProcessAsync(samples, CancellationToken.None);
+
+        var a = stage.State(At(8, 0), replications: 2);
+        Assert.Equal(("600", "3000"), (a["unknown_s.S2"], a["planned_busy_s.S2"]));
+        Assert.Equal(("0", "3600"), (a["unknown_s.S1"], a["planned_busy_s.S1"]));
+        Assert.True(a.ContainsKey("unknown_s.line") && a.ContainsKey("planned_busy_s.line"));
+        var e = sink.Events.Last(e => e.Source == "line/l1");
+        Assert.Contains("no readings: S2 10 min", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Audit (DST): on the night the clocks go back (Europe/Berlin, 25 Oct 2026, 03:00 CEST → 02:00 CET) the 22:00–06:00
+    /// shift lasts 9 hours. The twin took the shift as 8 real hours from its start: the 04:00 break was booked at 03:00 CET,
+    /// the hour 05:00–06:00 as off-shift (planned: S1's 30-min fault at 05:10 was no loss, availability 1), and the report
+    /// said shift_s 28800 with 32400 s covered; the live forecast at 01:00 saw 5 h left, not 6.
+    /// </summary>
+    [Fact]
+    public async Task Regression_the_night_shift_when_the_clocks_go_back_lost_its_last_hour_and_moved_its_break()
+    {
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
+              planned_stops: [{ start: "04:00", duration: 15m, reason: break }]
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1)) { TimeZone = berlin };
+        long start = new DateTimeOffset(2026, 10, 24, 22, 0, 0, TimeSpan.FromHours(2)).ToUnixTimeMilliseconds();
+        long breakAt = new DateTimeOffset(2026, 10, 25, 4, 0, 0, TimeSpan.FromHours(1)).ToUnixTimeMilliseconds();
+        long faultAt = new DateTimeOffset(2026, 10, 25, 5, 10, 0, TimeSpan.FromHours(1)).ToUnixTimeMilliseconds();
+        // Polled every minute for 9 h + 1 min: S1 idle through the break and faulted 05:10–05:40, running otherwise.
+        var samples = Enumerable.Range(0, 9 * 60 + 1).SelectMany(m =>
+        {
+            long t = start + m * 60_000L;
+            double state = t >= breakAt && t < breakAt + 15 * 60_000L ? 0 : t >= faultAt && t < faultAt + 30 * 60_000L ? 4 : 1;
+            return new Sample[] { new(s1, t, state), new(s2, t, 1) };
+        }).ToArray();
+
+        await stage.ProcessAsync(samples.AsMemory(0, 3 * 60 * 2), CancellationToken.None); // to 01:00 CEST
+        var live = stage.State(start + 3 * 3600_000L - 60_000, replications: 2);
+        Assert.Equal(6 * 3600 + 60, stage.ScenarioBasis!.RemainingSeconds, 6); // 00:59 CEST to 06:00 CET
+        Assert.Equal("32400", live["shift_s"]);
+        await stage.ProcessAsync(samples.AsMemory(3 * 60 * 2), CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+        Assert.Equal(("2026-10-24T22:00:00+02:00", "2026-10-25T06:00:00+01:00"), (report["shift.start"], report["shift.end"]));
+        Assert.Equal(("32400", "32400"), (report["covered_s"], report["shift_s"]));
+        // 9 h less the break planned; the 30-min fault is a breakdown, the idle break is not a loss.
+        Assert.Equal((8 * 3600 + 45 * 60 - 1800) / (8 * 3600 + 45 * 60.0), double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+    }
+
+    /// <summary>
     /// Both machines polled every minute from <paramref name="from"/> for <paramref name="minutes"/> minutes, stamped by a
     /// wall clock; S1 faulted from <paramref name="faultFrom"/> minutes on, running before, S2 running.
     /// </summary>

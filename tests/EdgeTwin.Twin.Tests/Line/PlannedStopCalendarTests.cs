@@ -80,4 +80,22 @@ public sealed class PlannedStopCalendarTests
             [(0, 500_000, MachineState.Faulted), (0, 500_000, MachineState.PlannedStop), (0, 520_000, MachineState.PlannedStop), (0, 600_000, MachineState.Faulted)],
             books.Booked);
     }
+
+    /// <summary>
+    /// Audit: a state log's time_s counts from the shift's start, so its first readings are at 0 — which the calendar took
+    /// for "nothing booked yet": a station idle (or faulted) from 0 through the 10:00 break had the break booked as waiting
+    /// (`line oee --states`: planned busy time 480 min, not 465).
+    /// </summary>
+    [Fact]
+    public void Regression_a_reading_at_time_zero_kept_the_calendar_from_booking_the_break()
+    {
+        var books = new Recorder();
+        var calendar = new PlannedStopCalendar(1, books);
+        calendar.Schedule([new PlannedWindow(-1, 100, 200, "break")], shiftStartMs: 0);
+
+        calendar.OnState(0, 0, MachineState.Idle);
+        calendar.Advance(300_000);
+
+        Assert.Equal([(0, 0, MachineState.Idle), (0, 100_000, MachineState.PlannedStop), (0, 200_000, MachineState.Idle)], books.Booked);
+    }
 }

@@ -20,7 +20,10 @@ public sealed class PlannedStopCalendar
     private readonly int[] _next; // first window not yet ended
     private readonly bool[] _inStop;
     private readonly MachineState[] _raw;
-    private readonly long[] _bookedMs; // 0 = nothing booked yet
+    // NotBooked = nothing booked yet. Not 0: a state log's times count from the shift's start, so 0 is its first reading
+    // (taken for "nothing booked", a station idle from 0 through the break had the break booked as waiting).
+    private readonly long[] _bookedMs;
+    private const long NotBooked = long.MinValue;
     private readonly IBookedStateSink _sink;
 
     public PlannedStopCalendar(int stations, IBookedStateSink sink)
@@ -34,6 +37,7 @@ public sealed class PlannedStopCalendar
         _inStop = new bool[stations];
         _raw = new MachineState[stations];
         _bookedMs = new long[stations];
+        Array.Fill(_bookedMs, NotBooked);
     }
 
     /// <summary>Whether the station is inside a planned stop of the calendar (as of the last call).</summary>
@@ -50,7 +54,7 @@ public sealed class PlannedStopCalendar
         ArgumentNullException.ThrowIfNull(stops);
         for (int s = 0; s < _windows.Length; s++)
         {
-            if (_inStop[s] && _bookedMs[s] != 0) Book(s, Math.Max(shiftStartMs, _bookedMs[s]), _raw[s]);
+            if (_inStop[s] && _bookedMs[s] != NotBooked) Book(s, Math.Max(shiftStartMs, _bookedMs[s]), _raw[s]);
             int n = 0;
             foreach (var w in stops)
             {
@@ -94,7 +98,7 @@ public sealed class PlannedStopCalendar
         int i = _next[station], n = _count[station];
         while (i < n)
         {
-            bool booked = _bookedMs[station] != 0;
+            bool booked = _bookedMs[station] != NotBooked;
             if (!_inStop[station])
             {
                 if (w[2 * i] > timestampMs) break;
@@ -129,7 +133,7 @@ public sealed class PlannedStopCalendar
     {
         for (int s = 0; s < _windows.Length; s++)
         {
-            if (_bookedMs[s] == 0) continue;
+            if (_bookedMs[s] == NotBooked) continue;
             _bookedMs[s] = Math.Min(_bookedMs[s] + ms, nowMs);
             var w = _windows[s];
             int i = 0, n = _count[s];
@@ -140,6 +144,16 @@ public sealed class PlannedStopCalendar
             _inStop[s] = inStop;
             Book(s, nowMs, Planned(s, _raw[s]));
         }
+    }
+
+    /// <summary>
+    /// After the books are read back from a state file: builds before this one wrote 0 for a station with nothing booked
+    /// (the live twin's times are Unix milliseconds, never 0), which would now read as booked in 1970.
+    /// </summary>
+    public void AfterRestore()
+    {
+        for (int s = 0; s < _bookedMs.Length; s++)
+            if (_bookedMs[s] == 0) _bookedMs[s] = NotBooked;
     }
 
     /// <summary><see cref="Advance(int, long)"/> for every station.</summary>
