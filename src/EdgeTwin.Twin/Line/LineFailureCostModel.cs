@@ -67,7 +67,7 @@ public sealed class LineFailureCostModel : IUnplannedFailureCostModel
     /// </summary>
     internal double ProductionTimeLost(DateTimeOffset failureTime, double repairSeconds, int station = -1)
     {
-        var from = failureTime.ToLocalTime().DateTime;
+        var from = TimeZoneInfo.ConvertTime(failureTime, _config.TimeZone).DateTime;
         var to = from.AddSeconds(Math.Max(0, repairSeconds));
         var shifts = new List<(DateTime Start, DateTime End)>();
         var stops = new List<(DateTime Start, DateTime End)>();

@@ -70,6 +70,15 @@ public sealed record LineTwinConfig(
     /// <summary>Buffers whose level (parts in them) a signal gives, by buffer id; the others are assumed half full in forecasts.</summary>
     public IReadOnlyDictionary<string, SignalRef> BufferLevels { get; init; } = new Dictionary<string, SignalRef>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// <c>shift.time_zone</c>: the zone whose wall clock the shift calendar (starts, planned stops) is in; null = the
+    /// host's. A gateway kept on UTC runs a plant's 06:00 shift at 06:00 UTC without it.
+    /// </summary>
+    public string? TimeZoneId { get; init; }
+
+    /// <summary>The zone of <see cref="TimeZoneId"/>, or the host's.</summary>
+    public TimeZoneInfo TimeZone { get; init; } = TimeZoneInfo.Local;
+
     /// <summary><c>state:</c> keeping the shift's books and what the line learned over restarts.</summary>
     public LineStateConfig State { get; init; } = LineStateConfig.Default;
 
@@ -107,9 +116,17 @@ public sealed record LineTwinConfig(
 
         var shiftLength = TimeSpan.FromHours(8);
         var starts = new List<TimeSpan>();
+        string? zoneId = null;
+        TimeZoneInfo? zone = null;
         if (r.Section("shift") is { } sh)
         {
             shiftLength = sh.Duration("length", min: TimeSpan.FromMinutes(1)) ?? shiftLength;
+            if (sh.String("time_zone") is { } tz)
+            {
+                zone = FindZone(tz, out var problem);
+                if (zone is null) r.Diagnostics.Add(sh.Node("time_zone")!, problem!);
+                else zoneId = tz;
+            }
             if (sh.Sequence("starts") is { } seq)
                 foreach (var item in seq.Items)
                     if (TimeOfDay(item, r.Diagnostics) is { } t) starts.Add(t);
@@ -238,7 +255,7 @@ public sealed record LineTwinConfig(
         foreach (var problem in lineSpec.Problems()) r.Diagnostics.Add(Locate(problem, r.Mapping, stationItems, bufferItems), problem.Message);
         if (r.Diagnostics.Items.Count > before) return null;
         return new LineTwinConfig(id, lineSpec, stations, shiftLength, starts, stops, margin, microStop,
-            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id) { BufferLevels = levels, State = keep };
+            output ?? stations.Last(s => s.Spec.Output is null).Spec.Id) { BufferLevels = levels, State = keep, TimeZoneId = zoneId, TimeZone = zone ?? TimeZoneInfo.Local };
     }
 
     /// <summary>The node of a line problem's field (<c>output</c>, <c>mttr</c>), else its station or buffer item, else the section.</summary>
@@ -334,6 +351,21 @@ public sealed record LineTwinConfig(
     /// <summary>A time of day as the config writes it (06:00, 6:00, 06:00:30), below 24:00.</summary>
     public static bool TryParseTimeOfDay(string? text, out TimeSpan time) =>
         TimeSpan.TryParseExact(text, ["hh\\:mm", "h\\:mm", "hh\\:mm\\:ss"], CultureInfo.InvariantCulture, out time) && time < TimeSpan.FromDays(1);
+
+    // An IANA name (Europe/Berlin) from the host's tzdata; .NET also maps Windows names, but the gateway's files are IANA.
+    private static TimeZoneInfo? FindZone(string id, out string? problem)
+    {
+        problem = null;
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(id);
+        }
+        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            problem = $"unknown time zone '{id}': give an IANA name such as Europe/Berlin or UTC (from the host's tzdata, /usr/share/zoneinfo; is the tzdata package installed?)";
+            return null;
+        }
+    }
 
     private static TimeSpan? TimeOfDay(ConfigNode node, ConfigDiagnostics diagnostics)
     {

@@ -85,7 +85,7 @@ public sealed partial class LineTwinStage
         _booksFingerprint = Parts(
             ("stations", Text($"{string.Join('|', c.Spec.Stations.Select(s => s.Id))};{c.OutputStation};{string.Join('|', c.Spec.Buffers.Select(b => $"{b.Id}:{b.Capacity}"))}")),
             ("cycle_times_or_micro_stop", Hash(Bytes(BooksCodec, [.. _oee, _lineOee]))),
-            ("shift", Text(string.Create(CultureInfo.InvariantCulture, $"{c.ShiftLength.Ticks};{string.Join(',', c.ShiftStarts.Select(s => s.Ticks))}"))),
+            ("shift", Text(string.Create(CultureInfo.InvariantCulture, $"{c.ShiftLength.Ticks};{string.Join(',', c.ShiftStarts.Select(s => s.Ticks))}{(c.TimeZoneId is { } zone ? ";" + zone : "")}"))),
             // The reason is a label: renaming it changes no booking.
             ("planned_stops", Text(string.Join('|', c.PlannedStops.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Start.Ticks}+{p.Duration.Ticks}@{p.Station}"))))),
             ("stack_lights", Hash(Bytes(BooksCodec, _lights.OfType<StackLightDecoder>()), Encoding.UTF8.GetBytes(string.Join('|', c.Stations.Select(s => s.StackLight))))));

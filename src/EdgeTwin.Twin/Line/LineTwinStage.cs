@@ -92,6 +92,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
+        TimeZone = config.TimeZone;
         _registry = registry ?? throw new ArgumentNullException(nameof(registry));
         _events = events ?? throw new ArgumentNullException(nameof(events));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
@@ -286,9 +287,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     }
 
     /// <summary>
-    /// The site's time zone: the shift calendar (starts, planned stops) is wall-clock time in it. Default: the host's.
+    /// The site's time zone: the shift calendar (starts, planned stops) is wall-clock time in it. Default: the config's
+    /// <c>shift.time_zone</c>, else the host's.
     /// </summary>
-    public TimeZoneInfo TimeZone { get; init; } = TimeZoneInfo.Local;
+    public TimeZoneInfo TimeZone { get; init; }
 
     private DateTime Local(long ms) => TimeZoneInfo.ConvertTime(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone).DateTime;
 

@@ -331,4 +331,29 @@ public sealed class LineConfigTests
         var v = ConfigSectionValidators.Discover(typeof(LineSectionValidator).Assembly);
         Assert.Contains(v, x => x.Section == "line");
     }
+    [Fact]
+    public void A_shift_time_zone_is_read_and_an_unknown_one_is_named_with_its_line_and_key()
+    {
+        const string line = """
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"], time_zone: TIME_ZONE }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """;
+        var (c, problems) = Parse(line.Replace("TIME_ZONE", "America/Chicago", StringComparison.Ordinal));
+        Assert.Empty(problems);
+        Assert.Equal(("America/Chicago", TimeZoneInfo.FindSystemTimeZoneById("America/Chicago")), (c!.TimeZoneId, c.TimeZone));
+
+        var (_, bad) = Parse(line.Replace("TIME_ZONE", "Europe/Berlim", StringComparison.Ordinal));
+        var problem = Assert.Single(bad);
+        Assert.Equal((3, "line.shift.time_zone"), (problem.Line, problem.Path));
+        Assert.StartsWith("unknown time zone 'Europe/Berlim': give an IANA name such as Europe/Berlin", problem.Message, StringComparison.Ordinal);
+
+        // Without the key: the host's zone, as before.
+        var (host, _) = Parse(line.Replace(", time_zone: TIME_ZONE", "", StringComparison.Ordinal));
+        Assert.Equal((null, TimeZoneInfo.Local), (host!.TimeZoneId, host.TimeZone));
+    }
 }

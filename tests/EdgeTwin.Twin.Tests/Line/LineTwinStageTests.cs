@@ -271,6 +271,33 @@ public sealed class LineTwinStageTests
         Assert.Equal((8 * 3600 + 45 * 60 - 1800) / (8 * 3600 + 45 * 60.0), double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
     }
 
+    [Fact]
+    public async Task Regression_a_gateway_kept_on_utc_ran_the_plants_shifts_on_utc()
+    {
+        // The plant in Chicago starts at 06:00 local; the gateway's clock and zone are UTC, as many images ship. Before,
+        // the calendar was the host's zone only: the 06:00 shift ran 06:00-14:00 UTC (00:00-08:00 in the plant).
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"], time_zone: America/Chicago }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        long start = new DateTimeOffset(2026, 1, 15, 6, 0, 0, TimeSpan.FromHours(-6)).ToUnixTimeMilliseconds();
+        await stage.ProcessAsync(Minutes(s1, s2, start, 8 * 60 + 2), CancellationToken.None);
+
+        var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+        Assert.Equal(("2026-01-15T06:00:00-06:00", "2026-01-15T14:00:00-06:00"), (report["shift.start"], report["shift.end"]));
+        Assert.Equal(("28800", "28800"), (report["covered_s"], report["shift_s"]));
+    }
+
     /// <summary>
     /// Both machines polled every minute from <paramref name="from"/> for <paramref name="minutes"/> minutes, stamped by a
     /// wall clock; S1 faulted from <paramref name="faultFrom"/> minutes on, running before, S2 running.
