@@ -16,7 +16,7 @@ namespace EdgeTwin.Agent.Sources.Modbus;
 /// flagged OutOfRange; counters with <c>rate: true</c> report a per-second rate. When the device does not answer
 /// at all the poll throws <see cref="DeviceException"/> and the scheduler marks it down and backs off.
 /// </summary>
-internal sealed partial class ModbusPolledSource : IPolledSource
+internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
 {
     private readonly DeviceConfig _device;
     private readonly IReadOnlyList<ProfileMetric> _metrics;
@@ -29,6 +29,9 @@ internal sealed partial class ModbusPolledSource : IPolledSource
     private readonly Sample[] _samples;
     private readonly int _addressing;
     private bool _answered;
+
+    // The last poll's readings, for `edgetwin poll` (ReasonOf, RawOf); the agent keeps only the reference.
+    private ModbusPointReading[] _last = [];
 
     // Why each point failed in the last poll (0 = read; see FailureCode). The warning is repeated when this set changes,
     // not only its size: comparing codes in place costs nothing per poll, the text is built only on a change.
@@ -98,6 +101,7 @@ internal sealed partial class ModbusPolledSource : IPolledSource
         }
 
         _answered = true;
+        _last = readings;
 
         int count = 0, failed = 0;
         bool changed = false;
@@ -225,27 +229,64 @@ internal sealed partial class ModbusPolledSource : IPolledSource
                 text.Append(", ");
             }
 
-            var metric = _metrics[i];
-            text.Append(metric.Name).Append(" (");
-            if (metric.Register is { } register)
-            {
-                text.Append(TableName(register.Table)).Append(' ').Append((register.Address + _addressing).ToString(CultureInfo.InvariantCulture));
-                if (_addressing != 0)
-                {
-                    text.Append(" = wire address ").Append(register.Address.ToString(CultureInfo.InvariantCulture));
-                }
-
-                text.Append(", ");
-            }
-
-            text.Append(error is ModbusDeviceException d
-                ? $"exception {((byte)d.ExceptionCode).ToString(CultureInfo.InvariantCulture)} {ModbusExceptionNames.Name(d.ExceptionCode)}"
-                : Shorten(error.Message)).Append(')');
+            text.Append(_metrics[i].Name).Append(" (").Append(Failure(i, error)).Append(')');
         }
 
         if (more > 0)
         {
             text.Append(", and ").Append(more.ToString(CultureInfo.InvariantCulture)).Append(" more");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>"holding 30, exception 2 ILLEGAL DATA ADDRESS": where in the profile's map and why.</summary>
+    private string Failure(int i, Exception error)
+    {
+        var text = new System.Text.StringBuilder();
+        if (_metrics[i].Register is not null)
+        {
+            text.Append(Where(i)).Append(", ");
+        }
+
+        return text.Append(error is ModbusDeviceException d
+            ? $"exception {((byte)d.ExceptionCode).ToString(CultureInfo.InvariantCulture)} {ModbusExceptionNames.Name(d.ExceptionCode)}"
+            : Shorten(error.Message)).ToString();
+    }
+
+    /// <summary>"input 30" (the address as in the profile), "holding 31 = wire address 30" for a 1-based map.</summary>
+    private string Where(int i)
+    {
+        var register = _metrics[i].Register!;
+        var where = TableName(register.Table) + " " + (register.Address + _addressing).ToString(CultureInfo.InvariantCulture);
+        return _addressing == 0 ? where : where + " = wire address " + register.Address.ToString(CultureInfo.InvariantCulture);
+    }
+
+    public string? ReasonOf(SeriesId series)
+    {
+        int i = Array.IndexOf(_series, series);
+        return i >= 0 && i < _last.Length && _last[i].Error is { } error ? Failure(i, error) : null;
+    }
+
+    public string? RawOf(SeriesId series)
+    {
+        int i = Array.IndexOf(_series, series);
+        if (i < 0 || i >= _last.Length || _last[i].Registers.IsEmpty || _metrics[i].Register is not { } register)
+        {
+            return null;
+        }
+
+        var text = new System.Text.StringBuilder(Where(i)).Append(':');
+        foreach (var word in _last[i].Registers.Span)
+        {
+            if (register.Table.IsBitTable())
+            {
+                text.Append(' ').Append(word.ToString(CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                text.Append(" 0x").Append(word.ToString("X4", CultureInfo.InvariantCulture));
+            }
         }
 
         return text.ToString();
