@@ -22,7 +22,7 @@ public sealed class ModbusPollCommandTests
         (1, "ir", 0, [0x4366, 0x8000, 0x0000, 0x4144]), (1, "ir", 10, [5002]), (1, "ir", 20, [0x0001, 0xE240]));
 
     // The new profile as first written: the current read in the profile's default ABCD, a THD register the manual
-    // lists but this firmware lacks.
+    // lists but this firmware lacks, the import energy's 5-digit reference copied as its address.
     private const string Profile = """
         profile: acme-em100
         vendor: Acme
@@ -36,6 +36,7 @@ public sealed class ModbusPollCommandTests
           - { name: frequency, table: input, address: 10, type: int16, scale: 0.01, unit: Hz, kind: gauge, role: meter.frequency }
           - { name: thd_voltage_l1, table: input, address: 14, type: int16, scale: 0.1, unit: "%", kind: gauge, role: lab.thd }
           - { name: import_energy, table: input, address: 20, type: uint32, scale: 0.1, unit: kW.h, kind: counter, role: meter.energy_import }
+          - { name: export_energy, table: input, address: 30021, type: uint32, scale: 0.1, unit: kW.h, kind: counter, role: meter.energy_export }
         """;
 
     private static async Task<(int Code, string Out, string Err)> PollAsync(int port, bool json)
@@ -94,5 +95,23 @@ public sealed class ModbusPollCommandTests
         Assert.Equal("good", metrics["frequency"].GetProperty("quality").GetString());
         Assert.Equal("input 10: 0x138A", metrics["frequency"].GetProperty("raw").GetString());
         Assert.Equal(12345.6, metrics["import_energy"].GetProperty("value").GetDouble());
+    }
+
+    [Fact]
+    public async Task Regression_a_5_digit_register_reference_copied_as_the_address_was_refused_without_a_hint()
+    {
+        // The manual lists export energy as 30021 (input register 21, protocol address 20); the profile took it for the
+        // address. The device refused it with exception 2 and nothing said why: now the reason names the address to write.
+        await using var server = await PymodbusServer.StartTcpAsync(Meter);
+
+        var (code, output, _) = await PollAsync(server.Port, json: true);
+
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        var metrics = doc.RootElement.GetProperty("metrics").EnumerateArray().ToDictionary(m => m.GetProperty("metric").GetString()!);
+        Assert.Equal(
+            "input 30021, exception 2 ILLEGAL DATA ADDRESS; 30021 looks like a 5-digit reference (input register 21): with addressing: 0 write address: 20",
+            metrics["export_energy"].GetProperty("reason").GetString());
+        Assert.Equal("input 14, exception 2 ILLEGAL DATA ADDRESS", metrics["thd_voltage_l1"].GetProperty("reason").GetString());
     }
 }

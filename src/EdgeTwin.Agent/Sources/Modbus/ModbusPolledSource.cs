@@ -249,9 +249,41 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
             text.Append(Where(i)).Append(", ");
         }
 
-        return text.Append(error is ModbusDeviceException d
+        text.Append(error is ModbusDeviceException d
             ? $"exception {((byte)d.ExceptionCode).ToString(CultureInfo.InvariantCulture)} {ModbusExceptionNames.Name(d.ExceptionCode)}"
-            : Shorten(error.Message)).ToString();
+            : Shorten(error.Message));
+        if (error is ModbusDeviceException { ExceptionCode: ModbusExceptionCode.IllegalDataAddress })
+        {
+            text.Append(ReferenceHint(i));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// Vendor manuals often list 5-digit references (30001 = input register 1, 40001 = holding register 1) where the
+    /// profile wants the address. Some devices (SMA) really use addresses that high, so this is said only when the
+    /// device refused the address, never at check.
+    /// </summary>
+    private string ReferenceHint(int i)
+    {
+        var register = _metrics[i].Register!;
+        int written = register.Address + _addressing;
+        int prefix = register.Table switch
+        {
+            EdgeTwin.Core.Profiles.ModbusTable.Input => 30000,
+            EdgeTwin.Core.Profiles.ModbusTable.Holding => 40000,
+            EdgeTwin.Core.Profiles.ModbusTable.Discrete => 10000,
+            _ => -1,
+        };
+        if (prefix < 0 || written <= prefix || written > prefix + 9999)
+        {
+            return "";
+        }
+
+        int number = written - prefix;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"; {written} looks like a 5-digit reference ({TableName(register.Table)} register {number}): with addressing: {_addressing} write address: {number - 1 + _addressing}");
     }
 
     /// <summary>"input 30" (the address as in the profile), "holding 31 = wire address 30" for a 1-based map.</summary>
