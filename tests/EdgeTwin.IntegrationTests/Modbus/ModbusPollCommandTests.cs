@@ -63,14 +63,15 @@ public sealed class ModbusPollCommandTests
     public async Task Regression_a_float_in_the_wrong_word_order_printed_as_0_with_no_registers_to_show_why()
     {
         // 12.25 A stored CDAB and read ABCD is 2.3e-41 A, which poll printed as a plausible "0 A"; nothing showed what the
-        // meter had sent. Now the value keeps its exponent and every metric shows its registers as the device sent them.
+        // meter had sent. Now the value keeps its exponent, every metric shows its registers as the device sent them, and a
+        // float of absurd size says which word order reads a number of everyday size.
         await using var server = await PymodbusServer.StartTcpAsync(Meter);
 
         var (code, output, _) = await PollAsync(server.Port, json: false);
 
         Assert.Equal(0, code);
         var lines = output.TrimEnd('\n').Split('\n');
-        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^current_l1 +2\.3413E-41 A +meter\.current +\(input 2: 0x0000 0x4144\)$"));
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^current_l1 +2\.3413E-41 A +meter\.current +\(input 2: 0x0000 0x4144; order CDAB reads 12\.25; order DCBA reads 772\)$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^voltage_l1 +230\.5 V +meter\.voltage +\(input 0: 0x4366 0x8000\)$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^frequency +50\.02 Hz +meter\.frequency +\(input 10: 0x138A\)$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^import_energy +12345\.6 kW\.h +meter\.energy_import +\(input 20: 0x0001 0xE240\)$"));

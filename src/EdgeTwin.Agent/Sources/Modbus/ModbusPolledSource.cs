@@ -321,7 +321,35 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
             }
         }
 
-        return text.ToString();
+        return text.Append(OrderHint(i)).ToString();
+    }
+
+    /// <summary>
+    /// A float decoded to 2.3e-41 or 4.6e+18 (or NaN) is nearly always a wrong word order: "; order CDAB reads 12.25"
+    /// for each other order that gives a number of everyday size. Integers are left alone: any bit pattern is plausible.
+    /// </summary>
+    private string OrderHint(int i)
+    {
+        var point = _plan.Points[i];
+        double value = _last[i].Value;
+        if (point.Type is not (EdgeTwin.Modbus.Data.ModbusDataType.Float32 or EdgeTwin.Modbus.Data.ModbusDataType.Float64) || !_last[i].Ok || Plausible(value))
+        {
+            return "";
+        }
+
+        var hint = new System.Text.StringBuilder();
+        foreach (var order in Enum.GetValues<EdgeTwin.Modbus.Data.ModbusWordOrder>())
+        {
+            double other = order == point.Order ? double.NaN : (point with { Order = order }).Decode(_last[i].Registers.Span);
+            if (Plausible(other))
+            {
+                hint.Append("; order ").Append(order.ToString()).Append(" reads ").Append(_metrics[i].Convert(other).ToString("G7", CultureInfo.InvariantCulture));
+            }
+        }
+
+        return hint.ToString();
+
+        static bool Plausible(double v) => v == 0 || (Math.Abs(v) >= 1e-6 && Math.Abs(v) < 1e12);
     }
 
     private const int MaxListed = 8;
