@@ -156,12 +156,13 @@ internal sealed class PollCommand : ICliCommand
         var nameWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Name.Length);
         var valueWidth = rows.Count == 0 ? 0 : rows.Max(r => r.ValueText.Length);
         var unitWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Unit.Length);
+        var roleWidth = rows.Count == 0 ? 0 : rows.Max(r => r.Role.Length);
         foreach (var r in rows)
         {
             sb.Append(r.Name.PadRight(nameWidth)).Append("  ")
               .Append(r.ValueText.PadLeft(valueWidth)).Append(' ')
               .Append(r.Unit.PadRight(unitWidth)).Append("  ")
-              .Append(r.Role);
+              .Append(r.Quality != SampleQuality.Good || r.Raw is not null ? r.Role.PadRight(roleWidth) : r.Role);
             if (r.Quality != SampleQuality.Good)
             {
                 sb.Append("  [").Append(QualityName(r.Quality)).Append(']');
@@ -169,6 +170,11 @@ internal sealed class PollCommand : ICliCommand
                 {
                     sb.Append(' ').Append(r.Reason);
                 }
+            }
+
+            if (r.Raw is not null)
+            {
+                sb.Append("  (").Append(r.Raw).Append(')');
             }
 
             sb.Append('\n');
@@ -232,6 +238,11 @@ internal sealed class PollCommand : ICliCommand
                     w.WriteString("reason", r.Reason);
                 }
 
+                if (r.Raw is not null)
+                {
+                    w.WriteString("raw", r.Raw);
+                }
+
                 w.WriteEndObject();
             }
 
@@ -252,7 +263,7 @@ internal sealed class PollCommand : ICliCommand
         _ => q.ToString().ToLowerInvariant(),
     };
 
-    private sealed record Row(string Key, string Name, string Metric, IReadOnlyList<KeyValuePair<string, string>> Tags, double Value, string ValueText, string Unit, MetricKind Kind, string Role, string? State, SampleQuality Quality, string? Reason)
+    private sealed record Row(string Key, string Name, string Metric, IReadOnlyList<KeyValuePair<string, string>> Tags, double Value, string ValueText, string Unit, MetricKind Kind, string Role, string? State, SampleQuality Quality, string? Reason, string? Raw)
     {
         public static Row Of(Sample s, SeriesDescriptor d, DeviceProfile profile, Func<SeriesDescriptor, QualityRule> rules, EdgeTwin.Agent.Sources.ISampleReasons? reasons)
         {
@@ -272,14 +283,26 @@ internal sealed class PollCommand : ICliCommand
                 state = label;
             }
 
-            var text = double.IsNaN(s.Value) ? "NaN" : s.Value.ToString("0.######", CultureInfo.InvariantCulture);
+            var text = FormatValue(s.Value);
             if (state is not null)
             {
                 text += " (" + state + ")";
             }
 
             var reason = s.Quality == SampleQuality.DeviceError ? reasons?.ReasonOf(s.Series) : null;
-            return new Row(d.Key, name, d.Metric, tags, s.Value, text, d.Unit, d.Kind, d.Role ?? metric?.Role ?? "", state, quality, reason);
+            return new Row(d.Key, name, d.Metric, tags, s.Value, text, d.Unit, d.Kind, d.Role ?? metric?.Role ?? "", state, quality, reason, reasons?.RawOf(s.Series));
+        }
+
+        /// <summary>
+        /// Six decimals, but a value too small or too large for them in exponent form: a float32 read in the wrong word
+        /// order (2.3e-41 A) printed as a plausible "0".
+        /// </summary>
+        internal static string FormatValue(double value)
+        {
+            double magnitude = Math.Abs(value);
+            return double.IsNaN(value) ? "NaN"
+                : magnitude != 0 && (magnitude < 0.000001 || magnitude >= 1e15) ? value.ToString("G6", CultureInfo.InvariantCulture)
+                : value.ToString("0.######", CultureInfo.InvariantCulture);
         }
     }
 

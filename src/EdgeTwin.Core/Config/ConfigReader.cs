@@ -312,7 +312,10 @@ public sealed partial class ConfigReader
             }
         }
 
-        Diagnostics.Add(s, $"expected one of {string.Join(", ", names.Keys)}, got {Describe(s)}");
+        // As for unknown keys: 'in16' in a list of ten types is found faster with the one it is closest to. Not for one or
+        // two letters (parity 'X' is not a typo of 'E').
+        var hint = s.Value.Length >= 3 && Closest(s.Value, names.Keys) is { } close ? $" (did you mean '{close}'?)" : "";
+        Diagnostics.Add(s, $"expected one of {string.Join(", ", names.Keys)}, got {Describe(s)}{hint}");
         return null;
     }
 

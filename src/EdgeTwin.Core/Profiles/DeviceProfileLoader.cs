@@ -201,6 +201,7 @@ public static partial class DeviceProfileLoader
         var names = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
         var metrics = new List<ProfileMetric>();
         var oids = new Dictionary<string, (string Name, int Line)>(StringComparer.Ordinal);
+        var registers = new List<(ProfileMetric Metric, int Line)>();
         var metricSeq = r.Sequence("metrics");
         if (metricSeq is not null)
         {
@@ -215,6 +216,16 @@ public static partial class DeviceProfileLoader
                     {
                         var first = oids[oid];
                         diagnostics.AddWarning(oidNode, $"metric '{m.Name}' reads the same OID {oid} as metric '{first.Name}' (line {first.Line.ToString(CultureInfo.InvariantCulture)}); a copied metric whose oid was not changed?");
+                    }
+
+                    if (m.Register is not null && (item as ConfigMapping)?["address"] is { } addressNode)
+                    {
+                        if (Overlapped(m, registers) is { } other)
+                        {
+                            diagnostics.AddWarning(addressNode, $"metric '{m.Name}' ({Span(m, modbus)}) overlaps the registers of metric '{other.Metric.Name}' ({Span(other.Metric, modbus)}, line {other.Line.ToString(CultureInfo.InvariantCulture)}); a copied metric whose address was not changed, or a 2- or 4-register value miscounted?");
+                        }
+
+                        registers.Add((m, addressNode.Mark.Line));
                     }
                 }
             }
@@ -639,6 +650,39 @@ public static partial class DeviceProfileLoader
         }
 
         return states;
+    }
+
+    /// <summary>
+    /// The first earlier metric whose registers <paramref name="m"/> shares. Bit fields of a status register are meant
+    /// to share it, and so are a counter and its rate on one register; anything else decodes one register twice, under
+    /// two meanings (a float32 at 0 and a uint16 at 1 read half of it).
+    /// </summary>
+    private static (ProfileMetric Metric, int Line)? Overlapped(ProfileMetric m, List<(ProfileMetric Metric, int Line)> earlier)
+    {
+        var r = m.Register!;
+        foreach (var other in earlier)
+        {
+            var o = other.Metric.Register!;
+            if (o.Table != r.Table || r.Type == ModbusDataType.Bit || o.Type == ModbusDataType.Bit
+                || r.Address >= o.Address + o.Count || o.Address >= r.Address + r.Count
+                || (r == o && m.Rate != other.Metric.Rate))
+            {
+                continue;
+            }
+
+            return other;
+        }
+
+        return null;
+    }
+
+    /// <summary>"input 0-1, float32": the registers as written in the profile.</summary>
+    private static string Span(ProfileMetric m, ModbusProfileSettings? settings)
+    {
+        var r = m.Register!;
+        int first = r.Address + (settings?.Addressing ?? 0);
+        var range = r.Count == 1 ? first.ToString(CultureInfo.InvariantCulture) : $"{first.ToString(CultureInfo.InvariantCulture)}-{(first + r.Count - 1).ToString(CultureInfo.InvariantCulture)}";
+        return $"{Name(Tables, r.Table)} {range}, {Name(DataTypes, r.Type)}";
     }
 
     private static ModbusRegister? ReadRegister(ConfigReader r, ModbusProfileSettings settings)

@@ -8,6 +8,12 @@ namespace EdgeTwin.Modbus.Planning;
 public readonly record struct ModbusPointReading(double Value, string? Text, Exception? Error)
 {
     public bool Ok => Error is null;
+
+    /// <summary>
+    /// The registers (or the bit, as 0/1) the value was decoded from, as the device sent them: a slice of the read's
+    /// answer, so keeping it costs no copy. Empty when the read failed. Shows a wrong word order or scale at a glance.
+    /// </summary>
+    public ReadOnlyMemory<ushort> Registers { get; init; }
 }
 
 /// <summary>
@@ -185,18 +191,19 @@ public sealed class ModbusPollPlan
         foreach (int i in block.Points)
         {
             var p = Points[i];
-            var slice = raw.AsSpan(p.ProtocolAddress - block.Address, p.Length);
+            var registers = raw.AsMemory(p.ProtocolAddress - block.Address, p.Length);
+            var slice = registers.Span;
             try
             {
-                readings[i] = p.Table.IsBitTable()
+                readings[i] = (p.Table.IsBitTable()
                     ? new ModbusPointReading(p.DecodeBit(slice[0] != 0), null, null)
                     : p.Type == ModbusDataType.Ascii
                         ? new ModbusPointReading(double.NaN, ModbusValueCodec.DecodeString(slice, p.Order), null)
-                        : new ModbusPointReading(p.Decode(slice), null, null);
+                        : new ModbusPointReading(p.Decode(slice), null, null)) with { Registers = registers };
             }
             catch (ArgumentException ex)
             {
-                readings[i] = new ModbusPointReading(double.NaN, null, ex);
+                readings[i] = new ModbusPointReading(double.NaN, null, ex) { Registers = registers };
             }
         }
     }

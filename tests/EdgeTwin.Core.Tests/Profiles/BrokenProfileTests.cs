@@ -33,10 +33,32 @@ public sealed class BrokenProfileTests
             "test-profile.yaml:1:10: profile: profile id 'other-name' must match the file name 'test-profile.yaml'",
             "test-profile.yaml:6:25: metrics[0].oid: '1.3.6.x' is not an OID (dotted numbers, e.g. .1.3.6.1.2.1.1.3.0)",
             "test-profile.yaml:7:13: metrics[1].name: duplicate metric name 'power' (first defined at line 6)",
-            "test-profile.yaml:7:52: metrics[1].kind: expected one of gauge, counter, state, got 'gague'",
+            "test-profile.yaml:7:52: metrics[1].kind: expected one of gauge, counter, state, got 'gague' (did you mean 'gauge'?)",
             "test-profile.yaml:8:13: metrics[2].name: 'Temp' is not a valid name (snake_case: lower-case letters, digits, '_')",
             "test-profile.yaml:8:66: metrics[2].role: 'temperature' is not a role (area.quantity in snake_case, e.g. pdu.outlet_current)",
             "test-profile.yaml:8:93: metrics[2].max: max (10) must be greater than min (50)",
+        ], Problems(yaml));
+    }
+
+    [Fact]
+    public void Regression_a_misspelt_modbus_type_or_table_got_no_did_you_mean()
+    {
+        // The profile-commissioning audit: a misspelt key got "did you mean", a misspelt value of a fixed set only the
+        // whole list (ten types), so 'in16' had to be found by eye.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: modbus
+            source: register map
+            metrics:
+              - { name: a, table: inputs, address: 0, type: in16, order: CBAD, unit: V, kind: gauge, role: meter.voltage }
+            """;
+        Assert.Equal(
+        [
+            "test-profile.yaml:7:23: metrics[0].table: expected one of holding, input, coil, discrete, got 'inputs' (did you mean 'input'?)",
+            "test-profile.yaml:7:49: metrics[0].type: expected one of bit, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got 'in16' (did you mean 'int16'?)",
+            "test-profile.yaml:7:62: metrics[0].order: expected one of ABCD, CDAB, BADC, DCBA, got 'CBAD'",
         ], Problems(yaml));
     }
 

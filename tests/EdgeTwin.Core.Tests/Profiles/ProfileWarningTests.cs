@@ -40,6 +40,41 @@ public sealed class ProfileWarningTests
     }
 
     [Fact]
+    public void Regression_two_modbus_metrics_on_overlapping_registers_passed_check_without_a_word()
+    {
+        // The profile-commissioning audit: a metric copied from voltage_l1 with only its type changed read half of the
+        // float as ct_ratio (17254), and a float32 placed one register into the one before it read two halves of two
+        // values. Bit fields of one status register and a counter with its rate share registers on purpose.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: modbus
+            source: register map
+            modbus: { addressing: 1 }
+            metrics:
+              - { name: voltage_l1, table: input, address: 1, type: float32, unit: V, kind: gauge, role: meter.voltage }
+              - { name: ct_ratio, table: input, address: 1, type: uint16, unit: "1", kind: gauge, role: lab.ct }
+              - { name: current_l1, table: input, address: 2, type: float32, unit: A, kind: gauge, role: meter.current }
+              - { name: setpoint, table: holding, address: 1, type: float32, unit: V, kind: gauge, role: lab.setpoint }
+              - { name: energy, table: input, address: 10, type: uint32, unit: kW.h, kind: counter, role: meter.energy_import }
+              - { name: power_from_energy, table: input, address: 10, type: uint32, unit: kW.h, kind: counter, role: lab.power, rate: true }
+              - { name: alarm, table: input, address: 20, type: bit, bit: 0, unit: "1", kind: state, role: lab.alarm }
+              - { name: warning, table: input, address: 20, type: bit, bit: 1, unit: "1", kind: state, role: lab.warning }
+              - { name: status, table: input, address: 20, type: uint16, unit: "1", kind: state, role: lab.status }
+            """;
+        var (profile, warnings) = Load(yaml);
+
+        Assert.Equal(9, profile.Metrics.Count);
+        Assert.Equal(
+            [
+                "test-profile.yaml:9:46: warning: metrics[1].address: metric 'ct_ratio' (input 1, uint16) overlaps the registers of metric 'voltage_l1' (input 1-2, float32, line 8); a copied metric whose address was not changed, or a 2- or 4-register value miscounted?",
+                "test-profile.yaml:10:48: warning: metrics[2].address: metric 'current_l1' (input 2-3, float32) overlaps the registers of metric 'voltage_l1' (input 1-2, float32, line 8); a copied metric whose address was not changed, or a 2- or 4-register value miscounted?",
+            ],
+            warnings);
+    }
+
+    [Fact]
     public void Regression_enum_names_in_another_case_passed_check_while_the_schema_rejects_them()
     {
         // The schema's enums are case-sensitive, so an editor or CI flagged a file check accepted without a word.

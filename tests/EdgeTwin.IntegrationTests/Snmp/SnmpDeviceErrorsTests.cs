@@ -223,7 +223,7 @@ public sealed class SnmpDeviceErrorsTests(SnmpdEnvMonProcess snmpd) : IClassFixt
 
         Assert.True(code == 0, error.ToString());
         var lines = output.ToString().Split('\n');
-        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^missing_scalar +NaN V +room\.missing  \[device_error\] noSuchName: "));
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^missing_scalar +NaN V +room\.missing +\[device_error\] noSuchName: "));
         Assert.Contains(lines, l => l.StartsWith("firmware ", StringComparison.Ordinal) && l.EndsWith("[device_error] OctetString \"fw 4.2.1\" is not numeric", StringComparison.Ordinal));
         Assert.Contains(Warnings(), w => w.Contains("column no_such_column", StringComparison.Ordinal));
 

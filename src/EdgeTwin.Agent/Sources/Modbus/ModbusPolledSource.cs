@@ -16,7 +16,7 @@ namespace EdgeTwin.Agent.Sources.Modbus;
 /// flagged OutOfRange; counters with <c>rate: true</c> report a per-second rate. When the device does not answer
 /// at all the poll throws <see cref="DeviceException"/> and the scheduler marks it down and backs off.
 /// </summary>
-internal sealed partial class ModbusPolledSource : IPolledSource
+internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
 {
     private readonly DeviceConfig _device;
     private readonly IReadOnlyList<ProfileMetric> _metrics;
@@ -29,6 +29,9 @@ internal sealed partial class ModbusPolledSource : IPolledSource
     private readonly Sample[] _samples;
     private readonly int _addressing;
     private bool _answered;
+
+    // The last poll's readings, for `edgetwin poll` (ReasonOf, RawOf); the agent keeps only the reference.
+    private ModbusPointReading[] _last = [];
 
     // Why each point failed in the last poll (0 = read; see FailureCode). The warning is repeated when this set changes,
     // not only its size: comparing codes in place costs nothing per poll, the text is built only on a change.
@@ -98,6 +101,7 @@ internal sealed partial class ModbusPolledSource : IPolledSource
         }
 
         _answered = true;
+        _last = readings;
 
         int count = 0, failed = 0;
         bool changed = false;
@@ -225,22 +229,7 @@ internal sealed partial class ModbusPolledSource : IPolledSource
                 text.Append(", ");
             }
 
-            var metric = _metrics[i];
-            text.Append(metric.Name).Append(" (");
-            if (metric.Register is { } register)
-            {
-                text.Append(TableName(register.Table)).Append(' ').Append((register.Address + _addressing).ToString(CultureInfo.InvariantCulture));
-                if (_addressing != 0)
-                {
-                    text.Append(" = wire address ").Append(register.Address.ToString(CultureInfo.InvariantCulture));
-                }
-
-                text.Append(", ");
-            }
-
-            text.Append(error is ModbusDeviceException d
-                ? $"exception {((byte)d.ExceptionCode).ToString(CultureInfo.InvariantCulture)} {ModbusExceptionNames.Name(d.ExceptionCode)}"
-                : Shorten(error.Message)).Append(')');
+            text.Append(_metrics[i].Name).Append(" (").Append(Failure(i, error)).Append(')');
         }
 
         if (more > 0)
@@ -249,6 +238,118 @@ internal sealed partial class ModbusPolledSource : IPolledSource
         }
 
         return text.ToString();
+    }
+
+    /// <summary>"holding 30, exception 2 ILLEGAL DATA ADDRESS": where in the profile's map and why.</summary>
+    private string Failure(int i, Exception error)
+    {
+        var text = new System.Text.StringBuilder();
+        if (_metrics[i].Register is not null)
+        {
+            text.Append(Where(i)).Append(", ");
+        }
+
+        text.Append(error is ModbusDeviceException d
+            ? $"exception {((byte)d.ExceptionCode).ToString(CultureInfo.InvariantCulture)} {ModbusExceptionNames.Name(d.ExceptionCode)}"
+            : Shorten(error.Message));
+        if (error is ModbusDeviceException { ExceptionCode: ModbusExceptionCode.IllegalDataAddress })
+        {
+            text.Append(ReferenceHint(i));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// Vendor manuals often list 5-digit references (30001 = input register 1, 40001 = holding register 1) where the
+    /// profile wants the address. Some devices (SMA) really use addresses that high, so this is said only when the
+    /// device refused the address, never at check.
+    /// </summary>
+    private string ReferenceHint(int i)
+    {
+        var register = _metrics[i].Register!;
+        int written = register.Address + _addressing;
+        int prefix = register.Table switch
+        {
+            EdgeTwin.Core.Profiles.ModbusTable.Input => 30000,
+            EdgeTwin.Core.Profiles.ModbusTable.Holding => 40000,
+            EdgeTwin.Core.Profiles.ModbusTable.Discrete => 10000,
+            _ => -1,
+        };
+        if (prefix < 0 || written <= prefix || written > prefix + 9999)
+        {
+            return "";
+        }
+
+        int number = written - prefix;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"; {written} looks like a 5-digit reference ({TableName(register.Table)} register {number}): with addressing: {_addressing} write address: {number - 1 + _addressing}");
+    }
+
+    /// <summary>"input 30" (the address as in the profile), "holding 31 = wire address 30" for a 1-based map.</summary>
+    private string Where(int i)
+    {
+        var register = _metrics[i].Register!;
+        var where = TableName(register.Table) + " " + (register.Address + _addressing).ToString(CultureInfo.InvariantCulture);
+        return _addressing == 0 ? where : where + " = wire address " + register.Address.ToString(CultureInfo.InvariantCulture);
+    }
+
+    public string? ReasonOf(SeriesId series)
+    {
+        int i = Array.IndexOf(_series, series);
+        return i >= 0 && i < _last.Length && _last[i].Error is { } error ? Failure(i, error) : null;
+    }
+
+    public string? RawOf(SeriesId series)
+    {
+        int i = Array.IndexOf(_series, series);
+        if (i < 0 || i >= _last.Length || _last[i].Registers.IsEmpty || _metrics[i].Register is not { } register)
+        {
+            return null;
+        }
+
+        var text = new System.Text.StringBuilder(Where(i)).Append(':');
+        foreach (var word in _last[i].Registers.Span)
+        {
+            if (register.Table.IsBitTable())
+            {
+                text.Append(' ').Append(word.ToString(CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                text.Append(" 0x").Append(word.ToString("X4", CultureInfo.InvariantCulture));
+            }
+        }
+
+        return text.Append(OrderHint(i)).ToString();
+    }
+
+    /// <summary>
+    /// A float decoded to 2.3e-41 or 4.6e+18 (or NaN) is nearly always a wrong word order: "; order CDAB reads 12.25"
+    /// for each other order that gives a number of everyday size. Integers are left alone: any bit pattern is plausible.
+    /// </summary>
+    private string OrderHint(int i)
+    {
+        var point = _plan.Points[i];
+        double value = _last[i].Value;
+        if (point.Type is not (EdgeTwin.Modbus.Data.ModbusDataType.Float32 or EdgeTwin.Modbus.Data.ModbusDataType.Float64) || !_last[i].Ok || Plausible(value))
+        {
+            return "";
+        }
+
+        var hint = new System.Text.StringBuilder();
+        foreach (var order in Enum.GetValues<EdgeTwin.Modbus.Data.ModbusWordOrder>())
+        {
+            double other = order == point.Order ? double.NaN : (point with { Order = order }).Decode(_last[i].Registers.Span);
+            if (Plausible(other))
+            {
+                hint.Append("; order ").Append(order.ToString()).Append(" reads ").Append(_metrics[i].Convert(other).ToString("G7", CultureInfo.InvariantCulture));
+            }
+        }
+
+        return hint.ToString();
+
+        static bool Plausible(double v) => v == 0 || (Math.Abs(v) >= 1e-6 && Math.Abs(v) < 1e12);
     }
 
     private const int MaxListed = 8;
