@@ -122,6 +122,7 @@ public sealed partial class WebhookSink : IAlertSink
         }
 
         HttpResponseMessage sent;
+        _certificateRejection = null; // a reason from an earlier handshake must not explain this one's failure
         try
         {
             sent = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
