@@ -58,6 +58,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Warning, "Uplink {Uplink}: Kafka reported {Code}: {Reason} (fatal: {Fatal})")]
     public static partial void KafkaError(ILogger logger, string uplink, string code, string reason, bool fatal);
 
+    [LoggerMessage(45, LogLevel.Warning, "Uplink {Uplink}: Kafka reported {Code}: {Reason} (fatal: {Fatal}); {Held} more like it since the last one were not logged (at most one line per error every {Every})")]
+    public static partial void KafkaErrorRepeated(ILogger logger, string uplink, string code, string reason, bool fatal, int held, TimeSpan every);
+
     [LoggerMessage(12, LogLevel.Information, "Uplink {Uplink}: gateway facts changed (models reloaded); publishing the birth again")]
     public static partial void Rebirth(ILogger logger, string uplink);
 

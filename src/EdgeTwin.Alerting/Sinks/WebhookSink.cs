@@ -1,11 +1,14 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Core.Config;
+using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -38,6 +41,9 @@ public sealed partial class WebhookSink : IAlertSink
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
+    // Why the last handshake's certificate was refused; HttpClient only says "see inner exception".
+    private volatile string? _certificateRejection;
+
     public WebhookSink(WebhookSinkConfig config, string site, string gateway, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -59,6 +65,9 @@ public sealed partial class WebhookSink : IAlertSink
 
             // A redirect would re-POST the signed alert (and the Authorization header) wherever the receiver points.
             AllowAutoRedirect = false,
+
+            // The default validation (system trust store, host name), only noting why a certificate is refused.
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = ValidateServerCertificate },
         })
         {
             // The runner's per-attempt token is the timeout; this only stops HttpClient's own 100 s default from interfering.
@@ -112,7 +121,19 @@ public sealed partial class WebhookSink : IAlertSink
             request.Headers.Add(Signature256Header, Sign256(timestamp, body, _key));
         }
 
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        HttpResponseMessage sent;
+        _certificateRejection = null; // a reason from an earlier handshake must not explain this one's failure
+        try
+        {
+            sent = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            var why = _certificateRejection ?? ex.InnerException?.Message ?? ex.Message;
+            throw new HttpRequestException(HttpRequestError.SecureConnectionError, $"{_shown}: TLS handshake refused: {why}", ex);
+        }
+
+        using var response = sent;
         var code = (int)response.StatusCode;
         if (response.IsSuccessStatusCode)
         {
@@ -138,6 +159,39 @@ public sealed partial class WebhookSink : IAlertSink
     {
         _http.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    private bool ValidateServerCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (errors == SslPolicyErrors.None)
+        {
+            _certificateRejection = null;
+            return true;
+        }
+
+        var reasons = new List<string>(3);
+        if ((errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
+        {
+            reasons.Add("not presented");
+        }
+
+        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            reasons.Add($"does not match host {_target.IdnHost}");
+        }
+
+        if ((errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+        {
+            var flags = (chain?.ChainStatus ?? []).Aggregate(X509ChainStatusFlags.NoError, (f, c) => f | c.Status);
+            reasons.Add(flags.HasFlag(X509ChainStatusFlags.UntrustedRoot) ? "untrusted root"
+                : flags.HasFlag(X509ChainStatusFlags.PartialChain) ? "its issuer is unknown (partial chain)"
+                : flags.HasFlag(X509ChainStatusFlags.NotTimeValid) ? "expired or not yet valid"
+                : $"its chain does not verify ({flags})");
+        }
+
+        using var leaf = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        _certificateRejection = $"server certificate {MqttClientOptionsFactory.Describe(leaf)} {string.Join("; ", reasons)} (trusted: the system trust store)";
+        return false;
     }
 
     /// <summary>Basic from the URL's (percent-decoded) <c>user:password</c>, else Bearer, else none.</summary>

@@ -27,6 +27,14 @@ internal sealed class KafkaTransport : IUplinkTransport
     // described time the outbox would retry the same record forever and deliver nothing after it.
     private int _sendTimeStamps;
 
+    // librdkafka reports every failed reconnect (every ~50 ms against a refusing port): one line per error (its code and
+    // reason, digits aside: "after 0ms") per ErrorLogEvery, carrying how many were held back; another reason, e.g. a TLS
+    // failure after the refusals, is logged at once. The callback runs on librdkafka's thread.
+    private static readonly TimeSpan ErrorLogEvery = TimeSpan.FromMinutes(5);
+    private const int MaxErrorKinds = 64;
+    private readonly Lock _errorGate = new();
+    private readonly Dictionary<string, (long LoggedAt, int Held)> _errorsLogged = new(StringComparer.Ordinal);
+
     public KafkaTransport(KafkaUplinkOptions options, ILogger logger, TimeProvider? time = null)
     {
         _options = options;
@@ -111,10 +119,42 @@ internal sealed class KafkaTransport : IUplinkTransport
         return config;
     }
 
+    private void OnError(Error e)
+    {
+        int held;
+        var kind = e.Code + ":" + string.Concat(e.Reason.Where(c => !char.IsAsciiDigit(c)));
+        lock (_errorGate)
+        {
+            var now = _time.GetTimestamp();
+            if (!e.IsFatal && _errorsLogged.TryGetValue(kind, out var last) && _time.GetElapsedTime(last.LoggedAt, now) < ErrorLogEvery)
+            {
+                _errorsLogged[kind] = (last.LoggedAt, last.Held + 1);
+                return;
+            }
+
+            held = _errorsLogged.TryGetValue(kind, out last) ? last.Held : 0;
+            if (_errorsLogged.Count >= MaxErrorKinds)
+            {
+                _errorsLogged.Clear();
+            }
+
+            _errorsLogged[kind] = (now, 0);
+        }
+
+        if (held == 0)
+        {
+            Log.KafkaError(_logger, _options.Name, e.Code.ToString(), e.Reason, e.IsFatal);
+        }
+        else
+        {
+            Log.KafkaErrorRepeated(_logger, _options.Name, e.Code.ToString(), e.Reason, e.IsFatal, held, ErrorLogEvery);
+        }
+    }
+
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
     {
         var producer = new ProducerBuilder<string, byte[]>(BuildConfig())
-            .SetErrorHandler((_, e) => Log.KafkaError(_logger, _options.Name, e.Code.ToString(), e.Reason, e.IsFatal))
+            .SetErrorHandler((_, e) => OnError(e))
             .SetLogHandler((_, m) => { })
             .Build();
         // librdkafka connects lazily; ask for metadata so an unreachable cluster shows up as a failed connect.

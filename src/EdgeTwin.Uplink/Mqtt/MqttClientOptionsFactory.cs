@@ -180,8 +180,8 @@ public sealed class MqttClientOptionsFactory
         return false;
     }
 
-    /// <summary><c>CN=broker (SAN DNS:broker, IP:10.0.0.1)</c>.</summary>
-    private static string Describe(X509Certificate2? certificate)
+    /// <summary><c>CN=broker (SAN DNS:broker, IP:10.0.0.1)</c>; also the webhook sink's, for its refused certificates.</summary>
+    public static string Describe(X509Certificate2? certificate)
     {
         if (certificate is null)
         {

@@ -64,6 +64,54 @@ public sealed class WebhookSecurityTests
     }
 
     [Fact]
+    public async Task Regression_a_rejected_webhook_certificate_was_logged_only_as_see_inner_exception()
+    {
+        // A real TLS receiver on loopback whose certificate is self-signed and issued for another host name.
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+            "CN=noc.plant.example", key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        san.AddDnsName("noc.plant.example");
+        request.CertificateExtensions.Add(san.Build());
+        using var certificate = request.CreateSelfSigned(T0.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        stop.CancelAfter(TimeSpan.FromSeconds(30));
+        var serve = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync(stop.Token);
+            await using var tls = new System.Net.Security.SslStream(client.GetStream());
+            try
+            {
+                await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = certificate }, stop.Token);
+            }
+            catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+            {
+                // The client refused the certificate: what the test wants.
+            }
+        }, TestContext.Current.CancellationToken);
+
+        var url = new Uri($"https://hookuser:S3CRET@127.0.0.1:{port}/hook?token=HOOKTOKEN-S3CRET");
+        var log = new CapturingLogger();
+        var config = new WebhookSinkConfig { Name = "noc", Url = url, Timeout = TimeSpan.FromSeconds(10), Retries = 0 };
+        await using var runner = new SinkRunner(new WebhookSink(config, "dc1", "gw1", logger: log), config, log);
+        await runner.StartAsync(TestContext.Current.CancellationToken);
+        var message = Message();
+        runner.Enqueue(message, message.Alerts);
+        await Wait.UntilAsync(() => log.Entries.Any(e => e.Level >= LogLevel.Warning), "the failed delivery logged");
+        await serve.WaitAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, runner.Delivered);
+        Assert.Contains(
+            $"https://***@127.0.0.1:{port}/hook?token=***: TLS handshake refused: server certificate CN=noc.plant.example (SAN DNS:noc.plant.example) does not match host 127.0.0.1; untrusted root",
+            log.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("see inner exception", log.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("S3CRET", log.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Regression_the_user_and_password_in_the_webhook_url_were_silently_not_sent()
     {
         await using var server = new TinyHttpServer();

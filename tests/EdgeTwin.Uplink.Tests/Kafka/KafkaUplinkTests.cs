@@ -194,6 +194,27 @@ public sealed class KafkaUplinkTests
     }
 
     [Fact]
+    public async Task Regression_an_unreachable_kafka_cluster_wrote_a_warning_every_50_ms()
+    {
+        // librdkafka reports each failed reconnect (every ~50 ms against a refusing port): 575 warnings in 37 s in the
+        // journal of a gateway whose cluster was down, about 1.7 million a day, burying the lines around them.
+        var port = FreePort.Next();
+        var options = Options($"127.0.0.1:{port}") with
+        {
+            Delivery = new DeliveryOptions { ConnectTimeout = TimeSpan.FromSeconds(3) },
+        };
+        var log = new EdgeTwin.Uplink.Tests.Delivery.RecordingLogger();
+        var transport = new KafkaTransport(options, log);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAnyAsync<Exception>(() => transport.ConnectAsync(cts.Token));
+
+        var reported = log.Lines.Where(l => l.Message.Contains("Kafka reported", StringComparison.Ordinal)).ToList();
+        Assert.Contains(reported, l => l.Message.Contains("Local_Transport", StringComparison.Ordinal) && l.Message.Contains("Connection refused", StringComparison.Ordinal));
+        Assert.True(reported.Count <= 4, $"{reported.Count} lines in 3 s:\n{string.Join('\n', reported.Select(l => l.Message))}");
+    }
+
+    [Fact]
     public async Task Connects_stopped_while_metadata_is_pending_never_free_the_producer_under_it()
     {
         // Regression: a stop (or the connect timeout) during GetMetadata disposed the producer while the metadata
