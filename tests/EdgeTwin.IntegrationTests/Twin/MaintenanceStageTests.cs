@@ -344,6 +344,42 @@ public sealed class MaintenanceStageTests
         }
     }
 
+    /// <summary>A state file written before predictions had ids (only <c>raised</c>): the open prediction is not raised again.</summary>
+    [Fact]
+    public async Task A_state_file_of_an_older_agent_keeps_its_raised_prediction_open()
+    {
+        var unbroken = await RunAsync(costModel: null);
+        var restartStep = (int)((Assert.Single(unbroken.Events, IsRaised).Time - Start + TimeSpan.FromHours(6)) / SamplePeriod);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            var machines = new SimulatedMachines();
+            await using (var first = await MaintenanceAgent.StartAsync(machines, null, statePath))
+            {
+                await first.FeedAsync(1, restartStep);
+                await first.StopAsync();
+            }
+
+            var state = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(statePath, Ct))!.AsObject();
+            Assert.True(state["d1"]!["raised"]!.GetValue<bool>());
+            foreach (var (_, machine) in state)
+            {
+                machine!.AsObject().Remove("open");
+            }
+
+            await File.WriteAllTextAsync(statePath, state.ToJsonString(), Ct);
+            await using var second = await MaintenanceAgent.StartAsync(machines, null, statePath);
+            await second.FeedAsync(restartStep + 1, Steps);
+            await second.StopAsync();
+            Assert.DoesNotContain(second.Events, IsRaised);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public async Task A_corrupt_maintenance_state_is_set_aside_with_a_warning_and_the_stage_goes_on()
     {
