@@ -33,7 +33,9 @@ public sealed class MaintenanceStageTests
     {
         var run = await RunAsync(costModel: null);
         Assert.NotNull(run.FailureAt);
-        var prediction = Assert.Single(run.Events);
+        var prediction = Assert.Single(run.Events, IsRaised);
+        // Later messages are updates of the same fault (worse), never a new prediction.
+        Assert.All(run.Events.Where(e => !IsRaised(e)), e => Assert.Equal(("updated", prediction.Attributes!["prediction_id"]), (e.Attributes!["state"], e.Attributes["prediction_id"])));
         Assert.Equal(EdgeEventKind.Prediction, prediction.Kind);
         Assert.Equal("d1", prediction.Source);
         Assert.True(run.FailureAt!.Value - prediction.Time >= TimeSpan.FromHours(24), $"prediction at {prediction.Time:O}, failure at {run.FailureAt:O}");
@@ -56,9 +58,9 @@ public sealed class MaintenanceStageTests
     {
         var costModel = new FixedCostModel();
         var run = await RunAsync(costModel);
-        var prediction = Assert.Single(run.Events);
+        var prediction = Assert.Single(run.Events, IsRaised);
         Assert.Same(costModel, run.Stage.CostModel);
-        Assert.Equal("d1", Assert.Single(costModel.Asked));
+        Assert.Equal("d1", costModel.Asked.Distinct().Single());
         Assert.Equal("2.5", prediction.Attributes!["estimated_downtime"]);
         Assert.Equal("4321", prediction.Attributes!["cost_of_unplanned_failure"]);
         Assert.Equal("line-twin:line1", prediction.Attributes!["cost_source"]);
@@ -91,6 +93,53 @@ public sealed class MaintenanceStageTests
         Assert.Contains(messages, m => m.Level == LogLevel.Warning && m.Message.StartsWith("Maintenance: machine m3 has no vibration_rms, vibration_kurtosis, bearing_temperature series (devices located on it: none)", StringComparison.Ordinal));
         Assert.DoesNotContain(messages, m => m.Message.StartsWith("Maintenance: machine m2", StringComparison.Ordinal));
         Assert.Contains((LogLevel.Information, "Maintenance: watching 1 of 3 configured machines with model bearing-rul (2 devices located on them)"), messages);
+    }
+
+    private static bool IsRaised(EdgeEvent e) => e.Attributes!["state"] == "raised";
+
+    private static List<string> Describe(IEnumerable<EdgeEvent> events) =>
+        [.. events.Select(e => $"{e.Time:O} {e.Attributes!["state"]} {e.Attributes["prediction_id"]} {e.Attributes["failure_probability"]} {e.Attributes["estimated_failure_time"]}")];
+
+    /// <summary>
+    /// The bearing of d1 is replaced 6 h after its prediction: the planner's work order stayed open for good, the
+    /// prediction was never withdrawn. A weekend stop and an hour without data before that are neither a repair nor a
+    /// new fault; after the repair the prediction is withdrawn once, under its id, and nothing is raised for the new bearing.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_replaced_bearing_left_its_maintenance_prediction_open()
+    {
+        var unbroken = await RunAsync(costModel: null);
+        var raised = Assert.Single(unbroken.Events, IsRaised);
+        var id = raised.Attributes!["prediction_id"];
+        var at = (int)((raised.Time - Start) / SamplePeriod);
+        var hour = (int)(TimeSpan.FromHours(1) / SamplePeriod);
+
+        var machines = new SimulatedMachines();
+        var d1 = machines.Machines[0].Sim;
+        await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath: null);
+        await agent.FeedAsync(1, at + hour);
+        agent.Dropout = true; // an hour without samples of either machine
+        await agent.FeedAsync(at + hour + 1, at + (2 * hour));
+        agent.Dropout = false;
+        d1.State = MachineState.Stopped; // the weekend: vibration down to nothing, bearing cooling down
+        await agent.FeedAsync(at + (2 * hour) + 1, at + (50 * hour));
+        d1.State = MachineState.Running;
+        await agent.FeedAsync(at + (50 * hour) + 1, at + (52 * hour));
+        var beforeRepair = agent.Events.ToList();
+        Assert.Single(beforeRepair, IsRaised);
+        Assert.DoesNotContain(beforeRepair, e => e.Attributes!["state"] == "resolved");
+        Assert.Null(machines.FailureAt);
+
+        d1.ReplaceBearing();
+        await agent.FeedAsync(at + (52 * hour) + 1, at + (52 * hour) + (60 * hour));
+        await agent.Hub.CompleteAsync(Ct);
+
+        var after = agent.Events.Skip(beforeRepair.Count).ToList();
+        var resolved = Assert.Single(after, e => e.Attributes!["state"] == "resolved");
+        Assert.Equal(id, resolved.Attributes!["prediction_id"]);
+        Assert.Equal(EventSeverity.Info, resolved.Severity);
+        Assert.True(resolved.Time - (Start + (SamplePeriod * (at + (52 * hour)))) <= TimeSpan.FromHours(48), $"withdrawn at {resolved.Time:O}");
+        Assert.DoesNotContain(after, IsRaised);
     }
 
     private sealed record Run(MaintenanceStage Stage, IReadOnlyList<EdgeEvent> Events, DateTimeOffset? FailureAt);
@@ -148,6 +197,9 @@ public sealed class MaintenanceStageTests
         public EventHub Hub { get; }
 
         public ConcurrentQueue<EdgeEvent> Events { get; } = new();
+
+        /// <summary>While set, the machines run on but no sample reaches the stage (a sensor or network dropout).</summary>
+        public bool Dropout { get; set; }
 
         public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath)
         {
@@ -224,7 +276,10 @@ public sealed class MaintenanceStageTests
                     batch[n++] = new Sample(_other, t, m.RunHours); // not a machine-health series: ignored
                 }
 
-                await Stage.ProcessAsync(batch.AsMemory(0, n), Ct);
+                if (!Dropout)
+                {
+                    await Stage.ProcessAsync(batch.AsMemory(0, n), Ct);
+                }
             }
         }
 
@@ -253,7 +308,7 @@ public sealed class MaintenanceStageTests
     public async Task Regression_a_restart_blinded_the_bearing_model_for_a_day_and_raised_its_prediction_again(int restartHoursFromPrediction)
     {
         var unbroken = await RunAsync(costModel: null);
-        var predicted = Assert.Single(unbroken.Events).Time;
+        var predicted = Assert.Single(unbroken.Events, IsRaised).Time;
         var restartStep = (int)((predicted - Start + TimeSpan.FromHours(restartHoursFromPrediction)) / SamplePeriod);
 
         var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
@@ -275,10 +330,49 @@ public sealed class MaintenanceStageTests
             await second.StopAsync();
 
             var all = before.Concat(second.Events).ToList();
-            var prediction = Assert.Single(all);
+            var prediction = Assert.Single(all, IsRaised);
             Assert.Equal(predicted, prediction.Time);
             Assert.Equal(unbroken.Events[0].Attributes!["failure_probability"], prediction.Attributes!["failure_probability"]);
-            Assert.Equal(1, restartHoursFromPrediction < 0 ? second.Events.Count : before.Count);
+            Assert.Equal(1, (restartHoursFromPrediction < 0 ? [.. second.Events] : before).Count(IsRaised));
+
+            // Its updates after the restart are the same as without one, under the same id.
+            Assert.Equal(Describe(unbroken.Events), Describe(all));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>A state file written before predictions had ids (only <c>raised</c>): the open prediction is not raised again.</summary>
+    [Fact]
+    public async Task A_state_file_of_an_older_agent_keeps_its_raised_prediction_open()
+    {
+        var unbroken = await RunAsync(costModel: null);
+        var restartStep = (int)((Assert.Single(unbroken.Events, IsRaised).Time - Start + TimeSpan.FromHours(6)) / SamplePeriod);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            var machines = new SimulatedMachines();
+            await using (var first = await MaintenanceAgent.StartAsync(machines, null, statePath))
+            {
+                await first.FeedAsync(1, restartStep);
+                await first.StopAsync();
+            }
+
+            var state = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(statePath, Ct))!.AsObject();
+            Assert.True(state["d1"]!["raised"]!.GetValue<bool>());
+            foreach (var (_, machine) in state)
+            {
+                machine!.AsObject().Remove("open");
+            }
+
+            await File.WriteAllTextAsync(statePath, state.ToJsonString(), Ct);
+            await using var second = await MaintenanceAgent.StartAsync(machines, null, statePath);
+            await second.FeedAsync(restartStep + 1, Steps);
+            await second.StopAsync();
+            Assert.DoesNotContain(second.Events, IsRaised);
         }
         finally
         {

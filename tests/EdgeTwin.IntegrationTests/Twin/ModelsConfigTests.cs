@@ -61,6 +61,25 @@ public sealed class ModelsConfigTests
         Assert.Equal(new MachineCostFigures(6, 1200, "replace bearing"), models.Machines["m1"]);
     }
 
+    /// <summary>A prediction's cost went to the CMMS as a bare number: the config had no place to say its currency.</summary>
+    [Fact]
+    public void Regression_a_prediction_cost_had_no_currency()
+    {
+        const string yaml = """
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            models:
+              maintenance:
+                currency: EUR
+            """;
+        var result = SiteConfigLoader.Parse(yaml, "site.yaml", new SiteConfigLoadOptions { SectionValidators = [new ModelsSectionValidator()] });
+        Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+        Assert.Equal("EUR", ModelsConfig.From(result.Config!).Currency);
+
+        var bad = SiteConfigLoader.Parse(yaml.Replace("EUR", "euro", StringComparison.Ordinal), "site.yaml", new SiteConfigLoadOptions { SectionValidators = [new ModelsSectionValidator()] });
+        Assert.Contains(bad.Problems.Select(p => p.ToString()), p => p.StartsWith("site.yaml:5:", StringComparison.Ordinal) && p.Contains("models.maintenance.currency: 'euro' is not an ISO 4217 currency code", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task AddModels_loads_the_directory_at_start_and_stops_cleanly()
     {

@@ -40,13 +40,82 @@ public sealed class MaintenancePredictorTests
 
         // Still failing: no repeat until the machine is repaired (probability below the re-arm level for a day);
         // a dip shorter than that (a noisy window of a failing machine) does not re-raise.
-        Assert.Null(predictor.Evaluate("m1", 30, Uncertainty, Model, Now));
+        // (Past 0.9 it is critical: one update, not a new prediction.)
+        Assert.Equal("updated", predictor.Evaluate("m1", 30, Uncertainty, Model, Now)?.State);
         Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(1)));
         Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(20)));
-        Assert.Null(predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(21)));
+        Assert.Equal("updated", predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(21))?.State); // a later failure time, not a new fault
         Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(22)));
-        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(46)));
-        Assert.NotNull(predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(47)));
+        Assert.Equal("resolved", predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(46))?.State);
+        Assert.Equal("raised", predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(47))?.State);
+    }
+
+    [Fact]
+    public void Regression_a_prediction_did_not_state_its_horizon_currency_inputs_time_or_identity()
+    {
+        var predictor = new MaintenancePredictor(
+            new MaintenanceSettings(0.7, TimeSpan.FromHours(48), TimeSpan.FromHours(1)) { Currency = "EUR" },
+            new Dictionary<string, MachineRepairFigures> { ["m1"] = new(6, 1200, "replace the drive-end bearing") });
+        var e = predictor.Evaluate("m1", 40, Uncertainty, Model, Now)!.ToEvent(Now.AddMinutes(3));
+
+        // "78 % within the horizon" told the planner nothing without the horizon; a cost without its currency and
+        // figures without the time of the data they came from could not be filed; nothing tied later messages to this one.
+        Assert.Equal("48", e.Attributes!["horizon_hours"]);
+        Assert.Equal("EUR", e.Attributes["currency"]);
+        Assert.Equal("raised", e.Attributes["state"]);
+        Assert.Equal("m1/20261130T120000Z", e.Attributes["prediction_id"]);
+        Assert.Equal(WireTime.Instant(Now), e.Attributes["inputs_until"]);
+        Assert.Contains("within 48 h", e.Message, StringComparison.Ordinal);
+        Assert.Contains("7200 EUR", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_a_worsening_fault_was_never_updated_after_its_first_prediction()
+    {
+        var predictor = Predictor();
+        var first = predictor.Evaluate("m1", 40, Uncertainty, Model, Now)!;
+
+        // Same estimate every interval: nothing new for the CMMS.
+        for (var h = 1; h <= 4; h++)
+        {
+            Assert.Null(predictor.Evaluate("m1", 40 - h, Uncertainty, Model, Now.AddHours(h)));
+        }
+
+        // The failure moved 15 h earlier (more than a quarter of the time that was left, and more than 4 h): one update, same fault.
+        var worse = predictor.Evaluate("m1", 20, Uncertainty, Model, Now.AddHours(5));
+        Assert.NotNull(worse);
+        Assert.Equal("updated", worse.State);
+        Assert.Equal(first.PredictionId, worse.PredictionId);
+        Assert.Equal(Now.AddHours(25), worse.EstimatedFailureTime);
+        Assert.Null(predictor.Evaluate("m1", 19, Uncertainty, Model, Now.AddHours(6)));
+
+        // A weekend stop (RUL is running time): the failure moves 48 h later; the published time would be in the past.
+        var later = predictor.Evaluate("m1", 19, Uncertainty, Model, Now.AddHours(54));
+        Assert.Equal(("updated", first.PredictionId, Now.AddHours(73)), (later?.State, later?.PredictionId, later?.EstimatedFailureTime));
+    }
+
+    [Fact]
+    public void Regression_a_repaired_machine_left_its_prediction_open()
+    {
+        var predictor = Predictor();
+        var first = predictor.Evaluate("m1", 40, Uncertainty, Model, Now)!;
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(10))); // new bearing: low from here
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(33)));
+
+        // Low for the re-arm time: the prediction is withdrawn (state resolved clears the local alert at once).
+        var closed = predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(34));
+        Assert.NotNull(closed);
+        Assert.Equal("resolved", closed.State);
+        Assert.Equal(first.PredictionId, closed.PredictionId);
+        var e = closed.ToEvent(Now.AddHours(34));
+        Assert.Equal(EventSeverity.Info, e.Severity);
+        Assert.Equal("resolved", e.Attributes!["state"]);
+        Assert.Null(predictor.Evaluate("m1", 200, Uncertainty, Model, Now.AddHours(35)));
+
+        // The new bearing's own fault, later, is a new prediction.
+        var next = predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddDays(20));
+        Assert.Equal("raised", next!.State);
+        Assert.NotEqual(first.PredictionId, next.PredictionId);
     }
 
     [Fact]

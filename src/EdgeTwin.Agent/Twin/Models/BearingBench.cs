@@ -28,6 +28,9 @@ public sealed record BearingBenchOptions(int Machines, int Healthy, double Days,
 /// <summary>One simulated machine's outcome.</summary>
 public sealed record BearingBenchMachine(string Id, bool Degrading, double? OnsetHours, double? FailureHours, IReadOnlyList<double> PredictionHours)
 {
+    /// <summary>Updates of an open prediction (what else reached the CMMS besides the new predictions).</summary>
+    public int Updates { get; init; }
+
     /// <summary>Hours from the first prediction raised after the defect's onset to the failure.</summary>
     public double? LeadHours => FailureHours is { } f && PredictionHours.Where(p => OnsetHours is { } o && p >= o && p <= f).Select(p => (double?)p).FirstOrDefault() is { } first ? f - first : null;
 
@@ -62,6 +65,9 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
         }
     }
 
+    /// <summary>Most updates any one machine's predictions had.</summary>
+    public int MaxUpdates => Machines.Select(m => m.Updates).DefaultIfEmpty().Max();
+
     public double? MinLeadHours => Machines.Where(m => m.FailureHours is not null).Select(m => m.LeadHours ?? 0).DefaultIfEmpty().Min() is var v && Failures > 0 ? v : null;
 
     public string ToText()
@@ -70,6 +76,7 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
         sb.AppendLine(CultureInfo.InvariantCulture, $"model {Model} {ModelVersion}; {Options.Machines} degrading + {Options.Healthy} healthy machines × {Options.Days:0.#} days, seed {Options.Seed}, threshold {Options.Threshold:0.00} over {Options.Horizon.TotalHours:0} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"bearing failures: {Failures}; warned ≥ {Options.RequiredLead.TotalHours:0} h ahead: {WarnedInTime} ({Pct(WarnedInTime, Failures)}); missed: {Missed}; lead median {Fmt(MedianLeadHours)} h, min {Fmt(MinLeadHours)} h");
         sb.AppendLine(CultureInfo.InvariantCulture, $"false predictions on healthy bearings: {FalsePredictions} in {HealthyMachineDays:0.0} machine-days = {FalsePer100MachineDays:0.00} per 100 machine-days");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"updates of open predictions: {Machines.Sum(m => m.Updates)} ({Pct(Machines.Count(m => m.Updates > 0), Machines.Count(m => m.PredictionHours.Count > 0))} of predicted machines), at most {MaxUpdates} for one machine");
         sb.Append(CultureInfo.InvariantCulture, $"{Inferences} inferences in {Elapsed.TotalSeconds:0.0} s");
         return sb.ToString();
     }
@@ -93,9 +100,11 @@ public sealed record BearingBenchResult(BearingBenchOptions Options, string Mode
         false_predictions = FalsePredictions,
         healthy_machine_days = HealthyMachineDays,
         false_per_100_machine_days = FalsePer100MachineDays,
+        updates = Machines.Sum(m => m.Updates),
+        max_updates = MaxUpdates,
         inferences = Inferences,
         elapsed_seconds = Elapsed.TotalSeconds,
-        per_machine = Machines.Select(m => new { id = m.Id, degrading = m.Degrading, onset_hours = m.OnsetHours, failure_hours = m.FailureHours, prediction_hours = m.PredictionHours, lead_hours = m.LeadHours }),
+        per_machine = Machines.Select(m => new { id = m.Id, degrading = m.Degrading, onset_hours = m.OnsetHours, failure_hours = m.FailureHours, prediction_hours = m.PredictionHours, updates = m.Updates, lead_hours = m.LeadHours }),
     });
 
     private static string Pct(int a, int b) => b == 0 ? "-" : (100.0 * a / b).ToString("0.0", CultureInfo.InvariantCulture) + " %";
@@ -169,6 +178,7 @@ public static class BearingBench
             var machine = new SimMachine(spec, seed);
             double? onset = null, failure = null;
             var predictions = new List<double>();
+            var updates = 0;
             var t = Start.ToUnixTimeMilliseconds();
             for (var s = 1; s <= steps; s++)
             {
@@ -187,22 +197,29 @@ public static class BearingBench
                 }
 
                 // Sensor order as the agent sees one poll: vibration first (it says whether the machine runs).
-                Observe(monitor, i, BearingFeature.VibrationRms, machine.VibrationSensor.Reading, t, hours, predictions);
-                Observe(monitor, i, BearingFeature.Kurtosis, machine.KurtosisSensor.Reading, t, hours, predictions);
-                Observe(monitor, i, BearingFeature.BearingTemperature, machine.BearingSensor.Reading, t, hours, predictions);
+                updates += Observe(monitor, i, BearingFeature.VibrationRms, machine.VibrationSensor.Reading, t, hours, predictions);
+                updates += Observe(monitor, i, BearingFeature.Kurtosis, machine.KurtosisSensor.Reading, t, hours, predictions);
+                updates += Observe(monitor, i, BearingFeature.BearingTemperature, machine.BearingSensor.Reading, t, hours, predictions);
             }
 
-            results.Add(new BearingBenchMachine(spec.Id, degrading, onset, failure, predictions));
+            results.Add(new BearingBenchMachine(spec.Id, degrading, onset, failure, predictions) { Updates = updates });
         }
 
         return new BearingBenchResult(options, entry.Name, entry.Version, results, DateTimeOffset.UtcNow - started, monitor.Inferences);
     }
 
-    private static void Observe(MachineHealthMonitor monitor, int machine, BearingFeature feature, double value, long t, double hours, List<double> predictions)
+    /// <returns>1 when the sample updated an open prediction (not a new warning), else 0.</returns>
+    private static int Observe(MachineHealthMonitor monitor, int machine, BearingFeature feature, double value, long t, double hours, List<double> predictions)
     {
-        if (monitor.Observe(machine, feature, value, t) is not null)
+        switch (monitor.Observe(machine, feature, value, t)?.State)
         {
-            predictions.Add(hours);
+            case "raised":
+                predictions.Add(hours);
+                return 0;
+            case "updated":
+                return 1;
+            default:
+                return 0;
         }
     }
 

@@ -66,7 +66,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         Array.Fill(_map, Unmapped);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _samples = _meter.CreateCounter<long>("edgetwin.twin.maintenance.samples", "{sample}", "Samples fed to machine-health windows.");
-        _predictions = _meter.CreateCounter<long>("edgetwin.twin.maintenance.predictions", "{prediction}", "Maintenance predictions raised.");
+        _predictions = _meter.CreateCounter<long>("edgetwin.twin.maintenance.predictions", "{prediction}", "Maintenance predictions published, by state (raised, updated, resolved).");
         CostModel = costModel;
         if (!config.MaintenanceEnabled || config.Machines.Count == 0)
         {
@@ -82,7 +82,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
 
         var figures = config.Machines.ToDictionary(kv => kv.Key, kv => new MachineRepairFigures(kv.Value.DowntimeHours, kv.Value.CostPerHour, kv.Value.Action), StringComparer.Ordinal);
-        var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow), figures, costModel);
+        var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow) { Currency = config.Currency }, figures, costModel);
         _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
         _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
 
@@ -136,7 +136,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             try
             {
                 _monitor.Import(index, state);
-                restored.Add($"{machine} {state.Window.Intervals.Length / BearingFeatureWindow.Features} intervals{(state.Raised ? ", prediction raised" : "")}");
+                restored.Add($"{machine} {state.Window.Intervals.Length / BearingFeatureWindow.Features} intervals{(state.Raised ? $", prediction {state.Open?.Id ?? machine} open" : "")}");
             }
             catch (InvalidDataException ex)
             {
@@ -313,8 +313,8 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     private async ValueTask PublishAsync(MaintenancePrediction prediction, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        _predictions.Add(1);
-        LogPrediction(_logger, prediction.Machine, prediction.FailureProbability.ToString("P0", CultureInfo.InvariantCulture), prediction.EstimatedFailureTime, prediction.CostSource);
+        _predictions.Add(1, new KeyValuePair<string, object?>("state", prediction.State));
+        LogPrediction(_logger, prediction.Machine, prediction.State, prediction.PredictionId, prediction.FailureProbability.ToString("P0", CultureInfo.InvariantCulture), prediction.EstimatedFailureTime, prediction.CostSource);
         if (_runtime.Events is IEventSink events)
         {
             await events.PublishAsync(prediction.ToEvent(now), cancellationToken).ConfigureAwait(false);
@@ -348,6 +348,6 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: machine {Machine} has no {Missing} series (devices located on it: {Devices}); model {Model} needs {Needed} (by role or metric name), so no prediction can be raised for it")]
     private static partial void LogMachineLacksSignals(ILogger logger, string machine, string missing, string devices, string model, string needed);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine}: failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
-    private static partial void LogPrediction(ILogger logger, string machine, string probability, DateTimeOffset eta, string costSource);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine} {State} ({Id}): failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
+    private static partial void LogPrediction(ILogger logger, string machine, string state, string id, string probability, DateTimeOffset eta, string costSource);
 }

@@ -19,6 +19,7 @@ public sealed record MachineCostFigures(double DowntimeHours, double CostPerHour
 ///     model: bearing-rul                    # machine-health RUL model in the manifest
 ///     enabled: true                         # false: no maintenance stage
 ///     rearm_below: 0.3                      # a machine raises again after its probability fell below this
+///     currency: EUR                         # ISO 4217 code of cost_per_hour, carried with each prediction's cost
 ///     machines:                             # the machines watched (ids of site.lines[].machines when the site has lines)
 ///       m1: { downtime_hours: 6, cost_per_hour: 1200, action: "replace drive-end bearing" }
 /// </code>
@@ -34,6 +35,9 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
 
     /// <summary>Hysteresis of predictions.</summary>
     public double RearmBelow { get; init; } = 0.3;
+
+    /// <summary>ISO 4217 code of the cost figures, or null when the config does not say.</summary>
+    public string? Currency { get; init; }
 
     public const double DefaultThreshold = 0.7;
     public static readonly TimeSpan DefaultHorizon = TimeSpan.FromHours(48);
@@ -94,12 +98,23 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
         var model = MaintenanceDefaults.Model;
         var enabled = true;
         var rearm = 0.3;
+        string? currency = null;
         if (section.Section("maintenance") is { } m)
         {
             threshold = m.Double("threshold", min: 0.01, max: 0.999) ?? DefaultThreshold;
             horizon = m.Duration("horizon", min: TimeSpan.FromMinutes(1)) ?? DefaultHorizon;
             model = m.String("model") is { } name ? CheckModelName(m, name) : model;
             enabled = m.Bool("enabled") ?? true;
+            if (m.String("currency") is { } c)
+            {
+                if (c.Length != 3 || !c.All(char.IsAsciiLetterUpper))
+                {
+                    m.Diagnostics.Add(m.Mapping.KeyMark("currency"), m.ChildPath("currency"), $"'{c}' is not an ISO 4217 currency code (three capital letters, e.g. EUR)");
+                }
+
+                currency = c;
+            }
+
             if (m.Double("rearm_below", min: 0, max: 0.999) is { } r)
             {
                 if (r >= threshold)
@@ -135,7 +150,7 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
 
         section.ReportUnknownKeys();
         var directory = dir is null ? DefaultDirectory() : Path.GetFullPath(Path.Combine(configDirectory, dir));
-        return new ModelsConfig(directory, threshold, horizon, machines) { MaintenanceModel = model, MaintenanceEnabled = enabled, RearmBelow = rearm };
+        return new ModelsConfig(directory, threshold, horizon, machines) { MaintenanceModel = model, MaintenanceEnabled = enabled, RearmBelow = rearm, Currency = currency };
     }
 
     private static string CheckModelName(ConfigReader m, string name)

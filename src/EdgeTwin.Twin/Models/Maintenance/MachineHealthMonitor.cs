@@ -1,7 +1,8 @@
 namespace EdgeTwin.Twin.Models.Maintenance;
 
-/// <summary>What <see cref="MachineHealthMonitor"/> keeps of one machine over a restart.</summary>
-public sealed record MachineHealthState(BearingWindowState Window, double LastRul, double LastProbability, bool Raised, DateTimeOffset? LowSince);
+/// <summary>What <see cref="MachineHealthMonitor"/> keeps of one machine over a restart (<paramref name="Open"/>: its open
+/// prediction; files written before it had only <paramref name="Raised"/> and <paramref name="LowSince"/>).</summary>
+public sealed record MachineHealthState(BearingWindowState Window, double LastRul, double LastProbability, bool Raised, DateTimeOffset? LowSince, RaisedPrediction? Open = null);
 
 /// <summary>
 /// Machine health for a set of machines: live samples in, maintenance predictions out. Each machine's samples are
@@ -101,8 +102,11 @@ public sealed class MachineHealthMonitor : IDisposable
     public long IntervalsClosed => Inferences + Unavailable;
 
     /// <summary>A machine's history, last estimates and raised prediction, to keep over a restart.</summary>
-    public MachineHealthState Export(int machine) =>
-        new(_windows[machine].Export(), _lastRul[machine], _lastProbability[machine], _predictor.IsRaised(_machines[machine], out var lowSince), lowSince);
+    public MachineHealthState Export(int machine)
+    {
+        var open = _predictor.OpenPrediction(_machines[machine]);
+        return new(_windows[machine].Export(), _lastRul[machine], _lastProbability[machine], open is not null, open?.LowSince, open);
+    }
 
     /// <summary>Takes back what <see cref="Export"/> gave; throws <see cref="InvalidDataException"/> when the history does not fit the model in use.</summary>
     public void Import(int machine, MachineHealthState state)
@@ -111,9 +115,15 @@ public sealed class MachineHealthMonitor : IDisposable
         _windows[machine].Import(state.Window);
         _lastRul[machine] = state.LastRul;
         _lastProbability[machine] = state.LastProbability;
-        if (state.Raised)
+        if (state.Open is not null)
         {
-            _predictor.RestoreRaised(_machines[machine], state.LowSince);
+            _predictor.RestoreRaised(_machines[machine], state.Open);
+        }
+        else if (state.Raised)
+        {
+            // Kept by an older agent: no id or estimate kept; the machine id stands for the id, and only a critical
+            // probability updates it.
+            _predictor.RestoreRaised(_machines[machine], new RaisedPrediction(_machines[machine], state.LowSince, DateTimeOffset.MinValue, state.LastProbability));
         }
     }
 

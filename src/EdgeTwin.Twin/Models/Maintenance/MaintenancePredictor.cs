@@ -18,6 +18,10 @@ public sealed record MachineRepairFigures(double DowntimeHours, double CostPerHo
 /// <param name="RearmAfter">... for this long (a repaired machine; a noisy dip of a failing one does not re-raise).</param>
 public sealed record MaintenanceSettings(double Threshold, TimeSpan Horizon, TimeSpan RulUnit, double RearmBelow = 0.3, TimeSpan? RearmAfter = null)
 {
+    /// <summary>Currency of the cost figures (<c>models.maintenance.currency</c>), or null when the config does not say.</summary>
+    public string? Currency { get; init; }
+
+
     /// <summary>Default of <see cref="RearmAfter"/>.</summary>
     public static readonly TimeSpan DefaultRearmAfter = TimeSpan.FromHours(24);
 }
@@ -34,17 +38,28 @@ public sealed record MaintenancePrediction(
     string Model,
     string ModelVersion)
 {
+    /// <summary><c>raised</c> (a new developing fault), <c>updated</c> (the same fault, now critical or with another failure time) or <c>resolved</c> (withdrawn: the machine was repaired).</summary>
+    public string State { get; init; } = "raised";
+
+    /// <summary>One id per developing fault (machine and time raised), the same in its updates and its withdrawal: the CMMS files one work order.</summary>
+    public string PredictionId { get; init; } = Machine;
+
+    /// <summary>The horizon <see cref="FailureProbability"/> is over.</summary>
+    public TimeSpan Horizon { get; init; }
+
+    /// <summary>End of the newest data the model read (the last completed averaging interval).</summary>
+    public DateTimeOffset InputsUntil { get; init; }
+
+    /// <summary>Currency of <see cref="Cost"/>, or null when the config does not say.</summary>
+    public string? Currency { get; init; }
+
     /// <summary>Where downtime and cost came from: <c>config</c> (fixed figures) or the cost model's source (e.g. <c>line-twin:line1</c>).</summary>
     public string CostSource { get; init; } = "config";
 
     /// <summary>The <see cref="EdgeEventKind.Prediction"/> event for the alerting rules and the outbox.</summary>
-    public EdgeEvent ToEvent(DateTimeOffset now) => new(
-        EdgeEventKind.Prediction,
-        Machine,
-        now,
-        FailureProbability >= 0.9 ? EventSeverity.Critical : EventSeverity.Warning,
-        string.Create(CultureInfo.InvariantCulture, $"{Machine}: failure probability {FailureProbability:P0} within the horizon; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z; {RecommendedAction}"),
-        new Dictionary<string, string>(StringComparer.Ordinal)
+    public EdgeEvent ToEvent(DateTimeOffset now)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["machine"] = Machine,
             ["failure_probability"] = FailureProbability.ToString("F3", CultureInfo.InvariantCulture),
@@ -59,13 +74,41 @@ public sealed record MaintenancePrediction(
             ["cost_source"] = CostSource,
             ["model"] = Model,
             ["model_version"] = ModelVersion,
-        });
+            ["state"] = State,
+            ["prediction_id"] = PredictionId,
+            ["horizon_hours"] = Horizon.TotalHours.ToString("0.##", CultureInfo.InvariantCulture),
+            ["inputs_until"] = WireTime.Instant(InputsUntil),
+        };
+        if (Currency is not null)
+        {
+            attributes["currency"] = Currency;
+        }
+
+        var cost = string.Create(CultureInfo.InvariantCulture, $"{Cost:F0}{(Currency is null ? "" : " " + Currency)}");
+        var message = State == Resolved
+            ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn, failure probability down to {FailureProbability:P0} within {Horizon.TotalHours:0.#} h (repaired)")
+            : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}");
+        var severity = State == Resolved ? EventSeverity.Info : FailureProbability >= Critical ? EventSeverity.Critical : EventSeverity.Warning;
+        return new EdgeEvent(EdgeEventKind.Prediction, Machine, now, severity, message, attributes);
+    }
+
+    internal const string Raised = "raised";
+    internal const string Updated = "updated";
+    internal const string Resolved = "resolved";
+
+    /// <summary>Probability from which a prediction is critical (and a raised one is updated once).</summary>
+    internal const double Critical = 0.9;
 }
+
+/// <summary>A machine's open prediction: its id, what was last published, and since when its probability has been below the re-arm level.</summary>
+public sealed record RaisedPrediction(string Id, DateTimeOffset? LowSince, DateTimeOffset EstimatedFailureTime, double FailureProbability);
 
 /// <summary>
 /// Turns RUL predictions into maintenance predictions: P(failure within the horizon) from the RUL and the model's
 /// Gaussian residual (<see cref="RulUncertainty"/>); a machine whose probability crosses the threshold raises one
-/// prediction, and raises again only after it fell below <see cref="MaintenanceSettings.RearmBelow"/> (a repair).
+/// prediction per developing fault, updates it when the fault gets worse, withdraws it after its probability stayed
+/// below <see cref="MaintenanceSettings.RearmBelow"/> for <see cref="MaintenanceSettings.RearmAfter"/> (a repair),
+/// and only then can raise again.
 /// Not thread-safe: one instance per stage.
 /// </summary>
 public sealed class MaintenancePredictor
@@ -73,8 +116,8 @@ public sealed class MaintenancePredictor
     private readonly MaintenanceSettings _settings;
     private readonly IReadOnlyDictionary<string, MachineRepairFigures> _figures;
     private readonly IUnplannedFailureCostModel? _costModel;
-    // Raised machines → when their probability went (and stayed) below RearmBelow, or null while above.
-    private readonly Dictionary<string, DateTimeOffset?> _raised = new(StringComparer.Ordinal);
+    // Machines with an open prediction → what was last published and when their probability went (and stayed) below RearmBelow.
+    private readonly Dictionary<string, RaisedPrediction> _raised = new(StringComparer.Ordinal);
 
     public MaintenancePredictor(MaintenanceSettings settings, IReadOnlyDictionary<string, MachineRepairFigures> figures, IUnplannedFailureCostModel? costModel = null)
     {
@@ -97,36 +140,53 @@ public sealed class MaintenancePredictor
         return uncertainty.FailureProbability(predictedRul, _settings.Horizon / _settings.RulUnit);
     }
 
-    /// <summary>Whether a prediction was raised for <paramref name="machine"/> and not re-armed yet, and since when its probability has been low.</summary>
-    public bool IsRaised(string machine, out DateTimeOffset? lowSince) => _raised.TryGetValue(machine, out lowSince);
+    /// <summary>The open prediction of <paramref name="machine"/> (raised and not withdrawn yet), or null.</summary>
+    public RaisedPrediction? OpenPrediction(string machine) => _raised.GetValueOrDefault(machine);
 
-    /// <summary>Takes back, after a restart, that a prediction was raised for <paramref name="machine"/> (so it is not raised again).</summary>
-    public void RestoreRaised(string machine, DateTimeOffset? lowSince) => _raised[machine] = lowSince;
+    /// <summary>Takes back, after a restart, the open prediction of <paramref name="machine"/> (so it is not raised again).</summary>
+    public void RestoreRaised(string machine, RaisedPrediction raised) => _raised[machine] = raised;
 
-    /// <summary>The prediction to raise for this machine now, or null (below threshold, or already raised).</summary>
+    /// <summary>
+    /// What to publish for this machine now, or null: a new prediction past the threshold (<c>raised</c>); for an open
+    /// one, an <c>updated</c> prediction when it became critical (0.9) or its estimated failure moved more than a quarter
+    /// of the time left (at least 4 h: less is no change to a maintenance plan) from the one last published, a <c>resolved</c> one when its
+    /// probability stayed below the re-arm level for the re-arm time (a repair); nothing for the same estimate again.
+    /// <paramref name="now"/> is the end of the data the model read.
+    /// </summary>
     public MaintenancePrediction? Evaluate(string machine, double predictedRul, RulUncertainty uncertainty, ModelEntry model, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(model);
         var p = FailureProbability(predictedRul, uncertainty);
-        if (_raised.TryGetValue(machine, out var lowSince))
+        var eta = now + (_settings.RulUnit * Math.Max(0, predictedRul - uncertainty.Bias));
+        if (_raised.TryGetValue(machine, out var open))
         {
             if (p >= _settings.RearmBelow)
             {
-                _raised[machine] = null;
+                open = open with { LowSince = null };
+                _raised[machine] = open;
+                // Later counts too: RUL is running time, so a weekend stop moves the failure later, and the published
+                // time would otherwise be in the past while the machine still runs.
+                var moved = (open.EstimatedFailureTime - eta).Duration() > TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerHour * 4, (open.EstimatedFailureTime - now).Ticks / 4));
+                if (!moved && !(p >= MaintenancePrediction.Critical && open.FailureProbability < MaintenancePrediction.Critical))
+                {
+                    return null;
+                }
+
+                _raised[machine] = open with { EstimatedFailureTime = eta, FailureProbability = Math.Max(p, open.FailureProbability) };
+                return Prediction(machine, p, predictedRul, eta, model, now) with { State = MaintenancePrediction.Updated, PredictionId = open.Id };
+            }
+
+            var lowSince = open.LowSince ?? now;
+            _raised[machine] = open with { LowSince = lowSince };
+            if (now - lowSince < (_settings.RearmAfter ?? MaintenanceSettings.DefaultRearmAfter))
+            {
                 return null;
             }
 
-            if (lowSince is null)
-            {
-                _raised[machine] = now;
-            }
-
-            if (now - (lowSince ?? now) >= (_settings.RearmAfter ?? MaintenanceSettings.DefaultRearmAfter))
-            {
-                _raised.Remove(machine);
-            }
-
-            return null;
+            // Low for the re-arm time: the machine was repaired. Withdrawn, so the CMMS closes the work order and the
+            // local alert clears; the next fault of this machine is a new prediction.
+            _raised.Remove(machine);
+            return Prediction(machine, p, predictedRul, eta, model, now) with { State = MaintenancePrediction.Resolved, PredictionId = open.Id };
         }
 
         if (p < _settings.Threshold)
@@ -134,13 +194,18 @@ public sealed class MaintenancePredictor
             return null;
         }
 
-        _raised[machine] = null;
+        var raised = Prediction(machine, p, predictedRul, eta, model, now) with { PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}") };
+        _raised[machine] = new RaisedPrediction(raised.PredictionId, null, eta, p);
+        return raised;
+    }
 
+    private MaintenancePrediction Prediction(string machine, double p, double predictedRul, DateTimeOffset eta, ModelEntry model, DateTimeOffset now)
+    {
         var figures = _figures.GetValueOrDefault(machine) ?? new MachineRepairFigures(0, 0, "inspect the machine and plan a repair before the estimated failure");
-        var eta = now + (_settings.RulUnit * Math.Max(0, predictedRul - uncertainty.Bias));
         var modelled = _costModel?.Estimate(machine, eta);
-        return modelled is null
+        var prediction = modelled is null
             ? new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, figures.DowntimeHours, figures.DowntimeHours * figures.CostPerHour, model.Name, model.Version)
             : new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, modelled.DowntimeHours, modelled.Cost, model.Name, model.Version) { CostSource = modelled.Source };
+        return prediction with { Horizon = _settings.Horizon, InputsUntil = now, Currency = _settings.Currency };
     }
 }
