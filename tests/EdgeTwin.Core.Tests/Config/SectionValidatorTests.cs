@@ -145,6 +145,14 @@ public sealed class SectionValidatorTests
     [InlineData("checkpoint_interval: 0s", 0)] // off
     public void Checkpoint_interval_is_read_from_the_outbox_section_and_written_back(string key, int expectedMs)
     {
+        var (read, again) = OutboxWrittenBack(key);
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), read.CheckpointInterval);
+        Assert.Equal(read.CheckpointInterval, again.CheckpointInterval);
+    }
+
+    /// <summary>An outbox section with <paramref name="key"/>, read, written back by the config writer and read again.</summary>
+    private static (OutboxSettings Read, OutboxSettings Again) OutboxWrittenBack(string key)
+    {
         var yaml = $$"""
             site: { id: s1, gateway_id: g1 }
             devices: []
@@ -154,9 +162,8 @@ public sealed class SectionValidatorTests
             """;
         var result = SiteConfigLoader.Parse(yaml, "site.yaml");
         Assert.True(result.IsValid, string.Join("\n", result.Problems));
-        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), result.Config!.Outbox.CheckpointInterval);
-        var again = SiteConfigLoader.Parse(SiteConfigWriter.ToYaml(result.Config), "again.yaml");
-        Assert.Equal(result.Config.Outbox.CheckpointInterval, again.Config!.Outbox.CheckpointInterval);
+        var again = SiteConfigLoader.Parse(SiteConfigWriter.ToYaml(result.Config!), "again.yaml");
+        return (result.Config!.Outbox, again.Config!.Outbox);
     }
 
     [Theory]
@@ -181,18 +188,9 @@ public sealed class SectionValidatorTests
     [InlineData("commit_interval: 5s", 5000)]
     public void A_commit_interval_is_read_and_written_back(string key, int expectedMs)
     {
-        var yaml = $$"""
-            site: { id: s1, gateway_id: g1 }
-            devices: []
-            outbox:
-              path: /tmp/o.db
-              {{key}}
-            """;
-        var result = SiteConfigLoader.Parse(yaml, "site.yaml");
-        Assert.True(result.IsValid, string.Join("\n", result.Problems));
-        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), result.Config!.Outbox.CommitInterval);
-        var again = SiteConfigLoader.Parse(SiteConfigWriter.ToYaml(result.Config), "again.yaml");
-        Assert.Equal(result.Config.Outbox.CommitInterval, again.Config!.Outbox.CommitInterval);
+        var (read, again) = OutboxWrittenBack(key);
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), read.CommitInterval);
+        Assert.Equal(read.CommitInterval, again.CommitInterval);
     }
 
     [Theory]

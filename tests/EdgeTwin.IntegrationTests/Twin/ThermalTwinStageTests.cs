@@ -160,6 +160,16 @@ public sealed class ThermalTwinStageTests
 
     private static string RackOf(ThermalTwinStage stage, int index) => stage.Twin.Model(0).Zone.Racks[index].Id;
 
+    /// <summary>Both units read running at <paramref name="t0"/>, then as <paramref name="after"/> 10 s later; waits for the cooling_failure.</summary>
+    private static async Task FailAsync(Site site, ThermalTwinStage stage, Events events, long t0, Dictionary<string, bool> after, string what)
+    {
+        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
+        await Task.Delay(1500, Ct); // the worker sees the units running
+        await site.FeedAsync(stage, t0 + 10_000, running: after);
+        await WaitUntilAsync(() => events.Failures.Any(), what);
+        await stage.FlushAsync(Ct);
+    }
+
     [Fact]
     public async Task Regression_thermal_predictions_carried_no_model_version()
     {
@@ -167,11 +177,7 @@ public sealed class ThermalTwinStageTests
         var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
         var events = new Events();
         using var stage = site.Stage(events, new ThermalTwinOptions());
-        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
-        await Task.Delay(1500, Ct);
-        await site.FeedAsync(stage, t0 + 10_000, running: new() { ["crac1"] = false, ["crac2"] = true });
-        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure of crac1");
-        await stage.FlushAsync(Ct);
+        await FailAsync(site, stage, events, t0, new() { ["crac1"] = false, ["crac2"] = true }, "the cooling_failure of crac1");
 
         Assert.All(events.Items, e =>
         {
@@ -317,11 +323,7 @@ public sealed class ThermalTwinStageTests
         var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
         var events = new Events();
         using var stage = site.Stage(events, new ThermalTwinOptions());
-        await site.FeedAsync(stage, t0, running: new() { ["crac1"] = true, ["crac2"] = true });
-        await Task.Delay(1500, Ct);
-        await site.FeedAsync(stage, t0 + 10_000, running: new() { ["crac1"] = false, ["crac2"] = false });
-        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure");
-        await stage.FlushAsync(Ct);
+        await FailAsync(site, stage, events, t0, new() { ["crac1"] = false, ["crac2"] = false }, "the cooling_failure");
 
         var failure = events.Failures.First();
         var a = failure.Attributes!;

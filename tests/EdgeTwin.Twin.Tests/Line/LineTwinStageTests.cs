@@ -35,14 +35,15 @@ public sealed class LineTwinStageTests
 
     /// <summary>
     /// S1 → B1 → S2, each machine with a state word (devices p1, p2; 0 idle, 1 running, 4 faulted), the given shift starts
-    /// and planned stops, in a stage that publishes and forecasts hourly.
+    /// and planned stops (in <paramref name="timeZone"/>, default the host's), in a stage that publishes and forecasts hourly.
     /// </summary>
-    private static (LineTwinStage Stage, RecordingEventSink Sink, SeriesId S1, SeriesId S2) TwoStationLine(string shiftStarts, string plannedStops = "[]", ILogger<LineTwinStage>? logger = null)
+    private static (LineTwinStage Stage, RecordingEventSink Sink, SeriesId S1, SeriesId S2) TwoStationLine(string shiftStarts, string plannedStops = "[]", ILogger<LineTwinStage>? logger = null, string? timeZone = null)
     {
+        var zone = timeZone is null ? "" : ", time_zone: " + timeZone;
         var config = Parse($$"""
             line:
               id: l1
-              shift: { length: 8h, starts: [{{shiftStarts}}] }
+              shift: { length: 8h, starts: [{{shiftStarts}}]{{zone}} }
               planned_stops: {{plannedStops}}
               buffers: [{ id: B1, capacity: 10 }]
               stations:
@@ -231,22 +232,7 @@ public sealed class LineTwinStageTests
     [Fact]
     public async Task Regression_the_night_shift_when_the_clocks_go_back_lost_its_last_hour_and_moved_its_break()
     {
-        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
-        var config = Parse("""
-            line:
-              id: l1
-              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"] }
-              planned_stops: [{ start: "04:00", duration: 15m, reason: break }]
-              buffers: [{ id: B1, capacity: 10 }]
-              stations:
-                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
-                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
-            """);
-        var registry = new SeriesRegistry();
-        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
-        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
-        var sink = new RecordingEventSink();
-        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1)) { TimeZone = berlin };
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"", "[{ start: \"04:00\", duration: 15m, reason: break }]", timeZone: "Europe/Berlin");
         long start = new DateTimeOffset(2026, 10, 24, 22, 0, 0, TimeSpan.FromHours(2)).ToUnixTimeMilliseconds();
         long breakAt = new DateTimeOffset(2026, 10, 25, 4, 0, 0, TimeSpan.FromHours(1)).ToUnixTimeMilliseconds();
         long faultAt = new DateTimeOffset(2026, 10, 25, 5, 10, 0, TimeSpan.FromHours(1)).ToUnixTimeMilliseconds();
@@ -276,20 +262,7 @@ public sealed class LineTwinStageTests
     {
         // The plant in Chicago starts at 06:00 local; the gateway's clock and zone are UTC, as many images ship. Before,
         // the calendar was the host's zone only: the 06:00 shift ran 06:00-14:00 UTC (00:00-08:00 in the plant).
-        var config = Parse("""
-            line:
-              id: l1
-              shift: { length: 8h, starts: ["06:00", "14:00", "22:00"], time_zone: America/Chicago }
-              buffers: [{ id: B1, capacity: 10 }]
-              stations:
-                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
-                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 0: idle, 1: running, 4: faulted } } } }
-            """);
-        var registry = new SeriesRegistry();
-        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
-        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
-        var sink = new RecordingEventSink();
-        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"", timeZone: "America/Chicago");
         long start = new DateTimeOffset(2026, 1, 15, 6, 0, 0, TimeSpan.FromHours(-6)).ToUnixTimeMilliseconds();
         await stage.ProcessAsync(Minutes(s1, s2, start, 8 * 60 + 2), CancellationToken.None);
 
