@@ -139,6 +139,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
                 MaxAge = _config.Outbox.MaxAge,
                 Identity = identity,
                 CondenseWindow = summaryWindow,
+                // Acknowledgements ride on the samples' commits instead of each fsyncing its own (flash wear).
+                AckCommitInterval = _config.Outbox.CommitInterval,
             },
             _loggers.CreateLogger<LiteDbOutbox>(),
             _meters,
