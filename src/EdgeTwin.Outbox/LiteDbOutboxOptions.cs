@@ -29,7 +29,7 @@ public sealed class LiteDbOutboxOptions
     /// How long an acknowledgement may wait to ride on the next commit (an append's, normally) instead of starting its
     /// own fsynced one; <see cref="IOutbox.AcknowledgeAsync"/> completes when it is committed. Zero: each commits at once.
     /// A crash re-sends at most this much of what was delivered (at-least-once); nothing undelivered is touched.
-    /// The agent sets it to <c>outbox.commit_interval</c>.
+    /// The agent sets it to twice <c>outbox.commit_interval</c>.
     /// </summary>
     public TimeSpan AckCommitInterval { get; init; }
 
@@ -66,7 +66,7 @@ public sealed class LiteDbOutboxOptions
             Path = settings.Path,
             DiskBudgetBytes = settings.DiskBudgetMb * 1024L * 1024L,
             MaxAge = settings.MaxAge,
-            AckCommitInterval = settings.CommitInterval,
+            AckCommitInterval = TimeSpan.FromTicks(Math.Min(settings.CommitInterval.Ticks * 2, TimeSpan.FromMinutes(1).Ticks)),
             Identity = new UplinkIdentity(gatewayId, siteId),
         };
     }
