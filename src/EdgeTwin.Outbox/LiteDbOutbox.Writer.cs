@@ -17,6 +17,11 @@ public sealed partial class LiteDbOutbox
     private int _consecutiveFailures;
     private string? _lastReopenFailure;
 
+    // Acknowledgements waiting to ride on the next commit (at most AckCommitInterval): with the broker up every append
+    // was followed within milliseconds by its acknowledgement's own fsynced commit, doubling the flash writes.
+    private readonly List<WriterOp> _deferredAcks = [];
+    private long _deferredSince;
+
     /// <summary>
     /// After the second failure in a row, the next open waits 1 s, doubling to 30 s: on a full disk every batch reopened
     /// and failed, several times a second, and each failed LiteDB instance kept its memory (RSS grew about 10 MB a second
@@ -55,9 +60,20 @@ public sealed partial class LiteDbOutbox
             while (!_queue.IsCompleted)
             {
                 var wait = _options.MaintenanceInterval - _time.GetElapsedTime(lastMaintenance);
+                if (_deferredAcks.Count > 0)
+                {
+                    var ackWait = _options.AckCommitInterval - _time.GetElapsedTime(_deferredSince);
+                    wait = ackWait < wait ? ackWait : wait;
+                }
+
                 var waitMs = (int)Math.Clamp(wait.TotalMilliseconds, 0, int.MaxValue);
                 if (!_queue.TryTake(out var op, waitMs))
                 {
+                    if (DeferredAcksDue())
+                    {
+                        CommitDeferredAcks();
+                    }
+
                     if (_time.GetElapsedTime(lastMaintenance) >= _options.MaintenanceInterval)
                     {
                         RunMaintenance();
@@ -79,6 +95,7 @@ public sealed partial class LiteDbOutbox
         }
         finally
         {
+            CommitDeferredAcks(); // a clean stop loses no acknowledgement (a crash re-sends at most AckCommitInterval's)
             FlushGap(); // what the disk cost since the last data_gap event goes into one before closing
             CloseStore();
             DrainAfterStop();
@@ -119,6 +136,26 @@ public sealed partial class LiteDbOutbox
             }
         }
 
+        if (writes.Count > 0 && _options.AckCommitInterval > TimeSpan.Zero && writes.TrueForAll(w => w is AckOp))
+        {
+            if (_deferredAcks.Count == 0)
+            {
+                _deferredSince = _time.GetTimestamp();
+            }
+
+            _deferredAcks.AddRange(writes);
+            writes.Clear();
+            if (DeferredAcksDue())
+            {
+                CommitDeferredAcks();
+            }
+        }
+        else if (writes.Count > 0 && _deferredAcks.Count > 0)
+        {
+            writes.InsertRange(0, _deferredAcks); // first: they acknowledge entries that exist before these appends
+            _deferredAcks.Clear();
+        }
+
         if (writes.Count > 0)
         {
             ExecuteWrites(writes);
@@ -143,6 +180,22 @@ public sealed partial class LiteDbOutbox
                 m.Done.TrySetResult(true);
             }
         }
+    }
+
+    private bool DeferredAcksDue() =>
+        _deferredAcks.Count > 0 && _time.GetElapsedTime(_deferredSince) >= _options.AckCommitInterval;
+
+    /// <summary>Commits the acknowledgements that found no commit to ride on within <see cref="LiteDbOutboxOptions.AckCommitInterval"/>.</summary>
+    private void CommitDeferredAcks()
+    {
+        if (_deferredAcks.Count == 0)
+        {
+            return;
+        }
+
+        var acks = new List<WriterOp>(_deferredAcks);
+        _deferredAcks.Clear();
+        ExecuteWrites(acks);
     }
 
     private bool EnsureOpen(IEnumerable<WriterOp> ops)

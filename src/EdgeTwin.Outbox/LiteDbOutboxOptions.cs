@@ -25,6 +25,14 @@ public sealed class LiteDbOutboxOptions
     /// <summary>fsync the journal after every commit, so an acknowledged append survives power loss, not just a crash.</summary>
     public bool FlushToDisk { get; init; } = true;
 
+    /// <summary>
+    /// How long an acknowledgement may wait to ride on the next commit (an append's, normally) instead of starting its
+    /// own fsynced one; <see cref="IOutbox.AcknowledgeAsync"/> completes when it is committed. Zero: each commits at once.
+    /// A crash re-sends at most this much of what was delivered (at-least-once); nothing undelivered is touched.
+    /// The agent sets it to twice <c>outbox.commit_interval</c>.
+    /// </summary>
+    public TimeSpan AckCommitInterval { get; init; }
+
     /// <summary>Gateway and site written into the data-gap events the outbox emits.</summary>
     public UplinkIdentity Identity { get; init; } = new("unknown", "unknown");
 
@@ -58,6 +66,7 @@ public sealed class LiteDbOutboxOptions
             Path = settings.Path,
             DiskBudgetBytes = settings.DiskBudgetMb * 1024L * 1024L,
             MaxAge = settings.MaxAge,
+            AckCommitInterval = TimeSpan.FromTicks(Math.Min(settings.CommitInterval.Ticks * 2, TimeSpan.FromMinutes(1).Ticks)),
             Identity = new UplinkIdentity(gatewayId, siteId),
         };
     }
@@ -86,6 +95,11 @@ public sealed class LiteDbOutboxOptions
         if (MaxAge <= TimeSpan.Zero)
         {
             throw new ArgumentException($"Outbox max age {MaxAge} must be positive (outbox.max_age).");
+        }
+
+        if (AckCommitInterval < TimeSpan.Zero || AckCommitInterval > TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentException($"Outbox acknowledgement commit interval {AckCommitInterval} must be between 0 and 1 min (outbox.commit_interval).");
         }
 
         if (CondenseWindow <= TimeSpan.Zero || MaintenanceInterval <= TimeSpan.Zero)

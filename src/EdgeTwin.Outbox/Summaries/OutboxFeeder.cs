@@ -616,7 +616,7 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             }
 
             var clean = _stopped && _openWindows.Count == 0;
-            blobs.Add(new(OpenWindowCheckpoint.WindowsBlob, OpenWindowCheckpoint.EncodeWindows(now, clean, _openWindows)));
+            blobs.Add(new(OpenWindowCheckpoint.WindowsBlob, OpenWindowCheckpoint.EncodeWindowsCompressed(now, clean, _openWindows)));
             var largest = blobs.Max(b => b.Value.Length);
             if (largest > MaxBlobBytes)
             {

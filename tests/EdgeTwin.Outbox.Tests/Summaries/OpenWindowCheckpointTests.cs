@@ -51,6 +51,79 @@ public sealed class OpenWindowCheckpointTests
         Assert.Equal((1.5, 2.5, 2.0, 0.5, 2.5), (w.Min, w.Max, w.Mean, w.StdDev, w.Last));
     }
 
+    /// <summary>
+    /// 1,961 series polled every 10 s (the soak audit's 53-device site), 40 s into their 60 s windows: readings of one
+    /// decimal around a level per series, as PDUs, UPSs and cooling units report them.
+    /// </summary>
+    private static List<OpenWindow> SoakSiteWindows()
+    {
+        var random = new Random(53);
+        var windows = new List<OpenWindow>(1961);
+        for (var id = 0; id < 1961; id++)
+        {
+            var level = Math.Round(random.NextDouble() * 400, 1);
+            var steady = id % 3 == 0; // states, counters between polls, set points
+            var window = default(WindowAccumulator);
+            window.Reset(T0, T0 + 60_000);
+            for (var poll = 0; poll < 4; poll++)
+            {
+                var value = steady ? level : Math.Round(level + ((random.NextDouble() - 0.5) * 2), 1);
+                window.Add(value, T0 + 1_000 + (id % 400) + (poll * 10_000), good: true);
+            }
+
+            windows.Add(new OpenWindow(new SeriesId(id), Partial: false, window));
+        }
+
+        return windows;
+    }
+
+    /// <summary>
+    /// Soak audit: the open-window checkpoint, 93 bytes per series every checkpoint_interval (182 KB every 10 s on the
+    /// 53-device site, 22 LiteDB pages in the journal and again in the data file), was the largest part of the outbox's
+    /// steady writes. Now it is stored compressed and decodes to exactly the same windows.
+    /// </summary>
+    [Fact]
+    public void Regression_the_open_window_checkpoint_wrote_93_bytes_per_series_every_10_s_wearing_the_flash()
+    {
+        var windows = SoakSiteWindows();
+        var plain = OpenWindowCheckpoint.EncodeWindows(T0 + 40_000, clean: false, windows);
+        var stored = OpenWindowCheckpoint.EncodeWindowsCompressed(T0 + 40_000, clean: false, windows);
+        Assert.Equal(8 + 13 + (1961 * 93), plain.Length);
+        Assert.True(stored.Length * 2 < plain.Length, $"{stored.Length} bytes stored for {plain.Length} plain");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{stored.Length} bytes stored for {plain.Length} plain");
+
+        var back = OpenWindowCheckpoint.DecodeWindows(stored);
+        Assert.Equal(T0 + 40_000, back.SavedAtMs);
+        Assert.False(back.Clean);
+        Assert.Equal(plain, OpenWindowCheckpoint.EncodeWindows(back.SavedAtMs, back.Clean, back.Windows)); // bit for bit
+    }
+
+    [Fact]
+    public void A_damaged_compressed_windows_blob_is_refused_naming_it()
+    {
+        var stored = OpenWindowCheckpoint.EncodeWindowsCompressed(T0, clean: false, SoakSiteWindows());
+        var cut = stored[..(stored.Length / 2)];
+        Assert.Contains("summaries.open_windows", Assert.Throws<InvalidDataException>(() => OpenWindowCheckpoint.DecodeWindows(cut)).Message);
+
+        var huge = (byte[])stored.Clone();
+        huge[8] = 0xFF;
+        huge[11] = 0x7F; // a length of 2 GB
+        Assert.Contains("says it holds", Assert.Throws<InvalidDataException>(() => OpenWindowCheckpoint.DecodeWindows(huge)).Message);
+    }
+
+    [Fact]
+    public void A_stored_windows_blob_is_never_larger_than_the_plain_one_and_reads_back()
+    {
+        foreach (var windows in new[] { [], [CapturedWindow()], SoakSiteWindows() })
+        {
+            var plain = OpenWindowCheckpoint.EncodeWindows(T0 + 30_000, clean: windows.Count == 0, windows);
+            var stored = OpenWindowCheckpoint.EncodeWindowsCompressed(T0 + 30_000, clean: windows.Count == 0, windows);
+            Assert.True(stored.Length <= plain.Length);
+            var back = OpenWindowCheckpoint.DecodeWindows(stored);
+            Assert.Equal(plain, OpenWindowCheckpoint.EncodeWindows(back.SavedAtMs, back.Clean, back.Windows));
+        }
+    }
+
     [Fact]
     public void Closed_blob_equals_the_fixed_capture_both_ways()
     {
