@@ -29,9 +29,21 @@ public sealed class LiteDbOutboxOptions
     /// How long an acknowledgement may wait to ride on the next commit (an append's, normally) instead of starting its
     /// own fsynced one; <see cref="IOutbox.AcknowledgeAsync"/> completes when it is committed. Zero: each commits at once.
     /// A crash re-sends at most this much of what was delivered (at-least-once); nothing undelivered is touched.
-    /// The agent sets it to twice <c>outbox.commit_interval</c>.
+    /// The agent sets it with <see cref="AckCommitIntervalFor"/>.
     /// </summary>
     public TimeSpan AckCommitInterval { get; init; }
+
+    /// <summary>The longest <see cref="AckCommitIntervalFor"/> gives: well inside the uplink's 10 s outbox timeout, which an acknowledgement's wait counts against.</summary>
+    public static readonly TimeSpan MaxAckCommitInterval = TimeSpan.FromSeconds(4);
+
+    /// <summary>
+    /// Twice <paramref name="commitInterval"/> (raw points come every ~1.1 s at 10 s polling, so waiting exactly one
+    /// interval just missed the next append and committed alone: 29 lone ack commits a minute measured), at most
+    /// <see cref="MaxAckCommitInterval"/>: with <c>commit_interval: 30s</c> an acknowledgement waited a minute and the
+    /// uplink gave it up after its 10 s outbox timeout, logging a failed acknowledgement each time.
+    /// </summary>
+    public static TimeSpan AckCommitIntervalFor(TimeSpan commitInterval) =>
+        TimeSpan.FromTicks(Math.Min(Math.Max(0, commitInterval.Ticks) * 2, MaxAckCommitInterval.Ticks));
 
     /// <summary>Gateway and site written into the data-gap events the outbox emits.</summary>
     public UplinkIdentity Identity { get; init; } = new("unknown", "unknown");
@@ -66,7 +78,7 @@ public sealed class LiteDbOutboxOptions
             Path = settings.Path,
             DiskBudgetBytes = settings.DiskBudgetMb * 1024L * 1024L,
             MaxAge = settings.MaxAge,
-            AckCommitInterval = TimeSpan.FromTicks(Math.Min(settings.CommitInterval.Ticks * 2, TimeSpan.FromMinutes(1).Ticks)),
+            AckCommitInterval = AckCommitIntervalFor(settings.CommitInterval),
             Identity = new UplinkIdentity(gatewayId, siteId),
         };
     }

@@ -139,10 +139,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
                 MaxAge = _config.Outbox.MaxAge,
                 Identity = identity,
                 CondenseWindow = summaryWindow,
-                // Acknowledgements ride on the samples' commits instead of each fsyncing its own (flash wear). Twice
-                // the interval: raw points come every ~1.1 s at 10 s polling, so waiting exactly one interval just
-                // missed the next append and committed alone (29 lone ack commits a minute measured).
-                AckCommitInterval = TimeSpan.FromTicks(Math.Min(_config.Outbox.CommitInterval.Ticks * 2, TimeSpan.FromMinutes(1).Ticks)),
+                // Acknowledgements ride on the samples' commits instead of each fsyncing its own (flash wear).
+                AckCommitInterval = LiteDbOutboxOptions.AckCommitIntervalFor(_config.Outbox.CommitInterval),
             },
             _loggers.CreateLogger<LiteDbOutbox>(),
             _meters,

@@ -85,4 +85,18 @@ public sealed class FlashWearTests : IDisposable
         Assert.Equal(last, outbox.GetAcknowledged("mqtt"));
         Assert.Equal(0, outbox.GetStats().Depth);
     }
+    [Theory]
+    [InlineData(0, 0)] // off: each acknowledgement commits at once
+    [InlineData(1_000, 2_000)] // the default: twice commit_interval
+    [InlineData(30_000, 4_000)] // checkpoint_interval allows up to 1h; the wait must stay inside the uplink's 10 s outbox timeout
+    [InlineData(3_600_000, 4_000)]
+    public void Regression_a_long_commit_interval_made_acknowledgements_wait_past_the_uplinks_outbox_timeout(int commitMs, int expectedMs)
+    {
+        // AcknowledgeAsync completes only at the commit the acknowledgement rides on; with commit_interval: 30s it waited a
+        // minute, and the uplink gave every acknowledgement of an idle minute up after 10 s and logged it as failed.
+        var settings = Core.Config.OutboxSettings.Default with { CommitInterval = TimeSpan.FromMilliseconds(commitMs) };
+        var options = LiteDbOutboxOptions.From(settings, "s1", "g1");
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), options.AckCommitInterval);
+        Assert.True(options.AckCommitInterval <= LiteDbOutboxOptions.MaxAckCommitInterval);
+    }
 }
