@@ -169,11 +169,11 @@ public sealed partial class LiteDbOutbox
         var path = _options.Path;
         _dataFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
         _logFile = new FileStream(JournalPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
-        var data = _options.WrapStream?.Invoke(_dataFile) ?? _dataFile;
+        var data = new SyncOnFlushStream(_options.WrapStream?.Invoke(_dataFile) ?? _dataFile);
         var log = _journal = new JournalStream(_options.WrapStream?.Invoke(_logFile) ?? _logFile);
         _db = new LiteDatabase(data, new BsonMapper(), log);
 
-        // Checkpoints copy the journal into the data file (and fsync it). Small budgets get a small journal. Set only when
+        // Checkpoints copy the journal into the data file (fsynced by SyncOnFlushStream before the journal is reused). Small budgets get a small journal. Set only when
         // it differs: the setting is a header write, and on a full disk that write made the open, and the agent's start, fail.
         // Not for inspection (edgetwin outbox …): its budget differs, and it must not change a file it only reads.
         if (_options.MoveCorruptFileAside)

@@ -99,4 +99,68 @@ public sealed class FlashWearTests : IDisposable
         Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), options.AckCommitInterval);
         Assert.True(options.AckCommitInterval <= LiteDbOutboxOptions.MaxAckCommitInterval);
     }
+    /// <summary>
+    /// Flash audit: LiteDB 5 ends a checkpoint's copy of the journal into the data file with a plain Flush (no fsync), then
+    /// writes the journal from its start again. A power cut before the kernel wrote those pages back (up to ~30 s) lost
+    /// entries that had been acknowledged durable: in neither file any more. The data file is now fsynced by that Flush.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_checkpoint_left_the_data_file_unsynced_while_the_journal_was_reused()
+    {
+        var dataOps = new List<string>();
+        var path = _dir.File("ckpt.db");
+        var options = new LiteDbOutboxOptions
+        {
+            Path = path,
+            Identity = UplinkBodiesTests.Gw,
+            DiskBudgetBytes = 1 << 20, // a 64 KiB journal: checkpoints every few appends
+            WrapStream = file => file.Name == path ? new RecordingFileStream(file, dataOps) : file,
+        };
+        await using (var outbox = await LiteDbOutbox.OpenAsync(options, null, _meters, TimeProvider.System, Ct))
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await outbox.AppendAsync([.. Enumerable.Range(0, 10).Select(k => Summary(10_000 + (i * 10) + k))], Ct);
+            }
+
+            lock (dataOps)
+            {
+                var written = dataOps.FindLastIndex(o => o == "write");
+                Assert.True(written >= 0, "no checkpoint reached the data file");
+                Assert.Contains("fsync", dataOps.Skip(written)); // every page a checkpoint wrote is on disk before the journal is reused
+            }
+        }
+    }
+
+    /// <summary>A FileStream over the outbox's own data file handle that records writes and flushes.</summary>
+    private sealed class RecordingFileStream(FileStream file, List<string> ops) : FileStream(file.SafeFileHandle, FileAccess.ReadWrite, 0)
+    {
+        private void Record(string op)
+        {
+            lock (ops)
+            {
+                ops.Add(op);
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Record("write");
+            base.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            Record("write");
+            base.Write(buffer);
+        }
+
+        public override void Flush(bool flushToDisk)
+        {
+            Record(flushToDisk ? "fsync" : "flush");
+            base.Flush(flushToDisk);
+        }
+
+        public override void Flush() => Flush(false);
+    }
 }
