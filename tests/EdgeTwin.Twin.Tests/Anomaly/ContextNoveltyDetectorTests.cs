@@ -103,14 +103,23 @@ public sealed class ContextNoveltyDetectorTests
         var d = new ContextNoveltyDetector(levels: 8, orders: 6, capacity: 4096);
         var rng = new Random(9);
         d.Update(1.0);
-        var before = GC.GetAllocatedBytesForCurrentThread();
         var sum = 0.0;
-        for (var i = 0; i < 100_000; i++)
+        var allocated = -1L;
+
+        // Up to three rounds: the runtime's tier-up of this loop (OSR, tier-1 JIT) allocated 7,864 bytes on this thread
+        // once in a CI run on a loaded machine; the detector itself must allocate nothing in a round after that.
+        for (var round = 0; round < 3 && allocated != 0; round++)
         {
-            sum += d.Update(rng.NextDouble() * 100);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 100_000; i++)
+            {
+                sum += d.Update(rng.NextDouble() * 100);
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, allocated);
         Assert.True(sum >= 0);
     }
 
