@@ -235,9 +235,7 @@ public sealed class SinkSupersedeTests
                 - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
             """;
         var h = await Harness.StartAsync(rules);
-        h.Sink.LatestStateOnly = true; // as the webhook
-        var down = 1;
-        h.Sink.Before = _ => Volatile.Read(ref down) == 1 ? Task.FromException(new IOException("connection refused")) : Task.CompletedTask;
+        h.Sink.ActAsWebhook(peerDown: true);
         var runner = h.Service.Sinks.Single(r => r.Name == "rec");
         var s = h.Series("rack-r01", "inlet");
 
@@ -257,7 +255,7 @@ public sealed class SinkSupersedeTests
         Assert.Equal(1, runner.Superseded);
 
         // The peer is back: only RESOLVED (with when it fired).
-        Volatile.Write(ref down, 0);
+        h.Sink.PeerDown = false;
         for (var i = 0; i < 200 && h.Sink.Got.Count == 0; i++)
         {
             h.Advance(TimeSpan.FromSeconds(1));

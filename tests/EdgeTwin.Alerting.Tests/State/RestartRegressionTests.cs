@@ -258,9 +258,7 @@ public sealed class RestartRegressionTests
         // The NOC heard FIRING; the alert cleared while its webhook was down and the agent was restarted before the
         // webhook came back. The RESOLVED lived only in the sink's queue, so the NOC's incident stayed open for good.
         var h = await Harness.StartAsync(Rules);
-        h.Sink.LatestStateOnly = true; // as the webhook
-        var down = 0;
-        h.Sink.Before = _ => Volatile.Read(ref down) == 1 ? Task.FromException(new IOException("connection refused")) : Task.CompletedTask;
+        h.Sink.ActAsWebhook(peerDown: false);
         var runner = h.Service.Sinks.Single(r => r.Name == "rec");
         var s = h.Series("rack-r01", "inlet");
         h.Feed(s, 35);
@@ -268,7 +266,7 @@ public sealed class RestartRegressionTests
         var id = h.Active("inlet-hot")!.Id;
         var firedAt = h.Active("inlet-hot")!.FiredAt;
 
-        Volatile.Write(ref down, 1);
+        h.Sink.PeerDown = true;
         h.Advance(TimeSpan.FromMinutes(10));
         h.Feed(s, 20);
         await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down with the RESOLVED held");

@@ -31,6 +31,22 @@ internal sealed class RecordingSink(string name, bool followsState = false) : IA
 
     public int Attempts;
 
+    private int _peerDown;
+
+    /// <summary>While true, every delivery fails as a refused connection (after <see cref="Before"/>).</summary>
+    public bool PeerDown
+    {
+        get => Volatile.Read(ref _peerDown) == 1;
+        set => Volatile.Write(ref _peerDown, value ? 1 : 0);
+    }
+
+    /// <summary>Sends each alert's latest state only, as the webhook does, with a peer that <see cref="PeerDown"/> takes down.</summary>
+    public void ActAsWebhook(bool peerDown)
+    {
+        LatestStateOnly = true;
+        PeerDown = peerDown;
+    }
+
     public IReadOnlyList<(AlertNotification Notification, IReadOnlyList<AlertSnapshot> Alerts)> Got
     {
         get
@@ -50,6 +66,11 @@ internal sealed class RecordingSink(string name, bool followsState = false) : IA
         if (Before is { } before)
         {
             await before(cancellationToken);
+        }
+
+        if (PeerDown)
+        {
+            throw new IOException("connection refused");
         }
 
         lock (_gate)
