@@ -184,6 +184,74 @@ public sealed class TwinRequestServerTests
     }
 
     [Fact]
+    public async Task Regression_a_requester_could_make_the_gateway_publish_its_reply_into_the_gateways_own_data_topics()
+    {
+        // The response topic is the requester's choice and the reply goes out with the gateway's credentials: a request
+        // naming edgetwin/site-a/gw-1/event put a what-if answer among the gateway's events for every central consumer.
+        var (config, spec) = DemoSite();
+        using var stage = CalibratedStage(config, spec);
+        await using var broker = await Mosquitto.StartAsync();
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)>();
+        var log = new ListLogger<TwinRequestServer>(logs);
+        await using var server = await StartServerAsync(broker, stage, new Events(), new TwinRequestsConfig(), logger: log);
+        await using var requester = await Requester.StartAsync(broker.Port);
+        var prefix = $"edgetwin/{Site}/{Gateway}/twin/request/";
+        string[] refused = [$"edgetwin/{Site}/{Gateway}/event", $"edgetwin/{Site}/{Gateway}/status", $"spBv1.0/{Site}/DDATA/{Gateway}/pdu-1", prefix + "add_rack"];
+        foreach (var topic in refused)
+        {
+            if (!topic.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                await requester.WatchAsync(topic); // the request topic carries the requester's own requests
+            }
+
+            await requester.PublishAsync(prefix + "add_rack", """{"kw":5}""", topic);
+        }
+
+        // A good request after them is answered; by then the refused ones had their turn and sent nothing.
+        Assert.Equal("ok", (await requester.RequestAsync(prefix + "add_rack", """{"kw":5}""")).Status);
+        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+        foreach (var topic in refused.Where(t => !t.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            Assert.Equal(0, requester.ReceivedOn(topic));
+        }
+
+        var warnings = logs.Select(l => l.Message).Where(m => m.Contains("response topic", StringComparison.Ordinal)).ToList();
+        Assert.Equal(refused.Length, warnings.Count);
+        Assert.Contains(warnings, w => w.Contains($"edgetwin/{Site}/{Gateway}/event is refused because it is one of this gateway's data topics (edgetwin/{Site}/{Gateway}/+)", StringComparison.Ordinal));
+        Assert.Contains(warnings, w => w.Contains("Sparkplug B namespace", StringComparison.Ordinal));
+        Assert.Contains(warnings, w => w.Contains("this gateway's request topic", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task With_response_topics_set_only_replies_inside_them_are_sent()
+    {
+        var (config, spec) = DemoSite();
+        using var stage = CalibratedStage(config, spec);
+        await using var broker = await Mosquitto.StartAsync();
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)>();
+        var log = new ListLogger<TwinRequestServer>(logs);
+        await using var server = await StartServerAsync(broker, stage, new Events(), new TwinRequestsConfig { ResponseTopics = ["central/replies/#"] }, logger: log);
+        await using var requester = await Requester.StartAsync(broker.Port);
+        var prefix = $"edgetwin/{Site}/{Gateway}/twin/request/";
+        await requester.WatchAsync("elsewhere/replies");
+        await requester.PublishAsync(prefix + "add_rack", """{"kw":5}""", "elsewhere/replies");
+        Assert.Equal("ok", (await requester.RequestAsync(prefix + "add_rack", """{"kw":5}""")).Status); // central/replies/…
+        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+        Assert.Equal(0, requester.ReceivedOn("elsewhere/replies"));
+        Assert.Contains(logs.Select(l => l.Message), m => m.Contains("elsewhere/replies is refused because it is not in twin_requests.response_topics (central/replies/#)", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("a/b/#", "a/b", true)]
+    [InlineData("a/b/#", "a/b/c/d", true)]
+    [InlineData("a/+/c", "a/x/c", true)]
+    [InlineData("a/+/c", "a/x/c/d", false)]
+    [InlineData("a/+", "a", false)]
+    [InlineData("a/b", "a/B", false)]
+    public void Response_topic_filters_match_as_mqtt_filters(string filter, string topic, bool matches) =>
+        Assert.Equal(matches, ResponseTopicGuard.Matches(filter.Split('/'), topic.Split('/')));
+
+    [Fact]
     public async Task A_request_before_the_twin_is_calibrated_gets_a_clear_error()
     {
         var (config, _) = DemoSite();
@@ -457,10 +525,10 @@ public sealed class TwinRequestServerTests
         });
     }
 
-    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage? stage, IEventSink events, TwinRequestsConfig config, LineTwinStage? line = null)
+    private static async Task<TwinRequestServer> StartServerAsync(Mosquitto broker, ThermalTwinStage? stage, IEventSink events, TwinRequestsConfig config, LineTwinStage? line = null, Microsoft.Extensions.Logging.ILogger<TwinRequestServer>? logger = null)
     {
         var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = broker.Port, Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
-        var server = new TwinRequestServer(config, uplink, stage, events, NullLogger<TwinRequestServer>.Instance, line: line);
+        var server = new TwinRequestServer(config, uplink, stage, events, logger ?? NullLogger<TwinRequestServer>.Instance, line: line);
         await server.StartAsync(Ct);
         Assert.True(server.Running);
         await server.Subscribed.WaitAsync(TimeSpan.FromSeconds(60), Ct);
@@ -500,9 +568,12 @@ public sealed class TwinRequestServerTests
         private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
         private readonly ConcurrentDictionary<string, TaskCompletionSource<Reply>> _pending = new();
         private readonly string _replyTopic = $"central/replies/{Guid.NewGuid():N}";
+        private readonly ConcurrentDictionary<string, int> _byTopic = new(StringComparer.Ordinal);
         private int _received;
 
         public int Received => Volatile.Read(ref _received);
+
+        public int ReceivedOn(string topic) => _byTopic.GetValueOrDefault(topic);
 
         public static async Task<Requester> StartAsync(int port)
         {
@@ -511,9 +582,10 @@ public sealed class TwinRequestServerTests
             {
                 var m = e.ApplicationMessage;
                 Interlocked.Increment(ref r._received);
+                r._byTopic.AddOrUpdate(m.Topic, 1, (_, n) => n + 1);
                 string? Prop(string name) => m.UserProperties?.FirstOrDefault(p => p.Name == name) is { } p ? Encoding.UTF8.GetString(p.ValueBuffer.Span) : null;
                 var key = m.CorrelationData is { } c ? Convert.ToHexString(c) : "";
-                if (r._pending.TryRemove(key, out var tcs))
+                if (m.Topic == r._replyTopic && r._pending.TryRemove(key, out var tcs))
                 {
                     tcs.TrySetResult(new Reply(Prop("status") ?? "", Prop("code"), m.ContentType, Encoding.UTF8.GetString(m.Payload.ToArray())));
                 }
@@ -537,6 +609,17 @@ public sealed class TwinRequestServerTests
                 Ct);
             return await tcs.Task.WaitAsync(ReplyTimeout, Ct);
         }
+
+        /// <summary>Subscribes to another topic (to see whether a reply lands there).</summary>
+        public async Task WatchAsync(string topic)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            cts.CancelAfter(TimeSpan.FromSeconds(30));
+            await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), cts.Token);
+        }
+
+        public Task<MqttClientPublishResult> PublishAsync(string topic, string payload, string responseTopic) =>
+            _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithResponseTopic(responseTopic).WithCorrelationData([4, 5, 6]).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), Ct);
 
         public Task<MqttClientPublishResult> PublishWithoutResponseTopicAsync(string topic, string payload) =>
             _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithCorrelationData([1, 2, 3]).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), Ct);

@@ -48,6 +48,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     private readonly List<Task> _tasks = [];
     private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IMqttClient? _client;
+    private ResponseTopicGuard? _responseTopics;
     private int _queued;
 
     /// <param name="line">The live line twin for the line what-ifs (null when the site has no <c>line:</c> section).</param>
@@ -124,6 +125,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             .WithSessionExpiryInterval(0)
             .Build();
         Filter = _config.Filter(_uplink.Site, _uplink.Gateway);
+        _responseTopics = new ResponseTopicGuard(_uplink.TopicTemplate, _uplink.Site, _uplink.Gateway, Filter, _config.ResponseFilters(_uplink.Site, _uplink.Gateway));
         Running = true;
         for (var i = 0; i < _config.MaxConcurrency; i++)
         {
@@ -277,6 +279,14 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         {
             _requests.Add(1, Tags(scenario, "dropped", "no_response_topic"));
             LogNoResponseTopic(_logger, message.Topic);
+            return;
+        }
+
+        if (_responseTopics?.Problem(message.ResponseTopic) is { } refused)
+        {
+            // Not answered at all: the error reply would go to the very topic refused.
+            _requests.Add(1, Tags(scenario, "dropped", "response_topic_refused"));
+            LogResponseTopicRefused(_logger, message.Topic, message.ResponseTopic, refused);
             return;
         }
 
@@ -486,6 +496,9 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} has no response topic (MQTT 5 ResponseTopic); dropped")]
     private static partial void LogNoResponseTopic(ILogger logger, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} dropped: its response topic {ResponseTopic} is refused because {Reason}; no reply sent")]
+    private static partial void LogResponseTopicRefused(ILogger logger, string topic, string responseTopic, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request {Scenario} for {ResponseTopic} refused: busy ({Queue} waiting)")]
     private static partial void LogBusy(ILogger logger, string scenario, string responseTopic, int queue);

@@ -6,7 +6,8 @@ namespace EdgeTwin.Agent.Twin.Requests;
 /// The <c>twin_requests:</c> section: <c>enabled</c> (default: on when <c>uplinks.mqtt.protocol</c> is 5), <c>topic</c>
 /// (filter template ending in <c>/+</c>, the scenario level; <c>{site}</c> and <c>{gateway}</c> are filled in),
 /// <c>client_id</c> (default <c>{uplink client id}-rpc</c>), <c>max_concurrency</c> (1–4), <c>queue</c> (1–1000 waiting
-/// requests) and <c>timeout</c> (per request). Read by the same code for <c>edgetwin check</c> and at start.
+/// requests), <c>timeout</c> (per request) and <c>response_topics</c> (filters a reply may go to; default any topic
+/// outside the gateway's own data, request and Sparkplug topics). Read by the same code for <c>edgetwin check</c> and at start.
 /// </summary>
 public sealed record TwinRequestsConfig
 {
@@ -27,6 +28,9 @@ public sealed record TwinRequestsConfig
     public int Queue { get; init; } = 8;
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Topic filters (with <c>{site}</c>, <c>{gateway}</c>) a reply may go to; empty: any topic that is not the gateway's own.</summary>
+    public IReadOnlyList<string> ResponseTopics { get; init; } = [];
 
     public static TwinRequestsConfig Default { get; } = new();
 
@@ -63,6 +67,26 @@ public sealed record TwinRequestsConfig
             section.Diagnostics.Add(idNode, "client_id must be 1..65535 characters");
         }
 
+        var responseTopics = new List<string>();
+        if (section.Sequence("response_topics") is { } list)
+        {
+            foreach (var item in list.Items)
+            {
+                if (item is not ConfigScalar { IsNull: false } scalar)
+                {
+                    section.Diagnostics.Add(item, "expected a topic filter, got " + (item is ConfigScalar ? "null" : "a " + (item is ConfigSequence ? "list" : "mapping")));
+                }
+                else if (ResponseFilterProblem(scalar.Value) is { } filterProblem)
+                {
+                    section.Diagnostics.Add(scalar, filterProblem);
+                }
+                else
+                {
+                    responseTopics.Add(scalar.Value);
+                }
+            }
+        }
+
         var result = new TwinRequestsConfig
         {
             Enabled = section.Bool("enabled"),
@@ -71,6 +95,7 @@ public sealed record TwinRequestsConfig
             MaxConcurrency = section.Int("max_concurrency", min: 1, max: 4) ?? 1,
             Queue = section.Int("queue", min: 1, max: 1000) ?? 8,
             Timeout = section.Duration("timeout", min: TimeSpan.FromMilliseconds(100)) ?? TimeSpan.FromSeconds(30),
+            ResponseTopics = responseTopics,
         };
         section.ReportUnknownKeys();
         return result;
@@ -102,6 +127,38 @@ public sealed record TwinRequestsConfig
 
         return null;
     }
+
+    /// <summary>Why an entry of <c>response_topics</c> is not a usable topic filter, or null when it is.</summary>
+    internal static string? ResponseFilterProblem(string filter)
+    {
+        if (filter.Length == 0 || filter.StartsWith('$'))
+        {
+            return $"response topic filter '{filter}' must be a non-empty filter outside the broker's $ topics";
+        }
+
+        var levels = filter.Split('/');
+        for (var i = 0; i < levels.Length; i++)
+        {
+            var level = levels[i];
+            if ((level.Contains('#', StringComparison.Ordinal) && (level != "#" || i != levels.Length - 1))
+                || (level.Contains('+', StringComparison.Ordinal) && level != "+"))
+            {
+                return $"response topic filter '{filter}': level {i + 1} ('{level}') is not a valid MQTT filter level ('+' alone, '#' alone and last)";
+            }
+
+            var rest = level.Replace("{site}", "", StringComparison.Ordinal).Replace("{gateway}", "", StringComparison.Ordinal);
+            if (rest.Contains('{', StringComparison.Ordinal) || rest.Contains('}', StringComparison.Ordinal))
+            {
+                return $"response topic filter '{filter}': level {i + 1} ('{level}') has an unknown placeholder (known: {{site}}, {{gateway}})";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The response topic filters for this gateway.</summary>
+    public IReadOnlyList<string> ResponseFilters(string site, string gateway) =>
+        [.. ResponseTopics.Select(t => t.Replace("{site}", site, StringComparison.Ordinal).Replace("{gateway}", gateway, StringComparison.Ordinal))];
 
     /// <summary>The subscription filter for this gateway.</summary>
     public string Filter(string site, string gateway) =>
