@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.IO.Ports;
+using EdgeTwin.Modbus.Client;
+using EdgeTwin.Modbus.Protocol;
+using EdgeTwin.Modbus.Tests.Peers;
+using EdgeTwin.Modbus.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.Modbus.Tests.Transport;
+
+/// <summary>What a controls engineer commissioning an RS-485 line runs into, against pymodbus over a socat pty pair.</summary>
+public sealed class RtuCommissioningTests
+{
+    private const int Baud = 19200;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Regression_an_unplugged_usb_adapter_was_reported_as_access_to_the_port_denied()
+    {
+        // .NET turns every failed open of a serial port into "Access to the port '…' is denied.": with the adapter
+        // unplugged the engineer went looking at the dialout group. The port's absence is said now, and the line is
+        // reopened without a restart once the adapter is back at the same path.
+        var dir = Path.Combine(Path.GetTempPath(), $"edgetwin-pty-{Guid.NewGuid():N}");
+        var pty = await SocatPtyPair.StartAsync(dir);
+        var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230])));
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        try
+        {
+            await using var client = new ModbusClient(new ModbusRtuTransport(
+                new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = Baud, Parity = Parity.None }),
+                new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(1), ReconnectBackoffMax = TimeSpan.FromMilliseconds(400) },
+                new ListLogger(logs)));
+            Assert.Equal(new ushort[] { 230 }, await client.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+
+            await server.DisposeAsync();
+            await pty.DisposeAsync();
+            ModbusCommunicationException? unplugged = null;
+            for (var until = Stopwatch.StartNew(); unplugged is null || !unplugged.Message.Contains("open failed", StringComparison.Ordinal); await Task.Delay(100, Ct))
+            {
+                Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), $"no open failure after the unplug: {unplugged?.Message}");
+                unplugged = await Assert.ThrowsAnyAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+            }
+
+            Assert.Contains($"port {pty.B} does not exist", unplugged.Message, StringComparison.Ordinal);
+            Assert.Contains("unplugged", unplugged.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("denied", unplugged.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains(logs, l => l.Level == LogLevel.Warning && l.Message.Contains($"port {pty.B} does not exist", StringComparison.Ordinal));
+
+            pty = await SocatPtyPair.StartAsync(dir);
+            server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [231])));
+            ushort[]? back = null;
+            for (var until = Stopwatch.StartNew(); back is null; await Task.Delay(100, Ct))
+            {
+                Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), "the line was not reopened within 10 s of the adapter's return");
+                try
+                {
+                    back = await client.ReadHoldingRegistersAsync(3, 0, 1, Ct);
+                }
+                catch (ModbusCommunicationException)
+                {
+                }
+            }
+
+            Assert.Equal(new ushort[] { 231 }, back);
+            Assert.Equal(2, logs.Count(l => l.Level == LogLevel.Information && l.Message.StartsWith("Modbus connected to", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            await server.DisposeAsync();
+            await pty.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_port_that_is_not_a_serial_port_is_named_as_such()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-notatty-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "ttyUSB0");
+            await File.WriteAllTextAsync(file, "", Ct);
+            await using var client = new ModbusClient(new ModbusRtuTransport(new SerialRtuChannel(new SerialLineOptions { PortName = file })));
+            var ex = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+            Assert.Contains($"{file} is not a serial port", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
