@@ -28,6 +28,13 @@ public sealed record ModbusRtuOptions
     /// unit address, so a dead unit costs the others one request timeout per attempt.
     /// </summary>
     public TimeSpan? LateAnswerGuard { get; init; }
+
+    /// <summary>
+    /// After a broadcast (unit 0), how long the line stays quiet once the frame is out before the next request goes
+    /// (Serial Line V1.02, 2.4.1: the turnaround delay, typically 100 to 200 ms): every unit acts on the broadcast
+    /// meanwhile, and one still busy with it misses a request sent at once.
+    /// </summary>
+    public TimeSpan BroadcastTurnaround { get; init; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>
@@ -107,7 +114,8 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         var requestTimeout = settings.RequestTimeout;
         var guardAfter = settings.LateAnswerGuard ?? requestTimeout;
         long guardTicks = guardAfter > TimeSpan.Zero ? (long)(guardAfter.TotalSeconds * Stopwatch.Frequency) : 0;
-        long myTimeoutTicks = Math.Max(0, requestTimeout.Ticks);
+        // A broadcast holds the line for its turnaround delay after it, so the requests queued behind it allow for that.
+        long myTimeoutTicks = Math.Max(0, requestTimeout.Ticks) + (unitId == 0 ? _options.BroadcastTurnaround.Ticks : 0);
         var fc = (ModbusFunctionCode)request.Span[0];
         var observer = BusWait.Current;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -178,8 +186,13 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
 
             if (unitId == 0)
             {
-                // Broadcast: no answer comes (Serial Line V1.02, 2.1).
+                // Broadcast: no answer comes (Serial Line V1.02, 2.1), and the units are busy carrying it out: the next
+                // request went out after only the inter-frame silence and a unit still at work missed it. Keep the line
+                // for the frame's time on the wire (the write returns once the driver has it) and the turnaround delay.
                 _link.Record(started, "ok");
+                var hold = _options.BroadcastTurnaround + (_channel.BaudRate is { } baud ? TimeSpan.FromSeconds(n * 11.0 / baud) : TimeSpan.Zero);
+                await Task.Delay(hold, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
                 return 0;
             }
 

@@ -63,7 +63,7 @@ public sealed class PymodbusServer : IAsyncDisposable
         }
     }
 
-    public static Task<PymodbusServer> StartSerialAsync(string serialPath, int baud, JsonObject units, JsonObject? behavior = null) =>
+    public static Task<PymodbusServer> StartSerialAsync(string serialPath, int baud, JsonObject units, JsonObject? behavior = null, bool broadcast = false) =>
         StartAsync(new JsonObject
         {
             ["mode"] = "rtu",
@@ -71,6 +71,7 @@ public sealed class PymodbusServer : IAsyncDisposable
             ["baud"] = baud,
             ["units"] = units,
             ["behavior"] = behavior ?? new JsonObject(),
+            ["broadcast"] = broadcast,
         });
 
     private static async Task<PymodbusServer> StartAsync(JsonObject config)

@@ -74,6 +74,35 @@ public sealed class RtuCommissioningTests
     }
 
     [Fact]
+    public async Task Regression_a_broadcast_write_failed_as_an_empty_response_and_the_next_request_followed_without_a_turnaround()
+    {
+        // Setting every drive's ramp at once (unit 0): the write, carried out by both units, failed with "empty response
+        // from unit 0", and the next request went out after only the 3.5-character silence, while the units were still
+        // busy with the broadcast (Serial Line V1.02, 2.4.1: turnaround delay). Now the write succeeds and the line stays
+        // quiet for the turnaround (100 ms by default) before the next request.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((2, "hr", 0, [0, 0]), (3, "hr", 0, [0, 0])), broadcast: true);
+        await using var transport = new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = Baud, Parity = Parity.None }),
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(1) });
+        await using var client = new ModbusClient(transport, ownsTransport: false);
+        Assert.Equal(new ushort[] { 0, 0 }, await client.ReadHoldingRegistersAsync(2, 0, 2, Ct));
+
+        var sw = Stopwatch.StartNew();
+        await client.WriteSingleRegisterAsync(0, 1, 600, Ct);
+        var next = client.ReadHoldingRegistersAsync(3, 0, 2, Ct);
+        Assert.Equal(new ushort[] { 0, 600 }, await next);
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(100), $"the next request followed the broadcast after {sw.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Equal(new ushort[] { 0, 600 }, await client.ReadHoldingRegistersAsync(2, 0, 2, Ct));
+        await client.WriteMultipleRegistersAsync(0, 0, [7, 8], Ct);
+        Assert.Equal(new ushort[] { 7, 8 }, await client.ReadHoldingRegistersAsync(2, 0, 2, Ct));
+
+        // A read sent to unit 0 says what is wrong rather than "empty response".
+        var read = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(0, 0, 1, Ct));
+        Assert.Contains("unit 0 is the broadcast address: no device answers ReadHoldingRegisters at 0", read.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_port_that_is_not_a_serial_port_is_named_as_such()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-notatty-");
