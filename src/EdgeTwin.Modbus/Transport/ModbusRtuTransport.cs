@@ -75,6 +75,8 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     private int _noiseCount;
     private string? _discarded;
     private bool _garbledAnswer;
+    // Units that have sent a valid frame on this line: garbage from one that never has points at the line settings.
+    private readonly bool[] _validFrom = new bool[256];
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -201,11 +203,12 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && stage == RequestStage.Sent && Trouble($"within {TransportLink.Human(requestTimeout)}") is { } trouble)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && stage == RequestStage.Sent && Trouble($"within {TransportLink.Human(requestTimeout)}", unitId) is { } trouble)
         {
             // Bytes came but no valid answer (noise, a garbled frame, a frame cut short): a protocol error saying what came,
             // not "no answer", which sends the engineer after the unit id.
             _link.Record(started, "protocol");
+            CountFrameError(unitId);
             var ex = trouble.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
             Log.Garbled(_logger, Endpoint, ex.Message);
             throw ex;
@@ -223,7 +226,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
         {
             var cancelled = _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
-            if (stage == RequestStage.Sent && Trouble(null) is { } trouble)
+            if (stage == RequestStage.Sent && Trouble(null, unitId) is { } trouble)
             {
                 cancelled = new ModbusRequestCanceledException($"{cancelled.Message}; {trouble.Message}", true, ex, cancellationToken);
             }
@@ -237,6 +240,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             // poll failed as a bare timeout instead of naming the CRC error).
             awaitingAnswer &= !_garbledAnswer;
             _link.Record(started, "protocol");
+            CountFrameError(unitId);
             var garbled = ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
             Log.Garbled(_logger, Endpoint, garbled.Message);
             throw garbled;
@@ -349,8 +353,10 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                         {
                             ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "noise"));
                             Log.NoiseSkipped(_logger, Endpoint, _noiseCount, unitId, _noiseReason);
+                            CountFrameError(unitId);
                         }
 
+                        _validFrom[unitId] = true;
                         pdu.CopyTo(response.Span);
                         return pdu.Length;
                     }
@@ -382,7 +388,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                 // for the other units instead of holding it to the timeout.
                 if (!await _dataArrived.WaitAsync(_garbleSettle, cancellationToken).ConfigureAwait(false))
                 {
-                    throw Trouble($"(the line stayed quiet for {TransportLink.Human(_garbleSettle)} after it)")!;
+                    throw Trouble($"(the line stayed quiet for {TransportLink.Human(_garbleSettle)} after it)", unitId)!;
                 }
 
                 continue;
@@ -420,7 +426,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     /// What the exchange on the line received instead of a valid answer (noise, a garbled frame, a frame cut short), as
     /// the protocol error to report; null when nothing came.
     /// </summary>
-    private ModbusProtocolException? Trouble(string? when)
+    private ModbusProtocolException? Trouble(string? when, byte unitId)
     {
         byte[] partial;
         lock (_gate)
@@ -437,7 +443,19 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         string what = _noiseCount == 0
             ? $"answer cut short: {partial.Length} bytes arrived"
             : $"{_noiseReason} ({_noiseCount + partial.Length} bytes of noise or garbled frames)";
-        return new ModbusProtocolException(when is null ? what : $"no valid answer: {what} {when}", [.. noise, .. partial]);
+        // Only garbage from a unit that has never sent a valid frame here: a baud rate, parity or stop bits that differ
+        // from the device's give exactly that, and "CRC mismatch" alone did not say so.
+        string hint = _noiseCount > 0 && !_validFrom[unitId]
+            ? $"; unit {unitId} has sent no valid frame on this line yet: check that {_channel.LineSettingsHint} match the device's baud rate, parity and stop bits, and the A/B wiring"
+            : "";
+        return new ModbusProtocolException(when is null ? what + hint : $"no valid answer: {what} {when}{hint}", [.. noise, .. partial]);
+    }
+
+    /// <summary>Counts a frame error against the unit being asked: a CRC mismatch, line noise, or an answer cut short.</summary>
+    private void CountFrameError(byte unitId)
+    {
+        string kind = _garbledAnswer ? "crc" : _noiseCount > 0 ? "noise" : "cut_short";
+        ModbusMetrics.FrameErrors.Add(1, _link.EndpointTag, new("unit", (int)unitId), new("kind", kind));
     }
 
     /// <summary>

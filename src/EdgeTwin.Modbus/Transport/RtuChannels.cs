@@ -12,6 +12,12 @@ public interface IRtuChannel
     int? BaudRate { get; }
 
     ValueTask<Stream> OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Where to look when a unit sends only garbage, for the error: the line settings of a serial port
+    /// (<c>the line's 9600 8E1</c>), the gateway's for a serial gateway.
+    /// </summary>
+    string LineSettingsHint => "the line settings";
 }
 
 public sealed record SerialLineOptions
@@ -100,6 +106,8 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
         };
     }
 
+    public string LineSettingsHint => $"the line's {Settings} on {options.PortName}";
+
     /// <summary>The line settings as usually written: <c>9600 8E1</c>.</summary>
     public string Settings => string.Create(
         System.Globalization.CultureInfo.InvariantCulture,
@@ -160,6 +168,8 @@ public sealed class TcpRtuChannel(string host, int port, TimeSpan connectTimeout
     public string Endpoint { get; } = $"rtu+tcp://{host}:{port}";
 
     public int? BaudRate => null;
+
+    public string LineSettingsHint => "the gateway's serial settings";
 
     public async ValueTask<Stream> OpenAsync(CancellationToken cancellationToken)
     {

@@ -23,7 +23,7 @@ TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_hu
   junk_trickle: no answer; junk (AA 55 …, 8 bytes every 100 ms) until the client closes the connection
   gw:CODE:UNIT:DELAY: a gateway whose serial-side UNIT does not answer: after DELAY seconds (its own serial timeout)
     exception CODE (10 path unavailable, 11 target failed to respond) for UNIT; the other units answer right away
-RTU cases: ok crc other_slave noise_before cut_short gap echo late
+RTU cases: ok crc other_slave noise_before cut_short gap echo late wrong_baud (garbage as long as the answer)
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") and one per TCP connection ("ACCEPT") to stdout.
 """
 import socket
@@ -283,6 +283,9 @@ def serve_rtu(path, baud, case, bad):
                 os.write(fd, good)
             elif c == "late":
                 threading.Timer(LATE, lambda g=good: os.write(fd, g)).start()
+            elif c == "wrong_baud":
+                # What the master's UART makes of a device at another baud rate: bytes of no frame, about as many.
+                os.write(fd, bytes(((b >> 1) | 0x80) ^ (i * 37 & 0x7F) for i, b in enumerate(good)))
             else:
                 raise SystemExit(f"unknown case {c}")
 

@@ -103,6 +103,76 @@ public sealed class RtuCommissioningTests
     }
 
     [Fact]
+    public async Task Regression_a_unit_at_another_baud_rate_failed_with_bare_noise_errors_naming_no_line_settings_nor_counted_per_unit()
+    {
+        // A drive left at another baud rate (or parity) on the line: every read of it failed with "bytes that start no
+        // response frame" or "CRC mismatch" and the raw bytes, the endpoint's baud alone, nothing saying to compare the
+        // line settings; and the frame errors were counted per line only, so which drop was bad did not show. Now the
+        // error names the line's settings while the unit has never sent a valid frame, and modbus.client.frame_errors
+        // counts by unit.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var peer = await HostilePeer.StartRtuAsync(pty.A, Baud, "wrong_baud");
+        var endpoint = $"serial://{pty.B}@{Baud}";
+        using var errors = new FrameErrorCounter(endpoint);
+        await using var client = new ModbusClient(new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = Baud, Parity = Parity.None }),
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromMilliseconds(500) }));
+
+        Assert.Equal(new ushort[] { 1000, 1001 }, await client.ReadHoldingRegistersAsync(2, 0, 2, Ct));
+        for (int i = 0; i < 2; i++)
+        {
+            var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, 2, Ct));
+            Assert.Contains($"{endpoint} unit 1: ReadHoldingRegisters at 0: no valid answer:", ex.Message, StringComparison.Ordinal);
+            Assert.Contains(
+                $"; unit 1 has sent no valid frame on this line yet: check that the line's 19200 8N1 on {pty.B} match the device's baud rate, parity and stop bits, and the A/B wiring",
+                ex.Message,
+                StringComparison.Ordinal);
+        }
+
+        Assert.Equal(new ushort[] { 1005 }, await client.ReadHoldingRegistersAsync(2, 5, 1, Ct));
+        Assert.Equal(2, errors.For(1));
+        Assert.Equal(0, errors.For(2));
+    }
+
+    /// <summary>Counts <c>modbus.client.frame_errors</c> by unit for one endpoint while it lives.</summary>
+    private sealed class FrameErrorCounter : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private readonly ConcurrentDictionary<int, long> _byUnit = new();
+
+        public FrameErrorCounter(string endpoint)
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ModbusMetrics.MeterName && instrument.Name == "modbus.client.frame_errors")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                bool ours = false;
+                int unit = -1;
+                foreach (var tag in tags)
+                {
+                    ours |= tag.Key == "endpoint" && (string?)tag.Value == endpoint;
+                    unit = tag.Key == "unit" ? (int)tag.Value! : unit;
+                }
+
+                if (ours)
+                {
+                    _byUnit.AddOrUpdate(unit, value, (_, v) => v + value);
+                }
+            });
+            _listener.Start();
+        }
+
+        public long For(int unit) => _byUnit.TryGetValue(unit, out var n) ? n : 0;
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Fact]
     public async Task A_port_that_is_not_a_serial_port_is_named_as_such()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-notatty-");
