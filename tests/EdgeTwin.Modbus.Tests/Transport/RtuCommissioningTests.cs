@@ -173,6 +173,23 @@ public sealed class RtuCommissioningTests
     }
 
     [Fact]
+    public async Task Regression_a_poll_inside_the_reconnect_wait_failed_with_not_open_saying_nothing_of_why()
+    {
+        // With the adapter unplugged, the polls inside the reconnect wait failed with "not open; next attempt in 3.5 s",
+        // and that was what the agent's "device is down after 3 failed polls" Warning quoted. The last failure's reason
+        // goes with it now.
+        var port = Path.Combine(Path.GetTempPath(), $"edgetwin-gone-{Guid.NewGuid():N}", "ttyUSB0");
+        await using var client = new ModbusClient(new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = port }),
+            new ModbusRtuOptions { ReconnectBackoffMin = TimeSpan.FromSeconds(30) }));
+        var first = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Contains("open failed: port", first.Message, StringComparison.Ordinal);
+        var second = await Assert.ThrowsAsync<ModbusCommunicationException>(() => client.ReadHoldingRegistersAsync(2, 0, 1, Ct));
+        Assert.StartsWith($"serial://{port}@9600: not open (last open failed: port {port} does not exist (No such file or directory): USB-RS485 adapter unplugged", second.Message, StringComparison.Ordinal);
+        Assert.Matches(@"; next attempt in \d+(\.\d)? s$", second.Message);
+    }
+
+    [Fact]
     public async Task A_port_that_is_not_a_serial_port_is_named_as_such()
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-notatty-");
