@@ -111,7 +111,7 @@ internal sealed class ModbusCommand : ICliCommand
                 }
                 catch (Exception ex) when (ex is ModbusDeviceException or ModbusCommunicationException or ModbusProtocolException)
                 {
-                    var (code, message) = ModbusCliConnection.Describe(ex);
+                    var (code, message) = connection.Describe(ex);
                     string part = take == total ? "" : $"read {(done / chunk) + 1} of {(total + chunk - 1) / chunk} ({take} at wire address {point.ProtocolAddress + done}): ";
                     return Fail(code, $"{client.Endpoint} unit {unit}: {part}{message}");
                 }
@@ -201,7 +201,7 @@ internal sealed class ModbusCommand : ICliCommand
             }
             catch (Exception ex) when (ex is ModbusDeviceException or ModbusCommunicationException or ModbusProtocolException)
             {
-                var (code, message) = ModbusCliConnection.Describe(ex);
+                var (code, message) = connection.Describe(ex);
                 return Fail(code, $"{client.Endpoint} unit {unit}: {message}");
             }
 

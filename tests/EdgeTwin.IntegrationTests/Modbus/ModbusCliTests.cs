@@ -189,6 +189,29 @@ public sealed class ModbusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Regression_modbus_read_over_rtu_timed_out_without_saying_which_line_settings_it_used()
+    {
+        // A meter at 9600 8N1 read without --parity (the default is E) drops every frame at its parity check: the CLI
+        // said only "timeout: … no answer …". It says now at what it sent and what to check.
+        await using var pty = await EdgeTwin.Modbus.Tests.Peers.SocatPtyPair.StartAsync();
+        var map = new ModbusRegisterMap().AddRange(ModbusTable.InputRegisters, 0, 4);
+        var units = new ModbusServerUnits();
+        units.Add(3, map);
+        await using var server = new ModbusRtuServer(units, new SerialRtuChannel(new SerialLineOptions { PortName = pty.A, BaudRate = 19200, Parity = Parity.Even }));
+        await server.StartAsync(Ct);
+        var (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--serial", pty.B, "--baud", "19200", "--unit", "9", "--timeout", "300", "--input", "0");
+        Assert.Equal(2, code);
+        Assert.EndsWith(
+            $"unit 9: no answer to ReadInputRegisters at 0 within 0.3 s (sent at 19200 8E1, --parity defaults to E: check --unit, --baud, --parity and --stop-bits against the device, and the wiring)",
+            err.Trim(),
+            StringComparison.Ordinal);
+
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--serial", pty.B, "--baud", "19200", "--parity", "N", "--unit", "9", "--timeout", "300", "--input", "0");
+        Assert.Equal(2, code);
+        Assert.EndsWith("(sent at 19200 8N1: check --unit, --baud, --parity and --stop-bits against the device, and the wiring)", err.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Read_over_serial_rtu()
     {
         var socat = SocatPaths.FirstOrDefault(File.Exists);

@@ -105,6 +105,22 @@ public sealed class SharedRtuLineTests
     }
 
     [Fact]
+    public async Task Regression_a_silent_unit_on_a_serial_line_was_pointed_at_the_serial_settings_without_saying_which()
+    {
+        // "check unit_id, the serial settings and the wiring" left the engineer to look up what the line runs at; a
+        // meter at 8N1 on a line left at the default 8E1 is silent (it drops every frame at its parity check).
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230])));
+        await using var ghost = new ModbusSourceFactory().Create(Context("meter-rtu-ghost", pty.B, 7, TimeSpan.FromMilliseconds(300), NullLoggerFactory.Instance)).Polled!;
+        ghost.RegisterSeries(new SeriesRegistry());
+        var error = await Assert.ThrowsAsync<DeviceException>(async () => await ghost.PollAsync(new Samples(), 1, Ct));
+        Assert.EndsWith(
+            $"unit 7: no answer to ReadHoldingRegisters at 0 within 0.3 s (unit 7 never answered on the line: check unit_id, that the line's 19200 8N1 on {pty.B} matches the device's baud rate, parity and stop bits, and the wiring)",
+            error.Message,
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Regression_shared_rs485_line_used_the_first_devices_timeout_for_every_unit()
     {
         // The meter (unit 3, timeout 2 s) opens the line, the ghost (unit 7, absent, timeout 200 ms) joins it. The line's

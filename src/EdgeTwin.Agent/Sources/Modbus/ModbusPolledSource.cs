@@ -194,7 +194,9 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
         {
             AddressScheme.Tcp => $" (TCP connected but unit {Unit} never answered: check unit_id, or rtutcp: for a serial gateway)",
             AddressScheme.RtuTcp => $" (the gateway is connected but unit {Unit} never answered: check unit_id and the gateway's serial settings)",
-            _ => $" (unit {Unit} never answered on the line: check unit_id, the serial settings and the wiring)",
+            // The settings in use, not "the serial settings": a meter at 9600 8N1 on a line left at the default 8E1 is
+            // silent (it drops every frame at its parity check), and the log did not say what the line ran at.
+            _ => $" (unit {Unit} never answered on the line: check unit_id, that the line's {_device.Serial ?? new SerialSettings()} on {_device.Address.Path} matches the device's baud rate, parity and stop bits, and the wiring)",
         };
     }
 
