@@ -23,6 +23,7 @@ TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_hu
   junk_trickle: no answer; junk (AA 55 …, 8 bytes every 100 ms) until the client closes the connection
   gw:CODE:UNIT:DELAY: a gateway whose serial-side UNIT does not answer: after DELAY seconds (its own serial timeout)
     exception CODE (10 path unavailable, 11 target failed to respond) for UNIT; the other units answer right away
+  gw_silent:UNIT: a gateway that never answers for UNIT (no exception either); the other units answer right away
 RTU cases: ok crc other_slave noise_before cut_short gap echo late wrong_baud (garbage as long as the answer)
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") and one per TCP connection ("ACCEPT") to stdout.
 """
@@ -144,6 +145,9 @@ def tcp_session(conn, case, state, bad):
                 conn.sendall(out if n == 0 else mbap(tid, unit, good, proto=1))
             elif c == "wrong_fc":
                 conn.sendall(mbap(tid, unit, bytes([4 if pdu[0] == 3 else 3]) + good[1:]))
+            elif c.startswith("gw_silent:"):
+                if unit != int(c[10:]):
+                    conn.sendall(out)
             elif c.startswith("gw:"):
                 code, target, delay = c[3:].split(":")
                 if unit == int(target):

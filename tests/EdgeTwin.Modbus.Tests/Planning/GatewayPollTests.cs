@@ -52,6 +52,55 @@ public sealed class GatewayPollTests
         var neighbour = await plan.ReadAsync(client, 1, Ct);
         Assert.All(neighbour, r => Assert.True(r.Ok));
         Assert.Equal(1050, neighbour[0].Value);
-        Assert.Equal(1, peer.Log.Split('\n').Count(l => l.StartsWith("ACCEPT", StringComparison.Ordinal)));
+        Assert.Equal(1, Accepts(peer));
     }
+
+    [Fact]
+    public async Task Regression_a_dead_unit_behind_a_silent_gateway_dropped_the_gateways_connection_every_third_poll()
+    {
+        // Unit 5 behind the gateway is dead and the gateway says nothing for it (no 0x0B). Its three timeouts in a row
+        // dropped the connection as half-open, logged "connection lost", and the next unit's read reconnected, every
+        // third poll, while unit 1 answered throughout. The drop now needs timeouts of two units with no answer between
+        // (or a single device): a dead unit alone does not take the gateway's connection down.
+        await using var peer = await HostilePeer.StartTcpAsync("gw_silent:5");
+        var logs = new System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
+        await using var client = new ModbusClient(new ModbusTcpTransport(
+            new ModbusTcpOptions { Host = "127.0.0.1", Port = peer.Port, RequestTimeout = TimeSpan.FromMilliseconds(200) },
+            new EdgeTwin.Modbus.Tests.Transport.ListLogger(logs)));
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        for (int i = 0; i < 4; i++)
+        {
+            await Assert.ThrowsAsync<ModbusTimeoutException>(() => client.ReadHoldingRegistersAsync(5, 0, 1, Ct));
+        }
+
+        Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Equal(1, Accepts(peer));
+        Assert.DoesNotContain(logs, l => l.Message.Contains("lost", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_half_open_connection_is_still_dropped_after_consecutive_timeouts()
+    {
+        // Every unit silent (the connection is dead in all but name): timeouts of two units in a row drop it, as do
+        // three of a single device's only unit.
+        await using var peer = await HostilePeer.StartTcpAsync("silent", bad: 6);
+        await using var gateway = new ModbusClient(new ModbusTcpTransport(new ModbusTcpOptions { Host = "127.0.0.1", Port = peer.Port, RequestTimeout = TimeSpan.FromMilliseconds(200) }));
+        for (int i = 0; i < 3; i++)
+        {
+            await Assert.ThrowsAsync<ModbusTimeoutException>(() => gateway.ReadHoldingRegistersAsync((byte)(1 + (i % 2)), 0, 1, Ct));
+        }
+
+        await using var device = new ModbusClient(new ModbusTcpTransport(new ModbusTcpOptions { Host = "127.0.0.1", Port = peer.Port, RequestTimeout = TimeSpan.FromMilliseconds(200) }));
+        for (int i = 0; i < 3; i++)
+        {
+            await Assert.ThrowsAsync<ModbusTimeoutException>(() => device.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        }
+
+        // Both reconnect for their next read, which the peer now answers.
+        Assert.Equal(new ushort[] { 1000 }, await gateway.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Equal(new ushort[] { 1000 }, await device.ReadHoldingRegistersAsync(1, 0, 1, Ct));
+        Assert.Equal(4, Accepts(peer));
+    }
+
+    private static int Accepts(HostilePeer peer) => peer.Log.Split('\n').Count(l => l.StartsWith("ACCEPT", StringComparison.Ordinal));
 }
