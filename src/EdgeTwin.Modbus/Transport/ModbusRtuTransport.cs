@@ -447,8 +447,26 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         // from the device's give exactly that, and "CRC mismatch" alone did not say so.
         string hint = _noiseCount > 0 && !_validFrom[unitId]
             ? $"; unit {unitId} has sent no valid frame on this line yet: check that {_channel.LineSettingsHint} match the device's baud rate, parity and stop bits, and the A/B wiring"
-            : "";
+            : _noiseCount == 0 ? StillSending(partial) : "";
         return new ModbusProtocolException(when is null ? what + hint : $"no valid answer: {what} {when}{hint}", [.. noise, .. partial]);
+    }
+
+    /// <summary>
+    /// An answer cut short while its bytes were still coming: at a low baud rate a long read needs more time on the wire
+    /// than the timeout gives (125 registers at 9600 baud: 292 ms), which "answer cut short" alone did not say.
+    /// </summary>
+    private string StillSending(ReadOnlySpan<byte> partial)
+    {
+        int expected = RtuFrame.TryExpectedResponseLength(partial);
+        var quiet = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastActivity));
+        if (expected <= partial.Length || quiet > 2 * _garbleSettle)
+        {
+            return "";
+        }
+
+        return _channel.BaudRate is { } baud
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; the unit was still sending: its answer of {expected} bytes takes {expected * 11.0 * 1000 / baud:0} ms on the wire at {baud} baud, so the timeout must be well above that: raise the device's timeout or read fewer registers at a time")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; the unit was still sending ({partial.Length} of {expected} bytes): raise the device's timeout or read fewer registers at a time");
     }
 
     /// <summary>Counts a frame error against the unit being asked: a CRC mismatch, line noise, or an answer cut short.</summary>

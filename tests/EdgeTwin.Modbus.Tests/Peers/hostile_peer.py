@@ -25,6 +25,7 @@ TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_hu
     exception CODE (10 path unavailable, 11 target failed to respond) for UNIT; the other units answer right away
   gw_silent:UNIT: a gateway that never answers for UNIT (no exception either); the other units answer right away
 RTU cases: ok crc other_slave noise_before cut_short gap echo late wrong_baud (garbage as long as the answer)
+  wire:BAUD (the answer paced as a UART at BAUD sends it)
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") and one per TCP connection ("ACCEPT") to stdout.
 """
 import socket
@@ -287,6 +288,12 @@ def serve_rtu(path, baud, case, bad):
                 os.write(fd, good)
             elif c == "late":
                 threading.Timer(LATE, lambda g=good: os.write(fd, g)).start()
+            elif c.startswith("wire:"):
+                # The answer paced as a UART at that baud rate sends it (8 bytes at a time): a pty has no baud rate.
+                per_byte = 11.0 / int(c[5:])
+                for i in range(0, len(good), 8):
+                    os.write(fd, good[i:i + 8])
+                    time.sleep(8 * per_byte)
             elif c == "wrong_baud":
                 # What the master's UART makes of a device at another baud rate: bytes of no frame, about as many.
                 os.write(fd, bytes(((b >> 1) | 0x80) ^ (i * 37 & 0x7F) for i, b in enumerate(good)))

@@ -134,6 +134,30 @@ public sealed class RtuCommissioningTests
         Assert.Equal(0, errors.For(2));
     }
 
+    [Fact]
+    public async Task Regression_a_long_read_at_a_low_baud_rate_failed_as_answer_cut_short_without_saying_the_wire_needs_longer()
+    {
+        // 125 registers at 9600 baud are 255 bytes, 292 ms on the wire; with a 200 ms timeout every such read failed
+        // with "answer cut short: 130 bytes arrived within 0.2 s", which reads as a faulty unit. It says now that the
+        // unit was still sending and how long its answer needs.
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var peer = await HostilePeer.StartRtuAsync(pty.A, 9600, "wire:9600");
+        await using var client = new ModbusClient(new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = 9600, Parity = Parity.None }),
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromMilliseconds(200) }));
+        var ex = await Assert.ThrowsAsync<ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 0, 125, Ct));
+        Assert.Contains("no valid answer: answer cut short:", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("within 0.2 s; the unit was still sending: its answer of 255 bytes takes 292 ms on the wire at 9600 baud, so the timeout must be well above that: raise the device's timeout or read fewer registers at a time (frame: ", ex.Message, StringComparison.Ordinal);
+
+        // Given the time, the same read is answered.
+        await using var patient = new ModbusClient(new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = 9600, Parity = Parity.None }),
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(2) }));
+        await client.DisposeAsync();
+        await Task.Delay(400, Ct);
+        Assert.Equal(1124, (await patient.ReadHoldingRegistersAsync(1, 0, 125, Ct))[124]);
+    }
+
     /// <summary>Counts <c>modbus.client.frame_errors</c> by unit for one endpoint while it lives.</summary>
     private sealed class FrameErrorCounter : IDisposable
     {
