@@ -228,6 +228,8 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             var cancelled = _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
             if (stage == RequestStage.Sent && Trouble(null, unitId) is { } trouble)
             {
+                // The agent's poll deadline equals the request timeout and often fires first: count the frame error here too.
+                CountFrameError(unitId);
                 cancelled = new ModbusRequestCanceledException($"{cancelled.Message}; {trouble.Message}", true, ex, cancellationToken);
             }
 
