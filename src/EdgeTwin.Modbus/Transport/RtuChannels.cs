@@ -97,11 +97,11 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
         var reason = ex.InnerException?.Message ?? ex.Message;
         return errno switch
         {
-            2 or 19 or 6 => $"port {path} does not exist ({reason}): USB-RS485 adapter unplugged, or back under another name (a /dev/serial/by-id/ path keeps its name); retried with the reconnect backoff",
+            2 or 19 or 6 => $"port {path} does not exist ({reason}): USB-RS485 adapter unplugged, or back under another name (a /dev/serial/by-id/ path keeps its name)",
             13 or 1 => $"permission denied opening {path} ({reason}): the agent's user needs read and write access to it, usually through the dialout group",
             16 => $"port {path} is in use by another program ({reason}): another agent, a terminal program or ModemManager holds it",
             25 or 21 => $"{path} is not a serial port ({reason})",
-            _ when !File.Exists(path) => $"port {path} does not exist ({reason}): USB-RS485 adapter unplugged, or back under another name (a /dev/serial/by-id/ path keeps its name); retried with the reconnect backoff",
+            _ when !File.Exists(path) => $"port {path} does not exist ({reason}): USB-RS485 adapter unplugged, or back under another name (a /dev/serial/by-id/ path keeps its name)",
             _ => $"cannot open port {path}: {reason}",
         };
     }
