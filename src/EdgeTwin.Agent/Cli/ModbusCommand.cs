@@ -25,7 +25,7 @@ internal sealed class ModbusCommand : ICliCommand
     {
         var connection = new ModbusCliConnection();
         var address = new Argument<string>("address") { Description = "First address (decimal or 0x hex)" };
-        var count = new Option<int>("--count") { Description = "Number of values to read", DefaultValueFactory = _ => 1 };
+        var count = new Option<int>("--count") { Description = "Number of values to read (more than one request allows are read in several)", DefaultValueFactory = _ => 1 };
         var type = new Option<string>("--type") { Description = "uint16|int16|uint32|int32|uint64|int64|float32|float64|string|bit", DefaultValueFactory = _ => "uint16" };
         var order = new Option<string>("--order") { Description = "Byte/word order: ABCD|CDAB|BADC|DCBA", DefaultValueFactory = _ => "ABCD" };
         var oneBased = new Option<bool>("--one-based") { Description = "ADDRESS counts from 1, as in most vendor manuals" };
@@ -72,12 +72,20 @@ internal sealed class ModbusCommand : ICliCommand
                 Scale = result.GetValue(scale),
                 StringRegisters = dataType == ModbusDataType.Ascii ? n : 0,
             };
+            if (n > 0x10000)
+            {
+                return Fail(ModbusExitCodes.Usage, $"--count {n} runs past address 65535");
+            }
+
             int values = dataType == ModbusDataType.Ascii && !bits ? 1 : n;
             int perValue = point.Length;
             int total = values * perValue;
-            if (n < 1 || total > table.Value.MaxReadCount())
+            int max = table.Value.MaxReadCount();
+            // More than one read allows is read in several (a parameter group of 200 registers is one command), each
+            // a whole number of values; a string is one value and must fit one read.
+            if (n < 1 || (total > max && (perValue > max || (dataType == ModbusDataType.Ascii && !bits))))
             {
-                return Fail(ModbusExitCodes.Usage, $"--count {n} of {point.Type.Name()} needs {total} items; one read allows 1..{table.Value.MaxReadCount()}");
+                return Fail(ModbusExitCodes.Usage, $"--count {n} of {point.Type.Name()} needs {total} items; one read allows 1..{max}");
             }
 
             var problems = (point with { StringRegisters = Math.Max(point.StringRegisters, 1) }).Validate();
@@ -92,15 +100,21 @@ internal sealed class ModbusCommand : ICliCommand
                 return Fail(ModbusExitCodes.Usage, connectError!);
             }
 
-            ushort[] raw;
-            try
+            var raw = new ushort[total];
+            int chunk = max / perValue * perValue;
+            for (int done = 0; done < total; done += chunk)
             {
-                raw = await client.ReadAsync(unit, table.Value, point.ProtocolAddress, (ushort)total, ct);
-            }
-            catch (Exception ex) when (ex is ModbusDeviceException or ModbusCommunicationException or ModbusProtocolException)
-            {
-                var (code, message) = ModbusCliConnection.Describe(ex);
-                return Fail(code, $"{client.Endpoint} unit {unit}: {message}");
+                int take = Math.Min(chunk, total - done);
+                try
+                {
+                    (await client.ReadAsync(unit, table.Value, (ushort)(point.ProtocolAddress + done), (ushort)take, ct)).CopyTo(raw, done);
+                }
+                catch (Exception ex) when (ex is ModbusDeviceException or ModbusCommunicationException or ModbusProtocolException)
+                {
+                    var (code, message) = connection.Describe(ex);
+                    string part = take == total ? "" : $"read {(done / chunk) + 1} of {(total + chunk - 1) / chunk} ({take} at wire address {point.ProtocolAddress + done}): ";
+                    return Fail(code, $"{client.Endpoint} unit {unit}: {part}{message}");
+                }
             }
 
             var rows = new List<(int Address, object Value)>();
@@ -187,7 +201,7 @@ internal sealed class ModbusCommand : ICliCommand
             }
             catch (Exception ex) when (ex is ModbusDeviceException or ModbusCommunicationException or ModbusProtocolException)
             {
-                var (code, message) = ModbusCliConnection.Describe(ex);
+                var (code, message) = connection.Describe(ex);
                 return Fail(code, $"{client.Endpoint} unit {unit}: {message}");
             }
 

@@ -218,6 +218,9 @@ public static class SiteConfigLoader
         private readonly List<(int Pin, ConfigNode Node)> _gpioAddressNodes = [];
         private readonly Dictionary<string, (string Device, int Line)> _deviceTargets = new(StringComparer.Ordinal);
 
+        // "rtu:/dev/ttyUSB0 3" → the enabled device at unit 3 on that line (serial port or serial gateway).
+        private readonly Dictionary<string, (string Device, int Line)> _lineUnits = new(StringComparer.Ordinal);
+
         // A credentials entry that exists but is invalid already has its own problem; do not add "unknown".
         private readonly HashSet<string> _credentialKeys = new(StringComparer.Ordinal);
 
@@ -989,7 +992,28 @@ public static class SiteConfigLoader
                 }
             }
 
-            if (enabled && address.Pin is null)
+            bool unitTaken = false;
+            if (enabled && unitId is { } unit && address.Scheme is AddressScheme.Rtu or AddressScheme.RtuTcp)
+            {
+                // One unit id is one slave on a multi-drop line: two devices at it (VFDs left at the factory address 1)
+                // both answer every request and garble each other, or one device is read under the other's id. Another
+                // profile does not make it another slave, so unlike the copied-line warning below this is an error.
+                var node = unitNode ?? r.Node("address")!;
+                var lineKey = $"{address} {unit.ToString(CultureInfo.InvariantCulture)}";
+                if (_lineUnits.TryGetValue(lineKey, out var holder))
+                {
+                    unitTaken = true;
+                    var given = unitNode is null ? " (the default: no unit_id key)" : "";
+                    var line = address.Scheme == AddressScheme.Rtu ? $"serial line {address.Path}" : $"serial gateway {address}";
+                    Diagnostics.Add(node, $"device '{id}': unit_id {unit.ToString(CultureInfo.InvariantCulture)}{given} is already used by device '{holder.Device}' (line {holder.Line.ToString(CultureInfo.InvariantCulture)}) on the same {line}; each device on one RS-485 line needs its own unit id (two slaves at one id both answer and garble each other's answers)");
+                }
+                else
+                {
+                    _lineUnits[lineKey] = (id, node.Mark.Line);
+                }
+            }
+
+            if (enabled && address.Pin is null && !unitTaken)
             {
                 // A device line copied with only its id changed: the unit is polled twice and its series stored under two
                 // ids. A warning, as two profiles on one address (UPS-MIB beside the vendor MIB) are normal.

@@ -87,6 +87,11 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[5];
         ModbusPdu.WriteWriteSingleCoilRequest(request, address, value);
         var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
+        if (response.Length == 0)
+        {
+            return; // a broadcast: nothing answers it
+        }
+
         try
         {
             ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteSingleCoil, address, value ? (ushort)0xFF00 : (ushort)0);
@@ -102,6 +107,11 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[5];
         ModbusPdu.WriteWriteSingleRegisterRequest(request, address, value);
         var response = await ExchangeAsync(unitId, request, cancellationToken).ConfigureAwait(false);
+        if (response.Length == 0)
+        {
+            return; // a broadcast: nothing answers it
+        }
+
         try
         {
             ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteSingleRegister, address, value);
@@ -117,6 +127,11 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[ModbusPdu.MaxLength];
         int n = ModbusPdu.WriteWriteMultipleCoilsRequest(request, address, values);
         var response = await ExchangeAsync(unitId, request.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+        if (response.Length == 0)
+        {
+            return; // a broadcast: nothing answers it
+        }
+
         try
         {
             ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteMultipleCoils, address, (ushort)values.Length);
@@ -132,6 +147,11 @@ public sealed class ModbusClient : IAsyncDisposable
         var request = new byte[ModbusPdu.MaxLength];
         int n = ModbusPdu.WriteWriteMultipleRegistersRequest(request, address, values);
         var response = await ExchangeAsync(unitId, request.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+        if (response.Length == 0)
+        {
+            return; // a broadcast: nothing answers it
+        }
+
         try
         {
             ModbusPdu.CheckWriteResponse(response, ModbusFunctionCode.WriteMultipleRegisters, address, (ushort)values.Length);
@@ -209,9 +229,17 @@ public sealed class ModbusClient : IAsyncDisposable
     {
         var buffer = new byte[ModbusPdu.MaxLength];
         int n = await Transport.SendAsync(unitId, request, buffer, cancellationToken).ConfigureAwait(false);
+        if (n == 0 && unitId == 0 && ModbusPdu.IsWrite(request.Span[0]))
+        {
+            // An RTU broadcast write: no unit answers one (Serial Line V1.02, 2.1); it failed as "empty response" before.
+            return [];
+        }
+
         if (n == 0)
         {
-            throw new ModbusProtocolException($"{Endpoint}: empty response from unit {unitId}");
+            throw new ModbusProtocolException(unitId == 0
+                ? $"{Endpoint}: unit 0 is the broadcast address: no device answers {TransportLink.Describe(request.Span)} sent to it; give the device's own unit id (1..247)"
+                : $"{Endpoint}: empty response from unit {unitId}");
         }
 
         var pdu = buffer[..n];

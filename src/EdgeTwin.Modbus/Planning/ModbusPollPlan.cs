@@ -62,7 +62,8 @@ public sealed class ModbusPollPlan
 
     /// <summary>
     /// Requests of the last poll the unit answered (a value or a Modbus exception), also when a later request of the
-    /// same poll timed out: a unit that answered is there, only slower than the poll's budget.
+    /// same poll timed out: a unit that answered is there, only slower than the poll's budget. A gateway's 0x0A/0x0B is
+    /// not the unit's answer and is not counted; after one, the rest of the poll is not sent (each point gets it).
     /// </summary>
     public int LastAnsweredCount { get; private set; }
 
@@ -74,6 +75,7 @@ public sealed class ModbusPollPlan
         var learned = new List<ModbusReadBlock>(blocks.Count);
         bool changed = false;
         int requests = 0, answered = 0;
+        ModbusDeviceException? unreachable = null;
         try
         {
             foreach (var block in blocks)
@@ -83,6 +85,19 @@ public sealed class ModbusPollPlan
                 while (pending.Count > 0)
                 {
                     var current = pending.Pop();
+                    if (unreachable is not null)
+                    {
+                        // The gateway could not reach the unit: asking again costs the gateway's own timeout per read,
+                        // the gateway held for the other units behind it, for the same answer.
+                        foreach (int i in current.Points)
+                        {
+                            readings[i] = new ModbusPointReading(double.NaN, null, unreachable);
+                        }
+
+                        learned.Add(current);
+                        continue;
+                    }
+
                     requests++;
                     try
                     {
@@ -108,6 +123,17 @@ public sealed class ModbusPollPlan
                         changed = true;
                         pending.Push(second);
                         pending.Push(first);
+                    }
+                    catch (ModbusDeviceException ex) when (IsGatewayUnreachable(ex))
+                    {
+                        // 0x0A / 0x0B come from a gateway, not from the unit: the unit has not answered.
+                        unreachable = ex;
+                        foreach (int i in current.Points)
+                        {
+                            readings[i] = new ModbusPointReading(double.NaN, null, ex);
+                        }
+
+                        learned.Add(current);
                     }
                     catch (ModbusDeviceException ex)
                     {
@@ -147,6 +173,13 @@ public sealed class ModbusPollPlan
 
         return readings;
     }
+
+    /// <summary>
+    /// A gateway's GATEWAY PATH UNAVAILABLE (0x0A) or GATEWAY TARGET DEVICE FAILED TO RESPOND (0x0B): the gateway is up,
+    /// the unit behind it is not reachable. Not a refusal of the read, so never a reason to split it.
+    /// </summary>
+    public static bool IsGatewayUnreachable(Exception? error) =>
+        error is ModbusDeviceException { ExceptionCode: ModbusExceptionCode.GatewayPathUnavailable or ModbusExceptionCode.GatewayTargetDeviceFailedToRespond };
 
     /// <summary>Splits a block's points in two halves by address and re-plans each half tightly (no gap merging).</summary>
     private bool TrySplit(ModbusReadBlock block, out ModbusReadBlock first, out ModbusReadBlock second)

@@ -285,6 +285,9 @@ public static class ModbusPdu
     /// <summary>True for the responses whose second byte is a byte count (FC 1 to 4 and 23).</summary>
     public static bool HasByteCount(byte functionCode) => functionCode is 1 or 2 or 3 or 4 or 23;
 
+    /// <summary>The write functions a unit may receive as a broadcast (FC 5, 6, 15, 16).</summary>
+    public static bool IsWrite(byte functionCode) => functionCode is 5 or 6 or 15 or 16;
+
     private static int DeviceIdResponseLength(ReadOnlySpan<byte> pdu)
     {
         // 2B, 0E, code, conformity, more, next, count, then (id, len, value) per object.

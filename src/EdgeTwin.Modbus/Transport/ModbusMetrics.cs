@@ -27,6 +27,13 @@ public static class ModbusMetrics
     /// <summary>Bytes of junk skipped (or reset on) on TCP streams.</summary>
     public static readonly Counter<long> JunkBytes = Meter.CreateCounter<long>("modbus.client.junk_bytes", "By", "Bytes of junk skipped on the stream");
 
+    /// <summary>
+    /// RTU: exchanges of a unit that met a frame error, by kind: crc (a whole frame whose CRC failed), noise (bytes that
+    /// start no frame), cut_short (an answer that stopped short). Tagged with the unit asked, so one bad drop on a
+    /// line (a loose terminal, a unit at another baud rate) shows as that unit's count.
+    /// </summary>
+    public static readonly Counter<long> FrameErrors = Meter.CreateCounter<long>("modbus.client.frame_errors", "{exchange}", "RTU exchanges that met a frame error, by unit and kind: crc, noise, cut_short");
+
     public static readonly Counter<long> Connects = Meter.CreateCounter<long>("modbus.client.connects", "{connect}", "Connection attempts, by outcome");
 
     public static readonly Counter<long> ServerRequests = Meter.CreateCounter<long>("modbus.server.requests", "{request}", "Requests served, by outcome");

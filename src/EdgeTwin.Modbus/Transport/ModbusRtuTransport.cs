@@ -28,6 +28,13 @@ public sealed record ModbusRtuOptions
     /// unit address, so a dead unit costs the others one request timeout per attempt.
     /// </summary>
     public TimeSpan? LateAnswerGuard { get; init; }
+
+    /// <summary>
+    /// After a broadcast (unit 0), how long the line stays quiet once the frame is out before the next request goes
+    /// (Serial Line V1.02, 2.4.1: the turnaround delay, typically 100 to 200 ms): every unit acts on the broadcast
+    /// meanwhile, and one still busy with it misses a request sent at once.
+    /// </summary>
+    public TimeSpan BroadcastTurnaround { get; init; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>
@@ -68,6 +75,8 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     private int _noiseCount;
     private string? _discarded;
     private bool _garbledAnswer;
+    // Units that have sent a valid frame on this line: garbage from one that never has points at the line settings.
+    private readonly bool[] _validFrom = new bool[256];
     private bool _disposed;
 
     public ModbusRtuTransport(IRtuChannel channel, ModbusRtuOptions? options = null, ILogger? logger = null, TimeProvider? time = null)
@@ -107,7 +116,8 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         var requestTimeout = settings.RequestTimeout;
         var guardAfter = settings.LateAnswerGuard ?? requestTimeout;
         long guardTicks = guardAfter > TimeSpan.Zero ? (long)(guardAfter.TotalSeconds * Stopwatch.Frequency) : 0;
-        long myTimeoutTicks = Math.Max(0, requestTimeout.Ticks);
+        // A broadcast holds the line for its turnaround delay after it, so the requests queued behind it allow for that.
+        long myTimeoutTicks = Math.Max(0, requestTimeout.Ticks) + (unitId == 0 ? _options.BroadcastTurnaround.Ticks : 0);
         var fc = (ModbusFunctionCode)request.Span[0];
         var observer = BusWait.Current;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -178,8 +188,13 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
 
             if (unitId == 0)
             {
-                // Broadcast: no answer comes (Serial Line V1.02, 2.1).
+                // Broadcast: no answer comes (Serial Line V1.02, 2.1), and the units are busy carrying it out: the next
+                // request went out after only the inter-frame silence and a unit still at work missed it. Keep the line
+                // for the frame's time on the wire (the write returns once the driver has it) and the turnaround delay.
                 _link.Record(started, "ok");
+                var hold = _options.BroadcastTurnaround + (_channel.BaudRate is { } baud ? TimeSpan.FromSeconds(n * 11.0 / baud) : TimeSpan.Zero);
+                await Task.Delay(hold, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
                 return 0;
             }
 
@@ -188,11 +203,12 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && stage == RequestStage.Sent && Trouble($"within {TransportLink.Human(requestTimeout)}") is { } trouble)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && stage == RequestStage.Sent && Trouble($"within {TransportLink.Human(requestTimeout)}", unitId) is { } trouble)
         {
             // Bytes came but no valid answer (noise, a garbled frame, a frame cut short): a protocol error saying what came,
             // not "no answer", which sends the engineer after the unit id.
             _link.Record(started, "protocol");
+            CountFrameError(unitId);
             var ex = trouble.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
             Log.Garbled(_logger, Endpoint, ex.Message);
             throw ex;
@@ -210,8 +226,10 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
         {
             var cancelled = _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
-            if (stage == RequestStage.Sent && Trouble(null) is { } trouble)
+            if (stage == RequestStage.Sent && Trouble(null, unitId) is { } trouble)
             {
+                // The agent's poll deadline equals the request timeout and often fires first: count the frame error here too.
+                CountFrameError(unitId);
                 cancelled = new ModbusRequestCanceledException($"{cancelled.Message}; {trouble.Message}", true, ex, cancellationToken);
             }
 
@@ -224,6 +242,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             // poll failed as a bare timeout instead of naming the CRC error).
             awaitingAnswer &= !_garbledAnswer;
             _link.Record(started, "protocol");
+            CountFrameError(unitId);
             var garbled = ex.WithContext($"{Endpoint} unit {unitId}: {TransportLink.Describe(request.Span)}");
             Log.Garbled(_logger, Endpoint, garbled.Message);
             throw garbled;
@@ -336,8 +355,10 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                         {
                             ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "noise"));
                             Log.NoiseSkipped(_logger, Endpoint, _noiseCount, unitId, _noiseReason);
+                            CountFrameError(unitId);
                         }
 
+                        _validFrom[unitId] = true;
                         pdu.CopyTo(response.Span);
                         return pdu.Length;
                     }
@@ -369,7 +390,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                 // for the other units instead of holding it to the timeout.
                 if (!await _dataArrived.WaitAsync(_garbleSettle, cancellationToken).ConfigureAwait(false))
                 {
-                    throw Trouble($"(the line stayed quiet for {TransportLink.Human(_garbleSettle)} after it)")!;
+                    throw Trouble($"(the line stayed quiet for {TransportLink.Human(_garbleSettle)} after it)", unitId)!;
                 }
 
                 continue;
@@ -407,7 +428,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
     /// What the exchange on the line received instead of a valid answer (noise, a garbled frame, a frame cut short), as
     /// the protocol error to report; null when nothing came.
     /// </summary>
-    private ModbusProtocolException? Trouble(string? when)
+    private ModbusProtocolException? Trouble(string? when, byte unitId)
     {
         byte[] partial;
         lock (_gate)
@@ -424,7 +445,37 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         string what = _noiseCount == 0
             ? $"answer cut short: {partial.Length} bytes arrived"
             : $"{_noiseReason} ({_noiseCount + partial.Length} bytes of noise or garbled frames)";
-        return new ModbusProtocolException(when is null ? what : $"no valid answer: {what} {when}", [.. noise, .. partial]);
+        // Only garbage from a unit that has never sent a valid frame here: a baud rate, parity or stop bits that differ
+        // from the device's give exactly that, and "CRC mismatch" alone did not say so.
+        string hint = _noiseCount > 0 && !_validFrom[unitId]
+            ? $"; unit {unitId} has sent no valid frame on this line yet: check that {_channel.LineSettingsHint} match the device's baud rate, parity and stop bits, and the A/B wiring"
+            : _noiseCount == 0 ? StillSending(partial) : "";
+        return new ModbusProtocolException(when is null ? what + hint : $"no valid answer: {what} {when}{hint}", [.. noise, .. partial]);
+    }
+
+    /// <summary>
+    /// An answer cut short while its bytes were still coming: at a low baud rate a long read needs more time on the wire
+    /// than the timeout gives (125 registers at 9600 baud: 292 ms), which "answer cut short" alone did not say.
+    /// </summary>
+    private string StillSending(ReadOnlySpan<byte> partial)
+    {
+        int expected = RtuFrame.TryExpectedResponseLength(partial);
+        var quiet = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastActivity));
+        if (expected <= partial.Length || quiet > 2 * _garbleSettle)
+        {
+            return "";
+        }
+
+        return _channel.BaudRate is { } baud
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; the unit was still sending: its answer of {expected} bytes takes {expected * 11.0 * 1000 / baud:0} ms on the wire at {baud} baud, so the timeout must be well above that: raise the device's timeout or read fewer registers at a time")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; the unit was still sending ({partial.Length} of {expected} bytes): raise the device's timeout or read fewer registers at a time");
+    }
+
+    /// <summary>Counts a frame error against the unit being asked: a CRC mismatch, line noise, or an answer cut short.</summary>
+    private void CountFrameError(byte unitId)
+    {
+        string kind = _garbledAnswer ? "crc" : _noiseCount > 0 ? "noise" : "cut_short";
+        ModbusMetrics.FrameErrors.Add(1, _link.EndpointTag, new("unit", (int)unitId), new("kind", kind));
     }
 
     /// <summary>

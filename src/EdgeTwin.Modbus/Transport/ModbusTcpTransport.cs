@@ -47,7 +47,12 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
     private readonly ConcurrentDictionary<ushort, Pending> _pending = new();
     private readonly TransportLink _link;
     private int _nextTransactionId;
+    // Timeouts since the last answer of any unit, and which units they were: a dead unit behind a live gateway must not
+    // pass for a half-open connection. Units ever asked on this transport, to tell a gateway from a single device.
+    private readonly object _timeoutGate = new();
     private int _consecutiveTimeouts;
+    private readonly System.Collections.BitArray _timeoutUnits = new(256);
+    private readonly System.Collections.BitArray _unitsAsked = new(256);
     private StaleAnswer? _lastStale;
     private readonly RepeatedWarning _junkLog;
     private readonly RepeatedWarning _junkResetLog;
@@ -129,17 +134,22 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 }
             }
 
-            Interlocked.Exchange(ref _consecutiveTimeouts, 0);
+            lock (_timeoutGate)
+            {
+                _consecutiveTimeouts = 0;
+                _timeoutUnits.SetAll(false);
+                _unitsAsked[unitId] = true;
+            }
+
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             _link.Record(started, "timeout");
-            if (Interlocked.Increment(ref _consecutiveTimeouts) >= _options.ReconnectAfterTimeouts)
+            if (TooManyTimeouts(unitId))
             {
-                Interlocked.Exchange(ref _consecutiveTimeouts, 0);
-                _link.Drop("too many consecutive timeouts");
+                _link.Drop($"{_options.ReconnectAfterTimeouts} consecutive timeouts with no answer in between");
             }
 
             throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}{Discards(pending, started)}")
@@ -176,6 +186,40 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             {
                 _window.Release();
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether this timeout makes the connection look half-open: <see cref="ModbusTcpOptions.ReconnectAfterTimeouts"/> in a
+    /// row with no answer of any unit in between, and, behind a gateway (more than one unit asked here), from at least two
+    /// units. One dead unit behind a gateway that stays silent for it (no 0x0B) dropped the gateway's connection every
+    /// third poll, logged as "connection lost", while its other units answered.
+    /// </summary>
+    private bool TooManyTimeouts(byte unitId)
+    {
+        lock (_timeoutGate)
+        {
+            _unitsAsked[unitId] = true;
+            _timeoutUnits[unitId] = true;
+            if (++_consecutiveTimeouts < _options.ReconnectAfterTimeouts || (Count(_unitsAsked) > 1 && Count(_timeoutUnits) < 2))
+            {
+                return false;
+            }
+
+            _consecutiveTimeouts = 0;
+            _timeoutUnits.SetAll(false);
+            return true;
+        }
+
+        static int Count(System.Collections.BitArray bits)
+        {
+            int n = 0;
+            for (int i = 0; i < bits.Length && n < 2; i++)
+            {
+                n += bits[i] ? 1 : 0;
+            }
+
+            return n;
         }
     }
 

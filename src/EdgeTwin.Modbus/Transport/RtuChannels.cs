@@ -12,6 +12,12 @@ public interface IRtuChannel
     int? BaudRate { get; }
 
     ValueTask<Stream> OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Where to look when a unit sends only garbage, for the error: the line settings of a serial port
+    /// (<c>the line's 9600 8E1</c>), the gateway's for a serial gateway.
+    /// </summary>
+    string LineSettingsHint => "the line settings";
 }
 
 public sealed record SerialLineOptions
@@ -69,12 +75,38 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
             port.Dispose();
             throw new IOException($"port {options.PortName} rejected {Settings} ({ex.Message.TrimEnd('.')}; does the adapter support these settings?)", ex);
         }
+        catch (UnauthorizedAccessException ex)
+        {
+            // .NET reports every failed open(2) of a serial port as "Access to the port is denied", the errno only in
+            // the inner exception: an unplugged USB adapter sent the engineer after permissions. Say which it was.
+            port.Dispose();
+            throw new IOException(Explain(ex), ex);
+        }
         catch
         {
             port.Dispose();
             throw;
         }
     }
+
+    /// <summary>Why the port would not open, from the errno .NET hides behind "Access to the port is denied".</summary>
+    private string Explain(UnauthorizedAccessException ex)
+    {
+        var path = options.PortName;
+        int errno = ex.InnerException?.HResult ?? 0;
+        var reason = ex.InnerException?.Message ?? ex.Message;
+        return errno switch
+        {
+            2 or 19 or 6 => $"port {path} does not exist ({reason}): USB-RS485 adapter unplugged, or back under another name (a /dev/serial/by-id/ path keeps its name)",
+            13 or 1 => $"permission denied opening {path} ({reason}): the agent's user needs read and write access to it, usually through the dialout group",
+            16 => $"port {path} is in use by another program ({reason}): another agent, a terminal program or ModemManager holds it",
+            25 or 21 => $"{path} is not a serial port ({reason})",
+            _ when !File.Exists(path) => $"port {path} does not exist ({reason}): USB-RS485 adapter unplugged, or back under another name (a /dev/serial/by-id/ path keeps its name)",
+            _ => $"cannot open port {path}: {reason}",
+        };
+    }
+
+    public string LineSettingsHint => $"the line's {Settings} on {options.PortName}";
 
     /// <summary>The line settings as usually written: <c>9600 8E1</c>.</summary>
     public string Settings => string.Create(
@@ -136,6 +168,8 @@ public sealed class TcpRtuChannel(string host, int port, TimeSpan connectTimeout
     public string Endpoint { get; } = $"rtu+tcp://{host}:{port}";
 
     public int? BaudRate => null;
+
+    public string LineSettingsHint => "the gateway's serial settings";
 
     public async ValueTask<Stream> OpenAsync(CancellationToken cancellationToken)
     {

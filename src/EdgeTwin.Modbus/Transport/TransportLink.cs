@@ -17,6 +17,8 @@ internal sealed class TransportLink
     private readonly bool _logDrops;
     private TransportConnection? _connection;
     private string? _quietEnd;
+    // Why the last connect or open failed, for the polls that fail fast inside the backoff that followed it.
+    private string? _lastFailure;
 
     /// <param name="logDrops">Log <c>connection lost</c> when a request drops the connection (TCP does; RTU has not so far).</param>
     public TransportLink(string endpoint, TimeSpan backoffMin, TimeSpan backoffMax, ILogger logger, TimeProvider? time, bool logDrops)
@@ -44,7 +46,10 @@ internal sealed class TransportLink
         var wait = _backoff.RemainingFor(maxWait);
         if (wait > TimeSpan.Zero)
         {
-            throw new ModbusCommunicationException($"{Endpoint}: {notOpen}; {nextAttempt} in {Human(wait)}");
+            // The reason goes with it: a device's "down after 3 failed polls" Warning quoted "not open; next attempt in
+            // 3.5 s" and nothing said the port was gone or the gateway refused.
+            var why = Volatile.Read(ref _lastFailure);
+            throw new ModbusCommunicationException($"{Endpoint}: {notOpen}{(why is null ? "" : $" ({why})")}; {nextAttempt} in {Human(wait)}");
         }
     }
 
@@ -52,6 +57,7 @@ internal sealed class TransportLink
     public ModbusCommunicationException OpenFailed(string what, Exception ex)
     {
         _backoff.Failure();
+        Volatile.Write(ref _lastFailure, $"last {what} failed: {ex.Message}");
         Volatile.Write(ref _quietEnd, null); // warned about: the connect that ends it is news
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "failed"));
         // A refused connection or a missing port is expected on site and retried: one line each time, the stack

@@ -175,6 +175,39 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_two_devices_at_one_unit_id_on_one_rs485_line_passed_check()
+    {
+        // Two VFDs left at the factory unit id 1 on one line (both answer every request and garble each other), a PLC
+        // at the meter's id with no unit_id key (the default 1), and a drive at another's id behind one serial gateway:
+        // another profile was not even a warning, the same profile only "polled twice". Another port, another gateway,
+        // a disabled device or a TCP device at the same id are fine.
+        var path = _dir.Write("site.yaml", Valid.Replace(
+            "credentials:\n",
+            "  - { id: meter1, profile: eastron-sdm630, address: \"rtu:/dev/ttyUSB0\", unit_id: 1, serial: { baud: 9600, parity: none } }\n"
+            + "  - { id: vfd1, profile: abb-acs580, address: \"rtu:/dev/ttyUSB0\", unit_id: 2, serial: { baud: 9600, parity: none } }\n"
+            + "  - { id: vfd2, profile: abb-acs580, address: \"rtu:/dev/ttyUSB0\", unit_id: 2, serial: { baud: 9600, parity: none } }\n"
+            + "  - { id: plc1, profile: generic-packml-plc, address: \"rtu:/dev/ttyUSB0\", serial: { baud: 9600, parity: none } }\n"
+            + "  - { id: meter2, profile: eastron-sdm630, address: \"rtu:/dev/ttyUSB1\", unit_id: 1 }\n"
+            + "  - { id: spare, profile: abb-acs580, address: \"rtu:/dev/ttyUSB0\", unit_id: 1, serial: { baud: 9600, parity: none }, enabled: false }\n"
+            + "  - { id: gw-vfd1, profile: abb-acs580, address: \"rtutcp:127.0.0.1:4001\", unit_id: 5 }\n"
+            + "  - { id: gw-vfd2, profile: abb-acs580, address: \"rtutcp:127.0.0.1:4002\", unit_id: 5 }\n"
+            + "  - { id: gw-meter, profile: eastron-sdm630, address: \"rtutcp:127.0.0.1:4001\", unit_id: 5 }\n"
+            + "  - { id: tcp-meter, profile: eastron-sdm630, address: \"tcp:127.0.0.1:5020\", unit_id: 1 }\n"
+            + "  - { id: tcp-feeder, profile: schneider-pm5300, address: \"tcp:127.0.0.1:5020\", unit_id: 1 }\n"
+            + "credentials:\n",
+            StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Equal(
+            [
+                "site.yaml:21:76: devices[5].unit_id: device 'vfd2': unit_id 2 is already used by device 'vfd1' (line 20) on the same serial line /dev/ttyUSB0; each device on one RS-485 line needs its own unit id (two slaves at one id both answer and garble each other's answers)",
+                "site.yaml:22:55: devices[6].address: device 'plc1': unit_id 1 (the default: no unit_id key) is already used by device 'meter1' (line 19) on the same serial line /dev/ttyUSB0; each device on one RS-485 line needs its own unit id (two slaves at one id both answer and garble each other's answers)",
+                "site.yaml:27:89: devices[11].unit_id: device 'gw-meter': unit_id 5 is already used by device 'gw-vfd1' (line 25) on the same serial gateway rtutcp:127.0.0.1:4001; each device on one RS-485 line needs its own unit id (two slaves at one id both answer and garble each other's answers)",
+            ],
+            result.Problems.Select(p => p.ToString().Replace(_dir.Path + "/", "", StringComparison.Ordinal)));
+        Assert.DoesNotContain(result.Warnings, w => w.Message.Contains("reads the same unit", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Regression_line_to_line_voltage_on_a_three_phase_feed_overstated_its_rating()
     {
         // "16 A 400 V 3-phase" is how the feed is labelled; voltage_v is line-to-neutral (231 V). Written as 400 the

@@ -26,7 +26,9 @@ public sealed class ModbusCliTests : IAsyncLifetime
         var map = new ModbusRegisterMap()
             .AddRange(ModbusTable.HoldingRegisters, 0, 10)
             .AddRange(ModbusTable.HoldingRegisters, 90, 20)
-            .AddRange(ModbusTable.Coils, 0, 8);
+            .AddRange(ModbusTable.Coils, 0, 8)
+            .AddRange(ModbusTable.HoldingRegisters, 1000, 300);
+        map.SetRegisters(ModbusTable.HoldingRegisters, 1000, Enumerable.Range(0, 300).Select(i => (ushort)i).ToArray());
         map.SetRegisters(ModbusTable.HoldingRegisters, 0, [100, 200, 65535]);
         map.SetValue(Voltage, 230.5);
         map.SetString(new ModbusPoint(ModbusTable.HoldingRegisters, 4, ModbusDataType.Ascii) { StringRegisters = 3 }, "PM-1");
@@ -162,6 +164,51 @@ public sealed class ModbusCliTests : IAsyncLifetime
         var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "probe", "--host", "127.0.0.1", "--port", $"{Port}", "109", "--expect", "4242..4242");
         Assert.True(code == 0, err);
         Assert.Contains("uint16   ABCD 0-based (wire address 109) = 4242", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_modbus_read_of_more_than_125_registers_was_refused_instead_of_split()
+    {
+        // Dumping a drive's parameter group of 300 registers took three commands ("one read allows 1..125"); the read
+        // is split now, each part a whole number of values (float32: 62 values, 124 registers, per read).
+        var (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "1000", "--count", "300");
+        Assert.True(code == 0, err);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => $"{1000 + i} = {i}"), lines);
+
+        (code, output, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "1000", "--count", "150", "--type", "uint32");
+        Assert.True(code == 0, err);
+        lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(150, lines.Length);
+        Assert.Equal($"{1000 + 124} = {(124L << 16) | 125}", lines[62]);
+
+        // A part the device refuses names which part and where.
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--host", "127.0.0.1", "--port", $"{Port}", "--holding", "1100", "--count", "250");
+        Assert.Equal(3, code);
+        Assert.Contains("read 2 of 2 (125 at wire address 1225): device exception 2 ILLEGAL DATA ADDRESS", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_modbus_read_over_rtu_timed_out_without_saying_which_line_settings_it_used()
+    {
+        // A meter at 9600 8N1 read without --parity (the default is E) drops every frame at its parity check: the CLI
+        // said only "timeout: … no answer …". It says now at what it sent and what to check.
+        await using var pty = await EdgeTwin.Modbus.Tests.Peers.SocatPtyPair.StartAsync();
+        var map = new ModbusRegisterMap().AddRange(ModbusTable.InputRegisters, 0, 4);
+        var units = new ModbusServerUnits();
+        units.Add(3, map);
+        await using var server = new ModbusRtuServer(units, new SerialRtuChannel(new SerialLineOptions { PortName = pty.A, BaudRate = 19200, Parity = Parity.Even }));
+        await server.StartAsync(Ct);
+        var (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--serial", pty.B, "--baud", "19200", "--unit", "9", "--timeout", "300", "--input", "0");
+        Assert.Equal(2, code);
+        Assert.EndsWith(
+            $"unit 9: no answer to ReadInputRegisters at 0 within 0.3 s (sent at 19200 8E1, --parity defaults to E: check --unit, --baud, --parity and --stop-bits against the device, and the wiring)",
+            err.Trim(),
+            StringComparison.Ordinal);
+
+        (code, _, err) = await AgentProcess.RunCliAsync("modbus", "read", "--serial", pty.B, "--baud", "19200", "--parity", "N", "--unit", "9", "--timeout", "300", "--input", "0");
+        Assert.Equal(2, code);
+        Assert.EndsWith("(sent at 19200 8N1: check --unit, --baud, --parity and --stop-bits against the device, and the wiring)", err.Trim(), StringComparison.Ordinal);
     }
 
     [Fact]

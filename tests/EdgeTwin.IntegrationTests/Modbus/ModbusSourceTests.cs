@@ -188,6 +188,27 @@ public sealed class ModbusSourceTests
     }
 
     [Fact]
+    public async Task Regression_a_gateways_target_failed_to_respond_was_reported_as_a_slow_unit_to_give_more_timeout()
+    {
+        // A drive behind a Modbus TCP gateway is off: the gateway answers each read with exception 11 after its own
+        // serial timeout (0.6 s here). The poll counted that as the unit answering, sent its next read, ran out of its
+        // 1 s budget, and said "unit 5 answered 1 of the poll's 3 requests ...: raise timeout". Now the poll stops at
+        // the gateway's answer and says the gateway is up and the unit behind it did not answer.
+        await using var peer = await HostilePeer.StartTcpAsync("gw:11:5:0.6");
+        var sources = new ModbusSourceFactory().Create(Context("drive5", peer.Port, 5, TimeSpan.FromSeconds(1)));
+        await using var source = sources.Polled!;
+        source.RegisterSeries(new SeriesRegistry());
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(1));
+
+        var ex = await Assert.ThrowsAsync<DeviceException>(() => source.PollAsync(new ListSink(), 0, deadline.Token).AsTask());
+        Assert.Matches(
+            $@"^device 'drive5': unit 5 on tcp://127\.0\.0\.1:{peer.Port}: tcp://127\.0\.0\.1:{peer.Port} unit 5 answered Read(Input|Holding)Registers at \d+ with exception 11 GATEWAY TARGET DEVICE FAILED TO RESPOND; the gateway is up but unit 5 on its serial side did not answer it: check the unit's power, wiring, unit_id and the gateway's serial settings; the poll's other reads were not sent$",
+            ex.Message);
+        Assert.Equal(1, peer.Log.Split('\n').Count(l => l.StartsWith("REQ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Regression_a_unit_behind_a_gateway_that_came_back_failed_its_polls_for_the_reconnect_wait_its_neighbour_had_grown()
     {
         // The flapping-device audit: the units behind one gateway share its transport, whose reconnect wait doubled with

@@ -105,6 +105,48 @@ public sealed class SharedRtuLineTests
     }
 
     [Fact]
+    public async Task Regression_a_silent_unit_on_a_serial_line_was_pointed_at_the_serial_settings_without_saying_which()
+    {
+        // "check unit_id, the serial settings and the wiring" left the engineer to look up what the line runs at; a
+        // meter at 8N1 on a line left at the default 8E1 is silent (it drops every frame at its parity check).
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230])));
+        await using var ghost = new ModbusSourceFactory().Create(Context("meter-rtu-ghost", pty.B, 7, TimeSpan.FromMilliseconds(300), NullLoggerFactory.Instance)).Polled!;
+        ghost.RegisterSeries(new SeriesRegistry());
+        var error = await Assert.ThrowsAsync<DeviceException>(async () => await ghost.PollAsync(new Samples(), 1, Ct));
+        Assert.EndsWith(
+            $"unit 7: no answer to ReadHoldingRegisters at 0 within 0.3 s (unit 7 never answered on the line: check unit_id, that the line's 19200 8N1 on {pty.B} matches the device's baud rate, parity and stop bits, and the wiring)",
+            error.Message,
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_one_adapter_named_by_two_paths_was_opened_twice_and_the_units_answers_interleaved()
+    {
+        // The meter written as the port's usual name, the drive added later by its stable link (as
+        // /dev/serial/by-id/usb-FTDI_…-port0 beside /dev/ttyUSB0): two transports opened one port, each read the other's
+        // answers, and polls failed (without root the second open failed as "in use"). One line, one transport now.
+        await using var pty = await SocatPtyPair.StartAsync();
+        var link = Path.Combine(Path.GetDirectoryName(pty.B)!, "by-id-port0");
+        File.CreateSymbolicLink(link, pty.B);
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230]), (4, "hr", 0, [400])));
+        var factory = new ModbusSourceFactory();
+        await using var meter = factory.Create(Context("meter-rtu", pty.B, 3, TimeSpan.FromSeconds(1), NullLoggerFactory.Instance)).Polled!;
+        await using var drive = factory.Create(Context("drive-rtu", link, 4, TimeSpan.FromSeconds(1), NullLoggerFactory.Instance)).Polled!;
+        var registry = new SeriesRegistry();
+        meter.RegisterSeries(registry);
+        drive.RegisterSeries(registry);
+        var sink = new Samples();
+        for (int round = 1; round <= 5; round++)
+        {
+            await Task.WhenAll(meter.PollAsync(sink, round, Ct).AsTask(), drive.PollAsync(sink, round, Ct).AsTask());
+        }
+
+        Assert.Equal(Enumerable.Repeat(230.0, 5), sink.All.Where(s => registry[s.Series].DeviceId == "meter-rtu").Select(s => s.Value));
+        Assert.Equal(Enumerable.Repeat(400.0, 5), sink.All.Where(s => registry[s.Series].DeviceId == "drive-rtu").Select(s => s.Value));
+    }
+
+    [Fact]
     public async Task Regression_shared_rs485_line_used_the_first_devices_timeout_for_every_unit()
     {
         // The meter (unit 3, timeout 2 s) opens the line, the ghost (unit 7, absent, timeout 200 ms) joins it. The line's

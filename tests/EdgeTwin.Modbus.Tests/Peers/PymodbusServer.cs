@@ -63,7 +63,7 @@ public sealed class PymodbusServer : IAsyncDisposable
         }
     }
 
-    public static Task<PymodbusServer> StartSerialAsync(string serialPath, int baud, JsonObject units, JsonObject? behavior = null) =>
+    public static Task<PymodbusServer> StartSerialAsync(string serialPath, int baud, JsonObject units, JsonObject? behavior = null, bool broadcast = false) =>
         StartAsync(new JsonObject
         {
             ["mode"] = "rtu",
@@ -71,6 +71,7 @@ public sealed class PymodbusServer : IAsyncDisposable
             ["baud"] = baud,
             ["units"] = units,
             ["behavior"] = behavior ?? new JsonObject(),
+            ["broadcast"] = broadcast,
         });
 
     private static async Task<PymodbusServer> StartAsync(JsonObject config)
@@ -188,11 +189,15 @@ public sealed class SocatPtyPair : IAsyncDisposable
 
     public string B { get; }
 
-    public static async Task<SocatPtyPair> StartAsync()
+    /// <param name="dir">
+    /// Where to put the two links; a pair started again in the directory of a disposed one is a USB adapter plugged
+    /// back in (the same path, a new device behind it).
+    /// </param>
+    public static async Task<SocatPtyPair> StartAsync(string? dir = null)
     {
         var socat = ExternalTools.Require("socat", "socat");
-        var dir = Path.Combine(Path.GetTempPath(), $"edgetwin-pty-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
+        dir ??= Path.Combine(Path.GetTempPath(), $"edgetwin-pty-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateDirectory(dir);
         var process = Process.Start(new ProcessStartInfo(socat)
         {
             ArgumentList = { "-d", "-d", $"pty,raw,echo=0,link={Path.Combine(dir, "ttyA")}", $"pty,raw,echo=0,link={Path.Combine(dir, "ttyB")}" },
@@ -223,7 +228,7 @@ public sealed class SocatPtyPair : IAsyncDisposable
         await EdgeTwin.Tests.Shared.PeerProcess.StopAsync(_process);
         try
         {
-            Directory.Delete(_dir, recursive: true);
+            System.IO.Directory.Delete(_dir, recursive: true);
         }
         catch (IOException)
         {

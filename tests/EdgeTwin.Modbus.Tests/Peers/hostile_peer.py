@@ -21,7 +21,11 @@ TCP cases: ok wrong_tid wrong_proto wrong_unit len_big len_small len_zero len_hu
     which nobody waits for, protocol 0, length 12: as long as the next answer); fake_header:S waits S seconds instead
   junk_endless: no answer; junk (AA 55 …, 64 bytes every 5 ms) until the client closes the connection
   junk_trickle: no answer; junk (AA 55 …, 8 bytes every 100 ms) until the client closes the connection
-RTU cases: ok crc other_slave noise_before cut_short gap echo late
+  gw:CODE:UNIT:DELAY: a gateway whose serial-side UNIT does not answer: after DELAY seconds (its own serial timeout)
+    exception CODE (10 path unavailable, 11 target failed to respond) for UNIT; the other units answer right away
+  gw_silent:UNIT: a gateway that never answers for UNIT (no exception either); the other units answer right away
+RTU cases: ok crc other_slave noise_before cut_short gap echo late wrong_baud (garbage as long as the answer)
+  wire:BAUD (the answer paced as a UART at BAUD sends it)
 Prints one line per request it sees ("REQ <n> unit <u> fc <f> -> <case>") and one per TCP connection ("ACCEPT") to stdout.
 """
 import socket
@@ -142,6 +146,16 @@ def tcp_session(conn, case, state, bad):
                 conn.sendall(out if n == 0 else mbap(tid, unit, good, proto=1))
             elif c == "wrong_fc":
                 conn.sendall(mbap(tid, unit, bytes([4 if pdu[0] == 3 else 3]) + good[1:]))
+            elif c.startswith("gw_silent:"):
+                if unit != int(c[10:]):
+                    conn.sendall(out)
+            elif c.startswith("gw:"):
+                code, target, delay = c[3:].split(":")
+                if unit == int(target):
+                    time.sleep(float(delay))
+                    conn.sendall(mbap(tid, unit, bytes([pdu[0] | 0x80, int(code, 0)])))
+                else:
+                    conn.sendall(out)
             elif c.startswith("exc:"):
                 conn.sendall(mbap(tid, unit, bytes([pdu[0] | 0x80, int(c[4:], 0)])))
             elif c == "bytecount":
@@ -274,6 +288,15 @@ def serve_rtu(path, baud, case, bad):
                 os.write(fd, good)
             elif c == "late":
                 threading.Timer(LATE, lambda g=good: os.write(fd, g)).start()
+            elif c.startswith("wire:"):
+                # The answer paced as a UART at that baud rate sends it (8 bytes at a time): a pty has no baud rate.
+                per_byte = 11.0 / int(c[5:])
+                for i in range(0, len(good), 8):
+                    os.write(fd, good[i:i + 8])
+                    time.sleep(8 * per_byte)
+            elif c == "wrong_baud":
+                # What the master's UART makes of a device at another baud rate: bytes of no frame, about as many.
+                os.write(fd, bytes(((b >> 1) | 0x80) ^ (i * 37 & 0x7F) for i, b in enumerate(good)))
             else:
                 raise SystemExit(f"unknown case {c}")
 

@@ -10,6 +10,7 @@ Config keys:
          Units not listed never answer, like a missing device on an RS-485 line.
   behavior: {"silent": bool, "drop_every": N, "delay_first": seconds, "delay": seconds}
   identity: {"VendorName": ..., "ProductCode": ..., "MajorMinorRevision": ...}
+  broadcast: true (rtu) to carry out unit 0's writes on every unit, without an answer
 Prints READY on stdout once it listens.
 """
 import asyncio
@@ -149,7 +150,8 @@ async def main():
         server = ModbusSerialServer(
             context, framer=ModbusRtuFramer, identity=identity, port=config["serial"],
             baudrate=int(config.get("baud", 19200)), parity=config.get("parity", "N"), stopbits=1, bytesize=8,
-            handler=behaving(ModbusSingleRequestHandler, behavior), ignore_missing_slaves=True)
+            handler=behaving(ModbusSingleRequestHandler, behavior), ignore_missing_slaves=True,
+            broadcast_enable=bool(config.get("broadcast", False)))
         await server.start()
         print("READY", flush=True)
         await server.serve_forever()

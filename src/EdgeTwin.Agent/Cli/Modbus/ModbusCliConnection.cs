@@ -147,11 +147,24 @@ internal sealed class ModbusCliConnection
         }
 
         var line = new SerialLineOptions { PortName = serial!, BaudRate = result.GetValue(Baud), Parity = parity, StopBits = stopBits.Value };
-        return new ModbusClient(new ModbusRtuTransport(new SerialRtuChannel(line), new ModbusRtuOptions { RequestTimeout = timeout }));
+        var channel = new SerialRtuChannel(line);
+        // A unit that never answers is most often at other line settings than the ones given (or defaulted: E parity).
+        NoAnswerHint = $" (sent at {channel.Settings}{(result.GetResult(Parity) is null or { Implicit: true } ? ", --parity defaults to E" : "")}: check --unit, --baud, --parity and --stop-bits against the device, and the wiring)";
+        return new ModbusClient(new ModbusRtuTransport(channel, new ModbusRtuOptions { RequestTimeout = timeout }));
     }
 
+    /// <summary>For a serial line: what to check when a unit sends no answer, with the line settings used; empty otherwise.</summary>
+    public string NoAnswerHint { get; private set; } = "";
+
     /// <summary>One line naming what failed, and the exit code for it.</summary>
-    public static (int Code, string Message) Describe(Exception ex) => ex switch
+    public (int Code, string Message) Describe(Exception ex) => ex switch
+    {
+        ModbusTimeoutException { RequestSent: true } t => (ModbusExitCodes.Communication, $"timeout: {t.Message}{NoAnswerHint}"),
+        _ => DescribeAny(ex),
+    };
+
+    /// <summary>One line naming what failed, and the exit code for it.</summary>
+    public static (int Code, string Message) DescribeAny(Exception ex) => ex switch
     {
         ModbusDeviceException d => (ModbusExitCodes.DeviceException,
             $"device exception {(byte)d.ExceptionCode} {ModbusExceptionNames.Name(d.ExceptionCode)} (unit {d.UnitId}, {d.FunctionCode})"),

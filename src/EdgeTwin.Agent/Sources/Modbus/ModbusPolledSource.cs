@@ -100,7 +100,8 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
             throw new DeviceException(_device.Id, ex.Message + Hint(ex.RequestSent), ex);
         }
 
-        _answered = true;
+        // A gateway's 0x0A/0x0B is not the unit's answer: it keeps the "never answered" hint for later timeouts.
+        _answered |= _plan.LastAnsweredCount > 0;
         _last = readings;
 
         int count = 0, failed = 0;
@@ -143,7 +144,9 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
 
         if (failed > 0 && failed == readings.Length)
         {
-            throw new DeviceException(_device.Id, $"unit {Unit} on {_bus.Bus}: every register read failed: {firstError?.Message}", firstError);
+            throw new DeviceException(_device.Id, ModbusPollPlan.IsGatewayUnreachable(firstError)
+                ? $"unit {Unit} on {_bus.Bus}: {firstError!.Message}; {GatewayHint((ModbusDeviceException)firstError)}"
+                : $"unit {Unit} on {_bus.Bus}: every register read failed: {firstError?.Message}", firstError);
         }
 
         if (changed && failed > 0)
@@ -191,9 +194,19 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
         {
             AddressScheme.Tcp => $" (TCP connected but unit {Unit} never answered: check unit_id, or rtutcp: for a serial gateway)",
             AddressScheme.RtuTcp => $" (the gateway is connected but unit {Unit} never answered: check unit_id and the gateway's serial settings)",
-            _ => $" (unit {Unit} never answered on the line: check unit_id, the serial settings and the wiring)",
+            // The settings in use, not "the serial settings": a meter at 9600 8N1 on a line left at the default 8E1 is
+            // silent (it drops every frame at its parity check), and the log did not say what the line ran at.
+            _ => $" (unit {Unit} never answered on the line: check unit_id, that the line's {_device.Serial ?? new SerialSettings()} on {_device.Address.Path} matches the device's baud rate, parity and stop bits, and the wiring)",
         };
     }
+
+    /// <summary>
+    /// The gateway answered for a unit it could not reach: say that the gateway is up and where to look, so the engineer
+    /// neither restarts the gateway nor raises a timeout.
+    /// </summary>
+    private string GatewayHint(ModbusDeviceException error) => error.ExceptionCode == ModbusExceptionCode.GatewayPathUnavailable
+        ? $"the gateway is up but has no path to unit {Unit}: check the gateway's routing of unit ids to its serial ports, and unit_id"
+        : $"the gateway is up but unit {Unit} on its serial side did not answer it: check the unit's power, wiring, unit_id and the gateway's serial settings; the poll's other reads were not sent";
 
     /// <summary>0 for a value read, the exception code for a Modbus exception response, -1 for anything else.</summary>
     private static int FailureCode(Exception? error) => error switch

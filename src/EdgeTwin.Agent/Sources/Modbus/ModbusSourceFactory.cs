@@ -136,11 +136,13 @@ public sealed class ModbusBusRegistry
     internal BusLease Acquire(DeviceConfig device, ILoggerFactory loggers, TimeProvider time, TimeSpan? requestTimeout = null)
     {
         var address = device.Address;
+        // The bus as the device's config names it, for messages; the key finds the one transport per physical port.
+        string name = address.Scheme == AddressScheme.Rtu ? $"serial://{address.Path}" : "";
         string key = address.Scheme switch
         {
             AddressScheme.Tcp => $"tcp://{address.Host}:{address.Port}",
             AddressScheme.RtuTcp => $"rtu+tcp://{address.Host}:{address.Port}",
-            AddressScheme.Rtu => $"serial://{address.Path}",
+            AddressScheme.Rtu => $"serial://{SerialPortKey(address.Path!)}",
             _ => throw new SourceCreationException(device.Id, $"Modbus devices need a tcp:, rtu: or rtutcp: address, not {address.Scheme.ToString().ToLowerInvariant()}:"),
         };
         var timeout = requestTimeout is { } given && given > TimeSpan.Zero ? given
@@ -158,7 +160,7 @@ public sealed class ModbusBusRegistry
                 }
 
                 bus.Users++;
-                return new BusLease(this, key, Share(bus.Transport, timeout, device.Interval));
+                return new BusLease(this, key, name.Length > 0 ? name : key, Share(bus.Transport, timeout, device.Interval));
             }
 
             var logger = loggers.CreateLogger("EdgeTwin.Modbus." + key);
@@ -170,7 +172,29 @@ public sealed class ModbusBusRegistry
             };
             bus = new Bus(transport, device.Serial, device.Id) { Users = 1 };
             _buses[key] = bus;
-            return new BusLease(this, key, Share(transport, timeout, device.Interval));
+            return new BusLease(this, key, name.Length > 0 ? name : key, Share(transport, timeout, device.Interval));
+        }
+    }
+
+    /// <summary>
+    /// The serial port a path names, links resolved: <c>/dev/serial/by-id/usb-FTDI_…-port0</c> beside
+    /// <c>/dev/ttyUSB0</c> for the same adapter opened the port twice, and the two transports' requests and answers
+    /// interleaved on one line (or, without root, the second open failed as "in use"). A path that does not exist (yet)
+    /// is its own key; the transport still opens the path as written, so a by-id path keeps following the adapter.
+    /// </summary>
+    internal static string SerialPortKey(string path)
+    {
+        try
+        {
+            return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        }
+        catch (IOException)
+        {
+            return path;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return path;
         }
     }
 
@@ -229,14 +253,15 @@ public sealed class ModbusBusRegistry
 }
 
 /// <summary>A source's share of a bus, with a client that sends with its device's timeout; disposing the last lease closes the bus.</summary>
-internal sealed class BusLease(ModbusBusRegistry registry, string key, ModbusClient client) : IAsyncDisposable
+internal sealed class BusLease(ModbusBusRegistry registry, string key, string name, ModbusClient client) : IAsyncDisposable
 {
     private int _released;
 
     public ModbusClient Client { get; } = client;
 
-    public string Bus { get; } = key;
+    /// <summary>The bus as the device's config names it (<c>serial:///dev/serial/by-id/…</c>), for messages.</summary>
+    public string Bus { get; } = name;
 
     public ValueTask DisposeAsync() =>
-        Interlocked.Exchange(ref _released, 1) == 0 ? registry.ReleaseAsync(Bus) : ValueTask.CompletedTask;
+        Interlocked.Exchange(ref _released, 1) == 0 ? registry.ReleaseAsync(key) : ValueTask.CompletedTask;
 }
