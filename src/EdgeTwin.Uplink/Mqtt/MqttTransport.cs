@@ -97,12 +97,16 @@ internal sealed class MqttTransport : IUplinkTransport
         return message;
     }
 
+    private const MqttClientPublishReasonCode PacketTooLarge = (MqttClientPublishReasonCode)0x95;
+
     private static DeliveryOutcome Classify(MqttClientPublishResult result, string topic) => result.ReasonCode switch
     {
         MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers => DeliveryOutcome.Delivered,
         // Refusals that a resend cannot change: pass over the message rather than stall the outbox.
+        // 0x95 (packet too large: mosquitto's message_size_limit answers a v5 PUBACK so) is not in MQTTnet's enum;
+        // as a session failure the same message went again after every reconnect and nothing behind it was delivered.
         MqttClientPublishReasonCode.NotAuthorized or MqttClientPublishReasonCode.TopicNameInvalid
-            or MqttClientPublishReasonCode.PayloadFormatInvalid => DeliveryOutcome.Rejected,
+            or MqttClientPublishReasonCode.PayloadFormatInvalid or PacketTooLarge => DeliveryOutcome.Rejected,
         _ => throw new UplinkPeerException($"Broker answered {result.ReasonCode} {result.ReasonString} to a publish on '{topic}'".TrimEnd()),
     };
 
