@@ -153,6 +153,8 @@ internal sealed class KafkaTransport : IUplinkTransport
 
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
     {
+        // Read before the first status reads the facts: a change in between is published again at the first send.
+        var factsRevision = _options.FactsRevision?.Invoke() ?? 0;
         var producer = new ProducerBuilder<string, byte[]>(BuildConfig())
             .SetErrorHandler((_, e) => OnError(e))
             .SetLogHandler((_, m) => { })
@@ -174,7 +176,7 @@ internal sealed class KafkaTransport : IUplinkTransport
         try
         {
             await probe.WaitAsync(timeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-            return new KafkaSession(this, producer);
+            return new KafkaSession(this, producer, factsRevision);
         }
         catch
         {
@@ -199,8 +201,15 @@ internal sealed class KafkaTransport : IUplinkTransport
         ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicException, ErrorCode.InvalidRecord, ErrorCode.Local_InvalidArg,
     ];
 
-    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer) : IUplinkSession, IUplinkProgressSession
+    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer, long factsRevision) : IUplinkSession, IUplinkProgressSession
     {
+        private long _factsRevision = factsRevision;
+
+        // The progress of the last status, repeated by a status made for new facts: a compacted topic keeps only the
+        // latest record of the gateway, and that one must not lose the progress members.
+        private readonly Lock _progressGate = new();
+        private UplinkProgress? _lastProgress; // under _progressGate: the pump's progress task writes, a lane reads
+
         // Set when a send failed for a reason other than a refusal: the session is over and a closing status would
         // only wait out its timeout before the reconnect.
         private volatile bool _broken;
@@ -212,7 +221,55 @@ internal sealed class KafkaTransport : IUplinkTransport
         public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
         {
             var value = JsonEnvelope.Status(transport._identity, online: true, transport._time.GetUtcNow(), transport._options.Facts?.Invoke(), progress);
+            lock (_progressGate)
+            {
+                _lastProgress = progress;
+            }
+
             await PublishStatusAsync(value, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// A status with the new facts when they changed since the session's last one (a model hot-reloaded), enqueued
+        /// before the entry's record. Before, a Kafka consumer learnt of a model update only with the next progress status
+        /// (60 s; never with <c>ProgressInterval: 0</c>) while predictions of the new model were already arriving. Its
+        /// outcome is not the entry's: a refused status is logged.
+        /// </summary>
+        private void RepublishIfFactsChanged()
+        {
+            if (transport._options.FactsRevision is not { } revision)
+            {
+                return;
+            }
+
+            var now = revision();
+            var before = Interlocked.Exchange(ref _factsRevision, now);
+            if (now == before)
+            {
+                return;
+            }
+
+            Log.Rebirth(transport._logger, transport.Name);
+            UplinkProgress? progress;
+            lock (_progressGate)
+            {
+                progress = _lastProgress;
+            }
+
+            var value = JsonEnvelope.Status(transport._identity, online: true, transport._time.GetUtcNow(), transport._options.Facts?.Invoke(), progress);
+            _ = ObserveAsync(PublishStatusAsync(value, CancellationToken.None));
+
+            async Task ObserveAsync(Task publish)
+            {
+                try
+                {
+                    await publish.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Log.RebirthFailed(transport._logger, ex, transport.Name, transport.StatusTopic);
+                }
+            }
         }
 
         private async Task PublishStatusAsync(byte[] value, CancellationToken cancellationToken)
@@ -235,6 +292,7 @@ internal sealed class KafkaTransport : IUplinkTransport
 
         public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
         {
+            RepublishIfFactsChanged();
             byte[] value;
             try
             {
