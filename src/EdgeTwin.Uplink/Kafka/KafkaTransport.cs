@@ -35,10 +35,15 @@ internal sealed class KafkaTransport : IUplinkTransport
     private readonly Lock _errorGate = new();
     private readonly Dictionary<string, (long LoggedAt, int Held)> _errorsLogged = new(StringComparer.Ordinal);
 
+    private readonly byte[] _siteHeader;
+    private readonly byte[] _gatewayHeader;
+
     public KafkaTransport(KafkaUplinkOptions options, ILogger logger, TimeProvider? time = null)
     {
         _options = options;
         _identity = options.Identity;
+        _siteHeader = System.Text.Encoding.UTF8.GetBytes(_identity.Site);
+        _gatewayHeader = System.Text.Encoding.UTF8.GetBytes(_identity.Gateway);
         _topics = new TopicTemplate(options.TopicTemplate, _identity, kafkaNames: true);
         _time = time ?? TimeProvider.System;
         _logger = logger;
@@ -313,6 +318,11 @@ internal sealed class KafkaTransport : IUplinkTransport
                 [
                     new Header("edgetwin-seq", System.Text.Encoding.ASCII.GetBytes(entry.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))),
                     new Header("edgetwin-historical", historical ? "1"u8.ToArray() : "0"u8.ToArray()),
+                    // The default topic (edgetwin.{site}.{kind}) is shared by every gateway of a site and seq is per
+                    // gateway: without these a consumer that works from headers (dedup, contiguity, routing) mixed them up.
+                    new Header("edgetwin-site", transport._siteHeader),
+                    new Header("edgetwin-gateway", transport._gatewayHeader),
+                    new Header("edgetwin-kind", System.Text.Encoding.ASCII.GetBytes(UplinkIdentity.KindName(entry.Record.Kind))),
                 ],
             };
             // ProduceAsync enqueues synchronously before returning, so call order is the order on the partition.

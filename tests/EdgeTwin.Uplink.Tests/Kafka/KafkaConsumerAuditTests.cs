@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
+using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Kafka;
 using EdgeTwin.Uplink.Payloads;
@@ -101,6 +102,51 @@ public sealed class KafkaConsumerAuditTests
         {
             await cts.CancelAsync();
             await run;
+        }
+    }
+
+    [Fact]
+    public async Task Regression_kafka_headers_could_not_tell_two_gateways_sequences_apart_on_a_shared_topic()
+    {
+        // Two gateways of one site write the same default topics (edgetwin.site1.{kind}); each numbers its own entries
+        // from 1. The records carried only edgetwin-seq and edgetwin-historical, so a consumer deduplicating or checking
+        // contiguity from headers (without parsing every value) took gw2's seq 1 for a duplicate of gw1's.
+        using var cluster = new MockCluster();
+        await using var outbox1 = new TestOutbox();
+        await using var outbox2 = new TestOutbox();
+        const int n = 20;
+        await outbox1.AppendAsync([.. Enumerable.Range(0, n).Select(i => Record($"pdu{i % 2}", i, i % 5 == 0 ? OutboxKind.Event : OutboxKind.Summary))], TestContext.Current.CancellationToken);
+        await outbox2.AppendAsync([.. Enumerable.Range(0, n).Select(i => Record($"pdu{i % 2}", i, i % 5 == 0 ? OutboxKind.Event : OutboxKind.Summary))], TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource();
+        var run1 = new KafkaUplink(Options(cluster.BootstrapServers, "gw1"), outbox1).RunAsync(cts.Token);
+        var run2 = new KafkaUplink(Options(cluster.BootstrapServers, "gw2"), outbox2).RunAsync(cts.Token);
+        try
+        {
+            await WaitForPositionAsync(() => outbox1.GetAcknowledged("kafka"), n, Long);
+            await WaitForPositionAsync(() => outbox2.GetAcknowledged("kafka"), n, Long);
+            var records = await Task.Run(() => Consume(cluster.BootstrapServers, ["edgetwin.site1.summary", "edgetwin.site1.event"], r => r.Count >= 2 * n, Long), TestContext.Current.CancellationToken);
+            Assert.Equal(2 * n, records.Count);
+
+            string? Header(ConsumeResult<string, byte[]> r, string name) =>
+                r.Message.Headers.TryGetLastBytes(name, out var b) ? Encoding.UTF8.GetString(b) : null;
+            var keys = new HashSet<(string?, string?, string?)>();
+            foreach (var r in records)
+            {
+                using var doc = JsonDocument.Parse(r.Message.Value);
+                var v = doc.RootElement;
+                Assert.Equal(v.GetProperty("gateway").GetString(), Header(r, "edgetwin-gateway"));
+                Assert.Equal(v.GetProperty("site").GetString(), Header(r, "edgetwin-site"));
+                Assert.Equal(v.GetProperty("kind").GetString(), Header(r, "edgetwin-kind"));
+                Assert.Equal(v.GetProperty("seq").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture), Header(r, "edgetwin-seq"));
+                keys.Add((Header(r, "edgetwin-site"), Header(r, "edgetwin-gateway"), Header(r, "edgetwin-seq")));
+            }
+
+            Assert.Equal(2 * n, keys.Count); // (site, gateway, seq) from headers alone: every record once
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await Task.WhenAll(run1, run2);
         }
     }
 }
