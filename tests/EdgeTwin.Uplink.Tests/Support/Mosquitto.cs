@@ -14,6 +14,9 @@ internal sealed record MosquittoSettings
 
     /// <summary>mosquitto's <c>message_size_limit</c> (payload bytes), when set: larger publishes are refused.</summary>
     public int? MessageSizeLimit { get; init; }
+
+    /// <summary>mosquitto's <c>max_packet_size</c> (whole packet bytes), when set: announced to MQTT 5 clients in CONNACK.</summary>
+    public int? MaxPacketSize { get; init; }
 }
 
 /// <summary>
@@ -71,6 +74,11 @@ internal sealed class Mosquitto : IAsyncDisposable
         if (_settings.MessageSizeLimit is { } limit)
         {
             conf.AppendLine($"message_size_limit {limit}");
+        }
+
+        if (_settings.MaxPacketSize is { } packet)
+        {
+            conf.AppendLine($"max_packet_size {packet}");
         }
 
         conf.AppendLine($"log_dest file {LogFile}");
