@@ -149,4 +149,28 @@ public sealed class KafkaConsumerAuditTests
             await Task.WhenAll(run1, run2);
         }
     }
+
+    [Fact]
+    public async Task A_record_over_the_producers_message_max_bytes_is_passed_over_and_what_follows_arrives()
+    {
+        // librdkafka refuses a value over message.max.bytes (1,000,000 by default) before it reaches the cluster; the
+        // uplink must take that as a refusal for good, not as a broken session that resends the same record for ever.
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        var big = new OutboxRecord(OutboxKind.Event, "twin_request", 1_795_000_000_001, Encoding.UTF8.GetBytes($"{{\"result\":\"{new string('x', 1_100_000)}\"}}"));
+        await outbox.AppendAsync([Record("dev0", 0), big, Record("dev0", 2)], TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource();
+        var run = new KafkaUplink(Options(cluster.BootstrapServers), outbox).RunAsync(cts.Token);
+        try
+        {
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 3, TimeSpan.FromSeconds(30));
+            var records = await Task.Run(() => Consume(cluster.BootstrapServers, ["edgetwin.site1.summary", "edgetwin.site1.event"], r => r.Count >= 2, Long), TestContext.Current.CancellationToken);
+            Assert.Equal(["1", "3"], records.Select(r => Encoding.ASCII.GetString(r.Message.Headers.GetLastBytes("edgetwin-seq"))).Order());
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await run;
+        }
+    }
 }
