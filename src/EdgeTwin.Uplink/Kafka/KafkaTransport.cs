@@ -35,6 +35,8 @@ internal sealed class KafkaTransport : IUplinkTransport
     private readonly Lock _errorGate = new();
     private readonly Dictionary<string, (long LoggedAt, int Held)> _errorsLogged = new(StringComparer.Ordinal);
 
+    // Header values are copied by librdkafka at produce time, so one array per value serves every record.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<OutboxKind, byte[]> KindHeaders = new();
     private readonly byte[] _siteHeader;
     private readonly byte[] _gatewayHeader;
 
@@ -322,7 +324,7 @@ internal sealed class KafkaTransport : IUplinkTransport
                     // gateway: without these a consumer that works from headers (dedup, contiguity, routing) mixed them up.
                     new Header("edgetwin-site", transport._siteHeader),
                     new Header("edgetwin-gateway", transport._gatewayHeader),
-                    new Header("edgetwin-kind", System.Text.Encoding.ASCII.GetBytes(UplinkIdentity.KindName(entry.Record.Kind))),
+                    new Header("edgetwin-kind", KindHeaders.GetOrAdd(entry.Record.Kind, static k => System.Text.Encoding.ASCII.GetBytes(UplinkIdentity.KindName(k)))),
                 ],
             };
             // ProduceAsync enqueues synchronously before returning, so call order is the order on the partition.
