@@ -49,7 +49,7 @@ public sealed class WireContractTests
         var alert = new EdgeEvent(EdgeEventKind.AlertRaised, "rack-inlet-warm", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "rack A01: inlet 27.2 \u00B0C above 27 \u00B0C",
             new Dictionary<string, string> { ["device"] = "rack-a01", ["value"] = "27.2", ["value_unit"] = "Cel", ["threshold"] = "27" }) { Series = "rack-a01/inlet_temperature", Device = "rack-a01" };
         var prediction = new EdgeEvent(EdgeEventKind.Prediction, "press-1", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "press-1: failure probability 72 % within 48 h",
-            new Dictionary<string, string> { ["model"] = "bearing-rul", ["model_version"] = "2026.11.30-1", ["horizon_hours"] = "48", ["failure_probability"] = "0.720", ["estimated_failure_time"] = "2026-12-06T10:00:00.000Z" });
+            new Dictionary<string, string> { ["model"] = "bearing-rul", ["model_version"] = "2026.11.30-1", ["horizon_hours"] = "48", ["horizon_end"] = "2026-12-06T12:00:00.000Z", ["failure_probability"] = "0.720", ["estimated_failure_time"] = "2026-12-06T10:00:00.000Z" });
         var anomaly = new EdgeEvent(EdgeEventKind.Anomaly, "rack-a01/inlet_temperature", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "anomaly",
             new Dictionary<string, string> { ["model"] = "streaming-anomaly", ["model_version"] = "1.0", ["score"] = "NaN" });
         var gap = new EdgeEvent(EdgeEventKind.DataGap, "outbox", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "dropped",
@@ -192,6 +192,7 @@ public sealed class WireContractTests
             good.Replace("\"model_version\":\"1\"", "\"version\":\"1\"", StringComparison.Ordinal),
             good.Replace("07:00:00.000Z", "08:00:00.000+01:00", StringComparison.Ordinal),
             good.Replace("\"kind\":\"event\"", "\"kind\":\"prediction\"", StringComparison.Ordinal),
+            good.Replace("\"model_version\":\"1\"", "\"model_version\":\"1\",\"horizon_end\":\"2026-12-04T09:00:00+01:00\"", StringComparison.Ordinal),
             good.Replace("\"kind\":\"event\"", "\"kind\":\"summary\"", StringComparison.Ordinal),
             good.Replace("\"seq\":1,", "", StringComparison.Ordinal),
             """{"v":1,"site":"s","gateway":"g","state":"online"}""",
