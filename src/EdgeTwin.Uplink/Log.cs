@@ -58,6 +58,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Warning, "Uplink {Uplink}: Kafka reported {Code}: {Reason} (fatal: {Fatal})")]
     public static partial void KafkaError(ILogger logger, string uplink, string code, string reason, bool fatal);
 
+    [LoggerMessage(46, LogLevel.Error, "Uplink {Uplink}: outbox entry {Sequence} makes a {Size}-byte packet on '{Topic}', over the {Maximum} bytes {Peer} accepts (its MQTT 5 maximum packet size)")]
+    public static partial void PacketTooLarge(ILogger logger, string uplink, long sequence, long size, string topic, string peer, long maximum);
+
     [LoggerMessage(45, LogLevel.Warning, "Uplink {Uplink}: Kafka reported {Code}: {Reason} (fatal: {Fatal}); {Held} more like it since the last one were not logged (at most one line per error every {Every})")]
     public static partial void KafkaErrorRepeated(ILogger logger, string uplink, string code, string reason, bool fatal, int held, TimeSpan every);
 

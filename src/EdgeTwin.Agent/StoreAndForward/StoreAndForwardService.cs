@@ -173,7 +173,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         {
             _outbox.RegisterUplink(kafka.Name);
             _facts ??= new Fleet.GatewayFactsSource(_config, _catalog);
-            _kafka = new KafkaUplink(kafka with { Facts = _facts.Current }, _outbox, _loggers.CreateLogger<KafkaUplink>(), metrics, _time);
+            _kafka = new KafkaUplink(kafka with { Facts = _facts.Current, FactsRevision = () => _facts.Revision }, _outbox, _loggers.CreateLogger<KafkaUplink>(), metrics, _time);
         }
 
         var waiting = _outbox.GetStats().Depth;

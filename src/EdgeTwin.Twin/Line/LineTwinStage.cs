@@ -470,6 +470,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["forecast.p95"] = WireNumber.Format(f.Prediction.High);
             // The share of simulated outcomes between p5 and p95 (a prediction interval, not the mean's CI): said, not implied.
             a["forecast.level"] = WireNumber.Format(ForecastLevel);
+            // The instant the forecast is for, in UTC: the name every forecast family shares (shift.end is local wall clock).
+            a["horizon_end"] = WireTime.Instant(UnixMs(shiftEnd));
             // Quality term: the parts still to come are good with the product of (1 − reject rate) over the stations.
             long soFar = output;
             double Good(double parts) => soFar + Math.Max(0, parts - soFar) * goodShare;

@@ -434,8 +434,11 @@ internal sealed class UplinkPump
         var tracker = _tracker!;
         try
         {
-            await PublishProgressAsync(session, head, cancellationToken).ConfigureAwait(false);
-            if (tracker.Position < head)
+            // Judged by what the first status said, not by the position now: the backlog may be acknowledged while that
+            // status is on its way (a Kafka status waits for its delivery report), and then the closing status was never
+            // published — a consumer waited a ProgressInterval (never, with 0) to close its books on the outage.
+            var reported = await PublishProgressAsync(session, head, cancellationToken).ConfigureAwait(false);
+            if (reported < head)
             {
                 // The lane has sent everything up to the head; its last acknowledgements may still be on their way.
                 try
@@ -474,7 +477,8 @@ internal sealed class UplinkPump
 
     private static readonly TimeSpan ProgressPoll = TimeSpan.FromMilliseconds(50);
 
-    private async Task PublishProgressAsync(IUplinkProgressSession session, long head, CancellationToken cancellationToken)
+    /// <summary>Publishes the progress; returns the acknowledged position it reported.</summary>
+    private async Task<long> PublishProgressAsync(IUplinkProgressSession session, long head, CancellationToken cancellationToken)
     {
         var position = _tracker!.Position;
         var progress = new UplinkProgress(position, head, Math.Max(0, head - position));
@@ -492,6 +496,8 @@ internal sealed class UplinkPump
         {
             Log.ProgressFailed(_logger, ex, _transport.Name, _transport.Peer, position);
         }
+
+        return position;
     }
 
     /// <summary>Fails the session when sends are outstanding and none was answered for <see cref="DeliveryOptions.AckTimeout"/>.</summary>

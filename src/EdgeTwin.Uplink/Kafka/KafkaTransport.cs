@@ -35,10 +35,17 @@ internal sealed class KafkaTransport : IUplinkTransport
     private readonly Lock _errorGate = new();
     private readonly Dictionary<string, (long LoggedAt, int Held)> _errorsLogged = new(StringComparer.Ordinal);
 
+    // Header values are copied by librdkafka at produce time, so one array per value serves every record.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<OutboxKind, byte[]> KindHeaders = new();
+    private readonly byte[] _siteHeader;
+    private readonly byte[] _gatewayHeader;
+
     public KafkaTransport(KafkaUplinkOptions options, ILogger logger, TimeProvider? time = null)
     {
         _options = options;
         _identity = options.Identity;
+        _siteHeader = System.Text.Encoding.UTF8.GetBytes(_identity.Site);
+        _gatewayHeader = System.Text.Encoding.UTF8.GetBytes(_identity.Gateway);
         _topics = new TopicTemplate(options.TopicTemplate, _identity, kafkaNames: true);
         _time = time ?? TimeProvider.System;
         _logger = logger;
@@ -153,6 +160,8 @@ internal sealed class KafkaTransport : IUplinkTransport
 
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
     {
+        // Read before the first status reads the facts: a change in between is published again at the first send.
+        var factsRevision = _options.FactsRevision?.Invoke() ?? 0;
         var producer = new ProducerBuilder<string, byte[]>(BuildConfig())
             .SetErrorHandler((_, e) => OnError(e))
             .SetLogHandler((_, m) => { })
@@ -174,7 +183,7 @@ internal sealed class KafkaTransport : IUplinkTransport
         try
         {
             await probe.WaitAsync(timeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-            return new KafkaSession(this, producer);
+            return new KafkaSession(this, producer, factsRevision);
         }
         catch
         {
@@ -199,8 +208,15 @@ internal sealed class KafkaTransport : IUplinkTransport
         ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicException, ErrorCode.InvalidRecord, ErrorCode.Local_InvalidArg,
     ];
 
-    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer) : IUplinkSession, IUplinkProgressSession
+    private sealed class KafkaSession(KafkaTransport transport, IProducer<string, byte[]> producer, long factsRevision) : IUplinkSession, IUplinkProgressSession
     {
+        private long _factsRevision = factsRevision;
+
+        // The progress of the last status, repeated by a status made for new facts: a compacted topic keeps only the
+        // latest record of the gateway, and that one must not lose the progress members.
+        private readonly Lock _progressGate = new();
+        private UplinkProgress? _lastProgress; // under _progressGate: the pump's progress task writes, a lane reads
+
         // Set when a send failed for a reason other than a refusal: the session is over and a closing status would
         // only wait out its timeout before the reconnect.
         private volatile bool _broken;
@@ -212,7 +228,55 @@ internal sealed class KafkaTransport : IUplinkTransport
         public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
         {
             var value = JsonEnvelope.Status(transport._identity, online: true, transport._time.GetUtcNow(), transport._options.Facts?.Invoke(), progress);
+            lock (_progressGate)
+            {
+                _lastProgress = progress;
+            }
+
             await PublishStatusAsync(value, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// A status with the new facts when they changed since the session's last one (a model hot-reloaded), enqueued
+        /// before the entry's record. Before, a Kafka consumer learnt of a model update only with the next progress status
+        /// (60 s; never with <c>ProgressInterval: 0</c>) while predictions of the new model were already arriving. Its
+        /// outcome is not the entry's: a refused status is logged.
+        /// </summary>
+        private void RepublishIfFactsChanged()
+        {
+            if (transport._options.FactsRevision is not { } revision)
+            {
+                return;
+            }
+
+            var now = revision();
+            var before = Interlocked.Exchange(ref _factsRevision, now);
+            if (now == before)
+            {
+                return;
+            }
+
+            Log.Rebirth(transport._logger, transport.Name);
+            UplinkProgress? progress;
+            lock (_progressGate)
+            {
+                progress = _lastProgress;
+            }
+
+            var value = JsonEnvelope.Status(transport._identity, online: true, transport._time.GetUtcNow(), transport._options.Facts?.Invoke(), progress);
+            _ = ObserveAsync(PublishStatusAsync(value, CancellationToken.None));
+
+            async Task ObserveAsync(Task publish)
+            {
+                try
+                {
+                    await publish.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Log.RebirthFailed(transport._logger, ex, transport.Name, transport.StatusTopic);
+                }
+            }
         }
 
         private async Task PublishStatusAsync(byte[] value, CancellationToken cancellationToken)
@@ -235,6 +299,7 @@ internal sealed class KafkaTransport : IUplinkTransport
 
         public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
         {
+            RepublishIfFactsChanged();
             byte[] value;
             try
             {
@@ -255,6 +320,11 @@ internal sealed class KafkaTransport : IUplinkTransport
                 [
                     new Header("edgetwin-seq", System.Text.Encoding.ASCII.GetBytes(entry.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))),
                     new Header("edgetwin-historical", historical ? "1"u8.ToArray() : "0"u8.ToArray()),
+                    // The default topic (edgetwin.{site}.{kind}) is shared by every gateway of a site and seq is per
+                    // gateway: without these a consumer that works from headers (dedup, contiguity, routing) mixed them up.
+                    new Header("edgetwin-site", transport._siteHeader),
+                    new Header("edgetwin-gateway", transport._gatewayHeader),
+                    new Header("edgetwin-kind", KindHeaders.GetOrAdd(entry.Record.Kind, static k => System.Text.Encoding.ASCII.GetBytes(UplinkIdentity.KindName(k)))),
                 ],
             };
             // ProduceAsync enqueues synchronously before returning, so call order is the order on the partition.

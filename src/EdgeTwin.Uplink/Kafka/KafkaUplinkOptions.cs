@@ -66,6 +66,13 @@ public sealed record KafkaUplinkOptions
     /// <summary>Read at every status record (models may have been hot-reloaded since the last one); null = no facts announced.</summary>
     public Func<GatewayFacts>? Facts { get; init; }
 
+    /// <summary>
+    /// Changes whenever <see cref="Facts"/> would return something new (a hot reload changed which models serve); a status
+    /// record with the new facts then goes out before the connection's next data record. Null: the new facts wait for the
+    /// next progress status (<see cref="DeliveryOptions.ProgressInterval"/>) or connection.
+    /// </summary>
+    public Func<long>? FactsRevision { get; init; }
+
     internal UplinkIdentity Identity => new(Site, Gateway);
 
     internal static readonly string[] Compressions = ["none", "gzip", "snappy", "lz4", "zstd"];

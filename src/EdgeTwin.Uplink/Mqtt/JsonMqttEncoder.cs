@@ -9,16 +9,45 @@ internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate top
 {
     private string StatusTopic => topics.Format("status", identity.Gateway);
 
-    public MqttOutgoing BeginSession() => new(StatusTopic, JsonEnvelope.Status(identity, online: false, time: null), Retain: true, IsJson: true);
+    // The connection's last progress, repeated by a rebirth: the retained status is the one a late subscriber reads, and a
+    // rebirth (models reloaded) without it dropped acked_through_seq/backlog until the next periodic status.
+    private readonly Lock _progressGate = new();
+    private UplinkProgress? _lastProgress;
+
+    public MqttOutgoing BeginSession()
+    {
+        lock (_progressGate)
+        {
+            _lastProgress = null; // another connection's replay is not this one's
+        }
+
+        return new(StatusTopic, JsonEnvelope.Status(identity, online: false, time: null), Retain: true, IsJson: true);
+    }
 
     public IReadOnlyList<MqttOutgoing> Birth(DateTimeOffset now) =>
         [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke()), Retain: true, IsJson: true)];
 
-    public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now) => Birth(now);
+    public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now)
+    {
+        UplinkProgress? progress;
+        lock (_progressGate)
+        {
+            progress = _lastProgress;
+        }
+
+        return [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress), Retain: true, IsJson: true)];
+    }
 
     /// <summary>The retained birth again, with the uplink's progress (replaces the birth: same topic, facts kept).</summary>
-    public MqttOutgoing Progress(DateTimeOffset now, UplinkProgress progress) =>
-        new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress), Retain: true, IsJson: true);
+    public MqttOutgoing Progress(DateTimeOffset now, UplinkProgress progress)
+    {
+        lock (_progressGate)
+        {
+            _lastProgress = progress;
+        }
+
+        return new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress), Retain: true, IsJson: true);
+    }
 
     public void Encode(OutboxEntry entry, bool historical, List<MqttOutgoing> output) =>
         output.Add(new(topics.Format(entry.Record.Kind, entry.Record.DeviceId), JsonEnvelope.Encode(identity, entry, historical), Retain: false, IsJson: true));

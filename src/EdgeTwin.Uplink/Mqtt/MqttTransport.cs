@@ -43,7 +43,7 @@ internal sealed class MqttTransport : IUplinkTransport
             }
 
             // Read before the birth reads the facts: a change in between is published again at the first send.
-            var session = new MqttSession(this, client, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0);
+            var session = new MqttSession(this, client, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize);
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             return session;
         }
@@ -97,17 +97,39 @@ internal sealed class MqttTransport : IUplinkTransport
         return message;
     }
 
+    private const MqttClientPublishReasonCode PacketTooLarge = (MqttClientPublishReasonCode)0x95;
+
     private static DeliveryOutcome Classify(MqttClientPublishResult result, string topic) => result.ReasonCode switch
     {
         MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers => DeliveryOutcome.Delivered,
         // Refusals that a resend cannot change: pass over the message rather than stall the outbox.
+        // 0x95 (packet too large: mosquitto's message_size_limit answers a v5 PUBACK so) is not in MQTTnet's enum;
+        // as a session failure the same message went again after every reconnect and nothing behind it was delivered.
         MqttClientPublishReasonCode.NotAuthorized or MqttClientPublishReasonCode.TopicNameInvalid
-            or MqttClientPublishReasonCode.PayloadFormatInvalid => DeliveryOutcome.Rejected,
+            or MqttClientPublishReasonCode.PayloadFormatInvalid or PacketTooLarge => DeliveryOutcome.Rejected,
         _ => throw new UplinkPeerException($"Broker answered {result.ReasonCode} {result.ReasonString} to a publish on '{topic}'".TrimEnd()),
     };
 
-    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum, long factsRevision) : IUplinkSession, IUplinkProgressSession
+    /// <summary>
+    /// The bytes a QoS 1 PUBLISH of <paramref name="m"/> takes on the wire (what an MQTT 5 broker's maximum packet size
+    /// counts): fixed header, topic, packet id, properties (v5: payload format indicator and content type for JSON), payload.
+    /// </summary>
+    internal static long PublishPacketSize(MqttOutgoing m, bool v5)
     {
+        var properties = v5 ? (m.IsJson ? 2 + 3 + "application/json".Length : 0) : -1;
+        long remaining = 2 + System.Text.Encoding.UTF8.GetByteCount(m.Topic) + 2
+            + (properties < 0 ? 0 : VarIntSize(properties) + properties) + m.Payload.Length;
+        return 1 + VarIntSize(remaining) + remaining;
+
+        static int VarIntSize(long n) => n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
+    }
+
+    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize) : IUplinkSession, IUplinkProgressSession
+    {
+        // The broker's CONNACK maximum packet size (MQTT 5; 0/null = none). A larger PUBLISH is a protocol error to it:
+        // mosquitto dropped the connection, the uplink reconnected and sent the same message again, for ever.
+        private readonly long _maximumPacketSize = maximumPacketSize is > 0 ? maximumPacketSize.Value : long.MaxValue;
+
         public bool ReportsProgress => transport._encoder is JsonMqttEncoder;
 
         public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
@@ -153,6 +175,16 @@ internal sealed class MqttTransport : IUplinkTransport
                 {
                     Log.EncodeFailed(transport._logger, ex, transport.Name, entry.Sequence);
                     return Task.FromResult(DeliveryOutcome.Rejected);
+                }
+
+                foreach (var m in _outgoing)
+                {
+                    var size = PublishPacketSize(m, transport._options.Protocol == MqttProtocol.V500);
+                    if (size > _maximumPacketSize)
+                    {
+                        Log.PacketTooLarge(transport._logger, transport.Name, entry.Sequence, size, m.Topic, transport.Peer, _maximumPacketSize);
+                        return Task.FromResult(DeliveryOutcome.Rejected);
+                    }
                 }
 
                 if (_outgoing.Count == 1)

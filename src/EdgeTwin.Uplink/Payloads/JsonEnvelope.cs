@@ -98,6 +98,9 @@ public static class JsonEnvelope
             writer.WriteNumber("v"u8, SchemaVersion);
             writer.WriteString("site"u8, identity.Site);
             writer.WriteString("gateway"u8, identity.Gateway);
+            // Additive: a consumer that files every message by `kind` (one stream for all of a gateway's topics, as an
+            // MQTT-to-Kafka bridge makes) could not tell a status from data without guessing from its members.
+            writer.WriteString("kind"u8, "status"u8);
             writer.WriteString("state"u8, online ? "online" : "offline");
             if (time is { } t)
             {

@@ -322,6 +322,18 @@ public sealed class LineQualityTests : IDisposable
         return (line.Sink.Events.Last(e => e.Source == "line/q1"), counters);
     }
 
+    /// <summary>Each forecast family says where it ends as <c>horizon_end</c>, a UTC instant (the line: its shift's end).</summary>
+    [Fact]
+    public async Task Regression_forecasts_gave_their_horizon_under_three_names_in_three_units()
+    {
+        var (e, _) = await TenMinutesAtX1();
+        var a = e.Attributes!;
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", a["horizon_end"]);
+        var end = DateTimeOffset.Parse(a["horizon_end"], CultureInfo.InvariantCulture);
+        Assert.Equal(DateTimeOffset.Parse(a["shift.end"], CultureInfo.InvariantCulture), end); // the same instant, in UTC
+        Assert.True(end > e.Time);
+    }
+
     [Fact]
     public async Task The_good_parts_forecast_uses_the_predicted_reject_rate()
     {

@@ -159,4 +159,16 @@ public sealed class MaintenancePredictorTests
             return machine == "m1" ? new UnplannedFailureCost(1.5, 4321, "line-twin:test") : null;
         }
     }
+
+    /// <summary>
+    /// The central team expires forecasts at the end of what they cover; maintenance said <c>horizon_hours</c>, the cooling
+    /// failure <c>horizon_s</c>, the line state a local <c>shift.end</c>: three names, three units. Each forecast family now
+    /// also says <c>horizon_end</c>, a UTC instant.
+    /// </summary>
+    [Fact]
+    public void Regression_forecasts_gave_their_horizon_under_three_names_in_three_units()
+    {
+        var e = Predictor().Evaluate("m1", 40, Uncertainty, Model, Now)!.ToEvent(Now.AddMinutes(3));
+        Assert.Equal("2026-12-02T12:03:00.000Z", e.Attributes!["horizon_end"]); // event time + 48 h
+    }
 }

@@ -27,6 +27,50 @@ public sealed class ReplayProgressTests
     }
 
     [Fact]
+    public async Task Regression_a_rebirth_after_a_model_reload_dropped_the_progress_from_the_retained_status()
+    {
+        // A hot reload republishes the retained birth; it carried the facts but not acked_through_seq/replay_through_seq/
+        // backlog, so a consumer subscribing after it could not close its books until the next periodic status (never,
+        // with ProgressInterval 0).
+        await using var broker = await Mosquitto.StartAsync();
+        await using var status = await TestSubscriber.StartAsync(broker.Port, "edgetwin/site1/gw1/status");
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([Record("dev0", 0), Record("dev0", 1)], Ct);
+        var models = new[] { new ModelFact("bearing-rul", "1.0") };
+        long revision = 1;
+        var options = Options(broker.Port) with
+        {
+            Facts = () => new GatewayFacts("9.8.7", "arm64", "feedbeef", Volatile.Read(ref models)),
+            FactsRevision = () => Interlocked.Read(ref revision),
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ProgressInterval = TimeSpan.Zero, ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+        };
+        var uplink = new MqttUplink(options, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        try
+        {
+            await status.WaitUntilAsync(m => m.Any(x => Parse(x).Backlog == 0 && Parse(x).Acked >= 2), Long, "the replay's closing status");
+            Volatile.Write(ref models, [new ModelFact("bearing-rul", "2.0")]);
+            Interlocked.Increment(ref revision);
+            await outbox.AppendAsync([Record("dev0", 2)], Ct);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 3, Long);
+            await status.WaitUntilAsync(m => m.Any(x => System.Text.Encoding.UTF8.GetString(x.Payload).Contains("\"2.0\"", StringComparison.Ordinal)), Long, "the rebirth");
+
+            await using var late = await TestSubscriber.StartAsync(broker.Port, "edgetwin/site1/gw1/status");
+            await late.WaitUntilAsync(m => m.Count > 0, Long, "the retained status");
+            var retained = JsonDocument.Parse(late.Messages[0].Payload).RootElement;
+            Assert.Equal("2.0", retained.GetProperty("facts").GetProperty("models")[0].GetProperty("version").GetString());
+            Assert.True(retained.TryGetProperty("acked_through_seq", out var acked) && acked.GetInt64() >= 2, retained.ToString());
+            Assert.Equal(0, retained.GetProperty("backlog").GetInt64());
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await run;
+        }
+    }
+
+    [Fact]
     public async Task Regression_nothing_on_the_wire_marked_the_end_of_a_replay_or_the_gateways_last_sequence()
     {
         await using var broker = await Mosquitto.StartAsync();

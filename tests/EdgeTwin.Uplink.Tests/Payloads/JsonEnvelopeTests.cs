@@ -59,9 +59,32 @@ public sealed class JsonEnvelopeTests
     [Fact]
     public void Status_birth_and_will()
     {
-        Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"offline\"}", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, false, null)));
-        Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\"}",
+        Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"kind\":\"status\",\"state\":\"offline\"}", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, false, null)));
+        Assert.Equal("{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"kind\":\"status\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\"}",
             Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000))));
+    }
+
+    /// <summary>
+    /// A central consumer that takes all of a gateway's topics as one stream (an MQTT-to-Kafka bridge of <c>edgetwin/#</c>)
+    /// and files each message by its <c>kind</c> found none in the birth, the will, the clean stop or the progress status.
+    /// </summary>
+    [Fact]
+    public void Regression_a_status_message_did_not_say_what_kind_of_message_it_was()
+    {
+        var facts = new GatewayFacts("0.1.0", "x64", new string('c', 64), []);
+        byte[][] statuses =
+        [
+            JsonEnvelope.Status(Id, false, null),
+            JsonEnvelope.Status(Id, false, DateTimeOffset.FromUnixTimeMilliseconds(1000)),
+            JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000), facts),
+            JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000), facts, new EdgeTwin.Uplink.Delivery.UplinkProgress(5, 9, 4)),
+        ];
+        foreach (var status in statuses)
+        {
+            using var doc = JsonDocument.Parse(status);
+            Assert.Equal("status", doc.RootElement.GetProperty("kind").GetString());
+            Assert.Equal(1, doc.RootElement.GetProperty("v").GetInt32());
+        }
     }
 
     [Fact]
@@ -69,7 +92,7 @@ public sealed class JsonEnvelopeTests
     {
         var facts = new GatewayFacts("0.1.0", "arm64", new string('a', 64), [new ModelFact("rul-fan", "2026.11.30-1"), new ModelFact("rack-ae", "3")]);
         Assert.Equal(
-            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\"," +
+            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"kind\":\"status\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\"," +
             "\"facts\":{\"version\":\"0.1.0\",\"arch\":\"arm64\",\"config_sha256\":\"" + new string('a', 64) + "\"," +
             "\"models\":[{\"name\":\"rul-fan\",\"version\":\"2026.11.30-1\"},{\"name\":\"rack-ae\",\"version\":\"3\"}]}}",
             Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, DateTimeOffset.FromUnixTimeMilliseconds(1000), facts)));

@@ -11,6 +11,12 @@ internal sealed record MosquittoSettings
 
     /// <summary>When set, anonymous clients are refused and this user/password is the only account.</summary>
     public (string User, string Password)? Account { get; init; }
+
+    /// <summary>mosquitto's <c>message_size_limit</c> (payload bytes), when set: larger publishes are refused.</summary>
+    public int? MessageSizeLimit { get; init; }
+
+    /// <summary>mosquitto's <c>max_packet_size</c> (whole packet bytes), when set: announced to MQTT 5 clients in CONNACK.</summary>
+    public int? MaxPacketSize { get; init; }
 }
 
 /// <summary>
@@ -65,6 +71,16 @@ internal sealed class Mosquitto : IAsyncDisposable
         conf.AppendLine("autosave_interval 0");
         // Persistent subscribers in the tests may be away for thousands of messages: never drop their queue.
         conf.AppendLine("max_queued_messages 0");
+        if (_settings.MessageSizeLimit is { } limit)
+        {
+            conf.AppendLine($"message_size_limit {limit}");
+        }
+
+        if (_settings.MaxPacketSize is { } packet)
+        {
+            conf.AppendLine($"max_packet_size {packet}");
+        }
+
         conf.AppendLine($"log_dest file {LogFile}");
         conf.AppendLine("log_type error");
         conf.AppendLine("log_type warning");

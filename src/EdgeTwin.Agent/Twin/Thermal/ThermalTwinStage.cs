@@ -953,6 +953,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             ["failure_started"] = Time(state.FailureStartedMs).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture),
             ["down_at_start"] = state.FailureStartKnown ? "false" : "true",
             ["horizon_s"] = Num(result.HorizonSeconds),
+            // One name across the forecast families (maintenance, line state): where the forecast stops saying anything.
+            ["horizon_end"] = WireTime.Instant(nowMs + (long)(result.HorizonSeconds * 1000)),
             ["shutdown_inlet_c"] = Num(result.ShutdownInletC),
             ["affected_racks"] = string.Join(',', result.AffectedRacks),
             ["affected_servers"] = Num(result.AffectedServers.Values.Sum()),

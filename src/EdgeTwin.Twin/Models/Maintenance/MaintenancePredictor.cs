@@ -77,6 +77,8 @@ public sealed record MaintenancePrediction(
             ["state"] = State,
             ["prediction_id"] = PredictionId,
             ["horizon_hours"] = Horizon.TotalHours.ToString("0.##", CultureInfo.InvariantCulture),
+            // One name across the forecast families (cooling failure, line state): where the forecast stops saying anything.
+            ["horizon_end"] = WireTime.Instant(now + Horizon),
             ["inputs_until"] = WireTime.Instant(InputsUntil),
         };
         if (Currency is not null)

@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Confluent.Kafka;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Outbox;
+using EdgeTwin.Outbox.Summaries;
+using EdgeTwin.Uplink.Delivery;
+using EdgeTwin.Uplink.Kafka;
+using EdgeTwin.Uplink.Mqtt;
+using EdgeTwin.Uplink.Payloads;
+using EdgeTwin.Uplink.Tests.Kafka;
+using EdgeTwin.Uplink.Tests.Support;
+using Json.Schema;
+using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
+
+namespace EdgeTwin.Uplink.Tests.Payloads;
+
+/// <summary>
+/// The central twin team's check: what the gateway really sends, read back from mosquitto and from librdkafka's mock
+/// cluster, against the documented JSON Schema (src/EdgeTwin.Uplink/schema/uplink-message.v1.schema.json) and the
+/// rules a schema cannot say (the envelope and its body agree; Kafka key, timestamp and headers agree with the value).
+/// </summary>
+public sealed class WireContractTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
+    private static readonly Lazy<JsonSchema> Schema = new(() => JsonSchema.FromFile(Path.Combine(AppContext.BaseDirectory, "uplink-message.v1.schema.json")));
+    private static readonly EdgeTwin.Outbox.Summaries.UplinkIdentity Body = new("gw1", "site1");
+
+    /// <summary>One of every body family the agent writes, with the awkward values in them.</summary>
+    private static List<OutboxRecord> Records(long t)
+    {
+        var outlet = new SeriesDescriptor("pdu-a01-a", "outlet_current", "A", MetricKind.Gauge, "pdu.outlet_current", [new("outlet", "7")]);
+        var inlet = new SeriesDescriptor("rack-a01", "inlet_temperature", "Cel");
+        var full = default(WindowAccumulator);
+        full.Reset(t - 60_000, t);
+        full.Add(4.5, t - 50_000, good: true);
+        full.Add(5.5, t - 20_000, good: true);
+        full.Add(99, t - 10_000, good: false);
+        var infinite = default(WindowAccumulator); // a register read as +Inf: JSON has no Infinity
+        infinite.Reset(t - 60_000, t);
+        infinite.Add(double.PositiveInfinity, t - 30_000, good: true);
+        var empty = default(WindowAccumulator);
+        empty.Reset(t - 60_000, t);
+        empty.Add(1, t - 30_000, good: false);
+
+        var alert = new EdgeEvent(EdgeEventKind.AlertRaised, "rack-inlet-warm", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "rack A01: inlet 27.2 \u00B0C above 27 \u00B0C",
+            new Dictionary<string, string> { ["device"] = "rack-a01", ["value"] = "27.2", ["value_unit"] = "Cel", ["threshold"] = "27" }) { Series = "rack-a01/inlet_temperature", Device = "rack-a01" };
+        var prediction = new EdgeEvent(EdgeEventKind.Prediction, "press-1", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "press-1: failure probability 72 % within 48 h",
+            new Dictionary<string, string> { ["model"] = "bearing-rul", ["model_version"] = "2026.11.30-1", ["horizon_hours"] = "48", ["horizon_end"] = "2026-12-06T12:00:00.000Z", ["failure_probability"] = "0.720", ["estimated_failure_time"] = "2026-12-06T10:00:00.000Z" });
+        var anomaly = new EdgeEvent(EdgeEventKind.Anomaly, "rack-a01/inlet_temperature", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "anomaly",
+            new Dictionary<string, string> { ["model"] = "streaming-anomaly", ["model_version"] = "1.0", ["score"] = "NaN" });
+        var gap = new EdgeEvent(EdgeEventKind.DataGap, "outbox", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "dropped",
+            new Dictionary<string, string> { ["reason"] = "disk_budget", ["first_seq"] = "1", ["last_seq"] = "2" });
+        return
+        [
+            UplinkBodies.Summary(Body, outlet, full),
+            UplinkBodies.Summary(Body, outlet, infinite, partial: true),
+            UplinkBodies.Summary(Body, inlet, empty, condensed: true),
+            UplinkBodies.Raw(Body, inlet, [new RawPoint(t - 2000, 23.5, 0), new RawPoint(t - 1000, double.NaN, 4), new RawPoint(t, double.NegativeInfinity, 2)]),
+            UplinkBodies.Event(Body, alert, inlet),
+            UplinkBodies.Event(Body, prediction),
+            UplinkBodies.Event(Body, anomaly, inlet),
+            UplinkBodies.Event(Body, gap, spanStartMs: t - 5000),
+        ];
+    }
+
+    private static void AssertValid(byte[] payload, string where)
+    {
+        var text = Encoding.UTF8.GetString(payload);
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(text); // strict JSON: NaN or Infinity would fail here
+        }
+        catch (JsonException ex)
+        {
+            Assert.Fail($"{where}: not JSON ({ex.Message}): {text}");
+            return;
+        }
+
+        var result = Schema.Value.Evaluate(node, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        var errors = result.Details.Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")).ToList();
+        Assert.True(result.IsValid, $"{where}: does not match the schema:\n{string.Join('\n', errors)}\n{text}");
+    }
+
+    /// <summary>What the schema cannot say: the body repeats the envelope's identity and time.</summary>
+    private static JsonElement AssertEnvelopeAgreesWithBody(byte[] payload)
+    {
+        var root = JsonDocument.Parse(payload).RootElement;
+        var body = root.GetProperty("body");
+        Assert.Equal(root.GetProperty("site").GetString(), body.GetProperty("site").GetString());
+        Assert.Equal(root.GetProperty("gateway").GetString(), body.GetProperty("gateway").GetString());
+        Assert.Equal(root.GetProperty("device").GetString(), body.GetProperty("device").GetString());
+        Assert.Equal(root.GetProperty("kind").GetString(), body.GetProperty("type").GetString());
+        var time = DateTimeOffset.Parse(root.GetProperty("time").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        Assert.Equal(TimeSpan.Zero, time.Offset);
+        Assert.Equal(body.GetProperty("time_ms").GetInt64(), time.ToUnixTimeMilliseconds());
+        return root;
+    }
+
+    [Fact]
+    public async Task Messages_sent_over_mqtt_and_kafka_match_the_documented_json_schema()
+    {
+        var t = 1_796_000_000_000L;
+        var records = Records(t);
+        await using var broker = await Mosquitto.StartAsync();
+        await using var sub = await TestSubscriber.StartAsync(broker.Port, "edgetwin/#");
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        // A backlog (historical) first, live entries after both uplinks are through it.
+        await outbox.AppendAsync(records, TestContext.Current.CancellationToken);
+        var facts = new GatewayFacts("0.1.0+abc", "arm64", new string('f', 64), [new ModelFact("bearing-rul", "2026.11.30-1")]);
+        var delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ProgressInterval = TimeSpan.FromMilliseconds(500), ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) };
+        var mqtt = new MqttUplink(Options(broker.Port, MqttProtocol.V500, delivery) with { Facts = () => facts }, outbox);
+        var kafka = new KafkaUplink(new KafkaUplinkOptions { BootstrapServers = cluster.BootstrapServers, Site = "site1", Gateway = "gw1", Delivery = delivery, Facts = () => facts }, outbox);
+        using var cts = new CancellationTokenSource();
+        var runs = new[] { mqtt.RunAsync(cts.Token), kafka.RunAsync(cts.Token) };
+        try
+        {
+            var n = records.Count;
+            await WaitForPositionAsync(() => Math.Min(outbox.GetAcknowledged("mqtt"), outbox.GetAcknowledged("kafka")), n, Long);
+            await outbox.AppendAsync(Records(t + 60_000), TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => Math.Min(outbox.GetAcknowledged("mqtt"), outbox.GetAcknowledged("kafka")), 2 * n, Long);
+            await sub.WaitUntilAsync(m => Data(m).Select(e => e.Seq).Distinct().Count() == 2 * n && m.Any(x => x.Topic.EndsWith("/status", StringComparison.Ordinal)), Long, "every entry and a status");
+
+            // MQTT: every message, status included.
+            foreach (var m in sub.Messages)
+            {
+                AssertValid(m.Payload, $"mqtt {m.Topic}");
+                if (!m.Topic.EndsWith("/status", StringComparison.Ordinal))
+                {
+                    var root = AssertEnvelopeAgreesWithBody(m.Payload);
+                    Assert.Equal($"edgetwin/site1/gw1/{root.GetProperty("kind").GetString()}", m.Topic);
+                }
+            }
+
+            Assert.Contains(Data(sub.Messages), e => e.Historical);
+            Assert.Contains(Data(sub.Messages), e => !e.Historical);
+
+            // Kafka: data and status records; key, timestamp and headers agree with the value.
+            var consumed = await Task.Run(
+                () => KafkaConsumerAuditTests.Consume(cluster.BootstrapServers, ["edgetwin.site1.summary", "edgetwin.site1.raw", "edgetwin.site1.event", "edgetwin.site1.status"],
+                    r => r.Count(x => x.Topic != "edgetwin.site1.status") >= 2 * n && r.Any(x => x.Topic == "edgetwin.site1.status"), Long),
+                TestContext.Current.CancellationToken);
+            Assert.Equal(2 * n, consumed.Count(x => x.Topic != "edgetwin.site1.status"));
+            foreach (var r in consumed)
+            {
+                AssertValid(r.Message.Value, $"kafka {r.Topic}");
+                string H(string name) => Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes(name));
+                if (r.Topic == "edgetwin.site1.status")
+                {
+                    Assert.Equal("gw1", r.Message.Key);
+                    continue;
+                }
+
+                var root = AssertEnvelopeAgreesWithBody(r.Message.Value);
+                Assert.Equal($"edgetwin.site1.{root.GetProperty("kind").GetString()}", r.Topic);
+                Assert.Equal(root.GetProperty("device").GetString(), r.Message.Key);
+                Assert.Equal(root.GetProperty("body").GetProperty("time_ms").GetInt64(), r.Message.Timestamp.UnixTimestampMs);
+                Assert.Equal(TimestampType.CreateTime, r.Message.Timestamp.Type);
+                Assert.Equal(root.GetProperty("seq").GetInt64().ToString(CultureInfo.InvariantCulture), H("edgetwin-seq"));
+                Assert.Equal(root.GetProperty("historical").GetBoolean() ? "1" : "0", H("edgetwin-historical"));
+                Assert.Equal(root.GetProperty("site").GetString(), H("edgetwin-site"));
+                Assert.Equal(root.GetProperty("gateway").GetString(), H("edgetwin-gateway"));
+                Assert.Equal(root.GetProperty("kind").GetString(), H("edgetwin-kind"));
+            }
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await Task.WhenAll(runs);
+        }
+
+        // The clean stop's offline status and, for anyone subscribing later, the retained one.
+        await using var late = await TestSubscriber.StartAsync(broker.Port, "edgetwin/site1/gw1/status");
+        await late.WaitUntilAsync(m => m.Count > 0, Long, "the retained status");
+        AssertValid(late.Messages[0].Payload, "mqtt retained status after the stop");
+    }
+
+    [Fact]
+    public void The_schema_refuses_what_a_consumer_could_not_use()
+    {
+        // The schema is only worth its checks: a message with NaN, a local time, a missing model version or an unknown
+        // kind must fail it.
+        var good = """{"v":1,"site":"s","gateway":"g","seq":1,"kind":"event","device":"m","time":"2026-12-04T07:00:00.000Z","historical":false,"body":{"v":1,"type":"event","gateway":"g","site":"s","device":"m","series":null,"unit":null,"time_ms":1,"start_ms":1,"end_ms":1,"event":"prediction","severity":"info","source":"m","message":"x","attributes":{"model":"a","model_version":"1"}}}""";
+        AssertValid(Encoding.UTF8.GetBytes(good), "the good example");
+        string[] bad =
+        [
+            good.Replace("\"model_version\":\"1\"", "\"version\":\"1\"", StringComparison.Ordinal),
+            good.Replace("07:00:00.000Z", "08:00:00.000+01:00", StringComparison.Ordinal),
+            good.Replace("\"kind\":\"event\"", "\"kind\":\"prediction\"", StringComparison.Ordinal),
+            good.Replace("\"model_version\":\"1\"", "\"model_version\":\"1\",\"horizon_end\":\"2026-12-04T09:00:00+01:00\"", StringComparison.Ordinal),
+            good.Replace("\"kind\":\"event\"", "\"kind\":\"summary\"", StringComparison.Ordinal),
+            good.Replace("\"seq\":1,", "", StringComparison.Ordinal),
+            """{"v":1,"site":"s","gateway":"g","state":"online"}""",
+        ];
+        foreach (var text in bad)
+        {
+            Assert.False(Schema.Value.Evaluate(JsonNode.Parse(text)).IsValid, text);
+        }
+    }
+}
