@@ -89,6 +89,12 @@ internal sealed class StatusCommand : ICliCommand
                 : $"; 90 % of the budget in ~{Durations.Approximate(TimeSpan.FromSeconds(condenseIn.GetDouble()))}";
             await o.WriteLineAsync($"          {growth}{when}").ConfigureAwait(false);
             await o.WriteLineAsync($"          at the budget: {AlertsCli.Str(box, "at_budget")}").ConfigureAwait(false);
+            if (box.TryGetProperty("disk_free_bytes", out var free) && free.ValueKind == JsonValueKind.Number)
+            {
+                var binds = box.TryGetProperty("disk_smaller_than_budget", out var b) && b.ValueKind == JsonValueKind.True;
+                await o.WriteLineAsync($"          disk: {Size(free.GetInt64())} free on the outbox's filesystem{(binds ? ", less than the budget still allows: the disk fills first" : "")}").ConfigureAwait(false);
+            }
+
             var maxAge = Durations.Format(TimeSpan.FromSeconds(box.GetProperty("max_age_s").GetDouble()));
             var dropIn = box.GetProperty("max_age_drop_in_s");
             await o.WriteLineAsync(dropIn.ValueKind == JsonValueKind.Number
@@ -119,7 +125,9 @@ internal sealed class StatusCommand : ICliCommand
     }
 
     private static string Ago(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? Durations.Approximate(TimeSpan.FromSeconds(v.GetDouble())) : "-";
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
+            ? v.GetDouble() < 1 ? "0s" : Durations.Approximate(TimeSpan.FromSeconds(v.GetDouble()))
+            : "-";
 
     private static string Size(long bytes) => bytes >= 1024 * 1024
         ? (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB"

@@ -31,10 +31,13 @@ public sealed class OutboxStatus
     private readonly TimeProvider _time;
     private readonly Queue<Sample> _samples = new();
     private readonly Lock _lock = new();
+    private readonly Func<long?> _diskFree;
     private Sample? _first;
 
-    public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9)
+    /// <param name="diskFree">Free bytes on the outbox's filesystem (one statvfs), null when unknown.</param>
+    public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null)
     {
+        _diskFree = diskFree ?? (() => null);
         _stats = stats;
         _budgetBytes = budgetBytes;
         _maxAge = maxAge;
@@ -131,6 +134,21 @@ public sealed class OutboxStatus
         }
 
         WriteOrNull(w, "condense_in_s", condenseIn);
+
+        // A budget the disk cannot hold: the outbox condenses once the free space runs low (disk pressure, Outbox README),
+        // so the disk, not disk_budget_mb, bounds the outage.
+        var free = _diskFree();
+        if (free is { } freeBytes)
+        {
+            w.WriteNumber("disk_free_bytes", freeBytes);
+        }
+        else
+        {
+            w.WriteNull("disk_free_bytes");
+        }
+
+        var diskBinds = free is { } f2 && s.EntryBytes < condenseAt && f2 < condenseAt - s.EntryBytes;
+        w.WriteBoolean("disk_smaller_than_budget", diskBinds);
         w.WriteString("at_budget", "raw entries are condensed into summaries, then the oldest summaries, raw entries and twin-state snapshots are dropped; events and predictions are kept");
         w.WriteNumber("max_age_s", Math.Round(_maxAge.TotalSeconds));
         WriteOrNull(w, "max_age_drop_in_s", oldestAge is { } age ? Math.Max(0, Math.Round((_maxAge - age).TotalSeconds)) : null);
@@ -139,6 +157,11 @@ public sealed class OutboxStatus
         if (droppedNow > 0)
         {
             problems.Add(string.Create(CultureInfo.InvariantCulture, $"the outbox dropped {droppedNow} entries since the agent started (disk budget or max_age; data_gap events name them)"));
+        }
+
+        if (diskBinds)
+        {
+            problems.Add($"the outbox's disk has {Size(free!.Value)} free, less than the {Size(condenseAt - s.EntryBytes)} its budget still allows: the disk fills first, and condensing starts when it runs low");
         }
 
         if (condenseIn is { } ahead && TimeSpan.FromSeconds(ahead) <= WarnAhead)
@@ -173,6 +196,21 @@ public sealed class OutboxStatus
 
         var rate = (now.EntryBytes - start.EntryBytes) / (now.At - start.At).TotalSeconds;
         return rate > 0 ? rate : null;
+    }
+
+    private static string Size(long bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB";
+
+    /// <summary>Free bytes of the filesystem holding <paramref name="path"/>; null when it cannot be read.</summary>
+    public static long? FreeBytes(string path)
+    {
+        try
+        {
+            return new DriveInfo(Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/").AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     private static void WriteOrNull(Utf8JsonWriter w, string name, double? value)

@@ -163,7 +163,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var opened = _outbox;
-        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time);
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path));
         _status.Record();
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);

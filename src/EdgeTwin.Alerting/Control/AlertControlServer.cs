@@ -68,7 +68,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     /// <summary>
     /// Adds the agent's part to a <c>{"op":"status"}</c> answer (the outbox) and its problems to the list: called on the
-    /// connection's task, it must only read in-memory state. Null: the answer has the alerting's part alone.
+    /// connection's task, it must only read in-memory state (and at most a statvfs). Null: the answer has the alerting's part alone.
     /// </summary>
     public Action<Utf8JsonWriter, ICollection<string>>? StatusWriter { get; init; }
 

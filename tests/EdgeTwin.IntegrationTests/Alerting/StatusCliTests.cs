@@ -145,6 +145,28 @@ public sealed class StatusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_says_when_the_disk_is_smaller_than_what_the_budget_still_allows()
+    {
+        // 1 MiB budget, 300 KiB free on the outbox's filesystem: the disk, not the budget, bounds the outage.
+        await using var status = new AlertControlServer(_service, Path.Combine(_dir, "small-disk.sock"))
+        {
+            StatusWriter = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock, diskFree: () => 300 * 1024).Write,
+        };
+        status.Start();
+        _service.Connectivity.Observe(true, true);
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", status.Path);
+        Assert.Equal(1, exit);
+        Assert.Contains("disk: 300.0 KiB free on the outbox's filesystem, less than the budget still allows: the disk fills first", output, StringComparison.Ordinal);
+        Assert.Contains("the outbox's disk has 0.3 MiB free, less than the 0.9 MiB its budget still allows", error, StringComparison.Ordinal);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", status.Path, "--json");
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(300 * 1024, doc.RootElement.GetProperty("outbox").GetProperty("disk_free_bytes").GetInt64());
+        Assert.True(doc.RootElement.GetProperty("outbox").GetProperty("disk_smaller_than_budget").GetBoolean());
+    }
+
+    [Fact]
     public async Task Regression_a_hung_agent_was_reported_as_the_operation_was_canceled()
     {
         // Listening but never accepting, like an agent stopped with SIGSTOP or stuck: connect succeeds, no answer comes.
