@@ -63,7 +63,7 @@ internal sealed class OutboxCommand : ICliCommand
                     ["dropped"] = stats.Dropped,
                     ["pending_pieces"] = stats.PendingEntries,
                     ["pending_bytes"] = stats.PendingBytes,
-                    ["uplinks"] = stats.UplinkPositions.ToDictionary(p => p.Key, p => new { acked = p.Value, behind = stats.LastSequence - p.Value }),
+                    ["uplinks"] = stats.UplinkPositions.ToDictionary(p => p.Key, p => new { acked = p.Value, behind = Math.Clamp(stats.LastSequence - p.Value, 0, stats.Depth) }),
                 };
                 await Console.Out.WriteLineAsync(JsonSerializer.Serialize(doc, Indented)).ConfigureAwait(false);
                 return 0;
@@ -91,7 +91,7 @@ internal sealed class OutboxCommand : ICliCommand
 
             foreach (var (uplink, acked) in stats.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                await o.WriteLineAsync($"uplink       {uplink}: acknowledged {acked}, {stats.LastSequence - acked} behind").ConfigureAwait(false);
+                await o.WriteLineAsync($"uplink       {uplink}: acknowledged {acked}, {Math.Clamp(stats.LastSequence - acked, 0, stats.Depth)} behind").ConfigureAwait(false);
             }
 
             return 0;

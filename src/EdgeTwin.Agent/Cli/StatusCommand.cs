@@ -104,7 +104,7 @@ internal sealed class StatusCommand : ICliCommand
         }
 
         var alerts = root.GetProperty("alerts");
-        await o.WriteLineAsync($"alerts    {AlertsCli.Str(alerts, "firing")} firing ({AlertsCli.Str(alerts, "critical")} critical, {AlertsCli.Str(alerts, "unacknowledged")} unacknowledged), {AlertsCli.Str(alerts, "pending")} pending, {AlertsCli.Str(alerts, "silenced_rules")} rules silenced").ConfigureAwait(false);
+        await o.WriteLineAsync($"alerts    {AlertsCli.Str(alerts, "firing")} firing ({AlertsCli.Str(alerts, "critical")} critical, {AlertsCli.Str(alerts, "unacknowledged")} unacknowledged), {AlertsCli.Str(alerts, "pending")} pending, {AlertsCli.Str(alerts, "silenced_rules")} {(AlertsCli.Str(alerts, "silenced_rules") == "1" ? "rule" : "rules")} silenced").ConfigureAwait(false);
         foreach (var s in root.GetProperty("sinks_down").EnumerateArray())
         {
             await o.WriteLineAsync($"sink      {AlertsCli.Str(s, "name")}: DOWN since {AlertsCli.Short(AlertsCli.Str(s, "since"))}: {AlertsCli.Str(s, "reason")}").ConfigureAwait(false);
@@ -129,7 +129,9 @@ internal sealed class StatusCommand : ICliCommand
             ? v.GetDouble() < 1 ? "0s" : Durations.Approximate(TimeSpan.FromSeconds(v.GetDouble()))
             : "-";
 
-    private static string Size(long bytes) => bytes >= 1024 * 1024
+    private static string Size(long bytes) => bytes >= 1L << 30
+        ? (bytes / 1073741824.0).ToString("0.0", CultureInfo.InvariantCulture) + " GiB"
+        : bytes >= 1024 * 1024
         ? (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB"
         : (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KiB";
 }

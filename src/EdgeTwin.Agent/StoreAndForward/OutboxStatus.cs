@@ -24,6 +24,9 @@ public sealed class OutboxStatus
     /// <summary>Within this, a projected budget round is reported as a problem (exit 1) before it happens.</summary>
     private static readonly TimeSpan WarnAhead = TimeSpan.FromHours(1);
 
+    /// <summary>The outbox's low watermark: a budget round condenses and drops down to it.</summary>
+    private const double LowWatermark = 0.75;
+
     private readonly Func<OutboxStats?> _stats;
     private readonly long _budgetBytes;
     private readonly double _highWatermark;
@@ -112,7 +115,8 @@ public sealed class OutboxStatus
         {
             w.WriteStartObject(name);
             w.WriteNumber("acked", acked);
-            w.WriteNumber("behind", Math.Max(0, s.LastSequence - acked));
+            // Sequences of dropped entries are gaps: what this uplink still has to send is at most what is held.
+            w.WriteNumber("behind", Math.Clamp(s.LastSequence - acked, 0, s.Depth));
             w.WriteEndObject();
         }
 
@@ -164,11 +168,14 @@ public sealed class OutboxStatus
             problems.Add($"the outbox's disk has {Size(free!.Value)} free, less than the {Size(condenseAt - s.EntryBytes)} its budget still allows: the disk fills first, and condensing starts when it runs low");
         }
 
-        if (condenseIn is { } ahead && TimeSpan.FromSeconds(ahead) <= WarnAhead)
+        if (_budgetBytes > 0 && s.EntryBytes >= _budgetBytes * LowWatermark)
         {
-            problems.Add(ahead <= 0
-                ? string.Create(CultureInfo.InvariantCulture, $"the outbox is at {100.0 * s.EntryBytes / _budgetBytes:0} % of its disk budget: raw data is being condensed, the oldest summaries dropped")
-                : $"the outbox reaches 90 % of its disk budget in ~{Durations.Approximate(TimeSpan.FromSeconds(ahead))}: then raw data is condensed, the oldest summaries dropped");
+            // From here on the budget rounds keep it between 75 and 90 %: it is dropping or about to, whatever the rate.
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"the outbox is at {100.0 * s.EntryBytes / _budgetBytes:0.#} % of its disk budget: at 90 % raw data is condensed and the oldest summaries dropped ({s.Dropped} entries dropped so far)"));
+        }
+        else if (condenseIn is { } ahead && TimeSpan.FromSeconds(ahead) <= WarnAhead)
+        {
+            problems.Add($"the outbox reaches 90 % of its disk budget in ~{Durations.Approximate(TimeSpan.FromSeconds(ahead))}: then raw data is condensed, the oldest summaries dropped");
         }
     }
 

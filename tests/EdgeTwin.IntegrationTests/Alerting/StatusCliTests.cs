@@ -167,6 +167,22 @@ public sealed class StatusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_names_an_outbox_within_its_budget_rounds_as_a_problem_even_without_a_rate()
+    {
+        // Just restarted (no rate yet) with the store between the watermarks: the budget is dropping or about to.
+        _service.Connectivity.Observe(true, true);
+        for (var i = 0; i < 16; i++)
+        {
+            await AppendAsync(50);
+        }
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(1, exit);
+        Assert.Contains("not growing (or under a minute of history)", output, StringComparison.Ordinal);
+        Assert.Matches(@"edgetwin status: the outbox is at 7\d(\.\d)? % of its disk budget: at 90 % raw data is condensed and the oldest summaries dropped \(0 entries dropped so far\)", error);
+    }
+
+    [Fact]
     public async Task Regression_a_hung_agent_was_reported_as_the_operation_was_canceled()
     {
         // Listening but never accepting, like an agent stopped with SIGSTOP or stuck: connect succeeds, no answer comes.

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using EdgeTwin.IntegrationTests.Agent;
 using EdgeTwin.Outbox;
 
@@ -29,6 +30,35 @@ public sealed class OutboxSnapshotCliTests : IAsyncLifetime
     {
         await _held.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task Regression_outbox_stats_counted_dropped_entries_as_behind()
+    {
+        // A long outage on a 256 KiB budget: the oldest summaries are dropped, their sequences become gaps.
+        var file = Path.Combine(_dir, "small", "outbox.db");
+        var payload = Encoding.UTF8.GetBytes("{\"v\":\"" + new string('x', 900) + "\"}");
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = file, DiskBudgetBytes = 256 * 1024 }, cancellationToken: Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            for (var i = 0; i < 8; i++)
+            {
+                await outbox.AppendAsync([.. Enumerable.Range(0, 50).Select(j => new OutboxRecord(OutboxKind.Summary, "pdu-a", 1_796_000_000_000 + (i * 50) + j, payload))], Ct);
+                await outbox.RunMaintenanceAsync(Ct);
+            }
+
+            var stats = outbox.GetStats();
+            Assert.True(stats.Dropped > 0, "the budget dropped nothing");
+        }
+
+        var (exit, output, error) = await AgentProcess.RunCliAsync("outbox", "stats", "--path", file, "--json");
+        Assert.True(exit == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        var depth = doc.RootElement.GetProperty("depth").GetInt64();
+        Assert.Equal(depth, doc.RootElement.GetProperty("uplinks").GetProperty("mqtt").GetProperty("behind").GetInt64());
+
+        (_, output, _) = await AgentProcess.RunCliAsync("outbox", "stats", "--path", file);
+        Assert.Matches($@"uplink       mqtt: acknowledged \d+, {depth} behind\n", output);
     }
 
     [Fact]
