@@ -19,7 +19,7 @@ internal sealed class AlertsCli
 
     public Option<bool> Json { get; } = new("--json") { Description = "Print the agent's JSON answer for scripts." };
 
-    public Option<string> Timeout { get; } = new("--timeout") { Description = "How long to wait for the agent's answer (default 10s).", DefaultValueFactory = _ => "10s" };
+    public Option<string> Timeout { get; } = new("--timeout") { Description = "How long to wait for the agent's answer (5s, 30s, 1m).", DefaultValueFactory = _ => "10s" };
 
     public void AddTo(Command command)
     {
@@ -137,7 +137,8 @@ internal sealed class AlertsCli
         {
             // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
             var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist";
-            problem = $"the agent is not running or the socket path is wrong: {what} (systemctl status edgetwin; or give --config FILE / --socket PATH)";
+            problem = $"the agent is not running or the socket path is wrong: {what} (systemctl status edgetwin; or give --config FILE / --socket PATH)"
+                + (command == "status" ? "; what waits in the outbox without the agent: edgetwin outbox stats --config FILE" : "");
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TryAgain or SocketError.WouldBlock)
         {

@@ -211,6 +211,7 @@ public sealed class StatusCliTests : IAsyncLifetime
         var (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", missing);
         Assert.Equal(3, exit);
         Assert.Contains($"edgetwin status: the agent is not running or the socket path is wrong: {missing} does not exist", error, StringComparison.Ordinal);
+        Assert.Contains("what waits in the outbox without the agent: edgetwin outbox stats --config FILE", error, StringComparison.Ordinal);
 
         (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", Socket, "--timeout", "soon");
         Assert.Equal(2, exit);
