@@ -168,10 +168,11 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             {
                 using (client)
                 {
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                    timeout.CancelAfter(TimeSpan.FromSeconds(1));
                     try
                     {
+                        // Inside the try: the server may be disposed meanwhile, and nothing here may end unobserved.
+                        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                        timeout.CancelAfter(TimeSpan.FromSeconds(1));
                         var answer = ErrorAnswer($"busy: {MaxConnections} control connections are already open (the limit); try again in a few seconds");
                         await client.SendAsync(answer.Concat("\n"u8.ToArray()).ToArray(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
                         client.Shutdown(SocketShutdown.Send);
