@@ -19,6 +19,7 @@ public sealed class AlertingMetrics
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _superseded;
     private readonly Counter<long> _retries;
+    private readonly Counter<long> _controlRefused;
     private readonly Histogram<double> _deliveryMs;
     private readonly Histogram<double> _commitMs;
     private readonly Histogram<long> _commitWrites;
@@ -43,6 +44,7 @@ public sealed class AlertingMetrics
         _dropped = meter.CreateCounter<long>("edgetwin.alerts.sink.dropped", description: "Messages dropped because a sink's queue was full.");
         _superseded = meter.CreateCounter<long>("edgetwin.alerts.sink.superseded", description: "Queued messages not sent because a later queued message carried the later state of all their alerts (a peer back after an outage gets each alert's latest state once).");
         _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
+        _controlRefused = meter.CreateCounter<long>("edgetwin.alerts.control.refused", description: "Control socket connections refused as busy: over the limit open at once.");
         _commitMs = meter.CreateHistogram<double>("edgetwin.alerts.store.commit.duration", unit: "ms", description: "One group commit: the journal write that makes every change queued since the last one durable.");
         _commitWrites = meter.CreateHistogram<long>("edgetwin.alerts.store.commit.writes", description: "Document writes per group commit.");
         _checkpointMs = meter.CreateHistogram<double>("edgetwin.alerts.store.checkpoint.duration", unit: "ms", description: "Journal checkpoints of alerts.db (run while nothing waits).");
@@ -101,6 +103,8 @@ public sealed class AlertingMetrics
     internal void Dropped(string sink) => _dropped.Add(1, new KeyValuePair<string, object?>("sink", sink));
 
     internal void Superseded(string sink, int messages) => _superseded.Add(messages, new KeyValuePair<string, object?>("sink", sink));
+
+    internal void ControlRefused() => _controlRefused.Add(1);
 
     internal void Retried(string sink) => _retries.Add(1, new KeyValuePair<string, object?>("sink", sink));
 }

@@ -137,12 +137,13 @@ public sealed partial class AlertingHostedService(
 
         var storeAndForwardService = services.GetService<StoreAndForwardService>();
         _watch = new UplinkWatch(storeAndForwardService);
+        var metrics = new AlertingMetrics(meters);
         Service = new AlertingService(alerts, new SiteIndex(config), runtime.Registry, new HubSink(runtime), new AlertingOptions
         {
             StorePath = Path.Combine(stateDirectory, AlertsConfig.StoreFileName),
             TimeProvider = time,
             LoggerFactory = loggers,
-            Metrics = new AlertingMetrics(meters),
+            Metrics = metrics,
             // Without an uplink nothing is delivered or stalls: the monitor then runs only on an explicit probe_host.
             UplinkHealthy = uplinks is { Mqtt: null, Kafka: null } or null ? null : _watch.Healthy,
             ExtraSinks = options.ExtraSinks,
@@ -156,7 +157,11 @@ public sealed partial class AlertingHostedService(
         }
 
         await Service.StartAsync(cancellationToken).ConfigureAwait(false);
-        _control = new AlertControlServer(Service, AlertingExtensions.ControlSocketPath(config, alerts, stateDirectory), time, loggers.CreateLogger<AlertControlServer>());
+        _control = new AlertControlServer(Service, AlertingExtensions.ControlSocketPath(config, alerts, stateDirectory), time, loggers.CreateLogger<AlertControlServer>())
+        {
+            StatusWriter = storeAndForwardService is null ? null : storeAndForwardService.WriteStatus,
+            Metrics = metrics,
+        };
         try
         {
             _control.Start();

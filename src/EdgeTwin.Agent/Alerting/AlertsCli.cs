@@ -19,11 +19,14 @@ internal sealed class AlertsCli
 
     public Option<bool> Json { get; } = new("--json") { Description = "Print the agent's JSON answer for scripts." };
 
+    public Option<string> Timeout { get; } = new("--timeout") { Description = "How long to wait for the agent's answer (5s, 30s, 1m).", DefaultValueFactory = _ => "10s" };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Config);
         command.Options.Add(Socket);
         command.Options.Add(Json);
+        command.Options.Add(Timeout);
     }
 
     /// <summary>
@@ -34,36 +37,14 @@ internal sealed class AlertsCli
     {
         var error = parse.InvocationConfiguration.Error;
         var output = parse.InvocationConfiguration.Output;
-        var socket = parse.GetValue(Socket);
-        if (socket is null && parse.GetValue(Config) is { } file)
+        var (answer, exit) = await SendAsync(parse, "alerts", request, unreachableExit: 1, ct).ConfigureAwait(false);
+        if (answer is null)
         {
-            var loaded = Cli.AgentConfigFile.LoadSite(file.FullName);
-            if (!loaded.IsValid)
-            {
-                foreach (var p in loaded.Problems)
-                {
-                    await error.WriteLineAsync(p.ToString()).ConfigureAwait(false);
-                }
-
-                return 2;
-            }
-
-            try
-            {
-                var alerts = AlertsConfig.From(loaded.Config!);
-                socket = AlertingExtensions.ControlSocketPath(loaded.Config!, alerts);
-            }
-            catch (ConfigException ex)
-            {
-                await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
-                return 2;
-            }
+            return exit;
         }
 
-        socket ??= DefaultSocket;
-        try
+        using (answer)
         {
-            using var answer = await AlertControlClient.SendAsync(socket, request, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
             var root = answer.RootElement;
             if (parse.GetValue(Json))
             {
@@ -82,27 +63,99 @@ internal sealed class AlertsCli
 
             return 0;
         }
+    }
+
+    /// <summary>
+    /// Locates the socket (<c>--socket</c>, else the config's, else <see cref="DefaultSocket"/>), sends one request and
+    /// returns the answer; null with the exit code after a one-line reason on stderr naming the socket and what to do:
+    /// 2 for a bad config, <paramref name="unreachableExit"/> when the agent cannot be asked (not running, permission
+    /// denied, no answer within <c>--timeout</c>, busy).
+    /// </summary>
+    public async Task<(JsonDocument? Answer, int Exit)> SendAsync(ParseResult parse, string command, string request, int unreachableExit, CancellationToken ct)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        var prefix = "edgetwin " + command + ": ";
+        var socket = parse.GetValue(Socket);
+        if (socket is null && parse.GetValue(Config) is { } file)
+        {
+            var loaded = Cli.AgentConfigFile.LoadSite(file.FullName);
+            if (!loaded.IsValid)
+            {
+                foreach (var p in loaded.Problems)
+                {
+                    await error.WriteLineAsync(p.ToString()).ConfigureAwait(false);
+                }
+
+                return (null, 2);
+            }
+
+            try
+            {
+                var alerts = AlertsConfig.From(loaded.Config!);
+                socket = AlertingExtensions.ControlSocketPath(loaded.Config!, alerts);
+            }
+            catch (ConfigException ex)
+            {
+                await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+                return (null, 2);
+            }
+        }
+
+        socket ??= DefaultSocket;
+        if (!Durations.TryParse(parse.GetValue(Timeout), out var timeout) || timeout <= TimeSpan.Zero)
+        {
+            await error.WriteLineAsync($"{prefix}--timeout '{parse.GetValue(Timeout)}' is not a positive duration (5s, 30s, 1m)").ConfigureAwait(false);
+            return (null, 2);
+        }
+
+        string? problem;
+        try
+        {
+            var answer = await AlertControlClient.SendAsync(socket, request, timeout, ct).ConfigureAwait(false);
+            var root = answer.RootElement;
+            if (root.TryGetProperty("ok", out var ok) && ok.ValueKind == JsonValueKind.False
+                && root.TryGetProperty("error", out var e) && e.GetString() is { } text && text.StartsWith("busy:", StringComparison.Ordinal))
+            {
+                // The agent refused the connection as such, not the request: nothing was done.
+                answer.Dispose();
+                problem = $"the agent at {socket} is {text} (something is opening many connections at once: a script looping edgetwin in parallel?)";
+            }
+            else
+            {
+                return (answer, 0);
+            }
+        }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AccessDenied)
         {
             // EACCES: the socket (0660) or, more often, its directory (/var/lib/edgetwin, 0750) keeps this user out. A
             // directory the user cannot enter also hides the socket from File.Exists, which said "does not exist".
             var dir = Path.GetDirectoryName(Path.GetFullPath(socket)) ?? "/";
             var denied = File.Exists(socket) ? socket : dir;
-            await error.WriteLineAsync($"edgetwin alerts: permission denied on {denied}: the socket {socket} is for the agent's user and group (run as root, or as a member of the agent's group, 'edgetwin' on a gateway)").ConfigureAwait(false);
-            return 1;
+            problem = $"permission denied on {denied}: the socket {socket} is for the agent's user and group (run as root, or as a member of the agent's group, 'edgetwin' on a gateway: sudo usermod -aG edgetwin $USER, then log in again)";
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
         {
             // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
             var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist";
-            await error.WriteLineAsync($"edgetwin alerts: the agent is not running or the socket path is wrong: {what}").ConfigureAwait(false);
-            return 1;
+            problem = $"the agent is not running or the socket path is wrong: {what} (systemctl status edgetwin; or give --config FILE / --socket PATH)"
+                + (command == "status" ? "; what waits in the outbox without the agent: edgetwin outbox stats --config FILE" : "");
         }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or JsonException)
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TryAgain or SocketError.WouldBlock)
         {
-            await error.WriteLineAsync($"edgetwin alerts: cannot reach the agent at {socket}: {ex.Message} (is it running, and may this user open the socket?)").ConfigureAwait(false);
-            return 1;
+            // EAGAIN on connect: the listen backlog is full, nobody has accepted for a while.
+            problem = $"the agent does not accept connections on {socket} (its queue is full: hung or overloaded; systemctl status edgetwin; journalctl -u edgetwin -n 50)";
         }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            problem = $"no answer from the agent at {socket} within {Durations.Format(timeout)}: it is hung or overloaded (systemctl status edgetwin; journalctl -u edgetwin -n 50; --timeout to wait longer)";
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or JsonException)
+        {
+            problem = $"cannot reach the agent at {socket}: {ex.Message} (is it running, and may this user open the socket?)";
+        }
+
+        await error.WriteLineAsync(prefix + problem).ConfigureAwait(false);
+        return (null, unreachableExit);
     }
 
     public static string Request(params (string Key, object Value)[] fields)

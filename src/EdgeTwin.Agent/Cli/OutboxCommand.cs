@@ -63,7 +63,7 @@ internal sealed class OutboxCommand : ICliCommand
                     ["dropped"] = stats.Dropped,
                     ["pending_pieces"] = stats.PendingEntries,
                     ["pending_bytes"] = stats.PendingBytes,
-                    ["uplinks"] = stats.UplinkPositions.ToDictionary(p => p.Key, p => new { acked = p.Value, behind = stats.LastSequence - p.Value }),
+                    ["uplinks"] = stats.UplinkPositions.ToDictionary(p => p.Key, p => new { acked = p.Value, behind = Math.Clamp(stats.LastSequence - p.Value, 0, stats.Depth) }),
                 };
                 await Console.Out.WriteLineAsync(JsonSerializer.Serialize(doc, Indented)).ConfigureAwait(false);
                 return 0;
@@ -91,7 +91,7 @@ internal sealed class OutboxCommand : ICliCommand
 
             foreach (var (uplink, acked) in stats.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                await o.WriteLineAsync($"uplink       {uplink}: acknowledged {acked}, {stats.LastSequence - acked} behind").ConfigureAwait(false);
+                await o.WriteLineAsync($"uplink       {uplink}: acknowledged {acked}, {Math.Clamp(stats.LastSequence - acked, 0, stats.Depth)} behind").ConfigureAwait(false);
             }
 
             return 0;
@@ -354,11 +354,13 @@ internal sealed class OutboxCommand : ICliCommand
             catch (OutboxStorageException ex) when (ex.InUse)
             {
                 // The agent is running: read a copy. Its journal replays committed transactions, so the copy is consistent.
-                snapshot = Path.Combine(Path.GetTempPath(), "edgetwin-outbox-snapshot-" + Guid.NewGuid().ToString("N"));
-                Directory.CreateDirectory(snapshot);
-                var copy = Path.Combine(snapshot, Path.GetFileName(file));
-                File.Copy(LiteDbOutbox.JournalPath(file), LiteDbOutbox.JournalPath(copy));
-                File.Copy(file, copy);
+                var temp = Path.GetTempPath();
+                snapshot = Path.Combine(temp, "edgetwin-outbox-snapshot-" + Guid.NewGuid().ToString("N"));
+                if (await SnapshotAsync(file, temp, snapshot, ct).ConfigureAwait(false) is not { } copy)
+                {
+                    return 1;
+                }
+
                 outbox = await LiteDbOutbox.OpenAsync(Inspect(copy), cancellationToken: ct).ConfigureAwait(false);
                 note = "the agent holds the outbox: figures are from a snapshot copy taken now";
             }
@@ -375,10 +377,71 @@ internal sealed class OutboxCommand : ICliCommand
         }
         finally
         {
-            if (snapshot is not null)
+            if (snapshot is not null && Directory.Exists(snapshot))
             {
-                Directory.Delete(snapshot, recursive: true);
+                try
+                {
+                    Directory.Delete(snapshot, recursive: true);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    await Console.Error.WriteLineAsync($"edgetwin outbox: could not remove the snapshot {snapshot}: {ex.Message}").ConfigureAwait(false);
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// Copies the outbox and its journal into <paramref name="snapshot"/> under <paramref name="temp"/>; null after a
+    /// one-line reason when it cannot. During a long outage the file is as large as the budget, and <c>/tmp</c> may be a
+    /// small tmpfs: a copy that does not fit is refused before it fills it, and a failed one (no room, no permission)
+    /// says where and what instead of an unhandled exception.
+    /// </summary>
+    private static async Task<string?> SnapshotAsync(string file, string temp, string snapshot, CancellationToken ct)
+    {
+        var journal = LiteDbOutbox.JournalPath(file);
+        string why;
+        try
+        {
+            var needed = new FileInfo(file).Length + (File.Exists(journal) ? new FileInfo(journal).Length : 0);
+            var free = FreeBytes(temp);
+            if (free is { } room && room < needed + (16L << 20))
+            {
+                why = $"it needs {Size(needed)} and {temp} has {Size(room)} free";
+            }
+            else
+            {
+                Directory.CreateDirectory(snapshot);
+                var copy = Path.Combine(snapshot, Path.GetFileName(file));
+                if (File.Exists(journal))
+                {
+                    File.Copy(journal, LiteDbOutbox.JournalPath(copy));
+                }
+
+                File.Copy(file, copy);
+                return copy;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            why = ex.Message;
+        }
+
+        await Console.Error.WriteLineAsync(
+            $"edgetwin outbox: the agent holds {file}, and a snapshot copy into {temp} failed: {why}. "
+            + "`edgetwin status` shows the backlog from the running agent without a copy; or set TMPDIR to a directory with room.").ConfigureAwait(false);
+        return null;
+    }
+
+    private static long? FreeBytes(string directory)
+    {
+        try
+        {
+            return new DriveInfo(Path.GetFullPath(directory)).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null; // unknown: the copy's own failure says it
         }
     }
 

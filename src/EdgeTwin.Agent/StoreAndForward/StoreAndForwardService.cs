@@ -55,6 +55,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     private MqttUplink? _mqtt;
     private KafkaUplink? _kafka;
     private Fleet.GatewayFactsSource? _facts;
+    private OutboxStatus? _status;
+    private ITimer? _statusTimer;
 
     public StoreAndForwardService(
         SiteConfig config,
@@ -80,6 +82,19 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
     /// <summary>The open outbox (stats for the demo view and tests).</summary>
     public LiteDbOutbox Outbox => _outbox ?? throw new InvalidOperationException("The outbox is not open yet: the host has not started.");
+
+    /// <summary>The outbox part of <c>edgetwin status</c> (the alert control socket's <c>status</c> op).</summary>
+    public void WriteStatus(System.Text.Json.Utf8JsonWriter writer, ICollection<string> problems)
+    {
+        if (_status is { } status)
+        {
+            status.Write(writer, problems);
+        }
+        else
+        {
+            new OutboxStatus(() => null, 0, TimeSpan.Zero, _time).Write(writer, problems);
+        }
+    }
 
     /// <summary>
     /// Ends the uplinks' reconnect backoff now (no effect on a connected one): the alerting's connectivity probe calls
@@ -147,6 +162,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             _time,
             cancellationToken).ConfigureAwait(false);
 
+        var opened = _outbox;
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path));
+        _status.Record();
+
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);
         _feeder = new OutboxFeeder(_outbox, summarizer, _registry, identity, _time, _loggers.CreateLogger<OutboxFeeder>(), checkpointInterval: _config.Outbox.CheckpointInterval, commitInterval: _config.Outbox.CommitInterval);
 
@@ -186,6 +205,11 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_status is { } status)
+        {
+            _statusTimer = _time.CreateTimer(_ => status.Record(), null, OutboxStatus.SampleInterval, OutboxStatus.SampleInterval);
+        }
+
         _running.Add(("summaries", Task.Run(() => Feeder.RunAsync(_options.FlushInterval, _stoppingFeeder.Token), CancellationToken.None)));
         if (_mqtt is { } mqtt)
         {
@@ -300,6 +324,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
 
     public async ValueTask DisposeAsync()
     {
+        _statusTimer?.Dispose();
+        _statusTimer = null;
         _feeder?.Dispose();
         _feeder = null;
         _facts?.Dispose();

@@ -26,12 +26,19 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 {
     private const int MaxRequestBytes = 64 * 1024;
 
+    /// <summary>Refusals answered at once beyond which a connection is just closed (a flood must not pile up tasks).</summary>
+    private const int MaxRefusing = 64;
+
     private readonly AlertingService _alerting;
     private readonly string _path;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private int _disposed;
+    private int _connections;
+    private int _refusing;
+    private long _refusedSinceLog;
+    private long _lastRefusalLog;
     private Socket? _listener;
     private Task? _accept;
 
@@ -45,6 +52,31 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     }
 
     public string Path => _path;
+
+    /// <summary>
+    /// Connections served at once; one more is answered <c>{"ok":false,"error":"busy: …"}</c> and closed. A script
+    /// looping <c>edgetwin status</c> in parallel, or clients that connect and hang, cannot pile up tasks, sockets and
+    /// descriptors in the agent.
+    /// </summary>
+    public int MaxConnections { get; init; } = 16;
+
+    /// <summary>How long a client may take to send its request line after connecting (the CLI sends it at once).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one connection may last in all, answer included (a client that never reads it).</summary>
+    public TimeSpan ConnectionTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Adds the agent's part to a <c>{"op":"status"}</c> answer (the outbox) and its problems to the list: called on the
+    /// connection's task, it must only read in-memory state (and at most a statvfs). Null: the answer has the alerting's part alone.
+    /// </summary>
+    public Action<Utf8JsonWriter, ICollection<string>>? StatusWriter { get; init; }
+
+    /// <summary>Counts refused connections (<c>edgetwin.alerts.control.refused</c>); null: not counted.</summary>
+    public AlertingMetrics? Metrics { get; init; }
+
+    /// <summary>Connections being served now (tests, and the refusal's text).</summary>
+    public int Connections => Volatile.Read(ref _connections);
 
     public void Start()
     {
@@ -86,8 +118,83 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                 return;
             }
 
-            _ = Task.Run(() => ServeAsync(client, stop), CancellationToken.None);
+            if (Interlocked.Increment(ref _connections) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _connections);
+                Refuse(client, stop);
+                continue;
+            }
+
+            _ = Task.Run(
+                async () =>
+                {
+                    try
+                    {
+                        await ServeAsync(client, stop).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _connections);
+                    }
+                },
+                CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// Over <see cref="MaxConnections"/>: a one-line answer saying so (the CLI prints it), then close. Logged at most every
+    /// 10 s with the count, or a looping script would flood the journal.
+    /// </summary>
+    private void Refuse(Socket client, CancellationToken stop)
+    {
+        Metrics?.ControlRefused();
+        Interlocked.Increment(ref _refusedSinceLog);
+        var now = _time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastRefusalLog);
+        if ((last == 0 || _time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(10)) && Interlocked.CompareExchange(ref _lastRefusalLog, now, last) == last)
+        {
+            LogBusy(Interlocked.Exchange(ref _refusedSinceLog, 0), MaxConnections, _path);
+        }
+
+        if (Interlocked.Increment(ref _refusing) > MaxRefusing)
+        {
+            Interlocked.Decrement(ref _refusing);
+            client.Dispose();
+            return;
+        }
+
+        _ = Task.Run(
+            async () =>
+            {
+                using (client)
+                {
+                    try
+                    {
+                        // Inside the try: the server may be disposed meanwhile, and nothing here may end unobserved.
+                        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                        timeout.CancelAfter(TimeSpan.FromSeconds(1));
+                        var answer = ErrorAnswer($"busy: {MaxConnections} control connections are already open (the limit); try again in a few seconds");
+                        await client.SendAsync(answer.Concat("\n"u8.ToArray()).ToArray(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                        client.Shutdown(SocketShutdown.Send);
+
+                        // Read what the client sent before closing: closing a Unix socket with unread data resets the peer,
+                        // which could lose the answer it has not read yet.
+                        var sink = new byte[4096];
+                        while (await client.ReceiveAsync(sink, SocketFlags.None, timeout.Token).ConfigureAwait(false) > 0)
+                        {
+                        }
+                    }
+                    catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+                    {
+                        LogClientFailed(ex.Message);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _refusing);
+                    }
+                }
+            },
+            CancellationToken.None);
     }
 
     private async Task ServeAsync(Socket client, CancellationToken stop)
@@ -95,7 +202,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         using (client)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            timeout.CancelAfter(ConnectionTimeout);
             try
             {
                 await using var stream = new NetworkStream(client, ownsSocket: false);
@@ -103,7 +210,10 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                 byte[] answer;
                 try
                 {
-                    var request = await ReadLineAsync(stream, timeout.Token).ConfigureAwait(false);
+                    // A client that connects and sends nothing holds one of MaxConnections slots: not for long.
+                    using var requestTimeout = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+                    requestTimeout.CancelAfter(RequestTimeout);
+                    var request = await ReadLineAsync(stream, requestTimeout.Token).ConfigureAwait(false);
                     if (request is null)
                     {
                         return;
@@ -223,6 +333,10 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                         w.WriteBoolean("ok", true);
                         WriteList(w);
                         return null;
+                    case "status":
+                        w.WriteBoolean("ok", true);
+                        WriteStatus(w);
+                        return null;
                     case "history":
                         return History(w, root);
                     case "ack":
@@ -230,7 +344,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                     case "silence":
                         return Silence(w, root, RequirePeer(peer));
                     default:
-                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (list, history, ack, silence)");
+                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (status, list, history, ack, silence)");
                 }
             }
             catch (BadRequestException ex)
@@ -523,6 +637,67 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     private sealed class RequestTooLongException(string message) : IOException(message);
 
+    /// <summary>
+    /// <c>edgetwin status</c>: the uplink and since when, alert counts, sinks that are down, the agent's part (the outbox,
+    /// through <see cref="StatusWriter"/>), and <c>problems</c>: one sentence each, empty when all is well (exit 0).
+    /// </summary>
+    private void WriteStatus(Utf8JsonWriter w)
+    {
+        var now = _time.GetUtcNow();
+        var problems = new List<string>();
+        var c = _alerting.Connectivity;
+        w.WriteStartObject("uplink");
+        w.WriteString("state", c.Monitored ? c.State.ToWireName() : "not monitored");
+        w.WriteString("since", c.Since.ToString("O", CultureInfo.InvariantCulture));
+        w.WriteNumber("for_s", Math.Max(0, Math.Round((now - c.Since).TotalSeconds)));
+        w.WriteEndObject();
+        if (c.Monitored && c.State != UplinkState.Online)
+        {
+            problems.Add($"uplink {c.State.ToWireName()} since {c.Since.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)} ({Durations.Approximate(now - c.Since)})");
+        }
+
+        var active = _alerting.Manager.Active();
+        var firing = active.Where(a => a.State == AlertState.Firing).ToList();
+        var unacked = firing.Where(a => a.AckedAt is null).ToList();
+        w.WriteStartObject("alerts");
+        w.WriteNumber("firing", firing.Count);
+        w.WriteNumber("critical", firing.Count(a => AlertManager.SeverityName(a.Severity) == "critical"));
+        w.WriteNumber("unacknowledged", unacked.Count);
+        w.WriteNumber("pending", active.Count(a => a.State == AlertState.Pending));
+        w.WriteNumber("silenced_rules", _alerting.Manager.Silences().Count);
+        w.WriteEndObject();
+        if (unacked.Count > 0)
+        {
+            var critical = unacked.Count(a => AlertManager.SeverityName(a.Severity) == "critical");
+            problems.Add($"{unacked.Count} alert{(unacked.Count == 1 ? "" : "s")} firing unacknowledged{(critical > 0 ? $" ({critical} critical)" : "")}: edgetwin alerts list");
+        }
+
+        w.WriteStartArray("sinks_down");
+        foreach (var s in _alerting.Sinks)
+        {
+            if (s.Outage is { } down)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", s.Name);
+                w.WriteString("since", down.Since.ToString("O", CultureInfo.InvariantCulture));
+                w.WriteString("reason", down.Reason);
+                w.WriteEndObject();
+                problems.Add($"alert sink {s.Name} down since {down.Since.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}: {down.Reason}");
+            }
+        }
+
+        w.WriteEndArray();
+        StatusWriter?.Invoke(w, problems);
+        w.WriteBoolean("healthy", problems.Count == 0);
+        w.WriteStartArray("problems");
+        foreach (var p in problems)
+        {
+            w.WriteStringValue(p);
+        }
+
+        w.WriteEndArray();
+    }
+
     private void WriteList(Utf8JsonWriter w)
     {
         var c = _alerting.Connectivity;
@@ -667,6 +842,9 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert control socket listening on {Path} (mode 0660)")]
     private partial void LogListening(string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert control socket {Path} busy: refused {Refused} connection(s) over the limit of {Limit} open at once, since the last such warning (a script looping edgetwin in parallel, or stuck clients?)")]
+    private partial void LogBusy(long refused, int limit, string path);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "alert control client failed: {Reason}")]
     private partial void LogClientFailed(string reason);

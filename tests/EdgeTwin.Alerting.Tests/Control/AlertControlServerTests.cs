@@ -166,7 +166,7 @@ public sealed class AlertControlServerTests
     [InlineData("""[{"op":"list"}]""", "request must be a JSON object like {\"op\":\"list\"}, got an array [{\"op\":\"list\"}]")]
     [InlineData("42", "request must be a JSON object like {\"op\":\"list\"}, got 42")]
     [InlineData("\"list\"", "request must be a JSON object like {\"op\":\"list\"}, got a string \"list\"")]
-    [InlineData("""{"op":"reboot"}""", "unknown op 'reboot' (list, history, ack, silence)")]
+    [InlineData("""{"op":"reboot"}""", "unknown op 'reboot' (status, list, history, ack, silence)")]
     [InlineData("""{"op":7}""", "request's 'op' must be a string, got 7")]
     [InlineData("""{"op":"history","limit":"ten"}""", "history's 'limit' must be a whole number, got a string \"ten\"")]
     [InlineData("""{"op":"ack","id":"7"}""", "ack's 'id' must be an alert id (a whole number), got a string \"7\"")]
@@ -210,6 +210,65 @@ public sealed class AlertControlServerTests
         Assert.False(answer.RootElement.GetProperty("ok").GetBoolean());
         Assert.Equal("request longer than 65536 bytes", answer.RootElement.GetProperty("error").GetString());
         Assert.Contains(c.Log.At(LogLevel.Warning), l => l.EndsWith("refused: request longer than 65536 bytes", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Regression_control_socket_connections_were_not_capped()
+    {
+        // A script looping `edgetwin status` in parallel, or clients that connect and hang: each used to get its own task
+        // and socket, without limit. Now the ones over the limit are answered "busy" at once and closed.
+        await using var c = await Control.StartAsync(Rules, maxConnections: 3);
+        var held = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(c.Socket), Ct);
+                held.Add(s);
+            }
+
+            await Wait.UntilAsync(() => c.Server.Connections == 3, "three connections being served");
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            using (var busy = await c.SendAsync("""{"op":"list"}"""))
+            {
+                Assert.False(busy.RootElement.GetProperty("ok").GetBoolean());
+                Assert.Equal("busy: 3 control connections are already open (the limit); try again in a few seconds", busy.RootElement.GetProperty("error").GetString());
+            }
+
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(3), $"the refusal took {started.Elapsed}");
+            Assert.Equal(3, c.Server.Connections);
+            Assert.Contains(c.Log.At(LogLevel.Warning), l => l.Contains("busy: refused 1 connection(s) over the limit of 3", StringComparison.Ordinal));
+
+            // One slot frees: the next client is served.
+            held[0].Dispose();
+            held.RemoveAt(0);
+            await Wait.UntilAsync(() => c.Server.Connections == 2, "a slot freed");
+            using var list = await c.SendAsync("""{"op":"list"}""");
+            Assert.True(list.RootElement.GetProperty("ok").GetBoolean(), list.RootElement.GetRawText());
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task Regression_a_client_that_sent_nothing_held_its_connection_for_30s()
+    {
+        await using var c = await Control.StartAsync(Rules);
+        using var idle = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await idle.ConnectAsync(new UnixDomainSocketEndPoint(c.Socket), Ct);
+        await Wait.UntilAsync(() => c.Server.Connections == 1, "the idle connection served");
+
+        // The server gives up on it after RequestTimeout (5 s), not after the whole connection's 30 s.
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var buffer = new byte[16];
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(15));
+        Assert.Equal(0, await idle.ReceiveAsync(buffer, SocketFlags.None, limit.Token));
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(12));
+        await Wait.UntilAsync(() => c.Server.Connections == 0, "the slot freed");
     }
 
     /// <summary>The effective uid of this process (<c>/proc/self/status</c>), as the kernel reports it to the server.</summary>
@@ -301,10 +360,12 @@ public sealed class AlertControlServerTests
 
         public string Socket => Path.Combine(H.Dir, "alerts.sock");
 
-        public static async Task<Control> StartAsync(string rules)
+        public AlertControlServer Server => _server;
+
+        public static async Task<Control> StartAsync(string rules, int maxConnections = 16)
         {
             var c = new Control { H = await Harness.StartAsync(rules) };
-            c._server = new AlertControlServer(c.H.Service, c.Socket, c.H.Time, c.Log);
+            c._server = new AlertControlServer(c.H.Service, c.Socket, c.H.Time, c.Log) { MaxConnections = maxConnections };
             c._server.Start();
             return c;
         }

@@ -89,7 +89,11 @@ internal sealed class AgentProcess : IAsyncDisposable
     /// Runs one <c>edgetwin</c> command to its end (60 s at most; killed and cancelled past that) and returns its exit
     /// code, stdout and stderr.
     /// </summary>
-    public static async Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args)
+    public static Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args) =>
+        RunCliAsync(new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="RunCliAsync(string[])"/>, with extra environment variables (e.g. <c>TMPDIR</c>).</summary>
+    public static async Task<(int Code, string Out, string Err)> RunCliAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var ct = TestContext.Current.CancellationToken;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -97,6 +101,11 @@ internal sealed class AgentProcess : IAsyncDisposable
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            psi.Environment[name] = value;
         }
 
         using var p = Process.Start(psi)!;

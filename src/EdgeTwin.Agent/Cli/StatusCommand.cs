@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Agent.Alerting;
+using EdgeTwin.Core.Config;
+
+namespace EdgeTwin.Agent.Cli;
+
+/// <summary>
+/// <c>edgetwin status [--config FILE | --socket PATH] [--json] [--timeout 10s]</c>: the running agent at a glance, for
+/// the operator on the gateway during an outage and for scripts. Exit 0 healthy, 1 problems (each named), 2 bad
+/// usage or config, 3 the agent cannot be asked.
+/// </summary>
+internal sealed class StatusCommand : ICliCommand
+{
+    public const int Unreachable = 3;
+
+    public Command Create()
+    {
+        var cli = new AlertsCli();
+        var command = new Command(
+            "status",
+            "The running agent at a glance: the uplink and since when, what waits in the outbox (entries, bytes, oldest "
+            + "unsent), how fast it grows and when the disk budget starts condensing and dropping, alerts firing, alert sinks "
+            + "down. Exit 0 healthy, 1 problems (listed, and on stderr), 2 bad usage or config, 3 the agent cannot be asked "
+            + "(not running, permission denied, no answer within --timeout, busy). Plain text, never colours; --json for scripts.");
+        cli.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            var (answer, exit) = await cli.SendAsync(parse, "status", AlertsCli.Request(("op", "status")), Unreachable, ct).ConfigureAwait(false);
+            if (answer is null)
+            {
+                return exit;
+            }
+
+            using (answer)
+            {
+                var root = answer.RootElement;
+                var error = parse.InvocationConfiguration.Error;
+                if (!root.GetProperty("ok").GetBoolean() || !root.TryGetProperty("problems", out var problems))
+                {
+                    // An agent from before `status` answers "unknown op 'status'".
+                    await error.WriteLineAsync("edgetwin status: " + AlertsCli.Str(root, "error")).ConfigureAwait(false);
+                    return Unreachable;
+                }
+
+                if (parse.GetValue(cli.Json))
+                {
+                    await parse.InvocationConfiguration.Output.WriteLineAsync(root.GetRawText()).ConfigureAwait(false);
+                }
+                else
+                {
+                    await PrintAsync(root, parse.InvocationConfiguration.Output).ConfigureAwait(false);
+                }
+
+                if (problems.GetArrayLength() == 0)
+                {
+                    return 0;
+                }
+
+                await error.WriteLineAsync("edgetwin status: " + string.Join("; ", problems.EnumerateArray().Select(p => p.GetString()))).ConfigureAwait(false);
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static async Task PrintAsync(JsonElement root, TextWriter o)
+    {
+        var uplink = root.GetProperty("uplink");
+        await o.WriteLineAsync($"uplink    {AlertsCli.Str(uplink, "state")} since {AlertsCli.Short(AlertsCli.Str(uplink, "since"))} ({Ago(uplink, "for_s")})").ConfigureAwait(false);
+
+        if (root.TryGetProperty("outbox", out var box) && box.ValueKind == JsonValueKind.Object)
+        {
+            var oldest = box.GetProperty("oldest_unsent").ValueKind == JsonValueKind.Null
+                ? "nothing unsent"
+                : $"oldest unsent {AlertsCli.Short(AlertsCli.Str(box, "oldest_unsent"))} ({Ago(box, "oldest_unsent_age_s")} ago)";
+            await o.WriteLineAsync($"outbox    {AlertsCli.Str(box, "entries")} entries, {Size(box.GetProperty("entry_bytes").GetInt64())} of a {Size(box.GetProperty("budget_bytes").GetInt64())} budget ({box.GetProperty("budget_used").GetDouble() * 100:0.#} %); {oldest}").ConfigureAwait(false);
+            foreach (var u in box.GetProperty("uplinks").EnumerateObject())
+            {
+                await o.WriteLineAsync($"          uplink {u.Name}: {AlertsCli.Str(u.Value, "behind")} entries behind").ConfigureAwait(false);
+            }
+
+            var rate = box.GetProperty("growth_bytes_per_s");
+            var condenseIn = box.GetProperty("condense_in_s");
+            var growth = rate.ValueKind == JsonValueKind.Number ? $"growing {Size((long)rate.GetDouble())}/s" : "not growing (or under a minute of history)";
+            var when = condenseIn.ValueKind != JsonValueKind.Number ? "" : condenseIn.GetDouble() <= 0
+                ? "; at 90 % of the budget now"
+                : $"; 90 % of the budget in ~{Durations.Approximate(TimeSpan.FromSeconds(condenseIn.GetDouble()))}";
+            await o.WriteLineAsync($"          {growth}{when}").ConfigureAwait(false);
+            await o.WriteLineAsync($"          at the budget: {AlertsCli.Str(box, "at_budget")}").ConfigureAwait(false);
+            if (box.TryGetProperty("disk_free_bytes", out var free) && free.ValueKind == JsonValueKind.Number)
+            {
+                var binds = box.TryGetProperty("disk_smaller_than_budget", out var b) && b.ValueKind == JsonValueKind.True;
+                await o.WriteLineAsync($"          disk: {Size(free.GetInt64())} free on the outbox's filesystem{(binds ? ", less than the budget still allows: the disk fills first" : "")}").ConfigureAwait(false);
+            }
+
+            var maxAge = Durations.Format(TimeSpan.FromSeconds(box.GetProperty("max_age_s").GetDouble()));
+            var dropIn = box.GetProperty("max_age_drop_in_s");
+            await o.WriteLineAsync(dropIn.ValueKind == JsonValueKind.Number
+                ? $"          max_age {maxAge}: entries older are dropped (events and predictions kept); the oldest in {Durations.Approximate(TimeSpan.FromSeconds(dropIn.GetDouble()))}"
+                : $"          max_age {maxAge}: entries older are dropped (events and predictions kept)").ConfigureAwait(false);
+            await o.WriteLineAsync($"          condensed {AlertsCli.Str(box, "condensed")}, dropped {AlertsCli.Str(box, "dropped")} (lifetime), dropped since the agent started {AlertsCli.Str(box, "dropped_since_start")}").ConfigureAwait(false);
+        }
+
+        var alerts = root.GetProperty("alerts");
+        await o.WriteLineAsync($"alerts    {AlertsCli.Str(alerts, "firing")} firing ({AlertsCli.Str(alerts, "critical")} critical, {AlertsCli.Str(alerts, "unacknowledged")} unacknowledged), {AlertsCli.Str(alerts, "pending")} pending, {AlertsCli.Str(alerts, "silenced_rules")} {(AlertsCli.Str(alerts, "silenced_rules") == "1" ? "rule" : "rules")} silenced").ConfigureAwait(false);
+        foreach (var s in root.GetProperty("sinks_down").EnumerateArray())
+        {
+            await o.WriteLineAsync($"sink      {AlertsCli.Str(s, "name")}: DOWN since {AlertsCli.Short(AlertsCli.Str(s, "since"))}: {AlertsCli.Str(s, "reason")}").ConfigureAwait(false);
+        }
+
+        var problems = root.GetProperty("problems");
+        if (problems.GetArrayLength() == 0)
+        {
+            await o.WriteLineAsync("health    OK").ConfigureAwait(false);
+            return;
+        }
+
+        await o.WriteLineAsync($"health    {problems.GetArrayLength()} problem{(problems.GetArrayLength() == 1 ? "" : "s")}:").ConfigureAwait(false);
+        foreach (var p in problems.EnumerateArray())
+        {
+            await o.WriteLineAsync("  - " + p.GetString()).ConfigureAwait(false);
+        }
+    }
+
+    private static string Ago(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
+            ? v.GetDouble() < 1 ? "0s" : Durations.Approximate(TimeSpan.FromSeconds(v.GetDouble()))
+            : "-";
+
+    private static string Size(long bytes) => bytes >= 1L << 30
+        ? (bytes / 1073741824.0).ToString("0.0", CultureInfo.InvariantCulture) + " GiB"
+        : bytes >= 1024 * 1024
+        ? (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB"
+        : (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KiB";
+}

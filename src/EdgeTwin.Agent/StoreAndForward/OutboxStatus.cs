@@ -1,0 +1,234 @@
+using System.Globalization;
+using System.Text.Json;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Outbox;
+
+namespace EdgeTwin.Agent.StoreAndForward;
+
+/// <summary>
+/// The outbox part of <c>edgetwin status</c>: what waits, since when, how fast it grows and, from that, when the disk
+/// budget starts condensing and dropping, and when <c>max_age</c> starts dropping. During an outage of hours these are
+/// the operator's questions; <c>outbox stats</c> gives the figures but no rate, and reads a copy of the whole file.
+/// </summary>
+public sealed class OutboxStatus
+{
+    /// <summary>Samples kept: with <see cref="SampleInterval"/> a growth rate over the last ten minutes.</summary>
+    private const int Kept = 21;
+
+    /// <summary>How often the timer samples the outbox's figures (in-memory, no I/O).</summary>
+    public static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>A rate needs at least this much history (one sample after start says nothing).</summary>
+    private static readonly TimeSpan MinWindow = TimeSpan.FromSeconds(55);
+
+    /// <summary>Within this, a projected budget round is reported as a problem (exit 1) before it happens.</summary>
+    private static readonly TimeSpan WarnAhead = TimeSpan.FromHours(1);
+
+    /// <summary>The outbox's low watermark: a budget round condenses and drops down to it.</summary>
+    private const double LowWatermark = 0.75;
+
+    private readonly Func<OutboxStats?> _stats;
+    private readonly long _budgetBytes;
+    private readonly double _highWatermark;
+    private readonly TimeSpan _maxAge;
+    private readonly TimeProvider _time;
+    private readonly Queue<Sample> _samples = new();
+    private readonly Lock _lock = new();
+    private readonly Func<long?> _diskFree;
+    private Sample? _first;
+
+    /// <param name="diskFree">Free bytes on the outbox's filesystem (one statvfs), null when unknown.</param>
+    public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null)
+    {
+        _diskFree = diskFree ?? (() => null);
+        _stats = stats;
+        _budgetBytes = budgetBytes;
+        _maxAge = maxAge;
+        _time = time;
+        _highWatermark = highWatermark;
+    }
+
+    private readonly record struct Sample(DateTimeOffset At, long EntryBytes, long Condensed, long Dropped);
+
+    /// <summary>Records the figures now (the timer, every <see cref="SampleInterval"/>; tests call it directly).</summary>
+    public void Record()
+    {
+        if (_stats() is not { } s)
+        {
+            return;
+        }
+
+        var sample = new Sample(_time.GetUtcNow(), s.EntryBytes, s.Condensed, s.Dropped);
+        lock (_lock)
+        {
+            _first ??= sample;
+            _samples.Enqueue(sample);
+            while (_samples.Count > Kept)
+            {
+                _samples.Dequeue();
+            }
+        }
+    }
+
+    /// <summary>Writes <c>"outbox":{…}</c> and adds what needs attention to <paramref name="problems"/>.</summary>
+    public void Write(Utf8JsonWriter w, ICollection<string> problems)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(problems);
+        if (_stats() is not { } s)
+        {
+            w.WriteNull("outbox");
+            problems.Add("the outbox is not open (the agent is starting or stopping)");
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var condenseAt = (long)(_budgetBytes * _highWatermark);
+        Sample? first;
+        double? rate;
+        lock (_lock)
+        {
+            first = _first;
+            rate = Rate(new Sample(now, s.EntryBytes, s.Condensed, s.Dropped));
+        }
+
+        w.WriteStartObject("outbox");
+        w.WriteNumber("entries", s.Depth);
+        w.WriteNumber("entry_bytes", s.EntryBytes);
+        w.WriteNumber("file_bytes", s.Bytes);
+        w.WriteNumber("budget_bytes", _budgetBytes);
+        w.WriteNumber("budget_used", _budgetBytes > 0 ? Math.Round((double)s.EntryBytes / _budgetBytes, 4) : 0);
+        var oldestAge = s.OldestAge(now);
+        if (s.OldestTimestampUnixMs is { } oldest)
+        {
+            w.WriteString("oldest_unsent", DateTimeOffset.FromUnixTimeMilliseconds(oldest).ToString("O", CultureInfo.InvariantCulture));
+            w.WriteNumber("oldest_unsent_age_s", Math.Round(oldestAge!.Value.TotalSeconds));
+        }
+        else
+        {
+            w.WriteNull("oldest_unsent");
+            w.WriteNull("oldest_unsent_age_s");
+        }
+
+        w.WriteStartObject("uplinks");
+        foreach (var (name, acked) in s.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            w.WriteStartObject(name);
+            w.WriteNumber("acked", acked);
+            // Sequences of dropped entries are gaps: what this uplink still has to send is at most what is held.
+            w.WriteNumber("behind", Math.Clamp(s.LastSequence - acked, 0, s.Depth));
+            w.WriteEndObject();
+        }
+
+        w.WriteEndObject();
+        w.WriteNumber("condensed", s.Condensed);
+        w.WriteNumber("dropped", s.Dropped);
+        var droppedNow = first is { } f ? s.Dropped - f.Dropped : 0;
+        w.WriteNumber("dropped_since_start", droppedNow);
+        WriteOrNull(w, "growth_bytes_per_s", rate is { } r ? Math.Round(r, 1) : null);
+        w.WriteNumber("condense_at_bytes", condenseAt);
+        double? condenseIn = null;
+        if (s.EntryBytes >= condenseAt)
+        {
+            condenseIn = 0;
+        }
+        else if (rate is > 0)
+        {
+            condenseIn = Math.Round((condenseAt - s.EntryBytes) / rate.Value);
+        }
+
+        WriteOrNull(w, "condense_in_s", condenseIn);
+
+        // A budget the disk cannot hold: the outbox condenses once the free space runs low (disk pressure, Outbox README),
+        // so the disk, not disk_budget_mb, bounds the outage.
+        var free = _diskFree();
+        if (free is { } freeBytes)
+        {
+            w.WriteNumber("disk_free_bytes", freeBytes);
+        }
+        else
+        {
+            w.WriteNull("disk_free_bytes");
+        }
+
+        var diskBinds = free is { } f2 && s.EntryBytes < condenseAt && f2 < condenseAt - s.EntryBytes;
+        w.WriteBoolean("disk_smaller_than_budget", diskBinds);
+        w.WriteString("at_budget", "raw entries are condensed into summaries, then the oldest summaries, raw entries and twin-state snapshots are dropped; events and predictions are kept");
+        w.WriteNumber("max_age_s", Math.Round(_maxAge.TotalSeconds));
+        WriteOrNull(w, "max_age_drop_in_s", oldestAge is { } age ? Math.Max(0, Math.Round((_maxAge - age).TotalSeconds)) : null);
+        w.WriteEndObject();
+
+        if (droppedNow > 0)
+        {
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"the outbox dropped {droppedNow} entries since the agent started (disk budget or max_age; data_gap events name them)"));
+        }
+
+        if (diskBinds)
+        {
+            problems.Add($"the outbox's disk has {Size(free!.Value)} free, less than the {Size(condenseAt - s.EntryBytes)} its budget still allows: the disk fills first, and condensing starts when it runs low");
+        }
+
+        if (_budgetBytes > 0 && s.EntryBytes >= _budgetBytes * LowWatermark)
+        {
+            // From here on the budget rounds keep it between 75 and 90 %: it is dropping or about to, whatever the rate.
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"the outbox is at {100.0 * s.EntryBytes / _budgetBytes:0.#} % of its disk budget: at 90 % raw data is condensed and the oldest summaries dropped ({s.Dropped} entries dropped so far)"));
+        }
+        else if (condenseIn is { } ahead && TimeSpan.FromSeconds(ahead) <= WarnAhead)
+        {
+            problems.Add($"the outbox reaches 90 % of its disk budget in ~{Durations.Approximate(TimeSpan.FromSeconds(ahead))}: then raw data is condensed, the oldest summaries dropped");
+        }
+    }
+
+    /// <summary>
+    /// Bytes per second since the oldest sample after the last budget or max_age round (a round shrinks the store: a rate
+    /// across it is meaningless); null without a minute of such history or when the store is not growing.
+    /// </summary>
+    private double? Rate(Sample now)
+    {
+        Sample? from = null;
+        foreach (var sample in _samples.Reverse())
+        {
+            if (sample.Condensed != now.Condensed || sample.Dropped != now.Dropped)
+            {
+                break;
+            }
+
+            from = sample;
+        }
+
+        if (from is not { } start || now.At - start.At < MinWindow)
+        {
+            return null;
+        }
+
+        var rate = (now.EntryBytes - start.EntryBytes) / (now.At - start.At).TotalSeconds;
+        return rate > 0 ? rate : null;
+    }
+
+    private static string Size(long bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MiB";
+
+    /// <summary>Free bytes of the filesystem holding <paramref name="path"/>; null when it cannot be read.</summary>
+    public static long? FreeBytes(string path)
+    {
+        try
+        {
+            return new DriveInfo(Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/").AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static void WriteOrNull(Utf8JsonWriter w, string name, double? value)
+    {
+        if (value is { } v)
+        {
+            w.WriteNumber(name, v);
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+}

@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using EdgeTwin.Agent.StoreAndForward;
+using EdgeTwin.Alerting;
+using EdgeTwin.Alerting.Connectivity;
+using EdgeTwin.Alerting.Control;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Outbox;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeTwin.IntegrationTests.Alerting;
+
+/// <summary>
+/// <c>edgetwin status</c> as the operator on the gateway uses it during a long uplink outage: through the real command
+/// line and the agent's control socket, with a real outbox file filling up behind the uplink.
+/// </summary>
+public sealed class StatusCliTests : IAsyncLifetime
+{
+    private const string Yaml = """
+        alerts:
+          group_interval: 0s
+          connectivity: { offline_after: 2 }
+          rules:
+            - { name: uplink-down, type: uplink, severity: critical }
+        """;
+
+    private const long Budget = 1024 * 1024;
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("edgetwin-status-cli-").FullName;
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private AlertingService _service = null!;
+    private AlertControlServer _server = null!;
+    private LiteDbOutbox _outbox = null!;
+    private OutboxStatus _status = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string Socket => Path.Combine(_dir, "alerts.sock");
+
+    public async ValueTask InitializeAsync()
+    {
+        var diagnostics = new ConfigDiagnostics();
+        var root = (ConfigMapping)YamlTree.Parse(Yaml, "site.yaml", diagnostics)!;
+        var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), _dir);
+        Assert.Empty(diagnostics.Sorted());
+        _service = new AlertingService(config, new SiteIndex(null), new SeriesRegistry(), null, new AlertingOptions
+        {
+            StorePath = Path.Combine(_dir, "alerts.db"),
+            RunConnectivityProbe = false,
+        });
+        await _service.StartAsync(CancellationToken.None);
+        _outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(_dir, "outbox.db"), DiskBudgetBytes = Budget }, cancellationToken: Ct);
+        _outbox.RegisterUplink("mqtt");
+        _status = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock);
+        _server = new AlertControlServer(_service, Socket) { StatusWriter = _status.Write };
+        _server.Start();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _service.DisposeAsync();
+        await _outbox.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>Appends <paramref name="count"/> summaries of about 1 KiB, as the feeder does while nothing acknowledges.</summary>
+    private async Task AppendAsync(int count)
+    {
+        var payload = Encoding.UTF8.GetBytes("{\"v\":\"" + new string('x', 900) + "\"}");
+        var records = Enumerable.Range(0, count)
+            .Select(_ => new OutboxRecord(OutboxKind.Summary, "rack-a01-pdu", _clock.GetUtcNow().ToUnixTimeMilliseconds(), payload))
+            .ToList();
+        await _outbox.AppendAsync(records, Ct);
+    }
+
+    [Fact]
+    public async Task Regression_there_was_no_status_saying_since_when_the_uplink_is_down_and_when_the_outbox_budget_runs_out()
+    {
+        // All is well: exit 0, nothing on stderr.
+        _service.Connectivity.Observe(true, true);
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.True(exit == 0, output + error);
+        Assert.Contains("health    OK", output, StringComparison.Ordinal);
+        Assert.Equal("", error);
+
+        // The uplink goes; ten minutes of summaries pile up, 50 KiB a minute.
+        _service.Connectivity.Observe(false, false);
+        _service.Connectivity.Observe(false, false);
+        await AlertingAgentSetup.Until(() => _service.Manager.Active().Any(a => a.FiredAt is not null), "the uplink-down alert", 20);
+        var offlineSince = _service.Connectivity.Since.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+        var firstAppend = _clock.GetUtcNow();
+        _status.Record();
+        for (var minute = 0; minute < 10; minute++)
+        {
+            await AppendAsync(50);
+            _clock.Advance(TimeSpan.FromMinutes(1));
+            _status.Record();
+        }
+
+        (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.True(exit == 1, output + error);
+        Assert.Contains($"uplink    offline since {offlineSince}", output, StringComparison.Ordinal);
+        Assert.Contains("outbox    500 entries", output, StringComparison.Ordinal);
+        Assert.Contains($"oldest unsent {firstAppend.UtcDateTime:yyyy-MM-dd HH:mm:ss'Z'} (10m 0s ago)", output, StringComparison.Ordinal);
+        Assert.Contains("uplink mqtt: 500 entries behind", output, StringComparison.Ordinal);
+        Assert.Matches(@"growing \d+\.\d KiB/s; 90 % of the budget in ~\d+m \d+s", output);
+        Assert.Contains("at the budget: raw entries are condensed into summaries, then the oldest summaries", output, StringComparison.Ordinal);
+        Assert.Contains("the oldest in 6d 23h", output, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', output); // plain text, whatever the terminal
+        Assert.StartsWith($"edgetwin status: uplink offline since {offlineSince}", error, StringComparison.Ordinal);
+        Assert.Contains("1 alert firing unacknowledged (1 critical)", error, StringComparison.Ordinal);
+        Assert.Contains("the outbox reaches 90 % of its disk budget in ~", error, StringComparison.Ordinal);
+
+        // The same for scripts, with the exit code.
+        (exit, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        Assert.Equal(1, exit);
+        using var doc = JsonDocument.Parse(output);
+        var r = doc.RootElement;
+        Assert.False(r.GetProperty("healthy").GetBoolean());
+        Assert.Equal("offline", r.GetProperty("uplink").GetProperty("state").GetString());
+        Assert.True(r.GetProperty("uplink").GetProperty("for_s").GetDouble() >= 0);
+        var box = r.GetProperty("outbox");
+        Assert.Equal(500, box.GetProperty("entries").GetInt64());
+        Assert.Equal(500, box.GetProperty("uplinks").GetProperty("mqtt").GetProperty("behind").GetInt64());
+        Assert.Equal(600, box.GetProperty("oldest_unsent_age_s").GetDouble());
+        Assert.Equal(Budget, box.GetProperty("budget_bytes").GetInt64());
+        var rate = box.GetProperty("growth_bytes_per_s").GetDouble();
+        var entryBytes = box.GetProperty("entry_bytes").GetInt64();
+        Assert.InRange(rate, entryBytes / 600.0 * 0.95, entryBytes / 600.0 * 1.05);
+        Assert.Equal((0.9 * Budget - entryBytes) / rate, box.GetProperty("condense_in_s").GetDouble(), 1.0);
+        Assert.Equal(7 * 86400 - 600, box.GetProperty("max_age_drop_in_s").GetDouble());
+        Assert.Equal(3, r.GetProperty("problems").GetArrayLength());
+
+        // Acknowledged, the alert is no longer a problem; the outage still is.
+        Assert.Equal(0, (await InProcessCli.RunAsync("alerts", "ack", "--all", "--socket", Socket)).Exit);
+        (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(1, exit);
+        Assert.DoesNotContain("alert firing", error, StringComparison.Ordinal);
+        Assert.Contains("uplink offline since", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_says_when_the_disk_is_smaller_than_what_the_budget_still_allows()
+    {
+        // 1 MiB budget, 300 KiB free on the outbox's filesystem: the disk, not the budget, bounds the outage.
+        await using var status = new AlertControlServer(_service, Path.Combine(_dir, "small-disk.sock"))
+        {
+            StatusWriter = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock, diskFree: () => 300 * 1024).Write,
+        };
+        status.Start();
+        _service.Connectivity.Observe(true, true);
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", status.Path);
+        Assert.Equal(1, exit);
+        Assert.Contains("disk: 300.0 KiB free on the outbox's filesystem, less than the budget still allows: the disk fills first", output, StringComparison.Ordinal);
+        Assert.Contains("the outbox's disk has 0.3 MiB free, less than the 0.9 MiB its budget still allows", error, StringComparison.Ordinal);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", status.Path, "--json");
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(300 * 1024, doc.RootElement.GetProperty("outbox").GetProperty("disk_free_bytes").GetInt64());
+        Assert.True(doc.RootElement.GetProperty("outbox").GetProperty("disk_smaller_than_budget").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Status_names_an_outbox_within_its_budget_rounds_as_a_problem_even_without_a_rate()
+    {
+        // Just restarted (no rate yet) with the store between the watermarks: the budget is dropping or about to.
+        _service.Connectivity.Observe(true, true);
+        for (var i = 0; i < 16; i++)
+        {
+            await AppendAsync(50);
+        }
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(1, exit);
+        Assert.Contains("not growing (or under a minute of history)", output, StringComparison.Ordinal);
+        Assert.Matches(@"edgetwin status: the outbox is at 7\d(\.\d)? % of its disk budget: at 90 % raw data is condensed and the oldest summaries dropped \(0 entries dropped so far\)", error);
+    }
+
+    [Fact]
+    public async Task Regression_a_hung_agent_was_reported_as_the_operation_was_canceled()
+    {
+        // Listening but never accepting, like an agent stopped with SIGSTOP or stuck: connect succeeds, no answer comes.
+        var hung = Path.Combine(_dir, "hung.sock");
+        using var listener = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(hung));
+        listener.Listen(4);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var (exit, _, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", hung, "--timeout", "1s");
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(8), $"took {started.Elapsed}");
+        Assert.Equal(1, exit);
+        Assert.Contains($"edgetwin alerts: no answer from the agent at {hung} within 1s: it is hung or overloaded", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("canceled", error, StringComparison.OrdinalIgnoreCase);
+
+        // status tells "cannot ask the agent" (3) from "the agent says something is wrong" (1).
+        (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", hung, "--timeout", "1s");
+        Assert.Equal(3, exit);
+        Assert.Contains($"edgetwin status: no answer from the agent at {hung} within 1s", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_of_a_stopped_agent_names_the_socket_and_exits_3()
+    {
+        var missing = Path.Combine(_dir, "no-agent.sock");
+        var (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", missing);
+        Assert.Equal(3, exit);
+        Assert.Contains($"edgetwin status: the agent is not running or the socket path is wrong: {missing} does not exist", error, StringComparison.Ordinal);
+        Assert.Contains("what waits in the outbox without the agent: edgetwin outbox stats --config FILE", error, StringComparison.Ordinal);
+
+        (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", Socket, "--timeout", "soon");
+        Assert.Equal(2, exit);
+        Assert.Contains("--timeout 'soon' is not a positive duration", error, StringComparison.Ordinal);
+    }
+}
