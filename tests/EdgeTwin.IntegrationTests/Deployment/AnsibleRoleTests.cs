@@ -465,6 +465,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
             ("""{"edgetwin_devices": [{"id": "relay1", "profile": "generic-leak-detector", "adress": "gpio:17"}, {"id": "cpu", "profile": "linux-cpu-temperature", "address": "cpu"}]}""",
              "gw7: edgetwin_devices has no address for relay1 ("),
             ("""{"edgetwin_buses": ["gpios"]}""", "gw7: edgetwin_buses names gpios, which the role does not know"),
+            ("""{"edgetwin_buses": "gpio"}""", """gw7: edgetwin_buses is the string \"gpio\", not a list"""),
             ("""{"edgetwin_keep_releases": "two"}""", "argument 'edgetwin_keep_releases' is of type <class 'str'> and we were unable to convert to int"),
             ("""{"edgetwin_readiness": "exe"}""", "value of edgetwin_readiness must be one of: unit, exec, none, got: exe"),
             ("""{"edgetwin_memory_max": "768MB"}""", "gw7: edgetwin_memory_high (512M) and edgetwin_memory_max (768MB) must be systemd sizes"),
