@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace EdgeTwin.IntegrationTests.Deployment;
@@ -327,6 +328,264 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.True(missing.Count == 0, "not in ansible/README.md: " + string.Join(", ", missing));
         Assert.Contains("## Upgrade and rollback", readme, StringComparison.Ordinal);
         Assert.Contains("journalctl -u edgetwin", readme, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Regression: <c>--check --diff</c> on a gateway that already runs EdgeTwin failed with "Group gpio does not exist"
+    /// when the site gained a bus (GPIO relays added): check mode creates no group, and the <c>user</c> module refuses
+    /// to put an existing user in one that is not there. The whole role in check mode on this machine (nothing is
+    /// changed), the service user an existing one (<c>nobody</c>), the gpio group one that does not exist.
+    /// </summary>
+    [Fact]
+    public async Task Regression_check_mode_failed_with_group_does_not_exist_when_an_installed_gateway_gained_a_bus()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var missingGroup = "et-missing-" + Guid.NewGuid().ToString("N")[..8];
+        var run = await CheckModeRoleRunAsync(playbook, dir, $$"""
+            {"edgetwin_bus_groups": {"gpio": "{{missingGroup}}", "i2c": "i2c", "serial": "dialout"},
+             "edgetwin_devices": [{"id": "relay1", "profile": "generic-leak-detector", "address": "gpio:17"}]}
+            """);
+        Assert.True(run.ExitCode == 0, run.All);
+        Assert.DoesNotContain("does not exist", run.All, StringComparison.Ordinal);
+        Assert.Contains($"check mode: nobody would be created or put in {NoGroup}, {missingGroup}; {missingGroup} would be created first", run.All, StringComparison.Ordinal);
+        Assert.Matches(@"TASK \[edgetwin : Report the service user's groups[^\n]*\nchanged: \[gw7\]", run.All);
+        Assert.DoesNotContain(missingGroup, await File.ReadAllTextAsync("/etc/group", Ct), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Regression: <c>--check --diff</c> of a first install on a gateway with systemd (the preview before a rollout)
+    /// failed in the restart handler, "Could not find the requested service edgetwin.service: host": check mode writes
+    /// no unit, so systemd does not know it. A stand-in <c>systemctl</c> answers as systemd does without the unit.
+    /// </summary>
+    [Fact]
+    public async Task Regression_check_mode_preview_of_a_first_install_failed_in_the_restart_handler()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var run = await CheckModeRoleRunAsync(playbook, dir, """{"edgetwin_buses": []}""");
+        Assert.True(run.ExitCode == 0, run.All);
+        Assert.DoesNotContain("Could not find the requested service", run.All, StringComparison.Ordinal);
+        Assert.Matches(@"TASK \[edgetwin : Write the site config[^\n]*\nchanged: \[gw7\]", run.All);
+        var log = Path.Combine(dir.Path, "systemctl.log");
+        var calls = File.Exists(log) ? await File.ReadAllTextAsync(log, Ct) : "";
+        Assert.DoesNotContain("restart", calls, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "opt")), "a check run created the install root");
+    }
+
+    /// <summary>
+    /// Regression: <c>-e edgetwin_manage_service=false</c> (key=value: the string "false") for an image build still
+    /// managed the service: the readiness check defaulted to <c>unit</c> (systemd probed, the release rolled back) and
+    /// the udev handler reloaded and triggered the host's udevd, because the variable was used without <c>| bool</c>.
+    /// </summary>
+    [Fact]
+    public async Task Regression_manage_service_false_given_on_the_command_line_still_probed_systemd_and_reloaded_udev()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        var log = Path.Combine(dir.Path, "udevadm.log");
+        var udevadm = Path.Combine(bin, "udevadm");
+        await File.WriteAllTextAsync(udevadm, $"#!/bin/sh\necho \"$*\" >> '{log}'\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(udevadm, (UnixFileMode)0b111_101_101);
+        }
+
+        var control = Path.Combine(dir.Path, "control");
+        await File.WriteAllTextAsync(control, "", Ct); // udevd "runs"
+        var play = Path.Combine(dir.Path, "handlers.yml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - name: The rules changed
+                  ansible.builtin.debug: { msg: "readiness={{"{{"}} edgetwin_readiness {{"}}"}}" }
+                  changed_when: true
+                  notify: [Reload udev rules, Restart edgetwin]
+              handlers:
+                - name: The role's handlers
+                  ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/handlers/main.yml
+            """, Ct);
+        var env = new Dictionary<string, string> { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"), ["ANSIBLE_NOCOLOR"] = "1" };
+        var result = await Tool.RunAsync(
+            playbook,
+            ["-i", "localhost,", "-c", "local", "-e", "edgetwin_manage_service=false", "-e", $"edgetwin_udev_control={control}",
+             "-e", """{"edgetwin_buses": ["gpio", "serial"]}""", play],
+            Timeout, Ct, dir.Path, env);
+        output.WriteLine(result.All);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("readiness=none", result.StdOut, StringComparison.Ordinal);
+        Assert.Matches(@"RUNNING HANDLER \[Restart edgetwin\][^\n]*\nskipping: \[localhost\]", result.StdOut);
+        Assert.False(File.Exists(log), "udevadm ran: " + (File.Exists(log) ? await File.ReadAllTextAsync(log, Ct) : ""));
+    }
+
+    /// <summary>
+    /// Regression: the release was chosen from <c>ansible_facts.architecture</c> alone, so a gateway with a 32-bit
+    /// userland on a 64-bit kernel (Raspberry Pi OS 32-bit boots its 64-bit kernel on a Pi 4/5: "aarch64") was given
+    /// the linux-arm64 release, which cannot run there. The facts come from a fact cache, as from such a gateway; a
+    /// 64-bit one gets the arm64 tarball picked by the same facts.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_32_bit_userland_on_an_arm64_kernel_was_given_the_arm64_release()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var armhf = await CheckModeRoleRunAsync(playbook, dir, "{}", new() { ["ansible_architecture"] = "aarch64", ["ansible_machine"] = "aarch64", ["ansible_userspace_bits"] = "32" });
+        Assert.NotEqual(0, armhf.ExitCode);
+        Assert.Contains("gw7: the kernel is aarch64 but the userland is 32-bit", armhf.All, StringComparison.Ordinal);
+        Assert.Contains("the linux-arm64 release cannot run there", armhf.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("TASK [edgetwin : Create the service group]", armhf.All, StringComparison.Ordinal);
+
+        var arm64 = await CheckModeRoleRunAsync(playbook, dir, "{}", new() { ["ansible_architecture"] = "aarch64", ["ansible_machine"] = "aarch64", ["ansible_userspace_bits"] = "64" });
+        Assert.True(arm64.ExitCode == 0, arm64.All);
+        Assert.Contains("check mode: edgetwin-9.9.9-linux-arm64.tar.gz would be unpacked", arm64.All, StringComparison.Ordinal);
+
+        var armv7 = await CheckModeRoleRunAsync(playbook, dir, "{}", new() { ["ansible_architecture"] = "armv7l", ["ansible_machine"] = "armv7l", ["ansible_userspace_bits"] = "32" });
+        Assert.NotEqual(0, armv7.ExitCode);
+        Assert.Contains("gw7: architecture armv7l has no EdgeTwin release (edgetwin_rid_by_arch knows x86_64, aarch64)", armv7.All, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Regression: the role's variables were not checked up front. A device without an address or an unknown bus
+    /// stopped the play with "'dict object' has no attribute ..." (no variable, no device named) after the service
+    /// user and udev rules had been changed; <c>edgetwin_keep_releases: two</c> became 0 (every older release pruned);
+    /// a mistyped readiness mode failed only after the switch (and rolled back); <c>MemoryMax=768MB</c> was written and
+    /// systemd ignored it. Now meta/argument_specs.yml and tasks/preflight.yml refuse each before the first change,
+    /// naming the variable (and the host, where the role words the message).
+    /// </summary>
+    [Fact]
+    public async Task Regression_bad_role_variables_failed_late_with_dict_object_has_no_attribute()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var cases = new (string Vars, string Message)[]
+        {
+            ("""{"edgetwin_devices": [{"id": "relay1", "profile": "generic-leak-detector", "adress": "gpio:17"}, {"id": "cpu", "profile": "linux-cpu-temperature", "address": "cpu"}]}""",
+             "gw7: edgetwin_devices has no address for relay1 ("),
+            ("""{"edgetwin_buses": ["gpios"]}""", "gw7: edgetwin_buses names gpios, which the role does not know"),
+            ("""{"edgetwin_buses": "gpio"}""", """gw7: edgetwin_buses is the string \"gpio\", not a list"""),
+            ("""{"edgetwin_keep_releases": "two"}""", "argument 'edgetwin_keep_releases' is of type <class 'str'> and we were unable to convert to int"),
+            ("""{"edgetwin_readiness": "exe"}""", "value of edgetwin_readiness must be one of: unit, exec, none, got: exe"),
+            ("""{"edgetwin_memory_max": "768MB"}""", "gw7: edgetwin_memory_high (512M) and edgetwin_memory_max (768MB) must be systemd sizes"),
+            ("""{"edgetwin_version": 0.1}""", "gw7: edgetwin_version is 0.1: quote it in YAML"),
+        };
+        foreach (var (vars, message) in cases)
+        {
+            var run = await CheckModeRoleRunAsync(playbook, dir, vars);
+            Assert.NotEqual(0, run.ExitCode);
+            Assert.Contains(message, run.All, StringComparison.Ordinal);
+            Assert.DoesNotContain("has no attribute", run.All, StringComparison.Ordinal);
+            // Refused before the first task that changes anything.
+            Assert.DoesNotContain("TASK [edgetwin : Create the service group]", run.All, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// Regression: a gateway whose architecture's tarball was not on the controller (only linux-x64 built, an arm64
+    /// gateway next) failed with "lookup_plugin.pipe(sha256sum …) returned 1" inside a templating error. The message
+    /// now names the host, its architecture and RID, the tarball and edgetwin_release_src; nothing is switched.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_missing_tarball_for_the_gateways_architecture_failed_with_lookup_plugin_pipe_returned_1()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        var run = await CheckModeRoleRunAsync(playbook, dir, """{"edgetwin_version": "9.9.8"}""");
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.DoesNotContain("lookup_plugin.pipe", run.All, StringComparison.Ordinal);
+        Assert.Matches(@"gw7 \((x86_64|aarch64), linux-(x64|arm64)\) needs edgetwin-9\.9\.8-linux-(x64|arm64)\.tar\.gz: it is not in edgetwin_release_src \(", run.All);
+        Assert.Contains("the gateway downloads nothing", run.All, StringComparison.Ordinal);
+    }
+
+    // Debian's primary group of nobody.
+    private static string NoGroup => File.ReadAllText("/etc/group").Contains("\nnogroup:", StringComparison.Ordinal) ? "nogroup" : "nobody";
+
+    /// <summary>
+    /// The whole role (entry point main: meta/argument_specs.yml, the preflight, the install) applied in check mode to
+    /// this machine as host gw7 over a local connection: nothing is changed. Its paths are under <paramref name="dir"/>,
+    /// the service user is the existing <c>nobody</c>, the release source holds fake 9.9.9 tarballs for both RIDs (check
+    /// mode does not unpack) with their SHA256SUMS, a stand-in <c>systemctl</c> answers as systemd without the unit
+    /// (calls logged in systemctl.log), and udevd is absent. With <paramref name="facts"/> the facts come from a fact
+    /// cache instead of this machine.
+    /// </summary>
+    private async Task<Tool.Result> CheckModeRoleRunAsync(string playbook, TempDir dir, string extraVarsJson, Dictionary<string, string>? facts = null)
+    {
+        var src = Path.Combine(dir.Path, "release-src");
+        if (!Directory.Exists(src))
+        {
+            Directory.CreateDirectory(src);
+            var sums = new List<string>();
+            foreach (var rid in new[] { "linux-arm64", "linux-x64" })
+            {
+                var name = $"edgetwin-9.9.9-{rid}";
+                var stage = Directory.CreateDirectory(Path.Combine(dir.Path, "stage", name)).FullName;
+                await File.WriteAllTextAsync(Path.Combine(stage, "VERSION"), "9.9.9\n", Ct);
+                var tar = await Tool.RunAsync("tar", ["-C", Path.Combine(dir.Path, "stage"), "-czf", Path.Combine(src, name + ".tar.gz"), name], Timeout, Ct);
+                Assert.True(tar.ExitCode == 0, tar.All);
+                sums.Add($"{Tool.Sha256(Path.Combine(src, name + ".tar.gz"))}  {name}.tar.gz");
+            }
+
+            await File.WriteAllLinesAsync(Path.Combine(src, "SHA256SUMS"), sums, Ct);
+            var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+            var systemctl = Path.Combine(bin, "systemctl");
+            await File.WriteAllTextAsync(systemctl, $$"""
+                #!/bin/sh
+                echo "$*" >> '{{dir.Path}}/systemctl.log'
+                case "$1" in
+                  show) printf 'Id=%s\nLoadState=not-found\nActiveState=inactive\nSubState=dead\n' "$2"; exit 0;;
+                  is-enabled|list-unit-files) exit 1;;
+                esac
+                exit 0
+                """.Replace("\r", "", StringComparison.Ordinal) + "\n", Ct);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(systemctl, (UnixFileMode)0b111_101_101);
+            }
+
+            foreach (var (file, gather) in new[] { ("role.yml", "true"), ("role-cached-facts.yml", "false") })
+            {
+                await File.WriteAllTextAsync(Path.Combine(dir.Path, file), $"""
+                    - hosts: all
+                      gather_facts: {gather}
+                      roles:
+                        - role: edgetwin
+                    """, Ct);
+            }
+            await File.WriteAllTextAsync(Path.Combine(dir.Path, "base.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["edgetwin_version"] = "9.9.9",
+                ["edgetwin_release_src"] = src,
+                ["edgetwin_root"] = Path.Combine(dir.Path, "opt"),
+                ["edgetwin_config_dir"] = Path.Combine(dir.Path, "etc"),
+                ["edgetwin_user"] = "nobody",
+                ["edgetwin_group"] = NoGroup,
+                ["edgetwin_udev_control"] = Path.Combine(dir.Path, "no-udevd"),
+            }), Ct);
+        }
+
+        var env = new Dictionary<string, string>
+        {
+            ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles"),
+            ["ANSIBLE_NOCOLOR"] = "1",
+            ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
+            ["ANSIBLE_GATHER_SUBSET"] = "min",
+            ["PATH"] = Path.Combine(dir.Path, "bin") + ":" + Environment.GetEnvironmentVariable("PATH"),
+        };
+        var args = new List<string> { "-i", "gw7,", "-c", "local", "--check", "--diff", "-e", "@" + Path.Combine(dir.Path, "base.json"), "-e", extraVarsJson };
+        if (facts is not null)
+        {
+            var cache = Directory.CreateDirectory(Path.Combine(dir.Path, "facts-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+            await File.WriteAllTextAsync(Path.Combine(cache, "gw7"), JsonSerializer.Serialize(facts), Ct);
+            env["ANSIBLE_CACHE_PLUGIN"] = "jsonfile";
+            env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = cache;
+        }
+
+        args.Add(Path.Combine(dir.Path, facts is null ? "role.yml" : "role-cached-facts.yml"));
+        var result = await Tool.RunAsync(playbook, args, Timeout, Ct, dir.Path, env);
+        output.WriteLine(result.All);
+        return result;
     }
 
     [GeneratedRegex(@"^(edgetwin_[a-z0-9_]+):")]
