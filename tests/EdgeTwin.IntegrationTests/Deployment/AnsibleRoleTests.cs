@@ -11,6 +11,21 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>A <c>bin/udevadm</c> under <paramref name="dir"/> that appends its arguments to the returned log.</summary>
+    private static async Task<(string Bin, string Log)> FakeUdevadmAsync(string dir)
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(dir, "bin")).FullName;
+        var log = Path.Combine(dir, "udevadm.log");
+        var udevadm = Path.Combine(bin, "udevadm");
+        await File.WriteAllTextAsync(udevadm, $"#!/bin/sh\necho \"$*\" >> '{log}'\n", Ct);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(udevadm, (UnixFileMode)0b111_101_101);
+        }
+
+        return (bin, log);
+    }
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private static string AnsibleDir => Path.Combine(Tool.RepoRoot(), "ansible");
@@ -191,14 +206,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     {
         var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
-        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
-        var log = Path.Combine(dir.Path, "udevadm.log");
-        var udevadm = Path.Combine(bin, "udevadm");
-        await File.WriteAllTextAsync(udevadm, $"#!/bin/sh\necho \"$*\" >> '{log}'\n", Ct);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(udevadm, (UnixFileMode)0b111_101_101);
-        }
+        var (bin, log) = await FakeUdevadmAsync(dir.Path);
 
         var control = Path.Combine(dir.Path, "control");
         var play = Path.Combine(dir.Path, "handlers.yml");
@@ -383,14 +391,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     {
         var playbook = Tool.Require("ansible-playbook", "ansible");
         using var dir = new TempDir();
-        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
-        var log = Path.Combine(dir.Path, "udevadm.log");
-        var udevadm = Path.Combine(bin, "udevadm");
-        await File.WriteAllTextAsync(udevadm, $"#!/bin/sh\necho \"$*\" >> '{log}'\n", Ct);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(udevadm, (UnixFileMode)0b111_101_101);
-        }
+        var (bin, log) = await FakeUdevadmAsync(dir.Path);
 
         var control = Path.Combine(dir.Path, "control");
         await File.WriteAllTextAsync(control, "", Ct); // udevd "runs"

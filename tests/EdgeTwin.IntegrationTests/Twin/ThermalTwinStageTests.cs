@@ -88,19 +88,12 @@ public sealed class ThermalTwinStageTests
         var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
         var events = new Events();
         using var stage = site.Stage(events, new ThermalTwinOptions());
-        await site.FeedAsync(stage, t0, running: []);
-        await Task.Delay(1500, Ct);
-        await site.FeedAsync(stage, t0 + 2_000, running: new() { ["crac1"] = true, ["crac2"] = true });
-        await site.FeedAsync(stage, t0 + 12_000, running: new() { ["crac1"] = true, ["crac2"] = true });
-        await Task.Delay(1500, Ct);
-        await site.FeedAsync(stage, t0 + 22_000, running: new() { ["crac1"] = false, ["crac2"] = true });
-        await WaitUntilAsync(() => events.Failures.Any(), "the cooling_failure of crac1");
+        await FailAsync(site, stage, events, t0, new() { ["crac1"] = false, ["crac2"] = true }, "the cooling_failure of crac1");
         var failure = events.Failures.First();
         var a = failure.Attributes!;
         Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", a["horizon_end"]);
         var horizon = double.Parse(a["horizon_s"], CultureInfo.InvariantCulture);
         Assert.Equal(failure.Time.AddSeconds(horizon), DateTimeOffset.Parse(a["horizon_end"], CultureInfo.InvariantCulture));
-        await stage.FlushAsync(Ct);
     }
 
     [Fact]
