@@ -123,6 +123,64 @@ public sealed class OeeTests
     }
 
     [Fact]
+    public void Regression_parts_made_while_the_counter_read_frozen_were_dropped_as_a_glitch()
+    {
+        // CI: a 2-core machine stalled the simulated PLCs' register refresh for seconds; the agent polled every 100 ms
+        // and saw the counters stand still, then jump by the parts made meanwhile. Measured from the previous reading
+        // (100 ms) the jump was implausible and dropped: every station's OEE came out 12 % low, availability right.
+        const double cycle = 0.5;
+        var t = new OeeTracker(cycle);
+        long ms = 0;
+        ulong count = 1_000;
+        t.OnState(ms, MachineState.Running);
+        t.OnGoodCounter(ms, count);
+        long booked = 0;
+        for (var i = 0; i < 50; i++)
+        {
+            // 5 s in 100 ms polls: the counter reads frozen at 1000 ...
+            ms += 100;
+            t.OnState(ms, MachineState.Running);
+            booked += t.OnGoodCounter(ms, count);
+        }
+
+        // ... then the refresh catches up: 10 parts made in those 5 s at the ideal rate.
+        ms += 100;
+        count += 10;
+        booked += t.OnGoodCounter(ms, count);
+        Assert.Equal(10, booked);
+        Assert.Equal(10, t.Report(ms).GoodQuantity);
+        Assert.Equal(1.0, t.Report(ms).Effectiveness!.Value, 1);
+
+        // A batch-booking PLC (a layer of 12 bottles at once, every 6 s at the ideal rate) counts every batch.
+        var batches = new PartCounter(bits: 32, maxRatePerSecond: 3 / cycle);
+        batches.Update(0, 0);
+        long counted = 0;
+        for (var poll = 1; poll <= 600; poll++)
+        {
+            counted += batches.Update(poll * 100L, (ulong)(poll / 60 * 12));
+        }
+
+        Assert.Equal(120, counted);
+        Assert.Equal(0, batches.Glitches);
+    }
+
+    [Fact]
+    public void A_counter_that_stood_still_for_long_still_calls_an_impossible_jump_a_glitch()
+    {
+        // The catch-up reaches back a minute at most: an idle hour does not make a replaced counter's jump plausible.
+        var c = new PartCounter(bits: 32, maxRatePerSecond: 3 / 0.5);
+        c.Update(0, 500);
+        for (var s = 1; s <= 3600; s++)
+        {
+            Assert.Equal(0, c.Update(s * 1000L, 500));
+        }
+
+        Assert.Equal(0, c.Update(3601 * 1000L, 500 + 2_000));
+        Assert.Equal(1, c.Glitches);
+        Assert.Equal(4, c.Update(3602 * 1000L, 500 + 2_004));
+    }
+
+    [Fact]
     public void Periods_restart_the_books_and_keep_the_state()
     {
         var t = new OeeTracker(10, staleAfterSeconds: 3600);
