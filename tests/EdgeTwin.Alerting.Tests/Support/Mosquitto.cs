@@ -7,7 +7,9 @@ namespace EdgeTwin.Alerting.Tests.Support;
 /// <summary>
 /// A real mosquitto on 127.0.0.1 and a random port, config in a temp directory; skips the test when it is not installed.
 /// With a <see cref="EdgeTwin.Uplink.Tests.Support.TestPki"/> it also listens with TLS on <see cref="TlsPort"/> (client
-/// certificate required); with an account, anonymous clients are refused.
+/// certificate required); with an account, anonymous clients are refused. With <c>keepSessions</c> it keeps persistent
+/// sessions over <see cref="StopKeepingSessionsAsync"/> and <see cref="RestartAsync"/>, as a production broker with
+/// persistence does: a consumer subscribed with a session id gets what was published while it was away.
 /// </summary>
 internal sealed class Mosquitto : IAsyncDisposable
 {
@@ -15,12 +17,14 @@ internal sealed class Mosquitto : IAsyncDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("edgetwin-alerts-mosquitto-").FullName;
     private readonly EdgeTwin.Uplink.Tests.Support.TestPki? _tls;
     private readonly (string User, string Password)? _account;
+    private readonly bool _keepSessions;
     private Process? _process;
 
-    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account)
+    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions)
     {
         _tls = tls;
         _account = account;
+        _keepSessions = keepSessions;
         var tlsPort = tls is null ? 0 : FreePort();
         while (tlsPort != 0 && tlsPort == Port)
         {
@@ -36,14 +40,14 @@ internal sealed class Mosquitto : IAsyncDisposable
 
     public string LogFile => Path.Combine(_dir, "mosquitto.log");
 
-    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null)
+    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false)
     {
         if (!File.Exists(Binary))
         {
             Assert.Skip($"{Binary} not installed (apt-get install mosquitto)");
         }
 
-        var m = new Mosquitto(tls, account);
+        var m = new Mosquitto(tls, account, keepSessions);
         await m.LaunchAsync();
         return m;
     }
@@ -59,7 +63,13 @@ internal sealed class Mosquitto : IAsyncDisposable
     {
         var conf = Path.Combine(_dir, "mosquitto.conf");
         var text = new System.Text.StringBuilder($"per_listener_settings false\nlistener {Port} 127.0.0.1\nlog_dest file {LogFile}\n");
-        if (_account is not null || _tls is not null)
+        if (_keepSessions)
+        {
+            // Queued for an absent persistent session: everything, QoS 0 included, however many.
+            text.Append($"persistence true\npersistence_location {_dir}/\nmax_queued_messages 0\nqueue_qos0_messages true\n");
+        }
+
+        if (_account is not null || _tls is not null || _keepSessions)
         {
             // Else mosquitto started as root drops to user mosquitto, who cannot read the 0700 temp directories' files.
             text.Append("user root\n");
@@ -111,8 +121,12 @@ internal sealed class Mosquitto : IAsyncDisposable
         }
     }
 
-    /// <summary>Subscribes (QoS 1, SUBACK awaited) and collects every message on <paramref name="filter"/>.</summary>
-    public async Task<MQTTnet.IMqttClient> SubscribeAsync(string filter, System.Collections.Concurrent.ConcurrentQueue<(string Topic, byte[] Payload)> into)
+    /// <summary>
+    /// Subscribes (QoS 1, SUBACK awaited) and collects every message on <paramref name="filter"/>. With a
+    /// <paramref name="sessionId"/> the session persists (MQTT 5, clean start off, an hour's expiry): subscribing again
+    /// under the same id after a disconnect or a <see cref="StopKeepingSessionsAsync"/> delivers what was queued meanwhile.
+    /// </summary>
+    public async Task<MQTTnet.IMqttClient> SubscribeAsync(string filter, System.Collections.Concurrent.ConcurrentQueue<(string Topic, byte[] Payload)> into, string? sessionId = null)
     {
         var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
         client.ApplicationMessageReceivedAsync += e =>
@@ -121,7 +135,13 @@ internal sealed class Mosquitto : IAsyncDisposable
             return Task.CompletedTask;
         };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var options = new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId("test-" + Guid.NewGuid().ToString("N"));
+        var options = new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId(sessionId ?? "test-" + Guid.NewGuid().ToString("N"));
+        if (sessionId is not null)
+        {
+            Assert.True(_keepSessions, "a session id needs a broker started with keepSessions");
+            options = options.WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithCleanStart(false).WithSessionExpiryInterval(3600);
+        }
+
         if (_account is { } account)
         {
             options = options.WithCredentials(account.User, account.Password);
@@ -130,6 +150,25 @@ internal sealed class Mosquitto : IAsyncDisposable
         await client.ConnectAsync(options.Build(), cts.Token);
         await client.SubscribeAsync(new MQTTnet.MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).Build(), cts.Token);
         return client;
+    }
+
+    /// <summary>SIGTERM and wait: mosquitto writes its persistence file (sessions, subscriptions, queued messages).</summary>
+    public async Task StopKeepingSessionsAsync()
+    {
+        Assert.True(_keepSessions, "start the broker with keepSessions");
+        if (_process is not { HasExited: false } p)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start(new ProcessStartInfo("/bin/kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!)
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await p.WaitForExitAsync(cts.Token);
+        Assert.True(File.Exists(Path.Combine(_dir, "mosquitto.db")), "mosquitto wrote no persistence file on SIGTERM: " + File.ReadAllText(LogFile));
     }
 
     public void Stop()

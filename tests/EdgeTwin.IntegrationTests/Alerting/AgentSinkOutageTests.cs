@@ -28,8 +28,12 @@ public sealed class AgentSinkOutageTests
         var pdu = sim.Site.Pdu("pdu-a01-a");
         var hookUp = false;
         await using var hook = new TinyHttpServer { Respond = _ => Volatile.Read(ref hookUp) ? 200 : 503 };
-        await using var local = await Mosquitto.StartAsync();
-        local.Stop();
+        // The site's alert consumer holds a persistent session: the held message the agent sends the moment the broker is
+        // back is queued for it even if it resubscribes later (else a busy machine could deliver it to nobody).
+        await using var local = await Mosquitto.StartAsync(keepSessions: true);
+        var localMessages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        (await local.SubscribeAsync("site-alerts/#", localMessages, sessionId: "site-panel")).Dispose();
+        await local.StopKeepingSessionsAsync();
 
         var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-outage-");
         try
@@ -74,8 +78,7 @@ public sealed class AgentSinkOutageTests
 
             Volatile.Write(ref hookUp, true);
             await local.RestartAsync();
-            var localMessages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
-            using var subscriber = await local.SubscribeAsync("site-alerts/#", localMessages);
+            using var subscriber = await local.SubscribeAsync("site-alerts/#", localMessages, sessionId: "site-panel");
 
             await AlertingAgentSetup.Until(() => hook.Hits.Count > 0 && IsFiring(hook.Hits[^1].Body), "the held firing message at the webhook", 60);
             await AlertingAgentSetup.Until(() => localMessages.Any(m => IsFiring(m.Payload)), "the held firing message at the local broker", 60);

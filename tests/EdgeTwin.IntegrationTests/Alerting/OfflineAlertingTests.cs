@@ -43,13 +43,16 @@ public sealed class OfflineAlertingTests
         var hottest = sim.Site.Racks.Max(r => r.InletSensor.Reading);
         var limit = Math.Round(hottest + 3, 1);
 
-        await using var centre = await Mosquitto.StartAsync();
+        // The central twin's session outlives the broker's restart, as a real consumer's does. Regression: with a fresh
+        // subscription after the restart, a busy CI machine let the agent replay the outage before it was in, and the
+        // test waited 90 s for events that had been delivered to nobody.
+        await using var centre = await Mosquitto.StartAsync(keepSessions: true);
         await using var local = await Mosquitto.StartAsync();
         await using var hook = new TinyHttpServer();
         var localMessages = new ConcurrentQueue<(string Topic, byte[] Payload)>();
         using var localSubscriber = await local.SubscribeAsync("site-alerts/#", localMessages);
         var atCentre = new ConcurrentQueue<(string Topic, byte[] Payload)>();
-        var centreSubscriber = await centre.SubscribeAsync("edgetwin/#", atCentre);
+        var centreSubscriber = await centre.SubscribeAsync("edgetwin/#", atCentre, sessionId: "central-twin");
 
         // Sample → delivery per sink, as the agent measures it (edgetwin.alerts.sink.latency).
         var latencies = new ConcurrentQueue<(string Sink, double Ms)>();
@@ -127,7 +130,7 @@ public sealed class OfflineAlertingTests
 
             // The uplink is cut.
             centreSubscriber.Dispose();
-            centre.Stop();
+            await centre.StopKeepingSessionsAsync();
             await AlertingAgentSetup.Until(() => service.Connectivity.State == EdgeTwin.Alerting.Connectivity.UplinkState.Offline, "connectivity offline", 30);
             var offlineSince = service.Connectivity.Since;
 
@@ -160,7 +163,7 @@ public sealed class OfflineAlertingTests
 
             // The broker returns: the outage's history reaches the centre through the outbox, in order, historical.
             await centre.RestartAsync();
-            using var centreAgain = await centre.SubscribeAsync("edgetwin/#", atCentre);
+            using var centreAgain = await centre.SubscribeAsync("edgetwin/#", atCentre, sessionId: "central-twin");
             await AlertingAgentSetup.Until(() => AlertEvents(atCentre).Count >= 2, "raised and cleared at the centre", 90);
             var events = AlertEvents(atCentre);
             var raised = events.First(e => e.Kind == "alert_raised");
