@@ -339,6 +339,18 @@ internal sealed class AgentService(
 
     public override void Dispose()
     {
+        // Disposed without StopAsync (a failed start, a caller's `using` after an exception): the device loops must not
+        // outlive the host. Regression: they went on polling disposed sources ("the SNMP socket is closed") and feeding a
+        // closed outbox every second for the rest of the process.
+        _scheduler?.Abort();
+        try
+        {
+            _pushStop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
         _pushStop.Dispose();
         base.Dispose();
     }

@@ -164,6 +164,23 @@ public sealed class PollScheduler : IAsyncDisposable
         SchedulerLog.Stopped(_logger, stillRunning);
     }
 
+    /// <summary>
+    /// Stops every loop at once without waiting or forwarding (for a host disposed without being stopped); polls in
+    /// flight are cancelled. <see cref="StopAsync"/> is the orderly way.
+    /// </summary>
+    public void Abort()
+    {
+        try
+        {
+            _stopScheduling.Cancel();
+            _abort.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already stopped and disposed.
+        }
+    }
+
     /// <summary>A snapshot of every device's state.</summary>
     public IReadOnlyList<DeviceStatus> Status() => Array.ConvertAll(_devices, d =>
     {

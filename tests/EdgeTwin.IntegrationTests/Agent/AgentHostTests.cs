@@ -46,6 +46,26 @@ public sealed class AgentHostTests
     }
 
     [Fact]
+    public async Task Regression_an_agent_disposed_without_being_stopped_went_on_polling_its_devices()
+    {
+        // A test that failed between StartAsync and StopAsync left its agent polling (into disposed sources and a closed
+        // outbox) for the rest of the CI run, on a 2-core machine shared with the other tests.
+        var factory = new ProfileFakeFactory();
+        var config = AgentFiles.Load(AgentFiles.WriteConfig(TwoPdus));
+        var host = AgentHostBuilder.Build(config, Options(factory));
+        var runtime = host.Services.GetRequiredService<AgentRuntime>();
+        await host.StartAsync(Ct);
+        await runtime.Started.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await WaitUntilAsync(() => factory.Polls.GetValueOrDefault("pdu-1") >= 2, "two polls of pdu-1");
+
+        host.Dispose();
+        var atDispose = factory.Polls.GetValueOrDefault("pdu-1") + factory.Polls.GetValueOrDefault("pdu-2");
+        await Task.Delay(TimeSpan.FromSeconds(3), Ct); // three poll intervals
+        var after = factory.Polls.GetValueOrDefault("pdu-1") + factory.Polls.GetValueOrDefault("pdu-2");
+        Assert.True(after <= atDispose + 2, $"{after - atDispose} polls after the host was disposed"); // at most one in flight each
+    }
+
+    [Fact]
     public async Task Every_device_is_polled_into_the_observers_and_stop_drains_everything_queued()
     {
         var factory = new ProfileFakeFactory();
