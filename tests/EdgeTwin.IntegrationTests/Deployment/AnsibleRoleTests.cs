@@ -201,6 +201,26 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Equal(["/var/lib/edgetwin-data"], (await Render("/var/lib/edgetwin-data/outbox.db"))["ReadWritePaths"]);
     }
 
+    /// <summary>A play whose one changed task (printing <paramref name="message"/>) notifies the role's handlers <paramref name="notify"/>.</summary>
+    private static async Task<string> HandlerPlayAsync(string dir, string message, string notify)
+    {
+        var play = Path.Combine(dir, "handlers.yml");
+        await File.WriteAllTextAsync(play, $$"""
+            - hosts: localhost
+              gather_facts: false
+              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
+              tasks:
+                - name: The rules changed
+                  ansible.builtin.debug: { msg: {{message}} }
+                  changed_when: true
+                  notify: {{notify}}
+              handlers:
+                - name: The role's handlers
+                  ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/handlers/main.yml
+            """, Ct);
+        return play;
+    }
+
     [Fact]
     public async Task Udev_handler_reloads_and_triggers_the_buses_subsystems_only_where_udevd_runs()
     {
@@ -209,20 +229,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         var (bin, log) = await FakeUdevadmAsync(dir.Path);
 
         var control = Path.Combine(dir.Path, "control");
-        var play = Path.Combine(dir.Path, "handlers.yml");
-        await File.WriteAllTextAsync(play, $$"""
-            - hosts: localhost
-              gather_facts: false
-              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
-              tasks:
-                - name: The rules changed
-                  ansible.builtin.debug: { msg: rules }
-                  changed_when: true
-                  notify: Reload udev rules
-              handlers:
-                - name: The role's handlers
-                  ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/handlers/main.yml
-            """, Ct);
+        var play = await HandlerPlayAsync(dir.Path, "rules", "Reload udev rules");
         var env = new Dictionary<string, string> { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") };
 
         async Task<string> Run(bool manage, bool udevd)
@@ -395,20 +402,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
 
         var control = Path.Combine(dir.Path, "control");
         await File.WriteAllTextAsync(control, "", Ct); // udevd "runs"
-        var play = Path.Combine(dir.Path, "handlers.yml");
-        await File.WriteAllTextAsync(play, $$"""
-            - hosts: localhost
-              gather_facts: false
-              vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
-              tasks:
-                - name: The rules changed
-                  ansible.builtin.debug: { msg: "readiness={{"{{"}} edgetwin_readiness {{"}}"}}" }
-                  changed_when: true
-                  notify: [Reload udev rules, Restart edgetwin]
-              handlers:
-                - name: The role's handlers
-                  ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/handlers/main.yml
-            """, Ct);
+        var play = await HandlerPlayAsync(dir.Path, "\"readiness={{ edgetwin_readiness }}\"", "[Reload udev rules, Restart edgetwin]");
         var env = new Dictionary<string, string> { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"), ["ANSIBLE_NOCOLOR"] = "1" };
         var result = await Tool.RunAsync(
             playbook,
