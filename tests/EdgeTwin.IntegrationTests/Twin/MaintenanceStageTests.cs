@@ -201,7 +201,8 @@ public sealed class MaintenanceStageTests
         /// <summary>While set, the machines run on but no sample reaches the stage (a sensor or network dropout).</summary>
         public bool Dropout { get; set; }
 
-        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath)
+        /// <param name="configured">The machines of models.maintenance.machines (default: both).</param>
+        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null)
         {
             var b = new SiteConfigBuilder("s1", "g1");
             b.Line("line1").Machine("d1").Machine("h1");
@@ -213,6 +214,10 @@ public sealed class MaintenanceStageTests
                 ["d1"] = new(6, 1200, "replace drive-end bearing"),
                 ["h1"] = new(6, 1200, "replace drive-end bearing"),
             };
+            if (configured is not null)
+            {
+                figures = figures.Where(f => configured.Contains(f.Key)).ToDictionary(StringComparer.Ordinal);
+            }
             var services = new ServiceCollection();
             services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
             var registry = new SeriesRegistry();
@@ -373,6 +378,65 @@ public sealed class MaintenanceStageTests
             await second.FeedAsync(restartStep + 1, Steps);
             await second.StopAsync();
             Assert.DoesNotContain(second.Events, IsRaised);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A machine taken out of models.maintenance.machines (sold, or moved to another gateway) while its prediction was
+    /// open: the prediction stayed open at the centre for ever (and with it the CMMS work order), and the next save
+    /// dropped the machine from the state file, so nothing could withdraw it any more. Now it is withdrawn, once.
+    /// </summary>
+    [Theory]
+    [InlineData("h1")]
+    [InlineData("")]
+    public async Task Regression_a_machine_removed_from_the_config_kept_its_maintenance_prediction_open_for_ever(string stillConfigured)
+    {
+        string[] remaining = stillConfigured.Length == 0 ? [] : [stillConfigured];
+        var unbroken = await RunAsync(costModel: null);
+        var restartStep = (int)((Assert.Single(unbroken.Events, IsRaised).Time - Start + TimeSpan.FromHours(6)) / SamplePeriod);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            var machines = new SimulatedMachines();
+            EdgeEvent raised;
+            await using (var first = await MaintenanceAgent.StartAsync(machines, null, statePath))
+            {
+                await first.FeedAsync(1, restartStep);
+                await first.StopAsync();
+                raised = Assert.Single(first.Events, IsRaised);
+                Assert.Equal("d1", raised.Attributes!["machine"]);
+            }
+
+            // Stopped before any sample: the withdrawal is still owed, and the file still holds it.
+            await using (var idle = await MaintenanceAgent.StartAsync(machines, null, statePath, remaining))
+            {
+                await idle.StopAsync();
+                Assert.Empty(idle.Events);
+            }
+
+            await using (var second = await MaintenanceAgent.StartAsync(machines, null, statePath, remaining))
+            {
+                await second.FeedAsync(restartStep + 1, restartStep + 10);
+                await second.StopAsync();
+                var withdrawn = Assert.Single(second.Events, e => e.Attributes!["machine"] == "d1");
+                Assert.Equal("resolved", withdrawn.Attributes!["state"]);
+                Assert.Equal(raised.Attributes!["prediction_id"], withdrawn.Attributes["prediction_id"]);
+                Assert.Contains("no longer in models.maintenance.machines", withdrawn.Attributes["withdrawn_because"], StringComparison.Ordinal);
+                Assert.Contains("withdrawn: the machine is no longer", withdrawn.Message, StringComparison.Ordinal);
+                Assert.Equal(EventSeverity.Info, withdrawn.Severity);
+            }
+
+            await using (var third = await MaintenanceAgent.StartAsync(machines, null, statePath, remaining))
+            {
+                await third.FeedAsync(restartStep + 11, restartStep + 20);
+                await third.StopAsync();
+                Assert.DoesNotContain(third.Events, e => e.Attributes!["machine"] == "d1");
+            }
         }
         finally
         {

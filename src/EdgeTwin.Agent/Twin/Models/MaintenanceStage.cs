@@ -47,6 +47,12 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private readonly SampleClock _clock = new();
     private Task _saving = Task.CompletedTask;
 
+    // Machines of the state file taken out of models.maintenance.machines with a prediction open: withdrawn with the first
+    // batch (the event hub runs then) and kept in the file until they are, so that a stop before it loses nothing.
+    private readonly Dictionary<string, MachineHealthState> _orphans = new(StringComparer.Ordinal);
+    private readonly string _model = "";
+    private readonly TimeSpan _horizon;
+
     /// <summary>The maintenance state file kept next to the outbox.</summary>
     public const string StateFileName = "maintenance-state.json";
 
@@ -68,8 +74,22 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _samples = _meter.CreateCounter<long>("edgetwin.twin.maintenance.samples", "{sample}", "Samples fed to machine-health windows.");
         _predictions = _meter.CreateCounter<long>("edgetwin.twin.maintenance.predictions", "{prediction}", "Maintenance predictions published, by state (raised, updated, resolved).");
         CostModel = costModel;
-        if (!config.MaintenanceEnabled || config.Machines.Count == 0)
+        if (!config.MaintenanceEnabled)
         {
+            return;
+        }
+
+        _model = config.MaintenanceModel;
+        _horizon = config.Horizon;
+        if (config.Machines.Count == 0)
+        {
+            // Nothing to watch; a prediction the state file holds open for a machine taken out of the config is withdrawn.
+            if (statePath is not null)
+            {
+                _statePath = statePath;
+                Restore(statePath);
+            }
+
             return;
         }
 
@@ -127,7 +147,16 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         var restored = new List<string>();
         foreach (var (machine, state) in saved)
         {
-            var index = _monitor!.IndexOf(machine);
+            var index = _monitor?.IndexOf(machine) ?? -1;
+            if (index < 0 && state is { Raised: true })
+            {
+                // Regression: the machine's prediction stayed open at the centre (the CMMS work order with it) for ever,
+                // and the next save dropped the machine from the file, so nothing could ever withdraw it.
+                _orphans[machine] = state;
+                LogOrphanWithdrawn(_logger, machine, state.Open?.Id ?? machine, path);
+                continue;
+            }
+
             if (index < 0 || state?.Window is null)
             {
                 continue;
@@ -135,7 +164,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
             try
             {
-                _monitor.Import(index, state);
+                _monitor!.Import(index, state);
                 restored.Add($"{machine} {state.Window.Intervals.Length / BearingFeatureWindow.Features} intervals{(state.Raised ? $", prediction {state.Open?.Id ?? machine} open" : "")}");
             }
             catch (InvalidDataException ex)
@@ -144,15 +173,18 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             }
         }
 
-        _savedAtIntervals = _monitor!.IntervalsClosed;
-        var machines = string.Join("; ", restored);
-        LogStateRestored(_logger, restored.Count, path, machines);
+        _savedAtIntervals = _monitor?.IntervalsClosed ?? 0;
+        if (_monitor is not null)
+        {
+            var machines = string.Join("; ", restored);
+            LogStateRestored(_logger, restored.Count, path, machines);
+        }
     }
 
     /// <summary>At stop: waits for a write in flight, then saves the state as it is now.</summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
-        if (_monitor is null || _statePath is null)
+        if (_statePath is null)
         {
             return;
         }
@@ -164,12 +196,21 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private byte[] Snapshot()
     {
         var machines = new Dictionary<string, MachineHealthState>(StringComparer.Ordinal);
-        for (var i = 0; i < _monitor!.Machines.Count; i++)
+        if (_monitor is not null)
         {
-            machines[_monitor.Machines[i]] = _monitor.Export(i);
+            for (var i = 0; i < _monitor.Machines.Count; i++)
+            {
+                machines[_monitor.Machines[i]] = _monitor.Export(i);
+            }
+
+            _savedAtIntervals = _monitor.IntervalsClosed;
         }
 
-        _savedAtIntervals = _monitor.IntervalsClosed;
+        foreach (var (machine, state) in _orphans)
+        {
+            machines.TryAdd(machine, state);
+        }
+
         return JsonSerializer.SerializeToUtf8Bytes(machines, StateJson);
     }
 
@@ -222,6 +263,11 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
+        if (_orphans.Count > 0)
+        {
+            await WithdrawOrphansAsync(samples.Length > 0 ? samples.Span[^1].Timestamp : _runtime.TimeProvider.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        }
+
         if (_monitor is null)
         {
             return;
@@ -262,6 +308,35 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
         // An interval closed: the history changed (at most once per interval and machine, half an hour apart).
         if (_statePath is not null && _monitor.IntervalsClosed != _savedAtIntervals && _saving.IsCompleted)
+        {
+            var bytes = Snapshot();
+            _saving = Task.Run(() => SaveAsync(_statePath, bytes, CancellationToken.None), CancellationToken.None);
+        }
+    }
+
+    // On the stage's clock (the samples'), as every other prediction of it.
+    private async ValueTask WithdrawOrphansAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (_runtime.Events is not IEventSink)
+        {
+            return;
+        }
+
+        foreach (var (machine, state) in _orphans.ToList())
+        {
+            var withdrawal = new MaintenancePrediction(machine, state.LastProbability, state.LastRul, state.Open?.EstimatedFailureTime ?? now, "none: no longer monitored", 0, 0, _model, "")
+            {
+                State = "resolved",
+                PredictionId = state.Open?.Id ?? machine,
+                Horizon = _horizon,
+                InputsUntil = now,
+                WithdrawnBecause = "the machine is no longer in models.maintenance.machines of the site config",
+            };
+            await PublishAsync(withdrawal, now, cancellationToken).ConfigureAwait(false);
+            _orphans.Remove(machine);
+        }
+
+        if (_statePath is not null && _saving.IsCompleted)
         {
             var bytes = Snapshot();
             _saving = Task.Run(() => SaveAsync(_statePath, bytes, CancellationToken.None), CancellationToken.None);
@@ -329,6 +404,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: history of {Count} machines read from {Path} ({Machines}); their models go on from it")]
     private static partial void LogStateRestored(ILogger logger, int count, string path, string machines);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: machine {Machine} in {Path} is no longer in models.maintenance.machines; its open prediction {Id} is withdrawn (state resolved) with the first samples")]
+    private static partial void LogOrphanWithdrawn(ILogger logger, string machine, string id, string path);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: the history kept for {Machine} in {Path} does not fit the model in use ({Reason}); it starts anew")]
     private static partial void LogStateDoesNotFit(ILogger logger, string machine, string path, string reason);

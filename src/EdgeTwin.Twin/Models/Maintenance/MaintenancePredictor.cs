@@ -53,6 +53,9 @@ public sealed record MaintenancePrediction(
     /// <summary>Currency of <see cref="Cost"/>, or null when the config does not say.</summary>
     public string? Currency { get; init; }
 
+    /// <summary>Why a <c>resolved</c> prediction was withdrawn when not because the machine was repaired (wire attribute <c>withdrawn_because</c>).</summary>
+    public string? WithdrawnBecause { get; init; }
+
     /// <summary>Where downtime and cost came from: <c>config</c> (fixed figures) or the cost model's source (e.g. <c>line-twin:line1</c>).</summary>
     public string CostSource { get; init; } = "config";
 
@@ -86,8 +89,15 @@ public sealed record MaintenancePrediction(
             attributes["currency"] = Currency;
         }
 
+        if (WithdrawnBecause is not null)
+        {
+            attributes["withdrawn_because"] = WithdrawnBecause;
+        }
+
         var cost = string.Create(CultureInfo.InvariantCulture, $"{Cost:F0}{(Currency is null ? "" : " " + Currency)}");
-        var message = State == Resolved
+        var message = State == Resolved && WithdrawnBecause is not null
+            ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn: {WithdrawnBecause}")
+            : State == Resolved
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn, failure probability down to {FailureProbability:P0} within {Horizon.TotalHours:0.#} h (repaired)")
             : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}");
         var severity = State == Resolved ? EventSeverity.Info : FailureProbability >= Critical ? EventSeverity.Critical : EventSeverity.Warning;
