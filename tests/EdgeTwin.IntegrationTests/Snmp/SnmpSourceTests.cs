@@ -158,6 +158,47 @@ public sealed class SnmpSourceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Regression_counter32_cleared_on_the_device_without_a_restart_was_published_as_a_wrap()
+    {
+        // "Reset energy" on the PDU's web page sets its Counter32 back to 0 while it stays up (sysUpTime goes on): taken
+        // for a wrap, that published one rate of about 2^32 × 0.1 kWh per interval. More than the last rate makes
+        // plausible is a clear: the rate primes again.
+        var pdu = StartPdu();
+        var (source, registry) = Build(pdu, "pdu-clear", CredentialsConfig.V2c("ro", "public"));
+        var sink = new RecordingSink();
+        double[] Rates() => sink.Samples.Where(s => registry[s.Series].Metric == "energy_rate").Select(s => Math.Round(s.Value, 6)).ToArray();
+        _energy = 2_000_000_000;
+        await source.PollAsync(sink, 1_000_000, Ct);
+        (_energy, _uptime) = (_energy + 500, _uptime + 1000);
+        await source.PollAsync(sink, 1_010_000, Ct);
+        Assert.Equal([5.0], Rates());
+        (_energy, _uptime) = (30, _uptime + 1000); // cleared
+        await source.PollAsync(sink, 1_020_000, Ct);
+        Assert.Equal([5.0], Rates());
+        (_energy, _uptime) = (530, _uptime + 1000);
+        await source.PollAsync(sink, 1_030_000, Ct);
+        Assert.Equal([5.0, 5.0], Rates());
+
+        // Cleared before any rate was known: more than half the range back is a clear too.
+        var (fresh, freshRegistry) = Build(pdu, "pdu-clear-2", CredentialsConfig.V2c("ro", "public"));
+        var freshSink = new RecordingSink();
+        _energy = 1_500_000_000;
+        await fresh.PollAsync(freshSink, 2_000_000, Ct);
+        (_energy, _uptime) = (100, _uptime + 1000);
+        await fresh.PollAsync(freshSink, 2_010_000, Ct);
+        Assert.DoesNotContain(freshSink.Samples, s => freshRegistry[s.Series].Metric == "energy_rate");
+
+        // A wrap at the rate the counter runs stays a wrap.
+        (_energy, _uptime) = (4_294_967_000, _uptime + 1000);
+        await source.PollAsync(sink, 1_040_000, Ct);
+        (_energy, _uptime) = (unchecked(_energy + 500), _uptime + 1000);
+        await source.PollAsync(sink, 1_050_000, Ct);
+        (_energy, _uptime) = (unchecked(_energy + 500), _uptime + 1000);
+        await source.PollAsync(sink, 1_060_000, Ct);
+        Assert.Equal(5.0, Rates()[^1], 6);
+    }
+
+    [Fact]
     public async Task V3_authPriv_device()
     {
         var user = new LibUser("poller", EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha256, "authpass123", EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes256, "privpass123");

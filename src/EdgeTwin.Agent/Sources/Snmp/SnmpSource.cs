@@ -37,7 +37,16 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly List<string> _vanished = [];
     // Polls that walked every table to the end; a row is retired only after missing from RowRetentionMinPolls of them.
     private long _completePolls;
-    private readonly Dictionary<SeriesId, (double Raw, long AtMs)> _lastCounter = [];
+    // Per rate series: the last raw reading, its time, and the raw increase per second it gave (NaN before the first).
+    private readonly Dictionary<SeriesId, (double Raw, long AtMs, double RawRate)> _lastCounter = [];
+
+    /// <summary>
+    /// A Counter32 that went back is a wrap only when the wrapped increase is within this many times the series' last
+    /// rate (plus <see cref="WrapSlack"/>); before a rate is known, within half the range. Else the counters were cleared.
+    /// </summary>
+    internal const double WrapRateFactor = 8;
+
+    internal const double WrapSlack = 1 << 20;
     private SeriesId[] _scalarSeries = [];
     // The profile's scalars, then sysUpTime.0 when the profile has rates (see UptimeWentBack).
     private readonly Oid[] _scalarOids;
@@ -570,13 +579,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         double reported;
         if (metric.Kind == MetricKind.Counter && metric.Rate)
         {
-            var previous = _lastCounter.TryGetValue(series, out var p) ? p : ((double, long)?)null;
-            _lastCounter[series] = (raw, at);
-            if (previous is not { } prev || at <= prev.Item2)
+            (double Raw, long AtMs, double RawRate)? previous = _lastCounter.TryGetValue(series, out var p) ? p : null;
+            _lastCounter[series] = (raw, at, double.NaN);
+            if (previous is not { } prev || at <= prev.AtMs)
             {
                 return true; // first reading only primes the rate
             }
-            var delta = raw - prev.Item1;
+            var seconds = (at - prev.AtMs) / 1000.0;
+            var delta = raw - prev.Raw;
             if (delta < 0)
             {
                 if (value.Type == SnmpType.Counter64)
@@ -585,11 +595,23 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                     // discontinuity (a switch's "clear counters", a restart), and the rate primes again.
                     return true;
                 }
-                // A Counter32 wrapped (RFC 2578 7.1.6). A reset looks the same; it shows as one odd rate.
-                delta += Math.Pow(2, 32);
+                // A Counter32 wrapped (RFC 2578 7.1.6) — or was cleared on the device with sysUpTime going on (a
+                // switch's "clear counters", a PDU's energy reset), which a Counter32 cannot tell. Regression: a clear
+                // was always taken for a wrap, and published one rate of up to 2^32 per interval (an energy rate of
+                // 4.3e7 kWh/s from a PDU's reset). A wrap adds what the last rate makes plausible; more is a clear.
+                var wrapped = delta + Math.Pow(2, 32);
+                var plausible = double.IsNaN(prev.RawRate) ? Math.Pow(2, 31) : (WrapRateFactor * prev.RawRate * seconds) + WrapSlack;
+                if (wrapped > plausible)
+                {
+                    LogCounterCleared(_logger, DeviceId, metric.Name, prev.Raw, raw);
+                    return true;
+                }
+
+                delta = wrapped;
             }
+            _lastCounter[series] = (raw, at, delta / seconds);
             reported = metric.Convert(delta) - metric.Offset; // offsets do not apply to differences
-            reported /= (at - prev.Item2) / 1000.0;
+            reported /= seconds;
         }
         else
         {
@@ -601,6 +623,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the shared client belongs to the factory
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: counter {Metric} went back from {Before} to {After} with no restart seen (sysUpTime), more than a wrap at its last rate explains: counters cleared on the device; the rate primes again")]
+    private static partial void LogCounterCleared(ILogger logger, string deviceId, string metric, double before, double after);
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: the agent restarted (sysUpTime went back to {Uptime} s): counter rates prime again instead of taking the reset for a wrap")]
     private static partial void LogAgentRestarted(ILogger logger, string deviceId, double uptime);
