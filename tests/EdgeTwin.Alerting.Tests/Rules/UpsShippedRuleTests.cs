@@ -1,0 +1,75 @@
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+
+namespace EdgeTwin.Alerting.Tests.Rules;
+
+/// <summary>The shipped data-centre rules on what the shipped UPS profiles publish during a mains failure.</summary>
+public sealed class UpsShippedRuleTests
+{
+    [Theory]
+    [InlineData("ietf-ups-mib", 9.0)]            // upsEstimatedMinutesRemaining: minutes
+    [InlineData("apc-smart-ups", 9 * 60 * 100.0)] // upsAdvBatteryRunTimeRemaining: TimeTicks (1/100 s)
+    public async Task Regression_the_shipped_ups_runtime_low_rule_never_fired_for_an_apc_ups(string profileId, double rawFor9Minutes)
+    {
+        // An APC Smart-UPS on battery with 9 minutes left: apc-smart-ups published runtime_remaining in seconds (540 s),
+        // the UPS-MIB profile in minutes, both as role ups.runtime_remaining, and the shipped rule says below: 10. The APC
+        // alarm would have come at 10 *seconds* left, i.e. never. Both profiles now publish minutes.
+        var metric = RuntimeMetric(profileId);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-runtime-low")));
+        var series = h.Registry.GetOrAdd(new SeriesDescriptor("ups1", metric.Name, metric.Unit, MetricKind.Gauge, metric.Role));
+
+        h.Feed(series, metric.Convert(rawFor9Minutes * 2)); // 18 min: fine
+        Assert.Null(h.Active("ups-runtime-low"));
+        h.Feed(series, metric.Convert(rawFor9Minutes));
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-runtime-low"));
+        Assert.Equal(9, metric.Convert(rawFor9Minutes), 6);
+        Assert.Equal("min", metric.Unit);
+    }
+
+    [Fact]
+    public void Every_role_a_shipped_threshold_rule_matches_has_one_unit_in_the_shipped_profiles()
+    {
+        // A threshold is a number in the unit of the series: a role whose profiles disagree on the unit makes one rule
+        // right for one vendor and wrong by a factor for the other (runtime in min vs s was 60×).
+        var roles = ShippedRuleLines()
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"match: \{ role: ([a-z_.]+) \}"))
+            .Where(m => m.Success)
+            .Select(m => m.Groups[1].Value)
+            .ToHashSet(StringComparer.Ordinal);
+        var profiles = new ProfileCatalog([Path.Combine(Repo(), "device-profiles")]).LoadAll(new ConfigDiagnostics());
+        foreach (var role in roles)
+        {
+            var units = profiles.SelectMany(p => p.AllMetrics.Where(m => m.Role == role && m.Kind != MetricKind.State).Select(m => (p.Id, m.Unit))).ToList();
+            Assert.True(units.Select(u => u.Unit).Distinct(StringComparer.Ordinal).Count() <= 1, $"{role}: {string.Join(", ", units.Select(u => u.Id + " " + u.Unit))}");
+        }
+    }
+
+    private static ProfileMetric RuntimeMetric(string profileId)
+    {
+        var d = new ConfigDiagnostics();
+        var profile = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d);
+        Assert.NotNull(profile);
+        return profile.AllMetrics.Single(m => m.Role == "ups.runtime_remaining");
+    }
+
+    private static string[] ShippedRuleLines() => File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
+
+    private static IEnumerable<string> ShippedRule(string name) => ShippedRuleLines()
+        .SkipWhile(l => !l.Trim().StartsWith("- name: " + name, StringComparison.Ordinal))
+        .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
+        .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal));
+
+    private static string Repo()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
+    }
+}
