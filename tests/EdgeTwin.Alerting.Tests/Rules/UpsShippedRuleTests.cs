@@ -30,6 +30,40 @@ public sealed class UpsShippedRuleTests
     }
 
     [Fact]
+    public async Task Regression_a_ups_without_a_runtime_estimate_raised_nothing_as_its_battery_ran_low()
+    {
+        // A UPS on battery whose card answers noSuchInstance for upsEstimatedMinutesRemaining (the agent publishes NaN,
+        // DeviceError) and then reports upsBatteryStatus batteryLow, its own "shutdown is near". The shipped UPS rules
+        // were on-battery (one alert at the switch-over) and runtime-low, which never sees a value: the battery running low
+        // raised nothing new.
+        var rules = ShippedRuleLines()
+            .SkipWhile(l => !l.Trim().StartsWith("- name: ups-", StringComparison.Ordinal))
+            .TakeWhile(l => !l.Trim().StartsWith("- name:", StringComparison.Ordinal) || l.Trim().StartsWith("- name: ups-", StringComparison.Ordinal))
+            .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal));
+        Harness.Site.AddStateNames("ups-noruntime", "battery_status", new Dictionary<long, string> { [1] = "unknown", [2] = "batteryNormal", [3] = "batteryLow", [4] = "batteryDepleted" });
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", rules));
+        var runtime = h.Registry.GetOrAdd(new SeriesDescriptor("ups-noruntime", "runtime_remaining", "min", MetricKind.Gauge, "ups.runtime_remaining"));
+        var status = h.Registry.GetOrAdd(new SeriesDescriptor("ups-noruntime", "battery_status", "1", MetricKind.State, "ups.battery_status"));
+
+        h.Feed(runtime, double.NaN, SampleQuality.DeviceError);
+        h.Feed(status, 2);
+        Assert.Empty(h.Manager.Active());
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.Feed(runtime, double.NaN, SampleQuality.DeviceError);
+        h.Feed(status, 3);
+        var low = Assert.Single(h.Manager.Active());
+        Assert.Equal(("ups-battery-low", Core.Events.EventSeverity.Critical, AlertState.Firing), (low.Rule, low.Severity, low.State));
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.Feed(status, 4);
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-battery-low"));
+
+        // Mains back and recharging: batteryNormal clears it.
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.Feed(status, 2);
+        Assert.Empty(h.Manager.Active());
+    }
+
+    [Fact]
     public void Every_role_a_shipped_threshold_rule_matches_has_one_unit_in_the_shipped_profiles()
     {
         // A threshold is a number in the unit of the series: a role whose profiles disagree on the unit makes one rule
