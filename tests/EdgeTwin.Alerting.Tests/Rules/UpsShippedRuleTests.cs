@@ -64,6 +64,56 @@ public sealed class UpsShippedRuleTests
     }
 
     [Fact]
+    public async Task Regression_the_shipped_phase_current_rule_warned_on_32a_feeds_at_40_percent_and_never_at_the_breaker()
+    {
+        // pdu-phase-current-high was `above: 12.8` A ("80 % of a 16 A breaker") for every PDU: small-dc-room's 32 A
+        // single-phase feeds warned at 13 A (40 % of their breaker) in normal operation, and nothing said critical when a
+        // 16 A phase went past its breaker. It is now % of each feed's own breaker_a, from the site's power chain.
+        var rules = ShippedRule("pdu-phase-current-high").Concat(ShippedRule("pdu-phase-current-over-breaker"));
+        Harness.Site.AddBreaker("pdu-32a", 32);
+        Harness.Site.AddBreaker("pdu-16a", 16);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", rules));
+        SeriesId Phase(string device, string phase) => h.Registry.GetOrAdd(new SeriesDescriptor(device, "phase_current", "A", MetricKind.Gauge, "pdu.phase_current", [new("phase", phase)]));
+        var big = Phase("pdu-32a", "1");
+        var small = Phase("pdu-16a", "1");
+        var unknown = Phase("pdu-nobreaker", "1"); // a PDU the power chain does not list: no rating to compare with
+
+        h.Feed(big, 14);
+        h.Feed(small, 12);
+        h.Feed(unknown, 14);
+        h.Advance(TimeSpan.FromMinutes(2));
+        Assert.Empty(h.Manager.Active());
+
+        h.Feed(small, 13.5);
+        h.Advance(TimeSpan.FromSeconds(61));
+        var warning = Assert.Single(h.Manager.Active());
+        Assert.Equal(("pdu-phase-current-high", "pdu-16a/phase_current{phase=1}", AlertState.Firing), (warning.Rule, warning.Key, warning.State));
+        Assert.Equal("device pdu-16a (site dc1): phase_current{phase=1} 84.375 % of breaker above 80 % of breaker since 12:03:00 UTC", warning.Summary);
+
+        h.Feed(small, 17);
+        h.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(AlertState.Firing, h.StateOf("pdu-phase-current-over-breaker"));
+        h.Feed(big, 30);
+        h.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(AlertState.Firing, h.StateOf("pdu-phase-current-high", "pdu-32a/phase_current{phase=1}"));
+        Assert.Equal(AlertState.Inactive, h.StateOf("pdu-phase-current-over-breaker", "pdu-32a/phase_current{phase=1}"));
+    }
+
+    [Fact]
+    public void The_site_index_takes_each_metered_feeds_breaker_from_the_power_chain()
+    {
+        var result = SiteConfigLoader.Load(
+            Path.Combine(Repo(), "device-profiles", "examples", "small-dc-room.yaml"),
+            new SiteConfigLoadOptions { ProfilesDir = Path.Combine(Repo(), "device-profiles") });
+        Assert.True(result.Config is not null, string.Join("\n", result.Problems));
+        var site = new EdgeTwin.Alerting.Rules.SiteIndex(result.Config);
+
+        Assert.Equal(32, site.BreakerA("pdu-a01-a"));
+        Assert.Equal(16, site.BreakerA("pdu-a02-b"));
+        Assert.Null(site.BreakerA("ups1"));
+    }
+
+    [Fact]
     public void Every_role_a_shipped_threshold_rule_matches_has_one_unit_in_the_shipped_profiles()
     {
         // A threshold is a number in the unit of the series: a role whose profiles disagree on the unit makes one rule
