@@ -99,6 +99,36 @@ public sealed class UpsShippedRuleTests
         Assert.Equal(AlertState.Inactive, h.StateOf("pdu-phase-current-over-breaker", "pdu-32a/phase_current{phase=1}"));
     }
 
+    [Theory]
+    [InlineData("ietf-ups-mib")]  // upsOutputPercentLoad, per output line
+    [InlineData("apc-smart-ups")] // upsHighPrecOutputLoad, tenths of %
+    public async Task Regression_a_ups_at_98_percent_load_raised_nothing(string profileId)
+    {
+        // Mains failure, racks' fans ramping on the warm room: the UPS's output climbs to 98 % of its rating. Past 100 %
+        // it goes to bypass (no mains to bypass to: the load drops) or its runtime collapses. The shipped rules had no
+        // rule on ups.load at all.
+        var d = new ConfigDiagnostics();
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.load");
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-load-high").Concat(ShippedRule("ups-overload"))));
+        var load = h.Registry.GetOrAdd(new SeriesDescriptor("ups1", metric.Name, metric.Unit, MetricKind.Gauge, metric.Role, profileId == "ietf-ups-mib" ? [new("line", "1")] : null));
+        var raw = metric.Scale == 1 ? 1.0 : 10.0;
+
+        h.Feed(load, metric.Convert(70 * raw));
+        h.Advance(TimeSpan.FromMinutes(2));
+        Assert.Empty(h.Manager.Active());
+        h.Feed(load, metric.Convert(98 * raw));
+        h.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-load-high"));
+        Assert.Equal(AlertState.Inactive, h.StateOf("ups-overload"));
+        h.Feed(load, metric.Convert(104 * raw));
+        h.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-overload"));
+
+        // Load shed: both clear.
+        h.Feed(load, metric.Convert(80 * raw));
+        Assert.Empty(h.Manager.Active());
+    }
+
     [Fact]
     public void The_site_index_takes_each_metered_feeds_breaker_from_the_power_chain()
     {
