@@ -32,6 +32,11 @@ public sealed class MainsFailurePollTests
                 var frequency = metrics.First(m => m.GetProperty("metric").GetString() == "input_frequency");
                 Assert.True(frequency.GetProperty("quality").GetString() == "good", $"{ups.Binding.Profile}: {frequency}");
                 Assert.Equal(0, frequency.GetProperty("value").GetDouble());
+                // Both profiles give the runtime in minutes (APC's TimeTicks were published as seconds before), so one
+                // ups-runtime-low threshold reads both.
+                var runtime = metrics.First(m => m.GetProperty("role").GetString() == "ups.runtime_remaining");
+                Assert.Equal("min", runtime.GetProperty("unit").GetString());
+                Assert.Equal(host.Site.Ups(ups.Binding.EntityId).RuntimeMinutes, runtime.GetProperty("value").GetDouble(), 0.6);
                 var source = metrics.First(m => m.GetProperty("role").GetString() == "ups.output_source");
                 Assert.Contains("battery", source.GetProperty("state").GetString()!, StringComparison.OrdinalIgnoreCase);
             }
