@@ -117,6 +117,7 @@ internal sealed class ThermalSeriesMap
         {
             (_upsesByDevice.TryGetValue(u.Device!, out var l) ? l : _upsesByDevice[u.Device!] = []).Add(u.Id);
         }
+
         foreach (var rack in config.Site.Rooms.SelectMany(r => r.Rows).SelectMany(r => r.Racks))
         {
             foreach (var feed in rack.Feeds)
