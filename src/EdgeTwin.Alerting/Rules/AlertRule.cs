@@ -164,6 +164,12 @@ public sealed record AlertRule
     /// <summary>State rules: the profile state names that are the alarm (<c>states: [battery, onBattery]</c>).</summary>
     public IReadOnlyList<string> States { get; init; } = [];
 
+    /// <summary>
+    /// Threshold rules with <c>percent_of: breaker</c>: the limits are % of the breaker of the feed the series' device
+    /// meters (a current in A or mA), so one rule fits 16 A and 32 A feeds; series of devices without one are not bound.
+    /// </summary>
+    public bool PercentOfBreaker { get; init; }
+
     /// <summary>Event rules: the event kind (its wire name, e.g. <c>prediction</c>, <c>anomaly</c>).</summary>
     public EdgeEventKind EventKind { get; init; } = EdgeEventKind.Prediction;
 

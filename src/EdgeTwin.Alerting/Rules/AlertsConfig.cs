@@ -256,6 +256,8 @@ public sealed record AlertsConfig
         ["site"] = Scope.Site,
     };
 
+    private static readonly Dictionary<string, bool> PercentOf = new(StringComparer.Ordinal) { ["breaker"] = true };
+
     private static readonly Dictionary<string, Combine> Combines = new(StringComparer.Ordinal)
     {
         ["any"] = Combine.Any,
@@ -406,6 +408,11 @@ public sealed record AlertsConfig
             case RuleKind.Threshold:
                 // match is read even when the limits are wrong, so that one typo is one problem, not three.
                 rule = Series(r, Limits(r, rule, "above", "below", "clear_below", "clear_above") ?? rule);
+                if (r.Enum("percent_of", PercentOf) is { } of)
+                {
+                    rule = rule with { PercentOfBreaker = of };
+                }
+
                 break;
             case RuleKind.Rate:
                 var window = r.Duration("window", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromMinutes(1);

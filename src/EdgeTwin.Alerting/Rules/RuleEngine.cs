@@ -308,14 +308,15 @@ public sealed partial class RuleEngine : IDisposable
                 }
 
                 b.HasValue = true;
-                b.Last = s.Value;
-                var active = rule.Evaluate(s.Value, b.Active);
+                var v = s.Value * b.Factor;
+                b.Last = v;
+                var active = rule.Evaluate(v, b.Active);
                 if (active != b.Active || !b.Reported)
                 {
-                    Update(b, active, s.Value, now, arrival);
+                    Update(b, active, v, now, arrival);
                 }
 
-                Live(b, active, s.Value);
+                Live(b, active, v);
                 break;
             case RuleKind.State:
                 if (!s.IsGood)
@@ -518,12 +519,25 @@ public sealed partial class RuleEngine : IDisposable
                 }
             }
 
+            var factor = 1.0;
+            if (rule.PercentOfBreaker)
+            {
+                // % of the feed's breaker: a current of a device that meters a feed with a known rating, else nothing to compare.
+                var amps = descriptor.Unit switch { "A" => 1.0, "mA" => 0.001, _ => double.NaN };
+                if (_manager.Site.BreakerA(descriptor.DeviceId) is not { } breaker || double.IsNaN(amps))
+                {
+                    continue;
+                }
+
+                factor = amps * 100 / breaker;
+            }
+
             Binding b;
             if (rule.Combine == Combine.None)
             {
                 var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
                 Describe(instance, descriptor);
-                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId };
+                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Factor = factor };
             }
             else
             {
@@ -546,7 +560,7 @@ public sealed partial class RuleEngine : IDisposable
                     group.Names.Add(member);
                     group.Instance.MemberCount = group.Names.Count;
                     Describe(group.Instance, descriptor);
-                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Member = member };
+                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Member = member, Factor = factor };
                 }
             }
 
@@ -597,7 +611,7 @@ public sealed partial class RuleEngine : IDisposable
         }
 
         instance.Metric = descriptor.Metric;
-        instance.Unit = descriptor.Unit;
+        instance.Unit = instance.Rule.PercentOfBreaker ? "% of breaker" : descriptor.Unit;
         instance.Subject = descriptor.Key.StartsWith(descriptor.DeviceId + "/", StringComparison.Ordinal) ? descriptor.Key[(descriptor.DeviceId.Length + 1)..] : descriptor.Key;
     }
 
@@ -626,6 +640,9 @@ public sealed partial class RuleEngine : IDisposable
 
         /// <summary>Combined rules: the member this series counts for (<c>rack A02</c>, or <c>device X</c> outside racks).</summary>
         public string Member { get; init; } = "";
+
+        /// <summary>Factor from the series' value to the rule's (threshold with <c>percent_of: breaker</c>: A → % of the breaker), else 1.</summary>
+        public double Factor { get; init; } = 1;
 
         /// <summary>State rules: the codes of this series' profile whose names the rule lists.</summary>
         public long[]? AlarmCodes { get; init; }

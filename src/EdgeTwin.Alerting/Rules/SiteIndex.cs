@@ -10,6 +10,7 @@ public sealed class SiteIndex
 {
     private readonly Dictionary<string, DevicePlace> _devices = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Device, string Metric), IReadOnlyDictionary<long, string>> _states = [];
+    private readonly Dictionary<string, double> _breakers = new(StringComparer.Ordinal);
 
     // Places that are not devices (racks, rooms, lines, machines), for the labels of combined and event alerts.
     private readonly Dictionary<string, string?> _rackRoom = new(StringComparer.Ordinal);
@@ -34,6 +35,15 @@ public sealed class SiteIndex
             {
                 rackRoom[rack.Id] = room.Id;
                 _rackRoom[rack.Id] = room.Id;
+            }
+        }
+
+        // A device metering several feeds (rare) is held to the smallest breaker: the safe side.
+        foreach (var pdu in config.Site.Power.Pdus)
+        {
+            if (pdu.Device is { } dev && pdu.BreakerA > 0)
+            {
+                _breakers[dev] = Math.Min(pdu.BreakerA, _breakers.GetValueOrDefault(dev, double.PositiveInfinity));
             }
         }
 
@@ -72,6 +82,12 @@ public sealed class SiteIndex
 
     /// <summary>The state names of a state series, from its device's profile (<c>states:</c>); null when it has none.</summary>
     public IReadOnlyDictionary<long, string>? StateNames(string device, string metric) => _states.GetValueOrDefault((device, metric));
+
+    /// <summary>The breaker rating (A) of the PDU/feed a device meters (<c>site.power.pdus[].device</c>); null when it meters none.</summary>
+    public double? BreakerA(string device) => _breakers.TryGetValue(device, out var a) ? a : null;
+
+    /// <summary>Sets the breaker rating of the feed a device meters (sites built in code, tests).</summary>
+    public void AddBreaker(string device, double amps) => _breakers[device] = amps;
 
     /// <summary>Adds a state map for a series (sites built in code, tests).</summary>
     public void AddStateNames(string device, string metric, IReadOnlyDictionary<long, string> states) => _states[(device, metric)] = states;

@@ -30,6 +30,27 @@ public sealed class RoleValueTests
     }
 
     [Fact]
+    public void Regression_the_main_meter_read_power_at_0_volts_during_a_mains_failure()
+    {
+        // utility-fail on every UPS: the main meter (eastron-sdm630 in `edgetwin sim`) read 0 V, 0 A and 0 Hz but still
+        // 52 W per phase, 152 W total and 157 VA, the cooling fans' power, which no meter on a dead supply can measure.
+        var site = new SimulatedSite(Physics.TestSites.OneRack());
+        var meter = new SimDeviceBinding("meter1", "eastron-sdm630", SimEntityKind.Meter, "room1");
+        site.Step(TimeSpan.FromSeconds(30));
+        Assert.True(RoleValues.TryRead(site, meter, "meter.power_total", null, out var before));
+        Assert.True(before.Value > 0);
+
+        site.Apply(FaultCommand.Parse("utility-fail:ups1"));
+        site.Apply(FaultCommand.Parse("utility-fail:ups2"));
+        site.Step(TimeSpan.FromSeconds(30));
+        foreach (var (role, metric) in new[] { ("meter.power_total", "total_power"), ("meter.power", "power_l1"), ("meter.apparent_power_total", "total_apparent_power"), ("meter.reactive_power_total", "total_reactive_power"), ("meter.current", "current_l1"), ("meter.voltage", "voltage_l1") })
+        {
+            Assert.True(RoleValues.TryRead(site, meter, role, null, out var v, metric));
+            Assert.True(v.Value == 0, $"{role} reads {v.Value} {v.Unit} with the mains gone");
+        }
+    }
+
+    [Fact]
     public void States_follow_faults_and_map_to_the_profiles_labels()
     {
         var site = new SimulatedSite(Physics.TestSites.OneRack());

@@ -16,11 +16,23 @@ internal enum ThermalSignal : byte
     Fan,
     Supply,
     Return,
+
+    /// <summary>A PDU's phase current (A), for the power twin's phase check; <see cref="ThermalCell.Element"/> names the PDU, Index the phase.</summary>
+    PhaseCurrent,
+
+    /// <summary>A UPS's battery charge (%); <see cref="ThermalCell.Element"/> names the UPS.</summary>
+    UpsCharge,
+
+    /// <summary>A UPS's reported runtime, in minutes whatever the profile's time unit.</summary>
+    UpsRuntime,
 }
 
 /// <summary>One bound series: its role in a zone, and how its value converts (power to kW, fan to 0..1, states to running).</summary>
-internal sealed class ThermalCell(ThermalSignal signal, int zone, int index, double scale, IReadOnlySet<long>? runningStates)
+internal sealed class ThermalCell(ThermalSignal signal, int zone, int index, double scale, IReadOnlySet<long>? runningStates, string? element = null)
 {
+    /// <summary>The power chain element (PDU or UPS id) of a power-chain signal; null for the zone signals (zone −1 then).</summary>
+    public string? Element { get; } = element;
+
     public ThermalSignal Signal { get; } = signal;
 
     public int Zone { get; } = zone;
@@ -67,6 +79,8 @@ internal sealed class ThermalSeriesMap
     private readonly Dictionary<string, (int Zone, int Unit)> _unitsById = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _unitByDevice = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _racksByPduDevice = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<PduConfig>> _pdusByDevice = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string>> _upsesByDevice = new(StringComparer.Ordinal);
 
     public ThermalSeriesMap(SiteConfig config, IReadOnlyList<ThermalZone> zones)
     {
@@ -94,6 +108,16 @@ internal sealed class ThermalSeriesMap
         }
 
         var pduDevice = config.Site.Power.Pdus.Where(p => p.Device is not null).ToDictionary(p => p.Id, p => p.Device!, StringComparer.Ordinal);
+        foreach (var p in config.Site.Power.Pdus.Where(p => p.Device is not null))
+        {
+            (_pdusByDevice.TryGetValue(p.Device!, out var l) ? l : _pdusByDevice[p.Device!] = []).Add(p);
+        }
+
+        foreach (var u in config.Site.Power.Ups.Where(u => u.Device is not null))
+        {
+            (_upsesByDevice.TryGetValue(u.Device!, out var l) ? l : _upsesByDevice[u.Device!] = []).Add(u.Id);
+        }
+
         foreach (var rack in config.Site.Rooms.SelectMany(r => r.Rows).SelectMany(r => r.Racks))
         {
             foreach (var feed in rack.Feeds)
@@ -146,6 +170,17 @@ internal sealed class ThermalSeriesMap
                 return device?.Location.Rack is { } rackId && _racks.TryGetValue(rackId, out var rk) && PowerScale(d.Unit) is { } rackToKw
                     ? [new ThermalCell(ThermalSignal.Power, rk.Zone, rk.Rack, rackToKw, null)]
                     : [];
+
+            // The power twin's phase check and UPS runtime (zone −1: not part of any thermal frame). Before, only the
+            // `--history` CSV gave them, so the live what-ifs never saw a phase over its breaker nor a UPS on battery.
+            case "pdu.phase_current" or "pdu.current" when _pdusByDevice.TryGetValue(d.DeviceId, out var pdus) && CurrentScale(d.Unit) is { } toA:
+                return [.. pdus.Select(p => PhaseOf(d, p) is { } phase ? new ThermalCell(ThermalSignal.PhaseCurrent, -1, phase, toA, null, p.Id) : null).OfType<ThermalCell>()];
+
+            case "ups.battery_charge" when d.Unit == "%" && _upsesByDevice.TryGetValue(d.DeviceId, out var chargeOf):
+                return [.. chargeOf.Select(u => new ThermalCell(ThermalSignal.UpsCharge, -1, 0, 1, null, u))];
+
+            case "ups.runtime_remaining" when MinutesScale(d.Unit) is { } toMin && _upsesByDevice.TryGetValue(d.DeviceId, out var runtimeOf):
+                return [.. runtimeOf.Select(u => new ThermalCell(ThermalSignal.UpsRuntime, -1, 0, toMin, null, u))];
         }
 
         if (!role.StartsWith("crac.", StringComparison.Ordinal) && !role.StartsWith("crah.", StringComparison.Ordinal) && !role.StartsWith("cooling.", StringComparison.Ordinal))
@@ -252,6 +287,42 @@ internal sealed class ThermalSeriesMap
 
         return list;
     }
+
+    /// <summary>
+    /// The phase (1-based) a current series of a PDU measures: its <c>phase</c>/<c>line</c> tag (a phase table's row), else
+    /// <c>_l1</c>..<c>_l3</c> in the metric name (Eaton's scalars); an untagged total (<c>pdu.current</c>) only on a
+    /// single-phase feed, where it is the phase. Null: not a phase (a bank or outlet row, a 3-phase total).
+    /// </summary>
+    private static int? PhaseOf(SeriesDescriptor d, PduConfig pdu)
+    {
+        if (d.Tags is { Count: > 0 } tags)
+        {
+            foreach (var (k, v) in tags)
+            {
+                if (k is "phase" or "line" && int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= pdu.Phases)
+                {
+                    return n;
+                }
+            }
+
+            return null;
+        }
+
+        for (var p = 1; p <= 3; p++)
+        {
+            if (d.Metric.EndsWith($"_l{p}", StringComparison.OrdinalIgnoreCase))
+            {
+                return p <= pdu.Phases ? p : null;
+            }
+        }
+
+        return pdu.Phases == 1 ? 1 : null;
+    }
+
+    private static double? CurrentScale(string unit) => unit switch { "A" => 1, "mA" => 0.001, _ => null };
+
+    // upsEstimatedMinutesRemaining is in minutes, a vendor's runtime may be in s (TimeTicks scaled) or h.
+    private static double? MinutesScale(string unit) => unit switch { "min" => 1, "s" => 1.0 / 60, "h" => 60, _ => null };
 
     // Factor to kW; null for any other unit (a custom profile's 'w' or 'Watt' taken as kW was 1000 times too much).
     private static double? PowerScale(string unit) => unit switch

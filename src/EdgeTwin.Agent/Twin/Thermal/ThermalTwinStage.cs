@@ -152,7 +152,76 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             readings.RackReadingAgeS[rack] = age;
         }
 
-        return new SiteTwin(_config.Site, models, now, readings);
+        var (phases, batteries) = PowerChainReadings(readings.Assumptions);
+        foreach (var (pdu, amps) in phases)
+        {
+            readings.PduPhaseCurrentA[pdu] = amps;
+        }
+
+        var twin = new SiteTwin(_config.Site, models, now, readings);
+
+        // The runtime the UPS reports holds at the load it carries now; the power twin scales it to a what-if's load. Its
+        // own figure for that load (not a measured output, which may include loads the twin does not model) keeps the
+        // present runtime exactly the UPS's.
+        var upsKw = twin.Power.Distribute(twin.Readings.RackKw).Ups;
+        foreach (var (ups, (charge, runtime)) in batteries)
+        {
+            twin.Readings.UpsBatteries[ups] = new UpsBattery(charge, runtime, upsKw.GetValueOrDefault(ups, double.NaN));
+        }
+
+        return twin;
+    }
+
+    /// <summary>
+    /// The PDUs' phase currents (A, phase 1 first) and the UPSes' battery charge and runtime (min) as last read; a reading
+    /// older than <see cref="SiteTwin.StaleAfter"/> against the newest of the site is left out and named in
+    /// <paramref name="assumptions"/>, as a PDU that stopped answering is not its phase split now.
+    /// </summary>
+    internal (Dictionary<string, double[]> Phases, Dictionary<string, (double Charge, double Runtime)> Batteries) PowerChainReadings(List<string> assumptions)
+    {
+        var phases = new Dictionary<string, SortedDictionary<int, (double A, long Ms)>>(StringComparer.Ordinal);
+        var batteries = new Dictionary<string, (double Charge, double Runtime)>(StringComparer.Ordinal);
+        var stale = new SortedSet<string>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            var newest = _cells.Count == 0 ? 0 : _cells.Max(c => c.LastMs);
+            var staleMs = (long)SiteTwin.StaleAfter.TotalMilliseconds;
+            foreach (var c in _cells)
+            {
+                if (c.Element is not { } id || c.LastMs == 0 || double.IsNaN(c.Value))
+                {
+                    continue;
+                }
+
+                if (newest - c.LastMs > staleMs)
+                {
+                    stale.Add(id);
+                    continue;
+                }
+
+                switch (c.Signal)
+                {
+                    case ThermalSignal.PhaseCurrent:
+                        (phases.TryGetValue(id, out var p) ? p : phases[id] = [])[c.Index] = (c.Value, c.LastMs);
+                        break;
+                    case ThermalSignal.UpsCharge:
+                        batteries[id] = (c.Value, batteries.TryGetValue(id, out var b) ? b.Runtime : double.NaN);
+                        break;
+                    case ThermalSignal.UpsRuntime:
+                        batteries[id] = (batteries.TryGetValue(id, out var r) ? r.Charge : double.NaN, c.Value);
+                        break;
+                }
+            }
+        }
+
+        foreach (var id in stale)
+        {
+            assumptions.Add(Inv($"{id}: its phase currents or battery readings are over {SiteTwin.StaleAfter.TotalMinutes:0} min old; not used"));
+        }
+
+        // A PDU with one phase of several read has no measured split: its phases are not used rather than read as 0 A.
+        var pduPhases = _config.Site.Power.Pdus.ToDictionary(p => p.Id, p => p.Phases, StringComparer.Ordinal);
+        return (phases.Where(p => p.Value.Count == pduPhases.GetValueOrDefault(p.Key)).ToDictionary(p => p.Key, p => p.Value.Values.Select(v => v.A).ToArray(), StringComparer.Ordinal), batteries);
     }
 
     /// <summary>
