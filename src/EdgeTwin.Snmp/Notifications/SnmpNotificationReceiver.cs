@@ -131,7 +131,7 @@ public sealed partial class SnmpNotificationReceiver : IAsyncDisposable
         {
             if (incoming.Error is { } error)
             {
-                LogRejectedUsm(_logger, remote, error);
+                LogRejectedUsm(_logger, remote, error, incoming.Detail is { } detail ? ": " + detail : "");
             }
             return (null, incoming.Report);
         }
@@ -185,8 +185,8 @@ public sealed partial class SnmpNotificationReceiver : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "Notification receiver: malformed packet from {Remote}: {Reason} at offset {Offset}")]
     private static partial void LogMalformed(ILogger logger, IPEndPoint remote, string reason, int offset);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "SNMPv3 notification from {Remote} rejected: {Error}")]
-    private static partial void LogRejectedUsm(ILogger logger, IPEndPoint remote, UsmError error);
+    [LoggerMessage(Level = LogLevel.Information, Message = "SNMPv3 notification from {Remote} rejected: {Error}{Detail}")]
+    private static partial void LogRejectedUsm(ILogger logger, IPEndPoint remote, UsmError error, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Notification from {Remote} rejected: {Reason}")]
     private static partial void LogRejected(ILogger logger, IPEndPoint remote, string reason);

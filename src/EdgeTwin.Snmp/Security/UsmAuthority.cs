@@ -6,7 +6,8 @@ using EdgeTwin.Snmp.Messages;
 namespace EdgeTwin.Snmp.Security;
 
 /// <summary>Outcome of checking an incoming v3 message.</summary>
-public readonly record struct UsmIncoming(SnmpMessage? Message, SnmpV3User? User, byte[]? Report, UsmError? Error)
+/// <param name="Detail">For a rejection, what in the message was wrong beyond <paramref name="Error"/> (for the log).</param>
+public readonly record struct UsmIncoming(SnmpMessage? Message, SnmpV3User? User, byte[]? Report, UsmError? Error, string? Detail = null)
 {
     public bool Accepted => Message is not null && Error is null;
 }
@@ -22,8 +23,16 @@ public sealed class UsmAuthority
     private readonly long[] _stats = new long[7];
     private long _startedAt = Stopwatch.GetTimestamp();
 
-    public UsmAuthority(byte[]? engineId, IEnumerable<SnmpV3User> users, int boots = 1)
+    // Our notion of each trap sender's engine clock (RFC 3414 2.3), learned from its authenticated traps.
+    private readonly Dictionary<string, Client.EngineClock> _senders = new(StringComparer.Ordinal);
+    private readonly TimeProvider _clock;
+
+    /// <summary>Trap senders whose clock is kept; past this, the one heard from least recently is forgotten.</summary>
+    public const int MaxSenders = 4096;
+
+    public UsmAuthority(byte[]? engineId, IEnumerable<SnmpV3User> users, int boots = 1, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         EngineId = engineId ?? NewEngineId();
         if (EngineId.Length is < 5 or > 32)
         {
@@ -50,6 +59,9 @@ public sealed class UsmAuthority
     public int Boots { get; private set; }
     public int EngineTime => (int)Stopwatch.GetElapsedTime(Interlocked.Read(ref _startedAt)).TotalSeconds;
     public IReadOnlyCollection<SnmpV3User> Users => _users.Values;
+
+    /// <summary>The count of one usmStats counter (<see cref="Usm.UsmStatsNotInTimeWindows"/>, …) since start.</summary>
+    public long StatCount(Oid usmStatsCounter) => Interlocked.Read(ref _stats[(int)usmStatsCounter[^2]]);
 
     /// <summary>Simulates a restart: boots + 1, time back to 0 (managers must re-sync).</summary>
     public void Reboot()
@@ -106,15 +118,60 @@ public sealed class UsmAuthority
         {
             return new UsmIncoming(null, user, null, UsmError.UnsupportedSecurityLevel);
         }
-        if ((msg.Flags & V3Flags.Auth) != 0 && !Usm.VerifyAuthentication(packet, user, msg.Usm.EngineId))
+        if ((msg.Flags & V3Flags.Auth) != 0)
         {
-            return new UsmIncoming(null, user, null, UsmError.WrongDigest);
+            if (!Usm.VerifyAuthentication(packet, user, msg.Usm.EngineId))
+            {
+                return new UsmIncoming(null, user, null, UsmError.WrongDigest);
+            }
+
+            if (SenderTimeliness(msg.Usm.EngineId, msg.Usm.EngineBoots, msg.Usm.EngineTime) is { } late)
+            {
+                Interlocked.Increment(ref _stats[(int)Usm.UsmStatsNotInTimeWindows[^2]]);
+                SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", nameof(UsmError.NotInTimeWindow)));
+                return new UsmIncoming(null, user, null, UsmError.NotInTimeWindow, late);
+            }
         }
         if (!Usm.TryDecrypt(msg, user, out _))
         {
             return new UsmIncoming(null, user, null, UsmError.DecryptionError);
         }
         return new UsmIncoming(msg, user, null, null);
+    }
+
+    /// <summary>
+    /// RFC 3414 3.2.7(b) for an authenticated trap: the sender is the authoritative engine, so its boots and time are
+    /// checked against our notion of its clock, learned from its first trap and running on with ours. Null when timely,
+    /// else why not. Regression: v3 traps had no time window, so a captured authenticated trap (a UPS "on battery", a
+    /// door contact) could be replayed at any later time and raised as new.
+    /// </summary>
+    private string? SenderTimeliness(byte[] engineId, int boots, int time)
+    {
+        var key = Convert.ToHexString(engineId);
+        Client.EngineClock clock;
+        lock (_senders)
+        {
+            if (!_senders.Remove(key, out clock!))
+            {
+                if (_senders.Count >= MaxSenders)
+                {
+                    _senders.Remove(_senders.Keys.First()); // insertion order: the least recently heard
+                }
+
+                clock = new Client.EngineClock(engineId, Math.Max(0, boots), Math.Max(0, time), _clock);
+            }
+
+            _senders[key] = clock; // re-added: the most recently heard goes last
+        }
+
+        var (ourBoots, ourTime) = clock.Now();
+        return clock.Accept(boots, time) switch
+        {
+            Client.Timeliness.InWindow => null,
+            Client.Timeliness.Latched => $"the sender's snmpEngineBoots is {Client.EngineClock.MaxBoots}, latched there (RFC 3414 2.2.2): none of its traps is timely until it gets a new engine id or its boots are reset (engine {key})",
+            Client.Timeliness.OutOfRange => $"the trap carries snmpEngineBoots {boots}, snmpEngineTime {time}, outside 0..{Client.EngineClock.MaxBoots}: reset the sender's engine boots (engine {key})",
+            _ => $"the trap's snmpEngineBoots {boots}, snmpEngineTime {time} are behind what the sender's earlier traps make it now ({ourBoots}, {ourTime}) by more than {Client.EngineClock.WindowSeconds} s: a replayed trap, or a sender whose engine time went back without its boots rising (engine {key})",
+        };
     }
 
     /// <summary>Encodes a response to an accepted request at the request's level.</summary>

@@ -107,6 +107,37 @@ public sealed class ReceiverTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Regression_a_v3_trap_replayed_later_was_raised_as_new()
+    {
+        // A captured authenticated trap could be sent again at any time and was raised again: traps had no time window.
+        // Now the receiver keeps each sender's engine clock (RFC 3414 3.2.7 b): a trap behind it by more than 150 s, or
+        // from an older boot, is rejected; a sender that rebooted (boots + 1) is heard again.
+        SkipWithoutTools();
+        Task<(int Exit, string Out, string Err)> Trap(string bootsAndTime, int value) => NetSnmpTool.RunAsync("snmptrap",
+            ["-v3", "-e", "0x80001f8880a1b2c3d4e5f6070a", "-Z", bootsAndTime, "-l", "authPriv", "-u", "trapper", "-a", "SHA-256", "-A", "authpass123", "-x", "AES", "-X", "privpass123",
+             Agent, "1234", "1.3.6.1.4.1.318.0.5", "1.3.6.1.4.1.318.1.1.1.2.2.1.0", "i", value.ToString(System.Globalization.CultureInfo.InvariantCulture)], Ct);
+        Task Marker(string oid) => NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "public", Agent, "1", oid], Ct);
+
+        Assert.Equal(0, (await Trap("5,2000", 1)).Exit);
+        await Trap("5,1000", 2);  // 1000 s behind the sender's clock: a replay
+        await Trap("4,9000", 3);  // an older boot
+        await Marker("1.3.6.1.4.1.318.0.9");
+        await Trap("6,10", 4);    // rebooted: a new boot counts from 0
+        await Trap("5,2000", 5);  // the first trap again, after the reboot
+        await Marker("1.3.6.1.4.1.318.0.10");
+
+        var seen = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            var n = await NextAsync();
+            seen.Add(n.Version == SnmpVersion.V3 ? "v3 " + n.Payload.Single().Value.AsInt32() : n.TrapOid.ToNumericString());
+        }
+
+        Assert.Equal(["v3 1", ".1.3.6.1.4.1.318.0.9", "v3 4", ".1.3.6.1.4.1.318.0.10"], seen);
+        Assert.Equal(3, _receiver.Authority.StatCount(Usm.UsmStatsNotInTimeWindows));
+    }
+
+    [Fact]
     public async Task V3_authPriv_inform_discovers_our_engine_and_is_acknowledged()
     {
         SkipWithoutTools();
