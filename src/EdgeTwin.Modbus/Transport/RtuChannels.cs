@@ -65,8 +65,14 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
         try
         {
             port.Open();
+            var held = SerialPortLock.Acquire(options.PortName);
             port.DiscardInBuffer();
-            return ValueTask.FromResult<Stream>(new OwningStream(port.BaseStream, port));
+            return ValueTask.FromResult<Stream>(new OwningStream(port.BaseStream, held is null ? port : new PortAndLock(port, held)));
+        }
+        catch (SerialPortInUseException)
+        {
+            port.Dispose();
+            throw;
         }
         catch (Exception ex) when (ex is ArgumentException || (ex is IOException && ex is not FileNotFoundException && File.Exists(options.PortName)))
         {
@@ -112,6 +118,16 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
     public string Settings => string.Create(
         System.Globalization.CultureInfo.InvariantCulture,
         $"{options.BaudRate} {options.DataBits}{options.Parity switch { Parity.None => "N", Parity.Odd => "O", Parity.Even => "E", Parity.Mark => "M", _ => "S" }}{options.StopBits switch { StopBits.Two => "2", StopBits.OnePointFive => "1.5", _ => "1" }}");
+
+    /// <summary>The lock goes first: the port's own descriptor is then still open, so closing the lock's drops no line.</summary>
+    private sealed class PortAndLock(SerialPort port, SerialPortLock held) : IDisposable
+    {
+        public void Dispose()
+        {
+            held.Dispose();
+            port.Dispose();
+        }
+    }
 
     /// <summary>Disposes the SerialPort along with its stream.</summary>
     private sealed class OwningStream(Stream inner, IDisposable owner) : Stream

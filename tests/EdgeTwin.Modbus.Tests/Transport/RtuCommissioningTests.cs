@@ -74,6 +74,62 @@ public sealed class RtuCommissioningTests
     }
 
     [Fact]
+    public async Task Regression_a_command_run_as_root_opened_the_agents_serial_port_and_garbled_its_frames()
+    {
+        // The kernel keeps others off an open tty (TIOCEXCL), but not root: `sudo edgetwin poll` on a gateway opened the
+        // running agent's RS-485 port, and two masters garbled each other's frames. Whoever drives the line now holds an
+        // flock on it; a second opener is refused, naming why, and gets the line once the first lets go.
+        Assert.SkipWhen(!File.Exists("/usr/bin/flock"), "util-linux flock not installed");
+        await using var pty = await SocatPtyPair.StartAsync();
+        await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [230])));
+        ModbusClient Client() => new(new ModbusRtuTransport(
+            new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = Baud, Parity = Parity.None }),
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(1), ReconnectBackoffMax = TimeSpan.FromMilliseconds(300) }));
+        async Task<int> FlockExit()
+        {
+            using var p = Process.Start(new ProcessStartInfo("/usr/bin/flock", ["-n", "-E", "75", pty.B, "true"]) { UseShellExecute = false })!;
+            await p.WaitForExitAsync(Ct);
+            return p.ExitCode;
+        }
+
+        var agent = Client();
+        Assert.Equal(new ushort[] { 230 }, await agent.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+        Assert.Equal(75, await FlockExit()); // another process cannot take the line's lock
+
+        await using var command = Client();
+        var refused = await Assert.ThrowsAnyAsync<ModbusCommunicationException>(() => command.ReadHoldingRegistersAsync(3, 0, 1, Ct));
+        if (Environment.UserName == "root")
+        {
+            // Past TIOCEXCL: only the lock stops it.
+            Assert.Contains($"port {pty.B} is locked by another process", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("RS-485", refused.Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains("in use", refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("does the adapter support", refused.Message, StringComparison.Ordinal);
+
+        await agent.DisposeAsync();
+        Assert.Equal(0, await FlockExit());
+        ushort[]? got = null;
+        for (var until = Stopwatch.StartNew(); got is null; await Task.Delay(100, Ct))
+        {
+            Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), "the line was not taken over within 10 s of its release");
+            try
+            {
+                got = await command.ReadHoldingRegistersAsync(3, 0, 1, Ct);
+            }
+            catch (ModbusCommunicationException)
+            {
+            }
+        }
+
+        Assert.Equal(new ushort[] { 230 }, got);
+    }
+
+    [Fact]
     public async Task Regression_a_broadcast_write_failed_as_an_empty_response_and_the_next_request_followed_without_a_turnaround()
     {
         // Setting every drive's ramp at once (unit 0): the write, carried out by both units, failed with "empty response
