@@ -41,22 +41,34 @@ public sealed class SimulatedGpioDriver : GpioDriver
     public int Toggles(int pin) => Get(pin).Toggles;
 
     /// <summary>Sets the level the outside world puts on an input line; fires edge callbacks when it changes.</summary>
-    public void Drive(int pin, PinValue level)
+    public void Drive(int pin, PinValue level) => SetExternal(pin, driven: true, level);
+
+    /// <summary>
+    /// Nothing drives the line any more (an open contact, an unplugged cable): it reads what the pin's pull resistor
+    /// gives, high with a pull-up or no pull, low with a pull-down; fires edge callbacks when that changes the level.
+    /// </summary>
+    public void Release(int pin) => SetExternal(pin, driven: false, PinValue.High);
+
+    private void SetExternal(int pin, bool driven, PinValue level)
     {
         var line = Get(pin);
         (PinEventTypes Types, PinChangeEventHandler Handler)[] targets;
+        PinValue now;
         lock (line)
         {
-            if (line.External == level)
+            var before = line.Level;
+            line.Driven = driven;
+            line.External = level;
+            now = line.Level;
+            if (before == now)
             {
                 return;
             }
 
-            line.External = level;
             targets = [.. line.Callbacks];
         }
 
-        var edge = level == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
+        var edge = now == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
         foreach (var (types, handler) in targets)
         {
             if ((types & edge) != 0)
@@ -113,7 +125,7 @@ public sealed class SimulatedGpioDriver : GpioDriver
             return device.Read();
         }
 
-        return line.Mode == PinMode.Output ? line.Output : line.External;
+        return line.Mode == PinMode.Output ? line.Output : line.Level;
     }
 
     protected override void Write(int pinNumber, PinValue value)
@@ -134,10 +146,10 @@ public sealed class SimulatedGpioDriver : GpioDriver
     protected override WaitForEventResult WaitForEvent(int pinNumber, PinEventTypes eventTypes, CancellationToken cancellationToken)
     {
         var line = Get(pinNumber);
-        var start = line.External;
+        var start = line.Level;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var now = line.External;
+            var now = line.Level;
             if (now != start)
             {
                 var type = now == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
@@ -180,6 +192,10 @@ public sealed class SimulatedGpioDriver : GpioDriver
         public volatile bool Open;
         public PinMode Mode = PinMode.Input;
         public PinValue External = PinValue.High; // pulled up: contact open
+        public bool Driven = true;
+
+        /// <summary>The input's level: what drives it, else what its pull gives.</summary>
+        public PinValue Level => Driven ? External : Mode == PinMode.InputPullDown ? PinValue.Low : PinValue.High;
         public PinValue Output = PinValue.Low;
         public int Toggles;
         public ISimulatedGpioDevice? Device;

@@ -1,6 +1,7 @@
 using System.Device.Gpio;
 using System.Diagnostics;
 using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Core.Profiles;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -43,7 +44,12 @@ public sealed partial class GpioInputAlarms : IDisposable
         foreach (var input in _inputs)
         {
             var rule = input.Rule;
-            controller.OpenPin(rule.Pin, rule.ActiveLow ? PinMode.InputPullUp : PinMode.InputPullDown);
+            controller.OpenPin(rule.Pin, rule.Pull switch
+            {
+                PullMode.Up => PinMode.InputPullUp,
+                PullMode.Down => PinMode.InputPullDown,
+                _ => PinMode.Input,
+            });
             input.Handler = (_, _) => OnEdge(input);
             controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, input.Handler);
             var active = IsActive(input);

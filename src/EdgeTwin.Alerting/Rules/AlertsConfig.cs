@@ -1,5 +1,6 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Profiles;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Mqtt;
@@ -547,11 +548,21 @@ public sealed record AlertsConfig
         return rule with { Direction = Direction.Below, Limit = l, Clear = c };
     }
 
+    // The pull was derived from `active` (high → pull-down), so a normally-closed contact to ground (door, guard switch)
+    // read low whether shut or open and its alarm never fired: the pull is its own key now, up by default.
+    private static readonly Dictionary<string, PullMode> InputPulls = new(StringComparer.Ordinal)
+    {
+        ["up"] = PullMode.Up,
+        ["down"] = PullMode.Down,
+        ["none"] = PullMode.None,
+    };
+
     private static AlertRule? ReadInput(ConfigReader r, HashSet<string> sinks)
     {
         var name = r.Id("name", required: true);
         var pin = r.Int("pin", required: true, min: 0, max: 1023);
         var active = r.Enum("active", new Dictionary<string, bool>(StringComparer.Ordinal) { ["low"] = true, ["high"] = false }) ?? true;
+        var pull = r.Enum("pull", InputPulls) ?? PullMode.Up;
         var debounce = r.Duration("debounce") ?? TimeSpan.FromMilliseconds(20);
         var common = Common(r, sinks);
         r.ReportUnknownKeys();
@@ -570,6 +581,7 @@ public sealed record AlertsConfig
             Targets = common.Targets,
             Pin = pin.Value,
             ActiveLow = active,
+            Pull = pull,
             Debounce = debounce,
             Per = Scope.Site,
         };
