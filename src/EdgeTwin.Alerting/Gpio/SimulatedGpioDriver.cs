@@ -94,7 +94,22 @@ public sealed class SimulatedGpioDriver : GpioDriver
     /// <summary>Puts a device on the line: it sees the host's mode changes and writes, and gives the level read while the line is an input.</summary>
     public void Attach(int pin, ISimulatedGpioDevice device) => Get(pin).Device = device;
 
-    protected override void OpenPin(int pinNumber) => Get(pinNumber).Open = true;
+    /// <summary>
+    /// Another process (or a kernel driver) holds the line: opening it fails as libgpiod's request does (EBUSY) until
+    /// <paramref name="held"/> is false again.
+    /// </summary>
+    public void Hold(int pin, bool held = true) => Get(pin).Held = held;
+
+    protected override void OpenPin(int pinNumber)
+    {
+        var line = Get(pinNumber);
+        if (line.Held)
+        {
+            throw new IOException($"Error 16 (Device or resource busy) requesting GPIO line {pinNumber}");
+        }
+
+        line.Open = true;
+    }
 
     protected override void ClosePin(int pinNumber)
     {
@@ -190,6 +205,7 @@ public sealed class SimulatedGpioDriver : GpioDriver
     private sealed class Line
     {
         public volatile bool Open;
+        public volatile bool Held;
         public PinMode Mode = PinMode.Input;
         public PinValue External = PinValue.High; // pulled up: contact open
         public bool Driven = true;
