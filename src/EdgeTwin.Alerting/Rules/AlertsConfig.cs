@@ -1040,7 +1040,12 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         }
     }
 
-    /// <summary>An alarm output driving a pin a device reads (or an alarm input sharing it) fights the sensor for the line.</summary>
+    /// <summary>
+    /// An alarm output driving a pin a device reads (or an alarm input sharing it) fights the sensor for the line; so does
+    /// an output of one GPIO sink on a pin another sink drives, or an alarm input on a pin a relay drives (the second open
+    /// of the line turned the relay into an input, or the input read the relay's own level). Each sink only checked its
+    /// own outputs, and the inputs only each other.
+    /// </summary>
     private static void CheckPins(ConfigMapping alerts, SiteConfig config, ConfigDiagnostics d)
     {
         var devicePins = new Dictionary<int, string>();
@@ -1052,29 +1057,40 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             }
         }
 
-        if (devicePins.Count == 0)
-        {
-            return;
-        }
+        static int? PinOf(ConfigNode? node) =>
+            node is ConfigScalar s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : null;
 
         void Check(ConfigNode? pin, string what)
         {
-            if (pin is ConfigScalar s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p)
-                && devicePins.TryGetValue(p, out var owner))
+            if (PinOf(pin) is { } p && devicePins.TryGetValue(p, out var owner))
             {
-                d.Add(s, $"GPIO pin {p} is already read by device '{owner}' (address gpio:{p}); an alarm {what} needs a pin of its own");
+                d.Add(pin!, $"GPIO pin {p} is already read by device '{owner}' (address gpio:{p}); an alarm {what} needs a pin of its own");
             }
         }
 
+        var outputPins = new Dictionary<int, (string Sink, string Output)>();
         if (alerts["sinks"] is ConfigSequence sinks)
         {
             foreach (var sink in sinks.Items.OfType<ConfigMapping>())
             {
                 if ((sink["type"] as ConfigScalar)?.Value == "gpio" && sink["outputs"] is ConfigSequence outputs)
                 {
+                    var sinkName = (sink["name"] as ConfigScalar)?.Value ?? "?";
                     foreach (var output in outputs.Items.OfType<ConfigMapping>())
                     {
                         Check(output["pin"], "output");
+                        var name = (output["name"] as ConfigScalar)?.Value ?? "?";
+                        if (PinOf(output["pin"]) is { } p)
+                        {
+                            if (outputPins.TryGetValue(p, out var first) && first.Sink != sinkName)
+                            {
+                                d.Add(output["pin"]!, $"GPIO pin {p} is already driven by output '{first.Output}' of sink '{first.Sink}'; each output needs a pin of its own");
+                            }
+                            else
+                            {
+                                outputPins.TryAdd(p, (sinkName, name));
+                            }
+                        }
                     }
                 }
             }
@@ -1085,6 +1101,10 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             foreach (var input in inputs.Items.OfType<ConfigMapping>())
             {
                 Check(input["pin"], "input");
+                if (PinOf(input["pin"]) is { } p && outputPins.TryGetValue(p, out var driver))
+                {
+                    d.Add(input["pin"]!, $"GPIO pin {p} is driven by output '{driver.Output}' of sink '{driver.Sink}'; an alarm input needs a pin of its own (the contact and the relay would share one line)");
+                }
             }
         }
     }

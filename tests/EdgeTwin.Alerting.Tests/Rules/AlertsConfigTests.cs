@@ -126,6 +126,22 @@ public sealed class AlertsConfigTests
     }
 
     [Fact]
+    public void Regression_check_accepted_an_alarm_input_on_the_relay_pin_and_two_sinks_driving_one_pin()
+    {
+        // Each sink checked only its own outputs and the inputs only each other: a contact wired to the relay's pin, or a
+        // second panel's strobe on the lamp's pin, passed check and then fought over the line at start.
+        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"))
+            .Replace("{ name: door-open, pin: 13,", "{ name: door-open, pin: 24,", StringComparison.Ordinal)
+            .Replace("    - { name: journal, type: syslog,", "    - { name: panel2, type: gpio, chip: auto, outputs: [ { name: strobe, pin: 23, critical: on } ] }\n    - { name: journal, type: syslog,", StringComparison.Ordinal);
+        var problems = CheckSite(site + "\n" + rules, examples);
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.Contains("alerts.inputs[2].pin: GPIO pin 24 is driven by output 'relay' of sink 'panel'; an alarm input needs a pin of its own", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("alerts.sinks[1].outputs[0].pin: GPIO pin 23 is already driven by output 'lamp' of sink 'panel'; each output needs a pin of its own", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Regression_check_accepted_a_misspelt_match_metric_that_never_fires()
     {
         // The series' metric is the profile's metric name, matched exactly: a typo bound nothing and the rule stayed quiet.
