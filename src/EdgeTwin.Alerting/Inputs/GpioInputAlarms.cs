@@ -95,15 +95,12 @@ public sealed partial class GpioInputAlarms : IDisposable
                 var rule = input.Rule;
                 try
                 {
-                    if (!controller.IsPinOpen(rule.Pin))
+                    controller.OpenPin(rule.Pin, rule.Pull switch
                     {
-                        controller.OpenPin(rule.Pin, rule.Pull switch
-                        {
-                            PullMode.Up => PinMode.InputPullUp,
-                            PullMode.Down => PinMode.InputPullDown,
-                            _ => PinMode.Input,
-                        });
-                    }
+                        PullMode.Up => PinMode.InputPullUp,
+                        PullMode.Down => PinMode.InputPullDown,
+                        _ => PinMode.Input,
+                    });
 
                     PinChangeEventHandler handler = (_, _) => OnEdge(input);
                     controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, handler);

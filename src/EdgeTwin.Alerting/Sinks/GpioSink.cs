@@ -116,10 +116,7 @@ public sealed partial class GpioSink : IAlertSink
             foreach (var o in _config.Outputs)
             {
                 current = o;
-                if (!controller.IsPinOpen(o.Pin))
-                {
-                    controller.OpenPin(o.Pin, PinMode.Output);
-                }
+                controller.OpenPin(o.Pin, PinMode.Output); // idempotent: a retry after a partial open sets the mode again
 
                 controller.Write(o.Pin, Level(o, false));
             }
