@@ -20,6 +20,9 @@ public sealed class SimulatedGpioDriver : GpioDriver
 
     public bool IsOpen(int pin) => _lines.TryGetValue(pin, out var l) && l.Open;
 
+    /// <summary>The mode the host set on a line (its pull resistor for an input).</summary>
+    public PinMode ModeOf(int pin) => Get(pin).Mode;
+
     /// <summary>How many edge callbacks are registered on a line (a source has subscribed once it is above 0).</summary>
     public int CallbackCount(int pin)
     {
