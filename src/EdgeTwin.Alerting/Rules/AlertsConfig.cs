@@ -1060,11 +1060,25 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         static int? PinOf(ConfigNode? node) =>
             node is ConfigScalar s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : null;
 
+        // As check warns for a GPIO device: BCM 2/3 are I2C bus 1's SDA/SCL, BCM 4 the w1-gpio overlay's default pin. A
+        // relay there takes the bus's line and every sensor on it fails; "pin 3" is often meant as header pin 3 (BCM 2).
+        var i2c1 = config.Devices.FirstOrDefault(x => x.Enabled && x.Address is { Scheme: AddressScheme.I2c, Bus: 1 });
+        var w1 = config.Devices.FirstOrDefault(x => x.Enabled && x.Address.Scheme == AddressScheme.OneWire);
+
         void Check(ConfigNode? pin, string what)
         {
             if (PinOf(pin) is { } p && devicePins.TryGetValue(p, out var owner))
             {
                 d.Add(pin!, $"GPIO pin {p} is already read by device '{owner}' (address gpio:{p}); an alarm {what} needs a pin of its own");
+            }
+            else if (PinOf(pin) is 2 or 3 && i2c1 is not null)
+            {
+                var p2 = PinOf(pin)!.Value;
+                d.AddWarning(pin!, $"GPIO {p2} is {(p2 == 2 ? "SDA" : "SCL")} of I2C bus 1 (header pin {(p2 == 2 ? 3 : 5)}), which device '{i2c1.Id}' uses: an alarm {what} there takes the bus's line; give it another pin (pins are BCM numbers, not header pins)");
+            }
+            else if (PinOf(pin) == 4 && w1 is not null)
+            {
+                d.AddWarning(pin!, $"GPIO 4 is the default 1-Wire pin of the w1-gpio overlay, which device '{w1.Id}' needs: give this alarm {what} another pin, or move the bus with dtoverlay=w1-gpio,gpiopin=N");
             }
         }
 
