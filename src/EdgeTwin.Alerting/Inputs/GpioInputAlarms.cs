@@ -72,8 +72,9 @@ public sealed partial class GpioInputAlarms : IDisposable
         {
             controller = _controller ??= _open!();
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or PlatformNotSupportedException or NotSupportedException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            // The board driver probe throws a variety of types (no gpiochip, no libgpiod, unknown board).
             foreach (var input in _inputs)
             {
                 Problem(input, "no GPIO controller: " + ex.Message);

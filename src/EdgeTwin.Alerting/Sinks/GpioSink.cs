@@ -112,7 +112,17 @@ public sealed partial class GpioSink : IAlertSink
         GpioOutputConfig? current = null;
         try
         {
-            var controller = _open();
+            GpioController controller;
+            try
+            {
+                controller = _open();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException and not IOException)
+            {
+                // The board driver probe throws a variety of types (no gpiochip, no libgpiod, unknown board).
+                throw new IOException(ex.Message, ex);
+            }
+
             foreach (var o in _config.Outputs)
             {
                 current = o;

@@ -83,6 +83,42 @@ public sealed class BusyGpioLineTests
     }
 }
 
+public sealed class NoGpioChipTests
+{
+    [Fact]
+    public async Task A_machine_without_a_gpio_chip_starts_with_the_relay_and_inputs_logged_as_unavailable()
+    {
+        var log = new CapturingLogger();
+        using var logs = new OneLoggerFactory(log);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-no-gpio-").FullName;
+        var service = new AlertingService(Yaml.Valid("""
+            alerts:
+              sinks:
+                - { name: panel, type: gpio, outputs: [ { name: relay, pin: 17, critical: on } ] }
+              inputs:
+                - { name: leak, pin: 5, severity: critical }
+            """), Harness.Site, new SeriesRegistry(), new CollectingEvents(), new AlertingOptions
+        {
+            StorePath = Path.Combine(dir, "alerts.db"),
+            TimeProvider = new FakeTimeProvider(),
+            RunConnectivityProbe = false,
+            LoggerFactory = logs,
+            OpenGpio = _ => throw new PlatformNotSupportedException("no gpiochip0"),
+        });
+        try
+        {
+            await service.StartAsync(CancellationToken.None);
+            Assert.Contains(log.Entries, e => e.Text.Contains("alert sink panel: no GPIO controller: no gpiochip0", StringComparison.Ordinal));
+            Assert.Contains(log.Entries, e => e.Text.Contains("alarm input leak (pin 5): no GPIO controller: no gpiochip0", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await service.DisposeAsync();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
+
 /// <summary>Every category logs into one <see cref="CapturingLogger"/>.</summary>
 internal sealed class OneLoggerFactory(CapturingLogger logger) : ILoggerFactory
 {
