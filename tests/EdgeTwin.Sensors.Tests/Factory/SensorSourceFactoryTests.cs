@@ -335,6 +335,20 @@ public sealed class SensorSourceFactoryTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_the_s0_meters_power_rate_was_registered_as_a_counter()
+    {
+        // rate: true publishes the channel's change per second, a level; it kept the profile's counter kind, so the
+        // anomaly twin differentiated the power again and took every drop in load for a counter reset.
+        await using var source = Create("meter1", "generic-s0-energy-meter", "gpio:22").Push!;
+        source.RegisterSeries(_registry);
+        var kinds = _registry.Snapshot().ToDictionary(x => x.Descriptor.Metric, x => x.Descriptor.Kind);
+
+        Assert.Equal(MetricKind.Gauge, kinds["power"]);
+        Assert.Equal(MetricKind.Counter, kinds["energy"]);
+        Assert.Equal(MetricKind.Counter, kinds["pulses"]);
+    }
+
+    [Fact]
     public async Task No_gpio_chip_is_a_device_error_at_start_not_a_creation_error()
     {
         using var factory = new SensorSourceFactory(new SensorEnvironment { OpenGpio = () => throw new PlatformNotSupportedException("no gpiochip0") });
