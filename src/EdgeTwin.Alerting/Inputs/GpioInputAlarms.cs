@@ -62,9 +62,6 @@ public sealed partial class GpioInputAlarms : IDisposable
         }
     }
 
-    /// <summary>Inputs whose line is not open yet (named in the log).</summary>
-    public int Unopened => _inputs.Count(i => i.Handler is null);
-
     private bool TryOpenAll()
     {
         GpioController controller;
@@ -150,8 +147,16 @@ public sealed partial class GpioInputAlarms : IDisposable
     {
         lock (_inputs)
         {
-            if (_open is null || !TryOpenAll())
+            try
             {
+                if (_open is null || !TryOpenAll())
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // Reading the level of a line just opened failed, or the controller closed for shutdown: next round.
                 return;
             }
 

@@ -127,7 +127,6 @@ public sealed partial class GpioSink : IAlertSink
             {
                 current = o;
                 controller.OpenPin(o.Pin, PinMode.Output); // idempotent: a retry after a partial open sets the mode again
-
                 controller.Write(o.Pin, Level(o, false));
             }
 
@@ -229,9 +228,17 @@ public sealed partial class GpioSink : IAlertSink
         {
             if (_controller is not { } controller)
             {
-                if (_openProblem is not null && _time.GetElapsedTime(_lastOpenAttempt) >= ReopenInterval)
+                if (_started && _openProblem is not null && _time.GetElapsedTime(_lastOpenAttempt) >= ReopenInterval)
                 {
-                    TryOpen();
+                    try
+                    {
+                        TryOpen();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The controller's owner closed it (shutdown): nothing left to open.
+                        _started = false;
+                    }
                 }
 
                 return;
