@@ -103,7 +103,7 @@ public sealed partial class AlertingService : IAsyncDisposable
         {
             IAlertSink sink = sinkConfig switch
             {
-                GpioSinkConfig g => new GpioSink(g, () => Controller(g.Chip), _options.TimeProvider),
+                GpioSinkConfig g => new GpioSink(g, () => Controller(g.Chip), _options.TimeProvider, _options.LoggerFactory.CreateLogger<GpioSink>()),
                 SyslogSinkConfig s => new SyslogSink(s, site.SiteId),
                 MqttSinkConfig m => new MqttSink(m, site.SiteId, site.GatewayId),
                 WebhookSinkConfig w => new WebhookSink(w, site.SiteId, site.GatewayId, _options.TimeProvider, _options.LoggerFactory.CreateLogger<WebhookSink>()),
@@ -146,7 +146,7 @@ public sealed partial class AlertingService : IAsyncDisposable
         {
             _inputs = new GpioInputAlarms(Engine, inputs, _options.TimeProvider, _options.LoggerFactory.CreateLogger<GpioInputAlarms>());
             var chip = _config.Sinks.OfType<GpioSinkConfig>().FirstOrDefault()?.Chip ?? "auto";
-            _inputs.Start(Controller(chip));
+            _inputs.Start(() => Controller(chip));
         }
 
         LogStarted(_config.Rules.Count, _runners.Count, Engine.BoundSeries, Manager.Store.Path);

@@ -18,6 +18,8 @@ namespace EdgeTwin.Agent.Cli;
 /// prints every metric with its unit, role and quality (like <c>telegraf --once</c>). Exit codes: 0 read, 1 the device
 /// could not be read (error named), 2 config problem or unknown device. The config's warnings go to standard error as
 /// <c>check</c> prints them (<c>FILE:LINE:COL: warning: key: message</c>); they change neither the output nor the exit code.
+/// A device that pushes its readings (GPIO contact, S0 meter) runs until its first ones: a contact's state at once, a
+/// meter's total and rate after one <c>interval</c>.
 /// </summary>
 internal sealed class PollCommand : ICliCommand
 {
@@ -93,34 +95,50 @@ internal sealed class PollCommand : ICliCommand
         }
 
         await using var _ = new AsyncDisposer(sources);
-        if (sources.Polled is not { } source)
-        {
-            await error.WriteLineAsync($"edgetwin: device '{device.Id}' ({profile.Id}) only pushes readings (events, edges, counters); watch it with `edgetwin run`").ConfigureAwait(false);
-            return ExitCodes.InvalidConfig;
-        }
-
         var registry = new SeriesRegistry(timeProvider: time);
         var budget = AgentService.LimitSeries(registry, device, config);
-        source.RegisterSeries(registry);
         var sink = new CollectingSink();
         var acquiredAt = time.GetUtcNow();
         var started = time.GetTimestamp();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(device.Timeout);
-        try
+        IPolledSource? polled = sources.Polled;
+        if (polled is null && sources.Push is { } push)
         {
-            await source.PollAsync(sink, acquiredAt.ToUnixTimeMilliseconds(), timeout.Token).ConfigureAwait(false);
+            // A contact, door or S0 meter pushes its readings: run it until its first ones (a contact's state at once, a
+            // meter's after one report interval). It refused before, and the technician wiring a leak contact had to
+            // start the whole agent to see whether it reads wet.
+            push.RegisterSeries(registry);
+            if (await FirstPushAsync(push, sink, device, time, error, cancellationToken).ConfigureAwait(false) is { } failed)
+            {
+                return failed;
+            }
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        else if (polled is null)
         {
-            await error.WriteLineAsync($"edgetwin: device '{device.Id}' at {device.Address}: no answer within {Durations(device.Timeout)}").ConfigureAwait(false);
-            return ExitCodes.Failure;
+            await error.WriteLineAsync($"edgetwin: device '{device.Id}' ({profile.Id}) has no source to read; watch it with `edgetwin run`").ConfigureAwait(false);
+            return ExitCodes.InvalidConfig;
         }
-        catch (DeviceException ex)
+        else
         {
-            await error.WriteLineAsync($"edgetwin: {ex.Message}").ConfigureAwait(false);
-            return ExitCodes.Failure;
+            polled.RegisterSeries(registry);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(device.Timeout);
+            try
+            {
+                await polled.PollAsync(sink, acquiredAt.ToUnixTimeMilliseconds(), timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                await error.WriteLineAsync($"edgetwin: device '{device.Id}' at {device.Address}: no answer within {Durations(device.Timeout)}").ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+            catch (DeviceException ex)
+            {
+                await error.WriteLineAsync($"edgetwin: {ex.Message}").ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
         }
+
+        var source = (object?)polled ?? sources.Push;
 
         var elapsed = time.GetElapsedTime(started);
         if (budget.Dropped > 0)
@@ -131,7 +149,9 @@ internal sealed class PollCommand : ICliCommand
 
         var rules = AgentService.QualityRulesOf(profile);
         var reasons = source as EdgeTwin.Agent.Sources.ISampleReasons;
-        var rows = sink.Samples.Select(s => Row.Of(s, registry[s.Series], profile, rules, reasons)).ToList();
+        // A push source may have published more than once before it stopped: its latest value per series.
+        var latest = sink.Samples.GroupBy(s => s.Series).Select(g => g.Last());
+        var rows = latest.Select(s => Row.Of(s, registry[s.Series], profile, rules, reasons)).ToList();
         if (json)
         {
             await output.WriteAsync(Json(device, profile, acquiredAt, elapsed, rows)).ConfigureAwait(false);
@@ -143,6 +163,45 @@ internal sealed class PollCommand : ICliCommand
         }
 
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Runs a push source until it has published (at most one report interval plus the timeout); null when it did,
+    /// else the exit code after the error is written. A line the running agent holds fails here with the reason.
+    /// </summary>
+    private static async Task<int?> FirstPushAsync(IPushSource push, CollectingSink sink, DeviceConfig device, TimeProvider time, TextWriter error, CancellationToken cancellationToken)
+    {
+        var wait = device.Interval + device.Timeout;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var run = push.RunAsync(sink, new DiscardingEvents(), stop.Token);
+        using (var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            await Task.WhenAny(sink.First, run, Task.Delay(wait, time, timer.Token)).ConfigureAwait(false);
+            await timer.CancelAsync().ConfigureAwait(false);
+        }
+
+        await stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await run.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (DeviceException ex)
+        {
+            await error.WriteLineAsync($"edgetwin: {ex.Message} (a running agent holds its GPIO lines: stop it first, or watch it with `edgetwin run`)").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (sink.Samples.Count == 0)
+        {
+            await error.WriteLineAsync($"edgetwin: device '{device.Id}' at {device.Address}: no reading within {Durations(wait)} (its interval plus its timeout)").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+
+        return null;
     }
 
     private static string Durations(TimeSpan t) => t.TotalSeconds >= 1
@@ -309,8 +368,12 @@ internal sealed class PollCommand : ICliCommand
     private sealed class CollectingSink : ISampleSink
     {
         private readonly Lock _lock = new();
+        private readonly TaskCompletionSource _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public List<Sample> Samples { get; } = [];
+
+        /// <summary>Completes with the first write.</summary>
+        public Task First => _first.Task;
 
         public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
         {
@@ -319,8 +382,15 @@ internal sealed class PollCommand : ICliCommand
                 Samples.AddRange(samples.Span);
             }
 
+            _first.TrySetResult();
             return ValueTask.CompletedTask;
         }
+    }
+
+    /// <summary>poll prints readings; a contact's events (its initial alarm) are the agent's business.</summary>
+    private sealed class DiscardingEvents : EdgeTwin.Core.Events.IEventSink
+    {
+        public ValueTask PublishAsync(EdgeTwin.Core.Events.EdgeEvent edgeEvent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 
     private sealed class AsyncDisposer(DeviceSources sources) : IAsyncDisposable

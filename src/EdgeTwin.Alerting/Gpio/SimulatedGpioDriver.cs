@@ -20,6 +20,9 @@ public sealed class SimulatedGpioDriver : GpioDriver
 
     public bool IsOpen(int pin) => _lines.TryGetValue(pin, out var l) && l.Open;
 
+    /// <summary>The mode the host set on a line (its pull resistor for an input).</summary>
+    public PinMode ModeOf(int pin) => Get(pin).Mode;
+
     /// <summary>How many edge callbacks are registered on a line (a source has subscribed once it is above 0).</summary>
     public int CallbackCount(int pin)
     {
@@ -41,22 +44,34 @@ public sealed class SimulatedGpioDriver : GpioDriver
     public int Toggles(int pin) => Get(pin).Toggles;
 
     /// <summary>Sets the level the outside world puts on an input line; fires edge callbacks when it changes.</summary>
-    public void Drive(int pin, PinValue level)
+    public void Drive(int pin, PinValue level) => SetExternal(pin, driven: true, level);
+
+    /// <summary>
+    /// Nothing drives the line any more (an open contact, an unplugged cable): it reads what the pin's pull resistor
+    /// gives, high with a pull-up or no pull, low with a pull-down; fires edge callbacks when that changes the level.
+    /// </summary>
+    public void Release(int pin) => SetExternal(pin, driven: false, PinValue.High);
+
+    private void SetExternal(int pin, bool driven, PinValue level)
     {
         var line = Get(pin);
         (PinEventTypes Types, PinChangeEventHandler Handler)[] targets;
+        PinValue now;
         lock (line)
         {
-            if (line.External == level)
+            var before = line.Level;
+            line.Driven = driven;
+            line.External = level;
+            now = line.Level;
+            if (before == now)
             {
                 return;
             }
 
-            line.External = level;
             targets = [.. line.Callbacks];
         }
 
-        var edge = level == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
+        var edge = now == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
         foreach (var (types, handler) in targets)
         {
             if ((types & edge) != 0)
@@ -82,7 +97,22 @@ public sealed class SimulatedGpioDriver : GpioDriver
     /// <summary>Puts a device on the line: it sees the host's mode changes and writes, and gives the level read while the line is an input.</summary>
     public void Attach(int pin, ISimulatedGpioDevice device) => Get(pin).Device = device;
 
-    protected override void OpenPin(int pinNumber) => Get(pinNumber).Open = true;
+    /// <summary>
+    /// Another process (or a kernel driver) holds the line: opening it fails as libgpiod's request does (EBUSY) until
+    /// <paramref name="held"/> is false again.
+    /// </summary>
+    public void Hold(int pin, bool held = true) => Get(pin).Held = held;
+
+    protected override void OpenPin(int pinNumber)
+    {
+        var line = Get(pinNumber);
+        if (line.Held)
+        {
+            throw new IOException($"Error 16 (Device or resource busy) requesting GPIO line {pinNumber}");
+        }
+
+        line.Open = true;
+    }
 
     protected override void ClosePin(int pinNumber)
     {
@@ -113,7 +143,7 @@ public sealed class SimulatedGpioDriver : GpioDriver
             return device.Read();
         }
 
-        return line.Mode == PinMode.Output ? line.Output : line.External;
+        return line.Mode == PinMode.Output ? line.Output : line.Level;
     }
 
     protected override void Write(int pinNumber, PinValue value)
@@ -134,10 +164,10 @@ public sealed class SimulatedGpioDriver : GpioDriver
     protected override WaitForEventResult WaitForEvent(int pinNumber, PinEventTypes eventTypes, CancellationToken cancellationToken)
     {
         var line = Get(pinNumber);
-        var start = line.External;
+        var start = line.Level;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var now = line.External;
+            var now = line.Level;
             if (now != start)
             {
                 var type = now == PinValue.High ? PinEventTypes.Rising : PinEventTypes.Falling;
@@ -178,8 +208,13 @@ public sealed class SimulatedGpioDriver : GpioDriver
     private sealed class Line
     {
         public volatile bool Open;
+        public volatile bool Held;
         public PinMode Mode = PinMode.Input;
         public PinValue External = PinValue.High; // pulled up: contact open
+        public bool Driven = true;
+
+        /// <summary>The input's level: what drives it, else what its pull gives.</summary>
+        public PinValue Level => Driven ? External : Mode == PinMode.InputPullDown ? PinValue.Low : PinValue.High;
         public PinValue Output = PinValue.Low;
         public int Toggles;
         public ISimulatedGpioDevice? Device;

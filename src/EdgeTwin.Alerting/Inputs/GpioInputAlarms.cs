@@ -1,6 +1,8 @@
 using System.Device.Gpio;
 using System.Diagnostics;
 using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Core.Profiles;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -19,6 +21,8 @@ public sealed partial class GpioInputAlarms : IDisposable
     private readonly ILogger _logger;
     private readonly List<Input> _inputs = [];
     private GpioController? _controller;
+    private Func<GpioController>? _open;
+    private ITimer? _retry;
 
     public GpioInputAlarms(RuleEngine engine, IEnumerable<AlertRule> rules, TimeProvider? time = null, ILogger? logger = null)
     {
@@ -39,20 +43,125 @@ public sealed partial class GpioInputAlarms : IDisposable
     public void Start(GpioController controller)
     {
         ArgumentNullException.ThrowIfNull(controller);
-        _controller = controller;
+        Start(() => controller);
+    }
+
+    /// <summary>
+    /// As <see cref="Start(GpioController)"/>, for a controller that may not open. An input whose line cannot be
+    /// opened (held by another process, no GPIO chip) is logged once and tried again every
+    /// <see cref="GpioSink.ReopenInterval"/>; the others work meanwhile. Before, the exception left the alerting's
+    /// start and the agent did not start at all.
+    /// </summary>
+    public void Start(Func<GpioController> open)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        _open = open;
+        if (!TryOpenAll())
+        {
+            _retry = _time.CreateTimer(_ => Retry(), null, GpioSink.ReopenInterval, GpioSink.ReopenInterval);
+        }
+    }
+
+    private bool TryOpenAll()
+    {
+        GpioController controller;
+        try
+        {
+            controller = _controller ??= _open!();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The board driver probe throws a variety of types (no gpiochip, no libgpiod, unknown board).
+            foreach (var input in _inputs)
+            {
+                Problem(input, "no GPIO controller: " + ex.Message);
+            }
+
+            return false;
+        }
+
+        var all = true;
         foreach (var input in _inputs)
         {
-            var rule = input.Rule;
-            controller.OpenPin(rule.Pin, rule.ActiveLow ? PinMode.InputPullUp : PinMode.InputPullDown);
-            input.Handler = (_, _) => OnEdge(input);
-            controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, input.Handler);
-            var active = IsActive(input);
-            input.State = active;
-            if (active)
+            lock (input)
             {
-                LogInput(rule.Name, rule.Pin, true);
-                _engine.SetInput(rule, true, Stopwatch.GetTimestamp());
+                if (input.Handler is not null)
+                {
+                    continue;
+                }
+
+                var rule = input.Rule;
+                try
+                {
+                    controller.OpenPin(rule.Pin, rule.Pull switch
+                    {
+                        PullMode.Up => PinMode.InputPullUp,
+                        PullMode.Down => PinMode.InputPullDown,
+                        _ => PinMode.Input,
+                    });
+
+                    PinChangeEventHandler handler = (_, _) => OnEdge(input);
+                    controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, handler);
+                    input.Handler = handler;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
+                {
+                    Problem(input, $"cannot open GPIO {rule.Pin}: {ex.Message} (busy: another process or a kernel driver holds the line, `gpioinfo` names it; the pins are BCM numbers)");
+                    all = false;
+                    continue;
+                }
+
+                if (input.Problem is not null)
+                {
+                    LogInputOpened(rule.Name, rule.Pin);
+                    input.Problem = null;
+                }
+
+                var active = IsActive(input);
+                input.State = active;
+                if (active)
+                {
+                    LogInput(rule.Name, rule.Pin, true);
+                    _engine.SetInput(rule, true, Stopwatch.GetTimestamp());
+                }
             }
+        }
+
+        return all;
+    }
+
+    private void Problem(Input input, string problem)
+    {
+        lock (input)
+        {
+            if (input.Problem != problem)
+            {
+                LogInputFailed(input.Rule.Name, input.Rule.Pin, problem, GpioSink.ReopenInterval.TotalSeconds);
+            }
+
+            input.Problem = problem;
+        }
+    }
+
+    private void Retry()
+    {
+        lock (_inputs)
+        {
+            try
+            {
+                if (_open is null || !TryOpenAll())
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // Reading the level of a line just opened failed, or the controller closed for shutdown: next round.
+                return;
+            }
+
+            _retry?.Dispose();
+            _retry = null;
         }
     }
 
@@ -111,6 +220,13 @@ public sealed partial class GpioInputAlarms : IDisposable
 
     public void Dispose()
     {
+        lock (_inputs)
+        {
+            _open = null;
+            _retry?.Dispose();
+            _retry = null;
+        }
+
         if (_controller is not { } controller)
         {
             return;
@@ -132,6 +248,12 @@ public sealed partial class GpioInputAlarms : IDisposable
         _controller = null;
     }
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "alarm input {Name} (pin {Pin}): {Problem}; it cannot raise its alarm until then, tried again every {Seconds} s")]
+    private partial void LogInputFailed(string name, int pin, string problem, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alarm input {Name} (pin {Pin}) open now")]
+    private partial void LogInputOpened(string name, int pin);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "alarm input {Name} (pin {Pin}) active: {Active}")]
     private partial void LogInput(string name, int pin, bool active);
 
@@ -148,5 +270,7 @@ public sealed partial class GpioInputAlarms : IDisposable
         public ITimer? Recheck { get; set; }
 
         public PinChangeEventHandler? Handler { get; set; }
+
+        public string? Problem { get; set; }
     }
 }

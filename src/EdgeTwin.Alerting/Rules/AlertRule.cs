@@ -188,6 +188,12 @@ public sealed record AlertRule
 
     public bool ActiveLow { get; init; } = true;
 
+    /// <summary>
+    /// Input rules: the pin's internal pull. Up by default whatever <see cref="ActiveLow"/> says: contacts switch to
+    /// ground, and a normally-closed one (door, guard switch: <c>active: high</c>) reads high only through the pull-up.
+    /// </summary>
+    public EdgeTwin.Core.Profiles.PullMode Pull { get; init; } = EdgeTwin.Core.Profiles.PullMode.Up;
+
     public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>True when the value is in the alarm zone given the previous condition (hysteresis).</summary>

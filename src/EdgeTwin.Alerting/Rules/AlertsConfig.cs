@@ -1,5 +1,6 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
+using EdgeTwin.Core.Profiles;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Mqtt;
@@ -554,11 +555,21 @@ public sealed record AlertsConfig
         return rule with { Direction = Direction.Below, Limit = l, Clear = c };
     }
 
+    // The pull was derived from `active` (high → pull-down), so a normally-closed contact to ground (door, guard switch)
+    // read low whether shut or open and its alarm never fired: the pull is its own key now, up by default.
+    private static readonly Dictionary<string, PullMode> InputPulls = new(StringComparer.Ordinal)
+    {
+        ["up"] = PullMode.Up,
+        ["down"] = PullMode.Down,
+        ["none"] = PullMode.None,
+    };
+
     private static AlertRule? ReadInput(ConfigReader r, HashSet<string> sinks)
     {
         var name = r.Id("name", required: true);
         var pin = r.Int("pin", required: true, min: 0, max: 1023);
         var active = r.Enum("active", new Dictionary<string, bool>(StringComparer.Ordinal) { ["low"] = true, ["high"] = false }) ?? true;
+        var pull = r.Enum("pull", InputPulls) ?? PullMode.Up;
         var debounce = r.Duration("debounce") ?? TimeSpan.FromMilliseconds(20);
         var common = Common(r, sinks);
         r.ReportUnknownKeys();
@@ -577,6 +588,7 @@ public sealed record AlertsConfig
             Targets = common.Targets,
             Pin = pin.Value,
             ActiveLow = active,
+            Pull = pull,
             Debounce = debounce,
             Per = Scope.Site,
         };
@@ -1035,7 +1047,12 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         }
     }
 
-    /// <summary>An alarm output driving a pin a device reads (or an alarm input sharing it) fights the sensor for the line.</summary>
+    /// <summary>
+    /// An alarm output driving a pin a device reads (or an alarm input sharing it) fights the sensor for the line; so does
+    /// an output of one GPIO sink on a pin another sink drives, or an alarm input on a pin a relay drives (the second open
+    /// of the line turned the relay into an input, or the input read the relay's own level). Each sink only checked its
+    /// own outputs, and the inputs only each other.
+    /// </summary>
     private static void CheckPins(ConfigMapping alerts, SiteConfig config, ConfigDiagnostics d)
     {
         var devicePins = new Dictionary<int, string>();
@@ -1047,29 +1064,54 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             }
         }
 
-        if (devicePins.Count == 0)
-        {
-            return;
-        }
+        static int? PinOf(ConfigNode? node) =>
+            node is ConfigScalar s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : null;
+
+        // As check warns for a GPIO device: BCM 2/3 are I2C bus 1's SDA/SCL, BCM 4 the w1-gpio overlay's default pin. A
+        // relay there takes the bus's line and every sensor on it fails; "pin 3" is often meant as header pin 3 (BCM 2).
+        var i2c1 = config.Devices.FirstOrDefault(x => x.Enabled && x.Address is { Scheme: AddressScheme.I2c, Bus: 1 });
+        var w1 = config.Devices.FirstOrDefault(x => x.Enabled && x.Address.Scheme == AddressScheme.OneWire);
 
         void Check(ConfigNode? pin, string what)
         {
-            if (pin is ConfigScalar s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p)
-                && devicePins.TryGetValue(p, out var owner))
+            if (PinOf(pin) is { } p && devicePins.TryGetValue(p, out var owner))
             {
-                d.Add(s, $"GPIO pin {p} is already read by device '{owner}' (address gpio:{p}); an alarm {what} needs a pin of its own");
+                d.Add(pin!, $"GPIO pin {p} is already read by device '{owner}' (address gpio:{p}); an alarm {what} needs a pin of its own");
+            }
+            else if (PinOf(pin) is 2 or 3 && i2c1 is not null)
+            {
+                var p2 = PinOf(pin)!.Value;
+                d.AddWarning(pin!, $"GPIO {p2} is {(p2 == 2 ? "SDA" : "SCL")} of I2C bus 1 (header pin {(p2 == 2 ? 3 : 5)}), which device '{i2c1.Id}' uses: an alarm {what} there takes the bus's line; give it another pin (pins are BCM numbers, not header pins)");
+            }
+            else if (PinOf(pin) == 4 && w1 is not null)
+            {
+                d.AddWarning(pin!, $"GPIO 4 is the default 1-Wire pin of the w1-gpio overlay, which device '{w1.Id}' needs: give this alarm {what} another pin, or move the bus with dtoverlay=w1-gpio,gpiopin=N");
             }
         }
 
+        var outputPins = new Dictionary<int, (string Sink, string Output)>();
         if (alerts["sinks"] is ConfigSequence sinks)
         {
             foreach (var sink in sinks.Items.OfType<ConfigMapping>())
             {
                 if ((sink["type"] as ConfigScalar)?.Value == "gpio" && sink["outputs"] is ConfigSequence outputs)
                 {
+                    var sinkName = (sink["name"] as ConfigScalar)?.Value ?? "?";
                     foreach (var output in outputs.Items.OfType<ConfigMapping>())
                     {
                         Check(output["pin"], "output");
+                        var name = (output["name"] as ConfigScalar)?.Value ?? "?";
+                        if (PinOf(output["pin"]) is { } p)
+                        {
+                            if (outputPins.TryGetValue(p, out var first) && first.Sink != sinkName)
+                            {
+                                d.Add(output["pin"]!, $"GPIO pin {p} is already driven by output '{first.Output}' of sink '{first.Sink}'; each output needs a pin of its own");
+                            }
+                            else
+                            {
+                                outputPins.TryAdd(p, (sinkName, name));
+                            }
+                        }
                     }
                 }
             }
@@ -1080,6 +1122,10 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             foreach (var input in inputs.Items.OfType<ConfigMapping>())
             {
                 Check(input["pin"], "input");
+                if (PinOf(input["pin"]) is { } p && outputPins.TryGetValue(p, out var driver))
+                {
+                    d.Add(input["pin"]!, $"GPIO pin {p} is driven by output '{driver.Output}' of sink '{driver.Sink}'; an alarm input needs a pin of its own (the contact and the relay would share one line)");
+                }
             }
         }
     }

@@ -2,6 +2,8 @@ using System.Device.Gpio;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Core.Events;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.Alerting.Sinks;
 
@@ -11,12 +13,19 @@ namespace EdgeTwin.Alerting.Sinks;
 /// <c>silence_on_ack</c> ignore acknowledged alerts (the buzzer stops, the lamp stays). A flapping alert counts as firing
 /// until its flapping guard releases it (steady, not one chirp per flap). On shutdown every output is set to
 /// its failsafe level (e.g. a normally-energised relay drops, so a dead gateway raises the alarm panel).
+/// An output line that cannot be opened (another process holds it, no GPIO chip) does not stop the agent: the sink
+/// logs it once, a delivery fails with the reason (the runner reports the sink down) and the lines are tried again
+/// every <see cref="ReopenInterval"/>; once open they show the current state.
 /// </summary>
-public sealed class GpioSink : IAlertSink
+public sealed partial class GpioSink : IAlertSink
 {
+    /// <summary>How often outputs that could not be opened are tried again.</summary>
+    public static readonly TimeSpan ReopenInterval = TimeSpan.FromSeconds(5);
+
     private readonly GpioSinkConfig _config;
     private readonly Func<GpioController> _open;
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private readonly Dictionary<long, AlertSnapshot> _active = [];
     private readonly OutputPattern[] _patterns;
@@ -24,13 +33,17 @@ public sealed class GpioSink : IAlertSink
     private GpioController? _controller;
     private ITimer? _blink;
     private int _phase;
+    private bool _started;
+    private string? _openProblem;
+    private long _lastOpenAttempt;
 
-    public GpioSink(GpioSinkConfig config, Func<GpioController> open, TimeProvider? time = null)
+    public GpioSink(GpioSinkConfig config, Func<GpioController> open, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
         _open = open;
         _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
         _patterns = new OutputPattern[config.Outputs.Count];
         _quietedByAck = new bool[config.Outputs.Count];
     }
@@ -63,20 +76,85 @@ public sealed class GpioSink : IAlertSink
         }
     }
 
+    /// <summary>Why the outputs are not open (null once they are): what a delivery fails with meanwhile.</summary>
+    public string? OpenProblem
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _openProblem;
+            }
+        }
+    }
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var controller = _open();
-        foreach (var o in _config.Outputs)
+        lock (_gate)
         {
-            controller.OpenPin(o.Pin, PinMode.Output);
-            controller.Write(o.Pin, Level(o, false));
+            _started = true;
+            TryOpen();
         }
 
-        _controller = controller;
-
-        // 8 Hz phase clock: blink_fast toggles every tick (4 Hz), blink every 4 ticks (1 Hz).
+        // 8 Hz phase clock: blink_fast toggles every tick (4 Hz), blink every 4 ticks (1 Hz); it also retries the open.
         _blink = _time.CreateTimer(_ => Blink(), null, TimeSpan.FromMilliseconds(125), TimeSpan.FromMilliseconds(125));
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Opens every output and shows the current state; false (and <see cref="OpenProblem"/> set, logged once) when a
+    /// line cannot be opened. Before, the exception left the alerting's start, so a relay line held by another process
+    /// (or a machine without a GPIO chip) kept the whole agent from starting. Called under the gate.
+    /// </summary>
+    private bool TryOpen()
+    {
+        _lastOpenAttempt = _time.GetTimestamp();
+        GpioOutputConfig? current = null;
+        try
+        {
+            GpioController controller;
+            try
+            {
+                controller = _open();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException and not IOException)
+            {
+                // The board driver probe throws a variety of types (no gpiochip, no libgpiod, unknown board).
+                throw new IOException(ex.Message, ex);
+            }
+
+            foreach (var o in _config.Outputs)
+            {
+                current = o;
+                controller.OpenPin(o.Pin, PinMode.Output); // idempotent: a retry after a partial open sets the mode again
+                controller.Write(o.Pin, Level(o, false));
+            }
+
+            _controller = controller;
+            Apply();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
+        {
+            _controller = null;
+            var problem = current is null
+                ? $"no GPIO controller: {ex.Message}"
+                : $"cannot open output '{current.Name}' on GPIO {current.Pin}: {ex.Message} (busy: another process or a kernel driver holds the line, `gpioinfo` names it; the pins are BCM numbers)";
+            if (_openProblem != problem)
+            {
+                LogOpenFailed(Name, problem, ReopenInterval.TotalSeconds);
+            }
+
+            _openProblem = problem;
+            return false;
+        }
+
+        if (_openProblem is not null)
+        {
+            LogOpened(Name);
+            _openProblem = null;
+        }
+
+        return true;
     }
 
     public Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken)
@@ -111,7 +189,12 @@ public sealed class GpioSink : IAlertSink
 
     private void Apply()
     {
-        var controller = _controller ?? throw new InvalidOperationException($"GPIO sink {Name} is not started");
+        if (_controller is null && (!_started || !TryOpen()))
+        {
+            throw new IOException(_started ? $"GPIO sink {Name}: {_openProblem}" : $"GPIO sink {Name} is not started");
+        }
+
+        var controller = _controller!;
         for (var i = 0; i < _config.Outputs.Count; i++)
         {
             var o = _config.Outputs[i];
@@ -145,6 +228,19 @@ public sealed class GpioSink : IAlertSink
         {
             if (_controller is not { } controller)
             {
+                if (_started && _openProblem is not null && _time.GetElapsedTime(_lastOpenAttempt) >= ReopenInterval)
+                {
+                    try
+                    {
+                        TryOpen();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The controller's owner closed it (shutdown): nothing left to open.
+                        _started = false;
+                    }
+                }
+
                 return;
             }
 
@@ -164,6 +260,7 @@ public sealed class GpioSink : IAlertSink
             {
                 // The controller's owner closed it first (shutdown order): nothing left to blink.
                 _controller = null;
+                _started = false;
             }
         }
     }
@@ -196,6 +293,7 @@ public sealed class GpioSink : IAlertSink
 
         lock (_gate)
         {
+            _started = false;
             if (_controller is { } controller)
             {
                 foreach (var o in _config.Outputs)
@@ -208,6 +306,12 @@ public sealed class GpioSink : IAlertSink
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert sink {Sink}: {Problem}; the agent runs on without these outputs and tries again every {Seconds} s")]
+    private partial void LogOpenFailed(string sink, string problem, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert sink {Sink}: outputs open now, showing the current alerts")]
+    private partial void LogOpened(string sink);
 }
 
 /// <summary>What one GPIO output shows now; <see cref="QuietedByAck"/> when only acknowledged alerts would make it louder.</summary>

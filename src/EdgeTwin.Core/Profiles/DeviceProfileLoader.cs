@@ -312,14 +312,18 @@ public static partial class DeviceProfileLoader
 
         var isGpioInput = driver is SensorDriver.Digital or SensorDriver.Pulse;
         TimeSpan? debounce = null;
-        bool activeLow = false;
-        PullMode pull = PullMode.None;
+        bool activeLow = true;
+        PullMode pull = PullMode.Up;
         double? pulses = null;
         if (isGpioInput)
         {
             debounce = r.Duration("debounce");
-            activeLow = r.Bool("active_low") ?? false;
-            pull = r.Enum("pull", Pulls) ?? PullMode.None;
+
+            // Left out, they are the usual wiring the README promises: a contact (or S0 output) to ground on the internal
+            // pull-up, active low; active high only with a pull-down (a contact to 3.3 V). They were active high and no
+            // pull, so a profile giving neither read a floating line, inverted.
+            pull = r.Enum("pull", Pulls) ?? PullMode.Up;
+            activeLow = r.Bool("active_low") ?? pull != PullMode.Down;
             if (driver == SensorDriver.Pulse)
             {
                 pulses = r.Double("pulses_per_unit", required: true, positive: true);

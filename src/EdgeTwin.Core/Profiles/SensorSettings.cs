@@ -37,11 +37,11 @@ public sealed record SensorSettings(SensorDriver Driver)
     /// <summary>GPIO inputs: contact bounce to ignore (default 50 ms for digital, 5 ms for pulse).</summary>
     public TimeSpan? Debounce { get; init; }
 
-    /// <summary>GPIO inputs: the input reads low when active (closed contact to ground).</summary>
-    public bool ActiveLow { get; init; }
+    /// <summary>GPIO inputs: the input reads low when active (closed contact to ground); the default unless <c>pull: down</c>.</summary>
+    public bool ActiveLow { get; init; } = true;
 
-    /// <summary>GPIO inputs: pull resistor.</summary>
-    public PullMode Pull { get; init; } = PullMode.None;
+    /// <summary>GPIO inputs: pull resistor (default up: contacts and S0 outputs switch to ground).</summary>
+    public PullMode Pull { get; init; } = PullMode.Up;
 
     /// <summary>Pulse counters: pulses per unit of the counted quantity (e.g. 1000 imp/kWh).</summary>
     public double? PulsesPerUnit { get; init; }

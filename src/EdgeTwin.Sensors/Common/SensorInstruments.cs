@@ -20,6 +20,8 @@ internal static class SensorInstruments
 
     public static readonly Counter<long> Pulses = Meter.CreateCounter<long>("edgetwin.sensors.pulses", "{pulse}", "S0 pulses counted.");
 
+    public static readonly Counter<long> PulsesRejected = Meter.CreateCounter<long>("edgetwin.sensors.pulses_rejected", "{edge}", "Pulse edges dropped as bounce (closer than the minimum gap to the edge before); growing with the pulses, it is contact bounce, with the pulses flat, pulses faster than the gap.");
+
     public static void Read(string deviceId, string driver) => Reads.Add(1, Tags(deviceId, driver));
 
     public static void Error(string deviceId, string driver) => Errors.Add(1, Tags(deviceId, driver));

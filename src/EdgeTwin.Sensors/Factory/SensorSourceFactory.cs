@@ -2,6 +2,7 @@ using System.Device.Gpio;
 using System.Globalization;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Sensors.Common;
 using EdgeTwin.Sensors.Gpio;
@@ -232,7 +233,10 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
         foreach (var m in profile.AllMetrics)
         {
             var channel = m.Channel ?? throw Problem(device, $"profile '{profile.Id}': metric '{m.Name}' has no channel");
-            var spec = new SeriesSpec(m.Name, m.Unit, m.Kind, m.Role, m.Min ?? double.NegativeInfinity, m.Max ?? double.PositiveInfinity)
+            // A rate is a level, not a monotonic count (as the SNMP source publishes it): the S0 meter's power kept the
+            // counter kind of its channel, and the anomaly twin took every drop in power for a counter reset.
+            var kind = m.Rate && m.Kind == MetricKind.Counter ? MetricKind.Gauge : m.Kind;
+            var spec = new SeriesSpec(m.Name, m.Unit, kind, m.Role, m.Min ?? double.NegativeInfinity, m.Max ?? double.PositiveInfinity)
             {
                 Scale = m.Scale,
                 Offset = m.Offset,

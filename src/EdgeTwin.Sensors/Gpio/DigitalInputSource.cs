@@ -101,6 +101,7 @@ public sealed class DigitalInputSource : IPushSource
     private DateTimeOffset _lastChangeTime;
     private DateTimeOffset _chatterStarted;
     private long _changesWhileChattering;
+    private bool _noisy;
 
     public DigitalInputSource(DigitalInputOptions options, ILogger<DigitalInputSource>? logger = null)
     {
@@ -186,7 +187,9 @@ public sealed class DigitalInputSource : IPushSource
                 {
                     pendingEdge = null;
                     await SettleAsync(samples, events, cancellationToken).ConfigureAwait(false);
-                    continue;
+
+                    // On to the time checks: a line that never goes quiet keeps an edge pending, and the heartbeat
+                    // must not wait for the noise to stop.
                 }
 
                 var now = time.GetTimestamp();
@@ -218,18 +221,40 @@ public sealed class DigitalInputSource : IPushSource
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
+    /// <summary>The longest a change waits for the line to be quiet for the debounce: 20 debounce times, at least 1 s.</summary>
+    public TimeSpan MaxSettle => _options.Debounce * 20 > TimeSpan.FromSeconds(1) ? _options.Debounce * 20 : TimeSpan.FromSeconds(1);
+
     private async Task SettleAsync(ISampleSink samples, IEventSink events, CancellationToken cancellationToken)
     {
         var time = _options.Time;
+        var started = time.GetTimestamp();
+        var maxSettle = MaxSettle;
         while (true)
         {
             var quiet = time.GetElapsedTime(Volatile.Read(ref _lastEdgeTimestamp));
             if (quiet >= _options.Debounce)
             {
+                _noisy = false;
                 break;
             }
 
-            await Task.Delay(_options.Debounce - quiet, time, cancellationToken).ConfigureAwait(false);
+            // A signal faster than the debounce (an AC-fed lamp through an opto-coupler, a vibrating contact) is never
+            // quiet: the wait had no end, so nothing was published, not even the periodic state, and nothing said why.
+            var waited = time.GetElapsedTime(started);
+            if (waited >= maxSettle)
+            {
+                if (!_noisy)
+                {
+                    _noisy = true;
+                    Log.SensorWarning(_logger, _options.DeviceId, string.Create(CultureInfo.InvariantCulture,
+                        $"gpio {_options.PinText} is never quiet for the debounce of {_options.Debounce.TotalMilliseconds:0} ms ({Volatile.Read(ref _edgesInBurst)} edges in {maxSettle.TotalSeconds:0.#} s): a signal faster than the debounce (AC supply on the contact, vibrating contact, wrong pin); its level is taken every {maxSettle.TotalSeconds:0.#} s until it settles"));
+                }
+
+                break;
+            }
+
+            var wait = _options.Debounce - quiet;
+            await Task.Delay(wait < maxSettle - waited ? wait : maxSettle - waited, time, cancellationToken).ConfigureAwait(false);
         }
 
         while (_edges.Reader.TryRead(out _))

@@ -28,7 +28,10 @@ public sealed record PulseCounterOptions : GpioSensorOptions
     /// <summary>The counted edge. S0 outputs (EN 62053-31) close an opto-transistor to ground: falling with pull-up.</summary>
     public PinEventTypes Edge { get; init; } = PinEventTypes.Falling;
 
-    /// <summary>Edges closer than this to the previous counted one are bounce (S0 pulses are ≥ 30 ms long).</summary>
+    /// <summary>
+    /// A counted edge needs the line quiet (no edge either way) for this long before it; closer edges are bounce
+    /// (S0 pulses and pauses are ≥ 30 ms long).
+    /// </summary>
     public TimeSpan MinPulseGap { get; init; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>How often the total and the rate are published.</summary>
@@ -64,7 +67,7 @@ public sealed class PulseCounterSource : IPushSource
     private readonly OutputSet _outputs;
     private readonly long _minGapTicks;
     private long _pulses;
-    private long _lastPulseTimestamp;
+    private long _lastEdgeTimestamp;
     private long _rejected;
 
     public PulseCounterSource(PulseCounterOptions options, ILogger<PulseCounterSource>? logger = null)
@@ -86,7 +89,7 @@ public sealed class PulseCounterSource : IPushSource
     /// <summary>Pulses counted so far, including those restored from the state file.</summary>
     public long Pulses => Interlocked.Read(ref _pulses);
 
-    /// <summary>Edges dropped as bounce.</summary>
+    /// <summary>Edges of the counted direction dropped as bounce.</summary>
     public long Rejected => Interlocked.Read(ref _rejected);
 
     public void RegisterSeries(SeriesRegistry registry) => _outputs.Register(registry);
@@ -107,7 +110,8 @@ public sealed class PulseCounterSource : IPushSource
         {
             controller = _options.Controller();
             controller.OpenPin(_options.Pin, _options.InputMode);
-            controller.RegisterCallbackForPinValueChangedEvent(_options.Pin, _options.Edge, OnPulse);
+            // Both directions: the release's bounce is told apart by the edge just before it (see OnPulse).
+            controller.RegisterCallbackForPinValueChangedEvent(_options.Pin, PinEventTypes.Rising | PinEventTypes.Falling, OnPulse);
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
         {
@@ -164,15 +168,23 @@ public sealed class PulseCounterSource : IPushSource
 
     private void OnPulse(object sender, PinValueChangedEventArgs e)
     {
+        // Gap from the previous edge of either direction, not from the previous counted pulse: a reed contact bounces
+        // when it opens as well, a pulse length (30 ms … seconds) after the counted edge, and those falling edges were
+        // further than the gap from it and counted as pulses (a water meter read double).
         var now = _options.Time.GetTimestamp();
-        var last = Volatile.Read(ref _lastPulseTimestamp);
-        if (last != 0 && now - last < _minGapTicks)
+        var last = Interlocked.Exchange(ref _lastEdgeTimestamp, now);
+        if ((e.ChangeType & _options.Edge) == 0)
         {
-            Interlocked.Increment(ref _rejected);
             return;
         }
 
-        Volatile.Write(ref _lastPulseTimestamp, now);
+        if (last != 0 && now - last < _minGapTicks)
+        {
+            Interlocked.Increment(ref _rejected);
+            SensorInstruments.PulsesRejected.Add(1, SensorInstruments.Tags(_options.DeviceId, Driver));
+            return;
+        }
+
         Interlocked.Increment(ref _pulses);
         SensorInstruments.Pulses.Add(1, SensorInstruments.Tags(_options.DeviceId, Driver));
     }

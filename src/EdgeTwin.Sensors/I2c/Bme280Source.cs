@@ -99,6 +99,11 @@ public sealed class Bme280Source : IPolledSource
 
             return (t.DegreesCelsius, h.Percent, p.Hectopascals);
         }
+        catch (IOException ex) when (_options.Nack(ex, "a BME280 is at 0x76 with SDO to GND, 0x77 with SDO to VDD") is { } nack)
+        {
+            Close();
+            throw nack;
+        }
         catch
         {
             Close();

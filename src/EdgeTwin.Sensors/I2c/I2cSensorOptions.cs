@@ -48,4 +48,20 @@ public sealed record I2cSensorOptions : SensorOptions
             throw new SensorException(DeviceId, BusName, AddressText, why, ex);
         }
     }
+
+    /// <summary>
+    /// A transfer the chip did not acknowledge, told apart from other bus errors: the binding's "Error 121 performing I2C
+    /// data transfer." (EREMOTEIO; ENXIO, 6, on some adapters) said nothing of a wrong address or an unplugged sensor,
+    /// which is what it nearly always is. <paramref name="addresses"/> names where the chip can be.
+    /// </summary>
+    internal SensorException? Nack(Exception ex, string addresses)
+    {
+        if (ex is not IOException io || !(io.Message.StartsWith("Error 121 ", StringComparison.Ordinal) || io.Message.StartsWith("Error 6 ", StringComparison.Ordinal)))
+        {
+            return null;
+        }
+
+        return new SensorException(DeviceId, BusName, AddressText,
+            $"no answer at {AddressText} on {BusDevicePath} (NACK): sensor unplugged or unpowered, wrong address ({addresses}) or SDA/SCL swapped; `i2cdetect -y {BusId.ToString(CultureInfo.InvariantCulture)}` lists the addresses that answer ({io.Message.TrimEnd('.')})", io);
+    }
 }

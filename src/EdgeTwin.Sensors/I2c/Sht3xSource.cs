@@ -82,16 +82,22 @@ public sealed class Sht3xSource : IPolledSource
         {
             if (_device is null)
             {
-                var device = _options.Open();
+                // Kept before the reset so a chip that NACKs it has its handle closed below.
+                _device = _options.Open();
                 // The binding's constructor soft-resets the chip (0x30A2) and waits for it; we keep the device, not the binding.
-                _ = new Iot.Device.Sht3x.Sht3x(device);
-                _device = device;
+                _ = new Iot.Device.Sht3x.Sht3x(_device);
             }
 
             Span<byte> command = stackalloc byte[2];
             Sht3xProtocol.WriteCommand(command, Sht3xProtocol.SingleShot(_options.Repeatability).Command);
             _device.Write(command);
             return true;
+        }
+        catch (IOException ex) when (_options.Nack(ex, "an SHT3x is at 0x44 with ADDR to GND, 0x45 with ADDR to VDD") is { } nack)
+        {
+            _device?.Dispose();
+            _device = null;
+            throw nack;
         }
         catch
         {

@@ -95,10 +95,44 @@ public sealed class Ds18b20Source : IPolledSource
 
         if (!File.Exists(SlavePath))
         {
-            throw new SensorException(DeviceId, "w1", _options.SensorId, $"sensor not on the bus ({SlavePath} missing: unplugged, wrong id or broken wire)");
+            throw new SensorException(DeviceId, "w1", _options.SensorId, $"sensor not on the bus ({SlavePath} missing{OnTheBus()})");
         }
 
         return File.ReadAllText(SlavePath);
+    }
+
+    /// <summary>
+    /// What the bus holds instead, so the message tells a replaced sensor (a new id: "unplugged, wrong id or broken
+    /// wire" sent the technician to check the wiring of a sensor that was fine) from an empty bus and from the noise
+    /// ids a missing pull-up gives.
+    /// </summary>
+    private string OnTheBus()
+    {
+        string[] ids;
+        try
+        {
+            ids = [.. Directory.EnumerateDirectories(_options.SysfsRoot).Select(Path.GetFileName).OfType<string>()
+                .Where(n => !n.StartsWith("w1_bus_master", StringComparison.Ordinal) && n.Length > 3 && n[2] == '-')
+                .Order(StringComparer.Ordinal)];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ": unplugged, wrong id or broken wire";
+        }
+
+        string[] thermometers = [.. ids.Where(n => n[..2] is "28" or "22" or "3b" or "42")];
+        if (thermometers.Length > 0)
+        {
+            var list = string.Join(", ", thermometers.Take(8)) + (thermometers.Length > 8 ? ", …" : "");
+            return $"; thermometers on the bus now: {list} — a replaced sensor has a new id: give the one no other device uses in address: w1:…";
+        }
+
+        if (ids.Length > 0 && ids.All(n => n.StartsWith("00-", StringComparison.Ordinal)))
+        {
+            return $"; only noise ids on the bus ({string.Join(", ", ids.Take(3))}): the 4.7 kΩ pull-up from DQ to 3.3 V is missing or DQ is not connected";
+        }
+
+        return "; no thermometer on the bus at all: unplugged or broken wire (DQ, 3.3 V, GND) or the pull-up missing";
     }
 
     private void Fail(string reason)

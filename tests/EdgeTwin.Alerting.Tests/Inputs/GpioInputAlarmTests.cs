@@ -77,4 +77,40 @@ public sealed class GpioInputAlarmTests
         h.Service.SimulatedGpio!.Drive(6, PinValue.Low);
         Assert.Null(h.Active("door-room1"));
     }
+
+    [Fact]
+    public async Task Regression_a_normally_closed_door_contact_never_raised_its_alarm()
+    {
+        // The shipped examples' door-open input: a reed contact closed while the door is shut, wired to ground, so the
+        // line is low when shut and high only through the pull-up when open (active: high). The pull followed `active`
+        // (high → pull-down), so the open door read low as well and the alarm never fired.
+        await using var h = await Harness.StartAsync(Config);
+        var chip = h.Service.SimulatedGpio!;
+        chip.Drive(6, PinValue.Low); // door shut: the contact grounds the line
+        Assert.Null(h.Active("door-room1"));
+
+        h.Advance(TimeSpan.FromMilliseconds(100));
+        chip.Release(6); // door opens: the contact opens, nothing drives the line
+        Assert.Equal(AlertState.Firing, h.StateOf("door-room1"));
+    }
+
+    [Fact]
+    public async Task A_contact_switched_to_the_supply_reads_through_an_explicit_pull_down()
+    {
+        const string config = """
+            alerts:
+              group_interval: 0s
+              sinks:
+                - { name: panel, type: gpio, chip: simulated, outputs: [ { name: relay, pin: 17, critical: on } ] }
+              inputs:
+                - { name: beacon, pin: 7, active: high, pull: down, severity: info }
+            """;
+        await using var h = await Harness.StartAsync(config);
+        var chip = h.Service.SimulatedGpio!;
+        chip.Release(7); // contact open: the pull-down holds the line low
+        Assert.Null(h.Active("beacon"));
+        h.Advance(TimeSpan.FromMilliseconds(100));
+        chip.Drive(7, PinValue.High); // contact closes to 3.3 V
+        Assert.Equal(AlertState.Firing, h.StateOf("beacon"));
+    }
 }

@@ -126,6 +126,41 @@ public sealed class AlertsConfigTests
     }
 
     [Fact]
+    public void Regression_check_accepted_an_alarm_input_on_the_relay_pin_and_two_sinks_driving_one_pin()
+    {
+        // Each sink checked only its own outputs and the inputs only each other: a contact wired to the relay's pin, or a
+        // second panel's strobe on the lamp's pin, passed check and then fought over the line at start.
+        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"))
+            .Replace("{ name: door-open, pin: 13,", "{ name: door-open, pin: 24,", StringComparison.Ordinal)
+            .Replace("    - { name: journal, type: syslog,", "    - { name: panel2, type: gpio, chip: auto, outputs: [ { name: strobe, pin: 23, critical: on } ] }\n    - { name: journal, type: syslog,", StringComparison.Ordinal);
+        var problems = CheckSite(site + "\n" + rules, examples);
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.Contains("alerts.inputs[2].pin: GPIO pin 24 is driven by output 'relay' of sink 'panel'; an alarm input needs a pin of its own", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("alerts.sinks[1].outputs[0].pin: GPIO pin 23 is already driven by output 'lamp' of sink 'panel'; each output needs a pin of its own", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Regression_check_accepted_a_relay_on_the_i2c_clock_line()
+    {
+        // "Relay on pin 5" meant as header pin 5 is BCM 3, SCL of I2C bus 1: the relay took the bus's line and the room's
+        // BME280 failed. check warned for a GPIO device there, not for an alarm output.
+        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"))
+            .Replace("{ name: relay, pin: 24,", "{ name: relay, pin: 3,", StringComparison.Ordinal);
+        var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(site + "\n" + rules, Path.Combine(examples, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
+        {
+            ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+            SectionValidators = [new AlertsSectionValidator()],
+        });
+        Assert.Empty(result.Problems);
+        var problem = Assert.Single(result.Warnings, w => w.Message.Contains("GPIO 3", StringComparison.Ordinal)).ToString();
+        Assert.Contains("warning: alerts.sinks[0].outputs[0].pin: GPIO 3 is SCL of I2C bus 1 (header pin 5), which device 'room1-env' uses: an alarm output there takes the bus's line", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Regression_check_accepted_a_misspelt_match_metric_that_never_fires()
     {
         // The series' metric is the profile's metric name, matched exactly: a typo bound nothing and the rule stayed quiet.

@@ -238,6 +238,47 @@ public sealed class SensorSourceFactoryTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_contact_profile_without_active_low_and_pull_read_a_floating_line_inverted()
+    {
+        // A local profile for a leak contact to ground, trusting the documented default (active low, internal pull-up):
+        // it got active high and no pull, so the closed contact read "dry" and the open one floated.
+        var diagnostics = new ConfigDiagnostics();
+        var profile = DeviceProfileLoader.Parse("""
+            profile: my-leak-spot
+            vendor: Generic
+            model: leak spot sensor, dry contact to ground
+            protocol: gpio
+            source: "dry contact"
+            sensor: { driver: digital, parameters: { kind: leak } }
+            metrics:
+              - { name: leak, channel: state, unit: "1", kind: state, role: room.leak }
+            """, "my-leak-spot.yaml", diagnostics);
+        Assert.Empty(diagnostics.Items);
+        var sources = Factory.Create(new SourceContext(
+            new DeviceConfig("leak-ups", "my-leak-spot", DeviceAddress.Parse("gpio:26")) { Interval = TimeSpan.FromSeconds(10) },
+            profile!,
+            null,
+            NullLoggerFactory.Instance,
+            _time));
+        await using var source = sources.Push!;
+        source.RegisterSeries(_registry);
+        _gpioDriver.Drive(26, PinValue.Low); // water: the contact closes to ground
+        using var stop = new CancellationTokenSource();
+        var run = source.RunAsync(_samples, _events, stop.Token);
+        await _samples.NextAsync();
+        await _time.AdvanceUntilAsync(() => _events.All.Count == 1, TimeSpan.FromMilliseconds(20));
+        Assert.Equal(PinMode.InputPullUp, _gpioDriver.ModeOf(26));
+
+        _gpioDriver.Release(26); // dry again: the contact opens and the pull-up holds the line high
+        await _time.AdvanceUntilAsync(() => _events.All.Count == 2, TimeSpan.FromMilliseconds(20));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Equal(["leak detected", "dry"], _events.All.Select(e => e.Attributes!["label"]));
+        Assert.Equal(EventSeverity.Critical, _events.All[0].Severity);
+    }
+
+    [Fact]
     public async Task Leak_profile_gives_a_critical_event_and_counts_changes()
     {
         await using var source = Create("leak-crac1", "generic-leak-detector", "gpio:17").Push!;
@@ -291,6 +332,20 @@ public sealed class SensorSourceFactoryTests : IDisposable
         Assert.Equal(0.04, latest["energy"], 1e-12);
         Assert.Equal(0.04 / 10, latest["power"], 1e-12); // kWh per second over the 10 s interval (× 3600 = 14.4 kW)
         Assert.Contains("\"pulses\":40", File.ReadAllText(_dir.Combine("state", "pulse-meter1.json")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_the_s0_meters_power_rate_was_registered_as_a_counter()
+    {
+        // rate: true publishes the channel's change per second, a level; it kept the profile's counter kind, so the
+        // anomaly twin differentiated the power again and took every drop in load for a counter reset.
+        await using var source = Create("meter1", "generic-s0-energy-meter", "gpio:22").Push!;
+        source.RegisterSeries(_registry);
+        var kinds = _registry.Snapshot().ToDictionary(x => x.Descriptor.Metric, x => x.Descriptor.Kind);
+
+        Assert.Equal(MetricKind.Gauge, kinds["power"]);
+        Assert.Equal(MetricKind.Counter, kinds["energy"]);
+        Assert.Equal(MetricKind.Counter, kinds["pulses"]);
     }
 
     [Fact]

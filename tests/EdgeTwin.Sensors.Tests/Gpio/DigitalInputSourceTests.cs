@@ -263,4 +263,40 @@ public sealed class DigitalInputSourceTests : IAsyncDisposable
         Assert.False(_driver.IsOpen(Pin));
         Assert.Equal(0, _driver.CallbackCount(Pin));
     }
+
+    [Fact]
+    public async Task Regression_an_input_faster_than_its_debounce_published_nothing_and_said_nothing()
+    {
+        // A stack-light lamp on 24 V AC through an opto-coupler: a 50 Hz square wave, an edge every 10 ms, never quiet
+        // for the 50 ms debounce. The settle wait never ended: not one sample more, not even the periodic state.
+        var logger = new ListLogger<DigitalInputSource>();
+        var source = new DigitalInputSource(
+            new DigitalInputOptions
+            {
+                DeviceId = "press1-red",
+                Controller = () => _controller,
+                Pin = Pin,
+                Kind = DigitalInputKind.Lamp,
+                Debounce = TimeSpan.FromMilliseconds(50),
+                StateInterval = TimeSpan.FromSeconds(2),
+                Time = _time,
+            },
+            logger);
+        source.RegisterSeries(_registry);
+        _run = source.RunAsync(_samples, _events, _stop.Token);
+        await _samples.NextAsync();
+
+        var level = PinValue.High;
+        for (var i = 0; i < 500; i++) // 5 s of 50 Hz
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(10));
+            level = level == PinValue.High ? PinValue.Low : PinValue.High;
+            _driver.Drive(Pin, level);
+            await Task.Delay(1, TestContext.Current.CancellationToken);
+        }
+
+        var warning = Assert.Single(logger.At(Microsoft.Extensions.Logging.LogLevel.Warning));
+        Assert.Contains("gpio 17 is never quiet for the debounce of 50 ms", warning, StringComparison.Ordinal);
+        Assert.True(_samples.All.Count >= 3, $"the state went on being published while the line was noisy ({_samples.All.Count} samples in 5 s)");
+    }
 }

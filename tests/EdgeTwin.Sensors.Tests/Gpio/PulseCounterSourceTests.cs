@@ -192,4 +192,26 @@ public sealed class PulseCounterSourceTests : IDisposable
         Assert.Equal(1, source.Pulses);
         Assert.Contains("\"pulses\":1", File.ReadAllText(path), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_a_reed_contact_bouncing_as_it_opened_counted_every_pulse_twice()
+    {
+        // A reed-switch water meter (100 imp/m³): the contact bounces when it closes and again when it opens, which is
+        // a pulse length later (here 400 ms), far more than the 20 ms gap after the counted edge.
+        var source = Create(PulseMeterKind.Flow, ppu: 100);
+        var (run, stop) = await StartAsync(source);
+        for (var i = 0; i < 10; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(500));
+            _driver.Bounce(Pin, PinValue.Low, transitions: 5); // closes: falling, rising, falling, rising, falling
+            _time.Advance(TimeSpan.FromMilliseconds(400));
+            _driver.Bounce(Pin, PinValue.High, transitions: 5); // opens: rising, falling, rising, falling, rising
+        }
+
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Equal(10, source.Pulses); // was 20: each opening's bounce counted as a pulse
+        Assert.Equal(40, source.Rejected); // 2 falling bounce edges as it closes, 2 as it opens
+    }
 }

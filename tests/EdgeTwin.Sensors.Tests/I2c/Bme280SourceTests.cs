@@ -116,6 +116,21 @@ public sealed class Bme280SourceTests
     }
 
     [Fact]
+    public async Task Regression_a_wrong_i2c_address_was_reported_as_error_121_performing_i2c_data_transfer()
+    {
+        // Configured at 0x76 while the breakout's SDO is tied to VDD (0x77): nothing answers at 0x76. The message was the
+        // binding's errno text, which names neither the likely cause nor how to find the address.
+        var (source, opened) = Create(() => new SimulatedBme280 { Absent = true });
+
+        var ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 0, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Equal(
+            "device 'room1-climate': i2c-1 0x76: no answer at 0x76 on /dev/i2c-1 (NACK): sensor unplugged or unpowered, wrong address (a BME280 is at 0x76 with SDO to GND, 0x77 with SDO to VDD) or SDA/SCL swapped; `i2cdetect -y 1` lists the addresses that answer (Error 121 performing I2C data transfer)",
+            ex.Message);
+        Assert.True(opened.Single().Disposed);
+    }
+
+    [Fact]
     public async Task Brown_out_between_polls_is_detected_and_the_chip_reconfigured()
     {
         var chip = new SimulatedBme280 { Celsius = 21 };

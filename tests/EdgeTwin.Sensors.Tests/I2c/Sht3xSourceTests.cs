@@ -135,6 +135,8 @@ public sealed class Sht3xSourceTests
 
         Assert.Equal("cold-aisle-a", ex.DeviceId);
         Assert.Contains("i2c-3 0x44", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("no answer at 0x44 on /dev/i2c-3 (NACK): sensor unplugged or unpowered, wrong address (an SHT3x is at 0x44 with ADDR to GND, 0x45 with ADDR to VDD)", ex.Message, StringComparison.Ordinal);
+        Assert.True(chip.Disposed); // the handle opened for the reset the chip did not answer is closed
     }
 
     [Theory]

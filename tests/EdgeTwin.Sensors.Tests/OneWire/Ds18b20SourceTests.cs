@@ -205,4 +205,31 @@ public sealed class Ds18b20SourceTests : IDisposable
         var warning = Assert.Single(logger.At(LogLevel.Warning));
         Assert.Contains("w1 " + Id + ": 85 °C power-on reset value", warning, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_a_replaced_sensor_was_reported_as_unplugged_or_a_broken_wire()
+    {
+        _bus.SetCelsius(Id, 21);
+        _bus.SetCelsius("28-0316a27aa1ff", 23); // a neighbour that is configured as another device
+        await using var source = Create();
+        await source.PollAsync(_sink, 1, TestContext.Current.CancellationToken);
+
+        // The technician swaps the sensor: the kernel drops the old id and adds the new one.
+        _bus.Unplug(Id);
+        _bus.SetCelsius("28-04172b9e33ff", 22);
+        var ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 2, TestContext.Current.CancellationToken).AsTask());
+        Assert.Contains("thermometers on the bus now: 28-0316a27aa1ff, 28-04172b9e33ff", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("a replaced sensor has a new id", ex.Message, StringComparison.Ordinal);
+
+        // Every thermometer gone and only the noise ids a floating DQ line gives: the pull-up, not the id.
+        _bus.Unplug("28-0316a27aa1ff");
+        _bus.Unplug("28-04172b9e33ff");
+        Directory.CreateDirectory(Path.Combine(_bus.Root, "00-800000000000"));
+        ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 3, TestContext.Current.CancellationToken).AsTask());
+        Assert.Contains("only noise ids on the bus (00-800000000000): the 4.7 kΩ pull-up", ex.Message, StringComparison.Ordinal);
+
+        Directory.Delete(Path.Combine(_bus.Root, "00-800000000000"));
+        ex = await Assert.ThrowsAsync<SensorException>(() => source.PollAsync(_sink, 4, TestContext.Current.CancellationToken).AsTask());
+        Assert.Contains("no thermometer on the bus at all", ex.Message, StringComparison.Ordinal);
+    }
 }
