@@ -349,12 +349,18 @@ public sealed class MaintenanceStageTests
         }
     }
 
+    /// <summary>The step <paramref name="after"/> the uninterrupted run raised its one prediction (machine d1).</summary>
+    private static async Task<int> StepAfterThePredictionAsync(TimeSpan after)
+    {
+        var unbroken = await RunAsync(costModel: null);
+        return (int)((Assert.Single(unbroken.Events, IsRaised).Time - Start + after) / SamplePeriod);
+    }
+
     /// <summary>A state file written before predictions had ids (only <c>raised</c>): the open prediction is not raised again.</summary>
     [Fact]
     public async Task A_state_file_of_an_older_agent_keeps_its_raised_prediction_open()
     {
-        var unbroken = await RunAsync(costModel: null);
-        var restartStep = (int)((Assert.Single(unbroken.Events, IsRaised).Time - Start + TimeSpan.FromHours(6)) / SamplePeriod);
+        var restartStep = await StepAfterThePredictionAsync(TimeSpan.FromHours(6));
         var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
         try
         {
@@ -396,8 +402,7 @@ public sealed class MaintenanceStageTests
     public async Task Regression_a_machine_removed_from_the_config_kept_its_maintenance_prediction_open_for_ever(string stillConfigured)
     {
         string[] remaining = stillConfigured.Length == 0 ? [] : [stillConfigured];
-        var unbroken = await RunAsync(costModel: null);
-        var restartStep = (int)((Assert.Single(unbroken.Events, IsRaised).Time - Start + TimeSpan.FromHours(6)) / SamplePeriod);
+        var restartStep = await StepAfterThePredictionAsync(TimeSpan.FromHours(6));
         var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
         try
         {
