@@ -82,16 +82,17 @@ public sealed class RtuAgainstPymodbusTests
     [Fact]
     public async Task Shares_of_one_line_send_with_their_own_timeouts_and_wait_for_the_turns_ahead_by_theirs()
     {
-        // One transport opened with a 3 s timeout; unit 7 (absent) sends through a share with 1.5 s, unit 3 through one
-        // with 200 ms. Each request times out after its own share's timeout, and unit 3, queued behind unit 7, waits for
-        // the line as long as unit 7 may hold it (its 1.5 s, not 200 ms per turn ahead) and then answers.
+        // One transport opened with a 5 s timeout; unit 7 (absent) sends through a share with 2 s, unit 3 through one
+        // with 500 ms. Each request times out after its own share's timeout, and unit 3, queued behind unit 7, waits for
+        // the line as long as unit 7 may hold it (its 2 s, not 500 ms per turn ahead) and then answers. (500 ms, not
+        // 200: pymodbus on a loaded 2-core CI machine answered unit 3 too late.)
         await using var pty = await SocatPtyPair.StartAsync();
         await using var server = await PymodbusServer.StartSerialAsync(pty.A, Baud, Map());
         await using var transport = new ModbusRtuTransport(
             new SerialRtuChannel(new SerialLineOptions { PortName = pty.B, BaudRate = Baud, Parity = Parity.None }),
-            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(3) });
-        await using var slow = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromSeconds(1.5))));
-        await using var quick = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromMilliseconds(200))));
+            new ModbusRtuOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
+        await using var slow = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromSeconds(2))));
+        await using var quick = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromMilliseconds(500))));
         Assert.Equal(new ushort[] { 33 }, await quick.ReadHoldingRegistersAsync(3, 0, 1, Ct));
 
         var ghost = System.Diagnostics.Stopwatch.StartNew();
@@ -102,19 +103,19 @@ public sealed class RtuAgainstPymodbusTests
         queued.Stop();
         var timedOut = await held;
         ghost.Stop();
-        Assert.Contains("unit 7: no answer to ReadHoldingRegisters at 0 within 1.5 s", timedOut.Message, StringComparison.Ordinal);
-        Assert.True(ghost.Elapsed < TimeSpan.FromSeconds(2.5), $"unit 7 timed out after {ghost.Elapsed.TotalMilliseconds:0} ms (its share: 1.5 s, the transport: 3 s)");
-        Assert.True(queued.Elapsed >= TimeSpan.FromSeconds(1), $"unit 3 answered after {queued.Elapsed.TotalMilliseconds:0} ms while unit 7 held the line");
+        Assert.Contains("unit 7: no answer to ReadHoldingRegisters at 0 within 2 s", timedOut.Message, StringComparison.Ordinal);
+        Assert.True(ghost.Elapsed < TimeSpan.FromSeconds(4), $"unit 7 timed out after {ghost.Elapsed.TotalMilliseconds:0} ms (its share: 2 s, the transport: 5 s)");
+        Assert.True(queued.Elapsed >= TimeSpan.FromSeconds(1.5), $"unit 3 answered after {queued.Elapsed.TotalMilliseconds:0} ms while unit 7 held the line");
 
-        // The late-answer guard is the failed request's own too: once unit 7's 1.5 s guard has passed, a 200 ms share
-        // of unit 7 fails after 0.2 s, and its retry waits 0.2 s of guard (not the transport's 3 s) and 0.2 s more.
-        var quickGhost = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromMilliseconds(200))));
-        await Task.Delay(TimeSpan.FromSeconds(1.6), Ct);
+        // The late-answer guard is the failed request's own too: once unit 7's 2 s guard has passed, a 500 ms share
+        // of unit 7 fails after 0.5 s, and its retry waits 0.5 s of guard (not the transport's 5 s) and 0.5 s more.
+        var quickGhost = new ModbusClient(new ModbusTransportShare(transport, new ModbusRequestSettings(TimeSpan.FromMilliseconds(500))));
+        await Task.Delay(TimeSpan.FromSeconds(2.1), Ct);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var shortOne = await Assert.ThrowsAsync<ModbusTimeoutException>(() => quickGhost.ReadHoldingRegistersAsync(7, 0, 1, Ct));
         shortOne = await Assert.ThrowsAsync<ModbusTimeoutException>(() => quickGhost.ReadHoldingRegistersAsync(7, 0, 1, Ct));
-        Assert.Contains("within 0.2 s", shortOne.Message, StringComparison.Ordinal);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.5), $"two attempts of a 200 ms share took {sw.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Contains("within 0.5 s", shortOne.Message, StringComparison.Ordinal);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3.5), $"two attempts of a 500 ms share took {sw.Elapsed.TotalMilliseconds:0} ms (the transport's guard alone is 5 s)");
 
         // Disposing a share leaves the line open for the others.
         await quickGhost.DisposeAsync();
