@@ -592,6 +592,19 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             Put(a, $"quality.{id}", r.QualityRate);
             // Time without readings is outside the books (not running, not down): said, so an availability of 1.00 over
             // a 10-min silence does not read as "ran all along", and PBT lets the losses be checked against the lost time.
+            // The counts behind the rates (a quality of 0.96 is 4 of 100 or 400 of 10,000): with the station's counter
+            // readings, and its rejects only while its reject counter reports.
+            if (_oee[i].HasCounts && !NoData(i))
+            {
+                a[$"good.{id}"] = r.GoodQuantity.ToString(inv);
+                if (noRejects?.Contains(id) != true) a[$"rejects.{id}"] = r.RejectQuantity.ToString(inv);
+                else a.Remove($"rejects.{id}");
+            }
+            else
+            {
+                a.Remove($"good.{id}");
+                a.Remove($"rejects.{id}");
+            }
             a[$"unknown_s.{id}"] = WireNumber.Format(r.UnknownTime);
             a[$"planned_busy_s.{id}"] = WireNumber.Format(r.PlannedBusyTime);
             if (NoData(i)) (silent ??= []).Add(id);
@@ -631,6 +644,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         Put(a, "loss.speed_s", line.Losses.SpeedLoss);
         Put(a, "loss.rejects_s", line.Losses.Rejects);
         a["good"] = line.GoodQuantity.ToString(inv);
+        // The output station's rejects this shift, when known (its reject counter reporting).
+        if (line.QualityRate is not null) a["rejects"] = line.RejectQuantity.ToString(inv);
+        else a.Remove("rejects");
         // Parts the output station made while it could not be seen (the agent down, readings missing for over 5 min):
         // outside the books like that time, but part of the shift's output.
         if (line.UnseenGoodQuantity > 0) a["good_unseen"] = line.UnseenGoodQuantity.ToString(inv);
@@ -755,7 +771,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var good = a["good"];
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
         var unseen = a.TryGetValue("good_unseen", out var u) ? $" (+{u} made while not seen)" : "";
-        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}, bottleneck {bottleneck}");
+        var rejected = a.TryGetValue("rejects", out var rj) ? $", {rj} rejected" : "";
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}{rejected}, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
         if (a.TryGetValue("quality.no_data", out var noRejects)) text += $", no reject counts from {noRejects} (quality no data)";
         // Stations with signals that went unread for a while (a station without signals is never read: not news).

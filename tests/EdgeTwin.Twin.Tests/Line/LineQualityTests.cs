@@ -519,4 +519,27 @@ public sealed class LineQualityTests : IDisposable
         Assert.True(a.ContainsKey("quality.line"));
         Assert.Equal(45, line.Stage.Quality(0)!.TotalParts);
     }
+
+    [Fact]
+    public async Task Regression_the_twin_state_and_the_shift_report_gave_reject_rates_but_no_reject_counts()
+    {
+        WriteModel(prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        // 13:50–14:10: S1 4 good and 1 reject a minute, S2 4 good and a reject every 5 minutes; the 13:50 readings are baselines.
+        await Minutes(line, 410, 20, x: 0, good: 4, rejects: 1, counters);
+
+        var report = Assert.Single(line.Sink.Events, e => e.Source == "line/q1/shift");
+        var a = report.Attributes!;
+        Assert.Equal("36", a["good.S1"]);
+        Assert.Equal("9", a["rejects.S1"]);
+        Assert.Equal("36", a["good.S2"]);
+        Assert.Equal("1", a["rejects.S2"]);
+        Assert.Equal("1", a["rejects"]); // the line's, at its output station S2
+        Assert.Contains("36 good, 1 rejected", report.Message, StringComparison.Ordinal);
+
+        var state = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        Assert.Equal(state["good"], state["good.S2"]);
+        Assert.True(state.ContainsKey("rejects.S1"));
+    }
 }
