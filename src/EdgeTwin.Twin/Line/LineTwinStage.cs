@@ -69,6 +69,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private Binding[][] _binding = new Binding[64][];
     private readonly StationQuality?[] _quality;
     private readonly bool[] _qualityAlert;
+    private readonly bool[] _qualityResolved; // the predicted rate fell back after a warning: its episode is over
     private bool _anyQualityAlert;
     private readonly bool[] _hasSignals; // a station without any signal configured can never give its figures
     private readonly bool[] _silentWarned; // one warning per silence episode, not one per publish
@@ -117,6 +118,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select((_, i) => NewQuality(i)).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
+        _qualityResolved = new bool[config.Stations.Count];
         _hasSignals = config.Stations.Select(s => s.State is not null || s.Good is not null || s.Reject is not null || s.StackLight is not null).ToArray();
         _silentWarned = new bool[config.Stations.Count];
         _inputsMissingWarned = new bool[config.Stations.Count];
@@ -251,7 +253,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     {
         if (parts <= 0 || _quality[station] is not { } q) return;
         q.OnParts(parts, rejected, ms);
+        bool was = q.Alerted;
         if (q.CheckAlert()) _qualityAlert[station] = _anyQualityAlert = true;
+        else if (was && !q.Alerted) _qualityResolved[station] = _anyQualityAlert = true;
     }
 
     private void Apply(int station, int readings)
@@ -705,34 +709,45 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             _anyQualityAlert = false;
             for (int i = 0; i < _qualityAlert.Length; i++)
             {
-                if (!_qualityAlert[i]) continue;
-                _qualityAlert[i] = false;
-                await PublishQualityAsync(i, nowMs, ct).ConfigureAwait(false);
+                // Both within one batch: the warning, then its end (an alert rule sees the episode and ends resolved).
+                bool alert = _qualityAlert[i], resolved = _qualityResolved[i];
+                _qualityAlert[i] = _qualityResolved[i] = false;
+                if (alert) await PublishQualityAsync(i, nowMs, resolved: false, ct).ConfigureAwait(false);
+                if (resolved) await PublishQualityAsync(i, nowMs, resolved: true, ct).ConfigureAwait(false);
             }
         }
         if (state) await PublishStateAsync(nowMs, ct).ConfigureAwait(false);
     }
 
-    private async ValueTask PublishQualityAsync(int station, long nowMs, CancellationToken ct)
+    /// <summary>
+    /// The warning that a station's parts are likely to fail inspection (<c>state: active</c>), and its end once the
+    /// predicted rate has fallen back (<c>state: resolved</c>, Info). Regression: the warning was the episode's only
+    /// event, so an alert rule on it cleared by its clear_after timer while the worn tool still made bad parts, or stayed
+    /// firing long after the tool change.
+    /// </summary>
+    private async ValueTask PublishQualityAsync(int station, long nowMs, bool resolved, CancellationToken ct)
     {
         var inv = CultureInfo.InvariantCulture;
         var q = _quality[station]!;
         string id = _config.Spec.Stations[station].Id;
-        QualityAlerts.Add(1);
-        var summary = string.Create(inv,
-            $"line {_config.Id} station {id}: parts likely to fail inspection: predicted reject rate {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})");
-        LogQuality(_logger, summary);
+        if (!resolved) QualityAlerts.Add(1);
+        var summary = resolved
+            ? string.Create(inv, $"line {_config.Id} station {id}: parts likely to fail inspection: resolved, predicted reject rate back to {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})")
+            : string.Create(inv, $"line {_config.Id} station {id}: parts likely to fail inspection: predicted reject rate {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})");
+        if (resolved) LogQualityResolved(_logger, summary);
+        else LogQuality(_logger, summary);
         var attrs = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["line"] = _config.Id,
             ["station"] = id,
+            ["state"] = resolved ? "resolved" : "active",
             ["predicted_reject_rate"] = WireNumber.Format(q.PredictedRate),
             ["observed_reject_rate"] = WireNumber.Format(q.ObservedRate),
             ["long_run_reject_rate"] = WireNumber.Format(q.LongRunRate),
             ["window_parts"] = q.WindowParts.ToString(inv),
         };
-        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Warning,
-            summary, WithModel(attrs)) { Device = _config.Id }, ct).ConfigureAwait(false);
+        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs),
+            resolved ? EventSeverity.Info : EventSeverity.Warning, summary, WithModel(attrs)) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
@@ -798,6 +813,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Summary}")]
     private static partial void LogQuality(ILogger logger, string summary);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Summary}")]
+    private static partial void LogQualityResolved(ILogger logger, string summary);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: station {Station} {Why}: its OEE figures are no data{Role}")]
     private static partial void LogStationSilent(ILogger logger, string line, string station, string why, string role);

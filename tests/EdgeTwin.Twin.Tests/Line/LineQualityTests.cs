@@ -377,7 +377,7 @@ public sealed class LineQualityTests : IDisposable
         WriteModel(prior: 0.02);
         var line = Build(Parse(Quality).Config!);
         var counters = new long[4];
-        IEnumerable<EdgeEvent> QualityEvents() => line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1");
+        IEnumerable<EdgeEvent> QualityEvents() => line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1" && e.Severity == EventSeverity.Warning);
 
         // Healthy: x = 0 (predicted 2 %), one reject in 50 parts.
         for (int m = 0; m < 40; m++) await Minutes(line, m, 1, x: 0, good: m % 10 == 9 ? 4 : 5, rejects: m % 10 == 9 ? 1 : 0, counters);
@@ -541,5 +541,32 @@ public sealed class LineQualityTests : IDisposable
         var state = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
         Assert.Equal(state["good"], state["good.S2"]);
         Assert.True(state.ContainsKey("rejects.S1"));
+    }
+
+    [Fact]
+    public async Task Regression_the_parts_likely_to_fail_inspection_warning_never_said_when_it_was_over()
+    {
+        WriteModel(prior: 0.02);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        List<EdgeEvent> Episode() => [.. line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1")];
+
+        // Healthy, then a worn tool (x = 2, 2 rejects in 5 parts): the warning, active.
+        for (int m = 0; m < 40; m++) await Minutes(line, m, 1, x: 0, good: m % 10 == 9 ? 4 : 5, rejects: m % 10 == 9 ? 1 : 0, counters);
+        await Minutes(line, 40, 30, x: 2, good: 3, rejects: 2, counters);
+        var warning = Assert.Single(Episode());
+        Assert.Equal(("active", EventSeverity.Warning), (warning.Attributes!["state"], warning.Severity));
+
+        // The tool changed (x = 0): the predicted rate falls back, and the same source says the episode is over.
+        await Minutes(line, 70, 30, x: 0, good: 5, rejects: 0, counters);
+        var events = Episode();
+        Assert.Equal(2, events.Count);
+        var end = events[1];
+        Assert.Equal(("resolved", EventSeverity.Info, EdgeEventKind.Prediction), (end.Attributes!["state"], end.Severity, end.Kind));
+        Assert.Contains("resolved", end.Message, StringComparison.Ordinal);
+        double predicted = double.Parse(end.Attributes["predicted_reject_rate"], CultureInfo.InvariantCulture);
+        double longRun = double.Parse(end.Attributes["long_run_reject_rate"], CultureInfo.InvariantCulture);
+        Assert.True(predicted < 1.5 * longRun || predicted < 0.05, $"{predicted} vs {longRun}");
+        Assert.True(end.Time > warning.Time);
     }
 }

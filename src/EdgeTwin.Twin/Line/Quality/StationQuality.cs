@@ -189,6 +189,9 @@ public sealed class StationQuality
     /// rate and <see cref="AlertFloor"/> (with at least two windows of history); false again until the predicted
     /// rate has fallen below <see cref="RearmRatio"/> × the long-run rate or the floor.
     /// </summary>
+    /// <summary>Whether a warning was given and the predicted rate has not fallen back yet (see <see cref="CheckAlert"/>).</summary>
+    public bool Alerted => _alerted;
+
     public bool CheckAlert()
     {
         if (_n < _p.Length || TotalParts < 2L * _p.Length) return false;
