@@ -454,8 +454,15 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 // predicted rate is not read as coming from process values the gateway no longer has.
                 var inputs = _config.Stations[i].Quality!.Inputs;
                 string? missing = null;
+                int more = 0;
                 for (int k = 0; k < inputs.Count; k++)
-                    if (qm.InputMissing(k, nowMs)) missing = (missing is null ? "" : missing + ",") + inputs[k].Device + "/" + inputs[k].Metric;
+                {
+                    if (!qm.InputMissing(k, nowMs)) continue;
+                    // A wide model (hundreds of inputs) names the first few and counts the rest.
+                    if (missing is not null && missing.Count(c => c == ',') >= 4) more++;
+                    else missing = (missing is null ? "" : missing + ",") + inputs[k].Device + "/" + inputs[k].Metric;
+                }
+                if (more > 0) missing += string.Create(inv, $" (+{more} more)");
                 if (missing is not null) a[$"quality.missing_inputs.{id}"] = missing;
                 if ((missing is not null) != _inputsMissingWarned[i])
                 {

@@ -569,4 +569,24 @@ public sealed class LineQualityTests : IDisposable
         Assert.True(predicted < 1.5 * longRun || predicted < 0.05, $"{predicted} vs {longRun}");
         Assert.True(end.Time > warning.Time);
     }
+
+    [Fact]
+    public async Task A_wide_model_names_its_first_five_missing_inputs_and_counts_the_rest()
+    {
+        File.WriteAllText(Path.Combine(_dir.FullName, "q.json"), """
+            {"format":"edgetwin-online-logistic/2","input_width":8,"clip":5,"learning_rate":0,"l2":0,"weight_fail":1,"weight_pass":1,
+             "members":[{"alpha":0,"columns":[0],"mean":[0],"var":[1],"weights":[2],"bias":0}],
+             "mix":{"mode":"mean"},"decision":{"mode":"none","prior":0.1,"prior_alpha":0}}
+            """);
+        var inputs = string.Join(", ", Enumerable.Range(0, 8).Select(i => $"{{ device: plc1, metric: x{i} }}"));
+        var line = Build(Parse($$"""
+                  quality:
+                    model: q.json
+                    inputs: [{{inputs}}]
+            """).Config!);
+        var counters = new long[4];
+        await Minutes(line, 0, 3, x: 0, good: 4, rejects: 0, counters); // x0..x7 never read
+        var a = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        Assert.Equal("plc1/x0,plc1/x1,plc1/x2,plc1/x3,plc1/x4 (+3 more)", a["quality.missing_inputs.S1"]);
+    }
 }
