@@ -66,13 +66,14 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private readonly StackLightDecoder?[] _lights;
     private readonly StateReading[] _readings = new StateReading[4];
     private ActivePeriodBottleneck _bottleneck;
-    private Binding[] _binding = new Binding[64];
+    private Binding[][] _binding = new Binding[64][];
     private readonly StationQuality?[] _quality;
     private readonly bool[] _qualityAlert;
+    private readonly bool[] _qualityResolved; // the predicted rate fell back after a warning: its episode is over
     private bool _anyQualityAlert;
-    private bool[] _bound = new bool[64];
     private readonly bool[] _hasSignals; // a station without any signal configured can never give its figures
     private readonly bool[] _silentWarned; // one warning per silence episode, not one per publish
+    private readonly bool[] _inputsMissingWarned; // one warning per episode of quality inputs missing
     private readonly long[] _lastSignalMs; // last state, lamp or counter reading per station (the calendar's bookings are not readings)
     private long _lastPublishMs;
     private bool[]? _awaitingAfterRestore; // stations with signals not read yet since the books were restored
@@ -84,7 +85,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
     private readonly int[] _bufferLevel;
     private readonly long[] _bufferLevelMs; // 0 = never measured
-    private readonly Dictionary<(string Device, string Metric), Binding> _wanted = new();
+    // One reading may feed several signals: an ambient value in two stations' quality models, a downstream inspection's
+    // reject counter for two stations (with one binding per reading, the station configured last took it from the others).
+    private readonly Dictionary<(string Device, string Metric), List<Binding>> _wanted = new();
     private readonly SampleClock _clock = new();
 
     /// <param name="forecastEvery">How often the end-of-shift forecast (replications of the rest of the shift) is recomputed; published states in between carry the last one.</param>
@@ -111,25 +114,27 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _calendar = new PlannedStopCalendar(st.Count, this);
         _bufferLevel = new int[config.Spec.Buffers.Count];
         _bufferLevelMs = new long[config.Spec.Buffers.Count];
-        foreach (var (buffer, level) in config.BufferLevels) _wanted[(level.Device, level.Metric)] = new(Signal.BufferLevel, config.Spec.BufferIndex(buffer));
+        foreach (var (buffer, level) in config.BufferLevels) Want((level.Device, level.Metric), new(Signal.BufferLevel, config.Spec.BufferIndex(buffer)));
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select((_, i) => NewQuality(i)).ToArray();
         _qualityAlert = new bool[config.Stations.Count];
+        _qualityResolved = new bool[config.Stations.Count];
         _hasSignals = config.Stations.Select(s => s.State is not null || s.Good is not null || s.Reject is not null || s.StackLight is not null).ToArray();
         _silentWarned = new bool[config.Stations.Count];
+        _inputsMissingWarned = new bool[config.Stations.Count];
         _lastSignalMs = Enumerable.Repeat(long.MinValue, config.Stations.Count).ToArray();
         for (int i = 0; i < config.Stations.Count; i++)
         {
             var s = config.Stations[i];
             if (s.Quality is { } q)
-                for (int k = 0; k < q.Inputs.Count; k++) _wanted[(q.Inputs[k].Device, q.Inputs[k].Metric)] = new(Signal.Input, i, k);
-            if (s.State is { } sr) _wanted[(sr.Device, sr.Metric)] = new(Signal.State, i);
-            if (s.Good is { } g) _wanted[(g.Device, g.Metric)] = new(Signal.Good, i);
-            if (s.Reject is { } r) _wanted[(r.Device, r.Metric)] = new(Signal.Reject, i);
+                for (int k = 0; k < q.Inputs.Count; k++) Want((q.Inputs[k].Device, q.Inputs[k].Metric), new(Signal.Input, i, k));
+            if (s.State is { } sr) Want((sr.Device, sr.Metric), new(Signal.State, i));
+            if (s.Good is { } g) Want((g.Device, g.Metric), new(Signal.Good, i));
+            if (s.Reject is { } r) Want((r.Device, r.Metric), new(Signal.Reject, i));
             // Stack-light lamps: any metric of the lamp's device with the lamp role (profile generic-stack-light, metric "lamp").
-            if (s.StackLight?.Red is { } red) _wanted[(red, "lamp")] = new(Signal.Red, i);
-            if (s.StackLight?.Amber is { } amber) _wanted[(amber, "lamp")] = new(Signal.Amber, i);
-            if (s.StackLight?.Green is { } green) _wanted[(green, "lamp")] = new(Signal.Green, i);
+            if (s.StackLight?.Red is { } red) Want((red, "lamp"), new(Signal.Red, i));
+            if (s.StackLight?.Amber is { } amber) Want((amber, "lamp"), new(Signal.Amber, i));
+            if (s.StackLight?.Green is { } green) Want((green, "lamp"), new(Signal.Green, i));
         }
 
         FingerprintFreshState();
@@ -137,38 +142,55 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     public string Name => "line-twin";
 
+    private void Want((string Device, string Metric) key, Binding binding)
+    {
+        if (!_wanted.TryGetValue(key, out var list)) _wanted[key] = list = [];
+        list.Add(binding);
+    }
+
     public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         long last = 0;
         foreach (var s in samples.Span)
         {
-            if (!s.IsGood) continue; // missing/bad readings: the trackers' staleness handles the gap
-            var b = Bind(s.Series);
-            if (b.Kind == Signal.None) continue;
+            var bindings = Bind(s.Series);
+            if (bindings.Length == 0) continue;
+            if (!s.IsGood)
+            {
+                // Missing/bad readings: the trackers' staleness handles the gap. A process value read out of range, stuck
+                // or in error is not known: the next parts are scored with it missing, not with the last good value.
+                if (s.Quality is SampleQuality.OutOfRange or SampleQuality.Stuck or SampleQuality.DeviceError)
+                    foreach (var b in bindings)
+                        if (b.Kind == Signal.Input) _quality[b.Station]!.SetMissing(b.Input);
+                continue;
+            }
             if (_clock.Observe(s.TimestampUnixMs) is var step and > 0) OnClockStep(step, s.TimestampUnixMs);
-            if (b.Kind == Signal.BufferLevel)
+            foreach (var b in bindings)
             {
-                // A level reading is where the line stands, not a machine event: it neither starts the books nor the clock.
-                _bufferLevel[b.Station] = (int)Math.Clamp(Math.Round(s.Value), 0, _config.Spec.Buffers[b.Station].Capacity);
-                _bufferLevelMs[b.Station] = s.TimestampUnixMs;
-                continue;
+                if (b.Kind == Signal.BufferLevel)
+                {
+                    // A level reading is where the line stands, not a machine event: it neither starts the books nor the clock.
+                    _bufferLevel[b.Station] = (int)Math.Clamp(Math.Round(s.Value), 0, _config.Spec.Buffers[b.Station].Capacity);
+                    _bufferLevelMs[b.Station] = s.TimestampUnixMs;
+                    continue;
+                }
+                if (b.Kind == Signal.Input)
+                {
+                    // Process values only set the inputs of the next parts; they do not start the books or the clock.
+                    _quality[b.Station]!.SetInput(b.Input, s.Value, s.TimestampUnixMs);
+                    continue;
+                }
+                if (_lastPublishMs == 0) _lastPublishMs = s.TimestampUnixMs; // first publish one period after the first reading
+                RollShift(s.TimestampUnixMs);
+                Apply(b.Kind, b.Station, s);
+                if (s.TimestampUnixMs > _lastSignalMs[b.Station]) _lastSignalMs[b.Station] = s.TimestampUnixMs;
+                if (_awaitingAfterRestore is { } awaiting)
+                {
+                    awaiting[b.Station] = false;
+                    if (_firstAfterRestoreMs == long.MinValue) _firstAfterRestoreMs = s.TimestampUnixMs;
+                }
+                last = Math.Max(last, s.TimestampUnixMs);
             }
-            if (b.Kind == Signal.Input)
-            {
-                // Process values only set the inputs of the next parts; they do not start the books or the clock.
-                _quality[b.Station]!.SetInput(b.Input, s.Value);
-                continue;
-            }
-            if (_lastPublishMs == 0) _lastPublishMs = s.TimestampUnixMs; // first publish one period after the first reading
-            RollShift(s.TimestampUnixMs);
-            Apply(b.Kind, b.Station, s);
-            if (s.TimestampUnixMs > _lastSignalMs[b.Station]) _lastSignalMs[b.Station] = s.TimestampUnixMs;
-            if (_awaitingAfterRestore is { } awaiting)
-            {
-                awaiting[b.Station] = false;
-                if (_firstAfterRestoreMs == long.MinValue) _firstAfterRestoreMs = s.TimestampUnixMs;
-            }
-            last = Math.Max(last, s.TimestampUnixMs);
         }
         if (last > 0)
         {
@@ -184,23 +206,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return PublishAsync(last, publish, cancellationToken);
     }
 
-    private Binding Bind(SeriesId id)
+    private Binding[] Bind(SeriesId id)
     {
         int i = id.Value;
-        if (i < 0) return default;
-        if (i >= _bound.Length)
-        {
-            int n = Math.Max(i + 1, _bound.Length * 2);
-            Array.Resize(ref _bound, n);
-            Array.Resize(ref _binding, n);
-        }
-        if (!_bound[i])
+        if (i < 0) return [];
+        if (i >= _binding.Length) Array.Resize(ref _binding, Math.Max(i + 1, _binding.Length * 2));
+        if (_binding[i] is not { } b)
         {
             var d = _registry[id];
-            _binding[i] = _wanted.TryGetValue((d.DeviceId, d.Metric), out var b) ? b : default;
-            _bound[i] = true;
+            _binding[i] = b = _wanted.TryGetValue((d.DeviceId, d.Metric), out var list) ? [.. list] : [];
         }
-        return _binding[i];
+        return b;
     }
 
     private void Apply(Signal kind, int station, Sample s)
@@ -219,24 +235,27 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             case Signal.Good:
                 var good = _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, good);
-                OnQualityParts(station, good, rejected: false);
+                // Good parts without the reject counter (on another PLC, not reporting) would teach the model that every part passes.
+                if (!RejectsSilent(station, ms)) OnQualityParts(station, good, rejected: false, ms);
                 if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
             case Signal.Reject:
                 var rejects = _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, rejects);
-                OnQualityParts(station, rejects, rejected: true);
+                OnQualityParts(station, rejects, rejected: true, ms);
                 if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
         }
     }
 
     // Parts the counters (robust to resets and wraps) say were made: test-then-train, then the alert rule.
-    private void OnQualityParts(int station, long parts, bool rejected)
+    private void OnQualityParts(int station, long parts, bool rejected, long ms)
     {
         if (parts <= 0 || _quality[station] is not { } q) return;
-        q.OnParts(parts, rejected);
+        q.OnParts(parts, rejected, ms);
+        bool was = q.Alerted;
         if (q.CheckAlert()) _qualityAlert[station] = _anyQualityAlert = true;
+        else if (was && !q.Alerted) _qualityResolved[station] = _anyQualityAlert = true;
     }
 
     private void Apply(int station, int readings)
@@ -429,6 +448,29 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 a[$"quality.long_run_reject_rate.{id}"] = WireNumber.Format(q.LongRunRate);
                 a[$"quality.window_parts.{id}"] = q.WindowParts.ToString(inv);
             }
+            if (_quality[i] is { } qm)
+            {
+                // Inputs the model fills with its mean now (never read, a bad reading, none within the hold): said, so a
+                // predicted rate is not read as coming from process values the gateway no longer has.
+                var inputs = _config.Stations[i].Quality!.Inputs;
+                string? missing = null;
+                int more = 0;
+                for (int k = 0; k < inputs.Count; k++)
+                {
+                    if (!qm.InputMissing(k, nowMs)) continue;
+                    // A wide model (hundreds of inputs) names the first few and counts the rest.
+                    if (missing is not null && missing.Count(c => c == ',') >= 4) more++;
+                    else missing = (missing is null ? "" : missing + ",") + inputs[k].Device + "/" + inputs[k].Metric;
+                }
+                if (more > 0) missing += string.Create(inv, $" (+{more} more)");
+                if (missing is not null) a[$"quality.missing_inputs.{id}"] = missing;
+                if ((missing is not null) != _inputsMissingWarned[i])
+                {
+                    _inputsMissingWarned[i] = missing is not null;
+                    if (missing is not null) LogInputsMissing(_logger, _config.Id, id, missing);
+                    else LogInputsBack(_logger, _config.Id, id);
+                }
+            }
         }
 
         var learned = _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowMs))] };
@@ -504,6 +546,18 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return false;
     }
 
+    /// <summary>
+    /// A station's reject counter is configured and gives no data now (never read, or not for <see cref="SilentAfterMs"/>;
+    /// for a closed shift: not read in it) — typically a vision system or test rig on its own PLC while the machine's PLC
+    /// still counts good parts. Its quality would read 1.00 on the good parts alone.
+    /// </summary>
+    private bool RejectsSilent(int station, long nowMs, long? closedShiftStartMs = null)
+    {
+        if (_config.Stations[station].Reject is null) return false;
+        long last = _oee[station].RejectCounterLastReadingMs;
+        return last == long.MinValue || (closedShiftStartMs is { } from ? last < from : nowMs - last > SilentAfterMs);
+    }
+
     /// <summary>A station gives no data now: no signal configured, never a reading, or none for <see cref="SilentAfterMs"/>.</summary>
     private bool Silent(int station, long nowMs)
     {
@@ -532,22 +586,42 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             : Silent(station, nowMs);
         var inv = CultureInfo.InvariantCulture;
         var stations = new OeeReport[_oee.Length];
-        List<string>? silent = null;
+        List<string>? silent = null, noRejects = null;
         for (int i = 0; i < _oee.Length; i++)
         {
             var r = stations[i] = _oee[i].Report(nowMs);
             string id = _config.Spec.Stations[i].Id;
+            if (!NoData(i) && RejectsSilent(i, nowMs, closedShiftStartMs))
+            {
+                // Good parts counted, rejects not known: quality (and performance, which counts every part) left out, not 1.00.
+                r = stations[i] = r.WithoutRejects();
+                (noRejects ??= []).Add(id);
+            }
             Put(a, $"oee.{id}", r.Oee);
             Put(a, $"availability.{id}", r.Availability);
             Put(a, $"performance.{id}", r.Effectiveness);
             Put(a, $"quality.{id}", r.QualityRate);
             // Time without readings is outside the books (not running, not down): said, so an availability of 1.00 over
             // a 10-min silence does not read as "ran all along", and PBT lets the losses be checked against the lost time.
+            // The counts behind the rates (a quality of 0.96 is 4 of 100 or 400 of 10,000): with the station's counter
+            // readings, and its rejects only while its reject counter reports.
+            if (_oee[i].HasCounts && !NoData(i))
+            {
+                a[$"good.{id}"] = r.GoodQuantity.ToString(inv);
+                if (noRejects?.Contains(id) != true) a[$"rejects.{id}"] = r.RejectQuantity.ToString(inv);
+                else a.Remove($"rejects.{id}");
+            }
+            else
+            {
+                a.Remove($"good.{id}");
+                a.Remove($"rejects.{id}");
+            }
             a[$"unknown_s.{id}"] = WireNumber.Format(r.UnknownTime);
             a[$"planned_busy_s.{id}"] = WireNumber.Format(r.PlannedBusyTime);
             if (NoData(i)) (silent ??= []).Add(id);
         }
         if (silent is not null) a["no_data"] = string.Join(',', silent);
+        if (noRejects is not null) a["quality.no_data"] = string.Join(',', noRejects);
 
         var line = _lineOee.Report(nowMs);
         bool lineData = !NoData(_output) && _lineOee.HasCounts;
@@ -564,6 +638,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet, parts out of buffers filled before they began");
             line = line.WithoutQuantities();
         }
+        else if (noRejects?.Contains(_config.Spec.Stations[_output].Id) == true)
+        {
+            line = line.WithoutRejects(); // the line's quality is its output station's
+        }
         a["unknown_s.line"] = WireNumber.Format(line.UnknownTime);
         a["planned_busy_s.line"] = WireNumber.Format(line.PlannedBusyTime);
         Put(a, "oee.line", line.Oee);
@@ -577,6 +655,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         Put(a, "loss.speed_s", line.Losses.SpeedLoss);
         Put(a, "loss.rejects_s", line.Losses.Rejects);
         a["good"] = line.GoodQuantity.ToString(inv);
+        // The output station's rejects this shift, when known (its reject counter reporting).
+        if (line.QualityRate is not null) a["rejects"] = line.RejectQuantity.ToString(inv);
+        else a.Remove("rejects");
         // Parts the output station made while it could not be seen (the agent down, readings missing for over 5 min):
         // outside the books like that time, but part of the shift's output.
         if (line.UnseenGoodQuantity > 0) a["good_unseen"] = line.UnseenGoodQuantity.ToString(inv);
@@ -635,34 +716,45 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             _anyQualityAlert = false;
             for (int i = 0; i < _qualityAlert.Length; i++)
             {
-                if (!_qualityAlert[i]) continue;
-                _qualityAlert[i] = false;
-                await PublishQualityAsync(i, nowMs, ct).ConfigureAwait(false);
+                // Both within one batch: the warning, then its end (an alert rule sees the episode and ends resolved).
+                bool alert = _qualityAlert[i], resolved = _qualityResolved[i];
+                _qualityAlert[i] = _qualityResolved[i] = false;
+                if (alert) await PublishQualityAsync(i, nowMs, resolved: false, ct).ConfigureAwait(false);
+                if (resolved) await PublishQualityAsync(i, nowMs, resolved: true, ct).ConfigureAwait(false);
             }
         }
         if (state) await PublishStateAsync(nowMs, ct).ConfigureAwait(false);
     }
 
-    private async ValueTask PublishQualityAsync(int station, long nowMs, CancellationToken ct)
+    /// <summary>
+    /// The warning that a station's parts are likely to fail inspection (<c>state: active</c>), and its end once the
+    /// predicted rate has fallen back (<c>state: resolved</c>, Info). Regression: the warning was the episode's only
+    /// event, so an alert rule on it cleared by its clear_after timer while the worn tool still made bad parts, or stayed
+    /// firing long after the tool change.
+    /// </summary>
+    private async ValueTask PublishQualityAsync(int station, long nowMs, bool resolved, CancellationToken ct)
     {
         var inv = CultureInfo.InvariantCulture;
         var q = _quality[station]!;
         string id = _config.Spec.Stations[station].Id;
-        QualityAlerts.Add(1);
-        var summary = string.Create(inv,
-            $"line {_config.Id} station {id}: parts likely to fail inspection: predicted reject rate {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})");
-        LogQuality(_logger, summary);
+        if (!resolved) QualityAlerts.Add(1);
+        var summary = resolved
+            ? string.Create(inv, $"line {_config.Id} station {id}: parts likely to fail inspection: resolved, predicted reject rate back to {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})")
+            : string.Create(inv, $"line {_config.Id} station {id}: parts likely to fail inspection: predicted reject rate {q.PredictedRate:P1} over the last {q.WindowParts} parts (long-run {q.LongRunRate:P1}, observed in the window {q.ObservedRate:P1})");
+        if (resolved) LogQualityResolved(_logger, summary);
+        else LogQuality(_logger, summary);
         var attrs = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["line"] = _config.Id,
             ["station"] = id,
+            ["state"] = resolved ? "resolved" : "active",
             ["predicted_reject_rate"] = WireNumber.Format(q.PredictedRate),
             ["observed_reject_rate"] = WireNumber.Format(q.ObservedRate),
             ["long_run_reject_rate"] = WireNumber.Format(q.LongRunRate),
             ["window_parts"] = q.WindowParts.ToString(inv),
         };
-        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs), EventSeverity.Warning,
-            summary, WithModel(attrs)) { Device = _config.Id }, ct).ConfigureAwait(false);
+        await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/quality/{id}", DateTimeOffset.FromUnixTimeMilliseconds(nowMs),
+            resolved ? EventSeverity.Info : EventSeverity.Warning, summary, WithModel(attrs)) { Device = _config.Id }, ct).ConfigureAwait(false);
     }
 
     private async ValueTask PublishStateAsync(long nowMs, CancellationToken ct)
@@ -701,8 +793,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var good = a["good"];
         var bottleneck = a["bottleneck"].Length == 0 ? "-" : a["bottleneck"];
         var unseen = a.TryGetValue("good_unseen", out var u) ? $" (+{u} made while not seen)" : "";
-        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}, bottleneck {bottleneck}");
+        var rejected = a.TryGetValue("rejects", out var rj) ? $", {rj} rejected" : "";
+        var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}{rejected}, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
+        if (a.TryGetValue("quality.no_data", out var noRejects)) text += $", no reject counts from {noRejects} (quality no data)";
         // Stations with signals that went unread for a while (a station without signals is never read: not news).
         var unread = _config.Spec.Stations.Select((s, i) => (s.Id, Seconds: _hasSignals[i] ? D($"unknown_s.{s.Id}") : double.NaN))
             .Where(x => x.Seconds >= 60).Select(x => string.Create(inv, $"{x.Id} {x.Seconds / 60:0} min")).ToArray();
@@ -727,8 +821,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Summary}")]
     private static partial void LogQuality(ILogger logger, string summary);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Summary}")]
+    private static partial void LogQualityResolved(ILogger logger, string summary);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: station {Station} {Why}: its OEE figures are no data{Role}")]
     private static partial void LogStationSilent(ILogger logger, string line, string station, string why, string role);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: station {Station}'s quality model is missing the process values {Inputs} (never read, read out of range, stuck or in error, or not for 5 min): its parts are scored and learned with the model's mean for them")]
+    private static partial void LogInputsMissing(ILogger logger, string line, string station, string inputs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station}'s quality model has all its process values again")]
+    private static partial void LogInputsBack(ILogger logger, string line, string station);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station} reports again")]
     private static partial void LogStationBack(ILogger logger, string line, string station);

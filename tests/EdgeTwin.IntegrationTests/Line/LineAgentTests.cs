@@ -164,6 +164,12 @@ public sealed class LineAgentTests
         Assert.InRange(Attr("quality.predicted_reject_rate.S2"), 1e-6, 1);
         Assert.InRange(Attr("quality.observed_reject_rate.S2"), 0, 1);
         Assert.False(a.ContainsKey("quality.predicted_reject_rate.S1"));
+        // Its process values and reject counters come over Modbus: none missing, the counts behind the rates published.
+        Assert.False(a.ContainsKey("quality.missing_inputs.S2"), a.GetValueOrDefault("quality.missing_inputs.S2"));
+        Assert.False(a.ContainsKey("quality.no_data"), a.GetValueOrDefault("quality.no_data"));
+        Assert.Equal(a["good"], a["good.S4"]);
+        var rejects = truth.Stations[1].Reject - first.Stations[1].Reject;
+        Assert.InRange(long.Parse(a["rejects.S2"], CultureInfo.InvariantCulture), rejects - 3, rejects + 3);
         Assert.True(Attr("forecast.good_end_of_shift") < Attr("forecast.end_of_shift"), context);
         Assert.True(Attr("forecast.good_end_of_shift") >= Attr("good"), context);
 

@@ -377,7 +377,7 @@ public sealed class LineQualityTests : IDisposable
         WriteModel(prior: 0.02);
         var line = Build(Parse(Quality).Config!);
         var counters = new long[4];
-        IEnumerable<EdgeEvent> QualityEvents() => line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1");
+        IEnumerable<EdgeEvent> QualityEvents() => line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1" && e.Severity == EventSeverity.Warning);
 
         // Healthy: x = 0 (predicted 2 %), one reject in 50 parts.
         for (int m = 0; m < 40; m++) await Minutes(line, m, 1, x: 0, good: m % 10 == 9 ? 4 : 5, rejects: m % 10 == 9 ? 1 : 0, counters);
@@ -411,5 +411,182 @@ public sealed class LineQualityTests : IDisposable
         Assert.DoesNotContain(line.Sink.Events, e => e.Source.Contains("/quality/", StringComparison.Ordinal));
         var a = line.Sink.Events.Last().Attributes!;
         Assert.InRange(double.Parse(a["quality.predicted_reject_rate.S1"], CultureInfo.InvariantCulture), 0.01, 0.04);
+    }
+
+    private static SeriesId Series(Line line, string device, string metric, MetricKind kind) =>
+        line.Registry.GetOrAdd(new SeriesDescriptor(device, metric, "1", kind));
+
+    // Both stations' models take the same process value (a coolant temperature): each must get it.
+    [Fact]
+    public async Task Regression_a_process_value_in_two_stations_quality_models_reached_only_the_last_one()
+    {
+        WriteModel(prior: 0.1);
+        var yaml = Yaml(Quality) + "\n" + """
+                  quality:
+                    model: q.json
+                    window: 20
+                    inputs: [{ device: plc1, metric: process_temperature }]
+            """;
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse(yaml, Path.Combine(_dir.FullName, "site.yaml"), d);
+        Assert.Empty(d.Sorted());
+        Assert.NotNull(config!.Stations[1].Quality);
+        var line = Build(config);
+        var counters = new long[4];
+        await Minutes(line, 0, 10, x: 2, good: 4, rejects: 0, counters);
+
+        // Every part scored at x = 2: sigmoid(2·2 + logit 0.1) at both stations (S1 got nothing, i.e. the mean 0: 0.1).
+        double expected = Sigmoid(4 + Math.Log(0.1 / 0.9));
+        Assert.Equal(expected, line.Stage.Quality(0)!.PredictedRate, 9);
+        Assert.Equal(expected, line.Stage.Quality(1)!.PredictedRate, 9);
+        Assert.False(line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!.ContainsKey("quality.missing_inputs.S1"));
+    }
+
+    [Fact]
+    public async Task Regression_a_quality_input_whose_sensor_went_silent_or_out_of_range_scored_every_later_part_with_its_last_reading()
+    {
+        WriteModel(prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var (st, good, rej, x) = (line.S1[0], line.S1[1], line.S1[2], line.S1[3]);
+        var ct = TestContext.Current.CancellationToken;
+        double hot = Sigmoid(4 + Math.Log(0.1 / 0.9)), unknown = 0.1; // x = 2; x missing (the model's mean, 0)
+
+        // The temperature read 2 once, then its sensor went silent; the machine made 4 good parts a minute for an hour.
+        await line.Stage.ProcessAsync(new Sample[] { new(st, T0, 1), new(x, T0, 2), new(good, T0, 0), new(rej, T0, 0), new(line.S2[0], T0, 1) }, ct);
+        for (int m = 1; m <= 60; m++)
+        {
+            long t = T0 + (m * 60_000L);
+            await line.Stage.ProcessAsync(new Sample[] { new(st, t, 1), new(good, t, 4 * m), new(rej, t, 0), new(line.S2[0], t, 1) }, ct);
+        }
+        var q = line.Stage.Quality(0)!;
+        Assert.Equal(unknown, q.PredictedRate, 9); // the last 20 parts, made 55 min after the last reading
+        var a = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        Assert.Equal("plc1/process_temperature", a["quality.missing_inputs.S1"]);
+
+        // Read again: scored with it; then read out of range: missing at once, not the last good value.
+        long t1 = T0 + (61 * 60_000L);
+        await line.Stage.ProcessAsync(new Sample[] { new(x, t1, 2), new(good, t1, 260) }, ct);
+        Assert.Equal(hot, q.PredictedRate, 9);
+        long t2 = t1 + 60_000;
+        await line.Stage.ProcessAsync(new Sample[] { new(x, t2, 900, SampleQuality.OutOfRange), new(good, t2, 280) }, ct);
+        Assert.Equal(unknown, q.PredictedRate, 9);
+        Assert.True(q.InputMissing(0, t2));
+    }
+
+    [Fact]
+    public async Task Regression_a_reject_counter_on_another_plc_not_reporting_gave_quality_1_and_taught_the_model_that_every_part_passes()
+    {
+        WriteModel(prior: 0.1, learningRate: 0.05);
+        // The rejects come from a vision system with its own PLC.
+        var yaml = Yaml(Quality)
+            .Replace("reject: { device: plc1, metric: reject_parts }", "reject: { device: vision1, metric: reject_s1 }", StringComparison.Ordinal)
+            .Replace("reject: { device: plc2, metric: reject_parts }", "reject: { device: vision1, metric: reject_s2 }", StringComparison.Ordinal);
+        var d = new ConfigDiagnostics();
+        var line = Build(LineTwinConfig.Parse(yaml, Path.Combine(_dir.FullName, "site.yaml"), d)!);
+        var r1 = Series(line, "vision1", "reject_s1", MetricKind.Counter);
+        var r2 = Series(line, "vision1", "reject_s2", MetricKind.Counter);
+        var ct = TestContext.Current.CancellationToken;
+        var counters = new long[4];
+
+        // Ten minutes with the vision PLC unreachable: the machines' PLCs count good parts.
+        await Minutes(line, 0, 10, x: 0, good: 4, rejects: 1, counters);
+        var e = line.Sink.Events.Last(e => e.Source == "line/q1");
+        var a = e.Attributes!;
+        Assert.False(a.ContainsKey("quality.S1"), $"quality.S1 = {a.GetValueOrDefault("quality.S1")} without a reject count");
+        Assert.False(a.ContainsKey("quality.S2"));
+        Assert.False(a.ContainsKey("quality.line"));
+        Assert.False(a.ContainsKey("performance.line"));
+        Assert.True(a.ContainsKey("oee.line")); // PRI · good / PBT needs no reject count
+        Assert.Equal("S1,S2", a["quality.no_data"]);
+        Assert.Contains("no reject counts from S1,S2 (quality no data)", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, line.Stage.Quality(0)!.TotalParts); // no pass-only learning
+
+        // The vision PLC reports (its first reading a baseline): the books and the model go on with both counters; the
+        // rejects made while it was unreachable are lost (76 good, 9 rejects).
+        for (int m = 10; m < 20; m++)
+        {
+            long t = T0 + (m * 60_000L);
+            counters[0] += 4;
+            await line.Stage.ProcessAsync(new Sample[]
+            {
+                new(line.S1[0], t, 1), new(line.S1[3], t, 0), new(line.S1[1], t, counters[0]), new(r1, t, m - 10),
+                new(line.S2[0], t, 1), new(line.S2[1], t, counters[2] += 4), new(r2, t, 0),
+            }, ct);
+        }
+        a = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        Assert.False(a.ContainsKey("quality.no_data"));
+        Assert.Equal(76.0 / 85, double.Parse(a["quality.S1"], CultureInfo.InvariantCulture), 9);
+        Assert.True(a.ContainsKey("quality.line"));
+        Assert.Equal(45, line.Stage.Quality(0)!.TotalParts);
+    }
+
+    [Fact]
+    public async Task Regression_the_twin_state_and_the_shift_report_gave_reject_rates_but_no_reject_counts()
+    {
+        WriteModel(prior: 0.1);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        // 13:50–14:10: S1 4 good and 1 reject a minute, S2 4 good and a reject every 5 minutes; the 13:50 readings are baselines.
+        await Minutes(line, 410, 20, x: 0, good: 4, rejects: 1, counters);
+
+        var report = Assert.Single(line.Sink.Events, e => e.Source == "line/q1/shift");
+        var a = report.Attributes!;
+        Assert.Equal("36", a["good.S1"]);
+        Assert.Equal("9", a["rejects.S1"]);
+        Assert.Equal("36", a["good.S2"]);
+        Assert.Equal("1", a["rejects.S2"]);
+        Assert.Equal("1", a["rejects"]); // the line's, at its output station S2
+        Assert.Contains("36 good, 1 rejected", report.Message, StringComparison.Ordinal);
+
+        var state = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        Assert.Equal(state["good"], state["good.S2"]);
+        Assert.True(state.ContainsKey("rejects.S1"));
+    }
+
+    [Fact]
+    public async Task Regression_the_parts_likely_to_fail_inspection_warning_never_said_when_it_was_over()
+    {
+        WriteModel(prior: 0.02);
+        var line = Build(Parse(Quality).Config!);
+        var counters = new long[4];
+        List<EdgeEvent> Episode() => [.. line.Sink.Events.Where(e => e.Source == "line/q1/quality/S1")];
+
+        // Healthy, then a worn tool (x = 2, 2 rejects in 5 parts): the warning, active.
+        for (int m = 0; m < 40; m++) await Minutes(line, m, 1, x: 0, good: m % 10 == 9 ? 4 : 5, rejects: m % 10 == 9 ? 1 : 0, counters);
+        await Minutes(line, 40, 30, x: 2, good: 3, rejects: 2, counters);
+        var warning = Assert.Single(Episode());
+        Assert.Equal(("active", EventSeverity.Warning), (warning.Attributes!["state"], warning.Severity));
+
+        // The tool changed (x = 0): the predicted rate falls back, and the same source says the episode is over.
+        await Minutes(line, 70, 30, x: 0, good: 5, rejects: 0, counters);
+        var events = Episode();
+        Assert.Equal(2, events.Count);
+        var end = events[1];
+        Assert.Equal(("resolved", EventSeverity.Info, EdgeEventKind.Prediction), (end.Attributes!["state"], end.Severity, end.Kind));
+        Assert.Contains("resolved", end.Message, StringComparison.Ordinal);
+        double predicted = double.Parse(end.Attributes["predicted_reject_rate"], CultureInfo.InvariantCulture);
+        double longRun = double.Parse(end.Attributes["long_run_reject_rate"], CultureInfo.InvariantCulture);
+        Assert.True(predicted < 1.5 * longRun || predicted < 0.05, $"{predicted} vs {longRun}");
+        Assert.True(end.Time > warning.Time);
+    }
+
+    [Fact]
+    public async Task A_wide_model_names_its_first_five_missing_inputs_and_counts_the_rest()
+    {
+        File.WriteAllText(Path.Combine(_dir.FullName, "q.json"), """
+            {"format":"edgetwin-online-logistic/2","input_width":8,"clip":5,"learning_rate":0,"l2":0,"weight_fail":1,"weight_pass":1,
+             "members":[{"alpha":0,"columns":[0],"mean":[0],"var":[1],"weights":[2],"bias":0}],
+             "mix":{"mode":"mean"},"decision":{"mode":"none","prior":0.1,"prior_alpha":0}}
+            """);
+        var inputs = string.Join(", ", Enumerable.Range(0, 8).Select(i => $"{{ device: plc1, metric: x{i} }}"));
+        var line = Build(Parse($$"""
+                  quality:
+                    model: q.json
+                    inputs: [{{inputs}}]
+            """).Config!);
+        var counters = new long[4];
+        await Minutes(line, 0, 3, x: 0, good: 4, rejects: 0, counters); // x0..x7 never read
+        var a = line.Sink.Events.Last(e => e.Source == "line/q1").Attributes!;
+        Assert.Equal("plc1/x0,plc1/x1,plc1/x2,plc1/x3,plc1/x4 (+3 more)", a["quality.missing_inputs.S1"]);
     }
 }

@@ -80,7 +80,10 @@ public sealed class SimLineQualityTests
             $"mean predicted {predicted.Average():0.0000} vs observed {observed.Average():0.0000}");
 
         // Warnings: some, but at most one per tool cycle (400 parts), never per sample.
-        int warnings = sink.Events.Count(e => e.Source == "line/line1/quality/S2");
+        var episode = sink.Events.Where(e => e.Source == "line/line1/quality/S2").Select(e => e.Attributes!["state"]).ToList();
+        int warnings = episode.Count(x => x == "active");
+        // Each warning ends (resolved after the tool change) before the next one: active, resolved, active, …
+        for (int i = 0; i < episode.Count; i++) Assert.Equal(i % 2 == 0 ? "active" : "resolved", episode[i]);
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"S2: {parts} parts, {q.TotalRejects} rejects; window rates over {states.Count} states: correlation {r:0.000}, mean predicted {predicted.Average():0.0000} vs observed {observed.Average():0.0000}; {warnings} warnings"));
         Assert.InRange(warnings, 1, (int)(parts / 400) + 1);

@@ -43,6 +43,13 @@ public sealed record OeeReport(
     /// <summary>Rejects counted across such a gap.</summary>
     public long UnseenRejectQuantity { get; init; }
 
+    /// <summary>
+    /// The report with the figures that need the reject count as no data (a reject counter not reporting while the good
+    /// counter does): performance, quality and the speed and reject losses; OEE = PRI·GQ/PBT needs only the good parts.
+    /// </summary>
+    public OeeReport WithoutRejects() =>
+        this with { Effectiveness = null, QualityRate = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
+
     /// <summary>The report with every figure that needs the part counts as no data (a line whose output station is silent).</summary>
     public OeeReport WithoutQuantities() =>
         this with { Effectiveness = null, QualityRate = null, Oee = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
@@ -110,6 +117,9 @@ public sealed class OeeTracker
 
     /// <summary>Whether a counter reading (or parts added) was seen, i.e. the quantities are data and not just zero.</summary>
     public bool HasCounts => _counted;
+
+    /// <summary>Time of the reject counter's last reading (ms); <see cref="long.MinValue"/> when there was none.</summary>
+    public long RejectCounterLastReadingMs => _reject.LastReadingMs;
 
     /// <summary>Whether any state or counter reading was seen.</summary>
     public bool HasReadings => _lastReadingMs != long.MinValue;

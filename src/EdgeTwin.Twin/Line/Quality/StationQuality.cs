@@ -32,6 +32,7 @@ public sealed class StationQuality
 
     private readonly OnlineLogisticModel _model;
     private readonly double[] _x;
+    private readonly long[] _xMs; // when each input was last read; long.MaxValue: set without a time (never stale)
     private readonly double[] _delayed; // inspection delay × inputs, one row per part awaiting its result
     private readonly int _delay;
     private int _delayedParts, _delayedNext;
@@ -54,6 +55,8 @@ public sealed class StationQuality
         _delayed = new double[inspectionDelay * inputs];
         _x = new double[inputs];
         Array.Fill(_x, double.NaN); // not read yet: the model fills a missing value with its mean
+        _xMs = new long[inputs];
+        Array.Fill(_xMs, long.MaxValue);
         _p = new double[window];
         _rejected = new bool[window];
     }
@@ -83,12 +86,48 @@ public sealed class StationQuality
     /// <summary>Share of rejects over every part since start (NaN before the first part).</summary>
     public double LongRunRate => TotalParts == 0 ? double.NaN : (double)TotalRejects / TotalParts;
 
-    public void SetInput(int index, double value) => _x[index] = value;
+    /// <summary>
+    /// An input older than this when parts are counted is missing (the model fills it with its mean): the hold of the
+    /// line's books. Regression: a process value whose sensor went silent scored (and taught the model) every later part
+    /// with its last reading, for hours.
+    /// </summary>
+    public const long InputHoldMs = (long)(Oee.OeeTracker.DefaultStaleAfterSeconds * 1000);
+
+    /// <summary>Sets an input without a time (it never goes stale).</summary>
+    public void SetInput(int index, double value)
+    {
+        _x[index] = value;
+        _xMs[index] = long.MaxValue;
+    }
+
+    /// <summary>Sets an input read at <paramref name="timestampMs"/>; it is missing once older than <see cref="InputHoldMs"/>.</summary>
+    public void SetInput(int index, double value, long timestampMs)
+    {
+        _x[index] = value;
+        _xMs[index] = timestampMs;
+    }
+
+    /// <summary>The input's value is not known (an out-of-range, stuck or failed reading): missing until read again.</summary>
+    public void SetMissing(int index)
+    {
+        _x[index] = double.NaN;
+        _xMs[index] = long.MaxValue;
+    }
+
+    /// <summary>Whether input <paramref name="index"/> is missing at <paramref name="nowMs"/> (never read, a bad reading, or older than the hold).</summary>
+    public bool InputMissing(int index, long nowMs) =>
+        double.IsNaN(_x[index]) || (_xMs[index] != long.MaxValue && nowMs - _xMs[index] > InputHoldMs);
 
     /// <summary>Test then train on <paramref name="parts"/> parts that the counters say were good or rejected.</summary>
-    public void OnParts(long parts, bool rejected)
+    /// <param name="nowMs">When the counter moved: inputs older than <see cref="InputHoldMs"/> then are missing (no time: not checked).</param>
+    public void OnParts(long parts, bool rejected, long nowMs = long.MinValue)
     {
         if (parts <= 0) return;
+        if (nowMs != long.MinValue)
+        {
+            for (int i = 0; i < _x.Length; i++)
+                if (_xMs[i] != long.MaxValue && nowMs - _xMs[i] > InputHoldMs) SetMissing(i);
+        }
         long n = Math.Min(parts, MaxPartsPerStep);
         for (long k = 0; k < n; k++)
         {
@@ -150,6 +189,9 @@ public sealed class StationQuality
     /// rate and <see cref="AlertFloor"/> (with at least two windows of history); false again until the predicted
     /// rate has fallen below <see cref="RearmRatio"/> × the long-run rate or the floor.
     /// </summary>
+    /// <summary>Whether a warning was given and the predicted rate has not fallen back yet (see <see cref="CheckAlert"/>).</summary>
+    public bool Alerted => _alerted;
+
     public bool CheckAlert()
     {
         if (_n < _p.Length || TotalParts < 2L * _p.Length) return false;
