@@ -48,6 +48,14 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
     }
 
     [Fact]
+    public void Regression_the_outbox_line_showed_a_16_digit_sequence_number_as_progress()
+    {
+        Assert.True(run.Exit == 0, run.Output);
+        Assert.DoesNotMatch(@"#\d{10,}", run.Output);
+        Assert.Matches(@"outbox: [1-9]\d* appended, \d+ waiting, [1-9]\d* delivered to the broker", run.Output);
+    }
+
+    [Fact]
     public async Task Regression_the_demo_crashed_with_a_stack_trace_when_TMPDIR_was_not_usable()
     {
         // A TMPDIR that is a file: no directory can be made in it, not even by root (as a read-only one can for root).
