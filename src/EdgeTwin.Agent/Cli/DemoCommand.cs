@@ -101,6 +101,49 @@ internal sealed class DemoCommand : ICliCommand
         TextWriter error,
         CancellationToken ct)
     {
+        // The agent's outbox and alert state live in a throw-away directory under $TMPDIR. Made first, so a TMPDIR that
+        // cannot take it is one line and exit 1 before anything has started: it was an unhandled exception's stack trace.
+        DirectoryInfo work;
+        try
+        {
+            work = Directory.CreateTempSubdirectory("edgetwin-demo-");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"edgetwin demo: cannot create its working directory (outbox, alert state) in {Path.GetTempPath()}: {ex.Message.TrimEnd('.')}; set TMPDIR to a writable directory").ConfigureAwait(false);
+            return 1;
+        }
+
+        try
+        {
+            return await RunInAsync(work, siteOptions, failureAt, failureUnit, interval, profilesDir, duration, stackLights, output, error, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                work.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temp directory left behind is harmless.
+            }
+        }
+    }
+
+    private static async Task<int> RunInAsync(
+        DirectoryInfo work,
+        SiteGenerationOptions siteOptions,
+        TimeSpan? failureAt,
+        string failureUnit,
+        TimeSpan interval,
+        string profilesDir,
+        TimeSpan? duration,
+        IReadOnlyList<string> stackLights,
+        TextWriter output,
+        TextWriter error,
+        CancellationToken ct)
+    {
         var site = new SimulatedSite(SiteGenerator.Generate(siteOptions));
 
         var profiles = SimulatedSiteHost.LoadProfiles(profilesDir);
@@ -117,7 +160,6 @@ internal sealed class DemoCommand : ICliCommand
         }
 
         // The agent forwards through its real outbox (a throw-away file) and MQTT uplink to the embedded broker.
-        var work = Directory.CreateTempSubdirectory("edgetwin-demo-");
         var mqtt = new MqttUplinkOptions
         {
             Host = "127.0.0.1",
@@ -231,15 +273,6 @@ internal sealed class DemoCommand : ICliCommand
         }
 
         await output.WriteLineAsync($"edgetwin demo: stopped after {started.Elapsed.TotalSeconds:0} s, {state.Samples} samples, {state.Events.Count} events").ConfigureAwait(false);
-        try
-        {
-            work.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-            // A temp directory left behind is harmless.
-        }
-
         return runtime.Fatal is null ? 0 : 1;
     }
 
@@ -247,22 +280,24 @@ internal sealed class DemoCommand : ICliCommand
     {
         var saf = agent.Services.GetRequiredService<StoreAndForwardService>();
         var stats = saf.Outbox.GetStats();
-        var acked = stats.UplinkPositions.TryGetValue("mqtt", out var p) ? p : 0;
-        // Appended counts this run's entries: sequences start from the clock (unix ms × 1000), so the last one is no count.
-        return FormattableString.Invariant($"outbox: {stats.Appended} appended, {stats.Depth} waiting, mqtt acked up to #{acked}");
+        // Counts, not positions: the demo's outbox is new each run, so what is not waiting has reached the broker. The
+        // acknowledged sequence (unix ms × 1000, "acked up to #1796381955252000") told a first-time user nothing.
+        return FormattableString.Invariant($"outbox: {stats.Appended} appended, {stats.Depth} waiting, {Math.Max(0, stats.Appended - stats.Depth)} delivered to the broker");
     }
 
     /// <summary>
     /// The demo site's alert rules: the ASHRAE limits on rack inlets, so the scripted cooling failure raises alerts in the view
-    /// (and, as events, through the outbox to the broker). Same format as device-profiles/examples/alert-rules/.
+    /// (and, as events, through the outbox to the broker). Same format as device-profiles/examples/alert-rules/. One alert per
+    /// rack: each demo rack has an A- and a B-feed PDU that both measure its inlet, and per series every rack's alert came
+    /// twice with the same text.
     /// </summary>
     private static EdgeTwin.Alerting.Rules.AlertsConfig DemoAlertRules()
     {
         const string yaml = """
             alerts:
               rules:
-                - { name: rack-inlet-above-recommended, type: threshold, match: { role: rack.inlet_temperature }, above: 27, clear_below: 26, for: 10s, severity: warning }
-                - { name: rack-inlet-above-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 5s, severity: critical }
+                - { name: rack-inlet-above-recommended, type: threshold, match: { role: rack.inlet_temperature }, above: 27, clear_below: 26, for: 10s, severity: warning, combine: any, per: rack }
+                - { name: rack-inlet-above-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 5s, severity: critical, combine: any, per: rack }
                 - { name: cooling-unit-failed, type: event, event: prediction, attribute: failed_unit_count, above: 0.5, clear_after: 10m, severity: critical }
             """;
         var diagnostics = new EdgeTwin.Core.Config.ConfigDiagnostics();

@@ -31,50 +31,87 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 
     private string Frame(DemoContext c)
     {
-        var b = new StringBuilder();
-        b.Append("\u001b[H\u001b[2J");
-        b.AppendLine(Inv($"EdgeTwin demo — {c.Elapsed:mm\\:ss} elapsed — {c.FailureLine()}      Ctrl-C stops"));
-        b.AppendLine();
-        b.AppendLine(Inv($"SITE (simulated truth)  return air {c.Site.Room.TemperatureC:0.0} °C  IT {c.Site.TotalItKw:0.0} kW  cooling {c.Site.TotalCoolingKw:0.0} kW"));
+        var (width, height) = TerminalSize();
+        var top = new List<string>
+        {
+            Inv($"EdgeTwin demo — {c.Elapsed:mm\\:ss} elapsed — {c.FailureLine()} — Ctrl-C stops"),
+            string.Empty,
+            Inv($"SITE (simulated truth)  return air {c.Site.Room.TemperatureC:0.0} °C  IT {c.Site.TotalItKw:0.0} kW  cooling {c.Site.TotalCoolingKw:0.0} kW"),
+        };
         lock (c.Site.SyncRoot)
         {
-            b.AppendLine("  inlets  " + string.Join("  ", c.Site.Racks.Select(r => Inv($"{r.Id} {r.InletC:0.0}"))));
-            b.AppendLine("  units   " + string.Join("  ", c.Site.CoolingUnits.Select(u => Inv($"{u.Id} {u.State} fan {u.FanSpeed * 100:0}% supply {u.SupplyC:0.0}"))));
+            top.Add("  inlets  " + string.Join("  ", c.Site.Racks.Select(r => Inv($"{r.Id} {r.InletC:0.0}"))));
+            top.Add("  units   " + string.Join("  ", c.Site.CoolingUnits.Select(u => Inv($"{u.Id} {u.State} fan {u.FanSpeed * 100:0}% supply {u.SupplyC:0.0}"))));
         }
 
         if (LineLine(c) is { } lineText)
         {
-            b.AppendLine(lineText);
+            top.AddRange(lineText.Split(Environment.NewLine));
         }
 
-        b.AppendLine();
-        b.AppendLine(Inv($"AGENT  {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")} of {c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples"));
-        b.AppendLine(Inv($"{"device",-12} {"state",-8} {"polls",6} latest readings"));
-        foreach (var d in c.Runtime.DeviceStatus().OrderBy(d => d.DeviceId, StringComparer.Ordinal))
+        var status = c.Runtime.DeviceStatus().OrderBy(d => d.DeviceId, StringComparer.Ordinal).ToList();
+        top.Add(string.Empty);
+        top.Add(Inv($"AGENT  {status.Count(d => d.State.ToString() == "Up")} of {c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples"));
+        top.Add(Inv($"{"device",-12} {"state",-8} {"polls",6} latest readings"));
+
+        var middle = new List<string> { string.Empty, "THERMAL TWIN  " + c.ThermalLine(), string.Empty, "ANOMALIES / PREDICTIONS / ALERTS" };
+        var twinEvents = c.State.Events.Where(e => !IsLineState(e)).Where(e => e.Kind is EdgeEventKind.Anomaly or EdgeEventKind.Prediction or EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.Recommendation).TakeLast(height < 40 ? 3 : 5).ToList();
+        middle.Add(twinEvents.Count == 0 ? "  (none yet: no twin models or alert rules in this agent build)" : string.Join(Environment.NewLine, twinEvents.Select(Describe)));
+        middle.Add("EVENTS");
+        var events = c.State.Events.Where(e => !IsLineState(e)).TakeLast(6).Select(Describe)
+            .Concat(c.Site.Events().TakeLast(3).Select(e => Inv($"  sim {e.Time:HH:mm:ss} {e.Source}: {e.Message}"))).ToList();
+        var bottom = new List<string> { string.Empty, c.UplinkLine() };
+
+        // The frame fits the terminal: 23 devices and 200-column events made ~90 rows on an 80×24 terminal, so the header,
+        // the site and the countdown scrolled away every second and only the event tail stayed on screen. Devices that are
+        // not up come first; the rest of the table and the oldest events give way to what does not.
+        middle = [.. middle.SelectMany(l => l.Split(Environment.NewLine))];
+        if (height < 40)
         {
-            b.AppendLine(Inv($"{d.DeviceId,-12} {d.State,-8} {d.Polls,6} {Readings(c, d.DeviceId, 4)}"));
+            // Short terminals: rows for readings, not for spacing.
+            top.RemoveAll(l => l.Length == 0);
+            middle.RemoveAll(l => l.Length == 0);
+            bottom.RemoveAll(l => l.Length == 0);
         }
 
-        b.AppendLine();
-        b.AppendLine("THERMAL TWIN  " + c.ThermalLine());
-        b.AppendLine();
-        b.AppendLine("ANOMALIES / PREDICTIONS / ALERTS");
-        var twinEvents = c.State.Events.Where(e => !IsLineState(e)).Where(e => e.Kind is EdgeEventKind.Anomaly or EdgeEventKind.Prediction or EdgeEventKind.AlertRaised or EdgeEventKind.AlertCleared or EdgeEventKind.Recommendation).TakeLast(5).ToList();
-        b.AppendLine(twinEvents.Count == 0 ? "  (none yet: no twin models or alert rules in this agent build)" : string.Join(Environment.NewLine, twinEvents.Select(Describe)));
-        b.AppendLine("EVENTS");
-        foreach (var e in c.State.Events.Where(e => !IsLineState(e)).TakeLast(6))
+        var room = Math.Max(0, height - 1 - top.Count - middle.Count - bottom.Count);
+        var eventRows = Math.Min(events.Count, Math.Max(Math.Min(3, events.Count), room - status.Count));
+        var deviceRows = Math.Max(0, room - eventRows);
+        var shown = status.OrderBy(d => d.State.ToString() == "Up").ThenBy(d => d.DeviceId, StringComparer.Ordinal).ToList();
+        var table = new List<string>();
+        if (shown.Count <= deviceRows)
         {
-            b.AppendLine(Describe(e));
+            table.AddRange(status.Select(d => Inv($"{d.DeviceId,-12} {d.State,-8} {d.Polls,6} {Readings(c, d.DeviceId, 4)}")));
         }
-
-        foreach (var e in c.Site.Events().TakeLast(3))
+        else if (deviceRows > 0)
         {
-            b.AppendLine(Inv($"  sim {e.Time:HH:mm:ss} {e.Source}: {e.Message}"));
+            table.AddRange(shown.Take(deviceRows - 1).OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => Inv($"{d.DeviceId,-12} {d.State,-8} {d.Polls,6} {Readings(c, d.DeviceId, 4)}")));
+            var rest = shown.Skip(deviceRows - 1).ToList();
+            table.Add(Inv($"… {rest.Count} more ({rest.Count(d => d.State.ToString() == "Up")} up): {string.Join(' ', rest.Select(d => d.DeviceId))}"));
         }
 
-        b.AppendLine();
-        b.AppendLine(c.UplinkLine());
+        var lines = top.Concat(table).Concat(middle).Concat(events.TakeLast(eventRows)).Concat(bottom).Take(Math.Max(1, height - 1));
+        var b = new StringBuilder("\u001b[H\u001b[2J");
+        foreach (var line in lines)
+        {
+            // One column short of the width: a full line would wrap on terminals that wrap at the last column.
+            b.AppendLine(line.Length < width ? line : string.Concat(line.AsSpan(0, Math.Max(0, width - 2)), "…"));
+        }
+
         return b.ToString();
+    }
+
+    /// <summary>The terminal's size, or 80×24 when it cannot be read.</summary>
+    private static (int Width, int Height) TerminalSize()
+    {
+        try
+        {
+            return (Console.WindowWidth is > 20 and var w ? w : 80, Console.WindowHeight is > 10 and var h ? h : 24);
+        }
+        catch (Exception ex) when (ex is IOException or PlatformNotSupportedException)
+        {
+            return (80, 24);
+        }
     }
 
     private string Lines(DemoContext c)
@@ -182,8 +219,9 @@ internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, Dem
         }
 
         var age = Math.Max(0, (DateTimeOffset.UtcNow - last.Time).TotalSeconds);
+        // Once a level is reached it says so: the countdown stood at "27 °C in 0:00" for minutes with the inlets at 29 °C.
         string Left(string key, string label) => a.TryGetValue(key, out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var s)
-            ? Inv($"{label} in {(int)(Math.Max(0, s - age) / 60)}:{(int)(Math.Max(0, s - age) % 60):00}")
+            ? (Math.Ceiling(s - age) is var left && left <= 0 ? label + " reached" : Inv($"{label} in {(int)(left / 60)}:{(int)(left % 60):00}"))
             : Inv($"{label} not within {double.Parse(a["horizon_s"], CultureInfo.InvariantCulture) / 60:0} min");
         var hottest = Site.Racks.MaxBy(r => r.InletC)!;
         return Inv($"{a["failed_units"]} down: {Left("time_to_27c_s", "27 °C")}, {Left("time_to_32c_s", "32 °C")}{(a.TryGetValue("first_rack_32c", out var r) ? " (" + r + ")" : string.Empty)}, {Left("time_to_thermal_shutdown_s", "shutdown")} | hottest inlet (sim) {hottest.Id} {hottest.InletC:0.0} °C | affected [{a["affected_racks"]}]");

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using EdgeTwin.IntegrationTests.Agent;
+
+namespace EdgeTwin.IntegrationTests.Simulator;
+
+/// <summary>One headless demo run past the first rack alerts: what a first-time user reads in its log.</summary>
+public sealed class DemoFirstRunFixture : IAsyncLifetime
+{
+    public string Output { get; private set; } = string.Empty;
+
+    public int Exit { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        // The failure at 3 s: the measured inlets pass 27 °C some 45 s later, and the 10 s for: of the rack rule follows.
+        Exit = await InProcessCli.InvokeAsync(["demo", "--duration", "80", "--failure-at", "3", "--machines", "1", "--profiles-dir", SimPaths.Profiles], output, error);
+        Output = output + error.ToString();
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+/// <summary><c>edgetwin demo</c> as a first-time user meets it: its log, an 80×24 terminal, a TMPDIR it cannot use.</summary>
+public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<DemoFirstRunFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Regression_every_rack_inlet_alert_came_twice_once_per_PDU_feed()
+    {
+        Assert.True(run.Exit == 0, run.Output);
+        // Each demo rack has an A- and a B-feed PDU that both measure its inlet; per series, both raised the same text.
+        var raised = Regex.Matches(run.Output, @"event  \d\d:\d\d:\d\d alert_raised Warning rack-inlet-above-recommended: rack (\w+)")
+            .Select(m => m.Groups[1].Value).ToList();
+        Assert.True(raised.Count > 0, run.Output);
+        Assert.Equal(raised.Distinct().Count(), raised.Count);
+    }
+
+    [Fact]
+    public void Regression_the_thermal_countdown_stood_at_0_00_with_the_inlets_already_past_27C()
+    {
+        Assert.True(run.Exit == 0, run.Output);
+        Assert.Contains("thermal twin: crac1 down: 27 °C reached", run.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("27 °C in 0:00", run.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_the_outbox_line_showed_a_16_digit_sequence_number_as_progress()
+    {
+        Assert.True(run.Exit == 0, run.Output);
+        Assert.DoesNotMatch(@"#\d{10,}", run.Output);
+        Assert.Matches(@"outbox: [1-9]\d* appended, \d+ waiting, [1-9]\d* delivered to the broker", run.Output);
+    }
+
+    [Fact]
+    public async Task Regression_the_demo_crashed_with_a_stack_trace_when_TMPDIR_was_not_usable()
+    {
+        // A TMPDIR that is a file: no directory can be made in it, not even by root (as a read-only one can for root).
+        var dir = Directory.CreateTempSubdirectory("edgetwin-demo-tmpdir-");
+        try
+        {
+            var notADirectory = Path.Combine(dir.FullName, "not-a-directory");
+            await File.WriteAllTextAsync(notADirectory, "x", Ct);
+            var (code, _, err) = await AgentProcess.RunCliAsync(new Dictionary<string, string> { ["TMPDIR"] = notADirectory }, "demo", "--duration", "5", "--profiles-dir", SimPaths.Profiles);
+            Assert.Equal(1, code);
+            Assert.DoesNotContain("Unhandled exception", err, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
+            Assert.Contains($"edgetwin demo: cannot create its working directory (outbox, alert state) in {notADirectory}", err, StringComparison.Ordinal);
+            Assert.Contains("set TMPDIR to a writable directory", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Regression_the_live_view_was_taller_and_wider_than_an_80x24_terminal()
+    {
+        // The real binary on a pseudo-terminal of 80×24 (script(1), util-linux), as a user's first `dotnet run … demo`.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-demo-tty-");
+        try
+        {
+            var typescript = Path.Combine(dir.FullName, "typescript");
+            var dll = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+            var psi = new ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+            foreach (var a in new[] { "-q", "-e", "-c", $"stty cols 80 rows 24; exec dotnet '{dll}' demo --duration 12 --failure-at 2 --profiles-dir '{SimPaths.Profiles}'", typescript })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            psi.Environment["DOTNET_NOLOGO"] = "1";
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync(Ct);
+            var stderr = p.StandardError.ReadToEndAsync(Ct);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(90));
+            try
+            {
+                await p.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                p.Kill(entireProcessTree: true);
+                throw;
+            }
+
+            await stdout;
+            var err = await stderr;
+            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}: {err}");
+            var text = (await File.ReadAllTextAsync(typescript, Ct)).Replace("\r", string.Empty, StringComparison.Ordinal);
+            text = Regex.Replace(text, @"\u001b\[\?\d+[hl]|\u001b[=>]", string.Empty); // keypad modes the runtime sets, not the view's
+            var frames = text.Split("\u001b[H\u001b[2J");
+            Assert.True(frames.Length > 5, text);
+            // The last full frame (the one before it may be cut by the final line): everything on screen at once.
+            var frame = frames[^1][..frames[^1].IndexOf("edgetwin demo: stopped after", StringComparison.Ordinal)].TrimEnd('\n').Split('\n');
+            Assert.True(frame.Length <= 23, $"{frame.Length} rows:\n{string.Join('\n', frame)}");
+            Assert.All(frame, line => Assert.True(line.Length < 80, $"{line.Length} columns: {line}"));
+            Assert.StartsWith("EdgeTwin demo — ", frame[0], StringComparison.Ordinal);
+            Assert.Contains(frame, l => l.StartsWith("THERMAL TWIN", StringComparison.Ordinal));
+            Assert.Contains(frame, l => l.StartsWith("uplink: broker", StringComparison.Ordinal));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
