@@ -53,7 +53,8 @@ internal sealed class DemoCommand : ICliCommand
             try
             {
                 var failAfter = parse.GetValue(failureAt);
-                return await RunAsync(
+                return await InWorkDirectoryAsync(error, work => RunInAsync(
+                    work,
                     new SiteGenerationOptions
                     {
                         Racks = parse.GetValue(racks),
@@ -71,7 +72,7 @@ internal sealed class DemoCommand : ICliCommand
                     line.StackLightsFrom(parse),
                     output,
                     error,
-                    ct).ConfigureAwait(false);
+                    ct)).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -89,17 +90,8 @@ internal sealed class DemoCommand : ICliCommand
     /// <summary>The CLI's own grace after SIGTERM (Program.cs); the unit gives 60 s.</summary>
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(45);
 
-    private static async Task<int> RunAsync(
-        SiteGenerationOptions siteOptions,
-        TimeSpan? failureAt,
-        string failureUnit,
-        TimeSpan interval,
-        string profilesDir,
-        TimeSpan? duration,
-        IReadOnlyList<string> stackLights,
-        TextWriter output,
-        TextWriter error,
-        CancellationToken ct)
+    /// <summary>Runs <paramref name="run"/> in a throw-away working directory, removed afterwards.</summary>
+    private static async Task<int> InWorkDirectoryAsync(TextWriter error, Func<DirectoryInfo, Task<int>> run)
     {
         // The agent's outbox and alert state live in a throw-away directory under $TMPDIR. Made first, so a TMPDIR that
         // cannot take it is one line and exit 1 before anything has started: it was an unhandled exception's stack trace.
@@ -116,7 +108,7 @@ internal sealed class DemoCommand : ICliCommand
 
         try
         {
-            return await RunInAsync(work, siteOptions, failureAt, failureUnit, interval, profilesDir, duration, stackLights, output, error, ct).ConfigureAwait(false);
+            return await run(work).ConfigureAwait(false);
         }
         finally
         {
