@@ -1,5 +1,6 @@
 using System.Device.Gpio;
 using System.Diagnostics;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Core.Profiles;
@@ -104,9 +105,9 @@ public sealed partial class GpioInputAlarms : IDisposable
                     controller.RegisterCallbackForPinValueChangedEvent(rule.Pin, PinEventTypes.Rising | PinEventTypes.Falling, handler);
                     input.Handler = handler;
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
+                catch (Exception ex) when (GpioLineOpenFailure.Is(ex))
                 {
-                    Problem(input, $"cannot open GPIO {rule.Pin}: {ex.Message} (busy: another process or a kernel driver holds the line, `gpioinfo` names it; the pins are BCM numbers)");
+                    Problem(input, $"cannot open GPIO {rule.Pin}: {ex.Message} {GpioLineOpenFailure.Hint}");
                     all = false;
                     continue;
                 }

@@ -1,4 +1,5 @@
 using System.Device.Gpio;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Core.Events;
@@ -133,12 +134,12 @@ public sealed partial class GpioSink : IAlertSink
             _controller = controller;
             Apply();
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or PlatformNotSupportedException or NotSupportedException)
+        catch (Exception ex) when (GpioLineOpenFailure.Is(ex))
         {
             _controller = null;
             var problem = current is null
                 ? $"no GPIO controller: {ex.Message}"
-                : $"cannot open output '{current.Name}' on GPIO {current.Pin}: {ex.Message} (busy: another process or a kernel driver holds the line, `gpioinfo` names it; the pins are BCM numbers)";
+                : $"cannot open output '{current.Name}' on GPIO {current.Pin}: {ex.Message} {GpioLineOpenFailure.Hint}";
             if (_openProblem != problem)
             {
                 LogOpenFailed(Name, problem, ReopenInterval.TotalSeconds);

@@ -16,6 +16,22 @@ public sealed class RtuCommissioningTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>Reads unit 3's register 0 every 100 ms until it answers (the transport reconnecting meanwhile).</summary>
+    private static async Task<ushort[]> FirstAnswerWithin10sAsync(ModbusClient client, string failure)
+    {
+        for (var until = Stopwatch.StartNew(); ; await Task.Delay(100, Ct))
+        {
+            Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), failure);
+            try
+            {
+                return await client.ReadHoldingRegistersAsync(3, 0, 1, Ct);
+            }
+            catch (ModbusCommunicationException)
+            {
+            }
+        }
+    }
+
     [Fact]
     public async Task Regression_an_unplugged_usb_adapter_was_reported_as_access_to_the_port_denied()
     {
@@ -50,19 +66,7 @@ public sealed class RtuCommissioningTests
 
             pty = await SocatPtyPair.StartAsync(dir);
             server = await PymodbusServer.StartSerialAsync(pty.A, Baud, PymodbusServer.Units((3, "hr", 0, [231])));
-            ushort[]? back = null;
-            for (var until = Stopwatch.StartNew(); back is null; await Task.Delay(100, Ct))
-            {
-                Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), "the line was not reopened within 10 s of the adapter's return");
-                try
-                {
-                    back = await client.ReadHoldingRegistersAsync(3, 0, 1, Ct);
-                }
-                catch (ModbusCommunicationException)
-                {
-                }
-            }
-
+            var back = await FirstAnswerWithin10sAsync(client, "the line was not reopened within 10 s of the adapter's return");
             Assert.Equal(new ushort[] { 231 }, back);
             Assert.Equal(2, logs.Count(l => l.Level == LogLevel.Information && l.Message.StartsWith("Modbus connected to", StringComparison.Ordinal)));
         }
@@ -113,19 +117,7 @@ public sealed class RtuCommissioningTests
 
         await agent.DisposeAsync();
         Assert.Equal(0, await FlockExit());
-        ushort[]? got = null;
-        for (var until = Stopwatch.StartNew(); got is null; await Task.Delay(100, Ct))
-        {
-            Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), "the line was not taken over within 10 s of its release");
-            try
-            {
-                got = await command.ReadHoldingRegistersAsync(3, 0, 1, Ct);
-            }
-            catch (ModbusCommunicationException)
-            {
-            }
-        }
-
+        var got = await FirstAnswerWithin10sAsync(command, "the line was not taken over within 10 s of its release");
         Assert.Equal(new ushort[] { 230 }, got);
     }
 
