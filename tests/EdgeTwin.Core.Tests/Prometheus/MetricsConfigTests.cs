@@ -1,6 +1,8 @@
 using System.Net;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Prometheus;
+using EdgeTwin.Core.Tests.Config;
+using Json.Schema;
 
 namespace EdgeTwin.Core.Tests.Prometheus;
 
@@ -77,5 +79,17 @@ public sealed class MetricsConfigTests
         var result = Load("");
 
         Assert.Null(MetricsConfig.From(result.Config!).Listen);
+    }
+
+    [Fact]
+    public void The_schema_knows_the_section_and_rejects_a_listen_without_a_port()
+    {
+        using var dir = new TempDir();
+        var schema = JsonSchema.FromFile(Path.Combine(TestFiles.SchemaDir, "site-config.schema.json"));
+        var good = dir.Write("good.yaml", "site: { id: s1, gateway_id: g1 }\ndevices: []\nmetrics: { prometheus: { listen: \"[::1]:9464\", max_label_sets: 50 } }\n");
+        var bad = dir.Write("bad.yaml", "site: { id: s1, gateway_id: g1 }\ndevices: []\nmetrics: { prometheus: { listen: \"9464\" } }\n");
+
+        Assert.Empty(SchemaTests.SchemaErrors(schema, SchemaTests.YamlToJson(good)));
+        Assert.Contains(SchemaTests.SchemaErrors(schema, SchemaTests.YamlToJson(bad)), e => e.Contains("/metrics/prometheus/listen", StringComparison.Ordinal));
     }
 }
