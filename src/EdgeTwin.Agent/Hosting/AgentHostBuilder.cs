@@ -66,6 +66,8 @@ public static class AgentHostBuilder
         services.AddSingleton(sp => new PipelineMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp => new SchedulerMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<AgentMetrics>();
+        services.AddSingleton<ProcessMetrics>();
+        services.AddSingleton<PrometheusEndpointService>();
         services.TryAddSingleton<SourceFactories>();
         if (options.DiscoverSourceFactories)
         {
@@ -74,6 +76,8 @@ public static class AgentHostBuilder
 
         // First, so a SIGHUP while the sources start is already handled (and it is stopped last).
         services.AddHostedService<SighupHandler>();
+        // Before the sources and stages: their first measurements are counted, and a port in use fails the start early.
+        services.AddHostedService(sp => sp.GetRequiredService<PrometheusEndpointService>());
         services.AddHostedService<AgentService>();
         return services;
     }

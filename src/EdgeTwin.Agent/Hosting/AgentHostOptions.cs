@@ -46,6 +46,9 @@ public sealed class AgentHostOptions
     /// <summary>Last word on logging (providers, filters).</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; set; }
 
+    /// <summary>The Prometheus endpoint's settings instead of the config's <c>metrics:</c> section (tests: port 0).</summary>
+    public EdgeTwin.Core.Prometheus.MetricsConfig? Metrics { get; set; }
+
     /// <summary>Skip the reflection scan of EdgeTwin assemblies for source factories (tests that bring their own).</summary>
     public bool DiscoverSourceFactories { get; set; } = true;
 

@@ -48,4 +48,10 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Shutdown deadline reached: polls in flight or queued batches were cut off")]
     public static partial void ShutdownCut(ILogger logger);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Information, Message = "Prometheus metrics at {Url}{Note}")]
+    public static partial void MetricsListening(ILogger logger, string url, string note);
+
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Warning, Message = "Prometheus endpoint: an instrument's callback failed during a scrape ({Failure}); its metric is missing from the scrapes while it fails, the rest are served (logged once per distinct failure)")]
+    public static partial void MetricsCallbackFailed(ILogger logger, string failure, Exception exception);
 }

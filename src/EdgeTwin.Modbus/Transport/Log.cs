@@ -14,6 +14,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} failed; next attempt in {Backoff}: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endpoint, string backoff, string reason);
 
+    [LoggerMessage(EventId = 19, Level = LogLevel.Debug, Message = "Modbus connect to {Endpoint} failed again ({Count} times since {Since:u}): {Reason}; next attempt in {Backoff}")]
+    public static partial void ConnectFailedAgain(ILogger logger, string endpoint, int count, DateTimeOffset since, string reason, string backoff);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Modbus connect to {Endpoint} still fails: {Count} failed attempts since {Since:u}, the last: {Reason}; next attempt in {Backoff}")]
+    public static partial void ConnectStillFailing(ILogger logger, string endpoint, int count, DateTimeOffset since, string reason, string backoff);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Information, Message = "Modbus connected to {Endpoint} again after {Count} failed attempts since {Since:u}")]
+    public static partial void ConnectedAgain(ILogger logger, string endpoint, int count, DateTimeOffset since);
+
     [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Modbus connect to {Endpoint} failed")]
     public static partial void ConnectFailedDetail(ILogger logger, string endpoint, Exception exception);
 

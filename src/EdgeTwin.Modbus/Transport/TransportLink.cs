@@ -19,6 +19,16 @@ internal sealed class TransportLink
     private string? _quietEnd;
     // Why the last connect or open failed, for the polls that fail fast inside the backoff that followed it.
     private string? _lastFailure;
+    private readonly TimeProvider _time;
+    // The current run of failed connects: a device that stays unreachable is one Warning, then one an hour, not one per
+    // attempt (a drive powered off for the weekend logged a Warning every 30 s, 2,880 a day, into the journal).
+    private int _failedConnects;
+    private DateTimeOffset _failingSince;
+    private string? _warnedReason;
+    private DateTimeOffset _lastWarning;
+
+    /// <summary>How often an endpoint that keeps failing to connect, for the same reason, is reported at Warning again.</summary>
+    internal static readonly TimeSpan RepeatWarningEvery = TimeSpan.FromHours(1);
 
     /// <param name="logDrops">Log <c>connection lost</c> when a request drops the connection (TCP does; RTU has not so far).</param>
     public TransportLink(string endpoint, TimeSpan backoffMin, TimeSpan backoffMax, ILogger logger, TimeProvider? time, bool logDrops)
@@ -26,6 +36,7 @@ internal sealed class TransportLink
         Endpoint = endpoint;
         EndpointTag = new("endpoint", endpoint);
         _logger = logger;
+        _time = time ?? TimeProvider.System;
         _backoff = new ReconnectBackoff(backoffMin, backoffMax, time);
         _logDrops = logDrops;
     }
@@ -60,9 +71,32 @@ internal sealed class TransportLink
         Volatile.Write(ref _lastFailure, $"last {what} failed: {ex.Message}");
         Volatile.Write(ref _quietEnd, null); // warned about: the connect that ends it is news
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "failed"));
-        // A refused connection or a missing port is expected on site and retried: one line each time, the stack
-        // trace only at Debug (it says nothing about the device, and five of them in 30 s buried the log).
-        Log.ConnectFailed(_logger, Endpoint, Human(_backoff.Remaining), ex.Message);
+        // A refused connection or a missing port is expected on site and retried: one line, the stack trace only at
+        // Debug (it says nothing about the device, and five of them in 30 s buried the log). The same failure again is
+        // Debug, with a Warning an hour while it lasts; another reason is news and a Warning at once.
+        var now = _time.GetUtcNow();
+        if (_failedConnects++ == 0)
+        {
+            _failingSince = now;
+        }
+
+        var next = Human(_backoff.Remaining);
+        if (_failedConnects == 1 || !string.Equals(ex.Message, _warnedReason, StringComparison.Ordinal))
+        {
+            _warnedReason = ex.Message;
+            _lastWarning = now;
+            Log.ConnectFailed(_logger, Endpoint, next, ex.Message);
+        }
+        else if (now - _lastWarning >= RepeatWarningEvery)
+        {
+            _lastWarning = now;
+            Log.ConnectStillFailing(_logger, Endpoint, _failedConnects, _failingSince, ex.Message, next);
+        }
+        else
+        {
+            Log.ConnectFailedAgain(_logger, Endpoint, _failedConnects, _failingSince, ex.Message, next);
+        }
+
         Log.ConnectFailedDetail(_logger, Endpoint, ex);
         return new ModbusCommunicationException($"{Endpoint}: {what} failed: {ex.Message}", ex);
     }
@@ -74,7 +108,14 @@ internal sealed class TransportLink
         ModbusMetrics.Connects.Add(1, EndpointTag, new("outcome", "ok"));
         // After a close that was only logged at Debug (a gateway that closes after each answer, a reset for junk) the
         // reconnect is routine too: an Information line per poll buried the log as the Warnings did before.
-        if (Interlocked.Exchange(ref _quietEnd, null) is { } why)
+        if (_failedConnects > 0)
+        {
+            Log.ConnectedAgain(_logger, Endpoint, _failedConnects, _failingSince);
+            _failedConnects = 0;
+            _warnedReason = null;
+            Volatile.Write(ref _quietEnd, null);
+        }
+        else if (Interlocked.Exchange(ref _quietEnd, null) is { } why)
         {
             Log.Reconnected(_logger, Endpoint, why);
         }

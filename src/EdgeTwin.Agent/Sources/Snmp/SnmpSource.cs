@@ -58,6 +58,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly Unreadable[] _scalarState;
     private readonly SnmpType[] _scalarType;
     private readonly string?[] _scalarReason;
+    private readonly ChangeLogThrottle _scalarLog;
+
+    /// <summary>How often a device whose unreadable scalars keep changing is logged again.</summary>
+    internal static readonly TimeSpan ScalarLogEvery = TimeSpan.FromMinutes(5);
     // Per table and column: the rows of this poll's walk, whether it hit max_rows, and the note last logged.
     private readonly int[][] _columnRows;
     private readonly bool[][] _columnCut;
@@ -88,6 +92,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _scalarState = new Unreadable[plan.Scalars.Count];
         _scalarType = new SnmpType[plan.Scalars.Count];
         _scalarReason = new string?[plan.Scalars.Count];
+        _scalarLog = new ChangeLogThrottle(time, ScalarLogEvery);
         _columnRows = plan.Tables.Select(t => new int[t.Columns.Count]).ToArray();
         _columnCut = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
         _columnNotes = plan.Tables.Select(t => new ColumnNote[t.Columns.Count]).ToArray();
@@ -161,9 +166,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                     }
                     changed |= TrackScalar(i, why, value);
                 }
-                if (changed)
+                // Every change was a line: a device that garbles one value in three answers logged a Warning (and an
+                // "every scalar is readable again") nearly every poll, 1,800 an hour at a 2 s interval.
+                if (_scalarLog.ShouldLog(changed, out var flapping))
                 {
-                    LogScalars();
+                    LogScalars(flapping);
                 }
             }
             for (var t = 0; t < _plan.Tables.Count; t++)
@@ -535,7 +542,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     // The most common slip in a profile: the scalar's object OID without its .0 instance.
     private static string ScalarHint(Oid oid) => oid.Length > 0 && oid[oid.Length - 1] != 0 ? "; a scalar's OID ends in .0" : "";
 
-    private void LogScalars()
+    private void LogScalars(string flapping)
     {
         var failed = 0;
         var details = new System.Text.StringBuilder();
@@ -549,11 +556,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         if (failed == 0)
         {
-            LogScalarsReadable(_logger, DeviceId);
+            LogScalarsReadable(_logger, DeviceId, flapping);
         }
         else
         {
-            LogScalarsUnreadable(_logger, DeviceId, failed, _scalarReason.Length, details.ToString());
+            LogScalarsUnreadable(_logger, DeviceId, failed, _scalarReason.Length, details.ToString(), flapping);
         }
     }
 
@@ -633,11 +640,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     [LoggerMessage(Level = LogLevel.Debug, Message = "SNMP poll of {DeviceId} failed: {Reason}")]
     private static partial void LogPollFailed(ILogger logger, string deviceId, string reason);
 
-    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: {Failed} of {Total} scalars unreadable: {Details}")]
-    private static partial void LogScalarsUnreadable(ILogger logger, string deviceId, int failed, int total, string details);
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: {Failed} of {Total} scalars unreadable: {Details}{Flapping}")]
+    private static partial void LogScalarsUnreadable(ILogger logger, string deviceId, int failed, int total, string details, string flapping);
 
-    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: every scalar is readable again")]
-    private static partial void LogScalarsReadable(ILogger logger, string deviceId);
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: every scalar is readable again{Flapping}")]
+    private static partial void LogScalarsReadable(ILogger logger, string deviceId, string flapping);
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table} column {Column} ({Oid}): no rows, while other columns of the table have rows: {Hint}")]
     private static partial void LogColumnEmpty(ILogger logger, string deviceId, string table, string column, string oid, string hint);
