@@ -209,7 +209,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
                                                  && TakeBuffered(unitId, request.Span, written.Span, response.Span) is var late && late >= 0)
         {
             // The answer's last bytes came as the timeout fired, before it was looked at: whole and valid, it is this
-            // request's. Regression: it was reported as "answer cut short: 8 bytes arrived" (all of them), and the unit
+            // request's. Regression: it was reported as "answer cut short: 9 bytes arrived" (all of them), and the unit
             // kept off the line by the late-answer guard for an answer already here. Looking first also takes a whole
             // garbled frame in the buffer for what it is (a CRC mismatch), so what is left and reported cut short is a
             // true beginning of a frame, with how many of how many bytes.
