@@ -125,6 +125,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         long begun = started;
         bool entered = false;
         bool awaitingAnswer = false;
+        ReadOnlyMemory<byte> written = default; // the request's frame once it is on the line
         var stage = RequestStage.WaitingForBus;
         // The request timeout covers this request's own exchange, from the moment it has the line. Before that it may
         // wait out its own unit's late-answer guard (off the line: the other units keep their turns meanwhile), then
@@ -183,6 +184,7 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             _garbledAnswer = false;
             await connection.Stream.WriteAsync(frame.AsMemory(0, n), timeout.Token).ConfigureAwait(false);
             await connection.Stream.FlushAsync(timeout.Token).ConfigureAwait(false);
+            written = frame.AsMemory(0, n);
             Interlocked.Exchange(ref _lastActivity, Stopwatch.GetTimestamp());
             Interlocked.Exchange(ref _holderSentAt, Stopwatch.GetTimestamp());
 
@@ -202,6 +204,18 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             awaitingAnswer = false;
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && unitId != 0 && written.Length > 0
+                                                 && TakeBuffered(unitId, request.Span, written.Span, response.Span) is var late && late >= 0)
+        {
+            // The answer's last bytes came as the timeout fired, before it was looked at: whole and valid, it is this
+            // request's. Regression: it was reported as "answer cut short: 9 bytes arrived" (all of them), and the unit
+            // kept off the line by the late-answer guard for an answer already here. Looking first also takes a whole
+            // garbled frame in the buffer for what it is (a CRC mismatch), so what is left and reported cut short is a
+            // true beginning of a frame, with how many of how many bytes.
+            awaitingAnswer = false;
+            _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
+            return late;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && stage == RequestStage.Sent && Trouble($"within {TransportLink.Human(requestTimeout)}", unitId) is { } trouble)
         {
@@ -226,7 +240,9 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex is not ModbusRequestCanceledException)
         {
             var cancelled = _link.Cancelled(stage, unitId, request.Span, begun, ex, cancellationToken, stage == RequestStage.WaitingForBus ? Behind() : null);
-            if (stage == RequestStage.Sent && Trouble(null, unitId) is { } trouble)
+            // An answer whole in the buffer as the caller gave up is no frame error, whatever its bytes' count.
+            bool answered = unitId != 0 && written.Length > 0 && TakeBuffered(unitId, request.Span, written.Span, response.Span) >= 0;
+            if (stage == RequestStage.Sent && !answered && Trouble(null, unitId) is { } trouble)
             {
                 // The agent's poll deadline equals the request timeout and often fires first: count the frame error here too.
                 CountFrameError(unitId);
@@ -301,81 +317,12 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
 
     private async Task<int> ReceiveAsync(TransportConnection connection, byte unitId, ReadOnlyMemory<byte> request, ReadOnlyMemory<byte> sent, Memory<byte> response, CancellationToken cancellationToken)
     {
-        var fc = request.Span[0];
-        // An RS-485 converter that hears its own transmission hands back our request before the answer. The echo of a
-        // single write (FC 5, 6) is byte for byte its answer, so only the other requests' echoes can be told apart.
-        var echoOf = fc is (byte)ModbusFunctionCode.WriteSingleCoil or (byte)ModbusFunctionCode.WriteSingleRegister ? default : sent;
         while (true)
         {
-            byte[]? frame = null;
-            bool echo = false;
-            lock (_gate)
+            int length = TakeBuffered(unitId, request.Span, sent.Span, response.Span);
+            if (length >= 0)
             {
-                if (_rxCount > 0)
-                {
-                    // Hunts for a valid frame past noise and garbled or cut frames (regression: noise before a valid answer
-                    // failed the request with a CRC error and the answer was flushed, and an echoing converter failed
-                    // every request). What is skipped is kept for the error should no valid answer follow.
-                    var buffered = _rx.AsSpan(0, _rxCount);
-                    bool found = RtuFrame.TryFindResponse(buffered, echoOf.Span, out int start, out int length, out echo, out int garbage);
-                    int skipped = found ? start : garbage;
-                    if (skipped > 0)
-                    {
-                        NoteNoise(buffered, skipped);
-                    }
-
-                    int consumed = skipped;
-                    if (found)
-                    {
-                        frame = buffered.Slice(start, length).ToArray();
-                        consumed = start + length;
-                    }
-
-                    _rx.AsSpan(consumed, _rxCount - consumed).CopyTo(_rx);
-                    _rxCount -= consumed;
-                }
-            }
-
-            if (frame is not null)
-            {
-                byte from = frame[0];
-                var pdu = frame.AsSpan(1, frame.Length - 3);
-                if (echo)
-                {
-                    ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "echo"));
-                    Log.Discarded(_logger, Endpoint, "echo", 0, from);
-                    continue;
-                }
-
-                if (from == unitId && (pdu[0] & 0x7F) == fc)
-                {
-                    if (AnswersRequest(request.Span, pdu))
-                    {
-                        if (_noiseCount > 0)
-                        {
-                            ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "noise"));
-                            Log.NoiseSkipped(_logger, Endpoint, _noiseCount, unitId, _noiseReason);
-                            CountFrameError(unitId);
-                        }
-
-                        _validFrom[unitId] = true;
-                        pdu.CopyTo(response.Span);
-                        return pdu.Length;
-                    }
-
-                    // Same unit and function but not this request's size or echo: the late answer to a request that timed
-                    // out (RTU has no transaction id; regression: a poll's 10 registers taken for a 1-register read-back).
-                    ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
-                    Log.Discarded(_logger, Endpoint, "stale", 0, from);
-                    _discarded = $"an answer of {pdu.Length} bytes that does not fit this request was discarded";
-                    continue;
-                }
-
-                // A valid frame from another unit or for another function: an answer we stopped waiting for.
-                ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "mismatched"));
-                Log.Discarded(_logger, Endpoint, "mismatched", 0, from);
-                _discarded = $"an answer from unit {from} with function 0x{pdu[0]:X2} was discarded";
-                continue;
+                return length;
             }
 
             if (!connection.IsAlive)
@@ -397,6 +344,92 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
             }
 
             await _dataArrived.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Goes through what is buffered for this request's answer, skipping noise, echoes and answers that are not its own;
+    /// its length once found (copied to <paramref name="response"/>), else -1 with what is left kept for the next bytes.
+    /// </summary>
+    private int TakeBuffered(byte unitId, ReadOnlySpan<byte> request, ReadOnlySpan<byte> sent, Span<byte> response)
+    {
+        var fc = request[0];
+        // An RS-485 converter that hears its own transmission hands back our request before the answer. The echo of a
+        // single write (FC 5, 6) is byte for byte its answer, so only the other requests' echoes can be told apart.
+        var echoOf = fc is (byte)ModbusFunctionCode.WriteSingleCoil or (byte)ModbusFunctionCode.WriteSingleRegister ? default : sent;
+        while (true)
+        {
+            byte[]? frame = null;
+            bool echo = false;
+            lock (_gate)
+            {
+                if (_rxCount > 0)
+                {
+                    // Hunts for a valid frame past noise and garbled or cut frames (regression: noise before a valid answer
+                    // failed the request with a CRC error and the answer was flushed, and an echoing converter failed
+                    // every request). What is skipped is kept for the error should no valid answer follow.
+                    var buffered = _rx.AsSpan(0, _rxCount);
+                    bool found = RtuFrame.TryFindResponse(buffered, echoOf, out int start, out int length, out echo, out int garbage);
+                    int skipped = found ? start : garbage;
+                    if (skipped > 0)
+                    {
+                        NoteNoise(buffered, skipped);
+                    }
+
+                    int consumed = skipped;
+                    if (found)
+                    {
+                        frame = buffered.Slice(start, length).ToArray();
+                        consumed = start + length;
+                    }
+
+                    _rx.AsSpan(consumed, _rxCount - consumed).CopyTo(_rx);
+                    _rxCount -= consumed;
+                }
+            }
+
+            if (frame is null)
+            {
+                return -1;
+            }
+
+            byte from = frame[0];
+            var pdu = frame.AsSpan(1, frame.Length - 3);
+            if (echo)
+            {
+                ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "echo"));
+                Log.Discarded(_logger, Endpoint, "echo", 0, from);
+                continue;
+            }
+
+            if (from == unitId && (pdu[0] & 0x7F) == fc)
+            {
+                if (AnswersRequest(request, pdu))
+                {
+                    if (_noiseCount > 0)
+                    {
+                        ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "noise"));
+                        Log.NoiseSkipped(_logger, Endpoint, _noiseCount, unitId, _noiseReason);
+                        CountFrameError(unitId);
+                    }
+
+                    _validFrom[unitId] = true;
+                    pdu.CopyTo(response);
+                    return pdu.Length;
+                }
+
+                // Same unit and function but not this request's size or echo: the late answer to a request that timed
+                // out (RTU has no transaction id; regression: a poll's 10 registers taken for a 1-register read-back).
+                ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "stale"));
+                Log.Discarded(_logger, Endpoint, "stale", 0, from);
+                _discarded = $"an answer of {pdu.Length} bytes that does not fit this request was discarded";
+                continue;
+            }
+
+            // A valid frame from another unit or for another function: an answer we stopped waiting for.
+            ModbusMetrics.Discarded.Add(1, _link.EndpointTag, new("reason", "mismatched"));
+            Log.Discarded(_logger, Endpoint, "mismatched", 0, from);
+            _discarded = $"an answer from unit {from} with function 0x{pdu[0]:X2} was discarded";
         }
     }
 
@@ -442,8 +475,12 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         }
 
         var noise = _noiseCount == 0 ? [] : _noise.AsSpan(0, Math.Min(_noiseCount, _noise!.Length)).ToArray();
+        // What is left is the start of one frame (whole ones, valid or garbled, were taken or skipped before): how much of it.
+        int expected = RtuFrame.TryExpectedResponseLength(partial);
         string what = _noiseCount == 0
-            ? $"answer cut short: {partial.Length} bytes arrived"
+            ? expected > partial.Length
+                ? $"answer cut short: {partial.Length} of its {expected} bytes arrived"
+                : $"answer cut short: {partial.Length} bytes arrived"
             : $"{_noiseReason} ({_noiseCount + partial.Length} bytes of noise or garbled frames)";
         // Only garbage from a unit that has never sent a valid frame here: a baud rate, parity or stop bits that differ
         // from the device's give exactly that, and "CRC mismatch" alone did not say so.

@@ -131,6 +131,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                     // request failed with "connection lost (closed by peer)" or "garbled response" (regression: a two-read
                     // poll failed). A read is sent again once, on a new connection; a write is not (it may have been done).
                     _pending.TryRemove(new(pending.TransactionId, pending));
+                    pending = null; // done with: a timeout while reconnecting must not wait on it
                 }
             }
 
@@ -144,6 +145,20 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
             _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
             return length;
         }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && TakenAsItTimedOut(pending) is var late && late >= 0)
+        {
+            // The reader had taken the answer off the stream as the timeout fired: it is this request's. Before, it was
+            // reported as "no answer" (and counted towards a reconnect) with the answer read and thrown away.
+            lock (_timeoutGate)
+            {
+                _consecutiveTimeouts = 0;
+                _timeoutUnits.SetAll(false);
+                _unitsAsked[unitId] = true;
+            }
+
+            _link.Record(started, (response.Span[0] & 0x80) != 0 ? "exception" : "ok");
+            return late;
+        }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             _link.Record(started, "timeout");
@@ -152,7 +167,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 _link.Drop($"{_options.ReconnectAfterTimeouts} consecutive timeouts with no answer in between");
             }
 
-            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}{Discards(pending, started)}")
+            throw new ModbusTimeoutException($"{Endpoint} unit {unitId}: no answer to {TransportLink.Describe(request.Span)} within {TransportLink.Human(requestTimeout)}{Began(pending)}{Discards(pending, started)}")
             {
                 RequestSent = stage == RequestStage.Sent,
             };
@@ -187,6 +202,52 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                 _window.Release();
             }
         }
+    }
+
+    /// <summary>
+    /// At the timeout: the answer's length when the reader had already taken it for <paramref name="pending"/> (it is
+    /// being handed over), else -1, and the reader can no longer hand it over.
+    /// </summary>
+    private int TakenAsItTimedOut(Pending? pending)
+    {
+        if (pending is null || _pending.TryRemove(new(pending.TransactionId, pending)))
+        {
+            return -1;
+        }
+
+        // Whoever removed it (the reader with the answer, or a connection loss) completes it right after.
+        SpinWait.SpinUntil(() => pending.Completion.Task.IsCompleted, TimeSpan.FromSeconds(1));
+        return pending.Completion.Task.IsCompletedSuccessfully ? pending.Completion.Task.Result : -1;
+    }
+
+    /// <summary>How much of its answer had come when a request timed out: the unit answered, only not all of it in time.</summary>
+    private static string Began(Pending? pending)
+    {
+        int got = pending is null ? 0 : Volatile.Read(ref pending.BeganBytes);
+        if (got <= 0)
+        {
+            return "";
+        }
+
+        int of = Volatile.Read(ref pending!.BeganOf);
+        return of > got
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (its answer was cut short: {got} of its {of} bytes arrived)")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (its answer was cut short: {got} bytes arrived)");
+    }
+
+    /// <summary>
+    /// The reader waits for more at a frame boundary: when what it has begins a waiting request's answer on this
+    /// connection, notes how much of it came, for that request's timeout.
+    /// </summary>
+    private void NoteBeginning(TransportConnection connection, ReadOnlySpan<byte> buffered)
+    {
+        if (buffered.Length < 2 || !_pending.TryGetValue(System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffered), out var owner) || !ReferenceEquals(owner.Connection, connection))
+        {
+            return;
+        }
+
+        Volatile.Write(ref owner.BeganOf, buffered.Length >= MbapFrame.HeaderLength ? 6 + System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffered[4..]) : 0);
+        Volatile.Write(ref owner.BeganBytes, buffered.Length);
     }
 
     /// <summary>
@@ -379,6 +440,11 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
                             buffer.AsSpan(start, end - start).CopyTo(buffer);
                             end -= start;
                             start = 0;
+                        }
+
+                        if (aligned)
+                        {
+                            NoteBeginning(connection, buffer.AsSpan(start, end - start));
                         }
 
                         int n = await stream.ReadAsync(buffer.AsMemory(end), connection.Lifetime.Token).ConfigureAwait(false);
@@ -702,5 +768,10 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         public string? Mismatched { get; set; }
 
         public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Bytes of its answer received so far while the reader waits for the rest, and the frame's length (0: unknown yet).</summary>
+        public int BeganBytes;
+
+        public int BeganOf;
     }
 }

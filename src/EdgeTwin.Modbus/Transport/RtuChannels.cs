@@ -32,6 +32,9 @@ public sealed record SerialLineOptions
 
     public int DataBits { get; init; } = 8;
 
+    /// <summary>Where UUCP lock files (LCK..ttyUSB0) are respected and created; tests use their own directory.</summary>
+    internal string LockDirectory { get; init; } = UucpLock.DefaultDirectory;
+
     /// <summary>Parses "N", "E", "O" (and none/even/odd).</summary>
     public static bool TryParseParity(string? text, out Parity parity)
     {
@@ -56,6 +59,21 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
     public ValueTask<Stream> OpenAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        // Before the open: opening the port already changes its modem lines under the program that holds it.
+        var uucp = UucpLock.Acquire(options.PortName, options.LockDirectory);
+        try
+        {
+            return Open(uucp);
+        }
+        catch
+        {
+            uucp?.Dispose();
+            throw;
+        }
+    }
+
+    private ValueTask<Stream> Open(UucpLock? uucp)
+    {
         var port = new SerialPort(options.PortName, options.BaudRate, options.Parity, options.DataBits, options.StopBits)
         {
             Handshake = Handshake.None,
@@ -67,7 +85,7 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
             port.Open();
             var held = SerialPortLock.Acquire(options.PortName);
             port.DiscardInBuffer();
-            return ValueTask.FromResult<Stream>(new OwningStream(port.BaseStream, held is null ? port : new PortAndLock(port, held)));
+            return ValueTask.FromResult<Stream>(new OwningStream(port.BaseStream, held is null && uucp is null ? port : new PortAndLock(port, held, uucp)));
         }
         catch (SerialPortInUseException)
         {
@@ -119,13 +137,17 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
         System.Globalization.CultureInfo.InvariantCulture,
         $"{options.BaudRate} {options.DataBits}{options.Parity switch { Parity.None => "N", Parity.Odd => "O", Parity.Even => "E", Parity.Mark => "M", _ => "S" }}{options.StopBits switch { StopBits.Two => "2", StopBits.OnePointFive => "1.5", _ => "1" }}");
 
-    /// <summary>The lock goes first: the port's own descriptor is then still open, so closing the lock's drops no line.</summary>
-    private sealed class PortAndLock(SerialPort port, SerialPortLock held) : IDisposable
+    /// <summary>
+    /// The flock goes first: the port's own descriptor is then still open, so closing the lock's drops no line. The lock
+    /// file goes last, once the port is closed: another program taking it then finds the port free.
+    /// </summary>
+    private sealed class PortAndLock(SerialPort port, SerialPortLock? held, UucpLock? uucp) : IDisposable
     {
         public void Dispose()
         {
-            held.Dispose();
+            held?.Dispose();
             port.Dispose();
+            uucp?.Dispose();
         }
     }
 

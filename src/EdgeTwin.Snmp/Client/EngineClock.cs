@@ -32,6 +32,18 @@ internal sealed class EngineClock(byte[] engineId, int boots, int time, TimeProv
 
     public byte[] EngineId { get; } = engineId;
 
+    /// <summary>Our notion's boots and the latest time received under them (what a re-learn gives up).</summary>
+    public (int Boots, int Time) LatestReceived
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_boots, _latestReceived);
+            }
+        }
+    }
+
     /// <summary>The boots and time to put in a request.</summary>
     public (int Boots, int Time) Now()
     {

@@ -61,11 +61,11 @@ public sealed partial class SnmpNotificationReceiver : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
 
-    public SnmpNotificationReceiver(SnmpNotificationReceiverOptions options, ILogger<SnmpNotificationReceiver>? logger = null)
+    public SnmpNotificationReceiver(SnmpNotificationReceiverOptions options, ILogger? logger = null)
     {
         _options = options;
         _communities = new HashSet<string>(options.Communities, StringComparer.Ordinal);
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _logger = logger ?? NullLogger.Instance;
         Authority = new UsmAuthority(options.EngineId, options.Users);
         _transport = SnmpUdpTransport.Bind(options.EndPoint, _logger);
         _transport.Start(OnDatagram);
@@ -127,6 +127,10 @@ public sealed partial class SnmpNotificationReceiver : IAsyncDisposable
         // Informs are sent to us as the authoritative engine; traps come from the sender's engine (RFC 3412 section 6).
         var isTrap = msg.Pdu?.Type == PduType.TrapV2 || (msg.EncryptedPdu is not null && !msg.Usm.EngineId.AsSpan().SequenceEqual(Authority.EngineId));
         var incoming = isTrap ? Authority.ProcessNonAuthoritative(packet, msg) : Authority.ProcessAuthoritative(packet, msg);
+        if (incoming.Relearned is { } r)
+        {
+            LogSenderClockRelearned(_logger, remote, r.EngineId, r.OldBoots, r.OldTime, r.NewBoots, r.NewTime, r.Traps);
+        }
         if (!incoming.Accepted)
         {
             if (incoming.Error is { } error)
@@ -187,6 +191,9 @@ public sealed partial class SnmpNotificationReceiver : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SNMPv3 notification from {Remote} rejected: {Error}{Detail}")]
     private static partial void LogRejectedUsm(ILogger logger, IPEndPoint remote, UsmError error, string detail);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SNMPv3 trap sender {Remote} (engine {EngineId}): its engine clock went back without its boots rising (boots not kept over a restart, a config restore); re-learnt after {Traps} consecutive authenticated traps on one new clock (the ones before this were rejected): snmpEngineBoots/Time {OldBoots}/{OldTime} -> {NewBoots}/{NewTime}")]
+    private static partial void LogSenderClockRelearned(ILogger logger, IPEndPoint remote, string engineId, int oldBoots, int oldTime, int newBoots, int newTime, int traps);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Notification from {Remote} rejected: {Reason}")]
     private static partial void LogRejected(ILogger logger, IPEndPoint remote, string reason);

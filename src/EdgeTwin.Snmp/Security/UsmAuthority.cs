@@ -7,10 +7,14 @@ namespace EdgeTwin.Snmp.Security;
 
 /// <summary>Outcome of checking an incoming v3 message.</summary>
 /// <param name="Detail">For a rejection, what in the message was wrong beyond <paramref name="Error"/> (for the log).</param>
-public readonly record struct UsmIncoming(SnmpMessage? Message, SnmpV3User? User, byte[]? Report, UsmError? Error, string? Detail = null)
+/// <param name="Relearned">Set when this trap made the receiver re-learn its sender's engine clock (for a warning).</param>
+public readonly record struct UsmIncoming(SnmpMessage? Message, SnmpV3User? User, byte[]? Report, UsmError? Error, string? Detail = null, SenderClockRelearned? Relearned = null)
 {
     public bool Accepted => Message is not null && Error is null;
 }
+
+/// <summary>A trap sender's engine clock went back and was re-learnt: the notion given up and the one taken.</summary>
+public sealed record SenderClockRelearned(string EngineId, int OldBoots, int OldTime, int NewBoots, int NewTime, int Traps);
 
 /// <summary>
 /// The authoritative side of USM (an agent, or a receiver of informs): owns an engine id, boots and time; answers
@@ -24,7 +28,7 @@ public sealed class UsmAuthority
     private long _startedAt = Stopwatch.GetTimestamp();
 
     // Our notion of each trap sender's engine clock (RFC 3414 2.3), learned from its authenticated traps.
-    private readonly Dictionary<string, Client.EngineClock> _senders = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TrapSenderClock> _senders = new(StringComparer.Ordinal);
     private readonly TimeProvider _clock;
 
     /// <summary>Trap senders whose clock is kept; past this, the one heard from least recently is forgotten.</summary>
@@ -125,12 +129,18 @@ public sealed class UsmAuthority
                 return new UsmIncoming(null, user, null, UsmError.WrongDigest);
             }
 
-            if (SenderTimeliness(msg.Usm.EngineId, msg.Usm.EngineBoots, msg.Usm.EngineTime) is { } late)
+            var (late, relearnt) = SenderTimeliness(msg.Usm.EngineId, msg.MessageId, msg.Usm.EngineBoots, msg.Usm.EngineTime);
+            if (late is not null)
             {
                 Interlocked.Increment(ref _stats[(int)Usm.UsmStatsNotInTimeWindows[^2]]);
                 SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", nameof(UsmError.NotInTimeWindow)));
                 return new UsmIncoming(null, user, null, UsmError.NotInTimeWindow, late);
             }
+            if (!Usm.TryDecrypt(msg, user, out _))
+            {
+                return new UsmIncoming(null, user, null, UsmError.DecryptionError, null, relearnt);
+            }
+            return new UsmIncoming(msg, user, null, null, null, relearnt);
         }
         if (!Usm.TryDecrypt(msg, user, out _))
         {
@@ -143,12 +153,14 @@ public sealed class UsmAuthority
     /// RFC 3414 3.2.7(b) for an authenticated trap: the sender is the authoritative engine, so its boots and time are
     /// checked against our notion of its clock, learned from its first trap and running on with ours. Null when timely,
     /// else why not. Regression: v3 traps had no time window, so a captured authenticated trap (a UPS "on battery", a
-    /// door contact) could be replayed at any later time and raised as new.
+    /// door contact) could be replayed at any later time and raised as new. Regression: a sender whose clock went back
+    /// without its boots rising was refused until the agent restarted; now re-learnt after consistent traps
+    /// (<see cref="TrapSenderClock"/>).
     /// </summary>
-    private string? SenderTimeliness(byte[] engineId, int boots, int time)
+    private (string? Late, SenderClockRelearned? Relearned) SenderTimeliness(byte[] engineId, int messageId, int boots, int time)
     {
         var key = Convert.ToHexString(engineId);
-        Client.EngineClock clock;
+        TrapSenderClock clock;
         lock (_senders)
         {
             if (!_senders.Remove(key, out clock!))
@@ -158,19 +170,22 @@ public sealed class UsmAuthority
                     _senders.Remove(_senders.Keys.First()); // insertion order: the least recently heard
                 }
 
-                clock = new Client.EngineClock(engineId, Math.Max(0, boots), Math.Max(0, time), _clock);
+                clock = new TrapSenderClock(engineId, Math.Max(0, boots), Math.Max(0, time), _clock);
             }
 
             _senders[key] = clock; // re-added: the most recently heard goes last
         }
 
         var (ourBoots, ourTime) = clock.Now();
-        return clock.Accept(boots, time) switch
+        var verdict = clock.Accept(messageId, boots, time, out var previous);
+        return verdict switch
         {
-            Client.Timeliness.InWindow => null,
-            Client.Timeliness.Latched => $"the sender's snmpEngineBoots is {Client.EngineClock.MaxBoots}, latched there (RFC 3414 2.2.2): none of its traps is timely until it gets a new engine id or its boots are reset (engine {key})",
-            Client.Timeliness.OutOfRange => $"the trap carries snmpEngineBoots {boots}, snmpEngineTime {time}, outside 0..{Client.EngineClock.MaxBoots}: reset the sender's engine boots (engine {key})",
-            _ => $"the trap's snmpEngineBoots {boots}, snmpEngineTime {time} are behind what the sender's earlier traps make it now ({ourBoots}, {ourTime}) by more than {Client.EngineClock.WindowSeconds} s: a replayed trap, or a sender whose engine time went back without its boots rising (engine {key})",
+            SenderVerdict.Timely => (null, null),
+            SenderVerdict.Relearned => (null, new SenderClockRelearned(key, previous.Boots, previous.Time, boots, time, TrapSenderClock.RelearnAfter)),
+            SenderVerdict.Latched => ($"the sender's snmpEngineBoots is {Client.EngineClock.MaxBoots}, latched there (RFC 3414 2.2.2): none of its traps is timely until it gets a new engine id or {TrapSenderClock.RelearnAfter} consistent traps with lower boots re-learn its clock (engine {key})", null),
+            SenderVerdict.OutOfRange => ($"the trap carries snmpEngineBoots {boots}, snmpEngineTime {time}, outside 0..{Client.EngineClock.MaxBoots}: reset the sender's engine boots (engine {key})", null),
+            SenderVerdict.Abandoned => ($"the trap's snmpEngineBoots {boots}, snmpEngineTime {time} belong to the clock the sender had before it went back (re-learnt since; now {ourBoots}, {ourTime}): a replayed trap, unless {TrapSenderClock.RelearnAfter} consistent ones re-learn it (engine {key})", null),
+            _ => ($"the trap's snmpEngineBoots {boots}, snmpEngineTime {time} are behind what the sender's earlier traps make it now ({ourBoots}, {ourTime}) by more than {Client.EngineClock.WindowSeconds} s: a replayed trap, or a sender whose engine time went back without its boots rising (its clock is re-learnt after {TrapSenderClock.RelearnAfter} consecutive authenticated traps on one new clock) (engine {key})", null),
         };
     }
 

@@ -199,6 +199,42 @@ public sealed class SnmpSourceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Regression_counter32_cleared_just_under_2_pow_32_read_as_one_odd_rate_instead_of_a_clear()
+    {
+        // The wrap allowance was 8× the last increase + 2^20 counts: an energy counter counting 500 per 10 s, cleared at
+        // 4 294 000 000 (967 296 under 2^32) to 100, read as a wrap of 967 396 and published 9 673.96 kWh/s once.
+        // Now the allowance is 8× the larger of the last increase and the new reading (at least 1): byte-exact edges below.
+        var pdu = StartPdu();
+        async Task<double[]> Readings(string id, params uint[] energy)
+        {
+            var (source, registry) = Build(pdu, id, CredentialsConfig.V2c("ro", "public"));
+            var sink = new RecordingSink();
+            for (var i = 0; i < energy.Length; i++)
+            {
+                (_energy, _uptime) = (energy[i], _uptime + 1000); // 10 s apart, sysUpTime going on: no restart
+                await source.PollAsync(sink, 5_000_000 + (i * 10_000), Ct);
+            }
+            return sink.Samples.Where(s => registry[s.Series].Metric == "energy_rate").Select(s => Math.Round(s.Value, 6)).ToArray();
+        }
+
+        // The report: cleared just under 2^32; the rate primes again and goes on from the cleared value.
+        Assert.Equal<double>([5.0, 5.0], (await Readings("clear-near-top", 4_293_999_500, 4_294_000_000, 100, 600)).AsEnumerable());
+
+        // Wraps at the counter's rate stay wraps: 296 to the top and 204 past it; an idle counter (the same reading twice)
+        // whose burst of 3000 crosses 2^32 (its reading 2704 bounds the rate from below).
+        Assert.Equal<double>([5.0, 5.0], (await Readings("wrap-at-rate", 4_294_966_500, 4_294_967_000, 204)).AsEnumerable());
+        Assert.Equal<double>([0.0, 30.0], (await Readings("wrap-from-idle", 4_294_967_000, 4_294_967_000, 2704)).AsEnumerable());
+
+        // The edge: last increase 500, reading 1000, so a wrapped increase up to 8 × 1000 is a wrap, one count more a clear.
+        Assert.Equal<double>([5.0, 80.0], (await Readings("edge-wrap", 4_294_959_796, 4_294_960_296, 1000)).AsEnumerable());
+        Assert.Equal<double>([5.0], (await Readings("edge-clear", 4_294_959_795, 4_294_960_295, 1000)).AsEnumerable());
+
+        // Cleared to 0 from 296 under 2^32 at this rate is indistinguishable from a wrap of 296 (a Counter32 carries no
+        // more): it reads as one rate of 29.6 counts/s, within the 8× allowance, then the counter goes on.
+        Assert.Equal<double>([5.0, 2.96, 5.0], (await Readings("clear-within-a-wrap", 4_294_966_500, 4_294_967_000, 0, 500)).AsEnumerable());
+    }
+
+    [Fact]
     public async Task V3_authPriv_device()
     {
         var user = new LibUser("poller", EdgeTwin.Snmp.Security.SnmpAuthProtocol.Sha256, "authpass123", EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes256, "privpass123");

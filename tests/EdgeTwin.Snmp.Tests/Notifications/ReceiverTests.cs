@@ -1,9 +1,13 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Threading.Channels;
 using EdgeTwin.Snmp.Messages;
 using EdgeTwin.Snmp.Notifications;
 using EdgeTwin.Snmp.Security;
 using EdgeTwin.Snmp.Tests.Support;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Snmp.Tests.Notifications;
 
@@ -13,6 +17,7 @@ public sealed class ReceiverTests : IAsyncDisposable
     private static readonly SnmpV3User Informer = new("informer", SnmpAuthProtocol.Md5, "authpass123", SnmpPrivProtocol.Des, "privpass123");
     private readonly SnmpNotificationReceiver _receiver;
     private readonly Channel<SnmpNotification> _received = Channel.CreateUnbounded<SnmpNotification>();
+    private readonly ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> _logs = new();
 
     public ReceiverTests()
     {
@@ -20,7 +25,7 @@ public sealed class ReceiverTests : IAsyncDisposable
         {
             EndPoint = new IPEndPoint(IPAddress.Loopback, 0),
             Users = [Trapper, Informer],
-        });
+        }, new ListLogger(_logs));
         _receiver.NotificationReceived += (_, n) => _received.Writer.TryWrite(n);
     }
 
@@ -135,6 +140,45 @@ public sealed class ReceiverTests : IAsyncDisposable
 
         Assert.Equal(["v3 1", ".1.3.6.1.4.1.318.0.9", "v3 4", ".1.3.6.1.4.1.318.0.10"], seen);
         Assert.Equal(3, _receiver.Authority.StatCount(Usm.UsmStatsNotInTimeWindows));
+    }
+
+    [Fact]
+    public async Task Regression_a_v3_trap_sender_whose_clock_went_back_without_its_boots_rising_was_rejected_until_restart()
+    {
+        // A UPS management card that reloaded its firmware without keeping snmpEngineBoots sends boots 5 again with its
+        // time from ~0: behind our notion of its clock, each of its traps was rejected until the agent restarted. Now three
+        // consecutive authenticated traps on one new clock re-learn it (a warning names sender, engine, old and new clock);
+        // traps with a wrong password never count, and a replayed trap of the old clock stays rejected.
+        SkipWithoutTools();
+        var since = Stopwatch.StartNew();
+        string Reloaded() => "5," + (100 + (int)since.Elapsed.TotalSeconds).ToString(CultureInfo.InvariantCulture); // runs on with ours
+        Task<(int Exit, string Out, string Err)> Trap(string bootsAndTime, int value, string authPass = "authpass123") => NetSnmpTool.RunAsync("snmptrap",
+            ["-v3", "-e", "0x80001f8880a1b2c3d4e5f6070b", "-Z", bootsAndTime, "-l", "authPriv", "-u", "trapper", "-a", "SHA-256", "-A", authPass, "-x", "AES", "-X", "privpass123",
+             Agent, "1234", "1.3.6.1.4.1.318.0.5", "1.3.6.1.4.1.318.1.1.1.2.2.1.0", "i", value.ToString(CultureInfo.InvariantCulture)], Ct);
+
+        Assert.Equal(0, (await Trap("5,50000", 1)).Exit);
+        await Trap(Reloaded(), 90, authPass: "wrongpass1"); // unauthenticated: no say in the sender's clock
+        await Trap(Reloaded(), 91, authPass: "wrongpass1");
+        await Trap(Reloaded(), 2);
+        await Trap(Reloaded(), 3);
+        await Trap(Reloaded(), 4);        // the third consecutive one: re-learnt, raised
+        await Trap("5,50000", 5);         // the first trap again: a replay of the old clock
+        await Trap(Reloaded(), 6);
+        await NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "public", Agent, "1", "1.3.6.1.4.1.318.0.11"], Ct);
+
+        var seen = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            var n = await NextAsync();
+            seen.Add(n.Version == SnmpVersion.V3 ? "v3 " + n.Payload.Single().Value.AsInt32() : n.TrapOid.ToNumericString());
+        }
+
+        Assert.Equal(["v3 1", "v3 4", "v3 6", ".1.3.6.1.4.1.318.0.11"], seen);
+        Assert.Equal(3, _receiver.Authority.StatCount(Usm.UsmStatsNotInTimeWindows));
+        var warning = Assert.Single(_logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains("127.0.0.1:", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("engine 80001F8880A1B2C3D4E5F6070B", warning.Message, StringComparison.Ordinal);
+        Assert.Matches(@"snmpEngineBoots/Time 5/500\d\d -> 5/1\d\d\b", warning.Message);
     }
 
     [Fact]

@@ -41,12 +41,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly Dictionary<SeriesId, (double Raw, long AtMs, double RawRate)> _lastCounter = [];
 
     /// <summary>
-    /// A Counter32 that went back is a wrap only when the wrapped increase is within this many times the series' last
-    /// rate (plus <see cref="WrapSlack"/>); before a rate is known, within half the range. Else the counters were cleared.
+    /// A Counter32 that went back is a wrap only when the wrapped increase is within this many times the larger of the
+    /// series' last increase per interval and the new reading (what it counted since the wrap or the clear, at least
+    /// one); before a rate is known, within half the range. Else the counters were cleared.
     /// </summary>
     internal const double WrapRateFactor = 8;
-
-    internal const double WrapSlack = 1 << 20;
     private SeriesId[] _scalarSeries = [];
     // The profile's scalars, then sysUpTime.0 when the profile has rates (see UptimeWentBack).
     private readonly Oid[] _scalarOids;
@@ -606,8 +605,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 // switch's "clear counters", a PDU's energy reset), which a Counter32 cannot tell. Regression: a clear
                 // was always taken for a wrap, and published one rate of up to 2^32 per interval (an energy rate of
                 // 4.3e7 kWh/s from a PDU's reset). A wrap adds what the last rate makes plausible; more is a clear.
+                // Regression: the allowance was 8× the last rate + 2^20 counts, and 2^20 swamped a slow counter's rate,
+                // so one cleared within 2^20 of 2^32 read as a wrap and published one rate thousands of times its own.
+                // The reading itself bounds the rate from below either way (a wrap or a clear counted it within the
+                // interval), so a burst on an idle counter that wraps is still a wrap; no fixed count, blind to units.
                 var wrapped = delta + Math.Pow(2, 32);
-                var plausible = double.IsNaN(prev.RawRate) ? Math.Pow(2, 31) : (WrapRateFactor * prev.RawRate * seconds) + WrapSlack;
+                var plausible = double.IsNaN(prev.RawRate) ? Math.Pow(2, 31) : WrapRateFactor * Math.Max(Math.Max(prev.RawRate * seconds, raw), 1);
                 if (wrapped > plausible)
                 {
                     LogCounterCleared(_logger, DeviceId, metric.Name, prev.Raw, raw);

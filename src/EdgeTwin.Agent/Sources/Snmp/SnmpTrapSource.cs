@@ -73,7 +73,7 @@ public sealed partial class SnmpTrapSource : IPushSource
             EndPoint = _options.EndPoint,
             Communities = _options.Communities,
             Users = _options.Users,
-        });
+        }, _logger); // its rejections and clock re-learns were logged nowhere
         LocalEndPoint = receiver.LocalEndPoint;
         receiver.NotificationReceived += (_, n) => channel.Writer.TryWrite(ToEvent(n));
         LogListening(_logger, receiver.LocalEndPoint);
