@@ -50,6 +50,14 @@ public sealed record OeeReport(
     public OeeReport WithoutRejects() =>
         this with { Effectiveness = null, QualityRate = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
 
+    /// <summary>
+    /// The report of a machine without a reject counter: its counter counts every part it makes, so availability and
+    /// performance stand, but which parts were bad is not measured. ISO 22400-2's quality rate needs the scrap quantity:
+    /// quality and the reject loss are no data (not 1.00), and the OEE left (PRI·PQ/PBT) is A × P only, to be labelled so.
+    /// </summary>
+    public OeeReport WithoutQuality() =>
+        this with { QualityRate = null, Losses = Losses with { Rejects = null } };
+
     /// <summary>The report with every figure that needs the part counts as no data (a line whose output station is silent).</summary>
     public OeeReport WithoutQuantities() =>
         this with { Effectiveness = null, QualityRate = null, Oee = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
