@@ -313,11 +313,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     private DateTime Local(long ms) => TimeZoneInfo.ConvertTime(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone).DateTime;
 
-    private long UnixMs(DateTime local)
-    {
-        local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
-        return new DateTimeOffset(local, TimeZone.GetUtcOffset(local)).ToUnixTimeMilliseconds();
-    }
+    private long UnixMs(DateTime local) => LineTwinConfig.Instant(local, TimeZone).ToUnixTimeMilliseconds();
 
     /// <summary>Real seconds from the shift's wall-clock start to its wall-clock end: 7 h or 9 h on a night the clocks change.</summary>
     private double ShiftSeconds(DateTime start) => (UnixMs(start + _config.ShiftLength) - UnixMs(start)) / 1000.0;
