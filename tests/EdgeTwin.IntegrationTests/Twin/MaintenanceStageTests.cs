@@ -172,18 +172,20 @@ public sealed class MaintenanceStageTests
             var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
             var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
             Assert.Empty(diagnostics.Sorted());
-            await using var alerting = new EdgeTwin.Alerting.AlertingService(config, new EdgeTwin.Alerting.Rules.SiteIndex(null), new SeriesRegistry(), null, new EdgeTwin.Alerting.AlertingOptions
-            {
-                StorePath = Path.Combine(dir.FullName, "alerts.db"),
-                RunConnectivityProbe = false,
-            });
-            await alerting.StartAsync(Ct);
-            var socket = Path.Combine(dir.FullName, "alerts.sock");
-            await using var server = new EdgeTwin.Alerting.Control.AlertControlServer(alerting, socket)
-            {
-                MaintenanceDone = (machine, by) => agent.Stage.ReportRepaired(machine, by) is var a ? (a.Ok, a.PredictionId, a.Message) : default,
-            };
-            server.Start();
+            // The agent's own wiring: the alerting host's control socket hands the report to the maintenance stage from DI.
+            var services = new ServiceCollection().AddMetrics().AddSingleton(agent.Stage).BuildServiceProvider();
+            await using var disposeServices = services;
+            var site = new SiteConfigBuilder("s1", "g1").Build();
+            await using var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
+                site,
+                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = dir.FullName, Config = config },
+                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
+                TimeProvider.System,
+                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                services);
+            await host.StartingAsync(Ct);
+            var socket = host.ControlSocket!;
 
             var (exit, output, error) = await InProcessCli.RunAsync("maintenance", "done", "d9", "--socket", socket);
             Assert.Equal(1, exit);
