@@ -64,7 +64,7 @@ internal sealed class LineOeeCommand() : LineShiftCommand("oee", "OEE per machin
         {
             var ids = string.Join(", ", g.Select(x => x.Item1));
             sb.AppendLine(g.Key.AllPartsCounted
-                ? $"quality n/a ({g.Key.Reason}): {ids}; their rejects are not measured, † counts every part made, * OEE = A × P without quality (ISO 22400-2's quality rate needs the scrap quantity)"
+                ? $"quality n/a ({g.Key.Reason}): {ids}; no reject count, † counts every part made, * OEE = A × P without quality (ISO 22400-2's quality rate needs the scrap quantity)"
                 : $"quality n/a ({g.Key.Reason}): {ids}; performance is no data too (the good count leaves out an unknown number of rejects), OEE = ideal cycle × good / planned busy time");
         }
         // Unknown time is outside the books (neither running nor down): said, or an availability of 100 % hides it.
