@@ -157,10 +157,13 @@ public sealed partial class AlertingHostedService(
         }
 
         await Service.StartAsync(cancellationToken).ConfigureAwait(false);
+        // `edgetwin maintenance done MACHINE` goes over the same socket as `alerts ack` (the operator's one way in).
+        var maintenance = services.GetService<EdgeTwin.Agent.Twin.Models.MaintenanceStage>();
         _control = new AlertControlServer(Service, AlertingExtensions.ControlSocketPath(config, alerts, stateDirectory), time, loggers.CreateLogger<AlertControlServer>())
         {
             StatusWriter = storeAndForwardService is null ? null : storeAndForwardService.WriteStatus,
             Metrics = metrics,
+            MaintenanceDone = maintenance is null ? null : (machine, by) => maintenance.ReportRepaired(machine, by) is var a ? (a.Ok, a.PredictionId, a.Message) : default,
         };
         try
         {

@@ -163,8 +163,32 @@ internal sealed class LineCli
         _ => MachineState.Unknown,
     };
 
-    /// <summary>A recorded or simulated shift: OEE trackers per station plus the bottleneck detector.</summary>
-    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, LineOeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source);
+    /// <summary>
+    /// A recorded or simulated shift: OEE trackers per station plus the bottleneck detector. <paramref name="RejectsNotMeasured"/>:
+    /// per station, why its rejects are not known although it counted parts (null: they are), see <see cref="RejectsUnknown"/>.
+    /// </summary>
+    public sealed record ShiftRecord(IReadOnlyList<string> Stations, IReadOnlyList<OeeTracker> Oee, LineOeeTracker LineOee, ActivePeriodBottleneck Bottleneck, double EndSeconds, string Source)
+    {
+        public IReadOnlyList<RejectsUnknown?> RejectsNotMeasured { get; init; } = [];
+    }
+
+    /// <summary>
+    /// Why a station that counted parts has no reject figure. <paramref name="AllPartsCounted"/>: its counter counts every
+    /// part it makes (no reject counter, or a simulated shift, which does not model rejects), so performance stands and
+    /// its OEE is A × P; false: a reject counter is configured and gave no reading, so its good parts leave out an unknown
+    /// number of rejects and performance is no data too (as the live twin's <c>quality.no_data</c>).
+    /// </summary>
+    public sealed record RejectsUnknown(string Reason, bool AllPartsCounted)
+    {
+        public OeeReport Apply(OeeReport r) => AllPartsCounted ? r.WithoutQuality() : r.WithoutRejects();
+    }
+
+    // Quality 100 % was shown for a station that was never asked for its rejects: no reject reading is no data.
+    private static RejectsUnknown?[] RejectsUnknownOf(LineTwinConfig c, OeeTracker[] trackers, bool simulated) =>
+        [.. trackers.Select((t, i) => !t.HasCounts || t.RejectCounterLastReadingMs != long.MinValue ? null
+            : simulated ? new RejectsUnknown("rejects not simulated", true)
+            : c.Stations[i].Reject is null ? new RejectsUnknown("no reject counter", true)
+            : new RejectsUnknown("no reject readings in the log", false))];
 
     /// <summary>
     /// Reads a state log (CSV: time_s,station,state[,good_count,reject_count]; counters are raw PLC values)
@@ -191,7 +215,7 @@ internal sealed class LineCli
             end = c.ShiftLength.TotalSeconds;
             for (int s = 0; s < ids.Length; s++) trackers[s].AddParts(sim.Completed(s), 0);
             line.AddParts(sim.Completed(outIdx), 0);
-            return new ShiftRecord(ids, trackers, line, detector, end, $"simulated shift (seed {seed})");
+            return new ShiftRecord(ids, trackers, line, detector, end, $"simulated shift (seed {seed})") { RejectsNotMeasured = RejectsUnknownOf(c, trackers, simulated: true) };
         }
         // A log's time_s counts from the shift's start: the shift's planned stops book as planned whatever the log says
         // (a log stamped otherwise, e.g. in Unix seconds, starts after every stop and is booked as it is).
@@ -233,7 +257,7 @@ internal sealed class LineCli
             end = Math.Max(end, ts);
         }
         calendar.Advance((long)(end * 1000));
-        return new ShiftRecord(ids, trackers, line, detector, end, states.FullName);
+        return new ShiftRecord(ids, trackers, line, detector, end, states.FullName) { RejectsNotMeasured = RejectsUnknownOf(c, trackers, simulated: false) };
     }
 
     /// <summary>Feeds the OEE books and the bottleneck detector: from the simulator (ticks) or from a state log through the calendar.</summary>

@@ -72,6 +72,13 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     /// </summary>
     public Action<Utf8JsonWriter, ICollection<string>>? StatusWriter { get; init; }
 
+    /// <summary>
+    /// Takes <c>{"op":"maintenance_done","machine":"m1"}</c> (<c>edgetwin maintenance done m1</c>): the operator reports a
+    /// machine repaired, so its maintenance prediction closes now, not a day later. Called on the connection's task with
+    /// the machine and the caller's user; it must only hand the report over. Null: the agent has no maintenance predictions.
+    /// </summary>
+    public Func<string, string, (bool Ok, string? PredictionId, string Message)>? MaintenanceDone { get; init; }
+
     /// <summary>Counts refused connections (<c>edgetwin.alerts.control.refused</c>); null: not counted.</summary>
     public AlertingMetrics? Metrics { get; init; }
 
@@ -343,8 +350,10 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                         return Ack(w, root, RequirePeer(peer));
                     case "silence":
                         return Silence(w, root, RequirePeer(peer));
+                    case "maintenance_done":
+                        return MaintenanceRepaired(w, root, RequirePeer(peer));
                     default:
-                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (status, list, history, ack, silence)");
+                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (status, list, history, ack, silence, maintenance_done)");
                 }
             }
             catch (BadRequestException ex)
@@ -352,6 +361,35 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                 return Error(w, ex.Message);
             }
         }
+    }
+
+    private string? MaintenanceRepaired(Utf8JsonWriter w, JsonElement root, ControlPeer peer)
+    {
+        var machine = Text(root, "maintenance_done", "machine") ?? throw new BadRequestException("maintenance_done needs 'machine' (the machine's id in models.maintenance.machines)");
+        if (MaintenanceDone is null)
+        {
+            return Error(w, "this agent makes no maintenance predictions (models.maintenance is off or not configured)");
+        }
+
+        var (ok, id, message) = MaintenanceDone(machine, Attribute(root, "maintenance_done", peer));
+        if (!ok)
+        {
+            return Error(w, message);
+        }
+
+        w.WriteBoolean("ok", true);
+        w.WriteString("machine", machine);
+        if (id is null)
+        {
+            w.WriteNull("prediction_id");
+        }
+        else
+        {
+            w.WriteString("prediction_id", id);
+        }
+
+        w.WriteString("message", message);
+        return null;
     }
 
     private string? History(Utf8JsonWriter w, JsonElement root)
@@ -556,7 +594,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     }
 
     private static ControlPeer RequirePeer(ControlPeer? peer) => peer
-        ?? throw new BadRequestException("cannot tell who is asking (the kernel gave no peer credentials, SO_PEERCRED is Linux-only): ack and silence are refused");
+        ?? throw new BadRequestException("cannot tell who is asking (the kernel gave no peer credentials, SO_PEERCRED is Linux-only): ack, silence and maintenance_done are refused");
 
     /// <summary>The member <paramref name="name"/>; null when absent or JSON null.</summary>
     private static JsonElement? Field(JsonElement root, string name) =>

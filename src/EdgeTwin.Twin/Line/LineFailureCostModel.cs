@@ -67,23 +67,31 @@ public sealed class LineFailureCostModel : IUnplannedFailureCostModel
     /// </summary>
     internal double ProductionTimeLost(DateTimeOffset failureTime, double repairSeconds, int station = -1)
     {
-        var from = TimeZoneInfo.ConvertTime(failureTime, _config.TimeZone).DateTime;
+        // The calendar is wall-clock time in the site's zone, the repair real time: both are taken to UTC instants. By the
+        // wall clock a 22:00–06:00 shift is 8 h every night; it is 7 h the night the clocks go forward and 9 h the night
+        // they go back, and a repair from 01:30 that lasts 2 h ends at 04:30 then, not 03:30.
+        var zone = _config.TimeZone;
+        var from = failureTime.UtcDateTime;
         var to = from.AddSeconds(Math.Max(0, repairSeconds));
         var shifts = new List<(DateTime Start, DateTime End)>();
         var stops = new List<(DateTime Start, DateTime End)>();
-        for (var day = from.Date.AddDays(-1); day <= to.Date; day = day.AddDays(1))
+        var firstDay = TimeZoneInfo.ConvertTime(failureTime, zone).Date.AddDays(-1);
+        var lastDay = TimeZoneInfo.ConvertTime(new DateTimeOffset(to), zone).Date;
+        for (var day = firstDay; day <= lastDay; day = day.AddDays(1))
         {
             foreach (var s in _config.ShiftStarts)
             {
                 var start = day + s;
-                shifts.Add((start, start + _config.ShiftLength));
+                shifts.Add((Utc(start), Utc(start + _config.ShiftLength)));
                 foreach (var w in _config.PlannedWindows(s).Where(w => w.Station < 0 || w.Station == station))
-                    stops.Add((start.AddSeconds(w.StartSeconds), start.AddSeconds(w.EndSeconds)));
+                    stops.Add((Utc(start.AddSeconds(w.StartSeconds)), Utc(start.AddSeconds(w.EndSeconds))));
             }
         }
 
         var planned = Clip(shifts, from, to);
         return Length(planned) - Length(Intersect(planned, Clip(stops, from, to)));
+
+        DateTime Utc(DateTime wallClock) => LineTwinConfig.Instant(wallClock, zone).UtcDateTime;
     }
 
     // Intervals cut to [from, to), sorted and merged.

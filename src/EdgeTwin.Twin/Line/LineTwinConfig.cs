@@ -396,6 +396,18 @@ public sealed record LineTwinConfig(
         return windows;
     }
 
+    /// <summary>
+    /// The instant a wall-clock time of the calendar is in <paramref name="zone"/>, as the live twin takes it: a time the
+    /// clocks skip (02:30 the night they go forward) is read with the zone's standard offset (03:30 after the change), a
+    /// time that occurs twice (02:30 the night they go back) is its second, standard-time occurrence.
+    /// </summary>
+    public static DateTimeOffset Instant(DateTime wallClock, TimeZoneInfo zone)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        wallClock = DateTime.SpecifyKind(wallClock, DateTimeKind.Unspecified);
+        return new DateTimeOffset(wallClock, zone.GetUtcOffset(wallClock));
+    }
+
     /// <summary>Start of the shift that contains <paramref name="time"/> (local wall-clock time of the site).</summary>
     public DateTime ShiftStart(DateTime time)
     {

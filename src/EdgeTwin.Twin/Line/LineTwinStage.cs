@@ -235,8 +235,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             case Signal.Good:
                 var good = _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, good);
-                // Good parts without the reject counter (on another PLC, not reporting) would teach the model that every part passes.
-                if (!RejectsSilent(station, ms)) OnQualityParts(station, good, rejected: false, ms);
+                // Good parts without the reject counter (on another PLC, not reporting, or none at all) would teach the model that every part passes.
+                if (_config.Stations[station].Reject is not null && !RejectsSilent(station, ms)) OnQualityParts(station, good, rejected: false, ms);
                 if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
             case Signal.Reject:
@@ -313,11 +313,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     private DateTime Local(long ms) => TimeZoneInfo.ConvertTime(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone).DateTime;
 
-    private long UnixMs(DateTime local)
-    {
-        local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
-        return new DateTimeOffset(local, TimeZone.GetUtcOffset(local)).ToUnixTimeMilliseconds();
-    }
+    private long UnixMs(DateTime local) => LineTwinConfig.Instant(local, TimeZone).ToUnixTimeMilliseconds();
 
     /// <summary>Real seconds from the shift's wall-clock start to its wall-clock end: 7 h or 9 h on a night the clocks change.</summary>
     private double ShiftSeconds(DateTime start) => (UnixMs(start + _config.ShiftLength) - UnixMs(start)) / 1000.0;
@@ -558,6 +554,12 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return last == long.MinValue || (closedShiftStartMs is { } from ? last < from : nowMs - last > SilentAfterMs);
     }
 
+    /// <summary>
+    /// A station that counts parts and has no reject counter (its profile has none): its counter counts every part it
+    /// makes and which were bad is not measured, so its quality is no data, not 1.00, and its OEE is A × P.
+    /// </summary>
+    private bool NoRejectCounter(int station) => _config.Stations[station] is { Good: not null, Reject: null };
+
     /// <summary>A station gives no data now: no signal configured, never a reading, or none for <see cref="SilentAfterMs"/>.</summary>
     private bool Silent(int station, long nowMs)
     {
@@ -586,7 +588,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             : Silent(station, nowMs);
         var inv = CultureInfo.InvariantCulture;
         var stations = new OeeReport[_oee.Length];
-        List<string>? silent = null, noRejects = null;
+        List<string>? silent = null, noRejects = null, noCounter = null;
         for (int i = 0; i < _oee.Length; i++)
         {
             var r = stations[i] = _oee[i].Report(nowMs);
@@ -596,6 +598,13 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 // Good parts counted, rejects not known: quality (and performance, which counts every part) left out, not 1.00.
                 r = stations[i] = r.WithoutRejects();
                 (noRejects ??= []).Add(id);
+            }
+            else if (!NoData(i) && NoRejectCounter(i))
+            {
+                // Every part counted, none told bad: performance stands, quality is not measured (it read 1.00).
+                r = stations[i] = r.WithoutQuality();
+                (noRejects ??= []).Add(id);
+                (noCounter ??= []).Add(id);
             }
             Put(a, $"oee.{id}", r.Oee);
             Put(a, $"availability.{id}", r.Availability);
@@ -622,6 +631,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         }
         if (silent is not null) a["no_data"] = string.Join(',', silent);
         if (noRejects is not null) a["quality.no_data"] = string.Join(',', noRejects);
+        else a.Remove("quality.no_data");
+        if (noCounter is not null) a["quality.no_reject_counter"] = string.Join(',', noCounter);
+        else a.Remove("quality.no_reject_counter");
 
         var line = _lineOee.Report(nowMs);
         bool lineData = !NoData(_output) && _lineOee.HasCounts;
@@ -637,6 +649,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             // started (the first minutes of a shift or after a restart). An OEE above 1 is not published, the flag says why.
             a["line.no_data"] = string.Create(inv, $"performance {line.Effectiveness:0.00} > 1: the books are too short yet, parts out of buffers filled before they began");
             line = line.WithoutQuantities();
+        }
+        else if (noCounter?.Contains(_config.Spec.Stations[_output].Id) == true)
+        {
+            line = line.WithoutQuality(); // the output station counts its parts but not its rejects: the line's OEE is A × P
         }
         else if (noRejects?.Contains(_config.Spec.Stations[_output].Id) == true)
         {
@@ -796,7 +812,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         var rejected = a.TryGetValue("rejects", out var rj) ? $", {rj} rejected" : "";
         var text = string.Create(inv, $"line {_config.Id}: OEE {oee} = A {F("availability.line")} × P {F("performance.line")} × Q {F("quality.line")} (parts out of {output}, {constraint}'s cycle and states), {good} good{unseen}{rejected}, bottleneck {bottleneck}");
         if (a.TryGetValue("no_data", out var silent)) text += $", no data from {silent}";
-        if (a.TryGetValue("quality.no_data", out var noRejects)) text += $", no reject counts from {noRejects} (quality no data)";
+        var noCounter = a.GetValueOrDefault("quality.no_reject_counter")?.Split(',') ?? [];
+        if (a.TryGetValue("quality.no_data", out var noRejects) && noRejects.Split(',').Except(noCounter).ToArray() is { Length: > 0 } silentRejects)
+            text += $", no reject counts from {string.Join(',', silentRejects)} (quality no data)";
+        if (noCounter.Length > 0) text += $", no reject counter at {string.Join(',', noCounter)} (quality not measured, OEE = A × P)";
         // Stations with signals that went unread for a while (a station without signals is never read: not news).
         var unread = _config.Spec.Stations.Select((s, i) => (s.Id, Seconds: _hasSignals[i] ? D($"unknown_s.{s.Id}") : double.NaN))
             .Where(x => x.Seconds >= 60).Select(x => string.Create(inv, $"{x.Id} {x.Seconds / 60:0} min")).ToArray();

@@ -284,6 +284,49 @@ public sealed class LineScenarioCommandTests
         });
     }
 
+    /// <summary>
+    /// Plant manager: `line oee` showed quality 100 % for S4, whose profile has no reject counter — as if it made no bad
+    /// parts. Its rejects are not measured: quality n/a with the reason, the OEE marked as A × P; in JSON quality null with
+    /// `quality_no_data` and `oee_basis`. S1, whose log gives its rejects, keeps its quality; the line's is S4's.
+    /// </summary>
+    [Fact]
+    public async Task Regression_line_oee_showed_quality_100_percent_for_a_station_without_a_reject_counter()
+    {
+        await WithStateLogAsync("edgetwin-oee-noreject-", """
+            time_s,station,state,good_count,reject_count
+            0,S1,running,0,0
+            0,S2,running
+            0,S3,running
+            0,S4,running,0,
+            3600,S1,running,110,10
+            3600,S2,running
+            3600,S3,running
+            3600,S4,running,100,
+            """, async log =>
+        {
+            var (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log, "--json");
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            var machines = JsonDocument.Parse(output).RootElement.GetProperty("machines");
+            var s4 = machines[3];
+            Assert.Equal(JsonValueKind.Null, s4.GetProperty("quality_rate").ValueKind);
+            Assert.Equal("no reject counter", s4.GetProperty("quality_no_data").GetString());
+            Assert.Equal("A*P", s4.GetProperty("oee_basis").GetString());
+            Assert.Equal(100 * 30.0 / 3600, s4.GetProperty("oee").GetDouble(), 9); // A 1 × P (100 parts × 30 s / 3600 s)
+            Assert.Equal(110.0 / 120, machines[0].GetProperty("quality_rate").GetDouble(), 9);
+            Assert.Equal("A*P*Q", machines[0].GetProperty("oee_basis").GetString());
+            var line = machines[4];
+            Assert.Equal(("LINE", JsonValueKind.Null, "A*P"), (line.GetProperty("id").GetString(), line.GetProperty("quality_rate").ValueKind, line.GetProperty("oee_basis").GetString()));
+
+            (exit, output, error) = await InProcessCli.RunAsync("line", "oee", "--config", Line1, "--states", log);
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            var row = output.Split('\n').Single(l => l.StartsWith("S4 ", StringComparison.Ordinal));
+            // A 100 %, P 83.3 %, quality n/a (it read 100.0 %), OEE 83.3 % marked as A × P, rejects n/a (it read 0).
+            Assert.Matches(@"^S4\s+100\.0 %\s+83\.3 %\s+n/a\s+83\.3 %\*\s+100†\s+n/a ", row);
+            Assert.Contains("quality n/a (no reject counter): S4, LINE", output, StringComparison.Ordinal);
+            Assert.Contains("OEE = A × P", output, StringComparison.Ordinal);
+        });
+    }
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>Runs <paramref name="test"/> on a state log holding <paramref name="csv"/>, in a temporary folder it deletes after.</summary>

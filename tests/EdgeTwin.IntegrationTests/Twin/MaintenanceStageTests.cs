@@ -142,6 +142,78 @@ public sealed class MaintenanceStageTests
         Assert.DoesNotContain(after, IsRaised);
     }
 
+    /// <summary>
+    /// Plant manager: the bearing of d1 was replaced, and the agent noticed only a day later (the probability had to stay
+    /// low for 24 h of intervals, the model reading the worn bearing's day of history meanwhile): the work order stayed
+    /// open, the alert on. The technician now says so — `edgetwin maintenance done d1`, over the control socket as
+    /// `alerts ack` — and the prediction is withdrawn with the next samples, under its id, with who reported it; the new
+    /// bearing raises nothing. A machine that is not watched is refused, naming the watched ones.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_repair_was_noticed_only_24_h_after_the_machine_was_fixed()
+    {
+        var unbroken = await RunAsync(costModel: null);
+        var raised = Assert.Single(unbroken.Events, IsRaised);
+        var id = raised.Attributes!["prediction_id"];
+        var at = (int)((raised.Time - Start) / SamplePeriod);
+        var hour = (int)(TimeSpan.FromHours(1) / SamplePeriod);
+
+        var machines = new SimulatedMachines();
+        await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath: null);
+        await agent.FeedAsync(1, at + (6 * hour));
+        machines.Machines[0].Sim.ReplaceBearing();
+        await agent.FeedAsync(at + (6 * hour) + 1, at + (7 * hour)); // an hour on the new bearing: not noticed yet
+        Assert.DoesNotContain(agent.Events, e => e.Attributes!["state"] == "resolved");
+
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-done-");
+        try
+        {
+            var diagnostics = new ConfigDiagnostics();
+            var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
+            var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
+            Assert.Empty(diagnostics.Sorted());
+            // The agent's own wiring: the alerting host's control socket hands the report to the maintenance stage from DI.
+            var services = new ServiceCollection().AddMetrics().AddSingleton(agent.Stage).BuildServiceProvider();
+            await using var disposeServices = services;
+            var site = new SiteConfigBuilder("s1", "g1").Build();
+            await using var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
+                site,
+                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = dir.FullName, Config = config },
+                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
+                TimeProvider.System,
+                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                services);
+            await host.StartingAsync(Ct);
+            var socket = host.ControlSocket!;
+
+            var (exit, output, error) = await InProcessCli.RunAsync("maintenance", "done", "d9", "--socket", socket);
+            Assert.Equal(1, exit);
+            Assert.Contains("machine 'd9' is not watched by the maintenance predictions (models.maintenance.machines: d1, h1)", error, StringComparison.Ordinal);
+
+            (exit, output, error) = await InProcessCli.RunAsync("maintenance", "done", "d1", "--socket", socket);
+            Assert.True(exit == 0, error);
+            Assert.Contains($"d1: repair recorded; prediction {id} is withdrawn (state resolved) with the next samples", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+
+        var reportedAt = Start + (SamplePeriod * (at + (7 * hour)));
+        await agent.FeedAsync(at + (7 * hour) + 1, at + (7 * hour) + (60 * hour));
+        await agent.Hub.CompleteAsync(Ct);
+
+        var resolved = Assert.Single(agent.Events, e => e.Attributes!["state"] == "resolved");
+        Assert.Equal(id, resolved.Attributes!["prediction_id"]);
+        Assert.Equal(EventSeverity.Info, resolved.Severity);
+        var by = resolved.Attributes["repair_reported_by"];
+        Assert.True(by == Environment.UserName || by.StartsWith("uid ", StringComparison.Ordinal), $"repair_reported_by {by}"); // the caller's user, from the socket
+        Assert.True(resolved.Time - reportedAt <= SamplePeriod, $"withdrawn at {resolved.Time:O}, reported at {reportedAt:O}");
+        Assert.Contains("repaired (reported by", resolved.Message, StringComparison.Ordinal);
+        Assert.Single(agent.Events, IsRaised); // the new bearing's history restarted: nothing raised for it
+    }
+
     private sealed record Run(MaintenanceStage Stage, IReadOnlyList<EdgeEvent> Events, DateTimeOffset? FailureAt);
 
     private static readonly DateTimeOffset Start = new(2026, 3, 2, 0, 0, 0, TimeSpan.Zero);

@@ -138,4 +138,44 @@ public sealed class FailureCostTests
         var off = predictor.Evaluate("m7", 33, uncertainty, model, now); // not on the line: fixed figures
         Assert.Equal(200, off!.Cost);
     }
+
+    /// <summary>
+    /// Plant manager: the cost of an unplanned failure was wrong across a daylight-saving change. The shift calendar is
+    /// wall-clock time in the site's zone (Europe/Berlin) and the repair real time, but the calendar was walked by the
+    /// wall clock: the night shift 22:00–06:00 counted 8 h the night the clocks go forward (it is 7 h) and the night they
+    /// go back (9 h), and a repair's end moved by the hour skipped or repeated.
+    /// </summary>
+    [Fact]
+    public void Regression_the_cost_of_a_failure_across_a_daylight_saving_change_walked_the_calendar_by_the_wall_clock()
+    {
+        var d = new ConfigDiagnostics();
+        var config = LineTwinConfig.Parse("""
+            line:
+              id: line1
+              margin_per_unit: 12.5
+              shift: { length: 8h, starts: ["22:00"], time_zone: Europe/Berlin }
+              planned_stops: [{ start: "04:00", duration: 30m, reason: break }]
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, machine: m1, ideal_cycle_time: 30s, mtbf: 8h, mttr: 40m, output: B1 }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+            """, "line.yaml", d)!;
+        Assert.Empty(d.Items);
+        var model = new LineFailureCostModel(config, () => config.Spec);
+        static DateTimeOffset Utc(int month, int day, int hour) => new(2026, month, day, hour, 0, 0, TimeSpan.Zero);
+
+        // Spring forward, 2026-03-29 02:00 CET → 03:00 CEST. A repair from 22:00 CET (21:00 UTC) lasting 10 h takes the
+        // whole night shift: 7 h of production less the 30-min break (it counted 8 h less the break).
+        Assert.Equal(6.5 * 3600, model.ProductionTimeLost(Utc(3, 28, 21), 10 * 3600), 6);
+        // From 01:00 CET (00:00 UTC) for 6 h: the shift ends at 06:00 CEST = 04:00 UTC, 4 h later, less the break (it said 5 h less the break).
+        Assert.Equal(3.5 * 3600, model.ProductionTimeLost(Utc(3, 29, 0), 6 * 3600), 6);
+
+        // Fall back, 2026-10-25 03:00 CEST → 02:00 CET. The same night shift runs 9 h (it counted 8 h).
+        Assert.Equal(8.5 * 3600, model.ProductionTimeLost(Utc(10, 24, 20), 10 * 3600), 6);
+        // From 01:00 CEST (23:00 UTC) for 8 h: the shift ends at 06:00 CET = 05:00 UTC, 6 h later, less the break (it said 5 h).
+        Assert.Equal(5.5 * 3600, model.ProductionTimeLost(Utc(10, 24, 23), 8 * 3600), 6);
+
+        // An ordinary night is 8 h, by either clock.
+        Assert.Equal(7.5 * 3600, model.ProductionTimeLost(Utc(11, 28, 21), 10 * 3600), 6);
+    }
 }

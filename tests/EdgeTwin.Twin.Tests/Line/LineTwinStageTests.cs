@@ -121,6 +121,56 @@ public sealed class LineTwinStageTests
     }
 
     /// <summary>
+    /// Plant manager: S2's profile has no reject counter (it counts every part it makes), and the twin published its
+    /// quality as 1.00 — as if it made no bad parts — and the line's (S2 is the output station) too. Its rejects are not
+    /// measured: quality and rejects are left out, `quality.no_data` and `quality.no_reject_counter` name it, performance
+    /// and OEE (= A × P) stay, the summary says so. S1, with its reject counter, keeps its quality.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_station_without_a_reject_counter_showed_quality_1()
+    {
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers: [{ id: B1, capacity: 10 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running } }, good: { device: p1, metric: good }, reject: { device: p1, metric: reject } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 1: running } }, good: { device: p2, metric: parts } } }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var g1 = registry.GetOrAdd(new SeriesDescriptor("p1", "good", "1", MetricKind.Counter));
+        var r1 = registry.GetOrAdd(new SeriesDescriptor("p1", "reject", "1", MetricKind.Counter));
+        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var p2 = registry.GetOrAdd(new SeriesDescriptor("p2", "parts", "1", MetricKind.Counter));
+        var sink = new RecordingEventSink();
+        var stage = new LineTwinStage(config, registry, sink, NullLogger<LineTwinStage>.Instance, TimeSpan.FromSeconds(60));
+        for (int m = 0; m <= 10; m++)
+        {
+            long t = At(7, m);
+            await stage.ProcessAsync(new Sample[] { new(s1, t, 1), new(g1, t, 2 * m), new(r1, t, m / 5), new(s2, t, 1), new(p2, t, 2 * m) }, CancellationToken.None);
+        }
+
+        var e = sink.Events.Last();
+        var a = e.Attributes!;
+        Assert.False(a.ContainsKey("quality.S2"), $"quality.S2 = {a.GetValueOrDefault("quality.S2")} without a reject counter");
+        Assert.False(a.ContainsKey("rejects.S2"));
+        Assert.False(a.ContainsKey("quality.line"));
+        Assert.False(a.ContainsKey("rejects"));
+        Assert.Equal("S2", a["quality.no_data"]);
+        Assert.Equal("S2", a["quality.no_reject_counter"]);
+        double D(string k) => double.Parse(a[k], CultureInfo.InvariantCulture);
+        // 20 parts × 30 s in 600 s running: A 1, P 1, OEE = A × P = 1 (no quality term).
+        Assert.Equal(1.0, D("performance.S2"), 9);
+        Assert.Equal(D("availability.S2") * D("performance.S2"), D("oee.S2"), 9);
+        Assert.True(a.ContainsKey("performance.line") && a.ContainsKey("oee.line"));
+        Assert.Equal(20.0 / 22, D("quality.S1"), 9);
+        Assert.Contains("no reject counter at S2 (quality not measured, OEE = A × P)", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("no reject counts from", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Consumer audit F7: the line twin's predictions had neither <c>model</c> nor a version in 70+ attributes, while the
     /// thermal twin had <c>model</c> only and anomalies used <c>version</c>; every model's events now carry
     /// <c>model</c> and <c>model_version</c>.

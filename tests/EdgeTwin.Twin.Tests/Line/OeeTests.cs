@@ -122,6 +122,52 @@ public sealed class OeeTests
         Assert.Equal(3, wide.Update(60 * S, 1));
     }
 
+    /// <summary>
+    /// Plant manager: scrap is booked on the HMI at the end of a run (the operator enters 40), and the reject counter's
+    /// jump from 0 to 40 after an hour standing still was dropped as a glitch (more than 3× the ideal rate over the last
+    /// minute): quality 100 % for a run with 40 scrap. A rise up to the parts made since the reject counter last moved is
+    /// now counted; a bit flip or a replaced counter (far more than was made) still is a glitch.
+    /// </summary>
+    [Fact]
+    public void Regression_an_hmi_batch_booking_of_scrap_was_dropped_as_a_glitch()
+    {
+        const double cycle = 30;
+        var t = new OeeTracker(cycle);
+        long ms = 0;
+        t.OnState(ms, MachineState.Running);
+        t.OnGoodCounter(ms, 0);
+        t.OnRejectCounter(ms, 0);
+        for (var i = 1; i <= 120; i++)
+        {
+            // An hour's run, polled every 30 s: a part per cycle, the reject counter untouched.
+            ms = i * 30_000L;
+            t.OnState(ms, MachineState.Running);
+            t.OnGoodCounter(ms, (ulong)i);
+            t.OnRejectCounter(ms, 0);
+        }
+
+        ms += 30_000;
+        Assert.Equal(40, t.OnRejectCounter(ms, 40)); // the run's scrap, booked at its end
+        Assert.Equal(40, t.Report(ms).RejectQuantity);
+        Assert.Equal(120.0 / 160, t.Report(ms).QualityRate!.Value, 9);
+
+        // The next run: 20 parts, then a bit flip (bit 20) and a counter replaced by one reading 5,000,000 — glitches.
+        for (var i = 1; i <= 20; i++)
+        {
+            ms += 30_000;
+            t.OnGoodCounter(ms, (ulong)(120 + i));
+        }
+
+        ms += 30_000;
+        Assert.Equal(0, t.OnRejectCounter(ms, 40 + (1UL << 20)));
+        ms += 30_000;
+        Assert.Equal(0, t.OnRejectCounter(ms, 5_000_000));
+        // More scrap than the parts made since the counter last moved is no booking either (here: none made since the flip).
+        ms += 30_000;
+        Assert.Equal(0, t.OnRejectCounter(ms, 5_000_030));
+        Assert.Equal(40, t.Report(ms).RejectQuantity);
+    }
+
     [Fact]
     public void Regression_parts_made_while_the_counter_read_frozen_were_dropped_as_a_glitch()
     {

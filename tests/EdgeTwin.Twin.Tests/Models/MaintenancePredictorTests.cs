@@ -119,6 +119,25 @@ public sealed class MaintenancePredictorTests
     }
 
     [Fact]
+    public void A_reported_repair_closes_the_open_prediction_at_once_and_the_next_fault_is_a_new_one()
+    {
+        var predictor = Predictor();
+        Assert.Null(predictor.Repaired("m1")); // nothing open: nothing to close
+        var first = predictor.Evaluate("m1", 40, Uncertainty, Model, Now)!;
+        var open = predictor.Repaired("m1");
+        Assert.Equal(first.PredictionId, open?.Id);
+        Assert.Null(predictor.OpenPrediction("m1"));
+        // No 24 h wait: a fault an hour later is a new prediction, not the old one's update.
+        var next = predictor.Evaluate("m1", 30, Uncertainty, Model, Now.AddHours(1));
+        Assert.Equal("raised", next?.State);
+        Assert.NotEqual(first.PredictionId, next!.PredictionId);
+
+        var e = (first with { State = "resolved", RepairReportedBy = "alice" }).ToEvent(Now);
+        Assert.Equal("alice", e.Attributes!["repair_reported_by"]);
+        Assert.Contains("withdrawn: repaired (reported by alice)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Machines_without_figures_get_a_generic_action_and_zero_cost()
     {
         var prediction = Predictor().Evaluate("m9", 10, Uncertainty, Model, Now);

@@ -53,6 +53,11 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private readonly string _model = "";
     private readonly TimeSpan _horizon;
 
+    // Repairs reported through the control socket (another thread), applied by the stage with its next batch: the monitor
+    // is the stage's alone. The open predictions' ids are mirrored for the answer to the operator.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Machine, string By)> _repairs = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _openIds = new(StringComparer.Ordinal);
+
     /// <summary>The maintenance state file kept next to the outbox.</summary>
     public const string StateFileName = "maintenance-state.json";
 
@@ -176,6 +181,14 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _savedAtIntervals = _monitor?.IntervalsClosed ?? 0;
         if (_monitor is not null)
         {
+            foreach (var machine in _monitor.Machines)
+            {
+                if (_monitor.Export(_monitor.IndexOf(machine)).Open is { } open)
+                {
+                    _openIds[machine] = open.Id;
+                }
+            }
+
             var machines = string.Join("; ", restored);
             LogStateRestored(_logger, restored.Count, path, machines);
         }
@@ -261,6 +274,31 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     /// <summary>The monitor (null when maintenance is off or no machine is configured).</summary>
     public MachineHealthMonitor? Monitor => _monitor;
 
+    /// <summary>
+    /// <c>edgetwin maintenance done MACHINE</c> (the control socket's <c>maintenance_done</c>; any thread): the operator
+    /// reports <paramref name="machine"/> repaired. Applied with the stage's next batch (seconds): its open prediction is
+    /// withdrawn (<c>state: resolved</c>, same id, <c>repair_reported_by</c>) and its history forgotten, so the model reads
+    /// the new bearing only. Before, the repair was seen only after the probability stayed low for 24 h of intervals, and
+    /// the model read the worn bearing's day of history meanwhile. Returns what to answer: refused for a machine that is
+    /// not watched, else the id of the prediction it closes (null: none was open).
+    /// </summary>
+    public MaintenanceRepairAnswer ReportRepaired(string machine, string by)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        if (_monitor is null || _monitor.IndexOf(machine) < 0)
+        {
+            var watched = _monitor is null ? "none (models.maintenance is off or has no machines)" : string.Join(", ", _monitor.Machines);
+            return new MaintenanceRepairAnswer(false, null, $"machine '{machine}' is not watched by the maintenance predictions (models.maintenance.machines: {watched})");
+        }
+
+        _repairs.Enqueue((machine, by));
+        var id = _openIds.GetValueOrDefault(machine);
+        LogRepairReported(_logger, machine, by, id ?? "none");
+        return new MaintenanceRepairAnswer(true, id, id is null
+            ? $"{machine}: repair recorded; no prediction was open; its history restarts with the next samples (the model reads the new state only)"
+            : $"{machine}: repair recorded; prediction {id} is withdrawn (state resolved) with the next samples and its history restarts");
+    }
+
     public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         if (_orphans.Count > 0)
@@ -271,6 +309,38 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         if (_monitor is null)
         {
             return;
+        }
+
+        var repaired = false;
+        while (_repairs.TryDequeue(out var repair))
+        {
+            var index = _monitor.IndexOf(repair.Machine);
+            var now = samples.Length > 0 ? samples.Span[^1].Timestamp : _runtime.TimeProvider.GetUtcNow();
+            var last = new { Rul = _monitor.LastRul(index), P = _monitor.LastProbability(index) };
+            repaired = true;
+            if (_monitor.Repaired(index) is not { } open)
+            {
+                continue;
+            }
+
+            _openIds.TryRemove(repair.Machine, out _);
+            var withdrawal = new MaintenancePrediction(repair.Machine, double.IsNaN(last.P) ? open.FailureProbability : last.P, double.IsNaN(last.Rul) ? 0 : last.Rul, open.EstimatedFailureTime, "none: repaired", 0, 0, _model, "")
+            {
+                State = "resolved",
+                PredictionId = open.Id,
+                Horizon = _horizon,
+                InputsUntil = now,
+                RepairReportedBy = repair.By,
+            };
+            await PublishAsync(withdrawal, now, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (repaired && _statePath is not null)
+        {
+            // The forgotten history and the closed prediction are kept at once: a restart must not bring the worn bearing back.
+            await _saving.ConfigureAwait(false);
+            var bytes = Snapshot();
+            _saving = Task.Run(() => SaveAsync(_statePath, bytes, CancellationToken.None), CancellationToken.None);
         }
 
         var fed = 0;
@@ -388,6 +458,15 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     private async ValueTask PublishAsync(MaintenancePrediction prediction, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        if (prediction.State == "resolved")
+        {
+            _openIds.TryRemove(prediction.Machine, out _);
+        }
+        else
+        {
+            _openIds[prediction.Machine] = prediction.PredictionId;
+        }
+
         _predictions.Add(1, new KeyValuePair<string, object?>("state", prediction.State));
         LogPrediction(_logger, prediction.Machine, prediction.State, prediction.PredictionId, prediction.FailureProbability.ToString("P0", CultureInfo.InvariantCulture), prediction.EstimatedFailureTime, prediction.CostSource);
         if (_runtime.Events is IEventSink events)
@@ -401,6 +480,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _monitor?.Dispose();
         _meter.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: machine {Machine} reported repaired by {By} (open prediction: {Id}); its history restarts with the next samples")]
+    private static partial void LogRepairReported(ILogger logger, string machine, string by, string id);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: history of {Count} machines read from {Path} ({Machines}); their models go on from it")]
     private static partial void LogStateRestored(ILogger logger, int count, string path, string machines);
@@ -429,3 +511,6 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine} {State} ({Id}): failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
     private static partial void LogPrediction(ILogger logger, string machine, string state, string id, string probability, DateTimeOffset eta, string costSource);
 }
+
+/// <summary>The answer to a reported repair: whether it was taken, the prediction it closes (null: none open) and what to tell the operator.</summary>
+public sealed record MaintenanceRepairAnswer(bool Ok, string? PredictionId, string Message);

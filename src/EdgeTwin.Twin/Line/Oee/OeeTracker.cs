@@ -50,6 +50,14 @@ public sealed record OeeReport(
     public OeeReport WithoutRejects() =>
         this with { Effectiveness = null, QualityRate = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
 
+    /// <summary>
+    /// The report of a machine without a reject counter: its counter counts every part it makes, so availability and
+    /// performance stand, but which parts were bad is not measured. ISO 22400-2's quality rate needs the scrap quantity:
+    /// quality and the reject loss are no data (not 1.00), and the OEE left (PRI·PQ/PBT) is A × P only, to be labelled so.
+    /// </summary>
+    public OeeReport WithoutQuality() =>
+        this with { QualityRate = null, Losses = Losses with { Rejects = null } };
+
     /// <summary>The report with every figure that needs the part counts as no data (a line whose output station is silent).</summary>
     public OeeReport WithoutQuantities() =>
         this with { Effectiveness = null, QualityRate = null, Oee = null, Losses = Losses with { SpeedLoss = null, Rejects = null } };
@@ -89,6 +97,7 @@ public sealed class OeeTracker
     private long _rejectQty;
     private long _unseenGood;
     private long _unseenReject;
+    private long _goodSinceRejectMoved; // good parts counted since the reject counter last moved: what a batch of scrap may book
     private bool _counted; // a counter reading (or parts added) was seen: the quantities are known
     private long _lastReadingMs = long.MinValue; // last state or counter reading
 
@@ -186,16 +195,32 @@ public sealed class OeeTracker
     /// for a step across a gap in the counter's readings longer than staleAfter — those parts were made while the time
     /// was unknown, so they are counted apart (<see cref="OeeReport.UnseenGoodQuantity"/>), like that time.
     /// </summary>
-    public long OnGoodCounter(long timestampMs, ulong raw) => Count(ref _good, ref _goodQty, ref _unseenGood, timestampMs, raw);
+    public long OnGoodCounter(long timestampMs, ulong raw)
+    {
+        long before = _goodQty + _unseenGood;
+        var n = Count(ref _good, ref _goodQty, ref _unseenGood, timestampMs, raw, 0);
+        _goodSinceRejectMoved += _goodQty + _unseenGood - before;
+        return n;
+    }
 
-    /// <summary>A reject counter reading; returns the parts it adds to the books (as <see cref="OnGoodCounter"/>).</summary>
-    public long OnRejectCounter(long timestampMs, ulong raw) => Count(ref _reject, ref _rejectQty, ref _unseenReject, timestampMs, raw);
+    /// <summary>
+    /// A reject counter reading; returns the parts it adds to the books (as <see cref="OnGoodCounter"/>). A rise of at most
+    /// the good parts counted since the reject counter last moved is counted whenever it comes: scrap booked in a batch
+    /// on an HMI at the end of a run (it was dropped as a glitch: more than 3× the ideal rate over the last minute).
+    /// </summary>
+    public long OnRejectCounter(long timestampMs, ulong raw)
+    {
+        long moved = _reject.LastChangeMs;
+        var n = Count(ref _reject, ref _rejectQty, ref _unseenReject, timestampMs, raw, _goodSinceRejectMoved);
+        if (_reject.LastChangeMs != moved) _goodSinceRejectMoved = 0;
+        return n;
+    }
 
-    private long Count(ref PartCounter counter, ref long booked, ref long unseen, long timestampMs, ulong raw)
+    private long Count(ref PartCounter counter, ref long booked, ref long unseen, long timestampMs, ulong raw, long madeSinceChange)
     {
         long last = counter.LastReadingMs;
         bool acrossGap = last != long.MinValue && timestampMs - last > _staleMs;
-        var n = counter.Update(timestampMs, raw);
+        var n = counter.Update(timestampMs, raw, madeSinceChange);
         if (acrossGap)
         {
             // Across a gap that began before this period (an outage over a shift change) the parts cannot be split

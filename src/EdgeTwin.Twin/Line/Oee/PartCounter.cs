@@ -49,6 +49,9 @@ public struct PartCounter
 
     public int Glitches { get; private set; }
 
+    /// <summary>Time of the reading at which the counter last moved (ms); <see cref="long.MinValue"/> before the first reading.</summary>
+    public readonly long LastChangeMs => _seen ? _lastChangeMs : long.MinValue;
+
     /// <summary>Time of the last reading (ms); <see cref="long.MinValue"/> before the first.</summary>
     public readonly long LastReadingMs => _seen ? _lastMs : long.MinValue;
 
@@ -63,7 +66,15 @@ public struct PartCounter
     }
 
     /// <summary>Returns the parts counted since the previous reading.</summary>
-    public long Update(long timestampMs, ulong raw)
+    /// <param name="timestampMs">Time of the reading.</param>
+    /// <param name="raw">The counter's value.</param>
+    /// <param name="madeSinceChange">
+    /// Parts the machine is known to have made since this counter last moved (its good counter's): a rise up to that many
+    /// is plausible at any time. For a reject counter booked in batches — an operator enters 40 scrap on the HMI at the
+    /// end of a run — the rise is the run's scrap, not a glitch; a bit flip or a replaced counter (far more than was made)
+    /// still is. 0: only the rate measures what is plausible.
+    /// </param>
+    public long Update(long timestampMs, ulong raw, long madeSinceChange = 0)
     {
         if (_modulus != 0) raw %= _modulus;
         if (!_seen)
@@ -78,7 +89,7 @@ public struct PartCounter
         double sinceChange = Math.Min((timestampMs - _lastChangeMs) / 1000.0, CatchUpSeconds);
         double seconds = Math.Max(0, Math.Max(sinceReading, sinceChange));
         // A few parts of slack so that a burst right after a reading is not called a glitch.
-        double plausible = seconds * _maxRatePerSecond + 3;
+        double plausible = Math.Max(seconds * _maxRatePerSecond, madeSinceChange) + 3;
         long delta;
         if (raw >= _last)
         {

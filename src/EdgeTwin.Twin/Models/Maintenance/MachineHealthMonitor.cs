@@ -127,6 +127,18 @@ public sealed class MachineHealthMonitor : IDisposable
         }
     }
 
+    /// <summary>
+    /// The machine was repaired (its bearing replaced, reported by the operator): its history is forgotten — the model
+    /// read the worn bearing's day of intervals for a day after the repair — and its open prediction, returned, is closed.
+    /// </summary>
+    public RaisedPrediction? Repaired(int machine)
+    {
+        Reset(machine);
+        _lastRul[machine] = double.NaN;
+        _lastProbability[machine] = double.NaN;
+        return _predictor.Repaired(_machines[machine]);
+    }
+
     /// <summary>Forgets a machine's history (its bearing was replaced).</summary>
     public void Reset(int machine) => _windows[machine].Clear();
 

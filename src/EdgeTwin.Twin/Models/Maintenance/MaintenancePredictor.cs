@@ -56,6 +56,12 @@ public sealed record MaintenancePrediction(
     /// <summary>Why a <c>resolved</c> prediction was withdrawn when not because the machine was repaired (wire attribute <c>withdrawn_because</c>).</summary>
     public string? WithdrawnBecause { get; init; }
 
+    /// <summary>
+    /// Who reported the repair that withdrew this <c>resolved</c> prediction (<c>edgetwin maintenance done</c>: the caller's
+    /// user), or null when the model saw it (wire attribute <c>repair_reported_by</c>).
+    /// </summary>
+    public string? RepairReportedBy { get; init; }
+
     /// <summary>Where downtime and cost came from: <c>config</c> (fixed figures) or the cost model's source (e.g. <c>line-twin:line1</c>).</summary>
     public string CostSource { get; init; } = "config";
 
@@ -94,9 +100,16 @@ public sealed record MaintenancePrediction(
             attributes["withdrawn_because"] = WithdrawnBecause;
         }
 
+        if (RepairReportedBy is not null)
+        {
+            attributes["repair_reported_by"] = RepairReportedBy;
+        }
+
         var cost = string.Create(CultureInfo.InvariantCulture, $"{Cost:F0}{(Currency is null ? "" : " " + Currency)}");
         var message = State == Resolved && WithdrawnBecause is not null
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn: {WithdrawnBecause}")
+            : State == Resolved && RepairReportedBy is not null
+            ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn: repaired (reported by {RepairReportedBy})")
             : State == Resolved
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn, failure probability down to {FailureProbability:P0} within {Horizon.TotalHours:0.#} h (repaired)")
             : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}");
@@ -154,6 +167,13 @@ public sealed class MaintenancePredictor
 
     /// <summary>The open prediction of <paramref name="machine"/> (raised and not withdrawn yet), or null.</summary>
     public RaisedPrediction? OpenPrediction(string machine) => _raised.GetValueOrDefault(machine);
+
+    /// <summary>
+    /// The machine was repaired (reported by the operator): its open prediction is closed at once, not after its
+    /// probability stayed low for <see cref="MaintenanceSettings.RearmAfter"/>, and the next fault is a new prediction.
+    /// Returns the prediction that was open, or null.
+    /// </summary>
+    public RaisedPrediction? Repaired(string machine) => _raised.Remove(machine, out var open) ? open : null;
 
     /// <summary>Takes back, after a restart, the open prediction of <paramref name="machine"/> (so it is not raised again).</summary>
     public void RestoreRaised(string machine, RaisedPrediction raised) => _raised[machine] = raised;
