@@ -247,6 +247,46 @@ public sealed class RefusalDataGapTests
     }
 
     [Fact]
+    public async Task A_record_the_cluster_refused_for_topic_authorisation_is_named_by_a_data_gap()
+    {
+        // The broker's own refusal (TOPIC_AUTHORIZATION_FAILED, an ACL), injected into the mock cluster for the first
+        // Produce request after the session's status record: the request that carries entry 1.
+        using var cluster = new MockCluster();
+        await using var outbox = new TestOutbox();
+        var options = new KafkaUplinkOptions { BootstrapServers = cluster.BootstrapServers, Site = "site1", Gateway = "gw1", Delivery = Fast };
+        var uplink = new KafkaUplink(options, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        try
+        {
+            await KafkaTimestampRefusalTests.WaitForTopicAsync(cluster.BootstrapServers, "edgetwin.site1.status");
+            cluster.PushProduceErrors([ErrorCode.TopicAuthorizationFailed]);
+            await outbox.AppendAsync([Record("dev0", 0)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 2, Long);
+            await outbox.AppendAsync([Record("dev0", 2)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 3, Long);
+
+            var records = await Task.Run(
+                () => KafkaConsumerAuditTests.Consume(cluster.BootstrapServers, ["edgetwin.site1.summary", "edgetwin.site1.event"], r => r.Count >= 2, TimeSpan.FromSeconds(60)),
+                TestContext.Current.CancellationToken);
+            var data = records.Select(Json).ToList();
+            Assert.Equal([2L, 3L], data.Select(e => e.Seq).Distinct().Order());
+            var gap = Assert.Single(Gaps(data));
+            Assert.Equal("1", gap["seqs"]);
+            Assert.Equal("kafka", gap["uplink"]);
+            Assert.StartsWith("TopicAuthorizationFailed", gap["entry.1.peer_reason"]);
+            Assert.Equal("edgetwin.site1.summary", gap["entry.1.topic"]);
+            Assert.Equal(1, uplink.Rejections.Count);
+            Assert.Equal(0, uplink.FailedSessions);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await run;
+        }
+    }
+
+    [Fact]
     public async Task An_entry_refused_by_mqtt_and_delivered_by_kafka_is_reported_for_mqtt_only()
     {
         // Each uplink has its own position: the refusal is the MQTT stream's hole, not Kafka's. The data_gap goes into
