@@ -337,8 +337,8 @@ internal sealed class UplinkPump
                     if (tracker.IsComplete(sequence) || _refusals.IsWaiting(sequence))
                     {
                         // Acknowledged on an earlier connection, or refused for good there and waiting for its data_gap:
-                        // sent again it would only be refused again (mosquitto 2.0 even drops the connection after an
-                        // oversized publish followed by more data), once per reconnect.
+                        // sent again it would only be refused again, once per reconnect (and mosquitto 2.0.11 with
+                        // max_queued_messages 0 drops the connection after every refusal).
                         continue;
                     }
 
