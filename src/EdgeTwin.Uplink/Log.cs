@@ -37,6 +37,15 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Error, "Uplink {Uplink}: {Peer} rejected outbox entry {Sequence} ({Kind}, device {Device}) for good: {Reason}; passing over it")]
     public static partial void Rejected(ILogger logger, string uplink, string peer, long sequence, string kind, string device, string reason);
 
+    [LoggerMessage(47, LogLevel.Error, "Uplink {Uplink}: {Peer} rejected outbox entry {Sequence}, a data_gap event, for good: {Reason}; passing over it without another data_gap about it (the peer would likely refuse that too)")]
+    public static partial void RejectedDataGap(ILogger logger, string uplink, string peer, long sequence, string reason);
+
+    [LoggerMessage(48, LogLevel.Information, "Uplink {Uplink}: data_gap event {Sequence} (rejected_by_peer) names the refused entries {Sequences}")]
+    public static partial void RefusalGapWritten(ILogger logger, string uplink, long sequence, string sequences);
+
+    [LoggerMessage(49, LogLevel.Warning, "Uplink {Uplink}: the data_gap event for {Count} refused entries could not be written to the outbox (attempt {Attempt}); they stay unacknowledged and it is tried again")]
+    public static partial void RefusalGapFailed(ILogger logger, Exception exception, string uplink, int count, int attempt);
+
     [LoggerMessage(5, LogLevel.Warning, "Uplink {Uplink} could not store its acknowledged position {Position} in the outbox; will retry")]
     public static partial void AckWriteFailed(ILogger logger, Exception exception, string uplink, long position);
 

@@ -46,15 +46,14 @@ public sealed class UplinkMetrics : IDisposable
     internal void Answered(KeyValuePair<string, object?> uplink, DeliveryOutcome outcome, double latencyMs)
     {
         Interlocked.Decrement(ref _inFlight);
-        switch (outcome)
+        if (outcome.IsRejected)
         {
-            case DeliveryOutcome.Delivered:
-                _acked.Add(1, uplink);
-                _ackLatency.Record(latencyMs, uplink);
-                break;
-            case DeliveryOutcome.Rejected:
-                _rejected.Add(1, uplink);
-                break;
+            _rejected.Add(1, uplink);
+        }
+        else
+        {
+            _acked.Add(1, uplink);
+            _ackLatency.Record(latencyMs, uplink);
         }
     }
 

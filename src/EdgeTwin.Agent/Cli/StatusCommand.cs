@@ -78,7 +78,12 @@ internal sealed class StatusCommand : ICliCommand
             await o.WriteLineAsync($"outbox    {AlertsCli.Str(box, "entries")} entries, {Size(box.GetProperty("entry_bytes").GetInt64())} of a {Size(box.GetProperty("budget_bytes").GetInt64())} budget ({box.GetProperty("budget_used").GetDouble() * 100:0.#} %); {oldest}").ConfigureAwait(false);
             foreach (var u in box.GetProperty("uplinks").EnumerateObject())
             {
-                await o.WriteLineAsync($"          uplink {u.Name}: {AlertsCli.Str(u.Value, "behind")} entries behind").ConfigureAwait(false);
+                // An agent from before rejected_since_start does not send it: the line stays as it was.
+                var refused = u.Value.TryGetProperty("rejected_since_start", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetInt64() : 0;
+                var last = refused > 0 && u.Value.TryGetProperty("last_rejected", out var l) && l.ValueKind == JsonValueKind.Object
+                    ? $" (last: entry {AlertsCli.Str(l, "seq")} at {AlertsCli.Short(AlertsCli.Str(l, "time"))}: {AlertsCli.Str(l, "reason")})"
+                    : "";
+                await o.WriteLineAsync($"          uplink {u.Name}: {AlertsCli.Str(u.Value, "behind")} entries behind, {refused} refused for good by the peer since the agent started{last}").ConfigureAwait(false);
             }
 
             var rate = box.GetProperty("growth_bytes_per_s");

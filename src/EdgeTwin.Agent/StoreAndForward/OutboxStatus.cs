@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Outbox;
+using EdgeTwin.Uplink.Delivery;
 
 namespace EdgeTwin.Agent.StoreAndForward;
 
@@ -35,12 +36,16 @@ public sealed class OutboxStatus
     private readonly Queue<Sample> _samples = new();
     private readonly Lock _lock = new();
     private readonly Func<long?> _diskFree;
+    private readonly Func<IReadOnlyDictionary<string, UplinkRejections>> _rejections;
     private Sample? _first;
 
     /// <param name="diskFree">Free bytes on the outbox's filesystem (one statvfs), null when unknown.</param>
-    public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null)
+    /// <param name="rejections">Per running uplink, what its peer refused for good since start (each named by a data_gap event).</param>
+    public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null,
+        Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null)
     {
         _diskFree = diskFree ?? (() => null);
+        _rejections = rejections ?? (() => new Dictionary<string, UplinkRejections>());
         _stats = stats;
         _budgetBytes = budgetBytes;
         _maxAge = maxAge;
@@ -110,6 +115,8 @@ public sealed class OutboxStatus
             w.WriteNull("oldest_unsent_age_s");
         }
 
+        var rejections = _rejections();
+        long rejectedNow = 0;
         w.WriteStartObject("uplinks");
         foreach (var (name, acked) in s.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
@@ -117,10 +124,32 @@ public sealed class OutboxStatus
             w.WriteNumber("acked", acked);
             // Sequences of dropped entries are gaps: what this uplink still has to send is at most what is held.
             w.WriteNumber("behind", Math.Clamp(s.LastSequence - acked, 0, s.Depth));
+            var refused = rejections.GetValueOrDefault(name) ?? UplinkRejections.None;
+            rejectedNow += refused.Count;
+            w.WriteNumber("rejected_since_start", refused.Count);
+            if (refused is { LastSequence: { } seq, LastAt: { } at })
+            {
+                w.WriteStartObject("last_rejected");
+                w.WriteNumber("seq", seq);
+                w.WriteString("time", at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                w.WriteString("reason", refused.LastReason);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("last_rejected");
+            }
+
             w.WriteEndObject();
+            if (refused is { Count: > 0, LastSequence: { } last })
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"uplink {name}: its peer refused {refused.Count} {(refused.Count == 1 ? "entry" : "entries")} for good since the agent started (data_gap events with reason rejected_by_peer name them; the last: entry {last}, {refused.LastReason})"));
+            }
         }
 
         w.WriteEndObject();
+        w.WriteNumber("rejected_since_start", rejectedNow);
         w.WriteNumber("condensed", s.Condensed);
         w.WriteNumber("dropped", s.Dropped);
         var droppedNow = first is { } f ? s.Dropped - f.Dropped : 0;

@@ -127,6 +127,26 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         }
     }
 
+    /// <summary>What each running uplink's peer refused for good since start, by name (for <c>edgetwin status</c>).</summary>
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections> UplinkRejections
+    {
+        get
+        {
+            var rejections = new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections>(StringComparer.Ordinal);
+            if (_mqtt is not null)
+            {
+                rejections["mqtt"] = _mqtt.Rejections;
+            }
+
+            if (_kafka is not null)
+            {
+                rejections["kafka"] = _kafka.Rejections;
+            }
+
+            return rejections;
+        }
+    }
+
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
         var path = Path.GetFullPath(_options.OutboxPath ?? _config.Outbox.Path);
@@ -163,7 +183,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var opened = _outbox;
-        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path));
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections);
         _status.Record();
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);

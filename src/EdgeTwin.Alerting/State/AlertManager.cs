@@ -78,7 +78,7 @@ public sealed partial class AlertManager : IDisposable
         _silences = _store.LoadSilences();
         RestoredUplink = _store.LoadUplink();
         _restored = [.. _store.LoadAlerts()];
-        _nextId = _restored.Count == 0 ? 1 : _restored.Max(a => a.Id) + 1;
+        _nextId = FirstId(_restored, _time);
         _nextSeq = _store.LastSeq + 1;
         lock (_gate)
         {
@@ -88,6 +88,17 @@ public sealed partial class AlertManager : IDisposable
 
         _store.Start(OnCommitted);
     }
+
+    /// <summary>
+    /// The next alert id: one above the highest stored (the newest alert is never pruned, so that is the high-water mark).
+    /// A store without any alert — the first start, or alerts.db lost: corrupt and set aside, moved, a new disk — numbers
+    /// from the wall clock instead, unix ms at this start: ids restarted at 1 after a lost store, and the centre, which
+    /// keeps its alert history by <c>alert_id</c>, merged unrelated alerts under one id. Unique as long as the clock is
+    /// sane and the lost store averaged under one new alert per millisecond of its life (same rule as the outbox's
+    /// sequences); the wire type is unchanged (a decimal string, below 2^53).
+    /// </summary>
+    internal static long FirstId(IReadOnlyCollection<StoredAlert> restored, TimeProvider time) =>
+        restored.Count > 0 ? restored.Max(a => a.Id) + 1 : Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds());
 
     public AlertsConfig Config => _config;
 

@@ -46,6 +46,13 @@ public sealed record DeliveryOptions
     /// </summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long refusals for good are gathered before their <c>data_gap</c> event (reason <c>rejected_by_peer</c>) is
+    /// written, so a burst of them is one event (at most 16 entries each); 0 = at once. A refused entry counts as done
+    /// for the uplink only once its event is in the outbox, so this delays the acknowledged position that long.
+    /// </summary>
+    public TimeSpan RefusalBatchDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     internal int EffectiveBacklogWindow(int window) =>
         window <= 1 ? 1 : Math.Clamp(BacklogWindow ?? (window - Math.Max(1, window / 4)), 1, window - 1);
 
@@ -88,6 +95,11 @@ public sealed record DeliveryOptions
         if (ProgressInterval < TimeSpan.Zero)
         {
             yield return $"{prefix}.ProgressInterval must not be negative (0 = only at connect and replay end) (was {ProgressInterval})";
+        }
+
+        if (RefusalBatchDelay < TimeSpan.Zero || RefusalBatchDelay > TimeSpan.FromMinutes(1))
+        {
+            yield return $"{prefix}.RefusalBatchDelay must be 0..1 min (was {RefusalBatchDelay})";
         }
 
         if (AckFlushInterval < TimeSpan.Zero)

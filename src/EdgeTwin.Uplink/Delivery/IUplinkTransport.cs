@@ -2,17 +2,35 @@ using EdgeTwin.Outbox;
 
 namespace EdgeTwin.Uplink.Delivery;
 
-/// <summary>How the peer answered one message.</summary>
-internal enum DeliveryOutcome
+/// <summary>
+/// How the peer answered one message: delivered (PUBACK, Kafka delivery report), or refused for good (not authorised,
+/// topic or payload invalid, too large, a body that cannot be encoded). A refusal carries what the peer said, so the
+/// data_gap event that reports it (<see cref="RefusalReporter"/>) can tell the centre why.
+/// </summary>
+internal readonly record struct DeliveryOutcome
 {
-    /// <summary>The peer took responsibility for it (PUBACK, Kafka delivery report).</summary>
-    Delivered,
-
     /// <summary>
-    /// The peer refused this message for good (not authorised, topic or payload invalid). Retrying would stall the
-    /// outbox forever, so it is counted, logged and passed over.
+    /// The peer refused this message for good. Retrying would stall the outbox forever, so it is counted, logged,
+    /// reported in a data_gap event and passed over.
     /// </summary>
-    Rejected,
+    public bool IsRejected { get; private init; }
+
+    /// <summary>A refusal: the peer's reason code and text (or why it was not sent at all).</summary>
+    public string? Reason { get; private init; }
+
+    /// <summary>A refusal: the topic the message went to, when known.</summary>
+    public string? Topic { get; private init; }
+
+    /// <summary>A refusal: the bytes the message took as sent (packet or record value), when known.</summary>
+    public long? Size { get; private init; }
+
+    public static DeliveryOutcome Delivered => default;
+
+    /// <summary>A refusal for which the transport knows nothing more.</summary>
+    public static DeliveryOutcome Rejected => Refused("refused by the peer");
+
+    public static DeliveryOutcome Refused(string reason, string? topic = null, long? size = null) =>
+        new() { IsRejected = true, Reason = reason, Topic = topic, Size = size };
 }
 
 /// <summary>One protocol (MQTT, Kafka) as seen by <see cref="UplinkPump"/>: connect, then send entries.</summary>

@@ -37,8 +37,9 @@ internal sealed class UplinkPump
     private long _written;
     private CancellationTokenSource? _backoff; // the reconnect wait under way, for WakeReconnect
     private int _wakeRequested; // a wake since the last attempt started: the next wait is skipped
+    private readonly RefusalReporter _refusals;
 
-    public UplinkPump(IOutbox outbox, IUplinkTransport transport, DeliveryOptions options, TimeProvider time, ILogger logger, UplinkMetrics metrics)
+    public UplinkPump(IOutbox outbox, IUplinkTransport transport, DeliveryOptions options, TimeProvider time, ILogger logger, UplinkMetrics metrics, Payloads.UplinkIdentity identity)
     {
         _outbox = outbox;
         _transport = transport;
@@ -48,7 +49,11 @@ internal sealed class UplinkPump
         _logger = logger;
         _metrics = metrics;
         _tag = new("uplink", transport.Name);
+        _refusals = new RefusalReporter(outbox, transport.Name, transport.Peer, new Outbox.Summaries.UplinkIdentity(identity.Gateway, identity.Site), options, time, logger, Reported);
     }
+
+    /// <summary>What the peer refused for good since start, and the last refusal.</summary>
+    public UplinkRejections Rejections => _refusals.Rejections;
 
     /// <summary>
     /// Ends the current reconnect wait now, if the pump is waiting out its backoff (no effect while connected or
@@ -90,6 +95,7 @@ internal sealed class UplinkPump
 
         using var ackCts = new CancellationTokenSource();
         var ackLoop = AckLoopAsync(ackCts.Token);
+        var refusalLoop = _refusals.RunAsync(ackCts.Token);
         var attempt = 0;
         try
         {
@@ -190,6 +196,17 @@ internal sealed class UplinkPump
             catch (OperationCanceledException)
             {
             }
+
+            try
+            {
+                await refusalLoop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            // Refusals not yet named by a data_gap: one bounded try now; what fails is refused and reported again after the restart.
+            await _refusals.FlushAsync(CancellationToken.None).ConfigureAwait(false);
 
             // Last write of the position, outside the cancelled token but bounded.
             await FlushAckAsync(CancellationToken.None).ConfigureAwait(false);
@@ -317,9 +334,12 @@ internal sealed class UplinkPump
                     }
 
                     cursor = sequence;
-                    if (tracker.IsComplete(sequence))
+                    if (tracker.IsComplete(sequence) || _refusals.IsWaiting(sequence))
                     {
-                        continue; // acknowledged on an earlier connection
+                        // Acknowledged on an earlier connection, or refused for good there and waiting for its data_gap:
+                        // sent again it would only be refused again, once per reconnect (and mosquitto 2.0.11 with
+                        // max_queued_messages 0 drops the connection after every refusal).
+                        continue;
                     }
 
                     if (bucket is not null)
@@ -397,12 +417,24 @@ internal sealed class UplinkPump
             {
                 var outcome = task.Result;
                 _metrics.Answered(_tag, outcome, _time.GetElapsedTime(started).TotalMilliseconds);
-                if (outcome == DeliveryOutcome.Rejected)
+                if (!outcome.IsRejected)
                 {
-                    Log.Rejected(_logger, _transport.Name, _transport.Peer, entry.Sequence, entry.Record.Kind.ToString(), entry.Record.DeviceId, "refused by the peer");
+                    Complete(_tracker!.Complete(entry.Sequence));
                 }
-
-                Complete(_tracker!.Complete(entry.Sequence));
+                else if (RefusalReporter.IsDataGap(entry))
+                {
+                    // Reporting it by another data_gap could loop (the peer refuses those the same way): log and count only.
+                    Log.RejectedDataGap(_logger, _transport.Name, _transport.Peer, entry.Sequence, outcome.Reason ?? "refused");
+                    _refusals.Add(Refusal(entry, outcome), report: false);
+                    Complete(_tracker!.Complete(entry.Sequence));
+                }
+                else
+                {
+                    // Done for this uplink once the data_gap naming it is in the outbox (Reported), not before: a crash in
+                    // between sends it again after the restart, and the refusal is reported then.
+                    Log.Rejected(_logger, _transport.Name, _transport.Peer, entry.Sequence, entry.Record.Kind.ToString(), entry.Record.DeviceId, outcome.Reason ?? "refused");
+                    _refusals.Add(Refusal(entry, outcome), report: true);
+                }
             }
             else
             {
@@ -420,6 +452,18 @@ internal sealed class UplinkPump
             }
 
             state.Finished();
+        }
+    }
+
+    private Refusal Refusal(OutboxEntry entry, DeliveryOutcome outcome) =>
+        new(entry, outcome.Reason ?? "refused", outcome.Topic, outcome.Size ?? entry.Record.Payload.Length, _time.GetUtcNow());
+
+    /// <summary>The refused entries a data_gap event now names are done for this uplink.</summary>
+    private void Reported(IReadOnlyList<long> sequences)
+    {
+        foreach (var sequence in sequences)
+        {
+            Complete(_tracker!.Complete(sequence));
         }
     }
 

@@ -308,7 +308,7 @@ internal sealed class KafkaTransport : IUplinkTransport
             catch (InvalidBodyException ex)
             {
                 Log.EncodeFailed(transport._logger, ex, transport.Name, entry.Sequence);
-                return Task.FromResult(DeliveryOutcome.Rejected);
+                return Task.FromResult(DeliveryOutcome.Refused($"not sent: the body cannot be encoded ({ex.Message})"));
             }
 
             var message = new Message<string, byte[]>
@@ -328,11 +328,12 @@ internal sealed class KafkaTransport : IUplinkTransport
                 ],
             };
             // ProduceAsync enqueues synchronously before returning, so call order is the order on the partition.
-            var produce = producer.ProduceAsync(transport._topics.Format(entry.Record.Kind, entry.Record.DeviceId), message, cancellationToken);
-            return Await(produce);
+            var topic = transport._topics.Format(entry.Record.Kind, entry.Record.DeviceId);
+            var produce = producer.ProduceAsync(topic, message, cancellationToken);
+            return Await(produce, topic, value.Length);
         }
 
-        private async Task<DeliveryOutcome> Await(Task<DeliveryResult<string, byte[]>> produce)
+        private async Task<DeliveryOutcome> Await(Task<DeliveryResult<string, byte[]>> produce, string topic, long size)
         {
             try
             {
@@ -343,7 +344,7 @@ internal sealed class KafkaTransport : IUplinkTransport
             }
             catch (ProduceException<string, byte[]> ex) when (Permanent.Contains(ex.Error.Code))
             {
-                return DeliveryOutcome.Rejected;
+                return DeliveryOutcome.Refused($"{ex.Error.Code}: {ex.Error.Reason}".TrimEnd(' ', ':'), topic, size);
             }
             catch (ProduceException<string, byte[]> ex) when (ex.Error.Code == ErrorCode.InvalidTimestamp && Interlocked.Exchange(ref transport._sendTimeStamps, 1) == 0)
             {

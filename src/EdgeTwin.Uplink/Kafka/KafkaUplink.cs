@@ -24,12 +24,15 @@ public sealed class KafkaUplink
 
         logger ??= NullLogger.Instance;
         time ??= TimeProvider.System;
-        _pump = new UplinkPump(outbox, new KafkaTransport(options, logger, time), options.Delivery, time, logger, metrics ?? new UplinkMetrics());
+        _pump = new UplinkPump(outbox, new KafkaTransport(options, logger, time), options.Delivery, time, logger, metrics ?? new UplinkMetrics(), options.Identity);
     }
 
     public long Position => _pump.Position;
 
     public int FailedSessions => _pump.FailedSessions;
+
+    /// <summary>Entries the peer refused for good since start, and the last refusal (each named by a data_gap event).</summary>
+    public UplinkRejections Rejections => _pump.Rejections;
 
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
 

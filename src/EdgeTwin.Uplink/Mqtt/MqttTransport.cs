@@ -99,16 +99,24 @@ internal sealed class MqttTransport : IUplinkTransport
 
     private const MqttClientPublishReasonCode PacketTooLarge = (MqttClientPublishReasonCode)0x95;
 
-    private static DeliveryOutcome Classify(MqttClientPublishResult result, string topic) => result.ReasonCode switch
+    private static DeliveryOutcome Classify(MqttClientPublishResult result, string topic, long? size = null) => result.ReasonCode switch
     {
         MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers => DeliveryOutcome.Delivered,
         // Refusals that a resend cannot change: pass over the message rather than stall the outbox.
         // 0x95 (packet too large: mosquitto's message_size_limit answers a v5 PUBACK so) is not in MQTTnet's enum;
         // as a session failure the same message went again after every reconnect and nothing behind it was delivered.
         MqttClientPublishReasonCode.NotAuthorized or MqttClientPublishReasonCode.TopicNameInvalid
-            or MqttClientPublishReasonCode.PayloadFormatInvalid or PacketTooLarge => DeliveryOutcome.Rejected,
+            or MqttClientPublishReasonCode.PayloadFormatInvalid or PacketTooLarge => DeliveryOutcome.Refused(ReasonText(result), topic, size),
         _ => throw new UplinkPeerException($"Broker answered {result.ReasonCode} {result.ReasonString} to a publish on '{topic}'".TrimEnd()),
     };
+
+    /// <summary>The PUBACK's reason code (hex and name, as the MQTT 5 specification lists it) and the broker's reason string.</summary>
+    internal static string ReasonText(MqttClientPublishResult result)
+    {
+        var code = result.ReasonCode;
+        var name = code == PacketTooLarge ? "PacketTooLarge" : code.ToString();
+        return $"PUBACK 0x{(int)code:X2} {name}{(string.IsNullOrEmpty(result.ReasonString) ? "" : ": " + result.ReasonString)}";
+    }
 
     /// <summary>
     /// The bytes a QoS 1 PUBLISH of <paramref name="m"/> takes on the wire (what an MQTT 5 broker's maximum packet size
@@ -148,7 +156,7 @@ internal sealed class MqttTransport : IUplinkTransport
                 publish = client.PublishAsync(transport.ToMessage(m), cancellationToken);
             }
 
-            if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
+            if (Classify(await publish.ConfigureAwait(false), topic).IsRejected)
             {
                 throw new UplinkPeerException($"{transport.Peer} refused the status publish on '{topic}'");
             }
@@ -174,29 +182,31 @@ internal sealed class MqttTransport : IUplinkTransport
                 catch (InvalidBodyException ex)
                 {
                     Log.EncodeFailed(transport._logger, ex, transport.Name, entry.Sequence);
-                    return Task.FromResult(DeliveryOutcome.Rejected);
+                    return Task.FromResult(DeliveryOutcome.Refused($"not sent: the body cannot be encoded ({ex.Message})"));
                 }
 
+                var v5 = transport._options.Protocol == MqttProtocol.V500;
                 foreach (var m in _outgoing)
                 {
-                    var size = PublishPacketSize(m, transport._options.Protocol == MqttProtocol.V500);
+                    var size = PublishPacketSize(m, v5);
                     if (size > _maximumPacketSize)
                     {
                         Log.PacketTooLarge(transport._logger, transport.Name, entry.Sequence, size, m.Topic, transport.Peer, _maximumPacketSize);
-                        return Task.FromResult(DeliveryOutcome.Rejected);
+                        return Task.FromResult(DeliveryOutcome.Refused(
+                            $"not sent: a {size}-byte packet is over the broker's maximum packet size of {_maximumPacketSize} bytes (CONNACK)", m.Topic, size));
                     }
                 }
 
                 if (_outgoing.Count == 1)
                 {
                     var only = _outgoing[0];
-                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic);
+                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic, PublishPacketSize(only, v5));
                 }
 
-                var publishes = new (Task<MqttClientPublishResult> Publish, string Topic)[_outgoing.Count];
+                var publishes = new (Task<MqttClientPublishResult> Publish, string Topic, long Size)[_outgoing.Count];
                 for (var i = 0; i < publishes.Length; i++)
                 {
-                    publishes[i] = (client.PublishAsync(transport.ToMessage(_outgoing[i]), cancellationToken), _outgoing[i].Topic);
+                    publishes[i] = (client.PublishAsync(transport.ToMessage(_outgoing[i]), cancellationToken), _outgoing[i].Topic, PublishPacketSize(_outgoing[i], v5));
                 }
 
                 return CollectAsync(publishes);
@@ -232,7 +242,7 @@ internal sealed class MqttTransport : IUplinkTransport
         {
             try
             {
-                if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
+                if (Classify(await publish.ConfigureAwait(false), topic).IsRejected)
                 {
                     Log.RebirthFailed(transport._logger, null, transport.Name, topic);
                 }
@@ -244,17 +254,17 @@ internal sealed class MqttTransport : IUplinkTransport
             }
         }
 
-        private static async Task<DeliveryOutcome> ClassifyAsync(Task<MqttClientPublishResult> publish, string topic) =>
-            Classify(await publish.ConfigureAwait(false), topic);
+        private static async Task<DeliveryOutcome> ClassifyAsync(Task<MqttClientPublishResult> publish, string topic, long size) =>
+            Classify(await publish.ConfigureAwait(false), topic, size);
 
-        private static async Task<DeliveryOutcome> CollectAsync((Task<MqttClientPublishResult> Publish, string Topic)[] publishes)
+        private static async Task<DeliveryOutcome> CollectAsync((Task<MqttClientPublishResult> Publish, string Topic, long Size)[] publishes)
         {
             var outcome = DeliveryOutcome.Delivered;
-            foreach (var (publish, topic) in publishes)
+            foreach (var (publish, topic, size) in publishes)
             {
-                if (Classify(await publish.ConfigureAwait(false), topic) == DeliveryOutcome.Rejected)
+                if (Classify(await publish.ConfigureAwait(false), topic, size) is { IsRejected: true } refused && !outcome.IsRejected)
                 {
-                    outcome = DeliveryOutcome.Rejected;
+                    outcome = refused; // the first refusal names the entry's
                 }
             }
 
@@ -271,7 +281,7 @@ internal sealed class MqttTransport : IUplinkTransport
                     publish = client.PublishAsync(transport.ToMessage(m), cancellationToken);
                 }
 
-                if (Classify(await publish.ConfigureAwait(false), m.Topic) == DeliveryOutcome.Rejected)
+                if (Classify(await publish.ConfigureAwait(false), m.Topic).IsRejected)
                 {
                     throw new UplinkPeerException($"{transport.Peer} refused the publish on '{m.Topic}'");
                 }

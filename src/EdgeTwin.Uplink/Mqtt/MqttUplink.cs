@@ -34,7 +34,7 @@ public sealed class MqttUplink
             _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
         };
         var transport = new MqttTransport(options, encoder, time, logger);
-        _pump = new UplinkPump(outbox, transport, options.Delivery, time, logger, metrics ?? new UplinkMetrics());
+        _pump = new UplinkPump(outbox, transport, options.Delivery, time, logger, metrics ?? new UplinkMetrics(), identity);
     }
 
     /// <summary>Highest outbox sequence acknowledged in order.</summary>
@@ -42,6 +42,9 @@ public sealed class MqttUplink
 
     /// <summary>Connections that failed after being up (for tests and diagnostics).</summary>
     public int FailedSessions => _pump.FailedSessions;
+
+    /// <summary>Entries the peer refused for good since start, and the last refusal (each named by a data_gap event).</summary>
+    public UplinkRejections Rejections => _pump.Rejections;
 
     /// <summary>Runs until cancelled, reconnecting with backoff; on stop, waits for in-flight acknowledgements, publishes offline and disconnects.</summary>
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);

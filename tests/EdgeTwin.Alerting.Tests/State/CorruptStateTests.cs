@@ -183,4 +183,64 @@ public sealed class CorruptStateTests
         {
         }
     }
+
+    /// <summary>
+    /// Alert ids restarted from 1 when alerts.db was lost (corrupt and set aside, moved, a new disk), so the centre, which
+    /// keeps its alert history by <c>alert_id</c>, filed the new alerts under the ids of unrelated old ones. A store
+    /// without any alert now numbers from the clock (unix ms at the start), above every id the lost store gave.
+    /// </summary>
+    [Theory]
+    [InlineData("deleted")]
+    [InlineData("corrupt")]
+    public async Task Regression_alert_ids_restarted_from_1_when_alerts_db_was_lost(string loss)
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-ids-").FullName;
+        try
+        {
+            var first = await Harness.StartAsync(Rules, dir);
+            foreach (var rack in new[] { "rack-r01", "rack-r02", "rack-r03" })
+            {
+                first.Feed(first.Series(rack, "inlet"), 35);
+            }
+
+            await Wait.UntilAsync(() => first.Manager.Active().Count(a => a.FiredAt is not null) == 3, "three alerts firing");
+            await Wait.UntilAsync(() => first.Events.Events.Count(e => e.Kind == EdgeTwin.Core.Events.EdgeEventKind.AlertRaised) == 3, "three alert_raised events");
+            var old = first.Events.Events.Select(e => long.Parse(e.Attributes!["alert_id"], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+            var later = first.Time.GetUtcNow().AddMinutes(10);
+            await first.StopKeepingStateAsync();
+
+            // The store is gone with its journal (a new SD card), or its file is garbage and nothing replays it.
+            foreach (var file in Directory.GetFiles(dir))
+            {
+                File.Delete(file);
+            }
+
+            if (loss == "corrupt")
+            {
+                var garbage = new byte[20_000];
+                new Random(7).NextBytes(garbage);
+                await File.WriteAllBytesAsync(Path.Combine(dir, "alerts.db"), garbage, TestContext.Current.CancellationToken);
+            }
+
+            var second = await Harness.StartAsync(Rules, dir, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(later));
+            await using (second)
+            {
+                second.Feed(second.Series("rack-r01", "inlet"), 35);
+                await Wait.UntilAsync(() => second.Events.Events.Any(e => e.Kind == EdgeTwin.Core.Events.EdgeEventKind.AlertRaised), "the new alert's event");
+                var raised = second.Events.Events.First(e => e.Kind == EdgeTwin.Core.Events.EdgeEventKind.AlertRaised);
+                var id = long.Parse(raised.Attributes!["alert_id"], System.Globalization.CultureInfo.InvariantCulture);
+                Assert.DoesNotContain(id, old);
+                Assert.True(id > old.Max(), $"new id {id} not above the lost store's {old.Max()}");
+                Assert.True(id < 1L << 53, "exact as a JSON number too");
+                Assert.Equal(id, second.Manager.Active().Single().Id);
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true); // the second harness deletes it when it got that far
+            }
+        }
+    }
 }

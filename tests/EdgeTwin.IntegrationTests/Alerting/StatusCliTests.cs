@@ -217,4 +217,87 @@ public sealed class StatusCliTests : IAsyncLifetime
         Assert.Equal(2, exit);
         Assert.Contains("--timeout 'soon' is not a positive duration", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_status_did_not_say_that_the_peer_refused_entries_for_good()
+    {
+        // A broker that refuses the summary topic (an ACL): the uplink passes the entry over and a data_gap names it, and
+        // the operator's status says how many were refused and what the peer said about the last one.
+        var port = TestPorts.FreeTcp();
+        var factory = new MQTTnet.Server.MqttServerFactory();
+        using var broker = factory.CreateMqttServer(factory.CreateServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(System.Net.IPAddress.Loopback)
+            .WithDefaultEndpointBoundIPV6Address(System.Net.IPAddress.None).WithDefaultEndpointPort(port).Build());
+        broker.InterceptingPublishAsync += e =>
+        {
+            if (e.ApplicationMessage.Topic.EndsWith("/summary", StringComparison.Ordinal))
+            {
+                e.ProcessPublish = false;
+                e.Response.ReasonCode = MQTTnet.Protocol.MqttPubAckReasonCode.NotAuthorized;
+                e.Response.ReasonString = "no ACL for this topic";
+            }
+
+            return Task.CompletedTask;
+        };
+        await broker.StartAsync().WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        try
+        {
+            await AppendAsync(1); // refused (a new outbox file numbers from the clock: unix_ms × 1000 + 1)
+            var refused = _outbox.GetStats().LastSequence;
+            var lines = new System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)>();
+            var log = new ListLogger<StatusCliTests>(lines);
+            var uplink = new EdgeTwin.Uplink.Mqtt.MqttUplink(new EdgeTwin.Uplink.Mqtt.MqttUplinkOptions
+            {
+                Host = "127.0.0.1",
+                Port = port,
+                Protocol = EdgeTwin.Uplink.Mqtt.MqttProtocol.V500,
+                Site = "site1",
+                Gateway = "gw1",
+                Delivery = new EdgeTwin.Uplink.Delivery.DeliveryOptions { RefusalBatchDelay = TimeSpan.Zero, ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+            }, _outbox, log);
+            using var stop = new CancellationTokenSource();
+            var run = uplink.RunAsync(stop.Token);
+            try
+            {
+                await AlertingAgentSetup.Until(() => _outbox.GetAcknowledged("mqtt") >= refused + 1, "the refused entry passed over and its data_gap delivered", 20);
+            }
+            finally
+            {
+                await stop.CancelAsync();
+                await run;
+                foreach (var line in lines)
+                {
+                    TestContext.Current.TestOutputHelper?.WriteLine($"{line.Level}: {line.Message}");
+                }
+            }
+
+            await using var server = new AlertControlServer(_service, Path.Combine(_dir, "refused.sock"))
+            {
+                StatusWriter = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock,
+                    rejections: () => new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections> { ["mqtt"] = uplink.Rejections }).Write,
+            };
+            server.Start();
+            _service.Connectivity.Observe(true, true);
+
+            var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", server.Path);
+            Assert.True(exit == 1, output + error);
+            Assert.Matches($@"uplink mqtt: 0 entries behind, 1 refused for good by the peer since the agent started \(last: entry {refused} at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ: PUBACK 0x87 NotAuthorized: no ACL for this topic\)", output);
+            Assert.Contains($"edgetwin status: uplink mqtt: its peer refused 1 entry for good since the agent started (data_gap events with reason rejected_by_peer name them; the last: entry {refused}, PUBACK 0x87 NotAuthorized: no ACL for this topic)", error, StringComparison.Ordinal);
+
+            (_, output, _) = await InProcessCli.RunAsync("status", "--socket", server.Path, "--json");
+            using var doc = JsonDocument.Parse(output);
+            var box = doc.RootElement.GetProperty("outbox");
+            Assert.Equal(1, box.GetProperty("rejected_since_start").GetInt64());
+            var mqtt = box.GetProperty("uplinks").GetProperty("mqtt");
+            Assert.Equal(1, mqtt.GetProperty("rejected_since_start").GetInt64());
+            var last = mqtt.GetProperty("last_rejected");
+            Assert.Equal(refused, last.GetProperty("seq").GetInt64());
+            Assert.Equal("PUBACK 0x87 NotAuthorized: no ACL for this topic", last.GetProperty("reason").GetString());
+            Assert.True(DateTimeOffset.Parse(last.GetProperty("time").GetString()!, CultureInfo.InvariantCulture) > DateTimeOffset.UtcNow.AddMinutes(-5));
+        }
+        finally
+        {
+            await broker.StopAsync(new MQTTnet.Server.MqttServerStopOptions());
+        }
+    }
 }

@@ -121,7 +121,7 @@ public sealed partial class OutageLogTests
         await using var outbox = new TestOutbox();
         var log = new RecordingLogger();
         var options = new DeliveryOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(10), ReconnectMaxDelay = TimeSpan.FromMilliseconds(50) };
-        var pump = new UplinkPump(outbox, new BrokenTransport(), options, TimeProvider.System, log, new UplinkMetrics());
+        var pump = new UplinkPump(outbox, new BrokenTransport(), options, TimeProvider.System, log, new UplinkMetrics(), new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"));
         using var cts = new CancellationTokenSource();
         var run = pump.RunAsync(cts.Token);
 

@@ -61,7 +61,7 @@ public sealed class ReplayClosingStatusTests
         await outbox.AppendAsync([.. Enumerable.Range(0, 20).Select(i => Record("d", i))], CancellationToken.None);
         var transport = new SlowStatusTransport();
         var options = new DeliveryOptions { BacklogRatePerSecond = 0, AckFlushInterval = TimeSpan.Zero, ProgressInterval = TimeSpan.Zero };
-        var pump = new UplinkPump(outbox, transport, options, TimeProvider.System, NullLogger.Instance, new UplinkMetrics());
+        var pump = new UplinkPump(outbox, transport, options, TimeProvider.System, NullLogger.Instance, new UplinkMetrics(), new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"));
         using var cts = new CancellationTokenSource();
         var run = pump.RunAsync(cts.Token);
         try

@@ -61,7 +61,7 @@ public sealed class UplinkPumpTests
     };
 
     private static UplinkPump Pump(IOutbox outbox, ScriptedTransport transport, DeliveryOptions? options = null) =>
-        new(outbox, transport, options ?? Fast, TimeProvider.System, NullLogger.Instance, new UplinkMetrics());
+        new(outbox, transport, options ?? Fast, TimeProvider.System, NullLogger.Instance, new UplinkMetrics(), new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"));
 
     private static async Task<List<(long Sequence, bool Historical, TaskCompletionSource<DeliveryOutcome> Answer)>> TakePendingAsync(ScriptedTransport t, int count)
     {
@@ -227,5 +227,82 @@ public sealed class UplinkPumpTests
         outbox.Remove(e => e.Sequence % 7 == 3 && e.Sequence != count);
         var pump = Pump(outbox, new ScriptedTransport());
         Assert.Equal(count, await pump.FindHeadAsync(0, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_refused_entry_is_acknowledged_only_once_the_data_gap_naming_it_is_in_the_outbox()
+    {
+        // Acknowledging it at once and writing the data_gap later lost the report in a crash in between: the restart
+        // started after the refused entry, so it was neither sent nor reported again.
+        await using var inner = new TestOutbox();
+        var outbox = new AppendGate(inner) { Failing = true };
+        await inner.AppendAsync([.. Enumerable.Range(0, 3).Select(i => Record("d", i))], CancellationToken.None);
+        var transport = new ScriptedTransport();
+        var pump = Pump(outbox, transport, Fast with { RefusalBatchDelay = TimeSpan.Zero });
+        using var cts = new CancellationTokenSource();
+        var run = pump.RunAsync(cts.Token);
+        var pending = await TakePendingAsync(transport, 3);
+        pending[0].Answer.SetResult(DeliveryOutcome.Delivered);
+        pending[1].Answer.SetResult(DeliveryOutcome.Refused("PUBACK 0x87 NotAuthorized", "t/summary", 321));
+        pending[2].Answer.SetResult(DeliveryOutcome.Delivered);
+        await WaitForPositionAsync(() => outbox.FailedAppends, 1, Long);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(1, inner.GetAcknowledged("scripted")); // held before the refused entry while its data_gap is not stored
+        Assert.Equal(1, pump.Rejections.Count);
+
+        outbox.Failing = false; // the reporter retries after a second
+        await WaitForPositionAsync(() => inner.GetAcknowledged("scripted"), 3, Long);
+        var gap = (await TakePendingAsync(transport, 1)).Single();
+        Assert.Equal(4, gap.Sequence);
+        var body = (await inner.ReadAsync("scripted", 3, 1, CancellationToken.None)).Single().Record;
+        using var doc = System.Text.Json.JsonDocument.Parse(body.Payload);
+        var attributes = doc.RootElement.GetProperty("attributes");
+        Assert.Equal("data_gap", doc.RootElement.GetProperty("event").GetString());
+        Assert.Equal("outbox", body.DeviceId);
+        Assert.Equal(RefusalReporter.GapReason, attributes.GetProperty("reason").GetString());
+        Assert.Equal("scripted", attributes.GetProperty("uplink").GetString());
+        Assert.Equal("2", attributes.GetProperty("seqs").GetString());
+        Assert.Equal("321", attributes.GetProperty("entry.2.size_bytes").GetString());
+        Assert.Equal("t/summary", attributes.GetProperty("entry.2.topic").GetString());
+        Assert.Equal("PUBACK 0x87 NotAuthorized", attributes.GetProperty("entry.2.peer_reason").GetString());
+        gap.Answer.SetResult(DeliveryOutcome.Delivered);
+        await WaitForPositionAsync(() => inner.GetAcknowledged("scripted"), 4, Long);
+        Assert.Equal(1, transport.Connects); // the refusal never broke the session
+        await cts.CancelAsync();
+        await run;
+    }
+
+    /// <summary>An outbox whose appends fail while <see cref="Failing"/> (a full disk, say); everything else passes through.</summary>
+    private sealed class AppendGate(TestOutbox inner) : IOutbox
+    {
+        private int _failed;
+
+        public volatile bool Failing;
+
+        public long FailedAppends => Volatile.Read(ref _failed);
+
+        public ValueTask<long> AppendAsync(IReadOnlyList<OutboxRecord> records, CancellationToken cancellationToken)
+        {
+            if (Failing)
+            {
+                Interlocked.Increment(ref _failed);
+                throw new OutboxStorageException("the test's disk is full");
+            }
+
+            return inner.AppendAsync(records, cancellationToken);
+        }
+
+        public void RegisterUplink(string uplink) => inner.RegisterUplink(uplink);
+
+        public ValueTask<IReadOnlyList<OutboxEntry>> ReadAsync(string uplink, long afterSequence, int max, CancellationToken cancellationToken) =>
+            inner.ReadAsync(uplink, afterSequence, max, cancellationToken);
+
+        public long GetAcknowledged(string uplink) => inner.GetAcknowledged(uplink);
+
+        public ValueTask AcknowledgeAsync(string uplink, long sequence, CancellationToken cancellationToken) => inner.AcknowledgeAsync(uplink, sequence, cancellationToken);
+
+        public ValueTask WaitForEntriesAsync(long afterSequence, CancellationToken cancellationToken) => inner.WaitForEntriesAsync(afterSequence, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

@@ -163,9 +163,10 @@ public sealed class KafkaConsumerAuditTests
         var run = new KafkaUplink(Options(cluster.BootstrapServers), outbox).RunAsync(cts.Token);
         try
         {
-            await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 3, TimeSpan.FromSeconds(30));
-            var records = await Task.Run(() => Consume(cluster.BootstrapServers, ["edgetwin.site1.summary", "edgetwin.site1.event"], r => r.Count >= 2, Long), TestContext.Current.CancellationToken);
-            Assert.Equal(["1", "3"], records.Select(r => Encoding.ASCII.GetString(r.Message.Headers.GetLastBytes("edgetwin-seq"))).Order());
+            // Entry 4 is the data_gap naming the refused entry 2 (RefusalDataGapTests).
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 4, TimeSpan.FromSeconds(30));
+            var records = await Task.Run(() => Consume(cluster.BootstrapServers, ["edgetwin.site1.summary", "edgetwin.site1.event"], r => r.Count >= 3, Long), TestContext.Current.CancellationToken);
+            Assert.Equal(["1", "3", "4"], records.Select(r => Encoding.ASCII.GetString(r.Message.Headers.GetLastBytes("edgetwin-seq"))).Order());
         }
         finally
         {

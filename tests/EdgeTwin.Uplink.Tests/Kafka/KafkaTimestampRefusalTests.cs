@@ -69,7 +69,7 @@ public sealed class KafkaTimestampRefusalTests
         }
     }
 
-    private static async Task WaitForTopicAsync(string bootstrap, string topic)
+    internal static async Task WaitForTopicAsync(string bootstrap, string topic)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
         var deadline = DateTime.UtcNow.AddSeconds(60);

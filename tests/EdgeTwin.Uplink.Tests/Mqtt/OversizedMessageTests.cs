@@ -30,9 +30,11 @@ public sealed class OversizedMessageTests
         var run = uplink.RunAsync(cts.Token);
         try
         {
-            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 3, TimeSpan.FromSeconds(20));
-            await sub.WaitUntilAsync(m => Data(m).Any(e => e.Seq == 3), TimeSpan.FromSeconds(20), "the entry behind the oversized one");
-            Assert.Equal([1L, 3L], Data(sub.Messages).Select(e => e.Seq).Distinct().Order());
+            // Entry 4 is the data_gap naming the refused entry 2 (RefusalDataGapTests).
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, TimeSpan.FromSeconds(20));
+            await sub.WaitUntilAsync(m => Data(m).Any(e => e.Seq == 3) && Data(m).Any(e => e.Seq == 4), TimeSpan.FromSeconds(20), "the entry behind the oversized one and the data_gap");
+            Assert.Equal([1L, 3L, 4L], Data(sub.Messages).Select(e => e.Seq).Distinct().Order());
+            Assert.Equal("2", Data(sub.Messages).First(e => e.Seq == 4).Body.GetProperty("attributes").GetProperty("seqs").GetString());
         }
         finally
         {
@@ -74,9 +76,13 @@ public sealed class OversizedMessageTests
         var run = uplink.RunAsync(cts.Token);
         try
         {
-            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, TimeSpan.FromSeconds(20));
-            await sub.WaitUntilAsync(m => Data(m).Any(e => e.Seq == 4), TimeSpan.FromSeconds(20), "the entry behind the oversized one");
-            Assert.Equal([1L, 2L, 4L], Data(sub.Messages).Select(e => e.Seq).Distinct().Order());
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 5, TimeSpan.FromSeconds(20));
+            await sub.WaitUntilAsync(m => Data(m).Any(e => e.Seq == 4) && Data(m).Any(e => e.Seq == 5), TimeSpan.FromSeconds(20), "the entry behind the oversized one and the data_gap");
+            Assert.Equal([1L, 2L, 4L, 5L], Data(sub.Messages).Select(e => e.Seq).Distinct().Order());
+            var gap = Data(sub.Messages).First(e => e.Seq == 5).Body.GetProperty("attributes");
+            Assert.Equal("3", gap.GetProperty("seqs").GetString());
+            Assert.Equal(((max + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)), gap.GetProperty("entry.3.size_bytes").GetString());
+            Assert.Contains("maximum packet size of 4096 bytes", gap.GetProperty("entry.3.peer_reason").GetString());
         }
         finally
         {

@@ -196,10 +196,38 @@ public sealed class WireContractTests
             good.Replace("\"kind\":\"event\"", "\"kind\":\"summary\"", StringComparison.Ordinal),
             good.Replace("\"seq\":1,", "", StringComparison.Ordinal),
             """{"v":1,"site":"s","gateway":"g","state":"online"}""",
+            // A data_gap must say why, with a reason consumers know; a refusal must name its uplink and sequences.
+            good.Replace("\"event\":\"prediction\"", "\"event\":\"data_gap\"", StringComparison.Ordinal),
+            good.Replace("\"event\":\"prediction\"", "\"event\":\"data_gap\"", StringComparison.Ordinal).Replace("\"model\":\"a\"", "\"reason\":\"lost_somehow\"", StringComparison.Ordinal),
+            good.Replace("\"event\":\"prediction\"", "\"event\":\"data_gap\"", StringComparison.Ordinal).Replace("\"model\":\"a\"", "\"reason\":\"rejected_by_peer\"", StringComparison.Ordinal),
         ];
         foreach (var text in bad)
         {
             Assert.False(Schema.Value.Evaluate(JsonNode.Parse(text)).IsValid, text);
         }
+    }
+
+    [Fact]
+    public void A_rejected_by_peer_data_gap_fits_the_schema()
+    {
+        var outbox = new EdgeTwin.Outbox.InMemoryOutbox();
+        var reporter = new RefusalReporter(outbox, "kafka", "kafka://127.0.0.1:9092", new EdgeTwin.Outbox.Summaries.UplinkIdentity("gw1", "site1"),
+            new DeliveryOptions(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, _ => { });
+        var summary = new OutboxRecord(OutboxKind.Summary, "pdu1", 1_795_000_000_000, Encoding.UTF8.GetBytes("""{"v":1,"type":"summary","series":"pdu1/power","count":1}"""));
+        var notJson = new OutboxRecord(OutboxKind.Event, "pdu2", 1_795_000_000_001, Encoding.UTF8.GetBytes("not json"));
+        var record = reporter.Event(
+        [
+            new Refusal(new OutboxEntry(7, summary), "MsgSizeTooLarge: Broker: Message size too large", "edgetwin.site1.summary", 1_200_000, DateTimeOffset.UtcNow),
+            new Refusal(new OutboxEntry(9, notJson), "not sent: the body cannot be encoded (…)", null, 8, DateTimeOffset.UtcNow),
+        ]);
+        var envelope = JsonEnvelope.Encode(new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"), new OutboxEntry(10, record), historical: false);
+        AssertValid(envelope, "rejected_by_peer data_gap");
+        using var doc = System.Text.Json.JsonDocument.Parse(envelope);
+        var attributes = doc.RootElement.GetProperty("body").GetProperty("attributes");
+        Assert.Equal("7,9", attributes.GetProperty("seqs").GetString());
+        Assert.Equal("pdu1/power", attributes.GetProperty("entry.7.series").GetString());
+        Assert.False(attributes.TryGetProperty("entry.9.series", out _)); // not JSON: no series to name
+        Assert.False(attributes.TryGetProperty("entry.9.topic", out _));
+        Assert.Equal("pdu1,pdu2", attributes.GetProperty("devices").GetString());
     }
 }

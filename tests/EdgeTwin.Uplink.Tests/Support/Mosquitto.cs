@@ -17,6 +17,16 @@ internal sealed record MosquittoSettings
 
     /// <summary>mosquitto's <c>max_packet_size</c> (whole packet bytes), when set: announced to MQTT 5 clients in CONNACK.</summary>
     public int? MaxPacketSize { get; init; }
+
+    /// <summary>
+    /// mosquitto's <c>max_queued_messages</c>; null: 0 (unlimited). mosquitto 2.0.11 compares its outgoing packet count
+    /// with it after refusing a publish (ACL, size), so with 0 every refusal also drops the connection ("Bad socket
+    /// read/write"), and a PUBACK still in flight may be lost with it: tests of refusals set a large limit instead.
+    /// </summary>
+    public int? MaxQueuedMessages { get; init; }
+
+    /// <summary>ACL lines for anonymous clients (<c>topic read edgetwin/#</c>, …); null: no ACL, everything allowed.</summary>
+    public IReadOnlyList<string>? AnonymousAcl { get; init; }
 }
 
 /// <summary>
@@ -70,7 +80,7 @@ internal sealed class Mosquitto : IAsyncDisposable
         conf.AppendLine($"persistence_location {_dir}/");
         conf.AppendLine("autosave_interval 0");
         // Persistent subscribers in the tests may be away for thousands of messages: never drop their queue.
-        conf.AppendLine("max_queued_messages 0");
+        conf.AppendLine($"max_queued_messages {_settings.MaxQueuedMessages ?? 0}");
         if (_settings.MessageSizeLimit is { } limit)
         {
             conf.AppendLine($"message_size_limit {limit}");
@@ -79,6 +89,13 @@ internal sealed class Mosquitto : IAsyncDisposable
         if (_settings.MaxPacketSize is { } packet)
         {
             conf.AppendLine($"max_packet_size {packet}");
+        }
+
+        if (_settings.AnonymousAcl is { } acl)
+        {
+            var aclFile = Path.Combine(_dir, "acl");
+            await File.WriteAllLinesAsync(aclFile, acl);
+            conf.AppendLine($"acl_file {aclFile}");
         }
 
         conf.AppendLine($"log_dest file {LogFile}");
