@@ -531,6 +531,9 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         var good = await CheckModeRoleRunAsync(playbook, dir, Vars("9.9.9", "ietf-ups-mib", "site-ups"));
         Assert.True(good.ExitCode == 0, good.All);
         Assert.Contains("check mode: edgetwin check of 9.9.9 accepts the config", good.All, StringComparison.Ordinal);
+        // Its scratch files are not changes the preview reports (an unchanged gateway stays changed=0 under --check).
+        Assert.Equal(5, Regex.Count(good.All, @"TASK \[edgetwin : (Create a temporary directory for|Copy the release's device profiles for|Add the site-specific device profiles for|Render the config into the temporary directory for|Remove the temporary directory of) the config check[^\n]*\n(ok|changed)"));
+        Assert.DoesNotMatch(@"TASK \[edgetwin : [^\]]*(for|of) the config check[^\n]*\nchanged", good.All);
 
         var bad = await CheckModeRoleRunAsync(playbook, dir, Vars("9.9.9", "ietf-ups-mib", "no-such-profile"));
         Assert.NotEqual(0, bad.ExitCode);
