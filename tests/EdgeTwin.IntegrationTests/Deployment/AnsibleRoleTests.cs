@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -494,6 +495,244 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Contains("the gateway downloads nothing", run.All, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Regression: <c>--check --diff</c> never ran <c>edgetwin check</c> (check mode skips the config template's
+    /// <c>validate:</c>), so a preview said nothing about whether the config is valid. Now, with the release being
+    /// deployed on the gateway, the rendered config (site profiles included) is checked in a temporary directory that
+    /// is removed again, and a rejection fails the preview with the agent's diagnostics; with only an older release
+    /// installed its verdict is reported; with none the preview says the config is not checked. The secrets stay out.
+    /// </summary>
+    [Fact]
+    public async Task Regression_check_mode_said_nothing_about_whether_edgetwin_check_accepts_the_config()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        using var dir = new TempDir();
+        const string community = "s3cret-community-7f";
+        var siteProfile = (await File.ReadAllTextAsync(Path.Combine(Tool.RepoRoot(), "device-profiles", "ietf-ups-mib.yaml"), Ct))
+            .Replace("profile: ietf-ups-mib", "profile: site-ups", StringComparison.Ordinal);
+        string Vars(string version, params string[] profiles) => JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["edgetwin_version"] = version,
+            ["edgetwin_buses"] = Array.Empty<string>(),
+            ["edgetwin_credentials"] = new Dictionary<string, object> { ["pub"] = new Dictionary<string, string> { ["version"] = "2c", ["community"] = community } },
+            ["edgetwin_devices"] = profiles.Select((p, i) => new Dictionary<string, string> { ["id"] = $"ups{i + 1}", ["profile"] = p, ["address"] = $"udp:192.0.2.{50 + i}:161", ["credentials"] = "pub" }).ToArray(),
+            ["edgetwin_extra_profiles"] = new Dictionary<string, string> { ["site-ups"] = siteProfile },
+        });
+        var gatewayTmp = Path.Combine(dir.Path, "gateway-tmp");
+
+        // No release on the gateway yet: said so, the preview passes.
+        var fresh = await CheckModeRoleRunAsync(playbook, dir, Vars("9.9.9", "ietf-ups-mib"));
+        Assert.True(fresh.ExitCode == 0, fresh.All);
+        Assert.Contains("check mode: the config is not checked: there is no edgetwin on gw7 yet (edgetwin-9.9.9-", fresh.All, StringComparison.Ordinal);
+
+        // The release being deployed is installed: it checks the config, with the release's and the site's profiles.
+        var root = Path.Combine(dir.Path, "opt");
+        await InstallReleaseAsync(dir, root, "9.9.9");
+        var good = await CheckModeRoleRunAsync(playbook, dir, Vars("9.9.9", "ietf-ups-mib", "site-ups"));
+        Assert.True(good.ExitCode == 0, good.All);
+        Assert.Contains("check mode: edgetwin check of 9.9.9 accepts the config", good.All, StringComparison.Ordinal);
+        // Its scratch files are not changes the preview reports (an unchanged gateway stays changed=0 under --check).
+        Assert.Equal(5, Regex.Count(good.All, @"TASK \[edgetwin : (Create a temporary directory for|Copy the release's device profiles for|Add the site-specific device profiles for|Render the config into the temporary directory for|Remove the temporary directory of) the config check[^\n]*\n(ok|changed)"));
+        Assert.DoesNotMatch(@"TASK \[edgetwin : [^\]]*(for|of) the config check[^\n]*\nchanged", good.All);
+
+        var bad = await CheckModeRoleRunAsync(playbook, dir, Vars("9.9.9", "ietf-ups-mib", "no-such-profile"));
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("check mode: edgetwin check of 9.9.9 rejects the config (exit 1)", bad.All, StringComparison.Ordinal);
+        Assert.Contains("no-such-profile", bad.All, StringComparison.Ordinal);
+        Assert.Contains("check mode, nothing was changed; a real run would end with: nothing had been switched", bad.All, StringComparison.Ordinal);
+
+        // An upgrade preview to a release not on the gateway yet: the installed 9.9.9's verdict is reported, not fatal.
+        await AddReleaseAsync(dir, "9.9.8");
+        var upgrade = await CheckModeRoleRunAsync(playbook, dir, Vars("9.9.8", "ietf-ups-mib", "no-such-profile"));
+        Assert.True(upgrade.ExitCode == 0, upgrade.All);
+        Assert.Contains("check mode: edgetwin check of the installed release 9.9.9 (9.9.8 is not on the gateway yet) rejects the config; a real run checks it with 9.9.8 first", upgrade.All, StringComparison.Ordinal);
+
+        foreach (var run in new[] { fresh, good, bad, upgrade })
+        {
+            Assert.DoesNotContain(community, run.All, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(Directory.GetFileSystemEntries(gatewayTmp));
+        Assert.False(File.Exists(Path.Combine(dir.Path, "etc", "edgetwin.yaml")), "a check run wrote the config");
+    }
+
+    /// <summary>
+    /// Regression: a service stopped by hand for maintenance (<c>systemctl stop edgetwin</c>) stayed stopped after a
+    /// converge run with no changes: the role only enabled the unit and restarted it on a change. Now every run
+    /// leaves it in <c>edgetwin_service_state</c> (started): the start is probed like a restart; a start that fails,
+    /// or a started unit that does not become ready, is reported naming the unit and <c>journalctl -u</c>, with
+    /// nothing rolled back (nothing had changed); a second run changes nothing; <c>stopped</c> keeps it stopped, also
+    /// through a change. The whole role for real on this machine, in a private mount namespace over a copy of /etc
+    /// (the unit, udev rules and service user land there), with a stand-in <c>systemctl</c> keeping the unit's state.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_converge_run_left_a_service_stopped_by_hand_stopped()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        var unshare = Tool.Require("unshare", "util-linux");
+        if (Environment.UserName != "root")
+        {
+            Console.WriteLine("SKIP: not root (the role runs for real in a private mount namespace over a copy of /etc)");
+            Assert.Skip("not root");
+        }
+
+        using var dir = new TempDir();
+        await AddReleaseAsync(dir, "9.9.9");
+        var etc = Path.Combine(dir.Path, "etc-copy");
+        var cp = await Tool.RunAsync("cp", ["-a", "/etc", etc], Timeout, Ct);
+        Assert.True(cp.ExitCode == 0, cp.All);
+        var unitState = Directory.CreateDirectory(Path.Combine(dir.Path, "unit")).FullName;
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        // systemd as the systemd module and edgetwin-ready see it: loaded once the unit file exists, the state kept in
+        // files; `fail-start` makes a start fail as systemd reports it, `fail-ready` makes the started unit fail at once.
+        await File.WriteAllTextAsync(Path.Combine(bin, "systemctl"), $$"""
+            #!/bin/sh
+            d='{{unitState}}'
+            echo "$*" >> "$d/log"
+            state=$(cat "$d/state" 2>/dev/null || echo inactive)
+            case "$1" in
+              show)
+                load=not-found; [ -f /etc/systemd/system/edgetwin.service ] && load=loaded
+                sub=dead; pid=0; [ "$state" = active ] && { sub=running; pid=$(cat "$d/pid"); }
+                printf 'Id=edgetwin.service\nLoadState=%s\nActiveState=%s\nSubState=%s\nMainPID=%s\nNRestarts=0\n' "$load" "$state" "$sub" "$pid"
+                exit 0;;
+              is-enabled) if [ -f "$d/enabled" ]; then echo enabled; exit 0; fi; echo disabled; exit 1;;
+              enable) touch "$d/enabled";;
+              disable) rm -f "$d/enabled";;
+              start|restart)
+                if [ -f "$d/fail-start" ]; then
+                  echo failed > "$d/state"
+                  echo 'Job for edgetwin.service failed because the control process exited with error code.' >&2
+                  exit 1
+                fi
+                if [ -f "$d/fail-ready" ]; then echo failed > "$d/state"; exit 0; fi
+                echo active > "$d/state"; echo $$ > "$d/pid";;
+              stop) echo inactive > "$d/state";;
+            esac
+            exit 0
+            """.Replace("\r", "", StringComparison.Ordinal) + "\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(bin, "journalctl"), "#!/bin/sh\necho 'Config: uplinks.mqtt: broker unreachable (the stand-in journal)'\n", Ct);
+        foreach (var tool in new[] { "systemctl", "journalctl" })
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(Path.Combine(bin, tool), (UnixFileMode)0b111_101_101);
+            }
+        }
+
+        var play = Path.Combine(dir.Path, "role.yml");
+        await File.WriteAllTextAsync(play, "- hosts: all\n  gather_facts: true\n  roles:\n    - role: edgetwin\n", Ct);
+        var root = Path.Combine(dir.Path, "opt");
+        var vars = Path.Combine(dir.Path, "vars.json");
+        await File.WriteAllTextAsync(vars, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["edgetwin_version"] = "9.9.9",
+            ["edgetwin_release_src"] = Path.Combine(dir.Path, "release-src"),
+            ["edgetwin_root"] = root,
+            ["edgetwin_config_dir"] = Path.Combine(dir.Path, "etc-edgetwin"),
+            ["edgetwin_user"] = "nobody",
+            ["edgetwin_group"] = NoGroup,
+            ["edgetwin_udev_control"] = Path.Combine(dir.Path, "no-udevd"),
+            ["edgetwin_buses"] = Array.Empty<string>(),
+            ["edgetwin_ready_timeout"] = 20,
+            ["edgetwin_ready_settle"] = 1,
+            ["edgetwin_credentials"] = new Dictionary<string, object> { ["pub"] = new Dictionary<string, string> { ["version"] = "2c", ["community"] = "public" } },
+            ["edgetwin_devices"] = new[] { new Dictionary<string, string> { ["id"] = "ups1", ["profile"] = "ietf-ups-mib", ["address"] = "udp:192.0.2.50:161", ["credentials"] = "pub" } },
+        }), Ct);
+        var env = new Dictionary<string, string>
+        {
+            ["ANSIBLE_ROLES_PATH"] = Path.Combine(AnsibleDir, "roles"),
+            ["ANSIBLE_NOCOLOR"] = "1",
+            ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
+            ["ANSIBLE_GATHER_SUBSET"] = "min",
+            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+        };
+
+        var log = Path.Combine(unitState, "log");
+        async Task<(Tool.Result Result, int Changed, string Calls)> Converge(params string[] extra)
+        {
+            File.Delete(log);
+            var args = new List<string> { "-m", "--propagation", "private", "--", "/bin/sh", "-c", "mount --bind \"$0\" /etc && exec \"$@\"", etc,
+                                          playbook, "-i", "gw7,", "-c", "local", "-e", "@" + vars };
+            foreach (var e in extra)
+            {
+                args.AddRange(["-e", e]);
+            }
+
+            args.Add(play);
+            var result = await Tool.RunAsync(unshare, args, Timeout, Ct, dir.Path, env);
+            output.WriteLine(result.All);
+            var recap = Regex.Match(result.StdOut, @"gw7\s*:\s*ok=\d+\s+changed=(\d+)");
+            Assert.True(recap.Success, "no PLAY RECAP for gw7:\n" + result.All);
+            return (result, int.Parse(recap.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
+                    File.Exists(log) ? await File.ReadAllTextAsync(log, Ct) : "");
+        }
+
+        string State() => File.ReadAllText(Path.Combine(unitState, "state")).Trim();
+        var current = Path.Combine(root, "current");
+        const string ReadinessRan = @"TASK \[edgetwin : Wait until the new release is ready[^\n]*\nok: \[gw7\]";
+
+        var install = await Converge();
+        Assert.True(install.Result.ExitCode == 0, install.Result.All);
+        // The restart handler (the systemd module starts a unit that is not running).
+        Assert.Matches(@"(?m)^start edgetwin.service$", install.Calls);
+        Assert.Matches(ReadinessRan, install.Result.All);
+        Assert.Equal("active", State());
+        Assert.True(File.Exists(Path.Combine(etc, "systemd", "system", "edgetwin.service")), "the unit was not written into the copy of /etc");
+
+        // systemctl stop edgetwin (maintenance), then a converge with no changes: started again, and probed.
+        await File.WriteAllTextAsync(Path.Combine(unitState, "state"), "inactive", Ct);
+        var restarted = await Converge();
+        Assert.True(restarted.Result.ExitCode == 0, restarted.Result.All);
+        Assert.Equal(1, restarted.Changed);
+        Assert.Matches(@"TASK \[edgetwin : Keep edgetwin.service in edgetwin_service_state[^\n]*\nchanged: \[gw7\]", restarted.Result.All);
+        Assert.Matches(ReadinessRan, restarted.Result.All);
+        Assert.Contains("start edgetwin.service", restarted.Calls, StringComparison.Ordinal);
+        Assert.DoesNotContain("restart", restarted.Calls, StringComparison.Ordinal);
+        Assert.Equal("active", State());
+
+        // Running and unchanged: nothing to do, nothing probed.
+        var idle = await Converge();
+        Assert.True(idle.Result.ExitCode == 0, idle.Result.All);
+        Assert.Equal(0, idle.Changed);
+        Assert.DoesNotMatch(@"(?m)^(re)?start ", idle.Calls);
+        Assert.Matches(@"TASK \[edgetwin : Wait until the new release is ready[^\n]*\nskipping: \[gw7\]", idle.Result.All);
+
+        var target = new FileInfo(current).LinkTarget;
+        // Stopped, and the start fails: named with the unit and the journal, nothing rolled back.
+        await File.WriteAllTextAsync(Path.Combine(unitState, "state"), "inactive", Ct);
+        await File.WriteAllTextAsync(Path.Combine(unitState, "fail-start"), "", Ct);
+        var failedStart = await Converge();
+        Assert.NotEqual(0, failedStart.Result.ExitCode);
+        Assert.Contains("Unable to start service edgetwin.service: Job for edgetwin.service failed", failedStart.Result.All, StringComparison.Ordinal);
+        Assert.Contains($"edgetwin.service was not running and did not start (see journalctl -u edgetwin.service on the gateway); nothing else had changed, so nothing was rolled back: current is still {target} with its config", failedStart.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("rolled back: current is back", failedStart.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("restart", failedStart.Calls, StringComparison.Ordinal);
+        Assert.Equal(target, new FileInfo(current).LinkTarget);
+
+        // Stopped, started, but not ready: the readiness check's journal lines, and again nothing rolled back.
+        File.Delete(Path.Combine(unitState, "fail-start"));
+        await File.WriteAllTextAsync(Path.Combine(unitState, "state"), "inactive", Ct);
+        await File.WriteAllTextAsync(Path.Combine(unitState, "fail-ready"), "", Ct);
+        var notReady = await Converge();
+        Assert.NotEqual(0, notReady.Result.ExitCode);
+        Assert.Contains("edgetwin-ready: NOT READY: edgetwin.service failed", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Contains("broker unreachable (the stand-in journal)", notReady.Result.All, StringComparison.Ordinal);
+        Assert.Contains("edgetwin.service was not running and this run started it, but it did not become ready (see journalctl -u edgetwin.service on the gateway); nothing else had changed, so nothing was rolled back", notReady.Result.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("restart", notReady.Calls, StringComparison.Ordinal);
+        Assert.Equal(target, new FileInfo(current).LinkTarget);
+
+        // edgetwin_service_state: stopped keeps it stopped, also through a change that would restart it.
+        File.Delete(Path.Combine(unitState, "fail-ready"));
+        await File.WriteAllTextAsync(Path.Combine(unitState, "state"), "active", Ct);
+        var kept = await Converge("edgetwin_service_state=stopped", "edgetwin_site_id=site2");
+        Assert.True(kept.Result.ExitCode == 0, kept.Result.All);
+        Assert.Equal("inactive", State());
+        Assert.Contains("stop edgetwin.service", kept.Calls, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(?m)^(re)?start ", kept.Calls);
+        Assert.Contains("id: site2", await File.ReadAllTextAsync(Path.Combine(dir.Path, "etc-edgetwin", "edgetwin.yaml"), Ct), StringComparison.Ordinal);
+    }
+
     // Debian's primary group of nobody.
     private static string NoGroup => File.ReadAllText("/etc/group").Contains("\nnogroup:", StringComparison.Ordinal) ? "nogroup" : "nobody";
 
@@ -510,19 +749,9 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         var src = Path.Combine(dir.Path, "release-src");
         if (!Directory.Exists(src))
         {
-            Directory.CreateDirectory(src);
-            var sums = new List<string>();
-            foreach (var rid in new[] { "linux-arm64", "linux-x64" })
-            {
-                var name = $"edgetwin-9.9.9-{rid}";
-                var stage = Directory.CreateDirectory(Path.Combine(dir.Path, "stage", name)).FullName;
-                await File.WriteAllTextAsync(Path.Combine(stage, "VERSION"), "9.9.9\n", Ct);
-                var tar = await Tool.RunAsync("tar", ["-C", Path.Combine(dir.Path, "stage"), "-czf", Path.Combine(src, name + ".tar.gz"), name], Timeout, Ct);
-                Assert.True(tar.ExitCode == 0, tar.All);
-                sums.Add($"{Tool.Sha256(Path.Combine(src, name + ".tar.gz"))}  {name}.tar.gz");
-            }
-
-            await File.WriteAllLinesAsync(Path.Combine(src, "SHA256SUMS"), sums, Ct);
+            await AddReleaseAsync(dir, "9.9.9");
+            // The gateway's temporary directory (TMPDIR of the modules): what a check run leaves there is seen.
+            Directory.CreateDirectory(Path.Combine(dir.Path, "gateway-tmp"));
             var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
             var systemctl = Path.Combine(bin, "systemctl");
             await File.WriteAllTextAsync(systemctl, $$"""
@@ -567,6 +796,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
             ["ANSIBLE_RETRY_FILES_ENABLED"] = "0",
             ["ANSIBLE_GATHER_SUBSET"] = "min",
             ["PATH"] = Path.Combine(dir.Path, "bin") + ":" + Environment.GetEnvironmentVariable("PATH"),
+            ["TMPDIR"] = Path.Combine(dir.Path, "gateway-tmp"),
         };
         var args = new List<string> { "-i", "gw7,", "-c", "local", "--check", "--diff", "-e", "@" + Path.Combine(dir.Path, "base.json"), "-e", extraVarsJson };
         if (facts is not null)
@@ -581,6 +811,59 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         var result = await Tool.RunAsync(playbook, args, Timeout, Ct, dir.Path, env);
         output.WriteLine(result.All);
         return result;
+    }
+
+    /// <summary>The release RID the role picks for this machine (ansible_facts.architecture).</summary>
+    private static string ThisRid => RuntimeInformation.OSArchitecture == Architecture.Arm64 ? "linux-arm64" : "linux-x64";
+
+    /// <summary>
+    /// Release tarballs of <paramref name="version"/> for both RIDs in <c>release-src</c> under <paramref name="dir"/>,
+    /// listed in its SHA256SUMS: an <c>edgetwin</c> that is this build's agent (so <c>edgetwin check</c> is the real
+    /// one) and the repository's device profiles.
+    /// </summary>
+    private static async Task AddReleaseAsync(TempDir dir, string version)
+    {
+        var src = Directory.CreateDirectory(Path.Combine(dir.Path, "release-src")).FullName;
+        var agent = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+        var dotnet = Environment.ProcessPath ?? Tool.Find("dotnet") ?? "dotnet";
+        foreach (var rid in new[] { "linux-arm64", "linux-x64" })
+        {
+            var name = $"edgetwin-{version}-{rid}";
+            var stage = Directory.CreateDirectory(Path.Combine(dir.Path, "stage", name)).FullName;
+            await File.WriteAllTextAsync(Path.Combine(stage, "VERSION"), version + "\n", Ct);
+            var edgetwin = Path.Combine(stage, "edgetwin");
+            await File.WriteAllTextAsync(edgetwin, $"#!/bin/sh\nexec '{dotnet}' '{agent}' \"$@\"\n", Ct);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(edgetwin, (UnixFileMode)0b111_101_101);
+            }
+
+            var profiles = Directory.CreateDirectory(Path.Combine(stage, "device-profiles")).FullName;
+            foreach (var profile in Directory.GetFiles(Path.Combine(Tool.RepoRoot(), "device-profiles"), "*.yaml"))
+            {
+                File.Copy(profile, Path.Combine(profiles, Path.GetFileName(profile)));
+            }
+
+            var tarball = Path.Combine(src, name + ".tar.gz");
+            var tar = await Tool.RunAsync("tar", ["-C", Path.Combine(dir.Path, "stage"), "-czf", tarball, name], Timeout, Ct);
+            Assert.True(tar.ExitCode == 0, tar.All);
+            await File.AppendAllLinesAsync(Path.Combine(src, "SHA256SUMS"), [$"{Tool.Sha256(tarball)}  {name}.tar.gz"], Ct);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="version"/> unpacked under <paramref name="root"/>/releases as the role leaves it (this machine's
+    /// tarball, its marker holding the tarball's sha256) and made <c>current</c>.
+    /// </summary>
+    private static async Task InstallReleaseAsync(TempDir dir, string root, string version)
+    {
+        var name = $"edgetwin-{version}-{ThisRid}";
+        var tarball = Path.Combine(dir.Path, "release-src", name + ".tar.gz");
+        var release = Directory.CreateDirectory(Path.Combine(root, "releases", version)).FullName;
+        var tar = await Tool.RunAsync("tar", ["-C", release, "--strip-components=1", "-xzf", tarball], Timeout, Ct);
+        Assert.True(tar.ExitCode == 0, tar.All);
+        await File.WriteAllTextAsync(Path.Combine(release, ".edgetwin-unpacked"), Tool.Sha256(tarball), Ct);
+        File.CreateSymbolicLink(Path.Combine(root, "current"), release);
     }
 
     [GeneratedRegex(@"^(edgetwin_[a-z0-9_]+):")]
