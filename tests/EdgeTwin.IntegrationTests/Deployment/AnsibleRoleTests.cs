@@ -80,6 +80,8 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         var settings = await RenderUnitAsync(playbook, play, unit, extra, dir);
         Assert.Equal(["dialout"], settings["SupplementaryGroups"]);
         Assert.Equal(["char-ttyS rw", "char-ttyUSB rw", "char-ttyACM rw", "char-ttyAMA rw"], settings["DeviceAllow"]);
+        // Modbus RTU leaves a UUCP lock file in /run/lock, which ProtectSystem=strict makes read-only.
+        Assert.Equal(["-/run/lock"], settings["ReadWritePaths"]);
         Assert.Equal([$"{dir.Path}/edgetwin run --config /etc/edgetwin/edgetwin.yaml"], settings["ExecStart"]);
         // A memory runaway is the unit's to stop (and Restart= to undo), not the kernel OOM killer's choice of process.
         Assert.Equal(["512M"], settings["MemoryHigh"]);
