@@ -204,6 +204,18 @@ internal sealed class AlertsCli
     public static string Str(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v.ValueKind == JsonValueKind.Number ? v.GetRawText() : v.GetString() ?? "" : "-";
 
+    /// <summary>The ID column's width: at least 5, as wide as the widest <c>id</c> of <paramref name="rows"/>.</summary>
+    public static int IdWidth(JsonElement rows)
+    {
+        var width = 5;
+        foreach (var row in rows.EnumerateArray())
+        {
+            width = Math.Max(width, Str(row, "id").Length);
+        }
+
+        return width;
+    }
+
     public static string Short(string iso) =>
         DateTimeOffset.TryParse(iso, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var t) ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : iso;
 }

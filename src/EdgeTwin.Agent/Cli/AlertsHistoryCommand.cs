@@ -17,9 +17,11 @@ internal sealed class AlertsHistoryCommand : ICliSubcommand
         command.Options.Add(limit);
         command.SetAction((parse, ct) => cli.RunAsync(parse, AlertsCli.Request(("op", "history"), ("limit", parse.GetValue(limit))), async (root, o) =>
         {
-            foreach (var e in root.GetProperty("history").EnumerateArray())
+            var history = root.GetProperty("history");
+            var idWidth = AlertsCli.IdWidth(history);
+            foreach (var e in history.EnumerateArray())
             {
-                await o.WriteLineAsync($"{AlertsCli.Short(AlertsCli.Str(e, "time")),-20}  {AlertsCli.Str(e, "id"),5}  {AlertsCli.Str(e, "severity"),-8}  {AlertsCli.Str(e, "rule"),-28}  {AlertsCli.Str(e, "key"),-28}  {AlertsCli.Str(e, "change")}  (uplink {AlertsCli.Str(e, "uplink")})").ConfigureAwait(false);
+                await o.WriteLineAsync($"{AlertsCli.Short(AlertsCli.Str(e, "time")),-20}  {AlertsCli.Str(e, "id").PadLeft(idWidth)}  {AlertsCli.Str(e, "severity"),-8}  {AlertsCli.Str(e, "rule"),-28}  {AlertsCli.Str(e, "key"),-28}  {AlertsCli.Str(e, "change")}  (uplink {AlertsCli.Str(e, "uplink")})").ConfigureAwait(false);
             }
         }, ct));
         return command;

@@ -24,7 +24,9 @@ internal sealed class AlertsListCommand : ICliSubcommand
             }
             else
             {
-                await o.WriteLineAsync($"{"ID",5}  {"SEVERITY",-8}  {"STATE",-12}  {"SINCE",-20}  {"PEAK",-12}  {"RULE",-28}  SUMMARY").ConfigureAwait(false);
+                // A store started after alerts.db was lost numbers from the clock (13 digits): the column fits the widest.
+                var idWidth = AlertsCli.IdWidth(alerts);
+                await o.WriteLineAsync($"{"ID".PadLeft(idWidth)}  {"SEVERITY",-8}  {"STATE",-12}  {"SINCE",-20}  {"PEAK",-12}  {"RULE",-28}  SUMMARY").ConfigureAwait(false);
                 foreach (var a in alerts.EnumerateArray())
                 {
                     var state = AlertsCli.Str(a, "state") + (a.GetProperty("flapping").GetBoolean() ? "*" : "");
@@ -33,7 +35,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
                     var since = AlertsCli.Str(a, "state") == "pending" ? AlertsCli.Str(a, "pending_since") : AlertsCli.Str(a, "fired_at");
                     // How bad it got while active (the summary shows the value now); "-" for kinds without a limit.
                     var peak = AlertsCli.Str(a, "peak_text");
-                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id"),5}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {peak,-12}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
+                    await o.WriteLineAsync($"{AlertsCli.Str(a, "id").PadLeft(idWidth)}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {peak,-12}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
                 }
             }
 

@@ -220,6 +220,32 @@ public sealed class AlertsCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Regression_clock_numbered_alert_ids_pushed_the_list_and_history_columns_out_of_line()
+    {
+        Feed("rack-a01", "inlet", 34.6);
+        await AlertingAgentSetup.Until(() => _service.Manager.Active().Any(a => a.Rule == "inlet-hot" && a.FiredAt is not null), "the firing alert", 20);
+        var id = Text(Ids(await ListJsonAsync(), "inlet-hot").Single());
+        Assert.True(id.Length > 5, $"a new store numbers from the clock, got {id}");
+
+        var (exit, output, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);
+        Assert.True(exit == 0, error);
+        var lines = output.Split('\n');
+        var header = lines.Single(l => l.Contains("SEVERITY", StringComparison.Ordinal));
+        var row = lines.Single(l => l.Contains("inlet-hot", StringComparison.Ordinal));
+        Assert.StartsWith(id + "  critical", row.TrimStart(), StringComparison.Ordinal);
+        Assert.Equal(header.IndexOf("SEVERITY", StringComparison.Ordinal), row.IndexOf("critical", StringComparison.Ordinal));
+        Assert.Equal(header.IndexOf("RULE", StringComparison.Ordinal), row.IndexOf("inlet-hot", StringComparison.Ordinal));
+
+        (exit, output, error) = await InProcessCli.RunAsync("alerts", "history", "--socket", Socket);
+        Assert.True(exit == 0, error);
+        var changes = output.Split('\n').Where(l => l.Contains("inlet-", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(changes);
+        // Every row's severity starts in the same column whatever the id's length.
+        Assert.Single(changes.Select(l => l.IndexOf("critical", StringComparison.Ordinal) is var c and >= 0 ? c : l.IndexOf("warning", StringComparison.Ordinal)).Distinct());
+        Assert.Contains(changes, l => l.Contains("  " + id + "  critical", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Regression_list_did_not_say_how_bad_an_alert_got()
     {
         Feed("rack-a01", "inlet", 34.6);
