@@ -64,9 +64,7 @@ public sealed class RefusalDataGapTests
         await outbox.AppendAsync([Record("dev0", 0), Big(8000), Record("dev0", 2)], TestContext.Current.CancellationToken);
 
         var uplink = new MqttUplink(Options(broker.Port, MqttProtocol.V500, Fast), outbox, log);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(log, async () =>
         {
             // The data_gap is entry 4, and the position passes 2 only once it is in the outbox.
             await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
@@ -95,17 +93,7 @@ public sealed class RefusalDataGapTests
             Assert.Equal(2, rejections.LastSequence);
             Assert.StartsWith("PUBACK 0x95", rejections.LastReason);
             Assert.NotNull(rejections.LastAt);
-        }
-        finally
-        {
-            foreach (var line in log.Lines)
-            {
-                TestContext.Current.TestOutputHelper?.WriteLine($"{line.Level}: {line.Message} {line.Exception?.Message}");
-            }
-
-            await cts.CancelAsync();
-            await run;
-        }
+        }, uplink.RunAsync);
     }
 
     /// <summary>mosquitto ACL for anonymous clients: read everything, publish only on these kinds' topics.</summary>
@@ -127,9 +115,7 @@ public sealed class RefusalDataGapTests
         await outbox.AppendAsync(records, TestContext.Current.CancellationToken);
 
         var uplink = new MqttUplink(Options(broker.Port, MqttProtocol.V500, Fast), outbox, log);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(log, async () =>
         {
             await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 24, Long);
             await sub.WaitUntilAsync(m => Gaps(Data(m)).Sum(g => int.Parse(g["rejected"], System.Globalization.CultureInfo.InvariantCulture)) >= 20, Long, "data_gap events naming all 20 refusals");
@@ -148,17 +134,7 @@ public sealed class RefusalDataGapTests
             Assert.Equal([1L, 22L, 23L, 24L], Data(sub.Messages).Select(e => e.Seq).Distinct().Order());
             Assert.Equal(20, uplink.Rejections.Count);
             Assert.Equal(0, uplink.FailedSessions); // a refusal is an answer, not a broken session
-        }
-        finally
-        {
-            foreach (var line in log.Lines)
-            {
-                TestContext.Current.TestOutputHelper?.WriteLine($"{line.Level}: {line.Message} {line.Exception?.Message}");
-            }
-
-            await cts.CancelAsync();
-            await run;
-        }
+        }, uplink.RunAsync);
     }
 
     [Fact]
@@ -173,9 +149,7 @@ public sealed class RefusalDataGapTests
         await outbox.AppendAsync([Record("dev0", 0), Big(10), Record("dev0", 2)], TestContext.Current.CancellationToken);
 
         var uplink = new MqttUplink(Options(broker.Port, MqttProtocol.V500, Fast), outbox, log);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(log, async () =>
         {
             await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
             var gap = (await outbox.ReadAsync("mqtt", 3, 1, TestContext.Current.CancellationToken)).Single();
@@ -190,17 +164,7 @@ public sealed class RefusalDataGapTests
             Assert.Equal(4, outbox.GetAcknowledged("mqtt"));
             Assert.Equal(2, uplink.Rejections.Count);
             Assert.Equal([1L, 3L], Data(sub.Messages).Select(e => e.Seq).Distinct().Order());
-        }
-        finally
-        {
-            foreach (var line in log.Lines)
-            {
-                TestContext.Current.TestOutputHelper?.WriteLine($"{line.Level}: {line.Message} {line.Exception?.Message}");
-            }
-
-            await cts.CancelAsync();
-            await run;
-        }
+        }, uplink.RunAsync);
     }
 
     [Fact]
@@ -212,10 +176,8 @@ public sealed class RefusalDataGapTests
         // Over librdkafka's message.max.bytes (1,000,000): refused with MSG_SIZE_TOO_LARGE.
         await outbox.AppendAsync([Record("dev0", 0), Big(1_100_000), Record("dev0", 2)], TestContext.Current.CancellationToken);
         var options = new KafkaUplinkOptions { BootstrapServers = cluster.BootstrapServers, Site = "site1", Gateway = "gw1", Delivery = Fast };
-        var uplink = new KafkaUplink(options, outbox);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        try
+        var uplink = new KafkaUplink(options, outbox, log);
+        await WhileRunningAsync(log, async () =>
         {
             await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 4, Long);
             var records = await Task.Run(
@@ -233,17 +195,7 @@ public sealed class RefusalDataGapTests
             Assert.Contains("MsgSizeTooLarge", gap["entry.2.peer_reason"]);
             Assert.True(long.Parse(gap["entry.2.size_bytes"], System.Globalization.CultureInfo.InvariantCulture) > 1_100_000);
             Assert.Equal(1, uplink.Rejections.Count);
-        }
-        finally
-        {
-            foreach (var line in log.Lines)
-            {
-                TestContext.Current.TestOutputHelper?.WriteLine($"{line.Level}: {line.Message} {line.Exception?.Message}");
-            }
-
-            await cts.CancelAsync();
-            await run;
-        }
+        }, uplink.RunAsync);
     }
 
     [Fact]
@@ -255,9 +207,7 @@ public sealed class RefusalDataGapTests
         await using var outbox = new TestOutbox();
         var options = new KafkaUplinkOptions { BootstrapServers = cluster.BootstrapServers, Site = "site1", Gateway = "gw1", Delivery = Fast };
         var uplink = new KafkaUplink(options, outbox);
-        using var cts = new CancellationTokenSource();
-        var run = uplink.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(null, async () =>
         {
             await KafkaTimestampRefusalTests.WaitForTopicAsync(cluster.BootstrapServers, "edgetwin.site1.status");
             cluster.PushProduceErrors([ErrorCode.TopicAuthorizationFailed]);
@@ -278,12 +228,7 @@ public sealed class RefusalDataGapTests
             Assert.Equal("edgetwin.site1.summary", gap["entry.1.topic"]);
             Assert.Equal(1, uplink.Rejections.Count);
             Assert.Equal(0, uplink.FailedSessions);
-        }
-        finally
-        {
-            await cts.CancelAsync();
-            await run;
-        }
+        }, uplink.RunAsync);
     }
 
     [Fact]
@@ -300,9 +245,7 @@ public sealed class RefusalDataGapTests
 
         var mqtt = new MqttUplink(Options(broker.Port, MqttProtocol.V500, Fast), outbox, log);
         var kafka = new KafkaUplink(new KafkaUplinkOptions { BootstrapServers = cluster.BootstrapServers, Site = "site1", Gateway = "gw1", Delivery = Fast }, outbox);
-        using var cts = new CancellationTokenSource();
-        var runs = new[] { mqtt.RunAsync(cts.Token), kafka.RunAsync(cts.Token) };
-        try
+        await WhileRunningAsync(log, async () =>
         {
             await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
             await WaitForPositionAsync(() => outbox.GetAcknowledged("kafka"), 4, Long);
@@ -320,10 +263,21 @@ public sealed class RefusalDataGapTests
             Assert.Equal(1, mqtt.Rejections.Count);
             Assert.Equal(0, kafka.Rejections.Count);
             Assert.Null(kafka.Rejections.LastSequence);
+        }, mqtt.RunAsync, kafka.RunAsync);
+    }
+
+    /// <summary>Runs the uplinks while <paramref name="test"/> runs, then stops them; their log goes to the test's output either way.</summary>
+    private static async Task WhileRunningAsync(RecordingLogger? log, Func<Task> test, params Func<CancellationToken, Task>[] uplinks)
+    {
+        using var cts = new CancellationTokenSource();
+        var runs = uplinks.Select(run => run(cts.Token)).ToArray();
+        try
+        {
+            await test();
         }
         finally
         {
-            foreach (var line in log.Lines)
+            foreach (var line in log?.Lines ?? [])
             {
                 TestContext.Current.TestOutputHelper?.WriteLine($"{line.Level}: {line.Message} {line.Exception?.Message}");
             }
