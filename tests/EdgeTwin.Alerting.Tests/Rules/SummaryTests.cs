@@ -138,6 +138,41 @@ public sealed class SummaryTests
         Assert.Equal("room room1 (site dc1): inlet_temperature back below 26 °C (clear level); peak 28.4 °C", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
     }
 
+    private static readonly string[] RackInletRules = ["rack-inlet-above-recommended", "rack-inlet-above-allowable", "rack-inlet-rising-fast"];
+
+    [Fact]
+    public async Task Regression_the_shipped_rack_inlet_rules_alerted_once_per_sensor_so_a_rack_with_two_pdu_feeds_alerted_twice()
+    {
+        // Rack r01 has an inlet sensor on the rack and one on its PDU (each feed of a real rack has its own): the shipped
+        // per-series rules raised two warnings and two criticals for one hot rack, and the panel's count was doubled.
+        var lines = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
+        var shipped = RackInletRules.SelectMany(name => lines
+                .SkipWhile(l => l.Trim() != "- name: " + name)
+                .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
+                .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal)));
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", shipped));
+        var rack = h.Series("rack-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        var pdu = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        var other = h.Series("rack-r02", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        for (var t = 0; t < 13; t++)
+        {
+            // Both sensors of r01 climb 2 K a minute from 24 °C to 36 °C; r02 stays at 22 °C.
+            h.Feed(rack, 24 + t);
+            h.Feed(pdu, 23.5 + t);
+            h.Feed(other, 22);
+            h.Advance(TimeSpan.FromSeconds(30));
+        }
+
+
+        var firing = h.Service.Manager.Active().Where(a => a.FiredAt is not null).ToList();
+        Assert.True(firing.Count == 3, string.Join("\n", firing.Select(a => $"{a.Rule}: {a.Summary}")));
+        foreach (var rule in RackInletRules)
+        {
+            var alert = Assert.Single(firing, a => a.Rule == rule);
+            Assert.Contains("rack r01", alert.Summary, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task A_user_summary_template_is_kept_with_its_placeholders()
     {
