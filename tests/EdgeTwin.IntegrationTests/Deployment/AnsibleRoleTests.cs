@@ -827,7 +827,9 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     {
         var src = Directory.CreateDirectory(Path.Combine(dir.Path, "release-src")).FullName;
         var agent = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
-        var dotnet = Environment.ProcessPath ?? Tool.Find("dotnet") ?? "dotnet";
+        // Not Environment.ProcessPath: under tests/run.sh the tests run as their own apphost, which took the agent's
+        // dll path as an option of the test platform ("unknown option: …/edgetwin.dll").
+        var dotnet = Tool.Find("dotnet") ?? "dotnet";
         foreach (var rid in new[] { "linux-arm64", "linux-x64" })
         {
             var name = $"edgetwin-{version}-{rid}";
