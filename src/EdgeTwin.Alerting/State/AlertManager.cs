@@ -79,7 +79,7 @@ public sealed partial class AlertManager : IDisposable
         RestoredUplink = _store.LoadUplink();
         _restored = [.. _store.LoadAlerts()];
         _nextId = FirstId(_restored, _time);
-        _nextSeq = _store.LastSeq + 1;
+        _nextSeq = FirstSeq(_store.LastSeq, _store.PublishedAtOpen, _time);
         lock (_gate)
         {
             Restore();
@@ -99,6 +99,17 @@ public sealed partial class AlertManager : IDisposable
     /// </summary>
     internal static long FirstId(IReadOnlyCollection<StoredAlert> restored, TimeProvider time) =>
         restored.Count > 0 ? restored.Max(a => a.Id) + 1 : Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    /// <summary>
+    /// The next history line's sequence: one above the newest stored line. A store without any line (the first start, or
+    /// alerts.db lost) numbers from the wall clock like <see cref="FirstId"/>, and always above the published mark: a
+    /// corrupt alerts.db set aside with a journal holding only the lost store's mark (say 40,000) restarted its lines at
+    /// 1, below the mark, so lines 1–40,000 counted as handed to the outbox — a raise or clear the agent was killed before
+    /// handing over was never re-published and the centre never heard it — and <c>alerts history --json</c> reused the
+    /// lost store's <c>seq</c> values.
+    /// </summary>
+    internal static long FirstSeq(long lastSeq, long publishedThrough, TimeProvider time) =>
+        lastSeq > 0 ? Math.Max(lastSeq, publishedThrough) + 1 : Math.Max(publishedThrough + 1, Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds()));
 
     public AlertsConfig Config => _config;
 

@@ -196,6 +196,7 @@ internal sealed partial class AlertStore : IDisposable
 
         LastSeq = MaxSeq();
         _appliedSeq = LastSeq;
+        PublishedAtOpen = _publishedThrough;
         _worker = new Thread(BackgroundMain) { IsBackground = true, Name = "alerts-store" };
     }
 
@@ -203,6 +204,12 @@ internal sealed partial class AlertStore : IDisposable
 
     /// <summary>The newest history line at open (new lines continue from here).</summary>
     public long LastSeq { get; }
+
+    /// <summary>
+    /// The published mark at open, after the journal's replay: above <see cref="LastSeq"/> when the journal replayed
+    /// into a new store held the mark of a lost one but none of its lines (new lines must number above it).
+    /// </summary>
+    public long PublishedAtOpen { get; }
 
     /// <summary>The newest history line LiteDB has (reads see up to here; newer ones are durable in the journal).</summary>
     public long AppliedSeq => Volatile.Read(ref _appliedSeq);

@@ -158,6 +158,83 @@ public sealed class CorruptStateTests
         Assert.False(File.Exists(journalPath + ".corrupt"));
     }
 
+    /// <summary>
+    /// History lines restarted at 1 in a new store, even when the journal replayed into it held the lost store's published
+    /// mark (alerts.db corrupt, its journal emptied after the lines and holding only the mark written after them). Lines
+    /// 1..mark then counted as handed to the outbox: a raise the agent was killed before handing over was not re-published
+    /// at the next start and the centre never heard the alert fire. A store without lines now numbers them from the clock
+    /// and always above the published mark.
+    /// </summary>
+    [Fact]
+    public async Task Regression_history_lines_restarted_at_1_below_a_replayed_published_mark_and_a_raise_was_never_republished()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-seq-").FullName;
+        var db = Path.Combine(dir, "alerts.db");
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        const long lostMark = 40_000;
+        try
+        {
+            using (var old = new AlertManager(Yaml.Valid(Rules), Harness.Site, db, time))
+            {
+                old.Store.HoldApply = true; // killed with only the journal holding the last write: the outbox took line 40,000
+                old.MarkPublished(lostMark);
+                await old.FlushAsync(TestContext.Current.CancellationToken);
+            }
+
+            var garbage = new byte[20_000];
+            new Random(11).NextBytes(garbage);
+            await File.WriteAllBytesAsync(db, garbage, TestContext.Current.CancellationToken); // set aside; the journal is replayed into a new store
+
+            var registry = new EdgeTwin.Core.Samples.SeriesRegistry();
+            var live = new List<OutgoingEvent>();
+            using (var second = new AlertManager(Yaml.Valid(Rules), Harness.Site, db, time))
+            using (var engine = new EdgeTwin.Alerting.Rules.RuleEngine(second, registry, time))
+            {
+                Assert.Equal(lostMark, second.Store.PublishedAtOpen);
+                second.Attach(o =>
+                {
+                    if (o is OutgoingEvent e)
+                    {
+                        lock (live)
+                        {
+                            live.Add(e);
+                        }
+                    }
+                });
+                var s = registry.GetOrAdd(new EdgeTwin.Core.Samples.SeriesDescriptor("rack-r01", "inlet", "Cel", EdgeTwin.Core.Samples.MetricKind.Gauge, null));
+                engine.Process([new EdgeTwin.Core.Samples.Sample(s, time.GetUtcNow().ToUnixTimeMilliseconds(), 35, EdgeTwin.Core.Samples.SampleQuality.Good)]);
+                await second.FlushAsync(TestContext.Current.CancellationToken);
+
+                // Stopped before the outbox took the raise: nothing marks it published.
+                var raise = Assert.Single(live);
+                Assert.Equal(EdgeTwin.Core.Events.EdgeEventKind.AlertRaised, raise.Event.Kind);
+                Assert.True(raise.Seq > lostMark, $"the raise's history line {raise.Seq} is not above the replayed published mark {lostMark}");
+                Assert.True(raise.Seq >= time.GetUtcNow().ToUnixTimeMilliseconds(), "a store without lines numbers them from the clock");
+            }
+
+            var replayed = new List<OutgoingEvent>();
+            using (var third = new AlertManager(Yaml.Valid(Rules), Harness.Site, db, time))
+            {
+                third.Attach(o =>
+                {
+                    if (o is OutgoingEvent e)
+                    {
+                        replayed.Add(e);
+                    }
+                });
+                var again = Assert.Single(replayed); // the centre still hears the alert fire
+                Assert.Equal(EdgeTwin.Core.Events.EdgeEventKind.AlertRaised, again.Event.Kind);
+                Assert.Equal(live[0].Seq, again.Seq);
+                Assert.Equal(live[0].Event.Attributes!["alert_id"], again.Event.Attributes!["alert_id"]);
+                Assert.Equal(live[0].Seq, Assert.Single(third.History(10)).Seq);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Random bytes over every page after the header page (the documents' pages).</summary>
     private static byte[] Damage(byte[] bytes)
     {

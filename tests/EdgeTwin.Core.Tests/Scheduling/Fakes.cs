@@ -264,7 +264,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
 
     public async Task StartAsync(params PolledDevice[] devices)
     {
-        Scheduler = new PollScheduler(devices, Registry, Samples, Events, Options, Clock, new ListLogger(Logs));
+        Scheduler = new PollScheduler(devices, Registry, Samples, Events, Options, Clock, new ListLogger<PollScheduler>(Logs));
         await Scheduler.StartAsync(CancellationToken.None);
         await SettleAsync();
     }
@@ -304,16 +304,4 @@ internal sealed class SchedulerHarness : IAsyncDisposable
             await Scheduler.DisposeAsync();
         }
     }
-}
-
-internal sealed class ListLogger(System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> logs)
-    : Microsoft.Extensions.Logging.ILogger<PollScheduler>
-{
-    public IDisposable? BeginScope<TState>(TState state)
-        where TState : notnull => null;
-
-    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-
-    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-        logs.Enqueue((logLevel, formatter(state, exception)));
 }

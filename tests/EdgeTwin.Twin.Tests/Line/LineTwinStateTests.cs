@@ -233,6 +233,33 @@ public sealed class LineTwinStateTests : IDisposable
         Assert.Equal(before.Stage.State(stop)["books_from"], after.Stage.State(back)["books_from"]);
     }
 
+    /// <summary>
+    /// What a batch of scrap may book (the good parts counted since the reject counter last moved) is in the saved books
+    /// like every field of the trackers: the run's scrap entered on the HMI just after a restart counts as it would have
+    /// without the restart, not dropped as a glitch (3× the ideal rate over the last minute allows 9 parts here).
+    /// </summary>
+    [Fact]
+    public async Task A_batch_of_scrap_booked_just_after_a_restart_counts_against_the_parts_made_before_it()
+    {
+        var before = NewSite();
+        long ms = At(7, 0);
+        for (var i = 0; i <= 120; i++)
+        {
+            // An hour's run of S1, a part per ideal cycle (30 s), its reject counter read and untouched.
+            ms = At(7, 0) + (i * 30_000L);
+            await before.Stage.ProcessAsync(new Sample[] { new(new SeriesId(0), ms, 1), new(new SeriesId(1), ms, i), new(new SeriesId(2), ms, 0) }, CancellationToken.None);
+        }
+
+        var after = NewSite();
+        var restore = after.Stage.RestoreState(before.Stage.SaveState(ms), ms + 10_000);
+        Assert.True(restore.Books, restore.BooksNotRestored);
+        ms += 30_000;
+        await after.Stage.ProcessAsync(new Sample[] { new(new SeriesId(0), ms, 1), new(new SeriesId(1), ms, 120), new(new SeriesId(2), ms, 40) }, CancellationToken.None);
+        var state = after.Stage.State(ms);
+        Assert.Equal("40", state["rejects.S1"]);
+        Assert.Equal(120.0 / 160, D(state, "quality.S1"), 9);
+    }
+
     [Fact]
     public async Task A_station_whose_configuration_changed_learns_anew_and_the_books_start_afresh_the_rest_goes_on()
     {
