@@ -2,13 +2,8 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
 // The one list logger of the test projects (linked into each; they kept six copies that had drifted apart). Each csproj
-// has a global using of EdgeTwin.Tests.Shared; the Modbus tests name it EdgeTwin.Modbus.Tests.Transport.ListLogger in a
-// test, so there it keeps that namespace (LISTLOGGER_IN_MODBUS_TRANSPORT, set by their csproj).
-#if LISTLOGGER_IN_MODBUS_TRANSPORT
-namespace EdgeTwin.Modbus.Tests.Transport;
-#else
+// has a global using of EdgeTwin.Tests.Shared.
 namespace EdgeTwin.Tests.Shared;
-#endif
 
 /// <summary>
 /// Keeps every log line (level, formatted text, exception) for the tests to read: in its own <see cref="Lines"/> and,

@@ -66,7 +66,7 @@ public sealed class GatewayPollTests
         var logs = new System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
         await using var client = new ModbusClient(new ModbusTcpTransport(
             new ModbusTcpOptions { Host = "127.0.0.1", Port = peer.Port, RequestTimeout = TimeSpan.FromMilliseconds(200) },
-            new EdgeTwin.Modbus.Tests.Transport.ListLogger(logs)));
+            new ListLogger(logs)));
         Assert.Equal(new ushort[] { 1000 }, await client.ReadHoldingRegistersAsync(1, 0, 1, Ct));
         for (int i = 0; i < 4; i++)
         {
