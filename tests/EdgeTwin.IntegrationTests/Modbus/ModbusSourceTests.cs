@@ -118,14 +118,17 @@ public sealed class ModbusSourceTests
         await using var server = new ModbusTcpServer(units);
         await server.StartAsync(Ct);
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        // The transport's timeouts run on the fake clock: a real bound, so a lost answer fails the test instead of hanging it.
+        using var realTime = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        realTime.CancelAfter(TimeSpan.FromSeconds(60));
         var device = new DeviceConfig("meter-1", Meter.Id, DeviceAddress.Tcp("127.0.0.1", server.LocalEndPoint.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(2) };
         var sources = new ModbusSourceFactory().Create(new SourceContext(device, Meter, null, loggers, time));
         await using var source = sources.Polled!;
         source.RegisterSeries(new SeriesRegistry());
         string[] Warnings() => [.. logs.Where(l => l.Level == LogLevel.Warning).Select(l => l.Message)];
 
-        await source.PollAsync(new ListSink(), 0, Ct);
-        await source.PollAsync(new ListSink(), 1, Ct);
+        await source.PollAsync(new ListSink(), 0, realTime.Token);
+        await source.PollAsync(new ListSink(), 1, realTime.Token);
         Assert.Equal(["Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)"], Warnings());
 
         // Same count, another point: the map now has register 300 but no frequency register.
@@ -138,8 +141,8 @@ public sealed class ModbusSourceTests
         units.Remove(1);
         units.Add(1, moved);
         time.Advance(ModbusPolledSource.FailureLogEvery); // a change within 5 minutes of the last line waits for them
-        await source.PollAsync(new ListSink(), 2, Ct);
-        await source.PollAsync(new ListSink(), 3, Ct);
+        await source.PollAsync(new ListSink(), 2, realTime.Token);
+        await source.PollAsync(new ListSink(), 3, realTime.Token);
         Assert.Equal(
         [
             "Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)",
@@ -169,6 +172,9 @@ public sealed class ModbusSourceTests
         var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
         using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLoggerProvider(logs)));
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        // The transport's timeouts run on the fake clock: a real bound, so a lost answer fails the test instead of hanging it.
+        using var realTime = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        realTime.CancelAfter(TimeSpan.FromSeconds(60));
         var device = new DeviceConfig("busy-1", profile.Id, DeviceAddress.Tcp("127.0.0.1", server.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(5) };
         await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, loggers, time)).Polled!;
         var registry = new SeriesRegistry();
@@ -178,7 +184,7 @@ public sealed class ModbusSourceTests
         async Task PollAsync()
         {
             var sink = new ListSink();
-            await source.PollAsync(sink, time.GetUtcNow().ToUnixTimeMilliseconds(), Ct);
+            await source.PollAsync(sink, time.GetUtcNow().ToUnixTimeMilliseconds(), realTime.Token);
             voltageQualities.Add(sink.Samples.Single(s => registry[s.Series].Metric == "voltage").Quality);
             time.Advance(TimeSpan.FromSeconds(10));
         }
@@ -214,22 +220,25 @@ public sealed class ModbusSourceTests
         var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
         using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLoggerProvider(logs)));
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        // The transport's timeouts run on the fake clock: a real bound, so a lost answer fails the test instead of hanging it.
+        using var realTime = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        realTime.CancelAfter(TimeSpan.FromSeconds(60));
         var device = new DeviceConfig("meter-1", Meter.Id, DeviceAddress.Tcp("127.0.0.1", server.LocalEndPoint.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(2) };
         await using var source = new ModbusSourceFactory().Create(new SourceContext(device, Meter, null, loggers, time)).Polled!;
         source.RegisterSeries(new SeriesRegistry());
         string[] Lines() => [.. logs.Where(l => l.Level >= LogLevel.Information && l.Message.StartsWith("Modbus device meter-1:", StringComparison.Ordinal)).Select(l => l.Message)];
 
-        await source.PollAsync(new ListSink(), 0, Ct);
+        await source.PollAsync(new ListSink(), 0, realTime.Token);
         var fixedMap = MeterMap(230).AddRange(LibTable.HoldingRegisters, 300, 1);
         units.Remove(1);
         units.Add(1, fixedMap);
         time.Advance(TimeSpan.FromMinutes(1));
-        await source.PollAsync(new ListSink(), 1, Ct);
+        await source.PollAsync(new ListSink(), 1, realTime.Token);
         Assert.Single(Lines()); // a minute after the Warning: it may yet flap back, so it waits for the 5 minutes
 
         time.Advance(ModbusPolledSource.FailureLogEvery);
-        await source.PollAsync(new ListSink(), 2, Ct);
-        await source.PollAsync(new ListSink(), 3, Ct);
+        await source.PollAsync(new ListSink(), 2, realTime.Token);
+        await source.PollAsync(new ListSink(), 3, realTime.Token);
         Assert.Equal(
         [
             "Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)",
