@@ -34,7 +34,8 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
     private ModbusPointReading[] _last = [];
 
     // Why each point failed in the last poll (0 = read; see FailureCode). The warning is repeated when this set changes,
-    // not only its size: comparing codes in place costs nothing per poll, the text is built only on a change.
+    // not only its size (at most every FailureLogEvery while it keeps changing): comparing codes in place costs nothing
+    // per poll, the text is built only when a line is written.
     private readonly int[] _failures;
     private readonly ChangeLogThrottle _failureLog;
     // A point was unreadable since the journal last said every point is readable: only then is a return to all readable news.
