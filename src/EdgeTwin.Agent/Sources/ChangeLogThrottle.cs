@@ -39,10 +39,16 @@ internal sealed class ChangeLogThrottle(TimeProvider time, TimeSpan every)
             return false;
         }
 
-        if (_unlogged > 0)
+        if (_unlogged == 1)
+        {
+            // One held-back change is not flapping: say why it comes late rather than "it keeps changing".
+            note = string.Create(CultureInfo.InvariantCulture,
+                $" (after 1 more change in {Human(time.GetElapsedTime(_loggedAt, now))} that was not logged: a change within {Human(Every)} of the last line is logged when they are over)");
+        }
+        else if (_unlogged > 1)
         {
             note = string.Create(CultureInfo.InvariantCulture,
-                $" (after {_unlogged} more change{(_unlogged == 1 ? "" : "s")} in {Human(time.GetElapsedTime(_loggedAt, now))} that were not logged: it keeps changing, and is logged at most every {Human(Every)} while it does)");
+                $" (after {_unlogged} more changes in {Human(time.GetElapsedTime(_loggedAt, now))} that were not logged: it keeps changing, and is logged at most every {Human(Every)} while it does)");
         }
 
         _logged = true;

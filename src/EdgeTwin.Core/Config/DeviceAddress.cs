@@ -215,53 +215,29 @@ public sealed partial record DeviceAddress
             AddressScheme.RtuTcp => "rtutcp",
             _ => scheme.ToString().ToLowerInvariant(),
         };
-        string host;
-        string? portText = null;
-        if (rest.StartsWith('['))
+        if (scheme == AddressScheme.Udp6 && !rest.StartsWith('['))
         {
-            var close = rest.IndexOf(']', StringComparison.Ordinal);
-            if (close < 0)
-            {
+            error = "udp6: the IPv6 address goes in brackets, e.g. udp6:[fe80::1]:161";
+            return false;
+        }
+
+        switch (HostPort.Split(rest, out var host, out var portText, out var bracketed))
+        {
+            case HostPort.Problem.UnclosedBracket:
                 error = $"{name}: missing ']' after the IPv6 address";
                 return false;
-            }
-
-            host = rest[1..close];
-            var after = rest[(close + 1)..];
-            if (after.Length > 0)
-            {
-                if (after[0] != ':')
-                {
-                    error = $"{name}: expected ':PORT' after ']'";
-                    return false;
-                }
-
-                portText = after[1..];
-            }
-
-            if (!IPAddress.TryParse(host, out var ip6) || ip6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
-            {
-                error = $"{name}: '{host}' is not an IPv6 address";
+            case HostPort.Problem.JunkAfterBracket:
+                error = $"{name}: expected ':PORT' after ']'";
                 return false;
-            }
-        }
-        else
-        {
-            if (scheme == AddressScheme.Udp6)
-            {
-                error = "udp6: the IPv6 address goes in brackets, e.g. udp6:[fe80::1]:161";
-                return false;
-            }
-
-            var colon = rest.LastIndexOf(':');
-            if (colon >= 0 && rest.IndexOf(':', StringComparison.Ordinal) != colon)
-            {
+            case HostPort.Problem.UnbracketedIPv6:
                 error = $"{name}: an IPv6 address goes in brackets, e.g. {name}:[::1]:{defaultPort ?? 502}";
                 return false;
-            }
+        }
 
-            host = colon < 0 ? rest : rest[..colon];
-            portText = colon < 0 ? null : rest[(colon + 1)..];
+        if (bracketed && (!IPAddress.TryParse(host, out var ip6) || ip6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
+        {
+            error = $"{name}: '{host}' is not an IPv6 address";
+            return false;
         }
 
         // All digits and dots is an IPv4 address or nothing (the host-name pattern took 192.168.1.300 and 127.0.0.1.5).
@@ -288,7 +264,7 @@ public sealed partial record DeviceAddress
 
             port = defaultPort.Value;
         }
-        else if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+        else if (!HostPort.TryParsePort(portText, out port))
         {
             error = $"{name}: '{portText}' is not a port (1-65535)";
             return false;

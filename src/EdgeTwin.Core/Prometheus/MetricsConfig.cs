@@ -75,26 +75,21 @@ public sealed record MetricsConfig
     {
         endpoint = null;
         const string Expected = "expected HOST:PORT with an IP address, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 for every interface";
+        // The port is required and comes last: without one (9464, 127.0.0.1:, :9464) nothing else is worth saying.
         var colon = text.LastIndexOf(':');
         if (colon <= 0 || colon == text.Length - 1)
         {
             return $"'{text}': {Expected}";
         }
 
-        var host = text[..colon];
-        var portText = text[(colon + 1)..];
-        if (host.StartsWith('['))
+        // The split and the port are the device addresses' (HostPort); a host name is not, as the listen binds an address.
+        switch (HostPort.Split(text, out var host, out var portText, out _))
         {
-            if (!host.EndsWith(']'))
-            {
+            case HostPort.Problem.UnbracketedIPv6:
+                return $"'{text}': an IPv6 address needs brackets, e.g. [::1]:9464";
+            case HostPort.Problem.UnclosedBracket or HostPort.Problem.JunkAfterBracket:
+            case HostPort.Problem.None when portText is null:
                 return $"'{text}': {Expected}";
-            }
-
-            host = host[1..^1];
-        }
-        else if (host.Contains(':', StringComparison.Ordinal))
-        {
-            return $"'{text}': an IPv6 address needs brackets, e.g. [::1]:9464";
         }
 
         IPAddress? address;
@@ -108,7 +103,7 @@ public sealed record MetricsConfig
             return $"'{text}': '{host}' is not an IP address (a host name is not resolved here); {Expected}";
         }
 
-        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        if (!HostPort.TryParsePort(portText!, out var port))
         {
             return $"'{text}': port '{portText}' is not a number from 1 to 65535";
         }

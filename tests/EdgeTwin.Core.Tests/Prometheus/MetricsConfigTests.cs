@@ -21,6 +21,10 @@ public sealed class MetricsConfigTests
     [InlineData("gateway.example:9464", "'gateway.example:9464': 'gateway.example' is not an IP address (a host name is not resolved here); expected HOST:PORT with an IP address, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 for every interface")]
     [InlineData("::1:9464", "'::1:9464': an IPv6 address needs brackets, e.g. [::1]:9464")]
     [InlineData("127.0.0.1:", "'127.0.0.1:': expected HOST:PORT with an IP address, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 for every interface")]
+    [InlineData("[::1:9464", "'[::1:9464': expected HOST:PORT with an IP address, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 for every interface")]
+    [InlineData("[::1]9464", "'[::1]9464': expected HOST:PORT with an IP address, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 for every interface")]
+    [InlineData("[::1]:65536", "'[::1]:65536': port '65536' is not a number from 1 to 65535")]
+    [InlineData("[gateway]:9464", "'[gateway]:9464': 'gateway' is not an IP address (a host name is not resolved here); expected HOST:PORT with an IP address, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464 for every interface")]
     public void A_bad_listen_is_a_problem_at_the_key_with_file_and_line(string listen, string message)
     {
         var result = Load($"metrics:\n  prometheus:\n    listen: \"{listen}\"\n");

@@ -117,14 +117,18 @@ public sealed class ModbusSourceTests
         units.Add(1, MeterMap(230));
         await using var server = new ModbusTcpServer(units);
         await server.StartAsync(Ct);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        // The transport's timeouts run on the fake clock: a real bound, so a lost answer fails the test instead of hanging it.
+        using var realTime = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        realTime.CancelAfter(TimeSpan.FromSeconds(60));
         var device = new DeviceConfig("meter-1", Meter.Id, DeviceAddress.Tcp("127.0.0.1", server.LocalEndPoint.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(2) };
-        var sources = new ModbusSourceFactory().Create(new SourceContext(device, Meter, null, loggers, TimeProvider.System));
+        var sources = new ModbusSourceFactory().Create(new SourceContext(device, Meter, null, loggers, time));
         await using var source = sources.Polled!;
         source.RegisterSeries(new SeriesRegistry());
         string[] Warnings() => [.. logs.Where(l => l.Level == LogLevel.Warning).Select(l => l.Message)];
 
-        await source.PollAsync(new ListSink(), 0, Ct);
-        await source.PollAsync(new ListSink(), 1, Ct);
+        await source.PollAsync(new ListSink(), 0, realTime.Token);
+        await source.PollAsync(new ListSink(), 1, realTime.Token);
         Assert.Equal(["Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)"], Warnings());
 
         // Same count, another point: the map now has register 300 but no frequency register.
@@ -136,13 +140,110 @@ public sealed class ModbusSourceTests
         moved.SetValue(Energy, 1000);
         units.Remove(1);
         units.Add(1, moved);
-        await source.PollAsync(new ListSink(), 2, Ct);
-        await source.PollAsync(new ListSink(), 3, Ct);
+        time.Advance(ModbusPolledSource.FailureLogEvery); // a change within 5 minutes of the last line waits for them
+        await source.PollAsync(new ListSink(), 2, realTime.Token);
+        await source.PollAsync(new ListSink(), 3, realTime.Token);
         Assert.Equal(
         [
             "Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)",
             "Modbus device meter-1: 1 of 6 points unreadable: frequency (input 2, exception 2 ILLEGAL DATA ADDRESS)",
         ], Warnings());
+    }
+
+    [Fact]
+    public async Task Regression_a_modbus_device_flapping_between_readable_and_unreadable_points_logged_every_poll()
+    {
+        // Before: every change of the set of unreadable points was a line, so a meter that answered its input block
+        // with SERVER DEVICE BUSY every other poll logged a Warning every other poll (5 in these 10 polls, 900 an hour
+        // at a 2 s interval) and never said it read again. pymodbus refuses every second read of the input registers.
+        var profile = new DeviceProfile(
+            "busy-meter", "EdgeTwin", "Busy meter", DeviceProtocol.Modbus, "test register map",
+            [
+                new ProfileMetric("voltage", "V", MetricKind.Gauge, "meter.voltage") { Register = new ModbusRegister(ProfileTable.Input, 0, ProfileType.UInt16), Scale = 0.1 },
+                new ProfileMetric("alarm", "1", MetricKind.State, "meter.alarm") { Register = new ModbusRegister(ProfileTable.Holding, 10, ProfileType.UInt16) },
+            ],
+            [])
+        {
+            Modbus = new ModbusProfileSettings(Addressing: 0, MaxRegistersPerRead: 125, GapTolerance: 0, ByteOrder: WordOrder.ABCD),
+        };
+        await using var server = await PymodbusServer.StartTcpAsync(
+            PymodbusServer.Units((1, "ir", 0, [2301]), (1, "hr", 10, [0])),
+            new System.Text.Json.Nodes.JsonObject { ["refuse_every"] = 2, ["refuse_function"] = 4, ["refuse_code"] = 6 });
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLoggerProvider(logs)));
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        // The transport's timeouts run on the fake clock: a real bound, so a lost answer fails the test instead of hanging it.
+        using var realTime = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        realTime.CancelAfter(TimeSpan.FromSeconds(60));
+        var device = new DeviceConfig("busy-1", profile.Id, DeviceAddress.Tcp("127.0.0.1", server.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(5) };
+        await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, loggers, time)).Polled!;
+        var registry = new SeriesRegistry();
+        source.RegisterSeries(registry);
+        var voltageQualities = new List<SampleQuality>();
+
+        async Task PollAsync()
+        {
+            var sink = new ListSink();
+            await source.PollAsync(sink, time.GetUtcNow().ToUnixTimeMilliseconds(), realTime.Token);
+            voltageQualities.Add(sink.Samples.Single(s => registry[s.Series].Metric == "voltage").Quality);
+            time.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        string[] Lines() => [.. logs.Where(l => l.Level >= LogLevel.Information && l.Message.StartsWith("Modbus device busy-1:", StringComparison.Ordinal)).Select(l => l.Message)];
+
+        for (var i = 0; i < 11; i++)
+        {
+            await PollAsync();
+        }
+
+        // The samples still say every poll whether the point was read; the journal has the first change only.
+        Assert.Equal([.. Enumerable.Range(0, 11).Select(i => i % 2 == 0 ? SampleQuality.Good : SampleQuality.DeviceError)], voltageQualities);
+        Assert.Equal(["Modbus device busy-1: 1 of 2 points unreadable: voltage (input 0, exception 6 SERVER DEVICE BUSY)"], Lines());
+
+        // Past the 5 minutes, the next change is logged with what went unlogged.
+        time.Advance(ModbusPolledSource.FailureLogEvery);
+        await PollAsync();
+        var lines = Lines();
+        Assert.Equal(2, lines.Length);
+        Assert.Equal("Modbus device busy-1: 1 of 2 points unreadable: voltage (input 0, exception 6 SERVER DEVICE BUSY) (after 9 more changes in 6m 40s that were not logged: it keeps changing, and is logged at most every 5m 0s while it does)", lines[1]);
+    }
+
+    [Fact]
+    public async Task A_device_whose_unreadable_point_reads_again_says_so_once()
+    {
+        // The Warning was the journal's last word about a device that had long recovered. The return is logged once the
+        // 5 minutes after the Warning are over, so one that flaps back meanwhile is not a line each way.
+        var units = new ModbusServerUnits();
+        units.Add(1, MeterMap(230));
+        await using var server = new ModbusTcpServer(units);
+        await server.StartAsync(Ct);
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+        using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new ListLoggerProvider(logs)));
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        // The transport's timeouts run on the fake clock: a real bound, so a lost answer fails the test instead of hanging it.
+        using var realTime = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        realTime.CancelAfter(TimeSpan.FromSeconds(60));
+        var device = new DeviceConfig("meter-1", Meter.Id, DeviceAddress.Tcp("127.0.0.1", server.LocalEndPoint.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(2) };
+        await using var source = new ModbusSourceFactory().Create(new SourceContext(device, Meter, null, loggers, time)).Polled!;
+        source.RegisterSeries(new SeriesRegistry());
+        string[] Lines() => [.. logs.Where(l => l.Level >= LogLevel.Information && l.Message.StartsWith("Modbus device meter-1:", StringComparison.Ordinal)).Select(l => l.Message)];
+
+        await source.PollAsync(new ListSink(), 0, realTime.Token);
+        var fixedMap = MeterMap(230).AddRange(LibTable.HoldingRegisters, 300, 1);
+        units.Remove(1);
+        units.Add(1, fixedMap);
+        time.Advance(TimeSpan.FromMinutes(1));
+        await source.PollAsync(new ListSink(), 1, realTime.Token);
+        Assert.Single(Lines()); // a minute after the Warning: it may yet flap back, so it waits for the 5 minutes
+
+        time.Advance(ModbusPolledSource.FailureLogEvery);
+        await source.PollAsync(new ListSink(), 2, realTime.Token);
+        await source.PollAsync(new ListSink(), 3, realTime.Token);
+        Assert.Equal(
+        [
+            "Modbus device meter-1: 1 of 6 points unreadable: missing (holding 300, exception 2 ILLEGAL DATA ADDRESS)",
+            "Modbus device meter-1: every point is readable again (after 1 more change in 6m 0s that was not logged: a change within 5m 0s of the last line is logged when they are over)",
+        ], Lines());
     }
 
     [Fact]

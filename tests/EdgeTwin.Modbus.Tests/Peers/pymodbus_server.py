@@ -8,7 +8,10 @@ Config keys:
   units: {"1": {"hr": {"0": [1, 2]}, "ir": {...}, "co": {...}, "di": {...}}}
          sparse maps: only the listed addresses exist; others answer ILLEGAL DATA ADDRESS.
          Units not listed never answer, like a missing device on an RS-485 line.
-  behavior: {"silent": bool, "drop_every": N, "delay_first": seconds, "delay": seconds}
+  behavior: {"silent": bool, "drop_every": N, "delay_first": seconds, "delay": seconds,
+             "refuse_every": N, "refuse_function": F, "refuse_code": C}
+            refuse_every: every Nth answer to function F (all functions when absent) becomes exception C (default 6,
+            SERVER DEVICE BUSY) instead, like a device that is busy, or garbles a block, every other poll.
   identity: {"VendorName": ..., "ProductCode": ..., "MajorMinorRevision": ...}
   broadcast: true (rtu) to carry out unit 0's writes on every unit, without an answer
 Prints READY on stdout once it listens.
@@ -67,6 +70,7 @@ except ImportError:
 from pymodbus.datastore import ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock  # noqa: E402
 from pymodbus.device import ModbusDeviceIdentification  # noqa: E402
 from pymodbus.framer.rtu_framer import ModbusRtuFramer  # noqa: E402
+from pymodbus.pdu import ExceptionResponse  # noqa: E402
 from pymodbus.server.async_io import (  # noqa: E402
     ModbusConnectedRequestHandler,
     ModbusSerialServer,
@@ -93,7 +97,7 @@ def build_context(config):
 
 def behaving(base, behavior):
     """A request handler class that can stay silent, delay or drop the connection."""
-    state = {"count": 0}
+    state = {"count": 0, "refusable": 0}
 
     class Handler(base):
         def send(self, message, *addr, **kwargs):
@@ -101,6 +105,15 @@ def behaving(base, behavior):
             n = state["count"]
             if behavior.get("silent"):
                 return
+            refuse_every = behavior.get("refuse_every", 0)
+            function = getattr(message, "function_code", 0)
+            if refuse_every and function < 0x80 and behavior.get("refuse_function", function) == function:
+                state["refusable"] += 1
+                if state["refusable"] % refuse_every == 0:
+                    refused = ExceptionResponse(function, behavior.get("refuse_code", 6))
+                    refused.transaction_id = message.transaction_id
+                    refused.unit_id = message.unit_id
+                    message = refused
             drop_every = behavior.get("drop_every", 0)
             if drop_every and n % drop_every == 0:
                 self.transport.close()

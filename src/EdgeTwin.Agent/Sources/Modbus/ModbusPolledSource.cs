@@ -34,12 +34,20 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
     private ModbusPointReading[] _last = [];
 
     // Why each point failed in the last poll (0 = read; see FailureCode). The warning is repeated when this set changes,
-    // not only its size: comparing codes in place costs nothing per poll, the text is built only on a change.
+    // not only its size (at most every FailureLogEvery while it keeps changing): comparing codes in place costs nothing
+    // per poll, the text is built only when a line is written.
     private readonly int[] _failures;
+    private readonly ChangeLogThrottle _failureLog;
+    // A point was unreadable since the journal last said every point is readable: only then is a return to all readable news.
+    private bool _failedSinceReadable;
 
-    public ModbusPolledSource(DeviceConfig device, IReadOnlyList<ProfileMetric> metrics, ModbusPollPlan plan, BusLease bus, ILoggerFactory loggerFactory, int addressing = 0)
+    /// <summary>How often a device whose unreadable points keep changing is logged again.</summary>
+    internal static readonly TimeSpan FailureLogEvery = TimeSpan.FromMinutes(5);
+
+    public ModbusPolledSource(DeviceConfig device, IReadOnlyList<ProfileMetric> metrics, ModbusPollPlan plan, BusLease bus, ILoggerFactory loggerFactory, int addressing = 0, TimeProvider? time = null)
     {
         _addressing = addressing;
+        _failureLog = new ChangeLogThrottle(time ?? TimeProvider.System, FailureLogEvery);
         _failures = new int[metrics.Count];
         _device = device;
         _metrics = metrics;
@@ -149,9 +157,20 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
                 : $"unit {Unit} on {_bus.Bus}: every register read failed: {firstError?.Message}", firstError);
         }
 
-        if (changed && failed > 0)
+        // Every change was a line: a device that refused a block every other poll (busy, or a firmware that garbles one
+        // answer in two) logged a Warning every other poll, 900 an hour at a 2 s interval, and nothing when it read again.
+        _failedSinceReadable |= failed > 0;
+        if (_failureLog.ShouldLog(changed && _failedSinceReadable, out var flapping))
         {
-            LogPointsFailed(_device.Id, failed, readings.Length, DescribeFailures(readings));
+            if (failed > 0)
+            {
+                LogPointsFailed(_device.Id, failed, readings.Length, DescribeFailures(readings), flapping);
+            }
+            else
+            {
+                LogPointsReadable(_device.Id, flapping);
+                _failedSinceReadable = false;
+            }
         }
         if (count > 0)
         {
@@ -377,6 +396,9 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
         _ => "holding",
     };
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Modbus device {Device}: {Failed} of {Total} points unreadable: {Points}")]
-    private partial void LogPointsFailed(string device, int failed, int total, string points);
+    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Modbus device {Device}: {Failed} of {Total} points unreadable: {Points}{Flapping}")]
+    private partial void LogPointsFailed(string device, int failed, int total, string points, string flapping);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Modbus device {Device}: every point is readable again{Flapping}")]
+    private partial void LogPointsReadable(string device, string flapping);
 }

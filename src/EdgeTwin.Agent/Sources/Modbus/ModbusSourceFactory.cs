@@ -74,7 +74,7 @@ public sealed class ModbusSourceFactory : ISourceFactory
         };
         var plan = new ModbusPollPlan(points, plannerOptions);
         var lease = _buses.Acquire(device, context);
-        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory, settings.Addressing));
+        return DeviceSources.Of(new ModbusPolledSource(device, metrics, plan, lease, context.LoggerFactory, settings.Addressing, context.TimeProvider));
     }
 
     internal static ModbusPoint ToPoint(ModbusRegister register, ModbusProfileSettings settings)
