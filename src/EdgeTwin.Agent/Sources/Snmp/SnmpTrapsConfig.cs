@@ -166,7 +166,7 @@ public sealed record SnmpTrapsConfig
     }
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"SNMP traps on {new IPEndPoint(Address, Port)} ({Credentials.Count} credentials)");
+        $"SNMP traps on {new IPEndPoint(Address, Port)} (credentials {string.Join(", ", Credentials)})");
 }
 
 /// <summary>Validates <c>snmp_traps</c> for <c>edgetwin check</c> and the agent's start.</summary>
