@@ -125,6 +125,24 @@ internal sealed class PollCommand : ICliCommand
             try
             {
                 await polled.PollAsync(sink, acquiredAt.ToUnixTimeMilliseconds(), timeout.Token).ConfigureAwait(false);
+                if (RateMetrics(profile) is { Count: > 0 } rates)
+                {
+                    // A counter rate needs two readings: the first poll only primes it, so one poll of ietf-if-mib
+                    // printed no traffic at all (in_octets, out_octets … missing) and looked like a broken profile.
+                    await error.WriteLineAsync($"edgetwin: {rates.Count} rate metric(s) ({string.Join(", ", rates.Take(4))}{(rates.Count > 4 ? ", …" : "")}) need two readings: polled again after {Durations(RateGap)}; the agent's rates are over its interval").ConfigureAwait(false);
+                    await Task.Delay(RateGap, time, cancellationToken).ConfigureAwait(false);
+                    using var again = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    again.CancelAfter(device.Timeout);
+                    try
+                    {
+                        await polled.PollAsync(sink, time.GetUtcNow().ToUnixTimeMilliseconds(), again.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (again.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                    {
+                        await error.WriteLineAsync($"edgetwin: device '{device.Id}' at {device.Address}: no answer within {Durations(device.Timeout)} on the second reading").ConfigureAwait(false);
+                        return ExitCodes.Failure;
+                    }
+                }
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -164,6 +182,11 @@ internal sealed class PollCommand : ICliCommand
 
         return ExitCodes.Ok;
     }
+
+    private static readonly TimeSpan RateGap = TimeSpan.FromSeconds(1);
+
+    private static List<string> RateMetrics(DeviceProfile profile) =>
+        [.. profile.AllMetrics.Where(m => m.Rate).Select(m => m.Name)];
 
     /// <summary>
     /// Runs a push source until it has published (at most one report interval plus the timeout); null when it did,

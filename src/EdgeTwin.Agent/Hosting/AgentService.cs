@@ -155,6 +155,15 @@ internal sealed class AgentService(
             }
         }
 
+        // The trap listener is the site's, not a device's: one socket for every sender (snmp_traps:, off when absent).
+        if (Sources.Snmp.SnmpTrapsConfig.From(config) is { } traps)
+        {
+            var trapSource = new Sources.Snmp.SnmpTrapSource(traps.ToOptions(config), loggerFactory.CreateLogger<Sources.Snmp.SnmpTrapSource>());
+            trapSource.RegisterSeries(runtime.Registry);
+            var runner = new PushSourceRunner(trapSource, _pipeline, _events, metrics, time, pushLogger);
+            _pushTasks.Add(Task.Run(() => runner.RunAsync(_pushStop.Token), CancellationToken.None));
+        }
+
         var stages = string.Join(", ", _pipeline.StageNames);
         AgentLog.Started(_logger, polled.Count, _pushTasks.Count, runtime.Registry.Count, stages);
     }

@@ -28,8 +28,8 @@ public sealed class SnmpSourceTests : IAsyncDisposable
         "test-rpdu", "APC", "test", DeviceProtocol.Snmp, "PowerNet-MIB subset",
         [
             new ProfileMetric("total_power", "kW", MetricKind.Gauge, "pdu.power") { Oid = Rpdu + ".4.3.1.5.1", Scale = 0.01, Min = 0, Max = 100 },
-            new ProfileMetric("energy_rate", "kW.h/s", MetricKind.Counter, "pdu.energy") { Oid = Rpdu + ".4.3.1.9.1", Scale = 0.1, Rate = true },
-            new ProfileMetric("octets_rate", "B/s", MetricKind.Counter, "net.octets") { Oid = Rpdu + ".4.3.1.10.1", Rate = true },
+            new ProfileMetric("energy_rate", "kW.h", MetricKind.Counter, "pdu.energy") { Oid = Rpdu + ".4.3.1.9.1", Scale = 0.1, Rate = true },
+            new ProfileMetric("octets_rate", "By", MetricKind.Counter, "net.octets") { Oid = Rpdu + ".4.3.1.10.1", Rate = true },
             new ProfileMetric("load_state", "1", MetricKind.State, "pdu.load_state") { Oid = Rpdu + ".4.3.1.4.1" },
             new ProfileMetric("missing", "1", MetricKind.Gauge, "pdu.missing") { Oid = Rpdu + ".4.3.1.99.1" },
         ],

@@ -58,4 +58,80 @@ public sealed class SnmpTrapSourceTests
         await stop.CancelAsync();
         await run;
     }
+
+    // Before, every linkDown/linkUp was "SNMP trap .1.3.6.1.6.3.1.1.5.3 from tor-a01" with the port only in a varbind
+    // keyed by its OID: an event rule kept one alert per switch (port 18's linkUp cleared port 17's linkDown) and could
+    // not tell a port shut on purpose from a failed link.
+    [Fact]
+    public async Task Regression_a_linkDown_trap_named_neither_the_port_nor_whether_it_was_shut()
+    {
+        Assert.SkipWhen(SnmpdProcess.FindTool("snmptrap") is null, "snmptrap (Debian package 'snmp') is not installed");
+        var ct = TestContext.Current.CancellationToken;
+        var source = new SnmpTrapSource(new SnmpTrapSourceOptions
+        {
+            EndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Devices = new Dictionary<IPAddress, string> { [IPAddress.Loopback] = "tor-a01" },
+        });
+        var registry = new EdgeTwin.Core.Samples.SeriesRegistry();
+        source.RegisterSeries(registry);
+
+        // The IF-MIB poll's series (ietf-if-mib: index_tag ifindex, label_tag if_name) name the ports.
+        registry.GetOrAdd(new SeriesDescriptor("tor-a01", "oper_status", "1", MetricKind.State, "net.oper_status",
+            [new("ifindex", "17"), new("if_name", "Gi1/0/17")]));
+        var events = new Events();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = source.RunAsync(new NoSamples(), events, stop.Token);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (source.LocalEndPoint is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct);
+        }
+
+        Assert.NotNull(source.LocalEndPoint);
+        var target = $"127.0.0.1:{source.LocalEndPoint!.Port}";
+
+        // What a switch sends (RFC 2863 linkDown: ifIndex, ifAdminStatus, ifOperStatus), v2c and v1 (generic trap 2/3).
+        async Task<EdgeEvent> SendAsync(params string[] args)
+        {
+            var (exit, _, err) = await SnmpdProcess.RunToolAsync("snmptrap", [.. args.Take(3), target, .. args.Skip(3)], ct);
+            Assert.True(exit == 0, err);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            wait.CancelAfter(TimeSpan.FromSeconds(30));
+            return await events.Channel.Reader.ReadAsync(wait.Token);
+        }
+
+        var down = await SendAsync("-v2c", "-c", "public", "", "1.3.6.1.6.3.1.1.5.3",
+            "1.3.6.1.2.1.2.2.1.1.17", "i", "17", "1.3.6.1.2.1.2.2.1.7.17", "i", "1", "1.3.6.1.2.1.2.2.1.8.17", "i", "2");
+        Assert.Equal("tor-a01/Gi1/0/17", down.Source);
+        Assert.Equal("tor-a01", down.Device);
+        Assert.Equal("tor-a01 port Gi1/0/17 link down (ifIndex 17, admin up, oper down)", down.Message);
+        Assert.Equal(EventSeverity.Warning, down.Severity);
+        Assert.Equal("linkDown", down.Attributes!["trap"]);
+        Assert.Equal("1", down.Attributes["link_down"]);
+        Assert.Equal("17", down.Attributes["if_index"]);
+        Assert.Equal("Gi1/0/17", down.Attributes["if_name"]);
+        Assert.Equal("1", down.Attributes["if_admin_status"]);
+        Assert.Equal("2", down.Attributes["if_oper_status"]);
+        Assert.Equal("tor-a01", down.Attributes["device"]);
+        Assert.Equal(".1.3.6.1.6.3.1.1.5.3", down.Attributes["trap_oid"]); // the old attributes stay
+        Assert.Equal("INTEGER: 2", down.Attributes[".1.3.6.1.2.1.2.2.1.8.17"]);
+
+        // A port the polls have not named yet, shut on purpose: its own source, no link_down, Info.
+        var shut = await SendAsync("-v2c", "-c", "public", "", "1.3.6.1.6.3.1.1.5.3",
+            "1.3.6.1.2.1.2.2.1.1.40", "i", "40", "1.3.6.1.2.1.2.2.1.7.40", "i", "2", "1.3.6.1.2.1.2.2.1.8.40", "i", "2");
+        Assert.Equal("tor-a01/ifIndex 40", shut.Source);
+        Assert.Equal("tor-a01 port ifIndex 40 link down, shut by admin (admin down, oper down)", shut.Message);
+        Assert.Equal("0", shut.Attributes!["link_down"]);
+        Assert.Equal(EventSeverity.Info, shut.Severity);
+
+        // SNMPv1 generic linkUp (3) maps to .1.3.6.1.6.3.1.1.5.4 (RFC 3584) and clears port 17 only: same source.
+        var up = await SendAsync("-v1", "-c", "public", "1.3.6.1.4.1.8072.3.2.10", "", "3", "0", "",
+            "1.3.6.1.2.1.2.2.1.1.17", "i", "17", "1.3.6.1.2.1.2.2.1.7.17", "i", "1", "1.3.6.1.2.1.2.2.1.8.17", "i", "1");
+        Assert.Equal("tor-a01/Gi1/0/17", up.Source);
+        Assert.Equal("tor-a01 port Gi1/0/17 link up (ifIndex 17, admin up, oper up)", up.Message);
+        Assert.Equal("0", up.Attributes!["link_down"]);
+        Assert.Equal(EventSeverity.Info, up.Severity);
+        await stop.CancelAsync();
+        await run;
+    }
 }

@@ -115,7 +115,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     private SeriesDescriptor Describe(ProfileMetric m, IReadOnlyList<KeyValuePair<string, string>>? tags) =>
         // A rate is a level, not a monotonic count.
-        new(DeviceId, m.Name, m.Unit, m.Kind == MetricKind.Counter && m.Rate ? MetricKind.Gauge : m.Kind, m.Role, tags);
+        // Its unit is per second (By → By/s), as the Modbus source and device-profiles/README.md have it: an IF-MIB
+        // octet rate said "By", and a rule or a dashboard could not tell bytes from bytes per second.
+        new(DeviceId, m.Name, m.Kind == MetricKind.Counter && m.Rate ? m.Unit + "/s" : m.Unit, m.Kind == MetricKind.Counter && m.Rate ? MetricKind.Gauge : m.Kind, m.Role, tags);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {

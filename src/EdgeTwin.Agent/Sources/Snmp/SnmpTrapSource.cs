@@ -61,8 +61,33 @@ public sealed partial class SnmpTrapSource : IPushSource
 
     public void RegisterSeries(SeriesRegistry registry)
     {
-        // Traps are events, not series.
+        // Traps are events, not series; the registry only lends the interface names the IF-MIB polls learn, so a
+        // linkDown (which carries ifIndex, not ifName) names the port as the series do.
+        ArgumentNullException.ThrowIfNull(registry);
+        registry.SeriesAdded += (_, d) => LearnInterfaceName(d);
+        foreach (var (_, d) in registry.Snapshot())
+        {
+            LearnInterfaceName(d);
+        }
     }
+
+    /// <summary>Interface names by device and ifIndex, from the series' <c>ifindex</c>/<c>if_name</c> tags (ietf-if-mib).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Device, string IfIndex), string> _interfaceNames = new();
+
+    // Bounded: 64 switches of 1,000 ports; past it a trap names the port by its ifIndex only.
+    private const int MaxInterfaceNames = 65_536;
+
+    private void LearnInterfaceName(SeriesDescriptor d)
+    {
+        if (d.Tag(IfIndexTag) is { } index && d.Tag(IfNameTag) is { Length: > 0 } name
+            && (_interfaceNames.Count < MaxInterfaceNames || _interfaceNames.ContainsKey((d.DeviceId, index))))
+        {
+            _interfaceNames[(d.DeviceId, index)] = name;
+        }
+    }
+
+    /// <summary>The interface name the polls know for a device's ifIndex (tests, and the trap events).</summary>
+    internal string? InterfaceName(string device, string ifIndex) => _interfaceNames.GetValueOrDefault((device, ifIndex));
 
     public async Task RunAsync(ISampleSink samples, IEventSink events, CancellationToken cancellationToken)
     {
@@ -111,9 +136,129 @@ public sealed partial class SnmpTrapSource : IPushSource
         {
             attributes[vb.Oid.ToNumericString()] = SnmpFormatter.Format(vb.Value);
         }
-        var severity = _critical.Any(c => n.TrapOid.StartsWith(c)) ? EventSeverity.Critical : EventSeverity.Warning;
+        var critical = _critical.Any(c => n.TrapOid.StartsWith(c));
+        if (LinkTrap(n, device, attributes, critical) is { } link)
+        {
+            return link;
+        }
+
+        var severity = critical ? EventSeverity.Critical : EventSeverity.Warning;
         return new EdgeEvent(EdgeEventKind.Trap, device, n.ReceivedAt, severity, $"SNMP trap {n.TrapOid.ToNumericString()} from {device}", attributes);
     }
+
+    private const string IfIndexTag = "ifindex";
+    private const string IfNameTag = "if_name";
+    private static readonly Oid LinkDownOid = Oid.Parse("1.3.6.1.6.3.1.1.5.3");
+    private static readonly Oid LinkUpOid = Oid.Parse("1.3.6.1.6.3.1.1.5.4");
+    private static readonly Oid IfIndexColumn = Oid.Parse("1.3.6.1.2.1.2.2.1.1");
+    private static readonly Oid IfDescrColumn = Oid.Parse("1.3.6.1.2.1.2.2.1.2");
+    private static readonly Oid IfAdminStatusColumn = Oid.Parse("1.3.6.1.2.1.2.2.1.7");
+    private static readonly Oid IfOperStatusColumn = Oid.Parse("1.3.6.1.2.1.2.2.1.8");
+    private static readonly Oid IfNameColumn = Oid.Parse("1.3.6.1.2.1.31.1.1.1.1");
+
+    /// <summary>
+    /// linkDown/linkUp (RFC 2863; v1 generic traps 2/3 map to them) as one event per port: the source is
+    /// <c>device/port</c>, so an <c>event</c> rule keeps one alert per port and the port's linkUp clears only its own;
+    /// <c>link_down</c> is 1 only for a link that went down while the port is administratively up (a failure, not a
+    /// port shut on purpose). Before, every such trap was "SNMP trap .1.3.6.1.6.3.1.1.5.3 from tor-a01", the port
+    /// only in a varbind keyed by its OID, so no rule could tell ports apart or a shut port from a failed link.
+    /// </summary>
+    private EdgeEvent? LinkTrap(SnmpNotification n, string device, Dictionary<string, string> attributes, bool critical)
+    {
+        var down = n.TrapOid.Equals(LinkDownOid);
+        if (!down && !n.TrapOid.Equals(LinkUpOid))
+        {
+            return null;
+        }
+
+        string? index = null, name = null, descr = null;
+        long admin = 0, oper = 0;
+        foreach (var vb in n.Payload)
+        {
+            if (vb.Oid.Length == IfIndexColumn.Length + 1 && vb.Oid.StartsWith(IfIndexColumn) && Whole(vb.Value) is { } i)
+            {
+                index = i.ToString(CultureInfo.InvariantCulture);
+            }
+            else if (InstanceOf(vb.Oid, IfAdminStatusColumn) is { } a)
+            {
+                index ??= a;
+                admin = Whole(vb.Value) ?? 0;
+            }
+            else if (InstanceOf(vb.Oid, IfOperStatusColumn) is { } o)
+            {
+                index ??= o;
+                oper = Whole(vb.Value) ?? 0;
+            }
+            else if (InstanceOf(vb.Oid, IfNameColumn) is { } nm)
+            {
+                index ??= nm;
+                name = Text(vb.Value);
+            }
+            else if (InstanceOf(vb.Oid, IfDescrColumn) is { } ds)
+            {
+                index ??= ds;
+                descr = Text(vb.Value);
+            }
+        }
+
+        // The name the polls use (ifName) first, so the event and the interface's series say the same port.
+        name = index is null ? name : InterfaceName(device, index) ?? name;
+        name = string.IsNullOrWhiteSpace(name) ? (string.IsNullOrWhiteSpace(descr) ? null : descr) : name;
+        var port = name ?? (index is null ? "?" : "ifIndex " + index);
+        var shut = admin == 2;
+        attributes["trap"] = down ? "linkDown" : "linkUp";
+        attributes["device"] = device;
+        attributes["link_down"] = down && !shut ? "1" : "0";
+        if (index is not null)
+        {
+            attributes["if_index"] = index;
+        }
+
+        if (name is not null)
+        {
+            attributes["if_name"] = name;
+        }
+
+        if (admin != 0)
+        {
+            attributes["if_admin_status"] = admin.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (oper != 0)
+        {
+            attributes["if_oper_status"] = oper.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var what = down ? (shut ? "link down, shut by admin" : "link down") : "link up";
+        var status = admin != 0 || oper != 0 ? $", admin {StatusName(admin)}, oper {StatusName(oper)}" : "";
+        var indexText = name is not null && index is not null ? $" (ifIndex {index}{status})" : status.Length > 0 ? $" ({status[2..]})" : "";
+        var severity = critical ? EventSeverity.Critical : down && !shut ? EventSeverity.Warning : EventSeverity.Info;
+        var source = index is null ? device : $"{device}/{port}";
+        return new EdgeEvent(EdgeEventKind.Trap, source, n.ReceivedAt, severity, $"{device} port {port} {what}{indexText}", attributes) { Device = device };
+    }
+
+    /// <summary>The row index (one arc) of a column instance, or null when the OID is not in that column.</summary>
+    private static string? InstanceOf(Oid oid, Oid column) =>
+        oid.Length == column.Length + 1 && oid.StartsWith(column) ? oid[column.Length].ToString(CultureInfo.InvariantCulture) : null;
+
+    private static long? Whole(SnmpValue value) =>
+        value.Type is SnmpType.Integer or SnmpType.Gauge32 or SnmpType.Counter32 && value.TryGetNumber(out var d) ? (long)d : null;
+
+    private static string? Text(SnmpValue value) =>
+        value.Type == SnmpType.OctetString ? System.Text.Encoding.UTF8.GetString(value.AsBytes().Span).TrimEnd('\0').Trim() : null;
+
+    private static string StatusName(long status) => status switch
+    {
+        1 => "up",
+        2 => "down",
+        3 => "testing",
+        4 => "unknown",
+        5 => "dormant",
+        6 => "notPresent",
+        7 => "lowerLayerDown",
+        0 => "?",
+        _ => status.ToString(CultureInfo.InvariantCulture),
+    };
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
