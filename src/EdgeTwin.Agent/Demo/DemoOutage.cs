@@ -131,8 +131,9 @@ internal sealed class DemoOutage(TimeSpan at, TimeSpan duration, EmbeddedBroker 
             {
                 if (through >= _lastAtRestart)
                 {
+                    // "none lost" within the first 80 columns: the frame cuts the rest.
                     var replayed = _lastAtRestart - _throughAtRestart;
-                    _notes.Add((now, Inv($"uplink back after {(_backAt - _downAt).TotalSeconds:0} s: {replayed} entries replayed in {Math.Max(0, (now - _backAt).TotalSeconds):0} s ({_lastAtRestart - _lastAtStop} appended while it was down), none lost (the broker has every outbox sequence, no gap)")));
+                    _notes.Add((now, Inv($"uplink back after {(_backAt - _downAt).TotalSeconds:0} s: {replayed} entries replayed in {Math.Max(0, (now - _backAt).TotalSeconds):0} s, none lost ({_lastAtRestart - _lastAtStop} appended while it was down; the broker has every outbox sequence, no gap)")));
                     _phase = Phase.Done;
                     return true;
                 }

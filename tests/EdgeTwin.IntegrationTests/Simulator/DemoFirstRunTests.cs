@@ -67,7 +67,7 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
 
         var gone = Index(@"\] uplink: the broker went away \(scripted outage for 20 s\)");
         var back = Index(@"\] uplink: the broker is back on 127\.0\.0\.1:\d+ after 2\d s with [1-9]\d* entries waiting");
-        var verdict = Index(@"\] uplink back after 2\d s: [1-9]\d* entries replayed in \d+ s \(\d+ appended while it was down\), none lost");
+        var verdict = Index(@"\] uplink back after 2\d s: [1-9]\d* entries replayed in \d+ s, none lost \(\d+ appended while it was down; the broker has every outbox sequence, no gap\)");
         Assert.True(gone > 0 && back > gone && verdict > back, run.Output);
 
         // The backlog grows while the broker is away, as the status lines show it.
@@ -82,7 +82,7 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
 
         // Every sequence appended while the broker was away reached it afterwards, counted by the broker itself: the
         // replay's verdict is its contiguous run of outbox sequences reaching the last one appended before it came back.
-        var m = Regex.Match(lines[verdict], @"(\d+) entries replayed in \d+ s \((\d+) appended while it was down\)");
+        var m = Regex.Match(lines[verdict], @"(\d+) entries replayed in \d+ s, none lost \((\d+) appended while it was down");
         Assert.True(long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) > 0, lines[verdict]);
         Assert.True(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) >= long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), lines[verdict]);
         Assert.Matches(@"stopped after \d+ s, \d+ samples, \d+ events; the broker received [1-9]\d* outbox entries, no sequence missing", run.Output);
@@ -125,7 +125,7 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
             var typescript = Path.Combine(dir.FullName, "typescript");
             var dll = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
             var psi = new ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-            foreach (var a in new[] { "-q", "-e", "-c", $"stty cols 80 rows 24; exec dotnet '{dll}' demo --duration 12 --failure-at 2 --profiles-dir '{SimPaths.Profiles}'", typescript })
+            foreach (var a in new[] { "-q", "-e", "-c", $"stty cols 80 rows 24; exec dotnet '{dll}' demo --duration 14 --failure-at 2 --uplink-outage-at 3 --uplink-outage-for 5 --profiles-dir '{SimPaths.Profiles}'", typescript })
             {
                 psi.ArgumentList.Add(a);
             }
@@ -160,6 +160,12 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
             Assert.StartsWith("EdgeTwin demo — ", frame[0], StringComparison.Ordinal);
             Assert.Contains(frame, l => l.StartsWith("THERMAL TWIN", StringComparison.Ordinal));
             Assert.Contains(frame, l => l.StartsWith("uplink: broker", StringComparison.Ordinal));
+
+            // A frame of the scripted outage fits too: its state is one more row at the bottom.
+            var down = frames.Select(f => f.TrimEnd('\n').Split('\n')).FirstOrDefault(f => f.Any(l => l.StartsWith("UPLINK DOWN ", StringComparison.Ordinal)));
+            Assert.True(down is not null, text);
+            Assert.True(down.Length <= 23, $"{down.Length} rows:\n{string.Join('\n', down)}");
+            Assert.All(down, line => Assert.True(line.Length < 80, $"{line.Length} columns: {line}"));
         }
         finally
         {
