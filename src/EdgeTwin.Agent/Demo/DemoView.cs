@@ -67,7 +67,6 @@ internal sealed class DemoView(TextWriter output, bool terminal)
             bottom.Add(outageLine);
         }
 
-
         // The frame fits the terminal: 23 devices and 200-column events made ~90 rows on an 80×24 terminal, so the header,
         // the site and the countdown scrolled away every second and only the event tail stayed on screen. Devices that are
         // not up come first; the rest of the table and the oldest events give way to what does not.
