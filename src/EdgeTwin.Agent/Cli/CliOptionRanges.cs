@@ -81,5 +81,39 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>
+    /// Seconds (<c>45</c>) or a duration (<c>45s</c>, <c>2m</c>) from 0 (which the caller takes as "off") to
+    /// <paramref name="max"/>: a time far beyond any run is a typo, and beyond TimeSpan it threw.
+    /// </summary>
+    public static Option<double> Seconds(this Option<double> option, TimeSpan max)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            double seconds;
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+            {
+                seconds = number;
+            }
+            else if (Durations.TryParse(text, out var duration))
+            {
+                seconds = duration.TotalSeconds;
+            }
+            else
+            {
+                r.AddError($"{option.Name} takes seconds (45) or a duration (45s, 2m), got '{text}'");
+                return 0;
+            }
+
+            if (seconds < 0 || seconds > max.TotalSeconds)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from 0 (off) to {max.TotalSeconds:0} seconds, got {text}"));
+            }
+
+            return seconds;
+        };
+        return option;
+    }
+
     private static string Text(ArgumentResult r) => string.Join(' ', r.Tokens.Select(t => t.Value));
 }

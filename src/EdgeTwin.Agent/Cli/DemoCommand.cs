@@ -37,8 +37,11 @@ internal sealed class DemoCommand : ICliCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the simulated site.", DefaultValueFactory = _ => 1 };
         var interval = new Option<string>("--interval") { Description = "Poll interval of every device.", DefaultValueFactory = _ => "2s" };
         var profilesDir = new Option<DirectoryInfo?>("--profiles-dir") { Description = "Directory of device profiles." };
+        var outageAt = new Option<double>("--uplink-outage-at") { Description = "Seconds after the agent starts polling until the MQTT broker goes away (0: no outage).", DefaultValueFactory = _ => DefaultOutageAt.TotalSeconds }.Seconds(MaxOutageSetting);
+        var outageFor = new Option<double>("--uplink-outage-for") { Description = "Seconds the broker stays away before it comes back on the same port (0: no outage).", DefaultValueFactory = _ => DefaultOutageFor.TotalSeconds }.Seconds(MaxOutageSetting);
+        var noOutage = new Option<bool>("--no-uplink-outage") { Description = "No scripted uplink outage." };
         var command = new Command("demo", "Simulated site + embedded MQTT broker + the agent in one process, with a live view and a scripted cooling failure.");
-        foreach (var o in new Option[] { duration, failureAt, failureUnit, racks, units, machines, seed, interval, profilesDir })
+        foreach (var o in new Option[] { duration, failureAt, failureUnit, racks, units, machines, seed, interval, profilesDir, outageAt, outageFor, noOutage })
         {
             command.Options.Add(o);
         }
@@ -53,6 +56,8 @@ internal sealed class DemoCommand : ICliCommand
             try
             {
                 var failAfter = parse.GetValue(failureAt);
+                var (outageStart, outageLength) = (parse.GetValue(outageAt), parse.GetValue(outageFor));
+                var outage = parse.GetValue(noOutage) || outageStart == 0 || outageLength == 0 ? ((TimeSpan, TimeSpan)?)null : (TimeSpan.FromSeconds(outageStart), TimeSpan.FromSeconds(outageLength));
                 return await InWorkDirectoryAsync(error, work => RunInAsync(
                     work,
                     new SiteGenerationOptions
@@ -70,6 +75,7 @@ internal sealed class DemoCommand : ICliCommand
                     SimCommand.ResolveProfilesDir(parse.GetValue(profilesDir)?.FullName),
                     parse.GetValue(duration) is { } d ? TimeSpan.FromSeconds(d) : null,
                     line.StackLightsFrom(parse),
+                    outage,
                     output,
                     error,
                     ct)).ConfigureAwait(false);
@@ -86,6 +92,17 @@ internal sealed class DemoCommand : ICliCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// The scripted outage of the default run: some 15 s after the cooling failure's first alert (failure at 60 s), long
+    /// enough for the agent's uplink-offline alert and for the rack alerts to be raised while the broker is away, so the
+    /// replay carries them; back at 125 s.
+    /// </summary>
+    private static readonly TimeSpan DefaultOutageAt = TimeSpan.FromSeconds(80);
+
+    private static readonly TimeSpan DefaultOutageFor = TimeSpan.FromSeconds(45);
+
+    private static readonly TimeSpan MaxOutageSetting = TimeSpan.FromDays(7);
 
     /// <summary>The CLI's own grace after SIGTERM (Program.cs); the unit gives 60 s.</summary>
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(45);
@@ -132,6 +149,7 @@ internal sealed class DemoCommand : ICliCommand
         string profilesDir,
         TimeSpan? duration,
         IReadOnlyList<string> stackLights,
+        (TimeSpan At, TimeSpan For)? outage,
         TextWriter output,
         TextWriter error,
         CancellationToken ct)
@@ -229,10 +247,16 @@ internal sealed class DemoCommand : ICliCommand
         var started = Stopwatch.StartNew();
         var terminal = !Console.IsOutputRedirected && ReferenceEquals(output, Console.Out);
         var view = new DemoView(output, terminal);
-        var context = new DemoContext(site, runtime, state, broker, () => simulator.Runner.SimulatedNow - site.Spec.Start - pollingFrom, failureAt, () => Interlocked.Read(ref scriptedFailureTicks) is >= 0 and var ticks ? TimeSpan.FromTicks(ticks) - pollingFrom : null, failureUnit, () => BufferState(agent));
+        var alerting = agent.Services.GetRequiredService<AlertingHostedService>();
+        var outbox = agent.Services.GetRequiredService<StoreAndForwardService>().Outbox;
+        var script = outage is { } o
+            ? new DemoOutage(o.At, o.For, broker, outbox.GetStats, () => alerting.Service?.Connectivity is { Monitored: true } m ? (m.State, m.Since) : null)
+            : null;
+        var context = new DemoContext(site, runtime, state, broker, script, () => simulator.Runner.SimulatedNow - site.Spec.Start - pollingFrom, failureAt, () => Interlocked.Read(ref scriptedFailureTicks) is >= 0 and var ticks ? TimeSpan.FromTicks(ticks) - pollingFrom : null, failureUnit, () => BufferState(agent));
         await output.WriteLineAsync($"edgetwin demo: {simulator.Devices.Count} simulated devices, agent polling every {interval.TotalSeconds:0.#} s, MQTT broker on 127.0.0.1:{broker.Port}").ConfigureAwait(false);
         var simulation = simulator.RunAsync(stop.Token);
         var lamps = lights?.RunAsync(stop.Token) ?? Task.CompletedTask;
+        var outageScript = script?.RunAsync(context.ElapsedClock, stop.Token) ?? Task.CompletedTask;
         var period = terminal ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(2);
         while (!stop.IsCancellationRequested)
         {
@@ -249,6 +273,7 @@ internal sealed class DemoCommand : ICliCommand
 
         await simulation.ConfigureAwait(false);
         await lamps.ConfigureAwait(false);
+        await outageScript.ConfigureAwait(false);
         await view.RenderAsync(context, CancellationToken.None).ConfigureAwait(false);
         // As long as the CLI gets after SIGTERM (the host's ShutdownTimeout above is the same). With 10 s, the arm64 demo
         // under qemu on a loaded machine exited 1 without a word after its last status line: what a stage's cancellation
@@ -264,8 +289,16 @@ internal sealed class DemoCommand : ICliCommand
             await error.WriteLineAsync($"edgetwin demo: the agent did not stop within {StopTimeout.TotalSeconds:0} s; stopped anyway").ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync($"edgetwin demo: stopped after {started.Elapsed.TotalSeconds:0} s, {state.Samples} samples, {state.Events.Count} events").ConfigureAwait(false);
+        await output.WriteLineAsync($"edgetwin demo: stopped after {started.Elapsed.TotalSeconds:0} s, {state.Samples} samples, {state.EventsAndTotal().Total} events; {BrokerReceived(broker)}").ConfigureAwait(false);
         return runtime.Fatal is null ? 0 : 1;
+    }
+
+    /// <summary>What the broker itself received, counted by outbox sequence: the proof that nothing the agent sent went missing.</summary>
+    private static string BrokerReceived(EmbeddedBroker broker)
+    {
+        var seq = broker.Sequences;
+        return seq.Distinct == 0 ? "the broker received no outbox entry"
+            : FormattableString.Invariant($"the broker received {seq.Distinct} outbox entries, {(seq.Missing == 0 ? "no sequence missing" : seq.Missing + " sequences MISSING")} ({seq.Duplicates} received twice)");
     }
 
     private static string BufferState(IHost agent)
@@ -291,6 +324,9 @@ internal sealed class DemoCommand : ICliCommand
                 - { name: rack-inlet-above-recommended, type: threshold, match: { role: rack.inlet_temperature }, above: 27, clear_below: 26, for: 10s, severity: warning, combine: any, per: rack }
                 - { name: rack-inlet-above-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 5s, severity: critical, combine: any, per: rack }
                 - { name: cooling-unit-failed, type: event, event: prediction, attribute: failed_unit_count, above: 0.5, clear_after: 10m, severity: critical }
+                - { name: uplink-offline, type: uplink, for: 5s, severity: warning }
+              # The broker is probed every 2 s, offline after 3 failed probes: the scripted outage's alert within ~11 s.
+              connectivity: { interval: 2s, timeout: 1s, offline_after: 3 }
             """;
         var diagnostics = new EdgeTwin.Core.Config.ConfigDiagnostics();
         var root = (EdgeTwin.Core.Config.ConfigMapping)EdgeTwin.Core.Config.YamlTree.Parse(yaml, "demo-alerts.yaml", diagnostics)!;

@@ -8,7 +8,9 @@ namespace EdgeTwin.Agent.Demo;
 internal sealed class DemoState
 {
     private readonly ConcurrentDictionary<SeriesId, Sample> _latest = new();
-    private readonly ConcurrentQueue<EdgeEvent> _events = new();
+    private readonly Queue<EdgeEvent> _events = new();
+    private readonly Lock _eventsGate = new();
+    private long _eventsTotal;
     private long _samples;
     private SeriesRegistry? _registry;
     private string? _watchedDevice;
@@ -46,9 +48,14 @@ internal sealed class DemoState
 
     public ValueTask OnEvent(EdgeEvent edgeEvent, CancellationToken cancellationToken)
     {
-        _events.Enqueue(edgeEvent);
-        while (_events.Count > 200 && _events.TryDequeue(out _))
+        lock (_eventsGate)
         {
+            _events.Enqueue(edgeEvent);
+            _eventsTotal++;
+            while (_events.Count > 200)
+            {
+                _events.Dequeue();
+            }
         }
 
         return ValueTask.CompletedTask;
@@ -56,5 +63,14 @@ internal sealed class DemoState
 
     public bool TryLatest(SeriesId id, out Sample sample) => _latest.TryGetValue(id, out sample);
 
-    public IReadOnlyList<EdgeEvent> Events => [.. _events];
+    public IReadOnlyList<EdgeEvent> Events => EventsAndTotal().Events;
+
+    /// <summary>The last 200 events and how many there were in all, read together.</summary>
+    public (IReadOnlyList<EdgeEvent> Events, long Total) EventsAndTotal()
+    {
+        lock (_eventsGate)
+        {
+            return ([.. _events], _eventsTotal);
+        }
+    }
 }

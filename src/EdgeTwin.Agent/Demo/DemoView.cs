@@ -19,7 +19,8 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         "ups.load", "ups.runtime_remaining", "machine.motor_current", "machine.motor_temperature", "meter.power",
     ];
 
-    private int _eventsShown;
+    private long _eventsShown;
+    private int _outageNotesShown;
     private int _simEventsShown;
 
     public async Task RenderAsync(DemoContext context, CancellationToken cancellationToken)
@@ -61,6 +62,10 @@ internal sealed class DemoView(TextWriter output, bool terminal)
         var events = c.State.Events.Where(e => !IsLineState(e)).TakeLast(6).Select(Describe)
             .Concat(c.Site.Events().TakeLast(3).Select(e => Inv($"  sim {e.Time:HH:mm:ss} {e.Source}: {e.Message}"))).ToList();
         var bottom = new List<string> { string.Empty, c.UplinkLine() };
+        if (c.Outage?.Line(c.Elapsed) is { } outageLine)
+        {
+            bottom.Add(outageLine);
+        }
 
         // The frame fits the terminal: 23 devices and 200-column events made ~90 rows on an 80×24 terminal, so the header,
         // the site and the countdown scrolled away every second and only the event tail stayed on screen. Devices that are
@@ -117,17 +122,36 @@ internal sealed class DemoView(TextWriter output, bool terminal)
     private string Lines(DemoContext c)
     {
         var b = new StringBuilder();
+        if (c.Outage is { } outage)
+        {
+            // What happened since the last status (its own time), before the status line.
+            var notes = outage.Notes;
+            foreach (var (at, text) in notes.Skip(_outageNotesShown))
+            {
+                b.AppendLine(Inv($"[{at.TotalSeconds,4:0}s] {text}"));
+            }
+
+            _outageNotesShown = notes.Count;
+        }
+
         var hottest = c.Site.Racks.MaxBy(r => r.InletC)!;
-        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: return air {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} ({c.FailureLine()}) | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples | {c.UplinkLine()}"));
+        b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] sim: return air {c.Site.Room.TemperatureC:0.0} °C, hottest inlet {hottest.Id} {hottest.InletC:0.0} °C, units {string.Join(' ', c.Site.CoolingUnits.Select(u => $"{u.Id}:{u.State}"))} ({c.FailureLine()}) | agent: {c.Runtime.DeviceStatus().Count(d => d.State.ToString() == "Up")}/{c.Runtime.Devices.Count(d => d.Sources.Polled is not null)} devices up, {c.State.Samples} samples | {c.UplinkLine()}{(c.Outage is { Scheduled: true } coming ? " | " + coming.Line(c.Elapsed) : string.Empty)}"));
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] readings: {Readings(c, null, 8)}"));
         b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] thermal twin: {c.ThermalLine()}"));
-        var events = c.State.Events;
-        foreach (var e in events.Skip(_eventsShown))
+        if (c.Outage is { InProgress: true } down)
+        {
+            b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] {down.Line(c.Elapsed)}"));
+        }
+
+        // By the running count, not the kept list's length: the list keeps the last 200, and once it was full a headless
+        // run printed no event again (the uplink-offline alert of a long run among them).
+        var (events, total) = c.State.EventsAndTotal();
+        foreach (var e in events.Skip(events.Count - (int)Math.Min(events.Count, total - _eventsShown)))
         {
             b.AppendLine(Inv($"[{c.Elapsed.TotalSeconds,4:0}s] event{Describe(e)}"));
         }
 
-        _eventsShown = events.Count;
+        _eventsShown = total;
         var simEvents = c.Site.Events();
         foreach (var e in simEvents.Skip(_simEventsShown))
         {
@@ -197,7 +221,8 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 /// <summary>Everything the view reads.</summary>
 /// <param name="FailureAfterFirstRead">The scripted failure's delay after the agent first reads the unit, or null for none.</param>
 /// <param name="ScheduledFailure">The elapsed time the failure is scripted for, null until the agent has read the unit.</param>
-internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAfterFirstRead, Func<TimeSpan?> ScheduledFailure, string FailureUnit, Func<string> BufferState)
+/// <param name="Outage">The scripted uplink outage, or null for none.</param>
+internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, DemoState State, EmbeddedBroker Broker, DemoOutage? Outage, Func<TimeSpan> ElapsedClock, TimeSpan? FailureAfterFirstRead, Func<TimeSpan?> ScheduledFailure, string FailureUnit, Func<string> BufferState)
 {
     public TimeSpan Elapsed => ElapsedClock();
 
@@ -227,7 +252,7 @@ internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, Dem
         return Inv($"{a["failed_units"]} down: {Left("time_to_27c_s", "27 °C")}, {Left("time_to_32c_s", "32 °C")}{(a.TryGetValue("first_rack_32c", out var r) ? " (" + r + ")" : string.Empty)}, {Left("time_to_thermal_shutdown_s", "shutdown")} | hottest inlet (sim) {hottest.Id} {hottest.InletC:0.0} °C | affected [{a["affected_racks"]}]");
     }
 
-    public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received | {BufferState()}");
+    public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}{(Broker.IsUp ? string.Empty : " DOWN")}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received | {BufferState()}");
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

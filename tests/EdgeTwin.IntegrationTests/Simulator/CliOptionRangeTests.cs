@@ -10,6 +10,9 @@ public sealed class CliOptionRangeTests
     [InlineData("demo", "--duration", "-5", "--duration must be a positive number of seconds, got -5")]
     [InlineData("demo", "--racks", "x", "--racks takes a whole number, got 'x'")]
     [InlineData("demo", "--racks", "0", "--racks must be at least 1, got 0")]
+    [InlineData("demo", "--uplink-outage-at", "-5", "--uplink-outage-at must be from 0 (off) to 604800 seconds, got -5")]
+    [InlineData("demo", "--uplink-outage-for", "soon", "--uplink-outage-for takes seconds (45) or a duration (45s, 2m), got 'soon'")]
+    [InlineData("demo", "--uplink-outage-for", "1e300", "--uplink-outage-for must be from 0 (off) to 604800 seconds, got 1e300")]
     [InlineData("sim", "--time-scale", "abc", "--time-scale takes a number, got 'abc'")]
     [InlineData("sim", "--time-scale", "-1", "--time-scale must be positive, got -1")]
     public async Task Regression_a_value_that_did_not_parse_crashed_the_range_check_with_an_exception(string command, string option, string value, string expected)

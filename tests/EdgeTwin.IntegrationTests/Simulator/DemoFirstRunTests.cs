@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using EdgeTwin.IntegrationTests.Agent;
 
@@ -16,7 +17,8 @@ public sealed class DemoFirstRunFixture : IAsyncLifetime
         var output = new StringWriter();
         var error = new StringWriter();
         // The failure at 3 s: the measured inlets pass 27 °C some 45 s later, and the 10 s for: of the rack rule follows.
-        Exit = await InProcessCli.InvokeAsync(["demo", "--duration", "80", "--failure-at", "3", "--machines", "1", "--profiles-dir", SimPaths.Profiles], output, error);
+        // The broker goes away from 20 s to 40 s: the agent's uplink alert, its backlog and the replay, before the rack alerts.
+        Exit = await InProcessCli.InvokeAsync(["demo", "--duration", "80", "--failure-at", "3", "--uplink-outage-at", "20", "--uplink-outage-for", "20", "--machines", "1", "--profiles-dir", SimPaths.Profiles], output, error);
         Output = output + error.ToString();
     }
 
@@ -56,6 +58,42 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
     }
 
     [Fact]
+    public void Regression_the_demo_never_showed_the_uplink_lost_and_its_backlog_replayed()
+    {
+        // The embedded broker never went away, so the demo never showed what store and forward is for.
+        Assert.True(run.Exit == 0, run.Output);
+        var lines = run.Output.Split('\n');
+        int Index(string pattern) => Array.FindIndex(lines, l => Regex.IsMatch(l, pattern));
+
+        var gone = Index(@"\] uplink: the broker went away \(scripted outage for 20 s\)");
+        var back = Index(@"\] uplink: the broker is back on 127\.0\.0\.1:\d+ after 2\d s with [1-9]\d* entries waiting");
+        var verdict = Index(@"\] uplink back after 2\d s: [1-9]\d* entries replayed in \d+ s, none lost \(\d+ appended while it was down; the broker has every outbox sequence, no gap\)");
+        Assert.True(gone > 0 && back > gone && verdict > back, run.Output);
+
+        // The backlog grows while the broker is away, as the status lines show it.
+        var waiting = lines[gone..back].Select(l => Regex.Match(l, @"UPLINK DOWN \d+ s of 20: outbox (\d+) waiting")).Where(m => m.Success)
+            .Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+        Assert.True(waiting.Count >= 5 && waiting[^1] > waiting[0], string.Join(", ", waiting) + "\n" + run.Output);
+
+        // The agent's own uplink alert: raised while the broker is away, resolved after it is back.
+        var raised = Index(@"event  \d\d:\d\d:\d\d alert_raised Warning uplink-offline: uplink \(site \w+\) offline since");
+        var cleared = Index(@"event  \d\d:\d\d:\d\d alert_cleared Warning uplink-offline: uplink \(site \w+\) back online");
+        Assert.True(raised > gone && raised < back && cleared > back, run.Output);
+
+        // Every sequence appended while the broker was away reached it afterwards, counted by the broker itself: the
+        // replay's verdict is its contiguous run of outbox sequences reaching the last one appended before it came back.
+        var m = Regex.Match(lines[verdict], @"(\d+) entries replayed in \d+ s, none lost \((\d+) appended while it was down");
+        Assert.True(long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) > 0, lines[verdict]);
+        Assert.True(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) >= long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), lines[verdict]);
+        Assert.Matches(@"stopped after \d+ s, \d+ samples, \d+ events; the broker received [1-9]\d* outbox entries, no sequence missing", run.Output);
+
+        // Drained: after the replay the outbox is back to its few entries in flight.
+        var after = lines[verdict..].Select(l => Regex.Match(l, @"outbox: \d+ appended, (\d+) waiting")).Where(w => w.Success)
+            .Select(w => long.Parse(w.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+        Assert.Contains(after, w => w < waiting[^1] / 2);
+    }
+
+    [Fact]
     public async Task Regression_the_demo_crashed_with_a_stack_trace_when_TMPDIR_was_not_usable()
     {
         // A TMPDIR that is a file: no directory can be made in it, not even by root (as a read-only one can for root).
@@ -87,7 +125,7 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
             var typescript = Path.Combine(dir.FullName, "typescript");
             var dll = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
             var psi = new ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-            foreach (var a in new[] { "-q", "-e", "-c", $"stty cols 80 rows 24; exec dotnet '{dll}' demo --duration 12 --failure-at 2 --profiles-dir '{SimPaths.Profiles}'", typescript })
+            foreach (var a in new[] { "-q", "-e", "-c", $"stty cols 80 rows 24; exec dotnet '{dll}' demo --duration 14 --failure-at 2 --uplink-outage-at 3 --uplink-outage-for 5 --profiles-dir '{SimPaths.Profiles}'", typescript })
             {
                 psi.ArgumentList.Add(a);
             }
@@ -122,6 +160,12 @@ public sealed class DemoFirstRunTests(DemoFirstRunFixture run) : IClassFixture<D
             Assert.StartsWith("EdgeTwin demo — ", frame[0], StringComparison.Ordinal);
             Assert.Contains(frame, l => l.StartsWith("THERMAL TWIN", StringComparison.Ordinal));
             Assert.Contains(frame, l => l.StartsWith("uplink: broker", StringComparison.Ordinal));
+
+            // A frame of the scripted outage fits too: its state is one more row at the bottom.
+            var down = frames.Select(f => f.TrimEnd('\n').Split('\n')).FirstOrDefault(f => f.Any(l => l.StartsWith("UPLINK DOWN ", StringComparison.Ordinal)));
+            Assert.True(down is not null, text);
+            Assert.True(down.Length <= 23, $"{down.Length} rows:\n{string.Join('\n', down)}");
+            Assert.All(down, line => Assert.True(line.Length < 80, $"{line.Length} columns: {line}"));
         }
         finally
         {
