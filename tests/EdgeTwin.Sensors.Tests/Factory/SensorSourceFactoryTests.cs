@@ -302,7 +302,7 @@ public sealed class SensorSourceFactoryTests : IDisposable
     }
 
     [Fact]
-    public async Task S0_profile_publishes_pulses_energy_and_energy_per_second_and_persists_the_count()
+    public async Task S0_profile_publishes_pulses_energy_and_power_in_kW_and_persists_the_count()
     {
         await using var source = Create("meter1", "generic-s0-energy-meter", "gpio:22").Push!;
         source.RegisterSeries(_registry);
@@ -330,8 +330,21 @@ public sealed class SensorSourceFactoryTests : IDisposable
         var latest = _samples.All.GroupBy(s => _registry[s.Series].Metric).ToDictionary(g => g.Key, g => g.Last().Value);
         Assert.Equal(40, latest["pulses"]);
         Assert.Equal(0.04, latest["energy"], 1e-12);
-        Assert.Equal(0.04 / 10, latest["power"], 1e-12); // kWh per second over the 10 s interval (× 3600 = 14.4 kW)
+        Assert.Equal(0.04 / 10 * 3600, latest["power"], 1e-9); // 0.04 kWh in the 10 s interval: 14.4 kW
         Assert.Contains("\"pulses\":40", File.ReadAllText(_dir.Combine("state", "pulse-meter1.json")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_the_s0_meters_power_was_kWh_per_second_labelled_kW_h()
+    {
+        // The shipped profile published the rate of the kWh total as it came (kWh per second, 14.4 kW read 0.004) under
+        // the unit of the total, kW.h: a rule or dashboard took it for energy. The driver's own default was already kW.
+        await using var source = Create("meter1", "generic-s0-energy-meter", "gpio:22").Push!;
+        source.RegisterSeries(_registry);
+        var units = _registry.Snapshot().ToDictionary(x => x.Descriptor.Metric, x => x.Descriptor.Unit);
+
+        Assert.Equal("kW", units["power"]);
+        Assert.Equal("kW.h", units["energy"]);
     }
 
     [Fact]
