@@ -37,16 +37,7 @@ internal static class CliOptionRanges
         option.CustomParser = r =>
         {
             var text = Text(r);
-            double seconds;
-            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
-            {
-                seconds = number;
-            }
-            else if (Durations.TryParse(text, out var duration))
-            {
-                seconds = duration.TotalSeconds;
-            }
-            else
+            if (!TryParseSeconds(text, out var seconds))
             {
                 r.AddError($"{option.Name} takes seconds (30) or a duration (30s, 5m, 1h), got '{text}'");
                 return null;
@@ -90,16 +81,7 @@ internal static class CliOptionRanges
         option.CustomParser = r =>
         {
             var text = Text(r);
-            double seconds;
-            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
-            {
-                seconds = number;
-            }
-            else if (Durations.TryParse(text, out var duration))
-            {
-                seconds = duration.TotalSeconds;
-            }
-            else
+            if (!TryParseSeconds(text, out var seconds))
             {
                 r.AddError($"{option.Name} takes seconds (45) or a duration (45s, 2m), got '{text}'");
                 return 0;
@@ -116,4 +98,17 @@ internal static class CliOptionRanges
     }
 
     private static string Text(ArgumentResult r) => string.Join(' ', r.Tokens.Select(t => t.Value));
+
+    // A plain number of seconds or a duration as the config writes it.
+    private static bool TryParseSeconds(string text, out double seconds)
+    {
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out seconds) && double.IsFinite(seconds))
+        {
+            return true;
+        }
+
+        var parsed = Durations.TryParse(text, out var duration);
+        seconds = parsed ? duration.TotalSeconds : 0;
+        return parsed;
+    }
 }
