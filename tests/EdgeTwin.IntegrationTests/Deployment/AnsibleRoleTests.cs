@@ -178,6 +178,51 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.DoesNotContain("SUBSYSTEM", await File.ReadAllTextAsync(rules, Ct), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Regression: the unit's capability bounding set is empty, so an <c>snmp_traps</c> listener on its default port 162
+    /// (below 1024) failed to bind with permission denied and was retried with backoff for ever, and the README said the
+    /// unit granted the capability. Now the unit keeps CAP_NET_BIND_SERVICE, and only it, when the site listens below
+    /// 1024 (traps, the metrics endpoint), and none otherwise.
+    /// </summary>
+    [Fact]
+    public async Task Regression_snmp_traps_on_port_162_could_not_bind_under_the_units_empty_capability_set()
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        var analyze = Tool.Require("systemd-analyze", "systemd");
+        using var dir = new TempDir();
+        var (play, unit) = await UnitRenderPlayAsync(dir);
+
+        async Task<(List<string> Bounding, List<string> Ambient)> Render(string vars)
+        {
+            var settings = await RenderUnitAsync(playbook, play, unit, $$$"""{"edgetwin_buses": [], "edgetwin_current": "{{{dir.Path}}}", {{{vars}}}}""", dir);
+            return (settings["CapabilityBoundingSet"], settings["AmbientCapabilities"]);
+        }
+
+        string[] bind = ["CAP_NET_BIND_SERVICE"];
+        string[] none = [""];
+        var traps = await Render("""
+            "edgetwin_site_extra": {"snmp_traps": {"credentials": ["traps"]}}
+            """);
+        Assert.Equal(bind, traps.Bounding);
+        Assert.Equal(bind, traps.Ambient);
+        await VerifyUnitAsync(analyze, unit, dir);
+
+        Assert.Equal(bind, (await Render("""
+            "edgetwin_metrics_listen": "127.0.0.1:99", "edgetwin_site_extra": {"snmp_traps": {"port": 10162}}
+            """)).Ambient);
+        foreach (var unprivileged in new[]
+                 {
+                     """ "edgetwin_site_extra": {} """,
+                     """ "edgetwin_site_extra": {"snmp_traps": {"port": 10162}}, "edgetwin_metrics_listen": "127.0.0.1:9464" """,
+                     """ "edgetwin_site_extra": {"snmp_traps": {"port": 0}} """,
+                 })
+        {
+            var rendered = await Render(unprivileged);
+            Assert.Equal(none, rendered.Bounding);
+            Assert.Equal(none, rendered.Ambient);
+        }
+    }
+
     [Fact]
     public async Task Unit_makes_an_outbox_directory_outside_the_state_directory_writable()
     {
