@@ -115,10 +115,21 @@ public sealed partial class LineStateStage : ISampleStage
             return;
         }
 
+        string? copy = null;
         if (restore.FromOtherBuild)
         {
             // An upgrade or a rollback: this build's first checkpoint would write over what it could not take.
-            LogKeptForOtherBuild(_logger, _lineId, path, KeepCopy(path));
+            copy = KeepCopy(path);
+            LogKeptForOtherBuild(_logger, _lineId, path, copy);
+        }
+
+        if (restore.TakenOverFromOtherBuild)
+        {
+            // An upgrade whose classes only gained or lost fields: the books and the learning go on. The copy is for a
+            // rollback, which cannot read this build's file.
+            copy ??= KeepCopy(path);
+            var changes = string.Join("; ", restore.LayoutChanges!);
+            LogTakenOver(_logger, _lineId, path, changes, copy);
         }
 
         var age = Durations.Approximate(TimeSpan.FromMilliseconds(Math.Max(0, now - restore.SavedAtUnixMs)));
@@ -212,6 +223,9 @@ public sealed partial class LineStateStage : ISampleStage
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: {Path} was written by another agent build (another file format, or parts laid out differently; below, what is not taken): {Copy} for that build (a rollback: put it back as the state file before starting it)")]
     private static partial void LogKeptForOtherBuild(ILogger logger, string line, string path, string copy);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: {Path} was written by another agent build whose classes differ only by fields ({Changes}): taken over, the new fields starting as configured; {Copy} for that build (a rollback: put it back as the state file before starting it)")]
+    private static partial void LogTakenOver(ILogger logger, string line, string path, string changes, string copy);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: state not kept for {What}")]
     private static partial void LogNotRestored(ILogger logger, string line, string what);

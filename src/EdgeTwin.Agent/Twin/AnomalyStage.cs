@@ -200,7 +200,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             // An upgrade, or a rollback: the other build's learning is kept for it (a rollback goes on from it), not
             // written over by this build's first checkpoint (before, each build wrote over what the other had learned).
             var aside = AnomalyStateFile.KeptAsidePath(path, contents.LayoutTag);
-            var format = contents.FormatVersion == AnomalyStateFile.CurrentFormatVersion ? "" : $", file format {contents.FormatVersion} (this build reads {AnomalyStateFile.CurrentFormatVersion})";
+            var format = contents.FormatVersion is 1 or AnomalyStateFile.CurrentFormatVersion ? "" : $", file format {contents.FormatVersion} (this build reads 1 and {AnomalyStateFile.CurrentFormatVersion})";
             try
             {
                 File.Move(path, aside, overwrite: true); // an older file of that same build: this one is newer
@@ -227,6 +227,26 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             {
                 return contents is null; // not this layout after all (renamed by hand): leave it, keep no state this run
             }
+        }
+
+        if (!contents.LayoutMatches)
+        {
+            // An upgrade (or rollback) whose detectors only gained or lost fields: taken over, field by field; a copy
+            // stays for that build, so that a rollback to it still goes on from what it had learned.
+            var aside = AnomalyStateFile.KeptAsidePath(path, contents.LayoutTag);
+            string copy;
+            try
+            {
+                File.Copy(path, aside, overwrite: true);
+                copy = "a copy is kept as " + aside + " for that build";
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                copy = "no copy could be kept for that build: " + ex.Message;
+            }
+
+            var changes = string.Join("; ", contents.OtherLayouts.SelectMany(l => l.Differences).Distinct(StringComparer.Ordinal));
+            LogStateTakenOver(_logger, path, contents.LayoutTag, AnomalyStateFile.OwnLayoutTag, changes.Length == 0 ? "no field" : changes, copy);
         }
 
         var age = TimeSpan.FromMilliseconds(Math.Max(0, Now - contents.SavedAtUnixMs));
@@ -279,7 +299,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
         try
         {
-            var detector = AnomalyStateFile.Detector(s.Detector, options);
+            var detector = AnomalyStateFile.Detector(s.Detector, options, s.Layout);
             saved = s;
             _restored++;
             _restoredSeries.Add(1);
@@ -477,6 +497,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Path} was written by another build (detector layout {Other}; this build's is {Own}): its {Count} series are kept unchanged as {Aside} for that build (a rollback goes on from it)")]
     private static partial void LogStateFromOtherBuild(ILogger logger, string path, int count, string other, string own, string aside);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Path} was written by another build (detector layout {Other}; this build's is {Own}) whose detectors differ only by fields: taken over, the new fields start as in a new detector, the dropped ones are passed over ({Changes}); {Copy}")]
+    private static partial void LogStateTakenOver(ILogger logger, string path, string other, string own, string changes, string copy);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "twin.anomaly.state: {Path} was written by another build (detector layout {Other}) and cannot be kept aside ({Reason}): not written over; the detectors' state is not kept in this run")]
     private static partial void LogOtherBuildNotMoved(ILogger logger, string path, string other, string reason);

@@ -1,29 +1,53 @@
 using System.Security.Cryptography;
 using System.Text;
 using EdgeTwin.Twin.Anomaly;
+using EdgeTwin.Twin.State;
 
 namespace EdgeTwin.Agent.Twin;
 
-/// <summary>One series' learned state as saved: what it was learned under, its episode, the detector's bytes.</summary>
-internal sealed record SavedAnomalySeries(long SavedAtUnixMs, ulong OptionsFingerprint, bool EpisodeOpen, int EpisodeQuiet, byte[] Detector);
+/// <summary>
+/// One series' learned state as saved: what it was learned under, its episode, the detector's bytes, and the layout of
+/// the build that wrote them (null: this build's), which goes with them while the series has not come back.
+/// </summary>
+internal sealed record SavedAnomalySeries(long SavedAtUnixMs, ulong OptionsFingerprint, bool EpisodeOpen, int EpisodeQuiet, byte[] Detector, DetectorLayout? Layout = null);
+
+/// <summary>Another build's detector layout: its fingerprint, its self-description (as written and as read).</summary>
+internal sealed record DetectorLayout(byte[] Fingerprint, byte[] Description, FieldStateCodec.SavedLayout Parsed)
+{
+    /// <summary>What differs from this build's detectors, per type ("StreamingAnomalyDetector: new _x").</summary>
+    public IReadOnlyList<string> Differences => DetectorStateCodec.Differences(Parsed);
+}
 
 /// <summary>
 /// A read <see cref="AnomalyStateFile"/>: when it was written, whether this build's detectors can read it, the series.
 /// <paramref name="LayoutTag"/> names the detector layout that wrote it (<see cref="AnomalyStateFile.LayoutTagOf"/>),
 /// <paramref name="FormatVersion"/> its container format; a file of another format carries no series (never parsed).
 /// </summary>
-internal sealed record AnomalyStateContents(long SavedAtUnixMs, bool LayoutMatches, Dictionary<string, SavedAnomalySeries> Series, string LayoutTag = "", int FormatVersion = 1)
+internal sealed record AnomalyStateContents(long SavedAtUnixMs, bool LayoutMatches, Dictionary<string, SavedAnomalySeries> Series, string LayoutTag = "", int FormatVersion = AnomalyStateFile.CurrentFormatVersion)
 {
-    /// <summary>Written by another build: another detector layout or another file format.</summary>
-    public bool FromOtherBuild => !LayoutMatches || FormatVersion != AnomalyStateFile.CurrentFormatVersion;
+    /// <summary>
+    /// The other builds' layouts its series were written with, each described (format 2 on): this build reads them by
+    /// matching fields. Empty when every series is of this build's layout, or when the file cannot be taken over.
+    /// </summary>
+    public IReadOnlyList<DetectorLayout> OtherLayouts { get; init; } = [];
+
+    /// <summary>
+    /// Written by another build and not readable by this one: another file format, or another detector layout without
+    /// a description of it (format 1, exact layout only). A file of another layout that describes it is taken over.
+    /// </summary>
+    public bool FromOtherBuild => FormatVersion is not (1 or AnomalyStateFile.CurrentFormatVersion) || (!LayoutMatches && (FormatVersion == 1 || OtherLayouts.Count == 0));
 }
 
 /// <summary>
 /// <c>anomaly-state.bin</c> (next to the outbox): what every series' detector has learned, so that a restart goes on from
 /// it instead of learning anew. Layout, little-endian: <c>ETAS</c>, format version (u16), the detectors' layout
 /// fingerprint (32 bytes, <see cref="DetectorStateCodec.LayoutFingerprint"/>), written at (unix ms, i64), series count
-/// (i32), then per series its key (length-prefixed UTF-8), saved at (i64), options fingerprint (u64), episode open (bool)
-/// and quiet count (i32), the detector's state (i32 length, bytes); last, the SHA-256 of everything before it. Written
+/// (i32); format 2: the layouts the series are written in (i32 count; each its fingerprint, 32 bytes, and its
+/// description, <see cref="DetectorStateCodec.LayoutDescription"/>, i32 length and bytes; the writer's own first: a
+/// series not yet come back since an upgrade keeps the layout it was written in); then per series its key
+/// (length-prefixed UTF-8), saved at (i64), options fingerprint (u64), episode open (bool) and quiet count (i32), format
+/// 2: its layout's index (i32), the detector's state (i32 length, bytes); last, the SHA-256 of everything before it.
+/// Format 1 (no layouts, no index) is still read when its fingerprint is this build's. Written
 /// whole to a temp file, flushed to disk, then renamed over the old one: a power cut leaves the old state or the new one.
 /// Both ways stream (a site on <c>algorithm: max</c> holds 50–90 KB per series): the file is never held whole in memory,
 /// only the series' own bytes, and it is read twice, first for the checksum, then for the series.
@@ -31,7 +55,7 @@ internal sealed record AnomalyStateContents(long SavedAtUnixMs, bool LayoutMatch
 internal static class AnomalyStateFile
 {
     public const string FileName = "anomaly-state.bin";
-    private const ushort FormatVersion = 1;
+    private const ushort FormatVersion = 2;
 
     /// <summary>The container format this build writes and reads. A later format must keep the first 38 bytes (magic, version, layout) where they are.</summary>
     public const int CurrentFormatVersion = FormatVersion;
@@ -90,7 +114,7 @@ internal static class AnomalyStateFile
             file.ReadExactly(head);
             var version = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(head[..2]);
             var layoutTag = LayoutTagOf(head[2..]);
-            if (version != FormatVersion)
+            if (version is not (1 or FormatVersion))
             {
                 return new AnomalyStateContents(0, false, new Dictionary<string, SavedAnomalySeries>(StringComparer.Ordinal), layoutTag, version);
             }
@@ -103,12 +127,47 @@ internal static class AnomalyStateFile
             var count = r.ReadInt32();
             var series = new Dictionary<string, SavedAnomalySeries>(StringComparer.Ordinal);
             var bodyEnd = length - HashLength;
+            // Format 1 does not describe its layout: only the build of that layout reads it (FromOtherBuild).
+            var layouts = new List<DetectorLayout?>();
+            if (version >= 2)
+            {
+                try
+                {
+                    var n = r.ReadInt32();
+                    if (n < 1 || n > bodyEnd / HashLength)
+                    {
+                        throw new InvalidDataException($"{n} detector layouts");
+                    }
+
+                    for (var i = 0; i < n; i++)
+                    {
+                        var fingerprint = r.ReadBytes(HashLength);
+                        var description = ReadBlock(r, bodyEnd);
+                        layouts.Add(fingerprint.AsSpan().SequenceEqual(DetectorStateCodec.LayoutFingerprint.Span)
+                            ? null
+                            : new DetectorLayout(fingerprint, description, FieldStateCodec.SavedLayout.Parse(description)));
+                    }
+                }
+                catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException && !layoutMatches)
+                {
+                    // The checksum held: a build that describes its layout otherwise. Kept for it, as format 1 of another layout.
+                    return new AnomalyStateContents(savedAt, false, series, layoutTag, version);
+                }
+            }
+
             try
             {
                 for (var i = 0; i < count; i++)
                 {
                     var key = r.ReadString();
-                    series[key] = new SavedAnomalySeries(r.ReadInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadInt32(), ReadBlock(r, bodyEnd));
+                    var (at, options, open, quiet) = (r.ReadInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadInt32());
+                    var index = version >= 2 ? r.ReadInt32() : 0;
+                    if (version >= 2 && (index < 0 || index >= layouts.Count))
+                    {
+                        throw new InvalidDataException($"series {key}: detector layout {index} of {layouts.Count}");
+                    }
+
+                    series[key] = new SavedAnomalySeries(at, options, open, quiet, ReadBlock(r, bodyEnd), version >= 2 ? layouts[index] : null);
                 }
             }
             catch (EndOfStreamException)
@@ -116,7 +175,10 @@ internal static class AnomalyStateFile
                 throw new InvalidDataException($"ends inside series {series.Count + 1} of {count}");
             }
 
-            return new AnomalyStateContents(savedAt, layoutMatches, series, layoutTag, version);
+            return new AnomalyStateContents(savedAt, layoutMatches, series, layoutTag, version)
+            {
+                OtherLayouts = [.. layouts.OfType<DetectorLayout>().Where(l => series.Values.Any(s => s.Layout == l))],
+            };
         }
     }
 
@@ -159,7 +221,12 @@ internal static class AnomalyStateFile
 
     /// <summary>The file's size for <paramref name="series"/> (the free-space check before writing).</summary>
     public static long Size(IReadOnlyCollection<KeyValuePair<string, SavedAnomalySeries>> series) =>
-        HeaderLength + HashLength + series.Sum(s => StringLength(s.Key) + 8 + 8 + 1 + 4 + 4 + s.Value.Detector.Length);
+        HeaderLength + HashLength + 4 + Layouts(series).Sum(l => HashLength + 4 + (l?.Description.Length ?? DetectorStateCodec.LayoutDescription.Length))
+        + series.Sum(s => StringLength(s.Key) + 8 + 8 + 1 + 4 + 4 + 4 + s.Value.Detector.Length);
+
+    /// <summary>The layouts the series are written in: this build's first (null), then the others' still waiting for their series.</summary>
+    private static List<DetectorLayout?> Layouts(IReadOnlyCollection<KeyValuePair<string, SavedAnomalySeries>> series) =>
+        [null, .. series.Select(s => s.Value.Layout).OfType<DetectorLayout>().Distinct()];
 
     /// <summary>What <see cref="BinaryWriter.Write(string)"/> writes: a 7-bit encoded length, then UTF-8.</summary>
     private static long StringLength(string s)
@@ -196,6 +263,16 @@ internal static class AnomalyStateFile
         w.Write(DetectorStateCodec.LayoutFingerprint.Span);
         w.Write(savedAtUnixMs);
         w.Write(series.Count);
+        var layouts = Layouts(series);
+        w.Write(layouts.Count);
+        foreach (var layout in layouts)
+        {
+            w.Write(layout is null ? DetectorStateCodec.LayoutFingerprint.Span : layout.Fingerprint);
+            var description = layout is null ? DetectorStateCodec.LayoutDescription : layout.Description;
+            w.Write(description.Length);
+            w.Write(description);
+        }
+
         foreach (var (key, s) in series)
         {
             w.Write(key);
@@ -203,6 +280,7 @@ internal static class AnomalyStateFile
             w.Write(s.OptionsFingerprint);
             w.Write(s.EpisodeOpen);
             w.Write(s.EpisodeQuiet);
+            w.Write(layouts.IndexOf(s.Layout));
             w.Write(s.Detector.Length);
             await FlushChunkAsync().ConfigureAwait(false);
             hash.AppendData(s.Detector);
@@ -227,12 +305,15 @@ internal static class AnomalyStateFile
         return stream.Position == bytes.Length ? bytes : throw new InvalidOperationException($"DetectorStateCodec.Size said {bytes.Length} bytes, Write wrote {stream.Position}");
     }
 
-    /// <summary>A detector for <paramref name="options"/> from <see cref="DetectorBytes"/>; throws <see cref="InvalidDataException"/> or <see cref="EndOfStreamException"/>.</summary>
-    public static StreamingAnomalyDetector Detector(byte[] bytes, AnomalyDetectorOptions options)
+    /// <summary>
+    /// A detector for <paramref name="options"/> from <see cref="DetectorBytes"/> of the build whose layout is
+    /// <paramref name="layout"/> (null: this build's); throws <see cref="InvalidDataException"/> or <see cref="EndOfStreamException"/>.
+    /// </summary>
+    public static StreamingAnomalyDetector Detector(byte[] bytes, AnomalyDetectorOptions options, DetectorLayout? layout = null)
     {
         using var stream = new MemoryStream(bytes, writable: false);
         using var r = new BinaryReader(stream, Encoding.UTF8);
-        var detector = DetectorStateCodec.Read(r, options);
+        var detector = DetectorStateCodec.Read(r, options, layout?.Parsed);
         if (stream.Position != stream.Length)
         {
             throw new InvalidDataException($"{stream.Length - stream.Position} bytes left after the detector's state");

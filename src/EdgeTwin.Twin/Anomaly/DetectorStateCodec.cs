@@ -28,6 +28,15 @@ public static class DetectorStateCodec
     public static ReadOnlyMemory<byte> LayoutFingerprint => Codec.LayoutFingerprint;
 
     /// <summary>
+    /// The detector types' layout, self-described (<see cref="FieldStateCodec.Description"/>): kept in the state file, so
+    /// that a later build whose detectors gained or lost fields reads the state instead of learning anew.
+    /// </summary>
+    public static ReadOnlySpan<byte> LayoutDescription => Codec.Description;
+
+    /// <summary>What differs between the detectors of the build that described <paramref name="writer"/> and this build's, per type.</summary>
+    public static IReadOnlyList<string> Differences(FieldStateCodec.SavedLayout writer) => Codec.Differences(writer);
+
+    /// <summary>
     /// A fingerprint of the options that shape what a detector learns (all of them but the alarm threshold and its interval,
     /// which only the caller's episode logic reads): state learned under other options is not restored.
     /// </summary>
@@ -69,11 +78,18 @@ public static class DetectorStateCodec
     /// <see cref="InvalidDataException"/> (what did not match) or <see cref="EndOfStreamException"/> (truncated); the
     /// reader's position is then undefined.
     /// </summary>
-    public static StreamingAnomalyDetector Read(BinaryReader reader, AnomalyDetectorOptions options)
+    public static StreamingAnomalyDetector Read(BinaryReader reader, AnomalyDetectorOptions options) => Read(reader, options, null);
+
+    /// <summary>
+    /// As <see cref="Read(BinaryReader, AnomalyDetectorOptions)"/>, for a state written by the build whose layout
+    /// <paramref name="writer"/> describes (null: this build's): fields this build added keep the values a new detector
+    /// starts with, fields it dropped are skipped.
+    /// </summary>
+    public static StreamingAnomalyDetector Read(BinaryReader reader, AnomalyDetectorOptions options, FieldStateCodec.SavedLayout? writer)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var detector = new StreamingAnomalyDetector(options);
-        Codec.Read(reader, detector);
+        Codec.Read(reader, detector, writer);
         return detector;
     }
 }

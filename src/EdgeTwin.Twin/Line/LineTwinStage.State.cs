@@ -17,8 +17,14 @@ namespace EdgeTwin.Twin.Line;
 /// <param name="Learned">The stations whose learned figures (cycle, MTBF, MTTR) and quality model go on, e.g. <c>S1</c>, <c>S3 (quality)</c>.</param>
 /// <param name="NotRestored">What starts afresh and why, e.g. <c>S2: its configuration changed (StationLearner._cycle0: …)</c>.</param>
 /// <param name="FromOtherBuild">Something was not taken because another agent build wrote it (another file format, or a block
-/// its codec lays out differently): the caller keeps the file for that build before this one writes over it.</param>
-public sealed record LineStateRestore(long SavedAtUnixMs, bool Books, string? BooksNotRestored, IReadOnlyList<string> Learned, IReadOnlyList<string> NotRestored, bool FromOtherBuild = false);
+/// its codec lays out differently and does not describe): the caller keeps the file for that build before this one writes over it.</param>
+/// <param name="LayoutChanges">Another agent build wrote blocks whose classes differ from this build's only by fields, and
+/// they were taken over field by field: what differs, per class (<c>OeeTracker: new _goodSinceRejectMoved</c>); empty otherwise.</param>
+public sealed record LineStateRestore(long SavedAtUnixMs, bool Books, string? BooksNotRestored, IReadOnlyList<string> Learned, IReadOnlyList<string> NotRestored, bool FromOtherBuild = false, IReadOnlyList<string>? LayoutChanges = null)
+{
+    /// <summary>Another build's blocks were taken over field by field (<see cref="LayoutChanges"/> names the fields).</summary>
+    public bool TakenOverFromOtherBuild => LayoutChanges is { Count: > 0 };
+}
 
 /// <summary>
 /// The line twin's state over restarts. A restart is a gap in the readings and nothing more: the shift's books, the
@@ -28,16 +34,22 @@ public sealed record LineStateRestore(long SavedAtUnixMs, bool Books, string? Bo
 /// quality models back to their base.
 /// <para>
 /// File: magic, version, saved-at, the line's id, then the books and per station its learner and quality model, each
-/// block with the layout fingerprint of its own codec (an agent build that changes one class loses only that block),
-/// the fingerprint of the configuration it needs (named parts: "stations=…;planned_stops=…", so the log can say what
-/// changed) and its bytes, length-prefixed; SHA-256 of all of it at the end. A block that does not fit starts afresh on
-/// its own.
+/// block with the layout fingerprint of its own codec and (format 3) the codec's layout description, the fingerprint of
+/// the configuration it needs (named parts: "stations=…;planned_stops=…", so the log can say what changed) and its
+/// bytes, length-prefixed; SHA-256 of all of it at the end. A block that does not fit starts afresh on its own.
+/// </para>
+/// <para>
+/// An upgrade whose classes gained or lost fields (<c>OeeTracker._goodSinceRejectMoved</c>) takes a format-3 block over
+/// field by field (<see cref="FieldStateCodec.Read(BinaryReader, object, FieldStateCodec.SavedLayout?)"/>): a new field
+/// starts with the value the constructor gives it, so it must be one that is safe to resume with. The configuration parts
+/// hashed from codec bytes (cycle times, stack lights, figures, the model file) are then left to the codec's checks of the
+/// read-only configuration fields when the classes they hash changed. Format 2 blocks are read by an exact layout only.
 /// </para>
 /// </summary>
 public sealed partial class LineTwinStage
 {
     private static readonly byte[] Magic = "EDGETWIN-LINE-STATE\n"u8.ToArray();
-    private const int StateVersion = 2;
+    private const int StateVersion = 3;
 
     // Collaborators and configuration held as objects: rebuilt from the config, not saved.
     private static bool NotState(FieldInfo f) =>
@@ -98,6 +110,15 @@ public sealed partial class LineTwinStage
                 ("inspection_delay_parts", q.InspectionDelayParts.ToString(CultureInfo.InvariantCulture)))
             : "")];
     }
+
+    // The configuration parts hashed from codec bytes, with the classes whose layout the hash depends on: when another
+    // build laid those out otherwise, the hash cannot be compared, and the codec's read-only checks stand in for it.
+    private static readonly (string Part, Type[] Types)[] BooksLayoutParts =
+        [("cycle_times_or_micro_stop", [typeof(OeeTracker), typeof(LineOeeTracker)]), ("stack_lights", [typeof(StackLightDecoder)])];
+
+    private static readonly (string Part, Type[] Types)[] LearnerLayoutParts = [("figures", [typeof(StationLearner)])];
+
+    private static readonly (string Part, Type[] Types)[] QualityLayoutParts = [("model_file", [typeof(OnlineLogisticModel)])];
 
     private static string Parts(params (string Name, string Value)[] parts) => string.Join(';', parts.Select(p => p.Name + "=" + p.Value));
 
@@ -179,6 +200,8 @@ public sealed partial class LineTwinStage
     private static void WriteBlock(BinaryWriter w, FieldStateCodec codec, string fingerprint, Action<BinaryWriter> write)
     {
         w.Write(codec.LayoutFingerprint.Span);
+        w.Write(codec.Description.Length);
+        w.Write(codec.Description);
         w.Write(fingerprint);
         using var ms = new MemoryStream();
         using (var b = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) write(b);
@@ -186,25 +209,55 @@ public sealed partial class LineTwinStage
         w.Write(ms.GetBuffer(), 0, (int)ms.Length);
     }
 
-    /// <summary>A block as read from the file: its codec layout, its configuration fingerprint, its bytes.</summary>
-    private readonly record struct SavedBlock(byte[] Layout, string Fingerprint, byte[] Bytes)
+    /// <summary>A block as read from the file: its codec layout (and, format 3, its description), its configuration fingerprint, its bytes.</summary>
+    private readonly record struct SavedBlock(byte[] Layout, byte[]? Description, string Fingerprint, byte[] Bytes)
     {
-        public static SavedBlock Read(BinaryReader r)
+        public static SavedBlock Read(BinaryReader r, int version)
         {
             var layout = r.ReadBytes(32);
+            byte[]? description = null;
+            if (version >= 3)
+            {
+                int described = r.ReadInt32();
+                if (described < 0 || described > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
+                description = r.ReadBytes(described);
+            }
+
             var fingerprint = r.ReadString();
             int length = r.ReadInt32();
             if (layout.Length != 32 || length < 0 || length > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
-            return new SavedBlock(layout, fingerprint, r.ReadBytes(length));
+            return new SavedBlock(layout, description, fingerprint, r.ReadBytes(length));
         }
 
-        // Why this block cannot be read into a fresh one of `fingerprint` (null: it can).
         public bool LayoutMatches(FieldStateCodec codec) => Layout.AsSpan().SequenceEqual(codec.LayoutFingerprint.Span);
 
-        public string? Mismatch(FieldStateCodec codec, string fingerprint, string what) =>
-            !Layout.AsSpan().SequenceEqual(codec.LayoutFingerprint.Span) ? $"kept by an agent build that saves {what} differently"
-            : Fingerprint != fingerprint ? $"{Changed(Fingerprint, fingerprint)} changed in the configuration"
-            : null;
+        /// <summary>The writer's layout when it is not this build's and is described (null: this build's, or not readable).</summary>
+        public FieldStateCodec.SavedLayout? Writer(FieldStateCodec codec)
+        {
+            if (LayoutMatches(codec) || Description is null) return null;
+            try
+            {
+                return FieldStateCodec.SavedLayout.Parse(Description);
+            }
+            catch (InvalidDataException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>Whether this build reads the block: its own layout, or another one it describes.</summary>
+        public bool Readable(FieldStateCodec codec) => LayoutMatches(codec) || Writer(codec) is not null;
+
+        // Why this block cannot be read into a fresh one of `fingerprint` (null: it can). Of another build's layout, the
+        // parts hashed from codec bytes of classes laid out otherwise are not compared (`layoutParts`).
+        public string? Mismatch(FieldStateCodec codec, string fingerprint, string what, (string Part, Type[] Types)[] layoutParts)
+        {
+            if (LayoutMatches(codec)) return Fingerprint != fingerprint ? $"{Changed(Fingerprint, fingerprint)} changed in the configuration" : null;
+            if (Writer(codec) is not { } writer) return $"kept by an agent build that saves {what} differently";
+            var ignored = layoutParts.Where(p => !p.Types.All(t => codec.SameLayout(writer, t))).Select(p => p.Part).ToHashSet(StringComparer.Ordinal);
+            string Comparable(string f) => string.Join(';', f.Split(';', StringSplitOptions.RemoveEmptyEntries).Where(p => !ignored.Contains(p.Split('=', 2)[0])));
+            return Comparable(Fingerprint) != Comparable(fingerprint) ? $"{Changed(Comparable(Fingerprint), Comparable(fingerprint))} changed in the configuration" : null;
+        }
     }
 
     /// <summary>
@@ -234,9 +287,9 @@ public sealed partial class LineTwinStage
             long savedAt = r.ReadInt64();
             var notRestored = new List<string>();
             var learned = new List<string>();
-            if (version != StateVersion)
+            if (version is not (2 or StateVersion))
             {
-                var why = $"written in format {version}, this agent reads format {StateVersion}: everything starts afresh";
+                var why = $"written in format {version}, this agent reads formats 2 and {StateVersion}: everything starts afresh";
                 return new LineStateRestore(savedAt, false, why, learned, [why], FromOtherBuild: true);
             }
 
@@ -247,13 +300,20 @@ public sealed partial class LineTwinStage
                 return new LineStateRestore(savedAt, false, why, learned, [why]);
             }
 
-            var books = SavedBlock.Read(r);
-            var otherBuild = !books.LayoutMatches(BooksCodec);
-            string? booksWhy = books.Mismatch(BooksCodec, _booksFingerprint, "the books")
+            var books = SavedBlock.Read(r, version);
+            var otherBuild = !books.Readable(BooksCodec);
+            var changes = new List<string>();
+            void Evolved(FieldStateCodec codec, SavedBlock block)
+            {
+                if (block.Writer(codec) is { } writer) changes.AddRange(codec.Differences(writer).Where(d => !changes.Contains(d)));
+            }
+
+            Evolved(BooksCodec, books);
+            string? booksWhy = books.Mismatch(BooksCodec, _booksFingerprint, "the books", BooksLayoutParts)
                 ?? (nowUnixMs - savedAt > (long)_config.ShiftLength.TotalMilliseconds ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(nowUnixMs - savedAt))} ago, longer than a shift"
                 : savedAt - nowUnixMs > 60_000 ? $"saved {Durations.Approximate(TimeSpan.FromMilliseconds(savedAt - nowUnixMs))} in the future (the clock was changed)"
                 : null);
-            if (booksWhy is null && !TryReadBooks(books.Bytes, out var error)) booksWhy = error;
+            if (booksWhy is null && !TryReadBooks(books.Bytes, books.Writer(BooksCodec), out var error)) booksWhy = error;
             if (booksWhy is not null) notRestored.Add("the shift's books: " + booksWhy);
 
             int stations = r.ReadInt32();
@@ -261,9 +321,11 @@ public sealed partial class LineTwinStage
             for (int k = 0; k < stations; k++)
             {
                 var id = r.ReadString();
-                var learner = SavedBlock.Read(r);
-                var quality = SavedBlock.Read(r);
-                otherBuild |= !learner.LayoutMatches(LearnerCodec) || (quality.Fingerprint.Length > 0 && !quality.LayoutMatches(QualityCodec));
+                var learner = SavedBlock.Read(r, version);
+                var quality = SavedBlock.Read(r, version);
+                otherBuild |= !learner.Readable(LearnerCodec) || (quality.Fingerprint.Length > 0 && !quality.Readable(QualityCodec));
+                Evolved(LearnerCodec, learner);
+                if (quality.Fingerprint.Length > 0) Evolved(QualityCodec, quality);
                 int i = ids.IndexOf(id);
                 if (i < 0)
                 {
@@ -271,20 +333,20 @@ public sealed partial class LineTwinStage
                     continue;
                 }
 
-                if (learner.Mismatch(LearnerCodec, _learnerFingerprints[i], "learned figures") is { } why) notRestored.Add($"{id}: {why} (cycle time, MTBF, MTTR, CV or micro_stop): learned anew from the configured figures");
-                else if (!TryRead(LearnerCodec, learner.Bytes, [_learners[i]], out why)) notRestored.Add($"{id}: {why}");
+                if (learner.Mismatch(LearnerCodec, _learnerFingerprints[i], "learned figures", LearnerLayoutParts) is { } why) notRestored.Add($"{id}: {why} (cycle time, MTBF, MTTR, CV or micro_stop): learned anew from the configured figures");
+                else if (!TryRead(LearnerCodec, learner.Bytes, [_learners[i]], out why, writer: learner.Writer(LearnerCodec))) notRestored.Add($"{id}: {why}");
                 else learned.Add(id);
 
                 if (_quality[i] is not { } q) continue;
                 if (quality.Fingerprint.Length == 0) notRestored.Add($"{id} (quality): had no quality model: starts from the base model");
-                else if (quality.Mismatch(QualityCodec, _qualityFingerprints[i], "quality models") is { } qwhy) notRestored.Add($"{id} (quality): {qwhy}: starts from the base model");
-                else if (!TryRead(QualityCodec, quality.Bytes, [q], out qwhy)) notRestored.Add($"{id} (quality): {qwhy}");
+                else if (quality.Mismatch(QualityCodec, _qualityFingerprints[i], "quality models", QualityLayoutParts) is { } qwhy) notRestored.Add($"{id} (quality): {qwhy}: starts from the base model");
+                else if (!TryRead(QualityCodec, quality.Bytes, [q], out qwhy, writer: quality.Writer(QualityCodec))) notRestored.Add($"{id} (quality): {qwhy}");
                 else learned.Add($"{id} (quality)");
             }
 
             // What-ifs and the maintenance cost hook read the learned line: as restored, not as configured until the first publish.
             Volatile.Write(ref _learned, _config.Spec with { Stations = [.. _config.Spec.Stations.Select((s, i) => _learners[i].Apply(s, nowUnixMs))] });
-            return new LineStateRestore(savedAt, booksWhy is null, booksWhy, learned, notRestored, otherBuild);
+            return new LineStateRestore(savedAt, booksWhy is null, booksWhy, learned, notRestored, otherBuild, changes);
         }
         catch (EndOfStreamException)
         {
@@ -292,7 +354,7 @@ public sealed partial class LineTwinStage
         }
     }
 
-    private bool TryReadBooks(byte[] block, out string? why)
+    private bool TryReadBooks(byte[] block, FieldStateCodec.SavedLayout? writer, out string? why)
     {
         long shiftTicks = 0, booksFrom = 0, lastPublish = 0, lastForecast = 0;
         int kind = 0;
@@ -310,7 +372,7 @@ public sealed partial class LineTwinStage
             for (int i = 0; i < level.Length; i++) level[i] = r.ReadInt32();
             for (int i = 0; i < levelMs.Length; i++) levelMs[i] = r.ReadInt64();
             if (kind is < 0 or > 2 || shiftTicks < 0 || shiftTicks > DateTime.MaxValue.Ticks) throw new InvalidDataException("shift start out of range");
-        });
+        }, writer);
         if (!ok) return false;
         _calendar.AfterRestore();
         _shiftStart = new DateTime(shiftTicks, (DateTimeKind)kind);
@@ -327,14 +389,14 @@ public sealed partial class LineTwinStage
     }
 
     // Reads a block into the targets; on a mismatch every target goes back to what it held (nothing half-restored).
-    private static bool TryRead(FieldStateCodec codec, byte[] block, object[] targets, out string? why, Action<BinaryReader>? header = null)
+    private static bool TryRead(FieldStateCodec codec, byte[] block, object[] targets, out string? why, Action<BinaryReader>? header = null, FieldStateCodec.SavedLayout? writer = null)
     {
         var backup = Bytes(codec, targets);
         try
         {
             using var r = new BinaryReader(new MemoryStream(block, writable: false), Encoding.UTF8);
             header?.Invoke(r);
-            foreach (var t in targets) codec.Read(r, t);
+            foreach (var t in targets) codec.Read(r, t, writer);
             if (r.BaseStream.Position != block.Length) throw new InvalidDataException("more state saved than the configuration has room for");
             why = null;
             return true;

@@ -20,14 +20,26 @@ namespace EdgeTwin.Twin.State;
 /// written by a build whose types differ is recognised and not misread. Arrays of primitives are raw little-endian bytes
 /// (x64 and ARM64 alike).
 /// </para>
+/// <para>
+/// Layout evolution: <see cref="Description"/> describes the layout (every planned type with its fields in order, every
+/// field's type with its kind, scalar size, element type), and a state file keeps it next to the fingerprint. A build whose
+/// fingerprint differs reads such a state with <see cref="Read(BinaryReader, object, SavedLayout?)"/>: fields are matched
+/// by declaring type, name and type; a matched field is read, a field the writer had and this build lacks is skipped by
+/// the writer's description, a field this build has and the writer lacked (or whose type changed) keeps the value the
+/// constructor gave it. Rule for whoever adds a field: its constructor value must be one that is safe to resume with
+/// (a counter at 0, "not seen yet"), since an upgrade goes on from the old state with it. Read-only scalars are still
+/// checked against the configuration.
+/// </para>
 /// </summary>
 public sealed class FieldStateCodec
 {
     private readonly Dictionary<Type, FieldPlan[]> _fields = [];
     private readonly Dictionary<Type, Kind> _kinds = [];
     private readonly Func<FieldInfo, bool> _skip;
+    private readonly Func<Type, string> _typeName;
+    private readonly byte[] _description;
 
-    private enum Kind : byte { Scalar, String, Array, List, Struct, Object }
+    internal enum Kind : byte { Scalar, String, Array, List, Struct, Object }
 
     // What is known of a field before any value is read: its kind and, for a scalar or an array of scalars, the
     // underlying type code and size, so that the common cases do not look at the type again.
@@ -38,10 +50,13 @@ public sealed class FieldStateCodec
 
     /// <param name="roots">The types whose instances are written; the types their fields hold are planned too.</param>
     /// <param name="skip">Fields that are not state (a reference to a collaborator, configuration kept as an object).</param>
-    public FieldStateCodec(IEnumerable<Type> roots, Func<FieldInfo, bool>? skip = null)
+    /// <param name="typeName">How a struct, class or enum is named in <see cref="Description"/> (default: its full name);
+    /// tests name two versions of a type alike with it, as two builds would.</param>
+    public FieldStateCodec(IEnumerable<Type> roots, Func<FieldInfo, bool>? skip = null, Func<Type, string>? typeName = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
         _skip = skip ?? (_ => false);
+        _typeName = typeName ?? (t => t.FullName ?? t.Name);
         var layout = new StringBuilder();
         var queue = new Queue<Type>(roots);
         foreach (var root in queue)
@@ -74,6 +89,7 @@ public sealed class FieldStateCodec
         }
 
         LayoutFingerprint = SHA256.HashData(Encoding.UTF8.GetBytes(layout.ToString()));
+        _description = Describe();
     }
 
     private FieldPlan Plan(FieldInfo field)
@@ -100,11 +116,187 @@ public sealed class FieldStateCodec
     /// Throws <see cref="InvalidDataException"/> (what did not match) or <see cref="EndOfStreamException"/> (truncated);
     /// the target is then partly overwritten and must be discarded.
     /// </summary>
-    public void Read(BinaryReader reader, object target)
+    public void Read(BinaryReader reader, object target) => Read(reader, target, null);
+
+    /// <summary>
+    /// Reads a state written by the build <paramref name="writer"/> describes (null: this build's layout) into
+    /// <paramref name="target"/>: fields matched by declaring type, name and type are read, the writer's other fields are
+    /// skipped, this build's other fields keep their constructed values. Throws as <see cref="Read(BinaryReader, object)"/>.
+    /// </summary>
+    public void Read(BinaryReader reader, object target, SavedLayout? writer)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(target);
-        ReadFields(reader, target);
+        ReadFields(reader, target, writer);
+    }
+
+    /// <summary>
+    /// This build's layout, self-described: per type its name, kind, scalar code and size, element type and fields (name,
+    /// type name) in order; <see cref="SavedLayout.Parse"/> reads it back. Kept next to <see cref="LayoutFingerprint"/>
+    /// in a state file, so that a later build with other fields can still read the state.
+    /// </summary>
+    public ReadOnlySpan<byte> Description => _description;
+
+    private SavedLayout? _own;
+
+    private SavedLayout Own => _own ??= SavedLayout.Parse(_description);
+
+    // A type's name in the description: the hook names structs, classes and enums; arrays and lists are named by their
+    // element (a List's FullName carries assembly versions, which a runtime upgrade would change).
+    private string Name(Type t) =>
+        t.IsArray ? Name(t.GetElementType()!) + "[]"
+        : t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>) ? "List<" + Name(t.GetGenericArguments()[0]) + ">"
+        : t.IsPrimitive || t == typeof(string) ? t.FullName!
+        : t.IsGenericType ? t.Name + "<" + string.Join(",", t.GetGenericArguments().Select(Name)) + ">" // value tuples
+        : _typeName(t);
+
+    private byte[] Describe()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(_kinds.Count);
+            foreach (var (t, kind) in _kinds)
+            {
+                w.Write(Name(t));
+                w.Write((byte)kind);
+                w.Write((byte)(kind == Kind.Scalar ? Type.GetTypeCode(ScalarType(t)) : TypeCode.Empty));
+                w.Write((byte)(kind == Kind.Scalar ? ScalarSize(t) : 0));
+                w.Write(kind == Kind.Array ? Name(t.GetElementType()!) : kind == Kind.List ? Name(t.GetGenericArguments()[0]) : "");
+                var fields = _fields.GetValueOrDefault(t) ?? [];
+                w.Write(fields.Length);
+                foreach (var f in fields)
+                {
+                    w.Write(f.Field.Name);
+                    w.Write(Name(f.Field.FieldType));
+                }
+            }
+        }
+
+        return ms.ToArray();
+    }
+
+    /// <summary>
+    /// What differs between the writer's layout and this build's, per type: e.g. <c>OeeTracker: new _goodSinceRejectMoved</c>,
+    /// <c>Counter: dropped _old; changed type _n</c>. Empty when the fields are the same.
+    /// </summary>
+    public IReadOnlyList<string> Differences(SavedLayout writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        var result = new List<string>();
+        foreach (var type in _fields.Keys)
+        {
+            if (!writer.Types.TryGetValue(Name(type), out var was))
+            {
+                continue; // a new type: the field holding it is named new in its owner
+            }
+
+            var ours = Own.Types[Name(type)].Fields;
+            var added = ours.Where(f => !was.Fields.Any(g => g.Name == f.Name)).Select(f => f.Name).ToList();
+            var dropped = was.Fields.Where(g => !ours.Any(f => f.Name == g.Name)).Select(g => g.Name).ToList();
+            var changed = ours.Where(f => was.Fields.Any(g => g.Name == f.Name) && !Matches(writer, f, was.Fields.First(g => g.Name == f.Name))).Select(f => f.Name).ToList();
+            var parts = new List<string>();
+            if (added.Count > 0) parts.Add("new " + string.Join(", ", added));
+            if (dropped.Count > 0) parts.Add("dropped " + string.Join(", ", dropped));
+            if (changed.Count > 0) parts.Add("changed type " + string.Join(", ", changed));
+            if (parts.Count > 0) result.Add(type.Name + ": " + string.Join("; ", parts));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="type"/> and every type its fields lead to are laid out in <paramref name="writer"/> as in
+    /// this build (what the writer wrote for it is then the same bytes this build would write).
+    /// </summary>
+    public bool SameLayout(SavedLayout writer, Type type)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(type);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var todo = new Stack<string>([Name(type)]);
+        while (todo.TryPop(out var name))
+        {
+            if (!seen.Add(name)) continue;
+            if (!Own.Types.TryGetValue(name, out var ours) || !writer.Types.TryGetValue(name, out var was)) return false;
+            if (ours.Kind != was.Kind || ours.Code != was.Code || ours.Size != was.Size || ours.Element != was.Element || !ours.Fields.SequenceEqual(was.Fields)) return false;
+            if (ours.Element.Length > 0) todo.Push(ours.Element);
+            foreach (var f in ours.Fields) todo.Push(f.Type);
+        }
+
+        return true;
+    }
+
+    // Whether the writer's field holds what this build's does: same type name, and the same scalar (an enum whose
+    // underlying type changed keeps its name) down through arrays and lists.
+    private bool Matches(SavedLayout writer, SavedField ours, SavedField was) => ours.Type == was.Type && SameValueType(writer, ours.Type, 0);
+
+    private bool SameValueType(SavedLayout writer, string name, int depth)
+    {
+        if (!Own.Types.TryGetValue(name, out var ours) || !writer.Types.TryGetValue(name, out var was) || ours.Kind != was.Kind || depth > 16) return false;
+        return ours.Kind switch
+        {
+            Kind.Scalar => ours.Code == was.Code && ours.Size == was.Size,
+            Kind.Array or Kind.List => ours.Element == was.Element && SameValueType(writer, ours.Element, depth + 1),
+            _ => true, // strings; structs and classes evolve field by field
+        };
+    }
+
+    /// <summary>One field as a layout description names it.</summary>
+    public readonly record struct SavedField(string Name, string Type);
+
+    /// <summary>One type as a layout description names it.</summary>
+    internal sealed record SavedType(string Name, Kind Kind, TypeCode Code, int Size, string Element, SavedField[] Fields);
+
+    /// <summary>A layout as <see cref="Description"/> wrote it (another build's): what <see cref="Read(BinaryReader, object, SavedLayout?)"/> reads by.</summary>
+    public sealed class SavedLayout
+    {
+        private SavedLayout(Dictionary<string, SavedType> types) => Types = types;
+
+        internal Dictionary<string, SavedType> Types { get; }
+
+        /// <summary>Reads a description; <see cref="InvalidDataException"/> when it is not one (damaged, or cut short).</summary>
+        public static SavedLayout Parse(ReadOnlySpan<byte> description)
+        {
+            try
+            {
+                using var r = new BinaryReader(new MemoryStream(description.ToArray(), writable: false), Encoding.UTF8);
+                var count = r.ReadInt32();
+                if (count < 0 || count > description.Length)
+                {
+                    throw new InvalidDataException($"layout description of {count} types");
+                }
+
+                var types = new Dictionary<string, SavedType>(count, StringComparer.Ordinal);
+                for (var i = 0; i < count; i++)
+                {
+                    var name = r.ReadString();
+                    var kind = (Kind)r.ReadByte();
+                    var code = (TypeCode)r.ReadByte();
+                    var size = r.ReadByte();
+                    var element = r.ReadString();
+                    var n = r.ReadInt32();
+                    if (kind > Kind.Object || n < 0 || n > description.Length || (kind == Kind.Scalar && size is not (1 or 2 or 4 or 8)) || (kind is Kind.Array or Kind.List && element.Length == 0))
+                    {
+                        throw new InvalidDataException($"layout description: {name} is not described as a type can be");
+                    }
+
+                    var fields = new SavedField[n];
+                    for (var j = 0; j < n; j++)
+                    {
+                        fields[j] = new SavedField(r.ReadString(), r.ReadString());
+                    }
+
+                    types[name] = new SavedType(name, kind, code, size, element, fields);
+                }
+
+                return r.BaseStream.Position == description.Length ? new SavedLayout(types) : throw new InvalidDataException("layout description: bytes left after it");
+            }
+            catch (EndOfStreamException)
+            {
+                throw new InvalidDataException("layout description cut short");
+            }
+        }
     }
 
     /// <summary>The bytes <see cref="Write"/> writes for <paramref name="value"/> (to write into an exact buffer).</summary>
@@ -368,41 +560,158 @@ public sealed class FieldStateCodec
     private static Span<byte> RawBytes(Array array, int elementSize) =>
         MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(array), array.Length * elementSize);
 
-    private void ReadFields(BinaryReader r, object o)
+    private void ReadFields(BinaryReader r, object o, SavedLayout? saved)
     {
-        foreach (var plan in _fields[o.GetType()])
+        var plans = _fields[o.GetType()];
+        if (saved is null)
         {
-            var field = plan.Field;
-            object? value;
-            if (plan.Kind == Kind.Scalar)
+            foreach (var plan in plans)
             {
-                var raw = ReadScalar(r, plan.Code);
-                value = field.FieldType.IsEnum ? Enum.ToObject(field.FieldType, raw) : raw;
-                if (plan.Fixed)
-                {
-                    // Configuration: checked, not set (a settable scalar's present value is not read: it would only box).
-                    var current = field.GetValue(o);
-                    if (!Equals(current, value))
-                    {
-                        throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{new Where(field)}: saved {value}, the configuration now gives {current}"));
-                    }
-
-                    continue;
-                }
+                ReadField(r, o, plan, null);
             }
-            else if (plan.Element is not null)
+
+            return;
+        }
+
+        // Another build's layout: its fields in its order, each read into this build's field of the same name and type,
+        // or skipped; this build's fields it lacks keep what the constructor gave them.
+        var type = o.GetType();
+        if (!saved.Types.TryGetValue(Name(type), out var was) || was.Kind is not (Kind.Struct or Kind.Object))
+        {
+            throw new InvalidDataException($"{type.Name}: the saved layout does not describe it");
+        }
+
+        var ours = Own.Types[Name(type)].Fields;
+        foreach (var field in was.Fields)
+        {
+            var i = Array.FindIndex(ours, f => f.Name == field.Name);
+            if (i >= 0 && Matches(saved, ours[i], field))
             {
-                value = ReadArray(r, plan.Element, (Array?)field.GetValue(o), plan.Fixed, new Where(field), plan.Size);
+                ReadField(r, o, plans[i], saved);
             }
             else
             {
-                value = ReadValue(r, field.FieldType, field.GetValue(o), plan.Fixed, new Where(field));
+                Skip(r, saved, field.Type, 0);
+            }
+        }
+    }
+
+    private void ReadField(BinaryReader r, object o, FieldPlan plan, SavedLayout? saved)
+    {
+        var field = plan.Field;
+        object? value;
+        if (plan.Kind == Kind.Scalar)
+        {
+            var raw = ReadScalar(r, plan.Code);
+            value = field.FieldType.IsEnum ? Enum.ToObject(field.FieldType, raw) : raw;
+            if (plan.Fixed)
+            {
+                // Configuration: checked, not set (a settable scalar's present value is not read: it would only box).
+                var current = field.GetValue(o);
+                if (!Equals(current, value))
+                {
+                    throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{new Where(field)}: saved {value}, the configuration now gives {current}"));
+                }
+
+                return;
+            }
+        }
+        else if (plan.Element is not null)
+        {
+            value = ReadArray(r, plan.Element, (Array?)field.GetValue(o), plan.Fixed, new Where(field), plan.Size, saved);
+        }
+        else
+        {
+            value = ReadValue(r, field.FieldType, field.GetValue(o), plan.Fixed, new Where(field), saved);
+        }
+
+        if (!plan.Fixed)
+        {
+            field.SetValue(o, value);
+        }
+    }
+
+    // Passes over a value the writer saved for a field this build does not have, by the writer's description of its type.
+    private static void Skip(BinaryReader r, SavedLayout saved, string typeName, int depth)
+    {
+        if (depth > 64 || !saved.Types.TryGetValue(typeName, out var t))
+        {
+            throw new InvalidDataException($"the saved layout does not describe {typeName}");
+        }
+
+        switch (t.Kind)
+        {
+            case Kind.Scalar:
+                SkipBytes(r, t.Size);
+                break;
+            case Kind.String:
+                if (r.ReadBoolean())
+                {
+                    SkipBytes(r, r.Read7BitEncodedInt());
+                }
+
+                break;
+            case Kind.Array or Kind.List:
+                var count = r.ReadInt32();
+                if (count < -1 || (r.BaseStream.CanSeek && count > r.BaseStream.Length - r.BaseStream.Position))
+                {
+                    throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{typeName}: saved {count} elements, more than the state holds"));
+                }
+
+                if (saved.Types.TryGetValue(t.Element, out var e) && e.Kind == Kind.Scalar)
+                {
+                    SkipBytes(r, (long)Math.Max(0, count) * e.Size);
+                    break;
+                }
+
+                for (var i = 0; i < count; i++)
+                {
+                    Skip(r, saved, t.Element, depth + 1);
+                }
+
+                break;
+            case Kind.Struct:
+                foreach (var f in t.Fields)
+                {
+                    Skip(r, saved, f.Type, depth + 1);
+                }
+
+                break;
+            default:
+                if (r.ReadBoolean())
+                {
+                    foreach (var f in t.Fields)
+                    {
+                        Skip(r, saved, f.Type, depth + 1);
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static void SkipBytes(BinaryReader r, long count)
+    {
+        if (count < 0)
+        {
+            throw new InvalidDataException("negative length");
+        }
+
+        if (r.BaseStream.CanSeek)
+        {
+            if (count > r.BaseStream.Length - r.BaseStream.Position)
+            {
+                throw new EndOfStreamException();
             }
 
-            if (!plan.Fixed)
-            {
-                field.SetValue(o, value);
-            }
+            r.BaseStream.Seek(count, SeekOrigin.Current);
+            return;
+        }
+
+        Span<byte> buffer = stackalloc byte[256];
+        for (; count > 0; count -= buffer.Length)
+        {
+            r.BaseStream.ReadExactly(buffer[..(int)Math.Min(count, buffer.Length)]);
         }
     }
 
@@ -414,7 +723,7 @@ public sealed class FieldStateCodec
     }
 
     // Reads one value; `current` is what the target holds (filled in place where it can be); `fixedHere` = a read-only field.
-    private object? ReadValue(BinaryReader r, Type t, object? current, bool fixedHere, Where where)
+    private object? ReadValue(BinaryReader r, Type t, object? current, bool fixedHere, Where where, SavedLayout? saved)
     {
         switch (_kinds[t])
         {
@@ -437,13 +746,13 @@ public sealed class FieldStateCodec
                 return text;
             case Kind.Array:
                 var element = t.GetElementType()!;
-                return ReadArray(r, element, (Array?)current, fixedHere, where, _kinds[element] == Kind.Scalar ? ScalarSize(element) : 0);
+                return ReadArray(r, element, (Array?)current, fixedHere, where, _kinds[element] == Kind.Scalar ? ScalarSize(element) : 0, saved);
             case Kind.List:
-                return ReadList(r, t, (IList?)current, fixedHere, where);
+                return ReadList(r, t, (IList?)current, fixedHere, where, saved);
             case Kind.Struct:
                 // Boxed: the fields are set in the box, which the caller stores back.
                 var boxed = current ?? Activator.CreateInstance(t)!;
-                ReadFields(r, boxed);
+                ReadFields(r, boxed, saved);
                 return boxed;
             default:
                 var present = r.ReadBoolean();
@@ -454,14 +763,14 @@ public sealed class FieldStateCodec
 
                 if (current is not null)
                 {
-                    ReadFields(r, current);
+                    ReadFields(r, current, saved);
                 }
 
                 return current;
         }
     }
 
-    private IList? ReadList(BinaryReader r, Type t, IList? current, bool fixedHere, Where where)
+    private IList? ReadList(BinaryReader r, Type t, IList? current, bool fixedHere, Where where, SavedLayout? saved)
     {
         var count = r.ReadInt32();
         if (count < -1)
@@ -479,14 +788,14 @@ public sealed class FieldStateCodec
         var element = t.GetGenericArguments()[0];
         for (var i = 0; i < count; i++)
         {
-            list.Add(ReadValue(r, element, null, false, where with { Index = i }));
+            list.Add(ReadValue(r, element, null, false, where with { Index = i }, saved));
         }
 
         return list;
     }
 
     // elementSize: the size of a scalar element, 0 for elements read one by one.
-    private Array? ReadArray(BinaryReader r, Type element, Array? current, bool fixedHere, Where where, int elementSize)
+    private Array? ReadArray(BinaryReader r, Type element, Array? current, bool fixedHere, Where where, int elementSize, SavedLayout? saved)
     {
         var length = r.ReadInt32();
         if (length < -1 || (r.BaseStream.CanSeek && length > r.BaseStream.Length - r.BaseStream.Position))
@@ -524,7 +833,7 @@ public sealed class FieldStateCodec
         for (var i = 0; i < length; i++)
         {
             // Elements are not fixed: an inner array may have grown (a calendar with more stops).
-            array.SetValue(ReadValue(r, element, array.GetValue(i), fixedHere: false, where with { Index = i }), i);
+            array.SetValue(ReadValue(r, element, array.GetValue(i), fixedHere: false, where with { Index = i }, saved), i);
         }
 
         return array;

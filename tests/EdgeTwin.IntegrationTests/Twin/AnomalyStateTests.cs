@@ -349,20 +349,161 @@ public sealed class AnomalyStateTests : IDisposable
         Assert.Equal(320, again.Anomaly.SamplesSeen(again.Id(0)));
     }
 
+    /// <summary>
+    /// This build's file as the build before a field was added to the detector would have written it: the detector's
+    /// last field (a scalar) gone from the layout description and from every series' bytes, another fingerprint.
+    /// </summary>
+    private static (byte[] File, string Tag, string Field) AsWrittenByABuildWithoutTheLastDetectorField(byte[] file)
+    {
+        using var r = new BinaryReader(new MemoryStream(file[..^32]), System.Text.Encoding.UTF8);
+        var ms = new MemoryStream();
+        var w = new BinaryWriter(ms, System.Text.Encoding.UTF8);
+        w.Write(r.ReadBytes(4));
+        Assert.Equal(2, r.ReadUInt16());
+        w.Write((ushort)2);
+        r.ReadBytes(32);
+        var fingerprint = System.Security.Cryptography.SHA256.HashData("the build before"u8);
+        w.Write(fingerprint);
+        w.Write(r.ReadInt64());
+        var count = r.ReadInt32();
+        w.Write(count);
+        Assert.Equal(1, r.ReadInt32());
+        w.Write(1);
+        r.ReadBytes(32);
+        w.Write(fingerprint);
+
+        // The description: i32 types; each name, kind, scalar code, size, element, i32 fields, each (name, type name).
+        using var d = new BinaryReader(new MemoryStream(r.ReadBytes(r.ReadInt32())), System.Text.Encoding.UTF8);
+        var types = Enumerable.Range(0, d.ReadInt32()).Select(_ => (Name: d.ReadString(), Kind: d.ReadByte(), Code: d.ReadByte(), Size: d.ReadByte(), Element: d.ReadString(),
+            Fields: Enumerable.Range(0, d.ReadInt32()).Select(_ => (Name: d.ReadString(), Type: d.ReadString())).ToList())).ToList();
+        var root = types.Single(t => t.Name == typeof(StreamingAnomalyDetector).FullName);
+        var last = root.Fields[^1];
+        var size = types.Single(t => t.Name == last.Type) is { Kind: 0 } scalar ? scalar.Size : throw new InvalidOperationException($"{last.Name} is not a scalar");
+        root.Fields.RemoveAt(root.Fields.Count - 1);
+        var description = new MemoryStream();
+        using (var dw = new BinaryWriter(description, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            dw.Write(types.Count);
+            foreach (var t in types)
+            {
+                dw.Write(t.Name);
+                dw.Write(t.Kind);
+                dw.Write(t.Code);
+                dw.Write(t.Size);
+                dw.Write(t.Element);
+                dw.Write(t.Fields.Count);
+                foreach (var f in t.Fields)
+                {
+                    dw.Write(f.Name);
+                    dw.Write(f.Type);
+                }
+            }
+        }
+
+        w.Write((int)description.Length);
+        w.Write(description.ToArray());
+        for (var i = 0; i < count; i++)
+        {
+            w.Write(r.ReadString());
+            w.Write(r.ReadInt64());
+            w.Write(r.ReadUInt64());
+            w.Write(r.ReadBoolean());
+            w.Write(r.ReadInt32());
+            w.Write(r.ReadInt32());
+            var detector = r.ReadBytes(r.ReadInt32());
+            w.Write(detector.Length - size);
+            w.Write(detector[..^size]);
+        }
+
+        w.Flush();
+        var body = ms.ToArray();
+        return ([.. body, .. System.Security.Cryptography.SHA256.HashData(body)], AnomalyStateFile.LayoutTagOf(fingerprint), last.Name);
+    }
+
+    [Fact]
+    public async Task Regression_an_upgrade_that_added_one_detector_field_threw_away_every_series_learned_state()
+    {
+        // Measured: PartCounter._lastChangeMs, StationQuality._xMs, OeeTracker._goodSinceRejectMoved — each upgrade that
+        // added one field changed the layout fingerprint, so every series' state was kept aside and every detector went
+        // back through warm-up. Now the state of a build that only lacked a field is taken over, the field starting as
+        // in a new detector; a copy stays for that build.
+        await using (var first = Start(StatePath))
+        {
+            await FeedAsync(first, 0, 300, int.MaxValue);
+            await first.Anomaly.FlushAsync(Ct);
+        }
+
+        var (previous, tag, field) = AsWrittenByABuildWithoutTheLastDetectorField(await File.ReadAllBytesAsync(StatePath, Ct));
+        await File.WriteAllBytesAsync(StatePath, previous, Ct);
+        var aside = AnomalyStateFile.KeptAsidePath(StatePath, tag);
+
+        await using (var upgraded = Start(StatePath))
+        {
+            Assert.Contains(upgraded.Logs, l => l.Level == LogLevel.Information
+                && l.Message.Contains($"{StatePath} was written by another build (detector layout {tag}; this build's is {AnomalyStateFile.OwnLayoutTag}) whose detectors differ only by fields: taken over", StringComparison.Ordinal)
+                && l.Message.Contains($"(StreamingAnomalyDetector: new {field})", StringComparison.Ordinal)
+                && l.Message.Contains($"a copy is kept as {aside}", StringComparison.Ordinal));
+            Assert.Contains(upgraded.Logs, l => l.Message.Contains($"3 series' learned state read from {StatePath}", StringComparison.Ordinal));
+            Assert.DoesNotContain(upgraded.Logs, l => l.Message.Contains("learns anew", StringComparison.Ordinal) || l.Level >= LogLevel.Warning);
+            await FeedAsync(upgraded, 300, 320, int.MaxValue);
+            for (var s = 0; s < 3; s++)
+            {
+                Assert.Equal(320, upgraded.Anomaly.SamplesSeen(upgraded.Id(s))); // went on: no warm-up
+            }
+
+            await upgraded.Anomaly.FlushAsync(Ct);
+        }
+
+        Assert.Equal(previous, await File.ReadAllBytesAsync(aside, Ct));
+        var written = AnomalyStateFile.Load(StatePath)!;
+        Assert.True(written.LayoutMatches);
+        Assert.Empty(written.OtherLayouts);
+        Assert.Equal(3, written.Series.Count);
+    }
+
+    [Fact]
+    public async Task A_series_not_back_since_an_upgrade_keeps_its_layout_through_the_checkpoints_and_is_read_when_it_returns()
+    {
+        await using (var first = Start(StatePath))
+        {
+            await FeedAsync(first, 0, 300, int.MaxValue);
+            await first.Anomaly.FlushAsync(Ct);
+        }
+
+        var (previous, tag, _) = AsWrittenByABuildWithoutTheLastDetectorField(await File.ReadAllBytesAsync(StatePath, Ct));
+        await File.WriteAllBytesAsync(StatePath, previous, Ct);
+
+        // A run in which no series came back: its checkpoint carries their bytes with the previous build's layout.
+        await using (var quiet = Start(StatePath))
+        {
+            await quiet.Anomaly.FlushAsync(Ct);
+        }
+
+        var carried = AnomalyStateFile.Load(StatePath)!;
+        Assert.True(carried.LayoutMatches);
+        Assert.Equal(tag, AnomalyStateFile.LayoutTagOf(Assert.Single(carried.OtherLayouts).Fingerprint));
+        Assert.All(carried.Series.Values, s => Assert.NotNull(s.Layout));
+
+        await using var back = Start(StatePath);
+        await FeedAsync(back, 300, 310, int.MaxValue);
+        Assert.Equal(310, back.Anomaly.SamplesSeen(back.Id(0)));
+        Assert.DoesNotContain(back.Logs, l => l.Message.Contains("learns anew", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Regression_a_state_file_of_a_newer_format_was_called_corrupt()
     {
-        // A later build that changes the file's format (version 2, and a checksum this build cannot check) wrote it:
-        // before, "is corrupt (format version 2 …)" and .corrupt; now it is kept for that build under its layout, untouched.
+        // A later build that changes the file's format (version 3, and a checksum this build cannot check) wrote it:
+        // before, "is corrupt (format version 3 …)" and .corrupt; now it is kept for that build under its layout, untouched.
         var newer = OldBuildFixture();
-        newer[4] = 2;
+        newer[4] = 3;
         newer[^1] ^= 0xFF;
         await File.WriteAllBytesAsync(StatePath, newer, Ct);
 
         await using var stage = Start(StatePath);
         var aside = AnomalyStateFile.KeptAsidePath(StatePath, OldBuildLayout);
         Assert.Contains(stage.Logs, l => l.Level == LogLevel.Warning
-            && l.Message.Contains($"{StatePath} was written by another build (detector layout {OldBuildLayout}, file format 2 (this build reads 1);", StringComparison.Ordinal)
+            && l.Message.Contains($"{StatePath} was written by another build (detector layout {OldBuildLayout}, file format 3 (this build reads 1 and 2);", StringComparison.Ordinal)
             && l.Message.Contains($"kept unchanged as {aside}", StringComparison.Ordinal));
         Assert.DoesNotContain(stage.Logs, l => l.Message.Contains("corrupt", StringComparison.Ordinal));
         Assert.False(File.Exists(StatePath + ".corrupt"));

@@ -352,7 +352,9 @@ public sealed class LineTwinStateTests : IDisposable
         Assert.Contains("saved for line 'r1', this is line 'r2'", restore.NotRestored.Single(), StringComparison.Ordinal);
         // A build that saves the books' classes differently costs the books only, not what the stations learned.
         var foreign = (byte[])saved.Clone();
-        foreign["EDGETWIN-LINE-STATE\n".Length + 4 + 8 + 3] ^= 1; // the books' layout fingerprint (after version, saved-at, "r1")
+        var books = "EDGETWIN-LINE-STATE\n".Length + 4 + 8 + 3; // the books' layout fingerprint (after version, saved-at, "r1")
+        foreign[books] ^= 1;
+        BitConverter.GetBytes(int.MaxValue).CopyTo(foreign, books + 32 + 4); // and a description this build cannot read
         SHA256.HashData(foreign.AsSpan(0, foreign.Length - 32)).CopyTo(foreign, foreign.Length - 32);
         var next = NewSite();
         restore = next.Stage.RestoreState(foreign, At(8, 1));
