@@ -6,6 +6,7 @@ using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Physics;
+using EdgeTwin.Twin.Scenarios;
 using EdgeTwin.Twin.Thermal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,6 +20,31 @@ namespace EdgeTwin.IntegrationTests.Twin;
 public sealed class ThermalTwinStageTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Regression_a_32C_crossing_only_the_upper_band_reaches_read_as_a_contradiction_of_its_peak()
+    {
+        // The demo said "A01 reaches 32 °C in 103.5 min (peak 31.6 °C within 120 min)": the crossing was the forecast's
+        // upper band (a rack flagged rather than missed), the peak the expected trajectory's.
+        static CoolingFailureResult Result(params CoolingFailureRack[] racks) => new(
+            "cooling_failure", "room1", ["crac1"], 45, 7200, null, [.. racks.Where(r => r.TimeTo32Seconds is not null).Select(r => r.Rack)],
+            new Dictionary<string, int>(), racks, [], 0.4);
+
+        Assert.Equal(
+            "A01 may reach 32 °C in 103.5 min (upper band of the forecast; expected peak 31.6 °C within 120 min)",
+            ThermalTwinStage.Crossing(Result(new CoolingFailureRack("A01", 29.3, 0, 6210, null, 31.6, "upper_band"))));
+        Assert.Equal(
+            "A01 reaches 32 °C in 111.3 min (peak 32.1 °C within 120 min)",
+            ThermalTwinStage.Crossing(Result(new CoolingFailureRack("A01", 29.0, 0, 6678, null, 32.1, "expected"))));
+
+        // No crossing: the first rack past 27 °C, which one already above it said as "reaches 27 °C in 0 s".
+        Assert.Equal(
+            "no rack predicted to reach 32 °C (A01 28.5 °C now, above 27 °C already, peak 30.9 °C)",
+            ThermalTwinStage.Crossing(Result(new CoolingFailureRack("A01", 28.5, 0, null, null, 30.9), new CoolingFailureRack("A02", 26.1, 300, null, null, 28.0))));
+        Assert.Equal(
+            "no rack predicted to reach 32 °C (A02 26.1 °C now reaches 27 °C in 5.0 min, peak 28.0 °C)",
+            ThermalTwinStage.Crossing(Result(new CoolingFailureRack("A02", 26.1, 300, null, null, 28.0))));
+    }
 
     [Fact]
     public async Task Regression_a_restart_with_a_cooling_unit_down_announced_a_new_failure()

@@ -1072,7 +1072,7 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             + (state.Unreachable.Count > 0 ? "DEGRADED prediction (unit state unknown), " : string.Empty)
             // The peak goes with the time: when the inlet levels off just above 32 °C the crossing time swings widely
             // between refreshes (38 to 97 min in the demo), and the peak says the case is marginal.
-            + (first32 is null ? "no rack predicted to reach 32 °C" + First27(result) : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C within {result.HorizonSeconds / 60:0} min)"))
+            + Crossing(result)
             // A time of day as well as a countdown: the countdown is stale by the time a woken operator reads it.
             + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)} (at {Time(nowMs + (long)(shutdown.Value * 1000)):HH:mm} UTC)"))
             + Inv($", {result.AffectedRacks.Count} rack(s) affected")
@@ -1124,12 +1124,32 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
     }
 
     /// <summary>
+    /// The first rack to reach 32 °C, with the peak it comes from. A crossing only the upper band of the forecast
+    /// reaches is said as possible, next to the expected peak: "A01 reaches 32 °C in 103.5 min (peak 31.6 °C …)" read as
+    /// a contradiction.
+    /// </summary>
+    internal static string Crossing(CoolingFailureResult result)
+    {
+        if (result.Racks.Where(r => r.TimeTo32Seconds is not null).MinBy(r => r.TimeTo32Seconds) is not { } first32)
+        {
+            return "no rack predicted to reach 32 °C" + First27(result);
+        }
+
+        var horizon = Inv($"within {result.HorizonSeconds / 60:0} min");
+        return first32.TimeTo32Basis == "upper_band"
+            ? Inv($"{first32.Rack} may reach 32 °C in {Minutes(first32.TimeTo32Seconds)} (upper band of the forecast; expected peak {first32.PeakInletC:0.0} °C {horizon})")
+            : Inv($"{first32.Rack} reaches 32 °C in {Minutes(first32.TimeTo32Seconds)} (peak {first32.PeakInletC:0.0} °C {horizon})");
+    }
+
+    /// <summary>
     /// When no rack reaches 32 °C, the first to pass the recommended 27 °C: "0 rack(s) affected" alone read as all clear
-    /// while the inlet alerts were minutes away.
+    /// while the inlet alerts were minutes away. A rack already above it says so ("reaches 27 °C in 0 s" did not).
     /// </summary>
     private static string First27(CoolingFailureResult result) =>
         result.Racks.Where(r => r.TimeTo27Seconds is not null).MinBy(r => r.TimeTo27Seconds) is { } r
-            ? Inv($" ({r.Rack} {r.InletNowC:0.0} °C now reaches 27 °C in {Minutes(r.TimeTo27Seconds)}, peak {r.PeakInletC:0.0} °C)")
+            ? r.TimeTo27Seconds <= 0 || r.InletNowC >= 27
+                ? Inv($" ({r.Rack} {r.InletNowC:0.0} °C now, above 27 °C already, peak {r.PeakInletC:0.0} °C)")
+                : Inv($" ({r.Rack} {r.InletNowC:0.0} °C now reaches 27 °C in {Minutes(r.TimeTo27Seconds)}, peak {r.PeakInletC:0.0} °C)")
             : string.Empty;
 
     private static string Minutes(double? seconds) => seconds is { } s ? s < 120 ? Inv($"{s:0} s") : Inv($"{s / 60:0.0} min") : "-";
