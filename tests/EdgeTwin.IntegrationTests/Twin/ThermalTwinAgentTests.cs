@@ -116,7 +116,8 @@ public sealed class ThermalTwinAgentTests
             Assert.True(Math.Abs(predicted32 - actual) <= Math.Max(20, 0.4 * actual), $"predicted 32 °C at {predicted32:0} s after the failure, simulator {actual:0} s; {first.Event.Message}");
 
             // The operator's line: the crossing with the peak it comes from, and what the first step buys in words.
-            Assert.Matches(@"reaches 32 °C in [0-9.]+ (s|min) \(peak [0-9]+\.[0-9] °C within [0-9]+ min\)", first.Event.Message);
+            // (A crossing only the forecast's upper band reaches is said as possible, next to the expected peak.)
+            Assert.Matches(@"(reaches 32 °C in [0-9.]+ (s|min) \(peak|may reach 32 °C in [0-9.]+ (s|min) \(upper band of the forecast; expected peak) [0-9]+\.[0-9] °C within [0-9]+ min\)", first.Event.Message);
             if (a["mitigation_plan"] != "[]")
             {
                 Assert.Matches(@"first step: .+ \((buys [0-9.]+ min|keeps every rack below the limit)\)$", first.Event.Message);
