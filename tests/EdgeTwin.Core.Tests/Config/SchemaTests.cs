@@ -99,6 +99,22 @@ public sealed class SchemaTests
         Assert.Equal(TimeSpan.FromHours(6), result.Config!.Devices[0].RowRetention);
     }
 
+    /// <summary>
+    /// The schema accepted a top-level <c>machines:</c> ("per-machine maintenance figures") that no component reads and the
+    /// loader refuses as an unknown key; the figures are <c>models.maintenance.machines</c>.
+    /// </summary>
+    [Fact]
+    public void Regression_the_schema_accepted_a_top_level_machines_section_the_loader_refuses()
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("site.yaml", File.ReadAllText(Path.Combine(TestFiles.ExamplesDir, "machine-line.yaml"))
+            + "\nmachines:\n  m1: { downtime_hours: 6, cost_per_hour: 1200 }\n");
+
+        Assert.Contains(SchemaErrors(SiteSchema.Value, YamlToJson(path)), e => e.Contains("machines", StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Contains(result.Problems, p => p.Path == "machines" && p.Message.Contains("unknown key 'machines'", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Schema_and_loader_both_reject_a_modbus_metric_with_an_oid()
     {
