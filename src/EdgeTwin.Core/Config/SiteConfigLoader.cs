@@ -261,12 +261,29 @@ public static class SiteConfigLoader
                 }
             }
 
-            foreach (var validator in options.SectionValidators)
+            foreach (var group in options.SectionValidators.GroupBy(v => v.Section, StringComparer.Ordinal))
             {
-                if (sections.TryGetValue(validator.Section, out var section))
+                if (!sections.TryGetValue(group.Key, out var section))
                 {
-                    validator.Validate(new ConfigReader(section, Diagnostics));
+                    continue;
                 }
+
+                if (group.Count() == 1)
+                {
+                    group.First().Validate(new ConfigReader(section, Diagnostics));
+                    continue;
+                }
+
+                // A section several components share (twin: anomaly and multivariate) is read by each for its own keys
+                // only, so none of them could report the rest: a misspelt or misplaced key (twin.anomali,
+                // twin.thermal_twin) passed check and the agent ran without it. One reader for all, unknowns reported once.
+                var shared = new ConfigReader(section, Diagnostics);
+                foreach (var validator in group)
+                {
+                    validator.Validate(shared);
+                }
+
+                shared.ReportUnknownKeys();
             }
 
             r.ReportUnknownKeys();

@@ -77,6 +77,44 @@ public sealed class SchemaTests
         Assert.Contains(result.Problems, p => p.Path == "devices[0].intervall");
     }
 
+    /// <summary>
+    /// <c>row_retention</c> is a device key the loader reads and the SNMP source uses (Core Config README), and
+    /// <c>twin_requests:</c> a section the agent runs (Twin/Requests README), but the schema (additionalProperties: false)
+    /// listed neither: an editor or CI check against the schema refused what check and the agent accept.
+    /// </summary>
+    [Fact]
+    public void Regression_the_schema_rejected_row_retention_and_twin_requests_that_the_loader_reads()
+    {
+        using var dir = new TempDir();
+        var text = File.ReadAllText(Path.Combine(TestFiles.ExamplesDir, "machine-line.yaml"))
+            .Replace("    interval: 1s\n", "    interval: 1s\n    row_retention: 6h\n", StringComparison.Ordinal);
+        Assert.Contains("row_retention: 6h", text, StringComparison.Ordinal);
+        var path = dir.Write("line.yaml", text);
+
+        // twin_requests is claimed by the agent's validator (not in this assembly): the schema part only.
+        Assert.Empty(SchemaErrors(SiteSchema.Value, YamlToJson(dir.Write("requests.yaml", text + "\ntwin_requests:\n  timeout: 30s\n"))));
+        Assert.Empty(SchemaErrors(SiteSchema.Value, YamlToJson(path)));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(TimeSpan.FromHours(6), result.Config!.Devices[0].RowRetention);
+    }
+
+    /// <summary>
+    /// The schema accepted a top-level <c>machines:</c> ("per-machine maintenance figures") that no component reads and the
+    /// loader refuses as an unknown key; the figures are <c>models.maintenance.machines</c>.
+    /// </summary>
+    [Fact]
+    public void Regression_the_schema_accepted_a_top_level_machines_section_the_loader_refuses()
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("site.yaml", File.ReadAllText(Path.Combine(TestFiles.ExamplesDir, "machine-line.yaml"))
+            + "\nmachines:\n  m1: { downtime_hours: 6, cost_per_hour: 1200 }\n");
+
+        Assert.Contains(SchemaErrors(SiteSchema.Value, YamlToJson(path)), e => e.Contains("machines", StringComparison.Ordinal));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.Contains(result.Problems, p => p.Path == "machines" && p.Message.Contains("unknown key 'machines'", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Schema_and_loader_both_reject_a_modbus_metric_with_an_oid()
     {

@@ -23,7 +23,7 @@ public sealed record MachineCostFigures(double DowntimeHours, double CostPerHour
 ///     machines:                             # the machines watched (ids of site.lines[].machines when the site has lines)
 ///       m1: { downtime_hours: 6, cost_per_hour: 1200, action: "replace drive-end bearing" }
 /// </code>
-/// The key <c>anomaly</c> belongs to the streaming anomaly detector and is not read here.
+/// A key <c>anomaly</c> is an error: the streaming anomaly detector reads <c>twin.anomaly</c>, and nothing reads it here.
 /// </summary>
 public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan Horizon, IReadOnlyDictionary<string, MachineCostFigures> Machines)
 {
@@ -91,7 +91,13 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
     internal static ModelsConfig Read(ConfigReader section, string configDirectory)
     {
         var dir = section.String("directory");
-        section.Node("anomaly"); // owned by the streaming anomaly detector
+        if (section.Node("anomaly") is not null)
+        {
+            // Nothing reads models.anomaly: the detector's settings are twin.anomaly. Accepted here before, it passed check
+            // and the agent ran with the detector's defaults.
+            section.Diagnostics.Add(section.Mapping.KeyMark("anomaly"), section.ChildPath("anomaly"), "the streaming anomaly detector is configured under twin.anomaly, not models.anomaly; move this section there (nothing reads it here)");
+        }
+
         var threshold = DefaultThreshold;
         var horizon = DefaultHorizon;
         var machines = new Dictionary<string, MachineCostFigures>(StringComparer.Ordinal);
