@@ -1,6 +1,7 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Profiles;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Mqtt;
@@ -39,8 +40,8 @@ public sealed record GpioOutputConfig(string Name, int Pin, bool ActiveHigh, IRe
 
 public sealed record GpioSinkConfig : SinkConfig
 {
-    /// <summary><c>simulated</c> or a gpiochip number (<c>0</c>).</summary>
-    public string Chip { get; init; } = "0";
+    /// <summary><c>auto</c> (the board's default controller), <c>simulated</c>, or a gpiochip number (<c>4</c>, <c>gpiochip4</c>): see <see cref="GpioChips"/>.</summary>
+    public string Chip { get; init; } = GpioChips.Auto;
 
     public IReadOnlyList<GpioOutputConfig> Outputs { get; init; } = [];
 }
@@ -652,7 +653,13 @@ public sealed record AlertsConfig
                 case null:
                     break;
                 case "gpio":
-                    sink = new GpioSinkConfig { Name = name ?? "", Chip = s.String("chip") ?? "0", Outputs = ReadOutputs(s) };
+                    var chip = s.String("chip") ?? GpioChips.Auto;
+                    if (!GpioChips.TryParse(chip, out _))
+                    {
+                        s.Diagnostics.Add(s.Node("chip")!, $"'{chip}' is not a GPIO chip: auto (the board's default controller), simulated, or a gpiochip number such as 4 (`gpiodetect` lists them)");
+                    }
+
+                    sink = new GpioSinkConfig { Name = name ?? "", Chip = chip, Outputs = ReadOutputs(s) };
                     break;
                 case "syslog":
                     sink = new SyslogSinkConfig
