@@ -116,6 +116,16 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             m.Diagnostics.AddWarning(m.Node(warning.Key + "_file") ?? m.Node(warning.Key) ?? m.Mapping, warning.Message);
         }
 
+        // Each encoding has its own topics: the other one's key was read, validated and then silently never used.
+        if (options.Encoding == MqttPayloadEncoding.SparkplugB && m.Node("topic_template") is { } template)
+        {
+            m.Diagnostics.AddWarning(template, "is ignored with encoding: sparkplug_b, whose topics are spBv1.0/{group}/N…/{gateway}[/{device}] (the group: sparkplug_group_id, default the site id); remove it");
+        }
+        else if (options.Encoding == MqttPayloadEncoding.Json && m.Node("sparkplug_group_id") is { } group)
+        {
+            m.Diagnostics.AddWarning(group, "is ignored with encoding: json (the default); it names the Sparkplug group of encoding: sparkplug_b only; remove it or set encoding: sparkplug_b");
+        }
+
         return options;
     }
 
