@@ -126,6 +126,13 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             m.Diagnostics.AddWarning(group, "is ignored with encoding: json (the default); it names the Sparkplug group of encoding: sparkplug_b only; remove it or set encoding: sparkplug_b");
         }
 
+        if (m.Node("session_expiry") is { } expiry && (options.Protocol == MqttProtocol.V311 || !options.PersistentSession))
+        {
+            m.Diagnostics.AddWarning(expiry, options.PersistentSession
+                ? "is ignored with protocol 3.1.1, which has no session expiry: the broker's own setting decides how long it keeps the session (mosquitto: persistent_client_expiration)"
+                : "is ignored with persistent_session: false (every connect starts a clean session)");
+        }
+
         return options;
     }
 
