@@ -145,7 +145,7 @@ public sealed partial class AlertingService : IAsyncDisposable
         if (inputs.Count > 0)
         {
             _inputs = new GpioInputAlarms(Engine, inputs, _options.TimeProvider, _options.LoggerFactory.CreateLogger<GpioInputAlarms>());
-            var chip = _config.Sinks.OfType<GpioSinkConfig>().FirstOrDefault()?.Chip ?? "auto";
+            var chip = _config.Sinks.OfType<GpioSinkConfig>().FirstOrDefault()?.Chip ?? GpioChips.Auto;
             _inputs.Start(() => Controller(chip));
         }
 
@@ -182,14 +182,14 @@ public sealed partial class AlertingService : IAsyncDisposable
             {
                 c = open(chip);
             }
-            else if (chip == "simulated")
+            else if (chip == GpioChips.Simulated)
             {
                 _simulated ??= new SimulatedGpioDriver();
                 c = new GpioController(_simulated);
             }
             else
             {
-                c = new GpioController();
+                c = GpioChips.Open(chip);
             }
 
             _controllers[chip] = c;

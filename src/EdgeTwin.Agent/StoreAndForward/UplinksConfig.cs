@@ -116,6 +116,23 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             m.Diagnostics.AddWarning(m.Node(warning.Key + "_file") ?? m.Node(warning.Key) ?? m.Mapping, warning.Message);
         }
 
+        // Each encoding has its own topics: the other one's key was read, validated and then silently never used.
+        if (options.Encoding == MqttPayloadEncoding.SparkplugB && m.Node("topic_template") is { } template)
+        {
+            m.Diagnostics.AddWarning(template, "is ignored with encoding: sparkplug_b, whose topics are spBv1.0/{group}/N…/{gateway}[/{device}] (the group: sparkplug_group_id, default the site id); remove it");
+        }
+        else if (options.Encoding == MqttPayloadEncoding.Json && m.Node("sparkplug_group_id") is { } group)
+        {
+            m.Diagnostics.AddWarning(group, "is ignored with encoding: json (the default); it names the Sparkplug group of encoding: sparkplug_b only; remove it or set encoding: sparkplug_b");
+        }
+
+        if (m.Node("session_expiry") is { } expiry && (options.Protocol == MqttProtocol.V311 || !options.PersistentSession))
+        {
+            m.Diagnostics.AddWarning(expiry, options.PersistentSession
+                ? "is ignored with protocol 3.1.1, which has no session expiry: the broker's own setting decides how long it keeps the session (mosquitto: persistent_client_expiration)"
+                : "is ignored with persistent_session: false (every connect starts a clean session)");
+        }
+
         return options;
     }
 

@@ -1,6 +1,7 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Profiles;
+using EdgeTwin.Alerting.Gpio;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Mqtt;
@@ -39,8 +40,8 @@ public sealed record GpioOutputConfig(string Name, int Pin, bool ActiveHigh, IRe
 
 public sealed record GpioSinkConfig : SinkConfig
 {
-    /// <summary><c>simulated</c> or a gpiochip number (<c>0</c>).</summary>
-    public string Chip { get; init; } = "0";
+    /// <summary><c>auto</c> (the board's default controller), <c>simulated</c>, or a gpiochip number (<c>4</c>, <c>gpiochip4</c>): see <see cref="GpioChips"/>.</summary>
+    public string Chip { get; init; } = GpioChips.Auto;
 
     public IReadOnlyList<GpioOutputConfig> Outputs { get; init; } = [];
 }
@@ -652,7 +653,13 @@ public sealed record AlertsConfig
                 case null:
                     break;
                 case "gpio":
-                    sink = new GpioSinkConfig { Name = name ?? "", Chip = s.String("chip") ?? "0", Outputs = ReadOutputs(s) };
+                    var chip = s.String("chip") ?? GpioChips.Auto;
+                    if (!GpioChips.TryParse(chip, out _))
+                    {
+                        s.Diagnostics.Add(s.Node("chip")!, $"'{chip}' is not a GPIO chip: auto (the board's default controller), simulated, or a gpiochip number such as 4 (`gpiodetect` lists them)");
+                    }
+
+                    sink = new GpioSinkConfig { Name = name ?? "", Chip = chip, Outputs = ReadOutputs(s) };
                     break;
                 case "syslog":
                     sink = new SyslogSinkConfig
@@ -763,8 +770,10 @@ public sealed record AlertsConfig
             Enabled = tlsSection?.Bool("enabled") ?? tlsSection is not null,
             CaFile = ConfigReader.ResolvePath(tlsSection?.String("ca_file"), configDirectory),
             ClientCertificateFile = ConfigReader.ResolvePath(tlsSection?.String("client_cert_file"), configDirectory),
-            ClientKeyFile = ConfigReader.ResolvePath(tlsSection?.String("client_key_file"), configDirectory),
-            ClientCertificatePassword = tlsSection?.Secret("client_cert_password", configDirectory, emptyFileIsError: true),
+            // As uplinks.mqtt.tls (the README promises its keys and meaning): a key file others can read is warned about,
+            // a password given inline and in a file is an error; before, the sink silently took one and warned of nothing.
+            ClientKeyFile = tlsSection?.PrivateKeyFile("client_key_file", configDirectory),
+            ClientCertificatePassword = tlsSection?.Secret("client_cert_password", configDirectory, emptyFileIsError: true, bothIsError: true),
             ServerName = tlsSection?.String("server_name"),
         };
         tlsSection?.ReportUnknownKeys();

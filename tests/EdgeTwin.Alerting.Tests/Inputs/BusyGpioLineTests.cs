@@ -117,6 +117,70 @@ public sealed class NoGpioChipTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Regression_a_relay_on_a_numbered_chip_was_driven_on_the_default_controller()
+    {
+        // The agent's own opener (no OpenGpio): before, chip: 97 opened the board's default controller (gpiochip0 under
+        // libgpiod), so the relay and the leak contact were lines of another chip and the relay never switched.
+        const int Missing = 97;
+        Assert.False(File.Exists($"/dev/gpiochip{Missing}"), "the test needs a chip number this machine does not have");
+        var log = new CapturingLogger();
+        using var logs = new OneLoggerFactory(log);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-gpio-chip-").FullName;
+        var service = new AlertingService(Yaml.Valid($$"""
+            alerts:
+              sinks:
+                - { name: panel, type: gpio, chip: {{Missing}}, outputs: [ { name: relay, pin: 17, critical: on } ] }
+              inputs:
+                - { name: leak, pin: 5, severity: critical }
+            """), Harness.Site, new SeriesRegistry(), new CollectingEvents(), new AlertingOptions
+        {
+            StorePath = Path.Combine(dir, "alerts.db"),
+            TimeProvider = new FakeTimeProvider(),
+            RunConnectivityProbe = false,
+            LoggerFactory = logs,
+        });
+        try
+        {
+            await service.StartAsync(CancellationToken.None);
+            Assert.Contains(log.Entries, e => e.Text.Contains($"alert sink panel: no GPIO controller: chip: {Missing}: there is no /dev/gpiochip{Missing} on this machine", StringComparison.Ordinal));
+            Assert.Contains(log.Entries, e => e.Text.Contains($"alarm input leak (pin 5): no GPIO controller: chip: {Missing}: there is no /dev/gpiochip{Missing}", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await service.DisposeAsync();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("auto", true, null)]
+    [InlineData("simulated", true, null)]
+    [InlineData("4", true, 4)]
+    [InlineData("gpiochip4", true, 4)]
+    [InlineData("0", true, 0)]
+    [InlineData("gpio4", false, null)]
+    [InlineData("-1", false, null)]
+    [InlineData("/dev/gpiochip4", false, null)]
+    public void Gpio_chip_values(string chip, bool valid, int? number)
+    {
+        Assert.Equal(valid, GpioChips.TryParse(chip, out var n));
+        Assert.Equal(number, n);
+    }
+
+    [Fact]
+    public void Regression_check_accepted_a_gpio_chip_that_names_no_chip()
+    {
+        var (_, problems) = Yaml.Alerts("""
+            alerts:
+              sinks:
+                - { name: panel, type: gpio, chip: header, outputs: [ { name: relay, pin: 17, critical: on } ] }
+            """);
+        var problem = Assert.Single(problems);
+        Assert.Contains("alerts.sinks[0].chip", problem.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'header' is not a GPIO chip", problem.ToString(), StringComparison.Ordinal);
+    }
 }
 
 /// <summary>Every category logs into one <see cref="CapturingLogger"/>.</summary>

@@ -87,4 +87,35 @@ public sealed class UplinkSecretFileTests
         Assert.Equal(0, exit);
         Assert.DoesNotContain("warning", output, StringComparison.Ordinal);
     }
+
+    private static string AlertSinkConfig(string tls)
+    {
+        var path = AgentFiles.WriteConfig(
+            "  - { id: pdu-1, profile: apc-rpdu2, address: \"udp:127.0.0.1:16100\", credentials: pub }",
+            $"alerts: {{ sinks: [ {{ name: noc, type: mqtt, host: 127.0.0.1, tls: {{ {tls} }} }} ] }}");
+        Chmod(path, M0640);
+        WriteCertificates(Path.GetDirectoryName(path)!, "p12-password");
+        return path;
+    }
+
+    [Fact]
+    public async Task Regression_the_alert_mqtt_sinks_tls_keys_were_not_checked_as_the_uplinks()
+    {
+        // The Alerting README: the sink's tls: "has the keys and meaning of uplinks.mqtt.tls". Before, a world-readable
+        // client key passed without a word and a password inline and in a file was silently resolved.
+        var path = AlertSinkConfig("client_cert_file: gw.pem, client_key_file: gw.key");
+        var key = Path.Combine(Path.GetDirectoryName(path)!, "gw.key");
+        Chmod(key, M0640 | UnixFileMode.OtherRead);
+        var (exit, output, error) = await InProcessCli.RunAsync("check", "--config", path);
+        Assert.True(exit == 0, $"exit {exit}: {error}\n{output}");
+        Assert.Contains($": warning: alerts.sinks[0].tls.client_key_file: {key} is readable by every user (mode 0644); chmod 0640 and chown root:edgetwin", output, StringComparison.Ordinal);
+
+        path = AlertSinkConfig("client_cert_file: gw.p12, client_cert_password: p12-password, client_cert_password_file: gw.pw");
+        var pw = Path.Combine(Path.GetDirectoryName(path)!, "gw.pw");
+        await File.WriteAllTextAsync(pw, "p12-password\n", TestContext.Current.CancellationToken);
+        Chmod(pw, M0640);
+        (exit, output, _) = await InProcessCli.RunAsync("check", "--config", path);
+        Assert.Equal(1, exit);
+        Assert.Contains(": alerts.sinks[0].tls.client_cert_password_file: give either 'client_cert_password' or 'client_cert_password_file', not both", output, StringComparison.Ordinal);
+    }
 }

@@ -143,6 +143,30 @@ public sealed class UplinkTlsCheckTests
         Assert.Contains(cert, run.Err, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("encoding: sparkplug_b", "topic_template: \"plant/{site}/{kind}\"", "topic_template: is ignored with encoding: sparkplug_b")]
+    [InlineData("encoding: json", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
+    [InlineData("", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
+    [InlineData("protocol: \"3.1.1\"", "session_expiry: 7d", "session_expiry: is ignored with protocol 3.1.1")]
+    [InlineData("persistent_session: false", "session_expiry: 7d", "session_expiry: is ignored with persistent_session: false")]
+    public async Task Regression_check_accepted_an_mqtt_topic_key_the_encoding_never_uses(string encoding, string key, string warning)
+    {
+        // Before: both passed check and run without a word, and the centre waited on topics the uplink never published to.
+        var (config, _) = Write($$"""
+            uplinks:
+              mqtt:
+                host: 127.0.0.1
+                {{encoding}}
+                {{key}}
+            """);
+
+        var check = await AgentProcess.RunCliAsync("check", "-c", config);
+        Assert.True(check.Code == 0, check.Out + check.Err);
+        var lines = check.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith(At(config, key), StringComparison.Ordinal) && l.Contains(": warning: uplinks.mqtt." + warning, StringComparison.Ordinal));
+        Assert.StartsWith("OK: ", lines[^1], StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Regression_credentials_over_plaintext_passed_check_and_run_without_a_warning()
     {
