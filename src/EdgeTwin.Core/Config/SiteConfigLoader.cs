@@ -1247,13 +1247,6 @@ public static class SiteConfigLoader
 
             var d = OutboxSettings.Default;
             var path = r.String("path") ?? d.Path;
-            if (path.Length > 0 && !path.Contains('\0', StringComparison.Ordinal) && !Path.IsPathRooted(path))
-            {
-                // Relative to the config file like every other path in it: taken from the working directory, the agent
-                // (systemd: /) and `edgetwin status|alerts|outbox --config` run elsewhere each looked in another place.
-                path = Path.GetFullPath(Path.Combine(_baseDir, path));
-            }
-
             if (r.Node("path") is { } pathNode && OutboxPathProblem(path) is { } problem)
             {
                 // The start then failed with "access denied" and a stack trace, exit 1, restarted in a loop.

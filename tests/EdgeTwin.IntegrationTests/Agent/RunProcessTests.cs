@@ -8,29 +8,6 @@ public sealed class RunProcessTests
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
     [Fact]
-    public async Task Regression_a_relative_outbox_path_was_taken_from_the_agents_working_directory()
-    {
-        // The agent runs in another directory than the config's (systemd: /). Before, data/outbox.db landed there, and
-        // `edgetwin status --config` looked beside the config file: "the agent is not running", exit 3.
-        var config = AgentFiles.WriteConfig("""
-              - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:9", credentials: pub, interval: 1s, timeout: 200ms }
-            """, "outbox: { path: data/outbox.db }");
-        var data = Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(config)!, "data")).FullName;
-        Assert.NotEqual(Path.GetDirectoryName(config), Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
-        await using var agent = AgentProcess.Start("run", "--config", config);
-        Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
-
-        Assert.True(File.Exists(Path.Combine(data, "outbox.db")), $"no outbox.db in {data}\n{agent.Stderr}");
-        Assert.True(File.Exists(Path.Combine(data, "alerts.sock")), $"no alerts.sock in {data}");
-        Assert.False(Directory.Exists(Path.Combine(AppContext.BaseDirectory, "data")), "the agent put its state into its working directory");
-        var (code, output, error) = await AgentProcess.RunCliAsync("status", "--config", config, "--json");
-        Assert.True(code is 0 or 1, $"exit {code}: {error}{output}");
-
-        await agent.TerminateAsync(Ct);
-        Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
-    }
-
-    [Fact]
     public async Task Run_feeds_the_systemd_watchdog_while_the_poll_loop_progresses()
     {
         var config = AgentFiles.WriteConfig("""
