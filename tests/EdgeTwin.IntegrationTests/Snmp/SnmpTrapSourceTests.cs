@@ -38,12 +38,7 @@ public sealed class SnmpTrapSourceTests
         var events = new Events();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = source.RunAsync(new NoSamples(), events, stop.Token);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (source.LocalEndPoint is null && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20, ct);
-        }
-        Assert.NotNull(source.LocalEndPoint);
+        await ListeningAsync(source, ct);
         var (exit, _, err) = await SnmpdProcess.RunToolAsync("snmptrap",
             ["-v2c", "-c", "public", $"127.0.0.1:{source.LocalEndPoint!.Port}", "100", "1.3.6.1.4.1.318.0.5", "1.3.6.1.4.1.318.1.1.1.2.2.1.0", "i", "87"], ct);
         Assert.True(exit == 0, err);
@@ -81,13 +76,7 @@ public sealed class SnmpTrapSourceTests
         var events = new Events();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = source.RunAsync(new NoSamples(), events, stop.Token);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (source.LocalEndPoint is null && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20, ct);
-        }
-
-        Assert.NotNull(source.LocalEndPoint);
+        await ListeningAsync(source, ct);
         var target = $"127.0.0.1:{source.LocalEndPoint!.Port}";
 
         // What a switch sends (RFC 2863 linkDown: ifIndex, ifAdminStatus, ifOperStatus), v2c and v1 (generic trap 2/3).
@@ -133,5 +122,17 @@ public sealed class SnmpTrapSourceTests
         Assert.Equal(EventSeverity.Info, up.Severity);
         await stop.CancelAsync();
         await run;
+    }
+
+    // The listener binds a free port once it runs.
+    private static async Task ListeningAsync(SnmpTrapSource source, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (source.LocalEndPoint is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct);
+        }
+
+        Assert.NotNull(source.LocalEndPoint);
     }
 }
