@@ -76,6 +76,7 @@ internal sealed class AlertsCli
         var error = parse.InvocationConfiguration.Error;
         var prefix = "edgetwin " + command + ": ";
         var socket = parse.GetValue(Socket);
+        var relativeHint = "";
         if (socket is null && parse.GetValue(Config) is { } file)
         {
             var loaded = Cli.AgentConfigFile.LoadSite(file.FullName);
@@ -93,6 +94,10 @@ internal sealed class AlertsCli
             {
                 var alerts = AlertsConfig.From(loaded.Config!);
                 socket = AlertingExtensions.ControlSocketPath(loaded.Config!, alerts);
+                if (alerts.ControlSocket is null && alerts.StateDirectory is null)
+                {
+                    relativeHint = Cli.RelativeStatePath.Hint(loaded.Config!.Outbox.Path, "outbox.path");
+                }
             }
             catch (ConfigException ex)
             {
@@ -136,7 +141,7 @@ internal sealed class AlertsCli
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
         {
             // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
-            var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist";
+            var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist" + relativeHint;
             problem = $"the agent is not running or the socket path is wrong: {what} (systemctl status edgetwin; or give --config FILE / --socket PATH)"
                 + (command == "status" ? "; what waits in the outbox without the agent: edgetwin outbox stats --config FILE" : "");
         }

@@ -314,6 +314,7 @@ internal sealed class OutboxCommand : ICliCommand
     private static async Task<int> WithOutboxAsync(FileInfo? config, string? path, Func<LiteDbOutbox, string, string?, Task<int>> action, CancellationToken ct)
     {
         var file = path;
+        var hint = "";
         if (file is null && config is not null)
         {
             var loaded = AgentConfigFile.LoadSite(config.FullName);
@@ -328,6 +329,7 @@ internal sealed class OutboxCommand : ICliCommand
             }
 
             file = loaded.Config.Outbox.Path;
+            hint = RelativeStatePath.Hint(file, "outbox.path");
         }
 
         if (file is null)
@@ -338,7 +340,7 @@ internal sealed class OutboxCommand : ICliCommand
 
         if (!File.Exists(file))
         {
-            await Console.Error.WriteLineAsync($"edgetwin outbox: no outbox at {file}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"edgetwin outbox: no outbox at {Path.GetFullPath(file)}{hint}").ConfigureAwait(false);
             return 1;
         }
 

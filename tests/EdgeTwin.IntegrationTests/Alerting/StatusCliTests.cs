@@ -219,6 +219,37 @@ public sealed class StatusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Regression_a_relative_outbox_path_run_from_another_directory_said_only_no_outbox_at_outbox_db()
+    {
+        // The service resolves a relative outbox.path from its WorkingDirectory; an engineer's shell is elsewhere. The
+        // commands now name the full path they looked at and why it differs from the service's.
+        var config = Path.Combine(_dir, "site.yaml");
+        await File.WriteAllTextAsync(config, "site: { id: s1, gateway_id: gw1 }\noutbox: { path: outbox.db }\ndevices: []\n", Ct);
+        var elsewhere = Directory.CreateTempSubdirectory("edgetwin-elsewhere-").FullName;
+        try
+        {
+            var agent = Path.Combine(AppContext.BaseDirectory, "edgetwin.dll");
+            var dotnet = Deployment.Tool.Find("dotnet") ?? throw new InvalidOperationException("dotnet is not on PATH");
+            var lost = await Deployment.Tool.RunAsync(dotnet, [agent, "outbox", "stats", "--config", config], TimeSpan.FromSeconds(60), Ct, elsewhere);
+            Assert.Equal(1, lost.ExitCode);
+            Assert.Contains($"edgetwin outbox: no outbox at {Path.Combine(elsewhere, "outbox.db")} (outbox.path 'outbox.db' is relative: this command took it from the current directory {elsewhere}, the service takes it from its working directory, /var/lib/edgetwin under the shipped unit", lost.StdErr, StringComparison.Ordinal);
+
+            lost = await Deployment.Tool.RunAsync(dotnet, [agent, "status", "--config", config], TimeSpan.FromSeconds(60), Ct, elsewhere);
+            Assert.Equal(3, lost.ExitCode);
+            Assert.Contains($"{Path.Combine(elsewhere, "alerts.sock")} does not exist (outbox.path 'outbox.db' is relative: this command took it from the current directory {elsewhere}", lost.StdErr, StringComparison.Ordinal);
+
+            // From the directory the path is relative to, both find the agent's files (the live socket of this fixture).
+            var found = await Deployment.Tool.RunAsync(dotnet, [agent, "status", "--config", config], TimeSpan.FromSeconds(60), Ct, _dir);
+            Assert.NotEqual(3, found.ExitCode);
+            Assert.DoesNotContain("is relative", found.All, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Regression_status_did_not_say_that_the_peer_refused_entries_for_good()
     {
         // A broker that refuses the summary topic (an ACL): the uplink passes the entry over and a data_gap names it, and
