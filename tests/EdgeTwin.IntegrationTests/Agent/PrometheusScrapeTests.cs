@@ -95,6 +95,111 @@ public sealed class PrometheusScrapeTests
     }
 
     [Fact]
+    public async Task A_real_Prometheus_server_scrapes_the_agent_and_answers_queries_over_its_series()
+    {
+        var prometheus = Deployment.Tool.Find("prometheus");
+        if (prometheus is null)
+        {
+            Assert.Skip("the Prometheus server is not installed (Debian package 'prometheus'; tests/run.sh installs it as root)");
+        }
+
+        var factory = new ProfileFakeFactory();
+        var config = AgentFiles.Load(AgentFiles.WriteConfig(TwoPdus));
+        using var host = AgentHostBuilder.Build(config, Options(factory, new MetricsConfig { Listen = new IPEndPoint(IPAddress.Loopback, 0) }));
+        var runtime = host.Services.GetRequiredService<AgentRuntime>();
+        var dir = Directory.CreateTempSubdirectory("edgetwin-prometheus-").FullName;
+        Process? server = null;
+        await host.StartAsync(Ct);
+        try
+        {
+            await runtime.Started.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            var endpoint = host.Services.GetRequiredService<PrometheusEndpointService>().LocalEndpoint!;
+            await File.WriteAllTextAsync(Path.Combine(dir, "prometheus.yml"), $$"""
+                global: { scrape_interval: 1s, scrape_timeout: 1s }
+                scrape_configs:
+                  - job_name: edgetwin
+                    static_configs: [ { targets: [ "{{endpoint}}" ] } ]
+                """, Ct);
+            var port = TestPorts.FreeTcp();
+            var psi = new ProcessStartInfo(prometheus)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = dir,
+            };
+            foreach (var a in new[] { "--config.file=" + Path.Combine(dir, "prometheus.yml"), "--storage.tsdb.path=" + Path.Combine(dir, "data"), $"--web.listen-address=127.0.0.1:{port}" })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            server = Process.Start(psi)!;
+            var log = new System.Text.StringBuilder();
+            server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+            server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+            server.BeginOutputReadLine();
+            server.BeginErrorReadLine();
+
+            // Prometheus' own verdict on each scrape (up, and the last error) and then a query over the stored series.
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            var api = new Uri($"http://127.0.0.1:{port}/api/v1/");
+            async Task<System.Text.Json.JsonElement?> QueryAsync(string promql)
+            {
+                try
+                {
+                    using var answer = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(api, "query?query=" + Uri.EscapeDataString(promql)), Ct));
+                    var result = answer.RootElement.GetProperty("data").GetProperty("result");
+                    return result.GetArrayLength() == 0 ? null : result[0].Clone();
+                }
+                catch (HttpRequestException)
+                {
+                    return null; // not listening yet
+                }
+            }
+
+            double? samples = null;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (samples is null)
+            {
+                Assert.False(server.HasExited, "prometheus exited: " + log);
+                Assert.True(DateTime.UtcNow < deadline, "Prometheus stored no edgetwin_samples_total for pdu-1 within 60 s; its log:\n" + log);
+                if (await QueryAsync("up{job=\"edgetwin\"}") is { } up)
+                {
+                    Assert.Equal("1", up.GetProperty("value")[1].GetString());
+                    if (await QueryAsync("sum(edgetwin_samples_total{device=\"pdu-1\"})") is { } sum)
+                    {
+                        samples = double.Parse(sum.GetProperty("value")[1].GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+
+                await Task.Delay(250, Ct);
+            }
+
+            Assert.True(samples > 0, $"edgetwin_samples_total for pdu-1 is {samples}");
+            using var targets = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(api, "targets"), Ct));
+            var target = targets.RootElement.GetProperty("data").GetProperty("activeTargets")[0];
+            Assert.Equal("up", target.GetProperty("health").GetString());
+            Assert.Equal("", target.GetProperty("lastError").GetString());
+
+            // The histogram works as one: a quantile over its buckets is a number, not NaN for want of le labels.
+            var p99 = await QueryAsync("histogram_quantile(0.99, sum by (le) (edgetwin_poll_duration_seconds_bucket))");
+            Assert.NotNull(p99);
+            Assert.True(double.TryParse(p99.Value.GetProperty("value")[1].GetString(), System.Globalization.CultureInfo.InvariantCulture, out var seconds) && !double.IsNaN(seconds), p99.ToString());
+        }
+        finally
+        {
+            if (server is { HasExited: false })
+            {
+                server.Kill(entireProcessTree: true);
+                await server.WaitForExitAsync(CancellationToken.None);
+            }
+
+            server?.Dispose();
+            await host.StopAsync(Ct);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Promtool_accepts_the_agent_scrape()
     {
         var promtool = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "promtool")).FirstOrDefault(File.Exists);
