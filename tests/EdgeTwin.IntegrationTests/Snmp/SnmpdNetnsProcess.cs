@@ -13,7 +13,7 @@ namespace EdgeTwin.IntegrationTests.Snmp;
 /// Clients reach it from <see cref="CreateClient"/>, whose socket is made inside the namespace, so nothing is added to
 /// the machine's own network. The namespace (with its interfaces) and snmpd go on dispose.
 /// </summary>
-public partial class SnmpdNetnsProcess(int vethPairs, bool unlimitedBulk = false) : IAsyncLifetime
+public partial class SnmpdNetnsProcess(int vethPairs, params string[] extraConfig) : IAsyncLifetime
 {
     private Process? _process;
     private string? _dir;
@@ -58,8 +58,7 @@ public partial class SnmpdNetnsProcess(int vethPairs, bool unlimitedBulk = false
             throw new InvalidOperationException($"creating {vethPairs} veth pairs in {_netns}: {error}");
         }
         var conf = Path.Combine(_dir, "snmpd.conf");
-        // snmpd cuts a GETBULK answer to 100 varbinds by default (maxGetbulkResponses; 0 is that default too); -1 lifts it, as on agents without such a cap.
-        await File.WriteAllLinesAsync(conf, ["rocommunity public 127.0.0.1", .. unlimitedBulk ? ["maxGetbulkResponses -1"] : Array.Empty<string>()]);
+        await File.WriteAllLinesAsync(conf, ["rocommunity public 127.0.0.1", .. extraConfig]);
         // A fresh namespace has every port free; a random one all the same.
         Port = Random.Shared.Next(20_000, 60_000);
         var psi = new ProcessStartInfo(ip) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -87,6 +86,12 @@ public partial class SnmpdNetnsProcess(int vethPairs, bool unlimitedBulk = false
         }
         throw new InvalidOperationException($"snmpd in {_netns} did not start: {(_process.HasExited ? "exited " + _process.ExitCode : "no answer")}");
     }
+
+    /// <summary>
+    /// snmpd cuts a GETBULK answer to 100 varbinds by default (0 is that default too); -1 lifts it, as on agents without
+    /// such a cap.
+    /// </summary>
+    public const string UnlimitedBulk = "maxGetbulkResponses -1";
 
     /// <summary>snmpInPkts (SNMPv2-MIB): every message snmpd received, the poll's requests among them.</summary>
     public static readonly Oid SnmpInPkts = Oid.Parse("1.3.6.1.2.1.11.1.0");
