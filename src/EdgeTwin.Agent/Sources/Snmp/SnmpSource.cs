@@ -12,7 +12,8 @@ namespace EdgeTwin.Agent.Sources.Snmp;
 
 /// <summary>
 /// Reads one SNMP device per poll: one GET for every scalar of its profile (split automatically on tooBig), and a
-/// GETBULK walk per table column (GETNEXT for v1), where the row index becomes a tag. Counters marked <c>rate</c>
+/// walk per table with all its columns in each GETBULK (each column walked alone with GETNEXT for v1), where the row
+/// index becomes a tag. Counters marked <c>rate</c>
 /// become per-second rates (32/64-bit wrap handled; the first poll only primes them). A poll is bounded by the
 /// device's timeout; requests go through the shared client, so a silent device only ever waits on its own timers.
 /// What the device cannot supply (a missing scalar, a text where a number belongs, an empty or cut column) is logged
@@ -315,8 +316,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         if (target.Version != EdgeTwin.Snmp.Messages.SnmpVersion.V1 && WalkColumnsTogether && walk.Roots.Length > 1)
         {
             // Every column (and the filter and label) in one GETBULK per round trip, each from its own last row: a
-            // 1,000-interface switch took 9 walks of ~41 round trips each per poll (~370), now ~41 (or what the agent's
-            // answer size allows). Same rows per column as walking each alone.
+            // 1,001-interface switch took 9 walks of 41 round trips each per poll (370), now 92 against snmpd's default
+            // cap of 100 varbinds per answer (41 without it). Same rows per column as walking each alone.
             _step = walk.Step;
             var walked = await client.BulkWalkColumnsAsync(target, walk.Roots, walk.Caps, ct).ConfigureAwait(false);
             filterRows = walk.Filter >= 0 ? walked[walk.Filter] : null;
