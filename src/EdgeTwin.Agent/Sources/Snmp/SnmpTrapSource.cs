@@ -112,6 +112,10 @@ public sealed partial class SnmpTrapSource : IPushSource
             {
                 failure = ex.SocketErrorCode.ToString();
             }
+            catch (ArgumentException ex)
+            {
+                failure = ex.Message; // not a valid host name for the resolver: the other names go on
+            }
             if (failure is not null)
             {
                 if (!_hostFailing[i])
