@@ -125,6 +125,92 @@ public sealed class SnmpTrapSourceTests
     }
 
     // The listener binds a free port once it runs.
+    // Before, a trap's sender was matched to the configured devices by IP literal only: a switch configured as
+    // udp:switch-a.example:161 never matched, and its traps (a linkDown too) were named by its bare IP.
+    [Fact]
+    public async Task Regression_traps_of_a_switch_configured_by_host_name_were_named_by_its_bare_ip()
+    {
+        Assert.SkipWhen(SnmpdProcess.FindTool("snmptrap") is null, "snmptrap (Debian package 'snmp') is not installed");
+        var ct = TestContext.Current.CancellationToken;
+        var path = EdgeTwin.IntegrationTests.Agent.AgentFiles.WriteConfig(
+            "  - { id: switch-a, profile: ietf-if-mib, address: \"udp:localhost:161\", credentials: pub, interval: 10s }",
+            """
+            snmp_traps:
+              address: 127.0.0.1
+              port: 0
+              credentials: [pub]
+
+            """);
+        var loaded = EdgeTwin.Core.Config.SiteConfigLoader.Load(path, new EdgeTwin.Core.Config.SiteConfigLoadOptions
+        {
+            SectionValidators = EdgeTwin.Core.Config.ConfigSectionValidators.Discover(typeof(SnmpTrapSource).Assembly),
+        });
+        Assert.True(loaded.IsValid, string.Join("\n", loaded.Problems));
+        var source = new SnmpTrapSource(SnmpTrapsConfig.From(loaded.Config!)!.ToOptions(loaded.Config!));
+        var events = new Events();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = source.RunAsync(new NoSamples(), events, stop.Token);
+        await ListeningAsync(source, ct);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (source.DeviceOf(IPAddress.Loopback) is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct); // localhost resolved as the listener started
+        }
+
+        var (exit, _, err) = await SnmpdProcess.RunToolAsync("snmptrap",
+            ["-v2c", "-c", "public", $"127.0.0.1:{source.LocalEndPoint!.Port}", "", "1.3.6.1.6.3.1.1.5.3",
+             "1.3.6.1.2.1.2.2.1.1.7", "i", "7", "1.3.6.1.2.1.2.2.1.7.7", "i", "1", "1.3.6.1.2.1.2.2.1.8.7", "i", "2"], ct);
+        Assert.True(exit == 0, err);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        wait.CancelAfter(TimeSpan.FromSeconds(30));
+        var e = await events.Channel.Reader.ReadAsync(wait.Token);
+
+        Assert.Equal("switch-a", e.Device);
+        Assert.Equal("switch-a/ifIndex 7", e.Source);
+        Assert.StartsWith("switch-a port ifIndex 7 link down", e.Message, StringComparison.Ordinal);
+        await stop.CancelAsync();
+        await run;
+    }
+
+    [Fact]
+    public async Task A_host_name_that_does_not_resolve_is_logged_once_and_keeps_its_last_addresses()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var logs = new System.Collections.Concurrent.ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message)>();
+        var answers = new Queue<Func<Task<IPAddress[]>>>(
+        [
+            () => Task.FromResult(new[] { IPAddress.Parse("10.9.8.7") }),
+            () => throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.HostNotFound),
+            () => throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.HostNotFound),
+            () => Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => Array.Empty<IPAddress>(), TaskScheduler.Default), // hangs
+            () => Task.FromResult(new[] { IPAddress.Parse("10.9.8.6") }),
+        ]);
+        var source = new SnmpTrapSource(
+            new SnmpTrapSourceOptions
+            {
+                EndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+                Devices = new Dictionary<IPAddress, string> { [IPAddress.Parse("10.0.0.1")] = "pdu-1" },
+                Hosts = [new TrapSenderHost("switch-a.example", "switch-a", Interfaces: true)],
+                ResolveTimeout = TimeSpan.FromMilliseconds(200),
+                Resolve = (_, _) => answers.Dequeue()(),
+            },
+            new EdgeTwin.Tests.Shared.ListLogger<SnmpTrapSource>(logs));
+
+        await source.ResolveHostsAsync(ct);
+        Assert.Equal("switch-a", source.DeviceOf(IPAddress.Parse("10.9.8.7")));
+        await source.ResolveHostsAsync(ct); // fails: logged
+        await source.ResolveHostsAsync(ct); // fails again: not logged again
+        await source.ResolveHostsAsync(ct); // no answer within the timeout: not logged again
+        Assert.Equal("switch-a", source.DeviceOf(IPAddress.Parse("10.9.8.7")));
+        var warning = Assert.Single(logs, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning).Message;
+        Assert.Contains("switch-a.example does not resolve (HostNotFound)", warning, StringComparison.Ordinal);
+        await source.ResolveHostsAsync(ct); // renumbered
+        Assert.Null(source.DeviceOf(IPAddress.Parse("10.9.8.7")));
+        Assert.Equal("switch-a", source.DeviceOf(IPAddress.Parse("10.9.8.6")));
+        Assert.Equal("pdu-1", source.DeviceOf(IPAddress.Parse("10.0.0.1")));
+        Assert.Contains(logs, l => l.Message.Contains("resolves again", StringComparison.Ordinal));
+    }
+
     private static async Task ListeningAsync(SnmpTrapSource source, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

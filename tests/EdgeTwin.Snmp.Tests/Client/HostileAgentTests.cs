@@ -190,6 +190,32 @@ public sealed class HostileAgentTests : IAsyncLifetime
         Assert.True(polls.Sum(p => p.TooBig) <= 6, $"requests/tooBig per walk: {text}");
     }
 
+    [Fact]
+    public async Task A_table_walked_with_its_columns_together_keeps_the_varbinds_that_fit_after_tooBig()
+    {
+        // Two columns (the peer's 40-row column twice) in each GETBULK, 25 repetitions asked: 50 varbinds against an agent
+        // that answers tooBig above 8.
+        const string mode = "toobig_over:8";
+        await Agent.SetModeAsync(mode);
+        Oid[] roots = [Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3"), Oid.Parse(".1.3.6.1.4.1.99999.1.1.1.3")];
+        var polls = new List<(int Requests, int TooBig)>();
+
+        for (var poll = 0; poll < 12; poll++)
+        {
+            polls.Add(await CountAsync(mode, async () =>
+            {
+                var columns = await Client.BulkWalkColumnsAsync(Target(), roots, [1000, 1000], Ct);
+                Assert.All(columns, rows => Assert.Equal(Enumerable.Range(201, 40), rows.Select(r => r.Value.AsInt32())));
+            }));
+        }
+
+        // Steady: 4 rows of both columns per GETBULK (8 varbinds), 10 of them and the one that finds the end; no tooBig.
+        var text = string.Join(" ", polls.Select(p => $"{p.Requests}/{p.TooBig}"));
+        TestContext.Current.TestOutputHelper?.WriteLine($"requests/tooBig per walk: {text}");
+        Assert.True(polls.TakeLast(4).All(p => p == (11, 0)), $"requests/tooBig per walk: {text}");
+        Assert.True(polls.Sum(p => p.TooBig) <= 6, $"requests/tooBig per walk: {text}");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

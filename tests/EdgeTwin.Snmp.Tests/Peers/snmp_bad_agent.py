@@ -190,13 +190,14 @@ def answer(pdu_tag, oids, non_rep, max_rep):
         return [next_of(o) for o in oids]
     if pdu_tag == 0xA5:
         out = [next_of(o) for o in oids[:non_rep]]
-        for o in oids[non_rep:]:
-            cur = o
-            for _ in range(max(1, max_rep)):
-                cur, v = next_of(cur)
-                out.append((cur, v))
-                if v[0] == "eom":
-                    break
+        # RFC 3416 4.2.3: repetition by repetition, each repeater going on from its own last OID
+        cur = list(oids[non_rep:])
+        for _ in range(max(1, max_rep)):
+            row = [next_of(o) for o in cur]
+            out.extend(row)
+            cur = [o for o, _ in row]
+            if all(v[0] == "eom" for _, v in row):
+                break
         return out
     return []
 

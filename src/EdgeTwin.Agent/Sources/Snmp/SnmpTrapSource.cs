@@ -25,12 +25,33 @@ public sealed record SnmpTrapSourceOptions
     /// <summary>Sender address → device id, so an event names the device (unknown senders are named by address).</summary>
     public IReadOnlyDictionary<IPAddress, string> Devices { get; init; } = new Dictionary<IPAddress, string>();
 
+    /// <summary>
+    /// Devices given by host name (<c>udp:switch-a.example:161</c>), in file order: their traps come from an address, so
+    /// the names are resolved when the listener starts and every <see cref="ResolveEvery"/> after. An address given in
+    /// <see cref="Devices"/> stays with that device; among names resolving to one address, the device that reads
+    /// interfaces names its traps, else the first.
+    /// </summary>
+    public IReadOnlyList<TrapSenderHost> Hosts { get; init; } = [];
+
+    /// <summary>How often <see cref="Hosts"/> are resolved again (a switch renumbered in DNS).</summary>
+    public TimeSpan ResolveEvery { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The most one host name's resolution may take.</summary>
+    public TimeSpan ResolveTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The resolver (tests); by default the system's (<see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/>).</summary>
+    public Func<string, CancellationToken, Task<IPAddress[]>> Resolve { get; init; } = Dns.GetHostAddressesAsync;
+
     /// <summary>Trap OIDs (prefix match) raised as Critical, e.g. a UPS on battery; everything else is Warning.</summary>
     public IReadOnlyCollection<string> CriticalTrapOids { get; init; } = [];
 
     /// <summary>Events buffered between the listener and the sink; beyond it the oldest are dropped and counted.</summary>
     public int Capacity { get; init; } = 1024;
 }
+
+/// <summary>A device configured by host name, whose traps are to be named by it.</summary>
+/// <param name="Interfaces">Its profile reads interfaces (ietf-if-mib): it names an address it shares with another device.</param>
+public sealed record TrapSenderHost(string Host, string DeviceId, bool Interfaces);
 
 /// <summary>
 /// Push source turning SNMP traps and informs (v1, v2c, v3) into <see cref="EdgeEventKind.Trap"/> events at once, so a
@@ -43,11 +64,113 @@ public sealed partial class SnmpTrapSource : IPushSource
     private readonly ILogger _logger;
     private readonly Oid[] _critical;
 
+    // Sender address → device: the devices given by address, and those given by host name as last resolved.
+    private IReadOnlyDictionary<IPAddress, string> _devices;
+    // Per host name: its addresses at the last resolution that worked, and whether the last one failed (logged once).
+    private readonly IPAddress[][] _hostAddresses;
+    private readonly bool[] _hostFailing;
+
     public SnmpTrapSource(SnmpTrapSourceOptions options, ILogger<SnmpTrapSource>? logger = null)
     {
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _critical = options.CriticalTrapOids.Select(Oid.Parse).ToArray();
+        _devices = options.Devices;
+        _hostAddresses = options.Hosts.Select(_ => Array.Empty<IPAddress>()).ToArray();
+        _hostFailing = new bool[options.Hosts.Count];
+    }
+
+    /// <summary>The device a trap from <paramref name="address"/> is named by, or null (tests).</summary>
+    internal string? DeviceOf(IPAddress address) => Volatile.Read(ref _devices).GetValueOrDefault(address);
+
+    /// <summary>
+    /// Resolves every host name once (each within <see cref="SnmpTrapSourceOptions.ResolveTimeout"/>) and publishes the
+    /// sender map. A name that fails keeps the addresses it had (a DNS outage does not unname a switch); the failure is
+    /// logged once, and its recovery once.
+    /// </summary>
+    internal async Task ResolveHostsAsync(CancellationToken cancellationToken)
+    {
+        var hosts = _options.Hosts;
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var host = hosts[i];
+            string? failure;
+            IPAddress[] addresses = [];
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.ResolveTimeout);
+            try
+            {
+                // WaitAsync as well: a resolver that ignores its token still ends our wait.
+                addresses = await _options.Resolve(host.Host, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
+                failure = addresses.Length == 0 ? "no address" : null;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                failure = $"no answer within {_options.ResolveTimeout.TotalSeconds:0.###} s";
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                failure = ex.SocketErrorCode.ToString();
+            }
+            catch (ArgumentException ex)
+            {
+                failure = ex.Message; // not a valid host name for the resolver: the other names go on
+            }
+            if (failure is not null)
+            {
+                if (!_hostFailing[i])
+                {
+                    _hostFailing[i] = true;
+                    LogHostUnresolved(_logger, host.DeviceId, host.Host, failure, _hostAddresses[i].Length == 0 ? "by their address" : "by the device at its last known address");
+                }
+                continue;
+            }
+            if (_hostFailing[i])
+            {
+                _hostFailing[i] = false;
+                LogHostResolved(_logger, host.DeviceId, host.Host);
+            }
+            _hostAddresses[i] = addresses.Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToArray();
+        }
+        Volatile.Write(ref _devices, Merge());
+    }
+
+    private Dictionary<IPAddress, string> Merge()
+    {
+        var merged = new Dictionary<IPAddress, (string Id, bool Interfaces, bool ByAddress)>();
+        foreach (var (ip, id) in _options.Devices)
+        {
+            merged[ip] = (id, false, true);
+        }
+        for (var i = 0; i < _hostAddresses.Length; i++)
+        {
+            var host = _options.Hosts[i];
+            foreach (var ip in _hostAddresses[i])
+            {
+                // As among devices given by address: the one that reads interfaces names the traps, else the first.
+                if (!merged.TryGetValue(ip, out var existing) || (host.Interfaces && !existing.Interfaces && !existing.ByAddress))
+                {
+                    merged[ip] = (host.DeviceId, host.Interfaces, false);
+                }
+            }
+        }
+        return merged.ToDictionary(m => m.Key, m => m.Value.Id);
+    }
+
+    private async Task ResolveLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await ResolveHostsAsync(cancellationToken).ConfigureAwait(false);
+                await Task.Delay(_options.ResolveEvery, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping
+        }
     }
 
     public string Name => "snmp-traps";
@@ -102,6 +225,9 @@ public sealed partial class SnmpTrapSource : IPushSource
         LocalEndPoint = receiver.LocalEndPoint;
         receiver.NotificationReceived += (_, n) => channel.Writer.TryWrite(ToEvent(n));
         LogListening(_logger, receiver.LocalEndPoint);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Traps that come before the first resolution are named by address, as those of a name that does not resolve.
+        var resolving = _options.Hosts.Count > 0 ? ResolveLoopAsync(stop.Token) : Task.CompletedTask;
         try
         {
             await foreach (var e in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -113,13 +239,19 @@ public sealed partial class SnmpTrapSource : IPushSource
         {
             // stopping
         }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await resolving.ConfigureAwait(false);
+        }
     }
 
     private EdgeEvent ToEvent(SnmpNotification n)
     {
         var address = n.V1?.AgentAddress is { } a && !a.Equals(IPAddress.Any) ? a : n.Source.Address;
-        var device = _options.Devices.TryGetValue(n.Source.Address, out var d) ? d
-            : _options.Devices.TryGetValue(address, out d) ? d : address.ToString();
+        var devices = Volatile.Read(ref _devices);
+        var device = devices.TryGetValue(n.Source.Address, out var d) ? d
+            : devices.TryGetValue(address, out d) ? d : address.ToString();
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["trap_oid"] = n.TrapOid.ToNumericString(),
@@ -261,6 +393,12 @@ public sealed partial class SnmpTrapSource : IPushSource
     };
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: its host name {Host} does not resolve ({Failure}); its traps are named {Naming} until it does (tried again every few minutes, logged again only after it resolved)")]
+    private static partial void LogHostUnresolved(ILogger logger, string deviceId, string host, string failure, string naming);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SNMP device {DeviceId}: its host name {Host} resolves again; its traps are named by the device")]
+    private static partial void LogHostResolved(ILogger logger, string deviceId, string host);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Listening for SNMP traps and informs on {EndPoint}")]
     private static partial void LogListening(ILogger logger, IPEndPoint endPoint);

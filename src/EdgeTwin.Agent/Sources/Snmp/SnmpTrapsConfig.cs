@@ -132,6 +132,7 @@ public sealed record SnmpTrapsConfig
             Communities = communities,
             Users = users,
             Devices = Senders(config),
+            Hosts = Hosts(config),
             CriticalTrapOids = Critical,
             Capacity = Capacity,
         };
@@ -154,8 +155,7 @@ public sealed record SnmpTrapsConfig
             }
 
             ip = ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip;
-            var interfaces = config.Profiles.TryGetValue(device.Profile, out var p)
-                && p.AllMetrics.Any(m => string.Equals(m.Role, "net.oper_status", StringComparison.Ordinal));
+            var interfaces = ReadsInterfaces(config, device);
             if (!senders.TryGetValue(ip, out var existing) || (interfaces && !existing.Interfaces))
             {
                 senders[ip] = (device.Id, interfaces);
@@ -164,6 +164,24 @@ public sealed record SnmpTrapsConfig
 
         return senders.ToDictionary(s => s.Key, s => s.Value.Id);
     }
+
+    /// <summary>The enabled SNMP devices given by host name, whose traps are named by them once the name resolves.</summary>
+    internal static List<TrapSenderHost> Hosts(SiteConfig config)
+    {
+        var hosts = new List<TrapSenderHost>();
+        foreach (var device in config.Devices)
+        {
+            if (device.Enabled && device.Address.Scheme is (AddressScheme.Udp or AddressScheme.Udp6)
+                && device.Address.Host is { Length: > 0 } host && !IPAddress.TryParse(host.Trim('[', ']'), out _))
+            {
+                hosts.Add(new TrapSenderHost(host, device.Id, ReadsInterfaces(config, device)));
+            }
+        }
+        return hosts;
+    }
+
+    private static bool ReadsInterfaces(SiteConfig config, DeviceConfig device) =>
+        config.Profiles.TryGetValue(device.Profile, out var p) && p.AllMetrics.Any(m => string.Equals(m.Role, "net.oper_status", StringComparison.Ordinal));
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"SNMP traps on {new IPEndPoint(Address, Port)} (credentials {string.Join(", ", Credentials)})");
