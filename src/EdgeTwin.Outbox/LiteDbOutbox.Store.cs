@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Outbox.Summaries;
 using LiteDB;
@@ -33,11 +34,20 @@ public sealed partial class LiteDbOutbox
     // the file aside untouched and starts a new one, instead of sending, condensing or dropping entries it does not understand.
     private const string FieldFormat = "format";
 
+    // meta.state.origin_birth_ns / origin_host: the data file's birth time and machine when this file was last opened for
+    // writing (StoreOrigin). A file that does not match them is a copy or came from another machine: its count may be
+    // behind what the centre has from the original, so new entries are numbered from the clock (LoadState).
+    private const string FieldOriginBirth = "origin_birth_ns";
+    private const string FieldOriginHost = "origin_host";
+
     /// <summary>The outbox file format this build writes and reads (<c>meta.state.format</c>).</summary>
     public const int FormatVersion = 1;
 
     /// <summary>Per-entry bytes on top of payload and device id: BSON field names, _id, index node, page slack.</summary>
     private const int EntryOverhead = 96;
+
+    /// <summary>The data file's origin as this writable open found it; recorded in meta with every meta update.</summary>
+    private StoreOrigin _origin;
 
     private FileStream? _lockFile;
     private FileStream? _dataFile;
@@ -236,6 +246,29 @@ public sealed partial class LiteDbOutbox
             }
         }
 
+        // A restored backup or an old gateway's file moved onto its replacement continues from its own last sequence, which
+        // the original went past before it died or after the backup was taken: the centre held those numbers for other
+        // data and de-duplicated the new entries away (835 of them in the audit's restore). Its held entries keep their
+        // sequences (they are what the original may not have sent); new ones start from the clock, like a new file's.
+        var originChanged = false;
+        if (_options.MoveCorruptFileAside)
+        {
+            _origin = StoreOrigin.Of(_options.Path, _options.Host);
+            if (meta is not null)
+            {
+                var recorded = new StoreOrigin(
+                    meta[FieldOriginBirth] is { IsInt64: true } birth ? birth.AsInt64 : 0,
+                    meta[FieldOriginHost] is { IsString: true } host ? host.AsString : null);
+                originChanged = recorded != _origin;
+                if (_origin.DifferenceFrom(recorded) is { } why)
+                {
+                    var last = state.Last;
+                    state.Last = Math.Max(state.Last, seed);
+                    OutboxLog.AdoptedCopy(_logger, _options.Path, why, last, state.Last + 1);
+                }
+            }
+        }
+
         var (depth, bytes, max, pending, pendingBytes) = Segments.Load(meta?["floor"] is { IsInt64: true } floor ? floor.AsInt64 : 0, doc => _ = ToEntry(doc), ceiling); // ToEntry throws on a damaged document
 
         // Not for inspection: a segment holding only pieces of an unfinished append (one not its last) counts as released,
@@ -266,7 +299,7 @@ public sealed partial class LiteDbOutbox
         }
 
         state.FileBytes = FileBytes();
-        if (meta is null)
+        if (meta is null || originChanged)
         {
             _db!.BeginTrans();
             SaveMeta(state);
@@ -475,6 +508,16 @@ public sealed partial class LiteDbOutbox
         if (_gapInMeta is not null)
         {
             meta[FieldGap] = _gapInMeta;
+        }
+
+        if (_origin.BirthNs != 0)
+        {
+            meta[FieldOriginBirth] = _origin.BirthNs;
+        }
+
+        if (_origin.Host is not null)
+        {
+            meta[FieldOriginHost] = _origin.Host;
         }
 
         Meta.Upsert(meta);

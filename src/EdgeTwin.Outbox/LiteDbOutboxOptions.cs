@@ -69,6 +69,13 @@ public sealed class LiteDbOutboxOptions
     /// <summary>How long reading what is left of a corrupt file (before it is replaced) may take; a damaged page can loop.</summary>
     public TimeSpan SalvageTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// This machine (<see cref="StoreOrigin.ThisHost"/>, a digest of <c>/etc/machine-id</c>; null: unknown). The file records
+    /// it with its birth time; a file found on another machine or as a copy (a restored backup, an old gateway's file moved
+    /// in) numbers new entries from the clock, since its own count may be behind what the centre has (README "Sequence numbers").
+    /// </summary>
+    public string? Host { get; init; } = StoreOrigin.ThisHost();
+
     /// <summary>Options from the site config's <c>outbox:</c> section.</summary>
     public static LiteDbOutboxOptions From(OutboxSettings settings, string siteId, string gatewayId)
     {

@@ -31,6 +31,9 @@ internal static partial class OutboxLog
     [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Outbox {Path}: reopening after a failure did not work: {Cause}")]
     public static partial void ReopenFailed(ILogger logger, string path, string cause, Exception exception);
 
+    [LoggerMessage(EventId = 35, Level = LogLevel.Warning, Message = "Outbox {Path} was not written here: {Why} (a restored backup, or another gateway's file moved in). Its held entries keep their sequences (up to {Last}) and are sent as usual; new entries start at {Sequence} (Unix ms × 1000): the file's own count may be behind what the centre already has from the original, which would discard them as duplicates")]
+    public static partial void AdoptedCopy(ILogger logger, string path, string why, long last, long sequence);
+
     [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Outbox {Path} is a new file; its sequences start at {Sequence} (Unix ms × 1000), above anything an earlier file of this gateway sent")]
     public static partial void CreatedNew(ILogger logger, string path, long sequence);
 

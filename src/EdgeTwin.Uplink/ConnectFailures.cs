@@ -16,7 +16,7 @@ public static class ConnectFailures
         {
             if (e is SocketException or IOException or TimeoutException or OperationCanceledException
                 or MQTTnet.Exceptions.MqttCommunicationException or Confluent.Kafka.KafkaException
-                or UplinkConnectException or UplinkPeerException)
+                or UplinkConnectException or UplinkPeerException or UplinkTakenOverException)
             {
                 return true;
             }

@@ -28,6 +28,9 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Information, "Uplink {Uplink} reached {Peer} again after {Failures} failed connects over {Down}")]
     public static partial void ReachedAgain(ILogger logger, string uplink, string peer, int failures, string down);
 
+    [LoggerMessage(50, LogLevel.Error, "Uplink {Uplink}: {Reason} (taken over {Count} times since start); reconnecting in {Delay}")]
+    public static partial void SessionTakenOver(ILogger logger, string uplink, string reason, long count, string delay);
+
     [LoggerMessage(15, LogLevel.Warning, "Uplink {Uplink} lost its session with {Peer} at position {Position}: {Reason}; reconnecting in {Delay}")]
     public static partial void SessionLost(ILogger logger, string uplink, string peer, long position, string reason, string delay);
 

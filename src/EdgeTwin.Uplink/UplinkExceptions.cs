@@ -10,6 +10,12 @@ public sealed class UplinkOptionsException(IReadOnlyList<string> errors)
 /// <summary>The peer refused the connection (bad credentials, not authorised, unsupported protocol).</summary>
 public sealed class UplinkConnectException(string message) : Exception(message);
 
+/// <summary>
+/// The broker ended the session because another connection logged in with the same client id (MQTT 5 DISCONNECT 0x8E,
+/// session taken over): two gateways run with one identity, and each reconnect takes the session from the other.
+/// </summary>
+public sealed class UplinkTakenOverException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>The peer answered a message with an error that a new connection may cure.</summary>
 public sealed class UplinkPeerException(string message) : Exception(message);
 

@@ -45,7 +45,10 @@ internal sealed class GatewayFactsSource : IDisposable
     public long Revision => Interlocked.Read(ref _revision);
 
     /// <summary>The facts now (for <see cref="EdgeTwin.Uplink.Mqtt.MqttUplinkOptions.Facts"/>).</summary>
-    public GatewayFacts Current() => new(Version, Architecture, _configHash, Volatile.Read(ref _models));
+    public GatewayFacts Current() => new(Version, Architecture, _configHash, Volatile.Read(ref _models)) { Instance = Instance };
+
+    /// <summary>This agent process, new at every start (16 hex digits): tells two gateways with one identity apart at the centre.</summary>
+    public static string Instance { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     /// <summary>
     /// One fact per model of the catalog's status. A manifest that cannot be used is one more entry named

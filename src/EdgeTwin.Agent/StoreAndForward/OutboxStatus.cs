@@ -37,13 +37,16 @@ public sealed class OutboxStatus
     private readonly Lock _lock = new();
     private readonly Func<long?> _diskFree;
     private readonly Func<IReadOnlyDictionary<string, UplinkRejections>> _rejections;
+    private readonly Func<IReadOnlyDictionary<string, UplinkTakeovers>> _takeovers;
     private Sample? _first;
 
     /// <param name="diskFree">Free bytes on the outbox's filesystem (one statvfs), null when unknown.</param>
     /// <param name="rejections">Per running uplink, what its peer refused for good since start (each named by a data_gap event).</param>
+    /// <param name="takeovers">Per running MQTT uplink, the sessions the broker gave to another connection with its client id since start.</param>
     public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null,
-        Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null)
+        Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null, Func<IReadOnlyDictionary<string, UplinkTakeovers>>? takeovers = null)
     {
+        _takeovers = takeovers ?? (() => new Dictionary<string, UplinkTakeovers>());
         _diskFree = diskFree ?? (() => null);
         _rejections = rejections ?? (() => new Dictionary<string, UplinkRejections>());
         _stats = stats;
@@ -116,6 +119,7 @@ public sealed class OutboxStatus
         }
 
         var rejections = _rejections();
+        var takeovers = _takeovers();
         long rejectedNow = 0;
         w.WriteStartObject("uplinks");
         foreach (var (name, acked) in s.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -140,7 +144,16 @@ public sealed class OutboxStatus
                 w.WriteNull("last_rejected");
             }
 
+            // A second gateway with this identity: the broker gives the session to whichever connected last.
+            var taken = takeovers.GetValueOrDefault(name) ?? UplinkTakeovers.None;
+            w.WriteNumber("taken_over_since_start", taken.Count);
             w.WriteEndObject();
+            if (taken is { Count: > 0, LastAt: { } takenAt })
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"uplink {name}: the broker gave its session to another connection with the same client id {taken.Count} {(taken.Count == 1 ? "time" : "times")} since the agent started, last at {takenAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: a second gateway runs with this gateway_id (an old gateway revived next to its replacement?); stop one of them"));
+            }
+
             if (refused is { Count: > 0, LastSequence: { } last })
             {
                 problems.Add(string.Create(CultureInfo.InvariantCulture,

@@ -147,6 +147,12 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         }
     }
 
+    /// <summary>How often the MQTT broker gave this gateway's client id to another connection since start (a second gateway with this identity).</summary>
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers> UplinkTakeovers =>
+        _mqtt is null
+            ? new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers>(StringComparer.Ordinal)
+            : new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers>(StringComparer.Ordinal) { ["mqtt"] = _mqtt.Takeovers };
+
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
         var path = Path.GetFullPath(_options.OutboxPath ?? _config.Outbox.Path);
@@ -183,7 +189,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var opened = _outbox;
-        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections);
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers);
         _status.Record();
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);

@@ -64,7 +64,8 @@ public sealed partial class AlertManager : IDisposable
     private long _nextSeq;
     private UplinkState _uplink = UplinkState.Online;
 
-    public AlertManager(AlertsConfig config, SiteIndex site, string storePath, TimeProvider? time = null, ILogger? logger = null, AlertingMetrics? metrics = null)
+    /// <param name="host">This machine for the store's origin check (<see cref="EdgeTwin.Core.Config.StoreOrigin.ThisHost"/>; null: read it).</param>
+    public AlertManager(AlertsConfig config, SiteIndex site, string storePath, TimeProvider? time = null, ILogger? logger = null, AlertingMetrics? metrics = null, string? host = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
@@ -74,11 +75,11 @@ public sealed partial class AlertManager : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _metrics = metrics;
         _rules = config.Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
-        _store = new AlertStore(storePath, _logger, metrics);
+        _store = new AlertStore(storePath, _logger, metrics, host);
         _silences = _store.LoadSilences();
         RestoredUplink = _store.LoadUplink();
         _restored = [.. _store.LoadAlerts()];
-        _nextId = FirstId(_restored, _time);
+        _nextId = FirstId(_restored, _time, copied: _store.CopiedBecause is not null);
         _nextSeq = FirstSeq(_store.LastSeq, _store.PublishedAtOpen, _time);
         lock (_gate)
         {
@@ -97,8 +98,16 @@ public sealed partial class AlertManager : IDisposable
     /// sane and the lost store averaged under one new alert per millisecond of its life (same rule as the outbox's
     /// sequences); the wire type is unchanged (a decimal string, below 2^53).
     /// </summary>
-    internal static long FirstId(IReadOnlyCollection<StoredAlert> restored, TimeProvider time) =>
-        restored.Count > 0 ? restored.Max(a => a.Id) + 1 : Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds());
+    /// <remarks>
+    /// A store that is a copy (<paramref name="copied"/>: a restored backup, an old gateway's store moved onto its
+    /// replacement) also numbers from the clock, above its own highest id: the original went on giving out ids after
+    /// the copy was taken, and new alerts under those ids were merged at the centre with the original's.
+    /// </remarks>
+    internal static long FirstId(IReadOnlyCollection<StoredAlert> restored, TimeProvider time, bool copied = false)
+    {
+        var clock = Math.Max(1, time.GetUtcNow().ToUnixTimeMilliseconds());
+        return restored.Count == 0 ? clock : copied ? Math.Max(restored.Max(a => a.Id) + 1, clock) : restored.Max(a => a.Id) + 1;
+    }
 
     /// <summary>
     /// The next history line's sequence: one above the newest stored line. A store without any line (the first start, or

@@ -1,3 +1,4 @@
+using EdgeTwin.Core.Config;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeTwin.Core.Events;
@@ -118,6 +119,11 @@ internal sealed partial class AlertStore : IDisposable
     // "uplink" only), so a rollback to them reads a format-1 file as before.
     private const string FormatId = "format";
 
+    // meta {_id: "origin", birth_ns, host}: alerts.db's birth time and machine (StoreOrigin) as last opened. A file that no
+    // longer matches is a restored backup or another gateway's store: its highest alert id may be behind the ids the
+    // original gave out since, which the centre keeps its alert history by.
+    private const string OriginId = "origin";
+
     /// <summary>The alert store format this build writes and reads (<c>alerts.db</c> meta <c>format</c>).</summary>
     public const int FormatVersion = 1;
 
@@ -147,7 +153,8 @@ internal sealed partial class AlertStore : IDisposable
     private long _nextReopenTicks;
     private TimeSpan _reopenBackoff = ReopenFirstDelay;
 
-    public AlertStore(string path, ILogger? logger = null, AlertingMetrics? metrics = null)
+    /// <param name="host">This machine (<see cref="StoreOrigin.ThisHost"/>; null: read <c>/etc/machine-id</c>).</param>
+    public AlertStore(string path, ILogger? logger = null, AlertingMetrics? metrics = null, string? host = null)
     {
         Path = path;
         _logger = logger ?? NullLogger.Instance;
@@ -163,6 +170,7 @@ internal sealed partial class AlertStore : IDisposable
         _liteData = System.IO.Path.GetFullPath(path);
 
         _lite = OpenVerified(path);
+        CopiedBecause = CheckOrigin(path, host ?? StoreOrigin.ThisHost());
         _publishedThrough = _lite.Meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
 
         // Changes that were durable in the journal but not yet in LiteDB when the process died.
@@ -201,6 +209,36 @@ internal sealed partial class AlertStore : IDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>Why alerts.db is not the file this agent last wrote (a restored backup, another machine's store), or null.</summary>
+    public string? CopiedBecause { get; }
+
+    /// <summary>Compares alerts.db with the origin it recorded and records the current one.</summary>
+    private string? CheckOrigin(string path, string? host)
+    {
+        var now = StoreOrigin.Of(_liteData, host);
+        var recorded = _lite.Meta.FindById(OriginId) is { } d
+            ? new StoreOrigin(d["birth_ns"] is { IsInt64: true } b ? b.AsInt64 : 0, d["host"] is { IsString: true } h ? h.AsString : null)
+            : default;
+        var why = now.DifferenceFrom(recorded);
+        if (recorded != now)
+        {
+            var doc = new BsonDocument { ["_id"] = OriginId, ["birth_ns"] = now.BirthNs };
+            if (now.Host is not null)
+            {
+                doc["host"] = now.Host;
+            }
+
+            _lite.Meta.Upsert(doc);
+        }
+
+        if (why is not null)
+        {
+            LogStoreCopied(path, why);
+        }
+
+        return why;
+    }
 
     /// <summary>The newest history line at open (new lines continue from here).</summary>
     public long LastSeq { get; }
@@ -1060,6 +1098,9 @@ internal sealed partial class AlertStore : IDisposable
     private static BsonValue Bson(DateTimeOffset? t) => t is { } v ? new BsonValue(v.ToUnixTimeMilliseconds()) : BsonValue.Null;
 
     private static DateTimeOffset? Time(BsonValue v) => v.IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds(v.AsInt64);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path} was not written here: {Why} (a restored backup, or another gateway's store moved in): its alerts, silences and history are restored, and new alert ids are numbered from the clock, since its own count may be behind the ids the original gave out")]
+    private partial void LogStoreCopied(string path, string why);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB; they stay in the journal and are replayed at the next start")]
     private partial void LogApplyFailed(Exception ex, string path, int writes);

@@ -58,6 +58,12 @@ internal interface IUplinkSession : IAsyncDisposable
     /// transport failure, after which the session is finished.
     /// </summary>
     Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Why the peer ended this session, when it said so and the reason needs more than "connection lost" (MQTT 5: another
+    /// connection took over the client id); null otherwise. Asked after the session failed.
+    /// </summary>
+    ValueTask<Exception?> EndedByPeerAsync() => ValueTask.FromResult<Exception?>(null);
 }
 
 /// <summary>

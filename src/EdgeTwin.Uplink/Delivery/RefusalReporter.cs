@@ -18,6 +18,15 @@ public sealed record UplinkRejections(long Count, long? LastSequence, string? La
     public static readonly UplinkRejections None = new(0, null, null, null);
 }
 
+/// <summary>
+/// Sessions the broker ended because another connection took over the client id, since start (<see cref="UplinkTakenOverException"/>):
+/// a second gateway with this identity. For <c>edgetwin status</c>.
+/// </summary>
+public sealed record UplinkTakeovers(long Count, DateTimeOffset? LastAt, string? LastReason)
+{
+    public static readonly UplinkTakeovers None = new(0, null, null);
+}
+
 /// <summary>One entry a peer refused for good, as its data_gap event describes it.</summary>
 internal readonly record struct Refusal(OutboxEntry Entry, string Reason, string? Topic, long Size, DateTimeOffset At);
 

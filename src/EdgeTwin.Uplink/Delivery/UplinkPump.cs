@@ -84,6 +84,15 @@ internal sealed class UplinkPump
     /// <summary>Sessions that ended in failure since start (for tests).</summary>
     public int FailedSessions { get; private set; }
 
+    /// <summary>Sessions the broker ended because another connection took the client id, since start.</summary>
+    public UplinkTakeovers Takeovers => Volatile.Read(ref _takeovers);
+
+    private UplinkTakeovers _takeovers = UplinkTakeovers.None;
+
+    // Takeovers in a row: each waits longer (to ReconnectMaxDelay) though the connect itself succeeded, so two gateways
+    // with one identity do not take the session from each other every second.
+    private int _takeoverStreak;
+
     /// <summary>Runs until <paramref name="stoppingToken"/> fires; reconnects with backoff on any failure.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -103,6 +112,7 @@ internal sealed class UplinkPump
             {
                 IUplinkSession? session = null;
                 var connected = false;
+                var connectedAt = 0L;
                 Volatile.Write(ref _wakeRequested, 0); // this attempt answers the wakes so far; a later one skips the next wait
                 try
                 {
@@ -113,6 +123,7 @@ internal sealed class UplinkPump
                     }
 
                     connected = true;
+                    connectedAt = _time.GetTimestamp();
                     attempt = 0;
                     _metrics.Connected(_tag);
                     if (_connectFailures.Succeeded() is { } outage)
@@ -130,9 +141,30 @@ internal sealed class UplinkPump
                 {
                     _metrics.Failed(_tag);
                     var delay = Backoff(attempt++);
+                    if (connected && _time.GetElapsedTime(connectedAt) >= TakeoverStreakReset)
+                    {
+                        _takeoverStreak = 0;
+                    }
+
+                    if (ex is UplinkTakenOverException)
+                    {
+                        delay = Backoff(_takeoverStreak++);
+                    }
+                    else if (connected)
+                    {
+                        _takeoverStreak = 0;
+                    }
+
                     var wait = Durations.Approximate(delay);
                     var expected = ConnectFailures.IsExpected(ex);
-                    if (connected)
+                    if (ex is UplinkTakenOverException)
+                    {
+                        FailedSessions++;
+                        var taken = Volatile.Read(ref _takeovers);
+                        Volatile.Write(ref _takeovers, new UplinkTakeovers(taken.Count + 1, _time.GetUtcNow(), ex.Message));
+                        Log.SessionTakenOver(_logger, _transport.Name, ex.Message, taken.Count + 1, wait);
+                    }
+                    else if (connected)
                     {
                         FailedSessions++;
                         if (expected)
@@ -265,6 +297,11 @@ internal sealed class UplinkPump
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)
         {
+            if (await session.EndedByPeerAsync().ConfigureAwait(false) is UplinkTakenOverException takenOver)
+            {
+                throw new UplinkTakenOverException(takenOver.Message, failure);
+            }
+
             throw new UplinkSessionException($"Uplink {_transport.Name}: sending to {_transport.Peer} failed", failure);
         }
 
@@ -675,6 +712,9 @@ internal sealed class UplinkPump
                 break;
         }
     }
+
+    /// <summary>A session that lasted this long ends a streak of takeovers (the other gateway was stopped meanwhile).</summary>
+    private static readonly TimeSpan TakeoverStreakReset = TimeSpan.FromMinutes(5);
 
     private TimeSpan Backoff(int attempt)
     {

@@ -33,17 +33,34 @@ internal sealed class MqttTransport : IUplinkTransport
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
     {
         var client = new MqttClientFactory().CreateMqttClient();
+        var end = new SessionEnd();
+        client.DisconnectedAsync += e =>
+        {
+            OnDisconnected(end, e);
+            return Task.CompletedTask;
+        };
         try
         {
             var will = _encoder.BeginSession();
-            var result = await client.ConnectAsync(BuildOptions(will), cancellationToken).ConfigureAwait(false);
+            MqttClientConnectResult result;
+            try
+            {
+                result = await client.ConnectAsync(BuildOptions(will), cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                Volatile.Write(ref _shortSessions, 0); // the broker is away, not busy with another connection of ours
+                throw;
+            }
+
+            end.ConnectedAt = _time.GetTimestamp();
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
                 throw new UplinkConnectException($"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
             }
 
             // Read before the birth reads the facts: a change in between is published again at the first send.
-            var session = new MqttSession(this, client, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize);
+            var session = new MqttSession(this, client, end, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize);
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             return session;
         }
@@ -52,6 +69,73 @@ internal sealed class MqttTransport : IUplinkTransport
             client.Dispose();
             throw;
         }
+    }
+
+    /// <summary>A session that the broker closed within this of its connect counts toward <see cref="ShortSessionsForTakeover"/>.</summary>
+    internal static readonly TimeSpan ShortSession = TimeSpan.FromSeconds(30);
+
+    /// <summary>Broker-closed short sessions in a row, each reconnect accepted at once, taken as a takeover by another connection.</summary>
+    internal const int ShortSessionsForTakeover = 3;
+
+    // Sessions in a row the broker closed (no DISCONNECT from us) within ShortSession of their connect; a failed connect or a
+    // longer session resets it. A broker that closes the old connection on a takeover without saying so (MQTT 3.1.1, and
+    // mosquitto 2.0.11 for MQTT 5 too: checked, it sends no DISCONNECT 0x8E) shows only this.
+    private int _shortSessions;
+
+    /// <summary>How one connection ended, as the client's Disconnected event and our own close saw it.</summary>
+    private sealed class SessionEnd
+    {
+        public long ConnectedAt;
+        public volatile bool ClosedByUs;
+        public volatile bool TakenOver;
+        public volatile bool ShortClose;
+        public readonly TaskCompletionSource Seen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static readonly TimeSpan DisconnectEventWait = TimeSpan.FromSeconds(1);
+
+    private void OnDisconnected(SessionEnd end, MqttClientDisconnectedEventArgs e)
+    {
+        if (!e.ClientWasConnected || end.ClosedByUs)
+        {
+            end.Seen.TrySetResult();
+            return;
+        }
+
+        if (e.Reason == MqttClientDisconnectReason.SessionTakenOver)
+        {
+            end.TakenOver = true; // MQTT 5 brokers that say so (EMQX, HiveMQ, mosquitto 2.0.12+)
+            end.Seen.TrySetResult();
+            return;
+        }
+
+        if (_time.GetElapsedTime(end.ConnectedAt) < ShortSession)
+        {
+            end.ShortClose = Interlocked.Increment(ref _shortSessions) >= ShortSessionsForTakeover;
+        }
+        else
+        {
+            Volatile.Write(ref _shortSessions, 0);
+        }
+
+        end.Seen.TrySetResult();
+    }
+
+    /// <summary>Why the broker ended <paramref name="end"/>'s session when another connection with our client id is the cause, else null.</summary>
+    private UplinkTakenOverException? TakeoverOf(SessionEnd end)
+    {
+        var who = $"client id '{_options.EffectiveClientId}'";
+        var cause = $"a second gateway runs with gateway_id '{_options.Gateway}' (an old gateway revived next to its replacement, or two configs with one gateway_id or client_id); the two take the session from each other until one is stopped";
+        if (end.TakenOver)
+        {
+            return new UplinkTakenOverException($"{Peer} ended the session because another connection logged in with {who} (MQTT 5 DISCONNECT 0x8E, session taken over): {cause}");
+        }
+
+        return end.ShortClose
+            ? new UplinkTakenOverException(
+                $"{Peer} closed the session {Volatile.Read(ref _shortSessions)} times in a row within {ShortSession.TotalSeconds:0} s of connecting, each reconnect accepted at once, " +
+                $"without saying why: most likely another connection logs in with {who} and the broker closes the older one; {cause}")
+            : null;
     }
 
     private MqttClientOptions BuildOptions(MqttOutgoing will)
@@ -132,13 +216,28 @@ internal sealed class MqttTransport : IUplinkTransport
         static int VarIntSize(long n) => n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
     }
 
-    private sealed class MqttSession(MqttTransport transport, IMqttClient client, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize) : IUplinkSession, IUplinkProgressSession
+    private sealed class MqttSession(MqttTransport transport, IMqttClient client, SessionEnd end, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize) : IUplinkSession, IUplinkProgressSession
     {
         // The broker's CONNACK maximum packet size (MQTT 5; 0/null = none). A larger PUBLISH is a protocol error to it:
         // mosquitto dropped the connection, the uplink reconnected and sent the same message again, for ever.
         private readonly long _maximumPacketSize = maximumPacketSize is > 0 ? maximumPacketSize.Value : long.MaxValue;
 
         public bool ReportsProgress => transport._encoder is JsonMqttEncoder;
+
+        public async ValueTask<Exception?> EndedByPeerAsync()
+        {
+            // The sends may fail ("not connected") a moment before MQTTnet raises Disconnected with the reason.
+            try
+            {
+                await end.Seen.Task.WaitAsync(DisconnectEventWait).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return null; // not closed by the broker (an acknowledgement timeout, a failed send of our own)
+            }
+
+            return transport.TakeoverOf(end);
+        }
 
         public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
         {
@@ -290,6 +389,7 @@ internal sealed class MqttTransport : IUplinkTransport
 
         public async ValueTask DisposeAsync()
         {
+            end.ClosedByUs = true;
             try
             {
                 if (client.IsConnected)

@@ -46,6 +46,9 @@ public sealed class MqttUplink
     /// <summary>Entries the peer refused for good since start, and the last refusal (each named by a data_gap event).</summary>
     public UplinkRejections Rejections => _pump.Rejections;
 
+    /// <summary>Sessions the broker ended because another connection took over the client id since start: a second gateway with this identity.</summary>
+    public UplinkTakeovers Takeovers => _pump.Takeovers;
+
     /// <summary>Runs until cancelled, reconnecting with backoff; on stop, waits for in-flight acknowledgements, publishes offline and disconnects.</summary>
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
 

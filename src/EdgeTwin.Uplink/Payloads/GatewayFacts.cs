@@ -14,4 +14,12 @@ public sealed record ModelFact(string Name, string Version)
 /// What runs on this gateway, announced in every birth (JSON status <c>facts</c>, Sparkplug NBIRTH metrics) so the
 /// centre sees the fleet: agent version, CPU architecture, SHA-256 of the site config file bytes, model versions.
 /// </summary>
-public sealed record GatewayFacts(string Version, string Architecture, string ConfigSha256, IReadOnlyList<ModelFact> Models);
+public sealed record GatewayFacts(string Version, string Architecture, string ConfigSha256, IReadOnlyList<ModelFact> Models)
+{
+    /// <summary>
+    /// A random id of this agent process (JSON <c>instance</c>, Sparkplug <c>edgetwin/facts/instance</c>), new at every
+    /// start; null = not announced. Two different ids in the births of one gateway id within minutes are two gateways
+    /// running with one identity (an old gateway revived next to its replacement): their births were byte-identical before.
+    /// </summary>
+    public string? Instance { get; init; }
+}

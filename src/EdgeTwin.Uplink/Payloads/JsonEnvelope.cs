@@ -114,6 +114,11 @@ public static class JsonEnvelope
                 writer.WriteString("version"u8, facts.Version);
                 writer.WriteString("arch"u8, facts.Architecture);
                 writer.WriteString("config_sha256"u8, facts.ConfigSha256);
+                if (facts.Instance is { } instance)
+                {
+                    writer.WriteString("instance"u8, instance);
+                }
+
                 writer.WriteStartArray("models"u8);
                 foreach (var model in facts.Models)
                 {

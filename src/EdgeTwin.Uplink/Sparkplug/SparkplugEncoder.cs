@@ -134,6 +134,11 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             AddString(birth, ms, FactsPrefix + "version", facts.Version);
             AddString(birth, ms, FactsPrefix + "arch", facts.Architecture);
             AddString(birth, ms, FactsPrefix + "config_sha256", facts.ConfigSha256);
+            if (facts.Instance is { } instance)
+            {
+                AddString(birth, ms, FactsPrefix + "instance", instance);
+            }
+
             foreach (var model in facts.Models)
             {
                 AddString(birth, ms, $"{FactsPrefix}models/{model.Name}/version", model.Version);

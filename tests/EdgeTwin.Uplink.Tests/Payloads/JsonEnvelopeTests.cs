@@ -87,6 +87,24 @@ public sealed class JsonEnvelopeTests
         }
     }
 
+    /// <summary>
+    /// An old gateway revived next to its replacement (same config, so the same facts) published births the centre could
+    /// not tell apart; each agent process now names itself in <c>facts.instance</c>.
+    /// </summary>
+    [Fact]
+    public void Regression_two_gateways_with_one_identity_published_identical_births()
+    {
+        var facts = new GatewayFacts("0.1.0", "x64", new string('c', 64), []);
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1000);
+        var old = Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, at, facts with { Instance = "00112233aabbccdd" }));
+        var replacement = Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, at, facts with { Instance = "99887766ffeeddcc" }));
+        Assert.Equal(
+            "{\"v\":1,\"site\":\"site1\",\"gateway\":\"gw1\",\"kind\":\"status\",\"state\":\"online\",\"time\":\"1970-01-01T00:00:01.000Z\",\"facts\":{\"version\":\"0.1.0\",\"arch\":\"x64\",\"config_sha256\":\"" + new string('c', 64) + "\",\"instance\":\"00112233aabbccdd\",\"models\":[]}}",
+            old);
+        Assert.NotEqual(old, replacement);
+        Assert.DoesNotContain("instance", Encoding.UTF8.GetString(JsonEnvelope.Status(Id, true, at, facts)), StringComparison.Ordinal); // not announced: as before
+    }
+
     [Fact]
     public void Birth_carries_the_fleet_facts_and_the_will_does_not()
     {

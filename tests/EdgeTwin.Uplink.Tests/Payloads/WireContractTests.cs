@@ -112,7 +112,7 @@ public sealed class WireContractTests
         await using var outbox = new TestOutbox();
         // A backlog (historical) first, live entries after both uplinks are through it.
         await outbox.AppendAsync(records, TestContext.Current.CancellationToken);
-        var facts = new GatewayFacts("0.1.0+abc", "arm64", new string('f', 64), [new ModelFact("bearing-rul", "2026.11.30-1")]);
+        var facts = new GatewayFacts("0.1.0+abc", "arm64", new string('f', 64), [new ModelFact("bearing-rul", "2026.11.30-1")]) { Instance = "0123456789abcdef" };
         var delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ProgressInterval = TimeSpan.FromMilliseconds(500), ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) };
         var mqtt = new MqttUplink(Options(broker.Port, MqttProtocol.V500, delivery) with { Facts = () => facts }, outbox);
         var kafka = new KafkaUplink(new KafkaUplinkOptions { BootstrapServers = cluster.BootstrapServers, Site = "site1", Gateway = "gw1", Delivery = delivery, Facts = () => facts }, outbox);
