@@ -70,6 +70,17 @@ public sealed partial class ReadmeConfigSnippetTests
         Assert.True(failures.Count == 0, string.Join('\n', failures));
     }
 
+    [Fact]
+    public void Regression_the_profile_table_of_device_profiles_readme_missed_three_shipped_profiles()
+    {
+        // generic-packml-plc, generic-stack-light and generic-vibration-transmitter shipped without a row.
+        var dir = Path.Combine(ReadmeSnippets.RepoRoot(), "device-profiles");
+        var listed = ProfileRow().Matches(File.ReadAllText(Path.Combine(dir, "README.md"))).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+        var shipped = Directory.EnumerateFiles(dir, "*.yaml").Select(Path.GetFileNameWithoutExtension).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        Assert.Empty(shipped.Except(listed).Order(StringComparer.Ordinal));
+        Assert.Empty(listed.Except(shipped).Order(StringComparer.Ordinal));
+    }
+
     private static IEnumerable<string> Check(string root, ReadmeBlock block)
     {
         var keys = TopLevelKeys(block.Text);
@@ -267,6 +278,9 @@ public sealed partial class ReadmeConfigSnippetTests
 
     [GeneratedRegex(@"\b(?<key>[a-z_]+_file):\s*(?<value>[^\s,}\]#]+)")]
     private static partial Regex FileKey();
+
+    [GeneratedRegex(@"(?m)^\| `([a-z0-9-]+)` \|")]
+    private static partial Regex ProfileRow();
 
     [GeneratedRegex(@"^base=(\S+)$")]
     private static partial Regex BaseMarker();
