@@ -285,7 +285,6 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
     {
         ["SaslPassword"] = "sasl_password_file (or sasl_password)",
         ["SaslUsername"] = "sasl_username",
-        ["Password"] = "password_file (or password)",
     };
 
     /// <summary>The options' property names and enum values in a message as the config file spells them.</summary>
