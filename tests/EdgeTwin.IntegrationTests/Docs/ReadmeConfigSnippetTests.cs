@@ -4,13 +4,14 @@ using EdgeTwin.Agent.Cli;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Uplink.Tests.Support;
+using Json.Schema;
 using YamlDotNet.RepresentationModel;
 
 namespace EdgeTwin.IntegrationTests.Docs;
 
 /// <summary>
 /// A site engineer copies the READMEs' YAML literally, so every <c>```yaml</c> block must pass <c>edgetwin check</c>
-/// with no problem and no warning: a whole site config as it is, a profile (<c>profile:</c>) through the profile
+/// with no problem and no warning, and the JSON Schema editors check it against: a whole site config as it is, a profile (<c>profile:</c>) through the profile
 /// loader, a fragment (sections of a site config, or a bare list of devices) merged into a small base site. The
 /// comment <c>&lt;!-- readme-check: base=PATH --&gt;</c> just above a fence names another base (a repository file,
 /// e.g. an example whose credentials and machines the fragment refers to); <c>&lt;!-- readme-check: skip REASON
@@ -98,6 +99,11 @@ public sealed partial class ReadmeConfigSnippetTests
                 yield return $"{block.Where}: profile did not load";
             }
 
+            foreach (var error in SchemaErrors(root, "device-profile.schema.json", block.Text))
+            {
+                yield return $"{block.Where}: schema: {error}";
+            }
+
             yield break;
         }
 
@@ -174,6 +180,12 @@ public sealed partial class ReadmeConfigSnippetTests
 
     private static IEnumerable<string> Diagnose(string where, string yaml, string file, string root)
     {
+        // What editors and CI check a config against must take what check takes.
+        foreach (var error in SchemaErrors(root, "site-config.schema.json", yaml))
+        {
+            yield return $"{where}: schema: {error}";
+        }
+
         var options = new SiteConfigLoadOptions
         {
             ProfilesDir = Path.Combine(root, "device-profiles"),
@@ -188,6 +200,23 @@ public sealed partial class ReadmeConfigSnippetTests
             yield return $"{where}: {(d.IsWarning ? "warning: " : "")}{d.Path}: {d.Message}  [at: {text}]";
         }
     }
+
+    private static IEnumerable<string> SchemaErrors(string root, string schemaFile, string yaml)
+    {
+        var schema = Schemas.GetOrAdd(schemaFile, f => JsonSchema.FromFile(Path.Combine(root, "device-profiles", "schema", f)));
+        var diagnostics = new ConfigDiagnostics();
+        if (YamlTree.Parse(yaml, "readme.yaml", diagnostics) is not { } tree)
+        {
+            return [.. diagnostics.Items.Select(d => d.Message)];
+        }
+
+        var result = schema.Evaluate(ConfigNodeJson.ToJsonNode(tree), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        return result.IsValid
+            ? []
+            : [.. result.Details.Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Key}: {e.Value}"))];
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, JsonSchema> Schemas = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The base with the fragment laid over it: mappings merged key by key (a fragment's <c>line: { state: … }</c>
