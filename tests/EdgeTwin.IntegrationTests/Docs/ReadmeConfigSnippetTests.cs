@@ -15,7 +15,8 @@ namespace EdgeTwin.IntegrationTests.Docs;
 /// loader, a fragment (sections of a site config, or a bare list of devices) merged into a small base site. The
 /// comment <c>&lt;!-- readme-check: base=PATH --&gt;</c> just above a fence names another base (a repository file,
 /// e.g. an example whose credentials and machines the fragment refers to); <c>&lt;!-- readme-check: skip REASON
-/// --&gt;</c> leaves out a block that is not EdgeTwin config (a Prometheus scrape config, Ansible variables).
+/// --&gt;</c> leaves out a block that is not EdgeTwin config (a Prometheus scrape config); <c>&lt;!-- readme-check:
+/// ansible-vars --&gt;</c> checks the config the Ansible role renders from the block's variables.
 /// </summary>
 public sealed partial class ReadmeConfigSnippetTests
 {
@@ -127,7 +128,11 @@ public sealed partial class ReadmeConfigSnippetTests
         }
 
         string yaml;
-        if (block.Text.TrimStart().StartsWith("- ", StringComparison.Ordinal))
+        if (block.Marker == "ansible-vars")
+        {
+            yaml = FromAnsibleVars(block.Text);
+        }
+        else if (block.Text.TrimStart().StartsWith("- ", StringComparison.Ordinal))
         {
             // A bare list: devices of a site.
             yaml = Merge(baseText, "devices:\n" + string.Join('\n', block.Text.Split('\n').Select(l => l.Length == 0 ? l : "  " + l)));
@@ -229,6 +234,36 @@ public sealed partial class ReadmeConfigSnippetTests
         var stream = new YamlStream(new YamlDocument(merged));
         using var writer = new StringWriter();
         stream.Save(writer, assignAnchors: false);
+        return writer.ToString();
+    }
+
+    /// <summary>
+    /// The site config the Ansible role renders from its variables (roles/edgetwin/templates: site.id and gateway_id,
+    /// devices, credentials, uplinks, outbox and metrics from their own variables, then edgetwin_site_extra merged in).
+    /// </summary>
+    private static string FromAnsibleVars(string vars)
+    {
+        var v = Load(vars);
+        YamlNode? Var(string name) => v.Children.TryGetValue(new YamlScalarNode(name), out var node) ? node : null;
+        var site = new YamlMappingNode(
+            new YamlScalarNode("id"), Var("edgetwin_site_id") ?? new YamlScalarNode("site1"),
+            new YamlScalarNode("gateway_id"), Var("edgetwin_gateway_id") ?? new YamlScalarNode("gw-docs"));
+        var config = new YamlMappingNode(new YamlScalarNode("site"), site, new YamlScalarNode("devices"), Var("edgetwin_devices") ?? new YamlSequenceNode());
+        foreach (var (variable, key) in (ReadOnlySpan<(string, string)>)[("edgetwin_credentials", "credentials"), ("edgetwin_uplinks", "uplinks"), ("edgetwin_outbox", "outbox")])
+        {
+            if (Var(variable) is { } value)
+            {
+                config.Children[new YamlScalarNode(key)] = value;
+            }
+        }
+
+        if (Var("edgetwin_site_extra") is YamlMappingNode extra)
+        {
+            Overlay(config, extra);
+        }
+
+        using var writer = new StringWriter();
+        new YamlStream(new YamlDocument(config)).Save(writer, assignAnchors: false);
         return writer.ToString();
     }
 
