@@ -19,7 +19,7 @@ internal static class InProcessCli
 
     /// <summary>Runs the command line writing to the given writers (tests that read the output while it runs).</summary>
     public static Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error) =>
-        Root().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+        CliUsage.InvokeAsync(Root(), args, new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
 
     /// <summary>Runs the command line to its end: exit code, standard output and standard error.</summary>
     public static async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)

@@ -268,9 +268,41 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
                 }
             }
 
+            if (node is null && problem.StartsWith(prefix + ".", StringComparison.Ordinal)
+                && Unwritten.Keys.Any(p => problem.AsSpan(prefix.Length + 1).StartsWith(p + " ", StringComparison.Ordinal)))
+            {
+                // About a key not written (a SASL password with security: sasl_ssl): name the key to write, in the
+                // file's words, at the section. It read "uplinks.kafka.sasl_username: and SaslPassword are required
+                // with Security SaslSsl", at the user name that was there.
+                message = ConfigWords(problem[(prefix.Length + 1)..], keys);
+            }
+
             r.Diagnostics.Add(node ?? r.Mapping, message);
         }
     }
+
+    private static readonly Dictionary<string, string> Unwritten = new(StringComparer.Ordinal)
+    {
+        ["SaslPassword"] = "sasl_password_file (or sasl_password)",
+        ["SaslUsername"] = "sasl_username",
+    };
+
+    /// <summary>The options' property names and enum values in a message as the config file spells them.</summary>
+    private static string ConfigWords(string message, Dictionary<string, string> keys)
+    {
+        foreach (var (property, key) in Unwritten.Concat(keys).OrderByDescending(p => p.Key.Length))
+        {
+            message = System.Text.RegularExpressions.Regex.Replace(message, $@"\b{System.Text.RegularExpressions.Regex.Escape(property)}\b", key);
+        }
+
+        return SecurityValue().Replace(message, m => "security: " + SnakeCase(m.Groups[1].Value));
+    }
+
+    private static string SnakeCase(string pascal) =>
+        string.Concat(pascal.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\bSecurity (\w+)")]
+    private static partial System.Text.RegularExpressions.Regex SecurityValue();
 
     private static ConfigNode? NodeAt(ConfigMapping mapping, string dottedKey)
     {

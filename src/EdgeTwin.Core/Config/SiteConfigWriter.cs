@@ -19,13 +19,30 @@ public static class SiteConfigWriter
         return writer.ToString();
     }
 
-    /// <summary>Writes <paramref name="config"/> to <paramref name="path"/> (created or replaced atomically).</summary>
+    /// <summary>
+    /// Writes <paramref name="config"/> to <paramref name="path"/> (created or replaced atomically), readable by its
+    /// owner only: the text may hold inline secrets (the simulator's community), and a config that does is one
+    /// <c>check</c> warns about when every user may read it.
+    /// </summary>
     public static void WriteFile(SiteConfig config, string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = Path.GetFullPath(path);
         var temp = full + ".tmp";
-        File.WriteAllText(temp, ToYaml(config));
+        // The mode is set at creation (not chmod after), so the secret is never readable by others, not even briefly;
+        // a leftover temp file from an interrupted write would keep its old mode, so it goes first.
+        File.Delete(temp);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var writer = new StreamWriter(temp, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options))
+        {
+            writer.Write(ToYaml(config));
+        }
+
         File.Move(temp, full, overwrite: true);
     }
 

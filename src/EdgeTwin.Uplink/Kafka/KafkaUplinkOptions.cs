@@ -210,9 +210,15 @@ public sealed record KafkaUplinkOptions
         }
 
         var sasl = Security is KafkaSecurity.SaslPlaintext or KafkaSecurity.SaslSsl;
-        if (sasl && (string.IsNullOrEmpty(SaslUsername) || SaslPassword is null))
+        // One problem per missing setting, so each is reported at (or named as) its own key.
+        if (sasl && string.IsNullOrEmpty(SaslUsername))
         {
-            errors.Add($"{prefix}.SaslUsername and SaslPassword are required with Security {Security}");
+            errors.Add($"{prefix}.SaslUsername is required with Security {Security}");
+        }
+
+        if (sasl && SaslPassword is null)
+        {
+            errors.Add($"{prefix}.SaslPassword is required with Security {Security}");
         }
 
         if (!sasl && (SaslUsername is not null || SaslPassword is not null))

@@ -27,6 +27,33 @@ public sealed class SiteConfigWriterTests
     }
 
     [Fact]
+    public void Regression_sim_config_out_wrote_its_inline_community_readable_by_every_user_so_check_warned()
+    {
+        // `edgetwin sim --config-out FILE` then `edgetwin check --config FILE`, as the READMEs say: the file was
+        // written 0644 (the umask's default) with the simulator's community inline, and check warned about it.
+        var b = new SiteConfigBuilder("sim", "gw-sim");
+        b.Room("room1", volumeM3: 400).Row("A").Rack("A01", powerBudgetKw: 6, feeds: ["pdu-a01"], servers: 8);
+        b.Pdu("pdu-a01", breakerA: 32, upstream: null, device: "pdu-a01");
+        b.Device(new DeviceConfig("pdu-a01", "apc-rpdu2", DeviceAddress.Udp("127.0.0.1", 16101)) { Credentials = "public", Location = new(Rack: "A01") });
+        b.Credentials(CredentialsConfig.V2c("public", "public"));
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "site.yaml");
+        File.WriteAllText(path, "an older config, mode 0644\n");
+
+        SiteConfigWriter.WriteFile(b.Build(), path);
+
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        }
+
+        var report = ConfigCheck.Run(path, Options);
+        Assert.True(report.Ok, string.Join("\n", report.Problems));
+        Assert.Contains("community", File.ReadAllText(path), StringComparison.Ordinal);
+        Assert.Empty(report.Warnings);
+    }
+
+    [Fact]
     public void Config_built_in_code_validates_like_a_file()
     {
         var b = new SiteConfigBuilder("sim", "gw-sim");

@@ -21,7 +21,7 @@ public sealed class CliOptionRangeTests
         // and a stack trace: the range validator read a value that had not parsed.
         var run = await AgentProcess.RunCliAsync(command, option, value);
 
-        Assert.Equal(1, run.Code);
+        Assert.Equal(2, run.Code); // usage (the Simulator README: "2 on bad input"; CliUsageExitCodeTests)
         Assert.Equal(expected, run.Err.Split('\n')[0].TrimEnd());
         Assert.DoesNotContain("Exception", run.Err, StringComparison.Ordinal);
     }

@@ -90,6 +90,27 @@ public sealed class UplinkTlsCheckTests
     }
 
     [Fact]
+    public async Task Regression_check_said_sasl_username_and_SaslPassword_are_required_at_the_user_name_for_a_missing_password()
+    {
+        // A literal reader of the StoreAndForward README's Kafka block who leaves out sasl_password_file got
+        // "uplinks.kafka.sasl_username: and SaslPassword are required with Security SaslSsl", at the user name.
+        var (config, _) = Write("""
+            uplinks:
+              kafka:
+                bootstrap_servers: 192.0.2.11:9093
+                security: sasl_ssl
+                sasl_mechanism: scram_sha_512
+                sasl_username: gw-dc1-01
+            """);
+
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var problems = check.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("FAILED", StringComparison.Ordinal) && !l.Contains(": warning: ", StringComparison.Ordinal)).ToList();
+        var problem = Assert.Single(problems);
+        Assert.EndsWith(": uplinks.kafka: sasl_password_file (or sasl_password) is required with security: sasl_ssl", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Regression_uplink_option_problems_named_the_section_and_a_property_not_the_key_and_its_line()
     {
         // Before: "uplinks.kafka: uplinks.kafka.Linger must be 0..10 s (was 400.00:00:00)" at the section's first line.

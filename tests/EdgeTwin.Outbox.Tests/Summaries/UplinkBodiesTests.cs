@@ -103,14 +103,20 @@ public sealed class UplinkBodiesTests
             DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_003_000),
             EventSeverity.Warning,
             "anomaly on rack-a01/inlet_temperature: score 0.973 (value 31.2 Cel)",
-            new Dictionary<string, string> { ["score"] = "0.973", ["value"] = "31.2", ["threshold"] = "0.9", ["model"] = "hst" });
+            // The attributes AnomalyStage writes (the Outbox README's example was "model":"hst" without model_version,
+            // which the uplink message schema requires of a model's event).
+            new Dictionary<string, string>
+            {
+                ["score"] = "0.973", ["series"] = "rack-a01/inlet_temperature", ["device"] = "rack-a01", ["metric"] = "inlet_temperature",
+                ["value"] = "31.2", ["unit"] = "Cel", ["threshold"] = "0.9", ["model"] = "streaming-anomaly", ["model_version"] = "1.0", ["version"] = "1.0",
+            });
 
         var record = UplinkBodies.Event(Gw, e, Inlet);
 
         Assert.Equal(OutboxKind.Event, record.Kind);
         Assert.Equal("rack-a01", record.DeviceId);
         Assert.Equal(
-            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-a01","series":"rack-a01/inlet_temperature","metric":"inlet_temperature","unit":"Cel","time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"anomaly","severity":"warning","source":"rack-a01/inlet_temperature","message":"anomaly on rack-a01/inlet_temperature: score 0.973 (value 31.2 Cel)","attributes":{"model":"hst","score":"0.973","threshold":"0.9","value":"31.2"}}""",
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"rack-a01","series":"rack-a01/inlet_temperature","metric":"inlet_temperature","unit":"Cel","time_ms":1764500003000,"start_ms":1764500003000,"end_ms":1764500003000,"event":"anomaly","severity":"warning","source":"rack-a01/inlet_temperature","message":"anomaly on rack-a01/inlet_temperature: score 0.973 (value 31.2 Cel)","attributes":{"device":"rack-a01","metric":"inlet_temperature","model":"streaming-anomaly","model_version":"1.0","score":"0.973","series":"rack-a01/inlet_temperature","threshold":"0.9","unit":"Cel","value":"31.2","version":"1.0"}}""",
             Text(record));
     }
 
@@ -233,11 +239,11 @@ public sealed class UplinkBodiesTests
             "line/line1/quality/S2",
             DateTimeOffset.FromUnixTimeMilliseconds(1_764_500_000_000),
             EventSeverity.Warning,
-            "line line1 station S2: parts likely to fail inspection",
+            "line line1 station S2: parts likely to fail inspection: predicted reject rate 8.2 % over the last 50 parts (long-run 2.1 %, observed in the window 6.0 %)",
             new Dictionary<string, string>
             {
-                ["line"] = "line1", ["station"] = "S2", ["predicted_reject_rate"] = "0.082", ["observed_reject_rate"] = "0.06",
-                ["long_run_reject_rate"] = "0.021", ["window_parts"] = "50",
+                ["line"] = "line1", ["station"] = "S2", ["state"] = "active", ["predicted_reject_rate"] = "0.082", ["observed_reject_rate"] = "0.06",
+                ["long_run_reject_rate"] = "0.021", ["window_parts"] = "50", ["model"] = "line", ["model_version"] = "1.0",
             })
         { Device = "line1" };
 
@@ -246,7 +252,7 @@ public sealed class UplinkBodiesTests
         Assert.Equal(OutboxKind.Event, record.Kind);
         Assert.Equal("line1", record.DeviceId);
         Assert.Equal(
-            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"line1","series":null,"unit":null,"time_ms":1764500000000,"start_ms":1764500000000,"end_ms":1764500000000,"event":"prediction","severity":"warning","source":"line/line1/quality/S2","message":"line line1 station S2: parts likely to fail inspection","attributes":{"line":"line1","long_run_reject_rate":"0.021","observed_reject_rate":"0.06","predicted_reject_rate":"0.082","station":"S2","window_parts":"50"}}""",
+            """{"v":1,"type":"event","gateway":"gw1","site":"dc1","device":"line1","series":null,"unit":null,"time_ms":1764500000000,"start_ms":1764500000000,"end_ms":1764500000000,"event":"prediction","severity":"warning","source":"line/line1/quality/S2","message":"line line1 station S2: parts likely to fail inspection: predicted reject rate 8.2 % over the last 50 parts (long-run 2.1 %, observed in the window 6.0 %)","attributes":{"line":"line1","long_run_reject_rate":"0.021","model":"line","model_version":"1.0","observed_reject_rate":"0.06","predicted_reject_rate":"0.082","state":"active","station":"S2","window_parts":"50"}}""",
             Text(record));
     }
 

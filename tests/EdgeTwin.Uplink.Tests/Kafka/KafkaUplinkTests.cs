@@ -253,7 +253,8 @@ public sealed class KafkaUplinkTests
         }.Validate();
         Assert.Contains(errors, e => e.Contains("BootstrapServers", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("Compression 'brotli'", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.Contains("SaslUsername and SaslPassword are required", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("SaslUsername is required with Security SaslSsl", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("SaslPassword is required with Security SaslSsl", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("may not override 'acks'", StringComparison.Ordinal));
         Assert.Empty(new KafkaUplinkOptions { BootstrapServers = "k:9092", Site = "s", Gateway = "g" }.Validate());
         Assert.Contains(new KafkaUplinkOptions { BootstrapServers = "k:9092", Site = "s", Gateway = "g", TopicTemplate = "a/{kind}" }.Validate(),
