@@ -13,6 +13,7 @@ public sealed class UplinkMetrics : IDisposable
     private readonly Counter<long> _acked;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _replayed;
+    private readonly Counter<long> _bytes;
     private readonly Counter<long> _connects;
     private readonly Counter<long> _failures;
     private readonly Histogram<double> _ackLatency;
@@ -26,6 +27,7 @@ public sealed class UplinkMetrics : IDisposable
         _acked = _meter.CreateCounter<long>("edgetwin.uplink.acknowledged", "{message}", "Messages the peer acknowledged");
         _rejected = _meter.CreateCounter<long>("edgetwin.uplink.rejected", "{message}", "Messages the peer refused for good and that were passed over");
         _replayed = _meter.CreateCounter<long>("edgetwin.uplink.replayed", "{message}", "Messages sent on the backlog lane, flagged historical");
+        _bytes = _meter.CreateCounter<long>("edgetwin.uplink.bytes", "By", "Bytes of the messages handed to the peer (MQTT PUBLISH packets; Kafka key, value and headers before compression), tagged kind and lane");
         _connects = _meter.CreateCounter<long>("edgetwin.uplink.connects", "{connection}", "Successful connections");
         _failures = _meter.CreateCounter<long>("edgetwin.uplink.failures", "{failure}", "Connection attempts or sessions that failed");
         _ackLatency = _meter.CreateHistogram<double>("edgetwin.uplink.ack_latency", "ms", "From handing a message to the peer to its acknowledgement");
@@ -42,6 +44,9 @@ public sealed class UplinkMetrics : IDisposable
             _replayed.Add(1, uplink);
         }
     }
+
+    internal void Bytes(KeyValuePair<string, object?> uplink, TrafficKind kind, bool historical, long bytes) =>
+        _bytes.Add(bytes, uplink, new("kind", UplinkTraffic.KindNames[(int)kind]), new("lane", historical ? "backlog" : "live"));
 
     internal void Answered(KeyValuePair<string, object?> uplink, DeliveryOutcome outcome, double latencyMs)
     {

@@ -65,6 +65,25 @@ internal sealed class StatusCommand : ICliCommand
         return command;
     }
 
+    /// <summary>
+    /// <c>sent 1.2 MiB since the agent started (live ~41.0 MiB/day): summary 1.0 MiB, raw 180.0 KiB, event 2.1 KiB, prediction 0 B;
+    /// replay 0 B; max_rate 64 kbit/s, the replay held back 0s</c>; null for an agent from before these fields.
+    /// </summary>
+    internal static string? Traffic(JsonElement u)
+    {
+        if (!u.TryGetProperty("bytes_since_start", out var total) || total.ValueKind != JsonValueKind.Number)
+        {
+            return null;
+        }
+
+        var perDay = u.GetProperty("live_bytes_per_day") is { ValueKind: JsonValueKind.Number } d ? $" (live ~{Size(d.GetInt64())}/day)" : "";
+        var kinds = string.Join(", ", u.GetProperty("bytes_by_kind").EnumerateObject().Select(k => $"{k.Name} {Size(k.Value.GetInt64())}"));
+        var budget = u.GetProperty("max_rate_bytes_per_s") is { ValueKind: JsonValueKind.Number } rate
+            ? string.Create(CultureInfo.InvariantCulture, $"max_rate {rate.GetDouble() * 8 / 1000:0.###} kbit/s, the replay held back {Durations.Approximate(TimeSpan.FromSeconds(u.GetProperty("replay_held_by_max_rate_s").GetDouble()))}")
+            : "no max_rate";
+        return $"sent {Size(total.GetInt64())} since the agent started{perDay}: {kinds}; replay {Size(u.GetProperty("replay_bytes_since_start").GetInt64())}; {budget}";
+    }
+
     private static async Task PrintAsync(JsonElement root, TextWriter o)
     {
         var uplink = root.GetProperty("uplink");
@@ -84,6 +103,10 @@ internal sealed class StatusCommand : ICliCommand
                     ? $" (last: entry {AlertsCli.Str(l, "seq")} at {AlertsCli.Short(AlertsCli.Str(l, "time"))}: {AlertsCli.Str(l, "reason")})"
                     : "";
                 await o.WriteLineAsync($"          uplink {u.Name}: {AlertsCli.Str(u.Value, "behind")} entries behind, {refused} refused for good by the peer since the agent started{last}").ConfigureAwait(false);
+                if (Traffic(u.Value) is { } traffic)
+                {
+                    await o.WriteLineAsync($"          uplink {u.Name}: {traffic}").ConfigureAwait(false);
+                }
             }
 
             var rate = box.GetProperty("growth_bytes_per_s");

@@ -38,14 +38,19 @@ public sealed class OutboxStatus
     private readonly Func<long?> _diskFree;
     private readonly Func<IReadOnlyDictionary<string, UplinkRejections>> _rejections;
     private readonly Func<IReadOnlyDictionary<string, UplinkTakeovers>> _takeovers;
+    private readonly Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>> _traffic;
+    private readonly DateTimeOffset _started;
     private Sample? _first;
 
     /// <param name="diskFree">Free bytes on the outbox's filesystem (one statvfs), null when unknown.</param>
     /// <param name="rejections">Per running uplink, what its peer refused for good since start (each named by a data_gap event).</param>
     /// <param name="takeovers">Per running MQTT uplink, the sessions the broker gave to another connection with its client id since start.</param>
     public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null,
-        Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null, Func<IReadOnlyDictionary<string, UplinkTakeovers>>? takeovers = null)
+        Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null, Func<IReadOnlyDictionary<string, UplinkTakeovers>>? takeovers = null,
+        Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>>? traffic = null)
     {
+        _traffic = traffic ?? (() => new Dictionary<string, UplinkTrafficSnapshot>());
+        _started = time.GetUtcNow();
         _takeovers = takeovers ?? (() => new Dictionary<string, UplinkTakeovers>());
         _diskFree = diskFree ?? (() => null);
         _rejections = rejections ?? (() => new Dictionary<string, UplinkRejections>());
@@ -54,6 +59,57 @@ public sealed class OutboxStatus
         _maxAge = maxAge;
         _time = time;
         _highWatermark = highWatermark;
+    }
+
+    /// <summary>Live traffic is judged against <c>max_rate</c> only after this much uptime (a start sends its first windows at once).</summary>
+    internal static readonly TimeSpan TrafficJudgedAfter = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// What the uplink put on the link since the agent started (a metered plan: what eats it), per kind, and its byte
+    /// budget. Live traffic alone over <c>max_rate</c> is a problem: the budget is then exceeded and the backlog never
+    /// replays (the live lane is never held back, so alerts are never delayed behind it).
+    /// </summary>
+    private static void WriteTraffic(Utf8JsonWriter w, string name, UplinkTrafficSnapshot t, TimeSpan uptime, ICollection<string> problems)
+    {
+        long live = 0, replay = 0;
+        w.WriteStartObject("bytes_by_kind");
+        foreach (var (kind, bytes) in t.LiveBytes.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            var backlog = t.BacklogBytes.GetValueOrDefault(kind);
+            live += bytes;
+            replay += backlog;
+            w.WriteNumber(kind, bytes + backlog);
+        }
+
+        w.WriteEndObject();
+        w.WriteNumber("bytes_since_start", live + replay);
+        w.WriteNumber("replay_bytes_since_start", replay);
+        var seconds = uptime.TotalSeconds;
+        if (seconds >= 60)
+        {
+            w.WriteNumber("live_bytes_per_day", Math.Round(live / seconds * 86400));
+        }
+        else
+        {
+            w.WriteNull("live_bytes_per_day");
+        }
+
+        if (t.MaxBytesPerSecond > 0)
+        {
+            w.WriteNumber("max_rate_bytes_per_s", t.MaxBytesPerSecond);
+            w.WriteNumber("replay_held_by_max_rate_s", Math.Round(t.BacklogThrottled.TotalSeconds, 1));
+            var liveRate = live / Math.Max(1, seconds);
+            if (uptime >= TrafficJudgedAfter && liveRate > t.MaxBytesPerSecond)
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"uplink {name}: live data alone sends {liveRate * 8 / 1000:0.#} kbit/s, over its max_rate of {t.MaxBytesPerSecond * 8 / 1000:0.#} kbit/s: the link budget is exceeded and a backlog cannot replay; raise max_rate, or send less (a longer outbox.summary_window, fewer raw: true metrics)"));
+            }
+        }
+        else
+        {
+            w.WriteNull("max_rate_bytes_per_s");
+            w.WriteNull("replay_held_by_max_rate_s");
+        }
     }
 
     private readonly record struct Sample(DateTimeOffset At, long EntryBytes, long Condensed, long Dropped);
@@ -120,6 +176,7 @@ public sealed class OutboxStatus
 
         var rejections = _rejections();
         var takeovers = _takeovers();
+        var traffic = _traffic();
         long rejectedNow = 0;
         w.WriteStartObject("uplinks");
         foreach (var (name, acked) in s.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -147,6 +204,7 @@ public sealed class OutboxStatus
             // A second gateway with this identity: the broker gives the session to whichever connected last.
             var taken = takeovers.GetValueOrDefault(name) ?? UplinkTakeovers.None;
             w.WriteNumber("taken_over_since_start", taken.Count);
+            WriteTraffic(w, name, traffic.GetValueOrDefault(name) ?? UplinkTrafficSnapshot.None, now - _started, problems);
             w.WriteEndObject();
             if (taken is { Count: > 0, LastAt: { } takenAt })
             {

@@ -153,6 +153,26 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             ? new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers>(StringComparer.Ordinal)
             : new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers>(StringComparer.Ordinal) { ["mqtt"] = _mqtt.Takeovers };
 
+    /// <summary>Bytes each running uplink sent since start, per kind, and its byte budget (for <c>edgetwin status</c>).</summary>
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot> UplinkTraffic
+    {
+        get
+        {
+            var traffic = new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot>(StringComparer.Ordinal);
+            if (_mqtt is not null)
+            {
+                traffic["mqtt"] = _mqtt.Traffic;
+            }
+
+            if (_kafka is not null)
+            {
+                traffic["kafka"] = _kafka.Traffic;
+            }
+
+            return traffic;
+        }
+    }
+
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
         var path = Path.GetFullPath(_options.OutboxPath ?? _config.Outbox.Path);
@@ -189,7 +209,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var opened = _outbox;
-        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers);
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers, traffic: () => UplinkTraffic);
         _status.Record();
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);

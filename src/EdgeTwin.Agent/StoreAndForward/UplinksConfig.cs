@@ -200,6 +200,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
     {
         ["Delivery.Window"] = "window",
         ["Delivery.BacklogRatePerSecond"] = "backlog_rate",
+        ["Delivery.MaxBytesPerSecond"] = "max_rate",
         ["Delivery.AckTimeout"] = "ack_timeout",
         ["Delivery.ReconnectMaxDelay"] = "reconnect_max_delay",
     };
@@ -381,10 +382,73 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         }
     }
 
+    /// <summary>
+    /// <c>max_rate</c>: a rate with its unit, as link speeds and data plans are quoted (<c>64kbit/s</c>, <c>1.5Mbit/s</c>,
+    /// <c>8kB/s</c>, <c>2KiB/s</c>); bytes per second, or null when absent or wrong (then an error at the key).
+    /// </summary>
+    internal static double? ReadByteRate(ConfigReader r, string key)
+    {
+        if (r.Node(key) is not { } node)
+        {
+            return null;
+        }
+
+        var text = r.String(key);
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (ParseByteRate(text) is not { } rate)
+        {
+            r.Diagnostics.Add(node, $"expected a rate with its unit, like 64kbit/s, 1Mbit/s, 8kB/s or 2KiB/s (bit/s, kbit/s, Mbit/s, B/s, kB/s, KiB/s, MB/s, MiB/s), got '{text}'");
+            return null;
+        }
+
+        if (rate < DeliveryOptions.MinBytesPerSecond)
+        {
+            r.Diagnostics.Add(node, $"must be at least {DeliveryOptions.MinBytesPerSecond * 8:0} bit/s ({DeliveryOptions.MinBytesPerSecond:0} B/s), got '{text}'; leave max_rate out for no limit");
+            return null;
+        }
+
+        return rate;
+    }
+
+    /// <summary>Bytes per second of <c>NUMBER UNIT</c> (decimal k/M = 1000, Ki/Mi = 1024), or null.</summary>
+    internal static double? ParseByteRate(string text)
+    {
+        var t = text.Trim();
+        var i = 0;
+        while (i < t.Length && (char.IsAsciiDigit(t[i]) || t[i] == '.'))
+        {
+            i++;
+        }
+
+        if (i == 0 || !double.TryParse(t.AsSpan(0, i), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var n))
+        {
+            return null;
+        }
+
+        double? factor = t[i..].Trim() switch
+        {
+            "bit/s" or "bps" => 1 / 8.0,
+            "kbit/s" or "kbps" => 1000 / 8.0,
+            "Mbit/s" or "Mbps" => 1_000_000 / 8.0,
+            "B/s" => 1,
+            "kB/s" => 1000,
+            "KiB/s" => 1024,
+            "MB/s" => 1_000_000,
+            "MiB/s" => 1024 * 1024,
+            _ => null,
+        };
+        return factor is { } f && double.IsFinite(n * f) ? n * f : null;
+    }
+
     private static DeliveryOptions ReadDelivery(ConfigReader r) => new()
     {
         Window = r.Int("window", min: 1, max: 65535) ?? 256,
         BacklogRatePerSecond = r.Double("backlog_rate", positive: true) ?? 2000,
+        MaxBytesPerSecond = ReadByteRate(r, "max_rate") ?? 0,
         AckTimeout = r.Duration("ack_timeout", min: TimeSpan.FromMilliseconds(100)) ?? TimeSpan.FromSeconds(15),
         ReconnectMaxDelay = r.Duration("reconnect_max_delay", min: TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(15),
     };

@@ -16,6 +16,13 @@ public sealed record DeliveryOptions
     /// <summary>Backlog (replay) messages per second; 0 = unlimited. Live data is never rate-limited.</summary>
     public double BacklogRatePerSecond { get; init; } = 2000;
 
+    /// <summary>
+    /// Bytes per second this uplink may put on the link (a metered cellular plan), 0 = unlimited. Live data is never
+    /// held for it (it spends the budget, into debt if need be); the backlog replay waits for what live leaves over.
+    /// Counted as the uplink's messages (MQTT PUBLISH packets; Kafka key, value and headers before compression).
+    /// </summary>
+    public double MaxBytesPerSecond { get; init; }
+
     /// <summary>Entries fetched from the outbox per read.</summary>
     public int ReadBatch { get; init; } = 256;
 
@@ -53,6 +60,9 @@ public sealed record DeliveryOptions
     /// </summary>
     public TimeSpan RefusalBatchDelay { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The least budget: 100 B/s (800 bit/s); below it a day's summaries of one rack do not fit.</summary>
+    public const double MinBytesPerSecond = 100;
+
     internal int EffectiveBacklogWindow(int window) =>
         window <= 1 ? 1 : Math.Clamp(BacklogWindow ?? (window - Math.Max(1, window / 4)), 1, window - 1);
 
@@ -72,6 +82,11 @@ public sealed record DeliveryOptions
         if (BacklogRatePerSecond < 0 || double.IsNaN(BacklogRatePerSecond))
         {
             yield return $"{prefix}.BacklogRatePerSecond must be >= 0 (0 = unlimited) (was {BacklogRatePerSecond})";
+        }
+
+        if (MaxBytesPerSecond < 0 || !double.IsFinite(MaxBytesPerSecond) || MaxBytesPerSecond is > 0 and < MinBytesPerSecond)
+        {
+            yield return $"{prefix}.MaxBytesPerSecond must be 0 (unlimited) or at least {MinBytesPerSecond} (was {MaxBytesPerSecond})";
         }
 
         if (ReadBatch is < 1 or > 100_000)

@@ -60,6 +60,17 @@ internal interface IUplinkSession : IAsyncDisposable
     Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken);
 
     /// <summary>
+    /// <see cref="SendAsync(OutboxEntry, bool, CancellationToken)"/>, also saying how many bytes the entry put on the
+    /// link (MQTT: its PUBLISH packets; Kafka: key, value and headers; 0 when nothing was sent) for the byte budget and
+    /// the byte counters. A transport that cannot tell counts the body.
+    /// </summary>
+    Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, out long wireBytes, CancellationToken cancellationToken)
+    {
+        wireBytes = entry.Record.Payload.Length;
+        return SendAsync(entry, historical, cancellationToken);
+    }
+
+    /// <summary>
     /// Why the peer ended this session, when it said so and the reason needs more than "connection lost" (MQTT 5: another
     /// connection took over the client id); null otherwise. Asked after the session failed.
     /// </summary>

@@ -38,6 +38,8 @@ internal sealed class UplinkPump
     private CancellationTokenSource? _backoff; // the reconnect wait under way, for WakeReconnect
     private int _wakeRequested; // a wake since the last attempt started: the next wait is skipped
     private readonly RefusalReporter _refusals;
+    private readonly ByteBudget? _budget;
+    private readonly UplinkTraffic _traffic = new();
 
     public UplinkPump(IOutbox outbox, IUplinkTransport transport, DeliveryOptions options, TimeProvider time, ILogger logger, UplinkMetrics metrics, Payloads.UplinkIdentity identity)
     {
@@ -49,6 +51,7 @@ internal sealed class UplinkPump
         _logger = logger;
         _metrics = metrics;
         _tag = new("uplink", transport.Name);
+        _budget = options.MaxBytesPerSecond > 0 ? new ByteBudget(options.MaxBytesPerSecond, time) : null;
         _refusals = new RefusalReporter(outbox, transport.Name, transport.Peer, new Outbox.Summaries.UplinkIdentity(identity.Gateway, identity.Site), options, time, logger, Reported);
     }
 
@@ -77,6 +80,9 @@ internal sealed class UplinkPump
             // The wait had just ended.
         }
     }
+
+    /// <summary>Bytes sent since start per kind and lane, the byte budget and how long it held the replay back.</summary>
+    public UplinkTrafficSnapshot Traffic => _traffic.Snapshot(_budget);
 
     /// <summary>The in-order acknowledged position (what the outbox has been or is about to be told).</summary>
     public long Position => _tracker?.Position ?? 0;
@@ -384,6 +390,12 @@ internal sealed class UplinkPump
                         await bucket.TakeAsync(ct).ConfigureAwait(false);
                     }
 
+                    if (historical && _budget is not null)
+                    {
+                        // Only the backlog waits for the byte budget: live entries (alerts, predictions) never do.
+                        await _budget.WaitAsync(ct).ConfigureAwait(false);
+                    }
+
                     if (historical)
                     {
                         await state.BacklogSlots.WaitAsync(ct).ConfigureAwait(false);
@@ -434,7 +446,14 @@ internal sealed class UplinkPump
         {
             // No timer per message (that cost a third of the replay rate): the session watchdog fails the session
             // when nothing was acknowledged for AckTimeout while sends were outstanding.
-            task = session.SendAsync(entry, historical, state.Abort.Token);
+            task = session.SendAsync(entry, historical, out var bytes, state.Abort.Token);
+            if (bytes > 0)
+            {
+                _budget?.Spend(bytes);
+                var kind = UplinkTraffic.Classify(entry.Record);
+                _traffic.Add(kind, historical, bytes);
+                _metrics.Bytes(_tag, kind, historical, bytes);
+            }
         }
         catch (Exception ex)
         {

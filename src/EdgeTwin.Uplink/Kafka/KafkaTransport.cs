@@ -297,8 +297,12 @@ internal sealed class KafkaTransport : IUplinkTransport
             }
         }
 
-        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
+        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken) =>
+            SendAsync(entry, historical, out _, cancellationToken);
+
+        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, out long wireBytes, CancellationToken cancellationToken)
         {
+            wireBytes = 0;
             RepublishIfFactsChanged();
             byte[] value;
             try
@@ -330,6 +334,13 @@ internal sealed class KafkaTransport : IUplinkTransport
             // ProduceAsync enqueues synchronously before returning, so call order is the order on the partition.
             var topic = transport._topics.Format(entry.Record.Kind, entry.Record.DeviceId);
             var produce = producer.ProduceAsync(topic, message, cancellationToken);
+            // The record as produced, before compression (lz4 shrinks a batch of them; the budget errs on the safe side).
+            wireBytes = value.Length + System.Text.Encoding.UTF8.GetByteCount(message.Key);
+            foreach (var header in message.Headers)
+            {
+                wireBytes += header.Key.Length + header.GetValueBytes().Length;
+            }
+
             return Await(produce, topic, value.Length);
         }
 

@@ -34,6 +34,9 @@ public sealed class KafkaUplink
     /// <summary>Entries the peer refused for good since start, and the last refusal (each named by a data_gap event).</summary>
     public UplinkRejections Rejections => _pump.Rejections;
 
+    /// <summary>Bytes sent since start per kind and lane, and the byte budget (<c>max_rate</c>).</summary>
+    public UplinkTrafficSnapshot Traffic => _pump.Traffic;
+
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
 
     /// <summary>

@@ -267,8 +267,12 @@ internal sealed class MqttTransport : IUplinkTransport
 
         public int? PeerWindow => receiveMaximum is > 0 ? receiveMaximum : null;
 
-        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken)
+        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, CancellationToken cancellationToken) =>
+            SendAsync(entry, historical, out _, cancellationToken);
+
+        public Task<DeliveryOutcome> SendAsync(OutboxEntry entry, bool historical, out long wireBytes, CancellationToken cancellationToken)
         {
+            wireBytes = 0;
             lock (_sendLock)
             {
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
@@ -299,13 +303,16 @@ internal sealed class MqttTransport : IUplinkTransport
                 if (_outgoing.Count == 1)
                 {
                     var only = _outgoing[0];
-                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic, PublishPacketSize(only, v5));
+                    wireBytes = PublishPacketSize(only, v5);
+                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic, wireBytes);
                 }
 
                 var publishes = new (Task<MqttClientPublishResult> Publish, string Topic, long Size)[_outgoing.Count];
                 for (var i = 0; i < publishes.Length; i++)
                 {
-                    publishes[i] = (client.PublishAsync(transport.ToMessage(_outgoing[i]), cancellationToken), _outgoing[i].Topic, PublishPacketSize(_outgoing[i], v5));
+                    var size = PublishPacketSize(_outgoing[i], v5);
+                    wireBytes += size;
+                    publishes[i] = (client.PublishAsync(transport.ToMessage(_outgoing[i]), cancellationToken), _outgoing[i].Topic, size);
                 }
 
                 return CollectAsync(publishes);

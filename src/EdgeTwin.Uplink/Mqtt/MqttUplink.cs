@@ -46,6 +46,9 @@ public sealed class MqttUplink
     /// <summary>Entries the peer refused for good since start, and the last refusal (each named by a data_gap event).</summary>
     public UplinkRejections Rejections => _pump.Rejections;
 
+    /// <summary>Bytes sent since start per kind and lane, and the byte budget (<c>max_rate</c>).</summary>
+    public UplinkTrafficSnapshot Traffic => _pump.Traffic;
+
     /// <summary>Sessions the broker ended because another connection took over the client id since start: a second gateway with this identity.</summary>
     public UplinkTakeovers Takeovers => _pump.Takeovers;
 

@@ -331,4 +331,40 @@ public sealed class StatusCliTests : IAsyncLifetime
             await broker.StopAsync(new MQTTnet.Server.MqttServerStopOptions());
         }
     }
+
+    [Fact]
+    public async Task Regression_status_did_not_say_what_eats_a_metered_data_plan()
+    {
+        // Before: nothing counted the bytes an uplink sends, so a gateway on a 1-2 GB/month LTE plan could not tell what
+        // ate it, nor that its live data alone was over the link budget (and a backlog would never replay).
+        var traffic = new EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot(
+            new Dictionary<string, long> { ["summary"] = 9_000_000, ["raw"] = 900_000, ["event"] = 90_000, ["prediction"] = 10_000 },
+            new Dictionary<string, long> { ["summary"] = 500_000, ["raw"] = 0, ["event"] = 0, ["prediction"] = 0 },
+            MaxBytesPerSecond: 8_000, BacklogThrottled: TimeSpan.FromSeconds(42));
+        await using var server = new AlertControlServer(_service, Path.Combine(_dir, "traffic.sock"))
+        {
+            StatusWriter = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock,
+                traffic: () => new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot> { ["mqtt"] = traffic }).Write,
+        };
+        server.Start();
+        _service.Connectivity.Observe(true, true);
+        _clock.Advance(TimeSpan.FromMinutes(10)); // 10 MB live in 600 s: 16.7 kB/s, over the 8 kB/s (64 kbit/s) budget
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", server.Path);
+        Assert.True(exit == 1, output + error);
+        const string Line = "uplink mqtt: sent 10.0 MiB since the agent started (live ~1.3 GiB/day): event 87.9 KiB, prediction 9.8 KiB, raw 878.9 KiB, summary 9.1 MiB; replay 488.3 KiB; max_rate 64 kbit/s, the replay held back 42.0s";
+        Assert.True(output.Contains(Line, StringComparison.Ordinal), output);
+        Assert.Contains("uplink mqtt: live data alone sends 133.3 kbit/s, over its max_rate of 64 kbit/s: the link budget is exceeded and a backlog cannot replay", error, StringComparison.Ordinal);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", server.Path, "--json");
+        using var doc = JsonDocument.Parse(output);
+        var mqtt = doc.RootElement.GetProperty("outbox").GetProperty("uplinks").GetProperty("mqtt");
+        Assert.Equal(10_500_000, mqtt.GetProperty("bytes_since_start").GetInt64());
+        Assert.Equal(9_500_000, mqtt.GetProperty("bytes_by_kind").GetProperty("summary").GetInt64());
+        Assert.Equal(10_000, mqtt.GetProperty("bytes_by_kind").GetProperty("prediction").GetInt64());
+        Assert.Equal(500_000, mqtt.GetProperty("replay_bytes_since_start").GetInt64());
+        Assert.Equal(10_000_000.0 / 600 * 86400, mqtt.GetProperty("live_bytes_per_day").GetDouble(), 0);
+        Assert.Equal(8_000, mqtt.GetProperty("max_rate_bytes_per_s").GetDouble());
+        Assert.Equal(42, mqtt.GetProperty("replay_held_by_max_rate_s").GetDouble());
+    }
 }

@@ -28,6 +28,11 @@ internal sealed class TcpProxy : IAsyncDisposable
 
     public int Connections { get; private set; }
 
+    private long _bytesToTarget;
+
+    /// <summary>Bytes forwarded from the client to the target (the broker) so far: what a metered link would count upstream.</summary>
+    public long BytesToTarget => Interlocked.Read(ref _bytesToTarget);
+
     public void Cut()
     {
         lock (_open)
@@ -83,12 +88,12 @@ internal sealed class TcpProxy : IAsyncDisposable
                 Connections++;
             }
 
-            _ = PumpAsync(inbound, outbound);
-            _ = PumpAsync(outbound, inbound);
+            _ = PumpAsync(inbound, outbound, toTarget: true);
+            _ = PumpAsync(outbound, inbound, toTarget: false);
         }
     }
 
-    private async Task PumpAsync(TcpClient from, TcpClient to)
+    private async Task PumpAsync(TcpClient from, TcpClient to, bool toTarget)
     {
         var buffer = new byte[16384];
         try
@@ -98,6 +103,11 @@ internal sealed class TcpProxy : IAsyncDisposable
             int n;
             while ((n = await a.ReadAsync(buffer, _stop.Token)) > 0)
             {
+                if (toTarget)
+                {
+                    Interlocked.Add(ref _bytesToTarget, n);
+                }
+
                 await b.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
             }
         }
