@@ -159,7 +159,7 @@ internal static class AnomalyStateFile
             {
                 for (var i = 0; i < count; i++)
                 {
-                    var key = r.ReadString();
+                    var key = FieldStateCodec.ReadString(r);
                     var (at, options, open, quiet) = (r.ReadInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadInt32());
                     var index = version >= 2 ? r.ReadInt32() : 0;
                     if (version >= 2 && (index < 0 || index >= layouts.Count))

@@ -223,7 +223,7 @@ public sealed partial class LineTwinStage
                 description = r.ReadBytes(described);
             }
 
-            var fingerprint = r.ReadString();
+            var fingerprint = FieldStateCodec.ReadString(r);
             int length = r.ReadInt32();
             if (layout.Length != 32 || length < 0 || length > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
             return new SavedBlock(layout, description, fingerprint, r.ReadBytes(length));
@@ -293,7 +293,7 @@ public sealed partial class LineTwinStage
                 return new LineStateRestore(savedAt, false, why, learned, [why], FromOtherBuild: true);
             }
 
-            var lineId = r.ReadString();
+            var lineId = FieldStateCodec.ReadString(r);
             if (lineId != _config.Id)
             {
                 var why = $"saved for line '{lineId}', this is line '{_config.Id}': everything starts afresh";
@@ -320,7 +320,7 @@ public sealed partial class LineTwinStage
             var ids = _config.Spec.Stations.Select(s => s.Id).ToList();
             for (int k = 0; k < stations; k++)
             {
-                var id = r.ReadString();
+                var id = FieldStateCodec.ReadString(r);
                 var learner = SavedBlock.Read(r, version);
                 var quality = SavedBlock.Read(r, version);
                 otherBuild |= !learner.Readable(LearnerCodec) || (quality.Fingerprint.Length > 0 && !quality.Readable(QualityCodec));
