@@ -315,7 +315,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     {
         // JSON is UTF-8 (RFC 8259 8.1), and JsonDocument checks string contents only when one is read: a request with
         // invalid UTF-8 inside a string failed there as an unforeseen InvalidOperationException instead of a bad request.
-        if (InvalidUtf8At(request) is { } bad)
+        if (EdgeTwin.Core.Utf8Text.InvalidAt(request) is { } bad)
         {
             return Error(w, string.Create(CultureInfo.InvariantCulture, $"request is not UTF-8 (invalid byte 0x{request[bad]:X2} at offset {bad})"));
         }
@@ -604,22 +604,6 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         ?? throw new BadRequestException("cannot tell who is asking (the kernel gave no peer credentials, SO_PEERCRED is Linux-only): ack, silence and maintenance_done are refused");
 
     /// <summary>The member <paramref name="name"/>; null when absent or JSON null.</summary>
-    /// <summary>The offset of the first byte that is not part of well-formed UTF-8; null when all are.</summary>
-    private static int? InvalidUtf8At(ReadOnlySpan<byte> text)
-    {
-        for (var at = 0; at < text.Length;)
-        {
-            if (Rune.DecodeFromUtf8(text[at..], out _, out var consumed) != OperationStatus.Done)
-            {
-                return at;
-            }
-
-            at += consumed;
-        }
-
-        return null;
-    }
-
     private static JsonElement? Field(JsonElement root, string name) =>
         root.TryGetProperty(name, out var e) && e.ValueKind != JsonValueKind.Null ? e : null;
 

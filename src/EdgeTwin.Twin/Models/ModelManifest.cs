@@ -36,7 +36,7 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
     {
         // JsonDocument checks a string's UTF-8 only when the string is read, and then throws InvalidOperationException,
         // which escaped the catalog: a damaged byte inside a string value stopped the agent instead of naming the file.
-        if (InvalidUtf8At(json) is { } bad)
+        if (EdgeTwin.Core.Utf8Text.InvalidAt(json) is { } bad)
         {
             var line = json[..bad].Count((byte)'\n') + 1;
             var column = bad - (json[..bad].LastIndexOf((byte)'\n') + 1) + 1;
@@ -85,22 +85,6 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
     }
 
     /// <summary>The parser's message without the 0-based location it appends.</summary>
-    /// <summary>The offset of the first byte that is not part of well-formed UTF-8; null when all are.</summary>
-    private static int? InvalidUtf8At(ReadOnlySpan<byte> text)
-    {
-        for (var at = 0; at < text.Length;)
-        {
-            if (System.Text.Rune.DecodeFromUtf8(text[at..], out _, out var consumed) != System.Buffers.OperationStatus.Done)
-            {
-                return at;
-            }
-
-            at += consumed;
-        }
-
-        return null;
-    }
-
     private static string JsonErrorText(JsonException e)
     {
         var message = e.Message;
