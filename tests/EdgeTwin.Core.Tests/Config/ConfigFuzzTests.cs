@@ -40,4 +40,17 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output)
         }, _ => false, maxAllocatedBytes: 256 * 1024 * 1024, hangLimit: TimeSpan.FromSeconds(30));
         output.WriteLine(report.ToString());
     }
+
+    [Theory]
+    [InlineData(new byte[] { 0x21, 0x3A, 0x20 })] // "!: ", found by the fuzzer: a tag and nothing else
+    [InlineData(new byte[] { 0x7E, 0x0A })] // "~"
+    public void Regression_a_config_of_one_null_document_loaded_as_neither_a_config_nor_a_problem(byte[] text)
+    {
+        var result = SiteConfigLoader.Parse(Encoding.UTF8.GetString(text), "/etc/edgetwin/site.yaml", new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+
+        Assert.Null(result.Config);
+        var problem = Assert.Single(result.Problems);
+        Assert.StartsWith("/etc/edgetwin/site.yaml:1:1: ", problem.ToString(), StringComparison.Ordinal);
+        Assert.Contains("expected a mapping of settings, got ", problem.ToString(), StringComparison.Ordinal);
+    }
 }
