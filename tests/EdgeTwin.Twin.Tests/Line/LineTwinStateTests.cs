@@ -451,4 +451,24 @@ public sealed class LineTwinStateTests : IDisposable
         Assert.False(first.ContainsKey("no_data"), first.GetValueOrDefault("no_data"));
         Assert.True(long.Parse(first["good"], CultureInfo.InvariantCulture) >= long.Parse(last["good"], CultureInfo.InvariantCulture));
     }
+
+    [Fact]
+    public async Task Mutated_line_state_files_only_throw_the_documented_exception()
+    {
+        // The bytes behind the checksum (re-computed for each mutant, as a bug in another build would leave them): only
+        // InvalidDataException escapes RestoreState (the stage then starts afresh), nothing allocates past a bound.
+        var batches = Batches();
+        var site = NewSite();
+        var split = IndexAt(batches, At(9, 58));
+        await Feed(site.Stage, batches.Take(split));
+        var saved = site.Stage.SaveState(batches[split - 1][^1].TimestampUnixMs);
+        var now = batches[split][0].TimestampUnixMs;
+        var target = NewSite().Stage;
+        var report = EdgeTwin.Tests.Shared.MutationFuzzer.Run("line state", [saved[..^32]], EdgeTwin.Tests.Shared.MutationFuzzer.Iterations(20_000), 91, body =>
+        {
+            var restore = target.RestoreState([.. body, .. SHA256.HashData(body)], now);
+            return restore.Books;
+        }, ex => ex is InvalidDataException, maxAllocatedBytes: 64 * 1024 * 1024, hangLimit: TimeSpan.FromSeconds(30));
+        TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
+    }
 }
