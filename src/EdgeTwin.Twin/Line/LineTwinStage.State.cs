@@ -285,6 +285,10 @@ public sealed partial class LineTwinStage
             r.ReadBytes(Magic.Length);
             var version = r.ReadInt32();
             long savedAt = r.ReadInt64();
+            // A damaged time made the age checks below overflow TimeSpan (ArgumentOutOfRangeException past every caller;
+            // found by fuzzing): a time outside what a clock can give is damage.
+            if (savedAt < 0 || savedAt > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"saved at {savedAt} ms since 1970, not a time"));
             var notRestored = new List<string>();
             var learned = new List<string>();
             if (version is not (2 or StateVersion))

@@ -471,4 +471,23 @@ public sealed class LineTwinStateTests : IDisposable
         }, ex => ex is InvalidDataException, maxAllocatedBytes: 64 * 1024 * 1024, hangLimit: TimeSpan.FromSeconds(30));
         TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
     }
+
+    [Fact]
+    public async Task Regression_a_damaged_save_time_overflowed_TimeSpan_past_RestoreState()
+    {
+        // Found by the line state fuzzer: a real state whose save time reads 35 A9 E3 2B A2 01 84 00 (little-endian, about
+        // a million years ahead), behind a valid checksum. The "saved in the future" message threw ArgumentOutOfRangeException
+        // from TimeSpan.FromMilliseconds, which the stage's callers do not catch.
+        var batches = Batches();
+        var before = NewSite();
+        var split = IndexAt(batches, At(9, 58));
+        await Feed(before.Stage, batches.Take(split));
+        var body = before.Stage.SaveState(batches[split - 1][^1].TimestampUnixMs)[..^32];
+        byte[] damagedTime = [0x35, 0xA9, 0xE3, 0x2B, 0xA2, 0x01, 0x84, 0x00];
+        damagedTime.CopyTo(body, LineTwinStage.StateFileMagic.Length + 4);
+
+        var ex = Assert.Throws<InvalidDataException>(() => NewSite().Stage.RestoreState([.. body, .. SHA256.HashData(body)], batches[split][0].TimestampUnixMs));
+
+        Assert.Contains("not a time", ex.Message, StringComparison.Ordinal);
+    }
 }
