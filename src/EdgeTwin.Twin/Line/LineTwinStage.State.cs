@@ -125,8 +125,19 @@ public sealed partial class LineTwinStage
     // The named parts in which two fingerprints differ ("planned_stops, stack_lights").
     private static string Changed(string saved, string now)
     {
-        static Dictionary<string, string> Split(string f) => f.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
+        // The saved one comes from the file: a damaged one may name a part twice (ToDictionary threw ArgumentException
+        // past RestoreState; found by fuzzing), so the last wins and it is simply reported as differing.
+        static Dictionary<string, string> Split(string f)
+        {
+            var parts = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in f.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)))
+            {
+                parts[p[0]] = p.Length > 1 ? p[1] : "";
+            }
+
+            return parts;
+        }
+
         var a = Split(saved);
         var b = Split(now);
         var changed = a.Keys.Union(b.Keys).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k)).ToList();

@@ -490,4 +490,25 @@ public sealed class LineTwinStateTests : IDisposable
 
         Assert.Contains("not a time", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_a_saved_fingerprint_naming_a_part_twice_threw_ArgumentException_past_RestoreState()
+    {
+        // Found by the line state fuzzer (a block of the file repeated): the saved quality fingerprint
+        // "model_file=…;inputs=2;window=…" read back as "…;inputs=2;inputs=…". Telling which parts changed built a
+        // dictionary of the saved parts and threw on the duplicate; now the station's quality model is not restored
+        // and the reason names what differs.
+        var batches = Batches();
+        var before = NewSite();
+        var split = IndexAt(batches, At(9, 58));
+        await Feed(before.Stage, batches.Take(split));
+        var body = before.Stage.SaveState(batches[split - 1][^1].TimestampUnixMs)[..^32];
+        var at = body.AsSpan().IndexOf(";window="u8);
+        Assert.True(at > 0, "the quality fingerprint is in the file");
+        ";inputs="u8.CopyTo(body.AsSpan(at));
+
+        var restore = NewSite().Stage.RestoreState([.. body, .. SHA256.HashData(body)], batches[split][0].TimestampUnixMs);
+
+        Assert.Contains(restore.NotRestored, n => n.Contains("(quality)", StringComparison.Ordinal) && n.Contains("inputs", StringComparison.Ordinal) && n.Contains("changed in the configuration", StringComparison.Ordinal));
+    }
 }
