@@ -124,6 +124,13 @@ internal static class AnomalyStateFile
             using var r = new BinaryReader(new BufferedStream(file, 1 << 16), Encoding.UTF8, leaveOpen: true);
             var layoutMatches = r.ReadBytes(HashLength).AsSpan().SequenceEqual(DetectorStateCodec.LayoutFingerprint.Span);
             var savedAt = r.ReadInt64();
+            if (savedAt < 0 || savedAt > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
+            {
+                // The stage takes the file's age as a TimeSpan: a damaged time overflowed it there, past the stage
+                // (the line state's fuzzer found the same in that file).
+                throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"saved at {savedAt} ms since 1970, not a time"));
+            }
+
             var count = r.ReadInt32();
             var series = new Dictionary<string, SavedAnomalySeries>(StringComparer.Ordinal);
             var bodyEnd = length - HashLength;
@@ -159,7 +166,7 @@ internal static class AnomalyStateFile
             {
                 for (var i = 0; i < count; i++)
                 {
-                    var key = r.ReadString();
+                    var key = FieldStateCodec.ReadString(r);
                     var (at, options, open, quiet) = (r.ReadInt64(), r.ReadUInt64(), r.ReadBoolean(), r.ReadInt32());
                     var index = version >= 2 ? r.ReadInt32() : 0;
                     if (version >= 2 && (index < 0 || index >= layouts.Count))

@@ -313,6 +313,13 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     private string? Dispatch(Utf8JsonWriter w, ReadOnlySpan<byte> request, ControlPeer? peer, ref string? op)
     {
+        // JSON is UTF-8 (RFC 8259 8.1), and JsonDocument checks string contents only when one is read: a request with
+        // invalid UTF-8 inside a string failed there as an unforeseen InvalidOperationException instead of a bad request.
+        if (EdgeTwin.Core.Utf8Text.InvalidAt(request) is { } bad)
+        {
+            return Error(w, string.Create(CultureInfo.InvariantCulture, $"request is not UTF-8 (invalid byte 0x{request[bad]:X2} at offset {bad})"));
+        }
+
         JsonDocument doc;
         try
         {

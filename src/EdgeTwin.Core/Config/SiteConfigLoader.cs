@@ -236,6 +236,14 @@ public static class SiteConfigLoader
                 return null;
             }
 
+            if (root is ConfigScalar { IsNull: true })
+            {
+                // ConfigReader.For takes a null node as an absent section; a whole file of it ("~", "!: ") loaded as neither
+                // a config nor a problem, and the agent stopped on an empty ConfigException (found by fuzzing).
+                Diagnostics.Add(root, "expected a mapping of settings, got " + ConfigReader.Describe(root));
+                return null;
+            }
+
             var r = ConfigReader.For(root, Diagnostics);
             if (r is null)
             {

@@ -294,8 +294,10 @@ public static class OpenWindowCheckpoint
 
             return value;
         }
-        catch (Exception ex) when (ex is EndOfStreamException or ArgumentException or FormatException)
+        catch (Exception ex) when (ex is IOException or ArgumentException or FormatException)
         {
+            // Over a MemoryStream an IOException is the bytes' fault: EndOfStreamException, or the bare IOException
+            // BinaryReader.ReadString throws for a negative string length (it escaped the feeder; found by fuzzing).
             throw new InvalidDataException($"'{name}' is cut short or damaged: {ex.Message}", ex);
         }
     }

@@ -125,8 +125,19 @@ public sealed partial class LineTwinStage
     // The named parts in which two fingerprints differ ("planned_stops, stack_lights").
     private static string Changed(string saved, string now)
     {
-        static Dictionary<string, string> Split(string f) => f.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
+        // The saved one comes from the file: a damaged one may name a part twice (ToDictionary threw ArgumentException
+        // past RestoreState; found by fuzzing), so the last wins and it is simply reported as differing.
+        static Dictionary<string, string> Split(string f)
+        {
+            var parts = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in f.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)))
+            {
+                parts[p[0]] = p.Length > 1 ? p[1] : "";
+            }
+
+            return parts;
+        }
+
         var a = Split(saved);
         var b = Split(now);
         var changed = a.Keys.Union(b.Keys).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k)).ToList();
@@ -223,7 +234,7 @@ public sealed partial class LineTwinStage
                 description = r.ReadBytes(described);
             }
 
-            var fingerprint = r.ReadString();
+            var fingerprint = FieldStateCodec.ReadString(r);
             int length = r.ReadInt32();
             if (layout.Length != 32 || length < 0 || length > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
             return new SavedBlock(layout, description, fingerprint, r.ReadBytes(length));
@@ -285,6 +296,10 @@ public sealed partial class LineTwinStage
             r.ReadBytes(Magic.Length);
             var version = r.ReadInt32();
             long savedAt = r.ReadInt64();
+            // A damaged time made the age checks below overflow TimeSpan (ArgumentOutOfRangeException past every caller;
+            // found by fuzzing): a time outside what a clock can give is damage.
+            if (savedAt < 0 || savedAt > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"saved at {savedAt} ms since 1970, not a time"));
             var notRestored = new List<string>();
             var learned = new List<string>();
             if (version is not (2 or StateVersion))
@@ -293,7 +308,7 @@ public sealed partial class LineTwinStage
                 return new LineStateRestore(savedAt, false, why, learned, [why], FromOtherBuild: true);
             }
 
-            var lineId = r.ReadString();
+            var lineId = FieldStateCodec.ReadString(r);
             if (lineId != _config.Id)
             {
                 var why = $"saved for line '{lineId}', this is line '{_config.Id}': everything starts afresh";
@@ -320,7 +335,7 @@ public sealed partial class LineTwinStage
             var ids = _config.Spec.Stations.Select(s => s.Id).ToList();
             for (int k = 0; k < stations; k++)
             {
-                var id = r.ReadString();
+                var id = FieldStateCodec.ReadString(r);
                 var learner = SavedBlock.Read(r, version);
                 var quality = SavedBlock.Read(r, version);
                 otherBuild |= !learner.Readable(LearnerCodec) || (quality.Fingerprint.Length > 0 && !quality.Readable(QualityCodec));

@@ -34,6 +34,15 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
     /// <summary>Parses manifest JSON; <paramref name="path"/> is used in error messages.</summary>
     public static ModelManifest Parse(ReadOnlySpan<byte> json, string path)
     {
+        // JsonDocument checks a string's UTF-8 only when the string is read, and then throws InvalidOperationException,
+        // which escaped the catalog: a damaged byte inside a string value stopped the agent instead of naming the file.
+        if (EdgeTwin.Core.Utf8Text.InvalidAt(json) is { } bad)
+        {
+            var line = json[..bad].Count((byte)'\n') + 1;
+            var column = bad - (json[..bad].LastIndexOf((byte)'\n') + 1) + 1;
+            throw new ModelLoadException(path, "", string.Create(CultureInfo.InvariantCulture, $"not UTF-8 (invalid byte 0x{json[bad]:X2} at line {line}, byte {column})"));
+        }
+
         JsonDocument doc;
         try
         {
@@ -171,10 +180,10 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
             }
 
             var features = o.TryGetProperty("features", out var f) && f.ValueKind == JsonValueKind.Array
-                ? f.EnumerateArray().Select(x => x.GetString() ?? "").ToArray()
+                ? r.Strings(f, $"{tat}.features")
                 : [];
             var units = o.TryGetProperty("units", out var u) && u.ValueKind == JsonValueKind.Array
-                ? u.EnumerateArray().Select(x => x.GetString() ?? "").ToArray()
+                ? r.Strings(u, $"{tat}.units")
                 : o.TryGetProperty("unit", out var u1) && u1.ValueKind == JsonValueKind.String ? [u1.GetString()!] : [];
             list.Add(new TensorSpec(r.String(o, "name", tat), shape.ToArray(), type, features, units)
             {
@@ -206,6 +215,26 @@ public sealed record ModelManifest(int SchemaVersion, IReadOnlyList<ModelEntry> 
 
         public string String(JsonElement o, string key, string at) =>
             Get(o, key, at) is { ValueKind: JsonValueKind.String } s ? s.GetString()! : throw new ModelLoadException(Path, Join(at, key), "expected a string");
+
+        /// <summary>An array of strings (null as ""); anything else in it names its index. Regression: a number in
+        /// "features" threw InvalidOperationException, which the catalog does not catch (found by fuzzing).</summary>
+        public string[] Strings(JsonElement array, string at)
+        {
+            var result = new string[array.GetArrayLength()];
+            var i = 0;
+            foreach (var x in array.EnumerateArray())
+            {
+                result[i] = x.ValueKind switch
+                {
+                    JsonValueKind.String => x.GetString()!,
+                    JsonValueKind.Null => "",
+                    _ => throw new ModelLoadException(Path, $"{at}[{i}]", $"expected a string, found {x.ValueKind}"),
+                };
+                i++;
+            }
+
+            return result;
+        }
 
         public string? OptionalString(JsonElement o, string key) =>
             o.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

@@ -137,6 +137,56 @@ public sealed class FieldStateCodec
     /// </summary>
     public ReadOnlySpan<byte> Description => _description;
 
+    /// <summary>
+    /// A string as <see cref="BinaryWriter.Write(string)"/> wrote it. A damaged length prefix is
+    /// <see cref="InvalidDataException"/> (not a 7-bit integer, or negative) or <see cref="EndOfStreamException"/> (past the
+    /// stream's end), the exceptions every state reader handles: <see cref="BinaryReader.ReadString"/> throws
+    /// <see cref="FormatException"/> and a bare <see cref="IOException"/> for them, which escaped the readers (found by
+    /// fuzzing). Nothing is allocated beyond what the stream holds.
+    /// </summary>
+    public static string ReadString(BinaryReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        int length;
+        try
+        {
+            length = reader.Read7BitEncodedInt();
+        }
+        catch (FormatException ex)
+        {
+            throw new InvalidDataException("a string's length prefix is not a 7-bit encoded integer", ex);
+        }
+
+        if (length < 0)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"a string of {length} bytes"));
+        }
+
+        var stream = reader.BaseStream;
+        if (stream.CanSeek)
+        {
+            var bytes = length <= stream.Length - stream.Position ? reader.ReadBytes(length) : throw new EndOfStreamException();
+            return bytes.Length == length ? Encoding.UTF8.GetString(bytes) : throw new EndOfStreamException();
+        }
+
+        // Not seekable: read in chunks, so a length claiming 2 GB costs what actually arrives.
+        using var text = new MemoryStream();
+        var chunk = new byte[Math.Min(length, 1 << 16)];
+        for (var left = length; left > 0; )
+        {
+            var n = reader.Read(chunk, 0, Math.Min(chunk.Length, left));
+            if (n == 0)
+            {
+                throw new EndOfStreamException();
+            }
+
+            text.Write(chunk, 0, n);
+            left -= n;
+        }
+
+        return Encoding.UTF8.GetString(text.GetBuffer(), 0, (int)text.Length);
+    }
+
     private SavedLayout? _own;
 
     private SavedLayout Own => _own ??= SavedLayout.Parse(_description);
@@ -270,11 +320,11 @@ public sealed class FieldStateCodec
                 var types = new Dictionary<string, SavedType>(count, StringComparer.Ordinal);
                 for (var i = 0; i < count; i++)
                 {
-                    var name = r.ReadString();
+                    var name = ReadString(r);
                     var kind = (Kind)r.ReadByte();
                     var code = (TypeCode)r.ReadByte();
                     var size = r.ReadByte();
-                    var element = r.ReadString();
+                    var element = ReadString(r);
                     var n = r.ReadInt32();
                     if (kind > Kind.Object || n < 0 || n > description.Length || (kind == Kind.Scalar && size is not (1 or 2 or 4 or 8)) || (kind is Kind.Array or Kind.List && element.Length == 0))
                     {
@@ -284,7 +334,7 @@ public sealed class FieldStateCodec
                     var fields = new SavedField[n];
                     for (var j = 0; j < n; j++)
                     {
-                        fields[j] = new SavedField(r.ReadString(), r.ReadString());
+                        fields[j] = new SavedField(ReadString(r), ReadString(r));
                     }
 
                     types[name] = new SavedType(name, kind, code, size, element, fields);
@@ -737,7 +787,7 @@ public sealed class FieldStateCodec
 
                 return value;
             case Kind.String:
-                var text = r.ReadBoolean() ? r.ReadString() : null;
+                var text = r.ReadBoolean() ? ReadString(r) : null;
                 if (fixedHere && !string.Equals((string?)current, text, StringComparison.Ordinal))
                 {
                     throw new InvalidDataException($"{where}: saved '{text}', the configuration now gives '{current}'");

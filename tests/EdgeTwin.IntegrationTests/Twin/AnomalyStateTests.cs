@@ -756,4 +756,20 @@ public sealed class AnomalyStateTests : IDisposable
         // The audit's 1.7 MB filesystem: a 732 KiB state file with 1 MiB free would have left the outbox's last flush without room.
         Assert.NotNull(AtomicStateFile.NoRoom(available: 1 * MiB, total: 1700 * 1024, size: 732 * 1024));
     }
+
+    [Fact]
+    public async Task Regression_a_damaged_save_time_behind_a_valid_checksum_overflowed_TimeSpan_in_the_stage()
+    {
+        // A save time of -10^15 ms: the stage computed its age as TimeSpan.FromMilliseconds(now - savedAt), which throws
+        // ArgumentOutOfRangeException past the stage. Load now names it as damage, which sets the file aside.
+        Directory.CreateDirectory(_dir.FullName);
+        await using (var file = File.Create(StatePath))
+        {
+            await AnomalyStateFile.WriteAsync(file, -1_000_000_000_000_000, [], TestContext.Current.CancellationToken);
+        }
+
+        var ex = Assert.Throws<InvalidDataException>(() => AnomalyStateFile.Load(StatePath));
+
+        Assert.Equal("saved at -1000000000000000 ms since 1970, not a time", ex.Message);
+    }
 }

@@ -246,4 +246,48 @@ public sealed class OpenWindowCheckpointTests
         && BitConverter.DoubleToInt64Bits(a.Mean) == BitConverter.DoubleToInt64Bits(b.Mean)
         && BitConverter.DoubleToInt64Bits(a.M2) == BitConverter.DoubleToInt64Bits(b.M2)
         && BitConverter.DoubleToInt64Bits(a.Last) == BitConverter.DoubleToInt64Bits(b.Last);
+
+    [Fact]
+    public void Regression_a_negative_string_length_in_the_catalog_escaped_as_a_bare_IOException()
+    {
+        // Found by fuzzing: one descriptor whose device name's 7-bit length prefix decodes to -1. BinaryReader.ReadString
+        // throws a bare IOException there, which Read did not turn into the documented InvalidDataException.
+        byte[] blob = [.. "ETSCAT1\n"u8, 0x01, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F];
+
+        var ex = Assert.Throws<InvalidDataException>(() => OpenWindowCheckpoint.DecodeCatalog(blob));
+
+        Assert.Contains("'summaries.catalog' is cut short or damaged", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Mutated_checkpoint_blobs_only_throw_the_documented_exception()
+    {
+        // The blobs the outbox keeps across a restart (a damaged disk hands them back): catalog, open windows (plain and
+        // Brotli, whose claimed length is bounded before allocating), closed set. Only InvalidDataException may escape.
+        var windows = Enumerable.Range(0, 40).Select(i => CapturedWindow() with { Series = new SeriesId(i) }).ToArray();
+        byte[][] seeds =
+        [
+            Convert.FromHexString(CatalogCapture), Convert.FromHexString(WindowsCapture), Convert.FromHexString(ClosedCapture),
+            OpenWindowCheckpoint.EncodeWindowsCompressed(T0, clean: true, windows),
+        ];
+        var report = EdgeTwin.Tests.Shared.MutationFuzzer.Run("outbox checkpoint blobs", seeds, EdgeTwin.Tests.Shared.MutationFuzzer.Iterations(50_000), 81, blob =>
+        {
+            var accepted = 0;
+            foreach (var decode in new Action<byte[]>[] { b => OpenWindowCheckpoint.DecodeCatalog(b), b => OpenWindowCheckpoint.DecodeWindows(b), b => OpenWindowCheckpoint.DecodeClosed(b) })
+            {
+                try
+                {
+                    decode(blob);
+                    accepted++;
+                }
+                catch (InvalidDataException)
+                {
+                    // Documented: the feeder starts without the checkpoint.
+                }
+            }
+
+            return accepted > 0;
+        }, _ => false, maxAllocatedBytes: 80 * 1024 * 1024); // a damaged Brotli length may claim up to MaxWindowsBytes (64 MiB), by design
+        TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
+    }
 }

@@ -257,6 +257,13 @@ internal static class TwinRequestHandler
             return JsonDocument.Parse("{}");
         }
 
+        // A string with invalid UTF-8 parses, then throws InvalidOperationException when read: an "internal" failure
+        // with a stack in the log instead of the requester's malformed request (found by fuzzing).
+        if (EdgeTwin.Core.Utf8Text.InvalidAt(payload) is { } bad)
+        {
+            throw new TwinRequestException(TwinRequestErrors.MalformedRequest, string.Create(CultureInfo.InvariantCulture, $"payload is not UTF-8 (invalid byte at offset {bad})"));
+        }
+
         try
         {
             var doc = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 16 });
