@@ -13,13 +13,8 @@ namespace EdgeTwin.Alerting.Tests.Control;
 /// </summary>
 public sealed class ControlFuzzTests(ITestOutputHelper output)
 {
-    private const string Rules = """
-        alerts:
-          group_by: [rack]
-          group_interval: 0s
-          rules:
-            - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical }
-        """;
+    // One threshold rule, one alert per rack: the store the durability tests use.
+    private const string Rules = State.GroupCommitTests.Rules;
 
     [Fact]
     public async Task Control_requests_always_get_an_answer_and_never_an_unforeseen_exception()

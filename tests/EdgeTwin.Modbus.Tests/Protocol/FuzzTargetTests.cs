@@ -38,23 +38,6 @@ public sealed class FuzzTargetTests(ITestOutputHelper output)
         Hex("04 02 000A"), Hex("0F 0013 000A"), Hex("83 02"),
     ];
 
-    private readonly struct Waiting : IWaitingRequests
-    {
-        public bool TryGet(ushort transactionId, out byte unitId, out ReadOnlySpan<byte> request)
-        {
-            if (Requests.TryGetValue(transactionId, out var r))
-            {
-                unitId = r.Unit;
-                request = r.Request;
-                return true;
-            }
-
-            unitId = 0;
-            request = default;
-            return false;
-        }
-    }
-
     [Fact]
     public void Tcp_stream_scanning_and_answer_decoding_only_throw_the_documented_exceptions()
     {
@@ -68,7 +51,7 @@ public sealed class FuzzTargetTests(ITestOutputHelper output)
             var decoded = false;
             for (var steps = 0; ; steps++)
             {
-                var verdict = MbapStreamScanner.Scan(stream.AsSpan(pos), aligned, new Waiting(), out var length);
+                var verdict = MbapStreamScanner.Scan(stream.AsSpan(pos), aligned, new Transport.MbapStreamScannerTests.Waiting(Requests), out var length);
                 if (verdict == MbapScan.NeedMore || verdict == MbapScan.Garbled)
                 {
                     return decoded;

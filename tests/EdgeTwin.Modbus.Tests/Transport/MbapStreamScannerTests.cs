@@ -25,7 +25,8 @@ public sealed class MbapStreamScannerTests
 
     private static byte[] Hex(string s) => Convert.FromHexString(s.Replace(" ", "", StringComparison.Ordinal));
 
-    private readonly struct Waiting(Dictionary<ushort, (byte Unit, byte[] Request)> requests) : IWaitingRequests
+    /// <summary>Requests waiting for an answer, by transaction id (also the Modbus fuzz targets').</summary>
+    internal readonly struct Waiting(Dictionary<ushort, (byte Unit, byte[] Request)> requests) : IWaitingRequests
     {
         public bool TryGet(ushort transactionId, out byte unitId, out ReadOnlySpan<byte> request)
         {
