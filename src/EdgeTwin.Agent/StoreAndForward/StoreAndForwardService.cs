@@ -108,69 +108,32 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     }
 
     /// <summary>Acknowledged positions of the running uplinks, by name.</summary>
-    public IReadOnlyDictionary<string, long> UplinkPositions
-    {
-        get
-        {
-            var positions = new Dictionary<string, long>(StringComparer.Ordinal);
-            if (_mqtt is not null)
-            {
-                positions["mqtt"] = _mqtt.Position;
-            }
-
-            if (_kafka is not null)
-            {
-                positions["kafka"] = _kafka.Position;
-            }
-
-            return positions;
-        }
-    }
+    public IReadOnlyDictionary<string, long> UplinkPositions => PerUplink(m => m.Position, k => k.Position);
 
     /// <summary>What each running uplink's peer refused for good since start, by name (for <c>edgetwin status</c>).</summary>
-    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections> UplinkRejections
-    {
-        get
-        {
-            var rejections = new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections>(StringComparer.Ordinal);
-            if (_mqtt is not null)
-            {
-                rejections["mqtt"] = _mqtt.Rejections;
-            }
-
-            if (_kafka is not null)
-            {
-                rejections["kafka"] = _kafka.Rejections;
-            }
-
-            return rejections;
-        }
-    }
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections> UplinkRejections => PerUplink(m => m.Rejections, k => k.Rejections);
 
     /// <summary>How often the MQTT broker gave this gateway's client id to another connection since start (a second gateway with this identity).</summary>
-    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers> UplinkTakeovers =>
-        _mqtt is null
-            ? new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers>(StringComparer.Ordinal)
-            : new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers>(StringComparer.Ordinal) { ["mqtt"] = _mqtt.Takeovers };
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers> UplinkTakeovers => PerUplink(m => m.Takeovers, kafka: null);
 
     /// <summary>Bytes each running uplink sent since start, per kind, and its byte budget (for <c>edgetwin status</c>).</summary>
-    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot> UplinkTraffic
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot> UplinkTraffic => PerUplink(m => m.Traffic, k => k.Traffic);
+
+    /// <summary>One figure per running uplink, by its name (<c>mqtt</c>, <c>kafka</c>); a null reader leaves that uplink out.</summary>
+    private Dictionary<string, T> PerUplink<T>(Func<MqttUplink, T> mqtt, Func<KafkaUplink, T>? kafka)
     {
-        get
+        var figures = new Dictionary<string, T>(StringComparer.Ordinal);
+        if (_mqtt is not null)
         {
-            var traffic = new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot>(StringComparer.Ordinal);
-            if (_mqtt is not null)
-            {
-                traffic["mqtt"] = _mqtt.Traffic;
-            }
-
-            if (_kafka is not null)
-            {
-                traffic["kafka"] = _kafka.Traffic;
-            }
-
-            return traffic;
+            figures["mqtt"] = mqtt(_mqtt);
         }
+
+        if (_kafka is not null && kafka is not null)
+        {
+            figures["kafka"] = kafka(_kafka);
+        }
+
+        return figures;
     }
 
     public async Task StartingAsync(CancellationToken cancellationToken)
