@@ -28,6 +28,15 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Information, "Uplink {Uplink} reached {Peer} again after {Failures} failed connects over {Down}")]
     public static partial void ReachedAgain(ILogger logger, string uplink, string peer, int failures, string down);
 
+    [LoggerMessage(51, LogLevel.Warning, "Uplink {Uplink}: {Peer} closed the connection {Sessions} times in a row while our sends awaited their answers, nothing acknowledged (position {Position}, {Awaiting} awaiting, up to entry {Through}); sending one entry at a time up to entry {Through} to find the one it closes on (an MQTT 3.1.1 broker refuses a publish over its size limit or forbidden by its ACL so)")]
+    public static partial void Isolating(ILogger logger, string uplink, string peer, int sessions, long position, int awaiting, long through);
+
+    [LoggerMessage(52, LogLevel.Warning, "Uplink {Uplink}: {Peer} closed the connection while outbox entry {Sequence}, sent alone, awaited its answer ({Closes} of {Limit} before it is refused for good)")]
+    public static partial void ClosedOnEntryAlone(ILogger logger, string uplink, string peer, long sequence, int closes, int limit);
+
+    [LoggerMessage(53, LogLevel.Information, "Uplink {Uplink}: past entry {Through}, sending to {Peer} with its full window again")]
+    public static partial void IsolationEnded(ILogger logger, string uplink, string peer, long through);
+
     [LoggerMessage(50, LogLevel.Error, "Uplink {Uplink}: {Reason} (taken over {Count} times since start); reconnecting in {Delay}")]
     public static partial void SessionTakenOver(ILogger logger, string uplink, string reason, long count, string delay);
 

@@ -33,6 +33,20 @@ internal readonly record struct DeliveryOutcome
         new() { IsRejected = true, Reason = reason, Topic = topic, Size = size };
 }
 
+/// <summary>
+/// The peer closed the connection while this message awaited its answer (not a timeout, not our own close). MQTT 3.1.1
+/// has no refusal: a broker refuses a publish over its size limit or forbidden by its ACL by closing the connection, so
+/// <see cref="UplinkPump"/> looks for the entry that such closes follow each time it is sent.
+/// </summary>
+internal sealed class UplinkPeerClosedException(string message, string? topic, long? size, Exception inner) : Exception(message, inner)
+{
+    /// <summary>Where the message went (for the data_gap if it is refused for good).</summary>
+    public string? Topic { get; } = topic;
+
+    /// <summary>The bytes the message took on the wire, when known.</summary>
+    public long? Size { get; } = size;
+}
+
 /// <summary>One protocol (MQTT, Kafka) as seen by <see cref="UplinkPump"/>: connect, then send entries.</summary>
 internal interface IUplinkTransport
 {
@@ -72,9 +86,11 @@ internal interface IUplinkSession : IAsyncDisposable
 
     /// <summary>
     /// Why the peer ended this session, when it said so and the reason needs more than "connection lost" (MQTT 5: another
-    /// connection took over the client id); null otherwise. Asked after the session failed.
+    /// connection took over the client id); null otherwise. Asked after the session failed. <paramref name="closedOnOurSend"/>:
+    /// the peer closed it while our sends awaited their answers and nothing was acknowledged in it (or while an entry sent
+    /// alone awaited its answer) — the close answered something we sent, so it is no sign of another connection.
     /// </summary>
-    ValueTask<Exception?> EndedByPeerAsync() => ValueTask.FromResult<Exception?>(null);
+    ValueTask<Exception?> EndedByPeerAsync(bool closedOnOurSend) => ValueTask.FromResult<Exception?>(null);
 }
 
 /// <summary>

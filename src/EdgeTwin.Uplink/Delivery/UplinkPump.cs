@@ -99,6 +99,20 @@ internal sealed class UplinkPump
     // with one identity do not take the session from each other every second.
     private int _takeoverStreak;
 
+    /// <summary>Sessions in a row the peer closed while our sends awaited their answers, nothing acknowledged in them, before sending one entry at a time.</summary>
+    internal const int StalledSessionsBeforeIsolating = 2;
+
+    /// <summary>Closes that follow an entry sent alone before it is refused for good (it was sent at least this many times more before).</summary>
+    internal const int ClosesAloneToRefuse = 2;
+
+    // A peer that closes the connection on one message (MQTT 3.1.1 has no refusal: a broker over its size limit or ACL
+    // closes instead) stalled the outbox for ever, and the run of short sessions looked like a second gateway. After
+    // StalledSessionsBeforeIsolating such sessions, entries up to _isolateThrough go one at a time; the one each close
+    // then follows is refused for good like a PUBACK refusal. Only the pump's own sessions touch these.
+    private int _stalledSessions;
+    private long _isolateThrough;
+    private readonly Dictionary<long, int> _closedAlone = [];
+
     /// <summary>Runs until <paramref name="stoppingToken"/> fires; reconnects with backoff on any failure.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -303,10 +317,15 @@ internal sealed class UplinkPump
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)
         {
-            if (await session.EndedByPeerAsync().ConfigureAwait(false) is UplinkTakenOverException takenOver)
+            var closedAwaiting = state.ClosedAwaiting();
+            var isolating = Volatile.Read(ref _isolateThrough) > position;
+            var closedOnOurSend = closedAwaiting.Count > 0 && (state.Answers == 0 || (isolating && closedAwaiting.Count == 1));
+            if (await session.EndedByPeerAsync(closedOnOurSend).ConfigureAwait(false) is UplinkTakenOverException takenOver)
             {
                 throw new UplinkTakenOverException(takenOver.Message, failure);
             }
+
+            SessionClosedOnSends(closedAwaiting, closedOnOurSend, isolating);
 
             throw new UplinkSessionException($"Uplink {_transport.Name}: sending to {_transport.Peer} failed", failure);
         }
@@ -415,7 +434,26 @@ internal sealed class UplinkPump
                         throw;
                     }
 
-                    Send(session, state, entry, historical);
+                    var alone = IsIsolating(tracker.Position);
+                    if (alone)
+                    {
+                        try
+                        {
+                            await state.Alone.WaitAsync(ct).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            state.Slots.Release();
+                            if (historical)
+                            {
+                                state.BacklogSlots.Release();
+                            }
+
+                            throw;
+                        }
+                    }
+
+                    Send(session, state, entry, historical, alone);
                 }
             }
         }
@@ -431,7 +469,7 @@ internal sealed class UplinkPump
         }
     }
 
-    private void Send(IUplinkSession session, SessionState state, OutboxEntry entry, bool historical)
+    private void Send(IUplinkSession session, SessionState state, OutboxEntry entry, bool historical, bool alone)
     {
         var started = _time.GetTimestamp();
         if (state.Started() == 1)
@@ -461,17 +499,18 @@ internal sealed class UplinkPump
         }
 
         _ = task.ContinueWith(
-            (t, _) => Answered(state, entry, historical, started, t), null, CancellationToken.None,
+            (t, _) => Answered(state, entry, historical, alone, started, t), null, CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    private void Answered(SessionState state, OutboxEntry entry, bool historical, long started, Task<DeliveryOutcome> task)
+    private void Answered(SessionState state, OutboxEntry entry, bool historical, bool alone, long started, Task<DeliveryOutcome> task)
     {
         try
         {
             if (task.IsCompletedSuccessfully)
             {
                 var outcome = task.Result;
+                state.Answered();
                 _metrics.Answered(_tag, outcome, _time.GetElapsedTime(started).TotalMilliseconds);
                 if (!outcome.IsRejected)
                 {
@@ -495,7 +534,13 @@ internal sealed class UplinkPump
             else
             {
                 _metrics.SendFailed();
-                state.Fail(task.Exception?.GetBaseException() ?? new OperationCanceledException($"Acknowledgement of entry {entry.Sequence} timed out"));
+                var failure = task.Exception?.GetBaseException();
+                if (failure is UplinkPeerClosedException closed)
+                {
+                    state.ClosedWhileAwaiting(entry, closed);
+                }
+
+                state.Fail(failure ?? new OperationCanceledException($"Acknowledgement of entry {entry.Sequence} timed out"));
             }
         }
         finally
@@ -507,8 +552,90 @@ internal sealed class UplinkPump
                 state.BacklogSlots.Release();
             }
 
+            if (alone)
+            {
+                state.Alone.Release();
+            }
+
             state.Finished();
         }
+    }
+
+    /// <summary>True while entries go one at a time to find the one the peer closes the connection on; logs the end of it once.</summary>
+    private bool IsIsolating(long position)
+    {
+        var through = Volatile.Read(ref _isolateThrough);
+        if (through == 0)
+        {
+            return false;
+        }
+
+        if (position < through)
+        {
+            return true;
+        }
+
+        if (Interlocked.CompareExchange(ref _isolateThrough, 0, through) == through)
+        {
+            Log.IsolationEnded(_logger, _transport.Name, _transport.Peer, through);
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// After a failed session: counts sessions the peer closed on our sends with nothing acknowledged, starts sending one
+    /// entry at a time after <see cref="StalledSessionsBeforeIsolating"/> of them, and refuses for good the entry that
+    /// closes followed each time it went alone.
+    /// </summary>
+    private void SessionClosedOnSends(IReadOnlyList<(OutboxEntry Entry, UplinkPeerClosedException Close)> closedAwaiting, bool closedOnOurSend, bool isolating)
+    {
+        if (!closedOnOurSend)
+        {
+            _stalledSessions = 0;
+            return;
+        }
+
+        if (isolating)
+        {
+            if (closedAwaiting.Count != 1)
+            {
+                return;
+            }
+
+            var (entry, close) = closedAwaiting[0];
+            var closes = _closedAlone[entry.Sequence] = _closedAlone.GetValueOrDefault(entry.Sequence) + 1;
+            if (closes < ClosesAloneToRefuse)
+            {
+                Log.ClosedOnEntryAlone(_logger, _transport.Name, _transport.Peer, entry.Sequence, closes, ClosesAloneToRefuse);
+                return;
+            }
+
+            _closedAlone.Remove(entry.Sequence);
+            var outcome = DeliveryOutcome.Refused(
+                $"the peer closed the connection each time this entry was sent: {closes} times alone, after {StalledSessionsBeforeIsolating} sessions it closed with this entry among others " +
+                $"awaiting their answers ({close.Message}); an MQTT 3.1.1 broker refuses so a publish over its maximum packet size or forbidden by its ACL",
+                close.Topic, close.Size);
+            Log.Rejected(_logger, _transport.Name, _transport.Peer, entry.Sequence, entry.Record.Kind.ToString(), entry.Record.DeviceId, outcome.Reason!);
+            _refusals.Add(Refusal(entry, outcome), report: !RefusalReporter.IsDataGap(entry));
+            if (RefusalReporter.IsDataGap(entry))
+            {
+                Complete(_tracker!.Complete(entry.Sequence));
+            }
+
+            return;
+        }
+
+        if (++_stalledSessions < StalledSessionsBeforeIsolating)
+        {
+            return;
+        }
+
+        _stalledSessions = 0;
+        _closedAlone.Clear();
+        var through = closedAwaiting.Max(c => c.Entry.Sequence);
+        Volatile.Write(ref _isolateThrough, through);
+        Log.Isolating(_logger, _transport.Name, _transport.Peer, StalledSessionsBeforeIsolating, _tracker!.Position, closedAwaiting.Count, through);
     }
 
     private Refusal Refusal(OutboxEntry entry, DeliveryOutcome outcome) =>
@@ -770,6 +897,42 @@ internal sealed class UplinkPump
         public WindowGate Slots { get; } = new(window);
 
         public WindowGate BacklogSlots { get; } = new(backlogWindow);
+
+        private int _answers;
+
+        /// <summary>Answers (acknowledgements and refusals) the peer gave in this session.</summary>
+        public int Answers => Volatile.Read(ref _answers);
+
+        public void Answered() => Interlocked.Increment(ref _answers);
+
+        /// <summary>The one slot of entries sent alone (<see cref="IsIsolating"/>).</summary>
+        public WindowGate Alone { get; } = new(1);
+
+        private List<(OutboxEntry, UplinkPeerClosedException)>? _closedAwaiting; // under its own lock; only on a close
+
+        public void ClosedWhileAwaiting(OutboxEntry entry, UplinkPeerClosedException close)
+        {
+            var list = LazyInitializer.EnsureInitialized(ref _closedAwaiting);
+            lock (list)
+            {
+                list.Add((entry, close));
+            }
+        }
+
+        /// <summary>The entries that awaited their answers when the peer closed the connection, in sequence order.</summary>
+        public IReadOnlyList<(OutboxEntry Entry, UplinkPeerClosedException Close)> ClosedAwaiting()
+        {
+            var list = Volatile.Read(ref _closedAwaiting);
+            if (list is null)
+            {
+                return [];
+            }
+
+            lock (list)
+            {
+                return [.. list.OrderBy(c => c.Item1.Sequence)];
+            }
+        }
 
         /// <summary>Stops reading and sending (stop requested or a send failed).</summary>
         public CancellationTokenSource Lanes => lanes;

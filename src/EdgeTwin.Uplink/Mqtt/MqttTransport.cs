@@ -88,7 +88,8 @@ internal sealed class MqttTransport : IUplinkTransport
         public long ConnectedAt;
         public volatile bool ClosedByUs;
         public volatile bool TakenOver;
-        public volatile bool ShortClose;
+        public volatile bool Short; // within ShortSession of the connect
+        public volatile bool PeerClosed; // the broker closed or reset the connection (not a keep-alive timeout)
         public readonly TaskCompletionSource Seen = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -96,33 +97,51 @@ internal sealed class MqttTransport : IUplinkTransport
 
     private void OnDisconnected(SessionEnd end, MqttClientDisconnectedEventArgs e)
     {
-        if (!e.ClientWasConnected || end.ClosedByUs)
+        if (e.ClientWasConnected && !end.ClosedByUs)
         {
-            end.Seen.TrySetResult();
-            return;
-        }
-
-        if (e.Reason == MqttClientDisconnectReason.SessionTakenOver)
-        {
-            end.TakenOver = true; // MQTT 5 brokers that say so (EMQX, HiveMQ, mosquitto 2.0.12+)
-            end.Seen.TrySetResult();
-            return;
-        }
-
-        if (_time.GetElapsedTime(end.ConnectedAt) < ShortSession)
-        {
-            end.ShortClose = Interlocked.Increment(ref _shortSessions) >= ShortSessionsForTakeover;
-        }
-        else
-        {
-            Volatile.Write(ref _shortSessions, 0);
+            // MQTT 5 brokers that say so (EMQX, HiveMQ, mosquitto 2.0.12+)
+            end.TakenOver = e.Reason == MqttClientDisconnectReason.SessionTakenOver;
+            end.Short = _time.GetElapsedTime(end.ConnectedAt) < ShortSession;
+            end.PeerClosed = !IsTimeout(e.Exception);
         }
 
         end.Seen.TrySetResult();
+
+        static bool IsTimeout(Exception? e)
+        {
+            for (; e is not null; e = e.InnerException)
+            {
+                if (e is MQTTnet.Exceptions.MqttCommunicationTimedOutException or TimeoutException)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
-    /// <summary>Why the broker ended <paramref name="end"/>'s session when another connection with our client id is the cause, else null.</summary>
-    private UplinkTakenOverException? TakeoverOf(SessionEnd end)
+    /// <summary>True when the broker closed (or reset) <paramref name="end"/>'s connection; waits briefly for MQTTnet to say so.</summary>
+    private static async ValueTask<bool> PeerClosedAsync(SessionEnd end)
+    {
+        try
+        {
+            await end.Seen.Task.WaitAsync(DisconnectEventWait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+
+        return end.PeerClosed && !end.ClosedByUs;
+    }
+
+    /// <summary>
+    /// Why the broker ended <paramref name="end"/>'s session when another connection with our client id is the cause, else
+    /// null. <paramref name="closedOnOurSend"/>: the close answered a publish of ours (see <see cref="IUplinkSession.EndedByPeerAsync"/>),
+    /// so it neither counts toward nor continues a run of short sessions.
+    /// </summary>
+    private UplinkTakenOverException? TakeoverOf(SessionEnd end, bool closedOnOurSend)
     {
         var who = $"client id '{_options.EffectiveClientId}'";
         var cause = $"a second gateway runs with gateway_id '{_options.Gateway}' (an old gateway revived next to its replacement, or two configs with one gateway_id or client_id); the two take the session from each other until one is stopped";
@@ -131,7 +150,18 @@ internal sealed class MqttTransport : IUplinkTransport
             return new UplinkTakenOverException($"{Peer} ended the session because another connection logged in with {who} (MQTT 5 DISCONNECT 0x8E, session taken over): {cause}");
         }
 
-        return end.ShortClose
+        bool shortClose;
+        if (closedOnOurSend || !end.Short)
+        {
+            Volatile.Write(ref _shortSessions, 0);
+            shortClose = false;
+        }
+        else
+        {
+            shortClose = Interlocked.Increment(ref _shortSessions) >= ShortSessionsForTakeover;
+        }
+
+        return shortClose
             ? new UplinkTakenOverException(
                 $"{Peer} closed the session {Volatile.Read(ref _shortSessions)} times in a row within {ShortSession.TotalSeconds:0} s of connecting, each reconnect accepted at once, " +
                 $"without saying why: most likely another connection logs in with {who} and the broker closes the older one; {cause}")
@@ -224,7 +254,7 @@ internal sealed class MqttTransport : IUplinkTransport
 
         public bool ReportsProgress => transport._encoder is JsonMqttEncoder;
 
-        public async ValueTask<Exception?> EndedByPeerAsync()
+        public async ValueTask<Exception?> EndedByPeerAsync(bool closedOnOurSend)
         {
             // The sends may fail ("not connected") a moment before MQTTnet raises Disconnected with the reason.
             try
@@ -236,7 +266,7 @@ internal sealed class MqttTransport : IUplinkTransport
                 return null; // not closed by the broker (an acknowledgement timeout, a failed send of our own)
             }
 
-            return transport.TakeoverOf(end);
+            return end.ClosedByUs ? null : transport.TakeoverOf(end, closedOnOurSend);
         }
 
         public async Task PublishProgressAsync(UplinkProgress progress, CancellationToken cancellationToken)
@@ -304,7 +334,7 @@ internal sealed class MqttTransport : IUplinkTransport
                 {
                     var only = _outgoing[0];
                     wireBytes = PublishPacketSize(only, v5);
-                    return ClassifyAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic, wireBytes);
+                    return AnswerAsync(client.PublishAsync(transport.ToMessage(only), cancellationToken), only.Topic, wireBytes);
                 }
 
                 var publishes = new (Task<MqttClientPublishResult> Publish, string Topic, long Size)[_outgoing.Count];
@@ -360,15 +390,29 @@ internal sealed class MqttTransport : IUplinkTransport
             }
         }
 
-        private static async Task<DeliveryOutcome> ClassifyAsync(Task<MqttClientPublishResult> publish, string topic, long size) =>
-            Classify(await publish.ConfigureAwait(false), topic, size);
+        private async Task<DeliveryOutcome> AnswerAsync(Task<MqttClientPublishResult> publish, string topic, long size)
+        {
+            try
+            {
+                return Classify(await publish.ConfigureAwait(false), topic, size);
+            }
+            catch (MQTTnet.Exceptions.MqttCommunicationException ex) when (!end.ClosedByUs)
+            {
+                if (await PeerClosedAsync(end).ConfigureAwait(false))
+                {
+                    throw new UplinkPeerClosedException($"{transport.Peer} closed the connection while a {size}-byte publish on '{topic}' awaited its PUBACK", topic, size, ex);
+                }
 
-        private static async Task<DeliveryOutcome> CollectAsync((Task<MqttClientPublishResult> Publish, string Topic, long Size)[] publishes)
+                throw;
+            }
+        }
+
+        private async Task<DeliveryOutcome> CollectAsync((Task<MqttClientPublishResult> Publish, string Topic, long Size)[] publishes)
         {
             var outcome = DeliveryOutcome.Delivered;
             foreach (var (publish, topic, size) in publishes)
             {
-                if (Classify(await publish.ConfigureAwait(false), topic, size) is { IsRejected: true } refused && !outcome.IsRejected)
+                if (await AnswerAsync(publish, topic, size).ConfigureAwait(false) is { IsRejected: true } refused && !outcome.IsRejected)
                 {
                     outcome = refused; // the first refusal names the entry's
                 }
