@@ -1,7 +1,6 @@
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Tests.Support;
-using Microsoft.Extensions.Logging.Abstractions;
 using static EdgeTwin.Uplink.Tests.Mqtt.MqttTestHelpers;
 
 namespace EdgeTwin.Uplink.Tests.Delivery;
@@ -143,18 +142,8 @@ public sealed class ClosingPeerTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(30);
 
-    private static DeliveryOptions Fast => new()
-    {
-        Window = 40,
-        BacklogRatePerSecond = 0,
-        AckFlushInterval = TimeSpan.Zero,
-        ReconnectInitialDelay = TimeSpan.FromMilliseconds(10),
-        ReconnectMaxDelay = TimeSpan.FromMilliseconds(50),
-        RefusalBatchDelay = TimeSpan.FromMilliseconds(20),
-    };
-
     private static UplinkPump Pump(IOutbox outbox, ClosingPeer peer) =>
-        new(outbox, peer, Fast, TimeProvider.System, NullLogger.Instance, new UplinkMetrics(), new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"));
+        UplinkPumpTests.Pump(outbox, peer, UplinkPumpTests.Fast with { RefusalBatchDelay = TimeSpan.FromMilliseconds(20) });
 
     [Fact]
     public async Task The_entry_the_peer_closes_on_is_found_by_sending_alone_and_refused_and_the_window_opens_after_it()

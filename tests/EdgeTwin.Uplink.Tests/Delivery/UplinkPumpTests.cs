@@ -51,7 +51,7 @@ public sealed class UplinkPumpTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(30);
 
-    private static DeliveryOptions Fast => new()
+    internal static DeliveryOptions Fast => new()
     {
         Window = 40, // the backlog lane may use 20: room for every test backlog below
         BacklogRatePerSecond = 0,
@@ -60,7 +60,7 @@ public sealed class UplinkPumpTests
         ReconnectMaxDelay = TimeSpan.FromMilliseconds(50),
     };
 
-    private static UplinkPump Pump(IOutbox outbox, ScriptedTransport transport, DeliveryOptions? options = null) =>
+    internal static UplinkPump Pump(IOutbox outbox, IUplinkTransport transport, DeliveryOptions? options = null) =>
         new(outbox, transport, options ?? Fast, TimeProvider.System, NullLogger.Instance, new UplinkMetrics(), new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"));
 
     private static async Task<List<(long Sequence, bool Historical, TaskCompletionSource<DeliveryOutcome> Answer)>> TakePendingAsync(ScriptedTransport t, int count)
