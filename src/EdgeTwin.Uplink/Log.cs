@@ -37,6 +37,9 @@ internal static partial class Log
     [LoggerMessage(53, LogLevel.Information, "Uplink {Uplink}: past entry {Through}, sending to {Peer} with its full window again")]
     public static partial void IsolationEnded(ILogger logger, string uplink, string peer, long through);
 
+    [LoggerMessage(54, LogLevel.Error, "Uplink {Uplink}: {Peer} closes the connection on every entry we send: {Refused} were refused for it in a row with nothing delivered between, and entry {Sequence} too; not refusing more — check the broker's ACL and size limit for this client (an MQTT 3.1.1 broker closes the connection on a publish it forbids); the entries stay in the outbox, reconnecting with backoff ({Times} times so far)")]
+    public static partial void ClosesOnEverything(ILogger logger, string uplink, string peer, int refused, long sequence, int times);
+
     [LoggerMessage(50, LogLevel.Error, "Uplink {Uplink}: {Reason} (taken over {Count} times since start); reconnecting in {Delay}")]
     public static partial void SessionTakenOver(ILogger logger, string uplink, string reason, long count, string delay);
 

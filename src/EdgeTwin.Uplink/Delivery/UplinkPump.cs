@@ -113,6 +113,14 @@ internal sealed class UplinkPump
     private long _isolateThrough;
     private readonly Dictionary<long, int> _closedAlone = [];
 
+    /// <summary>Entries refused for closes in a row, nothing delivered between, after which closes are the broker's, not an entry's.</summary>
+    internal const int RefusedOnCloseInARowLimit = 3;
+
+    // A broker that closes on every publish of ours (a 3.1.1 ACL that forbids our topics, a limit below our smallest
+    // message) would have the outbox refused entry by entry; past the limit the pump keeps the entries and backs off.
+    private int _refusedOnCloseInARow;
+    private int _closesOnEverythingStreak;
+
     /// <summary>Runs until <paramref name="stoppingToken"/> fires; reconnects with backoff on any failure.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -169,6 +177,10 @@ internal sealed class UplinkPump
                     if (ex is UplinkTakenOverException)
                     {
                         delay = Backoff(_takeoverStreak++);
+                    }
+                    else if (ex is UplinkClosesOnEverythingException)
+                    {
+                        delay = Backoff(_closesOnEverythingStreak++);
                     }
                     else if (connected)
                     {
@@ -313,6 +325,11 @@ internal sealed class UplinkPump
             await abortCts.CancelAsync().ConfigureAwait(false);
             await watchdog.ConfigureAwait(false);
             await progress.ConfigureAwait(false);
+            if (state.Deliveries > 0)
+            {
+                _refusedOnCloseInARow = 0;
+                _closesOnEverythingStreak = 0;
+            }
         }
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)
@@ -325,7 +342,10 @@ internal sealed class UplinkPump
                 throw new UplinkTakenOverException(takenOver.Message, failure);
             }
 
-            SessionClosedOnSends(closedAwaiting, closedOnOurSend, isolating);
+            if (SessionClosedOnSends(closedAwaiting, closedOnOurSend, isolating))
+            {
+                throw new UplinkClosesOnEverythingException($"Uplink {_transport.Name}: {_transport.Peer} closes the connection on every entry sent", failure);
+            }
 
             throw new UplinkSessionException($"Uplink {_transport.Name}: sending to {_transport.Peer} failed", failure);
         }
@@ -510,7 +530,7 @@ internal sealed class UplinkPump
             if (task.IsCompletedSuccessfully)
             {
                 var outcome = task.Result;
-                state.Answered();
+                state.Answered(delivered: !outcome.IsRejected);
                 _metrics.Answered(_tag, outcome, _time.GetElapsedTime(started).TotalMilliseconds);
                 if (!outcome.IsRejected)
                 {
@@ -588,19 +608,20 @@ internal sealed class UplinkPump
     /// entry at a time after <see cref="StalledSessionsBeforeIsolating"/> of them, and refuses for good the entry that
     /// closes followed each time it went alone.
     /// </summary>
-    private void SessionClosedOnSends(IReadOnlyList<(OutboxEntry Entry, UplinkPeerClosedException Close)> closedAwaiting, bool closedOnOurSend, bool isolating)
+    /// <returns>True when the peer closes on every entry (<see cref="RefusedOnCloseInARowLimit"/>): nothing was refused, back off.</returns>
+    private bool SessionClosedOnSends(IReadOnlyList<(OutboxEntry Entry, UplinkPeerClosedException Close)> closedAwaiting, bool closedOnOurSend, bool isolating)
     {
         if (!closedOnOurSend)
         {
             _stalledSessions = 0;
-            return;
+            return false;
         }
 
         if (isolating)
         {
             if (closedAwaiting.Count != 1)
             {
-                return;
+                return false;
             }
 
             var (entry, close) = closedAwaiting[0];
@@ -608,9 +629,20 @@ internal sealed class UplinkPump
             if (closes < ClosesAloneToRefuse)
             {
                 Log.ClosedOnEntryAlone(_logger, _transport.Name, _transport.Peer, entry.Sequence, closes, ClosesAloneToRefuse);
-                return;
+                return false;
             }
 
+            if (_refusedOnCloseInARow >= RefusedOnCloseInARowLimit)
+            {
+                if (_closesOnEverythingStreak % 20 == 0)
+                {
+                    Log.ClosesOnEverything(_logger, _transport.Name, _transport.Peer, _refusedOnCloseInARow, entry.Sequence, _closesOnEverythingStreak + 1);
+                }
+
+                return true;
+            }
+
+            _refusedOnCloseInARow++;
             _closedAlone.Remove(entry.Sequence);
             var outcome = DeliveryOutcome.Refused(
                 $"the peer closed the connection each time this entry was sent: {closes} times alone, after {StalledSessionsBeforeIsolating} sessions it closed with this entry among others " +
@@ -623,12 +655,12 @@ internal sealed class UplinkPump
                 Complete(_tracker!.Complete(entry.Sequence));
             }
 
-            return;
+            return false;
         }
 
         if (++_stalledSessions < StalledSessionsBeforeIsolating)
         {
-            return;
+            return false;
         }
 
         _stalledSessions = 0;
@@ -636,6 +668,7 @@ internal sealed class UplinkPump
         var through = closedAwaiting.Max(c => c.Entry.Sequence);
         Volatile.Write(ref _isolateThrough, through);
         Log.Isolating(_logger, _transport.Name, _transport.Peer, StalledSessionsBeforeIsolating, _tracker!.Position, closedAwaiting.Count, through);
+        return false;
     }
 
     private Refusal Refusal(OutboxEntry entry, DeliveryOutcome outcome) =>
@@ -903,7 +936,19 @@ internal sealed class UplinkPump
         /// <summary>Answers (acknowledgements and refusals) the peer gave in this session.</summary>
         public int Answers => Volatile.Read(ref _answers);
 
-        public void Answered() => Interlocked.Increment(ref _answers);
+        private int _deliveries;
+
+        /// <summary>Entries the peer acknowledged as delivered in this session.</summary>
+        public int Deliveries => Volatile.Read(ref _deliveries);
+
+        public void Answered(bool delivered)
+        {
+            Interlocked.Increment(ref _answers);
+            if (delivered)
+            {
+                Interlocked.Increment(ref _deliveries);
+            }
+        }
 
         /// <summary>The one slot of entries sent alone (<see cref="IsIsolating"/>).</summary>
         public WindowGate Alone { get; } = new(1);
@@ -990,3 +1035,9 @@ internal sealed class UplinkPump
 
 /// <summary>A connection that was up failed while sending.</summary>
 public sealed class UplinkSessionException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
+/// The peer closed the connection on every entry sent alone, <see cref="UplinkPump.RefusedOnCloseInARowLimit"/> refused
+/// in a row with nothing delivered: the broker's ACL or limits, not the entries. The entries are kept; the pump backs off.
+/// </summary>
+public sealed class UplinkClosesOnEverythingException(string message, Exception inner) : Exception(message, inner);

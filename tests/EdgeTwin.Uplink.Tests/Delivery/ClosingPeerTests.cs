@@ -20,7 +20,7 @@ internal sealed class ClosingPeer : IUplinkTransport
     public string Peer => "closing://peer";
 
     /// <summary>Entries the peer closes the connection on when it reads them.</summary>
-    public Func<long, bool> ClosesOn { get; init; } = _ => false;
+    public Func<long, bool> ClosesOn { get; set; } = _ => false;
 
     /// <summary>Closes the connection after this many answers in one session (a flaky link); 0: never.</summary>
     public int CloseAfterAnswers { get; init; }
@@ -218,5 +218,45 @@ public sealed class ClosingPeerTests
         Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i).Where(s => s is not 10 and not 13), peer.Delivered.Distinct().Where(s => s <= 60).Order());
         await cts.CancelAsync();
         await run;
+    }
+
+    /// <summary>
+    /// A 3.1.1 broker whose ACL forbids our topics closes the connection on every publish: the pump refused the outbox
+    /// entry by entry, each named by a data_gap that could not be delivered either. After three such refusals in a row
+    /// with nothing delivered, it stops refusing and backs off; once the broker takes publishes again, every entry kept
+    /// is delivered.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_broker_closing_on_every_publish_had_the_outbox_refused_entry_by_entry()
+    {
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Enumerable.Range(0, 30).Select(i => Record("d", i))], CancellationToken.None);
+        var peer = new ClosingPeer { ClosesOn = _ => true };
+        var pump = Pump(outbox, peer);
+        using var cts = new CancellationTokenSource();
+        var run = pump.RunAsync(cts.Token);
+
+        await WaitUntilAsync(() => pump.Rejections.Count == UplinkPump.RefusedOnCloseInARowLimit, "the first refusals");
+        var connects = peer.Connects;
+        await WaitUntilAsync(() => peer.Connects >= connects + 12, "more sessions");
+        Assert.Equal(UplinkPump.RefusedOnCloseInARowLimit, pump.Rejections.Count);
+        Assert.Empty(peer.Delivered);
+
+        peer.ClosesOn = _ => false;
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("closing"), outbox.LastSequence, Long);
+        Assert.Equal(UplinkPump.RefusedOnCloseInARowLimit, pump.Rejections.Count);
+        Assert.Equal(30 - UplinkPump.RefusedOnCloseInARowLimit, peer.Delivered.Distinct().Count(s => s <= 30));
+        await cts.CancelAsync();
+        await run;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Long;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
     }
 }
