@@ -201,6 +201,15 @@ public sealed class OutboxStatus
                 w.WriteNull("last_rejected");
             }
 
+            if (refused.ClosesOnEveryEntrySince is { } closing)
+            {
+                w.WriteString("closes_on_every_entry_since", closing.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                w.WriteNull("closes_on_every_entry_since");
+            }
+
             // A second gateway with this identity: the broker gives the session to whichever connected last.
             var taken = takeovers.GetValueOrDefault(name) ?? UplinkTakeovers.None;
             w.WriteNumber("taken_over_since_start", taken.Count);
@@ -210,6 +219,12 @@ public sealed class OutboxStatus
             {
                 problems.Add(string.Create(CultureInfo.InvariantCulture,
                     $"uplink {name}: the broker gave its session to another connection with the same client id {taken.Count} {(taken.Count == 1 ? "time" : "times")} since the agent started, last at {takenAt.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: a second gateway runs with this gateway_id (an old gateway revived next to its replacement?); stop one of them"));
+            }
+
+            if (refused.ClosesOnEveryEntrySince is { } closingSince)
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"uplink {name}: its peer closes the connection on every entry sent, since {closingSince.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: nothing is delivered and the entries wait in the outbox; check the broker's ACL and size limit for this client (an MQTT 3.1.1 broker closes the connection on a publish it forbids)"));
             }
 
             if (refused is { Count: > 0, LastSequence: { } last })

@@ -16,6 +16,12 @@ namespace EdgeTwin.Uplink.Delivery;
 public sealed record UplinkRejections(long Count, long? LastSequence, string? LastReason, DateTimeOffset? LastAt)
 {
     public static readonly UplinkRejections None = new(0, null, null, null);
+
+    /// <summary>
+    /// Since when the peer closes the connection on every entry sent (after <see cref="UplinkPump.RefusedOnCloseInARowLimit"/>
+    /// refused so in a row, nothing delivered): no more are refused, they wait in the outbox. Null when not so.
+    /// </summary>
+    public DateTimeOffset? ClosesOnEveryEntrySince { get; init; }
 }
 
 /// <summary>

@@ -56,7 +56,10 @@ internal sealed class UplinkPump
     }
 
     /// <summary>What the peer refused for good since start, and the last refusal.</summary>
-    public UplinkRejections Rejections => _refusals.Rejections;
+    public UplinkRejections Rejections =>
+        Volatile.Read(ref _closesOnEveryEntrySince) is DateTimeOffset since ? _refusals.Rejections with { ClosesOnEveryEntrySince = since } : _refusals.Rejections;
+
+    private object? _closesOnEveryEntrySince; // a boxed DateTimeOffset while the peer closes on every entry, else null
 
     /// <summary>
     /// Ends the current reconnect wait now, if the pump is waiting out its backoff (no effect while connected or
@@ -329,6 +332,7 @@ internal sealed class UplinkPump
             {
                 _refusedOnCloseInARow = 0;
                 _closesOnEverythingStreak = 0;
+                Volatile.Write(ref _closesOnEveryEntrySince, null);
             }
         }
 
@@ -634,6 +638,11 @@ internal sealed class UplinkPump
 
             if (_refusedOnCloseInARow >= RefusedOnCloseInARowLimit)
             {
+                if (Volatile.Read(ref _closesOnEveryEntrySince) is null)
+                {
+                    Volatile.Write(ref _closesOnEveryEntrySince, _time.GetUtcNow());
+                }
+
                 if (_closesOnEverythingStreak % 20 == 0)
                 {
                     Log.ClosesOnEverything(_logger, _transport.Name, _transport.Peer, _refusedOnCloseInARow, entry.Sequence, _closesOnEverythingStreak + 1);

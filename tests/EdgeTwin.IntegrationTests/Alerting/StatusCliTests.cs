@@ -333,6 +333,34 @@ public sealed class StatusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Regression_status_did_not_say_that_the_broker_closes_the_connection_on_every_entry()
+    {
+        // A 3.1.1 broker whose ACL forbids the gateway's topics closes the connection on each publish; after three entries
+        // refused so, the uplink keeps the rest (Uplink README, "Closed on one entry"). Status said only "3 refused".
+        var since = _clock.GetUtcNow();
+        var rejections = new EdgeTwin.Uplink.Delivery.UplinkRejections(3, 41, "the peer closed the connection each time this entry was sent", since)
+        {
+            ClosesOnEveryEntrySince = since,
+        };
+        await using var server = new AlertControlServer(_service, Path.Combine(_dir, "closes.sock"))
+        {
+            StatusWriter = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock,
+                rejections: () => new Dictionary<string, EdgeTwin.Uplink.Delivery.UplinkRejections> { ["mqtt"] = rejections }).Write,
+        };
+        server.Start();
+        _service.Connectivity.Observe(true, true);
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", server.Path);
+        Assert.True(exit == 1, output + error);
+        Assert.Contains($"uplink mqtt: its peer closes the connection on every entry sent, since {since.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: nothing is delivered and the entries wait in the outbox; check the broker's ACL and size limit for this client", error, StringComparison.Ordinal);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", server.Path, "--json");
+        using var doc = JsonDocument.Parse(output);
+        var mqtt = doc.RootElement.GetProperty("outbox").GetProperty("uplinks").GetProperty("mqtt");
+        Assert.Equal(since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), mqtt.GetProperty("closes_on_every_entry_since").GetString());
+    }
+
+    [Fact]
     public async Task Regression_status_did_not_say_what_eats_a_metered_data_plan()
     {
         // Before: nothing counted the bytes an uplink sends, so a gateway on a 1-2 GB/month LTE plan could not tell what

@@ -241,11 +241,13 @@ public sealed class ClosingPeerTests
         await WaitUntilAsync(() => peer.Connects >= connects + 12, "more sessions");
         Assert.Equal(UplinkPump.RefusedOnCloseInARowLimit, pump.Rejections.Count);
         Assert.Empty(peer.Delivered);
+        Assert.NotNull(pump.Rejections.ClosesOnEveryEntrySince); // edgetwin status says so
 
         peer.ClosesOn = _ => false;
         await WaitForPositionAsync(() => outbox.GetAcknowledged("closing"), outbox.LastSequence, Long);
         Assert.Equal(UplinkPump.RefusedOnCloseInARowLimit, pump.Rejections.Count);
         Assert.Equal(30 - UplinkPump.RefusedOnCloseInARowLimit, peer.Delivered.Distinct().Count(s => s <= 30));
+        Assert.Null(pump.Rejections.ClosesOnEveryEntrySince);
         await cts.CancelAsync();
         await run;
     }
