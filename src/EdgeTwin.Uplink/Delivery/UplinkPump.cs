@@ -535,6 +535,11 @@ internal sealed class UplinkPump
             {
                 var outcome = task.Result;
                 state.Answered(delivered: !outcome.IsRejected);
+                if (!outcome.IsRejected && Volatile.Read(ref _closesOnEveryEntrySince) is not null)
+                {
+                    Volatile.Write(ref _closesOnEveryEntrySince, null); // the peer takes entries again (the counters reset at the session's end)
+                }
+
                 _metrics.Answered(_tag, outcome, _time.GetElapsedTime(started).TotalMilliseconds);
                 if (!outcome.IsRejected)
                 {
