@@ -408,6 +408,58 @@ public sealed record LineTwinConfig(
         return new DateTimeOffset(wallClock, zone.GetUtcOffset(wallClock));
     }
 
+    /// <summary>
+    /// Real seconds from the shift's wall-clock start to its wall-clock end in <paramref name="zone"/>: a 22:00–06:00
+    /// shift is 7 h the night the clocks go forward and 9 h the night they go back.
+    /// </summary>
+    public double ShiftSeconds(DateTime shiftStart, TimeZoneInfo zone) =>
+        (Instant(shiftStart + ShiftLength, zone) - Instant(shiftStart, zone)).TotalSeconds;
+
+    /// <summary>
+    /// The calendar's stops of the shift starting at <paramref name="shiftStart"/> (wall clock in <paramref name="zone"/>)
+    /// in real seconds from its start: each begins at the instant of its wall-clock start and lasts its <c>duration</c>
+    /// in real time, cut at the shift's end. A 04:00 break is 7 h into a 22:00 shift the night the clocks go back; a
+    /// 30-min break at 01:45 that night is 30 min (its wall-clock end, 02:15, is read in the repeated hour's second pass:
+    /// it lasted 90 min), one at 02:30 the night they go forward is 03:30–04:00 CEST (its wall-clock end, 03:00, came
+    /// before its start and the break vanished).
+    /// </summary>
+    public IReadOnlyList<PlannedWindow> PlannedWindows(DateTime shiftStart, TimeZoneInfo zone)
+    {
+        var startInstant = Instant(shiftStart, zone);
+        double shiftSeconds = ShiftSeconds(shiftStart, zone), length = ShiftLength.TotalSeconds;
+        var windows = new List<PlannedWindow>();
+        foreach (var w in PlannedWindows(shiftStart.TimeOfDay))
+        {
+            double start = (Instant(shiftStart + TimeSpan.FromSeconds(w.StartSeconds), zone) - startInstant).TotalSeconds;
+            if (start >= shiftSeconds) continue;
+            // Not cut (it ends before the shift does): its duration; cut at the shift's end: the shift's real end.
+            double end = w.EndSeconds < length ? Math.Min(shiftSeconds, start + (w.EndSeconds - w.StartSeconds)) : shiftSeconds;
+            windows.Add(w with { StartSeconds = start, EndSeconds = end });
+        }
+        windows.Sort((a, b) => a.StartSeconds.CompareTo(b.StartSeconds));
+        return windows;
+    }
+
+    /// <summary>
+    /// Start (wall clock in <paramref name="zone"/>) of the shift in progress at <paramref name="time"/>: the latest start
+    /// whose instant (<see cref="Instant"/>) has come. Compared by the wall clock, a 02:30 start began at the first 02:30
+    /// the night the clocks go back (its instant is the second, an hour later) and at 03:00 the night they go forward (its
+    /// instant is 03:30): the books opened before the shift and the shift started twice.
+    /// </summary>
+    public DateTime ShiftStart(DateTimeOffset time, TimeZoneInfo zone)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        var local = TimeZoneInfo.ConvertTime(time, zone).DateTime;
+        DateTime best = DateTime.MinValue;
+        foreach (var day in new[] { local.Date.AddDays(-1), local.Date })
+            foreach (var s in ShiftStarts)
+            {
+                var start = day + s;
+                if (start > best && Instant(start, zone) <= time) best = start;
+            }
+        return best;
+    }
+
     /// <summary>Start of the shift that contains <paramref name="time"/> (local wall-clock time of the site).</summary>
     public DateTime ShiftStart(DateTime time)
     {

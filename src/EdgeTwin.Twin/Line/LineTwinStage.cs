@@ -316,23 +316,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private long UnixMs(DateTime local) => LineTwinConfig.Instant(local, TimeZone).ToUnixTimeMilliseconds();
 
     /// <summary>Real seconds from the shift's wall-clock start to its wall-clock end: 7 h or 9 h on a night the clocks change.</summary>
-    private double ShiftSeconds(DateTime start) => (UnixMs(start + _config.ShiftLength) - UnixMs(start)) / 1000.0;
+    private double ShiftSeconds(DateTime start) => _config.ShiftSeconds(start, TimeZone);
 
     /// <summary>
     /// The calendar's stops of the shift starting at <paramref name="start"/> in real seconds from its start: a 04:00 break
     /// is 7 h into a 22:00 shift the night the clocks go back (6 h by the wall clock; it was booked at 03:00).
     /// </summary>
-    private IReadOnlyList<PlannedWindow> PlannedWindows(DateTime start)
-    {
-        long startMs = UnixMs(start);
-        double Real(double wallSeconds) => (UnixMs(start + TimeSpan.FromSeconds(wallSeconds)) - startMs) / 1000.0;
-        return [.. _config.PlannedWindows(start.TimeOfDay).Select(w => w with { StartSeconds = Real(w.StartSeconds), EndSeconds = Real(w.EndSeconds) })];
-    }
+    private IReadOnlyList<PlannedWindow> PlannedWindows(DateTime start) => _config.PlannedWindows(start, TimeZone);
 
     private void RollShift(long ms)
     {
-        var local = Local(ms);
-        var start = _config.ShiftStart(local);
+        var start = _config.ShiftStart(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone);
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
         long startMs = UnixMs(start);
@@ -386,18 +380,18 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["shift.end"] = WireTime.WallClock(shiftEnd, TimeZone),
         };
         AddBooks(a, endMs, UnixMs(shiftStart));
-        AddCoverage(a, shiftStart, shiftEnd);
+        AddCoverage(a, shiftStart, UnixMs(shiftEnd));
         return a;
     }
 
     /// <summary>
-    /// What the books cover of the shift <paramref name="shiftStart"/>–<paramref name="until"/>: <c>books_from</c> (the shift's
+    /// What the books cover of the shift <paramref name="shiftStart"/> until <paramref name="untilMs"/>: <c>books_from</c> (the shift's
     /// start, or the agent's first reading when it started mid-shift), <c>covered_s</c> and <c>shift_s</c>. A report of a
     /// shift the gateway saw 13 minutes of must not read as the shift's total.
     /// </summary>
-    private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, DateTime until)
+    private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, long untilMs)
     {
-        long startMs = UnixMs(shiftStart), endMs = UnixMs(until);
+        long startMs = UnixMs(shiftStart), endMs = untilMs;
         endMs = Math.Max(startMs, endMs); // a reading stamped before the shift's start (a clock stepped back) covers none of it
         long from = Math.Clamp(_booksFromMs, startMs, endMs);
         a["books_from"] = WireTime.WallClock(Local(from), TimeZone);
@@ -473,11 +467,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         Volatile.Write(ref _learned, learned);
         if (_shiftStart != DateTime.MinValue)
         {
-            var local = Local(nowMs);
             var shiftEnd = _shiftStart + _config.ShiftLength;
             a["shift.start"] = WireTime.WallClock(_shiftStart, TimeZone);
             a["shift.end"] = WireTime.WallClock(shiftEnd, TimeZone);
-            AddCoverage(a, _shiftStart, local < shiftEnd ? local : shiftEnd);
+            // By instants: in the hour the clocks repeat the wall clock reads 02:40 before a 02:30 end that is an hour away.
+            AddCoverage(a, _shiftStart, Math.Min(nowMs, UnixMs(shiftEnd)));
             // Real seconds: the wall clock's difference was an hour off all night when the clocks changed.
             double shiftSeconds = ShiftSeconds(_shiftStart);
             double elapsed = Math.Clamp((nowMs - UnixMs(_shiftStart)) / 1000.0, 0, shiftSeconds);
