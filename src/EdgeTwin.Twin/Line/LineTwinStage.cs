@@ -715,7 +715,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             _shiftReport = null;
             var inv = CultureInfo.InvariantCulture;
             var end = DateTimeOffset.Parse(report["shift.end"], inv); // carries its offset: the instant the shift ended
-            var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
+            var summary = string.Create(inv, $"shift {Clock(report["shift.start"])}–{Clock(report["shift.end"])} ended: ") + Summary(report);
             LogState(_logger, summary);
             await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", end.ToUniversalTime(), EventSeverity.Info,
                 summary, WithModel(report)) { Device = _config.Id }, ct).ConfigureAwait(false);
@@ -790,6 +790,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return a;
     }
 
+    /// <summary>
+    /// HH:mm of a wall-clock time of the messages (<see cref="WireTime.WallClock"/>) for the summary, with its offset when
+    /// the site's clocks show that time twice (02:30+02:00 or 02:30+01:00 the night they go back): without it a shift
+    /// ending at the second 02:30 read as the first.
+    /// </summary>
+    private string Clock(string wallClock)
+    {
+        var t = DateTimeOffset.Parse(wallClock, CultureInfo.InvariantCulture);
+        return TimeZone.IsAmbiguousTime(t) ? wallClock[11..16] + wallClock[19..] : wallClock[11..16];
+    }
+
     private string Summary(IReadOnlyDictionary<string, string> a)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -819,11 +830,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             double covered = double.Parse(cov, inv), length = double.Parse(len, inv);
             // Say when the books started after the shift did (agent started or restarted mid-shift).
             if (a["books_from"] != shiftFrom)
-                text += string.Create(inv, $" (books from {a["books_from"][11..16]}, {covered / 60:0} of {length / 60:0} min of the shift)");
+                text += string.Create(inv, $" (books from {Clock(a["books_from"])}, {covered / 60:0} of {length / 60:0} min of the shift)");
         }
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
-        var at = a.TryGetValue("shift.end", out var end) ? " at " + end[11..16] + ":" : "";
+        var at = a.TryGetValue("shift.end", out var end) ? " at " + Clock(end) + ":" : "";
         text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         return a.ContainsKey("forecast.good_end_of_shift") ? text + string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good") : text;
     }

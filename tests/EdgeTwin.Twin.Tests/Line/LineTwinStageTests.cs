@@ -368,9 +368,12 @@ public sealed class LineTwinStageTests
             Assert.DoesNotContain(sink.Events, e => e.Source == "line/l1/shift");
             await stage.ProcessAsync(States(s1, s2, start + (8 * 60 + 11) * 60_000L, 51, _ => 1), CancellationToken.None); // to 02:31 CET
 
-            var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+            var ended = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+            var report = ended.Attributes!;
             Assert.Equal(("2026-10-24T18:30:00+02:00", "2026-10-25T02:30:00+01:00"), (report["shift.start"], report["shift.end"]));
             Assert.Equal(("32400", "32400"), (report["covered_s"], report["shift_s"]));
+            // The summary says which 02:30 (the clocks showed it twice that night).
+            Assert.StartsWith("shift 18:30–02:30+01:00 ended: ", ended.Message, StringComparison.Ordinal);
         }
         {
             var (stage, sink, s1, s2) = TwoStationLine(starts, timeZone: "Europe/Berlin");
