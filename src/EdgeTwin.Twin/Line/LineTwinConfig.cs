@@ -459,19 +459,6 @@ public sealed record LineTwinConfig(
             }
         return best;
     }
-
-    /// <summary>Start of the shift that contains <paramref name="time"/> (local wall-clock time of the site).</summary>
-    public DateTime ShiftStart(DateTime time)
-    {
-        DateTime best = DateTime.MinValue;
-        foreach (var day in new[] { time.Date.AddDays(-1), time.Date })
-            foreach (var s in ShiftStarts)
-            {
-                var start = day + s;
-                if (start <= time && start > best) best = start;
-            }
-        return best;
-    }
 }
 
 /// <summary>Checks <c>line:</c> for <c>edgetwin check</c> and the agent's start (found by reflection).</summary>
@@ -494,7 +481,39 @@ public sealed class LineSectionValidator : IConfigSectionValidator
         // A machine without a state or counter signal is simulated, never observed: worth seeing before the agent runs.
         int withSignals = c.Stations.Count(s => s.State is not null || s.StackLight is not null || s.Good is not null || s.Reject is not null);
         var inv = CultureInfo.InvariantCulture;
-        return string.Create(inv, $"line {c.Id}: {c.Stations.Count} station{(c.Stations.Count == 1 ? "" : "s")}, {c.Spec.Buffers.Count} buffer{(c.Spec.Buffers.Count == 1 ? "" : "s")}, {withSignals} of {c.Stations.Count} machines with signals");
+        var text = string.Create(inv, $"line {c.Id}: {c.Stations.Count} station{(c.Stations.Count == 1 ? "" : "s")}, {c.Spec.Buffers.Count} buffer{(c.Spec.Buffers.Count == 1 ? "" : "s")}, {withSignals} of {c.Stations.Count} machines with signals");
+        return ClockChangeNote(c, DateTime.UtcNow.Date) is { } note ? text + "; " + note : text;
+    }
+
+    /// <summary>
+    /// The calendar's times (shift starts, planned-stop starts) that the site's clocks skip or show twice in the year from
+    /// <paramref name="from"/>, and how the twin takes them (<see cref="LineTwinConfig.Instant"/>): valid config, but a
+    /// 02:30 start in Europe/Berlin is 03:30 CEST one night and the second 02:30 another, which the engineer should see
+    /// before the night comes. Null when there is none.
+    /// </summary>
+    public static string? ClockChangeNote(LineTwinConfig c, DateTime from)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var zone = c.TimeZone;
+        if (!zone.SupportsDaylightSavingTime) return null;
+        var inv = CultureInfo.InvariantCulture;
+        var notes = new List<string>();
+        var times = c.ShiftStarts.Select(t => ("shift start", t)).Concat(c.PlannedStops.Select(p => ("planned stop", p.Start))).Distinct();
+        foreach (var (what, t) in times)
+        {
+            DateTime? skipped = null, repeated = null;
+            for (var day = from.Date; day < from.Date.AddDays(366) && (skipped is null || repeated is null); day = day.AddDays(1))
+            {
+                var wall = DateTime.SpecifyKind(day + t, DateTimeKind.Unspecified);
+                if (skipped is null && zone.IsInvalidTime(wall)) skipped = wall;
+                if (repeated is null && zone.IsAmbiguousTime(wall)) repeated = wall;
+            }
+            var parts = new List<string>();
+            if (skipped is { } sk) parts.Add(string.Create(inv, $"skipped on {sk:yyyy-MM-dd} (then {EdgeTwin.Core.Events.WireTime.WallClock(sk, zone)[11..]})"));
+            if (repeated is { } rp) parts.Add(string.Create(inv, $"shown twice on {rp:yyyy-MM-dd} (then the second, {EdgeTwin.Core.Events.WireTime.WallClock(rp, zone)[11..]})"));
+            if (parts.Count > 0) notes.Add(string.Create(inv, $"{what} {t:hh\\:mm} is {string.Join(" and ", parts)}"));
+        }
+        return notes.Count == 0 ? null : $"in {c.TimeZoneId ?? zone.Id} the {string.Join("; the ", notes)}";
     }
 
     /// <summary>
