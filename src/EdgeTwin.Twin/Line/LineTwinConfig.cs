@@ -440,6 +440,19 @@ public sealed record LineTwinConfig(
         return windows;
     }
 
+    /// <summary>The calendar's first shift start (wall clock) after <paramref name="shiftStart"/>.</summary>
+    public DateTime NextShiftStart(DateTime shiftStart)
+    {
+        DateTime best = DateTime.MaxValue;
+        foreach (var day in new[] { shiftStart.Date, shiftStart.Date.AddDays(1) })
+            foreach (var s in ShiftStarts)
+            {
+                var start = day + s;
+                if (start > shiftStart && start < best) best = start;
+            }
+        return best;
+    }
+
     /// <summary>
     /// Start (wall clock in <paramref name="zone"/>) of the shift in progress at <paramref name="time"/>: the latest start
     /// whose instant (<see cref="Instant"/>) has come. Compared by the wall clock, a 02:30 start began at the first 02:30

@@ -79,6 +79,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private bool[]? _awaitingAfterRestore; // stations with signals not read yet since the books were restored
     private long _firstAfterRestoreMs = long.MinValue;
     private DateTime _shiftStart = DateTime.MinValue;
+    // The shift start found for a reading, and the instants [from, until) it holds for (up to the next start): the lookup
+    // converts a dozen wall-clock times per reading otherwise. A pure memo of LineTwinConfig.ShiftStart, never stale.
+    private DateTime _startFound;
+    private long _startFoundFromMs = long.MaxValue, _startFoundUntilMs = long.MinValue;
     private long _booksFromMs; // where this shift's books start: the shift's start, or the first reading after the agent started
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
@@ -324,9 +328,21 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     /// </summary>
     private IReadOnlyList<PlannedWindow> PlannedWindows(DateTime start) => _config.PlannedWindows(start, TimeZone);
 
+    /// <summary>The wall-clock start of the shift in progress at <paramref name="ms"/> (its start instant has come).</summary>
+    private DateTime ShiftStartAt(long ms)
+    {
+        if (ms >= _startFoundFromMs && ms < _startFoundUntilMs) return _startFound;
+        var start = _config.ShiftStart(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone);
+        if (start == DateTime.MinValue) return start; // no start in the two days looked at (cannot happen with one a day)
+        _startFound = start;
+        _startFoundFromMs = UnixMs(start);
+        _startFoundUntilMs = UnixMs(_config.NextShiftStart(start));
+        return start;
+    }
+
     private void RollShift(long ms)
     {
-        var start = _config.ShiftStart(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone);
+        var start = ShiftStartAt(ms);
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
         long startMs = UnixMs(start);
