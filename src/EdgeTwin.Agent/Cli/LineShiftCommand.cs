@@ -26,8 +26,8 @@ internal abstract class LineShiftCommand(string name, string description) : ICli
             var error = parse.InvocationConfiguration.Error;
             var c = LineCli.Load(parse.GetValue(cli.Config)!, error);
             if (c is null) return ExitCodes.InvalidConfig;
-            var stops = cli.PlannedStops(parse, c, error);
-            if (stops is null) return ExitCodes.InvalidConfig;
+            if (cli.ShiftOf(parse, c, error) is not { } plan) return ExitCodes.InvalidConfig;
+            (c, var stops) = (plan.Line, plan.Stops);
             LineCli.ShiftRecord rec;
             try
             {

@@ -27,8 +27,8 @@ internal sealed class LineStatusCommand : ICliSubcommand
             var output = parse.InvocationConfiguration.Output;
             var c = LineCli.Load(parse.GetValue(cli.Config)!, parse.InvocationConfiguration.Error);
             if (c is null || !cli.CheckReplications(parse, parse.InvocationConfiguration.Error)) return ExitCodes.InvalidConfig;
-            var stops = cli.PlannedStops(parse, c, parse.InvocationConfiguration.Error);
-            if (stops is null) return ExitCodes.InvalidConfig;
+            if (cli.ShiftOf(parse, c, parse.InvocationConfiguration.Error) is not { } plan) return ExitCodes.InvalidConfig;
+            (c, var stops) = (plan.Line, plan.Stops);
             var scenarios = LineCli.Scenarios(c, stops, parse.GetValue(cli.Replications), parse.GetValue(cli.Seed));
             var f = scenarios.ForecastEndOfShift(new LineNow(0, 0, null));
             var stations = c.Spec.Stations.Select(s =>

@@ -42,10 +42,11 @@ internal abstract class LineWhatIfCommand(string name, string description) : ICl
             var error = parse.InvocationConfiguration.Error;
             var c = LineCli.Load(parse.GetValue(Cli.Config)!, error);
             if (c is null || !Cli.CheckReplications(parse, error)) return ExitCodes.InvalidConfig;
+            // The shift first: with --date its real length bounds --elapsed and the what-ifs.
+            if (Cli.ShiftOf(parse, c, error) is not { } plan) return ExitCodes.InvalidConfig;
+            (c, var stops) = (plan.Line, plan.Stops);
             double gone = parse.GetValue(Elapsed);
             if (await CheckAsync(parse, c, gone, error).ConfigureAwait(false) is not { } whatIf) return ExitCodes.InvalidConfig;
-            var stops = Cli.PlannedStops(parse, c, error);
-            if (stops is null) return ExitCodes.InvalidConfig;
             var scenarios = LineCli.Scenarios(c, stops, whatIf.Replications ?? parse.GetValue(Cli.Replications), parse.GetValue(Cli.Seed));
             if (Cli.Start(parse, c, gone * 60, error, whatIf.Levels) is not { } at) return ExitCodes.InvalidConfig;
             var report = whatIf.Run(scenarios, at);

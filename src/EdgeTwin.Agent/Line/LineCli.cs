@@ -21,6 +21,8 @@ internal sealed class LineCli
 
     public Option<string?> Shift { get; } = new("--shift") { Description = "Start of the shift (HH:MM) whose planned stops the simulation keeps; default: the calendar's first." };
 
+    public Option<string?> Date { get; } = new("--date") { Description = "Day the shift starts on (YYYY-MM-DD, in shift.time_zone, else the host's): the shift's real length and planned stops that day, 7 h or 9 h the nights the clocks change; default: a shift of shift.length." };
+
     /// <summary>Buffer levels the what-ifs start from (<c>--buffer B1=12</c>); the others are assumed as the live twin assumes them.</summary>
     public Option<string[]> Buffers { get; } = new("--buffer") { Description = "Parts in a buffer now, e.g. --buffer B1=12 (repeatable); default half full, as the live twin assumes." };
 
@@ -88,30 +90,50 @@ internal sealed class LineCli
         c.Options.Add(Json);
         c.Options.Add(Seed);
         c.Options.Add(Shift);
+        c.Options.Add(Date);
         if (replications) c.Options.Add(Replications);
     }
 
-    /// <summary>The planned stops of the shift <c>--shift</c> names (or the calendar's first); null after printing why the value is wrong.</summary>
-    public IReadOnlyList<PlannedWindow>? PlannedStops(ParseResult parse, LineTwinConfig c, TextWriter error)
+    /// <summary>The shift the commands simulate or book: the line (its <c>ShiftLength</c> the shift's real length) and the shift's planned stops in seconds from its start.</summary>
+    public sealed record ShiftPlan(LineTwinConfig Line, IReadOnlyList<PlannedWindow> Stops);
+
+    /// <summary>
+    /// The shift <c>--shift</c> names (or the calendar's first) with its planned stops; with <c>--date</c> the shift that
+    /// day, taken as the live twin takes it (a 22:00–06:00 shift is 7 h the night the clocks go forward, 9 h the night
+    /// they go back, and a 04:00 break 7 h into it then): without a date a state log of such a night was booked with the
+    /// break an hour off. Null after printing why a value is wrong.
+    /// </summary>
+    public ShiftPlan? ShiftOf(ParseResult parse, LineTwinConfig c, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(c);
         ArgumentNullException.ThrowIfNull(error);
         var text = parse.GetValue(Shift);
-        if (text is null) return c.PlannedWindows(c.ShiftStarts.Count > 0 ? c.ShiftStarts[0] : TimeSpan.Zero);
-        if (!LineTwinConfig.TryParseTimeOfDay(text, out var start))
+        var start = c.ShiftStarts.Count > 0 ? c.ShiftStarts[0] : TimeSpan.Zero;
+        if (text is not null)
         {
-            error.WriteLine($"--shift: expected a time of day like 06:00, got '{text}'");
+            if (!LineTwinConfig.TryParseTimeOfDay(text, out start))
+            {
+                error.WriteLine($"--shift: expected a time of day like 06:00, got '{text}'");
+                return null;
+            }
+            // A time that starts no shift would put the calendar's stops at the wrong minutes of the shift (07:00 on a
+            // 06/14/22 calendar moved the 10:00 break from 240 to 180 min) without a word.
+            if (c.ShiftStarts.Count > 0 && !c.ShiftStarts.Contains(start))
+            {
+                error.WriteLine($"--shift {text} is not a shift start of line {c.Id} ({string.Join(", ", c.ShiftStarts.Select(t => t.ToString("hh\\:mm", CultureInfo.InvariantCulture)))})");
+                return null;
+            }
+        }
+        if (parse.GetValue(Date) is not { } dateText) return new ShiftPlan(c, c.PlannedWindows(start));
+        if (!DateTime.TryParseExact(dateText, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+        {
+            error.WriteLine($"--date: expected a day like 2026-10-24, got '{dateText}'");
             return null;
         }
-        // A time that starts no shift would put the calendar's stops at the wrong minutes of the shift (07:00 on a
-        // 06/14/22 calendar moved the 10:00 break from 240 to 180 min) without a word.
-        if (c.ShiftStarts.Count > 0 && !c.ShiftStarts.Contains(start))
-        {
-            error.WriteLine($"--shift {text} is not a shift start of line {c.Id} ({string.Join(", ", c.ShiftStarts.Select(t => t.ToString("hh\\:mm", CultureInfo.InvariantCulture)))})");
-            return null;
-        }
-        return c.PlannedWindows(start);
+        var shiftStart = day + start;
+        var line = c with { ShiftLength = TimeSpan.FromSeconds(c.ShiftSeconds(shiftStart, c.TimeZone)) };
+        return new ShiftPlan(line, c.PlannedWindows(shiftStart, c.TimeZone));
     }
 
     /// <summary>Whether <c>--replications</c> is at least 2 (a paired interval needs two); false after printing why not.</summary>

@@ -21,12 +21,17 @@ public static class WireTime
 
     /// <summary>
     /// A local wall-clock time that means something as such (a shift boundary at 06:00), with the offset in force at
-    /// it in <paramref name="zone"/> (default: the gateway's): <c>2026-12-01T06:00:00+01:00</c>. Seconds only.
+    /// it in <paramref name="zone"/> (default: the gateway's): <c>2026-12-01T06:00:00+01:00</c>. Seconds only. A time the
+    /// clocks skip (02:30 the night they go forward) is the instant the standard offset gives it, shown as the clocks read
+    /// then (<c>03:30:00+02:00</c>, not <c>02:30:00+01:00</c>, a time no clock at the site showed); a time that occurs twice
+    /// is its second, standard-time occurrence (the offset says which).
     /// </summary>
     public static string WallClock(DateTime local, TimeZoneInfo? zone = null)
     {
+        zone ??= TimeZoneInfo.Local;
         var unspecified = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
-        var offset = (zone ?? TimeZoneInfo.Local).GetUtcOffset(unspecified);
-        return new DateTimeOffset(unspecified, offset).ToString(WallClockFormat, CultureInfo.InvariantCulture);
+        var time = new DateTimeOffset(unspecified, zone.GetUtcOffset(unspecified));
+        if (zone.IsInvalidTime(unspecified)) time = TimeZoneInfo.ConvertTime(time, zone);
+        return time.ToString(WallClockFormat, CultureInfo.InvariantCulture);
     }
 }

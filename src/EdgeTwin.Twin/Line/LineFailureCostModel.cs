@@ -81,17 +81,17 @@ public sealed class LineFailureCostModel : IUnplannedFailureCostModel
         {
             foreach (var s in _config.ShiftStarts)
             {
+                // The live twin's rule (LineTwinConfig): the shift ends at its wall-clock end, a stop lasts its duration.
                 var start = day + s;
-                shifts.Add((Utc(start), Utc(start + _config.ShiftLength)));
-                foreach (var w in _config.PlannedWindows(s).Where(w => w.Station < 0 || w.Station == station))
-                    stops.Add((Utc(start.AddSeconds(w.StartSeconds)), Utc(start.AddSeconds(w.EndSeconds))));
+                var startUtc = LineTwinConfig.Instant(start, zone).UtcDateTime;
+                shifts.Add((startUtc, startUtc.AddSeconds(_config.ShiftSeconds(start, zone))));
+                foreach (var w in _config.PlannedWindows(start, zone).Where(w => w.Station < 0 || w.Station == station))
+                    stops.Add((startUtc.AddSeconds(w.StartSeconds), startUtc.AddSeconds(w.EndSeconds)));
             }
         }
 
         var planned = Clip(shifts, from, to);
         return Length(planned) - Length(Intersect(planned, Clip(stops, from, to)));
-
-        DateTime Utc(DateTime wallClock) => LineTwinConfig.Instant(wallClock, zone).UtcDateTime;
     }
 
     // Intervals cut to [from, to), sorted and merged.

@@ -408,15 +408,67 @@ public sealed record LineTwinConfig(
         return new DateTimeOffset(wallClock, zone.GetUtcOffset(wallClock));
     }
 
-    /// <summary>Start of the shift that contains <paramref name="time"/> (local wall-clock time of the site).</summary>
-    public DateTime ShiftStart(DateTime time)
+    /// <summary>
+    /// Real seconds from the shift's wall-clock start to its wall-clock end in <paramref name="zone"/>: a 22:00–06:00
+    /// shift is 7 h the night the clocks go forward and 9 h the night they go back.
+    /// </summary>
+    public double ShiftSeconds(DateTime shiftStart, TimeZoneInfo zone) =>
+        (Instant(shiftStart + ShiftLength, zone) - Instant(shiftStart, zone)).TotalSeconds;
+
+    /// <summary>
+    /// The calendar's stops of the shift starting at <paramref name="shiftStart"/> (wall clock in <paramref name="zone"/>)
+    /// in real seconds from its start: each begins at the instant of its wall-clock start and lasts its <c>duration</c>
+    /// in real time, cut at the shift's end. A 04:00 break is 7 h into a 22:00 shift the night the clocks go back; a
+    /// 30-min break at 01:45 that night is 30 min (its wall-clock end, 02:15, is read in the repeated hour's second pass:
+    /// it lasted 90 min), one at 02:30 the night they go forward is 03:30–04:00 CEST (its wall-clock end, 03:00, came
+    /// before its start and the break vanished).
+    /// </summary>
+    public IReadOnlyList<PlannedWindow> PlannedWindows(DateTime shiftStart, TimeZoneInfo zone)
     {
-        DateTime best = DateTime.MinValue;
-        foreach (var day in new[] { time.Date.AddDays(-1), time.Date })
+        var startInstant = Instant(shiftStart, zone);
+        double shiftSeconds = ShiftSeconds(shiftStart, zone), length = ShiftLength.TotalSeconds;
+        var windows = new List<PlannedWindow>();
+        foreach (var w in PlannedWindows(shiftStart.TimeOfDay))
+        {
+            double start = (Instant(shiftStart + TimeSpan.FromSeconds(w.StartSeconds), zone) - startInstant).TotalSeconds;
+            if (start >= shiftSeconds) continue;
+            // Not cut (it ends before the shift does): its duration; cut at the shift's end: the shift's real end.
+            double end = w.EndSeconds < length ? Math.Min(shiftSeconds, start + (w.EndSeconds - w.StartSeconds)) : shiftSeconds;
+            windows.Add(w with { StartSeconds = start, EndSeconds = end });
+        }
+        windows.Sort((a, b) => a.StartSeconds.CompareTo(b.StartSeconds));
+        return windows;
+    }
+
+    /// <summary>The calendar's first shift start (wall clock) after <paramref name="shiftStart"/>.</summary>
+    public DateTime NextShiftStart(DateTime shiftStart)
+    {
+        DateTime best = DateTime.MaxValue;
+        foreach (var day in new[] { shiftStart.Date, shiftStart.Date.AddDays(1) })
             foreach (var s in ShiftStarts)
             {
                 var start = day + s;
-                if (start <= time && start > best) best = start;
+                if (start > shiftStart && start < best) best = start;
+            }
+        return best;
+    }
+
+    /// <summary>
+    /// Start (wall clock in <paramref name="zone"/>) of the shift in progress at <paramref name="time"/>: the latest start
+    /// whose instant (<see cref="Instant"/>) has come. Compared by the wall clock, a 02:30 start began at the first 02:30
+    /// the night the clocks go back (its instant is the second, an hour later) and at 03:00 the night they go forward (its
+    /// instant is 03:30): the books opened before the shift and the shift started twice.
+    /// </summary>
+    public DateTime ShiftStart(DateTimeOffset time, TimeZoneInfo zone)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        var local = TimeZoneInfo.ConvertTime(time, zone).DateTime;
+        DateTime best = DateTime.MinValue;
+        foreach (var day in new[] { local.Date.AddDays(-1), local.Date })
+            foreach (var s in ShiftStarts)
+            {
+                var start = day + s;
+                if (start > best && Instant(start, zone) <= time) best = start;
             }
         return best;
     }
@@ -442,7 +494,39 @@ public sealed class LineSectionValidator : IConfigSectionValidator
         // A machine without a state or counter signal is simulated, never observed: worth seeing before the agent runs.
         int withSignals = c.Stations.Count(s => s.State is not null || s.StackLight is not null || s.Good is not null || s.Reject is not null);
         var inv = CultureInfo.InvariantCulture;
-        return string.Create(inv, $"line {c.Id}: {c.Stations.Count} station{(c.Stations.Count == 1 ? "" : "s")}, {c.Spec.Buffers.Count} buffer{(c.Spec.Buffers.Count == 1 ? "" : "s")}, {withSignals} of {c.Stations.Count} machines with signals");
+        var text = string.Create(inv, $"line {c.Id}: {c.Stations.Count} station{(c.Stations.Count == 1 ? "" : "s")}, {c.Spec.Buffers.Count} buffer{(c.Spec.Buffers.Count == 1 ? "" : "s")}, {withSignals} of {c.Stations.Count} machines with signals");
+        return ClockChangeNote(c, DateTime.UtcNow.Date) is { } note ? text + "; " + note : text;
+    }
+
+    /// <summary>
+    /// The calendar's times (shift starts, planned-stop starts) that the site's clocks skip or show twice in the year from
+    /// <paramref name="from"/>, and how the twin takes them (<see cref="LineTwinConfig.Instant"/>): valid config, but a
+    /// 02:30 start in Europe/Berlin is 03:30 CEST one night and the second 02:30 another, which the engineer should see
+    /// before the night comes. Null when there is none.
+    /// </summary>
+    public static string? ClockChangeNote(LineTwinConfig c, DateTime from)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var zone = c.TimeZone;
+        if (!zone.SupportsDaylightSavingTime) return null;
+        var inv = CultureInfo.InvariantCulture;
+        var notes = new List<string>();
+        var times = c.ShiftStarts.Select(t => ("shift start", t)).Concat(c.PlannedStops.Select(p => ("planned stop", p.Start))).Distinct();
+        foreach (var (what, t) in times)
+        {
+            DateTime? skipped = null, repeated = null;
+            for (var day = from.Date; day < from.Date.AddDays(366) && (skipped is null || repeated is null); day = day.AddDays(1))
+            {
+                var wall = DateTime.SpecifyKind(day + t, DateTimeKind.Unspecified);
+                if (skipped is null && zone.IsInvalidTime(wall)) skipped = wall;
+                if (repeated is null && zone.IsAmbiguousTime(wall)) repeated = wall;
+            }
+            var parts = new List<string>();
+            if (skipped is { } sk) parts.Add(string.Create(inv, $"skipped on {sk:yyyy-MM-dd} (then {EdgeTwin.Core.Events.WireTime.WallClock(sk, zone)[11..]})"));
+            if (repeated is { } rp) parts.Add(string.Create(inv, $"shown twice on {rp:yyyy-MM-dd} (then the second, {EdgeTwin.Core.Events.WireTime.WallClock(rp, zone)[11..]})"));
+            if (parts.Count > 0) notes.Add(string.Create(inv, $"{what} {t:hh\\:mm} is {string.Join(" and ", parts)}"));
+        }
+        return notes.Count == 0 ? null : $"in {c.TimeZoneId ?? zone.Id} the {string.Join("; the ", notes)}";
     }
 
     /// <summary>

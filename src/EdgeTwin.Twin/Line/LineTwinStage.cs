@@ -79,6 +79,10 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private bool[]? _awaitingAfterRestore; // stations with signals not read yet since the books were restored
     private long _firstAfterRestoreMs = long.MinValue;
     private DateTime _shiftStart = DateTime.MinValue;
+    // The shift start found for a reading, and the instants [from, until) it holds for (up to the next start): the lookup
+    // converts a dozen wall-clock times per reading otherwise. A pure memo of LineTwinConfig.ShiftStart, never stale.
+    private DateTime _startFound;
+    private long _startFoundFromMs = long.MaxValue, _startFoundUntilMs = long.MinValue;
     private long _booksFromMs; // where this shift's books start: the shift's start, or the first reading after the agent started
     private IReadOnlyList<PlannedWindow> _plannedStops = [];
     private Dictionary<string, string>? _shiftReport; // the shift that just ended, until published
@@ -316,23 +320,29 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private long UnixMs(DateTime local) => LineTwinConfig.Instant(local, TimeZone).ToUnixTimeMilliseconds();
 
     /// <summary>Real seconds from the shift's wall-clock start to its wall-clock end: 7 h or 9 h on a night the clocks change.</summary>
-    private double ShiftSeconds(DateTime start) => (UnixMs(start + _config.ShiftLength) - UnixMs(start)) / 1000.0;
+    private double ShiftSeconds(DateTime start) => _config.ShiftSeconds(start, TimeZone);
 
     /// <summary>
     /// The calendar's stops of the shift starting at <paramref name="start"/> in real seconds from its start: a 04:00 break
     /// is 7 h into a 22:00 shift the night the clocks go back (6 h by the wall clock; it was booked at 03:00).
     /// </summary>
-    private IReadOnlyList<PlannedWindow> PlannedWindows(DateTime start)
+    private IReadOnlyList<PlannedWindow> PlannedWindows(DateTime start) => _config.PlannedWindows(start, TimeZone);
+
+    /// <summary>The wall-clock start of the shift in progress at <paramref name="ms"/> (its start instant has come).</summary>
+    private DateTime ShiftStartAt(long ms)
     {
-        long startMs = UnixMs(start);
-        double Real(double wallSeconds) => (UnixMs(start + TimeSpan.FromSeconds(wallSeconds)) - startMs) / 1000.0;
-        return [.. _config.PlannedWindows(start.TimeOfDay).Select(w => w with { StartSeconds = Real(w.StartSeconds), EndSeconds = Real(w.EndSeconds) })];
+        if (ms >= _startFoundFromMs && ms < _startFoundUntilMs) return _startFound;
+        var start = _config.ShiftStart(DateTimeOffset.FromUnixTimeMilliseconds(ms), TimeZone);
+        if (start == DateTime.MinValue) return start; // no start in the two days looked at (cannot happen with one a day)
+        _startFound = start;
+        _startFoundFromMs = UnixMs(start);
+        _startFoundUntilMs = UnixMs(_config.NextShiftStart(start));
+        return start;
     }
 
     private void RollShift(long ms)
     {
-        var local = Local(ms);
-        var start = _config.ShiftStart(local);
+        var start = ShiftStartAt(ms);
         if (start == _shiftStart) return;
         bool first = _shiftStart == DateTime.MinValue;
         long startMs = UnixMs(start);
@@ -386,18 +396,18 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             ["shift.end"] = WireTime.WallClock(shiftEnd, TimeZone),
         };
         AddBooks(a, endMs, UnixMs(shiftStart));
-        AddCoverage(a, shiftStart, shiftEnd);
+        AddCoverage(a, shiftStart, UnixMs(shiftEnd));
         return a;
     }
 
     /// <summary>
-    /// What the books cover of the shift <paramref name="shiftStart"/>–<paramref name="until"/>: <c>books_from</c> (the shift's
+    /// What the books cover of the shift <paramref name="shiftStart"/> until <paramref name="untilMs"/>: <c>books_from</c> (the shift's
     /// start, or the agent's first reading when it started mid-shift), <c>covered_s</c> and <c>shift_s</c>. A report of a
     /// shift the gateway saw 13 minutes of must not read as the shift's total.
     /// </summary>
-    private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, DateTime until)
+    private void AddCoverage(Dictionary<string, string> a, DateTime shiftStart, long untilMs)
     {
-        long startMs = UnixMs(shiftStart), endMs = UnixMs(until);
+        long startMs = UnixMs(shiftStart), endMs = untilMs;
         endMs = Math.Max(startMs, endMs); // a reading stamped before the shift's start (a clock stepped back) covers none of it
         long from = Math.Clamp(_booksFromMs, startMs, endMs);
         a["books_from"] = WireTime.WallClock(Local(from), TimeZone);
@@ -473,11 +483,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         Volatile.Write(ref _learned, learned);
         if (_shiftStart != DateTime.MinValue)
         {
-            var local = Local(nowMs);
             var shiftEnd = _shiftStart + _config.ShiftLength;
             a["shift.start"] = WireTime.WallClock(_shiftStart, TimeZone);
             a["shift.end"] = WireTime.WallClock(shiftEnd, TimeZone);
-            AddCoverage(a, _shiftStart, local < shiftEnd ? local : shiftEnd);
+            // By instants: in the hour the clocks repeat the wall clock reads 02:40 before a 02:30 end that is an hour away.
+            AddCoverage(a, _shiftStart, Math.Min(nowMs, UnixMs(shiftEnd)));
             // Real seconds: the wall clock's difference was an hour off all night when the clocks changed.
             double shiftSeconds = ShiftSeconds(_shiftStart);
             double elapsed = Math.Clamp((nowMs - UnixMs(_shiftStart)) / 1000.0, 0, shiftSeconds);
@@ -721,7 +731,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             _shiftReport = null;
             var inv = CultureInfo.InvariantCulture;
             var end = DateTimeOffset.Parse(report["shift.end"], inv); // carries its offset: the instant the shift ended
-            var summary = string.Create(inv, $"shift {report["shift.start"][11..16]}–{report["shift.end"][11..16]} ended: ") + Summary(report);
+            var summary = string.Create(inv, $"shift {Clock(report["shift.start"])}–{Clock(report["shift.end"])} ended: ") + Summary(report);
             LogState(_logger, summary);
             await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, $"line/{_config.Id}/shift", end.ToUniversalTime(), EventSeverity.Info,
                 summary, WithModel(report)) { Device = _config.Id }, ct).ConfigureAwait(false);
@@ -796,6 +806,17 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         return a;
     }
 
+    /// <summary>
+    /// HH:mm of a wall-clock time of the messages (<see cref="WireTime.WallClock"/>) for the summary, with its offset when
+    /// the site's clocks show that time twice (02:30+02:00 or 02:30+01:00 the night they go back): without it a shift
+    /// ending at the second 02:30 read as the first.
+    /// </summary>
+    private string Clock(string wallClock)
+    {
+        var t = DateTimeOffset.Parse(wallClock, CultureInfo.InvariantCulture);
+        return TimeZone.IsAmbiguousTime(t) ? wallClock[11..16] + wallClock[19..] : wallClock[11..16];
+    }
+
     private string Summary(IReadOnlyDictionary<string, string> a)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -825,11 +846,11 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             double covered = double.Parse(cov, inv), length = double.Parse(len, inv);
             // Say when the books started after the shift did (agent started or restarted mid-shift).
             if (a["books_from"] != shiftFrom)
-                text += string.Create(inv, $" (books from {a["books_from"][11..16]}, {covered / 60:0} of {length / 60:0} min of the shift)");
+                text += string.Create(inv, $" (books from {Clock(a["books_from"])}, {covered / 60:0} of {length / 60:0} min of the shift)");
         }
         if (!a.ContainsKey("forecast.end_of_shift")) return text;
         double mean = D("forecast.end_of_shift"), p5 = D("forecast.p5"), p95 = D("forecast.p95");
-        var at = a.TryGetValue("shift.end", out var end) ? " at " + end[11..16] + ":" : "";
+        var at = a.TryGetValue("shift.end", out var end) ? " at " + Clock(end) + ":" : "";
         text += string.Create(inv, $", end of shift{at} {mean:0} ({D("forecast.level") * 100:0} % of outcomes {p5:0}–{p95:0})");
         return a.ContainsKey("forecast.good_end_of_shift") ? text + string.Create(inv, $", {D("forecast.good_end_of_shift"):0} good") : text;
     }

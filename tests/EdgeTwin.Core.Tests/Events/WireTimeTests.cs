@@ -29,6 +29,21 @@ public sealed class WireTimeTests
             new DateTimeOffset(2026, 12, 1, 5, 0, 0, TimeSpan.Zero),
             DateTimeOffset.Parse(WireTime.WallClock(new DateTime(2026, 12, 1, 6, 0, 0), cet), System.Globalization.CultureInfo.InvariantCulture));
     }
+
+    /// <summary>
+    /// Site engineer, Europe/Berlin: a shift ending at 02:30 the night the clocks go forward ends at 03:30 CEST (the
+    /// standard offset's reading of a skipped time). It was shown as 2026-03-29T02:30:00+01:00, right as an instant but a
+    /// time no clock at the site showed; a time shown twice keeps its offset, which says which.
+    /// </summary>
+    [Fact]
+    public void Regression_a_wall_clock_time_the_clocks_skip_was_shown_as_no_clock_at_the_site_read()
+    {
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+        Assert.Equal("2026-03-29T03:30:00+02:00", WireTime.WallClock(new DateTime(2026, 3, 29, 2, 30, 0), berlin));
+        Assert.Equal("2026-03-29T03:30:00+02:00", WireTime.WallClock(new DateTime(2026, 3, 29, 3, 30, 0), berlin));
+        Assert.Equal("2026-03-29T01:59:00+01:00", WireTime.WallClock(new DateTime(2026, 3, 29, 1, 59, 0), berlin));
+        Assert.Equal("2026-10-25T02:30:00+01:00", WireTime.WallClock(new DateTime(2026, 10, 25, 2, 30, 0), berlin));
+    }
 }
 
 public sealed class WireNumberTests

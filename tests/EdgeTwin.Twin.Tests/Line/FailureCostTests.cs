@@ -178,4 +178,39 @@ public sealed class FailureCostTests
         // An ordinary night is 8 h, by either clock.
         Assert.Equal(7.5 * 3600, model.ProductionTimeLost(Utc(11, 28, 21), 10 * 3600), 6);
     }
+    /// <summary>
+    /// Plant manager: a failure in a break next to the hour the clocks skip or repeat. A stop's end was its wall-clock end:
+    /// the night the clocks go back a 30-min break at 01:45 ran to the second 02:15 (90 min, so a 30-min repair at the first
+    /// 02:15 cost nothing), the night they go forward one at 02:30 (03:30 CEST) ended at 03:00 CEST and vanished (a repair
+    /// in it cost 30 min of production). A stop lasts its duration, like in the live twin's books.
+    /// </summary>
+    [Fact]
+    public void Regression_the_cost_of_a_failure_next_to_a_daylight_saving_change_took_a_break_as_90_min_or_none()
+    {
+        LineFailureCostModel Model(string stop)
+        {
+            var d = new ConfigDiagnostics();
+            var config = LineTwinConfig.Parse($$"""
+                line:
+                  id: line1
+                  margin_per_unit: 12.5
+                  shift: { length: 8h, starts: ["22:00"], time_zone: Europe/Berlin }
+                  planned_stops: [{ start: "{{stop}}", duration: 30m, reason: break }]
+                  buffers: [{ id: B1, capacity: 10 }]
+                  stations:
+                    - { id: S1, machine: m1, ideal_cycle_time: 30s, mtbf: 8h, mttr: 40m, output: B1 }
+                    - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+                """, "line.yaml", d)!;
+            Assert.Empty(d.Items);
+            return new LineFailureCostModel(config, () => config.Spec);
+        }
+
+        // 2026-10-25: break 01:45–02:15 CEST (23:45–00:15 UTC); a repair 02:15–02:45 CEST is production time.
+        Assert.Equal(1800, Model("01:45").ProductionTimeLost(new DateTimeOffset(2026, 10, 25, 0, 15, 0, TimeSpan.Zero), 1800), 6);
+        // 2026-03-29: break 03:30–04:00 CEST (01:30–02:00 UTC); a repair in it costs nothing.
+        Assert.Equal(0, Model("02:30").ProductionTimeLost(new DateTimeOffset(2026, 3, 29, 1, 30, 0, TimeSpan.Zero), 1800), 6);
+        // An ordinary night: the break is 30 min either way.
+        Assert.Equal(0, Model("01:45").ProductionTimeLost(new DateTimeOffset(2026, 11, 29, 0, 45, 0, TimeSpan.Zero), 1800), 6);
+    }
 }
+

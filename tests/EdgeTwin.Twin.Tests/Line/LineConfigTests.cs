@@ -42,8 +42,8 @@ public sealed class LineConfigTests
         Assert.Equal(MachineState.Faulted, c.Stations[0].State!.StateMap![4]);
         Assert.Equal("m3-green", c.Stations[2].StackLight!.Green);
         Assert.Equal(3, c.ShiftStarts.Count);
-        Assert.Equal(new DateTime(2026, 11, 30, 14, 0, 0), c.ShiftStart(new DateTime(2026, 11, 30, 17, 5, 0)));
-        Assert.Equal(new DateTime(2026, 11, 29, 22, 0, 0), c.ShiftStart(new DateTime(2026, 11, 30, 3, 0, 0)));
+        Assert.Equal(new DateTime(2026, 11, 30, 14, 0, 0), c.ShiftStart(new DateTimeOffset(2026, 11, 30, 17, 5, 0, TimeSpan.Zero), TimeZoneInfo.Utc));
+        Assert.Equal(new DateTime(2026, 11, 29, 22, 0, 0), c.ShiftStart(new DateTimeOffset(2026, 11, 30, 3, 0, 0, TimeSpan.Zero), TimeZoneInfo.Utc));
         Assert.Empty(c.Spec.Validate());
     }
 
@@ -355,5 +355,39 @@ public sealed class LineConfigTests
         // Without the key: the host's zone, as before.
         var (host, _) = Parse(line.Replace(", time_zone: TIME_ZONE", "", StringComparison.Ordinal));
         Assert.Equal((null, TimeZoneInfo.Local), (host!.TimeZoneId, host.TimeZone));
+    }
+
+    /// <summary>
+    /// Site engineer, Europe/Berlin: a shift start or break at 02:30 is valid config, but that time does not occur the
+    /// night the clocks go forward and occurs twice the night they go back; <c>check</c> says so and how the twin takes it.
+    /// </summary>
+    [Fact]
+    public void Check_names_calendar_times_the_clocks_skip_or_show_twice_and_how_they_are_taken()
+    {
+        LineTwinConfig Line(string zone, string stop)
+        {
+            var d = new ConfigDiagnostics();
+            var c = LineTwinConfig.Parse($$"""
+                line:
+                  id: l1
+                  shift: { length: 8h, starts: ["02:30", "10:30", "18:30"], time_zone: {{zone}} }
+                  planned_stops: [{ start: "{{stop}}", duration: 15m, reason: break }]
+                  buffers: [{ id: B1, capacity: 10 }]
+                  stations:
+                    - { id: S1, ideal_cycle_time: 30s, output: B1 }
+                    - { id: S2, ideal_cycle_time: 30s, inputs: [B1] }
+                """, "site.yaml", d);
+            Assert.Empty(d.Items);
+            return c!;
+        }
+
+        Assert.Equal(
+            "in Europe/Berlin the shift start 02:30 is skipped on 2026-03-29 (then 03:30:00+02:00) and shown twice on 2026-10-25 (then the second, 02:30:00+01:00)",
+            LineSectionValidator.ClockChangeNote(Line("Europe/Berlin", "12:00"), new DateTime(2026, 1, 1)));
+        Assert.Equal(
+            "in Europe/Berlin the shift start 02:30 is skipped on 2027-03-28 (then 03:30:00+02:00) and shown twice on 2026-10-25 (then the second, 02:30:00+01:00); "
+            + "the planned stop 02:15 is skipped on 2027-03-28 (then 03:15:00+02:00) and shown twice on 2026-10-25 (then the second, 02:15:00+01:00)",
+            LineSectionValidator.ClockChangeNote(Line("Europe/Berlin", "02:15"), new DateTime(2026, 4, 1)));
+        Assert.Null(LineSectionValidator.ClockChangeNote(Line("UTC", "02:15"), new DateTime(2026, 1, 1)));
     }
 }

@@ -307,6 +307,94 @@ public sealed class LineTwinStageTests
         Assert.Equal((8 * 3600 + 45 * 60 - 1800) / (8 * 3600 + 45 * 60.0), double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
     }
 
+    /// <summary>
+    /// Plant manager, Europe/Berlin: a planned stop next to the hour the clocks skip or repeat. Its end was its wall-clock
+    /// end taken to an instant, so the night the clocks go back a 30-min break at 01:45 ran to the second 02:15 (90 min:
+    /// a 30-min fault at the first 02:15 was booked as planned), and the night they go forward a break at 02:30 (read as
+    /// 03:30 CEST, 4 h 30 min into the shift) ended at 03:00 CEST, before it began, and vanished (S1 idle in it was a loss).
+    /// A stop lasts its duration in real time.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_break_next_to_the_hour_the_clocks_skip_or_repeat_vanished_or_lasted_an_hour_longer()
+    {
+        // Fall back, 2026-10-25 03:00 CEST → 02:00 CET: the 22:00 shift is 9 h; S1 idle in its break 01:45–02:15 CEST and
+        // faulted 02:15–02:45 CEST (the first pass of the hour).
+        {
+            var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"", "[{ start: \"01:45\", duration: 30m, reason: break }]", timeZone: "Europe/Berlin");
+            long start = new DateTimeOffset(2026, 10, 24, 22, 0, 0, TimeSpan.FromHours(2)).ToUnixTimeMilliseconds();
+            long breakAt = new DateTimeOffset(2026, 10, 25, 1, 45, 0, TimeSpan.FromHours(2)).ToUnixTimeMilliseconds();
+            await stage.ProcessAsync(States(s1, s2, start, 9 * 60 + 1, m => m < breakAt ? 1 : m < breakAt + 1_800_000 ? 0 : m < breakAt + 3_600_000 ? 4 : 1), CancellationToken.None);
+
+            var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+            Assert.Equal(("32400", "32400"), (report["covered_s"], report["shift_s"]));
+            // 9 h less the 30-min break planned; the fault is a 30-min breakdown (it read 1.00: in a 90-min break).
+            Assert.Equal((30600 - 1800) / 30600.0, double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+        }
+
+        // Spring forward, 2026-03-29 02:00 CET → 03:00 CEST: the 22:00 shift is 7 h; the 02:30 break is 03:30–04:00 CEST,
+        // S1 idle in it.
+        {
+            var (stage, sink, s1, s2) = TwoStationLine("\"06:00\", \"14:00\", \"22:00\"", "[{ start: \"02:30\", duration: 30m, reason: break }]", timeZone: "Europe/Berlin");
+            long start = new DateTimeOffset(2026, 3, 28, 22, 0, 0, TimeSpan.FromHours(1)).ToUnixTimeMilliseconds();
+            long breakAt = new DateTimeOffset(2026, 3, 29, 3, 30, 0, TimeSpan.FromHours(2)).ToUnixTimeMilliseconds();
+            await stage.ProcessAsync(States(s1, s2, start, 7 * 60 + 1, m => m >= breakAt && m < breakAt + 1_800_000 ? 0 : 1), CancellationToken.None);
+
+            var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+            Assert.Equal(("25200", "25200"), (report["covered_s"], report["shift_s"]));
+            // The break is planned: nothing lost (it read 0.93, the idle half hour as waiting).
+            Assert.Equal(1.0, double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+        }
+    }
+
+    /// <summary>
+    /// Site engineer, Europe/Berlin, shifts at 02:30, 10:30 and 18:30: the shift in progress was found by the wall clock,
+    /// the shift's start instant by <see cref="LineTwinConfig.Instant"/>. The night the clocks go back the 02:30 shift
+    /// began at the first 02:30 (its instant is the second, an hour later): the 18:30 shift was reported an hour early, the
+    /// clock's return to 02:00 took the books back to it and the second 02:30 reported it again. The night they go forward
+    /// it began at 03:00 CEST, half an hour before its instant (03:30 CEST), and the report showed its end as 02:30+01:00,
+    /// a time no clock at the site showed.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_shift_starting_in_the_hour_the_clocks_skip_or_repeat_began_early_and_was_reported_twice()
+    {
+        const string starts = "\"02:30\", \"10:30\", \"18:30\"";
+        {
+            var (stage, sink, s1, s2) = TwoStationLine(starts, timeZone: "Europe/Berlin");
+            long start = new DateTimeOffset(2026, 10, 24, 18, 30, 0, TimeSpan.FromHours(2)).ToUnixTimeMilliseconds();
+            await stage.ProcessAsync(States(s1, s2, start, 8 * 60 + 11, _ => 1), CancellationToken.None); // to the first 02:40
+            var live = stage.State(start + 8 * 3600_000L + 10 * 60_000, replications: 2);
+            Assert.Equal(("2026-10-24T18:30:00+02:00", "2026-10-25T02:30:00+01:00"), (live["shift.start"], live["shift.end"]));
+            Assert.Equal("29400", live["covered_s"]);
+            Assert.DoesNotContain(sink.Events, e => e.Source == "line/l1/shift");
+            await stage.ProcessAsync(States(s1, s2, start + (8 * 60 + 11) * 60_000L, 51, _ => 1), CancellationToken.None); // to 02:31 CET
+
+            var ended = Assert.Single(sink.Events, e => e.Source == "line/l1/shift");
+            var report = ended.Attributes!;
+            Assert.Equal(("2026-10-24T18:30:00+02:00", "2026-10-25T02:30:00+01:00"), (report["shift.start"], report["shift.end"]));
+            Assert.Equal(("32400", "32400"), (report["covered_s"], report["shift_s"]));
+            // The summary says which 02:30 (the clocks showed it twice that night).
+            Assert.StartsWith("shift 18:30–02:30+01:00 ended: ", ended.Message, StringComparison.Ordinal);
+        }
+        {
+            var (stage, sink, s1, s2) = TwoStationLine(starts, timeZone: "Europe/Berlin");
+            long start = new DateTimeOffset(2026, 3, 28, 18, 30, 0, TimeSpan.FromHours(1)).ToUnixTimeMilliseconds();
+            await stage.ProcessAsync(States(s1, s2, start, 7 * 60 + 41, _ => 1), CancellationToken.None); // to 03:10 CEST
+            Assert.DoesNotContain(sink.Events, e => e.Source == "line/l1/shift");
+            var live = stage.State(start + 7 * 3600_000L + 40 * 60_000, replications: 2);
+            Assert.Equal(("2026-03-28T18:30:00+01:00", "2026-03-29T03:30:00+02:00"), (live["shift.start"], live["shift.end"]));
+            await stage.ProcessAsync(States(s1, s2, start + (7 * 60 + 41) * 60_000L, 21, _ => 1), CancellationToken.None); // to 03:31 CEST
+
+            var report = Assert.Single(sink.Events, e => e.Source == "line/l1/shift").Attributes!;
+            Assert.Equal(("2026-03-28T18:30:00+01:00", "2026-03-29T03:30:00+02:00"), (report["shift.start"], report["shift.end"]));
+            Assert.Equal(("28800", "28800"), (report["covered_s"], report["shift_s"]));
+            Assert.Equal(1.0, double.Parse(report["availability.S1"], CultureInfo.InvariantCulture), 9);
+        }
+    }
+
+    /// <summary>Both machines polled every minute from <paramref name="from"/>; S1 in the state <paramref name="s1State"/> gives for the time, S2 running.</summary>
+    private static Sample[] States(SeriesId s1, SeriesId s2, long from, int minutes, Func<long, double> s1State) =>
+        [.. Enumerable.Range(0, minutes).SelectMany(m => new Sample[] { new(s1, from + m * 60_000L, s1State(from + m * 60_000L)), new(s2, from + m * 60_000L, 1) })];
+
     [Fact]
     public async Task Regression_a_gateway_kept_on_utc_ran_the_plants_shifts_on_utc()
     {
