@@ -458,7 +458,7 @@ internal sealed class UplinkPump
                         throw;
                     }
 
-                    var alone = IsIsolating(tracker.Position);
+                    var alone = IsIsolating(tracker);
                     if (alone)
                     {
                         try
@@ -591,15 +591,15 @@ internal sealed class UplinkPump
     }
 
     /// <summary>True while entries go one at a time to find the one the peer closes the connection on; logs the end of it once.</summary>
-    private bool IsIsolating(long position)
+    private bool IsIsolating(AckTracker tracker)
     {
         var through = Volatile.Read(ref _isolateThrough);
         if (through == 0)
         {
-            return false;
+            return false; // per send: the tracker's lock only while isolating
         }
 
-        if (position < through)
+        if (tracker.Position < through)
         {
             return true;
         }
