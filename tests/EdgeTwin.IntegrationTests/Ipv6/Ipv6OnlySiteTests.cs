@@ -249,6 +249,30 @@ public sealed class Ipv6OnlySiteTests
         }
     }
 
+    // Before, `modbus read --host [::1]:1502` was taken as the address alone (.NET parses a bracketed address with a port
+    // and drops the port): the read went to port 502, on a real site perhaps another device.
+    [Fact]
+    public async Task Regression_modbus_read_with_the_port_in_a_bracketed_ipv6_host_read_port_502_instead()
+    {
+        SkipUnlessPeers(pymodbus: true);
+        await using var modbus = await PymodbusServer.StartTcpAsync(CracRegisters, host: "::1");
+        var port = modbus.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (code, stdout, stderr) = await AgentProcess.RunCliAsync("modbus", "read", "2", "--host", $"[::1]:{port}", "--timeout", "1000");
+        Assert.True(code == 1, $"exit {code}: {stdout}{stderr}");
+        Assert.Contains($"--host '[::1]:{port}' carries a port: give the host alone and the port in --port (--host [::1] --port {port})", stderr, StringComparison.Ordinal);
+        (code, _, stderr) = await AgentProcess.RunCliAsync("modbus", "read", "2", "--host", $"127.0.0.1:{port}");
+        Assert.Equal(1, code);
+        Assert.Contains($"(--host 127.0.0.1 --port {port})", stderr, StringComparison.Ordinal);
+
+        // The host alone, bare or in brackets, reads the device.
+        foreach (var host in new[] { "::1", "[::1]", "0:0:0:0:0:0:0:1" })
+        {
+            (code, stdout, stderr) = await AgentProcess.RunCliAsync("modbus", "read", "2", "--host", host, "--port", port);
+            Assert.True(code == 0, $"--host {host}: exit {code}: {stdout}{stderr}");
+            Assert.Equal("2 = 180\n", stdout);
+        }
+    }
+
     // Before, "udp:[::1]:PORT" (the bracketed form the udp: error message itself suggests) was read, but printed as
     // "udp:::1:PORT": the poll header, logs and check showed an address that check refuses.
     [Fact]
