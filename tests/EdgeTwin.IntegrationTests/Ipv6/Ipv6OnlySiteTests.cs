@@ -36,8 +36,11 @@ public sealed class Ipv6OnlySiteTests
         ["1"] = new JsonObject { ["hr"] = new JsonObject { ["0"] = new JsonArray(1, 1, 180, 260, 550, 0, 0, 0, 180, 0) } },
     };
 
-    [Fact]
-    public async Task An_ipv6_only_site_is_checked_polled_scraped_and_alerts_reach_the_webhook_and_the_broker()
+    // The README allows the broker's IPv6 address bare or in brackets; both reach it, and both print as [::1]:PORT.
+    [Theory]
+    [InlineData("::1")]
+    [InlineData("[::1]")]
+    public async Task An_ipv6_only_site_is_checked_polled_scraped_and_alerts_reach_the_webhook_and_the_broker(string brokerHost)
     {
         SkipUnlessPeers(mosquitto: true, pymodbus: true);
         await using var snmpd = await Snmpd6.StartAsync();
@@ -54,7 +57,7 @@ public sealed class Ipv6OnlySiteTests
             """,
             $"""
             uplinks:
-              mqtt: {"{"} host: "::1", port: {broker.Port} {"}"}
+              mqtt: {"{"} host: "{brokerHost}", port: {broker.Port} {"}"}
             snmp_traps:
               port: {trapPort}
               credentials: [pub]
