@@ -91,7 +91,6 @@ internal sealed class ModbusCliConnection
         return chosen.Count == 0 ? ModbusTable.HoldingRegisters : chosen[0];
     }
 
-    /// <summary>Builds the client; null with a one-line reason when the options do not name one device.</summary>
     /// <summary>
     /// A <c>HOST:PORT</c> or <c>[IPv6]:PORT</c> given as <c>--host</c>, split; null for a host alone (a name, an IPv4
     /// address, an IPv6 address bare or in brackets). Before, <c>--host [fd00::6]:1502</c> was taken as an address (.NET
@@ -105,6 +104,7 @@ internal sealed class ModbusCliConnection
         return colon > 0 ? (host[..colon], host[(colon + 1)..]) : null;
     }
 
+    /// <summary>Builds the client; null with a one-line reason when the options do not name one device.</summary>
     public ModbusClient? Connect(ParseResult result, out byte unit, out string? error)
     {
         error = null;
