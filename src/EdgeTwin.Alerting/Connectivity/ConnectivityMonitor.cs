@@ -178,10 +178,10 @@ public sealed partial class ConnectivityMonitor
                 : _failures > 0 ? UplinkState.Degraded
                 : UplinkState.Online;
             var reason = !probeOk
-                ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {_config.ProbeHost}:{_config.ProbePort}"
+                ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {EdgeTwin.Core.Config.EndpointText.Of(_config.ProbeHost!, _config.ProbePort)}"
                 : delivering
                     ? "probe connects and the uplink delivers"
-                    : $"{_config.ProbeHost}:{_config.ProbePort} answers but the uplink has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
+                    : $"{EdgeTwin.Core.Config.EndpointText.Of(_config.ProbeHost!, _config.ProbePort)} answers but the uplink has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
             if (next != _state)
             {
                 _state = next;

@@ -803,7 +803,7 @@ public sealed record AlertsConfig
         if (sink.Username is not null && !tls.Enabled && !MqttUplinkOptions.IsLoopback(sink.Host))
         {
             var key = password is not null ? password : s.Node("username")!;
-            s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {sink.Host}:{sink.Port} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");
+            s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {EndpointText.Of(sink.Host, sink.Port)} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");
         }
 
         return sink;

@@ -180,7 +180,7 @@ public sealed partial record DeviceAddress
     /// <summary>The canonical address string, which <see cref="Parse"/> reads back to an equal address.</summary>
     public override string ToString() => Scheme switch
     {
-        AddressScheme.Udp => FormattableString.Invariant($"udp:{Host}:{Port}"),
+        AddressScheme.Udp => FormattableString.Invariant($"udp:{HostText}:{Port}"),
         AddressScheme.Udp6 => FormattableString.Invariant($"udp6:[{Host}]:{Port}"),
         AddressScheme.Tcp => FormattableString.Invariant($"tcp:{HostText}:{Port}"),
         AddressScheme.RtuTcp => FormattableString.Invariant($"rtutcp:{HostText}:{Port}"),

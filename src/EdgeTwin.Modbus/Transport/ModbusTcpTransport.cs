@@ -68,7 +68,7 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _window = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
-        _link = new TransportLink($"tcp://{options.Host}:{options.Port}", options.ReconnectBackoffMin, options.ReconnectBackoffMax, _logger, time, logDrops: true);
+        _link = new TransportLink(EndpointNames.Of("tcp", options.Host, options.Port), options.ReconnectBackoffMin, options.ReconnectBackoffMax, _logger, time, logDrops: true);
         _junkLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
         _junkResetLog = new RepeatedWarning(JunkLogInterval, time ?? TimeProvider.System);
     }

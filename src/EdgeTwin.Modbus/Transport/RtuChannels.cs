@@ -203,7 +203,7 @@ public sealed class SerialRtuChannel(SerialLineOptions options) : IRtuChannel
 /// <summary>RTU frames over a TCP socket, as serial-to-Ethernet gateways in transparent mode expect.</summary>
 public sealed class TcpRtuChannel(string host, int port, TimeSpan connectTimeout) : IRtuChannel
 {
-    public string Endpoint { get; } = $"rtu+tcp://{host}:{port}";
+    public string Endpoint { get; } = EndpointNames.Of("rtu+tcp", host, port);
 
     public int? BaudRate => null;
 

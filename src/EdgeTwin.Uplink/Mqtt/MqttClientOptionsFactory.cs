@@ -69,7 +69,7 @@ public sealed class MqttClientOptionsFactory
     public string UplinkClientId => _options.EffectiveClientId;
 
     /// <summary><c>mqtt[s]://host:port</c>, for logs.</summary>
-    public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{_options.Host}:{_options.EffectivePort}";
+    public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{EdgeTwin.Core.Config.EndpointText.Of(_options.Host, _options.EffectivePort)}";
 
     /// <summary>
     /// Broker, protocol, keep-alive, connect timeout, credentials and TLS of the uplink, with <paramref name="clientId"/>;

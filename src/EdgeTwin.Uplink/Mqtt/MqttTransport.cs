@@ -28,7 +28,7 @@ internal sealed class MqttTransport : IUplinkTransport
 
     public string Name => _options.Name;
 
-    public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{_options.Host}:{_options.EffectivePort}";
+    public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{EdgeTwin.Core.Config.EndpointText.Of(_options.Host, _options.EffectivePort)}";
 
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
     {

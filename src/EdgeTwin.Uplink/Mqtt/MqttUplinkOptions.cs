@@ -203,7 +203,7 @@ public sealed record MqttUplinkOptions
             return [];
         }
 
-        return [new UplinkWarning("password", $"the password goes to {Host}:{EffectivePort} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
+        return [new UplinkWarning("password", $"the password goes to {EdgeTwin.Core.Config.EndpointText.Of(Host, EffectivePort)} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
     }
 
     /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine (also the alert MQTT sink's test).</summary>

@@ -13,13 +13,15 @@ internal sealed record HttpHit(string Method, string Path, IReadOnlyDictionary<s
 /// </summary>
 internal sealed class TinyHttpServer : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<HttpHit> _hits = new();
     private readonly Task _accept;
 
-    public TinyHttpServer()
+    /// <param name="address">Where to listen: IPv4 loopback by default, <see cref="IPAddress.IPv6Loopback"/> for an IPv6-only LAN.</param>
+    public TinyHttpServer(IPAddress? address = null)
     {
+        _listener = new TcpListener(address ?? IPAddress.Loopback, 0);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _accept = AcceptAsync();
@@ -27,7 +29,7 @@ internal sealed class TinyHttpServer : IAsyncDisposable
 
     public int Port { get; }
 
-    public Uri Url => new($"http://127.0.0.1:{Port}/hook");
+    public Uri Url => new($"http://{(IPEndPoint)_listener.LocalEndpoint}/hook");
 
     /// <summary>Status code per request number (1-based).</summary>
     public Func<int, int> Respond { get; set; } = _ => 200;

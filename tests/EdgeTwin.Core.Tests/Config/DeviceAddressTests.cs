@@ -12,6 +12,7 @@ public sealed class DeviceAddressTests
     [InlineData("udp:pdu-a01.dc1.example:16100", AddressScheme.Udp, "pdu-a01.dc1.example", 16100, "udp:pdu-a01.dc1.example:16100")]
     [InlineData("udp6:[fe80::1]:1161", AddressScheme.Udp6, "fe80::1", 1161, "udp6:[fe80::1]:1161")]
     [InlineData("udp6:[::1]", AddressScheme.Udp6, "::1", 161, "udp6:[::1]:161")]
+    [InlineData("udp:[::1]:1161", AddressScheme.Udp, "::1", 1161, "udp:[::1]:1161")] // printed udp:::1:1161, which does not parse
     [InlineData("tcp:192.168.1.20", AddressScheme.Tcp, "192.168.1.20", 502, "tcp:192.168.1.20:502")]
     [InlineData("tcp:[::1]:1502", AddressScheme.Tcp, "::1", 1502, "tcp:[::1]:1502")]
     [InlineData("rtutcp:gw.local:4001", AddressScheme.RtuTcp, "gw.local", 4001, "rtutcp:gw.local:4001")]

@@ -42,13 +42,15 @@ public sealed class PymodbusServer : IAsyncDisposable
     /// between <see cref="ExternalTools.FreeTcpPort"/> and the bind (regression: a read answered [0, 0] by a neighbour's
     /// map). A bind lost that way is retried on a new port.
     /// </summary>
-    public static async Task<PymodbusServer> StartTcpAsync(JsonObject units, JsonObject? behavior = null, bool rtuFraming = false)
+    /// <param name="host">The address it listens on: 127.0.0.1, or <c>::1</c> for a device on an IPv6-only network.</param>
+    public static async Task<PymodbusServer> StartTcpAsync(JsonObject units, JsonObject? behavior = null, bool rtuFraming = false, string host = "127.0.0.1")
     {
         for (var attempt = 1; ; attempt++)
         {
             var config = new JsonObject
             {
                 ["mode"] = rtuFraming ? "rtu-tcp" : "tcp",
+                ["host"] = host,
                 ["port"] = ExternalTools.FreeTcpPort(),
                 ["units"] = units.DeepClone(),
                 ["behavior"] = behavior?.DeepClone() ?? new JsonObject(),

@@ -4,6 +4,7 @@
 Usage: pymodbus_server.py CONFIG.json
 Config keys:
   mode: "tcp" | "rtu" (serial port) | "rtu-tcp" (RTU frames over a TCP socket)
+  host: address to listen on (tcp, rtu-tcp; default 127.0.0.1, "::1" for IPv6);
   port: TCP port (tcp, rtu-tcp);  serial: device path and baud: rate (rtu)
   units: {"1": {"hr": {"0": [1, 2]}, "ir": {...}, "co": {...}, "di": {...}}}
          sparse maps: only the listed addresses exist; others answer ILLEGAL DATA ADDRESS.
@@ -145,14 +146,14 @@ async def main():
                 pass
             writer.close()
 
-        server = await asyncio.start_server(swallow, "127.0.0.1", int(config["port"]), reuse_address=True)
+        server = await asyncio.start_server(swallow, config.get("host", "127.0.0.1"), int(config["port"]), reuse_address=True)
         print("READY", flush=True)
         async with server:
             await server.serve_forever()
     elif mode == "tcp" or mode == "rtu-tcp":
         framer = ModbusRtuFramer if mode == "rtu-tcp" else None
         server = ModbusTcpServer(
-            context, framer=framer, identity=identity, address=("127.0.0.1", int(config["port"])),
+            context, framer=framer, identity=identity, address=(config.get("host", "127.0.0.1"), int(config["port"])),
             handler=behaving(ModbusConnectedRequestHandler, behavior), allow_reuse_address=True,
             ignore_missing_slaves=True)
         task = asyncio.create_task(server.serve_forever())

@@ -91,6 +91,19 @@ internal sealed class ModbusCliConnection
         return chosen.Count == 0 ? ModbusTable.HoldingRegisters : chosen[0];
     }
 
+    /// <summary>
+    /// A <c>HOST:PORT</c> or <c>[IPv6]:PORT</c> given as <c>--host</c>, split; null for a host alone (a name, an IPv4
+    /// address, an IPv6 address bare or in brackets). Before, <c>--host [fd00::6]:1502</c> was taken as an address (.NET
+    /// parses a bracketed address with a port and drops the port) and the read went to port 502, another device's perhaps.
+    /// </summary>
+    internal static (string Host, string Port)? PortInHost(string host)
+    {
+        var close = host.StartsWith('[') ? host.IndexOf(']', StringComparison.Ordinal) : -1;
+        var colon = close >= 0 ? (host.Length > close + 1 && host[close + 1] == ':' ? close + 1 : -1)
+            : host.IndexOf(':', StringComparison.Ordinal) == host.LastIndexOf(':') ? host.IndexOf(':', StringComparison.Ordinal) : -1;
+        return colon > 0 ? (host[..colon], host[(colon + 1)..]) : null;
+    }
+
     /// <summary>Builds the client; null with a one-line reason when the options do not name one device.</summary>
     public ModbusClient? Connect(ParseResult result, out byte unit, out string? error)
     {
@@ -119,6 +132,12 @@ internal sealed class ModbusCliConnection
             if (port is < 1 or > 65535)
             {
                 error = $"--port must be 1..65535, got {port}";
+                return null;
+            }
+
+            if (PortInHost(host) is { } given)
+            {
+                error = $"--host '{host}' carries a port: give the host alone and the port in --port (--host {given.Host} --port {given.Port})";
                 return null;
             }
 

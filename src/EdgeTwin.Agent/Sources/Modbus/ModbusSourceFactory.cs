@@ -140,8 +140,8 @@ public sealed class ModbusBusRegistry
         string name = address.Scheme == AddressScheme.Rtu ? $"serial://{address.Path}" : "";
         string key = address.Scheme switch
         {
-            AddressScheme.Tcp => $"tcp://{address.Host}:{address.Port}",
-            AddressScheme.RtuTcp => $"rtu+tcp://{address.Host}:{address.Port}",
+            AddressScheme.Tcp => "tcp://" + EndpointText.Of(address.Host!, address.Port!.Value),
+            AddressScheme.RtuTcp => "rtu+tcp://" + EndpointText.Of(address.Host!, address.Port!.Value),
             AddressScheme.Rtu => $"serial://{SerialPortKey(address.Path!)}",
             _ => throw new SourceCreationException(device.Id, $"Modbus devices need a tcp:, rtu: or rtutcp: address, not {address.Scheme.ToString().ToLowerInvariant()}:"),
         };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Snmp;
@@ -9,7 +10,8 @@ namespace EdgeTwin.Agent.Sources.Snmp;
 
 /// <summary>
 /// The <c>snmp_traps:</c> section: the agent's trap and inform listener (<see cref="SnmpTrapSource"/>), off when the
-/// section is absent. <c>address</c> (IP to listen on, default <c>0.0.0.0</c>; <c>::</c> for IPv6 and IPv4),
+/// section is absent. <c>address</c> (IP to listen on, default <c>::</c>, every IPv6 and IPv4 address, or <c>0.0.0.0</c>
+/// where the kernel has no IPv6),
 /// <c>port</c> (default 162; 0 = any free port), <c>credentials</c> (required: names under <c>credentials:</c> whose
 /// community, v1/v2c, or user, v3, a trap must carry), <c>critical</c> (trap OIDs, prefix match, raised as Critical),
 /// <c>capacity</c> (events buffered, 16–100000). Read by the same code for <c>edgetwin check</c> and at start.
@@ -19,7 +21,14 @@ public sealed record SnmpTrapsConfig
 {
     public const string SectionName = "snmp_traps";
 
-    public IPAddress Address { get; init; } = IPAddress.Any;
+    public IPAddress Address { get; init; } = DefaultAddress;
+
+    /// <summary>
+    /// <c>::</c> on a dual-stack socket (IPv6 and IPv4 senders alike), or <c>0.0.0.0</c> when the kernel has no IPv6.
+    /// Before, it was always <c>0.0.0.0</c>: on an IPv6-only management network no trap ever reached the agent unless the
+    /// site config said <c>address: "::"</c>.
+    /// </summary>
+    public static IPAddress DefaultAddress => Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
 
     public int Port { get; init; } = 162;
 
@@ -52,7 +61,7 @@ public sealed record SnmpTrapsConfig
 
     internal static SnmpTrapsConfig Read(ConfigReader section)
     {
-        var address = IPAddress.Any;
+        var address = DefaultAddress;
         if (section.String("address") is { } text && section.Node("address") is { } addressNode)
         {
             if (!IPAddress.TryParse(text, out var parsed))
