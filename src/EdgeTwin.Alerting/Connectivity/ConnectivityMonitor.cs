@@ -177,11 +177,13 @@ public sealed partial class ConnectivityMonitor
             var next = _failures >= _config.OfflineAfter ? UplinkState.Offline
                 : _failures > 0 ? UplinkState.Degraded
                 : UplinkState.Online;
+            // No probe host: only the uplink's own health is watched (the text named ":0" then, and threw once bracketed).
+            var probe = _config.ProbeHost is { } host ? EdgeTwin.Core.Config.EndpointText.Of(host, _config.ProbePort) : null;
             var reason = !probeOk
-                ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {EdgeTwin.Core.Config.EndpointText.Of(_config.ProbeHost!, _config.ProbePort)}"
+                ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {probe ?? "the uplink's peer"}"
                 : delivering
-                    ? "probe connects and the uplink delivers"
-                    : $"{EdgeTwin.Core.Config.EndpointText.Of(_config.ProbeHost!, _config.ProbePort)} answers but the uplink has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
+                    ? probe is null ? "the uplink delivers" : "probe connects and the uplink delivers"
+                    : $"{(probe is null ? "the uplink" : probe + " answers but the uplink")} has delivered nothing for {_failures} check{(_failures == 1 ? "" : "s")} (refused login, TLS or ACL? see the uplink's log)";
             if (next != _state)
             {
                 _state = next;

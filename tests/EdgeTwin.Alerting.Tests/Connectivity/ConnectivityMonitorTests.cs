@@ -31,6 +31,22 @@ public sealed class ConnectivityMonitorTests
         Assert.Equal(2, wakes);
     }
 
+    /// <summary>
+    /// Without a probe host only the uplink's health is watched; bracketing IPv6 probe endpoints made the reason text
+    /// throw (ArgumentNullException on the missing host) the first time such an uplink stopped delivering.
+    /// </summary>
+    [Fact]
+    public void Regression_an_uplink_watched_without_a_probe_threw_when_it_stopped_delivering()
+    {
+        var monitor = new ConnectivityMonitor(new ConnectivityConfig { ProbeHost = null, OfflineAfter = 2 }, () => false, new FakeTimeProvider());
+        Assert.Equal(UplinkState.Online, monitor.Observe(probeOk: true, uplinkHealthy: true));
+        Assert.Equal(UplinkState.Degraded, monitor.Observe(probeOk: true, uplinkHealthy: false));
+        Assert.Equal(UplinkState.Offline, monitor.Observe(probeOk: true, uplinkHealthy: false));
+        Assert.Equal("the uplink has delivered nothing for 2 checks (refused login, TLS or ACL? see the uplink's log)", monitor.History()[^1].Reason);
+        Assert.Equal(UplinkState.Online, monitor.Observe(probeOk: true, uplinkHealthy: true));
+        Assert.Equal("the uplink delivers", monitor.History()[^1].Reason);
+    }
+
     [Fact]
     public async Task Probe_of_a_listening_port_is_online_a_closed_one_degrades_then_goes_offline()
     {
