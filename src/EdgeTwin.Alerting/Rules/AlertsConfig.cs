@@ -72,6 +72,12 @@ public sealed record MqttSinkConfig : SinkConfig
     public string? Username { get; init; }
 
     public string? Password { get; init; }
+
+    /// <summary>
+    /// <c>protocol:</c> "3.1.1" or "5" (default), as <c>uplinks.mqtt.protocol</c>: a broker that speaks only 3.1.1 answers
+    /// an MQTT 5 CONNECT with "unacceptable protocol version" and closes, so without it no alert ever reached such a broker.
+    /// </summary>
+    public MqttProtocol Protocol { get; init; } = MqttProtocol.V500;
 }
 
 public sealed record WebhookSinkConfig : SinkConfig
@@ -762,6 +768,13 @@ public sealed record AlertsConfig
     /// <c>client_cert_password[_file]</c>, <c>server_name</c>); its files are loaded here as at start, so a file the
     /// connection could not use fails <c>check</c>. Credentials sent in clear beyond this machine are a warning.
     /// </summary>
+    // The values of uplinks.mqtt.protocol, so a site that sets 3.1.1 there writes the same here.
+    private static readonly Dictionary<string, MqttProtocol> MqttProtocols = new(StringComparer.Ordinal)
+    {
+        ["3.1.1"] = MqttProtocol.V311,
+        ["5"] = MqttProtocol.V500,
+    };
+
     private static MqttSinkConfig ReadMqttSink(ConfigReader s, string name, string configDirectory)
     {
         var tlsSection = s.Section("tls");
@@ -783,6 +796,7 @@ public sealed record AlertsConfig
             Host = s.String("host") ?? "127.0.0.1",
             Port = s.Int("port", min: 1, max: 65535) ?? (tls.Enabled ? 8883 : 1883),
             Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
+            Protocol = s.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
             Username = s.String("username"),
             Password = s.Secret("password", configDirectory, emptyFileIsError: true),
             Tls = tls,

@@ -53,7 +53,7 @@ public sealed class MqttSink : IAlertSink
             Name = "alerts." + config.Name,
             Host = config.Host,
             Port = config.Port,
-            Protocol = MqttProtocol.V500,
+            Protocol = config.Protocol,
             Username = config.Username,
             Password = config.Password,
             Tls = config.Tls,
@@ -88,7 +88,7 @@ public sealed class MqttSink : IAlertSink
                 var result = await client.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
                 if (result.ResultCode != MqttClientConnectResultCode.Success)
                 {
-                    throw new SinkRejectedException($"{Peer} refused the connection: {result.ResultCode}");
+                    throw new SinkRejectedException(_factory.Refusal(result, $"protocol: \"3.1.1\" on alert sink '{_config.Name}' (alerts.sinks)"));
                 }
             }
             catch (Exception ex) when (_rejection is { } why && ex is not OperationCanceledException)
@@ -105,12 +105,17 @@ public sealed class MqttSink : IAlertSink
             _client = client;
         }
 
-        var message = new MqttApplicationMessageBuilder()
+        var builder = new MqttApplicationMessageBuilder()
             .WithTopic(TopicFor(alerts))
             .WithPayload(AlertJson.Encode(_site, _gateway, notification, alerts))
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithContentType("application/json")
-            .Build();
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (_config.Protocol == MqttProtocol.V500)
+        {
+            // MQTT 3.1.1 has no message properties: MQTTnet refuses to send one that carries any.
+            builder = builder.WithContentType("application/json");
+        }
+
+        var message = builder.Build();
         try
         {
             var published = await client.PublishAsync(message, cancellationToken).ConfigureAwait(false);

@@ -72,6 +72,24 @@ public sealed class MqttClientOptionsFactory
     public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{_options.Host}:{_options.EffectivePort}";
 
     /// <summary>
+    /// Why the broker refused a CONNECT, for the error. A broker that speaks only MQTT 3.1.1 answers an MQTT 5 CONNECT
+    /// with return code 1, "unacceptable protocol version" (MQTT 3.1.1 section 3.1.2.2; an MQTT 5 broker that has it
+    /// switched off says 0x84); MQTTnet reports that as a bare <c>1</c>, so the error names the key that fixes it.
+    /// </summary>
+    /// <param name="setting">The setting that makes the client speak 3.1.1, e.g. <c>uplinks.mqtt.protocol: "3.1.1"</c>.</param>
+    public string Refusal(MqttClientConnectResult result, string setting)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (_options.Protocol == MqttProtocol.V500
+            && result.ResultCode is (MqttClientConnectResultCode)1 or MqttClientConnectResultCode.UnsupportedProtocolVersion)
+        {
+            return $"{Peer} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set {setting}";
+        }
+
+        return $"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
+    }
+
+    /// <summary>
     /// Broker, protocol, keep-alive, connect timeout, credentials and TLS of the uplink, with <paramref name="clientId"/>;
     /// session and will settings are the caller's.
     /// </summary>

@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Alerting.Sinks;
+using EdgeTwin.Alerting.State;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Uplink.Tests.Support;
+
+namespace EdgeTwin.Alerting.Tests.Sinks;
+
+/// <summary>
+/// The alert MQTT sink at a site whose broker speaks only MQTT 3.1.1: a real mosquitto behind
+/// <see cref="Mqtt311OnlyFront"/>, which refuses MQTT 5 CONNECTs with "unacceptable protocol version" as such a broker does.
+/// </summary>
+public sealed class MqttSink311Tests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static AlertNotification Message() => new("room=room1",
+    [
+        new AlertSnapshot(7, "inlet-hot", "rack-r01/inlet", AlertStatus.Firing, AlertState.Firing, EventSeverity.Critical, 31.5,
+            "rack-r01/inlet = 31.5, above 30", new Dictionary<string, string> { ["room"] = "room1" }, [], T0, null, null, false, T0),
+    ], T0);
+
+    private static string Sink(int port, string extra) => $$"""
+        alerts:
+          sinks:
+            - { name: noc, type: mqtt, host: 127.0.0.1, port: {{port}}, topic: "edgetwin/{site}/{gateway}/alerts", timeout: 10s, retries: 0{{extra}} }
+        """;
+
+    [Fact]
+    public async Task Regression_the_alert_mqtt_sink_could_not_reach_a_broker_that_speaks_only_mqtt_311()
+    {
+        await using var broker = await Mosquitto.StartAsync();
+        await using var front = new Mqtt311OnlyFront(broker.Port);
+        var received = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        using var subscriber = await broker.SubscribeAsync("edgetwin/#", received);
+
+        // protocol: "3.1.1", the value of uplinks.mqtt.protocol: the alert arrives. Before, the sink had no such key (an
+        // unknown key in check) and always sent an MQTT 5 CONNECT, which the broker refused: no alert ever got through.
+        var config = (MqttSinkConfig)Yaml.Valid(Sink(front.Port, ", protocol: \"3.1.1\"")).Sinks[0];
+        Assert.Equal(Uplink.Mqtt.MqttProtocol.V311, config.Protocol);
+        await using var sink = new MqttSink(config, "dc1", "gw1");
+        await using var runner = new SinkRunner(sink, config);
+        await runner.StartAsync(Ct);
+        runner.Enqueue(Message(), Message().Alerts);
+
+        await Wait.UntilAsync(() => !received.IsEmpty, "the alert at the subscriber", 30);
+        Assert.True(received.TryDequeue(out var m));
+        Assert.Equal("edgetwin/dc1/gw1/alerts", m.Topic);
+        using var json = JsonDocument.Parse(m.Payload);
+        Assert.Equal(7, json.RootElement.GetProperty("alerts")[0].GetProperty("id").GetInt64());
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the delivery counted", 30);
+        Assert.Equal(0, front.Refused);
+        Assert.Equal(1, front.Forwarded);
+    }
+
+    [Fact]
+    public async Task Regression_an_mqtt5_sink_refused_by_a_311_broker_did_not_say_to_set_protocol_311()
+    {
+        await using var broker = await Mosquitto.StartAsync();
+        await using var front = new Mqtt311OnlyFront(broker.Port);
+        var config = (MqttSinkConfig)Yaml.Valid(Sink(front.Port, "")).Sinks[0];
+        await using var sink = new MqttSink(config, "dc1", "gw1");
+
+        // Refused for good (a retry cannot change it), saying what to set; before: "… refused the connection: 1".
+        var ex = await Assert.ThrowsAsync<SinkRejectedException>(() => sink.DeliverAsync(Message(), Message().Alerts, Ct));
+        Assert.Equal(1, front.Refused);
+        Assert.Equal(
+            $"mqtt://127.0.0.1:{front.Port} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set protocol: \"3.1.1\" on alert sink 'noc' (alerts.sinks)",
+            ex.Message);
+    }
+}
