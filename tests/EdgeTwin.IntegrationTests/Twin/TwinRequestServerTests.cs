@@ -479,6 +479,37 @@ public sealed class TwinRequestServerTests
         Assert.Equal((2, 3, TimeSpan.FromSeconds(5)), (read.MaxConcurrency, read.Queue, read.Timeout));
     }
 
+    [Fact]
+    public void Regression_check_passed_twin_requests_with_an_mqtt_311_uplink_that_keeps_the_server_off()
+    {
+        // The site's broker speaks only MQTT 3.1.1: the server stays off at start (With_an_MQTT_3_1_1_uplink_…); check
+        // said nothing, so a site that set enabled: true learnt it only from the agent's log.
+        static IReadOnlyList<ConfigDiagnostic> Check(string twinRequests, string protocol = "\"3.1.1\"")
+        {
+            var result = SiteConfigLoader.Parse(
+                $"site: {{ id: s1, gateway_id: g1 }}\ndevices: []\nuplinks:\n  mqtt: {{ host: 127.0.0.1, protocol: {protocol} }}\n{twinRequests}",
+                "site.yaml",
+                new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(EdgeTwin.Agent.Cli.CheckCommand).Assembly) });
+            Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+            return result.Warnings;
+        }
+
+        var enabled = Assert.Single(Check("twin_requests:\n  enabled: true\n"));
+        Assert.True(enabled.IsWarning);
+        Assert.Equal(("site.yaml", 6, "twin_requests.enabled"), (enabled.File, enabled.Line, enabled.Path));
+        Assert.Equal(
+            "is true but uplinks.mqtt.protocol is 3.1.1 (site.yaml:4): twin requests need MQTT 5 (the reply goes to the request's response topic with its correlation data, which MQTT 3.1.1 cannot carry), so the server stays off; set enabled: false, or protocol: \"5\" if the broker speaks MQTT 5",
+            enabled.Message);
+
+        var section = Assert.Single(Check("twin_requests:\n  max_concurrency: 2\n"));
+        Assert.True(section.IsWarning);
+        Assert.Equal("twin_requests", section.Path);
+        Assert.StartsWith("is ignored: uplinks.mqtt.protocol is 3.1.1 (site.yaml:4): twin requests need MQTT 5", section.Message, StringComparison.Ordinal);
+
+        Assert.Empty(Check("twin_requests:\n  enabled: false\n"));
+        Assert.Empty(Check("twin_requests:\n  enabled: true\n", "\"5\""));
+    }
+
     private static void AssertError(Reply reply, string code, string message)
     {
         Assert.Equal("error", reply.Status);
