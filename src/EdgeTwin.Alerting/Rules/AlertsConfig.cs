@@ -1017,6 +1017,43 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         }
 
         CheckPins(section.Mapping, site.Config, d);
+        CheckMqttSinkProtocols(section.Mapping, site.Config, d);
+    }
+
+    /// <summary>
+    /// An MQTT sink left at MQTT 5 on the broker the uplink reaches with <c>protocol: "3.1.1"</c> (the site's broker
+    /// speaks only 3.1.1, most likely): its CONNECT would be refused at the first alarm, so check says it now.
+    /// </summary>
+    private static void CheckMqttSinkProtocols(ConfigMapping alerts, SiteConfig site, ConfigDiagnostics d)
+    {
+        if (alerts["sinks"] is not ConfigSequence sinks
+            || site.Uplinks?["mqtt"] is not ConfigMapping uplink
+            || uplink["protocol"] is not ConfigScalar { Value: "3.1.1" })
+        {
+            return;
+        }
+
+        var (uplinkHost, uplinkPort) = Broker(uplink);
+        foreach (var sink in sinks.Items.OfType<ConfigMapping>())
+        {
+            if (sink["type"] is not ConfigScalar { Value: "mqtt" } || sink["protocol"] is not null)
+            {
+                continue;
+            }
+
+            var (host, port) = Broker(sink);
+            if (string.Equals(host, uplinkHost, StringComparison.OrdinalIgnoreCase) && port == uplinkPort)
+            {
+                d.AddWarning(sink["host"] ?? sink, $"alert sink '{(sink["name"] as ConfigScalar)?.Value}' speaks MQTT 5 (protocol defaults to \"5\") to {host}:{port}, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink");
+            }
+        }
+
+        // Host and port as the readers default them: the sink's host is this machine, the uplink's is required; TLS moves the port to 8883.
+        static (string Host, long Port) Broker(ConfigMapping m)
+        {
+            var tls = m["tls"] is ConfigMapping t && (t["enabled"] as ConfigScalar)?.AsBoolean() != false;
+            return ((m["host"] as ConfigScalar)?.Value ?? "127.0.0.1", (m["port"] as ConfigScalar)?.AsInt64() ?? (tls ? 8883 : 1883));
+        }
     }
 
     private static bool IsGlob(string pattern) => pattern.AsSpan().IndexOfAny('*', '?') >= 0;

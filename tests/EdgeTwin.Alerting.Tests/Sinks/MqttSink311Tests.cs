@@ -73,4 +73,36 @@ public sealed class MqttSink311Tests
             $"mqtt://127.0.0.1:{front.Port} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set protocol: \"3.1.1\" on alert sink 'noc' (alerts.sinks)",
             ex.Message);
     }
+
+    [Fact]
+    public void Regression_check_passed_an_mqtt5_alert_sink_on_the_broker_the_uplink_reaches_with_311()
+    {
+        static IReadOnlyList<Core.Config.ConfigDiagnostic> Check(string sink)
+        {
+            var yaml = $$"""
+                site: { id: s1, gateway_id: g1 }
+                devices: []
+                uplinks:
+                  mqtt: { host: broker.lan, protocol: "3.1.1" }
+                alerts:
+                  sinks:
+                    - { name: noc, type: mqtt, {{sink}} }
+                """;
+            var result = Core.Config.SiteConfigLoader.Parse(yaml, "site.yaml", new Core.Config.SiteConfigLoadOptions { SectionValidators = [new AlertsSectionValidator()] });
+            Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+            return result.Warnings;
+        }
+
+        // The sink left at MQTT 5 on the uplink's 3.1.1 broker: refused at the first alarm; check now says so at the sink.
+        var w = Assert.Single(Check("host: broker.lan"));
+        Assert.Equal(("site.yaml", 7, "alerts.sinks[0].host"), (w.File, w.Line, w.Path));
+        Assert.Equal(
+            "alert sink 'noc' speaks MQTT 5 (protocol defaults to \"5\") to broker.lan:1883, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink",
+            w.Message);
+
+        Assert.Empty(Check("host: broker.lan, protocol: \"3.1.1\""));
+        Assert.Empty(Check("host: broker.lan, protocol: \"5\"")); // said on purpose
+        Assert.Empty(Check("host: broker.lan, port: 1884"));        // another broker
+        Assert.Empty(Check("host: 127.0.0.1"));                     // a local broker of its own
+    }
 }

@@ -494,7 +494,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "Twin requests: the connect failure with {Peer} in full")]
     private static partial void LogConnectDetail(ILogger logger, string peer, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} has no response topic (MQTT 5 ResponseTopic); dropped")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} has no response topic (MQTT 5 ResponseTopic; a requester publishing with MQTT 3.1.1 cannot set one, it must use MQTT 5); dropped")]
     private static partial void LogNoResponseTopic(ILogger logger, string topic);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} dropped: its response topic {ResponseTopic} is refused because {Reason}; no reply sent")]
