@@ -18,6 +18,7 @@ internal sealed class Mqtt311OnlyFront : IAsyncDisposable
     private readonly Task _accept;
     private int _refused;
     private int _forwarded;
+    private int _disposed;
 
     public Mqtt311OnlyFront(int brokerPort)
     {
@@ -139,8 +140,14 @@ internal sealed class Mqtt311OnlyFront : IAsyncDisposable
         return packet;
     }
 
+    /// <summary>Closes every connection (no DISCONNECT: the broker publishes the wills) and stops listening; idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         _listener.Stop();
         lock (_open)
