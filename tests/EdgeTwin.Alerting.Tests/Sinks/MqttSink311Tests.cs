@@ -6,6 +6,7 @@ using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Uplink.Tests.Support;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Alerting.Tests.Sinks;
 
@@ -104,5 +105,46 @@ public sealed class MqttSink311Tests
         Assert.Empty(Check("host: broker.lan, protocol: \"5\"")); // said on purpose
         Assert.Empty(Check("host: broker.lan, port: 1884"));        // another broker
         Assert.Empty(Check("host: 127.0.0.1"));                     // a local broker of its own
+    }
+
+    [Fact]
+    public async Task Regression_an_alert_message_a_311_broker_closed_the_connection_on_held_every_later_alert_as_peer_down()
+    {
+        // mosquitto's max_packet_size closes an MQTT 3.1.1 client's connection on a larger publish (3.1.1 has no refusal);
+        // so do cloud brokers over their size limit. 30 alerts of one room in one message are over 4 KB.
+        await using var broker = await Mosquitto.StartAsync(maxPacketSize: 4096);
+        var received = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        using var subscriber = await broker.SubscribeAsync("edgetwin/#", received);
+        var config = (MqttSinkConfig)Yaml.Valid(Sink(broker.Port, ", protocol: \"3.1.1\"")).Sinks[0] with { Retries = 3, RetryDelay = TimeSpan.FromMilliseconds(100) };
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        await using var sink = new MqttSink(config, "dc1", "gw1");
+        await using var runner = new SinkRunner(sink, config, new ListLogger(logs));
+        await runner.StartAsync(Ct);
+        AlertSnapshot A(long id, string room) => new(id, "inlet-hot", $"rack-r{id:00}/inlet", AlertStatus.Firing, AlertState.Firing, EventSeverity.Critical, 31.5,
+            new string('x', 300), new Dictionary<string, string> { ["room"] = room }, [], T0, null, null, false, T0);
+        var big = new AlertNotification("room=room1", [.. Enumerable.Range(1, 30).Select(i => A(i, "room1"))], T0);
+        var small = new AlertNotification("room=room2", [A(99, "room2")], T0);
+        runner.Enqueue(big, big.Alerts);
+        runner.Enqueue(small, small.Alerts);
+
+        // The next alert gets through. Before, the sink retried the big message as an outage ("peer down … holding 2
+        // messages"), then every 30 s for ever, and room2's alert never reached the broker.
+        await Wait.UntilAsync(() => !received.IsEmpty, "room2's alert at the subscriber", 30);
+        Assert.True(received.TryDequeue(out var m));
+        using (var json = JsonDocument.Parse(m.Payload))
+        {
+            Assert.Equal(99, json.RootElement.GetProperty("alerts")[0].GetProperty("id").GetInt64());
+        }
+
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the delivery counted", 30);
+        Assert.Equal(1, runner.Failed);
+        Assert.DoesNotContain(logs, l => l.Message.Contains("peer down", StringComparison.Ordinal));
+        var refused = Assert.Single(logs, l => l.Level == LogLevel.Error);
+        Assert.Equal("alert sink noc: the peer refused the message for group room=room1", refused.Message);
+        Assert.StartsWith(
+            $"mqtt://127.0.0.1:{broker.Port} closed the connection on this message twice, each time right after accepting the connection, so it will not take it (",
+            refused.Exception!.Message, StringComparison.Ordinal);
+        Assert.Contains(" bytes of JSON to edgetwin/dc1/gw1/alerts; MQTT 3.1.1 has no refusal: most likely over the broker's maximum packet size, or a topic its ACL forbids): ",
+            refused.Exception.Message, StringComparison.Ordinal);
     }
 }
