@@ -78,6 +78,12 @@ public sealed record MqttSinkConfig : SinkConfig
     /// an MQTT 5 CONNECT with "unacceptable protocol version" and closes, so without it no alert ever reached such a broker.
     /// </summary>
     public MqttProtocol Protocol { get; init; } = MqttProtocol.V500;
+
+    /// <summary>
+    /// <c>client_id:</c>; null = <c>edgetwin-alerts-{gateway}-{sink}</c>. For a broker that ties client ids to its
+    /// accounts or ACLs, or takes only what MQTT 3.1.1 guarantees (1-23 letters and digits).
+    /// </summary>
+    public string? ClientId { get; init; }
 }
 
 public sealed record WebhookSinkConfig : SinkConfig
@@ -797,10 +803,16 @@ public sealed record AlertsConfig
             Port = s.Int("port", min: 1, max: 65535) ?? (tls.Enabled ? 8883 : 1883),
             Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
             Protocol = s.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
+            ClientId = s.String("client_id"),
             Username = s.String("username"),
             Password = s.Secret("password", configDirectory, emptyFileIsError: true),
             Tls = tls,
         };
+
+        if (sink.ClientId is { Length: 0 or > 65535 })
+        {
+            s.Diagnostics.Add(s.Node("client_id")!, "client_id must be 1..65535 characters when set");
+        }
 
         var password = s.Node("password_file") ?? s.Node("password");
         if (password is not null && sink.Username is null)

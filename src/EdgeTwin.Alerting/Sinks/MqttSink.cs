@@ -38,6 +38,9 @@ public sealed class MqttSink : IAlertSink
 
     public string Name => _config.Name;
 
+    /// <summary>The sink's <c>client_id</c>, by default <c>edgetwin-alerts-{gateway}-{sink}</c>.</summary>
+    public string ClientId => _config.ClientId ?? $"edgetwin-alerts-{_gateway}-{_config.Name}";
+
     public bool FollowsState => false;
 
     /// <summary><c>mqtt://host:port</c> or <c>mqtts://host:port</c>, for messages.</summary>
@@ -84,7 +87,7 @@ public sealed class MqttSink : IAlertSink
             client?.Dispose();
             _client = null;
             client = new MqttClientFactory().CreateMqttClient();
-            var options = _factory.CreateBuilder($"edgetwin-alerts-{_gateway}-{_config.Name}").WithCleanStart(true).Build();
+            var options = _factory.CreateBuilder(ClientId).WithCleanStart(true).Build();
             Explain(options);
             try
             {
@@ -92,7 +95,7 @@ public sealed class MqttSink : IAlertSink
                 var result = await client.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
                 if (result.ResultCode != MqttClientConnectResultCode.Success)
                 {
-                    throw new SinkRejectedException(_factory.Refusal(result, $"protocol: \"3.1.1\" on alert sink '{_config.Name}' (alerts.sinks)"));
+                    throw new SinkRejectedException(_factory.Refusal(result, $"protocol: \"3.1.1\" on alert sink '{_config.Name}' (alerts.sinks)", (ClientId, $"client_id on alert sink '{_config.Name}'")));
                 }
             }
             catch (Exception ex) when (_rejection is { } why && ex is not OperationCanceledException)

@@ -75,9 +75,12 @@ public sealed class MqttClientOptionsFactory
     /// Why the broker refused a CONNECT, for the error. A broker that speaks only MQTT 3.1.1 answers an MQTT 5 CONNECT
     /// with return code 1, "unacceptable protocol version" (MQTT 3.1.1 section 3.1.2.2; an MQTT 5 broker that has it
     /// switched off says 0x84); MQTTnet reports that as a bare <c>1</c>, so the error names the key that fixes it.
+    /// A refused client id (or one the broker does not authorise: mosquitto's <c>clientid_prefixes</c>, ACLs keyed by
+    /// client id) names the id sent and its key: an MQTT 3.1.1 broker need only take 1-23 letters and digits.
     /// </summary>
     /// <param name="setting">The setting that makes the client speak 3.1.1, e.g. <c>uplinks.mqtt.protocol: "3.1.1"</c>.</param>
-    public string Refusal(MqttClientConnectResult result, string setting)
+    /// <param name="clientId">The client id sent, and the key that sets it.</param>
+    public string Refusal(MqttClientConnectResult result, string setting, (string Id, string Key)? clientId = null)
     {
         ArgumentNullException.ThrowIfNull(result);
         if (_options.Protocol == MqttProtocol.V500
@@ -86,7 +89,13 @@ public sealed class MqttClientOptionsFactory
             return $"{Peer} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set {setting}";
         }
 
-        return $"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
+        var refusal = $"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
+        if (clientId is { } id && result.ResultCode is MqttClientConnectResultCode.ClientIdentifierNotValid or MqttClientConnectResultCode.NotAuthorized)
+        {
+            refusal += $" (client id '{id.Id}': if the broker expects another, set {id.Key}; an MQTT 3.1.1 broker need only take 1-23 letters and digits)";
+        }
+
+        return refusal;
     }
 
     /// <summary>

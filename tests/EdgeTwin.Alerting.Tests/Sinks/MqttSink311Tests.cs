@@ -147,4 +147,43 @@ public sealed class MqttSink311Tests
         Assert.Contains(" bytes of JSON to edgetwin/dc1/gw1/alerts; MQTT 3.1.1 has no refusal: most likely over the broker's maximum packet size, or a topic its ACL forbids): ",
             refused.Exception.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Regression_the_alert_mqtt_sinks_client_id_could_not_be_set_for_a_broker_that_expects_its_own()
+    {
+        // The broker takes only client ids it knows (mosquitto's clientid_prefixes here; ACLs keyed by client id, an
+        // MQTT 3.1.1 broker that takes only 1-23 letters and digits). The uplink has client_id; the sink had no such key
+        // and always sent edgetwin-alerts-{gateway}-{sink}, refused with a bare "NotAuthorized".
+        await using var broker = await Mosquitto.StartAsync(clientIdPrefix: "gw1");
+        var received = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        var subscriber = new MQTTnet.MqttClientFactory().CreateMqttClient();
+        subscriber.ApplicationMessageReceivedAsync += e =>
+        {
+            received.Enqueue((e.ApplicationMessage.Topic, System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload)));
+            return Task.CompletedTask;
+        };
+        using var _ = subscriber;
+        await subscriber.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId("gw1centre").Build(), Ct);
+        await subscriber.SubscribeAsync(new MQTTnet.MqttClientSubscribeOptionsBuilder().WithTopicFilter("edgetwin/#", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).Build(), Ct);
+
+        var byDefault = (MqttSinkConfig)Yaml.Valid(Sink(broker.Port, ", protocol: \"3.1.1\"")).Sinks[0];
+        await using (var sink = new MqttSink(byDefault, "gw1", "gw1"))
+        {
+            var ex = await Assert.ThrowsAsync<SinkRejectedException>(() => sink.DeliverAsync(Message(), Message().Alerts, Ct));
+            Assert.Equal(
+                $"mqtt://127.0.0.1:{broker.Port} refused the connection: NotAuthorized (client id 'edgetwin-alerts-gw1-noc': if the broker expects another, set client_id on alert sink 'noc'; an MQTT 3.1.1 broker need only take 1-23 letters and digits)",
+                ex.Message);
+        }
+
+        var config = (MqttSinkConfig)Yaml.Valid(Sink(broker.Port, ", protocol: \"3.1.1\", client_id: gw1alerts")).Sinks[0];
+        await using (var sink = new MqttSink(config, "dc1", "gw1"))
+        {
+            Assert.Equal("gw1alerts", sink.ClientId);
+            await sink.DeliverAsync(Message(), Message().Alerts, Ct);
+        }
+
+        await Wait.UntilAsync(() => !received.IsEmpty, "the alert at the subscriber", 30);
+        Assert.Equal("edgetwin/dc1/gw1/alerts", received.Single().Topic);
+        Assert.Contains("client_id must be 1..65535 characters when set", Yaml.Alerts(Sink(broker.Port, ", client_id: ''")).Problems.Single().Message, StringComparison.Ordinal);
+    }
 }

@@ -21,10 +21,12 @@ internal sealed class Mosquitto : IAsyncDisposable
     private Process? _process;
 
     private readonly int? _maxPacketSize;
+    private readonly string? _clientIdPrefix;
 
-    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions, int? maxPacketSize = null)
+    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions, int? maxPacketSize = null, string? clientIdPrefix = null)
     {
         _maxPacketSize = maxPacketSize;
+        _clientIdPrefix = clientIdPrefix;
         _tls = tls;
         _account = account;
         _keepSessions = keepSessions;
@@ -44,14 +46,15 @@ internal sealed class Mosquitto : IAsyncDisposable
     public string LogFile => Path.Combine(_dir, "mosquitto.log");
 
     /// <param name="maxPacketSize">mosquitto's <c>max_packet_size</c>: it closes the connection of a client that sends a larger packet (MQTT 3.1.1 has no refusal).</param>
-    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false, int? maxPacketSize = null)
+    /// <param name="clientIdPrefix">mosquitto's <c>clientid_prefixes</c>: any other client id is refused as not authorised, as brokers that tie client ids to accounts do.</param>
+    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false, int? maxPacketSize = null, string? clientIdPrefix = null)
     {
         if (!File.Exists(Binary))
         {
             Assert.Skip($"{Binary} not installed (apt-get install mosquitto)");
         }
 
-        var m = new Mosquitto(tls, account, keepSessions, maxPacketSize);
+        var m = new Mosquitto(tls, account, keepSessions, maxPacketSize, clientIdPrefix);
         await m.LaunchAsync();
         return m;
     }
@@ -71,6 +74,11 @@ internal sealed class Mosquitto : IAsyncDisposable
         {
             // Queued for an absent persistent session: everything, QoS 0 included, however many.
             text.Append($"persistence true\npersistence_location {_dir}/\nmax_queued_messages 0\nqueue_qos0_messages true\n");
+        }
+
+        if (_clientIdPrefix is { } prefix)
+        {
+            text.Append($"clientid_prefixes {prefix}\n");
         }
 
         if (_maxPacketSize is { } packet)
