@@ -90,9 +90,17 @@ public sealed class MqttClientOptionsFactory
         }
 
         var refusal = $"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
-        if (clientId is { } id && result.ResultCode is MqttClientConnectResultCode.ClientIdentifierNotValid or MqttClientConnectResultCode.NotAuthorized)
+        if (clientId is { } id)
         {
-            refusal += $" (client id '{id.Id}': if the broker expects another, set {id.Key}; an MQTT 3.1.1 broker need only take 1-23 letters and digits)";
+            // MQTT 3.1.1 has one "not authorised" for bad credentials and for a client id the broker will not have.
+            refusal += result.ResultCode switch
+            {
+                MqttClientConnectResultCode.ClientIdentifierNotValid =>
+                    $" (client id '{id.Id}': set {id.Key}; an MQTT 3.1.1 broker need only take 1-23 letters and digits)",
+                MqttClientConnectResultCode.NotAuthorized =>
+                    $" (as client id '{id.Id}'{(_options.Username is { } user ? $" and user '{user}'" : " without a username")}: check the credentials, or set {id.Key} if the broker expects another client id)",
+                _ => "",
+            };
         }
 
         return refusal;

@@ -171,7 +171,7 @@ public sealed class MqttSink311Tests
         {
             var ex = await Assert.ThrowsAsync<SinkRejectedException>(() => sink.DeliverAsync(Message(), Message().Alerts, Ct));
             Assert.Equal(
-                $"mqtt://127.0.0.1:{broker.Port} refused the connection: NotAuthorized (client id 'edgetwin-alerts-gw1-noc': if the broker expects another, set client_id on alert sink 'noc'; an MQTT 3.1.1 broker need only take 1-23 letters and digits)",
+                $"mqtt://127.0.0.1:{broker.Port} refused the connection: NotAuthorized (as client id 'edgetwin-alerts-gw1-noc' without a username: check the credentials, or set client_id on alert sink 'noc' if the broker expects another client id)",
                 ex.Message);
         }
 
