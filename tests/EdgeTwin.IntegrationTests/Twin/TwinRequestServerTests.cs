@@ -375,6 +375,37 @@ public sealed class TwinRequestServerTests
     }
 
     [Fact]
+    public async Task Regression_a_311_only_broker_refused_the_twin_request_client_with_a_bare_1()
+    {
+        // The uplink says protocol 5, the broker speaks only 3.1.1 (mosquitto behind a front that refuses MQTT 5
+        // CONNECTs as such a broker does): the server logged a warning without a reason, its exception saying
+        // "refused the connection: 1" with a stack trace, at every retry.
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        await using var broker = await Mosquitto.StartAsync();
+        await using var front = new EdgeTwin.Uplink.Tests.Support.Mqtt311OnlyFront(broker.Port);
+        var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = front.Port, Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig(), uplink, stage, null, new ExceptionLogger(logs)))
+        {
+            await server.StartAsync(Ct);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Any(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no connect failure logged");
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.True(front.Refused >= 1);
+        var warning = logs.First(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Null(warning.Exception); // one line with the reason, as the uplink's (was: a warning with a stack trace)
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(warning.Message,
+            $@"^Twin requests: cannot connect to mqtt://127\.0\.0\.1:{front.Port}: mqtt://127\.0\.0\.1:{front.Port} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 \(it answered as an MQTT 3\.1\.1 broker\); set uplinks\.mqtt\.protocol: ""3\.1\.1"" \(twin requests need MQTT 5 and stay off with it\); retrying in \d+(\.\d)?(ms|s)$"),
+            warning.Message);
+    }
+
+    [Fact]
     public async Task Regression_reconnects_during_an_outage_logged_a_stack_trace_each()
     {
         var (config, _) = DemoSite();
