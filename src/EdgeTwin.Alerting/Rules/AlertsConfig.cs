@@ -72,6 +72,18 @@ public sealed record MqttSinkConfig : SinkConfig
     public string? Username { get; init; }
 
     public string? Password { get; init; }
+
+    /// <summary>
+    /// <c>protocol:</c> "3.1.1" or "5" (default), as <c>uplinks.mqtt.protocol</c>: a broker that speaks only 3.1.1 answers
+    /// an MQTT 5 CONNECT with "unacceptable protocol version" and closes, so without it no alert ever reached such a broker.
+    /// </summary>
+    public MqttProtocol Protocol { get; init; } = MqttProtocol.V500;
+
+    /// <summary>
+    /// <c>client_id:</c>; null = <c>edgetwin-alerts-{gateway}-{sink}</c>. For a broker that ties client ids to its
+    /// accounts or ACLs, or takes only what MQTT 3.1.1 guarantees (1-23 letters and digits).
+    /// </summary>
+    public string? ClientId { get; init; }
 }
 
 public sealed record WebhookSinkConfig : SinkConfig
@@ -762,6 +774,13 @@ public sealed record AlertsConfig
     /// <c>client_cert_password[_file]</c>, <c>server_name</c>); its files are loaded here as at start, so a file the
     /// connection could not use fails <c>check</c>. Credentials sent in clear beyond this machine are a warning.
     /// </summary>
+    // The values of uplinks.mqtt.protocol, so a site that sets 3.1.1 there writes the same here.
+    private static readonly Dictionary<string, MqttProtocol> MqttProtocols = new(StringComparer.Ordinal)
+    {
+        ["3.1.1"] = MqttProtocol.V311,
+        ["5"] = MqttProtocol.V500,
+    };
+
     private static MqttSinkConfig ReadMqttSink(ConfigReader s, string name, string configDirectory)
     {
         var tlsSection = s.Section("tls");
@@ -783,10 +802,17 @@ public sealed record AlertsConfig
             Host = s.String("host") ?? "127.0.0.1",
             Port = s.Int("port", min: 1, max: 65535) ?? (tls.Enabled ? 8883 : 1883),
             Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
+            Protocol = s.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
+            ClientId = s.String("client_id"),
             Username = s.String("username"),
             Password = s.Secret("password", configDirectory, emptyFileIsError: true),
             Tls = tls,
         };
+
+        if (sink.ClientId is { Length: 0 or > 65535 })
+        {
+            s.Diagnostics.Add(s.Node("client_id")!, "client_id must be 1..65535 characters when set");
+        }
 
         var password = s.Node("password_file") ?? s.Node("password");
         if (password is not null && sink.Username is null)
@@ -1003,6 +1029,43 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         }
 
         CheckPins(section.Mapping, site.Config, d);
+        CheckMqttSinkProtocols(section.Mapping, site.Config, d);
+    }
+
+    /// <summary>
+    /// An MQTT sink left at MQTT 5 on the broker the uplink reaches with <c>protocol: "3.1.1"</c> (the site's broker
+    /// speaks only 3.1.1, most likely): its CONNECT would be refused at the first alarm, so check says it now.
+    /// </summary>
+    private static void CheckMqttSinkProtocols(ConfigMapping alerts, SiteConfig site, ConfigDiagnostics d)
+    {
+        if (alerts["sinks"] is not ConfigSequence sinks
+            || site.Uplinks?["mqtt"] is not ConfigMapping uplink
+            || uplink["protocol"] is not ConfigScalar { Value: "3.1.1" })
+        {
+            return;
+        }
+
+        var (uplinkHost, uplinkPort) = Broker(uplink);
+        foreach (var sink in sinks.Items.OfType<ConfigMapping>())
+        {
+            if (sink["type"] is not ConfigScalar { Value: "mqtt" } || sink["protocol"] is not null)
+            {
+                continue;
+            }
+
+            var (host, port) = Broker(sink);
+            if (string.Equals(host, uplinkHost, StringComparison.OrdinalIgnoreCase) && port == uplinkPort)
+            {
+                d.AddWarning(sink["host"] ?? sink, $"alert sink '{(sink["name"] as ConfigScalar)?.Value}' speaks MQTT 5 (protocol defaults to \"5\") to {host}:{port}, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink");
+            }
+        }
+
+        // Host and port as the readers default them: the sink's host is this machine, the uplink's is required; TLS moves the port to 8883.
+        static (string Host, long Port) Broker(ConfigMapping m)
+        {
+            var tls = m["tls"] is ConfigMapping t && (t["enabled"] as ConfigScalar)?.AsBoolean() != false;
+            return ((m["host"] as ConfigScalar)?.Value ?? "127.0.0.1", (m["port"] as ConfigScalar)?.AsInt64() ?? (tls ? 8883 : 1883));
+        }
     }
 
     private static bool IsGlob(string pattern) => pattern.AsSpan().IndexOfAny('*', '?') >= 0;

@@ -23,6 +23,8 @@ public sealed class MqttSink : IAlertSink
     private readonly MqttClientOptionsFactory _factory;
     private IMqttClient? _client;
     private string? _rejection; // why the last handshake refused the broker's certificate, for the error
+    private AlertNotification? _closedOn; // the message the broker last closed a fresh connection on
+    private int _closedOnCount;
 
     /// <exception cref="EdgeTwin.Uplink.UplinkOptionsException">A TLS file cannot be used (check reports it before).</exception>
     public MqttSink(MqttSinkConfig config, string site, string gateway)
@@ -35,6 +37,9 @@ public sealed class MqttSink : IAlertSink
     }
 
     public string Name => _config.Name;
+
+    /// <summary>The sink's <c>client_id</c>, by default <c>edgetwin-alerts-{gateway}-{sink}</c>.</summary>
+    public string ClientId => _config.ClientId ?? $"edgetwin-alerts-{_gateway}-{_config.Name}";
 
     public bool FollowsState => false;
 
@@ -53,7 +58,7 @@ public sealed class MqttSink : IAlertSink
             Name = "alerts." + config.Name,
             Host = config.Host,
             Port = config.Port,
-            Protocol = MqttProtocol.V500,
+            Protocol = config.Protocol,
             Username = config.Username,
             Password = config.Password,
             Tls = config.Tls,
@@ -75,12 +80,14 @@ public sealed class MqttSink : IAlertSink
     public async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken)
     {
         var client = _client;
+        var fresh = false; // connected in this attempt: a close on the publish is then the broker's answer to it
         if (client is not { IsConnected: true })
         {
+            fresh = true;
             client?.Dispose();
             _client = null;
             client = new MqttClientFactory().CreateMqttClient();
-            var options = _factory.CreateBuilder($"edgetwin-alerts-{_gateway}-{_config.Name}").WithCleanStart(true).Build();
+            var options = _factory.CreateBuilder(ClientId).WithCleanStart(true).Build();
             Explain(options);
             try
             {
@@ -88,7 +95,7 @@ public sealed class MqttSink : IAlertSink
                 var result = await client.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
                 if (result.ResultCode != MqttClientConnectResultCode.Success)
                 {
-                    throw new SinkRejectedException($"{Peer} refused the connection: {result.ResultCode}");
+                    throw new SinkRejectedException(_factory.Refusal(result, $"protocol: \"3.1.1\" on alert sink '{_config.Name}' (alerts.sinks)", (ClientId, $"client_id on alert sink '{_config.Name}'")));
                 }
             }
             catch (Exception ex) when (_rejection is { } why && ex is not OperationCanceledException)
@@ -105,12 +112,19 @@ public sealed class MqttSink : IAlertSink
             _client = client;
         }
 
-        var message = new MqttApplicationMessageBuilder()
-            .WithTopic(TopicFor(alerts))
-            .WithPayload(AlertJson.Encode(_site, _gateway, notification, alerts))
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithContentType("application/json")
-            .Build();
+        var topic = TopicFor(alerts);
+        var payload = AlertJson.Encode(_site, _gateway, notification, alerts);
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (_config.Protocol == MqttProtocol.V500)
+        {
+            // MQTT 3.1.1 has no message properties: MQTTnet refuses to send one that carries any.
+            builder = builder.WithContentType("application/json");
+        }
+
+        var message = builder.Build();
         try
         {
             var published = await client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
@@ -121,10 +135,42 @@ public sealed class MqttSink : IAlertSink
         }
         catch (Exception ex) when (ex is not SinkRejectedException)
         {
+            var closedOnIt = fresh && ex is not OperationCanceledException && !client.IsConnected;
             client.Dispose();
             _client = null;
+            if (closedOnIt)
+            {
+                ClosedOn(notification, topic, payload.Length, ex);
+            }
+
             throw;
         }
+
+        _closedOn = null;
+        _closedOnCount = 0;
+    }
+
+    /// <summary>
+    /// The broker accepted a new connection and closed it on this message. An MQTT 3.1.1 broker has no other way to
+    /// refuse a publish (mosquitto's <c>max_packet_size</c>, a cloud broker's size limit or ACL): retried as an outage,
+    /// the message was held for ever as "peer down", and every alert queued behind it with it. Twice on the same message,
+    /// each time right after a successful connect, is a refusal: rejected, so the runner goes on with the next one.
+    /// </summary>
+    private void ClosedOn(AlertNotification notification, string topic, int bytes, Exception ex)
+    {
+        _closedOnCount = ReferenceEquals(_closedOn, notification) ? _closedOnCount + 1 : 1;
+        _closedOn = notification;
+        if (_closedOnCount < 2)
+        {
+            return;
+        }
+
+        _closedOn = null;
+        _closedOnCount = 0;
+        throw new SinkRejectedException(
+            $"{Peer} closed the connection on this message twice, each time right after accepting the connection, so it will not take it " +
+            $"({bytes} bytes of JSON to {topic}; {(_config.Protocol == MqttProtocol.V311 ? "MQTT 3.1.1 has no refusal" : "no reason given")}: " +
+            $"most likely over the broker's maximum packet size, or a topic its ACL forbids): {ex.Message}", ex);
     }
 
     /// <summary>

@@ -72,6 +72,41 @@ public sealed class MqttClientOptionsFactory
     public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{EdgeTwin.Core.Config.EndpointText.Of(_options.Host, _options.EffectivePort)}";
 
     /// <summary>
+    /// Why the broker refused a CONNECT, for the error. A broker that speaks only MQTT 3.1.1 answers an MQTT 5 CONNECT
+    /// with return code 1, "unacceptable protocol version" (MQTT 3.1.1 section 3.1.2.2; an MQTT 5 broker that has it
+    /// switched off says 0x84); MQTTnet reports that as a bare <c>1</c>, so the error names the key that fixes it.
+    /// A refused client id (or one the broker does not authorise: mosquitto's <c>clientid_prefixes</c>, ACLs keyed by
+    /// client id) names the id sent and its key: an MQTT 3.1.1 broker need only take 1-23 letters and digits.
+    /// </summary>
+    /// <param name="setting">The setting that makes the client speak 3.1.1, e.g. <c>uplinks.mqtt.protocol: "3.1.1"</c>.</param>
+    /// <param name="clientId">The client id sent, and the key that sets it.</param>
+    public string Refusal(MqttClientConnectResult result, string setting, (string Id, string Key)? clientId = null)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (_options.Protocol == MqttProtocol.V500
+            && result.ResultCode is (MqttClientConnectResultCode)1 or MqttClientConnectResultCode.UnsupportedProtocolVersion)
+        {
+            return $"{Peer} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set {setting}";
+        }
+
+        var refusal = $"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
+        if (clientId is { } id)
+        {
+            // MQTT 3.1.1 has one "not authorised" for bad credentials and for a client id the broker will not have.
+            refusal += result.ResultCode switch
+            {
+                MqttClientConnectResultCode.ClientIdentifierNotValid =>
+                    $" (client id '{id.Id}': set {id.Key}; an MQTT 3.1.1 broker need only take 1-23 letters and digits)",
+                MqttClientConnectResultCode.NotAuthorized =>
+                    $" (as client id '{id.Id}'{(_options.Username is { } user ? $" and user '{user}'" : " without a username")}: check the credentials, or set {id.Key} if the broker expects another client id)",
+                _ => "",
+            };
+        }
+
+        return refusal;
+    }
+
+    /// <summary>
     /// Broker, protocol, keep-alive, connect timeout, credentials and TLS of the uplink, with <paramref name="clientId"/>;
     /// session and will settings are the caller's.
     /// </summary>

@@ -56,7 +56,7 @@ internal sealed class MqttTransport : IUplinkTransport
             end.ConnectedAt = _time.GetTimestamp();
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
-                throw new UplinkConnectException($"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
+                throw new UplinkConnectException(_connection.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\"", (_options.EffectiveClientId, "uplinks.mqtt.client_id")));
             }
 
             // Read before the birth reads the facts: a change in between is published again at the first send.

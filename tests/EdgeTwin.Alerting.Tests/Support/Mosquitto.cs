@@ -20,8 +20,13 @@ internal sealed class Mosquitto : IAsyncDisposable
     private readonly bool _keepSessions;
     private Process? _process;
 
-    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions)
+    private readonly int? _maxPacketSize;
+    private readonly string? _clientIdPrefix;
+
+    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions, int? maxPacketSize = null, string? clientIdPrefix = null)
     {
+        _maxPacketSize = maxPacketSize;
+        _clientIdPrefix = clientIdPrefix;
         _tls = tls;
         _account = account;
         _keepSessions = keepSessions;
@@ -40,14 +45,16 @@ internal sealed class Mosquitto : IAsyncDisposable
 
     public string LogFile => Path.Combine(_dir, "mosquitto.log");
 
-    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false)
+    /// <param name="maxPacketSize">mosquitto's <c>max_packet_size</c>: it closes the connection of a client that sends a larger packet (MQTT 3.1.1 has no refusal).</param>
+    /// <param name="clientIdPrefix">mosquitto's <c>clientid_prefixes</c>: any other client id is refused as not authorised, as brokers that tie client ids to accounts do.</param>
+    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false, int? maxPacketSize = null, string? clientIdPrefix = null)
     {
         if (!File.Exists(Binary))
         {
             Assert.Skip($"{Binary} not installed (apt-get install mosquitto)");
         }
 
-        var m = new Mosquitto(tls, account, keepSessions);
+        var m = new Mosquitto(tls, account, keepSessions, maxPacketSize, clientIdPrefix);
         await m.LaunchAsync();
         return m;
     }
@@ -67,6 +74,16 @@ internal sealed class Mosquitto : IAsyncDisposable
         {
             // Queued for an absent persistent session: everything, QoS 0 included, however many.
             text.Append($"persistence true\npersistence_location {_dir}/\nmax_queued_messages 0\nqueue_qos0_messages true\n");
+        }
+
+        if (_clientIdPrefix is { } prefix)
+        {
+            text.Append($"clientid_prefixes {prefix}\n");
+        }
+
+        if (_maxPacketSize is { } packet)
+        {
+            text.Append($"max_packet_size {packet}\n");
         }
 
         if (_account is not null || _tls is not null || _keepSessions)

@@ -375,6 +375,37 @@ public sealed class TwinRequestServerTests
     }
 
     [Fact]
+    public async Task Regression_a_311_only_broker_refused_the_twin_request_client_with_a_bare_1()
+    {
+        // The uplink says protocol 5, the broker speaks only 3.1.1 (mosquitto behind a front that refuses MQTT 5
+        // CONNECTs as such a broker does): the server logged a warning without a reason, its exception saying
+        // "refused the connection: 1" with a stack trace, at every retry.
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        await using var broker = await Mosquitto.StartAsync();
+        await using var front = new EdgeTwin.Uplink.Tests.Support.Mqtt311OnlyFront(broker.Port);
+        var uplink = new MqttUplinkOptions { Host = "127.0.0.1", Port = front.Port, Protocol = MqttProtocol.V500, Site = Site, Gateway = Gateway };
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
+        await using (var server = new TwinRequestServer(new TwinRequestsConfig(), uplink, stage, null, new ExceptionLogger(logs)))
+        {
+            await server.StartAsync(Ct);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Any(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no connect failure logged");
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.True(front.Refused >= 1);
+        var warning = logs.First(l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Null(warning.Exception); // one line with the reason, as the uplink's (was: a warning with a stack trace)
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(warning.Message,
+            $@"^Twin requests: cannot connect to mqtt://127\.0\.0\.1:{front.Port}: mqtt://127\.0\.0\.1:{front.Port} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 \(it answered as an MQTT 3\.1\.1 broker\); set uplinks\.mqtt\.protocol: ""3\.1\.1"" \(twin requests need MQTT 5 and stay off with it\); retrying in \d+(\.\d)?(ms|s)$"),
+            warning.Message);
+    }
+
+    [Fact]
     public async Task Regression_reconnects_during_an_outage_logged_a_stack_trace_each()
     {
         var (config, _) = DemoSite();
@@ -477,6 +508,37 @@ public sealed class TwinRequestServerTests
         var read = TwinRequestsConfig.From(valid.Config!);
         Assert.Equal("central/s1/g1/whatif/+", read.Filter("s1", "g1"));
         Assert.Equal((2, 3, TimeSpan.FromSeconds(5)), (read.MaxConcurrency, read.Queue, read.Timeout));
+    }
+
+    [Fact]
+    public void Regression_check_passed_twin_requests_with_an_mqtt_311_uplink_that_keeps_the_server_off()
+    {
+        // The site's broker speaks only MQTT 3.1.1: the server stays off at start (With_an_MQTT_3_1_1_uplink_…); check
+        // said nothing, so a site that set enabled: true learnt it only from the agent's log.
+        static IReadOnlyList<ConfigDiagnostic> Check(string twinRequests, string protocol = "\"3.1.1\"")
+        {
+            var result = SiteConfigLoader.Parse(
+                $"site: {{ id: s1, gateway_id: g1 }}\ndevices: []\nuplinks:\n  mqtt: {{ host: 127.0.0.1, protocol: {protocol} }}\n{twinRequests}",
+                "site.yaml",
+                new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(EdgeTwin.Agent.Cli.CheckCommand).Assembly) });
+            Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+            return result.Warnings;
+        }
+
+        var enabled = Assert.Single(Check("twin_requests:\n  enabled: true\n"));
+        Assert.True(enabled.IsWarning);
+        Assert.Equal(("site.yaml", 6, "twin_requests.enabled"), (enabled.File, enabled.Line, enabled.Path));
+        Assert.Equal(
+            "is true but uplinks.mqtt.protocol is 3.1.1 (site.yaml:4): twin requests need MQTT 5 (the reply goes to the request's response topic with its correlation data, which MQTT 3.1.1 cannot carry), so the server stays off; set enabled: false, or protocol: \"5\" if the broker speaks MQTT 5",
+            enabled.Message);
+
+        var section = Assert.Single(Check("twin_requests:\n  max_concurrency: 2\n"));
+        Assert.True(section.IsWarning);
+        Assert.Equal("twin_requests", section.Path);
+        Assert.StartsWith("is ignored: uplinks.mqtt.protocol is 3.1.1 (site.yaml:4): twin requests need MQTT 5", section.Message, StringComparison.Ordinal);
+
+        Assert.Empty(Check("twin_requests:\n  enabled: false\n"));
+        Assert.Empty(Check("twin_requests:\n  enabled: true\n", "\"5\""));
     }
 
     private static void AssertError(Reply reply, string code, string message)

@@ -132,7 +132,10 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             _tasks.Add(Task.Run(() => WorkAsync(_stop.Token), CancellationToken.None));
         }
 
-        _tasks.Add(Task.Run(() => ConnectLoopAsync(options, factory.Peer, _stop.Token), CancellationToken.None));
+        // A broker that speaks only MQTT 3.1.1 refuses the CONNECT with a bare "1": say what that means here.
+        Func<MqttClientConnectResult, string> refusal = result => factory.Refusal(
+            result, "uplinks.mqtt.protocol: \"3.1.1\" (twin requests need MQTT 5 and stay off with it)", (clientId, "twin_requests.client_id"));
+        _tasks.Add(Task.Run(() => ConnectLoopAsync(options, factory.Peer, refusal, _stop.Token), CancellationToken.None));
         LogStarted(_logger, Filter, factory.Peer, clientId, _config.MaxConcurrency);
         return Task.CompletedTask;
     }
@@ -163,7 +166,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         _meter.Dispose();
     }
 
-    private async Task ConnectLoopAsync(MqttClientOptions options, string peer, CancellationToken ct)
+    private async Task ConnectLoopAsync(MqttClientOptions options, string peer, Func<MqttClientConnectResult, string> refusal, CancellationToken ct)
     {
         var backoff = TimeSpan.FromSeconds(1);
         while (!ct.IsCancellationRequested)
@@ -184,7 +187,8 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
                     var result = await client.ConnectAsync(options, connect.Token).ConfigureAwait(false);
                     if (result.ResultCode != MqttClientConnectResultCode.Success)
                     {
-                        throw new InvalidOperationException($"{peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
+                        // As the uplink's: an expected failure, one line with the reason (it was a warning with a stack trace).
+                        throw new EdgeTwin.Uplink.UplinkConnectException(refusal(result));
                     }
 
                     var sub = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(Filter, MqttQualityOfServiceLevel.AtLeastOnce).Build(), connect.Token).ConfigureAwait(false);
@@ -208,7 +212,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
                 await CloseAsync(client).ConfigureAwait(false);
                 return;
             }
-            catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
+            catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or EdgeTwin.Uplink.UplinkConnectException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
             {
                 // An outage retries every few seconds: one line with the reason, the trace only at Debug (or for a bug).
                 // Rate-limited as the uplinks' are: a broker gone for days is a line every few minutes, not per retry.
@@ -494,7 +498,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Debug, Message = "Twin requests: the connect failure with {Peer} in full")]
     private static partial void LogConnectDetail(ILogger logger, string peer, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} has no response topic (MQTT 5 ResponseTopic); dropped")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} has no response topic (MQTT 5 ResponseTopic; a requester publishing with MQTT 3.1.1 cannot set one, it must use MQTT 5); dropped")]
     private static partial void LogNoResponseTopic(ILogger logger, string topic);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin request on {Topic} dropped: its response topic {ResponseTopic} is refused because {Reason}; no reply sent")]

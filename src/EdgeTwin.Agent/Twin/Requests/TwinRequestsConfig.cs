@@ -175,4 +175,28 @@ public sealed class TwinRequestsSectionValidator : IConfigSectionValidator
         ArgumentNullException.ThrowIfNull(section);
         TwinRequestsConfig.Read(section);
     }
+
+    /// <summary>
+    /// With <c>uplinks.mqtt.protocol: "3.1.1"</c> the server stays off (the reply needs MQTT 5's response topic and
+    /// correlation data), so a section that asks for it is a warning at <c>enabled</c> (or the section), as at start;
+    /// before, <c>check</c> passed it without a word and only the agent's log said the server was off.
+    /// </summary>
+    public void ValidateReferences(ConfigReader section, SiteReferences site)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(site);
+        var enabled = section.Mapping["enabled"] as ConfigScalar;
+        if (enabled?.AsBoolean() == false
+            || site.Config.Uplinks?["mqtt"] is not ConfigMapping mqtt
+            || mqtt["protocol"] is not ConfigScalar { Value: "3.1.1" } protocol)
+        {
+            return;
+        }
+
+        const string why = "twin requests need MQTT 5 (the reply goes to the request's response topic with its correlation data, which MQTT 3.1.1 cannot carry), so the server stays off";
+        var where = $"uplinks.mqtt.protocol is 3.1.1 ({protocol.Mark.File}:{protocol.Mark.Line})";
+        section.Diagnostics.AddWarning(enabled ?? (ConfigNode)section.Mapping, enabled is not null
+            ? $"is true but {where}: {why}; set enabled: false, or protocol: \"5\" if the broker speaks MQTT 5"
+            : $"is ignored: {where}: {why}; remove the section, or set protocol: \"5\" if the broker speaks MQTT 5");
+    }
 }
