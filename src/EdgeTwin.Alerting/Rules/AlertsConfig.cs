@@ -1056,7 +1056,7 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             var (host, port) = Broker(sink);
             if (string.Equals(host, uplinkHost, StringComparison.OrdinalIgnoreCase) && port == uplinkPort)
             {
-                d.AddWarning(sink["host"] ?? sink, $"alert sink '{(sink["name"] as ConfigScalar)?.Value}' speaks MQTT 5 (protocol defaults to \"5\") to {host}:{port}, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink");
+                d.AddWarning(sink["host"] ?? sink, $"alert sink '{(sink["name"] as ConfigScalar)?.Value}' speaks MQTT 5 (protocol defaults to \"5\") to {EdgeTwin.Core.Config.EndpointText.Of(host, (int)port)}, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink");
             }
         }
 
