@@ -55,6 +55,6 @@ public class KafkaReplayBenchmarks
             Delivery = new DeliveryOptions { BacklogRatePerSecond = 0 },
         };
         var uplink = new KafkaUplink(options, _backlog!.Outbox);
-        await BenchBacklog.ReplayAsync(uplink.RunAsync, () => uplink.Position, Messages);
+        await _backlog!.ReplayAsync(uplink.RunAsync, () => uplink.Position);
     }
 }
