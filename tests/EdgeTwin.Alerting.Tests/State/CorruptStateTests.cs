@@ -163,20 +163,24 @@ public sealed class CorruptStateTests
     /// mark (alerts.db corrupt, its journal emptied after the lines and holding only the mark written after them). Lines
     /// 1..mark then counted as handed to the outbox: a raise the agent was killed before handing over was not re-published
     /// at the next start and the centre never heard the alert fire. A store without lines now numbers them from the clock
-    /// and always above the published mark.
+    /// and always above the published mark. With a mark below the clock (40,000) the new line is above it whatever the
+    /// mark, so the mark is also put an hour above the clock (a lost store numbered from a clock that ran ahead): only
+    /// "above the mark" keeps that raise unpublished.
     /// </summary>
-    [Fact]
-    public async Task Regression_history_lines_restarted_at_1_below_a_replayed_published_mark_and_a_raise_was_never_republished()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Regression_history_lines_restarted_at_1_below_a_replayed_published_mark_and_a_raise_was_never_republished(bool markAboveTheClock)
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-alerting-seq-").FullName;
         var db = Path.Combine(dir, "alerts.db");
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
-        const long lostMark = 40_000;
+        var lostMark = markAboveTheClock ? time.GetUtcNow().AddHours(1).ToUnixTimeMilliseconds() : 40_000;
         try
         {
             using (var old = new AlertManager(Yaml.Valid(Rules), Harness.Site, db, time))
             {
-                old.Store.HoldApply = true; // killed with only the journal holding the last write: the outbox took line 40,000
+                old.Store.HoldApply = true; // killed with only the journal holding the last write: the outbox took line lostMark
                 old.MarkPublished(lostMark);
                 await old.FlushAsync(TestContext.Current.CancellationToken);
             }

@@ -115,8 +115,17 @@ public sealed class AlertsCliTests : IAsyncLifetime
         return doc.RootElement.Clone();
     }
 
-    private static long[] Ids(JsonElement list, string rule) =>
-        [.. list.GetProperty("alerts").EnumerateArray().Where(a => a.GetProperty("rule").GetString() == rule).Select(a => a.GetProperty("id").GetInt64())];
+    /// <summary>
+    /// The ids of the rule's alerts in the list: <paramref name="expected"/> of them (by default one per rack, after the
+    /// storm), acknowledged or not. Counted, so that an <c>Assert.All</c> over them cannot pass on a list that lost them.
+    /// </summary>
+    private static long[] Ids(JsonElement list, string rule, int? expected = null)
+    {
+        long[] ids = [.. list.GetProperty("alerts").EnumerateArray().Where(a => a.GetProperty("rule").GetString() == rule).Select(a => a.GetProperty("id").GetInt64())];
+        expected ??= Racks.Length;
+        Assert.True(ids.Length == expected, $"{ids.Length} {rule} alerts listed, not {expected}: {list}");
+        return ids;
+    }
 
     private static string State(JsonElement list, long id) =>
         list.GetProperty("alerts").EnumerateArray().Single(a => a.GetProperty("id").GetInt64() == id).GetProperty("state").GetString()!;
@@ -224,7 +233,7 @@ public sealed class AlertsCliTests : IAsyncLifetime
     {
         Feed("rack-a01", "inlet", 34.6);
         await AlertingAgentSetup.Until(() => _service.Manager.Active().Any(a => a.Rule == "inlet-hot" && a.FiredAt is not null), "the firing alert", 20);
-        var id = Text(Ids(await ListJsonAsync(), "inlet-hot").Single());
+        var id = Text(Ids(await ListJsonAsync(), "inlet-hot", expected: 1)[0]);
         Assert.True(id.Length > 5, $"a new store numbers from the clock, got {id}");
 
         var (exit, output, error) = await InProcessCli.RunAsync("alerts", "list", "--socket", Socket);

@@ -128,7 +128,9 @@ public sealed class SimulatedSiteServingTests
         host.Refresh();
         await using (var client = Modbus(drive.Address, TimeSpan.FromSeconds(1)))
         {
-            await Assert.ThrowsAnyAsync<Exception>(() => client.ReadHoldingRegistersAsync(1, 106, 1, Ct));
+            // Garbled, not silent: any exception passed here, so a drive that went dark (a timeout) passed as garbled.
+            var misread = await Assert.ThrowsAsync<EdgeTwin.Modbus.Protocol.ModbusProtocolException>(() => client.ReadHoldingRegistersAsync(1, 106, 1, Ct));
+            Assert.Contains("garbled response", misread.Message, StringComparison.Ordinal);
         }
 
         host.Site.Apply(FaultCommand.Parse("device-dark:drive1"));

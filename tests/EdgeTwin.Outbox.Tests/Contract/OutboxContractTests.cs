@@ -407,6 +407,18 @@ public abstract class OutboxContractTests : IAsyncLifetime
 public sealed class InMemoryOutboxContractTests : OutboxContractTests
 {
     protected override ValueTask<IOutbox> CreateOutboxAsync() => ValueTask.FromResult<IOutbox>(new InMemoryOutbox());
+
+    /// <summary>
+    /// The shared contract only checks <c>Base &gt;= 0</c>, which every store passes (a LiteDB file's base is the clock,
+    /// LiteDbOutboxTests): the in-memory store's own promise is that it numbers from 1.
+    /// </summary>
+    [Fact]
+    public async Task Its_sequences_start_at_1()
+    {
+        var outbox = await CreateAsync();
+        Assert.Equal(0, Base);
+        Assert.Equal(1, await outbox.AppendAsync(Batch(0, 1), Ct));
+    }
 }
 
 /// <summary>The extra contract of outboxes that survive a restart.</summary>

@@ -21,6 +21,37 @@ public sealed class MqttSecurityTests
         await using var session = await Transport(o).ConnectAsync(cts.Token);
     }
 
+    /// <summary>
+    /// Connects once expecting a refusal, and returns it. The options are validated outside the expected failure: these
+    /// tests passed <see cref="ConnectOnceAsync"/> to <c>ThrowsAnyAsync&lt;Exception&gt;</c>, so options the uplink
+    /// rejects (the <c>Assert.Empty</c> failing) or a connect that timed out counted as the broker's refusal.
+    /// </summary>
+    private static async Task<Exception> RefusedAsync(MqttUplinkOptions o)
+    {
+        Assert.Empty(o.Validate());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var refused = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var session = await Transport(o).ConnectAsync(cts.Token);
+        });
+        Assert.False(refused is OperationCanceledException, $"the connect timed out instead of being refused: {refused}");
+        return refused;
+    }
+
+    /// <summary>Whether the TLS handshake itself refused the broker's certificate (not some other failure).</summary>
+    private static bool RejectedCertificate(Exception refused)
+    {
+        for (var e = refused; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     [Theory]
     [InlineData(MqttProtocol.V311)]
     [InlineData(MqttProtocol.V500)]
@@ -55,7 +86,8 @@ public sealed class MqttSecurityTests
             Host = "localhost",
             Tls = new MqttTlsOptions { Enabled = true, CaFile = pki.OtherCaFile, ClientCertificateFile = pki.ClientCertFile, ClientKeyFile = pki.ClientKeyFile },
         };
-        await Assert.ThrowsAnyAsync<Exception>(() => ConnectOnceAsync(options));
+        var refused = await RefusedAsync(options);
+        Assert.True(RejectedCertificate(refused), refused.ToString());
     }
 
     [Fact]
@@ -68,7 +100,8 @@ public sealed class MqttSecurityTests
             Host = "localhost",
             Tls = new MqttTlsOptions { Enabled = true, CaFile = pki.CaFile, ClientCertificateFile = pki.ClientCertFile, ClientKeyFile = pki.ClientKeyFile, ServerName = "broker.example.org" },
         };
-        await Assert.ThrowsAnyAsync<Exception>(() => ConnectOnceAsync(options));
+        var refused = await RefusedAsync(options);
+        Assert.True(RejectedCertificate(refused), refused.ToString());
     }
 
     [Fact]
@@ -77,7 +110,9 @@ public sealed class MqttSecurityTests
         using var pki = new TestPki();
         await using var broker = await Mosquitto.StartAsync(new MosquittoSettings { Tls = pki });
         var options = Options(broker.TlsPort) with { Host = "localhost", Tls = new MqttTlsOptions { Enabled = true, CaFile = pki.CaFile } };
-        await Assert.ThrowsAnyAsync<Exception>(() => ConnectOnceAsync(options));
+        await ConnectOnceAsync(options with { Tls = options.Tls with { ClientCertificateFile = pki.ClientCertFile, ClientKeyFile = pki.ClientKeyFile } });
+        var refused = await RefusedAsync(options);
+        Assert.False(RejectedCertificate(refused), $"the gateway refused the broker, not the broker the gateway: {refused}");
     }
 
     [Theory]
@@ -87,7 +122,7 @@ public sealed class MqttSecurityTests
     {
         await using var broker = await Mosquitto.StartAsync(new MosquittoSettings { Account = ("edge", "s3cret") });
         await ConnectOnceAsync(Options(broker.Port, protocol) with { Username = "edge", Password = "s3cret" });
-        await Assert.ThrowsAnyAsync<Exception>(() => ConnectOnceAsync(Options(broker.Port, protocol) with { Username = "edge", Password = "wrong" }));
-        await Assert.ThrowsAnyAsync<Exception>(() => ConnectOnceAsync(Options(broker.Port, protocol)));
+        Assert.Contains("refused the connection: NotAuthorized", Assert.IsType<UplinkConnectException>(await RefusedAsync(Options(broker.Port, protocol) with { Username = "edge", Password = "wrong" })).Message, StringComparison.Ordinal);
+        Assert.Contains("refused the connection: NotAuthorized", Assert.IsType<UplinkConnectException>(await RefusedAsync(Options(broker.Port, protocol))).Message, StringComparison.Ordinal);
     }
 }
