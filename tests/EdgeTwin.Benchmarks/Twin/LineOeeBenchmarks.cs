@@ -17,6 +17,7 @@ public class LineOeeBenchmarks
     private LineOeeTracker _line = null!;
     private StationLearner _learner = null!;
     private long _t;
+    private long _lineStep = 2; // Cycle[0] is the Running the setup booked: start each machine at its first change
     private ulong _count;
 
     [GlobalSetup]
@@ -42,16 +43,26 @@ public class LineOeeBenchmarks
         {
             _line.OnState(station, 0, MachineState.Running);
         }
+
+        // Only the constraint stage's machines are booked (the others are an array lookup): S2a and S2b here.
+        if (!_line.Constraint.Stations.SequenceEqual([1, 2]))
+        {
+            throw new InvalidOperationException($"LineOee: the constraint stage is stations [{string.Join(", ", _line.Constraint.Stations)}], not S2a and S2b [1, 2]");
+        }
     }
 
-    /// <summary>A state change booked by the line's tracker (parallel stages: the machine's share of its stage).</summary>
+    /// <summary>
+    /// A state change booked by the line's tracker (parallel stages: the machine's share of its stage), alternating between
+    /// the constraint stage's two machines, each walking the cycle so that every call changes its state.
+    /// </summary>
     [Benchmark(OperationsPerInvoke = 1000)]
     public void LineStateChange()
     {
         for (int i = 0; i < 1000; i++)
         {
             _t += 7_000;
-            _line.OnState(i & 3, _t, Cycle[i % Cycle.Length]);
+            var k = _lineStep++;
+            _line.OnState(1 + (int)(k & 1), _t, Cycle[(k >> 1) % Cycle.Length]);
         }
     }
 

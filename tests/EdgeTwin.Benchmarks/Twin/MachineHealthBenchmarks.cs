@@ -57,7 +57,12 @@ public class MachineHealthBenchmarks : IDisposable
     [Benchmark]
     public float Inference()
     {
-        _runner!.TryPredict(_window!, out var rul);
+        // False means nothing was run (model unavailable, window empty): a figure of nothing.
+        if (!_runner!.TryPredict(_window!, out var rul))
+        {
+            throw new InvalidOperationException("MachineHealth: bearing-rul ran no inference on the window");
+        }
+
         return rul;
     }
 

@@ -51,6 +51,7 @@ public class MqttReplayBenchmarks
         };
         var uplink = new MqttUplink(options, _backlog!.Outbox);
         await _backlog.ReplayAsync(uplink.RunAsync, () => uplink.Position);
+        _backlog.Verify($"MqttReplay({Outbox}, {Protocol})", uplink.Position, uplink.Rejections.Count, uplink.FailedSessions, uplink.Traffic.BacklogBytes.Values.Sum());
     }
 }
 
@@ -93,6 +94,12 @@ public class MqttLatencyBenchmarks
     [Benchmark]
     public async Task TenThousandPerSecond()
     {
+        int receivedBefore;
+        lock (_latenciesMs)
+        {
+            receivedBefore = _latenciesMs.Count;
+        }
+
         var dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
         await using IOutbox outbox = Outbox == "memory"
             ? new InMemoryOutbox()
@@ -160,6 +167,19 @@ public class MqttLatencyBenchmarks
         await sub.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build());
         sub.Dispose();
         Directory.Delete(dir, recursive: true);
+
+        // The percentiles are only worth printing over what was claimed: every message acknowledged, none refused, about
+        // the paced count sent (a slow machine sends fewer, not none) and each one seen by the subscriber.
+        int received;
+        lock (_latenciesMs)
+        {
+            received = _latenciesMs.Count - receivedBefore;
+        }
+
+        if (uplink.Position < last || uplink.Rejections.Count > 0 || sent < RatePerSecond * Duration.TotalSeconds / 2 || received < sent)
+        {
+            throw new InvalidOperationException($"MqttLatency({Outbox}): measured less than claimed: position {uplink.Position} of last sequence {last}, {uplink.Rejections.Count} refused, {sent} sent (paced {RatePerSecond * Duration.TotalSeconds}), {received} received by the subscriber");
+        }
     }
 }
 
@@ -191,11 +211,14 @@ internal sealed class BenchBacklog : IDisposable
 {
     private readonly string _dir;
 
-    private BenchBacklog(IOutbox outbox, string dir, long lastSequence)
+    private BenchBacklog(IOutbox outbox, string dir, int messages, long firstSequence, long lastSequence, long bodyBytes)
     {
         Outbox = outbox;
         _dir = dir;
+        Messages = messages;
+        FirstSequence = firstSequence;
         LastSequence = lastSequence;
+        BodyBytes = bodyBytes;
     }
 
     public IOutbox Outbox { get; }
@@ -206,6 +229,14 @@ internal sealed class BenchBacklog : IDisposable
     /// </summary>
     public long LastSequence { get; }
 
+    /// <summary>The backlog's first sequence (the backlog is FirstSequence..LastSequence, one sequence per message).</summary>
+    public long FirstSequence { get; }
+
+    public int Messages { get; }
+
+    /// <summary>Bytes of the bodies in the backlog (every one of them goes out at least once).</summary>
+    public long BodyBytes { get; }
+
     public static BenchBacklog Fill(string kind, int messages)
     {
         var dir = Directory.CreateTempSubdirectory("edgetwin-bench-outbox-").FullName;
@@ -213,23 +244,26 @@ internal sealed class BenchBacklog : IDisposable
             ? new InMemoryOutbox()
             : LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(dir, "outbox.db") }).GetAwaiter().GetResult();
         var batch = new List<OutboxRecord>(1000);
-        long last = 0;
+        long first = -1, last = 0, bodyBytes = 0;
         for (var i = 0; i < messages; i++)
         {
-            batch.Add(UplinkBenchData.Record(i));
-            if (batch.Count == 1000)
+            var record = UplinkBenchData.Record(i);
+            bodyBytes += record.Payload.Length;
+            batch.Add(record);
+            if (batch.Count == 1000 || i == messages - 1)
             {
                 last = outbox.AppendAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+                first = first < 0 ? last - batch.Count + 1 : first;
                 batch.Clear();
             }
         }
 
-        if (batch.Count > 0)
+        if (last - first + 1 != messages)
         {
-            last = outbox.AppendAsync(batch, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            throw new InvalidOperationException($"BenchBacklog({kind}): {messages} entries appended as sequences {first}..{last}: not one sequence each, so waiting for the last one does not mean {messages} messages");
         }
 
-        return new BenchBacklog(outbox, dir, last);
+        return new BenchBacklog(outbox, dir, messages, first, last, bodyBytes);
     }
 
     /// <summary>Runs an uplink until its outbox position reaches <see cref="LastSequence"/>, then stops it.</summary>
@@ -242,6 +276,7 @@ internal sealed class BenchBacklog : IDisposable
             if (run.IsCompleted)
             {
                 await run; // surfaces the failure
+                throw new InvalidOperationException($"BenchBacklog: the uplink stopped at position {position()} before the backlog's last sequence {LastSequence}");
             }
 
             await Task.Delay(1);
@@ -249,6 +284,19 @@ internal sealed class BenchBacklog : IDisposable
 
         await cts.CancelAsync();
         await run;
+    }
+
+    /// <summary>
+    /// Throws unless the replay delivered the whole backlog: position at the last sequence, nothing refused by the peer
+    /// (a refused entry is passed over, so the position alone would not tell), no session lost on the way, and at least
+    /// the bodies' bytes sent on the backlog lane.
+    /// </summary>
+    public void Verify(string benchmark, long position, long refused, int failedSessions, long backlogBytes)
+    {
+        if (position < LastSequence || refused > 0 || failedSessions > 0 || backlogBytes < BodyBytes)
+        {
+            throw new InvalidOperationException($"{benchmark}: {Messages} messages claimed but position {position} of {FirstSequence}..{LastSequence}, {refused} refused by the peer, {failedSessions} sessions failed, {backlogBytes} bytes sent on the backlog lane for {BodyBytes} bytes of bodies");
+        }
     }
 
     public void Dispose()
