@@ -44,10 +44,24 @@ public class LineOeeBenchmarks
             _line.OnState(station, 0, MachineState.Running);
         }
 
-        // Only the constraint stage's machines are booked (the others are an array lookup): S2a and S2b here.
-        if (!_line.Constraint.Stations.SequenceEqual([1, 2]))
+        // LineStateChange claims a booked state change per call. Only the constraint stage's machines are booked (the
+        // others are an array lookup), and a reading of the state a machine is already in books no change: check the
+        // readings it will make, from the states the setup left.
+        var last = new MachineState?[4];
+        foreach (var station in _line.Constraint.Stations)
         {
-            throw new InvalidOperationException($"LineOee: the constraint stage is stations [{string.Join(", ", _line.Constraint.Stations)}], not S2a and S2b [1, 2]");
+            last[station] = MachineState.Running;
+        }
+
+        for (var k = _lineStep; k < _lineStep + 4000; k++)
+        {
+            var (station, state) = LineReading(k);
+            if (last[station] is not { } before || before == state)
+            {
+                throw new InvalidOperationException($"LineOee: LineStateChange reading {k} ({state} of station {station}) is {(last[station] is null ? "outside the constraint stage" : "no change")}: it would not book a state change");
+            }
+
+            last[station] = state;
         }
     }
 
@@ -61,10 +75,13 @@ public class LineOeeBenchmarks
         for (int i = 0; i < 1000; i++)
         {
             _t += 7_000;
-            var k = _lineStep++;
-            _line.OnState(1 + (int)(k & 1), _t, Cycle[(k >> 1) % Cycle.Length]);
+            var (station, state) = LineReading(_lineStep++);
+            _line.OnState(station, _t, state);
         }
     }
+
+    /// <summary>The constraint stage's two machines (S2a, S2b) in turn, each walking the cycle.</summary>
+    private static (int Station, MachineState State) LineReading(long k) => (1 + (int)(k & 1), Cycle[(k >> 1) % Cycle.Length]);
 
     /// <summary>What the line twin stage does per state change: OEE books and the MTBF/MTTR/cycle learner.</summary>
     [Benchmark(OperationsPerInvoke = 1000)]

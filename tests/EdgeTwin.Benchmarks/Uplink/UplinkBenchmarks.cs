@@ -168,17 +168,19 @@ public class MqttLatencyBenchmarks
         sub.Dispose();
         Directory.Delete(dir, recursive: true);
 
-        // The percentiles are only worth printing over what was claimed: every message acknowledged, none refused, about
-        // the paced count sent (a slow machine sends fewer, not none) and each one seen by the subscriber.
+        // The percentiles are only worth printing over what was claimed: the pace kept (the appends are awaited one batch
+        // at a time, so a slow append lowers the rate instead of failing: a loaded machine's LiteDB run once sent 27,017
+        // of 50,000), every message acknowledged, none refused, each one seen by the subscriber.
         int received;
         lock (_latenciesMs)
         {
             received = _latenciesMs.Count - receivedBefore;
         }
 
-        if (uplink.Position < last || uplink.Rejections.Count > 0 || sent < RatePerSecond * Duration.TotalSeconds / 2 || received < sent)
+        var paced = (long)(RatePerSecond * Duration.TotalSeconds);
+        if (sent < paced * 95 / 100 || uplink.Position < last || uplink.Rejections.Count > 0 || received < sent)
         {
-            throw new InvalidOperationException($"MqttLatency({Outbox}): measured less than claimed: position {uplink.Position} of last sequence {last}, {uplink.Rejections.Count} refused, {sent} sent (paced {RatePerSecond * Duration.TotalSeconds}), {received} received by the subscriber");
+            throw new InvalidOperationException($"MqttLatency({Outbox}): measured less than claimed: {sent} of the paced {paced} messages sent ({sent / Duration.TotalSeconds:F0}/s, claimed {RatePerSecond}/s), position {uplink.Position} of last sequence {last}, {uplink.Rejections.Count} refused, {received} received by the subscriber");
         }
     }
 }
