@@ -169,8 +169,9 @@ public class OutboxAppendBenchmarks : IDisposable
     }
 
     /// <summary>
-    /// Counts the samples one invocation feeds, and the records it must append. Counted here, not as 16 per iteration: the
-    /// jitting iteration runs one invocation, and another job (dry, short) runs other counts.
+    /// Counts the samples one invocation feeds, and the records it must append. Counted per call, not as 16 per iteration:
+    /// only this class's own job runs 16 invocations per iteration (a dry job runs one, so its bytes per sample read 16×
+    /// too low).
     /// </summary>
     private void Count(int samples, int records)
     {
