@@ -212,6 +212,7 @@ internal static class UplinkBenchData
 internal sealed class BenchBacklog : IDisposable
 {
     private readonly string _dir;
+    private bool _disposed;
 
     private BenchBacklog(IOutbox outbox, string dir, int messages, long firstSequence, long lastSequence, long bodyBytes)
     {
@@ -221,6 +222,7 @@ internal sealed class BenchBacklog : IDisposable
         FirstSequence = firstSequence;
         LastSequence = lastSequence;
         BodyBytes = bodyBytes;
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit; // a throwing replay gets no [IterationCleanup]
     }
 
     public IOutbox Outbox { get; }
@@ -303,7 +305,16 @@ internal sealed class BenchBacklog : IDisposable
 
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         Outbox.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Directory.Delete(_dir, recursive: true);
     }
+
+    private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 }
