@@ -31,6 +31,7 @@ public class AlertingLatencyBenchmarks
     private AlertingService _service = null!;
     private string _dir = "";
     private int _round;
+    private int _measuredFrom;
 
     [GlobalSetup]
     public void Setup()
@@ -56,6 +57,7 @@ public class AlertingLatencyBenchmarks
         // One round to JIT every path (fire, clear, commit, checkpoint, dispatch); only later rounds are measured.
         TenThousandSamplesPerSecond().GetAwaiter().GetResult();
         _sink.Reset();
+        _measuredFrom = _round;
     }
 
     [Benchmark(OperationsPerInvoke = Batches * BatchSize)]
@@ -87,7 +89,16 @@ public class AlertingLatencyBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        Console.WriteLine(Percentiles.Describe("// alerting sample→sink latency at 10,000 samples/s", _sink.Latencies()));
+        // Each measured batch fires one series: at least one message per batch must carry its sample's time, or the
+        // percentiles describe fewer changes than claimed (or none: "no values").
+        var latencies = _sink.Latencies();
+        var batches = (_round - _measuredFrom) * Batches;
+        if (latencies.Count < batches)
+        {
+            throw new InvalidOperationException($"AlertingLatency: {latencies.Count} latencies measured over {batches} batches that each fired a series");
+        }
+
+        Console.WriteLine(Percentiles.Describe("// alerting sample→sink latency at 10,000 samples/s", latencies));
         Console.WriteLine(Percentiles.Describe("// alerting   of which sample→committed and queued for the sink", _sink.UntilCommitted()));
         _service.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Directory.Delete(_dir, true);

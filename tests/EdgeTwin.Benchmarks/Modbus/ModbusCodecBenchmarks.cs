@@ -23,6 +23,18 @@ public class ModbusCodecBenchmarks
         _mbapResponse = _mbapResponse[..MbapFrame.Write(_mbapResponse, 7, 1, pdu.AsSpan(0, n))];
         _rtuResponse = new byte[RtuFrame.MaxFrameLength];
         _rtuResponse = _rtuResponse[..RtuFrame.Write(_rtuResponse, 1, pdu.AsSpan(0, n))];
+
+        // Each benchmark runs in its own process: the float decode reads _registers, which only a decode fills (all zeros
+        // otherwise). Both decodes must give back the values, which also fills them for the float benchmark.
+        if (DecodeResponse125_Rtu() != values[124] || !_registers.AsSpan().SequenceEqual(values) || DecodeResponse125_Mbap() != values[124] || !_registers.AsSpan().SequenceEqual(values))
+        {
+            throw new InvalidOperationException("ModbusCodec: the 125-register responses do not decode to the registers written");
+        }
+
+        if (EncodeReadRequest_Mbap() != 12 || EncodeReadRequest_Rtu() != 8)
+        {
+            throw new InvalidOperationException($"ModbusCodec: read requests encode to {EncodeReadRequest_Mbap()} (MBAP) and {EncodeReadRequest_Rtu()} (RTU) bytes, not 12 and 8");
+        }
     }
 
     [Benchmark]

@@ -34,6 +34,13 @@ public class OpenWindowCheckpointBenchmarks
         }
 
         _summarizer.Add(samples, []);
+
+        // A window per series, and a catalog of them: fewer would be a cheaper checkpoint than the one described.
+        var bytes = Checkpoint();
+        if (_windows.Count != Series || bytes <= 0 || Catalog() <= 0)
+        {
+            throw new InvalidOperationException($"OpenWindowCheckpoint: {_windows.Count} open windows ({bytes} bytes encoded), not {Series}");
+        }
     }
 
     [Benchmark(Description = "checkpoint of 3,600 open windows (copy + encode)")]

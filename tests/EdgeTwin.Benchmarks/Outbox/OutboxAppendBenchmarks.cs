@@ -35,7 +35,9 @@ public class OutboxAppendBenchmarks : IDisposable
     private long _writeBytesBefore;
     private long _writeBytes;
     private long _samples;
-    private int _samplesPerInvocation;
+    private long _invocations;
+    private int _recordsPerInvocation;
+    private long _appendedAtStart;
 
     [GlobalSetup]
     public async Task Setup()
@@ -83,23 +85,21 @@ public class OutboxAppendBenchmarks : IDisposable
             _rawSamples[i] = new Sample(raw[i % Series], 0, 5 + (i % 13));
             _summarySamples[i] = new Sample(summarised[i % Series], 0, 20 + (i % 17));
         }
+
+        _appendedAtStart = _outbox.GetStats().Appended;
     }
 
     [IterationSetup]
     public void BeforeIteration() => _writeBytesBefore = WriteBytes();
 
     [IterationCleanup]
-    public void AfterIteration()
-    {
-        _writeBytes += WriteBytes() - _writeBytesBefore;
-        _samples += 16L * _samplesPerInvocation;
-    }
+    public void AfterIteration() => _writeBytes += WriteBytes() - _writeBytesBefore;
 
     /// <summary>16 raw records of 64 points each (1,024 samples) per durable append.</summary>
     [Benchmark(OperationsPerInvoke = RawRecords * PointsPerRawRecord)]
     public Task<long> AppendRawRecords()
     {
-        _samplesPerInvocation = RawRecords * PointsPerRawRecord;
+        Count(RawRecords * PointsPerRawRecord, RawRecords);
         return _outbox.AppendAsync(_rawBatch, CancellationToken.None).AsTask();
     }
 
@@ -107,7 +107,7 @@ public class OutboxAppendBenchmarks : IDisposable
     [Benchmark(OperationsPerInvoke = SamplesPerFeed)]
     public async Task FeedRawSeries()
     {
-        _samplesPerInvocation = SamplesPerFeed;
+        Count(SamplesPerFeed, Series);
         Stamp(_rawSamples, 100);
         await _rawFeeder.WriteAsync(_rawSamples, CancellationToken.None);
         await _rawFeeder.DrainAsync(CancellationToken.None);
@@ -120,7 +120,7 @@ public class OutboxAppendBenchmarks : IDisposable
     [Benchmark(OperationsPerInvoke = SamplesPerFeed)]
     public async Task FeedRawSeriesInPollSizedWrites()
     {
-        _samplesPerInvocation = SamplesPerFeed;
+        Count(SamplesPerFeed, Series);
         Stamp(_rawSamples, 100);
         for (var offset = 0; offset < SamplesPerFeed; offset += Series)
         {
@@ -134,7 +134,7 @@ public class OutboxAppendBenchmarks : IDisposable
     [Benchmark(OperationsPerInvoke = SamplesPerFeed)]
     public async Task FeedSummarisedSeries()
     {
-        _samplesPerInvocation = SamplesPerFeed;
+        Count(SamplesPerFeed, Series);
         Stamp(_summarySamples, 60_000 / (SamplesPerFeed / Series));
         await _summaryFeeder.WriteAsync(_summarySamples, CancellationToken.None);
         await _summaryFeeder.DrainAsync(CancellationToken.None);
@@ -144,6 +144,14 @@ public class OutboxAppendBenchmarks : IDisposable
     public async Task Cleanup()
     {
         var stats = _outbox.GetStats();
+
+        // Every invocation must have appended its records (the feeders' first may only open windows or records).
+        var appended = stats.Appended - _appendedAtStart;
+        if (_invocations == 0 || appended < _recordsPerInvocation * (_invocations - 1) || stats.Dropped > 0)
+        {
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"OutboxAppend: {_invocations} invocations of {_recordsPerInvocation} records each appended {appended} records ({stats.Dropped} dropped)"));
+        }
+
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"OUTBOX-BYTES-PER-SAMPLE {(double)_writeBytes / Math.Max(1, _samples):0.00} ({_writeBytes} bytes written for {_samples} samples; store {stats.Depth} entries, {stats.Bytes} bytes)"));
@@ -158,6 +166,18 @@ public class OutboxAppendBenchmarks : IDisposable
         _summaryFeeder?.Dispose();
         _staggeredFeeder?.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// Counts the samples one invocation feeds, and the records it must append. Counted per call, not as 16 per iteration:
+    /// only this class's own job runs 16 invocations per iteration (a dry job runs one, so its bytes per sample read 16×
+    /// too low).
+    /// </summary>
+    private void Count(int samples, int records)
+    {
+        _samples += samples;
+        _invocations++;
+        _recordsPerInvocation = records;
     }
 
     /// <summary>Moves the samples' timestamps forward so every call covers new time (1 sample per series per step).</summary>

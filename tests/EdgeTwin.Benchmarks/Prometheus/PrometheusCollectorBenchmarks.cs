@@ -20,6 +20,8 @@ public class PrometheusCollectorBenchmarks : IDisposable
     private PrometheusCollector _collector = null!;
     private Counter<long> _samples = null!;
     private Histogram<double> _duration = null!;
+    private double _knownBefore;
+    private bool _ranCounter;
 
     [GlobalSetup]
     public void Setup()
@@ -37,11 +39,25 @@ public class PrometheusCollectorBenchmarks : IDisposable
 
         _samples.Add(1, _device, _quality);
         _duration.Record(0.02, _device);
+
+        // Without a listener an Add or Record returns at once: the hot-path figures would be of nothing.
+        if (!_samples.Enabled || !_duration.Enabled)
+        {
+            throw new InvalidOperationException("PrometheusCollector: the collector does not listen to the bench meter's instruments");
+        }
+
+        if (!Scrape().Contains("dev-199", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException("PrometheusCollector: a scrape does not hold the 200 devices' series");
+        }
+
+        _knownBefore = KnownCount();
     }
 
     [Benchmark(OperationsPerInvoke = 1000)]
     public void CounterAddOfAKnownLabelSet()
     {
+        _ranCounter = true;
         for (var i = 0; i < 1000; i++)
         {
             _samples.Add(1, _device, _quality);
@@ -61,10 +77,38 @@ public class PrometheusCollectorBenchmarks : IDisposable
     public async Task<int> ScrapeOf200Devices() => (await _collector.ScrapeAsync(CancellationToken.None)).Length;
 
     [GlobalCleanup]
+    public void Cleanup()
+    {
+        // The counter benchmark must have reached the collector (only it moves this series).
+        var after = KnownCount();
+        if (_ranCounter && after <= _knownBefore)
+        {
+            throw new InvalidOperationException($"PrometheusCollector: CounterAddOfAKnownLabelSet ran but the scraped counter stayed at {after}");
+        }
+
+        Dispose();
+    }
+
     public void Dispose()
     {
         _collector?.Dispose();
         _meter?.Dispose();
         GC.SuppressFinalize(this);
+    }
+
+    private string Scrape() => _collector.ScrapeAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>The scraped value of the counter series the counter benchmark adds to.</summary>
+    private double KnownCount()
+    {
+        foreach (var line in Scrape().Split('\n'))
+        {
+            if (line.StartsWith("edgetwin_bench_samples", StringComparison.Ordinal) && line.Contains("pdu-a01-a", StringComparison.Ordinal))
+            {
+                return double.Parse(line.AsSpan(line.LastIndexOf(' ') + 1), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException("PrometheusCollector: the scrape has no edgetwin_bench_samples series of device pdu-a01-a");
     }
 }

@@ -30,6 +30,10 @@ public class SnmpDecodeBenchmarks
             });
         }
         _packet = SnmpMessageCodec.Encode(SnmpMessage.ForCommunity(SnmpVersion.V2c, "public", new SnmpPdu(PduType.Response, 12345, vbs)));
+        if (Decode50VarBinds() != 50 || Encode50VarBinds() != _packet.Length)
+        {
+            throw new InvalidOperationException($"SnmpDecode: the packet decodes to {Decode50VarBinds()} varbinds and encodes back to {Encode50VarBinds()} bytes, not 50 and {_packet.Length}");
+        }
     }
 
     [Benchmark]

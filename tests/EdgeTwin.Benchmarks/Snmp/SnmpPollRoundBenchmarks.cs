@@ -42,11 +42,21 @@ public class SnmpPollRoundBenchmarks : IDisposable
     public async Task<int> PollRound500x40()
     {
         var results = await Task.WhenAll(_targets.Select(t => _client!.GetAsync(t, _oids, CancellationToken.None)));
-        var n = results.Sum(r => r.Count);
+        // Every OID answered with its value: an agent answering noSuchObject (or an error) is an answer, not a read.
+        var n = 0;
+        foreach (var r in results)
+        {
+            foreach (var vb in r)
+            {
+                n += vb.Value.IsException ? 0 : 1;
+            }
+        }
+
         if (n != Agents * OidsPerAgent)
         {
-            throw new InvalidOperationException($"got {n} varbinds");
+            throw new InvalidOperationException($"SnmpPollRound: {n} values read, not {Agents * OidsPerAgent} ({Agents} agents x {OidsPerAgent} OIDs)");
         }
+
         return n;
     }
 

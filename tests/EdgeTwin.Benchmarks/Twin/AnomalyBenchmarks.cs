@@ -46,6 +46,8 @@ public class AnomalyBenchmarks
         {
             Sweep();
         }
+
+        DetectorSweep.ThrowIfWarmingUp("AnomalyBenchmarks", _detectors, learned: false);
     }
 
     [Benchmark(OperationsPerInvoke = Series * Steps)]
@@ -101,6 +103,7 @@ public class AnomalyResonanceBenchmarks
             Sweep();
         }
 
+        DetectorSweep.ThrowIfWarmingUp("AnomalyResonanceBenchmarks", _detectors, learned: true);
         MeanCategories = _detectors.Average(d => d.Resonance!.Categories);
         Console.WriteLine($"// {Algorithm}, capacity {Capacity}: {MeanCategories:F0} categories in use per series");
     }
@@ -159,6 +162,7 @@ public class AnomalyReplayBenchmarks
             Sweep();
         }
 
+        DetectorSweep.ThrowIfWarmingUp("AnomalyReplayBenchmarks", _detectors, learned: true);
         var replays = _detectors.Average(d => d.Resonance!.Replays);
         Console.WriteLine($"// replay {Replay}, growing {Growing}: {_detectors.Average(d => d.Resonance!.Categories):F0} categories, {replays:F1} replays per series, {_detectors[0].ApproximateBytes} bytes per series");
     }
@@ -188,6 +192,21 @@ public class AnomalyReplayBenchmarks
 
 internal static class DetectorSweep
 {
+    /// <summary>
+    /// The sweeps claim the steady path: a detector still in its warm-up (or, with resonance, its learning period) takes a
+    /// shorter one, so the setup's sweeps must have taken every series past both.
+    /// </summary>
+    public static void ThrowIfWarmingUp(string benchmark, StreamingAnomalyDetector[] detectors, bool learned)
+    {
+        foreach (var d in detectors)
+        {
+            if (d.Count <= AnomalyDetectorOptions.Default.WarmUpSamples || (learned && d.Resonance?.Learned != true))
+            {
+                throw new InvalidOperationException($"{benchmark}: a detector is still warming up after the setup's sweeps ({d.Count} samples, resonance learned: {d.Resonance?.Learned})");
+            }
+        }
+    }
+
     /// <summary>One sample per series per 10 s step, series interleaved as the gateway's stage feeds them.</summary>
     public static double Run(StreamingAnomalyDetector[] detectors, double[] values, int steps, ref long time)
     {
@@ -235,7 +254,12 @@ public class AnomalyStateBenchmarks : IDisposable
         }
 
         _writer = new BinaryWriter(_buffer);
-        Save();
+
+        // The restore must read back the whole learned state that the save wrote (not an empty or default detector).
+        if (Save() <= 0 || Restore() != _detector.Count)
+        {
+            throw new InvalidOperationException($"AnomalyStateBenchmarks({Algorithm}): a saved state of {_detector.Count} samples restores as {Restore()}");
+        }
     }
 
     [Benchmark]

@@ -17,6 +17,7 @@ public class LineOeeBenchmarks
     private LineOeeTracker _line = null!;
     private StationLearner _learner = null!;
     private long _t;
+    private long _lineStep = 2; // Cycle[0] is the Running the setup booked: start each machine at its first change
     private ulong _count;
 
     [GlobalSetup]
@@ -42,18 +43,45 @@ public class LineOeeBenchmarks
         {
             _line.OnState(station, 0, MachineState.Running);
         }
+
+        // LineStateChange claims a booked state change per call. Only the constraint stage's machines are booked (the
+        // others are an array lookup), and a reading of the state a machine is already in books no change: check the
+        // readings it will make, from the states the setup left.
+        var last = new MachineState?[4];
+        foreach (var station in _line.Constraint.Stations)
+        {
+            last[station] = MachineState.Running;
+        }
+
+        for (var k = _lineStep; k < _lineStep + 4000; k++)
+        {
+            var (station, state) = LineReading(k);
+            if (last[station] is not { } before || before == state)
+            {
+                throw new InvalidOperationException($"LineOee: LineStateChange reading {k} ({state} of station {station}) is {(last[station] is null ? "outside the constraint stage" : "no change")}: it would not book a state change");
+            }
+
+            last[station] = state;
+        }
     }
 
-    /// <summary>A state change booked by the line's tracker (parallel stages: the machine's share of its stage).</summary>
+    /// <summary>
+    /// A state change booked by the line's tracker (parallel stages: the machine's share of its stage), alternating between
+    /// the constraint stage's two machines, each walking the cycle so that every call changes its state.
+    /// </summary>
     [Benchmark(OperationsPerInvoke = 1000)]
     public void LineStateChange()
     {
         for (int i = 0; i < 1000; i++)
         {
             _t += 7_000;
-            _line.OnState(i & 3, _t, Cycle[i % Cycle.Length]);
+            var (station, state) = LineReading(_lineStep++);
+            _line.OnState(station, _t, state);
         }
     }
+
+    /// <summary>The constraint stage's two machines (S2a, S2b) in turn, each walking the cycle.</summary>
+    private static (int Station, MachineState State) LineReading(long k) => (1 + (int)(k & 1), Cycle[(k >> 1) % Cycle.Length]);
 
     /// <summary>What the line twin stage does per state change: OEE books and the MTBF/MTTR/cycle learner.</summary>
     [Benchmark(OperationsPerInvoke = 1000)]

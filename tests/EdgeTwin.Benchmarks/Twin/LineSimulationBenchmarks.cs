@@ -23,5 +23,10 @@ public class LineSimulationBenchmarks
     }
 
     [Benchmark]
-    public long OneShift() => _sim.Run(8 * 3600, ++_seed);
+    public long OneShift()
+    {
+        // A shift of a working line makes parts: none means the simulation did not run the shift.
+        var parts = _sim.Run(8 * 3600, ++_seed);
+        return parts > 0 ? parts : throw new InvalidOperationException($"LineSimulation: the shift (seed {_seed}) made {parts} parts");
+    }
 }

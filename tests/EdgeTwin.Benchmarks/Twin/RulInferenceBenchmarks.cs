@@ -49,7 +49,12 @@ public class RulInferenceBenchmarks : IDisposable
     [Benchmark]
     public float PredictFromHistory()
     {
-        _runner!.TryPredict(_history, out var rul);
+        // False means nothing was run (model unavailable, window not filled): a figure of nothing.
+        if (!_runner!.TryPredict(_history, out var rul))
+        {
+            throw new InvalidOperationException("RulInference: rul-cmapss ran no inference on the history");
+        }
+
         return rul;
     }
 

@@ -69,7 +69,17 @@ public class ThermalCalibrationBenchmarks
 public class ThermalScenarioBenchmarks
 {
     [GlobalSetup]
-    public void Setup() => _ = ThermalBenchSite.Model;
+    public void Setup()
+    {
+        // The "with plan" case claims a mitigation plan (one forecast per step): with too few failed units no rack gets
+        // hot, no plan is made, and it would measure the forecast alone.
+        var withPlan = CoolingFailure100Racks();
+        var noPlan = CoolingFailureNoPlan100Racks();
+        if (withPlan.MitigationPlan.Count == 0 || withPlan.Racks.Count != 100 || noPlan.Racks.Count != 100 || noPlan.MitigationPlan.Count != 0)
+        {
+            throw new InvalidOperationException($"ThermalScenario: cooling_failure forecast {withPlan.Racks.Count} racks with a plan of {withPlan.MitigationPlan.Count} steps (without plan: {noPlan.Racks.Count} racks, {noPlan.MitigationPlan.Count} steps); claimed: 100 racks, a plan, and none");
+        }
+    }
 
     /// <summary>One cooling_failure on 100 racks: 2 h forecast plus its mitigation plan (one forecast per step).</summary>
     [Benchmark]

@@ -56,5 +56,6 @@ public class KafkaReplayBenchmarks
         };
         var uplink = new KafkaUplink(options, _backlog!.Outbox);
         await _backlog!.ReplayAsync(uplink.RunAsync, () => uplink.Position);
+        _backlog.Verify($"KafkaReplay({Outbox})", uplink.Position, uplink.Rejections.Count, uplink.FailedSessions, uplink.Traffic.BacklogBytes.Values.Sum());
     }
 }
