@@ -20,11 +20,7 @@ public sealed class MqttSink311Tests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static AlertNotification Message() => new("room=room1",
-    [
-        new AlertSnapshot(7, "inlet-hot", "rack-r01/inlet", AlertStatus.Firing, AlertState.Firing, EventSeverity.Critical, 31.5,
-            "rack-r01/inlet = 31.5, above 30", new Dictionary<string, string> { ["room"] = "room1" }, [], T0, null, null, false, T0),
-    ], T0);
+    private static AlertNotification Message() => MqttSinkTlsTests.Message();
 
     private static string Sink(int port, string extra) => $$"""
         alerts:
@@ -46,15 +42,7 @@ public sealed class MqttSink311Tests
         Assert.Equal(Uplink.Mqtt.MqttProtocol.V311, config.Protocol);
         await using var sink = new MqttSink(config, "dc1", "gw1");
         await using var runner = new SinkRunner(sink, config);
-        await runner.StartAsync(Ct);
-        runner.Enqueue(Message(), Message().Alerts);
-
-        await Wait.UntilAsync(() => !received.IsEmpty, "the alert at the subscriber", 30);
-        Assert.True(received.TryDequeue(out var m));
-        Assert.Equal("edgetwin/dc1/gw1/alerts", m.Topic);
-        using var json = JsonDocument.Parse(m.Payload);
-        Assert.Equal(7, json.RootElement.GetProperty("alerts")[0].GetProperty("id").GetInt64());
-        await Wait.UntilAsync(() => runner.Delivered == 1, "the delivery counted", 30);
+        await MqttSinkTlsTests.DeliversOneAlertAsync(runner, received);
         Assert.Equal(0, front.Refused);
         Assert.Equal(1, front.Forwarded);
     }

@@ -24,7 +24,7 @@ public sealed class MqttSinkTlsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static AlertNotification Message() => new("room=room1",
+    internal static AlertNotification Message() => new("room=room1",
     [
         new AlertSnapshot(7, "inlet-hot", "rack-r01/inlet", AlertStatus.Firing, AlertState.Firing, EventSeverity.Critical, 31.5,
             "rack-r01/inlet = 31.5, above 30", new Dictionary<string, string> { ["room"] = "room1" }, [], T0, null, null, false, T0),
@@ -65,6 +65,12 @@ public sealed class MqttSinkTlsTests : IDisposable
         await using var sink = new MqttSink(config, "dc1", "gw1");
         Assert.Equal($"mqtts://127.0.0.1:{broker.TlsPort}", sink.Peer);
         await using var runner = new SinkRunner(sink, config);
+        await DeliversOneAlertAsync(runner, received);
+    }
+
+    /// <summary>Starts <paramref name="runner"/>, sends <see cref="Message"/> and checks it at the subscriber and in the runner's count.</summary>
+    internal static async Task DeliversOneAlertAsync(SinkRunner runner, ConcurrentQueue<(string Topic, byte[] Payload)> received)
+    {
         await runner.StartAsync(Ct);
         runner.Enqueue(Message(), Message().Alerts);
 

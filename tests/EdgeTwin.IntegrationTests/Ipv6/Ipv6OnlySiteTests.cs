@@ -105,15 +105,7 @@ public sealed class Ipv6OnlySiteTests
             // As `edgetwin run` wires them: the outbox with its MQTT uplink, and alerting (sinks, connectivity probe).
             ConfigureServices = services => services.AddStoreAndForward().AddAlerting(),
         };
-        options.EventObservers.Add(("traps", (e, _) =>
-        {
-            if (e.Kind == EdgeEventKind.Trap)
-            {
-                traps.Writer.TryWrite(e);
-            }
-
-            return ValueTask.CompletedTask;
-        }));
+        ObserveTraps(options, traps);
         using var host = AgentHostBuilder.Build(Load(path), options);
         var runtime = host.Services.GetRequiredService<AgentRuntime>();
         await host.StartAsync(Ct);
@@ -159,6 +151,18 @@ public sealed class Ipv6OnlySiteTests
         }
     }
 
+    /// <summary>Hands every trap event the agent raises to <paramref name="traps"/>.</summary>
+    private static void ObserveTraps(AgentHostOptions options, Channel<EdgeEvent> traps) =>
+        options.EventObservers.Add(("traps", (e, _) =>
+        {
+            if (e.Kind == EdgeEventKind.Trap)
+            {
+                traps.Writer.TryWrite(e);
+            }
+
+            return ValueTask.CompletedTask;
+        }));
+
     // Before, snmp_traps without address: bound 0.0.0.0, so on an IPv6-only management network no trap ever reached
     // the agent (the switch sends from its IPv6 address); the engineer had to know to write address: "::".
     [Fact]
@@ -177,15 +181,7 @@ public sealed class Ipv6OnlySiteTests
             """);
         var traps = Channel.CreateUnbounded<EdgeEvent>();
         var options = new AgentHostOptions { UseSystemd = false, StatusLogInterval = null };
-        options.EventObservers.Add(("traps", (e, _) =>
-        {
-            if (e.Kind == EdgeEventKind.Trap)
-            {
-                traps.Writer.TryWrite(e);
-            }
-
-            return ValueTask.CompletedTask;
-        }));
+        ObserveTraps(options, traps);
         using var host = AgentHostBuilder.Build(Load(path), options);
         var runtime = host.Services.GetRequiredService<AgentRuntime>();
         await host.StartAsync(Ct);
