@@ -126,7 +126,11 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             m.Diagnostics.AddWarning(group, "is ignored with encoding: json (the default); it names the Sparkplug group of encoding: sparkplug_b only; remove it or set encoding: sparkplug_b");
         }
 
-        if (m.Node("session_expiry") is { } expiry && (options.Protocol == MqttProtocol.V311 || !options.PersistentSession))
+        if (options.Encoding == MqttPayloadEncoding.SparkplugB && options.PersistentSession && (m.Node("persistent_session") ?? m.Node("session_expiry")) is { } session)
+        {
+            m.Diagnostics.AddWarning(session, "is ignored with encoding: sparkplug_b: the Sparkplug specification requires an edge node to connect with a clean session (3.1.1: clean session; 5: clean start, session expiry 0), which the uplink does; the outbox carries the data across reconnects");
+        }
+        else if (m.Node("session_expiry") is { } expiry && (options.Protocol == MqttProtocol.V311 || !options.PersistentSession))
         {
             m.Diagnostics.AddWarning(expiry, options.PersistentSession
                 ? "is ignored with protocol 3.1.1, which has no session expiry: the broker's own setting decides how long it keeps the session (mosquitto: persistent_client_expiration)"

@@ -178,8 +178,8 @@ internal sealed class MqttTransport : IUplinkTransport
             .WithWillRetain(will.Retain);
         if (v5)
         {
-            builder = builder.WithCleanStart(!_options.PersistentSession)
-                .WithSessionExpiryInterval(_options.PersistentSession ? (uint)_options.SessionExpiry.TotalSeconds : 0);
+            builder = builder.WithCleanStart(!_options.EffectivePersistentSession)
+                .WithSessionExpiryInterval(_options.EffectivePersistentSession ? (uint)_options.SessionExpiry.TotalSeconds : 0);
             if (will.IsJson)
             {
                 builder = builder.WithWillContentType("application/json").WithWillPayloadFormatIndicator(MqttPayloadFormatIndicator.CharacterData);
@@ -187,7 +187,7 @@ internal sealed class MqttTransport : IUplinkTransport
         }
         else
         {
-            builder = builder.WithCleanSession(!_options.PersistentSession);
+            builder = builder.WithCleanSession(!_options.EffectivePersistentSession);
         }
 
         return builder.Build();

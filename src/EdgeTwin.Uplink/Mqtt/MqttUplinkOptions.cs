@@ -74,6 +74,14 @@ public sealed record MqttUplinkOptions
     /// <summary>Clean session false (3.1.1) / clean start false with a session expiry (5).</summary>
     public bool PersistentSession { get; init; } = true;
 
+    /// <summary>
+    /// The session the CONNECT asks for: <see cref="PersistentSession"/>, except with Sparkplug B, whose specification (3.0,
+    /// "Persistent vs Non-Persistent Connections for Edge Nodes") requires an edge node to connect with clean session true
+    /// (3.1.1) or clean start true and a session expiry of 0 (5). The outbox, not the broker's session, carries the data
+    /// across a reconnect, so nothing is lost by it.
+    /// </summary>
+    public bool EffectivePersistentSession => PersistentSession && Encoding != MqttPayloadEncoding.SparkplugB;
+
     /// <summary>MQTT 5 session expiry interval when <see cref="PersistentSession"/>.</summary>
     public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromDays(1);
 

@@ -170,6 +170,8 @@ public sealed class UplinkTlsCheckTests
     [InlineData("", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
     [InlineData("protocol: \"3.1.1\"", "session_expiry: 7d", "session_expiry: is ignored with protocol 3.1.1")]
     [InlineData("persistent_session: false", "session_expiry: 7d", "session_expiry: is ignored with persistent_session: false")]
+    [InlineData("encoding: sparkplug_b", "persistent_session: true", "persistent_session: is ignored with encoding: sparkplug_b: the Sparkplug specification requires an edge node to connect with a clean session")]
+    [InlineData("encoding: sparkplug_b", "session_expiry: 7d", "session_expiry: is ignored with encoding: sparkplug_b")]
     public async Task Regression_check_accepted_an_mqtt_topic_key_the_encoding_never_uses(string encoding, string key, string warning)
     {
         // Before: both passed check and run without a word, and the centre waited on topics the uplink never published to.

@@ -76,6 +76,44 @@ public sealed class SparkplugMqttTests
         }
     }
 
+    /// <summary>
+    /// Sparkplug 3.0 requires an edge node's CONNECT to ask for a clean session ([tck-id-principles-persistence-clean-session-311],
+    /// [-50]: clean start and session expiry 0); the uplink's default persistent session went with Sparkplug too. mosquitto
+    /// logs each CONNECT's flags: <c>(p2, c1, …)</c> is 3.1.1 with clean session, <c>(p5, c1, …)</c> MQTT 5 with clean start.
+    /// The JSON encoding keeps its persistent session (c0).
+    /// </summary>
+    [Theory]
+    [InlineData(MqttProtocol.V311, "p2")]
+    [InlineData(MqttProtocol.V500, "p5")]
+    public async Task Regression_a_sparkplug_edge_node_connected_with_a_persistent_session(MqttProtocol protocol, string version)
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            foreach (var encoding in new[] { MqttPayloadEncoding.SparkplugB, MqttPayloadEncoding.Json })
+            {
+                await using var outbox = new TestOutbox();
+                await outbox.AppendAsync([Record("dev0", 0)], TestContext.Current.CancellationToken);
+                var options = Options(broker.Port, protocol) with { Encoding = encoding, StateDirectory = state };
+                var uplink = new MqttUplink(options, outbox);
+                using var cts = new CancellationTokenSource();
+                var run = uplink.RunAsync(cts.Token);
+                await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+                await cts.CancelAsync();
+                await run;
+
+                var connect = File.ReadAllLines(broker.LogFile).Last(l => l.Contains($"as {options.ClientId} (", StringComparison.Ordinal));
+                var flags = encoding == MqttPayloadEncoding.SparkplugB ? "c1" : "c0";
+                Assert.True(connect.Contains($"({version}, {flags},", StringComparison.Ordinal), connect);
+            }
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Regression_sparkplug_through_mosquitto_one_tag_per_series_events_on_the_node_one_dbirth_per_reconnect()
     {
