@@ -41,6 +41,9 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public const string FactsPrefix = "edgetwin/facts/";
     public const string EventPrefix = "edgetwin/event/";
 
+    /// <summary>The polling event (Outbox README) after which the device gets its DDEATH.</summary>
+    private const string DeviceDownEvent = "device_down";
+
     /// <summary>Engineering units (String), the property Tahu and Ignition's MQTT Engine read into a tag's unit.</summary>
     public const string UnitProperty = "engUnit";
 
@@ -186,6 +189,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         };
         string? unit;
         string? seriesKey;
+        var deviceDown = false;
         using (var doc = Parse(entry))
         {
             var body = doc.RootElement;
@@ -201,6 +205,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
                 default:
                     // Events (and the reserved kinds, never written): node data, whatever their device.
                     AddEvent(body, time, metrics);
+                    deviceDown = Text(body, "event") == DeviceDownEvent;
                     unit = null;
                     break;
             }
@@ -219,6 +224,11 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             var node = new Payload { Timestamp = time, Seq = NextSeq() };
             node.Metrics.AddRange(metrics);
             output.Add(new MqttOutgoing(NodeTopic("NDATA"), node.ToByteArray(), Retain: false, IsJson: false));
+            if (deviceDown && !historical)
+            {
+                DeviceDeath(record.DeviceId, time, output);
+            }
+
             return;
         }
 
@@ -340,6 +350,24 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The edge node lost the device ([tck-id-operational-behavior-device-ddeath]): a DDEATH (seq, timestamp, no metrics)
+    /// when the device was born on this connection, and the device is born again before its next DDATA. Only for a live
+    /// <c>device_down</c>: one replayed from the backlog is history, the device may well be up and publishing now.
+    /// </summary>
+    private void DeviceDeath(string deviceId, ulong time, List<MqttOutgoing> output)
+    {
+        var device = CleanDevice(deviceId);
+        if (!_devices.TryGetValue(device, out var state) || !state.Born)
+        {
+            return;
+        }
+
+        var death = new Payload { Timestamp = time, Seq = NextSeq() };
+        output.Add(new MqttOutgoing(DeviceTopic("DDEATH", device), death.ToByteArray(), Retain: false, IsJson: false));
+        state.Born = false;
     }
 
     public MqttOutgoing Death(DateTimeOffset now)

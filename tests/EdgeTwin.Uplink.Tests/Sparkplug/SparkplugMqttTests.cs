@@ -197,4 +197,58 @@ public sealed class SparkplugMqttTests
             Directory.Delete(state, recursive: true);
         }
     }
+
+    /// <summary>
+    /// Sparkplug requires the edge node to publish a DDEATH for a device it lost ([tck-id-operational-behavior-device-ddeath]);
+    /// the uplink sent the agent's <c>device_down</c> only as node data, so a host kept the device online with its last
+    /// values. Now: NDATA (the event), then DDEATH (seq, timestamp), and a DBIRTH again before the device's next DDATA.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_device_that_went_down_got_no_ddeath()
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            OutboxRecord Body(OutboxKind kind, string device, string body) => new(kind, device, 1_795_000_000_000, Encoding.UTF8.GetBytes(body));
+            OutboxRecord Window(double v) => Body(OutboxKind.Summary, "pdu-a01-a", SparkplugEncoderTests.Summary("pdu-a01-a", "voltage_l1", "voltage_l1", "V", 230 + v));
+            OutboxRecord Polling(string @event) => new(OutboxKind.Event, "pdu-a01-a", 1_795_000_004_000, Encoding.UTF8.GetBytes(
+                $$$"""{"v":1,"type":"event","gateway":"gw1","site":"site1","device":"pdu-a01-a","series":null,"metric":null,"unit":null,"time_ms":1795000004000,"start_ms":1795000004000,"end_ms":1795000004000,"event":"{{{@event}}}","severity":"warning","source":"pdu-a01-a","message":"{{{@event}}}","attributes":{}}"""));
+            var options = Options(broker.Port) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1"), Long, "NBIRTH");
+
+            // Live entries (appended after the connect), so not the backlog lane.
+            await outbox.AppendAsync([Window(0)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+            await outbox.AppendAsync([Polling("device_down")], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 2, Long);
+            await outbox.AppendAsync([Polling("device_up"), Window(1)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/DDATA/gw1/pdu-a01-a") >= 2, Long, "2 DDATA");
+
+            var messages = sub.Messages;
+            Assert.Equal(
+            [
+                "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a", "spBv1.0/site1/DDATA/gw1/pdu-a01-a",
+                "spBv1.0/site1/NDATA/gw1", "spBv1.0/site1/DDEATH/gw1/pdu-a01-a",
+                "spBv1.0/site1/NDATA/gw1", "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a", "spBv1.0/site1/DDATA/gw1/pdu-a01-a",
+            ], messages.Select(m => m.Topic));
+            var seqs = messages.Select(m => Payload.Parser.ParseFrom(m.Payload).Seq).ToList();
+            Assert.Equal(Enumerable.Range(0, seqs.Count).Select(i => (ulong)i), seqs);
+            var ddeath = await Protoc.DecodeSparkplugAsync(messages[4].Payload);
+            Assert.Contains("timestamp: 1795000004000", ddeath, StringComparison.Ordinal);
+            Assert.Contains("seq: 4", ddeath, StringComparison.Ordinal);
+            await cts.CancelAsync();
+            await run;
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
 }
