@@ -193,6 +193,23 @@ internal sealed class MqttTransport : IUplinkTransport
         return builder.Build();
     }
 
+    /// <summary>
+    /// The clean stop's DISCONNECT. A Sparkplug edge node on MQTT 5 sets reason 0x04 "Disconnect with Will Message"
+    /// ([tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]), so the broker publishes the NDEATH will as
+    /// well as the one published just before; a normal DISCONNECT discards the will. 3.1.1 has no reason codes (its
+    /// NDEATH is the one published before, [tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt311]).
+    /// </summary>
+    private MqttClientDisconnectOptions DisconnectOptions()
+    {
+        var builder = new MqttClientDisconnectOptionsBuilder();
+        if (_options.Encoding == MqttPayloadEncoding.SparkplugB && _options.Protocol == MqttProtocol.V500)
+        {
+            builder = builder.WithReason(MqttClientDisconnectOptionsReason.DisconnectWithWillMessage);
+        }
+
+        return builder.Build();
+    }
+
     private MqttApplicationMessage ToMessage(MqttOutgoing outgoing)
     {
         var message = new MqttApplicationMessage
@@ -452,7 +469,7 @@ internal sealed class MqttTransport : IUplinkTransport
                     }
                     finally
                     {
-                        await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cts.Token).ConfigureAwait(false);
+                        await client.DisconnectAsync(transport.DisconnectOptions(), cts.Token).ConfigureAwait(false);
                     }
                 }
             }

@@ -251,4 +251,50 @@ public sealed class SparkplugMqttTests
             Directory.Delete(state, recursive: true);
         }
     }
+
+    /// <summary>
+    /// An edge node on MQTT 5 that disconnects must set reason 0x04 "Disconnect with Will Message"
+    /// ([tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]); the clean stop sent a normal DISCONNECT, so
+    /// the broker dropped the NDEATH will. Now mosquitto publishes it after our own NDEATH: two, with the NBIRTH's bdSeq,
+    /// the will without a timestamp. 3.1.1 (no reason codes) keeps the one NDEATH published before the DISCONNECT.
+    /// </summary>
+    [Theory]
+    [InlineData(MqttProtocol.V500, 2)]
+    [InlineData(MqttProtocol.V311, 1)]
+    public async Task Regression_a_clean_stop_on_mqtt5_dropped_the_ndeath_will(MqttProtocol protocol, int deaths)
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            await outbox.AppendAsync([Record("dev0", 0)], TestContext.Current.CancellationToken);
+            var options = Options(broker.Port, protocol) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+            await cts.CancelAsync();
+            await run;
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/NDEATH/gw1") >= deaths, Long, $"{deaths} NDEATH");
+            await Task.Delay(TimeSpan.FromMilliseconds(500), TestContext.Current.CancellationToken); // a will sent late would show here
+
+            var messages = sub.Messages;
+            var bdSeq = Payload.Parser.ParseFrom(messages.First(m => m.Topic == "spBv1.0/site1/NBIRTH/gw1").Payload).Metrics.Single(m => m.Name == "bdSeq").LongValue;
+            var ndeaths = messages.Where(m => m.Topic == "spBv1.0/site1/NDEATH/gw1").Select(m => Payload.Parser.ParseFrom(m.Payload)).ToList();
+            Assert.Equal(deaths, ndeaths.Count);
+            Assert.All(ndeaths, d => Assert.Equal(bdSeq, d.Metrics.Single(m => m.Name == "bdSeq").LongValue));
+            Assert.All(ndeaths, d => Assert.False(d.HasSeq));
+            Assert.True(ndeaths[0].HasTimestamp); // ours, published before the DISCONNECT
+            if (deaths == 2)
+            {
+                Assert.False(ndeaths[1].HasTimestamp); // the will, fixed at connect time
+            }
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
 }
