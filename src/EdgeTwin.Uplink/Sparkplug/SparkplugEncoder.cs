@@ -41,6 +41,9 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public const string FactsPrefix = "edgetwin/facts/";
     public const string EventPrefix = "edgetwin/event/";
 
+    /// <summary>The node control metric a host sets true in an NCMD to ask for NBIRTH and the DBIRTHs again.</summary>
+    public const string RebirthMetric = "Node Control/Rebirth";
+
     /// <summary>The polling event (Outbox README) after which the device gets its DDEATH.</summary>
     private const string DeviceDownEvent = "device_down";
 
@@ -121,7 +124,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var bd = BdSeqMetric();
         bd.Timestamp = ms;
         birth.Metrics.Add(bd);
-        birth.Metrics.Add(new Payload.Types.Metric { Name = "Node Control/Rebirth", Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
+        birth.Metrics.Add(new Payload.Types.Metric { Name = RebirthMetric, Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
         birth.Metrics.Add(new Payload.Types.Metric { Name = "edgetwin/schema", Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
 
         // Every node metric an NDATA may carry (the events), declared once with no value yet.
@@ -375,6 +378,27 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var death = new Payload { Timestamp = (ulong)now.ToUnixTimeMilliseconds() };
         death.Metrics.Add(BdSeqMetric());
         return new MqttOutgoing(NodeTopic("NDEATH"), death.ToByteArray(), Retain: false, IsJson: false);
+    }
+
+    /// <summary>The node's command topic, subscribed (QoS 1) before NBIRTH ([tck-id-message-flow-edge-node-ncmd-subscribe]).</summary>
+    public string CommandTopic => NodeTopic("NCMD");
+
+    /// <summary>
+    /// Whether an NCMD payload asks for a rebirth (<c>Node Control/Rebirth</c> = true). A payload that is not Sparkplug B
+    /// asks for nothing: the caller logs it, a command never ends the connection.
+    /// </summary>
+    public static bool IsRebirthRequest(ReadOnlySpan<byte> payload)
+    {
+        var command = Payload.Parser.ParseFrom(payload);
+        foreach (var m in command.Metrics)
+        {
+            if (m.Name == RebirthMetric && m.HasBooleanValue && m.BooleanValue)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private ulong NextSeq()

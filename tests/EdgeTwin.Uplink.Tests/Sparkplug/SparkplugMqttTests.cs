@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using System.Text;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
@@ -291,6 +292,57 @@ public sealed class SparkplugMqttTests
             {
                 Assert.False(ndeaths[1].HasTimestamp); // the will, fixed at connect time
             }
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A host asks for a rebirth with an NCMD <c>Node Control/Rebirth</c> = true (Ignition does on a <c>seq</c> gap or an
+    /// unknown metric); the edge node did not subscribe to NCMD ([tck-id-message-flow-edge-node-ncmd-subscribe]), so the
+    /// request went unanswered and the host's tags stayed stale. Now: NBIRTH again with the same bdSeq and seq 0, then the
+    /// device's DBIRTH before its next DDATA; a command that is not Sparkplug B is ignored, the connection stays.
+    /// </summary>
+    [Fact]
+    public async Task Regression_an_ncmd_rebirth_request_was_not_answered()
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            await outbox.AppendAsync([Record("dev0", 0)], TestContext.Current.CancellationToken);
+            var options = Options(broker.Port) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+            await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/DDATA/gw1/dev0"), Long, "DDATA");
+
+            await sub.PublishAsync("spBv1.0/site1/NCMD/gw1", [0xFF, 0x01, 0x02]); // not a payload: ignored
+            var request = new Payload { Timestamp = 1_795_000_000_000 };
+            request.Metrics.Add(new Payload.Types.Metric { Name = "Node Control/Rebirth", Timestamp = 1_795_000_000_000, Datatype = 11, BooleanValue = true });
+            await sub.PublishAsync("spBv1.0/site1/NCMD/gw1", request.ToByteArray());
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1") >= 2, Long, "the NBIRTH the host asked for");
+            await outbox.AppendAsync([Record("dev0", 1)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 2, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/DDATA/gw1/dev0") >= 2, Long, "the DDATA after the rebirth");
+
+            var ours = sub.Messages.Where(m => !m.Topic.Contains("/NCMD/", StringComparison.Ordinal)).ToList();
+            Assert.Equal(
+            [
+                "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/DBIRTH/gw1/dev0", "spBv1.0/site1/DDATA/gw1/dev0",
+                "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/DBIRTH/gw1/dev0", "spBv1.0/site1/DDATA/gw1/dev0",
+            ], ours.Select(m => m.Topic));
+            var payloads = ours.Select(m => Payload.Parser.ParseFrom(m.Payload)).ToList();
+            Assert.Equal([0ul, 1, 2, 0, 1, 2], payloads.Select(p => p.Seq));
+            Assert.Equal(payloads[0].Metrics.Single(m => m.Name == "bdSeq").LongValue, payloads[3].Metrics.Single(m => m.Name == "bdSeq").LongValue);
+            Assert.DoesNotContain(sub.Messages, m => m.Topic == "spBv1.0/site1/NDEATH/gw1"); // one connection throughout
+            await cts.CancelAsync();
+            await run;
         }
         finally
         {
