@@ -67,12 +67,12 @@ internal sealed class MqttTransport : IUplinkTransport
                 throw new UplinkConnectException(_connection.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\"", (_options.EffectiveClientId, "uplinks.mqtt.client_id")));
             }
 
-            // Read before the birth reads the facts: a change in between is published again at the first send.
             if (_encoder is SparkplugEncoder sparkplug)
             {
                 await SubscribeCommandsAsync(client, sparkplug.CommandTopic, cancellationToken).ConfigureAwait(false);
             }
 
+            // Read before the birth reads the facts: a change in between is published again at the first send.
             var session = new MqttSession(this, client, end, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize);
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref born, session);
@@ -425,6 +425,11 @@ internal sealed class MqttTransport : IUplinkTransport
 
             lock (_sendLock)
             {
+                if (end.ClosedByUs)
+                {
+                    return; // stopping: an NBIRTH after our NDEATH would revive a node that is going away
+                }
+
                 Log.RebirthRequested(transport._logger, transport.Name);
                 foreach (var m in transport._encoder.Rebirth(transport._time.GetUtcNow()))
                 {
