@@ -91,6 +91,15 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Uplink {Uplink}: gateway facts changed (models reloaded); publishing the birth again")]
     public static partial void Rebirth(ILogger logger, string uplink);
 
+    [LoggerMessage(55, LogLevel.Information, "Uplink {Uplink}: the host asked for a rebirth (NCMD Node Control/Rebirth); publishing NBIRTH again, each device's DBIRTH before its next DDATA")]
+    public static partial void RebirthRequested(ILogger logger, string uplink);
+
+    [LoggerMessage(56, LogLevel.Warning, "Uplink {Uplink}: an NCMD on '{Topic}' is not a Sparkplug B payload; ignored")]
+    public static partial void CommandUnreadable(ILogger logger, Exception exception, string uplink, string topic);
+
+    [LoggerMessage(57, LogLevel.Warning, "Uplink {Uplink}: {Peer} refused the subscription to '{Topic}' ({Reason}); host rebirth requests will not reach this edge node (check the broker ACL)")]
+    public static partial void CommandSubscribeRefused(ILogger logger, string uplink, string peer, string topic, string reason);
+
     [LoggerMessage(13, LogLevel.Warning, "Uplink {Uplink}: the repeated birth on '{Topic}' was not delivered; the next connection publishes a fresh one")]
     public static partial void RebirthFailed(ILogger logger, Exception? exception, string uplink, string topic);
 

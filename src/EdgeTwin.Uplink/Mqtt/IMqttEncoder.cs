@@ -17,7 +17,7 @@ internal interface IMqttEncoder
     /// <summary>Published right after CONNACK, before any data (retained online / NBIRTH).</summary>
     IReadOnlyList<MqttOutgoing> Birth(DateTimeOffset now);
 
-    /// <summary>The birth again, mid-connection, because the facts changed (retained status / NBIRTH then DBIRTHs anew).</summary>
+    /// <summary>The birth again, mid-connection: the facts changed, or (Sparkplug) a host asked in an NCMD (retained status / NBIRTH then DBIRTHs anew).</summary>
     IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now);
 
     /// <summary>Appends what <paramref name="entry"/> becomes (Sparkplug may first add a DBIRTH).</summary>

@@ -1,6 +1,8 @@
+using System.Buffers;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
+using EdgeTwin.Uplink.Sparkplug;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -39,6 +41,12 @@ internal sealed class MqttTransport : IUplinkTransport
             OnDisconnected(end, e);
             return Task.CompletedTask;
         };
+        MqttSession? born = null; // set once the NBIRTH is out: a rebirth request before it is answered by that NBIRTH
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            Volatile.Read(ref born)?.OnCommand(e.ApplicationMessage);
+            return Task.CompletedTask;
+        };
         try
         {
             var will = _encoder.BeginSession();
@@ -59,9 +67,15 @@ internal sealed class MqttTransport : IUplinkTransport
                 throw new UplinkConnectException(_connection.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\"", (_options.EffectiveClientId, "uplinks.mqtt.client_id")));
             }
 
+            if (_encoder is SparkplugEncoder sparkplug)
+            {
+                await SubscribeCommandsAsync(client, sparkplug.CommandTopic, cancellationToken).ConfigureAwait(false);
+            }
+
             // Read before the birth reads the facts: a change in between is published again at the first send.
             var session = new MqttSession(this, client, end, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize);
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref born, session);
             return session;
         }
         catch
@@ -188,6 +202,41 @@ internal sealed class MqttTransport : IUplinkTransport
         else
         {
             builder = builder.WithCleanSession(!_options.EffectivePersistentSession);
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// Subscribes the edge node to its NCMD topic with QoS 1 before its NBIRTH ([tck-id-message-flow-edge-node-ncmd-subscribe]);
+    /// the clean session drops it with the connection, so every connection subscribes again. A refusal (broker ACL) is
+    /// logged, not fatal: the data does not need it.
+    /// </summary>
+    private async Task SubscribeCommandsAsync(IMqttClient client, string topic, CancellationToken cancellationToken)
+    {
+        var options = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build();
+        var result = await client.SubscribeAsync(options, cancellationToken).ConfigureAwait(false);
+        foreach (var item in result.Items)
+        {
+            if (item.ResultCode is not (MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2))
+            {
+                Log.CommandSubscribeRefused(_logger, Name, Peer, topic, item.ResultCode.ToString());
+            }
+        }
+    }
+
+    /// <summary>
+    /// The clean stop's DISCONNECT. A Sparkplug edge node on MQTT 5 sets reason 0x04 "Disconnect with Will Message"
+    /// ([tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]), so the broker publishes the NDEATH will as
+    /// well as the one published just before; a normal DISCONNECT discards the will. 3.1.1 has no reason codes (its
+    /// NDEATH is the one published before, [tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt311]).
+    /// </summary>
+    private MqttClientDisconnectOptions DisconnectOptions()
+    {
+        var builder = new MqttClientDisconnectOptionsBuilder();
+        if (_options.Encoding == MqttPayloadEncoding.SparkplugB && _options.Protocol == MqttProtocol.V500)
+        {
+            builder = builder.WithReason(MqttClientDisconnectOptionsReason.DisconnectWithWillMessage);
         }
 
         return builder.Build();
@@ -350,6 +399,52 @@ internal sealed class MqttTransport : IUplinkTransport
         }
 
         /// <summary>
+        /// An NCMD with <c>Node Control/Rebirth</c> = true: NBIRTH again (same bdSeq, seq 0) under the send lock, so it
+        /// lands between two entries' messages; every device's DBIRTH precedes its next DDATA. Other commands are ignored
+        /// (the edge node has no writable metrics).
+        /// </summary>
+        public void OnCommand(MqttApplicationMessage message)
+        {
+            if (transport._encoder is not SparkplugEncoder sparkplug || message.Topic != sparkplug.CommandTopic)
+            {
+                return;
+            }
+
+            try
+            {
+                if (!SparkplugEncoder.IsRebirthRequest(message.Payload.ToArray()))
+                {
+                    return;
+                }
+            }
+            catch (Google.Protobuf.InvalidProtocolBufferException ex)
+            {
+                Log.CommandUnreadable(transport._logger, ex, transport.Name, message.Topic);
+                return;
+            }
+
+            lock (_sendLock)
+            {
+                if (end.ClosedByUs)
+                {
+                    return; // stopping: an NBIRTH after our NDEATH would revive a node that is going away
+                }
+
+                Log.RebirthRequested(transport._logger, transport.Name);
+                foreach (var m in transport._encoder.Rebirth(transport._time.GetUtcNow()))
+                {
+                    _ = ObserveCommandRebirthAsync(m);
+                }
+            }
+        }
+
+        private async Task ObserveCommandRebirthAsync(MqttOutgoing m)
+        {
+            using var timeout = new CancellationTokenSource(transport._options.Delivery.AckTimeout);
+            await ObserveRebirthAsync(client.PublishAsync(transport.ToMessage(m), timeout.Token), m.Topic).ConfigureAwait(false);
+        }
+
+        /// <summary>
         /// Publishes the birth again when the facts changed since the last one (under the send lock, before the entry's
         /// messages). Its outcome is not the entry's: a refused status is logged, never a reason to drop data.
         /// </summary>
@@ -452,7 +547,7 @@ internal sealed class MqttTransport : IUplinkTransport
                     }
                     finally
                     {
-                        await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cts.Token).ConfigureAwait(false);
+                        await client.DisconnectAsync(transport.DisconnectOptions(), cts.Token).ConfigureAwait(false);
                     }
                 }
             }

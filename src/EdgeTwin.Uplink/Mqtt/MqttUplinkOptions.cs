@@ -170,9 +170,11 @@ public sealed record MqttUplinkOptions
         }
         else
         {
-            if (SparkplugGroupId is { } g && (g.Length == 0 || g.AsSpan().IndexOfAny("/+#") >= 0))
+            // Sparkplug topic ids are UTF-8 without '/', '+', '#' ([tck-id-topic-structure-namespace-valid-group-id]); MQTT
+            // forbids U+0000 in a topic name (3.1.1 §1.5.3: the broker closes the connection).
+            if (SparkplugGroupId is { } g && (g.Length == 0 || g.AsSpan().IndexOfAny("/+#\0") >= 0 || !HasUtf8Form(g)))
             {
-                errors.Add($"{prefix}.SparkplugGroupId '{g}' may not be empty or contain '/', '+', '#'");
+                errors.Add($"{prefix}.SparkplugGroupId '{g}' may not be empty or contain '/', '+', '#', NUL or an unpaired surrogate (no UTF-8 form)");
             }
 
             if (string.IsNullOrWhiteSpace(StateDirectory))
@@ -218,6 +220,22 @@ public sealed record MqttUplinkOptions
     public static bool IsLoopback(string host) =>
         string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
         || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
+    /// <summary>Whether the text is well-formed UTF-16 (no unpaired surrogate), so it has a UTF-8 form for a topic.</summary>
+    private static bool HasUtf8Form(string text)
+    {
+        for (var rest = text.AsSpan(); !rest.IsEmpty;)
+        {
+            if (System.Text.Rune.DecodeFromUtf16(rest, out _, out var used) != System.Buffers.OperationStatus.Done)
+            {
+                return false;
+            }
+
+            rest = rest[used..];
+        }
+
+        return true;
+    }
 
     private static void CheckFile(List<string> errors, string setting, string? path)
     {

@@ -41,6 +41,12 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public const string FactsPrefix = "edgetwin/facts/";
     public const string EventPrefix = "edgetwin/event/";
 
+    /// <summary>The node control metric a host sets true in an NCMD to ask for NBIRTH and the DBIRTHs again.</summary>
+    public const string RebirthMetric = "Node Control/Rebirth";
+
+    /// <summary>The polling event (Outbox README) after which the device gets its DDEATH.</summary>
+    private const string DeviceDownEvent = "device_down";
+
     /// <summary>Engineering units (String), the property Tahu and Ignition's MQTT Engine read into a tag's unit.</summary>
     public const string UnitProperty = "engUnit";
 
@@ -118,7 +124,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var bd = BdSeqMetric();
         bd.Timestamp = ms;
         birth.Metrics.Add(bd);
-        birth.Metrics.Add(new Payload.Types.Metric { Name = "Node Control/Rebirth", Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
+        birth.Metrics.Add(new Payload.Types.Metric { Name = RebirthMetric, Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
         birth.Metrics.Add(new Payload.Types.Metric { Name = "edgetwin/schema", Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
 
         // Every node metric an NDATA may carry (the events), declared once with no value yet.
@@ -186,6 +192,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         };
         string? unit;
         string? seriesKey;
+        var deviceDown = false;
         using (var doc = Parse(entry))
         {
             var body = doc.RootElement;
@@ -201,6 +208,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
                 default:
                     // Events (and the reserved kinds, never written): node data, whatever their device.
                     AddEvent(body, time, metrics);
+                    deviceDown = Text(body, "event") == DeviceDownEvent;
                     unit = null;
                     break;
             }
@@ -219,6 +227,11 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             var node = new Payload { Timestamp = time, Seq = NextSeq() };
             node.Metrics.AddRange(metrics);
             output.Add(new MqttOutgoing(NodeTopic("NDATA"), node.ToByteArray(), Retain: false, IsJson: false));
+            if (deviceDown && !historical)
+            {
+                DeviceDeath(record.DeviceId, time, output);
+            }
+
             return;
         }
 
@@ -342,11 +355,50 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         return false;
     }
 
+    /// <summary>
+    /// The edge node lost the device ([tck-id-operational-behavior-device-ddeath]): a DDEATH (seq, timestamp, no metrics)
+    /// when the device was born on this connection, and the device is born again before its next DDATA. Only for a live
+    /// <c>device_down</c>: one replayed from the backlog is history, the device may well be up and publishing now.
+    /// </summary>
+    private void DeviceDeath(string deviceId, ulong time, List<MqttOutgoing> output)
+    {
+        var device = CleanDevice(deviceId);
+        if (!_devices.TryGetValue(device, out var state) || !state.Born)
+        {
+            return;
+        }
+
+        var death = new Payload { Timestamp = time, Seq = NextSeq() };
+        output.Add(new MqttOutgoing(DeviceTopic("DDEATH", device), death.ToByteArray(), Retain: false, IsJson: false));
+        state.Born = false;
+    }
+
     public MqttOutgoing Death(DateTimeOffset now)
     {
         var death = new Payload { Timestamp = (ulong)now.ToUnixTimeMilliseconds() };
         death.Metrics.Add(BdSeqMetric());
         return new MqttOutgoing(NodeTopic("NDEATH"), death.ToByteArray(), Retain: false, IsJson: false);
+    }
+
+    /// <summary>The node's command topic, subscribed (QoS 1) before NBIRTH ([tck-id-message-flow-edge-node-ncmd-subscribe]).</summary>
+    public string CommandTopic => NodeTopic("NCMD");
+
+    /// <summary>
+    /// Whether an NCMD payload asks for a rebirth (<c>Node Control/Rebirth</c> = true). A payload that is not Sparkplug B
+    /// asks for nothing: the caller logs it, a command never ends the connection.
+    /// </summary>
+    public static bool IsRebirthRequest(ReadOnlySpan<byte> payload)
+    {
+        var command = Payload.Parser.ParseFrom(payload);
+        foreach (var m in command.Metrics)
+        {
+            if (m.Name == RebirthMetric && m.HasBooleanValue && m.BooleanValue)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private ulong NextSeq()

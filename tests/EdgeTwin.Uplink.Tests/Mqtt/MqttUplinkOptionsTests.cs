@@ -60,4 +60,20 @@ public sealed class MqttUplinkOptionsTests
         Assert.Equal(192, new DeliveryOptions().EffectiveBacklogWindow(256));
         Assert.Equal(1, new DeliveryOptions().EffectiveBacklogWindow(2));
     }
+
+    /// <summary>
+    /// A Sparkplug group id is a topic level in UTF-8 ([tck-id-topic-structure-namespace-valid-group-id]); a NUL (MQTT
+    /// forbids U+0000 in a topic name, 3.1.1 §1.5.3: a broker closes the connection) or an unpaired surrogate
+    /// (no UTF-8 form) passed the check that only looked for '/', '+', '#'. Other non-ASCII text stays valid.
+    /// </summary>
+    [Theory]
+    [InlineData(0x0000)]
+    [InlineData(0xD800)]
+    [InlineData(0xDC00)]
+    public void Regression_a_sparkplug_group_id_with_nul_or_an_unpaired_surrogate_was_accepted(int character)
+    {
+        var options = Valid with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = "/var/lib/edgetwin", SparkplugGroupId = $"hall{(char)character}a" };
+        Assert.Contains(options.Validate(), e => e.Contains("uplinks.mqtt.SparkplugGroupId", StringComparison.Ordinal));
+        Assert.Empty((options with { SparkplugGroupId = "Halle-S\u00fcd \U0001F3ED" }).Validate());
+    }
 }

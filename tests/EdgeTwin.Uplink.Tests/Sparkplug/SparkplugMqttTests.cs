@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using System.Text;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
@@ -189,6 +190,157 @@ public sealed class SparkplugMqttTests
             var births = second.Where(m => m.Topic == "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a").ToList();
             var birth = Payload.Parser.ParseFrom(Assert.Single(births).Payload);
             Assert.Equal(1 + 12 + 12 + 1, birth.Metrics.Count);
+            await cts.CancelAsync();
+            await run;
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Sparkplug requires the edge node to publish a DDEATH for a device it lost ([tck-id-operational-behavior-device-ddeath]);
+    /// the uplink sent the agent's <c>device_down</c> only as node data, so a host kept the device online with its last
+    /// values. Now: NDATA (the event), then DDEATH (seq, timestamp), and a DBIRTH again before the device's next DDATA.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_device_that_went_down_got_no_ddeath()
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            OutboxRecord Body(OutboxKind kind, string device, string body) => new(kind, device, 1_795_000_000_000, Encoding.UTF8.GetBytes(body));
+            OutboxRecord Window(double v) => Body(OutboxKind.Summary, "pdu-a01-a", SparkplugEncoderTests.Summary("pdu-a01-a", "voltage_l1", "voltage_l1", "V", 230 + v));
+            OutboxRecord Polling(string @event) => new(OutboxKind.Event, "pdu-a01-a", 1_795_000_004_000, Encoding.UTF8.GetBytes(
+                $$$"""{"v":1,"type":"event","gateway":"gw1","site":"site1","device":"pdu-a01-a","series":null,"metric":null,"unit":null,"time_ms":1795000004000,"start_ms":1795000004000,"end_ms":1795000004000,"event":"{{{@event}}}","severity":"warning","source":"pdu-a01-a","message":"{{{@event}}}","attributes":{}}"""));
+            var options = Options(broker.Port) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1"), Long, "NBIRTH");
+
+            // Live entries (appended after the connect), so not the backlog lane.
+            await outbox.AppendAsync([Window(0)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+            await outbox.AppendAsync([Polling("device_down")], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 2, Long);
+            await outbox.AppendAsync([Polling("device_up"), Window(1)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/DDATA/gw1/pdu-a01-a") >= 2, Long, "2 DDATA");
+
+            var messages = sub.Messages;
+            Assert.Equal(
+            [
+                "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a", "spBv1.0/site1/DDATA/gw1/pdu-a01-a",
+                "spBv1.0/site1/NDATA/gw1", "spBv1.0/site1/DDEATH/gw1/pdu-a01-a",
+                "spBv1.0/site1/NDATA/gw1", "spBv1.0/site1/DBIRTH/gw1/pdu-a01-a", "spBv1.0/site1/DDATA/gw1/pdu-a01-a",
+            ], messages.Select(m => m.Topic));
+            var seqs = messages.Select(m => Payload.Parser.ParseFrom(m.Payload).Seq).ToList();
+            Assert.Equal(Enumerable.Range(0, seqs.Count).Select(i => (ulong)i), seqs);
+            var ddeath = await Protoc.DecodeSparkplugAsync(messages[4].Payload);
+            Assert.Contains("timestamp: 1795000004000", ddeath, StringComparison.Ordinal);
+            Assert.Contains("seq: 4", ddeath, StringComparison.Ordinal);
+            await cts.CancelAsync();
+            await run;
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// An edge node on MQTT 5 that disconnects must set reason 0x04 "Disconnect with Will Message"
+    /// ([tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]); the clean stop sent a normal DISCONNECT, so
+    /// the broker dropped the NDEATH will. Now mosquitto publishes it after our own NDEATH: two, with the NBIRTH's bdSeq,
+    /// the will without a timestamp. 3.1.1 (no reason codes) keeps the one NDEATH published before the DISCONNECT.
+    /// </summary>
+    [Theory]
+    [InlineData(MqttProtocol.V500, 2)]
+    [InlineData(MqttProtocol.V311, 1)]
+    public async Task Regression_a_clean_stop_on_mqtt5_dropped_the_ndeath_will(MqttProtocol protocol, int deaths)
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            await outbox.AppendAsync([Record("dev0", 0)], TestContext.Current.CancellationToken);
+            var options = Options(broker.Port, protocol) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+            await cts.CancelAsync();
+            await run;
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/NDEATH/gw1") >= deaths, Long, $"{deaths} NDEATH");
+            await Task.Delay(TimeSpan.FromMilliseconds(500), TestContext.Current.CancellationToken); // a will sent late would show here
+
+            var messages = sub.Messages;
+            var bdSeq = Payload.Parser.ParseFrom(messages.First(m => m.Topic == "spBv1.0/site1/NBIRTH/gw1").Payload).Metrics.Single(m => m.Name == "bdSeq").LongValue;
+            var ndeaths = messages.Where(m => m.Topic == "spBv1.0/site1/NDEATH/gw1").Select(m => Payload.Parser.ParseFrom(m.Payload)).ToList();
+            Assert.Equal(deaths, ndeaths.Count);
+            Assert.All(ndeaths, d => Assert.Equal(bdSeq, d.Metrics.Single(m => m.Name == "bdSeq").LongValue));
+            Assert.All(ndeaths, d => Assert.False(d.HasSeq));
+            Assert.True(ndeaths[0].HasTimestamp); // ours, published before the DISCONNECT
+            if (deaths == 2)
+            {
+                Assert.False(ndeaths[1].HasTimestamp); // the will, fixed at connect time
+            }
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A host asks for a rebirth with an NCMD <c>Node Control/Rebirth</c> = true (Ignition does on a <c>seq</c> gap or an
+    /// unknown metric); the edge node did not subscribe to NCMD ([tck-id-message-flow-edge-node-ncmd-subscribe]), so the
+    /// request went unanswered and the host's tags stayed stale. Now: NBIRTH again with the same bdSeq and seq 0, then the
+    /// device's DBIRTH before its next DDATA; a command that is not Sparkplug B is ignored, the connection stays.
+    /// </summary>
+    [Fact]
+    public async Task Regression_an_ncmd_rebirth_request_was_not_answered()
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            await outbox.AppendAsync([Record("dev0", 0)], TestContext.Current.CancellationToken);
+            var options = Options(broker.Port) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state };
+            var uplink = new MqttUplink(options, outbox);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
+            await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/DDATA/gw1/dev0"), Long, "DDATA");
+
+            await sub.PublishAsync("spBv1.0/site1/NCMD/gw1", [0xFF, 0x01, 0x02]); // not a payload: ignored
+            var request = new Payload { Timestamp = 1_795_000_000_000 };
+            request.Metrics.Add(new Payload.Types.Metric { Name = "Node Control/Rebirth", Timestamp = 1_795_000_000_000, Datatype = 11, BooleanValue = true });
+            await sub.PublishAsync("spBv1.0/site1/NCMD/gw1", request.ToByteArray());
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1") >= 2, Long, "the NBIRTH the host asked for");
+            await outbox.AppendAsync([Record("dev0", 1)], TestContext.Current.CancellationToken);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 2, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic == "spBv1.0/site1/DDATA/gw1/dev0") >= 2, Long, "the DDATA after the rebirth");
+
+            var ours = sub.Messages.Where(m => !m.Topic.Contains("/NCMD/", StringComparison.Ordinal)).ToList();
+            Assert.Equal(
+            [
+                "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/DBIRTH/gw1/dev0", "spBv1.0/site1/DDATA/gw1/dev0",
+                "spBv1.0/site1/NBIRTH/gw1", "spBv1.0/site1/DBIRTH/gw1/dev0", "spBv1.0/site1/DDATA/gw1/dev0",
+            ], ours.Select(m => m.Topic));
+            var payloads = ours.Select(m => Payload.Parser.ParseFrom(m.Payload)).ToList();
+            Assert.Equal([0ul, 1, 2, 0, 1, 2], payloads.Select(p => p.Seq));
+            Assert.Equal(payloads[0].Metrics.Single(m => m.Name == "bdSeq").LongValue, payloads[3].Metrics.Single(m => m.Name == "bdSeq").LongValue);
+            Assert.DoesNotContain(sub.Messages, m => m.Topic == "spBv1.0/site1/NDEATH/gw1"); // one connection throughout
             await cts.CancelAsync();
             await run;
         }

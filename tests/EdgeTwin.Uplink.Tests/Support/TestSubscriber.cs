@@ -86,6 +86,13 @@ internal sealed class TestSubscriber : IAsyncDisposable
         }
     }
 
+    /// <summary>Publishes with QoS 1 (e.g. a host's command to the uplink), waiting up to 10 s for the PUBACK.</summary>
+    public async Task PublishAsync(string topic, byte[] payload)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), cts.Token);
+    }
+
     /// <summary>Polls until the predicate holds over what arrived, or fails after the timeout.</summary>
     public async Task WaitUntilAsync(Func<IReadOnlyList<Received>, bool> predicate, TimeSpan timeout, string what)
     {
