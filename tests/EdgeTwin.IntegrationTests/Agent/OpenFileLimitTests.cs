@@ -83,6 +83,11 @@ public sealed class OpenFileLimitTests
         var loudest = refused.GroupBy(e => e).MaxBy(g => g.Count())!;
         Assert.True(loudest.Count() == 1, $"{loudest.Count()} connect warnings for {loudest.Key}");
 
+        // The control socket still answers at the limit (the reserve keeps descriptors for its clients and the stores).
+        var status = await AgentProcess.RunCliAsync("status", "--config", config);
+        Assert.True(status.Code is 0 or 1, $"status exit {status.Code}: {status.Out}{status.Err}");
+        Assert.Contains("outbox", status.Out, StringComparison.Ordinal);
+
         await agent.TerminateAsync(Ct);
         var code = await agent.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
         Assert.True(code == 0, $"exit {code}; stdout tail:\n{Tail(agent.Stdout)}\nstderr:\n{agent.Stderr}");
