@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using EdgeTwin.IntegrationTests.Deployment;
+using EdgeTwin.IntegrationTests.Snmp;
 using EdgeTwin.Modbus.Tests.Peers;
 
 namespace EdgeTwin.IntegrationTests.Agent;
@@ -11,7 +12,7 @@ namespace EdgeTwin.IntegrationTests.Agent;
 /// 127.0.0.0/8 is loopback, so one pymodbus server on 0.0.0.0 is a distinct TCP peer per address) and the agent as a
 /// child process under <c>prlimit --nofile=256:256</c>, as a unit's <c>LimitNOFILE=256</c> would start it.
 /// </summary>
-public sealed class OpenFileLimitTests
+public sealed class OpenFileLimitTests(SnmpdProcess snmpd) : IClassFixture<SnmpdProcess>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -31,11 +32,22 @@ public sealed class OpenFileLimitTests
           - { name: voltage, table: holding, address: 0, type: uint16, scale: 0.1, unit: V, kind: gauge, role: meter.voltage }
         """;
 
-    private static string WriteSite(int port)
+    private const string SnmpProfile = """
+        profile: fd-test-agent
+        vendor: net-snmp
+        model: snmpd
+        protocol: snmp
+        source: "SNMPv2-MIB"
+        metrics:
+          - { name: uptime, oid: .1.3.6.1.2.1.1.3.0, unit: s, kind: gauge, scale: 0.01, role: net.uptime, min: 0 }
+        """;
+
+    private static string WriteSite(int port, int snmpPort = 0, int snmpDevices = 0)
     {
         var dir = AgentFiles.TempDir("edgetwin-fds-");
         var profiles = Directory.CreateDirectory(Path.Combine(dir.FullName, "profiles"));
         File.WriteAllText(Path.Combine(profiles.FullName, "fd-test-meter.yaml"), Profile);
+        File.WriteAllText(Path.Combine(profiles.FullName, "fd-test-agent.yaml"), SnmpProfile);
         var yaml = new StringBuilder();
         yaml.Append(CultureInfo.InvariantCulture, $"""
             site: {"{"} id: dc1, gateway_id: gw-fds {"}"}
@@ -47,6 +59,16 @@ public sealed class OpenFileLimitTests
         for (var i = 1; i <= Meters; i++)
         {
             yaml.Append(CultureInfo.InvariantCulture, $"  - {{ id: m{i}, profile: fd-test-meter, address: \"tcp:127.0.{i / 250}.{(i % 250) + 1}:{port}\", interval: 2s, timeout: 1s }}\n");
+        }
+
+        for (var i = 1; i <= snmpDevices; i++)
+        {
+            yaml.Append(CultureInfo.InvariantCulture, $"  - {{ id: pdu{i}, profile: fd-test-agent, address: \"udp:127.0.0.1:{snmpPort}\", credentials: pub, interval: 2s, timeout: 1s }}\n");
+        }
+
+        if (snmpDevices > 0)
+        {
+            yaml.Append("credentials:\n  pub: { version: 2c, community: public }\n");
         }
 
         var path = Path.Combine(dir.FullName, "edgetwin.yaml");
@@ -92,6 +114,27 @@ public sealed class OpenFileLimitTests
         var code = await agent.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
         Assert.True(code == 0, $"exit {code}; stdout tail:\n{Tail(agent.Stdout)}\nstderr:\n{agent.Stderr}");
         Assert.Matches(new Regex(@"Outbox closed cleanly with [1-9]\d* entries"), agent.Stdout);
+    }
+
+    [Fact]
+    public async Task Regression_snmp_devices_stopped_with_the_agent_when_modbus_meters_took_the_last_descriptors()
+    {
+        // Before: the meters' connects took every descriptor and the runtime aborted the agent, PDUs included; the SNMP
+        // socket, opened at the first SNMP poll, could not be had either. Now the PDUs poll on beside the refused meters.
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        await using var server = await PymodbusServer.StartTcpAsync(PymodbusServer.Units((1, "hr", 0, [2300])), host: "0.0.0.0");
+        var config = WriteSite(server.Port, snmpd.Port, snmpDevices: 10);
+        await using var agent = AgentProcess.StartWithOpenFileLimit(Limit, "run", "--config", config, "--log-level", "Trace");
+
+        Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(TimeSpan.FromSeconds(60), Ct));
+        await WaitForAsync(agent, () => agent.Stdout.Contains("connect failed: too many open files", StringComparison.Ordinal), "a meter refused at the limit");
+        var before = Regex.Count(agent.Stdout, @"Device pdu\d+: poll returned 1 samples");
+        await WaitForAsync(agent, () => Regex.Count(agent.Stdout, @"Device pdu\d+: poll returned 1 samples") >= before + 20, "two more rounds of PDU polls at the limit");
+        Assert.Contains("1 SNMP socket", agent.Stdout, StringComparison.Ordinal);
+
+        await agent.TerminateAsync(Ct);
+        var code = await agent.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+        Assert.True(code == 0, $"exit {code}; stdout tail:\n{Tail(agent.Stdout)}\nstderr:\n{agent.Stderr}");
     }
 
     [Fact]
