@@ -39,6 +39,12 @@ internal sealed class CheckCommand : ICliCommand
                 SectionValidators = ConfigSectionValidators.Discover(typeof(CheckCommand).Assembly),
             };
             var report = ConfigCheck.Run(file.ToString(), options);
+            if (report.Config is { } site && Hosting.DescriptorBudget.Warning(site, EdgeTwin.Modbus.Transport.ProcessDescriptors.SoftLimit()) is { } low)
+            {
+                // This process's limit: run under the unit's (`systemd-run -p LimitNOFILE=...`) to check the service's.
+                report = report with { Warnings = [.. report.Warnings, new ConfigDiagnostic(file.ToString(), 0, 0, "devices", low) { IsWarning = true }] };
+            }
+
             // The invocation's writer (stdout by default), so an in-process caller gets the report as other commands do.
             var output = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(json))

@@ -10,6 +10,9 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Config: {Warning}")]
     public static partial void ConfigWarning(ILogger logger, string warning);
 
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Warning, Message = "Open files: {Warning}")]
+    public static partial void DescriptorLimitLow(ILogger logger, string warning);
+
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "EdgeTwin agent running: {Polled} polled and {Push} push sources, {Series} series known before the first polls, stages [{Stages}]")]
     public static partial void Started(ILogger logger, int polled, int push, int series, string stages);
 

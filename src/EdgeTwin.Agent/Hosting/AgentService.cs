@@ -6,6 +6,7 @@ using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Scheduling;
 using EdgeTwin.Core.Sources;
+using EdgeTwin.Modbus.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -61,6 +62,12 @@ internal sealed class AgentService(
         foreach (var warning in config.Warnings)
         {
             AgentLog.ConfigWarning(_logger, warning.ToString());
+        }
+
+        // systemd's default soft limit is 1024 (the runtime raises it to the hard one); a site past it loses devices.
+        if (DescriptorBudget.Warning(config, ProcessDescriptors.SoftLimit()) is { } low)
+        {
+            AgentLog.DescriptorLimitLow(_logger, low);
         }
 
         // Build every source first and report every problem at once, like the config check does.

@@ -559,6 +559,10 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         }
 
         _link.ThrowIfBackingOff("not open", "next attempt", reconnectWaitMax);
+        if (ProcessDescriptors.RefuseAnother() is { } full)
+        {
+            throw _link.OpenFailed("open", new IOException(full)); // as the TCP transport: the runtime's own files come first
+        }
 
         Stream stream;
         try
@@ -568,7 +572,9 @@ public sealed class ModbusRtuTransport : IModbusSharedTransport
         catch (Exception ex) when (ex is IOException or SocketException or UnauthorizedAccessException or ArgumentException or InvalidOperationException
                                        || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            throw _link.OpenFailed("open", ex);
+            throw _link.OpenFailed("open", ex is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets }
+                ? new IOException(ProcessDescriptors.TooManyOpenFiles(), ex)
+                : ex);
         }
 
         lock (_gate)

@@ -327,17 +327,28 @@ public sealed class ModbusTcpTransport : IModbusSharedTransport
 
             _link.ThrowIfBackingOff("not connected", "next reconnect attempt", reconnectWaitMax);
 
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            // Near the descriptor limit a connect is refused as a failed one (backoff, one Warning): the runtime aborts the
+            // whole agent when it cannot open a file it needs, which would lose every device's poll, not this one's.
+            if (ProcessDescriptors.RefuseAnother() is { } full)
+            {
+                throw _link.OpenFailed("connect", new IOException(full));
+            }
+
+            Socket? socket = null;
             try
             {
+                // Created inside the try: EMFILE comes from socket(2), and was a failed request every poll without backoff.
+                socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 connectTimeout.CancelAfter(_options.ConnectTimeout);
                 await socket.ConnectAsync(_options.Host, _options.Port, connectTimeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
-                socket.Dispose();
-                var failure = _link.OpenFailed("connect", ex);
+                socket?.Dispose();
+                var failure = _link.OpenFailed("connect", ex is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets }
+                    ? new IOException(ProcessDescriptors.TooManyOpenFiles(), ex)
+                    : ex);
                 if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
                 {
                     throw;

@@ -50,19 +50,38 @@ internal sealed class AgentProcess : IAsyncDisposable
     public static AgentProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
 
     /// <summary>Starts the agent with extra environment variables (e.g. systemd's <c>WATCHDOG_USEC</c>).</summary>
-    public static AgentProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static AgentProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args) => Start(environment, null, args);
+
+    /// <summary>
+    /// Starts the agent with its RLIMIT_NOFILE set to <paramref name="openFiles"/> (soft and hard: the runtime raises the
+    /// soft one to the hard one), as a unit's <c>LimitNOFILE=</c> would, through util-linux's <c>prlimit</c>.
+    /// </summary>
+    public static AgentProcess StartWithOpenFileLimit(int openFiles, params string[] args) =>
+        Start(new Dictionary<string, string>(), [Deployment.Tool.Require("prlimit", "util-linux"), $"--nofile={openFiles}:{openFiles}", "--"], args);
+
+    private static AgentProcess Start(IReadOnlyDictionary<string, string> environment, string[]? prefix, string[] args)
     {
         var notifyPath = Path.Combine(Path.GetTempPath(), $"edgetwin-notify-{Guid.NewGuid():N}.sock");
         var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         notify.Bind(new UnixDomainSocketEndPoint(notifyPath));
 
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(prefix?[0] ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
+        if (prefix is not null)
+        {
+            foreach (var a in prefix.Skip(1))
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            psi.ArgumentList.Add(Deployment.Tool.Find("dotnet") ?? "dotnet");
+        }
+
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "edgetwin.dll"));
         foreach (var a in args)
         {

@@ -86,6 +86,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         // A memory runaway is the unit's to stop (and Restart= to undo), not the kernel OOM killer's choice of process.
         Assert.Equal(["512M"], settings["MemoryHigh"]);
         Assert.Equal(["768M"], settings["MemoryMax"]);
+        Assert.Equal(["65536"], settings["LimitNOFILE"]); // one descriptor per Modbus TCP meter; soft = hard
         await VerifyUnitAsync(analyze, unit, dir);
     }
 

@@ -97,6 +97,8 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
         // The agent's own SIGTERM budget (45 s) must fit inside systemd's, or the flush is cut short by SIGKILL.
         Assert.Equal(["60s"], settings["TimeoutStopSec"]);
         Assert.Contains("2", settings["RestartPreventExitStatus"]);
+        // One descriptor per Modbus TCP meter: a gateway whose DefaultLimitNOFILE= is 1024 capped a 1,000-meter site.
+        Assert.Equal(["65536"], settings["LimitNOFILE"]);
     }
 
     /// <summary>The [Service] section as key → values (repeated keys keep every value, in order).</summary>
