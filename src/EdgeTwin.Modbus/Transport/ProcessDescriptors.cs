@@ -19,7 +19,7 @@ public static partial class ProcessDescriptors
     /// </summary>
     public const int Reserve = 64;
 
-    private const int RlimitNofile = 7; // the same on x86_64, arm64 and armhf Linux
+    private const int RlimitNofile = 7; // the same on x86_64 and arm64 Linux (the gateways' targets)
 
     // Starts as "unknown, count first": a limit below 2 x Reserve + the agent's own files is counted at once.
     private static long _lastCount = long.MaxValue / 4;
@@ -28,7 +28,8 @@ public static partial class ProcessDescriptors
     /// <summary>The soft RLIMIT_NOFILE, or null where it cannot be read (not Linux). The runtime raises it to the hard limit at start.</summary>
     public static long? SoftLimit()
     {
-        if (!OperatingSystem.IsLinux() || GetRlimit(RlimitNofile, out var limit) != 0)
+        // RLimit's two 64-bit fields are rlim_t of a 64-bit process only (a 32-bit one's are 32-bit): no guess there.
+        if (!OperatingSystem.IsLinux() || !Environment.Is64BitProcess || GetRlimit(RlimitNofile, out var limit) != 0)
         {
             return null;
         }
