@@ -39,7 +39,7 @@ public sealed class MqttSecurityTests
     }
 
     /// <summary>Whether the TLS handshake itself refused the broker's certificate (not some other failure).</summary>
-    private static bool RejectedCertificate(Exception refused)
+    internal static bool RejectedCertificate(Exception refused)
     {
         for (var e = refused; e is not null; e = e.InnerException)
         {
