@@ -217,7 +217,7 @@ public sealed partial record DeviceAddress
         };
         if (scheme == AddressScheme.Udp6 && !rest.StartsWith('['))
         {
-            error = "udp6: the IPv6 address goes in brackets, e.g. udp6:[fe80::1]:161";
+            error = "udp6: the IPv6 address goes in brackets, e.g. udp6:[2001:db8::1]:161";
             return false;
         }
 
@@ -234,9 +234,21 @@ public sealed partial record DeviceAddress
                 return false;
         }
 
-        if (bracketed && (!IPAddress.TryParse(host, out var ip6) || ip6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
+        IPAddress? ip6 = null;
+        if (bracketed && (!IPAddress.TryParse(host, out ip6) || ip6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
         {
             error = $"{name}: '{host}' is not an IPv6 address";
+            return false;
+        }
+
+        // A link-local address is ambiguous without its interface: every send to it fails (EINVAL) for as long as the agent
+        // runs. An interface name the machine does not have parses to the same unusable address, silently.
+        if (ip6 is { IsIPv6LinkLocal: true, ScopeId: 0 })
+        {
+            var percent = host.IndexOf('%', StringComparison.Ordinal);
+            error = percent < 0
+                ? $"{name}: '{host}' is a link-local address, which needs the interface it is reached on: [{host}%eth0] (the name as `ip link` shows it)"
+                : $"{name}: '{host}': this machine has no network interface '{host[(percent + 1)..]}' (`ip link` lists them)";
             return false;
         }
 

@@ -10,7 +10,8 @@ public sealed class DeviceAddressTests
     [Theory]
     [InlineData("udp:10.0.0.5", AddressScheme.Udp, "10.0.0.5", 161, "udp:10.0.0.5:161")]
     [InlineData("udp:pdu-a01.dc1.example:16100", AddressScheme.Udp, "pdu-a01.dc1.example", 16100, "udp:pdu-a01.dc1.example:16100")]
-    [InlineData("udp6:[fe80::1]:1161", AddressScheme.Udp6, "fe80::1", 1161, "udp6:[fe80::1]:1161")]
+    [InlineData("udp6:[2001:db8::1]:1161", AddressScheme.Udp6, "2001:db8::1", 1161, "udp6:[2001:db8::1]:1161")]
+    [InlineData("udp6:[fe80::1%lo]:1161", AddressScheme.Udp6, "fe80::1%lo", 1161, "udp6:[fe80::1%lo]:1161")]
     [InlineData("udp6:[::1]", AddressScheme.Udp6, "::1", 161, "udp6:[::1]:161")]
     [InlineData("udp:[::1]:1161", AddressScheme.Udp, "::1", 1161, "udp:[::1]:1161")] // printed udp:::1:1161, which does not parse
     [InlineData("tcp:192.168.1.20", AddressScheme.Tcp, "192.168.1.20", 502, "tcp:192.168.1.20:502")]
@@ -45,7 +46,7 @@ public sealed class DeviceAddressTests
     [InlineData("udp:", "udp: missing host")]
     [InlineData("udp:10.0.0.1:0", "udp: '0' is not a port (1-65535)")]
     [InlineData("udp:::1", "udp: an IPv6 address goes in brackets, e.g. udp:[::1]:161")]
-    [InlineData("udp6:::1", "udp6: the IPv6 address goes in brackets, e.g. udp6:[fe80::1]:161")]
+    [InlineData("udp6:::1", "udp6: the IPv6 address goes in brackets, e.g. udp6:[2001:db8::1]:161")]
     [InlineData("udp6:[10.0.0.1]:161", "udp6: '10.0.0.1' is not an IPv6 address")]
     [InlineData("tcp:bad_host:502", "tcp: 'bad_host' is not a host name or IP address")]
     [InlineData("rtutcp:gw.local", "rtutcp: missing port (rtutcp:HOST:PORT)")]
@@ -63,6 +64,22 @@ public sealed class DeviceAddressTests
         Assert.False(DeviceAddress.TryParse(text, out _, out var message));
         Assert.Equal(error, message);
         Assert.Equal(error, Assert.Throws<FormatException>(() => DeviceAddress.Parse(text)).Message);
+    }
+
+    /// <summary>
+    /// A link-local device address without its interface passed the config and failed every poll for as long as the agent
+    /// ran (sendto: EINVAL); a misspelt interface name parsed to the same unusable address without a word.
+    /// </summary>
+    [Theory]
+    [InlineData("udp6:[fe80::1]:161", "udp6: 'fe80::1' is a link-local address, which needs the interface it is reached on: [fe80::1%eth0] (the name as `ip link` shows it)")]
+    [InlineData("tcp:[fe80::10]:502", "tcp: 'fe80::10' is a link-local address, which needs the interface it is reached on: [fe80::10%eth0] (the name as `ip link` shows it)")]
+    [InlineData("udp6:[fe80::1%nosuch0]:161", "udp6: 'fe80::1%nosuch0': this machine has no network interface 'nosuch0' (`ip link` lists them)")]
+    public void Regression_a_link_local_address_without_its_interface_was_accepted_and_never_reached(string text, string error)
+    {
+        Assert.False(DeviceAddress.TryParse(text, out _, out var message));
+        Assert.Equal(error, message);
+        Assert.True(DeviceAddress.TryParse("udp6:[fe80::1%lo]:161", out var withZone, out _));
+        Assert.Equal(1, System.Net.IPAddress.Parse(withZone.Host!).ScopeId);
     }
 
     [Property]
@@ -83,7 +100,7 @@ public sealed class DeviceAddressTests
             Gen.Choose(0, 1023).Select(DeviceAddress.Gpio),
             Gen.Choose(0x03, 0x77).Select(x => DeviceAddress.I2c(x % 8, x)),
             Gen.Choose(0, int.MaxValue).Select(x => DeviceAddress.OneWire($"28-{x:x12}")),
-            Gen.Choose(1, 65535).Select(p => DeviceAddress.Udp("fe80::1:2", p)));
+            Gen.Choose(1, 65535).Select(p => DeviceAddress.Udp("2001:db8::1:2", p)));
         return Prop.ForAll(gen.ToArbitrary(), address => DeviceAddress.Parse(address.ToString()) == address);
     }
 }
