@@ -19,8 +19,8 @@ internal static class DescriptorBudget
     /// </summary>
     public const int Fixed = 200;
 
-    /// <summary>The descriptors <paramref name="config"/>'s enabled devices hold at once, and the figure with the fixed part and the reserve.</summary>
-    public static (int Devices, int Total, string Breakdown) Estimate(SiteConfig config)
+    /// <summary>The descriptors <paramref name="config"/>'s enabled devices hold at once with the fixed part and the reserve, and how they add up.</summary>
+    public static (int Total, string Breakdown) Estimate(SiteConfig config)
     {
         var tcp = new HashSet<(string, int)>();
         var rtuTcp = new HashSet<(string, int)>();
@@ -59,13 +59,13 @@ internal static class DescriptorBudget
         var devices = tcp.Count + rtuTcp.Count + (2 * rtu.Count) + snmp + other;
         var breakdown = string.Create(CultureInfo.InvariantCulture,
             $"{tcp.Count} Modbus TCP connections, {rtuTcp.Count} RTU-over-TCP, {rtu.Count} serial lines, {snmp} SNMP socket, {other} sensors, {Fixed} fixed and {ProcessDescriptors.Reserve} kept in reserve");
-        return (devices, devices + Fixed + ProcessDescriptors.Reserve, breakdown);
+        return (devices + Fixed + ProcessDescriptors.Reserve, breakdown);
     }
 
     /// <summary>A warning when <paramref name="softLimit"/> is below what <paramref name="config"/> needs, else null.</summary>
     public static string? Warning(SiteConfig config, long? softLimit)
     {
-        var (_, total, breakdown) = Estimate(config);
+        var (total, breakdown) = Estimate(config);
         if (softLimit is not { } limit || limit >= total)
         {
             return null;
