@@ -578,8 +578,12 @@ internal sealed class UplinkPump
             }
             else
             {
-                _metrics.SendFailed();
                 var failure = task.Exception?.GetBaseException();
+                if (failure is not UplinkHostOfflineException)
+                {
+                    _metrics.SendFailed(); // not a failure: the entry waits for the primary host, it was never sent
+                }
+
                 if (failure is UplinkPeerClosedException closed)
                 {
                     state.ClosedWhileAwaiting(entry, closed);
