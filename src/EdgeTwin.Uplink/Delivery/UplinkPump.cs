@@ -302,7 +302,16 @@ internal sealed class UplinkPump
             static s => ((SessionState)s!).Fail(new UplinkHostOfflineException("the Sparkplug primary host went offline")), state);
 
         var position = tracker.Position;
-        var head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
+        long head;
+        try
+        {
+            head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (state.Failure is UplinkHostOfflineException offline && !stoppingToken.IsCancellationRequested)
+        {
+            throw offline; // the host went offline between the births and the first read
+        }
+
         var held = head <= position ? 0 : _outbox is IOutboxStatistics statistics ? Math.Min(statistics.GetStats().Depth, head - position) : head - position;
         Log.Connected(_logger, _transport.Name, _transport.Peer, position, head, held);
 

@@ -31,7 +31,7 @@ public sealed class SparkplugPrimaryHostTests
     private static ulong EntrySeq(Received m) => Payload.Parser.ParseFrom(m.Payload).Metrics.Single(x => x.Name == "edgetwin/seq").LongValue;
 
     /// <summary>Runs <paramref name="body"/> against a fresh broker, subscriber (the host) and outbox, then stops the uplink.</summary>
-    private static async Task WithEdgeNodeAsync(RecordingLogger log, Func<TestSubscriber, TestOutbox, Func<MqttUplink>, Task> body)
+    private static async Task WithEdgeNodeAsync(RecordingLogger log, Func<TestSubscriber, TestOutbox, Func<MqttUplink>, Task> body, MqttProtocol protocol = MqttProtocol.V500)
     {
         var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
         try
@@ -39,7 +39,7 @@ public sealed class SparkplugPrimaryHostTests
             await using var broker = await Mosquitto.StartAsync();
             await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
             await using var outbox = new TestOutbox();
-            var options = Options(broker.Port) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state, SparkplugPrimaryHostId = Host };
+            var options = Options(broker.Port, protocol) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state, SparkplugPrimaryHostId = Host };
             MqttUplink? uplink = null;
             Task? run = null;
             using var cts = new CancellationTokenSource();
@@ -107,8 +107,10 @@ public sealed class SparkplugPrimaryHostTests
         });
     }
 
-    [Fact]
-    public async Task Host_goes_offline_ndeath_and_nothing_published_then_back_a_new_nbirth_with_the_next_bdseq_and_the_entries_in_order()
+    [Theory]
+    [InlineData(MqttProtocol.V500)]
+    [InlineData(MqttProtocol.V311)]
+    public async Task Host_goes_offline_ndeath_and_nothing_published_then_back_a_new_nbirth_with_the_next_bdseq_and_the_entries_in_order(MqttProtocol protocol)
     {
         await WithEdgeNodeAsync(new RecordingLogger(), async (sub, outbox, start) =>
         {
@@ -139,7 +141,7 @@ public sealed class SparkplugPrimaryHostTests
             Assert.Equal(0ul, Payload.Parser.ParseFrom(after[0].Payload).Seq);
             Assert.Equal("spBv1.0/site1/DBIRTH/gw1/dev0", after[1].Topic);
             Assert.Equal([3ul, 4, 5], after.Where(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)).Select(EntrySeq));
-        });
+        }, protocol);
     }
 
     [Fact]
