@@ -172,6 +172,7 @@ internal sealed class UplinkPump
                 }
                 catch (UplinkHostOfflineException) when (!stoppingToken.IsCancellationRequested)
                 {
+                    _metrics.HostOffline(_tag);
                     // The transport logged why; the dispose publishes NDEATH and disconnects, and the next connection waits for
                     // the host again at once: no backoff, nothing refused, the outbox keeps what was not acknowledged.
                     await DisposeQuietlyAsync(session).ConfigureAwait(false);
@@ -587,12 +588,8 @@ internal sealed class UplinkPump
             }
             else
             {
+                _metrics.SendFailed();
                 var failure = task.Exception?.GetBaseException();
-                if (failure is not UplinkHostOfflineException)
-                {
-                    _metrics.SendFailed(); // not a failure: the entry waits for the primary host, it was never sent
-                }
-
                 if (failure is UplinkPeerClosedException closed)
                 {
                     state.ClosedWhileAwaiting(entry, closed);

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Mqtt;
@@ -31,7 +32,7 @@ public sealed class SparkplugPrimaryHostTests
     private static ulong EntrySeq(Received m) => Payload.Parser.ParseFrom(m.Payload).Metrics.Single(x => x.Name == "edgetwin/seq").LongValue;
 
     /// <summary>Runs <paramref name="body"/> against a fresh broker, subscriber (the host) and outbox, then stops the uplink.</summary>
-    private static async Task WithEdgeNodeAsync(RecordingLogger log, Func<TestSubscriber, TestOutbox, Func<MqttUplink>, Task> body, MqttProtocol protocol = MqttProtocol.V500)
+    private static async Task WithEdgeNodeAsync(RecordingLogger log, Func<TestSubscriber, TestOutbox, Func<MqttUplink>, Task> body, MqttProtocol protocol = MqttProtocol.V500, UplinkMetrics? metrics = null)
     {
         var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
         try
@@ -47,7 +48,7 @@ public sealed class SparkplugPrimaryHostTests
             {
                 await body(sub, outbox, () =>
                 {
-                    uplink = new MqttUplink(options, outbox, log);
+                    uplink = new MqttUplink(options, outbox, log, metrics);
                     run = uplink.RunAsync(cts.Token);
                     return uplink;
                 });
@@ -112,6 +113,29 @@ public sealed class SparkplugPrimaryHostTests
     [InlineData(MqttProtocol.V311)]
     public async Task Host_goes_offline_ndeath_and_nothing_published_then_back_a_new_nbirth_with_the_next_bdseq_and_the_entries_in_order(MqttProtocol protocol)
     {
+        using var meters = new OwnMeters();
+        long hostOffline = 0, failures = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (meters.Has(instrument.Meter) && instrument.Name is "edgetwin.uplink.host_offline" or "edgetwin.uplink.failures")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "edgetwin.uplink.host_offline")
+            {
+                Interlocked.Add(ref hostOffline, value);
+            }
+            else
+            {
+                Interlocked.Add(ref failures, value);
+            }
+        });
+        listener.Start();
+        using var metrics = new UplinkMetrics(meters); // this test's own meter: the other tests' uplinks count elsewhere
         await WithEdgeNodeAsync(new RecordingLogger(), async (sub, outbox, start) =>
         {
             await sub.PublishAsync(StateTopic, State(online: true, 1_000), retain: true);
@@ -141,7 +165,9 @@ public sealed class SparkplugPrimaryHostTests
             Assert.Equal(0ul, Payload.Parser.ParseFrom(after[0].Payload).Seq);
             Assert.Equal("spBv1.0/site1/DBIRTH/gw1/dev0", after[1].Topic);
             Assert.Equal([3ul, 4, 5], after.Where(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)).Select(EntrySeq));
-        }, protocol);
+            Assert.Equal(1, Interlocked.Read(ref hostOffline));
+            Assert.Equal(0, Interlocked.Read(ref failures)); // not a failure
+        }, protocol, metrics);
     }
 
     [Fact]
@@ -189,6 +215,38 @@ public sealed class SparkplugPrimaryHostTests
             await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 1, Long);
             Assert.Equal("spBv1.0/site1/NBIRTH/gw1", Ours(sub)[0].Topic);
         });
+    }
+
+    private sealed class OwnMeters : IMeterFactory
+    {
+        private readonly List<Meter> _created = [];
+
+        public bool Has(Meter meter)
+        {
+            lock (_created)
+            {
+                return _created.Contains(meter);
+            }
+        }
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options);
+            lock (_created)
+            {
+                _created.Add(meter);
+            }
+
+            return meter;
+        }
+
+        public void Dispose()
+        {
+            lock (_created)
+            {
+                _created.ForEach(m => m.Dispose());
+            }
+        }
     }
 
     private static async Task WaitForAsync(Func<bool> condition, string what)
