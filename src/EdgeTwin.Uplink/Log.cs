@@ -120,4 +120,24 @@ internal static partial class Log
 
     [LoggerMessage(44, LogLevel.Error, "Uplink {Uplink}: {Peer} refused a record on '{Topic}' for its timestamp ({TimestampMs} ms since 1970, the time the message describes): the topic's message.timestamp.before.max.ms / after.max.ms, or this gateway's clock is far off. From now on (until the agent restarts) records carry the time they are sent; the envelope's 'time' still says what they describe")]
     public static partial void KafkaTimestampRefused(ILogger logger, string uplink, string peer, string topic, long timestampMs);
+    [LoggerMessage(58, LogLevel.Information, "Uplink {Uplink}: waiting for primary host application '{HostId}' to be online (its STATE on '{Topic}') before publishing NBIRTH; the outbox keeps the entries meanwhile")]
+    public static partial void WaitingForHost(ILogger logger, string uplink, string hostId, string topic);
+
+    [LoggerMessage(59, LogLevel.Information, "Uplink {Uplink}: primary host application '{HostId}' is online (STATE timestamp {Timestamp}); publishing NBIRTH (bdSeq {BdSeq}) and the entries held")]
+    public static partial void HostOnline(ILogger logger, string uplink, string hostId, long timestamp, long bdSeq);
+
+    [LoggerMessage(60, LogLevel.Warning, "Uplink {Uplink}: primary host application '{HostId}' went offline (STATE timestamp {Timestamp}); stopping the publishes, sending NDEATH and disconnecting, then waiting for it to be online again; the outbox keeps the entries")]
+    public static partial void HostOffline(ILogger logger, string uplink, string hostId, long timestamp);
+
+    [LoggerMessage(61, LogLevel.Information, "Uplink {Uplink}: a STATE on '{Topic}' with timestamp {Timestamp} is older than the last one accepted ({Last}); ignored")]
+    public static partial void HostStateStale(ILogger logger, string uplink, string topic, long timestamp, long last);
+
+    [LoggerMessage(62, LogLevel.Warning, "Uplink {Uplink}: a STATE on '{Topic}' is not a Sparkplug 3.0 STATE payload ({Reason}; expected JSON {{\"online\": true|false, \"timestamp\": ms}}); ignored")]
+    public static partial void HostStateUnreadable(ILogger logger, string uplink, string topic, string reason);
+
+    [LoggerMessage(63, LogLevel.Error, "Uplink {Uplink}: {Peer} refused the subscription to '{Topic}' ({Reason}); the edge node cannot see primary host application '{HostId}' online and publishes nothing until it can (check the broker ACL); the outbox keeps the entries")]
+    public static partial void HostSubscribeRefused(ILogger logger, string uplink, string peer, string topic, string reason, string hostId);
+
+    [LoggerMessage(64, LogLevel.Information, "Uplink {Uplink}: DDEATH for Sparkplug device {Device}: the site config no longer has it (its DDATA came from the backlog, written under an earlier config)")]
+    public static partial void RetiredDevice(ILogger logger, string uplink, string device);
 }

@@ -16,6 +16,12 @@ public sealed class UplinkConnectException(string message) : Exception(message);
 /// </summary>
 public sealed class UplinkTakenOverException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>
+/// The Sparkplug primary host application went offline (its STATE): the edge node ends the session (NDEATH, DISCONNECT)
+/// and connects again at once, waiting for the host before its births. Not a failure: no backoff, the entries stay.
+/// </summary>
+public sealed class UplinkHostOfflineException(string message) : Exception(message);
+
 /// <summary>The peer answered a message with an error that a new connection may cure.</summary>
 public sealed class UplinkPeerException(string message) : Exception(message);
 

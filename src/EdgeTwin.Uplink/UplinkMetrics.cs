@@ -16,6 +16,7 @@ public sealed class UplinkMetrics : IDisposable
     private readonly Counter<long> _bytes;
     private readonly Counter<long> _connects;
     private readonly Counter<long> _failures;
+    private readonly Counter<long> _hostOffline;
     private readonly Histogram<double> _ackLatency;
     private long _inFlight;
     private long _acknowledgedPosition;
@@ -30,6 +31,7 @@ public sealed class UplinkMetrics : IDisposable
         _bytes = _meter.CreateCounter<long>("edgetwin.uplink.bytes", "By", "Bytes of the messages handed to the peer (MQTT PUBLISH packets; Kafka key, value and headers before compression), tagged kind and lane");
         _connects = _meter.CreateCounter<long>("edgetwin.uplink.connects", "{connection}", "Successful connections");
         _failures = _meter.CreateCounter<long>("edgetwin.uplink.failures", "{failure}", "Connection attempts or sessions that failed");
+        _hostOffline = _meter.CreateCounter<long>("edgetwin.uplink.host_offline", "{session}", "Sparkplug sessions ended because the primary host application went offline (not failures)");
         _ackLatency = _meter.CreateHistogram<double>("edgetwin.uplink.ack_latency", "ms", "From handing a message to the peer to its acknowledgement");
         _meter.CreateObservableGauge("edgetwin.uplink.in_flight", () => Interlocked.Read(ref _inFlight), "{message}", "Messages sent and not yet acknowledged");
         _meter.CreateObservableGauge("edgetwin.uplink.position", () => Interlocked.Read(ref _acknowledgedPosition), "{sequence}", "Highest outbox sequence acknowledged in order");
@@ -67,6 +69,8 @@ public sealed class UplinkMetrics : IDisposable
     internal void Connected(KeyValuePair<string, object?> uplink) => _connects.Add(1, uplink);
 
     internal void Failed(KeyValuePair<string, object?> uplink) => _failures.Add(1, uplink);
+
+    internal void HostOffline(KeyValuePair<string, object?> uplink) => _hostOffline.Add(1, uplink);
 
     internal void Position(long position) => Interlocked.Exchange(ref _acknowledgedPosition, position);
 

@@ -25,6 +25,9 @@ public sealed class OutboxStatus
     /// <summary>Within this, a projected budget round is reported as a problem (exit 1) before it happens.</summary>
     private static readonly TimeSpan WarnAhead = TimeSpan.FromHours(1);
 
+    /// <summary>A wait for the Sparkplug primary host this long is a problem (a reconnect's short wait is not).</summary>
+    private static readonly TimeSpan HostWaitProblem = TimeSpan.FromMinutes(1);
+
     /// <summary>The outbox's low watermark: a budget round condenses and drops down to it.</summary>
     private const double LowWatermark = 0.75;
 
@@ -39,6 +42,7 @@ public sealed class OutboxStatus
     private readonly Func<IReadOnlyDictionary<string, UplinkRejections>> _rejections;
     private readonly Func<IReadOnlyDictionary<string, UplinkTakeovers>> _takeovers;
     private readonly Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>> _traffic;
+    private readonly Func<IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>> _primaryHosts;
     private readonly DateTimeOffset _started;
     private Sample? _first;
 
@@ -47,8 +51,9 @@ public sealed class OutboxStatus
     /// <param name="takeovers">Per running MQTT uplink, the sessions the broker gave to another connection with its client id since start.</param>
     public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null,
         Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null, Func<IReadOnlyDictionary<string, UplinkTakeovers>>? takeovers = null,
-        Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>>? traffic = null)
+        Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>>? traffic = null, Func<IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>>? primaryHosts = null)
     {
+        _primaryHosts = primaryHosts ?? (() => new Dictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>());
         _traffic = traffic ?? (() => new Dictionary<string, UplinkTrafficSnapshot>());
         _started = time.GetUtcNow();
         _takeovers = takeovers ?? (() => new Dictionary<string, UplinkTakeovers>());
@@ -177,6 +182,7 @@ public sealed class OutboxStatus
         var rejections = _rejections();
         var takeovers = _takeovers();
         var traffic = _traffic();
+        var hosts = _primaryHosts();
         long rejectedNow = 0;
         w.WriteStartObject("uplinks");
         foreach (var (name, acked) in s.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -213,6 +219,25 @@ public sealed class OutboxStatus
             // A second gateway with this identity: the broker gives the session to whichever connected last.
             var taken = takeovers.GetValueOrDefault(name) ?? UplinkTakeovers.None;
             w.WriteNumber("taken_over_since_start", taken.Count);
+            if (hosts.GetValueOrDefault(name) is { } host)
+            {
+                // Sparkplug with a primary host: while it is not online nothing is published and the outbox keeps the entries.
+                w.WriteString("primary_host", host.HostId);
+                if (host.WaitingSince is { } waiting)
+                {
+                    w.WriteString("waits_for_primary_host_since", waiting.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                    if (now - waiting >= HostWaitProblem)
+                    {
+                        problems.Add(string.Create(CultureInfo.InvariantCulture,
+                            $"uplink {name}: waits for Sparkplug primary host '{host.HostId}' since {waiting.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} (its STATE is offline, or none was seen): nothing is published, the entries wait in the outbox; check the host application and its STATE topic spBv1.0/STATE/{host.HostId}"));
+                    }
+                }
+                else
+                {
+                    w.WriteNull("waits_for_primary_host_since");
+                }
+            }
+
             WriteTraffic(w, name, traffic.GetValueOrDefault(name) ?? UplinkTrafficSnapshot.None, now - _started, problems);
             w.WriteEndObject();
             if (taken is { Count: > 0, LastAt: { } takenAt })

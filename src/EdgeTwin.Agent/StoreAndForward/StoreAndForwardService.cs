@@ -116,6 +116,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     /// <summary>How often the MQTT broker gave this gateway's client id to another connection since start (a second gateway with this identity).</summary>
     public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTakeovers> UplinkTakeovers => PerUplink(m => m.Takeovers, kafka: null);
 
+    /// <summary>The Sparkplug primary host each running MQTT uplink waits for (with since when, while it waits); none without <c>sparkplug_primary_host_id</c>.</summary>
+    public IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait> UplinkPrimaryHosts =>
+        PerUplink(m => m.PrimaryHost, kafka: null).Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value!, StringComparer.Ordinal);
+
     /// <summary>Bytes each running uplink sent since start, per kind, and its byte budget (for <c>edgetwin status</c>).</summary>
     public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot> UplinkTraffic => PerUplink(m => m.Traffic, k => k.Traffic);
 
@@ -172,7 +176,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var opened = _outbox;
-        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers, traffic: () => UplinkTraffic);
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers, traffic: () => UplinkTraffic, primaryHosts: () => UplinkPrimaryHosts);
         _status.Record();
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);
@@ -194,7 +198,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         {
             _outbox.RegisterUplink(mqtt.Name);
             _facts ??= new Fleet.GatewayFactsSource(_config, _catalog);
-            _mqtt = new MqttUplink(mqtt with { Facts = _facts.Current, FactsRevision = () => _facts.Revision, SparkplugSeries = SparkplugSeries }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
+            _mqtt = new MqttUplink(mqtt with { Facts = _facts.Current, FactsRevision = () => _facts.Revision, SparkplugSeries = SparkplugSeries, SparkplugDevices = SparkplugDevices }, _outbox, _loggers.CreateLogger<MqttUplink>(), metrics, _time);
         }
 
         if (uplinks.Kafka is { } kafka)
@@ -352,6 +356,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     }
 
     /// <summary>The series polled so far, for the Sparkplug DBIRTHs (Uplink README, "Sparkplug B", births).</summary>
+    /// <summary>The devices of the config the agent runs and those its series registry has (any source), for the Sparkplug DDEATH of a dropped one.</summary>
+    private IReadOnlyCollection<string> SparkplugDevices() =>
+        [.. _config.Devices.Select(d => d.Id).Concat(_registry.Snapshot().Select(s => s.Descriptor.DeviceId)).Distinct(StringComparer.Ordinal)];
+
     private IReadOnlyList<EdgeTwin.Uplink.Sparkplug.SparkplugSeries> SparkplugSeries() =>
         [.. _registry.Snapshot().Select(s => new EdgeTwin.Uplink.Sparkplug.SparkplugSeries(s.Descriptor.DeviceId, s.Descriptor.Key, s.Descriptor.Unit, RawPolicyOf(s.Descriptor) is not null))];
 

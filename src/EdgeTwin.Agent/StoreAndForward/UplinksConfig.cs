@@ -94,6 +94,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             TopicTemplate = m.String("topic_template") ?? "edgetwin/{site}/{gateway}/{kind}",
             Encoding = m.Enum("encoding", MqttEncodings) ?? MqttPayloadEncoding.Json,
             SparkplugGroupId = m.String("sparkplug_group_id"),
+            SparkplugPrimaryHostId = m.String("sparkplug_primary_host_id"),
             StateDirectory = stateDirectory,
             Delivery = ReadDelivery(m),
         };
@@ -124,6 +125,11 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         else if (options.Encoding == MqttPayloadEncoding.Json && m.Node("sparkplug_group_id") is { } group)
         {
             m.Diagnostics.AddWarning(group, "is ignored with encoding: json (the default); it names the Sparkplug group of encoding: sparkplug_b only; remove it or set encoding: sparkplug_b");
+        }
+
+        if (options.Encoding == MqttPayloadEncoding.Json && m.Node("sparkplug_primary_host_id") is { } host)
+        {
+            m.Diagnostics.AddWarning(host, "is ignored with encoding: json (the default); it names the Sparkplug primary host application that encoding: sparkplug_b waits for; remove it or set encoding: sparkplug_b");
         }
 
         if (options.Encoding == MqttPayloadEncoding.SparkplugB && options.PersistentSession && (m.Node("persistent_session") ?? m.Node("session_expiry")) is { } session)
@@ -219,6 +225,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         ["SessionExpiry"] = "session_expiry",
         ["TopicTemplate"] = "topic_template",
         ["SparkplugGroupId"] = "sparkplug_group_id",
+        ["SparkplugPrimaryHostId"] = "sparkplug_primary_host_id",
         ["Tls.CaFile"] = "tls.ca_file",
         ["Tls.ClientCertificateFile"] = "tls.client_cert_file",
         ["Tls.ClientKeyFile"] = "tls.client_key_file",

@@ -91,6 +91,19 @@ internal interface IUplinkSession : IAsyncDisposable
     /// alone awaited its answer) — the close answered something we sent, so it is no sign of another connection.
     /// </summary>
     ValueTask<Exception?> EndedByPeerAsync(bool closedOnOurSend) => ValueTask.FromResult<Exception?>(null);
+
+    /// <summary>
+    /// Completes when entries may be sent (Sparkplug with a primary host: once its STATE says online and the births are
+    /// out). Not bounded by the connect timeout: a host may stay away for hours, the outbox keeps the entries. Throws when
+    /// the connection is lost meanwhile. Default: at once.
+    /// </summary>
+    Task ReadyAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Cancelled when the session must end though the connection works (Sparkplug: the primary host went offline); the
+    /// pump then stops sending, lets what is in flight answer and disposes the session. Default: never.
+    /// </summary>
+    CancellationToken Ending => CancellationToken.None;
 }
 
 /// <summary>

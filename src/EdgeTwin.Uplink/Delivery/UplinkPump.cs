@@ -153,6 +153,8 @@ internal sealed class UplinkPump
                         session = await _transport.ConnectAsync(connectCts.Token).ConfigureAwait(false);
                     }
 
+                    // Outside the connect timeout: a Sparkplug primary host may be away for hours (the outbox keeps the entries).
+                    await session.ReadyAsync(stoppingToken).ConfigureAwait(false);
                     connected = true;
                     connectedAt = _time.GetTimestamp();
                     attempt = 0;
@@ -167,6 +169,14 @@ internal sealed class UplinkPump
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
                     break;
+                }
+                catch (UplinkHostOfflineException) when (!stoppingToken.IsCancellationRequested)
+                {
+                    _metrics.HostOffline(_tag);
+                    // The transport logged why; the dispose publishes NDEATH and disconnects, and the next connection waits for
+                    // the host again at once: no backoff, nothing refused, the outbox keeps what was not acknowledged.
+                    await DisposeQuietlyAsync(session).ConfigureAwait(false);
+                    session = null;
                 }
                 catch (Exception ex)
                 {
@@ -289,9 +299,20 @@ internal sealed class UplinkPump
         using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         using var abortCts = new CancellationTokenSource();
         var state = new SessionState(window, backlogWindow, sessionCts, abortCts);
+        using var ending = session.Ending.Register(
+            static s => ((SessionState)s!).Fail(new UplinkHostOfflineException("the Sparkplug primary host went offline")), state);
 
         var position = tracker.Position;
-        var head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
+        long head;
+        try
+        {
+            head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (state.Failure is UplinkHostOfflineException offline && !stoppingToken.IsCancellationRequested)
+        {
+            throw offline; // the host went offline between the births and the first read
+        }
+
         var held = head <= position ? 0 : _outbox is IOutboxStatistics statistics ? Math.Min(statistics.GetStats().Depth, head - position) : head - position;
         Log.Connected(_logger, _transport.Name, _transport.Peer, position, head, held);
 
@@ -334,6 +355,11 @@ internal sealed class UplinkPump
                 _closesOnEverythingStreak = 0;
                 Volatile.Write(ref _closesOnEveryEntrySince, null);
             }
+        }
+
+        if (state.Failure is UplinkHostOfflineException hostOffline && !stoppingToken.IsCancellationRequested)
+        {
+            throw hostOffline;
         }
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)

@@ -26,7 +26,15 @@ internal sealed class MqttTransport : IUplinkTransport
         _time = time;
         _logger = logger;
         _connection = new MqttClientOptionsFactory(options, logger); // loads the TLS files now: a bad file is a start-up error
+        _host = encoder is SparkplugEncoder && options.SparkplugPrimaryHostId is { } hostId ? new PrimaryHostState(hostId) : null;
     }
+
+    // The configured primary host's STATE, kept across connections (its last timestamp decides what is stale); null without one.
+    private readonly PrimaryHostState? _host;
+    private object? _waitingSince; // a boxed DateTimeOffset while a connection waits for the primary host, else null
+
+    /// <summary>The primary host the edge node waits for before its births and since when it waits now; null without one.</summary>
+    public PrimaryHostWait? PrimaryHost => _host is null ? null : new PrimaryHostWait(_host.HostId, Volatile.Read(ref _waitingSince) as DateTimeOffset?);
 
     public string Name => _options.Name;
 
@@ -42,9 +50,18 @@ internal sealed class MqttTransport : IUplinkTransport
             return Task.CompletedTask;
         };
         MqttSession? born = null; // set once the NBIRTH is out: a rebirth request before it is answered by that NBIRTH
+        MqttSession? current = null; // set once the session exists: it learns the primary host's STATE
         client.ApplicationMessageReceivedAsync += e =>
         {
-            Volatile.Read(ref born)?.OnCommand(e.ApplicationMessage);
+            if (_host is not null && e.ApplicationMessage.Topic == _host.Topic)
+            {
+                OnHostState(e.ApplicationMessage, Volatile.Read(ref current));
+            }
+            else
+            {
+                Volatile.Read(ref born)?.OnCommand(e.ApplicationMessage);
+            }
+
             return Task.CompletedTask;
         };
         try
@@ -69,13 +86,22 @@ internal sealed class MqttTransport : IUplinkTransport
 
             if (_encoder is SparkplugEncoder sparkplug)
             {
-                await SubscribeCommandsAsync(client, sparkplug.CommandTopic, cancellationToken).ConfigureAwait(false);
+                await SubscribeAsync(client, sparkplug.CommandTopic, static (t, uplink, peer, topic, reason) => Log.CommandSubscribeRefused(t._logger, uplink, peer, topic, reason), cancellationToken).ConfigureAwait(false);
             }
 
             // Read before the birth reads the facts: a change in between is published again at the first send.
-            var session = new MqttSession(this, client, end, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize);
+            var session = new MqttSession(this, client, end, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize, () => Volatile.Write(ref born, current));
+            Volatile.Write(ref current, session);
+            if (_host is not null)
+            {
+                // Before any birth ([tck-id-message-flow-edge-node-birth-publish-phid-wait]): a retained STATE arrives with the
+                // SUBACK; the births wait in ReadyAsync, outside the connect timeout.
+                await SubscribeAsync(client, _host.Topic, (t, uplink, peer, topic, reason) => Log.HostSubscribeRefused(t._logger, uplink, peer, topic, reason, t._host!.HostId), cancellationToken).ConfigureAwait(false);
+                return session;
+            }
+
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref born, session);
+            session.Born();
             return session;
         }
         catch
@@ -208,11 +234,11 @@ internal sealed class MqttTransport : IUplinkTransport
     }
 
     /// <summary>
-    /// Subscribes the edge node to its NCMD topic with QoS 1 before its NBIRTH ([tck-id-message-flow-edge-node-ncmd-subscribe]);
-    /// the clean session drops it with the connection, so every connection subscribes again. A refusal (broker ACL) is
-    /// logged, not fatal: the data does not need it.
+    /// Subscribes the edge node with QoS 1 before its NBIRTH: to its NCMD topic ([tck-id-message-flow-edge-node-ncmd-subscribe])
+    /// and, with a primary host, to its STATE topic; the clean session drops them with the connection, so every connection
+    /// subscribes again. A refusal (broker ACL) is logged through <paramref name="refused"/>, not fatal.
     /// </summary>
-    private async Task SubscribeCommandsAsync(IMqttClient client, string topic, CancellationToken cancellationToken)
+    private async Task SubscribeAsync(IMqttClient client, string topic, Action<MqttTransport, string, string, string, string> refused, CancellationToken cancellationToken)
     {
         var options = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build();
         var result = await client.SubscribeAsync(options, cancellationToken).ConfigureAwait(false);
@@ -220,8 +246,37 @@ internal sealed class MqttTransport : IUplinkTransport
         {
             if (item.ResultCode is not (MqttClientSubscribeResultCode.GrantedQoS0 or MqttClientSubscribeResultCode.GrantedQoS1 or MqttClientSubscribeResultCode.GrantedQoS2))
             {
-                Log.CommandSubscribeRefused(_logger, Name, Peer, topic, item.ResultCode.ToString());
+                refused(this, Name, Peer, topic, item.ResultCode.ToString());
             }
+        }
+    }
+
+    /// <summary>
+    /// One STATE message of the primary host: malformed and stale ones are logged and ignored; an accepted offline ends a
+    /// born session (<see cref="MqttSession.OnHostOffline"/>); an accepted online releases a session waiting in ReadyAsync.
+    /// </summary>
+    private void OnHostState(MqttApplicationMessage message, MqttSession? session)
+    {
+        HostStateVerdict verdict;
+        long timestamp;
+        try
+        {
+            verdict = _host!.Observe(message.Payload.ToArray(), out timestamp);
+        }
+        catch (FormatException ex)
+        {
+            Log.HostStateUnreadable(_logger, Name, message.Topic, ex.Message);
+            return;
+        }
+
+        switch (verdict)
+        {
+            case HostStateVerdict.Stale:
+                Log.HostStateStale(_logger, Name, message.Topic, timestamp, _host.LastTimestamp);
+                break;
+            case HostStateVerdict.Offline:
+                session?.OnHostOffline(timestamp);
+                break;
         }
     }
 
@@ -295,8 +350,106 @@ internal sealed class MqttTransport : IUplinkTransport
         static int VarIntSize(long n) => n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
     }
 
-    private sealed class MqttSession(MqttTransport transport, IMqttClient client, SessionEnd end, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize) : IUplinkSession, IUplinkProgressSession
+    private sealed class MqttSession(MqttTransport transport, IMqttClient client, SessionEnd end, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize, Action onBorn) : IUplinkSession, IUplinkProgressSession
     {
+        private bool _born; // the NBIRTH is out (under _sendLock)
+        private bool _hostOffline; // the primary host went offline after the births: nothing more is published (under _sendLock)
+        private readonly CancellationTokenSource _ending = new();
+
+        public CancellationToken Ending => _ending.Token;
+
+        /// <summary>The births went out (the caller published them): NCMDs are answered from now on.</summary>
+        public void Born()
+        {
+            lock (_sendLock)
+            {
+                _born = true;
+            }
+
+            onBorn();
+        }
+
+        /// <summary>
+        /// With a primary host: waits until its STATE says online, then publishes the births (under the send lock, after a
+        /// last look at the state, so an offline between the two cannot let an NBIRTH out). While it waits the status says so.
+        /// </summary>
+        public async Task ReadyAsync(CancellationToken cancellationToken)
+        {
+            var host = transport._host;
+            if (host is null)
+            {
+                return; // ConnectAsync published the births
+            }
+
+            while (true)
+            {
+                if (!host.IsOnline)
+                {
+                    Interlocked.CompareExchange(ref transport._waitingSince, transport._time.GetUtcNow(), null);
+                    Log.WaitingForHost(transport._logger, transport.Name, host.HostId, host.Topic);
+                    var online = host.WaitOnlineAsync(cancellationToken);
+                    if (await Task.WhenAny(online, end.Seen.Task).ConfigureAwait(false) != online)
+                    {
+                        throw new UplinkPeerException($"{transport.Peer} closed the connection while the edge node waited for primary host '{host.HostId}' to be online");
+                    }
+
+                    await online.ConfigureAwait(false); // a cancellation (stop) ends the wait here
+                }
+
+                IReadOnlyList<MqttOutgoing> births;
+                var publishes = new List<(Task<MqttClientPublishResult> Publish, string Topic)>();
+                lock (_sendLock)
+                {
+                    if (!host.IsOnline)
+                    {
+                        continue; // offline again meanwhile: wait once more
+                    }
+
+                    births = transport._encoder.Birth(transport._time.GetUtcNow());
+                    foreach (var m in births)
+                    {
+                        publishes.Add((client.PublishAsync(transport.ToMessage(m), cancellationToken), m.Topic));
+                    }
+
+                    _born = true;
+                }
+
+                Volatile.Write(ref transport._waitingSince, null);
+                Log.HostOnline(transport._logger, transport.Name, host.HostId, host.LastTimestamp, transport._encoder is SparkplugEncoder s ? s.BdSeq : -1);
+                foreach (var (publish, topic) in publishes)
+                {
+                    if (Classify(await publish.ConfigureAwait(false), topic).IsRejected)
+                    {
+                        throw new UplinkPeerException($"{transport.Peer} refused the publish on '{topic}'");
+                    }
+                }
+
+                onBorn();
+                return;
+            }
+        }
+
+        /// <summary>
+        /// The primary host went offline ([tck-id-message-flow-edge-node-birth-publish-phid-offline]): a born session stops
+        /// publishing at once and ends (the pump disposes it: NDEATH, DISCONNECT, a new connection that waits for the host).
+        /// Before the births nothing happens: the session still waits.
+        /// </summary>
+        public void OnHostOffline(long timestamp)
+        {
+            lock (_sendLock)
+            {
+                if (!_born || _hostOffline || end.ClosedByUs)
+                {
+                    return;
+                }
+
+                _hostOffline = true;
+            }
+
+            Log.HostOffline(transport._logger, transport.Name, transport._host!.HostId, timestamp);
+            _ending.Cancel();
+        }
+
         // The broker's CONNACK maximum packet size (MQTT 5; 0/null = none). A larger PUBLISH is a protocol error to it:
         // mosquitto dropped the connection, the uplink reconnected and sent the same message again, for ever.
         private readonly long _maximumPacketSize = maximumPacketSize is > 0 ? maximumPacketSize.Value : long.MaxValue;
@@ -354,6 +507,12 @@ internal sealed class MqttTransport : IUplinkTransport
             wireBytes = 0;
             lock (_sendLock)
             {
+                if (_hostOffline)
+                {
+                    // Not refused: the entry stays in the outbox and goes after the host is back.
+                    return Task.FromException<DeliveryOutcome>(new UplinkHostOfflineException($"Uplink {transport.Name}: primary host '{transport._host!.HostId}' is offline"));
+                }
+
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
                 RebirthIfFactsChanged(cancellationToken);
                 _outgoing.Clear();
@@ -425,9 +584,9 @@ internal sealed class MqttTransport : IUplinkTransport
 
             lock (_sendLock)
             {
-                if (end.ClosedByUs)
+                if (end.ClosedByUs || _hostOffline)
                 {
-                    return; // stopping: an NBIRTH after our NDEATH would revive a node that is going away
+                    return; // stopping (or the host went away): an NBIRTH after our NDEATH would revive a node that is going away
                 }
 
                 Log.RebirthRequested(transport._logger, transport.Name);
@@ -536,9 +695,15 @@ internal sealed class MqttTransport : IUplinkTransport
         public async ValueTask DisposeAsync()
         {
             end.ClosedByUs = true;
+            bool born;
+            lock (_sendLock)
+            {
+                born = _born;
+            }
+
             try
             {
-                if (client.IsConnected)
+                if (client.IsConnected && born)
                 {
                     using var cts = new CancellationTokenSource(CloseTimeout);
                     try
@@ -550,10 +715,16 @@ internal sealed class MqttTransport : IUplinkTransport
                         await client.DisconnectAsync(transport.DisconnectOptions(), cts.Token).ConfigureAwait(false);
                     }
                 }
+                else if (client.IsConnected)
+                {
+                    // Never born (still waiting for the primary host): a normal DISCONNECT, which discards the will.
+                    using var cts = new CancellationTokenSource(CloseTimeout);
+                    await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cts.Token).ConfigureAwait(false);
+                }
             }
             finally
             {
-                client.Dispose();
+                client.Dispose(); // _ending has no timer to release; a late OnHostOffline may still cancel it
             }
         }
     }

@@ -14,6 +14,7 @@ namespace EdgeTwin.Uplink.Mqtt;
 public sealed class MqttUplink
 {
     private readonly UplinkPump _pump;
+    private readonly MqttTransport _transport;
 
     public MqttUplink(MqttUplinkOptions options, IOutbox outbox, ILogger? logger = null, UplinkMetrics? metrics = null, TimeProvider? time = null)
     {
@@ -30,10 +31,12 @@ public sealed class MqttUplink
         {
             MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity), options.Facts),
             MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
-                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts, options.SparkplugSeries),
+                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts, options.SparkplugSeries,
+                options.SparkplugDevices, device => Log.RetiredDevice(logger, options.Name, device)),
             _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
         };
         var transport = new MqttTransport(options, encoder, time, logger);
+        _transport = transport;
         _pump = new UplinkPump(outbox, transport, options.Delivery, time, logger, metrics ?? new UplinkMetrics(), identity);
     }
 
@@ -51,6 +54,9 @@ public sealed class MqttUplink
 
     /// <summary>Sessions the broker ended because another connection took over the client id since start: a second gateway with this identity.</summary>
     public UplinkTakeovers Takeovers => _pump.Takeovers;
+
+    /// <summary>Sparkplug B with <c>sparkplug_primary_host_id</c>: the host and since when the uplink waits for it to be online (null while it is); null without one.</summary>
+    public PrimaryHostWait? PrimaryHost => _transport.PrimaryHost;
 
     /// <summary>Runs until cancelled, reconnecting with backoff; on stop, waits for in-flight acknowledgements, publishes offline and disconnects.</summary>
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);

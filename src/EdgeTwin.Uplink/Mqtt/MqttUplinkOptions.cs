@@ -97,6 +97,12 @@ public sealed record MqttUplinkOptions
     /// <summary>Sparkplug group id; null = <see cref="Site"/>.</summary>
     public string? SparkplugGroupId { get; init; }
 
+    /// <summary>
+    /// Sparkplug primary host application id (<c>sparkplug_primary_host_id</c>): when set, the edge node subscribes to
+    /// <c>spBv1.0/STATE/{id}</c> and publishes its births and data only while that host's STATE says online; null = none.
+    /// </summary>
+    public string? SparkplugPrimaryHostId { get; init; }
+
     /// <summary>Directory of the small state file holding the Sparkplug bdSeq across restarts (required for Sparkplug B).</summary>
     public string? StateDirectory { get; init; }
 
@@ -117,6 +123,12 @@ public sealed record MqttUplinkOptions
     /// (one DBIRTH per new series of a device).
     /// </summary>
     public Func<IReadOnlyList<EdgeTwin.Uplink.Sparkplug.SparkplugSeries>>? SparkplugSeries { get; init; }
+
+    /// <summary>
+    /// Sparkplug B only: the devices the agent has under its config now. A device the backlog holds data of but that is not
+    /// among them (dropped from the config before a restart) gets its DDEATH after each of its DDATA; null = none is dropped.
+    /// </summary>
+    public Func<IReadOnlyCollection<string>>? SparkplugDevices { get; init; }
 
     internal UplinkIdentity Identity => new(Site, Gateway);
 
@@ -175,6 +187,13 @@ public sealed record MqttUplinkOptions
             if (SparkplugGroupId is { } g && (g.Length == 0 || g.AsSpan().IndexOfAny("/+#\0") >= 0 || !HasUtf8Form(g)))
             {
                 errors.Add($"{prefix}.SparkplugGroupId '{g}' may not be empty or contain '/', '+', '#', NUL or an unpaired surrogate (no UTF-8 form)");
+            }
+
+            // The host id is the last token of the STATE topic ([tck-id-message-flow-edge-node-birth-publish-phid-wait-id]):
+            // a '/' would add a level, '+' or '#' would subscribe to other hosts' STATE.
+            if (SparkplugPrimaryHostId is { } h && (h.Length == 0 || h.AsSpan().IndexOfAny("/+#\0") >= 0 || !HasUtf8Form(h)))
+            {
+                errors.Add($"{prefix}.SparkplugPrimaryHostId '{h}' may not be empty or contain '/', '+', '#', NUL or an unpaired surrogate (no UTF-8 form)");
             }
 
             if (string.IsNullOrWhiteSpace(StateDirectory))

@@ -89,13 +89,24 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     private Dictionary<string, List<SparkplugSeries>>? _knownByDevice; // by cleaned device id
     private HashSet<string>? _knownKeys;
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
+    private readonly Func<IReadOnlyCollection<string>>? _currentDevices;
+    private readonly Action<string>? _onRetired;
+    private HashSet<string>? _current; // cleaned ids, as last read from _currentDevices
+    private bool _currentReadThisConnection;
+    private readonly HashSet<string> _retiredReported = new(StringComparer.Ordinal);
     private long _bdSeq = -1;
     private ulong _seq;
 
     /// <param name="knownSeries">The series the agent polls (read again when a DBIRTH is due for a series not among
     /// those last read), declared in their device's DBIRTH before their first data; null = declare series as they come.</param>
-    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null, Func<IReadOnlyList<SparkplugSeries>>? knownSeries = null)
+    /// <param name="currentDevices">The devices the agent has under its config now: a device not among them whose data comes
+    /// from the backlog gets its DDEATH after each DDATA; null = every device counts as current.</param>
+    /// <param name="onRetired">Told the first time a device not among <paramref name="currentDevices"/> gets its DDEATH.</param>
+    public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null, Func<IReadOnlyList<SparkplugSeries>>? knownSeries = null,
+        Func<IReadOnlyCollection<string>>? currentDevices = null, Action<string>? onRetired = null)
     {
+        _currentDevices = currentDevices;
+        _onRetired = onRetired;
         _facts = facts;
         _knownSeries = knownSeries;
         _group = group;
@@ -109,6 +120,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public MqttOutgoing BeginSession()
     {
         _bdSeq = _bdSeqStore.Next();
+        _currentReadThisConnection = false;
         ForgetBirths();
         // The will is fixed at connect time, so it carries no timestamp.
         var death = new Payload();
@@ -273,6 +285,48 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         var data = new Payload { Timestamp = time, Seq = NextSeq() };
         data.Metrics.AddRange(metrics);
         output.Add(new MqttOutgoing(DeviceTopic("DDATA", device), data.ToByteArray(), Retain: false, IsJson: false));
+        if (historical && IsRetired(device))
+        {
+            // Backlog of a device the config no longer has: nothing live follows, so it dies again right after its data
+            // (the host would otherwise show it online for ever; the agent sends no device_down for a device it dropped).
+            DeviceDeath(record.DeviceId, time, output);
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="device"/> (cleaned) is not among the agent's devices now. Without the list (the uplink used on
+    /// its own) no device is. The list is read again on a miss, at most once per connection (the config does not change
+    /// while the agent runs; a miss is a device dropped from it, or one the list did not have yet when last read).
+    /// </summary>
+    private bool IsRetired(string device)
+    {
+        if (_currentDevices is null)
+        {
+            return false;
+        }
+
+        if (_current is null || (!_current.Contains(device) && !_currentReadThisConnection))
+        {
+            _current = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var id in _currentDevices())
+            {
+                _current.Add(CleanDevice(id));
+            }
+
+            _currentReadThisConnection = true;
+        }
+
+        if (_current.Contains(device))
+        {
+            return false;
+        }
+
+        if (_retiredReported.Add(device))
+        {
+            _onRetired?.Invoke(device);
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -361,6 +361,35 @@ public sealed class StatusCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_says_the_uplink_waits_for_its_sparkplug_primary_host()
+    {
+        // Sparkplug with sparkplug_primary_host_id: nothing is published while the host's STATE is offline (Uplink README,
+        // "Primary host"); the entries wait in the outbox, which status must explain rather than show as a stuck uplink.
+        var since = _clock.GetUtcNow();
+        var wait = new EdgeTwin.Uplink.Sparkplug.PrimaryHostWait("scada", since);
+        await using var server = new AlertControlServer(_service, Path.Combine(_dir, "host.sock"))
+        {
+            StatusWriter = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock,
+                primaryHosts: () => new Dictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait> { ["mqtt"] = wait }).Write,
+        };
+        server.Start();
+        _service.Connectivity.Observe(true, true);
+
+        (_, var output, _) = await InProcessCli.RunAsync("status", "--socket", server.Path, "--json");
+        using (var doc = JsonDocument.Parse(output))
+        {
+            var mqtt = doc.RootElement.GetProperty("outbox").GetProperty("uplinks").GetProperty("mqtt");
+            Assert.Equal("scada", mqtt.GetProperty("primary_host").GetString());
+            Assert.Equal(since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), mqtt.GetProperty("waits_for_primary_host_since").GetString());
+        }
+
+        _clock.Advance(TimeSpan.FromMinutes(2)); // a reconnect's short wait is no problem; two minutes are
+        var (exit, text, error) = await InProcessCli.RunAsync("status", "--socket", server.Path);
+        Assert.True(exit == 1, text + error);
+        Assert.Contains($"uplink mqtt: waits for Sparkplug primary host 'scada' since {since.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} (its STATE is offline, or none was seen): nothing is published, the entries wait in the outbox", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Regression_status_did_not_say_what_eats_a_metered_data_plan()
     {
         // Before: nothing counted the bytes an uplink sends, so a gateway on a 1-2 GB/month LTE plan could not tell what

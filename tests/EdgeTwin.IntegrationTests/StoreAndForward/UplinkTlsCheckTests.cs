@@ -168,6 +168,7 @@ public sealed class UplinkTlsCheckTests
     [InlineData("encoding: sparkplug_b", "topic_template: \"plant/{site}/{kind}\"", "topic_template: is ignored with encoding: sparkplug_b")]
     [InlineData("encoding: json", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
     [InlineData("", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
+    [InlineData("encoding: json", "sparkplug_primary_host_id: scada", "sparkplug_primary_host_id: is ignored with encoding: json")]
     [InlineData("protocol: \"3.1.1\"", "session_expiry: 7d", "session_expiry: is ignored with protocol 3.1.1")]
     [InlineData("persistent_session: false", "session_expiry: 7d", "session_expiry: is ignored with persistent_session: false")]
     [InlineData("encoding: sparkplug_b", "persistent_session: true", "persistent_session: is ignored with encoding: sparkplug_b: the Sparkplug specification requires an edge node to connect with a clean session")]
@@ -188,6 +189,28 @@ public sealed class UplinkTlsCheckTests
         var lines = check.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(lines, l => l.StartsWith(At(config, key), StringComparison.Ordinal) && l.Contains(": warning: uplinks.mqtt." + warning, StringComparison.Ordinal));
         Assert.StartsWith("OK: ", lines[^1], StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"\"", "")]
+    [InlineData("scada/a", "scada/a")]
+    [InlineData("\"scada+\"", "scada+")]
+    [InlineData("\"#\"", "#")]
+    public async Task Check_names_a_sparkplug_primary_host_id_that_cannot_be_the_last_token_of_the_state_topic(string written, string id)
+    {
+        var (config, _) = Write($$"""
+            uplinks:
+              mqtt:
+                host: 127.0.0.1
+                encoding: sparkplug_b
+                sparkplug_primary_host_id: {{written}}
+            """);
+
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var lines = check.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith(At(config, "sparkplug_primary_host_id:"), StringComparison.Ordinal)
+            && l.EndsWith($": uplinks.mqtt.sparkplug_primary_host_id: '{id}' may not be empty or contain '/', '+', '#', NUL or an unpaired surrogate (no UTF-8 form)", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -76,4 +76,17 @@ public sealed class MqttUplinkOptionsTests
         Assert.Contains(options.Validate(), e => e.Contains("uplinks.mqtt.SparkplugGroupId", StringComparison.Ordinal));
         Assert.Empty((options with { SparkplugGroupId = "Halle-S\u00fcd \U0001F3ED" }).Validate());
     }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("scada/a")]
+    [InlineData("scada+")]
+    [InlineData("#")]
+    [InlineData("sca\0da")]
+    public void A_sparkplug_primary_host_id_that_cannot_be_the_last_token_of_the_state_topic_is_refused(string id)
+    {
+        var options = Valid with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = "/var/lib/edgetwin", SparkplugPrimaryHostId = id };
+        Assert.Contains($"uplinks.mqtt.SparkplugPrimaryHostId '{id}' may not be empty or contain '/', '+', '#', NUL or an unpaired surrogate (no UTF-8 form)", options.Validate());
+        Assert.Empty((options with { SparkplugPrimaryHostId = "Ignition-SCADA.1" }).Validate());
+    }
 }

@@ -254,6 +254,53 @@ public sealed class SparkplugMqttTests
     }
 
     /// <summary>
+    /// A device dropped from the site config (the new config takes a restart) left data in the outbox; its replay made the
+    /// device's DBIRTH and DDATA, and nothing ever said it died: the host showed it online for ever (the agent sends no
+    /// device_down for a device it no longer has, [tck-id-operational-behavior-device-ddeath]). Now each of its backlog
+    /// DDATA is followed by its DDEATH; a device of the config gets none.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_device_removed_by_a_config_reload_stayed_alive_at_the_host()
+    {
+        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        try
+        {
+            await using var broker = await Mosquitto.StartAsync();
+            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+            await using var outbox = new TestOutbox();
+            // Written under the old config, which had dev0 and dev1; the new one has dev0 only.
+            await outbox.AppendAsync([Record("dev0", 0), Record("dev1", 1), Record("dev1", 2), Record("dev0", 3)], TestContext.Current.CancellationToken);
+            var log = new EdgeTwin.Uplink.Tests.Delivery.RecordingLogger();
+            var options = Options(broker.Port) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state, SparkplugDevices = () => ["dev0"] };
+            var uplink = new MqttUplink(options, outbox, log);
+            using var cts = new CancellationTokenSource();
+            var run = uplink.RunAsync(cts.Token);
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
+            await outbox.AppendAsync([Record("dev0", 4)], TestContext.Current.CancellationToken); // live
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 5, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic.Contains("/DDATA/", StringComparison.Ordinal)) >= 5, Long, "5 DDATA");
+
+            var messages = sub.Messages;
+            Assert.Equal(
+            [
+                "spBv1.0/site1/DBIRTH/gw1/dev1", "spBv1.0/site1/DDATA/gw1/dev1", "spBv1.0/site1/DDEATH/gw1/dev1",
+                "spBv1.0/site1/DBIRTH/gw1/dev1", "spBv1.0/site1/DDATA/gw1/dev1", "spBv1.0/site1/DDEATH/gw1/dev1",
+            ], messages.Where(m => m.Topic.EndsWith("/dev1", StringComparison.Ordinal)).Select(m => m.Topic));
+            Assert.DoesNotContain(messages, m => m.Topic == "spBv1.0/site1/DDEATH/gw1/dev0");
+            Assert.Equal(3, messages.Count(m => m.Topic == "spBv1.0/site1/DDATA/gw1/dev0"));
+            var seqs = messages.Select(m => Payload.Parser.ParseFrom(m.Payload).Seq).ToList();
+            Assert.Equal(Enumerable.Range(0, seqs.Count).Select(i => (ulong)i), seqs); // DDEATH takes its seq like any message
+            Assert.Single(log.Lines, l => l.Message.Contains("DDEATH for Sparkplug device dev1: the site config no longer has it", StringComparison.Ordinal));
+            await cts.CancelAsync();
+            await run;
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// An edge node on MQTT 5 that disconnects must set reason 0x04 "Disconnect with Will Message"
     /// ([tck-id-payloads-ndeath-will-message-publisher-disconnect-mqtt50]); the clean stop sent a normal DISCONNECT, so
     /// the broker dropped the NDEATH will. Now mosquitto publishes it after our own NDEATH: two, with the NBIRTH's bdSeq,

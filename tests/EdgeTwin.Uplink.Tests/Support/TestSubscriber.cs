@@ -86,11 +86,11 @@ internal sealed class TestSubscriber : IAsyncDisposable
         }
     }
 
-    /// <summary>Publishes with QoS 1 (e.g. a host's command to the uplink), waiting up to 10 s for the PUBACK.</summary>
-    public async Task PublishAsync(string topic, byte[] payload)
+    /// <summary>Publishes with QoS 1 (e.g. a host's command or STATE to the uplink), waiting up to 10 s for the PUBACK.</summary>
+    public async Task PublishAsync(string topic, byte[] payload, bool retain = false)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), cts.Token);
+        await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(retain).Build(), cts.Token);
     }
 
     /// <summary>Polls until the predicate holds over what arrived, or fails after the timeout.</summary>
