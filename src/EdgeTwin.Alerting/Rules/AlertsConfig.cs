@@ -170,7 +170,6 @@ public sealed record WebhookSinkConfig : SinkConfig
         }
 
         builder.Append("Url = ").Append(Redact.Url(Url));
-        builder.Append(", Format = ").Append(Format);
         builder.Append(", Secret = ").Append(Secret is null ? "null" : Redact.Mask);
         builder.Append(", BearerToken = ").Append(BearerToken is null ? "null" : Redact.Mask);
         return true;
