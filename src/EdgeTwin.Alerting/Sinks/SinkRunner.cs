@@ -504,6 +504,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 if (item.IsResend)
                 {
                     Interlocked.Increment(ref _resent);
+                    _metrics?.Resent(_sink.Name);
                     return Outcome.Done;
                 }
 
