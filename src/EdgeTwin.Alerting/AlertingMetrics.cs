@@ -18,6 +18,7 @@ public sealed class AlertingMetrics
     private readonly Counter<long> _failed;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _superseded;
+    private readonly Counter<long> _resent;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _controlRefused;
     private readonly Histogram<double> _deliveryMs;
@@ -43,6 +44,7 @@ public sealed class AlertingMetrics
         _failed = meter.CreateCounter<long>("edgetwin.alerts.sink.failed", description: "Messages a peer refused for good, or whose fast retries ran out (the peer is down; the message is held and retried).");
         _dropped = meter.CreateCounter<long>("edgetwin.alerts.sink.dropped", description: "Messages dropped because a sink's queue was full.");
         _superseded = meter.CreateCounter<long>("edgetwin.alerts.sink.superseded", description: "Queued messages not sent because a later queued message carried the later state of all their alerts (a peer back after an outage gets each alert's latest state once).");
+        _resent = meter.CreateCounter<long>("edgetwin.alerts.sink.resent", description: "Re-sends of the alerts still firing that a sink's peer took (format: alertmanager, every resend_interval); not counted in delivered.");
         _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
         _controlRefused = meter.CreateCounter<long>("edgetwin.alerts.control.refused", description: "Control socket connections refused as busy: over the limit open at once.");
         _commitMs = meter.CreateHistogram<double>("edgetwin.alerts.store.commit.duration", unit: "ms", description: "One group commit: the journal write that makes every change queued since the last one durable.");
@@ -103,6 +105,8 @@ public sealed class AlertingMetrics
     internal void Dropped(string sink) => _dropped.Add(1, new KeyValuePair<string, object?>("sink", sink));
 
     internal void Superseded(string sink, int messages) => _superseded.Add(messages, new KeyValuePair<string, object?>("sink", sink));
+
+    internal void Resent(string sink) => _resent.Add(1, new KeyValuePair<string, object?>("sink", sink));
 
     internal void ControlRefused() => _controlRefused.Add(1);
 

@@ -117,6 +117,16 @@ public sealed partial class AlertingService : IAsyncDisposable
             _runners.Add(new SinkRunner(sink, sinkConfig, _options.LoggerFactory.CreateLogger<SinkRunner>(), _options.Metrics, _options.TimeProvider));
         }
 
+        // Sinks that re-send what fires (Alertmanager) start from the alerts the last run had notified, which no message
+        // carries again; before Attach, so no later state handed to them can be overwritten by these.
+        if (_runners.Any(r => r.Resends) && Manager.NotifiedFiring(_options.TimeProvider.GetUtcNow()) is { Count: > 0 } notified)
+        {
+            foreach (var runner in _runners.Where(r => r.Resends))
+            {
+                runner.Seed(notified);
+            }
+        }
+
         foreach (var runner in _runners)
         {
             await runner.StartAsync(cancellationToken).ConfigureAwait(false);

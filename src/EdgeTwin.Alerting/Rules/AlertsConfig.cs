@@ -86,10 +86,37 @@ public sealed record MqttSinkConfig : SinkConfig
     public string? ClientId { get; init; }
 }
 
+/// <summary>What a webhook sink POSTs: <c>format:</c> in the sink.</summary>
+public enum WebhookFormat : byte
+{
+    /// <summary>EdgeTwin's own JSON message (<see cref="AlertJson"/>, <c>v: 1</c>), signed with a secret.</summary>
+    EdgeTwin,
+
+    /// <summary>Prometheus Alertmanager's API v2 (<see cref="AlertmanagerJson"/>): <c>{url}/api/v2/alerts</c>, firing alerts re-sent every <c>resend_interval</c>.</summary>
+    Alertmanager,
+
+    /// <summary>A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat): <c>{"text": …}</c> (<see cref="SlackJson"/>).</summary>
+    Slack,
+}
+
 public sealed record WebhookSinkConfig : SinkConfig
 {
     /// <summary>Where to POST; a <c>user:password@</c> in it is sent as Basic auth, never as part of the URL.</summary>
     public required Uri Url { get; init; }
+
+    public WebhookFormat Format { get; init; } = WebhookFormat.EdgeTwin;
+
+    /// <summary>
+    /// <c>format: alertmanager</c>: how often every alert still firing is posted again. Alertmanager resolves an alert
+    /// that is not re-sent within its <c>resolve_timeout</c> (default 5 min), so this must stay well below that.
+    /// </summary>
+    public TimeSpan ResendInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary><c>format: slack</c>: the poster's name shown by the chat server (it may ignore it); null: the hook's default.</summary>
+    public string? Username { get; init; }
+
+    /// <summary><c>format: slack</c>: a channel other than the hook's own (Mattermost and Rocket.Chat honour it when allowed); null: the hook's.</summary>
+    public string? Channel { get; init; }
 
     /// <summary>HMAC-SHA256 key for the signature headers; none when null.</summary>
     public string? Secret { get; init; }
@@ -125,7 +152,7 @@ public sealed record WebhookSinkConfig : SinkConfig
             warnings.Add($"{sent} goes over plain http to {host}: anyone on the path can read and reuse it; use https");
         }
 
-        if (Secret is { Length: > 0 })
+        if (Secret is { Length: > 0 } && Format == WebhookFormat.EdgeTwin)
         {
             // The secret itself never leaves the gateway, but what it signs does, readable.
             warnings.Add($"signed alerts go over plain http to {host}: the signature stops changes, not reading; use https");
@@ -710,6 +737,41 @@ public sealed record AlertsConfig
         return sinks;
     }
 
+    private static readonly Dictionary<string, WebhookFormat> WebhookFormats = new(StringComparer.Ordinal)
+    {
+        ["edgetwin"] = WebhookFormat.EdgeTwin,
+        ["alertmanager"] = WebhookFormat.Alertmanager,
+        ["slack"] = WebhookFormat.Slack,
+    };
+
+    /// <summary>Longer and Alertmanager (default <c>resolve_timeout</c> 5m) resolves what still fires between re-sends.</summary>
+    private static readonly TimeSpan MaxResendInterval = TimeSpan.FromMinutes(5);
+
+    private static readonly TimeSpan ResendWarnAbove = TimeSpan.FromSeconds(150);
+
+    public static string FormatName(WebhookFormat format) => WebhookFormats.First(f => f.Value == format).Key;
+
+    /// <summary>The API path at the end of <paramref name="url"/>'s path (<c>/api/v2/alerts</c>, <c>/api/v2</c>, <c>/api/v1/alerts</c>), or null.</summary>
+    private static string? AlertmanagerApiPath(Uri url)
+    {
+        var path = url.AbsolutePath.TrimEnd('/');
+        foreach (var api in (ReadOnlySpan<string>)["/api/v2/alerts", "/api/v1/alerts", "/api/v2", "/api/v1"])
+        {
+            if (path.EndsWith(api, StringComparison.OrdinalIgnoreCase))
+            {
+                return api;
+            }
+        }
+
+        return null;
+    }
+
+    private static Uri AlertmanagerBase(Uri url, string api)
+    {
+        var path = url.AbsolutePath.TrimEnd('/');
+        return new UriBuilder(url) { Path = path[..^api.Length] + "/" }.Uri;
+    }
+
     /// <summary>
     /// A webhook sink. The URL is only ever shown redacted (<see cref="Redact.Url(string)"/>): check's output ends up in
     /// Ansible and CI logs; one that carries a secret (<see cref="Redact.HasSecret"/>) is an inline secret of the config.
@@ -732,7 +794,48 @@ public sealed record AlertsConfig
             s.Diagnostics.Secrets.AddInline(s.Node("url"));
         }
 
+        var format = s.Enum("format", WebhookFormats) ?? WebhookFormat.EdgeTwin;
+        if (uri is not null && format == WebhookFormat.Alertmanager && AlertmanagerApiPath(uri) is { } api)
+        {
+            // The sink appends /api/v2/alerts itself; a path before it is a reverse proxy's prefix and is kept.
+            s.Diagnostics.Add(s.Node("url")!, $"format: alertmanager takes Alertmanager's base URL, not its API path '{api}': the sink posts to <url>/api/v2/alerts; write '{Redact.Url(AlertmanagerBase(uri, api))}'");
+        }
+
+        var resend = s.Duration("resend_interval", min: TimeSpan.FromSeconds(1));
+        if (resend is { } r && s.Node("resend_interval") is { } resendNode)
+        {
+            if (format != WebhookFormat.Alertmanager)
+            {
+                s.Diagnostics.Add(resendNode, $"resend_interval applies only to format: alertmanager (this sink's format is {FormatName(format)}: it sends each change once)");
+            }
+            else if (r > MaxResendInterval)
+            {
+                s.Diagnostics.Add(resendNode, $"resend_interval {Durations.Format(r)} is longer than {Durations.Format(MaxResendInterval)}: Alertmanager would resolve the firing alerts between two re-sends (its resolve_timeout defaults to 5m)");
+            }
+            else if (r > ResendWarnAbove)
+            {
+                s.Diagnostics.AddWarning(resendNode, $"resend_interval {Durations.Format(r)} is more than half of Alertmanager's default resolve_timeout (5m): unless its resolve_timeout is at least twice this, it resolves firing alerts between re-sends and pages again at the next one");
+            }
+        }
+
+        var username = s.String("username");
+        var channel = s.String("channel");
+        foreach (var key in (ReadOnlySpan<string>)["username", "channel"])
+        {
+            if (format != WebhookFormat.Slack && s.Node(key) is { } node)
+            {
+                s.Diagnostics.Add(node, $"{key} applies only to format: slack (this sink's format is {FormatName(format)})");
+            }
+        }
+
         var secret = s.Secret("secret", configDirectory, emptyFileIsError: false);
+        if (format != WebhookFormat.EdgeTwin && (s.Node("secret") ?? s.Node("secret_file")) is { } secretNode)
+        {
+            // Alertmanager and chat servers check no X-EdgeTwin-Signature: sent, it would only look like protection.
+            s.Diagnostics.AddWarning(secretNode, $"format: {FormatName(format)} sends no signature headers (the receiver has no way to check them), so the secret is not used; authenticate with a user:password in the url or bearer_token_file, over https");
+            secret = null;
+        }
+
         var bearer = s.Secret("bearer_token", configDirectory, emptyFileIsError: true);
         var bearerNode = s.Node("bearer_token_file") ?? s.Node("bearer_token");
         if (bearer is not null && bearerNode is not null)
@@ -754,6 +857,10 @@ public sealed record AlertsConfig
         {
             Name = name ?? "",
             Url = uri ?? new Uri("http://invalid/"),
+            Format = format,
+            ResendInterval = resend ?? TimeSpan.FromSeconds(60),
+            Username = format == WebhookFormat.Slack ? username : null,
+            Channel = format == WebhookFormat.Slack ? channel : null,
             Secret = secret,
             BearerToken = string.IsNullOrEmpty(bearer) ? null : bearer,
         };

@@ -24,6 +24,13 @@ public interface IAlertSink : IAsyncDisposable
     /// </summary>
     bool SendsLatestStateOnly => !FollowsState;
 
+    /// <summary>
+    /// Greater than zero for a receiver that forgets an alert it is not told again (Alertmanager ends one after its
+    /// resolve_timeout): the runner posts every alert it was handed that is not resolved again at this interval, and
+    /// right after start for the alerts the last run had notified (<see cref="SinkRunner.Seed"/>). Zero: each change once.
+    /// </summary>
+    TimeSpan ResendInterval => TimeSpan.Zero;
+
     /// <summary>Prepares the sink (open pins, nothing slow: connections are made on first delivery).</summary>
     Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

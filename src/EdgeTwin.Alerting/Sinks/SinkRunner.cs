@@ -19,6 +19,10 @@ namespace EdgeTwin.Alerting.Sinks;
 /// resolved hours ago, then its RESOLVED). The held message too, between attempts. A superseded message is done at once,
 /// or, when the manager's delivered mark of one of its alerts depends on it (see <see cref="Queued"/>), when the message
 /// that superseded it is: never while the alert's later state is still owed to the peer.
+/// A sink with a <see cref="IAlertSink.ResendInterval"/> (Alertmanager) also gets, every interval, one message with the
+/// latest state of every alert it was handed that has not been handed resolved since (see <see cref="Seed"/> for a
+/// restart), delivered like any other (timeout, retries, held while the peer is down, rebuilt from the latest states
+/// before each new attempt), between the queued messages.
 /// </summary>
 public sealed partial class SinkRunner : IAsyncDisposable
 {
@@ -43,6 +47,14 @@ public sealed partial class SinkRunner : IAsyncDisposable
     private long _failed;
     private long _dropped;
     private long _superseded;
+    private long _resent;
+
+    // Re-sends (IAlertSink.ResendInterval > 0): the latest state handed of each alert not handed resolved since, by id;
+    // guarded by _gate. _lastResend is a TimeProvider timestamp, touched by the run task only.
+    private readonly TimeSpan _resendInterval;
+    private readonly Dictionary<long, AlertSnapshot>? _live;
+    private long _lastResend;
+    private bool _resendNow;
 
     // The peer's outage, touched only by the run task; _outage is what alerts list shows of it.
     private SinkOutage? _outage;
@@ -62,9 +74,48 @@ public sealed partial class SinkRunner : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _metrics = metrics;
         _time = time ?? TimeProvider.System;
+        _resendInterval = sink.FollowsState ? TimeSpan.Zero : sink.ResendInterval;
+        if (_resendInterval > TimeSpan.Zero)
+        {
+            _live = [];
+            _lastResend = _time.GetTimestamp();
+        }
     }
 
     public IAlertSink Sink => _sink;
+
+    /// <summary>Whether this runner re-sends the firing alerts every <see cref="IAlertSink.ResendInterval"/>.</summary>
+    public bool Resends => _live is not null;
+
+    /// <summary>Messages re-sending the firing alerts that went through (not counted in <see cref="Delivered"/>).</summary>
+    public long Resent => Interlocked.Read(ref _resent);
+
+    /// <summary>
+    /// For a runner that <see cref="Resends"/>, at start: the alerts firing that the last run had delivered (the
+    /// manager's notified mark), which no message will carry again; they are re-sent at once and then every interval.
+    /// A restart took longer than the peer waits (Alertmanager's resolve_timeout) and it had resolved them: they fire
+    /// there again. Alerts handed since (a later state) keep that state.
+    /// </summary>
+    public void Seed(IEnumerable<AlertSnapshot> firing)
+    {
+        ArgumentNullException.ThrowIfNull(firing);
+        if (_live is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            foreach (var a in firing)
+            {
+                if (a.Status != AlertStatus.Resolved && (a.Targets.Count == 0 || a.Targets.Contains(_sink.Name)))
+                {
+                    _live.TryAdd(a.Id, a);
+                    _resendNow = true;
+                }
+            }
+        }
+    }
 
     public string Name => _sink.Name;
 
@@ -122,6 +173,21 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 if (_items.Count > 0 && _sink.SendsLatestStateOnly)
                 {
                     superseded = SupersedeQueued(item, ref doneNow);
+                }
+
+                if (_live is not null)
+                {
+                    foreach (var a in alerts)
+                    {
+                        if (a.Status == AlertStatus.Resolved)
+                        {
+                            _live.Remove(a.Id);
+                        }
+                        else
+                        {
+                            _live[a.Id] = a;
+                        }
+                    }
                 }
 
                 if (_items.Count >= _config.QueueCapacity)
@@ -281,14 +347,45 @@ public sealed partial class SinkRunner : IAsyncDisposable
         }
     }
 
-    /// <summary>The next queued message; null once stopped and empty.</summary>
+    /// <summary>The alerts to re-send, by id (under _gate).</summary>
+    private List<AlertSnapshot> LiveLocked() => [.. _live!.Values.OrderBy(a => a.Id)];
+
+    private List<AlertSnapshot> Live()
+    {
+        lock (_gate)
+        {
+            return LiveLocked();
+        }
+    }
+
+    /// <summary>
+    /// The next queued message, or the re-send when it is due (before the queue, so a busy queue cannot starve it); null
+    /// once stopped and empty.
+    /// </summary>
     private async ValueTask<Queued?> NextAsync(CancellationToken stop)
     {
         while (true)
         {
             Task wait;
+            var untilResend = Timeout.InfiniteTimeSpan;
             lock (_gate)
             {
+                if (_live is not null && !_closed)
+                {
+                    untilResend = _resendNow ? TimeSpan.Zero : _resendInterval - _time.GetElapsedTime(_lastResend);
+                    if (untilResend <= TimeSpan.Zero)
+                    {
+                        _resendNow = false;
+                        _lastResend = _time.GetTimestamp();
+                        untilResend = _resendInterval;
+                        if (_live.Count > 0)
+                        {
+                            var alerts = LiveLocked();
+                            return new Queued(new AlertNotification("resend", alerts, _time.GetUtcNow()), alerts) { IsResend = true };
+                        }
+                    }
+                }
+
                 if (_items.Count > 0)
                 {
                     var q = _items[0];
@@ -305,7 +402,20 @@ public sealed partial class SinkRunner : IAsyncDisposable
                 wait = _signal.Task;
             }
 
-            await wait.WaitAsync(stop).ConfigureAwait(false);
+            if (untilResend == Timeout.InfiniteTimeSpan)
+            {
+                await wait.WaitAsync(stop).ConfigureAwait(false);
+                continue;
+            }
+
+            try
+            {
+                await wait.WaitAsync(untilResend, _time, stop).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // The re-send is due: taken at the top of the loop.
+            }
         }
     }
 
@@ -335,6 +445,8 @@ public sealed partial class SinkRunner : IAsyncDisposable
                         return;
                     case Outcome.Superseded:
                         continue; // done already, or tied to the message that superseded it (Queued)
+                    case Outcome.Done when item.IsResend:
+                        break; // no message of the manager's: nothing to mark
                     default:
                         item.Complete();
                         break;
@@ -356,13 +468,27 @@ public sealed partial class SinkRunner : IAsyncDisposable
     /// <summary>Done once the message is delivered or refused for good; Superseded when a later queued message took its place between attempts; Left when a stop found the peer down.</summary>
     private async Task<Outcome> DeliverAsync(Queued item, CancellationToken stop)
     {
-        var (notification, alerts) = (item.Notification, item.Alerts);
+        var notification = item.Notification;
+        IReadOnlyList<AlertSnapshot> alerts = item.Alerts;
+        if (item.IsResend)
+        {
+            LogResending(_sink.Name, alerts.Count);
+        }
 
         // While the peer is down a new head (its held message superseded) keeps the outage's backoff.
         var delay = _down ? _downDelay : _config.RetryDelay;
         for (var attempt = 0; ; attempt++)
         {
-            if (attempt > 0 && _sink.SendsLatestStateOnly && HeldSuperseded(item))
+            if (attempt > 0 && item.IsResend)
+            {
+                // Held while the peer is down: what is still firing now, not what was when the re-send was due.
+                alerts = Live();
+                if (alerts.Count == 0)
+                {
+                    return Outcome.Done;
+                }
+            }
+            else if (attempt > 0 && _sink.SendsLatestStateOnly && HeldSuperseded(item))
             {
                 return Outcome.Superseded;
             }
@@ -375,6 +501,13 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
                 // The recovery is logged before the delivery is counted, so whoever sees the count sees the line.
                 PeerAnswered();
+                if (item.IsResend)
+                {
+                    Interlocked.Increment(ref _resent);
+                    _metrics?.Resent(_sink.Name);
+                    return Outcome.Done;
+                }
+
                 Interlocked.Increment(ref _delivered);
                 var latency = notification.CauseTimestamp == 0 ? -1 : Stopwatch.GetElapsedTime(notification.CauseTimestamp).TotalMilliseconds;
                 _metrics?.Delivered(_sink.Name, latency);
@@ -516,6 +649,9 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
         public Queued? SupersededBy { get; private set; }
 
+        /// <summary>The periodic re-send of the firing alerts (<see cref="IAlertSink.ResendInterval"/>): never queued, never superseded, no manager mark.</summary>
+        public bool IsResend { get; init; }
+
         /// <summary>Takes <paramref name="earlier"/>'s place (<paramref name="states"/>: this one's alerts by id).</summary>
         public void Absorb(Queued earlier, Dictionary<long, AlertSnapshot> states, ref List<Queued>? doneNow)
         {
@@ -557,6 +693,9 @@ public sealed partial class SinkRunner : IAsyncDisposable
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "alert sink {Sink}: re-sending {Count} firing alerts")]
+    private partial void LogResending(string sink, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert sink {Sink}: attempt {Attempt} failed ({Reason}); retrying in {DelayMs} ms")]
     private partial void LogRetry(string sink, int attempt, string reason, double delayMs);

@@ -30,6 +30,12 @@ public sealed partial class WebhookSink : IAlertSink
 
     public const string TimestampHeader = "X-EdgeTwin-Timestamp";
 
+    /// <summary>Appended to the url of a <c>format: alertmanager</c> sink (Alertmanager's API v2).</summary>
+    public const string AlertmanagerApiPath = "/api/v2/alerts";
+
+    // At most this much of a refusal's body is shown (Alertmanager's 400 text, a chat server's error).
+    private const int MaxErrorText = 300;
+
     private readonly WebhookSinkConfig _config;
     private readonly string _site;
     private readonly string _gateway;
@@ -56,7 +62,15 @@ public sealed partial class WebhookSink : IAlertSink
 
         // The handler never sees the user info (it would silently drop it): it becomes the Authorization header instead.
         _target = new Uri(config.Url.GetComponents(UriComponents.HttpRequestUrl, UriFormat.UriEscaped));
-        _shown = Redact.Url(config.Url);
+        if (config.Format == WebhookFormat.Alertmanager)
+        {
+            // url is Alertmanager's base; a path in it is a reverse proxy's prefix (https://noc/alertmanager).
+            _target = new UriBuilder(_target) { Path = _target.AbsolutePath.TrimEnd('/') + AlertmanagerApiPath }.Uri;
+        }
+
+        _shown = config.Format == WebhookFormat.Alertmanager
+            ? Redact.Url(new UriBuilder(config.Url) { Path = config.Url.AbsolutePath.TrimEnd('/') + AlertmanagerApiPath }.Uri)
+            : Redact.Url(config.Url);
         _authorization = Authorization(config);
         _http = new HttpClient(new SocketsHttpHandler
         {
@@ -78,6 +92,9 @@ public sealed partial class WebhookSink : IAlertSink
     public string Name => _config.Name;
 
     public bool FollowsState => false;
+
+    /// <summary>Alertmanager resolves an alert it is not told again within its resolve_timeout: every firing alert is re-sent.</summary>
+    public TimeSpan ResendInterval => _config.Format == WebhookFormat.Alertmanager ? _config.ResendInterval : TimeSpan.Zero;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -108,17 +125,27 @@ public sealed partial class WebhookSink : IAlertSink
 
     public async Task DeliverAsync(AlertNotification notification, IReadOnlyList<AlertSnapshot> alerts, CancellationToken cancellationToken)
     {
-        var body = AlertJson.Encode(_site, _gateway, notification, alerts);
+        var format = _config.Format;
+        var body = format switch
+        {
+            WebhookFormat.Alertmanager => AlertmanagerJson.Encode(_site, _gateway, alerts),
+            WebhookFormat.Slack => SlackJson.Encode(_site, _gateway, alerts, _config.Username, _config.Channel),
+            _ => AlertJson.Encode(_site, _gateway, notification, alerts),
+        };
         using var request = new HttpRequestMessage(HttpMethod.Post, _target);
         request.Content = new ByteArrayContent(body);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         request.Headers.Authorization = _authorization;
-        var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
-        request.Headers.Add(TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
-        if (_key is not null)
+        if (format == WebhookFormat.EdgeTwin)
         {
-            request.Headers.Add(SignatureHeader, "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(_key, body)));
-            request.Headers.Add(Signature256Header, Sign256(timestamp, body, _key));
+            // EdgeTwin's own receivers check these; Alertmanager and chat servers would only carry them along.
+            var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
+            request.Headers.Add(TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+            if (_key is not null)
+            {
+                request.Headers.Add(SignatureHeader, "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(_key, body)));
+                request.Headers.Add(Signature256Header, Sign256(timestamp, body, _key));
+            }
         }
 
         HttpResponseMessage sent;
@@ -147,12 +174,46 @@ public sealed partial class WebhookSink : IAlertSink
                 $"{_shown} answered {code} {response.ReasonPhrase} to {location}; redirects are not followed: the signed alert would go elsewhere; put the final URL in url");
         }
 
+        // Alertmanager says what it refused in the body ("start time must be before end time"), a chat server why the
+        // hook failed ("invalid_payload", "channel_not_found"): without it the log said only 400 Bad Request.
+        var said = format == WebhookFormat.EdgeTwin ? "" : await ErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
         if (code is >= 400 and < 500 && response.StatusCode is not HttpStatusCode.RequestTimeout and not HttpStatusCode.TooManyRequests)
         {
-            throw new SinkRejectedException($"{_shown} answered {code} {response.ReasonPhrase}");
+            throw new SinkRejectedException($"{_shown} answered {code} {response.ReasonPhrase}{said}");
         }
 
-        throw new HttpRequestException($"{_shown} answered {code} {response.ReasonPhrase}", null, response.StatusCode);
+        throw new HttpRequestException($"{_shown} answered {code} {response.ReasonPhrase}{said}", null, response.StatusCode);
+    }
+
+    /// <summary><c>: TEXT</c> from the start of the response body, on one line; empty when there is none or it cannot be read in time.</summary>
+    private static async Task<string> ErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                var buffer = new byte[MaxErrorText * 4];
+                var read = 0;
+                int n;
+                while (read < buffer.Length && (n = await stream.ReadAsync(buffer.AsMemory(read), cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    read += n;
+                }
+
+                var text = new string([.. Encoding.UTF8.GetString(buffer, 0, read).Select(c => char.IsControl(c) ? ' ' : c)]).Trim();
+                if (text.Length == 0)
+                {
+                    return "";
+                }
+
+                return ": " + (text.Length > MaxErrorText ? text[..MaxErrorText] + "…" : text);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return "";
+        }
     }
 
     public ValueTask DisposeAsync()

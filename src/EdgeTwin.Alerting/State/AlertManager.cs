@@ -646,6 +646,20 @@ public sealed partial class AlertManager : IDisposable
         }
     }
 
+    /// <summary>
+    /// The firing (acknowledged, flapping) alerts whose firing message every sink was done with: no message carries them
+    /// again after a restart, so a sink that must re-send what fires (Alertmanager) starts from these. Those not yet
+    /// notified are notified again as usual.
+    /// </summary>
+    internal IReadOnlyList<AlertSnapshot> NotifiedFiring(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            return [.. _instances.Values.Where(a => (a.State == AlertState.Firing || a.Flapping) && a.NotifiedFiring)
+                .Select(a => a.Snapshot(a.Flapping ? AlertStatus.Flapping : a.Acked ? AlertStatus.Acknowledged : AlertStatus.Firing, now))];
+        }
+    }
+
     /// <summary>Called by the dispatcher once every sink delivered (or gave up on) a message.</summary>
     internal void MarkNotified(AlertNotification notification)
     {

@@ -198,6 +198,18 @@ public sealed class AlertsConfigTests
     }
 
     [Fact]
+    public void Check_names_an_unknown_webhook_format_with_the_closest_one()
+    {
+        var (text, _, report) = Check("""
+            alerts:
+              sinks:
+                - { name: pager, type: webhook, format: slak, url: "http://10.0.0.9:9093" }
+            """);
+        Assert.Equal(1, report.ExitCode);
+        Assert.Contains($"{report.File}:{report.Problems[0].Line}:45: alerts.sinks[0].format: expected one of edgetwin, alertmanager, slack, got 'slak' (did you mean 'slack'?)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Check_prints_the_webhooks_plain_http_warnings_and_still_passes()
     {
         var (text, json, report) = Check("""

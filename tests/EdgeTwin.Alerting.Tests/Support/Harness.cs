@@ -27,6 +27,9 @@ internal sealed class RecordingSink(string name, bool followsState = false) : IA
 
     public bool SendsLatestStateOnly => LatestStateOnly;
 
+    /// <summary>As an Alertmanager sink: the runner re-sends the alerts not resolved at this interval (zero: never). Set before the runner is made.</summary>
+    public TimeSpan ResendInterval { get; set; }
+
     public Func<CancellationToken, Task>? Before { get; set; }
 
     public int Attempts;

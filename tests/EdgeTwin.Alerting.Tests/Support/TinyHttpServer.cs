@@ -37,6 +37,9 @@ internal sealed class TinyHttpServer : IAsyncDisposable
     /// <summary>Extra response header lines per request number (1-based), each ending in CRLF (a redirect's Location).</summary>
     public Func<int, string> ResponseHeaders { get; set; } = _ => "";
 
+    /// <summary>Response body per request number (1-based), as text (Alertmanager's error for a 400); empty by default.</summary>
+    public Func<int, string> ResponseBody { get; set; } = _ => "";
+
     /// <summary>Delay before answering (a slow peer).</summary>
     public TimeSpan Delay { get; set; }
 
@@ -103,8 +106,10 @@ internal sealed class TinyHttpServer : IAsyncDisposable
                     await Task.Delay(Delay, _stop.Token);
                 }
 
-                var response = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\n{ResponseHeaders(number)}Content-Length: 0\r\nConnection: close\r\n\r\n");
+                var content = Encoding.UTF8.GetBytes(ResponseBody(number));
+                var response = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\n{ResponseHeaders(number)}Content-Length: {content.Length}\r\nConnection: close\r\n\r\n");
                 await stream.WriteAsync(response, _stop.Token);
+                await stream.WriteAsync(content, _stop.Token);
             }
             catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException)
             {
