@@ -6,7 +6,9 @@ using System.Text.RegularExpressions;
 namespace EdgeTwin.IntegrationTests.Deployment;
 
 /// <summary>
-/// The Ansible role applied for real, through the chroot connection, to a Debian 12 root made by debootstrap (cached),
+/// The Ansible role applied for real, through the chroot connection, to a Debian root made by debootstrap (cached) of
+/// each release the role supports — Debian 12 (bookworm) and Debian 13 (trixie: Python 3.13 under the controller's
+/// ansible-core, systemd 257, no ICU, libssl3t64) — one test per release running the same sequence,
 /// with the linux-x64 release built by release.sh: converges, then changes nothing on a second run; <c>--check --diff</c>
 /// shows a pending config change without making it; a config the new release rejects stops the play at the check and
 /// leaves the previous release current; a release that never becomes ready is rolled back; models deploy alone on
@@ -23,12 +25,20 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone()
+    public Task Role_converges_in_a_debian_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone() =>
+        RoleSequenceAsync("bookworm");
+
+    [Fact]
+    public Task Role_converges_in_a_debian_13_trixie_chroot_then_is_idempotent_refuses_bad_configs_rolls_back_and_deploys_models_alone() =>
+        RoleSequenceAsync("trixie");
+
+    /// <summary>The whole sequence against a root of Debian <paramref name="suite"/>.</summary>
+    private async Task RoleSequenceAsync(string suite)
     {
         Tool.Require("ansible-playbook", "ansible");
         Tool.Require("unshare", "util-linux");
 
-        var rootTar = await DeployCache.DebianRootAsync("amd64", output.WriteLine, Ct);
+        var rootTar = await DeployCache.DebianRootAsync("amd64", output.WriteLine, Ct, suite);
         var release = await DeployCache.ReleaseAsync("linux-x64", output.WriteLine, Ct);
         var version = DeployCache.StampedVersion();
         const string nextVersion = "99.0.0-notready";
@@ -97,6 +107,7 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.Matches(@"(?m)^dialout:x:\d+:edgetwin$", await File.ReadAllTextAsync(Path.Combine(root, "etc", "group"), Ct));
         Assert.Contains("ttyUSB", await File.ReadAllTextAsync(Path.Combine(root, "etc", "udev", "rules.d", "60-edgetwin.rules"), Ct), StringComparison.Ordinal);
         Assert.True(new FileInfo(wants).LinkTarget is not null, "unit not enabled");
+        await CheckInstalledOnTheReleaseAsync(root, suite);
         var configBytes = await File.ReadAllBytesAsync(config, Ct);
         // The models directory exists from the first converge on (the agent watches it only if it exists at start).
         RootAssert.Dir(Path.Combine(etc, "models"), "0750", "root", "edgetwin");
@@ -308,6 +319,45 @@ public sealed partial class AnsibleChrootTests(ITestOutputHelper output)
         Assert.NotEqual(0, tampered.Result.ExitCode);
         Assert.Contains("does not match the sha256 in manifest.json", tampered.Result.All, StringComparison.Ordinal);
         Assert.NotEqual(await File.ReadAllBytesAsync(modelFile, Ct), await File.ReadAllBytesAsync(Path.Combine(deployed, Path.GetFileName(modelFile)), Ct));
+    }
+
+    /// <summary>
+    /// What the converge left, checked by the root's own tools (those of the Debian release under test, not the
+    /// controller's): the root is <paramref name="suite"/>, which the role's meta lists; its systemd-analyze (252 on
+    /// bookworm, 257 on trixie) verifies the installed unit silently and rates its exposure within 2.5; on trixie its
+    /// udevadm (verify exists since systemd 254; the bookworm root has no udev) accepts the rules, and there is no ICU
+    /// in the root, so the readiness check just passed shows the agent (InvariantGlobalization) needs none.
+    /// </summary>
+    private async Task CheckInstalledOnTheReleaseAsync(string root, string suite)
+    {
+        var osRelease = await File.ReadAllTextAsync(Path.Combine(root, "etc", "os-release"), Ct);
+        Assert.Contains($"VERSION_CODENAME={suite}\n", osRelease, StringComparison.Ordinal);
+        var meta = await File.ReadAllTextAsync(Path.Combine(Tool.RepoRoot(), "ansible", "roles", "edgetwin", "meta", "main.yml"), Ct);
+        Assert.Matches($@"(?m)^\s+versions: \[[^\]\n]*\b{suite}\b", meta);
+
+        async Task<Tool.Result> InRootAsync(params string[] command)
+        {
+            var result = await Tool.RunAsync("chroot", [root, .. command], TimeSpan.FromMinutes(2), Ct);
+            output.WriteLine($"---- chroot {string.Join(' ', command)} (exit {result.ExitCode})\n{result.All}");
+            return result;
+        }
+
+        var versions = await InRootAsync("/bin/sh", "-c", "python3 --version && systemd-analyze --version | head -n 1");
+        Assert.True(versions.ExitCode == 0, versions.All);
+        const string unit = "/etc/systemd/system/edgetwin.service";
+        var verify = await InRootAsync("systemd-analyze", "verify", "--man=no", unit);
+        Assert.True(verify.ExitCode == 0 && verify.All.Trim().Length == 0, $"systemd-analyze verify of the installed unit on {suite}:\n{verify.All}");
+        var security = await InRootAsync("systemd-analyze", "security", "--offline=true", "--threshold=25", "--no-pager", unit);
+        Assert.True(security.ExitCode == 0, $"systemd-analyze security of the installed unit on {suite}:\n{security.All}");
+        if (suite == "bookworm")
+        {
+            return;
+        }
+
+        var udev = await InRootAsync("udevadm", "verify", "--resolve-names=never", "/etc/udev/rules.d/60-edgetwin.rules");
+        Assert.True(udev.ExitCode == 0, $"udevadm verify of the installed rules on {suite}:\n{udev.All}");
+        var icu = Directory.GetFiles(Path.Combine(root, "usr", "lib"), "libicuuc.so*", SearchOption.AllDirectories);
+        Assert.True(icu.Length == 0, $"the {suite} root has ICU ({string.Join(", ", icu)}): it cannot show the agent runs without it");
     }
 
     // A community nobody else prints: the --diff steps check it never reaches the output.

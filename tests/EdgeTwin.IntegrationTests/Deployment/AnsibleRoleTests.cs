@@ -45,6 +45,10 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         output.WriteLine(result.All);
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(PassedLine(), result.All);
+        // .ansible-lint-ignore lets bookworm's ansible-lint 6.13 pass meta/main.yml listing trixie, which its schema
+        // predates: that must stay the only violation it lets through (any other in that file would hide behind it).
+        var ignored = result.All.Split('\n').Where(l => l.TrimEnd().EndsWith("# ignored", StringComparison.Ordinal)).ToList();
+        Assert.All(ignored, l => Assert.Matches(IgnoredTrixieMeta(), l));
     }
 
     [Fact]
@@ -921,4 +925,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
 
     [GeneratedRegex("Passed with production profile: 0 failure")]
     private static partial Regex PassedLine();
+
+    [GeneratedRegex(@"^schema\[meta\]: \{'name': 'Debian', 'versions': \['bookworm', 'trixie'\]\} is not valid under any of the given schemas # ignored$")]
+    private static partial Regex IgnoredTrixieMeta();
 }

@@ -9,7 +9,17 @@ namespace EdgeTwin.IntegrationTests.Deployment;
 internal static class DeployCache
 {
     private static readonly SemaphoreSlim ReleaseLock = new(1, 1);
-    private static readonly Dictionary<string, SemaphoreSlim> RootLocks = new(StringComparer.Ordinal) { ["amd64"] = new(1, 1), ["arm64"] = new(1, 1) };
+    private static readonly Dictionary<string, SemaphoreSlim> RootLocks = new(StringComparer.Ordinal)
+    {
+        ["bookworm/amd64"] = new(1, 1), ["bookworm/arm64"] = new(1, 1), ["trixie/amd64"] = new(1, 1), ["trixie/arm64"] = new(1, 1),
+    };
+
+    /// <summary>The Debian releases the deployment tests make roots of (debian-root.sh's suites), with their numbers.</summary>
+    public static IReadOnlyDictionary<string, string> DebianReleases { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["bookworm"] = "Debian 12",
+        ["trixie"] = "Debian 13",
+    };
     private static readonly Dictionary<string, string> Releases = new(StringComparer.Ordinal);
 
     public static string Directory { get; } = Resolve();
@@ -72,13 +82,14 @@ internal static class DeployCache
     }
 
     /// <summary>
-    /// A Debian 12 minbase root tarball, made once by debootstrap (scripts/debian-root.sh): <c>amd64</c> for the
-    /// Ansible chroot, <c>arm64</c> for the agent alone and the Ansible chroot under qemu (the same packages plus libssl3).
-    /// Skips the calling test, with the reason printed, only when debootstrap is missing or cannot run here
-    /// (no network to the mirror, no permission to mknod/chroot).
+    /// A Debian minbase root tarball of <paramref name="suite"/> (bookworm = Debian 12, trixie = Debian 13), made once by
+    /// debootstrap (scripts/debian-root.sh): <c>amd64</c> for the Ansible chroot, <c>arm64</c> for the agent alone and the
+    /// Ansible chroot under qemu (the same packages plus libssl3). Skips the calling test, with the reason printed, only
+    /// when debootstrap is missing or cannot run here (no network to the mirror, no permission to mknod/chroot).
     /// </summary>
-    public static async Task<string> DebianRootAsync(string arch, Action<string> log, CancellationToken ct)
+    public static async Task<string> DebianRootAsync(string arch, Action<string> log, CancellationToken ct, string suite = "bookworm")
     {
+        var release = $"{DebianReleases[suite]} ({suite})";
         if (Tool.Find("debootstrap") is null)
         {
             Skip("debootstrap (Debian package 'debootstrap') is not installed");
@@ -94,25 +105,25 @@ internal static class DeployCache
             Skip($"debootstrap and chroot need root (running as {Environment.UserName})");
         }
 
-        var gate = RootLocks[arch];
+        var gate = RootLocks[$"{suite}/{arch}"];
         await gate.WaitAsync(ct);
         try
         {
             // An arm64 root's second stage runs every maintainer script emulated: 35 min was measured at load 35–45.
             var timeout = TimeSpan.FromMinutes(arch == "amd64" ? 30 : 75);
-            var result = await Tool.RunAsync("/bin/bash", [Path.Combine(ScriptsDir, "debian-root.sh"), arch, Directory], timeout, ct);
+            var result = await Tool.RunAsync("/bin/bash", [Path.Combine(ScriptsDir, "debian-root.sh"), arch, Directory, suite], timeout, ct);
             if (result.ExitCode != 0)
             {
                 log(result.All);
                 var tail = string.Join('\n', result.All.Split('\n').TakeLast(8));
                 // Only a machine that cannot reach the mirror may skip; with the mirror reachable a failed debootstrap
                 // is a failure of the test setup and must show as one.
-                if (await MirrorUnreachableAsync(ct) is { } why)
+                if (await MirrorUnreachableAsync(suite, ct) is { } why)
                 {
-                    Skip($"debootstrap of a Debian 12 {arch} root needs the Debian mirror, which is unreachable here ({why}):\n{tail}");
+                    Skip($"debootstrap of a {release} {arch} root needs the Debian mirror, which is unreachable here ({why}):\n{tail}");
                 }
 
-                Assert.Fail($"debootstrap of a Debian 12 {arch} root failed (exit {result.ExitCode}) although {Mirror} answers:\n{result.All}");
+                Assert.Fail($"debootstrap of a {release} {arch} root failed (exit {result.ExitCode}) although {Mirror} answers:\n{result.All}");
             }
 
             return result.StdOut.Trim().Split('\n')[^1];
@@ -126,13 +137,13 @@ internal static class DeployCache
     /// <summary>The mirror debian-root.sh uses ($EDGETWIN_DEBIAN_MIRROR, else deb.debian.org).</summary>
     public static string Mirror => Environment.GetEnvironmentVariable("EDGETWIN_DEBIAN_MIRROR") is { Length: > 0 } m ? m : "http://deb.debian.org/debian";
 
-    /// <summary>Null when the mirror serves bookworm's Release file within 30 s, else why not.</summary>
-    private static async Task<string?> MirrorUnreachableAsync(CancellationToken ct)
+    /// <summary>Null when the mirror serves <paramref name="suite"/>'s Release file within 30 s, else why not.</summary>
+    private static async Task<string?> MirrorUnreachableAsync(string suite, CancellationToken ct)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         try
         {
-            using var response = await http.GetAsync($"{Mirror.TrimEnd('/')}/dists/bookworm/Release", HttpCompletionOption.ResponseHeadersRead, ct);
+            using var response = await http.GetAsync($"{Mirror.TrimEnd('/')}/dists/{suite}/Release", HttpCompletionOption.ResponseHeadersRead, ct);
             return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode} from {Mirror}";
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
