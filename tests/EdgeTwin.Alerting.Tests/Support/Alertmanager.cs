@@ -24,7 +24,7 @@ internal sealed class Alertmanager : IAsyncDisposable
         ResolveTimeout = resolveTimeout;
     }
 
-    public int Port { get; } = FreePort();
+    public int Port { get; } = Ports.FreeTcp();
 
     public TimeSpan ResolveTimeout { get; }
 
@@ -162,15 +162,6 @@ internal sealed class Alertmanager : IAsyncDisposable
         }
 
         return ValueTask.CompletedTask;
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }
 

@@ -30,16 +30,16 @@ internal sealed class Mosquitto : IAsyncDisposable
         _tls = tls;
         _account = account;
         _keepSessions = keepSessions;
-        var tlsPort = tls is null ? 0 : FreePort();
+        var tlsPort = tls is null ? 0 : Ports.FreeTcp();
         while (tlsPort != 0 && tlsPort == Port)
         {
-            tlsPort = FreePort();
+            tlsPort = Ports.FreeTcp();
         }
 
         TlsPort = tlsPort;
     }
 
-    public int Port { get; } = FreePort();
+    public int Port { get; } = Ports.FreeTcp();
 
     public int TlsPort { get; }
 
@@ -210,14 +210,5 @@ internal sealed class Mosquitto : IAsyncDisposable
         }
 
         return ValueTask.CompletedTask;
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }
