@@ -175,4 +175,24 @@ public sealed class IfUtilizationSnmpdTests(SnmpdIfUtilizationProcess snmpd) : I
         // The empty ifXTable columns are not warned about as a wrong OID: their fallback filled them.
         Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Warning);
     }
+
+    [Fact]
+    public async Task Over_SNMPv1_which_carries_no_Counter64_the_utilization_comes_from_the_32_bit_counters()
+    {
+        // The same ifXTable device polled with a v1 community: snmpd leaves the ifHC* Counter64 out of v1 answers, so the
+        // octets come from ifInOctets/ifOutOctets; ifHighSpeed (a Gauge32) is still read.
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        var (source, registry) = Build("v1-sw", new CredentialsConfig("v1", EdgeTwin.Core.Config.SnmpVersion.V1) { Community = "public" });
+        var rows = new Dictionary<int, Interface> { [5] = new("Gi0/5", 10_000_000_000, 0, 1_000_000_000, 1_000) };
+        snmpd.Set(1_000, xtable: true, rows);
+        var first = await PollAsync(source, registry, T0);
+        Assert.Equal(1_000, first["v1-sw/speed{if_name=Gi0/5,ifindex=5}"].Value); // ifHighSpeed: no fallback needed
+        rows[5] = rows[5] with { In = rows[5].In + 312_500_000, Out = 125_000_000 };
+        snmpd.Set(2_000, xtable: true, rows);
+        var second = await PollAsync(source, registry, T0 + Interval);
+        Assert.Equal(25, second["v1-sw/in_utilization{if_name=Gi0/5,ifindex=5}"].Value, 9);
+        Assert.Equal(10, second["v1-sw/out_utilization{if_name=Gi0/5,ifindex=5}"].Value, 9);
+        Assert.Contains(_logs, l => l.Message.Contains("column out_octets (.1.3.6.1.2.1.31.1.1.1.10) has no rows: read from its fallback .1.3.6.1.2.1.2.2.1.16", StringComparison.Ordinal));
+        Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Warning); // before, the empty Counter64 columns were warned about
+    }
 }
