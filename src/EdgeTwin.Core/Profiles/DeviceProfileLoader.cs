@@ -519,13 +519,13 @@ public static partial class DeviceProfileLoader
             if (column is null)
             {
                 var hint = ConfigReader.Closest(name, columns.Select(c => c.Name).ToList()) is { } close ? $" (did you mean '{close}'?)" : "";
-                d.Add(r.Node(key)!, $"utilization.{key}: '{name}' is not a column of this table{hint}");
+                d.Add(r.Node(key)!, $"'{name}' is not a column of this table{hint}");
                 return null;
             }
 
             if (!fits(column))
             {
-                d.Add(r.Node(key)!, $"utilization.{key}: column '{name}' must be {what}");
+                d.Add(r.Node(key)!, $"column '{name}' must be {what}");
                 return null;
             }
 
