@@ -111,7 +111,9 @@ public sealed record TableUtilization(string In, string Out, string Speed)
     /// The two derived series as metrics (no OID: computed, not read), so rules, <c>check</c>, <c>poll</c> and the quality
     /// rules know them like any column. 0–100 %: the source publishes nothing above 100.
     /// </summary>
-    public IReadOnlyList<ProfileMetric> Metrics { get; } =
+    public IReadOnlyList<ProfileMetric> Metrics => Derived; // shared, and outside the record's equality
+
+    private static readonly ProfileMetric[] Derived =
     [
         new(InMetric, "%", MetricKind.Gauge, InRole) { Min = 0, Max = 100, Description = "received octets × 8 in percent of the link speed" },
         new(OutMetric, "%", MetricKind.Gauge, OutRole) { Min = 0, Max = 100, Description = "sent octets × 8 in percent of the link speed" },
