@@ -16,4 +16,5 @@ if (args.Length > 0 && args[0] == "site-anomaly-faults")
     return;
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Not typeof(Program): the agent (referenced for its SNMP source) has a Program of its own.
+BenchmarkSwitcher.FromAssembly(typeof(EdgeTwin.Benchmarks.Snmp.SnmpPollRoundBenchmarks).Assembly).Run(args);

@@ -1,3 +1,5 @@
+using EdgeTwin.Core.Samples;
+
 namespace EdgeTwin.Core.Profiles;
 
 /// <summary>How a profile's device is read.</summary>
@@ -50,7 +52,7 @@ public sealed record DeviceProfile(
     public string? SourcePath { get; init; }
 
     /// <summary>Every metric including table columns.</summary>
-    public IEnumerable<ProfileMetric> AllMetrics => Metrics.Concat(Tables.SelectMany(t => t.Columns));
+    public IEnumerable<ProfileMetric> AllMetrics => Metrics.Concat(Tables.SelectMany(t => t.Columns.Concat(t.Utilization?.Metrics ?? [])));
 
     /// <summary>The scalar metric with this name, or null.</summary>
     public ProfileMetric? FindMetric(string name) =>
@@ -78,7 +80,52 @@ public sealed record ProfileTable(string Name, string IndexTag, IReadOnlyList<Pr
 
     /// <summary>Keeps only rows whose filter column has one of the listed values (e.g. sensor type = celsius); null keeps all.</summary>
     public TableRowFilter? Filter { get; init; }
+
+    /// <summary>Per row, the in and out octet rates in percent of the row's link speed (IF-MIB interfaces); null: none.</summary>
+    public TableUtilization? Utilization { get; init; }
 }
+
+/// <summary>
+/// Derives <see cref="InMetric"/> and <see cref="OutMetric"/> (%, per row) from the octet-rate columns
+/// <see cref="In"/>/<see cref="Out"/> (<c>rate: true</c> counters in <c>By</c>) and the speed column
+/// <see cref="Speed"/> (<c>Mbit/s</c> or <c>bit/s</c>): rate × 8 / speed × 100 (RFC 2863 ifHighSpeed / ifSpeed).
+/// </summary>
+/// <param name="In">Column name of the received-octets counter.</param>
+/// <param name="Out">Column name of the sent-octets counter.</param>
+/// <param name="Speed">Column name of the link speed.</param>
+public sealed record TableUtilization(string In, string Out, string Speed)
+{
+    /// <summary>Name of the derived series of received traffic.</summary>
+    public const string InMetric = "in_utilization";
+
+    /// <summary>Name of the derived series of sent traffic.</summary>
+    public const string OutMetric = "out_utilization";
+
+    /// <summary>Role of <see cref="InMetric"/>.</summary>
+    public const string InRole = "net.in_utilization";
+
+    /// <summary>Role of <see cref="OutMetric"/>.</summary>
+    public const string OutRole = "net.out_utilization";
+
+    /// <summary>
+    /// The two derived series as metrics (no OID: computed, not read), so rules, <c>check</c>, <c>poll</c> and the quality
+    /// rules know them like any column. 0–100 %: the source publishes nothing above 100.
+    /// </summary>
+    public IReadOnlyList<ProfileMetric> Metrics => Derived; // shared, and outside the record's equality
+
+    private static readonly ProfileMetric[] Derived =
+    [
+        new(InMetric, "%", MetricKind.Gauge, InRole) { Min = 0, Max = 100, Description = "received octets × 8 in percent of the link speed" },
+        new(OutMetric, "%", MetricKind.Gauge, OutRole) { Min = 0, Max = 100, Description = "sent octets × 8 in percent of the link speed" },
+    ];
+}
+
+/// <summary>
+/// Where an SNMP table column is read when its own OID gives no rows while other columns of the table do (a device
+/// without ifXTable, or SNMPv1, which carries no Counter64): <see cref="Oid"/>, at <see cref="Scale"/> (null: the
+/// column's) so the series keeps its unit (ifSpeed in bit/s at 0.000001 for an ifHighSpeed column in Mbit/s).
+/// </summary>
+public sealed record ColumnFallback(string Oid, double? Scale);
 
 /// <summary>Row filter of a table: read column <see cref="Oid"/> for each row and keep the row when its integer value is in <see cref="Values"/>.</summary>
 /// <param name="Oid">Column OID (no instance suffix).</param>

@@ -470,7 +470,7 @@ public static partial class DeviceProfileLoader
 
             foreach (var item in seq.Items)
             {
-                var c = ReadMetric(ConfigReader.For(item, r.Diagnostics) ?? NotAMapping(item, r.Diagnostics), protocol, null, null, names);
+                var c = ReadMetric(ConfigReader.For(item, r.Diagnostics) ?? NotAMapping(item, r.Diagnostics), protocol, null, null, names, column: true);
                 if (c is not null)
                 {
                     columns.Add(c);
@@ -478,13 +478,14 @@ public static partial class DeviceProfileLoader
             }
         }
 
+        var utilization = ReadUtilization(r, columns, names);
         r.ReportUnknownKeys();
         if (name is null || indexTag is null)
         {
             return null;
         }
 
-        var table = new ProfileTable(name, indexTag, columns) { LabelOid = labelOid, Filter = filter };
+        var table = new ProfileTable(name, indexTag, columns) { LabelOid = labelOid, Filter = filter, Utilization = utilization };
         if (labelTag is not null)
         {
             table = table with { LabelTag = labelTag };
@@ -493,12 +494,67 @@ public static partial class DeviceProfileLoader
         return maxRows is null ? table : table with { MaxRows = maxRows.Value };
     }
 
+    /// <summary>
+    /// A table's <c>utilization:</c> (in, out: octet-rate columns, By; speed: a Mbit/s or bit/s column); its two derived
+    /// series' names take their place among the profile's metric names.
+    /// </summary>
+    private static TableUtilization? ReadUtilization(ConfigReader table, List<ProfileMetric> columns, Dictionary<string, ConfigNode> names)
+    {
+        var r = table.Section("utilization");
+        if (r is null)
+        {
+            return null;
+        }
+
+        var d = r.Diagnostics;
+        string? Column(string key, Func<ProfileMetric, bool> fits, string what)
+        {
+            var name = r.String(key, required: true);
+            if (name is null)
+            {
+                return null;
+            }
+
+            var column = columns.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
+            if (column is null)
+            {
+                var hint = ConfigReader.Closest(name, columns.Select(c => c.Name).ToList()) is { } close ? $" (did you mean '{close}'?)" : "";
+                d.Add(r.Node(key)!, $"'{name}' is not a column of this table{hint}");
+                return null;
+            }
+
+            if (!fits(column))
+            {
+                d.Add(r.Node(key)!, $"column '{name}' must be {what}");
+                return null;
+            }
+
+            return name;
+        }
+
+        static bool Octets(ProfileMetric c) => c.Kind == MetricKind.Counter && c.Rate && c.Unit == "By";
+        var inColumn = Column("in", Octets, "an octet counter with rate: true and unit By");
+        var outColumn = Column("out", Octets, "an octet counter with rate: true and unit By");
+        var speed = Column("speed", c => c.Kind == MetricKind.Gauge && c.Unit is "Mbit/s" or "bit/s", "a gauge in Mbit/s or bit/s");
+        r.ReportUnknownKeys();
+        foreach (var derived in (string[])[TableUtilization.InMetric, TableUtilization.OutMetric])
+        {
+            if (!names.TryAdd(derived, r.Mapping))
+            {
+                d.Add(r.Mapping, $"utilization derives the metric '{derived}', which the profile already defines (line {names[derived].Mark.Line.ToString(CultureInfo.InvariantCulture)})");
+            }
+        }
+
+        return inColumn is null || outColumn is null || speed is null ? null : new TableUtilization(inColumn, outColumn, speed);
+    }
+
     private static ProfileMetric? ReadMetric(
         ConfigReader r,
         DeviceProtocol? protocol,
         ModbusProfileSettings? modbus,
         SensorSettings? sensor,
-        Dictionary<string, ConfigNode> names)
+        Dictionary<string, ConfigNode> names,
+        bool column = false)
     {
         var d = r.Diagnostics;
         var name = MetricName(r, "name");
@@ -569,6 +625,27 @@ public static partial class DeviceProfileLoader
             d.Add(r.Node("writable")!, "only SNMP and Modbus metrics can be writable");
         }
 
+        ColumnFallback? fallback = null;
+        // Other protocols do not know the key (reported as unknown with the keys they take).
+        var fr = protocol == DeviceProtocol.Snmp ? r.Section("fallback") : null;
+        if (fr is not null)
+        {
+            if (!column)
+            {
+                d.Add(fr.Mapping, "fallback applies to table columns only (a scalar names its OID with the instance)");
+            }
+
+            var foid = Oid(fr, "oid", required: true);
+            var fscale = fr.Double("scale");
+            if (fscale == 0)
+            {
+                d.Add(fr.Node("scale")!, "scale must not be 0");
+            }
+
+            fr.ReportUnknownKeys();
+            fallback = foid is null ? null : new ColumnFallback(foid, fscale is null or 0 ? null : fscale);
+        }
+
         string? oid = null;
         ModbusRegister? register = null;
         string? channel = null;
@@ -608,6 +685,7 @@ public static partial class DeviceProfileLoader
         return new ProfileMetric(name, unit, kind.Value, role)
         {
             Oid = oid,
+            Fallback = fallback,
             Register = register,
             Channel = channel,
             Scale = scale is null or 0 ? 1 : scale.Value,

@@ -16,6 +16,9 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
     /// <summary>SNMP OID in dotted form with a leading dot. For scalars it includes the instance (<c>.0</c>); for table columns it does not.</summary>
     public string? Oid { get; init; }
 
+    /// <summary>SNMP table columns: the OID read instead when this column's walk gives no rows, or null.</summary>
+    public ColumnFallback? Fallback { get; init; }
+
     /// <summary>Modbus register location and type.</summary>
     public ModbusRegister? Register { get; init; }
 

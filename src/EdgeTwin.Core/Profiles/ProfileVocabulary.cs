@@ -149,7 +149,7 @@ public static class ProfileVocabulary
             ],
             ["net"] =
             [
-                "in_bytes", "out_bytes", "in_errors", "out_errors", "in_discards", "admin_status", "oper_status", "speed", "uptime", "device_temperature",
+                "in_bytes", "out_bytes", "in_utilization", "out_utilization", "in_errors", "out_errors", "in_discards", "admin_status", "oper_status", "speed", "uptime", "device_temperature",
                 "sensor_status", "sensor_precision",
             ],
             ["room"] = ["temperature", "humidity", "pressure", "leak", "leak_changes"],

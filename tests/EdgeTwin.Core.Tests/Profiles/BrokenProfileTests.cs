@@ -133,4 +133,36 @@ public sealed class BrokenProfileTests
             "test-profile.yaml:7:94: metrics[0].states.x: state values must be integers, got 'x'",
         ], Problems(yaml));
     }
+
+    [Fact]
+    public void Utilization_and_fallback_problems_are_reported_at_their_keys()
+    {
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: snmp
+            source: IF-MIB
+            metrics:
+              - { name: in_utilization, oid: .1.3.6.1.2.1.1.3.0, unit: "%", kind: gauge, role: net.in_utilization, fallback: { oid: .1.3.6.1.2.1.1.3 } }
+            tables:
+              - name: interface
+                index_tag: ifindex
+                columns:
+                  - { name: in_octets, oid: .1.3.6.1.2.1.31.1.1.1.6, unit: By, kind: counter, role: net.in_bytes, fallback: { oid: 1.3.x } }
+                  - { name: out_octets, oid: .1.3.6.1.2.1.31.1.1.1.10, unit: By, kind: counter, rate: true, role: net.out_bytes }
+                  - { name: speed, oid: .1.3.6.1.2.1.31.1.1.1.15, unit: "1", kind: gauge, role: net.speed, fallback: { oid: .1.3.6.1.2.1.2.2.1.5, scale: 0 } }
+                utilization: { in: in_octets, out: out_octet, speed: speed }
+            """;
+        Assert.Equal(
+        [
+            "test-profile.yaml:7:114: metrics[0].fallback: fallback applies to table columns only (a scalar names its OID with the instance)",
+            "test-profile.yaml:12:120: tables[0].columns[0].fallback.oid: '1.3.x' is not an OID (dotted numbers, e.g. .1.3.6.1.2.1.1.3.0)",
+            "test-profile.yaml:14:142: tables[0].columns[2].fallback.scale: scale must not be 0",
+            "test-profile.yaml:15:18: tables[0].utilization: utilization derives the metric 'in_utilization', which the profile already defines (line 7)",
+            "test-profile.yaml:15:24: tables[0].utilization.in: column 'in_octets' must be an octet counter with rate: true and unit By",
+            "test-profile.yaml:15:40: tables[0].utilization.out: 'out_octet' is not a column of this table (did you mean 'out_octets'?)",
+            "test-profile.yaml:15:58: tables[0].utilization.speed: column 'speed' must be a gauge in Mbit/s or bit/s",
+        ], Problems(yaml));
+    }
 }

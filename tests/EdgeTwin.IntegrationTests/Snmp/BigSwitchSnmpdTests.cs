@@ -98,8 +98,10 @@ public sealed class BigSwitchSnmpdTests(SnmpdBigSwitch snmpd) : IClassFixture<Sn
         }
 
         Assert.Equal(aloneSamples.Keys.Order(StringComparer.Ordinal), togetherSamples.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(1 + (8 * snmpd.Interfaces), togetherSamples.Count);
+        // 8 per interface, and its in and out utilisation (every veth has a speed, ifHighSpeed 10000, and lo 10).
+        Assert.Equal(1 + (10 * snmpd.Interfaces), togetherSamples.Count);
         Assert.Contains(togetherSamples.Keys, k => k.Contains("if_name=ep499", StringComparison.Ordinal));
+        Assert.Equal(snmpd.Interfaces, togetherSamples.Keys.Count(k => k.Contains("/in_utilization{", StringComparison.Ordinal)));
         foreach (var (key, sample) in aloneSamples)
         {
             // Loopback carries the polls themselves: its traffic differs between two polls; the veths stand still.

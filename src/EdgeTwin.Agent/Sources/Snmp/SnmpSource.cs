@@ -73,6 +73,20 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly string?[] _labelSteps;
     private string _step = "";
     private readonly TableWalk[] _tableWalks;
+    // Per table and column: this poll's rows, the length of the OID they were read under (the column's or its fallback's),
+    // and whether the fallback gave them; the fallback as a metric (its OID and scale) and its walk.
+    private readonly IReadOnlyList<VarBind>[][] _columnWalks;
+    private readonly int[][] _walkRootLength;
+    private readonly bool[][] _fromFallback;
+    private readonly ProfileMetric?[][] _fallbackMetrics;
+    private readonly Oid?[][] _fallbackOids;
+    private readonly string?[][] _fallbackSteps;
+    private readonly FallbackWalk?[] _fallbackWalks;
+    // Per table: its utilization (column indices), or null.
+    private readonly UtilizationPlan?[] _utilization;
+    // Interfaces newly found without a speed in this table walk, logged once together (EventId 207).
+    private int _speedUnknownCount;
+    private System.Text.StringBuilder? _speedUnknownNames;
 
     /// <summary>
     /// Walk the columns of a table together (one GETBULK per round trip for all of them, v2c/v3); false walks each alone,
@@ -108,6 +122,18 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _filterSteps = plan.Tables.Select(t => t.Filter is { } f ? $"the walk of table {t.Table.Name} filter ({f.ToNumericString()})" : null).ToArray();
         _labelSteps = plan.Tables.Select(t => t.Label is { } l ? $"the walk of table {t.Table.Name} labels ({l.ToNumericString()})" : null).ToArray();
         _tableWalks = plan.Tables.Select((t, i) => TableWalk.Of(t, TableStep(t, _columnSteps[i]))).ToArray();
+        _columnWalks = plan.Tables.Select(t => t.Columns.Select(_ => (IReadOnlyList<VarBind>)[]).ToArray()).ToArray();
+        _walkRootLength = plan.Tables.Select(t => t.Columns.Select(c => c.Oid.Length).ToArray()).ToArray();
+        _fromFallback = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
+        _fallbackMetrics = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.Fallback is { } f
+            ? c.Metric with { Oid = f.Oid, Scale = f.Scale ?? c.Metric.Scale, Fallback = null }
+            : null).ToArray()).ToArray();
+        _fallbackOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.Fallback is { } f ? Oid.Parse(f.Oid) : (Oid?)null).ToArray()).ToArray();
+        _fallbackSteps = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.Fallback is { } f
+            ? $"the walk of table {t.Table.Name} column {c.Metric.Name} fallback ({f.Oid})"
+            : null).ToArray()).ToArray();
+        _fallbackWalks = plan.Tables.Select((t, i) => FallbackWalk.Of(t, _fallbackSteps[i])).ToArray();
+        _utilization = plan.Tables.Select(UtilizationPlan.Of).ToArray();
     }
 
     public string DeviceId => _device.Id;
@@ -277,6 +303,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             }
 
             registry.Retire(row.Id);
+            if (row.Utilization is { } utilization)
+            {
+                registry.Retire(utilization); // the row's derived series goes with it (not counted in the line's count)
+            }
         }
 
         var retention = Durations.Format(_device.RowRetention);
@@ -313,6 +343,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var cut = _columnCut[tableIndex];
         var seenAt = _time.GetTimestamp();
         var walk = _tableWalks[tableIndex];
+        var walks = _columnWalks[tableIndex];
         if (target.Version != EdgeTwin.Snmp.Messages.SnmpVersion.V1 && WalkColumnsTogether && walk.Roots.Length > 1)
         {
             // Every column (and the filter and label) in one GETBULK per round trip, each from its own last row: a
@@ -324,12 +355,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             labelRows = walk.Label >= 0 ? walked[walk.Label] : null;
             for (var c = 0; c < plan.Columns.Count; c++)
             {
-                var rows = walked[walk.Columns[c]];
-                cut[c] = rows.Count > maxRows;
-                rowCounts[c] = Math.Min(rows.Count, maxRows);
-                AddColumnRows(tableIndex, c, rows, rowCounts[c], filterRows, labelRows, registry, samples, at, poll, seenAt);
+                walks[c] = walked[walk.Columns[c]];
             }
-            NoteColumns(tableIndex, target.Version);
+            await WalkFallbacksAsync(client, target, tableIndex, walkCap, ct).ConfigureAwait(false);
+            for (var c = 0; c < plan.Columns.Count; c++)
+            {
+                AddWalkedColumn(tableIndex, c, maxRows, filterRows, labelRows, registry, samples, at, poll, seenAt);
+            }
+            EndTable(tableIndex, target.Version);
             return;
         }
         if (plan.Filter is { } filterOid)
@@ -342,16 +375,194 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             _step = _labelSteps[tableIndex]!;
             labelRows = await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false);
         }
+        // A utilisation needs each row's speed when its octets are read: that column is walked first, and each column's
+        // samples still follow in profile order, as the walk of all columns together gives them.
+        var speedColumn = _utilization[tableIndex]?.Speed ?? -1;
+        if (speedColumn >= 0)
+        {
+            await WalkColumnAloneAsync(client, target, tableIndex, speedColumn, walkCap, ct).ConfigureAwait(false);
+        }
         for (var c = 0; c < plan.Columns.Count; c++)
         {
-            var columnOid = plan.Columns[c].Oid;
-            _step = _columnSteps[tableIndex][c];
-            var rows = await client.BulkWalkAsync(target, columnOid, ct, walkCap).ConfigureAwait(false);
-            cut[c] = rows.Count > maxRows;
-            rowCounts[c] = Math.Min(rows.Count, maxRows);
-            AddColumnRows(tableIndex, c, rows, rowCounts[c], filterRows, labelRows, registry, samples, at, poll, seenAt);
+            if (c != speedColumn)
+            {
+                await WalkColumnAloneAsync(client, target, tableIndex, c, walkCap, ct).ConfigureAwait(false);
+            }
+            AddWalkedColumn(tableIndex, c, maxRows, filterRows, labelRows, registry, samples, at, poll, seenAt);
         }
-        NoteColumns(tableIndex, target.Version);
+        EndTable(tableIndex, target.Version);
+    }
+
+    /// <summary>Walks one column alone (SNMPv1, or one column per walk), then its fallback when it gave no rows.</summary>
+    private async Task WalkColumnAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, int c, int walkCap, CancellationToken ct)
+    {
+        _step = _columnSteps[tableIndex][c];
+        var rows = await client.BulkWalkAsync(target, _plan.Tables[tableIndex].Columns[c].Oid, ct, walkCap).ConfigureAwait(false);
+        var fromFallback = rows.Count == 0 && _fallbackOids[tableIndex][c] is not null;
+        if (fromFallback)
+        {
+            _step = _fallbackSteps[tableIndex][c]!;
+            rows = await client.BulkWalkAsync(target, _fallbackOids[tableIndex][c]!.Value, ct, walkCap).ConfigureAwait(false);
+        }
+        _columnWalks[tableIndex][c] = rows;
+        UseSource(tableIndex, c, fromFallback);
+    }
+
+    /// <summary>
+    /// When a column with a fallback gave no rows (a device without ifXTable, or SNMPv1, which carries no Counter64), walks
+    /// the table's fallback columns together and takes theirs for the empty ones. A device that has them costs nothing.
+    /// </summary>
+    private async Task WalkFallbacksAsync(SnmpClient client, SnmpTarget target, int tableIndex, int walkCap, CancellationToken ct)
+    {
+        var walks = _columnWalks[tableIndex];
+        if (_fallbackWalks[tableIndex] is not { } fallbacks)
+        {
+            return;
+        }
+        var needed = false;
+        for (var c = 0; c < walks.Length; c++)
+        {
+            needed |= fallbacks.RootOf[c] >= 0 && walks[c].Count == 0;
+        }
+        if (needed)
+        {
+            _step = fallbacks.Step;
+            var walked = await client.BulkWalkColumnsAsync(target, fallbacks.Roots, fallbacks.Caps(walkCap), ct).ConfigureAwait(false);
+            for (var c = 0; c < walks.Length; c++)
+            {
+                var fromFallback = fallbacks.RootOf[c] >= 0 && walks[c].Count == 0;
+                if (fromFallback)
+                {
+                    walks[c] = walked[fallbacks.RootOf[c]];
+                }
+                UseSource(tableIndex, c, fromFallback);
+            }
+            return;
+        }
+        for (var c = 0; c < walks.Length; c++)
+        {
+            UseSource(tableIndex, c, false);
+        }
+    }
+
+    /// <summary>
+    /// Records where column <paramref name="c"/> was read from this poll. When that changed, its rates prime again (a
+    /// Counter64 and a Counter32 of the same traffic are different counts) and the change is logged once.
+    /// </summary>
+    private void UseSource(int tableIndex, int c, bool fromFallback)
+    {
+        var (oid, metric) = _plan.Tables[tableIndex].Columns[c];
+        _walkRootLength[tableIndex][c] = fromFallback ? _fallbackOids[tableIndex][c]!.Value.Length : oid.Length;
+        if (_fromFallback[tableIndex][c] == fromFallback)
+        {
+            return;
+        }
+        _fromFallback[tableIndex][c] = fromFallback;
+        var prefix = metric.Name + "|";
+        foreach (var (key, row) in _tableSeries)
+        {
+            if (key.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                _lastCounter.Remove(row.Id);
+            }
+        }
+        var table = _plan.Tables[tableIndex].Table.Name;
+        var own = oid.ToNumericString();
+        if (fromFallback && _columnWalks[tableIndex][c].Count > 0)
+        {
+            LogColumnFallback(_logger, DeviceId, table, metric.Name, own, metric.Fallback!.Oid);
+        }
+        else if (!fromFallback)
+        {
+            LogColumnOwnOid(_logger, DeviceId, table, metric.Name, own);
+        }
+    }
+
+    private void AddWalkedColumn(int tableIndex, int c, int maxRows, IReadOnlyList<VarBind>? filterRows, IReadOnlyList<VarBind>? labelRows,
+        SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
+    {
+        var rows = _columnWalks[tableIndex][c];
+        _columnCut[tableIndex][c] = rows.Count > maxRows;
+        _columnRows[tableIndex][c] = Math.Min(rows.Count, maxRows);
+        AddColumnRows(tableIndex, c, rows, _columnRows[tableIndex][c], filterRows, labelRows, registry, samples, at, poll, seenAt);
+    }
+
+    /// <summary>The column notes of a walked table, and one line for the interfaces newly found without a speed.</summary>
+    private void EndTable(int tableIndex, EdgeTwin.Snmp.Messages.SnmpVersion version)
+    {
+        NoteColumns(tableIndex, version);
+        if (_speedUnknownCount > 0)
+        {
+            var plan = _plan.Tables[tableIndex];
+            var speed = plan.Columns[_utilization[tableIndex]!.Speed].Metric.Name;
+            var rows = _speedUnknownNames!.ToString();
+            LogSpeedUnknown(_logger, DeviceId, _speedUnknownCount, plan.Table.Name, speed, rows);
+            _speedUnknownCount = 0;
+            _speedUnknownNames.Clear();
+        }
+    }
+
+    /// <summary>Sets a column's rows as if walked from its own OID (for tests and benchmarks that call <see cref="AddColumnRows"/>).</summary>
+    internal void UseWalk(int tableIndex, int column, IReadOnlyList<VarBind> rows)
+    {
+        _columnWalks[tableIndex][column] = rows;
+        _walkRootLength[tableIndex][column] = _plan.Tables[tableIndex].Columns[column].Oid.Length;
+    }
+
+    /// <summary>A table's fallback columns, walked together when one of their columns gave no rows.</summary>
+    private sealed record FallbackWalk(Oid[] Roots, int[] RootOf, string Step)
+    {
+        private int[] _caps = [];
+
+        public int[] Caps(int walkCap)
+        {
+            if (_caps.Length != Roots.Length || _caps[0] != walkCap)
+            {
+                _caps = Enumerable.Repeat(walkCap, Roots.Length).ToArray();
+            }
+            return _caps;
+        }
+
+        public static FallbackWalk? Of(SnmpTablePlan plan, string?[] steps)
+        {
+            var roots = new List<Oid>();
+            var rootOf = new int[plan.Columns.Count];
+            for (var c = 0; c < rootOf.Length; c++)
+            {
+                rootOf[c] = plan.Columns[c].Metric.Fallback is { } f ? roots.Count : -1;
+                if (rootOf[c] >= 0)
+                {
+                    roots.Add(Oid.Parse(plan.Columns[c].Metric.Fallback!.Oid));
+                }
+            }
+            return roots.Count == 0 ? null
+                : new FallbackWalk([.. roots], rootOf, string.Join(", ", steps.Where(s => s is not null)));
+        }
+    }
+
+    /// <summary>A table's utilization: the columns of the in and out octet rates and of the speed, and the speed's bit/s per unit.</summary>
+    private sealed record UtilizationPlan(int In, int Out, int Speed, double BitsPerUnit)
+    {
+        public static UtilizationPlan? Of(SnmpTablePlan plan)
+        {
+            if (plan.Table.Utilization is not { } u)
+            {
+                return null;
+            }
+            int Column(string name)
+            {
+                for (var c = 0; c < plan.Columns.Count; c++)
+                {
+                    if (plan.Columns[c].Metric.Name == name)
+                    {
+                        return c;
+                    }
+                }
+                throw new InvalidOperationException($"table '{plan.Table.Name}': utilization names column '{name}', which it does not have"); // the loader refuses such a profile
+            }
+            var speed = Column(u.Speed);
+            return new UtilizationPlan(Column(u.In), Column(u.Out), speed, InterfaceUtilization.BitsPerSecondPerUnit(plan.Columns[speed].Metric.Unit));
+        }
     }
 
     /// <summary>
@@ -397,20 +608,25 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
     {
         var plan = _plan.Tables[tableIndex];
-        var (columnOid, metric) = plan.Columns[column];
+        // Read from the fallback (ifInOctets for ifHCInOctets): its scale, under its OID; the same series.
+        var metric = _fromFallback[tableIndex][column] ? _fallbackMetrics[tableIndex][column]! : plan.Columns[column].Metric;
+        var rootLength = _walkRootLength[tableIndex][column];
         var budget = _budget ??= registry.Budget(DeviceId);
+        // The in or out octets of a utilization: each row's rate in percent of its speed (that column's rows, this poll).
+        var utilization = _utilization[tableIndex] is { } u && (u.In == column || u.Out == column) ? u : null;
         for (var r = 0; r < count; r++)
         {
             var vb = rows[r];
-            var key = FormatKey(metric.Name, vb.Oid, columnOid.Length);
+            var key = FormatKey(metric.Name, vb.Oid, rootLength);
             var index = key[(metric.Name.Length + 1)..];
-            var suffix = vb.Oid.Arcs[Math.Min(columnOid.Length, vb.Oid.Length)..];
+            var suffix = vb.Oid.Arcs[Math.Min(rootLength, vb.Oid.Length)..];
             if (filterRows is not null && !Kept(plan, filterRows, suffix))
             {
                 continue;
             }
             SeriesId series;
-            if (_tableSeriesByKey.TryGetValue(key, out var row))
+            TableRowSeries? row;
+            if (_tableSeriesByKey.TryGetValue(key, out row))
             {
                 series = row.Id;
                 row.LastSeenPoll = poll;
@@ -446,13 +662,86 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                     continue;
                 }
                 _refused.Remove(keyText);
-                _tableSeries[keyText] = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
+                _tableSeries[keyText] = row = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
             }
-            if (!TryAdd(samples, series, metric, vb.Value, at))
+            if (!TryAdd(samples, series, metric, vb.Value, at, out var rate, out var seconds))
             {
                 samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
             }
+            if (utilization is not null)
+            {
+                AddUtilization(tableIndex, utilization, column == utilization.In, row, suffix, rate, seconds, registry, budget, samples, at);
+            }
         }
+    }
+
+    /// <summary>
+    /// The utilisation of one interface's in or out octets this poll (none when the rate primed, the speed is unknown or
+    /// changed, or the value is above the link's speed). Its series is made when it has its first value; a steady poll
+    /// allocates nothing.
+    /// </summary>
+    private void AddUtilization(int tableIndex, UtilizationPlan u, bool inbound, TableRowSeries row, ReadOnlySpan<uint> index, double rate, double seconds,
+        SeriesRegistry registry, DeviceSeriesBudget budget, List<Sample> samples, long at)
+    {
+        var speedRows = _columnWalks[tableIndex][u.Speed];
+        var speedAt = Find(speedRows, _walkRootLength[tableIndex][u.Speed], index);
+        var speedMetric = _fromFallback[tableIndex][u.Speed] ? _fallbackMetrics[tableIndex][u.Speed]! : _plan.Tables[tableIndex].Columns[u.Speed].Metric;
+        var speed = speedAt >= 0 && speedRows[speedAt].Value.TryGetNumber(out var raw)
+            ? InterfaceUtilization.SpeedBitsPerSecond(raw, speedMetric, u.BitsPerUnit)
+            : double.NaN;
+        var last = row.SpeedBps;
+        row.SpeedBps = speed;
+        var verdict = InterfaceUtilization.Evaluate(rate, seconds, speed, last, _device.Timeout, out var percent);
+        switch (verdict)
+        {
+            case InterfaceUtilization.Verdict.SpeedUnknown:
+                if (!row.SpeedUnknownNoted && inbound)
+                {
+                    row.SpeedUnknownNoted = true; // logged once, with the others of this walk; again only after a known speed
+                    _speedUnknownNames ??= new System.Text.StringBuilder();
+                    if (_speedUnknownNames.Length < 200)
+                    {
+                        _speedUnknownNames.Append(_speedUnknownCount == 0 ? "" : ", ").Append(registry[row.Id].Key);
+                    }
+                    _speedUnknownCount++;
+                }
+                return;
+            case InterfaceUtilization.Verdict.SpeedChanged:
+                row.SpeedUnknownNoted = false;
+                if (inbound && double.IsFinite(last))
+                {
+                    LogSpeedChanged(_logger, DeviceId, registry[row.Id].Key, last / 1e6, speed / 1e6);
+                }
+                return;
+            case InterfaceUtilization.Verdict.NoRate:
+                return;
+            case InterfaceUtilization.Verdict.AboveLink:
+                if (!row.AboveLinkNoted)
+                {
+                    row.AboveLinkNoted = true;
+                    LogAboveLink(_logger, DeviceId, inbound ? TableUtilization.InMetric : TableUtilization.OutMetric, registry[row.Id].Key, percent, speed / 1e6, seconds);
+                }
+                return;
+        }
+        if (row.Utilization is not { } series)
+        {
+            if (row.UtilizationRefused is { } refusedKey && budget.AtCap)
+            {
+                registry.CountRefused(budget, refusedKey);
+                return;
+            }
+            var of = registry[row.Id];
+            var descriptor = new SeriesDescriptor(DeviceId, inbound ? TableUtilization.InMetric : TableUtilization.OutMetric, "%", MetricKind.Gauge,
+                inbound ? TableUtilization.InRole : TableUtilization.OutRole, of.Tags);
+            if (!registry.TryGetOrAdd(descriptor, out series))
+            {
+                row.UtilizationRefused = descriptor.Key; // at max_series, as a table row: counted, asked again once there is room
+                return;
+            }
+            row.Utilization = series;
+            row.UtilizationRefused = null;
+        }
+        samples.Add(new Sample(series, at, percent, SampleQuality.Good));
     }
 
     /// <summary>True when the filter column of the row with this index holds an accepted value.</summary>
@@ -648,8 +937,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     }
 
     /// <summary>Adds the sample for a numeric value (none while a rate primes); false when the value is no number.</summary>
-    private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at)
+    private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at) =>
+        TryAdd(samples, series, metric, value, at, out _, out _);
+
+    /// <summary>As above; <paramref name="rate"/> is the rate published and <paramref name="seconds"/> its interval (NaN when none).</summary>
+    private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at, out double rate, out double seconds)
     {
+        rate = double.NaN;
+        seconds = double.NaN;
         if (!value.TryGetNumber(out var raw))
         {
             return false; // noSuchObject, a non-numeric string, ...: the caller records a DeviceError
@@ -663,7 +958,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             {
                 return true; // first reading only primes the rate
             }
-            var seconds = (at - prev.AtMs) / 1000.0;
+            seconds = (at - prev.AtMs) / 1000.0;
             var delta = raw - prev.Raw;
             if (delta < 0)
             {
@@ -694,6 +989,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             _lastCounter[series] = (raw, at, delta / seconds);
             reported = metric.Convert(delta) - metric.Offset; // offsets do not apply to differences
             reported /= seconds;
+            rate = reported;
         }
         else
         {
@@ -735,6 +1031,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         public long LastSeenPoll { get; set; }
 
         public long LastSeenAt { get; set; }
+
+        /// <summary>The utilisation series of this row's octets (a utilization's in or out column), once it had a value.</summary>
+        public SeriesId? Utilization { get; set; }
+
+        /// <summary>The key of that series while max_series refuses it.</summary>
+        public string? UtilizationRefused { get; set; }
+
+        /// <summary>The row's link speed at the last poll, bit/s (NaN: unknown).</summary>
+        public double SpeedBps { get; set; } = double.NaN;
+
+        public bool SpeedUnknownNoted { get; set; }
+
+        public bool AboveLinkNoted { get; set; }
     }
 
     /// <summary>
@@ -751,6 +1060,21 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
         public long LastSeenPoll { get; set; }
     }
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: table {Table}: {Count} interface(s) without a known link speed ({Speed} 0, missing, or saturated at 4294967295 with no ifHighSpeed): no utilization for them until it is known (logged once per interface): {Rows}")]
+    private static partial void LogSpeedUnknown(ILogger logger, string deviceId, int count, string table, string speed, string rows);
+
+    [LoggerMessage(EventId = 208, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: {Row}: link speed changed from {Before} to {After} Mbit/s; no utilization for the interval that spans the change")]
+    private static partial void LogSpeedChanged(ILogger logger, string deviceId, string row, double before, double after);
+
+    [LoggerMessage(EventId = 209, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: {Metric} of {Row} came to {Percent:0.#} % of its {Speed} Mbit/s link over {Seconds:0.###} s, more than the poll's timing explains: a counter discontinuity the device did not flag; left out (logged once per interface)")]
+    private static partial void LogAboveLink(ILogger logger, string deviceId, string metric, string row, double percent, double speed, double seconds);
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: table {Table} column {Column} ({Oid}) has no rows: read from its fallback {Fallback} (a device without ifXTable, or SNMPv1, which carries no Counter64); its rates prime again")]
+    private static partial void LogColumnFallback(ILogger logger, string deviceId, string table, string column, string oid, string fallback);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: table {Table} column {Column} is read from its own OID {Oid} again; its rates prime again")]
+    private static partial void LogColumnOwnOid(ILogger logger, string deviceId, string table, string column, string oid);
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table}: the walk stopped at max_rows {MaxRows} and further rows were cut (raise max_rows to read them); columns: {Columns}")]
     private static partial void LogColumnsCut(ILogger logger, string deviceId, string table, int maxRows, string columns);
