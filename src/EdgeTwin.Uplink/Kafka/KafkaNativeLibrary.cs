@@ -110,16 +110,15 @@ public static partial class KafkaNativeLibrary
 
     private static List<string> Candidates(string directory)
     {
-        if (!Directory.Exists(directory))
-        {
-            return [];
-        }
-
+        // A release has them beside the single file; a framework-dependent build (dotnet run, the tests) under runtimes/.
+        var arch = RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        var native = Path.Combine(directory, "runtimes", $"linux-{arch}", "native");
         // The musl build never loads on glibc: naming it would only confuse (and it is not shipped).
-        return [.. Directory.EnumerateFiles(directory, "*librdkafka.so")
-            .Where(f => !Path.GetFileName(f).StartsWith("alpine-", StringComparison.Ordinal))
-            .OrderBy(f => Path.GetFileName(f) == "librdkafka.so" ? 0 : 1)
-            .ThenBy(f => f, StringComparer.Ordinal)];
+        return [.. new[] { directory, native }.Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateFiles(d, "*librdkafka.so")
+                .Where(f => !Path.GetFileName(f).StartsWith("alpine-", StringComparison.Ordinal))
+                .OrderBy(f => Path.GetFileName(f) == "librdkafka.so" ? 0 : 1)
+                .ThenBy(f => f, StringComparer.Ordinal))];
     }
 
     /// <summary>The loader's reason for <paramref name="file"/>: .NET puts dlerror's text into the exception.</summary>
