@@ -6,6 +6,12 @@ internal static partial class Log
 {
     // Sequences are not contiguous (condensed and dropped entries keep theirs, a new outbox file jumps), so the span
     // Head − Position is not a count: the outbox's own count of held entries is.
+    [LoggerMessage(65, LogLevel.Error, "Uplink {Uplink}: the Kafka uplink cannot run: {Reason}. Nothing is sent to Kafka; the outbox keeps the entries and the other stages run on; checking again every {Every} s (attempt {Attempt})")]
+    public static partial void KafkaLibraryMissing(ILogger logger, string uplink, string reason, int attempt, double every);
+
+    [LoggerMessage(66, LogLevel.Information, "Uplink {Uplink}: {Library} loaded (attempt {Attempt})")]
+    public static partial void KafkaLibraryLoaded(ILogger logger, string uplink, string library, int attempt);
+
     [LoggerMessage(1, LogLevel.Information, "Uplink {Uplink} connected to {Peer}; replaying its backlog after sequence {Position} up to {Head} ({Held} entries held in the outbox)")]
     public static partial void Connected(ILogger logger, string uplink, string peer, long position, long head, long held);
 

@@ -45,6 +45,14 @@ internal sealed class CheckCommand : ICliCommand
                 report = report with { Warnings = [.. report.Warnings, new ConfigDiagnostic(file.ToString(), 0, 0, "devices", low) { IsWarning = true }] };
             }
 
+            // A Kafka uplink needs librdkafka to load on this machine (a gateway's check runs there): a shared library it
+            // lacks (libsasl2.so.3 on a minimal Debian) left the uplink retrying what looked like an unreachable cluster.
+            if (report.Ok && report.Config?.Uplinks is { } uplinks && uplinks["kafka"] is ConfigMapping && uplinks.KeyMark("kafka") is var mark
+                && EdgeTwin.Uplink.Kafka.KafkaNativeLibrary.TryLoad(out _) is { } unloadable)
+            {
+                report = report with { Problems = [.. report.Problems, new ConfigDiagnostic(file.ToString(), mark.Line, mark.Column, "uplinks.kafka", unloadable)] };
+            }
+
             // The invocation's writer (stdout by default), so an in-process caller gets the report as other commands do.
             var output = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(json))

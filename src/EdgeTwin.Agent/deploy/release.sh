@@ -36,9 +36,10 @@ inputs() {
   (cd "$repo" && git ls-files -co --exclude-standard -- src device-profiles models Directory.Build.props \
     Directory.Packages.props global.json | grep -Ev '(^|/)(bin|obj)/' | LC_ALL=C sort)
 }
-# Its stamp: any change (committed or not) makes a new one, except in the deploy scripts and Markdown outside
-# device-profiles/ (the build embeds device-profiles/, README included).
+# Its stamp: any change (committed or not) makes a new one, except in the deploy scripts other than this one (which
+# decides what the tarball holds) and Markdown outside device-profiles/ (the build embeds device-profiles/, README included).
 stamp="$(cd "$repo" && inputs | grep -Ev '^src/.*\.md$|^src/EdgeTwin\.Agent/deploy/[^/]*\.sh$' | xargs -d '\n' sha256sum | sha256sum | cut -c1-16)"
+stamp="$(printf '%s\n' "$stamp" "$(sha256sum < "$repo/src/EdgeTwin.Agent/deploy/release.sh")" | sha256sum | cut -c1-16)"
 
 # One release build at a time per output directory (parallel test classes, two CI jobs sharing a cache).
 exec 9>"$out/.lock"
@@ -78,8 +79,14 @@ for rid in "${rids[@]}"; do
   rm -f "$stage"/*.pdb "$stage"/*.dbg
   # ONNX Runtime's native library must sit beside the single file, for the right architecture.
   [ -f "$stage/libonnxruntime.so" ] || { echo "release.sh: libonnxruntime.so missing from the $rid publish" >&2; exit 1; }
-  # Confluent.Kafka ships librdkafka builds for glibc, musl (alpine) and CentOS 8; a Debian gateway uses the first.
-  rm -f "$stage"/alpine-librdkafka.so "$stage"/centos8-librdkafka.so "$stage"/centos7-librdkafka.so
+  # Confluent.Kafka ships librdkafka builds for glibc, musl (alpine) and, for x64, CentOS 8. The x64 glibc build needs
+  # cyrus libsasl2.so.3 (for GSSAPI only), which a minimal Debian (debootstrap minbase, no libsasl2-2) lacks: it did not
+  # load there and the Kafka uplink was dead. Confluent.Kafka falls back to centos8-librdkafka.so (no libsasl2; PLAIN,
+  # SCRAM, OAUTHBEARER, TLS and every compression built in), so the x64 tarball keeps both. The musl build never loads.
+  rm -f "$stage"/alpine-librdkafka.so "$stage"/centos7-librdkafka.so
+  if [ "$rid" = linux-x64 ] && [ ! -f "$stage/centos8-librdkafka.so" ]; then
+    echo "release.sh: centos8-librdkafka.so missing from the $rid publish (the librdkafka for gateways without libsasl2)" >&2; exit 1
+  fi
   # The publish may already hold copies of these directories; cp -r into an existing one nested them
   # (device-profiles/device-profiles/…).
   rm -rf "$stage/device-profiles" "$stage/models"

@@ -12,7 +12,15 @@ namespace EdgeTwin.Uplink.Kafka;
 /// </summary>
 public sealed class KafkaUplink
 {
+    // librdkafka that does not load (a shared library the system lacks) does not appear by retrying a connect: the
+    // uplink says once why, checks again this often (an installed package is taken up without a restart) and repeats
+    // the error every NativeReportEvery; the outbox keeps the entries meanwhile and the other stages run on.
+    private static readonly TimeSpan NativeRetry = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan NativeReportEvery = TimeSpan.FromMinutes(5);
     private readonly UplinkPump _pump;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly string _name;
 
     public KafkaUplink(KafkaUplinkOptions options, IOutbox outbox, ILogger? logger = null, UplinkMetrics? metrics = null, TimeProvider? time = null)
     {
@@ -24,6 +32,9 @@ public sealed class KafkaUplink
 
         logger ??= NullLogger.Instance;
         time ??= TimeProvider.System;
+        _logger = logger;
+        _time = time;
+        _name = options.Name;
         _pump = new UplinkPump(outbox, new KafkaTransport(options, logger, time), options.Delivery, time, logger, metrics ?? new UplinkMetrics(), options.Identity);
     }
 
@@ -37,7 +48,49 @@ public sealed class KafkaUplink
     /// <summary>Bytes sent since start per kind and lane, and the byte budget (<c>max_rate</c>).</summary>
     public UplinkTrafficSnapshot Traffic => _pump.Traffic;
 
-    public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        if (!await WaitForNativeLibraryAsync(stoppingToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        await _pump.RunAsync(stoppingToken).ConfigureAwait(false);
+    }
+
+    /// <summary>True once librdkafka is loaded; false when stopped before it could be.</summary>
+    private async Task<bool> WaitForNativeLibraryAsync(CancellationToken stoppingToken)
+    {
+        string? reported = null;
+        var reportedAt = 0L;
+        var attempts = 0;
+        while (true)
+        {
+            attempts++;
+            var error = KafkaNativeLibrary.TryLoad(out var loaded);
+            if (error is null)
+            {
+                Log.KafkaLibraryLoaded(_logger, _name, loaded!, attempts);
+                return true;
+            }
+
+            if (!string.Equals(error, reported, StringComparison.Ordinal) || _time.GetElapsedTime(reportedAt) >= NativeReportEvery)
+            {
+                Log.KafkaLibraryMissing(_logger, _name, error, attempts, NativeRetry.TotalSeconds);
+                reported = error;
+                reportedAt = _time.GetTimestamp();
+            }
+
+            try
+            {
+                await Task.Delay(NativeRetry, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+    }
 
     /// <summary>
     /// Ends a reconnect backoff under way at once (no effect while connected): call it when the peer was seen reachable

@@ -147,6 +147,12 @@ public sealed class ReleaseTarballTests(ITestOutputHelper output)
         Assert.DoesNotContain(names, n => n.EndsWith(".pdb", StringComparison.Ordinal) || n.EndsWith(".dll", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.EndsWith(".py", StringComparison.Ordinal));
 
+        // librdkafka: the glibc build for every RID; for x64 also the CentOS 8 build, which needs no libsasl2.so.3 and is
+        // what a minimal Debian gateway runs (KafkaMinimalGatewayTests); never the musl one.
+        Assert.Contains($"{top}/librdkafka.so", names);
+        Assert.Equal(rid == "linux-x64", names.Contains($"{top}/centos8-librdkafka.so"));
+        Assert.DoesNotContain(names, n => n.EndsWith("/alpine-librdkafka.so", StringComparison.Ordinal) || n.EndsWith("/centos7-librdkafka.so", StringComparison.Ordinal));
+
         // Regression: cp -r into the publish's own copies nested them (device-profiles/device-profiles/…).
         Assert.DoesNotContain(names, n => n.Contains("/device-profiles/device-profiles", StringComparison.Ordinal) || n.Contains("/models/models", StringComparison.Ordinal));
     }
