@@ -289,6 +289,50 @@ public sealed class HistoryStreamingTests(ITestOutputHelper output)
         Assert.Equal(newest - 9_999, lines[0].GetProperty("seq").GetInt64());
         Assert.True(heapStalled - heapBefore < 4L * 1024 * 1024, $"{heapStalled - heapBefore:N0} B held while the client was not reading");
     }
+
+    [Fact]
+    public async Task The_newest_lines_are_counted_across_a_jump_in_the_line_numbers()
+    {
+        // A start above a replayed published mark numbers on from there (AlertManager.FirstSeq): lines 1-100, then
+        // 1,000-1,049. The newest 80 are 71-100 and 1,000-1,049, not the 80 numbers below 1,049.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-history-").FullName;
+        try
+        {
+            using var store = new AlertStore(Path.Combine(dir, "alerts.db"));
+            store.Start(_ => { });
+            var unit = new WriteUnit { Done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+            var t0 = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+            foreach (var seq in Enumerable.Range(1, 100).Concat(Enumerable.Range(1_000, 50)))
+            {
+                unit.Writes.Add(AlertStore.Append(seq, new AlertHistoryEntry(0, 7, "inlet-hot", "rack-r01/inlet", "raised", EventSeverity.Critical, 35, t0.AddSeconds(seq), "online"), null));
+            }
+
+            store.Submit(unit);
+            store.Pump();
+            await unit.Done.Task;
+            await Wait.UntilAsync(() => store.AppliedSeq == 1_049 && store.Unapplied == 0, "the lines in LiteDB");
+
+            Assert.Equal([.. Enumerable.Range(71, 30).Concat(Enumerable.Range(1_000, 50))], store.History(80).Select(e => (int)e.Seq));
+            Assert.Equal([.. Enumerable.Range(1_040, 10)], store.History(10).Select(e => (int)e.Seq));
+            Assert.Equal(150, store.History(10_000).Count);
+
+            // Read in batches of 7 through the cursor: the same lines, in order, none twice.
+            var cursor = new AlertHistoryCursor(store, [], 80, 7);
+            var read = new List<long>();
+            while (!cursor.Done)
+            {
+                var batch = cursor.Next();
+                Assert.InRange(batch.Count, 1, 7);
+                read.AddRange(batch.Select(e => e.Seq));
+            }
+
+            Assert.Equal(store.History(80).Select(e => e.Seq), read);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
 
 /// <summary>An alerting service with its control socket started (as the agent runs it).</summary>
