@@ -26,6 +26,9 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 {
     private const int MaxRequestBytes = 64 * 1024;
 
+    /// <summary>The answer buffer a connection starts with: most answers fit; a history batch grows it once or twice.</summary>
+    private const int InitialAnswerBytes = 4096;
+
     /// <summary>Refusals answered at once beyond which a connection is just closed (a flood must not pile up tasks).</summary>
     private const int MaxRefusing = 64;
 
@@ -206,6 +209,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     private async Task ServeAsync(Socket client, CancellationToken stop)
     {
+        HistoryAnswer? rest = null;
         using (client)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
@@ -214,7 +218,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             {
                 await using var stream = new NetworkStream(client, ownsSocket: false);
                 var peer = await ControlPeer.IdentifyAsync(client, timeout.Token).ConfigureAwait(false);
-                byte[] answer;
+                var output = new ArrayBufferWriter<byte>(InitialAnswerBytes);
                 try
                 {
                     // A client that connects and sends nothing holds one of MaxConnections slots: not for long.
@@ -226,18 +230,46 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                         return;
                     }
 
-                    answer = Handle(request, peer);
+                    rest = Respond(request, peer, output, whole: false);
                 }
                 catch (RequestTooLongException ex)
                 {
                     LogRefused("?", Who(peer), ex.Message);
-                    answer = ErrorAnswer(ex.Message);
+                    WriteErrorAnswer(output, ex.Message);
                 }
 
                 // An acknowledge or silence is answered once it is durable: a SIGKILL right after cannot undo it.
                 await _alerting.Manager.FlushAsync(timeout.Token).ConfigureAwait(false);
-                await stream.WriteAsync(answer, timeout.Token).ConfigureAwait(false);
-                await stream.WriteAsync("\n"u8.ToArray(), timeout.Token).ConfigureAwait(false);
+
+                // A history goes out a batch at a time, each written while the client reads the one before: the agent holds
+                // one batch per connection, not the whole answer (ConnectionTimeout still bounds a client that stops reading).
+                while (true)
+                {
+                    var more = rest is { More: true };
+                    if (!more)
+                    {
+                        output.Write("\n"u8);
+                    }
+
+                    await stream.WriteAsync(output.WrittenMemory, timeout.Token).ConfigureAwait(false);
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    output.ResetWrittenCount();
+                    try
+                    {
+                        rest!.WriteBatch();
+                    }
+                    catch (Exception ex) when (ex is LiteDB.LiteException or IOException or ObjectDisposedException)
+                    {
+                        // Part of the answer is out: it cannot become an error answer. The connection is closed without
+                        // the closing newline, so the client sees an answer cut short, not a shorter history.
+                        LogHistoryCut(ex, rest!.Written, _alerting.Manager.Store.Path, ex.Message);
+                        return;
+                    }
+                }
             }
             catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
             {
@@ -247,6 +279,10 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             {
                 // Nothing of one connection may end unobserved: the server serves the next one either way.
                 LogServeFailed(ex, ex.Message);
+            }
+            finally
+            {
+                rest?.Dispose();
             }
         }
     }
@@ -283,35 +319,135 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     /// </summary>
     public byte[] Handle(ReadOnlySpan<byte> request, ControlPeer? peer)
     {
+        var output = new ArrayBufferWriter<byte>(1024);
+        Respond(request, peer, output, whole: true);
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Writes the answer to <paramref name="request"/> into <paramref name="output"/>. A history answer is written whole
+    /// with <paramref name="whole"/>; otherwise its first batch only, and the rest is returned to be written batch by batch
+    /// into the same buffer once the caller has sent it. Never throws (see <see cref="Handle"/>): a failure before any of
+    /// the answer left replaces it with an error answer.
+    /// </summary>
+    private HistoryAnswer? Respond(ReadOnlySpan<byte> request, ControlPeer? peer, ArrayBufferWriter<byte> output, bool whole)
+    {
         string? op = null;
+        Utf8JsonWriter? w = null;
+        HistoryAnswer? rest = null;
         try
         {
-            var output = new ArrayBufferWriter<byte>(1024);
-            string? error;
-            using (var w = new Utf8JsonWriter(output))
-            {
-                w.WriteStartObject();
-                error = Dispatch(w, request, peer, ref op);
-                w.WriteEndObject();
-            }
-
+            w = new Utf8JsonWriter(output);
+            w.WriteStartObject();
+            AlertHistoryCursor? history = null;
+            var error = Dispatch(w, request, peer, ref op, ref history);
             if (error is not null)
             {
                 LogRefused(op ?? "?", Who(peer), error);
             }
 
-            return output.WrittenSpan.ToArray();
+            if (history is null)
+            {
+                w.WriteEndObject();
+                w.Flush();
+                return null;
+            }
+
+            rest = new HistoryAnswer(w, history);
+            w = null;
+            rest.WriteBatch();
+            while (whole && rest.More)
+            {
+                rest.WriteBatch();
+            }
+
+            if (!rest.More)
+            {
+                rest.Dispose();
+                rest = null;
+            }
+
+            var answer = rest;
+            rest = null;
+            return answer;
+        }
+        catch (Exception ex) when (op == "history" && ex is LiteDB.LiteException or IOException or ObjectDisposedException)
+        {
+            // LiteDB failed underneath (the store reopens it in the background): say so instead of dropping the client.
+            var error = $"alert history unavailable for now ({_alerting.Manager.Store.Path}: {ex.Message}); alarms are not affected, try again shortly";
+            LogRefused(op, Who(peer), error);
+            Restart(ref w, ref rest, output);
+            WriteErrorAnswer(output, error);
+            return null;
         }
         catch (Exception ex)
         {
             // What the checks did not foresee: the half-written answer is dropped for one that says what failed.
             var error = $"{op ?? "request"} failed: {ex.GetType().Name}: {ex.Message}";
             LogRequestFailed(ex, op ?? "?", Who(peer), error);
-            return ErrorAnswer(error);
+            Restart(ref w, ref rest, output);
+            WriteErrorAnswer(output, error);
+            return null;
+        }
+        finally
+        {
+            w?.Dispose();
+            rest?.Dispose();
         }
     }
 
-    private string? Dispatch(Utf8JsonWriter w, ReadOnlySpan<byte> request, ControlPeer? peer, ref string? op)
+    /// <summary>Drops a half-written answer: its writer first (disposing one flushes what it holds into the buffer).</summary>
+    private static void Restart(ref Utf8JsonWriter? w, ref HistoryAnswer? rest, ArrayBufferWriter<byte> output)
+    {
+        w?.Dispose();
+        w = null;
+        rest?.Dispose();
+        rest = null;
+        output.ResetWrittenCount();
+    }
+
+    /// <summary>
+    /// A history answer being written: its JSON writer, left inside the <c>history</c> array, and the cursor with the lines
+    /// still to come. One writer for the whole answer, so the bytes are those of one answer written at once.
+    /// </summary>
+    private sealed class HistoryAnswer(Utf8JsonWriter writer, AlertHistoryCursor cursor) : IDisposable
+    {
+        /// <summary>Lines written so far (the log names how far an answer cut short got).</summary>
+        public int Written { get; private set; }
+
+        public bool More { get; private set; } = true;
+
+        private bool _started;
+
+        /// <summary>Writes the next batch into the writer's buffer (and the answer's end after the last one).</summary>
+        public void WriteBatch()
+        {
+            if (!_started)
+            {
+                writer.WriteStartArray("history");
+                _started = true;
+            }
+
+            foreach (var e in cursor.Next())
+            {
+                WriteHistoryEntry(writer, e);
+                Written++;
+            }
+
+            if (cursor.Done)
+            {
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+                More = false;
+            }
+
+            writer.Flush();
+        }
+
+        public void Dispose() => writer.Dispose();
+    }
+
+    private string? Dispatch(Utf8JsonWriter w, ReadOnlySpan<byte> request, ControlPeer? peer, ref string? op, ref AlertHistoryCursor? history)
     {
         // JSON is UTF-8 (RFC 8259 8.1), and JsonDocument checks string contents only when one is read: a request with
         // invalid UTF-8 inside a string failed there as an unforeseen InvalidOperationException instead of a bad request.
@@ -352,7 +488,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                         WriteStatus(w);
                         return null;
                     case "history":
-                        return History(w, root);
+                        return History(w, root, out history);
                     case "ack":
                         return Ack(w, root, RequirePeer(peer));
                     case "silence":
@@ -399,7 +535,11 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         return null;
     }
 
-    private string? History(Utf8JsonWriter w, JsonElement root)
+    /// <summary>
+    /// Checks a history request and opens its cursor (LiteDB's index is read here, so a LiteDB failure is still an error
+    /// answer); the lines are written by <see cref="HistoryAnswer"/>, a batch at a time.
+    /// </summary>
+    private string? History(Utf8JsonWriter w, JsonElement root, out AlertHistoryCursor? history)
     {
         var limit = 100;
         if (Field(root, "limit") is { } l)
@@ -412,19 +552,8 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             limit = Math.Clamp(limit, 1, 10_000);
         }
 
-        IReadOnlyList<AlertHistoryEntry> history;
-        try
-        {
-            history = _alerting.Manager.History(limit);
-        }
-        catch (Exception ex) when (ex is LiteDB.LiteException or IOException or ObjectDisposedException)
-        {
-            // LiteDB failed underneath (the store reopens it in the background): say so instead of dropping the client.
-            return Error(w, $"alert history unavailable for now ({_alerting.Manager.Store.Path}: {ex.Message}); alarms are not affected, try again shortly");
-        }
-
+        history = _alerting.Manager.OpenHistory(limit, AlertHistoryCursor.DefaultBatch);
         w.WriteBoolean("ok", true);
-        WriteHistory(w, history);
         return null;
     }
 
@@ -640,14 +769,16 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     private static byte[] ErrorAnswer(string message)
     {
         var output = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(output))
-        {
-            w.WriteStartObject();
-            Error(w, message);
-            w.WriteEndObject();
-        }
-
+        WriteErrorAnswer(output, message);
         return output.WrittenSpan.ToArray();
+    }
+
+    private static void WriteErrorAnswer(ArrayBufferWriter<byte> output, string message)
+    {
+        using var w = new Utf8JsonWriter(output);
+        w.WriteStartObject();
+        Error(w, message);
+        w.WriteEndObject();
     }
 
     private static string Describe(ControlResult result, string what) => result switch
@@ -838,25 +969,19 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         w.WriteEndArray();
     }
 
-    private static void WriteHistory(Utf8JsonWriter w, IReadOnlyList<AlertHistoryEntry> history)
+    private static void WriteHistoryEntry(Utf8JsonWriter w, AlertHistoryEntry e)
     {
-        w.WriteStartArray("history");
-        foreach (var e in history)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("seq", e.Seq);
-            w.WriteNumber("id", e.AlertId);
-            w.WriteString("rule", e.Rule);
-            w.WriteString("key", e.Key);
-            w.WriteString("change", e.Change);
-            w.WriteString("severity", AlertManager.SeverityName(e.Severity));
-            w.WriteNumber("value", e.Value);
-            w.WriteString("time", e.Time.ToString("O", CultureInfo.InvariantCulture));
-            w.WriteString("uplink", e.Uplink);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
+        w.WriteStartObject();
+        w.WriteNumber("seq", e.Seq);
+        w.WriteNumber("id", e.AlertId);
+        w.WriteString("rule", e.Rule);
+        w.WriteString("key", e.Key);
+        w.WriteString("change", e.Change);
+        w.WriteString("severity", AlertManager.SeverityName(e.Severity));
+        w.WriteNumber("value", e.Value);
+        w.WriteString("time", e.Time.ToString("O", CultureInfo.InvariantCulture));
+        w.WriteString("uplink", e.Uplink);
+        w.WriteEndObject();
     }
 
     public async ValueTask DisposeAsync()
@@ -899,6 +1024,9 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert control: {Op} from {Peer} failed: {Error}")]
     private partial void LogRequestFailed(Exception exception, string op, string peer, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert control: history answer cut short after {Lines} lines, the alert store {Path} failed: {Reason} (the client sees an incomplete answer; alarms are not affected)")]
+    private partial void LogHistoryCut(Exception exception, int lines, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert control connection failed: {Reason}")]
     private partial void LogServeFailed(Exception exception, string reason);

@@ -621,16 +621,29 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>The newest <paramref name="limit"/> history lines, oldest first, including changes still being committed.</summary>
     public IReadOnlyList<AlertHistoryEntry> History(int limit)
     {
+        var cursor = OpenHistory(limit, AlertHistoryCursor.DefaultBatch);
+        var all = new List<AlertHistoryEntry>();
+        while (!cursor.Done)
+        {
+            all.AddRange(cursor.Next());
+        }
+
+        return all;
+    }
+
+    /// <summary>
+    /// The newest <paramref name="limit"/> history lines as of now, oldest first, to be read <paramref name="batch"/> at a
+    /// time (<c>alerts history</c> streams them to its client). Reads LiteDB's index (throws what LiteDB throws).
+    /// </summary>
+    internal AlertHistoryCursor OpenHistory(int limit, int batch)
+    {
         List<AlertHistoryEntry> unsaved;
         lock (_gate)
         {
             unsaved = [.. _unsaved];
         }
 
-        var stored = _store.History(limit);
-        var last = stored.Count == 0 ? 0 : stored[^1].Seq;
-        var all = stored.Concat(unsaved.Where(e => e.Seq > last)).ToList();
-        return all.Count <= limit ? all : all.GetRange(all.Count - limit, limit);
+        return new AlertHistoryCursor(_store, unsaved, limit, batch);
     }
 
     /// <summary>Every firing alert as one state message, for state sinks (GPIO) at start.</summary>
