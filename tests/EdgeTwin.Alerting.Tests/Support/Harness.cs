@@ -173,6 +173,7 @@ internal sealed class Harness : IAsyncDisposable
         Config = config;
         Time = time;
         Clock = new SteppableClock(time);
+        Timers = new AdvancedClock(time, Clock);
         Registry = registry;
     }
 
@@ -196,6 +197,9 @@ internal sealed class Harness : IAsyncDisposable
 
     /// <summary>The service's clock: <see cref="Time"/>, whose wall clock a test can step (NTP) while its timestamp and timers run on.</summary>
     public SteppableClock Clock { get; }
+
+    /// <summary>What the service is given: <see cref="Clock"/>, whose timers run only on the thread in <see cref="Advance"/>.</summary>
+    public AdvancedClock Timers { get; }
 
     public SeriesRegistry Registry { get; }
 
@@ -225,7 +229,7 @@ internal sealed class Harness : IAsyncDisposable
         Service = new AlertingService(Config, Site, Registry, Events, new AlertingOptions
         {
             StorePath = Path.Combine(Dir, "alerts.db"),
-            TimeProvider = Clock,
+            TimeProvider = Timers,
             LoggerFactory = LoggerFactory,
             Metrics = Metrics,
             RunConnectivityProbe = false,
@@ -249,14 +253,14 @@ internal sealed class Harness : IAsyncDisposable
     public void Feed(SeriesId id, double value, SampleQuality quality = SampleQuality.Good) =>
         Service.Process([new Sample(id, Clock.GetUtcNow().ToUnixTimeMilliseconds(), value, quality)]);
 
-    /// <summary>Advances the fake clock (the tick timer fires on the way).</summary>
+    /// <summary>Advances the fake clock (the tick timer fires on the way, on this thread: see <see cref="AdvancedClock"/>).</summary>
     public void Advance(TimeSpan by)
     {
         var step = TimeSpan.FromMilliseconds(250);
         while (by > TimeSpan.Zero)
         {
             var s = by < step ? by : step;
-            Time.Advance(s);
+            Timers.Advance(s);
             by -= s;
         }
     }
