@@ -12,9 +12,8 @@ public sealed class SnmpdIfUtilizationProcess : SnmpdProcess
 {
     private string? _state;
 
-    private static readonly string Script = """
-        import json, sys
-        def o(s): return tuple(int(x) for x in s.strip().strip('.').split('.'))
+    private static readonly string Script = PassPersistScript("""
+        import json
         STATE = sys.argv[1]
         IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
         IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
@@ -39,26 +38,7 @@ public sealed class SnmpdIfUtilizationProcess : SnmpdProcess
                     d[IFX + (10, i)] = ("counter64", str(r["out"]))
                     d[IFX + (15, i)] = ("gauge", str(r["high_speed"]))
             return d
-        while True:
-            cmd = sys.stdin.readline()
-            if not cmd:
-                break
-            cmd = cmd.strip()
-            if cmd == "PING":
-                sys.stdout.write("PONG\n")
-            elif cmd in ("get", "getnext"):
-                oid = o(sys.stdin.readline())
-                d = data()
-                found = (oid if oid in d else None) if cmd == "get" else next((k for k in sorted(d) if k > oid), None)
-                if found is None:
-                    sys.stdout.write("NONE\n")
-                else:
-                    sys.stdout.write("." + ".".join(map(str, found)) + "\n" + d[found][0] + "\n" + d[found][1] + "\n")
-            elif cmd == "set":
-                sys.stdin.readline(); sys.stdin.readline()
-                sys.stdout.write("not-writable\n")
-            sys.stdout.flush()
-        """;
+        """);
 
     /// <summary>One interface as the device reports it; <c>In</c>/<c>Out</c> are the 64-bit counts (ifInOctets is their low 32 bits).</summary>
     public sealed record Interface(string Name, ulong In, ulong Out, uint IfSpeed, uint HighSpeed);
