@@ -98,47 +98,41 @@ public sealed class Mqtt311OnlyBrokerTests
     [Fact]
     public async Task On_a_311_only_broker_sparkplug_gives_its_births_data_and_ndeath()
     {
-        var state = Directory.CreateTempSubdirectory("edgetwin-spb311-state-").FullName;
+        using var stateDirectory = new TempDirectory("edgetwin-spb311-state-");
+        var state = stateDirectory.Path;
+        await using var broker = await Mosquitto.StartAsync();
+        var front = new Mqtt311OnlyFront(broker.Port);
+        await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Enumerable.Range(0, 10).Select(i => Record($"dev{i % 2}", i))], Ct);
+        var options = Options(front.Port, MqttProtocol.V311) with
+        {
+            Encoding = MqttPayloadEncoding.SparkplugB,
+            StateDirectory = state,
+            Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromSeconds(30), ReconnectMaxDelay = TimeSpan.FromSeconds(30) },
+        };
+        var uplink = new MqttUplink(options, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
         try
         {
-            await using var broker = await Mosquitto.StartAsync();
-            var front = new Mqtt311OnlyFront(broker.Port);
-            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
-            await using var outbox = new TestOutbox();
-            await outbox.AppendAsync([.. Enumerable.Range(0, 10).Select(i => Record($"dev{i % 2}", i))], Ct);
-            var options = Options(front.Port, MqttProtocol.V311) with
-            {
-                Encoding = MqttPayloadEncoding.SparkplugB,
-                StateDirectory = state,
-                Delivery = new DeliveryOptions { BacklogRatePerSecond = 0, ReconnectInitialDelay = TimeSpan.FromSeconds(30), ReconnectMaxDelay = TimeSpan.FromSeconds(30) },
-            };
-            var uplink = new MqttUplink(options, outbox);
-            using var cts = new CancellationTokenSource();
-            var run = uplink.RunAsync(cts.Token);
-            try
-            {
-                await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 10, Long);
-                await sub.WaitUntilAsync(m => m.Count(x => x.Topic.Contains("/DDATA/", StringComparison.Ordinal)) >= 10, Long, "10 DDATA");
-                Assert.Equal("spBv1.0/site1/NBIRTH/gw1", sub.Messages[0].Topic);
-                var bdSeq = Payload.Parser.ParseFrom(sub.Messages[0].Payload).Metrics.Single(m => m.Name == "bdSeq").LongValue;
-                Assert.Contains(sub.Messages, m => m.Topic == "spBv1.0/site1/DBIRTH/gw1/dev0");
+            await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 10, Long);
+            await sub.WaitUntilAsync(m => m.Count(x => x.Topic.Contains("/DDATA/", StringComparison.Ordinal)) >= 10, Long, "10 DDATA");
+            Assert.Equal("spBv1.0/site1/NBIRTH/gw1", sub.Messages[0].Topic);
+            var bdSeq = Payload.Parser.ParseFrom(sub.Messages[0].Payload).Metrics.Single(m => m.Name == "bdSeq").LongValue;
+            Assert.Contains(sub.Messages, m => m.Topic == "spBv1.0/site1/DBIRTH/gw1/dev0");
 
-                await front.DisposeAsync();
-                await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/NDEATH/gw1"), Long, "NDEATH");
-                var ndeath = Payload.Parser.ParseFrom(sub.Messages.First(x => x.Topic == "spBv1.0/site1/NDEATH/gw1").Payload);
-                Assert.Equal(bdSeq, ndeath.Metrics.Single(m => m.Name == "bdSeq").LongValue);
-                Assert.Equal(0, front.Refused);
-            }
-            finally
-            {
-                await cts.CancelAsync();
-                await run;
-                await front.DisposeAsync();
-            }
+            await front.DisposeAsync();
+            await sub.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/NDEATH/gw1"), Long, "NDEATH");
+            var ndeath = Payload.Parser.ParseFrom(sub.Messages.First(x => x.Topic == "spBv1.0/site1/NDEATH/gw1").Payload);
+            Assert.Equal(bdSeq, ndeath.Metrics.Single(m => m.Name == "bdSeq").LongValue);
+            Assert.Equal(0, front.Refused);
         }
         finally
         {
-            Directory.Delete(state, recursive: true);
+            await cts.CancelAsync();
+            await run;
+            await front.DisposeAsync();
         }
     }
 }

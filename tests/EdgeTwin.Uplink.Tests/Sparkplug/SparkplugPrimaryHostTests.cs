@@ -34,37 +34,31 @@ public sealed class SparkplugPrimaryHostTests
     /// <summary>Runs <paramref name="body"/> against a fresh broker, subscriber (the host) and outbox, then stops the uplink.</summary>
     private static async Task WithEdgeNodeAsync(RecordingLogger log, Func<TestSubscriber, TestOutbox, Func<MqttUplink>, Task> body, MqttProtocol protocol = MqttProtocol.V500, UplinkMetrics? metrics = null)
     {
-        var state = Directory.CreateTempSubdirectory("edgetwin-spb-state-").FullName;
+        using var stateDirectory = new TempDirectory("edgetwin-spb-state-");
+        var state = stateDirectory.Path;
+        await using var broker = await Mosquitto.StartAsync();
+        await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
+        await using var outbox = new TestOutbox();
+        var options = Options(broker.Port, protocol) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state, SparkplugPrimaryHostId = Host };
+        MqttUplink? uplink = null;
+        Task? run = null;
+        using var cts = new CancellationTokenSource();
         try
         {
-            await using var broker = await Mosquitto.StartAsync();
-            await using var sub = await TestSubscriber.StartAsync(broker.Port, "spBv1.0/#");
-            await using var outbox = new TestOutbox();
-            var options = Options(broker.Port, protocol) with { Encoding = MqttPayloadEncoding.SparkplugB, StateDirectory = state, SparkplugPrimaryHostId = Host };
-            MqttUplink? uplink = null;
-            Task? run = null;
-            using var cts = new CancellationTokenSource();
-            try
+            await body(sub, outbox, () =>
             {
-                await body(sub, outbox, () =>
-                {
-                    uplink = new MqttUplink(options, outbox, log, metrics);
-                    run = uplink.RunAsync(cts.Token);
-                    return uplink;
-                });
-            }
-            finally
-            {
-                await cts.CancelAsync();
-                if (run is not null)
-                {
-                    await run;
-                }
-            }
+                uplink = new MqttUplink(options, outbox, log, metrics);
+                run = uplink.RunAsync(cts.Token);
+                return uplink;
+            });
         }
         finally
         {
-            Directory.Delete(state, recursive: true);
+            await cts.CancelAsync();
+            if (run is not null)
+            {
+                await run;
+            }
         }
     }
 
