@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 
@@ -198,7 +199,7 @@ public sealed class OutboxStatus
             {
                 w.WriteStartObject("last_rejected");
                 w.WriteNumber("seq", seq);
-                w.WriteString("time", at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                w.WriteString("time", WireTime.Instant(at));
                 w.WriteString("reason", refused.LastReason);
                 w.WriteEndObject();
             }
@@ -209,7 +210,7 @@ public sealed class OutboxStatus
 
             if (refused.ClosesOnEveryEntrySince is { } closing)
             {
-                w.WriteString("closes_on_every_entry_since", closing.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                w.WriteString("closes_on_every_entry_since", WireTime.Instant(closing));
             }
             else
             {
@@ -225,7 +226,7 @@ public sealed class OutboxStatus
                 w.WriteString("primary_host", host.HostId);
                 if (host.WaitingSince is { } waiting)
                 {
-                    w.WriteString("waits_for_primary_host_since", waiting.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                    w.WriteString("waits_for_primary_host_since", WireTime.Instant(waiting));
                     if (now - waiting >= HostWaitProblem)
                     {
                         problems.Add(string.Create(CultureInfo.InvariantCulture,

@@ -7,6 +7,7 @@ using EdgeTwin.Alerting.Connectivity;
 using EdgeTwin.Alerting.Sinks;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -937,7 +938,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             // A dead webhook or broker shows here, not only once in the journal hours ago.
             if (s.Outage is { } down)
             {
-                w.WriteString("down_since", down.Since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                w.WriteString("down_since", WireTime.Instant(down.Since));
                 w.WriteNumber("down_attempts", down.Attempts);
                 w.WriteString("down_reason", down.Reason);
             }
