@@ -36,6 +36,12 @@ internal sealed class AlertsListCommand : ICliSubcommand
                     // How bad it got while active (the summary shows the value now); "-" for kinds without a limit.
                     var peak = AlertsCli.Str(a, "peak_text");
                     await o.WriteLineAsync($"{AlertsCli.Str(a, "id").PadLeft(idWidth)}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {peak,-12}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
+
+                    // What to do first and where the site's procedure is, under the row (an agent before them sends neither).
+                    if (Action(a) is { } next)
+                    {
+                        await o.WriteLineAsync($"{"".PadLeft(idWidth)}  {next}").ConfigureAwait(false);
+                    }
                 }
             }
 
@@ -62,5 +68,19 @@ internal sealed class AlertsListCommand : ICliSubcommand
             }
         }, ct));
         return command;
+    }
+
+    /// <summary><c>first action: … | runbook: https://…</c>, or null when the alert's rule has neither.</summary>
+    private static string? Action(System.Text.Json.JsonElement alert)
+    {
+        var action = alert.TryGetProperty("action", out var x) && x.ValueKind == System.Text.Json.JsonValueKind.String ? x.GetString() : null;
+        var runbook = alert.TryGetProperty("runbook_url", out var r) && r.ValueKind == System.Text.Json.JsonValueKind.String ? r.GetString() : null;
+        return (action, runbook) switch
+        {
+            (null, null) => null,
+            ({ } a, null) => "first action: " + a,
+            (null, { } u) => "runbook: " + u,
+            ({ } a, { } u) => "first action: " + a + " | runbook: " + u,
+        };
     }
 }

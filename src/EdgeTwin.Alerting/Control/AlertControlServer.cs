@@ -909,6 +909,8 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             }
 
             w.WriteString("summary", a.Summary);
+            w.WriteString("action", a.Action);
+            w.WriteString("runbook_url", a.RunbookUrl);
             w.WriteString("fired_at", a.FiredAt?.ToString("O", CultureInfo.InvariantCulture));
             w.WriteString("pending_since", pendingSince.TryGetValue(a.Id, out var p) && a.State == AlertState.Pending ? p.ToString("O", CultureInfo.InvariantCulture) : null);
             w.WriteString("acked_at", a.AckedAt?.ToString("O", CultureInfo.InvariantCulture));

@@ -12,6 +12,8 @@ namespace EdgeTwin.Alerting.Sinks;
 /// <c>{"text":"…"[,"username":…][,"channel":…]}</c>, one line per alert of the message:
 /// <c>FIRING critical inlet-hot: rack A02 (…): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC (site sim, gateway gw1; since 2026-12-02 09:37:19 UTC)</c>.
 /// A resolved alert says RESOLVED and when, an acknowledged one ACKNOWLEDGED and when, a flapping one FLAPPING.
+/// A rule's <c>action</c> and <c>runbook_url</c> follow on an indented line (<c>    first action: … | runbook: https://…</c>),
+/// once for consecutive alerts that share them; a resolved alert has no action, only the runbook.
 /// <c>&amp;</c>, <c>&lt;</c> and <c>&gt;</c> are written as HTML entities, as Slack requires (Mattermost and Rocket.Chat
 /// show them as the characters); nothing else is markup.
 /// </summary>
@@ -48,6 +50,7 @@ public static class SlackJson
     {
         ArgumentNullException.ThrowIfNull(alerts);
         var text = new StringBuilder(alerts.Count * 160);
+        string? lastAction = null, lastRunbook = null;
         foreach (var a in alerts)
         {
             if (text.Length > 0)
@@ -83,6 +86,26 @@ public static class SlackJson
             }
 
             text.Append(')');
+
+            // What to do first and where the procedure is, under the alert it belongs to; once for a run of alerts of
+            // the same rule (a room's racks in one message) rather than the same line twenty times.
+            if ((a.Action is not null || a.RunbookUrl is not null) && (a.Action != lastAction || a.RunbookUrl != lastRunbook))
+            {
+                text.Append("\n    ");
+                if (a.Action is { } action)
+                {
+                    text.Append("first action: ").Append(Escape(action));
+                }
+
+                if (a.RunbookUrl is { } runbook)
+                {
+                    // A bare URL: Slack, Mattermost and Rocket.Chat all make it a link (their <url|text> forms differ).
+                    text.Append(a.Action is null ? "" : " | ").Append("runbook: ").Append(Escape(runbook));
+                }
+            }
+
+            lastAction = a.Action;
+            lastRunbook = a.RunbookUrl;
         }
 
         return text.ToString();
