@@ -38,7 +38,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
                     await o.WriteLineAsync($"{AlertsCli.Str(a, "id").PadLeft(idWidth)}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {peak,-12}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
 
                     // What to do first and where the site's procedure is, under the row (an agent before them sends neither).
-                    if (Action(a) is { } next)
+                    if (EdgeTwin.Alerting.Control.AlertControlClient.ActionLine(a) is { } next)
                     {
                         await o.WriteLineAsync($"{"".PadLeft(idWidth)}  {next}").ConfigureAwait(false);
                     }
@@ -68,19 +68,5 @@ internal sealed class AlertsListCommand : ICliSubcommand
             }
         }, ct));
         return command;
-    }
-
-    /// <summary><c>first action: … | runbook: https://…</c>, or null when the alert's rule has neither.</summary>
-    private static string? Action(System.Text.Json.JsonElement alert)
-    {
-        var action = alert.TryGetProperty("action", out var x) && x.ValueKind == System.Text.Json.JsonValueKind.String ? x.GetString() : null;
-        var runbook = alert.TryGetProperty("runbook_url", out var r) && r.ValueKind == System.Text.Json.JsonValueKind.String ? r.GetString() : null;
-        return (action, runbook) switch
-        {
-            (null, null) => null,
-            ({ } a, null) => "first action: " + a,
-            (null, { } u) => "runbook: " + u,
-            ({ } a, { } u) => "first action: " + a + " | runbook: " + u,
-        };
     }
 }
