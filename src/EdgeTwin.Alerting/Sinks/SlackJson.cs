@@ -50,9 +50,18 @@ public static class SlackJson
     {
         ArgumentNullException.ThrowIfNull(alerts);
         var text = new StringBuilder(alerts.Count * 160);
-        string? lastAction = null, lastRunbook = null;
+        string? action = null, runbook = null;
         foreach (var a in alerts)
         {
+            // What to do first and where the procedure is, under the alerts it belongs to: once after a run of alerts
+            // that share them (a room's racks of one rule in one message) rather than the same line twenty times.
+            if (a.Action != action || a.RunbookUrl != runbook)
+            {
+                ActionLine(text, action, runbook);
+                action = a.Action;
+                runbook = a.RunbookUrl;
+            }
+
             if (text.Length > 0)
             {
                 text.Append('\n');
@@ -86,29 +95,31 @@ public static class SlackJson
             }
 
             text.Append(')');
-
-            // What to do first and where the procedure is, under the alert it belongs to; once for a run of alerts of
-            // the same rule (a room's racks in one message) rather than the same line twenty times.
-            if ((a.Action is not null || a.RunbookUrl is not null) && (a.Action != lastAction || a.RunbookUrl != lastRunbook))
-            {
-                text.Append("\n    ");
-                if (a.Action is { } action)
-                {
-                    text.Append("first action: ").Append(Escape(action));
-                }
-
-                if (a.RunbookUrl is { } runbook)
-                {
-                    // A bare URL: Slack, Mattermost and Rocket.Chat all make it a link (their <url|text> forms differ).
-                    text.Append(a.Action is null ? "" : " | ").Append("runbook: ").Append(Escape(runbook));
-                }
-            }
-
-            lastAction = a.Action;
-            lastRunbook = a.RunbookUrl;
         }
 
+        ActionLine(text, action, runbook);
         return text.ToString();
+    }
+
+    /// <summary><c>\n    first action: … | runbook: https://…</c> when there is either.</summary>
+    private static void ActionLine(StringBuilder text, string? action, string? runbook)
+    {
+        if (action is null && runbook is null)
+        {
+            return;
+        }
+
+        text.Append("\n    ");
+        if (action is not null)
+        {
+            text.Append("first action: ").Append(Escape(action));
+        }
+
+        if (runbook is not null)
+        {
+            // A bare URL: Slack, Mattermost and Rocket.Chat all make it a link (their <url|text> forms differ).
+            text.Append(action is null ? "" : " | ").Append("runbook: ").Append(Escape(runbook));
+        }
     }
 
     private static string Time(DateTimeOffset t) =>
