@@ -11,7 +11,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
     public Command Create()
     {
         var cli = new AlertsCli();
-        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since; PEAK: the worst value while active), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
+        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since; PEAK: the worst value while active; under an alert, its rule's first action and runbook), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
         cli.AddTo(command);
         command.SetAction((parse, ct) => cli.RunAsync(parse, AlertsCli.Request(("op", "list")), async (root, o) =>
         {
