@@ -30,8 +30,12 @@ public sealed class RunbookActionSinkTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>
+    /// Persona audit: the operator woken at 3 a.m. got what, where, how bad and since when, but no first action and no link
+    /// to the site's procedure on any sink. Every message sink now shows both; a resolved alert only the runbook.
+    /// </summary>
     [Fact]
-    public async Task Every_message_sink_shows_the_first_action_and_the_runbook_and_a_resolved_alert_only_the_runbook()
+    public async Task Regression_an_alert_told_the_operator_neither_what_to_do_first_nor_where_the_sites_procedure_is()
     {
         await using var hook = new TinyHttpServer();
         await using var chat = new TinyHttpServer();
