@@ -11,7 +11,7 @@ internal sealed class AlertsListCommand : ICliSubcommand
     public Command Create()
     {
         var cli = new AlertsCli();
-        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since; PEAK: the worst value while active), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
+        var command = new Command("list", "Pending and firing alerts (SINCE: fired, or pending since; PEAK: the worst value while active; under an alert, its rule's first action and runbook), silences, sink counters, what each GPIO output (relay, buzzer, lamp) shows and the uplink's state.");
         cli.AddTo(command);
         command.SetAction((parse, ct) => cli.RunAsync(parse, AlertsCli.Request(("op", "list")), async (root, o) =>
         {
@@ -36,6 +36,12 @@ internal sealed class AlertsListCommand : ICliSubcommand
                     // How bad it got while active (the summary shows the value now); "-" for kinds without a limit.
                     var peak = AlertsCli.Str(a, "peak_text");
                     await o.WriteLineAsync($"{AlertsCli.Str(a, "id").PadLeft(idWidth)}  {AlertsCli.Str(a, "severity"),-8}  {state,-12}  {AlertsCli.Short(since),-20}  {peak,-12}  {AlertsCli.Str(a, "rule"),-28}  {AlertsCli.Str(a, "summary")}").ConfigureAwait(false);
+
+                    // What to do first and where the site's procedure is, under the row (an agent before them sends neither).
+                    if (EdgeTwin.Alerting.Control.AlertControlClient.ActionLine(a) is { } next)
+                    {
+                        await o.WriteLineAsync($"{"".PadLeft(idWidth)}  {next}").ConfigureAwait(false);
+                    }
                 }
             }
 

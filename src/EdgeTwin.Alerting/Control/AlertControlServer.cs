@@ -909,6 +909,8 @@ public sealed partial class AlertControlServer : IAsyncDisposable
             }
 
             w.WriteString("summary", a.Summary);
+            w.WriteString("action", a.Action);
+            w.WriteString("runbook_url", a.RunbookUrl);
             w.WriteString("fired_at", a.FiredAt?.ToString("O", CultureInfo.InvariantCulture));
             w.WriteString("pending_since", pendingSince.TryGetValue(a.Id, out var p) && a.State == AlertState.Pending ? p.ToString("O", CultureInfo.InvariantCulture) : null);
             w.WriteString("acked_at", a.AckedAt?.ToString("O", CultureInfo.InvariantCulture));
@@ -1057,5 +1059,23 @@ public static class AlertControlClient
         var line = await reader.ReadLineAsync(cts.Token).ConfigureAwait(false)
             ?? throw new IOException($"{socketPath}: the agent closed the connection without an answer");
         return JsonDocument.Parse(line);
+    }
+
+    /// <summary>
+    /// The line <c>edgetwin alerts list</c> prints under an alert of the <c>list</c> answer whose rule has an
+    /// <c>action</c> or <c>runbook_url</c>: <c>first action: … | runbook: https://…</c>; null when it has neither (or the
+    /// agent is older and sends neither).
+    /// </summary>
+    public static string? ActionLine(JsonElement alert)
+    {
+        var action = alert.TryGetProperty("action", out var x) && x.ValueKind == JsonValueKind.String ? x.GetString() : null;
+        var runbook = alert.TryGetProperty("runbook_url", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        return (action, runbook) switch
+        {
+            (null, null) => null,
+            ({ } a, null) => "first action: " + a,
+            (null, { } u) => "runbook: " + u,
+            ({ } a, { } u) => "first action: " + a + " | runbook: " + u,
+        };
     }
 }

@@ -131,6 +131,18 @@ public sealed record AlertRule
     /// <summary>One line for people; <c>{value}</c>, <c>{key}</c> and <c>{rule}</c> are replaced.</summary>
     public string? Summary { get; init; }
 
+    /// <summary>
+    /// <c>runbook_url:</c> the site's procedure for this alert (absolute http or https, as written), carried with the alert
+    /// to every message sink, <c>edgetwin alerts list</c> and the centre's alert events; null: none.
+    /// </summary>
+    public string? RunbookUrl { get; init; }
+
+    /// <summary>
+    /// <c>action:</c> what the operator should do first, one line of at most <see cref="AlertsConfig.MaxActionLength"/>
+    /// characters, with the placeholders of <see cref="Summary"/> replaced; null: none. Not sent with a resolved alert.
+    /// </summary>
+    public string? Action { get; init; }
+
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>Sink names; empty means every sink.</summary>

@@ -438,6 +438,8 @@ public sealed record AlertsConfig
             Kind = kind.Value,
             Severity = common.Severity,
             Summary = common.Summary,
+            RunbookUrl = common.RunbookUrl,
+            Action = common.Action,
             Labels = common.Labels,
             Targets = common.Targets,
             WhenUplink = r.Enum("when_uplink", Gates) ?? UplinkGate.Any,
@@ -624,6 +626,8 @@ public sealed record AlertsConfig
             Kind = RuleKind.Input,
             Severity = common.Severity,
             Summary = common.Summary,
+            RunbookUrl = common.RunbookUrl,
+            Action = common.Action,
             Labels = common.Labels,
             Targets = common.Targets,
             Pin = pin.Value,
@@ -634,10 +638,21 @@ public sealed record AlertsConfig
         };
     }
 
-    private static (EventSeverity Severity, string? Summary, IReadOnlyDictionary<string, string> Labels, IReadOnlyList<string> Targets) Common(ConfigReader r, HashSet<string> sinks)
+    /// <summary>The longest <c>action:</c> text: one line in the journal, a chat message and <c>alerts list</c>, not a procedure (that is the runbook).</summary>
+    public const int MaxActionLength = 200;
+
+    /// <summary>The longest <c>runbook_url</c> (it travels in every message, syslog line and alert event).</summary>
+    public const int MaxRunbookUrlLength = 2048;
+
+    /// <summary>What <c>summary:</c> and <c>action:</c> templates may use (<see cref="State.AlertInstance"/> fills them).</summary>
+    public static readonly IReadOnlyList<string> TemplatePlaceholders = ["{key}", "{value}", "{peak}", "{rule}"];
+
+    private static (EventSeverity Severity, string? Summary, string? RunbookUrl, string? Action, IReadOnlyDictionary<string, string> Labels, IReadOnlyList<string> Targets) Common(ConfigReader r, HashSet<string> sinks)
     {
         var severity = r.Enum("severity", Severities) ?? EventSeverity.Warning;
         var summary = r.String("summary");
+        var runbook = RunbookUrl(r);
+        var action = ActionText(r);
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
         if (r.Section("labels") is { } l)
         {
@@ -661,8 +676,87 @@ public sealed record AlertsConfig
             }
         }
 
-        return (severity, summary, labels, targets);
+        return (severity, summary, runbook, action, labels, targets);
     }
+
+    /// <summary>
+    /// <c>runbook_url:</c> an absolute http(s) URL without credentials or spaces: it goes as written into chat text, a
+    /// syslog SD-param and Alertmanager's annotation, to everyone who sees the alert.
+    /// </summary>
+    private static string? RunbookUrl(ConfigReader r)
+    {
+        if (r.String("runbook_url") is not { } text)
+        {
+            return null;
+        }
+
+        var node = r.Node("runbook_url")!;
+        var value = text.Trim();
+        if (value.Length == 0 || value.Length > MaxRunbookUrlLength || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
+            || !Uri.TryCreate(value, UriKind.Absolute, out var url)
+            || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps) || url.Host.Length == 0)
+        {
+            var why = value.Length > MaxRunbookUrlLength ? $" ({value.Length} characters; at most {MaxRunbookUrlLength})"
+                : value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)) ? " (it has a space or control character: write it %20-escaped)"
+                : "";
+            r.Diagnostics.Add(node, $"must be an absolute http or https URL of the site's procedure for this alert (e.g. https://wiki.example/runbooks/inlet-hot), got '{Shorten(value)}'{why}");
+            return null;
+        }
+
+        if (url.UserInfo.Length > 0)
+        {
+            r.Diagnostics.Add(node, "must not carry a user:password: the runbook URL goes to every sink (chat, journal, Alertmanager) and to the centre; let the wiki ask for the login");
+            return null;
+        }
+
+        return value;
+    }
+
+    /// <summary>
+    /// <c>action:</c> the first thing to do, one line (a folded YAML block's line breaks become spaces), at most
+    /// <see cref="MaxActionLength"/> characters, with no placeholder the template cannot fill (it would reach the
+    /// operator as <c>{rack}</c>).
+    /// </summary>
+    private static string? ActionText(ConfigReader r)
+    {
+        if (r.String("action") is not { } text)
+        {
+            return null;
+        }
+
+        var node = r.Node("action")!;
+        var value = text.ReplaceLineEndings(" ").Trim();
+        if (value.Length == 0)
+        {
+            r.Diagnostics.Add(node, "is empty: write what the operator should do first, or leave the key out");
+            return null;
+        }
+
+        if (value.Length > MaxActionLength)
+        {
+            r.Diagnostics.Add(node, $"is {value.Length} characters; at most {MaxActionLength}: one line to act on, the procedure belongs behind runbook_url");
+            return null;
+        }
+
+        if (value.Any(char.IsControl))
+        {
+            r.Diagnostics.Add(node, "has a control character (a tab?): one line of plain text");
+            return null;
+        }
+
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(value, @"\{[^{}]*\}"))
+        {
+            if (!TemplatePlaceholders.Contains(m.Value, StringComparer.Ordinal))
+            {
+                r.Diagnostics.Add(node, $"unknown placeholder {m.Value}: action can use {string.Join(", ", TemplatePlaceholders)} (as summary)");
+                return null;
+            }
+        }
+
+        return value;
+    }
+
+    private static string Shorten(string value) => value.Length <= 80 ? value : value[..77] + "...";
 
     private static List<SinkConfig> ReadSinks(ConfigReader section, string configDirectory)
     {

@@ -9,6 +9,7 @@ namespace EdgeTwin.Alerting.Sinks;
 /// The JSON body of a message (webhook, MQTT), version 1:
 /// <c>{"v":1,"site":…,"gateway":…,"group":…,"time":…,"severity":…,"alerts":[{"id","rule","key","status","severity","value","peak","summary","fired_at","resolved_at","acked_at","flapping","labels":{…}}]}</c>.
 /// <c>peak</c> is the worst value while the alert was active, null for kinds without a limit (state, stuck, missing, …).
+/// <c>action</c> (not for a resolved alert) and <c>runbook_url</c> follow <c>summary</c> when the rule has them, else are absent.
 /// Every time is <see cref="WireTime.Instant(DateTimeOffset)"/> (<c>2026-12-02T09:40:25.123Z</c>), like the outbox's
 /// alert events: the body had <c>+00:00</c> in <c>time</c> and an escaped <c>\u002B00:00</c> in <c>fired_at</c>.
 /// </summary>
@@ -55,6 +56,18 @@ public static class AlertJson
                 }
 
                 w.WriteString("summary", a.Summary);
+
+                // Only when the rule has them, so a message of rules without them is the same bytes as before.
+                if (a.Action is { } action)
+                {
+                    w.WriteString("action", action);
+                }
+
+                if (a.RunbookUrl is { } runbook)
+                {
+                    w.WriteString("runbook_url", runbook);
+                }
+
                 Time(w, "fired_at", a.FiredAt);
                 Time(w, "resolved_at", a.ResolvedAt);
                 Time(w, "acked_at", a.AckedAt);

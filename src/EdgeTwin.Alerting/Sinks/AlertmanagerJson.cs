@@ -100,6 +100,19 @@ public static class AlertmanagerJson
         }
 
         w.WriteString("description", Description(site, gateway, a, starts));
+
+        // The names Alertmanager's and Grafana's templates and PagerDuty's integration look for (runbook_url); the
+        // first action also ends the description, which most default notification templates show.
+        if (a.Action is { } action)
+        {
+            w.WriteString("action", action);
+        }
+
+        if (a.RunbookUrl is { } runbook)
+        {
+            w.WriteString("runbook_url", runbook);
+        }
+
         w.WriteString("status", AlertJson.StatusName(a.Status));
         if (a.AckedAt is { } acked)
         {
@@ -145,6 +158,16 @@ public static class AlertmanagerJson
         if (a.Flapping)
         {
             text += "; flapping: its changes are held back until it settles";
+        }
+
+        if (a.Action is { } action)
+        {
+            text += ". First action: " + action;
+        }
+
+        if (a.RunbookUrl is { } runbook)
+        {
+            text += (a.Action is null ? ". " : "; ") + "runbook: " + runbook;
         }
 
         return text;

@@ -12,6 +12,8 @@ namespace EdgeTwin.Alerting.Sinks;
 /// <c>{"text":"…"[,"username":…][,"channel":…]}</c>, one line per alert of the message:
 /// <c>FIRING critical inlet-hot: rack A02 (…): inlet_temperature 32.3 °C above 32 °C since 09:37:19 UTC (site sim, gateway gw1; since 2026-12-02 09:37:19 UTC)</c>.
 /// A resolved alert says RESOLVED and when, an acknowledged one ACKNOWLEDGED and when, a flapping one FLAPPING.
+/// A rule's <c>action</c> and <c>runbook_url</c> follow on an indented line (<c>    first action: … | runbook: https://…</c>),
+/// once for consecutive alerts that share them; a resolved alert has no action, only the runbook.
 /// <c>&amp;</c>, <c>&lt;</c> and <c>&gt;</c> are written as HTML entities, as Slack requires (Mattermost and Rocket.Chat
 /// show them as the characters); nothing else is markup.
 /// </summary>
@@ -48,8 +50,18 @@ public static class SlackJson
     {
         ArgumentNullException.ThrowIfNull(alerts);
         var text = new StringBuilder(alerts.Count * 160);
+        string? action = null, runbook = null;
         foreach (var a in alerts)
         {
+            // What to do first and where the procedure is, under the alerts it belongs to: once after a run of alerts
+            // that share them (a room's racks of one rule in one message) rather than the same line twenty times.
+            if (a.Action != action || a.RunbookUrl != runbook)
+            {
+                ActionLine(text, action, runbook);
+                action = a.Action;
+                runbook = a.RunbookUrl;
+            }
+
             if (text.Length > 0)
             {
                 text.Append('\n');
@@ -85,7 +97,29 @@ public static class SlackJson
             text.Append(')');
         }
 
+        ActionLine(text, action, runbook);
         return text.ToString();
+    }
+
+    /// <summary><c>\n    first action: … | runbook: https://…</c> when there is either.</summary>
+    private static void ActionLine(StringBuilder text, string? action, string? runbook)
+    {
+        if (action is null && runbook is null)
+        {
+            return;
+        }
+
+        text.Append("\n    ");
+        if (action is not null)
+        {
+            text.Append("first action: ").Append(Escape(action));
+        }
+
+        if (runbook is not null)
+        {
+            // A bare URL: Slack, Mattermost and Rocket.Chat all make it a link (their <url|text> forms differ).
+            text.Append(action is null ? "" : " | ").Append("runbook: ").Append(Escape(runbook));
+        }
     }
 
     private static string Time(DateTimeOffset t) =>

@@ -9,7 +9,8 @@ namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
 /// One RFC 5424 line per alert change over a Unix datagram socket (<c>/dev/log</c>: journald or rsyslog), with the alert
-/// as structured data (<c>[edgetwin@32473 id="…" rule="…" key="…" status="…" … site="…" room="…" rack="…" fired_at="…"]</c>).
+/// as structured data (<c>[edgetwin@32473 id="…" rule="…" key="…" status="…" … site="…" room="…" rack="…" fired_at="…"]</c>;
+/// the rule's <c>action="…"</c> and <c>runbook_url="…"</c> when it has them, so the text stays the one-line summary).
 /// Firing critical alerts log at <c>crit</c>, warnings at <c>warning</c>, clears at <c>notice</c>. The line's timestamp is
 /// the alert's own change time (fired, resolved, acknowledged), not when its group's message went out.
 /// </summary>
@@ -129,6 +130,10 @@ public sealed class SyslogSink : IAlertSink
         Optional(sb, "fired_at", a.FiredAt is { } f ? WireTime.Instant(f) : null);
         Optional(sb, "resolved_at", a.ResolvedAt is { } r ? WireTime.Instant(r) : null);
         Optional(sb, "acked_at", a.AckedAt is { } k ? WireTime.Instant(k) : null);
+
+        // SD-params, not the text: the line stays one readable summary, and rsyslog/journal tooling gets them by name.
+        Optional(sb, "action", a.Action);
+        Optional(sb, "runbook_url", a.RunbookUrl);
         sb.Append("] ").Append(a.Summary);
         return sb.ToString();
     }

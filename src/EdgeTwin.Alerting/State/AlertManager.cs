@@ -1415,6 +1415,18 @@ public sealed partial class AlertManager : IDisposable
                 break;
         }
 
+        // What the sinks show the operator, so the centre's console can show it too: the runbook with every event of
+        // the alert, the first action while there is one (not with the clear), as the sinks' snapshots do.
+        if (rule.RunbookUrl is { } runbook)
+        {
+            d["runbook_url"] = runbook;
+        }
+
+        if (d.GetValueOrDefault("state") != "resolved" && a.Action is { } action)
+        {
+            d["action"] = action;
+        }
+
         return d;
 
         static void Limits(Dictionary<string, string> d, AlertRule rule)

@@ -54,6 +54,15 @@ public sealed record AlertSnapshot(
 
     /// <summary><see cref="Peak"/> with the series' unit as people write it (<c>34.1 °C</c>, <c>1.2 °C/min</c>).</summary>
     public string? PeakText { get; init; }
+
+    /// <summary>The rule's <c>runbook_url</c> (the site's procedure for it), null without one; every status carries it.</summary>
+    public string? RunbookUrl { get; init; }
+
+    /// <summary>
+    /// The rule's <c>action</c> (what to do first) with its placeholders filled; null without one and for a resolved alert
+    /// (nothing is left to do first once it cleared; the runbook stays, for the follow-up).
+    /// </summary>
+    public string? Action { get; init; }
 }
 
 /// <summary>
@@ -330,19 +339,26 @@ internal sealed class AlertInstance
     public int MemberCount { get; set; }
 
     /// <summary>A user template (<c>summary:</c>) with <c>{value}</c>, <c>{key}</c>, <c>{rule}</c> replaced; else the default text.</summary>
-    public string Summary => Rule.Summary is { } template
+    public string Summary => Rule.Summary is { } template ? Fill(template) : DefaultSummary();
+
+    /// <summary>The rule's <c>action:</c> with the placeholders <see cref="Summary"/> takes (a combined alert's <c>{key}</c> is its rack, room or line); null without one.</summary>
+    public string? Action => Rule.Action is { } template ? Fill(template) : null;
+
+    private string Fill(string template) => template.Contains('{', StringComparison.Ordinal)
         ? template
             .Replace("{value}", Num(Value), StringComparison.Ordinal)
             .Replace("{key}", Key, StringComparison.Ordinal)
             .Replace("{rule}", Rule.Name, StringComparison.Ordinal)
             .Replace("{peak}", double.IsNaN(Peak) ? "" : Num(Peak), StringComparison.Ordinal)
-        : DefaultSummary();
+        : template;
 
     public AlertSnapshot Snapshot(AlertStatus status, DateTimeOffset now) =>
         new(Id, Rule.Name, Key, status, State, Rule.Severity, Value, Summary, Labels, Rule.Targets, FiredAt, ResolvedAt, AckedAt, Flapping, now)
         {
             Peak = double.IsNaN(Peak) ? null : Peak,
             PeakText = PeakText,
+            RunbookUrl = Rule.RunbookUrl,
+            Action = status == AlertStatus.Resolved ? null : Action,
         };
 
     /// <summary>The peak with its unit (a rate per minute); null without one.</summary>

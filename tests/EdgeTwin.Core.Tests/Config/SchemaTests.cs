@@ -100,6 +100,44 @@ public sealed class SchemaTests
     }
 
     /// <summary>
+    /// <c>runbook_url</c> and <c>action</c> of an alert rule or input, as editors check them: the alerting loader refuses
+    /// the same values (<c>RunbookActionConfigTests</c> in EdgeTwin.Alerting.Tests; its validator is not in this assembly).
+    /// </summary>
+    [Theory]
+    [InlineData("runbook_url: \"https://wiki.example/dc1/runbooks/inlet-hot?v=2#first\"", true)]
+    [InlineData("runbook_url: \"http://10.0.0.5:8080/leak\"", true)]
+    [InlineData("action: \"Check the CRAC of rack {key}'s row\"", true)]
+    [InlineData("runbook_url: \"ftp://wiki.example/inlet\"", false)]
+    [InlineData("runbook_url: \"wiki/inlet-hot\"", false)]
+    [InlineData("runbook_url: \"https://ops:pw@wiki.example/inlet\"", false)]
+    [InlineData("runbook_url: \"https://wiki.example/inlet hot\"", false)]
+    [InlineData("action: \"\"", false)]
+    public void The_schema_checks_an_alert_rules_runbook_url_and_action(string key, bool valid)
+    {
+        using var dir = new TempDir();
+        var yaml = "site: { id: dc1, gateway_id: gw1 }\ndevices: []\nalerts:\n  rules:\n    - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, " + key + " }\n"
+            + "  inputs:\n    - { name: leak, pin: 5, " + key + " }\n";
+        var errors = SchemaErrors(SiteSchema.Value, YamlToJson(dir.Write("site.yaml", yaml)));
+        if (valid)
+        {
+            Assert.Empty(errors);
+        }
+        else
+        {
+            Assert.Equal(2, errors.Count(e => e.Contains("/alerts/rules/0/", StringComparison.Ordinal) || e.Contains("/alerts/inputs/0/", StringComparison.Ordinal)));
+        }
+    }
+
+    [Fact]
+    public void The_schema_refuses_an_alert_action_longer_than_200_characters()
+    {
+        using var dir = new TempDir();
+        string Yaml(int length) => "site: { id: dc1, gateway_id: gw1 }\ndevices: []\nalerts:\n  rules:\n    - { name: a, type: uplink, action: \"" + new string('x', length) + "\" }\n";
+        Assert.Empty(SchemaErrors(SiteSchema.Value, YamlToJson(dir.Write("ok.yaml", Yaml(200)))));
+        Assert.Contains(SchemaErrors(SiteSchema.Value, YamlToJson(dir.Write("long.yaml", Yaml(201)))), e => e.Contains("/alerts/rules/0/action", StringComparison.Ordinal));
+    }
+
+    /// <summary>
     /// The schema accepted a top-level <c>machines:</c> ("per-machine maintenance figures") that no component reads and the
     /// loader refuses as an unknown key; the figures are <c>models.maintenance.machines</c>.
     /// </summary>
