@@ -105,6 +105,11 @@ public sealed partial class LiteDbOutbox
     /// </summary>
     private long BudgetInForce(long storedBytes)
     {
+        if (MemoryOnly)
+        {
+            return Math.Min(_options.DiskBudgetBytes, _options.MemoryBudgetBytes);
+        }
+
         // Not throttled: a small disk filled between two reads a second apart.
         if (ReadFileSystemSpace() is not { } space)
         {
@@ -173,6 +178,11 @@ public sealed partial class LiteDbOutbox
 
     private (long Available, long Total)? ReadFileSystemSpace()
     {
+        if (MemoryOnly)
+        {
+            return null; // the disk is not written: its space bounds nothing (the memory budget does)
+        }
+
         if (_options.FileSystemSpace is { } hook)
         {
             return hook();

@@ -285,6 +285,7 @@ public sealed partial class LiteDbOutbox
             }
 
             _consecutiveFailures = 0;
+            NoteStorageWorking();
         }
         catch (Exception ex)
         {

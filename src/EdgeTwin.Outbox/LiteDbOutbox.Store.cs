@@ -176,6 +176,15 @@ public sealed partial class LiteDbOutbox
 
     private void OpenDatabase()
     {
+        if (_memoryData is { } memoryData && _memoryLog is { } memoryLog)
+        {
+            // Memory mode: reopened after a failure over the same streams (LiteDB leaves a caller's streams open).
+            _db = new LiteDatabase(new SyncOnFlushStream(memoryData), new BsonMapper(), _journal = new JournalStream(memoryLog));
+            _segments = new SegmentSet(_db, _options.SegmentCapacity);
+            _freedInDataFile = 0;
+            return;
+        }
+
         var path = _options.Path;
         _dataFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
         _logFile = new FileStream(JournalPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0, FileOptions.None);
@@ -484,7 +493,7 @@ public sealed partial class LiteDbOutbox
         _lockFile = null;
     }
 
-    private long FileBytes() => (_dataFile?.Length ?? 0) + (_logFile?.Length ?? 0);
+    private long FileBytes() => _memoryData is { } memory ? memory.Length + (_memoryLog?.Length ?? 0) : (_dataFile?.Length ?? 0) + (_logFile?.Length ?? 0);
 
     /// <param name="state">What to record; its <c>Last</c> is the last sequence acknowledged to a caller.</param>
     /// <param name="pendingTo">An append committed in pieces is under way up to this sequence: entries above
@@ -541,7 +550,7 @@ public sealed partial class LiteDbOutbox
     private void CommitDurably()
     {
         _db!.Commit();
-        if (_options.FlushToDisk)
+        if (_options.FlushToDisk && _logFile is not null)
         {
             _logFile!.Flush(flushToDisk: true);
         }

@@ -16,6 +16,7 @@ public sealed partial class LiteDbOutbox
     private TimeSpan _reopenDelay;
     private int _consecutiveFailures;
     private string? _lastReopenFailure;
+    private long _lastReopenFailureLoggedAt;
 
     // Acknowledgements waiting to ride on the next commit (at most AckCommitInterval): with the broker up every append
     // was followed within milliseconds by its acknowledgement's own fsynced commit, doubling the flash writes.
@@ -30,6 +31,7 @@ public sealed partial class LiteDbOutbox
     private void BackOff(string cause)
     {
         _lastReopenFailure = cause;
+        NoteStorageFailing(cause);
         if (++_consecutiveFailures >= 2)
         {
             _reopenFrom = _time.GetTimestamp();
@@ -252,8 +254,21 @@ public sealed partial class LiteDbOutbox
         catch (Exception ex)
         {
             CloseDatabase();
+            if (IsReadOnlyFileSystem(ex) && EnterMemoryMode(ex.Message))
+            {
+                return true;
+            }
+
+            // The stack once per cause and minute, as for failed writes: an I/O error that persists reopened every 30 s.
+            var now = Environment.TickCount64;
+            var repeat = ex.Message == _lastReopenFailure && now - _lastReopenFailureLoggedAt < 60_000;
+            if (!repeat)
+            {
+                _lastReopenFailureLoggedAt = now;
+            }
+
             BackOff(ex.Message);
-            OutboxLog.ReopenFailed(_logger, _options.Path, ex.Message, ex);
+            OutboxLog.ReopenFailed(_logger, _options.Path, ex.Message, repeat ? null : ex);
             var error = new OutboxStorageException($"Outbox {_options.Path} is not usable after an earlier failure: {ex.Message}", ex);
             foreach (var op in ops)
             {
@@ -369,6 +384,7 @@ public sealed partial class LiteDbOutbox
 
             CommitEntries(state, journalBefore, entryBytes);
             _consecutiveFailures = 0;
+            NoteStorageWorking();
         }
         catch (Exception ex)
         {

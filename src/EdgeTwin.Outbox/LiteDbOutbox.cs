@@ -236,6 +236,7 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxS
                 EntryBytes = s.Bytes,
                 PendingEntries = s.PendingPieces,
                 PendingBytes = s.PendingBytes,
+                Storage = StorageState(),
             };
         }
     }

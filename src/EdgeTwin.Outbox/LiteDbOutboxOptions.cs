@@ -19,6 +19,13 @@ public sealed class LiteDbOutboxOptions
     /// </summary>
     public long? DiskReserveBytes { get; init; }
 
+    /// <summary>
+    /// What the outbox may hold in memory once its file system has turned read-only (a failing SD card remounted by the
+    /// kernel): it goes on in memory instead of failing every append (README "Failure modes"); the budget rounds condense
+    /// and drop against the smaller of this and <see cref="DiskBudgetBytes"/>. 0: no memory fallback.
+    /// </summary>
+    public long MemoryBudgetBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>Summaries and raw entries older than this are dropped (events and predictions are kept).</summary>
     public TimeSpan MaxAge { get; init; } = TimeSpan.FromDays(7);
 

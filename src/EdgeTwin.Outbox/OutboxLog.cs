@@ -29,7 +29,7 @@ internal static partial class OutboxLog
     public static partial void OverBudgetWithProtected(ILogger logger, string path, long bytes, long budget);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Outbox {Path}: reopening after a failure did not work: {Cause}")]
-    public static partial void ReopenFailed(ILogger logger, string path, string cause, Exception exception);
+    public static partial void ReopenFailed(ILogger logger, string path, string cause, Exception? exception);
 
     [LoggerMessage(EventId = 35, Level = LogLevel.Warning, Message = "Outbox {Path} was not written here: {Why} (a restored backup, or another gateway's file moved in). Its held entries keep their sequences (up to {Last}) and are sent as usual; new entries start at {Sequence} (Unix ms × 1000): the file's own count may be behind what the centre already has from the original, which would discard them as duplicates")]
     public static partial void AdoptedCopy(ILogger logger, string path, string why, long last, long sequence);
@@ -57,4 +57,13 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 34, Level = LogLevel.Error, Message = "Outbox {Path} was written by a newer build (file format {Format}; this build reads format {Own}): kept untouched as {MovedTo} with its entries, which this build does not send; a new outbox starts at sequence {Sequence}. Upgrade again to send them (or read them with that build's `edgetwin outbox export --path`)")]
     public static partial void NewerFormatMovedAside(ILogger logger, string path, int format, int own, string movedTo, long sequence);
+
+    [LoggerMessage(EventId = 36, Level = LogLevel.Error, Message = "Outbox {Path}: its file system turned read-only ({Cause}): the outbox goes on in memory (at most {BudgetMb} MiB) and the uplinks keep delivering, but what is not delivered when the agent stops or the gateway loses power is lost. {Held} entries the file held were taken into memory; new entries are numbered from {Sequence}. The storage is failing: check dmesg, reboot to fsck it, or replace it")]
+    public static partial void MemoryOnly(ILogger logger, string path, string cause, long held, long sequence, long budgetMb);
+
+    [LoggerMessage(EventId = 37, Level = LogLevel.Warning, Message = "Outbox {Path}: reading what the file held for the memory outbox: {Lost} entries unreadable ({Problems})")]
+    public static partial void MemoryOnlyUnreadable(ILogger logger, string path, long lost, string problems);
+
+    [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Outbox {Path}: its file system turned read-only and the memory outbox could not be started: {Cause}; appends fail and the callers keep their records")]
+    public static partial void MemoryOnlyFailed(ILogger logger, string path, string cause, Exception exception);
 }

@@ -30,6 +30,8 @@ internal sealed class OutboxMetrics : IDisposable
         _commitMs = _meter.CreateHistogram<double>("edgetwin.outbox.commit.duration", "ms", "Time of one durable commit including fsync.");
         _meter.CreateObservableGauge("edgetwin.outbox.depth", () => new Measurement<long>(stats().Depth, _tag), "{record}", "Entries not yet acknowledged by every uplink.");
         _meter.CreateObservableGauge("edgetwin.outbox.bytes", () => new Measurement<long>(stats().Bytes, _tag), "By", "Size of the outbox files.");
+        _meter.CreateObservableGauge("edgetwin.outbox.memory_only", () => new Measurement<int>(stats().Storage.MemoryOnlySince is null ? 0 : 1, _tag), "{state}", "1 while the outbox keeps its entries in memory only (its file system turned read-only).");
+        _meter.CreateObservableGauge("edgetwin.outbox.storage_failing", () => new Measurement<int>(stats().Storage.FailingSince is null ? 0 : 1, _tag), "{state}", "1 while the outbox's writes fail (the callers keep their records).");
         _meter.CreateObservableGauge(
             "edgetwin.outbox.oldest_age",
             () => new Measurement<double>(oldestHeld()?.TotalSeconds ?? 0, _tag),

@@ -34,6 +34,9 @@ public sealed record OutboxStats(
     /// <summary>Entry bytes of <see cref="PendingEntries"/>.</summary>
     public long PendingBytes { get; init; }
 
+    /// <summary>Whether the storage works: failing writes, or entries kept in memory only after the file system turned read-only.</summary>
+    public OutboxStorageState Storage { get; init; } = OutboxStorageState.Healthy;
+
     /// <summary>Age of the oldest held entry relative to <paramref name="now"/>, or null when empty.</summary>
     public TimeSpan? OldestAge(DateTimeOffset now) =>
         OldestTimestampUnixMs is { } ts ? now - DateTimeOffset.FromUnixTimeMilliseconds(ts) : null;

@@ -100,6 +100,7 @@ public sealed partial class AlertingHostedService(
     private readonly ILogger _logger = loggers.CreateLogger<AlertingHostedService>();
     private AlertControlServer? _control;
     private UplinkWatch? _watch;
+    private ITimer? _storageTimer;
 
     public AlertingService? Service { get; private set; }
 
@@ -157,6 +158,13 @@ public sealed partial class AlertingHostedService(
         }
 
         await Service.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (storeAndForwardService is not null)
+        {
+            var service = Service;
+            var feed = new StorageAlertFeed(() => storeAndForwardService.Outbox.GetStats().Storage, service.Handle, time);
+            _storageTimer = time.CreateTimer(_ => feed.Check(), null, StorageAlertFeed.CheckInterval, StorageAlertFeed.CheckInterval);
+        }
+
         // `edgetwin maintenance done MACHINE` goes over the same socket as `alerts ack` (the operator's one way in).
         var maintenance = services.GetService<EdgeTwin.Agent.Twin.Models.MaintenanceStage>();
         _control = new AlertControlServer(Service, AlertingExtensions.ControlSocketPath(config, alerts, stateDirectory), time, loggers.CreateLogger<AlertControlServer>())
@@ -187,6 +195,12 @@ public sealed partial class AlertingHostedService(
 
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
+        if (_storageTimer is not null)
+        {
+            await _storageTimer.DisposeAsync().ConfigureAwait(false);
+            _storageTimer = null;
+        }
+
         if (_control is not null)
         {
             await _control.DisposeAsync().ConfigureAwait(false);
@@ -201,6 +215,11 @@ public sealed partial class AlertingHostedService(
 
     public async ValueTask DisposeAsync()
     {
+        if (_storageTimer is not null)
+        {
+            await _storageTimer.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_control is not null)
         {
             await _control.DisposeAsync().ConfigureAwait(false);

@@ -95,6 +95,16 @@ internal sealed class StatusCommand : ICliCommand
                 ? "nothing unsent"
                 : $"oldest unsent {AlertsCli.Short(AlertsCli.Str(box, "oldest_unsent"))} ({Ago(box, "oldest_unsent_age_s")} ago)";
             await o.WriteLineAsync($"outbox    {AlertsCli.Str(box, "entries")} entries, {Size(box.GetProperty("entry_bytes").GetInt64())} of a {Size(box.GetProperty("budget_bytes").GetInt64())} budget ({box.GetProperty("budget_used").GetDouble() * 100:0.#} %); {oldest}").ConfigureAwait(false);
+            if (box.TryGetProperty("memory_only_since", out var memory) && memory.ValueKind == JsonValueKind.String)
+            {
+                await o.WriteLineAsync($"          IN MEMORY ONLY since {AlertsCli.Short(memory.GetString()!)}: the outbox's file system turned read-only; at most {Size(box.GetProperty("memory_budget_bytes").GetInt64())} kept, lost if the agent stops or the power fails").ConfigureAwait(false);
+            }
+
+            if (box.TryGetProperty("storage_failing_since", out var failing) && failing.ValueKind == JsonValueKind.String)
+            {
+                await o.WriteLineAsync($"          WRITES FAIL since {AlertsCli.Short(failing.GetString()!)}: {AlertsCli.Str(box, "storage_failure")}").ConfigureAwait(false);
+            }
+
             foreach (var u in box.GetProperty("uplinks").EnumerateObject())
             {
                 // An agent from before rejected_since_start does not send it: the line stays as it was.

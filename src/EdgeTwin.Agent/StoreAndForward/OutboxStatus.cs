@@ -118,6 +118,38 @@ public sealed class OutboxStatus
         }
     }
 
+    /// <summary>
+    /// A read-only file system (the outbox went on in memory) or failing writes: before, status said "nothing unsent" and
+    /// exited 0 while nothing reached the outbox or the uplinks.
+    /// </summary>
+    private static void WriteStorage(Utf8JsonWriter w, OutboxStorageState storage, ICollection<string> problems)
+    {
+        if (storage.MemoryOnlySince is { } memory)
+        {
+            w.WriteString("memory_only_since", WireTime.Instant(memory));
+            w.WriteNumber("memory_budget_bytes", storage.MemoryBudgetBytes);
+            w.WriteNumber("first_seq_in_memory", storage.FirstSequenceInMemory);
+            problems.Add(string.Create(CultureInfo.InvariantCulture,
+                $"the outbox's file system turned read-only at {memory.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} ({storage.MemoryOnlyCause}): the outbox keeps its entries in memory only (at most {Size(storage.MemoryBudgetBytes)}) and the uplinks deliver from there; what is not delivered when the agent stops or the gateway loses power is lost. The storage is failing: check dmesg, reboot to fsck it, or replace it"));
+        }
+        else
+        {
+            w.WriteNull("memory_only_since");
+        }
+
+        if (storage.FailingSince is { } failing)
+        {
+            w.WriteString("storage_failing_since", WireTime.Instant(failing));
+            w.WriteString("storage_failure", storage.FailingCause);
+            problems.Add(string.Create(CultureInfo.InvariantCulture,
+                $"the outbox cannot write since {failing.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: {storage.FailingCause}; new data is held in memory by the feeder and nothing new reaches the uplinks until it writes again"));
+        }
+        else
+        {
+            w.WriteNull("storage_failing_since");
+        }
+    }
+
     private readonly record struct Sample(DateTimeOffset At, long EntryBytes, long Condensed, long Dropped);
 
     /// <summary>Records the figures now (the timer, every <see cref="SampleInterval"/>; tests call it directly).</summary>
@@ -163,6 +195,7 @@ public sealed class OutboxStatus
         }
 
         w.WriteStartObject("outbox");
+        WriteStorage(w, s.Storage, problems);
         w.WriteNumber("entries", s.Depth);
         w.WriteNumber("entry_bytes", s.EntryBytes);
         w.WriteNumber("file_bytes", s.Bytes);
@@ -292,7 +325,7 @@ public sealed class OutboxStatus
             w.WriteNull("disk_free_bytes");
         }
 
-        var diskBinds = free is { } f2 && s.EntryBytes < condenseAt && f2 < condenseAt - s.EntryBytes;
+        var diskBinds = s.Storage.MemoryOnlySince is null && free is { } f2 && s.EntryBytes < condenseAt && f2 < condenseAt - s.EntryBytes;
         w.WriteBoolean("disk_smaller_than_budget", diskBinds);
         w.WriteString("at_budget", "raw entries are condensed into summaries, then the oldest summaries, raw entries and twin-state snapshots are dropped; events and predictions are kept");
         w.WriteNumber("max_age_s", Math.Round(_maxAge.TotalSeconds));

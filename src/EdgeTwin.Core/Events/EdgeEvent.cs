@@ -26,6 +26,9 @@ public enum EdgeEventKind
 
     /// <summary>An operator silenced a rule until a time, or lifted its silence (who, until).</summary>
     AlertSilenced,
+
+    /// <summary>The gateway's storage failed under the outbox (its file system turned read-only): entries live in memory only.</summary>
+    StorageFailed,
 }
 
 public static class EdgeEventKinds
@@ -44,6 +47,7 @@ public static class EdgeEventKinds
         EdgeEventKind.Recommendation => "recommendation",
         EdgeEventKind.AlertAcknowledged => "alert_acknowledged",
         EdgeEventKind.AlertSilenced => "alert_silenced",
+        EdgeEventKind.StorageFailed => "storage_failed",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

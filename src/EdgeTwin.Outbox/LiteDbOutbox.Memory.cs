@@ -1,0 +1,205 @@
+using System.Globalization;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Outbox.Summaries;
+using LiteDB;
+
+namespace EdgeTwin.Outbox;
+
+/// <summary>
+/// The file system under the outbox turned read-only while the agent runs (ext4 <c>errors=remount-ro</c> on a failing
+/// SD card or eMMC: the kernel remounts it at the first I/O error and it stays so until a reboot and fsck). Before, every
+/// append and reopen failed from then on: nothing more reached the uplinks although the broker was up, a stack trace was
+/// logged every few seconds, and <c>edgetwin status</c> still said "nothing unsent". Now the outbox goes on in memory:
+/// what the file holds is read through a copy-on-write view (reading still works on a read-only mount) into an in-memory
+/// database, new entries are numbered from the clock, and the uplinks keep delivering. Only what is not yet delivered
+/// when the agent stops or the gateway loses power is lost; the budget in memory is <see cref="LiteDbOutboxOptions.MemoryBudgetBytes"/>.
+/// </summary>
+public sealed partial class LiteDbOutbox
+{
+    private const int ReadOnlyFileSystemErrno = 30; // EROFS (Linux, all architectures)
+
+    private MemoryStream? _memoryData;
+    private MemoryStream? _memoryLog;
+    private DateTimeOffset? _memoryOnlySince;
+    private string? _memoryOnlyCause;
+    private long _memoryOnlyFirstSequence;
+
+    // The store has failed to write since (cleared by the next good commit): status names it instead of "nothing unsent".
+    private DateTimeOffset? _failingSince;
+    private string? _failingCause;
+
+    /// <summary>.NET gives the errno as the HResult of an <see cref="IOException"/> from a failed system call.</summary>
+    internal static bool IsReadOnlyFileSystem(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is IOException { HResult: ReadOnlyFileSystemErrno })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool MemoryOnly => _memoryData is not null;
+
+    private void NoteStorageFailing(string cause)
+    {
+        lock (_stateLock)
+        {
+            _failingSince ??= _time.GetUtcNow();
+            _failingCause = cause;
+        }
+    }
+
+    private void NoteStorageWorking()
+    {
+        if (_failingSince is null)
+        {
+            return;
+        }
+
+        lock (_stateLock)
+        {
+            _failingSince = null;
+            _failingCause = null;
+        }
+    }
+
+    /// <summary>
+    /// Replaces the file store by an in-memory one holding what the file held (read without writing to it). False when
+    /// this is not the agent's outbox (inspection never switches) or memory mode is already on.
+    /// </summary>
+    private bool EnterMemoryMode(string cause)
+    {
+        if (!_options.MoveCorruptFileAside || MemoryOnly || _options.MemoryBudgetBytes <= 0)
+        {
+            return false;
+        }
+
+        CloseDatabase();
+        var path = _options.Path;
+        OutboxSalvageResult held;
+        try
+        {
+            held = File.Exists(path) ? Salvage(path, JournalPath(path), _options.SalvageTimeout) : new OutboxSalvageResult([], 0, 0, [], Incomplete: false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            held = new OutboxSalvageResult([], 0, 0, [$"cannot read {path}: {ex.Message}"], Incomplete: true);
+        }
+
+        long lastKnown;
+        Dictionary<string, long> positions;
+        lock (_stateLock)
+        {
+            lastKnown = _published.Last;
+            positions = new Dictionary<string, long>(_positions, StringComparer.Ordinal);
+        }
+
+        // From the clock, like a new file: the file keeps its own last sequence, and the next start (after the fsck) goes on
+        // from there; numbers handed out in memory must never be handed out again then, or the centre drops those entries as
+        // duplicates.
+        var seed = Math.Max(Math.Max(NewFileSeed(), held.LastSequence), lastKnown);
+        _memoryData = new MemoryStream();
+        _memoryLog = new MemoryStream();
+        StoreState state;
+        long copied;
+        try
+        {
+            OpenDatabase();
+            (state, _) = LoadState(seed);
+            _db!.BeginTrans();
+            foreach (var (uplink, position) in positions)
+            {
+                Uplinks.Upsert(new BsonDocument { ["_id"] = uplink, ["acked"] = position });
+            }
+
+            CommitDurably();
+            var floor = positions.Count == 0 ? 0 : positions.Values.Min();
+            copied = CopySalvaged(ref state, held.Entries.Where(e => e.Sequence > floor).ToList());
+        }
+        catch (Exception ex) when (ex is LiteException or IOException or InvalidOperationException)
+        {
+            CloseDatabase();
+            _memoryData = null;
+            _memoryLog = null;
+            OutboxLog.MemoryOnlyFailed(_logger, _options.Path, ex.Message, ex);
+            return false;
+        }
+
+        var since = _time.GetUtcNow();
+        lock (_stateLock)
+        {
+            _memoryOnlySince = since;
+            _memoryOnlyCause = cause;
+            _memoryOnlyFirstSequence = seed + 1;
+        }
+
+        AppendStorageEvent(ref state, since, cause, copied, held);
+        Publish(state, null);
+        _signal.Set(state.Last);
+        OutboxLog.MemoryOnly(_logger, path, cause, copied, seed + 1, _options.MemoryBudgetBytes / (1024 * 1024));
+        if (held.Problems.Count > 0 || held.Lost > 0)
+        {
+            OutboxLog.MemoryOnlyUnreadable(_logger, path, held.Lost, string.Join("; ", held.Problems.Take(5)));
+        }
+
+        return true;
+    }
+
+    /// <summary>Tells the centre, in the stream itself, that from here on this gateway's entries live in memory only.</summary>
+    private void AppendStorageEvent(ref StoreState state, DateTimeOffset since, string cause, long copied, OutboxSalvageResult held)
+    {
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["state"] = "memory_only",
+            ["failed"] = "1",
+            ["path"] = _options.Path,
+            ["cause"] = cause,
+            ["since"] = WireTime(since),
+            ["first_seq_in_memory"] = (state.Last + 1).ToString(CultureInfo.InvariantCulture),
+            ["held_from_file"] = copied.ToString(CultureInfo.InvariantCulture),
+            ["memory_budget_bytes"] = _options.MemoryBudgetBytes.ToString(CultureInfo.InvariantCulture),
+        };
+        if (held.Lost > 0 || held.Incomplete)
+        {
+            attributes["unreadable_in_file"] = held.Lost.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var message = $"Outbox {_options.Path}: its file system is read-only ({cause}); the outbox goes on in memory (at most {_options.MemoryBudgetBytes / (1024 * 1024)} MiB): what is not delivered when the agent stops or the gateway loses power is lost. Check the storage (dmesg) and reboot to fsck it, or replace it.";
+        var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.StorageFailed, "outbox", since, EventSeverity.Critical, message, attributes));
+        _db!.BeginTrans();
+        var sequence = ++state.Last;
+        Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
+        state.Depth++;
+        state.Bytes += size;
+        if (state.First == 0)
+        {
+            state.First = sequence;
+            state.OldestTimestamp = record.TimestampUnixMs;
+        }
+
+        SaveMeta(state);
+        CommitDurably();
+        state.FileBytes = FileBytes();
+    }
+
+    private static string WireTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>The storage state <see cref="GetStats"/> reports (under <c>_stateLock</c>).</summary>
+    private OutboxStorageState StorageState() => new(_memoryOnlySince, _memoryOnlyCause, _memoryOnlyFirstSequence, _memoryOnlySince is null ? 0 : _options.MemoryBudgetBytes, _failingSince, _failingCause);
+}
+
+/// <summary>Whether the outbox's storage works (<see cref="OutboxStats.Storage"/>).</summary>
+/// <param name="MemoryOnlySince">Since when the outbox keeps its entries in memory only (its file system turned read-only), or null.</param>
+/// <param name="MemoryOnlyCause">Why (the error of the failed write or open).</param>
+/// <param name="FirstSequenceInMemory">The first sequence numbered in memory (from the clock).</param>
+/// <param name="MemoryBudgetBytes">The budget in force in memory (0 when on disk).</param>
+/// <param name="FailingSince">Since when writes fail without a fallback (the callers keep their records), or null.</param>
+/// <param name="FailingCause">The last failure's text.</param>
+public sealed record OutboxStorageState(DateTimeOffset? MemoryOnlySince, string? MemoryOnlyCause, long FirstSequenceInMemory, long MemoryBudgetBytes, DateTimeOffset? FailingSince, string? FailingCause)
+{
+    public static readonly OutboxStorageState Healthy = new(null, null, 0, 0, null, null);
+}

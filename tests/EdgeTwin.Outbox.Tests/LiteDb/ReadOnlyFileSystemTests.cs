@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Text;
+using EdgeTwin.Outbox.Tests.Summaries;
+
+namespace EdgeTwin.Outbox.Tests.LiteDb;
+
+/// <summary>
+/// The outbox on a real ext4 file system (a loop device) that the kernel remounts read-only under it, as a failing SD
+/// card's first I/O error does with <c>errors=remount-ro</c>: <c>/sys/fs/ext4/loopN/trigger_fs_error</c> raises exactly
+/// that error path. Needs root and loop devices; skipped with the reason otherwise.
+/// </summary>
+public sealed class ReadOnlyFileSystemTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly string _mount;
+    private readonly string _image;
+    private bool _mounted;
+
+    public ReadOnlyFileSystemTests()
+    {
+        _mount = Path.Combine(_dir.Path, "state");
+        _image = Path.Combine(_dir.Path, "state.img");
+        Directory.CreateDirectory(_mount);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose()
+    {
+        if (_mounted)
+        {
+            // A loop mount made by mount(8) detaches its loop device when unmounted (autoclear).
+            if (Run("umount", _mount).Exit != 0)
+            {
+                Run("umount", "-l", _mount);
+            }
+        }
+
+        _dir.Dispose();
+    }
+
+    private static (int Exit, string Output) Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit(60_000);
+        return (p.ExitCode, output);
+    }
+
+    private void MountExt4()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            Console.WriteLine("ReadOnlyFileSystemTests: skipped, a loop-mounted ext4 needs root on Linux");
+            Assert.Skip("a loop-mounted ext4 needs root on Linux");
+        }
+
+        if (!File.Exists(_image))
+        {
+            using (var image = File.Create(_image))
+            {
+                image.SetLength(64L << 20);
+            }
+
+            var (mkfsExit, mkfs) = Run("mkfs.ext4", "-q", "-F", _image);
+            Assert.True(mkfsExit == 0, $"mkfs.ext4 failed: {mkfs}");
+        }
+
+        var (exit, output) = Run("mount", "-o", "loop,errors=remount-ro", _image, _mount);
+        if (exit != 0)
+        {
+            Console.WriteLine($"ReadOnlyFileSystemTests: skipped, mount -o loop failed (no loop devices here?): {output}");
+            Assert.Skip($"mount -o loop failed: {output}");
+        }
+
+        _mounted = true;
+    }
+
+    /// <summary>What the kernel does at a failing SD card's first I/O error with errors=remount-ro.</summary>
+    private void FailTheFileSystem()
+    {
+        var device = Path.GetFileName(Run("findmnt", "-n", "-o", "SOURCE", _mount).Output.Trim().Split('\n')[^1]);
+        File.WriteAllText($"/sys/fs/ext4/{device}/trigger_fs_error", "1");
+        // Older kernels show the mount as "ro"; newer ones keep "rw" and add "emergency_ro". Either way writes fail with EROFS.
+        var options = Run("findmnt", "-n", "-o", "OPTIONS", _mount).Output.Split(',', '\n');
+        Assert.True(options.Contains("ro") || options.Contains("emergency_ro"), $"not read-only after the error: {string.Join(',', options)}");
+    }
+
+    /// <summary>A reboot: unmount, fsck, mount read-write again.</summary>
+    private void Reboot()
+    {
+        Assert.Equal(0, Run("umount", _mount).Exit);
+        _mounted = false;
+        var (fsck, output) = Run("e2fsck", "-f", "-y", _image);
+        Assert.True(fsck is 0 or 1, $"e2fsck: {output}");
+        MountExt4();
+    }
+
+    private static OutboxRecord[] Summaries(long t0, int from, int count) =>
+        [.. Enumerable.Range(from, count).Select(i => UplinkBodiesTests.PduSummary(t0 + (i * 1000L), i))];
+
+    /// <summary>Appends until accepted: the commit that meets the read-only remount fails (its caller keeps the batch), as the feeder retries it.</summary>
+    private static async Task<long> AppendRetryingAsync(LiteDbOutbox outbox, OutboxRecord[] batch)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await outbox.AppendAsync(batch, Ct);
+            }
+            catch (OutboxStorageException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static async Task<List<OutboxEntry>> ReadAllAsync(LiteDbOutbox outbox, string uplink, long after)
+    {
+        var all = new List<OutboxEntry>();
+        while (true)
+        {
+            var page = await outbox.ReadAsync(uplink, after, 500, Ct);
+            if (page.Count == 0)
+            {
+                return all;
+            }
+
+            all.AddRange(page);
+            after = page[^1].Sequence;
+        }
+    }
+
+    /// <summary>
+    /// Regression: at the kernel's read-only remount every append and every reopen failed from then on, with a stack
+    /// trace every few seconds: nothing more reached the uplinks although the broker was up, and <c>edgetwin status</c>
+    /// still said "nothing unsent". Now the outbox goes on in memory: what the file held and had not delivered is taken
+    /// along, new entries are accepted and read by the uplinks, a <c>storage_failed</c> event says so in the stream, and
+    /// the stats say since when. After the reboot the file is whole again with what it held before the failure, and its
+    /// new sequences stay below those handed out in memory (the centre de-duplicates on them).
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_file_system_remounted_read_only_stopped_every_append_and_delivery_until_a_restart()
+    {
+        MountExt4();
+        var path = Path.Combine(_mount, "outbox.db");
+        var t0 = DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds();
+        long firstBefore, lastBefore;
+        long firstInMemory;
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            lastBefore = await outbox.AppendAsync(Summaries(t0, 0, 100), Ct);
+            firstBefore = lastBefore - 99;
+            await outbox.AcknowledgeAsync("mqtt", firstBefore + 39, Ct); // 40 delivered, 60 waiting
+
+            var failedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            FailTheFileSystem();
+            var lastInMemory = await AppendRetryingAsync(outbox, Summaries(t0, 100, 50));
+
+            var stats = outbox.GetStats();
+            Assert.NotNull(stats.Storage.MemoryOnlySince);
+            Assert.Contains("Read-only file system", stats.Storage.MemoryOnlyCause, StringComparison.Ordinal);
+            firstInMemory = stats.Storage.FirstSequenceInMemory;
+            Assert.True(firstInMemory >= failedAt * 1000, $"memory sequences start from the clock: {firstInMemory} < {failedAt * 1000}");
+            Assert.Null(stats.Storage.FailingSince);
+
+            // The uplink reads the 60 the file held and had not delivered, the event, and the 50 new ones.
+            var entries = await ReadAllAsync(outbox, "mqtt", firstBefore + 39);
+            Assert.Equal(Enumerable.Range(0, 60).Select(i => firstBefore + 40 + i), entries.Take(60).Select(e => e.Sequence));
+            var storageEvent = Encoding.UTF8.GetString(entries[60].Record.Payload.Span);
+            Assert.Equal(firstInMemory, entries[60].Sequence);
+            Assert.Contains("\"event\":\"storage_failed\"", storageEvent, StringComparison.Ordinal);
+            Assert.Contains("\"state\":\"memory_only\"", storageEvent, StringComparison.Ordinal);
+            Assert.Contains("\"held_from_file\":\"60\"", storageEvent, StringComparison.Ordinal);
+            Assert.Equal(Enumerable.Range(1, 50).Select(i => firstInMemory + i), entries.Skip(61).Select(e => e.Sequence));
+            Assert.Equal(lastInMemory, entries[^1].Sequence);
+            Assert.Equal(111, outbox.GetStats().Depth);
+
+            // Delivery goes on: acknowledged, they leave memory as they would leave the file.
+            await outbox.AcknowledgeAsync("mqtt", lastInMemory, Ct);
+            Assert.Equal(0, outbox.GetStats().Depth);
+            Assert.Equal(lastInMemory, await outbox.AppendAsync(Array.Empty<OutboxRecord>(), Ct));
+        }
+
+        Reboot();
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
+        {
+            // The file as it was at the failure: acknowledgements made in memory could not be written, so the 60 are sent
+            // again (at least once); its own numbering goes on below the numbers handed out in memory.
+            Assert.Equal(firstBefore + 39, outbox.GetAcknowledged("mqtt"));
+            var held = await ReadAllAsync(outbox, "mqtt", firstBefore + 39);
+            Assert.Equal(Enumerable.Range(0, 60).Select(i => firstBefore + 40 + i), held.Select(e => e.Sequence));
+            var next = await outbox.AppendAsync(Summaries(t0, 200, 1), Ct);
+            Assert.Equal(lastBefore + 1, next);
+            Assert.True(next < firstInMemory, $"after the reboot {next} must stay below the memory outbox's {firstInMemory}");
+            Assert.Null(outbox.GetStats().Storage.MemoryOnlySince);
+        }
+    }
+
+    /// <summary>In memory the budget is the memory budget: a long outage condenses and drops as on disk, it does not grow the process.</summary>
+    [Fact]
+    public async Task The_memory_outbox_keeps_within_its_memory_budget_dropping_the_oldest_summaries()
+    {
+        MountExt4();
+        var path = Path.Combine(_mount, "outbox.db");
+        var t0 = DateTimeOffset.UtcNow.AddHours(-3).ToUnixTimeMilliseconds();
+        const long budget = 1L << 20;
+        await using var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw, MemoryBudgetBytes = budget }, cancellationToken: Ct);
+        outbox.RegisterUplink("mqtt"); // never acknowledges: the uplink is down
+        await outbox.AppendAsync(Summaries(t0, 0, 10), Ct);
+        FailTheFileSystem();
+        await AppendRetryingAsync(outbox, Summaries(t0, 10, 500));
+        for (var i = 1; i < 20; i++)
+        {
+            await outbox.AppendAsync(Summaries(t0, 10 + (i * 500), 500), Ct);
+        }
+
+        var stats = outbox.GetStats();
+        Assert.NotNull(stats.Storage.MemoryOnlySince);
+        Assert.Equal(budget, stats.Storage.MemoryBudgetBytes);
+        Assert.True(stats.EntryBytes <= budget, $"{stats.EntryBytes} entry bytes held in memory, budget {budget}");
+        Assert.True(stats.Dropped > 0, "the oldest summaries are dropped for the budget");
+        Assert.True(stats.Depth > 500, $"what fits is kept: {stats.Depth}");
+    }
+}
