@@ -1299,7 +1299,7 @@ public static class SiteConfigLoader
             DeviceProtocol.OneWire => scheme is AddressScheme.OneWire,
             DeviceProtocol.I2c => scheme is AddressScheme.I2c,
             DeviceProtocol.Gpio => scheme is AddressScheme.Gpio,
-            DeviceProtocol.System => scheme is AddressScheme.Cpu,
+            DeviceProtocol.System => scheme is AddressScheme.Cpu or AddressScheme.Host,
             _ => false,
         };
 
@@ -1310,7 +1310,7 @@ public static class SiteConfigLoader
             DeviceProtocol.OneWire => "w1:",
             DeviceProtocol.I2c => "i2c:",
             DeviceProtocol.Gpio => "gpio:",
-            _ => "cpu",
+            _ => "cpu or host",
         };
 
         internal static string SchemeName(AddressScheme scheme) => scheme switch
@@ -1323,6 +1323,7 @@ public static class SiteConfigLoader
             AddressScheme.OneWire => "w1",
             AddressScheme.I2c => "i2c",
             AddressScheme.Gpio => "gpio",
+            AddressScheme.Host => "host",
             _ => "cpu",
         };
     }
