@@ -15,11 +15,18 @@ public static class ProcText
         static bool TryField(ReadOnlySpan<byte> text, ReadOnlySpan<byte> name, out double bytes)
         {
             bytes = double.NaN;
-            var at = text.IndexOf(name);
             // A field name starts a line (MemAvailable must not match inside another name).
-            if (at < 0 || (at > 0 && text[at - 1] != (byte)'\n'))
+            var at = text.StartsWith(name) ? 0 : -1;
+            for (var from = 0; at < 0;)
             {
-                return false;
+                var i = text[from..].IndexOf(name);
+                if (i < 0)
+                {
+                    return false;
+                }
+
+                at = text[from + i - 1] == (byte)'\n' ? from + i : -1;
+                from += i + 1;
             }
 
             var rest = text[(at + name.Length)..];
