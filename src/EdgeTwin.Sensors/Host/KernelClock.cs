@@ -27,7 +27,7 @@ public readonly record struct ClockReading(int State, int Status, long MaxErrorM
 }
 
 /// <summary>adjtimex(2) with modes = 0. Offsets in C longs so one buffer serves 64-bit and 32-bit glibc alike.</summary>
-internal static partial class KernelClock
+public static partial class KernelClock
 {
     // struct timex: int modes; long offset, freq, maxerror, esterror; int status; … (208 bytes on LP64, 128 on ILP32).
     private const int MaxErrorSlot = 3;
