@@ -131,21 +131,44 @@ public sealed class HostVitalsSource : IPolledSource
         var load = _load.StartAsync(timeout, cancellationToken);
         var cpus = _cpus.StartAsync(timeout, cancellationToken);
         var uptime = _uptime.StartAsync(timeout, cancellationToken);
-        var failures = 0;
-        failures += await _clock.FinishAsync(clock).ConfigureAwait(false);
-        failures += await _memory.FinishAsync(memory).ConfigureAwait(false);
-        failures += await _load.FinishAsync(load).ConfigureAwait(false);
-        failures += await _cpus.FinishAsync(cpus).ConfigureAwait(false);
-        failures += await _uptime.FinishAsync(uptime).ConfigureAwait(false);
         for (var i = 0; i < _fileSystems.Length; i++)
         {
             _fsReads[i] = _fileSystems[i].StartAsync(timeout, cancellationToken);
         }
 
-        for (var i = 0; i < _fileSystems.Length; i++)
+        var failures = 0;
+        try
         {
-            failures += await _fileSystems[i].FinishAsync(_fsReads[i]!).ConfigureAwait(false);
-            _fsReads[i] = null;
+            failures += await _clock.FinishAsync(clock).ConfigureAwait(false);
+            failures += await _memory.FinishAsync(memory).ConfigureAwait(false);
+            failures += await _load.FinishAsync(load).ConfigureAwait(false);
+            failures += await _cpus.FinishAsync(cpus).ConfigureAwait(false);
+            failures += await _uptime.FinishAsync(uptime).ConfigureAwait(false);
+            for (var i = 0; i < _fileSystems.Length; i++)
+            {
+                failures += await _fileSystems[i].FinishAsync(_fsReads[i]!).ConfigureAwait(false);
+                _fsReads[i] = null;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The reads not awaited yet may still fail: observe them, or each is an unobserved task exception.
+            Observe(clock);
+            Observe(memory);
+            Observe(load);
+            Observe(cpus);
+            Observe(uptime);
+            for (var i = 0; i < _fsReads.Length; i++)
+            {
+                if (_fsReads[i] is { } read)
+                {
+                    Observe(read);
+                }
+
+                _fsReads[i] = null;
+            }
+
+            throw;
         }
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -164,6 +187,9 @@ public sealed class HostVitalsSource : IPolledSource
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static void Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     private IEnumerable<IRead> AllReads() => [_clock, _memory, _load, _cpus, _uptime, .. _fileSystems];
 

@@ -174,6 +174,65 @@ public sealed class HostVitalsSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_poll_cancelled_while_a_read_hung_left_the_failed_reads_unobserved()
+    {
+        // The clock read hangs past the cancellation; meminfo is gone and fails at once. The poll ended at the clock's
+        // await and never looked at the meminfo read: its exception surfaced as UnobservedTaskException at the next GC.
+        File.Delete(_dir.Combine("proc", "meminfo"));
+        using var release = new ManualResetEventSlim();
+        var source = new HostVitalsSource(new HostVitalsOptions
+        {
+            DeviceId = "gw",
+            ProcRoot = _dir.Combine("proc"),
+            ReadClock = () =>
+            {
+                release.Wait(TimeSpan.FromSeconds(10));
+                return new ClockReading(0, 0, 1000);
+            },
+        });
+        source.RegisterSeries(_registry);
+        var unobserved = new List<Exception>();
+        void OnUnobserved(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            if (e.Exception.InnerExceptions.Any(x => x.Message.Contains("meminfo", StringComparison.Ordinal)))
+            {
+                lock (unobserved)
+                {
+                    unobserved.Add(e.Exception);
+                }
+            }
+        }
+
+        TaskScheduler.UnobservedTaskException += OnUnobserved;
+        try
+        {
+            await PollCancelledAsync(source);
+            release.Set();
+            for (var i = 0; i < 5 && unobserved.Count == 0; i++)
+            {
+                await Task.Delay(50, Ct);
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= OnUnobserved;
+        }
+
+        Assert.Empty(unobserved);
+        Assert.Empty(_sink.All);
+    }
+
+    // Not inlined: the poll's tasks must be unreachable once it returns, for the GC to finalise them.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private async Task PollCancelledAsync(HostVitalsSource source)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => source.PollAsync(_sink, 1, cts.Token).AsTask());
+    }
+
+    [Fact]
     public async Task Free_space_and_inodes_follow_a_real_tmpfs_as_it_fills()
     {
         var small = _dir.Combine("small");
