@@ -141,6 +141,11 @@ internal sealed class StatusCommand : ICliCommand
             await o.WriteLineAsync($"          condensed {AlertsCli.Str(box, "condensed")}, dropped {AlertsCli.Str(box, "dropped")} (lifetime), dropped since the agent started {AlertsCli.Str(box, "dropped_since_start")}").ConfigureAwait(false);
         }
 
+        if (StoreAndForward.ClockStatus.Line(root) is { } clock)
+        {
+            await o.WriteLineAsync(clock).ConfigureAwait(false);
+        }
+
         var alerts = root.GetProperty("alerts");
         await o.WriteLineAsync($"alerts    {AlertsCli.Str(alerts, "firing")} firing ({AlertsCli.Str(alerts, "critical")} critical, {AlertsCli.Str(alerts, "unacknowledged")} unacknowledged), {AlertsCli.Str(alerts, "pending")} pending, {AlertsCli.Str(alerts, "silenced_rules")} {(AlertsCli.Str(alerts, "silenced_rules") == "1" ? "rule" : "rules")} silenced").ConfigureAwait(false);
         foreach (var s in root.GetProperty("sinks_down").EnumerateArray())

@@ -94,6 +94,8 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         {
             new OutboxStatus(() => null, 0, TimeSpan.Zero, _time).Write(writer, problems);
         }
+
+        ClockStatus.Write(writer, EdgeTwin.Sensors.Host.KernelClock.Read);
     }
 
     /// <summary>

@@ -26,6 +26,8 @@ public enum AddressScheme
     Gpio,
     /// <summary><c>cpu</c> or <c>cpu:/sys/class/thermal/thermal_zone0/temp</c> — the gateway's own CPU.</summary>
     Cpu,
+    /// <summary><c>host</c> — the gateway itself: clock, file systems, memory, load (the <c>host</c> sensor driver).</summary>
+    Host,
 }
 
 /// <summary>
@@ -106,6 +108,9 @@ public sealed partial record DeviceAddress
     /// <summary>Builds a <c>cpu</c> address.</summary>
     public static DeviceAddress Cpu(string? thermalPath = null) => new(AddressScheme.Cpu) { Path = thermalPath ?? DefaultCpuThermalPath };
 
+    /// <summary>The <c>host</c> address: the gateway this agent runs on.</summary>
+    public static DeviceAddress Gateway { get; } = new(AddressScheme.Host);
+
     /// <summary>Parses an address string.</summary>
     /// <exception cref="FormatException">The string is not a valid address; the message says why.</exception>
     public static DeviceAddress Parse(string text) =>
@@ -171,8 +176,19 @@ public sealed partial record DeviceAddress
                 address = Cpu(rest.Length == 0 ? null : rest);
                 error = null;
                 return true;
+            case "host":
+                if (rest.Length > 0)
+                {
+                    // The watched file systems are the outbox's and the profile's `paths` parameter, not part of the address.
+                    error = $"host takes nothing after it (got 'host:{rest}'); extra file systems go in the profile's sensor parameters: {{ paths: ... }}";
+                    return false;
+                }
+
+                address = Gateway;
+                error = null;
+                return true;
             default:
-                error = $"unknown address scheme '{scheme}' (expected udp, udp6, tcp, rtu, rtutcp, w1, i2c, gpio or cpu)";
+                error = $"unknown address scheme '{scheme}' (expected udp, udp6, tcp, rtu, rtutcp, w1, i2c, gpio, cpu or host)";
                 return false;
         }
     }
@@ -189,6 +205,7 @@ public sealed partial record DeviceAddress
         AddressScheme.I2c => FormattableString.Invariant($"i2c:{Bus}:0x{I2cAddress:x2}"),
         AddressScheme.Gpio => FormattableString.Invariant($"gpio:{Pin}"),
         AddressScheme.Cpu => Path == DefaultCpuThermalPath ? "cpu" : "cpu:" + Path,
+        AddressScheme.Host => "host",
         _ => Scheme.ToString(),
     };
 

@@ -1076,6 +1076,16 @@ public static class SiteConfigLoader
         /// </summary>
         private void CheckSensorAddress(ConfigNode node, SensorDriver driver, DeviceAddress address)
         {
+            // Both are protocol system: the scheme alone let `cpu` pass for linux-host (and `host` for the thermal
+            // profile), and the agent refused the device only when it built the source.
+            if ((driver == SensorDriver.Host) != (address.Scheme == AddressScheme.Host))
+            {
+                Diagnostics.Add(node, driver == SensorDriver.Host
+                    ? $"driver host reads the gateway itself: its address is 'host', not '{address}'"
+                    : $"'host' is the address of the host driver's profiles (linux-host); driver {DeviceProfileLoader.Name(DeviceProfileLoader.Drivers, driver)} reads cpu or cpu:/sys/class/thermal/thermal_zoneN/temp");
+                return;
+            }
+
             if (driver == SensorDriver.Ds18b20 && address.Path is { Length: > 2 } id)
             {
                 // DS18B20, DS1822, DS1825 and DS28EA00 share the 12-bit scratchpad format; the DS18S20/DS1820 does not.
@@ -1299,7 +1309,7 @@ public static class SiteConfigLoader
             DeviceProtocol.OneWire => scheme is AddressScheme.OneWire,
             DeviceProtocol.I2c => scheme is AddressScheme.I2c,
             DeviceProtocol.Gpio => scheme is AddressScheme.Gpio,
-            DeviceProtocol.System => scheme is AddressScheme.Cpu,
+            DeviceProtocol.System => scheme is AddressScheme.Cpu or AddressScheme.Host,
             _ => false,
         };
 
@@ -1310,7 +1320,7 @@ public static class SiteConfigLoader
             DeviceProtocol.OneWire => "w1:",
             DeviceProtocol.I2c => "i2c:",
             DeviceProtocol.Gpio => "gpio:",
-            _ => "cpu",
+            _ => "cpu or host",
         };
 
         internal static string SchemeName(AddressScheme scheme) => scheme switch
@@ -1323,6 +1333,7 @@ public static class SiteConfigLoader
             AddressScheme.OneWire => "w1",
             AddressScheme.I2c => "i2c",
             AddressScheme.Gpio => "gpio",
+            AddressScheme.Host => "host",
             _ => "cpu",
         };
     }

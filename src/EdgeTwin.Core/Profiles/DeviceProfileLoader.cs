@@ -67,6 +67,7 @@ public static partial class DeviceProfileLoader
         ["digital"] = SensorDriver.Digital,
         ["pulse"] = SensorDriver.Pulse,
         ["cpu_temp"] = SensorDriver.CpuTemp,
+        ["host"] = SensorDriver.Host,
     };
 
     internal static readonly Dictionary<string, PullMode> Pulls = new(StringComparer.Ordinal)
@@ -82,9 +83,19 @@ public static partial class DeviceProfileLoader
         SensorDriver.Ds18b20 => DeviceProtocol.OneWire,
         SensorDriver.Bme280 or SensorDriver.Sht3x => DeviceProtocol.I2c,
         SensorDriver.Dht22 or SensorDriver.Digital or SensorDriver.Pulse => DeviceProtocol.Gpio,
-        SensorDriver.CpuTemp => DeviceProtocol.System,
+        SensorDriver.CpuTemp or SensorDriver.Host => DeviceProtocol.System,
         _ => throw new ArgumentOutOfRangeException(nameof(driver), driver, null),
     };
+
+    /// <summary>
+    /// The host driver's channels. The <c>fs_*</c> ones come once per watched file system (tagged <c>path=</c>); the
+    /// rest once per gateway.
+    /// </summary>
+    public static IReadOnlyList<string> HostChannels { get; } =
+    [
+        "clock_synchronized", "clock_max_error", "fs_free", "fs_free_percent", "fs_inodes_free", "fs_inodes_free_percent",
+        "memory_available", "memory_available_percent", "load_1m", "load_5m", "cpus", "uptime",
+    ];
 
     /// <summary>The channels each local sensor driver produces.</summary>
     public static IReadOnlyList<string> ChannelsOf(SensorDriver driver) => driver switch
@@ -94,6 +105,7 @@ public static partial class DeviceProfileLoader
         SensorDriver.Sht3x or SensorDriver.Dht22 => ["temperature", "humidity"],
         SensorDriver.Digital => ["state", "changes"],
         SensorDriver.Pulse => ["count", "total"],
+        SensorDriver.Host => HostChannels,
         _ => throw new ArgumentOutOfRangeException(nameof(driver), driver, null),
     };
 
@@ -370,6 +382,7 @@ public static partial class DeviceProfileLoader
         SensorDriver.Digital => ["kind", "chatter_changes", "chatter_window"],
         SensorDriver.Pulse => ["persist_interval", "state_file"],
         SensorDriver.CpuTemp => ["zones"],
+        SensorDriver.Host => ["paths"],
         _ => [],
     };
 
@@ -401,6 +414,9 @@ public static partial class DeviceProfileLoader
                 break;
             case "chatter_changes" when !SensorParameters.TryChatterChanges(v, out _):
                 diagnostics.Add(value, SensorParameters.ChatterChangesProblem(v));
+                break;
+            case "paths" when SensorParameters.PathsProblem(v) is { } pathsProblem:
+                diagnostics.Add(value, pathsProblem);
                 break;
             case "chatter_window" or "persist_interval" when !(Durations.TryParse(v, out var d) && d > TimeSpan.Zero):
                 diagnostics.Add(value, $"{key} '{v}' is not a duration (500ms, 10s, 5m)");

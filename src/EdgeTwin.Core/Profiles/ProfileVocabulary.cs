@@ -153,7 +153,11 @@ public static class ProfileVocabulary
                 "sensor_status", "sensor_precision",
             ],
             ["room"] = ["temperature", "humidity", "pressure", "leak", "leak_changes"],
-            ["gateway"] = ["cpu_temperature"],
+            ["gateway"] =
+            [
+                "cpu_temperature", "clock_synchronized", "clock_max_error", "disk_free", "disk_free_percent", "inodes_free",
+                "inodes_free_percent", "memory_available", "memory_available_percent", "load_1m", "load_5m", "cpus", "uptime",
+            ],
         };
     }
 }

@@ -24,4 +24,24 @@ public static class SensorParameters
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value is 0 or (>= 2 and <= 1000);
 
     public static string ChatterChangesProblem(string text) => $"chatter_changes '{text}' is not 0 (off) or a count of 2..1000";
+
+    /// <summary>
+    /// Host <c>paths</c>: extra directories whose file systems are watched besides the state directory's, comma-separated
+    /// absolute paths (<c>/var/log, /data</c>).
+    /// </summary>
+    public static IReadOnlyList<string> Paths(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>Why <paramref name="text"/> is not a <c>paths</c> list, or null.</summary>
+    public static string? PathsProblem(string text)
+    {
+        var paths = Paths(text);
+        if (paths.Count == 0)
+        {
+            return "paths is empty (comma-separated absolute directories, e.g. \"/var/log, /data\")";
+        }
+
+        var relative = paths.FirstOrDefault(p => !p.StartsWith('/'));
+        return relative is null ? null : $"paths: '{relative}' is not an absolute path (the agent's working directory is not the site's)";
+    }
 }

@@ -17,6 +17,8 @@ public enum SensorDriver
     Pulse,
     /// <summary>The gateway's CPU temperature from sysfs.</summary>
     CpuTemp,
+    /// <summary>The gateway's own vitals: clock synchronisation, free disk and inodes, memory, load, uptime.</summary>
+    Host,
 }
 
 /// <summary>Pull resistor of a GPIO input.</summary>

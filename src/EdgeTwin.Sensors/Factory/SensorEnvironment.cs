@@ -17,6 +17,12 @@ public sealed record SensorEnvironment
     /// </summary>
     public string? ThermalRoot { get; init; }
 
+    /// <summary>procfs for the host driver (<c>/proc</c>); tests point it at captured files.</summary>
+    public string ProcRoot { get; init; } = "/proc";
+
+    /// <summary>The kernel clock state for the host driver (adjtimex); tests replace it to break the read.</summary>
+    public Func<EdgeTwin.Sensors.Host.ClockReading> ReadClock { get; init; } = EdgeTwin.Sensors.Host.KernelClock.Read;
+
     /// <summary>Opens an I2C device (<c>/dev/i2c-N</c>).</summary>
     public Func<I2cConnectionSettings, I2cDevice> OpenI2c { get; init; } = I2cDevice.Create;
 

@@ -6,6 +6,7 @@ using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Sensors.Common;
 using EdgeTwin.Sensors.Gpio;
+using EdgeTwin.Sensors.Host;
 using EdgeTwin.Sensors.I2c;
 using EdgeTwin.Sensors.OneWire;
 using EdgeTwin.Sensors.Thermal;
@@ -16,7 +17,7 @@ namespace EdgeTwin.Sensors.Factory;
 /// <summary>
 /// Builds local sensor sources from a device profile's <c>sensor:</c> section and metrics (<c>channel:</c>) and the
 /// device's address: <c>w1:ID</c> (ds18b20), <c>i2c:BUS:ADDR</c> (bme280, sht3x), <c>gpio:PIN</c> (dht22, digital,
-/// pulse), <c>cpu[:PATH]</c> (cpu_temp). No I/O here: buses are opened on the first poll, and the one GPIO
+/// pulse), <c>cpu[:PATH]</c> (cpu_temp), <c>host</c> (host). No I/O here: buses are opened on the first poll, and the one GPIO
 /// controller of the gateway when the first GPIO source starts; the factory owns and disposes it.
 /// </summary>
 public sealed class SensorSourceFactory : ISourceFactory, IDisposable
@@ -111,6 +112,7 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
                     },
                     logs.CreateLogger<PulseCounterSource>())),
                 SensorDriver.CpuTemp => DeviceSources.Of(Cpu(context, sensor, outputs)),
+                SensorDriver.Host => DeviceSources.Of(HostVitals(context, sensor, outputs)),
                 _ => throw Problem(device, $"sensor driver '{sensor.Driver}' is not supported"),
             };
         }
@@ -227,6 +229,41 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
             context.LoggerFactory.CreateLogger<CpuTemperatureSource>());
     }
 
+    private HostVitalsSource HostVitals(SourceContext context, SensorSettings sensor, IReadOnlyList<SensorOutput> outputs)
+    {
+        var device = context.Device;
+        Require(device, context.Profile, AddressScheme.Host, "host");
+
+        // The state directory's file system first: the outbox filling it is what stops the agent keeping data.
+        var watched = new List<string>();
+        if (StateDirectory(context) is { } state)
+        {
+            watched.Add(state);
+        }
+
+        if (sensor.Parameters.TryGetValue("paths", out var paths))
+        {
+            if (SensorParameters.PathsProblem(paths) is { } problem)
+            {
+                throw Problem(device, $"profile '{context.Profile.Id}': {problem}");
+            }
+
+            watched.AddRange(SensorParameters.Paths(paths).Select(p => Path.TrimEndingDirectorySeparator(p)).Where(p => !watched.Contains(p, StringComparer.Ordinal)));
+        }
+
+        return new HostVitalsSource(
+            new HostVitalsOptions
+            {
+                DeviceId = device.Id,
+                ProcRoot = _environment.ProcRoot,
+                FileSystems = watched,
+                ReadClock = _environment.ReadClock,
+                Timeout = device.Timeout,
+                Outputs = outputs,
+            },
+            context.LoggerFactory.CreateLogger<HostVitalsSource>());
+    }
+
     private static List<SensorOutput> Outputs(DeviceConfig device, DeviceProfile profile)
     {
         var outputs = new List<SensorOutput>();
@@ -307,10 +344,14 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
             return file;
         }
 
-        var dir = _environment.StateDirectory
-            ?? (context.Site?.Outbox.Path is { } outbox ? Path.GetDirectoryName(Path.GetFullPath(outbox)) : null);
+        var dir = StateDirectory(context);
         return dir is null ? null : Path.Combine(dir, $"pulse-{context.Device.Id}.json");
     }
+
+    /// <summary>The agent's state directory: the environment's, else the outbox file's directory; null without a site.</summary>
+    private string? StateDirectory(SourceContext context) =>
+        _environment.StateDirectory
+        ?? (context.Site?.Outbox.Path is { } outbox ? Path.GetDirectoryName(Path.GetFullPath(outbox)) : null);
 
     private static TimeSpan? Duration(DeviceConfig device, SensorSettings sensor, string key)
     {

@@ -315,6 +315,7 @@ public sealed class AlertsConfigTests
     [Theory]
     [InlineData("datacenter.yaml")]
     [InlineData("machine-line.yaml")]
+    [InlineData("gateway-host.yaml")]
     public void Shipped_default_rule_sets_are_valid(string file)
     {
         var dir = AppContext.BaseDirectory;

@@ -138,6 +138,17 @@ public sealed class BrokenConfigTests : IDisposable
         Assert.Equal(["site.yaml:16:82: devices[0].credentials: unknown credentials 'v3' (defined: v2)"], problems);
     }
 
+    [Theory]
+    [InlineData("linux-host", "cpu", "driver host reads the gateway itself: its address is 'host', not 'cpu'")]
+    [InlineData("linux-cpu-temperature", "host", "'host' is the address of the host driver's profiles (linux-host); driver cpu_temp reads cpu or cpu:/sys/class/thermal/thermal_zoneN/temp")]
+    public void The_two_system_profiles_each_take_only_their_own_address(string profile, string address, string problem)
+    {
+        var yaml = Valid.Replace("devices:\n", $"devices:\n  - {{ id: gw-self, profile: {profile}, address: {address} }}\n", StringComparison.Ordinal);
+        Assert.NotEqual(Valid, yaml);
+
+        Assert.Contains(Problems(yaml), p => p.EndsWith("devices[0].address: " + problem, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Address_scheme_must_fit_the_profile_protocol()
     {

@@ -40,9 +40,18 @@ public sealed class DeviceAddressTests
         Assert.Equal("127.0.0.1:16100", DeviceAddress.Parse("udp:127.0.0.1:16100").TryGetIPEndPoint()!.ToString());
     }
 
+    [Fact]
+    public void Host_is_the_gateway_itself_and_takes_no_path()
+    {
+        var host = DeviceAddress.Parse("host");
+        Assert.Equal((AddressScheme.Host, "host"), (host.Scheme, host.ToString()));
+        Assert.False(DeviceAddress.TryParse("host:/var/log", out _, out var error));
+        Assert.Contains("paths", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("", "address is empty")]
-    [InlineData("snmp:10.0.0.1", "unknown address scheme 'snmp' (expected udp, udp6, tcp, rtu, rtutcp, w1, i2c, gpio or cpu)")]
+    [InlineData("snmp:10.0.0.1", "unknown address scheme 'snmp' (expected udp, udp6, tcp, rtu, rtutcp, w1, i2c, gpio, cpu or host)")]
     [InlineData("udp:", "udp: missing host")]
     [InlineData("udp:10.0.0.1:0", "udp: '0' is not a port (1-65535)")]
     [InlineData("udp:::1", "udp: an IPv6 address goes in brackets, e.g. udp:[::1]:161")]

@@ -121,6 +121,29 @@ public sealed class RunProcessTests
     }
 
     [Fact]
+    public async Task Poll_of_the_host_device_prints_the_gateways_clock_disk_memory_and_load()
+    {
+        var config = AgentFiles.WriteConfig("""
+              - { id: gw-host, profile: linux-host, address: host, interval: 30s }
+            """);
+        var state = Path.GetDirectoryName(config)!; // the outbox file's directory
+        await using var agent = AgentProcess.Start("poll", "gw-host", "--config", config, "--json");
+
+        Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
+        using var doc = System.Text.Json.JsonDocument.Parse(agent.Stdout);
+        var metrics = doc.RootElement.GetProperty("metrics").EnumerateArray().ToList();
+        Assert.Equal(12, metrics.Count);
+        Assert.All(metrics, m => Assert.Equal("good", m.GetProperty("quality").GetString()));
+        System.Text.Json.JsonElement Metric(string name) => metrics.Single(m => m.GetProperty("metric").GetString() == name);
+        Assert.True(Metric("clock_synchronized").GetProperty("value").GetDouble() is 0 or 1);
+        Assert.Equal("gateway.clock_synchronized", Metric("clock_synchronized").GetProperty("role").GetString());
+        Assert.Equal(state, Metric("disk_free_percent").GetProperty("tags").GetProperty("path").GetString());
+        Assert.Equal("%", Metric("disk_free_percent").GetProperty("unit").GetString());
+        Assert.InRange(Metric("memory_available_percent").GetProperty("value").GetDouble(), 0.1, 100);
+        Assert.Equal(Environment.ProcessorCount, Metric("cpus").GetProperty("value").GetDouble()); // no CPU quota on the test machine
+    }
+
+    [Fact]
     public async Task Poll_of_a_sensor_that_cannot_be_read_exits_1_naming_it()
     {
         var temp = FakeThermal.Create(47250);

@@ -36,6 +36,7 @@ public sealed class StatusCliTests : IAsyncLifetime
     private AlertControlServer _server = null!;
     private LiteDbOutbox _outbox = null!;
     private OutboxStatus _status = null!;
+    private Action<Utf8JsonWriter, ICollection<string>> _writeStatus = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -56,7 +57,8 @@ public sealed class StatusCliTests : IAsyncLifetime
         _outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(_dir, "outbox.db"), DiskBudgetBytes = Budget }, cancellationToken: Ct);
         _outbox.RegisterUplink("mqtt");
         _status = new OutboxStatus(_outbox.GetStats, Budget, TimeSpan.FromDays(7), _clock);
-        _server = new AlertControlServer(_service, Socket) { StatusWriter = _status.Write };
+        _writeStatus = _status.Write;
+        _server = new AlertControlServer(_service, Socket) { StatusWriter = (w, problems) => _writeStatus(w, problems) };
         _server.Start();
     }
 
@@ -202,6 +204,48 @@ public sealed class StatusCliTests : IAsyncLifetime
         (exit, _, error) = await InProcessCli.RunAsync("status", "--socket", hung, "--timeout", "1s");
         Assert.Equal(3, exit);
         Assert.Contains($"edgetwin status: no answer from the agent at {hung} within 1s", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_says_whether_a_time_daemon_synchronises_the_clock_without_calling_it_a_problem()
+    {
+        // What the agent writes (StoreAndForwardService.WriteStatus): one adjtimex read per status request.
+        _service.Connectivity.Observe(true, true);
+        Sensors.Host.ClockReading? clock = new(0, 0x2001, 31_000);
+        _writeStatus = (w, problems) =>
+        {
+            _status.Write(w, problems);
+            ClockStatus.Write(w, () => clock ?? throw new IOException("adjtimex(2): EPERM — the process may not read the kernel clock state"));
+        };
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.True(exit == 0, output + error);
+        Assert.Contains("clock     synchronised (kernel max error 0.031 s)", output, StringComparison.Ordinal);
+
+        // A gateway without RTC whose time daemon never reached a server: the kernel's max error at its 16 s cap.
+        clock = new(5, 0x40, 16_000_000);
+        (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.True(exit == 0, output + error); // gateway-clock-unsynchronized (linux-host) raises it, after its boot allowance
+        Assert.Contains("clock     NOT synchronised (kernel max error 16 s, its cap): no time daemon has set the clock, sample times may be wrong", output, StringComparison.Ordinal);
+
+        clock = null; // the static unit's ProtectClock=yes
+        (exit, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(0, exit);
+        Assert.Contains("clock     unknown: adjtimex(2): EPERM", output, StringComparison.Ordinal);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        var json = JsonDocument.Parse(output).RootElement.GetProperty("clock");
+        Assert.Equal(JsonValueKind.Null, json.GetProperty("synchronized").ValueKind);
+        Assert.StartsWith("adjtimex(2): EPERM", json.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // And the real kernel, as the agent reads it: whatever this machine's state, a line that says it.
+        _writeStatus = (w, problems) =>
+        {
+            _status.Write(w, problems);
+            ClockStatus.Write(w, Sensors.Host.KernelClock.Read);
+        };
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Matches("clock     (synchronised|NOT synchronised) \\(kernel max error [0-9.]+ s", output);
     }
 
     [Fact]

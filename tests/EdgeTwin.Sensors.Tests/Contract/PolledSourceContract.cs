@@ -3,6 +3,7 @@ using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Sensors.Common;
 using EdgeTwin.Sensors.Gpio;
+using EdgeTwin.Sensors.Host;
 using EdgeTwin.Sensors.I2c;
 using EdgeTwin.Sensors.OneWire;
 using EdgeTwin.Sensors.Tests.Fakes;
@@ -177,5 +178,47 @@ public sealed class CpuTemperatureContract : PolledSourceContract
         File.WriteAllText(temp, "45000\n");
         var source = new CpuTemperatureSource(new CpuTemperatureOptions { DeviceId = deviceId, ThermalRoot = root.Path });
         return (source, () => File.Delete(temp), () => File.WriteAllText(temp, "46000\n"));
+    }
+}
+
+public sealed class HostVitalsContract : PolledSourceContract
+{
+    protected override (IPolledSource, Action, Action) Create(string deviceId)
+    {
+        var root = Own(new TempDir());
+        var proc = root.Combine("proc");
+        var state = root.Combine("state");
+        Directory.CreateDirectory(state);
+        var broken = false;
+        void Lay()
+        {
+            Directory.CreateDirectory(proc);
+            File.WriteAllText(Path.Combine(proc, "meminfo"), "MemTotal:  948304 kB\nMemAvailable:  412560 kB\n");
+            File.WriteAllText(Path.Combine(proc, "loadavg"), "0.50 0.40 0.30 1/99 1234\n");
+            File.WriteAllText(Path.Combine(proc, "stat"), "cpu  1 2 3\ncpu0 1 2 3\n");
+            File.WriteAllText(Path.Combine(proc, "uptime"), "120.5 100.0\n");
+        }
+
+        Lay();
+        var source = new HostVitalsSource(new HostVitalsOptions
+        {
+            DeviceId = deviceId,
+            ProcRoot = proc,
+            FileSystems = [state],
+            ReadClock = () => broken ? throw new IOException("adjtimex(2): EPERM") : new ClockReading(0, 0, 5000),
+        });
+        return (source,
+            () =>
+            {
+                broken = true;
+                Directory.Delete(proc, recursive: true);
+                Directory.Delete(state);
+            },
+            () =>
+            {
+                broken = false;
+                Lay();
+                Directory.CreateDirectory(state);
+            });
     }
 }

@@ -8,6 +8,7 @@ using EdgeTwin.Core.Sources;
 using EdgeTwin.Sensors.Common;
 using EdgeTwin.Sensors.Factory;
 using EdgeTwin.Sensors.Gpio;
+using EdgeTwin.Sensors.Host;
 using EdgeTwin.Sensors.I2c;
 using EdgeTwin.Sensors.OneWire;
 using EdgeTwin.Sensors.Tests.Fakes;
@@ -92,6 +93,7 @@ public sealed class SensorSourceFactoryTests : IDisposable
     [InlineData("generic-stack-light", "gpio:5", typeof(DigitalInputSource))]
     [InlineData("generic-s0-energy-meter", "gpio:22", typeof(PulseCounterSource))]
     [InlineData("linux-cpu-temperature", "cpu", typeof(CpuTemperatureSource))]
+    [InlineData("linux-host", "host", typeof(HostVitalsSource))]
     public void Every_shipped_local_sensor_profile_builds_its_source_without_touching_a_bus(string profile, string address, Type expected)
     {
         var sources = Create("dev1", profile, address);
@@ -235,6 +237,28 @@ public sealed class SensorSourceFactoryTests : IDisposable
         var s = Assert.Single(_samples.All);
         Assert.Equal(51.2, s.Value);
         Assert.Equal("gw1/cpu_temperature{zone=cpu-thermal}", _registry[s.Series].Key);
+    }
+
+    [Fact]
+    public async Task The_shipped_host_profile_watches_the_state_directory_and_the_profiles_paths()
+    {
+        var extra = _dir.Combine("logs");
+        Directory.CreateDirectory(extra);
+        var profile = Profile("linux-host") with
+        {
+            Sensor = Profile("linux-host").Sensor! with { Parameters = new Dictionary<string, string> { ["paths"] = extra + "/, " + _dir.Combine("state") } },
+        };
+        var factory = new SensorSourceFactory(new SensorEnvironment { StateDirectory = _dir.Combine("state"), ReadClock = () => new ClockReading(0, 0, 2000) });
+        await using var source = factory.Create(new SourceContext(new DeviceConfig("gw1", "linux-host", DeviceAddress.Parse("host")), profile, null, NullLoggerFactory.Instance, _time)).Polled!;
+        source.RegisterSeries(_registry);
+        await source.PollAsync(_samples, 1, TestContext.Current.CancellationToken);
+
+        var keys = _samples.All.Select(s => _registry[s.Series].Key).ToList();
+        Assert.Contains($"gw1/disk_free_percent{{path={_dir.Combine("state")}}}", keys);
+        Assert.Contains($"gw1/inodes_free{{path={extra}}}", keys);
+        Assert.Equal(2 * 4 + 8, keys.Count); // the state directory named twice is watched once
+        Assert.Contains("gw1/clock_synchronized", keys);
+        Assert.All(_samples.All, s => Assert.Equal(SampleQuality.Good, s.Quality));
     }
 
     [Fact]
