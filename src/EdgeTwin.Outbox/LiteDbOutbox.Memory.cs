@@ -18,8 +18,8 @@ public sealed partial class LiteDbOutbox
 {
     private const int ReadOnlyFileSystemErrno = 30; // EROFS (Linux, all architectures)
 
-    private MemoryStream? _memoryData;
-    private MemoryStream? _memoryLog;
+    private ChunkedMemoryStream? _memoryData;
+    private ChunkedMemoryStream? _memoryLog;
     private DateTimeOffset? _memoryOnlySince;
     private string? _memoryOnlyCause;
     private long _memoryOnlyFirstSequence;
@@ -102,8 +102,8 @@ public sealed partial class LiteDbOutbox
         // from there; numbers handed out in memory must never be handed out again then, or the centre drops those entries as
         // duplicates.
         var seed = Math.Max(Math.Max(NewFileSeed(), held.LastSequence), lastKnown);
-        _memoryData = new MemoryStream();
-        _memoryLog = new MemoryStream();
+        _memoryData = new ChunkedMemoryStream();
+        _memoryLog = new ChunkedMemoryStream();
         StoreState state;
         long copied;
         try

@@ -91,6 +91,7 @@ public sealed class LiteDbOutboxOptions
         {
             Path = settings.Path,
             DiskBudgetBytes = settings.DiskBudgetMb * 1024L * 1024L,
+            MemoryBudgetBytes = settings.MemoryBudgetMb * 1024L * 1024L,
             MaxAge = settings.MaxAge,
             AckCommitInterval = AckCommitIntervalFor(settings.CommitInterval),
             Identity = new UplinkIdentity(gatewayId, siteId),

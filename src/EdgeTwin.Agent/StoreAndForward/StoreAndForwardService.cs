@@ -166,6 +166,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             {
                 Path = path,
                 DiskBudgetBytes = (long)_config.Outbox.DiskBudgetMb * 1024 * 1024,
+                MemoryBudgetBytes = (long)_config.Outbox.MemoryBudgetMb * 1024 * 1024,
                 MaxAge = _config.Outbox.MaxAge,
                 Identity = identity,
                 CondenseWindow = summaryWindow,

@@ -27,6 +27,13 @@ public sealed record OutboxSettings(string Path, int DiskBudgetMb, TimeSpan MaxA
     /// </summary>
     public TimeSpan CommitInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// <c>memory_budget_mb</c>: what the outbox may hold in memory once its file system turns read-only under the agent (a
+    /// failing SD card), in MiB; 0 turns the memory fallback off (appends then fail until a restart). The process needs
+    /// about 2.7 times it at the full budget (LiteDB's pages and cache; measured 175 MiB of heap at 64).
+    /// </summary>
+    public int MemoryBudgetMb { get; init; } = 64;
+
     /// <summary>The outbox's journal next to <paramref name="outboxPath"/>, named as LiteDB names it: <c>outbox.db</c> → <c>outbox-log.db</c>.</summary>
     public static string JournalPath(string outboxPath) =>
         System.IO.Path.Combine(

@@ -1298,8 +1298,9 @@ public static class SiteConfigLoader
                 commit = TimeSpan.Zero < checkpoint && checkpoint < d.CommitInterval ? checkpoint : d.CommitInterval;
             }
 
+            var memory = r.Int("memory_budget_mb", min: 0, max: 65_536) ?? d.MemoryBudgetMb;
             r.ReportUnknownKeys();
-            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window, CheckpointInterval = checkpoint, CommitInterval = commit };
+            return new OutboxSettings(path, budget, maxAge) { SummaryWindow = window, CheckpointInterval = checkpoint, CommitInterval = commit, MemoryBudgetMb = memory };
         }
 
         internal static bool Fits(AddressScheme scheme, DeviceProtocol protocol) => protocol switch

@@ -90,6 +90,10 @@ public static class SiteConfigWriter
         e.Pair("summary_window", Durations.Format(config.Outbox.SummaryWindow));
         e.Pair("checkpoint_interval", Durations.Format(config.Outbox.CheckpointInterval));
         e.Pair("commit_interval", Durations.Format(config.Outbox.CommitInterval));
+        if (config.Outbox.MemoryBudgetMb != OutboxSettings.Default.MemoryBudgetMb)
+        {
+            e.Pair("memory_budget_mb", config.Outbox.MemoryBudgetMb);
+        }
         e.MapEnd();
         WriteRaw(e, "uplinks", config.Uplinks);
         WriteRaw(e, "alerts", config.Alerts);

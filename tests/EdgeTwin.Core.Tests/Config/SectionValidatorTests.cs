@@ -211,4 +211,29 @@ public sealed class SectionValidatorTests
         var problem = Assert.Single(SiteConfigLoader.Parse(yaml, "site.yaml").Problems);
         Assert.Equal($"site.yaml:5:20: outbox.commit_interval: must be 0s (a commit per poll) or {range}, got '{value}'", problem.ToString());
     }
+
+    [Theory]
+    [InlineData("", 64)]
+    [InlineData("memory_budget_mb: 0", 0)]
+    [InlineData("memory_budget_mb: 16", 16)]
+    public void A_memory_budget_is_read_and_written_back(string key, int expectedMb)
+    {
+        var (read, again) = OutboxWrittenBack(key);
+        Assert.Equal(expectedMb, read.MemoryBudgetMb);
+        Assert.Equal(read.MemoryBudgetMb, again.MemoryBudgetMb);
+    }
+
+    [Fact]
+    public void A_negative_memory_budget_names_file_line_and_key()
+    {
+        const string yaml = """
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            outbox:
+              path: /tmp/o.db
+              memory_budget_mb: -1
+            """;
+        var problem = Assert.Single(SiteConfigLoader.Parse(yaml, "site.yaml").Problems);
+        Assert.StartsWith("site.yaml:5:21: outbox.memory_budget_mb:", problem.ToString(), StringComparison.Ordinal);
+    }
 }
