@@ -61,7 +61,6 @@ public sealed class PySnmpAgentTests : IAsyncLifetime
         // Before: no AES-256-C at all, and AES-256 (Blumenthal) against a Reeder user failed with "wrong privacy
         // password or protocol (Aes256)" only.
         var ex = await Assert.ThrowsAsync<SnmpUsmException>(() => _client.GetAsync(Target("reeder256", SnmpAuthProtocol.Sha1, SnmpPrivProtocol.Aes256), [SysDescr], Ct));
-        Console.WriteLine(ex.Message);
         Assert.Equal(UsmError.DecryptionError, ex.Error);
         Assert.Contains("a Cisco device (IOS, IOS-XE, NX-OS) with AES-256 needs priv protocol AES-256-C (Reeder key extension)", ex.Message, StringComparison.Ordinal);
         Assert.True(_agent!.DecryptionErrors >= 1, _agent.Log);
@@ -73,7 +72,6 @@ public sealed class PySnmpAgentTests : IAsyncLifetime
     public async Task Reeder_variant_against_a_blumenthal_user_names_the_blumenthal_variant()
     {
         var ex = await Assert.ThrowsAsync<SnmpUsmException>(() => _client.GetAsync(Target("blum192", SnmpAuthProtocol.Md5, SnmpPrivProtocol.Aes192Reeder), [SysDescr], Ct));
-        Console.WriteLine(ex.Message);
         Assert.Equal(UsmError.DecryptionError, ex.Error);
         Assert.Contains("needs priv protocol AES-192 (Blumenthal key extension)", ex.Message, StringComparison.Ordinal);
     }
