@@ -314,10 +314,17 @@ public sealed partial class ConfigReader
 
         // As for unknown keys: 'in16' in a list of ten types is found faster with the one it is closest to. Not for one or
         // two letters (parity 'X' is not a typo of 'E').
-        var hint = s.Value.Length >= 3 && Closest(s.Value, names.Keys) is { } close ? $" (did you mean '{close}'?)" : "";
+        // net-snmp's tools take protocols with or without dashes (AES256C, SHA256): the name that differs only in its
+        // dashes is the one meant, where edit distance ties it with a shorter neighbour (AES256C is 2 from AES-256 too).
+        var close = s.Value.Length < 3 ? null
+            : names.Keys.FirstOrDefault(k => string.Equals(WithoutDashes(k), WithoutDashes(s.Value), StringComparison.OrdinalIgnoreCase))
+              ?? Closest(s.Value, names.Keys);
+        var hint = close is null ? "" : $" (did you mean '{close}'?)";
         Diagnostics.Add(s, $"expected one of {string.Join(", ", names.Keys)}, got {Describe(s)}{hint}");
         return null;
     }
+
+    private static string WithoutDashes(string value) => value.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
 
     /// <summary>A list; null (with a problem) when the value is not a list.</summary>
     public ConfigSequence? Sequence(string key, bool required = false)

@@ -56,6 +56,10 @@ public enum SnmpPrivProtocol
     Aes192,
     /// <summary>AES-256 (Blumenthal key extension, <c>AES-256</c>).</summary>
     Aes256,
+    /// <summary>AES-192 (Reeder key extension, <c>AES-192-C</c>: Cisco IOS, IOS-XE, NX-OS).</summary>
+    Aes192Reeder,
+    /// <summary>AES-256 (Reeder key extension, <c>AES-256-C</c>: Cisco IOS, IOS-XE, NX-OS).</summary>
+    Aes256Reeder,
 }
 
 /// <summary>

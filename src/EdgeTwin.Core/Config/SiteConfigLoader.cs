@@ -188,6 +188,8 @@ public static class SiteConfigLoader
             ["AES-128"] = SnmpPrivProtocol.Aes128,
             ["AES-192"] = SnmpPrivProtocol.Aes192,
             ["AES-256"] = SnmpPrivProtocol.Aes256,
+            ["AES-192-C"] = SnmpPrivProtocol.Aes192Reeder,
+            ["AES-256-C"] = SnmpPrivProtocol.Aes256Reeder,
         };
 
         private static readonly Dictionary<string, SerialParity> Parities = new(StringComparer.Ordinal)

@@ -383,6 +383,8 @@ public static class SiteConfigWriter
                         SnmpPrivProtocol.Des => "DES",
                         SnmpPrivProtocol.Aes128 => "AES",
                         SnmpPrivProtocol.Aes192 => "AES-192",
+                        SnmpPrivProtocol.Aes192Reeder => "AES-192-C",
+                        SnmpPrivProtocol.Aes256Reeder => "AES-256-C",
                         _ => "AES-256",
                     });
                     Secret(e, "priv_password", c.PrivPassword, c.PrivPasswordFile);

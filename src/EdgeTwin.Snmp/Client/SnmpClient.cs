@@ -561,8 +561,9 @@ public sealed partial class SnmpClient : IAsyncDisposable
                 if (await AnswersWithoutPrivacyAsync(target, user, engine, cancellationToken).ConfigureAwait(false))
                 {
                     SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", nameof(UsmError.DecryptionError)));
+                    var hint = Usm.KeyExtensionHint(user) is { } h ? "; " + h : "";
                     throw new SnmpUsmException(UsmError.DecryptionError,
-                        $"{target}: no answer at authPriv although the agent answers this user at authNoPriv: wrong privacy password or protocol ({user.Priv})");
+                        $"{target}: no answer at authPriv although the agent answers this user at authNoPriv: wrong privacy password or protocol ({UsmCrypto.Name(user.Priv)}){hint}");
                 }
                 throw;
             }
@@ -570,7 +571,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
             var authenticated = (msg.Flags & V3Flags.Auth) != 0;
             if (received.Failure is { } failure)
             {
-                throw UsmFailure(target, failure, received.FailureDetail);
+                throw UsmFailure(target, failure, received.FailureDetail, user);
             }
             if (authenticated)
             {
@@ -615,7 +616,7 @@ public sealed partial class SnmpClient : IAsyncDisposable
                     engine = await GetEngineAsync(target, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                throw UsmFailure(target, error, error == UsmError.OtherReport && pdu.VarBinds.Count > 0 ? pdu.VarBinds[0].ToString() : null);
+                throw UsmFailure(target, error, error == UsmError.OtherReport && pdu.VarBinds.Count > 0 ? pdu.VarBinds[0].ToString() : null, user);
             }
             if (!authenticated && user.Level != SnmpSecurityLevel.NoAuthNoPriv)
             {
@@ -652,8 +653,12 @@ public sealed partial class SnmpClient : IAsyncDisposable
         }
     }
 
-    private SnmpUsmException UsmFailure(SnmpTarget target, UsmError error, string? detail = null)
+    private SnmpUsmException UsmFailure(SnmpTarget target, UsmError error, string? detail = null, SnmpV3User? user = null)
     {
+        if (error is UsmError.DecryptionError or UsmError.ResponseDecryptionFailed && user is not null && Usm.KeyExtensionHint(user) is { } hint)
+        {
+            detail = detail is null ? hint : detail + "; " + hint;
+        }
         SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", error.ToString()));
         LogUsmError(_logger, target.EndPoint, error);
         return new SnmpUsmException(error, $"{target}: {Usm.Describe(error)}{(detail is null ? "" : " - " + detail)}");

@@ -51,6 +51,30 @@ public static class Usm
     };
 
     /// <summary>
+    /// For a decryption failure of <paramref name="user"/>'s messages: when its AES-192/256 key extension decides the key
+    /// (the auth hash is shorter than the AES key), which other variant to try and why; null otherwise (a wrong password).
+    /// Regression: a Cisco device (IOS, IOS-XE, NX-OS) localises AES-192/256 keys with the Reeder extension, so polled
+    /// with our AES-256 (Blumenthal, net-snmp's default) every request failed to decrypt, and the error said only "wrong
+    /// privacy password or protocol", with nothing naming the variant that works.
+    /// </summary>
+    public static string? KeyExtensionHint(SnmpV3User user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (!UsmCrypto.KeyExtensionMatters(user.Auth, user.Priv) || UsmCrypto.OtherKeyExtension(user.Priv) is not { } other)
+        {
+            return null;
+        }
+        var ours = UsmCrypto.Name(user.Priv);
+        var theirs = UsmCrypto.Name(other);
+        var bits = UsmCrypto.PrivKeyLength(user.Priv) * 8;
+        return other is SnmpPrivProtocol.Aes192Reeder or SnmpPrivProtocol.Aes256Reeder
+            ? $"{ours} is the Blumenthal key extension (net-snmp's default); a Cisco device (IOS, IOS-XE, NX-OS) with " +
+              $"AES-{bits} needs priv protocol {theirs} (Reeder key extension)"
+            : $"{ours} is the Reeder key extension (Cisco's); an agent using net-snmp's default AES-{bits} " +
+              $"needs priv protocol {theirs} (Blumenthal key extension)";
+    }
+
+    /// <summary>
     /// Encodes <paramref name="message"/> for <paramref name="user"/> at the level its flags ask for: encrypts the scoped PDU,
     /// then computes the HMAC over the whole message and writes it into msgAuthenticationParameters.
     /// </summary>

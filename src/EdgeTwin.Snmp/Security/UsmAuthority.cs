@@ -105,7 +105,7 @@ public sealed class UsmAuthority
         }
         if (!Usm.TryDecrypt(msg, user, out _))
         {
-            return Fail(msg, UsmError.DecryptionError, Usm.UsmStatsDecryptionErrors, user, authenticated: false);
+            return Fail(msg, UsmError.DecryptionError, Usm.UsmStatsDecryptionErrors, user, authenticated: false, Usm.KeyExtensionHint(user));
         }
         return new UsmIncoming(msg, user, null, null);
     }
@@ -138,13 +138,13 @@ public sealed class UsmAuthority
             }
             if (!Usm.TryDecrypt(msg, user, out _))
             {
-                return new UsmIncoming(null, user, null, UsmError.DecryptionError, null, relearnt);
+                return new UsmIncoming(null, user, null, UsmError.DecryptionError, Usm.KeyExtensionHint(user), relearnt);
             }
             return new UsmIncoming(msg, user, null, null, null, relearnt);
         }
         if (!Usm.TryDecrypt(msg, user, out _))
         {
-            return new UsmIncoming(null, user, null, UsmError.DecryptionError);
+            return new UsmIncoming(null, user, null, UsmError.DecryptionError, Usm.KeyExtensionHint(user));
         }
         return new UsmIncoming(msg, user, null, null);
     }
@@ -216,13 +216,13 @@ public sealed class UsmAuthority
         return level == user.Level;
     }
 
-    private UsmIncoming Fail(SnmpMessage msg, UsmError error, Oid counter, SnmpV3User? user, bool authenticated)
+    private UsmIncoming Fail(SnmpMessage msg, UsmError error, Oid counter, SnmpV3User? user, bool authenticated, string? detail = null)
     {
         var count = Interlocked.Increment(ref _stats[(int)counter[^2]]);
         SnmpMetrics.UsmErrors.Add(1, new KeyValuePair<string, object?>("kind", error.ToString()));
         if ((msg.Flags & V3Flags.Reportable) == 0)
         {
-            return new UsmIncoming(null, user, null, error);
+            return new UsmIncoming(null, user, null, error, detail);
         }
         var requestId = msg.Pdu?.RequestId ?? 0;
         var report = new SnmpPdu(PduType.Report, requestId, [new VarBind(counter, SnmpValue.Counter32((uint)count))]);
@@ -236,6 +236,6 @@ public sealed class UsmAuthority
             ContextName = msg.Pdu is null ? [] : msg.ContextName,
         };
         var bytes = Usm.Encode(reply, authenticated ? user : null, EngineId, Boots, EngineTime);
-        return new UsmIncoming(null, user, bytes, error);
+        return new UsmIncoming(null, user, bytes, error, detail);
     }
 }

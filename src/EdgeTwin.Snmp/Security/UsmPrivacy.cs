@@ -3,15 +3,19 @@ using System.Security.Cryptography;
 
 namespace EdgeTwin.Snmp.Security;
 
-/// <summary>CBC-DES (RFC 3414 section 8) and CFB128-AES (RFC 3826 section 3) for scoped PDUs.</summary>
+/// <summary>CBC-DES (RFC 3414 section 8) and CFB128-AES (RFC 3826 section 3; the same for AES-192/256 in either key
+/// extension, only the key is longer) for scoped PDUs.</summary>
 internal static class UsmPrivacy
 {
     private static long _salt = RandomNumberGenerator.GetInt32(int.MaxValue) * 7919L;
 
     /// <summary>Encrypts; returns the ciphertext and writes the 8-octet msgPrivacyParameters (the salt).</summary>
-    public static byte[] Encrypt(SnmpPrivProtocol p, byte[] privKey, int boots, int time, ReadOnlySpan<byte> plain, out byte[] privParams)
+    public static byte[] Encrypt(SnmpPrivProtocol p, byte[] privKey, int boots, int time, ReadOnlySpan<byte> plain, out byte[] privParams) =>
+        Encrypt(p, privKey, boots, time, plain, Interlocked.Increment(ref _salt), out privParams);
+
+    /// <summary>Encrypts with the given salt (the local counter; tests compare with another implementation's output).</summary>
+    internal static byte[] Encrypt(SnmpPrivProtocol p, byte[] privKey, int boots, int time, ReadOnlySpan<byte> plain, long salt, out byte[] privParams)
     {
-        var salt = Interlocked.Increment(ref _salt);
         privParams = new byte[8];
         if (p == SnmpPrivProtocol.Des)
         {

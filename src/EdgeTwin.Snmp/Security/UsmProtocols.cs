@@ -14,14 +14,25 @@ public enum SnmpAuthProtocol
     Sha512,
 }
 
-/// <summary>Privacy protocols: CBC-DES (RFC 3414), CFB128-AES-128 (RFC 3826) and AES-192/256 with Blumenthal key extension.</summary>
+/// <summary>
+/// Privacy protocols: CBC-DES (RFC 3414), CFB128-AES-128 (RFC 3826), and CFB128-AES-192/256 in the two key extensions
+/// in use: Blumenthal (draft-blumenthal-aes-usm-04; net-snmp's <c>AES-192</c>/<c>AES-256</c>) and Reeder
+/// (draft-reeder-snmpv3-usm-3desede-00; net-snmp's <c>AES-192-C</c>/<c>AES-256-C</c>, what Cisco devices use).
+/// The cipher is the same; only the privacy key differs, and only when the auth hash is shorter than the AES key.
+/// </summary>
 public enum SnmpPrivProtocol
 {
     None,
     Des,
     Aes128,
+    /// <summary>AES-192, Blumenthal key extension (net-snmp <c>AES-192</c>).</summary>
     Aes192,
+    /// <summary>AES-256, Blumenthal key extension (net-snmp <c>AES-256</c>).</summary>
     Aes256,
+    /// <summary>AES-192, Reeder key extension (net-snmp <c>AES-192-C</c>, pysnmp <c>usmAesCfb192Protocol</c>; Cisco).</summary>
+    Aes192Reeder,
+    /// <summary>AES-256, Reeder key extension (net-snmp <c>AES-256-C</c>, pysnmp <c>usmAesCfb256Protocol</c>; Cisco).</summary>
+    Aes256Reeder,
 }
 
 public enum SnmpSecurityLevel
@@ -62,9 +73,36 @@ internal static class UsmCrypto
     {
         SnmpPrivProtocol.Des => 16, // 8 key + 8 pre-IV
         SnmpPrivProtocol.Aes128 => 16,
-        SnmpPrivProtocol.Aes192 => 24,
-        SnmpPrivProtocol.Aes256 => 32,
+        SnmpPrivProtocol.Aes192 or SnmpPrivProtocol.Aes192Reeder => 24,
+        SnmpPrivProtocol.Aes256 or SnmpPrivProtocol.Aes256Reeder => 32,
         _ => 0,
+    };
+
+    /// <summary>The same cipher with the other AES-192/256 key extension (Blumenthal ↔ Reeder); null for the others.</summary>
+    public static SnmpPrivProtocol? OtherKeyExtension(SnmpPrivProtocol p) => p switch
+    {
+        SnmpPrivProtocol.Aes192 => SnmpPrivProtocol.Aes192Reeder,
+        SnmpPrivProtocol.Aes256 => SnmpPrivProtocol.Aes256Reeder,
+        SnmpPrivProtocol.Aes192Reeder => SnmpPrivProtocol.Aes192,
+        SnmpPrivProtocol.Aes256Reeder => SnmpPrivProtocol.Aes256,
+        _ => null,
+    };
+
+    /// <summary>True when the two key extensions give different keys: the auth hash is shorter than the AES key
+    /// (MD5 and SHA-1 for AES-192/256, SHA-224 for AES-256). With SHA-256 and longer, Kul alone is the key.</summary>
+    public static bool KeyExtensionMatters(SnmpAuthProtocol auth, SnmpPrivProtocol p) =>
+        OtherKeyExtension(p) is not null && HashLength(auth) < PrivKeyLength(p);
+
+    /// <summary>net-snmp's name of the protocol (<c>snmpget -x</c>), which is also ours in the CLI and the site config.</summary>
+    public static string Name(SnmpPrivProtocol p) => p switch
+    {
+        SnmpPrivProtocol.Des => "DES",
+        SnmpPrivProtocol.Aes128 => "AES",
+        SnmpPrivProtocol.Aes192 => "AES-192",
+        SnmpPrivProtocol.Aes256 => "AES-256",
+        SnmpPrivProtocol.Aes192Reeder => "AES-192-C",
+        SnmpPrivProtocol.Aes256Reeder => "AES-256-C",
+        _ => "none",
     };
 
 #pragma warning disable CA5351 // MD5 is what RFC 3414 HMAC-MD5-96 specifies; devices still use it.
@@ -202,8 +240,12 @@ internal static class UsmCrypto
     }
 
     /// <summary>
-    /// The privacy key: the priv password localized with the auth hash, then, if shorter than the cipher needs,
-    /// extended as net-snmp does for AES-192/256 (draft-blumenthal-aes-usm-04: append H(key so far) until long enough).
+    /// The privacy key: the priv password localized with the auth hash (Kul), then, if shorter than the cipher needs,
+    /// extended. Blumenthal (draft-blumenthal-aes-usm-04 3.1.2.1): append H(key so far). Reeder
+    /// (draft-reeder-snmpv3-usm-3desede-00 2.1): append the localization of a Ku made from the key so far, i.e. the key
+    /// so far taken as a password (1 MiB hash, RFC 3414 A.2.1) and localized to the same engine id. Each is what
+    /// net-snmp (<c>_kul_extend_blumenthal</c> / <c>_kul_extend_reeder</c>) and pysnmp (<c>AbstractAesBlumenthal</c> /
+    /// <c>AbstractAesReeder</c>) do; one round is always enough (the shortest hash, MD5, gives 16 + 16 octets).
     /// </summary>
     public static byte[] PrivKey(SnmpAuthProtocol auth, SnmpPrivProtocol priv, ReadOnlySpan<byte> privKu, ReadOnlySpan<byte> engineId)
     {
@@ -213,12 +255,19 @@ internal static class UsmCrypto
         {
             return kul[..need];
         }
-        var key = new List<byte>(kul);
-        while (key.Count < need)
+        var reeder = priv is SnmpPrivProtocol.Aes192Reeder or SnmpPrivProtocol.Aes256Reeder;
+        var key = new byte[need];
+        kul.CopyTo(key, 0);
+        var have = kul.Length;
+        while (have < need)
         {
-            var more = Hash(auth, key.ToArray());
-            key.AddRange(more.Take(need - key.Count));
+            var more = reeder
+                ? Localize(auth, PasswordToKey(auth, key.AsSpan(0, have)), engineId)
+                : Hash(auth, key.AsSpan(0, have));
+            var take = Math.Min(more.Length, need - have);
+            more.AsSpan(0, take).CopyTo(key.AsSpan(have));
+            have += take;
         }
-        return [.. key];
+        return key;
     }
 }

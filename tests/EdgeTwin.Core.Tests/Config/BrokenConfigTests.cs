@@ -468,6 +468,30 @@ public sealed class BrokenConfigTests : IDisposable
         Assert.Contains($"credentials.v3.{key}: ", problem, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("AES-256-C", SnmpPrivProtocol.Aes256Reeder)]
+    [InlineData("AES-192-C", SnmpPrivProtocol.Aes192Reeder)]
+    [InlineData("AES-256", SnmpPrivProtocol.Aes256)]
+    public void Cisco_aes_c_privacy_protocols_load_and_are_written_back(string name, SnmpPrivProtocol priv)
+    {
+        var path = _dir.Write("site.yaml", Valid + $"\n  v3: {{ version: 3, user: ops, level: authPriv, auth: SHA, auth_password: longenough1, priv: {name}, priv_password: longenough2 }}\n");
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(priv, result.Config!.Credentials["v3"].Priv);
+        Assert.Contains($"priv: {name}", SiteConfigWriter.ToYaml(result.Config), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    // net-snmp also takes AES256C: edit distance alone ties it with AES-256 (2 each), which is the wrong variant for Cisco.
+    [InlineData("AES256C", "AES-256-C")]
+    [InlineData("aes192c", "AES-192-C")]
+    [InlineData("AES256", "AES-256")]
+    public void A_net_snmp_spelling_of_a_priv_protocol_names_ours(string given, string meant)
+    {
+        var problem = Assert.Single(Problems(Valid + $"\n  v3: {{ version: 3, user: ops, level: authPriv, auth: SHA, auth_password: longenough1, priv: {given}, priv_password: longenough2 }}\n"));
+        Assert.EndsWith($"credentials.v3.priv: expected one of DES, AES, AES-128, AES-192, AES-256, AES-192-C, AES-256-C, got '{given}' (did you mean '{meant}'?)", problem, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Duplicate_yaml_key_is_reported()
     {

@@ -128,6 +128,24 @@ public sealed class SchemaTests
         }
     }
 
+    /// <summary>The Reeder AES variants (Cisco) as editors check them; the loader takes the same names (BrokenConfigTests).</summary>
+    [Theory]
+    [InlineData("AES-256-C", true)]
+    [InlineData("AES-192-C", true)]
+    [InlineData("AES-256", true)]
+    [InlineData("AES256C", false)]
+    public void The_schema_takes_the_cisco_aes_c_privacy_protocols(string priv, bool valid)
+    {
+        using var dir = new TempDir();
+        var yaml = "site: { id: dc1, gateway_id: gw1 }\ndevices: []\ncredentials:\n  sw: { version: 3, user: ops, level: authPriv, auth: SHA, auth_password: longenough1, priv: " + priv + ", priv_password: longenough2 }\n";
+        var errors = SchemaErrors(SiteSchema.Value, YamlToJson(dir.Write("site.yaml", yaml)));
+        Assert.Equal(valid, !errors.Any(e => e.Contains("/credentials/sw/priv", StringComparison.Ordinal)));
+        if (valid)
+        {
+            Assert.Empty(errors);
+        }
+    }
+
     [Fact]
     public void The_schema_refuses_an_alert_action_longer_than_200_characters()
     {

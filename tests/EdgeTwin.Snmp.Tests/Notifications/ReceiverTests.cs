@@ -15,6 +15,9 @@ public sealed class ReceiverTests : IAsyncDisposable
 {
     private static readonly SnmpV3User Trapper = new("trapper", SnmpAuthProtocol.Sha256, "authpass123", SnmpPrivProtocol.Aes128, "privpass123");
     private static readonly SnmpV3User Informer = new("informer", SnmpAuthProtocol.Md5, "authpass123", SnmpPrivProtocol.Des, "privpass123");
+    // A Cisco switch's trap user (AES-256 in the Reeder key extension), and the same set up with our Blumenthal AES-256.
+    private static readonly SnmpV3User Cisco = new("cisco", SnmpAuthProtocol.Sha1, "authpass123", SnmpPrivProtocol.Aes256Reeder, "privpass123");
+    private static readonly SnmpV3User Catalyst = new("catalyst", SnmpAuthProtocol.Sha1, "authpass123", SnmpPrivProtocol.Aes256, "privpass123");
     private readonly SnmpNotificationReceiver _receiver;
     private readonly Channel<SnmpNotification> _received = Channel.CreateUnbounded<SnmpNotification>();
     private readonly ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> _logs = new();
@@ -24,7 +27,7 @@ public sealed class ReceiverTests : IAsyncDisposable
         _receiver = new SnmpNotificationReceiver(new SnmpNotificationReceiverOptions
         {
             EndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            Users = [Trapper, Informer],
+            Users = [Trapper, Informer, Cisco, Catalyst],
         }, new ListLogger(_logs));
         _receiver.NotificationReceived += (_, n) => _received.Writer.TryWrite(n);
     }
@@ -99,6 +102,32 @@ public sealed class ReceiverTests : IAsyncDisposable
         Assert.Equal(SnmpVersion.V3, n.Version);
         Assert.Equal("trapper", n.User);
         Assert.Equal(87, n.Payload.Single().Value.AsInt32());
+    }
+
+    [Fact]
+    public async Task V3_trap_in_aes256_reeder_from_snmptrap_aes_256_c()
+    {
+        SkipWithoutTools();
+        var (exit, _, stderr) = await NetSnmpTool.RunAsync("snmptrap",
+            ["-v3", "-e", "0x80001f8880a1b2c3d4e5f6070a", "-l", "authPriv", "-u", "cisco", "-a", "SHA", "-A", "authpass123", "-x", "AES-256-C", "-X", "privpass123", Agent, .. UpsOnBattery], Ct);
+        Assert.True(exit == 0, stderr);
+        var n = await NextAsync();
+        Assert.Equal("cisco", n.User);
+        Assert.Equal(87, n.Payload.Single().Value.AsInt32());
+    }
+
+    [Fact]
+    public async Task Regression_a_cisco_aes256_trap_was_rejected_without_naming_the_reeder_variant()
+    {
+        SkipWithoutTools();
+        // The switch sends AES-256-C (Reeder); the receiver's user says AES-256 (Blumenthal): the digest verifies, the
+        // scoped PDU does not decrypt. Before, the log said only "DecryptionError".
+        await NetSnmpTool.RunAsync("snmptrap",
+            ["-v3", "-e", "0x80001f8880a1b2c3d4e5f6070b", "-l", "authPriv", "-u", "catalyst", "-a", "SHA", "-A", "authpass123", "-x", "AES-256-C", "-X", "privpass123", Agent, .. UpsOnBattery], Ct);
+        await NetSnmpTool.RunAsync("snmptrap", ["-v2c", "-c", "public", Agent, "1", "1.3.6.1.4.1.318.0.12"], Ct);
+        Assert.Equal(".1.3.6.1.4.1.318.0.12", (await NextAsync()).TrapOid.ToNumericString());
+        Assert.Contains(_logs, l => l.Message.Contains("rejected: DecryptionError", StringComparison.Ordinal)
+            && l.Message.Contains("a Cisco device (IOS, IOS-XE, NX-OS) with AES-256 needs priv protocol AES-256-C (Reeder key extension)", StringComparison.Ordinal));
     }
 
     [Fact]

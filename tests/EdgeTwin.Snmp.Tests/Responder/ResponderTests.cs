@@ -23,6 +23,8 @@ public sealed class ResponderTests : IAsyncDisposable
         new("sha224aes192", SnmpAuthProtocol.Sha224, "authpass123", SnmpPrivProtocol.Aes192, "privpass123"),
         new("sha512aes256", SnmpAuthProtocol.Sha512, "authpass123", SnmpPrivProtocol.Aes256, "privpass123"),
         new("md5aes256", SnmpAuthProtocol.Md5, "authpass123", SnmpPrivProtocol.Aes256, "privpass123"),
+        new("shaaes256c", SnmpAuthProtocol.Sha1, "authpass123", SnmpPrivProtocol.Aes256Reeder, "privpass123"),
+        new("md5aes192c", SnmpAuthProtocol.Md5, "authpass123", SnmpPrivProtocol.Aes192Reeder, "privpass123"),
         new("sha256auth", SnmpAuthProtocol.Sha256, "authpass123"),
     ];
 
@@ -86,6 +88,8 @@ public sealed class ResponderTests : IAsyncDisposable
     [InlineData("sha224aes192", "SHA-224", "AES-192")]
     [InlineData("sha512aes256", "SHA-512", "AES-256")]
     [InlineData("md5aes256", "MD5", "AES-256")]
+    [InlineData("shaaes256c", "SHA", "AES-256-C")]
+    [InlineData("md5aes192c", "MD5", "AES-192-C")]
     public async Task Snmpbulkwalk_v3_authPriv_against_our_responder(string user, string auth, string priv)
     {
         SkipWithoutTools();

@@ -31,7 +31,8 @@ public sealed class SnmpdFixture : IAsyncLifetime
         [SnmpAuthProtocol.Md5, SnmpAuthProtocol.Sha1, SnmpAuthProtocol.Sha224, SnmpAuthProtocol.Sha256, SnmpAuthProtocol.Sha384, SnmpAuthProtocol.Sha512];
 
     public static readonly SnmpPrivProtocol[] PrivProtocols =
-        [SnmpPrivProtocol.None, SnmpPrivProtocol.Des, SnmpPrivProtocol.Aes128, SnmpPrivProtocol.Aes192, SnmpPrivProtocol.Aes256];
+        [SnmpPrivProtocol.None, SnmpPrivProtocol.Des, SnmpPrivProtocol.Aes128, SnmpPrivProtocol.Aes192, SnmpPrivProtocol.Aes256,
+         SnmpPrivProtocol.Aes192Reeder, SnmpPrivProtocol.Aes256Reeder];
 
     public static string UserName(SnmpAuthProtocol a, SnmpPrivProtocol p) => $"{a}{p}".ToLowerInvariant();
 
@@ -58,6 +59,8 @@ public sealed class SnmpdFixture : IAsyncLifetime
         SnmpPrivProtocol.Aes128 => "AES",
         SnmpPrivProtocol.Aes192 => "AES-192",
         SnmpPrivProtocol.Aes256 => "AES-256",
+        SnmpPrivProtocol.Aes192Reeder => "AES-192-C",
+        SnmpPrivProtocol.Aes256Reeder => "AES-256-C",
         _ => "",
     };
 

@@ -32,7 +32,7 @@ internal sealed class SnmpCliOptions
     public Option<string?> AuthProtocol { get; } = new("-a") { Description = "authentication protocol: MD5|SHA|SHA-224|SHA-256|SHA-384|SHA-512" };
     public Option<string?> AuthPassword { get; } = new("-A") { Description = $"authentication pass phrase; visible in ps: prefer --auth-password-file or {AuthPasswordVariable}" };
     public Option<FileInfo?> AuthPasswordFile { get; } = new("--auth-password-file") { Description = $"read the authentication pass phrase from this file (trailing newline dropped); else {AuthPasswordVariable}" };
-    public Option<string?> PrivProtocol { get; } = new("-x") { Description = "privacy protocol: DES|AES|AES-192|AES-256" };
+    public Option<string?> PrivProtocol { get; } = new("-x") { Description = "privacy protocol: DES|AES|AES-192|AES-256|AES-192-C|AES-256-C (-C: Reeder key extension, Cisco)" };
     public Option<string?> PrivPassword { get; } = new("-X") { Description = $"privacy pass phrase (default: the authentication one); visible in ps: prefer --priv-password-file or {PrivPasswordVariable}" };
     public Option<FileInfo?> PrivPasswordFile { get; } = new("--priv-password-file") { Description = $"read the privacy pass phrase from this file (trailing newline dropped); else {PrivPasswordVariable}" };
     public Option<string?> Context { get; } = new("-n") { Description = "context name (v3)" };
@@ -197,7 +197,9 @@ internal sealed class SnmpCliOptions
         "AES" or "AES128" => SnmpPrivProtocol.Aes128,
         "AES192" => SnmpPrivProtocol.Aes192,
         "AES256" => SnmpPrivProtocol.Aes256,
-        _ => throw new ArgumentException($"-x {text}: expected DES, AES, AES-192 or AES-256"),
+        "AES192C" => SnmpPrivProtocol.Aes192Reeder,
+        "AES256C" => SnmpPrivProtocol.Aes256Reeder,
+        _ => throw new ArgumentException($"-x {text}: expected DES, AES, AES-192, AES-256, AES-192-C or AES-256-C"),
     };
 
     public static Oid ParseOid(string text) =>

@@ -94,6 +94,8 @@ public sealed class SnmpSourceFactory : ISourceFactory, IAsyncDisposable
         Core.Config.SnmpPrivProtocol.Aes128 => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes128,
         Core.Config.SnmpPrivProtocol.Aes192 => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes192,
         Core.Config.SnmpPrivProtocol.Aes256 => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes256,
+        Core.Config.SnmpPrivProtocol.Aes192Reeder => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes192Reeder,
+        Core.Config.SnmpPrivProtocol.Aes256Reeder => EdgeTwin.Snmp.Security.SnmpPrivProtocol.Aes256Reeder,
         _ => throw new ArgumentOutOfRangeException(nameof(priv), priv, "SNMPv3 privacy protocol the SNMP library does not know"),
     };
 
