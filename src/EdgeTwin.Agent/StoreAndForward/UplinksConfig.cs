@@ -212,7 +212,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         if (sequence.Items[index] is ConfigScalar { IsNull: false })
         {
             // An entry that is no scalar was reported by ReadHosts already.
-            m.Diagnostics.Add(sequence.Items[index], problem[(close + 2)..].Replace("(as Hosts[", "(as hosts[", StringComparison.Ordinal));
+            m.Diagnostics.Add(sequence.Items[index], problem[(close + 2)..].Replace(" as Hosts[", " as hosts[", StringComparison.Ordinal));
         }
 
         return true;

@@ -28,6 +28,7 @@ internal sealed class MqttTransport : IUplinkTransport
         _connection = new MqttClientOptionsFactory(options, logger); // loads the TLS files now: a bad file is a start-up error
         _servers = [.. options.Servers];
         _peers = [.. _servers.Select(_connection.PeerOf)];
+        _serverFailures = [.. _servers.Select(_ => new RepeatedFailureLog(time))];
         // One STATE per server: a host application publishes its STATE on each broker it is connected to, and an offline
         // on A (older timestamp) must not be taken as stale against the online seen on B, nor B's online as A's.
         _hosts = encoder is SparkplugEncoder && options.SparkplugPrimaryHostId is { } hostId
@@ -37,6 +38,8 @@ internal sealed class MqttTransport : IUplinkTransport
 
     private readonly MqttServer[] _servers;
     private readonly string[] _peers; // mqtt[s]://host:port of each server, for logs
+    // Per server, which of its failed connects get a line: a long outage of one broker of the pair must not log every round.
+    private readonly RepeatedFailureLog[] _serverFailures; // only the connect loop (one ConnectAsync at a time) uses them
     // The configured primary host's STATE per server, kept across connections (its last timestamp decides what is stale); null without one.
     private readonly PrimaryHostState[]? _hosts;
     private object? _waitingSince; // a boxed DateTimeOffset while a connection waits for the primary host, else null
@@ -91,6 +94,7 @@ internal sealed class MqttTransport : IUplinkTransport
             try
             {
                 var session = await ConnectToAsync(i, attempt.Token).ConfigureAwait(false);
+                _serverFailures[i].Succeeded();
                 if (_lastSession is var previous and >= 0 && previous != i)
                 {
                     Log.ServerSwitched(_logger, Name, _peers[i], _peers[previous]);
@@ -107,7 +111,8 @@ internal sealed class MqttTransport : IUplinkTransport
                 var reason = ConnectFailures.Describe(failure);
                 failures.Add($"{_peers[i]}: {reason}");
                 last = failure;
-                if (k < n - 1)
+                var line = _serverFailures[i].Failed(reason);
+                if (k < n - 1 && line.Kind == FailureLineKind.Log)
                 {
                     Log.ServerFailed(_logger, Name, _peers[i], reason, _peers[(i + 1) % n]);
                 }

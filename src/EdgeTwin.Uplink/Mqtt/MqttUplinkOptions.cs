@@ -297,7 +297,7 @@ public sealed record MqttUplinkOptions
             }
             else if (seen.FindIndex(s => s.SameAs(server)) is var first and >= 0)
             {
-                errors.Add($"{prefix}.Hosts[{i}] '{Hosts[i]}' is {server} again (as Hosts[{first}]): each broker once");
+                errors.Add($"{prefix}.Hosts[{i}] '{Hosts[i]}' is the same broker as Hosts[{first}] ({seen[first]}): each broker once");
                 seen.Add(server);
             }
             else
