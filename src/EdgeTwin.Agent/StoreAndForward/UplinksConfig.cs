@@ -191,7 +191,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
     }
 
     private static string HostOfFirst(List<string> hosts) =>
-        hosts.Count > 0 && MqttServer.Parse(hosts[0], 1883, out _) is { } first ? first.Host : "";
+        hosts.Count > 0 && MqttBrokerAddress.Parse(hosts[0], 1883, out _) is { } first ? first.Host : "";
 
     /// <summary>A problem of one <c>hosts:</c> entry (<c>uplinks.mqtt.Hosts[2] …</c>), put at that entry; false for any other.</summary>
     private static bool AddHostsProblem(ConfigReader m, string problem)

@@ -72,10 +72,10 @@ public sealed class MqttClientOptionsFactory
     public string Peer => PeerOf(First);
 
     /// <summary><c>mqtt[s]://host:port</c> of <paramref name="server"/>, for logs.</summary>
-    public string PeerOf(MqttServer server) => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{server}";
+    public string PeerOf(MqttBrokerAddress server) => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{server}";
 
     // The first of the list (or the one host): what clients that reach "the" broker (twin requests, the alert sink) use.
-    private MqttServer First => _options.Servers is [var first, ..] ? first : new MqttServer(_options.Host, _options.EffectivePort);
+    private MqttBrokerAddress First => _options.Servers is [var first, ..] ? first : new MqttBrokerAddress(_options.Host, _options.EffectivePort);
 
     /// <summary>
     /// Why the broker refused a CONNECT, for the error. A broker that speaks only MQTT 3.1.1 answers an MQTT 5 CONNECT
@@ -90,7 +90,7 @@ public sealed class MqttClientOptionsFactory
         Refusal(result, setting, First, clientId);
 
     /// <summary>As <see cref="Refusal(MqttClientConnectResult, string, ValueTuple{string, string}?)"/>, naming <paramref name="server"/>.</summary>
-    public string Refusal(MqttClientConnectResult result, string setting, MqttServer server, (string Id, string Key)? clientId = null)
+    public string Refusal(MqttClientConnectResult result, string setting, MqttBrokerAddress server, (string Id, string Key)? clientId = null)
     {
         ArgumentNullException.ThrowIfNull(result);
         var peer = PeerOf(server);
@@ -127,7 +127,7 @@ public sealed class MqttClientOptionsFactory
     /// As <see cref="CreateBuilder(string)"/> towards <paramref name="server"/>: its certificate must carry its own host
     /// name (or <c>tls.server_name</c>, when set, for every server: a cluster behind one certificate name).
     /// </summary>
-    public MqttClientOptionsBuilder CreateBuilder(string clientId, MqttServer server)
+    public MqttClientOptionsBuilder CreateBuilder(string clientId, MqttBrokerAddress server)
     {
         ArgumentException.ThrowIfNullOrEmpty(clientId);
         var builder = new MqttClientOptionsBuilder()
@@ -159,7 +159,7 @@ public sealed class MqttClientOptionsFactory
         return builder;
     }
 
-    private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args, MqttServer server)
+    private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args, MqttBrokerAddress server)
     {
         var reasons = new List<string>(2);
         var errors = args.SslPolicyErrors;

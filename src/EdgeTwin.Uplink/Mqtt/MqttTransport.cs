@@ -36,7 +36,7 @@ internal sealed class MqttTransport : IUplinkTransport
             : null;
     }
 
-    private readonly MqttServer[] _servers;
+    private readonly MqttBrokerAddress[] _servers;
     private readonly string[] _peers; // mqtt[s]://host:port of each server, for logs
     // Per server, which of its failed connects get a line: a long outage of one broker of the pair must not log every round.
     private readonly RepeatedFailureLog[] _serverFailures; // only the connect loop (one ConnectAsync at a time) uses them
@@ -301,7 +301,7 @@ internal sealed class MqttTransport : IUplinkTransport
             : null;
     }
 
-    private MqttClientOptions BuildOptions(MqttOutgoing will, MqttServer server)
+    private MqttClientOptions BuildOptions(MqttOutgoing will, MqttBrokerAddress server)
     {
         var v5 = _options.Protocol == MqttProtocol.V500;
         var builder = _connection.CreateBuilder(_options.EffectiveClientId, server)

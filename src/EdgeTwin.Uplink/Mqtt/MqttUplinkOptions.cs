@@ -150,19 +150,19 @@ public sealed record MqttUplinkOptions
     internal string EffectiveClientId => ClientId ?? $"edgetwin-{Gateway}";
 
     /// <summary>The brokers in the order they are tried: <see cref="Hosts"/> parsed, or <see cref="Host"/> with <see cref="EffectivePort"/>; entries that do not parse are left out (<see cref="Validate"/> names them).</summary>
-    public IReadOnlyList<MqttServer> Servers
+    public IReadOnlyList<MqttBrokerAddress> Servers
     {
         get
         {
             if (Hosts is null)
             {
-                return [new MqttServer(Host, EffectivePort)];
+                return [new MqttBrokerAddress(Host, EffectivePort)];
             }
 
-            var servers = new List<MqttServer>(Hosts.Count);
+            var servers = new List<MqttBrokerAddress>(Hosts.Count);
             foreach (var entry in Hosts)
             {
-                if (MqttServer.Parse(entry, EffectivePort, out _) is { } server)
+                if (MqttBrokerAddress.Parse(entry, EffectivePort, out _) is { } server)
                 {
                     servers.Add(server);
                 }
@@ -288,10 +288,10 @@ public sealed record MqttUplinkOptions
             return;
         }
 
-        var seen = new List<MqttServer>(Hosts.Count);
+        var seen = new List<MqttBrokerAddress>(Hosts.Count);
         for (var i = 0; i < Hosts.Count; i++)
         {
-            if (MqttServer.Parse(Hosts[i], EffectivePort, out var error) is not { } server)
+            if (MqttBrokerAddress.Parse(Hosts[i], EffectivePort, out var error) is not { } server)
             {
                 errors.Add($"{prefix}.Hosts[{i}] {error}");
             }

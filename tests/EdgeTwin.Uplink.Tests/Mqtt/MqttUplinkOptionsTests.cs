@@ -98,7 +98,7 @@ public sealed class MqttUplinkOptionsTests
     [InlineData(" 10.0.0.5:1885 ", "10.0.0.5", 1885)]
     public void A_hosts_entry_takes_its_own_port_or_the_default(string entry, string host, int port)
     {
-        Assert.Equal(new MqttServer(host, port), MqttServer.Parse(entry, 1883, out var error));
+        Assert.Equal(new MqttBrokerAddress(host, port), MqttBrokerAddress.Parse(entry, 1883, out var error));
         Assert.Null(error);
     }
 
@@ -106,9 +106,9 @@ public sealed class MqttUplinkOptionsTests
     public void Hosts_entries_without_a_port_take_port_or_the_tls_default()
     {
         var tls = Valid with { Host = "", Hosts = ["a", "b:1883"], Tls = new MqttTlsOptions { Enabled = true } };
-        Assert.Equal([new MqttServer("a", 8883), new MqttServer("b", 1883)], tls.Servers);
-        Assert.Equal([new MqttServer("a", 2883), new MqttServer("b", 1883)], (Valid with { Hosts = ["a", "b:1883"], Port = 2883 }).Servers);
-        Assert.Equal([new MqttServer("broker", 1883)], Valid.Servers);
+        Assert.Equal([new MqttBrokerAddress("a", 8883), new MqttBrokerAddress("b", 1883)], tls.Servers);
+        Assert.Equal([new MqttBrokerAddress("a", 2883), new MqttBrokerAddress("b", 1883)], (Valid with { Hosts = ["a", "b:1883"], Port = 2883 }).Servers);
+        Assert.Equal([new MqttBrokerAddress("broker", 1883)], Valid.Servers);
         Assert.Empty((Valid with { Host = "", Hosts = ["a:8883", "[fd00::20]:1883", "broker-c"] }).Validate());
     }
 

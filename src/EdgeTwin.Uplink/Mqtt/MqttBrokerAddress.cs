@@ -3,7 +3,7 @@ using System.Globalization;
 namespace EdgeTwin.Uplink.Mqtt;
 
 /// <summary>One broker of the MQTT uplink's list: its host (a name or an IP literal, IPv6 without brackets) and port.</summary>
-public readonly record struct MqttServer(string Host, int Port)
+public readonly record struct MqttBrokerAddress(string Host, int Port)
 {
     // A URL's or a path's characters: surely no host (an underscore stays the resolver's call, as for host:).
     private static readonly System.Buffers.SearchValues<char> NotInHost = System.Buffers.SearchValues.Create("/ \t?#@");
@@ -15,7 +15,7 @@ public readonly record struct MqttServer(string Host, int Port)
     /// One entry of <c>hosts:</c>: <c>host</c>, <c>host:port</c>, <c>[v6]</c> or <c>[v6]:port</c>; without a port,
     /// <paramref name="defaultPort"/>. Null with <paramref name="error"/> saying what is wrong and how to write it.
     /// </summary>
-    public static MqttServer? Parse(string? entry, int defaultPort, out string? error)
+    public static MqttBrokerAddress? Parse(string? entry, int defaultPort, out string? error)
     {
         error = null;
         var text = entry?.Trim() ?? "";
@@ -82,9 +82,9 @@ public readonly record struct MqttServer(string Host, int Port)
             return null;
         }
 
-        return new MqttServer(host, port);
+        return new MqttBrokerAddress(host, port);
     }
 
     /// <summary>The same broker: host names compare without case, ports exactly.</summary>
-    public bool SameAs(MqttServer other) => Port == other.Port && string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase);
+    public bool SameAs(MqttBrokerAddress other) => Port == other.Port && string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase);
 }
