@@ -105,8 +105,9 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         m.ReportUnknownKeys();
         CheckHost(m);
         var problems = options.Validate();
-        // A missing host was reported by ReadHosts, naming both keys.
-        AddOptionProblems(m, "uplinks.mqtt", problems.Where(p => p != "uplinks.mqtt.Host is required" && !AddHostsProblem(m, p)), MqttKeys);
+        // A missing host key was reported by ReadHosts, naming both keys; an empty one is reported at it here.
+        var hostWritten = m.Node("host") is not null;
+        AddOptionProblems(m, "uplinks.mqtt", problems.Where(p => (hostWritten || p != "uplinks.mqtt.Host is required") && !AddHostsProblem(m, p)), MqttKeys);
 
         // The files are parsed as the connection will, so a broken certificate or key fails check, not the start.
         if (tls is not null && problems.Count == 0)
