@@ -28,6 +28,7 @@ internal sealed class MqttTransport : IUplinkTransport
         _connection = new MqttClientOptionsFactory(options, logger); // loads the TLS files now: a bad file is a start-up error
         _servers = [.. options.Servers];
         _peers = [.. _servers.Select(_connection.PeerOf)];
+        _allPeers = string.Join(", ", _peers);
         _serverFailures = [.. _servers.Select(_ => new RepeatedFailureLog(time))];
         // One STATE per server: a host application publishes its STATE on each broker it is connected to, and an offline
         // on A (older timestamp) must not be taken as stale against the online seen on B, nor B's online as A's.
@@ -38,6 +39,7 @@ internal sealed class MqttTransport : IUplinkTransport
 
     private readonly MqttBrokerAddress[] _servers;
     private readonly string[] _peers; // mqtt[s]://host:port of each server, for logs
+    private readonly string _allPeers;
     // Per server, which of its failed connects get a line: a long outage of one broker of the pair must not log every round.
     private readonly RepeatedFailureLog[] _serverFailures; // only the connect loop (one ConnectAsync at a time) uses them
     // The configured primary host's STATE per server, kept across connections (its last timestamp decides what is stale); null without one.
@@ -55,8 +57,11 @@ internal sealed class MqttTransport : IUplinkTransport
 
     public string Name => _options.Name;
 
-    /// <summary><c>mqtt[s]://host:port</c> of the server connected to, or of the one tried last.</summary>
-    public string Peer => _peers[Volatile.Read(ref _server)];
+    /// <summary>
+    /// <c>mqtt[s]://host:port</c> of the server the session is with (or being connected to); with several servers and no
+    /// session, all of them (<c>mqtt://a:1883, mqtt://b:1883</c>): a failed round is about the whole list.
+    /// </summary>
+    public string Peer => _servers.Length > 1 && Volatile.Read(ref _connected) < 0 ? _allPeers : _peers[Volatile.Read(ref _server)];
 
     /// <summary><c>host:port</c> of the server the uplink has a session with now; null while it has none.</summary>
     public string? ConnectedServer => Volatile.Read(ref _connected) is var i and >= 0 ? _servers[i].ToString() : null;
@@ -167,6 +172,8 @@ internal sealed class MqttTransport : IUplinkTransport
                 throw new UplinkConnectException(_connection.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\"", _servers[server], (_options.EffectiveClientId, "uplinks.mqtt.client_id")));
             }
 
+            Volatile.Write(ref _connected, server);
+
             if (_encoder is SparkplugEncoder sparkplug)
             {
                 await SubscribeAsync(client, sparkplug.CommandTopic, static (t, uplink, peer, topic, reason) => Log.CommandSubscribeRefused(t._logger, uplink, peer, topic, reason), cancellationToken).ConfigureAwait(false);
@@ -180,11 +187,9 @@ internal sealed class MqttTransport : IUplinkTransport
                 // Before any birth ([tck-id-message-flow-edge-node-birth-publish-phid-wait]): a retained STATE arrives with the
                 // SUBACK; the births wait in ReadyAsync, outside the connect timeout.
                 await SubscribeAsync(client, host.Topic, (t, uplink, peer, topic, reason) => Log.HostSubscribeRefused(t._logger, uplink, peer, topic, reason, host.HostId), cancellationToken).ConfigureAwait(false);
-                Volatile.Write(ref _connected, server);
                 return session;
             }
 
-            Volatile.Write(ref _connected, server);
             await session.PublishAllAsync(_encoder.Birth(_time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
             session.Born();
             return session;

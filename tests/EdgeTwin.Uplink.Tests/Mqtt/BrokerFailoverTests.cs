@@ -270,6 +270,48 @@ public sealed class BrokerFailoverTests
         await run;
     }
 
+    [Fact]
+    public async Task Regression_an_offline_state_on_A_older_than_the_online_seen_on_B_was_taken_as_stale_and_the_node_was_born_on_A()
+    {
+        // One STATE for all servers: A's retained offline (the host's will there, timestamp 1000) is older than the online
+        // the node saw on B (2000), was ignored as stale, and the node published NBIRTH and data on A, where the host is not.
+        using var stateDirectory = new TempDirectory("edgetwin-spb-state-");
+        await using var a = await Mosquitto.StartAsync();
+        await using var b = await Mosquitto.StartAsync();
+        await using var subA = await TestSubscriber.StartAsync(a.Port, "spBv1.0/#");
+        await using var subB = await TestSubscriber.StartAsync(b.Port, "spBv1.0/#");
+        await subA.PublishAsync(StateTopic, State(online: false, 1_000), retain: true);
+        await subB.PublishAsync(StateTopic, State(online: true, 2_000), retain: true);
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Enumerable.Range(0, 3).Select(i => Record("dev0", i))], Ct);
+        var log = new RecordingLogger();
+        var options = PairOptions(b, a) with
+        {
+            Encoding = MqttPayloadEncoding.SparkplugB,
+            StateDirectory = stateDirectory.Path,
+            SparkplugPrimaryHostId = "scada",
+            PrimaryHostWait = TimeSpan.FromSeconds(1),
+        };
+        var uplink = new MqttUplink(options, outbox, log);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 3, Long);
+        Assert.Equal(1, Births(subB));
+
+        await b.KillAsync();
+        await outbox.AppendAsync([Record("dev0", 3)], Ct);
+        await WaitForAsync(
+            () => Births(subA) > 0 || log.Lines.Any(l => l.Message.StartsWith($"Uplink mqtt: Sparkplug primary host scada is not online on mqtt://127.0.0.1:{a.Port} (its STATE says offline)", StringComparison.Ordinal)),
+            "A left for want of the host (or a birth on A)");
+        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+        Assert.Equal(0, Births(subA));
+        Assert.Equal(0, DataMessages(subA));
+        Assert.Equal(3, outbox.GetAcknowledged("mqtt")); // the fourth waits in the outbox for the host
+
+        await cts.CancelAsync();
+        await run;
+    }
+
     private static List<string> ServersGauge(OwnMeters meters)
     {
         var servers = new List<string>();
