@@ -72,32 +72,57 @@ public sealed class BrokerFailoverTests
         var log = new RecordingLogger();
         using var meters = new OwnMeters();
         using var metrics = new UplinkMetrics(meters);
-        var uplink = new MqttUplink(PairOptions(a, b), outbox, log, metrics);
+        const int total = 3000;
+        // 2,000 held before the start, replayed at 1,000/s: the uplink is mid-stream, a window in flight, when A dies;
+        // the last 1,000 come live after.
+        for (var i = 0; i < 2000; i += 100)
+        {
+            await outbox.AppendAsync([.. Enumerable.Range(i, 100).Select(j => Record($"dev{j % 4}", j))], Ct);
+        }
+
+        var options = PairOptions(a, b);
+        var uplink = new MqttUplink(options with { Delivery = options.Delivery with { BacklogRatePerSecond = 1000 } }, outbox, log, metrics);
         using var cts = new CancellationTokenSource();
         var run = uplink.RunAsync(cts.Token);
 
-        const int total = 3000;
-        var killedAt = -1L;
-        for (var i = 0; i < total; i += 20)
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 300, Long);
+        Assert.Equal($"127.0.0.1:{a.Port}", uplink.Server);
+        var killedAt = outbox.GetAcknowledged("mqtt");
+        Assert.True(killedAt < 2000, $"A's acknowledgements reached {killedAt} before the kill: nothing was in flight");
+        await a.KillAsync();
+        var failover = Stopwatch.StartNew(); // from A's death to B's first acknowledgement
+        var measured = Task.Run(async () =>
         {
-            await outbox.AppendAsync([.. Enumerable.Range(i, 20).Select(j => Record($"dev{j % 4}", j))], Ct);
-            if (i == 1000)
+            while (!(uplink.Server == $"127.0.0.1:{b.Port}" && outbox.GetAcknowledged("mqtt") > killedAt))
             {
-                await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 200, Long); // on A and sending
-                Assert.Equal($"127.0.0.1:{a.Port}", uplink.Server);
-                killedAt = outbox.GetAcknowledged("mqtt");
-                await a.KillAsync();
+                await Task.Delay(5, Ct);
             }
 
+            failover.Stop();
+        }, Ct);
+        for (var i = 2000; i < total; i += 20)
+        {
+            await outbox.AppendAsync([.. Enumerable.Range(i, 20).Select(j => Record($"dev{j % 4}", j))], Ct);
             await Task.Delay(2, Ct);
         }
 
         await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), total, Long);
-        await subB.WaitUntilAsync(_ => Sequences(subA, subB).Count() == total, Long, $"all {total} sequences on A or B");
-        // Every outbox entry reached the centre through one broker or the other; none lost across the switch.
-        Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), Sequences(subA, subB).Order());
-        Assert.True(killedAt < total - 1000, $"A was killed at {killedAt}, after the stream");
-        Assert.Contains(Data(subB.Messages), e => e.Seq <= 1020); // B took entries A held when it died
+        await measured;
+        TestContext.Current.TestOutputHelper?.WriteLine($"failover from A's SIGKILL (acknowledged through {killedAt}) to acknowledgements by B: {failover.ElapsedMilliseconds} ms");
+        Assert.True(failover.Elapsed < TimeSpan.FromSeconds(10), $"failover took {failover.Elapsed}");
+        // B's session starts after the last entry A acknowledged in order: "replaying its backlog after sequence P".
+        var switched = Assert.Single(log.Lines, l => l.Message.StartsWith($"Uplink mqtt connected to mqtt://127.0.0.1:{b.Port}; replaying its backlog after sequence ", StringComparison.Ordinal)).Message;
+        var ackedByA = long.Parse(switched.Split("after sequence ")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(ackedByA, killedAt, 1999); // A died with part of the replay not acknowledged
+        // Everything A had not acknowledged went to B, none lost across the switch (at-least-once: some may be on both).
+        await subB.WaitUntilAsync(m => Data(m).Select(e => e.Seq).Where(q => q > ackedByA).Distinct().Count() == total - ackedByA, Long, $"every sequence after {ackedByA} on B");
+        Assert.Equal(Enumerable.Range((int)ackedByA + 1, total - (int)ackedByA).Select(i => (long)i), Data(subB.Messages).Select(e => e.Seq).Where(q => q > ackedByA).Distinct().Order());
+        // What A acknowledged reached its subscriber, except what a SIGKILLed mosquitto acknowledged in its last moments
+        // and never forwarded (its queues are in memory; the uplink cannot see that loss, the broker confirmed them).
+        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+        var missing = Enumerable.Range(1, (int)ackedByA).Select(i => (long)i).Except(Sequences(subA, subB)).ToList();
+        Assert.True(missing.All(q => q > ackedByA - 256), $"lost before A's last in-flight window (acknowledged through {ackedByA}): {string.Join(",", missing)}");
+        TestContext.Current.TestOutputHelper?.WriteLine($"A acknowledged through {ackedByA}; acknowledged by A but not forwarded before its SIGKILL: {missing.Count}");
         Assert.Equal($"127.0.0.1:{b.Port}", uplink.Server);
         Assert.Equal([$"mqtt://127.0.0.1:{b.Port}"], ServersGauge(meters));
         Assert.Contains(log.Lines, l => l.Message == $"Uplink mqtt is now on server mqtt://127.0.0.1:{b.Port} (was on mqtt://127.0.0.1:{a.Port}); it stays there while it works");
