@@ -183,6 +183,39 @@ public sealed class BrokerFailoverTests
     }
 
     [Fact]
+    public async Task A_that_refuses_the_login_or_never_answers_the_uplink_moves_on_to_the_next_server()
+    {
+        // A refuses anonymous clients (CONNACK not authorised); "silent" accepts TCP and never answers CONNECT.
+        await using var a = await Mosquitto.StartAsync(new MosquittoSettings { Account = ("centre", "secret") });
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var silentPort = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        await using var b = await Mosquitto.StartAsync();
+        await using var subB = await TestSubscriber.StartAsync(b.Port, "edgetwin/#");
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Enumerable.Range(0, 10).Select(i => Record("dev0", i))], Ct);
+        var log = new RecordingLogger();
+        var options = Options(0) with
+        {
+            Host = "",
+            Hosts = [$"127.0.0.1:{a.Port}", $"127.0.0.1:{silentPort}", $"127.0.0.1:{b.Port}"],
+            Delivery = Options(0).Delivery with { ConnectTimeout = TimeSpan.FromSeconds(1), ReconnectInitialDelay = TimeSpan.FromSeconds(20), ReconnectMaxDelay = TimeSpan.FromSeconds(20) },
+        };
+        var uplink = new MqttUplink(options, outbox, log);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 10, TimeSpan.FromSeconds(15)); // within one round: no 20 s backoff
+        Assert.Equal($"127.0.0.1:{b.Port}", uplink.Server);
+        Assert.Contains(log.Lines, l => l.Message.StartsWith($"Uplink mqtt: server mqtt://127.0.0.1:{a.Port} failed: mqtt://127.0.0.1:{a.Port} refused the connection: NotAuthorized", StringComparison.Ordinal));
+        Assert.Contains(log.Lines, l => l.Message.StartsWith($"Uplink mqtt: server mqtt://127.0.0.1:{silentPort} failed: ", StringComparison.Ordinal)
+            && l.Message.EndsWith($"trying mqtt://127.0.0.1:{b.Port} now", StringComparison.Ordinal));
+
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Fact]
     public async Task Each_server_is_held_to_its_own_certificate_name()
     {
         // A's certificate is for another name (refused at A); B's for 127.0.0.1 alone, the name B is reached by. Had the
