@@ -146,4 +146,13 @@ internal static partial class Log
 
     [LoggerMessage(64, LogLevel.Information, "Uplink {Uplink}: DDEATH for Sparkplug device {Device}: the site config no longer has it (its DDATA came from the backlog, written under an earlier config)")]
     public static partial void RetiredDevice(ILogger logger, string uplink, string device);
+
+    [LoggerMessage(67, LogLevel.Warning, "Uplink {Uplink}: server {Peer} failed: {Reason}; trying {Next} now")]
+    public static partial void ServerFailed(ILogger logger, string uplink, string peer, string reason, string next);
+
+    [LoggerMessage(68, LogLevel.Warning, "Uplink {Uplink} is now on server {Peer} (was on {Previous}); it stays there while it works")]
+    public static partial void ServerSwitched(ILogger logger, string uplink, string peer, string previous);
+
+    [LoggerMessage(69, LogLevel.Warning, "Uplink {Uplink}: Sparkplug primary host {HostId} is not online on {Peer} ({Reason}); leaving it for {Next}")]
+    public static partial void HostNotOnlineHere(ILogger logger, string uplink, string hostId, string peer, string reason, string next);
 }

@@ -8,7 +8,7 @@ public sealed class UplinkOptionsException(IReadOnlyList<string> errors)
 }
 
 /// <summary>The peer refused the connection (bad credentials, not authorised, unsupported protocol).</summary>
-public sealed class UplinkConnectException(string message) : Exception(message);
+public sealed class UplinkConnectException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// The broker ended the session because another connection logged in with the same client id (MQTT 5 DISCONNECT 0x8E,

@@ -34,6 +34,8 @@ public sealed class UplinkMetrics : IDisposable
         _hostOffline = _meter.CreateCounter<long>("edgetwin.uplink.host_offline", "{session}", "Sparkplug sessions ended because the primary host application went offline (not failures)");
         _ackLatency = _meter.CreateHistogram<double>("edgetwin.uplink.ack_latency", "ms", "From handing a message to the peer to its acknowledgement");
         _meter.CreateObservableGauge("edgetwin.uplink.in_flight", () => Interlocked.Read(ref _inFlight), "{message}", "Messages sent and not yet acknowledged");
+        _meter.CreateObservableGauge("edgetwin.uplink.server", ConnectedServers, "{connection}",
+            "1 per uplink with a session, tagged uplink and server (the peer it is connected to: which broker of an MQTT hosts: list)");
         _meter.CreateObservableGauge("edgetwin.uplink.position", () => Interlocked.Read(ref _acknowledgedPosition), "{sequence}", "Highest outbox sequence acknowledged in order");
     }
 
@@ -67,6 +69,30 @@ public sealed class UplinkMetrics : IDisposable
     internal void SendFailed() => Interlocked.Decrement(ref _inFlight);
 
     internal void Connected(KeyValuePair<string, object?> uplink) => _connects.Add(1, uplink);
+
+    // Uplink name -> the peer its session is with; absent while it has none.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _servers = new(StringComparer.Ordinal);
+
+    /// <summary>The uplink's session is with <paramref name="peer"/> now; null: it has none.</summary>
+    internal void ConnectedTo(string uplink, string? peer)
+    {
+        if (peer is null)
+        {
+            _servers.TryRemove(uplink, out _);
+        }
+        else
+        {
+            _servers[uplink] = peer;
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ConnectedServers()
+    {
+        foreach (var (uplink, peer) in _servers)
+        {
+            yield return new Measurement<long>(1, new KeyValuePair<string, object?>("uplink", uplink), new KeyValuePair<string, object?>("server", peer));
+        }
+    }
 
     internal void Failed(KeyValuePair<string, object?> uplink) => _failures.Add(1, uplink);
 

@@ -44,16 +44,20 @@ public sealed class OutboxStatus
     private readonly Func<IReadOnlyDictionary<string, UplinkTakeovers>> _takeovers;
     private readonly Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>> _traffic;
     private readonly Func<IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>> _primaryHosts;
+    private readonly Func<IReadOnlyDictionary<string, string?>> _servers;
     private readonly DateTimeOffset _started;
     private Sample? _first;
 
     /// <param name="diskFree">Free bytes on the outbox's filesystem (one statvfs), null when unknown.</param>
     /// <param name="rejections">Per running uplink, what its peer refused for good since start (each named by a data_gap event).</param>
     /// <param name="takeovers">Per running MQTT uplink, the sessions the broker gave to another connection with its client id since start.</param>
+    /// <param name="servers">Per running MQTT uplink, the broker (<c>host:port</c>) it has a session with now, null while none: which one of a <c>hosts:</c> list.</param>
     public OutboxStatus(Func<OutboxStats?> stats, long budgetBytes, TimeSpan maxAge, TimeProvider time, double highWatermark = 0.9, Func<long?>? diskFree = null,
         Func<IReadOnlyDictionary<string, UplinkRejections>>? rejections = null, Func<IReadOnlyDictionary<string, UplinkTakeovers>>? takeovers = null,
-        Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>>? traffic = null, Func<IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>>? primaryHosts = null)
+        Func<IReadOnlyDictionary<string, UplinkTrafficSnapshot>>? traffic = null, Func<IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>>? primaryHosts = null,
+        Func<IReadOnlyDictionary<string, string?>>? servers = null)
     {
+        _servers = servers ?? (() => new Dictionary<string, string?>());
         _primaryHosts = primaryHosts ?? (() => new Dictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait>());
         _traffic = traffic ?? (() => new Dictionary<string, UplinkTrafficSnapshot>());
         _started = time.GetUtcNow();
@@ -217,6 +221,7 @@ public sealed class OutboxStatus
         var takeovers = _takeovers();
         var traffic = _traffic();
         var hosts = _primaryHosts();
+        var servers = _servers();
         long rejectedNow = 0;
         w.WriteStartObject("uplinks");
         foreach (var (name, acked) in s.UplinkPositions.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -253,6 +258,19 @@ public sealed class OutboxStatus
             // A second gateway with this identity: the broker gives the session to whichever connected last.
             var taken = takeovers.GetValueOrDefault(name) ?? UplinkTakeovers.None;
             w.WriteNumber("taken_over_since_start", taken.Count);
+            if (servers.TryGetValue(name, out var server))
+            {
+                // Additive: which broker of the list (or the one host) the uplink is on; null while it has no session.
+                if (server is null)
+                {
+                    w.WriteNull("server");
+                }
+                else
+                {
+                    w.WriteString("server", server);
+                }
+            }
+
             if (hosts.GetValueOrDefault(name) is { } host)
             {
                 // Sparkplug with a primary host: while it is not online nothing is published and the outbox keeps the entries.

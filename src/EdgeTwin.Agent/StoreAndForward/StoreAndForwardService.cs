@@ -122,6 +122,9 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     public IReadOnlyDictionary<string, EdgeTwin.Uplink.Sparkplug.PrimaryHostWait> UplinkPrimaryHosts =>
         PerUplink(m => m.PrimaryHost, kafka: null).Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value!, StringComparer.Ordinal);
 
+    /// <summary>The broker each running MQTT uplink has a session with now (<c>host:port</c>, one of <c>hosts:</c>), null while it has none.</summary>
+    public IReadOnlyDictionary<string, string?> UplinkServers => PerUplink(m => m.Server, kafka: null);
+
     /// <summary>Bytes each running uplink sent since start, per kind, and its byte budget (for <c>edgetwin status</c>).</summary>
     public IReadOnlyDictionary<string, EdgeTwin.Uplink.Delivery.UplinkTrafficSnapshot> UplinkTraffic => PerUplink(m => m.Traffic, k => k.Traffic);
 
@@ -179,7 +182,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             cancellationToken).ConfigureAwait(false);
 
         var opened = _outbox;
-        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers, traffic: () => UplinkTraffic, primaryHosts: () => UplinkPrimaryHosts);
+        _status = new OutboxStatus(() => Volatile.Read(ref _outbox) is null ? null : opened.GetStats(), (long)_config.Outbox.DiskBudgetMb * 1024 * 1024, _config.Outbox.MaxAge, _time, diskFree: () => OutboxStatus.FreeBytes(path), rejections: () => UplinkRejections, takeovers: () => UplinkTakeovers, traffic: () => UplinkTraffic, primaryHosts: () => UplinkPrimaryHosts, servers: () => UplinkServers);
         _status.Record();
 
         var summarizer = new SeriesSummarizer(_registry, identity, new SummaryOptions { Window = summaryWindow, StartedAtMs = _time.GetUtcNow().ToUnixTimeMilliseconds() }, RawPolicyOf);

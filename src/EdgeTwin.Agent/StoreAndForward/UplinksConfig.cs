@@ -77,9 +77,13 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         };
         tls?.ReportUnknownKeys();
 
+        var hosts = ReadHosts(m);
         var options = new MqttUplinkOptions
         {
-            Host = m.String("host", required: true) ?? "",
+            // With hosts:, Host is the first entry's host: what single-broker readers of the options (the connectivity
+            // probe's default target) see; the uplink itself walks Hosts.
+            Host = hosts is null ? m.String("host") ?? "" : HostOfFirst(hosts),
+            Hosts = hosts,
             Port = m.Int("port", min: 1, max: 65535) ?? (tlsOptions.Enabled ? 8883 : 1883),
             Protocol = m.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
             ClientId = m.String("client_id"),
@@ -101,7 +105,9 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         m.ReportUnknownKeys();
         CheckHost(m);
         var problems = options.Validate();
-        AddOptionProblems(m, "uplinks.mqtt", problems, MqttKeys);
+        // A missing host key was reported by ReadHosts, naming both keys; an empty one is reported at it here.
+        var hostWritten = m.Node("host") is not null;
+        AddOptionProblems(m, "uplinks.mqtt", problems.Where(p => (hostWritten || p != "uplinks.mqtt.Host is required") && !AddHostsProblem(m, p)), MqttKeys);
 
         // The files are parsed as the connection will, so a broken certificate or key fails check, not the start.
         if (tls is not null && problems.Count == 0)
@@ -144,6 +150,73 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         }
 
         return options;
+    }
+
+    /// <summary>
+    /// <c>hosts:</c>, the brokers of an HA pair or cluster; null when the section has <c>host:</c> instead. Exactly one of
+    /// the two keys: both, or neither, is an error here (at the key), with the file and line.
+    /// </summary>
+    private static List<string>? ReadHosts(ConfigReader m)
+    {
+        var host = m.Node("host");
+        var list = m.Node("hosts");
+        if (host is not null && list is not null)
+        {
+            m.Diagnostics.Add(list, "host: and hosts: are both set: keep hosts: (the brokers, tried in order) or host: (one broker), not both");
+        }
+        else if (host is null && list is null)
+        {
+            m.Diagnostics.Add(m.Mapping.Mark, m.ChildPath("host"), "missing required key 'host' (one broker) or 'hosts' (a list of brokers, tried in order)");
+        }
+
+        if (list is null || m.Sequence("hosts") is not { } sequence)
+        {
+            return null;
+        }
+
+        var hosts = new List<string>(sequence.Items.Count);
+        foreach (var item in sequence.Items)
+        {
+            if (item is ConfigScalar { IsNull: false } entry)
+            {
+                hosts.Add(entry.Value);
+            }
+            else
+            {
+                m.Diagnostics.Add(item, "expected a broker as host, host:port or [IPv6]:port, got " + ConfigReader.Describe(item));
+                hosts.Add("");
+            }
+        }
+
+        return hosts;
+    }
+
+    private static string HostOfFirst(List<string> hosts) =>
+        hosts.Count > 0 && MqttBrokerAddress.Parse(hosts[0], 1883, out _) is { } first ? first.Host : "";
+
+    /// <summary>A problem of one <c>hosts:</c> entry (<c>uplinks.mqtt.Hosts[2] …</c>), put at that entry; false for any other.</summary>
+    private static bool AddHostsProblem(ConfigReader m, string problem)
+    {
+        const string Prefix = "uplinks.mqtt.Hosts[";
+        if (!problem.StartsWith(Prefix, StringComparison.Ordinal) || m.Mapping["hosts"] is not ConfigSequence sequence)
+        {
+            return false;
+        }
+
+        var close = problem.IndexOf(']', Prefix.Length);
+        if (close < 0 || !int.TryParse(problem.AsSpan(Prefix.Length, close - Prefix.Length), System.Globalization.CultureInfo.InvariantCulture, out var index)
+            || index >= sequence.Items.Count)
+        {
+            return false;
+        }
+
+        if (sequence.Items[index] is ConfigScalar { IsNull: false })
+        {
+            // An entry that is no scalar was reported by ReadHosts already.
+            m.Diagnostics.Add(sequence.Items[index], problem[(close + 2)..].Replace(" as Hosts[", " as hosts[", StringComparison.Ordinal));
+        }
+
+        return true;
     }
 
     private static KafkaUplinkOptions ReadKafka(ConfigReader k, string site, string gateway, string configDirectory)
@@ -218,6 +291,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
     private static readonly Dictionary<string, string> MqttKeys = new(DeliveryKeys, StringComparer.Ordinal)
     {
         ["Host"] = "host",
+        ["Hosts"] = "hosts",
         ["Port"] = "port",
         ["ClientId"] = "client_id",
         ["Password"] = "password",

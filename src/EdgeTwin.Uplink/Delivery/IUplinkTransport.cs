@@ -58,6 +58,12 @@ internal interface IUplinkTransport
 
     /// <summary>Connects (and announces the gateway, e.g. the retained birth). Throws when the peer is unreachable.</summary>
     Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Servers one <see cref="ConnectAsync"/> may try in turn, each within the connect timeout (MQTT <c>hosts:</c>), so
+    /// the pump bounds the whole call by that many timeouts. Default 1.
+    /// </summary>
+    int ConnectAttempts => 1;
 }
 
 /// <summary>One connection. Disposing it ends the connection and fails whatever is still in flight.</summary>

@@ -149,7 +149,7 @@ internal sealed class UplinkPump
                 {
                     using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
                     {
-                        connectCts.CancelAfter(_options.ConnectTimeout);
+                        connectCts.CancelAfter(_options.ConnectTimeout * _transport.ConnectAttempts);
                         session = await _transport.ConnectAsync(connectCts.Token).ConfigureAwait(false);
                     }
 
@@ -159,12 +159,20 @@ internal sealed class UplinkPump
                     connectedAt = _time.GetTimestamp();
                     attempt = 0;
                     _metrics.Connected(_tag);
+                    _metrics.ConnectedTo(_transport.Name, _transport.Peer);
                     if (_connectFailures.Succeeded() is { } outage)
                     {
                         Log.ReachedAgain(_logger, _transport.Name, _transport.Peer, outage.Failures, Durations.Approximate(outage.Down));
                     }
 
-                    await RunSessionAsync(session, stoppingToken).ConfigureAwait(false);
+                    try
+                    {
+                        await RunSessionAsync(session, stoppingToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _metrics.ConnectedTo(_transport.Name, null);
+                    }
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {

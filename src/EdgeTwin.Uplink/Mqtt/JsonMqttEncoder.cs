@@ -5,7 +5,8 @@ using EdgeTwin.Uplink.Payloads;
 namespace EdgeTwin.Uplink.Mqtt;
 
 /// <summary>The JSON envelope on <c>edgetwin/{site}/{gateway}/{kind}</c>; birth and will on the <c>status</c> kind, retained.</summary>
-internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate topics, Func<GatewayFacts>? facts = null) : IMqttEncoder
+/// <param name="server">With a <c>hosts:</c> list: the server the session is on (<c>host:port</c>), written into the birth and progress as <c>server</c>.</param>
+internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate topics, Func<GatewayFacts>? facts = null, Func<string?>? server = null) : IMqttEncoder
 {
     private string StatusTopic => topics.Format("status", identity.Gateway);
 
@@ -25,7 +26,7 @@ internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate top
     }
 
     public IReadOnlyList<MqttOutgoing> Birth(DateTimeOffset now) =>
-        [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke()), Retain: true, IsJson: true)];
+        [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), null, server?.Invoke()), Retain: true, IsJson: true)];
 
     public IReadOnlyList<MqttOutgoing> Rebirth(DateTimeOffset now)
     {
@@ -35,7 +36,7 @@ internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate top
             progress = _lastProgress;
         }
 
-        return [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress), Retain: true, IsJson: true)];
+        return [new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress, server?.Invoke()), Retain: true, IsJson: true)];
     }
 
     /// <summary>The retained birth again, with the uplink's progress (replaces the birth: same topic, facts kept).</summary>
@@ -46,7 +47,7 @@ internal sealed class JsonMqttEncoder(UplinkIdentity identity, TopicTemplate top
             _lastProgress = progress;
         }
 
-        return new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress), Retain: true, IsJson: true);
+        return new(StatusTopic, JsonEnvelope.Status(identity, online: true, now, facts?.Invoke(), progress, server?.Invoke()), Retain: true, IsJson: true);
     }
 
     public void Encode(OutboxEntry entry, bool historical, List<MqttOutgoing> output) =>

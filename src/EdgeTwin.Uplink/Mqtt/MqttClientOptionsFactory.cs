@@ -68,8 +68,14 @@ public sealed class MqttClientOptionsFactory
     /// <summary>The uplink's client id (<c>edgetwin-{gateway}</c> when not configured).</summary>
     public string UplinkClientId => _options.EffectiveClientId;
 
-    /// <summary><c>mqtt[s]://host:port</c>, for logs.</summary>
-    public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{EdgeTwin.Core.Config.EndpointText.Of(_options.Host, _options.EffectivePort)}";
+    /// <summary><c>mqtt[s]://host:port</c> of the first server, for logs.</summary>
+    public string Peer => PeerOf(First);
+
+    /// <summary><c>mqtt[s]://host:port</c> of <paramref name="server"/>, for logs.</summary>
+    public string PeerOf(MqttBrokerAddress server) => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{server}";
+
+    // The first of the list (or the one host): what clients that reach "the" broker (twin requests, the alert sink) use.
+    private MqttBrokerAddress First => _options.Servers is [var first, ..] ? first : new MqttBrokerAddress(_options.Host, _options.EffectivePort);
 
     /// <summary>
     /// Why the broker refused a CONNECT, for the error. A broker that speaks only MQTT 3.1.1 answers an MQTT 5 CONNECT
@@ -80,16 +86,21 @@ public sealed class MqttClientOptionsFactory
     /// </summary>
     /// <param name="setting">The setting that makes the client speak 3.1.1, e.g. <c>uplinks.mqtt.protocol: "3.1.1"</c>.</param>
     /// <param name="clientId">The client id sent, and the key that sets it.</param>
-    public string Refusal(MqttClientConnectResult result, string setting, (string Id, string Key)? clientId = null)
+    public string Refusal(MqttClientConnectResult result, string setting, (string Id, string Key)? clientId = null) =>
+        Refusal(result, setting, First, clientId);
+
+    /// <summary>As <see cref="Refusal(MqttClientConnectResult, string, ValueTuple{string, string}?)"/>, naming <paramref name="server"/>.</summary>
+    public string Refusal(MqttClientConnectResult result, string setting, MqttBrokerAddress server, (string Id, string Key)? clientId = null)
     {
         ArgumentNullException.ThrowIfNull(result);
+        var peer = PeerOf(server);
         if (_options.Protocol == MqttProtocol.V500
             && result.ResultCode is (MqttClientConnectResultCode)1 or MqttClientConnectResultCode.UnsupportedProtocolVersion)
         {
-            return $"{Peer} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set {setting}";
+            return $"{peer} refused the connection: unacceptable protocol version: the broker does not speak MQTT 5 (it answered as an MQTT 3.1.1 broker); set {setting}";
         }
 
-        var refusal = $"{Peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
+        var refusal = $"{peer} refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd();
         if (clientId is { } id)
         {
             // MQTT 3.1.1 has one "not authorised" for bad credentials and for a client id the broker will not have.
@@ -110,11 +121,17 @@ public sealed class MqttClientOptionsFactory
     /// Broker, protocol, keep-alive, connect timeout, credentials and TLS of the uplink, with <paramref name="clientId"/>;
     /// session and will settings are the caller's.
     /// </summary>
-    public MqttClientOptionsBuilder CreateBuilder(string clientId)
+    public MqttClientOptionsBuilder CreateBuilder(string clientId) => CreateBuilder(clientId, First);
+
+    /// <summary>
+    /// As <see cref="CreateBuilder(string)"/> towards <paramref name="server"/>: its certificate must carry its own host
+    /// name (or <c>tls.server_name</c>, when set, for every server: a cluster behind one certificate name).
+    /// </summary>
+    public MqttClientOptionsBuilder CreateBuilder(string clientId, MqttBrokerAddress server)
     {
         ArgumentException.ThrowIfNullOrEmpty(clientId);
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(_options.Host, _options.EffectivePort)
+            .WithTcpServer(server.Host, server.Port)
             .WithStreamProvider(CoalescingStreams)
             .WithProtocolVersion(_options.Protocol == MqttProtocol.V500 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithClientId(clientId)
@@ -129,8 +146,8 @@ public sealed class MqttClientOptionsFactory
         {
             var tls = new MqttClientTlsOptionsBuilder()
                 .UseTls()
-                .WithTargetHost(_options.Tls.ServerName ?? _options.Host)
-                .WithCertificateValidationHandler(ValidateServerCertificate);
+                .WithTargetHost(_options.Tls.ServerName ?? server.Host)
+                .WithCertificateValidationHandler(args => ValidateServerCertificate(args, server));
             if (_clientCertificates is not null)
             {
                 tls = tls.WithClientCertificates(_clientCertificates);
@@ -142,7 +159,7 @@ public sealed class MqttClientOptionsFactory
         return builder;
     }
 
-    private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args)
+    private bool ValidateServerCertificate(MqttClientCertificateValidationEventArgs args, MqttBrokerAddress server)
     {
         var reasons = new List<string>(2);
         var errors = args.SslPolicyErrors;
@@ -155,7 +172,7 @@ public sealed class MqttClientOptionsFactory
         {
             if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
             {
-                reasons.Add($"does not match host {_options.Tls.ServerName ?? _options.Host}");
+                reasons.Add($"does not match host {_options.Tls.ServerName ?? server.Host}");
             }
 
             if (_trustedCas is null)
@@ -205,10 +222,11 @@ public sealed class MqttClientOptionsFactory
 
             // Once per failure streak: every reconnect fails the same way, the pump already logs each attempt.
             var text = $"broker certificate {Describe(leaf)} {string.Join("; ", reasons)}";
-            if (text != _lastRejection)
+            var peer = PeerOf(server);
+            if (peer + text != _lastRejection)
             {
-                _lastRejection = text;
-                Log.CertificateRejected(_logger, _options.Name, Peer, text);
+                _lastRejection = peer + text;
+                Log.CertificateRejected(_logger, _options.Name, peer, text);
             }
         }
 

@@ -26,22 +26,110 @@ internal sealed class MqttTransport : IUplinkTransport
         _time = time;
         _logger = logger;
         _connection = new MqttClientOptionsFactory(options, logger); // loads the TLS files now: a bad file is a start-up error
-        _host = encoder is SparkplugEncoder && options.SparkplugPrimaryHostId is { } hostId ? new PrimaryHostState(hostId) : null;
+        _servers = [.. options.Servers];
+        _peers = [.. _servers.Select(_connection.PeerOf)];
+        _allPeers = string.Join(", ", _peers);
+        _serverFailures = [.. _servers.Select(_ => new RepeatedFailureLog(time))];
+        // One STATE per server: a host application publishes its STATE on each broker it is connected to, and an offline
+        // on A (older timestamp) must not be taken as stale against the online seen on B, nor B's online as A's.
+        _hosts = encoder is SparkplugEncoder && options.SparkplugPrimaryHostId is { } hostId
+            ? [.. _servers.Select(_ => new PrimaryHostState(hostId))]
+            : null;
     }
 
-    // The configured primary host's STATE, kept across connections (its last timestamp decides what is stale); null without one.
-    private readonly PrimaryHostState? _host;
+    private readonly MqttBrokerAddress[] _servers;
+    private readonly string[] _peers; // mqtt[s]://host:port of each server, for logs
+    private readonly string _allPeers;
+    // Per server, which of its failed connects get a line: a long outage of one broker of the pair must not log every round.
+    private readonly RepeatedFailureLog[] _serverFailures; // only the connect loop (one ConnectAsync at a time) uses them
+    // The configured primary host's STATE per server, kept across connections (its last timestamp decides what is stale); null without one.
+    private readonly PrimaryHostState[]? _hosts;
     private object? _waitingSince; // a boxed DateTimeOffset while a connection waits for the primary host, else null
+    private int _server; // the server connected to or tried last (index into _servers)
+    private int _connected = -1; // the server of the session up now, -1 while none
+    private int _lastSession = -1; // the server of the last session that came up, -1 before the first
+    private int _afterSession = -1; // set when a session ended: the next round starts at the server after it
+    private int _roundStart; // where a round of connect attempts starts
+    private int _hostMisses; // servers in a row on which the primary host was not online (several servers only)
 
     /// <summary>The primary host the edge node waits for before its births and since when it waits now; null without one.</summary>
-    public PrimaryHostWait? PrimaryHost => _host is null ? null : new PrimaryHostWait(_host.HostId, Volatile.Read(ref _waitingSince) as DateTimeOffset?);
+    public PrimaryHostWait? PrimaryHost => _options.SparkplugPrimaryHostId is { } id && _hosts is not null ? new PrimaryHostWait(id, Volatile.Read(ref _waitingSince) as DateTimeOffset?) : null;
 
     public string Name => _options.Name;
 
-    public string Peer => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{EdgeTwin.Core.Config.EndpointText.Of(_options.Host, _options.EffectivePort)}";
+    /// <summary>
+    /// <c>mqtt[s]://host:port</c> of the server the session is with (or being connected to); with several servers and no
+    /// session, all of them (<c>mqtt://a:1883, mqtt://b:1883</c>): a failed round is about the whole list.
+    /// </summary>
+    public string Peer => _servers.Length > 1 && Volatile.Read(ref _connected) < 0 ? _allPeers : _peers[Volatile.Read(ref _server)];
 
+    /// <summary><c>host:port</c> of the server the uplink has a session with now; null while it has none.</summary>
+    public string? ConnectedServer => Volatile.Read(ref _connected) is var i and >= 0 ? _servers[i].ToString() : null;
+
+    /// <summary>A round tries every server once, each with its own connect timeout.</summary>
+    public int ConnectAttempts => _servers.Length;
+
+    /// <summary>
+    /// One round over the servers (README "Reconnecting"): in list order, from the first at start; after a session ended,
+    /// from the server after the one it was on, so that one (just lost, or without the primary host) is tried last.
+    /// A failure of one moves to the next at once; the pump's backoff follows only a round in which all failed.
+    /// </summary>
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)
     {
+        var n = _servers.Length;
+        if (Interlocked.Exchange(ref _afterSession, -1) is var ended and >= 0)
+        {
+            _roundStart = (ended + 1) % n;
+        }
+
+        if (n == 1)
+        {
+            Volatile.Write(ref _server, 0);
+            return await ConnectToAsync(0, cancellationToken).ConfigureAwait(false);
+        }
+
+        var failures = new List<string>(n);
+        Exception? last = null;
+        for (var k = 0; k < n; k++)
+        {
+            var i = (_roundStart + k) % n;
+            Volatile.Write(ref _server, i);
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            attempt.CancelAfter(_options.Delivery.ConnectTimeout);
+            try
+            {
+                var session = await ConnectToAsync(i, attempt.Token).ConfigureAwait(false);
+                _serverFailures[i].Succeeded();
+                if (_lastSession is var previous and >= 0 && previous != i)
+                {
+                    Log.ServerSwitched(_logger, Name, _peers[i], _peers[previous]);
+                }
+
+                _lastSession = i;
+                return session;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OutOfMemoryException)
+            {
+                var failure = ex is OperationCanceledException
+                    ? new TimeoutException($"{_peers[i]} did not complete the connect within {_options.Delivery.ConnectTimeout.TotalSeconds:0.###} s", ex)
+                    : ex;
+                var reason = ConnectFailures.Describe(failure);
+                failures.Add($"{_peers[i]}: {reason}");
+                last = failure;
+                var line = _serverFailures[i].Failed(reason);
+                if (k < n - 1 && line.Kind == FailureLineKind.Log)
+                {
+                    Log.ServerFailed(_logger, Name, _peers[i], reason, _peers[(i + 1) % n]);
+                }
+            }
+        }
+
+        throw new UplinkConnectException($"none of the {n} servers took the connection: {string.Join("; ", failures)}", last);
+    }
+
+    private async Task<IUplinkSession> ConnectToAsync(int server, CancellationToken cancellationToken)
+    {
+        var host = _hosts?[server];
         var client = new MqttClientFactory().CreateMqttClient();
         var end = new SessionEnd();
         client.DisconnectedAsync += e =>
@@ -53,9 +141,9 @@ internal sealed class MqttTransport : IUplinkTransport
         MqttSession? current = null; // set once the session exists: it learns the primary host's STATE
         client.ApplicationMessageReceivedAsync += e =>
         {
-            if (_host is not null && e.ApplicationMessage.Topic == _host.Topic)
+            if (host is not null && e.ApplicationMessage.Topic == host.Topic)
             {
-                OnHostState(e.ApplicationMessage, Volatile.Read(ref current));
+                OnHostState(host, e.ApplicationMessage, Volatile.Read(ref current));
             }
             else
             {
@@ -70,7 +158,7 @@ internal sealed class MqttTransport : IUplinkTransport
             MqttClientConnectResult result;
             try
             {
-                result = await client.ConnectAsync(BuildOptions(will), cancellationToken).ConfigureAwait(false);
+                result = await client.ConnectAsync(BuildOptions(will, _servers[server]), cancellationToken).ConfigureAwait(false);
             }
             catch
             {
@@ -81,8 +169,10 @@ internal sealed class MqttTransport : IUplinkTransport
             end.ConnectedAt = _time.GetTimestamp();
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
-                throw new UplinkConnectException(_connection.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\"", (_options.EffectiveClientId, "uplinks.mqtt.client_id")));
+                throw new UplinkConnectException(_connection.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\"", _servers[server], (_options.EffectiveClientId, "uplinks.mqtt.client_id")));
             }
+
+            Volatile.Write(ref _connected, server);
 
             if (_encoder is SparkplugEncoder sparkplug)
             {
@@ -90,13 +180,13 @@ internal sealed class MqttTransport : IUplinkTransport
             }
 
             // Read before the birth reads the facts: a change in between is published again at the first send.
-            var session = new MqttSession(this, client, end, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize, () => Volatile.Write(ref born, current));
+            var session = new MqttSession(this, client, end, server, host, result.ReceiveMaximum, _options.FactsRevision?.Invoke() ?? 0, result.MaximumPacketSize, () => Volatile.Write(ref born, current));
             Volatile.Write(ref current, session);
-            if (_host is not null)
+            if (host is not null)
             {
                 // Before any birth ([tck-id-message-flow-edge-node-birth-publish-phid-wait]): a retained STATE arrives with the
                 // SUBACK; the births wait in ReadyAsync, outside the connect timeout.
-                await SubscribeAsync(client, _host.Topic, (t, uplink, peer, topic, reason) => Log.HostSubscribeRefused(t._logger, uplink, peer, topic, reason, t._host!.HostId), cancellationToken).ConfigureAwait(false);
+                await SubscribeAsync(client, host.Topic, (t, uplink, peer, topic, reason) => Log.HostSubscribeRefused(t._logger, uplink, peer, topic, reason, host.HostId), cancellationToken).ConfigureAwait(false);
                 return session;
             }
 
@@ -106,9 +196,17 @@ internal sealed class MqttTransport : IUplinkTransport
         }
         catch
         {
+            Interlocked.CompareExchange(ref _connected, -1, server);
             client.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The session on <paramref name="server"/> ended (failed, stopped or left for want of the primary host).</summary>
+    private void SessionEnded(int server)
+    {
+        Interlocked.CompareExchange(ref _connected, -1, server);
+        Volatile.Write(ref _afterSession, server);
     }
 
     /// <summary>A session that the broker closed within this of its connect counts toward <see cref="ShortSessionsForTakeover"/>.</summary>
@@ -208,10 +306,10 @@ internal sealed class MqttTransport : IUplinkTransport
             : null;
     }
 
-    private MqttClientOptions BuildOptions(MqttOutgoing will)
+    private MqttClientOptions BuildOptions(MqttOutgoing will, MqttBrokerAddress server)
     {
         var v5 = _options.Protocol == MqttProtocol.V500;
-        var builder = _connection.CreateBuilder(_options.EffectiveClientId)
+        var builder = _connection.CreateBuilder(_options.EffectiveClientId, server)
             .WithWillTopic(will.Topic)
             .WithWillPayload(will.Payload)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
@@ -255,13 +353,13 @@ internal sealed class MqttTransport : IUplinkTransport
     /// One STATE message of the primary host: malformed and stale ones are logged and ignored; an accepted offline ends a
     /// born session (<see cref="MqttSession.OnHostOffline"/>); an accepted online releases a session waiting in ReadyAsync.
     /// </summary>
-    private void OnHostState(MqttApplicationMessage message, MqttSession? session)
+    private void OnHostState(PrimaryHostState host, MqttApplicationMessage message, MqttSession? session)
     {
         HostStateVerdict verdict;
         long timestamp;
         try
         {
-            verdict = _host!.Observe(message.Payload.ToArray(), out timestamp);
+            verdict = host.Observe(message.Payload.ToArray(), out timestamp);
         }
         catch (FormatException ex)
         {
@@ -272,7 +370,7 @@ internal sealed class MqttTransport : IUplinkTransport
         switch (verdict)
         {
             case HostStateVerdict.Stale:
-                Log.HostStateStale(_logger, Name, message.Topic, timestamp, _host.LastTimestamp);
+                Log.HostStateStale(_logger, Name, message.Topic, timestamp, host.LastTimestamp);
                 break;
             case HostStateVerdict.Offline:
                 session?.OnHostOffline(timestamp);
@@ -350,7 +448,7 @@ internal sealed class MqttTransport : IUplinkTransport
         static int VarIntSize(long n) => n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
     }
 
-    private sealed class MqttSession(MqttTransport transport, IMqttClient client, SessionEnd end, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize, Action onBorn) : IUplinkSession, IUplinkProgressSession
+    private sealed class MqttSession(MqttTransport transport, IMqttClient client, SessionEnd end, int server, PrimaryHostState? host, ushort? receiveMaximum, long factsRevision, uint? maximumPacketSize, Action onBorn) : IUplinkSession, IUplinkProgressSession
     {
         private bool _born; // the NBIRTH is out (under _sendLock)
         private bool _hostOffline; // the primary host went offline after the births: nothing more is published (under _sendLock)
@@ -375,7 +473,6 @@ internal sealed class MqttTransport : IUplinkTransport
         /// </summary>
         public async Task ReadyAsync(CancellationToken cancellationToken)
         {
-            var host = transport._host;
             if (host is null)
             {
                 return; // ConnectAsync published the births
@@ -388,9 +485,22 @@ internal sealed class MqttTransport : IUplinkTransport
                     Interlocked.CompareExchange(ref transport._waitingSince, transport._time.GetUtcNow(), null);
                     Log.WaitingForHost(transport._logger, transport.Name, host.HostId, host.Topic);
                     var online = host.WaitOnlineAsync(cancellationToken);
-                    if (await Task.WhenAny(online, end.Seen.Task).ConfigureAwait(false) != online)
+                    using var walk = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    var walkOn = WalkOnAsync(walk.Token);
+                    var done = await Task.WhenAny(online, end.Seen.Task, walkOn).ConfigureAwait(false);
+                    await walk.CancelAsync().ConfigureAwait(false);
+                    if (done == end.Seen.Task)
                     {
                         throw new UplinkPeerException($"{transport.Peer} closed the connection while the edge node waited for primary host '{host.HostId}' to be online");
+                    }
+
+                    if (done == walkOn && await walkOn.ConfigureAwait(false) is { } reason && !host.IsOnline)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var n = transport._servers.Length;
+                        Interlocked.Increment(ref transport._hostMisses);
+                        Log.HostNotOnlineHere(transport._logger, transport.Name, host.HostId, transport._peers[server], reason, transport._peers[(server + 1) % n]);
+                        throw new UplinkHostOfflineException($"Uplink {transport.Name}: primary host '{host.HostId}' is not online on {transport._peers[server]} ({reason})");
                     }
 
                     await online.ConfigureAwait(false); // a cancellation (stop) ends the wait here
@@ -415,6 +525,7 @@ internal sealed class MqttTransport : IUplinkTransport
                 }
 
                 Volatile.Write(ref transport._waitingSince, null);
+                Volatile.Write(ref transport._hostMisses, 0);
                 Log.HostOnline(transport._logger, transport.Name, host.HostId, host.LastTimestamp, transport._encoder is SparkplugEncoder s ? s.BdSeq : -1);
                 foreach (var (publish, topic) in publishes)
                 {
@@ -429,16 +540,56 @@ internal sealed class MqttTransport : IUplinkTransport
             }
         }
 
+        // An offline STATE on this server while the session waits (before its births), for WalkOnAsync.
+        private readonly TaskCompletionSource _offlineWhileWaiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>
+        /// With several servers: why the edge node should leave this server for the next while its primary host is not
+        /// online here (Sparkplug 3.0 has an edge node walk its server list when the host is offline on the current one).
+        /// At once on an offline STATE, until every server was tried in a row without the host; then, and when no STATE
+        /// comes at all (the host never connected to this broker), after <see cref="MqttUplinkOptions.PrimaryHostWait"/>,
+        /// so a host away everywhere costs one connect per wait, not a busy loop. One server: never (it waits here).
+        /// </summary>
+        private async Task<string?> WalkOnAsync(CancellationToken cancellationToken)
+        {
+            var n = transport._servers.Length;
+            if (n == 1)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+
+            var wait = transport._options.PrimaryHostWait;
+            var delay = Task.Delay(wait, transport._time, cancellationToken);
+            if (Volatile.Read(ref transport._hostMisses) < n - 1
+                && await Task.WhenAny(_offlineWhileWaiting.Task, delay).ConfigureAwait(false) == _offlineWhileWaiting.Task)
+            {
+                return "its STATE says offline";
+            }
+
+            await delay.ConfigureAwait(false);
+            return host!.LastTimestamp < 0
+                ? $"no STATE within {EdgeTwin.Core.Config.Durations.Approximate(wait)}"
+                : $"still offline after {EdgeTwin.Core.Config.Durations.Approximate(wait)}";
+        }
+
         /// <summary>
         /// The primary host went offline ([tck-id-message-flow-edge-node-birth-publish-phid-offline]): a born session stops
-        /// publishing at once and ends (the pump disposes it: NDEATH, DISCONNECT, a new connection that waits for the host).
-        /// Before the births nothing happens: the session still waits.
+        /// publishing at once and ends (the pump disposes it: NDEATH, DISCONNECT, a new connection that waits for the host,
+        /// on the next server when there are several). Before the births the session still waits; with several servers the
+        /// wait learns of it (<see cref="WalkOnAsync"/>).
         /// </summary>
         public void OnHostOffline(long timestamp)
         {
             lock (_sendLock)
             {
-                if (!_born || _hostOffline || end.ClosedByUs)
+                if (!_born)
+                {
+                    _offlineWhileWaiting.TrySetResult();
+                    return;
+                }
+
+                if (_hostOffline || end.ClosedByUs)
                 {
                     return;
                 }
@@ -446,7 +597,12 @@ internal sealed class MqttTransport : IUplinkTransport
                 _hostOffline = true;
             }
 
-            Log.HostOffline(transport._logger, transport.Name, transport._host!.HostId, timestamp);
+            if (transport._servers.Length > 1)
+            {
+                Interlocked.Increment(ref transport._hostMisses);
+            }
+
+            Log.HostOffline(transport._logger, transport.Name, host!.HostId, timestamp);
             _ending.Cancel();
         }
 
@@ -510,7 +666,7 @@ internal sealed class MqttTransport : IUplinkTransport
                 if (_hostOffline)
                 {
                     // Not refused: the entry stays in the outbox and goes after the host is back.
-                    return Task.FromException<DeliveryOutcome>(new UplinkHostOfflineException($"Uplink {transport.Name}: primary host '{transport._host!.HostId}' is offline"));
+                    return Task.FromException<DeliveryOutcome>(new UplinkHostOfflineException($"Uplink {transport.Name}: primary host '{host!.HostId}' is offline"));
                 }
 
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
@@ -695,6 +851,7 @@ internal sealed class MqttTransport : IUplinkTransport
         public async ValueTask DisposeAsync()
         {
             end.ClosedByUs = true;
+            transport.SessionEnded(server);
             bool born;
             lock (_sendLock)
             {

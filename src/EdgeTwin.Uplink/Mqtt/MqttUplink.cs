@@ -27,15 +27,18 @@ public sealed class MqttUplink
         logger ??= NullLogger.Instance;
         time ??= TimeProvider.System;
         var identity = options.Identity;
+        MqttTransport? connected = null; // the birth names the server only with a list: one host says nothing new
+        Func<string?>? server = options.Hosts is null ? null : () => connected?.ConnectedServer;
         IMqttEncoder encoder = options.Encoding switch
         {
-            MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity), options.Facts),
+            MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity), options.Facts, server),
             MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
                 new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts, options.SparkplugSeries,
                 options.SparkplugDevices, device => Log.RetiredDevice(logger, options.Name, device)),
             _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
         };
         var transport = new MqttTransport(options, encoder, time, logger);
+        connected = transport;
         _transport = transport;
         _pump = new UplinkPump(outbox, transport, options.Delivery, time, logger, metrics ?? new UplinkMetrics(), identity);
     }
@@ -57,6 +60,9 @@ public sealed class MqttUplink
 
     /// <summary>Sparkplug B with <c>sparkplug_primary_host_id</c>: the host and since when the uplink waits for it to be online (null while it is); null without one.</summary>
     public PrimaryHostWait? PrimaryHost => _transport.PrimaryHost;
+
+    /// <summary><c>host:port</c> of the broker the uplink has a session with now (one of <c>hosts:</c>, or <c>host</c>); null while it has none.</summary>
+    public string? Server => _transport.ConnectedServer;
 
     /// <summary>Runs until cancelled, reconnecting with backoff; on stop, waits for in-flight acknowledgements, publishes offline and disconnects.</summary>
     public Task RunAsync(CancellationToken stoppingToken) => _pump.RunAsync(stoppingToken);

@@ -53,10 +53,23 @@ public sealed record MqttUplinkOptions
     /// <summary>The uplink's name: its read position in the outbox and the <c>uplink</c> metric tag.</summary>
     public string Name { get; init; } = "mqtt";
 
+    /// <summary>The one broker (key <c>host</c>); ignored when <see cref="Hosts"/> is set (the config allows one of the two keys).</summary>
     public string Host { get; init; } = "";
 
-    /// <summary>0 = 1883, or 8883 with TLS.</summary>
+    /// <summary>0 = 1883, or 8883 with TLS; also the port of a <see cref="Hosts"/> entry that names none.</summary>
     public int Port { get; init; }
+
+    /// <summary>
+    /// Brokers of an HA pair or cluster (key <c>hosts</c>), each <c>host</c>, <c>host:port</c> or <c>[v6]:port</c>, tried in
+    /// order (README "Reconnecting"); null = the one <see cref="Host"/>.
+    /// </summary>
+    public IReadOnlyList<string>? Hosts { get; init; }
+
+    /// <summary>
+    /// With more than one server and <see cref="SparkplugPrimaryHostId"/>: how long a connection waits for the primary
+    /// host's STATE online before the uplink walks to the next server (one server: it waits as long as it takes).
+    /// </summary>
+    public TimeSpan PrimaryHostWait { get; init; } = TimeSpan.FromSeconds(30);
 
     public MqttProtocol Protocol { get; init; } = MqttProtocol.V500;
 
@@ -136,6 +149,29 @@ public sealed record MqttUplinkOptions
 
     internal string EffectiveClientId => ClientId ?? $"edgetwin-{Gateway}";
 
+    /// <summary>The brokers in the order they are tried: <see cref="Hosts"/> parsed, or <see cref="Host"/> with <see cref="EffectivePort"/>; entries that do not parse are left out (<see cref="Validate"/> names them).</summary>
+    public IReadOnlyList<MqttBrokerAddress> Servers
+    {
+        get
+        {
+            if (Hosts is null)
+            {
+                return [new MqttBrokerAddress(Host, EffectivePort)];
+            }
+
+            var servers = new List<MqttBrokerAddress>(Hosts.Count);
+            foreach (var entry in Hosts)
+            {
+                if (MqttBrokerAddress.Parse(entry, EffectivePort, out _) is { } server)
+                {
+                    servers.Add(server);
+                }
+            }
+
+            return servers;
+        }
+    }
+
     /// <summary>Every problem, each naming the setting; empty when valid.</summary>
     public IReadOnlyList<string> Validate(string prefix = "uplinks.mqtt")
     {
@@ -145,9 +181,13 @@ public sealed record MqttUplinkOptions
             errors.Add($"{prefix}.Name is required");
         }
 
-        if (string.IsNullOrWhiteSpace(Host))
+        if (Hosts is null && string.IsNullOrWhiteSpace(Host))
         {
             errors.Add($"{prefix}.Host is required");
+        }
+        else if (Hosts is not null)
+        {
+            ValidateHosts(errors, prefix);
         }
 
         if (Port is < 0 or > 65535)
@@ -227,18 +267,50 @@ public sealed record MqttUplinkOptions
     /// </summary>
     public IReadOnlyList<UplinkWarning> Warnings()
     {
-        if (Password is null || Tls.Enabled || IsLoopback(Host))
+        if (Password is null || Tls.Enabled || Servers.FirstOrDefault(s => !IsLoopback(s.Host)) is not { Host: not null } remote)
         {
             return [];
         }
 
-        return [new UplinkWarning("password", $"the password goes to {EdgeTwin.Core.Config.EndpointText.Of(Host, EffectivePort)} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
+        return [new UplinkWarning("password", $"the password goes to {remote} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
     }
 
     /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine (also the alert MQTT sink's test).</summary>
     public static bool IsLoopback(string host) =>
         string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
         || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
+    private void ValidateHosts(List<string> errors, string prefix)
+    {
+        if (Hosts!.Count == 0)
+        {
+            errors.Add($"{prefix}.Hosts is empty: list at least one broker, or use host: for a single one");
+            return;
+        }
+
+        var seen = new List<MqttBrokerAddress>(Hosts.Count);
+        for (var i = 0; i < Hosts.Count; i++)
+        {
+            if (MqttBrokerAddress.Parse(Hosts[i], EffectivePort, out var error) is not { } server)
+            {
+                errors.Add($"{prefix}.Hosts[{i}] {error}");
+            }
+            else if (seen.FindIndex(s => s.SameAs(server)) is var first and >= 0)
+            {
+                errors.Add($"{prefix}.Hosts[{i}] '{Hosts[i]}' is the same broker as Hosts[{first}] ({seen[first]}): each broker once");
+                seen.Add(server);
+            }
+            else
+            {
+                seen.Add(server);
+            }
+        }
+
+        if (PrimaryHostWait <= TimeSpan.Zero)
+        {
+            errors.Add($"{prefix}.PrimaryHostWait must be above 0 (was {PrimaryHostWait})");
+        }
+    }
 
     /// <summary>Whether the text is well-formed UTF-16 (no unpaired surrogate), so it has a UTF-8 form for a topic.</summary>
     private static bool HasUtf8Form(string text)
@@ -269,6 +341,7 @@ public sealed record MqttUplinkOptions
     private bool PrintMembers(System.Text.StringBuilder builder)
     {
         builder.Append("Name = ").Append(Name).Append(", Host = ").Append(Host).Append(", Port = ").Append(Port)
+            .Append(", Hosts = ").Append(Hosts is null ? "null" : "[" + string.Join(", ", Hosts) + "]")
             .Append(", Protocol = ").Append(Protocol).Append(", ClientId = ").Append(ClientId)
             .Append(", Username = ").Append(Username).Append(", Password = ").Append(Password is null ? "null" : EdgeTwin.Core.Config.Redact.Mask)
             .Append(", Tls = ").Append(Tls).Append(", Site = ").Append(Site).Append(", Gateway = ").Append(Gateway)

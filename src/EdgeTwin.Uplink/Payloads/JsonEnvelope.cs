@@ -87,9 +87,10 @@ public static class JsonEnvelope
     /// The birth again with the uplink's progress (additive members, schema version unchanged): <c>acked_through_seq</c>
     /// (every sequence up to it was acknowledged by the broker), <c>replay_through_seq</c> (the outbox head when this
     /// connection came up: the backlog replayed as historical ends there) and <c>backlog</c> (backlog entries not yet
-    /// acknowledged; 0 = the replay is complete).
+    /// acknowledged; 0 = the replay is complete). <paramref name="server"/>: with an MQTT <c>hosts:</c> list, the broker
+    /// (<c>host:port</c>) this connection is on, as additive member <c>server</c>.
     /// </summary>
-    internal static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time, GatewayFacts? facts, UplinkProgress? progress)
+    internal static byte[] Status(UplinkIdentity identity, bool online, DateTimeOffset? time, GatewayFacts? facts, UplinkProgress? progress, string? server = null)
     {
         var buffer = new ArrayBufferWriter<byte>(128);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
@@ -147,6 +148,11 @@ public static class JsonEnvelope
                 writer.WriteNumber("acked_through_seq"u8, p.AckedThroughSeq);
                 writer.WriteNumber("replay_through_seq"u8, p.ReplayThroughSeq);
                 writer.WriteNumber("backlog"u8, p.Backlog);
+            }
+
+            if (server is not null)
+            {
+                writer.WriteString("server"u8, server);
             }
 
             writer.WriteEndObject();

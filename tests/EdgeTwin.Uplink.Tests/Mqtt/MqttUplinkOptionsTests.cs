@@ -89,4 +89,58 @@ public sealed class MqttUplinkOptionsTests
         Assert.Contains($"uplinks.mqtt.SparkplugPrimaryHostId '{id}' may not be empty or contain '/', '+', '#', NUL or an unpaired surrogate (no UTF-8 form)", options.Validate());
         Assert.Empty((options with { SparkplugPrimaryHostId = "Ignition-SCADA.1" }).Validate());
     }
+
+    [Theory]
+    [InlineData("broker-a:8883", "broker-a", 8883)]
+    [InlineData("broker-c", "broker-c", 1883)]
+    [InlineData("[fd00::20]:1884", "fd00::20", 1884)]
+    [InlineData("[fd00::20]", "fd00::20", 1883)]
+    [InlineData(" 10.0.0.5:1885 ", "10.0.0.5", 1885)]
+    public void A_hosts_entry_takes_its_own_port_or_the_default(string entry, string host, int port)
+    {
+        Assert.Equal(new MqttBrokerAddress(host, port), MqttBrokerAddress.Parse(entry, 1883, out var error));
+        Assert.Null(error);
+    }
+
+    [Fact]
+    public void Hosts_entries_without_a_port_take_port_or_the_tls_default()
+    {
+        var tls = Valid with { Host = "", Hosts = ["a", "b:1883"], Tls = new MqttTlsOptions { Enabled = true } };
+        Assert.Equal([new MqttBrokerAddress("a", 8883), new MqttBrokerAddress("b", 1883)], tls.Servers);
+        Assert.Equal([new MqttBrokerAddress("a", 2883), new MqttBrokerAddress("b", 1883)], (Valid with { Hosts = ["a", "b:1883"], Port = 2883 }).Servers);
+        Assert.Equal([new MqttBrokerAddress("broker", 1883)], Valid.Servers);
+        Assert.Empty((Valid with { Host = "", Hosts = ["a:8883", "[fd00::20]:1883", "broker-c"] }).Validate());
+    }
+
+    [Theory]
+    [InlineData("mqtt://broker:1883", "uplinks.mqtt.Hosts[1] 'mqtt://broker:1883' is not host[:port]")]
+    [InlineData("broker:0", "uplinks.mqtt.Hosts[1] 'broker:0' has port '0': must be 1..65535")]
+    [InlineData("broker:x", "uplinks.mqtt.Hosts[1] 'broker:x' has port 'x': must be 1..65535")]
+    [InlineData("fd00::20", "uplinks.mqtt.Hosts[1] 'fd00::20': write an IPv6 address in brackets")]
+    [InlineData("[fd00::zz]:1883", "uplinks.mqtt.Hosts[1] '[fd00::zz]:1883' is not [IPv6 address][:port]")]
+    [InlineData("", "uplinks.mqtt.Hosts[1] is empty")]
+    [InlineData(":1883", "uplinks.mqtt.Hosts[1] ':1883' has no host")]
+    [InlineData("A:1883", "uplinks.mqtt.Hosts[1] 'A:1883' is the same broker as Hosts[0] (a:1883): each broker once")]
+    [InlineData("a", "uplinks.mqtt.Hosts[1] 'a' is the same broker as Hosts[0] (a:1883): each broker once")]
+    public void A_bad_or_repeated_hosts_entry_is_named_with_its_index(string entry, string message)
+    {
+        var errors = (Valid with { Host = "", Hosts = ["a:1883", entry] }).Validate();
+        Assert.Contains(errors, e => e.StartsWith(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_empty_hosts_list_is_refused()
+    {
+        var errors = (Valid with { Host = "", Hosts = [] }).Validate();
+        Assert.Contains("uplinks.mqtt.Hosts is empty: list at least one broker, or use host: for a single one", errors);
+        Assert.Contains("uplinks.mqtt.Host is required", (Valid with { Host = "" }).Validate());
+    }
+
+    [Fact]
+    public void The_password_warning_names_the_first_broker_off_loopback_of_the_list()
+    {
+        var options = Valid with { Host = "", Hosts = ["127.0.0.1:1883", "broker-b:1883"], Username = "u", Password = "p" };
+        Assert.Contains("the password goes to broker-b:1883 without TLS", Assert.Single(options.Warnings()).Message, StringComparison.Ordinal);
+        Assert.Empty((options with { Hosts = ["127.0.0.1:1883", "[::1]:1884"] }).Warnings());
+    }
 }

@@ -9,6 +9,9 @@ internal sealed record MosquittoSettings
 {
     public TestPki? Tls { get; init; }
 
+    /// <summary>With <see cref="Tls"/>: the broker's certificate and key instead of the PKI's default one.</summary>
+    public (string Cert, string Key)? ServerCertificate { get; init; }
+
     /// <summary>When set, anonymous clients are refused and this user/password is the only account.</summary>
     public (string User, string Password)? Account { get; init; }
 
@@ -120,8 +123,8 @@ internal sealed class Mosquitto : IAsyncDisposable
         {
             conf.AppendLine($"listener {TlsPort} 127.0.0.1");
             conf.AppendLine($"cafile {pki.CaFile}");
-            conf.AppendLine($"certfile {pki.ServerCertFile}");
-            conf.AppendLine($"keyfile {pki.ServerKeyFile}");
+            conf.AppendLine($"certfile {_settings.ServerCertificate?.Cert ?? pki.ServerCertFile}");
+            conf.AppendLine($"keyfile {_settings.ServerCertificate?.Key ?? pki.ServerKeyFile}");
             conf.AppendLine("require_certificate true");
         }
 
@@ -184,6 +187,20 @@ internal sealed class Mosquitto : IAsyncDisposable
             await p.WaitForExitAsync();
         }
 
+        p.Dispose();
+        _process = null;
+    }
+
+    /// <summary>SIGKILL, as a crashed or powered-off broker: no DISCONNECT, no persistence written.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is not { HasExited: false } p)
+        {
+            return;
+        }
+
+        p.Kill();
+        await p.WaitForExitAsync();
         p.Dispose();
         _process = null;
     }

@@ -12,7 +12,8 @@ internal sealed class TestPki : IDisposable
     private readonly string _dir;
 
     /// <param name="serverExpired">Issue the broker certificate already expired (valid from 4 to 1 minute ago).</param>
-    public TestPki(bool serverExpired = false)
+    /// <param name="namedServers">Further broker certificates by the same CA, each for that one name (DNS name or IP address) alone: <see cref="ServerFor"/>.</param>
+    public TestPki(bool serverExpired = false, params string[] namedServers)
     {
         _dir = Directory.CreateTempSubdirectory("edgetwin-pki-").FullName;
         var now = DateTimeOffset.UtcNow;
@@ -26,6 +27,10 @@ internal sealed class TestPki : IDisposable
 
         (ServerCertFile, ServerKeyFile) = Issue(ca, caKey, "CN=localhost", server: true, "server", serverExpired);
         (ClientCertFile, ClientKeyFile) = Issue(ca, caKey, "CN=edgetwin-gw", server: false, "client", expired: false);
+        foreach (var name in namedServers)
+        {
+            _named[name] = Issue(ca, caKey, "CN=" + name, server: true, "server-" + name, expired: false, [name]);
+        }
 
         // A second, unrelated CA: a broker certificate it did not sign must be refused.
         using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -34,6 +39,11 @@ internal sealed class TestPki : IDisposable
         using var other = otherRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
         OtherCaFile = Write("other-ca.crt", other.ExportCertificatePem());
     }
+
+    private readonly Dictionary<string, (string Cert, string Key)> _named = new(StringComparer.Ordinal);
+
+    /// <summary>The broker certificate and key issued for <paramref name="name"/> alone (see the constructor).</summary>
+    public (string Cert, string Key) ServerFor(string name) => _named[name];
 
     public string CaFile { get; }
 
@@ -50,7 +60,7 @@ internal sealed class TestPki : IDisposable
     /// <summary>A file path in the PKI's directory (removed with it), for files a test writes itself.</summary>
     public string PathOf(string name) => Path.Combine(_dir, name);
 
-    private (string Cert, string Key) Issue(X509Certificate2 ca, ECDsa caKey, string subject, bool server, string name, bool expired)
+    private (string Cert, string Key) Issue(X509Certificate2 ca, ECDsa caKey, string subject, bool server, string name, bool expired, string[]? names = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
@@ -62,8 +72,18 @@ internal sealed class TestPki : IDisposable
         if (server)
         {
             var san = new SubjectAlternativeNameBuilder();
-            san.AddDnsName("localhost");
-            san.AddIpAddress(System.Net.IPAddress.Loopback);
+            foreach (var n in names ?? ["localhost", "127.0.0.1"])
+            {
+                if (System.Net.IPAddress.TryParse(n, out var ip))
+                {
+                    san.AddIpAddress(ip);
+                }
+                else
+                {
+                    san.AddDnsName(n);
+                }
+            }
+
             request.CertificateExtensions.Add(san.Build());
         }
 
