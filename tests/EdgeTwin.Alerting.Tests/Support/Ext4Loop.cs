@@ -56,7 +56,7 @@ internal sealed class Ext4Loop : IAsyncDisposable
                 f.SetLength((long)megabytes << 20);
             }
 
-            await RunAsync("/usr/sbin/mkfs.ext4", "-q", "-F", image);
+            await RunAsync("/usr/sbin/mkfs.ext4", "-q", "-F", "-m", "0", image); // no blocks reserved for root: Fill fills it
             await RunAsync("/usr/bin/mount", "-o", "loop,errors=remount-ro", image, dir);
         }
         catch
@@ -79,6 +79,49 @@ internal sealed class Ext4Loop : IAsyncDisposable
         }
 
         Assert.True(IsReadOnly, $"{Dir} was not remounted read-only");
+    }
+
+    /// <summary>Fills the file system to the last block (as a full SD card); delete the returned file to free it.</summary>
+    public async Task<string> FillAsync()
+    {
+        var filler = Path.Combine(Dir, "filler");
+        var block = new byte[1 << 20];
+        await using (var f = new FileStream(filler, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+        {
+            try
+            {
+                while (true)
+                {
+                    await f.WriteAsync(block);
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            // The last megabyte did not fit whole: fill what is left a block at a time.
+            var small = new byte[4096];
+            try
+            {
+                while (true)
+                {
+                    await f.WriteAsync(small);
+                }
+            }
+            catch (IOException)
+            {
+            }
+
+            try
+            {
+                await f.FlushAsync();
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return filler;
     }
 
     public bool IsReadOnly
