@@ -1,4 +1,5 @@
 using EdgeTwin.Alerting.Control;
+using EdgeTwin.Core.Samples;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
 using Microsoft.Extensions.Logging;
@@ -194,10 +195,10 @@ public sealed class ReadOnlyStoreTests
             await Wait.UntilAsync(() => h.Manager.Store.Unapplied == 0, "the first change in LiteDB");
             var filler = await fs.FillAsync();
             var racks = Enumerable.Range(2, 40).Select(i => h.Series($"rack-r{i:00}", "inlet")).ToList();
-            foreach (var rack in racks)
-            {
-                h.Feed(rack, 35); // each is one journal write, until the last free bytes are gone
-            }
+            // One batch, one journal write of ~25 KB: its first bytes fill the journal's last page, the rest finds no block (a
+            // short write, then ENOSPC), so the journal ends in a torn record.
+            var now = h.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+            h.Service.Process([.. racks.Select(r => new Sample(r, now, 35, SampleQuality.Good))]);
 
             await Wait.UntilAsync(() => h.Manager.Store.Outage is not null, "the store noticed the full disk");
             Assert.Equal("no space left on device", h.Manager.Store.Outage!.Cause);
