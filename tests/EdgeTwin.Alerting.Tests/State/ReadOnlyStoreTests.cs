@@ -115,6 +115,10 @@ public sealed class ReadOnlyStoreTests
         var h = await Harness.StartAsync(Rules, loggerFactory: new CorruptStateTests.OneLoggerFactory(log));
         try
         {
+            var socket = Path.Combine(h.Dir, "alerts.sock");
+            await using var server = new AlertControlServer(h.Service, socket);
+            server.Start();
+            Assert.True(await StorePersistingAsync(socket));
             h.Feed(h.Series("rack-r01", "inlet"), 35);
             await Wait.UntilAsync(() => h.Manager.Store.Unapplied == 0, "the first change in LiteDB");
             var readOnly = true;
@@ -126,10 +130,12 @@ public sealed class ReadOnlyStoreTests
             var r02 = h.Manager.Active().Single().Id;
             Assert.Equal(ControlResult.Done, h.Manager.Acknowledge(r02, "op"));
             await h.Manager.FlushAsync(Ct); // answers: nothing waits for a durability that cannot come
+            Assert.False(await StorePersistingAsync(socket));
 
             Volatile.Write(ref readOnly, false);
             await Wait.UntilAsync(() => h.Manager.Store.Outage is null && h.Manager.Store.Unapplied == 0, "written back and in LiteDB", seconds: 30);
             Assert.Contains(log.Entries, e => e.Level == LogLevel.Warning && e.Text.Contains("writable again", StringComparison.Ordinal));
+            Assert.True(await StorePersistingAsync(socket));
         }
         finally
         {
@@ -217,5 +223,11 @@ public sealed class ReadOnlyStoreTests
         Assert.Equal(40, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
         Assert.Equal(42, reopened.History(100).Count);
         Assert.DoesNotContain("corrupt", log.Text, StringComparison.Ordinal);
+    }
+
+    private static async Task<bool> StorePersistingAsync(string socket)
+    {
+        using var status = await AlertControlClient.SendAsync(socket, """{"op":"status"}""", TimeSpan.FromSeconds(10), Ct);
+        return status.RootElement.GetProperty("alerts").GetProperty("store_persisting").GetBoolean();
     }
 }
