@@ -29,6 +29,7 @@ public sealed class AlertingMetrics
     private readonly Histogram<double> _syncMs;
     private readonly Counter<long> _storeFailed;
     private readonly Counter<long> _storeReopened;
+    private readonly UpDownCounter<long> _storeMemoryOnly;
     private readonly Counter<long> _storeCorrupt;
 
     public AlertingMetrics(IMeterFactory? factory = null)
@@ -55,6 +56,7 @@ public sealed class AlertingMetrics
         _storeFailed = meter.CreateCounter<long>("edgetwin.alerts.store.failed", description: "Commits of alerts.db that failed (the alerts were still notified).");
         _storeCorrupt = meter.CreateCounter<long>("edgetwin.alerts.store.corrupt", description: "Corrupt alert state found at start (tag file: litedb = alerts.db set aside, journal = alerts.journal damaged, a copy set aside).");
         _storeReopened = meter.CreateCounter<long>("edgetwin.alerts.store.reopened", description: "Times alerts.db was reopened after LiteDB had failed, and given the journal again.");
+        _storeMemoryOnly = meter.CreateUpDownCounter<long>("edgetwin.alerts.store.memory_only", description: "1 while the alert store cannot write its directory (a read-only or full file system) and keeps alert state changes in memory only (lost at a restart); 0 while it persists.");
         _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
     }
 
@@ -97,6 +99,8 @@ public sealed class AlertingMetrics
     internal void StoreFailed() => _storeFailed.Add(1);
 
     internal void StoreReopened() => _storeReopened.Add(1);
+
+    internal void StoreMemoryOnly(int change) => _storeMemoryOnly.Add(change);
 
     internal void StoreCorrupt(string file) => _storeCorrupt.Add(1, new KeyValuePair<string, object?>("file", file));
 

@@ -80,5 +80,11 @@ internal sealed class AlertsAckCommand : ICliSubcommand
         {
             await o.WriteLineAsync("no firing unacknowledged alert matches; nothing acknowledged").ConfigureAwait(false);
         }
+
+        if (acked.GetArrayLength() > 0 && root.TryGetProperty("warning", out var warning) && warning.GetString() is { } text)
+        {
+            // The agent cannot write its state directory: the acknowledge holds until a restart only.
+            await o.WriteLineAsync("warning: " + text).ConfigureAwait(false);
+        }
     }
 }

@@ -29,7 +29,15 @@ internal sealed class AlertsSilenceCommand : ICliSubcommand
             return await cli.RunAsync(
                 parse,
                 AlertsCli.Request(("op", "silence"), ("rule", parse.GetValue(rule)!), ("seconds", span.TotalSeconds)),
-                (root, o) => o.WriteLineAsync($"rule {parse.GetValue(rule)} silenced until {AlertsCli.Short(AlertsCli.Str(root, "until"))}"),
+                async (root, o) =>
+                {
+                    await o.WriteLineAsync($"rule {parse.GetValue(rule)} silenced until {AlertsCli.Short(AlertsCli.Str(root, "until"))}").ConfigureAwait(false);
+                    if (root.TryGetProperty("warning", out var warning) && warning.GetString() is { } text)
+                    {
+                        // The agent cannot write its state directory: the silence holds until a restart only.
+                        await o.WriteLineAsync("warning: " + text).ConfigureAwait(false);
+                    }
+                },
                 ct).ConfigureAwait(false);
         });
         return command;

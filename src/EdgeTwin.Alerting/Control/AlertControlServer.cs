@@ -597,6 +597,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         var error = Result(w, _alerting.Manager.Silence(rule, until, by), $"rule '{rule}'");
         w.WriteString("until", untilText);
         w.WriteString("by", by);
+        WriteNotSaved(w, "silenced", "silence");
         if (error is null)
         {
             if (seconds == 0)
@@ -610,6 +611,20 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         }
 
         return error;
+    }
+
+    /// <summary>
+    /// While the alert store cannot write its directory, an acknowledge or silence is in effect at once (notifications and
+    /// <c>silence_on_ack</c> outputs stop) but held in memory only: the answer says so (<c>saved: false</c> and a
+    /// <c>warning</c>) instead of waiting for a durability that may not come before a reboot.
+    /// </summary>
+    private void WriteNotSaved(Utf8JsonWriter w, string done, string what)
+    {
+        if (_alerting.Manager.Store.Outage is { } outage)
+        {
+            w.WriteBoolean("saved", false);
+            w.WriteString("warning", $"{done} in memory only: the alert store cannot write {_alerting.Manager.Store.StateDirectory} ({outage.Cause}); a restart forgets this {what}");
+        }
     }
 
     /// <summary>
@@ -707,6 +722,8 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
         w.WriteEndArray();
         w.WriteString("by", by);
+        WriteNotSaved(w, "acknowledged", "acknowledge");
+
         if (failed.Count == 0)
         {
             w.WriteBoolean("ok", true);
@@ -842,6 +859,18 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         w.WriteNumber("unacknowledged", unacked.Count);
         w.WriteNumber("pending", active.Count(a => a.State == AlertState.Pending));
         w.WriteNumber("silenced_rules", _alerting.Manager.Silences().Count);
+
+        // Whether alert state changes reach the disk: false while the state directory cannot be written (kept in memory only).
+        var store = _alerting.Manager.Store;
+        var outage = store.Outage;
+        w.WriteBoolean("store_persisting", outage is null);
+        if (outage is not null)
+        {
+            w.WriteString("store_not_persisting_since", outage.Since.ToString("O", CultureInfo.InvariantCulture));
+            w.WriteString("store_cause", outage.Cause);
+            problems.Add($"alert store in {store.StateDirectory} cannot be written ({outage.Cause}) since {outage.Since.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}: alert state changes are kept in memory only and are lost at a restart");
+        }
+
         w.WriteEndObject();
         if (unacked.Count > 0)
         {

@@ -20,11 +20,16 @@ internal sealed class AlertJournal : IDisposable
     private readonly SafeFileHandle _syncHandle;
     private long _syncedLength;
 
+    // Where the last whole record ends (the file may be longer after a failed write), and whether it may be.
+    private long _whole;
+    private bool _torn;
+
     public AlertJournal(string path)
     {
         Path = path;
         _file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
         _syncHandle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        _whole = _file.Length;
     }
 
     public string Path { get; }
@@ -143,8 +148,26 @@ internal sealed class AlertJournal : IDisposable
             buffer.Write(payload);
         }
 
-        _file.Position = _file.Length;
-        _file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+        // After a failed write (a full disk takes part of it) the file may end in a torn record: writing after it would
+        // hide every later record from ReadAll, so the next write starts where the last whole record ended.
+        if (_torn)
+        {
+            _file.SetLength(_whole);
+            _torn = false;
+        }
+
+        _file.Position = _whole;
+        try
+        {
+            _file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+        }
+        catch
+        {
+            _torn = true;
+            throw;
+        }
+
+        _whole += buffer.Length;
     }
 
     /// <summary>
@@ -169,6 +192,8 @@ internal sealed class AlertJournal : IDisposable
     {
         _file.SetLength(0);
         _file.Position = 0;
+        _whole = 0;
+        _torn = false;
         Interlocked.Exchange(ref _syncedLength, -1); // the truncation itself is not on disk yet
     }
 

@@ -43,6 +43,9 @@ internal sealed record StoredAlert(
 /// </summary>
 internal sealed record UnpublishedEntry(AlertHistoryEntry Entry, EdgeEventKind Kind, IReadOnlyDictionary<string, string>? Attributes, string? Message = null);
 
+/// <summary>Since when (wall clock) and why (<c>read-only file system</c>) the alert store keeps changes in memory only.</summary>
+public sealed record StoreOutage(DateTimeOffset Since, string Cause);
+
 /// <summary>The collections of <c>alerts.db</c>.</summary>
 internal enum StoreCollection : byte
 {
@@ -153,6 +156,20 @@ internal sealed partial class AlertStore : IDisposable
     private long _nextReopenTicks;
     private TimeSpan _reopenBackoff = ReopenFirstDelay;
 
+    // Not persisting: the journal could not be written (a read-only or full file system). Changes since are in memory only
+    // (_unjournaled, under _commit, in order); the alarm path no longer tries the write, the background thread probes.
+    private volatile StoreOutage? _outage;
+    private readonly List<StoreWrite> _unjournaled = [];
+    private long _nextProbeTicks;
+    private TimeSpan _probeBackoff = ReopenFirstDelay;
+    private long _nextReminderTicks;
+    private bool _liteReadOnly;
+
+    // The failures whose stack was logged (one per cause: exception type and message without the path).
+    private readonly HashSet<string> _stacksLogged = new(StringComparer.Ordinal);
+
+    private static readonly TimeSpan ReminderInterval = TimeSpan.FromMinutes(5);
+
     /// <param name="host">This machine (<see cref="StoreOrigin.ThisHost"/>; null: read <c>/etc/machine-id</c>).</param>
     public AlertStore(string path, ILogger? logger = null, AlertingMetrics? metrics = null, string? host = null)
     {
@@ -262,7 +279,11 @@ internal sealed partial class AlertStore : IDisposable
     internal bool HoldApply { get; set; }
 
     /// <summary>For tests: close LiteDB underneath the store, as LiteDB closes itself after an I/O error in its engine.</summary>
-    internal void CloseLiteDbForTest() => _lite.Db.Dispose();
+    internal void CloseLiteDbForTest()
+    {
+        _lite.Db.Dispose();
+        _liteFailed = true; // as the store learns at its next LiteDB call
+    }
 
     /// <summary>For tests: a LiteDB checkpoint (it waits for every open LiteDB transaction to end).</summary>
     internal void CheckpointForTest() => _lite.Db.Checkpoint();
@@ -272,6 +293,18 @@ internal sealed partial class AlertStore : IDisposable
 
     /// <summary>Times LiteDB was reopened after it had closed itself.</summary>
     public int Reopens => Volatile.Read(ref _reopens);
+
+    /// <summary>
+    /// Null while changes are persisted; else since when and why they are kept in memory only (the directory cannot be
+    /// written): they are lost at a restart unless the directory becomes writable again first.
+    /// </summary>
+    public StoreOutage? Outage => _outage;
+
+    /// <summary>The directory of the store's files (what an operator checks: its file system).</summary>
+    public string StateDirectory => System.IO.Path.GetDirectoryName(_liteData) ?? ".";
+
+    /// <summary>For tests: journal writes fail with this (as on a read-only file system) while set.</summary>
+    internal Func<IOException?>? FailJournalForTest { get; set; }
 
     /// <summary>Starts the background thread; <paramref name="committed"/> gets every unit, in order, once it is durable.</summary>
     public void Start(Action<WriteUnit> committed)
@@ -762,8 +795,23 @@ internal sealed partial class AlertStore : IDisposable
             CommitQueued();
         }
 
+        if (_outage is not null && !ProbeWritable(force: true))
+        {
+            // Nothing can be written: what is held in memory goes with the process (said once more, with what it means).
+            if (_outage is { } outage)
+            {
+                LogLostAtStop(StateDirectory, outage.Cause, outage.Since, _unjournaled.Count);
+            }
+
+            _lite.Dispose();
+            _journal.Dispose();
+            _background.Dispose();
+            return;
+        }
+
         if (!HoldApply)
         {
+            ReopenIfFailed(); // when the directory became writable again just now
             ApplyPending();
             SyncJournal();
             try
@@ -831,17 +879,27 @@ internal sealed partial class AlertStore : IDisposable
             return 0;
         }
 
-        var started = Stopwatch.GetTimestamp();
-        try
+        if (_outage is not null)
         {
-            _journal.Append(writes);
-            _metrics?.StoreCommit(Stopwatch.GetElapsedTime(started).TotalMilliseconds, writes.Count);
+            // Not persisting: no write is tried on the alarm path (it would fail the same way, an exception per change);
+            // the background thread probes and writes these back when it can.
+            _unjournaled.AddRange(writes);
         }
-        catch (IOException ex)
+        else
         {
-            // A local alarm matters more than its record: the messages still go out, the failure is loud.
-            _metrics?.StoreFailed();
-            LogCommitFailed(ex, _journal.Path, writes.Count);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                AppendToJournal(writes);
+                _metrics?.StoreCommit(Stopwatch.GetElapsedTime(started).TotalMilliseconds, writes.Count);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A local alarm matters more than its record: the messages still go out, the failure is loud.
+                _metrics?.StoreFailed();
+                _unjournaled.AddRange(writes);
+                EnterOutage(ex, writes.Count);
+            }
         }
 
         lock (_applyGate)
@@ -858,7 +916,15 @@ internal sealed partial class AlertStore : IDisposable
     {
         while (Volatile.Read(ref _closed) == 0)
         {
-            _background.Wait();
+            if (_outage is null)
+            {
+                _background.Wait();
+            }
+            else
+            {
+                WaitForProbe();
+            }
+
             if (Volatile.Read(ref _closed) != 0)
             {
                 break;
@@ -875,13 +941,166 @@ internal sealed partial class AlertStore : IDisposable
                 CommitQueued();
             }
 
-            if (!HoldApply)
+            if (HoldApply)
             {
-                SyncJournal();
-                ApplyPending();
-                Maintain();
-                ReopenIfFailed();
+                continue;
             }
+
+            if (_outage is not null && !ProbeWritable(force: false))
+            {
+                // Nothing can be written: LiteDB only serves reads (read-only), nothing is synced, applied or trimmed.
+                OpenReadOnlyIfFailed();
+                continue;
+            }
+
+            SyncJournal();
+            ApplyPending();
+            Maintain();
+            ReopenIfFailed();
+        }
+    }
+
+    /// <summary>While not persisting, the background thread wakes for the next probe even when no change comes.</summary>
+    private void WaitForProbe()
+    {
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Volatile.Read(ref _nextProbeTicks));
+        if (wait > TimeSpan.Zero && Volatile.Read(ref _closed) == 0)
+        {
+            // Released early by a change or by Dispose; a change alone only queues in memory, so the loop waits again.
+            _background.Wait(wait);
+        }
+    }
+
+    private void AppendToJournal(IReadOnlyList<StoreWrite> writes)
+    {
+        if (FailJournalForTest?.Invoke() is { } fault)
+        {
+            throw fault;
+        }
+
+        _journal.Append(writes);
+    }
+
+    /// <summary>Under the commit lock: the journal write failed; from now on changes are kept in memory only.</summary>
+    private void EnterOutage(Exception ex, int writes)
+    {
+        var cause = CauseOf(ex);
+        var now = Stopwatch.GetTimestamp();
+        _probeBackoff = ReopenFirstDelay;
+        Volatile.Write(ref _nextProbeTicks, now + (long)(_probeBackoff.TotalSeconds * Stopwatch.Frequency));
+        _nextReminderTicks = now + (long)(ReminderInterval.TotalSeconds * Stopwatch.Frequency);
+        _outage = new StoreOutage(DateTimeOffset.UtcNow, cause);
+        _metrics?.StoreMemoryOnly(1);
+        LogNotPersisting(StackOnce(ex), StateDirectory, cause, writes);
+        _background.Release(); // the background thread opens LiteDB read-only for reads and starts probing
+    }
+
+    /// <summary>
+    /// While not persisting: tries to write what is held in memory to the journal (when due, or now when
+    /// <paramref name="force"/>). On success the store persists again: LiteDB is reopened and given the whole journal.
+    /// Returns whether the store persists.
+    /// </summary>
+    private bool ProbeWritable(bool force)
+    {
+        if (!force && Stopwatch.GetTimestamp() < Volatile.Read(ref _nextProbeTicks))
+        {
+            return _outage is null;
+        }
+
+        lock (_commit)
+        {
+            if (_outage is not { } outage)
+            {
+                return true;
+            }
+
+            // Never empty here (an outage starts with the writes that failed), so a probe is a real write of them.
+            try
+            {
+                AppendToJournal(_unjournaled);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                var now = Stopwatch.GetTimestamp();
+                _probeBackoff = TimeSpan.FromTicks(Math.Min(_probeBackoff.Ticks * 2, ReopenMaxDelay.Ticks));
+                Volatile.Write(ref _nextProbeTicks, now + (long)(_probeBackoff.TotalSeconds * Stopwatch.Frequency));
+                if (now >= _nextReminderTicks)
+                {
+                    _nextReminderTicks = now + (long)(ReminderInterval.TotalSeconds * Stopwatch.Frequency);
+                    LogStillNotPersisting(StackOnce(ex), StateDirectory, CauseOf(ex), outage.Since, _unjournaled.Count);
+                }
+
+                return false;
+            }
+
+            var count = _unjournaled.Count;
+            _unjournaled.Clear();
+            _outage = null;
+            _metrics?.StoreMemoryOnly(-1);
+            LogPersistingAgain(StateDirectory, count, outage.Since);
+
+            // A fresh LiteDB (it failed, or serves reads read-only), given the whole journal and then what waits to apply.
+            _liteFailed = true;
+            _nextReopenTicks = 0;
+            _reopenBackoff = ReopenFirstDelay;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// While not persisting, LiteDB that has closed itself is opened read-only, so <c>alerts history</c> goes on answering
+    /// (what LiteDB had, then the lines held in memory). Nothing is written to it until the store persists again.
+    /// </summary>
+    private void OpenReadOnlyIfFailed()
+    {
+        if (!_liteFailed || _liteReadOnly || HoldReopen || Stopwatch.GetTimestamp() < _nextReopenTicks)
+        {
+            return;
+        }
+
+        if (!OpenReadOnly())
+        {
+            _nextReopenTicks = Stopwatch.GetTimestamp() + (long)(_reopenBackoff.TotalSeconds * Stopwatch.Frequency);
+            _reopenBackoff = TimeSpan.FromTicks(Math.Min(_reopenBackoff.Ticks * 2, ReopenMaxDelay.Ticks));
+        }
+    }
+
+    /// <summary>Replaces a failed LiteDB with the same file opened read-only (reads only; _liteFailed stays set).</summary>
+    private bool OpenReadOnly()
+    {
+        try
+        {
+            var old = _lite;
+            _lite = LiteFile.Open(Path, readOnly: true);
+            _liteReadOnly = true;
+            old.Dispose();
+            return true;
+        }
+        catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException)
+        {
+            LogReadOnlyOpenFailed(StackOnce(ex), Path, ex.Message);
+            return false;
+        }
+    }
+
+    /// <summary>What an operator reads of a write failure: the errno's meaning for the usual ones, else the message.</summary>
+    internal static string CauseOf(Exception ex) => ex switch
+    {
+        IOException { HResult: 30 } => "read-only file system",
+        IOException { HResult: 28 } => "no space left on device",
+        IOException { HResult: 122 } => "disk quota exceeded",
+        IOException { HResult: 5 } => "I/O error",
+        UnauthorizedAccessException => "permission denied: " + ex.Message,
+        _ => ex.Message,
+    };
+
+    /// <summary>The exception the first time a cause is logged (its stack once), null after: reminders stay one line.</summary>
+    private Exception? StackOnce(Exception ex)
+    {
+        var key = ex.GetType().FullName + ":" + ex.HResult.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        lock (_stacksLogged)
+        {
+            return _stacksLogged.Add(key) ? ex : null;
         }
     }
 
@@ -924,6 +1143,7 @@ internal sealed partial class AlertStore : IDisposable
                 Volatile.Write(ref _applied, Volatile.Read(ref _journaled) - waiting);
                 Volatile.Write(ref _appliedSeq, Math.Max(Volatile.Read(ref _appliedSeq), MaxSeq()));
                 _liteFailed = false;
+                _liteReadOnly = false;
                 _reopenBackoff = ReopenFirstDelay;
                 Interlocked.Increment(ref _reopens);
                 _metrics?.StoreReopened();
@@ -932,8 +1152,15 @@ internal sealed partial class AlertStore : IDisposable
             catch (Exception ex) when (ex is LiteException or IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
                 _nextReopenTicks = Stopwatch.GetTimestamp() + (long)(_reopenBackoff.TotalSeconds * Stopwatch.Frequency);
-                LogReopenFailed(ex, Path, _reopenBackoff.TotalSeconds);
+                LogReopenFailed(StackOnce(ex), Path, ex.Message, _reopenBackoff.TotalSeconds);
                 _reopenBackoff = TimeSpan.FromTicks(Math.Min(_reopenBackoff.Ticks * 2, ReopenMaxDelay.Ticks));
+
+                // A directory that cannot be written (read-only, no permission) can still be read: the history goes on
+                // answering from what LiteDB has (and the lines in memory) until the next try.
+                if (ex is UnauthorizedAccessException or IOException { HResult: 30 })
+                {
+                    OpenReadOnly();
+                }
             }
 
             // Units queued while we held the lock are ours (Pump saw it taken).
@@ -962,7 +1189,14 @@ internal sealed partial class AlertStore : IDisposable
 
         if (!ApplyToLiteDb(writes))
         {
-            return; // not counted as applied: the journal is kept and replayed at the next start
+            // Not counted as applied; kept for the next try (the reopen replays the journal, then these: idempotent).
+            // Only the journal would have them otherwise, and while not persisting it does not.
+            lock (_applyGate)
+            {
+                _toApply.InsertRange(0, writes);
+            }
+
+            return;
         }
 
         Interlocked.Add(ref _applied, writes.Count);
@@ -1000,12 +1234,20 @@ internal sealed partial class AlertStore : IDisposable
             }
             catch (Exception rollback) when (rollback is LiteException or IOException or ObjectDisposedException)
             {
-                LogApplyFailed(rollback, Path, writes.Count);
+                // LiteDB has closed itself after the failed commit; the reopen starts it afresh.
             }
 
-            // The journal keeps them (it is emptied only when LiteDB has everything), so the next open replays them.
             _metrics?.StoreFailed();
-            LogApplyFailed(ex, Path, writes.Count);
+            if (_outage is null)
+            {
+                // The journal keeps them (it is emptied only when LiteDB has everything): the reopen or the next open replays them.
+                LogApplyFailed(StackOnce(ex), Path, writes.Count, ex.Message);
+            }
+            else
+            {
+                LogApplyFailedMemoryOnly(StackOnce(ex), Path, writes.Count, ex.Message);
+            }
+
             return false;
         }
     }
@@ -1065,6 +1307,11 @@ internal sealed partial class AlertStore : IDisposable
     /// <summary>While nothing waits: checkpoint a grown journal, trim old published history.</summary>
     private void Maintain()
     {
+        if (_liteFailed)
+        {
+            return; // closed, or open read-only: nothing to trim or checkpoint until the reopen
+        }
+
         try
         {
             if (_appendsSinceTrim >= 1000)
@@ -1165,8 +1412,26 @@ internal sealed partial class AlertStore : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path} was not written here: {Why} (a restored backup, or another gateway's store moved in): its alerts, silences and history are restored, and new alert ids are numbered from the clock, since its own count may be behind the ids the original gave out")]
     private partial void LogStoreCopied(string path, string why);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB; they stay in the journal and are replayed at the next start")]
-    private partial void LogApplyFailed(Exception ex, string path, int writes);
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB ({Reason}); they are in the alert journal, which is given to LiteDB again when it is reopened or at the next start")]
+    private partial void LogApplyFailed(Exception? ex, string path, int writes, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: {Writes} writes could not be applied to LiteDB ({Reason}); the alert store is not persisting, they are kept in memory only")]
+    private partial void LogApplyFailedMemoryOnly(Exception? ex, string path, int writes, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store in {Directory} cannot be written ({Cause}): alert state changes from now on (raises, clears, acknowledgements, silences, history) are kept in memory only and are lost at a restart; alerting goes on from memory (notifications, alerts list, history, ack, silence). The {Writes} writes of this change are held too; they are written back if the directory becomes writable again (retried with a growing delay up to 5 min)")]
+    private partial void LogNotPersisting(Exception? ex, string directory, string cause, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store in {Directory} still cannot be written ({Cause}) since {Since:O}: {Writes} writes of alert state changes are kept in memory only and are lost at a restart")]
+    private partial void LogStillNotPersisting(Exception? ex, string directory, string cause, DateTimeOffset since, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store in {Directory} is writable again: the {Writes} writes kept in memory since {Since:O} are in the alert journal now, and LiteDB is given them; nothing was lost")]
+    private partial void LogPersistingAgain(string directory, int writes, DateTimeOffset since);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store in {Directory} cannot be written ({Cause}) since {Since:O}: the {Writes} writes kept in memory since then are lost at this stop (alerts, acknowledgements, silences and history of that time are not restored at the next start)")]
+    private partial void LogLostAtStop(string directory, string cause, DateTimeOffset since, int writes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: opening LiteDB read-only for the history failed ({Reason}); alerts history answers with an error until it opens (tried again with the reopen)")]
+    private partial void LogReadOnlyOpenFailed(Exception? ex, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path} was written by a newer build (format {Format}; this build reads format {Own}): kept untouched as {Kept} with its journal and LiteDB log; alerting goes on with a new, empty store (the alerts, acknowledgements, silences and history in it are not restored by this build; a build that reads it takes them up again when the files are put back)")]
     private partial void LogStoreNewerFormat(string path, int format, int own, string kept);
@@ -1195,8 +1460,8 @@ internal sealed partial class AlertStore : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert store {Path}: LiteDB reopened after it had failed; {Writes} journal writes given to it again")]
     private partial void LogReopened(string path, int writes);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: reopening LiteDB failed; changes stay in the journal, next try in {Seconds} s")]
-    private partial void LogReopenFailed(Exception ex, string path, double seconds);
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: reopening LiteDB failed ({Reason}); changes stay in the alert journal, next try in {Seconds} s")]
+    private partial void LogReopenFailed(Exception? ex, string path, string reason, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store: handing committed changes on failed")]
     private partial void LogReleaseFailed(Exception ex);
@@ -1229,12 +1494,19 @@ internal sealed partial class AlertStore : IDisposable
         /// type must be collection page", LiteDB issue 2792), and the first alert's write created them while the history
         /// command or a restore read.
         /// </summary>
-        public static LiteFile Open(string path)
+        public static LiteFile Open(string path, bool readOnly = false)
         {
-            var file = new LiteFile(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }) { CheckpointSize = 0 });
+            var file = new LiteFile(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct, ReadOnly = readOnly }));
             try
             {
-                file.CreateMissingCollections();
+                if (!readOnly)
+                {
+                    file.Db.CheckpointSize = 0;
+
+                    // Read-only, a missing collection reads as empty and nobody creates one meanwhile.
+                    file.CreateMissingCollections();
+                }
+
                 return file;
             }
             catch
