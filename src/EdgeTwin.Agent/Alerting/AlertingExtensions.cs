@@ -116,9 +116,11 @@ public sealed partial class AlertingHostedService(
         var uplinks = storeAndForward?.Uplinks ?? (config.Uplinks is null ? null : UplinksConfig.From(config, stateDirectory));
         if (alerts.Connectivity.ProbeHost is null)
         {
-            if (uplinks?.Mqtt is { } mqtt)
+            if (uplinks?.Mqtt is { Servers: { Count: > 0 } servers })
             {
-                alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = mqtt.Host, ProbePort = mqtt.Port != 0 ? mqtt.Port : mqtt.Tls.Enabled ? 8883 : 1883 } };
+                // With hosts: every broker of the list, in order: the uplink fails over to the next one (the probe was the
+                // first entry's host with port:'s port, and said offline while the uplink delivered through the second).
+                alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = servers[0].Host, ProbePort = servers[0].Port, AlsoProbe = [.. servers.Skip(1).Select(s => (s.Host, s.Port))] } };
             }
             else if (uplinks?.Kafka is { } kafka && FirstBootstrapServer(kafka.BootstrapServers) is var (host, port))
             {

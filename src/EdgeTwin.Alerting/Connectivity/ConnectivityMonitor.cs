@@ -124,7 +124,7 @@ public sealed partial class ConnectivityMonitor
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
-    /// <summary>One TCP connect to the probe target, bounded by the probe timeout.</summary>
+    /// <summary>One TCP connect to the probe target (then to each further one, until one answers), each bounded by the probe timeout.</summary>
     public async Task<bool> ProbeAsync(CancellationToken cancellationToken)
     {
         if (_config.ProbeHost is not { } host)
@@ -132,12 +132,31 @@ public sealed partial class ConnectivityMonitor
             return true;
         }
 
+        if (await ProbeAsync(host, _config.ProbePort, cancellationToken).ConfigureAwait(false))
+        {
+            return true;
+        }
+
+        // An HA broker pair: the uplink fails over to the next broker, so the centre is reachable while any answers.
+        foreach (var (other, port) in _config.AlsoProbe)
+        {
+            if (await ProbeAsync(other, port, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private async Task<bool> ProbeAsync(string host, int port, CancellationToken cancellationToken)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_config.Timeout);
         using var client = new TcpClient();
         try
         {
-            await client.ConnectAsync(host, _config.ProbePort, timeout.Token).ConfigureAwait(false);
+            await client.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -178,7 +197,9 @@ public sealed partial class ConnectivityMonitor
                 : _failures > 0 ? UplinkState.Degraded
                 : UplinkState.Online;
             // No probe host: only the uplink's own health is watched (the text named ":0" then, and threw once bracketed).
-            var probe = _config.ProbeHost is { } host ? EdgeTwin.Core.Config.EndpointText.Of(host, _config.ProbePort) : null;
+            var probe = _config.ProbeHost is { } host
+                ? EdgeTwin.Core.Config.EndpointText.Of(host, _config.ProbePort) + (_config.AlsoProbe.Count == 0 ? "" : $" and {string.Join(", ", _config.AlsoProbe.Select(p => EdgeTwin.Core.Config.EndpointText.Of(p.Host, p.Port)))}")
+                : null;
             var reason = !probeOk
                 ? $"{_failures} failed probe{(_failures == 1 ? "" : "s")} of {probe ?? "the uplink's peer"}"
                 : delivering

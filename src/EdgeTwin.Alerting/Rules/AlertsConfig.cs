@@ -211,6 +211,12 @@ public sealed record ConnectivityConfig
 
     public int ProbePort { get; init; } = 1883;
 
+    /// <summary>
+    /// Further targets tried in order when <see cref="ProbeHost"/> does not answer (the MQTT uplink's other brokers): the
+    /// centre is reachable while any of them is. Empty for a probe_host of the config.
+    /// </summary>
+    public IReadOnlyList<(string Host, int Port)> AlsoProbe { get; init; } = [];
+
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);

@@ -47,6 +47,29 @@ public sealed class ConnectivityMonitorTests
         Assert.Equal("the uplink delivers", monitor.History()[^1].Reason);
     }
 
+    /// <summary>
+    /// Regression: with the MQTT uplink's broker list (hosts:) the probe connected to the first entry's host on port:'s
+    /// port only; with broker A down the uplink delivered through B while the alarm said the uplink was offline.
+    /// </summary>
+    [Fact]
+    public async Task Regression_with_a_broker_list_the_probe_said_offline_while_the_uplink_delivered_through_the_second_broker()
+    {
+        using var closed = new TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var downPort = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // broker A: nothing listens
+        using var b = new TcpListener(IPAddress.Loopback, 0);
+        b.Start();
+        var upPort = ((IPEndPoint)b.LocalEndpoint).Port;
+        var monitor = new ConnectivityMonitor(new ConnectivityConfig { ProbeHost = "127.0.0.1", ProbePort = downPort, AlsoProbe = [("127.0.0.1", upPort)], OfflineAfter = 2, Timeout = TimeSpan.FromSeconds(5) }, () => true, new FakeTimeProvider());
+
+        Assert.True(await monitor.ProbeAsync(TestContext.Current.CancellationToken));
+        b.Stop();
+        Assert.False(await monitor.ProbeAsync(TestContext.Current.CancellationToken));
+        monitor.Observe(false, true);
+        Assert.Equal($"1 failed probe of 127.0.0.1:{downPort} and 127.0.0.1:{upPort}", monitor.History()[^1].Reason);
+    }
+
     [Fact]
     public async Task Probe_of_a_listening_port_is_online_a_closed_one_degrades_then_goes_offline()
     {
