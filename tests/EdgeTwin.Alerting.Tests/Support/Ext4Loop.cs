@@ -22,8 +22,24 @@ internal sealed class Ext4Loop : IAsyncDisposable
     /// <summary>The mounted file system's root.</summary>
     public string Dir { get; }
 
-    /// <summary>The loop device, e.g. <c>/dev/loop3</c>.</summary>
-    public string Device { get; }
+    /// <summary>The loop device, e.g. <c>/dev/loop3</c> (another one after <see cref="RebootAsync"/>).</summary>
+    public string Device { get; private set; }
+
+    private string Image => Path.Combine(_root, "img");
+
+    /// <summary>What a reboot does to it: unmounted, checked and repaired by e2fsck, mounted read-write again.</summary>
+    public async Task RebootAsync()
+    {
+        await RunAsync("/usr/bin/umount", Dir);
+        var (code, output) = await ExecAsync("/usr/sbin/e2fsck", ["-f", "-y", Image]);
+        if (code is not (0 or 1))
+        {
+            throw new InvalidOperationException($"e2fsck {Image} failed ({code}): {output}");
+        }
+
+        await RunAsync("/usr/bin/mount", "-o", "loop,errors=remount-ro", Image, Dir);
+        Device = (await RunAsync("/usr/bin/findmnt", "-n", "-o", "SOURCE", Dir)).Trim();
+    }
 
     public static async Task<Ext4Loop> CreateAsync(int megabytes = 64)
     {

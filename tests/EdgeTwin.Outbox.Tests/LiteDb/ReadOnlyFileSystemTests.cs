@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text;
+using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Outbox.Tests.Summaries;
 
 namespace EdgeTwin.Outbox.Tests.LiteDb;
@@ -9,98 +9,9 @@ namespace EdgeTwin.Outbox.Tests.LiteDb;
 /// card's first I/O error does with <c>errors=remount-ro</c>: <c>/sys/fs/ext4/loopN/trigger_fs_error</c> raises exactly
 /// that error path. Needs root and loop devices; skipped with the reason otherwise.
 /// </summary>
-public sealed class ReadOnlyFileSystemTests : IDisposable
+public sealed class ReadOnlyFileSystemTests
 {
-    private readonly TempDirectory _dir = new();
-    private readonly string _mount;
-    private readonly string _image;
-    private bool _mounted;
-
-    public ReadOnlyFileSystemTests()
-    {
-        _mount = Path.Combine(_dir.Path, "state");
-        _image = Path.Combine(_dir.Path, "state.img");
-        Directory.CreateDirectory(_mount);
-    }
-
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public void Dispose()
-    {
-        if (_mounted)
-        {
-            // A loop mount made by mount(8) detaches its loop device when unmounted (autoclear).
-            if (Run("umount", _mount).Exit != 0)
-            {
-                Run("umount", "-l", _mount);
-            }
-        }
-
-        _dir.Dispose();
-    }
-
-    private static (int Exit, string Output) Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-        p.WaitForExit(60_000);
-        return (p.ExitCode, output);
-    }
-
-    private void MountExt4()
-    {
-        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
-        {
-            Console.WriteLine("ReadOnlyFileSystemTests: skipped, a loop-mounted ext4 needs root on Linux");
-            Assert.Skip("a loop-mounted ext4 needs root on Linux");
-        }
-
-        if (!File.Exists(_image))
-        {
-            using (var image = File.Create(_image))
-            {
-                image.SetLength(64L << 20);
-            }
-
-            var (mkfsExit, mkfs) = Run("mkfs.ext4", "-q", "-F", _image);
-            Assert.True(mkfsExit == 0, $"mkfs.ext4 failed: {mkfs}");
-        }
-
-        var (exit, output) = Run("mount", "-o", "loop,errors=remount-ro", _image, _mount);
-        if (exit != 0)
-        {
-            Console.WriteLine($"ReadOnlyFileSystemTests: skipped, mount -o loop failed (no loop devices here?): {output}");
-            Assert.Skip($"mount -o loop failed: {output}");
-        }
-
-        _mounted = true;
-    }
-
-    /// <summary>What the kernel does at a failing SD card's first I/O error with errors=remount-ro.</summary>
-    private void FailTheFileSystem()
-    {
-        var device = Path.GetFileName(Run("findmnt", "-n", "-o", "SOURCE", _mount).Output.Trim().Split('\n')[^1]);
-        File.WriteAllText($"/sys/fs/ext4/{device}/trigger_fs_error", "1");
-        // Older kernels show the mount as "ro"; newer ones keep "rw" and add "emergency_ro". Either way writes fail with EROFS.
-        var options = Run("findmnt", "-n", "-o", "OPTIONS", _mount).Output.Split(',', '\n');
-        Assert.True(options.Contains("ro") || options.Contains("emergency_ro"), $"not read-only after the error: {string.Join(',', options)}");
-    }
-
-    /// <summary>A reboot: unmount, fsck, mount read-write again.</summary>
-    private void Reboot()
-    {
-        Assert.Equal(0, Run("umount", _mount).Exit);
-        _mounted = false;
-        var (fsck, output) = Run("e2fsck", "-f", "-y", _image);
-        Assert.True(fsck is 0 or 1, $"e2fsck: {output}");
-        MountExt4();
-    }
 
     private static OutboxRecord[] Summaries(long t0, int from, int count) =>
         [.. Enumerable.Range(from, count).Select(i => UplinkBodiesTests.PduSummary(t0 + (i * 1000L), i))];
@@ -147,8 +58,8 @@ public sealed class ReadOnlyFileSystemTests : IDisposable
     [Fact]
     public async Task Regression_a_file_system_remounted_read_only_stopped_every_append_and_delivery_until_a_restart()
     {
-        MountExt4();
-        var path = Path.Combine(_mount, "outbox.db");
+        await using var disk = await Ext4Loop.CreateAsync();
+        var path = Path.Combine(disk.Dir, "outbox.db");
         var t0 = DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds();
         long firstBefore, lastBefore;
         long firstInMemory;
@@ -160,7 +71,7 @@ public sealed class ReadOnlyFileSystemTests : IDisposable
             await outbox.AcknowledgeAsync("mqtt", firstBefore + 39, Ct); // 40 delivered, 60 waiting
 
             var failedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            FailTheFileSystem();
+            await disk.FailAsync();
             var lastInMemory = await AppendRetryingAsync(outbox, Summaries(t0, 100, 50));
 
             var stats = outbox.GetStats();
@@ -188,7 +99,7 @@ public sealed class ReadOnlyFileSystemTests : IDisposable
             Assert.Equal(lastInMemory, await outbox.AppendAsync(Array.Empty<OutboxRecord>(), Ct));
         }
 
-        Reboot();
+        await disk.RebootAsync();
         await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
         {
             // The file as it was at the failure: acknowledgements made in memory could not be written, so the 60 are sent
@@ -207,14 +118,14 @@ public sealed class ReadOnlyFileSystemTests : IDisposable
     [Fact]
     public async Task The_memory_outbox_keeps_within_its_memory_budget_dropping_the_oldest_summaries()
     {
-        MountExt4();
-        var path = Path.Combine(_mount, "outbox.db");
+        await using var disk = await Ext4Loop.CreateAsync();
+        var path = Path.Combine(disk.Dir, "outbox.db");
         var t0 = DateTimeOffset.UtcNow.AddHours(-3).ToUnixTimeMilliseconds();
         const long budget = 1L << 20;
         await using var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw, MemoryBudgetBytes = budget }, cancellationToken: Ct);
         outbox.RegisterUplink("mqtt"); // never acknowledges: the uplink is down
         await outbox.AppendAsync(Summaries(t0, 0, 10), Ct);
-        FailTheFileSystem();
+        await disk.FailAsync();
         await AppendRetryingAsync(outbox, Summaries(t0, 10, 500));
         for (var i = 1; i < 20; i++)
         {

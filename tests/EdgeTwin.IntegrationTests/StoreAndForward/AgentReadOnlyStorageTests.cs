@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Core.Config;
+using EdgeTwin.IntegrationTests.Agent;
+using EdgeTwin.IntegrationTests.Alerting;
+using EdgeTwin.IntegrationTests.Deployment;
+using EdgeTwin.IntegrationTests.Simulator;
+using MQTTnet.Server;
+
+namespace EdgeTwin.IntegrationTests.StoreAndForward;
+
+/// <summary>
+/// The real agent (<c>edgetwin run</c>) with its state directory on an ext4 that the kernel remounts read-only under it,
+/// as a failing SD card's first I/O error does: the outbox goes on in memory and the broker keeps getting data, the
+/// centre learns it from a <c>storage_failed</c> event, the shipped rule raises the local alarm, <c>status</c> says so,
+/// and the stop is quick and says what is lost.
+/// </summary>
+public sealed class AgentReadOnlyStorageTests
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task The_agent_keeps_delivering_and_raises_the_alarm_when_its_storage_turns_read_only()
+    {
+        await using var disk = await Ext4Loop.CreateAsync();
+        await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
+        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event)>();
+        var port = TestPorts.FreeTcp();
+        var broker = await StartBrokerAsync(port, received);
+        var work = Directory.CreateTempSubdirectory("edgetwin-ro-agent-");
+        try
+        {
+            var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with
+            {
+                Outbox = new OutboxSettings(Path.Combine(disk.Dir, "outbox.db"), 512, TimeSpan.FromDays(7)) { SummaryWindow = TimeSpan.FromSeconds(1) },
+            };
+            var shipped = File.ReadAllLines(Path.Combine(Tool.RepoRoot(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+                .SkipWhile(l => !l.Contains("- name: gateway-storage-failed", StringComparison.Ordinal))
+                .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal));
+            var configPath = Path.Combine(work.FullName, "edgetwin.yaml");
+            File.WriteAllText(configPath, SiteConfigWriter.ToYaml(config) + $$"""
+
+                uplinks:
+                  mqtt: { host: 127.0.0.1, port: {{port}}, client_id: gw-readonly }
+                alerts:
+                  group_interval: 0s
+                  rules:
+                {{string.Join("\n", shipped)}}
+
+                """);
+
+            await using var agent = AgentProcess.Start("run", "--config", configPath);
+            Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
+            await AlertingAgentSetup.Until(() => received.Count(m => m.Kind == "summary") >= 20, "summaries at the broker", 60);
+
+            await disk.FailAsync();
+            await AlertingAgentSetup.Until(() => received.Any(m => m.Event == "storage_failed"), "the storage_failed event at the broker", 60);
+            var failedAt = received.First(m => m.Event == "storage_failed").At;
+
+            // Delivery goes on from memory: summaries of windows closed after the switch keep arriving.
+            await AlertingAgentSetup.Until(() => received.Count(m => m.Kind == "summary" && m.At > failedAt.AddSeconds(3)) >= 10, "summaries after the switch to memory", 30);
+
+            // The local alarm (the storage feed looks every 15 s) and status, over the socket bound at start.
+            var socket = Path.Combine(disk.Dir, "alerts.sock");
+            await AlertingAgentSetup.Until(() => AlertFiring(socket, "gateway-storage-failed"), "the gateway-storage-failed alert", 60);
+            var (exit, output, _) = await InProcessCli.RunAsync("status", "--socket", socket, "--json");
+            Assert.Equal(1, exit);
+            using (var status = JsonDocument.Parse(output))
+            {
+                Assert.Equal(JsonValueKind.String, status.RootElement.GetProperty("outbox").GetProperty("memory_only_since").ValueKind);
+            }
+
+            var stopping = DateTime.UtcNow;
+            await agent.TerminateAsync(Ct);
+            Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
+            Assert.True(DateTime.UtcNow - stopping < TimeSpan.FromSeconds(30), $"the stop took {DateTime.UtcNow - stopping}");
+            Assert.Contains("Outbox closed while in memory only", agent.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("Outbox closed cleanly", agent.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await broker.StopAsync();
+            broker.Dispose();
+            work.Delete(recursive: true);
+        }
+    }
+
+    private static bool AlertFiring(string socket, string rule)
+    {
+        var (exit, output, _) = InProcessCli.RunAsync("alerts", "list", "--socket", socket, "--json").GetAwaiter().GetResult();
+        if (exit is not (0 or 1))
+        {
+            return false;
+        }
+
+        using var doc = JsonDocument.Parse(output);
+        return doc.RootElement.GetProperty("alerts").EnumerateArray()
+            .Any(a => a.GetProperty("rule").GetString() == rule && a.GetProperty("state").GetString() == "firing");
+    }
+
+    private static async Task<MqttServer> StartBrokerAsync(int port, ConcurrentQueue<(DateTime At, string Kind, string? Event)> received)
+    {
+        var factory = new MqttServerFactory();
+        var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
+            .WithDefaultEndpointPort(port).Build());
+        server.InterceptingPublishAsync += e =>
+        {
+            if (e.ApplicationMessage.Payload.Length > 0)
+            {
+                using var doc = JsonDocument.Parse(e.ApplicationMessage.Payload);
+                if (doc.RootElement.TryGetProperty("kind", out var kind) && doc.RootElement.TryGetProperty("body", out var body))
+                {
+                    var name = body.TryGetProperty("event", out var ev) ? ev.GetString() : null;
+                    received.Enqueue((DateTime.UtcNow, kind.GetString() ?? "", name));
+                }
+            }
+
+            return Task.CompletedTask;
+        };
+        await server.StartAsync();
+        return server;
+    }
+}
