@@ -867,7 +867,9 @@ internal sealed class MqttTransport : IUplinkTransport
             {
                 return Classify(await publish.ConfigureAwait(false), topic, size);
             }
-            catch (MQTTnet.Exceptions.MqttCommunicationException ex) when (!end.ClosedByUs)
+            // Not when the session is ending on purpose (host offline, Next Server): the pump aborted this send, the broker
+            // closed nothing, and waiting for its close cost every such switch a second (DisconnectEventWait).
+            catch (MQTTnet.Exceptions.MqttCommunicationException ex) when (!end.ClosedByUs && !_ending.IsCancellationRequested)
             {
                 if (await PeerClosedAsync(end).ConfigureAwait(false))
                 {

@@ -78,12 +78,15 @@ public sealed class NextServerTests
         Assert.Equal(11u, announced.Datatype); // Boolean
         Assert.False(announced.BooleanValue);
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await subA.PublishAsync(Command, NextServerCommand());
         await subB.WaitUntilAsync(m => m.Any(x => x.Topic == "spBv1.0/site1/NBIRTH/gw1"), Long, "the NBIRTH on B");
+        var switched = clock.Elapsed;
         var movedAt = outbox.GetAcknowledged("mqtt");
         Assert.True(movedAt < total, $"A acknowledged all {total} before the command: nothing was left to move");
         await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), total, Long);
         Assert.Equal($"127.0.0.1:{b.Port}", uplink.Server);
+        Assert.Equal(0, uplink.FailedSessions); // a move asked for, not a failure
 
         // NDEATH on A with the bdSeq of A's NBIRTH (ours, then the will: MQTT 5 DISCONNECT 0x04).
         var bdSeqA = birthA.Metrics.Single(m => m.Name == "bdSeq").LongValue;
@@ -97,7 +100,7 @@ public sealed class NextServerTests
         var ackedByA = Sequences(subA).DefaultIfEmpty(0).Max();
         await subB.WaitUntilAsync(_ => Sequences(subB).Distinct().Count(q => q > ackedByA) >= total - ackedByA, Long, $"every sequence after {ackedByA} on B");
         Assert.Equal(Enumerable.Range(1, total).Select(i => (long)i), Sequences(subA).Concat(Sequences(subB)).Distinct().Order());
-        TestContext.Current.TestOutputHelper?.WriteLine($"moved at position {movedAt}; A delivered through {ackedByA}; on both: {Sequences(subA).Intersect(Sequences(subB)).Count()}");
+        TestContext.Current.TestOutputHelper?.WriteLine($"NCMD on A to NBIRTH on B: {switched.TotalMilliseconds:0} ms; moved at position {movedAt}; A delivered through {ackedByA}; on both: {Sequences(subA).Intersect(Sequences(subB)).Count()}");
 
         await cts.CancelAsync();
         await run;
