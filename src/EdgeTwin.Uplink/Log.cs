@@ -155,4 +155,10 @@ internal static partial class Log
 
     [LoggerMessage(69, LogLevel.Warning, "Uplink {Uplink}: Sparkplug primary host {HostId} is not online on {Peer} ({Reason}); leaving it for {Next}")]
     public static partial void HostNotOnlineHere(ILogger logger, string uplink, string hostId, string peer, string reason, string next);
+
+    [LoggerMessage(70, LogLevel.Warning, "Uplink {Uplink}: a Sparkplug host asked for the next server (NCMD Node Control/Next Server); sending NDEATH to {Peer} and moving to {Next}; the entries it has not acknowledged go there")]
+    public static partial void NextServerRequested(ILogger logger, string uplink, string peer, string next);
+
+    [LoggerMessage(71, LogLevel.Warning, "Uplink {Uplink}: a Sparkplug host asked for the next server (NCMD Node Control/Next Server), but {Peer} is the only one (uplinks.mqtt.hosts lists no other); staying on it")]
+    public static partial void NextServerAlone(ILogger logger, string uplink, string peer);
 }

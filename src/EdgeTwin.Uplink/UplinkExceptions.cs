@@ -17,10 +17,22 @@ public sealed class UplinkConnectException(string message, Exception? inner = nu
 public sealed class UplinkTakenOverException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
+/// The session ends on purpose though its connection works: the pump stops sending, disposes the session (NDEATH,
+/// DISCONNECT) and connects again at once. Not a failure: no backoff, nothing refused, the entries stay in the outbox.
+/// </summary>
+public abstract class UplinkLeavingException(string message) : Exception(message);
+
+/// <summary>
 /// The Sparkplug primary host application went offline (its STATE): the edge node ends the session (NDEATH, DISCONNECT)
 /// and connects again at once, waiting for the host before its births. Not a failure: no backoff, the entries stay.
 /// </summary>
-public sealed class UplinkHostOfflineException(string message) : Exception(message);
+public sealed class UplinkHostOfflineException(string message) : UplinkLeavingException(message);
+
+/// <summary>
+/// A Sparkplug host sent NCMD <c>Node Control/Next Server</c>: the edge node ends the session (NDEATH, DISCONNECT) and
+/// connects to the next server of <c>uplinks.mqtt.hosts</c> at once. Not a failure: no backoff, the entries stay.
+/// </summary>
+public sealed class UplinkNextServerException(string message) : UplinkLeavingException(message);
 
 /// <summary>The peer answered a message with an error that a new connection may cure.</summary>
 public sealed class UplinkPeerException(string message) : Exception(message);

@@ -106,10 +106,14 @@ internal interface IUplinkSession : IAsyncDisposable
     Task ReadyAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
-    /// Cancelled when the session must end though the connection works (Sparkplug: the primary host went offline); the
-    /// pump then stops sending, lets what is in flight answer and disposes the session. Default: never.
+    /// Cancelled when the session must end though the connection works (Sparkplug: the primary host went offline, or a
+    /// host asked for the next server); the pump then stops sending, lets what is in flight answer and disposes the
+    /// session. Default: never.
     /// </summary>
     CancellationToken Ending => CancellationToken.None;
+
+    /// <summary>Why <see cref="Ending"/> was cancelled, read once it is.</summary>
+    UplinkLeavingException EndingCause => new UplinkHostOfflineException("the Sparkplug primary host went offline");
 }
 
 /// <summary>

@@ -178,11 +178,16 @@ internal sealed class UplinkPump
                 {
                     break;
                 }
-                catch (UplinkHostOfflineException) when (!stoppingToken.IsCancellationRequested)
+                catch (UplinkLeavingException leaving) when (!stoppingToken.IsCancellationRequested)
                 {
-                    _metrics.HostOffline(_tag);
-                    // The transport logged why; the dispose publishes NDEATH and disconnects, and the next connection waits for
-                    // the host again at once: no backoff, nothing refused, the outbox keeps what was not acknowledged.
+                    if (leaving is UplinkHostOfflineException)
+                    {
+                        _metrics.HostOffline(_tag);
+                    }
+
+                    // The transport logged why; the dispose publishes NDEATH and disconnects, and the next connection (on the
+                    // next server after a Next Server command, else waiting for the host again) starts at once: no backoff,
+                    // nothing refused, the outbox keeps what was not acknowledged.
                     await DisposeQuietlyAsync(session).ConfigureAwait(false);
                     session = null;
                 }
@@ -307,8 +312,7 @@ internal sealed class UplinkPump
         using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         using var abortCts = new CancellationTokenSource();
         var state = new SessionState(window, backlogWindow, sessionCts, abortCts);
-        using var ending = session.Ending.Register(
-            static s => ((SessionState)s!).Fail(new UplinkHostOfflineException("the Sparkplug primary host went offline")), state);
+        using var ending = session.Ending.Register(() => state.Fail(session.EndingCause));
 
         var position = tracker.Position;
         long head;
@@ -316,9 +320,9 @@ internal sealed class UplinkPump
         {
             head = await FindHeadAsync(position, sessionCts.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (state.Failure is UplinkHostOfflineException offline && !stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (state.Failure is UplinkLeavingException leaving && !stoppingToken.IsCancellationRequested)
         {
-            throw offline; // the host went offline between the births and the first read
+            throw leaving; // the host went offline (or asked for the next server) between the births and the first read
         }
 
         var held = head <= position ? 0 : _outbox is IOutboxStatistics statistics ? Math.Min(statistics.GetStats().Depth, head - position) : head - position;
@@ -365,9 +369,9 @@ internal sealed class UplinkPump
             }
         }
 
-        if (state.Failure is UplinkHostOfflineException hostOffline && !stoppingToken.IsCancellationRequested)
+        if (state.Failure is UplinkLeavingException leavingNow && !stoppingToken.IsCancellationRequested)
         {
-            throw hostOffline;
+            throw leavingNow;
         }
 
         if (state.Failure is { } failure && !stoppingToken.IsCancellationRequested)

@@ -74,7 +74,8 @@ public sealed class MqttClientOptionsFactory
     /// <summary><c>mqtt[s]://host:port</c> of <paramref name="server"/>, for logs.</summary>
     public string PeerOf(MqttBrokerAddress server) => $"mqtt{(_options.Tls.Enabled ? "s" : "")}://{server}";
 
-    // The first of the list (or the one host): what clients that reach "the" broker (twin requests, the alert sink) use.
+    // The first of the list (or the one host): what clients that reach "the" broker without walking the list use (the
+    // alert sink); the uplink and the twin request server name each server.
     private MqttBrokerAddress First => _options.Servers is [var first, ..] ? first : new MqttBrokerAddress(_options.Host, _options.EffectivePort);
 
     /// <summary>

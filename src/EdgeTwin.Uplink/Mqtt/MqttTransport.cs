@@ -452,9 +452,23 @@ internal sealed class MqttTransport : IUplinkTransport
     {
         private bool _born; // the NBIRTH is out (under _sendLock)
         private bool _hostOffline; // the primary host went offline after the births: nothing more is published (under _sendLock)
+        private bool _leavingForNext; // a host asked for the next server: nothing more is published here (under _sendLock)
         private readonly CancellationTokenSource _ending = new();
 
         public CancellationToken Ending => _ending.Token;
+
+        public UplinkLeavingException EndingCause
+        {
+            get
+            {
+                lock (_sendLock)
+                {
+                    return _leavingForNext
+                        ? new UplinkNextServerException($"Uplink {transport.Name}: a Sparkplug host asked for the next server (NCMD {SparkplugEncoder.NextServerMetric})")
+                        : new UplinkHostOfflineException("the Sparkplug primary host went offline");
+                }
+            }
+        }
 
         /// <summary>The births went out (the caller published them): NCMDs are answered from now on.</summary>
         public void Born()
@@ -669,6 +683,12 @@ internal sealed class MqttTransport : IUplinkTransport
                     return Task.FromException<DeliveryOutcome>(new UplinkHostOfflineException($"Uplink {transport.Name}: primary host '{host!.HostId}' is offline"));
                 }
 
+                if (_leavingForNext)
+                {
+                    // Not sent here: the entry stays in the outbox and goes to the next server.
+                    return Task.FromException<DeliveryOutcome>(EndingCause);
+                }
+
                 // Encoding and starting the publishes under one lock keeps Sparkplug seq in wire order.
                 RebirthIfFactsChanged(cancellationToken);
                 _outgoing.Clear();
@@ -715,8 +735,9 @@ internal sealed class MqttTransport : IUplinkTransport
 
         /// <summary>
         /// An NCMD with <c>Node Control/Rebirth</c> = true: NBIRTH again (same bdSeq, seq 0) under the send lock, so it
-        /// lands between two entries' messages; every device's DBIRTH precedes its next DDATA. Other commands are ignored
-        /// (the edge node has no writable metrics).
+        /// lands between two entries' messages; every device's DBIRTH precedes its next DDATA. With <c>Node Control/Next
+        /// Server</c> = true and several servers: the session ends (<see cref="OnNextServer"/>); that wins over a rebirth in
+        /// the same NCMD, the next server gets fresh births anyway. Other commands are ignored (no other writable metrics).
         /// </summary>
         public void OnCommand(MqttApplicationMessage message)
         {
@@ -725,12 +746,10 @@ internal sealed class MqttTransport : IUplinkTransport
                 return;
             }
 
+            NodeCommands asked;
             try
             {
-                if (!SparkplugEncoder.IsRebirthRequest(message.Payload.ToArray()))
-                {
-                    return;
-                }
+                asked = SparkplugEncoder.ReadCommand(message.Payload.ToArray());
             }
             catch (Google.Protobuf.InvalidProtocolBufferException ex)
             {
@@ -738,9 +757,19 @@ internal sealed class MqttTransport : IUplinkTransport
                 return;
             }
 
+            if ((asked & NodeCommands.NextServer) != 0 && OnNextServer())
+            {
+                return;
+            }
+
+            if ((asked & NodeCommands.Rebirth) == 0)
+            {
+                return;
+            }
+
             lock (_sendLock)
             {
-                if (end.ClosedByUs || _hostOffline)
+                if (end.ClosedByUs || _hostOffline || _leavingForNext)
                 {
                     return; // stopping (or the host went away): an NBIRTH after our NDEATH would revive a node that is going away
                 }
@@ -751,6 +780,38 @@ internal sealed class MqttTransport : IUplinkTransport
                     _ = ObserveCommandRebirthAsync(m);
                 }
             }
+        }
+
+        /// <summary>
+        /// <c>Node Control/Next Server</c> (Sparkplug 3.0: a host asks the edge node to walk to the next MQTT server of its
+        /// list). Several servers: nothing more is published here, the session ends like on a primary host going offline
+        /// (the pump lets what is in flight answer, the dispose publishes NDEATH and disconnects with the will) and the next
+        /// round starts at the server after this one, at once; what this server did not acknowledge goes there. One server:
+        /// there is no other to walk to, and leaving and coming back would only cost the host an NDEATH and a rebirth, so
+        /// the node logs it and stays. True when the session ends.
+        /// </summary>
+        private bool OnNextServer()
+        {
+            var n = transport._servers.Length;
+            if (n == 1)
+            {
+                Log.NextServerAlone(transport._logger, transport.Name, transport._peers[server]);
+                return false;
+            }
+
+            lock (_sendLock)
+            {
+                if (end.ClosedByUs || _hostOffline || _leavingForNext)
+                {
+                    return true; // already ending
+                }
+
+                _leavingForNext = true;
+            }
+
+            Log.NextServerRequested(transport._logger, transport.Name, transport._peers[server], transport._peers[(server + 1) % n]);
+            _ending.Cancel();
+            return true;
         }
 
         private async Task ObserveCommandRebirthAsync(MqttOutgoing m)
@@ -806,7 +867,9 @@ internal sealed class MqttTransport : IUplinkTransport
             {
                 return Classify(await publish.ConfigureAwait(false), topic, size);
             }
-            catch (MQTTnet.Exceptions.MqttCommunicationException ex) when (!end.ClosedByUs)
+            // Not when the session is ending on purpose (host offline, Next Server): the pump aborted this send, the broker
+            // closed nothing, and waiting for its close cost every such switch a second (DisconnectEventWait).
+            catch (MQTTnet.Exceptions.MqttCommunicationException ex) when (!end.ClosedByUs && !_ending.IsCancellationRequested)
             {
                 if (await PeerClosedAsync(end).ConfigureAwait(false))
                 {

@@ -20,6 +20,15 @@ internal static class SparkplugDataType
     public const uint DateTime = 13;
 }
 
+/// <summary>The node control commands of one NCMD (<see cref="SparkplugEncoder.ReadCommand"/>).</summary>
+[Flags]
+internal enum NodeCommands
+{
+    None = 0,
+    Rebirth = 1,
+    NextServer = 2,
+}
+
 /// <summary>
 /// Sparkplug B for the MQTT uplink, mapped so that every metric name is one tag of a tag-based host (Uplink README,
 /// "Sparkplug B"). The gateway is the edge node; the device of a summary or raw body is a Sparkplug device whose
@@ -43,6 +52,12 @@ internal sealed class SparkplugEncoder : IMqttEncoder
 
     /// <summary>The node control metric a host sets true in an NCMD to ask for NBIRTH and the DBIRTHs again.</summary>
     public const string RebirthMetric = "Node Control/Rebirth";
+
+    /// <summary>
+    /// The node control metric a host sets true in an NCMD to move the edge node to the next MQTT server of its list
+    /// (Sparkplug 3.0, "Edge Node Control"); announced in NBIRTH only with several servers, where the node can honour it.
+    /// </summary>
+    public const string NextServerMetric = "Node Control/Next Server";
 
     /// <summary>The polling event (Outbox README) after which the device gets its DDEATH.</summary>
     private const string DeviceDownEvent = "device_down";
@@ -94,6 +109,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     private HashSet<string>? _current; // cleaned ids, as last read from _currentDevices
     private bool _currentReadThisConnection;
     private readonly HashSet<string> _retiredReported = new(StringComparer.Ordinal);
+    private readonly bool _announceNextServer; // uplinks.mqtt.hosts has more than one server
     private long _bdSeq = -1;
     private ulong _seq;
 
@@ -103,8 +119,9 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     /// from the backlog gets its DDEATH after each DDATA; null = every device counts as current.</param>
     /// <param name="onRetired">Told the first time a device not among <paramref name="currentDevices"/> gets its DDEATH.</param>
     public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null, Func<IReadOnlyList<SparkplugSeries>>? knownSeries = null,
-        Func<IReadOnlyCollection<string>>? currentDevices = null, Action<string>? onRetired = null)
+        Func<IReadOnlyCollection<string>>? currentDevices = null, Action<string>? onRetired = null, bool announceNextServer = false)
     {
+        _announceNextServer = announceNextServer;
         _currentDevices = currentDevices;
         _onRetired = onRetired;
         _facts = facts;
@@ -137,6 +154,11 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         bd.Timestamp = ms;
         birth.Metrics.Add(bd);
         birth.Metrics.Add(new Payload.Types.Metric { Name = RebirthMetric, Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
+        if (_announceNextServer)
+        {
+            birth.Metrics.Add(new Payload.Types.Metric { Name = NextServerMetric, Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
+        }
+
         birth.Metrics.Add(new Payload.Types.Metric { Name = "edgetwin/schema", Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
 
         // Every node metric an NDATA may carry (the events), declared once with no value yet.
@@ -438,21 +460,28 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     public string CommandTopic => NodeTopic("NCMD");
 
     /// <summary>
-    /// Whether an NCMD payload asks for a rebirth (<c>Node Control/Rebirth</c> = true). A payload that is not Sparkplug B
-    /// asks for nothing: the caller logs it, a command never ends the connection.
+    /// What an NCMD payload asks for: <c>Node Control/Rebirth</c> = true, <c>Node Control/Next Server</c> = true (or both).
+    /// A payload that is not Sparkplug B throws <see cref="InvalidProtocolBufferException"/>: the caller logs it, a command
+    /// never ends the connection. Other metrics ask for nothing (the edge node has no other writable metrics).
     /// </summary>
-    public static bool IsRebirthRequest(ReadOnlySpan<byte> payload)
+    public static NodeCommands ReadCommand(ReadOnlySpan<byte> payload)
     {
         var command = Payload.Parser.ParseFrom(payload);
+        var asked = NodeCommands.None;
         foreach (var m in command.Metrics)
         {
-            if (m.Name == RebirthMetric && m.HasBooleanValue && m.BooleanValue)
+            if (m.HasBooleanValue && m.BooleanValue)
             {
-                return true;
+                asked |= m.Name switch
+                {
+                    RebirthMetric => NodeCommands.Rebirth,
+                    NextServerMetric => NodeCommands.NextServer,
+                    _ => NodeCommands.None,
+                };
             }
         }
 
-        return false;
+        return asked;
     }
 
     private ulong NextSeq()

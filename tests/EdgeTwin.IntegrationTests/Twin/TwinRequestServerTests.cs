@@ -405,6 +405,49 @@ public sealed class TwinRequestServerTests
             warning.Message);
     }
 
+    /// <summary>
+    /// With <c>uplinks.mqtt.hosts</c> the server connected to the first broker only: with A down it served no requests
+    /// although the uplink ran on B. Now it walks the list by the uplink's rule: A down → served on B at once (no backoff
+    /// between the two); B lost later → on to A, the server after the one lost.
+    /// </summary>
+    [Fact]
+    public async Task Regression_with_broker_a_down_the_twin_request_server_served_nothing_though_the_uplink_ran_on_b()
+    {
+        var (config, _) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance);
+        await using var a = await Mosquitto.StartAsync();
+        await using var b = await Mosquitto.StartAsync();
+        a.Stop();
+        var logs = new ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, string Message, Exception? Exception)>();
+        var uplink = new MqttUplinkOptions
+        {
+            Hosts = [$"127.0.0.1:{a.Port}", $"127.0.0.1:{b.Port}"],
+            Protocol = MqttProtocol.V500,
+            Site = Site,
+            Gateway = Gateway,
+        };
+        await using var server = new TwinRequestServer(new TwinRequestsConfig(), uplink, stage, new Events(), new ExceptionLogger(logs));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await server.StartAsync(Ct);
+        await server.Subscribed.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        TestContext.Current.TestOutputHelper?.WriteLine($"served on B {clock.ElapsedMilliseconds} ms after the start with A down");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"B took {clock.Elapsed}: a backoff between A and B?");
+        Assert.Equal($"mqtt://127.0.0.1:{b.Port}", server.Server);
+        Assert.Contains(logs, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning
+            && l.Message == $"Twin requests: cannot connect to mqtt://127.0.0.1:{a.Port}: Connection refused; trying mqtt://127.0.0.1:{b.Port} now");
+        await using (var onB = await Requester.StartAsync(b.Port))
+        {
+            AssertError(await onB.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", """{"units":["crac1"]}"""), "not_calibrated", "is not calibrated yet");
+        }
+
+        // A is back and B goes: the server moves on to A.
+        await a.RestartAsync();
+        b.Stop();
+        await WaitUntilAsync(() => server.Server == $"mqtt://127.0.0.1:{a.Port}", "the server on A");
+        await using var onA = await Requester.StartAsync(a.Port);
+        AssertError(await onA.RequestAsync($"edgetwin/{Site}/{Gateway}/twin/request/cooling_failure", """{"units":["crac1"]}"""), "not_calibrated", "is not calibrated yet");
+    }
+
     [Fact]
     public async Task Regression_reconnects_during_an_outage_logged_a_stack_trace_each()
     {

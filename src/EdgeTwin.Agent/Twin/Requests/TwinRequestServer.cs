@@ -38,7 +38,9 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     private readonly LineTwinStage? _line;
     private readonly IEventSink? _events;
     private readonly ILogger _logger;
-    private readonly EdgeTwin.Uplink.RepeatedFailureLog _connectFailures = new(TimeProvider.System, every: TimeSpan.FromMinutes(5));
+    // Per server of the list, which failed connects get a line: one broker of a pair down for days must not log every round.
+    private EdgeTwin.Uplink.RepeatedFailureLog[]? _serverFailures; // set at start, then only the connect loop uses them
+    private string? _peer; // mqtt[s]://host:port of the server serving now, null while none
     private static readonly string QuietEvery = Durations.Approximate(TimeSpan.FromMinutes(5));
     private readonly Meter _meter;
     private readonly Counter<long> _requests;
@@ -75,6 +77,9 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
 
     /// <summary>Completes once the first subscription is acknowledged by the broker (tests wait on it).</summary>
     public Task Subscribed => _subscribed.Task;
+
+    /// <summary><c>mqtt[s]://host:port</c> of the server the requests are served on now; null while there is none.</summary>
+    public string? Server => Volatile.Read(ref _peer);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -120,10 +125,13 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         }
 
         var clientId = _config.ClientId ?? factory.UplinkClientId + "-rpc";
-        var options = factory.CreateBuilder(clientId)
-            .WithCleanStart(true)
-            .WithSessionExpiryInterval(0)
-            .Build();
+        // The uplink's broker list (uplinks.mqtt.hosts), walked by the uplink's rule (ConnectLoopAsync); each server is
+        // held to its own certificate name, as the uplink's connections are.
+        var servers = _uplink.Servers.Select(server => new Broker(
+            factory.CreateBuilder(clientId, server).WithCleanStart(true).WithSessionExpiryInterval(0).Build(),
+            factory.PeerOf(server),
+            // A broker that speaks only MQTT 3.1.1 refuses the CONNECT with a bare "1": say what that means here.
+            result => factory.Refusal(result, "uplinks.mqtt.protocol: \"3.1.1\" (twin requests need MQTT 5 and stay off with it)", server, (clientId, "twin_requests.client_id")))).ToArray();
         Filter = _config.Filter(_uplink.Site, _uplink.Gateway);
         _responseTopics = new ResponseTopicGuard(_uplink.TopicTemplate, _uplink.Site, _uplink.Gateway, Filter, _config.ResponseFilters(_uplink.Site, _uplink.Gateway));
         Running = true;
@@ -132,13 +140,15 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             _tasks.Add(Task.Run(() => WorkAsync(_stop.Token), CancellationToken.None));
         }
 
-        // A broker that speaks only MQTT 3.1.1 refuses the CONNECT with a bare "1": say what that means here.
-        Func<MqttClientConnectResult, string> refusal = result => factory.Refusal(
-            result, "uplinks.mqtt.protocol: \"3.1.1\" (twin requests need MQTT 5 and stay off with it)", (clientId, "twin_requests.client_id"));
-        _tasks.Add(Task.Run(() => ConnectLoopAsync(options, factory.Peer, refusal, _stop.Token), CancellationToken.None));
-        LogStarted(_logger, Filter, factory.Peer, clientId, _config.MaxConcurrency);
+        _serverFailures = [.. servers.Select(_ => new EdgeTwin.Uplink.RepeatedFailureLog(TimeProvider.System, every: TimeSpan.FromMinutes(5)))];
+        _tasks.Add(Task.Run(() => ConnectLoopAsync(servers, _stop.Token), CancellationToken.None));
+        var peers = string.Join(", ", servers.Select(b => b.Peer)); // once per start
+        LogStarted(_logger, Filter, peers, clientId, _config.MaxConcurrency);
         return Task.CompletedTask;
     }
+
+    /// <summary>One server of the list: its connect options, its name for logs, and how a refused CONNECT is told.</summary>
+    private sealed record Broker(MqttClientOptions Options, string Peer, Func<MqttClientConnectResult, string> Refusal);
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -166,13 +176,25 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
         _meter.Dispose();
     }
 
-    private async Task ConnectLoopAsync(MqttClientOptions options, string peer, Func<MqttClientConnectResult, string> refusal, CancellationToken ct)
+    /// <summary>
+    /// Connects and serves, following the uplink's rule for its broker list (Uplink README, "Reconnecting"): from the first
+    /// server at start; a failed connect moves on to the next server at once; the 1 → 30 s backoff follows only a round
+    /// in which every server failed; a lost session waits 1 s, then tries the server after the one lost, so that one comes
+    /// last. The server need not be the uplink's of the moment: both walk the same list on their own, and requests are
+    /// answered wherever the central twin reaches this client (README "Several brokers").
+    /// </summary>
+    private async Task ConnectLoopAsync(Broker[] servers, CancellationToken ct)
     {
+        var n = servers.Length;
+        var i = 0;
+        var failedInARow = 0;
         var backoff = TimeSpan.FromSeconds(1);
         while (!ct.IsCancellationRequested)
         {
+            var (options, peer, refusal) = servers[i];
             var client = new MqttClientFactory().CreateMqttClient();
             var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var served = false;
             client.ApplicationMessageReceivedAsync += OnMessageAsync;
             client.DisconnectedAsync += _ =>
             {
@@ -200,11 +222,15 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
                 }
 
                 Volatile.Write(ref _client, client);
+                Volatile.Write(ref _peer, peer);
                 _subscribed.TrySetResult();
+                served = true;
                 LogConnected(_logger, peer, Filter!);
-                _connectFailures.Succeeded();
+                _serverFailures![i].Succeeded();
+                failedInARow = 0;
                 backoff = TimeSpan.FromSeconds(1);
                 await lost.Task.WaitAsync(ct).ConfigureAwait(false);
+                Volatile.Write(ref _peer, null);
                 LogConnectionLost(_logger, peer);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -214,35 +240,18 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             }
             catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or EdgeTwin.Uplink.UplinkConnectException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException or IOException or System.Security.Authentication.AuthenticationException)
             {
-                // An outage retries every few seconds: one line with the reason, the trace only at Debug (or for a bug).
-                // Rate-limited as the uplinks' are: a broker gone for days is a line every few minutes, not per retry.
-                var expected = EdgeTwin.Uplink.ConnectFailures.IsExpected(ex);
-                var reason = expected ? EdgeTwin.Uplink.ConnectFailures.Describe(ex) : ex.GetType().FullName + ": " + ex.Message;
-                var line = _connectFailures.Failed(reason);
-                if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && line.Unlogged > 0)
-                {
-                    LogStillCannotConnect(_logger, peer, Durations.Approximate(line.Down), line.Unlogged, expected ? reason : ex.Message, Durations.Approximate(backoff), expected ? null : ex);
-                }
-                else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && expected)
-                {
-                    LogCannotConnect(_logger, peer, reason, Durations.Approximate(backoff));
-                }
-                else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log)
-                {
-                    LogConnectFailed(_logger, peer, Durations.Approximate(backoff), ex);
-                }
-                else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.QuietFromNow)
-                {
-                    LogConnectFailuresQuiet(_logger, peer, QuietEvery);
-                }
-
-                if (expected)
-                {
-                    LogConnectDetail(_logger, peer, ex);
-                }
+                failedInARow++;
+                LogFailure(ex, peer, _serverFailures![i], failedInARow < n ? servers[(i + 1) % n].Peer : null, backoff);
             }
 
             await CloseAsync(client).ConfigureAwait(false);
+            i = (i + 1) % n; // after a failure or a lost session alike: the next server of the list
+            if (!served && failedInARow < n)
+            {
+                continue; // the round goes on at once
+            }
+
+            failedInARow = 0;
             try
             {
                 await Task.Delay(backoff, ct).ConfigureAwait(false);
@@ -252,7 +261,47 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
                 return;
             }
 
-            backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+            if (!served)
+            {
+                backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+            }
+        }
+    }
+
+    /// <summary>
+    /// A failed connect to <paramref name="peer"/>: one line with the reason, the trace only at Debug (or for a bug),
+    /// rate-limited per server as the uplinks' are (a broker gone for days is a line every few minutes, not per retry).
+    /// <paramref name="next"/>: the server tried at once after it, null when the round is over and the backoff follows.
+    /// </summary>
+    private void LogFailure(Exception ex, string peer, EdgeTwin.Uplink.RepeatedFailureLog failures, string? next, TimeSpan backoff)
+    {
+        var expected = EdgeTwin.Uplink.ConnectFailures.IsExpected(ex);
+        var reason = expected ? EdgeTwin.Uplink.ConnectFailures.Describe(ex) : ex.GetType().FullName + ": " + ex.Message;
+        var line = failures.Failed(reason);
+        if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && next is not null)
+        {
+            LogServerFailed(_logger, peer, expected ? reason : ex.Message, next, expected ? null : ex);
+        }
+        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && line.Unlogged > 0)
+        {
+            LogStillCannotConnect(_logger, peer, Durations.Approximate(line.Down), line.Unlogged, expected ? reason : ex.Message, Durations.Approximate(backoff), expected ? null : ex);
+        }
+        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && expected)
+        {
+            LogCannotConnect(_logger, peer, reason, Durations.Approximate(backoff));
+        }
+        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log)
+        {
+            LogConnectFailed(_logger, peer, Durations.Approximate(backoff), ex);
+        }
+        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.QuietFromNow)
+        {
+            LogConnectFailuresQuiet(_logger, peer, QuietEvery);
+        }
+
+        if (expected)
+        {
+            LogConnectDetail(_logger, peer, ex);
         }
     }
 
@@ -485,6 +534,9 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}; retrying in {Delay}")]
     private static partial void LogConnectFailed(ILogger logger, string peer, string delay, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}: {Reason}; trying {Next} now")]
+    private static partial void LogServerFailed(ILogger logger, string peer, string reason, string next, Exception? exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Twin requests: cannot connect to {Peer}: {Reason}; retrying in {Delay}")]
     private static partial void LogCannotConnect(ILogger logger, string peer, string reason, string delay);
