@@ -48,8 +48,15 @@ public sealed record RackConfig(string Id, int Position, double PowerBudgetKw, I
 public sealed record CoolingUnitConfig(string Id, string Room, double CapacityKw, IReadOnlyList<string> Serves, string? Device);
 
 /// <summary>The power chain of the site.</summary>
-public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyList<PduConfig> Pdus)
+/// <param name="Ups">UPS units.</param>
+/// <param name="Pdus">PDUs (rack feeds).</param>
+/// <param name="FacilityMeter">Device id of the utility-side meter of the whole site (<c>facility_meter</c>), whose
+/// <c>meter.power_total</c> is the facility power of the live PUE; null when the site has none.</param>
+public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyList<PduConfig> Pdus, string? FacilityMeter = null)
 {
+    /// <summary>Role of the facility meter's total real power (the PUE's numerator).</summary>
+    public const string FacilityPowerRole = "meter.power_total";
+
     /// <summary>An empty power chain.</summary>
     public static PowerChainConfig Empty { get; } = new([], []);
 }
