@@ -57,6 +57,9 @@ public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyLis
     /// <summary>Role of the facility meter's total real power (the PUE's numerator).</summary>
     public const string FacilityPowerRole = "meter.power_total";
 
+    /// <summary>Role of the live PUE series the agent derives when <see cref="FacilityMeter"/> is set (<c>{site}/pue</c>).</summary>
+    public const string PueRole = "site.pue";
+
     /// <summary>An empty power chain.</summary>
     public static PowerChainConfig Empty { get; } = new([], []);
 }

@@ -20,7 +20,7 @@ namespace EdgeTwin.Agent.Twin.Power;
 public sealed partial class PueStage : ISampleStage
 {
     public const string Metric = "pue";
-    public const string Role = "site.pue";
+    public const string Role = PowerChainConfig.PueRole;
 
     /// <summary>An input older than this many of its device's poll intervals (at least <see cref="MinStaleAfter"/>) is stale.</summary>
     public const int StaleIntervals = 3;
