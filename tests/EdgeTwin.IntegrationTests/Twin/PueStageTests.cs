@@ -44,7 +44,8 @@ public sealed class PueStageTests
     public async Task Every_ups_reading_its_output_gives_category_1_summed_over_its_output_lines()
     {
         var registry = new SeriesRegistry();
-        var stage = new PueStage(Config("ietf-ups-mib"), registry, new ListLogger<PueStage>());
+        var logger = new ListLogger<PueStage>();
+        var stage = new PueStage(Config("ietf-ups-mib"), registry, logger);
         Assert.Equal(PueBasis.UpsOutput, stage.Basis);
         Assert.Equal("dc1/pue{category=1,it_at=ups_output}", registry[stage.Series].Key);
         Assert.Equal(TimeSpan.FromSeconds(60), stage.StaleAfter); // 3 × 10 s is below the 60 s floor
@@ -66,6 +67,7 @@ public sealed class PueStageTests
         // ups-1's line 3 answers no more (held value, quality stale): once its last good reading is older than 60 s, no PUE.
         await stage.ProcessAsync(new[] { S(UpsLine("ups-1", 1), T0 + 70_000, 3000), S(UpsLine("ups-1", 2), T0 + 70_000, 3000), S(UpsLine("ups-1", 3), T0 + 70_000, 4000, SampleQuality.Stale), S(UpsLine("ups-2", 1), T0 + 70_000, 6000), S(Meter, T0 + 70_500, 24_000) }, Ct);
         Assert.Equal(PueOutcome.Stale, stage.Latest.Outcome);
+        Assert.Equal("PUE no longer published: ups-1 last read 70 s ago (limit 60 s)", Assert.Single(logger.At(LogLevel.Warning)));
 
         await WaitForAsync(() => published.Count >= 1);
         await Task.Delay(200, Ct);

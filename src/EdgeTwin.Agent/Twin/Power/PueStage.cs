@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Threading.Channels;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Pipeline;
@@ -202,31 +203,35 @@ public sealed partial class PueStage : ISampleStage
             _skipped.Add(1, new KeyValuePair<string, object?>("reason", result.Outcome switch { PueOutcome.Stale => "stale", PueOutcome.NoItLoad => "no_it_load", _ => "missing" }));
             if (result.Outcome != _lastOutcome && _everComputed)
             {
-                Log.Stopped(_logger, Why(result.Outcome));
+                Log.Stopped(_logger, Why(result.Outcome, atMs));
             }
         }
 
         _lastOutcome = result.Outcome;
     }
 
-    private string Why(PueOutcome outcome)
+    /// <summary>Names the inputs behind a stop (only on a change of outcome, off the per-sample path).</summary>
+    private string Why(PueOutcome outcome, long nowMs)
     {
-        var now = Latest;
-        var lagging = new List<string>();
+        var named = new List<string>();
         for (var i = 0; i < _it.Length; i++)
         {
-            if (_it[i].AtMs == 0 || !double.IsFinite(_it[i].Kw))
+            if (Describe(_it[i], nowMs) is { } what)
             {
-                lagging.Add(_itDevices[i] + " (no reading)");
+                named.Add(_itDevices[i] + " " + what);
             }
         }
 
         return outcome switch
         {
-            PueOutcome.NoItLoad => $"IT power {now.ItKw:0.###} kW is below {Pue.MinItKw} kW",
-            PueOutcome.Stale => $"an input has no reading for {StaleAfter.TotalSeconds:0} s ({string.Join(", ", _itDevices)}, {_meterDevice})",
-            _ => lagging.Count > 0 ? "missing " + string.Join(", ", lagging) : "an input reads negative or not a number",
+            PueOutcome.NoItLoad => string.Create(CultureInfo.InvariantCulture, $"IT power {Latest.ItKw:0.###} kW is below {Pue.MinItKw} kW"),
+            _ => string.Join(", ", named.Prepend(Describe(_facility, nowMs) is { } m ? _meterDevice + " " + m : null).OfType<string>()) is { Length: > 0 } list ? list : "an input reads negative or not a number",
         };
+
+        string? Describe(PueInput input, long now) =>
+            input.AtMs == 0 || !double.IsFinite(input.Kw) || input.Kw < 0 ? "has no usable reading"
+            : now - input.AtMs > _staleAfterMs ? string.Create(CultureInfo.InvariantCulture, $"last read {(now - input.AtMs) / 1000} s ago (limit {StaleAfter.TotalSeconds:0} s)")
+            : null;
     }
 
     /// <summary>Sums each input (the meter, every IT element) over its series' latest readings; its age is its oldest row's.</summary>
