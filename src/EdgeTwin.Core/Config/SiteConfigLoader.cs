@@ -212,6 +212,7 @@ public static class SiteConfigLoader
         private readonly HashSet<string> _pdus = new(StringComparer.Ordinal);
         private readonly Dictionary<string, DeviceProfile> _deviceProfiles = new(StringComparer.Ordinal);
         private (string Device, ConfigNode Node)? _facilityMeter;
+        private PowerChainConfig? _power;
         private readonly Dictionary<string, ConfigNode> _lines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _machines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _devices = new(StringComparer.Ordinal);
@@ -778,7 +779,7 @@ public static class SiteConfigLoader
             }
 
             r.ReportUnknownKeys();
-            return new PowerChainConfig(ups, pdus, facilityMeter);
+            return _power = new PowerChainConfig(ups, pdus, facilityMeter);
         }
 
         /// <summary>Line-to-line voltages of 3-phase supplies that are no line-to-neutral voltage anywhere.</summary>
@@ -834,9 +835,14 @@ public static class SiteConfigLoader
             {
                 Diagnostics.Add(meter.Node, $"device '{meter.Device}' (profile '{profile.Id}') has no metric with role {PowerChainConfig.FacilityPowerRole}: the PUE needs the facility's total real power; name a utility meter whose profile reads it (e.g. eastron-sdm630, schneider-pm5300)");
             }
-            else if (total.All(m => m.Unit is not ("W" or "kW" or "MW")))
+            else if (!total.Any(m => PowerChainConfig.IsPowerUnit(m.Unit)))
             {
                 Diagnostics.Add(meter.Node, $"device '{meter.Device}' (profile '{profile.Id}'): {PowerChainConfig.FacilityPowerRole} metric '{total[0].Name}' is in '{total[0].Unit}', not W, kW or MW: the PUE cannot use it");
+            }
+            else if (_power?.PueItPower(_deviceProfiles.GetValueOrDefault) is { Category: 0 } none)
+            {
+                // The agent starts, but publishes no PUE: say so now rather than only in its start log.
+                Diagnostics.AddWarning(meter.Node, $"no PUE will be computed: the IT power needs every UPS's output ({none.UpsShort}) or every PDU's ({none.PduShort}); a partial sum would overstate it");
             }
         }
 

@@ -7,7 +7,7 @@ public sealed class FacilityMeterCheckTests
 {
     private static readonly SiteConfigLoadOptions Options = new() { ProfilesDir = TestFiles.ProfilesDir };
 
-    private static string Site(string meterProfile, string facilityMeter) => $$"""
+    private static string Site(string meterProfile, string facilityMeter, string upsProfile = "ietf-ups-mib") => $$"""
         site:
           id: s1
           gateway_id: g1
@@ -16,7 +16,7 @@ public sealed class FacilityMeterCheckTests
               - { id: ups1, device: ups1, capacity_kw: 40 }
             facility_meter: {{facilityMeter}}
         devices:
-          - { id: ups1, profile: ietf-ups-mib, address: "udp:127.0.0.1:16101", credentials: c }
+          - { id: ups1, profile: {{upsProfile}}, address: "udp:127.0.0.1:16101", credentials: c }
           - { id: main, profile: {{meterProfile}}, address: "tcp:127.0.0.1:502" }
         credentials:
           c: { version: 2c, community: public }
@@ -59,6 +59,20 @@ public sealed class FacilityMeterCheckTests
 
         Assert.Equal(1, report.ExitCode);
         Assert.Contains($"{path}:7:21: site.power.facility_meter: device 'ups1' (profile 'ietf-ups-mib') has no metric with role meter.power_total", text.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_chain_whose_it_power_is_not_read_whole_is_warned_about()
+    {
+        // apc-smart-ups reads its load in % only, and there is no PDU: the agent would start and never publish a PUE.
+        using var dir = new TempDir();
+        var path = dir.Write("site.yaml", Site("eastron-sdm630", "main", upsProfile: "apc-smart-ups"));
+        var report = ConfigCheck.Run(path, Options);
+        var text = new StringWriter();
+        ConfigCheck.WriteText(report, text);
+
+        Assert.Equal(0, report.ExitCode);
+        Assert.Contains($"{path}:7:21: warning: site.power.facility_meter: no PUE will be computed: the IT power needs every UPS's output (ups1's device ups1 reads no ups.output_power) or every PDU's (none configured); a partial sum would overstate it", text.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -63,7 +63,8 @@ public sealed partial class PueStage : ISampleStage
         var power = config.Site.Power;
         _meterDevice = power.FacilityMeter ?? "";
         var devices = config.Devices.Where(d => d.Enabled).ToDictionary(d => d.Id, StringComparer.Ordinal);
-        (Basis, _itRole, _itDevices) = ChooseBasis(config, devices);
+        var it = power.PueItPower(id => devices.TryGetValue(id, out var d) ? config.ProfileOf(d) : null);
+        (Basis, _itRole, _itDevices) = ((PueBasis)it.Category, it.Role ?? "", [.. it.Devices]);
         _it = new PueInput[_itDevices.Length];
         for (var i = 0; i < _itDevices.Length; i++)
         {
@@ -83,7 +84,7 @@ public sealed partial class PueStage : ISampleStage
         {
             Log.NotComputable(_logger, _meterDevice, !devices.ContainsKey(_meterDevice)
                 ? $"the facility meter '{_meterDevice}' is disabled"
-                : "not every UPS reads ups.output_power (W, kW or MW) and not every PDU has a device reading pdu.power: the IT power would be partial and the PUE too high");
+                : $"the IT power needs every UPS's output ({it.UpsShort}) or every PDU's ({it.PduShort}); a partial sum would overstate the PUE");
             Basis = PueBasis.None;
             return;
         }
@@ -286,26 +287,6 @@ public sealed partial class PueStage : ISampleStage
         _slots.Add(new Slot(element, toKw));
         _slotOf[index] = _slots.Count;
         return _slots.Count - 1;
-    }
-
-    private static (PueBasis, string, string[]) ChooseBasis(SiteConfig config, Dictionary<string, DeviceConfig> devices)
-    {
-        var power = config.Site.Power;
-        string[]? Devices<T>(IReadOnlyList<T> elements, Func<T, string?> device, string role)
-        {
-            var ids = elements.Select(device).ToArray();
-            return ids.Length > 0 && ids.All(id => id is not null && devices.TryGetValue(id, out var d)
-                && config.ProfileOf(d).AllMetrics.Any(m => m.Role == role && ToKw(m.Unit) is not null))
-                ? [.. ids.Distinct(StringComparer.Ordinal)!]
-                : null;
-        }
-
-        if (Devices(power.Ups, u => u.Device, "ups.output_power") is { } ups)
-        {
-            return (PueBasis.UpsOutput, "ups.output_power", ups);
-        }
-
-        return Devices(power.Pdus, p => p.Device, "pdu.power") is { } pdus ? (PueBasis.PduOutput, "pdu.power", pdus) : (PueBasis.None, "", []);
     }
 
     private static double? ToKw(string unit) => unit switch { "W" => 0.001, "kW" => 1, "MW" => 1000, _ => null };
