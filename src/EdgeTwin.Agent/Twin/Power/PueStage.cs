@@ -77,6 +77,7 @@ public sealed partial class PueStage : ISampleStage
 
         if (power.FacilityMeter is null)
         {
+            Basis = PueBasis.None;
             return; // no facility meter: nothing to compute, and nothing to say (most sites have none configured)
         }
 
