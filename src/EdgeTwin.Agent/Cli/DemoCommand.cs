@@ -193,7 +193,7 @@ internal sealed class DemoCommand : ICliCommand
             ShutdownTimeout = StopTimeout,
             // The live view owns the terminal; the agent's warnings would tear it.
             ConfigureLogging = logging => logging.ClearProviders(),
-            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddTwinRequests().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
+            ConfigureServices = services => services.AddStoreAndForward(storeAndForward).AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddThermalTwin(ThermalTwinOptions.DemoWarmStart(site.Spec)).AddPue().AddTwinRequests().AddAlerting(new AlertingAgentOptions { StateDirectory = work.FullName, Config = DemoAlertRules() }).AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(10)),
         }
             .ObserveSamples("demo-view", state.OnSamples)
             .ObserveEvents("demo-view", state.OnEvent);

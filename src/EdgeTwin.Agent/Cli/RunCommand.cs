@@ -49,7 +49,7 @@ internal sealed class RunCommand : ICliCommand
             {
                 MinimumLogLevel = parse.GetValue(logLevel),
                 ShutdownTimeout = parse.GetValue(shutdown),
-                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddLineTwin(config).AddThermalTwin().AddTwinRequests().AddAlerting(),
+                ConfigureServices = services => services.AddStoreAndForward().AddTwinModels().AddModels().AddMultivariateAnomaly().AddMaintenance().AddLineTwin(config).AddThermalTwin().AddPue().AddTwinRequests().AddAlerting(),
             };
             return await RunAsync(config, options, error, ct).ConfigureAwait(false);
         });

@@ -15,7 +15,7 @@ internal sealed class DemoView(TextWriter output, bool terminal)
 {
     private static readonly string[] ShownRoles =
     [
-        "rack.inlet_temperature", "pdu.power", "crac.running", "crac.fan_speed", "crac.air_temperature",
+        "site.pue", "rack.inlet_temperature", "pdu.power", "crac.running", "crac.fan_speed", "crac.air_temperature",
         "ups.load", "ups.runtime_remaining", "machine.motor_current", "machine.motor_temperature", "meter.power",
     ];
 

@@ -48,13 +48,21 @@ public sealed class SiteReferences(SiteConfig config, Func<IReadOnlyList<Profile
 
     public SiteConfig Config { get; } = config;
 
-    /// <summary>Roles of the metrics of the profiles the site's devices use.</summary>
-    public IReadOnlySet<string> SiteRoles => _siteRoles ??= Config.Profiles.Values
-        .SelectMany(p => p.AllMetrics).Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r)).ToHashSet(StringComparer.Ordinal);
+    /// <summary>
+    /// Roles of series the agent derives itself rather than reads from a device (the site PUE): rules may match them,
+    /// though no profile has them.
+    /// </summary>
+    public static IReadOnlyList<string> DerivedRoles { get; } = [PowerChainConfig.PueRole];
 
-    /// <summary>Roles of every profile in the profile directories (a role outside it can match no device anywhere).</summary>
+    /// <summary>Roles of the metrics of the profiles the site's devices use, and of the derived series this site gets.</summary>
+    public IReadOnlySet<string> SiteRoles => _siteRoles ??= Config.Profiles.Values
+        .SelectMany(p => p.AllMetrics).Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r))
+        .Concat(Config.Site.Power.FacilityMeter is null ? [] : [PowerChainConfig.PueRole])
+        .ToHashSet(StringComparer.Ordinal)!;
+
+    /// <summary>Roles of every profile in the profile directories (a role outside it can match no device anywhere), and the derived ones.</summary>
     public IReadOnlySet<string> LibraryRoles => _libraryRoles ??= LibraryMetrics
-        .Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r)).ToHashSet(StringComparer.Ordinal);
+        .Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r)).Concat(DerivedRoles).ToHashSet(StringComparer.Ordinal)!;
 
     /// <summary>The metrics of every profile in the profile directories (loaded once, on first use).</summary>
     public IReadOnlyList<Profiles.ProfileMetric> LibraryMetrics => _libraryMetrics ??= [.. library().SelectMany(p => p.AllMetrics)];

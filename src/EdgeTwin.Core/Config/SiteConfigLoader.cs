@@ -210,6 +210,9 @@ public static class SiteConfigLoader
         private readonly Dictionary<string, ConfigNode> _powerIds = new(StringComparer.Ordinal);
         private readonly HashSet<string> _ups = new(StringComparer.Ordinal);
         private readonly HashSet<string> _pdus = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, DeviceProfile> _deviceProfiles = new(StringComparer.Ordinal);
+        private (string Device, ConfigNode Node)? _facilityMeter;
+        private PowerChainConfig? _power;
         private readonly Dictionary<string, ConfigNode> _lines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _machines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _devices = new(StringComparer.Ordinal);
@@ -298,6 +301,7 @@ public static class SiteConfigLoader
 
             r.ReportUnknownKeys();
             CheckReferences();
+            CheckFacilityMeter();
 
             if (!Diagnostics.IsEmpty || site is null)
             {
@@ -767,8 +771,15 @@ public static class SiteConfigLoader
 
                 return id is null || breaker is null || (phases is null && p.Has("phases")) ? null : new PduConfig(id, device, upstream, breaker.Value, phases ?? 1, voltage);
             });
+            // The utility-side meter of the whole site: facility power for the live PUE (src/EdgeTwin.Twin/Power/README.md).
+            var facilityMeter = DeviceRef(r, "facility_meter");
+            if (facilityMeter is not null)
+            {
+                _facilityMeter = (facilityMeter, r.Node("facility_meter")!);
+            }
+
             r.ReportUnknownKeys();
-            return new PowerChainConfig(ups, pdus);
+            return _power = new PowerChainConfig(ups, pdus, facilityMeter);
         }
 
         /// <summary>Line-to-line voltages of 3-phase supplies that are no line-to-neutral voltage anywhere.</summary>
@@ -806,6 +817,33 @@ public static class SiteConfigLoader
             }
 
             return id;
+        }
+
+        /// <summary>
+        /// The facility meter must read the site's total real power (role <c>meter.power_total</c> in W, kW or MW): the PUE
+        /// stage binds nothing else, so a meter without it would give no PUE, silently.
+        /// </summary>
+        private void CheckFacilityMeter()
+        {
+            if (_facilityMeter is not { } meter || !_deviceProfiles.TryGetValue(meter.Device, out var profile))
+            {
+                return; // an unknown device is reported by CheckReferences
+            }
+
+            var total = profile.AllMetrics.Where(m => m.Role == PowerChainConfig.FacilityPowerRole).ToList();
+            if (total.Count == 0)
+            {
+                Diagnostics.Add(meter.Node, $"device '{meter.Device}' (profile '{profile.Id}') has no metric with role {PowerChainConfig.FacilityPowerRole}: the PUE needs the facility's total real power; name a utility meter whose profile reads it (e.g. eastron-sdm630, schneider-pm5300)");
+            }
+            else if (!total.Any(m => PowerChainConfig.IsPowerUnit(m.Unit)))
+            {
+                Diagnostics.Add(meter.Node, $"device '{meter.Device}' (profile '{profile.Id}'): {PowerChainConfig.FacilityPowerRole} metric '{total[0].Name}' is in '{total[0].Unit}', not W, kW or MW: the PUE cannot use it");
+            }
+            else if (_power?.PueItPower(_deviceProfiles.GetValueOrDefault) is { Category: 0 } none)
+            {
+                // The agent starts, but publishes no PUE: say so now rather than only in its start log.
+                Diagnostics.AddWarning(meter.Node, $"no PUE will be computed: the IT power needs every UPS's output ({none.UpsShort}) or every PDU's ({none.PduShort}); a partial sum would overstate it");
+            }
         }
 
         /// <summary>References are checked after everything is read, so order in the file does not matter.</summary>
@@ -903,6 +941,10 @@ public static class SiteConfigLoader
                 else
                 {
                     profiles[profileId] = profile;
+                    if (id is not null)
+                    {
+                        _deviceProfiles[id] = profile;
+                    }
                 }
             }
 

@@ -224,6 +224,11 @@ public static class SiteConfigWriter
             }
 
             e.SeqEnd();
+            if (s.Power.FacilityMeter is not null)
+            {
+                e.Pair("facility_meter", s.Power.FacilityMeter);
+            }
+
             e.MapEnd();
         }
 

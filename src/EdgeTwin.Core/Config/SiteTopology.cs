@@ -48,8 +48,59 @@ public sealed record RackConfig(string Id, int Position, double PowerBudgetKw, I
 public sealed record CoolingUnitConfig(string Id, string Room, double CapacityKw, IReadOnlyList<string> Serves, string? Device);
 
 /// <summary>The power chain of the site.</summary>
-public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyList<PduConfig> Pdus)
+/// <param name="Ups">UPS units.</param>
+/// <param name="Pdus">PDUs (rack feeds).</param>
+/// <param name="FacilityMeter">Device id of the utility-side meter of the whole site (<c>facility_meter</c>), whose
+/// <c>meter.power_total</c> is the facility power of the live PUE; null when the site has none.</param>
+public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyList<PduConfig> Pdus, string? FacilityMeter = null)
 {
+    /// <summary>Role of the facility meter's total real power (the PUE's numerator).</summary>
+    public const string FacilityPowerRole = "meter.power_total";
+
+    /// <summary>Role of the live PUE series the agent derives when <see cref="FacilityMeter"/> is set (<c>{site}/pue</c>).</summary>
+    public const string PueRole = "site.pue";
+
+    /// <summary>True for the power units the PUE reads (W, kW, MW).</summary>
+    public static bool IsPowerUnit(string unit) => unit is "W" or "kW" or "MW";
+
+    /// <summary>
+    /// Where the PUE's IT power can be measured: category 1 when every UPS has a device whose profile reads
+    /// <c>ups.output_power</c>, else 2 when every PDU has one reading <c>pdu.power</c>, else 0 with <c>UpsShort</c> and <c>PduShort</c>
+    /// naming the first UPS and PDU short of it. Only a whole chain counts: a partial IT sum would overstate the PUE.
+    /// </summary>
+    /// <param name="profileOf">The profile of an (enabled) device id, null when there is none.</param>
+    public (int Category, string? Role, IReadOnlyList<string> Devices, string? UpsShort, string? PduShort) PueItPower(Func<string, Profiles.DeviceProfile?> profileOf)
+    {
+        ArgumentNullException.ThrowIfNull(profileOf);
+        (string[]? Ids, string? Short) Whole(IEnumerable<(string Id, string? Device)> elements, string role)
+        {
+            var list = elements.ToList();
+            foreach (var (id, device) in list)
+            {
+                if (device is null)
+                {
+                    return (null, $"{id} has no device");
+                }
+
+                if (profileOf(device) is not { } p || !p.AllMetrics.Any(m => m.Role == role && IsPowerUnit(m.Unit)))
+                {
+                    return (null, $"{id}'s device {device} reads no {role}");
+                }
+            }
+
+            return list.Count == 0 ? (null, "none configured") : ([.. list.Select(e => e.Device!).Distinct(StringComparer.Ordinal)], null);
+        }
+
+        var ups = Whole(Ups.Select(u => (u.Id, u.Device)), "ups.output_power");
+        if (ups.Ids is not null)
+        {
+            return (1, "ups.output_power", ups.Ids, null, null);
+        }
+
+        var pdus = Whole(Pdus.Select(p => (p.Id, p.Device)), "pdu.power");
+        return pdus.Ids is not null ? (2, "pdu.power", pdus.Ids, ups.Short, null) : (0, null, [], ups.Short, pdus.Short);
+    }
+
     /// <summary>An empty power chain.</summary>
     public static PowerChainConfig Empty { get; } = new([], []);
 }

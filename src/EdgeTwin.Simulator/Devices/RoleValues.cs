@@ -285,11 +285,12 @@ public static class RoleValues
 
     private static bool TryMeter(SimulatedSite site, string quantity, int? phase, out SimValue value)
     {
-        // The site's main meter measures what the UPS units draw from the utility, balanced over three phases.
+        // The site's main meter measures what the UPS units and the cooling units (fans and compressors) draw from the
+        // utility, balanced over three phases: the facility power of the PUE.
         // With the mains gone it measures nothing: the cooling units' fans run on whatever supply the simulation gives them,
         // but not through this meter (it read 0 V and still 150 W before).
         var utility = site.Upses.Count == 0 || site.Upses.Any(u => !u.UtilityFailed);
-        var inputKw = utility ? site.Upses.Sum(u => u.InputKw) + site.CoolingUnits.Sum(u => u.FanPowerKw) : 0;
+        var inputKw = utility ? site.Upses.Sum(u => u.InputKw) + site.CoolingUnits.Sum(u => u.FanPowerKw + u.CompressorKw) : 0;
         const double Volts = 230;
         const double PowerFactor = 0.97;
         var phaseCurrent = utility ? inputKw * 1000 / 3 / (Volts * PowerFactor) : 0;

@@ -41,7 +41,8 @@ public static class SimSiteConfig
             [.. spec.CoolingUnits.Select(u => new CoolingUnitConfig(u.Id, spec.Room.Id, u.CapacityKw, u.Serves, DeviceFor(SimEntityKind.CoolingUnit, u.Id)))],
             new PowerChainConfig(
                 [.. spec.Upses.Select(u => new UpsConfig(u.Id, DeviceFor(SimEntityKind.Ups, u.Id), u.CapacityKw))],
-                [.. spec.Pdus.Select(p => new PduConfig(p.Id, DeviceFor(SimEntityKind.Pdu, p.Id), p.Upstream, p.BreakerA, p.Phases, p.VoltageV))]),
+                [.. spec.Pdus.Select(p => new PduConfig(p.Id, DeviceFor(SimEntityKind.Pdu, p.Id), p.Upstream, p.BreakerA, p.Phases, p.VoltageV))],
+                DeviceFor(SimEntityKind.Meter, spec.Room.Id)),
             [.. spec.Machines.GroupBy(m => m.Line).Select(g => new LineConfig(g.Key, [.. g.Select(m => new MachineConfig(m.Id, DeviceFor(SimEntityKind.Machine, m.Id)))]))]);
 
         var devices = list.Select(e =>

@@ -69,6 +69,15 @@ public sealed class SimCoolingUnit
 
     public double FanPowerKw { get; private set; }
 
+    /// <summary>
+    /// Coefficient of performance of the unit's refrigeration (heat removed per kW of compressor power): about 3 for an
+    /// air-cooled DX unit. Only the site's main meter sees it, so a simulated PUE lands where real rooms do (1.3–1.8).
+    /// </summary>
+    public const double CompressorCop = 3.0;
+
+    /// <summary>Electrical power of the refrigeration (compressor) for the heat removed now (kW).</summary>
+    public double CompressorKw => CoolingKw / CompressorCop;
+
     /// <summary>True when the coil cannot reach the set point (supply above it by more than 0.5 K).</summary>
     public bool CapacityLimited { get; private set; }
 

@@ -126,6 +126,22 @@ public sealed class AlertsConfigTests
     }
 
     [Fact]
+    public void The_shipped_pue_rule_passes_check_though_no_profile_has_role_site_pue()
+    {
+        // site.pue is derived by the agent (facility meter / IT power), not read from a device: before it was a known
+        // role, check refused the rule as "unknown role 'site.pue': no device profile has it".
+        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"));
+        var uncommented = string.Join('\n', rules.Split('\n').Select(l => l.StartsWith("    # - name: pue-high", StringComparison.Ordinal) || l.StartsWith("    #   ", StringComparison.Ordinal) ? "    " + l[6..] : l));
+        Assert.Contains("    - name: pue-high", uncommented, StringComparison.Ordinal);
+        Assert.Contains("      match: { role: site.pue }", uncommented, StringComparison.Ordinal);
+
+        Assert.Empty(CheckSite(site + "\n" + uncommented, examples));
+        Assert.Contains(CheckSite(site + "\n" + uncommented.Replace("role: site.pue", "role: site.peu", StringComparison.Ordinal), examples), p => p.Contains("unknown role 'site.peu': no device profile has it (did you mean 'site.pue'?)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Regression_check_accepted_an_alarm_input_on_the_relay_pin_and_two_sinks_driving_one_pin()
     {
         // Each sink checked only its own outputs and the inputs only each other: a contact wired to the relay's pin, or a

@@ -133,6 +133,7 @@ public sealed class ShippedProfileTests
         var l1 = new ModbusPoint(LibTable.InputRegisters, 0x0C, EdgeTwin.Modbus.Data.ModbusDataType.Float32).Decode(input.AsSpan(0x0C, 2));
         Assert.Equal(230, voltage, 3);
         Assert.Equal(total / 3, l1, 0);
-        Assert.InRange(total, site.TotalItKw * 1000, site.TotalItKw * 1000 * 1.3);
+        // UPS losses, fans and compressors (COP 3) on top of the IT load: the PUE of a real room, 1.3–1.8.
+        Assert.InRange(total, site.TotalItKw * 1000 * 1.3, site.TotalItKw * 1000 * 1.8);
     }
 }

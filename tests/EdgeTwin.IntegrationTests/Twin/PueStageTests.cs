@@ -1,0 +1,135 @@
+using EdgeTwin.Agent.Twin.Power;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Tests.Shared;
+using EdgeTwin.Twin.Power;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.Twin;
+
+/// <summary>
+/// <see cref="PueStage"/> on fixed readings, series as the shipped profiles publish them: which IT power it takes
+/// (category 1 at the UPS outputs, else category 2 at the PDUs), and no PUE from a missing or stale input.
+/// </summary>
+public sealed class PueStageTests
+{
+    private const long T0 = 1_800_000_000_000;
+    private static readonly DeviceAddress Address = DeviceAddress.Parse("udp:127.0.0.1:161");
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static SiteConfig Config(string ups2Profile, bool monitoredPdus = true)
+    {
+        var topology = new SiteTopology("dc1", "gw1", [], [], new PowerChainConfig(
+            [new UpsConfig("ups1", "ups-1", 40), new UpsConfig("ups2", "ups-2", 40)],
+            [new PduConfig("pdu-a", monitoredPdus ? "pdu-a" : null, "ups1", 32, 1, 230), new PduConfig("pdu-b", "pdu-b", "ups2", 32, 1, 230)],
+            "main"), []);
+        DeviceConfig Device(string id, string profile) => new(id, profile, Address) { Interval = TimeSpan.FromSeconds(10) };
+        return new SiteConfig(
+            topology,
+            [Device("ups-1", "ietf-ups-mib"), Device("ups-2", ups2Profile), Device("pdu-a", "apc-rpdu2"), Device("pdu-b", "apc-rpdu2"), new DeviceConfig("main", "eastron-sdm630", DeviceAddress.Parse("tcp:127.0.0.1:502"))],
+            new Dictionary<string, CredentialsConfig>(StringComparer.Ordinal),
+            OutboxSettings.Default)
+        { Profiles = SimPaths.LoadProfiles() };
+    }
+
+    private static SeriesDescriptor UpsLine(string device, int line) =>
+        new(device, "output_power", "W", MetricKind.Gauge, "ups.output_power", [new("line", line.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+
+    private static SeriesDescriptor Meter => new("main", "total_power", "W", MetricKind.Gauge, "meter.power_total");
+
+    private static SeriesDescriptor Pdu(string device) => new(device, "total_power", "kW", MetricKind.Gauge, "pdu.power");
+
+    [Fact]
+    public async Task Every_ups_reading_its_output_gives_category_1_summed_over_its_output_lines()
+    {
+        var registry = new SeriesRegistry();
+        var logger = new ListLogger<PueStage>();
+        var stage = new PueStage(Config("ietf-ups-mib"), registry, logger);
+        Assert.Equal(PueBasis.UpsOutput, stage.Basis);
+        Assert.Equal("dc1/pue{category=1,it_at=ups_output}", registry[stage.Series].Key);
+        Assert.Equal(TimeSpan.FromSeconds(60), stage.StaleAfter); // 3 × 10 s is below the 60 s floor
+
+        var published = new List<Sample>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        Sample S(SeriesDescriptor d, long at, double v, SampleQuality q = SampleQuality.Good) => new(registry.GetOrAdd(d), at, v, q);
+
+        // ups-1 has three output lines (3 + 3 + 4 kW), ups-2 one (6 kW): IT 16 kW. The PDUs' 15 kW are not used.
+        await stage.ProcessAsync(new[] { S(UpsLine("ups-1", 1), T0, 3000), S(UpsLine("ups-1", 2), T0, 3000), S(UpsLine("ups-1", 3), T0, 4000), S(Pdu("pdu-a"), T0, 7), S(Pdu("pdu-b"), T0, 8) }, Ct);
+        await stage.ProcessAsync(new[] { S(Meter, T0 + 1000, 24_000) }, Ct);
+        Assert.Equal(PueOutcome.Missing, stage.Latest.Outcome); // ups-2 not read yet: 24 / 10 would say 2.4
+
+        await stage.ProcessAsync(new[] { S(UpsLine("ups-2", 1), T0 + 2000, 6000), S(Meter, T0 + 3000, 24_000) }, Ct);
+        Assert.Equal(PueOutcome.Ok, stage.Latest.Outcome);
+        Assert.Equal(1.5, stage.Latest.Value, 9);
+
+        // ups-1's line 3 answers no more (held value, quality stale): once its last good reading is older than 60 s, no PUE.
+        await stage.ProcessAsync(new[] { S(UpsLine("ups-1", 1), T0 + 70_000, 3000), S(UpsLine("ups-1", 2), T0 + 70_000, 3000), S(UpsLine("ups-1", 3), T0 + 70_000, 4000, SampleQuality.Stale), S(UpsLine("ups-2", 1), T0 + 70_000, 6000), S(Meter, T0 + 70_500, 24_000) }, Ct);
+        Assert.Equal(PueOutcome.Stale, stage.Latest.Outcome);
+        Assert.Equal("PUE no longer published: ups-1 last read 70 s ago (limit 60 s)", Assert.Single(logger.At(LogLevel.Warning)));
+
+        await WaitForAsync(() => published.Count >= 1);
+        await Task.Delay(200, Ct);
+        await cts.CancelAsync();
+        await publisher;
+        var only = Assert.Single(published);
+        Assert.Equal((stage.Series, T0 + 3000, 1.5, SampleQuality.Good), (only.Series, only.TimestampUnixMs, only.Value, only.Quality));
+    }
+
+    [Fact]
+    public async Task A_ups_without_output_power_falls_back_to_the_pdus_category_2_and_an_idle_chain_never_divides()
+    {
+        var registry = new SeriesRegistry();
+        var stage = new PueStage(Config("apc-smart-ups"), registry, new ListLogger<PueStage>());
+        Assert.Equal(PueBasis.PduOutput, stage.Basis);
+        Assert.Equal("dc1/pue{category=2,it_at=pdu_output}", registry[stage.Series].Key);
+        Sample S(SeriesDescriptor d, long at, double v) => new(registry.GetOrAdd(d), at, v);
+
+        // A per-phase pdu.power row (tagged) is not the PDU's total and is not added to it.
+        var phaseRow = new SeriesDescriptor("pdu-a", "phase_power", "kW", MetricKind.Gauge, "pdu.power", [new("phase", "1")]);
+        await stage.ProcessAsync(new[] { S(Pdu("pdu-a"), T0, 7), S(phaseRow, T0, 7), S(Pdu("pdu-b"), T0, 8), S(Meter, T0, 21_000) }, Ct);
+        Assert.Equal(PueOutcome.Ok, stage.Latest.Outcome);
+        Assert.Equal(1.4, stage.Latest.Value, 9);
+
+        await stage.ProcessAsync(new[] { S(Pdu("pdu-a"), T0 + 10_000, 0), S(Pdu("pdu-b"), T0 + 10_000, 0.02), S(Meter, T0 + 10_000, 3000) }, Ct);
+        Assert.Equal(PueOutcome.NoItLoad, stage.Latest.Outcome);
+        Assert.True(double.IsNaN(stage.Latest.Value));
+    }
+
+    [Fact]
+    public void Neither_every_ups_nor_every_pdu_read_gives_no_series_and_one_warning()
+    {
+        var registry = new SeriesRegistry();
+        var logger = new ListLogger<PueStage>();
+        var stage = new PueStage(Config("apc-smart-ups", monitoredPdus: false), registry, logger);
+
+        Assert.Equal(PueBasis.None, stage.Basis);
+        Assert.True(stage.Series.IsNone);
+        Assert.Equal(0, registry.Count);
+        var warning = Assert.Single(logger.At(LogLevel.Warning));
+        Assert.Contains("PUE not computed although site.power.facility_meter is 'main'", warning, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, Ct);
+        }
+    }
+
+    private sealed class ListSink(List<Sample> into) : ISampleSink
+    {
+        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
+        {
+            lock (into)
+            {
+                into.AddRange(samples.Span);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}
