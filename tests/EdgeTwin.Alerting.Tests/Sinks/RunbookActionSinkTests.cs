@@ -243,20 +243,8 @@ public sealed class RunbookActionSinkTests
               rules:
                 - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, clear_below: 29, severity: critical, action: "Check the CRAC of rack r01's row", runbook_url: "{{Runbook}}" }
             """);
-        var identity = new UplinkIdentity("gw1", "dc1");
         await using var outbox = new InMemoryOutbox();
-        h.Events.Forward = new OutboxFeeder(outbox, new SeriesSummarizer(h.Registry, identity), h.Registry, identity);
-        var uplink = new MqttUplink(
-            new MqttUplinkOptions
-            {
-                Host = "127.0.0.1",
-                Port = broker.Port,
-                Site = "dc1",
-                Gateway = "gw1",
-                ClientId = "edgetwin-runbook-" + Guid.NewGuid().ToString("N"),
-                Delivery = new DeliveryOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(1), AckTimeout = TimeSpan.FromSeconds(10), BacklogRatePerSecond = 0 },
-            },
-            outbox);
+        var uplink = EdgeTwin.Alerting.Tests.State.AlertEventFactsTests.UplinkTo(h, outbox, broker.Port, "edgetwin-runbook-");
         using var cts = new CancellationTokenSource();
         var run = uplink.RunAsync(cts.Token);
         try

@@ -214,20 +214,8 @@ public sealed class AlertEventFactsTests
         var received = new ConcurrentQueue<(string Topic, byte[] Payload)>();
         using var subscriber = await broker.SubscribeAsync("edgetwin/#", received);
         await using var h = await Harness.StartAsync(Rules);
-        var identity = new UplinkIdentity("gw1", "dc1");
         await using var outbox = new InMemoryOutbox();
-        h.Events.Forward = new OutboxFeeder(outbox, new SeriesSummarizer(h.Registry, identity), h.Registry, identity);
-        var uplink = new MqttUplink(
-            new MqttUplinkOptions
-            {
-                Host = "127.0.0.1",
-                Port = broker.Port,
-                Site = "dc1",
-                Gateway = "gw1",
-                ClientId = "edgetwin-alert-facts-" + Guid.NewGuid().ToString("N"),
-                Delivery = new DeliveryOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(1), AckTimeout = TimeSpan.FromSeconds(10), BacklogRatePerSecond = 0 },
-            },
-            outbox);
+        var uplink = AlertEventFactsTests.UplinkTo(h, outbox, broker.Port, "edgetwin-alert-facts-");
         using var cts = new CancellationTokenSource();
         var run = uplink.RunAsync(cts.Token);
         try
@@ -273,4 +261,22 @@ public sealed class AlertEventFactsTests
 
     private static EdgeEvent? Raised(Harness h, string rule) =>
         h.Events.Events.FirstOrDefault(e => e.Source == rule && e.Kind == EdgeEventKind.AlertRaised);
+
+    /// <summary>The harness's events into an outbox and through a real MQTT uplink to the broker on <paramref name="port"/>, as the agent forwards them.</summary>
+    internal static MqttUplink UplinkTo(Harness h, InMemoryOutbox outbox, int port, string clientPrefix)
+    {
+        var identity = new UplinkIdentity("gw1", "dc1");
+        h.Events.Forward = new OutboxFeeder(outbox, new SeriesSummarizer(h.Registry, identity), h.Registry, identity);
+        return new MqttUplink(
+            new MqttUplinkOptions
+            {
+                Host = "127.0.0.1",
+                Port = port,
+                Site = "dc1",
+                Gateway = "gw1",
+                ClientId = clientPrefix + Guid.NewGuid().ToString("N"),
+                Delivery = new DeliveryOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(1), AckTimeout = TimeSpan.FromSeconds(10), BacklogRatePerSecond = 0 },
+            },
+            outbox);
+    }
 }

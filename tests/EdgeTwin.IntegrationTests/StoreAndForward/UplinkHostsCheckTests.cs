@@ -33,7 +33,7 @@ public sealed class UplinkHostsCheckTests
 
         var check = await InProcessCli.RunAsync("check", "--config", config);
         Assert.True(check.Exit == 0, check.Output);
-        Assert.Empty(SchemaErrors(config));
+        Assert.Empty(UplinkMaxRateCheckTests.SchemaErrors(config));
 
         var loaded = SiteConfigLoader.Load(config, new SiteConfigLoadOptions { SectionValidators = ConfigSectionValidators.Discover(typeof(UplinksConfig).Assembly) });
         var mqtt = UplinksConfig.From(loaded.Config!, Path.GetTempPath()).Mqtt!;
@@ -112,37 +112,13 @@ public sealed class UplinkHostsCheckTests
         var line = Assert.Single(check.Output.Split('\n'), l => l.Contains("is empty: list at least one broker", StringComparison.Ordinal));
         Assert.StartsWith(At(config, "hosts:"), line, StringComparison.Ordinal);
         Assert.Contains("uplinks.mqtt.hosts: is empty: list at least one broker, or use host: for a single one", line, StringComparison.Ordinal);
-        Assert.Contains(SchemaErrors(config), e => e.StartsWith("/uplinks/mqtt/hosts", StringComparison.Ordinal));
+        Assert.Contains(UplinkMaxRateCheckTests.SchemaErrors(config), e => e.StartsWith("/uplinks/mqtt/hosts", StringComparison.Ordinal));
     }
 
     private static bool SchemaValid(string config) => Schema().Evaluate(Tree(config)).IsValid;
 
-    private static JsonSchema Schema() => JsonSchema.FromFile(Path.Combine(RepoRoot(), "device-profiles", "schema", "site-config.schema.json"));
+    private static JsonSchema Schema() => JsonSchema.FromFile(Path.Combine(EdgeTwin.IntegrationTests.Deployment.Tool.RepoRoot(), "device-profiles", "schema", "site-config.schema.json"));
 
     private static System.Text.Json.Nodes.JsonNode? Tree(string config) =>
         ConfigNodeJson.ToJsonNode(YamlTree.Parse(File.ReadAllText(config), config, new ConfigDiagnostics())!);
-
-    private static List<string> SchemaErrors(string config)
-    {
-        var schema = JsonSchema.FromFile(Path.Combine(RepoRoot(), "device-profiles", "schema", "site-config.schema.json"));
-        var diagnostics = new ConfigDiagnostics();
-        var tree = YamlTree.Parse(File.ReadAllText(config), config, diagnostics)!;
-        var result = schema.Evaluate(ConfigNodeJson.ToJsonNode(tree), new EvaluationOptions { OutputFormat = OutputFormat.List });
-        return result.IsValid
-            ? []
-            : [.. result.Details.Where(d => d.Errors is { Count: > 0 }).Select(d => d.InstanceLocation.ToString())];
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "EdgeTwin.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"EdgeTwin.sln not found above {AppContext.BaseDirectory}");
-    }
 }

@@ -51,27 +51,15 @@ public sealed class UplinkMaxRateCheckTests
         Assert.Equal(schemaRejects, SchemaErrors(config).Any(e => e.Contains("/uplinks/mqtt/max_rate", StringComparison.Ordinal)));
     }
 
-    private static List<string> SchemaErrors(string config)
+    /// <summary>Where the shipped JSON schema refuses <paramref name="config"/> (instance locations), as an editor would show it.</summary>
+    internal static List<string> SchemaErrors(string config)
     {
-        var schema = JsonSchema.FromFile(Path.Combine(RepoRoot(), "device-profiles", "schema", "site-config.schema.json"));
+        var schema = JsonSchema.FromFile(Path.Combine(EdgeTwin.IntegrationTests.Deployment.Tool.RepoRoot(), "device-profiles", "schema", "site-config.schema.json"));
         var diagnostics = new ConfigDiagnostics();
         var tree = YamlTree.Parse(File.ReadAllText(config), config, diagnostics)!;
         var result = schema.Evaluate(ConfigNodeJson.ToJsonNode(tree), new EvaluationOptions { OutputFormat = OutputFormat.List });
         return result.IsValid
             ? []
             : [.. result.Details.Where(d => d.Errors is { Count: > 0 }).Select(d => d.InstanceLocation.ToString())];
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "EdgeTwin.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"EdgeTwin.sln not found above {AppContext.BaseDirectory}");
     }
 }

@@ -11,18 +11,16 @@ namespace EdgeTwin.Snmp.Tests.Peers;
 /// </summary>
 public sealed class BadSnmpAgent : IAsyncDisposable
 {
-    public const string Python = "/usr/bin/python3";
 
     /// <summary>The peer's one SNMPv3 user (authNoPriv, HMAC-SHA-96) and its engine id.</summary>
     public const string V3User = "ops";
     public const string V3Password = "authpass1";
 
-    private readonly Process _process;
+    private Process _process = null!;
     private readonly StringBuilder _log = new();
     private readonly TaskCompletionSource<int> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource<string>? _modeAck;
 
-    private BadSnmpAgent(Process process) => _process = process;
 
     public int Port { get; private set; }
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
@@ -54,27 +52,8 @@ public sealed class BadSnmpAgent : IAsyncDisposable
 
     public static async Task<BadSnmpAgent> StartAsync(string mode = "good")
     {
-        Assert.SkipUnless(File.Exists(Python), $"{Python} (Debian package 'python3') is not installed");
-        var script = Path.Combine(AppContext.BaseDirectory, "Peers", "snmp_bad_agent.py");
-        var process = new Process
-        {
-            StartInfo = new ProcessStartInfo(Python)
-            {
-                ArgumentList = { "-u", script, mode },
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            },
-            EnableRaisingEvents = true,
-        };
-        var agent = new BadSnmpAgent(process);
-        process.OutputDataReceived += (_, e) => agent.OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) => agent.OnLine(e.Data);
-        process.Exited += (_, _) => agent._ready.TrySetException(new InvalidOperationException("exited"));
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var agent = new BadSnmpAgent();
+        agent._process = PythonPeer.Start("snmp_bad_agent.py", [mode], agent.OnLine, () => agent._ready.TrySetException(new InvalidOperationException("exited")));
         try
         {
             agent.Port = await agent._ready.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);

@@ -11,15 +11,13 @@ namespace EdgeTwin.Snmp.Tests.Peers;
 /// </summary>
 public sealed class PySnmpAgent : IAsyncDisposable
 {
-    public const string Python = "/usr/bin/python3";
     public const string AuthPassword = "authpass123";
     public const string PrivPassword = "privpass123";
 
-    private readonly Process _process;
+    private Process _process = null!;
     private readonly StringBuilder _log = new();
     private readonly TaskCompletionSource<int> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private PySnmpAgent(Process process) => _process = process;
 
     public int Port { get; private set; }
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
@@ -49,28 +47,9 @@ public sealed class PySnmpAgent : IAsyncDisposable
 
     public static async Task<PySnmpAgent> StartAsync()
     {
-        Assert.SkipUnless(File.Exists(Python), $"{Python} (Debian package 'python3') is not installed");
         Assert.SkipUnless(Directory.Exists("/usr/lib/python3/dist-packages/pysnmp"), "pysnmp (Debian package 'python3-pysnmp4') is not installed");
-        var script = Path.Combine(AppContext.BaseDirectory, "Peers", "pysnmp_v3_agent.py");
-        var process = new Process
-        {
-            StartInfo = new ProcessStartInfo(Python)
-            {
-                ArgumentList = { "-u", script },
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            },
-            EnableRaisingEvents = true,
-        };
-        var agent = new PySnmpAgent(process);
-        process.OutputDataReceived += (_, e) => agent.OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) => agent.OnLine(e.Data);
-        process.Exited += (_, _) => agent._ready.TrySetException(new InvalidOperationException("exited"));
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var agent = new PySnmpAgent();
+        agent._process = PythonPeer.Start("pysnmp_v3_agent.py", [], agent.OnLine, () => agent._ready.TrySetException(new InvalidOperationException("exited")));
         try
         {
             agent.Port = await agent._ready.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);

@@ -211,38 +211,6 @@ public sealed class SparkplugPrimaryHostTests
         });
     }
 
-    private sealed class OwnMeters : IMeterFactory
-    {
-        private readonly List<Meter> _created = [];
-
-        public bool Has(Meter meter)
-        {
-            lock (_created)
-            {
-                return _created.Contains(meter);
-            }
-        }
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            lock (_created)
-            {
-                _created.Add(meter);
-            }
-
-            return meter;
-        }
-
-        public void Dispose()
-        {
-            lock (_created)
-            {
-                _created.ForEach(m => m.Dispose());
-            }
-        }
-    }
-
     private static async Task WaitForAsync(Func<bool> condition, string what)
     {
         var deadline = DateTime.UtcNow + Long;
