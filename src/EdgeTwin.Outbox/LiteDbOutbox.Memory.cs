@@ -158,7 +158,7 @@ public sealed partial class LiteDbOutbox
             ["failed"] = "1",
             ["path"] = _options.Path,
             ["cause"] = cause,
-            ["since"] = WireTime(since),
+            ["since"] = WireTime.Instant(since),
             ["first_seq_in_memory"] = (state.Last + 1).ToString(CultureInfo.InvariantCulture),
             ["held_from_file"] = copied.ToString(CultureInfo.InvariantCulture),
             ["memory_budget_bytes"] = _options.MemoryBudgetBytes.ToString(CultureInfo.InvariantCulture),
@@ -170,23 +170,8 @@ public sealed partial class LiteDbOutbox
 
         var message = $"Outbox {_options.Path}: its file system is read-only ({cause}); the outbox goes on in memory (at most {_options.MemoryBudgetBytes / (1024 * 1024)} MiB): what is not delivered when the agent stops or the gateway loses power is lost. Check the storage (dmesg) and reboot to fsck it, or replace it.";
         var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.StorageFailed, "outbox", since, EventSeverity.Critical, message, attributes));
-        _db!.BeginTrans();
-        var sequence = ++state.Last;
-        Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);
-        state.Depth++;
-        state.Bytes += size;
-        if (state.First == 0)
-        {
-            state.First = sequence;
-            state.OldestTimestamp = record.TimestampUnixMs;
-        }
-
-        SaveMeta(state);
-        CommitDurably();
-        state.FileBytes = FileBytes();
+        AppendOwnEvent(ref state, record);
     }
-
-    private static string WireTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>The storage state <see cref="GetStats"/> reports (under <c>_stateLock</c>).</summary>
     private OutboxStorageState StorageState() => new(_memoryOnlySince, _memoryOnlyCause, _memoryOnlyFirstSequence, _memoryOnlySince is null ? 0 : _options.MemoryBudgetBytes, _failingSince, _failingCause);

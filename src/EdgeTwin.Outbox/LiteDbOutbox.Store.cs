@@ -626,7 +626,12 @@ public sealed partial class LiteDbOutbox
             "newer_format" => $"Outbox file was written by a newer build in a format this build does not read; it is kept untouched in {gap.MovedTo} with its entries (not sent by this build) and a new outbox was started.",
             _ => $"Outbox {gap.Reason}: condensed {gap.Condensed} raw entries into summaries and dropped {gap.Dropped} entries.",
         };
-        var record = UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", now, EventSeverity.Warning, message, attributes));
+        AppendOwnEvent(ref state, UplinkBodies.Event(_options.Identity, new EdgeEvent(EdgeEventKind.DataGap, "outbox", now, EventSeverity.Warning, message, attributes)));
+    }
+
+    /// <summary>Appends an event the outbox writes itself (data_gap, storage_failed), committed at once unless the caller's transaction is open.</summary>
+    private void AppendOwnEvent(ref StoreState state, in OutboxRecord record)
+    {
         var inTransaction = _db!.BeginTrans();
         var sequence = ++state.Last;
         Segments.Insert(sequence, ToDocument(sequence, record, out var size), size);

@@ -77,7 +77,7 @@ internal sealed class StorageAlertFeed(Func<OutboxStorageState?> storage, Action
             {
                 ["failed"] = "1",
                 ["state"] = memory ? "memory_only" : "write_failing",
-                ["since"] = since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+                ["since"] = WireTime.Instant(since),
                 ["cause"] = cause,
             })
         { Device = "outbox" };
