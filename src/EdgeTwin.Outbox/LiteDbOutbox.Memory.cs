@@ -16,7 +16,6 @@ namespace EdgeTwin.Outbox;
 /// </summary>
 public sealed partial class LiteDbOutbox
 {
-    private const int ReadOnlyFileSystemErrno = 30; // EROFS (Linux, all architectures)
 
     private ChunkedMemoryStream? _memoryData;
     private ChunkedMemoryStream? _memoryLog;
@@ -27,20 +26,6 @@ public sealed partial class LiteDbOutbox
     // The store has failed to write since (cleared by the next good commit): status names it instead of "nothing unsent".
     private DateTimeOffset? _failingSince;
     private string? _failingCause;
-
-    /// <summary>.NET gives the errno as the HResult of an <see cref="IOException"/> from a failed system call.</summary>
-    internal static bool IsReadOnlyFileSystem(Exception ex)
-    {
-        for (var e = ex; e is not null; e = e.InnerException)
-        {
-            if (e is IOException { HResult: ReadOnlyFileSystemErrno })
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     private bool MemoryOnly => _memoryData is not null;
 

@@ -254,7 +254,7 @@ public sealed partial class LiteDbOutbox
         catch (Exception ex)
         {
             CloseDatabase();
-            if (IsReadOnlyFileSystem(ex) && EnterMemoryMode(ex.Message))
+            if (Core.StorageErrors.IsReadOnlyFileSystem(ex) && EnterMemoryMode(ex.Message))
             {
                 return true;
             }

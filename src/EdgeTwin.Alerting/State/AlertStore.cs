@@ -1,3 +1,4 @@
+using EdgeTwin.Core;
 using EdgeTwin.Core.Config;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -1086,10 +1087,10 @@ internal sealed partial class AlertStore : IDisposable
     /// <summary>What an operator reads of a write failure: the errno's meaning for the usual ones, else the message.</summary>
     internal static string CauseOf(Exception ex) => ex switch
     {
-        IOException { HResult: 30 } => "read-only file system",
-        IOException { HResult: 28 } => "no space left on device",
-        IOException { HResult: 122 } => "disk quota exceeded",
-        IOException { HResult: 5 } => "I/O error",
+        IOException { HResult: StorageErrors.ReadOnlyFileSystem } => "read-only file system",
+        IOException { HResult: StorageErrors.NoSpace } => "no space left on device",
+        IOException { HResult: StorageErrors.QuotaExceeded } => "disk quota exceeded",
+        IOException { HResult: StorageErrors.IoError } => "I/O error",
         UnauthorizedAccessException => "permission denied: " + ex.Message,
         _ => ex.Message,
     };
@@ -1157,7 +1158,7 @@ internal sealed partial class AlertStore : IDisposable
 
                 // A directory that cannot be written (read-only, no permission) can still be read: the history goes on
                 // answering from what LiteDB has (and the lines in memory) until the next try.
-                if (ex is UnauthorizedAccessException or IOException { HResult: 30 })
+                if (ex is UnauthorizedAccessException || StorageErrors.IsReadOnlyFileSystem(ex))
                 {
                     OpenReadOnly();
                 }
