@@ -27,6 +27,15 @@ public sealed class BrokerFailoverTests
         Hosts = [.. brokers.Select(b => $"127.0.0.1:{b.Port}")],
     };
 
+    /// <summary>Sparkplug B over the pair, with primary host <c>scada</c> given up on a broker after <paramref name="hostWait"/>.</summary>
+    private static MqttUplinkOptions SparkplugPairOptions(string stateDirectory, TimeSpan hostWait, params Mosquitto[] brokers) => PairOptions(brokers) with
+    {
+        Encoding = MqttPayloadEncoding.SparkplugB,
+        StateDirectory = stateDirectory,
+        SparkplugPrimaryHostId = "scada",
+        PrimaryHostWait = hostWait,
+    };
+
     private static IEnumerable<long> Sequences(params TestSubscriber[] centre) => centre.SelectMany(s => Data(s.Messages)).Select(e => e.Seq).Distinct();
 
     [Fact]
@@ -294,13 +303,7 @@ public sealed class BrokerFailoverTests
         await using var outbox = new TestOutbox();
         await outbox.AppendAsync([.. Enumerable.Range(0, 5).Select(i => Record("dev0", i))], Ct);
         var log = new RecordingLogger();
-        var options = PairOptions(a, b) with
-        {
-            Encoding = MqttPayloadEncoding.SparkplugB,
-            StateDirectory = stateDirectory.Path,
-            SparkplugPrimaryHostId = "scada",
-            PrimaryHostWait = TimeSpan.FromSeconds(2),
-        };
+        var options = SparkplugPairOptions(stateDirectory.Path, TimeSpan.FromSeconds(2), a, b);
         var uplink = new MqttUplink(options, outbox, log);
         using var cts = new CancellationTokenSource();
         var run = uplink.RunAsync(cts.Token);
@@ -343,13 +346,7 @@ public sealed class BrokerFailoverTests
         await using var outbox = new TestOutbox();
         await outbox.AppendAsync([.. Enumerable.Range(0, 3).Select(i => Record("dev0", i))], Ct);
         var log = new RecordingLogger();
-        var options = PairOptions(b, a) with
-        {
-            Encoding = MqttPayloadEncoding.SparkplugB,
-            StateDirectory = stateDirectory.Path,
-            SparkplugPrimaryHostId = "scada",
-            PrimaryHostWait = TimeSpan.FromSeconds(1),
-        };
+        var options = SparkplugPairOptions(stateDirectory.Path, TimeSpan.FromSeconds(1), b, a);
         var uplink = new MqttUplink(options, outbox, log);
         using var cts = new CancellationTokenSource();
         var run = uplink.RunAsync(cts.Token);
