@@ -56,7 +56,10 @@ public sealed partial class LiteDbOutbox
     /// Replaces the file store by an in-memory one holding what the file held (read without writing to it). False when
     /// this is not the agent's outbox (inspection never switches) or memory mode is already on.
     /// </summary>
-    private bool EnterMemoryMode(string cause)
+    /// <param name="cause">The error of the failed write or open.</param>
+    /// <param name="atOpen">The file system was read-only already when the agent started (it restarted after the failure:
+    /// the watchdog, a crash, an upgrade): the uplinks' positions come from the file, not from this run.</param>
+    private bool EnterMemoryMode(string cause, bool atOpen = false)
     {
         if (!_options.MoveCorruptFileAside || MemoryOnly || _options.MemoryBudgetBytes <= 0)
         {
@@ -80,7 +83,7 @@ public sealed partial class LiteDbOutbox
         lock (_stateLock)
         {
             lastKnown = _published.Last;
-            positions = new Dictionary<string, long>(_positions, StringComparer.Ordinal);
+            positions = new Dictionary<string, long>(atOpen ? held.Positions : _positions, StringComparer.Ordinal);
         }
 
         // From the clock, like a new file: the file keeps its own last sequence, and the next start (after the fsck) goes on
@@ -120,6 +123,13 @@ public sealed partial class LiteDbOutbox
             _memoryOnlySince = since;
             _memoryOnlyCause = cause;
             _memoryOnlyFirstSequence = seed + 1;
+            if (atOpen)
+            {
+                foreach (var (uplink, position) in positions)
+                {
+                    _positions[uplink] = position;
+                }
+            }
         }
 
         AppendStorageEvent(ref state, since, cause, copied, held);

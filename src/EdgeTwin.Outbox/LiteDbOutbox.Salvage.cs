@@ -13,7 +13,11 @@ namespace EdgeTwin.Outbox;
 /// failed part-way; meta's <c>pending_to</c>): never accepted, so not salvaged. Its caller retries the records (or, after a
 /// kill, the open-window recovery accounts for them); salvaged too, they would be sent twice.</param>
 /// <param name="PendingBytes">Entry bytes of <paramref name="PendingDropped"/>.</param>
-public sealed record OutboxSalvageResult(IReadOnlyList<OutboxEntry> Entries, long Lost, long LastSequence, IReadOnlyList<string> Problems, bool Incomplete, long PendingDropped = 0, long PendingBytes = 0);
+public sealed record OutboxSalvageResult(IReadOnlyList<OutboxEntry> Entries, long Lost, long LastSequence, IReadOnlyList<string> Problems, bool Incomplete, long PendingDropped = 0, long PendingBytes = 0)
+{
+    /// <summary>Each uplink's acknowledged position as the file recorded it (empty when unreadable).</summary>
+    public IReadOnlyDictionary<string, long> Positions { get; init; } = new Dictionary<string, long>(StringComparer.Ordinal);
+}
 
 /// <summary>
 /// Reading what is still readable from a damaged outbox file (the agent's move-aside path and <c>outbox export --salvage</c>).
@@ -88,6 +92,22 @@ public sealed partial class LiteDbOutbox
             }
 
             collector.Last = last;
+            try
+            {
+                foreach (var uplink in session.Db.GetCollection(UplinksCollection).FindAll())
+                {
+                    if (uplink["_id"] is { IsString: true } name && uplink["acked"] is { IsNumber: true } acked)
+                    {
+                        collector.Position(name.AsString, acked.AsInt64);
+                    }
+                }
+            }
+            catch (Exception ex) when (IsSalvageable(ex) && ex is not SalvageBudgetException)
+            {
+                collector.Problem($"uplink positions: {ex.GetType().Name}: {ex.Message} (entries acknowledged before may be sent again)");
+                session.Reopen();
+            }
+
             List<(string Name, long Start)> segments;
             try
             {
@@ -267,6 +287,7 @@ public sealed partial class LiteDbOutbox
         private readonly Lock _lock = new();
         private readonly List<OutboxEntry> _entries = [];
         private readonly List<string> _problems = [];
+        private readonly Dictionary<string, long> _positions = new(StringComparer.Ordinal);
         private long _lost;
         private long _last;
         private long _pending;
@@ -297,6 +318,14 @@ public sealed partial class LiteDbOutbox
             }
         }
 
+        public void Position(string uplink, long acked)
+        {
+            lock (_lock)
+            {
+                _positions[uplink] = acked;
+            }
+        }
+
         public void AddPending(long bytes)
         {
             lock (_lock)
@@ -324,7 +353,10 @@ public sealed partial class LiteDbOutbox
                 // Sorted and de-duplicated: a damaged index can return an id twice, or out of order across segments.
                 var entries = _entries.GroupBy(e => e.Sequence).Select(g => g.First()).OrderBy(e => e.Sequence).ToList();
                 var last = Math.Max(_last, entries.Count > 0 ? entries[^1].Sequence : 0);
-                return new OutboxSalvageResult(entries, _lost, last, _problems.ToList(), _incomplete, _pending, _pendingBytes);
+                return new OutboxSalvageResult(entries, _lost, last, _problems.ToList(), _incomplete, _pending, _pendingBytes)
+                {
+                    Positions = new Dictionary<string, long>(_positions, StringComparer.Ordinal),
+                };
             }
         }
     }

@@ -74,6 +74,20 @@ public sealed partial class LiteDbOutbox
 
             _lockFile ??= new FileStream(Core.Config.OutboxSettings.LockPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         }
+        catch (IOException ex) when (Core.StorageErrors.IsReadOnlyFileSystem(ex) && _options.MoveCorruptFileAside && _options.MemoryBudgetBytes > 0)
+        {
+            // Started on storage that is read-only already: a restart (watchdog, crash, upgrade) after the card failed. The
+            // start was refused, and systemd gave up after five, leaving the site watched by nothing until the card was
+            // replaced; the outbox goes on in memory as it does when the failure happens under the running agent.
+            LockReadOnly(path);
+            if (EnterMemoryMode(ex.Message, atOpen: true))
+            {
+                FinishOpen(_published, path);
+                return;
+            }
+
+            throw new OutboxStorageException($"Outbox {path}: its file system is read-only ({ex.Message}) and the outbox could not go on in memory", ex);
+        }
         catch (IOException ex)
         {
             throw new OutboxStorageException($"Outbox {path} is in use by another process (cannot lock {path}.lock): {ex.Message}", ex) { InUse = true };
@@ -168,10 +182,47 @@ public sealed partial class LiteDbOutbox
             _published = state;
         }
 
+        FinishOpen(state, path);
+    }
+
+    private void FinishOpen(StoreState state, string path)
+    {
         StartAgeClock(state.Last);
         FlushGap(); // drops an earlier run recorded in meta but had not written as a data_gap event yet
         _signal.Set(state.Last);
-        OutboxLog.Opened(_logger, path, state.Depth, state.Last, positions.Count == 0 ? "(none)" : string.Join(", ", positions.Select(p => $"{p.Key}@{p.Value}")));
+        string positions;
+        lock (_stateLock)
+        {
+            positions = _positions.Count == 0 ? "(none)" : string.Join(", ", _positions.Select(p => $"{p.Key}@{p.Value}"));
+        }
+
+        OutboxLog.Opened(_logger, path, state.Depth, state.Last, positions);
+    }
+
+    /// <summary>
+    /// On a read-only file system the lock file cannot be created or opened for writing; an existing one is still locked
+    /// (flock needs no write access), so a second agent on the same outbox is refused as on a writable disk.
+    /// </summary>
+    private void LockReadOnly(string path)
+    {
+        var lockPath = Core.Config.OutboxSettings.LockPath(path);
+        if (!File.Exists(lockPath))
+        {
+            return;
+        }
+
+        try
+        {
+            _lockFile = new FileStream(lockPath, FileMode.Open, FileAccess.Read, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException ex) when (!Core.StorageErrors.IsReadOnlyFileSystem(ex))
+        {
+            throw new OutboxStorageException($"Outbox {path} is in use by another process (cannot lock {path}.lock): {ex.Message}", ex) { InUse = true };
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Not readable by this user: without a lock, as there is none to take.
+        }
     }
 
     private void OpenDatabase()

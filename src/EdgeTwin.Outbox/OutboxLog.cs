@@ -58,12 +58,12 @@ internal static partial class OutboxLog
     [LoggerMessage(EventId = 34, Level = LogLevel.Error, Message = "Outbox {Path} was written by a newer build (file format {Format}; this build reads format {Own}): kept untouched as {MovedTo} with its entries, which this build does not send; a new outbox starts at sequence {Sequence}. Upgrade again to send them (or read them with that build's `edgetwin outbox export --path`)")]
     public static partial void NewerFormatMovedAside(ILogger logger, string path, int format, int own, string movedTo, long sequence);
 
-    [LoggerMessage(EventId = 36, Level = LogLevel.Error, Message = "Outbox {Path}: its file system turned read-only ({Cause}): the outbox goes on in memory (at most {BudgetMb} MiB) and the uplinks keep delivering, but what is not delivered when the agent stops or the gateway loses power is lost. {Held} entries the file held were taken into memory; new entries are numbered from {Sequence}. The storage is failing: check dmesg, reboot to fsck it, or replace it")]
+    [LoggerMessage(EventId = 36, Level = LogLevel.Error, Message = "Outbox {Path}: its file system is read-only ({Cause}): the outbox goes on in memory (at most {BudgetMb} MiB) and the uplinks keep delivering, but what is not delivered when the agent stops or the gateway loses power is lost. {Held} entries the file held were taken into memory; new entries are numbered from {Sequence}. The storage is failing: check dmesg, reboot to fsck it, or replace it")]
     public static partial void MemoryOnly(ILogger logger, string path, string cause, long held, long sequence, long budgetMb);
 
     [LoggerMessage(EventId = 37, Level = LogLevel.Warning, Message = "Outbox {Path}: reading what the file held for the memory outbox: {Lost} entries unreadable ({Problems})")]
     public static partial void MemoryOnlyUnreadable(ILogger logger, string path, long lost, string problems);
 
-    [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Outbox {Path}: its file system turned read-only and the memory outbox could not be started: {Cause}; appends fail and the callers keep their records")]
+    [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Outbox {Path}: its file system is read-only and the memory outbox could not be started: {Cause}; appends fail and the callers keep their records")]
     public static partial void MemoryOnlyFailed(ILogger logger, string path, string cause, Exception exception);
 }

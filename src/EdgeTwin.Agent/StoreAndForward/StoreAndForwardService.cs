@@ -406,7 +406,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox closed cleanly with {Depth} entries waiting for the uplinks")]
     private partial void LogClosed(long depth);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Outbox closed while in memory only (its file system turned read-only at {Since:u}): {Depth} entries not delivered are lost with this stop; the file keeps what it held before (sequences below {FirstInMemory})")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Outbox closed while in memory only (its file system read-only since {Since:u}): {Depth} entries not delivered are lost with this stop; the file keeps what it held before (sequences below {FirstInMemory})")]
     private partial void LogClosedInMemory(DateTimeOffset since, long depth, long firstInMemory);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Stop window ran out while {Part} was finishing; what it had not delivered stays in the outbox")]

@@ -1282,7 +1282,9 @@ public static class SiteConfigLoader
                     return $"'{existing}' is on the kernel's {fs.Type} file system, where the outbox cannot be created; give a path on the gateway's disk, e.g. /var/lib/edgetwin/outbox.db";
                 }
 
-                if (fs.ReadOnly)
+                // An outbox that exists was written there: the storage failed since (a restart after the card went read-only),
+                // where the agent goes on in memory and raises the alarm (a warning below); refusing left the site unwatched.
+                if (fs.ReadOnly && !File.Exists(path))
                 {
                     return $"'{existing}' is on a file system mounted read-only ({fs.Type}), where the outbox cannot be written; give a path on a writable disk, e.g. /var/lib/edgetwin/outbox.db";
                 }
@@ -1294,6 +1296,11 @@ public static class SiteConfigLoader
         /// <summary>An outbox in RAM works until the first power cut or reboot, which takes the backlog with it.</summary>
         private static string? OutboxPathWarning(string path)
         {
+            if (File.Exists(path) && Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir && FileSystemFacts.Of(dir) is { ReadOnly: true } readOnly)
+            {
+                return $"'{dir}' is on a file system mounted read-only ({readOnly.Type}) although the outbox was written there: the storage failed (or was remounted read-only by hand). The agent goes on in memory (outbox.memory_budget_mb) and raises gateway-storage-failed; check dmesg, reboot to fsck it, or replace it";
+            }
+
             var parent = Path.GetDirectoryName(Path.GetFullPath(path));
             return parent is not null && FileSystemFacts.NearestExisting(parent) is { } existing && Directory.Exists(existing) && FileSystemFacts.Of(existing) is { Volatile: true } fs
                 ? $"'{existing}' is on {fs.Type}, in RAM: what the outbox holds while the uplink is down is lost when the gateway loses power or reboots; give a path on the disk, e.g. /var/lib/edgetwin/outbox.db"

@@ -315,6 +315,33 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_restart_on_storage_turned_read_only_was_refused_as_invalid_config()
+    {
+        // The outbox was written there, so the card failed since: exit 2, which systemd does not restart, left the site
+        // unwatched. The agent goes on in memory and raises the alarm; check says what happened instead.
+        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
+        var source = Directory.CreateDirectory(Path.Combine(_dir.Path, "rw")).FullName;
+        File.WriteAllText(Path.Combine(source, "outbox.db"), "");
+        var mount = Directory.CreateDirectory(Path.Combine(_dir.Path, "ro")).FullName;
+        Assert.Equal(0, Run("mount", "--bind", source, mount));
+        try
+        {
+            Assert.Equal(0, Run("mount", "-o", "remount,bind,ro", mount));
+            var type = new DriveInfo(mount).DriveFormat;
+            var path = _dir.Write("site.yaml", Valid + $"\noutbox: {{ path: {mount}/outbox.db }}\n");
+            var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+            Assert.True(result.IsValid, string.Join("\n", result.Problems));
+            Assert.Equal(
+                [$"{path}:21:17: warning: outbox.path: '{mount}' is on a file system mounted read-only ({type}) although the outbox was written there: the storage failed (or was remounted read-only by hand). The agent goes on in memory (outbox.memory_budget_mb) and raises gateway-storage-failed; check dmesg, reboot to fsck it, or replace it"],
+                result.Warnings.Select(w => w.ToString()).Where(w => w.Contains("outbox.path", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            Assert.Equal(0, Run("umount", mount));
+        }
+    }
+
+    [Fact]
     public void Regression_an_outbox_in_ram_passed_check_without_a_word()
     {
         // tmpfs (/run, /dev/shm, a tmpfs /tmp): the backlog of an outage was gone after the power cut that often ends it.

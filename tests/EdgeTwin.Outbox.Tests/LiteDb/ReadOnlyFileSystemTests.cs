@@ -114,6 +114,61 @@ public sealed class ReadOnlyFileSystemTests
         }
     }
 
+    /// <summary>
+    /// Regression: a start on storage that was read-only already (the agent restarted after the card failed: the watchdog,
+    /// a crash, an upgrade) failed with "is in use by another process (cannot lock outbox.db.lock): Read-only file system",
+    /// and systemd gave up after five. Now the outbox goes on in memory from the file's own state: each uplink's position,
+    /// what is held above it, a storage_failed event, and the file is not changed.
+    /// </summary>
+    [Fact]
+    public async Task Regression_an_outbox_opened_on_storage_already_read_only_failed_as_in_use_by_another_process()
+    {
+        await using var disk = await Ext4Loop.CreateAsync();
+        var path = Path.Combine(disk.Dir, "outbox.db");
+        var t0 = DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds();
+        long first, last;
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            outbox.RegisterUplink("kafka");
+            last = await outbox.AppendAsync(Summaries(t0, 0, 100), Ct);
+            first = last - 99;
+            await outbox.AcknowledgeAsync("mqtt", first + 69, Ct);  // 30 waiting for mqtt
+            await outbox.AcknowledgeAsync("kafka", first + 19, Ct); // 80 waiting for kafka
+        }
+
+        await disk.FailAsync();
+        var fileBefore = await File.ReadAllBytesAsync(path, Ct);
+        var openedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            outbox.RegisterUplink("kafka");
+            var stats = outbox.GetStats();
+            Assert.NotNull(stats.Storage.MemoryOnlySince);
+            Assert.Contains("Read-only file system", stats.Storage.MemoryOnlyCause, StringComparison.Ordinal);
+            Assert.True(stats.Storage.FirstSequenceInMemory >= openedAt * 1000, "memory sequences start from the clock");
+
+            // Each uplink goes on from its own position in the file: nothing it had is sent again, nothing it lacks is skipped.
+            Assert.Equal(first + 69, outbox.GetAcknowledged("mqtt"));
+            Assert.Equal(first + 19, outbox.GetAcknowledged("kafka"));
+            var forMqtt = await ReadAllAsync(outbox, "mqtt", first + 69);
+            Assert.Equal(Enumerable.Range(70, 30).Select(i => first + i), forMqtt.Take(30).Select(e => e.Sequence));
+            var forKafka = await ReadAllAsync(outbox, "kafka", first + 19);
+            Assert.Equal(Enumerable.Range(20, 80).Select(i => first + i), forKafka.Take(80).Select(e => e.Sequence));
+            var storageEvent = Encoding.UTF8.GetString(forKafka[80].Record.Payload.Span);
+            Assert.Contains("\"event\":\"storage_failed\"", storageEvent, StringComparison.Ordinal);
+            Assert.Contains("\"held_from_file\":\"80\"", storageEvent, StringComparison.Ordinal);
+
+            // New entries are accepted and delivered from memory.
+            var added = await outbox.AppendAsync(Summaries(t0, 100, 5), Ct);
+            Assert.Equal(added, (await ReadAllAsync(outbox, "mqtt", first + 69))[^1].Sequence);
+            await outbox.AcknowledgeAsync("mqtt", added, Ct);
+        }
+
+        Assert.Equal(fileBefore, await File.ReadAllBytesAsync(path, Ct));
+    }
+
     /// <summary>In memory the budget is the memory budget: a long outage condenses and drops as on disk, it does not grow the process.</summary>
     [Fact]
     public async Task The_memory_outbox_keeps_within_its_memory_budget_dropping_the_oldest_summaries()
