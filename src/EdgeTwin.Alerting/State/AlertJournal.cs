@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Buffers.Binary;
 using LiteDB;
 using Microsoft.Win32.SafeHandles;
@@ -16,8 +17,9 @@ namespace EdgeTwin.Alerting.State;
 internal sealed class AlertJournal : IDisposable
 {
     private const int HeaderBytes = 8;
-    private readonly FileStream _file;
-    private readonly SafeFileHandle _syncHandle;
+    private FileStream? _file;
+    private SafeFileHandle? _syncHandle;
+    private bool _readOnly;
     private long _syncedLength;
 
     // Where the last whole record ends (the file may be longer after a failed write), and whether it may be.
@@ -27,14 +29,65 @@ internal sealed class AlertJournal : IDisposable
     public AlertJournal(string path)
     {
         Path = path;
-        _file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
-        _syncHandle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        _whole = _file.Length;
+        OpenWritable();
+    }
+
+    private AlertJournal(string path, FileStream? readOnly)
+    {
+        Path = path;
+        _file = readOnly;
+        _readOnly = true;
+        _whole = readOnly?.Length ?? 0;
+    }
+
+    /// <summary>
+    /// The journal of a read-only directory: readable (a missing file reads as empty); the first write or reset opens it
+    /// for writing, and fails as long as the directory is read-only.
+    /// </summary>
+    public static AlertJournal OpenReadOnly(string path)
+    {
+        try
+        {
+            return new AlertJournal(path, new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0));
+        }
+        catch (FileNotFoundException)
+        {
+            return new AlertJournal(path, null);
+        }
     }
 
     public string Path { get; }
 
-    public long Length => _file.Length;
+    public long Length => _file?.Length ?? 0;
+
+    [MemberNotNull(nameof(_file))]
+    private void OpenWritable()
+    {
+        if (_file is not null && !_readOnly)
+        {
+            return;
+        }
+
+        var file = new FileStream(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        try
+        {
+            _syncHandle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+
+        var wasReadOnly = _readOnly;
+        _file?.Dispose();
+        _file = file;
+        _readOnly = false;
+        if (!wasReadOnly)
+        {
+            _whole = _file.Length;
+        }
+    }
 
     /// <summary>
     /// A record no power cut can have left: a group commit never writes this much, so a longer length read from a
@@ -51,6 +104,11 @@ internal sealed class AlertJournal : IDisposable
     {
         damage = null;
         var writes = new List<StoreWrite>();
+        if (_file is null)
+        {
+            return writes;
+        }
+
         var bytes = new byte[_file.Length];
         _file.Position = 0;
         _file.ReadExactly(bytes);
@@ -102,6 +160,13 @@ internal sealed class AlertJournal : IDisposable
             at += HeaderBytes + length;
         }
 
+        if (_readOnly)
+        {
+            // Nothing resets a read-only journal after its replay: a later write goes after the last whole record.
+            _whole = at;
+            _torn = at < bytes.Length;
+        }
+
         return writes;
     }
 
@@ -119,7 +184,7 @@ internal sealed class AlertJournal : IDisposable
 
         try
         {
-            _file.Flush();
+            _file?.Flush();
             File.Copy(Path, aside, overwrite: true);
             return aside;
         }
@@ -147,6 +212,8 @@ internal sealed class AlertJournal : IDisposable
             buffer.Write(header);
             buffer.Write(payload);
         }
+
+        OpenWritable();
 
         // After a failed write (a full disk takes part of it) the file may end in a torn record: writing after it would
         // hide every later record from ReadAll, so the next write starts where the last whole record ended.
@@ -176,6 +243,11 @@ internal sealed class AlertJournal : IDisposable
     /// </summary>
     public bool FlushToDisk()
     {
+        if (_syncHandle is null)
+        {
+            return false; // read-only: nothing written
+        }
+
         var length = RandomAccess.GetLength(_syncHandle);
         if (length == Interlocked.Read(ref _syncedLength))
         {
@@ -190,6 +262,7 @@ internal sealed class AlertJournal : IDisposable
     /// <summary>Empties the journal (everything in it is in LiteDB).</summary>
     public void Reset()
     {
+        OpenWritable();
         _file.SetLength(0);
         _file.Position = 0;
         _whole = 0;
@@ -199,8 +272,8 @@ internal sealed class AlertJournal : IDisposable
 
     public void Dispose()
     {
-        _file.Dispose();
-        _syncHandle.Dispose();
+        _file?.Dispose();
+        _syncHandle?.Dispose();
     }
 
     private static uint Fnv(ReadOnlySpan<byte> data)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using EdgeTwin.Core;
 using EdgeTwin.Core.Config;
 using System.Collections.Concurrent;
@@ -187,37 +188,57 @@ internal sealed partial class AlertStore : IDisposable
         _liteJournal = stem + "-log" + System.IO.Path.GetExtension(path);
         _liteData = System.IO.Path.GetFullPath(path);
 
-        _lite = OpenVerified(path);
+        Exception? readOnlyAtStart = null;
+        try
+        {
+            _lite = OpenVerified(path);
+        }
+        catch (IOException ex) when (StorageErrors.IsReadOnlyFileSystem(ex))
+        {
+            // Started on a state directory that is read-only already (a restart after the card failed): the start failed
+            // and systemd gave up after five, leaving the site without its local alarms. The store goes on from a copy
+            // in memory, as it does when the directory turns read-only under the running agent.
+            readOnlyAtStart = ex;
+            _lite = OpenMemoryCopy(path);
+        }
+
         CopiedBecause = CheckOrigin(path, host ?? StoreOrigin.ThisHost());
         _publishedThrough = _lite.Meta.FindById(PublishedId)?["seq"].AsInt64 ?? 0;
 
         // Changes that were durable in the journal but not yet in LiteDB when the process died.
-        _journal = OpenJournal(stem + ".journal");
+        _journal = readOnlyAtStart is null ? OpenJournal(stem + ".journal") : AlertJournal.OpenReadOnly(stem + ".journal");
         var replay = _journal.ReadAll(out var damage);
-        if (damage is { Torn: true })
+        if (readOnlyAtStart is not null)
         {
-            LogJournalTorn(_journal.Path);
+            ReplayNotPersisting(readOnlyAtStart, replay, damage);
         }
-        else if (damage is { } corrupt)
+        else
         {
-            // The copy keeps the damaged bytes: the reset below empties the file.
-            _metrics?.StoreCorrupt("journal");
-            LogJournalCorrupt(_journal.Path, corrupt.Reason, replay.Count, _journal.SetAsideCopy());
-        }
+            if (damage is { Torn: true })
+            {
+                LogJournalTorn(_journal.Path);
+            }
+            else if (damage is { } corrupt)
+            {
+                // The copy keeps the damaged bytes: the reset below empties the file.
+                _metrics?.StoreCorrupt("journal");
+                LogJournalCorrupt(_journal.Path, corrupt.Reason, replay.Count, _journal.SetAsideCopy());
+            }
 
-        var applied = replay.Count == 0 || ApplyToLiteDb(replay);
-        var onDisk = replay.Count == 0 || (applied && TrySyncLiteDb());
-        _journal.Reset();
-        if (!onDisk)
-        {
-            // LiteDB cannot take them now, or has them but not surely on disk: keep them (without a torn tail). Writes
-            // LiteDB never took count as unapplied, so the journal is kept for the next start.
-            _journal.Append(replay);
-            _journaled = applied ? 0 : replay.Count;
-        }
-        else if (replay.Count > 0)
-        {
-            LogReplayed(replay.Count, _journal.Path);
+            var applied = replay.Count == 0 || ApplyToLiteDb(replay);
+            var onDisk = replay.Count == 0 || (applied && TrySyncLiteDb());
+            _journal.Reset();
+            if (!onDisk)
+            {
+                // LiteDB cannot take them now, or has them but not surely on disk: keep them (without a torn tail). Writes
+                // LiteDB never took count as unapplied, so the journal is kept for the next start.
+                _journal.Append(replay);
+                _journaled = applied ? 0 : replay.Count;
+            }
+            else if (replay.Count > 0)
+            {
+                LogReplayed(replay.Count, _journal.Path);
+            }
         }
 
         LastSeq = MaxSeq();
@@ -256,6 +277,58 @@ internal sealed partial class AlertStore : IDisposable
         }
 
         return why;
+    }
+
+    /// <summary>
+    /// The journal's replay for a read-only state directory: the journal's writes go into the copy in memory (the
+    /// journal keeps them on disk), nothing is written, and the store starts not persisting; its probe writes again
+    /// when the directory becomes writable (then LiteDB is reopened from the file and given the journal).
+    /// </summary>
+    private void ReplayNotPersisting(Exception cause, List<StoreWrite> replay, JournalDamage? damage)
+    {
+        if (damage is { Torn: false } corrupt)
+        {
+            _metrics?.StoreCorrupt("journal");
+            LogJournalCorrupt(_journal.Path, corrupt.Reason, replay.Count, "not copied: the directory is read-only");
+        }
+
+        if (replay.Count > 0)
+        {
+            ApplyToLiteDb(replay); // refused (logged there), they stay in the journal on disk for the start after the repair
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        _probeBackoff = ReopenFirstDelay;
+        _nextProbeTicks = now + (long)(_probeBackoff.TotalSeconds * Stopwatch.Frequency);
+        _nextReminderTicks = now + (long)(ReminderInterval.TotalSeconds * Stopwatch.Frequency);
+        var reason = StorageErrors.IsReadOnlyFileSystem(cause) ? "read-only file system" : CauseOf(cause); // the EROFS inside the open's error
+        _outage = new StoreOutage(DateTimeOffset.UtcNow, reason);
+        _metrics?.StoreMemoryOnly(1);
+        LogNotPersistingAtStart(null, StateDirectory, reason, _lite.Alerts.Count(), replay.Count);
+    }
+
+    /// <summary>alerts.db and LiteDB's log read into memory (reading works on a read-only mount); a new store if unreadable.</summary>
+    private LiteFile OpenMemoryCopy(string path)
+    {
+        try
+        {
+            var lite = LiteFile.OpenCopy(_liteData, _liteJournal);
+            try
+            {
+                Verify(lite);
+                return lite;
+            }
+            catch
+            {
+                lite.Dispose();
+                throw;
+            }
+        }
+        catch (Exception ex) when (IsCorruption(ex) || ex is IOException or UnauthorizedAccessException)
+        {
+            LogMemoryCopyFailed(path, $"{ex.GetType().Name}: {ex.Message}");
+            return LiteFile.OpenCopy(null, null);
+        }
     }
 
     /// <summary>The newest history line at open (new lines continue from here).</summary>
@@ -1464,6 +1537,12 @@ internal sealed partial class AlertStore : IDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: reopening LiteDB failed ({Reason}); changes stay in the alert journal, next try in {Seconds} s")]
     private partial void LogReopenFailed(Exception? ex, string path, string reason, double seconds);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store: the state directory {Directory} is read-only at start ({Cause}): alerting goes on from a copy in memory ({Alerts} alerts restored with their silences and history, from the file and {Replayed} journal writes LiteDB did not have yet); changes are kept in memory only and lost at the next stop unless the directory becomes writable first. Check the storage (dmesg) and reboot to fsck it, or replace it.")]
+    private partial void LogNotPersistingAtStart(Exception? ex, string directory, string cause, int alerts, int replayed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert store {Path}: the file cannot be read into memory ({Reason}); alerting starts on an empty store in memory")]
+    private partial void LogMemoryCopyFailed(string path, string reason);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "alert store: handing committed changes on failed")]
     private partial void LogReleaseFailed(Exception ex);
 
@@ -1495,6 +1574,39 @@ internal sealed partial class AlertStore : IDisposable
         /// type must be collection page", LiteDB issue 2792), and the first alert's write created them while the history
         /// command or a restore read.
         /// </summary>
+        /// <summary>
+        /// A writable LiteDB in memory holding a copy of <paramref name="data"/> and its log <paramref name="log"/> (either
+        /// may be missing or null: a new store). The files are only read.
+        /// </summary>
+        public static LiteFile OpenCopy(string? data, string? log)
+        {
+            var file = new LiteFile(new LiteDatabase(Copy(data), new BsonMapper(), Copy(log)));
+            try
+            {
+                file.Db.CheckpointSize = 0;
+                file.CreateMissingCollections();
+                return file;
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+
+            static MemoryStream Copy(string? path)
+            {
+                var copy = new MemoryStream(); // expandable (a MemoryStream over a given array is not)
+                if (path is not null && File.Exists(path))
+                {
+                    using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                    file.CopyTo(copy);
+                    copy.Position = 0;
+                }
+
+                return copy;
+            }
+        }
+
         public static LiteFile Open(string path, bool readOnly = false)
         {
             var file = new LiteFile(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct, ReadOnly = readOnly }));

@@ -105,6 +105,86 @@ public sealed class ReadOnlyStoreTests
     }
 
     /// <summary>
+    /// A start on a state directory that was read-only already (the agent restarted after the card failed) threw "alert
+    /// store …/alerts.db: cannot open: Read-only file system" and the agent's start failed with it. Now alerting starts
+    /// from a copy in memory: the alerts the file held (and the journal's writes LiteDB had not taken yet) are restored,
+    /// new alarms go out, and when the directory becomes writable again the changes are written back.
+    /// </summary>
+    [Fact]
+    public async Task Regression_an_alert_store_on_a_directory_already_read_only_failed_the_start()
+    {
+        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
+        var root = Directory.CreateTempSubdirectory("edgetwin-ro-store-").FullName;
+        var source = Directory.CreateDirectory(Path.Combine(root, "rw")).FullName;
+        var dir = Directory.CreateDirectory(Path.Combine(root, "state")).FullName;
+        await MountAsync("--bind", source, dir);
+        try
+        {
+            var first = await Harness.StartAsync(Rules, dir);
+            try
+            {
+                first.Feed(first.Series("rack-r01", "inlet"), 35);
+                await Wait.UntilAsync(() => first.Manager.Store.Unapplied == 0 && first.Manager.Store.History(10).Count == 1, "the first raise in LiteDB");
+                first.Manager.Store.HoldApply = true; // the second only in the journal, as after a kill before LiteDB had it
+                first.Feed(first.Series("rack-r02", "inlet"), 35);
+                await first.Manager.FlushAsync(Ct);
+            }
+            finally
+            {
+                await first.StopKeepingStateAsync();
+            }
+
+            await MountAsync("-o", "remount,bind,ro", dir);
+            var log = new CapturingLogger();
+            var h = await Harness.StartAsync(Rules, dir, loggerFactory: new CorruptStateTests.OneLoggerFactory(log));
+            try
+            {
+                var outage = h.Manager.Store.Outage;
+                Assert.NotNull(outage);
+                Assert.Equal("read-only file system", outage.Cause);
+                Assert.Equal(["rack-r01", "rack-r02"], h.Manager.Active().Where(a => a.State == AlertState.Firing).Select(a => a.Key.Contains("rack-r01", StringComparison.Ordinal) ? "rack-r01" : "rack-r02").Order());
+                var error = Assert.Single(log.Entries, e => e.Level >= LogLevel.Error);
+                Assert.Contains($"the state directory {dir} is read-only at start (read-only file system)", error.Text, StringComparison.Ordinal);
+                Assert.Matches(@"\(2 alerts restored with their silences and history, from the file and [1-9][0-9]* journal writes LiteDB did not have yet\)", error.Text);
+
+                // Alarms go on: a new one reaches the sink.
+                h.Feed(h.Series("rack-r03", "inlet"), 35);
+                await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing && a.Key.Contains("rack-r03", StringComparison.Ordinal)), "the new raise notified");
+
+                // Writable again (a remount): what was kept in memory is written and LiteDB is the file again.
+                await MountAsync("-o", "remount,bind,rw", dir);
+                await Wait.UntilAsync(() => h.Manager.Store.Outage is null && h.Manager.Store.Unapplied == 0, "written back", seconds: 30);
+            }
+            finally
+            {
+                await h.StopKeepingStateAsync();
+            }
+
+            using var reopened = new AlertStore(Path.Combine(dir, "alerts.db"));
+            Assert.Equal(3, reopened.LoadAlerts().Count(a => a.State == AlertState.Firing));
+        }
+        finally
+        {
+            await MountAsync("-l", dir, umount: true);
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static async Task MountAsync(string a, string b, string? c = null, bool umount = false)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(umount ? "/usr/bin/umount" : "/usr/bin/mount") { RedirectStandardError = true };
+        foreach (var arg in new[] { a, b, c }.OfType<string>())
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = await p.StandardError.ReadToEndAsync(Ct);
+        await p.WaitForExitAsync(Ct);
+        Assert.True(p.ExitCode == 0, $"{psi.FileName} {string.Join(' ', psi.ArgumentList)}: {stderr}");
+    }
+
+    /// <summary>
     /// Changes made while the journal could not be written were never written anywhere: when the directory became
     /// writable again (a full disk freed, a remount) they were lost at the next restart although the agent had run on.
     /// </summary>
