@@ -60,6 +60,16 @@ public static class AlertingExtensions
         return alerts.StateDirectory ?? Path.GetDirectoryName(Path.GetFullPath(outboxPathOverride ?? config.Outbox.Path)) ?? ".";
     }
 
+    /// <summary>
+    /// Where the agent listens when the state directory holds no socket (read-only storage): systemd's runtime directory
+    /// for the unit (<c>RUNTIME_DIRECTORY</c>, <c>/run/edgetwin</c> with the role's unit), where the CLI looks next.
+    /// </summary>
+    public static string FallbackControlSocket()
+    {
+        var runtime = Environment.GetEnvironmentVariable("RUNTIME_DIRECTORY")?.Split(':', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return Path.Combine(string.IsNullOrWhiteSpace(runtime) ? "/run/edgetwin" : runtime, "alerts.sock");
+    }
+
     /// <summary>The control socket's path for a config (what <c>edgetwin alerts</c> connects to).</summary>
     public static string ControlSocketPath(SiteConfig config, AlertsConfig alerts, string? stateDirectory = null) =>
         alerts.ControlSocket ?? Path.Combine(stateDirectory ?? StateDirectory(config, alerts), "alerts.sock");
@@ -173,6 +183,7 @@ public sealed partial class AlertingHostedService(
         {
             StatusWriter = storeAndForwardService is null ? null : storeAndForwardService.WriteStatus,
             Metrics = metrics,
+            FallbackPath = AlertingExtensions.FallbackControlSocket(),
             MaintenanceDone = maintenance is null ? null : (machine, by) => maintenance.ReportRepaired(machine, by) is var a ? (a.Ok, a.PredictionId, a.Message) : default,
         };
         try

@@ -114,49 +114,62 @@ internal sealed class AlertsCli
         }
 
         string? problem;
-        try
+        var fallback = parse.GetValue(Socket) is null ? AlertingExtensions.FallbackControlSocket() : null;
+        while (true)
         {
-            var answer = await AlertControlClient.SendAsync(socket, request, timeout, ct).ConfigureAwait(false);
-            var root = answer.RootElement;
-            if (root.TryGetProperty("ok", out var ok) && ok.ValueKind == JsonValueKind.False
-                && root.TryGetProperty("error", out var e) && e.GetString() is { } text && text.StartsWith("busy:", StringComparison.Ordinal))
+            try
             {
-                // The agent refused the connection as such, not the request: nothing was done.
-                answer.Dispose();
-                problem = $"the agent at {socket} is {text} (something is opening many connections at once: a script looping edgetwin in parallel?)";
+                var answer = await AlertControlClient.SendAsync(socket, request, timeout, ct).ConfigureAwait(false);
+                var root = answer.RootElement;
+                if (root.TryGetProperty("ok", out var ok) && ok.ValueKind == JsonValueKind.False
+                    && root.TryGetProperty("error", out var e) && e.GetString() is { } text && text.StartsWith("busy:", StringComparison.Ordinal))
+                {
+                    // The agent refused the connection as such, not the request: nothing was done.
+                    answer.Dispose();
+                    problem = $"the agent at {socket} is {text} (something is opening many connections at once: a script looping edgetwin in parallel?)";
+                }
+                else
+                {
+                    return (answer, 0);
+                }
             }
-            else
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AccessDenied)
             {
-                return (answer, 0);
+                // EACCES: the socket (0660) or, more often, its directory (/var/lib/edgetwin, 0750) keeps this user out. A
+                // directory the user cannot enter also hides the socket from File.Exists, which said "does not exist".
+                var dir = Path.GetDirectoryName(Path.GetFullPath(socket)) ?? "/";
+                var denied = File.Exists(socket) ? socket : dir;
+                problem = $"permission denied on {denied}: the socket {socket} is for the agent's user and group (run as root, or as a member of the agent's group, 'edgetwin' on a gateway: sudo usermod -aG edgetwin $USER, then log in again)";
             }
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AccessDenied)
-        {
-            // EACCES: the socket (0660) or, more often, its directory (/var/lib/edgetwin, 0750) keeps this user out. A
-            // directory the user cannot enter also hides the socket from File.Exists, which said "does not exist".
-            var dir = Path.GetDirectoryName(Path.GetFullPath(socket)) ?? "/";
-            var denied = File.Exists(socket) ? socket : dir;
-            problem = $"permission denied on {denied}: the socket {socket} is for the agent's user and group (run as root, or as a member of the agent's group, 'edgetwin' on a gateway: sudo usermod -aG edgetwin $USER, then log in again)";
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
-        {
-            // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
-            var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist" + relativeHint;
-            problem = $"the agent is not running or the socket path is wrong: {what} (systemctl status edgetwin; or give --config FILE / --socket PATH)"
-                + (command == "status" ? "; what waits in the outbox without the agent: edgetwin outbox stats --config FILE" : "");
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TryAgain or SocketError.WouldBlock)
-        {
-            // EAGAIN on connect: the listen backlog is full, nobody has accepted for a while.
-            problem = $"the agent does not accept connections on {socket} (its queue is full: hung or overloaded; systemctl status edgetwin; journalctl -u edgetwin -n 50)";
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            problem = $"no answer from the agent at {socket} within {Durations.Format(timeout)}: it is hung or overloaded (systemctl status edgetwin; journalctl -u edgetwin -n 50; --timeout to wait longer)";
-        }
-        catch (Exception ex) when (ex is SocketException or IOException or JsonException)
-        {
-            problem = $"cannot reach the agent at {socket}: {ex.Message} (is it running, and may this user open the socket?)";
+            catch (SocketException ex) when ((ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket)) && fallback is not null && fallback != socket && File.Exists(fallback))
+            {
+                // A state directory on storage turned read-only holds no new socket (only a stale one): the agent listens
+                // in its runtime directory instead.
+                socket = fallback;
+                continue;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused || !File.Exists(socket))
+            {
+                // .NET reports a missing Unix socket file as "Cannot assign requested address": say what it means.
+                var what = File.Exists(socket) ? "nothing accepts connections on " + socket : socket + " does not exist" + relativeHint;
+                problem = $"the agent is not running or the socket path is wrong: {what} (systemctl status edgetwin; or give --config FILE / --socket PATH)"
+                    + (command == "status" ? "; what waits in the outbox without the agent: edgetwin outbox stats --config FILE" : "");
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TryAgain or SocketError.WouldBlock)
+            {
+                // EAGAIN on connect: the listen backlog is full, nobody has accepted for a while.
+                problem = $"the agent does not accept connections on {socket} (its queue is full: hung or overloaded; systemctl status edgetwin; journalctl -u edgetwin -n 50)";
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                problem = $"no answer from the agent at {socket} within {Durations.Format(timeout)}: it is hung or overloaded (systemctl status edgetwin; journalctl -u edgetwin -n 50; --timeout to wait longer)";
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or JsonException)
+            {
+                problem = $"cannot reach the agent at {socket}: {ex.Message} (is it running, and may this user open the socket?)";
+            }
+
+            break;
         }
 
         await error.WriteLineAsync(prefix + problem).ConfigureAwait(false);

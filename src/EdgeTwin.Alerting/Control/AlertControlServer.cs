@@ -34,7 +34,7 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     private const int MaxRefusing = 64;
 
     private readonly AlertingService _alerting;
-    private readonly string _path;
+    private string _path;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -55,7 +55,14 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    /// <summary>Where it listens (<see cref="FallbackPath"/> when the configured path could not be used).</summary>
     public string Path => _path;
+
+    /// <summary>
+    /// Where to listen when the configured path cannot be used: a state directory on storage turned read-only (a failed
+    /// SD card) holds no new socket, and the stale one there cannot be removed. Null: no second place.
+    /// </summary>
+    public string? FallbackPath { get; init; }
 
     /// <summary>
     /// Connections served at once; one more is answered <c>{"ok":false,"error":"busy: …"}</c> and closed. A script
@@ -91,6 +98,23 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
     public void Start()
     {
+        try
+        {
+            Listen();
+        }
+        catch (Exception ex) when ((ex is IOException or UnauthorizedAccessException or SocketException) && FallbackPath is { } fallback && fallback != _path)
+        {
+            LogFallback(_path, ex.Message, fallback);
+            _path = fallback;
+            Listen();
+        }
+
+        _accept = Task.Run(() => AcceptAsync(_stop.Token), CancellationToken.None);
+        LogListening(_path);
+    }
+
+    private void Listen()
+    {
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path));
         if (dir is not null)
         {
@@ -104,15 +128,52 @@ public sealed partial class AlertControlServer : IAsyncDisposable
         }
 
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(_path));
-        if (!OperatingSystem.IsWindows())
+        try
         {
-            File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            listener.Bind(new UnixDomainSocketEndPoint(_path));
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(_path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+            }
+
+            listener.Listen(16);
         }
-        listener.Listen(16);
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.SocketError && WhyNotWritable(dir) is { } why)
+        {
+            // .NET names EROFS and other file errors of bind "Unknown socket error": say what it was.
+            listener.Dispose();
+            throw new IOException($"{(why.HResult == EdgeTwin.Core.StorageErrors.ReadOnlyFileSystem ? "read-only file system" : why.Message)} under {dir}", why);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
         _listener = listener;
-        _accept = Task.Run(() => AcceptAsync(_stop.Token), CancellationToken.None);
-        LogListening(_path);
+    }
+
+    /// <summary>The error creating a file in <paramref name="dir"/> gives (a read-only file system), or null when it can be written.</summary>
+    private static IOException? WhyNotWritable(string? dir)
+    {
+        if (dir is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var probe = new FileStream(System.IO.Path.Combine(dir, $".alerts-sock-probe-{Environment.ProcessId}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return null;
+        }
+        catch (IOException ex)
+        {
+            return ex;
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            return new IOException(ex.Message, ex);
+        }
     }
 
     private async Task AcceptAsync(CancellationToken stop)
@@ -1041,6 +1102,9 @@ public sealed partial class AlertControlServer : IAsyncDisposable
 
         _stop.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert control socket {Path} cannot be created ({Reason}); listening on {Fallback} instead, where edgetwin status and edgetwin alerts look next")]
+    private partial void LogFallback(string path, string reason, string fallback);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert control socket listening on {Path} (mode 0660)")]
     private partial void LogListening(string path);

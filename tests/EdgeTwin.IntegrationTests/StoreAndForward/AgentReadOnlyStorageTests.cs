@@ -7,6 +7,7 @@ using EdgeTwin.IntegrationTests.Agent;
 using EdgeTwin.IntegrationTests.Alerting;
 using EdgeTwin.IntegrationTests.Deployment;
 using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Simulator.Serving;
 using MQTTnet.Server;
 
 namespace EdgeTwin.IntegrationTests.StoreAndForward;
@@ -34,24 +35,7 @@ public sealed class AgentReadOnlyStorageTests
         var work = Directory.CreateTempSubdirectory("edgetwin-ro-agent-");
         try
         {
-            var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with
-            {
-                Outbox = new OutboxSettings(Path.Combine(disk.Dir, "outbox.db"), 512, TimeSpan.FromDays(7)) { SummaryWindow = TimeSpan.FromSeconds(1) },
-            };
-            var shipped = File.ReadAllLines(Path.Combine(Tool.RepoRoot(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
-                .SkipWhile(l => !l.Contains("- name: gateway-storage-failed", StringComparison.Ordinal))
-                .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal));
-            var configPath = Path.Combine(work.FullName, "edgetwin.yaml");
-            File.WriteAllText(configPath, SiteConfigWriter.ToYaml(config) + $$"""
-
-                uplinks:
-                  mqtt: { host: 127.0.0.1, port: {{port}}, client_id: gw-readonly }
-                alerts:
-                  group_interval: 0s
-                  rules:
-                {{string.Join("\n", shipped)}}
-
-                """);
+            var configPath = WriteConfig(sim, disk, work.FullName, port, "gw-readonly");
 
             await using var agent = AgentProcess.Start("run", "--config", configPath);
             Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
@@ -87,6 +71,89 @@ public sealed class AgentReadOnlyStorageTests
             broker.Dispose();
             work.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Regression_a_restart_after_the_storage_turned_read_only_left_the_site_unwatched()
+    {
+        // A watchdog restart, an OOM kill or an upgrade after the card failed: the start was refused (exit 2, which systemd
+        // does not restart) and the site was watched by nothing until someone replaced the card.
+        await using var disk = await Ext4Loop.CreateAsync();
+        await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
+        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event)>();
+        var port = TestPorts.FreeTcp();
+        var broker = await StartBrokerAsync(port, received);
+        var work = Directory.CreateTempSubdirectory("edgetwin-ro-restart-");
+        try
+        {
+            var configPath = WriteConfig(sim, disk, work.FullName, port, "gw-ro-restart");
+            await using (var first = AgentProcess.Start("run", "--config", configPath))
+            {
+                Assert.Equal("READY=1", await first.ReceiveNotifyAsync(StartTimeout, Ct));
+                await AlertingAgentSetup.Until(() => received.Count(m => m.Kind == "summary") >= 10, "summaries at the broker", 60);
+                await first.TerminateAsync(Ct);
+                Assert.Equal(0, await first.WaitForExitAsync(StartTimeout, Ct));
+            }
+
+            await disk.FailAsync();
+            var before = received.Count(m => m.Event == "storage_failed");
+            var restartedAt = DateTime.UtcNow;
+
+            // systemd's RuntimeDirectory= (the role's unit: /run/edgetwin), where the control socket goes when the state
+            // directory holds none.
+            var runtime = Directory.CreateDirectory(Path.Combine(work.FullName, "run")).FullName;
+            var environment = new Dictionary<string, string> { ["RUNTIME_DIRECTORY"] = runtime };
+            await using var agent = AgentProcess.Start(environment, "run", "--config", configPath);
+            Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
+            await AlertingAgentSetup.Until(() => received.Count(m => m.Event == "storage_failed") > before, "the storage_failed event at the broker", 60);
+            await AlertingAgentSetup.Until(() => received.Count(m => m.Kind == "summary" && m.At > restartedAt.AddSeconds(3)) >= 10, "summaries after the restart", 60);
+
+            var socket = Path.Combine(runtime, "alerts.sock");
+            await AlertingAgentSetup.Until(() => AlertFiring(socket, "gateway-storage-failed"), "the gateway-storage-failed alert", 60);
+            Assert.Contains($"listening on {socket} instead", agent.Stdout, StringComparison.Ordinal);
+
+            // The CLI finds the agent from the config alone: the state directory's socket is stale, the runtime one answers.
+            await using (var cli = AgentProcess.Start(environment, "status", "--config", configPath, "--json"))
+            {
+                Assert.Equal(1, await cli.WaitForExitAsync(StartTimeout, Ct));
+                using var status = JsonDocument.Parse(cli.Stdout);
+                Assert.Equal(JsonValueKind.String, status.RootElement.GetProperty("outbox").GetProperty("memory_only_since").ValueKind);
+                Assert.Equal("false", status.RootElement.GetProperty("alerts").GetProperty("store_persisting").ToString().ToLowerInvariant());
+            }
+
+            await agent.TerminateAsync(Ct);
+            Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
+            Assert.Contains("Outbox closed while in memory only", agent.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await broker.StopAsync();
+            broker.Dispose();
+            work.Delete(recursive: true);
+        }
+    }
+
+    private static string WriteConfig(SimulatedSiteHost sim, Ext4Loop disk, string work, int port, string clientId)
+    {
+        var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with
+        {
+            Outbox = new OutboxSettings(Path.Combine(disk.Dir, "outbox.db"), 512, TimeSpan.FromDays(7)) { SummaryWindow = TimeSpan.FromSeconds(1) },
+        };
+        var shipped = File.ReadAllLines(Path.Combine(Tool.RepoRoot(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+            .SkipWhile(l => !l.Contains("- name: gateway-storage-failed", StringComparison.Ordinal))
+            .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal));
+        var configPath = Path.Combine(work, "edgetwin.yaml");
+        File.WriteAllText(configPath, SiteConfigWriter.ToYaml(config) + $$"""
+
+            uplinks:
+              mqtt: { host: 127.0.0.1, port: {{port}}, client_id: {{clientId}} }
+            alerts:
+              group_interval: 0s
+              rules:
+            {{string.Join("\n", shipped)}}
+
+            """);
+        return configPath;
     }
 
     private static bool AlertFiring(string socket, string rule)
