@@ -5,6 +5,7 @@ using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Uplink.Payloads;
 using EdgeTwin.Uplink.Sparkplug;
 using EdgeTwin.Uplink.Sparkplug.Proto;
+using EdgeTwin.Uplink.Tests.Support;
 using Google.Protobuf;
 using static EdgeTwin.Uplink.Tests.Sparkplug.SparkplugEncoderTests;
 
@@ -84,5 +85,52 @@ public sealed class SparkplugAliasEncoderTests : IDisposable
             Assert.Equal(Before, Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))));
             Assert.All(output.SelectMany(m => Payload.Parser.ParseFrom(m.Payload).Metrics), m => Assert.False(m.HasAlias));
         }
+    }
+
+    [Fact]
+    public void With_aliases_births_declare_name_and_alias_and_data_carries_the_alias_only_through_rebirths_and_reconnects()
+    {
+        var (output, _) = Run(aliases: true, "on");
+        var named = Run(aliases: false, "off").Output;
+        var host = new SparkplugAliasHost();
+        foreach (var m in output)
+        {
+            host.Take(new Received(m.Topic, m.Payload, m.Retain)); // fails on a data name, an undeclared alias, an alias reused
+        }
+
+        // The same messages as without aliases, and every data metric resolves to the one sent by name.
+        Assert.Equal(named.Select(m => m.Topic), output.Select(m => m.Topic));
+        var namedData = named.Where(m => m.Topic.Contains("DATA/", StringComparison.Ordinal)).Select(m => Payload.Parser.ParseFrom(m.Payload)).ToList();
+        Assert.Equal(namedData, host.Data.Select(d => d.Resolved));
+        Assert.Equal(3, host.NodeBirths);
+
+        // Unique across the node and both devices, and for the whole process: the new model's facts took a new alias at
+        // the rebirth, every other metric kept its own.
+        Assert.Equal(host.Ever.Count, host.Ever.Values.Distinct().Count());
+        var nbirths = output.Where(m => m.Topic.EndsWith("/NBIRTH/gw1", StringComparison.Ordinal)).Select(m => Payload.Parser.ParseFrom(m.Payload).Metrics).ToList();
+        Assert.DoesNotContain(nbirths[0], m => m.Name.StartsWith("edgetwin/facts/models/rul-fan/", StringComparison.Ordinal));
+        Assert.Contains(nbirths[1], m => m.Name == "edgetwin/facts/models/rul-fan/version" && m.Alias > nbirths[0].Max(x => x.Alias));
+        Assert.Equal(nbirths[1].Select(m => (m.Name, m.Alias)), nbirths[2].Select(m => (m.Name, m.Alias)));
+        Assert.Equal(SparkplugEncoder.RebirthAlias, nbirths[0].Single(m => m.Name == SparkplugEncoder.RebirthMetric).Alias);
+
+        // The will and the clean stop's NDEATH keep bdSeq by name: a host matches them without a birth.
+        Assert.All(output.Where(m => m.Topic.EndsWith("/NDEATH/gw1", StringComparison.Ordinal)), m =>
+            Assert.Equal("bdSeq", Assert.Single(Payload.Parser.ParseFrom(m.Payload).Metrics).Name));
+    }
+
+    [Fact]
+    public void An_ncmd_by_alias_asks_for_a_rebirth_or_the_next_server_only_with_aliases_on()
+    {
+        Payload Command(ulong alias)
+        {
+            var p = new Payload { Timestamp = 1 };
+            p.Metrics.Add(new Payload.Types.Metric { Alias = alias, Timestamp = 1, Datatype = 11, BooleanValue = true });
+            return p;
+        }
+
+        Assert.Equal(NodeCommands.Rebirth, SparkplugEncoder.ReadCommand(Command(SparkplugEncoder.RebirthAlias).ToByteArray(), aliases: true));
+        Assert.Equal(NodeCommands.NextServer, SparkplugEncoder.ReadCommand(Command(SparkplugEncoder.NextServerAlias).ToByteArray(), aliases: true));
+        Assert.Equal(NodeCommands.None, SparkplugEncoder.ReadCommand(Command(5).ToByteArray(), aliases: true)); // edgetwin/seq: not writable
+        Assert.Equal(NodeCommands.None, SparkplugEncoder.ReadCommand(Command(SparkplugEncoder.RebirthAlias).ToByteArray(), aliases: false));
     }
 }

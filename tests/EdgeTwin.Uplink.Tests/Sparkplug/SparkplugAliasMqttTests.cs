@@ -91,7 +91,7 @@ public sealed class SparkplugAliasMqttTests
         var named = await SessionAsync(aliases: false);
         var aliased = await SessionAsync(aliases: true);
 
-        var host = new AliasHost();
+        var host = new SparkplugAliasHost();
         foreach (var m in aliased)
         {
             host.Take(m);
@@ -123,7 +123,7 @@ public sealed class SparkplugAliasMqttTests
     public async Task Aliases_are_unique_across_the_node_and_its_devices_and_a_late_series_is_born_before_its_data()
     {
         var aliased = await SessionAsync(aliases: true);
-        var host = new AliasHost();
+        var host = new SparkplugAliasHost();
         foreach (var m in aliased)
         {
             host.Take(m); // fails on an alias declared twice in one birth, or data with an alias not declared
@@ -183,7 +183,7 @@ public sealed class SparkplugAliasMqttTests
         await cts.CancelAsync();
         await run;
 
-        var host = new AliasHost();
+        var host = new SparkplugAliasHost();
         foreach (var m in sub.Messages.Where(m => !m.Topic.Contains("/NCMD/", StringComparison.Ordinal)))
         {
             host.Take(m); // fails when a birth gives a (device, name) another alias than before, or an alias another meaning
@@ -199,75 +199,4 @@ public sealed class SparkplugAliasMqttTests
     }
 
     private static bool IsData(string topic) => topic.Contains("/DDATA/", StringComparison.Ordinal) || topic.Contains("/NDATA/", StringComparison.Ordinal);
-
-    /// <summary>
-    /// A Sparkplug host's alias table for one edge node: an NBIRTH starts a birth (node aliases), each DBIRTH (re)declares its
-    /// device's; DATA must carry aliases only, each declared in this birth for the node or that device. Across births, a
-    /// (device, name) keeps its alias and an alias its meaning, so a host's tags stay put through rebirths.
-    /// </summary>
-    private sealed class AliasHost
-    {
-        private readonly Dictionary<ulong, (string Device, string Name)> _birth = [];
-
-        public Dictionary<(string Device, string Name), ulong> Ever { get; } = [];
-
-        public List<(string Topic, Payload Resolved)> Data { get; } = [];
-
-        public int NodeBirths { get; private set; }
-
-        public void Take(Received message)
-        {
-            var parts = message.Topic.Split('/');
-            var device = parts.Length > 4 ? parts[4] : "";
-            var payload = Payload.Parser.ParseFrom(message.Payload);
-            switch (parts[2])
-            {
-                case "NBIRTH":
-                    NodeBirths++;
-                    _birth.Clear();
-                    Declare("", payload);
-                    break;
-                case "DBIRTH":
-                    foreach (var stale in _birth.Where(kv => kv.Value.Device == device).Select(kv => kv.Key).ToList())
-                    {
-                        _birth.Remove(stale);
-                    }
-
-                    Declare(device, payload);
-                    break;
-                case "NDATA" or "DDATA":
-                    var resolved = payload.Clone();
-                    foreach (var m in resolved.Metrics)
-                    {
-                        Assert.False(m.HasName, $"{message.Topic}: a data metric with its name {m.Name}");
-                        Assert.True(m.HasAlias, $"{message.Topic}: a data metric without alias");
-                        Assert.True(_birth.TryGetValue(m.Alias, out var owner), $"{message.Topic}: alias {m.Alias} was not declared in this birth");
-                        Assert.Equal(device, owner.Device);
-                        m.Name = owner.Name;
-                        m.ClearAlias();
-                    }
-
-                    Data.Add((message.Topic, resolved));
-                    break;
-            }
-        }
-
-        private void Declare(string device, Payload birth)
-        {
-            foreach (var m in birth.Metrics)
-            {
-                Assert.True(m.HasName && m.HasAlias, $"a birth metric without name or alias: {m}");
-                Assert.False(_birth.TryGetValue(m.Alias, out var other) && other != (device, m.Name),
-                    $"alias {m.Alias} of {device}:{m.Name} is already {other.Device}:{other.Name} in this birth");
-                _birth[m.Alias] = (device, m.Name);
-                if (Ever.TryGetValue((device, m.Name), out var before))
-                {
-                    Assert.Equal(before, m.Alias);
-                }
-
-                Assert.DoesNotContain(Ever, kv => kv.Value == m.Alias && kv.Key != (device, m.Name));
-                Ever[(device, m.Name)] = m.Alias;
-            }
-        }
-    }
 }
