@@ -198,5 +198,44 @@ public sealed class SparkplugAliasMqttTests
         Assert.Equal(births[0].Metrics.Select(m => (m.Name, m.Alias)), births[2].Metrics.Select(m => (m.Name, m.Alias)));
     }
 
+    [Fact]
+    public async Task A_failover_to_the_next_broker_of_hosts_declares_the_same_aliases_there()
+    {
+        using var stateDirectory = new TempDirectory("edgetwin-spb-alias-");
+        await using var a = await Mosquitto.StartAsync();
+        await using var b = await Mosquitto.StartAsync();
+        await using var subA = await TestSubscriber.StartAsync(a.Port, "spBv1.0/#");
+        await using var subB = await TestSubscriber.StartAsync(b.Port, "spBv1.0/#");
+        await using var outbox = new TestOutbox();
+        await outbox.AppendAsync([.. Window(0), Ups(0)], TestContext.Current.CancellationToken);
+        var options = SparkplugOptions(0, stateDirectory.Path, aliases: true) with { Host = "", Port = 0, Hosts = [$"127.0.0.1:{a.Port}", $"127.0.0.1:{b.Port}"] };
+        var uplink = new MqttUplink(options, outbox);
+        using var cts = new CancellationTokenSource();
+        var run = uplink.RunAsync(cts.Token);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 4, Long);
+        await subA.WaitUntilAsync(m => m.Count(x => IsData(x.Topic)) >= 4, Long, "4 DDATA on A");
+
+        // Broker A dies: the uplink walks to B, a new session there (next bdSeq) with its births, then the new data.
+        await a.KillAsync();
+        await outbox.AppendAsync([.. Window(1, 1_795_000_060_000), Ups(1, 1_795_000_060_000)], TestContext.Current.CancellationToken);
+        await WaitForPositionAsync(() => outbox.GetAcknowledged("mqtt"), 8, Long);
+        await subB.WaitUntilAsync(m => m.Count(x => IsData(x.Topic)) >= 4, Long, "4 DDATA on B");
+        Assert.Equal($"127.0.0.1:{b.Port}", uplink.Server);
+        await cts.CancelAsync();
+        await run;
+
+        // One host that saw A's session and then B's: the same alias for every metric, on either broker.
+        var host = new SparkplugAliasHost();
+        foreach (var m in subA.Messages.Concat(subB.Messages))
+        {
+            host.Take(m);
+        }
+
+        Assert.Equal(2, host.NodeBirths);
+        var onB = subB.Messages.Where(m => m.Topic.Contains("BIRTH", StringComparison.Ordinal)).SelectMany(m => Payload.Parser.ParseFrom(m.Payload).Metrics).ToList();
+        Assert.Equal(host.Ever.Count, onB.Count);
+        Assert.Contains(host.Data, d => d.Resolved.Metrics.Any(x => x.Name == "load{phase=L1}/mean" && x.DoubleValue == 41));
+    }
+
     private static bool IsData(string topic) => topic.Contains("/DDATA/", StringComparison.Ordinal) || topic.Contains("/NDATA/", StringComparison.Ordinal);
 }
