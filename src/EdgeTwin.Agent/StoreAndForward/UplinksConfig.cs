@@ -99,6 +99,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             Encoding = m.Enum("encoding", MqttEncodings) ?? MqttPayloadEncoding.Json,
             SparkplugGroupId = m.String("sparkplug_group_id"),
             SparkplugPrimaryHostId = m.String("sparkplug_primary_host_id"),
+            SparkplugAliases = m.Bool("sparkplug_aliases") ?? false,
             StateDirectory = stateDirectory,
             Delivery = ReadDelivery(m),
         };
@@ -136,6 +137,11 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         if (options.Encoding == MqttPayloadEncoding.Json && m.Node("sparkplug_primary_host_id") is { } host)
         {
             m.Diagnostics.AddWarning(host, "is ignored with encoding: json (the default); it names the Sparkplug primary host application that encoding: sparkplug_b waits for; remove it or set encoding: sparkplug_b");
+        }
+
+        if (options.Encoding == MqttPayloadEncoding.Json && m.Node("sparkplug_aliases") is { } aliases)
+        {
+            m.Diagnostics.AddWarning(aliases, "is ignored with encoding: json (the default); it makes encoding: sparkplug_b send metric aliases instead of names; remove it or set encoding: sparkplug_b");
         }
 
         if (options.Encoding == MqttPayloadEncoding.SparkplugB && options.PersistentSession && (m.Node("persistent_session") ?? m.Node("session_expiry")) is { } session)

@@ -749,7 +749,7 @@ internal sealed class MqttTransport : IUplinkTransport
             NodeCommands asked;
             try
             {
-                asked = SparkplugEncoder.ReadCommand(message.Payload.ToArray());
+                asked = SparkplugEncoder.ReadCommand(message.Payload.ToArray(), sparkplug.Aliases);
             }
             catch (Google.Protobuf.InvalidProtocolBufferException ex)
             {

@@ -116,6 +116,13 @@ public sealed record MqttUplinkOptions
     /// </summary>
     public string? SparkplugPrimaryHostId { get; init; }
 
+    /// <summary>
+    /// Sparkplug metric aliases (<c>sparkplug_aliases</c>, Sparkplug 3.0 "Metric", aliases): NBIRTH and DBIRTH declare every
+    /// metric with its name and an alias unique across the edge node, NDATA and DDATA then carry the alias only. Saves the
+    /// names on a metered link; the host must resolve aliases from the births (Uplink README). Default false: names.
+    /// </summary>
+    public bool SparkplugAliases { get; init; }
+
     /// <summary>Directory of the small state file holding the Sparkplug bdSeq across restarts (required for Sparkplug B).</summary>
     public string? StateDirectory { get; init; }
 

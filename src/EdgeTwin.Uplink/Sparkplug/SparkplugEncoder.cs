@@ -42,11 +42,23 @@ internal enum NodeCommands
 /// <c>edgetwin/seq</c> (UInt64) carries the outbox sequence so the host can de-duplicate replays; every metric carries
 /// the time it describes and <c>is_historical</c> on the backlog lane. Payload <c>seq</c> runs 0–255 over NBIRTH,
 /// DBIRTH, DDATA and NDATA in wire order (the caller holds the send lock).
+/// With aliases (<c>sparkplug_aliases</c>) every birth metric also carries an alias, unique across the edge node and kept
+/// for the life of the process (a device's metrics only grow, so a rebirth declares the same pairs again), and NDATA and
+/// DDATA carry the alias instead of the name; a metric not declared yet still makes its device's DBIRTH first, so no
+/// DATA ever carries an alias the host has not been told.
 /// </summary>
 internal sealed class SparkplugEncoder : IMqttEncoder
 {
     public const string Namespace = "spBv1.0";
     public const string SequenceMetric = "edgetwin/seq";
+    public const string SchemaMetric = "edgetwin/schema";
+    private const string BdSeqName = "bdSeq";
+
+    /// <summary>The alias of <see cref="RebirthMetric"/> with aliases on (an NCMD may name it by alias only).</summary>
+    public const ulong RebirthAlias = 2;
+
+    /// <summary>The alias of <see cref="NextServerMetric"/> with aliases on (announced only with several servers).</summary>
+    public const ulong NextServerAlias = 3;
     public const string FactsPrefix = "edgetwin/facts/";
     public const string EventPrefix = "edgetwin/event/";
 
@@ -110,6 +122,8 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     private bool _currentReadThisConnection;
     private readonly HashSet<string> _retiredReported = new(StringComparer.Ordinal);
     private readonly bool _announceNextServer; // uplinks.mqtt.hosts has more than one server
+    private readonly Dictionary<string, ulong>? _nodeAliases; // node metric name → alias; null without aliases
+    private ulong _nextAlias; // the next alias to hand out (node and devices share the counter: unique across the node)
     private long _bdSeq = -1;
     private ulong _seq;
 
@@ -119,9 +133,23 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     /// from the backlog gets its DDEATH after each DDATA; null = every device counts as current.</param>
     /// <param name="onRetired">Told the first time a device not among <paramref name="currentDevices"/> gets its DDEATH.</param>
     public SparkplugEncoder(string group, string node, BdSeqStore bdSeqStore, Func<GatewayFacts>? facts = null, Func<IReadOnlyList<SparkplugSeries>>? knownSeries = null,
-        Func<IReadOnlyCollection<string>>? currentDevices = null, Action<string>? onRetired = null, bool announceNextServer = false)
+        Func<IReadOnlyCollection<string>>? currentDevices = null, Action<string>? onRetired = null, bool announceNextServer = false, bool aliases = false)
     {
         _announceNextServer = announceNextServer;
+        if (aliases)
+        {
+            // The fixed node metrics first, so the node controls have the aliases ReadCommand knows without this instance.
+            _nodeAliases = new Dictionary<string, ulong>(StringComparer.Ordinal)
+            {
+                [BdSeqName] = 1, [RebirthMetric] = RebirthAlias, [NextServerMetric] = NextServerAlias, [SchemaMetric] = 4, [SequenceMetric] = 5,
+            };
+            _nextAlias = 6;
+            foreach (var (member, _) in EventMembers)
+            {
+                _nodeAliases[EventPrefix + member] = _nextAlias++;
+            }
+        }
+
         _currentDevices = currentDevices;
         _onRetired = onRetired;
         _facts = facts;
@@ -133,6 +161,9 @@ internal sealed class SparkplugEncoder : IMqttEncoder
 
     /// <summary>The bdSeq of the current connection (-1 before the first).</summary>
     public long BdSeq => _bdSeq;
+
+    /// <summary>Whether births declare aliases and data carries them instead of names (<c>sparkplug_aliases</c>).</summary>
+    public bool Aliases => _nodeAliases is not null;
 
     public MqttOutgoing BeginSession()
     {
@@ -159,7 +190,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
             birth.Metrics.Add(new Payload.Types.Metric { Name = NextServerMetric, Timestamp = ms, Datatype = SparkplugDataType.Boolean, BooleanValue = false });
         }
 
-        birth.Metrics.Add(new Payload.Types.Metric { Name = "edgetwin/schema", Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
+        birth.Metrics.Add(new Payload.Types.Metric { Name = SchemaMetric, Timestamp = ms, Datatype = SparkplugDataType.Int64, LongValue = JsonEnvelope.SchemaVersion });
 
         // Every node metric an NDATA may carry (the events), declared once with no value yet.
         birth.Metrics.Add(new Payload.Types.Metric { Name = SequenceMetric, Timestamp = ms, Datatype = SparkplugDataType.UInt64, IsNull = true });
@@ -191,6 +222,20 @@ internal sealed class SparkplugEncoder : IMqttEncoder
                 {
                     AddString(birth, ms, $"{FactsPrefix}models/{model.Name}/error", error);
                 }
+            }
+        }
+
+        if (_nodeAliases is not null)
+        {
+            // Facts come and go with models: a name seen for the first time takes the next alias, a known one keeps its own.
+            foreach (var m in birth.Metrics)
+            {
+                if (!_nodeAliases.TryGetValue(m.Name, out var alias))
+                {
+                    _nodeAliases[m.Name] = alias = _nextAlias++;
+                }
+
+                m.Alias = alias;
             }
         }
 
@@ -258,6 +303,16 @@ internal sealed class SparkplugEncoder : IMqttEncoder
 
         if (record.Kind is not (OutboxKind.Summary or OutboxKind.Raw))
         {
+            if (_nodeAliases is not null)
+            {
+                // edgetwin/seq and the event metrics: a fixed set, declared in every NBIRTH.
+                foreach (var m in metrics)
+                {
+                    m.Alias = _nodeAliases[m.Name];
+                    m.ClearName();
+                }
+            }
+
             var node = new Payload { Timestamp = time, Seq = NextSeq() };
             node.Metrics.AddRange(metrics);
             output.Add(new MqttOutgoing(NodeTopic("NDATA"), node.ToByteArray(), Retain: false, IsJson: false));
@@ -281,13 +336,19 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         {
             if (state.Declared.TryGetValue(m.Name, out var known))
             {
-                needsBirth |= known.Last.Datatype != m.Datatype;
+                needsBirth |= known.Datatype != m.Datatype;
+                known.Datatype = m.Datatype;
                 known.Last = m;
             }
             else
             {
                 needsBirth = true;
-                state.Declared[m.Name] = new DeclaredMetric(m, m.Name == SequenceMetric || !HasUnit(m.Name, record.Kind) ? null : unit);
+                state.Declared[m.Name] = known = new DeclaredMetric(m.Name, m.Datatype, NextDeviceAlias(), m, m.Name == SequenceMetric || !HasUnit(m.Name, record.Kind) ? null : unit);
+            }
+
+            if (known.Alias != 0)
+            {
+                m.Alias = known.Alias;
             }
         }
 
@@ -302,6 +363,15 @@ internal sealed class SparkplugEncoder : IMqttEncoder
 
             output.Add(new MqttOutgoing(DeviceTopic("DBIRTH", device), birth.ToByteArray(), Retain: false, IsJson: false));
             state.Born = true;
+        }
+
+        if (_nodeAliases is not null)
+        {
+            // Declared above (the DBIRTH just sent, or an earlier one of this birth): the alias alone names the metric.
+            foreach (var m in metrics)
+            {
+                m.ClearName();
+            }
         }
 
         var data = new Payload { Timestamp = time, Seq = NextSeq() };
@@ -404,13 +474,16 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         }
     }
 
-    private static void Declare(DeviceState state, string name, uint type, string? unit, ulong time)
+    private void Declare(DeviceState state, string name, uint type, string? unit, ulong time)
     {
         if (!state.Declared.ContainsKey(name))
         {
-            state.Declared[name] = new DeclaredMetric(new Payload.Types.Metric { Name = name, Timestamp = time, Datatype = type, IsNull = true }, unit);
+            state.Declared[name] = new DeclaredMetric(name, type, NextDeviceAlias(), new Payload.Types.Metric { Name = name, Timestamp = time, Datatype = type, IsNull = true }, unit);
         }
     }
+
+    /// <summary>A device metric's alias, once for the life of the process (0 = aliases off).</summary>
+    private ulong NextDeviceAlias() => _nodeAliases is null ? 0 : _nextAlias++;
 
     private static bool HasUnit(string name, OutboxKind kind)
     {
@@ -464,7 +537,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
     /// A payload that is not Sparkplug B throws <see cref="InvalidProtocolBufferException"/>: the caller logs it, a command
     /// never ends the connection. Other metrics ask for nothing (the edge node has no other writable metrics).
     /// </summary>
-    public static NodeCommands ReadCommand(ReadOnlySpan<byte> payload)
+    public static NodeCommands ReadCommand(ReadOnlySpan<byte> payload, bool aliases = false)
     {
         var command = Payload.Parser.ParseFrom(payload);
         var asked = NodeCommands.None;
@@ -476,6 +549,13 @@ internal sealed class SparkplugEncoder : IMqttEncoder
                 {
                     RebirthMetric => NodeCommands.Rebirth,
                     NextServerMetric => NodeCommands.NextServer,
+                    // With aliases a host sends NCMD metrics by alias only ([tck-id-payloads-alias-data-cmd-requirement]).
+                    _ when aliases && !m.HasName && m.HasAlias => m.Alias switch
+                    {
+                        RebirthAlias => NodeCommands.Rebirth,
+                        NextServerAlias => NodeCommands.NextServer,
+                        _ => NodeCommands.None,
+                    },
                     _ => NodeCommands.None,
                 };
             }
@@ -490,7 +570,7 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         return _seq;
     }
 
-    private Payload.Types.Metric BdSeqMetric() => new() { Name = "bdSeq", Datatype = SparkplugDataType.Int64, LongValue = (ulong)Math.Max(0, _bdSeq) };
+    private Payload.Types.Metric BdSeqMetric() => new() { Name = BdSeqName, Datatype = SparkplugDataType.Int64, LongValue = (ulong)Math.Max(0, _bdSeq) };
 
     private string NodeTopic(string type) => $"{Namespace}/{_group}/{type}/{_node}";
 
@@ -710,14 +790,27 @@ internal sealed class SparkplugEncoder : IMqttEncoder
         public Dictionary<string, DeclaredMetric> Declared { get; } = new(StringComparer.Ordinal);
     }
 
-    private sealed class DeclaredMetric(Payload.Types.Metric last, string? unit)
+    /// <summary>A device metric: its name, datatype and alias kept apart from the last value (a DDATA with aliases drops the name).</summary>
+    private sealed class DeclaredMetric(string name, uint datatype, ulong alias, Payload.Types.Metric last, string? unit)
     {
+        public uint Datatype { get; set; } = datatype;
+
+        /// <summary>Unique across the edge node; 0 = aliases off.</summary>
+        public ulong Alias => alias;
+
         public Payload.Types.Metric Last { get; set; } = last;
 
-        /// <summary>The metric as a DBIRTH declares it: its last value, with the engineering unit as a property.</summary>
+        /// <summary>The metric as a DBIRTH declares it: name (and alias), its last value, with the engineering unit as a property.</summary>
         public Payload.Types.Metric ForBirth()
         {
             var m = Last.Clone();
+            m.Name = name;
+            m.Datatype = Datatype;
+            if (alias != 0)
+            {
+                m.Alias = alias;
+            }
+
             if (unit is { Length: > 0 })
             {
                 m.Properties ??= new Payload.Types.PropertySet();

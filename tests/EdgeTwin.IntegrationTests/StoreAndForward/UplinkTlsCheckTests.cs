@@ -169,6 +169,7 @@ public sealed class UplinkTlsCheckTests
     [InlineData("encoding: json", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
     [InlineData("", "sparkplug_group_id: plant1", "sparkplug_group_id: is ignored with encoding: json")]
     [InlineData("encoding: json", "sparkplug_primary_host_id: scada", "sparkplug_primary_host_id: is ignored with encoding: json")]
+    [InlineData("", "sparkplug_aliases: true", "sparkplug_aliases: is ignored with encoding: json")]
     [InlineData("protocol: \"3.1.1\"", "session_expiry: 7d", "session_expiry: is ignored with protocol 3.1.1")]
     [InlineData("persistent_session: false", "session_expiry: 7d", "session_expiry: is ignored with persistent_session: false")]
     [InlineData("encoding: sparkplug_b", "persistent_session: true", "persistent_session: is ignored with encoding: sparkplug_b: the Sparkplug specification requires an edge node to connect with a clean session")]
