@@ -4,6 +4,7 @@ using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.IntegrationTests.Snmp;
+using System.Text.Json.Nodes;
 using EdgeTwin.Modbus.Tests.Peers;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -36,11 +37,15 @@ public sealed class Pac3200PymodbusTests
         [801] = 123_456_789.5, [805] = 2_345_678.25, [809] = 1_002.125, [813] = 0,
     };
 
-    [Fact]
-    public async Task Pac3200_reads_big_endian_floats_at_the_manuals_offsets_and_double_energy_in_wh()
+    /// <summary>
+    /// The PAC3200's holding registers as pymodbus units: <paramref name="floats"/> (offset → value) high word first over
+    /// 1..70, <see cref="Doubles"/> at 801..816, nothing else (address 0 answers ILLEGAL DATA ADDRESS, as a profile off by
+    /// one would find).
+    /// </summary>
+    internal static JsonObject Units(IReadOnlyDictionary<int, double> floats)
     {
         var floatWords = new int[70];
-        foreach (var (offset, value) in Floats)
+        foreach (var (offset, value) in floats)
         {
             var bytes = new byte[4];
             BinaryPrimitives.WriteSingleBigEndian(bytes, (float)value);
@@ -59,8 +64,16 @@ public sealed class Pac3200PymodbusTests
             }
         }
 
-        // Offsets 1..70 and 801..816 only: address 0 answers ILLEGAL DATA ADDRESS, as a profile off by one would find.
-        var units = PymodbusServer.Units((1, "hr", 1, floatWords), (1, "hr", 801, energyWords));
+        return PymodbusServer.Units((1, "hr", 1, floatWords), (1, "hr", 801, energyWords));
+    }
+
+    /// <summary>The manual's values with <paramref name="offset"/> set to <paramref name="value"/>.</summary>
+    internal static Dictionary<int, double> FloatsWith(int offset, double value) => new(Floats) { [offset] = value };
+
+    [Fact]
+    public async Task Pac3200_reads_big_endian_floats_at_the_manuals_offsets_and_double_energy_in_wh()
+    {
+        var units = Units(Floats);
         await using var server = await PymodbusServer.StartTcpAsync(units);
 
         var profile = ShippedSnmpProfilesSnmpdTests.Shipped("siemens-pac3200");

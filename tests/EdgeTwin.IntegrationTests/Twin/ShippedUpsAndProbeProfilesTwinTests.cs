@@ -1,8 +1,14 @@
+using EdgeTwin.Agent.Sources.Modbus;
+using EdgeTwin.Agent.Twin.Power;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Sources;
+using EdgeTwin.IntegrationTests.Modbus;
 using EdgeTwin.IntegrationTests.Snmp;
+using EdgeTwin.Modbus.Tests.Peers;
+using EdgeTwin.Twin.Power;
 using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Physics;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -70,6 +76,54 @@ public sealed class ShippedUpsAndProbeProfilesTwinTests
 
         // The live PUE's IT power (category 1) needs every UPS's ups.output_power in W, kW or MW.
         Assert.Equal(pueCategory, config.Site.Power.PueItPower(_ => ShippedSnmpProfilesSnmpdTests.Shipped(upsProfile)).Category);
+    }
+
+    [Fact]
+    public async Task An_eaton_ups_pair_and_a_pac3200_incomer_give_the_live_pue_through_their_shipped_profiles()
+    {
+        // The facility meter by site.power.facility_meter (its meter.power_total, W), the IT power as the sum of every
+        // UPS's ups.output_power rows (category 1): each Eaton's three xupsOutputWatts rows are 1840 + 1610 + 2070 W,
+        // the pair 11 040 W; the PAC3200 reads 16 560 W at offset 65. PUE 1.5.
+        await using var snmpd = new SnmpdRecordingProcess("eaton-xups", ".1.3.6.1.4.1.534");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        await using var pymodbus = await PymodbusServer.StartTcpAsync(Pac3200PymodbusTests.Units(Pac3200PymodbusTests.FloatsWith(65, 16_560)));
+
+        var ups = DeviceAddress.Udp("127.0.0.1", snmpd.Port);
+        var topology = new SiteTopology("dc2", "gw2", [], [], new PowerChainConfig(
+            [new UpsConfig("ups-a", "ups-a", 20), new UpsConfig("ups-b", "ups-b", 20)],
+            [new PduConfig("pdu-b01", null, "ups-a", 32, 1, 230)],
+            "incomer"), []);
+        var config = new SiteConfig(
+            topology,
+            [
+                new DeviceConfig("ups-a", "eaton-xups", ups) { Interval = TimeSpan.FromSeconds(10) },
+                new DeviceConfig("ups-b", "eaton-xups", ups) { Interval = TimeSpan.FromSeconds(10) },
+                new DeviceConfig("incomer", "siemens-pac3200", DeviceAddress.Tcp("127.0.0.1", pymodbus.Port)) { UnitId = 1, Interval = TimeSpan.FromSeconds(5), Timeout = TimeSpan.FromSeconds(5) },
+            ],
+            new Dictionary<string, CredentialsConfig>(StringComparer.Ordinal),
+            OutboxSettings.Default)
+        { Profiles = new Dictionary<string, Core.Profiles.DeviceProfile>(StringComparer.Ordinal) { ["eaton-xups"] = ShippedSnmpProfilesSnmpdTests.Shipped("eaton-xups"), ["siemens-pac3200"] = ShippedSnmpProfilesSnmpdTests.Shipped("siemens-pac3200") } };
+        var registry = new SeriesRegistry();
+        var stage = new PueStage(config, registry, NullLogger<PueStage>.Instance);
+        Assert.Equal(PueBasis.UpsOutput, stage.Basis);
+
+        var upsSamples = new List<Sample>();
+        foreach (var device in (string[])["ups-a", "ups-b"])
+        {
+            upsSamples.AddRange((await ShippedSnmpProfilesSnmpdTests.PollOnceAsync(snmpd, device, "eaton-xups", registry)).ByKey.Values);
+        }
+
+        var meter = config.FindDevice("incomer")!;
+        await using var source = new ModbusSourceFactory().Create(new SourceContext(meter, config.Profiles["siemens-pac3200"], null, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+        source.RegisterSeries(registry);
+        var meterSamples = new RecordingSink();
+        await source.PollAsync(meterSamples, upsSamples.Max(s => s.TimestampUnixMs) + 1, Ct);
+
+        await stage.ProcessAsync(upsSamples.ToArray(), Ct);
+        await stage.ProcessAsync(meterSamples.Samples.ToArray(), Ct);
+        Assert.Equal(PueOutcome.Ok, stage.Latest.Outcome);
+        Assert.Equal(1.5, stage.Latest.Value, 9);
     }
 
     private sealed class NoEvents : IEventSink
