@@ -12,6 +12,7 @@ public sealed class UpsShippedRuleTests
     [Theory]
     [InlineData("ietf-ups-mib", 9.0)]            // upsEstimatedMinutesRemaining: minutes
     [InlineData("apc-smart-ups", 9 * 60 * 100.0)] // upsAdvBatteryRunTimeRemaining: TimeTicks (1/100 s)
+    [InlineData("eaton-xups", 9 * 60.0)]          // xupsBatTimeRemaining: seconds
     public async Task Regression_the_shipped_ups_runtime_low_rule_never_fired_for_an_apc_ups(string profileId, double rawFor9Minutes)
     {
         // An APC Smart-UPS on battery with 9 minutes left: apc-smart-ups published runtime_remaining in seconds (540 s),
@@ -102,6 +103,7 @@ public sealed class UpsShippedRuleTests
     [Theory]
     [InlineData("ietf-ups-mib")]  // upsOutputPercentLoad, per output line
     [InlineData("apc-smart-ups")] // upsHighPrecOutputLoad, tenths of %
+    [InlineData("eaton-xups")]    // xupsOutputLoad, %
     public async Task Regression_a_ups_at_98_percent_load_raised_nothing(string profileId)
     {
         // Mains failure, racks' fans ramping on the warm room: the UPS's output climbs to 98 % of its rating. Past 100 %
@@ -126,6 +128,30 @@ public sealed class UpsShippedRuleTests
 
         // Load shed: both clear.
         h.Feed(load, metric.Convert(80 * raw));
+        Assert.Empty(h.Manager.Active());
+    }
+
+    [Theory]
+    [InlineData("ietf-ups-mib", 5)]  // upsOutputSource battery(5)
+    [InlineData("apc-smart-ups", 3)] // upsBasicOutputStatus onBattery(3)
+    [InlineData("eaton-xups", 5)]    // xupsOutputSource battery(5)
+    public async Task Shipped_ups_on_battery_rule_fires_on_each_shipped_ups_profiles_battery_state(string profileId, int onBattery)
+    {
+        // The rule matches state names, not codes: a UPS profile whose output source calls "on battery" anything else
+        // than battery/onBattery would never raise it.
+        var d = new ConfigDiagnostics();
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
+        var device = "ups-" + profileId;
+        Harness.Site.AddStateNames(device, metric.Name, metric.States!);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-on-battery")));
+        var source = h.Registry.GetOrAdd(new SeriesDescriptor(device, metric.Name, metric.Unit, MetricKind.State, metric.Role));
+        var normal = metric.States!.Single(s => s.Value is "normal" or "onLine").Key;
+
+        h.Feed(source, normal);
+        Assert.Empty(h.Manager.Active());
+        h.Feed(source, onBattery);
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery"));
+        h.Feed(source, normal);
         Assert.Empty(h.Manager.Active());
     }
 

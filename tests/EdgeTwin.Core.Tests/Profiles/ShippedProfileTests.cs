@@ -70,7 +70,8 @@ public sealed class ShippedProfileTests
         var ids = all.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var required in (string[])["ietf-ups-mib", "apc-rpdu2", "apc-smart-ups", "raritan-px2", "eaton-epdu", "liebert-gp-crac",
                      "entity-sensor-temperature", "ietf-if-mib", "eastron-sdm630", "schneider-pm5300", "abb-acs580",
-                     "maxim-ds18b20", "bosch-bme280", "sensirion-sht3x", "aosong-dht22", "generic-leak-detector", "generic-s0-energy-meter", "linux-cpu-temperature", "linux-host"])
+                     "maxim-ds18b20", "bosch-bme280", "sensirion-sht3x", "aosong-dht22", "generic-leak-detector", "generic-s0-energy-meter", "linux-cpu-temperature", "linux-host",
+                     "eaton-xups", "apc-uio-probe", "siemens-pac3200"])
         {
             Assert.Contains(required, ids);
         }
@@ -154,5 +155,50 @@ public sealed class ShippedProfileTests
         Assert.Equal(".1.3.6.1.2.1.99.1.1.1.1", filter.Oid);
         Assert.True(filter.Accepts(8));
         Assert.False(filter.Accepts(6));
+    }
+
+    [Fact]
+    public void Eaton_xups_publishes_minutes_tenths_of_hz_and_the_ups_mib_state_names()
+    {
+        // XUPS-MIB: xupsBatTimeRemaining in seconds, xupsInputFrequency/xupsOutputFrequency in 0.1 Hz, xupsOutputSource
+        // battery(5) — the name the shipped ups-on-battery rule matches; per-phase output watts for the PUE.
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "eaton-xups.yaml"));
+        var runtime = p.FindMetric("runtime_remaining")!;
+        Assert.Equal((".1.3.6.1.4.1.534.1.2.1.0", "min"), (runtime.Oid, runtime.Unit));
+        Assert.Equal(30, runtime.Convert(1800), 9);
+        Assert.Equal(49.9, p.FindMetric("input_frequency")!.Convert(499), 9);
+        Assert.Equal("battery", p.FindMetric("output_source")!.States![5]);
+        Assert.Equal(".1.3.6.1.4.1.534.1.6.1.0", p.FindMetric("ambient_temperature")!.Oid);
+        var output = p.Tables.Single(t => t.Name == "output");
+        Assert.Equal("line", output.IndexTag);
+        var watts = output.Columns.Single(c => c.Role == "ups.output_power");
+        Assert.Equal((".1.3.6.1.4.1.534.1.4.4.1.4", "W"), (watts.Oid, watts.Unit));
+    }
+
+    [Fact]
+    public void Apc_uio_probe_reads_celsius_and_skips_ports_without_a_probe()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "apc-uio-probe.yaml"));
+        var table = p.Tables.Single();
+        Assert.Equal(".1.3.6.1.4.1.318.1.1.25.1.2.1.3", table.LabelOid);
+        var temperature = table.Columns.Single(c => c.Name == "temperature");
+        Assert.Equal((".1.3.6.1.4.1.318.1.1.25.1.2.1.6", "Cel", "rack.inlet_temperature"), (temperature.Oid, temperature.Unit, temperature.Role));
+        Assert.Equal("rack.inlet_humidity", table.Columns.Single(c => c.Name == "humidity").Role);
+        Assert.True(table.Filter!.Accepts(2)); // commsOK
+        Assert.True(table.Filter.Accepts(3)); // commsLost: kept, its -1 readings are flagged
+        Assert.False(table.Filter.Accepts(1)); // notInstalled
+    }
+
+    [Fact]
+    public void Pac3200_offsets_are_protocol_addresses_of_big_endian_floats()
+    {
+        var p = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(TestFiles.ProfilesDir, "siemens-pac3200.yaml"));
+        Assert.Equal(0, p.Modbus!.Addressing);
+        Assert.Equal(new ModbusRegister(ModbusTable.Holding, 1, ModbusDataType.Float32), p.FindMetric("voltage_l1_n")!.Register!);
+        Assert.Equal(55, p.FindMetric("frequency")!.Register!.Address);
+        Assert.Equal(65, p.FindMetric("total_power")!.Register!.Address);
+        var energy = p.FindMetric("active_energy_import_t1")!.Register!;
+        Assert.Equal((801, ModbusDataType.Float64, 4), (energy.Address, energy.Type, energy.Count));
+        Assert.Equal(WordOrder.ABCD, p.Modbus.ByteOrder);
     }
 }

@@ -1,0 +1,94 @@
+using EdgeTwin.Agent.Sources.Snmp;
+using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Profiles;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Core.Sources;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeTwin.IntegrationTests.Snmp;
+
+/// <summary>
+/// The shipped SNMP profiles of devices the room engineer asks about (an Eaton UPS on XUPS-MIB, APC universal I/O
+/// probes), read by the agent's SNMP source from net-snmp's snmpd serving a recording of the card's subtree: the OIDs,
+/// scales, units, state names, table indexes and labels as the MIB lays them out.
+/// </summary>
+public sealed class ShippedSnmpProfilesSnmpdTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    internal static DeviceProfile Shipped(string id) =>
+        DeviceProfileLoader.LoadFileOrThrow(Path.Combine(Simulator.SimPaths.Profiles, id + ".yaml"));
+
+    /// <summary>One poll of <paramref name="profileId"/> against <paramref name="snmpd"/>: the samples by series key, registered in <paramref name="registry"/> (a new one when null).</summary>
+    internal static async Task<(Dictionary<string, Sample> ByKey, SeriesRegistry Registry)> PollOnceAsync(SnmpdProcess snmpd, string deviceId, string profileId, SeriesRegistry? registry = null)
+    {
+        var profile = Shipped(profileId);
+        var credentials = CredentialsConfig.V2c("ro", "public");
+        var device = new DeviceConfig(deviceId, profileId, DeviceAddress.Udp("127.0.0.1", snmpd.Port)) { Credentials = credentials.Name, Timeout = TimeSpan.FromSeconds(5) };
+        await using var source = new SnmpSourceFactory().Create(new SourceContext(device, profile, credentials, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+        registry ??= new SeriesRegistry();
+        source.RegisterSeries(registry);
+        var sink = new RecordingSink();
+        await source.PollAsync(sink, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Ct);
+        return (sink.Samples.ToDictionary(s => registry[s.Series].Key), registry);
+    }
+
+    [Fact]
+    public async Task Eaton_xups_reads_minutes_tenths_of_hz_signed_battery_current_and_one_row_per_phase()
+    {
+        await using var snmpd = new SnmpdRecordingProcess("eaton-xups", ".1.3.6.1.4.1.534");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (got, registry) = await PollOnceAsync(snmpd, "ups-e1", "eaton-xups");
+
+        Assert.All(got.Values, s => Assert.Equal(SampleQuality.Good, s.Quality));
+        Assert.Equal(30, got["ups-e1/runtime_remaining"].Value, 9);     // xupsBatTimeRemaining 1800 s
+        Assert.Equal("min", registry[got["ups-e1/runtime_remaining"].Series].Unit);
+        Assert.Equal(87, got["ups-e1/battery_charge"].Value);
+        Assert.Equal(216, got["ups-e1/battery_voltage"].Value);
+        Assert.Equal(-2, got["ups-e1/battery_current"].Value);           // negative: recharging (an Integer32 below 0 kept)
+        Assert.Equal(1, got["ups-e1/battery_status"].Value);              // batteryCharging
+        Assert.Equal(49.9, got["ups-e1/input_frequency"].Value, 9);       // 499 tenths of Hz
+        Assert.Equal(50, got["ups-e1/output_frequency"].Value, 9);
+        Assert.Equal(41, got["ups-e1/output_load"].Value);
+        Assert.Equal(3, got["ups-e1/output_source"].Value);               // normal
+        Assert.Equal(7, got["ups-e1/input_line_bads"].Value);
+        Assert.Equal(24, got["ups-e1/ambient_temperature"].Value);
+        Assert.Equal(0, got["ups-e1/alarms_present"].Value);
+        Assert.Equal([230.0, 231, 229], Phases(got, "ups-e1/input_voltage"));
+        Assert.Equal([9.0, 8, 10], Phases(got, "ups-e1/input_current"));
+        Assert.Equal([1840.0, 1610, 2070], Phases(got, "ups-e1/output_power"));
+        Assert.Equal("W", registry[got["ups-e1/output_power{line=1}"].Series].Unit);
+        Assert.Equal("ups.output_power", registry[got["ups-e1/output_power{line=1}"].Series].Role);
+        Assert.Equal(12 + (2 * 3 * 3), got.Count); // every scalar and 3 phases × 3 columns × 2 tables: nothing unread
+    }
+
+    private static double[] Phases(Dictionary<string, Sample> got, string series) => [.. Enumerable.Range(1, 3).Select(l => got[$"{series}{{line={l}}}"].Value)];
+
+    [Fact]
+    public async Task Apc_uio_probes_are_tagged_port_dot_sensor_and_a_minus_one_is_flagged_not_published_as_a_reading()
+    {
+        await using var snmpd = new SnmpdRecordingProcess("apc-uio-probe", ".1.3.6.1.4.1.318.1.1.25");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (got, registry) = await PollOnceAsync(snmpd, "a03-env", "apc-uio-probe");
+
+        var low = got["a03-env/temperature{probe=1.1,probe_name=A03-inlet-low}"];
+        Assert.Equal((23.0, SampleQuality.Good), (low.Value, low.Quality));
+        Assert.Equal(("Cel", "rack.inlet_temperature"), (registry[low.Series].Unit, registry[low.Series].Role));
+        Assert.Equal(41, got["a03-env/humidity{probe=1.1,probe_name=A03-inlet-low}"].Value);
+        Assert.Equal(27, got["a03-env/temperature{probe=2.1,probe_name=A03-inlet-high}"].Value);
+        Assert.Equal(2, got["a03-env/alarm_status{probe=2.1,probe_name=A03-inlet-high}"].Value); // uioWarning
+
+        // -1 is the MIB's "no reading": humidity of a temperature-only AP9335T, both values of a probe whose link is lost.
+        Assert.Equal(SampleQuality.OutOfRange, got["a03-env/humidity{probe=2.1,probe_name=A03-inlet-high}"].Quality);
+        Assert.Equal(SampleQuality.OutOfRange, got["a03-env/temperature{probe=1.2,probe_name=A03-inlet-mid}"].Quality);
+        Assert.Equal(3, got["a03-env/comm_status{probe=1.2,probe_name=A03-inlet-mid}"].Value);   // commsLost
+
+        // The not-installed position 2.2 gives no series at all.
+        Assert.DoesNotContain(got.Keys, k => k.Contains("probe=2.2", StringComparison.Ordinal));
+        Assert.Equal(3 * 4, got.Count);
+    }
+}
