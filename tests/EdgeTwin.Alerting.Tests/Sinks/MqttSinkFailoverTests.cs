@@ -172,6 +172,40 @@ public sealed class MqttSinkFailoverTests
         }
     }
 
+    [Fact]
+    public async Task Each_broker_of_the_pair_is_held_to_its_own_certificate_name()
+    {
+        // A's certificate is for another name (refused at A); B's for 127.0.0.1 alone, the name B is reached by. Had the
+        // first broker's name (localhost) been asked of both, B's certificate would not match it either.
+        using var pki = new EdgeTwin.Uplink.Tests.Support.TestPki(serverExpired: false, "broker-x.example.net", "127.0.0.1");
+        await using var a = await Mosquitto.StartAsync(pki, serverCertificate: pki.ServerFor("broker-x.example.net"));
+        await using var b = await Mosquitto.StartAsync(pki, serverCertificate: pki.ServerFor("127.0.0.1"));
+        var atB = new ConcurrentQueue<(string Topic, byte[] Payload)>();
+        using var observer = await b.SubscribeAsync("edgetwin/#", atB);
+        var config = (MqttSinkConfig)Yaml.Valid($$"""
+            alerts:
+              sinks:
+                - name: local
+                  type: mqtt
+                  hosts: ["localhost:{{a.TlsPort}}", "127.0.0.1:{{b.TlsPort}}"]
+                  topic: "edgetwin/{site}/{gateway}/alerts"
+                  timeout: 5s
+                  retries: 0
+                  tls: { ca_file: {{pki.CaFile}}, client_cert_file: {{pki.ClientCertFile}}, client_key_file: {{pki.ClientKeyFile}} }
+            """).Sinks[0];
+        var sinkLog = new ListLogger();
+        await using var runner = new SinkRunner(new MqttSink(config, "dc1", "gw1", sinkLog), config);
+        await runner.StartAsync(Ct);
+        Send(runner, 1);
+        await Wait.UntilAsync(() => runner.Delivered == 1, "the alert through broker B over TLS", 30);
+        Assert.Equal(0, runner.Failed);
+        await Wait.UntilAsync(() => atB.Count == 1, "the alert at broker B's observer", 30);
+        Assert.StartsWith(
+            $"alert sink local: server mqtts://localhost:{a.TlsPort} failed: TLS handshake failed: the broker's certificate (CN=broker-x.example.net, issued by CN=EdgeTwin Test CA) is not for 'localhost'",
+            Assert.Single(sinkLog.At(LogLevel.Warning)),
+            StringComparison.Ordinal);
+    }
+
     private static void Send(SinkRunner runner, long id)
     {
         var message = Message(id);
