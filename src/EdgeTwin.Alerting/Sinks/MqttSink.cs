@@ -155,12 +155,13 @@ public sealed partial class MqttSink : IAlertSink
         catch (Exception ex) when (ex is not SinkRejectedException)
         {
             var closedOnIt = fresh && ex is not OperationCanceledException && !client.IsConnected;
+            var peer = Peer; // the server that closed, before the next round's start moves past it
             Lost();
             client.Dispose();
             _client = null;
             if (closedOnIt)
             {
-                ClosedOn(notification, topic, payload.Length, ex);
+                ClosedOn(notification, topic, payload.Length, ex, peer);
             }
 
             throw;
@@ -294,7 +295,7 @@ public sealed partial class MqttSink : IAlertSink
     /// the message was held for ever as "peer down", and every alert queued behind it with it. Twice on the same message,
     /// each time right after a successful connect, is a refusal: rejected, so the runner goes on with the next one.
     /// </summary>
-    private void ClosedOn(AlertNotification notification, string topic, int bytes, Exception ex)
+    private void ClosedOn(AlertNotification notification, string topic, int bytes, Exception ex, string peer)
     {
         _closedOnCount = ReferenceEquals(_closedOn, notification) ? _closedOnCount + 1 : 1;
         _closedOn = notification;
@@ -306,7 +307,7 @@ public sealed partial class MqttSink : IAlertSink
         _closedOn = null;
         _closedOnCount = 0;
         throw new SinkRejectedException(
-            $"{Peer} closed the connection on this message twice, each time right after accepting the connection, so it will not take it " +
+            $"{peer} closed the connection on this message twice, each time right after accepting the connection, so it will not take it " +
             $"({bytes} bytes of JSON to {topic}; {(_config.Protocol == MqttProtocol.V311 ? "MQTT 3.1.1 has no refusal" : "no reason given")}: " +
             $"most likely over the broker's maximum packet size, or a topic its ACL forbids): {ex.Message}", ex);
     }
