@@ -105,7 +105,7 @@ public sealed partial class AlertingService : IAsyncDisposable
             {
                 GpioSinkConfig g => new GpioSink(g, () => Controller(g.Chip), _options.TimeProvider, _options.LoggerFactory.CreateLogger<GpioSink>()),
                 SyslogSinkConfig s => new SyslogSink(s, site.SiteId),
-                MqttSinkConfig m => new MqttSink(m, site.SiteId, site.GatewayId),
+                MqttSinkConfig m => new MqttSink(m, site.SiteId, site.GatewayId, _options.LoggerFactory.CreateLogger<MqttSink>(), _options.TimeProvider),
                 WebhookSinkConfig w => new WebhookSink(w, site.SiteId, site.GatewayId, _options.TimeProvider, _options.LoggerFactory.CreateLogger<WebhookSink>()),
                 _ => throw new InvalidOperationException("unknown sink type " + sinkConfig.GetType().Name),
             };

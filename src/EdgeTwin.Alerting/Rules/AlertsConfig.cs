@@ -58,10 +58,23 @@ public sealed record SyslogSinkConfig : SinkConfig
 
 public sealed record MqttSinkConfig : SinkConfig
 {
+    /// <summary>The one broker (key <c>host</c>); with <see cref="Hosts"/>, the first entry's host (the key is then absent).</summary>
     public string Host { get; init; } = "127.0.0.1";
 
-    /// <summary>1883, or 8883 with TLS, when not configured.</summary>
+    /// <summary>1883, or 8883 with TLS, when not configured; also the port of a <see cref="Hosts"/> entry that names none.</summary>
     public int Port { get; init; } = 1883;
+
+    /// <summary>
+    /// The brokers of an HA pair or cluster (key <c>hosts</c>, instead of <c>host</c>), each <c>host</c>,
+    /// <c>host:port</c> or <c>[v6]:port</c>: walked in order as <c>uplinks.mqtt.hosts</c> is (README "Several brokers");
+    /// null = the one <see cref="Host"/>.
+    /// </summary>
+    public IReadOnlyList<string>? Hosts { get; init; }
+
+    /// <summary>The brokers in the order they are tried: <see cref="Hosts"/> parsed, or <see cref="Host"/> and <see cref="Port"/>; entries that do not parse are left out (the reader reports them).</summary>
+    public IReadOnlyList<MqttBrokerAddress> Servers => Hosts is null
+        ? [new MqttBrokerAddress(Host, Port)]
+        : MqttBrokerAddress.ParseList(Hosts, Port, "hosts", static (_, _) => { });
 
     /// <summary>TLS towards the broker: the uplink's <c>tls:</c> block (same keys, same certificate loading and validation).</summary>
     public MqttTlsOptions Tls { get; init; } = new();
@@ -1003,11 +1016,15 @@ public sealed record AlertsConfig
             ServerName = tlsSection?.String("server_name"),
         };
         tlsSection?.ReportUnknownKeys();
+        var port = s.Int("port", min: 1, max: 65535) ?? (tls.Enabled ? 8883 : 1883);
+        var hosts = ReadMqttSinkHosts(s, port);
         var sink = new MqttSinkConfig
         {
             Name = name,
-            Host = s.String("host") ?? "127.0.0.1",
-            Port = s.Int("port", min: 1, max: 65535) ?? (tls.Enabled ? 8883 : 1883),
+            // With hosts:, Host is the first broker's: what the warnings below that name one broker show.
+            Host = hosts is { } list ? list.Servers.FirstOrDefault().Host ?? "" : s.String("host") ?? "127.0.0.1",
+            Hosts = hosts?.Entries,
+            Port = port,
             Topic = s.String("topic") ?? "edgetwin/{site}/{gateway}/alerts",
             Protocol = s.Enum("protocol", MqttProtocols) ?? MqttProtocol.V500,
             ClientId = s.String("client_id"),
@@ -1033,13 +1050,60 @@ public sealed record AlertsConfig
         }
 
         // The MQTT CONNECT carries the password as plain bytes: without TLS anyone on the path to a LAN broker reads it.
-        if (sink.Username is not null && !tls.Enabled && !MqttUplinkOptions.IsLoopback(sink.Host))
+        if (sink.Username is not null && !tls.Enabled && sink.Servers.FirstOrDefault(b => !MqttUplinkOptions.IsLoopback(b.Host)) is { Host: not null } remote)
         {
             var key = password is not null ? password : s.Node("username")!;
-            s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {EndpointText.Of(sink.Host, sink.Port)} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");
+            s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {remote} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");
         }
 
         return sink;
+    }
+
+    /// <summary>
+    /// <c>hosts:</c> of an MQTT sink, the brokers of an HA pair or cluster, parsed and checked as <c>uplinks.mqtt.hosts</c>
+    /// (<see cref="MqttBrokerAddress.ParseList"/>: each problem at its entry's line); null when the sink has none (then
+    /// <c>host:</c>, default this machine). Not together with <c>host:</c>.
+    /// </summary>
+    private static (List<string> Entries, List<MqttBrokerAddress> Servers)? ReadMqttSinkHosts(ConfigReader s, int port)
+    {
+        var list = s.Node("hosts");
+        if (list is not null && s.Node("host") is not null)
+        {
+            s.Diagnostics.Add(list, "host: and hosts: are both set: keep hosts: (the brokers, tried in order) or host: (one broker), not both");
+        }
+
+        if (list is null || s.Sequence("hosts") is not { } sequence)
+        {
+            return null;
+        }
+
+        var entries = new List<string>(sequence.Items.Count);
+        foreach (var item in sequence.Items)
+        {
+            if (item is ConfigScalar { IsNull: false } entry)
+            {
+                entries.Add(entry.Value);
+            }
+            else
+            {
+                s.Diagnostics.Add(item, "expected a broker as host, host:port or [IPv6]:port, got " + ConfigReader.Describe(item));
+                entries.Add("");
+            }
+        }
+
+        var servers = MqttBrokerAddress.ParseList(entries, port, "hosts", (i, error) =>
+        {
+            if (i < 0)
+            {
+                s.Diagnostics.Add(sequence, error);
+            }
+            else if (sequence.Items[i] is ConfigScalar { IsNull: false })
+            {
+                // An entry that is no scalar was reported above.
+                s.Diagnostics.Add(sequence.Items[i], error);
+            }
+        });
+        return (entries, servers);
     }
 
     private static bool IsHeaderToken(string value)
@@ -1252,7 +1316,7 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             return;
         }
 
-        var (uplinkHost, uplinkPort) = Broker(uplink);
+        var uplinkBrokers = Brokers(uplink);
         foreach (var sink in sinks.Items.OfType<ConfigMapping>())
         {
             if (sink["type"] is not ConfigScalar { Value: "mqtt" } || sink["protocol"] is not null)
@@ -1260,18 +1324,21 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
                 continue;
             }
 
-            var (host, port) = Broker(sink);
-            if (string.Equals(host, uplinkHost, StringComparison.OrdinalIgnoreCase) && port == uplinkPort)
+            // With hosts: on either side, any broker of the sink's list that the uplink's list has (an HA pair both use).
+            if (Brokers(sink).FirstOrDefault(b => uplinkBrokers.Exists(b.SameAs)) is { Host: not null } shared)
             {
-                d.AddWarning(sink["host"] ?? sink, $"alert sink '{(sink["name"] as ConfigScalar)?.Value}' speaks MQTT 5 (protocol defaults to \"5\") to {EdgeTwin.Core.Config.EndpointText.Of(host, (int)port)}, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink");
+                d.AddWarning(sink["hosts"] ?? sink["host"] ?? sink, $"alert sink '{(sink["name"] as ConfigScalar)?.Value}' speaks MQTT 5 (protocol defaults to \"5\") to {shared}, the broker uplinks.mqtt reaches with protocol 3.1.1; a broker that speaks only 3.1.1 refuses it and no alert gets through: add protocol: \"3.1.1\" to the sink");
             }
         }
 
-        // Host and port as the readers default them: the sink's host is this machine, the uplink's is required; TLS moves the port to 8883.
-        static (string Host, long Port) Broker(ConfigMapping m)
+        // Hosts and ports as the readers default them: the sink's host is this machine, the uplink's is required; TLS moves the port to 8883.
+        static List<MqttBrokerAddress> Brokers(ConfigMapping m)
         {
             var tls = m["tls"] is ConfigMapping t && (t["enabled"] as ConfigScalar)?.AsBoolean() != false;
-            return ((m["host"] as ConfigScalar)?.Value ?? "127.0.0.1", (m["port"] as ConfigScalar)?.AsInt64() ?? (tls ? 8883 : 1883));
+            var port = (m["port"] as ConfigScalar)?.AsInt64() is { } p and >= 1 and <= 65535 ? (int)p : tls ? 8883 : 1883;
+            return m["hosts"] is ConfigSequence hosts
+                ? MqttBrokerAddress.ParseList([.. hosts.Items.OfType<ConfigScalar>().Select(h => h.Value)], port, "hosts", static (_, _) => { })
+                : [new MqttBrokerAddress((m["host"] as ConfigScalar)?.Value ?? "127.0.0.1", port)];
         }
     }
 

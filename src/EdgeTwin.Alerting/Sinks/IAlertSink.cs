@@ -31,6 +31,12 @@ public interface IAlertSink : IAsyncDisposable
     /// </summary>
     TimeSpan ResendInterval => TimeSpan.Zero;
 
+    /// <summary>
+    /// How long one delivery attempt may take, given the sink's <c>timeout:</c>. A sink that may try several peers in one
+    /// attempt (an MQTT sink with <c>hosts:</c>) gives each its own timeout; the rest: <paramref name="timeout"/>.
+    /// </summary>
+    TimeSpan AttemptTimeout(TimeSpan timeout) => timeout;
+
     /// <summary>Prepares the sink (open pins, nothing slow: connections are made on first delivery).</summary>
     Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -477,6 +477,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
 
         // While the peer is down a new head (its held message superseded) keeps the outage's backoff.
         var delay = _down ? _downDelay : _config.RetryDelay;
+        var attemptTimeout = _sink.AttemptTimeout(_config.Timeout);
         for (var attempt = 0; ; attempt++)
         {
             if (attempt > 0 && item.IsResend)
@@ -494,7 +495,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
             }
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            timeout.CancelAfter(_config.Timeout);
+            timeout.CancelAfter(attemptTimeout);
             try
             {
                 await _sink.DeliverAsync(notification, alerts, timeout.Token).ConfigureAwait(false);
@@ -527,7 +528,7 @@ public sealed partial class SinkRunner : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                var why = ex is OperationCanceledException ? $"timed out after {Core.Config.Durations.Format(_config.Timeout)}" : ex.Message;
+                var why = ex is OperationCanceledException ? $"timed out after {Core.Config.Durations.Format(attemptTimeout)}" : ex.Message;
                 _metrics?.Retried(_sink.Name);
                 if (_down)
                 {

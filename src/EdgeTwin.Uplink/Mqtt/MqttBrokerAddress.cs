@@ -85,6 +85,44 @@ public readonly record struct MqttBrokerAddress(string Host, int Port)
         return new MqttBrokerAddress(host, port);
     }
 
+    /// <summary>
+    /// A <c>hosts:</c> list (the MQTT uplink's, an alert sink's): each entry as <see cref="Parse"/>, in order. An entry
+    /// that does not parse, or names a broker an earlier one names (<see cref="SameAs"/>), is left out and told to
+    /// <paramref name="problem"/> with its index (-1: the list itself, when it is empty); <paramref name="listName"/> names
+    /// the list in the messages (<c>Hosts</c>, <c>hosts</c>).
+    /// </summary>
+    public static List<MqttBrokerAddress> ParseList(IReadOnlyList<string> entries, int defaultPort, string listName, Action<int, string> problem)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        ArgumentNullException.ThrowIfNull(problem);
+        if (entries.Count == 0)
+        {
+            problem(-1, "is empty: list at least one broker, or use host: for a single one");
+            return [];
+        }
+
+        var servers = new List<MqttBrokerAddress>(entries.Count);
+        var indexes = new List<int>(entries.Count);
+        for (var i = 0; i < entries.Count; i++)
+        {
+            if (Parse(entries[i], defaultPort, out var error) is not { } server)
+            {
+                problem(i, error!);
+            }
+            else if (servers.FindIndex(s => s.SameAs(server)) is var first and >= 0)
+            {
+                problem(i, $"'{entries[i]}' is the same broker as {listName}[{indexes[first]}] ({servers[first]}): each broker once");
+            }
+            else
+            {
+                servers.Add(server);
+                indexes.Add(i);
+            }
+        }
+
+        return servers;
+    }
+
     /// <summary>The same broker: host names compare without case, ports exactly.</summary>
     public bool SameAs(MqttBrokerAddress other) => Port == other.Port && string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase);
 }

@@ -289,30 +289,7 @@ public sealed record MqttUplinkOptions
 
     private void ValidateHosts(List<string> errors, string prefix)
     {
-        if (Hosts!.Count == 0)
-        {
-            errors.Add($"{prefix}.Hosts is empty: list at least one broker, or use host: for a single one");
-            return;
-        }
-
-        var seen = new List<MqttBrokerAddress>(Hosts.Count);
-        for (var i = 0; i < Hosts.Count; i++)
-        {
-            if (MqttBrokerAddress.Parse(Hosts[i], EffectivePort, out var error) is not { } server)
-            {
-                errors.Add($"{prefix}.Hosts[{i}] {error}");
-            }
-            else if (seen.FindIndex(s => s.SameAs(server)) is var first and >= 0)
-            {
-                errors.Add($"{prefix}.Hosts[{i}] '{Hosts[i]}' is the same broker as Hosts[{first}] ({seen[first]}): each broker once");
-                seen.Add(server);
-            }
-            else
-            {
-                seen.Add(server);
-            }
-        }
-
+        MqttBrokerAddress.ParseList(Hosts!, EffectivePort, "Hosts", (i, error) => errors.Add(i < 0 ? $"{prefix}.Hosts {error}" : $"{prefix}.Hosts[{i}] {error}"));
         if (PrimaryHostWait <= TimeSpan.Zero)
         {
             errors.Add($"{prefix}.PrimaryHostWait must be above 0 (was {PrimaryHostWait})");

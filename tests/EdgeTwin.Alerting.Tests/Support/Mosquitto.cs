@@ -22,9 +22,11 @@ internal sealed class Mosquitto : IAsyncDisposable
 
     private readonly int? _maxPacketSize;
     private readonly string? _clientIdPrefix;
+    private readonly (string Cert, string Key)? _serverCertificate;
 
-    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions, int? maxPacketSize = null, string? clientIdPrefix = null)
+    private Mosquitto(EdgeTwin.Uplink.Tests.Support.TestPki? tls, (string User, string Password)? account, bool keepSessions, int? maxPacketSize = null, string? clientIdPrefix = null, (string Cert, string Key)? serverCertificate = null)
     {
+        _serverCertificate = serverCertificate;
         _maxPacketSize = maxPacketSize;
         _clientIdPrefix = clientIdPrefix;
         _tls = tls;
@@ -47,14 +49,15 @@ internal sealed class Mosquitto : IAsyncDisposable
 
     /// <param name="maxPacketSize">mosquitto's <c>max_packet_size</c>: it closes the connection of a client that sends a larger packet (MQTT 3.1.1 has no refusal).</param>
     /// <param name="clientIdPrefix">mosquitto's <c>clientid_prefixes</c>: any other client id is refused as not authorised, as brokers that tie client ids to accounts do.</param>
-    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false, int? maxPacketSize = null, string? clientIdPrefix = null)
+    /// <param name="serverCertificate">The TLS listener's certificate instead of the PKI's default (localhost and 127.0.0.1), e.g. <see cref="EdgeTwin.Uplink.Tests.Support.TestPki.ServerFor"/>.</param>
+    public static async Task<Mosquitto> StartAsync(EdgeTwin.Uplink.Tests.Support.TestPki? tls = null, (string User, string Password)? account = null, bool keepSessions = false, int? maxPacketSize = null, string? clientIdPrefix = null, (string Cert, string Key)? serverCertificate = null)
     {
         if (!File.Exists(Binary))
         {
             Assert.Skip($"{Binary} not installed (apt-get install mosquitto)");
         }
 
-        var m = new Mosquitto(tls, account, keepSessions, maxPacketSize, clientIdPrefix);
+        var m = new Mosquitto(tls, account, keepSessions, maxPacketSize, clientIdPrefix, serverCertificate);
         await m.LaunchAsync();
         return m;
     }
@@ -110,7 +113,8 @@ internal sealed class Mosquitto : IAsyncDisposable
 
         if (_tls is { } pki)
         {
-            text.Append($"listener {TlsPort} 127.0.0.1\ncafile {pki.CaFile}\ncertfile {pki.ServerCertFile}\nkeyfile {pki.ServerKeyFile}\nrequire_certificate true\n");
+            var (cert, key) = _serverCertificate ?? (pki.ServerCertFile, pki.ServerKeyFile);
+            text.Append($"listener {TlsPort} 127.0.0.1\ncafile {pki.CaFile}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate true\n");
         }
 
         await File.WriteAllTextAsync(conf, text.ToString());

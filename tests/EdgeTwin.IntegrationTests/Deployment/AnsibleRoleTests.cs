@@ -94,6 +94,71 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         await VerifyUnitAsync(analyze, unit, dir);
     }
 
+    [Theory]
+    [InlineData(null)] // this machine's systemd, as the role reads it (Debian 12: 252)
+    [InlineData(252)]  // bookworm
+    [InlineData(257)]  // trixie
+    public async Task Regression_five_runtime_failures_in_ten_minutes_left_the_agent_dead_until_someone_intervened(int? systemd)
+    {
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        var analyze = Tool.Require("systemd-analyze", "systemd");
+        var local = await SystemdVersionAsync(analyze);
+        using var dir = new TempDir();
+        var (play, unit) = await UnitRenderPlayAsync(dir);
+        var version = systemd ?? local;
+        var extra = systemd is null
+            ? $$"""{"edgetwin_current": "{{dir.Path}}"}"""
+            : $$"""{"edgetwin_current": "{{dir.Path}}", "edgetwin_systemd_version": {{systemd}}}""";
+        var settings = await RenderUnitAsync(playbook, play, unit, extra, dir);
+
+        // No start limit: before, StartLimitIntervalSec=600/StartLimitBurst=5 left the unit failed after 5 failures in
+        // 10 minutes (a crash, kills at MemoryMax in a burst) and nothing started it again; the role's rollback never
+        // relied on it (edgetwin-ready follows the unit's state and restarts).
+        var unitSection = SystemdUnitTests.ReadService(await File.ReadAllLinesAsync(unit, Ct), "[Unit]");
+        Assert.Equal(["0"], unitSection["StartLimitIntervalSec"]);
+        Assert.False(unitSection.ContainsKey("StartLimitBurst"));
+        Assert.Equal(["on-failure"], settings["Restart"]);
+        Assert.Equal(["2"], settings["RestartPreventExitStatus"]); // an invalid config is still not restarted
+        if (version >= 254)
+        {
+            // The backoff: 5 s, then growing over 5 steps to one start every 2 min.
+            Assert.Equal(["5s"], settings["RestartSec"]);
+            Assert.Equal(["5"], settings["RestartSteps"]);
+            Assert.Equal(["2min"], settings["RestartMaxDelaySec"]);
+        }
+        else
+        {
+            Assert.Equal(["15s"], settings["RestartSec"]);
+            Assert.False(settings.ContainsKey("RestartSteps"));
+            Assert.False(settings.ContainsKey("RestartMaxDelaySec"));
+        }
+
+        if (version <= local)
+        {
+            await VerifyUnitAsync(analyze, unit, dir);
+            return;
+        }
+
+        // A systemd older than the unit's target cannot verify it silently: it does not know the backoff keys, which is
+        // why the role renders them only for 254 and later. (The trixie root's own systemd-analyze verifies this
+        // variant in AnsibleChrootTests.Role_converges_in_a_debian_13_trixie_chroot_….)
+        var verify = await Tool.RunAsync(analyze, ["verify", "--man=no", unit], Timeout, Ct, dir.Path);
+        output.WriteLine(verify.All);
+        if (local < 254)
+        {
+            Assert.Contains("Unknown key 'RestartSteps' in section [Service], ignoring.", verify.All, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>The major version of the systemd that <paramref name="analyze"/> belongs to (252 on Debian 12).</summary>
+    private static async Task<int> SystemdVersionAsync(string analyze)
+    {
+        var result = await Tool.RunAsync(analyze, ["--version"], Timeout, Ct);
+        var match = Regex.Match(result.StdOut, @"^systemd (\d+)");
+        Assert.True(match.Success, result.All);
+        return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>A play that renders only the role's unit template with its defaults, and a stand-in binary it may name.</summary>
     private static async Task<(string Play, string Unit)> UnitRenderPlayAsync(TempDir dir)
     {
@@ -111,6 +176,8 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
               gather_facts: false
               vars_files: [{{AnsibleDir}}/roles/edgetwin/defaults/main.yml]
               tasks:
+                # The role's own detection of this machine's systemd (an extra var edgetwin_systemd_version outranks it).
+                - ansible.builtin.import_tasks: {{AnsibleDir}}/roles/edgetwin/tasks/systemd_version.yml
                 - ansible.builtin.template:
                     src: {{AnsibleDir}}/roles/edgetwin/templates/edgetwin.service.j2
                     dest: {{unit}}

@@ -99,10 +99,16 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
         Assert.Contains("2", settings["RestartPreventExitStatus"]);
         // One descriptor per Modbus TCP meter: a gateway whose DefaultLimitNOFILE= is 1024 capped a 1,000-meter site.
         Assert.Equal(["65536"], settings["LimitNOFILE"]);
+        // Restarted for ever at a bounded rate: the 5-in-10-minutes start limit left the agent dead after a burst of
+        // runtime failures (AnsibleRoleTests.Regression_five_runtime_failures_in_ten_minutes_…, the role's unit).
+        Assert.Equal(["15s"], settings["RestartSec"]);
+        var unitSection = ReadService(File.ReadAllLines(UnitPath), "[Unit]");
+        Assert.Equal(["0"], unitSection["StartLimitIntervalSec"]);
+        Assert.False(unitSection.ContainsKey("StartLimitBurst"));
     }
 
     /// <summary>The [Service] section as key → values (repeated keys keep every value, in order).</summary>
-    internal static Dictionary<string, List<string>> ReadService(IEnumerable<string> lines)
+    internal static Dictionary<string, List<string>> ReadService(IEnumerable<string> lines, string section = "[Service]")
     {
         var result = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         var inService = false;
@@ -116,7 +122,7 @@ public sealed partial class SystemdUnitTests(ITestOutputHelper output)
 
             if (line[0] == '[')
             {
-                inService = line == "[Service]";
+                inService = line == section;
                 continue;
             }
 
