@@ -33,7 +33,7 @@ public sealed class MqttUplink
         {
             MqttPayloadEncoding.Json => new JsonMqttEncoder(identity, new TopicTemplate(options.TopicTemplate, identity), options.Facts, server),
             MqttPayloadEncoding.SparkplugB => new SparkplugEncoder(options.SparkplugGroupId ?? options.Site, options.Gateway,
-                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq")), options.Facts, options.SparkplugSeries,
+                new BdSeqStore(Path.Combine(options.StateDirectory!, $"sparkplug-{options.Name}.bdseq"), logger), options.Facts, options.SparkplugSeries,
                 options.SparkplugDevices, device => Log.RetiredDevice(logger, options.Name, device), announceNextServer: options.Servers.Count > 1,
                 aliases: options.SparkplugAliases),
             _ => throw new UplinkOptionsException([$"uplinks.mqtt.Encoding {options.Encoding} is unknown"]),
