@@ -180,21 +180,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             return null;
         }
 
-        var hosts = new List<string>(sequence.Items.Count);
-        foreach (var item in sequence.Items)
-        {
-            if (item is ConfigScalar { IsNull: false } entry)
-            {
-                hosts.Add(entry.Value);
-            }
-            else
-            {
-                m.Diagnostics.Add(item, "expected a broker as host, host:port or [IPv6]:port, got " + ConfigReader.Describe(item));
-                hosts.Add("");
-            }
-        }
-
-        return hosts;
+        return m.ScalarTexts(sequence, "a broker as host, host:port or [IPv6]:port");
     }
 
     private static string HostOfFirst(List<string> hosts) =>

@@ -1077,19 +1077,7 @@ public sealed record AlertsConfig
             return null;
         }
 
-        var entries = new List<string>(sequence.Items.Count);
-        foreach (var item in sequence.Items)
-        {
-            if (item is ConfigScalar { IsNull: false } entry)
-            {
-                entries.Add(entry.Value);
-            }
-            else
-            {
-                s.Diagnostics.Add(item, "expected a broker as host, host:port or [IPv6]:port, got " + ConfigReader.Describe(item));
-                entries.Add("");
-            }
-        }
+        var entries = s.ScalarTexts(sequence, "a broker as host, host:port or [IPv6]:port");
 
         var servers = MqttBrokerAddress.ParseList(entries, port, "hosts", (i, error) =>
         {

@@ -1580,18 +1580,7 @@ internal sealed partial class AlertStore : IDisposable
         /// </summary>
         public static LiteFile OpenCopy(string? data, string? log)
         {
-            var file = new LiteFile(new LiteDatabase(Copy(data), new BsonMapper(), Copy(log)));
-            try
-            {
-                file.Db.CheckpointSize = 0;
-                file.CreateMissingCollections();
-                return file;
-            }
-            catch
-            {
-                file.Dispose();
-                throw;
-            }
+            return Ready(new LiteFile(new LiteDatabase(Copy(data), new BsonMapper(), Copy(log))), writable: true);
 
             static MemoryStream Copy(string? path)
             {
@@ -1609,14 +1598,17 @@ internal sealed partial class AlertStore : IDisposable
 
         public static LiteFile Open(string path, bool readOnly = false)
         {
-            var file = new LiteFile(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct, ReadOnly = readOnly }));
+            // Read-only, a missing collection reads as empty and nobody creates one meanwhile.
+            return Ready(new LiteFile(new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct, ReadOnly = readOnly })), writable: !readOnly);
+        }
+
+        private static LiteFile Ready(LiteFile file, bool writable)
+        {
             try
             {
-                if (!readOnly)
+                if (writable)
                 {
                     file.Db.CheckpointSize = 0;
-
-                    // Read-only, a missing collection reads as empty and nobody creates one meanwhile.
                     file.CreateMissingCollections();
                 }
 

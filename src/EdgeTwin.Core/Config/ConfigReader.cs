@@ -326,6 +326,30 @@ public sealed partial class ConfigReader
 
     private static string WithoutDashes(string value) => value.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
 
+    /// <summary>
+    /// The texts of a list of scalars, one per item in order; an item that is no scalar is reported ("expected
+    /// <paramref name="expected"/>, got …") and stands as "" so that later indexes still name the right item.
+    /// </summary>
+    public List<string> ScalarTexts(ConfigSequence sequence, string expected)
+    {
+        ArgumentNullException.ThrowIfNull(sequence);
+        var texts = new List<string>(sequence.Items.Count);
+        foreach (var item in sequence.Items)
+        {
+            if (item is ConfigScalar { IsNull: false } entry)
+            {
+                texts.Add(entry.Value);
+            }
+            else
+            {
+                Diagnostics.Add(item, $"expected {expected}, got {Describe(item)}");
+                texts.Add("");
+            }
+        }
+
+        return texts;
+    }
+
     /// <summary>A list; null (with a problem) when the value is not a list.</summary>
     public ConfigSequence? Sequence(string key, bool required = false)
     {
