@@ -66,8 +66,8 @@ public sealed partial class LiteDbOutbox
     {
         try
         {
-            using var dataView = new CopyOnWriteStream(data, budget);
-            using var logView = new CopyOnWriteStream(log, budget);
+            using var dataView = new Core.CopyOnWriteFileStream(data, budget.Charge);
+            using var logView = new Core.CopyOnWriteFileStream(log, budget.Charge);
             using var session = new SalvageSession(dataView, logView);
             long floor = 0, last = 0;
             var ceiling = long.MaxValue;
@@ -389,121 +389,6 @@ public sealed partial class LiteDbOutbox
                 Expire();
                 throw new SalvageBudgetException("time budget spent");
             }
-        }
-    }
-
-    /// <summary>
-    /// A view of a file that LiteDB may write to without changing it: written pages are kept in memory and read back from
-    /// there. A null file is an empty journal.
-    /// </summary>
-    private sealed class CopyOnWriteStream(FileStream? file, SalvageBudget budget) : Stream
-    {
-        private const int PageSize = 8192;
-        private readonly Dictionary<long, byte[]> _pages = [];
-        private long _length = file?.Length ?? 0;
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => true;
-
-        public override bool CanWrite => true;
-
-        public override long Length => _length;
-
-        public override long Position
-        {
-            get => _position;
-            set => _position = value;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = (int)Math.Clamp(_length - _position, 0, count);
-            var done = 0;
-            while (done < n)
-            {
-                var page = (_position + done) / PageSize;
-                var within = (int)((_position + done) % PageSize);
-                var chunk = Math.Min(n - done, PageSize - within);
-                if (!_pages.TryGetValue(page, out var copy))
-                {
-                    copy = ReadPage(page);
-                }
-
-                Array.Copy(copy, within, buffer, offset + done, chunk);
-                done += chunk;
-            }
-
-            _position += done;
-            return done;
-        }
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            var done = 0;
-            while (done < count)
-            {
-                var page = (_position + done) / PageSize;
-                var within = (int)((_position + done) % PageSize);
-                var chunk = Math.Min(count - done, PageSize - within);
-                if (!_pages.TryGetValue(page, out var copy))
-                {
-                    copy = ReadPage(page);
-                    _pages[page] = copy;
-                }
-
-                Array.Copy(buffer, offset + done, copy, within, chunk);
-                done += chunk;
-            }
-
-            _position += count;
-            _length = Math.Max(_length, _position);
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => _position = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            _ => _length + offset,
-        };
-
-        public override void SetLength(long value)
-        {
-            _length = value;
-            foreach (var page in _pages.Keys.Where(p => p * PageSize >= value).ToList())
-            {
-                _pages.Remove(page);
-            }
-        }
-
-        private byte[] ReadPage(long page)
-        {
-            var copy = new byte[PageSize];
-            if (file is null || page * PageSize >= file.Length)
-            {
-                return copy;
-            }
-
-            budget.Charge(PageSize);
-            file.Position = page * PageSize;
-            var read = 0;
-            while (read < PageSize)
-            {
-                var n = file.Read(copy, read, PageSize - read);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                read += n;
-            }
-
-            return copy;
         }
     }
 }

@@ -1549,6 +1549,9 @@ internal sealed partial class AlertStore : IDisposable
     /// <summary>The LiteDB file and its collections, opened together and replaced together.</summary>
     private sealed class LiteFile : IDisposable
     {
+        // The files under a copy-on-write view (OpenCopy): LiteDB leaves a caller's streams open.
+        private IDisposable[] _files = [];
+
         private LiteFile(LiteDatabase db)
         {
             Db = db;
@@ -1575,25 +1578,32 @@ internal sealed partial class AlertStore : IDisposable
         /// command or a restore read.
         /// </summary>
         /// <summary>
-        /// A writable LiteDB in memory holding a copy of <paramref name="data"/> and its log <paramref name="log"/> (either
-        /// may be missing or null: a new store). The files are only read.
+        /// A writable LiteDB over <paramref name="data"/> and its log <paramref name="log"/> (either may be missing or null:
+        /// a new store) that never writes to them: the pages it changes stay in memory (<see cref="Core.CopyOnWriteFileStream"/>),
+        /// the rest is read from the files. Measured on a store at its full history (20,000 lines, a 34 MB file): a copy of
+        /// the whole file held 106 MB of heap.
         /// </summary>
         public static LiteFile OpenCopy(string? data, string? log)
         {
-            return Ready(new LiteFile(new LiteDatabase(Copy(data), new BsonMapper(), Copy(log))), writable: true);
-
-            static MemoryStream Copy(string? path)
+            var dataFile = OpenRead(data);
+            var logFile = OpenRead(log);
+            LiteFile file;
+            try
             {
-                var copy = new MemoryStream(); // expandable (a MemoryStream over a given array is not)
-                if (path is not null && File.Exists(path))
-                {
-                    using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                    file.CopyTo(copy);
-                    copy.Position = 0;
-                }
-
-                return copy;
+                file = new LiteFile(new LiteDatabase(new Core.CopyOnWriteFileStream(dataFile), new BsonMapper(), new Core.CopyOnWriteFileStream(logFile)));
             }
+            catch
+            {
+                dataFile?.Dispose();
+                logFile?.Dispose();
+                throw;
+            }
+
+            file._files = [.. new IDisposable?[] { dataFile, logFile }.OfType<IDisposable>()];
+            return Ready(file, writable: true);
+
+            static FileStream? OpenRead(string? path) =>
+                path is not null && File.Exists(path) ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite) : null;
         }
 
         public static LiteFile Open(string path, bool readOnly = false)
@@ -1645,6 +1655,11 @@ internal sealed partial class AlertStore : IDisposable
             catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
             {
                 // A closed engine may fail to close again; its files are released either way.
+            }
+
+            foreach (var f in _files)
+            {
+                f.Dispose();
             }
         }
     }
