@@ -62,8 +62,8 @@ public sealed class WallClockWatch
     /// <summary>
     /// The wall clock and a monotonic timestamp taken together: the timestamp is the midpoint of two that bracket the wall
     /// read, retried while they are far apart. A pause between the two reads (a stop-the-world GC, a busy CPU, a suspended
-    /// VM) advanced the monotonic reading but not the wall one, and a check a few seconds later counted the pause as a
-    /// step back. A pause that outlasts every attempt is taken as it is (a midpoint within half of it).
+    /// VM) advanced the monotonic reading but not the wall one: that read counted the pause as a step back, the next
+    /// as a step forward. A pause that outlasts every attempt is taken as it is (a midpoint within half of it).
     /// </summary>
     private (long WallMs, long Timestamp) ReadPair()
     {
