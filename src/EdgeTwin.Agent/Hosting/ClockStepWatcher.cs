@@ -112,7 +112,7 @@ public sealed partial class ClockStepWatcher
         _steps.Add(1, new KeyValuePair<string, object?>("direction", direction));
         var size = Durations.Approximate(TimeSpan.FromMilliseconds(stepMs));
         var range = first is null ? "none" : string.Create(CultureInfo.InvariantCulture, $"{first}..{last}");
-        LogStepped(_logger, direction, size, stepMs, wallBefore, wallAfter, range, SyncText(before), SyncText(after));
+        LogStepped(_logger, direction, size, stepMs, WireTime.Instant(wallBefore), WireTime.Instant(wallAfter), range, SyncText(before), SyncText(after));
 
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -161,6 +161,6 @@ public sealed partial class ClockStepWatcher
         null => "unknown",
     };
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter:o} where it would have read {WallBefore:o}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
-    private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, DateTimeOffset wallBefore, DateTimeOffset wallAfter, string range, string syncBefore, string syncAfter);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
+    private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter);
 }
