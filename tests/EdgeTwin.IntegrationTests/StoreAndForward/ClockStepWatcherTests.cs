@@ -3,6 +3,7 @@ using System.Text.Json;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Core.Events;
+using EdgeTwin.IntegrationTests.Alerting;
 using EdgeTwin.Outbox;
 using EdgeTwin.Outbox.Summaries;
 using EdgeTwin.Sensors.Host;
@@ -212,6 +213,47 @@ public sealed class ClockStepWatcherTests : IDisposable
         }
         finally
         {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_event_rule_on_clock_stepped_fires_for_a_step_forward_as_the_outbox_readme_writes_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("edgetwin-clockstep-rule-");
+        const string Yaml = """
+            alerts:
+              group_interval: 0s
+              rules:
+                - name: gateway-clock-stepped
+                  type: event
+                  event: clock_stepped
+                  attribute: step_ms
+                  above: 60000
+                  clear_after: 10m
+                  severity: warning
+            """;
+        var diagnostics = new EdgeTwin.Core.Config.ConfigDiagnostics();
+        var root = (EdgeTwin.Core.Config.ConfigMapping)EdgeTwin.Core.Config.YamlTree.Parse(Yaml, "rules.yaml", diagnostics)!;
+        var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new EdgeTwin.Core.Config.ConfigReader((EdgeTwin.Core.Config.ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
+        Assert.Empty(diagnostics.Sorted());
+        var service = new EdgeTwin.Alerting.AlertingService(config, new EdgeTwin.Alerting.Rules.SiteIndex(null), new EdgeTwin.Core.Samples.SeriesRegistry(), null,
+            new EdgeTwin.Alerting.AlertingOptions { StorePath = Path.Combine(dir.FullName, "alerts.db"), RunConnectivityProbe = false });
+        try
+        {
+            await service.StartAsync(CancellationToken.None);
+            var watcher = Watcher();
+            watcher.Check(() => null);
+            _clock.Step(TimeSpan.FromHours(5));
+            _inner.Advance(ClockStepWatcher.CheckInterval);
+            service.Handle(watcher.Check(() => null)!);
+            await AlertingAgentSetup.Until(() => service.Manager.Active().Any(a => a.State == EdgeTwin.Alerting.State.AlertState.Firing), "the clock-step alert", 20);
+            var alert = Assert.Single(service.Manager.Active());
+            Assert.Equal(("gateway-clock-stepped", EventSeverity.Warning), (alert.Rule, alert.Severity));
+        }
+        finally
+        {
+            await service.DisposeAsync();
             dir.Delete(recursive: true);
         }
     }
