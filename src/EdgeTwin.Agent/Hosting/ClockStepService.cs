@@ -33,19 +33,16 @@ internal sealed partial class ClockStepService(
         {
             return; // the agent did not start; it reports why
         }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
 
         var storeAndForward = services.GetService<StoreAndForwardService>();
+        Func<OutboxStats?> stats = () => OutboxStats(storeAndForward);
         var time = runtime.TimeProvider;
         using var timer = new PeriodicTimer(ClockStepWatcher.CheckInterval, time);
         try
         {
             do
             {
-                if (watcher.Check(() => OutboxStats(storeAndForward)) is { } stepped)
+                if (watcher.Check(stats) is { } stepped)
                 {
                     _pending.Enqueue(stepped);
                 }
