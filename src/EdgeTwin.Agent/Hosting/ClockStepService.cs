@@ -103,6 +103,6 @@ internal sealed partial class ClockStepService(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "the clock_stepped event waited {Seconds} s for the event hub (its queues are full); it is offered again at the next clock check")]
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Warning, Message = "the clock_stepped event waited {Seconds} s for the event hub (its queues are full); it is offered again at the next clock check")]
     private static partial void LogPublishWaits(ILogger logger, double seconds);
 }

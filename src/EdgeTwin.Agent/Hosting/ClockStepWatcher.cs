@@ -161,6 +161,6 @@ public sealed partial class ClockStepWatcher
         null => "unknown",
     };
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
     private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter);
 }
