@@ -259,6 +259,63 @@ public sealed class ClockStepWatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task An_event_the_full_hub_did_not_take_in_time_is_offered_again_and_arrives_once()
+    {
+        // The hub's queues wait rather than drop; the service gives a hand-over 10 s, then keeps the event for the next check.
+        var config = EdgeTwin.IntegrationTests.Agent.AgentFiles.Load(EdgeTwin.IntegrationTests.Agent.AgentFiles.WriteConfig("""
+              - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, enabled: false }
+            """));
+        var runtime = new AgentRuntime(config, new EdgeTwin.Core.Samples.SeriesRegistry(), _clock);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new System.Collections.Concurrent.ConcurrentQueue<EdgeEvent>();
+        await using var hub = new EdgeTwin.Core.Pipeline.EventHub();
+        hub.AddStage(new EdgeTwin.Core.Pipeline.DelegateEventStage("blocked", async (e, ct) =>
+        {
+            await gate.Task.WaitAsync(ct);
+            handled.Enqueue(e);
+        }), capacity: 1);
+        hub.Start();
+        runtime.Events = hub;
+        runtime.MarkStarted();
+        var filler = new EdgeEvent(EdgeEventKind.DeviceUp, "pdu-1", _clock.GetUtcNow(), EventSeverity.Info, "filler");
+        await hub.PublishAsync(filler, Ct); // taken by the stage, which waits at the gate
+        await AlertingAgentSetup.Until(() => hub.Stats().Sum(s => s.QueueDepth) == 0, "the stage to take the first event", 10);
+        await hub.PublishAsync(filler, Ct); // fills its queue
+
+        var log = new ListLogger<ClockStepService>();
+        var watcher = Watcher();
+        watcher.Check(() => null); // the baseline (ExecuteAsync runs on the thread pool: its first check may come after the step)
+        _clock.Step(TimeSpan.FromHours(5));
+        using var service = new ClockStepService(watcher, runtime, _services, log);
+        await service.StartAsync(Ct);
+        await AdvanceUntil(() => log.Lines.Any(l => l.Message.Contains("waited 10 s for the event hub", StringComparison.Ordinal)), "the hand-over to time out");
+        Assert.Empty(handled);
+
+        gate.SetResult();
+        await AdvanceUntil(() => handled.Any(e => e.Kind == EdgeEventKind.ClockStepped), "the clock_stepped event through the hub");
+        for (var i = 0; i < 5; i++)
+        {
+            _inner.Advance(ClockStepWatcher.CheckInterval);
+            await Task.Delay(20, Ct);
+        }
+
+        await service.StopAsync(Ct);
+        var stepped = Assert.Single(handled, e => e.Kind == EdgeEventKind.ClockStepped);
+        Assert.Equal("18000000", stepped.Attributes!["step_ms"]);
+    }
+
+    private async Task AdvanceUntil(Func<bool> condition, string what)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            _inner.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(20, Ct);
+        }
+
+        Assert.True(condition(), "timed out waiting for " + what);
+    }
+
+    [Fact]
     public void Status_shows_the_last_step_and_its_range()
     {
         var watcher = Watcher();
