@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc …).
-debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-pysnmp4 python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler
+debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-pysnmp4 python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler faketime
   prometheus prometheus-alertmanager debootstrap qemu-user-static ansible ansible-lint systemd)
 missing=()
 for p in "${debian_packages[@]}"; do

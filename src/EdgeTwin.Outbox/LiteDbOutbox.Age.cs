@@ -50,6 +50,15 @@ public sealed partial class LiteDbOutbox
         }
     }
 
+    /// <summary>The first sequence of this run (<see cref="OutboxStats.RunFirstSequence"/>), 0 before the store was opened.</summary>
+    private long RunFirstSequence()
+    {
+        lock (_heldLock)
+        {
+            return _runFirstSequence == long.MaxValue ? 0 : _runFirstSequence;
+        }
+    }
+
     /// <summary>After a reopen: a file recreated under the running agent starts its sequences elsewhere; restart the marks then.</summary>
     private void CheckAgeClock(long lastSequence)
     {

@@ -219,6 +219,7 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxS
 
     public OutboxStats GetStats()
     {
+        var runFirst = RunFirstSequence(); // its own lock, not taken inside _stateLock
         lock (_stateLock)
         {
             var s = _published;
@@ -237,6 +238,7 @@ public sealed partial class LiteDbOutbox : IOutbox, IOutboxCheckpoints, IOutboxS
                 PendingEntries = s.PendingPieces,
                 PendingBytes = s.PendingBytes,
                 Storage = StorageState(),
+                RunFirstSequence = runFirst,
             };
         }
     }

@@ -34,6 +34,12 @@ public sealed record OutboxStats(
     /// <summary>Entry bytes of <see cref="PendingEntries"/>.</summary>
     public long PendingBytes { get; init; }
 
+    /// <summary>
+    /// The sequence the first entry this instance appended got, or would get (the last sequence at open, plus one; after a
+    /// file recreated under the running agent, its first). Entries below it are from earlier runs. 0 when unknown.
+    /// </summary>
+    public long RunFirstSequence { get; init; }
+
     /// <summary>Whether the storage works: failing writes, or entries kept in memory only after the file system turned read-only.</summary>
     public OutboxStorageState Storage { get; init; } = OutboxStorageState.Healthy;
 

@@ -79,6 +79,9 @@ public static class AgentHostBuilder
         // Before the sources and stages: their first measurements are counted, and a port in use fails the start early.
         services.AddHostedService(sp => sp.GetRequiredService<PrometheusEndpointService>());
         services.AddHostedService<AgentService>();
+        // After the agent: it needs the event hub, and stops first, before the hub takes no more events.
+        services.AddSingleton(sp => new ClockStepWatcher(options.TimeProvider, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<ILogger<ClockStepWatcher>>(), config.Site.GatewayId));
+        services.AddHostedService<ClockStepService>();
         return services;
     }
 

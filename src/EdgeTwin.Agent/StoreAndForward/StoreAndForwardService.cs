@@ -52,6 +52,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     private LiteDbOutbox? _outbox;
     private OutboxFeeder? _feeder;
     private readonly ModelCatalog? _catalog;
+    private readonly EdgeTwin.Agent.Hosting.ClockStepWatcher? _clockSteps;
     private MqttUplink? _mqtt;
     private KafkaUplink? _kafka;
     private Fleet.GatewayFactsSource? _facts;
@@ -65,8 +66,10 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
         TimeProvider time,
         ILoggerFactory loggers,
         IMeterFactory meters,
-        ModelCatalog? catalog = null)
+        ModelCatalog? catalog = null,
+        EdgeTwin.Agent.Hosting.ClockStepWatcher? clockSteps = null)
     {
+        _clockSteps = clockSteps;
         _catalog = catalog;
         _config = config;
         _options = options;
@@ -95,7 +98,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
             new OutboxStatus(() => null, 0, TimeSpan.Zero, _time).Write(writer, problems);
         }
 
-        ClockStatus.Write(writer, EdgeTwin.Sensors.Host.KernelClock.Read);
+        ClockStatus.Write(writer, EdgeTwin.Sensors.Host.KernelClock.Read, _clockSteps);
     }
 
     /// <summary>

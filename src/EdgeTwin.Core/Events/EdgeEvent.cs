@@ -29,6 +29,12 @@ public enum EdgeEventKind
 
     /// <summary>The gateway's storage failed under the outbox (its file system turned read-only): entries live in memory only.</summary>
     StorageFailed,
+
+    /// <summary>
+    /// The gateway's wall clock was stepped (NTP's first sync after a boot without a real-time clock, <c>date -s</c>): the
+    /// entries this run stamped under the old clock, by outbox sequence, and how far to move them.
+    /// </summary>
+    ClockStepped,
 }
 
 public static class EdgeEventKinds
@@ -48,6 +54,7 @@ public static class EdgeEventKinds
         EdgeEventKind.AlertAcknowledged => "alert_acknowledged",
         EdgeEventKind.AlertSilenced => "alert_silenced",
         EdgeEventKind.StorageFailed => "storage_failed",
+        EdgeEventKind.ClockStepped => "clock_stepped",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

@@ -54,4 +54,59 @@ public sealed class WallClockWatchTests
         watch.Read(out step);
         Assert.Equal(61_000, step);
     }
+
+    [Fact]
+    public void Regression_a_pause_between_the_wall_and_the_monotonic_read_counted_as_a_step()
+    {
+        // The watch read the wall clock, then the monotonic one: a thread stopped between the two (a stop-the-world GC, a
+        // VM suspended by its host for 90 s) advanced only the second reading: that read reported a step back of 90 s and
+        // the next one a step forward, each moving the set-point schedule. Both clocks ran during the pause: no step.
+        var inner = new FakeTimeProvider(new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero));
+        var clock = new PausingClock(inner);
+        var watch = new WallClockWatch(clock);
+        watch.Read(out _);
+        inner.Advance(TimeSpan.FromSeconds(5));
+        clock.PauseAfterNextWallRead = TimeSpan.FromSeconds(90);
+        watch.Read(out var step);
+        Assert.Equal(0, step);
+        inner.Advance(TimeSpan.FromSeconds(5));
+        watch.Read(out step);
+        Assert.Equal(0, step);
+
+        // And a real step is still seen, at the watch's own tolerance.
+        var fine = new WallClockWatch(clock, toleranceMs: 2_000);
+        fine.Read(out _);
+        inner.Advance(TimeSpan.FromSeconds(5));
+        clock.PauseAfterNextWallRead = TimeSpan.FromSeconds(3);
+        fine.Read(out step);
+        Assert.Equal(0, step);
+        inner.Advance(TimeSpan.FromSeconds(5));
+        clock.Offset += TimeSpan.FromSeconds(2.5);
+        fine.Read(out step);
+        Assert.Equal(2_500, step);
+    }
+
+    /// <summary>A clock whose caller is descheduled right after one wall-clock read: both clocks run on meanwhile.</summary>
+    private sealed class PausingClock(FakeTimeProvider inner) : TimeProvider
+    {
+        public TimeSpan PauseAfterNextWallRead { get; set; }
+
+        public TimeSpan Offset { get; set; }
+
+        public override DateTimeOffset GetUtcNow()
+        {
+            var now = inner.GetUtcNow() + Offset;
+            if (PauseAfterNextWallRead > TimeSpan.Zero)
+            {
+                inner.Advance(PauseAfterNextWallRead);
+                PauseAfterNextWallRead = TimeSpan.Zero;
+            }
+
+            return now;
+        }
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+    }
 }

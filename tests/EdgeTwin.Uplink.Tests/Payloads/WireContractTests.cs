@@ -208,6 +208,47 @@ public sealed class WireContractTests
     }
 
     [Fact]
+    public void Regression_the_schema_refused_the_storage_failed_event_the_agent_sends()
+    {
+        // storage_failed was added to the wire last session but not to the schema's event list: a centre that validates
+        // against the published contract dropped the one event saying the gateway's buffer lives in RAM. Every kind the
+        // agent can send, as the agent encodes it, must pass.
+        var identity = new EdgeTwin.Outbox.Summaries.UplinkIdentity("gw1", "site1");
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_796_451_146_156);
+        foreach (var kind in Enum.GetValues<EdgeEventKind>())
+        {
+            var attributes = kind switch
+            {
+                EdgeEventKind.Prediction or EdgeEventKind.Recommendation or EdgeEventKind.Anomaly => new Dictionary<string, string> { ["model"] = "m", ["model_version"] = "1" },
+                EdgeEventKind.DataGap => new Dictionary<string, string> { ["reason"] = "max_age" },
+                EdgeEventKind.ClockStepped => new Dictionary<string, string> { ["step_ms"] = "-3600000", ["wall_before"] = "2026-12-05T07:12:26.156Z", ["wall_after"] = "2026-12-05T06:12:26.156Z" },
+                _ => null,
+            };
+            var record = UplinkBodies.Event(identity, new EdgeEvent(kind, "outbox", at, EventSeverity.Warning, kind.ToWireName(), attributes));
+            var envelope = JsonEnvelope.Encode(new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"), new OutboxEntry(1, record), historical: false);
+            AssertValid(envelope, kind.ToWireName());
+        }
+    }
+
+    [Fact]
+    public void A_clock_stepped_event_must_carry_its_step_and_a_whole_range()
+    {
+        var good = """{"v":1,"site":"s","gateway":"g","seq":1,"kind":"event","device":"g","time":"2026-12-04T07:00:00.000Z","historical":false,"body":{"v":1,"type":"event","gateway":"g","site":"s","device":"g","series":null,"unit":null,"time_ms":1,"start_ms":1,"end_ms":1,"event":"clock_stepped","severity":"warning","source":"clock","message":"x","attributes":{"first_seq":"1796451146156001","last_seq":"1796451146156230","step_ms":"18000000","wall_after":"2026-12-04T07:00:00.000Z","wall_before":"2026-12-04T02:00:00.000Z"}}}""";
+        AssertValid(Encoding.UTF8.GetBytes(good), "the good clock_stepped");
+        string[] bad =
+        [
+            good.Replace("\"step_ms\":\"18000000\",", "", StringComparison.Ordinal),
+            good.Replace("\"step_ms\":\"18000000\"", "\"step_ms\":\"5h\"", StringComparison.Ordinal),
+            good.Replace("\"first_seq\":\"1796451146156001\",", "", StringComparison.Ordinal),
+            good.Replace("2026-12-04T02:00:00.000Z", "2026-12-04T03:00:00+01:00", StringComparison.Ordinal),
+        ];
+        foreach (var text in bad)
+        {
+            Assert.False(Schema.Value.Evaluate(JsonNode.Parse(text)).IsValid, text);
+        }
+    }
+
+    [Fact]
     public void A_rejected_by_peer_data_gap_fits_the_schema()
     {
         var outbox = new EdgeTwin.Outbox.InMemoryOutbox();
