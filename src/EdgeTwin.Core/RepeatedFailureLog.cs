@@ -16,7 +16,10 @@ public sealed class RepeatedFailureLog(TimeProvider time, TimeSpan summaryEvery)
     private long _loggedAt;
     private long _sinceTs;
 
-    /// <summary>The shortest time between two summary lines of the same cause (5 min where the stages use it).</summary>
+    /// <summary>
+    /// The shortest time between two summary lines of the same cause (5 min where the stages use it);
+    /// <see cref="TimeSpan.MaxValue"/> for none (one line per cause and run of failures).
+    /// </summary>
     public TimeSpan SummaryEvery { get; } = summaryEvery;
 
     /// <summary>True while the operation fails (from its first failure to its next success).</summary>
