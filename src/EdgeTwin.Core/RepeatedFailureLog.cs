@@ -1,116 +1,85 @@
-namespace EdgeTwin.Core;
+namespace EdgeTwin.Uplink;
 
 /// <summary>
-/// Decides which failures of a retried operation (a state file written at every checkpoint) are logged, so that a
-/// failure that lasts a day of outage does not write a line at every retry to the journal, which shares the gateway's
-/// flash and rotates by size (the first, most useful line would be rotated away). The first failure is logged with its
-/// stack; a failure with another cause is logged at once (a new cause is never hidden), its stack once per cause;
-/// repeats of the same cause are summed up at most once per <see cref="SummaryEvery"/> ("still failing since T: N
-/// attempts"); the first success after failures is reported once ("recovered after D"). Not thread-safe: one caller
-/// at a time (each user writes from one task at a time).
+/// Which failed connects of one outage get a log line. The first <see cref="LogFirst"/> each get one; after that a line
+/// only when the reason changes or <see cref="Every"/> has passed, carrying how many went unlogged. A broker gone for
+/// days otherwise wrote a warning per retry (four a minute per uplink, 40,000 lines in a week of `journalctl -u edgetwin`),
+/// burying the lines around it. Not thread-safe: one connect loop owns it.
 /// </summary>
-public sealed class RepeatedFailureLog(TimeProvider time, TimeSpan summaryEvery)
+public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, TimeSpan? every = null)
 {
-    private readonly HashSet<string> _stacksLogged = new(StringComparer.Ordinal);
-    private string? _cause;
-    private long _loggedAt;
-    private long _sinceTs;
+    private long _firstTimestamp;
+    private long _lastLoggedTimestamp;
+    private string? _lastReason;
+    private bool _quietSaid;
 
-    /// <summary>
-    /// The shortest time between two summary lines of the same cause (5 min where the stages use it);
-    /// <see cref="TimeSpan.MaxValue"/> for none (one line per cause and run of failures).
-    /// </summary>
-    public TimeSpan SummaryEvery { get; } = summaryEvery;
+    public int LogFirst { get; } = logFirst;
 
-    /// <summary>True while the operation fails (from its first failure to its next success).</summary>
-    public bool Failing => _cause is not null;
+    public TimeSpan Every { get; } = every ?? TimeSpan.FromMinutes(5);
 
-    /// <summary>When the current run of failures began (wall clock; meaningful while <see cref="Failing"/>).</summary>
-    public DateTimeOffset Since { get; private set; }
+    /// <summary>Failed connects since the last success.</summary>
+    public int Failures { get; private set; }
 
-    /// <summary>Failed attempts since the current run of failures began, the one being reported included.</summary>
-    public int Attempts { get; private set; }
+    /// <summary>Failed connects since the last logged one.</summary>
+    public int Unlogged { get; private set; }
 
-    /// <summary>
-    /// Called at each failure with its <paramref name="cause"/> (a short, stable text: the errno's meaning, not a
-    /// message with a changing detail); says what to log now.
-    /// </summary>
-    public FailureVerdict Failed(string cause)
+    /// <summary>Records a failed connect; what to log comes back.</summary>
+    public FailureLine Failed(string reason)
     {
-        ArgumentNullException.ThrowIfNull(cause);
         var now = time.GetTimestamp();
-        if (_cause is null)
+        if (Failures++ == 0)
         {
-            _cause = cause;
-            _sinceTs = now;
-            Since = time.GetUtcNow();
-            Attempts = 1;
-            _loggedAt = now;
-            return FailureVerdict.First;
+            _firstTimestamp = now;
         }
 
-        Attempts++;
-        if (!string.Equals(_cause, cause, StringComparison.Ordinal))
+        var down = time.GetElapsedTime(_firstTimestamp, now);
+        var changed = !string.Equals(reason, _lastReason, StringComparison.Ordinal);
+        if (Failures <= LogFirst || changed || time.GetElapsedTime(_lastLoggedTimestamp, now) >= Every)
         {
-            _cause = cause;
-            _loggedAt = now;
-            return FailureVerdict.NewCause;
+            var unlogged = Unlogged;
+            Unlogged = 0;
+            _lastReason = reason;
+            _lastLoggedTimestamp = now;
+            return new FailureLine(FailureLineKind.Log, Failures, unlogged, down);
         }
 
-        if (time.GetElapsedTime(_loggedAt, now) >= SummaryEvery)
-        {
-            _loggedAt = now;
-            return FailureVerdict.StillFailing;
-        }
-
-        return FailureVerdict.Quiet;
+        // The first one held back in an outage says that the rest will be.
+        Unlogged++;
+        var notice = !_quietSaid;
+        _quietSaid = true;
+        return new FailureLine(notice ? FailureLineKind.QuietFromNow : FailureLineKind.None, Failures, 0, down);
     }
 
-    /// <summary>
-    /// Called at each success: true (once) when it ends a run of failures, with how long they lasted and how many
-    /// attempts failed; the state is then reset, so the next failure is a first one again.
-    /// </summary>
-    public bool Succeeded(out TimeSpan failedFor, out int attempts)
+    /// <summary>A connect succeeded: the outage it ends (failures and how long since the first), if there was one.</summary>
+    public (int Failures, TimeSpan Down)? Succeeded()
     {
-        failedFor = TimeSpan.Zero;
-        attempts = 0;
-        if (_cause is null)
+        if (Failures == 0)
         {
-            return false;
+            return null;
         }
 
-        failedFor = time.GetElapsedTime(_sinceTs);
-        attempts = Attempts;
-        _cause = null;
-        Attempts = 0;
-        return true;
+        var outage = (Failures, time.GetElapsedTime(_firstTimestamp));
+        Failures = 0;
+        Unlogged = 0;
+        _lastReason = null;
+        _quietSaid = false;
+        return outage;
     }
-
-    /// <summary>
-    /// <paramref name="ex"/> the first time its kind (type and errno) is logged, null after: a repeated or summed-up
-    /// failure is one line, and its stack is already in the journal.
-    /// </summary>
-    public Exception? StackOnce(Exception ex)
-    {
-        ArgumentNullException.ThrowIfNull(ex);
-        var key = ex.GetType().FullName + ":" + ex.HResult.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return _stacksLogged.Add(key) ? ex : null;
-    }
-
 }
 
-/// <summary>What <see cref="RepeatedFailureLog.Failed"/> says to log.</summary>
-public enum FailureVerdict
+public enum FailureLineKind
 {
-    /// <summary>Nothing: the same cause was logged less than <see cref="RepeatedFailureLog.SummaryEvery"/> ago.</summary>
-    Quiet,
+    /// <summary>Held back: nothing to write.</summary>
+    None,
 
-    /// <summary>The first failure after a success (or since start): the full line, with its stack.</summary>
-    First,
+    /// <summary>Write the failure (with <see cref="FailureLine.Unlogged"/> when some were held back before it).</summary>
+    Log,
 
-    /// <summary>Still failing, but for another cause than the last line said: the full line.</summary>
-    NewCause,
-
-    /// <summary>The same cause for <see cref="RepeatedFailureLog.SummaryEvery"/> since the last line: one summary line.</summary>
-    StillFailing,
+    /// <summary>The first failure held back: write once that the same failure is now logged every few minutes.</summary>
+    QuietFromNow,
 }
+
+/// <param name="Failures">Failed connects of this outage, this one included.</param>
+/// <param name="Unlogged">Failures held back since the previous line.</param>
+/// <param name="Down">Time since the outage's first failure.</param>
+public readonly record struct FailureLine(FailureLineKind Kind, int Failures, int Unlogged, TimeSpan Down);
