@@ -46,7 +46,7 @@ public sealed partial class LineStateStage : ISampleStage
         _interval = checkpointInterval;
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
-        _writeFailures = new RepeatedFailureLog(_time, TimeSpan.MaxValue);
+        _writeFailures = new RepeatedFailureLog(_time, logFirst: 1, every: TimeSpan.MaxValue);
         var meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _checkpoints = meter.CreateCounter<long>("edgetwin.line.state_checkpoints", "{checkpoint}", "Line twin states written (checkpoints and at stop).");
         _failures = meter.CreateCounter<long>("edgetwin.line.state_write_failures", "{write}", "Line twin state writes that failed (the last good file stays).");
@@ -184,10 +184,10 @@ public sealed partial class LineStateStage : ISampleStage
         {
             await AtomicStateFile.WriteAsync(path, bytes, cancellationToken).ConfigureAwait(false);
             _checkpoints.Add(1);
-            if (_writeFailures.Succeeded(out var failedFor, out var failed))
+            if (_writeFailures.Succeeded() is { } outage)
             {
-                var failedForText = Durations.Approximate(failedFor);
-                LogWritable(_logger, _lineId, path, failedForText, failed);
+                var failedForText = Durations.Approximate(outage.Down);
+                LogWritable(_logger, _lineId, path, failedForText, outage.Failures);
             }
 
             if (atStop)
@@ -205,7 +205,7 @@ public sealed partial class LineStateStage : ISampleStage
             _failures.Add(1);
             var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
             // At stop always: it says what the next start goes on from.
-            if (atStop || _writeFailures.Failed(reason) is FailureVerdict.First or FailureVerdict.NewCause)
+            if (atStop || _writeFailures.Failed(reason).Kind == FailureLineKind.Log)
             {
                 LogUnwritable(_logger, _writeFailures.StackOnce(ex), _lineId, path, reason, File.Exists(path) ? "the last good state stays" : "no state has been written yet");
             }

@@ -70,7 +70,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _config = config;
         _logger = logger;
         _series = new SeriesState?[Math.Min(config.MaxSeries, 1024)];
-        _writeFailures = new RepeatedFailureLog(runtime.TimeProvider, WriteFailureSummaryEvery);
+        _writeFailures = new RepeatedFailureLog(runtime.TimeProvider, logFirst: 1, every: WriteFailureSummaryEvery);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _scored = _meter.CreateCounter<long>("edgetwin.twin.anomaly.samples", "{sample}", "Samples scored by the streaming anomaly detector.");
         _episodes = _meter.CreateCounter<long>("edgetwin.twin.anomaly.episodes", "{episode}", "Anomaly episodes opened (one event each).");
@@ -364,10 +364,10 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         {
             await AtomicStateFile.WriteAsync(path, size, (stream, ct) => AnomalyStateFile.WriteAsync(stream, now, entries, ct), cancellationToken).ConfigureAwait(false);
             _checkpoints.Add(1);
-            if (_writeFailures.Succeeded(out var failedFor, out var attempts))
+            if (_writeFailures.Succeeded() is { } outage)
             {
-                var failedForText = Durations.Approximate(failedFor);
-                LogStateWritableAgain(_logger, path, failedForText, attempts);
+                var failedForText = Durations.Approximate(outage.Down);
+                LogStateWritableAgain(_logger, path, failedForText, outage.Failures);
             }
 
             if (atStop)
@@ -387,14 +387,14 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
                 : atStop ? "the next start goes on from the last checkpoint"
                 : "the last good checkpoint stays; retried at the next one";
             // At stop always: it is the last word on what the next start goes on from.
-            switch (atStop ? FailureVerdict.First : _writeFailures.Failed(reason))
+            var line = atStop ? default : _writeFailures.Failed(reason);
+            if (atStop || line is { Kind: FailureLineKind.Log, NewReason: true })
             {
-                case FailureVerdict.First or FailureVerdict.NewCause:
-                    LogStateUnwritable(_logger, _writeFailures.StackOnce(ex), path, reason, consequence);
-                    break;
-                case FailureVerdict.StillFailing:
-                    LogStateStillUnwritable(_logger, path, reason, _writeFailures.Since, _writeFailures.Attempts);
-                    break;
+                LogStateUnwritable(_logger, _writeFailures.StackOnce(ex), path, reason, consequence);
+            }
+            else if (line.Kind == FailureLineKind.Log)
+            {
+                LogStateStillUnwritable(_logger, path, reason, _runtime.TimeProvider.GetUtcNow() - line.Down, line.Failures);
             }
         }
     }

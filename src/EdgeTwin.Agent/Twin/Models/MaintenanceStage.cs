@@ -78,7 +78,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         ArgumentNullException.ThrowIfNull(catalog);
         _runtime = runtime;
         _logger = logger;
-        _saveFailures = new RepeatedFailureLog(runtime.TimeProvider, SaveFailureSummaryEvery);
+        _saveFailures = new RepeatedFailureLog(runtime.TimeProvider, logFirst: 1, every: SaveFailureSummaryEvery);
         Array.Fill(_map, Unmapped);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _samples = _meter.CreateCounter<long>("edgetwin.twin.maintenance.samples", "{sample}", "Samples fed to machine-health windows.");
@@ -241,24 +241,24 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         try
         {
             await AtomicStateFile.WriteAsync(path, bytes, cancellationToken).ConfigureAwait(false);
-            if (_saveFailures.Succeeded(out var failedFor, out var attempts))
+            if (_saveFailures.Succeeded() is { } outage)
             {
-                var failedForText = Core.Config.Durations.Approximate(failedFor);
-                LogStateWritableAgain(_logger, path, failedForText, attempts);
+                var failedForText = Core.Config.Durations.Approximate(outage.Down);
+                LogStateWritableAgain(_logger, path, failedForText, outage.Failures);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
             var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
             // At stop always: it says what the next start goes on from.
-            switch (atStop ? FailureVerdict.First : _saveFailures.Failed(reason))
+            var line = atStop ? default : _saveFailures.Failed(reason);
+            if (atStop || line is { Kind: FailureLineKind.Log, NewReason: true })
             {
-                case FailureVerdict.First or FailureVerdict.NewCause:
-                    LogStateUnwritable(_logger, _saveFailures.StackOnce(ex), path, reason);
-                    break;
-                case FailureVerdict.StillFailing:
-                    LogStateStillUnwritable(_logger, path, reason, _saveFailures.Since, _saveFailures.Attempts);
-                    break;
+                LogStateUnwritable(_logger, _saveFailures.StackOnce(ex), path, reason);
+            }
+            else if (line.Kind == FailureLineKind.Log)
+            {
+                LogStateStillUnwritable(_logger, path, reason, _runtime.TimeProvider.GetUtcNow() - line.Down, line.Failures);
             }
         }
     }
