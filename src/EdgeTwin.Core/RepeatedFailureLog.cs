@@ -20,6 +20,12 @@ public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, Time
 
     public TimeSpan Every { get; } = every ?? TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// The wall-clock time of this outage's first failure, as its first line was stamped: a summary's "since" (the
+    /// outage's length is <see cref="FailureLine.Down"/>, on the monotonic clock; the two differ after a clock step).
+    /// </summary>
+    public DateTimeOffset Since { get; private set; }
+
     /// <summary>Failed connects since the last success.</summary>
     public int Failures { get; private set; }
 
@@ -33,6 +39,7 @@ public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, Time
         if (Failures++ == 0)
         {
             _firstTimestamp = now;
+            Since = time.GetUtcNow();
         }
 
         var down = time.GetElapsedTime(_firstTimestamp, now);

@@ -29,6 +29,7 @@ public sealed class RepeatedFailureLogTests
         Assert.Equal(331, logged[^1].Failures);
         Assert.Equal(29, logged[^1].Unlogged);
         Assert.Equal(TimeSpan.FromMinutes(55), logged[^1].Down);
+        Assert.Equal(new DateTimeOffset(2026, 12, 5, 8, 0, 0, TimeSpan.Zero), log.Since); // the first line's time, for the summaries
 
         Assert.Equal((360, TimeSpan.FromHours(1)), log.Succeeded());
         Assert.Null(log.Succeeded());

@@ -394,7 +394,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             }
             else if (line.Kind == FailureLineKind.Log)
             {
-                LogStateStillUnwritable(_logger, path, reason, _runtime.TimeProvider.GetUtcNow() - line.Down, line.Failures);
+                LogStateStillUnwritable(_logger, path, reason, _writeFailures.Since, line.Failures);
             }
         }
     }

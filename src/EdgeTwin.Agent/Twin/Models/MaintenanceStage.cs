@@ -258,7 +258,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             }
             else if (line.Kind == FailureLineKind.Log)
             {
-                LogStateStillUnwritable(_logger, path, reason, _runtime.TimeProvider.GetUtcNow() - line.Down, line.Failures);
+                LogStateStillUnwritable(_logger, path, reason, _saveFailures.Since, line.Failures);
             }
         }
     }
