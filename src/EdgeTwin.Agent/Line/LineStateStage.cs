@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using EdgeTwin.Agent.Twin;
+using EdgeTwin.Core;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
@@ -33,7 +34,9 @@ public sealed partial class LineStateStage : ISampleStage
     // booted a day ahead, then synced) meant no checkpoint for a day, and a power cut in it lost a day of learning.
     private long _lastCheckpointTs;
     private Task _writing = Task.CompletedTask;
-    private bool _failing; // one warning per episode of failed writes, not one a minute
+    // One warning per cause and episode of failed writes, not one a minute; a new cause is said at once (before, a full
+    // disk after a read-only remount went unsaid), and "written again" says for how long and how many failed.
+    private readonly RepeatedFailureLog _writeFailures;
 
     public LineStateStage(LineTwinStage line, string lineId, string path, TimeSpan checkpointInterval, TimeProvider time, ILogger<LineStateStage> logger, IMeterFactory? meterFactory = null)
     {
@@ -43,6 +46,7 @@ public sealed partial class LineStateStage : ISampleStage
         _interval = checkpointInterval;
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _writeFailures = new RepeatedFailureLog(_time, logFirst: 1, every: TimeSpan.MaxValue);
         var meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _checkpoints = meter.CreateCounter<long>("edgetwin.line.state_checkpoints", "{checkpoint}", "Line twin states written (checkpoints and at stop).");
         _failures = meter.CreateCounter<long>("edgetwin.line.state_write_failures", "{write}", "Line twin state writes that failed (the last good file stays).");
@@ -180,10 +184,10 @@ public sealed partial class LineStateStage : ISampleStage
         {
             await AtomicStateFile.WriteAsync(path, bytes, cancellationToken).ConfigureAwait(false);
             _checkpoints.Add(1);
-            if (_failing)
+            if (_writeFailures.Succeeded() is { } outage)
             {
-                _failing = false;
-                LogWritable(_logger, _lineId, path);
+                var failedForText = Durations.Approximate(outage.Down);
+                LogWritable(_logger, _lineId, path, failedForText, outage.Failures);
             }
 
             if (atStop)
@@ -200,12 +204,11 @@ public sealed partial class LineStateStage : ISampleStage
             // In the background nobody else would see it: every failure is said here, and the line twin goes on.
             _failures.Add(1);
             var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
-            if (atStop || !_failing)
+            // At stop always: it says what the next start goes on from.
+            if (atStop || _writeFailures.Failed(reason).Kind == FailureLineKind.Log)
             {
-                LogUnwritable(_logger, _lineId, path, reason, File.Exists(path) ? "the last good state stays" : "no state has been written yet");
+                LogUnwritable(_logger, _writeFailures.StackOnce(ex), _lineId, path, reason, File.Exists(path) ? "the last good state stays" : "no state has been written yet");
             }
-
-            _failing = true;
         }
     }
 
@@ -236,11 +239,11 @@ public sealed partial class LineStateStage : ISampleStage
     [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: cannot read state file {Path} ({Reason}): the books start afresh")]
     private static partial void LogUnreadable(ILogger logger, string line, string path, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: cannot write state file {Path} ({Reason}); {Consequence}. The line twin goes on; retried at each checkpoint (said again when it works)")]
-    private static partial void LogUnwritable(ILogger logger, string line, string path, string reason, string consequence);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: cannot write state file {Path} ({Reason}); {Consequence}. The line twin goes on; retried at each checkpoint (said again when it works, or fails for another reason)")]
+    private static partial void LogUnwritable(ILogger logger, Exception? ex, string line, string path, string reason, string consequence);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state file {Path} written again")]
-    private static partial void LogWritable(ILogger logger, string line, string path);
+    [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: state file {Path} written again after {FailedFor} of failed writes ({Failed} failed)")]
+    private static partial void LogWritable(ILogger logger, string line, string path, string failedFor, int failed);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "line {Line}: state checkpoint to {Path} ({KiB} KiB)")]
     private static partial void LogCheckpoint(ILogger logger, string line, string path, int kiB);

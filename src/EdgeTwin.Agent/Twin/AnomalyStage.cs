@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Core;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
@@ -54,6 +55,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     // booted a day ahead, then synced) meant no checkpoint for a day, and a power cut in it lost a day of learning.
     private long _lastCheckpointTs;
     private Task _checkpointWrite = Task.CompletedTask;
+    // A file system gone read-only fails every checkpoint for the rest of the outage: the first failure and each new
+    // cause are logged, repeats summed up every 5 min (with a checkpoint_interval of 10 s it was 360 lines an hour).
+    private readonly RepeatedFailureLog _writeFailures;
     private int _restored;
     private int _relearned;
     private bool _restoreReported;
@@ -66,6 +70,7 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         _config = config;
         _logger = logger;
         _series = new SeriesState?[Math.Min(config.MaxSeries, 1024)];
+        _writeFailures = new RepeatedFailureLog(runtime.TimeProvider, logFirst: 1, every: WriteFailureSummaryEvery);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _scored = _meter.CreateCounter<long>("edgetwin.twin.anomaly.samples", "{sample}", "Samples scored by the streaming anomaly detector.");
         _episodes = _meter.CreateCounter<long>("edgetwin.twin.anomaly.episodes", "{episode}", "Anomaly episodes opened (one event each).");
@@ -93,6 +98,9 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
                 TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
+
+    /// <summary>How often a checkpoint that keeps failing for the same cause is logged again.</summary>
+    internal static readonly TimeSpan WriteFailureSummaryEvery = TimeSpan.FromMinutes(5);
 
     public string Name => "anomaly";
 
@@ -356,6 +364,12 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
         {
             await AtomicStateFile.WriteAsync(path, size, (stream, ct) => AnomalyStateFile.WriteAsync(stream, now, entries, ct), cancellationToken).ConfigureAwait(false);
             _checkpoints.Add(1);
+            if (_writeFailures.Succeeded() is { } outage)
+            {
+                var failedForText = Durations.Approximate(outage.Down);
+                LogStateWritableAgain(_logger, path, failedForText, outage.Failures);
+            }
+
             if (atStop)
             {
                 LogStateSavedAtStop(_logger, entries.Count, path, size / 1024);
@@ -372,7 +386,16 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
             var consequence = !hadFile ? "no checkpoint has been written yet; retried at the next one"
                 : atStop ? "the next start goes on from the last checkpoint"
                 : "the last good checkpoint stays; retried at the next one";
-            LogStateUnwritable(_logger, path, reason, consequence);
+            // At stop always: it is the last word on what the next start goes on from.
+            var line = atStop ? default : _writeFailures.Failed(reason);
+            if (atStop || line is { Kind: FailureLineKind.Log, NewReason: true })
+            {
+                LogStateUnwritable(_logger, _writeFailures.StackOnce(ex), path, reason, consequence);
+            }
+            else if (line.Kind == FailureLineKind.Log)
+            {
+                LogStateStillUnwritable(_logger, path, reason, _writeFailures.Since, line.Failures);
+            }
         }
     }
 
@@ -520,7 +543,13 @@ public sealed partial class AnomalyStage : ISampleStage, IDisposable
     private static partial void LogStateUnreadable(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: cannot write {Path} ({Reason}); {Consequence}. Detection goes on")]
-    private static partial void LogStateUnwritable(ILogger logger, string path, string reason, string consequence);
+    private static partial void LogStateUnwritable(ILogger logger, Exception? ex, string path, string reason, string consequence);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "twin.anomaly.state: {Path} still cannot be written ({Reason}) since {Since:O}: {Attempts} checkpoints failed; the last good checkpoint stays. Detection goes on (logged again at most every 5 min while it lasts)")]
+    private static partial void LogStateStillUnwritable(ILogger logger, string path, string reason, DateTimeOffset since, int attempts);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: {Path} written again after {FailedFor} of failing checkpoints ({Attempts} failed)")]
+    private static partial void LogStateWritableAgain(ILogger logger, string path, string failedFor, int attempts);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "twin.anomaly.state: checkpoint of {Count} series to {Path} ({KiB} KiB)")]
     private static partial void LogCheckpoint(ILogger logger, int count, string path, long kiB);

@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Authentication;
+using EdgeTwin.Core;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Uplink;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
+using EdgeTwin.Core;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Outbox;
 using EdgeTwin.Outbox.Summaries;

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using EdgeTwin.Core;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Outbox;
 using Microsoft.Extensions.Logging;

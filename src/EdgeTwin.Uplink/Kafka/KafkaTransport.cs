@@ -126,10 +126,11 @@ internal sealed class KafkaTransport : IUplinkTransport
         return config;
     }
 
-    private void OnError(Error e)
+    /// <summary>librdkafka's error callback (internal for tests).</summary>
+    internal void OnError(Error e)
     {
         int held;
-        var kind = e.Code + ":" + string.Concat(e.Reason.Where(c => !char.IsAsciiDigit(c)));
+        var kind = ErrorKind(e);
         lock (_errorGate)
         {
             var now = _time.GetTimestamp();
@@ -156,6 +157,35 @@ internal sealed class KafkaTransport : IUplinkTransport
         {
             Log.KafkaErrorRepeated(_logger, _options.Name, e.Code.ToString(), e.Reason, e.IsFatal, held, ErrorLogEvery);
         }
+    }
+
+    /// <summary>
+    /// What makes two errors the same for the log: the code and the reason without digits ("after 0ms") and without
+    /// librdkafka's own count (", 1 identical error(s) suppressed", added to the same error after a while): with it, the
+    /// refused reconnects of a day-long outage came back every 5 min as a second, "new" error with its first-time line.
+    /// </summary>
+    internal static string ErrorKind(Error e)
+    {
+        const string Suppressed = " identical error(s) suppressed";
+        var reason = e.Reason;
+        var at = reason.IndexOf(Suppressed, StringComparison.Ordinal);
+        if (at > 0)
+        {
+            var from = at;
+            while (from > 0 && char.IsAsciiDigit(reason[from - 1]))
+            {
+                from--;
+            }
+
+            if (from >= 2 && reason[from - 2] == ',' && reason[from - 1] == ' ')
+            {
+                from -= 2;
+            }
+
+            reason = reason.Remove(from, at + Suppressed.Length - from);
+        }
+
+        return e.Code + ":" + string.Concat(reason.Where(c => !char.IsAsciiDigit(c)));
     }
 
     public async Task<IUplinkSession> ConnectAsync(CancellationToken cancellationToken)

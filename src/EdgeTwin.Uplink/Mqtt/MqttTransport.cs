@@ -1,4 +1,5 @@
 using System.Buffers;
+using EdgeTwin.Core;
 using EdgeTwin.Outbox;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;

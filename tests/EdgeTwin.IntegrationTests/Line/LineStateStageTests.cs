@@ -47,7 +47,7 @@ public sealed class LineStateStageTests : IDisposable
         return config!;
     }
 
-    private (LineStateStage Stage, LineTwinStage Line) NewStage(string? path = null, TimeProvider? time = null, string yaml = Yaml)
+    private static SeriesRegistry Registry()
     {
         var registry = new SeriesRegistry();
         foreach (var device in new[] { "p1", "p2" })
@@ -56,7 +56,12 @@ public sealed class LineStateStageTests : IDisposable
             registry.GetOrAdd(new SeriesDescriptor(device, "good", "1", MetricKind.Counter));
         }
 
-        var line = new LineTwinStage(Config(yaml), registry, new NullSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        return registry;
+    }
+
+    private (LineStateStage Stage, LineTwinStage Line) NewStage(string? path = null, TimeProvider? time = null, string yaml = Yaml)
+    {
+        var line = new LineTwinStage(Config(yaml), Registry(), new NullSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
         return (new LineStateStage(line, "l1", path ?? StatePath, TimeSpan.FromMinutes(1), time ?? _clock, new ListLogger<LineStateStage>(_logs)), line);
     }
 
@@ -364,6 +369,47 @@ public sealed class LineStateStageTests : IDisposable
         var (_, nextLine) = NewStage();
         Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Warning);
         Assert.Equal(good, Good(nextLine));
+    }
+
+    [Fact]
+    public async Task Regression_a_line_state_write_failing_for_a_new_cause_was_not_logged()
+    {
+        // One warning per episode was right for one cause, but a second cause in the same episode (the directory gone,
+        // then the file system full or read-only) was never said. Over a simulated hour of checkpoints a minute apart:
+        // one warning per cause, with its stack once, and the recovery with how long and how many.
+        var blocker = Path.Combine(_dir.FullName, "not-a-directory");
+        await File.WriteAllTextAsync(blocker, "", TestContext.Current.CancellationToken);
+        var path = Path.Combine(blocker, LineStateStage.FileName);
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        var line = new LineTwinStage(Config(), Registry(), new NullSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        var stage = new LineStateStage(line, "l1", path, TimeSpan.FromMinutes(1), _clock, new ListLogger<LineStateStage>(logs));
+        var counters = new ulong[] { 5, 5 };
+        for (var i = 0; i < 30; i++)
+        {
+            await RunFor(stage, TimeSpan.FromMinutes(1), counters);
+            await stage.PendingWrite;
+        }
+
+        // Another cause: the directory is there now, but the temp file's name is taken by a directory.
+        File.Delete(blocker);
+        Directory.CreateDirectory(path + ".tmp");
+        for (var i = 0; i < 30; i++)
+        {
+            await RunFor(stage, TimeSpan.FromMinutes(1), counters);
+            await stage.PendingWrite;
+        }
+
+        var warnings = logs.Where(l => l.Level == LogLevel.Warning).ToList();
+        Assert.Equal(2, warnings.Count);
+        Assert.All(warnings, w => Assert.Contains($"line l1: cannot write state file {path}", w.Message, StringComparison.Ordinal));
+        Assert.NotEqual(warnings[0].Message, warnings[1].Message);
+        Assert.NotNull(warnings[0].Exception);
+
+        Directory.Delete(path + ".tmp");
+        await RunFor(stage, TimeSpan.FromMinutes(1), counters);
+        await stage.PendingWrite;
+        var back = Assert.Single(logs, l => l.Message.Contains("written again", StringComparison.Ordinal));
+        Assert.EndsWith($"{path} written again after 59m 0s of failed writes (59 failed)", back.Message, StringComparison.Ordinal);
     }
 
     [Fact]

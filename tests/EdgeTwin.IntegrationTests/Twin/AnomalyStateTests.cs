@@ -652,6 +652,35 @@ public sealed class AnomalyStateTests : IDisposable
     }
 
     [Fact]
+    public async Task Regression_a_read_only_state_directory_logged_a_warning_at_every_anomaly_checkpoint()
+    {
+        // checkpoint_interval 10s on storage that stays unwritable: one warning per checkpoint, 360 an hour, into the
+        // journal on the same flash. Now the first (with its stack), a summary every 5 min and one line at recovery.
+        var config = AnomalyConfig.Default with { State = AnomalyStateConfig.Default with { CheckpointInterval = TimeSpan.FromSeconds(10) } };
+        await using var stage = Start(StatePath, config);
+        await FeedAsync(stage, 0, 1, int.MaxValue);
+        Directory.CreateDirectory(StatePath + ".tmp"); // the temp file's name taken: every write fails, as on a read-only mount
+        for (var i = 1; i <= 360; i++)
+        {
+            _clock.Advance(TimeSpan.FromSeconds(10));
+            await FeedAsync(stage, i, i + 1, int.MaxValue);
+            await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        }
+
+        var warnings = stage.Logs.Where(l => l.Level == LogLevel.Warning).Select(l => l.Message).ToList();
+        Assert.Contains($"cannot write {StatePath}", warnings[0], StringComparison.Ordinal);
+        Assert.Equal(12, warnings.Count); // the first and 11 summaries (at 5, 10, …, 55 min)
+        Assert.All(warnings.Skip(1), w => Assert.Contains($"{StatePath} still cannot be written", w, StringComparison.Ordinal));
+        Assert.Contains("since 2026-03-02T00:00:10.0000000+00:00: 331 checkpoints failed", warnings[^1], StringComparison.Ordinal);
+
+        Directory.Delete(StatePath + ".tmp");
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        await FeedAsync(stage, 361, 362, int.MaxValue);
+        await stage.Anomaly.PendingCheckpoint.WaitAsync(Ct);
+        Assert.Single(stage.Logs, l => l.Message.Contains($"{StatePath} written again after 1h 0m of failing checkpoints (360 failed)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_agent_keeps_its_anomaly_state_next_to_the_outbox_and_the_state_section_is_checked()
     {
         var problems = SiteConfigLoader.Parse("site: { id: s1, gateway_id: g1 }\ndevices: []\ntwin:\n  anomaly:\n    state:\n      checkpoint_interval: 1s\n      max_age: soon\n      fille: x\n      file: ''\n", "site.yaml",

@@ -14,6 +14,7 @@ using EdgeTwin.Twin.Models.Maintenance;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EdgeTwin.IntegrationTests.Twin;
 
@@ -274,7 +275,7 @@ public sealed class MaintenanceStageTests
         public bool Dropout { get; set; }
 
         /// <param name="configured">The machines of models.maintenance.machines (default: both).</param>
-        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null)
+        public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null)
         {
             var b = new SiteConfigBuilder("s1", "g1");
             b.Line("line1").Machine("d1").Machine("h1");
@@ -291,9 +292,17 @@ public sealed class MaintenanceStageTests
                 figures = figures.Where(f => configured.Contains(f.Key)).ToDictionary(StringComparer.Ordinal);
             }
             var services = new ServiceCollection();
-            services.AddLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+            services.AddLogging(l =>
+            {
+                // The stage's information lines too when a test reads them (the recovery of its state file).
+                l.SetMinimumLevel(logs is null ? LogLevel.Warning : LogLevel.Information);
+                if (logs is not null)
+                {
+                    l.AddProvider(logs);
+                }
+            });
             var registry = new SeriesRegistry();
-            var runtime = new AgentRuntime(site, registry, TimeProvider.System);
+            var runtime = new AgentRuntime(site, registry, time ?? TimeProvider.System);
             services.AddSingleton(runtime);
             services.AddSingleton(new ModelsConfig(Path.Combine(Tool.RepoRoot(), "models"), 0.7, TimeSpan.FromHours(48), figures));
             services.AddSingleton(sp =>
@@ -325,8 +334,12 @@ public sealed class MaintenanceStageTests
             return agent;
         }
 
-        /// <summary>Steps the machines and feeds steps <paramref name="from"/>..<paramref name="to"/> (30 s apart).</summary>
-        public async Task FeedAsync(int from, int to)
+        /// <summary>
+        /// Steps the machines and feeds steps <paramref name="from"/>..<paramref name="to"/> (30 s apart). With
+        /// <paramref name="perMachine"/> each machine's samples are a batch of their own, as the agent's polls of their
+        /// devices are, and each batch waits for the state file write it started.
+        /// </summary>
+        public async Task FeedAsync(int from, int to, bool perMachine = false)
         {
             var batch = new Sample[_site.Machines.Length * 4];
             for (var s = from; s <= to; s++)
@@ -351,6 +364,12 @@ public sealed class MaintenanceStageTests
                     batch[n++] = new Sample(_ids[i][1], t, m.KurtosisSensor.Reading);
                     batch[n++] = new Sample(_ids[i][2], t, m.BearingSensor.Reading);
                     batch[n++] = new Sample(_other, t, m.RunHours); // not a machine-health series: ignored
+                    if (perMachine && !Dropout)
+                    {
+                        await Stage.ProcessAsync(batch.AsMemory(0, n), Ct);
+                        await Stage.PendingSave.WaitAsync(Ct);
+                        n = 0;
+                    }
                 }
 
                 if (!Dropout)
@@ -418,6 +437,63 @@ public sealed class MaintenanceStageTests
         finally
         {
             dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Regression_a_read_only_state_directory_logged_a_warning_per_machine_and_closed_interval()
+    {
+        // Each machine's closed half-hour interval saved the state file, and each failed save was a warning: 2 lines an
+        // hour per machine for the same cause (40 an hour on a line of 20 machines) while the storage stays read-only.
+        // Now the first (with its stack), a summary at most every 5 min, one line when a save works again.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            var clock = new FakeTimeProvider(Start);
+            var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+            var machines = new SimulatedMachines();
+            await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath, time: clock, logs: new StageLogs(logs));
+            Directory.CreateDirectory(statePath + ".tmp"); // the temp file's name taken: every save fails, as on a read-only mount
+            for (var step = 1; step <= 120; step++) // an hour
+            {
+                clock.Advance(SamplePeriod);
+                await agent.FeedAsync(step, step, perMachine: true);
+            }
+
+            var warnings = logs.Where(l => l.Level == LogLevel.Warning).ToList();
+            Assert.Equal(2, warnings.Count); // the first and the summary half an hour later (4 before: 2 machines × 2 intervals)
+            Assert.Contains($"cannot write {statePath}", warnings[0].Message, StringComparison.Ordinal);
+            Assert.NotNull(warnings[0].Exception);
+            Assert.Contains($"{statePath} still cannot be written", warnings[1].Message, StringComparison.Ordinal);
+            Assert.Contains("3 saves failed", warnings[1].Message, StringComparison.Ordinal);
+            Assert.Null(warnings[1].Exception);
+
+            Directory.Delete(statePath + ".tmp");
+            for (var step = 121; step <= 181; step++)
+            {
+                clock.Advance(SamplePeriod);
+                await agent.FeedAsync(step, step, perMachine: true);
+            }
+
+            Assert.Single(logs, l => l.Message.Contains($"{statePath} written again after", StringComparison.Ordinal));
+            Assert.True(File.Exists(statePath));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The maintenance stage's lines (warnings and above, as the harness's logging is set), with their exceptions.</summary>
+    private sealed class StageLogs(ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> logs) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => categoryName == typeof(MaintenanceStage).FullName
+            ? new ListLogger(logs)
+            : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+        public void Dispose()
+        {
         }
     }
 

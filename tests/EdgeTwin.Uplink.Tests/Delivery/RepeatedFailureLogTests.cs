@@ -1,3 +1,4 @@
+using EdgeTwin.Core;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Mqtt;
 using EdgeTwin.Uplink.Tests.Support;

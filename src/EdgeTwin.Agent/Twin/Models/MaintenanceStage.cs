@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Core;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
 using EdgeTwin.Core.Samples;
@@ -46,6 +47,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private long _savedAtIntervals;
     private readonly SampleClock _clock = new();
     private Task _saving = Task.CompletedTask;
+    // Read-only storage fails every save for the rest of the outage (each machine's closed interval, every half hour):
+    // the first failure and each new cause are logged, repeats summed up every 5 min, the recovery once.
+    private readonly RepeatedFailureLog _saveFailures;
 
     // Machines of the state file taken out of models.maintenance.machines with a prediction open: withdrawn with the first
     // batch (the event hub runs then) and kept in the file until they are, so that a stop before it loses nothing.
@@ -74,6 +78,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         ArgumentNullException.ThrowIfNull(catalog);
         _runtime = runtime;
         _logger = logger;
+        _saveFailures = new RepeatedFailureLog(runtime.TimeProvider, logFirst: 1, every: SaveFailureSummaryEvery);
         Array.Fill(_map, Unmapped);
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _samples = _meter.CreateCounter<long>("edgetwin.twin.maintenance.samples", "{sample}", "Samples fed to machine-health windows.");
@@ -203,7 +208,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
 
         await _saving.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await SaveAsync(_statePath, Snapshot(), cancellationToken).ConfigureAwait(false);
+        await SaveAsync(_statePath, Snapshot(), cancellationToken, atStop: true).ConfigureAwait(false);
     }
 
     private byte[] Snapshot()
@@ -227,15 +232,34 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         return JsonSerializer.SerializeToUtf8Bytes(machines, StateJson);
     }
 
-    private async Task SaveAsync(string path, byte[] bytes, CancellationToken cancellationToken)
+    /// <summary>How often a save that keeps failing for the same cause is logged again.</summary>
+    internal static readonly TimeSpan SaveFailureSummaryEvery = TimeSpan.FromMinutes(5);
+
+    // One save at a time (_saving), so the failure log needs no lock.
+    private async Task SaveAsync(string path, byte[] bytes, CancellationToken cancellationToken, bool atStop = false)
     {
         try
         {
             await AtomicStateFile.WriteAsync(path, bytes, cancellationToken).ConfigureAwait(false);
+            if (_saveFailures.Succeeded() is { } outage)
+            {
+                var failedForText = Core.Config.Durations.Approximate(outage.Down);
+                LogStateWritableAgain(_logger, path, failedForText, outage.Failures);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
-            LogStateUnwritable(_logger, path, ex is OperationCanceledException ? "cancelled at stop" : ex.Message);
+            var reason = ex is OperationCanceledException ? "cancelled at stop" : ex.Message;
+            // At stop always: it says what the next start goes on from.
+            var line = atStop ? default : _saveFailures.Failed(reason);
+            if (atStop || line is { Kind: FailureLineKind.Log, NewReason: true })
+            {
+                LogStateUnwritable(_logger, _saveFailures.StackOnce(ex), path, reason);
+            }
+            else if (line.Kind == FailureLineKind.Log)
+            {
+                LogStateStillUnwritable(_logger, path, reason, _saveFailures.Since, line.Failures);
+            }
         }
     }
 
@@ -500,7 +524,13 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private static partial void LogStateUnreadable(ILogger logger, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: cannot write {Path} ({Reason}); the last good copy stays, retried when the next interval closes. Predictions go on")]
-    private static partial void LogStateUnwritable(ILogger logger, string path, string reason);
+    private static partial void LogStateUnwritable(ILogger logger, Exception? ex, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: {Path} still cannot be written ({Reason}) since {Since:O}: {Attempts} saves failed; the last good copy stays. Predictions go on (logged again at most every 5 min while it lasts)")]
+    private static partial void LogStateStillUnwritable(ILogger logger, string path, string reason, DateTimeOffset since, int attempts);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: {Path} written again after {FailedFor} of failing saves ({Attempts} failed)")]
+    private static partial void LogStateWritableAgain(ILogger logger, string path, string failedFor, int attempts);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: watching {Machines} of {Configured} configured machines with model {Model} ({Devices} devices located on them)")]
     private static partial void LogWatching(ILogger logger, int machines, int configured, string model, int devices);

@@ -39,7 +39,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     private readonly IEventSink? _events;
     private readonly ILogger _logger;
     // Per server of the list, which failed connects get a line: one broker of a pair down for days must not log every round.
-    private EdgeTwin.Uplink.RepeatedFailureLog[]? _serverFailures; // set at start, then only the connect loop uses them
+    private EdgeTwin.Core.RepeatedFailureLog[]? _serverFailures; // set at start, then only the connect loop uses them
     private string? _peer; // mqtt[s]://host:port of the server serving now, null while none
     private static readonly string QuietEvery = Durations.Approximate(TimeSpan.FromMinutes(5));
     private readonly Meter _meter;
@@ -140,7 +140,7 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
             _tasks.Add(Task.Run(() => WorkAsync(_stop.Token), CancellationToken.None));
         }
 
-        _serverFailures = [.. servers.Select(_ => new EdgeTwin.Uplink.RepeatedFailureLog(TimeProvider.System, every: TimeSpan.FromMinutes(5)))];
+        _serverFailures = [.. servers.Select(_ => new EdgeTwin.Core.RepeatedFailureLog(TimeProvider.System, every: TimeSpan.FromMinutes(5)))];
         _tasks.Add(Task.Run(() => ConnectLoopAsync(servers, _stop.Token), CancellationToken.None));
         var peers = string.Join(", ", servers.Select(b => b.Peer)); // once per start
         LogStarted(_logger, Filter, peers, clientId, _config.MaxConcurrency);
@@ -273,28 +273,28 @@ public sealed partial class TwinRequestServer : IHostedService, IAsyncDisposable
     /// rate-limited per server as the uplinks' are (a broker gone for days is a line every few minutes, not per retry).
     /// <paramref name="next"/>: the server tried at once after it, null when the round is over and the backoff follows.
     /// </summary>
-    private void LogFailure(Exception ex, string peer, EdgeTwin.Uplink.RepeatedFailureLog failures, string? next, TimeSpan backoff)
+    private void LogFailure(Exception ex, string peer, EdgeTwin.Core.RepeatedFailureLog failures, string? next, TimeSpan backoff)
     {
         var expected = EdgeTwin.Uplink.ConnectFailures.IsExpected(ex);
         var reason = expected ? EdgeTwin.Uplink.ConnectFailures.Describe(ex) : ex.GetType().FullName + ": " + ex.Message;
         var line = failures.Failed(reason);
-        if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && next is not null)
+        if (line.Kind == EdgeTwin.Core.FailureLineKind.Log && next is not null)
         {
             LogServerFailed(_logger, peer, expected ? reason : ex.Message, next, expected ? null : ex);
         }
-        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && line.Unlogged > 0)
+        else if (line.Kind == EdgeTwin.Core.FailureLineKind.Log && line.Unlogged > 0)
         {
             LogStillCannotConnect(_logger, peer, Durations.Approximate(line.Down), line.Unlogged, expected ? reason : ex.Message, Durations.Approximate(backoff), expected ? null : ex);
         }
-        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log && expected)
+        else if (line.Kind == EdgeTwin.Core.FailureLineKind.Log && expected)
         {
             LogCannotConnect(_logger, peer, reason, Durations.Approximate(backoff));
         }
-        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.Log)
+        else if (line.Kind == EdgeTwin.Core.FailureLineKind.Log)
         {
             LogConnectFailed(_logger, peer, Durations.Approximate(backoff), ex);
         }
-        else if (line.Kind == EdgeTwin.Uplink.FailureLineKind.QuietFromNow)
+        else if (line.Kind == EdgeTwin.Core.FailureLineKind.QuietFromNow)
         {
             LogConnectFailuresQuiet(_logger, peer, QuietEvery);
         }

@@ -1,10 +1,12 @@
-namespace EdgeTwin.Uplink;
+namespace EdgeTwin.Core;
 
 /// <summary>
-/// Which failed connects of one outage get a log line. The first <see cref="LogFirst"/> each get one; after that a line
-/// only when the reason changes or <see cref="Every"/> has passed, carrying how many went unlogged. A broker gone for
-/// days otherwise wrote a warning per retry (four a minute per uplink, 40,000 lines in a week of `journalctl -u edgetwin`),
-/// burying the lines around it. Not thread-safe: one connect loop owns it.
+/// Which failures of a retried operation in one outage get a log line (failed connects of the uplinks, the alert MQTT
+/// sink and the twin request server; state files written at every checkpoint on storage gone read-only). The first
+/// <see cref="LogFirst"/> each get one; after that a line only when the reason changes or <see cref="Every"/> has passed
+/// (never with <see cref="TimeSpan.MaxValue"/>), carrying how many went unlogged. A broker gone for days otherwise wrote a
+/// warning per retry (four a minute per uplink, 40,000 lines in a week of `journalctl -u edgetwin`), burying the lines
+/// around it, in a journal on the same flash that rotates by size. Not thread-safe: one loop owns it.
 /// </summary>
 public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, TimeSpan? every = null)
 {
@@ -12,10 +14,17 @@ public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, Time
     private long _lastLoggedTimestamp;
     private string? _lastReason;
     private bool _quietSaid;
+    private HashSet<string>? _stacksLogged;
 
     public int LogFirst { get; } = logFirst;
 
     public TimeSpan Every { get; } = every ?? TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The wall-clock time of this outage's first failure, as its first line was stamped: a summary's "since" (the
+    /// outage's length is <see cref="FailureLine.Down"/>, on the monotonic clock; the two differ after a clock step).
+    /// </summary>
+    public DateTimeOffset Since { get; private set; }
 
     /// <summary>Failed connects since the last success.</summary>
     public int Failures { get; private set; }
@@ -30,6 +39,7 @@ public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, Time
         if (Failures++ == 0)
         {
             _firstTimestamp = now;
+            Since = time.GetUtcNow();
         }
 
         var down = time.GetElapsedTime(_firstTimestamp, now);
@@ -40,7 +50,7 @@ public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, Time
             Unlogged = 0;
             _lastReason = reason;
             _lastLoggedTimestamp = now;
-            return new FailureLine(FailureLineKind.Log, Failures, unlogged, down);
+            return new FailureLine(FailureLineKind.Log, Failures, unlogged, down, NewReason: changed);
         }
 
         // The first one held back in an outage says that the rest will be.
@@ -50,7 +60,19 @@ public sealed class RepeatedFailureLog(TimeProvider time, int logFirst = 5, Time
         return new FailureLine(notice ? FailureLineKind.QuietFromNow : FailureLineKind.None, Failures, 0, down);
     }
 
-    /// <summary>A connect succeeded: the outage it ends (failures and how long since the first), if there was one.</summary>
+    /// <summary>
+    /// <paramref name="ex"/> the first time its kind (type and errno) is logged, null after: the stack goes into the
+    /// journal once, and the lines that repeat or sum up a failure stay one line each.
+    /// </summary>
+    public Exception? StackOnce(Exception ex)
+    {
+        ArgumentNullException.ThrowIfNull(ex);
+        _stacksLogged ??= new HashSet<string>(StringComparer.Ordinal);
+        var key = ex.GetType().FullName + ":" + ex.HResult.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return _stacksLogged.Add(key) ? ex : null;
+    }
+
+    /// <summary>The operation succeeded: the outage it ends (failures and how long since the first), if there was one.</summary>
     public (int Failures, TimeSpan Down)? Succeeded()
     {
         if (Failures == 0)
@@ -82,4 +104,5 @@ public enum FailureLineKind
 /// <param name="Failures">Failed connects of this outage, this one included.</param>
 /// <param name="Unlogged">Failures held back since the previous line.</param>
 /// <param name="Down">Time since the outage's first failure.</param>
-public readonly record struct FailureLine(FailureLineKind Kind, int Failures, int Unlogged, TimeSpan Down);
+/// <param name="NewReason">The reason differs from the last line's (the outage's first failure included): a full line, not a summary.</param>
+public readonly record struct FailureLine(FailureLineKind Kind, int Failures, int Unlogged, TimeSpan Down, bool NewReason = false);
