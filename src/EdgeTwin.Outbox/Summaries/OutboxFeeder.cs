@@ -730,6 +730,13 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
             ? "nothing lost"
             : $"{discarded} summary/raw records were discarded meanwhile (more than {_maxPending} were waiting)";
         var duration = Core.Config.Durations.Approximate(over);
+        if (_outbox is IOutboxStatistics statistics && statistics.GetStats().Storage.MemoryOnlySince is { } since)
+        {
+            // The append took because the outbox went on in memory, not because the disk is back.
+            LogTakenInMemoryOnly(_logger, failed, duration, WireTime.Instant(since), lost, records);
+            return;
+        }
+
         LogWritableAgain(_logger, failed, duration, lost, records);
     }
 
@@ -750,6 +757,9 @@ public sealed partial class OutboxFeeder : ISampleSink, IEventSink, IDisposable
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Error, Message = "Outbox append of {Records} records failed; they are kept and retried with the next append: {Cause}")]
     private static partial void LogAppendFailed(ILogger logger, int records, string cause, Exception? exception);
+
+    [LoggerMessage(EventId = 25, Level = LogLevel.Warning, Message = "Outbox takes appends again after {Failed} failed appends over {Duration}, but in memory only: its storage is read-only since {Since} (what is not delivered when the agent stops is lost); {Lost} ({Records} records stored now)")]
+    private static partial void LogTakenInMemoryOnly(ILogger logger, long failed, string duration, string since, string lost, int records);
 
     [LoggerMessage(EventId = 24, Level = LogLevel.Information, Message = "Outbox writable again after {Failed} failed appends over {Duration}; {Lost} ({Records} records stored now)")]
     private static partial void LogWritableAgain(ILogger logger, long failed, string duration, string lost, int records);

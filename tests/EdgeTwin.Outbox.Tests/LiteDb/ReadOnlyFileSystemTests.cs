@@ -1,4 +1,8 @@
 using System.Text;
+using EdgeTwin.Core.Samples;
+using EdgeTwin.Outbox.Summaries;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using EdgeTwin.Alerting.Tests.Support;
 using EdgeTwin.Outbox.Tests.Summaries;
 
@@ -167,6 +171,40 @@ public sealed class ReadOnlyFileSystemTests
         }
 
         Assert.Equal(fileBefore, await File.ReadAllBytesAsync(path, Ct));
+    }
+
+    /// <summary>
+    /// Regression: when the storage turned read-only, the append that failed was retried into the memory outbox and the
+    /// feeder logged "Outbox writable again after 1 failed appends …; nothing lost": the opposite of what happened.
+    /// </summary>
+    [Fact]
+    public async Task Regression_the_feeder_said_the_outbox_was_writable_again_when_it_went_on_in_memory()
+    {
+        await using var disk = await Ext4Loop.CreateAsync();
+        await using var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = Path.Combine(disk.Dir, "outbox.db"), Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct);
+        outbox.RegisterUplink("mqtt");
+        var registry = new SeriesRegistry();
+        var id = registry.GetOrAdd(UplinkBodiesTests.Inlet);
+        var summarizer = new SeriesSummarizer(registry, UplinkBodiesTests.Gw, new SummaryOptions { MaxRawPointsPerRecord = 1 }, _ => new RawPolicy(0));
+        var logs = new FakeLogCollector();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(new FakeLoggerProvider(logs)));
+        using var feeder = new OutboxFeeder(outbox, summarizer, registry, UplinkBodiesTests.Gw, logger: loggerFactory.CreateLogger<OutboxFeeder>());
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await feeder.WriteAsync(new[] { new Sample(id, t0, 100) }, Ct);
+        await feeder.DrainAsync(Ct);
+
+        await disk.FailAsync();
+        for (var i = 1; i <= 3 && (feeder.Pending > 0 || i == 1); i++)
+        {
+            await feeder.WriteAsync(new[] { new Sample(id, t0 + i, i) }, Ct);
+            await feeder.DrainAsync(Ct);
+        }
+
+        Assert.Equal(0, feeder.Pending);
+        Assert.NotNull(outbox.GetStats().Storage.MemoryOnlySince);
+        Assert.DoesNotContain(logs.GetSnapshot(), r => r.Message.Contains("writable again", StringComparison.Ordinal));
+        var taken = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 25);
+        Assert.Contains("but in memory only: its storage is read-only since", taken.Message, StringComparison.Ordinal);
     }
 
     /// <summary>In memory the budget is the memory budget: a long outage condenses and drops as on disk, it does not grow the process.</summary>
