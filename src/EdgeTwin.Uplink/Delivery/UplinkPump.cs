@@ -150,8 +150,17 @@ internal sealed class UplinkPump
                 {
                     using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
                     {
-                        connectCts.CancelAfter(_options.ConnectTimeout * _transport.ConnectAttempts);
-                        session = await _transport.ConnectAsync(connectCts.Token).ConfigureAwait(false);
+                        var connectTimeout = _options.ConnectTimeout * _transport.ConnectAttempts;
+                        connectCts.CancelAfter(connectTimeout);
+                        try
+                        {
+                            session = await _transport.ConnectAsync(connectCts.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException) when (connectCts.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+                        {
+                            // Our timeout, not a stop: the log said only "A task was canceled." (Kafka behind a firewall that drops).
+                            throw new TimeoutException($"no answer from {_transport.Peer} within {Durations.Format(connectTimeout)}");
+                        }
                     }
 
                     // Outside the connect timeout: a Sparkplug primary host may be away for hours (the outbox keeps the entries).

@@ -194,6 +194,60 @@ public sealed class KafkaUplinkTests
     }
 
     [Fact]
+    public async Task Regression_a_kafka_cluster_that_never_answered_was_logged_as_a_task_was_canceled()
+    {
+        // A broker behind a firewall that drops, or a port that accepts and never answers: the connect timeout fired and
+        // the journal said "cannot connect …: A task was canceled." — nothing an operator can act on.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        var accepted = new List<System.Net.Sockets.Socket>();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    var s = await silent.AcceptSocketAsync(TestContext.Current.CancellationToken);
+                    lock (accepted)
+                    {
+                        accepted.Add(s); // held open, never answered
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+            }
+        }, TestContext.Current.CancellationToken);
+        try
+        {
+            await using var outbox = new TestOutbox();
+            await outbox.AppendAsync([Record("d", 1)], TestContext.Current.CancellationToken);
+            var options = Options($"127.0.0.1:{port}") with
+            {
+                Delivery = new DeliveryOptions { ConnectTimeout = TimeSpan.FromSeconds(1), ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) },
+            };
+            var log = new EdgeTwin.Uplink.Tests.Delivery.RecordingLogger();
+            var uplink = new KafkaUplink(options, outbox, log);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await uplink.RunAsync(cts.Token);
+
+            Assert.Equal(0, outbox.GetAcknowledged("kafka"));
+            var text = string.Join("\n", log.Lines.Select(l => l.Message));
+            Assert.Contains($"no answer from kafka://127.0.0.1:{port} within 1s", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("A task was canceled", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            silent.Stop();
+            lock (accepted)
+            {
+                accepted.ForEach(s => s.Dispose());
+            }
+        }
+    }
+
+    [Fact]
     public async Task Regression_an_unreachable_kafka_cluster_wrote_a_warning_every_50_ms()
     {
         // librdkafka reports each failed reconnect (every ~50 ms against a refusing port): 575 warnings in 37 s in the
