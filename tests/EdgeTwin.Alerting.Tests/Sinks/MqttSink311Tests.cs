@@ -66,21 +66,8 @@ public sealed class MqttSink311Tests
     [Fact]
     public void Regression_check_passed_an_mqtt5_alert_sink_on_the_broker_the_uplink_reaches_with_311()
     {
-        static IReadOnlyList<Core.Config.ConfigDiagnostic> Check(string sink)
-        {
-            var yaml = $$"""
-                site: { id: s1, gateway_id: g1 }
-                devices: []
-                uplinks:
-                  mqtt: { host: broker.lan, protocol: "3.1.1" }
-                alerts:
-                  sinks:
-                    - { name: noc, type: mqtt, {{sink}} }
-                """;
-            var result = Core.Config.SiteConfigLoader.Parse(yaml, "site.yaml", new Core.Config.SiteConfigLoadOptions { SectionValidators = [new AlertsSectionValidator()] });
-            Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
-            return result.Warnings;
-        }
+        // The check's warnings for an uplink on broker.lan speaking 3.1.1 and this sink (MqttSinkHostsConfigTests' rig).
+        static IReadOnlyList<Core.Config.ConfigDiagnostic> Check(string sink) => MqttSinkHostsConfigTests.Check("host: broker.lan", sink);
 
         // The sink left at MQTT 5 on the uplink's 3.1.1 broker: refused at the first alarm; check now says so at the sink.
         var w = Assert.Single(Check("host: broker.lan"));

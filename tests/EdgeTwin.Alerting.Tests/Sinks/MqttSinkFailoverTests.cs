@@ -225,7 +225,7 @@ public sealed class MqttSinkHostsConfigTests
         """).Problems;
 
     /// <summary>The warnings of a valid site config with this uplink and alert sink.</summary>
-    private static IReadOnlyList<Core.Config.ConfigDiagnostic> Check(string uplink, string sink, string uplinkProtocol = "3.1.1")
+    internal static IReadOnlyList<Core.Config.ConfigDiagnostic> Check(string uplink, string sink, string uplinkProtocol = "3.1.1")
     {
         var yaml = $$"""
             site: { id: s1, gateway_id: g1 }

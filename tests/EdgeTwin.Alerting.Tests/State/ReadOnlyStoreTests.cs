@@ -2,6 +2,7 @@ using EdgeTwin.Alerting.Control;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Alerting.State;
 using EdgeTwin.Alerting.Tests.Support;
+using EdgeTwin.Tests.Shared;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.Alerting.Tests.State;
@@ -113,13 +114,12 @@ public sealed class ReadOnlyStoreTests
     [Fact]
     public async Task Regression_an_alert_store_on_a_directory_already_read_only_failed_the_start()
     {
-        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
         var root = Directory.CreateTempSubdirectory("edgetwin-ro-store-").FullName;
-        var source = Directory.CreateDirectory(Path.Combine(root, "rw")).FullName;
-        var dir = Directory.CreateDirectory(Path.Combine(root, "state")).FullName;
-        await MountAsync("--bind", source, dir);
         try
         {
+            using var mount = ReadOnlyBindMount.Create(root);
+            var dir = mount.Dir;
+            mount.MakeWritable();
             var first = await Harness.StartAsync(Rules, dir);
             try
             {
@@ -134,7 +134,7 @@ public sealed class ReadOnlyStoreTests
                 await first.StopKeepingStateAsync();
             }
 
-            await MountAsync("-o", "remount,bind,ro", dir);
+            mount.MakeReadOnly();
             var log = new CapturingLogger();
             var h = await Harness.StartAsync(Rules, dir, loggerFactory: new CorruptStateTests.OneLoggerFactory(log));
             try
@@ -152,7 +152,7 @@ public sealed class ReadOnlyStoreTests
                 await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing && a.Key.Contains("rack-r03", StringComparison.Ordinal)), "the new raise notified");
 
                 // Writable again (a remount): what was kept in memory is written and LiteDB is the file again.
-                await MountAsync("-o", "remount,bind,rw", dir);
+                mount.MakeWritable();
                 await Wait.UntilAsync(() => h.Manager.Store.Outage is null && h.Manager.Store.Unapplied == 0, "written back", seconds: 30);
             }
             finally
@@ -165,23 +165,8 @@ public sealed class ReadOnlyStoreTests
         }
         finally
         {
-            await MountAsync("-l", dir, umount: true);
             Directory.Delete(root, recursive: true);
         }
-    }
-
-    private static async Task MountAsync(string a, string b, string? c = null, bool umount = false)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo(umount ? "/usr/bin/umount" : "/usr/bin/mount") { RedirectStandardError = true };
-        foreach (var arg in new[] { a, b, c }.OfType<string>())
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stderr = await p.StandardError.ReadToEndAsync(Ct);
-        await p.WaitForExitAsync(Ct);
-        Assert.True(p.ExitCode == 0, $"{psi.FileName} {string.Join(' ', psi.ArgumentList)}: {stderr}");
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using EdgeTwin.Core.Config;
+using EdgeTwin.Tests.Shared;
 
 namespace EdgeTwin.Core.Tests.Config;
 
@@ -296,22 +297,11 @@ public sealed class BrokenConfigTests : IDisposable
     public void Regression_an_outbox_on_a_read_only_mount_passed_check()
     {
         // Gateways with a read-only root (overlayroot) have /var/lib read-only unless it is a mount of its own.
-        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
-        var source = Directory.CreateDirectory(Path.Combine(_dir.Path, "rw")).FullName;
-        var mount = Directory.CreateDirectory(Path.Combine(_dir.Path, "ro")).FullName;
-        Assert.Equal(0, Run("mount", "--bind", source, mount));
-        try
-        {
-            Assert.Equal(0, Run("mount", "-o", "remount,bind,ro", mount));
-            var type = new DriveInfo(mount).DriveFormat;
-            Assert.Equal(
-                [$"site.yaml:21:17: outbox.path: 'ro' is on a file system mounted read-only ({type}), where the outbox cannot be written; give a path on a writable disk, e.g. /var/lib/edgetwin/outbox.db"],
-                Problems(Valid + $"\noutbox: {{ path: {mount}/edgetwin/outbox.db }}\n"));
-        }
-        finally
-        {
-            Assert.Equal(0, Run("umount", mount));
-        }
+        using var mount = ReadOnlyBindMount.Create(_dir.Path);
+        var type = new DriveInfo(mount.Dir).DriveFormat;
+        Assert.Equal(
+            [$"site.yaml:21:17: outbox.path: 'ro' is on a file system mounted read-only ({type}), where the outbox cannot be written; give a path on a writable disk, e.g. /var/lib/edgetwin/outbox.db"],
+            Problems(Valid + $"\noutbox: {{ path: {mount.Dir}/edgetwin/outbox.db }}\n"));
     }
 
     [Fact]
@@ -319,26 +309,14 @@ public sealed class BrokenConfigTests : IDisposable
     {
         // The outbox was written there, so the card failed since: exit 2, which systemd does not restart, left the site
         // unwatched. The agent goes on in memory and raises the alarm; check says what happened instead.
-        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
-        var source = Directory.CreateDirectory(Path.Combine(_dir.Path, "rw")).FullName;
-        File.WriteAllText(Path.Combine(source, "outbox.db"), "");
-        var mount = Directory.CreateDirectory(Path.Combine(_dir.Path, "ro")).FullName;
-        Assert.Equal(0, Run("mount", "--bind", source, mount));
-        try
-        {
-            Assert.Equal(0, Run("mount", "-o", "remount,bind,ro", mount));
-            var type = new DriveInfo(mount).DriveFormat;
-            var path = _dir.Write("site.yaml", Valid + $"\noutbox: {{ path: {mount}/outbox.db }}\n");
-            var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
-            Assert.True(result.IsValid, string.Join("\n", result.Problems));
-            Assert.Equal(
-                [$"{path}:21:17: warning: outbox.path: '{mount}' is on a file system mounted read-only ({type}) although the outbox was written there: the storage failed (or was remounted read-only by hand). The agent goes on in memory (outbox.memory_budget_mb) and raises gateway-storage-failed; check dmesg, reboot to fsck it, or replace it"],
-                result.Warnings.Select(w => w.ToString()).Where(w => w.Contains("outbox.path", StringComparison.Ordinal)));
-        }
-        finally
-        {
-            Assert.Equal(0, Run("umount", mount));
-        }
+        using var mount = ReadOnlyBindMount.Create(_dir.Path, source => File.WriteAllText(Path.Combine(source, "outbox.db"), ""));
+        var type = new DriveInfo(mount.Dir).DriveFormat;
+        var path = _dir.Write("site.yaml", Valid + $"\noutbox: {{ path: {mount.Dir}/outbox.db }}\n");
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = TestFiles.ProfilesDir });
+        Assert.True(result.IsValid, string.Join("\n", result.Problems));
+        Assert.Equal(
+            [$"{path}:21:17: warning: outbox.path: '{mount.Dir}' is on a file system mounted read-only ({type}) although the outbox was written there: the storage failed (or was remounted read-only by hand). The agent goes on in memory (outbox.memory_budget_mb) and raises gateway-storage-failed; check dmesg, reboot to fsck it, or replace it"],
+            result.Warnings.Select(w => w.ToString()).Where(w => w.Contains("outbox.path", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -360,13 +338,6 @@ public sealed class BrokenConfigTests : IDisposable
         {
             Directory.Delete(shm, recursive: true);
         }
-    }
-
-    private static int Run(string file, params string[] args)
-    {
-        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
-        process.WaitForExit();
-        return process.ExitCode;
     }
 
     [Fact]

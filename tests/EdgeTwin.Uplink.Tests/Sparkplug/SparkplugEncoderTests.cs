@@ -380,43 +380,17 @@ public sealed class SparkplugEncoderTests : IDisposable
     {
         // The bdSeq write threw out of BeginSession: on a failed SD card the uplink never connected again although the
         // broker was up and the outbox went on in memory.
-        Assert.SkipUnless(Environment.UserName == "root", "mounting a read-only bind mount needs root");
-        var source = Directory.CreateDirectory(Path.Combine(_dir, "rw")).FullName;
-        var mount = Directory.CreateDirectory(Path.Combine(_dir, "ro")).FullName;
-        File.WriteAllText(Path.Combine(source, "bdseq"), "41\n");
-        Mount("--bind", source, mount);
-        try
-        {
-            Mount("-o", "remount,bind,ro", mount);
-            var log = new EdgeTwin.Tests.Shared.ListLogger();
-            var store = new BdSeqStore(Path.Combine(mount, "bdseq"), log);
-            var enc = new SparkplugEncoder("site1", "gw1", store);
-            Assert.Equal(42ul, Payload.Parser.ParseFrom(enc.BeginSession().Payload).Metrics[0].LongValue);
-            Assert.Equal(43ul, Payload.Parser.ParseFrom(enc.BeginSession().Payload).Metrics[0].LongValue); // goes on in memory
-            Assert.Equal(43ul, Payload.Parser.ParseFrom(enc.Birth(DateTimeOffset.UnixEpoch)[0].Payload).Metrics.Single(m => m.Name == "bdSeq").LongValue);
-            var error = Assert.Single(log.At(Microsoft.Extensions.Logging.LogLevel.Error)); // once per cause
-            Assert.Contains("Sparkplug bdSeq 42 could not be saved to", error, StringComparison.Ordinal);
-            Assert.Contains("Read-only file system", error, StringComparison.Ordinal);
-            Assert.Equal("41", File.ReadAllText(Path.Combine(mount, "bdseq")).Trim());
-        }
-        finally
-        {
-            Mount("-l", mount, umount: true);
-        }
-    }
-
-    private static void Mount(string a, string b, string? c = null, bool umount = false)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo(umount ? "/usr/bin/umount" : "/usr/bin/mount") { RedirectStandardError = true };
-        foreach (var arg in new[] { a, b, c }.OfType<string>())
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{psi.FileName} {string.Join(' ', psi.ArgumentList)}: {stderr}");
+        using var mount = ReadOnlyBindMount.Create(_dir, source => File.WriteAllText(Path.Combine(source, "bdseq"), "41\n"));
+        var log = new ListLogger();
+        var store = new BdSeqStore(Path.Combine(mount.Dir, "bdseq"), log);
+        var enc = new SparkplugEncoder("site1", "gw1", store);
+        Assert.Equal(42ul, Payload.Parser.ParseFrom(enc.BeginSession().Payload).Metrics[0].LongValue);
+        Assert.Equal(43ul, Payload.Parser.ParseFrom(enc.BeginSession().Payload).Metrics[0].LongValue); // goes on in memory
+        Assert.Equal(43ul, Payload.Parser.ParseFrom(enc.Birth(DateTimeOffset.UnixEpoch)[0].Payload).Metrics.Single(m => m.Name == "bdSeq").LongValue);
+        var error = Assert.Single(log.At(Microsoft.Extensions.Logging.LogLevel.Error)); // once per cause
+        Assert.Contains("Sparkplug bdSeq 42 could not be saved to", error, StringComparison.Ordinal);
+        Assert.Contains("Read-only file system", error, StringComparison.Ordinal);
+        Assert.Equal("41", File.ReadAllText(Path.Combine(mount.Dir, "bdseq")).Trim());
     }
 
     [Fact]
