@@ -95,6 +95,28 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_unit_lets_the_agent_read_the_clock_state_only_for_a_site_with_a_host_device(bool hostDevice)
+    {
+        // The linux-host device reads adjtimex (modes 0), which ProtectClock= denies with EPERM (systemd issue 26413):
+        // the role renders ProtectClock=no for such a site only; without CAP_SYS_TIME the kernel still refuses a change.
+        // (Until now only the site without one was rendered by a test.)
+        var playbook = Tool.Require("ansible-playbook", "ansible");
+        var analyze = Tool.Require("systemd-analyze", "systemd");
+        using var dir = new TempDir();
+        var (play, unit) = await UnitRenderPlayAsync(dir);
+        var devices = hostDevice
+            ? """[{"id": "gw", "profile": "linux-host", "address": "host"}, {"id": "pdu1", "profile": "apc-rpdu2", "address": "udp:10.0.0.5:161"}]"""
+            : """[{"id": "pdu1", "profile": "apc-rpdu2", "address": "udp:10.0.0.5:161"}]""";
+        var settings = await RenderUnitAsync(playbook, play, unit, $$"""{"edgetwin_current": "{{dir.Path}}", "edgetwin_devices": {{devices}}}""", dir);
+
+        Assert.Equal([hostDevice ? "no" : "yes"], settings["ProtectClock"]);
+        Assert.Equal([""], settings["CapabilityBoundingSet"]); // no CAP_SYS_TIME either way
+        await VerifyUnitAsync(analyze, unit, dir);
+    }
+
+    [Theory]
     [InlineData(null)] // this machine's systemd, as the role reads it (Debian 12: 252)
     [InlineData(252)]  // bookworm
     [InlineData(257)]  // trixie
