@@ -77,6 +77,7 @@ public sealed class MqttSinkFailoverTests
         // A comes back and B goes: the sink, on B while it worked, loses its session there and tries A (after B, wrapping).
         await a.RestartAsync();
         observerA = await a.SubscribeAsync("edgetwin/#", atA, "observer-a");
+        await Wait.UntilAsync(() => atB.Count == 2, "alerts 1 and 2 at broker B's observer", 30);
         observerB.Dispose();
         await b.StopKeepingSessionsAsync();
         Send(runner, 3);
@@ -84,6 +85,10 @@ public sealed class MqttSinkFailoverTests
         Send(runner, 4);
         await Wait.UntilAsync(() => runner.Delivered == 4, "alert 4 through broker A", 30);
         Assert.Contains($"alert sink local is now on server mqtt://127.0.0.1:{a.Port} (was on mqtt://127.0.0.1:{b.Port}); it stays there while it works", sinkLog.At(LogLevel.Warning));
+
+        // The broker forwards to its subscribers after the PUBACK: let A's observer have them before it goes (failed once
+        // in CI: disposed at once, it had none).
+        await Wait.UntilAsync(() => atA.Count == 2, "alerts 3 and 4 at broker A's observer", 30);
 
         // Both down: the alert is held (the runner's outage, retried per round) and goes to the first broker that answers.
         observerA.Dispose();
