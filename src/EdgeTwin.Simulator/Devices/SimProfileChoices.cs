@@ -97,7 +97,7 @@ public static class SimProfileChoices
     {
         if (profile.Protocol is not (DeviceProtocol.Snmp or DeviceProtocol.Modbus))
         {
-            return $"is a {profile.Protocol} profile (the simulator serves SNMP and Modbus)";
+            return $"speaks {profile.Protocol.ToString().ToLowerInvariant()} (the simulator serves SNMP and Modbus)";
         }
 
         var prefixes = profile.AllMetrics.Select(m => Prefix(m.Role)).ToHashSet(StringComparer.Ordinal);

@@ -56,7 +56,7 @@ public sealed class SimCommandTests
         {
             var exit = await InProcessCli.InvokeAsync(
                 ["sim", "--racks", "2", "--cooling-units", "1", "--machines", "0", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--duration", "1",
-                 "--ups-profile", "eaton-xups,ietf-ups-mib", "--meter-profile", "siemens-pac3200", "--rack-probes", "apc-uio-probe"],
+                 "--ups-profile", "eaton-xups", "--ups-profile", "ietf-ups-mib", "--meter-profile", "siemens-pac3200", "--rack-probes", "apc-uio-probe"],
                 output,
                 error);
 

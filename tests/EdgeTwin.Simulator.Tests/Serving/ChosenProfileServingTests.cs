@@ -76,7 +76,7 @@ public sealed class ChosenProfileServingTests
     [InlineData(SimProfileSlot.Ups, "eastron-sdm630", "is not a UPS profile")]
     [InlineData(SimProfileSlot.Meter, "eaton-xups", "is not a meter profile")]
     [InlineData(SimProfileSlot.RackProbe, "apc-rpdu2", "measures pdu.* too")]
-    [InlineData(SimProfileSlot.RackProbe, "sensirion-sht3x", "the simulator serves SNMP and Modbus")]
+    [InlineData(SimProfileSlot.RackProbe, "sensirion-sht3x", "speaks i2c (the simulator serves SNMP and Modbus)")]
     [InlineData(SimProfileSlot.Ups, "no-such-ups", "is not a profile in")]
     public void A_profile_of_the_wrong_kind_or_unknown_is_refused_with_the_known_choices(SimProfileSlot slot, string id, string reason)
     {
