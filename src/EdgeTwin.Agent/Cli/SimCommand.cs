@@ -4,6 +4,7 @@ using EdgeTwin.Agent.Line;
 using EdgeTwin.Agent.Twin.Models;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
+using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Faults;
 using EdgeTwin.Simulator.Physics;
 using EdgeTwin.Simulator.Serving;
@@ -31,9 +32,16 @@ internal sealed class SimCommand : ICliCommand
             Description = "Inject a fault, KIND:TARGET[:ARG][@WHEN], e.g. cooling-stop:crac1@60s (repeatable).",
             AllowMultipleArgumentsPerToken = false,
         };
+        var upsProfiles = new Option<string[]>("--ups-profile")
+        {
+            Description = "Profile of the UPS units, or a comma-separated list used in turn (ups1 the first, ups2 the second, …); repeatable. Default: ietf-ups-mib,apc-smart-ups.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var meterProfile = new Option<string?>("--meter-profile") { Description = "Profile of the main meter (Modbus). Default: eastron-sdm630." };
+        var rackProbes = new Option<string?>("--rack-probes") { Description = "Put a probe of this profile at every rack's inlet (device probe-RACK), e.g. apc-uio-probe. Default: none." };
         var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." }.Positive();
         var command = new Command("sim", "Run a simulated site (SNMP and Modbus devices on loopback) and write a matching site config.");
-        foreach (var o in new Option[] { racks, units, machines, seed, configOut, profilesDir, interval, timeScale, faults, duration })
+        foreach (var o in new Option[] { racks, units, machines, seed, configOut, profilesDir, interval, timeScale, faults, duration, upsProfiles, meterProfile, rackProbes })
         {
             command.Options.Add(o);
         }
@@ -66,10 +74,11 @@ internal sealed class SimCommand : ICliCommand
                 }
 
                 var dir = ResolveProfilesDir(parse.GetValue(profilesDir)?.FullName);
+                var chosen = Profiles(parse.GetValue(upsProfiles), parse.GetValue(meterProfile), parse.GetValue(rackProbes));
                 await using var host = await SimulatedSiteHost.StartAsync(
                     site,
-                    SimulatedSiteHost.LoadProfiles(dir),
-                    new SiteHostOptions { TimeScale = parse.GetValue(timeScale) },
+                    SimulatedSiteHost.LoadProfiles(dir, chosen),
+                    new SiteHostOptions { TimeScale = parse.GetValue(timeScale), Profiles = chosen },
                     stop.Token).ConfigureAwait(false);
 
                 await PrintDevicesAsync(host, output).ConfigureAwait(false);
@@ -113,6 +122,11 @@ internal sealed class SimCommand : ICliCommand
             {
                 return 0; // Ctrl-C while starting
             }
+            catch (SimProfileChoiceException ex)
+            {
+                await error.WriteLineAsync($"edgetwin sim: {OptionName(ex.Slot)}: {ex.Reason}").ConfigureAwait(false);
+                return 2;
+            }
             catch (Exception ex) when (ex is FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException or KeyNotFoundException or ArgumentException)
             {
                 await error.WriteLineAsync("edgetwin sim: " + ex.Message).ConfigureAwait(false);
@@ -121,6 +135,31 @@ internal sealed class SimCommand : ICliCommand
         });
         return command;
     }
+
+    /// <summary>The profiles the options pick; what is not given stays the default (the default run is unchanged).</summary>
+    internal static SimProfiles Profiles(string[]? ups, string? meter, string? rackProbes)
+    {
+        var profiles = new SimProfiles();
+        var upsList = (ups ?? []).SelectMany(u => u.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
+        if (ups is { Length: > 0 })
+        {
+            profiles = profiles with { Ups = upsList };
+        }
+
+        if (meter is not null)
+        {
+            profiles = profiles with { Meter = meter.Trim() };
+        }
+
+        return rackProbes is null ? profiles : profiles with { RackProbe = rackProbes.Trim() };
+    }
+
+    private static string OptionName(SimProfileSlot slot) => slot switch
+    {
+        SimProfileSlot.Ups => "--ups-profile",
+        SimProfileSlot.Meter => "--meter-profile",
+        _ => "--rack-probes",
+    };
 
     internal static string ResolveProfilesDir(string? given)
     {

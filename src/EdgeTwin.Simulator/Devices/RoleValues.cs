@@ -41,8 +41,9 @@ public static class RoleValues
             "crac" or "crah" or "cooling" or "cooling_unit" => device.Kind == SimEntityKind.CoolingUnit && TryCooling(site.CoolingUnit(device.EntityId), quantity, row, out value),
             "machine" when device.Kind == SimEntityKind.LineStation => site.Line is { } line && Line.SimLineRoles.TryRead(line, device.EntityId, quantity, out value),
             "machine" or "drive" or "motor" or "vfd" => device.Kind == SimEntityKind.Machine && TryMachine(site.Machine(device.EntityId), quantity, out value),
-            "meter" => device.Kind == SimEntityKind.Meter && TryMeter(site, quantity, phase, out value),
+            "meter" => device.Kind == SimEntityKind.Meter && TryMeter(site, quantity, phase, Tariff(metricName), out value),
             "room" => TryRoom(site, quantity, out value),
+            "net" => device.Kind is SimEntityKind.Rack or SimEntityKind.RackProbe && TrySensor(quantity, out value),
             _ => false,
         };
     }
@@ -108,9 +109,32 @@ public static class RoleValues
         return null;
     }
 
+    /// <summary>
+    /// The tariff register a metric name names (<c>_t2</c> at the end, or <c>tariff2</c>), else 1. A simulated site is
+    /// single-tariff: tariff 1 counts everything and the others stay at 0, as the meter of a site without a tariff input.
+    /// </summary>
+    private static int Tariff(string? metricName)
+    {
+        if (metricName is null)
+        {
+            return 1;
+        }
+
+        for (var t = 2; t <= 4; t++)
+        {
+            if (metricName.EndsWith($"_t{t}", StringComparison.OrdinalIgnoreCase) || metricName.Contains($"tariff{t}", StringComparison.OrdinalIgnoreCase)
+                || metricName.Contains($"tariff_{t}", StringComparison.OrdinalIgnoreCase))
+            {
+                return t;
+            }
+        }
+
+        return 1;
+    }
+
     private static SimRack? RackOf(SimulatedSite site, SimDeviceBinding device) => device.Kind switch
     {
-        SimEntityKind.Rack => site.Rack(device.EntityId),
+        SimEntityKind.Rack or SimEntityKind.RackProbe => site.Rack(device.EntityId),
         SimEntityKind.Pdu => site.Pdu(device.EntityId).Rack,
         _ => null,
     };
@@ -196,9 +220,14 @@ public static class RoleValues
                 UpsOutputSource.None => new SimValue(2, "1", "none|off"),
                 _ => new SimValue(3, "1", "normal|onLine|online"),
             },
-            "battery_status" => ups.BatteryChargePercent <= 0 ? new SimValue(4, "1", "batteryDepleted|depleted")
-                : ups.BatteryChargePercent < 25 && ups.OnBattery ? new SimValue(3, "1", "batteryLow|low")
-                : new SimValue(2, "1", "batteryNormal|normal"),
+            // UPS-MIB's status is the charge (normal/low/depleted), XUPS-MIB's (ABM) what the battery does
+            // (charging/discharging/floating): the candidates name both, the RFC words first, so each profile gets its own
+            // label; without one the RFC code would read as another state (2 = batteryDischarging on XUPS-MIB, on mains).
+            "battery_status" => ups.BatteryChargePercent <= 0 ? new SimValue(4, "1", "batteryDepleted|depleted|batteryDischarging|discharging")
+                : ups.BatteryChargePercent < 25 && ups.OnBattery ? new SimValue(3, "1", "batteryLow|low|batteryDischarging|discharging")
+                : ups.OnBattery ? new SimValue(2, "1", "batteryNormal|normal|batteryDischarging|discharging")
+                : ups.BatteryChargePercent < 100 ? new SimValue(2, "1", "batteryNormal|normal|batteryCharging|charging")
+                : new SimValue(2, "1", "batteryNormal|normal|batteryFloating|floating"),
             "battery_replace" => SimValue.State(false, "batteryNeedsReplacing", "noBatteryNeedsReplacing|no"),
             "battery_temperature" or "temperature" => new SimValue(ups.BatteryTemperatureC, "Cel"),
             "battery_voltage" => new SimValue(ups.BatteryVoltageV, "V"),
@@ -283,7 +312,7 @@ public static class RoleValues
         return value.Unit is not null;
     }
 
-    private static bool TryMeter(SimulatedSite site, string quantity, int? phase, out SimValue value)
+    private static bool TryMeter(SimulatedSite site, string quantity, int? phase, int tariff, out SimValue value)
     {
         // The site's main meter measures what the UPS units and the cooling units (fans and compressors) draw from the
         // utility, balanced over three phases: the facility power of the PUE.
@@ -308,10 +337,20 @@ public static class RoleValues
             "reactive_power" or "reactive_power_total" => new SimValue(inputKw * Math.Tan(Math.Acos(PowerFactor)) * (perPhase ? 1.0 / 3 : 1), "kvar"),
             "power_factor" or "power_factor_total" or "phase_power_factor" => new SimValue(utility ? PowerFactor : 0, "1"),
             "frequency" => new SimValue(utility ? 50 : 0, "Hz"),
-            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(site.Upses.Sum(u => u.InputEnergyKwh), "kW.h"),
+            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(tariff == 1 ? site.Upses.Sum(u => u.InputEnergyKwh) : 0, "kW.h"),
             "energy_export" or "export_energy" => new SimValue(0, "kW.h"),
             _ => default,
         };
+        return value.Unit is not null;
+    }
+
+    /// <summary>
+    /// A sensor's own health (<c>net.sensor_status</c>): a simulated probe is always installed and answering, so this reads
+    /// ok (a comm status's <c>commsOK</c>, an alarm status's normal). Sensor failures are not simulated.
+    /// </summary>
+    private static bool TrySensor(string quantity, out SimValue value)
+    {
+        value = quantity == "sensor_status" ? new SimValue(1, "1", "ok|normal") : default;
         return value.Unit is not null;
     }
 

@@ -13,6 +13,11 @@ public enum SimEntityKind
     Meter,
     /// <summary>The PLC of one station of the production line (entity id = station id).</summary>
     LineStation,
+    /// <summary>
+    /// A temperature/humidity probe at one rack's inlet (entity id = rack id): one sensor row, unlike <see cref="Rack"/>'s
+    /// front and rear pair, so a probe profile whose rows are all inlet readings does not serve an "outlet" row with the inlet.
+    /// </summary>
+    RackProbe,
 }
 
 /// <summary>A simulated device: its id in the site config, its profile, and the simulated thing it measures.</summary>

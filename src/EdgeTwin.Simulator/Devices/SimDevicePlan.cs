@@ -19,9 +19,19 @@ public sealed record SimProfiles
 
     /// <summary>The PLC of each production-line station (Modbus).</summary>
     public string LineStation { get; init; } = "generic-packml-plc";
+
+    /// <summary>
+    /// A probe at every rack's inlet (device <c>probe-RACK</c>, located at its rack), or null for none. One per rack, not per
+    /// row: a probe device's readings are its rack's inlet in the thermal twin (the device's location.rack), so a row's probes
+    /// on one device would be averaged into one rack.
+    /// </summary>
+    public string? RackProbe { get; init; }
 }
 
-/// <summary>The devices a simulated site exposes: one per PDU, UPS, cooling unit and machine, plus the main meter.</summary>
+/// <summary>
+/// The devices a simulated site exposes: one per PDU, UPS, cooling unit and machine, the main meter, and with
+/// <see cref="SimProfiles.RackProbe"/> one inlet probe per rack.
+/// </summary>
 public static class SimDevicePlan
 {
     public static IReadOnlyList<SimDeviceBinding> For(SiteSpec spec, SimProfiles? profiles = null)
@@ -39,8 +49,16 @@ public static class SimDevicePlan
             devices.Add(new SimDeviceBinding("meter1", profiles.Meter, SimEntityKind.Meter, spec.Room.Id));
         }
 
+        if (profiles.RackProbe is not null)
+        {
+            devices.AddRange(spec.Racks.Select(r => new SimDeviceBinding(RackProbeDevice(r.Id), profiles.RackProbe, SimEntityKind.RackProbe, r.Id)));
+        }
+
         return devices;
     }
+
+    /// <summary>Device id of a rack's inlet probe.</summary>
+    public static string RackProbeDevice(string rackId) => "probe-" + rackId.ToLowerInvariant();
 
     /// <summary>Device id of a line station's PLC.</summary>
     public static string LineStationDevice(string stationId) => "plc-" + stationId.ToLowerInvariant();

@@ -57,7 +57,7 @@ public static class SimSiteConfig
                 Location = e.Device.Kind switch
                 {
                     SimEntityKind.Pdu => new DeviceLocation(Rack: spec.Pdus.First(p => p.Id == e.Device.EntityId).Rack),
-                    SimEntityKind.Rack => new DeviceLocation(Rack: e.Device.EntityId),
+                    SimEntityKind.Rack or SimEntityKind.RackProbe => new DeviceLocation(Rack: e.Device.EntityId),
                     SimEntityKind.CoolingUnit => new DeviceLocation(CoolingUnit: e.Device.EntityId),
                     SimEntityKind.Machine => new DeviceLocation(Machine: e.Device.EntityId),
                     _ => new DeviceLocation(Room: spec.Room.Id),

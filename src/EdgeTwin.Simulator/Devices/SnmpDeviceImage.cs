@@ -231,7 +231,8 @@ public sealed class SnmpDeviceImage
     }
 
     private static string RowLabel(SimDeviceBinding device, ProfileTable table, int row) =>
-        table.IndexTag.Contains("sensor", StringComparison.OrdinalIgnoreCase) || table.IndexTag.Contains("probe", StringComparison.OrdinalIgnoreCase)
+        device.Kind == SimEntityKind.RackProbe ? $"{device.EntityId} inlet"
+        : table.IndexTag.Contains("sensor", StringComparison.OrdinalIgnoreCase) || table.IndexTag.Contains("probe", StringComparison.OrdinalIgnoreCase)
             ? device.Kind == SimEntityKind.CoolingUnit
                 ? (row == 1 ? "Supply air" : "Return air")
                 : (row == 1 ? "Front (inlet)" : "Rear (outlet)")

@@ -84,6 +84,15 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(site);
         ArgumentNullException.ThrowIfNull(profiles);
         options ??= new SiteHostOptions();
+        // A profile of the wrong kind would serve nothing but "unsupported" in that slot: refuse it before any port opens.
+        foreach (var (slot, id) in ChosenSlots(options.Profiles))
+        {
+            if (profiles.TryGetValue(id, out var chosen))
+            {
+                SimProfileChoices.Check(slot, chosen, () => [.. profiles.Values.Where(p => SimProfileChoices.Fits(slot, p)).Select(p => p.Id).Order(StringComparer.Ordinal)]);
+            }
+        }
+
         var host = new SimulatedSiteHost(site, options);
         try
         {
@@ -121,12 +130,20 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     }
 
     /// <summary>Loads the profiles the plan needs from a directory.</summary>
+    /// <exception cref="SimProfileChoiceException">A UPS, meter or rack probe profile is not in the directory or not of that kind.</exception>
     public static IReadOnlyDictionary<string, DeviceProfile> LoadProfiles(string directory, SimProfiles? profiles = null)
     {
         profiles ??= new SimProfiles();
-        IEnumerable<string> ids = [profiles.Pdu, .. profiles.Ups, profiles.CoolingUnit, profiles.Drive, profiles.LineStation, .. profiles.Meter is null ? Array.Empty<string>() : [profiles.Meter]];
         var result = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
-        foreach (var id in ids.Distinct(StringComparer.Ordinal))
+        foreach (var (slot, id) in ChosenSlots(profiles))
+        {
+            if (!result.ContainsKey(id))
+            {
+                result[id] = SimProfileChoices.Load(slot, id, directory);
+            }
+        }
+
+        foreach (var id in new[] { profiles.Pdu, profiles.CoolingUnit, profiles.Drive, profiles.LineStation }.Distinct(StringComparer.Ordinal))
         {
             var path = Path.Combine(directory, id + ".yaml");
             if (!File.Exists(path))
@@ -138,6 +155,30 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
         }
 
         return result;
+    }
+
+    /// <summary>The profiles the user picks (UPS units, main meter, rack probes), each with its slot.</summary>
+    private static IEnumerable<(SimProfileSlot Slot, string Id)> ChosenSlots(SimProfiles profiles)
+    {
+        if (profiles.Ups.Count == 0)
+        {
+            throw new SimProfileChoiceException(SimProfileSlot.Ups, "", "is empty: name at least one UPS profile", []);
+        }
+
+        foreach (var id in profiles.Ups)
+        {
+            yield return (SimProfileSlot.Ups, id);
+        }
+
+        if (profiles.Meter is { } meter)
+        {
+            yield return (SimProfileSlot.Meter, meter);
+        }
+
+        if (profiles.RackProbe is { } probe)
+        {
+            yield return (SimProfileSlot.RackProbe, probe);
+        }
     }
 
     /// <summary>The site config an agent uses to poll this site (devices at their served addresses).</summary>

@@ -45,4 +45,55 @@ public sealed class SimCommandTests
         Assert.Equal(2, exit);
         Assert.StartsWith("edgetwin sim: fault 'melt:crac1': unknown kind 'melt'", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Sim_serves_the_chosen_ups_meter_and_rack_probe_profiles_and_writes_their_config()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"edgetwin-sim-cli-{Guid.NewGuid():N}.yaml");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        try
+        {
+            var exit = await InProcessCli.InvokeAsync(
+                ["sim", "--racks", "2", "--cooling-units", "1", "--machines", "0", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--duration", "1",
+                 "--ups-profile", "eaton-xups", "--ups-profile", "ietf-ups-mib", "--meter-profile", "siemens-pac3200", "--rack-probes", "apc-uio-probe"],
+                output,
+                error);
+
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            var text = output.ToString();
+            Assert.Matches(@"ups1\s+eaton-xups\s+udp:127\.0\.0\.1:\d+\s+Ups ups1", text);
+            Assert.Matches(@"ups2\s+ietf-ups-mib\s+udp:", text);
+            Assert.Matches(@"meter1\s+siemens-pac3200\s+tcp:127\.0\.0\.1:\d+", text);
+            Assert.Matches(@"probe-a01\s+apc-uio-probe\s+udp:127\.0\.0\.1:\d+\s+RackProbe A01", text);
+            var result = SiteConfigLoader.Load(path);
+            Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+            var config = result.Config!;
+            Assert.Equal("eaton-xups", config.FindDevice("ups1")!.Profile);
+            Assert.Equal("siemens-pac3200", config.FindDevice("meter1")!.Profile);
+            Assert.Equal("meter1", config.Site.Power.FacilityMeter);
+            Assert.Equal(["A01", "A02"], config.Devices.Where(d => d.Profile == "apc-uio-probe").Select(d => d.Location.Rack));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData("--ups-profile", "eastron-sdm630", "edgetwin sim: --ups-profile: 'eastron-sdm630' is not a UPS profile (no ups.* role); known: ", "eaton-xups")]
+    [InlineData("--ups-profile", "eaton-xups,nope", "edgetwin sim: --ups-profile: 'nope' is not a profile in ", "ietf-ups-mib")]
+    [InlineData("--meter-profile", "apc-uio-probe", "edgetwin sim: --meter-profile: 'apc-uio-probe' is not a meter profile (no meter.* role); known: ", "siemens-pac3200")]
+    [InlineData("--rack-probes", "apc-rpdu2", "edgetwin sim: --rack-probes: 'apc-rpdu2' is not a rack probe profile (it measures pdu.* too); known: ", "apc-uio-probe")]
+    [InlineData("--rack-probes", "siemens-pac3200", "edgetwin sim: --rack-probes: 'siemens-pac3200' is not a rack probe profile (no rack.* role); known: ", "apc-uio-probe")]
+    public async Task Sim_rejects_an_unknown_or_wrong_kind_of_profile_with_exit_code_2_naming_the_option_and_the_choices(string option, string value, string start, string aChoice)
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync("sim", "--racks", "1", "--profiles-dir", SimPaths.Profiles, option, value, "--duration", "1");
+
+        Assert.Equal(2, exit);
+        var line = error.ToString().TrimEnd();
+        Assert.StartsWith(start, line, StringComparison.Ordinal);
+        Assert.Contains(aChoice, line[line.LastIndexOf("known: ", StringComparison.Ordinal)..], StringComparison.Ordinal);
+        Assert.DoesNotContain("udp:127.0.0.1", output.ToString(), StringComparison.Ordinal); // refused before serving
+    }
 }
