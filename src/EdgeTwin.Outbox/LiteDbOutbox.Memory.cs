@@ -71,7 +71,11 @@ public sealed partial class LiteDbOutbox
         OutboxSalvageResult held;
         try
         {
-            held = File.Exists(path) ? Salvage(path, JournalPath(path), _options.SalvageTimeout) : new OutboxSalvageResult([], 0, 0, [], Incomplete: false);
+            // A write-back killed past its commit point: the complete new file holds the state (the old one lacks its journal).
+            var committed = File.Exists(WriteBackMarkerPath(path)) && File.Exists(WriteBackPath(path));
+            held = committed ? Salvage(WriteBackPath(path), null, _options.SalvageTimeout)
+                : File.Exists(path) ? Salvage(path, JournalPath(path), _options.SalvageTimeout)
+                : new OutboxSalvageResult([], 0, 0, [], Incomplete: false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -133,6 +137,7 @@ public sealed partial class LiteDbOutbox
         }
 
         AppendStorageEvent(ref state, since, cause, copied, held);
+        StartProbing();
         Publish(state, null);
         _signal.Set(state.Last);
         OutboxLog.MemoryOnly(_logger, path, cause, copied, seed + 1, _options.MemoryBudgetBytes / (1024 * 1024));
