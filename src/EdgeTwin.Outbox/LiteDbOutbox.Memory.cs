@@ -11,8 +11,9 @@ namespace EdgeTwin.Outbox;
 /// append and reopen failed from then on: nothing more reached the uplinks although the broker was up, a stack trace was
 /// logged every few seconds, and <c>edgetwin status</c> still said "nothing unsent". Now the outbox goes on in memory:
 /// what the file holds is read through a copy-on-write view (reading still works on a read-only mount) into an in-memory
-/// database, new entries are numbered from the clock, and the uplinks keep delivering. Only what is not yet delivered
-/// when the agent stops or the gateway loses power is lost; the budget in memory is <see cref="LiteDbOutboxOptions.MemoryBudgetBytes"/>.
+/// database, new entries are numbered from the clock, and the uplinks keep delivering. Once the storage is writable again
+/// it is written back (LiteDbOutbox.WriteBack.cs); only what is not yet delivered when the agent stops or the gateway loses
+/// power before that is lost. The budget in memory is <see cref="LiteDbOutboxOptions.MemoryBudgetBytes"/>.
 /// </summary>
 public sealed partial class LiteDbOutbox
 {

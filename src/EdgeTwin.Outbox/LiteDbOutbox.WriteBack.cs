@@ -83,6 +83,11 @@ public sealed partial class LiteDbOutbox
 
     private void StartWriteBack()
     {
+        if (_db is null)
+        {
+            return; // the memory database is reopened by the next operation; the probe comes again
+        }
+
         var path = _options.Path;
         var target = WriteBackPath(path);
         FileStream file;
@@ -138,7 +143,7 @@ public sealed partial class LiteDbOutbox
             var snapshot = _memoryData.Snapshot();
             var copied = stopwatch.Elapsed;
             var step = _options.WriteBackStep;
-            _writeBack = new WriteBackJob(Task.Run(() => WriteFiles(file, snapshot, path, step)), state.Last, state.Depth, origin, copied, Stopwatch.StartNew());
+            _writeBack = new WriteBackJob(Task.Run(() => WriteFiles(file, snapshot, path, step)), state.Last, copied, Stopwatch.StartNew());
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or LiteException)
         {
@@ -239,6 +244,12 @@ public sealed partial class LiteDbOutbox
         if (job.Task.Exception is { } failed)
         {
             WriteBackFailed(failed.GetBaseException().Message);
+            return;
+        }
+
+        if (_db is null)
+        {
+            WriteBackFailed("the memory database was closed after a failure during the write");
             return;
         }
 
@@ -362,7 +373,6 @@ public sealed partial class LiteDbOutbox
             return;
         }
 
-        DropReleasedSegments();
         DateTimeOffset since;
         long firstInMemory;
         lock (_stateLock)
@@ -376,7 +386,22 @@ public sealed partial class LiteDbOutbox
 
         var lastInMemory = state.Last;
         var held = state.Depth;
-        AppendRecoveredEvent(ref state, since, firstInMemory, lastInMemory, held);
+        try
+        {
+            AppendRecoveredEvent(ref state, since, firstInMemory, lastInMemory, held);
+        }
+        catch (Exception ex) when (ex is IOException or LiteException)
+        {
+            // On the file already (committed above): only the centre's notice is missing; the next operation reopens.
+            OutboxLog.WriteFailed(_logger, path, 1, $"writing the storage_failed (resolved) event failed: {ex.Message}", ex);
+            CloseDatabase();
+        }
+
+        if (_db is not null)
+        {
+            DropReleasedSegments();
+        }
+
         state.FileBytes = FileBytes();
         Publish(state, null);
         _signal.Set(state.Last);
@@ -459,9 +484,7 @@ public sealed partial class LiteDbOutbox
     }
 
     /// <param name="LastSequence">The memory outbox's last sequence when it was copied: later entries are added at the switch.</param>
-    /// <param name="Depth">Entries held then.</param>
-    /// <param name="Origin">The new file's origin, recorded in its meta.</param>
     /// <param name="Copy">How long the writer took to copy the memory database (appends waited that long).</param>
     /// <param name="Write">Since the write started (on another thread).</param>
-    private sealed record WriteBackJob(Task Task, long LastSequence, long Depth, StoreOrigin Origin, TimeSpan Copy, Stopwatch Write);
+    private sealed record WriteBackJob(Task Task, long LastSequence, TimeSpan Copy, Stopwatch Write);
 }
