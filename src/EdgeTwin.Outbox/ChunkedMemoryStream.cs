@@ -111,6 +111,23 @@ internal sealed class ChunkedMemoryStream : Stream
         _position = Math.Min(_position, value); // as MemoryStream and FileStream do
     }
 
+    /// <summary>
+    /// A copy of the contents as chunks (the last one cut to length), taken on the writer thread so that the write-back can
+    /// write it to disk on another thread while LiteDB goes on changing this stream. A copy at memory speed (~30 ms for
+    /// 90 MB) instead of holding every append for the seconds a flash card takes to write that much.
+    /// </summary>
+    public List<ReadOnlyMemory<byte>> Snapshot()
+    {
+        var copy = new List<ReadOnlyMemory<byte>>(_chunks.Count);
+        for (long at = 0; at < _length; at += ChunkSize)
+        {
+            var n = (int)Math.Min(ChunkSize, _length - at);
+            copy.Add(_chunks[(int)(at / ChunkSize)].AsSpan(0, n).ToArray());
+        }
+
+        return copy;
+    }
+
     private void Grow(long length)
     {
         while ((long)_chunks.Count * ChunkSize < length)

@@ -21,6 +21,11 @@ public sealed partial class LiteDbOutbox
     /// <see cref="RunMaintenanceAsync"/>), not only once it is <see cref="GapCoalesceInterval"/> old.</param>
     private void RunMaintenance(bool flushGap = false)
     {
+        if (_writeBack is not null)
+        {
+            return; // the write-back adds only new entries to the file it wrote: nothing may leave memory meanwhile (runs after)
+        }
+
         if (_db is null && !EnsureOpen([]))
         {
             return;
@@ -36,6 +41,11 @@ public sealed partial class LiteDbOutbox
 
     private void EnforceBudget()
     {
+        if (_writeBack is not null)
+        {
+            return; // as RunMaintenance: for the seconds of the write the budget may be passed by what comes in
+        }
+
         StoreState before;
         lock (_stateLock)
         {

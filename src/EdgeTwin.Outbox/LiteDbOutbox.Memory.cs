@@ -11,8 +11,9 @@ namespace EdgeTwin.Outbox;
 /// append and reopen failed from then on: nothing more reached the uplinks although the broker was up, a stack trace was
 /// logged every few seconds, and <c>edgetwin status</c> still said "nothing unsent". Now the outbox goes on in memory:
 /// what the file holds is read through a copy-on-write view (reading still works on a read-only mount) into an in-memory
-/// database, new entries are numbered from the clock, and the uplinks keep delivering. Only what is not yet delivered
-/// when the agent stops or the gateway loses power is lost; the budget in memory is <see cref="LiteDbOutboxOptions.MemoryBudgetBytes"/>.
+/// database, new entries are numbered from the clock, and the uplinks keep delivering. Once the storage is writable again
+/// it is written back (LiteDbOutbox.WriteBack.cs); only what is not yet delivered when the agent stops or the gateway loses
+/// power before that is lost. The budget in memory is <see cref="LiteDbOutboxOptions.MemoryBudgetBytes"/>.
 /// </summary>
 public sealed partial class LiteDbOutbox
 {
@@ -71,7 +72,11 @@ public sealed partial class LiteDbOutbox
         OutboxSalvageResult held;
         try
         {
-            held = File.Exists(path) ? Salvage(path, JournalPath(path), _options.SalvageTimeout) : new OutboxSalvageResult([], 0, 0, [], Incomplete: false);
+            // A write-back killed past its commit point: the complete new file holds the state (the old one lacks its journal).
+            var committed = File.Exists(WriteBackMarkerPath(path)) && File.Exists(WriteBackPath(path));
+            held = committed ? Salvage(WriteBackPath(path), null, _options.SalvageTimeout)
+                : File.Exists(path) ? Salvage(path, JournalPath(path), _options.SalvageTimeout)
+                : new OutboxSalvageResult([], 0, 0, [], Incomplete: false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -133,6 +138,7 @@ public sealed partial class LiteDbOutbox
         }
 
         AppendStorageEvent(ref state, since, cause, copied, held);
+        StartProbing();
         Publish(state, null);
         _signal.Set(state.Last);
         OutboxLog.MemoryOnly(_logger, path, cause, copied, seed + 1, _options.MemoryBudgetBytes / (1024 * 1024));

@@ -97,6 +97,11 @@ public sealed partial class LiteDbOutbox
             throw new OutboxStorageException($"Outbox {path}: no permission to create or lock it: {ex.Message}", ex);
         }
 
+        if (_options.MoveCorruptFileAside)
+        {
+            FinishInterruptedWriteBack(path); // before LiteDB sees the files: a killed write-back's old journal must not meet its new file
+        }
+
         StoreState state;
         Dictionary<string, long> positions;
         try

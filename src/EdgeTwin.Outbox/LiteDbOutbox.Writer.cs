@@ -68,9 +68,11 @@ public sealed partial class LiteDbOutbox
                     wait = ackWait < wait ? ackWait : wait;
                 }
 
+                wait = WriteBackWait(wait);
                 var waitMs = (int)Math.Clamp(wait.TotalMilliseconds, 0, int.MaxValue);
                 if (!_queue.TryTake(out var op, waitMs))
                 {
+                    TickWriteBack();
                     if (DeferredAcksDue())
                     {
                         CommitDeferredAcks();
@@ -93,10 +95,12 @@ public sealed partial class LiteDbOutbox
 
                 ProcessBatch(batch);
                 batch.Clear();
+                TickWriteBack();
             }
         }
         finally
         {
+            FinishWriteBackAtStop();
             CommitDeferredAcks(); // a clean stop loses no acknowledgement (a crash re-sends at most AckCommitInterval's)
             FlushGap(); // what the disk cost since the last data_gap event goes into one before closing
             CloseStore();

@@ -98,6 +98,16 @@ public sealed class LiteDbOutboxOptions
         };
     }
 
+    /// <summary>
+    /// While the outbox is in memory (its file system turned read-only), how often it tries to write back to its file
+    /// (a remount read-write, a re-seated state disk). The try on a read-only mount is one failed file creation, no write;
+    /// a write-back that fails otherwise (a full disk) doubles the wait up to 5 min.
+    /// </summary>
+    public TimeSpan WriteBackProbeInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Test hook: called by the write-back at each step (<c>writing</c>, <c>written</c>, <c>committed</c>, <c>replaced</c>) on its thread.</summary>
+    internal Action<string>? WriteBackStep { get; init; }
+
     /// <summary>Test hook: wraps the data and journal streams (fault injection). Production leaves it null.</summary>
     internal Func<FileStream, Stream>? WrapStream { get; init; }
 
@@ -127,6 +137,11 @@ public sealed class LiteDbOutboxOptions
         if (AckCommitInterval < TimeSpan.Zero || AckCommitInterval > TimeSpan.FromMinutes(1))
         {
             throw new ArgumentException($"Outbox acknowledgement commit interval {AckCommitInterval} must be between 0 and 1 min (outbox.commit_interval).");
+        }
+
+        if (WriteBackProbeInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Outbox write-back probe interval {WriteBackProbeInterval} must be positive.");
         }
 
         if (CondenseWindow <= TimeSpan.Zero || MaintenanceInterval <= TimeSpan.Zero)

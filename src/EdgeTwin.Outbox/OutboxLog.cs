@@ -66,4 +66,16 @@ internal static partial class OutboxLog
 
     [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Outbox {Path}: its file system is read-only and the memory outbox could not be started: {Cause}; appends fail and the callers keep their records")]
     public static partial void MemoryOnlyFailed(ILogger logger, string path, string cause, Exception exception);
+
+    [LoggerMessage(EventId = 39, Level = LogLevel.Warning, Message = "Outbox {Path}: its file system is writable again: the {Held} entries held in memory since {Since:O} are on disk again with their sequences and each uplink's position, and new entries continue above {Last}; the outbox is back on its file (the memory copy took {CopyMs:0} ms, the write {WriteMs:0} ms on its own thread, the switch {SwitchMs:0} ms with {Added} entries that came in during the write). Check the storage (dmesg): it failed once")]
+    public static partial void WrittenBack(ILogger logger, string path, DateTimeOffset since, long held, long last, double copyMs, double writeMs, double switchMs, int added);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Outbox {Path}: writing the memory outbox back to its file failed ({Cause}); it stays in memory and tries again in {RetryS:0} s (this cause is not logged again)")]
+    public static partial void WriteBackFailed(ILogger logger, string path, string cause, double retryS);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Outbox {Path}: a write-back of the memory outbox was stopped after its file was complete; {Target} replaces the old file now")]
+    public static partial void WriteBackCompletedAtOpen(ILogger logger, string path, string target);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "Outbox {Path}: removed {Target}, the partial file of a write-back that was stopped before it was complete; the old file is whole and used")]
+    public static partial void WriteBackPartialRemoved(ILogger logger, string path, string target);
 }

@@ -17,6 +17,7 @@ internal sealed class OutboxMetrics : IDisposable
     private readonly Counter<long> _writeErrors;
     private readonly Counter<long> _blobBytes;
     private readonly Histogram<double> _commitMs;
+    private readonly Counter<long> _writtenBack;
 
     public OutboxMetrics(IMeterFactory? meterFactory, string name, Func<OutboxStats> stats, Func<TimeSpan?> oldestHeld)
     {
@@ -28,6 +29,7 @@ internal sealed class OutboxMetrics : IDisposable
         _writeErrors = _meter.CreateCounter<long>("edgetwin.outbox.write_errors", "{error}", "Commits that failed (the batch stays with the caller).");
         _blobBytes = _meter.CreateCounter<long>("edgetwin.outbox.checkpoint.bytes", "By", "Bytes of checkpoint blobs (the summaries' open windows) committed with appends: their share of the writes.");
         _commitMs = _meter.CreateHistogram<double>("edgetwin.outbox.commit.duration", "ms", "Time of one durable commit including fsync.");
+        _writtenBack = _meter.CreateCounter<long>("edgetwin.outbox.written_back", "{record}", "Entries the memory outbox wrote back to its file once its file system was writable again.");
         _meter.CreateObservableGauge("edgetwin.outbox.depth", () => new Measurement<long>(stats().Depth, _tag), "{record}", "Entries not yet acknowledged by every uplink.");
         _meter.CreateObservableGauge("edgetwin.outbox.bytes", () => new Measurement<long>(stats().Bytes, _tag), "By", "Size of the outbox files.");
         _meter.CreateObservableGauge("edgetwin.outbox.memory_only", () => new Measurement<int>(stats().Storage.MemoryOnlySince is null ? 0 : 1, _tag), "{state}", "1 while the outbox keeps its entries in memory only (its file system turned read-only).");
@@ -50,6 +52,8 @@ internal sealed class OutboxMetrics : IDisposable
     public void BlobBytes(long n) => _blobBytes.Add(n, _tag);
 
     public void Commit(TimeSpan elapsed) => _commitMs.Record(elapsed.TotalMilliseconds, _tag);
+
+    public void WrittenBack(long n) => _writtenBack.Add(n, _tag);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -8,6 +8,7 @@ using EdgeTwin.IntegrationTests.Alerting;
 using EdgeTwin.IntegrationTests.Deployment;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Simulator.Serving;
+using EdgeTwin.Tests.Shared;
 using MQTTnet.Server;
 
 namespace EdgeTwin.IntegrationTests.StoreAndForward;
@@ -29,7 +30,7 @@ public sealed class AgentReadOnlyStorageTests
     {
         await using var disk = await Ext4Loop.CreateAsync();
         await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
-        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event)>();
+        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event, string? State)>();
         var port = TestPorts.FreeTcp();
         var broker = await StartBrokerAsync(port, received);
         var work = Directory.CreateTempSubdirectory("edgetwin-ro-agent-");
@@ -80,7 +81,7 @@ public sealed class AgentReadOnlyStorageTests
         // does not restart) and the site was watched by nothing until someone replaced the card.
         await using var disk = await Ext4Loop.CreateAsync();
         await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
-        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event)>();
+        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event, string? State)>();
         var port = TestPorts.FreeTcp();
         var broker = await StartBrokerAsync(port, received);
         var work = Directory.CreateTempSubdirectory("edgetwin-ro-restart-");
@@ -133,11 +134,76 @@ public sealed class AgentReadOnlyStorageTests
         }
     }
 
-    private static string WriteConfig(SimulatedSiteHost sim, Ext4Loop disk, string work, int port, string clientId)
+    /// <summary>
+    /// Regression: an agent whose outbox went on in memory stayed there until it stopped although the storage was made
+    /// writable again (an admin's remount read-write): the alarm kept firing, <c>status</c> kept saying IN MEMORY ONLY, and
+    /// a power cut lost everything since. Now the outbox writes itself back, the centre gets <c>storage_failed</c>
+    /// <c>resolved</c>, the shipped alarm clears and the status is clean. A read-only bind mount remounted read-write
+    /// (the kernel's own ext4 error state cannot be undone without fsck).
+    /// </summary>
+    [Fact]
+    public async Task Regression_the_agent_stayed_in_memory_with_its_alarm_firing_after_the_storage_was_remounted_read_write()
+    {
+        await using var sim = await SimPaths.StartAsync(racks: 2, units: 1, machines: 1);
+        var received = new ConcurrentQueue<(DateTime At, string Kind, string? Event, string? State)>();
+        var port = TestPorts.FreeTcp();
+        var broker = await StartBrokerAsync(port, received);
+        var work = Directory.CreateTempSubdirectory("edgetwin-ro-writeback-");
+        try
+        {
+            using var mount = ReadOnlyBindMount.Create(Path.Combine(work.FullName, "state"));
+            mount.MakeWritable();
+            var configPath = WriteConfig(sim, mount.Dir, work.FullName, port, "gw-ro-writeback");
+            await using (var first = AgentProcess.Start("run", "--config", configPath))
+            {
+                Assert.Equal("READY=1", await first.ReceiveNotifyAsync(StartTimeout, Ct));
+                await AlertingAgentSetup.Until(() => received.Count(m => m.Kind == "summary") >= 5, "summaries at the broker", 60);
+                await first.TerminateAsync(Ct);
+                Assert.Equal(0, await first.WaitForExitAsync(StartTimeout, Ct));
+            }
+
+            mount.MakeReadOnly();
+            var runtime = Directory.CreateDirectory(Path.Combine(work.FullName, "run")).FullName;
+            var environment = new Dictionary<string, string> { ["RUNTIME_DIRECTORY"] = runtime };
+            await using var agent = AgentProcess.Start(environment, "run", "--config", configPath);
+            Assert.Equal("READY=1", await agent.ReceiveNotifyAsync(StartTimeout, Ct));
+            await AlertingAgentSetup.Until(() => received.Any(m => m.Event == "storage_failed" && m.State == "memory_only"), "the storage_failed event at the broker", 60);
+            var socket = Path.Combine(runtime, "alerts.sock");
+            await AlertingAgentSetup.Until(() => AlertFiring(socket, "gateway-storage-failed"), "the gateway-storage-failed alert", 60);
+
+            mount.MakeWritable();
+            var writableAt = DateTime.UtcNow;
+            await AlertingAgentSetup.Until(() => received.Any(m => m.Event == "storage_failed" && m.State == "resolved"), "the storage_failed resolved event at the broker", 120);
+            await AlertingAgentSetup.Until(() => !AlertFiring(socket, "gateway-storage-failed"), "the gateway-storage-failed alert cleared", 60);
+            await AlertingAgentSetup.Until(() => received.Count(m => m.Kind == "summary" && m.At > writableAt.AddSeconds(1)) >= 5, "summaries after the write-back", 60);
+            await using (var cli = AgentProcess.Start(environment, "status", "--config", configPath, "--json"))
+            {
+                await cli.WaitForExitAsync(StartTimeout, Ct);
+                using var status = JsonDocument.Parse(cli.Stdout);
+                Assert.Equal(JsonValueKind.Null, status.RootElement.GetProperty("outbox").GetProperty("memory_only_since").ValueKind);
+            }
+
+            Assert.Contains("its file system is writable again", agent.Stdout, StringComparison.Ordinal);
+            await agent.TerminateAsync(Ct);
+            Assert.Equal(0, await agent.WaitForExitAsync(StartTimeout, Ct));
+            Assert.DoesNotContain("Outbox closed while in memory only", agent.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await broker.StopAsync();
+            broker.Dispose();
+            work.Delete(recursive: true);
+        }
+    }
+
+    private static string WriteConfig(SimulatedSiteHost sim, Ext4Loop disk, string work, int port, string clientId) =>
+        WriteConfig(sim, disk.Dir, work, port, clientId);
+
+    private static string WriteConfig(SimulatedSiteHost sim, string stateDir, string work, int port, string clientId)
     {
         var config = sim.BuildConfig(TimeSpan.FromMilliseconds(500), SimPaths.Profiles, TimeSpan.FromMilliseconds(400)) with
         {
-            Outbox = new OutboxSettings(Path.Combine(disk.Dir, "outbox.db"), 512, TimeSpan.FromDays(7)) { SummaryWindow = TimeSpan.FromSeconds(1) },
+            Outbox = new OutboxSettings(Path.Combine(stateDir, "outbox.db"), 512, TimeSpan.FromDays(7)) { SummaryWindow = TimeSpan.FromSeconds(1) },
         };
         var shipped = File.ReadAllLines(Path.Combine(Tool.RepoRoot(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
             .SkipWhile(l => !l.Contains("- name: gateway-storage-failed", StringComparison.Ordinal))
@@ -169,7 +235,7 @@ public sealed class AgentReadOnlyStorageTests
             .Any(a => a.GetProperty("rule").GetString() == rule && a.GetProperty("state").GetString() == "firing");
     }
 
-    private static async Task<MqttServer> StartBrokerAsync(int port, ConcurrentQueue<(DateTime At, string Kind, string? Event)> received)
+    private static async Task<MqttServer> StartBrokerAsync(int port, ConcurrentQueue<(DateTime At, string Kind, string? Event, string? State)> received)
     {
         var factory = new MqttServerFactory();
         var server = factory.CreateMqttServer(factory.CreateServerOptionsBuilder()
@@ -183,7 +249,8 @@ public sealed class AgentReadOnlyStorageTests
                 if (doc.RootElement.TryGetProperty("kind", out var kind) && doc.RootElement.TryGetProperty("body", out var body))
                 {
                     var name = body.TryGetProperty("event", out var ev) ? ev.GetString() : null;
-                    received.Enqueue((DateTime.UtcNow, kind.GetString() ?? "", name));
+                    var state = body.TryGetProperty("attributes", out var attributes) && attributes.ValueKind == JsonValueKind.Object && attributes.TryGetProperty("state", out var st) ? st.GetString() : null;
+                    received.Enqueue((DateTime.UtcNow, kind.GetString() ?? "", name, state));
                 }
             }
 

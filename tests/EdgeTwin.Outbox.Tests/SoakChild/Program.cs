@@ -1,6 +1,6 @@
 using EdgeTwin.Outbox.Soak;
 
-// Usage: EdgeTwin.Outbox.SoakChild PATH [--consume]. Runs until killed (or stdin closes).
+// Usage: EdgeTwin.Outbox.SoakChild PATH [--consume] | PATH --writeback STEP (WriteBackChild). Runs until killed (or stdin closes).
 if (args.Length < 1)
 {
     await Console.Error.WriteLineAsync("usage: EdgeTwin.Outbox.SoakChild PATH [--consume]");
@@ -14,5 +14,17 @@ _ = Task.Run(async () =>
     await Console.In.ReadToEndAsync();
     await stop.CancelAsync();
 });
+if (args.Length >= 3 && args[1] == "--writeback")
+{
+    try
+    {
+        return await EdgeTwin.Outbox.SoakChild.WriteBackChild.RunAsync(args[0], args[2], stop.Token);
+    }
+    catch (OperationCanceledException)
+    {
+        return 0;
+    }
+}
+
 await OutboxSoak.RunAsync(args[0], args.Contains("--consume"), Console.Out, stop.Token);
 return 0;

@@ -231,6 +231,25 @@ public sealed class WireContractTests
     }
 
     [Fact]
+    public void Both_storage_failed_events_of_the_outbox_pass_the_schema_the_one_going_to_memory_and_the_one_written_back()
+    {
+        // The outbox's own pair: memory_only when its file system turns read-only, resolved once it wrote itself back.
+        var identity = new EdgeTwin.Outbox.Summaries.UplinkIdentity("gw1", "site1");
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_796_451_146_156);
+        Dictionary<string, string>[] attributeSets =
+        [
+            new() { ["state"] = "memory_only", ["failed"] = "1", ["path"] = "/var/lib/edgetwin/outbox.db", ["cause"] = "Read-only file system", ["since"] = "2026-12-05T06:12:26.156Z", ["first_seq_in_memory"] = "1796451146156001", ["held_from_file"] = "60", ["memory_budget_bytes"] = "67108864" },
+            new() { ["state"] = "resolved", ["failed"] = "0", ["path"] = "/var/lib/edgetwin/outbox.db", ["since"] = "2026-12-05T06:12:26.156Z", ["recovered_at"] = "2026-12-05T07:12:26.156Z", ["first_seq_in_memory"] = "1796451146156001", ["last_seq_in_memory"] = "1796451146158214", ["written_back"] = "2213" },
+        ];
+        foreach (var attributes in attributeSets)
+        {
+            var record = UplinkBodies.Event(identity, new EdgeEvent(EdgeEventKind.StorageFailed, "outbox", at, EventSeverity.Info, "x", attributes));
+            var envelope = JsonEnvelope.Encode(new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"), new OutboxEntry(1, record), historical: false);
+            AssertValid(envelope, "storage_failed " + attributes["state"]);
+        }
+    }
+
+    [Fact]
     public void A_clock_stepped_event_must_carry_its_step_and_a_whole_range()
     {
         var good = """{"v":1,"site":"s","gateway":"g","seq":1,"kind":"event","device":"g","time":"2026-12-04T07:00:00.000Z","historical":false,"body":{"v":1,"type":"event","gateway":"g","site":"s","device":"g","series":null,"unit":null,"time_ms":1,"start_ms":1,"end_ms":1,"event":"clock_stepped","severity":"warning","source":"clock","message":"x","attributes":{"first_seq":"1796451146156001","last_seq":"1796451146156230","step_ms":"18000000","wall_after":"2026-12-04T07:00:00.000Z","wall_before":"2026-12-04T02:00:00.000Z"}}}""";
