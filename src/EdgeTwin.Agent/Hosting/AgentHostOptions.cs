@@ -13,6 +13,9 @@ public sealed class AgentHostOptions
     /// <summary>The agent's clock; tests may pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>The kernel clock's state for the clock watcher (tests: a clock NTP has or has not synchronised); adjtimex(2) when null.</summary>
+    internal Func<EdgeTwin.Sensors.Host.ClockReading>? KernelClock { get; set; }
+
     /// <summary>Poll scheduler settings (concurrency, jitter, backoff).</summary>
     public PollSchedulerOptions Scheduler { get; set; } = new();
 

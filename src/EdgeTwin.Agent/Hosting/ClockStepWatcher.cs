@@ -43,6 +43,10 @@ public sealed partial class ClockStepWatcher
     private long _rangeFirst;
     private ClockStep? _last;
     private int _count;
+    private UnsyncedRunsFile? _runs;
+    private bool _runStarted;
+    private long? _openFirst;
+    private readonly List<(EdgeEvent Event, SequenceRange[] Named)> _naming = [];
 
     public ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger<ClockStepWatcher> logger, string device)
         : this(time, meters, logger, device, KernelClock.Read)
@@ -72,6 +76,36 @@ public sealed partial class ClockStepWatcher
     public int Steps => Volatile.Read(ref _count);
 
     /// <summary>
+    /// Keeps the ranges stamped while the clock is not synchronised in <paramref name="runs"/> across restarts (the state
+    /// directory's <see cref="UnsyncedRunsFile"/>), so that the event that tells the centre of the sync names those of
+    /// earlier runs too. Before the first <see cref="Check"/>.
+    /// </summary>
+    public void UseStateFile(UnsyncedRunsFile runs) => _runs = runs;
+
+    /// <summary>
+    /// The outbox stage stored <paramref name="edgeEvent"/>: the ranges it named are dropped from the state file (until
+    /// then a crash leaves them there, and the next run names them again).
+    /// </summary>
+    public void Stored(EdgeEvent edgeEvent)
+    {
+        SequenceRange[]? named = null;
+        lock (_naming)
+        {
+            var i = _naming.FindIndex(n => ReferenceEquals(n.Event, edgeEvent));
+            if (i >= 0)
+            {
+                named = _naming[i].Named;
+                _naming.RemoveAt(i);
+            }
+        }
+
+        if (named is not null)
+        {
+            _runs?.Remove(named);
+        }
+    }
+
+    /// <summary>
     /// Compares the clocks. The first call sets the baseline; a later one that sees a step returns its
     /// <c>clock_stepped</c> event (null otherwise). <paramref name="outbox"/> gives the outbox's figures, read only on a
     /// step (null: no outbox, or not open), for the range of sequences stamped by the old clock. One caller at a time.
@@ -83,9 +117,24 @@ public sealed partial class ClockStepWatcher
         var before = _synchronized;
         var after = Synchronized();
         _synchronized = after;
+        var starting = false;
+        if (_runs is not null && !_runStarted && outbox() is { RunFirstSequence: > 0 } opened)
+        {
+            starting = true;
+            // This run's start (the outbox open): earlier runs' open ranges end below its first sequence; this run's
+            // opens when the clock is not synchronised (an unknown state records nothing: it cannot be told later either).
+            _runStarted = true;
+            _runs.CloseEarlier(opened.RunFirstSequence);
+            if (after == false)
+            {
+                _openFirst = Math.Max(_rangeFirst, opened.RunFirstSequence);
+                _runs.Open(_openFirst.Value);
+            }
+        }
+
         if (stepMs == 0)
         {
-            return null;
+            return after == true && _runStarted ? NameEarlierRuns(wallMs, before, starting) : null;
         }
 
         // The range: from this run's first entry (or the one after the previous step's range) to the last appended now.
@@ -130,16 +179,101 @@ public sealed partial class ClockStepWatcher
             attributes["synchronized_after"] = a ? "true" : "false";
         }
 
+        SequenceRange? thisRun = null;
         if (first is { } f && last is { } l)
         {
             attributes["first_seq"] = f.ToString(CultureInfo.InvariantCulture);
             attributes["last_seq"] = l.ToString(CultureInfo.InvariantCulture);
+            thisRun = new SequenceRange(f, l);
         }
 
+        var earlier = Earlier();
         var message = first is null
             ? $"the gateway's wall clock stepped {direction} by {size}; nothing this run sent was stamped by the old clock"
             : string.Create(CultureInfo.InvariantCulture, $"the gateway's wall clock stepped {direction} by {size}: entries {first} to {last} were stamped by the old clock; add step_ms to their times");
-        return new EdgeEvent(EdgeEventKind.ClockStepped, "clock", wallAfter, EventSeverity.Warning, message, attributes) { Device = _device };
+        if (earlier.Count > 0)
+        {
+            var seqs = string.Join(',', earlier);
+            attributes["earlier_seqs"] = seqs;
+            message += $"; entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known";
+        }
+
+        var stepped = new EdgeEvent(EdgeEventKind.ClockStepped, "clock", wallAfter, EventSeverity.Warning, message, attributes) { Device = _device };
+        if (_runs is not null && _runStarted)
+        {
+            // This run's range (held only when it began unsynchronised) stays in the file until the event is stored; still
+            // unsynchronised after the step (date -s), what it stamps next is open.
+            var held = _openFirst is not null ? thisRun : null;
+            long? next = after == false ? (_rangeFirst > 0 ? _rangeFirst : _openFirst) : null;
+            _runs.Close(_openFirst, held, next);
+            _openFirst = next;
+            Naming(stepped, held is { } r ? [.. earlier, r] : [.. earlier]);
+        }
+
+        return stepped;
+    }
+
+    /// <summary>
+    /// The clock is synchronised without a step seen in this run: at the start (NTP synced while the agent was stopped) or
+    /// later by slewing (this run's clock was within the threshold). Earlier runs' ranges are named, with no step: their
+    /// clock's offset died with them.
+    /// </summary>
+    private EdgeEvent? NameEarlierRuns(long wallMs, bool? before, bool starting)
+    {
+        if (_openFirst is { } open)
+        {
+            _runs!.Close(open, null, null); // within 2 s of the synchronised clock: nothing to move
+            _openFirst = null;
+        }
+
+        var earlier = Earlier();
+        if (earlier.Count == 0)
+        {
+            return null;
+        }
+
+        var reason = starting ? "synchronized_while_stopped" : "synchronized_without_step";
+        var how = starting ? "while the agent was stopped" : "without a step";
+        var seqs = string.Join(',', earlier);
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(wallMs);
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["reason"] = reason,
+            ["earlier_seqs"] = seqs,
+            ["synchronized_after"] = "true",
+        };
+        if (before is { } b)
+        {
+            attributes["synchronized_before"] = b ? "true" : "false";
+        }
+
+        LogEarlierRunsUnsynchronised(_logger, seqs, how);
+        var message = $"the gateway's wall clock was synchronised {how}: entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known";
+        var synced = new EdgeEvent(EdgeEventKind.ClockStepped, "clock", at, EventSeverity.Warning, message, attributes) { Device = _device };
+        Naming(synced, [.. earlier]);
+        return synced;
+    }
+
+    // The ranges of earlier runs that no event named yet: all held but this run's open one and those of an event on its way.
+    private List<SequenceRange> Earlier()
+    {
+        if (_runs is null)
+        {
+            return [];
+        }
+
+        lock (_naming)
+        {
+            return _runs.Ranges.Where(r => !(r.Last is null && r.First == _openFirst) && !_naming.Any(n => n.Named.Contains(r))).ToList();
+        }
+    }
+
+    private void Naming(EdgeEvent edgeEvent, SequenceRange[] named)
+    {
+        lock (_naming)
+        {
+            _naming.Add((edgeEvent, named));
+        }
     }
 
     private bool? Synchronized()
@@ -160,6 +294,9 @@ public sealed partial class ClockStepWatcher
         false => "not synchronised",
         null => "unknown",
     };
+
+    [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "the kernel clock is synchronised ({How}) but earlier runs stamped outbox entries {Ranges} before it was, by an offset not known: a clock_stepped event (reason synchronized_while_stopped | synchronized_without_step, no step_ms) tells the centre")]
+    private static partial void LogEarlierRunsUnsynchronised(ILogger logger, string ranges, string how);
 
     [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
     private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter);
