@@ -16,6 +16,9 @@ public sealed class AgentHostOptions
     /// <summary>The kernel clock's state for the clock watcher (tests: a clock NTP has or has not synchronised); adjtimex(2) when null.</summary>
     internal Func<EdgeTwin.Sensors.Host.ClockReading>? KernelClock { get; set; }
 
+    /// <summary>This boot's id for the clock watcher (tests: a power cut between two runs); <c>/proc/sys/kernel/random/boot_id</c> when null.</summary>
+    internal Func<string?>? BootId { get; set; }
+
     /// <summary>Poll scheduler settings (concurrency, jitter, backoff).</summary>
     public PollSchedulerOptions Scheduler { get; set; } = new();
 

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Text;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
@@ -35,6 +36,9 @@ public sealed partial class ClockStepWatcher
     public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(5);
 
     private readonly Func<ClockReading> _kernel;
+    private readonly TimeProvider _time;
+    private readonly string? _boot;
+    private long _runFirst;
     private readonly string _device;
     private readonly ILogger _logger;
     private readonly Counter<long> _steps;
@@ -49,7 +53,7 @@ public sealed partial class ClockStepWatcher
     private readonly List<(EdgeEvent Event, SequenceRange[] Named)> _naming = [];
 
     public ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger<ClockStepWatcher> logger, string device)
-        : this(time, meters, logger, device, KernelClock.Read)
+        : this(time, meters, logger, device, KernelClock.Read, BootId.Read)
     {
     }
 
@@ -58,10 +62,15 @@ public sealed partial class ClockStepWatcher
     /// <param name="logger">One warning per step.</param>
     /// <param name="device">The event's device: the gateway id (the step is about the gateway, not a device it reads).</param>
     /// <param name="kernel">The kernel clock state; an <see cref="IOException"/> (ProtectClock=) leaves it out of the event.</param>
-    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel)
+    /// <param name="bootId">This boot's id (<c>/proc/sys/kernel/random/boot_id</c>; null when unknown): the monotonic clock
+    /// runs on across the agent's restarts within one boot, so an earlier run's wall-minus-monotonic offset compares with this one's.</param>
+    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId)
     {
         ArgumentNullException.ThrowIfNull(meters);
+        ArgumentNullException.ThrowIfNull(bootId);
         _kernel = kernel;
+        _time = time;
+        _boot = bootId();
         _device = device;
         _logger = logger;
         _watch = new WallClockWatch(time, ThresholdMs);
@@ -114,42 +123,55 @@ public sealed partial class ClockStepWatcher
     {
         ArgumentNullException.ThrowIfNull(outbox);
         var wallMs = _watch.Read(out var stepMs);
+        var offsetMs = wallMs - MonotonicMs();
         var before = _synchronized;
         var after = Synchronized();
         _synchronized = after;
         var starting = false;
         if (_runs is not null && !_runStarted && outbox() is { RunFirstSequence: > 0 } opened)
         {
-            starting = true;
             // This run's start (the outbox open): earlier runs' open ranges end below its first sequence; this run's
             // opens when the clock is not synchronised (an unknown state records nothing: it cannot be told later either).
+            starting = true;
             _runStarted = true;
+            _runFirst = opened.RunFirstSequence;
             _runs.CloseEarlier(opened.RunFirstSequence);
             if (after == false)
             {
                 _openFirst = Math.Max(_rangeFirst, opened.RunFirstSequence);
-                _runs.Open(_openFirst.Value);
+                _runs.Open(new SequenceRange(_openFirst.Value, null, _boot, offsetMs));
             }
         }
 
         if (stepMs == 0)
         {
-            return after == true && _runStarted ? NameEarlierRuns(wallMs, before, starting) : null;
+            return after == true && _runStarted ? NameEarlierRuns(wallMs, offsetMs, starting) : null;
         }
 
         // The range: from this run's first entry (or the one after the previous step's range) to the last appended now.
         // Entries appended later were stamped after the check that saw the step (or wait in a stage's queue: see the
         // Outbox README, "How old an entry is").
-        long? first = null, last = null;
+        long? first = null, last = null, from = null;
         if (outbox() is { RunFirstSequence: > 0 } stats)
         {
-            var from = Math.Max(_rangeFirst, stats.RunFirstSequence);
+            from = Math.Max(_rangeFirst, stats.RunFirstSequence);
             if (stats.LastSequence >= from)
             {
                 (first, last) = (from, stats.LastSequence);
             }
 
-            _rangeFirst = Math.Max(from, stats.LastSequence + 1);
+            _rangeFirst = Math.Max(from.Value, stats.LastSequence + 1);
+        }
+
+        SequenceRange? thisRun = first is { } f0 && last is { } l0 ? new SequenceRange(f0, l0, _boot, offsetMs - stepMs) : null;
+        var earlier = Earlier();
+        // Earlier runs of this boot that went on under the same old clock (a restart: watchdog, upgrade, crash) and end
+        // where this run's range begins were stamped by it too: the step moves them alike.
+        var chain = from is { } anchor ? Chain(earlier, first ?? anchor, offsetMs - stepMs) : [];
+        if (chain.Count > 0)
+        {
+            last ??= from - 1;
+            first = chain[^1].First;
         }
 
         var wallAfter = DateTimeOffset.FromUnixTimeMilliseconds(wallMs);
@@ -161,7 +183,9 @@ public sealed partial class ClockStepWatcher
         _steps.Add(1, new KeyValuePair<string, object?>("direction", direction));
         var size = Durations.Approximate(TimeSpan.FromMilliseconds(stepMs));
         var range = first is null ? "none" : string.Create(CultureInfo.InvariantCulture, $"{first}..{last}");
-        LogStepped(_logger, direction, size, stepMs, WireTime.Instant(wallBefore), WireTime.Instant(wallAfter), range, SyncText(before), SyncText(after));
+        var seqs = string.Join(',', earlier);
+        LogStepped(_logger, direction, size, stepMs, WireTime.Instant(wallBefore), WireTime.Instant(wallAfter), range, SyncText(before), SyncText(after),
+            earlier.Count == 0 ? "" : $"; entries {seqs} of earlier runs were stamped by an unsynchronised clock whose offset is not known");
 
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -179,21 +203,17 @@ public sealed partial class ClockStepWatcher
             attributes["synchronized_after"] = a ? "true" : "false";
         }
 
-        SequenceRange? thisRun = null;
         if (first is { } f && last is { } l)
         {
             attributes["first_seq"] = f.ToString(CultureInfo.InvariantCulture);
             attributes["last_seq"] = l.ToString(CultureInfo.InvariantCulture);
-            thisRun = new SequenceRange(f, l);
         }
 
-        var earlier = Earlier();
         var message = first is null
             ? $"the gateway's wall clock stepped {direction} by {size}; nothing this run sent was stamped by the old clock"
             : string.Create(CultureInfo.InvariantCulture, $"the gateway's wall clock stepped {direction} by {size}: entries {first} to {last} were stamped by the old clock; add step_ms to their times");
         if (earlier.Count > 0)
         {
-            var seqs = string.Join(',', earlier);
             attributes["earlier_seqs"] = seqs;
             message += $"; entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known";
         }
@@ -205,9 +225,9 @@ public sealed partial class ClockStepWatcher
             // unsynchronised after the step (date -s), what it stamps next is open.
             var held = _openFirst is not null ? thisRun : null;
             long? next = after == false ? (_rangeFirst > 0 ? _rangeFirst : _openFirst) : null;
-            _runs.Close(_openFirst, held, next);
+            _runs.Close(_openFirst, held, next is { } n ? new SequenceRange(n, null, _boot, offsetMs) : null);
             _openFirst = next;
-            Naming(stepped, held is { } r ? [.. earlier, r] : [.. earlier]);
+            Naming(stepped, [.. earlier, .. chain, .. held is { } r ? [r] : Array.Empty<SequenceRange>()]);
         }
 
         return stepped;
@@ -215,10 +235,11 @@ public sealed partial class ClockStepWatcher
 
     /// <summary>
     /// The clock is synchronised without a step seen in this run: at the start (NTP synced while the agent was stopped) or
-    /// later by slewing (this run's clock was within the threshold). Earlier runs' ranges are named, with no step: their
-    /// clock's offset died with them.
+    /// later by slewing (this run's clock was within the threshold). Earlier runs of this boot that end where this run
+    /// began tell how far the clock moved since (wall minus monotonic then and now); the offset of other earlier runs died
+    /// with them and is not made up.
     /// </summary>
-    private EdgeEvent? NameEarlierRuns(long wallMs, bool? before, bool starting)
+    private EdgeEvent? NameEarlierRuns(long wallMs, long offsetMs, bool starting)
     {
         if (_openFirst is { } open)
         {
@@ -232,27 +253,103 @@ public sealed partial class ClockStepWatcher
             return null;
         }
 
-        var reason = starting ? "synchronized_while_stopped" : "synchronized_without_step";
+        // The latest earlier run of this boot, ending where this run began, and those before it under the same clock.
+        long? stepMs = null;
+        List<SequenceRange> chain = [];
+        if (earlier.FirstOrDefault(r => r.Last == _runFirst - 1 && r.Boot is not null && r.Boot == _boot && r.OffsetMs is not null) is { OffsetMs: { } then })
+        {
+            chain = Chain(earlier, _runFirst, then);
+            if (Math.Abs(offsetMs - then) <= ThresholdMs)
+            {
+                _runs!.Remove(chain); // that clock was right (within 2 s) although not synchronised: nothing to move
+                chain = [];
+            }
+            else
+            {
+                stepMs = offsetMs - then;
+            }
+        }
+
+        if (chain.Count == 0 && earlier.Count == 0)
+        {
+            return null;
+        }
+
         var how = starting ? "while the agent was stopped" : "without a step";
-        var seqs = string.Join(',', earlier);
         var at = DateTimeOffset.FromUnixTimeMilliseconds(wallMs);
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["reason"] = reason,
-            ["earlier_seqs"] = seqs,
+            ["synchronized_before"] = "false",
             ["synchronized_after"] = "true",
         };
-        if (before is { } b)
+        var message = new StringBuilder($"the gateway's wall clock was synchronised {how}");
+        if (stepMs is { } s)
         {
-            attributes["synchronized_before"] = b ? "true" : "false";
+            // The step happened while the agent was stopped (this run began on the new clock, or within 2 s of it).
+            var size = Durations.Approximate(TimeSpan.FromMilliseconds(s));
+            var direction = s < 0 ? "back" : "forward";
+            attributes["reason"] = "stepped_while_stopped";
+            attributes["step_ms"] = s.ToString(CultureInfo.InvariantCulture);
+            attributes["wall_before"] = WireTime.Instant(at - TimeSpan.FromMilliseconds(s));
+            attributes["wall_after"] = WireTime.Instant(at);
+            attributes["first_seq"] = chain[^1].First.ToString(CultureInfo.InvariantCulture);
+            attributes["last_seq"] = chain[0].Last!.Value.ToString(CultureInfo.InvariantCulture);
+            message.Append(CultureInfo.InvariantCulture, $", after stepping {direction} by {size} while the agent was stopped: entries {chain[^1].First} to {chain[0].Last} of earlier runs were stamped by the old clock; add step_ms to their times");
+        }
+        else
+        {
+            attributes["reason"] = starting ? "synchronized_while_stopped" : "synchronized_without_step";
         }
 
-        LogEarlierRunsUnsynchronised(_logger, seqs, how);
-        var message = $"the gateway's wall clock was synchronised {how}: entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known";
-        var synced = new EdgeEvent(EdgeEventKind.ClockStepped, "clock", at, EventSeverity.Warning, message, attributes) { Device = _device };
-        Naming(synced, [.. earlier]);
-        return synced;
+        var seqs = string.Join(',', earlier);
+        if (earlier.Count > 0)
+        {
+            attributes["earlier_seqs"] = seqs;
+            message.Append(CultureInfo.InvariantCulture, $"{(stepMs is null ? ":" : ";")} entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known");
+        }
+
+        var parts = new List<string>(2);
+        if (stepMs is { } moved)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"entries {chain[^1].First}..{chain[0].Last} of earlier runs of this boot were stamped by a clock {moved} ms off"));
+        }
+
+        if (earlier.Count > 0)
+        {
+            parts.Add($"entries {seqs} of earlier runs by a clock whose offset is not known");
+        }
+
+        LogEarlierRunsNamed(_logger, how, string.Join("; ", parts), attributes["reason"]);
+        var named = new EdgeEvent(EdgeEventKind.ClockStepped, "clock", at, EventSeverity.Warning, message.ToString(), attributes) { Device = _device };
+        Naming(named, [.. earlier, .. chain]);
+        return named;
     }
+
+    /// <summary>
+    /// Takes out of <paramref name="earlier"/> the ranges of this boot stamped by the clock whose wall-minus-monotonic
+    /// offset was <paramref name="offsetMs"/>, contiguous down from <paramref name="below"/> (exclusive): newest first.
+    /// </summary>
+    private List<SequenceRange> Chain(List<SequenceRange> earlier, long below, long offsetMs)
+    {
+        List<SequenceRange> chain = [];
+        if (_boot is null)
+        {
+            return chain;
+        }
+
+        while (earlier.FindIndex(r => r.Last == below - 1 && r.Boot == _boot && r.OffsetMs is { } o && Math.Abs(o - offsetMs) <= ThresholdMs) is var i and >= 0)
+        {
+            chain.Add(earlier[i]);
+            below = earlier[i].First;
+            earlier.RemoveAt(i);
+        }
+
+        return chain;
+    }
+
+    // CLOCK_MONOTONIC in ms (since boot: the same in every process of one boot, which is what lets a range of an earlier
+    // run be compared with this run's clock).
+    private long MonotonicMs() => (long)(_time.GetTimestamp() * 1000.0 / _time.TimestampFrequency);
 
     // The ranges of earlier runs that no event named yet: all held but this run's open one and those of an event on its way.
     private List<SequenceRange> Earlier()
@@ -295,9 +392,9 @@ public sealed partial class ClockStepWatcher
         null => "unknown",
     };
 
-    [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "the kernel clock is synchronised ({How}) but earlier runs stamped outbox entries {Ranges} before it was, by an offset not known: a clock_stepped event (reason synchronized_while_stopped | synchronized_without_step, no step_ms) tells the centre")]
-    private static partial void LogEarlierRunsUnsynchronised(ILogger logger, string ranges, string how);
+    [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "the kernel clock was synchronised {How}, and before that {What}: a clock_stepped event (reason {Reason}) tells the centre")]
+    private static partial void LogEarlierRunsNamed(ILogger logger, string how, string what, string reason);
 
-    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
-    private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter);
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} were stamped by the old clock{Earlier}; a clock_stepped event tells the centre")]
+    private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter, string earlier);
 }

@@ -10,7 +10,9 @@ namespace EdgeTwin.Agent.Hosting;
 /// fake-hwclock's saved time), from <paramref name="First"/> to <paramref name="Last"/>; Last null while the run that
 /// stamps them goes on, or when its end could not be told (the outbox numbered lower after it: a new file).
 /// </summary>
-public readonly record struct SequenceRange(long First, long? Last)
+/// <param name="Boot">The boot they were stamped in (null: unknown).</param>
+/// <param name="OffsetMs">The clock that stamped them: wall minus monotonic (ms), which only a step changes within a boot.</param>
+public readonly record struct SequenceRange(long First, long? Last, string? Boot = null, long? OffsetMs = null)
 {
     /// <summary><c>first-last</c>, or <c>first-</c> when the end is not known (the wire form of <c>earlier_seqs</c>).</summary>
     public override string ToString() => Last is { } last
@@ -103,17 +105,12 @@ public sealed partial class UnsyncedRunsFile
         }
     }
 
-    /// <summary>This run stamps from <paramref name="first"/> on under an unsynchronised clock: recorded before it stamps more.</summary>
-    public void Open(long first)
+    /// <summary>This run stamps from <paramref name="open"/>'s first on under an unsynchronised clock: recorded before it stamps more.</summary>
+    public void Open(SequenceRange open)
     {
         lock (_lock)
         {
-            if (_ranges.Count > 0 && _ranges[^1] is { Last: null } open && open.First == first)
-            {
-                return;
-            }
-
-            _ranges.Add(new SequenceRange(first, null));
+            _ranges.Add(open with { Last = null });
             Merge();
             Save();
         }
@@ -124,7 +121,7 @@ public sealed partial class UnsyncedRunsFile
     /// event not yet stored names (none: nothing to name), and opens <paramref name="nextOpen"/> when the clock is still
     /// not synchronised.
     /// </summary>
-    public void Close(long? openFirst, SequenceRange? named, long? nextOpen)
+    public void Close(long? openFirst, SequenceRange? named, SequenceRange? nextOpen)
     {
         lock (_lock)
         {
@@ -140,7 +137,7 @@ public sealed partial class UnsyncedRunsFile
 
             if (nextOpen is { } next)
             {
-                _ranges.Add(new SequenceRange(next, null));
+                _ranges.Add(next with { Last = null });
             }
 
             Save();
@@ -163,12 +160,14 @@ public sealed partial class UnsyncedRunsFile
     }
 
     // Under _lock: closed ranges that touch (one run went on where the one before stopped, the usual case in one outbox
-    // file) become one; then at most MaxRanges.
+    // file) and were stamped by one clock (same boot and offset: restarts without a step between) become one; then at
+    // most MaxRanges.
     private void Merge()
     {
         for (var i = _ranges.Count - 1; i > 0; i--)
         {
-            if (_ranges[i - 1] is { Last: { } last } before && _ranges[i] is { Last: not null } after && after.First == last + 1)
+            if (_ranges[i - 1] is { Last: { } last } before && _ranges[i] is { Last: not null } after && after.First == last + 1
+                && before.Boot == after.Boot && (before.OffsetMs, after.OffsetMs) is var (x, y) && (x is null ? y is null : y is { } yy && Math.Abs(x.Value - yy) <= ClockStepWatcher.ThresholdMs))
             {
                 _ranges[i - 1] = before with { Last = after.Last };
                 _ranges.RemoveAt(i);
@@ -236,6 +235,16 @@ public sealed partial class UnsyncedRunsFile
                     json.WriteNumber("last", last);
                 }
 
+                if (r.Boot is { } boot)
+                {
+                    json.WriteString("boot", boot);
+                }
+
+                if (r.OffsetMs is { } offset)
+                {
+                    json.WriteNumber("offset_ms", offset);
+                }
+
                 json.WriteEndObject();
             }
 
@@ -261,12 +270,14 @@ public sealed partial class UnsyncedRunsFile
         {
             var first = r.GetProperty("first").GetInt64();
             long? last = r.TryGetProperty("last", out var l) ? l.GetInt64() : null;
+            var boot = r.TryGetProperty("boot", out var b) ? b.GetString() : null;
+            long? offset = r.TryGetProperty("offset_ms", out var o) ? o.GetInt64() : null;
             if (first <= 0 || last < first)
             {
                 throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"range {first}-{last} is not a range of sequences"));
             }
 
-            list.Add(new SequenceRange(first, last));
+            list.Add(new SequenceRange(first, last, boot, offset));
         }
 
         return list;

@@ -34,12 +34,12 @@ public sealed class ClockUnsyncedRunsTests
         {
             var clock = new OffsetClock(TimeSpan.FromHours(-5));
             var kernel = new FakeKernelClock();
-            var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel);
+            var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
             Assert.True(File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "run 1's range is kept across the restart");
 
             List<OutboxEntry> entries;
             long run2First;
-            using (var host = Build(dir.FullName, clock, kernel))
+            using (var host = Build(dir.FullName, clock, kernel, "boot-2")) // the power was cut: fake-hwclock's time again
             {
                 await host.StartAsync(Ct);
                 var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
@@ -57,7 +57,8 @@ public sealed class ClockUnsyncedRunsTests
             var a = Attributes(stepped);
             Assert.InRange(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), 18_000_000 - 200, 18_000_000 + 200);
             Assert.Equal(run2First, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
-            // One range for run 1: the file goes on from its last sequence, so it ends just below run 2's first.
+            // One range for run 1: the file goes on from its last sequence, so it ends just below run 2's first. Its clock
+            // (another boot's) is not known: not moved by step_ms.
             Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{run1.First}-{run2First - 1}"), a["earlier_seqs"]);
             Assert.All(run1.Sequences, s => Assert.InRange(s, run1.First, run2First - 1));
             Assert.Contains("offset not known", Body(stepped).GetProperty("message").GetString(), StringComparison.Ordinal);
@@ -76,14 +77,14 @@ public sealed class ClockUnsyncedRunsTests
         {
             var clock = new OffsetClock(TimeSpan.FromHours(-5));
             var kernel = new FakeKernelClock();
-            var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel);
-            var run2 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel); // another power cut before the sync
+            var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
+            var run2 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-2"); // another power cut before the sync
 
             clock.Step(TimeSpan.FromHours(5)); // NTP synced while the agent was stopped: this run sees no step
             kernel.Synchronized = true;
             List<OutboxEntry> entries;
             long run3First;
-            using (var host = Build(dir.FullName, clock, kernel))
+            using (var host = Build(dir.FullName, clock, kernel, "boot-3"))
             {
                 await host.StartAsync(Ct);
                 var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
@@ -100,10 +101,96 @@ public sealed class ClockUnsyncedRunsTests
             Assert.Equal("true", a["synchronized_after"]);
             Assert.False(a.ContainsKey("step_ms"), "the offset of an earlier run is not known: no step is made up");
             Assert.False(a.ContainsKey("first_seq"), "this run stamped nothing by an unsynchronised clock");
-            // Both earlier runs, one range: run 2 went on where run 1 stopped.
-            Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{run1.First}-{run3First - 1}"), a["earlier_seqs"]);
-            Assert.All(run1.Sequences.Concat(run2.Sequences), s => Assert.InRange(s, run1.First, run3First - 1));
+            // Both earlier runs, each its own range (their clocks, of two boots, may differ); run 2 went on where run 1 stopped.
+            Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{run1.First}-{run2.First - 1},{run2.First}-{run3First - 1}"), a["earlier_seqs"]);
+            Assert.All(run1.Sequences, s => Assert.InRange(s, run1.First, run2.First - 1));
+            Assert.All(run2.Sequences, s => Assert.InRange(s, run2.First, run3First - 1));
             Assert.True(stepped.Sequence >= run3First);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_restart_in_the_same_boot_before_the_sync_is_moved_by_the_step_with_the_run_after_it()
+    {
+        // The watchdog (or an upgrade) restarted the agent before NTP synced: the monotonic clock ran on, the wall clock was
+        // not stepped between, so both runs stamped by one old clock and the step seen in the second moves both.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-clockruns-");
+        try
+        {
+            var clock = new OffsetClock(TimeSpan.FromHours(-5));
+            var kernel = new FakeKernelClock();
+            var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
+            List<OutboxEntry> entries;
+            long run2First;
+            using (var host = Build(dir.FullName, clock, kernel, "boot-1"))
+            {
+                await host.StartAsync(Ct);
+                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
+                run2First = outbox.GetStats().RunFirstSequence;
+                await Until(() => outbox.GetStats().LastSequence > run2First + 2, "run 2's entries under the old clock");
+                clock.Step(TimeSpan.FromHours(5));
+                kernel.Synchronized = true;
+                await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event in the outbox");
+                await Until(() => !File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
+                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
+                await host.StopAsync(Ct);
+            }
+
+            var stepped = Assert.Single(entries, IsClockStepped);
+            var a = Attributes(stepped);
+            Assert.InRange(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), 18_000_000 - 200, 18_000_000 + 200);
+            Assert.Equal(run1.First, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
+            Assert.True(long.Parse(a["last_seq"], CultureInfo.InvariantCulture) > run2First);
+            Assert.False(a.ContainsKey("earlier_seqs"));
+            Assert.False(a.ContainsKey("reason"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_step_while_the_agent_was_stopped_in_the_same_boot_is_measured_at_the_next_start()
+    {
+        // The agent crashed before the sync and NTP stepped the clock while systemd restarted it: the new run sees no step,
+        // but wall minus monotonic moved by it since the earlier run of this boot.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-clockruns-");
+        try
+        {
+            var clock = new OffsetClock(TimeSpan.FromHours(-5));
+            var kernel = new FakeKernelClock();
+            var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
+            clock.Step(TimeSpan.FromHours(5));
+            kernel.Synchronized = true;
+            List<OutboxEntry> entries;
+            long run2First;
+            using (var host = Build(dir.FullName, clock, kernel, "boot-1"))
+            {
+                await host.StartAsync(Ct);
+                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
+                run2First = outbox.GetStats().RunFirstSequence;
+                await Until(() => Stepped(outbox).Count > 0, "the event at the start");
+                await Until(() => !File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
+                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
+                await host.StopAsync(Ct);
+            }
+
+            var stepped = Assert.Single(entries, IsClockStepped);
+            var a = Attributes(stepped);
+            Assert.Equal("stepped_while_stopped", a["reason"]);
+            Assert.InRange(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), 18_000_000 - 200, 18_000_000 + 200);
+            Assert.Equal(run1.First, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
+            Assert.Equal(run2First - 1, long.Parse(a["last_seq"], CultureInfo.InvariantCulture));
+            Assert.All(run1.Sequences, s => Assert.InRange(s, run1.First, run2First - 1));
+            Assert.False(a.ContainsKey("earlier_seqs"));
+            var wallAfter = DateTimeOffset.Parse(a["wall_after"], CultureInfo.InvariantCulture);
+            var wallBefore = DateTimeOffset.Parse(a["wall_before"], CultureInfo.InvariantCulture);
+            Assert.Equal(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), (long)(wallAfter - wallBefore).TotalMilliseconds);
         }
         finally
         {
@@ -123,7 +210,7 @@ public sealed class ClockUnsyncedRunsTests
             using var mount = ReadOnlyBindMount.Create(parent.FullName);
             List<OutboxEntry> entries;
             long runFirst;
-            using (var host = Build(mount.Dir, clock, kernel, logs))
+            using (var host = Build(mount.Dir, clock, kernel, "boot-1", logs))
             {
                 await host.StartAsync(Ct);
                 var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
@@ -152,10 +239,10 @@ public sealed class ClockUnsyncedRunsTests
     private sealed record Run(long First, IReadOnlyList<long> Sequences);
 
     // One run that stops before NTP syncs (the agent is stopped as the power cut or the watchdog would).
-    private static async Task<Run> RunUnsynchronisedAsync(string dir, OffsetClock clock, FakeKernelClock kernel)
+    private static async Task<Run> RunUnsynchronisedAsync(string dir, OffsetClock clock, FakeKernelClock kernel, string boot)
     {
         kernel.Synchronized = false;
-        using var host = Build(dir, clock, kernel);
+        using var host = Build(dir, clock, kernel, boot);
         await host.StartAsync(Ct);
         var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
         var first = outbox.GetStats().RunFirstSequence;
@@ -177,7 +264,7 @@ public sealed class ClockUnsyncedRunsTests
     private static Dictionary<string, string> Attributes(OutboxEntry e) =>
         Body(e).GetProperty("attributes").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
 
-    private static IHost Build(string dir, TimeProvider clock, FakeKernelClock kernel, ConcurrentQueue<(LogLevel, string)>? logs = null)
+    private static IHost Build(string dir, TimeProvider clock, FakeKernelClock kernel, string boot, ConcurrentQueue<(LogLevel, string)>? logs = null)
     {
         var config = AgentFiles.Load(AgentFiles.WriteConfig("""
               - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, interval: 200ms, timeout: 100ms }
@@ -191,6 +278,7 @@ public sealed class ClockUnsyncedRunsTests
             ShutdownTimeout = TimeSpan.FromSeconds(15),
             TimeProvider = clock,
             KernelClock = kernel.Read,
+            BootId = () => boot,
             ConfigureLogging = logs is null ? null : b => b.AddProvider(new ListLoggerProvider(logs)),
             ConfigureServices = s => s
                 .AddSourceFactory(new ProfileFakeFactory())
