@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeTwin.IntegrationTests.Docs;
+using Json.Schema;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Core.Config;
@@ -54,6 +57,7 @@ public sealed class ClockUnsyncedRunsTests
             }
 
             var stepped = Assert.Single(entries, IsClockStepped);
+            AssertFitsTheSchema(stepped);
             var a = Attributes(stepped);
             Assert.InRange(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), 18_000_000 - 200, 18_000_000 + 200);
             Assert.Equal(run2First, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
@@ -96,6 +100,7 @@ public sealed class ClockUnsyncedRunsTests
             }
 
             var stepped = Assert.Single(entries, IsClockStepped);
+            AssertFitsTheSchema(stepped);
             var a = Attributes(stepped);
             Assert.Equal("synchronized_while_stopped", a["reason"]);
             Assert.Equal("true", a["synchronized_after"]);
@@ -141,6 +146,7 @@ public sealed class ClockUnsyncedRunsTests
             }
 
             var stepped = Assert.Single(entries, IsClockStepped);
+            AssertFitsTheSchema(stepped);
             var a = Attributes(stepped);
             Assert.InRange(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), 18_000_000 - 200, 18_000_000 + 200);
             Assert.Equal(run1.First, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
@@ -181,6 +187,7 @@ public sealed class ClockUnsyncedRunsTests
             }
 
             var stepped = Assert.Single(entries, IsClockStepped);
+            AssertFitsTheSchema(stepped);
             var a = Attributes(stepped);
             Assert.Equal("stepped_while_stopped", a["reason"]);
             Assert.InRange(long.Parse(a["step_ms"], CultureInfo.InvariantCulture), 18_000_000 - 200, 18_000_000 + 200);
@@ -224,6 +231,7 @@ public sealed class ClockUnsyncedRunsTests
             }
 
             var stepped = Assert.Single(entries, IsClockStepped);
+            AssertFitsTheSchema(stepped);
             var a = Attributes(stepped);
             Assert.Equal(runFirst, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
             Assert.True(long.Parse(a["last_seq"], CultureInfo.InvariantCulture) > runFirst);
@@ -255,6 +263,29 @@ public sealed class ClockUnsyncedRunsTests
 
     private static List<OutboxEntry> Stepped(LiteDbOutbox outbox) =>
         [.. outbox.ReadFromAsync(0, 100_000, Ct).AsTask().GetAwaiter().GetResult().Where(IsClockStepped)];
+
+    private static readonly Lazy<JsonSchema> Schema = new(() =>
+        JsonSchema.FromFile(Path.Combine(ReadmeSnippets.RepoRoot(), "src", "EdgeTwin.Uplink", "schema", "uplink-message.v1.schema.json")));
+
+    // The event as the uplinks send it (the body verbatim in an envelope) satisfies the contract the centre codes against.
+    private static void AssertFitsTheSchema(OutboxEntry e)
+    {
+        var body = JsonNode.Parse(e.Record.Payload.Span)!.AsObject();
+        var envelope = new JsonObject
+        {
+            ["v"] = 1,
+            ["site"] = body["site"]!.GetValue<string>(),
+            ["gateway"] = body["gateway"]!.GetValue<string>(),
+            ["seq"] = e.Sequence,
+            ["kind"] = "event",
+            ["device"] = body["device"]!.GetValue<string>(),
+            ["time"] = DateTimeOffset.FromUnixTimeMilliseconds(e.Record.TimestampUnixMs).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+            ["historical"] = false,
+            ["body"] = body,
+        };
+        var result = Schema.Value.Evaluate(envelope, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        Assert.True(result.IsValid, string.Join('\n', result.Details.Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(x => $"{d.InstanceLocation}: {x.Key}: {x.Value}"))) + "\n" + body.ToJsonString());
+    }
 
     private static bool IsClockStepped(OutboxEntry e) =>
         e.Record.Kind == OutboxKind.Event && Body(e).GetProperty("event").GetString() == "clock_stepped";
