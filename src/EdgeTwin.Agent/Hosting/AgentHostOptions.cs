@@ -19,6 +19,9 @@ public sealed class AgentHostOptions
     /// <summary>This boot's id for the clock watcher (tests: a power cut between two runs); <c>/proc/sys/kernel/random/boot_id</c> when null.</summary>
     internal Func<string?>? BootId { get; set; }
 
+    /// <summary>systemd-timesyncd's runtime directory for the clock watcher when adjtimex(2) is denied (tests); <see cref="ClockStepWatcher.TimesyncDirectory"/> when null.</summary>
+    internal string? TimesyncDirectory { get; set; }
+
     /// <summary>Poll scheduler settings (concurrency, jitter, backoff).</summary>
     public PollSchedulerOptions Scheduler { get; set; } = new();
 

@@ -32,11 +32,18 @@ public sealed partial class ClockStepWatcher
     /// </summary>
     public const long ThresholdMs = 2_000;
 
+    /// <summary>
+    /// systemd-timesyncd's runtime directory: it exists while timesyncd runs, and holds <c>synchronized</c> once it has
+    /// synchronised the clock in this boot (systemd 239 on; <c>/run</c> is emptied at boot).
+    /// </summary>
+    public const string TimesyncDirectory = "/run/systemd/timesync";
+
     /// <summary>How often the clocks are compared: two clock reads and one adjtimex(2).</summary>
     public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(5);
 
     private readonly Func<ClockReading> _kernel;
     private readonly TimeProvider _time;
+    private readonly string _timesync;
     private readonly string? _boot;
     private long _runFirst;
     private readonly string _device;
@@ -53,7 +60,7 @@ public sealed partial class ClockStepWatcher
     private readonly List<(EdgeEvent Event, SequenceRange[] Named)> _naming = [];
 
     public ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger<ClockStepWatcher> logger, string device)
-        : this(time, meters, logger, device, KernelClock.Read, BootId.Read)
+        : this(time, meters, logger, device, KernelClock.Read, BootId.Read, TimesyncDirectory)
     {
     }
 
@@ -64,8 +71,10 @@ public sealed partial class ClockStepWatcher
     /// <param name="kernel">The kernel clock state; an <see cref="IOException"/> (ProtectClock=) leaves it out of the event.</param>
     /// <param name="bootId">This boot's id (<c>/proc/sys/kernel/random/boot_id</c>; null when unknown): the monotonic clock
     /// runs on across the agent's restarts within one boot, so an earlier run's wall-minus-monotonic offset compares with this one's.</param>
-    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId)
+    /// <param name="timesync">systemd-timesyncd's runtime directory, asked when adjtimex(2) is denied (<see cref="TimesyncDirectory"/>).</param>
+    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId, string timesync)
     {
+        _timesync = timesync;
         ArgumentNullException.ThrowIfNull(meters);
         ArgumentNullException.ThrowIfNull(bootId);
         _kernel = kernel;
@@ -381,7 +390,9 @@ public sealed partial class ClockStepWatcher
         }
         catch (IOException)
         {
-            return null; // ProtectClock= denies even the read: the event says nothing of it
+            // ProtectClock= denies even the read (the role's unit without a host device): timesyncd's marker tells instead.
+            // Without it (chrony, ntpd, no client) the state is unknown and the event says nothing of it.
+            return File.Exists(Path.Combine(_timesync, "synchronized")) ? true : Directory.Exists(_timesync) ? false : null;
         }
     }
 

@@ -206,6 +206,56 @@ public sealed class ClockUnsyncedRunsTests
     }
 
     [Fact]
+    public async Task Where_the_unit_may_not_read_the_kernel_clock_timesyncds_marker_tells_the_sync()
+    {
+        // The role's unit without a host device has ProtectClock=yes: adjtimex(2) fails with EPERM even for a read, so the
+        // kernel's state is unknown and no run was recorded as unsynchronised. timesyncd's /run marker tells it instead.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-clockruns-");
+        try
+        {
+            var clock = new OffsetClock(TimeSpan.FromHours(-5));
+            var kernel = new FakeKernelClock { Denied = true };
+            var timesync = Directory.CreateDirectory(Path.Combine(dir.FullName, "run-systemd-timesync")).FullName; // timesyncd runs, not synced yet
+            long run1First;
+            using (var host = Build(dir.FullName, clock, kernel, "boot-1", timesync: timesync))
+            {
+                await host.StartAsync(Ct);
+                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
+                run1First = outbox.GetStats().RunFirstSequence;
+                await Until(() => outbox.GetStats().LastSequence > run1First + 2, "run 1's entries");
+                await host.StopAsync(Ct);
+            }
+
+            List<OutboxEntry> entries;
+            long run2First;
+            using (var host = Build(dir.FullName, clock, kernel, "boot-2", timesync: timesync))
+            {
+                await host.StartAsync(Ct);
+                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
+                run2First = outbox.GetStats().RunFirstSequence;
+                await Until(() => outbox.GetStats().LastSequence > run2First + 2, "run 2's entries");
+                clock.Step(TimeSpan.FromHours(5));
+                File.WriteAllText(Path.Combine(timesync, "synchronized"), "");
+                await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event");
+                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
+                await host.StopAsync(Ct);
+            }
+
+            var stepped = Assert.Single(entries, IsClockStepped);
+            AssertFitsTheSchema(stepped);
+            var a = Attributes(stepped);
+            Assert.Equal("false", a["synchronized_before"]);
+            Assert.Equal("true", a["synchronized_after"]);
+            Assert.Equal(run2First, long.Parse(a["first_seq"], CultureInfo.InvariantCulture));
+            Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"{run1First}-{run2First - 1}"), a["earlier_seqs"]);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task An_unwritable_state_directory_still_runs_and_names_this_runs_range()
     {
         var parent = Directory.CreateTempSubdirectory("edgetwin-clockruns-ro-");
@@ -295,7 +345,7 @@ public sealed class ClockUnsyncedRunsTests
     private static Dictionary<string, string> Attributes(OutboxEntry e) =>
         Body(e).GetProperty("attributes").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
 
-    private static IHost Build(string dir, TimeProvider clock, FakeKernelClock kernel, string boot, ConcurrentQueue<(LogLevel, string)>? logs = null)
+    private static IHost Build(string dir, TimeProvider clock, FakeKernelClock kernel, string boot, ConcurrentQueue<(LogLevel, string)>? logs = null, string? timesync = null)
     {
         var config = AgentFiles.Load(AgentFiles.WriteConfig("""
               - { id: pdu-1, profile: apc-rpdu2, address: "udp:127.0.0.1:16100", credentials: pub, interval: 200ms, timeout: 100ms }
@@ -310,6 +360,7 @@ public sealed class ClockUnsyncedRunsTests
             TimeProvider = clock,
             KernelClock = kernel.Read,
             BootId = () => boot,
+            TimesyncDirectory = timesync ?? Path.Combine(dir, "no-timesyncd"),
             ConfigureLogging = logs is null ? null : b => b.AddProvider(new ListLoggerProvider(logs)),
             ConfigureServices = s => s
                 .AddSourceFactory(new ProfileFakeFactory())
@@ -342,13 +393,18 @@ public sealed class ClockUnsyncedRunsTests
     {
         private volatile bool _synchronized;
 
+        /// <summary>Like ProtectClock=: adjtimex(2) fails with EPERM.</summary>
+        public bool Denied { get; init; }
+
         public bool Synchronized
         {
             get => _synchronized;
             set => _synchronized = value;
         }
 
-        public ClockReading Read() => _synchronized
+        public ClockReading Read() => Denied
+            ? throw new IOException("adjtimex(2): EPERM")
+            : _synchronized
             ? new ClockReading(0, 0, 20_000)
             : new ClockReading(ClockReading.TimeError, ClockReading.StaUnsync, ClockReading.PhaseLimitMicroseconds);
     }
