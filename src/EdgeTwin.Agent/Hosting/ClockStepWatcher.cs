@@ -45,7 +45,6 @@ public sealed partial class ClockStepWatcher
     private readonly TimeProvider _time;
     private readonly string _timesync;
     private readonly string? _boot;
-    private long _runFirst;
     private readonly string _device;
     private readonly ILogger _logger;
     private readonly Counter<long> _steps;
@@ -56,6 +55,7 @@ public sealed partial class ClockStepWatcher
     private int _count;
     private UnsyncedRunsFile? _runs;
     private bool _runStarted;
+    private long _runFirst;
     private long? _openFirst;
     private readonly List<(EdgeEvent Event, SequenceRange[] Named)> _naming = [];
 
@@ -74,9 +74,9 @@ public sealed partial class ClockStepWatcher
     /// <param name="timesync">systemd-timesyncd's runtime directory, asked when adjtimex(2) is denied (<see cref="TimesyncDirectory"/>).</param>
     internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId, string timesync)
     {
-        _timesync = timesync;
         ArgumentNullException.ThrowIfNull(meters);
         ArgumentNullException.ThrowIfNull(bootId);
+        _timesync = timesync;
         _kernel = kernel;
         _time = time;
         _boot = bootId();
