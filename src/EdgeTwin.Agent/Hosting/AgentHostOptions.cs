@@ -13,6 +13,15 @@ public sealed class AgentHostOptions
     /// <summary>The agent's clock; tests may pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>The kernel clock's state for the clock watcher (tests: a clock NTP has or has not synchronised); adjtimex(2) when null.</summary>
+    internal Func<EdgeTwin.Sensors.Host.ClockReading>? KernelClock { get; set; }
+
+    /// <summary>This boot's id for the clock watcher (tests: a power cut between two runs); <c>/proc/sys/kernel/random/boot_id</c> when null.</summary>
+    internal Func<string?>? BootId { get; set; }
+
+    /// <summary>systemd-timesyncd's runtime directory for the clock watcher when adjtimex(2) is denied (tests); <see cref="ClockStepWatcher.TimesyncDirectory"/> when null.</summary>
+    internal string? TimesyncDirectory { get; set; }
+
     /// <summary>Poll scheduler settings (concurrency, jitter, backoff).</summary>
     public PollSchedulerOptions Scheduler { get; set; } = new();
 

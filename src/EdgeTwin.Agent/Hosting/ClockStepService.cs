@@ -35,6 +35,12 @@ internal sealed partial class ClockStepService(
         }
 
         var storeAndForward = services.GetService<StoreAndForwardService>();
+        if (storeAndForward?.StateDirectory is { } stateDirectory)
+        {
+            // No outbox, nothing stamped to name: the file is kept only next to one.
+            watcher.UseStateFile(new UnsyncedRunsFile(Path.Combine(stateDirectory, UnsyncedRunsFile.FileName), logger));
+        }
+
         Func<OutboxStats?> stats = () => OutboxStats(storeAndForward);
         var time = runtime.TimeProvider;
         using var timer = new PeriodicTimer(ClockStepWatcher.CheckInterval, time);

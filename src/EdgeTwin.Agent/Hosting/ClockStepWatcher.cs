@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Text;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
@@ -31,10 +32,19 @@ public sealed partial class ClockStepWatcher
     /// </summary>
     public const long ThresholdMs = 2_000;
 
+    /// <summary>
+    /// systemd-timesyncd's runtime directory: it exists while timesyncd runs, and holds <c>synchronized</c> once it has
+    /// synchronised the clock in this boot (systemd 239 on; <c>/run</c> is emptied at boot).
+    /// </summary>
+    public const string TimesyncDirectory = "/run/systemd/timesync";
+
     /// <summary>How often the clocks are compared: two clock reads and one adjtimex(2).</summary>
     public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(5);
 
     private readonly Func<ClockReading> _kernel;
+    private readonly TimeProvider _time;
+    private readonly string _timesync;
+    private readonly string? _boot;
     private readonly string _device;
     private readonly ILogger _logger;
     private readonly Counter<long> _steps;
@@ -43,9 +53,14 @@ public sealed partial class ClockStepWatcher
     private long _rangeFirst;
     private ClockStep? _last;
     private int _count;
+    private UnsyncedRunsFile? _runs;
+    private bool _runStarted;
+    private long _runFirst;
+    private long? _openFirst;
+    private readonly List<(EdgeEvent Event, SequenceRange[] Named)> _naming = [];
 
     public ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger<ClockStepWatcher> logger, string device)
-        : this(time, meters, logger, device, KernelClock.Read)
+        : this(time, meters, logger, device, KernelClock.Read, BootId.Read, TimesyncDirectory)
     {
     }
 
@@ -54,10 +69,17 @@ public sealed partial class ClockStepWatcher
     /// <param name="logger">One warning per step.</param>
     /// <param name="device">The event's device: the gateway id (the step is about the gateway, not a device it reads).</param>
     /// <param name="kernel">The kernel clock state; an <see cref="IOException"/> (ProtectClock=) leaves it out of the event.</param>
-    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel)
+    /// <param name="bootId">This boot's id (<c>/proc/sys/kernel/random/boot_id</c>; null when unknown): the monotonic clock
+    /// runs on across the agent's restarts within one boot, so an earlier run's wall-minus-monotonic offset compares with this one's.</param>
+    /// <param name="timesync">systemd-timesyncd's runtime directory, asked when adjtimex(2) is denied (<see cref="TimesyncDirectory"/>).</param>
+    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId, string timesync)
     {
         ArgumentNullException.ThrowIfNull(meters);
+        ArgumentNullException.ThrowIfNull(bootId);
+        _timesync = timesync;
         _kernel = kernel;
+        _time = time;
+        _boot = bootId();
         _device = device;
         _logger = logger;
         _watch = new WallClockWatch(time, ThresholdMs);
@@ -72,6 +94,36 @@ public sealed partial class ClockStepWatcher
     public int Steps => Volatile.Read(ref _count);
 
     /// <summary>
+    /// Keeps the ranges stamped while the clock is not synchronised in <paramref name="runs"/> across restarts (the state
+    /// directory's <see cref="UnsyncedRunsFile"/>), so that the event that tells the centre of the sync names those of
+    /// earlier runs too. Before the first <see cref="Check"/>.
+    /// </summary>
+    public void UseStateFile(UnsyncedRunsFile runs) => _runs = runs;
+
+    /// <summary>
+    /// The outbox stage stored <paramref name="edgeEvent"/>: the ranges it named are dropped from the state file (until
+    /// then a crash leaves them there, and the next run names them again).
+    /// </summary>
+    public void Stored(EdgeEvent edgeEvent)
+    {
+        SequenceRange[]? named = null;
+        lock (_naming)
+        {
+            var i = _naming.FindIndex(n => ReferenceEquals(n.Event, edgeEvent));
+            if (i >= 0)
+            {
+                named = _naming[i].Named;
+                _naming.RemoveAt(i);
+            }
+        }
+
+        if (named is not null)
+        {
+            _runs?.Remove(named);
+        }
+    }
+
+    /// <summary>
     /// Compares the clocks. The first call sets the baseline; a later one that sees a step returns its
     /// <c>clock_stepped</c> event (null otherwise). <paramref name="outbox"/> gives the outbox's figures, read only on a
     /// step (null: no outbox, or not open), for the range of sequences stamped by the old clock. One caller at a time.
@@ -80,27 +132,55 @@ public sealed partial class ClockStepWatcher
     {
         ArgumentNullException.ThrowIfNull(outbox);
         var wallMs = _watch.Read(out var stepMs);
+        var offsetMs = wallMs - MonotonicMs();
         var before = _synchronized;
         var after = Synchronized();
         _synchronized = after;
+        var starting = false;
+        if (_runs is not null && !_runStarted && outbox() is { RunFirstSequence: > 0 } opened)
+        {
+            // This run's start (the outbox open): earlier runs' open ranges end below its first sequence; this run's
+            // opens when the clock is not synchronised (an unknown state records nothing: it cannot be told later either).
+            starting = true;
+            _runStarted = true;
+            _runFirst = opened.RunFirstSequence;
+            _runs.CloseEarlier(opened.RunFirstSequence);
+            if (after == false)
+            {
+                _openFirst = Math.Max(_rangeFirst, opened.RunFirstSequence);
+                _runs.Open(new SequenceRange(_openFirst.Value, null, _boot, offsetMs));
+            }
+        }
+
         if (stepMs == 0)
         {
-            return null;
+            return after == true && _runStarted ? NameEarlierRuns(wallMs, offsetMs, starting) : null;
         }
 
         // The range: from this run's first entry (or the one after the previous step's range) to the last appended now.
         // Entries appended later were stamped after the check that saw the step (or wait in a stage's queue: see the
         // Outbox README, "How old an entry is").
-        long? first = null, last = null;
+        long? first = null, last = null, from = null;
         if (outbox() is { RunFirstSequence: > 0 } stats)
         {
-            var from = Math.Max(_rangeFirst, stats.RunFirstSequence);
+            from = Math.Max(_rangeFirst, stats.RunFirstSequence);
             if (stats.LastSequence >= from)
             {
                 (first, last) = (from, stats.LastSequence);
             }
 
-            _rangeFirst = Math.Max(from, stats.LastSequence + 1);
+            _rangeFirst = Math.Max(from.Value, stats.LastSequence + 1);
+        }
+
+        SequenceRange? thisRun = first is { } f0 && last is { } l0 ? new SequenceRange(f0, l0, _boot, offsetMs - stepMs) : null;
+        var earlier = Earlier();
+        // Earlier runs of this boot that went on under the same old clock (a restart: watchdog, upgrade, crash) and end
+        // where this run's range begins were stamped by it too: the step moves them alike.
+        var chain = from is { } anchor ? Chain(earlier, first ?? anchor, offsetMs - stepMs) : [];
+        if (chain.Count > 0)
+        {
+            last ??= from - 1;
+            first = chain[^1].First;
         }
 
         var wallAfter = DateTimeOffset.FromUnixTimeMilliseconds(wallMs);
@@ -112,7 +192,9 @@ public sealed partial class ClockStepWatcher
         _steps.Add(1, new KeyValuePair<string, object?>("direction", direction));
         var size = Durations.Approximate(TimeSpan.FromMilliseconds(stepMs));
         var range = first is null ? "none" : string.Create(CultureInfo.InvariantCulture, $"{first}..{last}");
-        LogStepped(_logger, direction, size, stepMs, WireTime.Instant(wallBefore), WireTime.Instant(wallAfter), range, SyncText(before), SyncText(after));
+        var seqs = string.Join(',', earlier);
+        LogStepped(_logger, direction, size, stepMs, WireTime.Instant(wallBefore), WireTime.Instant(wallAfter), range, SyncText(before), SyncText(after),
+            earlier.Count == 0 ? "" : $"; entries {seqs} of earlier runs were stamped by an unsynchronised clock whose offset is not known");
 
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -139,7 +221,165 @@ public sealed partial class ClockStepWatcher
         var message = first is null
             ? $"the gateway's wall clock stepped {direction} by {size}; nothing this run sent was stamped by the old clock"
             : string.Create(CultureInfo.InvariantCulture, $"the gateway's wall clock stepped {direction} by {size}: entries {first} to {last} were stamped by the old clock; add step_ms to their times");
-        return new EdgeEvent(EdgeEventKind.ClockStepped, "clock", wallAfter, EventSeverity.Warning, message, attributes) { Device = _device };
+        if (earlier.Count > 0)
+        {
+            attributes["earlier_seqs"] = seqs;
+            message += $"; entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known";
+        }
+
+        var stepped = new EdgeEvent(EdgeEventKind.ClockStepped, "clock", wallAfter, EventSeverity.Warning, message, attributes) { Device = _device };
+        if (_runs is not null && _runStarted)
+        {
+            // This run's range (held only when it began unsynchronised) stays in the file until the event is stored; still
+            // unsynchronised after the step (date -s), what it stamps next is open.
+            var held = _openFirst is not null ? thisRun : null;
+            long? next = after == false ? (_rangeFirst > 0 ? _rangeFirst : _openFirst) : null;
+            _runs.Close(_openFirst, held, next is { } n ? new SequenceRange(n, null, _boot, offsetMs) : null);
+            _openFirst = next;
+            Naming(stepped, [.. earlier, .. chain, .. held is { } r ? [r] : Array.Empty<SequenceRange>()]);
+        }
+
+        return stepped;
+    }
+
+    /// <summary>
+    /// The clock is synchronised without a step seen in this run: at the start (NTP synced while the agent was stopped) or
+    /// later by slewing (this run's clock was within the threshold). Earlier runs of this boot that end where this run
+    /// began tell how far the clock moved since (wall minus monotonic then and now); the offset of other earlier runs died
+    /// with them and is not made up.
+    /// </summary>
+    private EdgeEvent? NameEarlierRuns(long wallMs, long offsetMs, bool starting)
+    {
+        if (_openFirst is { } open)
+        {
+            _runs!.Close(open, null, null); // within 2 s of the synchronised clock: nothing to move
+            _openFirst = null;
+        }
+
+        var earlier = Earlier();
+        if (earlier.Count == 0)
+        {
+            return null;
+        }
+
+        // The latest earlier run of this boot, ending where this run began, and those before it under the same clock.
+        long? stepMs = null;
+        List<SequenceRange> chain = [];
+        if (earlier.FirstOrDefault(r => r.Last == _runFirst - 1 && r.Boot is not null && r.Boot == _boot && r.OffsetMs is not null) is { OffsetMs: { } then })
+        {
+            chain = Chain(earlier, _runFirst, then);
+            if (Math.Abs(offsetMs - then) <= ThresholdMs)
+            {
+                _runs!.Remove(chain); // that clock was right (within 2 s) although not synchronised: nothing to move
+                chain = [];
+            }
+            else
+            {
+                stepMs = offsetMs - then;
+            }
+        }
+
+        if (chain.Count == 0 && earlier.Count == 0)
+        {
+            return null;
+        }
+
+        var how = starting ? "while the agent was stopped" : "without a step";
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(wallMs);
+        var attributes = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["synchronized_before"] = "false",
+            ["synchronized_after"] = "true",
+        };
+        var message = new StringBuilder($"the gateway's wall clock was synchronised {how}");
+        if (stepMs is { } s)
+        {
+            // The step happened while the agent was stopped (this run began on the new clock, or within 2 s of it).
+            var size = Durations.Approximate(TimeSpan.FromMilliseconds(s));
+            var direction = s < 0 ? "back" : "forward";
+            attributes["reason"] = "stepped_while_stopped";
+            attributes["step_ms"] = s.ToString(CultureInfo.InvariantCulture);
+            attributes["wall_before"] = WireTime.Instant(at - TimeSpan.FromMilliseconds(s));
+            attributes["wall_after"] = WireTime.Instant(at);
+            attributes["first_seq"] = chain[^1].First.ToString(CultureInfo.InvariantCulture);
+            attributes["last_seq"] = chain[0].Last!.Value.ToString(CultureInfo.InvariantCulture);
+            message.Append(CultureInfo.InvariantCulture, $", after stepping {direction} by {size} while the agent was stopped: entries {chain[^1].First} to {chain[0].Last} of earlier runs were stamped by the old clock; add step_ms to their times");
+        }
+        else
+        {
+            attributes["reason"] = starting ? "synchronized_while_stopped" : "synchronized_without_step";
+        }
+
+        var seqs = string.Join(',', earlier);
+        if (earlier.Count > 0)
+        {
+            attributes["earlier_seqs"] = seqs;
+            message.Append(CultureInfo.InvariantCulture, $"{(stepMs is null ? ":" : ";")} entries {seqs} of earlier runs were stamped by an unsynchronised clock, offset not known");
+        }
+
+        var parts = new List<string>(2);
+        if (stepMs is { } moved)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"entries {chain[^1].First}..{chain[0].Last} of earlier runs of this boot were stamped by a clock {moved} ms off"));
+        }
+
+        if (earlier.Count > 0)
+        {
+            parts.Add($"entries {seqs} of earlier runs by a clock whose offset is not known");
+        }
+
+        LogEarlierRunsNamed(_logger, how, string.Join("; ", parts), attributes["reason"]);
+        var named = new EdgeEvent(EdgeEventKind.ClockStepped, "clock", at, EventSeverity.Warning, message.ToString(), attributes) { Device = _device };
+        Naming(named, [.. earlier, .. chain]);
+        return named;
+    }
+
+    /// <summary>
+    /// Takes out of <paramref name="earlier"/> the ranges of this boot stamped by the clock whose wall-minus-monotonic
+    /// offset was <paramref name="offsetMs"/>, contiguous down from <paramref name="below"/> (exclusive): newest first.
+    /// </summary>
+    private List<SequenceRange> Chain(List<SequenceRange> earlier, long below, long offsetMs)
+    {
+        List<SequenceRange> chain = [];
+        if (_boot is null)
+        {
+            return chain;
+        }
+
+        while (earlier.FindIndex(r => r.Last == below - 1 && r.Boot == _boot && r.OffsetMs is { } o && Math.Abs(o - offsetMs) <= ThresholdMs) is var i and >= 0)
+        {
+            chain.Add(earlier[i]);
+            below = earlier[i].First;
+            earlier.RemoveAt(i);
+        }
+
+        return chain;
+    }
+
+    // CLOCK_MONOTONIC in ms (since boot: the same in every process of one boot, which is what lets a range of an earlier
+    // run be compared with this run's clock).
+    private long MonotonicMs() => (long)(_time.GetTimestamp() * 1000.0 / _time.TimestampFrequency);
+
+    // The ranges of earlier runs that no event named yet: all held but this run's open one and those of an event on its way.
+    private List<SequenceRange> Earlier()
+    {
+        if (_runs is null)
+        {
+            return [];
+        }
+
+        lock (_naming)
+        {
+            return _runs.Ranges.Where(r => !(r.Last is null && r.First == _openFirst) && !_naming.Any(n => n.Named.Contains(r))).ToList();
+        }
+    }
+
+    private void Naming(EdgeEvent edgeEvent, SequenceRange[] named)
+    {
+        lock (_naming)
+        {
+            _naming.Add((edgeEvent, named));
+        }
     }
 
     private bool? Synchronized()
@@ -150,7 +390,9 @@ public sealed partial class ClockStepWatcher
         }
         catch (IOException)
         {
-            return null; // ProtectClock= denies even the read: the event says nothing of it
+            // ProtectClock= denies even the read (the role's unit without a host device): timesyncd's marker tells instead.
+            // Without it (chrony, ntpd, no client) the state is unknown and the event says nothing of it.
+            return File.Exists(Path.Combine(_timesync, "synchronized")) ? true : Directory.Exists(_timesync) ? false : null;
         }
     }
 
@@ -161,6 +403,9 @@ public sealed partial class ClockStepWatcher
         null => "unknown",
     };
 
-    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} of this run were stamped by the old clock; a clock_stepped event tells the centre")]
-    private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter);
+    [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "the kernel clock was synchronised {How}, and before that {What}: a clock_stepped event (reason {Reason}) tells the centre")]
+    private static partial void LogEarlierRunsNamed(ILogger logger, string how, string what, string reason);
+
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "the wall clock stepped {Direction} by {Step} ({StepMs} ms: it read {WallAfter} where it would have read {WallBefore}; kernel clock {SyncBefore} before, {SyncAfter} after): outbox entries {Range} were stamped by the old clock{Earlier}; a clock_stepped event tells the centre")]
+    private static partial void LogStepped(ILogger logger, string direction, string step, long stepMs, string wallBefore, string wallAfter, string range, string syncBefore, string syncAfter, string earlier);
 }

@@ -86,6 +86,9 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     /// <summary>The open outbox (stats for the demo view and tests).</summary>
     public LiteDbOutbox Outbox => _outbox ?? throw new InvalidOperationException("The outbox is not open yet: the host has not started.");
 
+    /// <summary>The agent's writable state directory: the outbox's (set when the host begins starting).</summary>
+    public string? StateDirectory { get; private set; }
+
     /// <summary>The outbox part of <c>edgetwin status</c> (the alert control socket's <c>status</c> op).</summary>
     public void WriteStatus(System.Text.Json.Utf8JsonWriter writer, ICollection<string> problems)
     {
@@ -152,6 +155,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     {
         var path = Path.GetFullPath(_options.OutboxPath ?? _config.Outbox.Path);
         var stateDirectory = Path.GetDirectoryName(path) ?? ".";
+        StateDirectory = stateDirectory;
         var uplinks = _options.Uplinks ?? UplinksConfig.From(_config, stateDirectory);
         var identity = new Outbox.Summaries.UplinkIdentity(_config.Site.GatewayId, _config.Site.Id);
         var summaryWindow = _options.SummaryWindow ?? _config.Outbox.SummaryWindow;

@@ -38,7 +38,7 @@ public sealed class ClockStepWatcherTests : IDisposable
 
     public void Dispose() => _services.Dispose();
 
-    private ClockStepWatcher Watcher(Func<ClockReading>? kernel = null) => new(_clock, Meters, _log, "gw-7", kernel ?? (() => _kernel));
+    private ClockStepWatcher Watcher(Func<ClockReading>? kernel = null) => new(_clock, Meters, _log, "gw-7", kernel ?? (() => _kernel), () => "boot-1", "/nonexistent/timesync");
 
     [Fact]
     public void Forward_and_back_steps_are_reported_once_each_with_their_size_a_warning_and_the_counter()

@@ -268,6 +268,46 @@ public sealed class WireContractTests
     }
 
     [Fact]
+    public void A_clock_stepped_event_names_earlier_runs_with_a_known_step_or_with_a_reason_and_no_step()
+    {
+        const string Head = """{"v":1,"site":"s","gateway":"g","seq":1,"kind":"event","device":"g","time":"2026-12-04T07:00:00.000Z","historical":false,"body":{"v":1,"type":"event","gateway":"g","site":"s","device":"g","series":null,"unit":null,"time_ms":1,"start_ms":1,"end_ms":1,"event":"clock_stepped","severity":"warning","source":"clock","message":"x","attributes":""";
+        string Event(string attributes) => Head + attributes + "}}";
+        string[] good =
+        [
+            // a step seen in this run, earlier runs of other boots (offset not known; one whose end is not known)
+            """{"earlier_seqs":"1796451140000001-1796451140000090,1796451143000001-","first_seq":"1796451146156001","last_seq":"1796451146156230","step_ms":"18000000","synchronized_after":"true","synchronized_before":"false","wall_after":"2026-12-04T07:00:00.000Z","wall_before":"2026-12-04T02:00:00.000Z"}""",
+            // the clock synchronised while the agent was stopped: no step known
+            """{"earlier_seqs":"1796451140000001-1796451146156000","reason":"synchronized_while_stopped","synchronized_after":"true","synchronized_before":"false"}""",
+            """{"earlier_seqs":"1796451140000001-1796451146156000","reason":"synchronized_without_step","synchronized_after":"true","synchronized_before":"false"}""",
+            // a step while the agent was stopped, measured in the same boot
+            """{"first_seq":"1796451140000001","last_seq":"1796451146156000","reason":"stepped_while_stopped","step_ms":"18000000","synchronized_after":"true","synchronized_before":"false","wall_after":"2026-12-04T07:00:00.000Z","wall_before":"2026-12-04T02:00:00.000Z"}""",
+        ];
+        foreach (var attributes in good)
+        {
+            AssertValid(Encoding.UTF8.GetBytes(Event(attributes)), attributes);
+        }
+
+        string[] bad =
+        [
+            // a step made up for runs whose clock is not known
+            """{"earlier_seqs":"1796451140000001-1796451146156000","reason":"synchronized_while_stopped","step_ms":"18000000","wall_after":"2026-12-04T07:00:00.000Z","wall_before":"2026-12-04T02:00:00.000Z"}""",
+            // no step and nothing named
+            """{"reason":"synchronized_while_stopped","synchronized_after":"true"}""",
+            // neither a step nor a reason
+            """{"earlier_seqs":"1796451140000001-1796451146156000"}""",
+            // a range to move without the step
+            """{"earlier_seqs":"1796451140000001-1796451146156000","first_seq":"1796451146156001","last_seq":"1796451146156230","reason":"synchronized_without_step"}""",
+            """{"earlier_seqs":"1796451140000001-1796451146156000;1796451146156001-","reason":"synchronized_while_stopped"}""",
+            """{"earlier_seqs":"1796451140000001-1796451146156000","reason":"rebooted"}""",
+            """{"earlier_seqs":"1796451140000001-1796451146156000","reason":"synchronized_while_stopped","step_ms":"18000000"}""",
+        ];
+        foreach (var attributes in bad)
+        {
+            Assert.False(Schema.Value.Evaluate(JsonNode.Parse(Event(attributes))).IsValid, attributes);
+        }
+    }
+
+    [Fact]
     public void A_rejected_by_peer_data_gap_fits_the_schema()
     {
         var outbox = new EdgeTwin.Outbox.InMemoryOutbox();
