@@ -52,11 +52,11 @@ public sealed partial class PueStage : ISampleStage
 
         var power = config.Site.Power;
         var devices = config.Devices.Where(d => d.Enabled).ToDictionary(d => d.Id, StringComparer.Ordinal);
-        DeviceProfileOf profileOf = id => devices.TryGetValue(id, out var d) ? config.ProfileOf(d) : null;
+        Func<string, Core.Profiles.DeviceProfile?> profileOf = id => devices.TryGetValue(id, out var d) ? config.ProfileOf(d) : null;
         TimeSpan IntervalOf(string id) => devices.TryGetValue(id, out var d) ? d.Interval : TimeSpan.Zero;
         var context = new ZoneContext(registry, logger, _published, _skipped, this);
 
-        var it = power.PueItPower(id => profileOf(id));
+        var it = power.PueItPower(profileOf);
         var meterDevice = power.FacilityMeter ?? "";
         _site = new PueZone(context, room: null, [meterDevice], it.Role ?? "", [.. it.Devices], IntervalOf);
         Basis = (PueBasis)it.Category;
@@ -95,7 +95,7 @@ public sealed partial class PueStage : ISampleStage
         foreach (var room in config.Site.Rooms.Where(r => r.InfrastructureMeters is { Count: > 0 }))
         {
             var meters = string.Join(", ", room.InfrastructureMeters!);
-            var roomIt = config.Site.RoomItPower(room, id => profileOf(id));
+            var roomIt = config.Site.RoomItPower(room, profileOf);
             var disabled = room.InfrastructureMeters!.FirstOrDefault(m => !devices.ContainsKey(m));
             if (disabled is not null || roomIt.Devices is null)
             {
@@ -118,8 +118,6 @@ public sealed partial class PueStage : ISampleStage
         // Room for a few readings of every series published, so a burst of meter readings does not push out another's.
         _out = Channel.CreateBounded<Sample>(new BoundedChannelOptions(64 * Math.Max(1, _zones.Length)) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
     }
-
-    private delegate Core.Profiles.DeviceProfile? DeviceProfileOf(string id);
 
     public string Name => "pue";
 
