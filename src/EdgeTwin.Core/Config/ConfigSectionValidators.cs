@@ -49,15 +49,16 @@ public sealed class SiteReferences(SiteConfig config, Func<IReadOnlyList<Profile
     public SiteConfig Config { get; } = config;
 
     /// <summary>
-    /// Roles of series the agent derives itself rather than reads from a device (the site PUE): rules may match them,
+    /// Roles of series the agent derives itself rather than reads from a device (the site PUE, a room's partial PUE): rules may match them,
     /// though no profile has them.
     /// </summary>
-    public static IReadOnlyList<string> DerivedRoles { get; } = [PowerChainConfig.PueRole];
+    public static IReadOnlyList<string> DerivedRoles { get; } = [PowerChainConfig.PueRole, RoomConfig.PartialPueRole];
 
     /// <summary>Roles of the metrics of the profiles the site's devices use, and of the derived series this site gets.</summary>
     public IReadOnlySet<string> SiteRoles => _siteRoles ??= Config.Profiles.Values
         .SelectMany(p => p.AllMetrics).Select(m => m.Role).Where(r => !string.IsNullOrEmpty(r))
         .Concat(Config.Site.Power.FacilityMeter is null ? [] : [PowerChainConfig.PueRole])
+        .Concat(Config.Site.Rooms.Any(r => r.InfrastructureMeters is { Count: > 0 }) ? [RoomConfig.PartialPueRole] : [])
         .ToHashSet(StringComparer.Ordinal)!;
 
     /// <summary>Roles of every profile in the profile directories (a role outside it can match no device anywhere), and the derived ones.</summary>

@@ -212,6 +212,7 @@ public static class SiteConfigLoader
         private readonly HashSet<string> _pdus = new(StringComparer.Ordinal);
         private readonly Dictionary<string, DeviceProfile> _deviceProfiles = new(StringComparer.Ordinal);
         private (string Device, ConfigNode Node)? _facilityMeter;
+        private readonly List<(string Room, ConfigNode List, IReadOnlyList<(string Value, ConfigNode Node)> Meters)> _roomMeters = [];
         private PowerChainConfig? _power;
         private readonly Dictionary<string, ConfigNode> _lines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _machines = new(StringComparer.Ordinal);
@@ -302,6 +303,7 @@ public static class SiteConfigLoader
             r.ReportUnknownKeys();
             CheckReferences();
             CheckFacilityMeter();
+            CheckRoomMeters(site);
 
             if (!Diagnostics.IsEmpty || site is null)
             {
@@ -676,7 +678,28 @@ public static class SiteConfigLoader
             var volume = r.Double("volume_m3", positive: true);
             var rowIds = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
             var rows = List(r.Sequence("rows"), (rr, _) => ReadRow(rr, rowIds));
-            return id is null ? null : new RoomConfig(id, volume, rows);
+            // The room's own non-IT sub-meters: infrastructure power of its partial PUE (src/EdgeTwin.Twin/Power/README.md).
+            IReadOnlyList<string>? meters = null;
+            if (r.Section("power") is { } power)
+            {
+                if (power.IdList("infrastructure_meters") is { } list)
+                {
+                    foreach (var (device, node) in list)
+                    {
+                        _refs.Add(("device", device, node));
+                    }
+
+                    meters = [.. list.Select(m => m.Value)];
+                    if (id is not null && list.Count > 0)
+                    {
+                        _roomMeters.Add((id, power.Node("infrastructure_meters")!, list));
+                    }
+                }
+
+                power.ReportUnknownKeys();
+            }
+
+            return id is null ? null : new RoomConfig(id, volume, rows, meters);
         }
 
         private RowConfig? ReadRow(ConfigReader r, Dictionary<string, ConfigNode> rowIds)
@@ -830,19 +853,72 @@ public static class SiteConfigLoader
                 return; // an unknown device is reported by CheckReferences
             }
 
-            var total = profile.AllMetrics.Where(m => m.Role == PowerChainConfig.FacilityPowerRole).ToList();
-            if (total.Count == 0)
+            if (MeterProblem(meter.Device, profile, "the PUE", "the PUE needs the facility's total real power; name a utility meter") is { } problem)
             {
-                Diagnostics.Add(meter.Node, $"device '{meter.Device}' (profile '{profile.Id}') has no metric with role {PowerChainConfig.FacilityPowerRole}: the PUE needs the facility's total real power; name a utility meter whose profile reads it (e.g. eastron-sdm630, schneider-pm5300)");
-            }
-            else if (!total.Any(m => PowerChainConfig.IsPowerUnit(m.Unit)))
-            {
-                Diagnostics.Add(meter.Node, $"device '{meter.Device}' (profile '{profile.Id}'): {PowerChainConfig.FacilityPowerRole} metric '{total[0].Name}' is in '{total[0].Unit}', not W, kW or MW: the PUE cannot use it");
+                Diagnostics.Add(meter.Node, problem);
             }
             else if (_power?.PueItPower(_deviceProfiles.GetValueOrDefault) is { Category: 0 } none)
             {
                 // The agent starts, but publishes no PUE: say so now rather than only in its start log.
                 Diagnostics.AddWarning(meter.Node, $"no PUE will be computed: the IT power needs every UPS's output ({none.UpsShort}) or every PDU's ({none.PduShort}); a partial sum would overstate it");
+            }
+        }
+
+        /// <summary>Why a device cannot be a meter of a (partial) PUE: no <c>meter.power_total</c> in W, kW or MW; null when it can.</summary>
+        private static string? MeterProblem(string device, DeviceProfile profile, string what, string needs)
+        {
+            var total = profile.AllMetrics.Where(m => m.Role == PowerChainConfig.FacilityPowerRole).ToList();
+            if (total.Count == 0)
+            {
+                return $"device '{device}' (profile '{profile.Id}') has no metric with role {PowerChainConfig.FacilityPowerRole}: {needs} whose profile reads it (e.g. eastron-sdm630, schneider-pm5300)";
+            }
+
+            return total.Any(m => PowerChainConfig.IsPowerUnit(m.Unit)) ? null
+                : $"device '{device}' (profile '{profile.Id}'): {PowerChainConfig.FacilityPowerRole} metric '{total[0].Name}' is in '{total[0].Unit}', not W, kW or MW: {what} cannot use it";
+        }
+
+        /// <summary>
+        /// A room's infrastructure meters (<c>rooms[].power.infrastructure_meters</c>) must each read total real power, and
+        /// be counted once: a meter listed twice, in two rooms, or the site's facility meter would be added twice (or add
+        /// the whole site to one room). A room whose IT power cannot be summed gets a warning: the agent starts, but
+        /// publishes no pPUE for it.
+        /// </summary>
+        private void CheckRoomMeters(SiteTopology? site)
+        {
+            var owner = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (room, listNode, meters) in _roomMeters)
+            {
+                var broken = false;
+                foreach (var (device, node) in meters)
+                {
+                    if (_facilityMeter is { } facility && facility.Device == device)
+                    {
+                        Diagnostics.Add(node, $"'{device}' is the site's facility_meter, which reads the whole site: a room's infrastructure meter reads only the room's own non-IT loads (its cooling units' feeds, lighting)");
+                        broken = true;
+                    }
+                    else if (!owner.TryAdd(device, room))
+                    {
+                        Diagnostics.Add(node, owner[device] == room
+                            ? $"'{device}' is listed twice: its power would be counted twice"
+                            : $"'{device}' is already an infrastructure meter of room {owner[device]}: a sub-meter shared by two rooms would be counted in both; list it in one room, or meter each room's feeds");
+                        broken = true;
+                    }
+                    else if (_deviceProfiles.TryGetValue(device, out var profile) && MeterProblem(device, profile, "the room's partial PUE", "the room's partial PUE needs the total real power of the room's non-IT loads; name a sub-meter") is { } problem)
+                    {
+                        Diagnostics.Add(node, problem);
+                        broken = true;
+                    }
+                    else if (!_deviceProfiles.ContainsKey(device))
+                    {
+                        broken = true; // an unknown device is reported by CheckReferences
+                    }
+                }
+
+                if (!broken && site?.Rooms.FirstOrDefault(r => r.Id == room) is { } config && site.RoomItPower(config, _deviceProfiles.GetValueOrDefault) is { Devices: null } none)
+                {
+                    // The agent starts, but publishes no pPUE for the room: say so now rather than only in its start log.
+                    Diagnostics.AddWarning(listNode, $"no partial PUE will be computed for room {room}: its IT power needs every PDU feeding its racks to read pdu.power ({none.Short}); a partial sum would overstate it");
+                }
             }
         }
 

@@ -125,6 +125,14 @@ public static class SiteConfigWriter
                     e.Pair("volume_m3", v);
                 }
 
+                if (room.InfrastructureMeters is { Count: > 0 } meters)
+                {
+                    e.Key("power");
+                    e.MapStart(flow: true);
+                    e.IdList("infrastructure_meters", meters);
+                    e.MapEnd();
+                }
+
                 if (room.Rows.Count > 0)
                 {
                     e.Key("rows");

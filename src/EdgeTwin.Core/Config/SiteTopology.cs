@@ -20,13 +20,58 @@ public sealed record SiteTopology(
 
     /// <summary>Every machine of every line, in file order.</summary>
     public IEnumerable<MachineConfig> AllMachines => Lines.SelectMany(l => l.Machines);
+
+    /// <summary>
+    /// The IT power of <paramref name="room"/>'s partial PUE: the devices of every PDU feeding one of its racks (category
+    /// 2's measurement point, role <c>pdu.power</c>), or null with <c>Short</c> saying what is missing: a room without
+    /// racks, a rack without a feed, a PDU without a device reading <c>pdu.power</c>, or a PDU that also feeds a rack of
+    /// another room (its power is not this room's alone). A partial or shared IT sum would give a wrong pPUE.
+    /// </summary>
+    /// <param name="room">One of <see cref="Rooms"/>.</param>
+    /// <param name="profileOf">The profile of an (enabled) device id, null when there is none.</param>
+    public (IReadOnlyList<string>? Devices, string? Short) RoomItPower(RoomConfig room, Func<string, Profiles.DeviceProfile?> profileOf)
+    {
+        ArgumentNullException.ThrowIfNull(room);
+        ArgumentNullException.ThrowIfNull(profileOf);
+        var racks = room.Rows.SelectMany(r => r.Racks).ToList();
+        if (racks.Count == 0)
+        {
+            return (null, $"room {room.Id} has no racks");
+        }
+
+        if (racks.FirstOrDefault(r => r.Feeds.Count == 0) is { } unfed)
+        {
+            return (null, $"rack {unfed.Id} has no feed, so its power is not measured");
+        }
+
+        var feeds = racks.SelectMany(r => r.Feeds).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var other in Rooms.Where(r => !ReferenceEquals(r, room)))
+        {
+            if (other.Rows.SelectMany(r => r.Racks).FirstOrDefault(r => r.Feeds.Any(feeds.Contains)) is { } shared)
+            {
+                return (null, $"{shared.Feeds.First(feeds.Contains)} also feeds rack {shared.Id} in room {other.Id}");
+            }
+        }
+
+        var pdus = Power.Pdus.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var elements = feeds.Select(f => (f, pdus.TryGetValue(f, out var p) ? p.Device : null));
+        var whole = PowerChainConfig.Whole(elements, "pdu.power", profileOf);
+        return (whole.Ids, whole.Short);
+    }
 }
 
 /// <summary>A room (white space) with its rows of racks.</summary>
 /// <param name="Id">Room id, unique in the site.</param>
 /// <param name="VolumeM3">Air volume in m³ (thermal mass of the room air), or null when unknown.</param>
 /// <param name="Rows">Rows of racks.</param>
-public sealed record RoomConfig(string Id, double? VolumeM3, IReadOnlyList<RowConfig> Rows);
+/// <param name="InfrastructureMeters">Device ids of the sub-meters of the room's own non-IT loads (cooling units'
+/// feeds, lighting; <c>power.infrastructure_meters</c>), whose <c>meter.power_total</c> is the infrastructure power of
+/// the room's partial PUE; null or empty when the room has none.</param>
+public sealed record RoomConfig(string Id, double? VolumeM3, IReadOnlyList<RowConfig> Rows, IReadOnlyList<string>? InfrastructureMeters = null)
+{
+    /// <summary>Role of the live partial PUE series the agent derives for a room with infrastructure meters (<c>{site}/ppue{room=…}</c>).</summary>
+    public const string PartialPueRole = "room.ppue";
+}
 
 /// <summary>A row of racks.</summary>
 public sealed record RowConfig(string Id, IReadOnlyList<RackConfig> Racks);
@@ -72,33 +117,37 @@ public sealed record PowerChainConfig(IReadOnlyList<UpsConfig> Ups, IReadOnlyLis
     public (int Category, string? Role, IReadOnlyList<string> Devices, string? UpsShort, string? PduShort) PueItPower(Func<string, Profiles.DeviceProfile?> profileOf)
     {
         ArgumentNullException.ThrowIfNull(profileOf);
-        (string[]? Ids, string? Short) Whole(IEnumerable<(string Id, string? Device)> elements, string role)
-        {
-            var list = elements.ToList();
-            foreach (var (id, device) in list)
-            {
-                if (device is null)
-                {
-                    return (null, $"{id} has no device");
-                }
-
-                if (profileOf(device) is not { } p || !p.AllMetrics.Any(m => m.Role == role && IsPowerUnit(m.Unit)))
-                {
-                    return (null, $"{id}'s device {device} reads no {role}");
-                }
-            }
-
-            return list.Count == 0 ? (null, "none configured") : ([.. list.Select(e => e.Device!).Distinct(StringComparer.Ordinal)], null);
-        }
-
-        var ups = Whole(Ups.Select(u => (u.Id, u.Device)), "ups.output_power");
+        var ups = Whole(Ups.Select(u => (u.Id, u.Device)), "ups.output_power", profileOf);
         if (ups.Ids is not null)
         {
             return (1, "ups.output_power", ups.Ids, null, null);
         }
 
-        var pdus = Whole(Pdus.Select(p => (p.Id, p.Device)), "pdu.power");
+        var pdus = Whole(Pdus.Select(p => (p.Id, p.Device)), "pdu.power", profileOf);
         return pdus.Ids is not null ? (2, "pdu.power", pdus.Ids, ups.Short, null) : (0, null, [], ups.Short, pdus.Short);
+    }
+
+    /// <summary>
+    /// The devices of every element, when each has a device whose profile reads <paramref name="role"/> in W, kW or MW;
+    /// else null and the first element short of it.
+    /// </summary>
+    internal static (string[]? Ids, string? Short) Whole(IEnumerable<(string Id, string? Device)> elements, string role, Func<string, Profiles.DeviceProfile?> profileOf)
+    {
+        var list = elements.ToList();
+        foreach (var (id, device) in list)
+        {
+            if (device is null)
+            {
+                return (null, $"{id} has no device");
+            }
+
+            if (profileOf(device) is not { } p || !p.AllMetrics.Any(m => m.Role == role && IsPowerUnit(m.Unit)))
+            {
+                return (null, $"{id}'s device {device} reads no {role}");
+            }
+        }
+
+        return list.Count == 0 ? (null, "none configured") : ([.. list.Select(e => e.Device!).Distinct(StringComparer.Ordinal)], null);
     }
 
     /// <summary>An empty power chain.</summary>

@@ -92,5 +92,40 @@ public static class Pue
         return new PueResult(pue is >= 1 and <= MaxPlausible ? PueOutcome.Ok : PueOutcome.Implausible, pue, facility.Kw, itKw);
     }
 
+    /// <summary>
+    /// Partial PUE of a zone (ISO/IEC 30134-2; The Green Grid's pPUE) at <paramref name="nowMs"/>: (the zone's
+    /// infrastructure power + its IT power) / its IT power, by the same rules as <see cref="Compute"/>: every
+    /// infrastructure meter and every IT element must have a finite, non-negative reading no older than
+    /// <paramref name="staleAfterMs"/>. The result's <c>FacilityKw</c> is the zone's total (infrastructure + IT).
+    /// </summary>
+    public static PueResult ComputePartial(ReadOnlySpan<PueInput> infrastructure, ReadOnlySpan<PueInput> it, long nowMs, long staleAfterMs)
+    {
+        // The zone's meters as one facility input: missing when one is, as old as its oldest reading.
+        var zone = new PueInput(0, long.MaxValue);
+        foreach (var meter in infrastructure)
+        {
+            if (!Usable(meter))
+            {
+                zone = default;
+                break;
+            }
+
+            zone = new PueInput(zone.Kw + meter.Kw, Math.Min(zone.AtMs, meter.AtMs));
+        }
+
+        if (infrastructure.IsEmpty || !Usable(zone))
+        {
+            return new PueResult(PueOutcome.Missing, double.NaN, double.NaN, double.NaN);
+        }
+
+        // IT inputs that are unusable make Compute answer Missing whatever the sum: it only has to be a number here.
+        foreach (var input in it)
+        {
+            zone = zone with { Kw = zone.Kw + (Usable(input) ? input.Kw : 0) };
+        }
+
+        return Compute(zone, it, nowMs, staleAfterMs);
+    }
+
     private static bool Usable(PueInput input) => input.AtMs > 0 && double.IsFinite(input.Kw) && input.Kw >= 0;
 }

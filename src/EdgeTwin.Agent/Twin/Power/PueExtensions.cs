@@ -13,7 +13,8 @@ public static class PueExtensions
 {
     /// <summary>
     /// Adds the live PUE (<see cref="PueStage"/>): when <c>site.power.facility_meter</c> names a meter and every UPS (or,
-    /// failing that, every PDU) reads its output power, the series <c>{site}/pue</c> is written back into the pipeline.
+    /// failing that, every PDU) reads its output power, the series <c>{site}/pue</c> is written back into the pipeline; and
+    /// <c>{site}/ppue{room=…}</c> for every room with <c>power.infrastructure_meters</c> whose PDUs all read their power.
     /// Its queue drops the oldest batch when full: the PUE only wants the latest readings.
     /// </summary>
     public static IServiceCollection AddPue(this IServiceCollection services)
@@ -32,7 +33,7 @@ public static class PueExtensions
     private sealed class Publisher(PueStage stage, AgentRuntime runtime) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-            stage.Series.IsNone ? Task.CompletedTask : stage.PublishAsync(new RuntimeSink(runtime), stoppingToken);
+            !stage.Publishes ? Task.CompletedTask : stage.PublishAsync(new RuntimeSink(runtime), stoppingToken);
     }
 
     // The pipeline is created after the stages; the stage only produces once the pipeline feeds it, so it exists by then.

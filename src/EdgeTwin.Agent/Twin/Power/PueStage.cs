@@ -17,133 +17,148 @@ namespace EdgeTwin.Agent.Twin.Power;
 /// <c>category</c> and <c>it_at</c>) back into the pipeline, so summaries, alert rules and the uplinks carry it as any
 /// reading. A missing, stale or non-finite input, or an IT power below 0.1 kW, gives no sample; a ratio below 1 or above
 /// 10 is published with quality out-of-range (a meter on the wrong feed, a unit read wrong), never as a good value.
+/// Each room with <c>power.infrastructure_meters</c> gets its partial PUE <c>{site}/ppue{room=…}</c> (role
+/// <c>room.ppue</c>) by the same machinery: (its meters' total + its PDUs' power) / its PDUs' power.
 /// </summary>
 public sealed partial class PueStage : ISampleStage
 {
     public const string Metric = "pue";
     public const string Role = PowerChainConfig.PueRole;
 
+    /// <summary>Metric of a room's partial PUE series (<c>{site}/ppue{room=…}</c>).</summary>
+    public const string PartialMetric = "ppue";
+
+    public const string PartialRole = RoomConfig.PartialPueRole;
+
     /// <summary>An input older than this many of its device's poll intervals (at least <see cref="MinStaleAfter"/>) is stale.</summary>
     public const int StaleIntervals = 3;
 
     public static readonly TimeSpan MinStaleAfter = TimeSpan.FromSeconds(60);
 
-    private const int NotInput = -1;
-
-    private readonly SeriesRegistry _registry;
-    private readonly ILogger _logger;
-    private readonly string _meterDevice;
-    private readonly Dictionary<string, int> _elementOfDevice = new(StringComparer.Ordinal);
-    private readonly string _itRole;
-    private readonly PueInput[] _it;
-    private readonly string[] _itDevices;
-    private readonly long _staleAfterMs;
-    private readonly Channel<Sample> _out = Channel.CreateBounded<Sample>(new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+    private readonly Channel<Sample> _out;
     private readonly Counter<long> _published;
     private readonly Counter<long> _skipped;
-
-    // Per series id: 0 not yet looked at, NotInput, or 1 + index into _slots.
-    private int[] _slotOf = new int[256];
-    private readonly List<Slot> _slots = [];
-    private PueInput _facility;
-    private PueOutcome _lastOutcome = PueOutcome.Ok;
-    private bool _everComputed;
+    private readonly PueZone _site;
+    private readonly PueZone[] _zones;
 
     public PueStage(SiteConfig config, SeriesRegistry registry, ILogger<PueStage> logger, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(logger);
-        _registry = registry;
-        _logger = logger;
         var meter = meterFactory?.Create("EdgeTwin.Twin.Pue") ?? new Meter("EdgeTwin.Twin.Pue");
-        _published = meter.CreateCounter<long>("edgetwin.twin.pue.samples", description: "PUE samples published");
-        _skipped = meter.CreateCounter<long>("edgetwin.twin.pue.skipped", description: "Facility meter readings that gave no PUE, by reason (missing, stale, no_it_load)");
+        _published = meter.CreateCounter<long>("edgetwin.twin.pue.samples", description: "PUE and partial PUE samples published");
+        _skipped = meter.CreateCounter<long>("edgetwin.twin.pue.skipped", description: "Facility or room meter readings that gave no PUE, by reason (missing, stale, no_it_load)");
 
         var power = config.Site.Power;
-        _meterDevice = power.FacilityMeter ?? "";
         var devices = config.Devices.Where(d => d.Enabled).ToDictionary(d => d.Id, StringComparer.Ordinal);
-        var it = power.PueItPower(id => devices.TryGetValue(id, out var d) ? config.ProfileOf(d) : null);
-        (Basis, _itRole, _itDevices) = ((PueBasis)it.Category, it.Role ?? "", [.. it.Devices]);
-        _it = new PueInput[_itDevices.Length];
-        for (var i = 0; i < _itDevices.Length; i++)
-        {
-            _elementOfDevice[_itDevices[i]] = i;
-        }
+        Func<string, Core.Profiles.DeviceProfile?> profileOf = id => devices.TryGetValue(id, out var d) ? config.ProfileOf(d) : null;
+        TimeSpan IntervalOf(string id) => devices.TryGetValue(id, out var d) ? d.Interval : TimeSpan.Zero;
+        var context = new ZoneContext(registry, logger, _published, _skipped, this);
 
-        var slowest = _itDevices.Append(_meterDevice).Select(id => devices.TryGetValue(id, out var d) ? d.Interval : TimeSpan.Zero).DefaultIfEmpty(TimeSpan.Zero).Max();
-        StaleAfter = TimeSpan.FromTicks(Math.Max(MinStaleAfter.Ticks, slowest.Ticks * StaleIntervals));
-        _staleAfterMs = (long)StaleAfter.TotalMilliseconds;
-
+        var it = power.PueItPower(profileOf);
+        var meterDevice = power.FacilityMeter ?? "";
+        _site = new PueZone(context, room: null, [meterDevice], it.Role ?? "", [.. it.Devices], IntervalOf);
+        Basis = (PueBasis)it.Category;
         if (power.FacilityMeter is null)
         {
-            Basis = PueBasis.None;
-            return; // no facility meter: nothing to compute, and nothing to say (most sites have none configured)
+            Basis = PueBasis.None; // no facility meter: nothing to compute, and nothing to say (most sites have none configured)
         }
-
-        if (!devices.ContainsKey(_meterDevice) || Basis == PueBasis.None)
+        else if (!devices.ContainsKey(meterDevice) || Basis == PueBasis.None)
         {
-            Log.NotComputable(_logger, _meterDevice, !devices.ContainsKey(_meterDevice)
-                ? $"the facility meter '{_meterDevice}' is disabled"
+            Log.NotComputable(logger, meterDevice, !devices.ContainsKey(meterDevice)
+                ? $"the facility meter '{meterDevice}' is disabled"
                 : $"the IT power needs every UPS's output ({it.UpsShort}) or every PDU's ({it.PduShort}); a partial sum would overstate the PUE");
             Basis = PueBasis.None;
-            return;
+        }
+        else
+        {
+            _site.Publish(registry.GetOrAdd(new SeriesDescriptor(
+                config.Site.Id,
+                Metric,
+                "1",
+                MetricKind.Gauge,
+                Role,
+                [new("category", Basis == PueBasis.UpsOutput ? "1" : "2"), new("it_at", Basis == PueBasis.UpsOutput ? "ups_output" : "pdu_output")])));
+            var basis = Basis == PueBasis.UpsOutput ? "UPS outputs (category 1)" : "PDU outputs (category 2)";
+            var inputs = string.Join(", ", _site.ItDevices);
+            Log.Computing(logger, config.Site.Id, meterDevice, basis, inputs, _site.StaleAfter.TotalSeconds);
         }
 
-        Series = registry.GetOrAdd(new SeriesDescriptor(
-            config.Site.Id,
-            Metric,
-            "1",
-            MetricKind.Gauge,
-            Role,
-            [new("category", Basis == PueBasis.UpsOutput ? "1" : "2"), new("it_at", Basis == PueBasis.UpsOutput ? "ups_output" : "pdu_output")]));
-        var basis = Basis == PueBasis.UpsOutput ? "UPS outputs (category 1)" : "PDU outputs (category 2)";
-        var inputs = string.Join(", ", _itDevices);
-        Log.Computing(_logger, config.Site.Id, _meterDevice, basis, inputs, StaleAfter.TotalSeconds);
+        var zones = new List<PueZone>();
+        if (!_site.Series.IsNone)
+        {
+            zones.Add(_site);
+        }
+
+        var rooms = new List<PueZone>();
+        foreach (var room in config.Site.Rooms.Where(r => r.InfrastructureMeters is { Count: > 0 }))
+        {
+            var meters = string.Join(", ", room.InfrastructureMeters!);
+            var roomIt = config.Site.RoomItPower(room, profileOf);
+            var disabled = room.InfrastructureMeters!.FirstOrDefault(m => !devices.ContainsKey(m));
+            if (disabled is not null || roomIt.Devices is null)
+            {
+                Log.RoomNotComputable(logger, room.Id, meters, disabled is not null
+                    ? $"the infrastructure meter '{disabled}' is disabled"
+                    : $"the IT power needs every PDU feeding its racks to read pdu.power ({roomIt.Short}); a partial sum would overstate the pPUE");
+                continue;
+            }
+
+            var zone = new PueZone(context, room.Id, [.. room.InfrastructureMeters!], "pdu.power", [.. roomIt.Devices], IntervalOf);
+            zone.Publish(registry.GetOrAdd(new SeriesDescriptor(config.Site.Id, PartialMetric, "1", MetricKind.Gauge, PartialRole, [new("room", room.Id)])));
+            var pdus = string.Join(", ", zone.ItDevices);
+            Log.RoomComputing(logger, room.Id, meters, pdus, zone.StaleAfter.TotalSeconds);
+            zones.Add(zone);
+            rooms.Add(zone);
+        }
+
+        _zones = [.. zones];
+        Rooms = rooms;
+        // Room for a few readings of every series published, so a burst of meter readings does not push out another's.
+        _out = Channel.CreateBounded<Sample>(new BoundedChannelOptions(64 * Math.Max(1, _zones.Length)) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
     }
 
     public string Name => "pue";
 
-    /// <summary>Where the IT power is measured; None: the stage computes nothing.</summary>
+    /// <summary>Where the site PUE's IT power is measured; None: no site PUE is computed.</summary>
     public PueBasis Basis { get; }
 
-    /// <summary>The published series, <see cref="SeriesId.None"/> when nothing is computed.</summary>
-    public SeriesId Series { get; } = SeriesId.None;
+    /// <summary>The site PUE series, <see cref="SeriesId.None"/> when it is not computed.</summary>
+    public SeriesId Series => _site.Series;
 
-    /// <summary>Age past which an input no longer counts.</summary>
-    public TimeSpan StaleAfter { get; }
+    /// <summary>Age past which an input of the site PUE no longer counts.</summary>
+    public TimeSpan StaleAfter => _site.StaleAfter;
 
-    /// <summary>Devices whose outputs make the IT power.</summary>
-    public IReadOnlyList<string> ItDevices => _itDevices;
+    /// <summary>Devices whose outputs make the site's IT power.</summary>
+    public IReadOnlyList<string> ItDevices => _site.ItDevices;
+
+    /// <summary>The result of the latest facility meter reading, for tests and status.</summary>
+    public PueResult Latest => _site.Latest;
+
+    /// <summary>The partial PUE of every room that gets one, in file order.</summary>
+    public IReadOnlyList<PueZone> Rooms { get; }
+
+    /// <summary>True when the stage publishes anything (the site PUE or a room's pPUE).</summary>
+    public bool Publishes => _zones.Length > 0;
 
     public ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
-        if (Series.IsNone)
+        if (_zones.Length == 0)
         {
             return ValueTask.CompletedTask;
         }
 
         foreach (var s in samples.Span)
         {
-            if (s.Series == Series || !s.IsGood)
+            if (!s.IsGood)
             {
                 continue; // a held (stale) or faulted reading must age out, not look fresh
             }
 
-            var slot = SlotOf(s.Series);
-            if (slot < 0)
+            foreach (var zone in _zones)
             {
-                continue;
-            }
-
-            var entry = _slots[slot];
-            entry.Kw = s.Value * entry.ToKw;
-            entry.AtMs = s.TimestampUnixMs;
-            _slots[slot] = entry;
-            if (entry.Element < 0)
-            {
-                Sum();
-                Emit(s.TimestampUnixMs);
+                zone.Take(s);
             }
         }
 
@@ -178,126 +193,255 @@ public sealed partial class PueStage : ISampleStage
         }
     }
 
-    /// <summary>The result of the latest facility meter reading, for tests and status.</summary>
-    public PueResult Latest { get; private set; }
-
-    private void Emit(long atMs)
+    internal sealed record ZoneContext(SeriesRegistry Registry, ILogger Logger, Counter<long> Published, Counter<long> Skipped, PueStage Stage)
     {
-        var result = Pue.Compute(_facility, _it, atMs, _staleAfterMs);
-        Latest = result;
-        if (result.Outcome is PueOutcome.Ok or PueOutcome.Implausible)
-        {
-            _out.Writer.TryWrite(new Sample(Series, atMs, result.Value, result.Outcome == PueOutcome.Ok ? SampleQuality.Good : SampleQuality.OutOfRange));
-            _published.Add(1);
-            if (result.Outcome == PueOutcome.Implausible && _lastOutcome != PueOutcome.Implausible)
-            {
-                Log.Implausible(_logger, result.Value, result.FacilityKw, result.ItKw, _meterDevice);
-            }
-            else if (result.Outcome == PueOutcome.Ok && _lastOutcome != PueOutcome.Ok && _everComputed)
-            {
-                Log.Resumed(_logger, result.Value);
-            }
-
-            _everComputed = true;
-        }
-        else
-        {
-            _skipped.Add(1, new KeyValuePair<string, object?>("reason", result.Outcome switch { PueOutcome.Stale => "stale", PueOutcome.NoItLoad => "no_it_load", _ => "missing" }));
-            if (result.Outcome != _lastOutcome && _everComputed)
-            {
-                Log.Stopped(_logger, Why(result.Outcome, atMs));
-            }
-        }
-
-        _lastOutcome = result.Outcome;
+        public void Write(Sample sample) => Stage._out.Writer.TryWrite(sample);
     }
 
-    /// <summary>Names the inputs behind a stop (only on a change of outcome, off the per-sample path).</summary>
-    private string Why(PueOutcome outcome, long nowMs)
+    /// <summary>
+    /// One PUE: the site's (facility meter over the whole IT chain) or a room's partial PUE (its infrastructure meters plus
+    /// its PDUs, over its PDUs). Its inputs are summed from their series' latest good readings; a reading of its first
+    /// meter computes and publishes it.
+    /// </summary>
+    public sealed class PueZone
     {
-        var named = new List<string>();
-        for (var i = 0; i < _it.Length; i++)
+        private const int NotInput = -1;
+
+        private readonly ZoneContext _context;
+        private readonly string[] _meters;
+        private readonly Dictionary<string, int> _meterOfDevice = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _elementOfDevice = new(StringComparer.Ordinal);
+        private readonly string _itRole;
+        private readonly string[] _itDevices;
+        private readonly PueInput[] _meter;
+        private readonly PueInput[] _it;
+        private readonly long _staleAfterMs;
+
+        // Per series id: 0 not yet looked at, NotInput, or 1 + index into _slots.
+        private int[] _slotOf = new int[256];
+        private readonly List<Slot> _slots = [];
+        private PueOutcome _lastOutcome = PueOutcome.Ok;
+        private bool _everComputed;
+
+        internal PueZone(ZoneContext context, string? room, string[] meters, string itRole, string[] itDevices, Func<string, TimeSpan> intervalOf)
         {
-            if (Describe(_it[i], nowMs) is { } what)
+            _context = context;
+            Room = room;
+            _meters = meters;
+            _itRole = itRole;
+            _itDevices = itDevices;
+            _meter = new PueInput[meters.Length];
+            _it = new PueInput[itDevices.Length];
+            for (var i = 0; i < meters.Length; i++)
             {
-                named.Add(_itDevices[i] + " " + what);
+                _meterOfDevice.TryAdd(meters[i], i);
+            }
+
+            for (var i = 0; i < itDevices.Length; i++)
+            {
+                _elementOfDevice[itDevices[i]] = i;
+            }
+
+            var slowest = itDevices.Concat(meters).Select(intervalOf).DefaultIfEmpty(TimeSpan.Zero).Max();
+            StaleAfter = TimeSpan.FromTicks(Math.Max(MinStaleAfter.Ticks, slowest.Ticks * StaleIntervals));
+            _staleAfterMs = (long)StaleAfter.TotalMilliseconds;
+        }
+
+        /// <summary>The room of a partial PUE; null for the site's PUE.</summary>
+        public string? Room { get; }
+
+        /// <summary>The published series, <see cref="SeriesId.None"/> when nothing is computed.</summary>
+        public SeriesId Series { get; private set; } = SeriesId.None;
+
+        /// <summary>Age past which an input no longer counts.</summary>
+        public TimeSpan StaleAfter { get; }
+
+        /// <summary>Devices whose outputs make the IT power.</summary>
+        public IReadOnlyList<string> ItDevices => _itDevices;
+
+        /// <summary>The meters of the facility (site) or of the room's infrastructure; the first one's readings pace the series.</summary>
+        public IReadOnlyList<string> Meters => _meters;
+
+        /// <summary>The result of the latest reading of the pacing meter, for tests and status.</summary>
+        public PueResult Latest { get; private set; }
+
+        internal void Publish(SeriesId series) => Series = series;
+
+        internal void Take(in Sample s)
+        {
+            if (s.Series == Series)
+            {
+                return;
+            }
+
+            var slot = SlotOf(s.Series);
+            if (slot < 0)
+            {
+                return;
+            }
+
+            var entry = _slots[slot];
+            entry.Kw = s.Value * entry.ToKw;
+            entry.AtMs = s.TimestampUnixMs;
+            _slots[slot] = entry;
+            if (entry.Element == -1)
+            {
+                Sum();
+                Emit(s.TimestampUnixMs);
             }
         }
 
-        return outcome switch
+        private void Emit(long atMs)
         {
-            PueOutcome.NoItLoad => string.Create(CultureInfo.InvariantCulture, $"IT power {Latest.ItKw:0.###} kW is below {Pue.MinItKw} kW"),
-            _ => string.Join(", ", named.Prepend(Describe(_facility, nowMs) is { } m ? _meterDevice + " " + m : null).OfType<string>()) is { Length: > 0 } list ? list : "an input reads negative or not a number",
-        };
+            var result = Room is null
+                ? Pue.Compute(_meter[0], _it, atMs, _staleAfterMs)
+                : Pue.ComputePartial(_meter, _it, atMs, _staleAfterMs);
+            Latest = result;
+            var logger = _context.Logger;
+            if (result.Outcome is PueOutcome.Ok or PueOutcome.Implausible)
+            {
+                _context.Write(new Sample(Series, atMs, result.Value, result.Outcome == PueOutcome.Ok ? SampleQuality.Good : SampleQuality.OutOfRange));
+                _context.Published.Add(1);
+                if (result.Outcome == PueOutcome.Implausible && _lastOutcome != PueOutcome.Implausible)
+                {
+                    if (Room is null)
+                    {
+                        Log.Implausible(logger, result.Value, result.FacilityKw, result.ItKw, _meters[0]);
+                    }
+                    else
+                    {
+                        var meters = string.Join(", ", _meters);
+                        Log.RoomImplausible(logger, result.Value, Room, result.FacilityKw, result.ItKw, meters);
+                    }
+                }
+                else if (result.Outcome == PueOutcome.Ok && _lastOutcome != PueOutcome.Ok && _everComputed)
+                {
+                    if (Room is null)
+                    {
+                        Log.Resumed(logger, result.Value);
+                    }
+                    else
+                    {
+                        Log.RoomResumed(logger, Room, result.Value);
+                    }
+                }
 
-        string? Describe(PueInput input, long now) =>
-            input.AtMs == 0 || !double.IsFinite(input.Kw) || input.Kw < 0 ? "has no usable reading"
-            : now - input.AtMs > _staleAfterMs ? string.Create(CultureInfo.InvariantCulture, $"last read {(now - input.AtMs) / 1000} s ago (limit {StaleAfter.TotalSeconds:0} s)")
-            : null;
-    }
+                _everComputed = true;
+            }
+            else
+            {
+                _context.Skipped.Add(1, new KeyValuePair<string, object?>("reason", result.Outcome switch { PueOutcome.Stale => "stale", PueOutcome.NoItLoad => "no_it_load", _ => "missing" }));
+                if (result.Outcome != _lastOutcome && _everComputed)
+                {
+                    if (Room is null)
+                    {
+                        Log.Stopped(logger, Why(result.Outcome, atMs));
+                    }
+                    else
+                    {
+                        Log.RoomStopped(logger, Room, Why(result.Outcome, atMs));
+                    }
+                }
+            }
 
-    /// <summary>Sums each input (the meter, every IT element) over its series' latest readings; its age is its oldest row's.</summary>
-    private void Sum()
-    {
-        _facility = new PueInput(0, long.MaxValue);
-        for (var i = 0; i < _it.Length; i++)
-        {
-            _it[i] = new PueInput(0, long.MaxValue);
+            _lastOutcome = result.Outcome;
         }
 
-        foreach (var s in _slots)
+        /// <summary>Names the inputs behind a stop (only on a change of outcome, off the per-sample path).</summary>
+        private string Why(PueOutcome outcome, long nowMs)
         {
-            ref var target = ref s.Element < 0 ? ref _facility : ref _it[s.Element];
-            target = new PueInput(target.Kw + s.Kw, Math.Min(target.AtMs, s.AtMs));
+            var named = new List<string>();
+            for (var i = 0; i < _meter.Length; i++)
+            {
+                if (Describe(_meter[i], nowMs) is { } what)
+                {
+                    named.Add(_meters[i] + " " + what);
+                }
+            }
+
+            for (var i = 0; i < _it.Length; i++)
+            {
+                if (Describe(_it[i], nowMs) is { } what)
+                {
+                    named.Add(_itDevices[i] + " " + what);
+                }
+            }
+
+            return outcome switch
+            {
+                PueOutcome.NoItLoad => string.Create(CultureInfo.InvariantCulture, $"IT power {Latest.ItKw:0.###} kW is below {Pue.MinItKw} kW"),
+                _ => named.Count > 0 ? string.Join(", ", named) : "an input reads negative or not a number",
+            };
+
+            string? Describe(PueInput input, long now) =>
+                input.AtMs == 0 || !double.IsFinite(input.Kw) || input.Kw < 0 ? "has no usable reading"
+                : now - input.AtMs > _staleAfterMs ? string.Create(CultureInfo.InvariantCulture, $"last read {(now - input.AtMs) / 1000} s ago (limit {StaleAfter.TotalSeconds:0} s)")
+                : null;
         }
 
-        // An element none of whose series has reported is missing (time 0), not 0 kW.
-        _facility = Seen(_facility);
-        for (var i = 0; i < _it.Length; i++)
+        /// <summary>Sums each input (every meter, every IT element) over its series' latest readings; its age is its oldest row's.</summary>
+        private void Sum()
         {
-            _it[i] = Seen(_it[i]);
+            Array.Fill(_meter, new PueInput(0, long.MaxValue));
+            Array.Fill(_it, new PueInput(0, long.MaxValue));
+            foreach (var s in _slots)
+            {
+                ref var target = ref s.Element < 0 ? ref _meter[~s.Element] : ref _it[s.Element];
+                target = new PueInput(target.Kw + s.Kw, Math.Min(target.AtMs, s.AtMs));
+            }
+
+            // An input none of whose series has reported is missing (time 0), not 0 kW.
+            Seen(_meter);
+            Seen(_it);
+
+            static void Seen(PueInput[] inputs)
+            {
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    inputs[i] = inputs[i].AtMs == long.MaxValue ? default : inputs[i];
+                }
+            }
         }
 
-        static PueInput Seen(PueInput input) => input.AtMs == long.MaxValue ? default : input;
-    }
-
-    private int SlotOf(SeriesId id)
-    {
-        var index = id.Value;
-        if (index >= _slotOf.Length)
+        private int SlotOf(SeriesId id)
         {
-            Array.Resize(ref _slotOf, Math.Max(index + 1, _slotOf.Length * 2));
+            var index = id.Value;
+            if (index >= _slotOf.Length)
+            {
+                Array.Resize(ref _slotOf, Math.Max(index + 1, _slotOf.Length * 2));
+            }
+
+            var known = _slotOf[index];
+            if (known != 0)
+            {
+                return known < 0 ? NotInput : known - 1;
+            }
+
+            // Meters are elements ~0, ~1, …; IT elements 0, 1, …
+            var d = _context.Registry[id];
+            var element = d.Role == PowerChainConfig.FacilityPowerRole && _meterOfDevice.TryGetValue(d.DeviceId, out var m) ? ~m
+                : d.Role == _itRole && (_itRole != "pdu.power" || d.Tags is not { Count: > 0 }) && _elementOfDevice.TryGetValue(d.DeviceId, out var e) ? e
+                : int.MinValue;
+            if (element == int.MinValue || ToKw(d.Unit) is not { } toKw)
+            {
+                _slotOf[index] = NotInput;
+                return NotInput;
+            }
+
+            _slots.Add(new Slot(element, toKw));
+            _slotOf[index] = _slots.Count;
+            return _slots.Count - 1;
         }
 
-        var known = _slotOf[index];
-        if (known != 0)
+        private static double? ToKw(string unit) => unit switch { "W" => 0.001, "kW" => 1, "MW" => 1000, _ => null };
+
+        private struct Slot(int element, double toKw)
         {
-            return known < 0 ? NotInput : known - 1;
+            public readonly int Element = element;
+            public readonly double ToKw = toKw;
+            public double Kw = double.NaN;
+            public long AtMs;
         }
-
-        var d = _registry[id];
-        var element = d.DeviceId == _meterDevice && d.Role == PowerChainConfig.FacilityPowerRole ? -1
-            : d.Role == _itRole && (_itRole != "pdu.power" || d.Tags is not { Count: > 0 }) && _elementOfDevice.TryGetValue(d.DeviceId, out var e) ? e
-            : int.MinValue;
-        if (element == int.MinValue || ToKw(d.Unit) is not { } toKw)
-        {
-            _slotOf[index] = NotInput;
-            return NotInput;
-        }
-
-        _slots.Add(new Slot(element, toKw));
-        _slotOf[index] = _slots.Count;
-        return _slots.Count - 1;
-    }
-
-    private static double? ToKw(string unit) => unit switch { "W" => 0.001, "kW" => 1, "MW" => 1000, _ => null };
-
-    private struct Slot(int element, double toKw)
-    {
-        public readonly int Element = element;
-        public readonly double ToKw = toKw;
-        public double Kw = double.NaN;
-        public long AtMs;
     }
 
     private static partial class Log
@@ -316,5 +460,20 @@ public sealed partial class PueStage : ISampleStage
 
         [LoggerMessage(EventId = 1904, Level = LogLevel.Warning, Message = "PUE {Pue:0.00} is implausible (facility {FacilityKw:0.0} kW, IT {ItKw:0.0} kW): is {Meter} the site's utility meter, and every unit right? Published with quality out_of_range")]
         public static partial void Implausible(ILogger logger, double pue, double facilityKw, double itKw, string meter);
+
+        [LoggerMessage(EventId = 1905, Level = LogLevel.Information, Message = "Partial PUE of room {Room}: infrastructure power from {Meters}, IT power at the PDU outputs: {Devices}; an input older than {StaleS} s gives no pPUE")]
+        public static partial void RoomComputing(ILogger logger, string room, string meters, string devices, double staleS);
+
+        [LoggerMessage(EventId = 1906, Level = LogLevel.Warning, Message = "Partial PUE of room {Room} not computed although its power.infrastructure_meters are {Meters}: {Why}")]
+        public static partial void RoomNotComputable(ILogger logger, string room, string meters, string why);
+
+        [LoggerMessage(EventId = 1907, Level = LogLevel.Warning, Message = "Partial PUE of room {Room} no longer published: {Why}")]
+        public static partial void RoomStopped(ILogger logger, string room, string why);
+
+        [LoggerMessage(EventId = 1908, Level = LogLevel.Information, Message = "Partial PUE of room {Room} published again: {Pue:0.00}")]
+        public static partial void RoomResumed(ILogger logger, string room, double pue);
+
+        [LoggerMessage(EventId = 1909, Level = LogLevel.Warning, Message = "Partial PUE {Pue:0.00} of room {Room} is implausible (room {TotalKw:0.0} kW, IT {ItKw:0.0} kW): do {Meters} read only this room's non-IT loads, and is every unit right? Published with quality out_of_range")]
+        public static partial void RoomImplausible(ILogger logger, double pue, string room, double totalKw, double itKw, string meters);
     }
 }
