@@ -82,7 +82,14 @@ public sealed partial class LiteDbOutbox
             LockReadOnly(path);
             if (EnterMemoryMode(ex.Message, atOpen: true))
             {
-                FinishOpen(_published, path);
+                long firstInMemory;
+                lock (_stateLock)
+                {
+                    firstInMemory = _memoryOnlyFirstSequence;
+                }
+
+                // This run begins at the storage_failed event, the first entry in memory: it is stamped by this run's clock.
+                FinishOpen(_published, path, runFirst: firstInMemory);
                 return;
             }
 
@@ -190,9 +197,11 @@ public sealed partial class LiteDbOutbox
         FinishOpen(state, path);
     }
 
-    private void FinishOpen(StoreState state, string path)
+    /// <param name="runFirst">This run's first sequence when entries of this run were appended during the open (the memory
+    /// outbox's storage_failed event); by default the one after the last held.</param>
+    private void FinishOpen(StoreState state, string path, long? runFirst = null)
     {
-        StartAgeClock(state.Last);
+        StartAgeClock((runFirst ?? state.Last + 1) - 1);
         FlushGap(); // drops an earlier run recorded in meta but had not written as a data_gap event yet
         _signal.Set(state.Last);
         string positions;

@@ -174,6 +174,37 @@ public sealed class ReadOnlyFileSystemTests
     }
 
     /// <summary>
+    /// Regression: an outbox opened in memory on read-only storage began this run one entry after its own storage_failed
+    /// event, so the event (stamped by this run's clock) was counted as an earlier run's: the clock_stepped event named no
+    /// range with it, and its age was taken from the open instead of its acceptance.
+    /// </summary>
+    [Fact]
+    public async Task Regression_the_storage_failed_event_of_a_memory_outbox_opened_read_only_was_left_out_of_this_run()
+    {
+        await using var disk = await Ext4Loop.CreateAsync();
+        var path = Path.Combine(disk.Dir, "outbox.db");
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            await outbox.AppendAsync(Summaries(DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds(), 0, 10), Ct);
+        }
+
+        await disk.FailAsync();
+        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path, Identity = UplinkBodiesTests.Gw }, cancellationToken: Ct))
+        {
+            outbox.RegisterUplink("mqtt");
+            var stats = outbox.GetStats();
+            var entries = await ReadAllAsync(outbox, "mqtt", 0);
+            var storageEvent = entries.Single(e => Encoding.UTF8.GetString(e.Record.Payload.Span).Contains("\"event\":\"storage_failed\"", StringComparison.Ordinal));
+            Assert.Equal(stats.Storage.FirstSequenceInMemory, storageEvent.Sequence);
+            Assert.Equal(storageEvent.Sequence, stats.RunFirstSequence);
+            var added = await outbox.AppendAsync(Summaries(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 10, 1), Ct);
+            Assert.Equal(storageEvent.Sequence, outbox.GetStats().RunFirstSequence);
+            Assert.True(added > storageEvent.Sequence);
+        }
+    }
+
+    /// <summary>
     /// Regression: when the storage turned read-only, the append that failed was retried into the memory outbox and the
     /// feeder logged "Outbox writable again after 1 failed appends …; nothing lost": the opposite of what happened.
     /// </summary>
