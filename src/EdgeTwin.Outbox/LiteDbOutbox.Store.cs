@@ -104,9 +104,16 @@ public sealed partial class LiteDbOutbox
             throw new OutboxStorageException($"Outbox {path}: no permission to create or lock it: {ex.Message}", ex);
         }
 
-        if (_options.MoveCorruptFileAside)
+        // Before LiteDB sees the files: a killed write-back's old journal must not meet its new file. The inspection commands
+        // (which move nothing aside) do it too: past the commit point the old file lacks its journal, so reading it would
+        // show neither its own last commits nor the new file's entries; the lock says no agent is in the middle of one.
+        try
         {
-            FinishInterruptedWriteBack(path); // before LiteDB sees the files: a killed write-back's old journal must not meet its new file
+            FinishInterruptedWriteBack(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new OutboxStorageException($"Outbox {path}: cannot finish the write-back an earlier run left ({WriteBackPath(path)}, {WriteBackMarkerPath(path)}): {ex.Message}", ex);
         }
 
         StoreState state;

@@ -209,7 +209,7 @@ public sealed partial class LiteDbOutbox
 
     /// <summary>
     /// A write-back a kill or a failure interrupted: past its commit point (the marker exists) the new file is complete and
-    /// goes in; before it the partial new file is removed and the old file, whole, stays. Writable opens only.
+    /// goes in; before it the partial new file is removed and the old file, whole, stays. Every open that holds the lock (the agent and the inspection commands).
     /// </summary>
     private void FinishInterruptedWriteBack(string path)
     {

@@ -18,7 +18,19 @@ public sealed class WriteBackKillTests
     [InlineData("written", false)]
     [InlineData("committed", true)]
     [InlineData("replaced", true)]
-    public async Task A_kill_during_the_write_back_leaves_the_old_file_or_the_new_one_whole(string step, bool newFile)
+    public Task A_kill_during_the_write_back_leaves_the_old_file_or_the_new_one_whole(string step, bool newFile) =>
+        KillDuringWriteBackThenOpenAsync(step, newFile, asInspection: false);
+
+    /// <summary>
+    /// Regression: after a write-back killed past its commit point, <c>edgetwin outbox stats/peek/export</c> (which open
+    /// without moving anything aside) read the old file without its journal, which had been moved aside as the commit
+    /// point: the old file's last commits were missing and the new file's entries unseen until the agent's next start.
+    /// </summary>
+    [Fact]
+    public Task Regression_an_inspection_after_a_write_back_killed_past_its_commit_point_read_the_old_file_without_its_journal() =>
+        KillDuringWriteBackThenOpenAsync("committed", newFile: true, asInspection: true);
+
+    private static async Task KillDuringWriteBackThenOpenAsync(string step, bool newFile, bool asInspection)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -85,7 +97,11 @@ public sealed class WriteBackKillTests
             }
         }
 
-        await using (var outbox = await LiteDbOutbox.OpenAsync(new LiteDbOutboxOptions { Path = path }, cancellationToken: Ct))
+        // The inspection commands' options (OutboxCommand.Inspect): nothing moved aside, condensed or dropped.
+        var reopen = asInspection
+            ? new LiteDbOutboxOptions { Path = path, MoveCorruptFileAside = false, DiskBudgetBytes = long.MaxValue / 2, MaxAge = TimeSpan.FromDays(36500) }
+            : new LiteDbOutboxOptions { Path = path };
+        await using (var outbox = await LiteDbOutbox.OpenAsync(reopen, cancellationToken: Ct))
         {
             Assert.Null(outbox.MovedAsidePath); // readable: neither file is broken
             Assert.Null(outbox.GetStats().Storage.MemoryOnlySince);
