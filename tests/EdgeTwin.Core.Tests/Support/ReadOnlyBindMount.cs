@@ -56,7 +56,8 @@ internal sealed class ReadOnlyBindMount : IDisposable
         Assert.True(code == 0, $"mount {string.Join(' ', args)}: {error}");
     }
 
-    private static (int Code, string Error) Run(string file, params string[] args)
+    /// <summary>Runs a mount tool; its exit code and standard error (also for the tests' other mounts, e.g. a small tmpfs).</summary>
+    internal static (int Code, string Error) Run(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardError = true };
         foreach (var a in args)

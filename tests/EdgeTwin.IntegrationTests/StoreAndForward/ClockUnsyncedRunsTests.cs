@@ -40,21 +40,8 @@ public sealed class ClockUnsyncedRunsTests
             var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
             Assert.True(File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "run 1's range is kept across the restart");
 
-            List<OutboxEntry> entries;
-            long run2First;
-            using (var host = Build(dir.FullName, clock, kernel, "boot-2")) // the power was cut: fake-hwclock's time again
-            {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                run2First = outbox.GetStats().RunFirstSequence;
-                await Until(() => outbox.GetStats().LastSequence > run2First + 2, "run 2's entries under the old clock");
-                clock.Step(TimeSpan.FromHours(5)); // NTP's first sync
-                kernel.Synchronized = true;
-                await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event in the outbox");
-                await Until(() => !File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
-                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
-                await host.StopAsync(Ct);
-            }
+            // The power was cut: fake-hwclock's time again; then NTP's first sync.
+            var (entries, run2First) = await RunUntilSteppedAsync(dir.FullName, clock, kernel, "boot-2", () => StepAndSync(clock, kernel));
 
             var stepped = Assert.Single(entries, IsClockStepped);
             AssertFitsTheSchema(stepped);
@@ -86,18 +73,7 @@ public sealed class ClockUnsyncedRunsTests
 
             clock.Step(TimeSpan.FromHours(5)); // NTP synced while the agent was stopped: this run sees no step
             kernel.Synchronized = true;
-            List<OutboxEntry> entries;
-            long run3First;
-            using (var host = Build(dir.FullName, clock, kernel, "boot-3"))
-            {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                run3First = outbox.GetStats().RunFirstSequence;
-                await Until(() => Stepped(outbox).Count > 0, "the event at the start");
-                await Until(() => !File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
-                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
-                await host.StopAsync(Ct);
-            }
+            var (entries, run3First) = await RunUntilSteppedAsync(dir.FullName, clock, kernel, "boot-3", sync: null);
 
             var stepped = Assert.Single(entries, IsClockStepped);
             AssertFitsTheSchema(stepped);
@@ -129,21 +105,7 @@ public sealed class ClockUnsyncedRunsTests
             var clock = new OffsetClock(TimeSpan.FromHours(-5));
             var kernel = new FakeKernelClock();
             var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
-            List<OutboxEntry> entries;
-            long run2First;
-            using (var host = Build(dir.FullName, clock, kernel, "boot-1"))
-            {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                run2First = outbox.GetStats().RunFirstSequence;
-                await Until(() => outbox.GetStats().LastSequence > run2First + 2, "run 2's entries under the old clock");
-                clock.Step(TimeSpan.FromHours(5));
-                kernel.Synchronized = true;
-                await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event in the outbox");
-                await Until(() => !File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
-                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
-                await host.StopAsync(Ct);
-            }
+            var (entries, run2First) = await RunUntilSteppedAsync(dir.FullName, clock, kernel, "boot-1", () => StepAndSync(clock, kernel));
 
             var stepped = Assert.Single(entries, IsClockStepped);
             AssertFitsTheSchema(stepped);
@@ -173,18 +135,7 @@ public sealed class ClockUnsyncedRunsTests
             var run1 = await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1");
             clock.Step(TimeSpan.FromHours(5));
             kernel.Synchronized = true;
-            List<OutboxEntry> entries;
-            long run2First;
-            using (var host = Build(dir.FullName, clock, kernel, "boot-1"))
-            {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                run2First = outbox.GetStats().RunFirstSequence;
-                await Until(() => Stepped(outbox).Count > 0, "the event at the start");
-                await Until(() => !File.Exists(Path.Combine(dir.FullName, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
-                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
-                await host.StopAsync(Ct);
-            }
+            var (entries, run2First) = await RunUntilSteppedAsync(dir.FullName, clock, kernel, "boot-1", sync: null);
 
             var stepped = Assert.Single(entries, IsClockStepped);
             AssertFitsTheSchema(stepped);
@@ -216,30 +167,12 @@ public sealed class ClockUnsyncedRunsTests
             var clock = new OffsetClock(TimeSpan.FromHours(-5));
             var kernel = new FakeKernelClock { Denied = true };
             var timesync = Directory.CreateDirectory(Path.Combine(dir.FullName, "run-systemd-timesync")).FullName; // timesyncd runs, not synced yet
-            long run1First;
-            using (var host = Build(dir.FullName, clock, kernel, "boot-1", timesync: timesync))
+            var run1First = (await RunUnsynchronisedAsync(dir.FullName, clock, kernel, "boot-1", timesync)).First;
+            var (entries, run2First) = await RunUntilSteppedAsync(dir.FullName, clock, kernel, "boot-2", () =>
             {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                run1First = outbox.GetStats().RunFirstSequence;
-                await Until(() => outbox.GetStats().LastSequence > run1First + 2, "run 1's entries");
-                await host.StopAsync(Ct);
-            }
-
-            List<OutboxEntry> entries;
-            long run2First;
-            using (var host = Build(dir.FullName, clock, kernel, "boot-2", timesync: timesync))
-            {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                run2First = outbox.GetStats().RunFirstSequence;
-                await Until(() => outbox.GetStats().LastSequence > run2First + 2, "run 2's entries");
                 clock.Step(TimeSpan.FromHours(5));
                 File.WriteAllText(Path.Combine(timesync, "synchronized"), "");
-                await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event");
-                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
-                await host.StopAsync(Ct);
-            }
+            }, timesync: timesync);
 
             var stepped = Assert.Single(entries, IsClockStepped);
             AssertFitsTheSchema(stepped);
@@ -265,20 +198,7 @@ public sealed class ClockUnsyncedRunsTests
             var kernel = new FakeKernelClock();
             var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
             using var mount = ReadOnlyBindMount.Create(parent.FullName);
-            List<OutboxEntry> entries;
-            long runFirst;
-            using (var host = Build(mount.Dir, clock, kernel, "boot-1", logs))
-            {
-                await host.StartAsync(Ct);
-                var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
-                runFirst = outbox.GetStats().RunFirstSequence;
-                await Until(() => outbox.GetStats().LastSequence > runFirst + 2, "entries under the old clock");
-                clock.Step(TimeSpan.FromHours(5));
-                kernel.Synchronized = true;
-                await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event");
-                entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
-                await host.StopAsync(Ct);
-            }
+            var (entries, runFirst) = await RunUntilSteppedAsync(mount.Dir, clock, kernel, "boot-1", () => StepAndSync(clock, kernel), logs: logs);
 
             var stepped = Assert.Single(entries, IsClockStepped);
             AssertFitsTheSchema(stepped);
@@ -297,10 +217,10 @@ public sealed class ClockUnsyncedRunsTests
     private sealed record Run(long First, IReadOnlyList<long> Sequences);
 
     // One run that stops before NTP syncs (the agent is stopped as the power cut or the watchdog would).
-    private static async Task<Run> RunUnsynchronisedAsync(string dir, OffsetClock clock, FakeKernelClock kernel, string boot)
+    private static async Task<Run> RunUnsynchronisedAsync(string dir, OffsetClock clock, FakeKernelClock kernel, string boot, string? timesync = null)
     {
         kernel.Synchronized = false;
-        using var host = Build(dir, clock, kernel, boot);
+        using var host = Build(dir, clock, kernel, boot, timesync: timesync);
         await host.StartAsync(Ct);
         var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
         var first = outbox.GetStats().RunFirstSequence;
@@ -309,6 +229,36 @@ public sealed class ClockUnsyncedRunsTests
         Assert.DoesNotContain(entries, IsClockStepped);
         await host.StopAsync(Ct);
         return new Run(first, [.. entries.Select(e => e.Sequence)]);
+    }
+
+    // One run until its clock_stepped event is stored and the state file cleared: sync (when given) steps or synchronises
+    // the clock once the run has entries under the old one; without it the event is expected at the start. The outbox's
+    // entries then, and this run's first sequence.
+    private static async Task<(List<OutboxEntry> Entries, long RunFirst)> RunUntilSteppedAsync(
+        string dir, OffsetClock clock, FakeKernelClock kernel, string boot, Action? sync, string? timesync = null, ConcurrentQueue<(LogLevel, string)>? logs = null)
+    {
+        using var host = Build(dir, clock, kernel, boot, logs, timesync);
+        await host.StartAsync(Ct);
+        var outbox = host.Services.GetRequiredService<StoreAndForwardService>().Outbox;
+        var first = outbox.GetStats().RunFirstSequence;
+        if (sync is not null)
+        {
+            await Until(() => outbox.GetStats().LastSequence > first + 2, "this run's entries under the old clock");
+            sync();
+        }
+
+        await Until(() => Stepped(outbox).Count > 0, "the clock_stepped event in the outbox");
+        await Until(() => !File.Exists(Path.Combine(dir, UnsyncedRunsFile.FileName)), "the state file cleared once the event is stored");
+        List<OutboxEntry> entries = [.. await outbox.ReadFromAsync(0, 100_000, Ct)];
+        await host.StopAsync(Ct);
+        return (entries, first);
+    }
+
+    // NTP's first sync: the wall clock stepped 5 h forward, the kernel synchronised.
+    private static void StepAndSync(OffsetClock clock, FakeKernelClock kernel)
+    {
+        clock.Step(TimeSpan.FromHours(5));
+        kernel.Synchronized = true;
     }
 
     private static List<OutboxEntry> Stepped(LiteDbOutbox outbox) =>

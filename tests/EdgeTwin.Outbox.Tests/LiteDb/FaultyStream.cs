@@ -13,45 +13,57 @@ public sealed class DiskFaults
 
     public int FailedWrites;
 
-    public Stream Wrap(FileStream inner) => new FaultyStream(inner, this);
+    public Stream Wrap(FileStream inner) => new FaultInjectingStream(inner, ThrowIfFull, faultsSetLength: false);
 
-    private sealed class FaultyStream(FileStream inner, DiskFaults faults) : Stream
+    private void ThrowIfFull(string name)
     {
-        public override bool CanRead => inner.CanRead;
-
-        public override bool CanSeek => inner.CanSeek;
-
-        public override bool CanWrite => inner.CanWrite;
-
-        public override long Length => inner.Length;
-
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-
-        public override void Flush()
+        if (Full)
         {
-            ThrowIfFull();
-            inner.Flush(flushToDisk: true);
+            Interlocked.Increment(ref FailedWrites);
+            throw new IOException($"No space left on device : '{name}'", 28);
+        }
+    }
+}
+
+/// <summary>
+/// A file stream whose writes and flushes (and, when <c>faultsSetLength</c>, length changes) first ask <c>fault</c>,
+/// which throws the storage error under test (a full disk, a read-only file system) for the stream's file name.
+/// </summary>
+internal sealed class FaultInjectingStream(FileStream inner, Action<string> fault, bool faultsSetLength) : Stream
+{
+    public override bool CanRead => inner.CanRead;
+
+    public override bool CanSeek => inner.CanSeek;
+
+    public override bool CanWrite => inner.CanWrite;
+
+    public override long Length => inner.Length;
+
+    public override long Position { get => inner.Position; set => inner.Position = value; }
+
+    public override void Flush()
+    {
+        fault(inner.Name);
+        inner.Flush(flushToDisk: true);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+    public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+
+    public override void SetLength(long value)
+    {
+        if (faultsSetLength)
+        {
+            fault(inner.Name);
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        inner.SetLength(value);
+    }
 
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-
-        public override void SetLength(long value) => inner.SetLength(value);
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            ThrowIfFull();
-            inner.Write(buffer, offset, count);
-        }
-
-        private void ThrowIfFull()
-        {
-            if (faults.Full)
-            {
-                Interlocked.Increment(ref faults.FailedWrites);
-                throw new IOException($"No space left on device : '{inner.Name}'", 28);
-            }
-        }
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        fault(inner.Name);
+        inner.Write(buffer, offset, count);
     }
 }

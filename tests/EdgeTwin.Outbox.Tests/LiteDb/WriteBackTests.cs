@@ -376,7 +376,7 @@ internal sealed class ReadOnlyFaults
     public Stream Wrap(FileStream inner)
     {
         Throw(inner.Name);
-        return new Faulty(inner, this);
+        return new FaultInjectingStream(inner, Throw, faultsSetLength: true);
     }
 
     private void Throw(string name)
@@ -384,41 +384,6 @@ internal sealed class ReadOnlyFaults
         if (_readOnly)
         {
             throw new IOException($"Read-only file system : '{name}'", EdgeTwin.Core.StorageErrors.ReadOnlyFileSystem);
-        }
-    }
-
-    private sealed class Faulty(FileStream inner, ReadOnlyFaults faults) : Stream
-    {
-        public override bool CanRead => inner.CanRead;
-
-        public override bool CanSeek => inner.CanSeek;
-
-        public override bool CanWrite => inner.CanWrite;
-
-        public override long Length => inner.Length;
-
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-
-        public override void Flush()
-        {
-            faults.Throw(inner.Name);
-            inner.Flush(flushToDisk: true);
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-
-        public override void SetLength(long value)
-        {
-            faults.Throw(inner.Name);
-            inner.SetLength(value);
-        }
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            faults.Throw(inner.Name);
-            inner.Write(buffer, offset, count);
         }
     }
 }
@@ -441,17 +406,5 @@ internal sealed class SmallTmpfs : IDisposable
 
     public void Dispose() => Run("/usr/bin/umount", "-l", Dir);
 
-    private static (int Code, string Error) Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, error.Trim());
-    }
+    private static (int Code, string Error) Run(string file, params string[] args) => ReadOnlyBindMount.Run(file, args);
 }
