@@ -133,12 +133,41 @@ public sealed class AlertsConfigTests
         var examples = Path.Combine(Repo(), "device-profiles", "examples");
         var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
         var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"));
-        var uncommented = string.Join('\n', rules.Split('\n').Select(l => l.StartsWith("    # - name: pue-high", StringComparison.Ordinal) || l.StartsWith("    #   ", StringComparison.Ordinal) ? "    " + l[6..] : l));
+        var uncommented = UncommentRule(rules, "pue-high");
         Assert.Contains("    - name: pue-high", uncommented, StringComparison.Ordinal);
         Assert.Contains("      match: { role: site.pue }", uncommented, StringComparison.Ordinal);
 
         Assert.Empty(CheckSite(site + "\n" + uncommented, examples));
         Assert.Contains(CheckSite(site + "\n" + uncommented.Replace("role: site.pue", "role: site.peu", StringComparison.Ordinal), examples), p => p.Contains("unknown role 'site.peu': no device profile has it (did you mean 'site.pue'?)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_shipped_room_ppue_rule_passes_check_though_no_profile_has_role_room_ppue()
+    {
+        // room.ppue is derived by the agent (a room's infrastructure meters and its PDUs), like site.pue.
+        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        var uncommented = UncommentRule(File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml")), "room-ppue-high");
+        Assert.Contains("      match: { role: room.ppue }", uncommented, StringComparison.Ordinal);
+        Assert.Empty(CheckSite(site + "\n" + uncommented, examples));
+    }
+
+    /// <summary>
+    /// Regression: uncommenting the pue-high example took every commented rule line ("    #   ") of the file, so the
+    /// room-ppue-high example added after it was uncommented without its name line and the rules no longer parsed.
+    /// Only the named rule's block is uncommented.
+    /// </summary>
+    private static string UncommentRule(string rules, string name)
+    {
+        var lines = rules.Split('\n');
+        var start = Array.FindIndex(lines, l => l == $"    # - name: {name}");
+        Assert.True(start >= 0, $"no commented rule {name}");
+        for (var i = start; i < lines.Length && (i == start || lines[i].StartsWith("    #   ", StringComparison.Ordinal)); i++)
+        {
+            lines[i] = "    " + lines[i][6..];
+        }
+
+        return string.Join('\n', lines);
     }
 
     [Fact]
