@@ -4,6 +4,8 @@ using EdgeTwin.Core.Samples;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Tests.Shared;
 using EdgeTwin.Twin.Power;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.IntegrationTests.Twin;
@@ -109,6 +111,75 @@ public sealed class PueStageTests
         Assert.Equal(0, registry.Count);
         var warning = Assert.Single(logger.At(LogLevel.Warning));
         Assert.Contains("PUE not computed although site.power.facility_meter is 'main'", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Regression_the_pue_went_quiet_without_a_word_when_the_facility_meter_stopped_answering()
+    {
+        // Only a facility meter reading computes the PUE: when the meter itself stopped (dead, unplugged, held values of
+        // quality stale, then nothing), the series went quiet with no log and no count while the UPSes kept reporting.
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var skipped = new MetricCollector<long>(meters, "EdgeTwin.Twin.Pue", "edgetwin.twin.pue.skipped");
+        var registry = new SeriesRegistry();
+        var logger = new ListLogger<PueStage>();
+        var stage = new PueStage(Config("ietf-ups-mib"), registry, logger, meters);
+        var published = new List<Sample>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        Sample S(SeriesDescriptor d, long at, double v, SampleQuality q = SampleQuality.Good) => new(registry.GetOrAdd(d), at, v, q);
+        Sample[] Ups(long at) => [S(UpsLine("ups-1", 1), at, 4000), S(UpsLine("ups-2", 1), at, 6000)];
+
+        await stage.ProcessAsync(Ups(T0), Ct);
+        await stage.ProcessAsync(new[] { S(Meter, T0 + 1000, 15_000) }, Ct);
+        Assert.Equal((PueOutcome.Ok, 1.5), (stage.Latest.Outcome, stage.Latest.Value));
+
+        // The meter answers no more: one held value, then nothing; the UPSes go on every 10 s. At the limit (60 s) not yet.
+        await stage.ProcessAsync((Sample[])[S(Meter, T0 + 11_000, 15_000, SampleQuality.Stale), .. Ups(T0 + 11_000)], Ct);
+        for (var at = T0 + 21_000; at <= T0 + 61_000; at += 10_000)
+        {
+            await stage.ProcessAsync(Ups(at), Ct);
+        }
+
+        Assert.Empty(logger.At(LogLevel.Warning));
+        Assert.Equal(PueOutcome.Ok, stage.Latest.Outcome);
+
+        // Past it: stopped, said once with why, counted once; the checks that follow say nothing more.
+        await stage.ProcessAsync(Ups(T0 + 62_000), Ct);
+        for (var at = T0 + 72_000; at <= T0 + 120_000; at += 10_000)
+        {
+            await stage.ProcessAsync(Ups(at), Ct);
+        }
+
+        Assert.Equal(
+            "PUE no longer published: stale: facility meter main's last good reading 2027-01-15T08:00:01.000Z (61 s ago, limit 60 s)",
+            Assert.Single(logger.At(LogLevel.Warning)));
+        Assert.Equal(PueOutcome.Stale, stage.Latest.Outcome);
+        var counted = Assert.Single(skipped.GetMeasurementSnapshot());
+        Assert.Equal((1L, "stale"), (counted.Value, counted.Tags["reason"]));
+
+        // The meter is back: published again, said once.
+        await stage.ProcessAsync((Sample[])[.. Ups(T0 + 125_000), S(Meter, T0 + 125_500, 18_000)], Ct);
+        Assert.Equal((PueOutcome.Ok, 1.8), (stage.Latest.Outcome, Math.Round(stage.Latest.Value, 9)));
+        Assert.Equal(["PUE published again: 1.80"], logger.At(LogLevel.Information).Where(l => l.StartsWith("PUE published again", StringComparison.Ordinal)));
+        Assert.Single(logger.At(LogLevel.Warning));
+
+        // No made-up value while the meter was silent: only the two real readings' PUE.
+        await WaitForAsync(() => Count(published) >= 2);
+        await Task.Delay(200, Ct);
+        await cts.CancelAsync();
+        await publisher;
+        Assert.Equal(
+            [(T0 + 1000, 1.5), (T0 + 125_500, 1.8)],
+            published.Select(p => (p.TimestampUnixMs, Math.Round(p.Value, 9))));
+    }
+
+    private static int Count(List<Sample> list)
+    {
+        lock (list)
+        {
+            return list.Count;
+        }
     }
 
     private static async Task WaitForAsync(Func<bool> condition)

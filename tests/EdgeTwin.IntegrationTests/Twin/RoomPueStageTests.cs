@@ -170,6 +170,51 @@ public sealed class RoomPueStageTests
         Assert.Equal((PueOutcome.Ok, 1.5), (results[1].Latest.Outcome, results[1].Latest.Value));
     }
 
+    [Fact]
+    public async Task Regression_a_room_ppue_went_quiet_without_a_word_when_its_pacing_meter_stopped_answering()
+    {
+        // Only a reading of a room's first infrastructure meter computes its pPUE: when that meter itself stopped, the
+        // room's series went quiet with no log while its PDUs and its other meter kept reporting.
+        var registry = new SeriesRegistry();
+        var logger = new ListLogger<PueStage>();
+        var stage = new PueStage(Config(), registry, logger);
+        var hallA = stage.Rooms[0];
+        var hallB = stage.Rooms[1];
+        var published = new List<Sample>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        Sample S(SeriesDescriptor d, long at, double v) => new(registry.GetOrAdd(d), at, v);
+        Sample[] Others(long at) => [S(PduA1, at, 7), S(PduA2, at, 5), S(LightA, at, 600), S(PduB1, at, 8000), S(CrahB, at + 100, 4)];
+
+        await stage.ProcessAsync((Sample[])[.. Others(T0), S(CrahA, T0 + 200, 3000)], Ct);
+        Assert.Equal((PueOutcome.Ok, 1.3), (hallA.Latest.Outcome, Math.Round(hallA.Latest.Value, 9)));
+        var before = logger.Lines.Count;
+
+        // crah-a's meter answers no more; everything else goes on every 10 s. Past 60 s hall-a stops, once; hall-b goes on.
+        for (var at = T0 + 10_000; at <= T0 + 120_000; at += 10_000)
+        {
+            await stage.ProcessAsync(Others(at), Ct);
+        }
+
+        Assert.Equal(
+            ["Partial PUE of room hall-a no longer published: stale: infrastructure meter crah-a's last good reading 2027-01-15T08:00:00.200Z (69 s ago, limit 60 s)"],
+            logger.Lines.Skip(before).Select(l => l.Message));
+        Assert.Equal(PueOutcome.Stale, hallA.Latest.Outcome);
+        Assert.Equal(PueOutcome.Ok, hallB.Latest.Outcome);
+
+        await stage.ProcessAsync((Sample[])[.. Others(T0 + 130_000), S(CrahA, T0 + 130_200, 3000)], Ct);
+        Assert.Equal(PueOutcome.Ok, hallA.Latest.Outcome);
+        Assert.Equal("Partial PUE of room hall-a published again: 1.30", logger.Lines[^1].Message);
+
+        // hall-a's series has its two real readings and nothing between them; hall-b's 14.
+        await WaitForAsync(() => Count(published) >= 16);
+        await Task.Delay(200, Ct);
+        await cts.CancelAsync();
+        await publisher;
+        Assert.Equal([T0 + 200, T0 + 130_200], published.Where(p => p.Series == hallA.Series).Select(p => p.TimestampUnixMs));
+        Assert.Equal(14, published.Count(p => p.Series == hallB.Series));
+    }
+
     private static int Count(List<Sample> list)
     {
         lock (list)

@@ -17,6 +17,8 @@ namespace EdgeTwin.Agent.Twin.Power;
 /// <c>category</c> and <c>it_at</c>) back into the pipeline, so summaries, alert rules and the uplinks carry it as any
 /// reading. A missing, stale or non-finite input, or an IT power below 0.1 kW, gives no sample; a ratio below 1 or above
 /// 10 is published with quality out-of-range (a meter on the wrong feed, a unit read wrong), never as a good value.
+/// A facility (or room pacing) meter that stops answering computes nothing, so the samples of the other devices, which
+/// keep coming, tell the stage that its series stopped: logged and counted once, as any other stop.
 /// Each room with <c>power.infrastructure_meters</c> gets its partial PUE <c>{site}/ppue{room=…}</c> (role
 /// <c>room.ppue</c>) by the same machinery: (its meters' total + its PDUs' power) / its PDUs' power.
 /// </summary>
@@ -149,8 +151,12 @@ public sealed partial class PueStage : ISampleStage
             return ValueTask.CompletedTask;
         }
 
+        // The stage's clock is the newest sample time it has seen, held and faulted readings included: it goes on while
+        // the pacing meter is silent, and stays on the samples' clock, as the ages Pue.Compute checks do.
+        var nowMs = 0L;
         foreach (var s in samples.Span)
         {
+            nowMs = Math.Max(nowMs, s.TimestampUnixMs);
             if (!s.IsGood)
             {
                 continue; // a held (stale) or faulted reading must age out, not look fresh
@@ -160,6 +166,11 @@ public sealed partial class PueStage : ISampleStage
             {
                 zone.Take(s);
             }
+        }
+
+        foreach (var zone in _zones)
+        {
+            zone.CheckPacing(nowMs);
         }
 
         return ValueTask.CompletedTask;
@@ -222,6 +233,7 @@ public sealed partial class PueStage : ISampleStage
         private readonly List<Slot> _slots = [];
         private PueOutcome _lastOutcome = PueOutcome.Ok;
         private bool _everComputed;
+        private long _pacingAtMs; // the pacing meter's latest good reading, 0 before the first
 
         internal PueZone(ZoneContext context, string? room, string[] meters, string itRole, string[] itDevices, Func<string, TimeSpan> intervalOf)
         {
@@ -262,7 +274,10 @@ public sealed partial class PueStage : ISampleStage
         /// <summary>The meters of the facility (site) or of the room's infrastructure; the first one's readings pace the series.</summary>
         public IReadOnlyList<string> Meters => _meters;
 
-        /// <summary>The result of the latest reading of the pacing meter, for tests and status.</summary>
+        /// <summary>
+        /// The result of the latest reading of the pacing meter, or stale once that meter has had no good reading for
+        /// longer than <see cref="StaleAfter"/>; for tests and status.
+        /// </summary>
         public PueResult Latest { get; private set; }
 
         internal void Publish(SeriesId series) => Series = series;
@@ -286,6 +301,7 @@ public sealed partial class PueStage : ISampleStage
             _slots[slot] = entry;
             if (entry.Element == -1)
             {
+                _pacingAtMs = s.TimestampUnixMs;
                 Sum();
                 Emit(s.TimestampUnixMs);
             }
@@ -345,6 +361,33 @@ public sealed partial class PueStage : ISampleStage
             }
 
             _lastOutcome = result.Outcome;
+        }
+
+        /// <summary>
+        /// Stops the series when its pacing meter has had no good reading for longer than <see cref="StaleAfter"/> at
+        /// <paramref name="nowMs"/>: nothing else would, since only that meter's readings compute. Once per episode (the
+        /// outcome turns stale until the meter reads again); before the first PUE nothing is said, as in <see cref="Emit"/>.
+        /// </summary>
+        internal void CheckPacing(long nowMs)
+        {
+            if (!_everComputed || _lastOutcome == PueOutcome.Stale || nowMs - _pacingAtMs <= _staleAfterMs)
+            {
+                return;
+            }
+
+            Latest = new PueResult(PueOutcome.Stale, double.NaN, double.NaN, double.NaN);
+            _lastOutcome = PueOutcome.Stale;
+            _context.Skipped.Add(1, new KeyValuePair<string, object?>("reason", "stale"));
+            var at = DateTimeOffset.FromUnixTimeMilliseconds(_pacingAtMs);
+            var why = string.Create(CultureInfo.InvariantCulture, $"stale: {(Room is null ? "facility" : "infrastructure")} meter {_meters[0]}'s last good reading {at:yyyy-MM-ddTHH:mm:ss.fffZ} ({(nowMs - _pacingAtMs) / 1000} s ago, limit {StaleAfter.TotalSeconds:0} s)");
+            if (Room is null)
+            {
+                Log.Stopped(_context.Logger, why);
+            }
+            else
+            {
+                Log.RoomStopped(_context.Logger, Room, why);
+            }
         }
 
         /// <summary>Names the inputs behind a stop (only on a change of outcome, off the per-sample path).</summary>
