@@ -25,9 +25,11 @@ public static class ClockStatus
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(read);
         writer.WriteStartObject("clock");
+        bool? now = null;
         try
         {
             var clock = read();
+            now = clock.Synchronized;
             writer.WriteBoolean("synchronized", clock.Synchronized);
             writer.WriteString("synchronized_by", "adjtimex");
             writer.WriteNumber("max_error_s", clock.MaxErrorMicroseconds / 1e6);
@@ -39,6 +41,7 @@ public static class ClockStatus
             // it, or unknown (chrony, ntpd, no client) rather than a guess.
             if (steps?.SyncState?.Synchronized is { } marker)
             {
+                now = marker;
                 writer.WriteBoolean("synchronized", marker);
                 writer.WriteString("synchronized_by", "timesyncd");
             }
@@ -69,7 +72,7 @@ public static class ClockStatus
                 writer.WriteNull("last_step");
             }
 
-            WriteUnsynchronized(writer, steps);
+            WriteUnsynchronized(writer, steps, now);
         }
 
         writer.WriteEndObject();
@@ -80,9 +83,10 @@ public static class ClockStatus
     /// synchronised now (since when, and from which outbox entry on this run's entries are stamped by it), and the ranges
     /// earlier runs stamped so that no <c>clock_stepped</c> event has named yet; null when there is neither.
     /// </summary>
-    private static void WriteUnsynchronized(Utf8JsonWriter writer, ClockStepWatcher steps)
+    private static void WriteUnsynchronized(Utf8JsonWriter writer, ClockStepWatcher steps, bool? now)
     {
-        var state = steps.SyncState;
+        // This read wins over the watcher's last check (up to 5 s old): synchronised since, its next check names the ranges.
+        var state = now == true ? null : steps.SyncState;
         var earlier = steps.PendingEarlierRanges();
         if (state?.Synchronized != false && earlier.Count == 0)
         {
