@@ -175,7 +175,14 @@ public sealed partial class LiteDbOutbox
     }
 
     /// <summary>The storage state <see cref="GetStats"/> reports (under <c>_stateLock</c>).</summary>
-    private OutboxStorageState StorageState() => new(_memoryOnlySince, _memoryOnlyCause, _memoryOnlyFirstSequence, _memoryOnlySince is null ? 0 : _options.MemoryBudgetBytes, _failingSince, _failingCause);
+    private OutboxStorageState StorageState() => new(_memoryOnlySince, _memoryOnlyCause, _memoryOnlyFirstSequence, _memoryOnlySince is null ? 0 : _options.MemoryBudgetBytes, _failingSince, _failingCause)
+    {
+        WriteBackFailedAt = _writeBackFailedAt,
+        WriteBackFailure = _writeBackFailedAt is null ? null : _writeBackFailureShown,
+        NextWriteBackIn = _writeBackFailedAt is null ? null : Max(TimeSpan.Zero, _writeBackNextDelay - _time.GetElapsedTime(_writeBackNextFrom)),
+    };
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }
 
 /// <summary>Whether the outbox's storage works (<see cref="OutboxStats.Storage"/>).</summary>
@@ -188,4 +195,20 @@ public sealed partial class LiteDbOutbox
 public sealed record OutboxStorageState(DateTimeOffset? MemoryOnlySince, string? MemoryOnlyCause, long FirstSequenceInMemory, long MemoryBudgetBytes, DateTimeOffset? FailingSince, string? FailingCause)
 {
     public static readonly OutboxStorageState Healthy = new(null, null, 0, 0, null, null);
+
+    /// <summary>
+    /// In memory: when the last write-back to the file failed for a cause other than the still read-only file system (a
+    /// full disk, a lost directory, a failed fsync or rename), or null (none failed since memory mode began, or one
+    /// succeeded since). The log says each cause once (event 40); this says it as long as it lasts.
+    /// </summary>
+    public DateTimeOffset? WriteBackFailedAt { get; init; }
+
+    /// <summary>The last failed write-back's error, with <see cref="WriteBackFailedAt"/>.</summary>
+    public string? WriteBackFailure { get; init; }
+
+    /// <summary>
+    /// With <see cref="WriteBackFailedAt"/>: how long until the next attempt (zero: due, or under way). The wait doubles
+    /// after each failure up to 5 minutes.
+    /// </summary>
+    public TimeSpan? NextWriteBackIn { get; init; }
 }

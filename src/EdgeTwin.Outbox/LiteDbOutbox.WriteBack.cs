@@ -26,6 +26,12 @@ public sealed partial class LiteDbOutbox
     private WriteBackJob? _writeBack;
     private string? _writeBackFailure;
 
+    // For the stats (under _stateLock): the last failed write-back and when the writer tries again (monotonic).
+    private DateTimeOffset? _writeBackFailedAt;
+    private string? _writeBackFailureShown;
+    private long _writeBackNextFrom;
+    private TimeSpan _writeBackNextDelay;
+
     /// <summary>The data file being written back (complete once <see cref="WriteBackMarkerPath"/> exists).</summary>
     public static string WriteBackPath(string path) => path + ".writeback";
 
@@ -70,6 +76,15 @@ public sealed partial class LiteDbOutbox
         }
 
         _probeFrom = _time.GetTimestamp();
+        if (_writeBackFailedAt is not null)
+        {
+            // A probe that finds the file system read-only again says nothing new, but the next try moves on.
+            lock (_stateLock)
+            {
+                _writeBackNextFrom = _probeFrom;
+            }
+        }
+
         StartWriteBack();
     }
 
@@ -79,6 +94,16 @@ public sealed partial class LiteDbOutbox
         _probeFrom = _time.GetTimestamp();
         _probeDelay = _options.WriteBackProbeInterval;
         _writeBackFailure = null;
+        ClearWriteBackFailure();
+    }
+
+    private void ClearWriteBackFailure()
+    {
+        lock (_stateLock)
+        {
+            _writeBackFailedAt = null;
+            _writeBackFailureShown = null;
+        }
     }
 
     private void StartWriteBack()
@@ -407,6 +432,7 @@ public sealed partial class LiteDbOutbox
         _signal.Set(state.Last);
         _metrics.WrittenBack(held);
         _writeBackFailure = null;
+        ClearWriteBackFailure();
         NoteStorageWorking();
         OutboxLog.WrittenBack(_logger, path, since, held, lastInMemory, job.Copy.TotalMilliseconds, job.Write.Elapsed.TotalMilliseconds, stopwatch.Elapsed.TotalMilliseconds, added.Count);
     }
@@ -464,6 +490,14 @@ public sealed partial class LiteDbOutbox
     {
         _probeFrom = _time.GetTimestamp();
         _probeDelay = TimeSpan.FromTicks(Math.Min(_probeDelay.Ticks * 2, Math.Max(_options.WriteBackProbeInterval.Ticks, TimeSpan.FromMinutes(5).Ticks)));
+        lock (_stateLock)
+        {
+            _writeBackFailedAt = _time.GetUtcNow();
+            _writeBackFailureShown = cause;
+            _writeBackNextFrom = _probeFrom;
+            _writeBackNextDelay = _probeDelay;
+        }
+
         if (!string.Equals(cause, _writeBackFailure, StringComparison.Ordinal))
         {
             _writeBackFailure = cause;

@@ -84,6 +84,23 @@ internal sealed class StatusCommand : ICliCommand
         return $"sent {Size(total.GetInt64())} since the agent started{perDay}: {kinds}; replay {Size(u.GetProperty("replay_bytes_since_start").GetInt64())}; {budget}";
     }
 
+    /// <summary>
+    /// <c>write-back to the file failing: CAUSE (since T, next try in 2 min)</c> while in memory and a write-back failed
+    /// for more than the read-only file system; null otherwise (or from an agent before these fields).
+    /// </summary>
+    internal static string? WriteBackLine(JsonElement box)
+    {
+        if (!box.TryGetProperty("write_back_failed_at", out var at) || at.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+
+        var next = box.TryGetProperty("write_back_next_in_s", out var n) && n.ValueKind == JsonValueKind.Number && n.GetDouble() >= 1
+            ? "next try in " + Durations.Approximate(TimeSpan.FromSeconds(n.GetDouble()))
+            : "trying again now";
+        return $"          write-back to the file failing: {AlertsCli.Str(box, "write_back_failure")} (last at {AlertsCli.Short(at.GetString()!)}, {next})";
+    }
+
     private static async Task PrintAsync(JsonElement root, TextWriter o)
     {
         var uplink = root.GetProperty("uplink");
@@ -98,6 +115,10 @@ internal sealed class StatusCommand : ICliCommand
             if (box.TryGetProperty("memory_only_since", out var memory) && memory.ValueKind == JsonValueKind.String)
             {
                 await o.WriteLineAsync($"          IN MEMORY ONLY since {AlertsCli.Short(memory.GetString()!)}: the outbox's file system turned read-only; at most {Size(box.GetProperty("memory_budget_bytes").GetInt64())} kept, lost if the agent stops or the power fails").ConfigureAwait(false);
+                if (WriteBackLine(box) is { } writeBack)
+                {
+                    await o.WriteLineAsync(writeBack).ConfigureAwait(false);
+                }
             }
 
             if (box.TryGetProperty("storage_failing_since", out var failing) && failing.ValueKind == JsonValueKind.String)

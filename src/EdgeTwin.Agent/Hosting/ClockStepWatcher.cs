@@ -17,6 +17,13 @@ namespace EdgeTwin.Agent.Hosting;
 /// <param name="LastSequence">The last of that range, null when none.</param>
 public sealed record ClockStep(DateTimeOffset SeenAt, long StepMs, long? FirstSequence, long? LastSequence);
 
+/// <summary>What the last check of the clock saw, for <c>edgetwin status</c> (another thread than the checks').</summary>
+/// <param name="Synchronized">The clock's state: adjtimex(2), or timesyncd's marker when that is denied; null unknown.</param>
+/// <param name="UnsynchronizedSince">With <paramref name="Synchronized"/> false: the wall clock (the unsynchronised one) at the first check that saw it.</param>
+/// <param name="SinceStart">That first check was this run's first.</param>
+/// <param name="OpenFrom">This run stamps from this outbox sequence on under the unsynchronised clock, held in the state file until a <c>clock_stepped</c> event names it; null when none is held.</param>
+public sealed record ClockSyncState(bool? Synchronized, DateTimeOffset? UnsynchronizedSince, bool SinceStart, long? OpenFrom);
+
 /// <summary>
 /// Watches the wall clock against the monotonic clock for the whole agent. A gateway without a real-time clock boots with
 /// the time fake-hwclock saved (hours or days off) and, its uplink down, the agent starts before NTP syncs: everything it
@@ -58,6 +65,7 @@ public sealed partial class ClockStepWatcher
     private long _runFirst;
     private long? _openFirst;
     private readonly List<(EdgeEvent Event, SequenceRange[] Named)> _naming = [];
+    private ClockSyncState? _state;
 
     public ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger<ClockStepWatcher> logger, string device)
         : this(time, meters, logger, device, KernelClock.Read, BootId.Read, TimesyncDirectory)
@@ -92,6 +100,15 @@ public sealed partial class ClockStepWatcher
 
     /// <summary>Steps seen since the agent started.</summary>
     public int Steps => Volatile.Read(ref _count);
+
+    /// <summary>What the last <see cref="Check"/> saw; null before the first.</summary>
+    public ClockSyncState? SyncState => Volatile.Read(ref _state);
+
+    /// <summary>
+    /// The ranges earlier runs stamped under an unsynchronised clock that no <c>clock_stepped</c> event has named yet
+    /// (oldest first): they are named when this run sees the clock synchronised. Any thread.
+    /// </summary>
+    public IReadOnlyList<SequenceRange> PendingEarlierRanges() => Earlier(SyncState?.OpenFrom);
 
     /// <summary>
     /// Keeps the ranges stamped while the clock is not synchronised in <paramref name="runs"/> across restarts (the state
@@ -131,6 +148,21 @@ public sealed partial class ClockStepWatcher
     public EdgeEvent? Check(Func<OutboxStats?> outbox)
     {
         ArgumentNullException.ThrowIfNull(outbox);
+        var stepped = CheckClocks(outbox);
+        var before = Volatile.Read(ref _state);
+        DateTimeOffset? since = null;
+        var sinceStart = false;
+        if (_synchronized == false)
+        {
+            (since, sinceStart) = before is { Synchronized: false, UnsynchronizedSince: { } s } ? (s, before.SinceStart) : (_time.GetUtcNow(), before is null);
+        }
+
+        Volatile.Write(ref _state, new ClockSyncState(_synchronized, since, sinceStart, _openFirst));
+        return stepped;
+    }
+
+    private EdgeEvent? CheckClocks(Func<OutboxStats?> outbox)
+    {
         var wallMs = _watch.Read(out var stepMs);
         var offsetMs = wallMs - MonotonicMs();
         var before = _synchronized;
@@ -361,7 +393,9 @@ public sealed partial class ClockStepWatcher
     private long MonotonicMs() => (long)(_time.GetTimestamp() * 1000.0 / _time.TimestampFrequency);
 
     // The ranges of earlier runs that no event named yet: all held but this run's open one and those of an event on its way.
-    private List<SequenceRange> Earlier()
+    private List<SequenceRange> Earlier() => Earlier(_openFirst);
+
+    private List<SequenceRange> Earlier(long? openFirst)
     {
         if (_runs is null)
         {
@@ -370,7 +404,7 @@ public sealed partial class ClockStepWatcher
 
         lock (_naming)
         {
-            return _runs.Ranges.Where(r => !(r.Last is null && r.First == _openFirst) && !_naming.Any(n => n.Named.Contains(r))).ToList();
+            return _runs.Ranges.Where(r => !(r.Last is null && r.First == openFirst) && !_naming.Any(n => n.Named.Contains(r))).ToList();
         }
     }
 

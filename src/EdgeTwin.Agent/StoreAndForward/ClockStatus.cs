@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
@@ -15,25 +16,41 @@ namespace EdgeTwin.Agent.StoreAndForward;
 public static class ClockStatus
 {
     /// <summary>
-    /// Writes <c>"clock":{"synchronized":…,"max_error_s":…,"error":…,"steps_since_start":…,"last_step":…}</c> from one
-    /// adjtimex read and the agent's clock-step watcher (the last two only with one).
+    /// Writes <c>"clock":{"synchronized":…,"synchronized_by":…,"max_error_s":…,"error":…,"steps_since_start":…,"last_step":…,"unsynchronized":…}</c>
+    /// from one adjtimex read and the agent's clock-step watcher (the last three only with one). When adjtimex is denied,
+    /// the watcher's last check (systemd-timesyncd's marker) tells the state, or it stays unknown.
     /// </summary>
     public static void Write(Utf8JsonWriter writer, Func<ClockReading> read, ClockStepWatcher? steps = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(read);
         writer.WriteStartObject("clock");
+        bool? now = null;
         try
         {
             var clock = read();
+            now = clock.Synchronized;
             writer.WriteBoolean("synchronized", clock.Synchronized);
+            writer.WriteString("synchronized_by", "adjtimex");
             writer.WriteNumber("max_error_s", clock.MaxErrorMicroseconds / 1e6);
             writer.WriteNull("error");
         }
         catch (IOException ex)
         {
-            // The static unit's ProtectClock= denies even the read (EPERM): say so rather than guess.
-            writer.WriteNull("synchronized");
+            // The static unit's ProtectClock= denies even the read (EPERM): timesyncd's marker, as the watcher last saw
+            // it, or unknown (chrony, ntpd, no client) rather than a guess.
+            if (steps?.SyncState?.Synchronized is { } marker)
+            {
+                now = marker;
+                writer.WriteBoolean("synchronized", marker);
+                writer.WriteString("synchronized_by", "timesyncd");
+            }
+            else
+            {
+                writer.WriteNull("synchronized");
+                writer.WriteNull("synchronized_by");
+            }
+
             writer.WriteNull("max_error_s");
             writer.WriteString("error", ex.Message);
         }
@@ -54,8 +71,49 @@ public static class ClockStatus
             {
                 writer.WriteNull("last_step");
             }
+
+            WriteUnsynchronized(writer, steps, now);
         }
 
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// <c>"unsynchronized":{"since":…,"since_start":…,"from_seq":…,"earlier_seqs":["first-last",…]}</c>: the clock is not
+    /// synchronised now (since when, and from which outbox entry on this run's entries are stamped by it), and the ranges
+    /// earlier runs stamped so that no <c>clock_stepped</c> event has named yet; null when there is neither.
+    /// </summary>
+    private static void WriteUnsynchronized(Utf8JsonWriter writer, ClockStepWatcher steps, bool? now)
+    {
+        // This read wins over the watcher's last check (up to 5 s old): synchronised since, its next check names the ranges.
+        var state = now == true ? null : steps.SyncState;
+        var earlier = steps.PendingEarlierRanges();
+        if (state?.Synchronized != false && earlier.Count == 0)
+        {
+            writer.WriteNull("unsynchronized");
+            return;
+        }
+
+        writer.WriteStartObject("unsynchronized");
+        if (state is { Synchronized: false, UnsynchronizedSince: { } since })
+        {
+            writer.WriteString("since", WireTime.Instant(since));
+            writer.WriteBoolean("since_start", state.SinceStart);
+        }
+        else
+        {
+            writer.WriteNull("since");
+            writer.WriteBoolean("since_start", false);
+        }
+
+        WriteOrNull(writer, "from_seq", state?.Synchronized == false ? state.OpenFrom : null);
+        writer.WriteStartArray("earlier_seqs");
+        foreach (var range in earlier)
+        {
+            writer.WriteStringValue(range.ToString());
+        }
+
+        writer.WriteEndArray();
         writer.WriteEndObject();
     }
 
@@ -70,13 +128,60 @@ public static class ClockStatus
         var maxError = clock.TryGetProperty("max_error_s", out var e) && e.ValueKind == JsonValueKind.Number
             ? e.GetDouble().ToString("0.######", CultureInfo.InvariantCulture) + " s"
             : "?";
+        var denied = clock.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.String ? error.GetString() : null;
+        var byTimesyncd = clock.TryGetProperty("synchronized_by", out var by) && by.ValueKind == JsonValueKind.String && by.GetString() == "timesyncd";
         var line = clock.GetProperty("synchronized").ValueKind switch
         {
+            JsonValueKind.True when byTimesyncd => $"clock     synchronised (systemd-timesyncd says so; the kernel's state cannot be read: {denied})",
             JsonValueKind.True => $"clock     synchronised (kernel max error {maxError})",
+            JsonValueKind.False when byTimesyncd => $"clock     NOT synchronised (systemd-timesyncd has not synchronised it; the kernel's state cannot be read: {denied}): sample times may be wrong",
             JsonValueKind.False => $"clock     NOT synchronised (kernel max error {maxError}, its cap): no time daemon has set the clock, sample times may be wrong",
-            _ => "clock     unknown: " + (clock.TryGetProperty("error", out var error) ? error.GetString() : "no reading"),
+            _ => "clock     unknown: " + (denied ?? "no reading"),
         };
-        return StepLine(clock) is { } stepped ? line + "\n          " + stepped : line;
+        foreach (var more in new[] { UnsynchronizedLine(clock), StepLine(clock) })
+        {
+            if (more is not null)
+            {
+                line += "\n          " + more;
+            }
+        }
+
+        return line;
+    }
+
+    /// <summary>
+    /// <c>NOT SYNCHRONISED since the agent started: entries from 1796000000000001 on, and 2 earlier runs' ranges
+    /// (…), will be named to the centre when it syncs</c>; null when the <c>unsynchronized</c> object is (or is missing).
+    /// </summary>
+    private static string? UnsynchronizedLine(JsonElement clock)
+    {
+        if (!clock.TryGetProperty("unsynchronized", out var u) || u.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var ranges = u.GetProperty("earlier_seqs").EnumerateArray().Select(r => r.GetString()).ToList();
+        var shown = string.Join(", ", ranges.Take(3)) + (ranges.Count > 3 ? ", …" : "");
+        var earlier = ranges.Count == 0 ? null : string.Create(CultureInfo.InvariantCulture,
+            $"{ranges.Count} earlier run{(ranges.Count == 1 ? "'s range" : "s' ranges")} ({shown})");
+        if (u.GetProperty("since") is not { ValueKind: JsonValueKind.String } since)
+        {
+            // Synchronised (the event naming them is on its way) or unknown (nothing is named until it is seen synchronised).
+            return $"{earlier} stamped by an unsynchronised clock wait to be named to the centre (a clock_stepped event, once this run sees the clock synchronised)";
+        }
+
+        var from = u.TryGetProperty("from_seq", out var f) && f.ValueKind == JsonValueKind.Number
+            ? string.Create(CultureInfo.InvariantCulture, $"entries from {f.GetInt64()} on")
+            : null;
+        var when = u.TryGetProperty("since_start", out var s) && s.ValueKind == JsonValueKind.True ? "the agent started" : AlertsCli.Short(since.GetString()!);
+        var what = (from, earlier) switch
+        {
+            (null, null) => "",
+            ({ } a, null) => $": {a} will be named to the centre when it syncs",
+            (null, { } b) => $": {b} will be named to the centre when it syncs",
+            ({ } a, { } b) => $": {a}, and {b}, will be named to the centre when it syncs",
+        };
+        return $"NOT SYNCHRONISED since {when}{what}";
     }
 
     /// <summary>The second line, for the last wall-clock step since the agent started; null when there was none.</summary>

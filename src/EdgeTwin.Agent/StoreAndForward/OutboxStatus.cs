@@ -133,6 +133,14 @@ public sealed class OutboxStatus
             w.WriteString("memory_only_since", WireTime.Instant(memory));
             w.WriteNumber("memory_budget_bytes", storage.MemoryBudgetBytes);
             w.WriteNumber("first_seq_in_memory", storage.FirstSequenceInMemory);
+            if (storage.WriteBackFailedAt is { } failedAt)
+            {
+                // Only while a write-back to the file fails for more than the read-only file system (the log said it once).
+                w.WriteString("write_back_failed_at", WireTime.Instant(failedAt));
+                w.WriteString("write_back_failure", storage.WriteBackFailure);
+                w.WriteNumber("write_back_next_in_s", Math.Round((storage.NextWriteBackIn ?? TimeSpan.Zero).TotalSeconds));
+            }
+
             problems.Add(string.Create(CultureInfo.InvariantCulture,
                 $"the outbox's file system turned read-only at {memory.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'} ({storage.MemoryOnlyCause}): the outbox keeps its entries in memory only (at most {Size(storage.MemoryBudgetBytes)}) and the uplinks deliver from there; what is not delivered when the agent stops or the gateway loses power is lost. The storage is failing: check dmesg, reboot to fsck it, or replace it"));
         }

@@ -2,14 +2,17 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Alerting;
 using EdgeTwin.Alerting.Connectivity;
 using EdgeTwin.Alerting.Control;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Core.Config;
+using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Outbox;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace EdgeTwin.IntegrationTests.Alerting;
@@ -246,6 +249,123 @@ public sealed class StatusCliTests : IAsyncLifetime
         };
         (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
         Assert.Matches("clock     (synchronised|NOT synchronised) \\(kernel max error [0-9.]+ s", output);
+    }
+
+    [Fact]
+    public async Task Regression_status_did_not_say_which_entries_an_unsynchronised_clock_stamps_nor_earlier_runs_ranges()
+    {
+        // Run 3 of a gateway without RTC whose NTP has not synced yet: two earlier runs left ranges in clock-unsynced.json
+        // (the second killed, its range open), and this run stamps from its first entry on under the same clock.
+        const long RunFirst = 1_796_000_000_000_001;
+        var runsPath = Path.Combine(_dir, UnsyncedRunsFile.FileName);
+        await File.WriteAllBytesAsync(runsPath, UnsyncedRunsFile.Format(
+            [new SequenceRange(1_795_000_000_000_001, 1_795_000_000_000_500, "boot-0", 0), new SequenceRange(1_795_500_000_000_001, null, "boot-1", 0)]), Ct);
+        var log = new EdgeTwin.Tests.Shared.ListLogger();
+        Sensors.Host.ClockReading? kernel = new(5, Sensors.Host.ClockReading.StaUnsync, 16_000_000);
+        var timesync = Path.Combine(_dir, "timesync");
+        using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var watcher = new ClockStepWatcher(_clock, meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            log, "gw-7", () => kernel ?? throw new IOException("adjtimex(2): EPERM"), () => "boot-2", timesync);
+        watcher.UseStateFile(new UnsyncedRunsFile(runsPath, log));
+        var opened = new OutboxStats(0, 0, RunFirst - 1, null, 0, new Dictionary<string, long>(), 0, 0, 0) { RunFirstSequence = RunFirst };
+        Assert.Null(watcher.Check(() => opened));
+        _service.Connectivity.Observe(true, true);
+        _writeStatus = (w, problems) =>
+        {
+            _status.Write(w, problems);
+            ClockStatus.Write(w, () => kernel ?? throw new IOException("adjtimex(2): EPERM"), watcher);
+        };
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.True(exit == 0, output + error); // normal for minutes after a boot: gateway-clock-unsynchronized raises it after its allowance
+        Assert.Contains("clock     NOT synchronised (kernel max error 16 s, its cap)", output, StringComparison.Ordinal);
+        Assert.Contains("\n          NOT SYNCHRONISED since the agent started: entries from 1796000000000001 on, and 2 earlier runs' ranges (1795000000000001-1795000000000500, 1795500000000001-1796000000000000), will be named to the centre when it syncs\n", output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Contains("health    OK", output, StringComparison.Ordinal);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        var clock = JsonDocument.Parse(output).RootElement.GetProperty("clock");
+        Assert.False(clock.GetProperty("synchronized").GetBoolean());
+        Assert.Equal("adjtimex", clock.GetProperty("synchronized_by").GetString());
+        var unsynced = clock.GetProperty("unsynchronized");
+        Assert.Equal(WireTime.Instant(_clock.GetUtcNow()), unsynced.GetProperty("since").GetString());
+        Assert.True(unsynced.GetProperty("since_start").GetBoolean());
+        Assert.Equal(RunFirst, unsynced.GetProperty("from_seq").GetInt64());
+        Assert.Equal(["1795000000000001-1795000000000500", "1795500000000001-1796000000000000"], unsynced.GetProperty("earlier_seqs").EnumerateArray().Select(r => r.GetString()));
+
+        // adjtimex denied (ProtectClock=): timesyncd runs but has not synchronised the clock; then neither tells.
+        kernel = null;
+        Directory.CreateDirectory(timesync);
+        _clock.Advance(ClockStepWatcher.CheckInterval);
+        Assert.Null(watcher.Check(() => opened));
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Contains("clock     NOT synchronised (systemd-timesyncd has not synchronised it; the kernel's state cannot be read: adjtimex(2): EPERM)", output, StringComparison.Ordinal);
+        Assert.Contains("          NOT SYNCHRONISED since the agent started: entries from 1796000000000001 on", output, StringComparison.Ordinal);
+        Directory.Delete(timesync);
+        _clock.Advance(ClockStepWatcher.CheckInterval);
+        Assert.Null(watcher.Check(() => opened));
+        (exit, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(0, exit);
+        Assert.Contains("clock     unknown: adjtimex(2): EPERM", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("NOT synchronised", output, StringComparison.OrdinalIgnoreCase); // unknown is not unsynchronised
+        Assert.Contains("          2 earlier runs' ranges (1795000000000001-1795000000000500, 1795500000000001-1796000000000000) stamped by an unsynchronised clock wait to be named to the centre", output, StringComparison.Ordinal);
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        clock = JsonDocument.Parse(output).RootElement.GetProperty("clock");
+        Assert.Equal(JsonValueKind.Null, clock.GetProperty("synchronized").ValueKind);
+        Assert.Equal(JsonValueKind.Null, clock.GetProperty("unsynchronized").GetProperty("since").ValueKind);
+
+        // NTP synced: the event names every range; with nothing left to name, nothing more is said.
+        kernel = new(0, 0, 12_000);
+        _clock.Advance(ClockStepWatcher.CheckInterval);
+        var named = watcher.Check(() => opened);
+        Assert.NotNull(named);
+        watcher.Stored(named);
+        (exit, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(0, exit);
+        Assert.Contains("clock     synchronised (kernel max error 0.012 s)", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("SYNCHRONISED", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("earlier run", output, StringComparison.Ordinal);
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        Assert.Equal(JsonValueKind.Null, JsonDocument.Parse(output).RootElement.GetProperty("clock").GetProperty("unsynchronized").ValueKind);
+        Assert.False(File.Exists(runsPath));
+    }
+
+    [Fact]
+    public async Task Regression_status_did_not_say_that_the_write_back_of_the_memory_outbox_to_its_file_fails_nor_why()
+    {
+        // In memory since the file system turned read-only; it is writable again but the disk is full (event 40, logged once).
+        var since = _clock.GetUtcNow().AddMinutes(-20);
+        var failedAt = _clock.GetUtcNow().AddSeconds(-40);
+        OutboxStorageState storage = new(since, "Read-only file system", 1_796_000_000_000_001, 8L << 20, null, null)
+        {
+            WriteBackFailedAt = failedAt,
+            WriteBackFailure = "not enough free space for the write-back: it needs 9437184 bytes, 4096 are free",
+            NextWriteBackIn = TimeSpan.FromSeconds(120),
+        };
+        var status = new OutboxStatus(() => _outbox.GetStats() with { Storage = storage }, Budget, TimeSpan.FromDays(7), _clock);
+        _writeStatus = status.Write;
+        _service.Connectivity.Observe(true, true);
+
+        var (exit, output, error) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Equal(1, exit); // IN MEMORY ONLY is a problem, as before
+        var lines = output.ReplaceLineEndings("\n").Split('\n');
+        var memory = Array.FindIndex(lines, l => l.Contains("IN MEMORY ONLY since", StringComparison.Ordinal));
+        Assert.True(memory >= 0, output + error);
+        Assert.Equal($"          write-back to the file failing: not enough free space for the write-back: it needs 9437184 bytes, 4096 are free (last at {failedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z, next try in 2m 0s)", lines[memory + 1]);
+
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        var box = JsonDocument.Parse(output).RootElement.GetProperty("outbox");
+        Assert.Equal(WireTime.Instant(failedAt), box.GetProperty("write_back_failed_at").GetString());
+        Assert.StartsWith("not enough free space", box.GetProperty("write_back_failure").GetString(), StringComparison.Ordinal);
+        Assert.Equal(120, box.GetProperty("write_back_next_in_s").GetDouble());
+        Assert.Equal(WireTime.Instant(since), box.GetProperty("memory_only_since").GetString());
+
+        // Only a read-only probe so far (no write-back failed for another cause): the line and the fields are left out.
+        storage = storage with { WriteBackFailedAt = null, WriteBackFailure = null, NextWriteBackIn = null };
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket);
+        Assert.Contains("IN MEMORY ONLY since", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("write-back", output, StringComparison.Ordinal);
+        (_, output, _) = await InProcessCli.RunAsync("status", "--socket", Socket, "--json");
+        Assert.False(JsonDocument.Parse(output).RootElement.GetProperty("outbox").TryGetProperty("write_back_failed_at", out _));
     }
 
     [Fact]

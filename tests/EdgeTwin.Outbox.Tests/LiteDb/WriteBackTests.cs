@@ -290,10 +290,23 @@ public sealed class WriteBackTests
         var failed = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == 40);
         Assert.Contains("not enough free space", failed.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFiles(mount.Dir, "outbox.db.writeback*"));
+
+        // The log said it once; the stats (edgetwin status) say it as long as it lasts, with the next try.
+        var storage = outbox.GetStats().Storage;
+        Assert.NotNull(storage.WriteBackFailedAt);
+        Assert.InRange(storage.WriteBackFailedAt.Value, DateTimeOffset.UtcNow - TimeSpan.FromSeconds(30), DateTimeOffset.UtcNow);
+        Assert.Contains("not enough free space for the write-back", storage.WriteBackFailure, StringComparison.Ordinal);
+        Assert.NotNull(storage.NextWriteBackIn);
+        Assert.InRange(storage.NextWriteBackIn.Value, TimeSpan.Zero, TimeSpan.FromMinutes(5));
+        Assert.Null(storage.FailingSince); // the existing fields as they were: in memory, not failing appends
         await AppendAsync(outbox, Summaries(t0, 2010, 10), sent); // still taking appends in memory
 
         File.Delete(filler);
         await WaitUntilOnFileAsync(outbox);
+        storage = outbox.GetStats().Storage;
+        Assert.Null(storage.WriteBackFailedAt);
+        Assert.Null(storage.WriteBackFailure);
+        Assert.Null(storage.NextWriteBackIn);
         var read = (await ReadAllAsync(outbox, "mqtt", 0)).Where(e => !IsOwnEvent(e)).ToList();
         Assert.Equal(sent.Keys.Order(), read.Select(e => e.Sequence));
     }
