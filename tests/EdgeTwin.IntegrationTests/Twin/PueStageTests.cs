@@ -54,7 +54,7 @@ public sealed class PueStageTests
 
         var published = new List<Sample>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        var publisher = stage.PublishAsync(new PublishedSamples.ListSink(published), cts.Token);
         Sample S(SeriesDescriptor d, long at, double v, SampleQuality q = SampleQuality.Good) => new(registry.GetOrAdd(d), at, v, q);
 
         // ups-1 has three output lines (3 + 3 + 4 kW), ups-2 one (6 kW): IT 16 kW. The PDUs' 15 kW are not used.
@@ -71,7 +71,7 @@ public sealed class PueStageTests
         Assert.Equal(PueOutcome.Stale, stage.Latest.Outcome);
         Assert.Equal("PUE no longer published: ups-1 last read 70 s ago (limit 60 s)", Assert.Single(logger.At(LogLevel.Warning)));
 
-        await WaitForAsync(() => published.Count >= 1);
+        await PublishedSamples.WaitForAsync(() => published.Count >= 1);
         await Task.Delay(200, Ct);
         await cts.CancelAsync();
         await publisher;
@@ -126,7 +126,7 @@ public sealed class PueStageTests
         var stage = new PueStage(Config("ietf-ups-mib"), registry, logger, meters);
         var published = new List<Sample>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        var publisher = stage.PublishAsync(new PublishedSamples.ListSink(published), cts.Token);
         Sample S(SeriesDescriptor d, long at, double v, SampleQuality q = SampleQuality.Good) => new(registry.GetOrAdd(d), at, v, q);
         Sample[] Ups(long at) => [S(UpsLine("ups-1", 1), at, 4000), S(UpsLine("ups-2", 1), at, 6000)];
 
@@ -165,42 +165,12 @@ public sealed class PueStageTests
         Assert.Single(logger.At(LogLevel.Warning));
 
         // No made-up value while the meter was silent: only the two real readings' PUE.
-        await WaitForAsync(() => Count(published) >= 2);
+        await PublishedSamples.WaitForAsync(() => PublishedSamples.Count(published) >= 2);
         await Task.Delay(200, Ct);
         await cts.CancelAsync();
         await publisher;
         Assert.Equal(
             [(T0 + 1000, 1.5), (T0 + 125_500, 1.8)],
             published.Select(p => (p.TimestampUnixMs, Math.Round(p.Value, 9))));
-    }
-
-    private static int Count(List<Sample> list)
-    {
-        lock (list)
-        {
-            return list.Count;
-        }
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition() && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20, Ct);
-        }
-    }
-
-    private sealed class ListSink(List<Sample> into) : ISampleSink
-    {
-        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
-        {
-            lock (into)
-            {
-                into.AddRange(samples.Span);
-            }
-
-            return ValueTask.CompletedTask;
-        }
     }
 }

@@ -101,7 +101,7 @@ public sealed class RoomPueStageTests
 
         var published = new List<Sample>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        var publisher = stage.PublishAsync(new PublishedSamples.ListSink(published), cts.Token);
         Sample S(SeriesDescriptor d, long at, double v, SampleQuality q = SampleQuality.Good) => new(registry.GetOrAdd(d), at, v, q);
         var hallA = stage.Rooms[0];
         var hallB = stage.Rooms[1];
@@ -135,7 +135,7 @@ public sealed class RoomPueStageTests
         await stage.ProcessAsync(new[] { S(PduB1, T0 + 73_000, 0), S(CrahB, T0 + 73_000, 4) }, Ct);
         Assert.Equal(PueOutcome.NoItLoad, hallB.Latest.Outcome);
 
-        await WaitForAsync(() => Count(published) >= 6);
+        await PublishedSamples.WaitForAsync(() => PublishedSamples.Count(published) >= 6);
         await Task.Delay(200, Ct);
         await cts.CancelAsync();
         await publisher;
@@ -182,7 +182,7 @@ public sealed class RoomPueStageTests
         var hallB = stage.Rooms[1];
         var published = new List<Sample>();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var publisher = stage.PublishAsync(new ListSink(published), cts.Token);
+        var publisher = stage.PublishAsync(new PublishedSamples.ListSink(published), cts.Token);
         Sample S(SeriesDescriptor d, long at, double v) => new(registry.GetOrAdd(d), at, v);
         Sample[] Others(long at) => [S(PduA1, at, 7), S(PduA2, at, 5), S(LightA, at, 600), S(PduB1, at, 8000), S(CrahB, at + 100, 4)];
 
@@ -207,41 +207,11 @@ public sealed class RoomPueStageTests
         Assert.Equal("Partial PUE of room hall-a published again: 1.30", logger.Lines[^1].Message);
 
         // hall-a's series has its two real readings and nothing between them; hall-b's 14.
-        await WaitForAsync(() => Count(published) >= 16);
+        await PublishedSamples.WaitForAsync(() => PublishedSamples.Count(published) >= 16);
         await Task.Delay(200, Ct);
         await cts.CancelAsync();
         await publisher;
         Assert.Equal([T0 + 200, T0 + 130_200], published.Where(p => p.Series == hallA.Series).Select(p => p.TimestampUnixMs));
         Assert.Equal(14, published.Count(p => p.Series == hallB.Series));
-    }
-
-    private static int Count(List<Sample> list)
-    {
-        lock (list)
-        {
-            return list.Count;
-        }
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition() && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20, Ct);
-        }
-    }
-
-    private sealed class ListSink(List<Sample> into) : ISampleSink
-    {
-        public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
-        {
-            lock (into)
-            {
-                into.AddRange(samples.Span);
-            }
-
-            return ValueTask.CompletedTask;
-        }
     }
 }
