@@ -134,6 +134,12 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
     public static IReadOnlyDictionary<string, DeviceProfile> LoadProfiles(string directory, SimProfiles? profiles = null)
     {
         profiles ??= new SimProfiles();
+        if (profiles.Ups.Count == 0)
+        {
+            // Here the directory is known: the message lists the UPS profiles it holds (ChosenSlots cannot).
+            throw new SimProfileChoiceException(SimProfileSlot.Ups, "", "is empty: name at least one UPS profile", SimProfileChoices.Known(SimProfileSlot.Ups, directory));
+        }
+
         var result = new Dictionary<string, DeviceProfile>(StringComparer.Ordinal);
         foreach (var (slot, id) in ChosenSlots(profiles))
         {

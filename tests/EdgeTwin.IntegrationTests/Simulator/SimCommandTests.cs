@@ -85,6 +85,7 @@ public sealed class SimCommandTests
     [InlineData("--ups-profile", "eaton-xups,nope", "edgetwin sim: --ups-profile: 'nope' is not a profile in ", "ietf-ups-mib")]
     [InlineData("--meter-profile", "apc-uio-probe", "edgetwin sim: --meter-profile: 'apc-uio-probe' is not a meter profile (no meter.* role); known: ", "siemens-pac3200")]
     [InlineData("--rack-probes", "apc-rpdu2", "edgetwin sim: --rack-probes: 'apc-rpdu2' is not a rack probe profile (it measures pdu.* too); known: ", "apc-uio-probe")]
+    [InlineData("--ups-profile", "", "edgetwin sim: --ups-profile: is empty: name at least one UPS profile; known: ", "eaton-xups")] // said "known: (none)"
     [InlineData("--rack-probes", "siemens-pac3200", "edgetwin sim: --rack-probes: 'siemens-pac3200' is not a rack probe profile (no rack.* role); known: ", "apc-uio-probe")]
     public async Task Sim_rejects_an_unknown_or_wrong_kind_of_profile_with_exit_code_2_naming_the_option_and_the_choices(string option, string value, string start, string aChoice)
     {
