@@ -4,6 +4,8 @@ using EdgeTwin.Core.Samples;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Tests.Shared;
 using EdgeTwin.Twin.Power;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeTwin.IntegrationTests.Twin;
@@ -85,9 +87,13 @@ public sealed class RoomPueStageTests
     {
         // The shipped units this test relies on: kW PDUs and a kW meter in one hall, W in the other.
         Assert.Equal(("kW", "W", "W", "kW"), (PduA1.Unit, PduB1.Unit, CrahA.Unit, CrahB.Unit));
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var samples = new MetricCollector<long>(meters, "EdgeTwin.Twin.Pue", "edgetwin.twin.pue.samples");
+        using var skipped = new MetricCollector<long>(meters, "EdgeTwin.Twin.Pue", "edgetwin.twin.pue.skipped");
         var registry = new SeriesRegistry();
         var logger = new ListLogger<PueStage>();
-        var stage = new PueStage(Config(), registry, logger);
+        var stage = new PueStage(Config(), registry, logger, meters);
 
         Assert.Equal(["hall-a", "hall-b"], stage.Rooms.Select(r => r.Room));
         Assert.Equal(["dc1/ppue{room=hall-a}", "dc1/ppue{room=hall-b}"], stage.Rooms.Select(r => registry[r.Series].Key));
@@ -149,6 +155,13 @@ public sealed class RoomPueStageTests
                 (stage.Rooms[1].Series, T0 + 72_000, 501.0, SampleQuality.OutOfRange),
             ],
             published.Select(s => (s.Series, s.TimestampUnixMs, Math.Round(s.Value, 9), s.Quality)));
+
+        // Counted per room (tag room): a hall's samples are not the site PUE's, whose stay untagged.
+        long Counted(MetricCollector<long> collector, string? room, string? reason = null) => collector.GetMeasurementSnapshot()
+            .Where(m => (m.Tags.TryGetValue("room", out var r) ? r as string : null) == room && (reason is null || m.Tags["reason"] as string == reason))
+            .Sum(m => m.Value);
+        Assert.Equal((1L, 1L, 4L), (Counted(samples, null), Counted(samples, "hall-a"), Counted(samples, "hall-b")));
+        Assert.Equal((1L, 1L, 1L), (Counted(skipped, "hall-a", "missing"), Counted(skipped, "hall-a", "stale"), Counted(skipped, "hall-b", "no_it_load")));
     }
 
     [Fact]

@@ -317,7 +317,7 @@ public sealed partial class PueStage : ISampleStage
             if (result.Outcome is PueOutcome.Ok or PueOutcome.Implausible)
             {
                 _context.Write(new Sample(Series, atMs, result.Value, result.Outcome == PueOutcome.Ok ? SampleQuality.Good : SampleQuality.OutOfRange));
-                _context.Published.Add(1);
+                CountPublished();
                 if (result.Outcome == PueOutcome.Implausible && _lastOutcome != PueOutcome.Implausible)
                 {
                     if (Room is null)
@@ -346,7 +346,7 @@ public sealed partial class PueStage : ISampleStage
             }
             else
             {
-                _context.Skipped.Add(1, new KeyValuePair<string, object?>("reason", result.Outcome switch { PueOutcome.Stale => "stale", PueOutcome.NoItLoad => "no_it_load", _ => "missing" }));
+                CountSkipped(result.Outcome switch { PueOutcome.Stale => "stale", PueOutcome.NoItLoad => "no_it_load", _ => "missing" });
                 if (result.Outcome != _lastOutcome && _everComputed)
                 {
                     if (Room is null)
@@ -377,7 +377,7 @@ public sealed partial class PueStage : ISampleStage
 
             Latest = new PueResult(PueOutcome.Stale, double.NaN, double.NaN, double.NaN);
             _lastOutcome = PueOutcome.Stale;
-            _context.Skipped.Add(1, new KeyValuePair<string, object?>("reason", "stale"));
+            CountSkipped("stale");
             var at = DateTimeOffset.FromUnixTimeMilliseconds(_pacingAtMs);
             var why = string.Create(CultureInfo.InvariantCulture, $"stale: {(Room is null ? "facility" : "infrastructure")} meter {_meters[0]}'s last good reading {at:yyyy-MM-ddTHH:mm:ss.fffZ} ({(nowMs - _pacingAtMs) / 1000} s ago, limit {StaleAfter.TotalSeconds:0} s)");
             if (Room is null)
@@ -387,6 +387,32 @@ public sealed partial class PueStage : ISampleStage
             else
             {
                 Log.RoomStopped(_context.Logger, Room, why);
+            }
+        }
+
+        // A room's samples carry its id (tag room), so a hall's pPUE is not counted as the site PUE's; the site's stay untagged
+        // as they were before rooms had one.
+        private void CountPublished()
+        {
+            if (Room is null)
+            {
+                _context.Published.Add(1);
+            }
+            else
+            {
+                _context.Published.Add(1, new KeyValuePair<string, object?>("room", Room));
+            }
+        }
+
+        private void CountSkipped(string reason)
+        {
+            if (Room is null)
+            {
+                _context.Skipped.Add(1, new KeyValuePair<string, object?>("reason", reason));
+            }
+            else
+            {
+                _context.Skipped.Add(1, new KeyValuePair<string, object?>("reason", reason), new KeyValuePair<string, object?>("room", Room));
             }
         }
 
