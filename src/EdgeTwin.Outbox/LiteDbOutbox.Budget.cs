@@ -188,11 +188,13 @@ public sealed partial class LiteDbOutbox
 
     private (long Available, long Total)? ReadFileSystemSpace()
     {
-        if (MemoryOnly)
-        {
-            return null; // the disk is not written: its space bounds nothing (the memory budget does)
-        }
+        // In memory the disk is not written: its space bounds nothing (the memory budget does).
+        return MemoryOnly ? null : StatFileSystem();
+    }
 
+    /// <summary>Free and total bytes of the outbox directory's file system (one statvfs), or null when unknown.</summary>
+    private (long Available, long Total)? StatFileSystem()
+    {
         if (_options.FileSystemSpace is { } hook)
         {
             return hook();
@@ -200,7 +202,7 @@ public sealed partial class LiteDbOutbox
 
         try
         {
-            var drive = new DriveInfo(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_options.Path)) ?? "/");
+            var drive = new DriveInfo(StoreDirectory(_options.Path));
             return (drive.AvailableFreeSpace, drive.TotalSize);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
@@ -208,6 +210,9 @@ public sealed partial class LiteDbOutbox
             return null; // unknown: the configured budget alone
         }
     }
+
+    /// <summary>The directory that holds the outbox's files.</summary>
+    private static string StoreDirectory(string path) => System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/";
 
     private delegate void Round(ref StoreState state, GapTracker gap);
 

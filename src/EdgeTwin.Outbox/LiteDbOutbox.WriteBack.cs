@@ -136,7 +136,7 @@ public sealed partial class LiteDbOutbox
         {
             // Room for the whole file first: on a full disk the write would fail after filling it.
             var need = _memoryData!.Length + _memoryLog!.Length;
-            if (new DriveInfo(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/").AvailableFreeSpace is var free && free < need + (1 << 20))
+            if (StatFileSystem() is { Available: var free } && free < need + (1 << 20))
             {
                 throw new IOException($"not enough free space for the write-back: it needs {need} bytes, {free} are free", Core.StorageErrors.NoSpace);
             }
@@ -182,7 +182,7 @@ public sealed partial class LiteDbOutbox
     private static void WriteFiles(FileStream file, List<ReadOnlyMemory<byte>> snapshot, string path, Action<string>? step)
     {
         var target = WriteBackPath(path);
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/";
+        var directory = StoreDirectory(path);
         try
         {
             using (file)
@@ -240,7 +240,7 @@ public sealed partial class LiteDbOutbox
     {
         var target = WriteBackPath(path);
         var marker = WriteBackMarkerPath(path);
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "/";
+        var directory = StoreDirectory(path);
         if (File.Exists(marker))
         {
             if (File.Exists(target))

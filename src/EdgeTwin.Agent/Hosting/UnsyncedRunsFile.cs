@@ -192,14 +192,7 @@ public sealed partial class UnsyncedRunsFile
             }
             else
             {
-                var tmp = Path + ".tmp";
-                using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-                {
-                    stream.Write(Format(_ranges));
-                    stream.Flush(flushToDisk: true);
-                }
-
-                File.Move(tmp, Path, overwrite: true);
+                Twin.AtomicStateFile.Write(Path, Format(_ranges));
             }
 
             if (_failure is not null)

@@ -59,6 +59,31 @@ internal static class AtomicStateFile
         }
     }
 
+    /// <summary>
+    /// Writes a small file (a few hundred bytes) on the caller's thread, under the caller's lock: temp file, flushed to
+    /// disk, renamed over the old one; a failed write removes its temp file. No room check and no timeout: for records
+    /// whose writer cannot wait on an asynchronous write (the clock check's record of unsynchronised runs).
+    /// </summary>
+    public static void Write(string path, ReadOnlySpan<byte> bytes)
+    {
+        var temp = path + ".tmp";
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
     /// <summary>A temp file a killed write left behind (it holds space and is never read).</summary>
     public static void RemoveLeftover(string path) => TryDelete(path + ".tmp");
 
