@@ -4,9 +4,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc …).
+# Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc, chronyd …). chrony replaces
+# systemd-timesyncd (both provide time-daemon); the tests' chronyd runs with -x and never touches the clock.
 debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-pysnmp4 python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler faketime
-  prometheus prometheus-alertmanager debootstrap qemu-user-static ansible ansible-lint systemd)
+  prometheus prometheus-alertmanager debootstrap qemu-user-static ansible ansible-lint systemd chrony)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -23,10 +24,11 @@ if ((${#missing[@]})); then
 fi
 # Installing a daemon's package starts a system copy of it; the tests run their own on random ports, so stop the copies
 # this script just installed (and only those: a machine's own broker or agent keeps running).
-for svc in snmpd snmptrapd mosquitto prometheus prometheus-alertmanager; do
+for svc in snmpd snmptrapd mosquitto prometheus prometheus-alertmanager chrony; do
   [[ " ${missing[*]} " == *" $svc "* ]] || continue
   command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" >/dev/null 2>&1
-  pkill -x "${svc:0:15}" >/dev/null 2>&1   # the kernel's process name is cut at 15 characters
+  proc=$svc; [[ $svc == chrony ]] && proc=chronyd   # the package's daemon has another name
+  pkill -x "${proc:0:15}" >/dev/null 2>&1   # the kernel's process name is cut at 15 characters
 done
 
 log=$(mktemp -t edgetwin-tests.XXXXXX)
