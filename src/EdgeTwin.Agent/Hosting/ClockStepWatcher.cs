@@ -94,9 +94,9 @@ public sealed partial class ClockStepWatcher
     internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId, string timesync,
         ChronyCommandClient? chrony = null)
     {
-        _chrony = chrony;
         ArgumentNullException.ThrowIfNull(meters);
         ArgumentNullException.ThrowIfNull(bootId);
+        _chrony = chrony;
         _timesync = timesync;
         _kernel = kernel;
         _time = time;

@@ -89,7 +89,7 @@ public static class ClockStatus
     /// </summary>
     private static void WriteChrony(Utf8JsonWriter writer, ClockSyncState? state)
     {
-        if (state?.Chrony is not { } tracking && state?.ChronyError is null)
+        if (state is null || (state.Chrony is null && state.ChronyError is null))
         {
             writer.WriteNull("chronyd");
             return;
