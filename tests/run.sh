@@ -4,9 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc …).
+# Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc, chronyd …); chronyd's libraries
+# here, its binary unpacked below.
 debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-pysnmp4 python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler faketime
-  prometheus prometheus-alertmanager debootstrap qemu-user-static ansible ansible-lint systemd)
+  prometheus prometheus-alertmanager debootstrap qemu-user-static ansible ansible-lint systemd
+  libcap2 libedit2 libgnutls30 libnettle8 libseccomp2)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,6 +30,18 @@ for svc in snmpd snmptrapd mosquitto prometheus prometheus-alertmanager; do
   command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" >/dev/null 2>&1
   pkill -x "${svc:0:15}" >/dev/null 2>&1   # the kernel's process name is cut at 15 characters
 done
+# The clock watcher's tests run a chronyd of their own (-x: it never touches the clock). Unpacked, not installed: the chrony
+# package conflicts with systemd-timesyncd, and installing it would replace the machine's own time daemon.
+if [[ ! -x /usr/sbin/chronyd ]]; then
+  peers=$PWD/.cache/test-peers
+  if [[ ! -x $peers/chrony/usr/sbin/chronyd ]]; then
+    mkdir -p "$peers" && rm -f "$peers"/chrony_*.deb
+    (cd "$peers" && { apt-get download chrony >/dev/null 2>&1 || { [[ $(id -u) == 0 ]] && apt-get update -qq >/dev/null && apt-get download chrony >/dev/null 2>&1; }; }) \
+      && dpkg-deb -x "$peers"/chrony_*.deb "$peers/chrony" \
+      || echo "warning: could not download Debian's chrony; the chronyd tests will skip and say why"
+  fi
+  [[ -x $peers/chrony/usr/sbin/chronyd ]] && export EDGETWIN_CHRONYD=$peers/chrony/usr/sbin/chronyd
+fi
 
 log=$(mktemp -t edgetwin-tests.XXXXXX)
 trap 'rm -f "$log"' EXIT

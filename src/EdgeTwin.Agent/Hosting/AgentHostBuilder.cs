@@ -80,7 +80,8 @@ public static class AgentHostBuilder
         services.AddHostedService(sp => sp.GetRequiredService<PrometheusEndpointService>());
         services.AddHostedService<AgentService>();
         // After the agent: it needs the event hub, and stops first, before the hub takes no more events.
-        services.AddSingleton(sp => new ClockStepWatcher(options.TimeProvider, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<ILogger<ClockStepWatcher>>(), config.Site.GatewayId, options.KernelClock ?? EdgeTwin.Sensors.Host.KernelClock.Read, options.BootId ?? BootId.Read, options.TimesyncDirectory ?? ClockStepWatcher.TimesyncDirectory));
+        services.AddSingleton(sp => new ClockStepWatcher(options.TimeProvider, sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<ILogger<ClockStepWatcher>>(), config.Site.GatewayId, options.KernelClock ?? EdgeTwin.Sensors.Host.KernelClock.Read, options.BootId ?? BootId.Read, options.TimesyncDirectory ?? ClockStepWatcher.TimesyncDirectory,
+            new EdgeTwin.Sensors.Host.ChronyCommandClient(options.ChronyCommand ?? EdgeTwin.Sensors.Host.ChronyCommandClient.DefaultEndPoint, EdgeTwin.Sensors.Host.ChronyCommandClient.DefaultTimeout)));
         services.AddHostedService<ClockStepService>();
         return services;
     }

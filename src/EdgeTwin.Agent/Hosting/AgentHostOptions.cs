@@ -22,6 +22,9 @@ public sealed class AgentHostOptions
     /// <summary>systemd-timesyncd's runtime directory for the clock watcher when adjtimex(2) is denied (tests); <see cref="ClockStepWatcher.TimesyncDirectory"/> when null.</summary>
     internal string? TimesyncDirectory { get; set; }
 
+    /// <summary>chronyd's command port for the clock watcher when adjtimex(2) is denied and timesyncd does not run (tests: a chronyd of their own); <see cref="EdgeTwin.Sensors.Host.ChronyCommandClient.DefaultEndPoint"/> when null.</summary>
+    internal System.Net.IPEndPoint? ChronyCommand { get; set; }
+
     /// <summary>Poll scheduler settings (concurrency, jitter, backoff).</summary>
     public PollSchedulerOptions Scheduler { get; set; } = new();
 

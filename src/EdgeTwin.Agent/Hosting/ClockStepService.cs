@@ -48,6 +48,8 @@ internal sealed partial class ClockStepService(
         {
             do
             {
+                // chronyd is asked here, where waiting is allowed; the check then uses its answer (see RefreshAsync).
+                await watcher.RefreshAsync(stoppingToken).ConfigureAwait(false);
                 if (watcher.Check(stats) is { } stepped)
                 {
                     _pending.Enqueue(stepped);

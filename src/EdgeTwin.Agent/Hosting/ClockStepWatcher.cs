@@ -18,11 +18,15 @@ namespace EdgeTwin.Agent.Hosting;
 public sealed record ClockStep(DateTimeOffset SeenAt, long StepMs, long? FirstSequence, long? LastSequence);
 
 /// <summary>What the last check of the clock saw, for <c>edgetwin status</c> (another thread than the checks').</summary>
-/// <param name="Synchronized">The clock's state: adjtimex(2), or timesyncd's marker when that is denied; null unknown.</param>
+/// <param name="Synchronized">The clock's state: adjtimex(2), or when that is denied timesyncd's marker, else chronyd's tracking report; null unknown.</param>
 /// <param name="UnsynchronizedSince">With <paramref name="Synchronized"/> false: the wall clock (the unsynchronised one) at the first check that saw it.</param>
 /// <param name="SinceStart">That first check was this run's first.</param>
 /// <param name="OpenFrom">This run stamps from this outbox sequence on under the unsynchronised clock, held in the state file until a <c>clock_stepped</c> event names it; null when none is held.</param>
-public sealed record ClockSyncState(bool? Synchronized, DateTimeOffset? UnsynchronizedSince, bool SinceStart, long? OpenFrom);
+/// <param name="By">Who told <paramref name="Synchronized"/>: <c>adjtimex</c>, <c>timesyncd</c>, <c>chronyd</c>; null when unknown.</param>
+/// <param name="Chrony">chronyd's report, when it told.</param>
+/// <param name="ChronyError">Why chronyd did not tell, when it was asked (adjtimex denied, no timesyncd) and did not answer.</param>
+public sealed record ClockSyncState(bool? Synchronized, DateTimeOffset? UnsynchronizedSince, bool SinceStart, long? OpenFrom,
+    string? By = null, ChronyTracking? Chrony = null, string? ChronyError = null);
 
 /// <summary>
 /// Watches the wall clock against the monotonic clock for the whole agent. A gateway without a real-time clock boots with
@@ -49,6 +53,7 @@ public sealed partial class ClockStepWatcher
     public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(5);
 
     private readonly Func<ClockReading> _kernel;
+    private readonly ChronyCommandClient? _chrony;
     private readonly TimeProvider _time;
     private readonly string _timesync;
     private readonly string? _boot;
@@ -57,6 +62,10 @@ public sealed partial class ClockStepWatcher
     private readonly Counter<long> _steps;
     private readonly WallClockWatch _watch;
     private bool? _synchronized;
+    private string? _by;
+    private ChronyAnswer? _chronyAnswer; // the last refresh's, taken by the next check
+    private ChronyAnswer? _chronyUsed; // what that check used
+    private bool _chronyFailing;
     private long _rangeFirst;
     private ClockStep? _last;
     private int _count;
@@ -68,7 +77,8 @@ public sealed partial class ClockStepWatcher
     private ClockSyncState? _state;
 
     public ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger<ClockStepWatcher> logger, string device)
-        : this(time, meters, logger, device, KernelClock.Read, BootId.Read, TimesyncDirectory)
+        : this(time, meters, logger, device, KernelClock.Read, BootId.Read, TimesyncDirectory,
+            new ChronyCommandClient(ChronyCommandClient.DefaultEndPoint, ChronyCommandClient.DefaultTimeout))
     {
     }
 
@@ -80,10 +90,13 @@ public sealed partial class ClockStepWatcher
     /// <param name="bootId">This boot's id (<c>/proc/sys/kernel/random/boot_id</c>; null when unknown): the monotonic clock
     /// runs on across the agent's restarts within one boot, so an earlier run's wall-minus-monotonic offset compares with this one's.</param>
     /// <param name="timesync">systemd-timesyncd's runtime directory, asked when adjtimex(2) is denied (<see cref="TimesyncDirectory"/>).</param>
-    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId, string timesync)
+    /// <param name="chrony">chronyd's command port, asked by <see cref="RefreshAsync"/> when adjtimex(2) is denied and timesyncd does not run; null: never.</param>
+    internal ClockStepWatcher(TimeProvider time, IMeterFactory meters, ILogger logger, string device, Func<ClockReading> kernel, Func<string?> bootId, string timesync,
+        ChronyCommandClient? chrony = null)
     {
         ArgumentNullException.ThrowIfNull(meters);
         ArgumentNullException.ThrowIfNull(bootId);
+        _chrony = chrony;
         _timesync = timesync;
         _kernel = kernel;
         _time = time;
@@ -157,8 +170,59 @@ public sealed partial class ClockStepWatcher
             (since, sinceStart) = before is { Synchronized: false, UnsynchronizedSince: { } s } ? (s, before.SinceStart) : (_time.GetUtcNow(), before is null);
         }
 
-        Volatile.Write(ref _state, new ClockSyncState(_synchronized, since, sinceStart, _openFirst));
+        Volatile.Write(ref _state, new ClockSyncState(_synchronized, since, sinceStart, _openFirst, _by, _chronyUsed?.Tracking, _chronyUsed?.Error));
         return stepped;
+    }
+
+    /// <summary>
+    /// Asks chronyd for its tracking report when the next <see cref="Check"/> has no other way to learn the clock's sync
+    /// state: adjtimex(2) denied (<c>ProtectClock=yes</c>) and no systemd-timesyncd. <see cref="Check"/> cannot wait on
+    /// the network (it is synchronous, and its clock reads should be close together), so the caller refreshes first and
+    /// the check uses this answer, once. Never throws but for <paramref name="cancellationToken"/>; at most
+    /// <see cref="ChronyCommandClient.DefaultTimeout"/> (the client's). Same caller as <see cref="Check"/>.
+    /// </summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _chronyAnswer, null);
+        if (_chrony is null || KernelReadable() || Directory.Exists(_timesync))
+        {
+            return;
+        }
+
+        ChronyAnswer answer;
+        try
+        {
+            answer = new ChronyAnswer(await _chrony.TrackingAsync(cancellationToken).ConfigureAwait(false), null);
+            if (_chronyFailing)
+            {
+                _chronyFailing = false;
+                LogChronyAnswers(_logger, _chrony.EndPoint, answer.Tracking!.Value.Synchronized);
+            }
+        }
+        catch (ChronyException ex)
+        {
+            answer = new ChronyAnswer(null, ex.Message);
+            if (!_chronyFailing)
+            {
+                _chronyFailing = true;
+                LogChronyUnanswered(_logger, ex.Message);
+            }
+        }
+
+        Volatile.Write(ref _chronyAnswer, answer);
+    }
+
+    private bool KernelReadable()
+    {
+        try
+        {
+            _kernel();
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private EdgeEvent? CheckClocks(Func<OutboxStats?> outbox)
@@ -166,7 +230,8 @@ public sealed partial class ClockStepWatcher
         var wallMs = _watch.Read(out var stepMs);
         var offsetMs = wallMs - MonotonicMs();
         var before = _synchronized;
-        var after = Synchronized();
+        var chrony = Interlocked.Exchange(ref _chronyAnswer, null); // a refresh's answer serves one check: never a stale one
+        var after = Synchronized(chrony);
         _synchronized = after;
         var starting = false;
         if (_runs is not null && !_runStarted && outbox() is { RunFirstSequence: > 0 } opened)
@@ -416,19 +481,34 @@ public sealed partial class ClockStepWatcher
         }
     }
 
-    private bool? Synchronized()
+    private bool? Synchronized(ChronyAnswer? chrony)
     {
+        _chronyUsed = null;
         try
         {
-            return _kernel().Synchronized;
+            var synchronized = _kernel().Synchronized;
+            _by = "adjtimex";
+            return synchronized;
         }
         catch (IOException)
         {
-            // ProtectClock= denies even the read (the role's unit without a host device): timesyncd's marker tells instead.
-            // Without it (chrony, ntpd, no client) the state is unknown and the event says nothing of it.
-            return File.Exists(Path.Combine(_timesync, "synchronized")) ? true : Directory.Exists(_timesync) ? false : null;
+            // ProtectClock= denies even the read (the role's unit without a host device): timesyncd's marker tells instead,
+            // else chronyd's tracking report (RefreshAsync asked it). Without either (ntpd, no client, chronyd not
+            // answering) the state is unknown and the event says nothing of it.
+            if (Directory.Exists(_timesync))
+            {
+                _by = "timesyncd";
+                return File.Exists(Path.Combine(_timesync, "synchronized"));
+            }
+
+            _chronyUsed = chrony;
+            _by = chrony?.Tracking is null ? null : "chronyd";
+            return chrony?.Tracking?.Synchronized;
         }
     }
+
+    /// <summary>chronyd's report, or why there is none.</summary>
+    private sealed record ChronyAnswer(ChronyTracking? Tracking, string? Error);
 
     private static string SyncText(bool? synchronized) => synchronized switch
     {
@@ -436,6 +516,12 @@ public sealed partial class ClockStepWatcher
         false => "not synchronised",
         null => "unknown",
     };
+
+    [LoggerMessage(EventId = 2036, Level = LogLevel.Information, Message = "the kernel clock's sync state cannot be read (adjtimex(2) denied) and systemd-timesyncd does not run; {Error}: the clock's state is unknown until it answers")]
+    private static partial void LogChronyUnanswered(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 2037, Level = LogLevel.Information, Message = "chronyd at {Address} answers: it tells the clock's sync state again (synchronised: {Synchronized})")]
+    private static partial void LogChronyAnswers(ILogger logger, System.Net.IPEndPoint address, bool synchronized);
 
     [LoggerMessage(EventId = 2032, Level = LogLevel.Warning, Message = "the kernel clock was synchronised {How}, and before that {What}: a clock_stepped event (reason {Reason}) tells the centre")]
     private static partial void LogEarlierRunsNamed(ILogger logger, string how, string what, string reason);

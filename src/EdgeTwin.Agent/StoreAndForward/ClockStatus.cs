@@ -16,9 +16,10 @@ namespace EdgeTwin.Agent.StoreAndForward;
 public static class ClockStatus
 {
     /// <summary>
-    /// Writes <c>"clock":{"synchronized":…,"synchronized_by":…,"max_error_s":…,"error":…,"steps_since_start":…,"last_step":…,"unsynchronized":…}</c>
+    /// Writes <c>"clock":{"synchronized":…,"synchronized_by":…,"max_error_s":…,"error":…,"chronyd":…,"steps_since_start":…,"last_step":…,"unsynchronized":…}</c>
     /// from one adjtimex read and the agent's clock-step watcher (the last three only with one). When adjtimex is denied,
-    /// the watcher's last check (systemd-timesyncd's marker) tells the state, or it stays unknown.
+    /// the watcher's last check (systemd-timesyncd's marker, else chronyd's tracking report) tells the state, or it stays
+    /// unknown; <c>chronyd</c> is its report or why there is none when it was asked, else null.
     /// </summary>
     public static void Write(Utf8JsonWriter writer, Func<ClockReading> read, ClockStepWatcher? steps = null)
     {
@@ -26,6 +27,7 @@ public static class ClockStatus
         ArgumentNullException.ThrowIfNull(read);
         writer.WriteStartObject("clock");
         bool? now = null;
+        ClockSyncState? asked = null;
         try
         {
             var clock = read();
@@ -37,13 +39,14 @@ public static class ClockStatus
         }
         catch (IOException ex)
         {
-            // The static unit's ProtectClock= denies even the read (EPERM): timesyncd's marker, as the watcher last saw
-            // it, or unknown (chrony, ntpd, no client) rather than a guess.
-            if (steps?.SyncState?.Synchronized is { } marker)
+            // The static unit's ProtectClock= denies even the read (EPERM): timesyncd's marker or chronyd's report, as the
+            // watcher last saw them, or unknown (ntpd, no client, chronyd not answering) rather than a guess.
+            asked = steps?.SyncState;
+            if (asked is { Synchronized: { } marker, By: { } by })
             {
                 now = marker;
                 writer.WriteBoolean("synchronized", marker);
-                writer.WriteString("synchronized_by", "timesyncd");
+                writer.WriteString("synchronized_by", by);
             }
             else
             {
@@ -54,6 +57,8 @@ public static class ClockStatus
             writer.WriteNull("max_error_s");
             writer.WriteString("error", ex.Message);
         }
+
+        WriteChrony(writer, asked);
 
         if (steps is not null)
         {
@@ -73,6 +78,45 @@ public static class ClockStatus
             }
 
             WriteUnsynchronized(writer, steps, now);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// <c>"chronyd":{"reference":…,"stratum":…,"leap":…,"correction_s":…,"error":…}</c> when the watcher asked chronyd
+    /// (adjtimex denied, no timesyncd): its report, or why there is none (<c>error</c>); else null.
+    /// </summary>
+    private static void WriteChrony(Utf8JsonWriter writer, ClockSyncState? state)
+    {
+        if (state is null || (state.Chrony is null && state.ChronyError is null))
+        {
+            writer.WriteNull("chronyd");
+            return;
+        }
+
+        writer.WriteStartObject("chronyd");
+        if (state.Chrony is { } t)
+        {
+            writer.WriteString("reference", t.RefId == 0 ? null : t.Reference);
+            writer.WriteNumber("stratum", t.Stratum);
+            writer.WriteString("leap", t.Leap switch
+            {
+                ChronyLeap.Normal => "normal",
+                ChronyLeap.InsertSecond => "insert_second",
+                ChronyLeap.DeleteSecond => "delete_second",
+                _ => "unsynchronized",
+            });
+            writer.WriteNumber("correction_s", t.CorrectionSeconds);
+            writer.WriteNull("error");
+        }
+        else
+        {
+            writer.WriteNull("reference");
+            writer.WriteNull("stratum");
+            writer.WriteNull("leap");
+            writer.WriteNull("correction_s");
+            writer.WriteString("error", state.ChronyError);
         }
 
         writer.WriteEndObject();
@@ -129,14 +173,18 @@ public static class ClockStatus
             ? e.GetDouble().ToString("0.######", CultureInfo.InvariantCulture) + " s"
             : "?";
         var denied = clock.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.String ? error.GetString() : null;
-        var byTimesyncd = clock.TryGetProperty("synchronized_by", out var by) && by.ValueKind == JsonValueKind.String && by.GetString() == "timesyncd";
+        var by = clock.TryGetProperty("synchronized_by", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null;
+        var chronyd = clock.TryGetProperty("chronyd", out var c) && c.ValueKind == JsonValueKind.Object ? c : (JsonElement?)null;
         var line = clock.GetProperty("synchronized").ValueKind switch
         {
-            JsonValueKind.True when byTimesyncd => $"clock     synchronised (systemd-timesyncd says so; the kernel's state cannot be read: {denied})",
+            JsonValueKind.True when by == "timesyncd" => $"clock     synchronised (systemd-timesyncd says so; the kernel's state cannot be read: {denied})",
+            JsonValueKind.True when by == "chronyd" => $"clock     synchronised (chronyd says so: {ChronyText(chronyd)}; the kernel's state cannot be read: {denied})",
             JsonValueKind.True => $"clock     synchronised (kernel max error {maxError})",
-            JsonValueKind.False when byTimesyncd => $"clock     NOT synchronised (systemd-timesyncd has not synchronised it; the kernel's state cannot be read: {denied}): sample times may be wrong",
+            JsonValueKind.False when by == "timesyncd" => $"clock     NOT synchronised (systemd-timesyncd has not synchronised it; the kernel's state cannot be read: {denied}): sample times may be wrong",
+            JsonValueKind.False when by == "chronyd" => $"clock     NOT synchronised (chronyd has not synchronised it: {ChronyText(chronyd)}; the kernel's state cannot be read: {denied}): sample times may be wrong",
             JsonValueKind.False => $"clock     NOT synchronised (kernel max error {maxError}, its cap): no time daemon has set the clock, sample times may be wrong",
-            _ => "clock     unknown: " + (denied ?? "no reading"),
+            _ => "clock     unknown: " + (denied ?? "no reading")
+                + (chronyd is { } u && u.TryGetProperty("error", out var e2) && e2.ValueKind == JsonValueKind.String ? "; " + e2.GetString() : ""),
         };
         foreach (var more in new[] { UnsynchronizedLine(clock), StepLine(clock) })
         {
@@ -182,6 +230,20 @@ public static class ClockStatus
             ({ } a, { } b) => $": {a}, and {b}, will be named to the centre when it syncs",
         };
         return $"NOT SYNCHRONISED since {when}{what}";
+    }
+
+    /// <summary><c>reference 192.0.2.1, stratum 3, 0.000012 s slow of NTP time</c>, from the <c>chronyd</c> object (chronyc's words: a positive correction is slow).</summary>
+    private static string ChronyText(JsonElement? chronyd)
+    {
+        if (chronyd is not { } c || c.GetProperty("stratum").ValueKind != JsonValueKind.Number)
+        {
+            return "no report";
+        }
+
+        var reference = c.GetProperty("reference") is { ValueKind: JsonValueKind.String } r ? "reference " + r.GetString() : "no reference";
+        var correction = c.GetProperty("correction_s").GetDouble();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{reference}, stratum {c.GetProperty("stratum").GetInt32()}, {Math.Abs(correction):0.000000} s {(correction > 0 ? "slow" : "fast")} of NTP time");
     }
 
     /// <summary>The second line, for the last wall-clock step since the agent started; null when there was none.</summary>
