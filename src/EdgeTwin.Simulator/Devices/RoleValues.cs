@@ -41,8 +41,14 @@ public static class RoleValues
             "crac" or "crah" or "cooling" or "cooling_unit" => device.Kind == SimEntityKind.CoolingUnit && TryCooling(site.CoolingUnit(device.EntityId), quantity, row, out value),
             "machine" when device.Kind == SimEntityKind.LineStation => site.Line is { } line && Line.SimLineRoles.TryRead(line, device.EntityId, quantity, out value),
             "machine" or "drive" or "motor" or "vfd" => device.Kind == SimEntityKind.Machine && TryMachine(site.Machine(device.EntityId), quantity, out value),
-            "meter" => device.Kind == SimEntityKind.Meter && TryMeter(site, quantity, phase, Tariff(metricName), out value),
-            "room" => TryRoom(site, quantity, out value),
+            "meter" => device.Kind switch
+            {
+                SimEntityKind.Meter => TryMeter(site.UtilityOn, site.FacilityKw, site.Upses.Sum(u => u.InputEnergyKwh), quantity, phase, Tariff(metricName), out value),
+                SimEntityKind.RoomMeter => site.RoomById(device.EntityId) is var room
+                    && TryMeter(site.UtilityOn, site.RoomInfrastructureKw(room.Id), room.InfrastructureEnergyKwh, quantity, phase, Tariff(metricName), out value),
+                _ => false,
+            },
+            "room" => TryRoom(device.Kind == SimEntityKind.RoomMeter ? site.RoomById(device.EntityId) : site.Room, quantity, out value),
             "net" => device.Kind is SimEntityKind.Rack or SimEntityKind.RackProbe && TrySensor(quantity, out value),
             _ => false,
         };
@@ -312,14 +318,16 @@ public static class RoleValues
         return value.Unit is not null;
     }
 
-    private static bool TryMeter(SimulatedSite site, string quantity, int? phase, int tariff, out SimValue value)
+    /// <summary>
+    /// A three-phase meter reading <paramref name="inputKw"/> balanced over its phases. The site's main meter measures
+    /// what the UPS units, the cooling units (fans and compressors) and the rooms' lighting draw from the utility (the
+    /// facility power of the PUE; its energy counter counts the UPS inputs); a room's infrastructure sub-meter its own
+    /// cooling units and lighting (<see cref="SimulatedSite.RoomInfrastructureKw"/>, its energy counter the same loads).
+    /// With the mains gone they measure nothing: the cooling units' fans run on whatever supply the simulation gives them,
+    /// but not through these meters (the main meter read 0 V and still 150 W before).
+    /// </summary>
+    private static bool TryMeter(bool utility, double inputKw, double energyKwh, string quantity, int? phase, int tariff, out SimValue value)
     {
-        // The site's main meter measures what the UPS units and the cooling units (fans and compressors) draw from the
-        // utility, balanced over three phases: the facility power of the PUE.
-        // With the mains gone it measures nothing: the cooling units' fans run on whatever supply the simulation gives them,
-        // but not through this meter (it read 0 V and still 150 W before).
-        var utility = site.Upses.Count == 0 || site.Upses.Any(u => !u.UtilityFailed);
-        var inputKw = utility ? site.Upses.Sum(u => u.InputKw) + site.CoolingUnits.Sum(u => u.FanPowerKw + u.CompressorKw) : 0;
         const double Volts = 230;
         const double PowerFactor = 0.97;
         var phaseCurrent = utility ? inputKw * 1000 / 3 / (Volts * PowerFactor) : 0;
@@ -337,7 +345,7 @@ public static class RoleValues
             "reactive_power" or "reactive_power_total" => new SimValue(inputKw * Math.Tan(Math.Acos(PowerFactor)) * (perPhase ? 1.0 / 3 : 1), "kvar"),
             "power_factor" or "power_factor_total" or "phase_power_factor" => new SimValue(utility ? PowerFactor : 0, "1"),
             "frequency" => new SimValue(utility ? 50 : 0, "Hz"),
-            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(tariff == 1 ? site.Upses.Sum(u => u.InputEnergyKwh) : 0, "kW.h"),
+            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(tariff == 1 ? energyKwh : 0, "kW.h"),
             "energy_export" or "export_energy" => new SimValue(0, "kW.h"),
             _ => default,
         };
@@ -354,12 +362,12 @@ public static class RoleValues
         return value.Unit is not null;
     }
 
-    private static bool TryRoom(SimulatedSite site, string quantity, out SimValue value)
+    private static bool TryRoom(SimRoom room, string quantity, out SimValue value)
     {
         value = quantity switch
         {
-            "temperature" => new SimValue(site.Room.TemperatureC, "Cel"),
-            "humidity" => new SimValue(Humidity(site.Room.TemperatureC), "%"),
+            "temperature" => new SimValue(room.TemperatureC, "Cel"),
+            "humidity" => new SimValue(Humidity(room.TemperatureC), "%"),
             _ => default,
         };
         return value.Unit is not null;
