@@ -35,6 +35,7 @@ public static class RoleValues
         value = default;
         return prefix switch
         {
+            "rack" when device.Kind == SimEntityKind.RackProbe && site.Rack(device.EntityId).ProbeLost => TryLostProbe(quantity, out value),
             "rack" => RackOf(site, device) is { } rack && TryRack(rack, quantity, row, out value),
             "pdu" or "outlet" or "feed" => device.Kind == SimEntityKind.Pdu && TryPdu(site.Pdu(device.EntityId), quantity, row, phase, out value),
             "ups" or "battery" => device.Kind == SimEntityKind.Ups && TryUps(site.Ups(device.EntityId), quantity, out value),
@@ -49,7 +50,12 @@ public static class RoleValues
                 _ => false,
             },
             "room" => TryRoom(device.Kind == SimEntityKind.RoomMeter ? site.RoomById(device.EntityId) : site.Room, quantity, out value),
-            "net" => device.Kind is SimEntityKind.Rack or SimEntityKind.RackProbe && TrySensor(quantity, out value),
+            "net" => device.Kind switch
+            {
+                SimEntityKind.RackProbe => TrySensor(site.Rack(device.EntityId), quantity, out value),
+                SimEntityKind.Rack => TrySensor(null, quantity, out value),
+                _ => false,
+            },
             _ => false,
         };
     }
@@ -353,12 +359,44 @@ public static class RoleValues
     }
 
     /// <summary>
-    /// A sensor's own health (<c>net.sensor_status</c>): a simulated probe is always installed and answering, so this reads
-    /// ok (a comm status's <c>commsOK</c>, an alarm status's normal). Sensor failures are not simulated.
+    /// A sensor's own health (<c>net.sensor_status</c>), the same words for a comm status and an alarm status column: each
+    /// column takes the first word that is one of its labels (PowerNet-MIB's uioSensorStatusCommStatus commsOK/commsLost,
+    /// uioSensorStatusAlarmStatus uioNormal/uioWarning/uioCritical/sensorStatusNotApplicable), then one a label contains.
+    /// A rack's inlet probe (<paramref name="probe"/>'s rack) reads lost after <c>probe-lost</c> (comms lost, alarm not
+    /// applicable), else its card's alarm against its thresholds: warning above <see cref="SimRack.ProbeHighThresholdC"/>,
+    /// critical <see cref="SimRack.ProbeCriticalMarginK"/> above it (compared with the probe's reading, as the card does). A
+    /// rack device's sensors (null) always read ok.
     /// </summary>
-    private static bool TrySensor(string quantity, out SimValue value)
+    private static bool TrySensor(SimRack? probe, string quantity, out SimValue value)
     {
-        value = quantity == "sensor_status" ? new SimValue(1, "1", "ok|normal") : default;
+        if (quantity != "sensor_status")
+        {
+            value = default;
+            return false;
+        }
+
+        var reading = probe?.InletSensor.Reading ?? double.NegativeInfinity;
+        var high = probe?.ProbeHighThresholdC ?? double.PositiveInfinity;
+        value = probe is { ProbeLost: true } ? new SimValue(4, "1", "commsLost|sensorStatusNotApplicable|lost|fault")
+            : reading > high + SimRack.ProbeCriticalMarginK ? new SimValue(3, "1", "commsOK|uioCritical|critical|alarm")
+            : reading > high ? new SimValue(2, "1", "commsOK|uioWarning|warning|alarm")
+            : new SimValue(1, "1", "commsOK|uioNormal|ok|normal");
+        return true;
+    }
+
+    /// <summary>
+    /// A disconnected probe's readings: PowerNet-MIB's "no reading" convention, -1 for the temperature and the humidity
+    /// (uioSensorStatusTemperatureDegC, uioSensorStatusHumidity: "-1 indicates an invalid reading due to lost
+    /// communications"), which the apc-uio-probe profile's <c>min: 0</c> flags out of range.
+    /// </summary>
+    private static bool TryLostProbe(string quantity, out SimValue value)
+    {
+        value = quantity switch
+        {
+            "temperature" or "sensor_temperature" or "inlet_temperature" or "inlet_temp" or "temperature_inlet" => new SimValue(-1, "Cel"),
+            "humidity" or "inlet_humidity" => new SimValue(-1, "%"),
+            _ => default,
+        };
         return value.Unit is not null;
     }
 

@@ -496,7 +496,7 @@ public sealed class SimulatedSite
             FaultKind.PduOverload or FaultKind.PduClear => Pdu(fault.Target),
             FaultKind.UtilityFail or FaultKind.UtilityRestore => Ups(fault.Target),
             FaultKind.MachineStop or FaultKind.MachineStart or FaultKind.MachineWear => Machine(fault.Target),
-            FaultKind.RackRestart => Rack(fault.Target),
+            FaultKind.RackRestart or FaultKind.ProbeLost or FaultKind.ProbeThreshold or FaultKind.ProbeOk => Rack(fault.Target),
             _ => fault.Target,
         };
     }
@@ -516,6 +516,9 @@ public sealed class SimulatedSite
             FaultKind.MachineStart => SetMachine(fault.Target, MachineState.Running),
             FaultKind.MachineWear => SetWear(fault.Target, fault.Argument!.Value),
             FaultKind.RackRestart => RestartRack(fault.Target),
+            FaultKind.ProbeLost => SetProbe(fault.Target, lost: true, SimRack.DefaultProbeHighThresholdC, "inlet probe disconnected from its card: comms lost, no reading"),
+            FaultKind.ProbeThreshold => SetProbe(fault.Target, lost: Rack(fault.Target).ProbeLost, fault.Argument!.Value, $"inlet probe's high temperature threshold set to {fault.Argument!.Value:0.#} °C"),
+            FaultKind.ProbeOk => SetProbe(fault.Target, lost: false, SimRack.DefaultProbeHighThresholdC, "inlet probe connected again, no thresholds set"),
             FaultKind.DeviceDark => SetDeviceFault(fault.Target, new DeviceFault(Dark: true), "dark: drops every request"),
             FaultKind.DeviceSlow => SetDeviceFault(fault.Target, new DeviceFault(Delay: fault.Delay!.Value), $"slow: answers {fault.Delay!.Value.TotalMilliseconds:0} ms late"),
             FaultKind.DeviceGarble => SetDeviceFault(fault.Target, new DeviceFault(GarbleProbability: fault.Argument ?? 1), $"garbles {(fault.Argument ?? 1) * 100:0} % of its answers"),
@@ -556,6 +559,14 @@ public sealed class SimulatedSite
     {
         Rack(id).RestartServers();
         return "servers powered on again";
+    }
+
+    private string SetProbe(string id, bool lost, double highThresholdC, string message)
+    {
+        var rack = Rack(id);
+        rack.ProbeLost = lost;
+        rack.ProbeHighThresholdC = highThresholdC;
+        return message;
     }
 
     private string SetMachine(string id, MachineState state)
