@@ -31,6 +31,28 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>An optional whole number of at least <paramref name="min"/>; absent: null.</summary>
+    public static Option<int?> AtLeast(this Option<int?> option, int min)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
+            {
+                r.AddError($"{option.Name} takes a whole number, got '{text}'");
+                return null;
+            }
+
+            if (v < min)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {v}"));
+            }
+
+            return v;
+        };
+        return option;
+    }
+
     /// <summary>A number of seconds (<c>30</c>) or a duration as in the config (<c>30s</c>, <c>5m</c>, <c>1h</c>), above zero.</summary>
     public static Option<double?> Positive(this Option<double?> option)
     {

@@ -39,9 +39,15 @@ internal sealed class SimCommand : ICliCommand
         };
         var meterProfile = new Option<string?>("--meter-profile") { Description = "Profile of the main meter (Modbus). Default: eastron-sdm630." };
         var rackProbes = new Option<string?>("--rack-probes") { Description = "Put a probe of this profile at every rack's inlet (device probe-RACK), e.g. apc-uio-probe. Default: none." };
+        var rooms = new Option<int?>("--rooms")
+        {
+            Description = "Split the racks and cooling units over N rooms, each with its lighting and an infrastructure sub-meter (device meter-ROOM, "
+                + "the main meter's profile) named in the config as the room's power.infrastructure_meters, so the agent publishes its partial PUE. "
+                + "Default: one room without a sub-meter.",
+        }.AtLeast(1);
         var duration = new Option<double?>("--duration") { Description = "Stop after this many seconds (default: run until Ctrl-C)." }.Positive();
         var command = new Command("sim", "Run a simulated site (SNMP and Modbus devices on loopback) and write a matching site config.");
-        foreach (var o in new Option[] { racks, units, machines, seed, configOut, profilesDir, interval, timeScale, faults, duration, upsProfiles, meterProfile, rackProbes })
+        foreach (var o in new Option[] { racks, units, machines, seed, configOut, profilesDir, interval, timeScale, faults, duration, upsProfiles, meterProfile, rackProbes, rooms })
         {
             command.Options.Add(o);
         }
@@ -65,6 +71,7 @@ internal sealed class SimCommand : ICliCommand
                     Machines = parse.GetValue(machines),
                     LineStations = line.StationsFrom(parse),
                     Seed = parse.GetValue(seed),
+                    Rooms = parse.GetValue(rooms),
                     Start = DateTimeOffset.UtcNow,
                 });
                 var site = new SimulatedSite(spec);
@@ -195,9 +202,19 @@ internal sealed class SimCommand : ICliCommand
     private static async Task<int> PrintStatusAsync(SimulatedSite site, TextWriter output, int reportedEvents)
     {
         string line;
+        string? roomsLine = null;
         IReadOnlyList<SimEvent> events;
         lock (site.SyncRoot)
         {
+            if (site.Spec.Rooms.Count > 0)
+            {
+                // Sub-metered rooms (--rooms): each room's air and the partial PUE the agent should publish for it.
+                roomsLine = "  " + string.Join(", ", site.Rooms.Select(r => string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{r.Id} {r.TemperatureC:0.0} °C IT {site.RoomItKw(r.Id):0.0} kW infrastructure {site.RoomInfrastructureKw(r.Id):0.0} kW pPUE {site.RoomPartialPue(r.Id):0.000}")))
+                    + string.Create(CultureInfo.InvariantCulture, $"; site PUE {site.Pue:0.000}");
+            }
+
             var hottest = site.Racks.MaxBy(r => r.InletC)!;
             line = string.Create(
                 CultureInfo.InvariantCulture,
@@ -206,6 +223,11 @@ internal sealed class SimCommand : ICliCommand
         }
 
         await output.WriteLineAsync(line).ConfigureAwait(false);
+        if (roomsLine is not null)
+        {
+            await output.WriteLineAsync(roomsLine).ConfigureAwait(false);
+        }
+
         if (site.Line is not null)
         {
             await output.WriteLineAsync("  " + LineSimOptions.Status(site)).ConfigureAwait(false);

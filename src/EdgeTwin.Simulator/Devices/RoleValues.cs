@@ -35,15 +35,27 @@ public static class RoleValues
         value = default;
         return prefix switch
         {
+            "rack" when device.Kind == SimEntityKind.RackProbe && site.Rack(device.EntityId).ProbeLost => TryLostProbe(quantity, out value),
             "rack" => RackOf(site, device) is { } rack && TryRack(rack, quantity, row, out value),
             "pdu" or "outlet" or "feed" => device.Kind == SimEntityKind.Pdu && TryPdu(site.Pdu(device.EntityId), quantity, row, phase, out value),
             "ups" or "battery" => device.Kind == SimEntityKind.Ups && TryUps(site.Ups(device.EntityId), quantity, out value),
             "crac" or "crah" or "cooling" or "cooling_unit" => device.Kind == SimEntityKind.CoolingUnit && TryCooling(site.CoolingUnit(device.EntityId), quantity, row, out value),
             "machine" when device.Kind == SimEntityKind.LineStation => site.Line is { } line && Line.SimLineRoles.TryRead(line, device.EntityId, quantity, out value),
             "machine" or "drive" or "motor" or "vfd" => device.Kind == SimEntityKind.Machine && TryMachine(site.Machine(device.EntityId), quantity, out value),
-            "meter" => device.Kind == SimEntityKind.Meter && TryMeter(site, quantity, phase, Tariff(metricName), out value),
-            "room" => TryRoom(site, quantity, out value),
-            "net" => device.Kind is SimEntityKind.Rack or SimEntityKind.RackProbe && TrySensor(quantity, out value),
+            "meter" => device.Kind switch
+            {
+                SimEntityKind.Meter => TryMeter(site.UtilityOn, site.FacilityKw, site.Upses.Sum(u => u.InputEnergyKwh), quantity, phase, Tariff(metricName), out value),
+                SimEntityKind.RoomMeter => site.RoomById(device.EntityId) is var room
+                    && TryMeter(site.UtilityOn, site.RoomInfrastructureKw(room.Id), room.InfrastructureEnergyKwh, quantity, phase, Tariff(metricName), out value),
+                _ => false,
+            },
+            "room" => TryRoom(device.Kind == SimEntityKind.RoomMeter ? site.RoomById(device.EntityId) : site.Room, quantity, out value),
+            "net" => device.Kind switch
+            {
+                SimEntityKind.RackProbe => TrySensor(site.Rack(device.EntityId), quantity, out value),
+                SimEntityKind.Rack => TrySensor(null, quantity, out value),
+                _ => false,
+            },
             _ => false,
         };
     }
@@ -312,14 +324,16 @@ public static class RoleValues
         return value.Unit is not null;
     }
 
-    private static bool TryMeter(SimulatedSite site, string quantity, int? phase, int tariff, out SimValue value)
+    /// <summary>
+    /// A three-phase meter reading <paramref name="inputKw"/> balanced over its phases. The site's main meter measures
+    /// what the UPS units, the cooling units (fans and compressors) and the rooms' lighting draw from the utility (the
+    /// facility power of the PUE; its energy counter counts the UPS inputs); a room's infrastructure sub-meter its own
+    /// cooling units and lighting (<see cref="SimulatedSite.RoomInfrastructureKw"/>, its energy counter the same loads).
+    /// With the mains gone they measure nothing: the cooling units' fans run on whatever supply the simulation gives them,
+    /// but not through these meters (the main meter read 0 V and still 150 W before).
+    /// </summary>
+    private static bool TryMeter(bool utility, double inputKw, double energyKwh, string quantity, int? phase, int tariff, out SimValue value)
     {
-        // The site's main meter measures what the UPS units and the cooling units (fans and compressors) draw from the
-        // utility, balanced over three phases: the facility power of the PUE.
-        // With the mains gone it measures nothing: the cooling units' fans run on whatever supply the simulation gives them,
-        // but not through this meter (it read 0 V and still 150 W before).
-        var utility = site.Upses.Count == 0 || site.Upses.Any(u => !u.UtilityFailed);
-        var inputKw = utility ? site.Upses.Sum(u => u.InputKw) + site.CoolingUnits.Sum(u => u.FanPowerKw + u.CompressorKw) : 0;
         const double Volts = 230;
         const double PowerFactor = 0.97;
         var phaseCurrent = utility ? inputKw * 1000 / 3 / (Volts * PowerFactor) : 0;
@@ -337,7 +351,7 @@ public static class RoleValues
             "reactive_power" or "reactive_power_total" => new SimValue(inputKw * Math.Tan(Math.Acos(PowerFactor)) * (perPhase ? 1.0 / 3 : 1), "kvar"),
             "power_factor" or "power_factor_total" or "phase_power_factor" => new SimValue(utility ? PowerFactor : 0, "1"),
             "frequency" => new SimValue(utility ? 50 : 0, "Hz"),
-            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(tariff == 1 ? site.Upses.Sum(u => u.InputEnergyKwh) : 0, "kW.h"),
+            "energy" or "energy_import" or "import_energy" or "energy_total" or "active_energy" => new SimValue(tariff == 1 ? energyKwh : 0, "kW.h"),
             "energy_export" or "export_energy" => new SimValue(0, "kW.h"),
             _ => default,
         };
@@ -345,21 +359,53 @@ public static class RoleValues
     }
 
     /// <summary>
-    /// A sensor's own health (<c>net.sensor_status</c>): a simulated probe is always installed and answering, so this reads
-    /// ok (a comm status's <c>commsOK</c>, an alarm status's normal). Sensor failures are not simulated.
+    /// A sensor's own health (<c>net.sensor_status</c>), the same words for a comm status and an alarm status column: each
+    /// column takes the first word that is one of its labels (PowerNet-MIB's uioSensorStatusCommStatus commsOK/commsLost,
+    /// uioSensorStatusAlarmStatus uioNormal/uioWarning/uioCritical/sensorStatusNotApplicable), then one a label contains.
+    /// A rack's inlet probe (<paramref name="probe"/>'s rack) reads lost after <c>probe-lost</c> (comms lost, alarm not
+    /// applicable), else its card's alarm against its thresholds: warning above <see cref="SimRack.ProbeHighThresholdC"/>,
+    /// critical <see cref="SimRack.ProbeCriticalMarginK"/> above it (compared with the probe's reading, as the card does). A
+    /// rack device's sensors (null) always read ok.
     /// </summary>
-    private static bool TrySensor(string quantity, out SimValue value)
+    private static bool TrySensor(SimRack? probe, string quantity, out SimValue value)
     {
-        value = quantity == "sensor_status" ? new SimValue(1, "1", "ok|normal") : default;
-        return value.Unit is not null;
+        if (quantity != "sensor_status")
+        {
+            value = default;
+            return false;
+        }
+
+        var reading = probe?.InletSensor.Reading ?? double.NegativeInfinity;
+        var high = probe?.ProbeHighThresholdC ?? double.PositiveInfinity;
+        value = probe is { ProbeLost: true } ? new SimValue(4, "1", "commsLost|sensorStatusNotApplicable|lost|fault")
+            : reading > high + SimRack.ProbeCriticalMarginK ? new SimValue(3, "1", "commsOK|uioCritical|critical|alarm")
+            : reading > high ? new SimValue(2, "1", "commsOK|uioWarning|warning|alarm")
+            : new SimValue(1, "1", "commsOK|uioNormal|ok|normal");
+        return true;
     }
 
-    private static bool TryRoom(SimulatedSite site, string quantity, out SimValue value)
+    /// <summary>
+    /// A disconnected probe's readings: PowerNet-MIB's "no reading" convention, -1 for the temperature and the humidity
+    /// (uioSensorStatusTemperatureDegC, uioSensorStatusHumidity: "-1 indicates an invalid reading due to lost
+    /// communications"), which the apc-uio-probe profile's <c>min: 0</c> flags out of range.
+    /// </summary>
+    private static bool TryLostProbe(string quantity, out SimValue value)
     {
         value = quantity switch
         {
-            "temperature" => new SimValue(site.Room.TemperatureC, "Cel"),
-            "humidity" => new SimValue(Humidity(site.Room.TemperatureC), "%"),
+            "temperature" or "sensor_temperature" or "inlet_temperature" or "inlet_temp" or "temperature_inlet" => new SimValue(-1, "Cel"),
+            "humidity" or "inlet_humidity" => new SimValue(-1, "%"),
+            _ => default,
+        };
+        return value.Unit is not null;
+    }
+
+    private static bool TryRoom(SimRoom room, string quantity, out SimValue value)
+    {
+        value = quantity switch
+        {
+            "temperature" => new SimValue(room.TemperatureC, "Cel"),
+            "humidity" => new SimValue(Humidity(room.TemperatureC), "%"),
             _ => default,
         };
         return value.Unit is not null;

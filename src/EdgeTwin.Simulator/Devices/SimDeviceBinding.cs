@@ -18,6 +18,8 @@ public enum SimEntityKind
     /// front and rear pair, so a probe profile whose rows are all inlet readings does not serve an "outlet" row with the inlet.
     /// </summary>
     RackProbe,
+    /// <summary>A room's infrastructure sub-meter (entity id = room id): its cooling units' fans and compressors and its lighting.</summary>
+    RoomMeter,
 }
 
 /// <summary>A simulated device: its id in the site config, its profile, and the simulated thing it measures.</summary>

@@ -26,11 +26,20 @@ public sealed record SimProfiles
     /// on one device would be averaged into one rack.
     /// </summary>
     public string? RackProbe { get; init; }
+
+    /// <summary>
+    /// The infrastructure sub-meter of each room that has one (<see cref="RoomSpec.InfrastructureMeter"/>), or null (the
+    /// default) for the main meter's profile; with both null the site has no meters.
+    /// </summary>
+    public string? RoomMeter { get; init; }
+
+    /// <summary>The profile the rooms' sub-meters speak: <see cref="RoomMeter"/>, else <see cref="Meter"/>.</summary>
+    public string? RoomMeterProfile => RoomMeter ?? Meter;
 }
 
 /// <summary>
-/// The devices a simulated site exposes: one per PDU, UPS, cooling unit and machine, the main meter, and with
-/// <see cref="SimProfiles.RackProbe"/> one inlet probe per rack.
+/// The devices a simulated site exposes: one per PDU, UPS, cooling unit and machine, the main meter, the infrastructure
+/// sub-meter of each room that has one (<c>meter-ROOM</c>), and with <see cref="SimProfiles.RackProbe"/> one inlet probe per rack.
 /// </summary>
 public static class SimDevicePlan
 {
@@ -49,6 +58,11 @@ public static class SimDevicePlan
             devices.Add(new SimDeviceBinding("meter1", profiles.Meter, SimEntityKind.Meter, spec.Room.Id));
         }
 
+        if (profiles.RoomMeterProfile is { } roomMeter)
+        {
+            devices.AddRange(spec.AllRooms.Where(r => r.InfrastructureMeter).Select(r => new SimDeviceBinding(RoomMeterDevice(r.Id), roomMeter, SimEntityKind.RoomMeter, r.Id)));
+        }
+
         if (profiles.RackProbe is not null)
         {
             devices.AddRange(spec.Racks.Select(r => new SimDeviceBinding(RackProbeDevice(r.Id), profiles.RackProbe, SimEntityKind.RackProbe, r.Id)));
@@ -56,6 +70,9 @@ public static class SimDevicePlan
 
         return devices;
     }
+
+    /// <summary>Device id of a room's infrastructure sub-meter.</summary>
+    public static string RoomMeterDevice(string roomId) => "meter-" + roomId.ToLowerInvariant();
 
     /// <summary>Device id of a rack's inlet probe.</summary>
     public static string RackProbeDevice(string rackId) => "probe-" + rackId.ToLowerInvariant();

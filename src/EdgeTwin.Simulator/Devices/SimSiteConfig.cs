@@ -25,20 +25,25 @@ public static class SimSiteConfig
         string? DeviceFor(SimEntityKind kind, string entity) =>
             list.FirstOrDefault(e => e.Device.Kind == kind && e.Device.EntityId == entity).Device?.DeviceId;
 
-        var rows = spec.Racks
+        // Each room with its rows of racks; a sub-metered room names its sub-meter as its infrastructure meter (its pPUE).
+        List<RowConfig> Rows(RoomSpec room) => [.. spec.Racks
+            .Where(r => (r.Room ?? spec.Room.Id) == room.Id)
             .GroupBy(r => r.Row)
             .Select(g => new RowConfig(g.Key, [.. g.Select(r => new RackConfig(
                 r.Id,
                 r.Position,
                 r.PowerBudgetKw > 0 ? r.PowerBudgetKw : Math.Ceiling(r.DesignKw),
                 [.. spec.Pdus.Where(p => p.Rack == r.Id).Select(p => p.Id)],
-                r.Servers))]))
-            .ToList();
+                r.Servers))]))];
         var topology = new SiteTopology(
             spec.SiteId,
             spec.GatewayId,
-            [new RoomConfig(spec.Room.Id, spec.Room.VolumeM3, rows)],
-            [.. spec.CoolingUnits.Select(u => new CoolingUnitConfig(u.Id, spec.Room.Id, u.CapacityKw, u.Serves, DeviceFor(SimEntityKind.CoolingUnit, u.Id)))],
+            [.. spec.AllRooms.Select(room => new RoomConfig(
+                room.Id,
+                room.VolumeM3,
+                Rows(room),
+                room.InfrastructureMeter && DeviceFor(SimEntityKind.RoomMeter, room.Id) is { } meter ? [meter] : null))],
+            [.. spec.CoolingUnits.Select(u => new CoolingUnitConfig(u.Id, u.Room ?? spec.Room.Id, u.CapacityKw, u.Serves, DeviceFor(SimEntityKind.CoolingUnit, u.Id)))],
             new PowerChainConfig(
                 [.. spec.Upses.Select(u => new UpsConfig(u.Id, DeviceFor(SimEntityKind.Ups, u.Id), u.CapacityKw))],
                 [.. spec.Pdus.Select(p => new PduConfig(p.Id, DeviceFor(SimEntityKind.Pdu, p.Id), p.Upstream, p.BreakerA, p.Phases, p.VoltageV))],
@@ -60,6 +65,7 @@ public static class SimSiteConfig
                     SimEntityKind.Rack or SimEntityKind.RackProbe => new DeviceLocation(Rack: e.Device.EntityId),
                     SimEntityKind.CoolingUnit => new DeviceLocation(CoolingUnit: e.Device.EntityId),
                     SimEntityKind.Machine => new DeviceLocation(Machine: e.Device.EntityId),
+                    SimEntityKind.RoomMeter => new DeviceLocation(Room: e.Device.EntityId),
                     _ => new DeviceLocation(Room: spec.Room.Id),
                 },
             };

@@ -20,12 +20,18 @@ public enum FaultKind
     DeviceSlow,
     DeviceGarble,
     DeviceOk,
+    /// <summary>A rack's inlet probe (device probe-RACK) loses its connection to its card.</summary>
+    ProbeLost,
+    /// <summary>The card's high temperature threshold of a rack's probe set to ARG °C (its critical threshold 5 K above).</summary>
+    ProbeThreshold,
+    /// <summary>A rack's probe connected again with the default thresholds.</summary>
+    ProbeOk,
 }
 
 /// <summary>
 /// One fault to inject, optionally at a time after the start: <c>KIND:TARGET[:ARG][@WHEN]</c>, e.g.
 /// <c>cooling-stop:crac1@60s</c>, <c>pdu-overload:pdu-a01-a:5</c>, <c>device-slow:ups1:800ms</c>,
-/// <c>device-garble:crac2:0.3</c>, <c>machine-wear:m1:0.95</c>.
+/// <c>device-garble:crac2:0.3</c>, <c>machine-wear:m1:0.95</c>, <c>probe-lost:A01</c>, <c>probe-threshold:A01:20</c>.
 /// </summary>
 public sealed record FaultCommand(FaultKind Kind, string Target, double? Argument = null, TimeSpan? Delay = null, TimeSpan? At = null)
 {
@@ -46,6 +52,9 @@ public sealed record FaultCommand(FaultKind Kind, string Target, double? Argumen
         ["device-slow"] = FaultKind.DeviceSlow,
         ["device-garble"] = FaultKind.DeviceGarble,
         ["device-ok"] = FaultKind.DeviceOk,
+        ["probe-lost"] = FaultKind.ProbeLost,
+        ["probe-threshold"] = FaultKind.ProbeThreshold,
+        ["probe-ok"] = FaultKind.ProbeOk,
     };
 
     public static IReadOnlyCollection<string> KindNames => Names.Keys;
@@ -99,6 +108,11 @@ public sealed record FaultCommand(FaultKind Kind, string Target, double? Argumen
         if (kind == FaultKind.MachineWear && argument is not (>= 0 and <= 1))
         {
             throw new FormatException($"fault '{text}': machine-wear needs a wear between 0 and 1");
+        }
+
+        if (kind == FaultKind.ProbeThreshold && argument is not (>= -50 and <= 100))
+        {
+            throw new FormatException($"fault '{text}': probe-threshold needs a temperature in °C, e.g. probe-threshold:{parts[1]}:20");
         }
 
         if (kind == FaultKind.DeviceGarble && argument is < 0 or > 1)

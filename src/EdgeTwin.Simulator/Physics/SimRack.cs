@@ -69,6 +69,24 @@ public sealed class SimRack
 
     public SensorChannel OutletSensor { get; }
 
+    /// <summary>
+    /// The high temperature threshold of a rack probe's card (<c>probe-RACK</c>) until <c>probe-threshold</c> sets one: none
+    /// (+∞), so the alarm status reads normal whatever the inlet, as a simulated probe always did.
+    /// </summary>
+    public const double DefaultProbeHighThresholdC = double.PositiveInfinity;
+
+    /// <summary>How far above its high threshold the card's critical (maximum) threshold is, K.</summary>
+    public const double ProbeCriticalMarginK = 5;
+
+    /// <summary>True while the rack's inlet probe (device <c>probe-RACK</c>) is disconnected from its card (<c>probe-lost</c>).</summary>
+    public bool ProbeLost { get; internal set; }
+
+    /// <summary>
+    /// The card's high temperature threshold of the rack's probe (<c>probe-threshold</c>), °C: above it the alarm status is a
+    /// warning, <see cref="ProbeCriticalMarginK"/> above it critical.
+    /// </summary>
+    public double ProbeHighThresholdC { get; internal set; } = DefaultProbeHighThresholdC;
+
     public int ServerCount => Spec.Servers;
 
     public int ServersRunning { get; private set; }

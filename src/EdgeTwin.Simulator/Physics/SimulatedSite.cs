@@ -8,7 +8,8 @@ public sealed record SimEvent(DateTimeOffset Time, string Source, string Message
 
 /// <summary>
 /// The whole simulated site and its physics, advanced in explicit steps (deterministic for a seed:
-/// nothing reads the wall clock). One lumped thermal network per room:
+/// nothing reads the wall clock). One lumped thermal network per room (a site has one room, or several with
+/// <see cref="SiteSpec.Rooms"/>: each with its own racks and cooling units, whose air does not cross rooms):
 /// <list type="bullet">
 /// <item>the room air and structure form one heat capacity at the hot-air (return) temperature;</item>
 /// <item>each cooling unit takes room air in and supplies it at its (lagged, capacity-limited) supply temperature;</item>
@@ -30,6 +31,9 @@ public sealed class SimulatedSite
     private readonly Dictionary<string, SimPdu> _pdus;
     private readonly Dictionary<string, SimUps> _upses;
     private readonly Dictionary<string, SimMachine> _machines;
+    private readonly Dictionary<string, SimRoom> _rooms;
+    private readonly int[] _rackRoom; // room index of each rack
+    private readonly int[] _unitRoom; // room index of each cooling unit
     private readonly double[][] _coupling; // [unit][rack]
     private readonly List<int>[] _servedByUnit; // racks each unit's controller watches
     private readonly List<SimPdu>[] _pdusByRack;
@@ -41,6 +45,24 @@ public sealed class SimulatedSite
     {
         ArgumentNullException.ThrowIfNull(spec);
         Spec = spec;
+        var roomSpecs = spec.AllRooms;
+        if (!ReferenceEquals(roomSpecs[0], spec.Room) && roomSpecs[0] != spec.Room)
+        {
+            throw new ArgumentException($"site spec: Rooms must start with Room ('{spec.Room.Id}'), not '{roomSpecs[0].Id}'", nameof(spec));
+        }
+
+        var roomList = roomSpecs.Select((r, k) => new SimRoom(r, k, 28)).ToList();
+        Rooms = roomList;
+        _rooms = new Dictionary<string, SimRoom>(StringComparer.Ordinal);
+        foreach (var room in roomList)
+        {
+            if (!_rooms.TryAdd(room.Id, room))
+            {
+                throw new ArgumentException($"site spec: room '{room.Id}' is listed twice", nameof(spec));
+            }
+        }
+
+        Room = roomList[0];
         var seeds = new SimRandom(spec.Seed);
         _sensorRandom = new SimRandom(seeds.NextSeed());
         var rackList = spec.Racks.Select((r, i) => new SimRack(r, i, 20, new SimRandom(seeds.NextSeed()))).ToList();
@@ -49,6 +71,8 @@ public sealed class SimulatedSite
         var unitList = spec.CoolingUnits.Select((u, j) => new SimCoolingUnit(u, j, u.SupplySetpointC, 0.6)).ToList();
         CoolingUnits = unitList;
         _units = unitList.ToDictionary(u => u.Id, StringComparer.Ordinal);
+        _rackRoom = [.. rackList.Select(r => RoomIndex(r.Spec.Room, $"rack '{r.Id}'"))];
+        _unitRoom = [.. unitList.Select(u => RoomIndex(u.Spec.Room, $"cooling unit '{u.Id}'"))];
         _coupling = new double[unitList.Count][];
         _servedByUnit = new List<int>[unitList.Count];
         for (var j = 0; j < unitList.Count; j++)
@@ -61,6 +85,12 @@ public sealed class SimulatedSite
                     throw new ArgumentException($"cooling unit '{unitList[j].Id}': coupling names unknown rack '{rackId}'", nameof(spec));
                 }
 
+                if (fraction > 0 && _rackRoom[rack.Index] != _unitRoom[j])
+                {
+                    // A unit takes its air from its own room and supplies it there: it cannot cool another room's racks.
+                    throw new ArgumentException($"cooling unit '{unitList[j].Id}' (room {roomList[_unitRoom[j]].Id}): coupling names rack '{rackId}' of room {roomList[_rackRoom[rack.Index]].Id}", nameof(spec));
+                }
+
                 _coupling[j][rack.Index] = fraction;
             }
 
@@ -68,7 +98,6 @@ public sealed class SimulatedSite
             _servedByUnit[j] = [.. serves.Where(_racks.ContainsKey).Select(id => _racks[id].Index)];
         }
 
-        Room = new SimRoom(spec.Room, 28);
         var upsList = spec.Upses.Select(u => new SimUps(u)).ToList();
         Upses = upsList;
         _upses = upsList.ToDictionary(u => u.Id, StringComparer.Ordinal);
@@ -117,7 +146,11 @@ public sealed class SimulatedSite
 
     public TimeSpan Elapsed => Now - Spec.Start;
 
+    /// <summary>The site's first (or only) room.</summary>
     public SimRoom Room { get; }
+
+    /// <summary>Every room, <see cref="Room"/> first.</summary>
+    public IReadOnlyList<SimRoom> Rooms { get; }
 
     public IReadOnlyList<SimRack> Racks { get; }
 
@@ -132,14 +165,26 @@ public sealed class SimulatedSite
     /// <summary>The production line, or null when the site has none.</summary>
     public Line.SimLine? Line { get; }
 
-    /// <summary>IT heat plus fan heat put into the room since the last reset (kJ).</summary>
-    public double HeatInKj { get; private set; }
+    /// <summary>IT, fan and lighting heat put into the rooms since the last reset (kJ).</summary>
+    public double HeatInKj => Rooms.Sum(r => r.HeatInKj);
 
-    /// <summary>Heat removed by cooling and lost through the envelope since the last reset (kJ).</summary>
-    public double HeatOutKj { get; private set; }
+    /// <summary>Heat removed by cooling and lost through the envelopes since the last reset (kJ).</summary>
+    public double HeatOutKj => Rooms.Sum(r => r.HeatOutKj);
 
-    /// <summary>Room temperature when the energy accounts were last reset.</summary>
-    public double AccountStartRoomC { get; private set; }
+    /// <summary>The first room's temperature when the energy accounts were last reset.</summary>
+    public double AccountStartRoomC => Room.AccountStartC;
+
+    /// <summary>True while the utility feeds the site (some UPS has its mains, or there is no UPS): the meters measure.</summary>
+    public bool UtilityOn => Upses.Count == 0 || Upses.Any(u => !u.UtilityFailed);
+
+    /// <summary>
+    /// What the site draws from the utility (kW), the main meter's reading: the UPS inputs, the cooling units' fans and
+    /// compressors, and the rooms' lighting; 0 with the mains gone from every UPS.
+    /// </summary>
+    public double FacilityKw => UtilityOn ? Upses.Sum(u => u.InputKw) + CoolingUnits.Sum(u => u.FanPowerKw + u.CompressorKw) + Rooms.Sum(r => r.Spec.LightingKw) : 0;
+
+    /// <summary>The site's PUE as the simulator knows it: <see cref="FacilityKw"/> / the PDUs' power (the IT load at their outputs).</summary>
+    public double Pue => FacilityKw / Pdus.Sum(p => p.PowerKw);
 
     public double TotalItKw => Racks.Sum(r => r.PowerKw);
 
@@ -155,6 +200,38 @@ public sealed class SimulatedSite
 
     public SimMachine Machine(string id) => Find(_machines, id, "machine");
 
+    public SimRoom RoomById(string id) => Find(_rooms, id, "room");
+
+    /// <summary>The room a rack stands in.</summary>
+    public SimRoom RoomOf(SimRack rack) => Rooms[_rackRoom[rack.Index]];
+
+    /// <summary>The room a cooling unit cools.</summary>
+    public SimRoom RoomOf(SimCoolingUnit unit) => Rooms[_unitRoom[unit.Index]];
+
+    /// <summary>IT power of a room's racks at their PDUs (kW): what its partial PUE divides by.</summary>
+    public double RoomItKw(string roomId)
+    {
+        var room = RoomById(roomId).Index;
+        return Pdus.Where(p => _rackRoom[p.Rack.Index] == room).Sum(p => p.PowerKw);
+    }
+
+    /// <summary>
+    /// What a room's non-IT loads draw from the utility (kW), its infrastructure sub-meter's reading: its cooling units'
+    /// fans and compressors and its lighting; 0 with the mains gone from every UPS (the sub-meter is behind the main meter).
+    /// </summary>
+    public double RoomInfrastructureKw(string roomId)
+    {
+        var room = RoomById(roomId);
+        return UtilityOn ? RoomInfrastructureKwCore(room.Index) : 0;
+    }
+
+    /// <summary>A room's partial PUE as the simulator knows it: (its infrastructure + its IT power) / its IT power.</summary>
+    public double RoomPartialPue(string roomId)
+    {
+        var it = RoomItKw(roomId);
+        return (RoomInfrastructureKw(roomId) + it) / it;
+    }
+
     /// <summary>Fraction of a unit's airflow that reaches a rack (the hidden coupling).</summary>
     public double Coupling(string unitId, string rackId) => _coupling[CoolingUnit(unitId).Index][Rack(rackId).Index];
 
@@ -162,9 +239,12 @@ public sealed class SimulatedSite
     {
         lock (SyncRoot)
         {
-            HeatInKj = 0;
-            HeatOutKj = 0;
-            AccountStartRoomC = Room.TemperatureC;
+            foreach (var room in Rooms)
+            {
+                room.HeatInKj = 0;
+                room.HeatOutKj = 0;
+                room.AccountStartC = room.TemperatureC;
+            }
         }
     }
 
@@ -267,9 +347,9 @@ public sealed class SimulatedSite
         }
 
         // Cooling units react to the warmest inlet among the racks they serve.
-        var roomC = Room.TemperatureC;
         for (var j = 0; j < CoolingUnits.Count; j++)
         {
+            var roomC = Rooms[_unitRoom[j]].TemperatureC;
             var warmest = double.NegativeInfinity;
             foreach (var i in _servedByUnit[j])
             {
@@ -290,16 +370,43 @@ public sealed class SimulatedSite
                 weighted += f * CoolingUnits[j].SupplyC;
             }
 
+            var roomC = Rooms[_rackRoom[i]].TemperatureC;
             Racks[i].ColdAirKgPerS = flow;
             Racks[i].UpdateTemperatures(dt, flow > 0 ? weighted / flow : roomC, roomC);
         }
 
-        // Room energy balance (explicit Euler on the fluxes of this step).
-        var heatInKw = TotalItKw + CoolingUnits.Sum(u => u.FanPowerKw);
-        var heatOutKw = TotalCoolingKw + Room.EnvelopeLossKw;
-        Room.TemperatureC += (heatInKw - heatOutKw) * dt / Room.HeatCapacityKjPerK;
-        HeatInKj += heatInKw * dt;
-        HeatOutKj += heatOutKw * dt;
+        // Each room's energy balance (explicit Euler on the fluxes of this step), its non-IT loads' energy on its sub-meter.
+        var utility = UtilityOn;
+        foreach (var room in Rooms)
+        {
+            double itKw = 0, fanKw = 0, coolingKw = 0;
+            for (var i = 0; i < Racks.Count; i++)
+            {
+                if (_rackRoom[i] == room.Index)
+                {
+                    itKw += Racks[i].PowerKw;
+                }
+            }
+
+            for (var j = 0; j < CoolingUnits.Count; j++)
+            {
+                if (_unitRoom[j] == room.Index)
+                {
+                    fanKw += CoolingUnits[j].FanPowerKw;
+                    coolingKw += CoolingUnits[j].CoolingKw;
+                }
+            }
+
+            var heatInKw = itKw + fanKw + room.Spec.LightingKw;
+            var heatOutKw = coolingKw + room.EnvelopeLossKw;
+            room.TemperatureC += (heatInKw - heatOutKw) * dt / room.HeatCapacityKjPerK;
+            room.HeatInKj += heatInKw * dt;
+            room.HeatOutKj += heatOutKw * dt;
+            if (utility)
+            {
+                room.InfrastructureEnergyKwh += RoomInfrastructureKwCore(room.Index) * dt / 3600;
+            }
+        }
 
         for (var i = 0; i < Racks.Count; i++)
         {
@@ -347,6 +454,31 @@ public sealed class SimulatedSite
         }
     }
 
+    private double RoomInfrastructureKwCore(int room)
+    {
+        var kw = Rooms[room].Spec.LightingKw;
+        for (var j = 0; j < CoolingUnits.Count; j++)
+        {
+            if (_unitRoom[j] == room)
+            {
+                kw += CoolingUnits[j].FanPowerKw + CoolingUnits[j].CompressorKw;
+            }
+        }
+
+        return kw;
+    }
+
+    private int RoomIndex(string? roomId, string what)
+    {
+        if (roomId is null)
+        {
+            return 0;
+        }
+
+        return _rooms.TryGetValue(roomId, out var room) ? room.Index
+            : throw new ArgumentException($"site spec: {what}: unknown room '{roomId}' (known: {string.Join(", ", _rooms.Keys)})", nameof(roomId));
+    }
+
     /// <summary>0 at the 03:00 trough, 1 at the 15:00 peak; weekends run at 70 % of the swing.</summary>
     internal static double DailyLevel(DateTimeOffset time)
     {
@@ -364,7 +496,7 @@ public sealed class SimulatedSite
             FaultKind.PduOverload or FaultKind.PduClear => Pdu(fault.Target),
             FaultKind.UtilityFail or FaultKind.UtilityRestore => Ups(fault.Target),
             FaultKind.MachineStop or FaultKind.MachineStart or FaultKind.MachineWear => Machine(fault.Target),
-            FaultKind.RackRestart => Rack(fault.Target),
+            FaultKind.RackRestart or FaultKind.ProbeLost or FaultKind.ProbeThreshold or FaultKind.ProbeOk => Rack(fault.Target),
             _ => fault.Target,
         };
     }
@@ -384,6 +516,9 @@ public sealed class SimulatedSite
             FaultKind.MachineStart => SetMachine(fault.Target, MachineState.Running),
             FaultKind.MachineWear => SetWear(fault.Target, fault.Argument!.Value),
             FaultKind.RackRestart => RestartRack(fault.Target),
+            FaultKind.ProbeLost => SetProbe(fault.Target, lost: true, SimRack.DefaultProbeHighThresholdC, "inlet probe disconnected from its card: comms lost, no reading"),
+            FaultKind.ProbeThreshold => SetProbe(fault.Target, lost: Rack(fault.Target).ProbeLost, fault.Argument!.Value, $"inlet probe's high temperature threshold set to {fault.Argument!.Value:0.#} °C"),
+            FaultKind.ProbeOk => SetProbe(fault.Target, lost: false, SimRack.DefaultProbeHighThresholdC, "inlet probe connected again, no thresholds set"),
             FaultKind.DeviceDark => SetDeviceFault(fault.Target, new DeviceFault(Dark: true), "dark: drops every request"),
             FaultKind.DeviceSlow => SetDeviceFault(fault.Target, new DeviceFault(Delay: fault.Delay!.Value), $"slow: answers {fault.Delay!.Value.TotalMilliseconds:0} ms late"),
             FaultKind.DeviceGarble => SetDeviceFault(fault.Target, new DeviceFault(GarbleProbability: fault.Argument ?? 1), $"garbles {(fault.Argument ?? 1) * 100:0} % of its answers"),
@@ -424,6 +559,14 @@ public sealed class SimulatedSite
     {
         Rack(id).RestartServers();
         return "servers powered on again";
+    }
+
+    private string SetProbe(string id, bool lost, double highThresholdC, string message)
+    {
+        var rack = Rack(id);
+        rack.ProbeLost = lost;
+        rack.ProbeHighThresholdC = highThresholdC;
+        return message;
     }
 
     private string SetMachine(string id, MachineState state)

@@ -19,7 +19,17 @@ public sealed record SiteSpec
     /// <summary>A Monday noon, so a default run sees the working-day peak.</summary>
     public static DateTimeOffset DefaultStart { get; } = new(2026, 1, 5, 12, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The site's (first) room: the only one unless <see cref="Rooms"/> names more.</summary>
     public required RoomSpec Room { get; init; }
+
+    /// <summary>
+    /// Every room, <see cref="Room"/> first, when the site has more than one or its rooms are sub-metered; empty (the
+    /// default): the one room <see cref="Room"/>. Racks and cooling units say their room (<c>Room</c>, null: the first).
+    /// </summary>
+    public IReadOnlyList<RoomSpec> Rooms { get; init; } = [];
+
+    /// <summary><see cref="Rooms"/>, or <see cref="Room"/> alone when it is empty.</summary>
+    public IReadOnlyList<RoomSpec> AllRooms => Rooms.Count > 0 ? Rooms : [Room];
 
     public required IReadOnlyList<RackSpec> Racks { get; init; }
 
@@ -46,7 +56,21 @@ public sealed record SiteSpec
 /// <param name="MassFactor">Heat capacity of structure, raised floor and equipment as a multiple of the air's.</param>
 /// <param name="EnvelopeUaKwPerK">Heat lost through walls per kelvin above <paramref name="OutsideC"/>.</param>
 /// <param name="OutsideC">Temperature beyond the envelope.</param>
-public sealed record RoomSpec(string Id, double VolumeM3, double MassFactor = 4, double EnvelopeUaKwPerK = 0.3, double OutsideC = 22);
+public sealed record RoomSpec(string Id, double VolumeM3, double MassFactor = 4, double EnvelopeUaKwPerK = 0.3, double OutsideC = 22)
+{
+    /// <summary>
+    /// The room's non-IT, non-cooling load (lighting, controls, fire and access systems) in kW: constant, drawn from the
+    /// utility through the main meter (and the room's sub-meter), and a heat source of the room. 0 by default.
+    /// </summary>
+    public double LightingKw { get; init; }
+
+    /// <summary>
+    /// True when the room's own non-IT loads (its cooling units' fans and compressors and <see cref="LightingKw"/>) are
+    /// fed through a sub-meter of their own, served as device <c>meter-ROOM</c> and named in the config as the room's
+    /// <c>power.infrastructure_meters</c> (its partial PUE).
+    /// </summary>
+    public bool InfrastructureMeter { get; init; }
+}
 
 /// <param name="Id">Rack id (e.g. <c>A01</c>).</param>
 /// <param name="Row">Row id (e.g. <c>A</c>).</param>
@@ -71,6 +95,9 @@ public sealed record RackSpec(
 
     /// <summary>Half the peak-to-trough swing of the daily pattern.</summary>
     public double DailyAmplitude { get; init; } = 0.2;
+
+    /// <summary>Id of the room the rack stands in; null: the site's first room.</summary>
+    public string? Room { get; init; }
 }
 
 /// <param name="Id">Unit id (e.g. <c>crac1</c>).</param>
@@ -92,6 +119,9 @@ public sealed record CoolingUnitSpec(string Id, double CapacityKw, double Supply
 
     /// <summary>The racks this unit mainly serves (largest coupling), as the site config states it.</summary>
     public IReadOnlyList<string> Serves { get; init; } = [.. Coupling.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => c.Key)];
+
+    /// <summary>Id of the room the unit cools (its air stays in that room); null: the site's first room.</summary>
+    public string? Room { get; init; }
 
     private static double CapacityKwToFanKw(double capacityKw) => capacityKw * 0.03;
 }

@@ -181,6 +181,11 @@ public sealed partial class SimulatedSiteHost : IAsyncDisposable
             yield return (SimProfileSlot.Meter, meter);
         }
 
+        if (profiles.RoomMeter is { } roomMeter)
+        {
+            yield return (SimProfileSlot.Meter, roomMeter);
+        }
+
         if (profiles.RackProbe is { } probe)
         {
             yield return (SimProfileSlot.RackProbe, probe);

@@ -3,6 +3,7 @@ using EdgeTwin.Agent.Alerting;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.Twin;
 using EdgeTwin.Agent.Twin.Power;
+using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
@@ -131,6 +132,85 @@ public sealed class ChosenProfilesAgentTests
             await agent.StopAsync(CancellationToken.None);
             agent.Dispose();
             work.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_lost_probe_reads_comms_lost_and_leaves_its_racks_inlet_to_the_pdus_sensors_and_a_probe_over_its_threshold_alarms()
+    {
+        await using var sim = await StartAsync(Alternatives);
+        var site = sim.Site;
+        var config = Config(sim, Alternatives);
+        var latest = new ConcurrentDictionary<(string Device, string Metric), Sample>();
+        SeriesRegistry? registry = null;
+        var options = new AgentHostOptions
+        {
+            UseSystemd = false,
+            StatusLogInterval = null,
+            MinimumLogLevel = LogLevel.Warning,
+            ConfigureServices = s => s.AddThermalTwin(new ThermalTwinOptions()),
+        }.ObserveSamples("test", (samples, _) =>
+        {
+            foreach (var s in samples.Span)
+            {
+                var d = registry![s.Series];
+                latest[(d.DeviceId, d.Metric)] = s;
+            }
+
+            return ValueTask.CompletedTask;
+        });
+
+        var agent = AgentHostBuilder.Build(config, options);
+        var runtime = agent.Services.GetRequiredService<AgentRuntime>();
+        var stage = agent.Services.GetRequiredService<ThermalTwinStage>();
+        registry = runtime.Registry;
+        var a01 = stage.Twin.Zones[0].Racks.Select(r => r.Id).ToList().IndexOf("A01");
+        // A01's inlet as the agent reads it: each of its PDUs' sensor (0.1 °C) and its probe (whole °C).
+        double Pdus() => (latest[("pdu-a01-a", "inlet_temperature")].Value + latest[("pdu-a01-b", "inlet_temperature")].Value) / 2;
+        try
+        {
+            await agent.StartAsync(Ct);
+            await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+            (string, string)[] wanted = [("pdu-a01-a", "inlet_temperature"), ("pdu-a01-b", "inlet_temperature"), ("probe-a01", "temperature"), ("probe-a01", "comm_status"), ("probe-a02", "alarm_status")];
+            await WaitUntilAsync(() => wanted.All(latest.ContainsKey) && !double.IsNaN(stage.Snapshot(0, 0).RackInletC[a01]), "the PDUs' and the probes' readings in the twin", 30);
+            Assert.Equal(2, latest[("probe-a01", "comm_status")].Value); // commsOK
+            Assert.Equal(1, latest[("probe-a02", "alarm_status")].Value); // uioNormal
+            var before = latest[("probe-a01", "temperature")].Value;
+            Assert.Equal(((2 * Pdus()) + before) / 3, stage.Snapshot(0, 0).RackInletC[a01], 9);
+
+            // The probe is lost as the room heats up (crac1, the only unit, stops); A02's probe is set to alarm below its reading.
+            site.Apply(FaultCommand.Parse("probe-lost:A01"));
+            site.Apply(FaultCommand.Parse("cooling-stop:crac1"));
+            site.Step(TimeSpan.FromSeconds(120));
+            site.Apply(FaultCommand.Parse(FormattableString.Invariant($"probe-threshold:A02:{Math.Floor(site.Rack("A02").InletSensor.Reading) - 1}")));
+            sim.Refresh();
+            var hot = Math.Round(site.Rack("A01").InletSensor.Reading, 1);
+            Assert.True(hot > before + 3, $"A01 inlet {hot} °C after 120 s without cooling, {before} °C before");
+            await WaitUntilAsync(
+                () => latest[("probe-a01", "comm_status")].Value == 3 && Math.Abs(Pdus() - hot) < 0.01 && latest[("probe-a02", "alarm_status")].Value == 2,
+                "the lost probe, the PDUs' new inlet readings and A02's alarm",
+                30);
+            var deadline = DateTime.UtcNow.AddSeconds(5); // the twin's stage takes the same samples a moment apart
+            while (Math.Abs(stage.Snapshot(0, 0).RackInletC[a01] - Pdus()) > 1e-9 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100, Ct);
+            }
+
+            var temperature = latest[("probe-a01", "temperature")];
+            Assert.Equal(-1, temperature.Value); // PowerNet-MIB's "no reading"
+            Assert.Equal(SampleQuality.OutOfRange, temperature.Quality); // the profile's min: 0
+            Assert.Equal(SampleQuality.OutOfRange, latest[("probe-a01", "humidity")].Quality);
+            Assert.Equal(4, latest[("probe-a01", "alarm_status")].Value); // sensorStatusNotApplicable
+            // The twin's A01 inlet is its PDUs' sensors alone: before the fix the lost probe's last reading stayed in the
+            // average (here about a third of the 120 s rise lower).
+            TestContext.Current.TestOutputHelper?.WriteLine(FormattableString.Invariant(
+                $"A01 inlet: probe {before} °C before it was lost, PDUs {Pdus():0.0} °C after 120 s without cooling, the twin's {stage.Snapshot(0, 0).RackInletC[a01]:0.00} °C (with the lost probe's last reading it was {((2 * Pdus()) + before) / 3:0.00} °C)"));
+            Assert.Equal(Pdus(), stage.Snapshot(0, 0).RackInletC[a01], 9);
+        }
+        finally
+        {
+            await agent.StopAsync(CancellationToken.None);
+            agent.Dispose();
         }
     }
 

@@ -80,6 +80,51 @@ public sealed class SimCommandTests
         }
     }
 
+    [Fact]
+    public async Task Sim_rooms_serves_a_sub_meter_per_room_and_writes_rooms_with_their_racks_and_infrastructure_meters()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"edgetwin-sim-cli-{Guid.NewGuid():N}.yaml");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        try
+        {
+            var exit = await InProcessCli.InvokeAsync(
+                ["sim", "--racks", "4", "--cooling-units", "2", "--machines", "0", "--rooms", "2", "--profiles-dir", SimPaths.Profiles, "--config-out", path, "--duration", "1"],
+                output,
+                error);
+
+            Assert.True(exit == 0, $"exit {exit}: {error}");
+            var text = output.ToString();
+            Assert.Matches(@"meter-room1\s+eastron-sdm630\s+tcp:127\.0\.0\.1:\d+\s+RoomMeter room1", text);
+            Assert.Matches(@"meter-room2\s+eastron-sdm630\s+tcp:127\.0\.0\.1:\d+\s+RoomMeter room2", text);
+            Assert.Matches(@"room1 \d+\.\d °C IT \d+\.\d kW infrastructure \d+\.\d kW pPUE 1\.\d{3}, room2 .*; site PUE 1\.\d{3}", text);
+            var result = SiteConfigLoader.Load(path);
+            Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+            Assert.Empty(result.Warnings);
+            var site = result.Config!.Site;
+            Assert.Equal("meter1", site.Power.FacilityMeter);
+            Assert.Equal(
+                ["room1: A01,A02 / crac1 / meter-room1", "room2: B01,B02 / crac2 / meter-room2"],
+                site.Rooms.Select(r => $"{r.Id}: {string.Join(',', r.Rows.SelectMany(w => w.Racks).Select(k => k.Id))} / {string.Join(',', site.CoolingUnits.Where(u => u.Room == r.Id).Select(u => u.Id))} / {string.Join(',', r.InfrastructureMeters ?? [])}"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData("3", "edgetwin sim: 3 rooms need at least as many racks (2) and cooling units (2): every room has racks and its own cooling")]
+    [InlineData("0", "--rooms must be at least 1, got 0")]
+    public async Task Sim_rejects_more_rooms_than_racks_or_units_and_a_room_count_below_1(string rooms, string message)
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync("sim", "--racks", "2", "--cooling-units", "2", "--rooms", rooms, "--profiles-dir", SimPaths.Profiles, "--duration", "1");
+
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("udp:127.0.0.1", output.ToString(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--ups-profile", "eastron-sdm630", "edgetwin sim: --ups-profile: 'eastron-sdm630' is not a UPS profile (no ups.* role); known: ", "eaton-xups")]
     [InlineData("--ups-profile", "eaton-xups,nope", "edgetwin sim: --ups-profile: 'nope' is not a profile in ", "ietf-ups-mib")]

@@ -381,6 +381,52 @@ public sealed class ThermalTwinStageTests
         Assert.DoesNotContain("UNREACHABLE", failure.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Regression_a_disconnected_probes_last_reading_stayed_in_its_racks_inlet_average()
+    {
+        // A01's inlet is read by its own sensor and by an apc-uio-probe. The probe's card loses it: the row answers commsLost
+        // and PowerNet-MIB's "no reading" -1 °C, which the profile flags out of range. The stage skipped that sample but kept
+        // the probe's last good 22 °C in A01's average: with the rack at 30 °C the twin saw 26 °C, for as long as the probe
+        // stayed lost (a cooling failure's forecast started 4 K low, a hot spot went unseen).
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Racks = 2, CoolingUnits = 1, Machines = 0, Seed = 3, Start = DateTimeOffset.UtcNow });
+        var address = DeviceAddress.Parse("udp:127.0.0.1:161");
+        var config = SimSiteConfig.Build(
+            spec,
+            [
+                (new SimDeviceBinding("sensor-A01", "rack-sensor", SimEntityKind.Rack, "A01"), address),
+                (new SimDeviceBinding("sensor-A02", "rack-sensor", SimEntityKind.Rack, "A02"), address),
+                (new SimDeviceBinding("probe-a01", "apc-uio-probe", SimEntityKind.RackProbe, "A01"), address),
+                (new SimDeviceBinding("crac1", "crac", SimEntityKind.CoolingUnit, "crac1"), address),
+            ],
+            TimeSpan.FromSeconds(10));
+        var registry = new SeriesRegistry();
+        using var stage = new ThermalTwinStage(config, registry, new Events(), NullLogger<ThermalTwinStage>.Instance, new ThermalTwinOptions());
+        var a01 = stage.Twin.Zones[0].Racks.Select(r => r.Id).ToList().IndexOf("A01");
+        var a02 = stage.Twin.Zones[0].Racks.Select(r => r.Id).ToList().IndexOf("A02");
+        SeriesId Inlet(string device) => registry.GetOrAdd(new SeriesDescriptor(device, "temperature", "Cel", MetricKind.Gauge, "rack.inlet_temperature"));
+        SeriesId Outlet(string device) => registry.GetOrAdd(new SeriesDescriptor(device, "outlet", "Cel", MetricKind.Gauge, "rack.outlet_temperature"));
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+
+        await stage.ProcessAsync(new Sample[] { new(Inlet("sensor-A01"), t0, 22), new(Inlet("probe-a01"), t0, 22), new(Inlet("sensor-A02"), t0, 23), new(Outlet("sensor-A02"), t0, 35) }, Ct);
+        Assert.Equal(22, stage.Snapshot(0, t0).RackInletC[a01]);
+
+        await stage.ProcessAsync(new Sample[] { new(Inlet("sensor-A01"), t0 + 10_000, 30), new(Inlet("probe-a01"), t0 + 10_000, -1, SampleQuality.OutOfRange) }, Ct);
+        Assert.Equal(30, stage.Snapshot(0, t0 + 10_000).RackInletC[a01]);
+
+        // Connected again: both count.
+        await stage.ProcessAsync(new Sample[] { new(Inlet("sensor-A01"), t0 + 20_000, 31), new(Inlet("probe-a01"), t0 + 20_000, 33) }, Ct);
+        Assert.Equal(32, stage.Snapshot(0, t0 + 20_000).RackInletC[a01]);
+
+        // A rack's only sensor answering an error or out of range: no inlet in the stage's frame, which the twin holds from
+        // its previous frame as any missing reading. A stale (held) or stuck reading stays, as documented.
+        await stage.ProcessAsync(new Sample[] { new(Inlet("sensor-A02"), t0 + 30_000, 0, SampleQuality.DeviceError), new(Outlet("sensor-A02"), t0 + 30_000, 99, SampleQuality.OutOfRange) }, Ct);
+        var frame = stage.Snapshot(0, t0 + 30_000);
+        Assert.True(double.IsNaN(frame.RackInletC[a02]), $"A02 inlet {frame.RackInletC[a02]}");
+        Assert.True(double.IsNaN(frame.RackOutletC[a02]), $"A02 outlet {frame.RackOutletC[a02]}");
+        await stage.ProcessAsync(new Sample[] { new(Inlet("sensor-A01"), t0 + 40_000, 31, SampleQuality.Stale), new(Inlet("probe-a01"), t0 + 40_000, 33, SampleQuality.Stuck) }, Ct);
+        Assert.Equal(32, stage.Snapshot(0, t0 + 40_000).RackInletC[a01]);
+    }
+
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)

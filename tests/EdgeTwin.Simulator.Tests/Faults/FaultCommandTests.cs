@@ -10,6 +10,9 @@ public sealed class FaultCommandTests
     [InlineData("pdu-overload:pdu-a01-a:5", FaultKind.PduOverload, "pdu-a01-a", 5.0, null)]
     [InlineData("device-garble:ups1:0.25@2m", FaultKind.DeviceGarble, "ups1", 0.25, 120.0)]
     [InlineData("machine-wear:m1:0.9", FaultKind.MachineWear, "m1", 0.9, null)]
+    [InlineData("probe-lost:A01@30s", FaultKind.ProbeLost, "A01", null, 30.0)]
+    [InlineData("probe-threshold:A01:20.5", FaultKind.ProbeThreshold, "A01", 20.5, null)]
+    [InlineData("probe-ok:A01", FaultKind.ProbeOk, "A01", null, null)]
     public void Parses_kind_target_argument_and_time(string text, FaultKind kind, string target, double? argument, double? atSeconds)
     {
         var fault = FaultCommand.Parse(text);
@@ -33,6 +36,7 @@ public sealed class FaultCommandTests
     [InlineData("pdu-overload:p1:lots", "fault 'pdu-overload:p1:lots': argument 'lots' is not a number")]
     [InlineData("device-slow:ups1", "fault 'device-slow:ups1': device-slow needs a delay, e.g. device-slow:ups1:800ms")]
     [InlineData("machine-wear:m1:2", "fault 'machine-wear:m1:2': machine-wear needs a wear between 0 and 1")]
+    [InlineData("probe-threshold:A01", "fault 'probe-threshold:A01': probe-threshold needs a temperature in °C, e.g. probe-threshold:A01:20")]
     [InlineData("cooling-stop:crac1@soon", "'cooling-stop:crac1@soon': 'soon' is not a duration like 500ms, 10s, 5m, 1h")]
     public void Rejects_malformed_faults_saying_what_is_wrong(string text, string message)
     {

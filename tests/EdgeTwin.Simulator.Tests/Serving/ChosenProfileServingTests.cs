@@ -236,6 +236,44 @@ public sealed class ChosenProfileServingTests
         Assert.All(probes, p => Assert.Equal(p.Binding.EntityId, config.FindDevice(p.Binding.DeviceId)!.Location!.Rack));
     }
 
+    [Fact]
+    public async Task A_lost_probe_reads_comms_lost_and_the_mibs_no_reading_and_a_probe_over_its_cards_threshold_alarms()
+    {
+        await using var host = await StartAsync(new SimProfiles { RackProbe = "apc-uio-probe" }, racks: 2);
+        await using var client = new SnmpClient();
+        var a01 = host.Devices.Single(d => d.Binding.DeviceId == "probe-a01");
+        var a02 = host.Devices.Single(d => d.Binding.DeviceId == "probe-a02");
+        const string Temperature = "1.3.6.1.4.1.318.1.1.25.1.2.1.6.1", Humidity = "1.3.6.1.4.1.318.1.1.25.1.2.1.7.1", Alarm = "1.3.6.1.4.1.318.1.1.25.1.2.1.9.1", Comm = "1.3.6.1.4.1.318.1.1.25.1.2.1.10.1";
+
+        host.Site.Apply(FaultCommand.Parse("probe-lost:A01"));
+        var inlet = host.Site.Rack("A02").InletSensor.Reading;
+        host.Site.Apply(FaultCommand.Parse(FormattableString.Invariant($"probe-threshold:A02:{Math.Floor(inlet) - 1}")));
+        host.Refresh();
+
+        // PowerNet-MIB: commsLost(3), -1 "an invalid reading due to lost communications", sensorStatusNotApplicable(4).
+        Assert.Equal(3, await GetIntAsync(client, a01, Comm));
+        Assert.Equal(-1, await GetIntAsync(client, a01, Temperature));
+        Assert.Equal(-1, await GetIntAsync(client, a01, Humidity));
+        Assert.Equal(4, await GetIntAsync(client, a01, Alarm));
+        // Over the card's high threshold: uioWarning(2), the probe connected and reading.
+        Assert.Equal(2, await GetIntAsync(client, a02, Comm));
+        Assert.Equal(2, await GetIntAsync(client, a02, Alarm));
+        Assert.Equal(Math.Round(host.Site.Rack("A02").InletSensor.Reading), await GetIntAsync(client, a02, Temperature));
+        // More than 5 K over it: uioCritical(3).
+        host.Site.Apply(FaultCommand.Parse(FormattableString.Invariant($"probe-threshold:A02:{Math.Floor(inlet) - 6}")));
+        host.Refresh();
+        Assert.Equal(3, await GetIntAsync(client, a02, Alarm));
+
+        host.Site.Apply(FaultCommand.Parse("probe-ok:A01"));
+        host.Site.Apply(FaultCommand.Parse("probe-ok:A02"));
+        host.Refresh();
+        Assert.Equal(2, await GetIntAsync(client, a01, Comm));
+        Assert.Equal(Math.Round(host.Site.Rack("A01").InletSensor.Reading), await GetIntAsync(client, a01, Temperature));
+        Assert.Equal(1, await GetIntAsync(client, a01, Alarm));
+        Assert.Equal(1, await GetIntAsync(client, a02, Alarm));
+        Assert.Contains(host.Site.Events(), e => e.Source == "A01" && e.Message.Contains("comms lost", StringComparison.Ordinal));
+    }
+
     private static float Float32(ReadOnlySpan<ushort> words)
     {
         Span<byte> bytes = stackalloc byte[4];

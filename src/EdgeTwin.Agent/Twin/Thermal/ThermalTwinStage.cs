@@ -279,7 +279,13 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             UnbindRetired();
             foreach (var s in samples.Span)
             {
-                if (!s.IsGood || Cells(s.Series) is not { } cells)
+                if (!s.IsGood)
+                {
+                    Invalidate(s);
+                    continue;
+                }
+
+                if (Cells(s.Series) is not { } cells)
                 {
                     continue;
                 }
@@ -506,6 +512,30 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
                 _binding[i] = null;
                 Interlocked.Decrement(ref _boundCount);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under _gate. A sample that says its sensor has no reading (out of range: a probe disconnected from its card answers
+    /// PowerNet-MIB's -1; a device error) clears that sensor's inlet or outlet temperature: its last good value stayed in
+    /// its rack's average as if measured now for as long as the probe was lost
+    /// (<c>Regression_a_disconnected_probes_last_reading_stayed_in_its_racks_inlet_average</c>). The rack's other sensors
+    /// make its reading; with none left it is missing, which the twin holds from its previous frame. A stale (the device
+    /// did not answer) or stuck reading stays held, and a power reading too: a rack's power is a sum, not an average.
+    /// </summary>
+    private void Invalidate(Sample s)
+    {
+        if (s.Quality is not (SampleQuality.OutOfRange or SampleQuality.DeviceError) || Cells(s.Series) is not { } cells)
+        {
+            return;
+        }
+
+        foreach (var cell in cells)
+        {
+            if (cell.Signal is ThermalSignal.Inlet or ThermalSignal.Outlet)
+            {
+                cell.Value = double.NaN;
             }
         }
     }
