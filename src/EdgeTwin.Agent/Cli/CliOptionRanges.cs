@@ -31,6 +31,29 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>
+    /// A number from <paramref name="min"/> to <paramref name="max"/>, the range the same what-if takes as a twin request:
+    /// <c>optimize cooling --margin -3</c> advised set points for inlets of 30 °C, over the limit it is meant to keep.
+    /// </summary>
+    public static Option<double> Between(this Option<double> option, double min, double max)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            {
+                r.AddError($"{option.Name} takes a number, got '{text}'");
+            }
+            else if (v < min || v > max)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {text}"));
+            }
+
+            return v;
+        };
+        return option;
+    }
+
     /// <summary>A number of seconds (<c>30</c>) or a duration as in the config (<c>30s</c>, <c>5m</c>, <c>1h</c>), above zero.</summary>
     public static Option<double?> Positive(this Option<double?> option)
     {

@@ -103,13 +103,13 @@ internal sealed class OutboxCommand : ICliCommand
     {
         var command = new Command("peek", "Print the oldest entries (or those after --after).");
         var (config, path, json) = CommonOptions(command);
-        var count = new Option<int>("--count", "-n") { Description = "How many entries.", DefaultValueFactory = _ => 10 };
+        var count = new Option<int>("--count", "-n") { Description = "How many entries (at least 1).", DefaultValueFactory = _ => 10 }.AtLeast(1);
         var after = new Option<long>("--after") { Description = "Start after this sequence (default: the oldest held)." };
         command.Options.Add(count);
         command.Options.Add(after);
         command.SetAction((parse, ct) => WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
         {
-            var entries = await outbox.ReadFromAsync(parse.GetValue(after), Math.Max(1, parse.GetValue(count)), ct).ConfigureAwait(false);
+            var entries = await outbox.ReadFromAsync(parse.GetValue(after), parse.GetValue(count), ct).ConfigureAwait(false);
             if (note is not null && !parse.GetValue(json))
             {
                 await Console.Error.WriteLineAsync(note).ConfigureAwait(false);

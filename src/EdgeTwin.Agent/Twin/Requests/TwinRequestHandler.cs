@@ -285,7 +285,7 @@ internal static class TwinRequestHandler
     private static Func<SiteTwin, string> CoolingFailureRun(Args a)
     {
         var units = a.Ids("units", required: true);
-        var horizon = a.Number("horizon_min", 120, min: 1, max: 7 * 24 * 60);
+        var horizon = a.Number("horizon_min", 120, min: TwinScenarios.MinHorizonMin, max: TwinScenarios.MaxHorizonMin);
         var nonCritical = a.Ids("non_critical");
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));
     }
@@ -331,7 +331,7 @@ internal static class TwinRequestHandler
 
     private static Func<SiteTwin, string> OptimizeRun(Args a)
     {
-        var margin = a.Number("margin", CoolingOptimiser.DefaultMarginK, min: 0, max: 20);
+        var margin = a.Number("margin", CoolingOptimiser.DefaultMarginK, min: TwinScenarios.MinMarginK, max: TwinScenarios.MaxMarginK);
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.OptimizeCooling(twin, margin));
     }
 
