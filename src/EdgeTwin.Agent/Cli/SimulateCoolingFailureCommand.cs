@@ -43,7 +43,7 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
             }
             catch (ArgumentException e)
             {
-                await error.WriteLineAsync("simulate " + e.Message).ConfigureAwait(false);
+                await error.WriteLineAsync("simulate " + TwinScenarios.Reason(e)).ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 

@@ -141,8 +141,7 @@ internal static class TwinRequestHandler
         catch (ArgumentException e)
         {
             // The scenarios name unknown units, racks, zones and feeds this way.
-            var message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
-            return TwinReply.Failure(scenario, TwinRequestErrors.UnknownElement, message, e.ParamName is { } f ? Snake(f) : null);
+            return TwinReply.Failure(scenario, TwinRequestErrors.UnknownElement, TwinScenarios.Reason(e), e.ParamName is { } f ? Snake(f) : null);
         }
     }
 
@@ -292,7 +291,7 @@ internal static class TwinRequestHandler
 
     private static Func<SiteTwin, string> AddRackRun(Args a)
     {
-        var kw = a.Number("kw", null, min: double.Epsilon, max: 1000);
+        var kw = a.Number("kw", null, min: double.Epsilon, max: TwinScenarios.MaxRackKw);
         var zone = a.String("zone");
         var nextTo = a.String("next_to");
         var feeds = a.Has("feeds") ? a.Ids("feeds") : null;
@@ -302,7 +301,7 @@ internal static class TwinRequestHandler
     private static Func<SiteTwin, string> LoadChangeRun(Args a)
     {
         var rack = a.String("rack", required: true)!;
-        var delta = a.Number("delta_kw", null, min: -1000, max: 1000);
+        var delta = a.Number("delta_kw", null, min: -TwinScenarios.MaxRackKw, max: TwinScenarios.MaxRackKw);
         return twin => TwinScenarios.Json(CapacityScenarios.LoadChange(twin, rack, delta));
     }
 

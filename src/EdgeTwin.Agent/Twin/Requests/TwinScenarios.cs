@@ -23,6 +23,19 @@ internal static class TwinScenarios
     /// </summary>
     public const double MinMarginK = 0, MaxMarginK = 20;
 
+    /// <summary>Largest rack load (<c>kw</c>) and load change (<c>delta_kw</c>, either way) a what-if takes: a megawatt rack is a typo.</summary>
+    public const double MaxRackKw = 1000;
+
+    /// <summary>
+    /// The sentence of a scenario's <see cref="ArgumentException"/> without .NET's " (Parameter 'elementId')" suffix,
+    /// which named a C# parameter to the person at the terminal and to the centre.
+    /// </summary>
+    public static string Reason(ArgumentException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+    }
+
     /// <summary>Splits repeated and comma-separated ids (<c>--unit A --unit B,C</c>) into one list.</summary>
     public static IReadOnlyList<string> Ids(IEnumerable<string>? values) =>
         [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
