@@ -120,6 +120,37 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>
+    /// A time above zero and under <paramref name="limit"/>: seconds (<c>20</c>), a duration as in the config (<c>20s</c>)
+    /// or <c>hh:mm:ss</c> (<c>00:00:20</c>). <c>run --shutdown-timeout</c> took only TimeSpan's forms, read <c>20</c> as
+    /// 20 days, and took a negative time, which crashed the stop with an ArgumentOutOfRangeException and its stack trace.
+    /// </summary>
+    public static Option<TimeSpan> Below(this Option<TimeSpan> option, TimeSpan limit)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            TimeSpan value;
+            if (TryParseSeconds(text, out var seconds))
+            {
+                value = Math.Abs(seconds) < TimeSpan.MaxValue.TotalSeconds ? TimeSpan.FromSeconds(seconds) : TimeSpan.MaxValue;
+            }
+            else if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value))
+            {
+                r.AddError($"{option.Name} takes seconds (20), a duration (20s) or hh:mm:ss (00:00:20), got '{text}'");
+                return TimeSpan.Zero;
+            }
+
+            if (value <= TimeSpan.Zero || value >= limit)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be above 0 and under {limit.TotalSeconds:0} s (after that the process is cut), got {text}"));
+            }
+
+            return value;
+        };
+        return option;
+    }
+
     private static string Text(ArgumentResult r) => string.Join(' ', r.Tokens.Select(t => t.Value));
 
     // A plain number of seconds or a duration as the config writes it.

@@ -20,6 +20,12 @@ internal static class CliUsage
     };
 
     /// <summary>
+    /// How long a command has after SIGTERM/SIGINT cancelled its token before System.CommandLine cuts the process with
+    /// 143/130 (Program.cs): <c>run --shutdown-timeout</c> must end before it.
+    /// </summary>
+    public static readonly TimeSpan ProcessTerminationTimeout = TimeSpan.FromSeconds(45);
+
+    /// <summary>
     /// Parses and runs <paramref name="args"/>. A parse error prints the errors, the typo suggestions and the command's
     /// help all to standard error and exits with the usage code: System.CommandLine writes the suggestions and the help
     /// to standard output, where <c>--json | jq</c> read them as the command's answer and <c>2&gt;/dev/null</c> did not

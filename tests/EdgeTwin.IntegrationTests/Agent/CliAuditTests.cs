@@ -97,6 +97,20 @@ public sealed class CliAuditTests
         Assert.Equal($"{Path.Combine(dir.Path, "site.yaml")}: cannot read config: no such file", missing.Trim());
     }
 
+    [Theory]
+    [InlineData("-00:00:05", "--shutdown-timeout must be above 0 and under 45 s (after that the process is cut), got -00:00:05")]
+    [InlineData("1:00:00", "--shutdown-timeout must be above 0 and under 45 s (after that the process is cut), got 1:00:00")]
+    [InlineData("20", "cannot read config: no such file")] // was 20 days
+    [InlineData("20s", "cannot read config: no such file")] // did not parse, as every other duration of the CLI does
+    public async Task Regression_run_shutdown_timeout_took_a_negative_time_that_crashed_the_stop(string value, string message)
+    {
+        var (exit, _, error) = await InProcessCli.RunAsync("run", "--config", "/nonexistent/edgetwin.yaml", "--shutdown-timeout", value);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Cannot parse", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Regression_outbox_stats_path_replaced_a_file_that_is_not_an_outbox_with_an_empty_outbox()
     {
