@@ -100,7 +100,6 @@ public sealed class CliAuditTests
     [Theory]
     [InlineData("-00:00:05", "--shutdown-timeout must be above 0 and under 45 s (after that the process is cut), got -00:00:05")]
     [InlineData("1:00:00", "--shutdown-timeout must be above 0 and under 45 s (after that the process is cut), got 1:00:00")]
-    [InlineData("20", "cannot read config: no such file")] // was 20 days
     [InlineData("20s", "cannot read config: no such file")] // did not parse, as every other duration of the CLI does
     public async Task Regression_run_shutdown_timeout_took_a_negative_time_that_crashed_the_stop(string value, string message)
     {
@@ -109,6 +108,22 @@ public sealed class CliAuditTests
         Assert.Equal(2, exit);
         Assert.Contains(message, error, StringComparison.Ordinal);
         Assert.DoesNotContain("Cannot parse", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("20", 20)] // was 20 days (TimeSpan's own parse of a bare number)
+    [InlineData("20s", 20)]
+    [InlineData("00:00:20", 20)]
+    [InlineData("1m", 0)] // 60 s: refused, past the 45 s cut
+    public void Regression_run_shutdown_timeout_20_was_20_days(string value, int seconds)
+    {
+        var parse = InProcessCli.Root().Parse(["run", "--config", "site.yaml", "--shutdown-timeout", value]);
+
+        Assert.Equal(seconds == 0, parse.Errors.Count > 0);
+        if (seconds > 0)
+        {
+            Assert.Equal(TimeSpan.FromSeconds(seconds), parse.GetValue<TimeSpan>("--shutdown-timeout"));
+        }
     }
 
     [Fact]
