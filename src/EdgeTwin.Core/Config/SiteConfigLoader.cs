@@ -348,13 +348,23 @@ public static class SiteConfigLoader
             return Diagnostics.IsEmpty ? config : null;
         }
 
+        private bool _profilesDirMissing;
+
         private List<string> ResolveProfileDirs(ConfigReader r)
         {
             var dirs = new List<string>();
             var configured = r.String("profiles_dir");
             if (options.ProfilesDir is not null)
             {
-                dirs.Add(Path.GetFullPath(options.ProfilesDir));
+                // Said once: each device's "unknown profile … (no X.yaml in DIR)" buried a mistyped --profiles-dir.
+                var full = Path.GetFullPath(options.ProfilesDir);
+                if (!Directory.Exists(full))
+                {
+                    Diagnostics.Add(new SourceMark(file, 0, 0), string.Empty, $"--profiles-dir: directory '{full}' does not exist");
+                    _profilesDirMissing = true;
+                }
+
+                dirs.Add(full);
             }
             else if (configured is not null)
             {
@@ -1017,7 +1027,11 @@ public static class SiteConfigLoader
                 Diagnostics.AddAll(profileErrors);
                 if (!found)
                 {
-                    Diagnostics.Add(r.Node("profile")!, $"unknown profile '{profileId}' (no {profileId}.yaml in {string.Join(", ", catalog.Directories)})");
+                    // A missing --profiles-dir is said once, not for every device.
+                    if (!_profilesDirMissing)
+                    {
+                        Diagnostics.Add(r.Node("profile")!, $"unknown profile '{profileId}' (no {profileId}.yaml in {string.Join(", ", catalog.Directories)})");
+                    }
                 }
                 else if (profile is null)
                 {
