@@ -81,6 +81,19 @@ public sealed class CliAuditTests
         Assert.Contains(message, error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("A12", "alerts", "ack", "A12")]
+    [InlineData("x", "alerts", "ack", "12", "x")]
+    public async Task Regression_alerts_ack_of_an_id_that_is_not_a_number_said_unrecognized_argument(string bad, params string[] args)
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync([.. args, "--socket", "/nonexistent/alerts.sock"]);
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.StartsWith($"alert id '{bad}' is not a number: give the ID column of `edgetwin alerts list`", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unrecognized command or argument", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Regression_line_commands_called_a_config_directory_access_denied()
     {
