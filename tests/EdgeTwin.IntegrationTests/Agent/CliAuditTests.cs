@@ -94,6 +94,22 @@ public sealed class CliAuditTests
         Assert.DoesNotContain("Unrecognized command or argument", error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("simulate", "capacity")]
+    [InlineData("optimize", "cooling")]
+    [InlineData("simulate", "feed-failure", "--element", "ups1")]
+    public async Task Regression_a_what_if_on_a_mistyped_config_path_asked_for_history_as_if_the_file_existed(params string[] args)
+    {
+        var config = "/nonexistent/edgetwin.yaml";
+
+        var (exit, output, error) = await InProcessCli.RunAsync([.. args, "--config", config]);
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.StartsWith($"{config}: cannot read config: no such file", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("--history CSV is required", error, StringComparison.Ordinal); // was all it said, with "edgetwin.yaml"
+    }
+
     [Fact]
     public async Task Regression_line_commands_called_a_config_directory_access_denied()
     {
