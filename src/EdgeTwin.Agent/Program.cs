@@ -9,5 +9,5 @@ foreach (var command in CliCommands.All())
 
 // SIGTERM/SIGINT cancel the command's token; the command then has this long to finish (the agent flushes polls in
 // flight and drains its queues) before the process is cut with 143/130. The default of 2 s is too short for a flush.
-var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(45) };
+var invocation = new InvocationConfiguration { ProcessTerminationTimeout = CliUsage.ProcessTerminationTimeout };
 return await CliUsage.InvokeAsync(root, args, invocation).ConfigureAwait(false);

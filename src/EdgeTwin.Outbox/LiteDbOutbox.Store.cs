@@ -64,6 +64,14 @@ public sealed partial class LiteDbOutbox
     private void OpenStore()
     {
         var path = _options.Path;
+
+        // Inspection (edgetwin outbox …) reads what it is given: a file that is not LiteDB's is refused before the lock
+        // file, the journal or LiteDB touch anything beside or in it.
+        if (!_options.MoveCorruptFileAside && NotLiteDbFile(path) is { } notOurs)
+        {
+            throw new OutboxStorageException($"{path} is not an outbox: {notOurs}; nothing was read or changed (give the agent's outbox.path, e.g. /var/lib/edgetwin/outbox.db; an outbox whose first page is damaged: edgetwin outbox export --salvage --path FILE)");
+        }
+
         try
         {
             var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
@@ -120,6 +128,13 @@ public sealed partial class LiteDbOutbox
         Dictionary<string, long> positions;
         try
         {
+            // The agent's own open: a file that is not LiteDB's is kept aside whole like a damaged one (LiteDB would have
+            // re-initialised it, or cut it to whole pages, before finding it is not its own).
+            if (_memoryData is null && NotLiteDbFile(path) is { } foreign)
+            {
+                throw new NotLiteDbException(foreign);
+            }
+
             OpenDatabase();
             (state, positions) = LoadState(NewFileSeed());
             if (state.Created)
@@ -502,6 +517,50 @@ public sealed partial class LiteDbOutbox
             OutboxLog.PendingPiecesNotSalvaged(_logger, movedTo, salvage.PendingDropped, salvage.PendingBytes, salvage.LastSequence);
         }
     }
+
+    /// <summary>
+    /// Why the existing file at <paramref name="path"/> is not a LiteDB data file; null when it is one, is empty (a new
+    /// outbox) or is absent. LiteDB itself re-initialised a file shorter than a page and cut a longer one to whole pages
+    /// before it failed on it: <c>edgetwin outbox stats --path /etc/passwd</c> replaced the file with an empty outbox.
+    /// </summary>
+    internal static string? NotLiteDbFile(string path)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // a directory, no permission: the open that follows says so as before
+        }
+
+        using (stream)
+        {
+            if (stream.Length == 0)
+            {
+                return null;
+            }
+
+            Span<byte> head = stackalloc byte[LiteDbHeaderOffset + LiteDbHeader.Length];
+            var read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return read == head.Length && head[LiteDbHeaderOffset..].SequenceEqual(LiteDbHeader)
+                ? null
+                : string.Create(CultureInfo.InvariantCulture, $"it does not begin with LiteDB's header ({stream.Length} bytes of something else, or a damaged first page)");
+        }
+    }
+
+    // LiteDB 5's header page: a 32-byte page header, then this text.
+    private const int LiteDbHeaderOffset = 32;
+
+    private static ReadOnlySpan<byte> LiteDbHeader => "** This is a LiteDB file **"u8;
+
+    /// <summary>The file at the outbox's path is not a LiteDB data file (<see cref="NotLiteDbFile"/>): kept aside like a damaged one.</summary>
+    private sealed class NotLiteDbException(string why) : Exception(why);
 
     /// <summary>meta.state.format is above <see cref="FormatVersion"/>: the file is a newer build's, not damaged.</summary>
     private sealed class NewerFormatException(int format) : Exception($"file format {format}")

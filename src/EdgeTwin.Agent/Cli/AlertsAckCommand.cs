@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using EdgeTwin.Agent.Alerting;
 
 namespace EdgeTwin.Agent.Cli;
@@ -15,6 +16,11 @@ internal sealed class AlertsAckCommand : ICliSubcommand
     {
         var cli = new AlertsCli();
         var ids = new Argument<long[]>("ID") { Description = "Alert ids, as `alerts list` shows them (several allowed).", Arity = ArgumentArity.ZeroOrMore };
+
+        // An id that is not a number said "Unrecognized command or argument 'A12'", as if ack took no ids at all: the
+        // parser takes every token, the validator below names the one that is not an id (an error added here made
+        // reading the ids throw in the validator).
+        ids.CustomParser = r => [.. r.Tokens.Select(t => IsId(t.Value, out var id) ? id : -1).Where(id => id >= 0)];
         var rule = new Option<string?>("--rule") { Description = "Acknowledge every firing alert of this rule." };
         var all = new Option<bool>("--all") { Description = "Acknowledge every firing alert (with --severity: only those of that severity)." };
         var severity = new Option<string?>("--severity") { Description = "With --all or --rule: only alerts of this severity." };
@@ -33,6 +39,12 @@ internal sealed class AlertsAckCommand : ICliSubcommand
         cli.AddTo(command);
         command.Validators.Add(r =>
         {
+            if (r.GetResult(ids)?.Tokens.FirstOrDefault(t => !IsId(t.Value, out _)) is { } notAnId)
+            {
+                r.AddError($"alert id '{notAnId.Value}' is not a number: give the ID column of `edgetwin alerts list` (e.g. 12), --rule RULE or --all");
+                return;
+            }
+
             var given = (r.GetValue(ids) is { Length: > 0 } ? 1 : 0) + (r.GetValue(rule) is not null ? 1 : 0) + (r.GetValue(all) ? 1 : 0);
             if (given != 1)
             {
@@ -87,4 +99,6 @@ internal sealed class AlertsAckCommand : ICliSubcommand
             await o.WriteLineAsync("warning: " + text).ConfigureAwait(false);
         }
     }
+
+    private static bool IsId(string token, out long id) => long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out id);
 }

@@ -53,6 +53,29 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>
+    /// A number from <paramref name="min"/> to <paramref name="max"/>, the range the same what-if takes as a twin request:
+    /// <c>optimize cooling --margin -3</c> advised set points for inlets of 30 °C, over the limit it is meant to keep.
+    /// </summary>
+    public static Option<double> Between(this Option<double> option, double min, double max)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            {
+                r.AddError($"{option.Name} takes a number, got '{text}'");
+            }
+            else if (v < min || v > max)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {text}"));
+            }
+
+            return v;
+        };
+        return option;
+    }
+
     /// <summary>A number of seconds (<c>30</c>) or a duration as in the config (<c>30s</c>, <c>5m</c>, <c>1h</c>), above zero.</summary>
     public static Option<double?> Positive(this Option<double?> option)
     {
@@ -115,6 +138,37 @@ internal static class CliOptionRanges
             }
 
             return seconds;
+        };
+        return option;
+    }
+
+    /// <summary>
+    /// A time above zero and under <paramref name="limit"/>: seconds (<c>20</c>), a duration as in the config (<c>20s</c>)
+    /// or <c>hh:mm:ss</c> (<c>00:00:20</c>). <c>run --shutdown-timeout</c> took only TimeSpan's forms, read <c>20</c> as
+    /// 20 days, and took a negative time, which crashed the stop with an ArgumentOutOfRangeException and its stack trace.
+    /// </summary>
+    public static Option<TimeSpan> Below(this Option<TimeSpan> option, TimeSpan limit)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            TimeSpan value;
+            if (TryParseSeconds(text, out var seconds))
+            {
+                value = Math.Abs(seconds) < TimeSpan.MaxValue.TotalSeconds ? TimeSpan.FromSeconds(seconds) : TimeSpan.MaxValue;
+            }
+            else if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value))
+            {
+                r.AddError($"{option.Name} takes seconds (20), a duration (20s) or hh:mm:ss (00:00:20), got '{text}'");
+                return TimeSpan.Zero;
+            }
+
+            if (value <= TimeSpan.Zero || value >= limit)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be above 0 and under {limit.TotalSeconds:0} s (after that the process is cut), got {text}"));
+            }
+
+            return value;
         };
         return option;
     }

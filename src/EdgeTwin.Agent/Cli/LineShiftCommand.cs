@@ -1,4 +1,5 @@
 using System.CommandLine;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Agent.Line;
 using EdgeTwin.Twin.Line;
 
@@ -33,9 +34,15 @@ internal abstract class LineShiftCommand(string name, string description) : ICli
             {
                 rec = LineCli.Record(c, parse.GetValue(states), parse.GetValue(cli.Seed), stops);
             }
-            catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+            catch (FormatException ex)
             {
                 await error.WriteLineAsync($"line {name}: {ex.Message}").ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                var file = parse.GetValue(states)!.FullName;
+                await error.WriteLineAsync($"line {name}: cannot read --states {file}: {SiteConfigLoader.ReadFailure(file, ex)}").ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
             await WriteAsync(c, rec, parse.GetValue(cli.Json), parse.InvocationConfiguration.Output, error).ConfigureAwait(false);

@@ -17,7 +17,8 @@ internal sealed class OptimizeCoolingCommand : ICliSubcommand
     public Command Create()
     {
         var source = new TwinCliSource();
-        var margin = new Option<double>("--margin") { Description = "Kelvin kept below the 27 °C inlet limit.", DefaultValueFactory = _ => EdgeTwin.Twin.Optimisation.CoolingOptimiser.DefaultMarginK };
+        var margin = new Option<double>("--margin") { Description = "Kelvin kept below the 27 °C inlet limit (0–20).", DefaultValueFactory = _ => EdgeTwin.Twin.Optimisation.CoolingOptimiser.DefaultMarginK }
+            .Between(TwinScenarios.MinMarginK, TwinScenarios.MaxMarginK);
         var command = new Command("cooling", "Recommend cooling set points that save energy with every inlet inside its limit (advisory).");
         command.Options.Add(margin);
         source.AddTo(command);

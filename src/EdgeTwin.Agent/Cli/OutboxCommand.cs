@@ -103,13 +103,13 @@ internal sealed class OutboxCommand : ICliCommand
     {
         var command = new Command("peek", "Print the oldest entries (or those after --after).");
         var (config, path, json) = CommonOptions(command);
-        var count = new Option<int>("--count", "-n") { Description = "How many entries.", DefaultValueFactory = _ => 10 };
+        var count = new Option<int>("--count", "-n") { Description = "How many entries (at least 1).", DefaultValueFactory = _ => 10 }.AtLeast(1);
         var after = new Option<long>("--after") { Description = "Start after this sequence (default: the oldest held)." };
         command.Options.Add(count);
         command.Options.Add(after);
         command.SetAction((parse, ct) => WithOutboxAsync(parse.GetValue(config), parse.GetValue(path), async (outbox, shown, note) =>
         {
-            var entries = await outbox.ReadFromAsync(parse.GetValue(after), Math.Max(1, parse.GetValue(count)), ct).ConfigureAwait(false);
+            var entries = await outbox.ReadFromAsync(parse.GetValue(after), parse.GetValue(count), ct).ConfigureAwait(false);
             if (note is not null && !parse.GetValue(json))
             {
                 await Console.Error.WriteLineAsync(note).ConfigureAwait(false);
@@ -195,7 +195,11 @@ internal sealed class OutboxCommand : ICliCommand
             await Console.Error.WriteLineAsync($"edgetwin outbox: {file}: {problem}").ConfigureAwait(false);
         }
 
-        var writer = output is null ? Console.Out : new StreamWriter(output.FullName, append: false);
+        if (await OpenOutputAsync(output).ConfigureAwait(false) is not { } writer)
+        {
+            return 1;
+        }
+
         long written = 0;
         try
         {
@@ -231,7 +235,11 @@ internal sealed class OutboxCommand : ICliCommand
             }
 
             var file = parse.GetValue(output);
-            var writer = file is null ? Console.Out : new StreamWriter(file.FullName, append: false);
+            if (await OpenOutputAsync(file).ConfigureAwait(false) is not { } writer)
+            {
+                return 1;
+            }
+
             long position = parse.GetValue(after), written = 0;
             try
             {
@@ -265,6 +273,32 @@ internal sealed class OutboxCommand : ICliCommand
             await Console.Error.WriteLineAsync($"exported {written} entries{(file is null ? "" : " to " + file.FullName)}{(pending.PendingEntries > 0 ? "; not exported: " + PendingPieces(pending) : "")}").ConfigureAwait(false);
             return 0;
         }, ct);
+
+    /// <summary>
+    /// Standard output, or the <c>--output</c> file; null after a one-line reason naming it when it cannot be created (a
+    /// missing directory, a directory, no permission), which escaped as an unhandled exception with its stack trace.
+    /// </summary>
+    private static async Task<TextWriter?> OpenOutputAsync(FileInfo? output)
+    {
+        if (output is null)
+        {
+            return Console.Out;
+        }
+
+        try
+        {
+            return new StreamWriter(output.FullName, append: false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var why = Directory.Exists(output.FullName) ? "it is a directory (give a file name)"
+                : ex is DirectoryNotFoundException ? $"no directory {output.DirectoryName}"
+                : ex is UnauthorizedAccessException ? "permission denied"
+                : ex.Message;
+            await Console.Error.WriteLineAsync($"edgetwin outbox: cannot write --output {output.FullName}: {why}").ConfigureAwait(false);
+            return null;
+        }
+    }
 
     private static Command Soak()
     {

@@ -29,9 +29,9 @@ internal sealed class RunCommand : ICliCommand
         };
         var shutdown = new Option<TimeSpan>("--shutdown-timeout")
         {
-            Description = "How long a stop may take to finish polls in flight and drain queues (e.g. 00:00:20).",
+            Description = "How long a stop may take to finish polls in flight and drain queues: 20, 20s or 00:00:20; above 0 and under 45 s, after which the process is cut.",
             DefaultValueFactory = _ => TimeSpan.FromSeconds(20),
-        };
+        }.Below(CliUsage.ProcessTerminationTimeout);
         var command = new Command("run", "Run the agent as a service: poll every device, feed the pipeline, until stopped.");
         file.AddTo(command);
         command.Options.Add(logLevel);

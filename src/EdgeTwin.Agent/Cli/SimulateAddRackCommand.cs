@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Twin.Scenarios;
@@ -17,7 +18,7 @@ internal sealed class SimulateAddRackCommand : ICliSubcommand
     public Command Create()
     {
         var source = new TwinCliSource();
-        var kw = new Option<double>("--kw") { Description = "IT power of the new rack (kW).", Required = true };
+        var kw = new Option<double>("--kw") { Description = "IT power of the new rack (kW, above 0, at most 1000).", Required = true };
         var zone = new Option<string?>("--zone") { Description = "Zone (room) to place it in; default: search every zone." };
         var nextTo = new Option<string?>("--next-to") { Description = "Place it next to this rack." };
         var feeds = new Option<string?>("--feeds") { Description = "Existing PDUs to feed it from (comma-separated); default: new PDUs like its neighbour's." };
@@ -33,6 +34,12 @@ internal sealed class SimulateAddRackCommand : ICliSubcommand
             if (parse.GetValue(kw) <= 0)
             {
                 await error.WriteLineAsync("simulate add-rack: --kw must be > 0").ConfigureAwait(false);
+                return ExitCodes.InvalidConfig;
+            }
+
+            if (parse.GetValue(kw) > TwinScenarios.MaxRackKw)
+            {
+                await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"simulate add-rack: --kw must be at most {TwinScenarios.MaxRackKw} kW, got {parse.GetValue(kw)}")).ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 
@@ -69,7 +76,7 @@ internal static class CapacityOutput
         }
         catch (ArgumentException e)
         {
-            await error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            await error.WriteLineAsync(TwinScenarios.Reason(e)).ConfigureAwait(false);
             return ExitCodes.InvalidConfig;
         }
 

@@ -45,7 +45,7 @@ internal sealed class SimulateCapacityCommand : ICliSubcommand
             }
             catch (ArgumentException e)
             {
-                await error.WriteLineAsync("simulate capacity: " + e.Message).ConfigureAwait(false);
+                await error.WriteLineAsync("simulate capacity: " + TwinScenarios.Reason(e)).ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 

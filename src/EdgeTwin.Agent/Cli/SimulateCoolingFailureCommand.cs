@@ -18,7 +18,8 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
     {
         var source = new TwinCliSource();
         var unit = new Option<string[]>("--unit") { Description = "Cooling unit that fails (repeat for several).", Required = true };
-        var horizon = new Option<double>("--horizon-min") { Description = "Forecast horizon in minutes.", DefaultValueFactory = _ => 120 };
+        var horizon = new Option<double>("--horizon-min") { Description = "Forecast horizon in minutes (1–10080).", DefaultValueFactory = _ => 120 }
+            .Between(TwinScenarios.MinHorizonMin, TwinScenarios.MaxHorizonMin);
         var nonCritical = new Option<string[]>("--non-critical") { Description = "Racks whose load may be shed (repeat or comma-separate)." };
         var command = new Command("cooling-failure", "Predict which racks overheat, when, and what to do first if cooling units fail.");
         command.Options.Add(unit);
@@ -42,7 +43,7 @@ internal sealed class SimulateCoolingFailureCommand : ICliSubcommand
             }
             catch (ArgumentException e)
             {
-                await error.WriteLineAsync("simulate " + e.Message).ConfigureAwait(false);
+                await error.WriteLineAsync("simulate " + TwinScenarios.Reason(e)).ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 

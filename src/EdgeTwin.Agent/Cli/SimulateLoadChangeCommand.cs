@@ -1,4 +1,5 @@
 using System.CommandLine;
+using EdgeTwin.Agent.Twin.Requests;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Twin.Scenarios;
 
@@ -16,7 +17,8 @@ internal sealed class SimulateLoadChangeCommand : ICliSubcommand
     {
         var source = new TwinCliSource();
         var rack = new Option<string>("--rack") { Description = "Rack whose load changes.", Required = true };
-        var delta = new Option<double>("--delta-kw") { Description = "Change of IT power (kW; negative to reduce).", Required = true };
+        var delta = new Option<double>("--delta-kw") { Description = "Change of IT power (kW; negative to reduce; -1000–1000).", Required = true }
+            .Between(-TwinScenarios.MaxRackKw, TwinScenarios.MaxRackKw);
         var command = new Command("load-change", "What a rack's load change does to inlets, power headroom and cooling.");
         command.Options.Add(rack);
         command.Options.Add(delta);

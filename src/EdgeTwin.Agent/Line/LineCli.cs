@@ -166,7 +166,8 @@ internal sealed class LineCli
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"{file.FullName}: {ex.Message}");
+            // As run, check and the other commands say it (.NET's own text called a directory "access denied").
+            error.WriteLine($"{file.FullName}: {SiteConfigLoader.CannotRead(file.FullName, ex)}");
             return null;
         }
         var d = new ConfigDiagnostics();

@@ -49,9 +49,7 @@ public static class SiteConfigLoader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // .NET reports reading a directory as "access denied"; say what it is.
-            var reason = Directory.Exists(path) ? "it is a directory (give the site config file, e.g. /etc/edgetwin/edgetwin.yaml)" : Reason(ex);
-            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, "cannot read config: " + reason)], []);
+            return new ConfigLoadResult(null, [new ConfigDiagnostic(path, 0, 0, string.Empty, CannotRead(path, ex))], []);
         }
 
         if (NotUtf8(path, text) is { } bad)
@@ -147,6 +145,17 @@ public static class SiteConfigLoader
     /// </summary>
     public static ConfigLoadResult Validate(SiteConfig config, SiteConfigLoadOptions? options = null, string file = "(built in code).yaml") =>
         Parse(SiteConfigWriter.ToYaml(config), file, options);
+
+    /// <summary>
+    /// Why the config file at <paramref name="path"/> could not be read, as every command says it: <c>cannot read config:
+    /// no such file</c>, <c>permission denied</c>, or for a directory what to give instead (.NET reports reading a
+    /// directory as "access denied", which sent people after file modes).
+    /// </summary>
+    public static string CannotRead(string path, Exception ex) =>
+        "cannot read config: " + (Directory.Exists(path) ? "it is a directory (give the site config file, e.g. /etc/edgetwin/edgetwin.yaml)" : Reason(ex));
+
+    /// <summary>Why a file given on the command line could not be read: no such file, permission denied, a directory.</summary>
+    public static string ReadFailure(string path, Exception ex) => Directory.Exists(path) ? "it is a directory" : Reason(ex);
 
     internal static string Reason(Exception ex) => ex switch
     {
@@ -339,13 +348,23 @@ public static class SiteConfigLoader
             return Diagnostics.IsEmpty ? config : null;
         }
 
+        private bool _profilesDirMissing;
+
         private List<string> ResolveProfileDirs(ConfigReader r)
         {
             var dirs = new List<string>();
             var configured = r.String("profiles_dir");
             if (options.ProfilesDir is not null)
             {
-                dirs.Add(Path.GetFullPath(options.ProfilesDir));
+                // Said once: each device's "unknown profile … (no X.yaml in DIR)" buried a mistyped --profiles-dir.
+                var full = Path.GetFullPath(options.ProfilesDir);
+                if (!Directory.Exists(full))
+                {
+                    Diagnostics.Add(new SourceMark(file, 0, 0), string.Empty, $"--profiles-dir: directory '{full}' does not exist");
+                    _profilesDirMissing = true;
+                }
+
+                dirs.Add(full);
             }
             else if (configured is not null)
             {
@@ -1008,7 +1027,11 @@ public static class SiteConfigLoader
                 Diagnostics.AddAll(profileErrors);
                 if (!found)
                 {
-                    Diagnostics.Add(r.Node("profile")!, $"unknown profile '{profileId}' (no {profileId}.yaml in {string.Join(", ", catalog.Directories)})");
+                    // A missing --profiles-dir is said once, not for every device.
+                    if (!_profilesDirMissing)
+                    {
+                        Diagnostics.Add(r.Node("profile")!, $"unknown profile '{profileId}' (no {profileId}.yaml in {string.Join(", ", catalog.Directories)})");
+                    }
                 }
                 else if (profile is null)
                 {

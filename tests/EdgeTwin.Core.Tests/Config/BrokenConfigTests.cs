@@ -86,6 +86,18 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_mistyped_profiles_dir_option_was_an_unknown_profile_at_every_device()
+    {
+        var path = _dir.Write("site.yaml", Valid);
+        var missing = Path.Combine(_dir.Path, "no-such-profiles");
+
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { ProfilesDir = missing });
+
+        // Before: three (on a site, hundreds of) "unknown profile 'X' (no X.yaml in …)", one per device.
+        Assert.Equal([$"{path}: --profiles-dir: directory '{missing}' does not exist"], result.Problems.Select(p => p.ToString()));
+    }
+
+    [Fact]
     public void Unknown_profile_names_where_it_looked()
     {
         var problems = Problems(Replace("profile: apc-rpdu2", "profile: apc-rpdu3"));

@@ -141,8 +141,7 @@ internal static class TwinRequestHandler
         catch (ArgumentException e)
         {
             // The scenarios name unknown units, racks, zones and feeds this way.
-            var message = e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
-            return TwinReply.Failure(scenario, TwinRequestErrors.UnknownElement, message, e.ParamName is { } f ? Snake(f) : null);
+            return TwinReply.Failure(scenario, TwinRequestErrors.UnknownElement, TwinScenarios.Reason(e), e.ParamName is { } f ? Snake(f) : null);
         }
     }
 
@@ -285,14 +284,14 @@ internal static class TwinRequestHandler
     private static Func<SiteTwin, string> CoolingFailureRun(Args a)
     {
         var units = a.Ids("units", required: true);
-        var horizon = a.Number("horizon_min", 120, min: 1, max: 7 * 24 * 60);
+        var horizon = a.Number("horizon_min", 120, min: TwinScenarios.MinHorizonMin, max: TwinScenarios.MaxHorizonMin);
         var nonCritical = a.Ids("non_critical");
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));
     }
 
     private static Func<SiteTwin, string> AddRackRun(Args a)
     {
-        var kw = a.Number("kw", null, min: double.Epsilon, max: 1000);
+        var kw = a.Number("kw", null, min: double.Epsilon, max: TwinScenarios.MaxRackKw);
         var zone = a.String("zone");
         var nextTo = a.String("next_to");
         var feeds = a.Has("feeds") ? a.Ids("feeds") : null;
@@ -302,7 +301,7 @@ internal static class TwinRequestHandler
     private static Func<SiteTwin, string> LoadChangeRun(Args a)
     {
         var rack = a.String("rack", required: true)!;
-        var delta = a.Number("delta_kw", null, min: -1000, max: 1000);
+        var delta = a.Number("delta_kw", null, min: -TwinScenarios.MaxRackKw, max: TwinScenarios.MaxRackKw);
         return twin => TwinScenarios.Json(CapacityScenarios.LoadChange(twin, rack, delta));
     }
 
@@ -331,7 +330,7 @@ internal static class TwinRequestHandler
 
     private static Func<SiteTwin, string> OptimizeRun(Args a)
     {
-        var margin = a.Number("margin", CoolingOptimiser.DefaultMarginK, min: 0, max: 20);
+        var margin = a.Number("margin", CoolingOptimiser.DefaultMarginK, min: TwinScenarios.MinMarginK, max: TwinScenarios.MaxMarginK);
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.OptimizeCooling(twin, margin));
     }
 

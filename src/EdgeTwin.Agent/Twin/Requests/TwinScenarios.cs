@@ -14,6 +14,28 @@ namespace EdgeTwin.Agent.Twin.Requests;
 /// </summary>
 internal static class TwinScenarios
 {
+    /// <summary>Bounds of <c>horizon_min</c> (<c>--horizon-min</c>): a week is far beyond any thermal forecast.</summary>
+    public const double MinHorizonMin = 1, MaxHorizonMin = 7 * 24 * 60;
+
+    /// <summary>
+    /// Bounds of the optimiser's <c>margin</c> (<c>--margin</c>) below the 27 °C inlet limit: a negative margin advised
+    /// set points with inlets above the limit, one beyond 20 K a limit below any supply air.
+    /// </summary>
+    public const double MinMarginK = 0, MaxMarginK = 20;
+
+    /// <summary>Largest rack load (<c>kw</c>) and load change (<c>delta_kw</c>, either way) a what-if takes: a megawatt rack is a typo.</summary>
+    public const double MaxRackKw = 1000;
+
+    /// <summary>
+    /// The sentence of a scenario's <see cref="ArgumentException"/> without .NET's " (Parameter 'elementId')" suffix,
+    /// which named a C# parameter to the person at the terminal and to the centre.
+    /// </summary>
+    public static string Reason(ArgumentException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return e.ParamName is { } p ? e.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : e.Message;
+    }
+
     /// <summary>Splits repeated and comma-separated ids (<c>--unit A --unit B,C</c>) into one list.</summary>
     public static IReadOnlyList<string> Ids(IEnumerable<string>? values) =>
         [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];

@@ -70,12 +70,7 @@ internal sealed class TwinCliSource
             return Demo(seed, Math.Max(2, parse.GetValue(DemoRacks)), settings);
         }
 
-        if (history is null)
-        {
-            error.WriteLine($"{command}: --history CSV is required with {siteFile.Name}: the twin is calibrated from recorded telemetry (the running agent publishes its live results as events)");
-            return null;
-        }
-
+        // The config first: a mistyped path was answered "--history CSV is required with site.yaml", as if it existed.
         var loaded = Cli.AgentConfigFile.LoadSite(siteFile.FullName);
         if (!loaded.IsValid)
         {
@@ -85,6 +80,12 @@ internal sealed class TwinCliSource
             }
 
             error.WriteLine($"{command}: {siteFile} is not a valid site config");
+            return null;
+        }
+
+        if (history is null)
+        {
+            error.WriteLine($"{command}: --history CSV is required with {siteFile.FullName}: the twin is calibrated from recorded telemetry (the running agent publishes its live results as events)");
             return null;
         }
 
