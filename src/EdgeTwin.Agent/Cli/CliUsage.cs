@@ -35,6 +35,7 @@ internal static class CliUsage
     {
         ArgumentNullException.ThrowIfNull(root);
         ArgumentNullException.ThrowIfNull(configuration);
+        CliOptionRanges.NameExpectedTypes(root);
         var parse = root.Parse(args);
         if (parse.Errors.Count == 0)
         {

@@ -1,3 +1,4 @@
+using EdgeTwin.Agent.Cli;
 using EdgeTwin.Core.Events;
 using EdgeTwin.IntegrationTests.Deployment;
 using EdgeTwin.Outbox;
@@ -79,6 +80,52 @@ public sealed class CliAuditTests
 
         Assert.Equal(2, exit);
         Assert.Contains(message, error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--snmp-devices takes a whole number, got '1.5'", "bench", "load", "--snmp-devices", "1.5")]
+    [InlineData("--snmp-devices takes a whole number from -2147483648 to 2147483647, got '99999999999'", "bench", "load", "--snmp-devices", "99999999999")]
+    [InlineData("--seed takes a whole number from 0 to 18446744073709551615, got '-1'", "line", "status", "--config", "/nonexistent/edgetwin.yaml", "--seed", "-1")]
+    [InlineData("--log-level takes one of Trace, Debug, Information, Warning, Error, Critical, None, got 'loud'", "run", "--config", "/nonexistent/edgetwin.yaml", "--log-level", "loud")]
+    [InlineData("--log-level takes one of Trace, Debug, Information, Warning, Error, Critical, None, got '7'", "run", "--config", "/nonexistent/edgetwin.yaml", "--log-level", "7")]
+    public async Task Regression_a_value_of_the_wrong_type_was_named_by_its_dotnet_type(string message, params string[] args)
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync(args);
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.StartsWith(message, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("expected type", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_number_and_enum_option_of_every_command_names_what_it_takes()
+    {
+        var root = InProcessCli.Root();
+        CliOptionRanges.NameExpectedTypes(root);
+        var unnamed = new List<string>();
+        Walk(root, "edgetwin");
+        Assert.Empty(unnamed);
+
+        void Walk(System.CommandLine.Command command, string path)
+        {
+            foreach (var option in command.Options)
+            {
+                var type = option.GetType();
+                if (type.IsGenericType && type.GetGenericArguments()[0] is var t
+                    && (Nullable.GetUnderlyingType(t) ?? t) is var value && (value.IsPrimitive && value != typeof(bool) || value.IsEnum)
+                    && type.GetProperty("CustomParser")!.GetValue(option) is null)
+                {
+                    unnamed.Add($"{path} {option.Name} ({value.Name})");
+                }
+            }
+
+            foreach (var sub in command.Subcommands)
+            {
+                Walk(sub, $"{path} {sub.Name}");
+            }
+        }
     }
 
     [Theory]
