@@ -11,7 +11,7 @@ internal sealed class AlertsHistoryCommand : ICliSubcommand
     public Command Create()
     {
         var cli = new AlertsCli();
-        var limit = new Option<int>("--limit", "-n") { Description = "How many of the newest changes to show (at least 1).", DefaultValueFactory = _ => 50 }.AtLeast(1);
+        var limit = new Option<int>("--limit", "-n") { Description = "How many of the newest changes to show (1 to 10000, the agent's cap).", DefaultValueFactory = _ => 50 }.Within(1, 10_000);
         var command = new Command("history", "The alert history kept by the running agent (survives restarts), oldest first.");
         cli.AddTo(command);
         command.Options.Add(limit);

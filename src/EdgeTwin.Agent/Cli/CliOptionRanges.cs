@@ -31,6 +31,26 @@ internal static class CliOptionRanges
         return option;
     }
 
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, where the agent would cap a larger one unsaid.</summary>
+    public static Option<int> Within(this Option<int> option, int min, int max)
+    {
+        option.CustomParser = r =>
+        {
+            var text = Text(r);
+            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
+            {
+                r.AddError($"{option.Name} takes a whole number, got '{text}'");
+            }
+            else if (v < min || v > max)
+            {
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {v}"));
+            }
+
+            return v;
+        };
+        return option;
+    }
+
     /// <summary>An optional whole number of at least <paramref name="min"/>; absent: null.</summary>
     public static Option<int?> AtLeast(this Option<int?> option, int min)
     {

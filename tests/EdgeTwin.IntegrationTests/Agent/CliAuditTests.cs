@@ -73,7 +73,7 @@ public sealed class CliAuditTests
     [Theory]
     [InlineData("--count must be at least 1, got 0", "outbox", "peek", "--path", "/nonexistent/outbox.db", "-n", "0")]
     [InlineData("--count must be at least 1, got -5", "outbox", "peek", "--path", "/nonexistent/outbox.db", "-n", "-5")]
-    [InlineData("--limit must be at least 1, got 0", "alerts", "history", "--socket", "/nonexistent/alerts.sock", "-n", "0")]
+    [InlineData("--limit must be from 1 to 10000, got 0", "alerts", "history", "--socket", "/nonexistent/alerts.sock", "-n", "0")]
     public async Task Regression_a_count_below_1_was_taken_as_1(string message, params string[] args)
     {
         var (exit, _, error) = await InProcessCli.RunAsync(args);
@@ -126,6 +126,16 @@ public sealed class CliAuditTests
                 Walk(sub, $"{path} {sub.Name}");
             }
         }
+    }
+
+    [Fact]
+    public async Task Regression_alerts_history_limit_above_the_agents_cap_was_cut_to_10000_unsaid()
+    {
+        var (exit, output, error) = await InProcessCli.RunAsync(["alerts", "history", "--socket", "/nonexistent/alerts.sock", "-n", "20000"]);
+
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.StartsWith("--limit must be from 1 to 10000, got 20000", error, StringComparison.Ordinal);
     }
 
     [Theory]
