@@ -12,24 +12,7 @@ namespace EdgeTwin.Agent.Cli;
 /// </summary>
 internal static class CliOptionRanges
 {
-    public static Option<int> AtLeast(this Option<int> option, int min)
-    {
-        option.CustomParser = r =>
-        {
-            var text = Text(r);
-            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
-            {
-                r.AddError($"{option.Name} takes a whole number, got '{text}'");
-            }
-            else if (v < min)
-            {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {v}"));
-            }
-
-            return v;
-        };
-        return option;
-    }
+    public static Option<int> AtLeast(this Option<int> option, int min) => option.Within(min, int.MaxValue);
 
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, where the agent would cap a larger one unsaid.</summary>
     public static Option<int> Within(this Option<int> option, int min, int max)
@@ -43,7 +26,9 @@ internal static class CliOptionRanges
             }
             else if (v < min || v > max)
             {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {v}"));
+                r.AddError(max == int.MaxValue
+                    ? string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {v}")
+                    : string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {v}"));
             }
 
             return v;

@@ -104,7 +104,7 @@ internal static class CliUsage
             return prefixed;
         }
 
-        var scored = names.Select(n => (Name: n, Distance: Distance(token, n))).Where(s => s.Distance <= Math.Min(3, Math.Max(1, s.Name.Length / 3))).ToList();
+        var scored = names.Select(n => (Name: n, Distance: EdgeTwin.Core.Config.ConfigReader.EditDistance(token, n))).Where(s => s.Distance <= Math.Min(3, Math.Max(1, s.Name.Length / 3))).ToList();
         if (scored.Count == 0)
         {
             return [];
@@ -112,36 +112,6 @@ internal static class CliUsage
 
         var min = scored.Min(s => s.Distance);
         return [.. scored.Where(s => s.Distance == min).Select(s => s.Name)];
-    }
-
-    // Optimal string alignment distance: a swapped pair of letters (chekc) counts as one edit.
-    private static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++)
-        {
-            d[i, 0] = i;
-        }
-
-        for (var j = 0; j <= b.Length; j++)
-        {
-            d[0, j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                {
-                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-                }
-            }
-        }
-
-        return d[a.Length, b.Length];
     }
 
     private static string CommandPath(CommandResult result)

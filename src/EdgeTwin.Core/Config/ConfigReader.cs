@@ -493,8 +493,11 @@ public sealed partial class ConfigReader
             .Select(x => x.k)
             .FirstOrDefault();
 
-    /// <summary>Optimal string alignment distance: Levenshtein plus adjacent transpositions (hots → host is 1).</summary>
-    private static int EditDistance(string a, string b)
+    /// <summary>
+    /// Optimal string alignment distance: Levenshtein plus adjacent transpositions (hots → host is 1). The config's key
+    /// suggestions and the command line's "did you mean" both use it.
+    /// </summary>
+    public static int EditDistance(string a, string b)
     {
         var d = new int[a.Length + 1, b.Length + 1];
         for (var i = 0; i <= a.Length; i++)

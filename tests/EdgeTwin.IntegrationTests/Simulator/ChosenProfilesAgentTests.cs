@@ -93,7 +93,7 @@ public sealed class ChosenProfilesAgentTests
                 ("meter1", "total_power"), ("meter1", "active_energy_import_t1"), ("meter1", "frequency"),
                 (probe, "temperature"), (probe, "humidity"),
             ];
-            await WaitUntilAsync(() => wanted.All(latest.ContainsKey), "a reading of every chosen profile", 30);
+            await Eventually.UntilAsync(() => wanted.All(latest.ContainsKey), "a reading of every chosen profile", 30);
             Assert.All(wanted, w => Assert.Equal(SampleQuality.Good, latest[w].Quality));
 
             double facilityW, importWh;
@@ -123,7 +123,7 @@ public sealed class ChosenProfilesAgentTests
             Assert.Contains("ups1", raised.Message + string.Join(",", raised.Attributes?.Values ?? []), StringComparison.Ordinal);
 
             // The runtime the power twin and ups-runtime-low read: minutes, from XUPS-MIB's seconds.
-            await WaitUntilAsync(() => Math.Abs(latest[("ups1", "runtime_remaining")].Value - ups.RuntimeMinutes) < 0.01, "the runtime on battery", 10);
+            await Eventually.UntilAsync(() => Math.Abs(latest[("ups1", "runtime_remaining")].Value - ups.RuntimeMinutes) < 0.01, "the runtime on battery", 10);
             Assert.Equal(5, latest[("ups1", "output_source")].Value); // battery
             Assert.Equal(0, latest[("ups1", "input_frequency")].Value);
         }
@@ -172,7 +172,7 @@ public sealed class ChosenProfilesAgentTests
             await agent.StartAsync(Ct);
             await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
             (string, string)[] wanted = [("pdu-a01-a", "inlet_temperature"), ("pdu-a01-b", "inlet_temperature"), ("probe-a01", "temperature"), ("probe-a01", "comm_status"), ("probe-a02", "alarm_status")];
-            await WaitUntilAsync(() => wanted.All(latest.ContainsKey) && !double.IsNaN(stage.Snapshot(0, 0).RackInletC[a01]), "the PDUs' and the probes' readings in the twin", 30);
+            await Eventually.UntilAsync(() => wanted.All(latest.ContainsKey) && !double.IsNaN(stage.Snapshot(0, 0).RackInletC[a01]), "the PDUs' and the probes' readings in the twin", 30);
             Assert.Equal(2, latest[("probe-a01", "comm_status")].Value); // commsOK
             Assert.Equal(1, latest[("probe-a02", "alarm_status")].Value); // uioNormal
             var before = latest[("probe-a01", "temperature")].Value;
@@ -186,7 +186,7 @@ public sealed class ChosenProfilesAgentTests
             sim.Refresh();
             var hot = Math.Round(site.Rack("A01").InletSensor.Reading, 1);
             Assert.True(hot > before + 3, $"A01 inlet {hot} °C after 120 s without cooling, {before} °C before");
-            await WaitUntilAsync(
+            await Eventually.UntilAsync(
                 () => latest[("probe-a01", "comm_status")].Value == 3 && Math.Abs(Pdus() - hot) < 0.01 && latest[("probe-a02", "alarm_status")].Value == 2,
                 "the lost probe, the PDUs' new inlet readings and A02's alarm",
                 30);
@@ -258,7 +258,7 @@ public sealed class ChosenProfilesAgentTests
         {
             await agent.StartAsync(Ct);
             await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
-            await WaitUntilAsync(() => pue.Count >= 3, "three PUE samples", 30);
+            await Eventually.UntilAsync(() => pue.Count >= 3, "three PUE samples", 30);
             double truth;
             lock (sim.Site.SyncRoot)
             {
@@ -290,9 +290,6 @@ public sealed class ChosenProfilesAgentTests
         Assert.Equal(name, Assert.Single(config.Rules).Name);
         return config;
     }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds) =>
-        await WaitForAsync(() => condition() ? (object)true : null, what, seconds);
 
     private static async Task<T> WaitForAsync<T>(Func<T?> probe, string what, int seconds)
         where T : class

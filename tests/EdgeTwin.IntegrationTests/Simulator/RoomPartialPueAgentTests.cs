@@ -101,7 +101,7 @@ public sealed class RoomPartialPueAgentTests
             {
                 await agent.StartAsync(Ct);
                 await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
-                await WaitUntilAsync(() => pue.Count >= 3 && site.Rooms.All(r => ppue.TryGetValue(r.Id, out var q) && q.Count >= 3), "three PUE and three pPUE samples of each room", 30);
+                await Eventually.UntilAsync(() => pue.Count >= 3 && site.Rooms.All(r => ppue.TryGetValue(r.Id, out var q) && q.Count >= 3), "three PUE and three pPUE samples of each room", 30);
             }
             finally
             {
@@ -141,20 +141,6 @@ public sealed class RoomPartialPueAgentTests
         finally
         {
             File.Delete(path);
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out after {seconds} s waiting for {what}");
-            }
-
-            await Task.Delay(100, Ct);
         }
     }
 }

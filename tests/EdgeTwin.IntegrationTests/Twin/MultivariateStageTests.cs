@@ -96,7 +96,7 @@ public sealed class MultivariateStageTests
         using (stage)
         {
             var faultAtMs = await FeedAsync(stage, runtime, seed: 3, hours: 5, faultAfterHours: 3);
-            await WaitUntilAsync(() => !events.IsEmpty, "the anomaly event", 30);
+            await Eventually.UntilAsync(() => !events.IsEmpty, "the anomaly event", 30);
             var e = Assert.Single(events);
             Assert.Equal(EdgeEventKind.Anomaly, e.Kind);
             Assert.Equal("group:m1", e.Source);
@@ -125,7 +125,7 @@ public sealed class MultivariateStageTests
         {
             var stepMs = 4 * 3_600_000L;
             var faultAtMs = await FeedAsync(stage, runtime, seed: 3, hours: 5, faultAfterHours: 3, stepBackAfterHours: 1.5, stepBackMs: stepMs);
-            await WaitUntilAsync(() => !events.IsEmpty, "the anomaly event after the step", 30);
+            await Eventually.UntilAsync(() => !events.IsEmpty, "the anomaly event after the step", 30);
             var e = Assert.Single(events);
             Assert.Equal("group:m1", e.Source);
             Assert.InRange(e.Time.ToUnixTimeMilliseconds(), faultAtMs, faultAtMs + (60 * 60_000));
@@ -198,16 +198,6 @@ public sealed class MultivariateStageTests
         }
 
         return faultAtMs;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
-            await Task.Delay(50, Ct);
-        }
     }
 
     private static string RepoRoot()

@@ -79,7 +79,7 @@ public sealed class PueAgentTests
             Assert.Equal($"{spec.SiteId}/pue{{category=2,it_at=pdu_output}}", descriptor.Key);
             Assert.Equal(PueStage.Role, descriptor.Role);
 
-            await WaitUntilAsync(() => pue.Count >= 5, "five PUE samples", 60);
+            await Eventually.UntilAsync(() => pue.Count >= 5, "five PUE samples", 60);
             foreach (var (sample, truth) in pue)
             {
                 Assert.Equal(SampleQuality.Good, sample.Quality);
@@ -90,7 +90,7 @@ public sealed class PueAgentTests
             TestContext.Current.TestOutputHelper?.WriteLine("PUE: " + string.Join(", ", pue.Select(p => $"{p.Sample.Value:0.000} (sim {p.TruthPue:0.000})")));
 
             // The rule on role site.pue sees the series as any other reading.
-            await WaitUntilAsync(() => events.Any(e => e.Kind == EdgeEventKind.AlertRaised && e.Source == "pue-test"), "the alert on the PUE", 30);
+            await Eventually.UntilAsync(() => events.Any(e => e.Kind == EdgeEventKind.AlertRaised && e.Source == "pue-test"), "the alert on the PUE", 30);
         }
         finally
         {
@@ -123,19 +123,5 @@ public sealed class PueAgentTests
         var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), Path.GetTempPath());
         Assert.Empty(diagnostics.Sorted());
         return config;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out after {seconds} s waiting for {what}");
-            }
-
-            await Task.Delay(100, Ct);
-        }
     }
 }

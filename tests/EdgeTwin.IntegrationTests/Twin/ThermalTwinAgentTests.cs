@@ -65,12 +65,12 @@ public sealed class ThermalTwinAgentTests
             await runtime.Started.WaitAsync(TimeSpan.FromSeconds(60), Ct);
 
             // The warm start calibrates at once: a twin-state event with the fit error.
-            await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)), "the calibration event", 90);
+            await Eventually.UntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)), "the calibration event", 90);
             var calibration = events.First(e => e.Event.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)).Event;
             Assert.True(double.Parse(calibration.Attributes!["inlet_fit_rmse_k"], CultureInfo.InvariantCulture) < 1.5, calibration.Message);
 
             // Every rack and unit is fed from the devices: a few polls later the frame has all inlets, powers and unit states.
-            await WaitUntilAsync(() => Complete(stage), "inlets, power and unit state of every rack and unit in the twin's frame", 60);
+            await Eventually.UntilAsync(() => Complete(stage), "inlets, power and unit state of every rack and unit in the twin's frame", 60);
             Assert.DoesNotContain(events, e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal));
 
             var failedAt = clock.Elapsed;
@@ -142,10 +142,10 @@ public sealed class ThermalTwinAgentTests
             Assert.False(raised.Event.Attributes.ContainsKey("label.device"));
 
             site.Apply(new FaultCommand(FaultKind.CoolingRestore, "crac1"));
-            await WaitUntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Event.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved event", 60);
+            await Eventually.UntilAsync(() => events.Any(e => e.Event.Source.EndsWith("/cooling_failure", StringComparison.Ordinal) && e.Event.Attributes?.GetValueOrDefault("state") == "resolved"), "the resolved event", 60);
 
             // The resolved event ends the shutdown alert at once (it waited for clear_after, 10 min after the last countdown).
-            await WaitUntilAsync(() => events.Any(e => e.Event.Kind == EdgeEventKind.AlertCleared && e.Event.Source == "thermal-shutdown-soon"), "the shutdown alert cleared", 30);
+            await Eventually.UntilAsync(() => events.Any(e => e.Event.Kind == EdgeEventKind.AlertCleared && e.Event.Source == "thermal-shutdown-soon"), "the shutdown alert cleared", 30);
         }
         finally
         {
@@ -196,9 +196,9 @@ public sealed class ThermalTwinAgentTests
         try
         {
             // The unit is down in the simulator (and so on its SNMP agent) before the agent's first poll.
-            await WaitUntilAsync(() => { lock (site.SyncRoot) { return !site.CoolingUnits.Single(u => u.Id == "crac1").IsRunning; } }, "crac1 stopped in the simulator", 30);
+            await Eventually.UntilAsync(() => { lock (site.SyncRoot) { return !site.CoolingUnits.Single(u => u.Id == "crac1").IsRunning; } }, "crac1 stopped in the simulator", 30);
             await agent.StartAsync(Ct);
-            await WaitUntilAsync(() => events.Any(e => e.Kind == EdgeEventKind.Prediction && e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal)), "a cooling_failure prediction", 120);
+            await Eventually.UntilAsync(() => events.Any(e => e.Kind == EdgeEventKind.Prediction && e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal)), "a cooling_failure prediction", 120);
             var first = events.First(e => e.Kind == EdgeEventKind.Prediction && e.Source.EndsWith("/cooling_failure", StringComparison.Ordinal));
             Assert.Equal("crac1", first.Attributes!["failed_units"]);
             Assert.Equal("active", first.Attributes["state"]);
@@ -238,19 +238,5 @@ public sealed class ThermalTwinAgentTests
             && frame.UnitFanSpeed.All(v => !double.IsNaN(v))
             && frame.UnitSupplyC.All(v => !double.IsNaN(v))
             && frame.UnitReturnC.All(v => !double.IsNaN(v));
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"timed out after {seconds} s waiting for {what}");
-            }
-
-            await Task.Delay(100, Ct);
-        }
     }
 }
