@@ -264,7 +264,7 @@ public sealed class WireContractTests
         }
 
         // The families a consumer codes against, each at least once.
-        string[] families = ["summary", "raw", "status", "device_down", "device_up", "alert_raised", "alert_cleared", "anomaly", "prediction", "recommendation"];
+        string[] families = ["summary", "raw", "status", "device_down", "device_up", "alert_raised", "alert_cleared", "alert_acknowledged", "alert_silenced", "data_gap", "anomaly", "prediction", "recommendation"];
         var seen = corpus.Select(m => m["body"]?["event"]?.GetValue<string>() ?? m["kind"]!.GetValue<string>()).ToHashSet();
         Assert.All(families, f => Assert.Contains(f, seen));
     }
