@@ -306,7 +306,7 @@ public sealed class WireContractTests
         Func<JsonObject, bool> calibration = b => b["source"]!.GetValue<string>().EndsWith("/thermal_twin", StringComparison.Ordinal);
         Fails("calibration fit error that is not a number", calibration, a => a["room_fit_rmse_k"] = "0,51");
         Func<JsonObject, bool> line = b => b["source"]!.GetValue<string>() == "line/line1";
-        Fails("line twin state without its shift", line, a => a.Remove("shift.start"));
+        Fails("line twin state with half its shift", line, a => a.Remove("shift.end"));
         Func<JsonObject, bool> anomaly = b => b["event"]!.GetValue<string>() == "anomaly" && b["attributes"]!["score"] is not null;
         Fails("anomaly score that is not a number", anomaly, a => a["score"] = "high");
         Fails("anomaly without its value", anomaly, a => a.Remove("value"));
