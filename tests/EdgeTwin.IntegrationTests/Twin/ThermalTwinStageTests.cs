@@ -230,6 +230,38 @@ public sealed class ThermalTwinStageTests
         Assert.NotEmpty(events.Failures);
     }
 
+    /// <summary>
+    /// Numbers in event attributes are the wire's (Outbox README: at most 12 significant digits, WireNumber): the
+    /// calibration's fit errors went out as "R" round-trip strings (room_fit_rmse_k 0.514320195239356,
+    /// 7.455141796489141E-09 seen on the wire from edgetwin sim --rooms 2).
+    /// </summary>
+    [Fact]
+    public async Task Regression_thermal_twin_attributes_carried_17_digit_numbers()
+    {
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions { FirstCalibrationAfter = TimeSpan.FromSeconds(60) });
+        var running = new Dictionary<string, bool> { ["crac1"] = true, ["crac2"] = true };
+        for (var i = 0; i < 14; i++)
+        {
+            // Inlets that move by thirds of a kelvin: no fit is exact, so its errors are long fractions.
+            await site.FeedAsync(stage, t0 + (i * 10_000L), running, inletC: 22 + (Math.Sin(i / 3.0) / 3));
+        }
+
+        await WaitUntilAsync(() => events.Items.Any(e => e.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)), "the calibration event");
+        await FailAsync(site, stage, events, t0 + 150_000, new() { ["crac1"] = false, ["crac2"] = true }, "the cooling_failure of crac1");
+        var numbers = events.Items.SelectMany(e => e.Attributes!.Select(a => (e.Source, a.Key, a.Value)))
+            .Where(a => System.Text.RegularExpressions.Regex.IsMatch(a.Value, @"^-?[0-9]+(\.[0-9]+)?(E[+-][0-9]+)?$"))
+            .ToList();
+        Assert.Contains(numbers, a => a.Key == "room_fit_rmse_k");
+        Assert.All(numbers, a =>
+        {
+            var mantissa = a.Value.Split('E')[0].Replace("-", "", StringComparison.Ordinal).Replace(".", "", StringComparison.Ordinal).TrimStart('0');
+            Assert.True(mantissa.Length <= 12, $"{a.Source} {a.Key} = {a.Value}: more than 12 significant digits");
+        });
+    }
+
     [Fact]
     public async Task Regression_a_backward_clock_step_stopped_thermal_frames_for_its_size()
     {
@@ -474,13 +506,13 @@ public sealed class ThermalTwinStageTests
         }
 
         /// <summary>One poll round at <paramref name="timeMs"/>: every rack's inlet, outlet and power, each unit's return air and the given unit states.</summary>
-        public ValueTask FeedAsync(ThermalTwinStage stage, long timeMs, Dictionary<string, bool> running, Dictionary<string, double>? powerKw = null)
+        public ValueTask FeedAsync(ThermalTwinStage stage, long timeMs, Dictionary<string, bool> running, Dictionary<string, double>? powerKw = null, double inletC = 22)
         {
             var samples = new List<Sample>();
             foreach (var r in _spec.Racks)
             {
                 var device = "sensor-" + r.Id;
-                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "inlet", "C", MetricKind.Gauge, "rack.inlet_temperature")), timeMs, 22));
+                samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "inlet", "C", MetricKind.Gauge, "rack.inlet_temperature")), timeMs, inletC));
                 samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "outlet", "C", MetricKind.Gauge, "rack.outlet_temperature")), timeMs, 34));
                 samples.Add(new(Registry.GetOrAdd(new SeriesDescriptor(device, "power", "kW", MetricKind.Gauge, "rack.power")), timeMs, powerKw?.GetValueOrDefault(r.Id, 10) ?? 10));
             }

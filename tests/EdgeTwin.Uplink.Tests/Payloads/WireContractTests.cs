@@ -47,7 +47,7 @@ public sealed class WireContractTests
         empty.Add(1, t - 30_000, good: false);
 
         var alert = new EdgeEvent(EdgeEventKind.AlertRaised, "rack-inlet-warm", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "rack A01: inlet 27.2 \u00B0C above 27 \u00B0C",
-            new Dictionary<string, string> { ["device"] = "rack-a01", ["value"] = "27.2", ["value_unit"] = "Cel", ["threshold"] = "27" }) { Series = "rack-a01/inlet_temperature", Device = "rack-a01" };
+            AlertAttributes("firing")) { Series = "rack-a01/inlet_temperature", Device = "rack-a01" };
         var prediction = new EdgeEvent(EdgeEventKind.Prediction, "press-1", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "press-1: failure probability 72 % within 48 h",
             new Dictionary<string, string> { ["model"] = "bearing-rul", ["model_version"] = "2026.11.30-1", ["horizon_hours"] = "48", ["horizon_end"] = "2026-12-06T12:00:00.000Z", ["failure_probability"] = "0.720", ["estimated_failure_time"] = "2026-12-06T10:00:00.000Z" });
         var anomaly = new EdgeEvent(EdgeEventKind.Anomaly, "rack-a01/inlet_temperature", DateTimeOffset.FromUnixTimeMilliseconds(t), EventSeverity.Warning, "anomaly",
@@ -66,6 +66,15 @@ public sealed class WireContractTests
             UplinkBodies.Event(Body, gap, spanStartMs: t - 5000),
         ];
     }
+
+    /// <summary>An alert's attributes as AlertManager writes them (identity, state, uplink; a threshold rule's facts).</summary>
+    private static Dictionary<string, string> AlertAttributes(string state) => new()
+    {
+        ["alert_id"] = "3", ["rule"] = "rack-inlet-warm", ["key"] = "rack-a01/inlet_temperature", ["state"] = state, ["value"] = "27.2", ["peak"] = "27.2",
+        ["time"] = "2026-12-05T06:12:26.156Z", ["fired_at"] = "2026-12-05T06:12:26.156Z", ["uplink"] = "online", ["during_outage"] = "false",
+        ["rule_type"] = "threshold", ["severity"] = "warning", ["device"] = "rack-a01", ["series"] = "rack-a01/inlet_temperature", ["metric"] = "inlet_temperature",
+        ["unit"] = "Cel", ["value_unit"] = "Cel", ["direction"] = "above", ["threshold"] = "27", ["clear_level"] = "26", ["for_s"] = "60",
+    };
 
     private static void AssertValid(byte[] payload, string where)
     {
@@ -222,12 +231,123 @@ public sealed class WireContractTests
                 EdgeEventKind.Prediction or EdgeEventKind.Recommendation or EdgeEventKind.Anomaly => new Dictionary<string, string> { ["model"] = "m", ["model_version"] = "1" },
                 EdgeEventKind.DataGap => new Dictionary<string, string> { ["reason"] = "max_age" },
                 EdgeEventKind.ClockStepped => new Dictionary<string, string> { ["step_ms"] = "-3600000", ["wall_before"] = "2026-12-05T07:12:26.156Z", ["wall_after"] = "2026-12-05T06:12:26.156Z" },
+                EdgeEventKind.DeviceDown => new Dictionary<string, string> { ["reason"] = "timeout", ["failures"] = "3", ["error"] = "no answer within 1s" },
+                EdgeEventKind.AlertRaised => AlertAttributes("firing"),
+                EdgeEventKind.AlertCleared => AlertAttributes("resolved"),
+                EdgeEventKind.AlertAcknowledged => new Dictionary<string, string>(AlertAttributes("acknowledged")) { ["by"] = "ops", ["acked_at"] = "2026-12-05T06:13:00.000Z" },
+                EdgeEventKind.AlertSilenced => new Dictionary<string, string> { ["rule"] = "rack-inlet-warm", ["key"] = "*", ["state"] = "silenced", ["until"] = "2026-12-05T08:12:26.156Z", ["by"] = "ops", ["time"] = "2026-12-05T06:12:26.156Z", ["uplink"] = "online", ["during_outage"] = "false", ["device"] = "gw1" },
+                EdgeEventKind.StorageFailed => new Dictionary<string, string> { ["state"] = "memory_only", ["failed"] = "1", ["path"] = "/var/lib/edgetwin/outbox.db", ["cause"] = "Read-only file system", ["since"] = "2026-12-05T06:12:26.156Z", ["first_seq_in_memory"] = "1796451146156001", ["held_from_file"] = "60", ["memory_budget_bytes"] = "67108864" },
                 _ => null,
             };
             var record = UplinkBodies.Event(identity, new EdgeEvent(kind, "outbox", at, EventSeverity.Warning, kind.ToWireName(), attributes));
             var envelope = JsonEnvelope.Encode(new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"), new OutboxEntry(1, record), historical: false);
             AssertValid(envelope, kind.ToWireName());
         }
+    }
+
+    /// <summary>
+    /// Real messages, one of every family the agent sent to mosquitto in the wire audit of 2026-12-05 (<c>edgetwin sim
+    /// --rooms 2 --rack-probes apc-uio-probe --line-stations 4</c> with cooling, utility, device and machine faults, the
+    /// shipped alert rules, a broker outage and its replay, an acknowledgement, a silence and a SIGKILL): every one
+    /// passes the schema.
+    /// </summary>
+    private static List<JsonObject> Corpus() =>
+        [.. File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Payloads", "wire-corpus.v1.jsonl")).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject())];
+
+    [Fact]
+    public void Every_message_family_captured_from_the_agent_passes_the_schema()
+    {
+        var corpus = Corpus();
+        foreach (var message in corpus)
+        {
+            AssertValid(Encoding.UTF8.GetBytes(message.ToJsonString()), $"{message["kind"]} {message["body"]?["event"]} {message["body"]?["source"]}");
+        }
+
+        // The families a consumer codes against, each at least once.
+        string[] families = ["summary", "raw", "status", "device_down", "device_up", "alert_raised", "alert_cleared", "alert_acknowledged", "alert_silenced", "data_gap", "anomaly", "prediction", "recommendation"];
+        var seen = corpus.Select(m => m["body"]?["event"]?.GetValue<string>() ?? m["kind"]!.GetValue<string>()).ToHashSet();
+        Assert.All(families, f => Assert.Contains(f, seen));
+    }
+
+    [Fact]
+    public void Regression_the_schema_let_any_attributes_through_for_most_event_kinds()
+    {
+        // Before, the attributes of every event but data_gap and clock_stepped were "any string": an alert without its id
+        // or time, a device_down without its reason, a cooling_failure with a local time, a maintenance prediction
+        // without its failure time all passed. Each mutation of a real message must now fail.
+        var corpus = Corpus();
+        JsonObject Event(Func<JsonObject, bool> which) =>
+            corpus.Where(m => m["kind"]!.GetValue<string>() == "event").Select(m => m["body"]!.AsObject()).First(which);
+        var checkedCount = 0;
+        void Fails(string what, Func<JsonObject, bool> which, Action<JsonObject> mutate)
+        {
+            var body = Event(which);
+            var envelope = body.Parent!.AsObject().DeepClone().AsObject();
+            mutate(envelope["body"]!["attributes"]!.AsObject());
+            Assert.False(Schema.Value.Evaluate(envelope).IsValid, $"{what}: {envelope.ToJsonString()}");
+            checkedCount++;
+        }
+
+        static string A(JsonObject body, string name) => body["attributes"]?[name]?.GetValue<string>() ?? "";
+        Func<JsonObject, bool> raised = b => A(b, "state") == "firing" && b["event"]!.GetValue<string>() == "alert_raised";
+        Fails("alert without its id", raised, a => a.Remove("alert_id"));
+        Fails("alert without its time", raised, a => a.Remove("time"));
+        Fails("alert with a local time", raised, a => a["time"] = "2026-12-05T16:00:15+01:00");
+        Fails("alert with an unknown uplink state", raised, a => a["uplink"] = "up");
+        Fails("raised alert that says resolved", raised, a => a["state"] = "resolved");
+        Fails("alert value that is not a number", raised, a => a["value"] = "27,2");
+        Func<JsonObject, bool> down = b => b["event"]!.GetValue<string>() == "device_down";
+        Fails("device_down without a reason", down, a => a.Remove("reason"));
+        Fails("device_down with an unknown reason", down, a => a["reason"] = "dark");
+        Func<JsonObject, bool> failure = b => b["source"]!.GetValue<string>().EndsWith("/cooling_failure", StringComparison.Ordinal) && A(b, "state") == "active";
+        Fails("cooling_failure without failure_started", failure, a => a.Remove("failure_started"));
+        Fails("cooling_failure with a local failure_started", failure, a => a["failure_started"] = "2026-12-05 15:59:04");
+        Fails("cooling_failure with an unknown scenario", failure, a => a["scenario"] = "chiller_failure");
+        Func<JsonObject, bool> calibration = b => b["source"]!.GetValue<string>().EndsWith("/thermal_twin", StringComparison.Ordinal);
+        Fails("calibration fit error that is not a number", calibration, a => a["room_fit_rmse_k"] = "0,51");
+        Func<JsonObject, bool> line = b => b["source"]!.GetValue<string>() == "line/line1";
+        Fails("line twin state with half its shift", line, a => a.Remove("shift.end"));
+        Func<JsonObject, bool> anomaly = b => b["event"]!.GetValue<string>() == "anomaly" && b["attributes"]!["score"] is not null;
+        Fails("anomaly score that is not a number", anomaly, a => a["score"] = "high");
+        Fails("anomaly without its value", anomaly, a => a.Remove("value"));
+
+        // A maintenance prediction (MaintenancePredictor.ToEvent's members) and the outbox's storage_failed, made from the
+        // calibration message: every member it must have, and instants that are instants.
+        var maintenance = new JsonObject
+        {
+            ["machine"] = "m1", ["failure_probability"] = "0.720", ["predicted_rul"] = "31.5", ["estimated_failure_time"] = "2026-12-06T10:00:00.000Z",
+            ["recommended_action"] = "replace drive-end bearing", ["expected_downtime_hours"] = "6.0", ["cost"] = "7200", ["estimated_downtime"] = "6.0",
+            ["cost_of_unplanned_failure"] = "7200", ["cost_source"] = "config", ["model"] = "bearing-rul", ["model_version"] = "1.0.0", ["state"] = "raised",
+            ["prediction_id"] = "m1/20261205T150000Z", ["horizon_hours"] = "48", ["horizon_end"] = "2026-12-07T15:00:00.000Z", ["inputs_until"] = "2026-12-05T15:00:00.000Z",
+        };
+        var machineEvent = Event(calibration).Parent!.AsObject().DeepClone().AsObject();
+        machineEvent["body"]!["source"] = "m1";
+        machineEvent["body"]!["attributes"] = maintenance.DeepClone();
+        AssertValid(Encoding.UTF8.GetBytes(machineEvent.ToJsonString()), "maintenance prediction");
+        foreach (var (what, mutate) in new (string, Action<JsonObject>)[]
+        {
+            ("without its machine", a => a.Remove("machine")),
+            ("with a failure time that is not an instant", a => a["estimated_failure_time"] = "2026-12-06 10:00"),
+            ("with an unknown state", a => a["state"] = "open"),
+            ("without inputs_until", a => a.Remove("inputs_until")),
+        })
+        {
+            var copy = machineEvent.DeepClone().AsObject();
+            mutate(copy["body"]!["attributes"]!.AsObject());
+            Assert.False(Schema.Value.Evaluate(copy).IsValid, "maintenance prediction " + what);
+            checkedCount++;
+        }
+
+        var storage = machineEvent.DeepClone().AsObject();
+        storage["body"]!["event"] = "storage_failed";
+        storage["body"]!["source"] = "outbox";
+        storage["body"]!["attributes"] = new JsonObject { ["state"] = "memory_only", ["failed"] = "1", ["cause"] = "Read-only file system", ["since"] = "2026-12-05T06:12:26.156Z", ["first_seq_in_memory"] = "1796451146156001", ["held_from_file"] = "60", ["memory_budget_bytes"] = "67108864" };
+        Assert.False(Schema.Value.Evaluate(storage).IsValid, "storage_failed without its path");
+        var gap = storage.DeepClone().AsObject();
+        gap["body"]!["event"] = "data_gap";
+        gap["body"]!["attributes"] = new JsonObject { ["reason"] = "unclean_stop", ["from_ms"] = "1796482615.5", ["to_ms"] = "1796482620000" };
+        Assert.False(Schema.Value.Evaluate(gap).IsValid, "data_gap with a from_ms that is not whole milliseconds");
+        Assert.Equal(19, checkedCount);
     }
 
     [Fact]

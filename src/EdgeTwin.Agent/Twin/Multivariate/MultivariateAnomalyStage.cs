@@ -179,7 +179,7 @@ public sealed partial class MultivariateAnomalyStage : ISampleStage, IDisposable
             ["error_threshold"] = runner.Spec!.Threshold.ToString("G6", CultureInfo.InvariantCulture),
             ["features"] = string.Join(",", runner.Spec.Features),
             ["values"] = string.Join(",", group.Latest.Select(v => v.ToString("G6", CultureInfo.InvariantCulture))),
-            ["threshold"] = _config.Threshold.ToString("R", CultureInfo.InvariantCulture),
+            ["threshold"] = WireNumber.Format(_config.Threshold),
             ["model"] = entry.Name,
             ["model_version"] = entry.Version,
 

@@ -588,7 +588,8 @@ public sealed partial class SetpointController : BackgroundService
     private static string Describe(string unit, UnitSetpoints s) =>
         unit + (double.IsNaN(s.SupplyC) ? "" : Inv($" supply {s.SupplyC:0.0#} °C")) + (double.IsNaN(s.FanPercent) ? "" : Inv($" fan {s.FanPercent:0.#} %"));
 
-    private static string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    // Attribute numbers are the wire's (WireNumber: 12 significant digits); "R" sent fit errors as 0.514320195239356.
+    private static string Num(double v) => WireNumber.Format(v);
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 

@@ -1186,7 +1186,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
-    private static string Num(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    // Attribute numbers are the wire's (WireNumber: 12 significant digits); "R" sent fit errors as 0.514320195239356.
+    private static string Num(double v) => WireNumber.Format(v);
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 

@@ -1,0 +1,60 @@
+using System.Text.Json.Nodes;
+using EdgeTwin.Core.Events;
+using EdgeTwin.Outbox;
+using EdgeTwin.Outbox.Summaries;
+using EdgeTwin.Twin.Models.Maintenance;
+using EdgeTwin.Uplink.Payloads;
+using Json.Schema;
+
+namespace EdgeTwin.IntegrationTests.Docs;
+
+/// <summary>
+/// Events the wire audit's simulated run could not bring about in minutes (a maintenance prediction closes an interval
+/// every 30 min), made by their real producer and encoded as the uplinks send them, against the JSON Schema a
+/// consumer validates with (src/EdgeTwin.Uplink/schema/uplink-message.v1.schema.json). The families it did bring about
+/// are in tests/EdgeTwin.Uplink.Tests/Payloads/wire-corpus.v1.jsonl.
+/// </summary>
+public sealed class EventProducerSchemaTests
+{
+    private static readonly Lazy<JsonSchema> Schema = new(() =>
+        JsonSchema.FromFile(Path.Combine(ReadmeSnippets.RepoRoot(), "src", "EdgeTwin.Uplink", "schema", "uplink-message.v1.schema.json")));
+
+    private static void AssertFitsTheSchema(EdgeEvent e, string what)
+    {
+        var record = UplinkBodies.Event(new EdgeTwin.Outbox.Summaries.UplinkIdentity("gw1", "site1"), e);
+        var envelope = JsonEnvelope.Encode(new EdgeTwin.Uplink.Payloads.UplinkIdentity("site1", "gw1"), new OutboxEntry(1, record), historical: false);
+        var result = Schema.Value.Evaluate(JsonNode.Parse(envelope), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        var errors = result.Details.Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(x => $"{d.InstanceLocation}: {x.Value}"));
+        Assert.True(result.IsValid, $"{what}: {string.Join('\n', errors)}\n{System.Text.Encoding.UTF8.GetString(envelope)}");
+    }
+
+    [Fact]
+    public void A_maintenance_prediction_raised_updated_and_withdrawn_fits_the_schema()
+    {
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(1_796_482_615_000);
+        var raised = new MaintenancePrediction("m1", 0.72, 31.5, now.AddHours(31.5), "replace drive-end bearing", 6, 7200, "bearing-rul", "1.0.0")
+        {
+            PredictionId = "m1/20261205T150000Z",
+            Horizon = TimeSpan.FromHours(48),
+            InputsUntil = now.AddMinutes(-30),
+            Currency = "EUR",
+        };
+        AssertFitsTheSchema(raised.ToEvent(now), "raised");
+        AssertFitsTheSchema((raised with { State = "updated", FailureProbability = 0.93 }).ToEvent(now.AddHours(1)), "updated");
+        AssertFitsTheSchema((raised with { State = "resolved", WithdrawnBecause = "repaired", RepairReportedBy = "ops", CostSource = "line-twin:line1" }).ToEvent(now.AddHours(2)), "withdrawn");
+    }
+
+    [Fact]
+    public void A_multivariate_group_anomaly_fits_the_schema_beside_the_per_series_rule()
+    {
+        // MultivariateAnomalyStage's members (a group names several series and no one device, metric or value): the
+        // per-series anomaly's requirements must not be applied to it.
+        var e = new EdgeEvent(EdgeEventKind.Anomaly, "group:crac1-health", DateTimeOffset.FromUnixTimeMilliseconds(1_796_482_615_000), EventSeverity.Warning, "multivariate anomaly",
+            new Dictionary<string, string>
+            {
+                ["score"] = "0.912", ["series"] = "crac1/supply_temperature,crac1/return_temperature", ["group"] = "crac1-health", ["error"] = "3.2", ["error_threshold"] = "1.5",
+                ["features"] = "supply,return", ["values"] = "17.5,31.2", ["threshold"] = "0.8", ["model"] = "crac-ae", ["model_version"] = "1.0.0", ["version"] = "1.0.0",
+            });
+        AssertFitsTheSchema(e, "multivariate anomaly");
+    }
+}
