@@ -31,7 +31,10 @@ internal sealed class AlertsSilenceCommand : ICliSubcommand
                 AlertsCli.Request(("op", "silence"), ("rule", parse.GetValue(rule)!), ("seconds", span.TotalSeconds)),
                 async (root, o) =>
                 {
-                    await o.WriteLineAsync($"rule {parse.GetValue(rule)} silenced until {AlertsCli.Short(AlertsCli.Str(root, "until"))}").ConfigureAwait(false);
+                    // --for 0s lifts the silence: the agent answers with "until" = now, which read as a silence of no time.
+                    await o.WriteLineAsync(span == TimeSpan.Zero
+                        ? $"rule {parse.GetValue(rule)} silence lifted: its notifications go out again"
+                        : $"rule {parse.GetValue(rule)} silenced until {AlertsCli.Short(AlertsCli.Str(root, "until"))}").ConfigureAwait(false);
                     if (root.TryGetProperty("warning", out var warning) && warning.GetString() is { } text)
                     {
                         // The agent cannot write its state directory: the silence holds until a restart only.

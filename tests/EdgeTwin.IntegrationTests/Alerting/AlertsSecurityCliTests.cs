@@ -55,6 +55,37 @@ public sealed class AlertsSecurityCliTests
     }
 
     [Fact]
+    public async Task Regression_alerts_silence_for_0s_said_silenced_until_now_when_it_lifted_the_silence()
+    {
+        var dir = AgentFiles.TempDir("edgetwin-alerts-unsilence-").FullName;
+        var diagnostics = new ConfigDiagnostics();
+        var root = (ConfigMapping)YamlTree.Parse("""
+            alerts:
+              rules:
+                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: critical }
+            """, "site.yaml", diagnostics)!;
+        var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir);
+        await using var service = new AlertingService(config, new SiteIndex(null), new Core.Samples.SeriesRegistry(), null, new AlertingOptions
+        {
+            StorePath = Path.Combine(dir, "alerts.db"),
+            RunConnectivityProbe = false,
+        });
+        await service.StartAsync(Ct);
+        var socket = Path.Combine(dir, "alerts.sock");
+        await using var server = new AlertControlServer(service, socket);
+        server.Start();
+        var (exit, _, error) = await InProcessCli.RunAsync("alerts", "silence", "inlet-hot", "--for", "2h", "--socket", socket);
+        Assert.True(exit == 0, error);
+        Assert.NotEmpty(service.Manager.Silences());
+
+        (exit, var output, error) = await InProcessCli.RunAsync("alerts", "silence", "inlet-hot", "--for", "0s", "--socket", socket);
+
+        Assert.True(exit == 0, error);
+        Assert.Equal("rule inlet-hot silence lifted: its notifications go out again", output.Trim());
+        Assert.Empty(service.Manager.Silences());
+    }
+
+    [Fact]
     public async Task Regression_check_and_the_start_said_nothing_about_an_alert_mqtt_sink_sending_its_password_in_clear()
     {
         var dir = AgentFiles.TempDir("edgetwin-alerts-plaintext-").FullName;
