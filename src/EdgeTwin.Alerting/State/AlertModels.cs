@@ -55,6 +55,9 @@ public sealed record AlertSnapshot(
     /// <summary><see cref="Peak"/> with the series' unit as people write it (<c>34.1 °C</c>, <c>1.2 °C/min</c>).</summary>
     public string? PeakText { get; init; }
 
+    /// <summary>The value as the summary shows it, rounded and with its unit (<c>17.65 A</c>, <c>1.5 °C/min</c>); null when not known.</summary>
+    public string? ValueText { get; init; }
+
     /// <summary>The rule's <c>runbook_url</c> (the site's procedure for it), null without one; every status carries it.</summary>
     public string? RunbookUrl { get; init; }
 
@@ -264,6 +267,9 @@ internal sealed class AlertInstance
     /// <summary>Why it cleared when that is not its condition ending (its series was retired); the resolved summary says this instead. Reset when it fires again.</summary>
     public string? ClearedBecause { get; set; }
 
+    /// <summary>Event rules: how the condition ended (the source's "resolved" message, or no event for clear_after); the resolved summary. Reset when it fires again.</summary>
+    public string? ClearText { get; set; }
+
     /// <summary>Its series was retired: the manager forgets it once nothing is owed on it (see <c>AlertManager.Retire</c>).</summary>
     public bool Retired { get; set; }
 
@@ -333,6 +339,12 @@ internal sealed class AlertInstance
     /// <summary>Event rules: the last matching event's own message (failed units, racks affected, first step).</summary>
     public string? EventMessage { get; set; }
 
+    /// <summary>State rules: the watched series' state names by code (its device profile's <c>states:</c>); set by the rule engine.</summary>
+    public IReadOnlyDictionary<long, string>? StateNames { get; set; }
+
+    /// <summary>The profile's name of the state code the series reports now; null when unknown (not bound yet after a restart).</summary>
+    private string? StateName() => StateNames is { } names && double.IsFinite(Value) && names.TryGetValue((long)Math.Round(Value), out var name) ? name : null;
+
     /// <summary>Combined rules: the members (racks, or devices outside racks) in the alarm zone now, sorted, and how many there are.</summary>
     public IReadOnlyList<string> HotMembers { get; set; } = [];
 
@@ -357,11 +369,20 @@ internal sealed class AlertInstance
         {
             Peak = double.IsNaN(Peak) ? null : Peak,
             PeakText = PeakText,
+            ValueText = double.IsFinite(Value) ? ValueText : null,
             RunbookUrl = Rule.RunbookUrl,
             Action = status == AlertStatus.Resolved ? null : Action,
         };
 
     /// <summary>The peak with its unit (a rate per minute); null without one.</summary>
+    /// <summary>The value with its unit (a rate per minute); a state code, a count or an event's attribute as the bare number.</summary>
+    public string ValueText => Rule.Kind switch
+    {
+        RuleKind.Rate => Num(Value) + UnitSuffix() + "/min",
+        RuleKind.Threshold => Quantity(Value),
+        _ => Num(Value),
+    };
+
     public string? PeakText => double.IsNaN(Peak) ? null : Rule.Kind == RuleKind.Rate ? Num(Peak) + UnitSuffix() + "/min" : Quantity(Peak);
 
     /// <summary>
@@ -401,18 +422,26 @@ internal sealed class AlertInstance
 
             // The event's own text is what the operator acts on (failed units, racks affected, first step), not the number.
             RuleKind.Event => resolved
-                ? $"{Key}: resolved (last {Rule.Attribute} = {Num(Value)})"
+                ? ClearText is { Length: > 0 } c ? OneLine(c) : $"{Key}: resolved (last {Rule.Attribute} = {Num(Value)})"
                 : EventMessage is { Length: > 0 } m ? OneLine(m) : $"{Key}: {Rule.Attribute} = {Num(Value)}{since}",
             RuleKind.Input => resolved ? $"input {Rule.Name}{Around()} is no longer active{Lasted()}" : $"input {Rule.Name}{Around()} is active{since}",
 
             // Which site and since when: "uplink offline" alone did not say which gateway's journal or NOC feed it was in.
             RuleKind.Uplink => resolved ? $"uplink{Around()} back online{Lasted()}" : $"uplink{Around()} offline{since}",
+            // The state the device reports, by its profile's name: "battery / onBattery" was the rule's list, both vendors' names.
             RuleKind.State => resolved
-                ? $"{Place()}: {what} no longer reports {string.Join(" / ", Rule.States)} (state code {Num(Value)})"
-                : $"{Place()}: {what} reports {string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
+                ? StateName() is { } now
+                    ? $"{Place()}: {what} reports {now} (state code {Num(Value)}), no longer {string.Join(" / ", Rule.States)}"
+                    : $"{Place()}: {what} no longer reports {string.Join(" / ", Rule.States)} (state code {Num(Value)})"
+                : $"{Place()}: {what} reports {StateName() ?? string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
             _ => $"{Rule.Name} {Key}",
         };
-        if (resolved && PeakText is { } peak)
+        if (resolved && Rule.Kind == RuleKind.Event && !double.IsNaN(Peak))
+        {
+            // An event's attribute has no unit: "; peak 6.84" did not say of what (the lowest time to shutdown, in minutes).
+            text += $"; {(above ? "highest" : "lowest")} {Rule.Attribute} {Num(Peak)}";
+        }
+        else if (resolved && PeakText is { } peak)
         {
             // How bad it got, which the clear's own value (back below the clear level) no longer shows.
             text += "; peak " + peak;
@@ -440,12 +469,22 @@ internal sealed class AlertInstance
         return HotMembers.Count switch
         {
             0 => $"{Place()}: {what} {side} {Quantity(Rule.Limit)}",
+            // A per-rack alert's member is its own rack: "rack A02 (room1): … above 27 °C in rack A02" said it twice.
+            1 when HotMembers[0] == ScopeName() => $"{Place()}: {what} {Quantity(Value)} {side} {Quantity(Rule.Limit)}",
             1 => $"{Place()}: {what} {Quantity(Value)} {side} {Quantity(Rule.Limit)} in {HotMembers[0]}",
             var n => $"{Place()}: {what} {side} {Quantity(Rule.Limit)} in {n} of {MemberCount} {Plural(MemberCount)} ("
                 + string.Join(", ", HotMembers.Take(5).Select(m => m.StartsWith("rack ", StringComparison.Ordinal) ? m[5..] : m))
                 + (n > 5 ? ", …" : "") + ")",
         };
     }
+
+    /// <summary>How a combined alert's scope is named among the members (<c>rack A02</c>, <c>device pdu-1</c>); null for wider scopes.</summary>
+    private string? ScopeName() => Rule.Per switch
+    {
+        Scope.Rack => "rack " + Key,
+        Scope.Device => "device " + Key,
+        _ => null,
+    };
 
     private string Plural(int n)
     {
