@@ -155,6 +155,32 @@ public sealed class UpsShippedRuleTests
         Assert.Empty(h.Manager.Active());
     }
 
+    [Theory]
+    [InlineData("ietf-ups-mib", 5, 2)]   // upsOutputSource battery(5) → none(2) when the battery is depleted
+    [InlineData("apc-smart-ups", 3, 11)] // upsBasicOutputStatus onBattery(3) → sleepingUntilPowerReturn(11)
+    [InlineData("apc-smart-ups", 3, 7)]  // … or off(7)
+    [InlineData("eaton-xups", 5, 2)]     // xupsOutputSource battery(5) → none(2)
+    public async Task Regression_a_ups_whose_battery_ran_out_cleared_ups_on_battery_and_nothing_said_its_output_was_off(string profileId, int onBattery, int off)
+    {
+        // The simulator's utility-fail run to the end (the agent on the real pipeline): ups1 went from battery(5) to
+        // none(2), the shipped ups-on-battery cleared ("reports none (state code 2), no longer battery / onBattery"), the
+        // relay went off, and no shipped rule said the load had lost its power.
+        var d = new ConfigDiagnostics();
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
+        var device = "ups-off-" + profileId;
+        Harness.Site.AddStateNames(device, metric.Name, metric.States!);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-on-battery").Concat(ShippedRule("ups-output-off"))));
+        var source = h.Registry.GetOrAdd(new SeriesDescriptor(device, metric.Name, metric.Unit, MetricKind.State, metric.Role));
+
+        h.Feed(source, onBattery);
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery"));
+        h.Feed(source, off);
+        var alert = Assert.Single(h.Manager.Active());
+        Assert.Equal(("ups-output-off", Core.Events.EventSeverity.Critical, AlertState.Firing), (alert.Rule, alert.Severity, alert.State));
+        Assert.Contains($"reports {metric.States![off]} (state code {off})", alert.Summary, StringComparison.Ordinal);
+        Assert.NotNull(alert.Action);
+    }
+
     [Fact]
     public void The_site_index_takes_each_metered_feeds_breaker_from_the_power_chain()
     {
