@@ -525,6 +525,7 @@ public sealed partial class RuleEngine : IDisposable
             }
 
             var factor = 1.0;
+            double? breakerA = null;
             if (rule.PercentOfBreaker)
             {
                 // % of the feed's breaker: a current of a device that meters a feed with a known rating, else nothing to compare.
@@ -535,6 +536,7 @@ public sealed partial class RuleEngine : IDisposable
                 }
 
                 factor = amps * 100 / breaker;
+                breakerA = breaker;
             }
 
             Binding b;
@@ -543,6 +545,7 @@ public sealed partial class RuleEngine : IDisposable
                 var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
                 Describe(instance, descriptor);
                 instance.StateNames = stateNames;
+                instance.BreakerA = breakerA;
                 b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Factor = factor };
             }
             else

@@ -339,6 +339,9 @@ internal sealed class AlertInstance
     /// <summary>Event rules: the last matching event's own message (failed units, racks affected, first step).</summary>
     public string? EventMessage { get; set; }
 
+    /// <summary><c>percent_of: breaker</c> rules: the rating (A) of the breaker the series' feed is on; set by the rule engine.</summary>
+    public double? BreakerA { get; set; }
+
     /// <summary>State rules: the watched series' state names by code (its device profile's <c>states:</c>); set by the rule engine.</summary>
     public IReadOnlyDictionary<long, string>? StateNames { get; set; }
 
@@ -406,6 +409,10 @@ internal sealed class AlertInstance
         var text = Rule.Kind switch
         {
             RuleKind.Threshold when Rule.Combine != Combine.None => Combined(what, above, resolved) + since,
+            // The current and the breaker it is on: "110.313 % of breaker above 100 % of breaker" gave neither the amps nor which breaker.
+            RuleKind.Threshold when BreakerA is { } breaker => resolved
+                ? $"{Place()}: {what} {Num(Value * breaker / 100)} A, {Percent(Value)} of its {Num(breaker)} A breaker, back below {Percent(Rule.Clear)} (clear level)"
+                : $"{Place()}: {what} {Num(Value * breaker / 100)} A, {Percent(Value)} of its {Num(breaker)} A breaker, above {Percent(Rule.Limit)}{since}",
             RuleKind.Threshold => resolved
                 ? $"{Place()}: {what} {Quantity(Value)}, back {(above ? "below" : "above")} {Quantity(Rule.Clear)} (clear level)"
                 : $"{Place()}: {what} {Quantity(Value)} {(above ? "above" : "below")} {Quantity(Rule.Limit)}{since}",
@@ -565,7 +572,8 @@ internal sealed class AlertInstance
         return parts.Length == 0 ? head : head + " (" + string.Join(", ", parts) + ")";
     }
 
-    private string Quantity(double d) => Num(d) + UnitSuffix();
+    // A percentage of a breaker to a tenth: 110.3 %, not 110.313 %.
+    private string Quantity(double d) => BreakerA is not null ? Percent(d) + " of breaker" : Num(d) + UnitSuffix();
 
     private string UnitSuffix() => DisplayUnit(Unit) is { Length: > 0 } u ? " " + u : "";
 
@@ -585,6 +593,8 @@ internal sealed class AlertInstance
     };
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    private static string Percent(double d) => d.ToString("0.#", CultureInfo.InvariantCulture) + " %";
 
     private static string Num(double d) => d.ToString("0.###", CultureInfo.InvariantCulture);
 }

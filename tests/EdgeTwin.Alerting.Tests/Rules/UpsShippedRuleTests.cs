@@ -89,7 +89,7 @@ public sealed class UpsShippedRuleTests
         h.Advance(TimeSpan.FromSeconds(61));
         var warning = Assert.Single(h.Manager.Active());
         Assert.Equal(("pdu-phase-current-high", "pdu-16a/phase_current{phase=1}", AlertState.Firing), (warning.Rule, warning.Key, warning.State));
-        Assert.Equal("device pdu-16a (site dc1): phase_current{phase=1} 84.375 % of breaker above 80 % of breaker since 12:03:00 UTC", warning.Summary);
+        Assert.Equal("device pdu-16a (site dc1): phase_current{phase=1} 13.5 A, 84.4 % of its 16 A breaker, above 80 % since 12:03:00 UTC", warning.Summary);
 
         h.Feed(small, 17);
         h.Advance(TimeSpan.FromSeconds(11));
@@ -98,6 +98,27 @@ public sealed class UpsShippedRuleTests
         h.Advance(TimeSpan.FromSeconds(61));
         Assert.Equal(AlertState.Firing, h.StateOf("pdu-phase-current-high", "pdu-32a/phase_current{phase=1}"));
         Assert.Equal(AlertState.Inactive, h.StateOf("pdu-phase-current-over-breaker", "pdu-32a/phase_current{phase=1}"));
+    }
+
+    [Fact]
+    public async Task Regression_a_breaker_alert_gave_neither_the_current_in_amps_nor_the_breakers_rating()
+    {
+        // pdu-a01-a overloaded on the simulator: "rack A01 (room1, site sim): phase_current{phase=1} 110.313 % of breaker
+        // above 100 % of breaker". The operator at the rack reads amps on the PDU's display and needs the breaker's size.
+        Harness.Site.AddBreaker("pdu-amps", 16);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("pdu-phase-current-over-breaker")));
+        var phase = h.Registry.GetOrAdd(new SeriesDescriptor("pdu-amps", "phase_current", "A", MetricKind.Gauge, "pdu.phase_current", [new("phase", "1")]));
+        h.Feed(phase, 17.65);
+        h.Advance(TimeSpan.FromSeconds(11));
+        h.Feed(phase, 17.65);
+        Assert.Equal("device pdu-amps (site dc1): phase_current{phase=1} 17.65 A, 110.3 % of its 16 A breaker, above 100 % since 12:00:10 UTC", h.Active("pdu-phase-current-over-breaker")!.Summary);
+
+        h.Feed(phase, 12.15);
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        var resolved = h.Sink.All.Single(a => a.Status == AlertStatus.Resolved);
+        Assert.Equal("device pdu-amps (site dc1): phase_current{phase=1} 12.15 A, 75.9 % of its 16 A breaker, back below 95 % (clear level); peak 110.3 % of breaker", resolved.Summary);
+        Assert.Equal("75.9 % of breaker", resolved.ValueText);
     }
 
     [Theory]
