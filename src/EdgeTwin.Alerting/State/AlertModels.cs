@@ -416,8 +416,11 @@ internal sealed class AlertInstance
             RuleKind.Threshold => resolved
                 ? $"{Place()}: {what} {Quantity(Value)}, back {(above ? "below" : "above")} {Quantity(Rule.Clear)} (clear level)"
                 : $"{Place()}: {what} {Quantity(Value)} {(above ? "above" : "below")} {Quantity(Rule.Limit)}{since}",
+            // A rise that ended because the value now falls (cooling back) said "rises at -0.8 °C/min".
             RuleKind.Rate => resolved
-                ? $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min (clear level)"
+                ? above && Value < 0
+                    ? $"{Place()}: {what} falls at {Num(-Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min rise (clear level)"
+                    : $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min (clear level)"
                 : $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, limit {Num(Rule.Limit)}{UnitSuffix()}/min{since}",
             RuleKind.Stuck => resolved
                 ? $"{Place()}: {what} changes again"

@@ -223,6 +223,27 @@ public sealed class SummaryTests
         Assert.Equal("device ups-ietf (site dc1): output_source reports normal (state code 3), no longer battery / onBattery", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
     }
 
+    [Fact]
+    public async Task Regression_a_rising_fast_alert_cleared_by_a_falling_inlet_said_rises_at_a_negative_rate()
+    {
+        // Cooling back on the simulator: the inlet fell, and the shipped rack-inlet-rising-fast cleared with "inlet_temperature
+        // rises at -90.241 °C/min, back within 0.5 °C/min (clear level)".
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + ShippedRules("rack-inlet-rising-fast"));
+        var inlet = h.Series("rack-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        for (var t = 0; t <= 18; t++)
+        {
+            h.Feed(inlet, 24 + (t / 3.0)); // 2 °C/min for 3 min
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(AlertState.Firing, h.StateOf("rack-inlet-rising-fast"));
+        h.Feed(inlet, 23); // cooling back: the inlet is below where the window began
+        h.Advance(TimeSpan.FromSeconds(10));
+
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        Assert.Matches(@"^rack r01 \(room1, site dc1\): inlet_temperature falls at [0-9.]+ °C/min, back within 0\.5 °C/min rise \(clear level\); peak [0-9.]+ °C/min$", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+    }
+
     /// <summary>The named rules as datacenter.yaml ships them, without their targets (the file's sinks, not the harness's).</summary>
     private static string ShippedRules(params string[] names)
     {
