@@ -135,6 +135,7 @@ public sealed partial class RuleEngine : IDisposable
                 if (_manager.Find(rule, edgeEvent.Source) is { RawActive: true } resolved)
                 {
                     LogResolvedBySource(rule.Name, edgeEvent.Source);
+                    resolved.ClearText = edgeEvent.Message is { Length: > 0 } m ? m : null;
                     _manager.SetCondition(resolved, false, resolved.Value, now);
                 }
             }
@@ -237,6 +238,8 @@ public sealed partial class RuleEngine : IDisposable
                 // clear_after too: a wall-clock step forward cleared the alert at once (and the next event raised it again).
                 if (instance.RawActive && monoMs - instance.LastEventMs >= (long)instance.Rule.After.TotalMilliseconds)
                 {
+                    // Cleared by silence, not by the source: say so ("resolved" alone read as if the source had said it was over).
+                    instance.ClearText = $"{instance.Key}: no {instance.Rule.EventKind.ToWireName()} event for {Core.Config.Durations.Format(instance.Rule.After)} (clear_after), alert cleared";
                     _manager.SetCondition(instance, false, instance.Value, now);
                 }
             }
@@ -507,10 +510,12 @@ public sealed partial class RuleEngine : IDisposable
             }
 
             long[]? alarmCodes = null;
+            IReadOnlyDictionary<long, string>? stateNames = null;
             if (rule.Kind == RuleKind.State)
             {
                 // A series without states: (or none of the rule's) cannot be in an alarm state; binding it would only count it.
-                alarmCodes = _manager.Site.StateNames(descriptor.DeviceId, descriptor.Metric) is { } names
+                stateNames = _manager.Site.StateNames(descriptor.DeviceId, descriptor.Metric);
+                alarmCodes = stateNames is { } names
                     ? [.. names.Where(n => rule.States.Contains(n.Value, StringComparer.Ordinal)).Select(n => n.Key)]
                     : [];
                 if (alarmCodes.Length == 0)
@@ -520,6 +525,7 @@ public sealed partial class RuleEngine : IDisposable
             }
 
             var factor = 1.0;
+            double? breakerA = null;
             if (rule.PercentOfBreaker)
             {
                 // % of the feed's breaker: a current of a device that meters a feed with a known rating, else nothing to compare.
@@ -530,6 +536,7 @@ public sealed partial class RuleEngine : IDisposable
                 }
 
                 factor = amps * 100 / breaker;
+                breakerA = breaker;
             }
 
             Binding b;
@@ -537,6 +544,8 @@ public sealed partial class RuleEngine : IDisposable
             {
                 var instance = _manager.Instance(rule, descriptor.Key, descriptor.DeviceId);
                 Describe(instance, descriptor);
+                instance.StateNames = stateNames;
+                instance.BreakerA = breakerA;
                 b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Factor = factor };
             }
             else

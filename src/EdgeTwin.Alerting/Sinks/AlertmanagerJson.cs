@@ -91,7 +91,8 @@ public static class AlertmanagerJson
         w.WriteString("summary", a.Summary);
         if (double.IsFinite(a.Value))
         {
-            w.WriteString("value", a.Value.ToString("R", CultureInfo.InvariantCulture));
+            // Read by people in Alertmanager's UI, Grafana and pager texts, like "peak": "110.313 % of breaker", not "110.31249999999999".
+            w.WriteString("value", a.ValueText ?? WireNumber.Format(a.Value));
         }
 
         if (a.PeakText is { } peak)

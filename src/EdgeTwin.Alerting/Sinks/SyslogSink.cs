@@ -119,8 +119,9 @@ public sealed class SyslogSink : IAlertSink
         Param(sb, "key", a.Key);
         Param(sb, "status", AlertJson.StatusName(a.Status));
         Param(sb, "severity", AlertManager.SeverityName(a.Severity));
-        Param(sb, "value", a.Value.ToString("R", CultureInfo.InvariantCulture));
-        Optional(sb, "peak", a.Peak is { } peak ? peak.ToString("R", CultureInfo.InvariantCulture) : null);
+        // The outbox events' numbers (12 significant digits): "R" showed binary noise, value="110.31249999999999".
+        Param(sb, "value", WireNumber.Format(a.Value));
+        Optional(sb, "peak", a.Peak is { } peak ? WireNumber.Format(peak) : null);
 
         // The place and times the webhook/MQTT JSON carry (site, labels, fired_at…), so every sink says the same.
         Optional(sb, "site", _site);

@@ -1006,6 +1006,7 @@ public sealed partial class AlertManager : IDisposable
     {
         a.State = AlertState.Firing;
         a.ClearedBecause = null;
+        a.ClearText = null;
         a.FiredAt = now;
         a.ResolvedAt = null;
         a.AckedAt = null;

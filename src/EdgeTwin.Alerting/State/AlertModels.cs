@@ -55,6 +55,9 @@ public sealed record AlertSnapshot(
     /// <summary><see cref="Peak"/> with the series' unit as people write it (<c>34.1 °C</c>, <c>1.2 °C/min</c>).</summary>
     public string? PeakText { get; init; }
 
+    /// <summary>The value as the summary shows it, rounded and with its unit (<c>17.65 A</c>, <c>1.5 °C/min</c>); null when not known.</summary>
+    public string? ValueText { get; init; }
+
     /// <summary>The rule's <c>runbook_url</c> (the site's procedure for it), null without one; every status carries it.</summary>
     public string? RunbookUrl { get; init; }
 
@@ -264,6 +267,9 @@ internal sealed class AlertInstance
     /// <summary>Why it cleared when that is not its condition ending (its series was retired); the resolved summary says this instead. Reset when it fires again.</summary>
     public string? ClearedBecause { get; set; }
 
+    /// <summary>Event rules: how the condition ended (the source's "resolved" message, or no event for clear_after); the resolved summary. Reset when it fires again.</summary>
+    public string? ClearText { get; set; }
+
     /// <summary>Its series was retired: the manager forgets it once nothing is owed on it (see <c>AlertManager.Retire</c>).</summary>
     public bool Retired { get; set; }
 
@@ -333,6 +339,15 @@ internal sealed class AlertInstance
     /// <summary>Event rules: the last matching event's own message (failed units, racks affected, first step).</summary>
     public string? EventMessage { get; set; }
 
+    /// <summary><c>percent_of: breaker</c> rules: the rating (A) of the breaker the series' feed is on; set by the rule engine.</summary>
+    public double? BreakerA { get; set; }
+
+    /// <summary>State rules: the watched series' state names by code (its device profile's <c>states:</c>); set by the rule engine.</summary>
+    public IReadOnlyDictionary<long, string>? StateNames { get; set; }
+
+    /// <summary>The profile's name of the state code the series reports now; null when unknown (not bound yet after a restart).</summary>
+    private string? StateName() => StateNames is { } names && double.IsFinite(Value) && names.TryGetValue((long)Math.Round(Value), out var name) ? name : null;
+
     /// <summary>Combined rules: the members (racks, or devices outside racks) in the alarm zone now, sorted, and how many there are.</summary>
     public IReadOnlyList<string> HotMembers { get; set; } = [];
 
@@ -357,11 +372,20 @@ internal sealed class AlertInstance
         {
             Peak = double.IsNaN(Peak) ? null : Peak,
             PeakText = PeakText,
+            ValueText = double.IsFinite(Value) ? ValueText : null,
             RunbookUrl = Rule.RunbookUrl,
             Action = status == AlertStatus.Resolved ? null : Action,
         };
 
     /// <summary>The peak with its unit (a rate per minute); null without one.</summary>
+    /// <summary>The value with its unit (a rate per minute); a state code, a count or an event's attribute as the bare number.</summary>
+    public string ValueText => Rule.Kind switch
+    {
+        RuleKind.Rate => Num(Value) + UnitSuffix() + "/min",
+        RuleKind.Threshold => Quantity(Value),
+        _ => Num(Value),
+    };
+
     public string? PeakText => double.IsNaN(Peak) ? null : Rule.Kind == RuleKind.Rate ? Num(Peak) + UnitSuffix() + "/min" : Quantity(Peak);
 
     /// <summary>
@@ -385,11 +409,18 @@ internal sealed class AlertInstance
         var text = Rule.Kind switch
         {
             RuleKind.Threshold when Rule.Combine != Combine.None => Combined(what, above, resolved) + since,
+            // The current and the breaker it is on: "110.313 % of breaker above 100 % of breaker" gave neither the amps nor which breaker.
+            RuleKind.Threshold when BreakerA is { } breaker => resolved
+                ? $"{Place()}: {what} {Num(Value * breaker / 100)} A, {Percent(Value)} of its {Num(breaker)} A breaker, back below {Percent(Rule.Clear)} (clear level)"
+                : $"{Place()}: {what} {Num(Value * breaker / 100)} A, {Percent(Value)} of its {Num(breaker)} A breaker, above {Percent(Rule.Limit)}{since}",
             RuleKind.Threshold => resolved
                 ? $"{Place()}: {what} {Quantity(Value)}, back {(above ? "below" : "above")} {Quantity(Rule.Clear)} (clear level)"
                 : $"{Place()}: {what} {Quantity(Value)} {(above ? "above" : "below")} {Quantity(Rule.Limit)}{since}",
+            // A rise that ended because the value now falls (cooling back) said "rises at -0.8 °C/min".
             RuleKind.Rate => resolved
-                ? $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min (clear level)"
+                ? above && Value < 0
+                    ? $"{Place()}: {what} falls at {Num(-Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min rise (clear level)"
+                    : $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, back within {Num(Rule.Clear)}{UnitSuffix()}/min (clear level)"
                 : $"{Place()}: {what} {(above ? "rises" : "falls")} at {Num(Value)}{UnitSuffix()}/min, limit {Num(Rule.Limit)}{UnitSuffix()}/min{since}",
             RuleKind.Stuck => resolved
                 ? $"{Place()}: {what} changes again"
@@ -401,18 +432,26 @@ internal sealed class AlertInstance
 
             // The event's own text is what the operator acts on (failed units, racks affected, first step), not the number.
             RuleKind.Event => resolved
-                ? $"{Key}: resolved (last {Rule.Attribute} = {Num(Value)})"
+                ? ClearText is { Length: > 0 } c ? OneLine(c) : $"{Key}: resolved (last {Rule.Attribute} = {Num(Value)})"
                 : EventMessage is { Length: > 0 } m ? OneLine(m) : $"{Key}: {Rule.Attribute} = {Num(Value)}{since}",
             RuleKind.Input => resolved ? $"input {Rule.Name}{Around()} is no longer active{Lasted()}" : $"input {Rule.Name}{Around()} is active{since}",
 
             // Which site and since when: "uplink offline" alone did not say which gateway's journal or NOC feed it was in.
             RuleKind.Uplink => resolved ? $"uplink{Around()} back online{Lasted()}" : $"uplink{Around()} offline{since}",
+            // The state the device reports, by its profile's name: "battery / onBattery" was the rule's list, both vendors' names.
             RuleKind.State => resolved
-                ? $"{Place()}: {what} no longer reports {string.Join(" / ", Rule.States)} (state code {Num(Value)})"
-                : $"{Place()}: {what} reports {string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
+                ? StateName() is { } now
+                    ? $"{Place()}: {what} reports {now} (state code {Num(Value)}), no longer {string.Join(" / ", Rule.States)}"
+                    : $"{Place()}: {what} no longer reports {string.Join(" / ", Rule.States)} (state code {Num(Value)})"
+                : $"{Place()}: {what} reports {StateName() ?? string.Join(" / ", Rule.States)} (state code {Num(Value)}){since}",
             _ => $"{Rule.Name} {Key}",
         };
-        if (resolved && PeakText is { } peak)
+        if (resolved && Rule.Kind == RuleKind.Event && !double.IsNaN(Peak))
+        {
+            // An event's attribute has no unit: "; peak 6.84" did not say of what (the lowest time to shutdown, in minutes).
+            text += $"; {(above ? "highest" : "lowest")} {Rule.Attribute} {Num(Peak)}";
+        }
+        else if (resolved && PeakText is { } peak)
         {
             // How bad it got, which the clear's own value (back below the clear level) no longer shows.
             text += "; peak " + peak;
@@ -440,12 +479,22 @@ internal sealed class AlertInstance
         return HotMembers.Count switch
         {
             0 => $"{Place()}: {what} {side} {Quantity(Rule.Limit)}",
+            // A per-rack alert's member is its own rack: "rack A02 (room1): … above 27 °C in rack A02" said it twice.
+            1 when HotMembers[0] == ScopeName() => $"{Place()}: {what} {Quantity(Value)} {side} {Quantity(Rule.Limit)}",
             1 => $"{Place()}: {what} {Quantity(Value)} {side} {Quantity(Rule.Limit)} in {HotMembers[0]}",
             var n => $"{Place()}: {what} {side} {Quantity(Rule.Limit)} in {n} of {MemberCount} {Plural(MemberCount)} ("
                 + string.Join(", ", HotMembers.Take(5).Select(m => m.StartsWith("rack ", StringComparison.Ordinal) ? m[5..] : m))
                 + (n > 5 ? ", …" : "") + ")",
         };
     }
+
+    /// <summary>How a combined alert's scope is named among the members (<c>rack A02</c>, <c>device pdu-1</c>); null for wider scopes.</summary>
+    private string? ScopeName() => Rule.Per switch
+    {
+        Scope.Rack => "rack " + Key,
+        Scope.Device => "device " + Key,
+        _ => null,
+    };
 
     private string Plural(int n)
     {
@@ -526,7 +575,8 @@ internal sealed class AlertInstance
         return parts.Length == 0 ? head : head + " (" + string.Join(", ", parts) + ")";
     }
 
-    private string Quantity(double d) => Num(d) + UnitSuffix();
+    // A percentage of a breaker to a tenth: 110.3 %, not 110.313 %.
+    private string Quantity(double d) => BreakerA is not null ? Percent(d) + " of breaker" : Num(d) + UnitSuffix();
 
     private string UnitSuffix() => DisplayUnit(Unit) is { Length: > 0 } u ? " " + u : "";
 
@@ -546,6 +596,8 @@ internal sealed class AlertInstance
     };
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    private static string Percent(double d) => d.ToString("0.#", CultureInfo.InvariantCulture) + " %";
 
     private static string Num(double d) => d.ToString("0.###", CultureInfo.InvariantCulture);
 }

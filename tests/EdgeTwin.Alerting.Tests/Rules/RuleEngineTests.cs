@@ -68,7 +68,7 @@ public sealed class RuleEngineTests
         h.Feed(apc, 3);
         var onBattery = Assert.Single(h.Manager.Active());
         Assert.Equal(("ups-apc/output_status", AlertState.Firing), (onBattery.Key, onBattery.State));
-        Assert.Equal("device ups-apc (site dc1): output_status reports battery / onBattery (state code 3) since 12:00:00 UTC", onBattery.Summary);
+        Assert.Equal("device ups-apc (site dc1): output_status reports onBattery (state code 3) since 12:00:00 UTC", onBattery.Summary);
 
         h.Feed(ietf, 5);
         Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery", "ups-ietf/output_source"));

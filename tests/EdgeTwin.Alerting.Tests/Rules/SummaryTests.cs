@@ -68,7 +68,7 @@ public sealed class SummaryTests
         Assert.Equal(Message, h.Active("thermal-shutdown-soon")!.Summary);
         h.Advance(TimeSpan.FromMinutes(11));
         await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
-        Assert.Equal("room1/cooling_failure: resolved (last time_to_thermal_shutdown_min = 6.84); peak 6.84", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+        Assert.Equal("room1/cooling_failure: no prediction event for 10m (clear_after), alert cleared; lowest time_to_thermal_shutdown_min 6.84", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
     }
 
     [Fact]
@@ -171,6 +171,87 @@ public sealed class SummaryTests
             var alert = Assert.Single(firing, a => a.Rule == rule);
             Assert.Contains("rack r01", alert.Summary, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task Regression_a_resolved_cooling_failure_said_resolved_last_failed_unit_count_1_peak_1()
+    {
+        // The shipped cooling-unit-failed and thermal-shutdown-soon as the agent ran them on the simulator (crac1 stopped,
+        // restored): the clear read "room1/cooling_failure: resolved (last failed_unit_count = 1); peak 1" and "…
+        // (last time_to_thermal_shutdown_min = 0); peak 0", neither the twin's "crac1 running again" nor what the peak was.
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + ShippedRules("cooling-unit-failed", "thermal-shutdown-soon"));
+        h.Service.Handle(new EdgeEvent(
+            EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), EventSeverity.Critical, "cooling_failure in room1 (crac1 stopped at 03:13:07 UTC): thermal shutdown in 3.3 min",
+            new Dictionary<string, string> { ["state"] = "active", ["failed_unit_count"] = "1", ["time_to_thermal_shutdown_min"] = "3.3", ["zone"] = "room1" }));
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.Service.Handle(new EdgeEvent(
+            EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), EventSeverity.Info, "cooling_failure in room1 resolved: crac1 running again",
+            new Dictionary<string, string> { ["state"] = "resolved", ["failed_units"] = "crac1", ["zone"] = "room1" }));
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Resolved) == 2, "the two resolved messages");
+        var resolved = h.Sink.All.Where(a => a.Status == AlertStatus.Resolved).ToDictionary(a => a.Rule, a => a.Summary);
+        Assert.Equal("cooling_failure in room1 resolved: crac1 running again; highest failed_unit_count 1", resolved["cooling-unit-failed"]);
+        Assert.Equal("cooling_failure in room1 resolved: crac1 running again; lowest time_to_thermal_shutdown_min 3.3", resolved["thermal-shutdown-soon"]);
+    }
+
+    [Fact]
+    public async Task Regression_a_per_rack_alert_named_its_rack_twice()
+    {
+        // The shipped per-rack inlet rules said "rack A02 (room1, site sim): inlet_temperature 27.4 °C above 27 °C in rack A02".
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + ShippedRules("rack-inlet-above-recommended"));
+        var pdu = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        h.Feed(pdu, 27.4);
+        h.Advance(TimeSpan.FromMinutes(2.1));
+        h.Feed(pdu, 27.4);
+        Assert.Equal("rack r01 (room1, site dc1): inlet_temperature 27.4 °C above 27 °C since 12:02:00 UTC", h.Active("rack-inlet-above-recommended")!.Summary);
+    }
+
+    [Fact]
+    public async Task Regression_the_ups_on_battery_alert_named_both_vendors_states_not_the_one_the_ups_reports()
+    {
+        // "device ups1 (room1, site sim): output_source reports battery / onBattery (state code 5)": the rule's list of
+        // both vendors' names, and the clear "no longer reports battery / onBattery (state code 3)" without saying normal.
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + ShippedRules("ups-on-battery"));
+        var ietf = h.Registry.GetOrAdd(new EdgeTwin.Core.Samples.SeriesDescriptor("ups-ietf", "output_source", "1", EdgeTwin.Core.Samples.MetricKind.State, "ups.output_source"));
+        h.Feed(ietf, 3);
+        h.Feed(ietf, 5);
+        Assert.Equal("device ups-ietf (site dc1): output_source reports battery (state code 5) since 12:00:00 UTC", h.Active("ups-on-battery")!.Summary);
+        h.Advance(TimeSpan.FromSeconds(5));
+        h.Feed(ietf, 3);
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        Assert.Equal("device ups-ietf (site dc1): output_source reports normal (state code 3), no longer battery / onBattery", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+    }
+
+    [Fact]
+    public async Task Regression_a_rising_fast_alert_cleared_by_a_falling_inlet_said_rises_at_a_negative_rate()
+    {
+        // Cooling back on the simulator: the inlet fell, and the shipped rack-inlet-rising-fast cleared with "inlet_temperature
+        // rises at -90.241 °C/min, back within 0.5 °C/min (clear level)".
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + ShippedRules("rack-inlet-rising-fast"));
+        var inlet = h.Series("rack-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        for (var t = 0; t <= 18; t++)
+        {
+            h.Feed(inlet, 24 + (t / 3.0)); // 2 °C/min for 3 min
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(AlertState.Firing, h.StateOf("rack-inlet-rising-fast"));
+        h.Feed(inlet, 23); // cooling back: the inlet is below where the window began
+        h.Advance(TimeSpan.FromSeconds(10));
+
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        Assert.Matches(@"^rack r01 \(room1, site dc1\): inlet_temperature falls at [0-9.]+ °C/min, back within 0\.5 °C/min rise \(clear level\); peak [0-9.]+ °C/min$", h.Sink.All.Single(a => a.Status == AlertStatus.Resolved).Summary);
+    }
+
+    /// <summary>The named rules as datacenter.yaml ships them, without their targets (the file's sinks, not the harness's).</summary>
+    private static string ShippedRules(params string[] names)
+    {
+        var lines = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
+        return string.Join("\n", names.SelectMany(name => lines
+            .SkipWhile(l => !l.Trim().StartsWith("- name: " + name + " ", StringComparison.Ordinal) && l.Trim() != "- name: " + name)
+            .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
+            .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal))));
     }
 
     [Fact]

@@ -89,7 +89,7 @@ public sealed class UpsShippedRuleTests
         h.Advance(TimeSpan.FromSeconds(61));
         var warning = Assert.Single(h.Manager.Active());
         Assert.Equal(("pdu-phase-current-high", "pdu-16a/phase_current{phase=1}", AlertState.Firing), (warning.Rule, warning.Key, warning.State));
-        Assert.Equal("device pdu-16a (site dc1): phase_current{phase=1} 84.375 % of breaker above 80 % of breaker since 12:03:00 UTC", warning.Summary);
+        Assert.Equal("device pdu-16a (site dc1): phase_current{phase=1} 13.5 A, 84.4 % of its 16 A breaker, above 80 % since 12:03:00 UTC", warning.Summary);
 
         h.Feed(small, 17);
         h.Advance(TimeSpan.FromSeconds(11));
@@ -98,6 +98,27 @@ public sealed class UpsShippedRuleTests
         h.Advance(TimeSpan.FromSeconds(61));
         Assert.Equal(AlertState.Firing, h.StateOf("pdu-phase-current-high", "pdu-32a/phase_current{phase=1}"));
         Assert.Equal(AlertState.Inactive, h.StateOf("pdu-phase-current-over-breaker", "pdu-32a/phase_current{phase=1}"));
+    }
+
+    [Fact]
+    public async Task Regression_a_breaker_alert_gave_neither_the_current_in_amps_nor_the_breakers_rating()
+    {
+        // pdu-a01-a overloaded on the simulator: "rack A01 (room1, site sim): phase_current{phase=1} 110.313 % of breaker
+        // above 100 % of breaker". The operator at the rack reads amps on the PDU's display and needs the breaker's size.
+        Harness.Site.AddBreaker("pdu-amps", 16);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("pdu-phase-current-over-breaker")));
+        var phase = h.Registry.GetOrAdd(new SeriesDescriptor("pdu-amps", "phase_current", "A", MetricKind.Gauge, "pdu.phase_current", [new("phase", "1")]));
+        h.Feed(phase, 17.65);
+        h.Advance(TimeSpan.FromSeconds(11));
+        h.Feed(phase, 17.65);
+        Assert.Equal("device pdu-amps (site dc1): phase_current{phase=1} 17.65 A, 110.3 % of its 16 A breaker, above 100 % since 12:00:10 UTC", h.Active("pdu-phase-current-over-breaker")!.Summary);
+
+        h.Feed(phase, 12.15);
+        h.Advance(TimeSpan.FromSeconds(11));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Resolved), "the resolved message");
+        var resolved = h.Sink.All.Single(a => a.Status == AlertStatus.Resolved);
+        Assert.Equal("device pdu-amps (site dc1): phase_current{phase=1} 12.15 A, 75.9 % of its 16 A breaker, back below 95 % (clear level); peak 110.3 % of breaker", resolved.Summary);
+        Assert.Equal("75.9 % of breaker", resolved.ValueText);
     }
 
     [Theory]
@@ -153,6 +174,32 @@ public sealed class UpsShippedRuleTests
         Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery"));
         h.Feed(source, normal);
         Assert.Empty(h.Manager.Active());
+    }
+
+    [Theory]
+    [InlineData("ietf-ups-mib", 5, 2)]   // upsOutputSource battery(5) → none(2) when the battery is depleted
+    [InlineData("apc-smart-ups", 3, 11)] // upsBasicOutputStatus onBattery(3) → sleepingUntilPowerReturn(11)
+    [InlineData("apc-smart-ups", 3, 7)]  // … or off(7)
+    [InlineData("eaton-xups", 5, 2)]     // xupsOutputSource battery(5) → none(2)
+    public async Task Regression_a_ups_whose_battery_ran_out_cleared_ups_on_battery_and_nothing_said_its_output_was_off(string profileId, int onBattery, int off)
+    {
+        // The simulator's utility-fail run to the end (the agent on the real pipeline): ups1 went from battery(5) to
+        // none(2), the shipped ups-on-battery cleared ("reports none (state code 2), no longer battery / onBattery"), the
+        // relay went off, and no shipped rule said the load had lost its power.
+        var d = new ConfigDiagnostics();
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
+        var device = "ups-off-" + profileId;
+        Harness.Site.AddStateNames(device, metric.Name, metric.States!);
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-on-battery").Concat(ShippedRule("ups-output-off"))));
+        var source = h.Registry.GetOrAdd(new SeriesDescriptor(device, metric.Name, metric.Unit, MetricKind.State, metric.Role));
+
+        h.Feed(source, onBattery);
+        Assert.Equal(AlertState.Firing, h.StateOf("ups-on-battery"));
+        h.Feed(source, off);
+        var alert = Assert.Single(h.Manager.Active());
+        Assert.Equal(("ups-output-off", Core.Events.EventSeverity.Critical, AlertState.Firing), (alert.Rule, alert.Severity, alert.State));
+        Assert.Contains($"reports {metric.States![off]} (state code {off})", alert.Summary, StringComparison.Ordinal);
+        Assert.NotNull(alert.Action);
     }
 
     [Fact]

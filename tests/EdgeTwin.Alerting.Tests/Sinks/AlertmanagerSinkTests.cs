@@ -96,7 +96,7 @@ public sealed class AlertmanagerSinkTests
         var firing = agent.Service.Manager.Active().Single(a => a.Rule == "inlet-hot");
         Assert.Equal(firing.Key, alert.Labels["key"]);
         Assert.Equal(firing.Summary, alert.Annotations["summary"]);
-        Assert.Equal("35", alert.Annotations["value"]);
+        Assert.Equal("35 °C", alert.Annotations["value"]); // with its unit, as "peak" (it was the bare double)
         Assert.StartsWith("EdgeTwin gateway gw1 (site dc1), rule inlet-hot on " + firing.Key + ": firing, fired ", alert.Annotations["description"], StringComparison.Ordinal);
         Assert.Equal(firing.FiredAt!.Value.ToUnixTimeMilliseconds(), alert.StartsAt.ToUnixTimeMilliseconds());
 

@@ -50,6 +50,35 @@ public sealed class SinkFormatTests
     }
 
     [Fact]
+    public async Task Regression_the_sinks_showed_values_with_binary_noise_such_as_110_31249999999999()
+    {
+        // pdu-a01-a at 17.65 A on its 16 A breaker, as the shipped pdu-phase-current-over-breaker saw it on the simulator:
+        // the summary said 110.313 % but the journal had value="110.31249999999999", the webhook/MQTT JSON
+        // "value":110.31249999999999 and Alertmanager's annotation "value":"110.31249999999999" (its "peak" had the unit).
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: over-breaker, type: threshold, match: { role: pdu.phase_current }, above: 100, clear_below: 95, severity: critical }
+            """);
+        var current = h.Series("pdu-r01", "phase_current", "pdu.phase_current", "%");
+        h.Feed(current, 17.65 * 100 / 16);
+        await Wait.UntilAsync(() => h.Sink.All.Count > 0, "the firing message");
+        var alert = h.Sink.All[0];
+
+        var line = new SyslogSink(new SyslogSinkConfig { Name = "journal", Socket = "/dev/null", Facility = 16, AppName = "edgetwin" }, "dc1").Format(alert);
+        Assert.Contains(" value=\"110.3125\" peak=\"110.3125\" ", line, StringComparison.Ordinal);
+        var json = Encoding.UTF8.GetString(AlertJson.Encode("dc1", "gw1", new AlertNotification("g", [alert], Flush), [alert]));
+        Assert.Contains("\"value\":110.3125,\"peak\":110.3125,", json, StringComparison.Ordinal);
+        using (var doc = System.Text.Json.JsonDocument.Parse(json))
+        {
+            Assert.Equal(110.3125, doc.RootElement.GetProperty("alerts")[0].GetProperty("value").GetDouble());
+        }
+
+        var manager = Encoding.UTF8.GetString(AlertmanagerJson.Encode("dc1", "gw1", [alert]));
+        Assert.Contains("\"value\":\"110.313 %\",\"peak\":\"110.313 %\"", manager, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Regression_alert_bodies_escaped_printable_ascii_such_as_gt_plus_and_apostrophe()
     {
         // The webhook and local MQTT bodies used the default encoder: "> 32" came as "\u003E 32", "+5 K" as "\u002B5 K".
