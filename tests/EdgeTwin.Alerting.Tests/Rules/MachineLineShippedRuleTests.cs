@@ -28,6 +28,27 @@ public sealed class MachineLineShippedRuleTests
         Assert.Contains("vibration_rms has not changed for 15m", alert.Summary, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Regression_the_shipped_bearing_hot_rule_missed_a_vibration_transmitters_bearing_temperature()
+    {
+        // bearing-hot matches a 1-Wire probe named *-bearing; the vibration transmitter (generic-vibration-transmitter)
+        // reports the bearing's temperature as its own metric, role machine.bearing_temperature, which no rule watched.
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n"
+            + string.Join("\n", ShippedRule("bearing-hot").Concat(ShippedRule("bearing-hot-transmitter"))));
+        var probe = h.Registry.GetOrAdd(new SeriesDescriptor("m1-bearing", "temperature", "Cel", MetricKind.Gauge, "temperature"));
+        var transmitter = h.Registry.GetOrAdd(new SeriesDescriptor("vib-m2", "bearing_temperature", "Cel", MetricKind.Gauge, "machine.bearing_temperature"));
+        for (var t = 0; t < 12; t++)
+        {
+            h.Feed(probe, 60);
+            h.Feed(transmitter, 86.5);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        var alert = Assert.Single(h.Manager.Active());
+        Assert.Equal(("bearing-hot-transmitter", "vib-m2/bearing_temperature", AlertState.Firing), (alert.Rule, alert.Key, alert.State));
+        Assert.Contains("86.5 °C above 80 °C", alert.Summary, StringComparison.Ordinal);
+    }
+
     private static IEnumerable<string> ShippedRule(string name) => File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "machine-line.yaml"))
         .SkipWhile(l => !l.Trim().StartsWith("- name: " + name, StringComparison.Ordinal))
         .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
