@@ -78,6 +78,8 @@ public sealed class GatewayHostShippedRuleTests
         h.Advance(TimeSpan.FromMinutes(15.1));
         h.Feed(clock, 0);
         Assert.Equal((AlertState.Firing, EventSeverity.Warning), (h.StateOf("gateway-clock-unsynchronized"), h.Active("gateway-clock-unsynchronized")!.Severity));
+        // It read "clock_synchronized 0 below 0.5": a flag's value and threshold, not what is wrong.
+        Assert.Equal("the gateway's clock is not synchronised (gw-host/clock_synchronized): the times of its samples and events may be off", h.Active("gateway-clock-unsynchronized")!.Summary);
     }
 
     [Fact]
