@@ -249,7 +249,7 @@ internal sealed record DemoContext(SimulatedSite Site, AgentRuntime Runtime, Dem
             ? (Math.Ceiling(s - age) is var left && left <= 0 ? label + " reached" : Inv($"{label} in {(int)(left / 60)}:{(int)(left % 60):00}"))
             : Inv($"{label} not within {double.Parse(a["horizon_s"], CultureInfo.InvariantCulture) / 60:0} min");
         var hottest = Site.Racks.MaxBy(r => r.InletC)!;
-        return Inv($"{a["failed_units"]} down: {Left("time_to_27c_s", "27 °C")}, {Left("time_to_32c_s", "32 °C")}{(a.TryGetValue("first_rack_32c", out var r) ? " (" + r + ")" : string.Empty)}, {Left("time_to_thermal_shutdown_s", "shutdown")} | hottest inlet (sim) {hottest.Id} {hottest.InletC:0.0} °C | affected [{a["affected_racks"]}]");
+        return Inv($"{a["failed_units"]} down: {Left("time_to_27c_s", "27 °C")}, {Left("time_to_32c_s", "32 °C")}{(a.TryGetValue("first_rack_32c", out var r) ? " (" + r + ")" : string.Empty)}, {Left("time_to_thermal_shutdown_s", "shutdown")} | hottest inlet (sim) {hottest.Id} {hottest.InletC:0.0} °C | affected: {(a["affected_racks"] is { Length: > 0 } affected ? affected : "none")}");
     }
 
     public string UplinkLine() => Inv($"uplink: broker 127.0.0.1:{Broker.Port}{(Broker.IsUp ? string.Empty : " DOWN")}, {Broker.ConnectedClients} client(s), {Broker.Messages} message(s) received | {BufferState()}");

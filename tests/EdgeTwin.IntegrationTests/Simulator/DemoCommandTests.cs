@@ -24,6 +24,9 @@ public sealed class DemoCommandTests
         Assert.Contains("crac1/system_state=2", text, StringComparison.Ordinal);
         // The live thermal twin (warm-started) predicts the failure and the view counts down next to the measured inlets.
         Assert.Matches(@"thermal twin: crac1 down: 27 °C (in \d+:\d\d|not within)", text);
+        // The racks the failure puts at risk, by name, or "none" (it showed an empty list, "affected []").
+        Assert.Matches(@"\| affected: (none|[A-Z]\d+(,[A-Z]\d+)*)$", text.Split('\n').First(l => l.Contains("thermal twin: crac1 down", StringComparison.Ordinal)).TrimEnd());
+        Assert.DoesNotContain("affected []", text, StringComparison.Ordinal);
         // The agent saw crac1 run and then stop: the failure counts from the agent's first reading of crac1 (before, from
         // the simulator's start, which under qemu was 24 s earlier, then from when the agent polled, which on a loaded
         // machine was 30 s before its first polls came through).
