@@ -288,7 +288,10 @@ public sealed partial class ConfigReader
     /// written that way keep loading) with a warning, because the JSON Schemas, and the editors and CI that use them,
     /// accept only the exact spelling.
     /// </summary>
-    public T? Enum<T>(string key, IReadOnlyDictionary<string, T> names, bool required = false)
+    /// <param name="aliases">Names other documents use for a value, by their lower-case spelling, with what to write
+    /// instead ("float" → "float32: IEEE 754 in 2 registers"): still an error, but one that says which name is meant where
+    /// edit distance finds none.</param>
+    public T? Enum<T>(string key, IReadOnlyDictionary<string, T> names, bool required = false, IReadOnlyDictionary<string, string>? aliases = null)
         where T : struct
     {
         ArgumentNullException.ThrowIfNull(names);
@@ -316,6 +319,12 @@ public sealed partial class ConfigReader
         // two letters (parity 'X' is not a typo of 'E').
         // net-snmp's tools take protocols with or without dashes (AES256C, SHA256): the name that differs only in its
         // dashes is the one meant, where edit distance ties it with a shorter neighbour (AES256C is 2 from AES-256 too).
+        if (aliases is not null && aliases.TryGetValue(s.Value.ToLowerInvariant(), out var meant))
+        {
+            Diagnostics.Add(s, $"expected one of {string.Join(", ", names.Keys)}, got {Describe(s)} (the name other documents use; write {meant})");
+            return null;
+        }
+
         var close = s.Value.Length < 3 ? null
             : names.Keys.FirstOrDefault(k => string.Equals(WithoutDashes(k), WithoutDashes(s.Value), StringComparison.OrdinalIgnoreCase))
               ?? Closest(s.Value, names.Keys);

@@ -36,6 +36,32 @@ public static partial class DeviceProfileLoader
         ["discrete"] = ModbusTable.Discrete,
     };
 
+    // The type names vendors' register maps and IEC 61131-3 use (Janitza: short, int, float; Siemens: Float, Double; PLCs:
+    // REAL, DINT, WORD). Edit distance finds none of them ('float' is 2 from float32), so check said only "expected one
+    // of ...". 'int', 'uint' and 'long' mean 16 bits in one document and 32 in another: the register count decides.
+    internal static readonly Dictionary<string, string> DataTypeAliases = new(StringComparer.Ordinal)
+    {
+        ["float"] = "float32 (IEEE 754 single, 2 registers)",
+        ["real"] = "float32 (IEEE 754 single, 2 registers)",
+        ["single"] = "float32 (IEEE 754 single, 2 registers)",
+        ["double"] = "float64 (IEEE 754 double, 4 registers)",
+        ["lreal"] = "float64 (IEEE 754 double, 4 registers)",
+        ["short"] = "int16 (1 register)",
+        ["ushort"] = "uint16 (1 register)",
+        ["word"] = "uint16 (1 register)",
+        ["dint"] = "int32 (2 registers)",
+        ["udint"] = "uint32 (2 registers)",
+        ["dword"] = "uint32 (2 registers)",
+        ["lint"] = "int64 (4 registers)",
+        ["ulint"] = "uint64 (4 registers)",
+        ["int"] = "int16 for 1 register or int32 for 2, as the map's register count says (IEC 61131 INT is 16-bit, some meters' int 32-bit)",
+        ["uint"] = "uint16 for 1 register or uint32 for 2, as the map's register count says",
+        ["long"] = "int32 for 2 registers or int64 for 4, as the map's register count says",
+        ["ulong"] = "uint32 for 2 registers or uint64 for 4, as the map's register count says",
+        ["bool"] = "bit (with bit: N for a bit of a register)",
+        ["boolean"] = "bit (with bit: N for a bit of a register)",
+    };
+
     internal static readonly Dictionary<string, ModbusDataType> DataTypes = new(StringComparer.Ordinal)
     {
         ["bit"] = ModbusDataType.Bit,
@@ -789,7 +815,7 @@ public static partial class DeviceProfileLoader
         var table = r.Enum("table", Tables, required: true);
         var first = settings.Addressing;
         var address = r.Int("address", required: true, min: first, max: 65535 + first);
-        var type = r.Enum("type", DataTypes, required: table is not ModbusTable.Coil and not ModbusTable.Discrete);
+        var type = r.Enum("type", DataTypes, required: table is not ModbusTable.Coil and not ModbusTable.Discrete, aliases: DataTypeAliases);
         var order = r.Enum("order", Orders);
         var bit = r.Int("bit", min: 0, max: 15);
         var length = r.Int("length", min: 1, max: 250);

@@ -63,6 +63,31 @@ public sealed class BrokenProfileTests
     }
 
     [Fact]
+    public void Regression_a_modbus_type_copied_from_the_vendors_map_as_float_or_double_got_no_hint()
+    {
+        // A register map's own type names (Janitza's float/short/int, Siemens's Float/Double, a PLC's REAL/DINT) are no
+        // typos of ours: edit distance found none ('float' is 2 from float32), so check listed the ten types and left the
+        // author to guess, and 'int' (16 bits in IEC 61131, 32 in Janitza's list) needs the register count to decide.
+        const string yaml = """
+            profile: test-profile
+            vendor: X
+            model: Y
+            protocol: modbus
+            source: register map
+            metrics:
+              - { name: a, table: holding, address: 0, type: float, unit: V, kind: gauge, role: meter.voltage }
+              - { name: b, table: holding, address: 2, type: Double, unit: W.h, kind: counter, role: meter.energy_import }
+              - { name: c, table: holding, address: 6, type: int, unit: "1", kind: gauge, role: lab.count }
+            """;
+        Assert.Equal(
+        [
+            "test-profile.yaml:7:50: metrics[0].type: expected one of bit, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got 'float' (the name other documents use; write float32 (IEEE 754 single, 2 registers))",
+            "test-profile.yaml:8:50: metrics[1].type: expected one of bit, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got 'Double' (the name other documents use; write float64 (IEEE 754 double, 4 registers))",
+            "test-profile.yaml:9:50: metrics[2].type: expected one of bit, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got 'int' (the name other documents use; write int16 for 1 register or int32 for 2, as the map's register count says (IEC 61131 INT is 16-bit, some meters' int 32-bit))",
+        ], Problems(yaml));
+    }
+
+    [Fact]
     public void Modbus_profile_problems()
     {
         const string yaml = """

@@ -39,11 +39,11 @@ public sealed class ModbusPollCommandTests
           - { name: export_energy, table: input, address: 30021, type: uint32, scale: 0.1, unit: kW.h, kind: counter, role: meter.energy_export }
         """;
 
-    private static async Task<(int Code, string Out, string Err)> PollAsync(int port, bool json)
+    private static async Task<(int Code, string Out, string Err)> PollAsync(int port, bool json, string profile = Profile)
     {
         var dir = AgentFiles.TempDir("edgetwin-modbus-poll-");
         var profiles = Directory.CreateDirectory(Path.Combine(dir.FullName, "profiles"));
-        await File.WriteAllTextAsync(Path.Combine(profiles.FullName, "acme-em100.yaml"), Profile, Ct);
+        await File.WriteAllTextAsync(Path.Combine(profiles.FullName, "acme-em100.yaml"), profile, Ct);
         var config = Path.Combine(dir.FullName, "edgetwin.yaml");
         await File.WriteAllTextAsync(config, $$"""
             site: { id: lab, gateway_id: gw-lab }
@@ -75,6 +75,31 @@ public sealed class ModbusPollCommandTests
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^voltage_l1 +230\.5 V +meter\.voltage +\(input 0: 0x4366 0x8000\)$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^frequency +50\.02 Hz +meter\.frequency +\(input 10: 0x138A\)$"));
         Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^import_energy +12345\.6 kW\.h +meter\.energy_import +\(input 20: 0x0001 0xE240\)$"));
+    }
+
+    [Fact]
+    public async Task Regression_a_wrong_word_order_reading_of_everyday_size_but_out_of_range_got_no_order_hint()
+    {
+        // A UMG 96RM's Voltage L2-N (229.8 V, 0x4365 0xCCCD, high word first) read by a profile set to CDAB is
+        // -107617064 V: flagged out of range by the metric's min 0, but of "everyday size", so poll named no order that
+        // reads it right. The metric's own limits now count too, and only orders that read inside them are named.
+        await using var server = await PymodbusServer.StartTcpAsync(PymodbusServer.Units((1, "ir", 0, [0x4365, 0xCCCD])));
+        var profile = """
+            profile: acme-em100
+            vendor: Acme
+            model: EM100
+            protocol: modbus
+            source: "Acme EM100 manual"
+            modbus: { addressing: 0, byte_order: CDAB }
+            metrics:
+              - { name: voltage_l2, table: input, address: 0, type: float32, unit: V, kind: gauge, role: meter.voltage, min: 0, max: 500 }
+            """;
+
+        var (code, output, _) = await PollAsync(server.Port, json: false, profile);
+
+        Assert.Equal(0, code);
+        var lines = output.TrimEnd('\n').Split('\n');
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^voltage_l2 +-107617064 V +meter\.voltage +\[out_of_range\] +\(input 0: 0x4365 0xCCCD; order ABCD reads 229\.8\)$"));
     }
 
     [Fact]

@@ -79,6 +79,45 @@ public sealed class PowerChainLiveTests
         Assert.Contains(failure.PowerHeadroom.Elements, e => e.Id == apcPdu.Id && !e.SurvivesSingleFailure);
     }
 
+    [Fact]
+    public async Task Regression_sentry4_line_currents_never_reached_the_twins_phase_check()
+    {
+        // servertech-sentry4 tags its line rows with Sentry4-MIB's unit.cord.line index (1.1.1 .. 1.1.4 = L1, L2, L3, N).
+        // The twin took only a plain number as the phase: a Sentry PDU's L1 over its breaker left the feed "balanced".
+        // The first unit's first cord is the feed the site names; N, a link unit (2.1.x) and a second cord (1.2.x) are not.
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 6, CoolingUnits = 2, RacksPerRow = 6, MinRackKw = 8, MaxRackKw = 12, Start = DateTimeOffset.UtcNow });
+        var pdu = spec.Pdus[0];
+        Assert.Equal((3, 16.0), (pdu.Phases, pdu.BreakerA));
+        var config = SimSiteConfig.Build(
+            spec,
+            [(new SimDeviceBinding("pdu-st4", "servertech-sentry4", SimEntityKind.Pdu, pdu.Id), DeviceAddress.Parse("udp:127.0.0.1:161"))],
+            TimeSpan.FromSeconds(10));
+        var registry = new SeriesRegistry();
+        using var stage = new ThermalTwinStage(config, registry, new NoEvents(), NullLogger<ThermalTwinStage>.Instance, ThermalTwinOptions.DemoWarmStart(spec));
+        for (var z = 0; z < stage.Twin.Zones.Count; z++)
+        {
+            stage.Twin.Recalibrate(z);
+        }
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var samples = new List<Sample>();
+        void Line(string index, string label, double amps) => samples.Add(new Sample(registry.GetOrAdd(new SeriesDescriptor("pdu-st4", "line_current", "A", MetricKind.Gauge, "pdu.phase_current", [new("line", index), new("line_label", label)])), now, amps));
+        Line("1.1.1", "L1", 13.5);
+        Line("1.1.2", "L2", 5);
+        Line("1.1.3", "L3", 4.5);
+        Line("1.1.4", "N", 15);     // the neutral: no phase
+        Line("2.1.1", "L1", 15.5);  // the link unit's cord: another feed
+        Line("1.2.2", "L2", 15.5);  // a second cord: another feed
+        await stage.ProcessAsync(samples.ToArray(), Ct);
+
+        var twin = stage.CurrentTwin(out var notReady);
+        Assert.True(twin is not null, notReady);
+        var element = twin.Power.Assess(twin.Readings).Elements.Single(e => e.Id == pdu.Id);
+        Assert.Equal(13.5, element.MaxPhaseCurrentA);
+        Assert.Equal(1, element.LimitingPhase);
+        Assert.False(element.SurvivesSingleFailure); // L1 above 80 % of 16 A
+    }
+
     private sealed class NoEvents : IEventSink
     {
         public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken) => ValueTask.CompletedTask;

@@ -358,13 +358,17 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
 
     /// <summary>
     /// A float decoded to 2.3e-41 or 4.6e+18 (or NaN) is nearly always a wrong word order: "; order CDAB reads 12.25"
-    /// for each other order that gives a number of everyday size. Integers are left alone: any bit pattern is plausible.
+    /// for each other order that gives a number of everyday size inside the metric's min/max. So is a float of everyday
+    /// size outside those limits (0x4365 0xCCCD as CDAB is -107617064 V, out of range; as ABCD 229.8): before, that one got
+    /// no hint, as its magnitude looked plausible. Integers are left alone: any bit pattern is plausible.
     /// </summary>
     private string OrderHint(int i)
     {
         var point = _plan.Points[i];
+        var metric = _metrics[i];
         double value = _last[i].Value;
-        if (point.Type is not (EdgeTwin.Modbus.Data.ModbusDataType.Float32 or EdgeTwin.Modbus.Data.ModbusDataType.Float64) || !_last[i].Ok || Plausible(value))
+        if (point.Type is not (EdgeTwin.Modbus.Data.ModbusDataType.Float32 or EdgeTwin.Modbus.Data.ModbusDataType.Float64) || !_last[i].Ok
+            || (Plausible(value) && !metric.IsOutOfRange(metric.Convert(value))))
         {
             return "";
         }
@@ -373,9 +377,9 @@ internal sealed partial class ModbusPolledSource : IPolledSource, ISampleReasons
         foreach (var order in Enum.GetValues<EdgeTwin.Modbus.Data.ModbusWordOrder>())
         {
             double other = order == point.Order ? double.NaN : (point with { Order = order }).Decode(_last[i].Registers.Span);
-            if (Plausible(other))
+            if (Plausible(other) && !metric.IsOutOfRange(metric.Convert(other)))
             {
-                hint.Append("; order ").Append(order.ToString()).Append(" reads ").Append(_metrics[i].Convert(other).ToString("G7", CultureInfo.InvariantCulture));
+                hint.Append("; order ").Append(order.ToString()).Append(" reads ").Append(metric.Convert(other).ToString("G7", CultureInfo.InvariantCulture));
             }
         }
 

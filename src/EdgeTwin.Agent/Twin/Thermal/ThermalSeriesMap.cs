@@ -291,7 +291,10 @@ internal sealed class ThermalSeriesMap
     /// <summary>
     /// The phase (1-based) a current series of a PDU measures: its <c>phase</c>/<c>line</c> tag (a phase table's row), else
     /// <c>_l1</c>..<c>_l3</c> in the metric name (Eaton's scalars); an untagged total (<c>pdu.current</c>) only on a
-    /// single-phase feed, where it is the phase. Null: not a phase (a bank or outlet row, a 3-phase total).
+    /// single-phase feed, where it is the phase. A multi-part row index (Sentry4's unit.cord.line, <c>1.1.2</c>) is the
+    /// phase of its last part only for the first unit's first cord (every leading part 1): a link unit of the chain or
+    /// a second cord is another feed than the one the site config names. Null: not a phase (a bank or outlet row, a
+    /// 3-phase total, the neutral).
     /// </summary>
     private static int? PhaseOf(SeriesDescriptor d, PduConfig pdu)
     {
@@ -299,7 +302,7 @@ internal sealed class ThermalSeriesMap
         {
             foreach (var (k, v) in tags)
             {
-                if (k is "phase" or "line" && int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= pdu.Phases)
+                if (k is "phase" or "line" && LastPartOfFirstFeed(v) is { } n && n >= 1 && n <= pdu.Phases)
                 {
                     return n;
                 }
@@ -317,6 +320,25 @@ internal sealed class ThermalSeriesMap
         }
 
         return pdu.Phases == 1 ? 1 : null;
+    }
+
+    // "2" → 2; "1.1.2" → 2; "2.1.1" (a link unit) or "1.2.1" (a second cord) → null.
+    private static int? LastPartOfFirstFeed(string index)
+    {
+        var span = index.AsSpan();
+        var dot = span.LastIndexOf('.');
+        if (dot >= 0)
+        {
+            foreach (var range in span[..dot].Split('.'))
+            {
+                if (!span[range].SequenceEqual("1"))
+                {
+                    return null;
+                }
+            }
+        }
+
+        return int.TryParse(span[(dot + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
     }
 
     private static double? CurrentScale(string unit) => unit switch { "A" => 1, "mA" => 0.001, _ => null };
