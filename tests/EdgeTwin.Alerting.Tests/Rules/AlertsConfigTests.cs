@@ -104,7 +104,7 @@ public sealed class AlertsConfigTests
     public void Regression_check_accepted_alert_references_that_can_never_fire()
     {
         // Pasted into small-dc-room.yaml as the rule set's comment says, the shipped rules are valid there...
-        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
         var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
         var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"));
         Assert.Empty(CheckSite(site + "\n" + rules, examples));
@@ -130,7 +130,7 @@ public sealed class AlertsConfigTests
     {
         // site.pue is derived by the agent (facility meter / IT power), not read from a device: before it was a known
         // role, check refused the rule as "unknown role 'site.pue': no device profile has it".
-        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
         var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
         var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"));
         var uncommented = UncommentRule(rules, "pue-high");
@@ -145,7 +145,7 @@ public sealed class AlertsConfigTests
     public void The_shipped_room_ppue_rule_passes_check_though_no_profile_has_role_room_ppue()
     {
         // room.ppue is derived by the agent (a room's infrastructure meters and its PDUs), like site.pue.
-        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
         var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
         var uncommented = UncommentRule(File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml")), "room-ppue-high");
         Assert.Contains("      match: { role: room.ppue }", uncommented, StringComparison.Ordinal);
@@ -175,7 +175,7 @@ public sealed class AlertsConfigTests
     {
         // Each sink checked only its own outputs and the inputs only each other: a contact wired to the relay's pin, or a
         // second panel's strobe on the lamp's pin, passed check and then fought over the line at start.
-        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
         var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
         var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"))
             .Replace("{ name: door-open, pin: 13,", "{ name: door-open, pin: 24,", StringComparison.Ordinal)
@@ -191,13 +191,13 @@ public sealed class AlertsConfigTests
     {
         // "Relay on pin 5" meant as header pin 5 is BCM 3, SCL of I2C bus 1: the relay took the bus's line and the room's
         // BME280 failed. check warned for a GPIO device there, not for an alarm output.
-        var examples = Path.Combine(Repo(), "device-profiles", "examples");
+        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
         var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
         var rules = File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml"))
             .Replace("{ name: relay, pin: 24,", "{ name: relay, pin: 3,", StringComparison.Ordinal);
         var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(site + "\n" + rules, Path.Combine(examples, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
         {
-            ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+            ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles"),
             SectionValidators = [new AlertsSectionValidator()],
         });
         Assert.Empty(result.Problems);
@@ -299,7 +299,7 @@ public sealed class AlertsConfigTests
         var dir = Directory.CreateTempSubdirectory("edgetwin-check-").FullName;
         try
         {
-            var examples = Path.Combine(Repo(), "device-profiles", "examples");
+            var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
             var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
             Directory.CreateDirectory(Path.Combine(dir, "secrets"));
             File.Copy(Path.Combine(examples, "secrets", "ops-auth"), Path.Combine(dir, "secrets", "ops-auth"));
@@ -321,7 +321,7 @@ public sealed class AlertsConfigTests
 
             var report = EdgeTwin.Core.Config.ConfigCheck.Run(path, new EdgeTwin.Core.Config.SiteConfigLoadOptions
             {
-                ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+                ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles"),
                 SectionValidators = [new AlertsSectionValidator()],
             });
             var text = new StringWriter();
@@ -340,22 +340,12 @@ public sealed class AlertsConfigTests
     {
         var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(directory, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
         {
-            ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+            ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles"),
             SectionValidators = [new AlertsSectionValidator()],
         });
         return [.. result.Problems.Select(p => p.ToString())];
     }
 
-    private static string Repo()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
-    }
 
     [Theory]
     [InlineData("datacenter.yaml")]

@@ -10,11 +10,11 @@ namespace EdgeTwin.Alerting.Tests.Rules;
 /// <summary>The shipped gateway rules (alert-rules/gateway-host.yaml) on the series the shipped linux-host profile publishes.</summary>
 public sealed class GatewayHostShippedRuleTests
 {
-    private static readonly string Rules = File.ReadAllText(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "gateway-host.yaml"));
+    private static readonly string Rules = File.ReadAllText(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "gateway-host.yaml"));
 
     private static SeriesId Series(Harness h, string metric, params KeyValuePair<string, string>[] tags)
     {
-        var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(Repo(), "device-profiles", "linux-host.yaml")).AllMetrics.Single(x => x.Name == metric);
+        var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "linux-host.yaml")).AllMetrics.Single(x => x.Name == metric);
         return h.Registry.GetOrAdd(new SeriesDescriptor("gw-host", m.Name, m.Unit, m.Kind, m.Role, tags.Length == 0 ? null : tags));
     }
 
@@ -98,21 +98,10 @@ public sealed class GatewayHostShippedRuleTests
     [Fact]
     public void The_rules_match_only_roles_the_linux_host_profile_publishes()
     {
-        var roles = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(Repo(), "device-profiles", "linux-host.yaml")).AllMetrics.Select(m => m.Role).ToHashSet(StringComparer.Ordinal);
+        var roles = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "linux-host.yaml")).AllMetrics.Select(m => m.Role).ToHashSet(StringComparer.Ordinal);
         var config = Yaml.Valid(Rules);
 
         Assert.Equal(6, config.Rules.Count);
         Assert.All(config.Rules, r => Assert.Contains(r.Match.Role!, roles));
-    }
-
-    private static string Repo()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
     }
 }

@@ -49,19 +49,5 @@ public sealed class MachineLineShippedRuleTests
         Assert.Contains("86.5 °C above 80 °C", alert.Summary, StringComparison.Ordinal);
     }
 
-    private static IEnumerable<string> ShippedRule(string name) => File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "machine-line.yaml"))
-        .SkipWhile(l => !l.Trim().StartsWith("- name: " + name, StringComparison.Ordinal))
-        .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
-        .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal));
-
-    private static string Repo()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
-    }
+    private static IEnumerable<string> ShippedRule(string name) => ShippedFiles.Rule("machine-line", name);
 }

@@ -105,7 +105,7 @@ public sealed class RunbookActionConfigTests
             var yaml = "site: { id: dc1, gateway_id: gw1 }\ndevices: []\n" + Rule("runbook_url: wiki/inlet-hot");
             var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(dir, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
             {
-                ProfilesDir = Path.Combine(Repo(), "device-profiles"),
+                ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles"),
                 SectionValidators = [new AlertsSectionValidator()],
             });
             var problem = Assert.Single(result.Problems).ToString();
@@ -123,7 +123,7 @@ public sealed class RunbookActionConfigTests
     [InlineData("machine-line.yaml")]
     public void The_shipped_rule_sets_give_every_rule_and_input_a_first_action_and_their_runbook_examples_load(string file)
     {
-        var path = Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", file);
+        var path = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", file);
         var text = File.ReadAllText(path);
         var (config, problems) = Yaml.Alerts(text, path);
         Assert.True(problems.Count == 0, string.Join("\n", problems));
@@ -149,7 +149,7 @@ public sealed class RunbookActionConfigTests
     [Fact]
     public async Task The_shipped_rack_inlet_rule_tells_the_operator_which_rack_to_check()
     {
-        var lines = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+        var lines = File.ReadAllLines(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
             .SkipWhile(l => l.Trim() != "- name: rack-inlet-above-allowable")
             .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal));
         await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", lines));
@@ -167,16 +167,5 @@ public sealed class RunbookActionConfigTests
     {
         var key = line.Replace("# runbook_url:", "runbook_url:", StringComparison.Ordinal);
         return key[..key.LastIndexOf("   #", StringComparison.Ordinal)];
-    }
-
-    private static string Repo()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
     }
 }

@@ -78,7 +78,7 @@ public sealed class SummaryTests
         // thermal-shutdown-soon (shutdown < 15 min), so nothing local fired until rack A01 had been above 27 °C for a
         // while, and that alert named no cooling unit. The shipped cooling-unit-failed rule fires on the first
         // prediction with the twin's text, once for all its refreshes, and resolves with the twin's "resolved".
-        var shipped = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+        var shipped = File.ReadAllLines(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
             .SkipWhile(l => !l.Trim().StartsWith("- name: cooling-unit-failed", StringComparison.Ordinal))
             .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal));
         await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", shipped));
@@ -106,7 +106,7 @@ public sealed class SummaryTests
     public async Task Regression_the_shipped_room_hot_spot_said_several_racks_when_one_rack_was_hot()
     {
         // The rule as datacenter.yaml ships it (its targets are the file's sinks, not the harness's).
-        var shipped = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
+        var shipped = File.ReadAllLines(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"))
             .SkipWhile(l => !l.Trim().StartsWith("- name: room-hot-spot", StringComparison.Ordinal))
             .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
             .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal));
@@ -145,7 +145,7 @@ public sealed class SummaryTests
     {
         // Rack r01 has an inlet sensor on the rack and one on its PDU (each feed of a real rack has its own): the shipped
         // per-series rules raised two warnings and two criticals for one hot rack, and the panel's count was doubled.
-        var lines = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
+        var lines = File.ReadAllLines(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
         var shipped = RackInletRules.SelectMany(name => lines
                 .SkipWhile(l => l.Trim() != "- name: " + name)
                 .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
@@ -247,7 +247,7 @@ public sealed class SummaryTests
     /// <summary>The named rules as datacenter.yaml ships them, without their targets (the file's sinks, not the harness's).</summary>
     private static string ShippedRules(params string[] names)
     {
-        var lines = File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
+        var lines = File.ReadAllLines(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
         return string.Join("\n", names.SelectMany(name => lines
             .SkipWhile(l => !l.Trim().StartsWith("- name: " + name + " ", StringComparison.Ordinal) && l.Trim() != "- name: " + name)
             .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
@@ -264,16 +264,5 @@ public sealed class SummaryTests
             """);
         h.Feed(h.Series("rack-r01", "inlet", "rack.inlet_temperature"), 31.25);
         Assert.Equal("hot: rack-r01/inlet at 31.25 - call facilities", h.Active("hot")!.Summary);
-    }
-
-    private static string Repo()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
     }
 }

@@ -131,7 +131,7 @@ public sealed class UpsShippedRuleTests
         // it goes to bypass (no mains to bypass to: the load drops) or its runtime collapses. The shipped rules had no
         // rule on ups.load at all.
         var d = new ConfigDiagnostics();
-        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.load");
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(ShippedFiles.Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.load");
         await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-load-high").Concat(ShippedRule("ups-overload"))));
         var load = h.Registry.GetOrAdd(new SeriesDescriptor("ups1", metric.Name, metric.Unit, MetricKind.Gauge, metric.Role, profileId == "ietf-ups-mib" ? [new("line", "1")] : null));
         var raw = metric.Scale == 1 ? 1.0 : 10.0;
@@ -161,7 +161,7 @@ public sealed class UpsShippedRuleTests
         // The rule matches state names, not codes: a UPS profile whose output source calls "on battery" anything else
         // than battery/onBattery would never raise it.
         var d = new ConfigDiagnostics();
-        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(ShippedFiles.Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
         var device = "ups-" + profileId;
         Harness.Site.AddStateNames(device, metric.Name, metric.States!);
         await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-on-battery")));
@@ -187,7 +187,7 @@ public sealed class UpsShippedRuleTests
         // none(2), the shipped ups-on-battery cleared ("reports none (state code 2), no longer battery / onBattery"), the
         // relay went off, and no shipped rule said the load had lost its power.
         var d = new ConfigDiagnostics();
-        var metric = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
+        var metric = DeviceProfileLoader.LoadFile(Path.Combine(ShippedFiles.Repo(), "device-profiles", profileId + ".yaml"), d)!.AllMetrics.Single(m => m.Role == "ups.output_source");
         var device = "ups-off-" + profileId;
         Harness.Site.AddStateNames(device, metric.Name, metric.States!);
         await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("ups-on-battery").Concat(ShippedRule("ups-output-off"))));
@@ -206,8 +206,8 @@ public sealed class UpsShippedRuleTests
     public void The_site_index_takes_each_metered_feeds_breaker_from_the_power_chain()
     {
         var result = SiteConfigLoader.Load(
-            Path.Combine(Repo(), "device-profiles", "examples", "small-dc-room.yaml"),
-            new SiteConfigLoadOptions { ProfilesDir = Path.Combine(Repo(), "device-profiles") });
+            Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "small-dc-room.yaml"),
+            new SiteConfigLoadOptions { ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles") });
         Assert.True(result.Config is not null, string.Join("\n", result.Problems));
         var site = new EdgeTwin.Alerting.Rules.SiteIndex(result.Config);
 
@@ -226,7 +226,7 @@ public sealed class UpsShippedRuleTests
             .Where(m => m.Success)
             .Select(m => m.Groups[1].Value)
             .ToHashSet(StringComparer.Ordinal);
-        var profiles = new ProfileCatalog([Path.Combine(Repo(), "device-profiles")]).LoadAll(new ConfigDiagnostics());
+        var profiles = new ProfileCatalog([Path.Combine(ShippedFiles.Repo(), "device-profiles")]).LoadAll(new ConfigDiagnostics());
         foreach (var role in roles)
         {
             var units = profiles.SelectMany(p => p.AllMetrics.Where(m => m.Role == role && m.Kind != MetricKind.State).Select(m => (p.Id, m.Unit))).ToList();
@@ -237,26 +237,12 @@ public sealed class UpsShippedRuleTests
     private static ProfileMetric RuntimeMetric(string profileId)
     {
         var d = new ConfigDiagnostics();
-        var profile = DeviceProfileLoader.LoadFile(Path.Combine(Repo(), "device-profiles", profileId + ".yaml"), d);
+        var profile = DeviceProfileLoader.LoadFile(Path.Combine(ShippedFiles.Repo(), "device-profiles", profileId + ".yaml"), d);
         Assert.NotNull(profile);
         return profile.AllMetrics.Single(m => m.Role == "ups.runtime_remaining");
     }
 
-    private static string[] ShippedRuleLines() => File.ReadAllLines(Path.Combine(Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
+    private static string[] ShippedRuleLines() => File.ReadAllLines(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "datacenter.yaml"));
 
-    private static IEnumerable<string> ShippedRule(string name) => ShippedRuleLines()
-        .SkipWhile(l => !l.Trim().StartsWith("- name: " + name, StringComparison.Ordinal))
-        .TakeWhile((l, i) => i == 0 || !l.TrimStart().StartsWith("- name:", StringComparison.Ordinal))
-        .Where(l => !l.TrimStart().StartsWith("targets:", StringComparison.Ordinal));
-
-    private static string Repo()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !Directory.Exists(Path.Combine(dir, "device-profiles")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new DirectoryNotFoundException("device-profiles not found above " + AppContext.BaseDirectory);
-    }
+    private static IEnumerable<string> ShippedRule(string name) => ShippedFiles.Rule("datacenter", name);
 }

@@ -22,24 +22,8 @@ public sealed class AlertsSecurityCliTests
     [Fact]
     public async Task Regression_alerts_silence_for_a_year_was_accepted()
     {
-        var dir = AgentFiles.TempDir("edgetwin-alerts-silence-").FullName;
-        var diagnostics = new ConfigDiagnostics();
-        var root = (ConfigMapping)YamlTree.Parse("""
-            alerts:
-              rules:
-                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: critical }
-            """, "site.yaml", diagnostics)!;
-        var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir);
-        Assert.Empty(diagnostics.Sorted());
-        await using var service = new AlertingService(config, new SiteIndex(null), new Core.Samples.SeriesRegistry(), null, new AlertingOptions
-        {
-            StorePath = Path.Combine(dir, "alerts.db"),
-            RunConnectivityProbe = false,
-        });
-        await service.StartAsync(Ct);
-        var socket = Path.Combine(dir, "alerts.sock");
-        await using var server = new AlertControlServer(service, socket);
-        server.Start();
+        await using var agent = await InletHotAgent.StartAsync("edgetwin-alerts-silence-");
+        var (service, socket) = (agent.Service, agent.Socket);
 
         var (exit, output, error) = await InProcessCli.RunAsync("alerts", "silence", "inlet-hot", "--for", "365d", "--socket", socket);
         Assert.Equal(1, exit);
@@ -57,23 +41,8 @@ public sealed class AlertsSecurityCliTests
     [Fact]
     public async Task Regression_alerts_silence_for_0s_said_silenced_until_now_when_it_lifted_the_silence()
     {
-        var dir = AgentFiles.TempDir("edgetwin-alerts-unsilence-").FullName;
-        var diagnostics = new ConfigDiagnostics();
-        var root = (ConfigMapping)YamlTree.Parse("""
-            alerts:
-              rules:
-                - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: critical }
-            """, "site.yaml", diagnostics)!;
-        var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir);
-        await using var service = new AlertingService(config, new SiteIndex(null), new Core.Samples.SeriesRegistry(), null, new AlertingOptions
-        {
-            StorePath = Path.Combine(dir, "alerts.db"),
-            RunConnectivityProbe = false,
-        });
-        await service.StartAsync(Ct);
-        var socket = Path.Combine(dir, "alerts.sock");
-        await using var server = new AlertControlServer(service, socket);
-        server.Start();
+        await using var agent = await InletHotAgent.StartAsync("edgetwin-alerts-unsilence-");
+        var (service, socket) = (agent.Service, agent.Socket);
         var (exit, _, error) = await InProcessCli.RunAsync("alerts", "silence", "inlet-hot", "--for", "2h", "--socket", socket);
         Assert.True(exit == 0, error);
         Assert.NotEmpty(service.Manager.Silences());
@@ -134,5 +103,46 @@ public sealed class AlertsSecurityCliTests
         var logs = await AgentStartLogs.CaptureAsync(loaded.Config!);
 
         Assert.Contains((LogLevel.Warning, "Config: " + warning), logs);
+    }
+
+    /// <summary>The alerting service with one rule, <c>inlet-hot</c>, and its control socket, in a temp directory.</summary>
+    private sealed class InletHotAgent : IAsyncDisposable
+    {
+        private InletHotAgent(AlertingService service, AlertControlServer server, string socket) => (Service, Server, Socket) = (service, server, socket);
+
+        public AlertingService Service { get; }
+
+        public AlertControlServer Server { get; }
+
+        public string Socket { get; }
+
+        public static async Task<InletHotAgent> StartAsync(string prefix)
+        {
+            var dir = AgentFiles.TempDir(prefix).FullName;
+            var diagnostics = new ConfigDiagnostics();
+            var root = (ConfigMapping)YamlTree.Parse("""
+                alerts:
+                  rules:
+                    - { name: inlet-hot, type: threshold, match: { metric: inlet }, above: 30, severity: critical }
+                """, "site.yaml", diagnostics)!;
+            var config = AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir);
+            Assert.Empty(diagnostics.Sorted());
+            var service = new AlertingService(config, new SiteIndex(null), new Core.Samples.SeriesRegistry(), null, new AlertingOptions
+            {
+                StorePath = Path.Combine(dir, "alerts.db"),
+                RunConnectivityProbe = false,
+            });
+            await service.StartAsync(Ct);
+            var socket = Path.Combine(dir, "alerts.sock");
+            var server = new AlertControlServer(service, socket);
+            server.Start();
+            return new InletHotAgent(service, server, socket);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Server.DisposeAsync();
+            await Service.DisposeAsync();
+        }
     }
 }

@@ -39,11 +39,7 @@ public sealed class PowerChainLiveTests
             ],
             TimeSpan.FromSeconds(10));
         var registry = new SeriesRegistry();
-        using var stage = new ThermalTwinStage(config, registry, new NoEvents(), NullLogger<ThermalTwinStage>.Instance, ThermalTwinOptions.DemoWarmStart(spec));
-        for (var z = 0; z < stage.Twin.Zones.Count; z++)
-        {
-            stage.Twin.Recalibrate(z);
-        }
+        using var stage = CalibratedStage(config, registry, spec);
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var samples = new List<Sample>();
@@ -93,11 +89,7 @@ public sealed class PowerChainLiveTests
             [(new SimDeviceBinding("pdu-st4", "servertech-sentry4", SimEntityKind.Pdu, pdu.Id), DeviceAddress.Parse("udp:127.0.0.1:161"))],
             TimeSpan.FromSeconds(10));
         var registry = new SeriesRegistry();
-        using var stage = new ThermalTwinStage(config, registry, new NoEvents(), NullLogger<ThermalTwinStage>.Instance, ThermalTwinOptions.DemoWarmStart(spec));
-        for (var z = 0; z < stage.Twin.Zones.Count; z++)
-        {
-            stage.Twin.Recalibrate(z);
-        }
+        using var stage = CalibratedStage(config, registry, spec);
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var samples = new List<Sample>();
@@ -121,5 +113,17 @@ public sealed class PowerChainLiveTests
     private sealed class NoEvents : IEventSink
     {
         public ValueTask PublishAsync(EdgeEvent edgeEvent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    // The demo's warm-started thermal twin, calibrated on it: the power chain's checks run on the live stage.
+    private static ThermalTwinStage CalibratedStage(SiteConfig config, SeriesRegistry registry, SiteSpec spec)
+    {
+        var stage = new ThermalTwinStage(config, registry, new NoEvents(), NullLogger<ThermalTwinStage>.Instance, ThermalTwinOptions.DemoWarmStart(spec));
+        for (var z = 0; z < stage.Twin.Zones.Count; z++)
+        {
+            stage.Twin.Recalibrate(z);
+        }
+
+        return stage;
     }
 }
