@@ -19,18 +19,7 @@ internal static class CliOptionRanges
     {
         option.CustomParser = r =>
         {
-            var text = Text(r);
-            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
-            {
-                r.AddError($"{option.Name} takes a whole number, got '{text}'");
-            }
-            else if (v < min || v > max)
-            {
-                r.AddError(max == int.MaxValue
-                    ? string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {v}")
-                    : string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {v}"));
-            }
-
+            ParseWithin(r, option.Name, min, max, out var v);
             return v;
         };
         return option;
@@ -39,22 +28,7 @@ internal static class CliOptionRanges
     /// <summary>An optional whole number of at least <paramref name="min"/>; absent: null.</summary>
     public static Option<int?> AtLeast(this Option<int?> option, int min)
     {
-        option.CustomParser = r =>
-        {
-            var text = Text(r);
-            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
-            {
-                r.AddError($"{option.Name} takes a whole number, got '{text}'");
-                return null;
-            }
-
-            if (v < min)
-            {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be at least {min}, got {v}"));
-            }
-
-            return v;
-        };
+        option.CustomParser = r => ParseWithin(r, option.Name, min, int.MaxValue, out var v) ? v : null;
         return option;
     }
 
@@ -66,14 +40,9 @@ internal static class CliOptionRanges
     {
         option.CustomParser = r =>
         {
-            var text = Text(r);
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            if (Number(r, option.Name, out var v) && (v < min || v > max))
             {
-                r.AddError($"{option.Name} takes a number, got '{text}'");
-            }
-            else if (v < min || v > max)
-            {
-                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {text}"));
+                r.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be from {min} to {max}, got {Text(r)}"));
             }
 
             return v;
@@ -107,14 +76,9 @@ internal static class CliOptionRanges
     {
         option.CustomParser = r =>
         {
-            var text = Text(r);
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            if (Number(r, option.Name, out var v) && !(v > 0))
             {
-                r.AddError($"{option.Name} takes a number, got '{text}'");
-            }
-            else if (!(v > 0))
-            {
-                r.AddError($"{option.Name} must be positive, got {text}");
+                r.AddError($"{option.Name} must be positive, got {Text(r)}");
             }
 
             return v;
@@ -228,6 +192,26 @@ internal static class CliOptionRanges
         }
     }
 
+    // A whole number, its range checked (the error added); false only when it did not parse.
+    private static bool ParseWithin(ArgumentResult r, string name, int min, int max, out int value)
+    {
+        var text = Text(r);
+        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value))
+        {
+            r.AddError($"{name} takes a whole number, got '{text}'");
+            return false;
+        }
+
+        if (value < min || value > max)
+        {
+            r.AddError(max == int.MaxValue
+                ? string.Create(CultureInfo.InvariantCulture, $"{name} must be at least {min}, got {value}")
+                : string.Create(CultureInfo.InvariantCulture, $"{name} must be from {min} to {max}, got {value}"));
+        }
+
+        return true;
+    }
+
     private static bool Whole(ArgumentResult r, string name, Int128 min, Int128 max, out Int128 value)
     {
         var text = Text(r);
@@ -254,7 +238,7 @@ internal static class CliOptionRanges
             return true;
         }
 
-        r.AddError($"{name} takes a number (a decimal point, not a comma), got '{text}'");
+        r.AddError($"{name} takes a number, got '{text}'");
         return false;
     }
 

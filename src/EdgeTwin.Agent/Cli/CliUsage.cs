@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using EdgeTwin.Core.Config;
 
 namespace EdgeTwin.Agent.Cli;
 
@@ -104,7 +105,7 @@ internal static class CliUsage
             return prefixed;
         }
 
-        var scored = names.Select(n => (Name: n, Distance: EdgeTwin.Core.Config.ConfigReader.EditDistance(token, n))).Where(s => s.Distance <= Math.Min(3, Math.Max(1, s.Name.Length / 3))).ToList();
+        var scored = names.Select(n => (Name: n, Distance: ConfigReader.EditDistance(token, n))).Where(s => s.Distance <= Math.Min(3, Math.Max(1, s.Name.Length / 3))).ToList();
         if (scored.Count == 0)
         {
             return [];
