@@ -43,9 +43,14 @@ public sealed class ModbusSourceTests
     {
         public List<Sample> Samples { get; } = [];
 
+        // Sources of one gateway poll concurrently into one sink, as into the agent's channel.
         public ValueTask WriteAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
         {
-            Samples.AddRange(samples.ToArray());
+            lock (Samples)
+            {
+                Samples.AddRange(samples.Span);
+            }
+
             return ValueTask.CompletedTask;
         }
     }
