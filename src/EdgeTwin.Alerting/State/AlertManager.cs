@@ -830,6 +830,11 @@ public sealed partial class AlertManager : IDisposable
                 Device = s.Device,
                 Series = s.Series,
                 Metric = s.Metric,
+
+                // An event alert's text is the source's (the twin's cooling_failure message), not its attribute's value.
+                EventMessage = s.EventMessage,
+                ClearText = s.ClearText,
+                ClearedBecause = s.ClearedBecause,
             };
             a.Peak = a.HasPeak ? s.Peak ?? (firing ? s.Value : double.NaN) : double.NaN;
             a.RestoreChanges(s.Changes ?? [], _flapClock);

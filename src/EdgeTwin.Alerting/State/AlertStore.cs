@@ -16,7 +16,9 @@ namespace EdgeTwin.Alerting.State;
 /// guard across a restart; <see cref="Labels"/> gives the alert back its place labels and so its group;
 /// <see cref="Peak"/> is the worst value of its episode, <see cref="Unit"/> and <see cref="Subject"/> what its texts
 /// show before its series is seen again, <see cref="Device"/>, <see cref="Series"/> and <see cref="Metric"/> what its
-/// events to the centre are filed under. These are absent (false, null) in stores written before they were saved.
+/// events to the centre are filed under; <see cref="EventMessage"/>, <see cref="ClearText"/> and
+/// <see cref="ClearedBecause"/> the source's own texts an event alert shows and clears with. These are absent (false,
+/// null) in stores written before they were saved.
 /// </remarks>
 internal sealed record StoredAlert(
     long Id,
@@ -37,7 +39,10 @@ internal sealed record StoredAlert(
     string? Device = null,
     string? Series = null,
     string? Metric = null,
-    bool ResolveOwed = false);
+    bool ResolveOwed = false,
+    string? EventMessage = null,
+    string? ClearText = null,
+    string? ClearedBecause = null);
 
 /// <summary>
 /// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
@@ -451,7 +456,10 @@ internal sealed partial class AlertStore : IDisposable
         d["device"].IsString ? d["device"].AsString : null,
         d["series"].IsString ? d["series"].AsString : null,
         d["metric"].IsString ? d["metric"].AsString : null,
-        d["resolve_owed"].IsBoolean && d["resolve_owed"].AsBoolean);
+        d["resolve_owed"].IsBoolean && d["resolve_owed"].AsBoolean,
+        d["event_message"].IsString ? d["event_message"].AsString : null,
+        d["clear_text"].IsString ? d["clear_text"].AsString : null,
+        d["cleared_because"].IsString ? d["cleared_because"].AsString : null);
 
     // Labels (and event attributes) as [name, value] pairs, not as a document: label names come from the config and need
     // not be valid field names.
@@ -499,6 +507,9 @@ internal sealed partial class AlertStore : IDisposable
         ["device"] = a.Device is { } device ? new BsonValue(device) : BsonValue.Null,
         ["series"] = a.Series is { } series ? new BsonValue(series) : BsonValue.Null,
         ["metric"] = a.Metric is { } metric ? new BsonValue(metric) : BsonValue.Null,
+        ["event_message"] = a.EventMessage is { } message ? new BsonValue(message) : BsonValue.Null,
+        ["clear_text"] = a.ClearText is { } clearText ? new BsonValue(clearText) : BsonValue.Null,
+        ["cleared_because"] = a.ClearedBecause is { } because ? new BsonValue(because) : BsonValue.Null,
     });
 
     private static BsonArray Pairs(IEnumerable<KeyValuePair<string, string>> pairs) =>

@@ -289,4 +289,52 @@ public sealed class RestartRegressionTests
             Assert.DoesNotContain(h3.Sink.All, a => a.Id == id);
         }
     }
+
+    private const string CoolingRule = """
+        alerts:
+          group_interval: 0s
+          rules:
+            - { name: cooling-unit-failed, type: event, event: prediction, attribute: failed_unit_count, above: 0, clear_after: 10m, severity: critical }
+        """;
+
+    private const string CoolingText = "cooling_failure in room1 (crac1 stopped at 03:13:07 UTC): A02 reaches 32 °C in 109 s, thermal shutdown in 6.8 min, 2 rack(s) affected";
+
+    private static EdgeEvent Cooling(Harness h, string state, string message) => new(
+        EdgeEventKind.Prediction, "room1/cooling_failure", h.Time.GetUtcNow(), EventSeverity.Critical, message,
+        new Dictionary<string, string> { ["state"] = state, ["failed_unit_count"] = state == "active" ? "1" : "0", ["failed_units"] = "crac1", ["zone"] = "room1" });
+
+    [Fact]
+    public async Task Regression_a_firing_event_alert_said_attribute_equals_value_after_a_restart_instead_of_the_twins_text()
+    {
+        var h = await Harness.StartAsync(CoolingRule);
+        h.Service.Handle(Cooling(h, "active", CoolingText));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "FIRING delivered");
+        Assert.Equal(CoolingText, h.Active("cooling-unit-failed")!.Summary);
+
+        // Was "room1/cooling_failure: failed_unit_count = 1 since 03:13:07 UTC" in `alerts list` until the next event.
+        await using var h2 = await h.RestartAsync();
+        Assert.Equal(CoolingText, h2.Active("cooling-unit-failed")!.Summary);
+    }
+
+    [Fact]
+    public async Task Regression_a_held_clear_of_an_event_alert_lost_the_sources_text_across_a_restart()
+    {
+        var h = await Harness.StartAsync(CoolingRule);
+        var runner = h.Service.Sinks.Single(r => r.Name == "rec");
+        h.Service.Handle(Cooling(h, "active", CoolingText));
+        await Wait.UntilAsync(() => h.Sink.All.Any(a => a.Status == AlertStatus.Firing), "FIRING delivered");
+        var id = h.Active("cooling-unit-failed")!.Id;
+
+        h.Sink.PeerDown = true;
+        h.Service.Handle(Cooling(h, "resolved", "cooling_failure in room1 resolved: crac1 running again"));
+        h.Advance(TimeSpan.FromSeconds(1));
+        await Wait.UntilAsync(() => runner.Outage is not null, "the peer declared down with the RESOLVED held");
+
+        // Was "room1/cooling_failure: resolved (last failed_unit_count = 1)" once the store had given the alert back.
+        await using var h2 = await h.RestartAsync();
+        await Wait.UntilAsync(() => h2.Sink.All.Any(a => a.Id == id), "the RESOLVED after the restart");
+        var got = Assert.Single(h2.Sink.All, a => a.Id == id);
+        Assert.Equal(AlertStatus.Resolved, got.Status);
+        Assert.StartsWith("cooling_failure in room1 resolved: crac1 running again", got.Summary, StringComparison.Ordinal);
+    }
 }
