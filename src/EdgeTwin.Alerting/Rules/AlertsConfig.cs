@@ -664,12 +664,27 @@ public sealed record AlertsConfig
     public const int MaxRunbookUrlLength = 2048;
 
     /// <summary>What <c>summary:</c> and <c>action:</c> templates may use (<see cref="State.AlertInstance"/> fills them).</summary>
-    public static readonly IReadOnlyList<string> TemplatePlaceholders = ["{key}", "{value}", "{peak}", "{rule}"];
+    public static readonly IReadOnlyList<string> TemplatePlaceholders = ["{key}", "{value}", "{peak}", "{rule}", "{unit}", "{limit}", "{place}", "{site}", "{since}"];
+
+    /// <summary>False, with a problem at the key, when a template names a placeholder nothing fills: it would reach the operator as <c>{rack}</c>.</summary>
+    private static bool KnownPlaceholders(ConfigReader r, string key, string value)
+    {
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(value, @"\{[^{}]*\}"))
+        {
+            if (!TemplatePlaceholders.Contains(m.Value, StringComparer.Ordinal))
+            {
+                r.Diagnostics.Add(r.Node(key)!, $"unknown placeholder {m.Value}: {key} can use {string.Join(", ", TemplatePlaceholders)}");
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static (EventSeverity Severity, string? Summary, string? RunbookUrl, string? Action, IReadOnlyDictionary<string, string> Labels, IReadOnlyList<string> Targets) Common(ConfigReader r, HashSet<string> sinks)
     {
         var severity = r.Enum("severity", Severities) ?? EventSeverity.Warning;
-        var summary = r.String("summary");
+        var summary = r.String("summary") is { } template && KnownPlaceholders(r, "summary", template) ? template : null;
         var runbook = RunbookUrl(r);
         var action = ActionText(r);
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -763,16 +778,7 @@ public sealed record AlertsConfig
             return null;
         }
 
-        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(value, @"\{[^{}]*\}"))
-        {
-            if (!TemplatePlaceholders.Contains(m.Value, StringComparer.Ordinal))
-            {
-                r.Diagnostics.Add(node, $"unknown placeholder {m.Value}: action can use {string.Join(", ", TemplatePlaceholders)} (as summary)");
-                return null;
-            }
-        }
-
-        return value;
+        return KnownPlaceholders(r, "action", value) ? value : null;
     }
 
     private static string Shorten(string value) => value.Length <= 80 ? value : value[..77] + "...";

@@ -353,7 +353,7 @@ internal sealed class AlertInstance
 
     public int MemberCount { get; set; }
 
-    /// <summary>A user template (<c>summary:</c>) with <c>{value}</c>, <c>{key}</c>, <c>{rule}</c> replaced; else the default text.</summary>
+    /// <summary>A user template (<c>summary:</c>) with its placeholders (<see cref="Rules.AlertsConfig.TemplatePlaceholders"/>) replaced; else the default text.</summary>
     public string Summary => Rule.Summary is { } template ? Fill(template) : DefaultSummary();
 
     /// <summary>The rule's <c>action:</c> with the placeholders <see cref="Summary"/> takes (a combined alert's <c>{key}</c> is its rack, room or line); null without one.</summary>
@@ -365,7 +365,26 @@ internal sealed class AlertInstance
             .Replace("{key}", Key, StringComparison.Ordinal)
             .Replace("{rule}", Rule.Name, StringComparison.Ordinal)
             .Replace("{peak}", double.IsNaN(Peak) ? "" : Num(Peak), StringComparison.Ordinal)
+            .Replace("{unit}", DisplayUnit(Unit), StringComparison.Ordinal)
+            .Replace("{limit}", LimitText(), StringComparison.Ordinal)
+            .Replace("{place}", Place(), StringComparison.Ordinal)
+            .Replace("{site}", Site ?? "", StringComparison.Ordinal)
+            .Replace("{since}", FiredText(), StringComparison.Ordinal)
         : template;
+
+    /// <summary>The rule's limit as the default text writes it (27 °C, 80 % of breaker, 0.5 °C/min); empty for rules without one.</summary>
+    private string LimitText() => Rule.Kind switch
+    {
+        RuleKind.Threshold => Quantity(Rule.Limit),
+        RuleKind.Rate => Num(Rule.Limit) + UnitSuffix() + "/min",
+        RuleKind.Event when Rule.Attribute is not null && double.IsFinite(Rule.Limit) => Num(Rule.Limit),
+        _ => "",
+    };
+
+    /// <summary>When this episode fired (09:40:25 UTC), also in its clear; empty while pending (FiredAt is then the last episode's).</summary>
+    private string FiredText() => State is AlertState.Firing or AlertState.Resolved && FiredAt is { } f
+        ? f.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture) + " UTC"
+        : "";
 
     public AlertSnapshot Snapshot(AlertStatus status, DateTimeOffset now) =>
         new(Id, Rule.Name, Key, status, State, Rule.Severity, Value, Summary, Labels, Rule.Targets, FiredAt, ResolvedAt, AckedAt, Flapping, now)

@@ -77,7 +77,8 @@ public sealed class RunbookActionConfigTests
     [InlineData("runbook_url: \"https://wiki.example/Inlet hot\"", "alerts.rules[0].runbook_url: must be an absolute http or https URL of the site's procedure for this alert (e.g. https://wiki.example/runbooks/inlet-hot), got 'https://wiki.example/Inlet hot' (it has a space or control character: write it %20-escaped)")]
     [InlineData("runbook_url: \"https://ops:s3cret@wiki.example/inlet\"", "alerts.rules[0].runbook_url: must not carry a user:password: the runbook URL goes to every sink (chat, journal, Alertmanager) and to the centre; let the wiki ask for the login")]
     [InlineData("action: \"\"", "alerts.rules[0].action: is empty: write what the operator should do first, or leave the key out")]
-    [InlineData("action: \"Check rack {rack} now\"", "alerts.rules[0].action: unknown placeholder {rack}: action can use {key}, {value}, {peak}, {rule} (as summary)")]
+    [InlineData("action: \"Check rack {rack} now\"", "alerts.rules[0].action: unknown placeholder {rack}: action can use {key}, {value}, {peak}, {rule}, {unit}, {limit}, {place}, {site}, {since}")]
+    [InlineData("summary: \"{rack} is hot\"", "alerts.rules[0].summary: unknown placeholder {rack}: summary can use {key}, {value}, {peak}, {rule}, {unit}, {limit}, {place}, {site}, {since}")]
     [InlineData("action: \"Check the CRAC\\tnow\"", "alerts.rules[0].action: has a control character (a tab?): one line of plain text")]
     public void A_bad_runbook_url_or_action_is_an_error_at_its_key_with_file_and_line(string extra, string message)
     {

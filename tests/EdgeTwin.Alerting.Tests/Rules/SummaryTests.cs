@@ -31,6 +31,34 @@ public sealed class SummaryTests
     }
 
     [Fact]
+    public void Regression_a_summary_template_with_an_unknown_placeholder_reached_the_operator_as_written()
+    {
+        // check passed "{rack} is hot" (only action: was checked), and the journal and the NOC read "{rack} is hot".
+        var (_, problems) = Yaml.Alerts("""
+            alerts:
+              rules:
+                - { name: inlet-hot, type: threshold, match: { metric: inlet_temperature }, above: 27, summary: "{rack} is hot" }
+            """);
+        Assert.Contains("summary: unknown placeholder {rack}: summary can use {key}, {value}, {peak}, {rule}, {unit}, {limit}, {place}, {site}, {since}", Assert.Single(problems).ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_summary_template_says_where_since_when_and_against_which_limit_as_the_default_text_does()
+    {
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              rules:
+                - { name: inlet-allowable, type: threshold, match: { role: rack.inlet_temperature }, above: 32, clear_below: 30, for: 30s, severity: critical,
+                    summary: "{place}: inlet {value} {unit} over {limit} since {since} ({rule} at {site})" }
+            """);
+        var inlet = h.Series("pdu-r01", "inlet_temperature", "rack.inlet_temperature", "Cel");
+        h.Feed(inlet, 32.3);
+        Assert.Equal("rack r01 (room1, site dc1): inlet 32.3 °C over 32 °C since  (inlet-allowable at dc1)", h.Active("inlet-allowable")!.Summary);
+        h.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal("rack r01 (room1, site dc1): inlet 32.3 °C over 32 °C since 12:00:30 UTC (inlet-allowable at dc1)", h.Active("inlet-allowable")!.Summary);
+    }
+
+    [Fact]
     public async Task Regression_a_cleared_alert_said_above_its_threshold()
     {
         await using var h = await Harness.StartAsync(Allowable);
