@@ -313,9 +313,9 @@ public sealed partial class AlertManager : IDisposable
     internal void Commit() => _store.Pump();
 
     /// <summary>
-    /// At a clean stop: saves the active alerts whose peak moved since their last lifecycle write. A new peak alone is
-    /// not written per sample (that would be a database write per rising sample); a crash therefore keeps the peak of
-    /// the last change, a stop the true one.
+    /// At a clean stop: saves the active alerts whose peak or event text moved since their last lifecycle write. Neither
+    /// is written per sample or event (that would be a database write per rising sample); a crash therefore keeps those
+    /// of the last change, a stop the latest.
     /// </summary>
     internal void SavePeaks()
     {
@@ -323,7 +323,8 @@ public sealed partial class AlertManager : IDisposable
         {
             foreach (var a in _instances.Values)
             {
-                if (a.HasPeak && a.State is (AlertState.Pending or AlertState.Firing) && !a.Peak.Equals(a.SavedPeak))
+                if (a.State is (AlertState.Pending or AlertState.Firing)
+                    && ((a.HasPeak && !a.Peak.Equals(a.SavedPeak)) || !string.Equals(a.EventMessage, a.SavedEventMessage, StringComparison.Ordinal)))
                 {
                     Write(AlertStore.Save(a, _flapClock));
                 }
@@ -833,6 +834,7 @@ public sealed partial class AlertManager : IDisposable
 
                 // An event alert's text is the source's (the twin's cooling_failure message), not its attribute's value.
                 EventMessage = s.EventMessage,
+                SavedEventMessage = s.EventMessage,
                 ClearText = s.ClearText,
                 ClearedBecause = s.ClearedBecause,
             };

@@ -216,6 +216,9 @@ internal sealed class AlertInstance
     /// <summary>The peak in the last record written for this alert (NaN when none): a stop saves it when it moved since.</summary>
     public double SavedPeak { get; set; } = double.NaN;
 
+    /// <summary>The event text in the last record written (an event rule's source refreshes it without a lifecycle change): a stop saves it when it moved since.</summary>
+    public string? SavedEventMessage { get; set; }
+
     /// <summary>Rules with a limit and a direction have a peak; a state code, a stuck value or "1 = down" has none.</summary>
     public bool HasPeak => Rule.Kind is RuleKind.Threshold or RuleKind.Rate or RuleKind.Event;
 

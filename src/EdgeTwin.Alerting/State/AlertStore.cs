@@ -483,6 +483,7 @@ internal sealed partial class AlertStore : IDisposable
     public static StoreWrite Save(AlertInstance a, FlapClock clock)
     {
         a.SavedPeak = a.Peak;
+        a.SavedEventMessage = a.EventMessage;
         return SaveRecord(a, clock);
     }
 
