@@ -52,6 +52,7 @@ public sealed class CountedBuffers
     private readonly bool[] _hasGood, _hasReject;
     private readonly long[] _goodReadMs, _rejectReadMs;
     private readonly MachineState[] _state;
+    private readonly bool[] _stateSeen;
 
     /// <param name="line">The line.</param>
     /// <param name="goodBits">Per station: the width of its good counter, 0 without one.</param>
@@ -86,6 +87,7 @@ public sealed class CountedBuffers
         _goodReadMs = Enumerable.Repeat(long.MinValue, ns).ToArray();
         _rejectReadMs = Enumerable.Repeat(long.MinValue, ns).ToArray();
         _state = new MachineState[ns];
+        _stateSeen = new bool[ns];
     }
 
     /// <summary>Whether the buffer can be counted at all (every station around it has a good counter).</summary>
@@ -119,9 +121,11 @@ public sealed class CountedBuffers
     {
         int held = 0;
         foreach (var c in _consumers[buffer])
-            if (_state[c] is MachineState.Running or MachineState.Blocked or MachineState.Faulted or MachineState.Setup) held++;
+            if (Holds(_state[c])) held++;
         return held;
     }
+
+    private static bool Holds(MachineState s) => s is MachineState.Running or MachineState.Blocked or MachineState.Faulted or MachineState.Setup;
 
     /// <summary>
     /// A counter reading of a station. Returns the buffer whose count this reading made unknown (a reset or a jump of a
@@ -175,6 +179,11 @@ public sealed class CountedBuffers
     /// </summary>
     public void OnState(int station, MachineState state)
     {
+        // A station first seen working holds a part it took before the twin could see it: that part left the buffers then,
+        // not now (without this an anchor taken before its first state read one part high).
+        if (!_stateSeen[station] && Holds(state))
+            foreach (var b in _inputs[station]) _count[b]++;
+        _stateSeen[station] = true;
         _state[station] = state;
         if (state == MachineState.Starved && EmptyInput(station) is int input and >= 0)
         {

@@ -730,6 +730,18 @@ public sealed class LineTwinStageTests
         var full = stage.State(t0 + 71_000, 2);
         Assert.Equal(("20", "counted"), (full["buffer_level.B1"], full["buffer_level_source.B1"]));
 
+        // A restart: the books go on, the count does not (parts moved while the agent was down, a counter may have reset
+        // with it): assumed until the next anchor.
+        var restarted = new LineTwinStage(config, registry, new RecordingEventSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        Assert.True(restarted.RestoreState(stage.SaveState(t0 + 71_000), t0 + 100_000).Books);
+        await restarted.ProcessAsync(new Sample[] { new(s1, t0 + 100_000, 2), new(g1, t0 + 100_000, 1), new(s2, t0 + 100_000, 1), new(g2, t0 + 100_000, 53) }, CancellationToken.None);
+        var afterRestart = restarted.State(t0 + 101_000, 2);
+        Assert.Equal(("20", "counted"), (afterRestart["buffer_level.B1"], afterRestart["buffer_level_source.B1"])); // S1 still blocked: anchored again
+        var unanchored = new LineTwinStage(config, registry, new RecordingEventSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        unanchored.RestoreState(stage.SaveState(t0 + 71_000), t0 + 100_000);
+        await unanchored.ProcessAsync(new Sample[] { new(s1, t0 + 100_000, 1), new(g1, t0 + 100_000, 1), new(s2, t0 + 100_000, 1), new(g2, t0 + 100_000, 53) }, CancellationToken.None);
+        Assert.Equal("assumed", unanchored.State(t0 + 101_000, 2)["buffer_level_source.B1"]);
+
         // Counters silent for over 5 minutes: the count is not used (the parts moving now are not seen).
         var stale = stage.State(t0 + 70_000 + 6 * 60_000, 2);
         Assert.Equal("assumed", stale["buffer_level_source.B1"]);
