@@ -46,6 +46,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private static readonly Meter Meter = new("EdgeTwin.Twin.Line");
     private static readonly Counter<long> StateChanges = Meter.CreateCounter<long>("edgetwin.line.state_samples", description: "Machine state readings applied to the line twin");
     private static readonly Counter<long> Publishes = Meter.CreateCounter<long>("edgetwin.line.publishes", description: "Line twin state messages published");
+    private static readonly Counter<long> BufferCountsLost = Meter.CreateCounter<long>("edgetwin.line.buffer_counts_lost", description: "Counted buffer levels made unknown by a part counter that reset or jumped");
     private static readonly Counter<long> QualityAlerts = Meter.CreateCounter<long>("edgetwin.line.quality_alerts", description: "Predicted-reject warnings published (parts likely to fail inspection)");
 
     private readonly LineTwinConfig _config;
@@ -89,6 +90,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
     private PlannedStopCalendar _calendar; // the shift's planned stops between the signals and the OEE books
     private readonly int[] _bufferLevel;
     private readonly long[] _bufferLevelMs; // 0 = never measured
+    // Buffers without a level reading, counted from the stations' part counters and anchored by starved/blocked states.
+    // Not saved over restarts (CountedBuffers says why): a restart counts them unknown until the next anchor.
+    private readonly CountedBuffers _counted;
     // One reading may feed several signals: an ambient value in two stations' quality models, a downstream inspection's
     // reject counter for two stations (with one binding per reading, the station configured last took it from the others).
     private readonly Dictionary<(string Device, string Metric), List<Binding>> _wanted = new();
@@ -118,6 +122,8 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _calendar = new PlannedStopCalendar(st.Count, this);
         _bufferLevel = new int[config.Spec.Buffers.Count];
         _bufferLevelMs = new long[config.Spec.Buffers.Count];
+        _counted = new CountedBuffers(config.Spec,
+            [.. config.Stations.Select(s => s.Good?.CounterBits ?? 0)], [.. config.Stations.Select(s => s.Reject?.CounterBits ?? 0)]);
         foreach (var (buffer, level) in config.BufferLevels) Want((level.Device, level.Metric), new(Signal.BufferLevel, config.Spec.BufferIndex(buffer)));
         // Each stage learns on its own copy of the model file (validated when the config was read).
         _quality = config.Stations.Select((_, i) => NewQuality(i)).ToArray();
@@ -237,6 +243,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 Apply(station, _lights[station]!.Apply(ms, (StackLamp)(kind - Signal.Red), s.Value != 0, _readings));
                 break;
             case Signal.Good:
+                CountBuffers(station, reject: false, s);
                 var good = _oee[station].OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, good);
                 // Good parts without the reject counter (on another PLC, not reporting, or none at all) would teach the model that every part passes.
@@ -244,12 +251,26 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
                 if (station == _output) _lineOee.OnGoodCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
             case Signal.Reject:
+                CountBuffers(station, reject: true, s);
                 var rejects = _oee[station].OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 _learners[station].OnParts(ms, rejects);
                 OnQualityParts(station, rejects, rejected: true, ms);
                 if (station == _output) _lineOee.OnRejectCounter(ms, (ulong)Math.Max(0, s.Value));
                 break;
         }
+    }
+
+    private void CountBuffers(int station, bool reject, Sample s)
+    {
+        int lost = _counted.OnCounter(station, reject, s.TimestampUnixMs, (ulong)Math.Max(0, s.Value), out var why);
+        if (lost < 0) return;
+        BufferCountsLost.Add(1);
+        var spec = _config.Spec;
+        var b = spec.Buffers[lost];
+        string counter = $"{spec.Stations[station].Id}'s {(reject ? "reject" : "good")} counter {(why == BufferCountLoss.Reset ? "went back (a reset)" : "jumped more than the station can have made")}";
+        string anchors = string.Join(" or ", spec.Stations.Where(x => x.Inputs.Count == 1 && x.Inputs[0] == b.Id).Select(x => x.Id + " starved")
+            .Concat(spec.Stations.Where(x => x.Output == b.Id).Select(x => x.Id + " blocked")));
+        LogBufferCountLost(_logger, _config.Id, b.Id, counter, anchors.Length == 0 ? "a level reading" : anchors);
     }
 
     // Parts the counters (robust to resets and wraps) say were made: test-then-train, then the alert rule.
@@ -272,6 +293,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         StateChanges.Add(1);
         // Failures and repairs are physical: the learner sees the signals, not the calendar (a fault during a break is a fault).
         _learners[station].OnState(ms, state);
+        _counted.OnState(station, state);
         _calendar.OnState(station, ms, state);
     }
 
@@ -297,6 +319,7 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
         _lineOee.Shift(ms);
         foreach (var l in _learners) l.Shift(ms);
         foreach (var light in _lights) light?.Shift(ms);
+        _counted.Shift(ms);
         _bottleneck = NewBottleneck();
         for (int i = 0; i < _lastSignalMs.Length; i++)
             if (_lastSignalMs[i] != long.MinValue) _lastSignalMs[i] += ms;
@@ -492,14 +515,16 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
             double shiftSeconds = ShiftSeconds(_shiftStart);
             double elapsed = Math.Clamp((nowMs - UnixMs(_shiftStart)) / 1000.0, 0, shiftSeconds);
             var down = _oee.Select(t => t.State == MachineState.Faulted).ToArray();
-            // A buffer with a fresh level reading starts the forecast at it; the others are assumed half full.
+            // A buffer with a fresh level reading starts the forecast at it, one counted from fresh part counters since its
+            // last anchor at the count; the others are assumed half full.
             var levels = new int[_bufferLevel.Length];
             for (int b = 0; b < levels.Length; b++)
             {
                 bool measured = _bufferLevelMs[b] != 0 && nowMs - _bufferLevelMs[b] <= BufferLevelStaleMs;
-                levels[b] = measured ? _bufferLevel[b] : LineSnapshot.AssumedLevel(_config.Spec.Buffers[b]);
+                bool counted = !measured && _counted.Trusted(b, nowMs);
+                levels[b] = measured ? _bufferLevel[b] : counted ? _counted.Level(b) : LineSnapshot.AssumedLevel(_config.Spec.Buffers[b]);
                 a[$"buffer_level.{_config.Spec.Buffers[b].Id}"] = levels[b].ToString(inv);
-                a[$"buffer_level_source.{_config.Spec.Buffers[b].Id}"] = measured ? "measured" : "assumed";
+                a[$"buffer_level_source.{_config.Spec.Buffers[b].Id}"] = measured ? "measured" : counted ? "counted" : "assumed";
             }
             long output = line.GoodQuantity + line.UnseenGoodQuantity; // what the shift has made, seen or not
             var now = new LineNow(elapsed, output, new LineSnapshot(levels, down));
@@ -872,6 +897,9 @@ public sealed partial class LineTwinStage : ISampleStage, IBookedStateSink
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station}'s quality model has all its process values again")]
     private static partial void LogInputsBack(ILogger logger, string line, string station);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "line {Line}: buffer {Buffer}'s counted level is unknown: {Counter}; the forecast assumes it half full until {Anchor}")]
+    private static partial void LogBufferCountLost(ILogger logger, string line, string buffer, string counter, string anchor);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "line {Line}: station {Station} reports again")]
     private static partial void LogStationBack(ILogger logger, string line, string station);

@@ -1,9 +1,12 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text.RegularExpressions;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Agent.Hosting;
 using EdgeTwin.Agent.Line;
 using EdgeTwin.Core.Events;
 using EdgeTwin.IntegrationTests.Simulator;
+using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Line;
 using EdgeTwin.Simulator.Physics;
 using EdgeTwin.Simulator.Serving;
@@ -181,6 +184,80 @@ public sealed class LineAgentTests
         Assert.NotNull(cost);
         Assert.True(cost.DowntimeHours > 0 && cost.Cost > 0, $"{cost}");
         Assert.Null(costModel.Estimate("not-on-the-line", inShift));
+    }
+
+    /// <summary>
+    /// The same line with no conveyor counts (the buffers' <c>level</c> signals left out) and the stations' states from
+    /// PackML StopReason, which tells starved from blocked (the state word's Suspended does not): every buffer is
+    /// counted from the PLCs' part counters, anchored by starved and blocked stations, published <c>counted</c> and
+    /// near the simulator's true level (within 3 parts: polls 100 ms apart on ~1-s cycles, and the simulator counts a
+    /// part when finished, before a blocked station puts it out).
+    /// </summary>
+    [Fact]
+    public async Task Buffers_without_a_level_reading_are_counted_from_the_part_counters_over_Modbus()
+    {
+        await using var simLine = await SimulatedLine.StartAsync();
+        var (site, sim) = (simLine.Site, simLine.Sim);
+        var yaml = SimLineConfig.Yaml(site.Spec.Line!, SimDevicePlan.LineStationDevice);
+        yaml = Regex.Replace(yaml, @", level: \{[^}]*\}", "");
+        yaml = yaml.Replace($"metric: machine_state, map: {SimLineConfig.StateMap}", "metric: stop_reason, map: { 0: running, 1: starved, 2: blocked, 3: faulted, 4: faulted, 5: setup, 6: faulted }", StringComparison.Ordinal);
+        var diagnostics = new ConfigDiagnostics();
+        var section = (ConfigMapping)((ConfigMapping)YamlTree.Parse(yaml, "line.yaml", diagnostics)!)["line"]!;
+        Assert.True(diagnostics.IsEmpty, string.Join("; ", diagnostics.Sorted()));
+        var config = simLine.Config with { Sections = new Dictionary<string, ConfigMapping>(simLine.Config.Sections, StringComparer.Ordinal) { ["line"] = section } };
+        var levels = new ConcurrentQueue<int[]>();
+        var options = simLine.Options(s => s.AddLineTwin(config, publishEvery: TimeSpan.FromSeconds(2), forecastEvery: TimeSpan.FromSeconds(30)))
+            .ObserveEvents("levels", (e, _) =>
+            {
+                if (e.Kind == EdgeEventKind.Prediction && e.Source == "line/line1")
+                {
+                    lock (site.SyncRoot) levels.Enqueue([.. Enumerable.Range(0, site.Spec.Line!.BufferCapacities.Count).Select(site.Line!.BufferLevel)]);
+                }
+
+                return ValueTask.CompletedTask;
+            });
+
+        using var agent = AgentHostBuilder.Build(config, options);
+        using var physics = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var physicsTask = sim.RunAsync(physics.Token);
+        try
+        {
+            await agent.StartAsync(Ct);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(100);
+            while (levels.Count < 20)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"only {levels.Count} line twin messages");
+                await Task.Delay(200, Ct);
+            }
+
+            await agent.StopAsync(Ct);
+        }
+        finally
+        {
+            await physics.CancelAsync();
+            await physicsTask;
+        }
+
+        // Messages and true levels side by side, from the tenth message on (each buffer anchored by then).
+        var pairs = simLine.Messages.Select(m => m.Event.Attributes!).Zip(levels).Skip(10).ToArray();
+        double sum = 0;
+        int n = 0;
+        var report = new List<string>();
+        foreach (var (a, truth) in pairs)
+        {
+            for (var b = 0; b < truth.Length; b++)
+            {
+                Assert.Equal("counted", a[$"buffer_level_source.B{b + 1}"]);
+                var level = int.Parse(a[$"buffer_level.B{b + 1}"], CultureInfo.InvariantCulture);
+                report.Add(FormattableString.Invariant($"B{b + 1} {level} vs {truth[b]}"));
+                sum += Math.Abs(level - truth[b]);
+                n++;
+            }
+        }
+
+        var context = FormattableString.Invariant($"mean |error| {sum / n:0.00} parts over {pairs.Length} messages: {string.Join(", ", report.TakeLast(12))}");
+        TestContext.Current.SendDiagnosticMessage(context);
+        Assert.True(sum / n <= 3, context);
     }
 
     [Fact]

@@ -677,6 +677,76 @@ public sealed class LineTwinStageTests
         Assert.Equal(("20", "assumed"), (later["buffer_level.B1"], later["buffer_level_source.B1"]));
     }
 
+    /// <summary>
+    /// A buffer without a level reading is counted from its neighbours' part counters once a starved or blocked station
+    /// anchors it (published <c>counted</c>, the forecast and what-ifs start from it); a counter that goes back is a
+    /// reset: the buffer is assumed half full again, and a warning says why and until when.
+    /// </summary>
+    [Fact]
+    public async Task A_buffer_without_a_level_reading_is_counted_from_the_part_counters_and_assumed_again_after_a_counter_reset()
+    {
+        var config = Parse("""
+            line:
+              id: l1
+              shift: { length: 8h, starts: ["06:00"] }
+              buffers: [{ id: B1, capacity: 20 }]
+              stations:
+                - { id: S1, ideal_cycle_time: 30s, output: B1, signals: { state: { device: p1, metric: state, map: { 1: running, 2: blocked } }, good: { device: p1, metric: good } } }
+                - { id: S2, ideal_cycle_time: 30s, inputs: [B1], signals: { state: { device: p2, metric: state, map: { 1: running, 3: starved } }, good: { device: p2, metric: good } } }
+            """);
+        var registry = new SeriesRegistry();
+        var s1 = registry.GetOrAdd(new SeriesDescriptor("p1", "state", "1", MetricKind.State));
+        var g1 = registry.GetOrAdd(new SeriesDescriptor("p1", "good", "1", MetricKind.Counter));
+        var s2 = registry.GetOrAdd(new SeriesDescriptor("p2", "state", "1", MetricKind.State));
+        var g2 = registry.GetOrAdd(new SeriesDescriptor("p2", "good", "1", MetricKind.Counter));
+        var sink = new RecordingEventSink();
+        var logger = new FakeLogger<LineTwinStage>();
+        var stage = new LineTwinStage(config, registry, sink, logger, TimeSpan.FromMinutes(1));
+        long t0 = At(7, 0);
+
+        // Not anchored yet: assumed half full, as before.
+        await stage.ProcessAsync(new Sample[] { new(s1, t0, 1), new(g1, t0, 100), new(s2, t0, 1), new(g2, t0, 50) }, CancellationToken.None);
+        var first = stage.State(t0 + 1000, 2);
+        Assert.Equal(("10", "assumed"), (first["buffer_level.B1"], first["buffer_level_source.B1"]));
+
+        // S2 starved: B1 is empty. Then S1 makes 6 parts, S2 takes them and counts 3 (and works on the 4th).
+        await stage.ProcessAsync(new Sample[]
+        {
+            new(s2, t0 + 10_000, 3), new(g1, t0 + 40_000, 106), new(s2, t0 + 40_000, 1), new(g2, t0 + 59_000, 53), new(s1, t0 + 60_000, 1),
+        }, CancellationToken.None);
+        var a = Assert.Single(sink.Events).Attributes!;
+        Assert.Equal(("2", "counted"), (a["buffer_level.B1"], a["buffer_level_source.B1"]));
+        Assert.Equal([2], stage.ScenarioBasis!.Now.Snapshot!.BufferLevels);
+
+        // S1's PLC counter restarts from 0: the count is unknown, B1 is assumed half full and the journal says why.
+        await stage.ProcessAsync(new Sample[] { new(g1, t0 + 62_000, 1), new(g2, t0 + 62_000, 53) }, CancellationToken.None);
+        var reset = stage.State(t0 + 63_000, 2);
+        Assert.Equal(("10", "assumed"), (reset["buffer_level.B1"], reset["buffer_level_source.B1"]));
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Level == LogLevel.Warning);
+        Assert.Equal("line l1: buffer B1's counted level is unknown: S1's good counter went back (a reset); the forecast assumes it half full until S2 starved or S1 blocked", warning.Message);
+
+        // S1 blocked: B1 is full, counted again.
+        await stage.ProcessAsync(new Sample[] { new(s1, t0 + 70_000, 2), new(g1, t0 + 70_000, 1), new(g2, t0 + 70_000, 53) }, CancellationToken.None);
+        var full = stage.State(t0 + 71_000, 2);
+        Assert.Equal(("20", "counted"), (full["buffer_level.B1"], full["buffer_level_source.B1"]));
+
+        // A restart: the books go on, the count does not (parts moved while the agent was down, a counter may have reset
+        // with it): assumed until the next anchor.
+        var restarted = new LineTwinStage(config, registry, new RecordingEventSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        Assert.True(restarted.RestoreState(stage.SaveState(t0 + 71_000), t0 + 100_000).Books);
+        await restarted.ProcessAsync(new Sample[] { new(s1, t0 + 100_000, 2), new(g1, t0 + 100_000, 1), new(s2, t0 + 100_000, 1), new(g2, t0 + 100_000, 53) }, CancellationToken.None);
+        var afterRestart = restarted.State(t0 + 101_000, 2);
+        Assert.Equal(("20", "counted"), (afterRestart["buffer_level.B1"], afterRestart["buffer_level_source.B1"])); // S1 still blocked: anchored again
+        var unanchored = new LineTwinStage(config, registry, new RecordingEventSink(), NullLogger<LineTwinStage>.Instance, TimeSpan.FromMinutes(1));
+        unanchored.RestoreState(stage.SaveState(t0 + 71_000), t0 + 100_000);
+        await unanchored.ProcessAsync(new Sample[] { new(s1, t0 + 100_000, 1), new(g1, t0 + 100_000, 1), new(s2, t0 + 100_000, 1), new(g2, t0 + 100_000, 53) }, CancellationToken.None);
+        Assert.Equal("assumed", unanchored.State(t0 + 101_000, 2)["buffer_level_source.B1"]);
+
+        // Counters silent for over 5 minutes: the count is not used (the parts moving now are not seen).
+        var stale = stage.State(t0 + 70_000 + 6 * 60_000, 2);
+        Assert.Equal("assumed", stale["buffer_level_source.B1"]);
+    }
+
     [Fact]
     public async Task Each_shift_ends_with_its_final_books_and_the_time_between_shifts_is_not_a_loss()
     {
