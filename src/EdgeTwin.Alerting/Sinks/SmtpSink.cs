@@ -191,14 +191,24 @@ public sealed partial class SmtpSink : IAlertSink
     private Exception Refusal(SmtpCommandException ex, string endpoint, List<(MailboxAddress Mailbox, SmtpResponse Response)> refused)
     {
         var code = (int)ex.StatusCode;
-        var what = ex.ErrorCode switch
+        string text;
+        if (refused.Count > 0 && refused.Count == _to.Count)
         {
-            SmtpErrorCode.SenderNotAccepted => $"the sender {_from.Address}",
-            SmtpErrorCode.RecipientNotAccepted when refused.Count > 0 => $"every recipient ({Describe(refused)})",
-            SmtpErrorCode.RecipientNotAccepted => $"the recipient {ex.Mailbox?.Address}",
-            _ => "the message",
-        };
-        var text = $"smtp relay {endpoint} refused {what}: {Reply(ex)}";
+            // The relay then refuses DATA too ("554 no valid recipients"): the recipients' replies are what to fix.
+            code = Math.Max(code, 500);
+            text = $"smtp relay {endpoint} refused every recipient: {Describe(refused)}";
+        }
+        else
+        {
+            var what = ex.ErrorCode switch
+            {
+                SmtpErrorCode.SenderNotAccepted => $"the sender {_from.Address}",
+                SmtpErrorCode.RecipientNotAccepted => $"the recipient {ex.Mailbox?.Address}",
+                _ => "the message",
+            };
+            text = $"smtp relay {endpoint} refused {what}: {Reply(ex)}";
+        }
+
         if (code >= 500)
         {
             if (refused.Count > 0)

@@ -258,7 +258,8 @@ public sealed class SmtpSinkTests : IAsyncDisposable
     public async Task Every_recipient_refused_for_good_is_a_refusal_not_an_outage_retried_for_ever()
     {
         var relay = await RelayAsync(new SmtpRelay.Options(Reject: ["oncall@plant.example"]));
-        var log = new ListLogger();
+        var logs = new System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        var log = new ListLogger(logs);
         var runner = await RunnerAsync(Plain(relay, "oncall@plant.example") with { Retries = 3 }, log);
         Send(runner, Alert(1, AlertStatus.Firing));
         await Wait.UntilAsync(() => runner.Failed == 1, "the refusal");
@@ -269,6 +270,9 @@ public sealed class SmtpSinkTests : IAsyncDisposable
         Assert.Equal(0, runner.Delivered);
         Assert.Empty(log.At(LogLevel.Warning)); // no retry
         Assert.Equal(2, log.At(LogLevel.Error).Count(l => l == "alert sink mail: the peer refused the message for group room=room1"));
+        Assert.Equal(
+            $"smtp relay 127.0.0.1:{relay.Port} refused every recipient: oncall@plant.example: 550 5.1.1 <oncall@plant.example>: Recipient address rejected: User unknown",
+            logs.First(l => l.Level == LogLevel.Error).Exception?.Message);
     }
 
     [Fact]
