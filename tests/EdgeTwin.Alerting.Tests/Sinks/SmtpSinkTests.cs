@@ -276,6 +276,15 @@ public sealed class SmtpSinkTests : IAsyncDisposable
     }
 
     [Fact]
+    public void Regression_a_mail_carrying_an_alerts_raise_and_its_clear_said_FIRING_on_the_lock_screen()
+    {
+        // A group's message carries every change since its last one: here rack-r01's raise and its clear, and rack-r02's raise.
+        var alerts = new[] { Alert(1, AlertStatus.Firing), Alert(2, AlertStatus.Firing, "rack-r02/inlet"), Alert(1, AlertStatus.Resolved) };
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r02/inlet FIRING (+1 more: 1 resolved)", SmtpSink.Subject(SmtpSinkConfig.DefaultSubject, "dc1", "gw1", alerts));
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r01/inlet RESOLVED", SmtpSink.Subject(SmtpSinkConfig.DefaultSubject, "dc1", "gw1", [alerts[0], alerts[2]]));
+    }
+
+    [Fact]
     public async Task A_storm_of_1000_rules_firing_and_clearing_reaches_the_relay_in_a_few_mails()
     {
         const int Rules = 1000;
