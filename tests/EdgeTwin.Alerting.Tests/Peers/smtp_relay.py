@@ -46,7 +46,8 @@ def main():
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
                 "data": envelope.content.decode("utf-8", "replace"),
-                "tls": session.ssl is not None,
+                # The transport's own: set after STARTTLS and for an implicit-TLS listener (session.ssl only for STARTTLS).
+                "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
                 "login": login,
             })
             with lock, open(a.out, "a", encoding="utf-8") as f:

@@ -164,6 +164,22 @@ public sealed class SmtpSinkTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Implicit_tls_to_a_relay_reached_by_address_checks_its_certificate_against_server_name()
+    {
+        using var pki = new TestPki(false, "relay.plant.lan");
+        var relay = await RelayAsync(new SmtpRelay.Options(Tls: pki.ServerFor("relay.plant.lan"), Implicit: true));
+        var withoutName = await RunnerAsync(Plain(relay) with { Name = "bare", Tls = SmtpTls.Implicit, CaFile = pki.CaFile, Retries = 0 });
+        Send(withoutName, Alert(1, AlertStatus.Firing));
+        await Wait.UntilAsync(() => withoutName.Outage is not null, "the certificate refused for 127.0.0.1");
+        Assert.Equal($"smtp relay 127.0.0.1:{relay.Port}: TLS handshake refused: server certificate CN=relay.plant.lan (SAN DNS:relay.plant.lan) does not match host 127.0.0.1", withoutName.Outage!.Reason);
+
+        var named = await RunnerAsync(Plain(relay) with { Tls = SmtpTls.Implicit, CaFile = pki.CaFile, ServerName = "relay.plant.lan" });
+        Send(named, Alert(1, AlertStatus.Firing));
+        await Wait.UntilAsync(() => named.Delivered == 1, "the mail over implicit TLS");
+        Assert.True(Assert.Single(relay.Mails).Tls);
+    }
+
+    [Fact]
     public async Task A_certificate_the_ca_file_did_not_sign_is_a_failed_attempt_that_says_why()
     {
         using var pki = new TestPki();
