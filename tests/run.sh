@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Real peers the tests start on loopback (snmpd, pymodbus, socat, mosquitto, mbpoll, protoc, chronyd …); chronyd's libraries
 # here, its binary unpacked below.
-debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-pysnmp4 python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler faketime
+debian_packages=(snmpd snmp snmptrapd python3-pymodbus python3-pysnmp4 python3-aiosmtpd python3-serial socat mosquitto mosquitto-clients mbpoll protobuf-compiler faketime
   prometheus prometheus-alertmanager debootstrap qemu-user-static ansible ansible-lint systemd
   libcap2 libedit2 libgnutls30 libnettle8 libseccomp2)
 missing=()

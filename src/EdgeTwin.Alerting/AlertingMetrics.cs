@@ -21,6 +21,7 @@ public sealed class AlertingMetrics
     private readonly Counter<long> _resent;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _controlRefused;
+    private readonly Counter<long> _recipientsRefused;
     private readonly Histogram<double> _deliveryMs;
     private readonly Histogram<double> _commitMs;
     private readonly Histogram<long> _commitWrites;
@@ -47,6 +48,7 @@ public sealed class AlertingMetrics
         _superseded = meter.CreateCounter<long>("edgetwin.alerts.sink.superseded", description: "Queued messages not sent because a later queued message carried the later state of all their alerts (a peer back after an outage gets each alert's latest state once).");
         _resent = meter.CreateCounter<long>("edgetwin.alerts.sink.resent", description: "Re-sends of the alerts still firing that a sink's peer took (format: alertmanager, every resend_interval); not counted in delivered.");
         _retries = meter.CreateCounter<long>("edgetwin.alerts.sink.retries", description: "Delivery attempts repeated after a failure or timeout.");
+        _recipientsRefused = meter.CreateCounter<long>("edgetwin.alerts.sink.recipients_refused", description: "Recipients an smtp sink's relay refused for good (5xx): the mail went to the others, not to them.");
         _controlRefused = meter.CreateCounter<long>("edgetwin.alerts.control.refused", description: "Control socket connections refused as busy: over the limit open at once.");
         _commitMs = meter.CreateHistogram<double>("edgetwin.alerts.store.commit.duration", unit: "ms", description: "One group commit: the journal write that makes every change queued since the last one durable.");
         _commitWrites = meter.CreateHistogram<long>("edgetwin.alerts.store.commit.writes", description: "Document writes per group commit.");
@@ -111,6 +113,8 @@ public sealed class AlertingMetrics
     internal void Superseded(string sink, int messages) => _superseded.Add(messages, new KeyValuePair<string, object?>("sink", sink));
 
     internal void Resent(string sink) => _resent.Add(1, new KeyValuePair<string, object?>("sink", sink));
+
+    internal void RecipientsRefused(string sink, int recipients) => _recipientsRefused.Add(recipients, new KeyValuePair<string, object?>("sink", sink));
 
     internal void ControlRefused() => _controlRefused.Add(1);
 

@@ -107,6 +107,7 @@ public sealed partial class AlertingService : IAsyncDisposable
                 SyslogSinkConfig s => new SyslogSink(s, site.SiteId),
                 MqttSinkConfig m => new MqttSink(m, site.SiteId, site.GatewayId, _options.LoggerFactory.CreateLogger<MqttSink>(), _options.TimeProvider),
                 WebhookSinkConfig w => new WebhookSink(w, site.SiteId, site.GatewayId, _options.TimeProvider, _options.LoggerFactory.CreateLogger<WebhookSink>()),
+                SmtpSinkConfig mail => new SmtpSink(mail, site.SiteId, site.GatewayId, _options.LoggerFactory.CreateLogger<SmtpSink>(), _options.Metrics),
                 _ => throw new InvalidOperationException("unknown sink type " + sinkConfig.GetType().Name),
             };
             _runners.Add(new SinkRunner(sink, sinkConfig, _options.LoggerFactory.CreateLogger<SinkRunner>(), _options.Metrics, _options.TimeProvider));

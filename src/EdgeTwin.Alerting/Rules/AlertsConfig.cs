@@ -216,6 +216,75 @@ public sealed record WebhookSinkConfig : SinkConfig
     }
 }
 
+/// <summary>How an smtp sink protects its connection to the relay: <c>tls:</c> in the sink.</summary>
+public enum SmtpTls : byte
+{
+    /// <summary>Plain SMTP, then STARTTLS, which the relay must offer (else the attempt fails saying so): port 587 by default.</summary>
+    StartTls,
+
+    /// <summary>TLS from the first byte (SMTPS, RFC 8314): port 465 by default.</summary>
+    Implicit,
+
+    /// <summary>No TLS (a relay on this machine or one that offers none): port 25 by default; no credentials unless <c>allow_plaintext_auth</c>.</summary>
+    None,
+}
+
+/// <summary>
+/// An e-mail per message to the on-call mailbox through the site's LAN relay (<c>type: smtp</c>), which keeps working
+/// while the uplink is down.
+/// </summary>
+public sealed record SmtpSinkConfig : SinkConfig
+{
+    public const string DefaultSubject = "[{severity}] {site}: {rule} {key} {status}{more}";
+
+    public required string Host { get; init; }
+
+    /// <summary>587 with <c>starttls</c>, 465 with <c>implicit</c>, 25 with <c>none</c> when not configured.</summary>
+    public int Port { get; init; } = 587;
+
+    public SmtpTls Tls { get; init; } = SmtpTls.StartTls;
+
+    /// <summary>PEM CA certificates the relay's certificate must chain to; null = the system trust store.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>The name the relay's certificate must carry (and SNI) when it is not <see cref="Host"/> (a relay reached by address).</summary>
+    public string? ServerName { get; init; }
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    /// <summary>Send <see cref="Username"/> and <see cref="Password"/> over <c>tls: none</c> to a host that is not loopback (refused otherwise).</summary>
+    public bool AllowPlaintextAuth { get; init; }
+
+    public required string From { get; init; }
+
+    public IReadOnlyList<string> To { get; init; } = [];
+
+    /// <summary>Placeholders <c>{severity} {status} {site} {gateway} {rule} {key} {count} {more}</c> (see the README, Smtp).</summary>
+    public string Subject { get; init; } = DefaultSubject;
+
+    /// <summary>Most alerts written out in one mail's body; the rest are counted (a storm's mail stays readable and under a relay's size limit).</summary>
+    public int MaxAlertsPerMail { get; init; } = 100;
+
+    /// <summary>The relay as <c>host:port</c> (<c>[v6]:port</c>), for messages.</summary>
+    public string Endpoint => (Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host) + ":" + Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    // Records print every property; the password must never reach a log that way.
+    protected override bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        if (base.PrintMembers(builder))
+        {
+            builder.Append(", ");
+        }
+
+        builder.Append("Endpoint = ").Append(Endpoint).Append(", Tls = ").Append(Tls).Append(", Username = ").Append(Username ?? "null")
+            .Append(", Password = ").Append(Password is null ? "null" : Redact.Mask).Append(", From = ").Append(From)
+            .Append(", To = [").AppendJoin(", ", To).Append(']');
+        return true;
+    }
+}
+
 /// <summary>Active probe and thresholds of the connectivity monitor.</summary>
 public sealed record ConnectivityConfig
 {
@@ -834,8 +903,11 @@ public sealed record AlertsConfig
                 case "webhook":
                     sink = ReadWebhook(s, name, configDirectory);
                     break;
+                case "smtp":
+                    sink = ReadSmtp(s, name ?? "", configDirectory);
+                    break;
                 default:
-                    s.Diagnostics.Add(s.Node("type")!, $"expected one of gpio, syslog, mqtt, webhook, got '{type}'");
+                    s.Diagnostics.Add(s.Node("type")!, $"expected one of gpio, syslog, mqtt, webhook, smtp, got '{type}'");
                     break;
             }
 
@@ -993,6 +1065,154 @@ public sealed record AlertsConfig
 
         return sink;
     }
+
+    private static readonly Dictionary<string, SmtpTls> SmtpTlsModes = new(StringComparer.Ordinal)
+    {
+        ["starttls"] = SmtpTls.StartTls,
+        ["implicit"] = SmtpTls.Implicit,
+        ["none"] = SmtpTls.None,
+    };
+
+    /// <summary>Placeholders of an smtp sink's <c>subject</c>.</summary>
+    public static readonly string[] SmtpSubjectPlaceholders = ["{severity}", "{status}", "{site}", "{gateway}", "{rule}", "{key}", "{count}", "{more}"];
+
+    /// <summary>
+    /// An smtp sink. <c>tls:</c> is a mode here (<c>starttls</c>, the default; <c>implicit</c>; <c>none</c>), not the MQTT
+    /// block: the relay's certificate is checked against <c>ca_file</c> (else the system trust store) and <c>server_name</c>
+    /// (else <c>host</c>). Credentials over <c>tls: none</c> to a host that is not this machine are refused unless
+    /// <c>allow_plaintext_auth: true</c>: AUTH PLAIN/LOGIN is only base64. The CA file is loaded here as at start.
+    /// </summary>
+    private static SmtpSinkConfig ReadSmtp(ConfigReader s, string name, string configDirectory)
+    {
+        var host = s.String("host", required: true);
+        if (host is { Length: 0 } || (host is not null && (host.Any(char.IsWhiteSpace) || host.Contains('/', StringComparison.Ordinal))))
+        {
+            s.Diagnostics.Add(s.Node("host")!, $"'{host}' is not a host name or address (no scheme, port or path: port: is its own key)");
+        }
+
+        var tls = s.Enum("tls", SmtpTlsModes) ?? SmtpTls.StartTls;
+        var port = s.Int("port", min: 1, max: 65535) ?? tls switch { SmtpTls.Implicit => 465, SmtpTls.None => 25, _ => 587 };
+        var caFile = ConfigReader.ResolvePath(s.String("ca_file"), configDirectory);
+        var serverName = s.String("server_name");
+        if (tls == SmtpTls.None)
+        {
+            foreach (var key in (ReadOnlySpan<string>)["ca_file", "server_name"])
+            {
+                if (s.Node(key) is { } node)
+                {
+                    s.Diagnostics.Add(node, $"{key} applies only with TLS (tls: starttls or implicit); this sink has tls: none");
+                }
+            }
+        }
+        else if (caFile is not null && s.Node("ca_file") is { } caNode)
+        {
+            try
+            {
+                _ = TlsFiles.LoadCaFile("ca_file", caFile);
+            }
+            catch (TlsFileException ex)
+            {
+                s.Diagnostics.Add(caNode, ex.Message);
+            }
+        }
+
+        var username = s.String("username");
+        var password = s.Secret("password", configDirectory, emptyFileIsError: true, bothIsError: true);
+        var passwordNode = s.Node("password_file") ?? s.Node("password");
+        if (passwordNode is not null && username is null)
+        {
+            s.Diagnostics.Add(passwordNode, "a password needs a username");
+        }
+        else if (username is not null && passwordNode is null)
+        {
+            s.Diagnostics.Add(s.Node("username")!, "a username needs password_file (or password)");
+        }
+
+        var allowPlaintext = s.Bool("allow_plaintext_auth") ?? false;
+        if (tls == SmtpTls.None && username is not null && host is not null && !MqttUplinkOptions.IsLoopback(host) && !allowPlaintext)
+        {
+            s.Diagnostics.Add(passwordNode ?? s.Node("username")!, $"alert sink '{name}' would send its username and password to {host} without TLS (AUTH is only base64, readable by anyone on the network path): use tls: starttls or implicit, or set allow_plaintext_auth: true if the relay offers no TLS");
+        }
+        else if (allowPlaintext && s.Node("allow_plaintext_auth") is { } allowNode && (tls != SmtpTls.None || username is null))
+        {
+            s.Diagnostics.AddWarning(allowNode, "allow_plaintext_auth has no effect: it only allows credentials over tls: none");
+        }
+
+        var from = s.String("from", required: true);
+        if (from is not null && !IsMailbox(from))
+        {
+            s.Diagnostics.Add(s.Node("from")!, $"'{from}' is not a mail address (local@domain, or \"Name <local@domain>\")");
+        }
+
+        var to = new List<string>();
+        if (s.Sequence("to", required: true) is { } list)
+        {
+            if (list.Items.Count == 0)
+            {
+                s.Diagnostics.Add(list, "give at least one recipient");
+            }
+
+            foreach (var (item, text) in list.Items.Zip(s.ScalarTexts(list, "a mail address")))
+            {
+                if (item is not ConfigScalar { IsNull: false })
+                {
+                    continue; // reported by ScalarTexts
+                }
+
+                if (!IsMailbox(text))
+                {
+                    s.Diagnostics.Add(item, $"'{text}' is not a mail address (local@domain, or \"Name <local@domain>\")");
+                }
+                else if (to.Contains(text, StringComparer.OrdinalIgnoreCase))
+                {
+                    s.Diagnostics.Add(item, $"'{text}' is listed twice");
+                }
+                else
+                {
+                    to.Add(text);
+                }
+            }
+        }
+
+        var subject = s.String("subject") ?? SmtpSinkConfig.DefaultSubject;
+        if (s.Node("subject") is { } subjectNode)
+        {
+            if (subject.Any(char.IsControl))
+            {
+                s.Diagnostics.Add(subjectNode, "has a control character: a subject is one line of plain text");
+            }
+
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(subject, @"\{[^{}]*\}"))
+            {
+                if (!SmtpSubjectPlaceholders.Contains(m.Value, StringComparer.Ordinal))
+                {
+                    s.Diagnostics.Add(subjectNode, $"unknown placeholder {m.Value}: subject can use {string.Join(", ", SmtpSubjectPlaceholders)}");
+                    break;
+                }
+            }
+        }
+
+        return new SmtpSinkConfig
+        {
+            Name = name,
+            Host = host ?? "",
+            Port = port,
+            Tls = tls,
+            CaFile = tls == SmtpTls.None ? null : caFile,
+            ServerName = tls == SmtpTls.None ? null : serverName,
+            Username = username,
+            Password = password,
+            AllowPlaintextAuth = allowPlaintext,
+            From = from ?? "",
+            To = to,
+            Subject = subject,
+            MaxAlertsPerMail = s.Int("max_alerts_per_mail", min: 1, max: 10_000) ?? 100,
+        };
+    }
+
+    /// <summary>An address MimeKit parses as exactly one mailbox with a domain.</summary>
+    private static bool IsMailbox(string text) =>
+        MimeKit.MailboxAddress.TryParse(text, out var m) && m.Address.Contains('@', StringComparison.Ordinal) && !m.Address.EndsWith('@');
 
     /// <summary>
     /// An MQTT sink. Its <c>tls:</c> block has the keys and meaning of <c>uplinks.mqtt.tls</c> (<c>enabled</c>, default

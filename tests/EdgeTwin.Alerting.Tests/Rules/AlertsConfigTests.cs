@@ -88,7 +88,7 @@ public sealed class AlertsConfigTests
             """);
         var text = string.Join("\n", problems);
         Assert.Contains("site.yaml:3:", text, StringComparison.Ordinal);
-        Assert.Contains("expected one of gpio, syslog, mqtt, webhook, got 'webhok'", text, StringComparison.Ordinal);
+        Assert.Contains("expected one of gpio, syslog, mqtt, webhook, smtp, got 'webhok'", text, StringComparison.Ordinal);
         Assert.Contains("site.yaml:9:", text, StringComparison.Ordinal);
         Assert.Contains("alerts.rules[0].clear_below: must be at most 'above' (27)", text.Replace("alerts.rules.0", "alerts.rules[0]", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.Contains("unknown key 'fro' (did you mean 'for'?)", text, StringComparison.Ordinal);
