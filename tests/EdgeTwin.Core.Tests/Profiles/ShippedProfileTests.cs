@@ -71,7 +71,7 @@ public sealed class ShippedProfileTests
         foreach (var required in (string[])["ietf-ups-mib", "apc-rpdu2", "apc-smart-ups", "raritan-px2", "eaton-epdu", "liebert-gp-crac",
                      "entity-sensor-temperature", "ietf-if-mib", "eastron-sdm630", "schneider-pm5300", "abb-acs580",
                      "maxim-ds18b20", "bosch-bme280", "sensirion-sht3x", "aosong-dht22", "generic-leak-detector", "generic-s0-energy-meter", "linux-cpu-temperature", "linux-host",
-                     "eaton-xups", "apc-uio-probe", "siemens-pac3200", "janitza-umg96rm", "servertech-sentry4"])
+                     "eaton-xups", "apc-uio-probe", "siemens-pac3200", "janitza-umg96rm", "servertech-sentry4", "carlo-gavazzi-em24", "eastron-sdm120", "janitza-umg604", "apc-netbotz"])
         {
             Assert.Contains(required, ids);
         }

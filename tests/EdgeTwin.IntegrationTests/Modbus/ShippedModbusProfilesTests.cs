@@ -17,7 +17,7 @@ public sealed class ShippedModbusProfilesTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public static TheoryData<string> Profiles() => ["eastron-sdm630", "schneider-pm5300", "abb-acs580", "siemens-pac3200", "janitza-umg96rm"];
+    public static TheoryData<string> Profiles() => ["eastron-sdm630", "schneider-pm5300", "abb-acs580", "siemens-pac3200", "janitza-umg96rm", "carlo-gavazzi-em24", "eastron-sdm120", "janitza-umg604"];
 
     private static string ProfilesDirectory()
     {

@@ -13,6 +13,8 @@ Config keys:
              "refuse_every": N, "refuse_function": F, "refuse_code": C}
             refuse_every: every Nth answer to function F (all functions when absent) becomes exception C (default 6,
             SERVER DEVICE BUSY) instead, like a device that is busy, or garbles a block, every other poll.
+            max_registers: a register read of more than N registers answers ILLEGAL DATA VALUE (3), like a meter that
+            limits its reads (Carlo Gavazzi EM24: 11); each such refusal prints "REFUSED N registers".
   identity: {"VendorName": ..., "ProductCode": ..., "MajorMinorRevision": ...}
   broadcast: true (rtu) to carry out unit 0's writes on every unit, without an answer
 Prints READY on stdout once it listens.
@@ -115,6 +117,13 @@ def behaving(base, behavior):
                     refused.transaction_id = message.transaction_id
                     refused.unit_id = message.unit_id
                     message = refused
+            max_registers = behavior.get("max_registers", 0)
+            if max_registers and function < 0x80 and len(getattr(message, "registers", None) or []) > max_registers:
+                print("REFUSED %d registers" % len(message.registers), flush=True)
+                refused = ExceptionResponse(function, 3)
+                refused.transaction_id = message.transaction_id
+                refused.unit_id = message.unit_id
+                message = refused
             drop_every = behavior.get("drop_every", 0)
             if drop_every and n % drop_every == 0:
                 self.transport.close()
