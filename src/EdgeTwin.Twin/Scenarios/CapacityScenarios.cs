@@ -17,7 +17,21 @@ public sealed record ThermalImpact(
     [property: JsonPropertyName("max_inlet_before_c")] double MaxInletBeforeC,
     [property: JsonPropertyName("max_inlet_after_c")] double MaxInletAfterC,
     [property: JsonPropertyName("hottest_rack_after")] string HottestRackAfter,
-    [property: JsonPropertyName("racks")] IReadOnlyList<RackInletChange> Racks);
+    [property: JsonPropertyName("racks")] IReadOnlyList<RackInletChange> Racks)
+{
+    /// <summary>The zone's server shutdown inlet: a steady inlet at or above it means the rack cannot run there.</summary>
+    [JsonIgnore]
+    public double ShutdownInletC { get; init; } = double.PositiveInfinity;
+
+    /// <summary>"thermal: hottest inlet 44.1 °C at NEW (limit 27 °C; at or above the 40 °C shutdown inlet: its servers would shut down)".</summary>
+    public string Text(double limitC)
+    {
+        var shutdown = MaxInletAfterC >= ShutdownInletC
+            ? string.Create(CultureInfo.InvariantCulture, $"; at or above the {ShutdownInletC:0} °C shutdown inlet: its servers would shut down")
+            : "";
+        return string.Create(CultureInfo.InvariantCulture, $"thermal: hottest inlet {MaxInletAfterC:0.0} °C at {HottestRackAfter} (limit {limitC:0} °C{shutdown})");
+    }
+}
 
 public sealed record PowerHeadroom(
     [property: JsonPropertyName("headroom_kw")] double HeadroomKw,
@@ -140,14 +154,33 @@ public static class CapacityScenarios
         }
 
         var model = twin.Zones[z];
-        var actions = new ForecastActions(model) { Horizon = SteadyHorizon };
-        actions.RackExtraKw[i] = deltaKw;
+        var actions = new ForecastActions(model) { Horizon = SteadyHorizon, ServersTrip = false };
         var rackKw = new Dictionary<string, double>(twin.Readings.RackKw, StringComparer.Ordinal);
-        rackKw[rackId] = Math.Max(0, rackKw.GetValueOrDefault(rackId) + deltaKw);
+        var present = rackKw.GetValueOrDefault(rackId);
+        var frameKw = twin.Now[z].RackPowerKw[i];
+        // A rack cannot draw less than nothing: a drop beyond its present load switches it off (it gave a negative heat
+        // load and a rack cooling its own aisle). The thermal and cooling parts take the frame's kW, the power part the
+        // power twin's, as they do for every other rack.
+        List<string> notes = [];
+        if (deltaKw < -present || (!double.IsNaN(frameKw) && deltaKw < -frameKw))
+        {
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"{rackId}: a change of {deltaKw:0.0} kW taken as {-present:0.0} kW, the rack switched off: it draws {present:0.0} kW now"));
+        }
+
+        if (!double.IsNaN(frameKw) && deltaKw <= -frameKw)
+        {
+            actions.RackPowerScale[i] = 0;
+        }
+        else
+        {
+            actions.RackExtraKw[i] = deltaKw;
+        }
+
+        rackKw[rackId] = Math.Max(0, present + deltaKw);
         var power = Headroom(twin.Power, rackKw, twin.Readings, PathOf(twin.Site, rackId));
         var thermal = Thermal(model, twin.Now[z], model, twin.Now[z], actions, [i]);
-        var cooling = Cooling(model, twin.Now[z], deltaKw);
-        return Verdict("load_change", thermal, power, cooling, null, twin.Readings.Assumptions);
+        var cooling = Cooling(model, twin.Now[z], double.IsNaN(frameKw) ? Math.Max(deltaKw, -present) : Math.Max(deltaKw, -frameKw));
+        return Verdict("load_change", thermal, power, cooling, null, twin.Readings.Assumptions, notes: notes);
     }
 
     /// <summary><c>feed_failure</c>: the PDU or UPS <paramref name="elementId"/> fails; its load moves to the surviving feeds.</summary>
@@ -183,24 +216,60 @@ public static class CapacityScenarios
         var headroom = tightest is null ? 0 : Math.Round(tightest.UsableKw - tightest.LoadKw, 3);
         var power = new PowerHeadroom(headroom, headroom, tightest?.Id, tightest?.Id, after.Unpowered, [.. elements.Where(e => e.LoadKw > 0).OrderBy(e => e.UsableKw - e.LoadKw).Take(20)]);
 
-        // Racks that lose every feed stop heating the room.
-        var z = after.Unpowered.Select(r => twin.FindRack(r).Zone).FirstOrDefault(x => x >= 0);
-        var model = twin.Zones[Math.Max(0, z)];
-        var actions = new ForecastActions(model) { Horizon = SteadyHorizon };
+        // Racks that lose every feed stop heating the room. The thermal and cooling parts are of the zone the failure
+        // touches (they were always the first zone's: a PDU failing in room2 was answered with room1's inlets and units).
+        var z = FailureZone(twin, elementId, after.Unpowered, tightest?.Id);
+        var model = twin.Zones[z];
+        var actions = new ForecastActions(model) { Horizon = SteadyHorizon, ServersTrip = false };
         var changed = new List<int>();
         foreach (var r in after.Unpowered)
         {
             var (rz, ri) = twin.FindRack(r);
-            if (rz == Math.Max(0, z))
+            if (rz == z)
             {
                 actions.RackPowerScale[ri] = 0;
                 changed.Add(ri);
             }
         }
 
-        var thermal = Thermal(model, twin.Now[Math.Max(0, z)], model, twin.Now[Math.Max(0, z)], actions, changed);
-        var cooling = Cooling(model, twin.Now[Math.Max(0, z)], 0);
+        var thermal = Thermal(model, twin.Now[z], model, twin.Now[z], actions, changed);
+        var cooling = Cooling(model, twin.Now[z], 0);
         return Verdict("feed_failure", thermal, power, cooling, null, assessment.Assumptions, includeCooling: false, failed: elementId);
+    }
+
+    /// <summary>
+    /// The zone a feed/UPS failure is answered for: that of the racks left without power, else of the racks on the
+    /// tightest surviving element (where the failure binds), else of the racks the failed element fed; 0 for none.
+    /// </summary>
+    private static int FailureZone(SiteTwin twin, string failed, IReadOnlyList<string> unpowered, string? tightest)
+    {
+        foreach (var r in unpowered)
+        {
+            if (twin.FindRack(r).Zone is var uz and >= 0)
+            {
+                return uz;
+            }
+        }
+
+        foreach (var element in new[] { tightest, failed })
+        {
+            if (element is null)
+            {
+                continue;
+            }
+
+            foreach (var rack in twin.Site.AllRacks)
+            {
+                var fed = rack.Feeds.Any(f => f == element
+                    || twin.Site.Power.Pdus.Any(p => p.Id == f && p.Upstream == element));
+                if (fed && twin.FindRack(rack.Id).Zone is var rz and >= 0)
+                {
+                    return rz;
+                }
+            }
+        }
+
+        return 0;
     }
 
     private static CapacityScenarioResult EvaluateAddRack(SiteTwin twin, double kw, int z, int like, IReadOnlyList<string>? feeds, string newRackId)
@@ -210,14 +279,14 @@ public static class CapacityScenarios
         var rack = new ThermalRack(newRackId, neighbour.Row, neighbour.Position + 1, Math.Ceiling(kw * 1.2), neighbour.Servers);
         var grown = model.WithRack(rack, like);
         var frame = twin.Now[z].WithRack(kw);
-        var actions = new ForecastActions(grown) { Horizon = SteadyHorizon };
+        var actions = new ForecastActions(grown) { Horizon = SteadyHorizon, ServersTrip = false };
 
         // Power: the new rack on the given PDUs, or on new PDUs like its neighbour's (same UPSes, same breakers).
         var (site, newFeeds) = WithRack(twin.Site, neighbour.Id, newRackId, kw, feeds);
         var powerModel = new PowerModel(site);
         var rackKw = new Dictionary<string, double>(twin.Readings.RackKw, StringComparer.Ordinal) { [newRackId] = kw };
         var power = Headroom(powerModel, rackKw, twin.Readings, PathOf(site, newRackId));
-        var baseline = new ForecastActions(model) { Horizon = SteadyHorizon };
+        var baseline = new ForecastActions(model) { Horizon = SteadyHorizon, ServersTrip = false };
         var thermal = Thermal(model, twin.Now[z], grown, frame, actions, [like, grown.Zone.Racks.Count - 1], baseline);
         var cooling = Cooling(model, twin.Now[z], kw);
         // New PDUs have no phase readings: the new rack is taken as balanced over their phases; on existing PDUs it
@@ -325,7 +394,7 @@ public static class CapacityScenarios
 
     private static ThermalImpact Thermal(ZoneThermalModel before, ZoneFrame beforeFrame, ZoneThermalModel after, ZoneFrame afterFrame, ForecastActions actions, IReadOnlyList<int> changed, ForecastActions? baselineActions = null)
     {
-        var baseline = ThermalForecast.Run(before, beforeFrame, baselineActions ?? new ForecastActions(before) { Horizon = SteadyHorizon });
+        var baseline = ThermalForecast.Run(before, beforeFrame, baselineActions ?? new ForecastActions(before) { Horizon = SteadyHorizon, ServersTrip = false });
         var result = ThermalForecast.Run(after, afterFrame, actions);
         var zone = after.Zone;
         var show = new SortedSet<int>();
@@ -347,7 +416,10 @@ public static class CapacityScenarios
             i < baseline.Racks.Count ? Math.Round(baseline.Racks[i].FinalInletC, 2) : double.NaN,
             Math.Round(result.Racks[i].FinalInletC, 2))).ToList();
         var hottest = result.Racks.MaxBy(r => r.FinalInletC)!;
-        return new ThermalImpact(zone.Id, Math.Round(baseline.Racks.Max(r => r.FinalInletC), 2), Math.Round(hottest.FinalInletC, 2), hottest.Rack, rows);
+        return new ThermalImpact(zone.Id, Math.Round(baseline.Racks.Max(r => r.FinalInletC), 2), Math.Round(hottest.FinalInletC, 2), hottest.Rack, rows)
+        {
+            ShutdownInletC = after.Settings.ShutdownInletC,
+        };
     }
 
     private static CoolingSufficiency Cooling(ZoneThermalModel model, ZoneFrame now, double extraKw)
@@ -391,7 +463,7 @@ public static class CapacityScenarios
             ("power", power.HeadroomKw, PowerText(power, redundant: false, failed)),
             ("power_redundant", power.HeadroomRedundantKw, PowerText(power, redundant: true, failed)),
             ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, cooling.Text()),
-            ("thermal", limit - thermal.MaxInletAfterC, $"thermal: hottest inlet {thermal.MaxInletAfterC:0.0} °C at {thermal.HottestRackAfter} (limit {limit:0} °C)"),
+            ("thermal", limit - thermal.MaxInletAfterC, thermal.Text(limit)),
         };
         if (!includeCooling)
         {

@@ -178,6 +178,99 @@ public sealed class CapacityScenarioTests
     }
 
     [Fact]
+    public void Regression_add_rack_too_hot_to_run_read_cooler_the_more_kw_it_was_given()
+    {
+        // The what-if's forecast let the new rack's servers trip at the 40 °C shutdown inlet and reported the inlet
+        // after an hour of shedding: on the simulated site a 12 kW rack read 38.1 °C, a 20 kW one 27.9 °C and a 300 kW
+        // one 23.8 °C, its neighbours cooler than before. The steady-state what-ifs keep every server running now.
+        var twin = Twin();
+        var previous = double.NegativeInfinity;
+        CapacityScenarioResult? last = null;
+        foreach (var kw in new[] { 5.0, 15, 30, 60, 120 })
+        {
+            var result = CapacityScenarios.AddRack(twin, kw, nextTo: "R01");
+            Assert.True(result.ThermalImpact.MaxInletAfterC >= previous - 1e-6, $"{kw} kW: {result.ThermalImpact.MaxInletAfterC} °C after {previous} °C for less");
+            previous = result.ThermalImpact.MaxInletAfterC;
+            last = result;
+        }
+
+        Assert.True(last!.ThermalImpact.MaxInletAfterC >= 40, $"{last.ThermalImpact.MaxInletAfterC}");
+        Assert.Equal("NEW", last.ThermalImpact.HottestRackAfter);
+
+        // With the power and cooling set aside, the thermal text says why such a rack cannot run there.
+        Assert.EndsWith("(limit 27 °C; at or above the 40 °C shutdown inlet: its servers would shut down)", last.ThermalImpact.Text(27), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_feed_failure_in_the_second_room_answered_with_the_first_rooms_inlets_and_cooling()
+    {
+        // room1: R01 cooled by crac1; room2: R02 cooled by crac2 (25 kW). pdu-r02-a fails: R02's load moves to
+        // pdu-r02-b. The thermal and cooling parts were room1's (crac1) whatever the failed element fed.
+        var twin = TwoRoomTwin();
+        var result = CapacityScenarios.FeedFailure(twin, "pdu-r02-a");
+        Assert.Equal("room2", result.ThermalImpact.Zone);
+        Assert.Equal("crac2", result.CoolingSufficient.LargestUnit);
+        Assert.Equal(25, result.CoolingSufficient.CapacityKw);
+
+        var first = CapacityScenarios.FeedFailure(twin, "pdu-r01-b");
+        Assert.Equal("room1", first.ThermalImpact.Zone);
+        Assert.Equal("crac1", first.CoolingSufficient.LargestUnit);
+    }
+
+    [Fact]
+    public void Regression_load_change_below_the_racks_load_gave_a_negative_heat_load()
+    {
+        // R01 draws 4 kW; "-100 kW" gave the zone a heat load of -92 kW plus fans, and R01 an aisle colder than its
+        // supply air. A rack cannot draw less than nothing: the drop is taken as the rack switched off, and said so.
+        var twin = Twin();
+        var result = CapacityScenarios.LoadChange(twin, "R01", -100);
+        var off = CapacityScenarios.LoadChange(twin, "R01", -4);
+        Assert.Equal(Math.Round(4 + result.CoolingSufficient.FanHeatKw, 2), result.CoolingSufficient.HeatLoadKw, 2);
+        Assert.Equal(off.CoolingSufficient.HeatLoadKw, result.CoolingSufficient.HeatLoadKw, 6);
+        Assert.Equal(off.ThermalImpact.MaxInletAfterC, result.ThermalImpact.MaxInletAfterC, 6);
+        Assert.Contains("R01: a change of -100.0 kW taken as -4.0 kW, the rack switched off: it draws 4.0 kW now", result.Assumptions);
+        Assert.Equal(0, result.PowerHeadroom.Elements.Single(e => e.Id == "pdu-r01-a").LoadKw, 6);
+    }
+
+    /// <summary>Two rooms of one rack each, one unit each (room1's crac1 40 kW, room2's crac2 25 kW), 2N feeds per rack.</summary>
+    private static SiteTwin TwoRoomTwin()
+    {
+        SiteTopology one = PowerModelTests.Site(rackKwBudget: 10);
+        var racks = one.AllRacks.ToList();
+        SiteTopology site = one with
+        {
+            Rooms =
+            [
+                new RoomConfig("room1", 200, [new RowConfig("A", [racks[0]])]),
+                new RoomConfig("room2", 200, [new RowConfig("B", [racks[1] with { Position = 1 }])]),
+            ],
+            CoolingUnits =
+            [
+                new CoolingUnitConfig("crac1", "room1", 40, ["R01"], null),
+                new CoolingUnitConfig("crac2", "room2", 25, ["R02"], null),
+            ],
+        };
+        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0 };
+        var models = new List<ZoneThermalModel>();
+        var frames = new List<ZoneFrame>();
+        foreach (var zone in ThermalZone.FromTopology(site))
+        {
+            var model = ThermalCalibrator.Prior(zone, settings);
+            model.UnitSetpointC[0] = 18;
+            var frame = new ZoneFrame(0, 1, 1);
+            frame.RackPowerKw[0] = 4;
+            frame.UnitFanSpeed[0] = 0.8;
+            frame.UnitSupplyC[0] = 18;
+            frame.UnitReturnC[0] = CoolingOptimiser.SteadyRoom(model, [4], [0.8], [18], [true]);
+            model.PredictInlets(frame, frame.RackInletC);
+            models.Add(model);
+            frames.Add(frame);
+        }
+
+        return new SiteTwin(site, models, frames);
+    }
+
+    [Fact]
     public void Optimiser_saves_energy_without_breaking_the_inlet_limit()
     {
         var twin = Twin();
