@@ -93,8 +93,11 @@ public static class CapacityScenarios
 {
     private static readonly TimeSpan SteadyHorizon = TimeSpan.FromHours(1);
 
-    /// <summary><c>add_rack</c>: a rack of <paramref name="kw"/> placed next to <paramref name="nextTo"/>, or at the best place found.</summary>
-    public static CapacityScenarioResult AddRack(SiteTwin twin, double kw, string? zone = null, string? nextTo = null, IReadOnlyList<string>? feeds = null, string newRackId = "NEW")
+    /// <summary>
+    /// <c>add_rack</c>: a rack of <paramref name="kw"/> placed next to <paramref name="nextTo"/>, or at the best place found
+    /// (in <paramref name="zone"/> and <paramref name="row"/> when given: "row B of room 2").
+    /// </summary>
+    public static CapacityScenarioResult AddRack(SiteTwin twin, double kw, string? zone = null, string? nextTo = null, IReadOnlyList<string>? feeds = null, string newRackId = "NEW", string? row = null)
     {
         ArgumentNullException.ThrowIfNull(twin);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kw);
@@ -105,6 +108,12 @@ public static class CapacityScenarios
             if (found.Zone < 0)
             {
                 throw new ArgumentException($"add_rack: no rack '{nextTo}' in the site", nameof(nextTo));
+            }
+
+            var rackRow = twin.Zones[found.Zone].Zone.Racks[found.Rack].Row;
+            if (row is not null && !string.Equals(rackRow, row, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"add_rack: rack '{nextTo}' is in row {rackRow}, not row {row}", nameof(row));
             }
 
             candidates.Add(found);
@@ -119,13 +128,21 @@ public static class CapacityScenarios
 
             foreach (var z in zones)
             {
-                var n = twin.Zones[z].Zone.Racks.Count;
-                // At most 24 candidate places per zone, spread along the racks.
-                var stride = Math.Max(1, (int)Math.Ceiling(n / 24.0));
-                for (var i = 0; i < n; i += stride)
+                var racks = twin.Zones[z].Zone.Racks;
+                var inRow = Enumerable.Range(0, racks.Count).Where(i => row is null || string.Equals(racks[i].Row, row, StringComparison.Ordinal)).ToList();
+                // At most 24 candidate places per zone, spread along the racks (of the row when one is given).
+                var stride = Math.Max(1, (int)Math.Ceiling(inRow.Count / 24.0));
+                for (var k = 0; k < inRow.Count; k += stride)
                 {
-                    candidates.Add((z, i));
+                    candidates.Add((z, inRow[k]));
                 }
+            }
+
+            if (row is not null && candidates.Count == 0)
+            {
+                // Name the rows there are, with their zone when the search spans several.
+                var rows = zones.SelectMany(z => twin.Zones[z].Zone.Racks.Select(r => zone is null ? $"{twin.Zones[z].Zone.Id}/{r.Row}" : r.Row)).Distinct(StringComparer.Ordinal);
+                throw new ArgumentException($"add_rack: no row '{row}' in {(zone is null ? "the site" : zone)} (rows: {string.Join(", ", rows)})", nameof(row));
             }
         }
 

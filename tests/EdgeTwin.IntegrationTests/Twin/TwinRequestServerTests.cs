@@ -170,7 +170,7 @@ public sealed class TwinRequestServerTests
         Assert.Equal("kw", JsonDocument.Parse(missing.Payload).RootElement.GetProperty("field").GetString());
 
         AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":"twelve"}"""), "invalid_field", "field 'kw': expected a number, got a string");
-        AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":12,"zoen":"B"}"""), "invalid_field", "field 'zoen': unknown (expected kw, zone, next_to, feeds)");
+        AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":12,"zoen":"B"}"""), "invalid_field", "field 'zoen': unknown (expected kw, zone, row, next_to, feeds)");
         AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["CRAC-99"]}"""), "unknown_element", "unknown cooling unit(s) CRAC-99");
         AssertError(await requester.RequestAsync(prefix + "cooling_failure", "[1,2]"), "malformed_request", "payload: expected a JSON object, got an array");
         AssertError(await requester.RequestAsync(prefix + "teleport", "{}"), "unknown_scenario", "unknown scenario 'teleport'");

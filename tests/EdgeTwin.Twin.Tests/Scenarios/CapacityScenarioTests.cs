@@ -232,6 +232,31 @@ public sealed class CapacityScenarioTests
         Assert.Equal(0, result.PowerHeadroom.Elements.Single(e => e.Id == "pdu-r01-a").LoadKw, 6);
     }
 
+    [Fact]
+    public void Regression_add_rack_could_not_be_asked_for_a_row()
+    {
+        // "Can I add a 6 kW rack in row B?": add_rack took a zone or one neighbour, so the search went over every row of
+        // the room and could answer with a place in row A. Now a row is a place to search, and a row that does not exist
+        // is refused naming the rows there are.
+        SiteTopology one = PowerModelTests.Site(rackKwBudget: 10);
+        var racks = one.AllRacks.ToList();
+        var twin = PriorTwin(one with
+        {
+            Rooms = [new RoomConfig("room1", 200, [new RowConfig("A", [racks[0]]), new RowConfig("B", [racks[1] with { Position = 1 }])])],
+        });
+        var inB = CapacityScenarios.AddRack(twin, 6, row: "B");
+        Assert.Equal("B", inB.Placement!.Row);
+        Assert.Equal("R02", inB.Placement.NextTo);
+        Assert.All(inB.Alternatives, a => Assert.Equal("B", a.Row));
+        Assert.Equal("A", CapacityScenarios.AddRack(twin, 6, zone: "room1", row: "A").Placement!.Row);
+
+        var none = Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, row: "C"));
+        Assert.Equal("row", none.ParamName);
+        Assert.StartsWith("add_rack: no row 'C' in the site (rows: room1/A, room1/B)", none.Message, StringComparison.Ordinal);
+        Assert.StartsWith("add_rack: no row 'C' in room1 (rows: A, B)", Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, zone: "room1", row: "C")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("add_rack: rack 'R01' is in row A, not row B", Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, nextTo: "R01", row: "B")).Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Two rooms of one rack each, one unit each (room1's crac1 40 kW, room2's crac2 25 kW), 2N feeds per rack.</summary>
     private static SiteTwin TwoRoomTwin()
     {
@@ -250,6 +275,12 @@ public sealed class CapacityScenarioTests
                 new CoolingUnitConfig("crac2", "room2", 25, ["R02"], null),
             ],
         };
+        return PriorTwin(site);
+    }
+
+    /// <summary>A prior twin per room of <paramref name="site"/>, every rack at 4 kW, settled at its steady state.</summary>
+    private static SiteTwin PriorTwin(SiteTopology site)
+    {
         var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0 };
         var models = new List<ZoneThermalModel>();
         var frames = new List<ZoneFrame>();
@@ -257,11 +288,11 @@ public sealed class CapacityScenarioTests
         {
             var model = ThermalCalibrator.Prior(zone, settings);
             model.UnitSetpointC[0] = 18;
-            var frame = new ZoneFrame(0, 1, 1);
-            frame.RackPowerKw[0] = 4;
+            var frame = new ZoneFrame(0, zone.Racks.Count, 1);
+            Array.Fill(frame.RackPowerKw, 4);
             frame.UnitFanSpeed[0] = 0.8;
             frame.UnitSupplyC[0] = 18;
-            frame.UnitReturnC[0] = CoolingOptimiser.SteadyRoom(model, [4], [0.8], [18], [true]);
+            frame.UnitReturnC[0] = CoolingOptimiser.SteadyRoom(model, frame.RackPowerKw, [0.8], [18], [true]);
             model.PredictInlets(frame, frame.RackInletC);
             models.Add(model);
             frames.Add(frame);
