@@ -23,14 +23,10 @@ public sealed record ThermalImpact(
     [JsonIgnore]
     public double ShutdownInletC { get; init; } = double.PositiveInfinity;
 
-    /// <summary>"thermal: hottest inlet 44.1 °C at NEW (limit 27 °C; at or above the 40 °C shutdown inlet: its servers would shut down)".</summary>
-    public string Text(double limitC)
-    {
-        var shutdown = MaxInletAfterC >= ShutdownInletC
-            ? string.Create(CultureInfo.InvariantCulture, $"; at or above the {ShutdownInletC:0} °C shutdown inlet: its servers would shut down")
-            : "";
-        return string.Create(CultureInfo.InvariantCulture, $"thermal: hottest inlet {MaxInletAfterC:0.0} °C at {HottestRackAfter} (limit {limitC:0} °C{shutdown})");
-    }
+    /// <summary>"thermal: hottest inlet 29.4 °C at NEW (limit 27 °C)", or "thermal: NEW's inlet reaches the 40 °C shutdown inlet (limit 27 °C): its servers would shut down".</summary>
+    public string Text(double limitC) => MaxInletAfterC >= ShutdownInletC - 1e-9
+        ? string.Create(CultureInfo.InvariantCulture, $"thermal: {HottestRackAfter}'s inlet reaches the {ShutdownInletC:0} °C shutdown inlet (limit {limitC:0} °C): its servers would shut down")
+        : string.Create(CultureInfo.InvariantCulture, $"thermal: hottest inlet {MaxInletAfterC:0.0} °C at {HottestRackAfter} (limit {limitC:0} °C)");
 }
 
 public sealed record PowerHeadroom(
@@ -428,14 +424,18 @@ public static class CapacityScenarios
             }
         }
 
+        // With every server running a room short of cooling runs away (a 300 kW rack read 1731 °C): past the shutdown
+        // inlet the figure only says the servers would shut down, so it is reported at that inlet.
+        var shutdown = after.Settings.ShutdownInletC;
+        double Inlet(RackForecast r) => Math.Round(Math.Min(r.FinalInletC, shutdown), 2);
         var rows = show.Select(i => new RackInletChange(
             zone.Racks[i].Id,
-            i < baseline.Racks.Count ? Math.Round(baseline.Racks[i].FinalInletC, 2) : double.NaN,
-            Math.Round(result.Racks[i].FinalInletC, 2))).ToList();
+            i < baseline.Racks.Count ? Inlet(baseline.Racks[i]) : double.NaN,
+            Inlet(result.Racks[i]))).ToList();
         var hottest = result.Racks.MaxBy(r => r.FinalInletC)!;
-        return new ThermalImpact(zone.Id, Math.Round(baseline.Racks.Max(r => r.FinalInletC), 2), Math.Round(hottest.FinalInletC, 2), hottest.Rack, rows)
+        return new ThermalImpact(zone.Id, baseline.Racks.Max(Inlet), Inlet(hottest), hottest.Rack, rows)
         {
-            ShutdownInletC = after.Settings.ShutdownInletC,
+            ShutdownInletC = shutdown,
         };
     }
 
