@@ -523,9 +523,11 @@ public static class CapacityScenarios
         var when = failed is not null ? $"with {failed} failed, "
             : redundant ? e.WorstCaseFailure is { } f ? $"if {f} fails, " : "no single failure adds load: "
             : "";
+        // A margin under 0.1 kW reads "0.0 kW over" at one decimal, beside a not_ok verdict: two decimals then.
+        var fmt = Math.Abs(headroom) < 0.1 || Math.Abs(load - e.UsableKw) < 0.1 ? "0.00" : "0.0";
         var amount = headroom >= 0
-            ? string.Create(CultureInfo.InvariantCulture, $"{headroom:0.0} kW left")
-            : string.Create(CultureInfo.InvariantCulture, $"{-headroom:0.0} kW over");
-        return string.Create(CultureInfo.InvariantCulture, $"{name}: {when}{e.Id} carries {load:0.0} kW of {e.UsableKw:0.0} kW usable, {amount} ({e.Limit})");
+            ? $"{headroom.ToString(fmt, CultureInfo.InvariantCulture)} kW left"
+            : $"{(-headroom).ToString(fmt, CultureInfo.InvariantCulture)} kW over";
+        return $"{name}: {when}{e.Id} carries {load.ToString(fmt, CultureInfo.InvariantCulture)} kW of {e.UsableKw.ToString(fmt, CultureInfo.InvariantCulture)} kW usable, {amount} ({e.Limit})";
     }
 }

@@ -257,6 +257,16 @@ public sealed class CapacityScenarioTests
         Assert.StartsWith("add_rack: rack 'R01' is in row A, not row B", Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, nextTo: "R01", row: "B")).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Regression_a_not_ok_power_text_read_0_0_kw_over()
+    {
+        // ups1 failing on the simulated site put 6.82 kW on pdu-b02-b, usable 6.773 kW: "carries 6.8 kW of 6.8 kW usable,
+        // 0.0 kW over" beside a not_ok verdict. Under 0.1 kW of margin the figures get two decimals.
+        var result = CapacityScenarios.FeedFailure(Twin(8.42, 4), "pdu-r01-a");
+        Assert.Equal("not_ok", result.Verdict);
+        Assert.StartsWith("power: with pdu-r01-a failed, pdu-r01-b carries 8.42 kW of 8.39 kW usable, 0.03 kW over (", result.BindingConstraint, StringComparison.Ordinal);
+    }
+
     /// <summary>Two rooms of one rack each, one unit each (room1's crac1 40 kW, room2's crac2 25 kW), 2N feeds per rack.</summary>
     private static SiteTwin TwoRoomTwin()
     {
