@@ -54,10 +54,23 @@ public sealed record CoolingSufficiency(
     [JsonPropertyName("fan_heat_kw")]
     public double FanHeatKw { get; init; }
 
-    /// <summary>"cooling N+1: heat 19.9 kW (IT 18.0 + fans 1.9) against 15.0 kW with crac-1 (15.0 kW) out: 4.9 kW short".</summary>
-    public string Text() => string.Create(
-        System.Globalization.CultureInfo.InvariantCulture,
-        $"cooling N+1: heat {HeatLoadKw:0.0} kW (IT {HeatLoadKw - FanHeatKw:0.0} + fans {FanHeatKw:0.0}) against {CapacityNPlus1Kw:0.0} kW with {(LargestUnit is null ? "the largest unit" : LargestUnit)} ({CapacityKw - CapacityNPlus1Kw:0.0} kW) out: {Math.Abs(HeadroomNPlus1Kw):0.0} kW {(HeadroomNPlus1Kw < 0 ? "short" : "to spare")}");
+    /// <summary>
+    /// N+1 headroom before the change (null when the scenario adds no heat): a room already short says so, so the
+    /// answer tells a rack that breaks N+1 from a room that had none left.
+    /// </summary>
+    [JsonPropertyName("headroom_n_plus_1_before_kw")]
+    public double? HeadroomNPlus1BeforeKw { get; init; }
+
+    /// <summary>"cooling N+1: heat 19.9 kW (IT 18.0 + fans 1.9) against 15.0 kW with crac-1 (15.0 kW) out: 4.9 kW short (0.8 kW short already before the change)".</summary>
+    public string Text()
+    {
+        var before = HeadroomNPlus1BeforeKw is < 0 and var b
+            ? string.Create(CultureInfo.InvariantCulture, $" ({-b:0.0} kW short already before the change)")
+            : "";
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"cooling N+1: heat {HeatLoadKw:0.0} kW (IT {HeatLoadKw - FanHeatKw:0.0} + fans {FanHeatKw:0.0}) against {CapacityNPlus1Kw:0.0} kW with {(LargestUnit is null ? "the largest unit" : LargestUnit)} ({CapacityKw - CapacityNPlus1Kw:0.0} kW) out: {Math.Abs(HeadroomNPlus1Kw):0.0} kW {(HeadroomNPlus1Kw < 0 ? "short" : "to spare")}{before}");
+    }
 }
 
 public sealed record Placement(
@@ -463,6 +476,7 @@ public static class CapacityScenarios
         {
             LargestUnit = largestUnit,
             FanHeatKw = Math.Round(fanHeat, 2),
+            HeadroomNPlus1BeforeKw = extraKw == 0 ? null : Math.Round(n1 - (load - extraKw), 2),
         };
     }
 

@@ -52,7 +52,7 @@ public sealed class CapacityScenarioTests
         Assert.Equal(0, result.CoolingSufficient.CapacityNPlus1Kw);
         Assert.Equal("not_ok", result.Verdict);
         // Regression: the text said only "cooling N+1: -15.2 kW of capacity left with the largest unit out".
-        Assert.Equal("cooling N+1: heat 15.2 kW (IT 14.0 + fans 1.2) against 0.0 kW with crac1 (40.0 kW) out: 15.2 kW short", result.BindingConstraint);
+        Assert.Equal("cooling N+1: heat 15.2 kW (IT 14.0 + fans 1.2) against 0.0 kW with crac1 (40.0 kW) out: 15.2 kW short (9.2 kW short already before the change)", result.BindingConstraint);
         Assert.Equal("crac1", result.CoolingSufficient.LargestUnit);
 
         // The new rack appears in the thermal impact with its predicted inlet, the neighbour with before and after.
@@ -267,6 +267,27 @@ public sealed class CapacityScenarioTests
         Assert.StartsWith("power: with pdu-r01-a failed, pdu-r01-b carries 8.42 kW of 8.39 kW usable, 0.03 kW over (", result.BindingConstraint, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Regression_add_rack_cooling_text_hid_that_the_room_was_already_short_of_n_plus_1()
+    {
+        // Room2 of the simulated site (crac2 + crac3, 30 kW each; 29.0 kW of IT + 1.8 kW of fans) is 0.8 kW short of N+1
+        // before anything is added; "a 6 kW rack: 6.8 kW short" read as if the rack alone broke it. Two units of 8 kW
+        // here and 8 kW of IT: the units' fan heat alone is short already.
+        SiteTopology one = PowerModelTests.Site(rackKwBudget: 10);
+        var twin = PriorTwin(one with
+        {
+            CoolingUnits = [new CoolingUnitConfig("crac1", "room1", 8, ["R01", "R02"], null), new CoolingUnitConfig("crac2", "room1", 8, ["R01", "R02"], null)],
+        });
+        var result = CapacityScenarios.AddRack(twin, 2, nextTo: "R01");
+        var before = -(result.CoolingSufficient.HeadroomNPlus1Kw + 2);
+        Assert.True(before > 0, $"{before}");
+        Assert.Equal(-before, result.CoolingSufficient.HeadroomNPlus1BeforeKw!.Value, 2);
+        Assert.EndsWith(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" kW short ({before:0.0} kW short already before the change)"), result.CoolingSufficient.Text(), StringComparison.Ordinal);
+
+        // A feed failure adds no heat: no "before".
+        Assert.Null(CapacityScenarios.FeedFailure(twin, "pdu-r01-a").CoolingSufficient.HeadroomNPlus1BeforeKw);
+    }
+
     /// <summary>Two rooms of one rack each, one unit each (room1's crac1 40 kW, room2's crac2 25 kW), 2N feeds per rack.</summary>
     private static SiteTwin TwoRoomTwin()
     {
@@ -297,12 +318,13 @@ public sealed class CapacityScenarioTests
         foreach (var zone in ThermalZone.FromTopology(site))
         {
             var model = ThermalCalibrator.Prior(zone, settings);
-            model.UnitSetpointC[0] = 18;
-            var frame = new ZoneFrame(0, zone.Racks.Count, 1);
+            var units = zone.Units.Count;
+            Array.Fill(model.UnitSetpointC, 18);
+            var frame = new ZoneFrame(0, zone.Racks.Count, units);
             Array.Fill(frame.RackPowerKw, 4);
-            frame.UnitFanSpeed[0] = 0.8;
-            frame.UnitSupplyC[0] = 18;
-            frame.UnitReturnC[0] = CoolingOptimiser.SteadyRoom(model, frame.RackPowerKw, [0.8], [18], [true]);
+            Array.Fill(frame.UnitFanSpeed, 0.8);
+            Array.Fill(frame.UnitSupplyC, 18);
+            Array.Fill(frame.UnitReturnC, CoolingOptimiser.SteadyRoom(model, frame.RackPowerKw, [.. Enumerable.Repeat(0.8, units)], [.. Enumerable.Repeat(18.0, units)], [.. Enumerable.Repeat(true, units)]));
             model.PredictInlets(frame, frame.RackInletC);
             models.Add(model);
             frames.Add(frame);
