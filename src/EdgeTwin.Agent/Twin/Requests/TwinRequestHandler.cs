@@ -324,7 +324,7 @@ internal static class TwinRequestHandler
             catch (ArgumentException e)
             {
                 // Too short a history is a state of the twin, not a bad request.
-                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "capacity: " + e.Message);
+                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "capacity: " + TwinScenarios.Reason(e));
             }
         };
     }
