@@ -64,8 +64,9 @@ public sealed record CoolingSufficiency(
     /// <summary>"cooling N+1: heat 19.9 kW (IT 18.0 + fans 1.9) against 15.0 kW with crac-1 (15.0 kW) out: 4.9 kW short (0.8 kW short already before the change)".</summary>
     public string Text()
     {
+        // "already" when the change makes it worse; a load reduction in a short room is "short before the change".
         var before = HeadroomNPlus1BeforeKw is < 0 and var b
-            ? string.Create(CultureInfo.InvariantCulture, $" ({-b:0.0} kW short already before the change)")
+            ? string.Create(CultureInfo.InvariantCulture, $" ({-b:0.0} kW short {(HeadroomNPlus1Kw <= b ? "already " : "")}before the change)")
             : "";
         return string.Create(
             CultureInfo.InvariantCulture,

@@ -284,6 +284,10 @@ public sealed class CapacityScenarioTests
         Assert.Equal(-before, result.CoolingSufficient.HeadroomNPlus1BeforeKw!.Value, 2);
         Assert.EndsWith(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" kW short ({before:0.0} kW short already before the change)"), result.CoolingSufficient.Text(), StringComparison.Ordinal);
 
+        // Less load in a room short of N+1: short before, within it after (no "already").
+        var less = CapacityScenarios.LoadChange(twin, "R01", -1).CoolingSufficient;
+        Assert.EndsWith(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" kW to spare ({before:0.0} kW short before the change)"), less.Text(), StringComparison.Ordinal);
+
         // A feed failure adds no heat: no "before".
         Assert.Null(CapacityScenarios.FeedFailure(twin, "pdu-r01-a").CoolingSufficient.HeadroomNPlus1BeforeKw);
     }
