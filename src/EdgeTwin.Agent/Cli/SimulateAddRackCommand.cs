@@ -7,7 +7,7 @@ using EdgeTwin.Twin.Scenarios;
 namespace EdgeTwin.Agent.Cli;
 
 /// <summary>
-/// <c>edgetwin simulate add-rack --kw 12 [--zone Z] [--next-to RACK] [--feeds PDU,PDU] (--config FILE --history CSV | --demo-seed N) [--json]</c>:
+/// <c>edgetwin simulate add-rack --kw 12 [--zone Z] [--row R] [--next-to RACK] [--feeds PDU,PDU] (--config FILE --history CSV | --demo-seed N) [--json]</c>:
 /// thermal impact, power headroom and cooling sufficiency of a new rack, with a verdict and its binding constraint; without
 /// a place it proposes the best one. Exit codes: 0 verdict ok, 1 verdict not_ok, 2 bad arguments or input.
 /// </summary>
@@ -20,11 +20,13 @@ internal sealed class SimulateAddRackCommand : ICliSubcommand
         var source = new TwinCliSource();
         var kw = new Option<double>("--kw") { Description = "IT power of the new rack (kW, above 0, at most 1000).", Required = true };
         var zone = new Option<string?>("--zone") { Description = "Zone (room) to place it in; default: search every zone." };
+        var row = new Option<string?>("--row") { Description = "Row to place it in (with --zone when row ids repeat across rooms); default: any row." };
         var nextTo = new Option<string?>("--next-to") { Description = "Place it next to this rack." };
         var feeds = new Option<string?>("--feeds") { Description = "Existing PDUs to feed it from (comma-separated); default: new PDUs like its neighbour's." };
         var command = new Command("add-rack", "What adding a rack does to inlet temperatures, power headroom and cooling capacity.");
         command.Options.Add(kw);
         command.Options.Add(zone);
+        command.Options.Add(row);
         command.Options.Add(nextTo);
         command.Options.Add(feeds);
         source.AddTo(command);
@@ -44,7 +46,7 @@ internal sealed class SimulateAddRackCommand : ICliSubcommand
             }
 
             var feedList = parse.GetValue(feeds)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            return await CapacityOutput.RunAsync(parse, source, "simulate add-rack", twin => CapacityScenarios.AddRack(twin, parse.GetValue(kw), parse.GetValue(zone), parse.GetValue(nextTo), feedList)).ConfigureAwait(false);
+            return await CapacityOutput.RunAsync(parse, source, "simulate add-rack", twin => CapacityScenarios.AddRack(twin, parse.GetValue(kw), parse.GetValue(zone), parse.GetValue(nextTo), feedList, row: parse.GetValue(row))).ConfigureAwait(false);
         });
         return command;
     }

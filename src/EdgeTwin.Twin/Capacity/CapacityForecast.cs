@@ -46,6 +46,13 @@ public static class CapacityForecast
 
     private const double Day = 86400;
 
+    /// <summary>Shortest history a trend is fitted on (below, the answer is "not enough history", never a trend).</summary>
+    public const double MinSpanSeconds = 3600;
+
+    private static string Span(double seconds) => seconds >= 5400
+        ? string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600:0.#} h")
+        : string.Create(CultureInfo.InvariantCulture, $"{seconds / 60:0.#} min");
+
     public static Exhaustion Forecast(string resource, IReadOnlyList<(double TimeSeconds, double Kw)> history, double limitKw, double confidence = 0.9)
     {
         ArgumentNullException.ThrowIfNull(history);
@@ -57,6 +64,12 @@ public static class CapacityForecast
 
         var t0 = points[^1].TimeSeconds;
         var span = (points[^1].TimeSeconds - points[0].TimeSeconds) / Day;
+        if (span * Day < MinSpanSeconds)
+        {
+            // Minutes of telemetry give a "trend" of noise in kW per day (3.5 min gave +3544 kW/day and 0 days left).
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"capacity forecast of {resource}: the history spans {Span(span * Day)}; a trend needs at least {Span(MinSpanSeconds)} of it (2 days to take the daily cycle out)"), nameof(history));
+        }
+
         var daily = span >= 2;
         var weekly = span >= 14;
         var columns = 2 + (daily ? 2 * Harmonics : 0) + (weekly ? 2 * Harmonics : 0);
@@ -166,6 +179,7 @@ public static class CapacityForecast
 
             var capacities = zone.Units.Select(u => u.CapacityKw).ToList();
             var cooling = capacities.Count == 0 ? 0 : capacities.Sum() - (capacities.Count > 1 ? capacities.Max() : 0);
+            var coolingBy = CoolingLimitText(zone);
             var load = frames[z].Select(f => (f.TimeSeconds, f.TotalPowerKw())).ToList();
             string? limitedBy = null;
             if (now is not null && load.Count > 0 && GrowthLimit(power, zone, now) is { } growth)
@@ -180,12 +194,33 @@ public static class CapacityForecast
             result.Add(new ZoneCapacity(
                 zone.Id,
                 Forecast("power", load, limit, confidence) with { LimitedBy = limitedBy },
-                Forecast("cooling", load, cooling, confidence) with { LimitedBy = "the zone's cooling units with the largest out (N+1)" },
+                Forecast("cooling", load, cooling, confidence) with { LimitedBy = coolingBy },
                 Math.Round(days, 2),
                 load.Count));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// What the cooling limit is: the units with the largest out (N+1), or a single unit's own capacity, named (it read
+    /// "the zone's cooling units with the largest out (N+1)" for a room with one unit too, whose limit is that unit, N).
+    /// </summary>
+    private static string CoolingLimitText(ThermalZone zone)
+    {
+        var units = zone.Units;
+        if (units.Count == 0)
+        {
+            return "no cooling unit in the zone";
+        }
+
+        if (units.Count == 1)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"{units[0].Id} ({units[0].CapacityKw:0.0} kW), the zone's only unit: no N+1, the limit is the unit itself (N)");
+        }
+
+        var largest = units.MaxBy(u => u.CapacityKw)!;
+        return string.Create(CultureInfo.InvariantCulture, $"the zone's {units.Count} units with the largest, {largest.Id} ({largest.CapacityKw:0.0} kW), out (N+1)");
     }
 
     /// <summary>

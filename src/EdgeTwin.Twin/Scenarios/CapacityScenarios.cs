@@ -17,7 +17,17 @@ public sealed record ThermalImpact(
     [property: JsonPropertyName("max_inlet_before_c")] double MaxInletBeforeC,
     [property: JsonPropertyName("max_inlet_after_c")] double MaxInletAfterC,
     [property: JsonPropertyName("hottest_rack_after")] string HottestRackAfter,
-    [property: JsonPropertyName("racks")] IReadOnlyList<RackInletChange> Racks);
+    [property: JsonPropertyName("racks")] IReadOnlyList<RackInletChange> Racks)
+{
+    /// <summary>The zone's server shutdown inlet: a steady inlet at or above it means the rack cannot run there.</summary>
+    [JsonIgnore]
+    public double ShutdownInletC { get; init; } = double.PositiveInfinity;
+
+    /// <summary>"thermal: hottest inlet 29.4 °C at NEW (limit 27 °C)", or "thermal: NEW's inlet reaches the 40 °C shutdown inlet (limit 27 °C): its servers would shut down".</summary>
+    public string Text(double limitC) => MaxInletAfterC >= ShutdownInletC - 1e-9
+        ? string.Create(CultureInfo.InvariantCulture, $"thermal: {HottestRackAfter}'s inlet reaches the {ShutdownInletC:0} °C shutdown inlet (limit {limitC:0} °C): its servers would shut down")
+        : string.Create(CultureInfo.InvariantCulture, $"thermal: hottest inlet {MaxInletAfterC:0.0} °C at {HottestRackAfter} (limit {limitC:0} °C)");
+}
 
 public sealed record PowerHeadroom(
     [property: JsonPropertyName("headroom_kw")] double HeadroomKw,
@@ -44,10 +54,24 @@ public sealed record CoolingSufficiency(
     [JsonPropertyName("fan_heat_kw")]
     public double FanHeatKw { get; init; }
 
-    /// <summary>"cooling N+1: heat 19.9 kW (IT 18.0 + fans 1.9) against 15.0 kW with crac-1 (15.0 kW) out: 4.9 kW short".</summary>
-    public string Text() => string.Create(
-        System.Globalization.CultureInfo.InvariantCulture,
-        $"cooling N+1: heat {HeatLoadKw:0.0} kW (IT {HeatLoadKw - FanHeatKw:0.0} + fans {FanHeatKw:0.0}) against {CapacityNPlus1Kw:0.0} kW with {(LargestUnit is null ? "the largest unit" : LargestUnit)} ({CapacityKw - CapacityNPlus1Kw:0.0} kW) out: {Math.Abs(HeadroomNPlus1Kw):0.0} kW {(HeadroomNPlus1Kw < 0 ? "short" : "to spare")}");
+    /// <summary>
+    /// N+1 headroom before the change (null when the scenario adds no heat): a room already short says so, so the
+    /// answer tells a rack that breaks N+1 from a room that had none left.
+    /// </summary>
+    [JsonPropertyName("headroom_n_plus_1_before_kw")]
+    public double? HeadroomNPlus1BeforeKw { get; init; }
+
+    /// <summary>"cooling N+1: heat 19.9 kW (IT 18.0 + fans 1.9) against 15.0 kW with crac-1 (15.0 kW) out: 4.9 kW short (0.8 kW short already before the change)".</summary>
+    public string Text()
+    {
+        // "already" when the change makes it worse; a load reduction in a short room is "short before the change".
+        var before = HeadroomNPlus1BeforeKw is < 0 and var b
+            ? string.Create(CultureInfo.InvariantCulture, $" ({-b:0.0} kW short {(HeadroomNPlus1Kw <= b ? "already " : "")}before the change)")
+            : "";
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"cooling N+1: heat {HeatLoadKw:0.0} kW (IT {HeatLoadKw - FanHeatKw:0.0} + fans {FanHeatKw:0.0}) against {CapacityNPlus1Kw:0.0} kW with {(LargestUnit is null ? "the largest unit" : LargestUnit)} ({CapacityKw - CapacityNPlus1Kw:0.0} kW) out: {Math.Abs(HeadroomNPlus1Kw):0.0} kW {(HeadroomNPlus1Kw < 0 ? "short" : "to spare")}{before}");
+    }
 }
 
 public sealed record Placement(
@@ -79,8 +103,11 @@ public static class CapacityScenarios
 {
     private static readonly TimeSpan SteadyHorizon = TimeSpan.FromHours(1);
 
-    /// <summary><c>add_rack</c>: a rack of <paramref name="kw"/> placed next to <paramref name="nextTo"/>, or at the best place found.</summary>
-    public static CapacityScenarioResult AddRack(SiteTwin twin, double kw, string? zone = null, string? nextTo = null, IReadOnlyList<string>? feeds = null, string newRackId = "NEW")
+    /// <summary>
+    /// <c>add_rack</c>: a rack of <paramref name="kw"/> placed next to <paramref name="nextTo"/>, or at the best place found
+    /// (in <paramref name="zone"/> and <paramref name="row"/> when given: "row B of room 2").
+    /// </summary>
+    public static CapacityScenarioResult AddRack(SiteTwin twin, double kw, string? zone = null, string? nextTo = null, IReadOnlyList<string>? feeds = null, string newRackId = "NEW", string? row = null)
     {
         ArgumentNullException.ThrowIfNull(twin);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kw);
@@ -91,6 +118,12 @@ public static class CapacityScenarios
             if (found.Zone < 0)
             {
                 throw new ArgumentException($"add_rack: no rack '{nextTo}' in the site", nameof(nextTo));
+            }
+
+            var rackRow = twin.Zones[found.Zone].Zone.Racks[found.Rack].Row;
+            if (row is not null && !string.Equals(rackRow, row, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"add_rack: rack '{nextTo}' is in row {rackRow}, not row {row}", nameof(row));
             }
 
             candidates.Add(found);
@@ -105,13 +138,21 @@ public static class CapacityScenarios
 
             foreach (var z in zones)
             {
-                var n = twin.Zones[z].Zone.Racks.Count;
-                // At most 24 candidate places per zone, spread along the racks.
-                var stride = Math.Max(1, (int)Math.Ceiling(n / 24.0));
-                for (var i = 0; i < n; i += stride)
+                var racks = twin.Zones[z].Zone.Racks;
+                var inRow = Enumerable.Range(0, racks.Count).Where(i => row is null || string.Equals(racks[i].Row, row, StringComparison.Ordinal)).ToList();
+                // At most 24 candidate places per zone, spread along the racks (of the row when one is given).
+                var stride = Math.Max(1, (int)Math.Ceiling(inRow.Count / 24.0));
+                for (var k = 0; k < inRow.Count; k += stride)
                 {
-                    candidates.Add((z, i));
+                    candidates.Add((z, inRow[k]));
                 }
+            }
+
+            if (row is not null && candidates.Count == 0)
+            {
+                // Name the rows there are, with their zone when the search spans several.
+                var rows = zones.SelectMany(z => twin.Zones[z].Zone.Racks.Select(r => zone is null ? $"{twin.Zones[z].Zone.Id}/{r.Row}" : r.Row)).Distinct(StringComparer.Ordinal);
+                throw new ArgumentException($"add_rack: no row '{row}' in {(zone is null ? "the site" : zone)} (rows: {string.Join(", ", rows)})", nameof(row));
             }
         }
 
@@ -140,14 +181,33 @@ public static class CapacityScenarios
         }
 
         var model = twin.Zones[z];
-        var actions = new ForecastActions(model) { Horizon = SteadyHorizon };
-        actions.RackExtraKw[i] = deltaKw;
+        var actions = new ForecastActions(model) { Horizon = SteadyHorizon, ServersTrip = false };
         var rackKw = new Dictionary<string, double>(twin.Readings.RackKw, StringComparer.Ordinal);
-        rackKw[rackId] = Math.Max(0, rackKw.GetValueOrDefault(rackId) + deltaKw);
+        var present = rackKw.GetValueOrDefault(rackId);
+        var frameKw = twin.Now[z].RackPowerKw[i];
+        // A rack cannot draw less than nothing: a drop beyond its present load switches it off (it gave a negative heat
+        // load and a rack cooling its own aisle). The thermal and cooling parts take the frame's kW, the power part the
+        // power twin's, as they do for every other rack.
+        List<string> notes = [];
+        if (deltaKw < -present || (!double.IsNaN(frameKw) && deltaKw < -frameKw))
+        {
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"{rackId}: a change of {deltaKw:0.0} kW taken as {-present:0.0} kW, the rack switched off: it draws {present:0.0} kW now"));
+        }
+
+        if (!double.IsNaN(frameKw) && deltaKw <= -frameKw)
+        {
+            actions.RackPowerScale[i] = 0;
+        }
+        else
+        {
+            actions.RackExtraKw[i] = deltaKw;
+        }
+
+        rackKw[rackId] = Math.Max(0, present + deltaKw);
         var power = Headroom(twin.Power, rackKw, twin.Readings, PathOf(twin.Site, rackId));
         var thermal = Thermal(model, twin.Now[z], model, twin.Now[z], actions, [i]);
-        var cooling = Cooling(model, twin.Now[z], deltaKw);
-        return Verdict("load_change", thermal, power, cooling, null, twin.Readings.Assumptions);
+        var cooling = Cooling(model, twin.Now[z], double.IsNaN(frameKw) ? Math.Max(deltaKw, -present) : Math.Max(deltaKw, -frameKw));
+        return Verdict("load_change", thermal, power, cooling, null, twin.Readings.Assumptions, notes: notes);
     }
 
     /// <summary><c>feed_failure</c>: the PDU or UPS <paramref name="elementId"/> fails; its load moves to the surviving feeds.</summary>
@@ -183,24 +243,60 @@ public static class CapacityScenarios
         var headroom = tightest is null ? 0 : Math.Round(tightest.UsableKw - tightest.LoadKw, 3);
         var power = new PowerHeadroom(headroom, headroom, tightest?.Id, tightest?.Id, after.Unpowered, [.. elements.Where(e => e.LoadKw > 0).OrderBy(e => e.UsableKw - e.LoadKw).Take(20)]);
 
-        // Racks that lose every feed stop heating the room.
-        var z = after.Unpowered.Select(r => twin.FindRack(r).Zone).FirstOrDefault(x => x >= 0);
-        var model = twin.Zones[Math.Max(0, z)];
-        var actions = new ForecastActions(model) { Horizon = SteadyHorizon };
+        // Racks that lose every feed stop heating the room. The thermal and cooling parts are of the zone the failure
+        // touches (they were always the first zone's: a PDU failing in room2 was answered with room1's inlets and units).
+        var z = FailureZone(twin, elementId, after.Unpowered, tightest?.Id);
+        var model = twin.Zones[z];
+        var actions = new ForecastActions(model) { Horizon = SteadyHorizon, ServersTrip = false };
         var changed = new List<int>();
         foreach (var r in after.Unpowered)
         {
             var (rz, ri) = twin.FindRack(r);
-            if (rz == Math.Max(0, z))
+            if (rz == z)
             {
                 actions.RackPowerScale[ri] = 0;
                 changed.Add(ri);
             }
         }
 
-        var thermal = Thermal(model, twin.Now[Math.Max(0, z)], model, twin.Now[Math.Max(0, z)], actions, changed);
-        var cooling = Cooling(model, twin.Now[Math.Max(0, z)], 0);
+        var thermal = Thermal(model, twin.Now[z], model, twin.Now[z], actions, changed);
+        var cooling = Cooling(model, twin.Now[z], 0);
         return Verdict("feed_failure", thermal, power, cooling, null, assessment.Assumptions, includeCooling: false, failed: elementId);
+    }
+
+    /// <summary>
+    /// The zone a feed/UPS failure is answered for: that of the racks left without power, else of the racks on the
+    /// tightest surviving element (where the failure binds), else of the racks the failed element fed; 0 for none.
+    /// </summary>
+    private static int FailureZone(SiteTwin twin, string failed, IReadOnlyList<string> unpowered, string? tightest)
+    {
+        foreach (var r in unpowered)
+        {
+            if (twin.FindRack(r).Zone is var uz and >= 0)
+            {
+                return uz;
+            }
+        }
+
+        foreach (var element in new[] { tightest, failed })
+        {
+            if (element is null)
+            {
+                continue;
+            }
+
+            foreach (var rack in twin.Site.AllRacks)
+            {
+                var fed = rack.Feeds.Any(f => f == element
+                    || twin.Site.Power.Pdus.Any(p => p.Id == f && p.Upstream == element));
+                if (fed && twin.FindRack(rack.Id).Zone is var rz and >= 0)
+                {
+                    return rz;
+                }
+            }
+        }
+
+        return 0;
     }
 
     private static CapacityScenarioResult EvaluateAddRack(SiteTwin twin, double kw, int z, int like, IReadOnlyList<string>? feeds, string newRackId)
@@ -210,14 +306,14 @@ public static class CapacityScenarios
         var rack = new ThermalRack(newRackId, neighbour.Row, neighbour.Position + 1, Math.Ceiling(kw * 1.2), neighbour.Servers);
         var grown = model.WithRack(rack, like);
         var frame = twin.Now[z].WithRack(kw);
-        var actions = new ForecastActions(grown) { Horizon = SteadyHorizon };
+        var actions = new ForecastActions(grown) { Horizon = SteadyHorizon, ServersTrip = false };
 
         // Power: the new rack on the given PDUs, or on new PDUs like its neighbour's (same UPSes, same breakers).
         var (site, newFeeds) = WithRack(twin.Site, neighbour.Id, newRackId, kw, feeds);
         var powerModel = new PowerModel(site);
         var rackKw = new Dictionary<string, double>(twin.Readings.RackKw, StringComparer.Ordinal) { [newRackId] = kw };
         var power = Headroom(powerModel, rackKw, twin.Readings, PathOf(site, newRackId));
-        var baseline = new ForecastActions(model) { Horizon = SteadyHorizon };
+        var baseline = new ForecastActions(model) { Horizon = SteadyHorizon, ServersTrip = false };
         var thermal = Thermal(model, twin.Now[z], grown, frame, actions, [like, grown.Zone.Racks.Count - 1], baseline);
         var cooling = Cooling(model, twin.Now[z], kw);
         // New PDUs have no phase readings: the new rack is taken as balanced over their phases; on existing PDUs it
@@ -325,7 +421,7 @@ public static class CapacityScenarios
 
     private static ThermalImpact Thermal(ZoneThermalModel before, ZoneFrame beforeFrame, ZoneThermalModel after, ZoneFrame afterFrame, ForecastActions actions, IReadOnlyList<int> changed, ForecastActions? baselineActions = null)
     {
-        var baseline = ThermalForecast.Run(before, beforeFrame, baselineActions ?? new ForecastActions(before) { Horizon = SteadyHorizon });
+        var baseline = ThermalForecast.Run(before, beforeFrame, baselineActions ?? new ForecastActions(before) { Horizon = SteadyHorizon, ServersTrip = false });
         var result = ThermalForecast.Run(after, afterFrame, actions);
         var zone = after.Zone;
         var show = new SortedSet<int>();
@@ -342,12 +438,19 @@ public static class CapacityScenarios
             }
         }
 
+        // With every server running a room short of cooling runs away (a 300 kW rack read 1731 °C): past the shutdown
+        // inlet the figure only says the servers would shut down, so it is reported at that inlet.
+        var shutdown = after.Settings.ShutdownInletC;
+        double Inlet(RackForecast r) => Math.Round(Math.Min(r.FinalInletC, shutdown), 2);
         var rows = show.Select(i => new RackInletChange(
             zone.Racks[i].Id,
-            i < baseline.Racks.Count ? Math.Round(baseline.Racks[i].FinalInletC, 2) : double.NaN,
-            Math.Round(result.Racks[i].FinalInletC, 2))).ToList();
+            i < baseline.Racks.Count ? Inlet(baseline.Racks[i]) : double.NaN,
+            Inlet(result.Racks[i]))).ToList();
         var hottest = result.Racks.MaxBy(r => r.FinalInletC)!;
-        return new ThermalImpact(zone.Id, Math.Round(baseline.Racks.Max(r => r.FinalInletC), 2), Math.Round(hottest.FinalInletC, 2), hottest.Rack, rows);
+        return new ThermalImpact(zone.Id, baseline.Racks.Max(Inlet), Inlet(hottest), hottest.Rack, rows)
+        {
+            ShutdownInletC = shutdown,
+        };
     }
 
     private static CoolingSufficiency Cooling(ZoneThermalModel model, ZoneFrame now, double extraKw)
@@ -374,6 +477,7 @@ public static class CapacityScenarios
         {
             LargestUnit = largestUnit,
             FanHeatKw = Math.Round(fanHeat, 2),
+            HeadroomNPlus1BeforeKw = extraKw == 0 ? null : Math.Round(n1 - (load - extraKw), 2),
         };
     }
 
@@ -391,7 +495,7 @@ public static class CapacityScenarios
             ("power", power.HeadroomKw, PowerText(power, redundant: false, failed)),
             ("power_redundant", power.HeadroomRedundantKw, PowerText(power, redundant: true, failed)),
             ("cooling_n_plus_1", cooling.HeadroomNPlus1Kw, cooling.Text()),
-            ("thermal", limit - thermal.MaxInletAfterC, $"thermal: hottest inlet {thermal.MaxInletAfterC:0.0} °C at {thermal.HottestRackAfter} (limit {limit:0} °C)"),
+            ("thermal", limit - thermal.MaxInletAfterC, thermal.Text(limit)),
         };
         if (!includeCooling)
         {
@@ -434,9 +538,11 @@ public static class CapacityScenarios
         var when = failed is not null ? $"with {failed} failed, "
             : redundant ? e.WorstCaseFailure is { } f ? $"if {f} fails, " : "no single failure adds load: "
             : "";
+        // A margin under 0.1 kW reads "0.0 kW over" at one decimal, beside a not_ok verdict: two decimals then.
+        var fmt = Math.Abs(headroom) < 0.1 || Math.Abs(load - e.UsableKw) < 0.1 ? "0.00" : "0.0";
         var amount = headroom >= 0
-            ? string.Create(CultureInfo.InvariantCulture, $"{headroom:0.0} kW left")
-            : string.Create(CultureInfo.InvariantCulture, $"{-headroom:0.0} kW over");
-        return string.Create(CultureInfo.InvariantCulture, $"{name}: {when}{e.Id} carries {load:0.0} kW of {e.UsableKw:0.0} kW usable, {amount} ({e.Limit})");
+            ? $"{headroom.ToString(fmt, CultureInfo.InvariantCulture)} kW left"
+            : $"{(-headroom).ToString(fmt, CultureInfo.InvariantCulture)} kW over";
+        return $"{name}: {when}{e.Id} carries {load.ToString(fmt, CultureInfo.InvariantCulture)} kW of {e.UsableKw.ToString(fmt, CultureInfo.InvariantCulture)} kW usable, {amount} ({e.Limit})";
     }
 }

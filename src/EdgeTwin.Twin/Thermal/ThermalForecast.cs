@@ -65,6 +65,14 @@ public sealed class ForecastActions
     /// RMS error as a heat error (RMSE × the room's present conductance). 0: the expected forecast.
     /// </summary>
     public double UncertaintySigmas { get; set; }
+
+    /// <summary>
+    /// Servers at the shutdown inlet trip (true, a failure forecast). False for a steady-state what-if (a rack added, a
+    /// load changed): every server keeps running, so the inlet answers "what would this rack see" — with trips a rack
+    /// too hot to run shed its own load and read cooler the more kW it was given. Server fans then stop ramping at the
+    /// shutdown inlet (they are at full speed there).
+    /// </summary>
+    public bool ServersTrip { get; set; } = true;
 }
 
 /// <summary>Per rack, when its inlet crosses the three limits (null: not within the horizon).</summary>
@@ -216,6 +224,8 @@ public static class ThermalForecast
             shedStep[i] = 1.0 / Math.Max(1, zone.Racks[i].Servers);
         }
 
+        // Without trips the server fans saturate at the shutdown inlet; with them the trips bound the inlet instead.
+        var overCap = actions.ServersTrip ? double.PositiveInfinity : Math.Max(0, s.ShutdownInletC - s.RecommendedInletC);
         var horizon = actions.Horizon.TotalSeconds;
         var alphaFine = 1 - Math.Exp(-StepSeconds / model.InletLagSeconds);
         var alphaCoarse = 1 - Math.Exp(-CoarseStepSeconds / model.InletLagSeconds);
@@ -243,7 +253,7 @@ public static class ThermalForecast
             var it = heatBandKw;
             for (var i = 0; i < racks; i++)
             {
-                it += on[i] * power[i] * (1 + (s.ServerFanPowerPerK * Math.Max(0, inlet[i] - s.RecommendedInletC)));
+                it += on[i] * power[i] * (1 + (s.ServerFanPowerPerK * Math.Min(Math.Max(0, inlet[i] - s.RecommendedInletC), overCap)));
             }
 
             var dRoom = model.RoomDerivative(room, it, fan, running, supply, actions.ExtraUaKwPerK);
@@ -251,7 +261,7 @@ public static class ThermalForecast
             for (var i = 0; i < racks; i++)
             {
                 // Above the recommended limit server fans speed up: more heat, and more air demanded of the aisle.
-                var over = Math.Max(0, inlet[i] - s.RecommendedInletC);
+                var over = Math.Min(Math.Max(0, inlet[i] - s.RecommendedInletC), overCap);
                 var demand = on[i] * power[i] * (1 + (s.ServerAirflowPerK * over));
                 var target = (on[i] > 1e-9 ? model.InletTarget(i, room, flow, supply, demand) : room) + bias[i];
                 var previous = inlet[i];
@@ -259,7 +269,7 @@ public static class ThermalForecast
                 var f = forecasts[i];
                 f.PeakInletC = Math.Max(f.PeakInletC, inlet[i]);
                 Cross(f, previous, inlet[i], t, dt, s);
-                if (on[i] > 1e-9 && inlet[i] >= s.ShutdownInletC && (dRoom > 0 || target > inlet[i] + 1e-6))
+                if (actions.ServersTrip && on[i] > 1e-9 && inlet[i] >= s.ShutdownInletC && (dRoom > 0 || target > inlet[i] + 1e-6))
                 {
                     // One more server trips while the inlet is still being pushed up (the room warming with the present
                     // load, or the inlet lagging below its target); the rest keep running and heating.

@@ -15,6 +15,7 @@ using EdgeTwin.Simulator.Devices;
 using EdgeTwin.Simulator.Physics;
 using EdgeTwin.Twin.Line;
 using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Twin.Thermal;
 using EdgeTwin.Uplink.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -170,7 +171,7 @@ public sealed class TwinRequestServerTests
         Assert.Equal("kw", JsonDocument.Parse(missing.Payload).RootElement.GetProperty("field").GetString());
 
         AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":"twelve"}"""), "invalid_field", "field 'kw': expected a number, got a string");
-        AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":12,"zoen":"B"}"""), "invalid_field", "field 'zoen': unknown (expected kw, zone, next_to, feeds)");
+        AssertError(await requester.RequestAsync(prefix + "add_rack", """{"kw":12,"zoen":"B"}"""), "invalid_field", "field 'zoen': unknown (expected kw, zone, row, next_to, feeds)");
         AssertError(await requester.RequestAsync(prefix + "cooling_failure", """{"units":["CRAC-99"]}"""), "unknown_element", "unknown cooling unit(s) CRAC-99");
         AssertError(await requester.RequestAsync(prefix + "cooling_failure", "[1,2]"), "malformed_request", "payload: expected a JSON object, got an array");
         AssertError(await requester.RequestAsync(prefix + "teleport", "{}"), "unknown_scenario", "unknown scenario 'teleport'");
@@ -592,6 +593,29 @@ public sealed class TwinRequestServerTests
         Assert.Equal("error", body.GetProperty("status").GetString());
         Assert.Equal(code, body.GetProperty("code").GetString());
         Assert.Contains(message, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_capacity_on_minutes_of_telemetry_answered_a_trend_of_thousands_of_kw_per_day()
+    {
+        // A capacity request minutes after the agent's start answered "+3544 kW/day, 0 days to exhaustion" from 21 frames.
+        // Now it is not_calibrated, saying how much history there is and how much a trend needs, without .NET's
+        // "(Parameter 'history')".
+        var (config, spec) = DemoSite();
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance, new ThermalTwinOptions
+        {
+            Settings = new ThermalSettings { ShutdownInletC = spec.ThermalShutdownInletC },
+            WarmStart = SimulatedThermalPlant.History(spec, TimeSpan.FromMinutes(5), DateTimeOffset.UtcNow),
+        });
+        for (var z = 0; z < stage.Twin.Zones.Count; z++)
+        {
+            stage.Twin.Recalibrate(z);
+        }
+
+        var reply = TwinRequestHandler.Handle(TwinRequestHandler.Capacity, new ReadOnlySequence<byte>("{}"u8.ToArray()), stage);
+        Assert.Equal(TwinRequestErrors.NotCalibrated, reply.Code);
+        Assert.StartsWith("capacity: capacity forecast of power: the history spans ", reply.Error, StringComparison.Ordinal);
+        Assert.EndsWith(" min; a trend needs at least 60 min of it (2 days to take the daily cycle out)", reply.Error, StringComparison.Ordinal);
     }
 
     private static (SiteConfig Config, SiteSpec Spec) DemoSite()

@@ -148,4 +148,43 @@ public sealed class CapacityForecastTests
         Assert.Equal(16, light.LimitKw, 2);
         Assert.StartsWith("ups", light.LimitedBy, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Regression_minutes_of_telemetry_gave_a_trend_of_thousands_of_kw_per_day()
+    {
+        // The live agent's capacity request 3.5 min after its start (21 frames of 10 s, a room at 29 kW with the PDUs'
+        // 0.01 kW steps and its daily rise) answered "trend +3544 kW/day, 0 days to exhaustion". Under an hour of
+        // history there is no trend to give: the answer says how much history there is and how much it needs.
+        var rng = new Random(3);
+        var minutes = Enumerable.Range(0, 21).Select(k => (k * 10.0, 29 + (0.002 * k) + (0.05 * Gaussian(rng)))).ToList();
+        var e = Assert.Throws<ArgumentException>(() => CapacityForecast.Forecast("power", minutes, 30));
+        Assert.StartsWith("capacity forecast of power: the history spans 3.3 min; a trend needs at least 60 min of it (2 days to take the daily cycle out)", e.Message, StringComparison.Ordinal);
+
+        var hour = Enumerable.Range(0, 361).Select(k => (k * 10.0, 29 + (0.05 * Gaussian(rng)))).ToList();
+        Assert.Equal("power", CapacityForecast.Forecast("power", hour, 30).Resource);
+    }
+
+    [Fact]
+    public void Regression_a_single_unit_rooms_cooling_limit_was_labelled_n_plus_1()
+    {
+        // One 40 kW unit: the limit is the unit itself (N); it read "the zone's cooling units with the largest out (N+1)",
+        // while add_rack on the same room says N+1 is 0 kW. Two units: the one taken out is named.
+        var site = PowerModelTests.Site();
+        var zone = ThermalZone.FromTopology(site)[0];
+        var frames = Enumerable.Range(0, 20).Select(k =>
+        {
+            var f = new ZoneFrame(k * 600, 2, 1);
+            f.RackPowerKw[0] = 4;
+            f.RackPowerKw[1] = 4 + (0.01 * k);
+            return f;
+        }).ToList();
+        var one = CapacityForecast.ForSite(site, [zone], [frames])[0].Cooling;
+        Assert.Equal(40, one.LimitKw);
+        Assert.Equal("crac1 (40.0 kW), the zone's only unit: no N+1, the limit is the unit itself (N)", one.LimitedBy);
+
+        var two = site with { CoolingUnits = [.. site.CoolingUnits, new Core.Config.CoolingUnitConfig("crac2", "room1", 30, ["R01", "R02"], null)] };
+        var pair = CapacityForecast.ForSite(two, [ThermalZone.FromTopology(two)[0]], [frames])[0].Cooling;
+        Assert.Equal(30, pair.LimitKw);
+        Assert.Equal("the zone's 2 units with the largest, crac1 (40.0 kW), out (N+1)", pair.LimitedBy);
+    }
 }

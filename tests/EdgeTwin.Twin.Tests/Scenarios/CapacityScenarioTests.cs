@@ -52,7 +52,7 @@ public sealed class CapacityScenarioTests
         Assert.Equal(0, result.CoolingSufficient.CapacityNPlus1Kw);
         Assert.Equal("not_ok", result.Verdict);
         // Regression: the text said only "cooling N+1: -15.2 kW of capacity left with the largest unit out".
-        Assert.Equal("cooling N+1: heat 15.2 kW (IT 14.0 + fans 1.2) against 0.0 kW with crac1 (40.0 kW) out: 15.2 kW short", result.BindingConstraint);
+        Assert.Equal("cooling N+1: heat 15.2 kW (IT 14.0 + fans 1.2) against 0.0 kW with crac1 (40.0 kW) out: 15.2 kW short (9.2 kW short already before the change)", result.BindingConstraint);
         Assert.Equal("crac1", result.CoolingSufficient.LargestUnit);
 
         // The new rack appears in the thermal impact with its predicted inlet, the neighbour with before and after.
@@ -175,6 +175,166 @@ public sealed class CapacityScenarioTests
         // How the new rack was placed is stated; it is no missing data.
         Assert.Equal("measured", add.PowerData);
         Assert.Contains("NEW: 6.0 kW on new feeds new-1, new-2 rated like R01's, balanced over their phases", add.Assumptions);
+    }
+
+    [Fact]
+    public void Regression_add_rack_too_hot_to_run_read_cooler_the_more_kw_it_was_given()
+    {
+        // The what-if's forecast let the new rack's servers trip at the 40 °C shutdown inlet and reported the inlet
+        // after an hour of shedding: on the simulated site a 12 kW rack read 38.1 °C, a 20 kW one 27.9 °C and a 300 kW
+        // one 23.8 °C, its neighbours cooler than before. The steady-state what-ifs keep every server running now.
+        var twin = Twin();
+        var previous = double.NegativeInfinity;
+        CapacityScenarioResult? last = null;
+        foreach (var kw in new[] { 5.0, 15, 30, 60, 120 })
+        {
+            var result = CapacityScenarios.AddRack(twin, kw, nextTo: "R01");
+            Assert.True(result.ThermalImpact.MaxInletAfterC >= previous - 1e-6, $"{kw} kW: {result.ThermalImpact.MaxInletAfterC} °C after {previous} °C for less");
+            previous = result.ThermalImpact.MaxInletAfterC;
+            last = result;
+        }
+
+        // Too hot to run: reported at the shutdown inlet (beyond it a room short of cooling runs away to figures that
+        // only say the servers would shut down), and the thermal text says so.
+        Assert.Equal(40, last!.ThermalImpact.MaxInletAfterC);
+        Assert.Equal("NEW", last.ThermalImpact.HottestRackAfter);
+        Assert.Equal("thermal: NEW's inlet reaches the 40 °C shutdown inlet (limit 27 °C): its servers would shut down", last.ThermalImpact.Text(27));
+    }
+
+    [Fact]
+    public void Regression_feed_failure_in_the_second_room_answered_with_the_first_rooms_inlets_and_cooling()
+    {
+        // room1: R01 cooled by crac1; room2: R02 cooled by crac2 (25 kW). pdu-r02-a fails: R02's load moves to
+        // pdu-r02-b. The thermal and cooling parts were room1's (crac1) whatever the failed element fed.
+        var twin = TwoRoomTwin();
+        var result = CapacityScenarios.FeedFailure(twin, "pdu-r02-a");
+        Assert.Equal("room2", result.ThermalImpact.Zone);
+        Assert.Equal("crac2", result.CoolingSufficient.LargestUnit);
+        Assert.Equal(25, result.CoolingSufficient.CapacityKw);
+
+        var first = CapacityScenarios.FeedFailure(twin, "pdu-r01-b");
+        Assert.Equal("room1", first.ThermalImpact.Zone);
+        Assert.Equal("crac1", first.CoolingSufficient.LargestUnit);
+    }
+
+    [Fact]
+    public void Regression_load_change_below_the_racks_load_gave_a_negative_heat_load()
+    {
+        // R01 draws 4 kW; "-100 kW" gave the zone a heat load of -92 kW plus fans, and R01 an aisle colder than its
+        // supply air. A rack cannot draw less than nothing: the drop is taken as the rack switched off, and said so.
+        var twin = Twin();
+        var result = CapacityScenarios.LoadChange(twin, "R01", -100);
+        var off = CapacityScenarios.LoadChange(twin, "R01", -4);
+        Assert.Equal(Math.Round(4 + result.CoolingSufficient.FanHeatKw, 2), result.CoolingSufficient.HeatLoadKw, 2);
+        Assert.Equal(off.CoolingSufficient.HeatLoadKw, result.CoolingSufficient.HeatLoadKw, 6);
+        Assert.Equal(off.ThermalImpact.MaxInletAfterC, result.ThermalImpact.MaxInletAfterC, 6);
+        Assert.Contains("R01: a change of -100.0 kW taken as -4.0 kW, the rack switched off: it draws 4.0 kW now", result.Assumptions);
+        Assert.Equal(0, result.PowerHeadroom.Elements.Single(e => e.Id == "pdu-r01-a").LoadKw, 6);
+    }
+
+    [Fact]
+    public void Regression_add_rack_could_not_be_asked_for_a_row()
+    {
+        // "Can I add a 6 kW rack in row B?": add_rack took a zone or one neighbour, so the search went over every row of
+        // the room and could answer with a place in row A. Now a row is a place to search, and a row that does not exist
+        // is refused naming the rows there are.
+        SiteTopology one = PowerModelTests.Site(rackKwBudget: 10);
+        var racks = one.AllRacks.ToList();
+        var twin = PriorTwin(one with
+        {
+            Rooms = [new RoomConfig("room1", 200, [new RowConfig("A", [racks[0]]), new RowConfig("B", [racks[1] with { Position = 1 }])])],
+        });
+        var inB = CapacityScenarios.AddRack(twin, 6, row: "B");
+        Assert.Equal("B", inB.Placement!.Row);
+        Assert.Equal("R02", inB.Placement.NextTo);
+        Assert.All(inB.Alternatives, a => Assert.Equal("B", a.Row));
+        Assert.Equal("A", CapacityScenarios.AddRack(twin, 6, zone: "room1", row: "A").Placement!.Row);
+
+        var none = Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, row: "C"));
+        Assert.Equal("row", none.ParamName);
+        Assert.StartsWith("add_rack: no row 'C' in the site (rows: room1/A, room1/B)", none.Message, StringComparison.Ordinal);
+        Assert.StartsWith("add_rack: no row 'C' in room1 (rows: A, B)", Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, zone: "room1", row: "C")).Message, StringComparison.Ordinal);
+        Assert.StartsWith("add_rack: rack 'R01' is in row A, not row B", Assert.Throws<ArgumentException>(() => CapacityScenarios.AddRack(twin, 6, nextTo: "R01", row: "B")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_a_not_ok_power_text_read_0_0_kw_over()
+    {
+        // ups1 failing on the simulated site put 6.82 kW on pdu-b02-b, usable 6.773 kW: "carries 6.8 kW of 6.8 kW usable,
+        // 0.0 kW over" beside a not_ok verdict. Under 0.1 kW of margin the figures get two decimals.
+        var result = CapacityScenarios.FeedFailure(Twin(8.42, 4), "pdu-r01-a");
+        Assert.Equal("not_ok", result.Verdict);
+        Assert.StartsWith("power: with pdu-r01-a failed, pdu-r01-b carries 8.42 kW of 8.39 kW usable, 0.03 kW over (", result.BindingConstraint, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Regression_add_rack_cooling_text_hid_that_the_room_was_already_short_of_n_plus_1()
+    {
+        // Room2 of the simulated site (crac2 + crac3, 30 kW each; 29.0 kW of IT + 1.8 kW of fans) is 0.8 kW short of N+1
+        // before anything is added; "a 6 kW rack: 6.8 kW short" read as if the rack alone broke it. Two units of 8 kW
+        // here and 8 kW of IT: the units' fan heat alone is short already.
+        SiteTopology one = PowerModelTests.Site(rackKwBudget: 10);
+        var twin = PriorTwin(one with
+        {
+            CoolingUnits = [new CoolingUnitConfig("crac1", "room1", 8, ["R01", "R02"], null), new CoolingUnitConfig("crac2", "room1", 8, ["R01", "R02"], null)],
+        });
+        var result = CapacityScenarios.AddRack(twin, 2, nextTo: "R01");
+        var before = -(result.CoolingSufficient.HeadroomNPlus1Kw + 2);
+        Assert.True(before > 0, $"{before}");
+        Assert.Equal(-before, result.CoolingSufficient.HeadroomNPlus1BeforeKw!.Value, 2);
+        Assert.EndsWith(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" kW short ({before:0.0} kW short already before the change)"), result.CoolingSufficient.Text(), StringComparison.Ordinal);
+
+        // Less load in a room short of N+1: short before, within it after (no "already").
+        var less = CapacityScenarios.LoadChange(twin, "R01", -1).CoolingSufficient;
+        Assert.EndsWith(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" kW to spare ({before:0.0} kW short before the change)"), less.Text(), StringComparison.Ordinal);
+
+        // A feed failure adds no heat: no "before".
+        Assert.Null(CapacityScenarios.FeedFailure(twin, "pdu-r01-a").CoolingSufficient.HeadroomNPlus1BeforeKw);
+    }
+
+    /// <summary>Two rooms of one rack each, one unit each (room1's crac1 40 kW, room2's crac2 25 kW), 2N feeds per rack.</summary>
+    private static SiteTwin TwoRoomTwin()
+    {
+        SiteTopology one = PowerModelTests.Site(rackKwBudget: 10);
+        var racks = one.AllRacks.ToList();
+        SiteTopology site = one with
+        {
+            Rooms =
+            [
+                new RoomConfig("room1", 200, [new RowConfig("A", [racks[0]])]),
+                new RoomConfig("room2", 200, [new RowConfig("B", [racks[1] with { Position = 1 }])]),
+            ],
+            CoolingUnits =
+            [
+                new CoolingUnitConfig("crac1", "room1", 40, ["R01"], null),
+                new CoolingUnitConfig("crac2", "room2", 25, ["R02"], null),
+            ],
+        };
+        return PriorTwin(site);
+    }
+
+    /// <summary>A prior twin per room of <paramref name="site"/>, every rack at 4 kW, settled at its steady state.</summary>
+    private static SiteTwin PriorTwin(SiteTopology site)
+    {
+        var settings = new ThermalSettings { ServerFanPowerPerK = 0, ServerAirflowPerK = 0 };
+        var models = new List<ZoneThermalModel>();
+        var frames = new List<ZoneFrame>();
+        foreach (var zone in ThermalZone.FromTopology(site))
+        {
+            var model = ThermalCalibrator.Prior(zone, settings);
+            var units = zone.Units.Count;
+            Array.Fill(model.UnitSetpointC, 18);
+            var frame = new ZoneFrame(0, zone.Racks.Count, units);
+            Array.Fill(frame.RackPowerKw, 4);
+            Array.Fill(frame.UnitFanSpeed, 0.8);
+            Array.Fill(frame.UnitSupplyC, 18);
+            Array.Fill(frame.UnitReturnC, CoolingOptimiser.SteadyRoom(model, frame.RackPowerKw, [.. Enumerable.Repeat(0.8, units)], [.. Enumerable.Repeat(18.0, units)], [.. Enumerable.Repeat(true, units)]));
+            model.PredictInlets(frame, frame.RackInletC);
+            models.Add(model);
+            frames.Add(frame);
+        }
+
+        return new SiteTwin(site, models, frames);
     }
 
     [Fact]

@@ -33,6 +33,32 @@ public sealed class CoolingFailureValidationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Regression_the_simulated_plant_scored_every_room_against_the_first_rooms_racks()
+    {
+        // edgetwin sim --racks 12 --cooling-units 3 --rooms 2 (seed 1): room1 with its only unit crac1, room2 with crac2
+        // and crac3. The plant took the first zone only and read true inlets by the site's rack order, so room2 could not
+        // be validated (and its rack i would have been scored against room1's). Each room is now its own plant.
+        var spec = EdgeTwin.Simulator.Physics.SiteGenerator.Generate(new EdgeTwin.Simulator.Physics.SiteGenerationOptions { Seed = 1, Racks = 12, CoolingUnits = 3, Machines = 0, Rooms = 2, Start = new DateTimeOffset(2026, 12, 4, 16, 58, 5, TimeSpan.Zero) });
+        var room2 = new SimulatedThermalPlant(spec, "room2");
+        Assert.Equal("room2", room2.Zone.Id);
+        Assert.Equal("B01", room2.Zone.Racks[0].Id);
+        room2.Step(TimeSpan.FromSeconds(10));
+        Assert.Equal(room2.Site.Rack("B01").InletC, room2.TrueInletC(0));
+        Assert.NotEqual(room2.Site.Racks[0].Id, room2.Zone.Racks[0].Id);
+        Assert.Throws<ArgumentException>(() => new SimulatedThermalPlant(spec, "room3"));
+
+        // What the planner asks before a change window, scored against the simulator: the only unit of room1, one of
+        // room2's two, failing at 16:58 UTC after 24 h of normal telemetry (as the live run on this machine: sim started 16:57).
+        var validation = new CoolingFailureValidation { Horizon = TimeSpan.FromMinutes(90) };
+        foreach (var (room, unit) in new[] { ("room1", "crac1"), ("room2", "crac2") })
+        {
+            var r = validation.Run(room, new SimulatedThermalPlant(spec, room), unit);
+            output.WriteLine($"{room} {unit} stops: affected true/pred={r.TrueAffected}/{r.PredictedAffected} F1={r.F1:0.00} first32 true/pred={r.TrueFirst32Seconds:0}/{r.PredictedFirst32Seconds:0} s errors=[{string.Join(", ", r.RelativeErrors32.Select(e => e.ToString("0.00")))}] peaks true/pred=[{string.Join(", ", r.TruePeakInletC.Zip(r.PredictedPeakInletC, (t, p) => $"{t:0.0}/{p:0.0}"))}] room after 90 min true/pred={r.MeasuredFinalRoomC:0.0}/{r.PredictedFinalRoomC:0.0} °C fit={r.InletFitRmseK:0.00} K");
+            Assert.Equal(room2.Site.Spec.Racks.Count(x => x.Id.StartsWith(room == "room1" ? 'A' : 'B')), r.Racks);
+        }
+    }
+
+    [Fact]
     public void Rack_f1_pools_the_calls_of_every_site_while_the_site_mean_counts_a_missed_marginal_site_as_zero()
     {
         // Site A: both affected racks found; site B: its one rack that crossed 32 °C missed (F1 0); site C: none either way (F1 1).

@@ -75,7 +75,7 @@ internal static class TwinRequestHandler
     public static readonly IReadOnlyDictionary<string, string[]> Fields = new Dictionary<string, string[]>(StringComparer.Ordinal)
     {
         [CoolingFailure] = ["units", "horizon_min", "non_critical"],
-        [AddRack] = ["kw", "zone", "next_to", "feeds"],
+        [AddRack] = ["kw", "zone", "row", "next_to", "feeds"],
         [LoadChange] = ["rack", "delta_kw"],
         [FeedFailure] = ["element"],
         [Capacity] = ["confidence"],
@@ -293,9 +293,10 @@ internal static class TwinRequestHandler
     {
         var kw = a.Number("kw", null, min: double.Epsilon, max: TwinScenarios.MaxRackKw);
         var zone = a.String("zone");
+        var row = a.String("row");
         var nextTo = a.String("next_to");
         var feeds = a.Has("feeds") ? a.Ids("feeds") : null;
-        return twin => TwinScenarios.Json(CapacityScenarios.AddRack(twin, kw, zone, nextTo, feeds));
+        return twin => TwinScenarios.Json(CapacityScenarios.AddRack(twin, kw, zone, nextTo, feeds, row: row));
     }
 
     private static Func<SiteTwin, string> LoadChangeRun(Args a)
@@ -323,7 +324,7 @@ internal static class TwinRequestHandler
             catch (ArgumentException e)
             {
                 // Too short a history is a state of the twin, not a bad request.
-                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "capacity: " + e.Message);
+                throw new TwinRequestException(TwinRequestErrors.NotCalibrated, "capacity: " + TwinScenarios.Reason(e));
             }
         };
     }

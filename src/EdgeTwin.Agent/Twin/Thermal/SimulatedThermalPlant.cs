@@ -14,12 +14,18 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
 {
     private readonly double _start;
 
-    public SimulatedThermalPlant(SiteSpec spec)
+    /// <param name="spec">The simulated site.</param>
+    /// <param name="room">The room (zone) seen as the plant; null: the first. A site of several rooms (<c>Rooms</c>) is
+    /// validated room by room.</param>
+    public SimulatedThermalPlant(SiteSpec spec, string? room = null)
     {
         Site = new SimulatedSite(spec);
         _start = spec.Start.ToUnixTimeMilliseconds() / 1000.0;
         Topology = SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10)).Site;
-        Zone = ThermalZone.FromTopology(Topology)[0];
+        var zones = ThermalZone.FromTopology(Topology);
+        Zone = room is null ? zones[0]
+            : zones.FirstOrDefault(z => string.Equals(z.Id, room, StringComparison.Ordinal))
+                ?? throw new ArgumentException($"no room '{room}' in the simulated site (rooms: {string.Join(", ", zones.Select(z => z.Id))})", nameof(room));
     }
 
     public SimulatedSite Site { get; }
@@ -56,7 +62,8 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
         return frame;
     }
 
-    public double TrueInletC(int rack) => Site.Racks[rack].InletC;
+    // By id: the zone's rack i is the site's i-th only in the first room (room2's first rack read room1's first inlet).
+    public double TrueInletC(int rack) => Site.Rack(Zone.Racks[rack].Id).InletC;
 
     public void FailUnit(string unitId) => Site.Apply(new FaultCommand(FaultKind.CoolingStop, unitId));
 
