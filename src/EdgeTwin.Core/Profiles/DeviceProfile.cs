@@ -127,11 +127,111 @@ public sealed record TableUtilization(string In, string Out, string Speed)
 /// </summary>
 public sealed record ColumnFallback(string Oid, double? Scale);
 
-/// <summary>Row filter of a table: read column <see cref="Oid"/> for each row and keep the row when its integer value is in <see cref="Values"/>.</summary>
+/// <summary>
+/// Row filter of a table: read column <see cref="Oid"/> for each row and keep the row when its integer value is in
+/// <see cref="Values"/>, or, with <see cref="Matches"/>, when its text matches one of those patterns (<c>*</c> any run of
+/// characters, otherwise exact and case-sensitive): a generic variable table (Rittal CMC III <c>cmcIIIVarTable</c>) tells
+/// a temperature row from a door row only by its name column.
+/// </summary>
 /// <param name="Oid">Column OID (no instance suffix).</param>
-/// <param name="Values">Accepted values.</param>
+/// <param name="Values">Accepted values (empty with <see cref="Matches"/>).</param>
 public sealed record TableRowFilter(string Oid, IReadOnlyList<long> Values)
 {
+    /// <summary>Text patterns of the column's value, or null for an integer filter.</summary>
+    public TextPatterns? Matches { get; init; }
+
     /// <summary>True when a row with this filter-column value is kept.</summary>
     public bool Accepts(long value) => Values.Contains(value);
 }
+
+/// <summary>
+/// Patterns an SNMP OctetString is compared with, as bytes (no decoding per poll): <c>*</c> matches any run of bytes,
+/// anything else itself, case-sensitively. A pattern with characters beyond ASCII (<c>°C</c>) matches its UTF-8 and its
+/// ISO 8859-1 encoding, as device firmware sends either.
+/// </summary>
+public sealed class TextPatterns
+{
+    private readonly byte[][] _encoded;
+
+    /// <summary>Encodes the patterns once.</summary>
+    public TextPatterns(IReadOnlyList<string> patterns)
+    {
+        Patterns = patterns;
+        var latin1 = System.Text.Encoding.Latin1;
+        _encoded = patterns.SelectMany(p => p.All(char.IsAscii) || p.Any(c => c > '\u00ff')
+                ? [System.Text.Encoding.UTF8.GetBytes(p)]
+                : new[] { System.Text.Encoding.UTF8.GetBytes(p), latin1.GetBytes(p) })
+            .ToArray();
+    }
+
+    /// <summary>The patterns as written.</summary>
+    public IReadOnlyList<string> Patterns { get; }
+
+    /// <summary>True when <paramref name="text"/> matches one of the patterns.</summary>
+    public bool Match(ReadOnlySpan<byte> text)
+    {
+        foreach (var p in _encoded)
+        {
+            if (Glob(p, text))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Join(", ", Patterns.Select(p => "'" + p + "'"));
+
+    /// <summary><c>*</c>-only glob over bytes, backtracking to the last star; no allocation.</summary>
+    internal static bool Glob(ReadOnlySpan<byte> pattern, ReadOnlySpan<byte> text)
+    {
+        int p = 0, t = 0, star = -1, mark = 0;
+        while (t < text.Length)
+        {
+            if (p < pattern.Length && pattern[p] == (byte)'*')
+            {
+                star = p++;
+                mark = t;
+            }
+            else if (p < pattern.Length && pattern[p] == text[t])
+            {
+                p++;
+                t++;
+            }
+            else if (star >= 0)
+            {
+                p = star + 1;
+                t = ++mark;
+            }
+            else
+            {
+                return false;
+            }
+        }
+        while (p < pattern.Length && pattern[p] == (byte)'*')
+        {
+            p++;
+        }
+        return p == pattern.Length;
+    }
+}
+
+/// <summary>
+/// SNMP table columns: each row's raw value is scaled by a signed factor read from column <see cref="Oid"/> of the same
+/// row before the column's own scale, as RITTAL-CMC-III-MIB cmcIIIVarScale defines it: "-100 -> value has to be divided
+/// by 100, +100 -> value has to be multiplied by 100". 0 (which the MIB does not define) and 1 leave the value as read.
+/// </summary>
+public sealed record ColumnRowScale(string Oid)
+{
+    /// <summary>Applies the factor the row's scale column holds.</summary>
+    public static double Apply(double raw, double factor) =>
+        factor < 0 ? raw / -factor : factor > 0 ? raw * factor : raw;
+}
+
+/// <summary>
+/// SNMP table columns: a row is read only when its unit column <see cref="Oid"/> matches one of <see cref="Matches"/>
+/// (the unit the column's scale and <c>unit</c> assume, as firmware versions spell it); another unit (a CMC III set to
+/// °F) is skipped, not read as °C.
+/// </summary>
+public sealed record ColumnRowUnit(string Oid, TextPatterns Matches);

@@ -468,7 +468,18 @@ public static partial class DeviceProfileLoader
         {
             var foid = Oid(fr, "oid", required: true);
             var values = new List<long>();
-            var vseq = fr.Sequence("values", required: true);
+            // An integer filter (values) or a text one (matches), not both: a row would have to be both at once.
+            var mseq = fr.Sequence("matches", required: false);
+            var matches = Patterns(fr, mseq);
+            if (mseq is not null)
+            {
+                if (fr.Node("values") is { } both)
+                {
+                    r.Diagnostics.Add(both, "a filter takes values (integers) or matches (text patterns), not both");
+                }
+            }
+
+            var vseq = fr.Sequence("values", required: mseq is null);
             foreach (var v in vseq?.Items ?? [])
             {
                 if (v is ConfigScalar s && s.AsInt64() is { } n)
@@ -487,7 +498,7 @@ public static partial class DeviceProfileLoader
             }
 
             fr.ReportUnknownKeys();
-            filter = foid is null ? null : new TableRowFilter(foid, values);
+            filter = foid is null ? null : new TableRowFilter(foid, values) { Matches = matches is null ? null : new TextPatterns(matches) };
         }
 
         // An invalid label_oid has its own problem; "needs label_oid" would say the key is missing.
@@ -688,6 +699,35 @@ public static partial class DeviceProfileLoader
             fallback = foid is null ? null : new ColumnFallback(foid, fscale is null or 0 ? null : fscale);
         }
 
+        ColumnRowScale? rowScale = null;
+        var rsr = protocol == DeviceProtocol.Snmp ? r.Section("row_scale") : null;
+        if (rsr is not null)
+        {
+            if (!column)
+            {
+                d.Add(rsr.Mapping, "row_scale applies to table columns only (it is read from the same row)");
+            }
+
+            var soid = Oid(rsr, "oid", required: true);
+            rsr.ReportUnknownKeys();
+            rowScale = soid is null ? null : new ColumnRowScale(soid);
+        }
+
+        ColumnRowUnit? rowUnit = null;
+        var rur = protocol == DeviceProtocol.Snmp ? r.Section("row_unit") : null;
+        if (rur is not null)
+        {
+            if (!column)
+            {
+                d.Add(rur.Mapping, "row_unit applies to table columns only (it is read from the same row)");
+            }
+
+            var uoid = Oid(rur, "oid", required: true);
+            var units = Patterns(rur, rur.Sequence("matches", required: true));
+            rur.ReportUnknownKeys();
+            rowUnit = uoid is null || units is null ? null : new ColumnRowUnit(uoid, new TextPatterns(units));
+        }
+
         string? oid = null;
         ModbusRegister? register = null;
         string? channel = null;
@@ -728,6 +768,8 @@ public static partial class DeviceProfileLoader
         {
             Oid = oid,
             Fallback = fallback,
+            RowScale = rowScale,
+            RowUnit = rowUnit,
             Register = register,
             Channel = channel,
             Scale = scale is null or 0 ? 1 : scale.Value,
@@ -882,6 +924,35 @@ public static partial class DeviceProfileLoader
         }
 
         return name;
+    }
+
+    /// <summary>A <c>matches:</c> list of text patterns (null when absent; an empty list is an error).</summary>
+    private static List<string>? Patterns(ConfigReader r, ConfigSequence? seq)
+    {
+        if (seq is null)
+        {
+            return null;
+        }
+
+        var patterns = new List<string>();
+        foreach (var m in seq.Items)
+        {
+            if (m is ConfigScalar ms && ms.Value is { Length: > 0 } text)
+            {
+                patterns.Add(text);
+            }
+            else
+            {
+                r.Diagnostics.Add(m, "expected a text pattern (* matches any run of characters), got " + ConfigReader.Describe(m));
+            }
+        }
+
+        if (seq.Items.Count == 0)
+        {
+            r.Diagnostics.Add(seq, "matches needs at least one pattern");
+        }
+
+        return patterns;
     }
 
     private static string? Oid(ConfigReader r, string key, bool required)

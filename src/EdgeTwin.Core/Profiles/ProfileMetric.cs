@@ -19,6 +19,12 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
     /// <summary>SNMP table columns: the OID read instead when this column's walk gives no rows, or null.</summary>
     public ColumnFallback? Fallback { get; init; }
 
+    /// <summary>SNMP table columns: the per-row scale factor column (cmcIIIVarScale), or null.</summary>
+    public ColumnRowScale? RowScale { get; init; }
+
+    /// <summary>SNMP table columns: the per-row unit column and the unit text a row must have to be read, or null.</summary>
+    public ColumnRowUnit? RowUnit { get; init; }
+
     /// <summary>Modbus register location and type.</summary>
     public ModbusRegister? Register { get; init; }
 

@@ -20,12 +20,14 @@ public sealed class ShippedSnmpProfilesSnmpdTests
         DeviceProfileLoader.LoadFileOrThrow(Path.Combine(Simulator.SimPaths.Profiles, id + ".yaml"));
 
     /// <summary>One poll of <paramref name="profileId"/> against <paramref name="snmpd"/>: the samples by series key, registered in <paramref name="registry"/> (a new one when null).</summary>
-    internal static async Task<(Dictionary<string, Sample> ByKey, SeriesRegistry Registry)> PollOnceAsync(SnmpdProcess snmpd, string deviceId, string profileId, SeriesRegistry? registry = null)
+    internal static async Task<(Dictionary<string, Sample> ByKey, SeriesRegistry Registry)> PollOnceAsync(SnmpdProcess snmpd, string deviceId, string profileId, SeriesRegistry? registry = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggers = null, bool walkColumnsTogether = true)
     {
         var profile = Shipped(profileId);
         var credentials = CredentialsConfig.V2c("ro", "public");
         var device = new DeviceConfig(deviceId, profileId, DeviceAddress.Udp("127.0.0.1", snmpd.Port)) { Credentials = credentials.Name, Timeout = TimeSpan.FromSeconds(5) };
-        await using var source = new SnmpSourceFactory().Create(new SourceContext(device, profile, credentials, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+        await using var source = new SnmpSourceFactory().Create(new SourceContext(device, profile, credentials, loggers ?? NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+        ((SnmpSource)source).WalkColumnsTogether = walkColumnsTogether;
         registry ??= new SeriesRegistry();
         source.RegisterSeries(registry);
         var sink = new RecordingSink();

@@ -82,6 +82,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly Oid?[][] _fallbackOids;
     private readonly string?[][] _fallbackSteps;
     private readonly FallbackWalk?[] _fallbackWalks;
+    // Per table and column: this poll's walk of the column's row_scale and row_unit columns (null without one), and
+    // their OIDs. Rows skipped for a unit other than the column's, by key, so each is warned once (EventId 212).
+    private readonly IReadOnlyList<VarBind>?[][] _rowScaleRows;
+    private readonly IReadOnlyList<VarBind>?[][] _rowUnitRows;
+    private readonly Oid?[][] _rowScaleOids;
+    private readonly Oid?[][] _rowUnitOids;
+    private readonly HashSet<string> _unitSkipped = new(StringComparer.Ordinal);
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _unitSkippedByKey;
     // Per table: its utilization (column indices), or null.
     private readonly UtilizationPlan?[] _utilization;
     // Interfaces newly found without a speed in this table walk, logged once together (EventId 207).
@@ -134,6 +142,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             : null).ToArray()).ToArray();
         _fallbackWalks = plan.Tables.Select((t, i) => FallbackWalk.Of(t, _fallbackSteps[i])).ToArray();
         _utilization = plan.Tables.Select(UtilizationPlan.Of).ToArray();
+        _rowScaleOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowScale is { } rs ? Oid.Parse(rs.Oid) : (Oid?)null).ToArray()).ToArray();
+        _rowUnitOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowUnit is { } ru ? Oid.Parse(ru.Oid) : (Oid?)null).ToArray()).ToArray();
+        _rowScaleRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
+        _rowUnitRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
+        _unitSkippedByKey = _unitSkipped.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public string DeviceId => _device.Id;
@@ -356,6 +369,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             for (var c = 0; c < plan.Columns.Count; c++)
             {
                 walks[c] = walked[walk.Columns[c]];
+                _rowScaleRows[tableIndex][c] = walk.Scales[c] >= 0 ? walked[walk.Scales[c]] : null;
+                _rowUnitRows[tableIndex][c] = walk.Units[c] >= 0 ? walked[walk.Units[c]] : null;
             }
             await WalkFallbacksAsync(client, target, tableIndex, walkCap, ct).ConfigureAwait(false);
             for (var c = 0; c < plan.Columns.Count; c++)
@@ -406,6 +421,16 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         _columnWalks[tableIndex][c] = rows;
         UseSource(tableIndex, c, fromFallback);
+        // The row columns of a variable table (cmcIIIVarScale, cmcIIIVarUnit), at max_rows like a filter.
+        var maxRows = Math.Max(1, _plan.Tables[tableIndex].Table.MaxRows);
+        if (_rowScaleOids[tableIndex][c] is { } scaleOid)
+        {
+            _rowScaleRows[tableIndex][c] = await client.BulkWalkAsync(target, scaleOid, ct, maxRows).ConfigureAwait(false);
+        }
+        if (_rowUnitOids[tableIndex][c] is { } unitOid)
+        {
+            _rowUnitRows[tableIndex][c] = await client.BulkWalkAsync(target, unitOid, ct, maxRows).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -509,6 +534,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _walkRootLength[tableIndex][column] = _plan.Tables[tableIndex].Columns[column].Oid.Length;
     }
 
+    /// <summary>Sets a column's row_scale and row_unit walks as if polled (for tests and benchmarks that call <see cref="AddColumnRows"/>).</summary>
+    internal void UseRowColumns(int tableIndex, int column, IReadOnlyList<VarBind>? scaleRows, IReadOnlyList<VarBind>? unitRows)
+    {
+        _rowScaleRows[tableIndex][column] = scaleRows;
+        _rowUnitRows[tableIndex][column] = unitRows;
+    }
+
     /// <summary>A table's fallback columns, walked together when one of their columns gave no rows.</summary>
     private sealed record FallbackWalk(Oid[] Roots, int[] RootOf, string Step)
     {
@@ -566,10 +598,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     }
 
     /// <summary>
-    /// A table's walk with every column together: its distinct OIDs (filter, label, columns; one OID used twice is walked
+    /// A table's walk with every column together: its distinct OIDs (filter, label, columns, row scale and unit; one OID used twice is walked
     /// once), each one's row cap (the filter and label at max_rows, columns one more), and where each part is in them.
     /// </summary>
-    private sealed record TableWalk(Oid[] Roots, int[] Caps, int Filter, int Label, int[] Columns, string Step)
+    private sealed record TableWalk(Oid[] Roots, int[] Caps, int Filter, int Label, int[] Columns, int[] Scales, int[] Units, string Step)
     {
         public static TableWalk Of(SnmpTablePlan plan, string step)
         {
@@ -595,7 +627,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             var filter = plan.Filter is { } f ? Add(f, maxRows) : -1;
             var label = plan.Label is { } l ? Add(l, maxRows) : -1;
             var columns = plan.Columns.Select(c => Add(c.Oid, walkCap)).ToArray();
-            return new TableWalk([.. roots], [.. caps], filter, label, columns, step);
+            // Row scale and unit columns ride in the same GETBULKs (one OID shared by several columns is walked once).
+            var scales = plan.Columns.Select(c => c.Metric.RowScale is { } rs ? Add(Oid.Parse(rs.Oid), maxRows) : -1).ToArray();
+            var units = plan.Columns.Select(c => c.Metric.RowUnit is { } ru ? Add(Oid.Parse(ru.Oid), maxRows) : -1).ToArray();
+            return new TableWalk([.. roots], [.. caps], filter, label, columns, scales, units, step);
         }
     }
 
@@ -614,6 +649,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var budget = _budget ??= registry.Budget(DeviceId);
         // The in or out octets of a utilization: each row's rate in percent of its speed (that column's rows, this poll).
         var utilization = _utilization[tableIndex] is { } u && (u.In == column || u.Out == column) ? u : null;
+        var scaleRows = _rowScaleRows[tableIndex][column];
+        var unitRows = _rowUnitRows[tableIndex][column];
+        var scaleLength = _rowScaleOids[tableIndex][column]?.Length ?? 0;
+        var unitLength = _rowUnitOids[tableIndex][column]?.Length ?? 0;
         for (var r = 0; r < count; r++)
         {
             var vb = rows[r];
@@ -623,6 +662,27 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             if (filterRows is not null && !Kept(plan, filterRows, suffix))
             {
                 continue;
+            }
+            if (unitRows is not null && !UnitMatches(metric.RowUnit!, unitRows, unitLength, suffix))
+            {
+                // In another unit than the column reads (a CMC III set to °F): skipped, not published in the wrong unit.
+                if (_unitSkipped.Count < MaxRefusedRows && !_unitSkippedByKey.Contains(key))
+                {
+                    var skipped = key.ToString();
+                    _unitSkipped.Add(skipped);
+                    LogRowUnitSkipped(_logger, DeviceId, plan.Table.Name, metric.Name, skipped[(metric.Name.Length + 1)..], UnitText(unitRows, unitLength, suffix), metric.RowUnit!.Matches.ToString());
+                }
+                continue;
+            }
+            if (unitRows is not null && _unitSkipped.Count > 0)
+            {
+                _unitSkippedByKey.Remove(key); // back in the column's unit: warned again should it change once more
+            }
+            var factor = 1.0;
+            if (scaleRows is not null)
+            {
+                var scaleAt = Find(scaleRows, scaleLength, suffix);
+                factor = scaleAt >= 0 && scaleRows[scaleAt].Value.TryGetNumber(out var f) ? f : double.NaN; // no factor: no value
             }
             SeriesId series;
             TableRowSeries? row;
@@ -664,7 +724,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 _refused.Remove(keyText);
                 _tableSeries[keyText] = row = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
             }
-            if (!TryAdd(samples, series, metric, vb.Value, at, out var rate, out var seconds))
+            if (!TryAdd(samples, series, metric, vb.Value, at, out var rate, out var seconds, factor))
             {
                 samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
             }
@@ -748,13 +808,44 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private static bool Kept(SnmpTablePlan plan, IReadOnlyList<VarBind> filterRows, ReadOnlySpan<uint> index)
     {
         var at = Find(filterRows, plan.Filter!.Value.Length, index);
-        return at >= 0 && filterRows[at].Value.TryGetNumber(out var v) && plan.Table.Filter!.Accepts((long)v);
+        if (at < 0)
+        {
+            return false;
+        }
+        var value = filterRows[at].Value;
+        var filter = plan.Table.Filter!;
+        return filter.Matches is not null
+            ? value.Type == SnmpType.OctetString && filter.Matches.Match(value.AsBytes().Span)
+            : value.TryGetNumber(out var v) && filter.Accepts((long)v);
+    }
+
+    /// <summary>True when the unit column of the row with this index holds the column's unit text (bytes compared, no decoding).</summary>
+    private static bool UnitMatches(ColumnRowUnit unit, IReadOnlyList<VarBind> unitRows, int unitLength, ReadOnlySpan<uint> index)
+    {
+        var at = Find(unitRows, unitLength, index);
+        return at >= 0 && unitRows[at].Value.Type == SnmpType.OctetString && unit.Matches.Match(unitRows[at].Value.AsBytes().Span);
+    }
+
+    /// <summary>The unit text of a row, for the warning of a skipped row (built once per row).</summary>
+    private static string UnitText(IReadOnlyList<VarBind> unitRows, int unitLength, ReadOnlySpan<uint> index)
+    {
+        var at = Find(unitRows, unitLength, index);
+        return at < 0 ? "(no unit row)"
+            : unitRows[at].Value.Type == SnmpType.OctetString ? System.Text.Encoding.UTF8.GetString(unitRows[at].Value.AsBytes().Span)
+            : $"({unitRows[at].Value.Type})";
     }
 
     /// <summary>The label of the row with this index (empty when it has none or it is no OctetString).</summary>
     private static string Label(SnmpTablePlan plan, IReadOnlyList<VarBind> labelRows, ReadOnlySpan<uint> index)
     {
-        var at = Find(labelRows, plan.Label!.Value.Length, index);
+        var labelLength = plan.Label!.Value.Length;
+        var at = Find(labelRows, labelLength, index);
+        if (at < 0 && labelRows.Count > 0 && labelRows[0].Oid.Length - labelLength is var arcs and > 0 && arcs < index.Length)
+        {
+            // A label column indexed by the first arcs of the row index (the device table of a per-device variable table,
+            // cmcIIIDevAlias for cmcIIIVarTable's device.variable rows) labels every row under that prefix.
+            at = Find(labelRows, labelLength, index[..arcs]);
+        }
         return at >= 0 && labelRows[at].Value.Type == SnmpType.OctetString
             ? System.Text.Encoding.UTF8.GetString(labelRows[at].Value.AsBytes().Span).TrimEnd('\0')
             : "";
@@ -941,14 +1032,15 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         TryAdd(samples, series, metric, value, at, out _, out _);
 
     /// <summary>As above; <paramref name="rate"/> is the rate published and <paramref name="seconds"/> its interval (NaN when none).</summary>
-    private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at, out double rate, out double seconds)
+    private bool TryAdd(List<Sample> samples, SeriesId series, ProfileMetric metric, SnmpValue value, long at, out double rate, out double seconds, double rowFactor = 1)
     {
         rate = double.NaN;
         seconds = double.NaN;
-        if (!value.TryGetNumber(out var raw))
+        if (!value.TryGetNumber(out var raw) || double.IsNaN(rowFactor))
         {
-            return false; // noSuchObject, a non-numeric string, ...: the caller records a DeviceError
+            return false; // noSuchObject, a non-numeric string, a row without its scale: the caller records a DeviceError
         }
+        raw = ColumnRowScale.Apply(raw, rowFactor);
         double reported;
         if (metric.Kind == MetricKind.Counter && metric.Rate)
         {
@@ -1075,6 +1167,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: table {Table} column {Column} is read from its own OID {Oid} again; its rates prime again")]
     private static partial void LogColumnOwnOid(ILogger logger, string deviceId, string table, string column, string oid);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table} column {Column} row {Row}: its unit is '{Unit}', not one the profile reads ({Expected}, row_unit); the row is skipped, not read in the wrong unit (logged once per row)")]
+    private static partial void LogRowUnitSkipped(ILogger logger, string deviceId, string table, string column, string row, string unit, string expected);
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: table {Table}: the walk stopped at max_rows {MaxRows} and further rows were cut (raise max_rows to read them); columns: {Columns}")]
     private static partial void LogColumnsCut(ILogger logger, string deviceId, string table, int maxRows, string columns);

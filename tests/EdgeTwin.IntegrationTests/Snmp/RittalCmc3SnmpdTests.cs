@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using EdgeTwin.Core.Samples;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeTwin.IntegrationTests.Snmp;
+
+/// <summary>
+/// The shipped rittal-cmc3 profile read by the agent's SNMP source from net-snmp's snmpd serving a recording of a CMC III
+/// PU's cmcIIIDevTable and generic cmcIIIVarTable (Recordings/rittal-cmc3.snmprec): rows chosen by their name column,
+/// each scaled by its own cmcIIIVarScale (-100 divides by 100, +10 multiplies by 10), a row in degree F skipped with one
+/// warning, and every row tagged with its sensor unit's alias.
+/// </summary>
+public sealed class RittalCmc3SnmpdTests
+{
+    [Theory]
+    [InlineData(true)]   // every column, the filter, the label, the scale and unit columns in one GETBULK per round trip
+    [InlineData(false)]  // each walked alone, as over SNMPv1
+    public async Task Cmc3_reads_rows_by_name_at_their_own_scale_tagged_with_the_device_alias_and_skips_a_row_in_another_unit(bool together)
+    {
+        await using var snmpd = new SnmpdRecordingProcess("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message)>();
+
+        var (got, registry) = await ShippedSnmpProfilesSnmpdTests.PollOnceAsync(snmpd, "a01-cmc", "rittal-cmc3",
+            loggers: new SnmpDeviceErrorsTests.ListLoggerFactory(logs), walkColumnsTogether: together);
+
+        // Temperature.Value rows: the PU's own at scale -100 (2350 -> 23.5), a CMCIII-HUM's at -10 (221 -> 22.1), one at
+        // +10 (3 -> 30), as the rack's inlet; tagged with the device alias (cmcIIIDevTable) and device.variable.
+        var pu = got["a01-cmc/temperature{device=CMC-PU A01,variable=1.2}"];
+        Assert.Equal((23.5, SampleQuality.Good), (pu.Value, pu.Quality));
+        Assert.Equal(("Cel", "rack.inlet_temperature"), (registry[pu.Series].Unit, registry[pu.Series].Role));
+        Assert.Equal((22.1, SampleQuality.Good), (got["a01-cmc/temperature{device=A01 front,variable=2.2}"].Value, got["a01-cmc/temperature{device=A01 front,variable=2.2}"].Quality));
+        Assert.Equal(30, got["a01-cmc/temperature{device=A01 rear,variable=5.2}"].Value);
+        Assert.Equal(2, got["a01-cmc/temperature_quality{device=CMC-PU A01,variable=1.2}"].Value);   // ok
+
+        // Humidity.Value at -100 (4150 -> 41.5 %), its quality warning.
+        var humidity = got["a01-cmc/humidity{device=A01 front,variable=2.3}"];
+        Assert.Equal((41.5, SampleQuality.Good), (humidity.Value, humidity.Quality));
+        Assert.Equal(("%", "rack.inlet_humidity"), (registry[humidity.Series].Unit, registry[humidity.Series].Role));
+        Assert.Equal(3, got["a01-cmc/humidity_quality{device=A01 front,variable=2.3}"].Value);
+
+        // Access.Value: 1 open, 0 closed, as generic-door-contact; the closed one's quality okNoValue(22) says no reading.
+        var door = got["a01-cmc/door_open{device=CMC-PU A01,variable=1.5}"];
+        Assert.Equal((1.0, "rack.door_open"), (door.Value, registry[door.Series].Role));
+        Assert.Equal(0, got["a01-cmc/door_open{device=A01 rear,variable=5.3}"].Value);
+        Assert.Equal(22, got["a01-cmc/door_quality{device=A01 rear,variable=5.3}"].Value);
+
+        // Leakage.Value 1: a leak, quality alarm.
+        var leak = got["a01-cmc/leak{device=A01 floor,variable=3.2}"];
+        Assert.Equal((1.0, "room.leak"), (leak.Value, registry[leak.Series].Role));
+        Assert.Equal(4, got["a01-cmc/leak_quality{device=A01 floor,variable=3.2}"].Value);
+
+        // The sensor set to degree F is not published as °C (716 at -10 would read 71.6 "°C"): skipped, warned once
+        // naming the row and its unit; its quality (no unit) is still read.
+        Assert.DoesNotContain("a01-cmc/temperature{device=A02 front,variable=4.2}", got.Keys);
+        Assert.Equal(2, got["a01-cmc/temperature_quality{device=A02 front,variable=4.2}"].Value);
+        var warning = Assert.Single(logs, l => l.Level == LogLevel.Warning);
+        Assert.Contains("row 4.2", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("'degree F'", warning.Message, StringComparison.Ordinal);
+
+        // Nothing else: not System.Temperature.Value, Dew Point.Value, DescName or Status rows.
+        Assert.Equal(3 + 4 + 1 + 1 + 2 + 2 + 1 + 1, got.Count);
+    }
+}
