@@ -56,6 +56,8 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private readonly Dictionary<string, MachineHealthState> _orphans = new(StringComparer.Ordinal);
     private readonly string _model = "";
     private readonly TimeSpan _horizon;
+    private bool _horizonBeyondLogged;
+    private readonly bool[] _frozenLogged = [];
 
     // Repairs reported through the control socket (another thread), applied by the stage with its next batch: the monitor
     // is the stage's alone. The open predictions' ids are mirrored for the answer to the operator.
@@ -115,6 +117,8 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow) { Currency = config.Currency }, figures, costModel);
         _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
         _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
+        _meter.CreateObservableCounter("edgetwin.twin.maintenance.frozen_intervals", () => _monitor.FrozenIntervals, "{interval}", "Averaging intervals left out because a signal read one value throughout (a frozen transmitter).");
+        _frozenLogged = new bool[_monitor.Machines.Count];
 
         // A machine whose devices lack a signal the model needs is fed nothing usable: say so, and count only the rest.
         var watching = 0;
@@ -400,6 +404,34 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             _samples.Add(fed);
         }
 
+        // A frozen transmitter: said once per machine when its intervals start being left out, and once when it reads again.
+        for (var m = 0; m < _frozenLogged.Length; m++)
+        {
+            var frozen = _monitor.Frozen(m, out var value);
+            if ((frozen is not null) != _frozenLogged[m])
+            {
+                _frozenLogged[m] = frozen is not null;
+                if (frozen is { } feature)
+                {
+                    LogSignalFrozen(_logger, _monitor.Machines[m], MachineHealthInput.FeatureNames[(int)feature], value, _monitor.Interval.TotalMinutes);
+                }
+                else
+                {
+                    LogSignalVariesAgain(_logger, _monitor.Machines[m]);
+                }
+            }
+        }
+
+        // Said once (and again if it comes back after a fitting model): a horizon the model cannot answer raises nothing.
+        if (_monitor.HorizonBeyondModel is { } longest != _horizonBeyondLogged)
+        {
+            _horizonBeyondLogged = !_horizonBeyondLogged;
+            if (_horizonBeyondLogged)
+            {
+                LogHorizonBeyondModel(_logger, _horizon.TotalHours, _model, Math.Floor(longest));
+            }
+        }
+
         // An interval closed: the history changed (at most once per interval and machine, half an hour apart).
         if (_statePath is not null && _monitor.IntervalsClosed != _savedAtIntervals && _saving.IsCompleted)
         {
@@ -504,6 +536,15 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _monitor?.Dispose();
         _meter.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: machine {Machine}: {Signal} read {Value} throughout the last {Minutes} min while the machine ran (a stuck or dead transmitter?); its intervals are left out until it varies again, so no RUL is made from it and its predictions stay as they were. Check the transmitter")]
+    private static partial void LogSignalFrozen(ILogger logger, string machine, string signal, double value, double minutes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: machine {Machine}: its signals vary again; its intervals count again")]
+    private static partial void LogSignalVariesAgain(ILogger logger, string machine);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Maintenance: models.maintenance.horizon ({Horizon} h) is longer than model {Model} can answer (its RUL is capped; a healthy machine reads the cap): at most {Longest} h. No maintenance prediction is raised, updated or withdrawn until the horizon is shortened")]
+    private static partial void LogHorizonBeyondModel(ILogger logger, double horizon, string model, double longest);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: machine {Machine} reported repaired by {By} (open prediction: {Id}); its history restarts with the next samples")]
     private static partial void LogRepairReported(ILogger logger, string machine, string by, string id);
