@@ -423,12 +423,13 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         }
 
         // Said once (and again if it comes back after a fitting model): a horizon the model cannot answer raises nothing.
-        if (_monitor.HorizonBeyondModel is { } longest != _horizonBeyondLogged)
+        var longest = _monitor.HorizonBeyondModel;
+        if (longest.HasValue != _horizonBeyondLogged)
         {
-            _horizonBeyondLogged = !_horizonBeyondLogged;
-            if (_horizonBeyondLogged)
+            _horizonBeyondLogged = longest.HasValue;
+            if (longest is { } hours)
             {
-                LogHorizonBeyondModel(_logger, _horizon.TotalHours, _model, Math.Floor(longest));
+                LogHorizonBeyondModel(_logger, _horizon.TotalHours, _model, Math.Floor(hours));
             }
         }
 
