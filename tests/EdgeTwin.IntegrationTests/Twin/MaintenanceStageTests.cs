@@ -560,6 +560,89 @@ public sealed class MaintenanceStageTests
         }
     }
 
+    /// <summary>
+    /// A planner saw a machine only once its failure probability crossed the threshold (an event): a healthy machine, one
+    /// whose transmitter froze, one warming up after a repair all looked the same — nothing. <c>edgetwin maintenance
+    /// status</c> now shows each watched machine: RUL in running hours, probability within the horizon, the history it
+    /// rests on, a frozen signal, the open prediction.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_planner_could_see_no_machine_until_its_failure_probability_crossed_the_threshold()
+    {
+        var predictionStep = await StepAfterThePredictionAsync(TimeSpan.Zero);
+        var hour = (int)(TimeSpan.FromHours(1) / SamplePeriod);
+        var machines = new SimulatedMachines();
+        await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath: null);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-status-");
+        try
+        {
+            var diagnostics = new ConfigDiagnostics();
+            var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
+            var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
+            var services = new ServiceCollection().AddMetrics().AddSingleton(agent.Stage).BuildServiceProvider();
+            await using var disposeServices = services;
+            var site = new SiteConfigBuilder("s1", "g1").Build();
+            await using var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
+                site,
+                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = dir.FullName, Config = config },
+                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
+                TimeProvider.System,
+                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                services);
+            await host.StartingAsync(Ct);
+            var socket = host.ControlSocket!;
+            async Task<string[]> StatusAsync()
+            {
+                var (exit, output, error) = await InProcessCli.RunAsync("maintenance", "status", "--socket", socket);
+                Assert.True(exit == 0, error);
+                return output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            }
+
+            var lines = await StatusAsync();
+            Assert.Equal("model bearing-rul, failure probability within 48 h, RUL in running hours", lines[0]);
+            Assert.StartsWith("d1: no estimate yet", lines[1], StringComparison.Ordinal);
+
+            await agent.FeedAsync(1, 6 * hour);
+            lines = await StatusAsync();
+            Assert.Matches(@"^h1: RUL 1[12]\d(\.\d)? h, failure probability 0 %, from 6 h of data of 24 h \(warming up\), as of 2026-03-02T06:00:00\.000Z; no prediction open$", lines[2]);
+
+            await agent.FeedAsync(6 * hour + 1, predictionStep - (6 * hour));
+            agent.D1VibrationStuckAt = 1.25;
+            await agent.FeedAsync(predictionStep - (6 * hour) + 1, predictionStep - (5 * hour));
+            lines = await StatusAsync();
+            Assert.Contains("from 24 h of data", lines[1], StringComparison.Ordinal);
+            Assert.Contains("; vibration_rms stuck at 1.25 (left out: check the transmitter); no prediction open", lines[1], StringComparison.Ordinal);
+
+            agent.D1VibrationStuckAt = null;
+            await agent.FeedAsync(predictionStep - (5 * hour) + 1, predictionStep + hour);
+            var open = agent.Stage.Status()[0];
+            Assert.NotNull(open.OpenPrediction);
+            lines = await StatusAsync();
+            Assert.Contains($"; prediction {open.OpenPrediction} open, estimated failure {EdgeTwin.Core.Events.WireTime.Instant(open.EstimatedFailureTime!.Value)}", lines[1], StringComparison.Ordinal);
+            Assert.DoesNotContain("stuck", lines[1], StringComparison.Ordinal);
+
+            var (code, json, _) = await InProcessCli.RunAsync("maintenance", "status", "--socket", socket, "--json");
+            Assert.Equal(0, code);
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            var d1 = doc.RootElement.GetProperty("machines")[0];
+            Assert.Equal("d1", d1.GetProperty("machine").GetString());
+            Assert.InRange(d1.GetProperty("failure_probability").GetDouble(), 0.7, 1);
+            Assert.Equal("h", doc.RootElement.GetProperty("rul_unit").GetString());
+
+            Assert.True(agent.Stage.ReportRepaired("d1", "alice").Ok);
+            machines.Machines[0].Sim.ReplaceBearing();
+            await agent.FeedAsync(predictionStep + hour + 1, predictionStep + hour + 1);
+            lines = await StatusAsync();
+            Assert.StartsWith("d1: no estimate yet", lines[1], StringComparison.Ordinal);
+            Assert.EndsWith("; no prediction open", lines[1], StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The maintenance stage's lines (warnings and above, as the harness's logging is set), with their exceptions.</summary>
     private sealed class StageLogs(ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> logs) : ILoggerProvider
     {

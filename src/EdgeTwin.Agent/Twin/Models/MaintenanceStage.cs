@@ -57,6 +57,10 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private readonly string _model = "";
     private readonly TimeSpan _horizon;
     private bool _horizonBeyondLogged;
+    // What `edgetwin maintenance status` reads (another thread): rebuilt by the stage when an interval closed or a repair
+    // was applied, never read from the monitor itself.
+    private volatile IReadOnlyList<MaintenanceMachineStatus> _status = [];
+    private long _statusAtIntervals = -1;
     private readonly bool[] _frozenLogged = [];
 
     // Repairs reported through the control socket (another thread), applied by the stage with its next batch: the monitor
@@ -141,6 +145,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             _statePath = statePath;
             Restore(statePath);
         }
+
+        _status = BuildStatus();
+        _statusAtIntervals = _monitor.IntervalsClosed;
     }
 
     /// <summary>The state write in flight (completed when none is), for tests.</summary>
@@ -327,6 +334,94 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             : $"{machine}: repair recorded; prediction {id} is withdrawn (state resolved) with the next samples and its history restarts");
     }
 
+    /// <summary>
+    /// <c>edgetwin maintenance status</c> (the control socket's <c>maintenance_status</c>; any thread): each watched machine
+    /// as of the last closed interval — RUL, probability within the horizon, the history it rests on, a frozen signal, the
+    /// open prediction. Before, a planner saw a machine only once its probability crossed the threshold: a healthy one, one
+    /// warming up, one whose transmitter froze and one without data all looked the same (no event).
+    /// </summary>
+    public IReadOnlyList<MaintenanceMachineStatus> Status() => _status;
+
+    /// <summary>The horizon the probabilities are over.</summary>
+    public TimeSpan Horizon => _horizon;
+
+    /// <summary>The <c>maintenance_status</c> answer's members: horizon, model, and one object per machine (null members: not known yet).</summary>
+    public void WriteStatus(System.Text.Json.Utf8JsonWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.WriteNumber("horizon_hours", _horizon.TotalHours);
+        w.WriteString("model", _model);
+        w.WriteString("rul_unit", "h");
+        w.WriteStartArray("machines");
+        foreach (var m in _status)
+        {
+            w.WriteStartObject();
+            w.WriteString("machine", m.Machine);
+            Number(w, "predicted_rul", m.RulHours);
+            Number(w, "failure_probability", m.FailureProbability);
+            w.WriteNumber("history_hours", m.History.TotalHours);
+            w.WriteNumber("window_hours", m.Window.TotalHours);
+            Text(w, "inputs_until", m.InputsUntil is { } until ? WireTime.Instant(until) : null);
+            Text(w, "frozen_signal", m.FrozenSignal);
+            Number(w, "frozen_value", m.FrozenValue);
+            Text(w, "prediction_id", m.OpenPrediction);
+            Text(w, "estimated_failure_time", m.EstimatedFailureTime is { } eta ? WireTime.Instant(eta) : null);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+
+        static void Number(System.Text.Json.Utf8JsonWriter w, string name, double? value)
+        {
+            if (value is { } v && double.IsFinite(v))
+            {
+                w.WriteNumber(name, Math.Round(v, 3));
+            }
+            else
+            {
+                w.WriteNull(name);
+            }
+        }
+
+        static void Text(System.Text.Json.Utf8JsonWriter w, string name, string? value)
+        {
+            if (value is null)
+            {
+                w.WriteNull(name);
+            }
+            else
+            {
+                w.WriteString(name, value);
+            }
+        }
+    }
+
+    private MaintenanceMachineStatus[] BuildStatus()
+    {
+        var monitor = _monitor!;
+        var result = new MaintenanceMachineStatus[monitor.Machines.Count];
+        var window = monitor.Interval * (monitor.ModelWindow ?? 48);
+        for (var i = 0; i < result.Length; i++)
+        {
+            var state = monitor.Export(i);
+            var intervals = state.Window.Intervals.Length / BearingFeatureWindow.Features;
+            var frozen = monitor.Frozen(i, out var value);
+            result[i] = new MaintenanceMachineStatus(
+                monitor.Machines[i],
+                double.IsNaN(state.LastRul) ? null : state.LastRul,
+                double.IsNaN(state.LastProbability) ? null : state.LastProbability,
+                monitor.Interval * Math.Min(intervals, monitor.ModelWindow ?? 48),
+                window,
+                state.Window.LastIntervalEndMs > 0 && intervals > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(state.Window.LastIntervalEndMs) : null,
+                frozen is { } f ? MachineHealthInput.FeatureNames[(int)f] : null,
+                frozen is null ? null : value,
+                state.Open?.Id,
+                state.Open is { EstimatedFailureTime: var eta } && eta != DateTimeOffset.MinValue ? eta : null);
+        }
+
+        return result;
+    }
+
     public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         if (_orphans.Count > 0)
@@ -431,6 +526,12 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             {
                 LogHorizonBeyondModel(_logger, _horizon.TotalHours, _model, Math.Floor(hours));
             }
+        }
+
+        if (repaired || _monitor.IntervalsClosed != _statusAtIntervals)
+        {
+            _statusAtIntervals = _monitor.IntervalsClosed;
+            _status = BuildStatus();
         }
 
         // An interval closed: the history changed (at most once per interval and machine, half an hour apart).
@@ -583,6 +684,15 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine} {State} ({Id}): failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
     private static partial void LogPrediction(ILogger logger, string machine, string state, string id, string probability, DateTimeOffset eta, string costSource);
 }
+
+/// <summary>One watched machine as <c>edgetwin maintenance status</c> shows it (null: not known yet).</summary>
+/// <param name="RulHours">Last RUL, running hours (held to the model's cap).</param>
+/// <param name="FailureProbability">P(failure within the horizon) at the last interval.</param>
+/// <param name="History">Running time the machine's history holds (the model reads 24 h: less is warming up).</param>
+/// <param name="InputsUntil">End of the last interval that counted.</param>
+/// <param name="FrozenSignal">A signal that read one value throughout the last closed interval (a stuck transmitter), left out.</param>
+/// <param name="Window">Running time the model reads.</param>
+public sealed record MaintenanceMachineStatus(string Machine, double? RulHours, double? FailureProbability, TimeSpan History, TimeSpan Window, DateTimeOffset? InputsUntil, string? FrozenSignal, double? FrozenValue, string? OpenPrediction, DateTimeOffset? EstimatedFailureTime);
 
 /// <summary>The answer to a reported repair: whether it was taken, the prediction it closes (null: none open) and what to tell the operator.</summary>
 public sealed record MaintenanceRepairAnswer(bool Ok, string? PredictionId, string Message);

@@ -93,6 +93,9 @@ public sealed class MachineHealthMonitor : IDisposable
 
     public double LastProbability(int machine) => _lastProbability[machine];
 
+    /// <summary>Intervals the model in use reads (its window), or null before it first served.</summary>
+    public int? ModelWindow => _runner.Input?.Window;
+
     /// <summary>Averaging interval in use (the current model's).</summary>
     public TimeSpan Interval => _interval;
 
