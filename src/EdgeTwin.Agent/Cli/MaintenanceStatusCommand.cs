@@ -72,7 +72,10 @@ internal sealed class MaintenanceStatusCommand : ICliSubcommand
             var window = m.GetProperty("window_hours").GetDouble();
             var rul = m.GetProperty("predicted_rul");
             var p = m.GetProperty("failure_probability");
-            var text = rul.ValueKind != JsonValueKind.Number
+            var missing = m.TryGetProperty("missing_signals", out var ms) ? ms.GetString() : null;
+            var text = missing is not null
+                ? $"cannot be predicted: no device located on it carries {missing} (the model needs all three; see the agent's log)"
+                : rul.ValueKind != JsonValueKind.Number
                 ? "no estimate yet (no half-hour interval of running data has closed since the start or the repair)"
                 : p.ValueKind != JsonValueKind.Number
                 ? string.Create(ic, $"RUL {rul.GetDouble():0.#} h; no probability (the horizon is longer than the model can answer: see the agent's log)")

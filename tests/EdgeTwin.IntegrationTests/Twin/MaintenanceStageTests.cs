@@ -94,6 +94,25 @@ public sealed class MaintenanceStageTests
         Assert.Contains(messages, m => m.Level == LogLevel.Warning && m.Message.StartsWith("Maintenance: machine m3 has no vibration_rms, vibration_kurtosis, bearing_temperature series (devices located on it: none)", StringComparison.Ordinal));
         Assert.DoesNotContain(messages, m => m.Message.StartsWith("Maintenance: machine m2", StringComparison.Ordinal));
         Assert.Contains((LogLevel.Information, "Maintenance: watching 1 of 3 configured machines with model bearing-rul (2 devices located on them)"), messages);
+
+        // `maintenance status` says so too, not "no estimate yet" as if data were coming (seen on the sim's drive-only machines).
+        var lines = EdgeTwin.Agent.Cli.MaintenanceStatusCommand.Lines(StatusJson(stage)).ToList();
+        Assert.Equal("m1: cannot be predicted: no device located on it carries vibration_rms, vibration_kurtosis, bearing_temperature (the model needs all three; see the agent's log); no prediction open", lines[1]);
+        Assert.StartsWith("m2: no estimate yet", lines[2], StringComparison.Ordinal);
+        Assert.StartsWith("m3: cannot be predicted", lines[3], StringComparison.Ordinal);
+    }
+
+    private static System.Text.Json.JsonElement StatusJson(MaintenanceStage stage)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            stage.WriteStatus(w);
+            w.WriteEndObject();
+        }
+
+        return System.Text.Json.JsonDocument.Parse(buffer.WrittenMemory).RootElement.Clone();
     }
 
     private static bool IsRaised(EdgeEvent e) => e.Attributes!["state"] == "raised";

@@ -61,6 +61,8 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     // was applied, never read from the monitor itself.
     private volatile IReadOnlyList<MaintenanceMachineStatus> _status = [];
     private long _statusAtIntervals = -1;
+    // Machines whose located devices' profiles carry none of a needed signal (judged at start): status says so.
+    private readonly Dictionary<string, string> _missingSignals = new(StringComparer.Ordinal);
     private readonly bool[] _frozenLogged = [];
 
     // Repairs reported through the control socket (another thread), applied by the stage with its next batch: the monitor
@@ -136,6 +138,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
                 continue;
             }
 
+            _missingSignals[machine] = string.Join(", ", missing);
             LogMachineLacksSignals(_logger, machine, string.Join(", ", missing), devices.Count == 0 ? "none" : string.Join(", ", devices), config.MaintenanceModel, string.Join(", ", MachineHealthInput.FeatureNames));
         }
 
@@ -365,6 +368,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             Text(w, "frozen_signal", m.FrozenSignal);
             Number(w, "frozen_value", m.FrozenValue);
             Text(w, "prediction_id", m.OpenPrediction);
+            Text(w, "missing_signals", m.MissingSignals);
             Text(w, "estimated_failure_time", m.EstimatedFailureTime is { } eta ? WireTime.Instant(eta) : null);
             w.WriteEndObject();
         }
@@ -416,7 +420,10 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
                 frozen is { } f ? MachineHealthInput.FeatureNames[(int)f] : null,
                 frozen is null ? null : value,
                 state.Open?.Id,
-                state.Open is { EstimatedFailureTime: var eta } && eta != DateTimeOffset.MinValue ? eta : null);
+                state.Open is { EstimatedFailureTime: var eta } && eta != DateTimeOffset.MinValue ? eta : null)
+            {
+                MissingSignals = _missingSignals.GetValueOrDefault(monitor.Machines[i]),
+            };
         }
 
         return result;
@@ -692,7 +699,11 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 /// <param name="InputsUntil">End of the last interval that counted.</param>
 /// <param name="FrozenSignal">A signal that read one value throughout the last closed interval (a stuck transmitter), left out.</param>
 /// <param name="Window">Running time the model reads.</param>
-public sealed record MaintenanceMachineStatus(string Machine, double? RulHours, double? FailureProbability, TimeSpan History, TimeSpan Window, DateTimeOffset? InputsUntil, string? FrozenSignal, double? FrozenValue, string? OpenPrediction, DateTimeOffset? EstimatedFailureTime);
+public sealed record MaintenanceMachineStatus(string Machine, double? RulHours, double? FailureProbability, TimeSpan History, TimeSpan Window, DateTimeOffset? InputsUntil, string? FrozenSignal, double? FrozenValue, string? OpenPrediction, DateTimeOffset? EstimatedFailureTime)
+{
+    /// <summary>The model's signals no device located on the machine carries (comma-separated), or null: it cannot be predicted.</summary>
+    public string? MissingSignals { get; init; }
+}
 
 /// <summary>The answer to a reported repair: whether it was taken, the prediction it closes (null: none open) and what to tell the operator.</summary>
 public sealed record MaintenanceRepairAnswer(bool Ok, string? PredictionId, string Message);
