@@ -185,6 +185,7 @@ public sealed partial class AlertingHostedService(
             Metrics = metrics,
             FallbackPath = AlertingExtensions.FallbackControlSocket(),
             MaintenanceDone = maintenance is null ? null : (machine, by) => maintenance.ReportRepaired(machine, by) is var a ? (a.Ok, a.PredictionId, a.Message) : default,
+            MaintenanceStatus = maintenance?.Monitor is null ? null : maintenance.WriteStatus,
         };
         try
         {

@@ -35,7 +35,7 @@ internal static class CliCommands
         ["line"] = "Production line twin: machine states, OEE, bottleneck.",
         ["alerts"] = "Local alerts of the running agent: list, history, acknowledge, silence.",
         ["models"] = "Models on this gateway: list, verify.",
-        ["maintenance"] = "Maintenance predictions of the running agent: report a machine repaired.",
+        ["maintenance"] = "Maintenance predictions of the running agent: each machine's status, report a machine repaired.",
     };
 
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Command types live in this assembly, which is rooted.")]

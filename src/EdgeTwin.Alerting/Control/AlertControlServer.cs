@@ -90,6 +90,12 @@ public sealed partial class AlertControlServer : IAsyncDisposable
     /// </summary>
     public Func<string, string, (bool Ok, string? PredictionId, string Message)>? MaintenanceDone { get; init; }
 
+    /// <summary>
+    /// Answers <c>{"op":"maintenance_status"}</c> (<c>edgetwin maintenance status</c>): writes the maintenance predictions'
+    /// members into the answer. Called on the connection's task; it must only read a snapshot. Null: no maintenance predictions.
+    /// </summary>
+    public Action<Utf8JsonWriter>? MaintenanceStatus { get; init; }
+
     /// <summary>Counts refused connections (<c>edgetwin.alerts.control.refused</c>); null: not counted.</summary>
     public AlertingMetrics? Metrics { get; init; }
 
@@ -557,8 +563,17 @@ public sealed partial class AlertControlServer : IAsyncDisposable
                         return Silence(w, root, RequirePeer(peer));
                     case "maintenance_done":
                         return MaintenanceRepaired(w, root, RequirePeer(peer));
+                    case "maintenance_status":
+                        if (MaintenanceStatus is null)
+                        {
+                            return Error(w, "this agent makes no maintenance predictions (models.maintenance is off or not configured)");
+                        }
+
+                        w.WriteBoolean("ok", true);
+                        MaintenanceStatus(w);
+                        return null;
                     default:
-                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (status, list, history, ack, silence, maintenance_done)");
+                        return Error(w, $"unknown op {(op is null ? "(none)" : "'" + op + "'")} (status, list, history, ack, silence, maintenance_done, maintenance_status)");
                 }
             }
             catch (BadRequestException ex)

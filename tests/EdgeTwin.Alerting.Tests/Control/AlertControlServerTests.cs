@@ -166,7 +166,7 @@ public sealed class AlertControlServerTests
     [InlineData("""[{"op":"list"}]""", "request must be a JSON object like {\"op\":\"list\"}, got an array [{\"op\":\"list\"}]")]
     [InlineData("42", "request must be a JSON object like {\"op\":\"list\"}, got 42")]
     [InlineData("\"list\"", "request must be a JSON object like {\"op\":\"list\"}, got a string \"list\"")]
-    [InlineData("""{"op":"reboot"}""", "unknown op 'reboot' (status, list, history, ack, silence, maintenance_done)")]
+    [InlineData("""{"op":"reboot"}""", "unknown op 'reboot' (status, list, history, ack, silence, maintenance_done, maintenance_status)")]
     [InlineData("""{"op":"maintenance_done"}""", "maintenance_done needs 'machine' (the machine's id in models.maintenance.machines)")]
     [InlineData("""{"op":"maintenance_done","machine":"m1"}""", "this agent makes no maintenance predictions (models.maintenance is off or not configured)")]
     [InlineData("""{"op":7}""", "request's 'op' must be a string, got 7")]

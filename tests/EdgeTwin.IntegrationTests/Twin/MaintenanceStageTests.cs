@@ -94,6 +94,25 @@ public sealed class MaintenanceStageTests
         Assert.Contains(messages, m => m.Level == LogLevel.Warning && m.Message.StartsWith("Maintenance: machine m3 has no vibration_rms, vibration_kurtosis, bearing_temperature series (devices located on it: none)", StringComparison.Ordinal));
         Assert.DoesNotContain(messages, m => m.Message.StartsWith("Maintenance: machine m2", StringComparison.Ordinal));
         Assert.Contains((LogLevel.Information, "Maintenance: watching 1 of 3 configured machines with model bearing-rul (2 devices located on them)"), messages);
+
+        // `maintenance status` says so too, not "no estimate yet" as if data were coming (seen on the sim's drive-only machines).
+        var lines = EdgeTwin.Agent.Cli.MaintenanceStatusCommand.Lines(StatusJson(stage)).ToList();
+        Assert.Equal("m1: cannot be predicted: no device located on it carries vibration_rms, vibration_kurtosis, bearing_temperature (the model needs all three; see the agent's log); no prediction open", lines[1]);
+        Assert.StartsWith("m2: no estimate yet", lines[2], StringComparison.Ordinal);
+        Assert.StartsWith("m3: cannot be predicted", lines[3], StringComparison.Ordinal);
+    }
+
+    private static System.Text.Json.JsonElement StatusJson(MaintenanceStage stage)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            stage.WriteStatus(w);
+            w.WriteEndObject();
+        }
+
+        return System.Text.Json.JsonDocument.Parse(buffer.WrittenMemory).RootElement.Clone();
     }
 
     private static bool IsRaised(EdgeEvent e) => e.Attributes!["state"] == "raised";
@@ -274,6 +293,9 @@ public sealed class MaintenanceStageTests
         /// <summary>While set, the machines run on but no sample reaches the stage (a sensor or network dropout).</summary>
         public bool Dropout { get; set; }
 
+        /// <summary>When set, what machine d1's vibration transmitter reads instead of the machine (a stuck transmitter).</summary>
+        public double? D1VibrationStuckAt { get; set; }
+
         /// <param name="configured">The machines of models.maintenance.machines (default: both).</param>
         public static async Task<MaintenanceAgent> StartAsync(SimulatedMachines machines, IUnplannedFailureCostModel? costModel, string? statePath, IReadOnlyCollection<string>? configured = null, TimeProvider? time = null, ILoggerProvider? logs = null)
         {
@@ -360,7 +382,7 @@ public sealed class MaintenanceStageTests
                         continue;
                     }
 
-                    batch[n++] = new Sample(_ids[i][0], t, m.VibrationSensor.Reading);
+                    batch[n++] = new Sample(_ids[i][0], t, i == 0 && D1VibrationStuckAt is { } stuck ? stuck : m.VibrationSensor.Reading);
                     batch[n++] = new Sample(_ids[i][1], t, m.KurtosisSensor.Reading);
                     batch[n++] = new Sample(_ids[i][2], t, m.BearingSensor.Reading);
                     batch[n++] = new Sample(_other, t, m.RunHours); // not a machine-health series: ignored
@@ -478,6 +500,161 @@ public sealed class MaintenanceStageTests
 
             Assert.Single(logs, l => l.Message.Contains($"{statePath} written again after", StringComparison.Ordinal));
             Assert.True(File.Exists(statePath));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A vibration transmitter stuck at a healthy reading while the bearing wore out: the stage fed the model its
+    /// intervals and the planner saw nothing (0 % to the failure). Now the stage says once which machine and signal froze,
+    /// raises nothing from it, and says once when it reads again.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_stuck_vibration_transmitter_was_not_said_and_its_machine_looked_healthy()
+    {
+        var predictionStep = await StepAfterThePredictionAsync(TimeSpan.Zero);
+        var logs = new ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)>();
+        var machines = new SimulatedMachines();
+        await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath: null, logs: new StageLogs(logs));
+        var hour = (int)(TimeSpan.FromHours(1) / SamplePeriod);
+        var freezeStep = predictionStep - (12 * hour);
+        await agent.FeedAsync(1, freezeStep);
+        agent.D1VibrationStuckAt = 1.25;
+        await agent.FeedAsync(freezeStep + 1, predictionStep + (6 * hour));
+        Assert.DoesNotContain(agent.Events, IsRaised);
+        var frozen = Assert.Single(logs, l => l.Message.Contains("throughout", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, frozen.Level);
+        Assert.Contains("machine d1: vibration_rms read 1.25 throughout the last 30 min while the machine ran (a stuck or dead transmitter?)", frozen.Message, StringComparison.Ordinal);
+        Assert.True(agent.Stage.Monitor!.FrozenIntervals >= 35, $"{agent.Stage.Monitor.FrozenIntervals} intervals left out");
+
+        agent.D1VibrationStuckAt = null; // the transmitter replaced: its intervals count again, and the worn bearing is predicted
+        await agent.FeedAsync(predictionStep + (6 * hour) + 1, Steps);
+        await agent.Hub.CompleteAsync(Ct);
+        Assert.Single(agent.Events, IsRaised);
+        Assert.Null(agent.Stage.Monitor.Frozen(0, out _));
+        Assert.Single(logs, l => l.Message == "Maintenance: machine d1: its signals vary again; its intervals count again");
+    }
+
+    /// <summary>
+    /// <c>maintenance done</c> (a bearing replaced), then a restart before the next interval closed: the restart must not
+    /// bring back the worn bearing's history or its prediction (the report saves the state at once). Checked, held.
+    /// </summary>
+    [Fact]
+    public async Task A_reported_repair_survives_a_restart_before_the_next_interval()
+    {
+        var after = await StepAfterThePredictionAsync(TimeSpan.FromHours(6));
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-state-");
+        try
+        {
+            var statePath = Path.Combine(dir.FullName, MaintenanceStage.StateFileName);
+            var machines = new SimulatedMachines();
+            await using (var first = await MaintenanceAgent.StartAsync(machines, null, statePath))
+            {
+                await first.FeedAsync(1, after);
+                machines.Machines[0].Sim.ReplaceBearing();
+                Assert.True(first.Stage.ReportRepaired("d1", "alice").Ok);
+                await first.FeedAsync(after + 1, after + 1); // applied with the next batch
+                await first.Stage.PendingSave.WaitAsync(Ct);
+                await first.Hub.CompleteAsync(Ct); // killed: no flush at stop
+                Assert.Single(first.Events, e => e.Attributes!["state"] == "resolved");
+            }
+
+            var state = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(statePath, Ct))!["d1"]!;
+            Assert.False(state["raised"]!.GetValue<bool>());
+            Assert.Empty(state["window"]!["intervals"]!.AsArray());
+
+            await using var second = await MaintenanceAgent.StartAsync(machines, null, statePath);
+            await second.FeedAsync(after + 2, after + (int)(TimeSpan.FromHours(36) / SamplePeriod));
+            await second.StopAsync();
+            Assert.DoesNotContain(second.Events, e => e.Source == "d1");
+            var rul = second.Stage.Monitor!.LastRul(0);
+            Assert.InRange(rul, 110, 120); // the new bearing, read as healthy (the 120 h cap)
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A planner saw a machine only once its failure probability crossed the threshold (an event): a healthy machine, one
+    /// whose transmitter froze, one warming up after a repair all looked the same — nothing. <c>edgetwin maintenance
+    /// status</c> now shows each watched machine: RUL in running hours, probability within the horizon, the history it
+    /// rests on, a frozen signal, the open prediction.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_planner_could_see_no_machine_until_its_failure_probability_crossed_the_threshold()
+    {
+        var predictionStep = await StepAfterThePredictionAsync(TimeSpan.Zero);
+        var hour = (int)(TimeSpan.FromHours(1) / SamplePeriod);
+        var machines = new SimulatedMachines();
+        await using var agent = await MaintenanceAgent.StartAsync(machines, null, statePath: null);
+        var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-status-");
+        try
+        {
+            var diagnostics = new ConfigDiagnostics();
+            var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
+            var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
+            var services = new ServiceCollection().AddMetrics().AddSingleton(agent.Stage).BuildServiceProvider();
+            await using var disposeServices = services;
+            var site = new SiteConfigBuilder("s1", "g1").Build();
+            await using var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
+                site,
+                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = dir.FullName, Config = config },
+                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
+                TimeProvider.System,
+                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                services);
+            await host.StartingAsync(Ct);
+            var socket = host.ControlSocket!;
+            async Task<string[]> StatusAsync()
+            {
+                var (exit, output, error) = await InProcessCli.RunAsync("maintenance", "status", "--socket", socket);
+                Assert.True(exit == 0, error);
+                return output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            }
+
+            var lines = await StatusAsync();
+            Assert.Equal("model bearing-rul, failure probability within 48 h, RUL in running hours", lines[0]);
+            Assert.StartsWith("d1: no estimate yet", lines[1], StringComparison.Ordinal);
+
+            await agent.FeedAsync(1, 6 * hour);
+            lines = await StatusAsync();
+            Assert.Matches(@"^h1: RUL 1[12]\d(\.\d)? h, failure probability 0 %, from 6 h of data of 24 h \(warming up\), as of 2026-03-02T06:00:00\.000Z; no prediction open$", lines[2]);
+
+            await agent.FeedAsync(6 * hour + 1, predictionStep - (6 * hour));
+            agent.D1VibrationStuckAt = 1.25;
+            await agent.FeedAsync(predictionStep - (6 * hour) + 1, predictionStep - (5 * hour));
+            lines = await StatusAsync();
+            Assert.Contains("from 24 h of data", lines[1], StringComparison.Ordinal);
+            Assert.Contains("; vibration_rms stuck at 1.25 (left out: check the transmitter); no prediction open", lines[1], StringComparison.Ordinal);
+
+            agent.D1VibrationStuckAt = null;
+            await agent.FeedAsync(predictionStep - (5 * hour) + 1, predictionStep + hour);
+            var open = agent.Stage.Status()[0];
+            Assert.NotNull(open.OpenPrediction);
+            lines = await StatusAsync();
+            Assert.Contains($"; prediction {open.OpenPrediction} open, estimated failure {EdgeTwin.Core.Events.WireTime.Instant(open.EstimatedFailureTime!.Value)}", lines[1], StringComparison.Ordinal);
+            Assert.DoesNotContain("stuck", lines[1], StringComparison.Ordinal);
+
+            var (code, json, _) = await InProcessCli.RunAsync("maintenance", "status", "--socket", socket, "--json");
+            Assert.Equal(0, code);
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            var d1 = doc.RootElement.GetProperty("machines")[0];
+            Assert.Equal("d1", d1.GetProperty("machine").GetString());
+            Assert.InRange(d1.GetProperty("failure_probability").GetDouble(), 0.7, 1);
+            Assert.Equal("h", doc.RootElement.GetProperty("rul_unit").GetString());
+
+            Assert.True(agent.Stage.ReportRepaired("d1", "alice").Ok);
+            machines.Machines[0].Sim.ReplaceBearing();
+            await agent.FeedAsync(predictionStep + hour + 1, predictionStep + hour + 1);
+            lines = await StatusAsync();
+            Assert.StartsWith("d1: no estimate yet", lines[1], StringComparison.Ordinal);
+            Assert.EndsWith("; no prediction open", lines[1], StringComparison.Ordinal);
         }
         finally
         {

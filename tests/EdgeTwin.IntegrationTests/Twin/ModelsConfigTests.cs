@@ -37,6 +37,40 @@ public sealed class ModelsConfigTests
         Assert.Contains(problems, p => p.StartsWith("site.yaml:9:", StringComparison.Ordinal) && p.Contains("models.anomaly: the streaming anomaly detector is configured under twin.anomaly", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// <c>horizon: 7d</c> (to plan next week's work) passed check, and with the 120 h bearing model every healthy machine
+    /// then read a 100 % failure probability within it. check now reads the manifest of models.directory (relative to the
+    /// config file, as the agent does) and names the longest horizon the model can answer.
+    /// </summary>
+    [Fact]
+    public void Regression_check_passed_a_horizon_the_maintenance_model_cannot_see_so_far()
+    {
+        using var dir = new TempDir();
+        var models = Directory.CreateDirectory(Path.Combine(dir.Path, "models")).FullName;
+        File.Copy(Path.Combine(Tool.RepoRoot(), "models", "manifest.json"), Path.Combine(models, "manifest.json"));
+        var path = Path.Combine(dir.Path, "site.yaml");
+        string Yaml(string horizon) => $$"""
+            site: { id: s1, gateway_id: g1 }
+            devices: []
+            models:
+              directory: models
+              maintenance:
+                horizon: {{horizon}}
+                machines:
+                  m1: { downtime_hours: 6, cost_per_hour: 1200 }
+            """;
+        File.WriteAllText(path, Yaml("7d"));
+        var result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { SectionValidators = [new ModelsSectionValidator()] });
+        var problem = Assert.Single(result.Problems).ToString();
+        Assert.StartsWith(path + ":6:", problem, StringComparison.Ordinal);
+        Assert.Contains("models.maintenance.horizon: 168 h is longer than model 'bearing-rul' can answer: its RUL is capped at 120 h", problem, StringComparison.Ordinal);
+        Assert.EndsWith("at most 114 h", problem, StringComparison.Ordinal);
+
+        File.WriteAllText(path, Yaml("114h"));
+        result = SiteConfigLoader.Load(path, new SiteConfigLoadOptions { SectionValidators = [new ModelsSectionValidator()] });
+        Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Problems));
+    }
+
     [Fact]
     public void Valid_section_reads_directory_relative_to_the_config_and_machine_figures()
     {

@@ -319,6 +319,7 @@ public sealed class WireContractTests
             ["recommended_action"] = "replace drive-end bearing", ["expected_downtime_hours"] = "6.0", ["cost"] = "7200", ["estimated_downtime"] = "6.0",
             ["cost_of_unplanned_failure"] = "7200", ["cost_source"] = "config", ["model"] = "bearing-rul", ["model_version"] = "1.0.0", ["state"] = "raised",
             ["prediction_id"] = "m1/20261205T150000Z", ["horizon_hours"] = "48", ["horizon_end"] = "2026-12-07T15:00:00.000Z", ["inputs_until"] = "2026-12-05T15:00:00.000Z",
+            ["rul_unit"] = "h", ["history_hours"] = "6.5", ["window_hours"] = "24",
         };
         var machineEvent = Event(calibration).Parent!.AsObject().DeepClone().AsObject();
         machineEvent["body"]!["source"] = "m1";
@@ -330,6 +331,8 @@ public sealed class WireContractTests
             ("with a failure time that is not an instant", a => a["estimated_failure_time"] = "2026-12-06 10:00"),
             ("with an unknown state", a => a["state"] = "open"),
             ("without inputs_until", a => a.Remove("inputs_until")),
+            ("with its RUL in cycles", a => a["rul_unit"] = "cycles"),
+            ("with a history that is not a number", a => a["history_hours"] = "6,5"),
         })
         {
             var copy = machineEvent.DeepClone().AsObject();
@@ -347,7 +350,7 @@ public sealed class WireContractTests
         gap["body"]!["event"] = "data_gap";
         gap["body"]!["attributes"] = new JsonObject { ["reason"] = "unclean_stop", ["from_ms"] = "1796482615.5", ["to_ms"] = "1796482620000" };
         Assert.False(Schema.Value.Evaluate(gap).IsValid, "data_gap with a from_ms that is not whole milliseconds");
-        Assert.Equal(19, checkedCount);
+        Assert.Equal(21, checkedCount);
     }
 
     [Fact]

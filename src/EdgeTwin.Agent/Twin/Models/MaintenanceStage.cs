@@ -56,6 +56,14 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
     private readonly Dictionary<string, MachineHealthState> _orphans = new(StringComparer.Ordinal);
     private readonly string _model = "";
     private readonly TimeSpan _horizon;
+    private bool _horizonBeyondLogged;
+    // What `edgetwin maintenance status` reads (another thread): rebuilt by the stage when an interval closed or a repair
+    // was applied, never read from the monitor itself.
+    private volatile IReadOnlyList<MaintenanceMachineStatus> _status = [];
+    private long _statusAtIntervals = -1;
+    // Machines whose located devices' profiles carry none of a needed signal (judged at start): status says so.
+    private readonly Dictionary<string, string> _missingSignals = new(StringComparer.Ordinal);
+    private readonly bool[] _frozenLogged = [];
 
     // Repairs reported through the control socket (another thread), applied by the stage with its next batch: the monitor
     // is the stage's alone. The open predictions' ids are mirrored for the answer to the operator.
@@ -115,6 +123,8 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         var predictor = new MaintenancePredictor(new MaintenanceSettings(config.Threshold, config.Horizon, TimeSpan.FromHours(1), config.RearmBelow) { Currency = config.Currency }, figures, costModel);
         _monitor = new MachineHealthMonitor([.. config.Machines.Keys.Order(StringComparer.Ordinal)], new MachineHealthRunner(catalog, config.MaintenanceModel, logger), predictor);
         _meter.CreateObservableGauge("edgetwin.twin.maintenance.inferences", () => _monitor.Inferences, "{inference}", "Machine-health model inferences.");
+        _meter.CreateObservableCounter("edgetwin.twin.maintenance.frozen_intervals", () => _monitor.FrozenIntervals, "{interval}", "Averaging intervals left out because a signal read one value throughout (a frozen transmitter).");
+        _frozenLogged = new bool[_monitor.Machines.Count];
 
         // A machine whose devices lack a signal the model needs is fed nothing usable: say so, and count only the rest.
         var watching = 0;
@@ -128,6 +138,7 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
                 continue;
             }
 
+            _missingSignals[machine] = string.Join(", ", missing);
             LogMachineLacksSignals(_logger, machine, string.Join(", ", missing), devices.Count == 0 ? "none" : string.Join(", ", devices), config.MaintenanceModel, string.Join(", ", MachineHealthInput.FeatureNames));
         }
 
@@ -137,6 +148,9 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             _statePath = statePath;
             Restore(statePath);
         }
+
+        _status = BuildStatus();
+        _statusAtIntervals = _monitor.IntervalsClosed;
     }
 
     /// <summary>The state write in flight (completed when none is), for tests.</summary>
@@ -323,6 +337,98 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
             : $"{machine}: repair recorded; prediction {id} is withdrawn (state resolved) with the next samples and its history restarts");
     }
 
+    /// <summary>
+    /// <c>edgetwin maintenance status</c> (the control socket's <c>maintenance_status</c>; any thread): each watched machine
+    /// as of the last closed interval — RUL, probability within the horizon, the history it rests on, a frozen signal, the
+    /// open prediction. Before, a planner saw a machine only once its probability crossed the threshold: a healthy one, one
+    /// warming up, one whose transmitter froze and one without data all looked the same (no event).
+    /// </summary>
+    public IReadOnlyList<MaintenanceMachineStatus> Status() => _status;
+
+    /// <summary>The horizon the probabilities are over.</summary>
+    public TimeSpan Horizon => _horizon;
+
+    /// <summary>The <c>maintenance_status</c> answer's members: horizon, model, and one object per machine (null members: not known yet).</summary>
+    public void WriteStatus(System.Text.Json.Utf8JsonWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.WriteNumber("horizon_hours", _horizon.TotalHours);
+        w.WriteString("model", _model);
+        w.WriteString("rul_unit", "h");
+        w.WriteStartArray("machines");
+        foreach (var m in _status)
+        {
+            w.WriteStartObject();
+            w.WriteString("machine", m.Machine);
+            Number(w, "predicted_rul", m.RulHours);
+            Number(w, "failure_probability", m.FailureProbability);
+            w.WriteNumber("history_hours", m.History.TotalHours);
+            w.WriteNumber("window_hours", m.Window.TotalHours);
+            Text(w, "inputs_until", m.InputsUntil is { } until ? WireTime.Instant(until) : null);
+            Text(w, "frozen_signal", m.FrozenSignal);
+            Number(w, "frozen_value", m.FrozenValue);
+            Text(w, "prediction_id", m.OpenPrediction);
+            Text(w, "missing_signals", m.MissingSignals);
+            Text(w, "estimated_failure_time", m.EstimatedFailureTime is { } eta ? WireTime.Instant(eta) : null);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+
+        static void Number(System.Text.Json.Utf8JsonWriter w, string name, double? value)
+        {
+            if (value is { } v && double.IsFinite(v))
+            {
+                w.WriteNumber(name, Math.Round(v, 3));
+            }
+            else
+            {
+                w.WriteNull(name);
+            }
+        }
+
+        static void Text(System.Text.Json.Utf8JsonWriter w, string name, string? value)
+        {
+            if (value is null)
+            {
+                w.WriteNull(name);
+            }
+            else
+            {
+                w.WriteString(name, value);
+            }
+        }
+    }
+
+    private MaintenanceMachineStatus[] BuildStatus()
+    {
+        var monitor = _monitor!;
+        var result = new MaintenanceMachineStatus[monitor.Machines.Count];
+        var window = monitor.Interval * (monitor.ModelWindow ?? 48);
+        for (var i = 0; i < result.Length; i++)
+        {
+            var state = monitor.Export(i);
+            var intervals = state.Window.Intervals.Length / BearingFeatureWindow.Features;
+            var frozen = monitor.Frozen(i, out var value);
+            result[i] = new MaintenanceMachineStatus(
+                monitor.Machines[i],
+                double.IsNaN(state.LastRul) ? null : state.LastRul,
+                double.IsNaN(state.LastProbability) ? null : state.LastProbability,
+                monitor.Interval * Math.Min(intervals, monitor.ModelWindow ?? 48),
+                window,
+                state.Window.LastIntervalEndMs > 0 && intervals > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(state.Window.LastIntervalEndMs) : null,
+                frozen is { } f ? MachineHealthInput.FeatureNames[(int)f] : null,
+                frozen is null ? null : value,
+                state.Open?.Id,
+                state.Open is { EstimatedFailureTime: var eta } && eta != DateTimeOffset.MinValue ? eta : null)
+            {
+                MissingSignals = _missingSignals.GetValueOrDefault(monitor.Machines[i]),
+            };
+        }
+
+        return result;
+    }
+
     public async ValueTask ProcessAsync(ReadOnlyMemory<Sample> samples, CancellationToken cancellationToken)
     {
         if (_orphans.Count > 0)
@@ -398,6 +504,41 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         if (fed > 0)
         {
             _samples.Add(fed);
+        }
+
+        // A frozen transmitter: said once per machine when its intervals start being left out, and once when it reads again.
+        for (var m = 0; m < _frozenLogged.Length; m++)
+        {
+            var frozen = _monitor.Frozen(m, out var value);
+            if ((frozen is not null) != _frozenLogged[m])
+            {
+                _frozenLogged[m] = frozen is not null;
+                if (frozen is { } feature)
+                {
+                    LogSignalFrozen(_logger, _monitor.Machines[m], MachineHealthInput.FeatureNames[(int)feature], value, _monitor.Interval.TotalMinutes);
+                }
+                else
+                {
+                    LogSignalVariesAgain(_logger, _monitor.Machines[m]);
+                }
+            }
+        }
+
+        // Said once (and again if it comes back after a fitting model): a horizon the model cannot answer raises nothing.
+        var longest = _monitor.HorizonBeyondModel;
+        if (longest.HasValue != _horizonBeyondLogged)
+        {
+            _horizonBeyondLogged = longest.HasValue;
+            if (longest is { } hours)
+            {
+                LogHorizonBeyondModel(_logger, _horizon.TotalHours, _model, Math.Floor(hours));
+            }
+        }
+
+        if (repaired || _monitor.IntervalsClosed != _statusAtIntervals)
+        {
+            _statusAtIntervals = _monitor.IntervalsClosed;
+            _status = BuildStatus();
         }
 
         // An interval closed: the history changed (at most once per interval and machine, half an hour apart).
@@ -505,6 +646,15 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
         _meter.Dispose();
     }
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance: machine {Machine}: {Signal} read {Value} throughout the last {Minutes} min while the machine ran (a stuck or dead transmitter?); its intervals are left out until it varies again, so no RUL is made from it and its predictions stay as they were. Check the transmitter")]
+    private static partial void LogSignalFrozen(ILogger logger, string machine, string signal, double value, double minutes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: machine {Machine}: its signals vary again; its intervals count again")]
+    private static partial void LogSignalVariesAgain(ILogger logger, string machine);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Maintenance: models.maintenance.horizon ({Horizon} h) is longer than model {Model} can answer (its RUL is capped; a healthy machine reads the cap): at most {Longest} h. No maintenance prediction is raised, updated or withdrawn until the horizon is shortened")]
+    private static partial void LogHorizonBeyondModel(ILogger logger, double horizon, string model, double longest);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Maintenance: machine {Machine} reported repaired by {By} (open prediction: {Id}); its history restarts with the next samples")]
     private static partial void LogRepairReported(ILogger logger, string machine, string by, string id);
 
@@ -540,6 +690,19 @@ public sealed partial class MaintenanceStage : ISampleStage, IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Maintenance prediction for {Machine} {State} ({Id}): failure probability {Probability}, estimated failure {Eta:O} (cost from {CostSource})")]
     private static partial void LogPrediction(ILogger logger, string machine, string state, string id, string probability, DateTimeOffset eta, string costSource);
+}
+
+/// <summary>One watched machine as <c>edgetwin maintenance status</c> shows it (null: not known yet).</summary>
+/// <param name="RulHours">Last RUL, running hours (held to the model's cap).</param>
+/// <param name="FailureProbability">P(failure within the horizon) at the last interval.</param>
+/// <param name="History">Running time the machine's history holds (the model reads 24 h: less is warming up).</param>
+/// <param name="InputsUntil">End of the last interval that counted.</param>
+/// <param name="FrozenSignal">A signal that read one value throughout the last closed interval (a stuck transmitter), left out.</param>
+/// <param name="Window">Running time the model reads.</param>
+public sealed record MaintenanceMachineStatus(string Machine, double? RulHours, double? FailureProbability, TimeSpan History, TimeSpan Window, DateTimeOffset? InputsUntil, string? FrozenSignal, double? FrozenValue, string? OpenPrediction, DateTimeOffset? EstimatedFailureTime)
+{
+    /// <summary>The model's signals no device located on the machine carries (comma-separated), or null: it cannot be predicted.</summary>
+    public string? MissingSignals { get; init; }
 }
 
 /// <summary>The answer to a reported repair: whether it was taken, the prediction it closes (null: none open) and what to tell the operator.</summary>

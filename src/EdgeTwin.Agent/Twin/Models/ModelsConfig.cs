@@ -1,4 +1,7 @@
 using EdgeTwin.Core.Config;
+using EdgeTwin.Twin.Models;
+using EdgeTwin.Twin.Models.Maintenance;
+using EdgeTwin.Twin.Models.Rul;
 
 namespace EdgeTwin.Agent.Twin.Models;
 
@@ -156,8 +159,55 @@ public sealed record ModelsConfig(string Directory, double Threshold, TimeSpan H
 
         section.ReportUnknownKeys();
         var directory = dir is null ? DefaultDirectory() : Path.GetFullPath(Path.Combine(configDirectory, dir));
+        if (enabled && machines.Count > 0)
+        {
+            CheckHorizonAgainstModel(section, directory, model, horizon);
+        }
+
         return new ModelsConfig(directory, threshold, horizon, machines) { MaintenanceModel = model, MaintenanceEnabled = enabled, RearmBelow = rearm, Currency = currency };
     }
+
+    /// <summary>
+    /// The horizon must be one the machine-health model can answer: its RUL is capped (120 h for <c>bearing-rul</c>), a
+    /// healthy machine reads the cap, so a horizon near or past it (a week, to plan next week's work) made every healthy
+    /// machine's failure probability 100 %. Judged when the models directory's manifest can be read and lists the model
+    /// (the agent checks again per inference, for a model deployed later); a missing or broken manifest is the models
+    /// service's to report.
+    /// </summary>
+    private static void CheckHorizonAgainstModel(ConfigReader section, string directory, string model, TimeSpan horizon)
+    {
+        var manifest = Path.Combine(directory, "manifest.json");
+        if (!File.Exists(manifest))
+        {
+            return;
+        }
+
+        try
+        {
+            if (ModelManifest.Load(manifest).Find(model) is not { } entry || entry.Outputs.Count == 0 || entry.Outputs[0].Cap is not { } cap)
+            {
+                return;
+            }
+
+            var longest = MaintenancePredictor.LongestHorizon(cap, RulUncertainty.FromEntry(entry, manifest));
+            var hours = horizon / MaintenanceRulUnit;
+            if (hours > longest)
+            {
+                var ic = System.Globalization.CultureInfo.InvariantCulture;
+                var maintenance = (ConfigMapping)section.Mapping["maintenance"]!;
+                var mark = maintenance["horizon"] is not null ? maintenance.KeyMark("horizon") : section.Mapping.KeyMark("maintenance");
+                section.Diagnostics.Add(mark, section.ChildPath("maintenance") + ".horizon",
+                    string.Create(ic, $"{hours:0.#} h is longer than model '{model}' can answer: its RUL is capped at {cap:0.#} h ({manifest}), so every healthy machine would read a failure within it; at most {Math.Floor(longest):0} h"));
+            }
+        }
+        catch (ModelLoadException)
+        {
+            // Reported by the models service at start, with the file and JSON path.
+        }
+    }
+
+    /// <summary>Real time per unit of the machine-health model's RUL (running hours).</summary>
+    internal static readonly TimeSpan MaintenanceRulUnit = TimeSpan.FromHours(1);
 
     private static string CheckModelName(ConfigReader m, string name)
     {
@@ -178,7 +228,8 @@ public sealed class ModelsSectionValidator : IConfigSectionValidator
     public void Validate(ConfigReader section)
     {
         ArgumentNullException.ThrowIfNull(section);
-        ModelsConfig.Read(section, System.IO.Directory.GetCurrentDirectory());
+        // Relative to the config file, as the agent resolves models.directory (the manifest is read for the horizon check).
+        ModelsConfig.Read(section, section.FileDirectory);
     }
 
     /// <summary>The maintenance stage's history, next to the outbox (no key moves it).</summary>

@@ -30,12 +30,19 @@ public sealed class BearingFeatureWindow
     /// <summary>Number of features per interval.</summary>
     public const int Features = 3;
 
+    /// <summary>Readings of one signal an interval needs before one value throughout is judged frozen (fewer can repeat at a transmitter's resolution by chance).</summary>
+    public const int FrozenMinSamples = 10;
+
     /// <summary>Vibration at or below this is a machine at rest.</summary>
     public const double RunningVibrationMmPerS = 0.3;
 
     private readonly long _intervalMs;
     private readonly double[] _sum = new double[Features];
     private readonly int[] _count = new int[Features];
+    // Per feature, the interval's first reading and whether any later one differed: a transmitter whose register froze
+    // (stuck, or its card died and the gateway keeps reading the last value) gives one value for the whole interval.
+    private readonly double[] _first = new double[Features];
+    private readonly bool[] _varied = new bool[Features];
     private readonly float[] _ring;
     private long _currentInterval = long.MinValue;
     private bool _running;
@@ -63,6 +70,18 @@ public sealed class BearingFeatureWindow
 
     /// <summary>Backward wall-clock steps seen (a sample older than the interval being filled by more than <see cref="SampleClock.ToleranceMs"/>).</summary>
     public int ClockSteps { get; private set; }
+
+    /// <summary>
+    /// Intervals left out because a signal read one value for all of it (<see cref="FrozenFeature"/>). Before, they counted:
+    /// a vibration transmitter frozen at a healthy 1.14 mm/s kept the model at 106-166 h and 0 % to the failure.
+    /// </summary>
+    public long FrozenIntervals { get; private set; }
+
+    /// <summary>The signal that froze in the last interval that closed, or null when that one counted (or none closed yet).</summary>
+    public BearingFeature? FrozenFeature { get; private set; }
+
+    /// <summary>The one value <see cref="FrozenFeature"/> read.</summary>
+    public double FrozenValue { get; private set; }
 
     /// <summary>End of the last completed interval (Unix ms), or 0.</summary>
     public long LastIntervalEndMs { get; private set; }
@@ -93,8 +112,7 @@ public sealed class BearingFeatureWindow
                 // was "late" until the clock caught up with the interval being filled: no prediction for the size of the
                 // step. The partial interval is dropped (its samples and the next ones are not one stretch of time); the
                 // completed intervals stay, they are the machine's history.
-                Array.Clear(_sum);
-                Array.Clear(_count);
+                ClearPartial();
                 ClockSteps++;
             }
             else
@@ -112,8 +130,18 @@ public sealed class BearingFeatureWindow
 
         if (_running)
         {
-            _sum[(int)feature] += value;
-            _count[(int)feature]++;
+            var f = (int)feature;
+            if (_count[f] == 0)
+            {
+                _first[f] = value;
+            }
+            else if (value != _first[f])
+            {
+                _varied[f] = true;
+            }
+
+            _sum[f] += value;
+            _count[f]++;
         }
 
         return closed;
@@ -183,6 +211,8 @@ public sealed class BearingFeatureWindow
         _currentInterval = state.CurrentInterval;
         state.Sums.CopyTo(_sum, 0);
         state.Counts.CopyTo(_count, 0);
+        // The restored partial interval's readings are not kept one by one: it is not judged frozen.
+        Array.Fill(_varied, true);
         _running = state.Running;
     }
 
@@ -192,8 +222,15 @@ public sealed class BearingFeatureWindow
         Count = 0;
         _head = 0;
         _currentInterval = long.MinValue;
+        FrozenFeature = null;
+        ClearPartial();
+    }
+
+    private void ClearPartial()
+    {
         Array.Clear(_sum);
         Array.Clear(_count);
+        Array.Clear(_varied);
     }
 
     private bool Close()
@@ -206,6 +243,21 @@ public sealed class BearingFeatureWindow
 
         if (ok)
         {
+            // A reading that never moved over a running half hour is a dead or stuck transmitter, not a machine: left out,
+            // so no RUL is made from it (the model's last estimate and any open prediction stay as they were).
+            for (var f = 0; f < Features; f++)
+            {
+                if (!_varied[f] && _count[f] >= FrozenMinSamples)
+                {
+                    FrozenIntervals++;
+                    FrozenFeature = (BearingFeature)f;
+                    FrozenValue = _first[f];
+                    ClearPartial();
+                    return false;
+                }
+            }
+
+            FrozenFeature = null;
             for (var f = 0; f < Features; f++)
             {
                 _ring[(_head * Features) + f] = (float)(_sum[f] / _count[f]);
@@ -216,8 +268,7 @@ public sealed class BearingFeatureWindow
             LastIntervalEndMs = (_currentInterval + 1) * _intervalMs;
         }
 
-        Array.Clear(_sum);
-        Array.Clear(_count);
+        ClearPartial();
         return ok;
     }
 }

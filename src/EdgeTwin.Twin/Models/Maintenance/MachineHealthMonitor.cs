@@ -61,9 +61,40 @@ public sealed class MachineHealthMonitor : IDisposable
     /// <summary>Intervals closed while the model was unavailable.</summary>
     public long Unavailable { get; private set; }
 
+    /// <summary>
+    /// Set when the model in use cannot answer the configured horizon (its RUL is capped below it): the longest horizon it
+    /// can answer, in RUL units (hours); null while it can. The model still runs, but nothing is raised, updated or withdrawn.
+    /// </summary>
+    public double? HorizonBeyondModel { get; private set; }
+
     public double LastRul(int machine) => _lastRul[machine];
 
+    /// <summary>The signal of <paramref name="machine"/> that read one value (<paramref name="value"/>) for the whole of its last closed interval, which was left out; null when that interval counted.</summary>
+    public BearingFeature? Frozen(int machine, out double value)
+    {
+        value = _windows[machine].FrozenValue;
+        return _windows[machine].FrozenFeature;
+    }
+
+    /// <summary>Intervals of all machines left out because a signal was frozen.</summary>
+    public long FrozenIntervals
+    {
+        get
+        {
+            var n = 0L;
+            foreach (var w in _windows)
+            {
+                n += w.FrozenIntervals;
+            }
+
+            return n;
+        }
+    }
+
     public double LastProbability(int machine) => _lastProbability[machine];
+
+    /// <summary>Intervals the model in use reads (its window), or null before it first served.</summary>
+    public int? ModelWindow => _runner.Input?.Window;
 
     /// <summary>Averaging interval in use (the current model's).</summary>
     public TimeSpan Interval => _interval;
@@ -92,10 +123,27 @@ public sealed class MachineHealthMonitor : IDisposable
             return null;
         }
 
+        // The model was trained on a target capped at its cap: more is extrapolation (a frozen transmitter read 166 h
+        // from the 120 h model), not a longer life.
+        if (entry.Outputs[0].Cap is { } cap)
+        {
+            rul = (float)Math.Min(rul, cap);
+            var longest = MaintenancePredictor.LongestHorizon(cap, uncertainty);
+            if (_predictor.HorizonUnits > longest)
+            {
+                HorizonBeyondModel = longest;
+                _lastRul[machine] = rul;
+                _lastProbability[machine] = double.NaN;
+                return null;
+            }
+        }
+
+        HorizonBeyondModel = null;
         var now = DateTimeOffset.FromUnixTimeMilliseconds(window.LastIntervalEndMs);
         _lastRul[machine] = rul;
         _lastProbability[machine] = _predictor.FailureProbability(rul, uncertainty);
-        return _predictor.Evaluate(_machines[machine], rul, uncertainty, entry, now);
+        var modelWindow = _runner.Input.Window;
+        return _predictor.Evaluate(_machines[machine], rul, uncertainty, entry, now, _interval * Math.Min(window.Count, modelWindow), _interval * modelWindow);
     }
 
     /// <summary>Intervals closed so far (with or without a model to run): what changes the monitor's state worth keeping.</summary>

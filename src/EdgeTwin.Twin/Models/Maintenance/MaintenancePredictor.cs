@@ -53,6 +53,17 @@ public sealed record MaintenancePrediction(
     /// <summary>Currency of <see cref="Cost"/>, or null when the config does not say.</summary>
     public string? Currency { get; init; }
 
+    /// <summary>
+    /// The running time the model's window held (its completed intervals; null when not known, as in a withdrawal): below
+    /// <see cref="ModelWindow"/> the model read a padded window, and says so (wire attributes <c>history_hours</c>,
+    /// <c>window_hours</c>). Before, a prediction from the first half hour after a start or a repair looked as sure as one
+    /// from a full day.
+    /// </summary>
+    public TimeSpan? History { get; init; }
+
+    /// <summary>The running time the model reads (its window of intervals), or null when not known.</summary>
+    public TimeSpan? ModelWindow { get; init; }
+
     /// <summary>Why a <c>resolved</c> prediction was withdrawn when not because the machine was repaired (wire attribute <c>withdrawn_because</c>).</summary>
     public string? WithdrawnBecause { get; init; }
 
@@ -73,6 +84,8 @@ public sealed record MaintenancePrediction(
             ["machine"] = Machine,
             ["failure_probability"] = FailureProbability.ToString("F3", CultureInfo.InvariantCulture),
             ["predicted_rul"] = PredictedRul.ToString("F1", CultureInfo.InvariantCulture),
+            // predicted_rul was a bare number: hours of running time for the machine-health model, cycles for C-MAPSS.
+            ["rul_unit"] = "h",
             ["estimated_failure_time"] = WireTime.Instant(EstimatedFailureTime),
             ["recommended_action"] = RecommendedAction,
             ["expected_downtime_hours"] = ExpectedDowntimeHours.ToString("F1", CultureInfo.InvariantCulture),
@@ -100,6 +113,12 @@ public sealed record MaintenancePrediction(
             attributes["withdrawn_because"] = WithdrawnBecause;
         }
 
+        if (History is { } history && ModelWindow is { } window)
+        {
+            attributes["history_hours"] = history.TotalHours.ToString("0.##", CultureInfo.InvariantCulture);
+            attributes["window_hours"] = window.TotalHours.ToString("0.##", CultureInfo.InvariantCulture);
+        }
+
         if (RepairReportedBy is not null)
         {
             attributes["repair_reported_by"] = RepairReportedBy;
@@ -112,10 +131,15 @@ public sealed record MaintenancePrediction(
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn: repaired (reported by {RepairReportedBy})")
             : State == Resolved
             ? string.Create(CultureInfo.InvariantCulture, $"{Machine}: maintenance prediction {PredictionId} withdrawn, failure probability down to {FailureProbability:P0} within {Horizon.TotalHours:0.#} h (repaired)")
-            : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}");
+            : string.Create(CultureInfo.InvariantCulture, $"{Machine}: {(State == Updated ? "updated, " : "")}failure probability {FailureProbability:P0} within {Horizon.TotalHours:0.#} h; estimated failure {EstimatedFailureTime:yyyy-MM-dd HH:mm}Z (in {PredictedRul:0} running hours){Warming}; {RecommendedAction}; unplanned failure {ExpectedDowntimeHours:0.#} h down, cost {cost}");
         var severity = State == Resolved ? EventSeverity.Info : FailureProbability >= Critical ? EventSeverity.Critical : EventSeverity.Warning;
         return new EdgeEvent(EdgeEventKind.Prediction, Machine, now, severity, message, attributes);
     }
+
+    // A prediction from less than the model's window (after a start without history or a repair) says so.
+    private string Warming => History is { } h && ModelWindow is { } w && h < w
+        ? string.Create(CultureInfo.InvariantCulture, $", from {h.TotalHours:0.#} h of data of the {w.TotalHours:0.#} h the model reads (warming up)")
+        : "";
 
     internal const string Raised = "raised";
     internal const string Updated = "updated";
@@ -158,6 +182,21 @@ public sealed class MaintenancePredictor
         _costModel = costModel;
     }
 
+    /// <summary>The horizon in the model's RUL units (hours for the machine-health model).</summary>
+    public double HorizonUnits => _settings.Horizon / _settings.RulUnit;
+
+    /// <summary>
+    /// The longest horizon (in RUL units) a model whose RUL is capped at <paramref name="cap"/> can answer: a healthy machine
+    /// reads the cap, so over a horizon near or past it the probability is that of the cap, not of a fault — at 168 h with
+    /// the 120 h bearing model every healthy machine read 100 %. Three sigmas of the cap's band below the cap (bias-corrected)
+    /// keep a healthy reading's probability under 0.2 %.
+    /// </summary>
+    public static double LongestHorizon(double cap, RulUncertainty uncertainty)
+    {
+        ArgumentNullException.ThrowIfNull(uncertainty);
+        return cap - uncertainty.Bias - (3 * uncertainty.SigmaAt(cap));
+    }
+
     /// <summary>Failure probability within the horizon for a predicted RUL.</summary>
     public double FailureProbability(double predictedRul, RulUncertainty uncertainty)
     {
@@ -185,7 +224,9 @@ public sealed class MaintenancePredictor
     /// probability stayed below the re-arm level for the re-arm time (a repair); nothing for the same estimate again.
     /// <paramref name="now"/> is the end of the data the model read.
     /// </summary>
-    public MaintenancePrediction? Evaluate(string machine, double predictedRul, RulUncertainty uncertainty, ModelEntry model, DateTimeOffset now)
+    /// <param name="history">Running time the model's window held (<see cref="MaintenancePrediction.History"/>), or null.</param>
+    /// <param name="window">Running time the model reads, or null.</param>
+    public MaintenancePrediction? Evaluate(string machine, double predictedRul, RulUncertainty uncertainty, ModelEntry model, DateTimeOffset now, TimeSpan? history = null, TimeSpan? window = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var p = FailureProbability(predictedRul, uncertainty);
@@ -205,7 +246,7 @@ public sealed class MaintenancePredictor
                 }
 
                 _raised[machine] = open with { EstimatedFailureTime = eta, FailureProbability = Math.Max(p, open.FailureProbability) };
-                return Prediction(machine, p, predictedRul, eta, model, now) with { State = MaintenancePrediction.Updated, PredictionId = open.Id };
+                return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Updated, PredictionId = open.Id };
             }
 
             var lowSince = open.LowSince ?? now;
@@ -218,7 +259,7 @@ public sealed class MaintenancePredictor
             // Low for the re-arm time: the machine was repaired. Withdrawn, so the CMMS closes the work order and the
             // local alert clears; the next fault of this machine is a new prediction.
             _raised.Remove(machine);
-            return Prediction(machine, p, predictedRul, eta, model, now) with { State = MaintenancePrediction.Resolved, PredictionId = open.Id };
+            return Prediction(machine, p, predictedRul, eta, model, now, history, window) with { State = MaintenancePrediction.Resolved, PredictionId = open.Id };
         }
 
         if (p < _settings.Threshold)
@@ -226,18 +267,18 @@ public sealed class MaintenancePredictor
             return null;
         }
 
-        var raised = Prediction(machine, p, predictedRul, eta, model, now) with { PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}") };
+        var raised = Prediction(machine, p, predictedRul, eta, model, now, history, window) with { PredictionId = string.Create(CultureInfo.InvariantCulture, $"{machine}/{now.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}") };
         _raised[machine] = new RaisedPrediction(raised.PredictionId, null, eta, p);
         return raised;
     }
 
-    private MaintenancePrediction Prediction(string machine, double p, double predictedRul, DateTimeOffset eta, ModelEntry model, DateTimeOffset now)
+    private MaintenancePrediction Prediction(string machine, double p, double predictedRul, DateTimeOffset eta, ModelEntry model, DateTimeOffset now, TimeSpan? history, TimeSpan? window)
     {
         var figures = _figures.GetValueOrDefault(machine) ?? new MachineRepairFigures(0, 0, "inspect the machine and plan a repair before the estimated failure");
         var modelled = _costModel?.Estimate(machine, eta);
         var prediction = modelled is null
             ? new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, figures.DowntimeHours, figures.DowntimeHours * figures.CostPerHour, model.Name, model.Version)
             : new MaintenancePrediction(machine, p, predictedRul, eta, figures.Action, modelled.DowntimeHours, modelled.Cost, model.Name, model.Version) { CostSource = modelled.Source };
-        return prediction with { Horizon = _settings.Horizon, InputsUntil = now, Currency = _settings.Currency };
+        return prediction with { Horizon = _settings.Horizon, InputsUntil = now, Currency = _settings.Currency, History = history, ModelWindow = window };
     }
 }
