@@ -36,14 +36,17 @@ inputs() {
   (cd "$repo" && git ls-files -co --exclude-standard -- src device-profiles models Directory.Build.props \
     Directory.Packages.props global.json | grep -Ev '(^|/)(bin|obj)/' | LC_ALL=C sort)
 }
+# One release build at a time per output directory (parallel test classes, two CI jobs sharing a cache). Taken before
+# the stamp: a run that waited here judges the sources as they are when it may build, not as they were while another
+# run built (a stamp taken before the wait differed from the fresh tarball's and rebuilt it, deleting it under the
+# test that had just made it: "release.sh made no …linux-x64.tar.gz").
+exec 9>"$out/.lock"
+flock 9
+
 # Its stamp: any change (committed or not) makes a new one, except in the deploy scripts other than this one (which
 # decides what the tarball holds) and Markdown outside device-profiles/ (the build embeds device-profiles/, README included).
 stamp="$(cd "$repo" && inputs | grep -Ev '^src/.*\.md$|^src/EdgeTwin\.Agent/deploy/[^/]*\.sh$' | xargs -d '\n' sha256sum | sha256sum | cut -c1-16)"
 stamp="$(printf '%s\n' "$stamp" "$(sha256sum < "$repo/src/EdgeTwin.Agent/deploy/release.sh")" | sha256sum | cut -c1-16)"
-
-# One release build at a time per output directory (parallel test classes, two CI jobs sharing a cache).
-exec 9>"$out/.lock"
-flock 9
 
 # Publish from a copy of the sources under OUTDIR, not the working tree: a test run building the tests in the same
 # tree at the same time (or an IDE) must not share obj/ with a RID-specific publish. The copy keeps its obj/ between
@@ -66,7 +69,8 @@ for rid in "${rids[@]}"; do
     echo "release.sh: $name.tar.gz is up to date (stamp $stamp)" >&2
     continue
   fi
-  rm -rf "$stage" "$out/$name.tar.gz"
+  # The previous tarball stays until the new one replaces it (renamed over it): a reader of the shared cache never finds none.
+  rm -rf "$stage" "$out/$name.tar.gz.part"
   echo "release.sh: publishing $name" >&2
   # Native libraries stay beside the binary (not extracted at start): no writable extraction directory is needed
   # under ProtectSystem=strict, and startup does not pay for the extraction.
@@ -106,7 +110,8 @@ for rid in "${rids[@]}"; do
   # The agent reads models/ beside the binary by default; ship an empty one when the repository has no models yet.
   mkdir -p "$stage/models"
   # Reproducible-ish archive: fixed owner and sorted names.
-  tar -C "$out" --sort=name --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"
+  tar -C "$out" --sort=name --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz.part" "$name"
+  mv -f "$out/$name.tar.gz.part" "$out/$name.tar.gz"
   rm -rf "$stage"
   printf '%s\n' "$stamp" > "$out/SOURCE_STAMP-$rid"
 done
