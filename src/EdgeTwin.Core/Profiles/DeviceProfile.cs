@@ -235,3 +235,29 @@ public sealed record ColumnRowScale(string Oid)
 /// °F) is skipped, not read as °C.
 /// </summary>
 public sealed record ColumnRowUnit(string Oid, TextPatterns Matches);
+
+/// <summary>
+/// SNMP table columns: the row's value is a reading only while status column <see cref="Oid"/> of the same row holds one
+/// of <see cref="Values"/> (the codes its MIB gives a valid value: RITTAL-CMC-III-MIB cmcIIIVarQuality 1-5, not the
+/// "...NoValue" 21-25; ENTITY-SENSOR-MIB entPhySensorOperStatus ok(1)). Any other code, a status that is no number, or
+/// no status row publishes the sample as <see cref="SampleQuality.DeviceError"/> (NaN), as every other value a device
+/// says it cannot give, so rules, the twin and the summaries never take it for a measurement.
+/// </summary>
+/// <param name="Oid">Status column OID (no instance suffix).</param>
+/// <param name="Values">The status codes under which the row's value is a reading.</param>
+public sealed record ColumnRowStatus(string Oid, IReadOnlyList<long> Values)
+{
+    /// <summary>True when a row with this status code holds a reading.</summary>
+    public bool IsReading(double code)
+    {
+        // A list, not a set: a handful of codes, searched without hashing or allocating.
+        for (var i = 0; i < Values.Count; i++)
+        {
+            if (Values[i] == code)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

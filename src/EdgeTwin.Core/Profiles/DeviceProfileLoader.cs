@@ -728,6 +728,39 @@ public static partial class DeviceProfileLoader
             rowUnit = uoid is null || units is null ? null : new ColumnRowUnit(uoid, new TextPatterns(units));
         }
 
+        ColumnRowStatus? rowStatus = null;
+        var rstr = protocol == DeviceProtocol.Snmp ? r.Section("row_status") : null;
+        if (rstr is not null)
+        {
+            if (!column)
+            {
+                d.Add(rstr.Mapping, "row_status applies to table columns only (it is read from the same row)");
+            }
+
+            var soid = Oid(rstr, "oid", required: true);
+            var codes = new List<long>();
+            var cseq = rstr.Sequence("values", required: true);
+            foreach (var v in cseq?.Items ?? [])
+            {
+                if (v is ConfigScalar cs && cs.AsInt64() is { } n)
+                {
+                    codes.Add(n);
+                }
+                else
+                {
+                    d.Add(v, "expected an integer status code, got " + ConfigReader.Describe(v));
+                }
+            }
+
+            if (cseq is not null && cseq.Items.Count == 0)
+            {
+                d.Add(cseq, "row_status needs at least one value (the status codes under which the row's value is a reading)");
+            }
+
+            rstr.ReportUnknownKeys();
+            rowStatus = soid is null || cseq is null ? null : new ColumnRowStatus(soid, codes);
+        }
+
         string? oid = null;
         ModbusRegister? register = null;
         string? channel = null;
@@ -735,6 +768,13 @@ public static partial class DeviceProfileLoader
         {
             case DeviceProtocol.Snmp:
                 oid = Oid(r, "oid", required: true);
+                if (rowStatus is not null && oid is not null && string.Equals(rowStatus.Oid, oid, StringComparison.Ordinal))
+                {
+                    // Its own value as its status: every reading would be judged by itself (a 22 °C row "no reading" at 22).
+                    d.Add(rstr!.Node("oid")!, "row_status names the column's own OID; give the status column of the same row (e.g. cmcIIIVarQuality beside cmcIIIVarValueInt)");
+                    rowStatus = null;
+                }
+
                 break;
             case DeviceProtocol.Modbus:
                 register = ReadRegister(r, modbus ?? ModbusProfileSettings.Default);
@@ -770,6 +810,7 @@ public static partial class DeviceProfileLoader
             Fallback = fallback,
             RowScale = rowScale,
             RowUnit = rowUnit,
+            RowStatus = rowStatus,
             Register = register,
             Channel = channel,
             Scale = scale is null or 0 ? 1 : scale.Value,

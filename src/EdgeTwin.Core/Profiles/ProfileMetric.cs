@@ -25,6 +25,9 @@ public sealed record ProfileMetric(string Name, string Unit, MetricKind Kind, st
     /// <summary>SNMP table columns: the per-row unit column and the unit text a row must have to be read, or null.</summary>
     public ColumnRowUnit? RowUnit { get; init; }
 
+    /// <summary>SNMP table columns: the per-row status column and the codes under which the row's value is a reading, or null.</summary>
+    public ColumnRowStatus? RowStatus { get; init; }
+
     /// <summary>Modbus register location and type.</summary>
     public ModbusRegister? Register { get; init; }
 

@@ -5,7 +5,8 @@ namespace EdgeTwin.Core.Tests.Profiles;
 
 /// <summary>
 /// The profile keys of a generic variable table (Rittal CMC III cmcIIIVarTable): a table filter on a text column
-/// (<c>matches</c>), a column's per-row scale (<c>row_scale</c>) and unit check (<c>row_unit</c>); read, and refused at
+/// (<c>matches</c>), a column's per-row scale (<c>row_scale</c>), unit check (<c>row_unit</c>) and status gate
+/// (<c>row_status</c>); read, and refused at
 /// file, line and key as <c>edgetwin check</c> prints them.
 /// </summary>
 public sealed class VariableTableProfileTests
@@ -81,6 +82,57 @@ public sealed class VariableTableProfileTests
             "test-profile.yaml:14:133: tables[0].columns[0].row_unit.matches: matches needs at least one pattern",
             "test-profile.yaml:17:80: tables[1].filter.match: unknown key 'match' (known keys: matches, oid, values)",
             "test-profile.yaml:19:125: tables[1].columns[0].row_unit.oid: missing required key 'oid'",
+        ], Problems(yaml));
+    }
+
+    [Fact]
+    public void A_row_status_is_read_with_the_codes_that_mean_a_reading()
+    {
+        const string yaml = Head + """
+
+            tables:
+              - name: temperature
+                index_tag: variable
+                columns:
+                  - { name: temperature, oid: .1.3.6.1.4.1.2606.7.4.2.2.1.11, unit: Cel, kind: gauge, role: rack.inlet_temperature,
+                      row_status: { oid: 1.3.6.1.4.1.2606.7.4.2.2.1.14, values: [1, 2, 3, 4, 5] } }
+            """;
+        var d = new ConfigDiagnostics();
+        var p = DeviceProfileLoader.Parse(yaml, "test-profile.yaml", d, "test-profile");
+
+        Assert.Empty(d.Sorted());
+        var status = Assert.Single(Assert.Single(p!.Tables).Columns).RowStatus!;
+        Assert.Equal(".1.3.6.1.4.1.2606.7.4.2.2.1.14", status.Oid);
+        Assert.Equal([1L, 2, 3, 4, 5], status.Values);
+        Assert.True(status.IsReading(4));
+        Assert.False(status.IsReading(22));   // okNoValue
+        Assert.False(status.IsReading(double.NaN));
+    }
+
+    [Fact]
+    public void Row_status_mistakes_are_reported_at_their_key()
+    {
+        const string yaml = Head + """
+
+            metrics:
+              - { name: uptime, oid: .1.3.6.1.2.1.1.3.0, unit: s, kind: gauge, role: net.uptime, row_status: { oid: .1.3.6.1.2.1.1.4, values: [1] } }
+            tables:
+              - name: temperature
+                index_tag: variable
+                columns:
+                  - { name: a, oid: .1.3.6.1.4.1.9.1.11, unit: Cel, kind: gauge, role: rack.inlet_temperature, row_status: { oid: .1.3.6.1.4.1.9.1.11, values: [1] } }
+                  - { name: b, oid: .1.3.6.1.4.1.9.1.12, unit: Cel, kind: gauge, role: rack.inlet_temperature, row_status: { oid: .1.3.6.1.4.1.9.1.14, values: [] } }
+                  - { name: c, oid: .1.3.6.1.4.1.9.1.13, unit: Cel, kind: gauge, role: rack.inlet_temperature, row_status: { oid: .1.3.6.1.4.1.9.1.14, values: [ok], no_value: [22] } }
+                  - { name: d, oid: .1.3.6.1.4.1.9.1.15, unit: Cel, kind: gauge, role: rack.inlet_temperature, row_status: { oid: .1.3.6.1.4.1.9.1.14 } }
+            """;
+        Assert.Equal(
+        [
+            "test-profile.yaml:7:98: metrics[0].row_status: row_status applies to table columns only (it is read from the same row)",
+            "test-profile.yaml:12:119: tables[0].columns[0].row_status.oid: row_status names the column's own OID; give the status column of the same row (e.g. cmcIIIVarQuality beside cmcIIIVarValueInt)",
+            "test-profile.yaml:13:148: tables[0].columns[1].row_status.values: row_status needs at least one value (the status codes under which the row's value is a reading)",
+            "test-profile.yaml:14:149: tables[0].columns[2].row_status.values[0]: expected an integer status code, got 'ok'",
+            "test-profile.yaml:14:154: tables[0].columns[2].row_status.no_value: unknown key 'no_value' (known keys: oid, values)",
+            "test-profile.yaml:15:112: tables[0].columns[3].row_status.values: missing required key 'values'",
         ], Problems(yaml));
     }
 

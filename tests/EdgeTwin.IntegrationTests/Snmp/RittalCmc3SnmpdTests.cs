@@ -40,11 +40,9 @@ public sealed class RittalCmc3SnmpdTests
         Assert.Equal(("%", "rack.inlet_humidity"), (registry[humidity.Series].Unit, registry[humidity.Series].Role));
         Assert.Equal(3, got["a01-cmc/humidity_quality{device=A01 front,variable=2.3}"].Value);
 
-        // Access.Value: 1 open, 0 closed, as generic-door-contact; the closed one's quality okNoValue(22) says no reading.
+        // Access.Value: 1 open, as generic-door-contact.
         var door = got["a01-cmc/door_open{device=CMC-PU A01,variable=1.5}"];
-        Assert.Equal((1.0, "rack.door_open"), (door.Value, registry[door.Series].Role));
-        Assert.Equal(0, got["a01-cmc/door_open{device=A01 rear,variable=5.3}"].Value);
-        Assert.Equal(22, got["a01-cmc/door_quality{device=A01 rear,variable=5.3}"].Value);
+        Assert.Equal((1.0, SampleQuality.Good, "rack.door_open"), (door.Value, door.Quality, registry[door.Series].Role));
 
         // Leakage.Value 1: a leak, quality alarm.
         var leak = got["a01-cmc/leak{device=A01 floor,variable=3.2}"];
@@ -59,7 +57,40 @@ public sealed class RittalCmc3SnmpdTests
         Assert.Contains("row 4.2", warning.Message, StringComparison.Ordinal);
         Assert.Contains("'degree F'", warning.Message, StringComparison.Ordinal);
 
-        // Nothing else: not System.Temperature.Value, Dew Point.Value, DescName or Status rows.
-        Assert.Equal(3 + 4 + 1 + 1 + 2 + 2 + 1 + 1, got.Count);
+        // Nothing else: not System.Temperature.Value, Dew Point.Value, DescName or Status rows; the unplugged A02 rear's
+        // temperature and humidity and their qualities, and the closed door's (no reading: Regression_ below).
+        Assert.Equal(3 + 4 + 1 + 1 + 2 + 2 + 1 + 1 + 4, got.Count);
+    }
+
+    /// <summary>
+    /// cmcIIIVarQuality 21-25 ("...NoValue") beside a value say it is no reading: a CMCIII-HUM unplugged from the CAN bus
+    /// serves 0 at alarmNoValue(24) / undefinedNoValue(21), an access sensor without a value 0 at okNoValue(22). All three
+    /// were published as Good readings (0 °C at a rack's inlet, 0 %, a closed door), and the quality only beside them.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]   // the quality column rides in the table's GETBULKs
+    [InlineData(false)]  // walked alone, as over SNMPv1
+    public async Task Regression_a_cmc3_sensor_with_no_value_was_published_as_a_good_reading(bool together)
+    {
+        await using var snmpd = new SnmpdRecordingProcess("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (got, _) = await ShippedSnmpProfilesSnmpdTests.PollOnceAsync(snmpd, "a01-cmc", "rittal-cmc3", walkColumnsTogether: together);
+
+        foreach (var key in new[] { "a01-cmc/temperature{device=A02 rear,variable=6.2}", "a01-cmc/humidity{device=A02 rear,variable=6.3}", "a01-cmc/door_open{device=A01 rear,variable=5.3}" })
+        {
+            var sample = got[key];
+            Assert.Equal(SampleQuality.DeviceError, sample.Quality);   // as any value the device cannot give: no rule, twin or summary takes it
+            Assert.True(double.IsNaN(sample.Value), key);
+        }
+        // The qualities themselves are still published, as before (on the wire).
+        Assert.Equal((24.0, SampleQuality.Good), (got["a01-cmc/temperature_quality{device=A02 rear,variable=6.2}"].Value, got["a01-cmc/temperature_quality{device=A02 rear,variable=6.2}"].Quality));
+        Assert.Equal(21, got["a01-cmc/humidity_quality{device=A02 rear,variable=6.3}"].Value);
+        Assert.Equal(22, got["a01-cmc/door_quality{device=A01 rear,variable=5.3}"].Value);
+        // A reading beside a valid quality is untouched: ok(2), warning(3), alarm(4) all carry a value.
+        Assert.Equal((23.5, SampleQuality.Good), (got["a01-cmc/temperature{device=CMC-PU A01,variable=1.2}"].Value, got["a01-cmc/temperature{device=CMC-PU A01,variable=1.2}"].Quality));
+        Assert.Equal((41.5, SampleQuality.Good), (got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Value, got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Quality));
+        Assert.Equal((1.0, SampleQuality.Good), (got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Value, got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Quality));
     }
 }

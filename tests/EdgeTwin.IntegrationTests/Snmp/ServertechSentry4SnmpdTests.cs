@@ -54,20 +54,45 @@ public sealed class ServertechSentry4SnmpdTests
         Assert.Equal(840, got["pdu-c01/outlet_power{outlet=2.1.1,outlet_name=db01-psu1}"].Value);
         Assert.Equal("pdu.outlet_current", registry[got["pdu-c01/outlet_current{outlet=2.1.1,outlet_name=db01-psu1}"].Series].Role);
 
-        // Probes: tenths of °C as the rack inlet; the MIB's -410 / -1 of an unplugged probe is flagged, not a reading;
+        // Probes: tenths of °C as the rack inlet; an unplugged probe (lost, with the MIB's -410 / -1) is no reading;
         // the position never connected (notFound) gives no series at all.
         var inlet = got["pdu-c01/temperature{probe=1.1,probe_name=C01-inlet}"];
         Assert.Equal((24.3, SampleQuality.Good), (Math.Round(inlet.Value, 9), inlet.Quality));
         Assert.Equal(("Cel", "rack.inlet_temperature"), (registry[inlet.Series].Unit, registry[inlet.Series].Role));
         Assert.Equal(41, got["pdu-c01/humidity{probe=1.1,probe_name=C01-inlet}"].Value);
         Assert.Equal("rack.inlet_humidity", registry[got["pdu-c01/humidity{probe=1.1,probe_name=C01-inlet}"].Series].Role);
-        Assert.Equal(SampleQuality.OutOfRange, got["pdu-c01/temperature{probe=2.1,probe_name=C01-inlet-top}"].Quality);
-        Assert.Equal(SampleQuality.OutOfRange, got["pdu-c01/humidity{probe=2.1,probe_name=C01-inlet-top}"].Quality);
+        Assert.Equal(SampleQuality.DeviceError, got["pdu-c01/temperature{probe=2.1,probe_name=C01-inlet-top}"].Quality);
+        Assert.Equal(SampleQuality.DeviceError, got["pdu-c01/humidity{probe=2.1,probe_name=C01-inlet-top}"].Quality);
         Assert.Equal(8, got["pdu-c01/temperature_status{probe=2.1,probe_name=C01-inlet-top}"].Value);   // lost
         Assert.DoesNotContain(got.Keys, k => k.Contains("probe=1.2", StringComparison.Ordinal));
 
-        // Every row read, nothing else: 6 scalars, 4 lines, 3 phases × 2, 6 branches, 5 outlets × 2, 2 probes × 2 × 2.
-        Assert.Equal(6 + 4 + 6 + 6 + 10 + 8, got.Count);
+        // Every row read, nothing else: 6 scalars, 4 lines, 3 phases × 2, 6 branches, 5 outlets × 2, 3 probes × 2 × 2.
+        Assert.Equal(6 + 4 + 6 + 6 + 10 + 12, got.Count);
+    }
+
+    /// <summary>
+    /// A probe whose status says its reading failed (DeviceStatus readError(9) "read failure", noComm(10) "unreachable",
+    /// lost(8) "disconnected") while the PDU still serves a plausible value (25.1 °C, 45 %): published as a Good rack inlet
+    /// reading before, as only -410 / -1 were flagged.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_sentry4_probe_whose_status_says_read_failure_was_published_as_a_good_reading()
+    {
+        await using var snmpd = new SnmpdRecordingProcess("servertech-sentry4", ".1.3.6.1.4.1.1718.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (got, _) = await ShippedSnmpProfilesSnmpdTests.PollOnceAsync(snmpd, "pdu-c01", "servertech-sentry4");
+
+        var temperature = got["pdu-c01/temperature{probe=2.2,probe_name=C01-rear}"];
+        var humidity = got["pdu-c01/humidity{probe=2.2,probe_name=C01-rear}"];
+        Assert.Equal(SampleQuality.DeviceError, temperature.Quality);
+        Assert.True(double.IsNaN(temperature.Value));
+        Assert.Equal(SampleQuality.DeviceError, humidity.Quality);
+        Assert.True(double.IsNaN(humidity.Value));
+        Assert.Equal(9, got["pdu-c01/temperature_status{probe=2.2,probe_name=C01-rear}"].Value);   // readError, still published
+        Assert.Equal(10, got["pdu-c01/humidity_status{probe=2.2,probe_name=C01-rear}"].Value);     // noComm
+        Assert.Equal(SampleQuality.Good, got["pdu-c01/temperature{probe=1.1,probe_name=C01-inlet}"].Quality);   // normal(0): a reading
     }
 
     [Fact]

@@ -11,8 +11,8 @@ namespace EdgeTwin.IntegrationTests.Snmp;
 
 /// <summary>
 /// A generic variable table (Rittal CMC III cmcIIIVarTable) read by the SNMP source without a device: rows chosen by a
-/// text filter, each value scaled by its row's own factor, rows in another unit skipped and warned once, and a steady
-/// poll allocating nothing for any of it.
+/// text filter, each value scaled by its row's own factor, rows in another unit skipped and warned once, a row whose
+/// status column says "no value" published as a device error, and a steady poll allocating nothing for any of it.
 /// </summary>
 public sealed class SnmpVariableTableTests
 {
@@ -30,6 +30,7 @@ public sealed class SnmpVariableTableTests
                     Oid = Entry + ".11",
                     RowScale = new ColumnRowScale(Entry + ".7"),
                     RowUnit = new ColumnRowUnit(Entry + ".5", new TextPatterns(["degree C", "°C"])),
+                    RowStatus = new ColumnRowStatus(Entry + ".14", [1, 2, 3, 4, 5]),   // cmcIIIVarQuality without the NoValue 21-25
                 },
             ])
             {
@@ -112,8 +113,12 @@ public sealed class SnmpVariableTableTests
         Assert.True(double.IsNaN(row.Value));
     }
 
+    // cmcIIIVarQuality per row: 2.2 okNoValue(22), 3.2 alarmNoValue(24), 5.2 without a status row; the others ok or alarm.
+    private static VarBind[] Qualities() =>
+        [.. Column(14, r => SnmpValue.Integer(r.Index switch { "2.2" => 22, "3.2" => 24, "6.2" => 4, _ => 2 })).Where(vb => !vb.Oid.ToNumericString().EndsWith(".14.5.2", StringComparison.Ordinal))];
+
     [Fact]
-    public void A_steady_poll_of_a_filtered_scaled_unit_checked_table_allocates_nothing()
+    public void A_row_whose_status_says_no_value_or_that_has_no_status_is_a_device_error_and_the_others_are_read()
     {
         var (source, registry) = Build();
         var values = Column(11, r => SnmpValue.Integer(r.Value));
@@ -121,7 +126,44 @@ public sealed class SnmpVariableTableTests
         var units = Column(5, r => SnmpValue.OctetString(r.Unit));
         var scales = Column(7, r => SnmpValue.Integer(r.Scale));
         source.UseWalk(0, 0, values);
-        source.UseRowColumns(0, 0, scales, units);
+        source.UseRowColumns(0, 0, scales, units, Qualities());
+        var samples = new List<Sample>();
+
+        source.AddColumnRows(0, 0, values, values.Length, names, null, registry, samples, 1_000, 1, 1);
+
+        var got = samples.ToDictionary(s => registry[s.Series].Key);
+        Assert.Equal((30.5, SampleQuality.Good), (got["cmc/temperature{variable=1.2}"].Value, got["cmc/temperature{variable=1.2}"].Quality));
+        Assert.Equal((21.0, SampleQuality.Good), (got["cmc/temperature{variable=6.2}"].Value, got["cmc/temperature{variable=6.2}"].Quality)); // alarm(4): a reading
+        foreach (var row in new[] { "2.2", "3.2", "5.2" })
+        {
+            var sample = got[$"cmc/temperature{{variable={row}}}"];
+            Assert.Equal(SampleQuality.DeviceError, sample.Quality);
+            Assert.True(double.IsNaN(sample.Value), row);
+        }
+        // edgetwin poll says why, built on demand.
+        Assert.Equal("row_status: the row's status " + Entry + ".14 is 22, which says its value is no reading (reading: 1, 2, 3, 4, 5)", source.ReasonOf(got["cmc/temperature{variable=2.2}"].Series));
+        Assert.Contains("no numeric status", source.ReasonOf(got["cmc/temperature{variable=5.2}"].Series), StringComparison.Ordinal);
+        Assert.Null(source.ReasonOf(got["cmc/temperature{variable=1.2}"].Series));
+
+        // The status comes back: the row reads again, and its reason is gone.
+        source.UseRowColumns(0, 0, scales, units, Column(14, _ => SnmpValue.Integer(2)));
+        samples.Clear();
+        source.AddColumnRows(0, 0, values, values.Length, names, null, registry, samples, 2_000, 2, 2);
+        var again = Assert.Single(samples, s => registry[s.Series].Key == "cmc/temperature{variable=2.2}");
+        Assert.Equal((-5.5, SampleQuality.Good), (again.Value, again.Quality));
+        Assert.Null(source.ReasonOf(again.Series));
+    }
+
+    [Fact]
+    public void A_steady_poll_of_a_filtered_scaled_unit_and_status_checked_table_allocates_nothing()
+    {
+        var (source, registry) = Build();
+        var values = Column(11, r => SnmpValue.Integer(r.Value));
+        var names = Column(3, r => SnmpValue.OctetString(r.Name));
+        var units = Column(5, r => SnmpValue.OctetString(r.Unit));
+        var scales = Column(7, r => SnmpValue.Integer(r.Scale));
+        source.UseWalk(0, 0, values);
+        source.UseRowColumns(0, 0, scales, units, Qualities());   // rows with no value and one without a status among them
         var samples = new List<Sample>(Rows.Length);
         void Pass(long poll)
         {
@@ -140,5 +182,6 @@ public sealed class SnmpVariableTableTests
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Equal(5, samples.Count);
+        Assert.Equal(3, samples.Count(s => s.Quality == SampleQuality.DeviceError)); // the gate ran on every pass
     }
 }

@@ -6,7 +6,7 @@ namespace EdgeTwin.IntegrationTests.Snmp;
 /// 67 TimeTicks, 70 Counter64) through a <c>pass_persist</c> script; sysUpTime and the rest of MIB-II are snmpd's own.
 /// The agent's SNMP source reads it as it reads a real card: GET for scalars, GETBULK walks for tables.
 /// </summary>
-public sealed class SnmpdRecordingProcess(string recording, string subtree) : SnmpdProcess
+public sealed class SnmpdRecordingProcess(string recording, params string[] subtrees) : SnmpdProcess
 {
     public const string Python = "/usr/bin/python3";
 
@@ -31,7 +31,7 @@ public sealed class SnmpdRecordingProcess(string recording, string subtree) : Sn
                     RECORDED[o(oid)] = (TYPES[tag], value)
             def data(): return RECORDED
             """));
-        return [$"pass_persist {subtree} {Python} {script}"];
+        return [.. subtrees.Select(subtree => $"pass_persist {subtree} {Python} {script}")]; // a MIB and the ENTITY-MIB names it points to
     }
 
     private static string PythonString(string s) => "'" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";

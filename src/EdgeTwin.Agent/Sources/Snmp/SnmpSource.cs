@@ -88,6 +88,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly IReadOnlyList<VarBind>?[][] _rowUnitRows;
     private readonly Oid?[][] _rowScaleOids;
     private readonly Oid?[][] _rowUnitOids;
+    // Per table and column: this poll's walk of the column's row_status column (null without one) and its OID.
+    private readonly IReadOnlyList<VarBind>?[][] _rowStatusRows;
+    private readonly Oid?[][] _rowStatusOids;
     private readonly HashSet<string> _unitSkipped = new(StringComparer.Ordinal);
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _unitSkippedByKey;
     // Per table: its utilization (column indices), or null.
@@ -146,6 +149,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _rowUnitOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowUnit is { } ru ? Oid.Parse(ru.Oid) : (Oid?)null).ToArray()).ToArray();
         _rowScaleRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
         _rowUnitRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
+        _rowStatusOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowStatus is { } st ? Oid.Parse(st.Oid) : (Oid?)null).ToArray()).ToArray();
+        _rowStatusRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
         _unitSkippedByKey = _unitSkipped.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
@@ -371,6 +376,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 walks[c] = walked[walk.Columns[c]];
                 _rowScaleRows[tableIndex][c] = walk.Scales[c] >= 0 ? walked[walk.Scales[c]] : null;
                 _rowUnitRows[tableIndex][c] = walk.Units[c] >= 0 ? walked[walk.Units[c]] : null;
+                _rowStatusRows[tableIndex][c] = walk.Statuses[c] >= 0 ? walked[walk.Statuses[c]] : null;
             }
             await WalkFallbacksAsync(client, target, tableIndex, walkCap, ct).ConfigureAwait(false);
             for (var c = 0; c < plan.Columns.Count; c++)
@@ -430,6 +436,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         if (_rowUnitOids[tableIndex][c] is { } unitOid)
         {
             _rowUnitRows[tableIndex][c] = await client.BulkWalkAsync(target, unitOid, ct, maxRows).ConfigureAwait(false);
+        }
+        if (_rowStatusOids[tableIndex][c] is { } statusOid)
+        {
+            _rowStatusRows[tableIndex][c] = await client.BulkWalkAsync(target, statusOid, ct, maxRows).ConfigureAwait(false);
         }
     }
 
@@ -534,11 +544,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _walkRootLength[tableIndex][column] = _plan.Tables[tableIndex].Columns[column].Oid.Length;
     }
 
-    /// <summary>Sets a column's row_scale and row_unit walks as if polled (for tests and benchmarks that call <see cref="AddColumnRows"/>).</summary>
-    internal void UseRowColumns(int tableIndex, int column, IReadOnlyList<VarBind>? scaleRows, IReadOnlyList<VarBind>? unitRows)
+    /// <summary>Sets a column's row_scale, row_unit and row_status walks as if polled (for tests and benchmarks that call <see cref="AddColumnRows"/>).</summary>
+    internal void UseRowColumns(int tableIndex, int column, IReadOnlyList<VarBind>? scaleRows, IReadOnlyList<VarBind>? unitRows, IReadOnlyList<VarBind>? statusRows = null)
     {
         _rowScaleRows[tableIndex][column] = scaleRows;
         _rowUnitRows[tableIndex][column] = unitRows;
+        _rowStatusRows[tableIndex][column] = statusRows;
     }
 
     /// <summary>A table's fallback columns, walked together when one of their columns gave no rows.</summary>
@@ -598,10 +609,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     }
 
     /// <summary>
-    /// A table's walk with every column together: its distinct OIDs (filter, label, columns, row scale and unit; one OID used twice is walked
-    /// once), each one's row cap (the filter and label at max_rows, columns one more), and where each part is in them.
+    /// A table's walk with every column together: its distinct OIDs (filter, label, columns, row scale, unit and status; one OID used twice
+    /// is walked once), each one's row cap (the filter and label at max_rows, columns one more), and where each part is in them.
     /// </summary>
-    private sealed record TableWalk(Oid[] Roots, int[] Caps, int Filter, int Label, int[] Columns, int[] Scales, int[] Units, string Step)
+    private sealed record TableWalk(Oid[] Roots, int[] Caps, int Filter, int Label, int[] Columns, int[] Scales, int[] Units, int[] Statuses, string Step)
     {
         public static TableWalk Of(SnmpTablePlan plan, string step)
         {
@@ -630,7 +641,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             // Row scale and unit columns ride in the same GETBULKs (one OID shared by several columns is walked once).
             var scales = plan.Columns.Select(c => c.Metric.RowScale is { } rs ? Add(Oid.Parse(rs.Oid), maxRows) : -1).ToArray();
             var units = plan.Columns.Select(c => c.Metric.RowUnit is { } ru ? Add(Oid.Parse(ru.Oid), maxRows) : -1).ToArray();
-            return new TableWalk([.. roots], [.. caps], filter, label, columns, scales, units, step);
+            var statuses = plan.Columns.Select(c => c.Metric.RowStatus is { } st ? Add(Oid.Parse(st.Oid), maxRows) : -1).ToArray();
+            return new TableWalk([.. roots], [.. caps], filter, label, columns, scales, units, statuses, step);
         }
     }
 
@@ -653,6 +665,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var unitRows = _rowUnitRows[tableIndex][column];
         var scaleLength = _rowScaleOids[tableIndex][column]?.Length ?? 0;
         var unitLength = _rowUnitOids[tableIndex][column]?.Length ?? 0;
+        var statusRows = _rowStatusRows[tableIndex][column];
+        var statusLength = _rowStatusOids[tableIndex][column]?.Length ?? 0;
         for (var r = 0; r < count; r++)
         {
             var vb = rows[r];
@@ -723,6 +737,22 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 }
                 _refused.Remove(keyText);
                 _tableSeries[keyText] = row = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
+            }
+            if (statusRows is not null)
+            {
+                // The row's own status says whether its value is a reading (cmcIIIVarQuality okNoValue(22) beside a 0 that
+                // is no measurement): a DeviceError like any value the device cannot give, and a rate primes again after it.
+                var statusAt = Find(statusRows, statusLength, suffix);
+                var code = statusAt >= 0 && statusRows[statusAt].Value.TryGetNumber(out var c) ? c : double.NaN;
+                row.NoReadingCode = code;
+                if (double.IsNaN(code) || !metric.RowStatus!.IsReading(code))
+                {
+                    row.NoReading = metric.RowStatus;
+                    _lastCounter.Remove(series);
+                    samples.Add(new Sample(series, at, double.NaN, SampleQuality.DeviceError));
+                    continue;
+                }
+                row.NoReading = null;
             }
             if (!TryAdd(samples, series, metric, vb.Value, at, out var rate, out var seconds, factor))
             {
@@ -1024,7 +1054,29 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 return _scalarReason[i];
             }
         }
+        // A table row its status called no reading: the text is built here, on demand, not on every poll.
+        foreach (var row in _tableSeries.Values)
+        {
+            if (row.Id == series && row.NoReading is { } status)
+            {
+                return NoReadingReason(status, row.NoReadingCode);
+            }
+        }
         return null;
+    }
+
+    private string NoReadingReason(ColumnRowStatus status, double code)
+    {
+        var reading = string.Join(", ", status.Values);
+        if (double.IsNaN(code))
+        {
+            return $"row_status: the row has no numeric status in {status.Oid}, so its value is not taken for a reading (reading: {reading})";
+        }
+        // The status column's own state name when the profile publishes it (okNoValue beside 22).
+        var name = _plan.Tables.SelectMany(t => t.Columns).Select(c => c.Metric)
+            .Where(m => m.Oid == status.Oid && m.States is not null).Select(m => m.States!.GetValueOrDefault((long)code)).FirstOrDefault(n => n is not null);
+        var what = name is null ? code.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{name} ({code.ToString(System.Globalization.CultureInfo.InvariantCulture)})";
+        return $"row_status: the row's status {status.Oid} is {what}, which says its value is no reading (reading: {reading})";
     }
 
     /// <summary>Adds the sample for a numeric value (none while a rate primes); false when the value is no number.</summary>
@@ -1136,6 +1188,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         public bool SpeedUnknownNoted { get; set; }
 
         public bool AboveLinkNoted { get; set; }
+
+        /// <summary>The row_status that made the last sample no reading, or null when it was one (for <c>edgetwin poll</c>'s reason).</summary>
+        public ColumnRowStatus? NoReading { get; set; }
+
+        /// <summary>The status code of that row at the last poll (NaN: no status row, or not a number).</summary>
+        public double NoReadingCode { get; set; }
     }
 
     /// <summary>
