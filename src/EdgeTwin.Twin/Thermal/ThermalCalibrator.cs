@@ -82,7 +82,9 @@ public static class ThermalCalibrator
         var n = frames.Count;
         if (racks == 0 || frames[n - 1].TimeSeconds - frames[0].TimeSeconds < MinProfileSeconds)
         {
-            model.AssumptionList.Add(Inv($"zone '{model.Zone.Id}': no daily load profile (calibration window {(frames[n - 1].TimeSeconds - frames[0].TimeSeconds) / 3600:0.#} h, a profile needs {MinProfileSeconds / 3600:0} h): the present load is held through the horizon"));
+            var span = frames[n - 1].TimeSeconds - frames[0].TimeSeconds;
+            var window = span < 7200 ? Inv($"{span / 60:0} min") : Inv($"{span / 3600:0.#} h");
+            model.AssumptionList.Add(Inv($"zone '{model.Zone.Id}': no daily load profile (calibration window {window}, a profile needs {MinProfileSeconds / 3600:0} h): the present load is held through the horizon"));
             return;
         }
 
@@ -597,7 +599,7 @@ public static class ThermalCalibrator
         var guessed = Enumerable.Range(0, zone.Units.Count).Where(j => double.IsNaN(model.UnitTargetC[j])).Select(j => zone.Units[j].Id).ToList();
         if (guessed.Count > 0)
         {
-            model.AssumptionList.Add(Inv($"zone '{zone.Id}': fan control of {string.Join(", ", guessed)} not identified (its fan never moved off a limit in the window): taken to full speed when a unit fails"));
+            model.AssumptionList.Add(Inv($"zone '{zone.Id}': fan control of {string.Join(", ", guessed)} not identified (fan never off a limit in the window): taken to full speed when a unit fails"));
         }
     }
 

@@ -286,6 +286,7 @@ public sealed class ThermalTwinStageTests
         await FailAsync(site, stage, events, t0 + 150_000, new() { ["crac1"] = false, ["crac2"] = true }, "the cooling_failure of crac1");
 
         var failure = events.Failures.First();
+        TestContext.Current.TestOutputHelper?.WriteLine(failure.Message);
         Assert.Contains($"GUESS from typical figures ({stage.Twin.Zones[0].Id} not fitted to its telemetry yet)", failure.Message, StringComparison.Ordinal);
         Assert.Contains("[assumed: ", failure.Message, StringComparison.Ordinal);
         Assert.Contains("no rack's inlet fitted", failure.Message, StringComparison.Ordinal);

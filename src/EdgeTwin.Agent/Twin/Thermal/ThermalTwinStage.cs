@@ -1119,7 +1119,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)} (at {Time(nowMs + (long)(shutdown.Value * 1000)):HH:mm} UTC)"))
             + Inv($", {result.AffectedRacks.Count} rack(s) affected")
             + (hottest.Length == 0 ? string.Empty : " (" + hottest + ")") + plan
-            + (result.Assumptions.Count == 0 ? string.Empty : " [assumed: " + string.Join("; ", result.Assumptions) + "]");
+            // Why it is a guess; a fitted model's lesser assumptions (no daily profile yet) are in the attribute only.
+            + (result.ModelBasis == "defaults" && result.Assumptions.Count > 0 ? " [assumed: " + string.Join("; ", result.Assumptions) + "]" : string.Empty);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, state.Zone.Id + "/cooling_failure", Time(nowMs), severity, message, attributes), ct).ConfigureAwait(false);
     }
 
