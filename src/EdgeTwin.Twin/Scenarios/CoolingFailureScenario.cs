@@ -35,6 +35,17 @@ public sealed record CoolingFailureResult(
     [property: JsonPropertyName("mitigation_plan")] IReadOnlyList<MitigationStep> MitigationPlan,
     [property: JsonPropertyName("model_fit_rmse_k")] double ModelFitRmseK)
 {
+    /// <summary>
+    /// "fitted", or "defaults" when the zone's room or rack airflow rests on typical figures rather than its telemetry
+    /// (<see cref="ZoneThermalModel.RestsOnDefaults"/>): the times are then a guess, whatever they say.
+    /// </summary>
+    [JsonPropertyName("model_basis")]
+    public string ModelBasis { get; init; } = "fitted";
+
+    /// <summary>What the forecast assumes rather than fitted (<see cref="ZoneThermalModel.Assumptions"/>); empty: nothing.</summary>
+    [JsonPropertyName("assumptions")]
+    public IReadOnlyList<string> Assumptions { get; init; } = [];
+
     /// <summary>The room (hot-air) temperature at the end of the horizon in the expected forecast (diagnostics; not on the wire).</summary>
     [JsonIgnore]
     public double FinalRoomC { get; init; } = double.NaN;
@@ -136,6 +147,8 @@ public static class CoolingFailureScenario
             Math.Round(model.InletFitRmseK, 3))
         {
             FinalRoomC = baseline.FinalRoomC,
+            ModelBasis = model.RestsOnDefaults ? "defaults" : "fitted",
+            Assumptions = [.. model.Assumptions],
         };
     }
 

@@ -44,6 +44,8 @@ public static class ThermalCalibrator
             model.RackResidualSigmaK[i] = 0.5;
         }
 
+        model.RestsOnDefaults = true;
+        model.AssumptionList.Add(Inv($"zone '{zone.Id}' is not calibrated: its room (heat capacity, unit airflow, envelope), rack airflow and fan control are typical figures from the site config, not fitted to its telemetry"));
         return model;
     }
 
@@ -54,9 +56,12 @@ public static class ThermalCalibrator
         var model = Prior(zone, settings);
         if (frames.Count < 10)
         {
+            model.AssumptionList[0] += Inv($" ({frames.Count} frames of telemetry; a fit needs 10)");
             return model;
         }
 
+        model.AssumptionList.Clear();
+        model.RestsOnDefaults = false;
         EstimateSetpoints(model, frames);
         FitRoom(model, frames);
         FitRacks(model, frames);
@@ -77,6 +82,9 @@ public static class ThermalCalibrator
         var n = frames.Count;
         if (racks == 0 || frames[n - 1].TimeSeconds - frames[0].TimeSeconds < MinProfileSeconds)
         {
+            var span = frames[n - 1].TimeSeconds - frames[0].TimeSeconds;
+            var window = span < 7200 ? Inv($"{span / 60:0} min") : Inv($"{span / 3600:0.#} h");
+            model.AssumptionList.Add(Inv($"zone '{model.Zone.Id}': no daily load profile (calibration window {window}, a profile needs {MinProfileSeconds / 3600:0} h): the present load is held through the horizon"));
             return;
         }
 
@@ -225,6 +233,8 @@ public static class ThermalCalibrator
         if (valid < 10)
         {
             // No return or outlet temperatures: the room node keeps its prior.
+            model.RestsOnDefaults = true;
+            model.AssumptionList.Add(Inv($"zone '{model.Zone.Id}': room not fitted ({valid} frames with a return or outlet temperature; a fit needs 10): its heat capacity, unit airflow and envelope are typical figures"));
             return;
         }
 
@@ -381,11 +391,13 @@ public static class ThermalCalibrator
         double totalSse = 0;
         var totalCount = 0;
         var candidates = new List<int>(units);
+        var unfitted = new List<string>();
         for (var i = 0; i < racks; i++)
         {
             var data = windows.Where(w => !double.IsNaN(w.Inlet[i]) && !double.IsNaN(w.Power[i])).ToList();
             if (data.Count < 5)
             {
+                unfitted.Add(zone.Racks[i].Id);
                 continue;
             }
 
@@ -441,6 +453,15 @@ public static class ThermalCalibrator
         }
 
         model.InletFitRmseK = totalCount == 0 ? double.NaN : Math.Sqrt(totalSse / totalCount);
+        if (unfitted.Count == racks && racks > 0)
+        {
+            model.RestsOnDefaults = true;
+            model.AssumptionList.Add(Inv($"zone '{zone.Id}': no rack's inlet fitted (a fit needs 5 two-minute windows of inlet and power readings, 10 min of telemetry): how much of each unit's air reaches each rack is the prior from the units' serves lists"));
+        }
+        else if (unfitted.Count > 0)
+        {
+            model.AssumptionList.Add(Inv($"zone '{zone.Id}': inlet of {string.Join(", ", unfitted)} not fitted (fewer than 5 two-minute windows of inlet and power readings): prior airflow coupling"));
+        }
     }
 
     /// <summary>
@@ -575,6 +596,11 @@ public static class ThermalCalibrator
         }
 
         BorrowPeerControl(model);
+        var guessed = Enumerable.Range(0, zone.Units.Count).Where(j => double.IsNaN(model.UnitTargetC[j])).Select(j => zone.Units[j].Id).ToList();
+        if (guessed.Count > 0)
+        {
+            model.AssumptionList.Add(Inv($"zone '{zone.Id}': fan control of {string.Join(", ", guessed)} not identified (fan never off a limit in the window): taken to full speed when a unit fails"));
+        }
     }
 
     /// <summary>
@@ -666,4 +692,6 @@ public static class ThermalCalibrator
 
         return result;
     }
+
+    private static string Inv(FormattableString text) => text.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

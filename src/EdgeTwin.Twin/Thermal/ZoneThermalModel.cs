@@ -129,6 +129,18 @@ public sealed class ZoneThermalModel
     public int CalibrationFrames { get; internal set; }
 
     /// <summary>
+    /// True when the room node or every rack's airflow rests on the priors (typical figures from the site config, not this
+    /// zone's telemetry): not calibrated, no room temperature to fit, or too short a window to fit a rack. A forecast
+    /// from such a model is a guess, and its answers say so (<see cref="Assumptions"/>); a NaN fit error alone did not.
+    /// </summary>
+    public bool RestsOnDefaults { get; internal set; } = true;
+
+    /// <summary>What of this model is assumed rather than fitted, in the words an operator reads (empty: all fitted).</summary>
+    public IReadOnlyList<string> Assumptions => AssumptionList;
+
+    internal List<string> AssumptionList { get; } = [];
+
+    /// <summary>
     /// A copy of this model with one more rack standing next to rack <paramref name="likeRack"/>: it draws from the same
     /// cold-air supply, so the neighbour's coupling is shared half and half between the two.
     /// </summary>
@@ -145,10 +157,12 @@ public sealed class ZoneThermalModel
             RoomFitRmseK = RoomFitRmseK,
             InletFitRmseK = InletFitRmseK,
             CalibrationFrames = CalibrationFrames,
+            RestsOnDefaults = RestsOnDefaults,
             HasLoadProfile = HasLoadProfile,
             LoadNoiseSigmaKw = LoadNoiseSigmaKw,
             LoadNoiseTauSeconds = LoadNoiseTauSeconds,
         };
+        copy.AssumptionList.AddRange(AssumptionList);
         UnitConductanceKwPerK.CopyTo(copy.UnitConductanceKwPerK, 0);
         UnitSetpointC.CopyTo(copy.UnitSetpointC, 0);
         UnitFanKw.CopyTo(copy.UnitFanKw, 0);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text.Json;
 using EdgeTwin.Agent.Twin.Thermal;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
@@ -260,6 +261,39 @@ public sealed class ThermalTwinStageTests
             var mantissa = a.Value.Split('E')[0].Replace("-", "", StringComparison.Ordinal).Replace(".", "", StringComparison.Ordinal).TrimStart('0');
             Assert.True(mantissa.Length <= 12, $"{a.Source} {a.Key} = {a.Value}: more than 12 significant digits");
         });
+    }
+
+    /// <summary>
+    /// With <c>first_calibration_after: 1m</c> the twin answered a failure with "no rack reaches 27 °C" from a room it had
+    /// not fitted (10 frames: no rack's inlet, the fans' control unidentified), said as plainly as a fitted forecast; only
+    /// <c>model_fit_rmse_k: "NaN"</c> hinted. The message and the attributes now say the forecast rests on typical figures.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_forecast_from_a_room_fitted_on_one_minute_read_like_a_calibrated_one()
+    {
+        var site = new Site();
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000 * 1000;
+        var events = new Events();
+        using var stage = site.Stage(events, new ThermalTwinOptions { FirstCalibrationAfter = TimeSpan.FromSeconds(60) });
+        var running = new Dictionary<string, bool> { ["crac1"] = true, ["crac2"] = true };
+        for (var i = 0; i < 14; i++)
+        {
+            await site.FeedAsync(stage, t0 + (i * 10_000L), running);
+        }
+
+        await WaitUntilAsync(() => events.Items.Any(e => e.Source.EndsWith("/thermal_twin", StringComparison.Ordinal)), "the calibration event");
+        Assert.True(stage.Twin.Model(0).CalibrationFrames > 0);
+        await FailAsync(site, stage, events, t0 + 150_000, new() { ["crac1"] = false, ["crac2"] = true }, "the cooling_failure of crac1");
+
+        var failure = events.Failures.First();
+        TestContext.Current.TestOutputHelper?.WriteLine(failure.Message);
+        Assert.Contains($"GUESS from typical figures ({stage.Twin.Zones[0].Id} not fitted to its telemetry yet)", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("[assumed: ", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("no rack's inlet fitted", failure.Message, StringComparison.Ordinal);
+        Assert.Equal("defaults", failure.Attributes!["model_basis"]);
+        var assumptions = JsonSerializer.Deserialize<string[]>(failure.Attributes["assumptions"])!;
+        Assert.Contains(assumptions, a => a.Contains("no rack's inlet fitted", StringComparison.Ordinal));
+        Assert.Contains(assumptions, a => a.Contains("no daily load profile", StringComparison.Ordinal));
     }
 
     [Fact]

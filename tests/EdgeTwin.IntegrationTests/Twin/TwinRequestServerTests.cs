@@ -618,6 +618,44 @@ public sealed class TwinRequestServerTests
         Assert.EndsWith(" min; a trend needs at least 60 min of it (2 days to take the daily cycle out)", reply.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Regression_a_cooling_failure_request_about_room2_failed_until_room1_was_calibrated()
+    {
+        // edgetwin sim --racks 12 --cooling-units 3 --rooms 2: room2 calibrated on 2 h of its history, room1 not yet. Every
+        // request answered not_calibrated naming room1, also crac2's, which needs room2 alone.
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 1, Racks = 12, CoolingUnits = 3, Machines = 0, Rooms = 2, Start = DateTimeOffset.UtcNow });
+        var config = SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10));
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance, new ThermalTwinOptions
+        {
+            Settings = new ThermalSettings { ShutdownInletC = spec.ThermalShutdownInletC },
+            WarmStart = [[], SimulatedThermalPlant.History(spec, TimeSpan.FromHours(2), DateTimeOffset.UtcNow, room: "room2")[0]],
+        });
+        Assert.Equal(["room1", "room2"], stage.Twin.Zones.Select(z => z.Id));
+        stage.Twin.Recalibrate(1);
+        Assert.Equal(0, stage.Twin.Model(0).CalibrationFrames);
+
+        TwinReply Ask(string scenario, string json) => TwinRequestHandler.Handle(scenario, new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)), stage);
+        var crac2 = Ask(TwinRequestHandler.CoolingFailure, """{"units":["crac2"],"horizon_min":60}""");
+        Assert.True(crac2.Ok, crac2.Error);
+        using (var doc = JsonDocument.Parse(crac2.Json))
+        {
+            Assert.Equal("room2", doc.RootElement.GetProperty("zone").GetString());
+            Assert.Equal("fitted", doc.RootElement.GetProperty("model_basis").GetString());
+        }
+
+        // A request that needs room1 still waits for it, and says which room.
+        foreach (var units in new[] { """["crac1"]""", """["crac1","crac2"]""" })
+        {
+            var reply = Ask(TwinRequestHandler.CoolingFailure, $$"""{"units":{{units}}}""");
+            Assert.Equal(TwinRequestErrors.NotCalibrated, reply.Code);
+            Assert.Contains("zone 'room1' is not calibrated yet", reply.Error, StringComparison.Ordinal);
+        }
+
+        // Site-wide answers (the optimiser plans every room) still need every room; an unknown unit is named as such.
+        Assert.Equal(TwinRequestErrors.NotCalibrated, Ask(TwinRequestHandler.OptimizeCooling, "{}").Code);
+        Assert.Equal(TwinRequestErrors.UnknownElement, Ask(TwinRequestHandler.CoolingFailure, """{"units":["crac9"]}""").Code);
+    }
+
     private static (SiteConfig Config, SiteSpec Spec) DemoSite()
     {
         var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 12, CoolingUnits = 2, RacksPerRow = 6, Start = DateTimeOffset.UtcNow });

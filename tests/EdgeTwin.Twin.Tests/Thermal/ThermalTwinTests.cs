@@ -42,4 +42,33 @@ public sealed class ThermalTwinTests
         Assert.Equal(plant.Zone.Racks[2].Id, spot.Rack);
         Assert.InRange(spot.ResidualK, 3, 5);
     }
+
+    private static readonly System.Text.Json.JsonSerializerOptions NamedFloats = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    [Fact]
+    public void Regression_a_cooling_failure_answer_from_a_room_fitted_on_minutes_did_not_say_it_rested_on_defaults()
+    {
+        // The live agent with first_calibration_after: 1m answered crac2 with "no rack reaches 27 °C"; only
+        // model_fit_rmse_k NaN hinted that its room and racks were typical figures.
+        var spec = EdgeTwin.Simulator.Physics.SiteGenerator.Generate(new EdgeTwin.Simulator.Physics.SiteGenerationOptions { Seed = 1, Racks = 12, CoolingUnits = 3, Machines = 0, Rooms = 2, Start = new DateTimeOffset(2026, 12, 4, 16, 58, 5, TimeSpan.Zero) });
+        var zone = new SimulatedThermalPlant(spec, "room2").Zone;
+        var end = new DateTimeOffset(2026, 12, 5, 16, 58, 5, TimeSpan.Zero);
+        var options = new EdgeTwin.Twin.Scenarios.CoolingFailureOptions { FailedUnits = ["crac2"], Horizon = TimeSpan.FromMinutes(30), PlanMitigation = false };
+
+        var minutes = SimulatedThermalPlant.History(spec, TimeSpan.FromMinutes(3), end, room: "room2")[0];
+        var guess = EdgeTwin.Twin.Scenarios.CoolingFailureScenario.Run(ThermalCalibrator.Calibrate(zone, minutes), minutes[^1], options);
+        Assert.Equal("defaults", guess.ModelBasis);
+        Assert.Contains(guess.Assumptions, a => a.StartsWith("zone 'room2': no rack's inlet fitted", StringComparison.Ordinal));
+        Assert.Contains(guess.Assumptions, a => a.Contains("no daily load profile (calibration window 3 min", StringComparison.Ordinal));
+        Assert.Contains("\"model_basis\":\"defaults\"", System.Text.Json.JsonSerializer.Serialize(guess, NamedFloats), StringComparison.Ordinal);
+
+        var prior = EdgeTwin.Twin.Scenarios.CoolingFailureScenario.Run(ThermalCalibrator.Prior(zone), minutes[^1], options);
+        Assert.Equal("defaults", prior.ModelBasis);
+        Assert.StartsWith("zone 'room2' is not calibrated", Assert.Single(prior.Assumptions), StringComparison.Ordinal);
+
+        var hours = SimulatedThermalPlant.History(spec, TimeSpan.FromHours(2), end, room: "room2")[0];
+        var fitted = EdgeTwin.Twin.Scenarios.CoolingFailureScenario.Run(ThermalCalibrator.Calibrate(zone, hours), hours[^1], options);
+        Assert.Equal("fitted", fitted.ModelBasis);
+        Assert.DoesNotContain(fitted.Assumptions, a => a.Contains("inlet", StringComparison.Ordinal) || a.Contains("not calibrated", StringComparison.Ordinal));
+    }
 }

@@ -7,6 +7,7 @@ using EdgeTwin.Twin.Line;
 using EdgeTwin.Twin.Line.Scenarios;
 using EdgeTwin.Twin.Optimisation;
 using EdgeTwin.Twin.Scenarios;
+using EdgeTwin.Twin.Thermal;
 
 namespace EdgeTwin.Agent.Twin.Requests;
 
@@ -113,9 +114,11 @@ internal static class TwinRequestHandler
             }
 
             // Fields first, so a malformed request is reported as such even before the twin is calibrated.
+            // The zones a request needs calibrated (null: all): a cooling_failure asks only about its units' rooms.
+            Func<ThermalZone, bool>? needs = null;
             Func<SiteTwin, string> run = scenario switch
             {
-                CoolingFailure => CoolingFailureRun(args),
+                CoolingFailure => CoolingFailureRun(args, out needs),
                 AddRack => AddRackRun(args),
                 LoadChange => LoadChangeRun(args),
                 FeedFailure => FeedFailureRun(args),
@@ -127,7 +130,7 @@ internal static class TwinRequestHandler
                 throw new TwinRequestException(TwinRequestErrors.NoTwin, "the agent runs no thermal twin (thermal_twin.enabled is false)");
             }
 
-            if (stage.CurrentTwin(out var notReady) is not { } twin)
+            if (stage.CurrentTwin(out var notReady, needs) is not { } twin)
             {
                 throw new TwinRequestException(TwinRequestErrors.NotCalibrated, notReady ?? "the thermal twin is not ready");
             }
@@ -281,9 +284,11 @@ internal static class TwinRequestHandler
         }
     }
 
-    private static Func<SiteTwin, string> CoolingFailureRun(Args a)
+    private static Func<SiteTwin, string> CoolingFailureRun(Args a, out Func<ThermalZone, bool>? needs)
     {
         var units = a.Ids("units", required: true);
+        // Only the rooms of the named units; an unknown unit then fails as unknown_element, not as not_calibrated.
+        needs = zone => zone.Units.Any(u => units.Contains(u.Id, StringComparer.Ordinal));
         var horizon = a.Number("horizon_min", 120, min: TwinScenarios.MinHorizonMin, max: TwinScenarios.MaxHorizonMin);
         var nonCritical = a.Ids("non_critical");
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));

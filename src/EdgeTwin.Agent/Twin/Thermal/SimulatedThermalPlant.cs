@@ -94,12 +94,13 @@ internal sealed class SimulatedThermalPlant : IThermalPlant
     /// Recorded normal telemetry of a simulated site (a fresh copy of <paramref name="spec"/>, so the served site is not
     /// touched): <paramref name="duration"/> of frames every <paramref name="poll"/>, timed in Unix seconds so the last lies
     /// one poll before <paramref name="end"/>. The warm start of the live twin in the demo and the agent tests: the twin
-    /// is calibrated at once, as an agent restarted on a site with recorded history would be.
+    /// is calibrated at once, as an agent restarted on a site with recorded history would be. <paramref name="room"/>: that
+    /// room's zone (null: the first room's).
     /// </summary>
-    public static IReadOnlyList<IReadOnlyList<ZoneFrame>> History(SiteSpec spec, TimeSpan duration, DateTimeOffset end, TimeSpan? poll = null)
+    public static IReadOnlyList<IReadOnlyList<ZoneFrame>> History(SiteSpec spec, TimeSpan duration, DateTimeOffset end, TimeSpan? poll = null, string? room = null)
     {
         var step = poll ?? TimeSpan.FromSeconds(10);
-        var plant = new SimulatedThermalPlant(spec);
+        var plant = new SimulatedThermalPlant(spec, room);
         var count = (int)(duration / step);
         var offset = (end.ToUnixTimeMilliseconds() / 1000.0) - step.TotalSeconds - (count * step.TotalSeconds);
         var frames = new List<ZoneFrame>(count);

@@ -114,10 +114,12 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
 
     /// <summary>
     /// The calibrated twin of the site as it is now (each zone's model and latest frame, readings held between polls), for
-    /// what-if requests that must not wait for or disturb the live schedule; null, with the reason, before every zone has
-    /// been calibrated and read.
+    /// what-if requests that must not wait for or disturb the live schedule; null, with the reason, before every zone the
+    /// request needs (<paramref name="needs"/>; null: every zone) has been calibrated and read. A zone it does not need
+    /// enters with whatever model and readings it has (its prior and an empty frame before its first calibration), so a
+    /// question about room2 no longer waits for room1.
     /// </summary>
-    public SiteTwin? CurrentTwin(out string? notReady)
+    public SiteTwin? CurrentTwin(out string? notReady, Func<ThermalZone, bool>? needs = null)
     {
         if (_zones.Length == 0)
         {
@@ -130,6 +132,12 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         for (var z = 0; z < _zones.Length; z++)
         {
             models[z] = Twin.Model(z);
+            if (needs is not null && !needs(_zones[z].Zone))
+            {
+                now[z] = Twin.Latest(z) ?? new ZoneFrame(0, _zones[z].Zone.Racks.Count, _zones[z].Zone.Units.Count);
+                continue;
+            }
+
             if (models[z].CalibrationFrames == 0)
             {
                 notReady = Inv($"the thermal twin of zone '{_zones[z].Zone.Id}' is not calibrated yet ({Twin.FrameCount(z)} frames of telemetry; the first calibration needs {_options.FirstCalibrationAfter.TotalMinutes:0.#} min of it or a warm-start history)");
@@ -1062,6 +1070,8 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
             ["racks"] = JsonSerializer.Serialize(result.Racks.Where(r => r.TimeTo27Seconds is not null), Json),
             ["model_fit_rmse_k"] = Num(result.ModelFitRmseK),
             ["calibrated"] = model.CalibrationFrames > 0 ? "true" : "false",
+            ["model_basis"] = result.ModelBasis,
+            ["assumptions"] = JsonSerializer.Serialize(result.Assumptions, Json),
             ["unreachable_units"] = string.Join(',', state.Unreachable),
             ["degraded"] = state.Unreachable.Count > 0 ? "true" : "false",
             ["failed_unit_count"] = Num(result.FailedUnits.Count),
@@ -1100,13 +1110,17 @@ public sealed partial class ThermalTwinStage : ISampleStage, IDisposable
         var hottest = HottestFirst(result);
         var message = Inv($"cooling_failure in {state.Zone.Id} ({units}): ")
             + (state.Unreachable.Count > 0 ? "DEGRADED prediction (unit state unknown), " : string.Empty)
+            // A model on typical figures gave "no rack reaches 27 °C" as plainly as a fitted one; only a NaN fit error hinted.
+            + (result.ModelBasis == "defaults" ? Inv($"GUESS from typical figures ({state.Zone.Id} not fitted to its telemetry yet), ") : string.Empty)
             // The peak goes with the time: when the inlet levels off just above 32 °C the crossing time swings widely
             // between refreshes (38 to 97 min in the demo), and the peak says the case is marginal.
             + Crossing(result)
             // A time of day as well as a countdown: the countdown is stale by the time a woken operator reads it.
             + (shutdown is null ? string.Empty : Inv($", thermal shutdown in {Minutes(shutdown)} (at {Time(nowMs + (long)(shutdown.Value * 1000)):HH:mm} UTC)"))
             + Inv($", {result.AffectedRacks.Count} rack(s) affected")
-            + (hottest.Length == 0 ? string.Empty : " (" + hottest + ")") + plan;
+            + (hottest.Length == 0 ? string.Empty : " (" + hottest + ")") + plan
+            // Why it is a guess; a fitted model's lesser assumptions (no daily profile yet) are in the attribute only.
+            + (result.ModelBasis == "defaults" && result.Assumptions.Count > 0 ? " [assumed: " + string.Join("; ", result.Assumptions) + "]" : string.Empty);
         await _events.PublishAsync(new EdgeEvent(EdgeEventKind.Prediction, state.Zone.Id + "/cooling_failure", Time(nowMs), severity, message, attributes), ct).ConfigureAwait(false);
     }
 
