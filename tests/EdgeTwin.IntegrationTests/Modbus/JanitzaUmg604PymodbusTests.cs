@@ -1,12 +1,7 @@
-using System.Buffers.Binary;
-using EdgeTwin.Agent.Sources.Modbus;
-using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;
-using EdgeTwin.Core.Sources;
 using EdgeTwin.IntegrationTests.Snmp;
 using EdgeTwin.Modbus.Tests.Peers;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeTwin.IntegrationTests.Modbus;
 
@@ -18,8 +13,6 @@ namespace EdgeTwin.IntegrationTests.Modbus;
 /// </summary>
 public sealed class JanitzaUmg604PymodbusTests
 {
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     // Address → value of every float of the block 19000..19076 (the unread ones too: a joined read spans them). A
     // 400 V incomer importing on L1/L2 and delivering on L3 (negative power and cos phi).
     private static readonly SortedDictionary<int, double> Floats = new()
@@ -35,38 +28,13 @@ public sealed class JanitzaUmg604PymodbusTests
         [19070] = 100_000, [19072] = 50_000, [19074] = 300_000, [19076] = 450_000.5,
     };
 
-    private static int[] Words()
-    {
-        var words = new int[78];
-        foreach (var (address, value) in Floats)
-        {
-            var bytes = new byte[4];
-            BinaryPrimitives.WriteSingleBigEndian(bytes, (float)value);
-            words[address - 19000] = BinaryPrimitives.ReadUInt16BigEndian(bytes);
-            words[address - 19000 + 1] = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(2));
-        }
-
-        return words;
-    }
-
-    private static async Task<Dictionary<string, Sample>> PollAsync(PymodbusServer server, DeviceProfile profile)
-    {
-        var device = new DeviceConfig("incomer", profile.Id, DeviceAddress.Tcp("127.0.0.1", server.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(5) };
-        await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
-        var registry = new SeriesRegistry();
-        source.RegisterSeries(registry);
-        var sink = new RecordingSink();
-        await source.PollAsync(sink, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Ct);
-        return sink.Samples.ToDictionary(s => registry[s.Series].Metric);
-    }
-
     [Fact]
     public async Task Umg604_reads_the_family_float_block_high_word_first_with_function_03()
     {
-        await using var server = await PymodbusServer.StartTcpAsync(PymodbusServer.Units((1, "hr", 19000, Words())));
+        await using var server = await PymodbusServer.StartTcpAsync(PymodbusServer.Units((1, "hr", 19000, JanitzaUmg96rmPymodbusTests.Words(Floats))));
         var profile = ShippedSnmpProfilesSnmpdTests.Shipped("janitza-umg604");
 
-        var got = await PollAsync(server, profile);
+        var got = await JanitzaUmg96rmPymodbusTests.PollAsync(server, profile);
 
         Assert.Equal(profile.Metrics.Count, got.Count);
         foreach (var metric in profile.Metrics)

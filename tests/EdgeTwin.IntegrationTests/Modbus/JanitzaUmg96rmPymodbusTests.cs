@@ -35,10 +35,13 @@ public sealed class JanitzaUmg96rmPymodbusTests
         [19070] = 100_000, [19072] = 50_000, [19074] = 50_000, [19076] = 200_000.5,
     };
 
-    private static int[] Words()
+    private static int[] Words() => Words(Floats);
+
+    /// <summary>The 19000..19077 register image of the Janitza family's float block (the UMG 604 reads the same one).</summary>
+    internal static int[] Words(IReadOnlyDictionary<int, double> floats)
     {
         var words = new int[78];
-        foreach (var (address, value) in Floats)
+        foreach (var (address, value) in floats)
         {
             var bytes = new byte[4];
             BinaryPrimitives.WriteSingleBigEndian(bytes, (float)value);
@@ -49,7 +52,7 @@ public sealed class JanitzaUmg96rmPymodbusTests
         return words;
     }
 
-    private static async Task<Dictionary<string, Sample>> PollAsync(PymodbusServer server, DeviceProfile profile)
+    internal static async Task<Dictionary<string, Sample>> PollAsync(PymodbusServer server, DeviceProfile profile)
     {
         var device = new DeviceConfig("incomer", profile.Id, DeviceAddress.Tcp("127.0.0.1", server.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(5) };
         await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;

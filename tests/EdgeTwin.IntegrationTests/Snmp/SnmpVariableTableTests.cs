@@ -65,14 +65,16 @@ public sealed class SnmpVariableTableTests
         return ((SnmpSource)sources.Polled, registry);
     }
 
+    // This poll's walk of the recorded unit's value, name, unit and scale columns.
+    private static (VarBind[] Values, VarBind[] Names, VarBind[] Units, VarBind[] Scales) Walked() =>
+        (Column(11, r => SnmpValue.Integer(r.Value)), Column(3, r => SnmpValue.OctetString(r.Name)),
+         Column(5, r => SnmpValue.OctetString(r.Unit)), Column(7, r => SnmpValue.Integer(r.Scale)));
+
     [Fact]
     public void Rows_are_selected_by_name_scaled_by_their_own_factor_and_a_row_in_another_unit_is_skipped_with_one_warning()
     {
         var (source, registry) = Build();
-        var values = Column(11, r => SnmpValue.Integer(r.Value));
-        var names = Column(3, r => SnmpValue.OctetString(r.Name));
-        var units = Column(5, r => SnmpValue.OctetString(r.Unit));
-        var scales = Column(7, r => SnmpValue.Integer(r.Scale));
+        var (values, names, units, scales) = Walked();
         source.UseWalk(0, 0, values);
         source.UseRowColumns(0, 0, scales, units);
         var samples = new List<Sample>();
@@ -98,10 +100,8 @@ public sealed class SnmpVariableTableTests
     public void A_row_without_its_scale_is_a_device_error_not_an_unscaled_value()
     {
         var (source, registry) = Build();
-        var values = Column(11, r => SnmpValue.Integer(r.Value));
-        var names = Column(3, r => SnmpValue.OctetString(r.Name));
-        var units = Column(5, r => SnmpValue.OctetString(r.Unit));
-        var scales = Column(7, r => SnmpValue.Integer(r.Scale)).Where(vb => !vb.Oid.ToNumericString().EndsWith(".7.1.2", StringComparison.Ordinal)).ToArray();
+        var (values, names, units, allScales) = Walked();
+        var scales = allScales.Where(vb => !vb.Oid.ToNumericString().EndsWith(".7.1.2", StringComparison.Ordinal)).ToArray();
         source.UseWalk(0, 0, values);
         source.UseRowColumns(0, 0, scales, units);
         var samples = new List<Sample>();
@@ -121,10 +121,7 @@ public sealed class SnmpVariableTableTests
     public void A_row_whose_status_says_no_value_or_that_has_no_status_is_a_device_error_and_the_others_are_read()
     {
         var (source, registry) = Build();
-        var values = Column(11, r => SnmpValue.Integer(r.Value));
-        var names = Column(3, r => SnmpValue.OctetString(r.Name));
-        var units = Column(5, r => SnmpValue.OctetString(r.Unit));
-        var scales = Column(7, r => SnmpValue.Integer(r.Scale));
+        var (values, names, units, scales) = Walked();
         source.UseWalk(0, 0, values);
         source.UseRowColumns(0, 0, scales, units, Qualities());
         var samples = new List<Sample>();
@@ -158,10 +155,7 @@ public sealed class SnmpVariableTableTests
     public void A_steady_poll_of_a_filtered_scaled_unit_and_status_checked_table_allocates_nothing()
     {
         var (source, registry) = Build();
-        var values = Column(11, r => SnmpValue.Integer(r.Value));
-        var names = Column(3, r => SnmpValue.OctetString(r.Name));
-        var units = Column(5, r => SnmpValue.OctetString(r.Unit));
-        var scales = Column(7, r => SnmpValue.Integer(r.Scale));
+        var (values, names, units, scales) = Walked();
         source.UseWalk(0, 0, values);
         source.UseRowColumns(0, 0, scales, units, Qualities());   // rows with no value and one without a status among them
         var samples = new List<Sample>(Rows.Length);

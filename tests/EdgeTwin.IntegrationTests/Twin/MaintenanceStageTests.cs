@@ -188,24 +188,8 @@ public sealed class MaintenanceStageTests
         var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-done-");
         try
         {
-            var diagnostics = new ConfigDiagnostics();
-            var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
-            var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
-            Assert.Empty(diagnostics.Sorted());
-            // The agent's own wiring: the alerting host's control socket hands the report to the maintenance stage from DI.
-            var services = new ServiceCollection().AddMetrics().AddSingleton(agent.Stage).BuildServiceProvider();
-            await using var disposeServices = services;
-            var site = new SiteConfigBuilder("s1", "g1").Build();
-            await using var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
-                site,
-                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = dir.FullName, Config = config },
-                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
-                TimeProvider.System,
-                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
-                services);
-            await host.StartingAsync(Ct);
-            var socket = host.ControlSocket!;
+            await using var control = await ControlHost.StartAsync(agent.Stage, dir.FullName);
+            var socket = control.Socket;
 
             var (exit, output, error) = await InProcessCli.RunAsync("maintenance", "done", "d9", "--socket", socket);
             Assert.Equal(1, exit);
@@ -262,6 +246,41 @@ public sealed class MaintenanceStageTests
     }
 
     /// <summary>The maintenance stage as <c>AddMaintenance()</c> builds it (with the outbox's options when a state file is wanted), and a real event hub.</summary>
+    /// <summary>
+    /// The agent's own wiring of <c>edgetwin maintenance</c>: the alerting host's control socket hands the request to the
+    /// maintenance stage it finds in DI.
+    /// </summary>
+    private sealed class ControlHost(ServiceProvider services, EdgeTwin.Agent.Alerting.AlertingHostedService host) : IAsyncDisposable
+    {
+        public string Socket => host.ControlSocket!;
+
+        public static async Task<ControlHost> StartAsync(MaintenanceStage stage, string stateDirectory)
+        {
+            var diagnostics = new ConfigDiagnostics();
+            var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
+            var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), stateDirectory);
+            Assert.Empty(diagnostics.Sorted());
+            var services = new ServiceCollection().AddMetrics().AddSingleton(stage).BuildServiceProvider();
+            var site = new SiteConfigBuilder("s1", "g1").Build();
+            var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
+                site,
+                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = stateDirectory, Config = config },
+                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
+                TimeProvider.System,
+                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                services);
+            await host.StartingAsync(Ct);
+            return new ControlHost(services, host);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await host.DisposeAsync();
+            await services.DisposeAsync();
+        }
+    }
+
     private sealed class MaintenanceAgent : IAsyncDisposable
     {
         private readonly SimulatedMachines _site;
@@ -595,22 +614,8 @@ public sealed class MaintenanceStageTests
         var dir = Directory.CreateTempSubdirectory("edgetwin-maintenance-status-");
         try
         {
-            var diagnostics = new ConfigDiagnostics();
-            var root = (ConfigMapping)YamlTree.Parse("alerts:\n  rules: []\n", "site.yaml", diagnostics)!;
-            var config = EdgeTwin.Alerting.Rules.AlertsConfig.Read(new ConfigReader((ConfigMapping)root["alerts"]!, diagnostics), dir.FullName);
-            var services = new ServiceCollection().AddMetrics().AddSingleton(agent.Stage).BuildServiceProvider();
-            await using var disposeServices = services;
-            var site = new SiteConfigBuilder("s1", "g1").Build();
-            await using var host = new EdgeTwin.Agent.Alerting.AlertingHostedService(
-                site,
-                new EdgeTwin.Agent.Alerting.AlertingAgentOptions { StateDirectory = dir.FullName, Config = config },
-                new AgentRuntime(site, new SeriesRegistry(), TimeProvider.System),
-                TimeProvider.System,
-                Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-                services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
-                services);
-            await host.StartingAsync(Ct);
-            var socket = host.ControlSocket!;
+            await using var control = await ControlHost.StartAsync(agent.Stage, dir.FullName);
+            var socket = control.Socket;
             async Task<string[]> StatusAsync()
             {
                 var (exit, output, error) = await InProcessCli.RunAsync("maintenance", "status", "--socket", socket);
