@@ -656,6 +656,49 @@ public sealed class TwinRequestServerTests
         Assert.Equal(TwinRequestErrors.UnknownElement, Ask(TwinRequestHandler.CoolingFailure, """{"units":["crac9"]}""").Code);
     }
 
+    [Fact]
+    public void Regression_an_add_rack_or_load_change_in_room2_failed_until_room1_was_calibrated()
+    {
+        // The capacity planner asking "a 6 kW rack in room 2?" was told room1 was not calibrated yet.
+        var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 1, Racks = 12, CoolingUnits = 3, Machines = 0, Rooms = 2, Start = DateTimeOffset.UtcNow });
+        var config = SimSiteConfig.Build(spec, [], TimeSpan.FromSeconds(10));
+        using var stage = new ThermalTwinStage(config, new SeriesRegistry(), new Events(), NullLogger<ThermalTwinStage>.Instance, new ThermalTwinOptions
+        {
+            Settings = new ThermalSettings { ShutdownInletC = spec.ThermalShutdownInletC },
+            WarmStart = [[], SimulatedThermalPlant.History(spec, TimeSpan.FromHours(2), DateTimeOffset.UtcNow, room: "room2")[0]],
+        });
+        stage.Twin.Recalibrate(1);
+        var room2Rack = stage.Twin.Zones[1].Racks[0].Id;
+        var room1Rack = stage.Twin.Zones[0].Racks[0].Id;
+
+        TwinReply Ask(string scenario, string json) => TwinRequestHandler.Handle(scenario, new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)), stage);
+        foreach (var (scenario, json) in new[]
+        {
+            (TwinRequestHandler.AddRack, """{"kw":6,"zone":"room2"}"""),
+            (TwinRequestHandler.AddRack, $$"""{"kw":6,"next_to":"{{room2Rack}}"}"""),
+            (TwinRequestHandler.LoadChange, $$"""{"rack":"{{room2Rack}}","delta_kw":2}"""),
+        })
+        {
+            var reply = Ask(scenario, json);
+            Assert.True(reply.Ok, $"{scenario} {json}: {reply.Error}");
+        }
+
+        // A question that needs room1, or every room (no room named), still waits for it and says which.
+        foreach (var (scenario, json) in new[]
+        {
+            (TwinRequestHandler.AddRack, """{"kw":6}"""),
+            (TwinRequestHandler.AddRack, """{"kw":6,"zone":"room1"}"""),
+            (TwinRequestHandler.LoadChange, $$"""{"rack":"{{room1Rack}}","delta_kw":2}"""),
+        })
+        {
+            var reply = Ask(scenario, json);
+            Assert.Equal(TwinRequestErrors.NotCalibrated, reply.Code);
+            Assert.Contains("zone 'room1' is not calibrated yet", reply.Error, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(TwinRequestErrors.UnknownElement, Ask(TwinRequestHandler.LoadChange, """{"rack":"Z99","delta_kw":2}""").Code);
+    }
+
     private static (SiteConfig Config, SiteSpec Spec) DemoSite()
     {
         var spec = SiteGenerator.Generate(new SiteGenerationOptions { Seed = 7, Racks = 12, CoolingUnits = 2, RacksPerRow = 6, Start = DateTimeOffset.UtcNow });

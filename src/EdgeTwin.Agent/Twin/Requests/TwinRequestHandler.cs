@@ -114,13 +114,14 @@ internal static class TwinRequestHandler
             }
 
             // Fields first, so a malformed request is reported as such even before the twin is calibrated.
-            // The zones a request needs calibrated (null: all): a cooling_failure asks only about its units' rooms.
+            // The zones a request needs calibrated (null: all): a cooling_failure asks only about its units' rooms, an
+            // add_rack in a named room or next to a rack and a load_change only about that rack's room.
             Func<ThermalZone, bool>? needs = null;
             Func<SiteTwin, string> run = scenario switch
             {
                 CoolingFailure => CoolingFailureRun(args, out needs),
-                AddRack => AddRackRun(args),
-                LoadChange => LoadChangeRun(args),
+                AddRack => AddRackRun(args, out needs),
+                LoadChange => LoadChangeRun(args, out needs),
                 FeedFailure => FeedFailureRun(args),
                 Capacity => CapacityRun(args, stage),
                 _ => OptimizeRun(args),
@@ -294,19 +295,24 @@ internal static class TwinRequestHandler
         return twin => TwinScenarios.PerZoneJson(TwinScenarios.CoolingFailure(twin, units, horizon, nonCritical));
     }
 
-    private static Func<SiteTwin, string> AddRackRun(Args a)
+    private static Func<SiteTwin, string> AddRackRun(Args a, out Func<ThermalZone, bool>? needs)
     {
         var kw = a.Number("kw", null, min: double.Epsilon, max: TwinScenarios.MaxRackKw);
         var zone = a.String("zone");
         var row = a.String("row");
         var nextTo = a.String("next_to");
+        // The search stays in the named room, or the room of next_to; without either it spans every room.
+        needs = zone is not null ? z => string.Equals(z.Id, zone, StringComparison.Ordinal)
+            : nextTo is not null ? z => z.Racks.Any(r => string.Equals(r.Id, nextTo, StringComparison.Ordinal))
+            : null;
         var feeds = a.Has("feeds") ? a.Ids("feeds") : null;
         return twin => TwinScenarios.Json(CapacityScenarios.AddRack(twin, kw, zone, nextTo, feeds, row: row));
     }
 
-    private static Func<SiteTwin, string> LoadChangeRun(Args a)
+    private static Func<SiteTwin, string> LoadChangeRun(Args a, out Func<ThermalZone, bool>? needs)
     {
         var rack = a.String("rack", required: true)!;
+        needs = z => z.Racks.Any(r => string.Equals(r.Id, rack, StringComparison.Ordinal));
         var delta = a.Number("delta_kw", null, min: -TwinScenarios.MaxRackKw, max: TwinScenarios.MaxRackKw);
         return twin => TwinScenarios.Json(CapacityScenarios.LoadChange(twin, rack, delta));
     }
