@@ -105,7 +105,8 @@ public sealed class MeteredLinkBudgetTests
         var data = Data(sub.Messages);
         var evt = Assert.Single(data, e => e.Kind == "event");
         Assert.False(evt.Historical);
-        Assert.True(latency < TimeSpan.FromSeconds(1), $"the alert took {latency} behind a throttled replay");
+        // Held behind the budget it would take the summaries' 20 s; 5 s leaves a loaded CI machine room (it took 2.7 s there).
+        Assert.True(latency < TimeSpan.FromSeconds(5), $"the alert took {latency} behind a throttled replay");
         Assert.True(data.Count(e => e.Historical) < 200, "the replay is throttled (5 kB/s), so most of it is still waiting");
         Assert.True(uplink.Traffic.LiveBytes["event"] > 0);
         AssertOrderedPerDevicePerLane(data);
