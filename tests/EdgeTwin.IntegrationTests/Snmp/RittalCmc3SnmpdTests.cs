@@ -93,4 +93,70 @@ public sealed class RittalCmc3SnmpdTests
         Assert.Equal((41.5, SampleQuality.Good), (got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Value, got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Quality));
         Assert.Equal((1.0, SampleQuality.Good), (got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Value, got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Quality));
     }
+
+    /// <summary>
+    /// The four tables of rittal-cmc3 (temperature, humidity, access, leakage) each select rows of the same cmcIIIVarTable
+    /// by name: each walked the name, value, quality, scale and unit columns and the device aliases on its own, so a poll
+    /// read the whole variable table four times (about 200 rows on a real PU). Now each column OID is walked once per poll
+    /// and its rows serve every table that reads it (the filter of each still its own).
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_cmc3_poll_walked_its_variable_table_once_per_sensor_kind()
+    {
+        await using var snmpd = new SnmpdRecordingProcess("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (requests, bytes, got) = await MeasureSteadyPollAsync(snmpd.Port, "rittal-cmc3");
+
+        // The same samples as before (the first test of this class names them); one GET for sysUpTime-less scalars is
+        // not asked (the profile has none). Debian 12's snmpd: the recording's 30 variable rows and 8 devices, 6 distinct
+        // columns together: about 6 GETBULKs of 10 rows; before, 4 tables × 6 = 24.
+        Assert.Equal(19, got);
+        Assert.InRange(requests, 1, 3);
+        Assert.InRange(bytes, 1, 12_000);
+    }
+
+    /// <summary>
+    /// A steady poll of <paramref name="profileId"/> (after one that primes rates) through a counting relay: its requests,
+    /// bytes both ways and samples; the figures and the time are printed as a MEASURE line (Snmp README, what a poll requests).
+    /// </summary>
+    internal static async Task<(long Requests, long Bytes, int Samples)> MeasureSteadyPollAsync(int agentPort, string profileId, bool walkColumnsTogether = true)
+    {
+        await using var relay = new CountingUdpRelay(agentPort);
+        var profile = ShippedSnmpProfilesSnmpdTests.Shipped(profileId);
+        var credentials = EdgeTwin.Core.Config.CredentialsConfig.V2c("ro", "public");
+        var device = new EdgeTwin.Core.Config.DeviceConfig("dev-1", profileId, EdgeTwin.Core.Config.DeviceAddress.Udp("127.0.0.1", relay.Port)) { Credentials = credentials.Name, Timeout = TimeSpan.FromSeconds(5) };
+        await using var source = new EdgeTwin.Agent.Sources.Snmp.SnmpSourceFactory().Create(new EdgeTwin.Core.Sources.SourceContext(device, profile, credentials,
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+        ((EdgeTwin.Agent.Sources.Snmp.SnmpSource)source).WalkColumnsTogether = walkColumnsTogether;
+        source.RegisterSeries(new SeriesRegistry());
+        var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await source.PollAsync(new RecordingSink(), at, TestContext.Current.CancellationToken);
+        var (requests, bytes) = (relay.Requests, relay.Bytes);
+        var sink = new RecordingSink();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await source.PollAsync(sink, at + 10_000, TestContext.Current.CancellationToken);
+        var elapsed = watch.Elapsed;
+        (requests, bytes) = (relay.Requests - requests, relay.Bytes - bytes);
+        Console.WriteLine($"MEASURE {profileId} {(walkColumnsTogether ? "together" : "alone")} requests={requests} bytes={bytes} ms={elapsed.TotalMilliseconds:0.0} samples={sink.Samples.Count}");
+        return (requests, bytes, sink.Samples.Count);
+    }
+
+    // The figures of the Snmp README (what a poll requests): each shipped profile with a recording, a steady poll.
+    [Theory]
+    [InlineData("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4", "rittal-cmc3")]
+    [InlineData("servertech-sentry4", ".1.3.6.1.4.1.1718.4", "servertech-sentry4")]
+    [InlineData("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4", "apc-rpdu2")]   // no recording: its tables are empty, each still walked once
+    public async Task Measure_a_steady_poll(string recording, string subtree, string profileId)
+    {
+        await using var snmpd = new SnmpdRecordingProcess(recording, subtree);
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        foreach (var together in new[] { true, false })
+        {
+            var (requests, bytes, _) = await MeasureSteadyPollAsync(snmpd.Port, profileId, together);
+            Assert.True(requests > 0 && bytes > 0, $"{requests} requests, {bytes} B");
+        }
+    }
 }
