@@ -107,12 +107,12 @@ public sealed class RittalCmc3SnmpdTests
         await snmpd.InitializeAsync();
         Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
 
-        var (requests, bytes, got) = await MeasureSteadyPollAsync(snmpd.Port, "rittal-cmc3");
+        var (requests, bytes, got) = await MeasureSteadyPollAsync(snmpd.Port, ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3"));
 
         // The same samples as before (the first test of this class names them); one GET for sysUpTime-less scalars is
         // not asked (the profile has none). Debian 12's snmpd: the recording's 30 variable rows and 8 devices, 6 distinct
         // columns together: about 6 GETBULKs of 10 rows; before, 4 tables × 6 = 24.
-        Assert.Equal(19, got);
+        Assert.Equal(19, got.Count);
         Assert.InRange(requests, 1, 3);
         Assert.InRange(bytes, 1, 12_000);
     }
@@ -121,16 +121,18 @@ public sealed class RittalCmc3SnmpdTests
     /// A steady poll of <paramref name="profileId"/> (after one that primes rates) through a counting relay: its requests,
     /// bytes both ways and samples; the figures and the time are printed as a MEASURE line (Snmp README, what a poll requests).
     /// </summary>
-    internal static async Task<(long Requests, long Bytes, int Samples)> MeasureSteadyPollAsync(int agentPort, string profileId, bool walkColumnsTogether = true)
+    internal static async Task<(long Requests, long Bytes, Dictionary<string, Sample> Samples)> MeasureSteadyPollAsync(int agentPort, EdgeTwin.Core.Profiles.DeviceProfile profile,
+        bool walkColumnsTogether = true, ILoggerFactory? loggers = null)
     {
         await using var relay = new CountingUdpRelay(agentPort);
-        var profile = ShippedSnmpProfilesSnmpdTests.Shipped(profileId);
+        var profileId = profile.Id;
         var credentials = EdgeTwin.Core.Config.CredentialsConfig.V2c("ro", "public");
         var device = new EdgeTwin.Core.Config.DeviceConfig("dev-1", profileId, EdgeTwin.Core.Config.DeviceAddress.Udp("127.0.0.1", relay.Port)) { Credentials = credentials.Name, Timeout = TimeSpan.FromSeconds(5) };
         await using var source = new EdgeTwin.Agent.Sources.Snmp.SnmpSourceFactory().Create(new EdgeTwin.Core.Sources.SourceContext(device, profile, credentials,
-            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+            loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
         ((EdgeTwin.Agent.Sources.Snmp.SnmpSource)source).WalkColumnsTogether = walkColumnsTogether;
-        source.RegisterSeries(new SeriesRegistry());
+        var registry = new SeriesRegistry();
+        source.RegisterSeries(registry);
         var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await source.PollAsync(new RecordingSink(), at, TestContext.Current.CancellationToken);
         var (requests, bytes) = (relay.Requests, relay.Bytes);
@@ -140,7 +142,7 @@ public sealed class RittalCmc3SnmpdTests
         var elapsed = watch.Elapsed;
         (requests, bytes) = (relay.Requests - requests, relay.Bytes - bytes);
         Console.WriteLine($"MEASURE {profileId} {(walkColumnsTogether ? "together" : "alone")} requests={requests} bytes={bytes} ms={elapsed.TotalMilliseconds:0.0} samples={sink.Samples.Count}");
-        return (requests, bytes, sink.Samples.Count);
+        return (requests, bytes, sink.Samples.ToDictionary(s => registry[s.Series].Key));
     }
 
     // The figures of the Snmp README (what a poll requests): each shipped profile with a recording, a steady poll.
@@ -155,8 +157,42 @@ public sealed class RittalCmc3SnmpdTests
         Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
         foreach (var together in new[] { true, false })
         {
-            var (requests, bytes, _) = await MeasureSteadyPollAsync(snmpd.Port, profileId, together);
+            var (requests, bytes, _) = await MeasureSteadyPollAsync(snmpd.Port, ShippedSnmpProfilesSnmpdTests.Shipped(profileId), together);
             Assert.True(requests > 0 && bytes > 0, $"{requests} requests, {bytes} B");
         }
+    }
+
+    /// <summary>
+    /// A table that reads a column an earlier table walked at a larger max_rows takes that walk's first rows, as its own
+    /// walk at its own cap would: its rows, its cut warning and its samples are those of walking each column alone (as
+    /// over SNMPv1), and no request is added for it.
+    /// </summary>
+    [Fact]
+    public async Task A_table_sharing_a_walk_read_at_a_larger_max_rows_keeps_its_own_cap()
+    {
+        await using var snmpd = new SnmpdRecordingProcess("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        var shipped = ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3");
+        // humidity (the second table) at 6 rows: its Humidity.Value rows past the sixth of cmcIIIVarTable are cut.
+        var profile = shipped with { Tables = [.. shipped.Tables.Select(t => t.Name == "humidity" ? t with { MaxRows = 6 } : t)] };
+
+        var logs = new Dictionary<bool, ConcurrentQueue<(LogLevel Level, string Message)>>();
+        var got = new Dictionary<bool, Dictionary<string, Sample>>();
+        var requests = new Dictionary<bool, long>();
+        foreach (var together in new[] { true, false })
+        {
+            logs[together] = new();
+            (requests[together], _, got[together]) = await MeasureSteadyPollAsync(snmpd.Port, profile, together, new SnmpDeviceErrorsTests.ListLoggerFactory(logs[together]));
+        }
+
+        Assert.Equal(2, requests[true]);   // humidity's walk is temperature's, cut at its cap
+        Assert.Equal(got[false].Keys.Order(StringComparer.Ordinal), got[true].Keys.Order(StringComparer.Ordinal));
+        Assert.All(got[false], s => Assert.Equal(s.Value.Value, got[true][s.Key].Value));
+        Assert.DoesNotContain(got[true].Keys, k => k.StartsWith("dev-1/humidity{", StringComparison.Ordinal));   // 2.3 is past the sixth row
+        Assert.Contains(got[true].Keys, k => k.StartsWith("dev-1/temperature{", StringComparison.Ordinal));
+        var cut = Assert.Single(logs[true], l => l.Message.Contains("max_rows", StringComparison.Ordinal));
+        Assert.Contains("table humidity: the walk stopped at max_rows 6", cut.Message, StringComparison.Ordinal);
+        Assert.Equal(logs[false].Select(l => l.Message), logs[true].Select(l => l.Message));
     }
 }
