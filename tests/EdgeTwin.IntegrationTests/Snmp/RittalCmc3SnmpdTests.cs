@@ -165,17 +165,34 @@ public sealed class RittalCmc3SnmpdTests
     /// <summary>
     /// A table that reads a column an earlier table walked at a larger max_rows takes that walk's first rows, as its own
     /// walk at its own cap would: its rows, its cut warning and its samples are those of walking each column alone (as
-    /// over SNMPv1), and no request is added for it.
+    /// over SNMPv1), and no request is added for it. The recording here has no values for the PU's own 7 variables (a
+    /// sparse value column): humidity's first 3 value rows are 2.1-2.3, while its name filter at 3 rows reads 1.1-1.3,
+    /// so 2.3 (Humidity.Value) is not selected by a walk at its own cap, and would be by temperature's whole walk.
     /// </summary>
     [Fact]
     public async Task A_table_sharing_a_walk_read_at_a_larger_max_rows_keeps_its_own_cap()
     {
-        await using var snmpd = new SnmpdRecordingProcess("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4");
+        var recording = "rittal-cmc3-sparse-" + Guid.NewGuid().ToString("N");
+        var path = SnmpdRecordingProcess.RecordingPath(recording);
+        File.WriteAllLines(path, File.ReadAllLines(SnmpdRecordingProcess.RecordingPath("rittal-cmc3"))
+            .Where(l => !l.StartsWith("1.3.6.1.4.1.2606.7.4.2.2.1.11.1.", StringComparison.Ordinal)));
+        try
+        {
+            await SharingAtALargerCapAsync(recording);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static async Task SharingAtALargerCapAsync(string recording)
+    {
+        await using var snmpd = new SnmpdRecordingProcess(recording, ".1.3.6.1.4.1.2606.7.4");
         await snmpd.InitializeAsync();
         Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
         var shipped = ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3");
-        // humidity (the second table) at 6 rows: its Humidity.Value rows past the sixth of cmcIIIVarTable are cut.
-        var profile = shipped with { Tables = [.. shipped.Tables.Select(t => t.Name == "humidity" ? t with { MaxRows = 6 } : t)] };
+        var profile = shipped with { Tables = [.. shipped.Tables.Select(t => t.Name == "humidity" ? t with { MaxRows = 3 } : t)] };
 
         var logs = new Dictionary<bool, ConcurrentQueue<(LogLevel Level, string Message)>>();
         var got = new Dictionary<bool, Dictionary<string, Sample>>();
@@ -189,10 +206,10 @@ public sealed class RittalCmc3SnmpdTests
         Assert.Equal(2, requests[true]);   // humidity's walk is temperature's, cut at its cap
         Assert.Equal(got[false].Keys.Order(StringComparer.Ordinal), got[true].Keys.Order(StringComparer.Ordinal));
         Assert.All(got[false], s => Assert.Equal(s.Value.Value, got[true][s.Key].Value));
-        Assert.DoesNotContain(got[true].Keys, k => k.StartsWith("dev-1/humidity{", StringComparison.Ordinal));   // 2.3 is past the sixth row
+        Assert.DoesNotContain(got[true].Keys, k => k.StartsWith("dev-1/humidity{", StringComparison.Ordinal));   // 2.3 is not among the filter's 3 rows
         Assert.Contains(got[true].Keys, k => k.StartsWith("dev-1/temperature{", StringComparison.Ordinal));
         var cut = Assert.Single(logs[true], l => l.Message.Contains("max_rows", StringComparison.Ordinal));
-        Assert.Contains("table humidity: the walk stopped at max_rows 6", cut.Message, StringComparison.Ordinal);
+        Assert.Contains("table humidity: the walk stopped at max_rows 3", cut.Message, StringComparison.Ordinal);
         Assert.Equal(logs[false].Select(l => l.Message), logs[true].Select(l => l.Message));
     }
 }
