@@ -77,6 +77,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     // table's walk of the same OID: the CMC III's four tables all read cmcIIIVarTable, walked once a poll).
     private readonly IReadOnlyList<VarBind>[][] _walkedRoots;
     private readonly SharedWalk[] _sharedWalks;
+    // This poll's walks of one OID each (SNMPv1, or columns walked alone), by table, for the later tables that read it.
+    private readonly List<(int Table, Oid Oid, int Cap, IReadOnlyList<VarBind> Rows)> _aloneWalks = [];
     // Per table and column: this poll's rows, the length of the OID they were read under (the column's or its fallback's),
     // and whether the fallback gave them; the fallback as a metric (its OID and scale) and its walk.
     private readonly IReadOnlyList<VarBind>[][] _columnWalks;
@@ -191,6 +193,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_device.Timeout);
         var samples = new List<Sample>(_plan.Scalars.Count + 16);
+        _aloneWalks.Clear();
         var poll = _completePolls + 1;
         _step = "resolving the address";
         try
@@ -395,12 +398,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         if (plan.Filter is { } filterOid)
         {
             _step = _filterSteps[tableIndex]!;
-            filterRows = await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false);
+            filterRows = await WalkAloneAsync(client, target, tableIndex, filterOid, maxRows, ct).ConfigureAwait(false);
         }
         if (plan.Label is { } labelOid)
         {
             _step = _labelSteps[tableIndex]!;
-            labelRows = await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false);
+            labelRows = await WalkAloneAsync(client, target, tableIndex, labelOid, maxRows, ct).ConfigureAwait(false);
         }
         // A utilisation needs each row's speed when its octets are read: that column is walked first, and each column's
         // samples still follow in profile order, as the walk of all columns together gives them.
@@ -449,16 +452,35 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         return walked;
     }
 
+    /// <summary>
+    /// One OID walked alone (SNMPv1, or columns walked alone), or an earlier table's walk of it in this poll when that
+    /// reads exactly what this walk would: the same cap, or a walk that ended before its cap with no more rows than this
+    /// one's. Within a table each part keeps its own walk, as before.
+    /// </summary>
+    private async ValueTask<IReadOnlyList<VarBind>> WalkAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, Oid oid, int cap, CancellationToken ct)
+    {
+        foreach (var (table, walked, walkedCap, rows) in _aloneWalks)
+        {
+            if (table != tableIndex && walked == oid && (walkedCap == cap || (rows.Count < walkedCap && rows.Count <= cap)))
+            {
+                return rows;
+            }
+        }
+        var read = await client.BulkWalkAsync(target, oid, ct, cap).ConfigureAwait(false);
+        _aloneWalks.Add((tableIndex, oid, cap, read));
+        return read;
+    }
+
     /// <summary>Walks one column alone (SNMPv1, or one column per walk), then its fallback when it gave no rows.</summary>
     private async Task WalkColumnAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, int c, int walkCap, CancellationToken ct)
     {
         _step = _columnSteps[tableIndex][c];
-        var rows = await client.BulkWalkAsync(target, _plan.Tables[tableIndex].Columns[c].Oid, ct, walkCap).ConfigureAwait(false);
+        var rows = await WalkAloneAsync(client, target, tableIndex, _plan.Tables[tableIndex].Columns[c].Oid, walkCap, ct).ConfigureAwait(false);
         var fromFallback = rows.Count == 0 && _fallbackOids[tableIndex][c] is not null;
         if (fromFallback)
         {
             _step = _fallbackSteps[tableIndex][c]!;
-            rows = await client.BulkWalkAsync(target, _fallbackOids[tableIndex][c]!.Value, ct, walkCap).ConfigureAwait(false);
+            rows = await WalkAloneAsync(client, target, tableIndex, _fallbackOids[tableIndex][c]!.Value, walkCap, ct).ConfigureAwait(false);
         }
         _columnWalks[tableIndex][c] = rows;
         UseSource(tableIndex, c, fromFallback);
@@ -466,15 +488,15 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var maxRows = Math.Max(1, _plan.Tables[tableIndex].Table.MaxRows);
         if (_rowScaleOids[tableIndex][c] is { } scaleOid)
         {
-            _rowScaleRows[tableIndex][c] = await client.BulkWalkAsync(target, scaleOid, ct, maxRows).ConfigureAwait(false);
+            _rowScaleRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, scaleOid, maxRows, ct).ConfigureAwait(false);
         }
         if (_rowUnitOids[tableIndex][c] is { } unitOid)
         {
-            _rowUnitRows[tableIndex][c] = await client.BulkWalkAsync(target, unitOid, ct, maxRows).ConfigureAwait(false);
+            _rowUnitRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, unitOid, maxRows, ct).ConfigureAwait(false);
         }
         if (_rowStatusOids[tableIndex][c] is { } statusOid)
         {
-            _rowStatusRows[tableIndex][c] = await client.BulkWalkAsync(target, statusOid, ct, maxRows).ConfigureAwait(false);
+            _rowStatusRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, statusOid, maxRows, ct).ConfigureAwait(false);
         }
     }
 
