@@ -13,7 +13,7 @@ namespace EdgeTwin.Agent.Sources.Snmp;
 /// <summary>
 /// Reads one SNMP device per poll: one GET for every scalar of its profile (split automatically on tooBig), and a
 /// walk per table with all its columns in each GETBULK (each column walked alone with GETNEXT for v1), where the row
-/// index becomes a tag. Counters marked <c>rate</c>
+/// index becomes a tag; a column OID an earlier table walked in the same poll is taken from that walk, not asked again. Counters marked <c>rate</c>
 /// become per-second rates (32/64-bit wrap handled; the first poll only primes them). A poll is bounded by the
 /// device's timeout; requests go through the shared client, so a silent device only ever waits on its own timers.
 /// What the device cannot supply (a missing scalar, a text where a number belongs, an empty or cut column) is logged
