@@ -93,4 +93,133 @@ public sealed class RittalCmc3SnmpdTests
         Assert.Equal((41.5, SampleQuality.Good), (got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Value, got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Quality));
         Assert.Equal((1.0, SampleQuality.Good), (got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Value, got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Quality));
     }
+
+    /// <summary>
+    /// The four tables of rittal-cmc3 (temperature, humidity, access, leakage) each select rows of the same cmcIIIVarTable
+    /// by name: each walked the name, value, quality, scale and unit columns and the device aliases on its own, so a poll
+    /// read the whole variable table four times (about 200 rows on a real PU). Now each column OID is walked once per poll
+    /// and its rows serve every table that reads it (the filter of each still its own).
+    /// </summary>
+    [Theory]
+    [InlineData(Walk.Together, 3, 12_000)]   // before: 8 GETBULKs, 22,870 B
+    [InlineData(Walk.Alone, 8, 12_000)]      // each OID walked alone (GETBULK): before 24, 18,044 B
+    [InlineData(Walk.V1, 160, 20_000)]       // SNMPv1, GETNEXT: before 488, 50,924 B
+    public async Task Regression_a_cmc3_poll_walked_its_variable_table_once_per_sensor_kind(Walk walk, int maxRequests, int maxBytes)
+    {
+        await using var snmpd = new SnmpdRecordingProcess("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+        var (requests, bytes, got) = await MeasureSteadyPollAsync(snmpd.Port, ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3"), walk);
+
+        // The same samples as before (the first test of this class names them). The profile has no scalar (no GET).
+        Assert.Equal(19, got.Count);
+        Assert.InRange(requests, 1, maxRequests);
+        Assert.InRange(bytes, 1, maxBytes);
+    }
+
+    /// <summary>
+    /// A steady poll of <paramref name="profileId"/> (after one that primes rates) through a counting relay: its requests,
+    /// bytes both ways and samples; the figures and the time are printed as a MEASURE line (Snmp README, what a poll requests).
+    /// </summary>
+    /// <summary>How a poll walks its tables: columns together (v2c GETBULK), each alone (v2c GETBULK), or over SNMPv1 (GETNEXT).</summary>
+    public enum Walk
+    {
+        Together,
+        Alone,
+        V1,
+    }
+
+    internal static async Task<(long Requests, long Bytes, Dictionary<string, Sample> Samples)> MeasureSteadyPollAsync(int agentPort, EdgeTwin.Core.Profiles.DeviceProfile profile,
+        Walk walk = Walk.Together, ILoggerFactory? loggers = null)
+    {
+        await using var relay = new CountingUdpRelay(agentPort);
+        var profileId = profile.Id;
+        var credentials = walk == Walk.V1 ? new EdgeTwin.Core.Config.CredentialsConfig("v1", EdgeTwin.Core.Config.SnmpVersion.V1) { Community = "public" }
+            : EdgeTwin.Core.Config.CredentialsConfig.V2c("ro", "public");
+        var device = new EdgeTwin.Core.Config.DeviceConfig("dev-1", profileId, EdgeTwin.Core.Config.DeviceAddress.Udp("127.0.0.1", relay.Port)) { Credentials = credentials.Name, Timeout = TimeSpan.FromSeconds(5) };
+        await using var source = new EdgeTwin.Agent.Sources.Snmp.SnmpSourceFactory().Create(new EdgeTwin.Core.Sources.SourceContext(device, profile, credentials,
+            loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
+        ((EdgeTwin.Agent.Sources.Snmp.SnmpSource)source).WalkColumnsTogether = walk == Walk.Together;
+        var registry = new SeriesRegistry();
+        source.RegisterSeries(registry);
+        var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await source.PollAsync(new RecordingSink(), at, TestContext.Current.CancellationToken);
+        var (requests, bytes) = (relay.Requests, relay.Bytes);
+        var sink = new RecordingSink();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await source.PollAsync(sink, at + 10_000, TestContext.Current.CancellationToken);
+        var elapsed = watch.Elapsed;
+        (requests, bytes) = (relay.Requests - requests, relay.Bytes - bytes);
+        Console.WriteLine($"MEASURE {profileId} {walk.ToString().ToLowerInvariant()} requests={requests} bytes={bytes} ms={elapsed.TotalMilliseconds:0.0} samples={sink.Samples.Count}");
+        return (requests, bytes, sink.Samples.ToDictionary(s => registry[s.Series].Key));
+    }
+
+    // The figures of the Snmp README (what a poll requests): each shipped profile with a recording, a steady poll.
+    [Theory]
+    [InlineData("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4", "rittal-cmc3")]
+    [InlineData("servertech-sentry4", ".1.3.6.1.4.1.1718.4", "servertech-sentry4")]
+    [InlineData("rittal-cmc3", ".1.3.6.1.4.1.2606.7.4", "apc-rpdu2")]   // no recording: its tables are empty, each still walked once
+    public async Task Measure_a_steady_poll(string recording, string subtree, string profileId)
+    {
+        await using var snmpd = new SnmpdRecordingProcess(recording, subtree);
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        foreach (var walk in Enum.GetValues<Walk>())
+        {
+            var (requests, bytes, _) = await MeasureSteadyPollAsync(snmpd.Port, ShippedSnmpProfilesSnmpdTests.Shipped(profileId), walk);
+            Assert.True(requests > 0 && bytes > 0, $"{requests} requests, {bytes} B");
+        }
+    }
+
+    /// <summary>
+    /// A table that reads a column an earlier table walked at a larger max_rows takes that walk's first rows, as its own
+    /// walk at its own cap would: its rows, its cut warning and its samples are those of walking each column alone (as
+    /// over SNMPv1), and no request is added for it. The recording here has no values for the PU's own 7 variables (a
+    /// sparse value column): humidity's first 3 value rows are 2.1-2.3, while its name filter at 3 rows reads 1.1-1.3,
+    /// so 2.3 (Humidity.Value) is not selected by a walk at its own cap, and would be by temperature's whole walk.
+    /// </summary>
+    [Fact]
+    public async Task A_table_sharing_a_walk_read_at_a_larger_max_rows_keeps_its_own_cap()
+    {
+        var recording = "rittal-cmc3-sparse-" + Guid.NewGuid().ToString("N");
+        var path = SnmpdRecordingProcess.RecordingPath(recording);
+        File.WriteAllLines(path, File.ReadAllLines(SnmpdRecordingProcess.RecordingPath("rittal-cmc3"))
+            .Where(l => !l.StartsWith("1.3.6.1.4.1.2606.7.4.2.2.1.11.1.", StringComparison.Ordinal)));
+        try
+        {
+            await SharingAtALargerCapAsync(recording);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static async Task SharingAtALargerCapAsync(string recording)
+    {
+        await using var snmpd = new SnmpdRecordingProcess(recording, ".1.3.6.1.4.1.2606.7.4");
+        await snmpd.InitializeAsync();
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        var shipped = ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3");
+        var profile = shipped with { Tables = [.. shipped.Tables.Select(t => t.Name == "humidity" ? t with { MaxRows = 3 } : t)] };
+
+        var logs = new Dictionary<bool, ConcurrentQueue<(LogLevel Level, string Message)>>();
+        var got = new Dictionary<bool, Dictionary<string, Sample>>();
+        var requests = new Dictionary<bool, long>();
+        foreach (var together in new[] { true, false })
+        {
+            logs[together] = new();
+            (requests[together], _, got[together]) = await MeasureSteadyPollAsync(snmpd.Port, profile, together ? Walk.Together : Walk.Alone, new SnmpDeviceErrorsTests.ListLoggerFactory(logs[together]));
+        }
+
+        Assert.Equal(2, requests[true]);   // humidity's walk is temperature's, cut at its cap
+        Assert.Equal(got[false].Keys.Order(StringComparer.Ordinal), got[true].Keys.Order(StringComparer.Ordinal));
+        Assert.All(got[false], s => Assert.Equal(s.Value.Value, got[true][s.Key].Value));
+        Assert.DoesNotContain(got[true].Keys, k => k.StartsWith("dev-1/humidity{", StringComparison.Ordinal));   // 2.3 is not among the filter's 3 rows
+        Assert.Contains(got[true].Keys, k => k.StartsWith("dev-1/temperature{", StringComparison.Ordinal));
+        var cut = Assert.Single(logs[true], l => l.Message.Contains("max_rows", StringComparison.Ordinal));
+        Assert.Contains("table humidity: the walk stopped at max_rows 3", cut.Message, StringComparison.Ordinal);
+        Assert.Equal(logs[false].Select(l => l.Message), logs[true].Select(l => l.Message));
+    }
 }

@@ -13,7 +13,7 @@ namespace EdgeTwin.Agent.Sources.Snmp;
 /// <summary>
 /// Reads one SNMP device per poll: one GET for every scalar of its profile (split automatically on tooBig), and a
 /// walk per table with all its columns in each GETBULK (each column walked alone with GETNEXT for v1), where the row
-/// index becomes a tag. Counters marked <c>rate</c>
+/// index becomes a tag; a column OID an earlier table walked in the same poll is taken from that walk, not asked again. Counters marked <c>rate</c>
 /// become per-second rates (32/64-bit wrap handled; the first poll only primes them). A poll is bounded by the
 /// device's timeout; requests go through the shared client, so a silent device only ever waits on its own timers.
 /// What the device cannot supply (a missing scalar, a text where a number belongs, an empty or cut column) is logged
@@ -73,6 +73,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private readonly string?[] _labelSteps;
     private string _step = "";
     private readonly TableWalk[] _tableWalks;
+    // Per table: this poll's rows of each of its walk's roots, and where they come from (its own GETBULKs or an earlier
+    // table's walk of the same OID: the CMC III's four tables all read cmcIIIVarTable, walked once a poll).
+    private readonly IReadOnlyList<VarBind>[][] _walkedRoots;
+    private readonly SharedWalk[] _sharedWalks;
+    // This poll's walks of one OID each (SNMPv1, or columns walked alone), by table, for the later tables that read it.
+    private readonly List<(int Table, Oid Oid, int Cap, IReadOnlyList<VarBind> Rows)> _aloneWalks = [];
     // Per table and column: this poll's rows, the length of the OID they were read under (the column's or its fallback's),
     // and whether the fallback gave them; the fallback as a metric (its OID and scale) and its walk.
     private readonly IReadOnlyList<VarBind>[][] _columnWalks;
@@ -133,6 +139,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _filterSteps = plan.Tables.Select(t => t.Filter is { } f ? $"the walk of table {t.Table.Name} filter ({f.ToNumericString()})" : null).ToArray();
         _labelSteps = plan.Tables.Select(t => t.Label is { } l ? $"the walk of table {t.Table.Name} labels ({l.ToNumericString()})" : null).ToArray();
         _tableWalks = plan.Tables.Select((t, i) => TableWalk.Of(t, TableStep(t, _columnSteps[i]))).ToArray();
+        _walkedRoots = _tableWalks.Select(w => new IReadOnlyList<VarBind>[w.Roots.Length]).ToArray();
+        _sharedWalks = SharedWalk.Of(_tableWalks);
         _columnWalks = plan.Tables.Select(t => t.Columns.Select(_ => (IReadOnlyList<VarBind>)[]).ToArray()).ToArray();
         _walkRootLength = plan.Tables.Select(t => t.Columns.Select(c => c.Oid.Length).ToArray()).ToArray();
         _fromFallback = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
@@ -185,6 +193,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_device.Timeout);
         var samples = new List<Sample>(_plan.Scalars.Count + 16);
+        _aloneWalks.Clear();
         var poll = _completePolls + 1;
         _step = "resolving the address";
         try
@@ -368,7 +377,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             // 1,001-interface switch took 9 walks of 41 round trips each per poll (370), now 92 against snmpd's default
             // cap of 100 varbinds per answer (41 without it). Same rows per column as walking each alone.
             _step = walk.Step;
-            var walked = await client.BulkWalkColumnsAsync(target, walk.Roots, walk.Caps, ct).ConfigureAwait(false);
+            var walked = await WalkRootsAsync(client, target, tableIndex, ct).ConfigureAwait(false);
             filterRows = walk.Filter >= 0 ? walked[walk.Filter] : null;
             labelRows = walk.Label >= 0 ? walked[walk.Label] : null;
             for (var c = 0; c < plan.Columns.Count; c++)
@@ -389,12 +398,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         if (plan.Filter is { } filterOid)
         {
             _step = _filterSteps[tableIndex]!;
-            filterRows = await client.BulkWalkAsync(target, filterOid, ct, maxRows).ConfigureAwait(false);
+            filterRows = await WalkAloneAsync(client, target, tableIndex, filterOid, maxRows, ct).ConfigureAwait(false);
         }
         if (plan.Label is { } labelOid)
         {
             _step = _labelSteps[tableIndex]!;
-            labelRows = await client.BulkWalkAsync(target, labelOid, ct, maxRows).ConfigureAwait(false);
+            labelRows = await WalkAloneAsync(client, target, tableIndex, labelOid, maxRows, ct).ConfigureAwait(false);
         }
         // A utilisation needs each row's speed when its octets are read: that column is walked first, and each column's
         // samples still follow in profile order, as the walk of all columns together gives them.
@@ -414,16 +423,64 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         EndTable(tableIndex, target.Version);
     }
 
+    /// <summary>
+    /// This poll's rows of every root of a table's walk: the roots an earlier table of the poll walked (the same OID at
+    /// the same or a larger row cap, cut to this table's cap) are taken from it; the rest walked together. Tables walk
+    /// in profile order, so the earlier walk is this poll's. Before, each table walked every root of its own, and the
+    /// four tables of rittal-cmc3 read the whole variable table four times a poll.
+    /// </summary>
+    private async Task<IReadOnlyList<VarBind>[]> WalkRootsAsync(SnmpClient client, SnmpTarget target, int tableIndex, CancellationToken ct)
+    {
+        var walked = _walkedRoots[tableIndex];
+        var shared = _sharedWalks[tableIndex];
+        if (shared.OwnRoots.Length > 0)
+        {
+            var own = await client.BulkWalkColumnsAsync(target, shared.OwnRoots, shared.OwnCaps, ct).ConfigureAwait(false);
+            for (var k = 0; k < own.Length; k++)
+            {
+                walked[shared.OwnIndex[k]] = own[k];
+            }
+        }
+        for (var i = 0; i < walked.Length; i++)
+        {
+            if (shared.FromTable[i] >= 0)
+            {
+                var rows = _walkedRoots[shared.FromTable[i]][shared.FromRoot[i]];
+                walked[i] = shared.Cut[i] is { } cut ? cut.Over(rows) : rows;
+            }
+        }
+        return walked;
+    }
+
+    /// <summary>
+    /// One OID walked alone (SNMPv1, or columns walked alone), or an earlier table's walk of it in this poll when that
+    /// reads exactly what this walk would: the same cap, or a walk that ended before its cap with no more rows than this
+    /// one's. Within a table each part keeps its own walk, as before.
+    /// </summary>
+    private async ValueTask<IReadOnlyList<VarBind>> WalkAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, Oid oid, int cap, CancellationToken ct)
+    {
+        foreach (var (table, walked, walkedCap, rows) in _aloneWalks)
+        {
+            if (table != tableIndex && walked == oid && (walkedCap == cap || (rows.Count < walkedCap && rows.Count <= cap)))
+            {
+                return rows;
+            }
+        }
+        var read = await client.BulkWalkAsync(target, oid, ct, cap).ConfigureAwait(false);
+        _aloneWalks.Add((tableIndex, oid, cap, read));
+        return read;
+    }
+
     /// <summary>Walks one column alone (SNMPv1, or one column per walk), then its fallback when it gave no rows.</summary>
     private async Task WalkColumnAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, int c, int walkCap, CancellationToken ct)
     {
         _step = _columnSteps[tableIndex][c];
-        var rows = await client.BulkWalkAsync(target, _plan.Tables[tableIndex].Columns[c].Oid, ct, walkCap).ConfigureAwait(false);
+        var rows = await WalkAloneAsync(client, target, tableIndex, _plan.Tables[tableIndex].Columns[c].Oid, walkCap, ct).ConfigureAwait(false);
         var fromFallback = rows.Count == 0 && _fallbackOids[tableIndex][c] is not null;
         if (fromFallback)
         {
             _step = _fallbackSteps[tableIndex][c]!;
-            rows = await client.BulkWalkAsync(target, _fallbackOids[tableIndex][c]!.Value, ct, walkCap).ConfigureAwait(false);
+            rows = await WalkAloneAsync(client, target, tableIndex, _fallbackOids[tableIndex][c]!.Value, walkCap, ct).ConfigureAwait(false);
         }
         _columnWalks[tableIndex][c] = rows;
         UseSource(tableIndex, c, fromFallback);
@@ -431,15 +488,15 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         var maxRows = Math.Max(1, _plan.Tables[tableIndex].Table.MaxRows);
         if (_rowScaleOids[tableIndex][c] is { } scaleOid)
         {
-            _rowScaleRows[tableIndex][c] = await client.BulkWalkAsync(target, scaleOid, ct, maxRows).ConfigureAwait(false);
+            _rowScaleRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, scaleOid, maxRows, ct).ConfigureAwait(false);
         }
         if (_rowUnitOids[tableIndex][c] is { } unitOid)
         {
-            _rowUnitRows[tableIndex][c] = await client.BulkWalkAsync(target, unitOid, ct, maxRows).ConfigureAwait(false);
+            _rowUnitRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, unitOid, maxRows, ct).ConfigureAwait(false);
         }
         if (_rowStatusOids[tableIndex][c] is { } statusOid)
         {
-            _rowStatusRows[tableIndex][c] = await client.BulkWalkAsync(target, statusOid, ct, maxRows).ConfigureAwait(false);
+            _rowStatusRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, statusOid, maxRows, ct).ConfigureAwait(false);
         }
     }
 
@@ -644,6 +701,85 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             var statuses = plan.Columns.Select(c => c.Metric.RowStatus is { } st ? Add(Oid.Parse(st.Oid), maxRows) : -1).ToArray();
             return new TableWalk([.. roots], [.. caps], filter, label, columns, scales, units, statuses, step);
         }
+    }
+
+    /// <summary>
+    /// Where each root of a table's walk comes from: an earlier table's walk of the same OID at the same or a larger cap
+    /// (<see cref="FromTable"/>, <see cref="FromRoot"/>; <see cref="Cut"/> when larger), or the table's own GETBULKs
+    /// (<see cref="OwnRoots"/> at <see cref="OwnCaps"/>, at <see cref="OwnIndex"/> in the walk). Only tables walked
+    /// together share (a table of one root is walked alone, as over SNMPv1, which walks each column alone anyway).
+    /// </summary>
+    private sealed record SharedWalk(int[] FromTable, int[] FromRoot, CappedRows?[] Cut, Oid[] OwnRoots, int[] OwnCaps, int[] OwnIndex)
+    {
+        public static SharedWalk[] Of(TableWalk[] walks)
+        {
+            var result = new SharedWalk[walks.Length];
+            for (var t = 0; t < walks.Length; t++)
+            {
+                var walk = walks[t];
+                var fromTable = new int[walk.Roots.Length];
+                var fromRoot = new int[walk.Roots.Length];
+                var cut = new CappedRows?[walk.Roots.Length];
+                var own = new List<int>();
+                for (var i = 0; i < walk.Roots.Length; i++)
+                {
+                    (fromTable[i], fromRoot[i]) = (-1, -1);
+                    for (var j = 0; j < t && fromTable[i] < 0 && walk.Roots.Length > 1; j++)
+                    {
+                        var earlier = walks[j];
+                        if (earlier.Roots.Length <= 1)
+                        {
+                            continue;
+                        }
+                        for (var k = 0; k < earlier.Roots.Length; k++)
+                        {
+                            // An earlier table's root that is itself shared points further back: take its origin.
+                            if (earlier.Roots[k] == walk.Roots[i] && earlier.Caps[k] >= walk.Caps[i])
+                            {
+                                (fromTable[i], fromRoot[i]) = result[j].FromTable[k] >= 0 ? (result[j].FromTable[k], result[j].FromRoot[k]) : (j, k);
+                                cut[i] = walks[fromTable[i]].Caps[fromRoot[i]] > walk.Caps[i] ? new CappedRows(walk.Caps[i]) : null;
+                                break;
+                            }
+                        }
+                    }
+                    if (fromTable[i] < 0)
+                    {
+                        own.Add(i);
+                    }
+                }
+                result[t] = new SharedWalk(fromTable, fromRoot, cut, [.. own.Select(i => walk.Roots[i])], [.. own.Select(i => walk.Caps[i])], [.. own]);
+            }
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// The first rows of a walk read at a larger cap, as a walk at this one would have read them (a walk is in OID order,
+    /// so its first rows are the same). One per shared root, set each poll: no allocation.
+    /// </summary>
+    private sealed class CappedRows(int cap) : IReadOnlyList<VarBind>
+    {
+        private IReadOnlyList<VarBind> _rows = [];
+
+        public CappedRows Over(IReadOnlyList<VarBind> rows)
+        {
+            _rows = rows;
+            return this;
+        }
+
+        public int Count => Math.Min(_rows.Count, cap);
+
+        public VarBind this[int index] => (uint)index < (uint)Count ? _rows[index] : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<VarBind> GetEnumerator()
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                yield return _rows[i];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>
