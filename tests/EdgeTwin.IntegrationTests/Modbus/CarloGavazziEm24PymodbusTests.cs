@@ -67,12 +67,7 @@ public sealed class CarloGavazziEm24PymodbusTests
 
     private static async Task<Dictionary<string, Sample>> PollAsync(DeviceConfig device, DeviceProfile profile)
     {
-        await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
-        var registry = new SeriesRegistry();
-        source.RegisterSeries(registry);
-        var sink = new RecordingSink();
-        await source.PollAsync(sink, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Ct);
-        return sink.Samples.ToDictionary(s => registry[s.Series].Metric);
+        return await ModbusProfilePoll.OnceAsync(device, profile, Ct);
     }
 
     private static DeviceConfig Tcp(PymodbusServer server) =>

@@ -56,12 +56,7 @@ public sealed class EastronSdm120PymodbusTests
         {
             UnitId = 1, Serial = new SerialSettings(Baud, SerialParity.None), Timeout = TimeSpan.FromSeconds(5),
         };
-        await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
-        var registry = new SeriesRegistry();
-        source.RegisterSeries(registry);
-        var sink = new RecordingSink();
-        await source.PollAsync(sink, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Ct);
-        return sink.Samples.ToDictionary(s => registry[s.Series].Metric);
+        return await ModbusProfilePoll.OnceAsync(device, profile, Ct);
     }
 
     [Fact]

@@ -55,12 +55,7 @@ public sealed class JanitzaUmg96rmPymodbusTests
     internal static async Task<Dictionary<string, Sample>> PollAsync(PymodbusServer server, DeviceProfile profile)
     {
         var device = new DeviceConfig("incomer", profile.Id, DeviceAddress.Tcp("127.0.0.1", server.Port)) { UnitId = 1, Timeout = TimeSpan.FromSeconds(5) };
-        await using var source = new ModbusSourceFactory().Create(new SourceContext(device, profile, null, NullLoggerFactory.Instance, TimeProvider.System)).Polled!;
-        var registry = new SeriesRegistry();
-        source.RegisterSeries(registry);
-        var sink = new RecordingSink();
-        await source.PollAsync(sink, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Ct);
-        return sink.Samples.ToDictionary(s => registry[s.Series].Metric);
+        return await ModbusProfilePoll.OnceAsync(device, profile, Ct);
     }
 
     [Fact]
