@@ -40,6 +40,43 @@ public static class TlsFiles
     private const string ExpectCertificate = "expected a -----BEGIN CERTIFICATE----- block";
     private static readonly string[] KeyLabels = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY"];
 
+    /// <summary>
+    /// Whether <paramref name="leaf"/> chains to one of <paramref name="trustedCas"/> (a <c>ca_file</c>), with the
+    /// intermediates the peer presented in <paramref name="presented"/>; no revocation check (the uplink may be down
+    /// exactly then). <paramref name="status"/> says why not.
+    /// </summary>
+    public static bool ChainsTo(X509Certificate2 leaf, X509Chain? presented, X509Certificate2Collection trustedCas, out X509ChainStatus[] status)
+    {
+        ArgumentNullException.ThrowIfNull(leaf);
+        ArgumentNullException.ThrowIfNull(trustedCas);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(trustedCas);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (presented is not null)
+        {
+            foreach (var element in presented.ChainElements)
+            {
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
+        }
+
+        var built = chain.Build(leaf);
+        status = chain.ChainStatus;
+        return built;
+    }
+
+    /// <summary>A chain's failure in a few words: untrusted root, unknown issuer, expired, else its flags.</summary>
+    public static string ChainReason(X509ChainStatus[] status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var flags = status.Aggregate(X509ChainStatusFlags.NoError, (f, c) => f | c.Status);
+        return flags.HasFlag(X509ChainStatusFlags.UntrustedRoot) ? "untrusted root"
+            : flags.HasFlag(X509ChainStatusFlags.PartialChain) ? "its issuer is unknown (partial chain)"
+            : flags.HasFlag(X509ChainStatusFlags.NotTimeValid) ? "expired or not yet valid"
+            : $"its chain does not verify ({flags})";
+    }
+
     /// <summary>The PEM certificates of a CA file (at least one).</summary>
     /// <exception cref="TlsFileException">Unreadable, or no PEM certificate in it.</exception>
     public static X509Certificate2Collection LoadCaFile(string key, string path)

@@ -736,13 +736,17 @@ public sealed record AlertsConfig
     public static readonly IReadOnlyList<string> TemplatePlaceholders = ["{key}", "{value}", "{peak}", "{rule}", "{unit}", "{limit}", "{place}", "{site}", "{since}"];
 
     /// <summary>False, with a problem at the key, when a template names a placeholder nothing fills: it would reach the operator as <c>{rack}</c>.</summary>
-    private static bool KnownPlaceholders(ConfigReader r, string key, string value)
+    private static bool KnownPlaceholders(ConfigReader r, string key, string value) =>
+        KnownPlaceholders(r.Diagnostics, r.Node(key)!, key, value, TemplatePlaceholders);
+
+    /// <summary>False, with a problem at <paramref name="node"/>, at the first <c>{name}</c> of <paramref name="value"/> not in <paramref name="known"/>.</summary>
+    private static bool KnownPlaceholders(ConfigDiagnostics diagnostics, ConfigNode node, string key, string value, IReadOnlyList<string> known)
     {
         foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(value, @"\{[^{}]*\}"))
         {
-            if (!TemplatePlaceholders.Contains(m.Value, StringComparer.Ordinal))
+            if (!known.Contains(m.Value, StringComparer.Ordinal))
             {
-                r.Diagnostics.Add(r.Node(key)!, $"unknown placeholder {m.Value}: {key} can use {string.Join(", ", TemplatePlaceholders)}");
+                diagnostics.Add(node, $"unknown placeholder {m.Value}: {key} can use {string.Join(", ", known)}");
                 return false;
             }
         }
@@ -1182,14 +1186,7 @@ public sealed record AlertsConfig
                 s.Diagnostics.Add(subjectNode, "has a control character: a subject is one line of plain text");
             }
 
-            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(subject, @"\{[^{}]*\}"))
-            {
-                if (!SmtpSubjectPlaceholders.Contains(m.Value, StringComparer.Ordinal))
-                {
-                    s.Diagnostics.Add(subjectNode, $"unknown placeholder {m.Value}: subject can use {string.Join(", ", SmtpSubjectPlaceholders)}");
-                    break;
-                }
-            }
+            KnownPlaceholders(s.Diagnostics, subjectNode, "subject", subject, SmtpSubjectPlaceholders);
         }
 
         return new SmtpSinkConfig

@@ -421,26 +421,14 @@ public sealed partial class SmtpSink : IAlertSink
             {
                 if ((errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
                 {
-                    reasons.Add(ChainReason(chain?.ChainStatus ?? []) + " (trusted: the system trust store)");
+                    reasons.Add(TlsFiles.ChainReason(chain?.ChainStatus ?? []) + " (trusted: the system trust store)");
                 }
             }
             else
             {
-                using var own = new X509Chain();
-                own.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                own.ChainPolicy.CustomTrustStore.AddRange(_trustedCas);
-                own.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                if (chain is not null)
+                if (!TlsFiles.ChainsTo(leaf, chain, _trustedCas, out var status))
                 {
-                    foreach (var element in chain.ChainElements)
-                    {
-                        own.ChainPolicy.ExtraStore.Add(element.Certificate);
-                    }
-                }
-
-                if (!own.Build(leaf))
-                {
-                    reasons.Add($"does not chain to a CA in ca_file {_config.CaFile} ({ChainReason(own.ChainStatus)})");
+                    reasons.Add($"does not chain to a CA in ca_file {_config.CaFile} ({TlsFiles.ChainReason(status)})");
                 }
             }
         }
@@ -453,15 +441,6 @@ public sealed partial class SmtpSink : IAlertSink
 
         _certificateRejection = $"server certificate {MqttClientOptionsFactory.Describe(leaf)} {string.Join("; ", reasons)}";
         return false;
-    }
-
-    private static string ChainReason(X509ChainStatus[] status)
-    {
-        var flags = status.Aggregate(X509ChainStatusFlags.NoError, (f, c) => f | c.Status);
-        return flags.HasFlag(X509ChainStatusFlags.UntrustedRoot) ? "untrusted root"
-            : flags.HasFlag(X509ChainStatusFlags.PartialChain) ? "its issuer is unknown (partial chain)"
-            : flags.HasFlag(X509ChainStatusFlags.NotTimeValid) ? "expired or not yet valid"
-            : $"its chain does not verify ({flags})";
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -243,11 +243,7 @@ public sealed partial class WebhookSink : IAlertSink
 
         if ((errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
         {
-            var flags = (chain?.ChainStatus ?? []).Aggregate(X509ChainStatusFlags.NoError, (f, c) => f | c.Status);
-            reasons.Add(flags.HasFlag(X509ChainStatusFlags.UntrustedRoot) ? "untrusted root"
-                : flags.HasFlag(X509ChainStatusFlags.PartialChain) ? "its issuer is unknown (partial chain)"
-                : flags.HasFlag(X509ChainStatusFlags.NotTimeValid) ? "expired or not yet valid"
-                : $"its chain does not verify ({flags})");
+            reasons.Add(EdgeTwin.Uplink.TlsFiles.ChainReason(chain?.ChainStatus ?? []));
         }
 
         using var leaf = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());

@@ -189,22 +189,10 @@ public sealed class MqttClientOptionsFactory
             }
             else
             {
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(_trustedCas);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                if (args.Chain is not null)
-                {
-                    foreach (var element in args.Chain.ChainElements)
-                    {
-                        chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-                    }
-                }
-
-                if (!chain.Build(leaf))
+                if (!TlsFiles.ChainsTo(leaf, args.Chain, _trustedCas, out var status))
                 {
                     var before = reasons.Count;
-                    reasons.AddRange(ChainReasons(leaf, chain.ChainStatus, _options.Tls.CaFile!));
+                    reasons.AddRange(ChainReasons(leaf, status, _options.Tls.CaFile!));
                     if (reasons.Count == before)
                     {
                         reasons.Add($"its chain does not verify against {_options.Tls.CaFile}");
