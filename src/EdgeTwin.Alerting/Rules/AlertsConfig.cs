@@ -235,7 +235,7 @@ public enum SmtpTls : byte
 /// </summary>
 public sealed record SmtpSinkConfig : SinkConfig
 {
-    public const string DefaultSubject = "[{severity}] {site}: {rule} {key} {status}{more}";
+    public const string DefaultSubject = "[{severity}] {site}: {rule} {place} {status}{more}";
 
     public required string Host { get; init; }
 
@@ -1078,7 +1078,7 @@ public sealed record AlertsConfig
     };
 
     /// <summary>Placeholders of an smtp sink's <c>subject</c>.</summary>
-    public static readonly string[] SmtpSubjectPlaceholders = ["{severity}", "{status}", "{site}", "{gateway}", "{rule}", "{key}", "{count}", "{more}"];
+    public static readonly string[] SmtpSubjectPlaceholders = ["{severity}", "{status}", "{site}", "{gateway}", "{rule}", "{key}", "{place}", "{count}", "{more}"];
 
     /// <summary>
     /// An smtp sink. <c>tls:</c> is a mode here (<c>starttls</c>, the default; <c>implicit</c>; <c>none</c>), not the MQTT

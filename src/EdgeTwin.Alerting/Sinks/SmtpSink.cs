@@ -19,7 +19,7 @@ namespace EdgeTwin.Alerting.Sinks;
 
 /// <summary>
 /// One e-mail per message (a group's changes: raise, clear, acknowledge) to the on-call mailbox through the site's LAN
-/// relay: a subject that reads on a phone's lock screen (<c>[CRITICAL] dc1: inlet-hot rack-r01/inlet FIRING</c>) and a
+/// relay: a subject that reads on a phone's lock screen (<c>[CRITICAL] dc1: inlet-hot rack A01 (room1) FIRING</c>) and a
 /// plain-text body with each alert's text, value, peak, since when, first action and runbook (<see cref="Body"/>).
 /// A connection per attempt (STARTTLS or implicit TLS, AUTH when configured), closed with QUIT. The relay's refusals are
 /// sorted by their SMTP reply: 4xx, a refused login, no STARTTLS, a refused certificate, no answer are failures the runner
@@ -288,8 +288,8 @@ public sealed partial class SmtpSink : IAlertSink
     /// <summary>
     /// The subject from <paramref name="template"/>, about each alert's latest state in the mail (a group's message may
     /// carry an alert's raise and its clear; the lock screen must not say FIRING for one that has cleared):
-    /// <c>{severity}</c> (the highest, upper case), <c>{status}</c>, <c>{rule}</c> and <c>{key}</c> of the lead alert
-    /// (<see cref="Lead"/>), <c>{site}</c>, <c>{gateway}</c>, <c>{count}</c> (alerts in the mail) and <c>{more}</c>
+    /// <c>{severity}</c> (the highest, upper case), <c>{status}</c>, <c>{rule}</c>, <c>{key}</c> and <c>{place}</c> (rack,
+    /// machine, device or room, without the site) of the lead alert (<see cref="Lead"/>), <c>{site}</c>, <c>{gateway}</c>, <c>{count}</c> (alerts in the mail) and <c>{more}</c>
     /// (<c> (+39 more: 30 firing, 9 resolved)</c>; empty for one alert).
     /// </summary>
     public static string Subject(string template, string site, string gateway, IReadOnlyList<AlertSnapshot> alerts)
@@ -324,6 +324,7 @@ public sealed partial class SmtpSink : IAlertSink
             .Replace("{gateway}", gateway)
             .Replace("{rule}", lead.Rule)
             .Replace("{key}", lead.Key)
+            .Replace("{place}", lead.Place ?? lead.Key)
             .Replace("{count}", states.Count.ToString(CultureInfo.InvariantCulture))
             .Replace("{more}", more)
             .ToString();

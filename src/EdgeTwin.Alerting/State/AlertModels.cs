@@ -66,6 +66,9 @@ public sealed record AlertSnapshot(
     /// (nothing is left to do first once it cleared; the runbook stays, for the follow-up).
     /// </summary>
     public string? Action { get; init; }
+
+    /// <summary>Where the alert is, without the site (<c>rack A02 (room1)</c>, <c>machine M3 (line L1)</c>); the key when it has no place.</summary>
+    public string? Place { get; init; }
 }
 
 /// <summary>
@@ -397,6 +400,7 @@ internal sealed class AlertInstance
             ValueText = double.IsFinite(Value) ? ValueText : null,
             RunbookUrl = Rule.RunbookUrl,
             Action = status == AlertStatus.Resolved ? null : Action,
+            Place = Place(null),
         };
 
     /// <summary>The peak with its unit (a rate per minute); null without one.</summary>
@@ -528,41 +532,48 @@ internal sealed class AlertInstance
     /// Where, from the alert's labels: the rack rather than the PDU or sensor that measured it (two feeds, one rack), then
     /// the room and the site; a combined alert is about its scope, not the member whose sample decided it.
     /// </summary>
-    private string Place()
+    private string Place() => Place(SiteText);
+
+    /// <summary>
+    /// Where the alert is: <c>rack A02 (room1, site sim)</c>, <c>machine M3 (line L1, site sim)</c>; with
+    /// <paramref name="site"/> null the site is left out (the mail subject has its own <c>{site}</c>) and an alert with no
+    /// place is named by its key.
+    /// </summary>
+    private string Place(string? site)
     {
         if (Rule.Combine != Combine.None)
         {
             return Rule.Per switch
             {
-                Scope.Rack => Join("rack " + Key, Label("room"), SiteText),
-                Scope.Room => Join("room " + Key, SiteText),
-                Scope.Line => Join("line " + Key, SiteText),
+                Scope.Rack => Join("rack " + Key, Label("room"), site),
+                Scope.Room => Join("room " + Key, site),
+                Scope.Line => Join("line " + Key, site),
                 Scope.Site => "site " + Key,
-                _ => Join("device " + Key, Label("room"), SiteText),
+                _ => Join("device " + Key, Label("room"), site),
             };
         }
 
         if (Label("rack") is { } rack)
         {
-            return Join("rack " + rack, Label("room"), SiteText);
+            return Join("rack " + rack, Label("room"), site);
         }
 
         if (Label("machine") is { } machine)
         {
-            return Join("machine " + machine, Label("line") is { } line ? "line " + line : null, SiteText);
+            return Join("machine " + machine, Label("line") is { } line ? "line " + line : null, site);
         }
 
         if (Label("device") is { } device)
         {
-            return Join("device " + device, Label("room"), SiteText);
+            return Join("device " + device, Label("room"), site);
         }
 
         if (Label("room") is { } room)
         {
-            return Join("room " + room, SiteText);
+            return Join("room " + room, site);
         }
 
-        return SiteText ?? Key;
+        return site ?? Key;
     }
 
     /// <summary>The place of a device alert after its name: <c> (rack r01, room1, site dc1)</c>.</summary>

@@ -74,6 +74,7 @@ public sealed class SmtpSinkTests : IAsyncDisposable
         PeakText = "34.6 °C",
         Action = status == AlertStatus.Resolved ? null : "Check the CRAC of rack r01's row",
         RunbookUrl = "https://wiki.example/dc1/runbooks/inlet-hot",
+        Place = $"rack {key.Split('/')[0]["rack-".Length..]} (room1)",
     };
 
     private static AlertNotification Message(params AlertSnapshot[] alerts) => new("room=room1", alerts, T0);
@@ -97,8 +98,8 @@ public sealed class SmtpSinkTests : IAsyncDisposable
         var (raise, clear) = (relay.Mails[0], relay.Mails[1]);
         Assert.Equal("edgetwin-gw1@plant.example", raise.MailFrom);
         Assert.Equal(["oncall@plant.example", "facilities@plant.example"], raise.RcptTos);
-        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r01/inlet FIRING", raise.Subject);
-        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r01/inlet RESOLVED", clear.Subject);
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack r01 (room1) FIRING", raise.Subject);
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack r01 (room1) RESOLVED", clear.Subject);
         Assert.Equal("auto-generated", raise.Message.Headers["Auto-Submitted"]);
         Assert.Equal(MimeKit.MessageImportance.High, raise.Message.Importance);
         Assert.Equal(MimeKit.MessageImportance.Normal, clear.Message.Importance);
@@ -223,7 +224,7 @@ public sealed class SmtpSinkTests : IAsyncDisposable
         await relay.RestartAsync(relay.Current with { Account = ("gw1", "old") });
         await Wait.UntilAsync(() => runner.Delivered == 1, "the held alert once the login is taken", 60);
         var mail = Assert.Single(relay.Mails);
-        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r01/inlet FIRING", mail.Subject);
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack r01 (room1) FIRING", mail.Subject);
         Assert.Null(runner.Outage);
         Assert.StartsWith("alert sink mail: peer back after ", log.Lines.Last(l => l.Level >= LogLevel.Warning).Message, StringComparison.Ordinal);
     }
@@ -239,7 +240,7 @@ public sealed class SmtpSinkTests : IAsyncDisposable
 
         await relay.RestartAsync();
         await Wait.UntilAsync(() => runner.Delivered == 1, "the held alert once the relay is up", 60);
-        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r01/inlet FIRING", Assert.Single(relay.Mails).Subject);
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack r01 (room1) FIRING", Assert.Single(relay.Mails).Subject);
     }
 
     [Fact]
@@ -296,8 +297,37 @@ public sealed class SmtpSinkTests : IAsyncDisposable
     {
         // A group's message carries every change since its last one: here rack-r01's raise and its clear, and rack-r02's raise.
         var alerts = new[] { Alert(1, AlertStatus.Firing), Alert(2, AlertStatus.Firing, "rack-r02/inlet"), Alert(1, AlertStatus.Resolved) };
-        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r02/inlet FIRING (+1 more: 1 resolved)", SmtpSink.Subject(SmtpSinkConfig.DefaultSubject, "dc1", "gw1", alerts));
-        Assert.Equal("[CRITICAL] dc1: inlet-hot rack-r01/inlet RESOLVED", SmtpSink.Subject(SmtpSinkConfig.DefaultSubject, "dc1", "gw1", [alerts[0], alerts[2]]));
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack r02 (room1) FIRING (+1 more: 1 resolved)", SmtpSink.Subject(SmtpSinkConfig.DefaultSubject, "dc1", "gw1", alerts));
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack r01 (room1) RESOLVED", SmtpSink.Subject(SmtpSinkConfig.DefaultSubject, "dc1", "gw1", [alerts[0], alerts[2]]));
+    }
+
+    [Fact]
+    public async Task Regression_the_lock_screen_named_the_series_key_instead_of_the_rack_and_room()
+    {
+        // The PDU's inlet probe: the key is pdu-a01-a/inlet_temperature, which tells the on-call engineer nothing about where to walk.
+        var relay = await RelayAsync();
+        var registry = new SeriesRegistry();
+        var id = registry.GetOrAdd(new SeriesDescriptor("pdu-a01-a", "inlet_temperature", "Cel"));
+        var config = AlertsConfig.Empty with
+        {
+            GroupInterval = TimeSpan.FromMilliseconds(200),
+            TickInterval = TimeSpan.FromMilliseconds(50),
+            Sinks = [Plain(relay)],
+            Rules = [new AlertRule { Name = "inlet-hot", Kind = RuleKind.Threshold, Severity = EventSeverity.Critical, Match = new SeriesMatch(null, "inlet_temperature", null, []), Limit = 30, Clear = 29 }],
+        };
+        var places = new Dictionary<string, DevicePlace> { ["pdu-a01-a"] = new("A01", "room1", null, null, null) };
+        var service = new AlertingService(config, new SiteIndex("dc1", "gw1", places), registry, null, new AlertingOptions
+        {
+            StorePath = Path.Combine(_dir, "alerts.db"),
+            RunConnectivityProbe = false,
+        });
+        _owned.Add(service);
+        await service.StartAsync(Ct);
+        service.Process([new Sample(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 31.5)], Stopwatch.GetTimestamp());
+        await Wait.UntilAsync(() => relay.Mails.Count > 0, "the raise at the relay");
+
+        Assert.Equal("[CRITICAL] dc1: inlet-hot rack A01 (room1) FIRING", Assert.Single(relay.Mails).Subject);
+        Assert.Equal("[CRITICAL] dc1: inlet-hot pdu-a01-a/inlet_temperature FIRING", SmtpSink.Subject("[{severity}] {site}: {rule} {key} {status}", "dc1", "gw1", [Alert(1, AlertStatus.Firing, "pdu-a01-a/inlet_temperature")]));
     }
 
     [Fact]
@@ -346,6 +376,6 @@ public sealed class SmtpSinkTests : IAsyncDisposable
         }
 
         // The lock screen says where the storm stands: every alert resolved, not the FIRING of the first change in the mail.
-        Assert.Matches(@"^\[WARNING\] dc1: rule-\d+ rack-\d+/inlet RESOLVED \(\+999 more: 999 resolved\)$", mails[^1].Subject);
+        Assert.Matches(@"^\[WARNING\] dc1: rule-\d+ device rack-\d+ RESOLVED \(\+999 more: 999 resolved\)$", mails[^1].Subject);
     }
 }
