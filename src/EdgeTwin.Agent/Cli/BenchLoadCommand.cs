@@ -16,8 +16,8 @@ internal sealed class BenchLoadCommand : ICliSubcommand
 
     public Command Create()
     {
-        var snmp = new Option<int>("--snmp-devices") { Description = "Simulated SNMP devices (PDUs, UPS units, cooling units).", DefaultValueFactory = _ => 500 };
-        var modbus = new Option<int>("--modbus-devices") { Description = "Simulated Modbus TCP devices (drives).", DefaultValueFactory = _ => 100 };
+        var snmp = new Option<int>("--snmp-devices") { Description = "Simulated SNMP devices (PDUs, UPS units, cooling units).", DefaultValueFactory = _ => 500 }.AtLeast(0);
+        var modbus = new Option<int>("--modbus-devices") { Description = "Simulated Modbus TCP devices (drives).", DefaultValueFactory = _ => 100 }.AtLeast(0);
         var interval = new Option<string>("--interval") { Description = "Poll interval of every device.", DefaultValueFactory = _ => "10s" };
         var duration = new Option<string>("--duration") { Description = "Measured time (after one warm-up interval).", DefaultValueFactory = _ => "60s" };
         var profiles = new Option<string?>("--profiles-dir") { Description = "Device profiles directory (default: beside the binary, then ./device-profiles)." };
@@ -40,9 +40,9 @@ internal sealed class BenchLoadCommand : ICliSubcommand
                 return ExitCodes.InvalidConfig;
             }
 
-            if (parse.GetValue(snmp) < 0 || parse.GetValue(modbus) < 0 || parse.GetValue(snmp) + parse.GetValue(modbus) == 0)
+            if (parse.GetValue(snmp) + (long)parse.GetValue(modbus) == 0)
             {
-                await error.WriteLineAsync("bench load: --snmp-devices and --modbus-devices must be >= 0 and not both 0").ConfigureAwait(false);
+                await error.WriteLineAsync("bench load: --snmp-devices and --modbus-devices must not both be 0").ConfigureAwait(false);
                 return ExitCodes.InvalidConfig;
             }
 

@@ -192,27 +192,20 @@ internal static class CliOptionRanges
         }
     }
 
-    // A whole number, its range checked (the error added); false only when it did not parse.
+    // The int options with a range of their own: the value is kept when out of range (the error is added all the same).
     private static bool ParseWithin(ArgumentResult r, string name, int min, int max, out int value)
     {
-        var text = Text(r);
-        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value))
-        {
-            r.AddError($"{name} takes a whole number, got '{text}'");
-            return false;
-        }
-
-        if (value < min || value > max)
-        {
-            r.AddError(max == int.MaxValue
-                ? string.Create(CultureInfo.InvariantCulture, $"{name} must be at least {min}, got {value}")
-                : string.Create(CultureInfo.InvariantCulture, $"{name} must be from {min} to {max}, got {value}"));
-        }
-
-        return true;
+        var parsed = Whole(r, name, min, max, out var whole, keepOutOfRange: true);
+        value = parsed ? (int)Int128.Clamp(whole, int.MinValue, int.MaxValue) : 0;
+        return parsed;
     }
 
-    private static bool Whole(ArgumentResult r, string name, Int128 min, Int128 max, out Int128 value)
+    /// <summary>
+    /// One reader of whole numbers for every option, so an option with a range of its own and one limited only by its type
+    /// say the same thing (<c>--racks must be at least 1, got 0</c>, <c>--snmp-devices must be from 0 to 2147483647, got
+    /// 99999999999</c>, <c>--seed must be from 0 to 18446744073709551615, got -1</c>); false when it did not parse, or was out of range and <paramref name="keepOutOfRange"/> is off.
+    /// </summary>
+    private static bool Whole(ArgumentResult r, string name, Int128 min, Int128 max, out Int128 value, bool keepOutOfRange = false)
     {
         var text = Text(r);
         if (!Int128.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value))
@@ -221,13 +214,15 @@ internal static class CliOptionRanges
             return false;
         }
 
-        if (value < min || value > max)
+        if (value >= min && value <= max)
         {
-            r.AddError(string.Create(CultureInfo.InvariantCulture, $"{name} takes a whole number from {min} to {max}, got '{text}'"));
-            return false;
+            return true;
         }
 
-        return true;
+        r.AddError(value < min && max == int.MaxValue
+            ? string.Create(CultureInfo.InvariantCulture, $"{name} must be at least {min}, got {value}")
+            : string.Create(CultureInfo.InvariantCulture, $"{name} must be from {min} to {max}, got {value}"));
+        return keepOutOfRange;
     }
 
     private static bool Number(ArgumentResult r, string name, out double value)

@@ -84,8 +84,9 @@ public sealed class CliAuditTests
 
     [Theory]
     [InlineData("--snmp-devices takes a whole number, got '1.5'", "bench", "load", "--snmp-devices", "1.5")]
-    [InlineData("--snmp-devices takes a whole number from -2147483648 to 2147483647, got '99999999999'", "bench", "load", "--snmp-devices", "99999999999")]
-    [InlineData("--seed takes a whole number from 0 to 18446744073709551615, got '-1'", "line", "status", "--config", "/nonexistent/edgetwin.yaml", "--seed", "-1")]
+    [InlineData("--snmp-devices must be from 0 to 2147483647, got 99999999999", "bench", "load", "--snmp-devices", "99999999999")]
+    [InlineData("--modbus-devices must be at least 0, got -1", "bench", "load", "--modbus-devices", "-1")]
+    [InlineData("--seed must be from 0 to 18446744073709551615, got -1", "line", "status", "--config", "/nonexistent/edgetwin.yaml", "--seed", "-1")]
     [InlineData("--log-level takes one of Trace, Debug, Information, Warning, Error, Critical, None, got 'loud'", "run", "--config", "/nonexistent/edgetwin.yaml", "--log-level", "loud")]
     [InlineData("--log-level takes one of Trace, Debug, Information, Warning, Error, Critical, None, got '7'", "run", "--config", "/nonexistent/edgetwin.yaml", "--log-level", "7")]
     public async Task Regression_a_value_of_the_wrong_type_was_named_by_its_dotnet_type(string message, params string[] args)
