@@ -132,9 +132,11 @@ public sealed partial class AlertingHostedService(
                 // first entry's host with port:'s port, and said offline while the uplink delivered through the second).
                 alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = servers[0].Host, ProbePort = servers[0].Port, AlsoProbe = [.. servers.Skip(1).Select(s => (s.Host, s.Port))] } };
             }
-            else if (uplinks?.Kafka is { } kafka && FirstBootstrapServer(kafka.BootstrapServers) is var (host, port))
+            else if (uplinks?.Kafka is { } kafka && KafkaBrokerList.Parse(kafka.BootstrapServers, out _) is { Count: > 0 } brokers)
             {
-                alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = host, ProbePort = port } };
+                // Every bootstrap broker, as for the MQTT hosts: the cluster is reachable while any of them answers (the
+                // probe was the first broker alone and said offline while it was down for a rolling restart).
+                alerts = alerts with { Connectivity = alerts.Connectivity with { ProbeHost = brokers[0].Host, ProbePort = brokers[0].Port, AlsoProbe = [.. brokers.Skip(1)] } };
             }
         }
 
@@ -245,23 +247,10 @@ public sealed partial class AlertingHostedService(
         }
     }
 
-    /// <summary>The first <c>host:port</c> of a Kafka bootstrap list (<c>[v6]:port</c> too); null when it has no port.</summary>
-    internal static (string Host, int Port)? FirstBootstrapServer(string bootstrapServers)
-    {
-        var first = bootstrapServers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
-        var colon = first?.LastIndexOf(':') ?? -1;
-        if (first is null || colon <= 0 || !int.TryParse(first.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
-        {
-            return null;
-        }
-
-        return (first[..colon].Trim('[', ']'), port);
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "alert rule {Rule} can never fire here: no device of this site has role {Role}")]
     private partial void LogRuleMatchesNothing(string rule, string role);
 
-        [LoggerMessage(Level = LogLevel.Error, Message = "alert control socket {Path} could not be opened; `edgetwin alerts` will not reach this agent")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "alert control socket {Path} could not be opened; `edgetwin alerts` will not reach this agent")]
     private partial void LogControlFailed(Exception ex, string path);
 
     /// <summary>Alert events go into the agent's event hub (and from there to the outbox) once it runs.</summary>

@@ -423,38 +423,18 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         m.Diagnostics.Add(host, $"'{host.Value}' is not a host name or IP address: give the broker's host alone, the port in port: and TLS in tls:{hint}");
     }
 
-    private static readonly string[] KafkaListenerSchemes = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
-
     /// <summary>
-    /// Each broker as librdkafka takes it (<c>host[:port]</c>, optionally after a security protocol's <c>SSL://</c>):
-    /// <c>kafka://k1:9092</c> or a bad port passed check, and librdkafka only logged that it could not resolve the name.
+    /// Each broker as librdkafka takes it (<see cref="KafkaBrokerList"/>): <c>kafka://k1:9092</c> or a bad port passed
+    /// check, and librdkafka only logged that it could not resolve the name.
     /// </summary>
     private static void CheckBootstrapServers(ConfigReader k)
     {
-        if (k.Node("bootstrap_servers") is not ConfigScalar { Value.Length: > 0 } servers)
+        if (k.Node("bootstrap_servers") is ConfigScalar { Value.Length: > 0 } servers)
         {
-            return;
-        }
-
-        foreach (var entry in servers.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var broker = entry;
-            var scheme = broker.IndexOf("://", StringComparison.Ordinal);
-            if (scheme >= 0 && KafkaListenerSchemes.Contains(broker[..scheme].ToLowerInvariant()))
+            KafkaBrokerList.Parse(servers.Value, out var problem);
+            if (problem is not null)
             {
-                broker = broker[(scheme + 3)..];
-            }
-
-            var colon = broker.LastIndexOf(':');
-            var host = colon > 0 && !broker.EndsWith(']') ? broker[..colon] : broker;
-            var portText = colon > 0 && !broker.EndsWith(']') ? broker[(colon + 1)..] : null;
-            var hostOk = host.Length > 0 && host.AsSpan().IndexOfAny("/ \t") < 0 && !host.Contains("://", StringComparison.Ordinal);
-            var portOk = portText is null
-                || int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535;
-            if (!hostOk || !portOk)
-            {
-                k.Diagnostics.Add(servers, $"'{entry}' is not a broker address: give host:port[,host:port] (e.g. kafka1.example.net:9092), without a URL scheme other than PLAINTEXT://, SSL://, SASL_PLAINTEXT:// or SASL_SSL://");
-                return;
+                k.Diagnostics.Add(servers, problem);
             }
         }
     }

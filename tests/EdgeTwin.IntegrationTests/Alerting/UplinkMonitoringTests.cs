@@ -5,6 +5,7 @@ using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Alerting.Connectivity;
 using EdgeTwin.Alerting.Control;
 using EdgeTwin.Alerting.Rules;
+using EdgeTwin.Core.Config;
 using EdgeTwin.IntegrationTests.Simulator;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Kafka;
@@ -96,17 +97,75 @@ public sealed class UplinkMonitoringTests
         }
     }
 
-    [Theory]
-    [InlineData("10.0.0.5:9092", "10.0.0.5", 9092)]
-    [InlineData(" kafka-a:9093 , kafka-b:9093", "kafka-a", 9093)]
-    [InlineData("[fd00::1]:9092,kafka-b:9092", "fd00::1", 9092)]
-    [InlineData("kafka-a", null, 0)]
-    [InlineData("kafka-a:99999", null, 0)]
-    public void The_probe_target_of_a_kafka_uplink_is_its_first_bootstrap_server(string bootstrap, string? host, int port)
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Regression_a_kafka_cluster_with_its_first_bootstrap_broker_down_was_called_offline()
     {
-        var target = AlertingHostedService.FirstBootstrapServer(bootstrap);
-        Assert.Equal(host, target?.Host);
-        Assert.Equal(port, target?.Port ?? 0);
+        // The first bootstrap broker is away (a rolling restart); librdkafka bootstraps through the second.
+        await using var sim = await SimPaths.StartAsync(racks: 1, units: 1, machines: 0);
+        var config = AlertingAgentSetup.SiteConfig(sim);
+        using var cluster = new MockKafka();
+        var dir = Directory.CreateTempSubdirectory("edgetwin-kafka-monitor-");
+        try
+        {
+            var bootstrap = $"127.0.0.1:{ClosedPort()},PLAINTEXT://{cluster.BootstrapServers.Split(',')[0]}";
+            var alerts = AlertsConfig.Empty with
+            {
+                Connectivity = FastChecks,
+                Rules = [new AlertRule { Name = "uplink-lost", Kind = RuleKind.Uplink, Severity = Core.Events.EventSeverity.Warning }],
+            };
+            using var agent = AgentHostBuilder.Build(config, AlertingAgentSetup.Options(dir.FullName, alerts, new UplinksConfig(null, new KafkaUplinkOptions
+            {
+                BootstrapServers = bootstrap,
+                Site = config.Site.Id,
+                Gateway = config.Site.GatewayId,
+                Delivery = new DeliveryOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1) },
+            })));
+            await agent.StartAsync(Ct);
+            var service = agent.Services.GetRequiredService<AlertingHostedService>().Service!;
+
+            await AlertingAgentSetup.Until(() => service.Connectivity.Monitored && service.Connectivity.State == UplinkState.Online, "online through the second bootstrap broker", 30);
+            await Task.Delay(FastChecks.Interval * (FastChecks.OfflineAfter + 3), Ct);
+            Assert.Equal(UplinkState.Online, service.Connectivity.State);
+            Assert.DoesNotContain(service.Manager.Active(), a => a.Rule == "uplink-lost");
+            await agent.StopAsync(Ct);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("10.0.0.5:9092", "10.0.0.5:9092")]
+    [InlineData(" kafka-a:9093 , kafka-b:9094", "kafka-a:9093 kafka-b:9094")]
+    [InlineData("[fd00::1]:9092,kafka-b", "fd00::1:9092 kafka-b:9092")]
+    [InlineData("kafka-a", "kafka-a:9092")]
+    [InlineData("SSL://k1:9093,sasl_ssl://[fd00::2]:9094", "k1:9093 fd00::2:9094")]
+    public void The_probe_targets_of_a_kafka_uplink_are_its_bootstrap_brokers(string bootstrap, string expected)
+    {
+        var brokers = KafkaBrokerList.Parse(bootstrap, out var problem);
+        Assert.Null(problem);
+        Assert.Equal(expected, string.Join(' ', brokers.Select(b => $"{b.Host}:{b.Port}")));
+    }
+
+    [Theory]
+    [InlineData("kafka-a:99999", "'kafka-a:99999' is not a broker address")]
+    [InlineData("kafka://k1:9092", "'kafka://k1:9092' is not a broker address")]
+    [InlineData("fd00::1:9092", "'fd00::1:9092': an IPv6 address goes in brackets, e.g. [fd00::1]:9092")]
+    [InlineData("[fd00::1:9092", "'[fd00::1:9092' is not a broker address")]
+    [InlineData(" , ", "no broker address")]
+    public void A_bootstrap_list_that_is_not_brokers_is_named(string bootstrap, string expected)
+    {
+        Assert.Empty(KafkaBrokerList.Parse(bootstrap, out var problem));
+        Assert.StartsWith(expected, problem, StringComparison.Ordinal);
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>librdkafka's built-in mock cluster, owned by an admin client; disposing it closes its brokers' ports.</summary>

@@ -78,6 +78,17 @@ public sealed class UplinkTlsCheckTests
             StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Regression_check_accepted_an_ipv6_kafka_broker_without_brackets()
+    {
+        // fd00::1:9092 reads as host fd00::1 port 9092 to one reader and as the address fd00::1:9092 to another.
+        var (config, _) = Write("uplinks: { kafka: { bootstrap_servers: \"fd00::1:9092\" } }");
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var line = Assert.Single(check.Output.Split('\n'), l => l.Contains(": uplinks.kafka.bootstrap_servers: ", StringComparison.Ordinal));
+        Assert.EndsWith(": 'fd00::1:9092': an IPv6 address goes in brackets, e.g. [fd00::1]:9092", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("\"kafka1.example.net:9092, kafka2.example.net\"")]
     [InlineData("\"SSL://kafka1.example.net:9093\"")]
