@@ -192,28 +192,8 @@ public sealed record WebhookSinkConfig : SinkConfig
         url.IsLoopback || url.Host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>RFC 1918, IPv4 link-local, IPv6 ULA and link-local; a host name is not known to be any of them.</summary>
-    private static bool IsPrivate(Uri url)
-    {
-        if (url.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6)
-            || !System.Net.IPAddress.TryParse(url.Host.Trim('[', ']'), out var ip))
-        {
-            return false;
-        }
-
-        if (ip.IsIPv4MappedToIPv6)
-        {
-            ip = ip.MapToIPv4();
-        }
-
-        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
-        {
-            return ip.IsIPv6LinkLocal || ip.IsIPv6UniqueLocal;
-        }
-
-        Span<byte> b = stackalloc byte[4];
-        ip.TryWriteBytes(b, out _);
-        return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254);
-    }
+    private static bool IsPrivate(Uri url) =>
+        url.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && MqttUplinkOptions.IsPrivate(url.Host);
 }
 
 /// <summary>How an smtp sink protects its connection to the relay: <c>tls:</c> in the sink.</summary>
