@@ -104,7 +104,10 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             Delivery = ReadDelivery(m),
         };
         m.ReportUnknownKeys();
+        var beforeHost = m.Diagnostics.Items.Count;
         CheckHost(m);
+        // A broker address that is wrong is reported as such; how it would travel is then beside the point.
+        var hostBad = m.Diagnostics.Items.Count != beforeHost;
         var problems = options.Validate();
         // A missing host key was reported by ReadHosts, naming both keys; an empty one is reported at it here.
         var hostWritten = m.Node("host") is not null;
@@ -119,7 +122,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             }
         }
 
-        foreach (var warning in options.Warnings())
+        foreach (var warning in options.Warnings().Where(w => !hostBad || w.Key is not ("host" or "hosts")))
         {
             m.Diagnostics.AddWarning(m.Node(warning.Key + "_file") ?? m.Node(warning.Key) ?? m.Mapping, warning.Message);
         }
@@ -248,7 +251,9 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             Delivery = ReadDelivery(k),
         };
         k.ReportUnknownKeys();
+        var beforeServers = k.Diagnostics.Items.Count;
         CheckBootstrapServers(k);
+        var serversBad = k.Diagnostics.Items.Count != beforeServers;
         var problems = options.Validate();
         AddOptionProblems(k, "uplinks.kafka", problems, KafkaKeys);
 
@@ -261,7 +266,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             }
         }
 
-        foreach (var warning in options.Warnings())
+        foreach (var warning in options.Warnings().Where(w => !serversBad || w.Key != "bootstrap_servers"))
         {
             var node = warning.Key.StartsWith("settings.", StringComparison.Ordinal) ? s?.Node(warning.Key["settings.".Length..]) : k.Node(warning.Key);
             k.Diagnostics.AddWarning(node ?? k.Mapping, warning.Message);

@@ -192,28 +192,8 @@ public sealed record WebhookSinkConfig : SinkConfig
         url.IsLoopback || url.Host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>RFC 1918, IPv4 link-local, IPv6 ULA and link-local; a host name is not known to be any of them.</summary>
-    private static bool IsPrivate(Uri url)
-    {
-        if (url.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6)
-            || !System.Net.IPAddress.TryParse(url.Host.Trim('[', ']'), out var ip))
-        {
-            return false;
-        }
-
-        if (ip.IsIPv4MappedToIPv6)
-        {
-            ip = ip.MapToIPv4();
-        }
-
-        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
-        {
-            return ip.IsIPv6LinkLocal || ip.IsIPv6UniqueLocal;
-        }
-
-        Span<byte> b = stackalloc byte[4];
-        ip.TryWriteBytes(b, out _);
-        return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254);
-    }
+    private static bool IsPrivate(Uri url) =>
+        url.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && MqttUplinkOptions.IsPrivate(url.Host);
 }
 
 /// <summary>How an smtp sink protects its connection to the relay: <c>tls:</c> in the sink.</summary>
@@ -974,11 +954,15 @@ public sealed record AlertsConfig
     /// </summary>
     private static WebhookSinkConfig ReadWebhook(ConfigReader s, string? name, string configDirectory)
     {
-        var url = s.String("url", required: true);
+        // url_file: a URL that is itself the credential (a Slack or Teams incoming webhook's key in the path) kept in a
+        // file of its own, as every other secret can be; before, it could only be written inline in the config.
+        var url = s.Node("url_file") is null ? s.String("url", required: true)
+            : s.Secret("url", configDirectory, emptyFileIsError: true, bothIsError: true);
+        var urlNode = s.Node("url_file") ?? s.Node("url");
         Uri? uri = null;
         if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
         {
-            s.Diagnostics.Add(s.Node("url")!, $"'{Redact.Url(url)}' is not an http or https URL");
+            s.Diagnostics.Add(urlNode!, $"'{Redact.Url(url)}' is not an http or https URL");
             uri = null;
         }
 
@@ -993,7 +977,7 @@ public sealed record AlertsConfig
         if (uri is not null && format == WebhookFormat.Alertmanager && AlertmanagerApiPath(uri) is { } api)
         {
             // The sink appends /api/v2/alerts itself; a path before it is a reverse proxy's prefix and is kept.
-            s.Diagnostics.Add(s.Node("url")!, $"format: alertmanager takes Alertmanager's base URL, not its API path '{api}': the sink posts to <url>/api/v2/alerts; write '{Redact.Url(AlertmanagerBase(uri, api))}'");
+            s.Diagnostics.Add(urlNode!, $"format: alertmanager takes Alertmanager's base URL, not its API path '{api}': the sink posts to <url>/api/v2/alerts; write '{Redact.Url(AlertmanagerBase(uri, api))}'");
         }
 
         var resend = s.Duration("resend_interval", min: TimeSpan.FromSeconds(1));
@@ -1063,7 +1047,7 @@ public sealed record AlertsConfig
         {
             foreach (var warning in sink.PlaintextWarnings())
             {
-                s.Diagnostics.AddWarning(s.Node("url")!, warning);
+                s.Diagnostics.AddWarning(urlNode!, warning);
             }
         }
 

@@ -1,5 +1,6 @@
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
+using EdgeTwin.Uplink.Mqtt;
 
 namespace EdgeTwin.Uplink.Kafka;
 
@@ -128,9 +129,27 @@ public sealed record KafkaUplinkOptions
             || SecretSettingNames.Contains(key, StringComparer.OrdinalIgnoreCase);
     }
 
+    /// <summary>The first bootstrap server (its entry as written) that is neither on loopback nor at a private address.</summary>
+    private string? PublicBroker()
+    {
+        foreach (var entry in BootstrapServers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var hostPort = entry.IndexOf("://", StringComparison.Ordinal) is var scheme and >= 0 ? entry[(scheme + 3)..] : entry;
+            var host = hostPort.StartsWith('[') && hostPort.IndexOf(']', StringComparison.Ordinal) is var close and > 0 ? hostPort[..(close + 1)]
+                : hostPort.LastIndexOf(':') is var colon and > 0 ? hostPort[..colon] : hostPort;
+            if (host.Length > 0 && !MqttUplinkOptions.IsLoopback(host) && !MqttUplinkOptions.IsPrivate(host))
+            {
+                return hostPort;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// What works but is risky or not what the config says: SASL over plaintext (key <c>security</c>; PLAIN sends the
-    /// password in clear, SCRAM exposes its handshake to offline guessing) and <c>settings:</c> entries the uplink
+    /// password in clear, SCRAM exposes its handshake to offline guessing), plaintext to a broker off loopback and the
+    /// private networks (key <c>bootstrap_servers</c>) and <c>settings:</c> entries the uplink
     /// overrides (key <c>settings.NAME</c>). Reported by <c>edgetwin check</c> and at start; empty when none.
     /// </summary>
     public IReadOnlyList<UplinkWarning> Warnings()
@@ -142,6 +161,11 @@ public sealed record KafkaUplinkOptions
             warnings.Add(new UplinkWarning("security", SaslMechanism == KafkaSaslMechanism.Plain
                 ? $"sasl_plaintext with sasl_mechanism plain sends the password in clear text to {BootstrapServers} (and the data unencrypted); use security: sasl_ssl"
                 : $"sasl_plaintext with SCRAM does not send the password itself, but its handshake goes unencrypted to {BootstrapServers} and lets an eavesdropper guess the password offline (and the data is unencrypted); use security: sasl_ssl"));
+        }
+        else if (Security == KafkaSecurity.Plaintext && PublicBroker() is { } open)
+        {
+            // Before, the default (plaintext) to a broker across the internet got no word, while an alert webhook to it did.
+            warnings.Add(new UplinkWarning("bootstrap_servers", $"plaintext to {open}, which is not a loopback, private (RFC 1918, ULA) or link-local address: the telemetry crosses the network unencrypted; use security: ssl"));
         }
 
         if (Settings.Count == 0)

@@ -157,6 +157,50 @@ public sealed class WebhookSecurityTests
     }
 
     [Fact]
+    public async Task Regression_a_webhook_url_that_is_itself_the_key_could_only_be_written_inline_in_the_config()
+    {
+        // A Slack/Teams-style incoming webhook carries its key in the path; every other secret had a _file variant.
+        var dir = Directory.CreateTempSubdirectory("edgetwin-hook-").FullName;
+        try
+        {
+            await using var server = new TinyHttpServer();
+            var file = Path.Combine(dir, "hook.url");
+            await File.WriteAllTextAsync(file, $"http://127.0.0.1:{server.Port}/services/T000/B000/KEYS3CRETXXXXXXXXXXXXXXXX\n", TestContext.Current.CancellationToken);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            var (config, problems) = Yaml.Alerts("""
+                alerts:
+                  sinks:
+                    - { name: noc, type: webhook, url_file: hook.url }
+                """, Path.Combine(dir, "site.yaml"));
+            Assert.Empty(problems);
+            var hook = Assert.IsType<WebhookSinkConfig>(Assert.Single(config.Sinks));
+            Assert.DoesNotContain("KEYS3CRET", hook.ToString(), StringComparison.Ordinal);
+            var (_, log, runner) = await DeliverOnceAsync(hook, server);
+            await using var _ = runner;
+
+            Assert.Equal(1, runner.Delivered);
+            Assert.Equal("/services/T000/B000/KEYS3CRETXXXXXXXXXXXXXXXX", Assert.Single(server.Hits).Path);
+            Assert.DoesNotContain("KEYS3CRET", log.Text, StringComparison.Ordinal);
+
+            // Both keys: one error, at the file key.
+            var (_, both) = Yaml.Alerts("""
+                alerts:
+                  sinks:
+                    - { name: noc, type: webhook, url: "https://10.0.0.5/hook", url_file: hook.url }
+                """, Path.Combine(dir, "site.yaml"));
+            Assert.EndsWith("alerts.sinks[0].url_file: give either 'url' or 'url_file', not both", Assert.Single(both).ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_user_in_the_url_and_a_bearer_token_together_are_an_error_at_the_token_key()
     {
         var (_, problems) = Yaml.Alerts("""

@@ -35,7 +35,39 @@ public sealed class PlaintextWarningTests
         Assert.Empty((lan with { Host = "localhost" }).Warnings());
         Assert.Empty((lan with { Host = "::1" }).Warnings());
         Assert.Empty((lan with { Tls = new MqttTlsOptions { Enabled = true } }).Warnings());
-        Assert.Empty((lan with { Password = null }).Warnings());
+        Assert.Empty((lan with { Host = "10.1.2.3", Password = null }).Warnings());
+    }
+
+    [Fact]
+    public void Regression_plain_mqtt_to_a_broker_off_the_private_networks_passed_without_a_warning_when_it_had_no_password()
+    {
+        // The whole telemetry stream crossed the internet in clear without a word, while an alert webhook to the same
+        // host over plain http was warned about.
+        var open = Options(1883) with { Host = "203.0.113.5" };
+        var warning = Assert.Single(open.Warnings());
+        Assert.Equal(("host", "plain MQTT to 203.0.113.5:1883, which is not a loopback, private (RFC 1918, ULA) or link-local address: the telemetry crosses the network unencrypted; add tls: (port 8883)"),
+            (warning.Key, warning.Message));
+        Assert.Equal("hosts", Assert.Single((open with { Host = "", Hosts = ["10.0.0.1:1883", "broker.example.net"] }).Warnings()).Key);
+
+        // Loopback, the site's own networks (RFC 1918, link-local, ULA) or TLS: nothing to say.
+        foreach (var host in (string[])["127.0.0.1", "localhost", "::1", "10.1.2.3", "172.16.0.9", "192.168.1.20", "169.254.1.1", "fd00::20", "fe80::1"])
+        {
+            Assert.Empty((open with { Host = host }).Warnings());
+        }
+
+        Assert.Empty((open with { Tls = new MqttTlsOptions { Enabled = true } }).Warnings());
+    }
+
+    [Fact]
+    public void Regression_plaintext_kafka_to_a_broker_off_the_private_networks_passed_without_a_warning()
+    {
+        var warning = Assert.Single((Kafka(KafkaSecurity.Plaintext) with { BootstrapServers = "10.0.0.5:9092, PLAINTEXT://kafka2.example.net:9092" }).Warnings());
+        Assert.Equal(("bootstrap_servers", "plaintext to kafka2.example.net:9092, which is not a loopback, private (RFC 1918, ULA) or link-local address: the telemetry crosses the network unencrypted; use security: ssl"),
+            (warning.Key, warning.Message));
+        Assert.Contains("[2001:db8::1]:9092", Assert.Single((Kafka(KafkaSecurity.Plaintext) with { BootstrapServers = "[2001:db8::1]:9092" }).Warnings()).Message, StringComparison.Ordinal);
+
+        Assert.Empty((Kafka(KafkaSecurity.Plaintext) with { BootstrapServers = "10.0.0.5:9092,[fd00::5]:9092,localhost:9092,127.0.0.1" }).Warnings());
+        Assert.Empty(Kafka(KafkaSecurity.Ssl).Warnings());
     }
 
     [Fact]

@@ -106,10 +106,15 @@ public sealed record SnmpTrapsConfig
     {
         foreach (var (name, node) in section.IdList("credentials") ?? [])
         {
-            if (!config.Credentials.ContainsKey(name))
+            if (!config.Credentials.TryGetValue(name, out var c))
             {
                 var known = string.Join(", ", config.Credentials.Keys.Order(StringComparer.Ordinal));
                 section.Diagnostics.Add(node, $"credentials '{name}' are not defined under credentials: (defined: {(known.Length == 0 ? "none" : known)})");
+            }
+            else if (c.Version == Core.Config.SnmpVersion.V3 && c.Level == Core.Config.SnmpSecurityLevel.NoAuthNoPriv)
+            {
+                // Before, accepted without a word: any host that reaches the port could raise alerts under that user name.
+                section.Diagnostics.AddWarning(node, $"credentials '{name}' are v3 noAuthNoPriv: the listener accepts traps and informs from any host that names user '{c.User}', unauthenticated, and raises events and alerts from them; use level authNoPriv or authPriv");
             }
         }
     }
