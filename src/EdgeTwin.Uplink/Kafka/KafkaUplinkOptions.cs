@@ -1,3 +1,4 @@
+using EdgeTwin.Core.Config;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
 using EdgeTwin.Uplink.Mqtt;
@@ -129,17 +130,14 @@ public sealed record KafkaUplinkOptions
             || SecretSettingNames.Contains(key, StringComparer.OrdinalIgnoreCase);
     }
 
-    /// <summary>The first bootstrap server (its entry as written) that is neither on loopback nor at a private address.</summary>
+    /// <summary>The first bootstrap broker (<c>host:port</c>) that is neither on loopback nor at a private address.</summary>
     private string? PublicBroker()
     {
-        foreach (var entry in BootstrapServers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var (host, port) in KafkaBrokerList.Parse(BootstrapServers, out _))
         {
-            var hostPort = entry.IndexOf("://", StringComparison.Ordinal) is var scheme and >= 0 ? entry[(scheme + 3)..] : entry;
-            var host = hostPort.StartsWith('[') && hostPort.IndexOf(']', StringComparison.Ordinal) is var close and > 0 ? hostPort[..(close + 1)]
-                : hostPort.LastIndexOf(':') is var colon and > 0 ? hostPort[..colon] : hostPort;
-            if (host.Length > 0 && !MqttUplinkOptions.IsLoopback(host) && !MqttUplinkOptions.IsPrivate(host))
+            if (!MqttUplinkOptions.IsLoopback(host) && !MqttUplinkOptions.IsPrivate(host))
             {
-                return hostPort;
+                return EndpointText.Of(host, port);
             }
         }
 
