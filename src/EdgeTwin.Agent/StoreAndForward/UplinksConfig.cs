@@ -310,6 +310,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
         ["Compression"] = "compression",
         ["Linger"] = "linger",
         ["SaslUsername"] = "sasl_username",
+        ["SaslPassword"] = "sasl_password",
         ["SslCaFile"] = "ssl_ca_file",
         ["SslCertificateFile"] = "ssl_cert_file",
         ["SslKeyFile"] = "ssl_key_file",
@@ -345,6 +346,8 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
                         {
                             message = WasValue().Replace(message, _ => $"(got '{written.Value}')");
                         }
+
+                        message = ConfigWords(message, keys);
 
                         break;
                     }

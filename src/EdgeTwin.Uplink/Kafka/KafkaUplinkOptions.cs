@@ -243,15 +243,23 @@ public sealed record KafkaUplinkOptions
             errors.Add($"{prefix}.SaslPassword is required with Security {Security}");
         }
 
-        if (!sasl && (SaslUsername is not null || SaslPassword is not null))
+        // One problem per key, each at its own line in check (it read "SaslUsername/SaslPassword are set but Security is
+        // Plaintext", at the section).
+        foreach (var (setting, value) in new[] { ("SaslUsername", SaslUsername), ("SaslPassword", SaslPassword) })
         {
-            errors.Add($"{prefix}.SaslUsername/SaslPassword are set but Security is {Security}");
+            if (!sasl && value is not null)
+            {
+                errors.Add($"{prefix}.{setting} is set but Security {Security} does not use it; SASL takes security: sasl_ssl");
+            }
         }
 
         var tls = Security is KafkaSecurity.Ssl or KafkaSecurity.SaslSsl;
-        if (!tls && (SslCaFile ?? SslCertificateFile ?? SslKeyFile) is not null)
+        foreach (var (setting, path) in new[] { ("SslCaFile", SslCaFile), ("SslCertificateFile", SslCertificateFile), ("SslKeyFile", SslKeyFile) })
         {
-            errors.Add($"{prefix}.Ssl* files are set but Security is {Security}");
+            if (!tls && path is not null)
+            {
+                errors.Add($"{prefix}.{setting} is set but Security {Security} does not use it; TLS takes security: ssl or sasl_ssl");
+            }
         }
 
         foreach (var (setting, path) in new[] { ("SslCaFile", SslCaFile), ("SslCertificateFile", SslCertificateFile), ("SslKeyFile", SslKeyFile) })

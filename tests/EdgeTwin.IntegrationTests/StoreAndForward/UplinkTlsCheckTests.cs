@@ -148,6 +148,28 @@ public sealed class UplinkTlsCheckTests
     }
 
     [Fact]
+    public async Task Regression_kafka_sasl_and_ssl_keys_without_their_security_were_named_by_property_names_at_the_section()
+    {
+        // It read "uplinks.kafka.SaslUsername/SaslPassword are set but Security is Plaintext" and "Ssl* files are set",
+        // both at the section, in the code's words.
+        var (config, _) = Write("""
+            uplinks:
+              kafka:
+                bootstrap_servers: 10.0.2.11:9092
+                sasl_username: gw1
+                ssl_ca_file: ca.pem
+            """);
+        var check = await InProcessCli.RunAsync("check", "--config", config);
+        Assert.Equal(1, check.Exit);
+        var lines = check.Output.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith(At(config, "sasl_username:"), StringComparison.Ordinal)
+            && l.EndsWith(": uplinks.kafka.sasl_username: is set but security: plaintext does not use it; SASL takes security: sasl_ssl", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(At(config, "ssl_ca_file:"), StringComparison.Ordinal)
+            && l.EndsWith(": uplinks.kafka.ssl_ca_file: is set but security: plaintext does not use it; TLS takes security: ssl or sasl_ssl", StringComparison.Ordinal));
+        Assert.DoesNotContain("Security", check.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Regression_a_garbage_ca_file_passed_check_and_run_exited_1_instead_of_the_invalid_config_code()
     {
         // Relative paths: check resolved them against its working directory, run against the config's.
