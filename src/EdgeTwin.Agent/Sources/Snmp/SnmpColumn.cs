@@ -102,6 +102,9 @@ internal sealed partial class SnmpSource
         /// <summary>Where it is among its table's walk's roots when the columns are walked together.</summary>
         public int WalkRoot { get; set; } = -1;
 
+        /// <summary>When it reads a longer walk of its table (a column of the same OID): that walk's first max_rows rows.</summary>
+        public CappedRows? Cut { get; set; }
+
         /// <summary>This poll's rows (null before its first walk).</summary>
         public IReadOnlyList<VarBind>? Rows { get; set; }
     }

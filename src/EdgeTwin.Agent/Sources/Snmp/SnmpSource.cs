@@ -75,7 +75,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     // table's walk of the same OID: the CMC III's four tables all read cmcIIIVarTable, walked once a poll).
     private readonly IReadOnlyList<VarBind>[][] _walkedRoots;
     private readonly SharedWalk[] _sharedWalks;
-    // This poll's walks of one OID each (SNMPv1, or columns walked alone), by table, for the later tables that read it.
+    // This poll's walks of one OID each (SNMPv1, or columns walked alone), by table, for the later parts and tables that read it.
     private readonly List<(int Table, Oid Oid, int Cap, IReadOnlyList<VarBind> Rows)> _aloneWalks = [];
     // Per table: its fallback columns' walk (null without any).
     private readonly FallbackWalk?[] _fallbackWalks;
@@ -347,7 +347,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 column.Walk = walked[column.WalkRoot];
                 foreach (var rowColumn in column.RowColumns)
                 {
-                    rowColumn.Rows = walked[rowColumn.WalkRoot];
+                    rowColumn.Rows = rowColumn.Cut is { } view ? view.Over(walked[rowColumn.WalkRoot]) : walked[rowColumn.WalkRoot];
                 }
             }
             await WalkFallbacksAsync(client, target, tableIndex, walkCap, ct).ConfigureAwait(false);
@@ -418,13 +418,15 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// <summary>
     /// One OID walked alone (SNMPv1, or columns walked alone), or an earlier table's walk of it in this poll when that
     /// reads exactly what this walk would: the same cap, or a walk that ended before its cap with no more rows than this
-    /// one's. Within a table each part keeps its own walk, as before.
+    /// one's. The same within a table (its filter, a column and a row column of one OID).
     /// </summary>
     private async ValueTask<IReadOnlyList<VarBind>> WalkAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, Oid oid, int cap, CancellationToken ct)
     {
-        foreach (var (table, walked, walkedCap, rows) in _aloneWalks)
+        foreach (var (_, walked, walkedCap, rows) in _aloneWalks)
         {
-            if (table != tableIndex && walked == oid && (walkedCap == cap || (rows.Count < walkedCap && rows.Count <= cap)))
+            // Also within a table: its filter, a column and a row column of one OID (Sentry4's st4TempSensorStatus) were
+            // each walked again, though an ended walk reads exactly what another would.
+            if (walked == oid && (walkedCap == cap || (rows.Count < walkedCap && rows.Count <= cap)))
             {
                 return rows;
             }
@@ -653,6 +655,20 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 caps.Add(cap);
                 return roots.Count - 1;
             }
+            // The walk of this OID one row past max_rows (a column's), when there is none at max_rows (a filter's).
+            int Longer(Oid oid)
+            {
+                var longer = -1;
+                for (var i = 0; i < roots.Count; i++)
+                {
+                    if (roots[i] == oid && caps[i] == maxRows)
+                    {
+                        return -1;
+                    }
+                    longer = longer < 0 && roots[i] == oid && caps[i] > maxRows ? i : longer;
+                }
+                return longer;
+            }
             var filter = plan.Filter is { } f ? Add(f, maxRows) : -1;
             var label = plan.Label is { } l ? Add(l, maxRows) : -1;
             foreach (var column in columns)
@@ -661,14 +677,20 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             }
             // Row columns (scale, unit, status) ride in the same GETBULKs (one OID shared by several columns is walked
             // once), by kind as the profile's settings are listed: every column's scale, then every unit, then every status.
+            // A row column that is also a column of the table (cmcIIIVarQuality: temperature's row_status and the
+            // temperature_quality column) reads the column's walk, cut to max_rows, as its own walk would have read it;
+            // before, the OID rode twice in every GETBULK.
             for (var kind = 0; kind < SnmpColumn.RowColumnKinds; kind++)
             {
                 foreach (var column in columns)
                 {
-                    if (column.RowColumnOf(kind) is { } rowColumn)
+                    if (column.RowColumnOf(kind) is not { } rowColumn)
                     {
-                        rowColumn.WalkRoot = Add(rowColumn.Oid, maxRows);
+                        continue;
                     }
+                    var longer = Longer(rowColumn.Oid);
+                    rowColumn.WalkRoot = longer >= 0 ? longer : Add(rowColumn.Oid, maxRows);
+                    rowColumn.Cut = longer >= 0 ? new CappedRows(maxRows) : null;
                 }
             }
             return new TableWalk([.. roots], [.. caps], filter, label, step);
