@@ -116,7 +116,7 @@ public static class ProfileVocabulary
         ];
         return new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal)
         {
-            ["rack"] = ["inlet_temperature", "inlet_humidity", "outlet_temperature", "door_open", "door_changes", "power", "it_power"],
+            ["rack"] = ["inlet_temperature", "inlet_humidity", "inlet_dew_point", "outlet_temperature", "door_open", "door_changes", "power", "it_power"],
             ["pdu"] =
             [
                 "power", "apparent_power", "power_factor", "energy", "current", "voltage", "frequency", "load_state", "phase_current",

@@ -387,7 +387,8 @@ public static class RoleValues
     /// <summary>
     /// A disconnected probe's readings: PowerNet-MIB's "no reading" convention, -1 for the temperature and the humidity
     /// (uioSensorStatusTemperatureDegC, uioSensorStatusHumidity: "-1 indicates an invalid reading due to lost
-    /// communications"), which the apc-uio-probe profile's <c>min: 0</c> flags out of range.
+    /// communications"), which the apc-uio-probe profile publishes as no reading (its row_status: commsLost, as served beside
+    /// them; its <c>min: 0</c> would flag the -1 out of range anyway).
     /// </summary>
     private static bool TryLostProbe(string quantity, out SimValue value)
     {

@@ -197,9 +197,10 @@ public sealed class ChosenProfilesAgentTests
             }
 
             var temperature = latest[("probe-a01", "temperature")];
-            Assert.Equal(-1, temperature.Value); // PowerNet-MIB's "no reading"
-            Assert.Equal(SampleQuality.OutOfRange, temperature.Quality); // the profile's min: 0
-            Assert.Equal(SampleQuality.OutOfRange, latest[("probe-a01", "humidity")].Quality);
+            // The card serves PowerNet-MIB's "no reading" (-1); commsLost makes it no reading whatever it serves (row_status).
+            Assert.True(double.IsNaN(temperature.Value), $"{temperature.Value}");
+            Assert.Equal(SampleQuality.DeviceError, temperature.Quality);
+            Assert.Equal(SampleQuality.DeviceError, latest[("probe-a01", "humidity")].Quality);
             Assert.Equal(4, latest[("probe-a01", "alarm_status")].Value); // sensorStatusNotApplicable
             // The twin's A01 inlet is its PDUs' sensors alone: before the fix the lost probe's last reading stayed in the
             // average (here about a third of the 120 s rise lower).

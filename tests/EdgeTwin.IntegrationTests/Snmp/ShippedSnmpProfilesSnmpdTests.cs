@@ -84,13 +84,63 @@ public sealed class ShippedSnmpProfilesSnmpdTests
         Assert.Equal(27, got["a03-env/temperature{probe=2.1,probe_name=A03-inlet-high}"].Value);
         Assert.Equal(2, got["a03-env/alarm_status{probe=2.1,probe_name=A03-inlet-high}"].Value); // uioWarning
 
-        // -1 is the MIB's "no reading": humidity of a temperature-only AP9335T, both values of a probe whose link is lost.
+        // -1 is the MIB's "no reading": humidity of a temperature-only AP9335T is out of range. A probe whose link is lost
+        // gives no reading whatever it serves (its -1 here; see the Regression_ test below for a plausible stale value).
         Assert.Equal(SampleQuality.OutOfRange, got["a03-env/humidity{probe=2.1,probe_name=A03-inlet-high}"].Quality);
-        Assert.Equal(SampleQuality.OutOfRange, got["a03-env/temperature{probe=1.2,probe_name=A03-inlet-mid}"].Quality);
+        Assert.Equal(SampleQuality.DeviceError, got["a03-env/temperature{probe=1.2,probe_name=A03-inlet-mid}"].Quality);
         Assert.Equal(3, got["a03-env/comm_status{probe=1.2,probe_name=A03-inlet-mid}"].Value);   // commsLost
 
         // The not-installed position 2.2 gives no series at all.
         Assert.DoesNotContain(got.Keys, k => k.Contains("probe=2.2", StringComparison.Ordinal));
         Assert.Equal(3 * 4, got.Count);
+    }
+
+    /// <summary>
+    /// A probe whose link is lost (uioSensorStatusCommStatus commsLost(3)) while the card still serves the last values it
+    /// had (22 °C, 38 %RH, as NMCs do until the row is cleared): published as a Good rack inlet reading before, as only
+    /// the MIB's -1 was flagged (by min 0). Its comm_status is still published; the other probes are still readings.
+    /// </summary>
+    [Fact]
+    public async Task Regression_a_uio_probe_whose_comms_are_lost_was_published_as_a_good_reading()
+    {
+        var dir = Directory.CreateTempSubdirectory("uio-lost-");
+        try
+        {
+            var stale = new Dictionary<string, string>
+            {
+                ["1.3.6.1.4.1.318.1.1.25.1.2.1.6.1.2"] = "22",   // uioSensorStatusTemperatureDegC of lost probe 1.2
+                ["1.3.6.1.4.1.318.1.1.25.1.2.1.7.1.2"] = "38",   // uioSensorStatusHumidity
+            };
+            var lines = File.ReadAllLines(SnmpdRecordingProcess.RecordingPath("apc-uio-probe"))
+                .Select(l => l.Split('|') is [var oid, var type, _] && stale.TryGetValue(oid, out var value) ? $"{oid}|{type}|{value}" : l).ToArray();
+            Assert.Equal(2, lines.Count(l => l.EndsWith("|22", StringComparison.Ordinal) || l.EndsWith("|38", StringComparison.Ordinal)));
+            // RecordingPath combines an absolute name as it is: the recording is this file.
+            var recording = Path.Combine(dir.FullName, "apc-uio-probe-lost");
+            File.WriteAllLines(recording + ".snmprec", lines);
+            await using var snmpd = new SnmpdRecordingProcess(recording, ".1.3.6.1.4.1.318.1.1.25");
+            await snmpd.InitializeAsync();
+            Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+            foreach (var together in new[] { true, false })
+            {
+                var (got, _) = await PollOnceAsync(snmpd, "a03-env", "apc-uio-probe", walkColumnsTogether: together);
+
+                var temperature = got["a03-env/temperature{probe=1.2,probe_name=A03-inlet-mid}"];
+                var humidity = got["a03-env/humidity{probe=1.2,probe_name=A03-inlet-mid}"];
+                Assert.Equal(SampleQuality.DeviceError, temperature.Quality);
+                Assert.True(double.IsNaN(temperature.Value), $"{temperature.Value}");
+                Assert.Equal(SampleQuality.DeviceError, humidity.Quality);
+                Assert.True(double.IsNaN(humidity.Value), $"{humidity.Value}");
+                var comm = got["a03-env/comm_status{probe=1.2,probe_name=A03-inlet-mid}"];
+                Assert.Equal((3.0, SampleQuality.Good), (comm.Value, comm.Quality));   // commsLost, still published
+                Assert.Equal((23.0, SampleQuality.Good), (got["a03-env/temperature{probe=1.1,probe_name=A03-inlet-low}"].Value, got["a03-env/temperature{probe=1.1,probe_name=A03-inlet-low}"].Quality));
+                Assert.Equal((27.0, SampleQuality.Good), (got["a03-env/temperature{probe=2.1,probe_name=A03-inlet-high}"].Value, got["a03-env/temperature{probe=2.1,probe_name=A03-inlet-high}"].Quality));
+                Assert.Equal(3 * 4, got.Count);
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 }

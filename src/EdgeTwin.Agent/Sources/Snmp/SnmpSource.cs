@@ -62,13 +62,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     /// <summary>How often a device whose unreadable scalars keep changing is logged again.</summary>
     internal static readonly TimeSpan ScalarLogEvery = TimeSpan.FromMinutes(5);
-    // Per table and column: the rows of this poll's walk, whether it hit max_rows, and the note last logged.
-    private readonly int[][] _columnRows;
-    private readonly bool[][] _columnCut;
-    private readonly ColumnNote[][] _columnNotes;
+    // Per table, per column: everything about it, the profile's (OIDs, fallback, row columns, step text) and this poll's
+    // (its walk, where from, its row count, cut and note). One object per column, not one array per setting.
+    private readonly SnmpColumn[][] _columns;
     // What the poll is doing, to name it when the poll's budget runs out (set from strings built once, at construction).
     private readonly string _scalarStep;
-    private readonly string[][] _columnSteps;
     private readonly string?[] _filterSteps;
     private readonly string?[] _labelSteps;
     private string _step = "";
@@ -77,26 +75,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     // table's walk of the same OID: the CMC III's four tables all read cmcIIIVarTable, walked once a poll).
     private readonly IReadOnlyList<VarBind>[][] _walkedRoots;
     private readonly SharedWalk[] _sharedWalks;
-    // This poll's walks of one OID each (SNMPv1, or columns walked alone), by table, for the later tables that read it.
+    // This poll's walks of one OID each (SNMPv1, or columns walked alone), by table, for the later parts and tables that read it.
     private readonly List<(int Table, Oid Oid, int Cap, IReadOnlyList<VarBind> Rows)> _aloneWalks = [];
-    // Per table and column: this poll's rows, the length of the OID they were read under (the column's or its fallback's),
-    // and whether the fallback gave them; the fallback as a metric (its OID and scale) and its walk.
-    private readonly IReadOnlyList<VarBind>[][] _columnWalks;
-    private readonly int[][] _walkRootLength;
-    private readonly bool[][] _fromFallback;
-    private readonly ProfileMetric?[][] _fallbackMetrics;
-    private readonly Oid?[][] _fallbackOids;
-    private readonly string?[][] _fallbackSteps;
+    // Per table: its fallback columns' walk (null without any).
     private readonly FallbackWalk?[] _fallbackWalks;
-    // Per table and column: this poll's walk of the column's row_scale and row_unit columns (null without one), and
-    // their OIDs. Rows skipped for a unit other than the column's, by key, so each is warned once (EventId 212).
-    private readonly IReadOnlyList<VarBind>?[][] _rowScaleRows;
-    private readonly IReadOnlyList<VarBind>?[][] _rowUnitRows;
-    private readonly Oid?[][] _rowScaleOids;
-    private readonly Oid?[][] _rowUnitOids;
-    // Per table and column: this poll's walk of the column's row_status column (null without one) and its OID.
-    private readonly IReadOnlyList<VarBind>?[][] _rowStatusRows;
-    private readonly Oid?[][] _rowStatusOids;
+    // Rows skipped for a unit other than the column's, by key, so each is warned once (EventId 212).
     private readonly HashSet<string> _unitSkipped = new(StringComparer.Ordinal);
     private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _unitSkippedByKey;
     // Per table: its utilization (column indices), or null.
@@ -131,42 +114,23 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _scalarType = new SnmpType[plan.Scalars.Count];
         _scalarReason = new string?[plan.Scalars.Count];
         _scalarLog = new ChangeLogThrottle(time, ScalarLogEvery);
-        _columnRows = plan.Tables.Select(t => new int[t.Columns.Count]).ToArray();
-        _columnCut = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
-        _columnNotes = plan.Tables.Select(t => new ColumnNote[t.Columns.Count]).ToArray();
+        _columns = plan.Tables.Select(t => t.Columns.Select(c => new SnmpColumn(t.Table, c.Oid, c.Metric)).ToArray()).ToArray();
         _scalarStep = $"the GET of {plan.Scalars.Count} scalar(s)" + (_readsUptime ? " and sysUpTime" : "");
-        _columnSteps = plan.Tables.Select(t => t.Columns.Select(c => $"the walk of table {t.Table.Name} column {c.Metric.Name} ({c.Oid.ToNumericString()})").ToArray()).ToArray();
         _filterSteps = plan.Tables.Select(t => t.Filter is { } f ? $"the walk of table {t.Table.Name} filter ({f.ToNumericString()})" : null).ToArray();
         _labelSteps = plan.Tables.Select(t => t.Label is { } l ? $"the walk of table {t.Table.Name} labels ({l.ToNumericString()})" : null).ToArray();
-        _tableWalks = plan.Tables.Select((t, i) => TableWalk.Of(t, TableStep(t, _columnSteps[i]))).ToArray();
+        _tableWalks = plan.Tables.Select((t, i) => TableWalk.Of(t, _columns[i], TableStep(t, _columns[i]))).ToArray();
         _walkedRoots = _tableWalks.Select(w => new IReadOnlyList<VarBind>[w.Roots.Length]).ToArray();
         _sharedWalks = SharedWalk.Of(_tableWalks);
-        _columnWalks = plan.Tables.Select(t => t.Columns.Select(_ => (IReadOnlyList<VarBind>)[]).ToArray()).ToArray();
-        _walkRootLength = plan.Tables.Select(t => t.Columns.Select(c => c.Oid.Length).ToArray()).ToArray();
-        _fromFallback = plan.Tables.Select(t => new bool[t.Columns.Count]).ToArray();
-        _fallbackMetrics = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.Fallback is { } f
-            ? c.Metric with { Oid = f.Oid, Scale = f.Scale ?? c.Metric.Scale, Fallback = null }
-            : null).ToArray()).ToArray();
-        _fallbackOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.Fallback is { } f ? Oid.Parse(f.Oid) : (Oid?)null).ToArray()).ToArray();
-        _fallbackSteps = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.Fallback is { } f
-            ? $"the walk of table {t.Table.Name} column {c.Metric.Name} fallback ({f.Oid})"
-            : null).ToArray()).ToArray();
-        _fallbackWalks = plan.Tables.Select((t, i) => FallbackWalk.Of(t, _fallbackSteps[i])).ToArray();
+        _fallbackWalks = _columns.Select(FallbackWalk.Of).ToArray();
         _utilization = plan.Tables.Select(UtilizationPlan.Of).ToArray();
-        _rowScaleOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowScale is { } rs ? Oid.Parse(rs.Oid) : (Oid?)null).ToArray()).ToArray();
-        _rowUnitOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowUnit is { } ru ? Oid.Parse(ru.Oid) : (Oid?)null).ToArray()).ToArray();
-        _rowScaleRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
-        _rowUnitRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
-        _rowStatusOids = plan.Tables.Select(t => t.Columns.Select(c => c.Metric.RowStatus is { } st ? Oid.Parse(st.Oid) : (Oid?)null).ToArray()).ToArray();
-        _rowStatusRows = plan.Tables.Select(t => new IReadOnlyList<VarBind>?[t.Columns.Count]).ToArray();
         _unitSkippedByKey = _unitSkipped.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public string DeviceId => _device.Id;
 
     // A table of one column is still named as its column walk; more name every part (built once).
-    private static string TableStep(SnmpTablePlan t, string[] columnSteps) =>
-        columnSteps.Length == 1 && t.Filter is null && t.Label is null ? columnSteps[0]
+    private static string TableStep(SnmpTablePlan t, SnmpColumn[] columns) =>
+        columns.Length == 1 && t.Filter is null && t.Label is null ? columns[0].Step
         : $"the walk of table {t.Table.Name} (columns {string.Join(", ", t.Columns.Select(c => $"{c.Metric.Name} ({c.Oid.ToNumericString()})"))}"
             + (t.Filter is { } f ? $", filter ({f.ToNumericString()})" : "")
             + (t.Label is { } l ? $", labels ({l.ToNumericString()})" : "") + ")";
@@ -366,11 +330,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         // builds no set, map or string for them: a label is decoded only when a row gets its series.
         IReadOnlyList<VarBind>? filterRows = null;
         IReadOnlyList<VarBind>? labelRows = null;
-        var rowCounts = _columnRows[tableIndex];
-        var cut = _columnCut[tableIndex];
         var seenAt = _time.GetTimestamp();
         var walk = _tableWalks[tableIndex];
-        var walks = _columnWalks[tableIndex];
+        var columns = _columns[tableIndex];
         if (target.Version != EdgeTwin.Snmp.Messages.SnmpVersion.V1 && WalkColumnsTogether && walk.Roots.Length > 1)
         {
             // Every column (and the filter and label) in one GETBULK per round trip, each from its own last row: a
@@ -380,12 +342,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             var walked = await WalkRootsAsync(client, target, tableIndex, ct).ConfigureAwait(false);
             filterRows = walk.Filter >= 0 ? walked[walk.Filter] : null;
             labelRows = walk.Label >= 0 ? walked[walk.Label] : null;
-            for (var c = 0; c < plan.Columns.Count; c++)
+            foreach (var column in columns)
             {
-                walks[c] = walked[walk.Columns[c]];
-                _rowScaleRows[tableIndex][c] = walk.Scales[c] >= 0 ? walked[walk.Scales[c]] : null;
-                _rowUnitRows[tableIndex][c] = walk.Units[c] >= 0 ? walked[walk.Units[c]] : null;
-                _rowStatusRows[tableIndex][c] = walk.Statuses[c] >= 0 ? walked[walk.Statuses[c]] : null;
+                column.Walk = walked[column.WalkRoot];
+                foreach (var rowColumn in column.RowColumns)
+                {
+                    rowColumn.Rows = rowColumn.Cut is { } view ? view.Over(walked[rowColumn.WalkRoot]) : walked[rowColumn.WalkRoot];
+                }
             }
             await WalkFallbacksAsync(client, target, tableIndex, walkCap, ct).ConfigureAwait(false);
             for (var c = 0; c < plan.Columns.Count; c++)
@@ -455,13 +418,15 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// <summary>
     /// One OID walked alone (SNMPv1, or columns walked alone), or an earlier table's walk of it in this poll when that
     /// reads exactly what this walk would: the same cap, or a walk that ended before its cap with no more rows than this
-    /// one's. Within a table each part keeps its own walk, as before.
+    /// one's. The same within a table (its filter, a column and a row column of one OID).
     /// </summary>
     private async ValueTask<IReadOnlyList<VarBind>> WalkAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, Oid oid, int cap, CancellationToken ct)
     {
-        foreach (var (table, walked, walkedCap, rows) in _aloneWalks)
+        foreach (var (_, walked, walkedCap, rows) in _aloneWalks)
         {
-            if (table != tableIndex && walked == oid && (walkedCap == cap || (rows.Count < walkedCap && rows.Count <= cap)))
+            // Also within a table: its filter, a column and a row column of one OID (Sentry4's st4TempSensorStatus) were
+            // each walked again, though an ended walk reads exactly what another would.
+            if (walked == oid && (walkedCap == cap || (rows.Count < walkedCap && rows.Count <= cap)))
             {
                 return rows;
             }
@@ -474,29 +439,22 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// <summary>Walks one column alone (SNMPv1, or one column per walk), then its fallback when it gave no rows.</summary>
     private async Task WalkColumnAloneAsync(SnmpClient client, SnmpTarget target, int tableIndex, int c, int walkCap, CancellationToken ct)
     {
-        _step = _columnSteps[tableIndex][c];
-        var rows = await WalkAloneAsync(client, target, tableIndex, _plan.Tables[tableIndex].Columns[c].Oid, walkCap, ct).ConfigureAwait(false);
-        var fromFallback = rows.Count == 0 && _fallbackOids[tableIndex][c] is not null;
+        var column = _columns[tableIndex][c];
+        _step = column.Step;
+        var rows = await WalkAloneAsync(client, target, tableIndex, column.Oid, walkCap, ct).ConfigureAwait(false);
+        var fromFallback = rows.Count == 0 && column.FallbackOid is not null;
         if (fromFallback)
         {
-            _step = _fallbackSteps[tableIndex][c]!;
-            rows = await WalkAloneAsync(client, target, tableIndex, _fallbackOids[tableIndex][c]!.Value, walkCap, ct).ConfigureAwait(false);
+            _step = column.FallbackStep!;
+            rows = await WalkAloneAsync(client, target, tableIndex, column.FallbackOid!.Value, walkCap, ct).ConfigureAwait(false);
         }
-        _columnWalks[tableIndex][c] = rows;
+        column.Walk = rows;
         UseSource(tableIndex, c, fromFallback);
-        // The row columns of a variable table (cmcIIIVarScale, cmcIIIVarUnit), at max_rows like a filter.
+        // The row columns of a variable table (cmcIIIVarScale, cmcIIIVarUnit, cmcIIIVarQuality), at max_rows like a filter.
         var maxRows = Math.Max(1, _plan.Tables[tableIndex].Table.MaxRows);
-        if (_rowScaleOids[tableIndex][c] is { } scaleOid)
+        foreach (var rowColumn in column.RowColumns)
         {
-            _rowScaleRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, scaleOid, maxRows, ct).ConfigureAwait(false);
-        }
-        if (_rowUnitOids[tableIndex][c] is { } unitOid)
-        {
-            _rowUnitRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, unitOid, maxRows, ct).ConfigureAwait(false);
-        }
-        if (_rowStatusOids[tableIndex][c] is { } statusOid)
-        {
-            _rowStatusRows[tableIndex][c] = await WalkAloneAsync(client, target, tableIndex, statusOid, maxRows, ct).ConfigureAwait(false);
+            rowColumn.Rows = await WalkAloneAsync(client, target, tableIndex, rowColumn.Oid, maxRows, ct).ConfigureAwait(false);
         }
     }
 
@@ -506,32 +464,32 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// </summary>
     private async Task WalkFallbacksAsync(SnmpClient client, SnmpTarget target, int tableIndex, int walkCap, CancellationToken ct)
     {
-        var walks = _columnWalks[tableIndex];
+        var columns = _columns[tableIndex];
         if (_fallbackWalks[tableIndex] is not { } fallbacks)
         {
             return;
         }
         var needed = false;
-        for (var c = 0; c < walks.Length; c++)
+        for (var c = 0; c < columns.Length; c++)
         {
-            needed |= fallbacks.RootOf[c] >= 0 && walks[c].Count == 0;
+            needed |= fallbacks.RootOf[c] >= 0 && columns[c].Walk.Count == 0;
         }
         if (needed)
         {
             _step = fallbacks.Step;
             var walked = await client.BulkWalkColumnsAsync(target, fallbacks.Roots, fallbacks.Caps(walkCap), ct).ConfigureAwait(false);
-            for (var c = 0; c < walks.Length; c++)
+            for (var c = 0; c < columns.Length; c++)
             {
-                var fromFallback = fallbacks.RootOf[c] >= 0 && walks[c].Count == 0;
+                var fromFallback = fallbacks.RootOf[c] >= 0 && columns[c].Walk.Count == 0;
                 if (fromFallback)
                 {
-                    walks[c] = walked[fallbacks.RootOf[c]];
+                    columns[c].Walk = walked[fallbacks.RootOf[c]];
                 }
                 UseSource(tableIndex, c, fromFallback);
             }
             return;
         }
-        for (var c = 0; c < walks.Length; c++)
+        for (var c = 0; c < columns.Length; c++)
         {
             UseSource(tableIndex, c, false);
         }
@@ -543,13 +501,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// </summary>
     private void UseSource(int tableIndex, int c, bool fromFallback)
     {
-        var (oid, metric) = _plan.Tables[tableIndex].Columns[c];
-        _walkRootLength[tableIndex][c] = fromFallback ? _fallbackOids[tableIndex][c]!.Value.Length : oid.Length;
-        if (_fromFallback[tableIndex][c] == fromFallback)
+        var column = _columns[tableIndex][c];
+        var (oid, metric) = (column.Oid, column.Metric);
+        column.RootLength = fromFallback ? column.FallbackOid!.Value.Length : oid.Length;
+        if (column.FromFallback == fromFallback)
         {
             return;
         }
-        _fromFallback[tableIndex][c] = fromFallback;
+        column.FromFallback = fromFallback;
         var prefix = metric.Name + "|";
         foreach (var (key, row) in _tableSeries)
         {
@@ -560,7 +519,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         var table = _plan.Tables[tableIndex].Table.Name;
         var own = oid.ToNumericString();
-        if (fromFallback && _columnWalks[tableIndex][c].Count > 0)
+        if (fromFallback && column.Walk.Count > 0)
         {
             LogColumnFallback(_logger, DeviceId, table, metric.Name, own, metric.Fallback!.Oid);
         }
@@ -573,10 +532,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private void AddWalkedColumn(int tableIndex, int c, int maxRows, IReadOnlyList<VarBind>? filterRows, IReadOnlyList<VarBind>? labelRows,
         SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
     {
-        var rows = _columnWalks[tableIndex][c];
-        _columnCut[tableIndex][c] = rows.Count > maxRows;
-        _columnRows[tableIndex][c] = Math.Min(rows.Count, maxRows);
-        AddColumnRows(tableIndex, c, rows, _columnRows[tableIndex][c], filterRows, labelRows, registry, samples, at, poll, seenAt);
+        var column = _columns[tableIndex][c];
+        var rows = column.Walk;
+        column.Cut = rows.Count > maxRows;
+        column.RowCount = Math.Min(rows.Count, maxRows);
+        AddColumnRows(tableIndex, c, rows, column.RowCount, filterRows, labelRows, registry, samples, at, poll, seenAt);
     }
 
     /// <summary>The column notes of a walked table, and one line for the interfaces newly found without a speed.</summary>
@@ -597,16 +557,18 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     /// <summary>Sets a column's rows as if walked from its own OID (for tests and benchmarks that call <see cref="AddColumnRows"/>).</summary>
     internal void UseWalk(int tableIndex, int column, IReadOnlyList<VarBind> rows)
     {
-        _columnWalks[tableIndex][column] = rows;
-        _walkRootLength[tableIndex][column] = _plan.Tables[tableIndex].Columns[column].Oid.Length;
+        var state = _columns[tableIndex][column];
+        state.Walk = rows;
+        state.RootLength = state.Oid.Length;
     }
 
     /// <summary>Sets a column's row_scale, row_unit and row_status walks as if polled (for tests and benchmarks that call <see cref="AddColumnRows"/>).</summary>
     internal void UseRowColumns(int tableIndex, int column, IReadOnlyList<VarBind>? scaleRows, IReadOnlyList<VarBind>? unitRows, IReadOnlyList<VarBind>? statusRows = null)
     {
-        _rowScaleRows[tableIndex][column] = scaleRows;
-        _rowUnitRows[tableIndex][column] = unitRows;
-        _rowStatusRows[tableIndex][column] = statusRows;
+        var state = _columns[tableIndex][column];
+        state.Scale?.Rows = scaleRows;
+        state.Unit?.Rows = unitRows;
+        state.Status?.Rows = statusRows;
     }
 
     /// <summary>A table's fallback columns, walked together when one of their columns gave no rows.</summary>
@@ -623,20 +585,20 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             return _caps;
         }
 
-        public static FallbackWalk? Of(SnmpTablePlan plan, string?[] steps)
+        public static FallbackWalk? Of(SnmpColumn[] columns)
         {
             var roots = new List<Oid>();
-            var rootOf = new int[plan.Columns.Count];
+            var rootOf = new int[columns.Length];
             for (var c = 0; c < rootOf.Length; c++)
             {
-                rootOf[c] = plan.Columns[c].Metric.Fallback is { } f ? roots.Count : -1;
+                rootOf[c] = columns[c].FallbackOid is { } f ? roots.Count : -1;
                 if (rootOf[c] >= 0)
                 {
-                    roots.Add(Oid.Parse(plan.Columns[c].Metric.Fallback!.Oid));
+                    roots.Add(columns[c].FallbackOid!.Value);
                 }
             }
             return roots.Count == 0 ? null
-                : new FallbackWalk([.. roots], rootOf, string.Join(", ", steps.Where(s => s is not null)));
+                : new FallbackWalk([.. roots], rootOf, string.Join(", ", columns.Select(c => c.FallbackStep).Where(s => s is not null)));
         }
     }
 
@@ -667,11 +629,12 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
     /// <summary>
     /// A table's walk with every column together: its distinct OIDs (filter, label, columns, row scale, unit and status; one OID used twice
-    /// is walked once), each one's row cap (the filter and label at max_rows, columns one more), and where each part is in them.
+    /// is walked once), each one's row cap (the filter and label at max_rows, columns one more), and where the filter and
+    /// label are in them (each column's and row column's place is set on it, <see cref="SnmpColumn.WalkRoot"/>).
     /// </summary>
-    private sealed record TableWalk(Oid[] Roots, int[] Caps, int Filter, int Label, int[] Columns, int[] Scales, int[] Units, int[] Statuses, string Step)
+    private sealed record TableWalk(Oid[] Roots, int[] Caps, int Filter, int Label, string Step)
     {
-        public static TableWalk Of(SnmpTablePlan plan, string step)
+        public static TableWalk Of(SnmpTablePlan plan, SnmpColumn[] columns, string step)
         {
             var maxRows = Math.Max(1, plan.Table.MaxRows);
             var walkCap = maxRows == int.MaxValue ? maxRows : maxRows + 1;
@@ -692,14 +655,45 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 caps.Add(cap);
                 return roots.Count - 1;
             }
+            // The walk of this OID one row past max_rows (a column's), when there is none at max_rows (a filter's).
+            int Longer(Oid oid)
+            {
+                var longer = -1;
+                for (var i = 0; i < roots.Count; i++)
+                {
+                    if (roots[i] == oid && caps[i] == maxRows)
+                    {
+                        return -1;
+                    }
+                    longer = longer < 0 && roots[i] == oid && caps[i] > maxRows ? i : longer;
+                }
+                return longer;
+            }
             var filter = plan.Filter is { } f ? Add(f, maxRows) : -1;
             var label = plan.Label is { } l ? Add(l, maxRows) : -1;
-            var columns = plan.Columns.Select(c => Add(c.Oid, walkCap)).ToArray();
-            // Row scale and unit columns ride in the same GETBULKs (one OID shared by several columns is walked once).
-            var scales = plan.Columns.Select(c => c.Metric.RowScale is { } rs ? Add(Oid.Parse(rs.Oid), maxRows) : -1).ToArray();
-            var units = plan.Columns.Select(c => c.Metric.RowUnit is { } ru ? Add(Oid.Parse(ru.Oid), maxRows) : -1).ToArray();
-            var statuses = plan.Columns.Select(c => c.Metric.RowStatus is { } st ? Add(Oid.Parse(st.Oid), maxRows) : -1).ToArray();
-            return new TableWalk([.. roots], [.. caps], filter, label, columns, scales, units, statuses, step);
+            foreach (var column in columns)
+            {
+                column.WalkRoot = Add(column.Oid, walkCap);
+            }
+            // Row columns (scale, unit, status) ride in the same GETBULKs (one OID shared by several columns is walked
+            // once), by kind as the profile's settings are listed: every column's scale, then every unit, then every status.
+            // A row column that is also a column of the table (cmcIIIVarQuality: temperature's row_status and the
+            // temperature_quality column) reads the column's walk, cut to max_rows, as its own walk would have read it;
+            // before, the OID rode twice in every GETBULK.
+            for (var kind = 0; kind < SnmpColumn.RowColumnKinds; kind++)
+            {
+                foreach (var column in columns)
+                {
+                    if (column.RowColumnOf(kind) is not { } rowColumn)
+                    {
+                        continue;
+                    }
+                    var longer = Longer(rowColumn.Oid);
+                    rowColumn.WalkRoot = longer >= 0 ? longer : Add(rowColumn.Oid, maxRows);
+                    rowColumn.Cut = longer >= 0 ? new CappedRows(maxRows) : null;
+                }
+            }
+            return new TableWalk([.. roots], [.. caps], filter, label, step);
         }
     }
 
@@ -791,18 +785,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         SeriesRegistry registry, List<Sample> samples, long at, long poll, long seenAt)
     {
         var plan = _plan.Tables[tableIndex];
+        var state = _columns[tableIndex][column];
         // Read from the fallback (ifInOctets for ifHCInOctets): its scale, under its OID; the same series.
-        var metric = _fromFallback[tableIndex][column] ? _fallbackMetrics[tableIndex][column]! : plan.Columns[column].Metric;
-        var rootLength = _walkRootLength[tableIndex][column];
+        var metric = state.Read;
+        var rootLength = state.RootLength;
         var budget = _budget ??= registry.Budget(DeviceId);
         // The in or out octets of a utilization: each row's rate in percent of its speed (that column's rows, this poll).
         var utilization = _utilization[tableIndex] is { } u && (u.In == column || u.Out == column) ? u : null;
-        var scaleRows = _rowScaleRows[tableIndex][column];
-        var unitRows = _rowUnitRows[tableIndex][column];
-        var scaleLength = _rowScaleOids[tableIndex][column]?.Length ?? 0;
-        var unitLength = _rowUnitOids[tableIndex][column]?.Length ?? 0;
-        var statusRows = _rowStatusRows[tableIndex][column];
-        var statusLength = _rowStatusOids[tableIndex][column]?.Length ?? 0;
+        var scaleRows = state.Scale?.Rows;
+        var unitRows = state.Unit?.Rows;
+        var scaleLength = state.Scale?.Oid.Length ?? 0;
+        var unitLength = state.Unit?.Oid.Length ?? 0;
+        var statusRows = state.Status?.Rows;
+        var statusLength = state.Status?.Oid.Length ?? 0;
         for (var r = 0; r < count; r++)
         {
             var vb = rows[r];
@@ -909,9 +904,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private void AddUtilization(int tableIndex, UtilizationPlan u, bool inbound, TableRowSeries row, ReadOnlySpan<uint> index, double rate, double seconds,
         SeriesRegistry registry, DeviceSeriesBudget budget, List<Sample> samples, long at)
     {
-        var speedRows = _columnWalks[tableIndex][u.Speed];
-        var speedAt = Find(speedRows, _walkRootLength[tableIndex][u.Speed], index);
-        var speedMetric = _fromFallback[tableIndex][u.Speed] ? _fallbackMetrics[tableIndex][u.Speed]! : _plan.Tables[tableIndex].Columns[u.Speed].Metric;
+        var speedColumn = _columns[tableIndex][u.Speed];
+        var speedRows = speedColumn.Walk;
+        var speedAt = Find(speedRows, speedColumn.RootLength, index);
+        var speedMetric = speedColumn.Read;
         var speed = speedAt >= 0 && speedRows[speedAt].Value.TryGetNumber(out var raw)
             ? InterfaceUtilization.SpeedBitsPerSecond(raw, speedMetric, u.BitsPerUnit)
             : double.NaN;
@@ -1079,29 +1075,27 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private void NoteColumns(int tableIndex, EdgeTwin.Snmp.Messages.SnmpVersion version)
     {
         var plan = _plan.Tables[tableIndex];
-        var rowCounts = _columnRows[tableIndex];
-        var cut = _columnCut[tableIndex];
-        var notes = _columnNotes[tableIndex];
+        var columns = _columns[tableIndex];
         var filled = -1; // a column with rows: the table exists, so an empty column is the profile's doing
-        for (var c = 0; c < rowCounts.Length && filled < 0; c++)
+        for (var c = 0; c < columns.Length && filled < 0; c++)
         {
-            filled = rowCounts[c] > 0 ? c : -1;
+            filled = columns[c].RowCount > 0 ? c : -1;
         }
         string? newlyCut = null;
-        for (var c = 0; c < notes.Length; c++)
+        for (var c = 0; c < columns.Length; c++)
         {
-            var (oid, metric) = plan.Columns[c];
-            var note = cut[c] ? ColumnNote.Cut
-                : rowCounts[c] > 0 || filled < 0 ? ColumnNote.None
+            var (oid, metric) = (columns[c].Oid, columns[c].Metric);
+            var note = columns[c].Cut ? ColumnNote.Cut
+                : columns[c].RowCount > 0 || filled < 0 ? ColumnNote.None
                 // net-snmp (and the RFC 3584 rules) skip Counter64 in v1 answers: the walk sees nothing at all.
                 : version == EdgeTwin.Snmp.Messages.SnmpVersion.V1 && metric.Kind == MetricKind.Counter ? ColumnNote.EmptyCounterOverV1
                 : oid.Length > plan.Columns[filled].Oid.Length ? ColumnNote.EmptyWithInstance
                 : ColumnNote.Empty;
-            if (note == notes[c])
+            if (note == columns[c].Note)
             {
                 continue;
             }
-            notes[c] = note;
+            columns[c].Note = note;
             if (note == ColumnNote.Cut)
             {
                 // Every column of a big table hits the cap together: one line per table, naming the columns.
