@@ -18,7 +18,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 bin="$repo/src/EdgeTwin.Agent/bin/Release/net10.0/edgetwin.dll"
 mosq="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 mkdir -p "$out/state"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mqtt_port="$(free_port)"; prom_port="$(free_port)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null || true; }
@@ -36,7 +36,7 @@ pids+=($!)
 for _ in $(seq 120); do [ -s "$out/sim.yaml" ] && grep -q '^models:' "$out/sim.yaml" && break; sleep 1; done
 
 # The sim's config plus the uplink, the shipped datacenter rules (sinks that need hardware or other hosts left out) and metrics.
-python3 - "$out" "$mqtt_port" "$prom_port" "$repo" "$(free_port)" <<'EOF'
+/usr/bin/python3 - "$out" "$mqtt_port" "$prom_port" "$repo" "$(free_port)" <<'EOF'
 import sys, yaml
 out, mqtt, prom, repo, closed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 cfg = yaml.safe_load(open(f"{out}/sim.yaml"))
