@@ -1,9 +1,6 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
-using EdgeTwin.Core.Profiles;
 using EdgeTwin.Alerting.Gpio;
-using EdgeTwin.Alerting.Sinks;
-using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Mqtt;
 
 namespace EdgeTwin.Alerting.Rules;
