@@ -859,7 +859,7 @@ public sealed record AlertsConfig
         }
 
         var allowPlaintext = s.Bool("allow_plaintext_auth") ?? false;
-        if (tls == SmtpTls.None && username is not null && host is not null && !MqttUplinkOptions.IsLoopback(host) && !allowPlaintext)
+        if (tls == SmtpTls.None && username is not null && host is not null && !NetworkScope.IsLoopback(host) && !allowPlaintext)
         {
             s.Diagnostics.Add(passwordNode ?? s.Node("username")!, $"alert sink '{name}' would send its username and password to {host} without TLS (AUTH is only base64, readable by anyone on the network path): use tls: starttls or implicit, or set allow_plaintext_auth: true if the relay offers no TLS");
         }
@@ -999,7 +999,7 @@ public sealed record AlertsConfig
         }
 
         // The MQTT CONNECT carries the password as plain bytes: without TLS anyone on the path to a LAN broker reads it.
-        if (sink.Username is not null && !tls.Enabled && sink.Servers.FirstOrDefault(b => !MqttUplinkOptions.IsLoopback(b.Host)) is { Host: not null } remote)
+        if (sink.Username is not null && !tls.Enabled && sink.Servers.FirstOrDefault(b => !NetworkScope.IsLoopback(b.Host)) is { Host: not null } remote)
         {
             var key = password is not null ? password : s.Node("username")!;
             s.Diagnostics.AddWarning(key, $"alert sink '{name}' sends its {(password is not null ? "username and password" : "username")} to {remote} without TLS, readable by anyone on the network path; add tls: (port 8883) or use a broker on this machine");

@@ -141,14 +141,14 @@ public sealed record WebhookSinkConfig : SinkConfig
     /// </summary>
     public IReadOnlyList<string> PlaintextWarnings()
     {
-        if (Url.Scheme != Uri.UriSchemeHttp || IsLoopback(Url))
+        if (Url.Scheme != Uri.UriSchemeHttp || NetworkScope.IsLoopback(Url.Host))
         {
             return [];
         }
 
         var warnings = new List<string>();
         var host = Url.Host;
-        if (!IsPrivate(Url))
+        if (!NetworkScope.IsPrivate(host))
         {
             warnings.Add($"plain http to {host}, which is not a loopback, private (RFC 1918, ULA) or link-local address: the alerts cross the network unencrypted; use https");
         }
@@ -185,12 +185,6 @@ public sealed record WebhookSinkConfig : SinkConfig
         return true;
     }
 
-    private static bool IsLoopback(Uri url) =>
-        url.IsLoopback || url.Host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>RFC 1918, IPv4 link-local, IPv6 ULA and link-local; a host name is not known to be any of them.</summary>
-    private static bool IsPrivate(Uri url) =>
-        url.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && MqttUplinkOptions.IsPrivate(url.Host);
 }
 
 /// <summary>How an smtp sink protects its connection to the relay: <c>tls:</c> in the sink.</summary>

@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using EdgeTwin.Alerting.Rules;
 using EdgeTwin.Alerting.State;
+using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Uplink;
 using EdgeTwin.Uplink.Mqtt;
@@ -61,7 +62,7 @@ public sealed partial class SmtpSink : IAlertSink
     {
         // Checked by the config reader already; loaded once here so a delivery never reads the file.
         _trustedCas = _config.CaFile is { } ca ? TlsFiles.LoadCaFile("ca_file", ca) : null;
-        if (_config.Tls == SmtpTls.None && !MqttUplinkOptions.IsLoopback(_config.Host))
+        if (_config.Tls == SmtpTls.None && !NetworkScope.IsLoopback(_config.Host))
         {
             LogPlaintext(_config.Name, _config.Endpoint);
         }

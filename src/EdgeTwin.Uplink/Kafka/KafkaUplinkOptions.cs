@@ -1,7 +1,6 @@
 using EdgeTwin.Core.Config;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
-using EdgeTwin.Uplink.Mqtt;
 
 namespace EdgeTwin.Uplink.Kafka;
 
@@ -135,7 +134,7 @@ public sealed record KafkaUplinkOptions
     {
         foreach (var (host, port) in KafkaBrokerList.Parse(BootstrapServers, out _))
         {
-            if (!MqttUplinkOptions.IsLoopback(host) && !MqttUplinkOptions.IsPrivate(host))
+            if (!NetworkScope.IsLoopback(host) && !NetworkScope.IsPrivate(host))
             {
                 return EndpointText.Of(host, port);
             }

@@ -1,3 +1,4 @@
+using EdgeTwin.Core.Config;
 using EdgeTwin.Uplink.Delivery;
 using EdgeTwin.Uplink.Payloads;
 
@@ -281,51 +282,19 @@ public sealed record MqttUplinkOptions
             return [];
         }
 
-        if (Password is not null && Servers.FirstOrDefault(s => !IsLoopback(s.Host)) is { Host: not null } remote)
+        if (Password is not null && Servers.FirstOrDefault(s => !NetworkScope.IsLoopback(s.Host)) is { Host: not null } remote)
         {
             return [new UplinkWarning("password", $"the password goes to {remote} without TLS, readable by anyone on the network path; add tls: (port 8883) or reach the broker over loopback")];
         }
 
         // Before, a broker across the internet without a password got no word, while an alert webhook to it did.
-        if (Servers.FirstOrDefault(s => s.Host is { Length: > 0 } && !IsLoopback(s.Host) && !IsPrivate(s.Host)) is { Host: not null } open)
+        if (Servers.FirstOrDefault(s => s.Host is { Length: > 0 } && !NetworkScope.IsLoopback(s.Host) && !NetworkScope.IsPrivate(s.Host)) is { Host: not null } open)
         {
             return [new UplinkWarning(Hosts is null ? "host" : "hosts", $"plain MQTT to {open}, which is not a loopback, private (RFC 1918, ULA) or link-local address: the telemetry crosses the network unencrypted; add tls: (port 8883)")];
         }
 
         return [];
     }
-
-    /// <summary>
-    /// An RFC 1918, IPv4 link-local, IPv6 unique-local or link-local address (the site's own networks); a host name is
-    /// not known to be one. Brackets around an IPv6 address are allowed.
-    /// </summary>
-    public static bool IsPrivate(string host)
-    {
-        ArgumentNullException.ThrowIfNull(host);
-        if (!System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip))
-        {
-            return false;
-        }
-
-        if (ip.IsIPv4MappedToIPv6)
-        {
-            ip = ip.MapToIPv4();
-        }
-
-        if (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
-        {
-            return ip.IsIPv6LinkLocal || ip.IsIPv6UniqueLocal;
-        }
-
-        Span<byte> b = stackalloc byte[4];
-        return ip.TryWriteBytes(b, out _)
-            && (b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254));
-    }
-
-    /// <summary><c>localhost</c> or a loopback address: traffic that never leaves the machine (also the alert MQTT sink's test).</summary>
-    public static bool IsLoopback(string host) =>
-        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
-        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     private void ValidateHosts(List<string> errors, string prefix)
     {

@@ -242,6 +242,8 @@ public sealed class WebhookSecurityTests
     [Theory]
     [InlineData("http://127.0.0.1:8080/hook", "secret: s", new string[0])]
     [InlineData("http://u:p@localhost/hook", "secret: s", new string[0])]
+    [InlineData("http://hooks.localhost:9000/hook", "secret: s", new string[0])]
+    [InlineData("http://[::1]:9000/hook", "bearer_token: t0k", new string[0])]
     [InlineData("https://u:p@203.0.113.7/hook", "secret: s", new string[0])]
     [InlineData("http://10.1.2.3/hook", "retries: 1", new string[0])]
     [InlineData("http://172.20.0.1/hook", "retries: 1", new string[0])]

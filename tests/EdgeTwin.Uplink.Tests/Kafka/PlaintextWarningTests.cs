@@ -59,6 +59,15 @@ public sealed class PlaintextWarningTests
     }
 
     [Fact]
+    public void Regression_a_dot_localhost_broker_was_warned_about_for_mqtt_and_kafka_but_not_for_a_webhook()
+    {
+        // *.localhost resolves to loopback (RFC 6761); the webhook check knew that, the uplinks did not, so one config
+        // got a "crosses the network" warning for a broker that never leaves the gateway.
+        Assert.Empty((Options(1883) with { Host = "broker.localhost", Username = "gw", Password = "pw" }).Warnings());
+        Assert.Empty((Kafka(KafkaSecurity.Plaintext) with { BootstrapServers = "kafka.localhost:9092" }).Warnings());
+    }
+
+    [Fact]
     public void Regression_plaintext_kafka_to_a_broker_off_the_private_networks_passed_without_a_warning()
     {
         var warning = Assert.Single((Kafka(KafkaSecurity.Plaintext) with { BootstrapServers = "10.0.0.5:9092, PLAINTEXT://kafka2.example.net:9092" }).Warnings());
