@@ -104,10 +104,8 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             Delivery = ReadDelivery(m),
         };
         m.ReportUnknownKeys();
-        var beforeHost = m.Diagnostics.Items.Count;
-        CheckHost(m);
         // A broker address that is wrong is reported as such; how it would travel is then beside the point.
-        var hostBad = m.Diagnostics.Items.Count != beforeHost;
+        var hostBad = !CheckHost(m);
         var problems = options.Validate();
         // A missing host key was reported by ReadHosts, naming both keys; an empty one is reported at it here.
         var hostWritten = m.Node("host") is not null;
@@ -251,9 +249,7 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
             Delivery = ReadDelivery(k),
         };
         k.ReportUnknownKeys();
-        var beforeServers = k.Diagnostics.Items.Count;
-        CheckBootstrapServers(k);
-        var serversBad = k.Diagnostics.Items.Count != beforeServers;
+        var serversBad = !CheckBootstrapServers(k);
         var problems = options.Validate();
         AddOptionProblems(k, "uplinks.kafka", problems, KafkaKeys);
 
@@ -409,15 +405,15 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
 
     /// <summary>
     /// The broker's host alone: a URL (<c>mqtt://broker</c>, <c>tcp://broker:1883</c>) or a host with its port passed
-    /// check before and failed only when the agent resolved it, retrying for ever.
+    /// check before and failed only when the agent resolved it, retrying for ever. False when it reported the host.
     /// </summary>
-    private static void CheckHost(ConfigReader m)
+    private static bool CheckHost(ConfigReader m)
     {
         // Only what is surely not a host: a name the resolver may still take (an underscore, say) stays the resolver's call.
         if (m.Node("host") is not ConfigScalar { Value.Length: > 0 } host
             || (host.Value.AsSpan().IndexOfAny("/ \t") < 0 && !HostWithPort().IsMatch(host.Value)))
         {
-            return;
+            return true;
         }
 
         var hint = Uri.TryCreate(host.Value, UriKind.Absolute, out var url) && url.Host.Length > 0
@@ -429,22 +425,28 @@ public sealed partial record UplinksConfig(MqttUplinkOptions? Mqtt, KafkaUplinkO
                 ? $" (did you mean host: {host.Value[..colon]}, port: {port}?)"
                 : "";
         m.Diagnostics.Add(host, $"'{host.Value}' is not a host name or IP address: give the broker's host alone, the port in port: and TLS in tls:{hint}");
+        return false;
     }
 
     /// <summary>
     /// Each broker as librdkafka takes it (<see cref="KafkaBrokerList"/>): <c>kafka://k1:9092</c> or a bad port passed
-    /// check, and librdkafka only logged that it could not resolve the name.
+    /// check, and librdkafka only logged that it could not resolve the name. False when it reported the list.
     /// </summary>
-    private static void CheckBootstrapServers(ConfigReader k)
+    private static bool CheckBootstrapServers(ConfigReader k)
     {
-        if (k.Node("bootstrap_servers") is ConfigScalar { Value.Length: > 0 } servers)
+        if (k.Node("bootstrap_servers") is not ConfigScalar { Value.Length: > 0 } servers)
         {
-            KafkaBrokerList.Parse(servers.Value, out var problem);
-            if (problem is not null)
-            {
-                k.Diagnostics.Add(servers, problem);
-            }
+            return true;
         }
+
+        KafkaBrokerList.Parse(servers.Value, out var problem);
+        if (problem is null)
+        {
+            return true;
+        }
+
+        k.Diagnostics.Add(servers, problem);
+        return false;
     }
 
     /// <summary>
