@@ -187,8 +187,8 @@ public sealed class ShippedProfileTests
         Assert.True(table.Filter!.Accepts(2)); // commsOK
         Assert.True(table.Filter.Accepts(3)); // commsLost: kept, its -1 readings are flagged
         Assert.False(table.Filter.Accepts(1)); // notInstalled
-        // A lost probe's values are no reading whatever the card serves (its comm_status stays published).
-        foreach (var value in table.Columns.Where(c => c.Name is "temperature" or "humidity"))
+        // A lost probe's values and alarm status are no reading whatever the card serves (its comm_status stays published).
+        foreach (var value in table.Columns.Where(c => c.Name is "temperature" or "humidity" or "alarm_status"))
         {
             Assert.Equal(".1.3.6.1.4.1.318.1.1.25.1.2.1.10", value.RowStatus!.Oid);
             Assert.True(value.RowStatus.IsReading(2));    // commsOK

@@ -201,7 +201,8 @@ public sealed class ChosenProfilesAgentTests
             Assert.True(double.IsNaN(temperature.Value), $"{temperature.Value}");
             Assert.Equal(SampleQuality.DeviceError, temperature.Quality);
             Assert.Equal(SampleQuality.DeviceError, latest[("probe-a01", "humidity")].Quality);
-            Assert.Equal(4, latest[("probe-a01", "alarm_status")].Value); // sensorStatusNotApplicable
+            // Its alarm status too (the card serves sensorStatusNotApplicable(4)): no verdict from a probe it cannot talk to.
+            Assert.Equal(SampleQuality.DeviceError, latest[("probe-a01", "alarm_status")].Quality);
             // The twin's A01 inlet is its PDUs' sensors alone: before the fix the lost probe's last reading stayed in the
             // average (here about a third of the 120 s rise lower).
             TestContext.Current.TestOutputHelper?.WriteLine(FormattableString.Invariant(

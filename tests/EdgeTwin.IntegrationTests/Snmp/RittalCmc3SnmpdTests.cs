@@ -44,10 +44,11 @@ public sealed class RittalCmc3SnmpdTests
         var door = got["a01-cmc/door_open{device=CMC-PU A01,variable=1.5}"];
         Assert.Equal((1.0, SampleQuality.Good, "rack.door_open"), (door.Value, door.Quality, registry[door.Series].Role));
 
-        // Leakage.Value 1: a leak, quality alarm.
-        var leak = got["a01-cmc/leak{device=A01 floor,variable=3.2}"];
-        Assert.Equal((1.0, "room.leak"), (leak.Value, registry[leak.Series].Role));
-        Assert.Equal(4, got["a01-cmc/leak_quality{device=A01 floor,variable=3.2}"].Value);
+        // Leakage.Status alarm(5): a leak (a CMCIII-LEAK serves no Leakage.Value), its code beside it, quality alarm.
+        var leak = got["a01-cmc/leak{device=A01 floor,variable=3.3}"];
+        Assert.Equal((1.0, SampleQuality.Good, "room.leak"), (leak.Value, leak.Quality, registry[leak.Series].Role));
+        Assert.Equal(5, got["a01-cmc/leak_status{device=A01 floor,variable=3.3}"].Value);
+        Assert.Equal(4, got["a01-cmc/leak_quality{device=A01 floor,variable=3.3}"].Value);
 
         // The sensor set to degree F is not published as °C (716 at -10 would read 71.6 "°C"): skipped, warned once
         // naming the row and its unit; its quality (no unit) is still read.
@@ -57,9 +58,10 @@ public sealed class RittalCmc3SnmpdTests
         Assert.Contains("row 4.2", warning.Message, StringComparison.Ordinal);
         Assert.Contains("'degree F'", warning.Message, StringComparison.Ordinal);
 
-        // Nothing else: not DescName or Status rows; the unplugged A02 rear's temperature and humidity and their qualities,
-        // and the closed door's (no reading: Regression_ below); the dew point and the PU's system temperature (next test).
-        Assert.Equal(3 + 4 + 1 + 1 + 2 + 2 + 1 + 1 + 4 + 4, got.Count);
+        // Nothing else: not DescName, Position or other Status rows; the unplugged A02 rear's temperature and humidity and
+        // their qualities, and the closed door's (no reading: Regression_ below); the dew point and the PU's system
+        // temperature (next test).
+        Assert.Equal(3 + 4 + 1 + 1 + 2 + 2 + 1 + 1 + 4 + 4 + 1, got.Count);
     }
 
     /// <summary>
@@ -121,7 +123,57 @@ public sealed class RittalCmc3SnmpdTests
         // A reading beside a valid quality is untouched: ok(2), warning(3), alarm(4) all carry a value.
         Assert.Equal((23.5, SampleQuality.Good), (got["a01-cmc/temperature{device=CMC-PU A01,variable=1.2}"].Value, got["a01-cmc/temperature{device=CMC-PU A01,variable=1.2}"].Quality));
         Assert.Equal((41.5, SampleQuality.Good), (got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Value, got["a01-cmc/humidity{device=A01 front,variable=2.3}"].Quality));
-        Assert.Equal((1.0, SampleQuality.Good), (got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Value, got["a01-cmc/leak{device=A01 floor,variable=3.2}"].Quality));
+        Assert.Equal((1.0, SampleQuality.Good), (got["a01-cmc/leak{device=A01 floor,variable=3.3}"].Value, got["a01-cmc/leak{device=A01 floor,variable=3.3}"].Quality));
+    }
+
+    /// <summary>
+    /// A CMCIII-LEAK serves no "Leakage.Value" row (its rows, as Checkmk's cmciii_leakage check reads them: DescName,
+    /// Position, Delay, Status, Category); the profile selected Leakage.Value, so a real leakage sensor was never read,
+    /// whatever it said. Its state is Leakage.Status, a cmcIIIMsgStatus code: alarm(5) is a leak (1), ok(4) dry (0), and
+    /// any other code (probeopen(24): "sensor cable broken", notAvail(1)) no reading (out of range), its code beside it.
+    /// </summary>
+    [Theory]
+    [InlineData(5, "Alarm", 1.0, SampleQuality.Good)]
+    [InlineData(4, "OK", 0.0, SampleQuality.Good)]
+    [InlineData(24, "ProbeOpen", 20.0, SampleQuality.OutOfRange)]
+    [InlineData(1, "n.a.", -3.0, SampleQuality.OutOfRange)]
+    public async Task Regression_a_cmc3_leakage_sensor_was_read_from_a_leakage_value_row_it_does_not_serve(int code, string text, double leak, SampleQuality quality)
+    {
+        var dir = Directory.CreateTempSubdirectory("cmc3-leak-");
+        try
+        {
+            const string Var = "1.3.6.1.4.1.2606.7.4.2.2.1.";
+            var status = new Dictionary<string, string>
+            {
+                [Var + "10.3.3"] = text,                                                             // cmcIIIVarValueStr
+                [Var + "11.3.3"] = code.ToString(System.Globalization.CultureInfo.InvariantCulture),  // cmcIIIVarValueInt
+            };
+            var lines = File.ReadAllLines(SnmpdRecordingProcess.RecordingPath("rittal-cmc3"))
+                .Select(l => l.Split('|') is [var oid, var type, _] && status.TryGetValue(oid, out var value) ? $"{oid}|{type}|{value}" : l).ToArray();
+            Assert.Single(lines, l => l == Var + "3.3.3|4|Leakage.Status");
+            Assert.DoesNotContain(lines, l => l.EndsWith("|Leakage.Value", StringComparison.Ordinal));
+            var recording = Path.Combine(dir.FullName, "rittal-cmc3-leak");
+            File.WriteAllLines(recording + ".snmprec", lines);
+            await using var snmpd = new SnmpdRecordingProcess(recording, ".1.3.6.1.4.1.2606.7.4");
+            await snmpd.InitializeAsync();
+            Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+            foreach (var together in new[] { true, false })
+            {
+                var (got, registry) = await ShippedSnmpProfilesSnmpdTests.PollOnceAsync(snmpd, "a01-cmc", "rittal-cmc3", walkColumnsTogether: together);
+
+                var sample = got["a01-cmc/leak{device=A01 floor,variable=3.3}"];
+                Assert.Equal((leak, quality, "room.leak"), (sample.Value, sample.Quality, registry[sample.Series].Role));
+                var raw = got["a01-cmc/leak_status{device=A01 floor,variable=3.3}"];
+                Assert.Equal((code, SampleQuality.Good, "net.sensor_status"), (raw.Value, raw.Quality, registry[raw.Series].Role));
+                // One leakage row: not its Position (0, "Zone 1") nor another unit's Status.
+                Assert.Single(got.Keys, k => k.StartsWith("a01-cmc/leak{", StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     /// <summary>
@@ -142,8 +194,8 @@ public sealed class RittalCmc3SnmpdTests
 
         var (requests, bytes, got) = await MeasureSteadyPollAsync(snmpd.Port, ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3"), walk);
 
-        // The same samples as before (the first test of this class names them). The profile has no scalar (no GET).
-        Assert.Equal(23, got.Count);
+        // The same samples as before (the first test of this class names them) and leak_status. No scalar (no GET).
+        Assert.Equal(24, got.Count);
         Assert.InRange(requests, 1, maxRequests);
         Assert.InRange(bytes, 1, maxBytes);
     }
@@ -246,7 +298,7 @@ public sealed class RittalCmc3SnmpdTests
             await snmpd.InitializeAsync();
             Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
             var (requests, bytes, got) = await MeasureSteadyPollAsync(snmpd.Port, ShippedSnmpProfilesSnmpdTests.Shipped("rittal-cmc3"), walk);
-            Assert.Equal(9 * 23, got.Count);   // the same samples: 23 per copy of the recording's devices
+            Assert.Equal(9 * 24, got.Count);   // the same samples: 24 per copy of the recording's devices
             Assert.InRange(requests, 1, maxRequests);
             Assert.InRange(bytes, 1, maxBytes);
         }

@@ -96,6 +96,50 @@ public sealed class ShippedSnmpProfilesSnmpdTests
     }
 
     /// <summary>
+    /// A probe whose link is lost (commsLost(3)) while the card still serves the alarm status it had before, uioCritical(3):
+    /// published as a Good alarm_status before (only its temperature and humidity were gated), so a state rule on it
+    /// raised, or kept, a critical alarm for a probe the card cannot talk to. Now it is device_error like its readings;
+    /// the loss itself is comm_status 3, Good; probes whose comms are OK keep their alarm status as a reading.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]   // the comms column rides in the table's GETBULKs
+    [InlineData(false)]  // walked alone, as over SNMPv1
+    public async Task Regression_a_uio_probe_whose_comms_are_lost_published_its_stale_alarm_status(bool together)
+    {
+        var dir = Directory.CreateTempSubdirectory("uio-alarm-lost-");
+        try
+        {
+            const string LostAlarm = "1.3.6.1.4.1.318.1.1.25.1.2.1.9.1.2";   // uioSensorStatusAlarmStatus of lost probe 1.2
+            var lines = File.ReadAllLines(SnmpdRecordingProcess.RecordingPath("apc-uio-probe"))
+                .Select(l => l.StartsWith(LostAlarm + "|", StringComparison.Ordinal) ? LostAlarm + "|2|3" : l).ToArray();
+            Assert.Single(lines, l => l == LostAlarm + "|2|3");
+            Assert.Single(lines, l => l == "1.3.6.1.4.1.318.1.1.25.1.2.1.10.1.2|2|3");   // its uioSensorStatusCommStatus: commsLost
+            var recording = Path.Combine(dir.FullName, "apc-uio-probe-alarm-lost");
+            File.WriteAllLines(recording + ".snmprec", lines);
+            await using var snmpd = new SnmpdRecordingProcess(recording, ".1.3.6.1.4.1.318.1.1.25");
+            await snmpd.InitializeAsync();
+            Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+
+            var (got, registry) = await PollOnceAsync(snmpd, "a03-env", "apc-uio-probe", walkColumnsTogether: together);
+
+            var lost = got["a03-env/alarm_status{probe=1.2,probe_name=A03-inlet-mid}"];
+            Assert.Equal(SampleQuality.DeviceError, lost.Quality);
+            Assert.True(double.IsNaN(lost.Value), $"{lost.Value}");
+            Assert.Equal("net.sensor_status", registry[lost.Series].Role);
+            var comm = got["a03-env/comm_status{probe=1.2,probe_name=A03-inlet-mid}"];
+            Assert.Equal((3.0, SampleQuality.Good), (comm.Value, comm.Quality));   // commsLost: the loss is what is published
+            // Comms OK: the card's alarm status is the reading, uioNormal(1) and uioWarning(2) as served.
+            Assert.Equal((1.0, SampleQuality.Good), (got["a03-env/alarm_status{probe=1.1,probe_name=A03-inlet-low}"].Value, got["a03-env/alarm_status{probe=1.1,probe_name=A03-inlet-low}"].Quality));
+            Assert.Equal((2.0, SampleQuality.Good), (got["a03-env/alarm_status{probe=2.1,probe_name=A03-inlet-high}"].Value, got["a03-env/alarm_status{probe=2.1,probe_name=A03-inlet-high}"].Quality));
+            Assert.Equal(3 * 4, got.Count);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
     /// A probe whose link is lost (uioSensorStatusCommStatus commsLost(3)) while the card still serves the last values it
     /// had (22 °C, 38 %RH, as NMCs do until the row is cleared): published as a Good rack inlet reading before, as only
     /// the MIB's -1 was flagged (by min 0). Its comm_status is still published; the other probes are still readings.
