@@ -119,7 +119,7 @@ public sealed class AlertsConfigTests
         var problems = CheckSite(site + "\n" + broken, examples);
         Assert.Equal(5, problems.Count);
         Assert.Contains(problems, p => p.Contains("alerts.rules[6].match.role: unknown role 'rack.inlet_humidty': no device profile has it (did you mean 'rack.inlet_humidity'?)", StringComparison.Ordinal));
-        Assert.Contains(problems, p => p.Contains("alerts.rules[9].states[1]: unknown state 'onBatery' (did you mean 'onBattery'?)", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("alerts.rules[11].states[1]: unknown state 'onBatery' (did you mean 'onBattery'?)", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("alerts.sinks[0].outputs[0].pin: GPIO pin 17 is already read by device 'room1-leak' (address gpio:17); an alarm output needs a pin of its own", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("device: unknown device 'crac9' (did you mean 'crac1'?)", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("match.device: unknown device 'crac-1' (did you mean 'crac1'?)", StringComparison.Ordinal));
