@@ -435,6 +435,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         var text = await File.ReadAllTextAsync(rendered, Ct);
         Assert.Contains("\nalerts:\n", text, StringComparison.Ordinal);
         Assert.Contains("\nthermal_twin:\n", text, StringComparison.Ordinal);
+        Assert.Contains("- name: water-leak", text, StringComparison.Ordinal);   // room1-leak is read: its water must raise an alarm
         Assert.Contains("\ntwin:\n  anomaly:\n    threshold_interval: 5m\n    outlier_z: 20\n", text, StringComparison.Ordinal);
         Assert.Contains("  gateway_id: gw-dc1-01\n", text, StringComparison.Ordinal);
 
