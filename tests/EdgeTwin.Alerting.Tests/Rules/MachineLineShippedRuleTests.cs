@@ -49,5 +49,52 @@ public sealed class MachineLineShippedRuleTests
         Assert.Contains("86.5 °C above 80 °C", alert.Summary, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Regression_a_packml_machine_that_aborted_raised_nothing_with_the_shipped_rules()
+    {
+        // generic-packml-plc publishes StateCurrent (machine.packml_state); an e-stop takes it to Aborting/Aborted, and no
+        // shipped rule looked at it: only line-all-stopped, when every drive of the line had stopped for 2 min.
+        Harness.Site.AddStateNames("press-1", "machine_state", new Dictionary<long, string> { [2] = "stopped", [4] = "idle", [6] = "execute", [8] = "aborting", [9] = "aborted" });
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("machine-aborted")));
+        var state = h.Registry.GetOrAdd(new SeriesDescriptor("press-1", "machine_state", "1", MetricKind.State, "machine.packml_state"));
+
+        h.Feed(state, 6);
+        h.Advance(TimeSpan.FromSeconds(1));
+        h.Feed(state, 2);   // a normal stop
+        Assert.Null(h.Active("machine-aborted"));
+        h.Advance(TimeSpan.FromSeconds(1));
+        h.Feed(state, 8);
+        var alert = h.Active("machine-aborted");
+        Assert.NotNull(alert);
+        Assert.Equal(("press-1", AlertState.Firing, Core.Events.EventSeverity.Warning), (alert.Key, alert.State, alert.Severity));
+        h.Advance(TimeSpan.FromSeconds(1));
+        h.Feed(state, 9);
+        Assert.Equal(AlertState.Firing, h.StateOf("machine-aborted", "press-1"));
+        h.Advance(TimeSpan.FromSeconds(1));
+        h.Feed(state, 4);   // cleared and reset: idle
+        Assert.Null(h.Active("machine-aborted"));
+    }
+
+    [Fact]
+    public async Task A_drive_near_its_thermal_trip_warns_after_a_minute()
+    {
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n" + string.Join("\n", ShippedRule("drive-near-thermal-trip")));
+        var inverter = h.Registry.GetOrAdd(new SeriesDescriptor("drive-m1", "inverter_temperature", "%", MetricKind.Gauge, "machine.drive_temperature_ratio"));
+        for (var t = 0; t < 8; t++)
+        {
+            h.Feed(inverter, t < 2 ? 80 : 93);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        h.Feed(inverter, 93);
+        var alert = h.Active("drive-near-thermal-trip");
+        Assert.NotNull(alert);
+        Assert.Equal(("drive-m1", AlertState.Firing), (alert.Key, alert.State));
+        Assert.Contains("93 % above 90 %", alert.Summary, StringComparison.Ordinal);
+        h.Advance(TimeSpan.FromSeconds(10));
+        h.Feed(inverter, 84);
+        Assert.Null(h.Active("drive-near-thermal-trip"));
+    }
+
     private static IEnumerable<string> ShippedRule(string name) => ShippedFiles.Rule("machine-line", name);
 }
