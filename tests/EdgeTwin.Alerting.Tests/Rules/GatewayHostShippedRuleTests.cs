@@ -96,12 +96,36 @@ public sealed class GatewayHostShippedRuleTests
     }
 
     [Fact]
-    public void The_rules_match_only_roles_the_linux_host_profile_publishes()
+    public void The_rules_match_only_roles_the_gateway_profiles_publish()
     {
-        var roles = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "linux-host.yaml")).AllMetrics.Select(m => m.Role).ToHashSet(StringComparer.Ordinal);
+        var roles = ((string[])["linux-host.yaml", "linux-cpu-temperature.yaml"])
+            .SelectMany(f => DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", f)).AllMetrics.Select(m => m.Role))
+            .ToHashSet(StringComparer.Ordinal);
         var config = Yaml.Valid(Rules);
 
-        Assert.Equal(6, config.Rules.Count);
+        Assert.Equal(7, config.Rules.Count);
         Assert.All(config.Rules, r => Assert.Contains(r.Match.Role!, roles));
+    }
+
+    [Fact]
+    public async Task Regression_a_gateway_cpu_running_hot_raised_nothing_with_the_shipped_rules()
+    {
+        // linux-cpu-temperature publishes gateway.cpu_temperature; no shipped rule read it, so a gateway in a hot cabinet
+        // throttled (slower polls, late alerts) without a word.
+        var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "linux-cpu-temperature.yaml")).AllMetrics.Single(x => x.Name == "cpu_temperature");
+        await using var h = await Harness.StartAsync(Rules);
+        var cpu = h.Registry.GetOrAdd(new SeriesDescriptor("gw-cpu", m.Name, m.Unit, m.Kind, m.Role));
+
+        h.Feed(cpu, 62);
+        h.Advance(TimeSpan.FromMinutes(1));
+        h.Feed(cpu, 83);
+        h.Advance(TimeSpan.FromMinutes(4));
+        h.Feed(cpu, 84);
+        Assert.Equal(AlertState.Pending, h.StateOf("gateway-cpu-hot"));
+        h.Advance(TimeSpan.FromMinutes(1.1));
+        h.Feed(cpu, 84);
+        Assert.Equal((AlertState.Firing, EventSeverity.Warning), (h.StateOf("gateway-cpu-hot"), h.Active("gateway-cpu-hot")!.Severity));
+        h.Feed(cpu, 74);
+        Assert.Empty(h.Manager.Active());
     }
 }
