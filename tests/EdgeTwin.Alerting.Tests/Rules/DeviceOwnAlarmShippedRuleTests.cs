@@ -18,6 +18,7 @@ public sealed class DeviceOwnAlarmShippedRuleTests
         { "cooling-unit-alarm", "crac-1", "general_alarm", "crac.alarm", new() { [1] = "on", [2] = "off" }, 2, 1, TimeSpan.Zero },
         { "ups-battery-needs-replacing", "ups-apc", "battery_replace", "ups.battery_replace", new() { [1] = "noBatteryNeedsReplacing", [2] = "batteryNeedsReplacing" }, 1, 2, TimeSpan.Zero },
         { "ups-alarm-present", "ups-ietf", "alarms_present", "ups.alarms", null, 0, 1, TimeSpan.FromMinutes(1) },
+        { "ups-battery-hot", "ups-ietf", "battery_temperature", "ups.battery_temperature", null, 27, 43, TimeSpan.FromMinutes(10) },
         { "pdu-load-state-overload", "pdu-r01", "load_state", "pdu.load_state", new() { [1] = "lowLoad", [2] = "normal", [3] = "nearOverload", [4] = "overload" }, 2, 3, TimeSpan.FromSeconds(30) },
     };
 
