@@ -1238,7 +1238,49 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
 
         CheckPins(section.Mapping, site.Config, d);
         CheckMqttSinkProtocols(section.Mapping, site.Config, d);
+        CheckUnwatchedLeakSensors(section.Mapping, site.Config, d);
     }
+
+    /// <summary>
+    /// A leak sensor read as a device whose series no rule matches: the water would reach the outbox as a sample and
+    /// raise no local alarm (small-dc-room's room1-leak did, with the shipped rule set before it had water-leak). A
+    /// warning: the centre may alarm on it, but not while the uplink is down.
+    /// </summary>
+    private static void CheckUnwatchedLeakSensors(ConfigMapping alerts, SiteConfig site, ConfigDiagnostics d)
+    {
+        if (alerts["rules"] is not ConfigSequence ruleList)
+        {
+            return;
+        }
+
+        var rules = ruleList.Items.OfType<ConfigMapping>()
+            .Where(r => r["type"] is ConfigScalar { Value: "state" or "threshold" })
+            .Select(r => r["match"] as ConfigMapping)
+            .OfType<ConfigMapping>()
+            .Select(m => (Role: (m["role"] as ConfigScalar)?.Value, Device: (m["device"] as ConfigScalar)?.Value, Metric: (m["metric"] as ConfigScalar)?.Value))
+            .Where(m => m.Role is not null || m.Device is not null || m.Metric is not null)
+            .ToList();
+        foreach (var device in site.Devices.Where(x => x.Enabled))
+        {
+            if (!site.Profiles.TryGetValue(device.Profile, out var profile))
+            {
+                continue;
+            }
+
+            foreach (var leak in profile.AllMetrics.Where(m => m.Role == LeakRole))
+            {
+                var watched = rules.Any(r => (r.Role is null || Glob.IsMatch(r.Role, LeakRole))
+                    && (r.Device is null || Glob.IsMatch(r.Device, device.Id))
+                    && (r.Metric is null || Glob.IsMatch(r.Metric, leak.Name)));
+                if (!watched)
+                {
+                    d.AddWarning(ruleList, $"device '{device.Id}' reads a leak sensor ({leak.Name}, role {LeakRole}) and no rule watches it: water would raise no local alarm; add a state rule on role {LeakRole} (the shipped water-leak in device-profiles/examples/alert-rules/datacenter.yaml)");
+                }
+            }
+        }
+    }
+
+    private const string LeakRole = "room.leak";
 
     /// <summary>
     /// An MQTT sink left at MQTT 5 on the broker the uplink reaches with <c>protocol: "3.1.1"</c> (the site's broker

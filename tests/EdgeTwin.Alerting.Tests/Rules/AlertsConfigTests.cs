@@ -336,6 +336,38 @@ public sealed class AlertsConfigTests
         }
     }
 
+    [Fact]
+    public void Regression_check_passed_a_site_whose_leak_sensor_no_rule_watched()
+    {
+        // small-dc-room reads its under-floor cable as device room1-leak (room.leak); with the shipped rule set as it was
+        // (no rule on room.leak) water raised no local alarm, and check said nothing.
+        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
+        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
+        const string Unwatched = "alerts:\n  rules:\n    - { name: hot, type: threshold, match: { role: rack.inlet_temperature }, above: 27 }\n";
+        var warning = Assert.Single(LeakWarningsOf(site + "\n" + Unwatched, examples));
+        Assert.EndsWith(
+            "alerts.rules: device 'room1-leak' reads a leak sensor (leak, role room.leak) and no rule watches it: water would raise no local alarm; add a state rule on role room.leak (the shipped water-leak in device-profiles/examples/alert-rules/datacenter.yaml)",
+            warning,
+            StringComparison.Ordinal);
+
+        // A rule on the role, on the device, or the shipped set: nothing to say.
+        Assert.Empty(LeakWarningsOf(site + "\n" + Unwatched + "    - { name: wet, type: state, match: { role: room.leak }, states: [leak] }\n", examples));
+        Assert.Empty(LeakWarningsOf(site + "\n" + Unwatched + "    - { name: wet, type: state, match: { device: \"room1-*\", metric: leak }, states: [leak] }\n", examples));
+        Assert.Empty(LeakWarningsOf(site + "\n" + File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml")), examples));
+    }
+
+    /// <summary>The warnings about leak sensors (the example's others, such as its secrets' file modes, left out).</summary>
+    private static List<string> LeakWarningsOf(string yaml, string directory)
+    {
+        var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(directory, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
+        {
+            ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles"),
+            SectionValidators = [new AlertsSectionValidator()],
+        });
+        Assert.Empty(result.Problems);
+        return [.. result.Warnings.Select(p => p.ToString()).Where(w => w.Contains("leak sensor", StringComparison.Ordinal))];
+    }
+
     private static List<string> CheckSite(string yaml, string directory)
     {
         var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(directory, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions

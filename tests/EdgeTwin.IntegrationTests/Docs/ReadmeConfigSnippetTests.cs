@@ -65,7 +65,11 @@ public sealed partial class ReadmeConfigSnippetTests
             var whole = TopLevelKeys(text).Contains("site");
             // Each rule set pairs with the example of its kind of site (machine-line.yaml's header says so).
             var site = Path.Combine(examples, Path.GetFileName(file) == "machine-line.yaml" ? "machine-line.yaml" : "small-dc-room.yaml");
-            var yaml = whole ? text : Merge(File.ReadAllText(site), text);
+            // gateway-host.yaml's rules go beside a site's own (its header says so): the data centre's, which watch its leak sensor.
+            var siteText = Path.GetFileName(file) == "gateway-host.yaml"
+                ? Merge(File.ReadAllText(site), File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml")))
+                : File.ReadAllText(site);
+            var yaml = whole ? text : Merge(siteText, text);
             failures.AddRange(Diagnose(relative, yaml, whole ? file : site, root));
         }
 
