@@ -145,8 +145,10 @@ public sealed partial class RuleEngine : IDisposable
                 && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
             {
                 // Labelled with the place the event names (the zone of a cooling failure), built only for a new alert.
-                var instance = _manager.Find(rule, edgeEvent.Source)
-                    ?? _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
+                // A retired namesake not yet forgotten (its series came back) is revived by Instance, not reused as retired.
+                var instance = _manager.Find(rule, edgeEvent.Source) is { Retired: false } live
+                    ? live
+                    : _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
 
                 // Filed at the centre under the device the event itself went to (the uplink's rule: its series' device,
                 // the device it names, else its source up to the first '/').
@@ -258,6 +260,7 @@ public sealed partial class RuleEngine : IDisposable
     {
         while (_retired.TryNext(_registry, out var id))
         {
+            RetireEventAlerts(_registry[id].Key, now);
             var table = _bySeries;
             if ((uint)id.Value >= (uint)table.Length || table[id.Value] is not { } bindings)
             {
@@ -293,6 +296,44 @@ public sealed partial class RuleEngine : IDisposable
             var copy = (Binding[]?[])table.Clone();
             copy[id.Value] = null;
             Volatile.Write(ref _bySeries, copy);
+        }
+    }
+
+    /// <summary>
+    /// Under _gate. The event alerts keyed by a retired series (an anomaly's source is its series) go the way of its
+    /// bound alerts: cleared saying why if active, out of the clear_after list, and forgotten by the manager once nothing
+    /// is owed. Every row of a churning table that once had an anomaly event left one instance here for ever.
+    /// </summary>
+    private void RetireEventAlerts(string seriesKey, DateTimeOffset now)
+    {
+        for (var i = _eventInstances.Count - 1; i >= 0; i--)
+        {
+            var instance = _eventInstances[i];
+            if (!string.Equals(instance.Key, seriesKey, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (instance.RawActive)
+            {
+                instance.ClearedBecause = "left the device (its table row is gone for row_retention): series retired, alert cleared";
+                _manager.SetCondition(instance, false, instance.Value, now);
+            }
+
+            _eventInstances.RemoveAt(i);
+            _manager.Retire(instance, now);
+        }
+    }
+
+    /// <summary>Event alerts the engine watches for clear_after, for tests and diagnostics.</summary>
+    internal int EventAlertCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _eventInstances.Count;
+            }
         }
     }
 

@@ -425,6 +425,49 @@ public sealed class RuleEngineTests
     }
 
     [Fact]
+    public async Task Regression_the_anomaly_alerts_of_retired_series_stayed_in_memory_until_a_restart()
+    {
+        // The binding alerts of a retired row were forgotten, its event alerts were not: every row of a churning table
+        // that once had an anomaly event (any score makes the instance) left an anomaly alert, and an entry in the
+        // engine's clear_after list, for ever.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: anomaly-high, type: event, event: anomaly, attribute: score, above: 0.9, clear_below: 0.7, clear_after: 5m }
+            """);
+        void Anomaly(string source, string score) =>
+            h.Service.Handle(new EdgeEvent(EdgeEventKind.Anomaly, source, h.Time.GetUtcNow(), EventSeverity.Warning, "anomaly", new Dictionary<string, string> { ["score"] = score }));
+
+        _ = h.Series("rack-r02", "inlet"); // a live series' event alert stays
+        Anomaly("rack-r02/inlet", "0.95");
+        const int Rows = 300;
+        for (var i = 0; i < Rows; i++)
+        {
+            var row = h.Series("rack-r01", $"port_{i}_in_octets");
+            Anomaly($"rack-r01/port_{i}_in_octets", i % 3 == 0 ? "0.95" : "0.4"); // some fire, most only make the instance
+            h.Advance(TimeSpan.FromSeconds(1));
+            h.Registry.Retire(row);
+            h.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(h.Manager.InstanceCount <= 2, $"{h.Manager.InstanceCount} alerts held after {i + 1} retired rows");
+        }
+
+        Assert.Equal(1, h.Manager.InstanceCount);
+        Assert.Equal(1, h.Service.Engine.EventAlertCount);
+        Assert.NotNull(h.Manager.Find(h.Config.Rules.Single(), "rack-r02/inlet"));
+        static bool Row(AlertSnapshot a) => a.Status == AlertStatus.Resolved && a.Key.StartsWith("rack-r01/", StringComparison.Ordinal);
+        await Wait.UntilAsync(() => h.Sink.All.Count(Row) == Rows / 3, "the clears of the retired rows' firing alerts");
+        Assert.All(h.Sink.All.Where(Row), a => Assert.EndsWith("series retired, alert cleared", a.Summary, StringComparison.Ordinal));
+
+        // A row that comes back and has an anomaly again gets its alert again, and it clears after clear_after as before.
+        _ = h.Series("rack-r01", "port_0_in_octets");
+        Anomaly("rack-r01/port_0_in_octets", "0.95");
+        Assert.Equal(AlertState.Firing, h.StateOf("anomaly-high", "rack-r01/port_0_in_octets"));
+        h.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
+        Assert.Equal(AlertState.Inactive, h.StateOf("anomaly-high", "rack-r01/port_0_in_octets"));
+    }
+
+    [Fact]
     public async Task A_retired_series_flapping_alert_is_kept_until_it_settles_and_one_whose_clear_a_silence_holds_back_until_the_catch_up()
     {
         await using var h = await Harness.StartAsync(FlapRules);
