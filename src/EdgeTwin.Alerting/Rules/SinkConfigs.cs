@@ -184,7 +184,6 @@ public sealed record WebhookSinkConfig : SinkConfig
         builder.Append(", BearerToken = ").Append(BearerToken is null ? "null" : Redact.Mask);
         return true;
     }
-
 }
 
 /// <summary>How an smtp sink protects its connection to the relay: <c>tls:</c> in the sink.</summary>
