@@ -1253,12 +1253,14 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
             return;
         }
 
-        var rules = ruleList.Items.OfType<ConfigMapping>()
+        // The rules' own matcher on the series each leak metric makes; tags are left out (a row's are known only when
+        // polled), so a rule narrowed by tags counts as watching.
+        var matches = ruleList.Items.OfType<ConfigMapping>()
             .Where(r => r["type"] is ConfigScalar { Value: "state" or "threshold" })
             .Select(r => r["match"] as ConfigMapping)
             .OfType<ConfigMapping>()
-            .Select(m => (Role: (m["role"] as ConfigScalar)?.Value, Device: (m["device"] as ConfigScalar)?.Value, Metric: (m["metric"] as ConfigScalar)?.Value))
-            .Where(m => m.Role is not null || m.Device is not null || m.Metric is not null)
+            .Select(m => new SeriesMatch((m["device"] as ConfigScalar)?.Value, (m["metric"] as ConfigScalar)?.Value, (m["role"] as ConfigScalar)?.Value, []))
+            .Where(m => m.Device is not null || m.Metric is not null || m.Role is not null)
             .ToList();
         foreach (var device in site.Devices.Where(x => x.Enabled))
         {
@@ -1269,10 +1271,8 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
 
             foreach (var leak in profile.AllMetrics.Where(m => m.Role == LeakRole))
             {
-                var watched = rules.Any(r => (r.Role is null || Glob.IsMatch(r.Role, LeakRole))
-                    && (r.Device is null || Glob.IsMatch(r.Device, device.Id))
-                    && (r.Metric is null || Glob.IsMatch(r.Metric, leak.Name)));
-                if (!watched)
+                var series = new Core.Samples.SeriesDescriptor(device.Id, leak.Name, leak.Unit, leak.Kind, leak.Role);
+                if (!matches.Any(m => m.Matches(series)))
                 {
                     d.AddWarning(ruleList, $"device '{device.Id}' reads a leak sensor ({leak.Name}, role {LeakRole}) and no rule watches it: water would raise no local alarm; add a state rule on role {LeakRole} (the shipped water-leak in device-profiles/examples/alert-rules/datacenter.yaml)");
                 }

@@ -12,9 +12,12 @@ public sealed class GatewayHostShippedRuleTests
 {
     private static readonly string Rules = File.ReadAllText(Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples", "alert-rules", "gateway-host.yaml"));
 
-    private static SeriesId Series(Harness h, string metric, params KeyValuePair<string, string>[] tags)
+    private static SeriesId Series(Harness h, string metric, params KeyValuePair<string, string>[] tags) => ProfileSeries(h, "linux-host", metric, tags);
+
+    /// <summary>A series of a gateway device as the shipped profile publishes it.</summary>
+    private static SeriesId ProfileSeries(Harness h, string profile, string metric, params KeyValuePair<string, string>[] tags)
     {
-        var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "linux-host.yaml")).AllMetrics.Single(x => x.Name == metric);
+        var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", profile + ".yaml")).AllMetrics.Single(x => x.Name == metric);
         return h.Registry.GetOrAdd(new SeriesDescriptor("gw-host", m.Name, m.Unit, m.Kind, m.Role, tags.Length == 0 ? null : tags));
     }
 
@@ -112,9 +115,8 @@ public sealed class GatewayHostShippedRuleTests
     {
         // linux-cpu-temperature publishes gateway.cpu_temperature; no shipped rule read it, so a gateway in a hot cabinet
         // throttled (slower polls, late alerts) without a word.
-        var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", "linux-cpu-temperature.yaml")).AllMetrics.Single(x => x.Name == "cpu_temperature");
         await using var h = await Harness.StartAsync(Rules);
-        var cpu = h.Registry.GetOrAdd(new SeriesDescriptor("gw-cpu", m.Name, m.Unit, m.Kind, m.Role));
+        var cpu = ProfileSeries(h, "linux-cpu-temperature", "cpu_temperature");
 
         h.Feed(cpu, 62);
         h.Advance(TimeSpan.FromMinutes(1));
