@@ -162,6 +162,7 @@ internal sealed class Harness : IAsyncDisposable
         ["rack-r02"] = new("r02", "room1", null, null, null),
         ["rack-r03"] = new("r03", "room2", null, null, null),
         ["crac-1"] = new(null, "room1", null, null, "crac-1"),
+        ["room1-env"] = new(null, "room1", null, null, null),
         ["press-1"] = new(null, null, "line1", "press-1", null),
     }));
 
