@@ -144,11 +144,18 @@ public sealed partial class RuleEngine : IDisposable
                 && attributes.TryGetValue(name, out var text)
                 && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
             {
+                // An event below the rule's limit from a source without an alert has nothing to record: every series
+                // whose detector ever published an anomaly, at any score, kept an alert in memory (≈ 1 KB each).
+                var known = _manager.Find(rule, edgeEvent.Source) is { Retired: false } live ? live : null;
+                if (known is null && !rule.Evaluate(value, false))
+                {
+                    continue;
+                }
+
                 // Labelled with the place the event names (the zone of a cooling failure), built only for a new alert.
                 // A retired namesake not yet forgotten (its series came back) is revived by Instance, not reused as retired.
-                var instance = _manager.Find(rule, edgeEvent.Source) is { Retired: false } live
-                    ? live
-                    : _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
+                var instance = known
+                    ?? _manager.Instance(rule, edgeEvent.Source, null, _manager.Site.EventPlaceLabels(edgeEvent.Source, attributes));
 
                 // Filed at the centre under the device the event itself went to (the uplink's rule: its series' device,
                 // the device it names, else its source up to the first '/').

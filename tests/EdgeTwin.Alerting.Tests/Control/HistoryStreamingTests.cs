@@ -17,6 +17,12 @@ namespace EdgeTwin.Alerting.Tests.Control;
 /// bounded by a batch, not by the history), a client that leaves mid-answer or reads slowly harms nobody, and the bytes
 /// on the wire are the ones the CLI has always parsed.
 /// </summary>
+/// <remarks>
+/// Alone, after the parallel classes: two tests measure the whole process's heap and allocations, which the harnesses of
+/// classes running beside them swelled (6.8 MB "held while the client was not reading" against a 4 MB bound, run in
+/// the full assembly on a loaded machine; alone it holds under 1 MB).
+/// </remarks>
+[Collection(nameof(ProcessMemoryMeasured))]
 public sealed class HistoryStreamingTests(ITestOutputHelper output)
 {
     private const string Rules = """
@@ -361,3 +367,7 @@ internal sealed class HistoryControl : IAsyncDisposable
 
     }
 }
+
+/// <summary>Test classes that measure the whole process's memory: run alone, after every parallel class.</summary>
+[CollectionDefinition(nameof(ProcessMemoryMeasured), DisableParallelization = true)]
+public sealed class ProcessMemoryMeasured;

@@ -428,7 +428,7 @@ public sealed class RuleEngineTests
     public async Task Regression_the_anomaly_alerts_of_retired_series_stayed_in_memory_until_a_restart()
     {
         // The binding alerts of a retired row were forgotten, its event alerts were not: every row of a churning table
-        // that once had an anomaly event (any score makes the instance) left an anomaly alert, and an entry in the
+        // that once had an anomaly event past the limit left an anomaly alert, and an entry in the
         // engine's clear_after list, for ever.
         await using var h = await Harness.StartAsync("""
             alerts:
@@ -445,7 +445,7 @@ public sealed class RuleEngineTests
         for (var i = 0; i < Rows; i++)
         {
             var row = h.Series("rack-r01", $"port_{i}_in_octets");
-            Anomaly($"rack-r01/port_{i}_in_octets", i % 3 == 0 ? "0.95" : "0.4"); // some fire, most only make the instance
+            Anomaly($"rack-r01/port_{i}_in_octets", i % 3 == 0 ? "0.95" : "0.4"); // some fire, most stay below the limit
             h.Advance(TimeSpan.FromSeconds(1));
             h.Registry.Retire(row);
             h.Advance(TimeSpan.FromSeconds(1));
@@ -465,6 +465,46 @@ public sealed class RuleEngineTests
         Assert.Equal(AlertState.Firing, h.StateOf("anomaly-high", "rack-r01/port_0_in_octets"));
         h.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
         Assert.Equal(AlertState.Inactive, h.StateOf("anomaly-high", "rack-r01/port_0_in_octets"));
+    }
+
+    [Fact]
+    public async Task Regression_every_series_with_an_anomaly_event_at_any_score_kept_an_alert_in_memory()
+    {
+        // The anomaly stage publishes events well below the shipped rule's limit; each one made an alert instance and an
+        // entry in the clear_after list, held for the series' life: ≈ 4 MB over the soak's 3,981 series.
+        await using var h = await Harness.StartAsync("""
+            alerts:
+              group_interval: 0s
+              rules:
+                - { name: anomaly-high, type: event, event: anomaly, attribute: score, above: 0.9, clear_below: 0.7, clear_after: 5m }
+                - { name: shutdown-soon, type: event, event: prediction, attribute: time_to_thermal_shutdown_min, below: 15, clear_above: 20 }
+            """);
+        void Publish(EdgeEventKind kind, string source, string attribute, string value) =>
+            h.Service.Handle(new EdgeEvent(kind, source, h.Time.GetUtcNow(), EventSeverity.Info, "event", new Dictionary<string, string> { [attribute] = value }));
+
+        for (var i = 0; i < 200; i++)
+        {
+            _ = h.Series("pdu-r01", $"outlet_{i}_power");
+            Publish(EdgeEventKind.Anomaly, $"pdu-r01/outlet_{i}_power", "score", "0.4");
+            Publish(EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "45");
+        }
+
+        Assert.Equal(0, h.Manager.InstanceCount);
+        Assert.Equal(0, h.Service.Engine.EventAlertCount);
+
+        // Past the limit the alert is made and fires; below it again it clears and is kept (its flap record, the owed
+        // "resolved"), as before.
+        Publish(EdgeEventKind.Anomaly, "pdu-r01/outlet_7_power", "score", "0.95");
+        Publish(EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "12");
+        Assert.Equal(AlertState.Firing, h.StateOf("anomaly-high", "pdu-r01/outlet_7_power"));
+        Assert.Equal(AlertState.Firing, h.StateOf("shutdown-soon", "room1/cooling_failure"));
+        h.Advance(TimeSpan.FromSeconds(10));
+        Publish(EdgeEventKind.Anomaly, "pdu-r01/outlet_7_power", "score", "0.4");
+        Publish(EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "45");
+        Assert.Equal(AlertState.Inactive, h.StateOf("anomaly-high", "pdu-r01/outlet_7_power"));
+        Assert.Equal(AlertState.Inactive, h.StateOf("shutdown-soon", "room1/cooling_failure"));
+        Assert.Equal(2, h.Manager.InstanceCount);
+        await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Resolved) == 2, "both clears delivered");
     }
 
     [Fact]
