@@ -29,6 +29,7 @@ public sealed class UnwatchedRoleShippedRuleTests
         { "machine-line", "bearing-kurtosis-high", "generic-vibration-transmitter", "press-1", "vibration_kurtosis", null, 3.1, 7.2, 4.5, TimeSpan.FromMinutes(30), "press-1" },
         { "machine-line", "supply-voltage-low", "schneider-pm5300", "feeder-line1", "voltage_an", null, 229.0, 201.0, 209.0, TimeSpan.FromMinutes(10), "feeder-line1" },
         { "machine-line", "supply-frequency-high", "eastron-sdm630", "meter-line1", "frequency", null, 49.98, 50.7, 50.4, TimeSpan.FromSeconds(30), "meter-line1" },
+        { "machine-line", "cabinet-hot", "sensirion-sht3x", "cabinet-climate", "temperature", null, 31.5, 44.2, 38.5, TimeSpan.FromMinutes(5), "cabinet-climate" },
     };
 
     [Theory]
@@ -81,6 +82,7 @@ public sealed class UnwatchedRoleShippedRuleTests
     [InlineData("crac.supply_temperature", "Cel")]
     [InlineData("room.humidity", "%")]
     [InlineData("machine.vibration_kurtosis", "1")]
+    [InlineData("rack.inlet_temperature", "Cel")]
     public void Every_shipped_profile_publishes_the_role_in_the_unit_of_its_rule(string role, string unit)
     {
         var published = Directory.EnumerateFiles(Path.Combine(ShippedFiles.Repo(), "device-profiles"), "*.yaml")
