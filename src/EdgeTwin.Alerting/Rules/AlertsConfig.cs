@@ -1238,30 +1238,56 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
 
         CheckPins(section.Mapping, site.Config, d);
         CheckMqttSinkProtocols(section.Mapping, site.Config, d);
-        CheckUnwatchedLeakSensors(section.Mapping, site.Config, d);
+        CheckUnwatchedRoles(section.Mapping, site.Config, d);
     }
 
     /// <summary>
-    /// A leak sensor read as a device whose series no rule matches: the water would reach the outbox as a sample and
-    /// raise no local alarm (small-dc-room's room1-leak did, with the shipped rule set before it had water-leak). A
-    /// warning: the centre may alarm on it, but not while the uplink is down.
+    /// The roles whose silence is dangerous: a device reading one that no rule watches reaches the outbox as samples and
+    /// raises no local alarm (small-dc-room's room1-leak did, with the shipped rule set before it had water-leak). One
+    /// row per kind of equipment: what the device reads, what would go unseen, the rule that fixes it and a shipped one.
+    /// <see cref="UnwatchedRole.AnyWatches"/>: one watched metric of the roles covers the device (a cooling unit stopping
+    /// shows in its unit state and its fan state alike); otherwise each metric of the roles needs a rule.
     /// </summary>
-    private static void CheckUnwatchedLeakSensors(ConfigMapping alerts, SiteConfig site, ConfigDiagnostics d)
+    private static readonly UnwatchedRole[] UnwatchedRoles =
+    [
+        new(["room.leak"], "a leak sensor", "water would raise no local alarm",
+            "a state rule matching role room.leak", "water-leak", "datacenter.yaml", AnyWatches: false),
+        new(["ups.output_source"], "a UPS's output source", "a UPS on battery would raise no local alarm and its battery would run out unseen",
+            "a state rule matching role ups.output_source", "ups-on-battery", "datacenter.yaml", AnyWatches: false),
+        new(["rack.inlet_temperature"], "a rack inlet temperature", "a hot rack or cabinet would raise no local alarm until its equipment shuts itself down or trips",
+            "a threshold rule matching role rack.inlet_temperature", "rack-inlet-above-allowable", "datacenter.yaml", AnyWatches: false),
+        new(["crac.running", "crac.fan_running"], "a cooling unit's state", "a cooling unit that stops would raise no local alarm until its racks overheat",
+            "a state rule matching role crac.running, or with the unit in site.cooling_units an event rule on the thermal twin's cooling_failure prediction", "cooling-unit-failed", "datacenter.yaml", AnyWatches: true),
+        new(["machine.fault"], "a drive fault", "a tripped drive would raise no local alarm",
+            "a threshold rule matching role machine.fault", "drive-fault", "machine-line.yaml", AnyWatches: false),
+    ];
+
+    private sealed record UnwatchedRole(string[] Roles, string What, string Consequence, string Fix, string ShippedRule, string ShippedFile, bool AnyWatches);
+
+    /// <summary>
+    /// A device reading one of <see cref="UnwatchedRoles"/> whose series no rule matches: one warning per device and row.
+    /// A warning: the centre may alarm on it, but not while the uplink is down. Nothing without <c>rules:</c> or with none (a site that
+    /// alerts centrally).
+    /// </summary>
+    private static void CheckUnwatchedRoles(ConfigMapping alerts, SiteConfig site, ConfigDiagnostics d)
     {
-        if (alerts["rules"] is not ConfigSequence ruleList)
+        if (alerts["rules"] is not ConfigSequence { Items.Count: > 0 } ruleList)
         {
             return;
         }
 
-        // The rules' own matcher on the series each leak metric makes; tags are left out (a row's are known only when
-        // polled), so a rule narrowed by tags counts as watching.
-        var matches = ruleList.Items.OfType<ConfigMapping>()
-            .Where(r => r["type"] is ConfigScalar { Value: "state" or "threshold" })
+        // The rules' own matcher on the series each metric makes; tags are left out (a row's are known only when polled),
+        // so a rule narrowed by tags counts as watching. Only kinds that raise on the condition itself: a stuck or missing
+        // rule alarms when the sensor goes quiet, not when water, heat or a stop shows in it.
+        var rules = ruleList.Items.OfType<ConfigMapping>().ToList();
+        var matches = rules
+            .Where(r => r["type"] is ConfigScalar { Value: "state" or "threshold" or "rate" })
             .Select(r => r["match"] as ConfigMapping)
             .OfType<ConfigMapping>()
             .Select(m => new SeriesMatch((m["device"] as ConfigScalar)?.Value, (m["metric"] as ConfigScalar)?.Value, (m["role"] as ConfigScalar)?.Value, []))
             .Where(m => m.Device is not null || m.Metric is not null || m.Role is not null)
             .ToList();
+        var twinUnits = CoolingUnitsTheTwinWatches(rules, site);
         foreach (var device in site.Devices.Where(x => x.Enabled))
         {
             if (!site.Profiles.TryGetValue(device.Profile, out var profile))
@@ -1269,18 +1295,72 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
                 continue;
             }
 
-            foreach (var leak in profile.AllMetrics.Where(m => m.Role == LeakRole))
+            foreach (var row in UnwatchedRoles)
             {
-                var series = new Core.Samples.SeriesDescriptor(device.Id, leak.Name, leak.Unit, leak.Kind, leak.Role);
-                if (!matches.Any(m => m.Matches(series)))
+                var metrics = profile.AllMetrics.Where(m => m.Role is { } role && row.Roles.Contains(role, StringComparer.Ordinal)).ToList();
+                if (metrics.Count == 0 || (row.AnyWatches && twinUnits.Contains(device.Id)))
                 {
-                    d.AddWarning(ruleList, $"device '{device.Id}' reads a leak sensor ({leak.Name}, role {LeakRole}) and no rule watches it: water would raise no local alarm; add a state rule on role {LeakRole} (the shipped water-leak in device-profiles/examples/alert-rules/datacenter.yaml)");
+                    continue;
                 }
+
+                var unwatched = metrics
+                    .Where(m => !matches.Exists(x => x.Matches(new Core.Samples.SeriesDescriptor(device.Id, m.Name, m.Unit, m.Kind, m.Role))))
+                    .ToList();
+                if (unwatched.Count == 0 || (row.AnyWatches && unwatched.Count < metrics.Count))
+                {
+                    continue;
+                }
+
+                var names = string.Join("; ", unwatched.Select(m => $"{m.Name}, role {m.Role}"));
+                d.AddWarning(ruleList, $"device '{device.Id}' (profile {device.Profile}) reads {row.What} ({names}) and no rule watches it: {row.Consequence}; add {row.Fix}, e.g. the shipped {row.ShippedRule} in device-profiles/examples/alert-rules/{row.ShippedFile}");
             }
         }
     }
 
-    private const string LeakRole = "room.leak";
+    /// <summary>
+    /// The devices of cooling units whose stop the thermal twin reports (its <c>{room}/cooling_failure</c> prediction,
+    /// from the unit's <c>crac.running</c>/<c>crac.fan_running</c>) when an event rule raises on it, as the shipped
+    /// cooling-unit-failed does: a unit in <c>site.cooling_units</c> (by its <c>device</c>, or a device's
+    /// <c>location.cooling_unit</c>) in a room with racks, the twin not disabled (<c>thermal_twin.enabled: false</c>).
+    /// </summary>
+    private static HashSet<string> CoolingUnitsTheTwinWatches(List<ConfigMapping> rules, SiteConfig site)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        if (site.Sections.TryGetValue("thermal_twin", out var twin) && (twin["enabled"] as ConfigScalar)?.AsBoolean() == false)
+        {
+            return result;
+        }
+
+        var sources = rules
+            .Where(r => r["type"] is ConfigScalar { Value: "event" }
+                && (r["event"] as ConfigScalar)?.Value is null or "prediction"
+                && r["attribute"] is ConfigScalar { Value: "failed_unit_count" })
+            .Select(r => (r["source"] as ConfigScalar)?.Value ?? "*")
+            .ToList();
+        if (sources.Count == 0)
+        {
+            return result;
+        }
+
+        var roomsWithRacks = site.Site.Rooms.Where(r => r.Rows.Any(row => row.Racks.Count > 0)).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var watchedUnits = site.Site.CoolingUnits
+            .Where(u => roomsWithRacks.Contains(u.Room) && sources.Exists(s => Glob.IsMatch(s, u.Room + "/cooling_failure")))
+            .ToList();
+        foreach (var unit in watchedUnits)
+        {
+            if (unit.Device is { } id)
+            {
+                result.Add(id);
+            }
+        }
+
+        foreach (var device in site.Devices.Where(x => x.Location.CoolingUnit is { } u && watchedUnits.Exists(w => w.Id == u)))
+        {
+            result.Add(device.Id);
+        }
+
+        return result;
+    }
 
     /// <summary>
     /// An MQTT sink left at MQTT 5 on the broker the uplink reaches with <c>protocol: "3.1.1"</c> (the site's broker

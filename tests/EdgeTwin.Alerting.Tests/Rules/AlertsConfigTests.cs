@@ -336,36 +336,153 @@ public sealed class AlertsConfigTests
         }
     }
 
+    private static readonly string Examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
+
+    /// <summary>A rule on a role the table leaves alone: the site has rules, none on the role under test.</summary>
+    private const string Unrelated = "alerts:\n  rules:\n    - { name: humid, type: threshold, match: { role: rack.inlet_humidity }, above: 80 }\n";
+
+    private static string DcRoom(string alerts) => File.ReadAllText(Path.Combine(Examples, "small-dc-room.yaml")) + "\n" + alerts;
+
+    private static string MachineLine(string alerts) => File.ReadAllText(Path.Combine(Examples, "machine-line.yaml")) + "\n" + alerts;
+
+    private static string Shipped(string file) => File.ReadAllText(Path.Combine(Examples, "alert-rules", file));
+
     [Fact]
     public void Regression_check_passed_a_site_whose_leak_sensor_no_rule_watched()
     {
         // small-dc-room reads its under-floor cable as device room1-leak (room.leak); with the shipped rule set as it was
         // (no rule on room.leak) water raised no local alarm, and check said nothing.
-        var examples = Path.Combine(ShippedFiles.Repo(), "device-profiles", "examples");
-        var site = File.ReadAllText(Path.Combine(examples, "small-dc-room.yaml"));
-        const string Unwatched = "alerts:\n  rules:\n    - { name: hot, type: threshold, match: { role: rack.inlet_temperature }, above: 27 }\n";
-        var warning = Assert.Single(LeakWarningsOf(site + "\n" + Unwatched, examples));
+        var warning = Assert.Single(UnwatchedWarningsOf(DcRoom(Unrelated), "room1-leak"));
         Assert.EndsWith(
-            "alerts.rules: device 'room1-leak' reads a leak sensor (leak, role room.leak) and no rule watches it: water would raise no local alarm; add a state rule on role room.leak (the shipped water-leak in device-profiles/examples/alert-rules/datacenter.yaml)",
+            "alerts.rules: device 'room1-leak' (profile generic-leak-detector) reads a leak sensor (leak, role room.leak) and no rule watches it: water would raise no local alarm; add a state rule matching role room.leak, e.g. the shipped water-leak in device-profiles/examples/alert-rules/datacenter.yaml",
             warning,
             StringComparison.Ordinal);
 
         // A rule on the role, on the device, or the shipped set: nothing to say.
-        Assert.Empty(LeakWarningsOf(site + "\n" + Unwatched + "    - { name: wet, type: state, match: { role: room.leak }, states: [leak] }\n", examples));
-        Assert.Empty(LeakWarningsOf(site + "\n" + Unwatched + "    - { name: wet, type: state, match: { device: \"room1-*\", metric: leak }, states: [leak] }\n", examples));
-        Assert.Empty(LeakWarningsOf(site + "\n" + File.ReadAllText(Path.Combine(examples, "alert-rules", "datacenter.yaml")), examples));
+        Assert.Empty(UnwatchedWarningsOf(DcRoom(Unrelated + "    - { name: wet, type: state, match: { role: room.leak }, states: [leak] }\n"), "room1-leak"));
+        Assert.Empty(UnwatchedWarningsOf(DcRoom(Unrelated + "    - { name: wet, type: state, match: { device: \"room1-*\", metric: leak }, states: [leak] }\n"), "room1-leak"));
+        Assert.Empty(UnwatchedWarningsOf(DcRoom(Shipped("datacenter.yaml")), "room1-leak"));
     }
 
-    /// <summary>The warnings about leak sensors (the example's others, such as its secrets' file modes, left out).</summary>
-    private static List<string> LeakWarningsOf(string yaml, string directory)
+    [Fact]
+    public void Regression_check_passed_a_site_whose_ups_on_battery_no_rule_watched()
     {
-        var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(directory, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
+        // Both UPS readings of small-dc-room (APC's own MIB and UPS-MIB): one warning each, naming the profile.
+        var warnings = UnwatchedWarningsOf(DcRoom(Unrelated), "ups1", "ups1-std");
+        Assert.Equal(2, warnings.Count);
+        Assert.Contains(warnings, w => w.EndsWith(
+            "alerts.rules: device 'ups1' (profile apc-smart-ups) reads a UPS's output source (output_status, role ups.output_source) and no rule watches it: a UPS on battery would raise no local alarm and its battery would run out unseen; add a state rule matching role ups.output_source, e.g. the shipped ups-on-battery in device-profiles/examples/alert-rules/datacenter.yaml",
+            StringComparison.Ordinal));
+        Assert.Contains(warnings, w => w.Contains("device 'ups1-std' (profile ietf-ups-mib) reads a UPS's output source (output_source, role ups.output_source)", StringComparison.Ordinal));
+        // A stuck rule alarms when the reading freezes, not on battery: it does not count.
+        Assert.Equal(2, UnwatchedWarningsOf(DcRoom(Unrelated + "    - { name: frozen, type: stuck, match: { role: ups.output_source }, after: 10m }\n"), "ups1", "ups1-std").Count);
+    }
+
+    [Fact]
+    public void Regression_check_passed_a_site_whose_rack_inlet_temperature_no_rule_watched()
+    {
+        // Four PDUs' inlet probes: one warning per PDU, each naming its own profile.
+        var warnings = UnwatchedWarningsOf(DcRoom(Unrelated), "pdu-a01-a", "pdu-a01-b", "pdu-a02-a", "pdu-a02-b");
+        Assert.Equal(4, warnings.Count);
+        Assert.Contains(warnings, w => w.EndsWith(
+            "alerts.rules: device 'pdu-a01-b' (profile raritan-px2) reads a rack inlet temperature (inlet_temperature, role rack.inlet_temperature) and no rule watches it: a hot rack or cabinet would raise no local alarm until its equipment shuts itself down or trips; add a threshold rule matching role rack.inlet_temperature, e.g. the shipped rack-inlet-above-allowable in device-profiles/examples/alert-rules/datacenter.yaml",
+            StringComparison.Ordinal));
+        // A rule on one PDU's metric leaves the other three.
+        Assert.Equal(3, UnwatchedWarningsOf(DcRoom(Unrelated + "    - { name: hot, type: threshold, match: { device: pdu-a01-a, metric: inlet_temperature }, above: 32 }\n"), "pdu-a01-a", "pdu-a01-b", "pdu-a02-a", "pdu-a02-b").Count);
+    }
+
+    [Fact]
+    public void Regression_check_passed_a_site_whose_cooling_unit_state_no_rule_watched()
+    {
+        // crac1 and crac2 read unit and fan state; neither a state rule nor the twin's cooling-unit-failed: one warning per unit.
+        var warnings = UnwatchedWarningsOf(DcRoom(Unrelated), "crac1", "crac2");
+        Assert.Equal(2, warnings.Count);
+        Assert.Contains(warnings, w => w.EndsWith(
+            "alerts.rules: device 'crac1' (profile liebert-gp-crac) reads a cooling unit's state (system_state, role crac.running; fan_state, role crac.fan_running) and no rule watches it: a cooling unit that stops would raise no local alarm until its racks overheat; add a state rule matching role crac.running, or with the unit in site.cooling_units an event rule on the thermal twin's cooling_failure prediction, e.g. the shipped cooling-unit-failed in device-profiles/examples/alert-rules/datacenter.yaml",
+            StringComparison.Ordinal));
+
+        // The thermal twin's cooling_failure prediction covers the units in site.cooling_units (the shipped rule, by its
+        // attribute); one state rule on either state of a unit covers it too.
+        const string TwinRule = "    - { name: failed, type: event, event: prediction, attribute: failed_unit_count, above: 0.5, severity: critical }\n";
+        Assert.Empty(UnwatchedWarningsOf(DcRoom(Unrelated + TwinRule), "crac1", "crac2"));
+        Assert.Empty(UnwatchedWarningsOf(DcRoom(Unrelated + "    - { name: stopped, type: state, match: { role: crac.fan_running }, states: [\"off\"] }\n"), "crac1", "crac2"));
+        // ... but not with the twin switched off, nor for a source that is not a cooling failure.
+        Assert.Equal(2, UnwatchedWarningsOf(DcRoom(Unrelated + TwinRule + "thermal_twin: { enabled: false }\n"), "crac1", "crac2").Count);
+        Assert.Equal(2, UnwatchedWarningsOf(DcRoom(Unrelated + TwinRule.Replace("severity: critical", "source: \"*/thermal_twin\", severity: critical", StringComparison.Ordinal)), "crac1", "crac2").Count);
+    }
+
+    [Fact]
+    public void Regression_check_passed_a_site_whose_drive_fault_no_rule_watched()
+    {
+        var warnings = UnwatchedWarningsOf(MachineLine(Unrelated), "drive-m1", "drive-m2", "drive-m3");
+        Assert.Equal(3, warnings.Count);
+        Assert.Contains(warnings, w => w.EndsWith(
+            "alerts.rules: device 'drive-m2' (profile abb-acs580) reads a drive fault (tripped, role machine.fault) and no rule watches it: a tripped drive would raise no local alarm; add a threshold rule matching role machine.fault, e.g. the shipped drive-fault in device-profiles/examples/alert-rules/machine-line.yaml",
+            StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Regression_check_passed_the_machine_line_whose_cabinet_temperature_no_rule_watched()
+    {
+        // machine-line.yaml's cabinet-climate (sensirion-sht3x, read as rack.inlet_temperature) had no rule in the shipped
+        // machine-line rule set; cabinet-hot watches it now.
+        Assert.Single(UnwatchedWarningsOf(MachineLine(Shipped("machine-line.yaml").Replace("role: rack.inlet_temperature", "role: rack.inlet_humidity", StringComparison.Ordinal)), "cabinet-climate"));
+        Assert.Empty(UnwatchedWarningsOf(MachineLine(Shipped("machine-line.yaml")), "cabinet-climate"));
+    }
+
+    [Fact]
+    public void The_shipped_rule_sets_watch_every_dangerous_role_of_their_example_sites()
+    {
+        Assert.Empty(UnwatchedWarningsOf(DcRoom(Shipped("datacenter.yaml"))));
+        Assert.Empty(UnwatchedWarningsOf(MachineLine(Shipped("machine-line.yaml"))));
+    }
+
+    [Fact]
+    public void A_matching_rule_silences_the_unwatched_role_warning()
+    {
+        var before = UnwatchedWarningsOf(DcRoom(Unrelated));
+        Assert.Equal(9, before.Count);   // 2 UPS, 4 PDU inlets, 2 cooling units, 1 leak sensor
+        // One rule per row, by role, by device glob or by metric name: each takes exactly its devices' warnings away.
+        var after = UnwatchedWarningsOf(DcRoom(Unrelated
+            + "    - { name: battery, type: state, match: { role: ups.output_source }, states: [battery, onBattery] }\n"
+            + "    - { name: hot, type: threshold, match: { device: \"pdu-*\", metric: inlet_temperature }, above: 32 }\n"));
+        Assert.Equal(3, after.Count);
+        Assert.All(after, w => Assert.DoesNotContain("UPS", w, StringComparison.Ordinal));
+        Assert.All(after, w => Assert.DoesNotContain("(profile apc-smart-ups)", w, StringComparison.Ordinal));
+        Assert.All(after, w => Assert.DoesNotContain("rack inlet temperature", w, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_site_without_rules_gets_no_unwatched_role_warning()
+    {
+        // Alerting centrally: sinks but no rules: (and no alerts: at all) say nothing about unwatched roles.
+        Assert.Empty(UnwatchedWarningsOf(DcRoom("alerts:\n  sinks:\n    - { name: journal, type: syslog }\n")));
+        Assert.Empty(UnwatchedWarningsOf(DcRoom("")));
+        Assert.Empty(UnwatchedWarningsOf(DcRoom("alerts:\n  rules: []\n")));
+    }
+
+    /// <summary>The warnings about unwatched roles (of <paramref name="devices"/>, or all), the example's others left out.</summary>
+    private static List<string> UnwatchedWarningsOf(string yaml, params string[] devices)
+    {
+        var result = EdgeTwin.Core.Config.SiteConfigLoader.Parse(yaml, Path.Combine(Examples, "site.yaml"), new EdgeTwin.Core.Config.SiteConfigLoadOptions
         {
             ProfilesDir = Path.Combine(ShippedFiles.Repo(), "device-profiles"),
-            SectionValidators = [new AlertsSectionValidator()],
+            SectionValidators = [new AlertsSectionValidator(), new ThermalTwinSection()],
         });
         Assert.Empty(result.Problems);
-        return [.. result.Warnings.Select(p => p.ToString()).Where(w => w.Contains("leak sensor", StringComparison.Ordinal))];
+        return [.. result.Warnings.Select(p => p.ToString())
+            .Where(w => w.Contains("and no rule watches it", StringComparison.Ordinal))
+            .Where(w => devices.Length == 0 || devices.Any(d => w.Contains($"device '{d}' ", StringComparison.Ordinal)))];
+    }
+
+    /// <summary>Claims <c>thermal_twin:</c> as the agent's validator does (this project does not reference the agent).</summary>
+    private sealed class ThermalTwinSection : EdgeTwin.Core.Config.IConfigSectionValidator
+    {
+        public string Section => "thermal_twin";
+
+        public void Validate(EdgeTwin.Core.Config.ConfigReader section)
+        {
+        }
     }
 
     private static List<string> CheckSite(string yaml, string directory)

@@ -29,6 +29,8 @@ public sealed class UnwatchedRoleShippedRuleTests
         { "machine-line", "bearing-kurtosis-high", "generic-vibration-transmitter", "press-1", "vibration_kurtosis", null, 3.1, 7.2, 4.5, TimeSpan.FromMinutes(30), "press-1" },
         { "machine-line", "supply-voltage-low", "schneider-pm5300", "feeder-line1", "voltage_an", null, 229.0, 201.0, 209.0, TimeSpan.FromMinutes(10), "feeder-line1" },
         { "machine-line", "supply-frequency-high", "eastron-sdm630", "meter-line1", "frequency", null, 49.98, 50.7, 50.4, TimeSpan.FromSeconds(30), "meter-line1" },
+        { "machine-line", "cabinet-hot", "sensirion-sht3x", "cabinet-climate", "temperature", null, 31.5, 44.2, 38.5, TimeSpan.FromMinutes(5), "cabinet-climate" },
+        { "machine-line", "vibration-zone-c", "generic-vibration-transmitter", "press-1", "vibration_rms", null, 1.12, 3.37, 2.63, TimeSpan.FromMinutes(10), "press-1" },
     };
 
     [Theory]
@@ -81,6 +83,8 @@ public sealed class UnwatchedRoleShippedRuleTests
     [InlineData("crac.supply_temperature", "Cel")]
     [InlineData("room.humidity", "%")]
     [InlineData("machine.vibration_kurtosis", "1")]
+    [InlineData("machine.vibration_rms", "mm/s")]
+    [InlineData("rack.inlet_temperature", "Cel")]
     public void Every_shipped_profile_publishes_the_role_in_the_unit_of_its_rule(string role, string unit)
     {
         var published = Directory.EnumerateFiles(Path.Combine(ShippedFiles.Repo(), "device-profiles"), "*.yaml")
@@ -107,6 +111,81 @@ public sealed class UnwatchedRoleShippedRuleTests
         h.Advance(TimeSpan.FromHours(13));
         h.Feed(charge, 100);
         Assert.Null(h.Active("ups-battery-not-recharging"));
+    }
+
+    [Fact]
+    public async Task Regression_vibration_in_iso_20816_3_zone_d_raised_nothing_with_the_shipped_rules()
+    {
+        // machine-line.yaml had no rule on a transmitter's velocity RMS but vibration-sensor-stuck: a machine shaking itself
+        // apart raised nothing locally. Zone C (over 2.8 mm/s) warns after 10 min, zone D (over 4.5 mm/s) is critical after 1 min.
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n"
+            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-c")) + "\n"
+            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-d")));
+        var rms = Published(h, "generic-vibration-transmitter", "press-1", "vibration_rms");
+        void Hold(double mmPerSecond, TimeSpan span)
+        {
+            for (var t = TimeSpan.Zero; t < span; t += TimeSpan.FromSeconds(10))
+            {
+                h.Feed(rms, mmPerSecond);
+                h.Advance(TimeSpan.FromSeconds(10));
+            }
+
+            h.Feed(rms, mmPerSecond);
+        }
+
+        Hold(1.12, TimeSpan.FromMinutes(5));   // zone B: a healthy machine in service
+        Assert.Empty(h.Manager.Active());
+
+        // A loose foot: 5.63 mm/s. Zone D after its minute (critical); zone C, which it is above too, after its 10.
+        Hold(5.63, TimeSpan.FromSeconds(50));
+        Assert.Equal(AlertState.Pending, h.StateOf("vibration-zone-d", "press-1"));
+        Hold(5.63, TimeSpan.FromSeconds(20));
+        var d = h.Active("vibration-zone-d", "press-1");
+        Assert.NotNull(d);
+        Assert.Equal((AlertState.Firing, EventSeverity.Critical), (d.State, d.Severity));
+        Assert.Contains("press-1", d.Action, StringComparison.Ordinal);
+        Assert.Equal(AlertState.Pending, h.StateOf("vibration-zone-c", "press-1"));
+        Hold(5.63, TimeSpan.FromMinutes(9));
+        var c = h.Active("vibration-zone-c", "press-1");
+        Assert.NotNull(c);
+        Assert.Equal((AlertState.Firing, EventSeverity.Warning), (c.State, c.Severity));
+
+        // Bolts tightened to 4.2 (inside zone D's hysteresis): critical stays; at 3.1 it clears and zone C stays.
+        Hold(4.2, TimeSpan.FromMinutes(1));
+        Assert.Equal(AlertState.Firing, h.StateOf("vibration-zone-d", "press-1"));
+        Hold(3.1, TimeSpan.FromSeconds(10));
+        Assert.Null(h.Active("vibration-zone-d"));
+        Assert.Equal(AlertState.Firing, h.StateOf("vibration-zone-c", "press-1"));
+
+        // The drive stops: velocity falls to about 0, below both: everything clears, and a long stop raises nothing.
+        Hold(0.02, TimeSpan.FromHours(2));
+        Assert.Empty(h.Manager.Active());
+    }
+
+    [Fact]
+    public async Task A_run_up_through_a_resonance_raises_no_vibration_alert()
+    {
+        await using var h = await Harness.StartAsync("alerts:\n  rules:\n"
+            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-c")) + "\n"
+            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-d")));
+        var rms = Published(h, "generic-vibration-transmitter", "press-1", "vibration_rms");
+
+        // Stopped, then a start passing the foundation's resonance: 7.4 mm/s for 20 s, then steady at 1.3 mm/s.
+        h.Feed(rms, 0.02);
+        h.Advance(TimeSpan.FromMinutes(30));
+        for (var s = 0; s < 20; s += 5)
+        {
+            h.Feed(rms, 7.4);
+            h.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        for (var s = 0; s < 1800; s += 10)
+        {
+            h.Feed(rms, 1.3);
+            h.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Empty(h.Manager.Active());
     }
 
     [Fact]

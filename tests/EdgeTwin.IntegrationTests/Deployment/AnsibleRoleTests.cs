@@ -438,10 +438,13 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Contains("- name: water-leak", text, StringComparison.Ordinal);   // room1-leak is read: its water must raise an alarm
         Assert.Contains("\ntwin:\n  anomaly:\n    threshold_interval: 5m\n    outlier_z: 20\n", text, StringComparison.Ordinal);
         Assert.Contains("  gateway_id: gw-dc1-01\n", text, StringComparison.Ordinal);
+        // Its UPS and cooling units are read too: an outage or a stopped unit must raise an alarm (check warned before).
+        Assert.DoesNotContain("no rule watches it", example.All, StringComparison.Ordinal);
 
         // The example inventory's group_vars too (they deploy as they are).
         var inventory = await RenderAndCheck(Path.Combine(AnsibleDir, "inventory", "example", "group_vars", "all", "main.yml"));
         Assert.Equal(0, inventory.ExitCode);
+        Assert.DoesNotContain("no rule watches it", inventory.All, StringComparison.Ordinal);
     }
 
     [Fact]
