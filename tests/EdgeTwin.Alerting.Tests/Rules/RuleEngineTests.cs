@@ -424,20 +424,24 @@ public sealed class RuleEngineTests
         await Wait.UntilAsync(() => h.Sink.All.Count(a => a.Status == AlertStatus.Resolved && a.Key == "rack-r01/inlet") == 2, "the clears of the retired series' alerts");
     }
 
+    private const string AnomalyRule = """
+        alerts:
+          group_interval: 0s
+          rules:
+            - { name: anomaly-high, type: event, event: anomaly, attribute: score, above: 0.9, clear_below: 0.7, clear_after: 5m }
+        """;
+
+    private static void Publish(Harness h, EdgeEventKind kind, string source, string attribute, string value) =>
+        h.Service.Handle(new EdgeEvent(kind, source, h.Time.GetUtcNow(), EventSeverity.Warning, kind.ToString(), new Dictionary<string, string> { [attribute] = value }));
+
     [Fact]
     public async Task Regression_the_anomaly_alerts_of_retired_series_stayed_in_memory_until_a_restart()
     {
         // The binding alerts of a retired row were forgotten, its event alerts were not: every row of a churning table
         // that once had an anomaly event past the limit left an anomaly alert, and an entry in the
         // engine's clear_after list, for ever.
-        await using var h = await Harness.StartAsync("""
-            alerts:
-              group_interval: 0s
-              rules:
-                - { name: anomaly-high, type: event, event: anomaly, attribute: score, above: 0.9, clear_below: 0.7, clear_after: 5m }
-            """);
-        void Anomaly(string source, string score) =>
-            h.Service.Handle(new EdgeEvent(EdgeEventKind.Anomaly, source, h.Time.GetUtcNow(), EventSeverity.Warning, "anomaly", new Dictionary<string, string> { ["score"] = score }));
+        await using var h = await Harness.StartAsync(AnomalyRule);
+        void Anomaly(string source, string score) => Publish(h, EdgeEventKind.Anomaly, source, "score", score);
 
         _ = h.Series("rack-r02", "inlet"); // a live series' event alert stays
         Anomaly("rack-r02/inlet", "0.95");
@@ -472,21 +476,16 @@ public sealed class RuleEngineTests
     {
         // The anomaly stage publishes events well below the shipped rule's limit; each one made an alert instance and an
         // entry in the clear_after list, held for the series' life: ≈ 4 MB over the soak's 3,981 series.
-        await using var h = await Harness.StartAsync("""
-            alerts:
-              group_interval: 0s
-              rules:
-                - { name: anomaly-high, type: event, event: anomaly, attribute: score, above: 0.9, clear_below: 0.7, clear_after: 5m }
+        await using var h = await Harness.StartAsync(AnomalyRule + """
+
                 - { name: shutdown-soon, type: event, event: prediction, attribute: time_to_thermal_shutdown_min, below: 15, clear_above: 20 }
             """);
-        void Publish(EdgeEventKind kind, string source, string attribute, string value) =>
-            h.Service.Handle(new EdgeEvent(kind, source, h.Time.GetUtcNow(), EventSeverity.Info, "event", new Dictionary<string, string> { [attribute] = value }));
 
         for (var i = 0; i < 200; i++)
         {
             _ = h.Series("pdu-r01", $"outlet_{i}_power");
-            Publish(EdgeEventKind.Anomaly, $"pdu-r01/outlet_{i}_power", "score", "0.4");
-            Publish(EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "45");
+            Publish(h, EdgeEventKind.Anomaly, $"pdu-r01/outlet_{i}_power", "score", "0.4");
+            Publish(h, EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "45");
         }
 
         Assert.Equal(0, h.Manager.InstanceCount);
@@ -494,13 +493,13 @@ public sealed class RuleEngineTests
 
         // Past the limit the alert is made and fires; below it again it clears and is kept (its flap record, the owed
         // "resolved"), as before.
-        Publish(EdgeEventKind.Anomaly, "pdu-r01/outlet_7_power", "score", "0.95");
-        Publish(EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "12");
+        Publish(h, EdgeEventKind.Anomaly, "pdu-r01/outlet_7_power", "score", "0.95");
+        Publish(h, EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "12");
         Assert.Equal(AlertState.Firing, h.StateOf("anomaly-high", "pdu-r01/outlet_7_power"));
         Assert.Equal(AlertState.Firing, h.StateOf("shutdown-soon", "room1/cooling_failure"));
         h.Advance(TimeSpan.FromSeconds(10));
-        Publish(EdgeEventKind.Anomaly, "pdu-r01/outlet_7_power", "score", "0.4");
-        Publish(EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "45");
+        Publish(h, EdgeEventKind.Anomaly, "pdu-r01/outlet_7_power", "score", "0.4");
+        Publish(h, EdgeEventKind.Prediction, "room1/cooling_failure", "time_to_thermal_shutdown_min", "45");
         Assert.Equal(AlertState.Inactive, h.StateOf("anomaly-high", "pdu-r01/outlet_7_power"));
         Assert.Equal(AlertState.Inactive, h.StateOf("shutdown-soon", "room1/cooling_failure"));
         Assert.Equal(2, h.Manager.InstanceCount);

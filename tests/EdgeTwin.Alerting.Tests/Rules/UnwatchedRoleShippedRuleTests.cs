@@ -118,18 +118,11 @@ public sealed class UnwatchedRoleShippedRuleTests
     {
         // machine-line.yaml had no rule on a transmitter's velocity RMS but vibration-sensor-stuck: a machine shaking itself
         // apart raised nothing locally. Zone C (over 2.8 mm/s) warns after 10 min, zone D (over 4.5 mm/s) is critical after 1 min.
-        await using var h = await Harness.StartAsync("alerts:\n  rules:\n"
-            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-c")) + "\n"
-            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-d")));
+        await using var h = await VibrationZoneRulesAsync();
         var rms = Published(h, "generic-vibration-transmitter", "press-1", "vibration_rms");
         void Hold(double mmPerSecond, TimeSpan span)
         {
-            for (var t = TimeSpan.Zero; t < span; t += TimeSpan.FromSeconds(10))
-            {
-                h.Feed(rms, mmPerSecond);
-                h.Advance(TimeSpan.FromSeconds(10));
-            }
-
+            Readings(h, rms, mmPerSecond, span, TimeSpan.FromSeconds(10));
             h.Feed(rms, mmPerSecond);
         }
 
@@ -165,25 +158,14 @@ public sealed class UnwatchedRoleShippedRuleTests
     [Fact]
     public async Task A_run_up_through_a_resonance_raises_no_vibration_alert()
     {
-        await using var h = await Harness.StartAsync("alerts:\n  rules:\n"
-            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-c")) + "\n"
-            + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-d")));
+        await using var h = await VibrationZoneRulesAsync();
         var rms = Published(h, "generic-vibration-transmitter", "press-1", "vibration_rms");
 
         // Stopped, then a start passing the foundation's resonance: 7.4 mm/s for 20 s, then steady at 1.3 mm/s.
         h.Feed(rms, 0.02);
         h.Advance(TimeSpan.FromMinutes(30));
-        for (var s = 0; s < 20; s += 5)
-        {
-            h.Feed(rms, 7.4);
-            h.Advance(TimeSpan.FromSeconds(5));
-        }
-
-        for (var s = 0; s < 1800; s += 10)
-        {
-            h.Feed(rms, 1.3);
-            h.Advance(TimeSpan.FromSeconds(10));
-        }
+        Readings(h, rms, 7.4, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(5));
+        Readings(h, rms, 1.3, TimeSpan.FromMinutes(30), TimeSpan.FromSeconds(10));
 
         Assert.Empty(h.Manager.Active());
     }
@@ -252,6 +234,20 @@ public sealed class UnwatchedRoleShippedRuleTests
     }
 
     /// <summary>A series as the agent's source publishes the shipped profile's metric (a rate counter as a gauge in unit/s).</summary>
+    private static Task<Harness> VibrationZoneRulesAsync() => Harness.StartAsync("alerts:\n  rules:\n"
+        + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-c")) + "\n"
+        + string.Join("\n", ShippedFiles.Rule("machine-line", "vibration-zone-d")));
+
+    /// <summary>One reading every <paramref name="every"/> for <paramref name="span"/>, the clock moved after each.</summary>
+    private static void Readings(Harness h, SeriesId series, double value, TimeSpan span, TimeSpan every)
+    {
+        for (var t = TimeSpan.Zero; t < span; t += every)
+        {
+            h.Feed(series, value);
+            h.Advance(every);
+        }
+    }
+
     private static SeriesId Published(Harness h, string profile, string device, string metric, string? ifName = null)
     {
         var m = DeviceProfileLoader.LoadFileOrThrow(Path.Combine(ShippedFiles.Repo(), "device-profiles", profile + ".yaml")).AllMetrics.Single(x => x.Name == metric);
