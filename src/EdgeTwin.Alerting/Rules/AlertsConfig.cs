@@ -1320,8 +1320,8 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
     /// <summary>
     /// The devices of cooling units whose stop the thermal twin reports (its <c>{room}/cooling_failure</c> prediction,
     /// from the unit's <c>crac.running</c>/<c>crac.fan_running</c>) when an event rule raises on it, as the shipped
-    /// cooling-unit-failed does: a unit in <c>site.cooling_units</c> (by its <c>device</c>, or a device's
-    /// <c>location.cooling_unit</c>) in a room with racks, the twin not disabled (<c>thermal_twin.enabled: false</c>).
+    /// cooling-unit-failed does: the devices of a unit in <c>site.cooling_units</c> (<see cref="SiteConfig.CoolingUnitOf"/>,
+    /// as the twin binds them) in a room with racks, the twin not disabled (<c>thermal_twin.enabled: false</c>).
     /// </summary>
     private static HashSet<string> CoolingUnitsTheTwinWatches(List<ConfigMapping> rules, SiteConfig site)
     {
@@ -1345,18 +1345,14 @@ public sealed class AlertsSectionValidator : IConfigSectionValidator
         var roomsWithRacks = site.Site.Rooms.Where(r => r.Rows.Any(row => row.Racks.Count > 0)).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
         var watchedUnits = site.Site.CoolingUnits
             .Where(u => roomsWithRacks.Contains(u.Room) && sources.Exists(s => Glob.IsMatch(s, u.Room + "/cooling_failure")))
-            .ToList();
-        foreach (var unit in watchedUnits)
+            .Select(u => u.Id)
+            .ToHashSet(StringComparer.Ordinal);
+        foreach (var device in site.Devices)
         {
-            if (unit.Device is { } id)
+            if (site.CoolingUnitOf(device) is { } unit && watchedUnits.Contains(unit))
             {
-                result.Add(id);
+                result.Add(device.Id);
             }
-        }
-
-        foreach (var device in site.Devices.Where(x => x.Location.CoolingUnit is { } u && watchedUnits.Exists(w => w.Id == u)))
-        {
-            result.Add(device.Id);
         }
 
         return result;

@@ -74,6 +74,25 @@ public sealed record SiteConfig(
         return null;
     }
 
+    /// <summary>
+    /// The cooling unit whose state and air temperatures <paramref name="device"/> reads: the unit naming it as its
+    /// <c>device</c>, else its <c>location.cooling_unit</c>; null for a device of no unit. The loader refuses a device
+    /// claimed by two units, so the answer is unique. The thermal twin, set-point control and check all ask this.
+    /// </summary>
+    public string? CoolingUnitOf(DeviceConfig device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        foreach (var unit in Site.CoolingUnits)
+        {
+            if (string.Equals(unit.Device, device.Id, StringComparison.Ordinal))
+            {
+                return unit.Id;
+            }
+        }
+
+        return device.Location.CoolingUnit;
+    }
+
     /// <summary>The resolved profile of <paramref name="device"/>.</summary>
     /// <exception cref="KeyNotFoundException">The profile was not loaded (config built in code without profiles).</exception>
     public DeviceProfile ProfileOf(DeviceConfig device)

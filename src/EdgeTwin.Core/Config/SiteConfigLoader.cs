@@ -222,6 +222,8 @@ public static class SiteConfigLoader
         private readonly Dictionary<string, DeviceProfile> _deviceProfiles = new(StringComparer.Ordinal);
         private (string Device, ConfigNode Node)? _facilityMeter;
         private readonly List<(string Room, ConfigNode List, IReadOnlyList<(string Value, ConfigNode Node)> Meters)> _roomMeters = [];
+        private readonly List<(string Unit, string Device, ConfigNode Node)> _unitDevices = [];
+        private readonly List<(string Device, string Unit, ConfigNode Node)> _locatedAtUnits = [];
         private PowerChainConfig? _power;
         private readonly Dictionary<string, ConfigNode> _lines = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ConfigNode> _machines = new(StringComparer.Ordinal);
@@ -313,6 +315,7 @@ public static class SiteConfigLoader
             CheckReferences();
             CheckFacilityMeter();
             CheckRoomMeters(site);
+            CheckCoolingUnitDevices();
 
             if (!Diagnostics.IsEmpty || site is null)
             {
@@ -761,6 +764,11 @@ public static class SiteConfigLoader
             }
 
             var device = DeviceRef(r, "device");
+            if (id is not null && device is not null)
+            {
+                _unitDevices.Add((id, device, r.Node("device")!));
+            }
+
             return id is null || room is null || capacity is null ? null : new CoolingUnitConfig(id, room, capacity.Value, [.. serves.Select(s => s.Value)], device);
         }
 
@@ -937,6 +945,32 @@ public static class SiteConfigLoader
                 {
                     // The agent starts, but publishes no pPUE for the room: say so now rather than only in its start log.
                     Diagnostics.AddWarning(listNode, $"no partial PUE will be computed for room {room}: its IT power needs every PDU feeding its racks to read pdu.power ({none.Short}); a partial sum would overstate it");
+                }
+            }
+        }
+
+        /// <summary>
+        /// A device reports one cooling unit (<see cref="SiteConfig.CoolingUnitOf"/>): the thermal twin binds its
+        /// <c>crac.*</c> series to one unit. Before, a device named by two units, or by one unit while its
+        /// <c>location.cooling_unit</c> named another, passed check; the twin bound it to one of them, set-point control
+        /// opened channels on it for both, and check counted it as watched if either was.
+        /// </summary>
+        private void CheckCoolingUnitDevices()
+        {
+            var unitOf = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (unit, device, node) in _unitDevices)
+            {
+                if (!unitOf.TryAdd(device, unit))
+                {
+                    Diagnostics.Add(node, $"device '{device}' is already the device of cooling unit '{unitOf[device]}': a device reports one cooling unit; read each unit as a device of its own (a BMS gateway serving several: one device entry per unit, e.g. per unit id)");
+                }
+            }
+
+            foreach (var (device, unit, node) in _locatedAtUnits)
+            {
+                if (unitOf.TryGetValue(device, out var named) && named != unit)
+                {
+                    Diagnostics.Add(node, $"device '{device}' is at cooling unit '{unit}', but cooling unit '{named}' names it as its device: a device reports one cooling unit; drop one of the two");
                 }
             }
         }
@@ -1132,7 +1166,13 @@ public static class SiteConfigLoader
 
             var maxSeries = r.Int("max_series", min: 1, max: MaxSeriesLimit) ?? DeviceSeriesBudget.DefaultMaxSeries;
             var rowRetention = r.Duration("row_retention", min: TimeSpan.FromSeconds(1)) ?? DeviceConfig.DefaultRowRetention;
-            var location = ReadLocation(r.Section("location"));
+            var locationReader = r.Section("location");
+            var location = ReadLocation(locationReader);
+            if (id is not null && location.CoolingUnit is { } atUnit)
+            {
+                _locatedAtUnits.Add((id, atUnit, locationReader!.Node("cooling_unit")!));
+            }
+
             var enabled = r.Bool("enabled") ?? true;
             if (Diagnostics.Items.Count != before || id is null || profileId is null || address is null)
             {

@@ -116,6 +116,29 @@ public sealed class BrokenConfigTests : IDisposable
     }
 
     [Fact]
+    public void Regression_a_device_named_by_two_cooling_units_passed_check_and_was_bound_to_one_of_them()
+    {
+        const string Unit = "- { id: crac1, room: room1, capacity_kw: 30, serves: [A01], device: crac1 }";
+        var problems = Problems(Replace(Unit, Unit + "\n    - { id: crac2, room: room1, capacity_kw: 30, serves: [A01], device: crac1 }"));
+        Assert.Equal(
+        [
+            "site.yaml:12:73: site.cooling_units[1].device: device 'crac1' is already the device of cooling unit 'crac1': a device reports one cooling unit; read each unit as a device of its own (a BMS gateway serving several: one device entry per unit, e.g. per unit id)",
+        ], problems);
+    }
+
+    [Fact]
+    public void Regression_a_device_at_one_cooling_unit_and_named_by_another_got_set_point_channels_for_both()
+    {
+        const string Unit = "- { id: crac1, room: room1, capacity_kw: 30, serves: [A01], device: crac1 }";
+        var problems = Problems(Replace(Unit, Unit + "\n    - { id: crac2, room: room1, capacity_kw: 30, serves: [A01] }")
+            .Replace("16102\", credentials: v2 }", "16102\", credentials: v2, location: { cooling_unit: crac2 } }", StringComparison.Ordinal));
+        Assert.Equal(
+        [
+            "site.yaml:19:119: devices[2].location.cooling_unit: device 'crac1' is at cooling unit 'crac2', but cooling unit 'crac1' names it as its device: a device reports one cooling unit; drop one of the two",
+        ], problems);
+    }
+
+    [Fact]
     public void Unknown_rack_and_pdu_references()
     {
         var problems = Problems(Replace("serves: [A01]", "serves: [A01, A09]").Replace("feeds: [pdu1]", "feeds: [pdu1, pdu2]", StringComparison.Ordinal));

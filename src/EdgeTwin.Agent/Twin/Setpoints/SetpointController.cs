@@ -465,8 +465,7 @@ public sealed partial class SetpointController : BackgroundService
             for (var j = 0; j < zone.Zone.Units.Count; j++)
             {
                 var id = zone.Zone.Units[j].Id;
-                var unitConfig = config.Site.CoolingUnits.FirstOrDefault(u => u.Id == id);
-                var devices = config.Devices.Where(d => d.Enabled && (d.Id == unitConfig?.Device || d.Location.CoolingUnit == id)).ToList();
+                var devices = config.Devices.Where(d => d.Enabled && config.CoolingUnitOf(d) == id).ToList();
                 SetpointChannel? supply = null, fan = null;
                 foreach (var device in devices)
                 {

@@ -77,7 +77,6 @@ internal sealed class ThermalSeriesMap
     private readonly IReadOnlyList<ThermalZone> _zones;
     private readonly Dictionary<string, (int Zone, int Rack)> _racks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (int Zone, int Unit)> _unitsById = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _unitByDevice = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _racksByPduDevice = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<PduConfig>> _pdusByDevice = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _upsesByDevice = new(StringComparer.Ordinal);
@@ -96,14 +95,6 @@ internal sealed class ThermalSeriesMap
             for (var j = 0; j < zones[z].Units.Count; j++)
             {
                 _unitsById[zones[z].Units[j].Id] = (z, j);
-            }
-        }
-
-        foreach (var u in config.Site.CoolingUnits)
-        {
-            if (u.Device is { } d)
-            {
-                _unitByDevice[d] = u.Id;
             }
         }
 
@@ -188,7 +179,7 @@ internal sealed class ThermalSeriesMap
             return [];
         }
 
-        var unitId = _unitByDevice.TryGetValue(d.DeviceId, out var u) ? u : device?.Location.CoolingUnit;
+        var unitId = device is null ? null : _config.CoolingUnitOf(device);
         if (unitId is null || !_unitsById.TryGetValue(unitId, out var unit))
         {
             return [];
