@@ -436,6 +436,7 @@ public sealed partial class AnsibleRoleTests(ITestOutputHelper output)
         Assert.Contains("\nalerts:\n", text, StringComparison.Ordinal);
         Assert.Contains("\nthermal_twin:\n", text, StringComparison.Ordinal);
         Assert.Contains("- name: water-leak", text, StringComparison.Ordinal);   // room1-leak is read: its water must raise an alarm
+        Assert.Contains("- name: ups-output-off", text, StringComparison.Ordinal); // a UPS whose battery ran out keeps the alarm on
         Assert.Contains("\ntwin:\n  anomaly:\n    threshold_interval: 5m\n    outlier_z: 20\n", text, StringComparison.Ordinal);
         Assert.Contains("  gateway_id: gw-dc1-01\n", text, StringComparison.Ordinal);
         // Its UPS and cooling units are read too: an outage or a stopped unit must raise an alarm (check warned before).
