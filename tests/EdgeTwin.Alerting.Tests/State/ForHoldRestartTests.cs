@@ -66,17 +66,60 @@ public sealed class ForHoldRestartTests
             var pending = h2.Active("inlet-warm")!;
             Assert.Equal(AlertState.Pending, pending.State);
 
-            // `alerts list` shows when it first went pending, before the restart.
-            Assert.Equal(since, h2.Manager.PendingSince()[pending.Id]);
+            var shown = h2.Manager.PendingSince()[pending.Id];
 
             // The 9 min held before the stop count (the 2 min down do not): it fires one minute later, not ten.
             var after = await UntilFiringAsync(h2, TimeSpan.FromMinutes(11));
             Assert.NotNull(after);
             Assert.InRange(after.Value, TimeSpan.FromSeconds(59), TimeSpan.FromSeconds(61));
+
+            // `alerts list` showed it pending since it first went pending, before the restart.
+            Assert.Equal(since, shown);
         }
 
         Assert.Contains("1 pending for: holds saved before the stop are kept (down 2m", log.Text, StringComparison.Ordinal);
         Assert.Contains("alert inlet-warm rack-r01/inlet: for: hold resumed after the restart", log.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_24h_hold_fires_on_a_gateway_restarted_every_ten_hours()
+    {
+        // The shipped ups-battery-not-recharging holds 24 h; a gateway restarted more often than that (deploys, upgrades,
+        // the watchdog) never fired it. Three runs of 10 h with 5 min down between: it fires 4 h into the third.
+        const string daily = """
+            alerts:
+              group_interval: 0s
+              tick: 10s
+              rules:
+                - { name: ups-battery-not-recharging, type: threshold, match: { metric: battery_charge }, below: 90, clear_above: 95, for: 24h, severity: warning }
+            """;
+        var h = await Harness.StartAsync(daily);
+        var since = h.Time.GetUtcNow();
+        for (var run = 0; run < 3; run++)
+        {
+            var s = h.Series("ups-ietf", "battery_charge", unit: "%");
+            for (var t = TimeSpan.Zero; t < TimeSpan.FromHours(10) && h.Active("ups-battery-not-recharging")?.State != AlertState.Firing; t += TimeSpan.FromMinutes(5))
+            {
+                h.Feed(s, 80);
+                h.Advance(TimeSpan.FromMinutes(5));
+            }
+
+            if (run < 2)
+            {
+                Assert.Equal(AlertState.Pending, h.StateOf("ups-battery-not-recharging"));
+                Assert.Equal(since, h.Manager.PendingSince().Values.Single());
+                h = await h.RestartAsync(TimeSpan.FromMinutes(5));
+            }
+        }
+
+        await using (h)
+        {
+            var fired = h.Active("ups-battery-not-recharging")!;
+            Assert.Equal(AlertState.Firing, fired.State);
+
+            // 24 h of the condition held, the two 5 min outages not counted.
+            Assert.Equal(since + TimeSpan.FromHours(24) + TimeSpan.FromMinutes(10), h.Manager.Active().Single().FiredAt!.Value, TimeSpan.FromMinutes(5));
+        }
     }
 
     [Fact]
