@@ -75,6 +75,15 @@ public sealed record AlertsConfig
 
     public static readonly TimeSpan DefaultMaxSilence = TimeSpan.FromHours(24);
 
+    /// <summary>
+    /// How long the agent may be down and still credit a <c>for:</c> hold with the time it had been pending before the
+    /// stop (<c>for_outage_tolerance</c>, as Prometheus's <c>--rules.alert.for-outage-tolerance</c>); zero: never. A
+    /// gateway restarted daily never fired a 24 h hold: every start began it from zero.
+    /// </summary>
+    public TimeSpan ForOutageTolerance { get; init; } = DefaultForOutageTolerance;
+
+    public static readonly TimeSpan DefaultForOutageTolerance = TimeSpan.FromHours(1);
+
     public static AlertsConfig Empty { get; } = new();
 
     private static readonly Dictionary<string, RuleKind> Kinds = new(StringComparer.Ordinal)
@@ -221,6 +230,7 @@ public sealed record AlertsConfig
             FlapMaxChanges = section.Int("flap_max_changes", min: 2, max: 10_000) ?? 6,
             TickInterval = section.Duration("tick", min: TimeSpan.FromMilliseconds(10)) ?? TimeSpan.FromMilliseconds(250),
             Connectivity = connectivity,
+            ForOutageTolerance = section.Duration("for_outage_tolerance", min: TimeSpan.Zero) ?? DefaultForOutageTolerance,
         };
         if (section.Duration("max_silence", min: TimeSpan.FromSeconds(1)) is { } maxSilence)
         {

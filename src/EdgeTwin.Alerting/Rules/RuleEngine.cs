@@ -138,6 +138,10 @@ public sealed partial class RuleEngine : IDisposable
                     resolved.ClearText = edgeEvent.Message is { Length: > 0 } m ? m : null;
                     _manager.SetCondition(resolved, false, resolved.Value, now);
                 }
+                else
+                {
+                    _manager.ForHoldNotHeld(rule, edgeEvent.Source);
+                }
             }
             else if (rule.Kind == RuleKind.Event && edgeEvent.Kind == rule.EventKind
                 && edgeEvent.Attributes is { } attributes && rule.Attribute is { } name
@@ -149,6 +153,7 @@ public sealed partial class RuleEngine : IDisposable
                 var known = _manager.Find(rule, edgeEvent.Source) is { Retired: false } live ? live : null;
                 if (known is null && !rule.Evaluate(value, false))
                 {
+                    _manager.ForHoldNotHeld(rule, edgeEvent.Source);
                     continue;
                 }
 
@@ -192,6 +197,11 @@ public sealed partial class RuleEngine : IDisposable
                 }
                 else
                 {
+                    if (!active)
+                    {
+                        _manager.ForHoldNotHeld(rule, instance.Key);
+                    }
+
                     _manager.SetValue(instance, value);
                 }
             }
@@ -422,6 +432,13 @@ public sealed partial class RuleEngine : IDisposable
 
                 if (!b.HasValue || Math.Abs(s.Value - b.Last) > rule.Tolerance)
                 {
+                    if (b.Hold && b.HasValue && !b.Active && b.Instance is { } moved)
+                    {
+                        // The value moved since the start: the stuck hold saved before the stop is over.
+                        b.Hold = false;
+                        _manager.ForHoldNotHeld(rule, moved.Key);
+                    }
+
                     b.HasValue = true;
                     b.Last = s.Value;
                     b.RefMs = MonoMs();
@@ -434,6 +451,13 @@ public sealed partial class RuleEngine : IDisposable
                 break;
             case RuleKind.Missing:
                 b.LastSeenMs = MonoMs();
+                if (b.Hold && !b.Active && b.Instance is { } seen)
+                {
+                    // Data again since the start: the missing hold saved before the stop is over.
+                    b.Hold = false;
+                    _manager.ForHoldNotHeld(rule, seen.Key);
+                }
+
                 if (b.Active)
                 {
                     Update(b, false, 0, now, arrival);
@@ -490,6 +514,17 @@ public sealed partial class RuleEngine : IDisposable
         b.Reported = true;
         if (b.Group is not { } g)
         {
+            if (b.Hold)
+            {
+                // The first evaluation since the start: a for: hold saved before the stop resumes if the condition holds
+                // (SetCondition), and is dropped if it does not.
+                b.Hold = false;
+                if (!active)
+                {
+                    _manager.ForHoldNotHeld(b.Rule, b.Instance!.Key);
+                }
+            }
+
             if (active != b.Instance!.RawActive)
             {
                 _manager.SetCondition(b.Instance, active, value, now, cause, commit: false);
@@ -539,6 +574,15 @@ public sealed partial class RuleEngine : IDisposable
         {
             groupActive = g.ActiveMembers == g.Members && g.Members > 0;
             decided = groupActive || g.Reported > g.ActiveMembers;
+        }
+
+        if (decided && g.Hold)
+        {
+            g.Hold = false;
+            if (!groupActive)
+            {
+                _manager.ForHoldNotHeld(g.Rule, g.Instance.Key);
+            }
         }
 
         if (decided && groupActive != g.Instance.RawActive)
@@ -594,7 +638,7 @@ public sealed partial class RuleEngine : IDisposable
                 Describe(instance, descriptor);
                 instance.StateNames = stateNames;
                 instance.BreakerA = breakerA;
-                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Factor = factor };
+                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Factor = factor, Hold = _manager.HasForHold(rule, instance.Key) };
             }
             else
             {
@@ -607,6 +651,7 @@ public sealed partial class RuleEngine : IDisposable
                         // Labelled with the scope only: the first member's rack and device are not the room's.
                         var place = placed is null ? null : _manager.Site.ScopeLabels(rule.Per, placed);
                         group = new Combined(rule, _manager.Instance(rule, scope, descriptor.DeviceId, place));
+                        group.Hold = _manager.HasForHold(rule, group.Instance.Key);
                         _combined[(rule.Name, scope)] = group;
                     }
 
@@ -692,6 +737,9 @@ public sealed partial class RuleEngine : IDisposable
         public bool Reported { get; set; }
 
         public bool HasValue { get; set; }
+
+        /// <summary>A <c>for:</c> hold saved before the stop waits for this binding's first evaluation (see AlertManager.HasForHold).</summary>
+        public bool Hold { get; set; }
 
         public string Device { get; init; } = "";
 
@@ -780,6 +828,9 @@ public sealed partial class RuleEngine : IDisposable
         public int Reported { get; set; }
 
         public int ActiveMembers { get; set; }
+
+        /// <summary>A <c>for:</c> hold saved before the stop waits for the group's first decided evaluation.</summary>
+        public bool Hold { get; set; }
 
         /// <summary>The active member whose value the alert shows (the worst one), and that value.</summary>
         public Binding? Worst { get; set; }

@@ -64,6 +64,25 @@ public sealed partial class AlertManager : IDisposable
     private long _nextSeq;
     private UplinkState _uplink = UplinkState.Online;
 
+    // for: holds saved before the stop that this run has not evaluated again, by (rule, key): the first evaluation that
+    // finds the condition still holding resumes the hold with the time it had already held (Resume), one that finds it
+    // over drops it. _holdCount mirrors the count for a lock-free "none left" check on the evaluation path.
+    private readonly Dictionary<(string Rule, string Key), SavedHold> _holds = [];
+    private int _holdCount;
+
+    // Its own step detector (FlapClock.Stepped remembers what it saw: the flapping guard's must not miss a step).
+    private readonly FlapClock _aliveClock;
+    private long _lastAliveMark;
+
+    /// <summary>How often the alive mark (and the pending holds not yet saved) is written while an alert is pending.</summary>
+    internal static readonly TimeSpan AliveInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// A hold resumed after a restart still needs this long (or its whole <c>for:</c> when shorter) of the condition on
+    /// samples taken after the start before it fires: Prometheus's <c>for-grace-period</c>, here on fresh samples.
+    /// </summary>
+    internal static readonly TimeSpan RestoreGrace = TimeSpan.FromMinutes(1);
+
     /// <param name="host">This machine for the store's origin check (<see cref="EdgeTwin.Core.Config.StoreOrigin.ThisHost"/>; null: read it).</param>
     public AlertManager(AlertsConfig config, SiteIndex site, string storePath, TimeProvider? time = null, ILogger? logger = null, AlertingMetrics? metrics = null, string? host = null)
     {
@@ -72,6 +91,8 @@ public sealed partial class AlertManager : IDisposable
         _site = site ?? new SiteIndex(null);
         _time = time ?? TimeProvider.System;
         _flapClock = new FlapClock(_time);
+        _aliveClock = new FlapClock(_time);
+        _lastAliveMark = _time.GetTimestamp();
         _logger = logger ?? NullLogger.Instance;
         _metrics = metrics;
         _rules = config.Rules.ToDictionary(r => r.Name, StringComparer.Ordinal);
@@ -84,6 +105,7 @@ public sealed partial class AlertManager : IDisposable
         lock (_gate)
         {
             Restore();
+            RestorePending();
             Submit();
         }
 
@@ -299,6 +321,11 @@ public sealed partial class AlertManager : IDisposable
 
             // Before the lifecycle step, so the record saved when this sample fires the alert already holds it as peak.
             instance.TrackPeak(value);
+            if (!active && _holds.Count > 0)
+            {
+                DropHold(instance.Rule.Name, instance.Key);
+            }
+
             Reconcile(instance, now);
             Submit();
         }
@@ -315,7 +342,7 @@ public sealed partial class AlertManager : IDisposable
     /// <summary>
     /// At a clean stop: saves the active alerts whose peak or event text moved since their last lifecycle write. Neither
     /// is written per sample or event (that would be a database write per rising sample); a crash therefore keeps those
-    /// of the last change, a stop the latest.
+    /// of the last change, a stop the latest. The pending alerts' <c>for:</c> holds are saved with the alive mark.
     /// </summary>
     internal void SavePeaks()
     {
@@ -328,6 +355,11 @@ public sealed partial class AlertManager : IDisposable
                 {
                     Write(AlertStore.Save(a, _flapClock));
                 }
+            }
+
+            if (_config.ForOutageTolerance > TimeSpan.Zero)
+            {
+                MarkAlive(_time.GetUtcNow());
             }
 
             Submit();
@@ -403,6 +435,17 @@ public sealed partial class AlertManager : IDisposable
                     _pending.RemoveAt(i);
                     Fire(a, now);
                 }
+            }
+
+            if (_holds.Count > 0)
+            {
+                ExpireHolds();
+            }
+
+            // Only while something is pending: an idle gateway writes nothing.
+            if (_pending.Count > 0 && _config.ForOutageTolerance > TimeSpan.Zero && _time.GetElapsedTime(_lastAliveMark) >= AliveInterval)
+            {
+                MarkAlive(now);
             }
 
             // The wall clock stepped: the change times of the alerts still muted are saved again in its terms, so a
@@ -963,6 +1006,267 @@ public sealed partial class AlertManager : IDisposable
         return AlertStore.SaveSilence(rule, until, owed);
     }
 
+    /// <summary>
+    /// Under _gate, at start. The pending alerts' <c>for:</c> holds saved before the stop: one whose agent was down at
+    /// most <c>for_outage_tolerance</c> (now less the last alive mark) is kept until its rule evaluates its key again;
+    /// the others are dropped, and so is every one when the wall clock reads earlier than the last alive mark (a box
+    /// booted with a clock behind: how long it was down is unknown). Only this comparison uses the wall clock across
+    /// the restart; the hold itself, the downtime not counted, is what the last run measured on its monotonic clock.
+    /// </summary>
+    private void RestorePending()
+    {
+        var saved = _store.LoadPending();
+        if (saved.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var alive = _store.LoadAlive();
+        var tolerance = _config.ForOutageTolerance;
+        var start = _time.GetTimestamp();
+        var kept = 0;
+        var keptDown = TimeSpan.Zero;
+        var longest = TimeSpan.Zero;
+        var behind = TimeSpan.Zero;
+        var dropped = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in saved)
+        {
+            // A live hold went on being held up to the last alive mark; a frozen one (kept by a run that never evaluated
+            // it again) was last known to hold at its own time.
+            var lastAlive = p.Live && alive is { } mark && mark > p.At ? mark : p.At;
+            var held = p.Held + (lastAlive - p.At);
+            var down = now - lastAlive;
+            string? why = tolerance <= TimeSpan.Zero ? "disabled"
+                : !_rules.TryGetValue(p.Rule, out var rule) || rule.For <= TimeSpan.Zero ? "rule_changed"
+                : down < TimeSpan.Zero ? "clock_behind"
+                : down > tolerance ? "outage_too_long"
+                : null;
+            if (why is not null)
+            {
+                Write(AlertStore.RemovePending(p.Rule, p.Key));
+                dropped[why] = dropped.GetValueOrDefault(why) + 1;
+                _metrics?.ForHold(why);
+                if (why == "clock_behind" && -down > behind)
+                {
+                    behind = -down;
+                }
+                else if (why == "outage_too_long" && down > longest)
+                {
+                    longest = down;
+                }
+
+                continue;
+            }
+
+            _holds[(p.Rule, p.Key)] = new SavedHold(p.Since, held, start + TimestampTicks(tolerance - down));
+            kept++;
+            keptDown = down > keptDown ? down : keptDown;
+            if (p.Live)
+            {
+                // Frozen: this run may write alive marks for other alerts before it evaluates this one again, and those
+                // minutes must not count as held.
+                Write(AlertStore.SavePending(p.Rule, p.Key, p.Since, held, lastAlive, live: false, p.Labels ?? new Dictionary<string, string>()));
+            }
+        }
+
+        Volatile.Write(ref _holdCount, _holds.Count);
+        if (!_logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        var tol = Core.Config.Durations.Format(tolerance);
+        if (kept > 0)
+        {
+            var downText = Core.Config.Durations.Format(Whole(keptDown));
+            LogHoldsKept(kept, downText, tol);
+        }
+
+        foreach (var (why, count) in dropped)
+        {
+            switch (why)
+            {
+                case "disabled":
+                    LogHoldsDropped(count, "alerts.for_outage_tolerance is 0s (holds are never restored)");
+                    break;
+                case "rule_changed":
+                    LogHoldsDropped(count, "their rule is gone or has no for: now");
+                    break;
+                case "outage_too_long":
+                    var tooLong = $"the agent was down longer than alerts.for_outage_tolerance ({tol}): {Core.Config.Durations.Format(Whole(longest))} since its last alive mark";
+                    LogHoldsDropped(count, tooLong);
+                    break;
+                default:
+                    var behindText = Core.Config.Durations.Format(Whole(behind));
+                    LogHoldsClockBehind(count, behindText);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under _gate. The alert goes pending again on its first evaluation after a restart, and a hold saved before the
+    /// stop is waiting for it: it is credited with the time it had held then (not the downtime), and still needs
+    /// <see cref="RestoreGrace"/> (its whole <c>for:</c> when shorter) of the condition on fresh samples. It is shown pending
+    /// since it first went pending.
+    /// </summary>
+    private void Resume(AlertInstance a, SavedHold hold)
+    {
+        var grace = a.Rule.For < RestoreGrace ? a.Rule.For : RestoreGrace;
+        var left = a.Rule.For - hold.Held;
+        if (left < grace)
+        {
+            left = grace;
+        }
+
+        a.PendingSince = hold.Since;
+        a.PendingSinceTimestamp -= TimestampTicks(a.Rule.For - left);
+
+        // Its record is the earlier run's (frozen): the next alive mark saves it as this run's.
+        a.PendingDoc = true;
+        a.PendingSaved = false;
+        _metrics?.ForHold("restored");
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var (since, held, rest) = (WireTime.Instant(hold.Since), Core.Config.Durations.Format(Whole(hold.Held)), Core.Config.Durations.Format(Whole(left)));
+            LogHoldResumed(a.Rule.Name, a.Key, since, held, rest);
+        }
+    }
+
+    /// <summary>Under _gate. The first evaluation of its key after the start finds the condition over: the saved hold goes.</summary>
+    private void DropHold(string rule, string key)
+    {
+        if (_holds.Remove((rule, key)))
+        {
+            Volatile.Write(ref _holdCount, _holds.Count);
+            Write(AlertStore.RemovePending(rule, key));
+            _metrics?.ForHold("condition_gone");
+            LogHoldConditionGone(rule, key);
+        }
+    }
+
+    /// <summary>Under _gate. Holds no evaluation claimed within the tolerance (a series no longer polled, a rule that never evaluates its key).</summary>
+    private void ExpireHolds()
+    {
+        var nowTicks = _time.GetTimestamp();
+        List<(string Rule, string Key)>? expired = null;
+        foreach (var (key, hold) in _holds)
+        {
+            if (nowTicks - hold.Deadline >= 0)
+            {
+                (expired ??= []).Add(key);
+            }
+        }
+
+        if (expired is null)
+        {
+            return;
+        }
+
+        foreach (var key in expired)
+        {
+            _holds.Remove(key);
+            Write(AlertStore.RemovePending(key.Rule, key.Key));
+            _metrics?.ForHold("unclaimed");
+        }
+
+        Volatile.Write(ref _holdCount, _holds.Count);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var tolerance = Core.Config.Durations.Format(_config.ForOutageTolerance);
+            LogHoldsUnclaimed(expired.Count, tolerance);
+        }
+    }
+
+    /// <summary>
+    /// Under _gate. Saves the pending holds not saved yet (all of them after a wall-clock step, so they and the mark are
+    /// in the same clock's terms) and the alive mark, in one unit: a hold is credited up to the last mark, so one that
+    /// went pending after it would have nothing to credit, and saving it only here costs nothing a crash would keep.
+    /// </summary>
+    private void MarkAlive(DateTimeOffset now)
+    {
+        _lastAliveMark = _time.GetTimestamp();
+        var stepped = _aliveClock.Stepped(SilenceStepTolerance);
+        var any = false;
+        foreach (var a in _pending)
+        {
+            if (a.State != AlertState.Pending)
+            {
+                continue;
+            }
+
+            any = true;
+            if (!a.PendingSaved || stepped)
+            {
+                Write(AlertStore.SavePending(a.Rule.Name, a.Key, a.PendingSince, _time.GetElapsedTime(a.PendingSinceTimestamp), now, live: true, a.Labels));
+                a.PendingDoc = true;
+                a.PendingSaved = true;
+            }
+        }
+
+        if (any)
+        {
+            Write(AlertStore.SaveAlive(now));
+        }
+    }
+
+    /// <summary>Under _gate. The alert leaves pending (fires or drops): its saved hold goes with it.</summary>
+    private void ForgetPending(AlertInstance a)
+    {
+        if (a.PendingDoc)
+        {
+            Write(AlertStore.RemovePending(a.Rule.Name, a.Key));
+        }
+
+        a.PendingDoc = false;
+        a.PendingSaved = false;
+    }
+
+    private static TimeSpan Whole(TimeSpan t) => TimeSpan.FromSeconds(Math.Round(t.TotalSeconds));
+
+    /// <summary>
+    /// A saved <c>for:</c> hold waiting for its key's first evaluation after the start: shown pending since
+    /// <paramref name="Since"/>, <paramref name="Held"/> already held, dropped at <paramref name="Deadline"/> (monotonic) unclaimed.
+    /// </summary>
+    private sealed record SavedHold(DateTimeOffset Since, TimeSpan Held, long Deadline);
+
+    /// <summary>
+    /// Whether a hold saved before the stop waits for (rule, key)'s first evaluation (the rule engine then reports an
+    /// evaluation that finds the condition over, <see cref="ForHoldNotHeld"/>).
+    /// </summary>
+    internal bool HasForHold(AlertRule rule, string key)
+    {
+        if (Volatile.Read(ref _holdCount) == 0)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            return _holds.ContainsKey((rule.Name, key));
+        }
+    }
+
+    /// <summary>
+    /// The rule engine evaluated (rule, key) for the first time since the start and the condition does not hold (or no
+    /// longer can: a missing series sent a sample, a stuck one changed): a hold saved before the stop is dropped. A
+    /// condition that holds reaches the hold through <see cref="SetCondition"/>. Costs one read once no hold is left.
+    /// </summary>
+    internal void ForHoldNotHeld(AlertRule rule, string key)
+    {
+        if (Volatile.Read(ref _holdCount) == 0)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            DropHold(rule.Name, key);
+            Submit();
+        }
+    }
+
     private void Add(AlertInstance a)
     {
         _instances[(a.Rule.Name, a.Key)] = a;
@@ -995,6 +1299,12 @@ public sealed partial class AlertManager : IDisposable
                     // for: is measured on the monotonic clock: with the wall clock, an NTP step back of an hour held a
                     // pending alert an hour longer, and a step forward fired it at once.
                     a.PendingSinceTimestamp = _time.GetTimestamp();
+                    if (_holds.Count > 0 && _holds.Remove((a.Rule.Name, a.Key), out var hold))
+                    {
+                        Volatile.Write(ref _holdCount, _holds.Count);
+                        Resume(a, hold);
+                    }
+
                     _pending.Add(a);
                 }
             }
@@ -1002,6 +1312,7 @@ public sealed partial class AlertManager : IDisposable
         else if (a.State == AlertState.Pending)
         {
             a.State = a.FiredAt is null ? AlertState.Inactive : AlertState.Resolved;
+            ForgetPending(a);
         }
         else if (a.State == AlertState.Firing)
         {
@@ -1011,6 +1322,7 @@ public sealed partial class AlertManager : IDisposable
 
     private void Fire(AlertInstance a, DateTimeOffset now)
     {
+        ForgetPending(a);
         a.State = AlertState.Firing;
         a.ClearedBecause = null;
         a.ClearText = null;
@@ -1515,4 +1827,22 @@ public sealed partial class AlertManager : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Pruned} of {Stored} saved alerts had cleared before the stop and were deleted (the history keeps them)")]
     private partial void LogPruned(int pruned, int stored);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Kept} pending for: holds saved before the stop are kept (down {Down}, within alerts.for_outage_tolerance {Tolerance}): an alert whose condition still holds at its first evaluation resumes its hold with the time already held, the downtime not counted")]
+    private partial void LogHoldsKept(int kept, string down, string tolerance);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Dropped} pending for: holds saved before the stop start from zero: {Why}")]
+    private partial void LogHoldsDropped(int dropped, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store: the wall clock reads {Behind} earlier than the agent's last alive mark (booted with a clock behind, before NTP?): how long it was down is unknown, so {Dropped} pending for: holds saved before the stop start from zero")]
+    private partial void LogHoldsClockBehind(int dropped, string behind);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key}: for: hold resumed after the restart, pending since {Since} ({Held} held before the stop, the downtime not counted); fires in {Left} if the condition holds")]
+    private partial void LogHoldResumed(string rule, string key, string since, string held, string left);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key}: the for: hold saved before the stop is dropped: the first evaluation after the start finds the condition over")]
+    private partial void LogHoldConditionGone(string rule, string key);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Dropped} pending for: holds saved before the stop are dropped: their alerts were not evaluated again within alerts.for_outage_tolerance ({Tolerance}) of the last alive mark")]
+    private partial void LogHoldsUnclaimed(int dropped, string tolerance);
 }

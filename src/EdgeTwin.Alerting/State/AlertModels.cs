@@ -247,6 +247,12 @@ internal sealed class AlertInstance
     /// <summary>When it became pending on the monotonic clock (<see cref="TimeProvider.GetTimestamp"/>), which <c>for:</c> is measured on.</summary>
     public long PendingSinceTimestamp { get; set; }
 
+    /// <summary>The store holds a record of this alert's pending episode (<c>AlertStore.SavePending</c>), removed when it leaves pending.</summary>
+    public bool PendingDoc { get; set; }
+
+    /// <summary>That record is this run's and in the wall clock's current terms (else the next alive mark saves it).</summary>
+    public bool PendingSaved { get; set; }
+
     public DateTimeOffset? FiredAt { get; set; }
 
     public DateTimeOffset? ResolvedAt { get; set; }

@@ -45,6 +45,13 @@ internal sealed record StoredAlert(
     string? ClearedBecause = null);
 
 /// <summary>
+/// A pending alert's <c>for:</c> hold as saved: the rule and key, since when it is shown pending (wall clock), how long
+/// it had been held as of <see cref="At"/> (the downtime of earlier restarts not counted), and whether a later alive mark
+/// extends it (<see cref="Live"/>); see <see cref="AlertStore.SavePending"/>.
+/// </summary>
+internal sealed record StoredPending(string Rule, string Key, DateTimeOffset Since, TimeSpan Held, DateTimeOffset At, bool Live, IReadOnlyDictionary<string, string>? Labels);
+
+/// <summary>
 /// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
 /// event's; only the ack's or silence's own in stores written before) and the live event's message (null before).
 /// </summary>
@@ -123,6 +130,11 @@ internal sealed partial class AlertStore : IDisposable
     private const int PageBytes = 8192;
 
     private const string UplinkId = "uplink";
+
+    // meta {_id: "alive", at}: when the agent was last known alive (see SaveAlive); meta {_id: "pending:…"}: a pending
+    // alert's for: hold (SavePending). Older builds ignore both.
+    private const string AliveId = "alive";
+    private const string PendingPrefix = "pending:";
 
     // meta {_id: "format", version}: the store's format. Files without it (main before it) are format 1; a build raises it
     // only for a change an older build would misread. Older builds ignore the document (they read "published" and
@@ -592,6 +604,64 @@ internal sealed partial class AlertStore : IDisposable
 
     public (Connectivity.UplinkState State, DateTimeOffset Since)? LoadUplink() =>
         _lite.Meta.FindById(UplinkId) is { } d ? ((Connectivity.UplinkState)d["state"].AsInt32, DateTimeOffset.FromUnixTimeMilliseconds(d["since"].AsInt64)) : null;
+
+    /// <summary>
+    /// The agent was alive at <paramref name="at"/> (wall clock): written at a clean stop and once a minute while an alert
+    /// is pending, so a start after a crash or power cut knows how long nobody watched, to within that minute.
+    /// </summary>
+    public static StoreWrite SaveAlive(DateTimeOffset at) =>
+        new(StoreCollection.Meta, AliveId, new BsonDocument { ["_id"] = AliveId, ["at"] = at.ToUnixTimeMilliseconds() });
+
+    public DateTimeOffset? LoadAlive() =>
+        _lite.Meta.FindById(AliveId) is { } d && d["at"].IsNumber ? DateTimeOffset.FromUnixTimeMilliseconds(d["at"].AsInt64) : null;
+
+    /// <summary>
+    /// A pending alert's episode (its <c>for:</c> hold): shown since <paramref name="since"/>, held <paramref name="held"/>
+    /// as of <paramref name="at"/>. <paramref name="live"/>: this run keeps it pending past <paramref name="at"/>, so a
+    /// later start adds the time up to the last alive mark; a hold kept from an earlier run that this one has not
+    /// evaluated again is saved frozen (its own <paramref name="at"/> is its last alive moment). In meta, under an id
+    /// per rule and key, so a build rolled back to ignores it (it reads only the meta documents it knows).
+    /// </summary>
+    public static StoreWrite SavePending(string rule, string key, DateTimeOffset since, TimeSpan held, DateTimeOffset at, bool live, IReadOnlyDictionary<string, string> labels) =>
+        new(StoreCollection.Meta, PendingId(rule, key), new BsonDocument
+        {
+            ["_id"] = PendingId(rule, key),
+            ["rule"] = rule,
+            ["key"] = key,
+            ["since"] = since.ToUnixTimeMilliseconds(),
+            ["held_ms"] = (long)held.TotalMilliseconds,
+            ["at"] = at.ToUnixTimeMilliseconds(),
+            ["live"] = live,
+            ["labels"] = Pairs(labels),
+        });
+
+    public static StoreWrite RemovePending(string rule, string key) => new(StoreCollection.Meta, PendingId(rule, key), null);
+
+    /// <summary>The saved pending episodes; a document this build cannot read is skipped (and removed by the caller's restore).</summary>
+    public IReadOnlyList<StoredPending> LoadPending()
+    {
+        var result = new List<StoredPending>();
+        foreach (var d in _lite.Meta.Find(Query.StartsWith("_id", PendingPrefix)))
+        {
+            if (d["rule"].IsString && d["key"].IsString && d["since"].IsNumber && d["held_ms"].IsNumber && d["at"].IsNumber)
+            {
+                result.Add(new StoredPending(
+                    d["rule"].AsString,
+                    d["key"].AsString,
+                    DateTimeOffset.FromUnixTimeMilliseconds(d["since"].AsInt64),
+                    TimeSpan.FromMilliseconds(d["held_ms"].AsInt64),
+                    DateTimeOffset.FromUnixTimeMilliseconds(d["at"].AsInt64),
+                    d["live"].IsBoolean && d["live"].AsBoolean,
+                    d["labels"].IsArray ? LabelsOf(d["labels"].AsArray) : null));
+            }
+        }
+
+        return result;
+    }
+
+    // LiteDB compares string ids without case: the rule and key are hashed so two keys that differ in case stay apart.
+    private static string PendingId(string rule, string key) =>
+        PendingPrefix + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rule + "\u001f" + key)), 0, 16);
 
     /// <summary>Lines are handed to the event sink in order, so one mark says which have been.</summary>
     public static StoreWrite PublishedThrough(long seq) => new(StoreCollection.Meta, PublishedId, new BsonDocument { ["_id"] = PublishedId, ["seq"] = seq });

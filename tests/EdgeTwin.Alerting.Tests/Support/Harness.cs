@@ -166,14 +166,14 @@ internal sealed class Harness : IAsyncDisposable
         ["press-1"] = new(null, null, "line1", "press-1", null),
     }));
 
-    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry, AlertingMetrics? metrics = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+    private Harness(string dir, AlertsConfig config, FakeTimeProvider time, SeriesRegistry registry, AlertingMetrics? metrics = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null, TimeSpan wallOffset = default)
     {
         LoggerFactory = loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         Metrics = metrics;
         Dir = dir;
         Config = config;
         Time = time;
-        Clock = new SteppableClock(time);
+        Clock = new SteppableClock(time, wallOffset);
         Timers = new AdvancedClock(time, Clock);
         Registry = registry;
     }
@@ -244,6 +244,19 @@ internal sealed class Harness : IAsyncDisposable
     {
         await Service.DisposeAsync();
         var next = new Harness(Dir, Config, Time, new SeriesRegistry(), loggerFactory: LoggerFactory);
+        await next.StartServiceAsync();
+        return next;
+    }
+
+    /// <summary>
+    /// A clean stop, <paramref name="down"/> of downtime, and a start on the same state file, whose wall clock reads
+    /// <paramref name="wallOffset"/> off the real time (a box booted with a clock behind: negative).
+    /// </summary>
+    public async Task<Harness> RestartAsync(TimeSpan down, TimeSpan wallOffset = default, AlertsConfig? config = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+    {
+        await Service.DisposeAsync();
+        Time.Advance(down);
+        var next = new Harness(Dir, config ?? Config, Time, new SeriesRegistry(), Metrics, loggerFactory ?? LoggerFactory, wallOffset);
         await next.StartServiceAsync();
         return next;
     }
