@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.Core.Config;
 using EdgeTwin.Core.Events;
 using EdgeTwin.Core.Pipeline;
@@ -70,13 +71,16 @@ internal sealed class AgentService(
             AgentLog.DescriptorLimitLow(_logger, low);
         }
 
-        // Build every source first and report every problem at once, like the config check does.
+        // Build every source first and report every problem at once, like the config check does. With an outbox, its
+        // directory is the state directory the sources may keep files in (as the alert store and twin stages do).
+        var outbox = services.GetService<StoreAndForwardOptions>() is { } storeAndForward ? storeAndForward.OutboxPath ?? config.Outbox.Path : null;
+        var stateDirectory = outbox is null ? null : Path.GetDirectoryName(Path.GetFullPath(outbox));
         var problems = new List<string>();
         foreach (var device in enabled)
         {
             try
             {
-                _devices.Add(new RunningDevice(device, factories.Create(config, device, loggerFactory, time)));
+                _devices.Add(new RunningDevice(device, factories.Create(SourceContext.For(config, device, loggerFactory, time) with { StateDirectory = stateDirectory })));
             }
             catch (SourceCreationException ex)
             {

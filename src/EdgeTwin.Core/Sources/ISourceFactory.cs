@@ -20,6 +20,12 @@ public sealed record SourceContext(
     /// <summary>The site the device belongs to, when the source needs more than its own entry (null in unit tests).</summary>
     public SiteConfig? Site { get; init; }
 
+    /// <summary>
+    /// The agent's writable state directory (the outbox's), where a source may keep what must outlive a restart (the
+    /// SNMP source's remembered table rows); null keeps nothing (<c>edgetwin poll</c>, an agent without an outbox, tests).
+    /// </summary>
+    public string? StateDirectory { get; init; }
+
     /// <summary>Builds the context of <paramref name="device"/> from a loaded site config.</summary>
     public static SourceContext For(SiteConfig site, DeviceConfig device, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {

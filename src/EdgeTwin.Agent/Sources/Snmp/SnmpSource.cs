@@ -95,9 +95,15 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     internal bool WalkColumnsTogether { get; set; } = true;
     private SeriesRegistry? _registry;
     private SnmpTarget? _target;
+    // The device's remembered table rows (null: none kept, as `edgetwin poll` and sources built without a state
+    // directory); written after a complete poll that changed the set of rows with a series, not on every poll.
+    private readonly string? _rowsPath;
+    private bool _rowsChanged;
+    private bool _rowsWriteFailed;
 
-    public SnmpSource(DeviceConfig device, SnmpPollPlan plan, SnmpTargetTemplate template, Func<SnmpClient> client, ILoggerFactory loggerFactory, TimeProvider time)
+    public SnmpSource(DeviceConfig device, SnmpPollPlan plan, SnmpTargetTemplate template, Func<SnmpClient> client, ILoggerFactory loggerFactory, TimeProvider time, string? stateDirectory = null)
     {
+        _rowsPath = stateDirectory is null ? null : SnmpRowsFile.PathOf(stateDirectory, device.Id);
         _device = device;
         _plan = plan;
         _template = template;
@@ -143,6 +149,97 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _registry = registry;
         _budget = registry.Budget(DeviceId);
         _scalarSeries = _plan.Scalars.Select(s => registry.GetOrAdd(Describe(s.Metric, null))).ToArray();
+        if (_rowsPath is not null)
+        {
+            RestoreRows(registry, _rowsPath);
+        }
+    }
+
+    /// <summary>Remembered rows now holding a series (for tests).</summary>
+    internal int TableRowCount => _tableSeries.Count;
+
+    /// <summary>
+    /// Registers the rows the device had at the last run, before any poll, as rows seen now: their rules bind (a probe
+    /// row that vanished while the agent was down is reported <c>missing</c> after the rule's <c>after</c>), and one that
+    /// does not come back is retired by row_retention counted from this start (the file keeps no time: a gateway's clock
+    /// at boot may be anything, and a row retired at once on a wrong clock would go unwatched again). Newest first, so
+    /// at max_series the oldest are dropped. A file that cannot be read is named in one warning and not used.
+    /// </summary>
+    private void RestoreRows(SeriesRegistry registry, string path)
+    {
+        var (rows, problem) = SnmpRowsFile.Read(path, DeviceId);
+        if (problem is not null)
+        {
+            LogRowsFileUnreadable(_logger, DeviceId, path, problem);
+            _rowsChanged = true; // replaced by the rows of this run after its first complete poll
+            return;
+        }
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        var columns = new Dictionary<string, (ProfileMetric Metric, SnmpTablePlan Table)>(StringComparer.Ordinal);
+        foreach (var table in _plan.Tables)
+        {
+            foreach (var column in table.Columns)
+            {
+                columns.TryAdd(column.Metric.Name, (column.Metric, table));
+            }
+        }
+        var budget = _budget ??= registry.Budget(DeviceId);
+        var now = _time.GetTimestamp();
+        int restored = 0, unknown = 0, capped = 0;
+        foreach (var row in rows)
+        {
+            if (!columns.TryGetValue(row.Metric, out var column)
+                || !row.Tags.Any(t => t.Key == column.Table.Table.IndexTag)
+                || row.Tags.Any(t => t.Key != column.Table.Table.IndexTag && t.Key != column.Table.Table.LabelTag))
+            {
+                unknown++; // the profile no longer reads it as it did
+                continue;
+            }
+            if (_tableSeries.ContainsKey(row.Key))
+            {
+                continue;
+            }
+            // Counted against max_series like a row seen now; past it the rest (the older) are dropped, not refused
+            // one by one with the registry's cap warning and dropped-sample count: they carry no sample.
+            if (budget.AtCap || !registry.TryGetOrAdd(Describe(column.Metric, row.Tags), out var series))
+            {
+                capped++;
+                continue;
+            }
+            _tableSeries[row.Key] = new TableRowSeries(series) { LastSeenPoll = 0, LastSeenAt = now };
+            restored++;
+        }
+        _rowsChanged = unknown + capped > 0;
+        var retention = Durations.Format(_device.RowRetention);
+        LogRowsRemembered(_logger, DeviceId, restored, path, unknown, capped, retention);
+    }
+
+    /// <summary>Writes the device's rows after a complete poll that changed them; a failure is logged once until a write works.</summary>
+    private async ValueTask SaveRowsAsync(SeriesRegistry registry, string path, CancellationToken cancellationToken)
+    {
+        _rowsChanged = false;
+        var keyed = _tableSeries.OrderByDescending(kv => kv.Value.LastSeenAt).Take(SnmpRowsFile.MaxRows)
+            .Select(kv => new SnmpRowsFile.Row(kv.Key, registry[kv.Value.Id].Tags ?? []));
+        try
+        {
+            await SnmpRowsFile.WriteAsync(path, DeviceId, keyed, cancellationToken).ConfigureAwait(false);
+            if (_rowsWriteFailed)
+            {
+                _rowsWriteFailed = false;
+                LogRowsWritten(_logger, DeviceId, path);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            if (!_rowsWriteFailed)
+            {
+                _rowsWriteFailed = true;
+                LogRowsWriteFailed(_logger, DeviceId, path, ex.Message);
+            }
+        }
     }
 
     private SeriesDescriptor Describe(ProfileMetric m, IReadOnlyList<KeyValuePair<string, string>>? tags) =>
@@ -236,6 +333,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         {
             RetireVanishedRows(registry);
         }
+        if (_rowsPath is not null && _rowsChanged)
+        {
+            await SaveRowsAsync(registry, _rowsPath, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static readonly Oid SysUpTime = Oid.Parse("1.3.6.1.2.1.1.3.0");
@@ -300,6 +401,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             }
         }
 
+        _rowsChanged = true;
         var retention = Durations.Format(_device.RowRetention);
         var named = examples.ToString();
         LogRowsRetired(_logger, DeviceId, _vanished.Count, retention, DeviceConfig.RowRetentionMinPolls, named);
@@ -868,6 +970,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 }
                 _refused.Remove(keyText);
                 _tableSeries[keyText] = row = new TableRowSeries(series) { LastSeenPoll = poll, LastSeenAt = seenAt };
+                _rowsChanged = true;
             }
             if (statusRows is not null)
             {
@@ -1340,6 +1443,18 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
 
         public long LastSeenPoll { get; set; }
     }
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: {Count} table row(s) remembered from the last run ({Path}) registered before the first poll, so their rules watch them: one that does not come back is reported missing by its missing rules and retired after row_retention {Retention} from now ({Unknown} no longer in the profile, {Capped} past max_series dropped)")]
+    private static partial void LogRowsRemembered(ILogger logger, string deviceId, int count, string path, int unknown, int capped, string retention);
+
+    [LoggerMessage(EventId = 214, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: the remembered table rows {Path} cannot be read ({Reason}): not used; the rows are found by this run's polls, and a row gone before the restart is not watched. The file is replaced after the first complete poll")]
+    private static partial void LogRowsFileUnreadable(ILogger logger, string deviceId, string path, string reason);
+
+    [LoggerMessage(EventId = 215, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: cannot write the remembered table rows {Path} ({Reason}): a row that vanishes before the next restart will not be watched after it; written again at the next change of the rows")]
+    private static partial void LogRowsWriteFailed(ILogger logger, string deviceId, string path, string reason);
+
+    [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: the remembered table rows {Path} are written again")]
+    private static partial void LogRowsWritten(ILogger logger, string deviceId, string path);
 
     [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: table {Table}: {Count} interface(s) without a known link speed ({Speed} 0, missing, or saturated at 4294967295 with no ifHighSpeed): no utilization for them until it is known (logged once per interface): {Rows}")]
     private static partial void LogSpeedUnknown(ILogger logger, string deviceId, int count, string table, string speed, string rows);

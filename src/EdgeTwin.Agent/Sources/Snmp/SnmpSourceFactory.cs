@@ -34,7 +34,7 @@ public sealed class SnmpSourceFactory : ISourceFactory, IAsyncDisposable
             ?? throw new SourceCreationException(device.Id, "SNMP devices need credentials: (a community for v1/v2c, a user for v3)");
         var plan = SnmpPollPlan.Build(device.Id, context.Profile);
         var target = Target(device, credentials);
-        var source = new SnmpSource(device, plan, target, () => _client.Value, context.LoggerFactory, context.TimeProvider);
+        var source = new SnmpSource(device, plan, target, () => _client.Value, context.LoggerFactory, context.TimeProvider, context.StateDirectory);
         return DeviceSources.Of(source);
     }
 
