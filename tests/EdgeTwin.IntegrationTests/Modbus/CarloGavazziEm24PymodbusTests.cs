@@ -150,19 +150,27 @@ public sealed class CarloGavazziEm24PymodbusTests
         // The planner splits a read the device refuses and keeps the split, so a profile without the limit still reads
         // the meter, but only after four refused reads on every start (0000h..0017h: 24 registers, its two halves of
         // 12, and 0028h..0035h: 14). The shipped profile's reads of at most 11 registers are never refused.
+        // The server's log is read only after it has stopped: it prints a refusal (flushed) before answering, but its
+        // output reaches the test on a reader thread that may lag the poll; stopping waits for that output to end.
+        // Regression: read while running, a CI run saw one of the four refusals.
         var profile = ShippedSnmpProfilesSnmpdTests.Shipped("carlo-gavazzi-em24");
-        await using (var server = await PymodbusServer.StartTcpAsync(Image(), ElevenRegisterLimit()))
+        var limited = await PymodbusServer.StartTcpAsync(Image(), ElevenRegisterLimit());
+        await using (limited)
         {
-            AssertEveryMetric(profile, await PollAsync(Tcp(server), profile));
-            Assert.DoesNotContain("REFUSED", server.Log, StringComparison.Ordinal);
+            AssertEveryMetric(profile, await PollAsync(Tcp(limited), profile));
         }
 
-        await using (var server = await PymodbusServer.StartTcpAsync(Image(), ElevenRegisterLimit()))
+        Assert.Contains("READY", limited.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("REFUSED", limited.Log, StringComparison.Ordinal);
+
+        var unlimited = ShippedWith("max_registers_per_read: 11", "max_registers_per_read: 125");
+        var refusing = await PymodbusServer.StartTcpAsync(Image(), ElevenRegisterLimit());
+        await using (refusing)
         {
-            var unlimited = ShippedWith("max_registers_per_read: 11", "max_registers_per_read: 125");
-            AssertEveryMetric(unlimited, await PollAsync(Tcp(server), unlimited));
-            var refused = server.Log.Split('\n').Where(l => l.StartsWith("REFUSED", StringComparison.Ordinal)).ToList();
-            Assert.Equal(["REFUSED 24 registers", "REFUSED 12 registers", "REFUSED 12 registers", "REFUSED 14 registers"], refused);
+            AssertEveryMetric(unlimited, await PollAsync(Tcp(refusing), unlimited));
         }
+
+        var refused = refusing.Log.Split('\n').Where(l => l.StartsWith("REFUSED", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["REFUSED 24 registers", "REFUSED 12 registers", "REFUSED 12 registers", "REFUSED 14 registers"], refused);
     }
 }
