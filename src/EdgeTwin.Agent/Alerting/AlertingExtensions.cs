@@ -53,11 +53,11 @@ public static class AlertingExtensions
     }
 
     /// <summary>Where <c>alerts.db</c> and <c>alerts.sock</c> live: <c>alerts.state_directory</c>, else the outbox's directory.</summary>
-    public static string StateDirectory(SiteConfig config, AlertsConfig alerts, string? outboxPathOverride = null)
+    public static string StateDirectory(SiteConfig config, AlertsConfig alerts, StoreAndForwardOptions? storeAndForward = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(alerts);
-        return alerts.StateDirectory ?? Path.GetDirectoryName(Path.GetFullPath(outboxPathOverride ?? config.Outbox.Path)) ?? ".";
+        return alerts.StateDirectory ?? StoreAndForwardOptions.StateDirectory(config, storeAndForward);
     }
 
     /// <summary>
@@ -120,7 +120,7 @@ public sealed partial class AlertingHostedService(
     {
         var alerts = options.Config ?? AlertsConfig.From(config);
         var storeAndForward = services.GetService<StoreAndForwardOptions>();
-        var stateDirectory = options.StateDirectory ?? AlertingExtensions.StateDirectory(config, alerts, storeAndForward?.OutboxPath);
+        var stateDirectory = options.StateDirectory ?? AlertingExtensions.StateDirectory(config, alerts, storeAndForward);
 
         // With no probe target of its own, the monitor probes the MQTT uplink's broker, else Kafka's first bootstrap server.
         var uplinks = storeAndForward?.Uplinks ?? (config.Uplinks is null ? null : UplinksConfig.From(config, stateDirectory));

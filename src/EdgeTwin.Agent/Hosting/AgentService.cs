@@ -73,8 +73,7 @@ internal sealed class AgentService(
 
         // Build every source first and report every problem at once, like the config check does. With an outbox, its
         // directory is the state directory the sources may keep files in (as the alert store and twin stages do).
-        var outbox = services.GetService<StoreAndForwardOptions>() is { } storeAndForward ? storeAndForward.OutboxPath ?? config.Outbox.Path : null;
-        var stateDirectory = outbox is null ? null : Path.GetDirectoryName(Path.GetFullPath(outbox));
+        var stateDirectory = services.GetService<StoreAndForwardOptions>() is { } storeAndForward ? StoreAndForwardOptions.StateDirectory(config, storeAndForward) : null;
         var problems = new List<string>();
         foreach (var device in enabled)
         {

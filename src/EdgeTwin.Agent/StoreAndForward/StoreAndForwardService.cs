@@ -29,6 +29,17 @@ public sealed record StoreAndForwardOptions
 
     /// <summary>At stop, how long the uplinks may deliver what the last flush appended (within the host's stop window).</summary>
     public TimeSpan StopDrain { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The agent's state directory: the outbox's directory (<see cref="OutboxPath"/> when given, else <c>outbox.path</c>),
+    /// where the alert store, the thermal twin's state, the uplinks' session files and the SNMP rows are kept too. One
+    /// derivation, so no part can keep its state beside a different outbox than the one in use.
+    /// </summary>
+    public static string StateDirectory(SiteConfig config, StoreAndForwardOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return Path.GetDirectoryName(Path.GetFullPath(options?.OutboxPath ?? config.Outbox.Path)) ?? ".";
+    }
 }
 
 /// <summary>
@@ -154,7 +165,7 @@ public sealed partial class StoreAndForwardService : IHostedLifecycleService, IA
     public async Task StartingAsync(CancellationToken cancellationToken)
     {
         var path = Path.GetFullPath(_options.OutboxPath ?? _config.Outbox.Path);
-        var stateDirectory = Path.GetDirectoryName(path) ?? ".";
+        var stateDirectory = StoreAndForwardOptions.StateDirectory(_config, _options);
         StateDirectory = stateDirectory;
         var uplinks = _options.Uplinks ?? UplinksConfig.From(_config, stateDirectory);
         var identity = new Outbox.Summaries.UplinkIdentity(_config.Site.GatewayId, _config.Site.Id);

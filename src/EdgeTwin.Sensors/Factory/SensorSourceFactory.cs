@@ -348,9 +348,13 @@ public sealed class SensorSourceFactory : ISourceFactory, IDisposable
         return dir is null ? null : Path.Combine(dir, $"pulse-{context.Device.Id}.json");
     }
 
-    /// <summary>The agent's state directory: the environment's, else the outbox file's directory; null without a site.</summary>
+    /// <summary>
+    /// The agent's state directory: the environment's, else the agent's (the outbox in use, which the demo and tests
+    /// move), else the site config's outbox directory (<c>edgetwin poll</c>); null without a site.
+    /// </summary>
     private string? StateDirectory(SourceContext context) =>
         _environment.StateDirectory
+        ?? context.StateDirectory
         ?? (context.Site?.Outbox.Path is { } outbox ? Path.GetDirectoryName(Path.GetFullPath(outbox)) : null);
 
     private static TimeSpan? Duration(DeviceConfig device, SensorSettings sensor, string key)

@@ -56,6 +56,27 @@ public sealed class SiteConfigToSourcesTests : IDisposable
     [Fact]
     public async Task Pulse_counter_state_lives_beside_the_outbox_file()
     {
+        await CountThreePulsesAsync(agentStateDirectory: null);
+
+        Assert.Contains("\"pulses\":3", await File.ReadAllTextAsync(_dir.Combine("data", "pulse-it-meter.json"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Pulse_counter_state_follows_the_agents_state_directory_when_the_outbox_is_moved()
+    {
+        // The demo and test hosts keep their outbox elsewhere than outbox.path; the counts went beside outbox.path, apart
+        // from the alert store, the twin state and the SNMP rows of that run.
+        var moved = _dir.Combine("moved");
+        Directory.CreateDirectory(moved);
+
+        await CountThreePulsesAsync(agentStateDirectory: moved);
+
+        Assert.Contains("\"pulses\":3", await File.ReadAllTextAsync(Path.Combine(moved, "pulse-it-meter.json"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.False(File.Exists(_dir.Combine("data", "pulse-it-meter.json")));
+    }
+
+    private async Task CountThreePulsesAsync(string? agentStateDirectory)
+    {
         var yaml = $$"""
             site:
               id: s1
@@ -72,7 +93,8 @@ public sealed class SiteConfigToSourcesTests : IDisposable
         using var factory = new SensorSourceFactory(new SensorEnvironment { OpenGpio = () => new GpioController(driver) });
         var time = new FakeTimeProvider();
 
-        await using var source = new SourceFactories([factory]).Create(site, site.Devices[0], NullLoggerFactory.Instance, time).Push!;
+        var context = SourceContext.For(site, site.Devices[0], NullLoggerFactory.Instance, time) with { StateDirectory = agentStateDirectory };
+        await using var source = new SourceFactories([factory]).Create(context).Push!;
         source.RegisterSeries(new SeriesRegistry());
         using var stop = new CancellationTokenSource();
         var run = source.RunAsync(new CollectingSampleSink(), new CollectingEventSink(), stop.Token);
@@ -94,8 +116,6 @@ public sealed class SiteConfigToSourcesTests : IDisposable
         await stop.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
 
-        var state = _dir.Combine("data", "pulse-it-meter.json");
-        Assert.Contains("\"pulses\":3", await File.ReadAllTextAsync(state, TestContext.Current.CancellationToken), StringComparison.Ordinal);
         Assert.Equal(DeviceProtocol.Gpio, site.ProfileOf(site.Devices[0]).Protocol);
     }
 }

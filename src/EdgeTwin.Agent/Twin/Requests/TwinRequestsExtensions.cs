@@ -25,8 +25,8 @@ public static class TwinRequestsExtensions
         {
             var runtime = sp.GetRequiredService<AgentRuntime>();
             var site = runtime.Config;
-            var uplinks = sp.GetService<StoreAndForwardOptions>()?.Uplinks
-                ?? UplinksConfig.From(site, Path.GetDirectoryName(Path.GetFullPath(site.Outbox.Path)) ?? ".");
+            var storeAndForward = sp.GetService<StoreAndForwardOptions>();
+            var uplinks = storeAndForward?.Uplinks ?? UplinksConfig.From(site, StoreAndForwardOptions.StateDirectory(site, storeAndForward));
             return new TwinRequestServer(
                 config ?? TwinRequestsConfig.From(site),
                 uplinks.Mqtt,

@@ -36,8 +36,7 @@ public static class ThermalTwinExtensions
             if (twin.StateFile is null && sp.GetService<StoreAndForward.StoreAndForwardOptions>() is { } outbox)
             {
                 // Kept next to the outbox (the agent's state directory), as the alert state is.
-                var dir = Path.GetDirectoryName(Path.GetFullPath(outbox.OutboxPath ?? runtime.Config.Outbox.Path)) ?? ".";
-                twin = twin with { StateFile = Path.Combine(dir, StateFileName) };
+                twin = twin with { StateFile = Path.Combine(StoreAndForward.StoreAndForwardOptions.StateDirectory(runtime.Config, outbox), StateFileName) };
             }
 
             return new ThermalTwinStage(
