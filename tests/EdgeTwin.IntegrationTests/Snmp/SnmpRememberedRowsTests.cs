@@ -300,7 +300,7 @@ public sealed class SnmpRememberedRowsTests(SnmpdProbeRowsProcess snmpd) : IClas
     }
 
     [Fact]
-    public async Task The_rows_file_is_not_rewritten_while_every_row_answers_and_at_most_once_a_minute_while_one_is_absent()
+    public async Task The_rows_file_is_not_rewritten_while_every_row_answers_and_at_most_every_hundredth_of_row_retention_while_one_is_absent()
     {
         Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
         var device = Device("probes8");
@@ -325,29 +325,33 @@ public sealed class SnmpRememberedRowsTests(SnmpdProbeRowsProcess snmpd) : IClas
         }
         Assert.Equal(marked, File.GetLastWriteTimeUtc(path));
 
-        // Probe 2 gone: its growing absent time is written a minute after the last write at most, not on every poll.
+        // Probe 2 gone: its growing absent time is written every row_retention / 100 (14.4 min of the default day) at
+        // most, not on every poll.
+        Assert.Equal(TimeSpan.FromMinutes(14.4), SnmpSource.RowsAbsentWriteEvery(device.RowRetention));
         await using (var sources = Create(device, _state, time))
         {
             sources.Polled!.RegisterSeries(Registry(device));
             snmpd.SetRows(1, 3);
-            for (var poll = 1; poll <= 5; poll++)
+            for (var poll = 1; poll <= 7; poll++)
             {
-                time.Advance(TimeSpan.FromSeconds(10)); // 10 s … 50 s after the start
+                time.Advance(TimeSpan.FromMinutes(2)); // 2 … 14 min after the start
                 await sources.Polled.PollAsync(new RecordingSink(), 2_000 + poll, Ct);
             }
             Assert.Equal(marked, File.GetLastWriteTimeUtc(path));
-            time.Advance(TimeSpan.FromSeconds(11)); // 61 s
-            await sources.Polled.PollAsync(new RecordingSink(), 2_006, Ct);
+            time.Advance(TimeSpan.FromSeconds(24)); // 14.4 min
+            await sources.Polled.PollAsync(new RecordingSink(), 2_008, Ct);
             Assert.NotEqual(marked, File.GetLastWriteTimeUtc(path));
-            Assert.Equal(TimeSpan.FromSeconds(61), Assert.Single(Remembered(device), r => r.Key == "temperature|2").Absent);
+            Assert.Equal(TimeSpan.FromMinutes(14.4), Assert.Single(Remembered(device), r => r.Key == "temperature|2").Absent);
             File.SetLastWriteTimeUtc(path, marked);
-            time.Advance(TimeSpan.FromSeconds(30));
-            await sources.Polled.PollAsync(new RecordingSink(), 2_007, Ct);
+            time.Advance(TimeSpan.FromMinutes(10));
+            await sources.Polled.PollAsync(new RecordingSink(), 2_009, Ct);
             Assert.Equal(marked, File.GetLastWriteTimeUtc(path));
-            time.Advance(TimeSpan.FromSeconds(5));
+            time.Advance(TimeSpan.FromSeconds(36));
         }
-        // And at the clean stop: 96 s.
-        Assert.Equal(TimeSpan.FromSeconds(96), Assert.Single(Remembered(device), r => r.Key == "temperature|2").Absent);
+        // And at the clean stop: 25 min.
+        Assert.Equal(TimeSpan.FromMinutes(25), Assert.Single(Remembered(device), r => r.Key == "temperature|2").Absent);
+        Assert.Equal(TimeSpan.FromMinutes(1), SnmpSource.RowsAbsentWriteEvery(TimeSpan.FromSeconds(3)));
+        Assert.Equal(TimeSpan.FromMinutes(15), SnmpSource.RowsAbsentWriteEvery(TimeSpan.FromDays(7)));
         Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Warning);
     }
 

@@ -106,8 +106,17 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private long _rowsWrittenAt; // when the file was last written or tried (monotonic timestamp)
     private int _polling; // 1 while PollAsync runs
 
-    /// <summary>How often the rows file is rewritten while a row is absent, to keep its absent time (after a complete poll).</summary>
-    internal static readonly TimeSpan RowsAbsentWriteEvery = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// How often the rows file is rewritten while a row is absent, to keep its absent time (after a complete poll):
+    /// row_retention / 100 within 1 to 15 minutes. A kill loses at most that much of the credit (the row is retired that
+    /// much later, never sooner), and a large table on an SD card is not rewritten every minute for the day (default
+    /// row_retention) a removed row takes to retire.
+    /// </summary>
+    internal static TimeSpan RowsAbsentWriteEvery(TimeSpan rowRetention)
+    {
+        var every = rowRetention / 100;
+        return every < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : every > TimeSpan.FromMinutes(15) ? TimeSpan.FromMinutes(15) : every;
+    }
 
     public SnmpSource(DeviceConfig device, SnmpPollPlan plan, SnmpTargetTemplate template, Func<SnmpClient> client, ILoggerFactory loggerFactory, TimeProvider time, string? stateDirectory = null)
     {
@@ -157,7 +166,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _registry = registry;
         _budget = registry.Budget(DeviceId);
         _scalarSeries = _plan.Scalars.Select(s => registry.GetOrAdd(Describe(s.Metric, null))).ToArray();
-        _rowsWrittenAt = _time.GetTimestamp(); // an absent row's time is first written a minute after the start
+        _rowsWrittenAt = _time.GetTimestamp(); // an absent row's time is first written RowsAbsentWriteEvery after the start
         if (_rowsPath is not null)
         {
             RestoreRows(registry, _rowsPath);
@@ -390,9 +399,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         {
             RetireVanishedRows(registry);
         }
-        // An absent row's time grows with no row changing; a failed write is tried again too. At most once a minute.
+        // An absent row's time grows with no row changing; a failed write is tried again too. Not on every poll.
         if (_rowsPath is not null && (_rowsChanged
-            || ((_absentRows > 0 || _rowsWriteFailed) && _time.GetElapsedTime(_rowsWrittenAt) >= RowsAbsentWriteEvery)))
+            || ((_absentRows > 0 || _rowsWriteFailed) && _time.GetElapsedTime(_rowsWrittenAt) >= RowsAbsentWriteEvery(_device.RowRetention))))
         {
             await SaveRowsAsync(registry, _rowsPath, cancellationToken).ConfigureAwait(false);
         }
@@ -1555,7 +1564,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     [LoggerMessage(EventId = 214, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: the remembered table rows {Path} cannot be read ({Reason}): not used; the rows are found by this run's polls, and a row gone before the restart is not watched. The file is replaced after the first complete poll")]
     private static partial void LogRowsFileUnreadable(ILogger logger, string deviceId, string path, string reason);
 
-    [LoggerMessage(EventId = 215, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: cannot write the remembered table rows {Path} ({Reason}): a row that vanishes before the next restart will not be watched after it, and absent time since the last write is not kept; tried again at the next change of the rows, or within a minute")]
+    [LoggerMessage(EventId = 215, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: cannot write the remembered table rows {Path} ({Reason}): a row that vanishes before the next restart will not be watched after it, and absent time since the last write is not kept; tried again at the next change of the rows, or within row_retention / 100 (1 to 15 min)")]
     private static partial void LogRowsWriteFailed(ILogger logger, string deviceId, string path, string reason);
 
     [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: the remembered table rows {Path} are written again")]
