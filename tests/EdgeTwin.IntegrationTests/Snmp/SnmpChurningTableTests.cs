@@ -6,6 +6,7 @@ using EdgeTwin.Core.Profiles;
 using EdgeTwin.Core.Samples;
 using EdgeTwin.Core.Sources;
 using EdgeTwin.Agent.Hosting;
+using EdgeTwin.Agent.StoreAndForward;
 using EdgeTwin.IntegrationTests.Agent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -217,7 +218,7 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
     }
 
     /// <summary>Runs the agent on <paramref name="path"/> until <paramref name="done"/> (or fails with <paramref name="failure"/> and the log), then stops it; the caller disposes it.</summary>
-    private async Task<IHost> RunAgentUntilAsync(string path, Func<AgentRuntime, bool> done, string failure, TimeSpan within)
+    private async Task<IHost> RunAgentUntilAsync(string path, Func<AgentRuntime, bool> done, string failure, TimeSpan within, Action<IServiceCollection>? services = null)
     {
         var options = new AgentHostOptions
         {
@@ -225,6 +226,10 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
             StatusLogInterval = TimeSpan.FromSeconds(1),
             ConfigureLogging = b => b.AddProvider(new ListLoggerProvider(_logs)),
         };
+        if (services is not null)
+        {
+            options.ConfigureServices += services;
+        }
         var host = AgentHostBuilder.Build(AgentFiles.Load(path), options);
         var runtime = host.Services.GetRequiredService<AgentRuntime>();
         await host.StartAsync(Ct);
@@ -275,6 +280,27 @@ public sealed class SnmpChurningTableTests(SnmpdChurningTableProcess snmpd) : IC
         Assert.DoesNotContain(_logs, l => l.Message.Contains("reached its cap", StringComparison.Ordinal));
         Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Error);
         Assert.Contains(_logs, l => l.Message.StartsWith("SNMP device churn-agent-retire: 10 table row series retired", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_running_agent_keeps_the_absent_time_of_vanished_rows_in_its_rows_file_beside_the_outbox()
+    {
+        Assert.SkipWhen(snmpd.SkipReason is not null, snmpd.SkipReason ?? "");
+        // row_retention 1h: the rows of earlier walks stay, absent; the file beside the outbox says for how long.
+        var path = WriteConfig("churn-agent-absent", maxSeries: 500, extra: ", row_retention: 1h");
+        using var host = await RunAgentUntilAsync(path, r => r.Registry.Budget("churn-agent-absent").Count >= 37, "fewer than three polls", TimeSpan.FromSeconds(60),
+            s => s.AddStoreAndForward()); // the outbox, as `edgetwin run` has it: its directory is the state directory
+
+        var (rows, problem) = SnmpRowsFile.Read(SnmpRowsFile.PathOf(Path.GetDirectoryName(path)!, "churn-agent-absent"), "churn-agent-absent");
+        Assert.Null(problem);
+        Assert.True(rows.Count >= 36, $"{rows.Count} rows remembered");
+        static int Index(SnmpRowsFile.Row r) => int.Parse(r.Key[(r.Key.IndexOf('|', StringComparison.Ordinal) + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        // The three stable rows answer every walk; the churning rows of the walks before the last are absent since.
+        Assert.All(rows.Where(r => Index(r) < 1000), r => Assert.Equal(TimeSpan.Zero, r.Absent));
+        Assert.Equal(6, rows.Count(r => Index(r) < 1000));
+        Assert.True(rows.Count(r => r.Absent > TimeSpan.Zero) >= 20, string.Join(", ", rows.Select(r => $"{r.Key} {r.Absent.TotalMilliseconds} ms")));
+        Assert.All(rows.Where(r => r.Absent > TimeSpan.Zero), r => Assert.InRange(r.Absent, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(60)));
+        Assert.DoesNotContain(_logs, l => l.Level >= LogLevel.Error || l.Message.Contains("remembered table rows", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using EdgeTwin.Agent.Twin;
 
@@ -8,13 +9,18 @@ namespace EdgeTwin.Agent.Sources.Snmp;
 /// agent's state directory (next to the outbox): a row that vanished while the agent was down, or shortly before a
 /// restart, is registered again at start, so its <c>missing</c> rules watch it; before, it was never registered and
 /// the rack inlet it measured went unwatched without a word. Text, one row a line, newest first:
-/// <c>metric|index</c>, then its tags as <c>name=value</c>, tab-separated (tab, newline, CR and backslash escaped).
+/// <c>metric|index</c>, how long the row has been absent while the agent ran (milliseconds, 0 when the last complete
+/// poll listed it), then its tags as <c>name=value</c>, tab-separated (tab, newline, CR and backslash escaped).
+/// Version 1 files (no absent field) are still read, as rows absent 0.
 /// </summary>
 internal static class SnmpRowsFile
 {
     public const string DirectoryName = "snmp-rows";
 
-    private const string Magic = "edgetwin-snmp-rows 1";
+    private const string Magic = "edgetwin-snmp-rows";
+
+    /// <summary>Written: 2 adds the absent time; 1 (no absent field) is still read.</summary>
+    private const int Version = 2;
 
     /// <summary>Rows read at most: the file holds the rows of one device, bounded by its max_series.</summary>
     public const int MaxRows = 65_536;
@@ -25,8 +31,11 @@ internal static class SnmpRowsFile
     /// <summary>Device ids are letters, digits, '_', '.', '-' starting with a letter or digit: a file name as they are.</summary>
     public static string PathOf(string stateDirectory, string deviceId) => Path.Combine(stateDirectory, DirectoryName, deviceId + ".txt");
 
-    /// <summary>A remembered row: its key in the source (<c>metric|index</c>) and its series' tags.</summary>
-    public sealed record Row(string Key, IReadOnlyList<KeyValuePair<string, string>> Tags)
+    /// <summary>
+    /// A remembered row: its key in the source (<c>metric|index</c>), its series' tags, and how long it had been absent
+    /// from complete polls while the agent ran (zero when the last one listed it; whole milliseconds in the file).
+    /// </summary>
+    public sealed record Row(string Key, IReadOnlyList<KeyValuePair<string, string>> Tags, TimeSpan Absent = default)
     {
         public string Metric => Key[..Key.IndexOf('|', StringComparison.Ordinal)];
     }
@@ -57,12 +66,18 @@ internal static class SnmpRowsFile
         }
 
         var lines = text.Split('\n');
-        if (lines[0] != $"{Magic} {deviceId}")
+        var header = lines[0].Split(' ', 3);
+        if (header.Length < 3 || header[0] != Magic || header[1] is not ("1" or "2"))
         {
-            return ([], lines[0].StartsWith(Magic + " ", StringComparison.Ordinal)
-                ? $"it is the file of device '{lines[0][(Magic.Length + 1)..]}', not of '{deviceId}'"
-                : $"not an SNMP rows file (its first line is not '{Magic} {deviceId}')");
+            return ([], header.Length == 3 && header[0] == Magic
+                ? $"format version {header[1]}, not one this agent reads (1 or {Version})"
+                : $"not an SNMP rows file (its first line is not '{Magic} {Version} {deviceId}')");
         }
+        if (header[2] != deviceId)
+        {
+            return ([], $"it is the file of device '{header[2]}', not of '{deviceId}'");
+        }
+        var absentField = header[1] == "1" ? 0 : 1; // fields before the tags after the key
         var rows = new List<Row>();
         var keys = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 1; i < lines.Length; i++)
@@ -77,21 +92,29 @@ internal static class SnmpRowsFile
             }
             var fields = lines[i].Split('\t');
             var bar = fields[0].IndexOf('|', StringComparison.Ordinal);
-            if (bar <= 0 || bar == fields[0].Length - 1 || fields.Length < 2 || !keys.Add(fields[0]))
+            if (bar <= 0 || bar == fields[0].Length - 1 || fields.Length < 2 + absentField || !keys.Add(fields[0]))
             {
-                return ([], $"line {i + 1} is not 'metric|index' and its tags, or repeats a row");
+                return ([], absentField == 0
+                    ? $"line {i + 1} is not 'metric|index' and its tags, or repeats a row"
+                    : $"line {i + 1} is not 'metric|index', its absent milliseconds and its tags, or repeats a row");
             }
-            var tags = new List<KeyValuePair<string, string>>(fields.Length - 1);
-            for (var f = 1; f < fields.Length; f++)
+            var absentMs = 0L;
+            if (absentField == 1 && !long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out absentMs))
+            {
+                return ([], $"line {i + 1}: the absent time '{fields[1]}' is not a count of milliseconds");
+            }
+            var tags = new List<KeyValuePair<string, string>>(fields.Length - 1 - absentField);
+            for (var f = 1 + absentField; f < fields.Length; f++)
             {
                 var eq = fields[f].IndexOf('=', StringComparison.Ordinal);
                 if (eq <= 0 || Unescape(fields[f][(eq + 1)..]) is not { } value)
                 {
-                    return ([], $"line {i + 1}: tag {f} is not 'name=value'");
+                    return ([], $"line {i + 1}: tag {f - absentField} is not 'name=value'");
                 }
                 tags.Add(new(fields[f][..eq], value));
             }
-            rows.Add(new Row(fields[0], tags));
+            // Past TimeSpan's range only by hand: such a row was absent for longer than any row_retention anyway.
+            rows.Add(new Row(fields[0], tags, absentMs >= (long)TimeSpan.MaxValue.TotalMilliseconds ? TimeSpan.MaxValue : TimeSpan.FromMilliseconds(absentMs)));
         }
         return (rows, null);
     }
@@ -99,7 +122,7 @@ internal static class SnmpRowsFile
     /// <summary>Writes the rows (newest first) whole: temp file flushed to disk, renamed over the old one.</summary>
     public static Task WriteAsync(string path, string deviceId, IEnumerable<Row> rows, CancellationToken cancellationToken)
     {
-        var text = new StringBuilder().Append(Magic).Append(' ').Append(deviceId).Append('\n');
+        var text = new StringBuilder().Append(Magic).Append(' ').Append(Version).Append(' ').Append(deviceId).Append('\n');
         var count = 0;
         foreach (var row in rows)
         {
@@ -107,7 +130,7 @@ internal static class SnmpRowsFile
             {
                 break;
             }
-            text.Append(row.Key);
+            text.Append(row.Key).Append('\t').Append((long)row.Absent.TotalMilliseconds);
             foreach (var (name, value) in row.Tags)
             {
                 text.Append('\t').Append(name).Append('=');

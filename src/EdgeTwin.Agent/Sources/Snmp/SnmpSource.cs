@@ -96,10 +96,27 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     private SeriesRegistry? _registry;
     private SnmpTarget? _target;
     // The device's remembered table rows (null: none kept, as `edgetwin poll` and sources built without a state
-    // directory); written after a complete poll that changed the set of rows with a series, not on every poll.
+    // directory); written after a complete poll that changed the set of rows with a series (or brought back a row the
+    // file has absent), and while a row is absent at most every RowsAbsentWriteEvery and at a clean stop, so its absent
+    // time outlives a restart; not on every poll, and never again for a table whose rows all answer.
     private readonly string? _rowsPath;
     private bool _rowsChanged;
     private bool _rowsWriteFailed;
+    private int _absentRows; // rows missing from the last complete poll (counted while looking for rows to retire)
+    private long _rowsWrittenAt; // when the file was last written or tried (monotonic timestamp)
+    private int _polling; // 1 while PollAsync runs
+
+    /// <summary>
+    /// How often the rows file is rewritten while a row is absent, to keep its absent time (after a complete poll):
+    /// row_retention / 100 within 1 to 15 minutes. A kill loses at most that much of the credit (the row is retired that
+    /// much later, never sooner), and a large table on an SD card is not rewritten every minute for the day (default
+    /// row_retention) a removed row takes to retire.
+    /// </summary>
+    internal static TimeSpan RowsAbsentWriteEvery(TimeSpan rowRetention)
+    {
+        var every = rowRetention / 100;
+        return every < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : every > TimeSpan.FromMinutes(15) ? TimeSpan.FromMinutes(15) : every;
+    }
 
     public SnmpSource(DeviceConfig device, SnmpPollPlan plan, SnmpTargetTemplate template, Func<SnmpClient> client, ILoggerFactory loggerFactory, TimeProvider time, string? stateDirectory = null)
     {
@@ -149,6 +166,7 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         _registry = registry;
         _budget = registry.Budget(DeviceId);
         _scalarSeries = _plan.Scalars.Select(s => registry.GetOrAdd(Describe(s.Metric, null))).ToArray();
+        _rowsWrittenAt = _time.GetTimestamp(); // an absent row's time is first written RowsAbsentWriteEvery after the start
         if (_rowsPath is not null)
         {
             RestoreRows(registry, _rowsPath);
@@ -159,11 +177,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
     internal int TableRowCount => _tableSeries.Count;
 
     /// <summary>
-    /// Registers the rows the device had at the last run, before any poll, as rows seen now: their rules bind (a probe
-    /// row that vanished while the agent was down is reported <c>missing</c> after the rule's <c>after</c>), and one that
-    /// does not come back is retired by row_retention counted from this start (the file keeps no time: a gateway's clock
-    /// at boot may be anything, and a row retired at once on a wrong clock would go unwatched again). Newest first, so
-    /// at max_series the oldest are dropped. A file that cannot be read is named in one warning and not used.
+    /// Registers the rows the device had at the last run, before any poll: their rules bind (a probe row that vanished
+    /// while the agent was down is reported <c>missing</c> after the rule's <c>after</c>), and one that does not come
+    /// back is retired by row_retention, crediting the time earlier runs already saw it absent: it is registered as last
+    /// seen that long ago on this run's monotonic clock. Before, every start registered it as seen now, and a gateway
+    /// restarted more often than row_retention never retired a probe removed for good. The downtime itself does not
+    /// count (no wall clock: a gateway's clock at boot may be anything, and a row retired at once on a wrong clock would
+    /// go unwatched again), and it still needs RowRetentionMinPolls complete polls of this run without it. Newest first,
+    /// so at max_series the oldest are dropped. A file that cannot be read is named in one warning and not used.
     /// </summary>
     private void RestoreRows(SeriesRegistry registry, string path)
     {
@@ -188,7 +209,8 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         }
         var budget = _budget ??= registry.Budget(DeviceId);
         var now = _time.GetTimestamp();
-        int restored = 0, unknown = 0, capped = 0;
+        int restored = 0, unknown = 0, capped = 0, absent = 0;
+        var longestAbsent = TimeSpan.Zero;
         foreach (var row in rows)
         {
             if (!columns.TryGetValue(row.Metric, out var column)
@@ -209,23 +231,53 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 capped++;
                 continue;
             }
-            _tableSeries[row.Key] = new TableRowSeries(series) { LastSeenPoll = 0, LastSeenAt = now };
+            // Credited up to row_retention: more retires no sooner, and keeps the timestamp far from overflow.
+            var credit = row.Absent < _device.RowRetention ? row.Absent : _device.RowRetention;
+            _tableSeries[row.Key] = new TableRowSeries(series)
+            {
+                LastSeenPoll = 0,
+                LastSeenAt = now - (long)((Int128)credit.Ticks * _time.TimestampFrequency / TimeSpan.TicksPerSecond), // exact, never rounded up
+                AbsentInFile = row.Absent > TimeSpan.Zero,
+            };
             restored++;
+            if (row.Absent > TimeSpan.Zero)
+            {
+                absent++;
+                longestAbsent = row.Absent > longestAbsent ? row.Absent : longestAbsent;
+            }
         }
         _rowsChanged = unknown + capped > 0;
         var retention = Durations.Format(_device.RowRetention);
-        LogRowsRemembered(_logger, DeviceId, restored, path, unknown, capped, retention);
+        var longest = Durations.Approximate(longestAbsent);
+        LogRowsRemembered(_logger, DeviceId, restored, path, retention, absent, longest, unknown, capped);
     }
 
-    /// <summary>Writes the device's rows after a complete poll that changed them; a failure is logged once until a write works.</summary>
+    /// <summary>
+    /// Missing from the last complete poll, or remembered and not seen yet in this run (a row seen in a poll cut short
+    /// after it is not: it answered).
+    /// </summary>
+    private bool Absent(TableRowSeries row) => row.LastSeenPoll < _completePolls || row.LastSeenPoll == 0;
+
+    /// <summary>
+    /// Writes the device's rows with how long each has been absent (now − last seen, on the monotonic clock; 0 for a row
+    /// the last complete poll listed). A failure is logged once until a write works.
+    /// </summary>
     private async ValueTask SaveRowsAsync(SeriesRegistry registry, string path, CancellationToken cancellationToken)
     {
         _rowsChanged = false;
-        var keyed = _tableSeries.OrderByDescending(kv => kv.Value.LastSeenAt).Take(SnmpRowsFile.MaxRows)
-            .Select(kv => new SnmpRowsFile.Row(kv.Key, registry[kv.Value.Id].Tags ?? []));
+        var now = _time.GetTimestamp();
+        _rowsWrittenAt = now;
+        var rows = _tableSeries.OrderByDescending(kv => kv.Value.LastSeenAt).Take(SnmpRowsFile.MaxRows)
+            .Select(kv => (Series: kv.Value, Row: new SnmpRowsFile.Row(kv.Key, registry[kv.Value.Id].Tags ?? [],
+                Absent(kv.Value) ? _time.GetElapsedTime(kv.Value.LastSeenAt, now) : TimeSpan.Zero)))
+            .ToList();
         try
         {
-            await SnmpRowsFile.WriteAsync(path, DeviceId, keyed, cancellationToken).ConfigureAwait(false);
+            await SnmpRowsFile.WriteAsync(path, DeviceId, rows.Select(r => r.Row), cancellationToken).ConfigureAwait(false);
+            foreach (var (series, row) in rows)
+            {
+                series.AbsentInFile = row.Absent >= TimeSpan.FromMilliseconds(1); // what the file says: written in whole ms
+            }
             if (_rowsWriteFailed)
             {
                 _rowsWriteFailed = false;
@@ -249,6 +301,19 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         new(DeviceId, m.Name, m.Kind == MetricKind.Counter && m.Rate ? m.Unit + "/s" : m.Unit, m.Kind == MetricKind.Counter && m.Rate ? MetricKind.Gauge : m.Kind, m.Role, tags);
 
     public async ValueTask PollAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _polling, 1);
+        try
+        {
+            await PollOnceAsync(sink, acquiredAtUnixMs, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _polling, 0);
+        }
+    }
+
+    private async ValueTask PollOnceAsync(ISampleSink sink, long acquiredAtUnixMs, CancellationToken cancellationToken)
     {
         var registry = _registry ?? throw new InvalidOperationException($"device '{DeviceId}': RegisterSeries was not called");
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -329,11 +394,14 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         {
             PruneRefused(poll);
         }
+        _absentRows = 0;
         if (_tableSeries.Count > 0)
         {
             RetireVanishedRows(registry);
         }
-        if (_rowsPath is not null && _rowsChanged)
+        // An absent row's time grows with no row changing; a failed write is tried again too. Not on every poll.
+        if (_rowsPath is not null && (_rowsChanged
+            || ((_absentRows > 0 || _rowsWriteFailed) && _time.GetElapsedTime(_rowsWrittenAt) >= RowsAbsentWriteEvery(_device.RowRetention))))
         {
             await SaveRowsAsync(registry, _rowsPath, cancellationToken).ConfigureAwait(false);
         }
@@ -375,6 +443,10 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
             if (_completePolls - row.LastSeenPoll >= DeviceConfig.RowRetentionMinPolls && _time.GetElapsedTime(row.LastSeenAt, now) >= _device.RowRetention)
             {
                 _vanished.Add(key);
+            }
+            else if (row.LastSeenPoll < _completePolls)
+            {
+                _absentRows++;
             }
         }
 
@@ -938,6 +1010,11 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
                 series = row.Id;
                 row.LastSeenPoll = poll;
                 row.LastSeenAt = seenAt;
+                if (row.AbsentInFile)
+                {
+                    row.AbsentInFile = false;
+                    _rowsChanged = true; // back: the file must say absent 0, or the next start would credit old absence
+                }
             }
             else if (budget.AtCap && _refusedByKey.TryGetValue(key, out var refused))
             {
@@ -1377,7 +1454,41 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         return true;
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the shared client belongs to the factory
+    /// <summary>
+    /// A clean stop (the scheduler has stopped polling): the rows are written once more while a row is absent, so the
+    /// absent time since the last write is kept. The shared client belongs to the factory.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_rowsPath is null || _registry is not { } registry || Volatile.Read(ref _polling) != 0)
+        {
+            return; // a poll abandoned at a cut stop still runs: its rows are not read under it (absent time since the last write is lost)
+        }
+        var absent = false;
+        foreach (var row in _tableSeries.Values)
+        {
+            absent |= Absent(row);
+        }
+        if (absent || _rowsChanged)
+        {
+            using var timeout = new CancellationTokenSource(RowsStopWriteTimeout);
+            try
+            {
+                await SaveRowsAsync(registry, _rowsPath, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                if (!_rowsWriteFailed)
+                {
+                    _rowsWriteFailed = true;
+                    LogRowsWriteFailed(_logger, DeviceId, _rowsPath, $"not written within {RowsStopWriteTimeout.TotalSeconds:0} s at the stop");
+                }
+            }
+        }
+    }
+
+    /// <summary>The write at a clean stop gives up after this (a hung disk must not hold the shutdown).</summary>
+    private static readonly TimeSpan RowsStopWriteTimeout = TimeSpan.FromSeconds(5);
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: counter {Metric} went back from {Before} to {After} with no restart seen (sysUpTime), more than a wrap at its last rate explains: counters cleared on the device; the rate primes again")]
     private static partial void LogCounterCleared(ILogger logger, string deviceId, string metric, double before, double after);
@@ -1408,6 +1519,9 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         public long LastSeenPoll { get; set; }
 
         public long LastSeenAt { get; set; }
+
+        /// <summary>The rows file (as last written or read) has this row absent: seen again, it is rewritten with 0.</summary>
+        public bool AbsentInFile { get; set; }
 
         /// <summary>The utilisation series of this row's octets (a utilization's in or out column), once it had a value.</summary>
         public SeriesId? Utilization { get; set; }
@@ -1444,13 +1558,13 @@ internal sealed partial class SnmpSource : IPolledSource, ISampleReasons
         public long LastSeenPoll { get; set; }
     }
 
-    [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: {Count} table row(s) remembered from the last run ({Path}) registered before the first poll, so their rules watch them: one that does not come back is reported missing by its missing rules and retired after row_retention {Retention} from now ({Unknown} no longer in the profile, {Capped} past max_series dropped)")]
-    private static partial void LogRowsRemembered(ILogger logger, string deviceId, int count, string path, int unknown, int capped, string retention);
+    [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: {Count} table row(s) remembered from the last run ({Path}) registered before the first poll, so their rules watch them: one that does not come back is reported missing by its missing rules and retired once absent for row_retention {Retention} while the agent runs, downtime not counted ({Absent} already absent in earlier runs, the longest {LongestAbsent}, credited; {Unknown} no longer in the profile, {Capped} past max_series dropped)")]
+    private static partial void LogRowsRemembered(ILogger logger, string deviceId, int count, string path, string retention, int absent, string longestAbsent, int unknown, int capped);
 
     [LoggerMessage(EventId = 214, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: the remembered table rows {Path} cannot be read ({Reason}): not used; the rows are found by this run's polls, and a row gone before the restart is not watched. The file is replaced after the first complete poll")]
     private static partial void LogRowsFileUnreadable(ILogger logger, string deviceId, string path, string reason);
 
-    [LoggerMessage(EventId = 215, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: cannot write the remembered table rows {Path} ({Reason}): a row that vanishes before the next restart will not be watched after it; written again at the next change of the rows")]
+    [LoggerMessage(EventId = 215, Level = LogLevel.Warning, Message = "SNMP device {DeviceId}: cannot write the remembered table rows {Path} ({Reason}): a row that vanishes before the next restart will not be watched after it, and absent time since the last write is not kept; tried again at the next change of the rows, or within row_retention / 100 (1 to 15 min)")]
     private static partial void LogRowsWriteFailed(ILogger logger, string deviceId, string path, string reason);
 
     [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "SNMP device {DeviceId}: the remembered table rows {Path} are written again")]
