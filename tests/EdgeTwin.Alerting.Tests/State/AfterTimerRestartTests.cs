@@ -282,4 +282,66 @@ public sealed class AfterTimerRestartTests
 
         Assert.Contains((Microsoft.Extensions.Logging.LogLevel.Warning, "alert store: the wall clock reads 178m earlier than the agent's last alive mark (booted with a clock behind, before NTP?): how long it was down is unknown, so 1 stuck/missing after timers saved before the stop start from zero"), log.Entries);
     }
+
+    [Fact]
+    public async Task The_after_timers_counter_counts_what_became_of_each_saved_timer()
+    {
+        // Two probes stuck over a restart: one still at its value (restored), one moved meanwhile (condition_gone).
+        using var meters = new OneMeter();
+        var outcomes = new List<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Scope == meters && instrument.Name == "edgetwin.alerts.after_timers")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "outcome")
+                {
+                    lock (outcomes)
+                    {
+                        outcomes.Add((string)tag.Value!);
+                    }
+                }
+            }
+        });
+        listener.Start();
+
+        var h = await Harness.StartAsync(StuckRules, metrics: new AlertingMetrics(meters));
+        var (a, b) = (h.Series("rack-r01", "inlet"), h.Series("rack-r02", "inlet"));
+        for (var i = 0; i < 40; i++)
+        {
+            h.Feed(a, 21.5);
+            h.Feed(b, 23.0);
+            h.Advance(TimeSpan.FromSeconds(30));
+        }
+
+        var h2 = await h.RestartAsync(TimeSpan.FromMinutes(2));
+        await using (h2)
+        {
+            h2.Feed(h2.Series("rack-r01", "inlet"), 21.5);
+            h2.Feed(h2.Series("rack-r02", "inlet"), 24.0);
+        }
+
+        lock (outcomes)
+        {
+            Assert.Equal(["condition_gone", "restored"], outcomes.Order(StringComparer.Ordinal));
+        }
+    }
+
+    /// <summary>One meter for one test, so parallel tests' services are not counted.</summary>
+    private sealed class OneMeter : System.Diagnostics.Metrics.IMeterFactory
+    {
+        public System.Diagnostics.Metrics.Meter? Meter { get; private set; }
+
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) =>
+            Meter = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, scope: this);
+
+        public void Dispose() => Meter?.Dispose();
+    }
 }
