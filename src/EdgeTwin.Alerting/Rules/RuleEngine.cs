@@ -516,6 +516,8 @@ public sealed partial class RuleEngine : IDisposable
             case RuleKind.Stuck:
                 if (s.Quality == SampleQuality.Stuck)
                 {
+                    // The source flags it stuck itself: the alert goes active now, a saved timer has nothing to add.
+                    b.Resume = null;
                     if (!b.Active)
                     {
                         Update(b, true, s.Value, now, arrival);
@@ -534,7 +536,7 @@ public sealed partial class RuleEngine : IDisposable
                     // The first good sample since the start: the after timer saved before the stop goes on only if the
                     // series is still at the value it was seen stuck at (compared as the rule compares).
                     b.Resume = null;
-                    if (!b.HasValue && Math.Abs(s.Value - saved.Value) <= rule.Tolerance)
+                    if (!b.HasValue && !b.Active && Math.Abs(s.Value - saved.Value) <= rule.Tolerance)
                     {
                         b.HasValue = true;
                         b.Last = saved.Value;

@@ -334,6 +334,26 @@ public sealed class AfterTimerRestartTests
         }
     }
 
+    [Fact]
+    public async Task A_sample_the_source_flags_stuck_after_a_restart_fires_at_once_and_a_good_one_clears_it_as_before()
+    {
+        var h = await Harness.StartAsync(StuckRules);
+        Assert.False(Steady(h, h.Series("rack-r01", "inlet"), TimeSpan.FromMinutes(20), 21.5));
+
+        var h2 = await h.RestartAsync(TimeSpan.FromMinutes(2));
+        await using (h2)
+        {
+            var s2 = h2.Series("rack-r01", "inlet");
+            h2.Feed(s2, 21.5, Core.Samples.SampleQuality.Stuck);
+            Assert.Equal(AlertState.Firing, h2.StateOf("inlet-stuck"));
+
+            // The saved timer went with the source's flag: a good sample clears the alert, as without a saved timer.
+            h2.Advance(TimeSpan.FromSeconds(30));
+            h2.Feed(s2, 21.5);
+            Assert.Equal(AlertState.Inactive, h2.StateOf("inlet-stuck"));
+        }
+    }
+
     /// <summary>One meter for one test, so parallel tests' services are not counted.</summary>
     private sealed class OneMeter : System.Diagnostics.Metrics.IMeterFactory
     {
