@@ -324,11 +324,14 @@ public sealed partial class RuleEngine : IDisposable
 
     /// <summary>
     /// How much of <paramref name="rule"/>'s after a saved timer credits: what it had run, less the grace a resumed
-    /// timer still needs on fresh samples (1 min, its whole after when shorter), as a resumed for: hold.
+    /// timer still needs on fresh samples (1 min, its whole after when shorter), as a resumed for: hold. A missing
+    /// timer's grace is at least twice the series' sample gap (<paramref name="sampleGap"/>): a 5 min poller whose
+    /// device came back during the downtime would otherwise be reported missing before its first poll after the start.
     /// </summary>
-    private static long CreditMs(AlertRule rule, TimeSpan elapsed, out TimeSpan left)
+    private static long CreditMs(AlertRule rule, TimeSpan elapsed, out TimeSpan left, TimeSpan sampleGap = default)
     {
-        var grace = rule.After < AlertManager.RestoreGrace ? rule.After : AlertManager.RestoreGrace;
+        var grace = sampleGap * 2 > AlertManager.RestoreGrace ? sampleGap * 2 : AlertManager.RestoreGrace;
+        grace = rule.After < grace ? rule.After : grace;
         left = rule.After - elapsed;
         if (left < grace)
         {
@@ -359,7 +362,8 @@ public sealed partial class RuleEngine : IDisposable
             }
             else if (b.Rule.Kind == RuleKind.Missing && monoMs - b.LastSeenMs >= SaveAfterMs(b))
             {
-                list.Add(new(b.Rule, b.Key, false, 0, TimeSpan.FromMilliseconds(monoMs - b.LastSeenMs), b.LastSeenMs));
+                // A missing timer keeps the series' sample gap (seconds) where a stuck one keeps its value.
+                list.Add(new(b.Rule, b.Key, false, b.GapMs / 1000.0, TimeSpan.FromMilliseconds(monoMs - b.LastSeenMs), b.LastSeenMs));
             }
         }
 
@@ -805,7 +809,9 @@ public sealed partial class RuleEngine : IDisposable
                 // is credited now, and dropped by the first sample (Evaluate).
                 if (rule.Kind == RuleKind.Missing)
                 {
-                    b.LastSeenMs -= CreditMs(rule, saved.Elapsed, out var left);
+                    var gap = double.IsFinite(saved.Value) && saved.Value > 0 ? TimeSpan.FromSeconds(Math.Min(saved.Value, rule.After.TotalSeconds)) : TimeSpan.Zero;
+                    b.GapMs = (long)gap.TotalMilliseconds;
+                    b.LastSeenMs -= CreditMs(rule, saved.Elapsed, out var left, gap);
                     _manager.AfterOutcome(rule, descriptor.Key, "restored", saved, left, count: false);
                 }
 

@@ -671,7 +671,8 @@ internal sealed partial class AlertStore : IDisposable
 
     /// <summary>
     /// A stuck/missing rule's <c>after</c> timer on a series: seen stuck at <paramref name="value"/> (stuck) or without
-    /// samples (missing) for <paramref name="elapsed"/> as of <paramref name="at"/>; <paramref name="live"/> as for
+    /// samples (missing; <paramref name="value"/> is then the gap between the series' last two samples, in seconds) for
+    /// <paramref name="elapsed"/> as of <paramref name="at"/>; <paramref name="live"/> as for
     /// <see cref="SavePending"/>. In meta under an id per rule and series, so a build rolled back to ignores it.
     /// </summary>
     public static StoreWrite SaveAfter(string rule, string key, bool stuck, double value, TimeSpan elapsed, DateTimeOffset at, bool live) =>

@@ -146,6 +146,29 @@ public sealed class AfterTimerRestartTests
     }
 
     [Fact]
+    public async Task A_credited_missing_timer_of_a_slow_poller_waits_twice_its_sample_gap_for_the_first_poll_after_the_start()
+    {
+        // A 2 min poller silent for 9.5 min (after: 10m), restarted: the 1 min grace of holds would report it missing
+        // before its first poll after the start, although its device may have come back during the downtime.
+        var h = await Harness.StartAsync(MissingRules);
+        var s = h.Series("rack-r01", "inlet");
+        h.Feed(s, 21.5);
+        h.Advance(TimeSpan.FromMinutes(2));
+        h.Feed(s, 21.5);
+        h.Advance(TimeSpan.FromMinutes(9.5));
+        Assert.Equal(AlertState.Inactive, h.StateOf("inlet-missing"));
+
+        var h2 = await h.RestartAsync(TimeSpan.FromMinutes(2));
+        await using (h2)
+        {
+            h2.Series("rack-r01", "inlet");
+            var after = await UntilFiringAsync(h2, "inlet-missing", TimeSpan.FromMinutes(11));
+            Assert.NotNull(after);
+            Assert.InRange(after.Value, TimeSpan.FromSeconds(239), TimeSpan.FromSeconds(241)); // 2 × 2 min, not 1 min
+        }
+    }
+
+    [Fact]
     public async Task A_missing_series_credited_across_a_restart_is_dropped_when_a_sample_comes()
     {
         var log = new CapturingLogger();
