@@ -33,6 +33,7 @@ public sealed class AlertingMetrics
     private readonly UpDownCounter<long> _storeMemoryOnly;
     private readonly Counter<long> _storeCorrupt;
     private readonly Counter<long> _forHolds;
+    private readonly Counter<long> _afterTimers;
 
     public AlertingMetrics(IMeterFactory? factory = null)
     {
@@ -61,6 +62,7 @@ public sealed class AlertingMetrics
         _storeReopened = meter.CreateCounter<long>("edgetwin.alerts.store.reopened", description: "Times alerts.db was reopened after LiteDB had failed, and given the journal again.");
         _storeMemoryOnly = meter.CreateUpDownCounter<long>("edgetwin.alerts.store.memory_only", description: "1 while the alert store cannot write its directory (a read-only or full file system) and keeps alert state changes in memory only (lost at a restart); 0 while it persists.");
         _forHolds = meter.CreateCounter<long>("edgetwin.alerts.for_holds", description: "Pending for: holds saved before a restart, by what became of them (tag outcome: restored = resumed with the time already held; dropped: condition_gone, unclaimed, outage_too_long, clock_behind, rule_changed, disabled).");
+        _afterTimers = meter.CreateCounter<long>("edgetwin.alerts.after_timers", description: "Stuck/missing rules' after timers saved before a restart, by what became of them (tag outcome, as edgetwin.alerts.for_holds: restored = credited with the time already run; dropped: condition_gone, unclaimed, outage_too_long, clock_behind, rule_changed, disabled).");
         _deliveryMs = meter.CreateHistogram<double>("edgetwin.alerts.sink.latency", unit: "ms", description: "From the sample or edge that changed the alert to the sink's delivery.");
     }
 
@@ -121,6 +123,8 @@ public sealed class AlertingMetrics
     internal void ControlRefused() => _controlRefused.Add(1);
 
     internal void ForHold(string outcome) => _forHolds.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    internal void AfterTimer(string outcome) => _afterTimers.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     internal void Retried(string sink) => _retries.Add(1, new KeyValuePair<string, object?>("sink", sink));
 }

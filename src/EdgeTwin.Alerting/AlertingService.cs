@@ -319,7 +319,7 @@ public sealed partial class AlertingService : IAsyncDisposable
             await _tick.DisposeAsync().ConfigureAwait(false);
         }
 
-        Manager.SavePeaks();
+        Manager.SavePeaks(Engine.AfterTimers());
 
         // Let what the manager already queued reach the runners and the outbox before they stop.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -229,9 +229,11 @@ public sealed partial class RuleEngine : IDisposable
     {
         var now = _time.GetUtcNow();
         var monoMs = MonoMs();
+        List<AlertManager.AfterTimer>? afters = null;
         lock (_gate)
         {
             UnbindRetired(now);
+            var running = false;
             foreach (var b in _timed)
             {
                 var after = (long)b.Rule.After.TotalMilliseconds;
@@ -240,16 +242,49 @@ public sealed partial class RuleEngine : IDisposable
                     continue;
                 }
 
+                if (b.Resume is { Stuck: true } waiting && _time.GetTimestamp() - waiting.Deadline >= 0)
+                {
+                    // No good sample within the tolerance: what it would be compared with is too old.
+                    b.Resume = null;
+                    _manager.AfterOutcome(b.Rule, b.Key, "unclaimed", waiting, TimeSpan.Zero, "no sample within alerts.for_outage_tolerance of the last alive mark");
+                }
+
                 // Stuck and missing run on the monotonic clock: a wall-clock step forward made every series look
                 // missing at once, a step back held the alert for the size of the step.
-                if (b.Rule.Kind == RuleKind.Stuck && b.HasValue && monoMs - b.RefMs >= after)
+                if (b.Rule.Kind == RuleKind.Stuck && b.HasValue)
                 {
-                    Update(b, true, b.Last, now, 0);
+                    if (monoMs - b.RefMs >= after)
+                    {
+                        Update(b, true, b.Last, now, 0);
+                    }
+                    else
+                    {
+                        running |= monoMs - b.RefMs >= SaveAfterMs(b);
+                    }
                 }
-                else if (b.Rule.Kind == RuleKind.Missing && monoMs - b.LastSeenMs >= after && !_downDevices.Contains(b.Device))
+                else if (b.Rule.Kind == RuleKind.Missing)
                 {
-                    Update(b, true, (monoMs - b.LastSeenMs) / 1000.0, now, 0);
+                    if (monoMs - b.LastSeenMs >= after && !_downDevices.Contains(b.Device))
+                    {
+                        if (b.Resume is { } credited)
+                        {
+                            b.Resume = null;
+                            _manager.AfterOutcome(b.Rule, b.Key, "restored", credited, TimeSpan.Zero, log: false);
+                        }
+
+                        Update(b, true, (monoMs - b.LastSeenMs) / 1000.0, now, 0);
+                    }
+                    else
+                    {
+                        running |= monoMs - b.LastSeenMs >= SaveAfterMs(b);
+                    }
                 }
+            }
+
+            // Saved with the alive mark while one runs, and once more after the last stopped (its document goes).
+            if ((running || _manager.HasAfterDocs) && _manager.AliveMarkDue)
+            {
+                afters = CollectAfters(monoMs);
             }
 
             foreach (var instance in _eventInstances)
@@ -264,7 +299,75 @@ public sealed partial class RuleEngine : IDisposable
             }
         }
 
-        _manager.Tick(now);
+        _manager.Tick(now, afters);
+    }
+
+    /// <summary>The running after timers (and those saved before the stop still waiting for a sample), for the alive mark at a clean stop.</summary>
+    internal List<AlertManager.AfterTimer> AfterTimers()
+    {
+        lock (_gate)
+        {
+            return CollectAfters(MonoMs());
+        }
+    }
+
+    /// <summary>
+    /// Under _gate. A timer is saved once it has run a tenth of its <c>after</c>, at least a minute (an alive mark's
+    /// span), and a missing one also twice the gap between the series' last two samples: a steady probe, a slow poller
+    /// or a report-on-change series would otherwise have the gateway write every minute for ever.
+    /// </summary>
+    private static long SaveAfterMs(Binding b)
+    {
+        var ms = Math.Max((long)AlertManager.AliveInterval.TotalMilliseconds, (long)b.Rule.After.TotalMilliseconds / 10);
+        return b.Rule.Kind == RuleKind.Missing ? Math.Max(ms, 2 * b.GapMs) : ms;
+    }
+
+    /// <summary>
+    /// How much of <paramref name="rule"/>'s after a saved timer credits: what it had run, less the grace a resumed
+    /// timer still needs on fresh samples (1 min, its whole after when shorter), as a resumed for: hold. A missing
+    /// timer's grace is at least twice the series' sample gap (<paramref name="sampleGap"/>): a 5 min poller whose
+    /// device came back during the downtime would otherwise be reported missing before its first poll after the start.
+    /// </summary>
+    private static long CreditMs(AlertRule rule, TimeSpan elapsed, out TimeSpan left, TimeSpan sampleGap = default)
+    {
+        var grace = sampleGap * 2 > AlertManager.RestoreGrace ? sampleGap * 2 : AlertManager.RestoreGrace;
+        grace = rule.After < grace ? rule.After : grace;
+        left = rule.After - elapsed;
+        if (left < grace)
+        {
+            left = grace;
+        }
+
+        return (long)(rule.After - left).TotalMilliseconds;
+    }
+
+    /// <summary>Under _gate. The after timers to save with an alive mark (see <see cref="AlertManager.Tick(DateTimeOffset, List{AlertManager.AfterTimer})"/>).</summary>
+    private List<AlertManager.AfterTimer> CollectAfters(long monoMs)
+    {
+        var list = new List<AlertManager.AfterTimer>();
+        foreach (var b in _timed)
+        {
+            if (b.Active)
+            {
+                continue;
+            }
+
+            if (b.Resume is { Stuck: true } waiting)
+            {
+                list.Add(new(b.Rule, b.Key, true, waiting.Value, waiting.Elapsed, AlertManager.FrozenAfter));
+            }
+            else if (b.Rule.Kind == RuleKind.Stuck && b.HasValue && monoMs - b.RefMs >= SaveAfterMs(b))
+            {
+                list.Add(new(b.Rule, b.Key, true, b.Last, TimeSpan.FromMilliseconds(monoMs - b.RefMs), b.RefMs));
+            }
+            else if (b.Rule.Kind == RuleKind.Missing && monoMs - b.LastSeenMs >= SaveAfterMs(b))
+            {
+                // A missing timer keeps the series' sample gap (seconds) where a stuck one keeps its value.
+                list.Add(new(b.Rule, b.Key, false, b.GapMs / 1000.0, TimeSpan.FromMilliseconds(monoMs - b.LastSeenMs), b.LastSeenMs));
+            }
+        }
+
+        return list;
     }
 
     public void Dispose() => _registry.SeriesAdded -= OnSeriesAdded;
@@ -417,6 +520,8 @@ public sealed partial class RuleEngine : IDisposable
             case RuleKind.Stuck:
                 if (s.Quality == SampleQuality.Stuck)
                 {
+                    // The source flags it stuck itself: the alert goes active now, a saved timer has nothing to add.
+                    b.Resume = null;
                     if (!b.Active)
                     {
                         Update(b, true, s.Value, now, arrival);
@@ -428,6 +533,24 @@ public sealed partial class RuleEngine : IDisposable
                 if (!s.IsGood)
                 {
                     return;
+                }
+
+                if (b.Resume is { } saved)
+                {
+                    // The first good sample since the start: the after timer saved before the stop goes on only if the
+                    // series is still at the value it was seen stuck at (compared as the rule compares).
+                    b.Resume = null;
+                    if (!b.HasValue && !b.Active && Math.Abs(s.Value - saved.Value) <= rule.Tolerance)
+                    {
+                        b.HasValue = true;
+                        b.Last = saved.Value;
+                        b.RefMs = MonoMs() - CreditMs(rule, saved.Elapsed, out var left);
+                        _manager.AfterOutcome(rule, b.Key, "restored", saved, left);
+                        break;
+                    }
+
+                    _manager.AfterOutcome(rule, b.Key, "condition_gone", saved, TimeSpan.Zero,
+                        string.Create(CultureInfo.InvariantCulture, $"the first sample after the start reads {s.Value}, not the {saved.Value} seen stuck"));
                 }
 
                 if (!b.HasValue || Math.Abs(s.Value - b.Last) > rule.Tolerance)
@@ -450,7 +573,20 @@ public sealed partial class RuleEngine : IDisposable
 
                 break;
             case RuleKind.Missing:
-                b.LastSeenMs = MonoMs();
+                var seenMs = MonoMs();
+                if (b.Resume is { } credit)
+                {
+                    // The series sends again: the time credited from before the stop is over.
+                    b.Resume = null;
+                    b.GapMs = 0;
+                    _manager.AfterOutcome(rule, b.Key, "condition_gone", credit, TimeSpan.Zero, "the series sent a sample before its after ran out");
+                }
+                else
+                {
+                    b.GapMs = seenMs - b.LastSeenMs;
+                }
+
+                b.LastSeenMs = seenMs;
                 if (b.Hold && !b.Active && b.Instance is { } seen)
                 {
                     // Data again since the start: the missing hold saved before the stop is over.
@@ -638,7 +774,7 @@ public sealed partial class RuleEngine : IDisposable
                 Describe(instance, descriptor);
                 instance.StateNames = stateNames;
                 instance.BreakerA = breakerA;
-                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Factor = factor, Hold = _manager.HasForHold(rule, instance.Key) };
+                b = new Binding(rule, instance, null) { Active = instance.RawActive, AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Key = descriptor.Key, Factor = factor, Hold = _manager.HasForHold(rule, instance.Key) };
             }
             else
             {
@@ -662,11 +798,26 @@ public sealed partial class RuleEngine : IDisposable
                     group.Names.Add(member);
                     group.Instance.MemberCount = group.Names.Count;
                     Describe(group.Instance, descriptor);
-                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Member = member, Factor = factor };
+                    b = new Binding(rule, null, group) { AlarmCodes = alarmCodes, Device = descriptor.DeviceId, Key = descriptor.Key, Member = member, Factor = factor };
                 }
             }
 
             b.LastSeenMs = MonoMs();
+            if (rule.Kind is RuleKind.Stuck or RuleKind.Missing && !b.Active && _manager.TakeAfter(rule, descriptor.Key) is { } saved)
+            {
+                // An after timer saved before the stop: a stuck one waits for the first sample's value; a missing one
+                // is credited now, and dropped by the first sample (Evaluate).
+                if (rule.Kind == RuleKind.Missing)
+                {
+                    var gap = double.IsFinite(saved.Value) && saved.Value > 0 ? TimeSpan.FromSeconds(Math.Min(saved.Value, rule.After.TotalSeconds)) : TimeSpan.Zero;
+                    b.GapMs = (long)gap.TotalMilliseconds;
+                    b.LastSeenMs -= CreditMs(rule, saved.Elapsed, out var left, gap);
+                    _manager.AfterOutcome(rule, descriptor.Key, "restored", saved, left, count: false);
+                }
+
+                b.Resume = saved;
+            }
+
             (bindings ??= []).Add(b);
         }
 
@@ -742,6 +893,18 @@ public sealed partial class RuleEngine : IDisposable
         public bool Hold { get; set; }
 
         public string Device { get; init; } = "";
+
+        /// <summary>The series' key (an after timer is saved per rule and series, a combined rule's too).</summary>
+        public string Key { get; init; } = "";
+
+        /// <summary>
+        /// An after timer saved before the stop: stuck, waiting for the first good sample to compare its value; missing,
+        /// credited at the start until the alert fires or a sample comes.
+        /// </summary>
+        public AlertManager.SavedAfter? Resume { get; set; }
+
+        /// <summary>Missing rules: the time between the series' last two samples (ms), for <see cref="SaveAfterMs"/>.</summary>
+        public long GapMs { get; set; }
 
         /// <summary>Combined rules: the member this series counts for (<c>rack A02</c>, or <c>device X</c> outside racks).</summary>
         public string Member { get; init; } = "";

@@ -70,6 +70,15 @@ public sealed partial class AlertManager : IDisposable
     private readonly Dictionary<(string Rule, string Key), SavedHold> _holds = [];
     private int _holdCount;
 
+    // stuck/missing after timers saved before the stop, by (rule, series key), until the rule engine binds the series
+    // (TakeAfter); and the after documents on disk, by the reference the rule engine saved them for (FrozenAfter: a
+    // document of the earlier run kept as it is until its series is evaluated). _afterDocCount mirrors the latter.
+    private readonly Dictionary<(string Rule, string Key), SavedAfter> _afters = [];
+    private int _afterCount;
+    private readonly Dictionary<(string Rule, string Key), long> _afterDocs = [];
+    private int _afterDocCount;
+    internal const long FrozenAfter = long.MinValue;
+
     // Its own step detector (FlapClock.Stepped remembers what it saw: the flapping guard's must not miss a step).
     private readonly FlapClock _aliveClock;
     private long _lastAliveMark;
@@ -106,6 +115,7 @@ public sealed partial class AlertManager : IDisposable
         {
             Restore();
             RestorePending();
+            RestoreAfters();
             Submit();
         }
 
@@ -344,7 +354,8 @@ public sealed partial class AlertManager : IDisposable
     /// is written per sample or event (that would be a database write per rising sample); a crash therefore keeps those
     /// of the last change, a stop the latest. The pending alerts' <c>for:</c> holds are saved with the alive mark.
     /// </summary>
-    internal void SavePeaks()
+    /// <param name="afters">The rule engine's stuck/missing after timers (<see cref="Rules.RuleEngine.AfterTimers"/>), saved with the mark.</param>
+    internal void SavePeaks(List<AfterTimer>? afters = null)
     {
         lock (_gate)
         {
@@ -359,7 +370,7 @@ public sealed partial class AlertManager : IDisposable
 
             if (_config.ForOutageTolerance > TimeSpan.Zero)
             {
-                MarkAlive(_time.GetUtcNow());
+                MarkAlive(_time.GetUtcNow(), afters);
             }
 
             Submit();
@@ -419,7 +430,10 @@ public sealed partial class AlertManager : IDisposable
     }
 
     /// <summary>Pending alerts whose <c>for:</c> has elapsed fire; group messages due go out; flapping alerts that settled are released.</summary>
-    public void Tick(DateTimeOffset now)
+    public void Tick(DateTimeOffset now) => Tick(now, null);
+
+    /// <param name="afters">Non-null when an alive mark is due (<see cref="AliveMarkDue"/>) and an after timer runs or has a document: saved with the mark.</param>
+    internal void Tick(DateTimeOffset now, List<AfterTimer>? afters)
     {
         lock (_gate)
         {
@@ -442,10 +456,15 @@ public sealed partial class AlertManager : IDisposable
                 ExpireHolds();
             }
 
-            // Only while something is pending: an idle gateway writes nothing.
-            if (_pending.Count > 0 && _config.ForOutageTolerance > TimeSpan.Zero && _time.GetElapsedTime(_lastAliveMark) >= AliveInterval)
+            if (_afters.Count > 0)
             {
-                MarkAlive(now);
+                ExpireAfters();
+            }
+
+            // Only while something is pending or an after timer runs: an idle gateway writes nothing.
+            if ((_pending.Count > 0 || afters is not null) && _config.ForOutageTolerance > TimeSpan.Zero && _time.GetElapsedTime(_lastAliveMark) >= AliveInterval)
+            {
+                MarkAlive(now, afters);
             }
 
             // The wall clock stepped: the change times of the alerts still muted are saved again in its terms, so a
@@ -1184,9 +1203,9 @@ public sealed partial class AlertManager : IDisposable
     /// in the same clock's terms) and the alive mark, in one unit: a hold is credited up to the last mark, so one that
     /// went pending after it would have nothing to credit, and saving it only here costs nothing a crash would keep.
     /// </summary>
-    private void MarkAlive(DateTimeOffset now)
+    private void MarkAlive(DateTimeOffset now, List<AfterTimer>? afters)
     {
-        _lastAliveMark = _time.GetTimestamp();
+        Volatile.Write(ref _lastAliveMark, _time.GetTimestamp());
         var stepped = _aliveClock.Stepped(SilenceStepTolerance);
         var any = false;
         foreach (var a in _pending)
@@ -1203,6 +1222,11 @@ public sealed partial class AlertManager : IDisposable
                 a.PendingDoc = true;
                 a.PendingSaved = true;
             }
+        }
+
+        if (afters is not null && SyncAfters(now, afters, stepped))
+        {
+            any = true;
         }
 
         if (any)
@@ -1222,6 +1246,262 @@ public sealed partial class AlertManager : IDisposable
         a.PendingDoc = false;
         a.PendingSaved = false;
     }
+
+    /// <summary>
+    /// Under _gate, at start. The stuck/missing rules' after timers saved before the stop, triaged as the for: holds
+    /// (<see cref="RestorePending"/>: the same tolerance, alive mark and wall-clock check): one kept waits for the rule
+    /// engine to bind its series (<see cref="TakeAfter"/>), which credits it if the series is still stuck at the same
+    /// value, or still without samples. Before, every start began them from zero: a gateway restarted more often than a
+    /// stuck rule's after never reported the stuck sensor.
+    /// </summary>
+    private void RestoreAfters()
+    {
+        var saved = _store.LoadAfters();
+        if (saved.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var alive = _store.LoadAlive();
+        var tolerance = _config.ForOutageTolerance;
+        var start = _time.GetTimestamp();
+        var kept = 0;
+        var keptDown = TimeSpan.Zero;
+        var longest = TimeSpan.Zero;
+        var behind = TimeSpan.Zero;
+        var dropped = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var p in saved)
+        {
+            var lastAlive = p.Live && alive is { } mark && mark > p.At ? mark : p.At;
+            var elapsed = p.Elapsed + (lastAlive - p.At);
+            var down = now - lastAlive;
+            string? why = tolerance <= TimeSpan.Zero ? "disabled"
+                : !_rules.TryGetValue(p.Rule, out var rule) || rule.Kind != (p.Stuck ? RuleKind.Stuck : RuleKind.Missing) ? "rule_changed"
+                : down < TimeSpan.Zero ? "clock_behind"
+                : down > tolerance ? "outage_too_long"
+                : null;
+            if (why is not null)
+            {
+                Write(AlertStore.RemoveAfter(p.Rule, p.Key));
+                dropped[why] = dropped.GetValueOrDefault(why) + 1;
+                _metrics?.AfterTimer(why);
+                if (why == "clock_behind" && -down > behind)
+                {
+                    behind = -down;
+                }
+                else if (why == "outage_too_long" && down > longest)
+                {
+                    longest = down;
+                }
+
+                continue;
+            }
+
+            _afters[(p.Rule, p.Key)] = new SavedAfter(p.Stuck, p.Value, elapsed, start + TimestampTicks(tolerance - down));
+            _afterDocs[(p.Rule, p.Key)] = FrozenAfter;
+            kept++;
+            keptDown = down > keptDown ? down : keptDown;
+            if (p.Live)
+            {
+                // Frozen, as a kept for: hold: this run's alive marks must not count for it before its series is seen again.
+                Write(AlertStore.SaveAfter(p.Rule, p.Key, p.Stuck, p.Value, elapsed, lastAlive, live: false));
+            }
+        }
+
+        Volatile.Write(ref _afterCount, _afters.Count);
+        Volatile.Write(ref _afterDocCount, _afterDocs.Count);
+        if (!_logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        var tol = Core.Config.Durations.Format(tolerance);
+        if (kept > 0)
+        {
+            var downText = Core.Config.Durations.Format(Whole(keptDown));
+            LogAftersKept(kept, downText, tol);
+        }
+
+        foreach (var (why, count) in dropped)
+        {
+            switch (why)
+            {
+                case "disabled":
+                    LogAftersDropped(count, "alerts.for_outage_tolerance is 0s (after timers are never restored)");
+                    break;
+                case "rule_changed":
+                    LogAftersDropped(count, "their rule is gone or is no longer of the same type");
+                    break;
+                case "outage_too_long":
+                    var tooLong = $"the agent was down longer than alerts.for_outage_tolerance ({tol}): {Core.Config.Durations.Format(Whole(longest))} since its last alive mark";
+                    LogAftersDropped(count, tooLong);
+                    break;
+                default:
+                    var behindText = Core.Config.Durations.Format(Whole(behind));
+                    LogAftersClockBehind(count, behindText);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The rule engine binds (rule, series) at start: the after timer saved for it before the stop, if one was kept (it
+    /// then decides: credited at the first sample that is still stuck at the same value, or while a missing series stays
+    /// without samples; <see cref="AfterOutcome"/>). Costs one read once none is left.
+    /// </summary>
+    internal SavedAfter? TakeAfter(AlertRule rule, string key)
+    {
+        if (Volatile.Read(ref _afterCount) == 0)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            if (!_afters.Remove((rule.Name, key), out var saved))
+            {
+                return null;
+            }
+
+            Volatile.Write(ref _afterCount, _afters.Count);
+            return saved;
+        }
+    }
+
+    /// <summary>
+    /// What became of a saved after timer the rule engine took: <c>restored</c> (credited: <paramref name="left"/> to go),
+    /// <c>condition_gone</c> (<paramref name="why"/>: a new value, a sample), <c>unclaimed</c> (no sample within the
+    /// tolerance). Its document is rewritten or removed by the next alive mark.
+    /// </summary>
+    /// <param name="count">False: a missing timer credited at the start, counted when it fires or a sample comes.</param>
+    /// <param name="log">False: that count, its resumption already logged at the start.</param>
+    internal void AfterOutcome(AlertRule rule, string key, string outcome, SavedAfter saved, TimeSpan left, string? why = null, bool count = true, bool log = true)
+    {
+        if (count)
+        {
+            _metrics?.AfterTimer(outcome);
+        }
+
+        if (!log || !_logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        var kind = saved.Stuck ? "stuck" : "missing";
+        if (outcome == "restored")
+        {
+            var held = Core.Config.Durations.Format(Whole(saved.Elapsed));
+            var rest = Core.Config.Durations.Format(Whole(left));
+            var condition = saved.Stuck ? "the series stays at " + saved.Value.ToString(CultureInfo.InvariantCulture) : "no sample comes";
+            LogAfterResumed(rule.Name, key, kind, held, rest, condition);
+        }
+        else
+        {
+            LogAfterDropped(rule.Name, key, kind, why ?? outcome);
+        }
+    }
+
+    /// <summary>Whether an alive mark is due (the rule engine then hands its after timers to <see cref="Tick(DateTimeOffset, List{AfterTimer})"/>).</summary>
+    internal bool AliveMarkDue => _config.ForOutageTolerance > TimeSpan.Zero && _time.GetElapsedTime(Volatile.Read(ref _lastAliveMark)) >= AliveInterval;
+
+    /// <summary>Whether after documents are on disk (the next mark removes those whose timer no longer runs).</summary>
+    internal bool HasAfterDocs => Volatile.Read(ref _afterDocCount) > 0;
+
+    /// <summary>Under _gate. Saved after timers whose series no rule bound within the tolerance.</summary>
+    private void ExpireAfters()
+    {
+        var nowTicks = _time.GetTimestamp();
+        List<(string Rule, string Key)>? expired = null;
+        foreach (var (key, saved) in _afters)
+        {
+            if (nowTicks - saved.Deadline >= 0)
+            {
+                (expired ??= []).Add(key);
+            }
+        }
+
+        if (expired is null)
+        {
+            return;
+        }
+
+        foreach (var key in expired)
+        {
+            _afters.Remove(key);
+            _afterDocs.Remove(key);
+            Write(AlertStore.RemoveAfter(key.Rule, key.Key));
+            _metrics?.AfterTimer("unclaimed");
+        }
+
+        Volatile.Write(ref _afterCount, _afters.Count);
+        Volatile.Write(ref _afterDocCount, _afterDocs.Count);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var tolerance = Core.Config.Durations.Format(_config.ForOutageTolerance);
+            LogAftersUnclaimed(expired.Count, tolerance);
+        }
+    }
+
+    /// <summary>
+    /// Under _gate, with an alive mark. Saves the running after timers not saved yet for their current reference (the
+    /// time the value last moved, or the last sample; all after a wall-clock step) and removes the documents of timers
+    /// that stopped (a value moved, a sample came, the alert is active). A document is removed at the mark after its
+    /// timer stopped, not at once (that would be a write per sample): a kill in between leaves a stale one, which a stuck
+    /// timer's value check drops; a missing one may be credited the time before that last sample. Returns whether any runs.
+    /// </summary>
+    private bool SyncAfters(DateTimeOffset now, List<AfterTimer> afters, bool stepped)
+    {
+        HashSet<(string, string)>? seen = null;
+        var running = false;
+        foreach (var t in afters)
+        {
+            var key = (t.Rule.Name, t.Key);
+            (seen ??= []).Add(key);
+            if (t.Ref == FrozenAfter)
+            {
+                continue; // the earlier run's document, kept as it is until the series is evaluated
+            }
+
+            running = true;
+            if (!_afterDocs.TryGetValue(key, out var saved) || saved != t.Ref || stepped)
+            {
+                Write(AlertStore.SaveAfter(t.Rule.Name, t.Key, t.Stuck, t.Value, t.Elapsed, now, live: true));
+                _afterDocs[key] = t.Ref;
+            }
+        }
+
+        List<(string Rule, string Key)>? gone = null;
+        foreach (var key in _afterDocs.Keys)
+        {
+            if ((seen is null || !seen.Contains(key)) && !_afters.ContainsKey(key))
+            {
+                (gone ??= []).Add(key);
+            }
+        }
+
+        foreach (var key in gone ?? [])
+        {
+            _afterDocs.Remove(key);
+            Write(AlertStore.RemoveAfter(key.Rule, key.Key));
+        }
+
+        Volatile.Write(ref _afterDocCount, _afterDocs.Count);
+        return running;
+    }
+
+    /// <summary>
+    /// A stuck/missing after timer kept from before the stop: seen stuck at <paramref name="Value"/> (else without
+    /// samples) for <paramref name="Elapsed"/>, the downtime not counted; unclaimed at <paramref name="Deadline"/> (monotonic).
+    /// </summary>
+    internal sealed record SavedAfter(bool Stuck, double Value, TimeSpan Elapsed, long Deadline);
+
+    /// <summary>
+    /// A running after timer of the rule engine at an alive mark: <paramref name="Elapsed"/> so far, since the reference
+    /// <paramref name="Ref"/> (monotonic ms the value last moved or the last sample came; <see cref="FrozenAfter"/>: a
+    /// saved timer still waiting for its series' first sample, whose document stays as it is).
+    /// </summary>
+    internal readonly record struct AfterTimer(AlertRule Rule, string Key, bool Stuck, double Value, TimeSpan Elapsed, long Ref);
 
     private static TimeSpan Whole(TimeSpan t) => TimeSpan.FromSeconds(Math.Round(t.TotalSeconds));
 
@@ -1845,4 +2125,22 @@ public sealed partial class AlertManager : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Dropped} pending for: holds saved before the stop are dropped: their alerts were not evaluated again within alerts.for_outage_tolerance ({Tolerance}) of the last alive mark")]
     private partial void LogHoldsUnclaimed(int dropped, string tolerance);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Kept} stuck/missing after timers saved before the stop are kept (down {Down}, within alerts.for_outage_tolerance {Tolerance}): a series still stuck at the same value at its first sample, or still without samples, is credited with the time already run, the downtime not counted")]
+    private partial void LogAftersKept(int kept, string down, string tolerance);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Dropped} stuck/missing after timers saved before the stop start from zero: {Why}")]
+    private partial void LogAftersDropped(int dropped, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "alert store: the wall clock reads {Behind} earlier than the agent's last alive mark (booted with a clock behind, before NTP?): how long it was down is unknown, so {Dropped} stuck/missing after timers saved before the stop start from zero")]
+    private partial void LogAftersClockBehind(int dropped, string behind);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key}: {Kind} after timer resumed after the restart ({Held} run before the stop, the downtime not counted); fires in {Left} if {Condition}")]
+    private partial void LogAfterResumed(string rule, string key, string kind, string held, string left, string condition);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert {Rule} {Key}: the {Kind} after timer saved before the stop is dropped: {Why}")]
+    private partial void LogAfterDropped(string rule, string key, string kind, string why);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "alert store: {Dropped} stuck/missing after timers saved before the stop are dropped: their series were not seen again within alerts.for_outage_tolerance ({Tolerance}) of the last alive mark")]
+    private partial void LogAftersUnclaimed(int dropped, string tolerance);
 }

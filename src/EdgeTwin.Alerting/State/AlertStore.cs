@@ -52,6 +52,13 @@ internal sealed record StoredAlert(
 internal sealed record StoredPending(string Rule, string Key, DateTimeOffset Since, TimeSpan Held, DateTimeOffset At, bool Live, IReadOnlyDictionary<string, string>? Labels);
 
 /// <summary>
+/// A <c>stuck</c> or <c>missing</c> rule's <c>after</c> timer on one series as saved: the rule and series key, whether it
+/// is a stuck one (else missing), the value seen stuck, how long it had run as of <see cref="At"/> (earlier downtime not
+/// counted), and whether a later alive mark extends it (<see cref="Live"/>); see <see cref="AlertStore.SaveAfter"/>.
+/// </summary>
+internal sealed record StoredAfter(string Rule, string Key, bool Stuck, double Value, TimeSpan Elapsed, DateTimeOffset At, bool Live);
+
+/// <summary>
 /// A history line not yet handed to the event sink (outbox): its event kind, the attributes saved with it (the live
 /// event's; only the ack's or silence's own in stores written before) and the live event's message (null before).
 /// </summary>
@@ -135,6 +142,9 @@ internal sealed partial class AlertStore : IDisposable
     // alert's for: hold (SavePending). Older builds ignore both.
     private const string AliveId = "alive";
     private const string PendingPrefix = "pending:";
+
+    // meta {_id: "after:…"}: a stuck/missing rule's after timer on one series (SaveAfter). Older builds ignore it.
+    private const string AfterPrefix = "after:";
 
     // meta {_id: "format", version}: the store's format. Files without it (main before it) are format 1; a build raises it
     // only for a change an older build would misread. Older builds ignore the document (they read "published" and
@@ -658,6 +668,51 @@ internal sealed partial class AlertStore : IDisposable
 
         return result;
     }
+
+    /// <summary>
+    /// A stuck/missing rule's <c>after</c> timer on a series: seen stuck at <paramref name="value"/> (stuck) or without
+    /// samples (missing; <paramref name="value"/> is then the gap between the series' last two samples, in seconds) for
+    /// <paramref name="elapsed"/> as of <paramref name="at"/>; <paramref name="live"/> as for
+    /// <see cref="SavePending"/>. In meta under an id per rule and series, so a build rolled back to ignores it.
+    /// </summary>
+    public static StoreWrite SaveAfter(string rule, string key, bool stuck, double value, TimeSpan elapsed, DateTimeOffset at, bool live) =>
+        new(StoreCollection.Meta, AfterId(rule, key), new BsonDocument
+        {
+            ["_id"] = AfterId(rule, key),
+            ["rule"] = rule,
+            ["key"] = key,
+            ["kind"] = stuck ? "stuck" : "missing",
+            ["value"] = value,
+            ["elapsed_ms"] = (long)elapsed.TotalMilliseconds,
+            ["at"] = at.ToUnixTimeMilliseconds(),
+            ["live"] = live,
+        });
+
+    public static StoreWrite RemoveAfter(string rule, string key) => new(StoreCollection.Meta, AfterId(rule, key), null);
+
+    /// <summary>The saved after timers; a document this build cannot read is skipped.</summary>
+    public IReadOnlyList<StoredAfter> LoadAfters()
+    {
+        var result = new List<StoredAfter>();
+        foreach (var d in _lite.Meta.Find(Query.StartsWith("_id", AfterPrefix)))
+        {
+            if (d["rule"].IsString && d["key"].IsString && d["kind"].IsString && d["value"].IsNumber && d["elapsed_ms"].IsNumber && d["at"].IsNumber)
+            {
+                result.Add(new StoredAfter(
+                    d["rule"].AsString,
+                    d["key"].AsString,
+                    d["kind"].AsString == "stuck",
+                    d["value"].AsDouble,
+                    TimeSpan.FromMilliseconds(d["elapsed_ms"].AsInt64),
+                    DateTimeOffset.FromUnixTimeMilliseconds(d["at"].AsInt64),
+                    d["live"].IsBoolean && d["live"].AsBoolean));
+            }
+        }
+
+        return result;
+    }
+
+    private static string AfterId(string rule, string key) => AfterPrefix + PendingId(rule, key)[PendingPrefix.Length..];
 
     // LiteDB compares string ids without case: the rule and key are hashed so two keys that differ in case stay apart.
     private static string PendingId(string rule, string key) =>
